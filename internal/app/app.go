@@ -1,0 +1,251 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/latchauth/latch"
+	"github.com/latchauth/latch/docs"
+	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/password"
+	"github.com/latchauth/latch/internal/sqlstore"
+	"github.com/latchauth/latch/internal/service"
+	"github.com/latchauth/latch/internal/token"
+	"github.com/latchauth/latch/server"
+)
+
+// Version is the version latchd reports; the build may override it with
+// -ldflags "-X github.com/latchauth/latch/internal/app.Version=...".
+var Version = "0.1.0"
+
+// App is a running Latch: store, service and HTTP handler.
+type App struct {
+	Config  Config
+	Log     *slog.Logger
+	Store   *sqlstore.Store
+	Service *service.Service
+	Handler http.Handler
+	Clock   domain.Clock
+}
+
+// NewLogger returns the structured logger the configuration asks for.
+func NewLogger(c Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Open connects to the database and applies pending migrations.
+func Open(ctx context.Context, c Config) (*sqlstore.Store, error) {
+	st, err := sqlstore.Open(ctx, c.DatabaseURL, sqlstore.Options{MaxOpenConns: c.DBMaxConns})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// New opens the store, migrates it, and builds the service (creating the
+// signing key on first start) and the HTTP handler. clock may be nil.
+func New(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock) (*App, error) {
+	if clock == nil {
+		clock = domain.SystemClock{}
+	}
+	st, err := Open(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	a, err := build(ctx, c, log, clock, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, st *sqlstore.Store) (*App, error) {
+	hasher, err := password.NewHasher(c.Argon2, c.HashConc, c.HashWait)
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := token.NewIssuer(token.Config{Alg: c.SigningAlg, Issuer: c.Issuer, Audience: c.Audience, Clock: clock})
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := token.NewSealer(c.MasterKey)
+	if err != nil {
+		return nil, err
+	}
+	svc := service.New(service.Config{
+		AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdle, SessionMaxTTL: c.SessionMax, ReuseGrace: c.ReuseGrace,
+		SessionCacheTTL: c.SessionCache, RateLimits: c.RateLimits, Limits: c.Limits,
+		RequireVerifiedEmail: c.RequireVerifiedEmail,
+	}, service.Deps{Store: st, Hasher: hasher, Issuer: issuer, Sealer: sealer, Clock: clock, Log: log})
+	if err := svc.Init(ctx); err != nil {
+		return nil, err
+	}
+	h, err := server.NewHandler(server.Config{
+		Version: Version, MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustProxy: c.TrustProxy,
+	}, svc, log, latch.SpecYAML, docs.Page)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Config: c, Log: log, Store: st, Service: svc, Handler: h, Clock: clock}, nil
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully. It also
+// runs the service's background work. Serve always returns a non-nil error
+// unless the shutdown was clean.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	bg, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Service.Run(bg) }()
+	if a.Config.PprofAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		admin := &http.Server{Addr: a.Config.PprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.Log.Error("pprof listener", "err", err)
+			}
+		}()
+		defer admin.Close()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.Log.Info("latchd listening", "addr", ln.Addr().String(), "version", Version)
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		a.Log.Info("latchd stopped")
+	}
+	stop()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Main runs the latchd command line and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	sub := ""
+	if cmd == "keys" {
+		if len(args) == 0 {
+			fmt.Fprintln(stderr, "usage: latchd keys rotate|list [flags]")
+			return 2
+		}
+		sub, args = args[0], args[1:]
+	}
+	if cmd == "version" {
+		fmt.Fprintln(stdout, "latchd", Version)
+		return 0
+	}
+	c, err := ParseConfig(args, os.Getenv, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "latchd: bad configuration:", err)
+		return 2
+	}
+	log := NewLogger(c, stderr)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	switch cmd {
+	case "serve":
+		a, err := New(ctx, c, log, nil)
+		if err != nil {
+			fmt.Fprintln(stderr, "latchd:", err)
+			return 1
+		}
+		defer a.Close()
+		ln, err := net.Listen("tcp", c.Addr)
+		if err != nil {
+			fmt.Fprintln(stderr, "latchd:", err)
+			return 1
+		}
+		if err := a.Serve(ctx, ln); err != nil {
+			fmt.Fprintln(stderr, "latchd:", err)
+			return 1
+		}
+		return 0
+	case "migrate":
+		st, err := Open(ctx, c)
+		if err != nil {
+			fmt.Fprintln(stderr, "latchd:", err)
+			return 1
+		}
+		st.Close()
+		fmt.Fprintln(stdout, "migrations applied")
+		return 0
+	case "keys":
+		a, err := New(ctx, c, log, nil)
+		if err != nil {
+			fmt.Fprintln(stderr, "latchd:", err)
+			return 1
+		}
+		defer a.Close()
+		switch sub {
+		case "rotate":
+			kid, err := a.Service.RotateSigningKey(ctx)
+			if err != nil {
+				fmt.Fprintln(stderr, "latchd:", err)
+				return 1
+			}
+			fmt.Fprintln(stdout, "new active signing key:", kid)
+			return 0
+		case "list":
+			for i, k := range a.Service.JWKS() {
+				state := "verifying"
+				if i == 0 {
+					state = "active"
+				}
+				fmt.Fprintf(stdout, "%s\t%s\t%s\n", k.KID, k.Alg, state)
+			}
+			return 0
+		}
+		fmt.Fprintln(stderr, "usage: latchd keys rotate|list [flags]")
+		return 2
+	}
+	fmt.Fprintf(stderr, "latchd: unknown command %q (serve, migrate, keys rotate|list, version)\n", cmd)
+	return 2
+}

@@ -1,0 +1,255 @@
+// Package app wires Latch together: configuration from LATCH_* variables and
+// flags, the store, the service and the HTTP server. cmd/latchd is a thin
+// wrapper around it, and end-to-end tests start it on a random port.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/latchauth/latch/internal/password"
+	"github.com/latchauth/latch/internal/ratelimit"
+	"github.com/latchauth/latch/internal/service"
+	"github.com/latchauth/latch/internal/token"
+)
+
+// Config is the whole configuration of latchd.
+type Config struct {
+	Addr                 string
+	DatabaseURL          string
+	DBMaxConns           int
+	Issuer               string
+	Audience             string
+	SigningAlg           string
+	MasterKey            string
+	AccessTTL            time.Duration
+	RefreshIdle          time.Duration
+	SessionMax           time.Duration
+	ReuseGrace           time.Duration
+	SessionCache         time.Duration
+	Argon2               password.Params
+	HashConc             int
+	HashWait             time.Duration
+	RateLimits           bool
+	Limits               service.Limits
+	CORSOrigins          []string
+	TrustProxy           bool
+	MaxBodyBytes         int64
+	LogLevel             slog.Level
+	LogFormat            string
+	PprofAddr            string
+	RequireVerifiedEmail bool
+	ShutdownTimeout      time.Duration
+}
+
+type ruleFlag struct{ r *ratelimit.Rule }
+
+func (f ruleFlag) String() string {
+	if f.r == nil {
+		return ""
+	}
+	return f.r.String()
+}
+
+func (f ruleFlag) Set(s string) error {
+	r, err := ratelimit.ParseRule(s)
+	if err != nil {
+		return err
+	}
+	*f.r = r
+	return nil
+}
+
+type listFlag struct{ l *[]string }
+
+func (f listFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	return strings.Join(*f.l, ",")
+}
+
+func (f listFlag) Set(s string) error {
+	*f.l = nil
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*f.l = append(*f.l, p)
+		}
+	}
+	return nil
+}
+
+type levelFlag struct{ l *slog.Level }
+
+func (f levelFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	return f.l.String()
+}
+func (f levelFlag) Set(s string) error { return f.l.UnmarshalText([]byte(s)) }
+
+// ParseConfig reads the configuration: defaults, then LATCH_* variables from
+// getenv, then flags from args (flags win). Returns an error naming the bad
+// setting.
+func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	c := Config{
+		Addr:            "127.0.0.1:8080",
+		DatabaseURL:     "sqlite://latch.db",
+		Issuer:          "http://127.0.0.1:8080",
+		Audience:        "latch",
+		SigningAlg:      token.ES256,
+		AccessTTL:       15 * time.Minute,
+		RefreshIdle:     7 * 24 * time.Hour,
+		SessionMax:      30 * 24 * time.Hour,
+		ReuseGrace:      10 * time.Second,
+		SessionCache:    2 * time.Second,
+		Argon2:          password.DefaultParams,
+		HashConc:        runtime.NumCPU(),
+		HashWait:        5 * time.Second,
+		RateLimits:      true,
+		Limits:          service.DefaultLimits,
+		MaxBodyBytes:    64 << 10,
+		LogLevel:        slog.LevelInfo,
+		LogFormat:       "text",
+		ShutdownTimeout: 15 * time.Second,
+	}
+	var memKiB, timeCost, threads uint
+	memKiB, timeCost, threads = uint(c.Argon2.MemoryKiB), uint(c.Argon2.Time), uint(c.Argon2.Threads)
+
+	fs := flag.NewFlagSet("latchd", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	type def struct{ flag, env string }
+	var defs []def
+	str := func(p *string, name, env, usage string) {
+		fs.StringVar(p, name, *p, usage+" ("+env+")")
+		defs = append(defs, def{name, env})
+	}
+	dur := func(p *time.Duration, name, env, usage string) {
+		fs.DurationVar(p, name, *p, usage+" ("+env+")")
+		defs = append(defs, def{name, env})
+	}
+	num := func(p *uint, name, env, usage string) {
+		fs.UintVar(p, name, *p, usage+" ("+env+")")
+		defs = append(defs, def{name, env})
+	}
+	integer := func(p *int, name, env, usage string) {
+		fs.IntVar(p, name, *p, usage+" ("+env+")")
+		defs = append(defs, def{name, env})
+	}
+	boolean := func(p *bool, name, env, usage string) {
+		fs.BoolVar(p, name, *p, usage+" ("+env+")")
+		defs = append(defs, def{name, env})
+	}
+	value := func(v flag.Value, name, env, usage string) {
+		fs.Var(v, name, usage+" ("+env+")")
+		defs = append(defs, def{name, env})
+	}
+
+	str(&c.Addr, "addr", "LATCH_ADDR", "listen address")
+	str(&c.DatabaseURL, "database-url", "LATCH_DATABASE_URL", "sqlite://relative.db, sqlite:///absolute.db or postgres://...")
+	integer(&c.DBMaxConns, "db-max-conns", "LATCH_DB_MAX_CONNS", "database connection pool size (0: per-driver default)")
+	str(&c.Issuer, "issuer", "LATCH_ISSUER", "iss claim of access tokens")
+	str(&c.Audience, "audience", "LATCH_AUDIENCE", "aud claim of access tokens")
+	str(&c.SigningAlg, "signing-alg", "LATCH_SIGNING_ALG", "ES256, EdDSA or RS256")
+	str(&c.MasterKey, "master-key", "LATCH_MASTER_KEY", "base64 32-byte key that encrypts signing keys at rest")
+	dur(&c.AccessTTL, "access-ttl", "LATCH_ACCESS_TTL", "access token lifetime")
+	dur(&c.RefreshIdle, "refresh-idle-ttl", "LATCH_REFRESH_IDLE_TTL", "session idle lifetime")
+	dur(&c.SessionMax, "session-max-ttl", "LATCH_SESSION_MAX_TTL", "session absolute lifetime")
+	dur(&c.ReuseGrace, "refresh-reuse-grace", "LATCH_REFRESH_REUSE_GRACE", "how long the previous refresh token may be replayed")
+	dur(&c.SessionCache, "session-cache-ttl", "LATCH_SESSION_CACHE_TTL", "how long another instance may trust a cached session")
+	num(&memKiB, "argon2-memory-kib", "LATCH_ARGON2_MEMORY_KIB", "argon2id memory in KiB")
+	num(&timeCost, "argon2-time", "LATCH_ARGON2_TIME", "argon2id iterations")
+	num(&threads, "argon2-threads", "LATCH_ARGON2_THREADS", "argon2id parallelism")
+	integer(&c.HashConc, "hash-concurrency", "LATCH_HASH_CONCURRENCY", "password hashes computed at once")
+	dur(&c.HashWait, "hash-max-wait", "LATCH_HASH_MAX_WAIT", "how long a request waits for hashing capacity before 503")
+	boolean(&c.RateLimits, "rate-limits", "LATCH_RATE_LIMITS", "enforce rate limits")
+	value(ruleFlag{&c.Limits.LoginAccount}, "rate-login-account", "LATCH_RATE_LOGIN_ACCOUNT", "failed logins per account, N/duration")
+	value(ruleFlag{&c.Limits.LoginIP}, "rate-login-ip", "LATCH_RATE_LOGIN_IP", "login attempts per client IP, N/duration")
+	value(ruleFlag{&c.Limits.SignupIP}, "rate-signup-ip", "LATCH_RATE_SIGNUP_IP", "signups per client IP, N/duration")
+	value(ruleFlag{&c.Limits.RefreshIP}, "rate-refresh-ip", "LATCH_RATE_REFRESH_IP", "refreshes per client IP, N/duration")
+	value(listFlag{&c.CORSOrigins}, "cors-origins", "LATCH_CORS_ORIGINS", "comma-separated allowed CORS origins")
+	boolean(&c.TrustProxy, "trust-proxy", "LATCH_TRUST_PROXY", "take the client IP from X-Forwarded-For")
+	var maxBody int = int(c.MaxBodyBytes)
+	integer(&maxBody, "max-body-bytes", "LATCH_MAX_BODY_BYTES", "request body size limit")
+	value(levelFlag{&c.LogLevel}, "log-level", "LATCH_LOG_LEVEL", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "LATCH_LOG_FORMAT", "text or json")
+	str(&c.PprofAddr, "pprof-addr", "LATCH_PPROF_ADDR", "admin listener for pprof (off when empty)")
+	boolean(&c.RequireVerifiedEmail, "require-verified-email", "LATCH_REQUIRE_VERIFIED_EMAIL", "refuse login until the email is verified")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", "LATCH_SHUTDOWN_TIMEOUT", "graceful shutdown limit")
+
+	for _, d := range defs {
+		if v := getenv(d.env); v != "" {
+			if err := fs.Set(d.flag, v); err != nil {
+				return c, fmt.Errorf("%s: %v", d.env, err)
+			}
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	c.MaxBodyBytes = int64(maxBody)
+	c.Argon2.MemoryKiB, c.Argon2.Time = uint32(memKiB), uint32(timeCost)
+	if threads > 255 {
+		return c, errors.New("LATCH_ARGON2_THREADS: at most 255")
+	}
+	c.Argon2.Threads = uint8(threads)
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(env, format string, args ...any) { errs = append(errs, fmt.Errorf(env+": "+format, args...)) }
+	if !token.ValidAlg(c.SigningAlg) {
+		bad("LATCH_SIGNING_ALG", "must be ES256, EdDSA or RS256, not %q", c.SigningAlg)
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite://") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		bad("LATCH_DATABASE_URL", "must start with sqlite:// or postgres://")
+	}
+	if c.Issuer == "" {
+		bad("LATCH_ISSUER", "must not be empty")
+	}
+	if c.Audience == "" {
+		bad("LATCH_AUDIENCE", "must not be empty")
+	}
+	if c.AccessTTL < 10*time.Second || c.AccessTTL > 24*time.Hour {
+		bad("LATCH_ACCESS_TTL", "must be between 10s and 24h")
+	}
+	if c.RefreshIdle < time.Minute {
+		bad("LATCH_REFRESH_IDLE_TTL", "must be at least 1m")
+	}
+	if c.SessionMax < c.RefreshIdle {
+		bad("LATCH_SESSION_MAX_TTL", "must be at least LATCH_REFRESH_IDLE_TTL")
+	}
+	if c.ReuseGrace < 0 || c.ReuseGrace > 5*time.Minute {
+		bad("LATCH_REFRESH_REUSE_GRACE", "must be between 0 and 5m")
+	}
+	if c.SessionCache < 0 || c.SessionCache > time.Minute {
+		bad("LATCH_SESSION_CACHE_TTL", "must be between 0 and 1m")
+	}
+	if c.Argon2.MemoryKiB < 8*uint32(max(c.Argon2.Threads, 1)) || c.Argon2.Time < 1 || c.Argon2.Threads < 1 {
+		bad("LATCH_ARGON2_*", "memory must be at least 8 KiB per thread, time and threads at least 1")
+	}
+	if c.HashConc < 1 {
+		bad("LATCH_HASH_CONCURRENCY", "must be at least 1")
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("LATCH_MAX_BODY_BYTES", "must be at least 1024")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("LATCH_LOG_FORMAT", "must be text or json")
+	}
+	if _, err := token.NewSealer(c.MasterKey); err != nil {
+		bad("LATCH_MASTER_KEY", "%v", err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,95 @@
+// Package domain holds Latch's types, the storage interfaces that the store
+// implements and the error type whose codes the HTTP layer maps to statuses.
+// It imports nothing of the project.
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Code is a stable snake_case error code. Codes are API: they are listed in
+// openapi.yaml and only ever added, never renamed.
+type Code string
+
+// The error codes. Only the HTTP layer knows their statuses.
+const (
+	CodeInvalidRequest          Code = "invalid_request"
+	CodeWeakPassword            Code = "weak_password"
+	CodeEmailTaken              Code = "email_taken"
+	CodeInvalidCredentials      Code = "invalid_credentials"
+	CodeInvalidGrant            Code = "invalid_grant"
+	CodeTokenExpired            Code = "token_expired"
+	CodeInvalidToken            Code = "invalid_token"
+	CodeUnauthorized            Code = "unauthorized"
+	CodeInsufficientPermissions Code = "insufficient_permissions"
+	CodeNotFound                Code = "not_found"
+	CodeMethodNotAllowed        Code = "method_not_allowed"
+	CodePayloadTooLarge         Code = "payload_too_large"
+	CodeUnsupportedMediaType    Code = "unsupported_media_type"
+	CodeRateLimited             Code = "rate_limited"
+	CodeInternal                Code = "internal"
+	CodeUnavailable             Code = "unavailable"
+	CodeConflict                Code = "conflict"
+	CodeLastOwner               Code = "last_owner"
+	CodeInvalidClient           Code = "invalid_client"
+	CodeUnsupportedGrantType    Code = "unsupported_grant_type"
+	CodeInvalidScope            Code = "invalid_scope"
+	CodeEmailNotVerified        Code = "email_not_verified"
+)
+
+// Error is an error with a stable code and a message that is safe to show to
+// the caller. Anything that is not an *Error is reported as CodeInternal with
+// a generic message.
+type Error struct {
+	Code    Code
+	Message string
+	// RetryAfter is set on CodeRateLimited (and may be on CodeUnavailable).
+	RetryAfter time.Duration
+	// ExpiresAt is set on CodeTokenExpired: when the token expired.
+	ExpiresAt time.Time
+	// Err is the cause, for logs only; it is never shown to the caller.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, "" for nil,
+// and CodeInternal for any other error.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// ErrorMessage returns the caller-safe message of err: the message of its
+// *Error, or a generic text for anything else.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// IsCode reports whether err carries the code.
+func IsCode(err error, code Code) bool { return ErrorCode(err) == code }

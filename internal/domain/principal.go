@@ -1,0 +1,94 @@
+package domain
+
+import (
+	"net/mail"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// PrincipalKind says what authenticated a request.
+type PrincipalKind int
+
+const (
+	// PrincipalSession is a user's session access token.
+	PrincipalSession PrincipalKind = iota + 1
+	// PrincipalAPIKey is an API key, or an access token exchanged from one.
+	PrincipalAPIKey
+)
+
+// The built-in scopes.
+const (
+	ScopeTokenExchange = "token:exchange"
+	ScopeSessionsWrite = "sessions:write"
+	ScopeSessionsRead  = "sessions:read"
+	ScopeKeysRead      = "keys:read"
+	ScopeKeysWrite     = "keys:write"
+	ScopeUsersRead     = "users:read"
+)
+
+// BuiltinScopes lists the scopes that Latch itself interprets.
+var BuiltinScopes = []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead}
+
+// IsBuiltinScope reports whether s is one of BuiltinScopes.
+func IsBuiltinScope(s string) bool {
+	for _, b := range BuiltinScopes {
+		if s == b {
+			return true
+		}
+	}
+	return false
+}
+
+// Principal is who a request acts as.
+type Principal struct {
+	Kind PrincipalKind
+	// UserID is the session's user or the personal key's owner; uuid.Nil for
+	// an organization key.
+	UserID uuid.UUID
+	// SessionID is set for PrincipalSession.
+	SessionID uuid.UUID
+	// OrgID is set for an organization key and for a delegated session.
+	OrgID *uuid.UUID
+	// KeyID is set for PrincipalAPIKey.
+	KeyID uuid.UUID
+	// Scopes are the key's (or exchanged token's) scopes. A session holds
+	// every built-in scope and Scopes is nil.
+	Scopes []string
+	// Exchanged is true for an access token exchanged from an API key.
+	Exchanged bool
+}
+
+// HasScope reports whether the principal holds scope.
+func (p *Principal) HasScope(scope string) bool {
+	if p.Kind == PrincipalSession {
+		return IsBuiltinScope(scope)
+	}
+	for _, s := range p.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// RequestMeta describes the client of a request, for sessions and events.
+type RequestMeta struct {
+	IP        string
+	UserAgent string
+}
+
+// NormalizeEmail trims spaces and lower-cases an email address, and checks
+// that it is a single bare address of at most 320 bytes. Returns
+// CodeInvalidRequest otherwise.
+func NormalizeEmail(s string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(s))
+	if len(e) < 3 || len(e) > 320 {
+		return "", Errorf(CodeInvalidRequest, "email must be 3 to 320 bytes")
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" || !strings.Contains(e, "@") {
+		return "", Errorf(CodeInvalidRequest, "email is not a valid address")
+	}
+	return e, nil
+}

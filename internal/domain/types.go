@@ -1,0 +1,127 @@
+package domain
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// User is an account. A password account has an Email and a PasswordHash; a
+// delegated identity (an organization's own user) has OrgID and ExternalID
+// and no password.
+type User struct {
+	ID            uuid.UUID
+	Email         string // normalised (trimmed, lower case); "" when none
+	EmailVerified bool
+	PasswordHash  string // PHC string; "" for a delegated identity
+	OrgID         *uuid.UUID
+	ExternalID    string
+	Metadata      json.RawMessage // nil when none
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Session is one login on one device: a family of refresh tokens.
+type Session struct {
+	ID                uuid.UUID
+	UserID            uuid.UUID
+	OrgID             *uuid.UUID // set for a delegated session
+	ExternalID        string     // the delegated identity's external id, when listed
+	CreatedAt         time.Time
+	LastUsedAt        time.Time
+	ExpiresAt         time.Time // idle expiry, moved forward by refresh and renew
+	AbsoluteExpiresAt time.Time // never moves
+	RevokedAt         *time.Time
+	UserAgent         string
+	IP                string
+}
+
+// Active reports whether the session can still be used at now.
+func (s *Session) Active(now time.Time) bool {
+	return s.RevokedAt == nil && now.Before(s.ExpiresAt) && now.Before(s.AbsoluteExpiresAt)
+}
+
+// RefreshToken is one member of a session's token family. Only the SHA-256
+// hash of the token is ever stored.
+type RefreshToken struct {
+	ID        uuid.UUID
+	SessionID uuid.UUID
+	ParentID  *uuid.UUID
+	Hash      []byte
+	CreatedAt time.Time
+	UsedAt    *time.Time
+	RevokedAt *time.Time
+}
+
+// RotateRequest asks the store to spend a refresh token and record its
+// successor.
+type RotateRequest struct {
+	PresentedHash []byte        // SHA-256 of the presented token
+	SuccessorHash []byte        // SHA-256 of the successor derived from it
+	Now           time.Time     // the transaction's time
+	IdleTTL       time.Duration // how far a use moves the session's idle expiry
+	Grace         time.Duration // how long the previous token may be replayed
+}
+
+// RotateOutcome says how a rotation ended.
+type RotateOutcome int
+
+const (
+	// Rotated: the presented token was live; it is spent and its successor is
+	// stored.
+	Rotated RotateOutcome = iota + 1
+	// Replayed: the presented token was spent within the grace window and its
+	// successor is still live; nothing was written but the session's use.
+	Replayed
+	// ReuseDetected: a spent token was presented outside the rules; the whole
+	// session is now revoked.
+	ReuseDetected
+)
+
+// RotateResult is what a rotation did, with the session after it.
+type RotateResult struct {
+	Outcome RotateOutcome
+	Session Session
+	User    User
+}
+
+// SigningKey is a private key that signs access tokens.
+type SigningKey struct {
+	KID        string
+	Alg        string
+	PrivatePEM []byte // PKCS#8 PEM, decrypted
+	CreatedAt  time.Time
+	RetiredAt  *time.Time
+}
+
+// Event is an append-only security event. Detail never holds a secret.
+type Event struct {
+	ID        uuid.UUID
+	Type      string
+	UserID    *uuid.UUID
+	SessionID *uuid.UUID
+	KeyID     *uuid.UUID
+	IP        string
+	UserAgent string
+	Detail    map[string]any
+	CreatedAt time.Time
+}
+
+// The event types.
+const (
+	EventSignup                 = "signup"
+	EventLoginSucceeded         = "login_succeeded"
+	EventLoginFailed            = "login_failed"
+	EventRefreshReuseDetected   = "refresh_reuse_detected"
+	EventLogout                 = "logout"
+	EventSessionRevoked         = "session_revoked"
+	EventPasswordChanged        = "password_changed"
+	EventPasswordResetRequested = "password_reset_requested"
+	EventPasswordResetCompleted = "password_reset_completed"
+	EventEmailVerified          = "email_verified"
+	EventAPIKeyCreated          = "api_key_created"
+	EventAPIKeyRolled           = "api_key_rolled"
+	EventAPIKeyRevoked          = "api_key_revoked"
+	EventRateLimited            = "rate_limited"
+)

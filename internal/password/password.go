@@ -1,0 +1,223 @@
+// Package password hashes passwords with argon2id in PHC string form and
+// applies Latch's password policy.
+package password
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// Params are argon2id parameters.
+type Params struct {
+	MemoryKiB uint32
+	Time      uint32
+	Threads   uint8
+	SaltLen   uint32
+	KeyLen    uint32
+}
+
+// DefaultParams are at least OWASP's recommendation for argon2id.
+var DefaultParams = Params{MemoryKiB: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// Password lengths in bytes.
+const (
+	MinLength = 8
+	MaxLength = 1024
+)
+
+//go:embed blocklist.txt
+var blocklistText string
+
+// Hasher hashes and verifies passwords. At most Concurrency hashes run at
+// once; others wait up to MaxWait and then fail with CodeUnavailable, so a
+// burst of logins cannot exhaust memory.
+type Hasher struct {
+	params    Params
+	sem       chan struct{}
+	maxWait   time.Duration
+	blocklist map[string]struct{}
+	dummy     string
+}
+
+// NewHasher returns a Hasher with the parameters and hashing concurrency.
+func NewHasher(p Params, concurrency int, maxWait time.Duration) (*Hasher, error) {
+	if p.MemoryKiB < 8*uint32(p.Threads) || p.Time < 1 || p.Threads < 1 || p.SaltLen < 8 || p.KeyLen < 16 {
+		return nil, fmt.Errorf("password: invalid argon2id parameters %+v", p)
+	}
+	if concurrency < 1 {
+		concurrency = 1
+	}
+	h := &Hasher{params: p, sem: make(chan struct{}, concurrency), maxWait: maxWait, blocklist: map[string]struct{}{}}
+	sc := bufio.NewScanner(strings.NewReader(blocklistText))
+	for sc.Scan() {
+		if w := strings.TrimSpace(sc.Text()); w != "" {
+			h.blocklist[w] = struct{}{}
+		}
+	}
+	salt := make([]byte, p.SaltLen)
+	_, _ = rand.Read(salt)
+	h.dummy = encode(p, salt, argon2.IDKey([]byte("latch-dummy-password"), salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen))
+	return h, nil
+}
+
+// Params returns the configured parameters.
+func (h *Hasher) Params() Params { return h.params }
+
+// Concurrency returns how many hashes may run at once.
+func (h *Hasher) Concurrency() int { return cap(h.sem) }
+
+// Check applies the policy: 8 to 1024 bytes of valid UTF-8, not one of the
+// most common passwords. Returns CodeWeakPassword or CodeInvalidRequest.
+func (h *Hasher) Check(pw string) error {
+	if !utf8.ValidString(pw) {
+		return domain.Errorf(domain.CodeInvalidRequest, "password must be valid UTF-8")
+	}
+	if len(pw) < MinLength {
+		return domain.Errorf(domain.CodeWeakPassword, "password must be at least %d bytes", MinLength)
+	}
+	if len(pw) > MaxLength {
+		return domain.Errorf(domain.CodeWeakPassword, "password must be at most %d bytes", MaxLength)
+	}
+	if _, bad := h.blocklist[strings.ToLower(pw)]; bad {
+		return domain.Errorf(domain.CodeWeakPassword, "password is too common")
+	}
+	return nil
+}
+
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(h.maxWait)
+	defer t.Stop()
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	case <-t.C:
+		return &domain.Error{Code: domain.CodeUnavailable, Message: "the server is busy; try again", RetryAfter: time.Second}
+	case <-ctx.Done():
+		return &domain.Error{Code: domain.CodeUnavailable, Message: "request cancelled", Err: ctx.Err()}
+	}
+}
+
+func (h *Hasher) release() { <-h.sem }
+
+// Hash returns the PHC string of pw with the configured parameters. It does
+// not apply the policy. Returns CodeUnavailable when hashing capacity stays
+// exhausted for longer than the maximum wait.
+func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
+	salt := make([]byte, h.params.SaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	key := argon2.IDKey([]byte(pw), salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, h.params.KeyLen)
+	return encode(h.params, salt, key), nil
+}
+
+// Verify reports whether pw matches the PHC string, in constant time, and
+// whether the string's parameters are weaker than configured (so the caller
+// should rehash). An empty phc verifies against a dummy hash, costing the
+// same time, and never matches.
+func (h *Hasher) Verify(ctx context.Context, pw, phc string) (ok, rehash bool, err error) {
+	target := phc
+	if target == "" {
+		target = h.dummy
+	}
+	p, salt, key, err := Decode(target)
+	if err != nil {
+		return false, false, err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, false, err
+	}
+	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(key)))
+	h.release()
+	ok = subtle.ConstantTimeCompare(got, key) == 1 && phc != ""
+	rehash = p.MemoryKiB < h.params.MemoryKiB || p.Time < h.params.Time || p.Threads < h.params.Threads || uint32(len(key)) < h.params.KeyLen
+	return ok, rehash, nil
+}
+
+func encode(p Params, salt, key []byte) string {
+	b := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads, b.EncodeToString(salt), b.EncodeToString(key))
+}
+
+// ErrMalformed is returned by Decode for anything that is not an argon2id
+// PHC string this package can verify.
+var ErrMalformed = errors.New("password: malformed argon2id hash")
+
+// Limits on decoded parameters, so a corrupt or hostile stored hash cannot
+// make verification allocate without bound.
+const (
+	maxMemoryKiB = 4 << 20 // 4 GiB
+	maxTime      = 64
+	maxKeyLen    = 1024
+)
+
+// Decode parses an argon2id PHC string. Returns ErrMalformed for anything
+// else, including parameters outside sane bounds.
+func Decode(phc string) (Params, []byte, []byte, error) {
+	var p Params
+	parts := strings.Split(phc, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return p, nil, nil, ErrMalformed
+	}
+	var seen [3]bool
+	for _, kv := range strings.Split(parts[3], ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return p, nil, nil, ErrMalformed
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return p, nil, nil, ErrMalformed
+		}
+		switch k {
+		case "m":
+			p.MemoryKiB, seen[0] = uint32(n), true
+		case "t":
+			p.Time, seen[1] = uint32(n), true
+		case "p":
+			if n > 255 {
+				return p, nil, nil, ErrMalformed
+			}
+			p.Threads, seen[2] = uint8(n), true
+		default:
+			return p, nil, nil, ErrMalformed
+		}
+	}
+	if !seen[0] || !seen[1] || !seen[2] || p.Threads < 1 || p.Time < 1 || p.Time > maxTime ||
+		p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > maxMemoryKiB {
+		return p, nil, nil, ErrMalformed
+	}
+	salt, err := base64.RawStdEncoding.Strict().DecodeString(parts[4])
+	if err != nil || len(salt) < 8 {
+		return p, nil, nil, ErrMalformed
+	}
+	key, err := base64.RawStdEncoding.Strict().DecodeString(parts[5])
+	if err != nil || len(key) < 16 || len(key) > maxKeyLen {
+		return p, nil, nil, ErrMalformed
+	}
+	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
+	return p, salt, key, nil
+}

@@ -1,0 +1,250 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/ratelimit"
+	"github.com/latchauth/latch/internal/token"
+)
+
+// TokenSet is what signup, login, refresh and delegated sessions return.
+type TokenSet struct {
+	AccessToken  string
+	ExpiresAt    time.Time
+	ExpiresIn    int
+	RefreshToken string
+	Session      domain.Session
+	User         domain.User
+}
+
+// The rate-limit rule names.
+const (
+	ruleLoginAccount = "login-account"
+	ruleLoginIP      = "login-ip"
+	ruleSignupIP     = "signup-ip"
+	ruleRefreshIP    = "refresh-ip"
+)
+
+// allow takes a token of the rule for key; when none is left it records a
+// rate_limited event and returns CodeRateLimited with the wait.
+func (s *Service) allow(ctx context.Context, name string, key string, meta domain.RequestMeta, userID *uuid.UUID, peek bool) error {
+	if !s.cfg.RateLimits {
+		return nil
+	}
+	r := s.rule(name)
+	var ok bool
+	var wait time.Duration
+	if peek {
+		ok, wait = s.limiter.Peek(name, r, key)
+	} else {
+		ok, wait = s.limiter.Allow(name, r, key)
+	}
+	if ok {
+		return nil
+	}
+	s.event(ctx, domain.EventRateLimited, meta, userID, nil, nil, map[string]any{"rule": name})
+	return &domain.Error{Code: domain.CodeRateLimited, Message: "too many requests; try again later", RetryAfter: wait}
+}
+
+func (s *Service) rule(name string) (r ratelimit.Rule) {
+	switch name {
+	case ruleLoginAccount:
+		return s.cfg.Limits.LoginAccount
+	case ruleLoginIP:
+		return s.cfg.Limits.LoginIP
+	case ruleSignupIP:
+		return s.cfg.Limits.SignupIP
+	case ruleRefreshIP:
+		return s.cfg.Limits.RefreshIP
+	}
+	return r
+}
+
+// Signup creates a password account and opens its first session. Returns
+// CodeInvalidRequest for a bad email, CodeWeakPassword for a password the
+// policy refuses, CodeEmailTaken when the email is in use, CodeRateLimited.
+func (s *Service) Signup(ctx context.Context, email, pw string, meta domain.RequestMeta) (*TokenSet, error) {
+	if err := s.allow(ctx, ruleSignupIP, meta.IP, meta, nil, false); err != nil {
+		return nil, err
+	}
+	email, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.hasher.Check(pw); err != nil {
+		return nil, err
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	u := &domain.User{ID: uuid.New(), Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	sess, rt, refresh, err := s.newSession(u, nil, meta, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateUser(ctx, u, sess, rt); err != nil {
+		return nil, err
+	}
+	s.event(ctx, domain.EventSignup, meta, &u.ID, &sess.ID, nil, nil)
+	return s.tokenSet(u, sess, refresh, now)
+}
+
+// Login checks the password and opens a session. Returns
+// CodeInvalidCredentials, with the same message and a similar time whether
+// the email is unknown or the password wrong; CodeRateLimited before any
+// hashing when the account or the client IP is over its limit.
+func (s *Service) Login(ctx context.Context, email, pw string, meta domain.RequestMeta) (*TokenSet, error) {
+	bad := domain.Errorf(domain.CodeInvalidCredentials, "invalid email or password")
+	norm, err := domain.NormalizeEmail(email)
+	if err != nil {
+		norm = email // still rate limited and hashed, so a bad email costs the same
+	}
+	if err := s.allow(ctx, ruleLoginIP, meta.IP, meta, nil, false); err != nil {
+		return nil, err
+	}
+	if err := s.allow(ctx, ruleLoginAccount, norm, meta, nil, true); err != nil {
+		return nil, err
+	}
+	var u *domain.User
+	if err == nil {
+		u, err = s.store.UserByEmail(ctx, norm)
+		if err != nil && !domain.IsCode(err, domain.CodeNotFound) {
+			return nil, err
+		}
+	}
+	stored := ""
+	if u != nil {
+		stored = u.PasswordHash
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, pw, stored)
+	if err != nil && domain.IsCode(err, domain.CodeUnavailable) {
+		return nil, err
+	}
+	if err != nil || !ok {
+		_, _ = s.limiter.Allow(ruleLoginAccount, s.cfg.Limits.LoginAccount, norm)
+		var uid *uuid.UUID
+		if u != nil {
+			uid = &u.ID
+		}
+		if uid != nil {
+			s.event(ctx, domain.EventLoginFailed, meta, uid, nil, nil, nil)
+		}
+		return nil, bad
+	}
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, pw); err == nil {
+			if err := s.store.SetPasswordHash(ctx, u.ID, u.PasswordHash, h, s.clock.Now()); err == nil {
+				u.PasswordHash = h
+			}
+		}
+	}
+	if err := s.checkVerified(u); err != nil {
+		return nil, err
+	}
+	return s.openSession(ctx, u, nil, meta, domain.EventLoginSucceeded)
+}
+
+// checkVerified applies RequireVerifiedEmail. It runs after the password
+// check, so it tells a guesser nothing.
+func (s *Service) checkVerified(u *domain.User) error {
+	if s.cfg.RequireVerifiedEmail && !u.EmailVerified {
+		return domain.Errorf(domain.CodeEmailNotVerified, "verify your email address before logging in")
+	}
+	return nil
+}
+
+// openSession stores a new session for u and returns its tokens.
+func (s *Service) openSession(ctx context.Context, u *domain.User, orgID *uuid.UUID, meta domain.RequestMeta, ev string) (*TokenSet, error) {
+	now := s.clock.Now()
+	sess, rt, refresh, err := s.newSession(u, orgID, meta, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateSession(ctx, sess, rt); err != nil {
+		return nil, err
+	}
+	if ev != "" {
+		s.event(ctx, ev, meta, &u.ID, &sess.ID, nil, nil)
+	}
+	return s.tokenSet(u, sess, refresh, now)
+}
+
+func (s *Service) newSession(u *domain.User, orgID *uuid.UUID, meta domain.RequestMeta, now time.Time) (*domain.Session, *domain.RefreshToken, string, error) {
+	refresh, hash, err := newRefreshToken()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	abs := now.Add(s.cfg.SessionMaxTTL)
+	idle := now.Add(s.cfg.RefreshIdleTTL)
+	if idle.After(abs) {
+		idle = abs
+	}
+	sess := &domain.Session{ID: uuid.New(), UserID: u.ID, OrgID: orgID, CreatedAt: now, LastUsedAt: now,
+		ExpiresAt: idle, AbsoluteExpiresAt: abs, UserAgent: truncate(meta.UserAgent, 512), IP: meta.IP}
+	rt := &domain.RefreshToken{ID: uuid.New(), SessionID: sess.ID, Hash: hash, CreatedAt: now}
+	return sess, rt, refresh, nil
+}
+
+// tokenSet signs an access token for the session.
+func (s *Service) tokenSet(u *domain.User, sess *domain.Session, refresh string, now time.Time) (*TokenSet, error) {
+	exp := now.Add(s.cfg.AccessTTL)
+	c := &token.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   u.ID.String(),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+			ID:        uuid.NewString(),
+		},
+		SID: sess.ID.String(),
+	}
+	if u.OrgID != nil {
+		c.OrgID = u.OrgID.String()
+		c.Ext = u.ExternalID
+	}
+	at, err := s.issuer.Sign(c)
+	if err != nil {
+		return nil, err
+	}
+	exp = c.ExpiresAt.Time.UTC()
+	return &TokenSet{AccessToken: at, ExpiresAt: exp, ExpiresIn: int(exp.Sub(now).Round(time.Second) / time.Second),
+		RefreshToken: refresh, Session: *sess, User: *u}, nil
+}
+
+// Refresh rotates a refresh token. Returns CodeInvalidGrant for an unknown,
+// expired, revoked or reused token; a reuse outside the grace window also
+// revokes the whole session and records a security event.
+func (s *Service) Refresh(ctx context.Context, refresh string, meta domain.RequestMeta) (*TokenSet, error) {
+	if err := s.allow(ctx, ruleRefreshIP, meta.IP, meta, nil, false); err != nil {
+		return nil, err
+	}
+	raw, err := DecodeRefreshToken(refresh)
+	if err != nil {
+		return nil, err
+	}
+	presented := sha256.Sum256(raw)
+	next, nextHash := successor(s.refreshSecret, raw)
+	now := s.clock.Now()
+	res, err := s.store.RotateRefreshToken(ctx, domain.RotateRequest{
+		PresentedHash: presented[:], SuccessorHash: nextHash, Now: now,
+		IdleTTL: s.cfg.RefreshIdleTTL, Grace: s.cfg.ReuseGrace,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res.Outcome == domain.ReuseDetected {
+		s.sessions.Remove(res.Session.ID)
+		s.log.Warn("refresh token reuse detected; session revoked", "session_id", res.Session.ID, "user_id", res.Session.UserID)
+		s.event(ctx, domain.EventRefreshReuseDetected, meta, &res.Session.UserID, &res.Session.ID, nil,
+			map[string]any{"revoked_session_id": res.Session.ID.String()})
+		return nil, domain.Errorf(domain.CodeInvalidGrant, "the refresh token is invalid, expired or revoked")
+	}
+	return s.tokenSet(&res.User, &res.Session, next, now)
+}

@@ -1,0 +1,253 @@
+// Package service is Latch's application logic: it turns requests into store
+// calls, hashes, tokens and events. It knows nothing of HTTP.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/password"
+	"github.com/latchauth/latch/internal/ratelimit"
+	"github.com/latchauth/latch/internal/token"
+)
+
+// Store is every storage interface the service uses.
+type Store interface {
+	domain.UserStore
+	domain.SessionStore
+	domain.KeyStore
+	domain.EventStore
+	domain.Pinger
+}
+
+// Limits are the rate-limit rules. A zero Rule disables that limit.
+type Limits struct {
+	LoginAccount ratelimit.Rule // failed logins per account
+	LoginIP      ratelimit.Rule // login attempts per client IP
+	SignupIP     ratelimit.Rule // signups per client IP
+	RefreshIP    ratelimit.Rule // refreshes per client IP
+}
+
+// DefaultLimits stop a guesser after a handful of failures a minute while a
+// real user waits at most a few seconds once the guessing stops.
+var DefaultLimits = Limits{
+	LoginAccount: ratelimit.Rule{Burst: 5, Per: time.Minute},
+	LoginIP:      ratelimit.Rule{Burst: 30, Per: time.Minute},
+	SignupIP:     ratelimit.Rule{Burst: 20, Per: time.Hour},
+	RefreshIP:    ratelimit.Rule{Burst: 300, Per: time.Minute},
+}
+
+// Config is the service's configuration.
+type Config struct {
+	AccessTTL      time.Duration
+	RefreshIdleTTL time.Duration
+	SessionMaxTTL  time.Duration
+	ReuseGrace     time.Duration
+	// SessionCacheTTL bounds how long another instance may accept an access
+	// token of a session revoked elsewhere. Revocation on this instance is
+	// immediate.
+	SessionCacheTTL time.Duration
+	RateLimits      bool
+	// RequireVerifiedEmail refuses login to accounts whose email is not
+	// verified.
+	RequireVerifiedEmail bool
+	Limits          Limits
+	// KeyRefresh is how often the signing keys are reloaded from the store.
+	KeyRefresh time.Duration
+}
+
+// Service is the application. It is safe for concurrent use.
+type Service struct {
+	cfg     Config
+	store   Store
+	hasher  *password.Hasher
+	issuer  *token.Issuer
+	sealer  *token.Sealer
+	limiter *ratelimit.Limiter
+	clock   domain.Clock
+	log     *slog.Logger
+
+	refreshSecret []byte
+
+	sessions *expirable.LRU[uuid.UUID, sessionEntry]
+
+	keysMu     sync.Mutex
+	keysLoaded time.Time
+}
+
+type sessionEntry struct {
+	userID    uuid.UUID
+	orgID     *uuid.UUID
+	expiresAt time.Time
+	absolute  time.Time
+}
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Store   Store
+	Hasher  *password.Hasher
+	Issuer  *token.Issuer
+	Sealer  *token.Sealer
+	Limiter *ratelimit.Limiter
+	Clock   domain.Clock
+	Log     *slog.Logger
+}
+
+// New returns a service; call Init before serving.
+func New(cfg Config, d Deps) *Service {
+	if d.Clock == nil {
+		d.Clock = domain.SystemClock{}
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if cfg.SessionCacheTTL <= 0 {
+		cfg.SessionCacheTTL = 2 * time.Second
+	}
+	if cfg.KeyRefresh <= 0 {
+		cfg.KeyRefresh = time.Minute
+	}
+	if d.Limiter == nil {
+		d.Limiter = ratelimit.New(100_000, 2*time.Hour, d.Clock.Now)
+	}
+	return &Service{
+		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter,
+		clock: d.Clock, log: d.Log,
+		sessions: expirable.NewLRU[uuid.UUID, sessionEntry](100_000, nil, cfg.SessionCacheTTL),
+	}
+}
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Issuer returns the token issuer.
+func (s *Service) Issuer() *token.Issuer { return s.issuer }
+
+// Init makes sure a signing key and the refresh-successor secret exist in
+// the store (creating them on first start) and loads them.
+func (s *Service) Init(ctx context.Context) error {
+	alg := s.issuer.Config().Alg
+	k, err := token.GenerateKey(alg, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	sealed, err := s.sealer.Seal(k.PrivatePEM, "signing-key:"+k.KID)
+	if err != nil {
+		return err
+	}
+	k.PrivatePEM = sealed
+	if added, err := s.store.EnsureSigningKey(ctx, k); err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	} else if added {
+		s.log.Info("generated a signing key", "kid", k.KID, "alg", alg)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	sealedSecret, err := s.sealer.Seal(raw, "secret:refresh-successor")
+	if err != nil {
+		return err
+	}
+	stored, err := s.store.Secret(ctx, "refresh-successor", sealedSecret)
+	if err != nil {
+		return fmt.Errorf("refresh secret: %w", err)
+	}
+	if s.refreshSecret, err = s.sealer.Open(stored, "secret:refresh-successor"); err != nil {
+		return err
+	}
+	return s.ReloadKeys(ctx)
+}
+
+// ReloadKeys loads the signing keys from the store: every unretired key, and
+// every key retired less than two access-token lifetimes ago, verifies.
+func (s *Service) ReloadKeys(ctx context.Context) error {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	now := s.clock.Now()
+	keys, err := s.store.SigningKeys(ctx, now.Add(-2*s.cfg.AccessTTL))
+	if err != nil {
+		return err
+	}
+	for i := range keys {
+		if keys[i].PrivatePEM, err = s.sealer.Open(keys[i].PrivatePEM, "signing-key:"+keys[i].KID); err != nil {
+			return err
+		}
+	}
+	if err := s.issuer.Load(keys); err != nil {
+		return err
+	}
+	s.keysLoaded = now
+	return nil
+}
+
+// RotateSigningKey adds a new active signing key; older keys keep verifying
+// (and stay in the JWKS) for at least two access-token lifetimes.
+func (s *Service) RotateSigningKey(ctx context.Context) (string, error) {
+	k, err := token.GenerateKey(s.issuer.Config().Alg, s.clock.Now())
+	if err != nil {
+		return "", err
+	}
+	kid := k.KID
+	if k.PrivatePEM, err = s.sealer.Seal(k.PrivatePEM, "signing-key:"+kid); err != nil {
+		return "", err
+	}
+	if err := s.store.AddSigningKey(ctx, k); err != nil {
+		return "", err
+	}
+	return kid, s.ReloadKeys(ctx)
+}
+
+// Run does the periodic work until ctx ends: reloading signing keys.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.KeyRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.ReloadKeys(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("reload signing keys", "err", err)
+			}
+		}
+	}
+}
+
+// Health reports whether the database answers. Returns CodeUnavailable if
+// not.
+func (s *Service) Health(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return s.store.Ping(ctx)
+}
+
+// JWKS returns the public signing keys.
+func (s *Service) JWKS() []token.JWK { return s.issuer.JWKS() }
+
+// event records a security event; a failure is logged, never returned, so
+// that auditing cannot break a login.
+func (s *Service) event(ctx context.Context, typ string, meta domain.RequestMeta, userID, sessionID, keyID *uuid.UUID, detail map[string]any) {
+	e := &domain.Event{ID: uuid.New(), Type: typ, UserID: userID, SessionID: sessionID, KeyID: keyID,
+		IP: meta.IP, UserAgent: truncate(meta.UserAgent, 512), Detail: detail, CreatedAt: s.clock.Now()}
+	if err := s.store.RecordEvent(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("record security event", "type", typ, "err", err)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,172 @@
+package service
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// AuthenticateBearer verifies an access token and returns its principal.
+// A session token is accepted only while its session is active: revocation
+// on this instance takes effect at once, elsewhere within SessionCacheTTL.
+// Returns CodeTokenExpired or CodeInvalidToken.
+func (s *Service) AuthenticateBearer(ctx context.Context, tok string) (*domain.Principal, error) {
+	c, err := s.issuer.Verify(tok)
+	if err != nil {
+		return nil, err
+	}
+	invalid := domain.Errorf(domain.CodeInvalidToken, "the access token is invalid")
+	if c.KeyID != "" {
+		return s.authenticateExchanged(ctx, c)
+	}
+	sub, err1 := uuid.Parse(c.Subject)
+	sid, err2 := uuid.Parse(c.SID)
+	if err1 != nil || err2 != nil {
+		return nil, invalid
+	}
+	e, err := s.sessionEntry(ctx, sid)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	if e.userID != sub || !now.Before(e.expiresAt) || !now.Before(e.absolute) {
+		return nil, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
+	}
+	return &domain.Principal{Kind: domain.PrincipalSession, UserID: sub, SessionID: sid, OrgID: e.orgID}, nil
+}
+
+// sessionEntry returns the cached state of an active session. Returns
+// CodeInvalidToken when the session is unknown or revoked.
+func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry, error) {
+	if e, ok := s.sessions.Get(sid); ok {
+		return e, nil
+	}
+	sess, err := s.store.SessionByID(ctx, sid)
+	if err != nil {
+		if domain.IsCode(err, domain.CodeNotFound) {
+			return sessionEntry{}, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
+		}
+		return sessionEntry{}, err
+	}
+	if sess.RevokedAt != nil {
+		return sessionEntry{}, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
+	}
+	e := sessionEntry{userID: sess.UserID, orgID: sess.OrgID, expiresAt: sess.ExpiresAt, absolute: sess.AbsoluteExpiresAt}
+	s.sessions.Add(sid, e)
+	return e, nil
+}
+
+// forget drops sessions from the cache after they were revoked here.
+func (s *Service) forget(ids ...uuid.UUID) {
+	for _, id := range ids {
+		s.sessions.Remove(id)
+	}
+}
+
+// Me returns the principal's user. Returns CodeNotFound for an organization
+// key, which has no user.
+func (s *Service) Me(ctx context.Context, p *domain.Principal) (*domain.User, error) {
+	if p.UserID == uuid.Nil {
+		return nil, domain.Errorf(domain.CodeNotFound, "an organization key has no user")
+	}
+	return s.store.UserByID(ctx, p.UserID)
+}
+
+// Logout scopes.
+const (
+	LogoutLocal  = "local"
+	LogoutOthers = "others"
+	LogoutGlobal = "global"
+)
+
+// Logout revokes the principal's session (local), every other session of
+// the user (others) or all of them (global). Returns CodeInvalidRequest for
+// another scope.
+func (s *Service) Logout(ctx context.Context, p *domain.Principal, scope string, meta domain.RequestMeta) error {
+	now := s.clock.Now()
+	var ids []uuid.UUID
+	var err error
+	switch scope {
+	case "", LogoutLocal:
+		err = s.store.RevokeSession(ctx, p.UserID, p.SessionID, now)
+		if domain.IsCode(err, domain.CodeNotFound) {
+			err = nil // already gone: logging out twice is not an error
+		}
+		ids = []uuid.UUID{p.SessionID}
+	case LogoutOthers:
+		ids, err = s.store.RevokeUserSessions(ctx, p.UserID, p.SessionID, now)
+	case LogoutGlobal:
+		ids, err = s.store.RevokeUserSessions(ctx, p.UserID, uuid.Nil, now)
+	default:
+		return domain.Errorf(domain.CodeInvalidRequest, "scope must be local, others or global")
+	}
+	s.forget(ids...)
+	if err != nil {
+		return err
+	}
+	s.event(ctx, domain.EventLogout, meta, &p.UserID, &p.SessionID, nil, map[string]any{"scope": scopeOr(scope), "revoked": len(ids)})
+	return nil
+}
+
+func scopeOr(s string) string {
+	if s == "" {
+		return LogoutLocal
+	}
+	return s
+}
+
+// ListSessions returns the user's active sessions, newest first.
+func (s *Service) ListSessions(ctx context.Context, p *domain.Principal) ([]domain.Session, error) {
+	return s.store.ListSessions(ctx, p.UserID, s.clock.Now())
+}
+
+// GetSession returns one of the user's active sessions. Returns CodeNotFound
+// for a session that is not the caller's or no longer active.
+func (s *Service) GetSession(ctx context.Context, p *domain.Principal, id uuid.UUID) (*domain.Session, error) {
+	sess, err := s.store.SessionByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sess.UserID != p.UserID || !sess.Active(s.clock.Now()) {
+		return nil, domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	return sess, nil
+}
+
+// RevokeSession revokes one of the user's sessions. Returns CodeNotFound for
+// a session that is not the caller's.
+func (s *Service) RevokeSession(ctx context.Context, p *domain.Principal, id uuid.UUID, meta domain.RequestMeta) error {
+	err := s.store.RevokeSession(ctx, p.UserID, id, s.clock.Now())
+	s.forget(id)
+	if err != nil {
+		return err
+	}
+	s.event(ctx, domain.EventSessionRevoked, meta, &p.UserID, &id, nil, nil)
+	return nil
+}
+
+// RenewSession extends one of the user's sessions by the idle lifetime, up
+// to its absolute lifetime. Returns CodeNotFound for a session that is not
+// the caller's or no longer active.
+func (s *Service) RenewSession(ctx context.Context, p *domain.Principal, id uuid.UUID) (*domain.Session, error) {
+	sess, err := s.store.RenewSession(ctx, p.UserID, id, s.clock.Now(), s.cfg.RefreshIdleTTL)
+	if err != nil {
+		return nil, err
+	}
+	s.forget(id)
+	return sess, nil
+}
+
+// authenticateExchanged accepts an access token exchanged from an API key.
+// Until API keys exist every such token is refused.
+func (s *Service) authenticateExchanged(ctx context.Context, c any) (*domain.Principal, error) {
+	return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is invalid")
+}
+
+// AuthenticateAPIKey verifies an API key. Until API keys exist every key is
+// refused.
+func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (*domain.Principal, error) {
+	return nil, domain.Errorf(domain.CodeInvalidToken, "the API key is invalid")
+}

@@ -1,0 +1,251 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/subtle"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+var _ domain.SessionStore = (*Store)(nil)
+
+type sessionRow struct {
+	ID                uuid.UUID     `db:"id"`
+	UserID            uuid.UUID     `db:"user_id"`
+	OrgID             uuid.NullUUID `db:"org_id"`
+	CreatedAt         ts            `db:"created_at"`
+	LastUsedAt        ts            `db:"last_used_at"`
+	ExpiresAt         ts            `db:"expires_at"`
+	AbsoluteExpiresAt ts            `db:"absolute_expires_at"`
+	RevokedAt         nts           `db:"revoked_at"`
+	UserAgent         string        `db:"user_agent"`
+	IP                string        `db:"ip"`
+}
+
+const sessionCols = `id, user_id, org_id, created_at, last_used_at, expires_at, absolute_expires_at, revoked_at, user_agent, ip`
+
+func (r *sessionRow) domain() domain.Session {
+	s := domain.Session{
+		ID:                r.ID,
+		UserID:            r.UserID,
+		CreatedAt:         time.Time(r.CreatedAt),
+		LastUsedAt:        time.Time(r.LastUsedAt),
+		ExpiresAt:         time.Time(r.ExpiresAt),
+		AbsoluteExpiresAt: time.Time(r.AbsoluteExpiresAt),
+		RevokedAt:         r.RevokedAt.ptr(),
+		UserAgent:         r.UserAgent,
+		IP:                r.IP,
+	}
+	if r.OrgID.Valid {
+		id := r.OrgID.UUID
+		s.OrgID = &id
+	}
+	return s
+}
+
+func (s *Store) insertSession(ctx context.Context, tx *sqlx.Tx, sess *domain.Session, rt *domain.RefreshToken) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		sess.ID, sess.UserID, nullUUID(sess.OrgID), ts(sess.CreatedAt), ts(sess.LastUsedAt), ts(sess.ExpiresAt),
+		ts(sess.AbsoluteExpiresAt), ntsOf(sess.RevokedAt), sess.UserAgent, sess.IP)
+	if err != nil {
+		return err
+	}
+	return s.insertRefreshToken(ctx, tx, rt)
+}
+
+func (s *Store) insertRefreshToken(ctx context.Context, tx *sqlx.Tx, rt *domain.RefreshToken) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO refresh_tokens (id, session_id, parent_id, token_hash, created_at) VALUES (?, ?, ?, ?, ?)`),
+		rt.ID, rt.SessionID, nullUUID(rt.ParentID), rt.Hash, ts(rt.CreatedAt))
+	return err
+}
+
+// CreateSession stores a session with its first refresh token.
+func (s *Store) CreateSession(ctx context.Context, sess *domain.Session, rt *domain.RefreshToken) error {
+	return s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertSession(ctx, tx, sess, rt) })
+}
+
+// RotateRefreshToken spends a refresh token in one transaction. The session
+// row is locked first (by a conditional UPDATE that also records the use), so
+// rotation and revocation serialise on it in the same order and cannot
+// deadlock; the conditional UPDATE of the token then has exactly one winner.
+// Returns CodeInvalidGrant for an unknown token or an inactive session.
+func (s *Store) RotateRefreshToken(ctx context.Context, req domain.RotateRequest) (*domain.RotateResult, error) {
+	invalid := domain.Errorf(domain.CodeInvalidGrant, "the refresh token is invalid, expired or revoked")
+	var res *domain.RotateResult
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		res = nil
+		var sr sessionRow
+		// Lock and touch the session, but only while it is active. The new idle
+		// expiry is now+idle capped by the absolute expiry.
+		err := tx.GetContext(ctx, &sr, s.q(`UPDATE sessions SET last_used_at = ?,
+			expires_at = CASE WHEN absolute_expires_at < ? THEN absolute_expires_at ELSE ? END
+			WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?)
+			  AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
+			RETURNING `+sessionCols),
+			ts(req.Now), ts(req.Now.Add(req.IdleTTL)), ts(req.Now.Add(req.IdleTTL)), req.PresentedHash, ts(req.Now), ts(req.Now))
+		if err != nil {
+			return err // not found: unknown token, or the session is over
+		}
+		var tok struct {
+			ID        uuid.UUID `db:"id"`
+			SessionID uuid.UUID `db:"session_id"`
+		}
+		err = tx.GetContext(ctx, &tok, s.q(`UPDATE refresh_tokens SET used_at = ?
+			WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL
+			RETURNING id, session_id`), ts(req.Now), req.PresentedHash)
+		if err == nil {
+			parent := tok.ID
+			if err := s.insertRefreshToken(ctx, tx, &domain.RefreshToken{
+				ID: uuid.New(), SessionID: tok.SessionID, ParentID: &parent, Hash: req.SuccessorHash, CreatedAt: req.Now,
+			}); err != nil {
+				return err
+			}
+			res = &domain.RotateResult{Outcome: domain.Rotated, Session: sr.domain()}
+			return nil
+		}
+		if !domain.IsCode(translate(err), domain.CodeNotFound) {
+			return err
+		}
+		// The token was already spent (or revoked). A replay of the immediately
+		// previous token within the grace window gets its live successor back.
+		var spent struct {
+			ID        uuid.UUID `db:"id"`
+			UsedAt    nts       `db:"used_at"`
+			RevokedAt nts       `db:"revoked_at"`
+		}
+		if err := tx.GetContext(ctx, &spent, s.q(`SELECT id, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?`), req.PresentedHash); err != nil {
+			return err
+		}
+		if spent.RevokedAt.Valid == false && spent.UsedAt.Valid && req.Now.Sub(spent.UsedAt.T) <= req.Grace {
+			var child struct {
+				Hash      []byte `db:"token_hash"`
+				UsedAt    nts    `db:"used_at"`
+				RevokedAt nts    `db:"revoked_at"`
+			}
+			err := tx.GetContext(ctx, &child, s.q(`SELECT token_hash, used_at, revoked_at FROM refresh_tokens WHERE parent_id = ?`), spent.ID)
+			if err == nil && !child.UsedAt.Valid && !child.RevokedAt.Valid && subtle.ConstantTimeCompare(child.Hash, req.SuccessorHash) == 1 {
+				res = &domain.RotateResult{Outcome: domain.Replayed, Session: sr.domain()}
+				return nil
+			}
+		}
+		// Anything else is reuse: the family is compromised.
+		if err := s.revokeSessions(ctx, tx, `id = ?`, req.Now, sr.ID); err != nil {
+			return err
+		}
+		revoked := sr.domain()
+		now := req.Now
+		revoked.RevokedAt = &now
+		res = &domain.RotateResult{Outcome: domain.ReuseDetected, Session: revoked}
+		return nil
+	})
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return nil, invalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.UserByID(ctx, res.Session.UserID)
+	if err != nil {
+		return nil, err
+	}
+	res.User = *u
+	return res, nil
+}
+
+// revokeSessions revokes the active sessions matching where (a condition on
+// the sessions table with ? placeholders) and all their refresh tokens,
+// sessions first so the lock order matches rotation.
+func (s *Store) revokeSessions(ctx context.Context, tx *sqlx.Tx, where string, now time.Time, args ...any) error {
+	all := append([]any{ts(now)}, args...)
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET revoked_at = ? WHERE revoked_at IS NULL AND `+where), all...); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND session_id IN (SELECT id FROM sessions WHERE `+where+`)`), all...)
+	return err
+}
+
+// SessionByID returns the session. Returns CodeNotFound if there is none.
+func (s *Store) SessionByID(ctx context.Context, id uuid.UUID) (*domain.Session, error) {
+	var r sessionRow
+	if err := s.db.GetContext(ctx, &r, s.q(`SELECT `+sessionCols+` FROM sessions WHERE id = ?`), id); err != nil {
+		return nil, translate(err)
+	}
+	d := r.domain()
+	return &d, nil
+}
+
+// ListSessions returns the user's active sessions at now, newest first.
+func (s *Store) ListSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]domain.Session, error) {
+	var rows []sessionRow
+	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT `+sessionCols+` FROM sessions
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
+		ORDER BY created_at DESC, id DESC LIMIT 1000`), userID, ts(now), ts(now))
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]domain.Session, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
+	}
+	return out, nil
+}
+
+// RevokeSession revokes the user's session and its refresh tokens. Returns
+// CodeNotFound if it is not an active session of that user.
+func (s *Store) RevokeSession(ctx context.Context, userID, sessionID uuid.UUID, now time.Time) error {
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL`),
+			ts(now), sessionID, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return domain.Errorf(domain.CodeNotFound, "session not found")
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL`), ts(now), sessionID)
+		return err
+	})
+}
+
+// RevokeUserSessions revokes every active session of the user except keep
+// and returns the ids it revoked.
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep uuid.UUID, now time.Time) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		ids = nil
+		if err := tx.SelectContext(ctx, &ids, s.q(`UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id`),
+			ts(now), userID, keep); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND session_id IN (SELECT id FROM sessions WHERE user_id = ? AND id <> ?)`),
+			ts(now), userID, keep)
+		return err
+	})
+	return ids, err
+}
+
+// RenewSession moves the idle expiry of the user's active session to
+// now+idle, never past its absolute expiry. Returns CodeNotFound if it is not
+// an active session of that user.
+func (s *Store) RenewSession(ctx context.Context, userID, sessionID uuid.UUID, now time.Time, idle time.Duration) (*domain.Session, error) {
+	var r sessionRow
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &r, s.q(`UPDATE sessions SET last_used_at = ?,
+			expires_at = CASE WHEN absolute_expires_at < ? THEN absolute_expires_at ELSE ? END
+			WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
+			RETURNING `+sessionCols),
+			ts(now), ts(now.Add(idle)), ts(now.Add(idle)), sessionID, userID, ts(now), ts(now))
+	})
+	if err != nil {
+		if domain.IsCode(err, domain.CodeNotFound) {
+			return nil, domain.Errorf(domain.CodeNotFound, "session not found")
+		}
+		return nil, err
+	}
+	d := r.domain()
+	return &d, nil
+}

@@ -1,0 +1,286 @@
+// Package sqlstore implements the domain's storage interfaces over sqlx, for
+// an embedded SQLite database (modernc.org/sqlite, pure Go) and for
+// PostgreSQL (lib/pq). Every public method opens its own transaction when it
+// writes; sqlx appears nowhere outside this package.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Dialects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Store is the sqlx store. It is safe for concurrent use.
+type Store struct {
+	db      *sqlx.DB
+	dialect string
+}
+
+// Options tune the connection pool.
+type Options struct {
+	// MaxOpenConns caps open connections (0: a default per dialect).
+	MaxOpenConns int
+}
+
+// Open connects to the database that url names: sqlite://relative/path.db,
+// sqlite:///absolute/path.db, or postgres://... (sslmode defaults to
+// disable when the URL does not set it). It does not migrate.
+func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		path := strings.TrimPrefix(rawURL, "sqlite://")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if path == "" {
+			return nil, errors.New("sqlite URL has no file path")
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("create database directory: %w", err)
+			}
+		}
+		// WAL with synchronous=FULL is durable on crash; BEGIN IMMEDIATE takes
+		// the write lock up front, so two write transactions never deadlock
+		// upgrading from a read lock; busy_timeout makes writers queue.
+		dsn := "file:" + path + "?_txlock=immediate" +
+			"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+			"&_pragma=foreign_keys(1)&_pragma=busy_timeout(15000)"
+		db, err := sqlx.Open("sqlite", dsn)
+		if err != nil {
+			return nil, err
+		}
+		n := opt.MaxOpenConns
+		if n == 0 {
+			n = 8
+		}
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
+		s := &Store{db: db, dialect: SQLite}
+		if err := s.Ping(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return s, nil
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return nil, errors.New("invalid postgres URL")
+		}
+		q := u.Query()
+		if q.Get("sslmode") == "" {
+			q.Set("sslmode", "disable")
+			u.RawQuery = q.Encode()
+		}
+		db, err := sqlx.Open("postgres", u.String())
+		if err != nil {
+			return nil, err
+		}
+		n := opt.MaxOpenConns
+		if n == 0 {
+			n = 32
+		}
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		s := &Store{db: db, dialect: Postgres}
+		if err := s.Ping(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return s, nil
+	default:
+		return nil, errors.New("database URL must start with sqlite:// or postgres://")
+	}
+}
+
+// Dialect returns SQLite or Postgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the database answers. Returns CodeUnavailable if not.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return &domain.Error{Code: domain.CodeUnavailable, Message: "the database is unreachable", Err: err}
+	}
+	return nil
+}
+
+// Migrate applies every pending migration of the dialect.
+func (s *Store) Migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations/"+s.dialect)
+	if err != nil {
+		return err
+	}
+	d := goose.DialectPostgres
+	if s.dialect == SQLite {
+		d = goose.DialectSQLite3
+	}
+	p, err := goose.NewProvider(d, s.db.DB, sub, goose.WithAllowOutofOrder(true))
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// tx runs fn in a transaction, committing when it returns nil.
+func (s *Store) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return translate(err)
+	}
+	return translate(tx.Commit())
+}
+
+// q rebinds a query written with ? placeholders for the dialect.
+func (s *Store) q(query string) string {
+	if s.dialect == Postgres {
+		return sqlx.Rebind(sqlx.DOLLAR, query)
+	}
+	return query
+}
+
+// translate is the one place that turns driver errors into domain errors.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return &domain.Error{Code: domain.CodeNotFound, Message: "not found", Err: err}
+	}
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return &domain.Error{Code: domain.CodeConflict, Message: "already exists", Err: err}
+		case "57P01", "57P02", "57P03", "53300":
+			return &domain.Error{Code: domain.CodeUnavailable, Message: "the database is unavailable", Err: err}
+		}
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &domain.Error{Code: domain.CodeConflict, Message: "already exists", Err: err}
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return &domain.Error{Code: domain.CodeUnavailable, Message: "the database is busy", Err: err}
+		}
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return &domain.Error{Code: domain.CodeUnavailable, Message: "the database is unavailable", Err: err}
+	}
+	return err
+}
+
+// timeLayout is fixed-width so that SQLite compares stored times as text in
+// time order; PostgreSQL parses it as a timestamptz.
+const timeLayout = "2006-01-02 15:04:05.000000+00:00"
+
+// ts is a time stored in either database.
+type ts time.Time
+
+func (t ts) Value() (driver.Value, error) { return time.Time(t).UTC().Format(timeLayout), nil }
+
+func (t *ts) Scan(src any) error {
+	switch v := src.(type) {
+	case time.Time:
+		*t = ts(v.UTC())
+		return nil
+	case string:
+		return t.parse(v)
+	case []byte:
+		return t.parse(string(v))
+	}
+	return fmt.Errorf("sqlstore: cannot scan %T as a time", src)
+}
+
+func (t *ts) parse(s string) error {
+	p, err := time.Parse(timeLayout, s)
+	if err != nil {
+		if p, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return err
+		}
+	}
+	*t = ts(p.UTC())
+	return nil
+}
+
+// nts is a nullable ts.
+type nts struct {
+	T     time.Time
+	Valid bool
+}
+
+func ntsOf(t *time.Time) nts {
+	if t == nil {
+		return nts{}
+	}
+	return nts{T: *t, Valid: true}
+}
+
+func (n nts) ptr() *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := n.T
+	return &t
+}
+
+func (n nts) Value() (driver.Value, error) {
+	if !n.Valid {
+		return nil, nil
+	}
+	return ts(n.T).Value()
+}
+
+func (n *nts) Scan(src any) error {
+	if src == nil {
+		*n = nts{}
+		return nil
+	}
+	var t ts
+	if err := t.Scan(src); err != nil {
+		return err
+	}
+	*n = nts{T: time.Time(t), Valid: true}
+	return nil
+}

@@ -1,0 +1,304 @@
+// Package token signs and verifies Latch access tokens (JWTs) and manages the
+// key set that backs the JWKS.
+package token
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// The supported signing algorithms.
+const (
+	ES256 = "ES256"
+	EdDSA = "EdDSA"
+	RS256 = "RS256"
+)
+
+// TypAccessToken is the JWT typ header of access tokens (RFC 9068).
+const TypAccessToken = "at+jwt"
+
+// MaxTokenBytes caps the size of a token that Verify will parse.
+const MaxTokenBytes = 4096
+
+// Claims are the claims of a Latch access token.
+type Claims struct {
+	jwt.RegisteredClaims
+	// SID is the session id of a user's access token.
+	SID string `json:"sid,omitempty"`
+	// Scope is the space-separated scopes of an exchanged token.
+	Scope string `json:"scope,omitempty"`
+	// KeyID is the API key that an exchanged token came from.
+	KeyID string `json:"key_id,omitempty"`
+	// OrgID is the organization of an organization key or delegated session.
+	OrgID string `json:"org_id,omitempty"`
+	// Ext is the external id of a delegated identity.
+	Ext string `json:"ext,omitempty"`
+}
+
+// ValidAlg reports whether alg is a supported signing algorithm.
+func ValidAlg(alg string) bool { return alg == ES256 || alg == EdDSA || alg == RS256 }
+
+// GenerateKey returns a new private key for alg with a random kid.
+func GenerateKey(alg string, now time.Time) (domain.SigningKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case RS256:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		return domain.SigningKey{}, fmt.Errorf("token: unsupported algorithm %q", alg)
+	}
+	if err != nil {
+		return domain.SigningKey{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return domain.SigningKey{}, err
+	}
+	kid := make([]byte, 12)
+	if _, err := rand.Read(kid); err != nil {
+		return domain.SigningKey{}, err
+	}
+	return domain.SigningKey{
+		KID:        hex.EncodeToString(kid),
+		Alg:        alg,
+		PrivatePEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		CreatedAt:  now,
+	}, nil
+}
+
+type key struct {
+	kid    string
+	alg    string
+	priv   crypto.Signer
+	method jwt.SigningMethod
+}
+
+func parseKey(k domain.SigningKey) (*key, error) {
+	blk, _ := pem.Decode(k.PrivatePEM)
+	if blk == nil {
+		return nil, fmt.Errorf("token: key %s: no PEM block", k.KID)
+	}
+	raw, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("token: key %s: %w", k.KID, err)
+	}
+	out := &key{kid: k.KID, alg: k.Alg}
+	switch p := raw.(type) {
+	case *ecdsa.PrivateKey:
+		if k.Alg != ES256 || p.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("token: key %s: EC key for %s", k.KID, k.Alg)
+		}
+		out.priv, out.method = p, jwt.SigningMethodES256
+	case ed25519.PrivateKey:
+		if k.Alg != EdDSA {
+			return nil, fmt.Errorf("token: key %s: Ed25519 key for %s", k.KID, k.Alg)
+		}
+		out.priv, out.method = p, jwt.SigningMethodEdDSA
+	case *rsa.PrivateKey:
+		if k.Alg != RS256 || p.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("token: key %s: RSA key unfit for %s", k.KID, k.Alg)
+		}
+		out.priv, out.method = p, jwt.SigningMethodRS256
+	default:
+		return nil, fmt.Errorf("token: key %s: unsupported key type %T", k.KID, raw)
+	}
+	return out, nil
+}
+
+// JWK is a public JSON Web Key (RFC 7517).
+type JWK struct {
+	KID string `json:"kid"`
+	Kty string `json:"kty"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+	Crv string `json:"crv,omitempty"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
+}
+
+func (k *key) jwk() JWK {
+	b := base64.RawURLEncoding
+	j := JWK{KID: k.kid, Alg: k.alg, Use: "sig"}
+	switch p := k.priv.Public().(type) {
+	case *ecdsa.PublicKey:
+		j.Kty, j.Crv = "EC", "P-256"
+		j.X, j.Y = b.EncodeToString(pad32(p.X)), b.EncodeToString(pad32(p.Y))
+	case ed25519.PublicKey:
+		j.Kty, j.Crv, j.X = "OKP", "Ed25519", b.EncodeToString(p)
+	case *rsa.PublicKey:
+		j.Kty = "RSA"
+		j.N = b.EncodeToString(p.N.Bytes())
+		j.E = b.EncodeToString(big.NewInt(int64(p.E)).Bytes())
+	}
+	return j
+}
+
+func pad32(n *big.Int) []byte {
+	out := make([]byte, 32)
+	return n.FillBytes(out)
+}
+
+// Config configures an Issuer.
+type Config struct {
+	Alg      string
+	Issuer   string
+	Audience string
+	// Leeway is the clock skew tolerated on exp, nbf and iat.
+	Leeway time.Duration
+	Clock  domain.Clock
+}
+
+// Issuer signs and verifies access tokens with the current key set. It is
+// safe for concurrent use; Load swaps the key set atomically.
+type Issuer struct {
+	cfg    Config
+	parser *jwt.Parser
+
+	mu     sync.RWMutex
+	active *key
+	byKID  map[string]*key
+	jwks   []JWK
+}
+
+// NewIssuer returns an Issuer with no keys; call Load before use.
+func NewIssuer(cfg Config) (*Issuer, error) {
+	if !ValidAlg(cfg.Alg) {
+		return nil, fmt.Errorf("token: unsupported algorithm %q", cfg.Alg)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = domain.SystemClock{}
+	}
+	return &Issuer{
+		cfg: cfg,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{cfg.Alg}),
+			jwt.WithIssuer(cfg.Issuer),
+			jwt.WithAudience(cfg.Audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(cfg.Leeway),
+			jwt.WithTimeFunc(cfg.Clock.Now),
+		),
+		byKID: map[string]*key{},
+	}, nil
+}
+
+// Load replaces the key set. keys are newest first; the newest unretired key
+// of the configured algorithm signs. Every key verifies and is published.
+// Returns an error when no key can sign.
+func (is *Issuer) Load(keys []domain.SigningKey) error {
+	byKID := make(map[string]*key, len(keys))
+	var active *key
+	jwks := make([]JWK, 0, len(keys))
+	for _, k := range keys {
+		pk, err := parseKey(k)
+		if err != nil {
+			return err
+		}
+		byKID[pk.kid] = pk
+		jwks = append(jwks, pk.jwk())
+		if active == nil && k.RetiredAt == nil && k.Alg == is.cfg.Alg {
+			active = pk
+		}
+	}
+	if active == nil {
+		return fmt.Errorf("token: no active %s signing key", is.cfg.Alg)
+	}
+	is.mu.Lock()
+	is.active, is.byKID, is.jwks = active, byKID, jwks
+	is.mu.Unlock()
+	return nil
+}
+
+// JWKS returns the public keys.
+func (is *Issuer) JWKS() []JWK {
+	is.mu.RLock()
+	defer is.mu.RUnlock()
+	return is.jwks
+}
+
+// Config returns the issuer's configuration.
+func (is *Issuer) Config() Config { return is.cfg }
+
+// Sign signs the claims with the active key, setting iss (and aud when
+// empty); the caller sets sub, iat, exp and jti.
+func (is *Issuer) Sign(c *Claims) (string, error) {
+	is.mu.RLock()
+	k := is.active
+	is.mu.RUnlock()
+	if k == nil {
+		return "", errors.New("token: no signing key loaded")
+	}
+	c.Issuer = is.cfg.Issuer
+	if len(c.Audience) == 0 {
+		c.Audience = jwt.ClaimStrings{is.cfg.Audience}
+	}
+	t := jwt.NewWithClaims(k.method, c)
+	t.Header["typ"] = TypAccessToken
+	t.Header["kid"] = k.kid
+	return t.SignedString(k.priv)
+}
+
+// Verify checks a token's size, header (alg allowlist, typ, kid), signature,
+// iss, aud, exp (required), nbf and iat, and returns its claims. It never
+// follows jku, x5u or jwk headers. Returns CodeTokenExpired (with ExpiresAt)
+// for an expired token and CodeInvalidToken for anything else.
+func (is *Issuer) Verify(tok string) (*Claims, error) {
+	if len(tok) > MaxTokenBytes || strings.Count(tok, ".") != 2 {
+		return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is malformed")
+	}
+	c := &Claims{}
+	_, err := is.parser.ParseWithClaims(tok, c, is.keyFor)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) && c.ExpiresAt != nil {
+			return nil, &domain.Error{Code: domain.CodeTokenExpired, Message: "the access token has expired", ExpiresAt: c.ExpiresAt.Time.UTC()}
+		}
+		return nil, &domain.Error{Code: domain.CodeInvalidToken, Message: "the access token is invalid", Err: err}
+	}
+	if c.Subject == "" || c.ID == "" {
+		return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is missing claims")
+	}
+	return c, nil
+}
+
+func (is *Issuer) keyFor(t *jwt.Token) (any, error) {
+	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, TypAccessToken) && !strings.EqualFold(typ, "application/"+TypAccessToken) {
+		return nil, errors.New("not an access token")
+	}
+	kid, _ := t.Header["kid"].(string)
+	is.mu.RLock()
+	k := is.byKID[kid]
+	is.mu.RUnlock()
+	if k == nil {
+		return nil, errors.New("unknown kid")
+	}
+	if t.Method.Alg() != k.alg {
+		return nil, errors.New("algorithm does not match the key")
+	}
+	return k.priv.Public(), nil
+}

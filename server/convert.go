@@ -1,0 +1,76 @@
+package server
+
+import (
+	"encoding/json"
+
+	"github.com/google/uuid"
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
+	"github.com/latchauth/latch/api"
+	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/service"
+)
+
+func apiUser(u *domain.User) api.User {
+	out := api.User{Id: u.ID, EmailVerified: u.EmailVerified, CreatedAt: u.CreatedAt}
+	if u.Email != "" {
+		e := openapi_types.Email(u.Email)
+		out.Email = &e
+	}
+	if u.OrgID != nil {
+		id := *u.OrgID
+		out.OrgId = &id
+		ext := u.ExternalID
+		out.ExternalId = &ext
+	}
+	if len(u.Metadata) > 0 {
+		var m map[string]any
+		if json.Unmarshal(u.Metadata, &m) == nil && m != nil {
+			out.Metadata = &m
+		}
+	}
+	return out
+}
+
+func apiTokens(t *service.TokenSet) api.TokenResponse {
+	return api.TokenResponse{
+		AccessToken:  t.AccessToken,
+		TokenType:    api.TokenResponseTokenTypeBearer,
+		ExpiresIn:    t.ExpiresIn,
+		ExpiresAt:    t.ExpiresAt,
+		RefreshToken: t.RefreshToken,
+		SessionId:    t.Session.ID,
+		User:         apiUser(&t.User),
+	}
+}
+
+func apiSession(s *domain.Session, current uuid.UUID) api.Session {
+	out := api.Session{
+		Id: s.ID, UserId: s.UserID, CreatedAt: s.CreatedAt, LastUsedAt: s.LastUsedAt,
+		ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt, Current: s.ID == current,
+	}
+	if s.UserAgent != "" {
+		ua := s.UserAgent
+		out.UserAgent = &ua
+	}
+	if s.IP != "" {
+		ip := s.IP
+		out.Ip = &ip
+	}
+	if s.OrgID != nil {
+		id := *s.OrgID
+		out.OrgId = &id
+	}
+	if s.ExternalID != "" {
+		ext := s.ExternalID
+		out.ExternalId = &ext
+	}
+	return out
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

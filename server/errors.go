@@ -1,0 +1,115 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// statuses maps each error code to its HTTP status. It is the only place
+// that knows the mapping.
+var statuses = map[domain.Code]int{
+	domain.CodeInvalidRequest:          http.StatusBadRequest,
+	domain.CodeWeakPassword:            http.StatusBadRequest,
+	domain.CodeEmailTaken:              http.StatusConflict,
+	domain.CodeInvalidCredentials:      http.StatusUnauthorized,
+	domain.CodeInvalidGrant:            http.StatusUnauthorized,
+	domain.CodeTokenExpired:            http.StatusUnauthorized,
+	domain.CodeInvalidToken:            http.StatusUnauthorized,
+	domain.CodeUnauthorized:            http.StatusUnauthorized,
+	domain.CodeInsufficientPermissions: http.StatusForbidden,
+	domain.CodeNotFound:                http.StatusNotFound,
+	domain.CodeMethodNotAllowed:        http.StatusMethodNotAllowed,
+	domain.CodePayloadTooLarge:         http.StatusRequestEntityTooLarge,
+	domain.CodeUnsupportedMediaType:    http.StatusUnsupportedMediaType,
+	domain.CodeRateLimited:             http.StatusTooManyRequests,
+	domain.CodeInternal:                http.StatusInternalServerError,
+	domain.CodeUnavailable:             http.StatusServiceUnavailable,
+	domain.CodeConflict:                http.StatusConflict,
+	domain.CodeLastOwner:               http.StatusConflict,
+	domain.CodeInvalidClient:           http.StatusUnauthorized,
+	domain.CodeUnsupportedGrantType:    http.StatusBadRequest,
+	domain.CodeInvalidScope:            http.StatusBadRequest,
+	domain.CodeEmailNotVerified:        http.StatusForbidden,
+}
+
+// statusError overrides the status of a code for one operation, for the few
+// places where the contract says so (an invalid reset token is a 400).
+type statusError struct {
+	status int
+	err    error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+func withStatus(status int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &statusError{status: status, err: err}
+}
+
+type errorBody struct {
+	Error            domain.Code `json:"error"`
+	Message          string      `json:"message"`
+	RequestID        string      `json:"request_id"`
+	ExpiresAt        *time.Time  `json:"expires_at,omitempty"`
+	ErrorDescription string      `json:"error_description,omitempty"`
+}
+
+// writeError writes err as the one Error body. An error without a code is
+// logged with the request id and answered with a generic 500.
+func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	code := domain.ErrorCode(err)
+	status, ok := statuses[code]
+	if !ok {
+		code, status = domain.CodeInternal, http.StatusInternalServerError
+	}
+	var se *statusError
+	if errors.As(err, &se) {
+		status = se.status
+	}
+	st := stateFrom(r.Context())
+	body := errorBody{Error: code, Message: domain.ErrorMessage(err), RequestID: st.id}
+	var de *domain.Error
+	if errors.As(err, &de) {
+		if code == domain.CodeTokenExpired && !de.ExpiresAt.IsZero() {
+			t := de.ExpiresAt
+			body.ExpiresAt = &t
+		}
+		if de.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((de.RetryAfter+time.Second-1)/time.Second)))
+		}
+	}
+	switch code {
+	case domain.CodeInvalidClient, domain.CodeUnsupportedGrantType, domain.CodeInvalidScope, domain.CodeInvalidGrant:
+		body.ErrorDescription = body.Message
+	}
+	if status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+	if status == http.StatusUnauthorized {
+		switch code {
+		case domain.CodeInvalidToken, domain.CodeTokenExpired:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="latch", error="invalid_token"`)
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="latch"`)
+		}
+	}
+	if status >= 500 {
+		log.ErrorContext(r.Context(), "request failed", "request_id", st.id, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/latchauth/latch/api"
+	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/service"
+)
+
+// Config configures the HTTP layer.
+type Config struct {
+	Version      string
+	MaxBodyBytes int64
+	CORSOrigins  []string
+	// TrustProxy takes the client IP from the last X-Forwarded-For hop.
+	TrustProxy bool
+}
+
+type handler struct {
+	cfg Config
+	svc *service.Service
+	log *slog.Logger
+	ids *requestIDs
+}
+
+// LoadSpec parses the OpenAPI document.
+func LoadSpec(yamlDoc []byte) (*openapi3.T, error) {
+	l := openapi3.NewLoader()
+	l.IsExternalRefsAllowed = false
+	doc, err := l.LoadFromData(yamlDoc)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// NewHandler returns the whole HTTP API: base middleware (request id, body
+// cap, recovery, access log), CORS, request validation and security against
+// the spec, then the strict handler over the service.
+func NewHandler(cfg Config, svc *service.Service, log *slog.Logger, specYAML, docsPage []byte) (http.Handler, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	doc, err := LoadSpec(specYAML)
+	if err != nil {
+		return nil, fmt.Errorf("load spec: %w", err)
+	}
+	specJSON, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{cfg: cfg, svc: svc, log: log, ids: newRequestIDs()}
+	srv := &Server{svc: svc, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage}}
+	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})
+		},
+		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeError(log, w, r, err)
+		},
+	})
+	r := chi.NewRouter()
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(log, w, r, domain.Errorf(domain.CodeNotFound, "no such endpoint"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(log, w, r, domain.Errorf(domain.CodeMethodNotAllowed, "method %s is not allowed here", r.Method))
+	})
+	api.HandlerFromMux(strict, r)
+	return h.base(h.cors(h.validator(doc)(r))), nil
+}

@@ -1,0 +1,184 @@
+// Package server implements the strict server interface generated from
+// openapi.yaml over the service, and wires the HTTP handler: request
+// validation and security from the spec, errors in the one Error body.
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/latchauth/latch/api"
+	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/service"
+)
+
+// Server implements api.StrictServerInterface.
+type Server struct {
+	svc     *service.Service
+	log     *slog.Logger
+	version string
+	spec    Spec
+}
+
+// Spec is the API description the server publishes.
+type Spec struct {
+	YAML []byte
+	JSON []byte
+	Docs []byte
+}
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// GetHealth answers 200 when the database answers and 503 otherwise.
+func (s *Server) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (api.GetHealthResponseObject, error) {
+	if err := s.svc.Health(ctx); err != nil {
+		return nil, err
+	}
+	return api.GetHealth200JSONResponse{Status: api.Ok, Version: s.version}, nil
+}
+
+// GetJWKS publishes the public signing keys.
+func (s *Server) GetJWKS(ctx context.Context, _ api.GetJWKSRequestObject) (api.GetJWKSResponseObject, error) {
+	keys := s.svc.JWKS()
+	out := api.GetJWKS200JSONResponse{Keys: make([]api.JWK, len(keys))}
+	for i, k := range keys {
+		out.Keys[i] = api.JWK{Kid: k.KID, Kty: api.JWKKty(k.Kty), Alg: api.JWKAlg(k.Alg), Use: api.Sig,
+			Crv: strPtr(k.Crv), X: strPtr(k.X), Y: strPtr(k.Y), N: strPtr(k.N), E: strPtr(k.E)}
+	}
+	return out, nil
+}
+
+// GetDocs serves the API reference page.
+func (s *Server) GetDocs(ctx context.Context, _ api.GetDocsRequestObject) (api.GetDocsResponseObject, error) {
+	return api.GetDocs200TexthtmlResponse{Body: bytes.NewReader(s.spec.Docs), ContentLength: int64(len(s.spec.Docs))}, nil
+}
+
+// GetSpecYAML serves openapi.yaml.
+func (s *Server) GetSpecYAML(ctx context.Context, _ api.GetSpecYAMLRequestObject) (api.GetSpecYAMLResponseObject, error) {
+	return api.GetSpecYAML200ApplicationyamlResponse{Body: bytes.NewReader(s.spec.YAML), ContentLength: int64(len(s.spec.YAML))}, nil
+}
+
+// GetSpecJSON serves the spec as JSON.
+func (s *Server) GetSpecJSON(ctx context.Context, _ api.GetSpecJSONRequestObject) (api.GetSpecJSONResponseObject, error) {
+	var m map[string]any
+	if err := json.Unmarshal(s.spec.JSON, &m); err != nil {
+		return nil, err
+	}
+	return api.GetSpecJSON200JSONResponse(m), nil
+}
+
+// Signup creates an account and opens its first session.
+func (s *Server) Signup(ctx context.Context, req api.SignupRequestObject) (api.SignupResponseObject, error) {
+	t, err := s.svc.Signup(ctx, string(req.Body.Email), req.Body.Password, metaFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return api.Signup201JSONResponse(apiTokens(t)), nil
+}
+
+// Login opens a session with email and password.
+func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.LoginResponseObject, error) {
+	t, err := s.svc.Login(ctx, string(req.Body.Email), req.Body.Password, metaFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return api.Login200JSONResponse(apiTokens(t)), nil
+}
+
+// Refresh rotates a refresh token.
+func (s *Server) Refresh(ctx context.Context, req api.RefreshRequestObject) (api.RefreshResponseObject, error) {
+	t, err := s.svc.Refresh(ctx, req.Body.RefreshToken, metaFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return api.Refresh200JSONResponse(apiTokens(t)), nil
+}
+
+// GetMe returns the authenticated user.
+func (s *Server) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.GetMeResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.svc.Me(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetMe200JSONResponse(apiUser(u)), nil
+}
+
+// Logout ends this session, the others, or all.
+func (s *Server) Logout(ctx context.Context, req api.LogoutRequestObject) (api.LogoutResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scope := ""
+	if req.Params.Scope != nil {
+		scope = string(*req.Params.Scope)
+	}
+	if err := s.svc.Logout(ctx, p, scope, metaFrom(ctx)); err != nil {
+		return nil, err
+	}
+	return api.Logout204Response{}, nil
+}
+
+// ListSessions lists the caller's active sessions.
+func (s *Server) ListSessions(ctx context.Context, _ api.ListSessionsRequestObject) (api.ListSessionsResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.svc.ListSessions(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListSessions200JSONResponse{Sessions: make([]api.Session, len(list))}
+	for i := range list {
+		out.Sessions[i] = apiSession(&list[i], p.SessionID)
+	}
+	return out, nil
+}
+
+// GetSession returns one of the caller's sessions.
+func (s *Server) GetSession(ctx context.Context, req api.GetSessionRequestObject) (api.GetSessionResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.svc.GetSession(ctx, p, req.SessionId)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetSession200JSONResponse(apiSession(sess, p.SessionID)), nil
+}
+
+// RevokeSession revokes one of the caller's sessions.
+func (s *Server) RevokeSession(ctx context.Context, req api.RevokeSessionRequestObject) (api.RevokeSessionResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.svc.RevokeSession(ctx, p, req.SessionId, metaFrom(ctx)); err != nil {
+		return nil, err
+	}
+	return api.RevokeSession204Response{}, nil
+}
+
+// RenewSession extends a session's idle expiry.
+func (s *Server) RenewSession(ctx context.Context, req api.RenewSessionRequestObject) (api.RenewSessionResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.svc.RenewSession(ctx, p, req.SessionId)
+	if err != nil {
+		return nil, err
+	}
+	return api.RenewSession200JSONResponse(apiSession(sess, p.SessionID)), nil
+}
+
+// notYet is what an operation of a later milestone answers until it lands.
+var notYet = domain.Errorf(domain.CodeNotFound, "this operation is not available yet")

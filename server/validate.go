@@ -1,0 +1,197 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net/http"
+	"net/mail"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	middleware "github.com/oapi-codegen/nethttp-middleware"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// errNoCredentials marks a security scheme whose credentials are absent, as
+// opposed to present and wrong.
+var errNoCredentials = domain.Errorf(domain.CodeUnauthorized, "authentication required")
+
+// FormatValidators are the string formats that Latch validates beyond
+// kin-openapi's defaults; tests validate responses with them too.
+func FormatValidators() openapi3.SchemaValidationOption {
+	return openapi3.WithStringFormatValidators(map[string]openapi3.StringFormatValidator{
+		"email": openapi3.NewCallbackValidator(func(s string) error {
+			a, err := mail.ParseAddress(s)
+			if err != nil || a.Address != s || a.Name != "" {
+				return errors.New("not an email address")
+			}
+			return nil
+		}),
+		"uuid": openapi3.NewRegexpFormatValidator(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`),
+	})
+}
+
+// validator returns the request-validating middleware over the spec, with
+// security enforced through the spec's security requirements.
+func (h *handler) validator(spec *openapi3.T) func(http.Handler) http.Handler {
+	return middleware.OapiRequestValidatorWithOptions(spec, &middleware.Options{
+		Options: openapi3filter.Options{
+			AuthenticationFunc:      h.authenticate,
+			SchemaValidationOptions: []openapi3.SchemaValidationOption{FormatValidators()},
+		},
+		SilenceServersWarning: true,
+		ErrorHandlerWithOpts:  h.validationError,
+	})
+}
+
+// requiredScope is the scope an operation names in x-latch-scope.
+func requiredScope(op *openapi3.Operation) string {
+	if op == nil {
+		return ""
+	}
+	s, _ := op.Extensions["x-latch-scope"].(string)
+	return s
+}
+
+// authenticate checks one security scheme of one requirement. It records
+// the principal (or the most telling failure) in the request's state.
+func (h *handler) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+	r := in.RequestValidationInput.Request
+	st := stateFrom(r.Context())
+	var p *domain.Principal
+	var err error
+	switch in.SecuritySchemeName {
+	case "bearerAuth":
+		authz := r.Header.Get("Authorization")
+		scheme, tok, _ := strings.Cut(authz, " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			err = errNoCredentials
+			break
+		}
+		p, err = h.svc.AuthenticateBearer(ctx, strings.TrimSpace(tok))
+	case "apiKeyAuth":
+		key := r.Header.Get("X-API-Key")
+		if key == "" {
+			err = errNoCredentials
+			break
+		}
+		p, err = h.svc.AuthenticateAPIKey(ctx, key)
+	case "basicAuth":
+		_, secret, ok := r.BasicAuth()
+		if !ok || secret == "" {
+			err = errNoCredentials
+			break
+		}
+		p, err = h.svc.AuthenticateAPIKey(ctx, secret)
+		if domain.IsCode(err, domain.CodeInvalidToken) {
+			err = &domain.Error{Code: domain.CodeInvalidClient, Message: "client authentication failed", Err: err}
+		}
+	default:
+		err = errNoCredentials
+	}
+	if err == nil && p.Kind != domain.PrincipalSession {
+		need := requiredScope(in.RequestValidationInput.Route.Operation)
+		switch {
+		case need == "":
+			err = domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs a user session, not an API key")
+		case !p.HasScope(need):
+			err = domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs the scope %q", need)
+		}
+	}
+	if err != nil {
+		if st.authErr == nil || rank(err) > rank(st.authErr) {
+			st.authErr = err
+		}
+		return err
+	}
+	st.principal, st.authErr = p, nil
+	return nil
+}
+
+// rank orders authentication failures by how much they tell the caller:
+// missing credentials tell least.
+func rank(err error) int {
+	switch domain.ErrorCode(err) {
+	case domain.CodeUnauthorized:
+		return 0
+	case domain.CodeInsufficientPermissions:
+		return 3
+	case domain.CodeUnavailable, domain.CodeInternal:
+		return 4
+	default:
+		return 2
+	}
+}
+
+// validationError turns the validator's errors into the Error body.
+func (h *handler) validationError(ctx context.Context, err error, w http.ResponseWriter, r *http.Request, opts middleware.ErrorHandlerOpts) {
+	var mbe *http.MaxBytesError
+	var sre *openapi3filter.SecurityRequirementsError
+	var re *openapi3filter.RequestError
+	switch {
+	case errors.Is(err, routers.ErrMethodNotAllowed):
+		writeError(h.log, w, r, domain.Errorf(domain.CodeMethodNotAllowed, "method %s is not allowed here", r.Method))
+	case opts.MatchedRoute == nil:
+		writeError(h.log, w, r, domain.Errorf(domain.CodeNotFound, "no such endpoint"))
+	case errors.As(err, &mbe):
+		writeError(h.log, w, r, domain.Errorf(domain.CodePayloadTooLarge, "the body is over %d bytes", mbe.Limit))
+	case errors.As(err, &sre):
+		if st := stateFrom(r.Context()); st.authErr != nil {
+			writeError(h.log, w, r, st.authErr)
+			return
+		}
+		writeError(h.log, w, r, errNoCredentials)
+	case errors.As(err, &re):
+		if strings.HasPrefix(re.Reason, "unsupported content type") || strings.Contains(re.Reason, "header Content-Type has unexpected value") {
+			writeError(h.log, w, r, domain.Errorf(domain.CodeUnsupportedMediaType, "the content type %q is not accepted here", mediaType(r)))
+			return
+		}
+		writeError(h.log, w, r, domain.Errorf(domain.CodeInvalidRequest, "%s", requestErrorMessage(re)))
+	default:
+		var me openapi3.MultiError
+		if errors.As(err, &me) {
+			writeError(h.log, w, r, domain.Errorf(domain.CodeInvalidRequest, "the request is invalid"))
+			return
+		}
+		writeError(h.log, w, r, err)
+	}
+}
+
+func mediaType(r *http.Request) string {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if len(mt) > 100 {
+		mt = mt[:100]
+	}
+	return mt
+}
+
+// requestErrorMessage describes a validation failure without echoing the
+// submitted values (which may be passwords).
+func requestErrorMessage(re *openapi3filter.RequestError) string {
+	var se *openapi3.SchemaError
+	where := "the request body"
+	if re.Parameter != nil {
+		where = "the " + re.Parameter.In + " parameter " + re.Parameter.Name
+	}
+	if errors.As(re.Err, &se) {
+		field := strings.Join(se.JSONPointer(), ".")
+		if field != "" && re.Parameter == nil {
+			where = "field " + field
+		}
+		switch se.SchemaField {
+		case "required":
+			return where + ": " + se.Reason
+		case "additionalProperties":
+			return where + ": " + se.Reason
+		}
+		return where + " is invalid: " + se.Reason
+	}
+	if re.Reason != "" {
+		return where + ": " + re.Reason
+	}
+	return where + " is invalid"
+}
