@@ -883,8 +883,8 @@ type HttpRequestDoer interface {
 	Do(req *http.Request) (*http.Response, error)
 }
 
-// Client which conforms to the OpenAPI3 specification for this service.
-type Client struct {
+// RawClient which conforms to the OpenAPI3 specification for this service.
+type RawClient struct {
 	// The endpoint of the server conforming to this interface, with scheme,
 	// https://api.deepmap.com for example. This can contain a path relative
 	// to the server, such as https://api.deepmap.com/dev-test, and all the
@@ -901,12 +901,12 @@ type Client struct {
 }
 
 // ClientOption allows setting custom parameters during construction
-type ClientOption func(*Client) error
+type ClientOption func(*RawClient) error
 
-// Creates a new Client, with reasonable defaults
-func NewClient(server string, opts ...ClientOption) (*Client, error) {
+// Creates a new RawClient, with reasonable defaults
+func NewClient(server string, opts ...ClientOption) (*RawClient, error) {
 	// create a client with sane default values
-	client := Client{
+	client := RawClient{
 		Server: server,
 	}
 	// mutate client and add all optional params
@@ -929,7 +929,7 @@ func NewClient(server string, opts ...ClientOption) (*Client, error) {
 // WithHTTPClient allows overriding the default Doer, which is
 // automatically created using http.Client. This is useful for tests.
 func WithHTTPClient(doer HttpRequestDoer) ClientOption {
-	return func(c *Client) error {
+	return func(c *RawClient) error {
 		c.Client = doer
 		return nil
 	}
@@ -938,7 +938,7 @@ func WithHTTPClient(doer HttpRequestDoer) ClientOption {
 // WithRequestEditorFn allows setting up a callback function, which will be
 // called right before sending the request. This can be used to mutate the request.
 func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
-	return func(c *Client) error {
+	return func(c *RawClient) error {
 		c.RequestEditors = append(c.RequestEditors, fn)
 		return nil
 	}
@@ -1367,7 +1367,7 @@ type ClientInterface interface {
 // GetJWKS Public signing keys (RFC 7517)
 //
 // Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
-func (c *Client) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetJWKSRequest(c.Server)
 	if err != nil {
 		return nil, err
@@ -1382,7 +1382,7 @@ func (c *Client) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // ListAPIKeys The caller's personal API keys (never their secrets)
 //
 // Corresponds with GET /api-keys (the `ListAPIKeys` operationId).
-func (c *Client) ListAPIKeys(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ListAPIKeys(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListAPIKeysRequest(c.Server)
 	if err != nil {
 		return nil, err
@@ -1399,7 +1399,7 @@ func (c *Client) ListAPIKeys(ctx context.Context, reqEditors ...RequestEditorFn)
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api-keys (the `CreateAPIKey` operationId).
-func (c *Client) CreateAPIKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) CreateAPIKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateAPIKeyRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1416,7 +1416,7 @@ func (c *Client) CreateAPIKeyWithBody(ctx context.Context, contentType string, b
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api-keys (the `CreateAPIKey` operationId).
-func (c *Client) CreateAPIKey(ctx context.Context, body CreateAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) CreateAPIKey(ctx context.Context, body CreateAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateAPIKeyRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1431,7 +1431,7 @@ func (c *Client) CreateAPIKey(ctx context.Context, body CreateAPIKeyJSONRequestB
 // RevokeAPIKey Revoke a personal API key
 //
 // Corresponds with DELETE /api-keys/{key_id} (the `RevokeAPIKey` operationId).
-func (c *Client) RevokeAPIKey(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RevokeAPIKey(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeAPIKeyRequest(c.Server, keyId)
 	if err != nil {
 		return nil, err
@@ -1446,7 +1446,7 @@ func (c *Client) RevokeAPIKey(ctx context.Context, keyId KeyId, reqEditors ...Re
 // GetAPIKey One personal API key (never its secret)
 //
 // Corresponds with GET /api-keys/{key_id} (the `GetAPIKey` operationId).
-func (c *Client) GetAPIKey(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) GetAPIKey(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetAPIKeyRequest(c.Server, keyId)
 	if err != nil {
 		return nil, err
@@ -1463,7 +1463,7 @@ func (c *Client) GetAPIKey(ctx context.Context, keyId KeyId, reqEditors ...Reque
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api-keys/{key_id}/roll (the `RollAPIKey` operationId).
-func (c *Client) RollAPIKeyWithBody(ctx context.Context, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RollAPIKeyWithBody(ctx context.Context, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRollAPIKeyRequestWithBody(c.Server, keyId, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1480,7 +1480,7 @@ func (c *Client) RollAPIKeyWithBody(ctx context.Context, keyId KeyId, contentTyp
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api-keys/{key_id}/roll (the `RollAPIKey` operationId).
-func (c *Client) RollAPIKey(ctx context.Context, keyId KeyId, body RollAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RollAPIKey(ctx context.Context, keyId KeyId, body RollAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRollAPIKeyRequest(c.Server, keyId, body)
 	if err != nil {
 		return nil, err
@@ -1495,7 +1495,7 @@ func (c *Client) RollAPIKey(ctx context.Context, keyId KeyId, body RollAPIKeyJSO
 // ListEvents The caller's own security events, newest first
 //
 // Corresponds with GET /auth/events (the `ListEvents` operationId).
-func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
@@ -1512,7 +1512,7 @@ func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEd
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/login (the `Login` operationId).
-func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) LoginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLoginRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1529,7 +1529,7 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /auth/login (the `Login` operationId).
-func (c *Client) Login(ctx context.Context, body LoginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) Login(ctx context.Context, body LoginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLoginRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1544,7 +1544,7 @@ func (c *Client) Login(ctx context.Context, body LoginJSONRequestBody, reqEditor
 // Logout End this session, the others, or all of them
 //
 // Corresponds with POST /auth/logout (the `Logout` operationId).
-func (c *Client) Logout(ctx context.Context, params *LogoutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) Logout(ctx context.Context, params *LogoutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLogoutRequest(c.Server, params)
 	if err != nil {
 		return nil, err
@@ -1559,7 +1559,7 @@ func (c *Client) Logout(ctx context.Context, params *LogoutParams, reqEditors ..
 // GetMe The authenticated user
 //
 // Corresponds with GET /auth/me (the `GetMe` operationId).
-func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMeRequest(c.Server)
 	if err != nil {
 		return nil, err
@@ -1578,7 +1578,7 @@ func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*htt
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/password/change (the `ChangePassword` operationId).
-func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewChangePasswordRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1597,7 +1597,7 @@ func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string,
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /auth/password/change (the `ChangePassword` operationId).
-func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewChangePasswordRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1617,7 +1617,7 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/password/forgot (the `ForgotPassword` operationId).
-func (c *Client) ForgotPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ForgotPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewForgotPasswordRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1637,7 +1637,7 @@ func (c *Client) ForgotPasswordWithBody(ctx context.Context, contentType string,
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /auth/password/forgot (the `ForgotPassword` operationId).
-func (c *Client) ForgotPassword(ctx context.Context, body ForgotPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ForgotPassword(ctx context.Context, body ForgotPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewForgotPasswordRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1656,7 +1656,7 @@ func (c *Client) ForgotPassword(ctx context.Context, body ForgotPasswordJSONRequ
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
-func (c *Client) ResetPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ResetPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResetPasswordRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1675,7 +1675,7 @@ func (c *Client) ResetPasswordWithBody(ctx context.Context, contentType string, 
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
-func (c *Client) ResetPassword(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ResetPassword(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResetPasswordRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1697,7 +1697,7 @@ func (c *Client) ResetPassword(ctx context.Context, body ResetPasswordJSONReques
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/refresh (the `Refresh` operationId).
-func (c *Client) RefreshWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RefreshWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRefreshRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1719,7 +1719,7 @@ func (c *Client) RefreshWithBody(ctx context.Context, contentType string, body i
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /auth/refresh (the `Refresh` operationId).
-func (c *Client) Refresh(ctx context.Context, body RefreshJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) Refresh(ctx context.Context, body RefreshJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRefreshRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1736,7 +1736,7 @@ func (c *Client) Refresh(ctx context.Context, body RefreshJSONRequestBody, reqEd
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/signup (the `Signup` operationId).
-func (c *Client) SignupWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) SignupWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSignupRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1753,7 +1753,7 @@ func (c *Client) SignupWithBody(ctx context.Context, contentType string, body io
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /auth/signup (the `Signup` operationId).
-func (c *Client) Signup(ctx context.Context, body SignupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) Signup(ctx context.Context, body SignupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSignupRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1776,7 +1776,7 @@ func (c *Client) Signup(ctx context.Context, body SignupJSONRequestBody, reqEdit
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/token (the `ExchangeToken` operationId).
-func (c *Client) ExchangeTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ExchangeTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewExchangeTokenRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1799,7 +1799,7 @@ func (c *Client) ExchangeTokenWithBody(ctx context.Context, contentType string, 
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /auth/token (the `ExchangeToken` operationId).
-func (c *Client) ExchangeToken(ctx context.Context, body ExchangeTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ExchangeToken(ctx context.Context, body ExchangeTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewExchangeTokenRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1822,7 +1822,7 @@ func (c *Client) ExchangeToken(ctx context.Context, body ExchangeTokenJSONReques
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
 // Corresponds with POST /auth/token (the `ExchangeToken` operationId).
-func (c *Client) ExchangeTokenWithFormdataBody(ctx context.Context, body ExchangeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ExchangeTokenWithFormdataBody(ctx context.Context, body ExchangeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewExchangeTokenRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1839,7 +1839,7 @@ func (c *Client) ExchangeTokenWithFormdataBody(ctx context.Context, body Exchang
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/verify (the `VerifyEmail` operationId).
-func (c *Client) VerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) VerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewVerifyEmailRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1856,7 +1856,7 @@ func (c *Client) VerifyEmailWithBody(ctx context.Context, contentType string, bo
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /auth/verify (the `VerifyEmail` operationId).
-func (c *Client) VerifyEmail(ctx context.Context, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) VerifyEmail(ctx context.Context, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewVerifyEmailRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1871,7 +1871,7 @@ func (c *Client) VerifyEmail(ctx context.Context, body VerifyEmailJSONRequestBod
 // ResendVerification Queue a new verification mail
 //
 // Corresponds with POST /auth/verify/resend (the `ResendVerification` operationId).
-func (c *Client) ResendVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ResendVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResendVerificationRequest(c.Server)
 	if err != nil {
 		return nil, err
@@ -1886,7 +1886,7 @@ func (c *Client) ResendVerification(ctx context.Context, reqEditors ...RequestEd
 // GetDocs This API reference as a self-contained HTML page
 //
 // Corresponds with GET /docs (the `GetDocs` operationId).
-func (c *Client) GetDocs(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) GetDocs(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetDocsRequest(c.Server)
 	if err != nil {
 		return nil, err
@@ -1901,7 +1901,7 @@ func (c *Client) GetDocs(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // GetHealth Report liveness and database reachability
 //
 // Corresponds with GET /health (the `GetHealth` operationId).
-func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetHealthRequest(c.Server)
 	if err != nil {
 		return nil, err
@@ -1916,7 +1916,7 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 // GetSpecJSON This OpenAPI document as JSON
 //
 // Corresponds with GET /openapi.json (the `GetSpecJSON` operationId).
-func (c *Client) GetSpecJSON(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) GetSpecJSON(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetSpecJSONRequest(c.Server)
 	if err != nil {
 		return nil, err
@@ -1931,7 +1931,7 @@ func (c *Client) GetSpecJSON(ctx context.Context, reqEditors ...RequestEditorFn)
 // GetSpecYAML This OpenAPI document as YAML
 //
 // Corresponds with GET /openapi.yaml (the `GetSpecYAML` operationId).
-func (c *Client) GetSpecYAML(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) GetSpecYAML(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetSpecYAMLRequest(c.Server)
 	if err != nil {
 		return nil, err
@@ -1946,7 +1946,7 @@ func (c *Client) GetSpecYAML(ctx context.Context, reqEditors ...RequestEditorFn)
 // ListOrganizations The organizations the caller belongs to
 //
 // Corresponds with GET /organizations (the `ListOrganizations` operationId).
-func (c *Client) ListOrganizations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ListOrganizations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListOrganizationsRequest(c.Server)
 	if err != nil {
 		return nil, err
@@ -1963,7 +1963,7 @@ func (c *Client) ListOrganizations(ctx context.Context, reqEditors ...RequestEdi
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /organizations (the `CreateOrganization` operationId).
-func (c *Client) CreateOrganizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) CreateOrganizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateOrganizationRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -1980,7 +1980,7 @@ func (c *Client) CreateOrganizationWithBody(ctx context.Context, contentType str
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /organizations (the `CreateOrganization` operationId).
-func (c *Client) CreateOrganization(ctx context.Context, body CreateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) CreateOrganization(ctx context.Context, body CreateOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateOrganizationRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -1995,7 +1995,7 @@ func (c *Client) CreateOrganization(ctx context.Context, body CreateOrganization
 // GetOrganization One organization the caller belongs to
 //
 // Corresponds with GET /organizations/{org_id} (the `GetOrganization` operationId).
-func (c *Client) GetOrganization(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) GetOrganization(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOrganizationRequest(c.Server, orgId)
 	if err != nil {
 		return nil, err
@@ -2010,7 +2010,7 @@ func (c *Client) GetOrganization(ctx context.Context, orgId OrgId, reqEditors ..
 // ListOrgAPIKeys The organization's API keys (never their secrets)
 //
 // Corresponds with GET /organizations/{org_id}/api-keys (the `ListOrgAPIKeys` operationId).
-func (c *Client) ListOrgAPIKeys(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ListOrgAPIKeys(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListOrgAPIKeysRequest(c.Server, orgId)
 	if err != nil {
 		return nil, err
@@ -2027,7 +2027,7 @@ func (c *Client) ListOrgAPIKeys(ctx context.Context, orgId OrgId, reqEditors ...
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /organizations/{org_id}/api-keys (the `CreateOrgAPIKey` operationId).
-func (c *Client) CreateOrgAPIKeyWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) CreateOrgAPIKeyWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateOrgAPIKeyRequestWithBody(c.Server, orgId, contentType, body)
 	if err != nil {
 		return nil, err
@@ -2044,7 +2044,7 @@ func (c *Client) CreateOrgAPIKeyWithBody(ctx context.Context, orgId OrgId, conte
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /organizations/{org_id}/api-keys (the `CreateOrgAPIKey` operationId).
-func (c *Client) CreateOrgAPIKey(ctx context.Context, orgId OrgId, body CreateOrgAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) CreateOrgAPIKey(ctx context.Context, orgId OrgId, body CreateOrgAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateOrgAPIKeyRequest(c.Server, orgId, body)
 	if err != nil {
 		return nil, err
@@ -2059,7 +2059,7 @@ func (c *Client) CreateOrgAPIKey(ctx context.Context, orgId OrgId, body CreateOr
 // RevokeOrgAPIKey Revoke an organization API key
 //
 // Corresponds with DELETE /organizations/{org_id}/api-keys/{key_id} (the `RevokeOrgAPIKey` operationId).
-func (c *Client) RevokeOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RevokeOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeOrgAPIKeyRequest(c.Server, orgId, keyId)
 	if err != nil {
 		return nil, err
@@ -2074,7 +2074,7 @@ func (c *Client) RevokeOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, 
 // GetOrgAPIKey One organization API key (never its secret)
 //
 // Corresponds with GET /organizations/{org_id}/api-keys/{key_id} (the `GetOrgAPIKey` operationId).
-func (c *Client) GetOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) GetOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOrgAPIKeyRequest(c.Server, orgId, keyId)
 	if err != nil {
 		return nil, err
@@ -2091,7 +2091,7 @@ func (c *Client) GetOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, req
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /organizations/{org_id}/api-keys/{key_id}/roll (the `RollOrgAPIKey` operationId).
-func (c *Client) RollOrgAPIKeyWithBody(ctx context.Context, orgId OrgId, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RollOrgAPIKeyWithBody(ctx context.Context, orgId OrgId, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRollOrgAPIKeyRequestWithBody(c.Server, orgId, keyId, contentType, body)
 	if err != nil {
 		return nil, err
@@ -2108,7 +2108,7 @@ func (c *Client) RollOrgAPIKeyWithBody(ctx context.Context, orgId OrgId, keyId K
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /organizations/{org_id}/api-keys/{key_id}/roll (the `RollOrgAPIKey` operationId).
-func (c *Client) RollOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, body RollOrgAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RollOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, body RollOrgAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRollOrgAPIKeyRequest(c.Server, orgId, keyId, body)
 	if err != nil {
 		return nil, err
@@ -2123,7 +2123,7 @@ func (c *Client) RollOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, bo
 // ListMembers The organization's members
 //
 // Corresponds with GET /organizations/{org_id}/members (the `ListMembers` operationId).
-func (c *Client) ListMembers(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ListMembers(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListMembersRequest(c.Server, orgId)
 	if err != nil {
 		return nil, err
@@ -2140,7 +2140,7 @@ func (c *Client) ListMembers(ctx context.Context, orgId OrgId, reqEditors ...Req
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /organizations/{org_id}/members (the `AddMember` operationId).
-func (c *Client) AddMemberWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) AddMemberWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAddMemberRequestWithBody(c.Server, orgId, contentType, body)
 	if err != nil {
 		return nil, err
@@ -2157,7 +2157,7 @@ func (c *Client) AddMemberWithBody(ctx context.Context, orgId OrgId, contentType
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /organizations/{org_id}/members (the `AddMember` operationId).
-func (c *Client) AddMember(ctx context.Context, orgId OrgId, body AddMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) AddMember(ctx context.Context, orgId OrgId, body AddMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAddMemberRequest(c.Server, orgId, body)
 	if err != nil {
 		return nil, err
@@ -2172,7 +2172,7 @@ func (c *Client) AddMember(ctx context.Context, orgId OrgId, body AddMemberJSONR
 // RemoveMember Remove a member (owners and admins; any member may leave)
 //
 // Corresponds with DELETE /organizations/{org_id}/members/{user_id} (the `RemoveMember` operationId).
-func (c *Client) RemoveMember(ctx context.Context, orgId OrgId, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RemoveMember(ctx context.Context, orgId OrgId, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRemoveMemberRequest(c.Server, orgId, userId)
 	if err != nil {
 		return nil, err
@@ -2189,7 +2189,7 @@ func (c *Client) RemoveMember(ctx context.Context, orgId OrgId, userId UserId, r
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /organizations/{org_id}/members/{user_id} (the `UpdateMember` operationId).
-func (c *Client) UpdateMemberWithBody(ctx context.Context, orgId OrgId, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) UpdateMemberWithBody(ctx context.Context, orgId OrgId, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateMemberRequestWithBody(c.Server, orgId, userId, contentType, body)
 	if err != nil {
 		return nil, err
@@ -2206,7 +2206,7 @@ func (c *Client) UpdateMemberWithBody(ctx context.Context, orgId OrgId, userId U
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /organizations/{org_id}/members/{user_id} (the `UpdateMember` operationId).
-func (c *Client) UpdateMember(ctx context.Context, orgId OrgId, userId UserId, body UpdateMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) UpdateMember(ctx context.Context, orgId OrgId, userId UserId, body UpdateMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateMemberRequest(c.Server, orgId, userId, body)
 	if err != nil {
 		return nil, err
@@ -2221,7 +2221,7 @@ func (c *Client) UpdateMember(ctx context.Context, orgId OrgId, userId UserId, b
 // ListOrgSessions The organization's delegated sessions
 //
 // Corresponds with GET /organizations/{org_id}/sessions (the `ListOrgSessions` operationId).
-func (c *Client) ListOrgSessions(ctx context.Context, orgId OrgId, params *ListOrgSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ListOrgSessions(ctx context.Context, orgId OrgId, params *ListOrgSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListOrgSessionsRequest(c.Server, orgId, params)
 	if err != nil {
 		return nil, err
@@ -2236,7 +2236,7 @@ func (c *Client) ListOrgSessions(ctx context.Context, orgId OrgId, params *ListO
 // RevokeOrgSession Revoke a delegated session of the organization
 //
 // Corresponds with DELETE /organizations/{org_id}/sessions/{session_id} (the `RevokeOrgSession` operationId).
-func (c *Client) RevokeOrgSession(ctx context.Context, orgId OrgId, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RevokeOrgSession(ctx context.Context, orgId OrgId, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeOrgSessionRequest(c.Server, orgId, sessionId)
 	if err != nil {
 		return nil, err
@@ -2251,7 +2251,7 @@ func (c *Client) RevokeOrgSession(ctx context.Context, orgId OrgId, sessionId Se
 // ListSessions The caller's live sessions
 //
 // Corresponds with GET /sessions (the `ListSessions` operationId).
-func (c *Client) ListSessions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) ListSessions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListSessionsRequest(c.Server)
 	if err != nil {
 		return nil, err
@@ -2272,7 +2272,7 @@ func (c *Client) ListSessions(ctx context.Context, reqEditors ...RequestEditorFn
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /sessions (the `CreateDelegatedSession` operationId).
-func (c *Client) CreateDelegatedSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) CreateDelegatedSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateDelegatedSessionRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -2293,7 +2293,7 @@ func (c *Client) CreateDelegatedSessionWithBody(ctx context.Context, contentType
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /sessions (the `CreateDelegatedSession` operationId).
-func (c *Client) CreateDelegatedSession(ctx context.Context, body CreateDelegatedSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) CreateDelegatedSession(ctx context.Context, body CreateDelegatedSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateDelegatedSessionRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -2308,7 +2308,7 @@ func (c *Client) CreateDelegatedSession(ctx context.Context, body CreateDelegate
 // RevokeSession Revoke one of the caller's sessions
 //
 // Corresponds with DELETE /sessions/{session_id} (the `RevokeSession` operationId).
-func (c *Client) RevokeSession(ctx context.Context, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RevokeSession(ctx context.Context, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeSessionRequest(c.Server, sessionId)
 	if err != nil {
 		return nil, err
@@ -2323,7 +2323,7 @@ func (c *Client) RevokeSession(ctx context.Context, sessionId SessionId, reqEdit
 // GetSession One of the caller's sessions
 //
 // Corresponds with GET /sessions/{session_id} (the `GetSession` operationId).
-func (c *Client) GetSession(ctx context.Context, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) GetSession(ctx context.Context, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetSessionRequest(c.Server, sessionId)
 	if err != nil {
 		return nil, err
@@ -2341,7 +2341,7 @@ func (c *Client) GetSession(ctx context.Context, sessionId SessionId, reqEditors
 // organization with `sessions:write`.
 //
 // Corresponds with POST /sessions/{session_id}/renew (the `RenewSession` operationId).
-func (c *Client) RenewSession(ctx context.Context, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) RenewSession(ctx context.Context, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRenewSessionRequest(c.Server, sessionId)
 	if err != nil {
 		return nil, err
@@ -2358,7 +2358,7 @@ func (c *Client) RenewSession(ctx context.Context, sessionId SessionId, reqEdito
 // Needs an API key with `users:read`.
 //
 // Corresponds with GET /users (the `LookupUser` operationId).
-func (c *Client) LookupUser(ctx context.Context, params *LookupUserParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *RawClient) LookupUser(ctx context.Context, params *LookupUserParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLookupUserRequest(c.Server, params)
 	if err != nil {
 		return nil, err
@@ -4007,7 +4007,7 @@ func NewLookupUserRequest(server string, params *LookupUserParams) (*http.Reques
 	return req, nil
 }
 
-func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
+func (c *RawClient) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
 			return err
@@ -4038,7 +4038,7 @@ func NewClientWithResponses(server string, opts ...ClientOption) (*ClientWithRes
 
 // WithBaseURL overrides the baseURL.
 func WithBaseURL(baseURL string) ClientOption {
-	return func(c *Client) error {
+	return func(c *RawClient) error {
 		newBaseURL, err := url.Parse(baseURL)
 		if err != nil {
 			return err
