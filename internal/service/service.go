@@ -28,6 +28,20 @@ type Store interface {
 	domain.Pinger
 }
 
+// Hasher hashes and verifies passwords and applies the password policy;
+// *password.Hasher implements it.
+type Hasher interface {
+	// Check applies the password policy.
+	Check(pw string) error
+	// Hash returns the PHC string of pw.
+	Hash(ctx context.Context, pw string) (string, error)
+	// Verify reports whether pw matches phc (an empty phc costs the same and
+	// never matches) and whether phc should be rehashed.
+	Verify(ctx context.Context, pw, phc string) (ok, rehash bool, err error)
+}
+
+var _ Hasher = (*password.Hasher)(nil)
+
 // Limits are the rate-limit rules. A zero Rule disables that limit.
 type Limits struct {
 	LoginAccount ratelimit.Rule // failed logins per account
@@ -59,7 +73,7 @@ type Config struct {
 	// RequireVerifiedEmail refuses login to accounts whose email is not
 	// verified.
 	RequireVerifiedEmail bool
-	Limits          Limits
+	Limits               Limits
 	// KeyRefresh is how often the signing keys are reloaded from the store.
 	KeyRefresh time.Duration
 }
@@ -68,7 +82,7 @@ type Config struct {
 type Service struct {
 	cfg     Config
 	store   Store
-	hasher  *password.Hasher
+	hasher  Hasher
 	issuer  *token.Issuer
 	sealer  *token.Sealer
 	limiter *ratelimit.Limiter
@@ -93,7 +107,7 @@ type sessionEntry struct {
 // Deps are the service's collaborators.
 type Deps struct {
 	Store   Store
-	Hasher  *password.Hasher
+	Hasher  Hasher
 	Issuer  *token.Issuer
 	Sealer  *token.Sealer
 	Limiter *ratelimit.Limiter

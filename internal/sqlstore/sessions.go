@@ -249,3 +249,11 @@ func (s *Store) RenewSession(ctx context.Context, userID, sessionID uuid.UUID, n
 	d := r.domain()
 	return &d, nil
 }
+
+// CountRefreshTokens returns how many refresh tokens the session's family
+// holds, for tests and diagnostics.
+func (s *Store) CountRefreshTokens(ctx context.Context, sessionID uuid.UUID) (int, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?`), sessionID)
+	return n, translate(err)
+}
