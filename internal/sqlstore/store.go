@@ -284,3 +284,7 @@ func (n *nts) Scan(src any) error {
 	*n = nts{T: time.Time(t), Valid: true}
 	return nil
 }
+
+// DB returns the underlying database handle, for tests and diagnostics that
+// must look at what is stored. Application code uses the store's methods.
+func (s *Store) DB() *sql.DB { return s.db.DB }
