@@ -19,8 +19,8 @@ import (
 	"github.com/latchauth/latch/docs"
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/password"
-	"github.com/latchauth/latch/internal/sqlstore"
 	"github.com/latchauth/latch/internal/service"
+	"github.com/latchauth/latch/internal/sqlstore"
 	"github.com/latchauth/latch/internal/token"
 	"github.com/latchauth/latch/server"
 )
@@ -66,6 +66,9 @@ func Open(ctx context.Context, c Config) (*sqlstore.Store, error) {
 func New(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock) (*App, error) {
 	if clock == nil {
 		clock = domain.SystemClock{}
+	}
+	if log == nil {
+		log = slog.Default()
 	}
 	st, err := Open(ctx, c)
 	if err != nil {
