@@ -29,6 +29,19 @@ check-generated: generate
 		echo "generated files are out of date; run make generate and commit:"; \
 		git status --porcelain -- api client docs postman; git --no-pager diff --stat -- api client docs postman; exit 1; fi
 
+## fuzz: run every fuzz target for FUZZTIME each (CI: 20s)
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	./internal/token:FuzzVerify \
+	./internal/apikey:FuzzParse \
+	./internal/service:FuzzDecodeRefreshToken \
+	./internal/password:FuzzDecode \
+	./internal/domain:FuzzNormalizeEmail
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done
+
 vet:
 	$(GO) vet ./...
 
