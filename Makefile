@@ -5,7 +5,7 @@ BIN   ?= bin
 GOFLAGS ?=
 export CGO_ENABLED ?= 0
 
-.PHONY: run build test test-short generate check-generated lint vet fmt-check bench fuzz clean
+.PHONY: run build test generate generate-go check-generated vet fmt-check fuzz clean
 
 ## run: build latchd and serve on 127.0.0.1:8080 with an embedded SQLite database (./latch.db)
 run: build
@@ -15,12 +15,14 @@ run: build
 build:
 	$(GO) build -o $(BIN)/latchd ./cmd/latchd
 
-## test: the whole suite, with the race detector (PostgreSQL tests skip loudly when none is reachable, fail under CI=true)
-test:
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+## test: the whole suite, with the race detector (PostgreSQL tests skip loudly when none is reachable, fail under CI=true), and the spec lint
+test: lint-spec
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
-## generate: regenerate every generated file from openapi.yaml
-generate:
+## generate: regenerate every generated file from openapi.yaml (Go code, Postman files, API reference page)
+generate: generate-go generate-postman generate-docs
+
+generate-go:
 	$(GO) generate ./...
 
 ## check-generated: regenerate and fail on any difference
@@ -50,3 +52,6 @@ fmt-check:
 
 clean:
 	rm -rf $(BIN)
+
+include mk/tooling.mk
+-include mk/bench.mk

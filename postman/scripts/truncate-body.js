@@ -1,0 +1,2 @@
+// Variation: send a body that is not valid JSON (cut short).
+pm.request.body.update('{"truncated": ');
