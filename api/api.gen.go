@@ -453,7 +453,7 @@ type ClientCredentialsRequest struct {
 
 // CreateAPIKeyRequest defines model for CreateAPIKeyRequest.
 type CreateAPIKeyRequest struct {
-	// ExpiresAt Example: 2030-01-01T00:00:00Z
+	// ExpiresAt Example: 2099-01-01T00:00:00Z
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 
 	// Label Example: billing worker
@@ -495,8 +495,8 @@ type DelegatedSessionRequest struct {
 // Email Example: ada@example.com
 type Email = openapi_types.Email
 
-// Error defines model for Error.
-type Error struct {
+// ErrorBody defines model for Error.
+type ErrorBody struct {
 	// Error A stable error code. Codes are only ever added.
 	//
 	// Example: invalid_request
@@ -770,34 +770,34 @@ type SessionId = openapi_types.UUID
 type UserId = openapi_types.UUID
 
 // BadRequest defines model for BadRequest.
-type BadRequest = Error
+type BadRequest = ErrorBody
 
 // Conflict defines model for Conflict.
-type Conflict = Error
+type Conflict = ErrorBody
 
 // Forbidden defines model for Forbidden.
-type Forbidden = Error
+type Forbidden = ErrorBody
 
 // Internal defines model for Internal.
-type Internal = Error
+type Internal = ErrorBody
 
 // NotFound defines model for NotFound.
-type NotFound = Error
+type NotFound = ErrorBody
 
 // PayloadTooLarge defines model for PayloadTooLarge.
-type PayloadTooLarge = Error
+type PayloadTooLarge = ErrorBody
 
 // TooManyRequests defines model for TooManyRequests.
-type TooManyRequests = Error
+type TooManyRequests = ErrorBody
 
 // Unauthorized defines model for Unauthorized.
-type Unauthorized = Error
+type Unauthorized = ErrorBody
 
 // Unavailable defines model for Unavailable.
-type Unavailable = Error
+type Unavailable = ErrorBody
 
 // UnsupportedMediaType defines model for UnsupportedMediaType.
-type UnsupportedMediaType = Error
+type UnsupportedMediaType = ErrorBody
 
 // ListEventsParams defines parameters for ListEvents.
 type ListEventsParams struct {
@@ -2459,23 +2459,23 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	return r
 }
 
-type BadRequestJSONResponse Error
+type BadRequestJSONResponse ErrorBody
 
-type ConflictJSONResponse Error
+type ConflictJSONResponse ErrorBody
 
-type ForbiddenJSONResponse Error
+type ForbiddenJSONResponse ErrorBody
 
-type InternalJSONResponse Error
+type InternalJSONResponse ErrorBody
 
-type NotFoundJSONResponse Error
+type NotFoundJSONResponse ErrorBody
 
-type PayloadTooLargeJSONResponse Error
+type PayloadTooLargeJSONResponse ErrorBody
 
 type TooManyRequestsResponseHeaders struct {
 	RetryAfter int
 }
 type TooManyRequestsJSONResponse struct {
-	Body Error
+	Body ErrorBody
 
 	Headers TooManyRequestsResponseHeaders
 }
@@ -2484,14 +2484,14 @@ type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate string
 }
 type UnauthorizedJSONResponse struct {
-	Body Error
+	Body ErrorBody
 
 	Headers UnauthorizedResponseHeaders
 }
 
-type UnavailableJSONResponse Error
+type UnavailableJSONResponse ErrorBody
 
-type UnsupportedMediaTypeJSONResponse Error
+type UnsupportedMediaTypeJSONResponse ErrorBody
 
 type GetJWKSRequestObject struct {
 }
@@ -3027,6 +3027,20 @@ func (response RollAPIKey404JSONResponse) VisitRollAPIKeyResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollAPIKey409JSONResponse struct{ ConflictJSONResponse }
+
+func (response RollAPIKey409JSONResponse) VisitRollAPIKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4635,6 +4649,20 @@ func (response CreateOrganization401JSONResponse) VisitCreateOrganizationRespons
 	return err
 }
 
+type CreateOrganization403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateOrganization403JSONResponse) VisitCreateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateOrganization413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response CreateOrganization413JSONResponse) VisitCreateOrganizationResponse(w http.ResponseWriter) error {
@@ -5318,6 +5346,20 @@ func (response RollOrgAPIKey404JSONResponse) VisitRollOrgAPIKeyResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollOrgAPIKey409JSONResponse struct{ ConflictJSONResponse }
+
+func (response RollOrgAPIKey409JSONResponse) VisitRollOrgAPIKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8052,118 +8094,136 @@ func (sh *strictHandler) LookupUser(w http.ResponseWriter, r *http.Request, para
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D0Lc9s2mn8Fw9uZJjuUrDiPbZ25mXPT5JomabKxs97bOCdB5CcJawpgAdCymvN/v8EH8A3qYVtO0nqm",
-	"04lFEo8P3/uFz0Ek5qngwLUKDj4HM6AxSPzne9ByeTjRIM1fMahIslQzwYOD4AgiwWNFtCALyjQZw0RI",
-	"IFouGZ8SOqWM94MwkPBbxiTEwYGWGYSBimYwp2a4OeNsns2DgwdhoJcpBAcB4xqmIIPLyzA4OTk5zPQM",
-	"uGYR1dBewPEMCC3fYIITHBwIXKQQaYhXz+/mVFoyPg0uzZwplXQO2u3+FSxfxuYfzEyXUj0LwoDTufnq",
-	"DJZDFq8cfyLknOrgIMgyfLM5Xxi8ldPOCYScXn+CI1CKCd45ibLPrz/RBwWyc5ZMgbzuFJfmY5UKrgDP",
-	"5kcav4ffMlDa/BUJroHjP2maJg4d9v6tDKJ8rkzzFwmT4CD4j70S5ffsU7X3XEoh7VRtRJN2MsIUmdPE",
-	"rBZiIiQZS6BnilAiswT6wWUYPBN8krDoltcVuVkVWTA9I4sZxbUqLaShg8sweCHkmMUx8NtZWCQhNpRJ",
-	"E0USGp0RSlKQc4YIhwt6yTVITpPdr+eQk4znTIFMKEsyCU+JngGJQVOWKEIlkERMpxCTjMcg8WFx6BaC",
-	"vwr9QmQ83v2CfxVEZdGMSFAikxGQc6bYOAHDbM3CIpokIHFR7+gyETQ+FuI1lVO4ncMdi3hp0EucO0gp",
-	"9juQhM2ZxkUdC/GG8qWjUHULJ0wk1W4FZEEVkUCjmZUATXnWKwSabyr39l5F9OF8H7iRNUKy3+EWEOCN",
-	"oRM+DQnj5zRhyGrgIjW8s0pZje2dnJz0mjJz1R6bIjbf6DllCR0ncBvnFkMKPAYeIULFYsHNXhGnQBr0",
-	"cmhmkNxxsg9cZWkqpIb4DcSMHqOsuC28/04RNxExQsqsjwtNaBRBijqH+dSNZiY7fPfyFSzNv1IpUpCa",
-	"WQkWSaAa4iHVNfkXUw09zebQFoJhYFFAbfUNizeQr2GQ0DEkHrXIPFF6mKktl+r0l02mFgsOcqjdKQI3",
-	"OuFH1BoCHIdy9jseZfDJ83UqYcIu/OrhhEkjG2dU0shodURMELXOYBkaXiohElPOFBDDuAx86Tw1eB8k",
-	"VEezYTZ89OK3H3xrlnAuzrYEiYpEas+eaZgrL7DdD1RKujR/57rTRlpYqV59DPAVB5v8dIslhFXsqx1A",
-	"CWEx/jdE2qzBYvBrZnWtOhbTlA3PYFnf1Sr6cuTQ2mpj+cW43Qs6YXp2BJEES/FJ8nYSHHzccPbmPs4s",
-	"iXpQKEsSgy998hI1Kg6GKamZYVSFkbP6KMzY7W18MhtxTKMNV6WpzlSVHnIG4yGCxnzuWy/k4vgNzMcg",
-	"K8ozjWNmNkyTd5UlTGiiIGysCuaUJWs5KL5k1iQSWPfye/NOcwN2GjeAbxvPZpRP4R1VaiFkfLW9RJmU",
-	"wPUwdaOsW2k+m5mfw+IK3zV22VpAY1zvxhMGXD8rNYCr7Z1mMQMeWX5b8LyZ1qk62NujKeu7X/uRmAdh",
-	"MKcXr4FP9Sw42H/82MPaIlyXY1TliPNlb0yjM+DxFoOogqbLgT5/dgzh8rI50hPPSFNJuS4lSjGMm6Gi",
-	"QdVHe/Koi23XxxmzJGF8eiCBNnc2ePT9OvqsrM57xsiaLae6IpnW1IRy2fuDh4Pe4EFv8OB4MDjA//4V",
-	"hBtKr0JBaIGBLIQ8Q2FdAcSDwSAM5owXf68UiMWYHwMtzoAfwEWENG5klnVSKAvtT+FmcuYIT+0S1/TS",
-	"fvB40BA6YZBx9lsG7rmWGTTPqiE4u8/rbUVPudqpWW9JFb6HER7FVlBtrB8H7Vh1QQO7FALXZpO5MFjJ",
-	"F3+CBKZGoXEer9sQb3Bh/RctrmcMxcH/PXk0eRDte/jeGqKYg6Yx1bR77dZ3Vsz3OUgTil43KSp6VQ6c",
-	"Jjgrq/ZB8nkOg8p+YvpfdXlQcIz8cCp7fLhfR9GHnj1aI6ul9ED+81oD7ZmIkbjxi2FNa/MpcYrOgWi4",
-	"0IQqMpqDUnQKo5BMhCTvXzwjT/726AdihYPqrze86hOczICjVZFKUMA1xAR5WGGw3xM8WVq/3AifDN2T",
-	"0f3+xuzXLbp+MjlNkHmmNBkDoZokQJUm35PxUqOm7zFdkDZaaDt48MsP/3p48v2rJ3/fX6vT2qMql1Ub",
-	"1otXxbG1AHhIlKbjBAgOSiIRQ5+YV61bDqGHWjeNY+vSyXVi5x0ZurmDMFgAPatqVIigQ03PgAdh8X5d",
-	"Ach/Rblsdl49o8pz/B2FRsUVZB6rbDJhEaoWpY/TjMyFHk7QZYh0PRPx0PxEk0Qs8NvUeu+GWohhgv47",
-	"M3zh3hjOIWbUqgphIKmGIbq43LzOf4orKnw2YZD7ggNnu6N5V909InpjpopSUr5pVZ8cimbp5yDZhFkr",
-	"pESd9jm0Sf7cuWau7wWxPtt1/LGFgRt6I1jqNcxdwGeTESpRlU1ebzo+FJvyLDWHJ6aMD1UWRQAxHrn9",
-	"ZUJZAjacMpGgZkMJmYJhDBod3PY9kelSdxo6d0VFjA6tflX7yfAvnR+i75FhxwnYRxYnCnwIc5N96I60",
-	"8osUSVL/oVhODad97h10gNCpQ54NfB4OhSuI5WVHBh3fOYbakELneSR0I0XTIrbHdcPhQg+jTCrhiZ4a",
-	"dQeFkQ2bjlAUGSFiviIpncJTQsdGnBBhpYshZXyw3uHgduDdt9Orv4zduEb1yaUs47UJHqLSSy9stPj7",
-	"J4+cEtwZPe6wLGpW2y3YESuAbyOZHndaFIFSTtL42NBVPMB1sHYAy684oVSAmFh4hkSlNIKegpQawo29",
-	"upIVn02u9iNQCXK986oGgdpgtY3UIJFvwYfwL4ScCn09V9E2doHXevEt7GegiSGE9Z4/cebljOcgldN4",
-	"K0pc/0F/EGzoISzH8C3wl5NXHgRNptWlPT/af/wkCIPn8U9Hh0EYvMe/fauN5Lkfof3S1srO9u96WZv+",
-	"WRAGb1+9w5kPvfP6yShTTZHr/fjC+/FyvSQ6Q1FkVhsiyOyMHVA+aoN5K5e6Oah1/vROX7p1B99QeCqn",
-	"k5Z92DZCNvYNXyMGUkk8EckGSoGFhT/QMcdnmx+Kg+u6c8mH9S2n6lK6mQPaUCPNPVHXODWfZobDNkJP",
-	"nS7+6ub9J1KNDG5+LjWgrjud+hS+Zb6ruLfq4vN7ogV5MNh/ZC1xIibkw/GL3vdPyTnIJYnEfC44yRVs",
-	"a+pKmGTKmbil01pICZEmMyEVkDHV2nyvNE2Tlndw/9FaJeu9NRquJglzi6NQUKou+tpDr6N+G89lfSof",
-	"7N8bm+R6kv0qwZ+OvRv76GZ2nus+Kz2e7x0pFkqCM/JpPEf1yDKWupnufvMhhUiS60QcMEODpkNlk0It",
-	"NUxolujgYNDMpPhZLEgi+BTNGpHE5AyW5AwgVRhJYHxaI4CHT2r6//7jH/YHNQtg4M0fbUHsqB3HacUa",
-	"UqQus8j//Uh7v38y/xv0fhj2e58+D8InDy8PzC9/LX//a/7gLz6wOm+0R40aK5FkGoYbORadFU+AxwpT",
-	"+9AbNqNpClxt7kK8isRwQUqPdSAzKIzWfIEuvcLq8M4LqmdUE6rOatbCWIgEKN/YtVqDQMYTMzzDeLzh",
-	"l+SeYxY2J1MChwXE911K8uYAanj0ryo+OzxIO8+jWekquW4qSalL1eR3bVMNo8yH5CVG+Ziaoxe/vM/j",
-	"gBuL+pz61kn5YmDfko4NEn9Rg92fdp9xzZI2tblPK6RWMfRb0vvarsvtTH2LReuO7YNyHPz6boH6hsN6",
-	"vjuuxXfkH1JzOtfJk7myntypDn9QN26kNYIw1tloODolcR5OJQzjJHpJ3FQYxhKZJoLXGWunpdfwE5dY",
-	"V5MBNcZbX9mLjiWFVn+oqOjfKcJi3ALTKBlk/xpW0KaB2GusFn26+TyVtZbnXrL/q05jBbBYcOWSHK/A",
-	"/Fu+/jWGtMHW10KcZanHvb65k+DKwqrb6/YPs4cl+uquRtpe7R8hs7xR9f+TL5CvIMok08sjrHPKEzBf",
-	"wfIws67EZmD1NdXRjBy+e4k69r1Rntba7/dHRlVyPwj84X6fHM+A2OxwMqIpO4PlyChZee4h0UL0MT4Y",
-	"HLjE87LM55+9w3cve69gWZ6RXZyB+5gqFvlX2QjAN2q6bJlGEeg2i+H5hvqBy7RGdmJmKKeeaZ3ixCiM",
-	"8pntXy9yjPrl5DgIO4BWFav1iax4a8xkjofxiWjvzw5nF96sVwN5ziI4IDbmFxIM8IXEya2elelSaHw9",
-	"POW5qkJSkCQG8zF+JDId5lBR+K/eGSx7WvR+OTkmuYET1hiDOuWUxxUekg/eP+Wn/Dl6Kbjgvf2LC5LX",
-	"XpGISslAWS7DgYwwrj/CzPg+eakVGYH9xRqbuO9T7gL8itMzGEbUDCRiIPcwsMUwdyERC3w5jnuCJ8v7",
-	"T8tEDfO74eqzbE7zZc/pkthdPSWjMvdgROYG3G6Fo3/2HJX3XsajchcWdXGfOdDQ/4IikCrzncPlA3Ka",
-	"DQYPozNY4j9gZBFyFZFQXCKhCaOqT37MWKJ7jLsYyoHLASmszlFIRkWK20IyDaPwlI9qWW/mHbPI+h/u",
-	"ZTIyks4965NDviRCz0DaCYmYnHKzYsNGycjQ6gGNzPmPcpwsayXsJweOAvKzNoYW1+KU50uOyS8nx+bb",
-	"2KVDYypCKkGjjCGHnBiWWRE/Jc2agzvlEU0SYtZiz8mulGnCAWJFGCejix6yph4+MttCef6dMpIsx9RT",
-	"XtN9ZyKJFWaKLMm4BvX+qdH+EhaBU+IdyzpMaTSD3j6GTDKZVIKZi8WiT/FxX8jpnvtW7b1++ez5r0fP",
-	"8RujATONMgAhVgmo5JEYI8JT4DRlwUHwsD/oP7Rehhky773+ApKkd8bFgu/9e3Gm+nmxytRmwBZgfBkH",
-	"B8F/g8ZwQaMWcn8wuLHyFxy/o/rll6O3v5ITGJNXsCRHoO3ROq1AedimwnKdx3Z5vlmLbewVxYD4wcP1",
-	"H1TLlKqiMTj4+CkMVDafU7kMDoJ32ThhETJYxqeW1O8ZkfO3xw/+dt9wcTpV1hOvafDJDLVHU9bLIzDe",
-	"gzAGqnWXqV0eRqXwouNILLvnsAClbbULgvzR4MFGECzTmPCjDcBeVpF+iZP9XBPnHz9dhnUF6OOny9rh",
-	"Hxe1kt+hyFRGxSvkJLlnuZeeAZPEpp2rKkoUePApDGr8yBaAu4zkyzBIhfJgSTWRu0yQ+1HEyxvDEF+u",
-	"+GVdocRshBaSPrhhJK0U43Sjqs2BNLaZBXbo6mj0jCkieAQOeTfAqkr99+3h+6MHG3zRLMjF7x5vsjxP",
-	"VeO3QGQWB219d43AnlaOGovR8bDNOW9DY6jlBDW+vPfZZuNdWmU7AVvqWqe+95hjVqG+Gv4/8ue7GCRl",
-	"irj8tK8dHe0uVn9RFK1/C6hkz8yDSldAmLBTh+rCiZsW3Cs44R1m3TJmveXQQqpc/pdc6mrCv9I0pqP8",
-	"tHxlzzaVwerPNj/bkyJJbFz6KmN2KSJldHdHakg7fHzZbtnyJZQODos/hOKxLT3eaSp+8ZImNPLJlxDz",
-	"D1glJ0FwG96mnLjkhqsqLZme7ZU55Z325HP7SoufoK/1twzksnS1YsJ8UO2fVGRbPK7lSqzLlDYQa1PN",
-	"qJK6PsqD+qmEcyYyVeSg+xZmI+61la0urzUHtDMxXCb5e1uPmI2Y3dnDuVUWcEuk4jeErQfNUpHbfN2H",
-	"UMH0vJSgRGV0UaOM8sqa1/h4Z9ZuUba1kZV7c6hUTwPwopORNc4xeWfHtqXDo/0f1n/cbBz1xd2Hr8WU",
-	"MG71B4wqote7UmBYiAQjcepkIjK9kk5siVaD3dexapSIiCYjm/eE2kqeCXXPcfz7IRmhu1+NnOvbOf/r",
-	"KVmZAhmS0TQRYzMeTRL3ZN7FyvPaP4+MCXBVlTrM/G+7kCAM7Dy+ao9Pm5riRajLJsbevkF+2zz6OY9r",
-	"R+xC+QjSkBhVpDy0FYhnU7e7bN83sEu716XueFVxg4FkDDOG24R6G7M70/Z6Tu5KXBli4lpn1TGkramW",
-	"YcOKppqztj2XE1thYI2wPZKkWsd0DHtpuMVrzXt2pSp4OwRtpDR08KNqCoILg96umL8T2t280x53LVWk",
-	"atKVTLVCFhIiY9ktq8yzwP4Jlg12Y/9hsqBLRShXC5CK7A/2rY6g824TYxEvQ7KYARKGkNgk0Dy1WsQY",
-	"EsGn6pRrgTH4KBIZ16hcNL6hnq6WGM6uU1W9znFHVOUvptyIqvZvzveTN0LzCJqXkzaMSQ3EIaEEn6Ln",
-	"B31CC3p1f+yfws9SEzeH6sxliRYcEYtfSJ7Ftwl54RebyhaPVHlKmCaxANt7M0ElvS1pagVCu3J9+oqQ",
-	"vhY5cycyNsXqIzCc1pjwBfyRn1OH3EXi+Qrsdll7q9BaZ9JYNDhRLXfJMH5Kfn1+kuf+2d+fNhoLCQ6E",
-	"qVOuUuC6T97ZB7nfks2xX4yGZFm669z4U+rMWMZdb+tMwSmfShoBWTAeiwWRbn2FEMPeI0oJWU0rwy+d",
-	"RYbvnvLFTCSFxeaTTq7ocGc0WCtp/NpcQ9inXWhadIZSd4rj18kF3uMpIdFXiHCFse169XR6eY7yXj5f",
-	"hTv0we3ifK7UGs3VFQw8dbzH5eGKFJAdXtttugGyFfcy3JHENiSRZ/fUbRRzcKg72w7bbeOqSShF2USH",
-	"OVXzX4yX1YThSuO8Mmn6AJOEizTtUUiok0WF/BYT8vPx8TvyI1Ussjmf3WUGIaF8aX1UnM7hfnjKjY6r",
-	"yKjWlXZkpqWYS90DHokYYjIqW6f9Z7vB7OiU29x4QxG4ie+USwVHzyYlKhsbDaNsTf6dsplTCZuAZnMr",
-	"8SOaphY06DwTfMKmmYSYuGAfHot7imNgmAer4ZY+iZz3Ijp2HG4XDKrZbMqgQ3W0i95iseghMDOZOHhu",
-	"wf+6miF7kw8GO9jWWv5XqSC5iwh9swyx5X8NP1cLmvCHuk82R5EqH7NGs5oJqXsJO4e4hiAV3ol/94qu",
-	"BB7PbaNvQclmbSFatz5SKX/bEc17CuyuYw1D7qvJiw/vbOGdi/w3VJ5V3Gg55HOD2P7tCoY2sYstUqLP",
-	"x16e1JGlhs//URk9+EJexMP6HnMU/C2DDO+HwvYTuoqdNJFA42UTS6/Cu78Rj/vfDTCcJ6MFrW6EiEWk",
-	"VsUnfzLP18puDRd6b6bnSf28PZfGtTmKYccSJiCBR+CSmbaH3wryOZ4x1ZiFWiMnmfTMJijjEJOfj9+8",
-	"xun9NUizoj1gF6hcA8EdKjpuhg5AuuJVVDyNuhpTTcdUgQuKfAW1X+/B8GRihC03JIvlrvkqMZZCxyxh",
-	"euk/Ale4t7Ym7yiF6Jejt79e9yi26GbsP5G3KWA9ayyibA5c7wKxm3MY3HabXwHCJbW0ugqE/3P45vV2",
-	"IMxH/QOA0G3eB8Jmm7vODNK3tTd3yBdavfk6gFlbehkfLRIRpUjAGNSGEvvfVC5lfWflpioxx8ppNtoI",
-	"rikYrHUo3GXZoO/Kklv2I9a7Ma7Hoj++4/zWMycK/14Vzk/rOB2JOfYBQKdSLbeoidotjrX32bawuVzF",
-	"/lsofwuM6+tDt680M61WQ9XoLLQ139uqrsnej21rpfxItVmp/ls5/bqr9e/qAG8zWbLRhGvjdgCtbsA3",
-	"WBaYo/pa1eCuncAfp53AXVXfTfYfqGswWzUh2IyyK0V9a6TRFg0K6iR916Pgm+lR4Ee3qyJVuEo3vmtY",
-	"8OdsWOBDsNVNC25BRQm3anGwKaO8YueDrde0qkXCrrWruy4Jd/rUt9QlwS/htmyVcFOqVeX+nU47/417",
-	"Z4eCsnJFUAcxuYXeuY7WmN3z4rBu2l3UxeMP4/hNfgPKLvh7Mf4XMp3zK6e6mbyF+R+OjX8T6b+3TXKH",
-	"cWw4MlwwhQUimNuqRbs//D306dvoON4etMrptQGL3vvs7gpZY/3OxTlU6HET07fsKS3x8/hPj8q3jVX2",
-	"2AjNj6KNPE8xk9o9ntMlSYCew/2b5/Prlf4PCmQuEbA/cwsLq1d97Egq+G4TueUKpdWC4U4o/HmEgquT",
-	"z8k3z8G4MRFQvaNpVTjuCIo78jdod1a9Hqajtdj666V32mmsenFVB5kl7Bw8ly3cxQO/tnhg+4y2MWdr",
-	"9zYEuwh55zPsfS6vs9os0HBUlGlt1YLpLtrwFXREbmFlXjAm6rkz2yNqEYHYkRbmsK5A641kREVAfEmm",
-	"XaQqrmTX31oDSBRFHuZWXoRYSVFcX6jpDVPYqs3GxTZ9e0nIKbe3vWI3g/yCuRSticpQIanI/fthcQOd",
-	"4K7qNFMQnnKciIuib4Ov2NGGiH/KSajKB29e4W9O84W8Qdt1rCyucs1h7pp33VUtfgX++5VxwhR4WUFf",
-	"+OHrKo1Y8GZTuOqlp+tEQ5Vrb6l1fHMqx1fuSHf6gOGcTv63RFQXQ++sveg6ohuXtN2VRF+ia+63kG27",
-	"5RFvp8F1KWY1Et/D27S3j8xXB+9SJp7RBHee9y1w036nXLtaIRutIBw8ivdOeU338Osc3nZEHBZfHu/d",
-	"ReXfStfoP5xx9fxCA/bdyqWOw0MWJ1B03whJlhItMC8iv9G8eHgNgYrdVys2UB09fsWLEFtdUKo3Pbaw",
-	"2t64+8HK+U3capU2AKVOWnWwta7orXjcHu4PbtfHVrlUeEWL4Tsi2qm6+YIhwWAwkaEBCI2Cb/Qfr203",
-	"vIZwzZwgz3PstVdz7qEocfM0CcbWKof1ix5p3lK7LOcssB9LLNv3Xxx5b+LNL9l1IwKJMimB66LFsRsU",
-	"2x75L9XwuBKEvZSouMi34zreSk/2nMe0p3jXvN0wtF2G4tA2ATIwMeMbrToy515ddV5E0x52+0YmlXEb",
-	"jUzao9cqVkNXeeHCyGF5hCthUnd0eQBT61Ia1ppauJYF1Zb+rudmZYKig8Hac61dqVEZwV2i4dk/8m8h",
-	"SYJ8rfqNJaPLT5f/HwAA//8=",
+	"7H0LcxM5uuhfUfU9VSR7244JgR1C3aqTYcJOBgIsCcueg7m23P3Z1qQt9UjqOF5O/vspfZL67djOC9hJ",
+	"1dQUcXfr8el7v/Q1iMQsFRy4VsH+12AKNAaJ//wAWi4Oxhqk+SsGFUmWaiZ4sB+cQCR4rIgWZE6ZJiMY",
+	"CwlEywXjE0InlPFuEAYS/siYhDjY1zKDMFDRFGbUDDdjnM2yWbD/OAz0IoVgP2BcwwRkcHkZBp8+fTrI",
+	"9BS4ZhHV0FzA6RQILd5gghMcHAhcpBBpiK+e382ptGR8ElyaOVMq6Qy02/1rWBzF5h/MTJdSPQ3CgNOZ",
+	"+eoMFgMWXzn+WMgZ1cF+kGX4Zn2+MHgnJ0snEHJy8wlOQCkm+NJJlH1+84k+KpBLZ8kUyJtOcWk+Vqng",
+	"CvBsfqbxB/gjA6XNX5HgGjj+k6Zp4tBh53dlEOVraZr/kDAO9oP/s1Og/I59qnYOpRTSTtVENGknI0yR",
+	"GU3MaiEmQpKRBHqmCCUyS6AbXIbBS8HHCYvueV2Rm1WROdNTMp9SXKvSQho6uAyDV0KOWBwDv5+FRRJi",
+	"Q5k0USSh0RmhJAU5Y4hwuKAjrkFymtz9eg44ybhnCmRMWZJJeEH0FEgMmrJEESqBJGIygZhkPAaJD/ND",
+	"txB8K/QrkfH47hf8VhCVRVMiQYlMRkDOmWKjBAyzNQuLaJKAxEW9p4tE0PhUiDdUTuB+Dnck4oVBL3Hu",
+	"IKXYv4AkbMY0LupUiGPKF45C1T2cMJFUuxWQOVVEAo2mVgLU5VknF2htU7m3d0qiD+f7yI2sEZL9C+4B",
+	"AY4NnfBJSBg/pwlDVgMXqeGdZcqqbe/Tp0+dusy8ao91Ees3ek5ZQkcJ3Me5xZACj4FHiFCxmHOzV8Qp",
+	"kAa9HJoZJHec7CNXWZoKqSE+hpjRU5QV94X3jxRxExEjpMz6uNCERhGkqHOYT91oZrKD90evYWH+lUqR",
+	"gtTMSrBIAtUQD6iuyL+YauhoNoOmEAwDiwJqo29YvIZ8DYOEjiBpUYvME6UHmdpwqU5/WWdqMecgB9qd",
+	"InCjE35GrSHAcShn/8KjDL60fJ1KGLOLdvVwzKSRjVMqaWS0OiLGiFpnsAgNL5UQiQlnCohhXAa+dJYa",
+	"vA8SqqPpIBvsvfrjeduaJZyLsw1BoiKR2rNnGmaqFdjuByolXZi/ve60lhZWqFefA3zFwcafbr6EsIx9",
+	"lQMoICxGv0OkzRosBr9hVteqYjFN2eAMFtVdXUVfjhwaW60tPx93+YI+MT09gUiCpfgkeTcO9j+vOXt9",
+	"H2eWRFtQKEsSgy9dcoQaFQfDlNTUMKrcyLn6KMzYzW18MRtxTKMJV6WpzlSZHjyDaSGC2nzu21bIxfEx",
+	"zEYgS8ozjWNmNkyT96UljGmiIKytCmaUJSs5KL5k1iQSWPXyB/NOfQN2GjdA2zZeTimfwHuq1FzI+Hp7",
+	"iTIpgetB6kZZtVI/m5mfw/wa39V22VhAbdzWjScMuH5ZaADX2zvNYgY8svw253lTrVO1v7NDU9Z1v3Yj",
+	"MQvCYEYv3gCf6Gmwv/v0aQtri3BdjlEVI84WnRGNzoDHGwyicpouBvr61TGEy8v6SM9aRppIynUhUfJh",
+	"3AwlDao62rO9ZWy7Os6IJQnjk30JtL6z3t5Pq+iztLrWM0bWbDnVNcm0oiYUy97tPX/e6T3u9B6f9nr7",
+	"+N9/B+Ga0itXEBpgIHMhz1BYlwDxuNcLgxnj+d9XCsR8zM+BFmfA9+EiQho3Mss6KZSF9pdwPTlzgqd2",
+	"iWs6sh887dWEThhknP2RgXuuZQb1s6oJzuXn9a6kp1zv1Ky3pAzfgwiPYiOo1taPgy5ZdU4DdykEbswm",
+	"vTC4ki/+AglMjELjPF73Id7gwvovGlzPGIq9/3m2N34c7bbwvRVEMQNNY6rp8rVb31k+39cgTSh63aQo",
+	"6VUeOHVwllbdBslDD4PSfmL6n1V5kHMMfzilPT7ZraLok5Y9WiOrofSA/3mlgfZSxEjc+MWgorW1KXGK",
+	"zoBouNCEKjKcgVJ0AsOQjIUkH169JM/+uvecWOGguqsNr+oEn6bA0apIJSjgGmKCPCw32LcETxbWLzfE",
+	"JwP3ZLjdXZv9ukVXT8bTBJllSpMREKpJAlRp8hMZLTRq+i2mC9JGA217j397/t9PPv30+tnfd1fqtPao",
+	"imVVhm3gVRhcdCai4/zBeII/i3iRowIeZwOwB0RpOkqA4GQkEjF0iXnVuusQqqiN0zi2rh6vKzuvycCt",
+	"KQiDOdCzsqaFiDvQ9Ax4EObvVxUD/yvKawOR8tmVnuPvKExKLiLzWGXjMYtQ5Sh8n2ZkLvRgjK5EpPep",
+	"iAfmJ5okYo7fptarN9BCDBL065nhc7fHYAYxo1aFCANJNQzQ9eXmdX5VXFHuywkD7yMOnE2PZl9590gA",
+	"tZlKykrxplWJPBTN0s9BsjGz1kmBUs1zaLKCc+eyubl3xPpyV/HNBsdb00vB0laD3QWC1hmhFG1Z5/W6",
+	"Q0SxCc9Sc3hiwvhAZVEEEOOR21/GlCVgwyxjCWo6kJApGMSg0fFt3xOZLnSqgXNjlMTrwOpdlZ8MX9P+",
+	"ENseGTadgH1kcSLHh9Cb8gN3pKVfpEiS6g/5cio43eb2QccInTjkWcMX4lC4hFit4s+g43vHaGvS6dxH",
+	"SNdSQC1it7h0OFzoQZRJJVqiqkYNQiFlw6lDFFFGuJivSEon8ILQkREzRFipY0gZH6x2RLgdtO7b6dvf",
+	"xp5coRJ56ct4ZYInqAzTCxtF/unZnlOOl0aVl1gcFWvuHuyLK4BvI5wtbrYoAqWcpGljQ9fxDFfBugRY",
+	"7QoVSgWIiYVnSFRKI+goSKkh3LhVh7Lis87VfgYqQa52alUgUBmsspEKJPwW2hD+lZAToW/mQtrEXmi1",
+	"atoW9ivQxBDCao+gOGvljOcgldOES8pd93G3F6zpOSzGaFvgb59etyBoMikv7fBk9+mzIAwO419ODoIw",
+	"+IB/t602kuftCN0uba3sbP6uF5XpXwZh8O71e5z5oHXedjLKVF3ktn580frxYrUkOkNRZFYbIsjsjEug",
+	"fNIE80audnNQq/zsS33s1k18S2ErTycNu7FpnKztM75BbKSUkCKSNZQCC4v2AMgMn61/KA6uq87FD9u2",
+	"nLKr6XYOaE2N1HuobnBqbZoZDlsLSS11/Zc3334i5Yjh+udSAeqq06lO0bbM9yW3V1V8/kS0II97u3vW",
+	"QidiTD6evur89IKcg1yQSMxmghOvYFtTV8I4U87ELZzZQkqINJkKqYCMqNbme6VpmjS8hrt7K5WsD9Zo",
+	"uJ4k9BZHrqCUXfeVh60O/E08mtWp2mD/wdgkN5Ps1wkKLdm7sY9uZ+de97nSE/rBkWKuJDgjn8YzVI8s",
+	"Y6ma6e63NqQQSXKTSARmbtB0oGyyqKWGMc0SHez36hkWv4o5SQSfoFkjkpicwYKcAaQKIwyMTyoE8ORZ",
+	"Rf/fffp8t1exAHqteaUNiJ004zuNGESK1GUW+f8/086/vpj/9TrPB93Ol6+98NmTy33zy1+K3//iH/xH",
+	"G1idl7pFjRopkWQaBms5HJ0VT4DHClP+0Bs2pWkKXK3vWryOxHDByxbrQGaQG61+gS7twurwzjuqp1QT",
+	"qs4q1sJIiAQoX9vlWoFAxhMzPMM4veGXZMsxC5urKYHDHOJtl6q8PoBqnv7ris8lHqQ7z6+50lVy0xST",
+	"QpeqyO/KpmpGWRuSFxjVxtQcvbTLex8fXFvUe+pbJeXzgduWdGqQ+Jsa7O3p+BnXLGlSm/u0RGolQ78h",
+	"vW/sutzM1LdYtOrYPirHwW/uFqhuOKzmweNa2o78Y2pO5yb5M9fWk5eqwx/VrRtptSCMdTYajk5J7MOs",
+	"hGGcRC+ImwrDWyLTRPAqY11q6dX8xAXWVWRAhfFWV/ZqyZJCqz+UVPRHirAYt8A0SgbZvYEVtG6A9gar",
+	"RZ+un6e01uLcC/Z/3WmsABZzrlzy4zWYf8PXv8KQNtj6RoizLG1xr6/vJLi2sFrudfuH2cMCfXXXI+1W",
+	"7R8hs7hV9f9LW4BfQZRJphcnWP/kEzNfw+Igs67EemD1DdXRlBy8P0Ide2vo01273e7QqEruB4E/bHfJ",
+	"6RSIzRonQ5qyM1gMCVN97pMSiRaiSw5wNAx0UzKiMbH5p2bAaArRmcpmRjVz1qyvGKN80ecG0UdUeall",
+	"xnLBILtCymOM9S7qYs2Fq8hYilmfM71dnsEgOI+AjBaI/owrTc3fiPp+fKZDYoYf2Wjyos+FnoIs3jYb",
+	"YpwM3xycvvx1cPD+aPD68L8GLw9e/no4OD19MyRbT4kynzvTZhuJrc8TNgbDbb36y3gnlQJXb/YU0Wjq",
+	"qlAwP2EkMh4TzFwH5Ss9gMd9LsaEEimS5JHLhadplxwagYZJ8whbo+JyByIXqXMH8kiZ4yzUMXNyZC6Z",
+	"1sANhGZCOTDRPp8xnmno9m1UPNh35QVFMdc/OwfvjzqvYVFQnEU1Q0UjqljUjnO1NIta5Z4FQ57OwBSh",
+	"3KNnN3D59CgczAzF1FOtU5wYVQs/s/3rlecPv306DcIlJFDGpupEVlmpzWSIjfGxaO7PDmcXXq9KBHnO",
+	"ItgnNoIbEgzXhsRpIR2LylJofD3sc694khQkicF8jB+JTIceKgr/1TmDRUeLzm+fTnNaCCts3hApj0sS",
+	"wQ/e7fM+P0R84YJ3di8uiK+wIxGVEpHQyAwOZIhZGkOsf+iSI63IEOwv1nWA++5zl66hOD2DQWSoORIx",
+	"kC0MUzLMUEnEHF+O447gyWL7RZGOY343Mnqazahf9owuiN3VCzIsMkyGZGbA7VY4/GfH8ezOUTwsdmFR",
+	"F/fpgYbeNFRoqDLfOVzeJ/2s13sSncEC/wFDi5BNlpfXeRCKSyQ0YVR1yc8ZS3SHcRcR23eZPrkPYRiS",
+	"YZ7IaIgPhmGfDyu5jeYds8jqH+5lMjR6i3vWJQd8QSybwgmJGPe5WbERimRoaHWfRub8hx4ni4oY+8m+",
+	"owB/1sZs5lr0ecFTf/t0qpA12qR3TCxJJWjUGMgBJ0YAlpSJgmbNwfV5RJOEmLXYc7IrZZpwgFgRw1Iv",
+	"OihoOvjIbAu1M8Pm5txjqpUyOcufiiRWjtGNKlDvkncFRHB8M6t/p89xJSmNQJEtezzlU/EAz0E93C77",
+	"Xq2MsEP3uXlgdHcqISZwQSOdLPbdgf1laMOjWBc0ZXxiMRDBYgE5MSCcYbX0lHJUSlFxMshvdrdPqIeD",
+	"d3AYQsBRjYxDxqCMWuKQmi/sykJbZZk/sjlSHh7awY5pBcm42+dH3BxZmVuEBP2F9tTRZajwIyuA80VU",
+	"vulzs4jt1iMho0xXMDckaZLZFTcw8kWfu7CHnRMXXyMRXFiJSgzKVHZssJ5P+pw19uZ2j6WxI6GnCHcH",
+	"GzOqtw0eKSNrgWA2VrfPPwib5UxxfKbIFJLYy2eU3BFNDT/BMzRvMm0FaMIicN4BJz0PUiP0O7sYi81k",
+	"UsqSmM/nXYqPu0JOdty3aufN0cvDtyeH+I0xrZlG5RKJtxSp9SFeYxukwGnKgv3gSbfXfWLdl1PUCne6",
+	"c0iSzhkXc77z+/xMdX113MSm3OcUfRQH+8HfQGMcslZ8vdvr3Vq9HY6/pNzut5N3b8knGJHXsCAnoC2X",
+	"ceaGapHgCusDn9rltc2ab2Mnrz7GD56s/qBcF1nWuYP9z1/CQGWzGZWLYD94n40SFqGsN7iABLpltJ+/",
+	"Pn38122jUNCJsiE+TYMvZqgdmrKOD+22HsQbprT1w6u7PIxSpdeSI7GaB4c5KG3L6xDke73Ha0GwyI/E",
+	"j9YAe1G2/i1O9mtFs/z85TKsWlafv1xWDv80L85+VGLSufaxZfm/ngKTxNa5qDJK5HjwJQwqotF2nHAl",
+	"EJdhkArVgiXlypEiIxczbW8LQ9qKUy6rliqmOTWQ9PEtI2mp+m85qlpbFPk8vhq6wj09ZQpNHoe8a2BV",
+	"qeHE/eH73uM1vqh3AMDvnq6zvJYy6h+ByCwOllUdR2AvSkeN3S/wsM05b0JjqHAHFb6889Wm+V5auy8B",
+	"W1tfpb4P6E8oUV8F//faE+mcSuF8Ed87OtpdXP1F3iXjR0Ale2YtqHQNhAmX6lDLcOK2BfcVnPABs+4Z",
+	"s95xaCCVl/8Fl7qe8C91qVpS7168smO7WGG5eZOf7UiRJDbh5TpjFopIE+k4zHHPU6ryhA7BAaMbI0jC",
+	"sumFwbmFdTNXEj/63GV+oGdoWEsnGZIt53IlvX0X9/deXef6tb5Yjs5qn0Xl/NQM7bwEHacR7OMf1s5z",
+	"Y4R5BZeQhCYG/Is+d9+4EfZ6z8nQF9YMrdlXEwt5Cs0dqWTNHJ3LZr+sb6GAeQz40ZWwTXnTXu/56g/y",
+	"NmEPat5S2ZwmNGoTziEyB1bKFBPcJh1R7gMk19X4Mj3dKSp9lhrjh/aVBjPGmMkfGchFETLBMqag3O0u",
+	"z4F7WslgW1W/YiDWJLNhqaBo6GNNqYRzJjKVVwYVYcnj3w8Wb1nv4viktzj+x9/nb38X8+NfxPz4lfBB",
+	"n9oGbKCusoOrmyaYg7wzXaco0WptKGU2bKBgD/Feecs9kVS7t8F6zC21uc1XHTUlivCFYAXKY0gKFYFW",
+	"z8IbfHxnLoW86HYtV8LtoVI1iasVnYwQcy7oB2dBU4rs7a4h6+rtAL+5j/aNmBDGrWKCOSGohZbKw3PR",
+	"YSRTlUxEpq+kE1tgWxMLVawaJiKiydBmraIa5MM8W0UKwRDDe2ro4iou2FdNqM0UyJAMJ4kYmfFokrgn",
+	"s+4SVu4rt1tkUYCrKlXR+7/tQoIwsPO01ep9WdffkYe2bWjt/r0e982jD3lcOWKXiIUgDa1hkR/aFYhn",
+	"C2+WORiO4S6dCy7xslXHNxhIRjBluE2oNqd88B/cLJJQyiOBmLiGiFUMaWq0RbC1pNF61rbjKhpKDKyW",
+	"poMkqVYxnW7DzK22ZLsrVaG179taSsMSflROOXJpD/cr5h+E9nLeaY+7khpWNv0KploiCwmRsQAXZeaZ",
+	"Y/8Yi76XY/9BMqeYT6HmIBXZ7e1aHaGUoxcvQjKfAhKGkNj6FfP0UIsYQSL4RPW5FphzE0Ui4xqVi9o3",
+	"tKVXcYvzqFqlfkdU1V4KvxZV7d6eU8m3t2wRNEfjJoxJBcQhoQSfoksJnU1zen2n95/CH1MRNwfqzOX4",
+	"5xwRSxeJz8Feh7zwi3VlS4tUeUGYJrEA21E5QSW9KWkq5Z135VNtKyH9XuTMg8hYF6tPwHBaY8Ln8HfZ",
+	"6Ra587KhK7DbZelehdY6k8aiwYkquYqYRUfeHn7yub729xe1dnGCAwYoVApcd8l7+8D7N9kMu31pSBaF",
+	"W8+NP6HOjHXJjtjxqc8nkmLeOo/FnEi3vlyIYecopYQsp5Hil84iUzZ/fT4VSW6xtYY2HGjuigYrBenf",
+	"m2sIb98Qmub9/tSD4vh9coEPeEpI9CUivMLYdp3Wlnp5Tnwntu/CHfr4fnHeK7Vzn/EK8QvHe1zevUgB",
+	"2eGN3aY/QhjtxyQJn0JVtVHMwaHubO9NaBpXdULJi96WmFMV/8VoUS4QKLVDLYok9rEoIC/LGIaEOlmU",
+	"y28xJr+enr4nP1PFIptYu7ysKMREc/RRcTqD7bDPjY6ryLDSa3xopqVYO9EBHokYYjIsGl/+v2bb8GGf",
+	"21oYQxG4iUdFLrk0vEZlI6NhFBdOPFJkq+TrI6NFn3tvr01cy+vF8qwGX3L28uXhyQnWmmF5W0TTFAHa",
+	"5+6Nw3++/PXg7d8OB8cH/7Q1aa6irZhczHmeZ3GkFYkSyma42j4fqmw0tHU69mXrWHZdHCpJ9K6Qtp5b",
+	"fwYLA92hrUsdkq36U7UdkqEt87CFFua1kAxp5pL6fa2NXqTDPh9S/X9/n+shmgR5xjfqO0qTYXse+zDX",
+	"nQx0aHSGhrhLEzccybrg7IGFZmQaaWy3aMCfY6VunKnBG+zhO2UJeJjaaiDNzqFLXpVRx0kFRSagi/bC",
+	"WDDVx1cU2RpWm65i0Ulr11XzpNJ2dbj9os8pmdkbgkoOV5uO8pjUh27T3HzHwVMnCe9CkNVbShq2UR7t",
+	"ojOfzztIdJlMHPA2kJPLrkJozX7p3cG2VsrJUmXhQ+TwhxWcDT99+LVc6Io/VH33HkXK8s46V9RUSN1J",
+	"2DnEFQQpyVj8u5P3Hmrx8Ne6ExXi2JabL9dbS0Xud0TzLWX0N/GagPfp+RYDDz6TO1cNj6k8K7lbPeS9",
+	"48T+7cr21vGfWKRE36C9OrEdNz/g83+URg++kbf5oLpHj4J/ZJDh7ZDYZEqXsdPlhtax9Dq8+weJzPzd",
+	"AMN5vBrQWo4QsYjUVXHsX8zzlbJbw4XemepZUj3vlitjmxzFsGMJY5DAI3DJcZvD7wryOZ0yVZuFWmM4",
+	"GXfMJijjEJNfT4/f4PTtBYHTvAnwMlC5NsF3qOi4GZYA0jU1yCtniwYeGDz7DgoxP4DhycQIW25IFtsg",
+	"+FVizI2OWML0ov0IXBXtygLZkxSi307evb3pUWxwZ0H7ibxLAfscxCLKZsD1XSB2fQ6D227zV4BwQS2t",
+	"XgXC/zo4frMZCP2o/wYgdJtvA2G9me3SjOR3lTfvkC80OvAuAWZl6YVlnSesYpE948RQYveHyrmt7qzY",
+	"VCk2XTrNWrPgFdW7lT7Ed1nD23Zh2T37m6s9l1dj0YMZ/c3SBlo8x+WTeVGlgkjMwDrVfPvhZcTQ4HE7",
+	"X60L8fIqgdEgkntgdd8hgn6fOY+VEshax8GNOeVGZYnv5CQvdWxHqvU6bbyTk++72cZDGe99puHWmnOu",
+	"3c2jcUvALVb1elRfqUw8dAP59+kGsnEh6kNd6RXtQ2oRzE16iKxH2aWy0hXSaIP+IlWSfmgx8sO0GGlH",
+	"t+siVXiVbvzQb+TP2W+kDcGu7jlyDypKuFGHknUZ5TUbl2y8pocOJ+t1OLlrTfOhyclDk5N/6yYn7erB",
+	"hp1ObksvLV1quNRJcuzeuUMto3Tv4hLqcwt98Lut8FnM8sO6bV/bMgfEQRwf+2vl7kIg5ON/I7+Dv8dz",
+	"uVSwMH/g+3+GqMhBHBuODBdMYd0Wppy7FuEVvr7V6K++fa3oiGfRO1/dBWwrXAczcQ4lelzHb1Bc7SDx",
+	"8/hPj8r3jVX22Aj1R9FEnhdY4OAez+iCJEDPYfv2+fxqi+mjAuklAvamb2Bh+f60O5IKbVe03XPh4NWC",
+	"4UEo/HmEgmtf4cnXp7zcmggoX3x5VSzzxL/XoP2iKaBBmd7/PNsbP452l7SOKl/Gt6QV4O7Tp6vuNLvL",
+	"zoDla0KX0F/CzqHlMqSHKOv3FmVtntEmdm7l0pjgLhIJ/Aw7X4vLQ9cL35zkZZUbtUx7iOF8B23iG1jp",
+	"CzxFNSNpc0TN4zp3pJ45rMvRei3hUZIc35Jp5ymjV7LrH61hK4qiFuZWXDt9GW5QWN0a/LFV1vWL54iQ",
+	"9qPa1WrV2zTxKl9XPWtv4cc+Jf7i3xRkn29VLw8rqQjbYX41sOCuoDxTENolcZF3ZHlBaJ8nVINE0JAM",
+	"VfhyhQ1ePeYuwyVME4V9M82vdlmu+YBui03YYP8vnmzLvPf2rY/6NN/INbVZV9v8sn5/eK7B30Oq7XcQ",
+	"TGipPK0KrmoMOAVe9N1oq9N3fQBqrSTLF92vElBl2bGh7vPDKT7fuZ/faSWGKzstpCEol4mVpZU4y47o",
+	"1uX98rqyb9Fr+0fIpN7wiDfTI5ephxUS35HAYb551kV58GUqzUua4M590xI3bbkXSbWBjINH/l6fVzSg",
+	"Vs2nvYkZh/m3x3sEbWFXPJh492ziHV5owG59Xur4O+PjBPLOPCHJUqIF5nnQkRJJpouHNxCo2LO5ZInV",
+	"1DV/0bKQ6BgZZZMJpvGwuEve4l3KzTtSHAGUrt7Fhn4KbEmOEaoJU0Y9d60DXSehd+8PPxycvvswODw+",
+	"OHpzMiQKNIa0sEcPVX2edwTA21hRRbdhCNtIME83tVfw4zL2ek/6fMi4ysZjFmEzpRQktrCxNy8rYUfj",
+	"gggZM06la9sUUU6AZzOzfUBzRWRcqy7ZOuCL6s2/M7qw9waXN41JUzRRgiSglW/d0+fmoS9QchCxAPvb",
+	"4SnxLdeH3e0WhvFGiLMs/WhVqOUO1Zj+p/urG4nZMp9qqRdHYRyUvatjf4u9f7Xkbn2y27tfB6vZtN3+",
+	"Vf3gH3jXbev9FU71iiGfQvJgaP1DresCRhVW9oZfwS/NnCDPPWbby6p3UIK7eep8yjYMCKtXH1N//0FR",
+	"U51jP9Y5Ny81su0VQ4J30oS+ayP+LTLtRgQSZVIC13k/ejco9qhrvympxY8k7DV9JIZzFoG95L3pei4N",
+	"n7P25hTv6/f9ugxQn2bpuagxZiJz7uVV+7q05rCbdxMqjVvrJtQcvVI2HrpiJpdcEBZHeCVMql7OFsBU",
+	"WkqHlc4yrm9I+f4V1yC5NEHeRmTluVbuPyqN4G48atm/k6wkQb5W/saS0eWXy/8NAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -449,7 +449,7 @@ type ClientCredentialsRequest struct {
 
 // CreateAPIKeyRequest defines model for CreateAPIKeyRequest.
 type CreateAPIKeyRequest struct {
-	// ExpiresAt Example: 2030-01-01T00:00:00Z
+	// ExpiresAt Example: 2099-01-01T00:00:00Z
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 
 	// Label Example: billing worker
@@ -491,8 +491,8 @@ type DelegatedSessionRequest struct {
 // Email Example: ada@example.com
 type Email = openapi_types.Email
 
-// Error defines model for Error.
-type Error struct {
+// ErrorBody defines model for Error.
+type ErrorBody struct {
 	// Error A stable error code. Codes are only ever added.
 	//
 	// Example: invalid_request
@@ -766,34 +766,34 @@ type SessionId = openapi_types.UUID
 type UserId = openapi_types.UUID
 
 // BadRequest defines model for BadRequest.
-type BadRequest = Error
+type BadRequest = ErrorBody
 
 // Conflict defines model for Conflict.
-type Conflict = Error
+type Conflict = ErrorBody
 
 // Forbidden defines model for Forbidden.
-type Forbidden = Error
+type Forbidden = ErrorBody
 
 // Internal defines model for Internal.
-type Internal = Error
+type Internal = ErrorBody
 
 // NotFound defines model for NotFound.
-type NotFound = Error
+type NotFound = ErrorBody
 
 // PayloadTooLarge defines model for PayloadTooLarge.
-type PayloadTooLarge = Error
+type PayloadTooLarge = ErrorBody
 
 // TooManyRequests defines model for TooManyRequests.
-type TooManyRequests = Error
+type TooManyRequests = ErrorBody
 
 // Unauthorized defines model for Unauthorized.
-type Unauthorized = Error
+type Unauthorized = ErrorBody
 
 // Unavailable defines model for Unavailable.
-type Unavailable = Error
+type Unavailable = ErrorBody
 
 // UnsupportedMediaType defines model for UnsupportedMediaType.
-type UnsupportedMediaType = Error
+type UnsupportedMediaType = ErrorBody
 
 // ListEventsParams defines parameters for ListEvents.
 type ListEventsParams struct {
@@ -983,12 +983,22 @@ type ClientInterface interface {
 
 	// RollAPIKeyWithBody Replace a personal API key, keeping the old one for an overlap
 	//
+	// The new key has the old one's label, scopes and expiry. The old key keeps
+	// working for `overlap_seconds` (default 0: it is revoked at once), then is
+	// refused. A key is rolled once: rolling a revoked, expired or already
+	// rolled key is 409 `conflict`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api-keys/{key_id}/roll (the `RollAPIKey` operationId).
 	RollAPIKeyWithBody(ctx context.Context, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RollAPIKey Replace a personal API key, keeping the old one for an overlap
+	//
+	// The new key has the old one's label, scopes and expiry. The old key keeps
+	// working for `overlap_seconds` (default 0: it is revoked at once), then is
+	// refused. A key is rolled once: rolling a revoked, expired or already
+	// rolled key is 409 `conflict`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1123,8 +1133,16 @@ type ClientInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's; its lifetime is
-	// capped by the configured maximum and by the key's own expiry.
+	// body. The token's scopes are a subset of the key's (all of them by
+	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+	// `sub` (the key's user, or the organization id for an organization key),
+	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+	// to Latch as a bearer token, it acts as its key with the token's scopes,
+	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+	// a missing credential is 401 `invalid_client`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1136,8 +1154,16 @@ type ClientInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's; its lifetime is
-	// capped by the configured maximum and by the key's own expiry.
+	// body. The token's scopes are a subset of the key's (all of them by
+	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+	// `sub` (the key's user, or the organization id for an organization key),
+	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+	// to Latch as a bearer token, it acts as its key with the token's scopes,
+	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+	// a missing credential is 401 `invalid_client`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1149,8 +1175,16 @@ type ClientInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's; its lifetime is
-	// capped by the configured maximum and by the key's own expiry.
+	// body. The token's scopes are a subset of the key's (all of them by
+	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+	// `sub` (the key's user, or the organization id for an organization key),
+	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+	// to Latch as a bearer token, it acts as its key with the token's scopes,
+	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+	// a missing credential is 401 `invalid_client`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1251,12 +1285,22 @@ type ClientInterface interface {
 
 	// RollOrgAPIKeyWithBody Replace an organization API key, keeping the old one for an overlap
 	//
+	// The new key has the old one's label, scopes and expiry. The old key keeps
+	// working for `overlap_seconds` (default 0: it is revoked at once), then is
+	// refused. A key is rolled once: rolling a revoked, expired or already
+	// rolled key is 409 `conflict`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /organizations/{org_id}/api-keys/{key_id}/roll (the `RollOrgAPIKey` operationId).
 	RollOrgAPIKeyWithBody(ctx context.Context, orgId OrgId, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RollOrgAPIKey Replace an organization API key, keeping the old one for an overlap
+	//
+	// The new key has the old one's label, scopes and expiry. The old key keeps
+	// working for `overlap_seconds` (default 0: it is revoked at once), then is
+	// refused. A key is rolled once: rolling a revoked, expired or already
+	// rolled key is 409 `conflict`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1318,9 +1362,10 @@ type ClientInterface interface {
 
 	// CreateDelegatedSessionWithBody Open a session for an organization's own user
 	//
-	// Authenticated by an organization API key with `sessions:write`. Latch
-	// keeps one identity per (organization, external_id), created on first use,
-	// with no password.
+	// Authenticated by an organization API key with `sessions:write`, or by an
+	// access token exchanged from one. Latch keeps one identity per
+	// (organization, external_id), created on first use, with no password; a
+	// later call updates the email and metadata it sends and keeps the rest.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1329,9 +1374,10 @@ type ClientInterface interface {
 
 	// CreateDelegatedSession Open a session for an organization's own user
 	//
-	// Authenticated by an organization API key with `sessions:write`. Latch
-	// keeps one identity per (organization, external_id), created on first use,
-	// with no password.
+	// Authenticated by an organization API key with `sessions:write`, or by an
+	// access token exchanged from one. Latch keeps one identity per
+	// (organization, external_id), created on first use, with no password; a
+	// later call updates the email and metadata it sends and keeps the rest.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1358,7 +1404,12 @@ type ClientInterface interface {
 
 	// LookupUser Find a user id by email
 	//
-	// Needs an API key with `users:read`.
+	// An operator's debugging aid. Needs a personal API key with `users:read`
+	// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and has
+	// verified that email; any other key is refused with 403
+	// `insufficient_permissions`, so that no ordinary user can enumerate
+	// accounts. (Any personal key may hold `users:read`: it also lets the key
+	// read its own owner with `GET /auth/me`.)
 	//
 	// Corresponds with GET /users (the `LookupUser` operationId).
 	LookupUser(ctx context.Context, params *LookupUserParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1460,6 +1511,11 @@ func (c *RawClient) GetAPIKey(ctx context.Context, keyId KeyId, reqEditors ...Re
 
 // RollAPIKeyWithBody Replace a personal API key, keeping the old one for an overlap
 //
+// The new key has the old one's label, scopes and expiry. The old key keeps
+// working for `overlap_seconds` (default 0: it is revoked at once), then is
+// refused. A key is rolled once: rolling a revoked, expired or already
+// rolled key is 409 `conflict`.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api-keys/{key_id}/roll (the `RollAPIKey` operationId).
@@ -1476,6 +1532,11 @@ func (c *RawClient) RollAPIKeyWithBody(ctx context.Context, keyId KeyId, content
 }
 
 // RollAPIKey Replace a personal API key, keeping the old one for an overlap
+//
+// The new key has the old one's label, scopes and expiry. The old key keeps
+// working for `overlap_seconds` (default 0: it is revoked at once), then is
+// refused. A key is rolled once: rolling a revoked, expired or already
+// rolled key is 409 `conflict`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1770,8 +1831,16 @@ func (c *RawClient) Signup(ctx context.Context, body SignupJSONRequestBody, reqE
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's; its lifetime is
-// capped by the configured maximum and by the key's own expiry.
+// body. The token's scopes are a subset of the key's (all of them by
+// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+// `sub` (the key's user, or the organization id for an organization key),
+// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+// to Latch as a bearer token, it acts as its key with the token's scopes,
+// only while the key is active. Form-encoded requests get RFC 6749 error
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+// a missing credential is 401 `invalid_client`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1793,8 +1862,16 @@ func (c *RawClient) ExchangeTokenWithBody(ctx context.Context, contentType strin
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's; its lifetime is
-// capped by the configured maximum and by the key's own expiry.
+// body. The token's scopes are a subset of the key's (all of them by
+// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+// `sub` (the key's user, or the organization id for an organization key),
+// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+// to Latch as a bearer token, it acts as its key with the token's scopes,
+// only while the key is active. Form-encoded requests get RFC 6749 error
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+// a missing credential is 401 `invalid_client`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1816,8 +1893,16 @@ func (c *RawClient) ExchangeToken(ctx context.Context, body ExchangeTokenJSONReq
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's; its lifetime is
-// capped by the configured maximum and by the key's own expiry.
+// body. The token's scopes are a subset of the key's (all of them by
+// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+// `sub` (the key's user, or the organization id for an organization key),
+// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+// to Latch as a bearer token, it acts as its key with the token's scopes,
+// only while the key is active. Form-encoded requests get RFC 6749 error
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+// a missing credential is 401 `invalid_client`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -2088,6 +2173,11 @@ func (c *RawClient) GetOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, 
 
 // RollOrgAPIKeyWithBody Replace an organization API key, keeping the old one for an overlap
 //
+// The new key has the old one's label, scopes and expiry. The old key keeps
+// working for `overlap_seconds` (default 0: it is revoked at once), then is
+// refused. A key is rolled once: rolling a revoked, expired or already
+// rolled key is 409 `conflict`.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /organizations/{org_id}/api-keys/{key_id}/roll (the `RollOrgAPIKey` operationId).
@@ -2104,6 +2194,11 @@ func (c *RawClient) RollOrgAPIKeyWithBody(ctx context.Context, orgId OrgId, keyI
 }
 
 // RollOrgAPIKey Replace an organization API key, keeping the old one for an overlap
+//
+// The new key has the old one's label, scopes and expiry. The old key keeps
+// working for `overlap_seconds` (default 0: it is revoked at once), then is
+// refused. A key is rolled once: rolling a revoked, expired or already
+// rolled key is 409 `conflict`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2265,9 +2360,10 @@ func (c *RawClient) ListSessions(ctx context.Context, reqEditors ...RequestEdito
 
 // CreateDelegatedSessionWithBody Open a session for an organization's own user
 //
-// Authenticated by an organization API key with `sessions:write`. Latch
-// keeps one identity per (organization, external_id), created on first use,
-// with no password.
+// Authenticated by an organization API key with `sessions:write`, or by an
+// access token exchanged from one. Latch keeps one identity per
+// (organization, external_id), created on first use, with no password; a
+// later call updates the email and metadata it sends and keeps the rest.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2286,9 +2382,10 @@ func (c *RawClient) CreateDelegatedSessionWithBody(ctx context.Context, contentT
 
 // CreateDelegatedSession Open a session for an organization's own user
 //
-// Authenticated by an organization API key with `sessions:write`. Latch
-// keeps one identity per (organization, external_id), created on first use,
-// with no password.
+// Authenticated by an organization API key with `sessions:write`, or by an
+// access token exchanged from one. Latch keeps one identity per
+// (organization, external_id), created on first use, with no password; a
+// later call updates the email and metadata it sends and keeps the rest.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2355,7 +2452,12 @@ func (c *RawClient) RenewSession(ctx context.Context, sessionId SessionId, reqEd
 
 // LookupUser Find a user id by email
 //
-// Needs an API key with `users:read`.
+// An operator's debugging aid. Needs a personal API key with `users:read`
+// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and has
+// verified that email; any other key is refused with 403
+// `insufficient_permissions`, so that no ordinary user can enumerate
+// accounts. (Any personal key may hold `users:read`: it also lets the key
+// read its own owner with `GET /auth/me`.)
 //
 // Corresponds with GET /users (the `LookupUser` operationId).
 func (c *RawClient) LookupUser(ctx context.Context, params *LookupUserParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4095,12 +4197,22 @@ type ClientWithResponsesInterface interface {
 
 	// RollAPIKeyWithBodyWithResponse Replace a personal API key, keeping the old one for an overlap
 	//
+	// The new key has the old one's label, scopes and expiry. The old key keeps
+	// working for `overlap_seconds` (default 0: it is revoked at once), then is
+	// refused. A key is rolled once: rolling a revoked, expired or already
+	// rolled key is 409 `conflict`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api-keys/{key_id}/roll (the `RollAPIKey` operationId).
 	RollAPIKeyWithBodyWithResponse(ctx context.Context, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RollAPIKeyResponse, error)
 
 	// RollAPIKeyWithResponse Replace a personal API key, keeping the old one for an overlap
+	//
+	// The new key has the old one's label, scopes and expiry. The old key keeps
+	// working for `overlap_seconds` (default 0: it is revoked at once), then is
+	// refused. A key is rolled once: rolling a revoked, expired or already
+	// rolled key is 409 `conflict`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4241,8 +4353,16 @@ type ClientWithResponsesInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's; its lifetime is
-	// capped by the configured maximum and by the key's own expiry.
+	// body. The token's scopes are a subset of the key's (all of them by
+	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+	// `sub` (the key's user, or the organization id for an organization key),
+	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+	// to Latch as a bearer token, it acts as its key with the token's scopes,
+	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+	// a missing credential is 401 `invalid_client`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4254,8 +4374,16 @@ type ClientWithResponsesInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's; its lifetime is
-	// capped by the configured maximum and by the key's own expiry.
+	// body. The token's scopes are a subset of the key's (all of them by
+	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+	// `sub` (the key's user, or the organization id for an organization key),
+	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+	// to Latch as a bearer token, it acts as its key with the token's scopes,
+	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+	// a missing credential is 401 `invalid_client`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4267,8 +4395,16 @@ type ClientWithResponsesInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's; its lifetime is
-	// capped by the configured maximum and by the key's own expiry.
+	// body. The token's scopes are a subset of the key's (all of them by
+	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+	// `sub` (the key's user, or the organization id for an organization key),
+	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+	// to Latch as a bearer token, it acts as its key with the token's scopes,
+	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+	// a missing credential is 401 `invalid_client`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4389,12 +4525,22 @@ type ClientWithResponsesInterface interface {
 
 	// RollOrgAPIKeyWithBodyWithResponse Replace an organization API key, keeping the old one for an overlap
 	//
+	// The new key has the old one's label, scopes and expiry. The old key keeps
+	// working for `overlap_seconds` (default 0: it is revoked at once), then is
+	// refused. A key is rolled once: rolling a revoked, expired or already
+	// rolled key is 409 `conflict`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /organizations/{org_id}/api-keys/{key_id}/roll (the `RollOrgAPIKey` operationId).
 	RollOrgAPIKeyWithBodyWithResponse(ctx context.Context, orgId OrgId, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RollOrgAPIKeyResponse, error)
 
 	// RollOrgAPIKeyWithResponse Replace an organization API key, keeping the old one for an overlap
+	//
+	// The new key has the old one's label, scopes and expiry. The old key keeps
+	// working for `overlap_seconds` (default 0: it is revoked at once), then is
+	// refused. A key is rolled once: rolling a revoked, expired or already
+	// rolled key is 409 `conflict`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4466,9 +4612,10 @@ type ClientWithResponsesInterface interface {
 
 	// CreateDelegatedSessionWithBodyWithResponse Open a session for an organization's own user
 	//
-	// Authenticated by an organization API key with `sessions:write`. Latch
-	// keeps one identity per (organization, external_id), created on first use,
-	// with no password.
+	// Authenticated by an organization API key with `sessions:write`, or by an
+	// access token exchanged from one. Latch keeps one identity per
+	// (organization, external_id), created on first use, with no password; a
+	// later call updates the email and metadata it sends and keeps the rest.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4477,9 +4624,10 @@ type ClientWithResponsesInterface interface {
 
 	// CreateDelegatedSessionWithResponse Open a session for an organization's own user
 	//
-	// Authenticated by an organization API key with `sessions:write`. Latch
-	// keeps one identity per (organization, external_id), created on first use,
-	// with no password.
+	// Authenticated by an organization API key with `sessions:write`, or by an
+	// access token exchanged from one. Latch keeps one identity per
+	// (organization, external_id), created on first use, with no password; a
+	// later call updates the email and metadata it sends and keeps the rest.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4512,7 +4660,12 @@ type ClientWithResponsesInterface interface {
 
 	// LookupUserWithResponse Find a user id by email
 	//
-	// Needs an API key with `users:read`.
+	// An operator's debugging aid. Needs a personal API key with `users:read`
+	// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and has
+	// verified that email; any other key is refused with 403
+	// `insufficient_permissions`, so that no ordinary user can enumerate
+	// accounts. (Any personal key may hold `users:read`: it also lets the key
+	// read its own owner with `GET /auth/me`.)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4939,6 +5092,8 @@ type RollAPIKeyResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -4974,6 +5129,11 @@ func (r RollAPIKeyResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r RollAPIKeyResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RollAPIKeyResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -6373,6 +6533,8 @@ type CreateOrganizationResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -6398,6 +6560,11 @@ func (r CreateOrganizationResponse) GetJSON400() *BadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r CreateOrganizationResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateOrganizationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -6917,6 +7084,8 @@ type RollOrgAPIKeyResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -6952,6 +7121,11 @@ func (r RollOrgAPIKeyResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r RollOrgAPIKeyResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RollOrgAPIKeyResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -8156,6 +8330,11 @@ func (c *ClientWithResponses) GetAPIKeyWithResponse(ctx context.Context, keyId K
 
 // RollAPIKeyWithBodyWithResponse Replace a personal API key, keeping the old one for an overlap
 //
+// The new key has the old one's label, scopes and expiry. The old key keeps
+// working for `overlap_seconds` (default 0: it is revoked at once), then is
+// refused. A key is rolled once: rolling a revoked, expired or already
+// rolled key is 409 `conflict`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api-keys/{key_id}/roll (the `RollAPIKey` operationId).
@@ -8168,6 +8347,11 @@ func (c *ClientWithResponses) RollAPIKeyWithBodyWithResponse(ctx context.Context
 }
 
 // RollAPIKeyWithResponse Replace a personal API key, keeping the old one for an overlap
+//
+// The new key has the old one's label, scopes and expiry. The old key keeps
+// working for `overlap_seconds` (default 0: it is revoked at once), then is
+// refused. A key is rolled once: rolling a revoked, expired or already
+// rolled key is 409 `conflict`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8404,8 +8588,16 @@ func (c *ClientWithResponses) SignupWithResponse(ctx context.Context, body Signu
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's; its lifetime is
-// capped by the configured maximum and by the key's own expiry.
+// body. The token's scopes are a subset of the key's (all of them by
+// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+// `sub` (the key's user, or the organization id for an organization key),
+// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+// to Latch as a bearer token, it acts as its key with the token's scopes,
+// only while the key is active. Form-encoded requests get RFC 6749 error
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+// a missing credential is 401 `invalid_client`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8423,8 +8615,16 @@ func (c *ClientWithResponses) ExchangeTokenWithBodyWithResponse(ctx context.Cont
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's; its lifetime is
-// capped by the configured maximum and by the key's own expiry.
+// body. The token's scopes are a subset of the key's (all of them by
+// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+// `sub` (the key's user, or the organization id for an organization key),
+// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+// to Latch as a bearer token, it acts as its key with the token's scopes,
+// only while the key is active. Form-encoded requests get RFC 6749 error
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+// a missing credential is 401 `invalid_client`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8442,8 +8642,16 @@ func (c *ClientWithResponses) ExchangeTokenWithResponse(ctx context.Context, bod
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's; its lifetime is
-// capped by the configured maximum and by the key's own expiry.
+// body. The token's scopes are a subset of the key's (all of them by
+// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
+// `sub` (the key's user, or the organization id for an organization key),
+// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
+// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
+// to Latch as a bearer token, it acts as its key with the token's scopes,
+// only while the key is active. Form-encoded requests get RFC 6749 error
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
+// a missing credential is 401 `invalid_client`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8666,6 +8874,11 @@ func (c *ClientWithResponses) GetOrgAPIKeyWithResponse(ctx context.Context, orgI
 
 // RollOrgAPIKeyWithBodyWithResponse Replace an organization API key, keeping the old one for an overlap
 //
+// The new key has the old one's label, scopes and expiry. The old key keeps
+// working for `overlap_seconds` (default 0: it is revoked at once), then is
+// refused. A key is rolled once: rolling a revoked, expired or already
+// rolled key is 409 `conflict`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /organizations/{org_id}/api-keys/{key_id}/roll (the `RollOrgAPIKey` operationId).
@@ -8678,6 +8891,11 @@ func (c *ClientWithResponses) RollOrgAPIKeyWithBodyWithResponse(ctx context.Cont
 }
 
 // RollOrgAPIKeyWithResponse Replace an organization API key, keeping the old one for an overlap
+//
+// The new key has the old one's label, scopes and expiry. The old key keeps
+// working for `overlap_seconds` (default 0: it is revoked at once), then is
+// refused. A key is rolled once: rolling a revoked, expired or already
+// rolled key is 409 `conflict`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8809,9 +9027,10 @@ func (c *ClientWithResponses) ListSessionsWithResponse(ctx context.Context, reqE
 
 // CreateDelegatedSessionWithBodyWithResponse Open a session for an organization's own user
 //
-// Authenticated by an organization API key with `sessions:write`. Latch
-// keeps one identity per (organization, external_id), created on first use,
-// with no password.
+// Authenticated by an organization API key with `sessions:write`, or by an
+// access token exchanged from one. Latch keeps one identity per
+// (organization, external_id), created on first use, with no password; a
+// later call updates the email and metadata it sends and keeps the rest.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8826,9 +9045,10 @@ func (c *ClientWithResponses) CreateDelegatedSessionWithBodyWithResponse(ctx con
 
 // CreateDelegatedSessionWithResponse Open a session for an organization's own user
 //
-// Authenticated by an organization API key with `sessions:write`. Latch
-// keeps one identity per (organization, external_id), created on first use,
-// with no password.
+// Authenticated by an organization API key with `sessions:write`, or by an
+// access token exchanged from one. Latch keeps one identity per
+// (organization, external_id), created on first use, with no password; a
+// later call updates the email and metadata it sends and keeps the rest.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8885,7 +9105,12 @@ func (c *ClientWithResponses) RenewSessionWithResponse(ctx context.Context, sess
 
 // LookupUserWithResponse Find a user id by email
 //
-// Needs an API key with `users:read`.
+// An operator's debugging aid. Needs a personal API key with `users:read`
+// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and has
+// verified that email; any other key is refused with 403
+// `insufficient_permissions`, so that no ordinary user can enumerate
+// accounts. (Any personal key may hold `users:read`: it also lets the key
+// read its own owner with `GET /auth/me`.)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -9299,6 +9524,13 @@ func ParseRollAPIKeyResponse(rsp *http.Response) (*RollAPIKeyResponse, error) {
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -10559,6 +10791,13 @@ func ParseCreateOrganizationResponse(rsp *http.Response) (*CreateOrganizationRes
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11061,6 +11300,13 @@ func ParseRollOrgAPIKeyResponse(rsp *http.Response) (*RollOrgAPIKeyResponse, err
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge

@@ -1,0 +1,217 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is an error response from Latch: every non-2xx answer carries
+// the one Error body, and the SDK turns it into an *Error. (The name
+// Error belongs to the generated model of that body.)
+type Error struct {
+	// StatusCode is the HTTP status of the response.
+	StatusCode int
+	// Code is the stable snake_case error code, such as invalid_credentials.
+	Code ErrorCode
+	// Message is for humans and may change.
+	Message string
+	// RequestID matches the X-Request-Id header and the server's logs.
+	RequestID string
+	// RetryAfter is the wait the server asked for (429 and 503), or zero.
+	RetryAfter time.Duration
+	// ExpiresAt is when the presented token expired (token_expired only).
+	ExpiresAt *time.Time
+}
+
+// Error returns a one-line description with the code and request id.
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "latch: %d %s", e.StatusCode, e.Code)
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request id ")
+		b.WriteString(e.RequestID)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Is reports whether target is the Code of e, so that
+// errors.Is(err, client.ErrEmailTaken) matches any *Error with that code.
+func (e *Error) Is(target error) bool {
+	switch t := target.(type) {
+	case Code:
+		return string(t) == string(e.Code)
+	case *Error:
+		return t.Code == e.Code && (t.StatusCode == 0 || t.StatusCode == e.StatusCode)
+	}
+	return false
+}
+
+// Code is a Latch error code used as a sentinel error: errors.Is(err, c) is
+// true when err is or wraps an *Error whose Code is c. The constants below
+// mirror the ErrorCode enum of openapi.yaml, which is add-only.
+type Code string
+
+// Error returns the code itself.
+func (c Code) Error() string { return "latch: " + string(c) }
+
+// The error codes of the API. See openapi.yaml for their meaning.
+const (
+	ErrInvalidRequest          Code = "invalid_request"
+	ErrWeakPassword            Code = "weak_password"
+	ErrEmailTaken              Code = "email_taken"
+	ErrInvalidCredentials      Code = "invalid_credentials"
+	ErrInvalidGrant            Code = "invalid_grant"
+	ErrTokenExpired            Code = "token_expired"
+	ErrInvalidToken            Code = "invalid_token"
+	ErrUnauthorized            Code = "unauthorized"
+	ErrInsufficientPermissions Code = "insufficient_permissions"
+	ErrNotFound                Code = "not_found"
+	ErrMethodNotAllowed        Code = "method_not_allowed"
+	ErrPayloadTooLarge         Code = "payload_too_large"
+	ErrUnsupportedMediaType    Code = "unsupported_media_type"
+	ErrRateLimited             Code = "rate_limited"
+	ErrInternal                Code = "internal"
+	ErrUnavailable             Code = "unavailable"
+	ErrConflict                Code = "conflict"
+	ErrLastOwner               Code = "last_owner"
+	ErrInvalidClient           Code = "invalid_client"
+	ErrUnsupportedGrantType    Code = "unsupported_grant_type"
+	ErrInvalidScope            Code = "invalid_scope"
+	ErrEmailNotVerified        Code = "email_not_verified"
+)
+
+// ErrSessionEnded is returned when Latch refuses to refresh the session
+// (invalid_grant: it was revoked, expired, or its refresh token reused), or
+// when another process sharing the token store logged out. The stored
+// tokens are cleared; the user has to log in again. The error also wraps
+// the *Error that Latch answered, when there is one.
+var ErrSessionEnded = errors.New("latch: the session has ended; log in again")
+
+// ErrNotLoggedIn is returned by calls that need a session when the Client
+// holds no tokens.
+var ErrNotLoggedIn = errors.New("latch: not logged in")
+
+// sessionEnded wraps the refusal that ended a session.
+type sessionEnded struct{ err error }
+
+func (e *sessionEnded) Error() string {
+	if e.err == nil {
+		return ErrSessionEnded.Error()
+	}
+	return ErrSessionEnded.Error() + ": " + e.err.Error()
+}
+
+func (e *sessionEnded) Is(target error) bool { return target == ErrSessionEnded }
+func (e *sessionEnded) Unwrap() error        { return e.err }
+
+// maxErrorBody caps how much of an error response is read.
+const maxErrorBody = 64 << 10
+
+// errorFrom builds the *Error of a non-2xx response from its status,
+// headers and body. A body that is not the Error schema still gives an
+// *Error, with the code that the status implies.
+func errorFrom(status int, h http.Header, body []byte) *Error {
+	e := &Error{StatusCode: status}
+	var b struct {
+		Error     ErrorCode  `json:"error"`
+		Message   string     `json:"message"`
+		RequestID string     `json:"request_id"`
+		ExpiresAt *time.Time `json:"expires_at"`
+	}
+	if json.Unmarshal(body, &b) == nil {
+		e.Code, e.Message, e.RequestID, e.ExpiresAt = b.Error, b.Message, b.RequestID, b.ExpiresAt
+	}
+	if e.Code == "" {
+		e.Code = codeForStatus(status)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(status)
+	}
+	if e.RequestID == "" && h != nil {
+		e.RequestID = h.Get("X-Request-Id")
+	}
+	if h != nil {
+		e.RetryAfter, _ = parseRetryAfter(h.Get("Retry-After"), time.Now())
+	}
+	return e
+}
+
+func codeForStatus(status int) ErrorCode {
+	switch status {
+	case http.StatusBadRequest:
+		return ErrorCode(ErrInvalidRequest)
+	case http.StatusUnauthorized:
+		return ErrorCode(ErrUnauthorized)
+	case http.StatusForbidden:
+		return ErrorCode(ErrInsufficientPermissions)
+	case http.StatusNotFound:
+		return ErrorCode(ErrNotFound)
+	case http.StatusMethodNotAllowed:
+		return ErrorCode(ErrMethodNotAllowed)
+	case http.StatusConflict:
+		return ErrorCode(ErrConflict)
+	case http.StatusRequestEntityTooLarge:
+		return ErrorCode(ErrPayloadTooLarge)
+	case http.StatusUnsupportedMediaType:
+		return ErrorCode(ErrUnsupportedMediaType)
+	case http.StatusTooManyRequests:
+		return ErrorCode(ErrRateLimited)
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return ErrorCode(ErrUnavailable)
+	}
+	return ErrorCode(ErrInternal)
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		if n > 86400 {
+			n = 86400
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return d, true
+	}
+	return 0, false
+}
+
+// ResponseError returns nil for a 2xx response of the generated client, and
+// otherwise the *Error its body describes. Use it with the typed responses
+// of [Client.API]:
+//
+//	res, err := c.API().GetMeWithResponse(ctx)
+//	if err == nil {
+//		err = client.ResponseError(res)
+//	}
+func ResponseError(res interface {
+	StatusCode() int
+	GetBody() []byte
+}) error {
+	status := res.StatusCode()
+	if status >= 200 && status < 300 {
+		return nil
+	}
+	return errorFrom(status, nil, res.GetBody())
+}

@@ -1,0 +1,4 @@
+package client
+
+// PublicPaths exposes the operations sent without credentials to the tests.
+var PublicPaths = publicPaths

@@ -1,0 +1,284 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// The scopes of Logout.
+const (
+	// LogoutLocal ends this session.
+	LogoutLocal = Local
+	// LogoutOthers ends every other session of the user.
+	LogoutOthers = Others
+	// LogoutGlobal ends every session of the user.
+	LogoutGlobal = Global
+)
+
+// fail returns the *Error of a generated response that did not succeed.
+func fail(hr *http.Response, body []byte) error {
+	if hr == nil {
+		return errors.New("latch: no response")
+	}
+	return errorFrom(hr.StatusCode, hr.Header, body)
+}
+
+// Signup creates an account and makes its first session the Client's.
+// Returns an *Error matching ErrEmailTaken, ErrWeakPassword or
+// ErrInvalidRequest when Latch refuses.
+func (c *Client) Signup(ctx context.Context, email, password string) (*TokenResponse, error) {
+	res, err := c.api.SignupWithResponse(ctx, SignupJSONRequestBody{Email: Email(email), Password: password})
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON201 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON201, c.auth.save(ctx, c.auth.fromTokenResponse(res.JSON201))
+}
+
+// Login logs in with email and password and makes the new session the
+// Client's, replacing any other in its token store. Returns an *Error
+// matching ErrInvalidCredentials for a wrong email or password.
+func (c *Client) Login(ctx context.Context, email, password string) (*TokenResponse, error) {
+	res, err := c.api.LoginWithResponse(ctx, LoginJSONRequestBody{Email: Email(email), Password: password})
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON200 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON200, c.auth.save(ctx, c.auth.fromTokenResponse(res.JSON200))
+}
+
+// Refresh rotates the session's refresh token now, whether or not the
+// access token is due, unless another process sharing the token store has
+// just done so. Returns ErrNotLoggedIn without a session and an error
+// matching ErrSessionEnded when Latch refuses (the tokens are cleared).
+func (c *Client) Refresh(ctx context.Context) (*Tokens, error) {
+	if c.auth.mode != modeSession {
+		return nil, errors.New("latch: Refresh needs a session Client")
+	}
+	t, _, err := c.auth.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, ErrNotLoggedIn
+	}
+	return c.auth.renew(ctx, t.AccessToken)
+}
+
+// Logout ends this session (LogoutLocal), the user's other sessions
+// (LogoutOthers) or all of them (LogoutGlobal). Unless the scope is
+// LogoutOthers the Client forgets its tokens, even when Latch cannot be
+// reached; a session that had already ended is no error.
+func (c *Client) Logout(ctx context.Context, scope LogoutParamsScope) error {
+	if scope == "" {
+		scope = LogoutLocal
+	}
+	res, err := c.api.LogoutWithResponse(ctx, &LogoutParams{Scope: &scope})
+	if err == nil && res.StatusCode() != http.StatusNoContent {
+		err = fail(res.HTTPResponse, res.Body)
+	}
+	if scope == LogoutOthers {
+		return err
+	}
+	if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenExpired) {
+		err = nil
+	}
+	return errors.Join(err, c.auth.clear(ctx))
+}
+
+// Me returns the authenticated user. An organization API key has no user:
+// Latch answers ErrNotFound.
+func (c *Client) Me(ctx context.Context) (*User, error) {
+	res, err := c.api.GetMeWithResponse(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON200 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON200, nil
+}
+
+// Sessions returns the user's live sessions, newest first.
+func (c *Client) Sessions(ctx context.Context) ([]Session, error) {
+	res, err := c.api.ListSessionsWithResponse(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON200 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON200.Sessions, nil
+}
+
+// RevokeSession ends one of the user's sessions. Returns ErrNotFound when
+// it is not theirs or already ended.
+func (c *Client) RevokeSession(ctx context.Context, id SessionId) error {
+	res, err := c.api.RevokeSessionWithResponse(ctx, id)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode() != http.StatusNoContent {
+		return fail(res.HTTPResponse, res.Body)
+	}
+	return nil
+}
+
+// RenewSession extends a session by the idle lifetime, up to its absolute
+// lifetime: the user's own, or with an organization key (sessions:write) a
+// delegated session of the organization.
+func (c *Client) RenewSession(ctx context.Context, id SessionId) (*Session, error) {
+	res, err := c.api.RenewSessionWithResponse(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON200 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON200, nil
+}
+
+// CreateAPIKey creates a personal API key; the secret in the result's Key
+// is shown this once.
+func (c *Client) CreateAPIKey(ctx context.Context, req CreateAPIKeyRequest) (*APIKeyWithSecret, error) {
+	res, err := c.api.CreateAPIKeyWithResponse(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON201 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON201, nil
+}
+
+// APIKeys lists the user's personal API keys, never their secrets.
+func (c *Client) APIKeys(ctx context.Context) ([]APIKey, error) {
+	res, err := c.api.ListAPIKeysWithResponse(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON200 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON200.ApiKeys, nil
+}
+
+// RevokeAPIKey revokes a personal API key.
+func (c *Client) RevokeAPIKey(ctx context.Context, id KeyId) error {
+	res, err := c.api.RevokeAPIKeyWithResponse(ctx, id)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode() != http.StatusNoContent {
+		return fail(res.HTTPResponse, res.Body)
+	}
+	return nil
+}
+
+// RollAPIKey replaces a personal API key; the old one keeps working for
+// overlap.
+func (c *Client) RollAPIKey(ctx context.Context, id KeyId, overlap time.Duration) (*APIKeyWithSecret, error) {
+	secs := int(overlap / time.Second)
+	res, err := c.api.RollAPIKeyWithResponse(ctx, id, RollAPIKeyRequest{OverlapSeconds: &secs})
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON201 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON201, nil
+}
+
+// CreateOrganization creates an organization owned by the user.
+func (c *Client) CreateOrganization(ctx context.Context, name string) (*Organization, error) {
+	res, err := c.api.CreateOrganizationWithResponse(ctx, CreateOrganizationRequest{Name: name})
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON201 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON201, nil
+}
+
+// CreateOrgAPIKey creates an API key of the organization; the secret in
+// the result's Key is shown this once.
+func (c *Client) CreateOrgAPIKey(ctx context.Context, org OrgId, req CreateAPIKeyRequest) (*APIKeyWithSecret, error) {
+	res, err := c.api.CreateOrgAPIKeyWithResponse(ctx, org, req)
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON201 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON201, nil
+}
+
+// CreateDelegatedSession opens a session for an organization's own user
+// (organization API key with sessions:write). The result's tokens belong to
+// that user: hand them over, and do not keep them in this Client.
+func (c *Client) CreateDelegatedSession(ctx context.Context, req DelegatedSessionRequest) (*TokenResponse, error) {
+	res, err := c.api.CreateDelegatedSessionWithResponse(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON201 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON201, nil
+}
+
+// OrgSessions lists the organization's live delegated sessions, those of
+// one external user when externalID is not empty.
+func (c *Client) OrgSessions(ctx context.Context, org OrgId, externalID string) ([]Session, error) {
+	var p ListOrgSessionsParams
+	if externalID != "" {
+		p.ExternalId = &externalID
+	}
+	res, err := c.api.ListOrgSessionsWithResponse(ctx, org, &p)
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON200 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON200.Sessions, nil
+}
+
+// RevokeOrgSession ends a delegated session of the organization.
+func (c *Client) RevokeOrgSession(ctx context.Context, org OrgId, id SessionId) error {
+	res, err := c.api.RevokeOrgSessionWithResponse(ctx, org, id)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode() != http.StatusNoContent {
+		return fail(res.HTTPResponse, res.Body)
+	}
+	return nil
+}
+
+// Exchange trades the Client's API key (WithAPIKey or WithAPIKeyExchange)
+// for an access token now, without caching it: for handing a token to
+// someone else. Token is the cached alternative.
+func (c *Client) Exchange(ctx context.Context, req ExchangeRequest) (*ExchangeResponse, error) {
+	if c.auth.apiKey == "" {
+		return nil, errors.New("latch: Exchange needs an API key Client")
+	}
+	res, err := c.auth.raw.ExchangeTokenWithResponse(ctx, req, func(_ context.Context, r *http.Request) error {
+		r.Header.Set("X-API-Key", c.auth.apiKey)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON200 == nil {
+		return nil, fail(res.HTTPResponse, res.Body)
+	}
+	return res.JSON200, nil
+}
