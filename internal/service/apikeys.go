@@ -1,0 +1,542 @@
+package service
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"github.com/latchauth/latch/internal/apikey"
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// DefaultKeyCacheTTL is the default APIKeyConfig.CacheTTL.
+const DefaultKeyCacheTTL = 5 * time.Second
+
+// keyTouchEvery is how often at most a key's last_used_at is written: a key
+// used on every request costs one write a minute, not one per request.
+const keyTouchEvery = time.Minute
+
+// APIKeyConfig configures API keys, token exchange and operator lookups.
+type APIKeyConfig struct {
+	// CacheTTL bounds how long an instance keeps accepting an API key, and
+	// the access tokens exchanged from it, after another instance revoked,
+	// rolled or otherwise changed it: a verified key is cached in process for
+	// at most CacheTTL (default 5 s). The instance that revokes or rolls a
+	// key drops it from its cache at once, so there the change is immediate.
+	// Expiry needs no cache bound: it is checked on every request.
+	CacheTTL time.Duration
+	// ExchangeMaxTTL caps the lifetime of an exchanged access token (default
+	// 1 h).
+	ExchangeMaxTTL time.Duration
+	// OperatorEmails are the normalised emails of the operators whose
+	// personal keys with users:read may look users up by email. An operator
+	// must also have verified the email, so that nobody can become one by
+	// signing up first with an operator's address.
+	OperatorEmails []string
+}
+
+func (c APIKeyConfig) withDefaults() APIKeyConfig {
+	if c.CacheTTL <= 0 {
+		c.CacheTTL = DefaultKeyCacheTTL
+	}
+	if c.ExchangeMaxTTL <= 0 {
+		c.ExchangeMaxTTL = time.Hour
+	}
+	ops := make([]string, 0, len(c.OperatorEmails))
+	for _, e := range c.OperatorEmails {
+		if n, err := domain.NormalizeEmail(e); err == nil {
+			ops = append(ops, n)
+		}
+	}
+	c.OperatorEmails = ops
+	return c
+}
+
+// apiKeyState is the in-process cache of verified keys. A key is looked up
+// by hash (presented keys) or by id (exchanged tokens); the two caches hold
+// the same entries and revocation here removes both. Unknown hashes are
+// remembered too, so that a flood of well-formed but unknown keys does not
+// reach the database more than once per hash and CacheTTL.
+type apiKeyState struct {
+	byHash *expirable.LRU[apikey.Hash, *keyEntry]
+	byID   *expirable.LRU[uuid.UUID, *keyEntry]
+	misses *expirable.LRU[apikey.Hash, struct{}]
+	// changed holds the keys revoked or rolled here lately: a lookup that
+	// raced with the change must not cache what it read before it.
+	changed *expirable.LRU[uuid.UUID, struct{}]
+}
+
+func newAPIKeyState(ttl time.Duration) *apiKeyState {
+	return &apiKeyState{
+		byHash:  expirable.NewLRU[apikey.Hash, *keyEntry](100_000, nil, ttl),
+		byID:    expirable.NewLRU[uuid.UUID, *keyEntry](100_000, nil, ttl),
+		misses:  expirable.NewLRU[apikey.Hash, struct{}](10_000, nil, ttl),
+		changed: expirable.NewLRU[uuid.UUID, struct{}](10_000, nil, ttl),
+	}
+}
+
+// remember caches an entry just read from the store, unless the key changed
+// here while it was being read.
+func (st *apiKeyState) remember(e *keyEntry) {
+	if st.changed.Contains(e.id) {
+		return
+	}
+	st.byHash.Add(e.hash, e)
+	st.byID.Add(e.id, e)
+}
+
+// keyEntry is what authentication needs of a key. Everything but lastUsed
+// is immutable; a changed key gets a new entry.
+type keyEntry struct {
+	id        uuid.UUID
+	hash      apikey.Hash
+	userID    uuid.UUID
+	orgID     *uuid.UUID
+	scopes    []string
+	expiresAt *time.Time
+	revoked   bool
+	// lastUsed is the last use written to the store, in Unix microseconds
+	// (0: never), so that this instance writes at most once per
+	// keyTouchEvery.
+	lastUsed atomic.Int64
+}
+
+func newKeyEntry(k *domain.APIKey) *keyEntry {
+	e := &keyEntry{id: k.ID, orgID: k.OrgID, scopes: k.Scopes, expiresAt: k.ExpiresAt, revoked: k.RevokedAt != nil}
+	copy(e.hash[:], k.Hash)
+	if k.UserID != nil {
+		e.userID = *k.UserID
+	}
+	if k.LastUsedAt != nil {
+		e.lastUsed.Store(k.LastUsedAt.UnixMicro())
+	}
+	return e
+}
+
+func (e *keyEntry) active(now time.Time) bool {
+	return !e.revoked && (e.expiresAt == nil || now.Before(*e.expiresAt))
+}
+
+func (e *keyEntry) principal() *domain.Principal {
+	return &domain.Principal{Kind: domain.PrincipalAPIKey, UserID: e.userID, OrgID: e.orgID, KeyID: e.id, Scopes: e.scopes}
+}
+
+var errBadKey = domain.Errorf(domain.CodeInvalidToken, "the API key is invalid")
+
+// AuthenticateAPIKey verifies an API key and returns its principal. A key
+// whose prefix, length or checksum is wrong is refused before any store
+// access. A well-formed key is looked up by its SHA-256 (an indexed lookup,
+// never a comparison of secrets) through an in-process cache: a key revoked
+// on this instance is refused at once, one revoked elsewhere within
+// APIKeyConfig.CacheTTL. Its last use is recorded at most once a minute.
+// Returns CodeInvalidToken for a malformed, unknown, revoked or expired key,
+// CodeUnavailable when the store is down.
+func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (*domain.Principal, error) {
+	parsed, err := apikey.Parse(key)
+	if err != nil {
+		return nil, errBadKey
+	}
+	e, err := s.keyByHash(ctx, parsed.Hash)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	if e.revoked {
+		return nil, domain.Errorf(domain.CodeInvalidToken, "the API key is revoked")
+	}
+	if !e.active(now) {
+		return nil, domain.Errorf(domain.CodeInvalidToken, "the API key has expired")
+	}
+	if (parsed.Kind == apikey.Organization) != (e.orgID != nil) {
+		return nil, errBadKey
+	}
+	s.touchKey(ctx, e, now)
+	return e.principal(), nil
+}
+
+// keyByHash returns the cached entry of the key with the hash, loading it
+// on a miss. Returns CodeInvalidToken for an unknown key.
+func (s *Service) keyByHash(ctx context.Context, h apikey.Hash) (*keyEntry, error) {
+	st := s.apiKeys
+	if e, ok := st.byHash.Get(h); ok {
+		return e, nil
+	}
+	if _, ok := st.misses.Get(h); ok {
+		return nil, errBadKey
+	}
+	k, err := s.store.APIKeyByHash(ctx, h[:])
+	if domain.IsCode(err, domain.CodeNotFound) {
+		st.misses.Add(h, struct{}{})
+		return nil, errBadKey
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := newKeyEntry(k)
+	st.remember(e)
+	return e, nil
+}
+
+// keyByID returns the cached entry of the key, loading it on a miss.
+// Returns CodeInvalidToken for an unknown key.
+func (s *Service) keyByID(ctx context.Context, id uuid.UUID) (*keyEntry, error) {
+	st := s.apiKeys
+	if e, ok := st.byID.Get(id); ok {
+		return e, nil
+	}
+	k, err := s.store.APIKeyByID(ctx, id)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return nil, errBadKey
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := newKeyEntry(k)
+	st.remember(e)
+	return e, nil
+}
+
+// forgetKey drops a key that changed here from the caches, so that this
+// instance sees the change at once.
+func (s *Service) forgetKey(k *domain.APIKey) {
+	var h apikey.Hash
+	copy(h[:], k.Hash)
+	s.apiKeys.changed.Add(k.ID, struct{}{})
+	s.apiKeys.byHash.Remove(h)
+	s.apiKeys.byID.Remove(k.ID)
+}
+
+// touchKey records a use of the key unless this instance recorded one less
+// than keyTouchEvery ago; the store's conditional update coalesces the
+// writes of several instances. A failure is logged, never returned: a
+// busy database must not refuse a valid key.
+func (s *Service) touchKey(ctx context.Context, e *keyEntry, now time.Time) {
+	last := e.lastUsed.Load()
+	if last != 0 && now.Sub(time.UnixMicro(last)) < keyTouchEvery {
+		return
+	}
+	if !e.lastUsed.CompareAndSwap(last, now.UnixMicro()) {
+		return // another request of this instance is writing it
+	}
+	if _, err := s.store.TouchAPIKey(context.WithoutCancel(ctx), e.id, now, keyTouchEvery); err != nil {
+		e.lastUsed.Store(last)
+		s.log.Warn("record API key use", "key_id", e.id, "err", err)
+	}
+}
+
+// CreateKeyRequest asks for a new API key.
+type CreateKeyRequest struct {
+	Label     string
+	Scopes    []string
+	ExpiresAt *time.Time
+}
+
+// CreatedKey is a new key with its secret, which is shown once.
+type CreatedKey struct {
+	Key    domain.APIKey
+	Secret apikey.Secret
+}
+
+// keyRealm is the set of keys a principal manages in one call (a user's
+// personal keys or an organization's keys) and what it may grant them.
+type keyRealm struct {
+	owner domain.KeyOwner
+	kind  apikey.Kind
+	// actor is the user acting, for created_by and events; nil for an
+	// organization key.
+	actor *uuid.UUID
+	// grant returns CodeInsufficientPermissions when the principal may not
+	// give a key the scope.
+	grant func(scope string) error
+	orgID *uuid.UUID
+}
+
+func (r *keyRealm) event(typ string) (string, map[string]any) {
+	if r.orgID != nil {
+		return typ, map[string]any{"org_id": r.orgID.String()}
+	}
+	return typ, nil
+}
+
+// personalRealm is the principal's personal keys. A user session manages
+// them all and may grant any scope; a personal API key only what it holds
+// itself; an organization key and a delegated session have none.
+func (s *Service) personalRealm(p *domain.Principal, need string) (*keyRealm, error) {
+	switch {
+	case p.Kind == domain.PrincipalSession && p.OrgID == nil:
+		uid := p.UserID
+		return &keyRealm{owner: domain.KeyOwner{UserID: uid}, kind: apikey.Personal, actor: &uid,
+			grant: func(string) error { return nil }}, nil
+	case p.Kind == domain.PrincipalSession:
+		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "a delegated session cannot manage API keys")
+	case p.OrgID != nil || p.UserID == uuid.Nil:
+		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "an organization key has no personal API keys; use /organizations/{org_id}/api-keys")
+	}
+	if !p.HasScope(need) {
+		return nil, missingScope(need)
+	}
+	uid := p.UserID
+	return &keyRealm{owner: domain.KeyOwner{UserID: uid}, kind: apikey.Personal, actor: &uid,
+		grant: func(scope string) error {
+			if !p.HasScope(scope) {
+				return domain.Errorf(domain.CodeInsufficientPermissions, "this API key does not hold the scope %q, so it cannot grant it", scope)
+			}
+			return nil
+		}}, nil
+}
+
+// orgRealm is an organization's keys, as the principal may manage them:
+// see orgAccess.
+func (s *Service) orgRealm(ctx context.Context, p *domain.Principal, orgID uuid.UUID, need string) (*keyRealm, error) {
+	a, err := s.orgAccess(ctx, p, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.require(need); err != nil {
+		return nil, err
+	}
+	r := &keyRealm{owner: domain.KeyOwner{OrgID: orgID}, kind: apikey.Organization, grant: a.grant, orgID: &a.org.ID}
+	if p.UserID != uuid.Nil {
+		uid := p.UserID
+		r.actor = &uid
+	}
+	return r, nil
+}
+
+func missingScope(scope string) error {
+	return domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs the scope %q", scope)
+}
+
+// normalizeScopes checks every scope and returns them sorted and unique.
+// Returns CodeInvalidRequest for a malformed or unknown built-in scope.
+func normalizeScopes(in []string) ([]string, error) {
+	if len(in) > 50 {
+		return nil, domain.Errorf(domain.CodeInvalidRequest, "a key holds at most 50 scopes")
+	}
+	out := make([]string, 0, len(in))
+	for _, sc := range in {
+		if err := domain.CheckScope(sc); err != nil {
+			return nil, err
+		}
+		out = append(out, sc)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// newKey makes a key of the realm; grant decides every scope.
+func (s *Service) newKey(r *keyRealm, label string, scopes []string, expiresAt *time.Time, now time.Time) (*CreatedKey, error) {
+	label = strings.TrimSpace(label)
+	if label == "" || len(label) > 100 {
+		return nil, domain.Errorf(domain.CodeInvalidRequest, "label must be 1 to 100 bytes")
+	}
+	for _, sc := range scopes {
+		if err := r.grant(sc); err != nil {
+			return nil, err
+		}
+	}
+	secret, err := apikey.Generate(r.kind)
+	if err != nil {
+		return nil, err
+	}
+	h := secret.Hash()
+	k := domain.APIKey{ID: uuid.New(), CreatedBy: r.actor, Label: label, Scopes: scopes, Prefix: secret.DisplayPrefix(),
+		Hash: h[:], CreatedAt: now, ExpiresAt: expiresAt}
+	if r.owner.OrgID != uuid.Nil {
+		id := r.owner.OrgID
+		k.OrgID = &id
+	} else {
+		id := r.owner.UserID
+		k.UserID = &id
+	}
+	return &CreatedKey{Key: k, Secret: secret}, nil
+}
+
+func (s *Service) createKey(ctx context.Context, r *keyRealm, req CreateKeyRequest, meta domain.RequestMeta) (*CreatedKey, error) {
+	scopes, err := normalizeScopes(req.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	var exp *time.Time
+	if req.ExpiresAt != nil {
+		t := req.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !t.After(now) {
+			return nil, domain.Errorf(domain.CodeInvalidRequest, "expires_at must be in the future")
+		}
+		exp = &t
+	}
+	ck, err := s.newKey(r, req.Label, scopes, exp, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateAPIKey(ctx, &ck.Key); err != nil {
+		return nil, err
+	}
+	s.apiKeys.misses.Remove(ck.Secret.Hash())
+	typ, detail := r.event(domain.EventAPIKeyCreated)
+	s.event(ctx, typ, meta, r.actor, nil, &ck.Key.ID, detail)
+	return ck, nil
+}
+
+func (s *Service) getKey(ctx context.Context, r *keyRealm, id uuid.UUID) (*domain.APIKey, error) {
+	k, err := s.store.APIKeyByID(ctx, id)
+	if err != nil {
+		if domain.IsCode(err, domain.CodeNotFound) {
+			return nil, domain.Errorf(domain.CodeNotFound, "API key not found")
+		}
+		return nil, err
+	}
+	if k.Owner() != r.owner {
+		return nil, domain.Errorf(domain.CodeNotFound, "API key not found")
+	}
+	return k, nil
+}
+
+func (s *Service) revokeKey(ctx context.Context, r *keyRealm, id uuid.UUID, meta domain.RequestMeta) error {
+	k, err := s.store.RevokeAPIKey(ctx, r.owner, id, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	s.forgetKey(k)
+	typ, detail := r.event(domain.EventAPIKeyRevoked)
+	s.event(ctx, typ, meta, r.actor, nil, &k.ID, detail)
+	return nil
+}
+
+// rollKey replaces a key by a new one with the same label, scopes and
+// expiry. The caller must be able to grant every scope of the key: rolling
+// hands out a secret, so it is held to the same cap as creating.
+func (s *Service) rollKey(ctx context.Context, r *keyRealm, id uuid.UUID, overlap time.Duration, meta domain.RequestMeta) (*CreatedKey, error) {
+	if overlap < 0 || overlap > 30*24*time.Hour {
+		return nil, domain.Errorf(domain.CodeInvalidRequest, "overlap_seconds must be between 0 and 2592000")
+	}
+	old, err := s.getKey(ctx, r, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	if !old.Active(now) || old.RolledTo != nil {
+		return nil, domain.Errorf(domain.CodeConflict, "the API key is revoked, expired or already rolled")
+	}
+	ck, err := s.newKey(r, old.Label, old.Scopes, old.ExpiresAt, now)
+	if err != nil {
+		return nil, err
+	}
+	updated, err := s.store.RollAPIKey(ctx, r.owner, id, &ck.Key, now, overlap)
+	if err != nil {
+		return nil, err
+	}
+	s.forgetKey(updated)
+	typ, detail := r.event(domain.EventAPIKeyRolled)
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	detail["new_key_id"] = ck.Key.ID.String()
+	detail["overlap_seconds"] = int(overlap / time.Second)
+	s.event(ctx, typ, meta, r.actor, nil, &old.ID, detail)
+	return ck, nil
+}
+
+// CreateAPIKey creates a personal key of the principal's user. Returns
+// CodeInvalidRequest for a bad label, scope or expiry, and
+// CodeInsufficientPermissions for a scope the principal cannot grant.
+func (s *Service) CreateAPIKey(ctx context.Context, p *domain.Principal, req CreateKeyRequest, meta domain.RequestMeta) (*CreatedKey, error) {
+	r, err := s.personalRealm(p, domain.ScopeKeysWrite)
+	if err != nil {
+		return nil, err
+	}
+	return s.createKey(ctx, r, req, meta)
+}
+
+// ListAPIKeys returns the user's personal keys, newest first.
+func (s *Service) ListAPIKeys(ctx context.Context, p *domain.Principal) ([]domain.APIKey, error) {
+	r, err := s.personalRealm(p, domain.ScopeKeysRead)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.ListAPIKeys(ctx, r.owner)
+}
+
+// GetAPIKey returns one personal key. Returns CodeNotFound for a key of
+// someone else.
+func (s *Service) GetAPIKey(ctx context.Context, p *domain.Principal, id uuid.UUID) (*domain.APIKey, error) {
+	r, err := s.personalRealm(p, domain.ScopeKeysRead)
+	if err != nil {
+		return nil, err
+	}
+	return s.getKey(ctx, r, id)
+}
+
+// RevokeAPIKey revokes a personal key; this instance refuses it at once.
+// Returns CodeNotFound for a key of someone else.
+func (s *Service) RevokeAPIKey(ctx context.Context, p *domain.Principal, id uuid.UUID, meta domain.RequestMeta) error {
+	r, err := s.personalRealm(p, domain.ScopeKeysWrite)
+	if err != nil {
+		return err
+	}
+	return s.revokeKey(ctx, r, id, meta)
+}
+
+// RollAPIKey replaces a personal key; the old one keeps working for
+// overlap. Returns CodeNotFound for a key of someone else and CodeConflict
+// for a key that is revoked, expired or already rolled.
+func (s *Service) RollAPIKey(ctx context.Context, p *domain.Principal, id uuid.UUID, overlap time.Duration, meta domain.RequestMeta) (*CreatedKey, error) {
+	r, err := s.personalRealm(p, domain.ScopeKeysWrite)
+	if err != nil {
+		return nil, err
+	}
+	return s.rollKey(ctx, r, id, overlap, meta)
+}
+
+// CreateOrgAPIKey creates an organization key, capped by what the principal
+// holds in the organization (see orgAccess). Returns CodeNotFound for an
+// organization the principal cannot see.
+func (s *Service) CreateOrgAPIKey(ctx context.Context, p *domain.Principal, orgID uuid.UUID, req CreateKeyRequest, meta domain.RequestMeta) (*CreatedKey, error) {
+	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
+	if err != nil {
+		return nil, err
+	}
+	return s.createKey(ctx, r, req, meta)
+}
+
+// ListOrgAPIKeys returns the organization's keys, newest first.
+func (s *Service) ListOrgAPIKeys(ctx context.Context, p *domain.Principal, orgID uuid.UUID) ([]domain.APIKey, error) {
+	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysRead)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.ListAPIKeys(ctx, r.owner)
+}
+
+// GetOrgAPIKey returns one organization key.
+func (s *Service) GetOrgAPIKey(ctx context.Context, p *domain.Principal, orgID, id uuid.UUID) (*domain.APIKey, error) {
+	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysRead)
+	if err != nil {
+		return nil, err
+	}
+	return s.getKey(ctx, r, id)
+}
+
+// RevokeOrgAPIKey revokes an organization key.
+func (s *Service) RevokeOrgAPIKey(ctx context.Context, p *domain.Principal, orgID, id uuid.UUID, meta domain.RequestMeta) error {
+	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
+	if err != nil {
+		return err
+	}
+	return s.revokeKey(ctx, r, id, meta)
+}
+
+// RollOrgAPIKey replaces an organization key.
+func (s *Service) RollOrgAPIKey(ctx context.Context, p *domain.Principal, orgID, id uuid.UUID, overlap time.Duration, meta domain.RequestMeta) (*CreatedKey, error) {
+	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
+	if err != nil {
+		return nil, err
+	}
+	return s.rollKey(ctx, r, id, overlap, meta)
+}

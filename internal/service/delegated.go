@@ -1,0 +1,135 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// DelegatedRequest names an organization's own user.
+type DelegatedRequest struct {
+	ExternalID string
+	// Email, when not "", sets the identity's email.
+	Email string
+	// Metadata, when not nil, replaces the identity's metadata.
+	Metadata map[string]any
+}
+
+// CreateDelegatedSession opens a session for an organization's own user,
+// authenticated by an organization key with sessions:write. The identity
+// for (organization, external id) is created on first use, with no
+// password; later calls update the email and metadata they set. The session
+// then behaves like any other, and its access tokens carry org_id and ext.
+// Returns CodeInsufficientPermissions for any other principal and
+// CodeInvalidRequest for a bad external id or email.
+func (s *Service) CreateDelegatedSession(ctx context.Context, p *domain.Principal, req DelegatedRequest, meta domain.RequestMeta) (*TokenSet, error) {
+	if p.Kind != domain.PrincipalAPIKey || p.OrgID == nil {
+		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "delegated sessions need an organization API key")
+	}
+	if !p.HasScope(domain.ScopeSessionsWrite) {
+		return nil, missingScope(domain.ScopeSessionsWrite)
+	}
+	if req.ExternalID == "" || len(req.ExternalID) > 255 {
+		return nil, domain.Errorf(domain.CodeInvalidRequest, "external_id must be 1 to 255 bytes")
+	}
+	now := s.clock.Now()
+	orgID := *p.OrgID
+	u := &domain.User{ID: uuid.New(), OrgID: &orgID, ExternalID: req.ExternalID, CreatedAt: now, UpdatedAt: now}
+	if req.Email != "" {
+		e, err := domain.NormalizeEmail(req.Email)
+		if err != nil {
+			return nil, err
+		}
+		u.Email = e
+	}
+	if req.Metadata != nil {
+		b, err := json.Marshal(req.Metadata)
+		if err != nil {
+			return nil, domain.Errorf(domain.CodeInvalidRequest, "metadata is not valid JSON")
+		}
+		u.Metadata = b
+	}
+	stored, err := s.store.UpsertExternalUser(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return s.openSession(ctx, stored, &orgID, meta, domain.EventLoginSucceeded)
+}
+
+// ListOrgSessions returns the organization's live delegated sessions, those
+// of one external id when it is not "". Needs sessions:read in the
+// organization (see orgAccess); returns CodeNotFound for an organization the
+// principal cannot see.
+func (s *Service) ListOrgSessions(ctx context.Context, p *domain.Principal, orgID uuid.UUID, externalID string) ([]domain.Session, error) {
+	a, err := s.orgAccess(ctx, p, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.require(domain.ScopeSessionsRead); err != nil {
+		return nil, err
+	}
+	return s.store.ListOrgSessions(ctx, orgID, externalID, s.clock.Now())
+}
+
+// RevokeOrgSession revokes a delegated session of the organization; its
+// access tokens are refused at once here and within SessionCacheTTL
+// elsewhere. Needs sessions:write in the organization. Returns CodeNotFound
+// for a session of another organization or one no longer active.
+func (s *Service) RevokeOrgSession(ctx context.Context, p *domain.Principal, orgID, sessionID uuid.UUID, meta domain.RequestMeta) error {
+	a, err := s.orgAccess(ctx, p, orgID)
+	if err != nil {
+		return err
+	}
+	if err := a.require(domain.ScopeSessionsWrite); err != nil {
+		return err
+	}
+	userID, err := s.store.RevokeOrgSession(ctx, orgID, sessionID, s.clock.Now())
+	s.forget(sessionID)
+	if err != nil {
+		return err
+	}
+	var keyID *uuid.UUID
+	if p.Kind == domain.PrincipalAPIKey {
+		id := p.KeyID
+		keyID = &id
+	}
+	s.event(ctx, domain.EventSessionRevoked, meta, &userID, &sessionID, keyID, map[string]any{"org_id": orgID.String()})
+	return nil
+}
+
+// LookupUser returns the password account with the email. It is an
+// operator's debugging aid: the principal must be a personal API key with
+// users:read whose owner is listed in APIKeyConfig.OperatorEmails and has
+// verified that email, so that no ordinary user can enumerate accounts.
+// Returns CodeInsufficientPermissions otherwise, CodeNotFound for an
+// unknown email.
+func (s *Service) LookupUser(ctx context.Context, p *domain.Principal, email string) (*domain.User, error) {
+	denied := domain.Errorf(domain.CodeInsufficientPermissions,
+		"looking users up needs the scope %q on a personal API key of an operator", domain.ScopeUsersRead)
+	if p.Kind != domain.PrincipalAPIKey || p.OrgID != nil || p.UserID == uuid.Nil || !p.HasScope(domain.ScopeUsersRead) {
+		return nil, denied
+	}
+	owner, err := s.store.UserByID(ctx, p.UserID)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return nil, denied
+	}
+	if err != nil {
+		return nil, err
+	}
+	if owner.Email == "" || !owner.EmailVerified || !slices.Contains(s.cfg.APIKeys.OperatorEmails, owner.Email) {
+		return nil, denied
+	}
+	email, err = domain.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return nil, domain.Errorf(domain.CodeNotFound, "no account has this email")
+	}
+	return u, err
+}

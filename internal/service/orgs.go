@@ -1,0 +1,251 @@
+package service
+
+import (
+	"context"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// roleAllows is the role cap: what a member of each role may do in the
+// organization and may grant its keys.
+//
+//   - owner and admin: every built-in scope but users:read (which only
+//     means something on an operator's personal key), and any application
+//     scope. They differ only in managing members: an admin cannot make,
+//     change or remove an owner.
+//   - member: sessions:read and keys:read, to see the organization's
+//     delegated sessions and keys; a member creates no keys.
+func roleAllows(role domain.Role, scope string) bool {
+	switch role {
+	case domain.RoleOwner, domain.RoleAdmin:
+		return scope != domain.ScopeUsersRead
+	case domain.RoleMember:
+		return scope == domain.ScopeSessionsRead || scope == domain.ScopeKeysRead
+	}
+	return false
+}
+
+// orgAccess is what a principal may do in one organization:
+//
+//   - an organization key, in its own organization only: its scopes;
+//   - a user session: what the user's role allows;
+//   - a personal key: what both its scopes and its user's role allow.
+//
+// An organization the principal cannot see is CodeNotFound, never
+// CodeInsufficientPermissions, so that nothing tells it exists.
+type orgAccess struct {
+	org  *domain.Organization
+	role domain.Role // the acting user's role; "" for an organization key
+	p    *domain.Principal
+}
+
+func errOrgNotFound() error { return domain.Errorf(domain.CodeNotFound, "organization not found") }
+
+func (s *Service) orgAccess(ctx context.Context, p *domain.Principal, orgID uuid.UUID) (*orgAccess, error) {
+	a := &orgAccess{p: p}
+	switch {
+	case p.Kind == domain.PrincipalAPIKey && p.OrgID != nil:
+		if *p.OrgID != orgID {
+			return nil, errOrgNotFound()
+		}
+	case p.Kind == domain.PrincipalSession && p.OrgID != nil:
+		// A delegated identity belongs to an organization but is never a
+		// member of one.
+		return nil, errOrgNotFound()
+	case p.UserID == uuid.Nil:
+		return nil, errOrgNotFound()
+	default:
+		m, err := s.store.Member(ctx, orgID, p.UserID)
+		if domain.IsCode(err, domain.CodeNotFound) {
+			return nil, errOrgNotFound()
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.role = m.Role
+	}
+	org, err := s.store.OrganizationByID(ctx, orgID)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return nil, errOrgNotFound()
+	}
+	if err != nil {
+		return nil, err
+	}
+	org.Role = a.role
+	a.org = org
+	return a, nil
+}
+
+func (a *orgAccess) holds(scope string) bool {
+	switch {
+	case a.role == "":
+		return a.p.HasScope(scope)
+	case a.p.Kind == domain.PrincipalAPIKey:
+		return a.p.HasScope(scope) && roleAllows(a.role, scope)
+	default:
+		return roleAllows(a.role, scope)
+	}
+}
+
+// require returns CodeInsufficientPermissions, naming the scope, unless the
+// principal holds it in the organization.
+func (a *orgAccess) require(scope string) error {
+	if a.holds(scope) {
+		return nil
+	}
+	if a.role != "" && !roleAllows(a.role, scope) {
+		return domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs the scope %q, which the role %q does not hold", scope, a.role)
+	}
+	return missingScope(scope)
+}
+
+// grant returns CodeInsufficientPermissions unless the principal may give
+// an organization key the scope: it must hold it itself.
+func (a *orgAccess) grant(scope string) error {
+	if a.holds(scope) {
+		return nil
+	}
+	if a.role != "" && !roleAllows(a.role, scope) {
+		return domain.Errorf(domain.CodeInsufficientPermissions, "the role %q cannot grant the scope %q", a.role, scope)
+	}
+	return domain.Errorf(domain.CodeInsufficientPermissions, "this API key does not hold the scope %q, so it cannot grant it", scope)
+}
+
+// manager returns the acting user's membership when the principal is a
+// user session with a managing role. Returns CodeNotFound for an
+// organization it cannot see and CodeInsufficientPermissions otherwise.
+func (s *Service) manager(ctx context.Context, p *domain.Principal, orgID uuid.UUID) (*orgAccess, error) {
+	a, err := s.orgAccess(ctx, p, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind != domain.PrincipalSession || !a.role.Manages() {
+		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "only owners and admins manage members")
+	}
+	return a, nil
+}
+
+// CreateOrganization creates an organization whose owner is the session's
+// user. Returns CodeInvalidRequest for a bad name and
+// CodeInsufficientPermissions for a delegated session or an API key.
+func (s *Service) CreateOrganization(ctx context.Context, p *domain.Principal, name string) (*domain.Organization, error) {
+	if p.Kind != domain.PrincipalSession || p.OrgID != nil {
+		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "only a user's own session can create an organization")
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 {
+		return nil, domain.Errorf(domain.CodeInvalidRequest, "name must be 1 to 100 bytes")
+	}
+	now := s.clock.Now()
+	o := &domain.Organization{ID: uuid.New(), Name: name, CreatedAt: now, Role: domain.RoleOwner}
+	if err := s.store.CreateOrganization(ctx, o, &domain.Member{OrgID: o.ID, UserID: p.UserID, Role: domain.RoleOwner, CreatedAt: now}); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// ListOrganizations returns the organizations of the principal's user.
+func (s *Service) ListOrganizations(ctx context.Context, p *domain.Principal) ([]domain.Organization, error) {
+	if p.UserID == uuid.Nil || p.OrgID != nil {
+		return []domain.Organization{}, nil
+	}
+	return s.store.ListOrganizations(ctx, p.UserID)
+}
+
+// GetOrganization returns an organization of the principal, with its role.
+// Returns CodeNotFound for any other.
+func (s *Service) GetOrganization(ctx context.Context, p *domain.Principal, orgID uuid.UUID) (*domain.Organization, error) {
+	a, err := s.orgAccess(ctx, p, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return a.org, nil
+}
+
+// ListMembers returns the organization's members to any member. Returns
+// CodeNotFound for an organization the principal cannot see.
+func (s *Service) ListMembers(ctx context.Context, p *domain.Principal, orgID uuid.UUID) ([]domain.Member, error) {
+	if _, err := s.orgAccess(ctx, p, orgID); err != nil {
+		return nil, err
+	}
+	return s.store.ListMembers(ctx, orgID)
+}
+
+// AddMember adds the password account with the email. Only owners and
+// admins add members, and only owners add owners. Returns CodeNotFound for
+// an unknown email, CodeConflict for a member.
+func (s *Service) AddMember(ctx context.Context, p *domain.Principal, orgID uuid.UUID, email string, role domain.Role) (*domain.Member, error) {
+	if !role.Valid() {
+		return nil, domain.Errorf(domain.CodeInvalidRequest, "role must be owner, admin or member")
+	}
+	a, err := s.manager(ctx, p, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if role == domain.RoleOwner && a.role != domain.RoleOwner {
+		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can add an owner")
+	}
+	email, err = domain.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return nil, domain.Errorf(domain.CodeNotFound, "no account has this email")
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := &domain.Member{OrgID: orgID, UserID: u.ID, Email: u.Email, Role: role, CreatedAt: s.clock.Now()}
+	if err := s.store.AddMember(ctx, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// UpdateMember changes a member's role. Only owners and admins change
+// roles, and only owners make, or change the role of, an owner. Returns
+// CodeNotFound for a user who is not a member and CodeLastOwner when the
+// last owner would stop being one.
+func (s *Service) UpdateMember(ctx context.Context, p *domain.Principal, orgID, userID uuid.UUID, role domain.Role) (*domain.Member, error) {
+	if !role.Valid() {
+		return nil, domain.Errorf(domain.CodeInvalidRequest, "role must be owner, admin or member")
+	}
+	a, err := s.manager(ctx, p, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.UpdateMember(ctx, orgID, userID, func(m *domain.Member) error {
+		if (m.Role == domain.RoleOwner || role == domain.RoleOwner) && a.role != domain.RoleOwner && m.Role != role {
+			return domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can make or change an owner")
+		}
+		m.Role = role
+		return nil
+	})
+}
+
+// RemoveMember removes a member. Any member may leave; otherwise only owners
+// and admins remove members, and only owners remove owners. Returns
+// CodeNotFound for a user who is not a member and CodeLastOwner for the last
+// owner.
+func (s *Service) RemoveMember(ctx context.Context, p *domain.Principal, orgID, userID uuid.UUID) error {
+	var a *orgAccess
+	var err error
+	if p.Kind == domain.PrincipalSession && p.UserID == userID {
+		a, err = s.orgAccess(ctx, p, orgID)
+	} else {
+		a, err = s.manager(ctx, p, orgID)
+	}
+	if err != nil {
+		return err
+	}
+	return s.store.RemoveMember(ctx, orgID, userID, func(m *domain.Member) error {
+		if m.UserID != p.UserID && m.Role == domain.RoleOwner && a.role != domain.RoleOwner {
+			return domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can remove an owner")
+		}
+		return nil
+	})
+}

@@ -1,0 +1,283 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+var _ domain.OrgStore = (*Store)(nil)
+
+type orgRow struct {
+	ID        uuid.UUID      `db:"id"`
+	Name      string         `db:"name"`
+	CreatedAt ts             `db:"created_at"`
+	Role      sql.NullString `db:"role"`
+}
+
+func (r *orgRow) domain() domain.Organization {
+	return domain.Organization{ID: r.ID, Name: r.Name, CreatedAt: time.Time(r.CreatedAt), Role: domain.Role(r.Role.String)}
+}
+
+type memberRow struct {
+	OrgID     uuid.UUID      `db:"org_id"`
+	UserID    uuid.UUID      `db:"user_id"`
+	Email     sql.NullString `db:"email"`
+	Role      string         `db:"role"`
+	CreatedAt ts             `db:"created_at"`
+}
+
+func (r *memberRow) domain() domain.Member {
+	return domain.Member{OrgID: r.OrgID, UserID: r.UserID, Email: r.Email.String, Role: domain.Role(r.Role), CreatedAt: time.Time(r.CreatedAt)}
+}
+
+const memberSelect = `SELECT m.org_id, m.user_id, u.email, m.role, m.created_at FROM org_members m JOIN users u ON u.id = m.user_id`
+
+// CreateOrganization stores the organization and its owner in one
+// transaction.
+func (s *Store) CreateOrganization(ctx context.Context, o *domain.Organization, owner *domain.Member) error {
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)`),
+			o.ID, o.Name, ts(o.CreatedAt)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`),
+			owner.OrgID, owner.UserID, string(owner.Role), ts(owner.CreatedAt))
+		return err
+	})
+}
+
+// OrganizationByID returns the organization. Returns CodeNotFound if there
+// is none.
+func (s *Store) OrganizationByID(ctx context.Context, id uuid.UUID) (*domain.Organization, error) {
+	var r orgRow
+	if err := s.db.GetContext(ctx, &r, s.q(`SELECT id, name, created_at, NULL AS role FROM organizations WHERE id = ?`), id); err != nil {
+		if domain.IsCode(translate(err), domain.CodeNotFound) {
+			return nil, domain.Errorf(domain.CodeNotFound, "organization not found")
+		}
+		return nil, translate(err)
+	}
+	o := r.domain()
+	return &o, nil
+}
+
+// ListOrganizations returns the user's organizations with the user's role,
+// oldest first.
+func (s *Store) ListOrganizations(ctx context.Context, userID uuid.UUID) ([]domain.Organization, error) {
+	var rows []orgRow
+	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT o.id, o.name, o.created_at, m.role FROM organizations o
+		JOIN org_members m ON m.org_id = o.id WHERE m.user_id = ? ORDER BY o.created_at, o.id LIMIT 1000`), userID); err != nil {
+		return nil, translate(err)
+	}
+	out := make([]domain.Organization, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
+	}
+	return out, nil
+}
+
+// Member returns the user's membership. Returns CodeNotFound if the user is
+// not a member.
+func (s *Store) Member(ctx context.Context, orgID, userID uuid.UUID) (*domain.Member, error) {
+	return s.member(ctx, s.db, orgID, userID)
+}
+
+func (s *Store) member(ctx context.Context, q sqlx.QueryerContext, orgID, userID uuid.UUID) (*domain.Member, error) {
+	var r memberRow
+	if err := sqlx.GetContext(ctx, q, &r, s.q(memberSelect+` WHERE m.org_id = ? AND m.user_id = ?`), orgID, userID); err != nil {
+		if domain.IsCode(translate(err), domain.CodeNotFound) {
+			return nil, domain.Errorf(domain.CodeNotFound, "member not found")
+		}
+		return nil, translate(err)
+	}
+	m := r.domain()
+	return &m, nil
+}
+
+// ListMembers returns the organization's members, oldest first.
+func (s *Store) ListMembers(ctx context.Context, orgID uuid.UUID) ([]domain.Member, error) {
+	var rows []memberRow
+	if err := s.db.SelectContext(ctx, &rows, s.q(memberSelect+` WHERE m.org_id = ? ORDER BY m.created_at, m.user_id LIMIT 10000`), orgID); err != nil {
+		return nil, translate(err)
+	}
+	out := make([]domain.Member, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
+	}
+	return out, nil
+}
+
+// AddMember stores a membership. Returns CodeConflict if the user is already
+// a member.
+func (s *Store) AddMember(ctx context.Context, m *domain.Member) error {
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`),
+			m.OrgID, m.UserID, string(m.Role), ts(m.CreatedAt))
+		return err
+	})
+	if domain.IsCode(err, domain.CodeConflict) {
+		return &domain.Error{Code: domain.CodeConflict, Message: "the user is already a member", Err: err}
+	}
+	return err
+}
+
+// lockOrg serialises membership changes of one organization. SQLite needs
+// nothing: its write transactions begin IMMEDIATE and so run one at a time.
+func (s *Store) lockOrg(ctx context.Context, tx *sqlx.Tx, orgID uuid.UUID) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	var id uuid.UUID
+	err := tx.GetContext(ctx, &id, `SELECT id FROM organizations WHERE id = $1 FOR UPDATE`, orgID)
+	if domain.IsCode(translate(err), domain.CodeNotFound) {
+		return domain.Errorf(domain.CodeNotFound, "member not found")
+	}
+	return err
+}
+
+// keepsAnOwner returns CodeLastOwner when the owner m is the organization's
+// only one.
+func (s *Store) keepsAnOwner(ctx context.Context, tx *sqlx.Tx, orgID uuid.UUID) error {
+	var n int
+	if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM org_members WHERE org_id = ? AND role = ?`), orgID, string(domain.RoleOwner)); err != nil {
+		return err
+	}
+	if n <= 1 {
+		return domain.Errorf(domain.CodeLastOwner, "an organization must keep at least one owner")
+	}
+	return nil
+}
+
+// UpdateMember changes a member's role through fn, in one transaction
+// serialised per organization. Returns fn's error, CodeNotFound, or
+// CodeLastOwner when the last owner would stop being one.
+func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error) (*domain.Member, error) {
+	var out *domain.Member
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.lockOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
+		m, err := s.member(ctx, tx, orgID, userID)
+		if err != nil {
+			return err
+		}
+		old := m.Role
+		if err := fn(m); err != nil {
+			return err
+		}
+		if !m.Role.Valid() {
+			return domain.Errorf(domain.CodeInvalidRequest, "role must be owner, admin or member")
+		}
+		if old == domain.RoleOwner && m.Role != domain.RoleOwner {
+			if err := s.keepsAnOwner(ctx, tx, orgID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE org_members SET role = ? WHERE org_id = ? AND user_id = ?`), string(m.Role), orgID, userID); err != nil {
+			return err
+		}
+		out = m
+		return nil
+	})
+	return out, err
+}
+
+// RemoveMember deletes a membership unless fn vetoes it, in one transaction
+// serialised per organization. Returns fn's error, CodeNotFound, or
+// CodeLastOwner when the last owner would leave.
+func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error) error {
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.lockOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
+		m, err := s.member(ctx, tx, orgID, userID)
+		if err != nil {
+			return err
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+		if m.Role == domain.RoleOwner {
+			if err := s.keepsAnOwner(ctx, tx, orgID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM org_members WHERE org_id = ? AND user_id = ?`), orgID, userID)
+		return err
+	})
+}
+
+// UpsertExternalUser returns the organization's identity for u.ExternalID,
+// creating it on first use, in one statement that has exactly one winner
+// when two first uses race.
+func (s *Store) UpsertExternalUser(ctx context.Context, u *domain.User) (*domain.User, error) {
+	var r userRow
+	defer func() { s.users.invalidate(r.ID) }()
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &r, s.q(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (org_id, external_id) WHERE org_id IS NOT NULL DO UPDATE SET
+				email = COALESCE(excluded.email, users.email),
+				metadata = COALESCE(excluded.metadata, users.metadata),
+				updated_at = excluded.updated_at
+			RETURNING `+userCols),
+			u.ID, nullStr(u.Email), false, nil, nullUUID(u.OrgID), u.ExternalID, nullJSON(u.Metadata), ts(u.CreatedAt), ts(u.UpdatedAt))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.domain(), nil
+}
+
+type orgSessionRow struct {
+	sessionRow
+	ExternalID sql.NullString `db:"external_id"`
+}
+
+// ListOrgSessions returns the organization's active delegated sessions,
+// newest first, with their external ids.
+func (s *Store) ListOrgSessions(ctx context.Context, orgID uuid.UUID, externalID string, now time.Time) ([]domain.Session, error) {
+	q := `SELECT s.id, s.user_id, s.org_id, s.created_at, s.last_used_at, s.expires_at, s.absolute_expires_at,
+			s.revoked_at, s.user_agent, s.ip, u.external_id
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.org_id = ? AND u.org_id = s.org_id AND s.revoked_at IS NULL AND s.expires_at > ? AND s.absolute_expires_at > ?`
+	args := []any{orgID, ts(now), ts(now)}
+	if externalID != "" {
+		q += ` AND u.external_id = ?`
+		args = append(args, externalID)
+	}
+	q += ` ORDER BY s.created_at DESC, s.id DESC LIMIT 1000`
+	var rows []orgSessionRow
+	if err := s.db.SelectContext(ctx, &rows, s.q(q), args...); err != nil {
+		return nil, translate(err)
+	}
+	out := make([]domain.Session, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
+		out[i].ExternalID = rows[i].ExternalID.String
+	}
+	return out, nil
+}
+
+// RevokeOrgSession revokes a delegated session of the organization and its
+// refresh tokens, and returns its user. Returns CodeNotFound if it is not an
+// active session of that organization.
+func (s *Store) RevokeOrgSession(ctx context.Context, orgID, sessionID uuid.UUID, now time.Time) (uuid.UUID, error) {
+	var userID uuid.UUID
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.GetContext(ctx, &userID, s.q(`UPDATE sessions SET revoked_at = ?
+			WHERE id = ? AND org_id = ? AND revoked_at IS NULL RETURNING user_id`), ts(now), sessionID, orgID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL`), ts(now), sessionID)
+		return err
+	})
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return uuid.Nil, domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	return userID, err
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
+	"github.com/latchauth/latch/api"
+	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/service"
+)
+
+func apiOrg(o *domain.Organization) api.Organization {
+	return api.Organization{Id: o.ID, Name: o.Name, CreatedAt: o.CreatedAt, Role: api.Role(o.Role)}
+}
+
+func apiMember(m *domain.Member) api.Member {
+	out := api.Member{UserId: m.UserID, Role: api.Role(m.Role), CreatedAt: m.CreatedAt}
+	if m.Email != "" {
+		e := openapi_types.Email(m.Email)
+		out.Email = &e
+	}
+	return out
+}
+
+// ListOrganizations lists the caller's organizations.
+func (s *Server) ListOrganizations(ctx context.Context, _ api.ListOrganizationsRequestObject) (api.ListOrganizationsResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orgs, err := s.svc.ListOrganizations(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListOrganizations200JSONResponse{Organizations: make([]api.Organization, len(orgs))}
+	for i := range orgs {
+		out.Organizations[i] = apiOrg(&orgs[i])
+	}
+	return out, nil
+}
+
+// CreateOrganization creates an organization owned by the caller.
+func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizationRequestObject) (api.CreateOrganizationResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.svc.CreateOrganization(ctx, p, req.Body.Name)
+	if err != nil {
+		return nil, err
+	}
+	return api.CreateOrganization201JSONResponse(apiOrg(o)), nil
+}
+
+// GetOrganization returns one of the caller's organizations.
+func (s *Server) GetOrganization(ctx context.Context, req api.GetOrganizationRequestObject) (api.GetOrganizationResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.svc.GetOrganization(ctx, p, req.OrgId)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetOrganization200JSONResponse(apiOrg(o)), nil
+}
+
+// ListMembers lists an organization's members.
+func (s *Server) ListMembers(ctx context.Context, req api.ListMembersRequestObject) (api.ListMembersResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.svc.ListMembers(ctx, p, req.OrgId)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListMembers200JSONResponse{Members: make([]api.Member, len(ms))}
+	for i := range ms {
+		out.Members[i] = apiMember(&ms[i])
+	}
+	return out, nil
+}
+
+// AddMember adds an existing user to an organization.
+func (s *Server) AddMember(ctx context.Context, req api.AddMemberRequestObject) (api.AddMemberResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.svc.AddMember(ctx, p, req.OrgId, string(req.Body.Email), domain.Role(req.Body.Role))
+	if err != nil {
+		return nil, err
+	}
+	return api.AddMember201JSONResponse(apiMember(m)), nil
+}
+
+// UpdateMember changes a member's role.
+func (s *Server) UpdateMember(ctx context.Context, req api.UpdateMemberRequestObject) (api.UpdateMemberResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.svc.UpdateMember(ctx, p, req.OrgId, req.UserId, domain.Role(req.Body.Role))
+	if err != nil {
+		return nil, err
+	}
+	return api.UpdateMember200JSONResponse(apiMember(m)), nil
+}
+
+// RemoveMember removes a member, or lets a member leave.
+func (s *Server) RemoveMember(ctx context.Context, req api.RemoveMemberRequestObject) (api.RemoveMemberResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.svc.RemoveMember(ctx, p, req.OrgId, req.UserId); err != nil {
+		return nil, err
+	}
+	return api.RemoveMember204Response{}, nil
+}
+
+// CreateDelegatedSession opens a session for an organization's own user.
+func (s *Server) CreateDelegatedSession(ctx context.Context, req api.CreateDelegatedSessionRequestObject) (api.CreateDelegatedSessionResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dr := service.DelegatedRequest{ExternalID: req.Body.ExternalId}
+	if req.Body.Email != nil {
+		dr.Email = string(*req.Body.Email)
+	}
+	if req.Body.Metadata != nil {
+		dr.Metadata = *req.Body.Metadata
+	}
+	t, err := s.svc.CreateDelegatedSession(ctx, p, dr, metaFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return api.CreateDelegatedSession201JSONResponse(apiTokens(t)), nil
+}
+
+// ListOrgSessions lists an organization's delegated sessions.
+func (s *Server) ListOrgSessions(ctx context.Context, req api.ListOrgSessionsRequestObject) (api.ListOrgSessionsResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ext := ""
+	if req.Params.ExternalId != nil {
+		ext = *req.Params.ExternalId
+	}
+	list, err := s.svc.ListOrgSessions(ctx, p, req.OrgId, ext)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListOrgSessions200JSONResponse{Sessions: make([]api.Session, len(list))}
+	for i := range list {
+		out.Sessions[i] = apiSession(&list[i], uuid.Nil)
+	}
+	return out, nil
+}
+
+// RevokeOrgSession revokes a delegated session of an organization.
+func (s *Server) RevokeOrgSession(ctx context.Context, req api.RevokeOrgSessionRequestObject) (api.RevokeOrgSessionResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.svc.RevokeOrgSession(ctx, p, req.OrgId, req.SessionId, metaFrom(ctx)); err != nil {
+		return nil, err
+	}
+	return api.RevokeOrgSession204Response{}, nil
+}
