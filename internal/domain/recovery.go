@@ -1,0 +1,155 @@
+package domain
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The purposes of a recovery token.
+const (
+	// PurposePasswordReset is a token that sets a new password.
+	PurposePasswordReset = "password_reset"
+	// PurposeVerifyEmail is a token that proves the control of an address.
+	PurposeVerifyEmail = "verify_email"
+)
+
+// RecoveryToken is a single-use token sent by mail: a password reset or an
+// email verification. Only the SHA-256 hash of the token is ever stored.
+type RecoveryToken struct {
+	ID      uuid.UUID
+	UserID  uuid.UUID
+	Purpose string
+	Hash    []byte
+	// Email is the address the token was sent to; a verification token
+	// verifies only that address.
+	Email     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// OutboxMessage is a mail waiting in the outbox. Its Payload is the sealed
+// template data (it carries the token's link, so it is encrypted at rest
+// and wiped once the message is sent or abandoned).
+type OutboxMessage struct {
+	ID uuid.UUID
+	// Template names the mail: PurposePasswordReset or PurposeVerifyEmail.
+	Template  string
+	Recipient string
+	UserID    *uuid.UUID
+	Payload   []byte
+	CreatedAt time.Time
+	// NextAttemptAt is when the message may next be claimed.
+	NextAttemptAt time.Time
+	// ExpiresAt, when set, is when the message stops being worth sending
+	// (its link has expired).
+	ExpiresAt *time.Time
+	// Attempts counts the claims so far, the current one included.
+	Attempts int
+	// ClaimID identifies the worker's current claim; a worker may only
+	// settle the rows it still holds.
+	ClaimID uuid.UUID
+}
+
+// ResetResult is what a password reset changed.
+type ResetResult struct {
+	UserID uuid.UUID
+	// Revoked are the sessions that the reset revoked.
+	Revoked []uuid.UUID
+}
+
+// RecoveryStore keeps reset and verification tokens, and the password and
+// verification state they change.
+type RecoveryStore interface {
+	// CreateUserWithMail stores a new user with its first session and refresh
+	// token, a verification token and the mail that carries it, in one
+	// transaction. Returns CodeEmailTaken if the email is in use.
+	CreateUserWithMail(ctx context.Context, u *User, s *Session, rt *RefreshToken, t *RecoveryToken, m *OutboxMessage) error
+	// CreateRecoveryToken stores the token and queues the mail that carries
+	// it in one transaction.
+	CreateRecoveryToken(ctx context.Context, t *RecoveryToken, m *OutboxMessage) error
+	// RecoveryToken returns the token of the purpose with the hash if it is
+	// unused and unexpired at now. Returns CodeNotFound otherwise.
+	RecoveryToken(ctx context.Context, purpose string, hash []byte, now time.Time) (*RecoveryToken, error)
+	// ResetPassword spends the reset token with the hash, in one transaction
+	// whose conditional update has exactly one winner: it sets the user's
+	// password hash, spends every other reset token of the user, marks the
+	// address the token was sent to as verified and revokes every session of
+	// the user. Returns CodeInvalidToken for an unknown, used or expired token.
+	ResetPassword(ctx context.Context, hash []byte, passwordHash string, now time.Time) (*ResetResult, error)
+	// VerifyEmail spends the verification token with the hash and marks the
+	// user's email verified if it is still the address the token was sent
+	// to. Returns the user id; CodeInvalidToken for an unknown, used or
+	// expired token.
+	VerifyEmail(ctx context.Context, hash []byte, now time.Time) (uuid.UUID, error)
+	// ChangePassword replaces the user's password hash if it still equals
+	// old, spends the user's outstanding reset tokens and revokes every
+	// session of the user but keep, in one transaction. Returns the revoked
+	// session ids; CodeNotFound if the user does not exist or the hash moved
+	// on.
+	ChangePassword(ctx context.Context, userID uuid.UUID, old, new string, keep uuid.UUID, now time.Time) ([]uuid.UUID, error)
+}
+
+// OutboxStore is the mail outbox that workers drain. Several workers, in
+// one process or many, may drain it at once: a claimed row is leased to one
+// claim until the lease ends.
+type OutboxStore interface {
+	// EnqueueMail stores a message on its own.
+	EnqueueMail(ctx context.Context, m *OutboxMessage) error
+	// ClaimMail leases up to limit due messages (unsent, not abandoned, due
+	// at now, not leased) until now+lease to one new claim, counts the
+	// attempt and returns them. A message whose attempts are used up and
+	// whose last lease ran out is abandoned instead.
+	ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit, maxAttempts int) ([]OutboxMessage, error)
+	// MarkMailSent records that the claimed message was sent and wipes its
+	// payload. Returns CodeNotFound if the claim no longer holds it.
+	MarkMailSent(ctx context.Context, id, claimID uuid.UUID, now time.Time) error
+	// MarkMailFailed records a failed attempt of the claimed message: it is
+	// due again at retryAt, or abandoned (its payload wiped) when retryAt is
+	// nil. Returns CodeNotFound if the claim no longer holds it.
+	MarkMailFailed(ctx context.Context, id, claimID uuid.UUID, now time.Time, reason string, retryAt *time.Time) error
+}
+
+// The kinds of rows that pruning deletes.
+const (
+	PruneRefreshTokens  = "refresh_tokens"
+	PruneSessions       = "sessions"
+	PruneRecoveryTokens = "recovery_tokens"
+	PruneEvents         = "security_events"
+	PruneOutbox         = "mail_outbox"
+)
+
+// PruneKinds lists the kinds in the order they are pruned: refresh tokens
+// before the sessions that own them.
+var PruneKinds = []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox}
+
+// Pruner deletes rows that are no longer needed, in bounded batches so that
+// no statement holds locks for long.
+type Pruner interface {
+	// Prune deletes at most limit rows of the kind that ended before
+	// before: refresh tokens of sessions that ended, sessions that ended and
+	// have no refresh token left, spent or expired recovery tokens, events
+	// created before it, and outbox messages sent or abandoned before it.
+	// It returns how many rows it deleted.
+	Prune(ctx context.Context, kind string, before time.Time, limit int) (int, error)
+}
+
+// MailData is what a queued mail's template is rendered with. It is stored
+// sealed in the outbox row, since Link carries a token.
+type MailData struct {
+	// Email is the recipient's address.
+	Email string `json:"email"`
+	// Link is the page that takes the token.
+	Link string `json:"link"`
+	// ExpiresAt is when the link stops working.
+	ExpiresAt time.Time `json:"expires_at"`
+	// TTL is the link's lifetime.
+	TTL time.Duration `json:"ttl"`
+}
+
+// OutboxPayloadLabel is the label an outbox payload is sealed under: it
+// binds the payload to its row, so a payload copied to another row does not
+// open.
+func OutboxPayloadLabel(id uuid.UUID) string { return "mail-outbox:" + id.String() }

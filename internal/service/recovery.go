@@ -1,0 +1,455 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/token"
+)
+
+// The rate-limit rules of recovery.
+const (
+	ruleForgotEmail = "forgot-email"
+	ruleForgotIP    = "forgot-ip"
+	ruleResetIP     = "reset-ip"
+	ruleVerifyIP    = "verify-ip"
+	ruleResendUser  = "resend-user"
+)
+
+// TokenPlaceholder is what a link template has where the token goes.
+const TokenPlaceholder = "{token}"
+
+// RecoveryConfig configures password reset, email verification, the mail
+// they queue and the pruning of old rows.
+type RecoveryConfig struct {
+	// Mail turns mail on. Off, signup queues no verification mail and
+	// password resets are never mailed (the forgot endpoint still answers
+	// 202, as it must).
+	Mail bool
+	// ResetURL and VerifyURL are absolute link templates whose
+	// TokenPlaceholder is replaced by the token. They come from
+	// configuration only, never from a request's Host header.
+	ResetURL  string
+	VerifyURL string
+	// ResetTTL and VerifyTTL are the tokens' lifetimes (defaults 1h, 48h).
+	ResetTTL  time.Duration
+	VerifyTTL time.Duration
+	// EventRetention is how long security events are kept (default 90 days).
+	EventRetention time.Duration
+	// OutboxRetention is how long sent or abandoned mails are kept, without
+	// their payload (default 7 days).
+	OutboxRetention time.Duration
+	// PruneInterval is how often pruning runs (default 10m); PruneBatch is
+	// the most rows one statement deletes (default 1000).
+	PruneInterval time.Duration
+	PruneBatch    int
+	// ForgotWorkers bounds the password-reset requests handled at once in
+	// the background (default 16).
+	ForgotWorkers int
+}
+
+func (c RecoveryConfig) withDefaults() RecoveryConfig {
+	if c.ResetTTL <= 0 {
+		c.ResetTTL = time.Hour
+	}
+	if c.VerifyTTL <= 0 {
+		c.VerifyTTL = 48 * time.Hour
+	}
+	if c.EventRetention <= 0 {
+		c.EventRetention = 90 * 24 * time.Hour
+	}
+	if c.OutboxRetention <= 0 {
+		c.OutboxRetention = 7 * 24 * time.Hour
+	}
+	if c.PruneInterval <= 0 {
+		c.PruneInterval = 10 * time.Minute
+	}
+	if c.PruneBatch <= 0 {
+		c.PruneBatch = 1000
+	}
+	if c.ForgotWorkers <= 0 {
+		c.ForgotWorkers = 16
+	}
+	return c
+}
+
+// BuildLink returns the link template with the token in place of
+// TokenPlaceholder.
+func BuildLink(template, tok string) string {
+	return strings.ReplaceAll(template, TokenPlaceholder, url.QueryEscape(tok))
+}
+
+// CheckLinkTemplate reports whether t is an absolute http(s) URL template
+// holding TokenPlaceholder.
+func CheckLinkTemplate(t string) error {
+	if !strings.Contains(t, TokenPlaceholder) {
+		return errors.New("must contain " + TokenPlaceholder)
+	}
+	u, err := url.Parse(BuildLink(t, "x"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an absolute http or https URL")
+	}
+	return nil
+}
+
+// recoveryState is the service's recovery machinery.
+type recoveryState struct {
+	queued func()
+	outbox *token.Sealer // seals outbox payloads; set by Init
+
+	// Forgot-password requests finish in the background, so that the
+	// answer takes the same time whether or not the email is known.
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+	sem    chan struct{}
+
+	metrics PruneMetrics
+}
+
+func newRecoveryState(c RecoveryConfig, queued func()) *recoveryState {
+	if queued == nil {
+		queued = func() {}
+	}
+	return &recoveryState{queued: queued, sem: make(chan struct{}, c.ForgotWorkers)}
+}
+
+// initRecovery loads (creating on first start) the key that seals outbox
+// payloads. The key is a server secret, itself sealed by the master key.
+func (s *Service) initRecovery(ctx context.Context) error {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	sealed, err := s.sealer.Seal(raw, "secret:mail-outbox")
+	if err != nil {
+		return err
+	}
+	stored, err := s.store.Secret(ctx, "mail-outbox", sealed)
+	if err != nil {
+		return err
+	}
+	key, err := s.sealer.Open(stored, "secret:mail-outbox")
+	if err != nil {
+		return err
+	}
+	if s.rec.outbox, err = token.NewSealer(base64.StdEncoding.EncodeToString(key)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// OutboxSealer returns what seals and opens outbox payloads, for the mail
+// worker. It is nil before Init.
+func (s *Service) OutboxSealer() *token.Sealer { return s.rec.outbox }
+
+// Close waits for background work that requests started (password-reset
+// requests being queued) and refuses new such work.
+func (s *Service) Close() {
+	s.rec.mu.Lock()
+	s.rec.closed = true
+	s.rec.mu.Unlock()
+	s.rec.wg.Wait()
+}
+
+// WaitBackground waits for the background work started so far; for tests.
+func (s *Service) WaitBackground() { s.rec.wg.Wait() }
+
+// background runs f on its own goroutine, at most ForgotWorkers at once;
+// it waits for a slot as long as ctx allows. It reports whether f was
+// started.
+func (s *Service) background(ctx context.Context, f func(ctx context.Context)) bool {
+	select {
+	case s.rec.sem <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	s.rec.mu.Lock()
+	if s.rec.closed {
+		s.rec.mu.Unlock()
+		<-s.rec.sem
+		return false
+	}
+	s.rec.wg.Add(1)
+	s.rec.mu.Unlock()
+	bg := context.WithoutCancel(ctx)
+	go func() {
+		defer func() { <-s.rec.sem; s.rec.wg.Done() }()
+		bctx, cancel := context.WithTimeout(bg, 30*time.Second)
+		defer cancel()
+		f(bctx)
+	}()
+	return true
+}
+
+// recoveryTokenBytes is the entropy of a reset or verification token.
+const recoveryTokenBytes = 32
+
+var recoveryTokenLen = base64.RawURLEncoding.EncodedLen(recoveryTokenBytes)
+
+func invalidToken() error {
+	return domain.Errorf(domain.CodeInvalidToken, "the token is invalid, expired or already used")
+}
+
+// decodeRecoveryToken returns the hash of a presented token. Returns
+// CodeInvalidToken for anything that is not 43 characters of unpadded
+// base64url encoding 32 bytes.
+func decodeRecoveryToken(tok string) ([]byte, error) {
+	if len(tok) != recoveryTokenLen {
+		return nil, invalidToken()
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
+	if err != nil || len(raw) != recoveryTokenBytes {
+		return nil, invalidToken()
+	}
+	h := sha256.Sum256(raw)
+	return h[:], nil
+}
+
+// newRecovery makes a token for the user's email and the mail that carries
+// its link. The token is 256 bits from crypto/rand; only its SHA-256 is
+// stored, and the link exists only inside the sealed payload.
+func (s *Service) newRecovery(u *domain.User, purpose string, now time.Time) (*domain.RecoveryToken, *domain.OutboxMessage, error) {
+	ttl, tmpl := s.cfg.Recovery.ResetTTL, s.cfg.Recovery.ResetURL
+	if purpose == domain.PurposeVerifyEmail {
+		ttl, tmpl = s.cfg.Recovery.VerifyTTL, s.cfg.Recovery.VerifyURL
+	}
+	if s.rec.outbox == nil {
+		return nil, nil, errors.New("service: Init has not run")
+	}
+	raw := make([]byte, recoveryTokenBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, nil, err
+	}
+	h := sha256.Sum256(raw)
+	exp := now.Add(ttl)
+	t := &domain.RecoveryToken{ID: uuid.New(), UserID: u.ID, Purpose: purpose, Hash: h[:], Email: u.Email, CreatedAt: now, ExpiresAt: exp}
+	data, err := json.Marshal(domain.MailData{Email: u.Email, Link: BuildLink(tmpl, base64.RawURLEncoding.EncodeToString(raw)), ExpiresAt: exp, TTL: ttl})
+	if err != nil {
+		return nil, nil, err
+	}
+	id := uuid.New()
+	payload, err := s.rec.outbox.Seal(data, domain.OutboxPayloadLabel(id))
+	if err != nil {
+		return nil, nil, err
+	}
+	uid := u.ID
+	m := &domain.OutboxMessage{ID: id, Template: purpose, Recipient: u.Email, UserID: &uid, Payload: payload,
+		CreatedAt: now, NextAttemptAt: now, ExpiresAt: &exp}
+	return t, m, nil
+}
+
+// createUser stores a new user; with mail on, a verification token and its
+// mail go in the same transaction.
+func (s *Service) createUser(ctx context.Context, u *domain.User, sess *domain.Session, rt *domain.RefreshToken, now time.Time) error {
+	if !s.cfg.Recovery.Mail || u.Email == "" {
+		return s.store.CreateUser(ctx, u, sess, rt)
+	}
+	t, m, err := s.newRecovery(u, domain.PurposeVerifyEmail, now)
+	if err != nil {
+		return err
+	}
+	if err := s.store.CreateUserWithMail(ctx, u, sess, rt, t, m); err != nil {
+		return err
+	}
+	s.rec.queued()
+	return nil
+}
+
+// ForgotPassword queues a password-reset mail if the email belongs to an
+// account. Its outcome is the same whether or not it does, and whether or
+// not a limit was reached: nil, in about the same time, since the lookup
+// and the queueing finish in the background. Returns CodeInvalidRequest
+// only for an email that is not an address at all.
+func (s *Service) ForgotPassword(ctx context.Context, email string, meta domain.RequestMeta) error {
+	norm, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	if !s.cfg.Recovery.Mail {
+		return nil
+	}
+	// The limits are checked for every address, known or not, and a limit
+	// reached is not told: the answer stays 202.
+	if s.allow(ctx, ruleForgotIP, meta.IP, meta, nil, false) != nil {
+		return nil
+	}
+	if s.allow(ctx, ruleForgotEmail, norm, meta, nil, false) != nil {
+		return nil
+	}
+	s.background(ctx, func(ctx context.Context) { s.queueReset(ctx, norm, meta) })
+	return nil
+}
+
+// queueReset stores a reset token and its mail for the account of email,
+// if there is one.
+func (s *Service) queueReset(ctx context.Context, email string, meta domain.RequestMeta) {
+	u, err := s.store.UserByEmail(ctx, email)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return
+	}
+	if err != nil {
+		s.log.Error("password reset request", "err", err)
+		return
+	}
+	now := s.clock.Now()
+	t, m, err := s.newRecovery(u, domain.PurposePasswordReset, now)
+	if err == nil {
+		err = s.store.CreateRecoveryToken(ctx, t, m)
+	}
+	if err != nil {
+		s.log.Error("password reset request", "user_id", u.ID, "err", err)
+		return
+	}
+	s.rec.queued()
+	s.event(ctx, domain.EventPasswordResetRequested, meta, &u.ID, nil, nil, map[string]any{"expires_at": t.ExpiresAt.Format(time.RFC3339)})
+}
+
+// ResetPassword sets a new password with a reset token, spends every other
+// reset token of the user and revokes all of the user's sessions; it does
+// not log in. Returns CodeRateLimited, CodeInvalidToken for an unknown, used
+// or expired token (checked before the password), CodeWeakPassword or
+// CodeInvalidRequest for a password the policy refuses.
+func (s *Service) ResetPassword(ctx context.Context, tok, pw string, meta domain.RequestMeta) error {
+	if err := s.allow(ctx, ruleResetIP, meta.IP, meta, nil, false); err != nil {
+		return err
+	}
+	h, err := decodeRecoveryToken(tok)
+	if err != nil {
+		return err
+	}
+	// A cheap look first, so an invalid token costs no hashing; the spending
+	// update below decides.
+	if _, err := s.store.RecoveryToken(ctx, domain.PurposePasswordReset, h, s.clock.Now()); err != nil {
+		if domain.IsCode(err, domain.CodeNotFound) {
+			return invalidToken()
+		}
+		return err
+	}
+	if err := s.hasher.Check(pw); err != nil {
+		return err
+	}
+	phc, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	res, err := s.store.ResetPassword(ctx, h, phc, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	s.forget(res.Revoked...)
+	s.event(ctx, domain.EventPasswordResetCompleted, meta, &res.UserID, nil, nil, map[string]any{"revoked_sessions": len(res.Revoked)})
+	return nil
+}
+
+// VerifyEmail marks an email verified with a verification token. Returns
+// CodeRateLimited, or CodeInvalidToken for an unknown, used or expired
+// token.
+func (s *Service) VerifyEmail(ctx context.Context, tok string, meta domain.RequestMeta) error {
+	if err := s.allow(ctx, ruleVerifyIP, meta.IP, meta, nil, false); err != nil {
+		return err
+	}
+	h, err := decodeRecoveryToken(tok)
+	if err != nil {
+		return err
+	}
+	uid, err := s.store.VerifyEmail(ctx, h, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	s.event(ctx, domain.EventEmailVerified, meta, &uid, nil, nil, nil)
+	return nil
+}
+
+// ResendVerification queues a new verification mail for the principal's
+// user unless the email is already verified (or there is none, or mail is
+// off). Returns CodeRateLimited.
+func (s *Service) ResendVerification(ctx context.Context, p *domain.Principal, meta domain.RequestMeta) error {
+	if p.UserID == uuid.Nil {
+		return domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs a user")
+	}
+	if err := s.allow(ctx, ruleResendUser, p.UserID.String(), meta, &p.UserID, false); err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	if !s.cfg.Recovery.Mail || u.EmailVerified || u.Email == "" {
+		return nil
+	}
+	t, m, err := s.newRecovery(u, domain.PurposeVerifyEmail, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	if err := s.store.CreateRecoveryToken(ctx, t, m); err != nil {
+		return err
+	}
+	s.rec.queued()
+	return nil
+}
+
+// ChangePassword replaces the principal's password, keeping the principal's
+// session and revoking every other one. A wrong current password counts
+// against the same limits as a failed login. Returns CodeWeakPassword or
+// CodeInvalidRequest for a new password the policy refuses,
+// CodeInvalidCredentials for a wrong current password, CodeRateLimited.
+func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, current, next string, meta domain.RequestMeta) error {
+	if p.Kind != domain.PrincipalSession {
+		return domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs a user session")
+	}
+	bad := domain.Errorf(domain.CodeInvalidCredentials, "the current password is wrong")
+	if err := s.hasher.Check(next); err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	key := u.Email
+	if key == "" {
+		key = u.ID.String()
+	}
+	if err := s.allow(ctx, ruleLoginIP, meta.IP, meta, &u.ID, false); err != nil {
+		return err
+	}
+	if err := s.allow(ctx, ruleLoginAccount, key, meta, &u.ID, true); err != nil {
+		return err
+	}
+	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	if err != nil && domain.IsCode(err, domain.CodeUnavailable) {
+		return err
+	}
+	if err != nil || !ok {
+		if s.cfg.RateLimits {
+			_, _ = s.limiter.Allow(ruleLoginAccount, s.cfg.Limits.LoginAccount, key)
+		}
+		s.event(ctx, domain.EventLoginFailed, meta, &u.ID, &p.SessionID, nil, map[string]any{"reason": "password_change"})
+		return bad
+	}
+	phc, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	ids, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, phc, p.SessionID, s.clock.Now())
+	s.forget(ids...)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return bad // the password changed meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	s.event(ctx, domain.EventPasswordChanged, meta, &u.ID, &p.SessionID, nil, map[string]any{"revoked_sessions": len(ids)})
+	return nil
+}

@@ -1,0 +1,78 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+var _ domain.Pruner = (*Store)(nil)
+
+// pruneCandidates selects, for each kind, the ids of the rows that ended
+// before the first ? and may go; the second ? is the batch size.
+var pruneCandidates = map[string]string{
+	// Refresh tokens go with their session, but only once it has ended: a
+	// live session keeps its spent tokens so that their reuse is detected.
+	domain.PruneRefreshTokens: `SELECT rt.id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+		WHERE s.revoked_at < ? OR s.expires_at < ? OR s.absolute_expires_at < ? LIMIT ?`,
+	// A session goes once it ended and its tokens are gone, so that deleting
+	// it never cascades to an unbounded number of rows.
+	domain.PruneSessions: `SELECT id FROM sessions s
+		WHERE (s.revoked_at < ? OR s.expires_at < ? OR s.absolute_expires_at < ?)
+		  AND NOT EXISTS (SELECT 1 FROM refresh_tokens rt WHERE rt.session_id = s.id) LIMIT ?`,
+	domain.PruneRecoveryTokens: `SELECT id FROM recovery_tokens WHERE used_at < ? OR expires_at < ? LIMIT ?`,
+	domain.PruneEvents:         `SELECT id FROM security_events WHERE created_at < ? LIMIT ?`,
+	domain.PruneOutbox:         `SELECT id FROM mail_outbox WHERE sent_at < ? OR failed_at < ? LIMIT ?`,
+}
+
+var pruneTables = map[string]string{
+	domain.PruneRefreshTokens:  "refresh_tokens",
+	domain.PruneSessions:       "sessions",
+	domain.PruneRecoveryTokens: "recovery_tokens",
+	domain.PruneEvents:         "security_events",
+	domain.PruneOutbox:         "mail_outbox",
+}
+
+// Prune deletes at most limit rows of the kind that ended before before, in
+// one short statement. On PostgreSQL the candidates are locked with SKIP
+// LOCKED, so several instances pruning at once neither wait on nor deadlock
+// with each other (or with a transaction that is using a row).
+func (s *Store) Prune(ctx context.Context, kind string, before time.Time, limit int) (int, error) {
+	sel, ok := pruneCandidates[kind]
+	if !ok {
+		return 0, fmt.Errorf("sqlstore: unknown prune kind %q", kind)
+	}
+	if limit <= 0 {
+		return 0, nil
+	}
+	if s.dialect == Postgres {
+		if kind == domain.PruneRefreshTokens {
+			sel += " FOR UPDATE OF rt SKIP LOCKED"
+		} else {
+			sel += " FOR UPDATE SKIP LOCKED"
+		}
+	}
+	var args []any
+	for range countPlaceholders(sel) - 1 {
+		args = append(args, ts(before))
+	}
+	args = append(args, limit)
+	res, err := s.exec(ctx, `DELETE FROM `+pruneTables[kind]+` WHERE id IN (`+sel+`)`, args...)
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), translate(err)
+}
+
+func countPlaceholders(q string) int {
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,45 @@
+package server
+
+import (
+	"context"
+
+	"github.com/latchauth/latch/api"
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// ListEvents returns a page of the caller's own security events.
+func (s *Server) ListEvents(ctx context.Context, req api.ListEventsRequestObject) (api.ListEventsResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit, before := 0, ""
+	if req.Params.Limit != nil {
+		limit = *req.Params.Limit
+	}
+	if req.Params.Before != nil {
+		before = *req.Params.Before
+	}
+	evs, next, err := s.svc.ListEvents(ctx, p, limit, before)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListEvents200JSONResponse{Events: make([]api.Event, len(evs))}
+	for i := range evs {
+		out.Events[i] = apiEvent(&evs[i])
+	}
+	if next != "" {
+		out.NextCursor = &next
+	}
+	return out, nil
+}
+
+func apiEvent(e *domain.Event) api.Event {
+	out := api.Event{Id: e.ID, Type: api.EventType(e.Type), CreatedAt: e.CreatedAt,
+		SessionId: e.SessionID, KeyId: e.KeyID, Ip: strPtr(e.IP), UserAgent: strPtr(e.UserAgent)}
+	if len(e.Detail) > 0 {
+		d := e.Detail
+		out.Detail = &d
+	}
+	return out
+}
