@@ -7,9 +7,9 @@ export CGO_ENABLED ?= 0
 
 .PHONY: run build test generate generate-go check-generated vet fmt-check fuzz clean
 
-## run: build latchd and serve on 127.0.0.1:8080 with an embedded SQLite database (./latch.db)
+## run: build latchd and serve on 127.0.0.1:8080 with an embedded SQLite database (./latch.db); mails go to the log, links shown
 run: build
-	$(BIN)/latchd serve
+	LATCH_MAIL_LOG_LINKS=$${LATCH_MAIL_LOG_LINKS:-true} $(BIN)/latchd serve
 
 ## build: build latchd
 build:

@@ -1,7 +1,75 @@
 package contract
 
-import "testing"
+import (
+	"net/http"
+	"net/url"
+	"testing"
+)
 
 // extendedFlow exercises the operations of API keys, organizations, token
-// exchange, delegated sessions, recovery and events.
-func extendedFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {}
+// exchange, delegated sessions, the operator lookup, recovery and events.
+// It leaves a personal key with every built-in scope but users:read, and an
+// organization, in the fixture for the malformed phase.
+func extendedFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
+	t.Helper()
+	auth := bearer(f.access)
+	scopes := []string{"token:exchange", "sessions:read", "sessions:write", "keys:read", "keys:write", "users:read", "billing:read"}
+	k := l.json(t, "POST", "/api-keys", map[string]any{"label": "contract", "scopes": scopes, "expires_at": "2099-01-01T00:00:00Z"}, auth, 201)
+	op("createAPIKey")
+	f.apiKey, f.keyID = k["key"].(string), k["id"].(string)
+	l.json(t, "GET", "/api-keys", nil, auth, 200)
+	op("listAPIKeys")
+	l.json(t, "GET", "/api-keys/"+f.keyID, nil, http.Header{"X-API-Key": {f.apiKey}}, 200)
+	op("getAPIKey")
+	spare := l.json(t, "POST", "/api-keys", map[string]any{"label": "spare", "scopes": []string{"keys:read"}}, auth, 201)
+	rolled := l.json(t, "POST", "/api-keys/"+spare["id"].(string)+"/roll", map[string]any{"overlap_seconds": 60}, auth, 201)
+	op("rollAPIKey")
+	l.json(t, "DELETE", "/api-keys/"+rolled["id"].(string), nil, auth, 204)
+	op("revokeAPIKey")
+	l.json(t, "POST", "/auth/token", map[string]any{"scopes": []string{"billing:read"}, "expires_in": 300}, http.Header{"X-API-Key": {f.apiKey}}, 200)
+	op("exchangeToken")
+	l.json(t, "GET", "/auth/me", nil, http.Header{"X-API-Key": {f.apiKey}}, 200)
+
+	org := l.json(t, "POST", "/organizations", map[string]any{"name": "Contract Inc"}, auth, 201)
+	op("createOrganization")
+	f.orgID = org["id"].(string)
+	base := "/organizations/" + f.orgID
+	l.json(t, "GET", "/organizations", nil, auth, 200)
+	op("listOrganizations")
+	l.json(t, "GET", base, nil, auth, 200)
+	op("getOrganization")
+	mate := l.json(t, "POST", "/auth/signup", map[string]any{"email": "mate@example.com", "password": "another fine passphrase"}, nil, 201)
+	mateID := mate["user"].(map[string]any)["id"].(string)
+	l.json(t, "POST", base+"/members", map[string]any{"email": "mate@example.com", "role": "member"}, auth, 201)
+	op("addMember")
+	l.json(t, "GET", base+"/members", nil, auth, 200)
+	op("listMembers")
+	l.json(t, "PATCH", base+"/members/"+mateID, map[string]any{"role": "admin"}, auth, 200)
+	op("updateMember")
+	l.json(t, "DELETE", base+"/members/"+mateID, nil, auth, 204)
+	op("removeMember")
+	ok := l.json(t, "POST", base+"/api-keys", map[string]any{"label": "backend", "scopes": []string{"token:exchange", "sessions:write", "sessions:read", "keys:read"}}, auth, 201)
+	op("createOrgAPIKey")
+	orgKey := http.Header{"X-API-Key": {ok["key"].(string)}}
+	l.json(t, "GET", base+"/api-keys", nil, auth, 200)
+	op("listOrgAPIKeys")
+	l.json(t, "GET", base+"/api-keys/"+ok["id"].(string), nil, orgKey, 200)
+	op("getOrgAPIKey")
+	spareOrg := l.json(t, "POST", base+"/api-keys", map[string]any{"label": "spare", "scopes": []string{"keys:read"}}, auth, 201)
+	rolledOrg := l.json(t, "POST", base+"/api-keys/"+spareOrg["id"].(string)+"/roll", map[string]any{}, auth, 201)
+	op("rollOrgAPIKey")
+	l.json(t, "DELETE", base+"/api-keys/"+rolledOrg["id"].(string), nil, auth, 204)
+	op("revokeOrgAPIKey")
+	ds := l.json(t, "POST", "/sessions", map[string]any{"external_id": "auth0|contract", "email": "ext@example.com", "metadata": map[string]any{"plan": "pro"}}, orgKey, 201)
+	op("createDelegatedSession")
+	l.json(t, "GET", base+"/sessions?external_id="+url.QueryEscape("auth0|contract"), nil, orgKey, 200)
+	op("listOrgSessions")
+	l.json(t, "POST", "/sessions/"+ds["session_id"].(string)+"/renew", nil, orgKey, 200)
+	l.json(t, "DELETE", base+"/sessions/"+ds["session_id"].(string), nil, orgKey, 204)
+	op("revokeOrgSession")
+	// Not an operator: the lookup is refused, as declared.
+	l.json(t, "GET", "/users?email="+url.QueryEscape("flow@example.com"), nil, http.Header{"X-API-Key": {f.apiKey}}, 403)
+	op("lookupUser")
+
+	recoveryFlow(t, l, op)
+}

@@ -601,7 +601,9 @@ func TestRequestIDs(t *testing.T) {
 		t.Fatal("caller's request id not kept")
 	}
 	r, body := do(t, s, "GET", "/nope", "", nil, map[string]string{"X-Request-Id": "bad id with spaces"})
-	var e struct{ RequestID string `json:"request_id"` }
+	var e struct {
+		RequestID string `json:"request_id"`
+	}
 	_ = json.Unmarshal(body, &e)
 	if id := r.Header.Get("X-Request-Id"); id == "" || strings.ContainsAny(id, " \n") || id != e.RequestID {
 		t.Fatalf("request id %q / body %q", id, e.RequestID)

@@ -112,13 +112,13 @@ func TestRehashOnLoginWhenParametersGrow(t *testing.T) {
 
 func TestBadConfigurationExitsClearly(t *testing.T) {
 	for env, want := range map[string]string{
-		"LATCH_ACCESS_TTL=banana":       "LATCH_ACCESS_TTL",
-		"LATCH_SIGNING_ALG=HS256":       "LATCH_SIGNING_ALG",
-		"LATCH_DATABASE_URL=mysql://x":  "LATCH_DATABASE_URL",
-		"LATCH_MASTER_KEY=short":        "LATCH_MASTER_KEY",
-		"LATCH_RATE_LOGIN_ACCOUNT=5":    "LATCH_RATE_LOGIN_ACCOUNT",
-		"LATCH_ARGON2_MEMORY_KIB=0":     "LATCH_ARGON2",
-		"LATCH_LOG_LEVEL=loud":          "LATCH_LOG_LEVEL",
+		"LATCH_ACCESS_TTL=banana":      "LATCH_ACCESS_TTL",
+		"LATCH_SIGNING_ALG=HS256":      "LATCH_SIGNING_ALG",
+		"LATCH_DATABASE_URL=mysql://x": "LATCH_DATABASE_URL",
+		"LATCH_MASTER_KEY=short":       "LATCH_MASTER_KEY",
+		"LATCH_RATE_LOGIN_ACCOUNT=5":   "LATCH_RATE_LOGIN_ACCOUNT",
+		"LATCH_ARGON2_MEMORY_KIB=0":    "LATCH_ARGON2",
+		"LATCH_LOG_LEVEL=loud":         "LATCH_LOG_LEVEL",
 	} {
 		k, v, _ := strings.Cut(env, "=")
 		t.Setenv(k, v)

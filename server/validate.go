@@ -96,6 +96,10 @@ func (h *handler) authenticate(ctx context.Context, in *openapi3filter.Authentic
 	if err == nil && p.Kind != domain.PrincipalSession {
 		need := requiredScope(in.RequestValidationInput.Route.Operation)
 		switch {
+		case need == "" && p.Exchanged:
+			// A bearer-only operation declares no 403: the token is a bearer
+			// token, but not a session's, so it is an invalid token here.
+			err = domain.Errorf(domain.CodeInvalidToken, "this operation needs a user session's access token, not one exchanged from an API key")
 		case need == "":
 			err = domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs a user session, not an API key")
 		case !p.HasScope(need):

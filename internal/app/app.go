@@ -18,6 +18,7 @@ import (
 	"github.com/latchauth/latch"
 	"github.com/latchauth/latch/docs"
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/mail"
 	"github.com/latchauth/latch/internal/password"
 	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/sqlstore"
@@ -37,6 +38,8 @@ type App struct {
 	Service *service.Service
 	Handler http.Handler
 	Clock   domain.Clock
+	// Mail drains the mail outbox; nil when mail is off.
+	Mail *mail.Worker
 }
 
 // NewLogger returns the structured logger the configuration asks for.
@@ -95,12 +98,18 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if err != nil {
 		return nil, err
 	}
+	var worker *mail.Worker // set once the service is initialised; nil-safe
 	svc := service.New(service.Config{
 		AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdle, SessionMaxTTL: c.SessionMax, ReuseGrace: c.ReuseGrace,
 		SessionCacheTTL: c.SessionCache, RateLimits: c.RateLimits, Limits: c.Limits,
-		RequireVerifiedEmail: c.RequireVerifiedEmail,
-	}, service.Deps{Store: st, Hasher: hasher, Issuer: issuer, Sealer: sealer, Clock: clock, Log: log})
+		RequireVerifiedEmail: c.RequireVerifiedEmail, Recovery: c.Recovery.serviceConfig(),
+		APIKeys: c.APIKeys.serviceConfig(),
+	}, service.Deps{Store: st, Hasher: hasher, Issuer: issuer, Sealer: sealer, Clock: clock, Log: log,
+		MailQueued: func() { worker.Notify() }})
 	if err := svc.Init(ctx); err != nil {
+		return nil, err
+	}
+	if worker, err = newMailWorker(c, st, svc, clock, log); err != nil {
 		return nil, err
 	}
 	h, err := server.NewHandler(server.Config{
@@ -109,11 +118,14 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: c, Log: log, Store: st, Service: svc, Handler: h, Clock: clock}, nil
+	return &App{Config: c, Log: log, Store: st, Service: svc, Handler: h, Clock: clock, Mail: worker}, nil
 }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close waits for the service's background work, then releases the store.
+func (a *App) Close() error {
+	a.Service.Close()
+	return a.Store.Close()
+}
 
 // Serve serves on ln until ctx ends, then shuts down gracefully. It also
 // runs the service's background work. Serve always returns a non-nil error
@@ -132,6 +144,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Service.Run(bg) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Service.RunPruner(bg) }()
+	if a.Mail != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.Mail.Run(bg) }()
+	}
 	if a.Config.PprofAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -139,6 +157,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/vars", a.varsHandler())
 		admin := &http.Server{Addr: a.Config.PprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -159,6 +178,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		cancel()
 		a.Log.Info("latchd stopped")
 	}
+	// Let the requests' background work (queueing reset mails) finish before
+	// the workers stop.
+	a.Service.Close()
 	stop()
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
@@ -195,6 +217,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	switch cmd {
 	case "serve":
+		if n := applyMemoryLimit(c); n > 0 {
+			log.Debug("soft memory limit", "bytes", n)
+		}
 		a, err := New(ctx, c, log, nil)
 		if err != nil {
 			fmt.Fprintln(stderr, "latchd:", err)

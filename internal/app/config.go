@@ -46,6 +46,8 @@ type Config struct {
 	PprofAddr            string
 	RequireVerifiedEmail bool
 	ShutdownTimeout      time.Duration
+	Recovery             RecoveryConfig
+	APIKeys              APIKeyConfig
 }
 
 type ruleFlag struct{ r *ratelimit.Rule }
@@ -119,6 +121,8 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",
 		ShutdownTimeout: 15 * time.Second,
+		Recovery:        defaultRecovery(),
+		APIKeys:         defaultAPIKeys(),
 	}
 	var memKiB, timeCost, threads uint
 	memKiB, timeCost, threads = uint(c.Argon2.MemoryKiB), uint(c.Argon2.Time), uint(c.Argon2.Threads)
@@ -183,6 +187,29 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&c.PprofAddr, "pprof-addr", "LATCH_PPROF_ADDR", "admin listener for pprof (off when empty)")
 	boolean(&c.RequireVerifiedEmail, "require-verified-email", "LATCH_REQUIRE_VERIFIED_EMAIL", "refuse login until the email is verified")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "LATCH_SHUTDOWN_TIMEOUT", "graceful shutdown limit")
+	// Password reset, email verification, mail and pruning.
+	str(&c.Recovery.PublicURL, "public-url", "LATCH_PUBLIC_URL", "base URL of the links in mails (never taken from a request)")
+	str(&c.Recovery.ResetURL, "reset-url", "LATCH_RESET_URL", "password-reset page: absolute URL or path below the public URL, with {token}")
+	str(&c.Recovery.VerifyURL, "verify-url", "LATCH_VERIFY_URL", "email-verification page: absolute URL or path below the public URL, with {token}")
+	dur(&c.Recovery.ResetTTL, "reset-ttl", "LATCH_RESET_TTL", "password-reset token lifetime")
+	dur(&c.Recovery.VerifyTTL, "verify-ttl", "LATCH_VERIFY_TTL", "email-verification token lifetime")
+	boolean(&c.Recovery.MailLogLinks, "mail-log-links", "LATCH_MAIL_LOG_LINKS", "show the links of mails written by the log transport (development only)")
+	str(&c.Recovery.MailTransport, "mail-transport", "LATCH_MAIL_TRANSPORT", "log (development only), smtp or none; default smtp when LATCH_SMTP_URL is set, else log")
+	str(&c.Recovery.SMTPURL, "smtp-url", "LATCH_SMTP_URL", "smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465")
+	str(&c.Recovery.MailFrom, "mail-from", "LATCH_MAIL_FROM", "sender of mails")
+	str(&c.Recovery.MailTemplatesDir, "mail-templates-dir", "LATCH_MAIL_TEMPLATES_DIR", "directory whose templates replace the embedded ones")
+	integer(&c.Recovery.MailMaxAttempts, "mail-max-attempts", "LATCH_MAIL_MAX_ATTEMPTS", "delivery attempts before a mail is abandoned")
+	dur(&c.Recovery.MailPoll, "mail-poll-interval", "LATCH_MAIL_POLL_INTERVAL", "how often the mail outbox is checked")
+	dur(&c.Recovery.EventRetention, "event-retention", "LATCH_EVENT_RETENTION", "how long security events are kept")
+	dur(&c.Recovery.PruneInterval, "prune-interval", "LATCH_PRUNE_INTERVAL", "how often expired rows are pruned")
+	integer(&c.Recovery.PruneBatch, "prune-batch", "LATCH_PRUNE_BATCH", "most rows one pruning statement deletes")
+	value(ruleFlag{&c.Limits.ForgotEmail}, "rate-forgot-email", "LATCH_RATE_FORGOT_EMAIL", "password-reset mails per email, N/duration")
+	value(ruleFlag{&c.Limits.ForgotIP}, "rate-forgot-ip", "LATCH_RATE_FORGOT_IP", "password-reset requests per client IP, N/duration")
+	value(ruleFlag{&c.Limits.ResetIP}, "rate-reset-ip", "LATCH_RATE_RESET_IP", "password resets per client IP, N/duration")
+	value(ruleFlag{&c.Limits.VerifyIP}, "rate-verify-ip", "LATCH_RATE_VERIFY_IP", "email verifications per client IP, N/duration")
+	value(ruleFlag{&c.Limits.ResendUser}, "rate-resend-user", "LATCH_RATE_RESEND_USER", "verification mails per user, N/duration")
+	// API keys, token exchange and operator lookups.
+	c.APIKeys.flags(dur, value)
 
 	for _, d := range defs {
 		if v := getenv(d.env); v != "" {
@@ -251,5 +278,7 @@ func (c *Config) validate() error {
 	if _, err := token.NewSealer(c.MasterKey); err != nil {
 		bad("LATCH_MASTER_KEY", "%v", err)
 	}
+	c.Recovery.validate(bad)
+	c.APIKeys.validate(bad)
 	return errors.Join(errs...)
 }

@@ -62,6 +62,16 @@ func (s *Service) rule(name string) (r ratelimit.Rule) {
 		return s.cfg.Limits.SignupIP
 	case ruleRefreshIP:
 		return s.cfg.Limits.RefreshIP
+	case ruleForgotEmail:
+		return s.cfg.Limits.ForgotEmail
+	case ruleForgotIP:
+		return s.cfg.Limits.ForgotIP
+	case ruleResetIP:
+		return s.cfg.Limits.ResetIP
+	case ruleVerifyIP:
+		return s.cfg.Limits.VerifyIP
+	case ruleResendUser:
+		return s.cfg.Limits.ResendUser
 	}
 	return r
 }
@@ -90,7 +100,9 @@ func (s *Service) Signup(ctx context.Context, email, pw string, meta domain.Requ
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateUser(ctx, u, sess, rt); err != nil {
+	// With mail on, the verification token and its mail are stored in the
+	// same transaction as the user.
+	if err := s.createUser(ctx, u, sess, rt, now); err != nil {
 		return nil, err
 	}
 	s.event(ctx, domain.EventSignup, meta, &u.ID, &sess.ID, nil, nil)

@@ -25,6 +25,11 @@ type Store interface {
 	domain.SessionStore
 	domain.KeyStore
 	domain.EventStore
+	domain.RecoveryStore
+	domain.OutboxStore
+	domain.Pruner
+	domain.APIKeyStore
+	domain.OrgStore
 	domain.Pinger
 }
 
@@ -48,6 +53,11 @@ type Limits struct {
 	LoginIP      ratelimit.Rule // login attempts per client IP
 	SignupIP     ratelimit.Rule // signups per client IP
 	RefreshIP    ratelimit.Rule // refreshes per client IP
+	ForgotEmail  ratelimit.Rule // password-reset mails per email
+	ForgotIP     ratelimit.Rule // password-reset requests per client IP
+	ResetIP      ratelimit.Rule // password resets per client IP
+	VerifyIP     ratelimit.Rule // email verifications per client IP
+	ResendUser   ratelimit.Rule // verification mails per user
 }
 
 // DefaultLimits stop a guesser after a handful of failures a minute while a
@@ -57,6 +67,11 @@ var DefaultLimits = Limits{
 	LoginIP:      ratelimit.Rule{Burst: 30, Per: time.Minute},
 	SignupIP:     ratelimit.Rule{Burst: 20, Per: time.Hour},
 	RefreshIP:    ratelimit.Rule{Burst: 300, Per: time.Minute},
+	ForgotEmail:  ratelimit.Rule{Burst: 1, Per: time.Minute},
+	ForgotIP:     ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
+	ResetIP:      ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
+	VerifyIP:     ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
+	ResendUser:   ratelimit.Rule{Burst: 1, Per: time.Minute},
 }
 
 // Config is the service's configuration.
@@ -76,6 +91,11 @@ type Config struct {
 	Limits               Limits
 	// KeyRefresh is how often the signing keys are reloaded from the store.
 	KeyRefresh time.Duration
+	// Recovery configures password reset, email verification, mail and
+	// pruning.
+	Recovery RecoveryConfig
+	// APIKeys configures API keys, token exchange and operator lookups.
+	APIKeys APIKeyConfig
 }
 
 // Service is the application. It is safe for concurrent use.
@@ -95,6 +115,10 @@ type Service struct {
 
 	keysMu     sync.Mutex
 	keysLoaded time.Time
+
+	rec *recoveryState
+
+	apiKeys *apiKeyState
 }
 
 type sessionEntry struct {
@@ -113,6 +137,9 @@ type Deps struct {
 	Limiter *ratelimit.Limiter
 	Clock   domain.Clock
 	Log     *slog.Logger
+	// MailQueued, when set, is called after a mail is queued (to wake the
+	// outbox worker at once).
+	MailQueued func()
 }
 
 // New returns a service; call Init before serving.
@@ -132,10 +159,14 @@ func New(cfg Config, d Deps) *Service {
 	if d.Limiter == nil {
 		d.Limiter = ratelimit.New(100_000, 2*time.Hour, d.Clock.Now)
 	}
+	cfg.Recovery = cfg.Recovery.withDefaults()
+	cfg.APIKeys = cfg.APIKeys.withDefaults()
 	return &Service{
 		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter,
 		clock: d.Clock, log: d.Log,
 		sessions: expirable.NewLRU[uuid.UUID, sessionEntry](100_000, nil, cfg.SessionCacheTTL),
+		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
+		apiKeys:  newAPIKeyState(cfg.APIKeys.CacheTTL),
 	}
 }
 
@@ -176,6 +207,9 @@ func (s *Service) Init(ctx context.Context) error {
 		return fmt.Errorf("refresh secret: %w", err)
 	}
 	if s.refreshSecret, err = s.sealer.Open(stored, "secret:refresh-successor"); err != nil {
+		return err
+	}
+	if err := s.initRecovery(ctx); err != nil {
 		return err
 	}
 	return s.ReloadKeys(ctx)

@@ -71,7 +71,17 @@ func (s *Service) Me(ctx context.Context, p *domain.Principal) (*domain.User, er
 	if p.UserID == uuid.Nil {
 		return nil, domain.Errorf(domain.CodeNotFound, "an organization key has no user")
 	}
+	if c, ok := s.store.(cachedUsers); ok {
+		return c.CachedUserByID(ctx, p.UserID)
+	}
 	return s.store.UserByID(ctx, p.UserID)
+}
+
+// cachedUsers is implemented by stores that can answer a user read from a
+// short-lived cache that their own writes invalidate (sqlstore: for at most
+// as long as the session cache, for a change made by another instance).
+type cachedUsers interface {
+	CachedUserByID(ctx context.Context, id uuid.UUID) (*domain.User, error)
 }
 
 // Logout scopes.
@@ -148,10 +158,22 @@ func (s *Service) RevokeSession(ctx context.Context, p *domain.Principal, id uui
 }
 
 // RenewSession extends one of the user's sessions by the idle lifetime, up
-// to its absolute lifetime. Returns CodeNotFound for a session that is not
-// the caller's or no longer active.
+// to its absolute lifetime. An organization key (or a token exchanged from
+// one) renews the organization's delegated sessions. Returns CodeNotFound
+// for a session that is not the caller's or no longer active.
 func (s *Service) RenewSession(ctx context.Context, p *domain.Principal, id uuid.UUID) (*domain.Session, error) {
-	sess, err := s.store.RenewSession(ctx, p.UserID, id, s.clock.Now(), s.cfg.RefreshIdleTTL)
+	userID := p.UserID
+	if p.Kind == domain.PrincipalAPIKey && p.OrgID != nil {
+		sess, err := s.store.SessionByID(ctx, id)
+		if err != nil && !domain.IsCode(err, domain.CodeNotFound) {
+			return nil, err
+		}
+		if err != nil || sess.OrgID == nil || *sess.OrgID != *p.OrgID {
+			return nil, domain.Errorf(domain.CodeNotFound, "session not found")
+		}
+		userID = sess.UserID
+	}
+	sess, err := s.store.RenewSession(ctx, userID, id, s.clock.Now(), s.cfg.RefreshIdleTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -159,14 +181,5 @@ func (s *Service) RenewSession(ctx context.Context, p *domain.Principal, id uuid
 	return sess, nil
 }
 
-// authenticateExchanged accepts an access token exchanged from an API key.
-// Until API keys exist every such token is refused.
-func (s *Service) authenticateExchanged(ctx context.Context, c any) (*domain.Principal, error) {
-	return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is invalid")
-}
-
-// AuthenticateAPIKey verifies an API key. Until API keys exist every key is
-// refused.
-func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (*domain.Principal, error) {
-	return nil, domain.Errorf(domain.CodeInvalidToken, "the API key is invalid")
-}
+// authenticateExchanged and AuthenticateAPIKey are in exchange.go and
+// apikeys.go.

@@ -42,8 +42,8 @@ func (s *Store) RecordEvent(ctx context.Context, e *domain.Event) error {
 		}
 		detail = b
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO security_events (id, type, user_id, session_id, key_id, ip, user_agent, detail, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.exec(ctx, `INSERT INTO security_events (id, type, user_id, session_id, key_id, ip, user_agent, detail, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.Type, nullUUID(e.UserID), nullUUID(e.SessionID), nullUUID(e.KeyID), e.IP, e.UserAgent, string(detail), ts(e.CreatedAt))
 	return translate(err)
 }

@@ -58,7 +58,7 @@ func (s *Store) insertSession(ctx context.Context, tx *sqlx.Tx, sess *domain.Ses
 }
 
 func (s *Store) insertRefreshToken(ctx context.Context, tx *sqlx.Tx, rt *domain.RefreshToken) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO refresh_tokens (id, session_id, parent_id, token_hash, created_at) VALUES (?, ?, ?, ?, ?)`),
+	_, err := s.txExec(ctx, tx, `INSERT INTO refresh_tokens (id, session_id, parent_id, token_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
 		rt.ID, rt.SessionID, nullUUID(rt.ParentID), rt.Hash, ts(rt.CreatedAt))
 	return err
 }
@@ -75,17 +75,22 @@ func (s *Store) CreateSession(ctx context.Context, sess *domain.Session, rt *dom
 // Returns CodeInvalidGrant for an unknown token or an inactive session.
 func (s *Store) RotateRefreshToken(ctx context.Context, req domain.RotateRequest) (*domain.RotateResult, error) {
 	invalid := domain.Errorf(domain.CodeInvalidGrant, "the refresh token is invalid, expired or revoked")
+	if s.dialect == Postgres {
+		if res, ok, err := s.rotatePG(ctx, req); err != nil || ok {
+			return res, err
+		}
+	}
 	var res *domain.RotateResult
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		res = nil
 		var sr sessionRow
 		// Lock and touch the session, but only while it is active. The new idle
 		// expiry is now+idle capped by the absolute expiry.
-		err := tx.GetContext(ctx, &sr, s.q(`UPDATE sessions SET last_used_at = ?,
+		err := s.txGet(ctx, tx, &sr, `UPDATE sessions SET last_used_at = ?,
 			expires_at = CASE WHEN absolute_expires_at < ? THEN absolute_expires_at ELSE ? END
 			WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?)
 			  AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
-			RETURNING `+sessionCols),
+			RETURNING `+sessionCols,
 			ts(req.Now), ts(req.Now.Add(req.IdleTTL)), ts(req.Now.Add(req.IdleTTL)), req.PresentedHash, ts(req.Now), ts(req.Now))
 		if err != nil {
 			return err // not found: unknown token, or the session is over
@@ -94,9 +99,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, req domain.RotateRequest
 			ID        uuid.UUID `db:"id"`
 			SessionID uuid.UUID `db:"session_id"`
 		}
-		err = tx.GetContext(ctx, &tok, s.q(`UPDATE refresh_tokens SET used_at = ?
+		err = s.txGet(ctx, tx, &tok, `UPDATE refresh_tokens SET used_at = ?
 			WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL
-			RETURNING id, session_id`), ts(req.Now), req.PresentedHash)
+			RETURNING id, session_id`, ts(req.Now), req.PresentedHash)
 		if err == nil {
 			parent := tok.ID
 			if err := s.insertRefreshToken(ctx, tx, &domain.RefreshToken{
@@ -171,7 +176,7 @@ func (s *Store) revokeSessions(ctx context.Context, tx *sqlx.Tx, where string, n
 // SessionByID returns the session. Returns CodeNotFound if there is none.
 func (s *Store) SessionByID(ctx context.Context, id uuid.UUID) (*domain.Session, error) {
 	var r sessionRow
-	if err := s.db.GetContext(ctx, &r, s.q(`SELECT `+sessionCols+` FROM sessions WHERE id = ?`), id); err != nil {
+	if err := s.get(ctx, &r, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id); err != nil {
 		return nil, translate(err)
 	}
 	d := r.domain()

@@ -40,6 +40,10 @@ const (
 type Store struct {
 	db      *sqlx.DB
 	dialect string
+	// writer group-commits SQLite write transactions (nil on PostgreSQL).
+	writer *writer
+	stmts  stmts
+	users  userCache
 }
 
 // Options tune the connection pool.
@@ -87,6 +91,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 			db.Close()
 			return nil, err
 		}
+		s.writer = newWriter(db)
 		return s, nil
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		u, err := url.Parse(rawURL)
@@ -124,7 +129,13 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 func (s *Store) Dialect() string { return s.dialect }
 
 // Close closes the connection pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.writer != nil {
+		s.writer.close()
+	}
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // Ping reports whether the database answers. Returns CodeUnavailable if not.
 func (s *Store) Ping(ctx context.Context) error {
@@ -156,6 +167,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // tx runs fn in a transaction, committing when it returns nil.
 func (s *Store) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	if s.writer != nil {
+		return translate(s.writer.do(ctx, fn))
+	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return translate(err)
@@ -205,7 +219,8 @@ func translate(err error) error {
 			return &domain.Error{Code: domain.CodeUnavailable, Message: "the database is busy", Err: err}
 		}
 	}
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+	// database/sql reports a closed pool with an unexported error value.
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed" {
 		return &domain.Error{Code: domain.CodeUnavailable, Message: "the database is unavailable", Err: err}
 	}
 	return err

@@ -89,7 +89,7 @@ func (s *Store) CreateUser(ctx context.Context, u *domain.User, sess *domain.Ses
 // Returns CodeNotFound if there is none.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*domain.User, error) {
 	var r userRow
-	if err := s.db.GetContext(ctx, &r, s.q(`SELECT `+userCols+` FROM users WHERE email = ? AND org_id IS NULL`), email); err != nil {
+	if err := s.get(ctx, &r, `SELECT `+userCols+` FROM users WHERE email = ? AND org_id IS NULL`, email); err != nil {
 		return nil, translate(err)
 	}
 	return r.domain(), nil
@@ -98,7 +98,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*domain.User, er
 // UserByID returns the user. Returns CodeNotFound if there is none.
 func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*domain.User, error) {
 	var r userRow
-	if err := s.db.GetContext(ctx, &r, s.q(`SELECT `+userCols+` FROM users WHERE id = ?`), id); err != nil {
+	if err := s.get(ctx, &r, `SELECT `+userCols+` FROM users WHERE id = ?`, id); err != nil {
 		return nil, translate(err)
 	}
 	return r.domain(), nil
@@ -107,6 +107,7 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*domain.User, error
 // SetPasswordHash replaces the user's password hash if it still equals old.
 // Returns CodeNotFound if the user does not exist or the hash moved on.
 func (s *Store) SetPasswordHash(ctx context.Context, id uuid.UUID, old, new string, now time.Time) error {
+	defer s.users.invalidate(id)
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`),
 			new, ts(now), id, old)

@@ -1,0 +1,33 @@
+package app
+
+import (
+	"os"
+	"runtime/debug"
+)
+
+// memoryHeadroom is the Go memory latchd plans for beside the argon2id
+// buffers of the hashes in flight: the heap of everything else (caches,
+// connections, the spec) with room to spare.
+const memoryHeadroom = 64 << 20
+
+// MemoryLimit returns the soft memory limit that serve gives the Go runtime
+// for c: the argon2id memory of LATCH_HASH_CONCURRENCY hashes plus 64 MiB.
+// Every hash allocates its memory afresh, so without a limit the garbage of
+// finished hashes piles up until the heap doubles (GOGC) and a burst of
+// logins costs about three times the memory of the hashes it runs; with the
+// limit the collector runs before that. Waiting logins hold no hash memory,
+// so the bound holds however many queue.
+func MemoryLimit(c Config) int64 {
+	return int64(c.HashConc)*int64(c.Argon2.MemoryKiB)*1024 + memoryHeadroom
+}
+
+// applyMemoryLimit sets MemoryLimit(c) unless GOMEMLIMIT is set, which wins.
+// Returns the limit set, or 0.
+func applyMemoryLimit(c Config) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return 0
+	}
+	n := MemoryLimit(c)
+	debug.SetMemoryLimit(n)
+	return n
+}
