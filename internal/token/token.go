@@ -9,6 +9,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -94,6 +95,8 @@ type key struct {
 	alg    string
 	priv   crypto.Signer
 	method jwt.SigningMethod
+	// hdr is the encoded JOSE header of every token the key signs.
+	hdr string
 }
 
 func parseKey(k domain.SigningKey) (*key, error) {
@@ -124,6 +127,9 @@ func parseKey(k domain.SigningKey) (*key, error) {
 		out.priv, out.method = p, jwt.SigningMethodRS256
 	default:
 		return nil, fmt.Errorf("token: key %s: unsupported key type %T", k.KID, raw)
+	}
+	if out.hdr, err = encodeHeader(out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -171,6 +177,10 @@ type Config struct {
 	// Leeway is the clock skew tolerated on exp, nbf and iat.
 	Leeway time.Duration
 	Clock  domain.Clock
+	// VerifyCacheTTL is how long Verify reuses the claims of a token it has
+	// already checked (never past the token's exp, never across a Load):
+	// zero means DefaultVerifyCacheTTL, a negative value turns the cache off.
+	VerifyCacheTTL time.Duration
 }
 
 // Issuer signs and verifies access tokens with the current key set. It is
@@ -183,6 +193,8 @@ type Issuer struct {
 	active *key
 	byKID  map[string]*key
 	jwks   []JWK
+
+	verified *verifyCache
 }
 
 // NewIssuer returns an Issuer with no keys; call Load before use.
@@ -193,8 +205,12 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = domain.SystemClock{}
 	}
+	if cfg.VerifyCacheTTL == 0 {
+		cfg.VerifyCacheTTL = DefaultVerifyCacheTTL
+	}
 	return &Issuer{
-		cfg: cfg,
+		verified: newVerifyCache(cfg.VerifyCacheTTL),
+		cfg:      cfg,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{cfg.Alg}),
 			jwt.WithIssuer(cfg.Issuer),
@@ -231,6 +247,8 @@ func (is *Issuer) Load(keys []domain.SigningKey) error {
 	}
 	is.mu.Lock()
 	is.active, is.byKID, is.jwks = active, byKID, jwks
+	// Tokens checked under the old key set are checked again.
+	is.verified.invalidate()
 	is.mu.Unlock()
 	return nil
 }
@@ -258,10 +276,7 @@ func (is *Issuer) Sign(c *Claims) (string, error) {
 	if len(c.Audience) == 0 {
 		c.Audience = jwt.ClaimStrings{is.cfg.Audience}
 	}
-	t := jwt.NewWithClaims(k.method, c)
-	t.Header["typ"] = TypAccessToken
-	t.Header["kid"] = k.kid
-	return t.SignedString(k.priv)
+	return k.sign(c)
 }
 
 // Verify checks a token's size, header (alg allowlist, typ, kid), signature,
@@ -272,6 +287,13 @@ func (is *Issuer) Verify(tok string) (*Claims, error) {
 	if len(tok) > MaxTokenBytes || strings.Count(tok, ".") != 2 {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is malformed")
 	}
+	// A token that passed every check below moments ago passes again until
+	// it expires: reuse its claims instead of checking the signature again.
+	h := sha256.Sum256([]byte(tok))
+	if c, ok := is.verified.get(h, is.cfg.Clock.Now()); ok {
+		return c, nil
+	}
+	gen := is.verified.generation()
 	c := &Claims{}
 	_, err := is.parser.ParseWithClaims(tok, c, is.keyFor)
 	if err != nil {
@@ -283,6 +305,7 @@ func (is *Issuer) Verify(tok string) (*Claims, error) {
 	if c.Subject == "" || c.ID == "" {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is missing claims")
 	}
+	is.verified.put(h, c, is.cfg.Clock.Now(), gen)
 	return c, nil
 }
 
