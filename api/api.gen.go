@@ -315,6 +315,21 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for SignupPendingStatus.
+const (
+	VerificationRequired SignupPendingStatus = "verification_required"
+)
+
+// Valid indicates whether the value is a known member of the SignupPendingStatus enum.
+func (e SignupPendingStatus) Valid() bool {
+	switch e {
+	case VerificationRequired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenResponseTokenType.
 const (
 	TokenResponseTokenTypeBearer TokenResponseTokenType = "Bearer"
@@ -703,6 +718,15 @@ type Session struct {
 type SessionList struct {
 	Sessions []Session `json:"sessions"`
 }
+
+// SignupPending defines model for SignupPending.
+type SignupPending struct {
+	Status SignupPendingStatus `json:"status"`
+	User   User                `json:"user"`
+}
+
+// SignupPendingStatus defines model for SignupPending.Status.
+type SignupPendingStatus string
 
 // TokenResponse defines model for TokenResponse.
 type TokenResponse struct {
@@ -3942,6 +3966,20 @@ func (response Signup201JSONResponse) VisitSignupResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Signup202JSONResponse SignupPending
+
+func (response Signup202JSONResponse) VisitSignupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8094,136 +8132,138 @@ func (sh *strictHandler) LookupUser(w http.ResponseWriter, r *http.Request, para
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0LcxM5uuhfUfU9VSR7244JgR1C3aqTYcJOBgIsCcueg7m23P3Z1qQt9UjqOF5O/vspfZL67djOC9hJ",
-	"1dQUcXfr8el7v/Q1iMQsFRy4VsH+12AKNAaJ//wAWi4Oxhqk+SsGFUmWaiZ4sB+cQCR4rIgWZE6ZJiMY",
-	"CwlEywXjE0InlPFuEAYS/siYhDjY1zKDMFDRFGbUDDdjnM2yWbD/OAz0IoVgP2BcwwRkcHkZBp8+fTrI",
-	"9BS4ZhHV0FzA6RQILd5gghMcHAhcpBBpiK+e382ptGR8ElyaOVMq6Qy02/1rWBzF5h/MTJdSPQ3CgNOZ",
-	"+eoMFgMWXzn+WMgZ1cF+kGX4Zn2+MHgnJ0snEHJy8wlOQCkm+NJJlH1+84k+KpBLZ8kUyJtOcWk+Vqng",
-	"CvBsfqbxB/gjA6XNX5HgGjj+k6Zp4tBh53dlEOVraZr/kDAO9oP/s1Og/I59qnYOpRTSTtVENGknI0yR",
-	"GU3MaiEmQpKRBHqmCCUyS6AbXIbBS8HHCYvueV2Rm1WROdNTMp9SXKvSQho6uAyDV0KOWBwDv5+FRRJi",
-	"Q5k0USSh0RmhJAU5Y4hwuKAjrkFymtz9eg44ybhnCmRMWZJJeEH0FEgMmrJEESqBJGIygZhkPAaJD/ND",
-	"txB8K/QrkfH47hf8VhCVRVMiQYlMRkDOmWKjBAyzNQuLaJKAxEW9p4tE0PhUiDdUTuB+Dnck4oVBL3Hu",
-	"IKXYv4AkbMY0LupUiGPKF45C1T2cMJFUuxWQOVVEAo2mVgLU5VknF2htU7m3d0qiD+f7yI2sEZL9C+4B",
-	"AY4NnfBJSBg/pwlDVgMXqeGdZcqqbe/Tp0+dusy8ao91Ees3ek5ZQkcJ3Me5xZACj4FHiFCxmHOzV8Qp",
-	"kAa9HJoZJHec7CNXWZoKqSE+hpjRU5QV94X3jxRxExEjpMz6uNCERhGkqHOYT91oZrKD90evYWH+lUqR",
-	"gtTMSrBIAtUQD6iuyL+YauhoNoOmEAwDiwJqo29YvIZ8DYOEjiBpUYvME6UHmdpwqU5/WWdqMecgB9qd",
-	"InCjE35GrSHAcShn/8KjDL60fJ1KGLOLdvVwzKSRjVMqaWS0OiLGiFpnsAgNL5UQiQlnCohhXAa+dJYa",
-	"vA8SqqPpIBvsvfrjeduaJZyLsw1BoiKR2rNnGmaqFdjuByolXZi/ve60lhZWqFefA3zFwcafbr6EsIx9",
-	"lQMoICxGv0OkzRosBr9hVteqYjFN2eAMFtVdXUVfjhwaW60tPx93+YI+MT09gUiCpfgkeTcO9j+vOXt9",
-	"H2eWRFtQKEsSgy9dcoQaFQfDlNTUMKrcyLn6KMzYzW18MRtxTKMJV6WpzlSZHjyDaSGC2nzu21bIxfEx",
-	"zEYgS8ozjWNmNkyT96UljGmiIKytCmaUJSs5KL5k1iQSWPXyB/NOfQN2GjdA2zZeTimfwHuq1FzI+Hp7",
-	"iTIpgetB6kZZtVI/m5mfw/wa39V22VhAbdzWjScMuH5ZaADX2zvNYgY8svw253lTrVO1v7NDU9Z1v3Yj",
-	"MQvCYEYv3gCf6Gmwv/v0aQtri3BdjlEVI84WnRGNzoDHGwyicpouBvr61TGEy8v6SM9aRppIynUhUfJh",
-	"3AwlDao62rO9ZWy7Os6IJQnjk30JtL6z3t5Pq+iztLrWM0bWbDnVNcm0oiYUy97tPX/e6T3u9B6f9nr7",
-	"+N9/B+Ga0itXEBpgIHMhz1BYlwDxuNcLgxnj+d9XCsR8zM+BFmfA9+EiQho3Mss6KZSF9pdwPTlzgqd2",
-	"iWs6sh887dWEThhknP2RgXuuZQb1s6oJzuXn9a6kp1zv1Ky3pAzfgwiPYiOo1taPgy5ZdU4DdykEbswm",
-	"vTC4ki/+AglMjELjPF73Id7gwvovGlzPGIq9/3m2N34c7bbwvRVEMQNNY6rp8rVb31k+39cgTSh63aQo",
-	"6VUeOHVwllbdBslDD4PSfmL6n1V5kHMMfzilPT7ZraLok5Y9WiOrofSA/3mlgfZSxEjc+MWgorW1KXGK",
-	"zoBouNCEKjKcgVJ0AsOQjIUkH169JM/+uvecWOGguqsNr+oEn6bA0apIJSjgGmKCPCw32LcETxbWLzfE",
-	"JwP3ZLjdXZv9ukVXT8bTBJllSpMREKpJAlRp8hMZLTRq+i2mC9JGA217j397/t9PPv30+tnfd1fqtPao",
-	"imVVhm3gVRhcdCai4/zBeII/i3iRowIeZwOwB0RpOkqA4GQkEjF0iXnVuusQqqiN0zi2rh6vKzuvycCt",
-	"KQiDOdCzsqaFiDvQ9Ax4EObvVxUD/yvKawOR8tmVnuPvKExKLiLzWGXjMYtQ5Sh8n2ZkLvRgjK5EpPep",
-	"iAfmJ5okYo7fptarN9BCDBL065nhc7fHYAYxo1aFCANJNQzQ9eXmdX5VXFHuywkD7yMOnE2PZl9590gA",
-	"tZlKykrxplWJPBTN0s9BsjGz1kmBUs1zaLKCc+eyubl3xPpyV/HNBsdb00vB0laD3QWC1hmhFG1Z5/W6",
-	"Q0SxCc9Sc3hiwvhAZVEEEOOR21/GlCVgwyxjCWo6kJApGMSg0fFt3xOZLnSqgXNjlMTrwOpdlZ8MX9P+",
-	"ENseGTadgH1kcSLHh9Cb8gN3pKVfpEiS6g/5cio43eb2QccInTjkWcMX4lC4hFit4s+g43vHaGvS6dxH",
-	"SNdSQC1it7h0OFzoQZRJJVqiqkYNQiFlw6lDFFFGuJivSEon8ILQkREzRFipY0gZH6x2RLgdtO7b6dvf",
-	"xp5coRJ56ct4ZYInqAzTCxtF/unZnlOOl0aVl1gcFWvuHuyLK4BvI5wtbrYoAqWcpGljQ9fxDFfBugRY",
-	"7QoVSgWIiYVnSFRKI+goSKkh3LhVh7Lis87VfgYqQa52alUgUBmsspEKJPwW2hD+lZAToW/mQtrEXmi1",
-	"atoW9ivQxBDCao+gOGvljOcgldOES8pd93G3F6zpOSzGaFvgb59etyBoMikv7fBk9+mzIAwO419ODoIw",
-	"+IB/t602kuftCN0uba3sbP6uF5XpXwZh8O71e5z5oHXedjLKVF3ktn580frxYrUkOkNRZFYbIsjsjEug",
-	"fNIE80audnNQq/zsS33s1k18S2ErTycNu7FpnKztM75BbKSUkCKSNZQCC4v2AMgMn61/KA6uq87FD9u2",
-	"nLKr6XYOaE2N1HuobnBqbZoZDlsLSS11/Zc3334i5Yjh+udSAeqq06lO0bbM9yW3V1V8/kS0II97u3vW",
-	"QidiTD6evur89IKcg1yQSMxmghOvYFtTV8I4U87ELZzZQkqINJkKqYCMqNbme6VpmjS8hrt7K5WsD9Zo",
-	"uJ4k9BZHrqCUXfeVh60O/E08mtWp2mD/wdgkN5Ps1wkKLdm7sY9uZ+de97nSE/rBkWKuJDgjn8YzVI8s",
-	"Y6ma6e63NqQQSXKTSARmbtB0oGyyqKWGMc0SHez36hkWv4o5SQSfoFkjkpicwYKcAaQKIwyMTyoE8ORZ",
-	"Rf/fffp8t1exAHqteaUNiJ004zuNGESK1GUW+f8/086/vpj/9TrPB93Ol6+98NmTy33zy1+K3//iH/xH",
-	"G1idl7pFjRopkWQaBms5HJ0VT4DHClP+0Bs2pWkKXK3vWryOxHDByxbrQGaQG61+gS7twurwzjuqp1QT",
-	"qs4q1sJIiAQoX9vlWoFAxhMzPMM4veGXZMsxC5urKYHDHOJtl6q8PoBqnv7ris8lHqQ7z6+50lVy0xST",
-	"QpeqyO/KpmpGWRuSFxjVxtQcvbTLex8fXFvUe+pbJeXzgduWdGqQ+Jsa7O3p+BnXLGlSm/u0RGolQ78h",
-	"vW/sutzM1LdYtOrYPirHwW/uFqhuOKzmweNa2o78Y2pO5yb5M9fWk5eqwx/VrRtptSCMdTYajk5J7MOs",
-	"hGGcRC+ImwrDWyLTRPAqY11q6dX8xAXWVWRAhfFWV/ZqyZJCqz+UVPRHirAYt8A0SgbZvYEVtG6A9gar",
-	"RZ+un6e01uLcC/Z/3WmsABZzrlzy4zWYf8PXv8KQNtj6RoizLG1xr6/vJLi2sFrudfuH2cMCfXXXI+1W",
-	"7R8hs7hV9f9LW4BfQZRJphcnWP/kEzNfw+Igs67EemD1DdXRlBy8P0Ide2vo01273e7QqEruB4E/bHfJ",
-	"6RSIzRonQ5qyM1gMCVN97pMSiRaiSw5wNAx0UzKiMbH5p2bAaArRmcpmRjVz1qyvGKN80ecG0UdUeall",
-	"xnLBILtCymOM9S7qYs2Fq8hYilmfM71dnsEgOI+AjBaI/owrTc3fiPp+fKZDYoYf2Wjyos+FnoIs3jYb",
-	"YpwM3xycvvx1cPD+aPD68L8GLw9e/no4OD19MyRbT4kynzvTZhuJrc8TNgbDbb36y3gnlQJXb/YU0Wjq",
-	"qlAwP2EkMh4TzFwH5Ss9gMd9LsaEEimS5JHLhadplxwagYZJ8whbo+JyByIXqXMH8kiZ4yzUMXNyZC6Z",
-	"1sANhGZCOTDRPp8xnmno9m1UPNh35QVFMdc/OwfvjzqvYVFQnEU1Q0UjqljUjnO1NIta5Z4FQ57OwBSh",
-	"3KNnN3D59CgczAzF1FOtU5wYVQs/s/3rlecPv306DcIlJFDGpupEVlmpzWSIjfGxaO7PDmcXXq9KBHnO",
-	"ItgnNoIbEgzXhsRpIR2LylJofD3sc694khQkicF8jB+JTIceKgr/1TmDRUeLzm+fTnNaCCts3hApj0sS",
-	"wQ/e7fM+P0R84YJ3di8uiK+wIxGVEpHQyAwOZIhZGkOsf+iSI63IEOwv1nWA++5zl66hOD2DQWSoORIx",
-	"kC0MUzLMUEnEHF+O447gyWL7RZGOY343Mnqazahf9owuiN3VCzIsMkyGZGbA7VY4/GfH8ezOUTwsdmFR",
-	"F/fpgYbeNFRoqDLfOVzeJ/2s13sSncEC/wFDi5BNlpfXeRCKSyQ0YVR1yc8ZS3SHcRcR23eZPrkPYRiS",
-	"YZ7IaIgPhmGfDyu5jeYds8jqH+5lMjR6i3vWJQd8QSybwgmJGPe5WbERimRoaHWfRub8hx4ni4oY+8m+",
-	"owB/1sZs5lr0ecFTf/t0qpA12qR3TCxJJWjUGMgBJ0YAlpSJgmbNwfV5RJOEmLXYc7IrZZpwgFgRw1Iv",
-	"OihoOvjIbAu1M8Pm5txjqpUyOcufiiRWjtGNKlDvkncFRHB8M6t/p89xJSmNQJEtezzlU/EAz0E93C77",
-	"Xq2MsEP3uXlgdHcqISZwQSOdLPbdgf1laMOjWBc0ZXxiMRDBYgE5MSCcYbX0lHJUSlFxMshvdrdPqIeD",
-	"d3AYQsBRjYxDxqCMWuKQmi/sykJbZZk/sjlSHh7awY5pBcm42+dH3BxZmVuEBP2F9tTRZajwIyuA80VU",
-	"vulzs4jt1iMho0xXMDckaZLZFTcw8kWfu7CHnRMXXyMRXFiJSgzKVHZssJ5P+pw19uZ2j6WxI6GnCHcH",
-	"GzOqtw0eKSNrgWA2VrfPPwib5UxxfKbIFJLYy2eU3BFNDT/BMzRvMm0FaMIicN4BJz0PUiP0O7sYi81k",
-	"UsqSmM/nXYqPu0JOdty3aufN0cvDtyeH+I0xrZlG5RKJtxSp9SFeYxukwGnKgv3gSbfXfWLdl1PUCne6",
-	"c0iSzhkXc77z+/xMdX113MSm3OcUfRQH+8HfQGMcslZ8vdvr3Vq9HY6/pNzut5N3b8knGJHXsCAnoC2X",
-	"ceaGapHgCusDn9rltc2ab2Mnrz7GD56s/qBcF1nWuYP9z1/CQGWzGZWLYD94n40SFqGsN7iABLpltJ+/",
-	"Pn38122jUNCJsiE+TYMvZqgdmrKOD+22HsQbprT1w6u7PIxSpdeSI7GaB4c5KG3L6xDke73Ha0GwyI/E",
-	"j9YAe1G2/i1O9mtFs/z85TKsWlafv1xWDv80L85+VGLSufaxZfm/ngKTxNa5qDJK5HjwJQwqotF2nHAl",
-	"EJdhkArVgiXlypEiIxczbW8LQ9qKUy6rliqmOTWQ9PEtI2mp+m85qlpbFPk8vhq6wj09ZQpNHoe8a2BV",
-	"qeHE/eH73uM1vqh3AMDvnq6zvJYy6h+ByCwOllUdR2AvSkeN3S/wsM05b0JjqHAHFb6889Wm+V5auy8B",
-	"W1tfpb4P6E8oUV8F//faE+mcSuF8Ed87OtpdXP1F3iXjR0Ale2YtqHQNhAmX6lDLcOK2BfcVnPABs+4Z",
-	"s95xaCCVl/8Fl7qe8C91qVpS7168smO7WGG5eZOf7UiRJDbh5TpjFopIE+k4zHHPU6ryhA7BAaMbI0jC",
-	"sumFwbmFdTNXEj/63GV+oGdoWEsnGZIt53IlvX0X9/deXef6tb5Yjs5qn0Xl/NQM7bwEHacR7OMf1s5z",
-	"Y4R5BZeQhCYG/Is+d9+4EfZ6z8nQF9YMrdlXEwt5Cs0dqWTNHJ3LZr+sb6GAeQz40ZWwTXnTXu/56g/y",
-	"NmEPat5S2ZwmNGoTziEyB1bKFBPcJh1R7gMk19X4Mj3dKSp9lhrjh/aVBjPGmMkfGchFETLBMqag3O0u",
-	"z4F7WslgW1W/YiDWJLNhqaBo6GNNqYRzJjKVVwYVYcnj3w8Wb1nv4viktzj+x9/nb38X8+NfxPz4lfBB",
-	"n9oGbKCusoOrmyaYg7wzXaco0WptKGU2bKBgD/Feecs9kVS7t8F6zC21uc1XHTUlivCFYAXKY0gKFYFW",
-	"z8IbfHxnLoW86HYtV8LtoVI1iasVnYwQcy7oB2dBU4rs7a4h6+rtAL+5j/aNmBDGrWKCOSGohZbKw3PR",
-	"YSRTlUxEpq+kE1tgWxMLVawaJiKiydBmraIa5MM8W0UKwRDDe2ro4iou2FdNqM0UyJAMJ4kYmfFokrgn",
-	"s+4SVu4rt1tkUYCrKlXR+7/tQoIwsPO01ep9WdffkYe2bWjt/r0e982jD3lcOWKXiIUgDa1hkR/aFYhn",
-	"C2+WORiO4S6dCy7xslXHNxhIRjBluE2oNqd88B/cLJJQyiOBmLiGiFUMaWq0RbC1pNF61rbjKhpKDKyW",
-	"poMkqVYxnW7DzK22ZLsrVaG179taSsMSflROOXJpD/cr5h+E9nLeaY+7khpWNv0KploiCwmRsQAXZeaZ",
-	"Y/8Yi76XY/9BMqeYT6HmIBXZ7e1aHaGUoxcvQjKfAhKGkNj6FfP0UIsYQSL4RPW5FphzE0Ui4xqVi9o3",
-	"tKVXcYvzqFqlfkdU1V4KvxZV7d6eU8m3t2wRNEfjJoxJBcQhoQSfoksJnU1zen2n95/CH1MRNwfqzOX4",
-	"5xwRSxeJz8Feh7zwi3VlS4tUeUGYJrEA21E5QSW9KWkq5Z135VNtKyH9XuTMg8hYF6tPwHBaY8Ln8HfZ",
-	"6Ra587KhK7DbZelehdY6k8aiwYkquYqYRUfeHn7yub729xe1dnGCAwYoVApcd8l7+8D7N9kMu31pSBaF",
-	"W8+NP6HOjHXJjtjxqc8nkmLeOo/FnEi3vlyIYecopYQsp5Hil84iUzZ/fT4VSW6xtYY2HGjuigYrBenf",
-	"m2sIb98Qmub9/tSD4vh9coEPeEpI9CUivMLYdp3Wlnp5Tnwntu/CHfr4fnHeK7Vzn/EK8QvHe1zevUgB",
-	"2eGN3aY/QhjtxyQJn0JVtVHMwaHubO9NaBpXdULJi96WmFMV/8VoUS4QKLVDLYok9rEoIC/LGIaEOlmU",
-	"y28xJr+enr4nP1PFIptYu7ysKMREc/RRcTqD7bDPjY6ryLDSa3xopqVYO9EBHokYYjIsGl/+v2bb8GGf",
-	"21oYQxG4iUdFLrk0vEZlI6NhFBdOPFJkq+TrI6NFn3tvr01cy+vF8qwGX3L28uXhyQnWmmF5W0TTFAHa",
-	"5+6Nw3++/PXg7d8OB8cH/7Q1aa6irZhczHmeZ3GkFYkSyma42j4fqmw0tHU69mXrWHZdHCpJ9K6Qtp5b",
-	"fwYLA92hrUsdkq36U7UdkqEt87CFFua1kAxp5pL6fa2NXqTDPh9S/X9/n+shmgR5xjfqO0qTYXse+zDX",
-	"nQx0aHSGhrhLEzccybrg7IGFZmQaaWy3aMCfY6VunKnBG+zhO2UJeJjaaiDNzqFLXpVRx0kFRSagi/bC",
-	"WDDVx1cU2RpWm65i0Ulr11XzpNJ2dbj9os8pmdkbgkoOV5uO8pjUh27T3HzHwVMnCe9CkNVbShq2UR7t",
-	"ojOfzztIdJlMHPA2kJPLrkJozX7p3cG2VsrJUmXhQ+TwhxWcDT99+LVc6Io/VH33HkXK8s46V9RUSN1J",
-	"2DnEFQQpyVj8u5P3Hmrx8Ne6ExXi2JabL9dbS0Xud0TzLWX0N/GagPfp+RYDDz6TO1cNj6k8K7lbPeS9",
-	"48T+7cr21vGfWKRE36C9OrEdNz/g83+URg++kbf5oLpHj4J/ZJDh7ZDYZEqXsdPlhtax9Dq8+weJzPzd",
-	"AMN5vBrQWo4QsYjUVXHsX8zzlbJbw4XemepZUj3vlitjmxzFsGMJY5DAI3DJcZvD7wryOZ0yVZuFWmM4",
-	"GXfMJijjEJNfT4/f4PTtBYHTvAnwMlC5NsF3qOi4GZYA0jU1yCtniwYeGDz7DgoxP4DhycQIW25IFtsg",
-	"+FVizI2OWML0ov0IXBXtygLZkxSi307evb3pUWxwZ0H7ibxLAfscxCLKZsD1XSB2fQ6D227zV4BwQS2t",
-	"XgXC/zo4frMZCP2o/wYgdJtvA2G9me3SjOR3lTfvkC80OvAuAWZl6YVlnSesYpE948RQYveHyrmt7qzY",
-	"VCk2XTrNWrPgFdW7lT7Ed1nD23Zh2T37m6s9l1dj0YMZ/c3SBlo8x+WTeVGlgkjMwDrVfPvhZcTQ4HE7",
-	"X60L8fIqgdEgkntgdd8hgn6fOY+VEshax8GNOeVGZYnv5CQvdWxHqvU6bbyTk++72cZDGe99puHWmnOu",
-	"3c2jcUvALVb1elRfqUw8dAP59+kGsnEh6kNd6RXtQ2oRzE16iKxH2aWy0hXSaIP+IlWSfmgx8sO0GGlH",
-	"t+siVXiVbvzQb+TP2W+kDcGu7jlyDypKuFGHknUZ5TUbl2y8pocOJ+t1OLlrTfOhyclDk5N/6yYn7erB",
-	"hp1ObksvLV1quNRJcuzeuUMto3Tv4hLqcwt98Lut8FnM8sO6bV/bMgfEQRwf+2vl7kIg5ON/I7+Dv8dz",
-	"uVSwMH/g+3+GqMhBHBuODBdMYd0Wppy7FuEVvr7V6K++fa3oiGfRO1/dBWwrXAczcQ4lelzHb1Bc7SDx",
-	"8/hPj8r3jVX22Aj1R9FEnhdY4OAez+iCJEDPYfv2+fxqi+mjAuklAvamb2Bh+f60O5IKbVe03XPh4NWC",
-	"4UEo/HmEgmtf4cnXp7zcmggoX3x5VSzzxL/XoP2iKaBBmd7/PNsbP452l7SOKl/Gt6QV4O7Tp6vuNLvL",
-	"zoDla0KX0F/CzqHlMqSHKOv3FmVtntEmdm7l0pjgLhIJ/Aw7X4vLQ9cL35zkZZUbtUx7iOF8B23iG1jp",
-	"CzxFNSNpc0TN4zp3pJ45rMvRei3hUZIc35Jp5ymjV7LrH61hK4qiFuZWXDt9GW5QWN0a/LFV1vWL54iQ",
-	"9qPa1WrV2zTxKl9XPWtv4cc+Jf7i3xRkn29VLw8rqQjbYX41sOCuoDxTENolcZF3ZHlBaJ8nVINE0JAM",
-	"VfhyhQ1ePeYuwyVME4V9M82vdlmu+YBui03YYP8vnmzLvPf2rY/6NN/INbVZV9v8sn5/eK7B30Oq7XcQ",
-	"TGipPK0KrmoMOAVe9N1oq9N3fQBqrSTLF92vElBl2bGh7vPDKT7fuZ/faSWGKzstpCEol4mVpZU4y47o",
-	"1uX98rqyb9Fr+0fIpN7wiDfTI5ephxUS35HAYb551kV58GUqzUua4M590xI3bbkXSbWBjINH/l6fVzSg",
-	"Vs2nvYkZh/m3x3sEbWFXPJh492ziHV5owG59Xur4O+PjBPLOPCHJUqIF5nnQkRJJpouHNxCo2LO5ZInV",
-	"1DV/0bKQ6BgZZZMJpvGwuEve4l3KzTtSHAGUrt7Fhn4KbEmOEaoJU0Y9d60DXSehd+8PPxycvvswODw+",
-	"OHpzMiQKNIa0sEcPVX2edwTA21hRRbdhCNtIME83tVfw4zL2ek/6fMi4ysZjFmEzpRQktrCxNy8rYUfj",
-	"gggZM06la9sUUU6AZzOzfUBzRWRcqy7ZOuCL6s2/M7qw9waXN41JUzRRgiSglW/d0+fmoS9QchCxAPvb",
-	"4SnxLdeH3e0WhvFGiLMs/WhVqOUO1Zj+p/urG4nZMp9qqRdHYRyUvatjf4u9f7Xkbn2y27tfB6vZtN3+",
-	"Vf3gH3jXbev9FU71iiGfQvJgaP1DresCRhVW9oZfwS/NnCDPPWbby6p3UIK7eep8yjYMCKtXH1N//0FR",
-	"U51jP9Y5Ny81su0VQ4J30oS+ayP+LTLtRgQSZVIC13k/ejco9qhrvympxY8k7DV9JIZzFoG95L3pei4N",
-	"n7P25hTv6/f9ugxQn2bpuagxZiJz7uVV+7q05rCbdxMqjVvrJtQcvVI2HrpiJpdcEBZHeCVMql7OFsBU",
-	"WkqHlc4yrm9I+f4V1yC5NEHeRmTluVbuPyqN4G48atm/k6wkQb5W/saS0eWXy/8NAAD//w==",
+	"7H0Jc9s4muhfQfFtVex5lKw4Tqbj1Ktad9qZdidOPLYzmd0oT4LITxLaFMAGQMuarP/7Fj6AN6nDV5Jp",
+	"V3V1xSKJ48N3X/jqBWIWCw5cK2//qzcFGoLEf56ClouDsQZp/gpBBZLFmgnu7XtnEAgeKqIFmVOmyQjG",
+	"QgLRcsH4hNAJZbzr+Z6EPxImIfT2tUzA91QwhRk1w80YZ7Nk5u0/9T29iMHb9xjXMAHpXV/73qdPnw4S",
+	"PQWuWUA11BdwPgVC8zeY4AQHBwJXMQQawuXzuzmVloxPvGszZ0wlnYF2u38Li6PQ/IOZ6WKqp57vcToz",
+	"X13AYsDCpeOPhZxR7e17SYJvVufzvQ9y0jqBkJPbT3AGSjHBWydR9vntJ/qoQLbOkiiQt53i2nysYsEV",
+	"4Nn8TMNT+CMBpc1fgeAaOP6TxnHk0GHnd2UQ5Wthmv+QMPb2vf+zk6P8jn2qdg6lFNJOVUc0aScjTJEZ",
+	"jcxqISRCkpEEeqEIJTKJoOtd+95rwccRCx54XYGbVZE501Myn1Jcq9JCGjq49r03Qo5YGAJ/mIUFEkJD",
+	"mTRSJKLBBaEkBjljiHC4oCOuQXIa3f96DjhJeMoUyJiyKJHwiugpkBA0ZZEiVAKJxGQCIUl4CBIfZodu",
+	"Ifhe6Dci4eH9L/i9ICoJpkSCEokMgFwyxUYRGGZrFhbQKAKJizqhi0jQ8FyId1RO4GEOdyTChUEvcekg",
+	"pdi/gERsxjQu6lyIY8oXjkLVA5wwkVS7FZA5VUQCDaZWAlTlWScTaE1Tubd3CqIP5/vIjawRkv0LHgAB",
+	"jg2d8IlPGL+kEUNWA1ex4Z1Fyqps79OnT52qzFy2x6qITTd6SVlERxE8xLmFEAMPgQeIUKGYc7NXxCmQ",
+	"Br0cmhkkd5zsI1dJHAupITyGkNFzlBUPhfdPFHETESOkzPq40IQGAcSoc5hP3WhmsoOTo7ewMP+KpYhB",
+	"amYlWCCBaggHVJfkX0g1dDSbQV0I+p5FAbXRNyxcQ776XkRHEDWoReaJ0oNEbbhUp7+sM7WYc5AD7U4R",
+	"uNEJP6PW4OE4lLN/4VF6Xxq+jiWM2VWzejhm0sjGKZU0MFodEWNErQtY+IaXSgjEhDMFxDAuA186iw3e",
+	"exHVwXSQDPbe/PGyac0SLsXFhiBRgYjt2TMNM9UIbPcDlZIuzN+p7rSWFparV589fMXBJj3dbAl+EftK",
+	"B5BDWIx+h0CbNVgMfsesrlXGYhqzwQUsyrtaRl+OHGpbrSw/G7d9QZ+Ynp5BIMFSfBR9GHv7n9ecvbqP",
+	"C0uiDSiURJHBly45Qo2Kg2FKamoYVWbkLD8KM3Z9G1/MRhzTqMNVaaoTVaSHlME0EEFlPvdtI+TC8Bhm",
+	"I5AF5ZmGITMbptFJYQljGinwK6uCGWXRSg6KL5k1iQhWvXxq3qluwE7jBmjaxusp5RM4oUrNhQxvtpcg",
+	"kRK4HsRulFUrTWcz83OY3+C7yi5rC6iM27jxiAHXr3MN4GZ7p0nIgAeW32Y8b6p1rPZ3dmjMuu7XbiBm",
+	"nu/N6NU74BM99fZ3nz9vYG0BrssxqnzE2aIzosEF8HCDQVRG0/lAX786hnB9XR3pRcNIE0m5ziVKNoyb",
+	"oaBBlUd7sdfGtsvjjFgUMT7Zl0CrO+vt/bSKPgurazxjZM2WU92QTEtqQr7s3d7Ll53e007v6Xmvt4//",
+	"/bfnrym9MgWhBgYyF/IChXUBEE97Pd+bMZ79vVQgZmN+9rS4AL4PVwHSuJFZ1kmhLLS/+OvJmTM8tWtc",
+	"05H94HmvInR8L+HsjwTccy0TqJ5VRXC2n9eHgp5ys1Oz3pIifA8CPIqNoFpZPw7asuqMBu5TCNyaTabC",
+	"YClf/AUimBiFxnm8HkK8wZX1X9S4njEUe//zYm/8NNht4HsriGIGmoZU0/a1W99ZNt9XL44oet2kKOhV",
+	"KXCq4CysugmShykMCvsJ6X+W5UHGMdLDKezx2W4ZRZ817NEaWTWlB9KfVxpor0WIxI1fDEpaW5MSp+gM",
+	"iIYrTagiwxkoRScw9MlYSHL65jV58de9l8QKB9VdbXiVJ/g0BY5WRSxBAdcQEuRhmcG+JXi0sH65IT4Z",
+	"uCfD7e7a7NctunwyKU2QWaI0GQGhmkRAlSY/kdFCo6bfYLogbdTQtvf0t5f//ezTT29f/H13pU5rjypf",
+	"VmnYGl753lVnIjrOH4wn+LMIFxkq4HHWAHtAlKajCAhORgIRQpeYV627DqGK2jgNQ+vqSXVl5zUZuDV5",
+	"vjcHelHUtBBxB5peAPf87P2yYpD+ivLaQKR4doXn+DsKk4KLyDxWyXjMAlQ5ct+nGZkLPRijKxHpfSrC",
+	"gfmJRpGY47ex9eoNtBCDCP16ZvjM7TGYQcioVSF8T1INA3R9uXmdXxVXlPlyfC/1EXvOpkezr7h7JIDK",
+	"TAVlJX/TqkQpFM3SL0GyMbPWSY5S9XOos4JL57K5vXfE+nJX8c0ax1vTS8HiRoPdBYLWGaEQbVnn9apD",
+	"RLEJT2JzeGLC+EAlQQAQ4pHbX8aURWDDLGMJajqQkCgYhKDR8W3fE4nOdaqBc2MUxOvA6l2lnwxf0+kh",
+	"Nj0ybDoC+8jiRIYPfmrKD9yRFn6RIorKP2TLKeF0k9sHHSN04pBnDV+IQ+ECYjWKP4OOJ47RVqTTZRoh",
+	"XUsBtYjd4NLhcKUHQSKVaIiqGjUIhZQNpw5RRBnhYr4iMZ3AK0JHRswQYaWOIWV8sNoR4XbQuG+nb38b",
+	"e3KFSpRKX8ZLEzxDZZhe2SjyTy/2nHLcGlVusThK1twD2BdLgG8jnA1utiAApZykaWJDN/EMl8HaAqxm",
+	"hQqlAoTEwtMnKqYBdBTE1BBu2KhDWfFZ5Wo/A5UgVzu1ShAoDVbaSAkS6RaaEP6NkBOhb+dC2sReaLRq",
+	"mhb2K9DIEMJqj6C4aOSMlyCV04QLyl33abfnrek5zMdoWuBvn942IGg0KS7t8Gz3+QvP9w7DX84OPN87",
+	"xb+bVhvIy2aEbpa2VnbWf9eL0vSvPd/78PYEZz5onLeZjBJVFbmNH181frxYLYkuUBSZ1foIMjtjC5TP",
+	"6mDeyNVuDmqVn73Vx27dxHcUtkrppGY31o2TtX3Gt4iNFBJSRLSGUmBh0RwAmeGz9Q/FwXXVuaTDNi2n",
+	"6Gq6mwNaUyNNPVS3OLUmzQyHrYSkWl3/xc03n0gxYrj+uZSAuup0ylM0LfOk4PYqi8+fiBbkaW93z1ro",
+	"RIzJx/M3nZ9ekUuQCxKI2UxwkirY1tSVME6UM3FzZ7aQEgJNpkIqICOqtfleaRpHNa/h7t5KJevUGg03",
+	"k4SpxZEpKEXXfelhowN/E49meaom2J8am+R2kv0mQaGWvRv76G52nuo+Sz2hp44UMyXBGfk0nKF6ZBlL",
+	"2Ux3vzUhhYii20QiMHODxgNlk0UtNYxpEmlvv1fNsPhVzEkk+ATNGhGF5AIW5AIgVhhhYHxSIoBnL0r6",
+	"/+7zl7u9kgXQa8wrrUHsrB7fqcUgYqQus8j//5l2/vXF/K/XeTnodr587fkvnl3vm1/+kv/+l/TBfzSB",
+	"1XmpG9SokRJRomGwlsPRWfEEeKgw5Q+9YVMax8DV+q7Fm0gMF7xssA5kApnRmi7QpV1YHd55R/WUakLV",
+	"RclaGAkRAeVru1xLEEh4ZIZnGKc3/JJsOWZhczUlcJhDuO1SldcHUMXTf1Px2eJBuvf8mqWuktummOS6",
+	"VEl+lzZVMcqakDzHqCam5uilWd6n8cG1RX1KfaukfDZw45LQG3cCPDSgWcNasx4xm5M2yKZpc22t2sNH",
+	"5dhZo/mGIzSt+tyQ3jd1MzQXESRcs6jOI9ynBQZRcE/UdI5bO1w3c1Dc4qBu5swob9gvZ++3HvnH2JzO",
+	"bbJ+bqzdtyrxH9Wdm5aV0JF1kRo5REmYBocJw+iOXhA3FQblRKKJ4GVx0GqfVrzbOdaVJFdJXJRX9qZl",
+	"Sb7VegqGxRNFWIhbYBrlmezewnZbN6x8i9WiJzqdp7DW/NxzoXXTaazaIOZcuZTNG4isWoRihflvsPWd",
+	"EBdJ3BAUWN+1cWMR2+4r/IfZwwI9jDcj7UabBSGzuFOj5UtTWoKCIJFML86waitNJ30Li4PEOkCr4eB3",
+	"VAdTcnByhJbB1jBN0u12u0Oj4LkfBP6w3SXnUyA2150MacwuYDEkTPV5mkpJtBBdcoCjYXiekhENic2a",
+	"NQMGUwguVDIzCqWzwdM6N8oXfW4QfURVKrXMWC6EZVdIeYgR6kVVrLkgGxlLMetzpreLMxgE5wGQ0QLR",
+	"n3GlqfkbUT8dn2mfmOFHNga+6HOhpyDzt82GGCfDdwfnr38dHJwcDd4e/tfg9cHrXw8H5+fvhmTrOVHm",
+	"c2eQbSOx9XnExmC4baq0M96JpcDVmz0FNJi62hnMqhiJhIcE8+1BpfUpwMM+F2NCiRRR9MRl8NO4Sw6N",
+	"QMNUf4StUcy5A5GLL7oDeaLMceZKpDk5MpdMa+AGQjOhHJhon88YTzR0+zaW7+27ooi8BO2fnYOTo85b",
+	"WOQUZ1HNUNGIKhY041wlOaRSb2jBkCVhMEUoT9Gz67kqABQOZoZ86qnWMU6MqkU6s/3rTcoffvt07vkt",
+	"JFDEpvJEVlmpzGSIjfGxqO/PDmcXXq2lBHnJAtgnNu7sEwwy+8RpIR2LylJofN3v81RdJjFIEoL5GD8S",
+	"ifZTqCj8V+cCFh0tOr99Os9owS+xeUOkPCxIhHTwbp/3+SHiCxe8s3t1RdK6QBJQKREJjczgQIaYWzLE",
+	"qo0uOdKKDMH+Yh0euO8+d0kmitMLGASGmgMRAtnC4CrDvJpIzPHlMOwIHi22X+VJROZ3I6OnyYymy57R",
+	"BbG7ekWGeV7MkMwMuN0Kh//sOJ7dOQqH+S4s6uI+U6ChDxAVGqrMdw6X90k/6fWeBRewwH/A0CJkneVl",
+	"1SmE4hIJjRhVXfJzwiLdYdzF8fZdflLm+Rj6ZJilXxrig6Hf58NSRqZ5xyyy/Id7mQyN3uKedckBXxDL",
+	"pnBCIsZ9blZshCIZGlrdp4E5/2GKk3kdj/1k31FAetbG2Oda9HnOU3/7dK6QNdpUfUyHiSVo1BjIASdG",
+	"ABaUiZxmzcH1eUCjiJi12HOyK2WacIBQEcNSrzooaDr4yGwLtTPD5uY8xVQrZTKWPxVRqByjG5Wg3iUf",
+	"cojg+GbW9J0+x5XENABFtuzxFE8lBXgG6uF20WNsZYQdus/NA6O7UwkhgSsa6Gix7w7sL0Mb1MVqpinj",
+	"E4uBCBYLyIkB4QxrvKeUo1KKipNBfrO7fUJTOKRuGUMIOKqRccgYlFFLHFLzhV2Zb2tDs0c2syuFh3aw",
+	"Y1pBNO72+RE3R1bkFj5BL6c9dXR0KvzICuBsEaVv+twsYrvxSMgo0SXM9UkcJXbFNYx81ecuWGPnxMVX",
+	"SAQXVqASgzKlHRus55M+Z7W9ud1jQe9I6CnC3cHGjJraBk+UkbVAMIes2+enwuZmUxyfKTKFKEzlM0ru",
+	"gMaGn+AZmjeZtgI0YgE474CTngexEfqdXYwgJzIq5HbM5/MuxcddISc77lu18+7o9eH7s0P8xpjWTKNy",
+	"icRbiC+ngWljG8TAacy8fe9Zt9d9Zp2uU9QKd7pziKLOBRdzvvP7/EJ105q+iS0UyCj6KPT2vb+Bxuhp",
+	"pWR8t9e7sypBHL+lSPC3sw/vyScYkbewIGegLZdx5oZqkOAKqxqf2+U1zZptYyermcYPnq3+oFjNWdS5",
+	"vf3PX3xPJbMZlQtv3ztJRhELUNYbXEAC3TLaz1+fP/3rtlEo6ETZwKSm3hcz1A6NWScNSDcexDumtI0e",
+	"qPs8jEJ9WsuRWM2DwxyUtkWBCPK93tO1IJhndeJHa4A9L7b/Fif7taRZfv5y7Zctq89frkuHf56VlD8p",
+	"MOlM+9iy/F9PgUliq3NUESUyPPjieyXRaPtkuMKNa9+LhWrAkmK9S55HjPnBd4UhTSU112VLFZOzakj6",
+	"9I6RtFCz2I6q1hZFPo+v+q7cUE+ZQpPHIe8aWFVok/Fw+L73dI0vqn0L8Lvn6yyvofj7RyAyi4NFVccR",
+	"2KvCUWPPDjxsc86b0Bgq3F6JL+98tcnJ19bui8B2BChT3yn6EwrUV8L/veb0P6dSOF/E946OdhfLv8h6",
+	"e/wIqGTPrAGVboAwfqsO1YYTdy24l3DCR8x6YMz6wKGGVKn8z7nUzYR/obdWS5V+/sqO7b2FRfJ1frYj",
+	"RRTZNJ2bjJkrInWk4zDHPU+pytJQBAeMbowg8oumFwbnFtbNXEpX6XOXr4KeoWElCWZItpzLlfT2XbZC",
+	"6tV1rl/ri+XorE5zv5yfmqGdF6HjNIB9/MPaeW4MP6s7E5LQyIB/0efuGzfCXu8lGablQENr9lXEQpb4",
+	"c08qWT2z6Lre5etbKGApBvzoStimvGmv93L1B1lzs0c1r1U2xxENmoSzj8yBFfLbBLepUpSnAZKbanyJ",
+	"nu7k9UmtxvihfaXGjDFm8kcCcpGHTLD4yiv26Msy956X8u5WVd0YiNXJbFgogxqmsaZYwiUTicrqmfKw",
+	"5PHvB4v3rHd1fNZbHP/j7/P3v4v58S9ifvxGpEGfygZsoK60g+WtHsxB3puukxeWNbbBMhs2ULCH+KC8",
+	"5YFIqtnbYD3mltrc5suOmgJFpOVrOcpjSAoVgUbPwjt8fG8uhaxUeC1Xwt2hUjmJqxGdjBBzLuhHZ0Fd",
+	"iuztriHrqk0Mv7mP9p2YEMatYoI5IaiFForaM9FhJFOZTESil9KJLQuuiIUyVg0jEdBoaHNtUQ1Kwzxb",
+	"eQrBEMN7aujiKi7YV04DThRInwwnkRiZ8WgUuSezbgsrT+vNG2SRh6sq1P6nf9uFeL5n52mqMPyyrr8j",
+	"C23b0NrDez0emkcf8rB0xC4RC0HqW8MiO7QliGfLhdocDMdwn84Fl3jZqOMbDCQjmDLcJpRbaj76D24X",
+	"SSjkkUBIXBvHMobUNdo82FrQaFPWtuPqMAoMrJKmgySpVjGdbs3MLTeSuy9VobFb3VpKQws/KqYcubSH",
+	"hxXzj0K7nXfa4y6lhhVNv5ypFshCQmAswEWReWbYP8ZS9XbsP4jmFPMp1BykIru9XasjFHL0woVP5lNA",
+	"whASG9Zinh5qESOIBJ+oPtcCc26CQCRco3JR+YY2dFhucB6Va+vviaqaC/jXoqrdu3MqpU05GwTN0bgO",
+	"Y1ICsU8owafoUkJn05ze3On9p/DHlMTNgbpwOf4ZR8SCS5LmYK9DXvjFurKlQaq8IkyTUIDtAx2hkl6X",
+	"NKWi1PvyqTYVvn4vcuZRZKyL1WdgOK0x4TP4u+x0i9xZ2dAS7HZZusvQWifSWDQ4USlXEbPoyPvDT2mu",
+	"r/39VaXJneCAAQoVA9ddcmIfpP5NNsMeZRqiRe7Wc+NPqDNjXbIj9qnq84mkmLfOQzEn0q0vE2LY70op",
+	"IYtppPils8iUzV+fT0WUWWyNoQ0HmvuiwVIZ/ffmGsI7Q4SmWZdC9ag4fp9c4BRPCYm+QIRLjG3XH67V",
+	"y3OW9o/7LtyhTx8W51Oldp5mvEL4yvEel3cvYkB2WHSb3qWqWC4YXn+Zvs1GtmU8p4d//3h0ejj4x+Hp",
+	"0Zujw18Gh8cHR++GVoHc73Mucg0F95MX1kKqaaaFb2SLkmJRMipNfc4U+SOBBMLtLnEeRzrWIOdUhsrw",
+	"05uyix8hvPhjsoo0taxsuxkEQJvC3oJRNzqrDCQrBmwxM0t+ndGiWDhRaG6bF4/sY7FEVq4y9Al1MjrT",
+	"a8SY/Hp+fkJ+pooFNuG4vdzKxwR89N1xOoNtv8+N7q/IsNQ5fogoizUlHeCBCCEkw7yN6f+rN4Ef9rmt",
+	"ETIkiJt4kufYS8ODVTIymld+fcgTRbYKPlAyWvR56gW3CX1ZHV2W7ZGW4r1+fXh2hjV4WPYX0DhGgPa5",
+	"e+Pwn69/PXj/t8PB8cE/ba2eq/TLJxdznuWfHGlFgoiyGa62z4cqGQ1t/ZJ92TrcXU+OUnGBKzCu1hxc",
+	"wMJAd2jrdYdkq/pUbftkaMtfbAGKec0nQ5q4Yoe0Bkkv4mGfD6n+v7/P9RBNpSwTHvVApcmwOb9/mOmU",
+	"Bjo0uEAHhUufN5zauibtgflmZBpobJ5pwJ9hpa6dqcEb7Mg8ZRGkMLVVUppdQpe8KaKOk5aKTEDnzaKx",
+	"kKyPryiyNSy30MVinMYeuuZJqYnucPtVn1Mys/c9FRzRNk3nKakO3aTRpv0jz52GcB8Cvtog1LCN4mhX",
+	"nfl83kGiS2TkgLeB/tB2sUVjVlDvHra1Un8oVFw+RlR/WMFZi1/4X4sFwPhDOaaRokhR3lmnk5oKqTsR",
+	"u4SwhCAFGYt/d7JOUg2Rj0qvqVwc2zL8dn2+UPx/TzTf0F7gNt6kmgb66Eu6d9XwmMqLgvqf6f7OoVTS",
+	"/9fxK1mkRJ+pvQizGTdP8fk/CqN738gLf1C3cUhm4qQtw0r2kcuZrWLpTXj3DxKx+rsBhvME1qDVjhCh",
+	"CNSy+P4v5vlK2a3hSu9M9Swqn3fDBcB1jmLYsYQxSOABuKTBzeG3hHzOp0xVZqHWSRCNO2YTlHEIya/n",
+	"x+9w+uZCyWnW0rkNVK7p8z0qOm6GFkC6Zg9ZRXHe2ASDit9BgeopGJ5MjLDlhmSxPUS6SoxF0hGLmF40",
+	"H4GrLl5ZOHwWQ/Db2Yf3tz2KDW6gaD6RDzFg/4dQBMkMuL4PxK7OYXDbbX4JCBfU0uoyEP7XwfG7zUCY",
+	"jvpvAEK3+SYQVlsTt2Zqfyi9eY98odZPuQWYpaXnlnWWyIvNBxgnhhK7P1Qucnln+aYKMfvCaVZaP6+o",
+	"ai51lb7P2uam6+ce2A9f7qC9Gosezehvlk7R4DkunsyrMhUEYgbWqZY2k24jhhqP2/lqXYjXywRGjUge",
+	"gNV9hwj6feaClkpDK50YN+aUG5VrfpCTrAS0GanW60DyQU6+7yYkj+XND5meXGlaunaXk9qdD3dY7Zyi",
+	"+kpl4rFLyr9Pl5SNC3Qf622XtFWpRDA36a2yHmUXym1XSKMN+q6USfqx9coP03qlGd1uilT+Mt34sQ/L",
+	"n7MPSxOCLe/F8gAqir9R55Z1GeUNG7psvKbHzi/rdX65b03zsfnLY/OXf+vmL83qwYYdYO5KLy1cUdnq",
+	"JDl279yjllG4RbOF+txCH/1uK3wWs+yw7trX1uaAOAjD4/SSwPsQCNn438jvkN7K2i4VLMwf+f6fISpy",
+	"EIaGI8MVU1jPhinnrnV6ia9v1frOb98oOpKy6J2v7jq9Fa6DmbiEAj2u4zfIr7yQ+Hn4p0flh8Yqe2yE",
+	"pkdRR55XWODgHs/ogkRAL2H77vn8aovpowKZSgTs2V/DwuK9cvckFZqurnvggsrlguFRKPx5hIJr65GS",
+	"b5rycmcioHiN6bJY5ln6Xo3282aJBmV6//Nib/w02G1pqVW8pLClReLu8+er7nq7z46JxUtfW+gvYpfQ",
+	"cEnUY5T1e4uy1s9oEzu3dJmOdx+JBOkMO1/zS1XXC9+cZWWVG7WSe4zhfAft82tYmRZ4inJG0uaImsV1",
+	"7kk9c1iXofVawqMgOb4l085SRpey6x+tkS2Kogbmll8ifu1vUFjdGPyxVdbVC/mIkPajypVz5VtG8Ypj",
+	"Vz2LoQrbvyW9EDkG2edb5UvVCirCtp9dmSy4KyhPFPh2SVxknWpeEdrnEdUgETQkQRW+WGGDV7K5S4IJ",
+	"00RhP1Hzq12Wa8qgm2ITNtj/S0q2Rd5799ZHdZpv5JrarNsvepMR2O7wXOPDx1Tb7yCY0FB5WhZc5Rhw",
+	"DDzvR9JUp+/6AFRabOYcZ7WAKsqODXWfH07x+c79/E4rMVzZaSE1QdkmVlorcdqO6M7lfXtd2bfoQf4j",
+	"ZFJveMSb6ZFt6mGJxHckcJhvnnVRHLxNpXlNI9x52rTETVvsRVJuIOPgkb3X5yUNqFHzaW7uxmH+7fEe",
+	"QZvbFY8m3gObeIdXGrCLYSp10rv0wwiyzjw+SWKiBeZ50JESUaLzh7cQqNjLumCJVdS19AJqIdExMkom",
+	"E0zjYWGXvMc7put3xzgCKFxJjI0OFdiSHCNUI6aMeu5aKrpOQh9ODk8Pzj+c2j5hZ0OiQGNIC3v0UNXn",
+	"WUcAvKUWVXQbhrANFrN0U0xFssvY6z3r8yHjKhmPWYDNlGKQ2MLG3kithB2NCyJkyDiVrm1TQDkBnszM",
+	"9gHNFZFwrbpk64Avyjciz+jC3qdc3DQmTdFICRKBVmnrnj43D9MCJQcRC7C/HZ6TtBX9sLvdwDDeCXGR",
+	"xB+tCtXuUA3pf7q/uoGYtflUC704cuOg6F0dp7f7p68W3K3PdnsP62A1m7bbX9Yn/5F33bXeX+JUbxjy",
+	"KSQPhtY/VLouYFRhZc/8FfzSzAnyMsVse4n3DkpwN0+VT9mGAX75Smia3guR11Rn2I91zvXLnmzfQ5/g",
+	"XT1+2s0S/xaJdiMCCRIpgeusT78bFHvUNd8g1eBHEvb6QhLCJQvAXn5fdz0Xhs9Ye32Kk+o9yC4DNE2z",
+	"TLmoMWYCc+7FVad1afVhN+8mVBi30k2oPnqpbNx3xUwuucDPj3ApTMpezgbAlFpt+6XOMq5vSPFeGtc4",
+	"ujBB1kZk5bmW7oUqjOBugmrYv5OsJEK+VvzGktH1l+v/DQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -311,6 +311,21 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for SignupPendingStatus.
+const (
+	VerificationRequired SignupPendingStatus = "verification_required"
+)
+
+// Valid indicates whether the value is a known member of the SignupPendingStatus enum.
+func (e SignupPendingStatus) Valid() bool {
+	switch e {
+	case VerificationRequired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenResponseTokenType.
 const (
 	TokenResponseTokenTypeBearer TokenResponseTokenType = "Bearer"
@@ -699,6 +714,15 @@ type Session struct {
 type SessionList struct {
 	Sessions []Session `json:"sessions"`
 }
+
+// SignupPending defines model for SignupPending.
+type SignupPending struct {
+	Status SignupPendingStatus `json:"status"`
+	User   User                `json:"user"`
+}
+
+// SignupPendingStatus defines model for SignupPending.Status.
+type SignupPendingStatus string
 
 // TokenResponse defines model for TokenResponse.
 type TokenResponse struct {
@@ -5894,6 +5918,8 @@ type SignupResponse struct {
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *TokenResponse
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *SignupPending
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON409 the response for an HTTP 409 `application/json` response
@@ -5915,6 +5941,11 @@ type SignupResponse struct {
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
 func (r SignupResponse) GetJSON201() *TokenResponse {
 	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r SignupResponse) GetJSON202() *SignupPending {
+	return r.JSON202
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -10237,6 +10268,13 @@ func ParseSignupResponse(rsp *http.Response) (*SignupResponse, error) {
 			return nil, err
 		}
 		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest SignupPending
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest

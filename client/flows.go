@@ -33,6 +33,12 @@ func (c *Client) Signup(ctx context.Context, email, password string) (*TokenResp
 	if err != nil {
 		return nil, err
 	}
+	if res.JSON202 != nil {
+		// The server requires a verified email: the account exists, but no
+		// session opens until the link in the verification mail is used.
+		return nil, &Error{StatusCode: res.StatusCode(), Code: ErrorCodeEmailNotVerified,
+			Message: "account created; verify the email address, then log in"}
+	}
 	if res.JSON201 == nil {
 		return nil, fail(res.HTTPResponse, res.Body)
 	}

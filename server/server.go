@@ -75,6 +75,9 @@ func (s *Server) Signup(ctx context.Context, req api.SignupRequestObject) (api.S
 	if err != nil {
 		return nil, err
 	}
+	if t.Pending {
+		return api.Signup202JSONResponse{Status: api.VerificationRequired, User: apiUser(&t.User)}, nil
+	}
 	return api.Signup201JSONResponse(apiTokens(t)), nil
 }
 

@@ -135,7 +135,18 @@ func TestLoginRequiresVerifiedEmail(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d string) {
 		s := testutil.Start(t, d, func(c *app.Config) { c.RequireVerifiedEmail = true })
 		box := &mailbox{}
-		signup(t, s, "strict@example.com")
+		// Signup creates the account but opens no session: login would refuse one.
+		su, err := s.Client.SignupWithResponse(context.Background(), client.SignupJSONRequestBody{Email: "strict@example.com", Password: goodPassword})
+		if err != nil || su.StatusCode() != 202 || su.JSON202 == nil || su.JSON202.Status != "verification_required" {
+			t.Fatalf("signup with verification required: %v %d %s", err, su.StatusCode(), su.Body)
+		}
+		if strings.Contains(string(su.Body), "token") {
+			t.Fatalf("signup handed out a token before verification: %s", su.Body)
+		}
+		var sessions int
+		if err := s.App.Store.DB().QueryRow(`SELECT COUNT(*) FROM sessions`).Scan(&sessions); err != nil || sessions != 0 {
+			t.Fatalf("%d sessions after signup (%v)", sessions, err)
+		}
 		vt := tokenIn(t, flush(t, s, box)[0])
 		// The right password on an unverified account: 403 email_not_verified.
 		r := login(s, "strict@example.com", goodPassword)

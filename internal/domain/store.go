@@ -10,7 +10,8 @@ import (
 // UserStore keeps accounts.
 type UserStore interface {
 	// CreateUser stores a new user with its first session and refresh token in
-	// one transaction. Returns CodeEmailTaken if the email is in use.
+	// one transaction; a nil session stores the user alone. Returns
+	// CodeEmailTaken if the email is in use.
 	CreateUser(ctx context.Context, u *User, s *Session, rt *RefreshToken) error
 	// UserByEmail returns the password account with the normalised email.
 	// Returns CodeNotFound if there is none.

@@ -21,6 +21,9 @@ type TokenSet struct {
 	RefreshToken string
 	Session      domain.Session
 	User         domain.User
+	// Pending is set by Signup when the email must be verified first: the
+	// account exists, and only User is set.
+	Pending bool
 }
 
 // The rate-limit rule names.
@@ -76,7 +79,8 @@ func (s *Service) rule(name string) (r ratelimit.Rule) {
 	return r
 }
 
-// Signup creates a password account and opens its first session. Returns
+// Signup creates a password account and opens its first session (none while
+// RequireVerifiedEmail is on: the result is Pending). Returns
 // CodeInvalidRequest for a bad email, CodeWeakPassword for a password the
 // policy refuses, CodeEmailTaken when the email is in use, CodeRateLimited.
 func (s *Service) Signup(ctx context.Context, email, pw string, meta domain.RequestMeta) (*TokenSet, error) {
@@ -96,6 +100,15 @@ func (s *Service) Signup(ctx context.Context, email, pw string, meta domain.Requ
 	}
 	now := s.clock.Now()
 	u := &domain.User{ID: uuid.New(), Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if s.cfg.RequireVerifiedEmail {
+		// No session until the email is verified: login would refuse one, so
+		// signup must not hand one out either.
+		if err := s.createUser(ctx, u, nil, nil, now); err != nil {
+			return nil, err
+		}
+		s.event(ctx, domain.EventSignup, meta, &u.ID, nil, nil, map[string]any{"verification_required": true})
+		return &TokenSet{User: *u, Pending: true}, nil
+	}
 	sess, rt, refresh, err := s.newSession(u, nil, meta, now)
 	if err != nil {
 		return nil, err

@@ -48,6 +48,9 @@ func (r *sessionRow) domain() domain.Session {
 }
 
 func (s *Store) insertSession(ctx context.Context, tx *sqlx.Tx, sess *domain.Session, rt *domain.RefreshToken) error {
+	if sess == nil { // an account created without a session (verification pending)
+		return nil
+	}
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		sess.ID, sess.UserID, nullUUID(sess.OrgID), ts(sess.CreatedAt), ts(sess.LastUsedAt), ts(sess.ExpiresAt),
 		ts(sess.AbsoluteExpiresAt), ntsOf(sess.RevokedAt), sess.UserAgent, sess.IP)
