@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/testutil"
 )
 
@@ -390,4 +391,17 @@ func TestAPIKeyModes(t *testing.T) {
 			t.Fatalf("err = %v, want a 401 from the exchange", err)
 		}
 	})
+}
+
+func TestSignupWhenVerificationIsRequired(t *testing.T) {
+	ctx := context.Background()
+	l := start(t, func(c *app.Config) { c.RequireVerifiedEmail = true })
+	c := l.newClient(t)
+	tok, err := c.Signup(ctx, email(), password)
+	if tok != nil || !errors.Is(err, client.ErrEmailNotVerified) {
+		t.Fatalf("Signup = %v, %v; want no tokens and ErrEmailNotVerified", tok, err)
+	}
+	if _, err := c.Me(ctx); err == nil {
+		t.Fatal("the client holds a session after a signup that opened none")
+	}
 }
