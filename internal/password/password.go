@@ -174,8 +174,8 @@ const (
 	maxKeyLen    = 1024
 )
 
-// Decode parses an argon2id PHC string. Returns ErrMalformed for anything
-// else, including parameters outside sane bounds.
+// Decode parses an argon2id PHC string in its canonical form. Returns
+// ErrMalformed for anything else, including parameters outside sane bounds.
 func Decode(phc string) (Params, []byte, []byte, error) {
 	var p Params
 	parts := strings.Split(phc, "$")
@@ -219,5 +219,10 @@ func Decode(phc string) (Params, []byte, []byte, error) {
 		return p, nil, nil, ErrMalformed
 	}
 	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
+	// Only the canonical form: no leading zeros, no line breaks (which the
+	// base64 decoder skips), nothing that a re-encoding would not give back.
+	if encode(p, salt, key) != phc {
+		return p, nil, nil, ErrMalformed
+	}
 	return p, salt, key, nil
 }
