@@ -74,10 +74,14 @@ func (s *Server) ExchangeToken(ctx context.Context, req api.ExchangeTokenRequest
 		}
 		return nil, err
 	}
-	return api.ExchangeToken200JSONResponse{
+	out := api.ExchangeResponse{
 		AccessToken: tok.AccessToken, TokenType: api.ExchangeResponseTokenTypeBearer,
 		ExpiresIn: tok.ExpiresIn, ExpiresAt: tok.ExpiresAt, Scope: tok.Scope,
-	}, nil
+	}
+	if body, ok := exchangeBody(out); ok {
+		return exchangeResponse{body}, nil
+	}
+	return api.ExchangeToken200JSONResponse(out), nil
 }
 
 // formClient authenticates an RFC 6749 client by the form's client_secret

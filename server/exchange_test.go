@@ -226,7 +226,7 @@ func TestExchangeClientCredentials(t *testing.T) {
 		if _, err := bad.Token(ctx); !errors.As(err, &re) || re.ErrorCode != "invalid_client" || re.Response.StatusCode != 401 || re.ErrorDescription == "" {
 			t.Fatalf("bad secret: %v", err)
 		}
-		bad = clientcredentials.Config{ClientID: "x", ClientSecret: k.Key[:45] + "0", TokenURL: s.URL + "/auth/token", AuthStyle: oauth2.AuthStyleInHeader}
+		bad = clientcredentials.Config{ClientID: "x", ClientSecret: otherLastChar(k.Key), TokenURL: s.URL + "/auth/token", AuthStyle: oauth2.AuthStyleInHeader}
 		if _, err := bad.Token(ctx); !errors.As(err, &re) || re.ErrorCode != "invalid_client" {
 			t.Fatalf("bad basic secret: %v", err)
 		}
@@ -243,4 +243,14 @@ func TestExchangeClientCredentials(t *testing.T) {
 			t.Fatalf("no error_description: %s", body)
 		}
 	})
+}
+
+// otherLastChar returns key with its last character changed, so the
+// checksum no longer matches (whatever the last character was).
+func otherLastChar(key string) string {
+	last := byte('0')
+	if key[len(key)-1] == '0' {
+		last = '1'
+	}
+	return key[:len(key)-1] + string(last)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 
 	"github.com/latchauth/latch/api"
 	"github.com/latchauth/latch/internal/domain"
@@ -78,7 +79,11 @@ func (s *Server) Signup(ctx context.Context, req api.SignupRequestObject) (api.S
 	if t.Pending {
 		return api.Signup202JSONResponse{Status: api.VerificationRequired, User: apiUser(&t.User)}, nil
 	}
-	return api.Signup201JSONResponse(apiTokens(t)), nil
+	tr := apiTokens(t)
+	if body, ok := tokensBody(http.StatusCreated, tr); ok {
+		return signupResponse{body}, nil
+	}
+	return api.Signup201JSONResponse(tr), nil
 }
 
 // Login opens a session with email and password.
@@ -87,7 +92,11 @@ func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.Log
 	if err != nil {
 		return nil, err
 	}
-	return api.Login200JSONResponse(apiTokens(t)), nil
+	tr := apiTokens(t)
+	if body, ok := tokensBody(http.StatusOK, tr); ok {
+		return loginResponse{body}, nil
+	}
+	return api.Login200JSONResponse(tr), nil
 }
 
 // Refresh rotates a refresh token.
@@ -96,7 +105,11 @@ func (s *Server) Refresh(ctx context.Context, req api.RefreshRequestObject) (api
 	if err != nil {
 		return nil, err
 	}
-	return api.Refresh200JSONResponse(apiTokens(t)), nil
+	tr := apiTokens(t)
+	if body, ok := tokensBody(http.StatusOK, tr); ok {
+		return refreshResponse{body}, nil
+	}
+	return api.Refresh200JSONResponse(tr), nil
 }
 
 // GetMe returns the authenticated user.
@@ -109,7 +122,11 @@ func (s *Server) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.GetMe
 	if err != nil {
 		return nil, err
 	}
-	return api.GetMe200JSONResponse(apiUser(u)), nil
+	au := apiUser(u)
+	if body, ok := userBody(au); ok {
+		return meResponse{body}, nil
+	}
+	return api.GetMe200JSONResponse(au), nil
 }
 
 // Logout ends this session, the others, or all.

@@ -7,16 +7,19 @@ import (
 
 // memoryHeadroom is the Go memory latchd plans for beside the argon2id
 // buffers of the hashes in flight: the heap of everything else (caches,
-// connections, the spec) with room to spare.
-const memoryHeadroom = 64 << 20
+// connections, the spec). The process's RSS also holds what the Go runtime
+// does not count (the binary, SQLite's page cache): about 30 MiB more.
+const memoryHeadroom = 60 << 20
 
 // MemoryLimit returns the soft memory limit that serve gives the Go runtime
-// for c: the argon2id memory of LATCH_HASH_CONCURRENCY hashes plus 64 MiB.
+// for c: the argon2id memory of LATCH_HASH_CONCURRENCY hashes plus 60 MiB.
 // Every hash allocates its memory afresh, so without a limit the garbage of
 // finished hashes piles up until the heap doubles (GOGC) and a burst of
 // logins costs about three times the memory of the hashes it runs; with the
 // limit the collector runs before that. Waiting logins hold no hash memory,
-// so the bound holds however many queue.
+// so the bound holds however many queue. The limit is soft: a live heap
+// above it (very large caches) makes the collector run more often, never
+// fail; set GOMEMLIMIT to choose another.
 func MemoryLimit(c Config) int64 {
 	return int64(c.HashConc)*int64(c.Argon2.MemoryKiB)*1024 + memoryHeadroom
 }

@@ -133,6 +133,7 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 // IMMEDIATE and all but one sleep in SQLite's busy handler, polling.
 type writer struct {
 	db   *sqlx.DB
+	sp   [3]*sqlx.Stmt // SAVEPOINT, RELEASE, ROLLBACK TO; prepared once
 	reqs chan *writeReq
 	quit chan struct{}
 	done chan struct{}
@@ -163,13 +164,34 @@ var errClosed = &domain.Error{Code: domain.CodeUnavailable, Message: "the databa
 
 func newWriter(db *sqlx.DB) *writer {
 	w := &writer{db: db, reqs: make(chan *writeReq), quit: make(chan struct{}), done: make(chan struct{})}
+	for i, q := range []string{"SAVEPOINT w", "RELEASE w", "ROLLBACK TO w"} {
+		// Unprepared statements still work when this fails.
+		w.sp[i], _ = db.Preparex(q)
+	}
 	go w.loop()
 	return w
+}
+
+// savepoint runs statement i of w.sp (0 SAVEPOINT, 1 RELEASE, 2 ROLLBACK
+// TO) in tx.
+func (w *writer) savepoint(tx *sqlx.Tx, i int) error {
+	bg := context.Background()
+	if st := w.sp[i]; st != nil {
+		_, err := tx.StmtxContext(bg, st).ExecContext(bg)
+		return err
+	}
+	_, err := tx.ExecContext(bg, [...]string{"SAVEPOINT w", "RELEASE w", "ROLLBACK TO w"}[i])
+	return err
 }
 
 func (w *writer) close() {
 	w.once.Do(func() { close(w.quit) })
 	<-w.done
+	for _, st := range w.sp {
+		if st != nil {
+			st.Close()
+		}
+	}
 }
 
 // do runs fn in a write transaction and returns its error, or the commit's.
@@ -240,7 +262,7 @@ func (w *writer) run(group []*writeReq) {
 			continue
 		}
 		if !single {
-			if _, err := tx.ExecContext(bg, "SAVEPOINT w"); err != nil {
+			if err := w.savepoint(tx, 0); err != nil {
 				w.lose(tx, group, errs, i)
 				answer()
 				return
@@ -252,14 +274,14 @@ func (w *writer) run(group []*writeReq) {
 			break
 		}
 		if errs[i] != nil {
-			if _, err := tx.ExecContext(bg, "ROLLBACK TO w"); err != nil {
+			if err := w.savepoint(tx, 2); err != nil {
 				// The transaction itself is gone: nothing of the group holds.
 				w.lose(tx, group, errs, i+1)
 				answer()
 				return
 			}
 		}
-		if _, err := tx.ExecContext(bg, "RELEASE w"); err != nil {
+		if err := w.savepoint(tx, 1); err != nil {
 			w.lose(tx, group, errs, i+1)
 			answer()
 			return

@@ -44,7 +44,7 @@ func (s *Store) rotatePG(ctx context.Context, req domain.RotateRequest) (*domain
 		sess.absolute_expires_at, sess.revoked_at, sess.user_agent, sess.ip,
 		u.id, u.email, u.email_verified, u.password_hash, u.org_id, u.external_id, u.metadata, u.created_at, u.updated_at
 	FROM sess JOIN tok ON tok.session_id = sess.id JOIN users u ON u.id = sess.user_id`
-	args := []any{ts(req.Now), ts(req.Now.Add(req.IdleTTL)), req.PresentedHash, uuid.New(), req.SuccessorHash}
+	args := []any{ts(req.Now), ts(req.Now.Add(req.IdleTTL)), req.PresentedHash, newTokenID(), req.SuccessorHash}
 	var row *sql.Row
 	if st := s.stmts.lookup(s.db, q); st != nil {
 		row = st.QueryRowContext(ctx, args...)
@@ -63,4 +63,14 @@ func (s *Store) rotatePG(ctx context.Context, req domain.RotateRequest) (*domain
 		return nil, false, translate(err)
 	}
 	return &domain.RotateResult{Outcome: domain.Rotated, Session: sr.domain(), User: *ur.domain()}, true, nil
+}
+
+// newTokenID returns the id of a successor refresh token: a UUIDv7, whose
+// time order keeps inserts at the right edge of the primary-key and parent
+// indexes. The id is internal; it is never shown to anyone.
+func newTokenID() uuid.UUID {
+	if id, err := uuid.NewV7(); err == nil {
+		return id
+	}
+	return uuid.New()
 }

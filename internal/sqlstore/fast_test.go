@@ -1,0 +1,105 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/sqlstore"
+)
+
+// Writes that share a SQLite group commit are still separate transactions:
+// one that fails leaves no trace and takes nobody else's writes with it.
+func TestGroupedWritesStaySeparate(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		u, _, _ := newUser(t, s, "group@example.com")
+		var wg sync.WaitGroup
+		const n = 40
+		errs := make([]error, n)
+		ids := make([]uuid.UUID, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if i%2 == 1 {
+					// Fails inside its transaction: a session of nobody.
+					errs[i] = s.RevokeSession(ctx, uuid.New(), uuid.New(), now)
+					return
+				}
+				ids[i] = uuid.New()
+				ss := &domain.Session{ID: ids[i], UserID: u.ID, CreatedAt: now, LastUsedAt: now,
+					ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(24 * time.Hour)}
+				errs[i] = s.CreateSession(ctx, ss, &domain.RefreshToken{ID: uuid.New(), SessionID: ids[i], Hash: hash(randBytes()), CreatedAt: now})
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			if i%2 == 1 {
+				if !domain.IsCode(errs[i], domain.CodeNotFound) {
+					t.Fatalf("write %d: err = %v, want not_found", i, errs[i])
+				}
+				continue
+			}
+			if errs[i] != nil {
+				t.Fatalf("write %d: %v", i, errs[i])
+			}
+			if _, err := s.SessionByID(ctx, ids[i]); err != nil {
+				t.Fatalf("session of write %d: %v", i, err)
+			}
+		}
+		list, err := s.ListSessions(ctx, u.ID, now)
+		if err != nil || len(list) != n/2+1 {
+			t.Fatalf("%d sessions (%v), want %d", len(list), err, n/2+1)
+		}
+	})
+}
+
+// A cancelled caller gets an error and its writes are not kept; the writes
+// of others go on.
+func TestCancelledWriteIsNotKept(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		u, _, _ := newUser(t, s, "cancel@example.com")
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		id := uuid.New()
+		ss := &domain.Session{ID: id, UserID: u.ID, CreatedAt: now, LastUsedAt: now,
+			ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(24 * time.Hour)}
+		if err := s.CreateSession(ctx, ss, &domain.RefreshToken{ID: uuid.New(), SessionID: id, Hash: hash(randBytes()), CreatedAt: now}); err == nil {
+			t.Fatal("cancelled write succeeded")
+		}
+		if _, err := s.SessionByID(context.Background(), id); !domain.IsCode(err, domain.CodeNotFound) {
+			t.Fatalf("cancelled write kept: %v", err)
+		}
+		newUser(t, s, "after-cancel@example.com")
+	})
+}
+
+// CachedUserByID shows a change made through the store at once.
+func TestCachedUserSeesLocalChanges(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		u, _, _ := newUser(t, s, "cached@example.com")
+		for i := range 3 {
+			got, err := s.CachedUserByID(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("$argon2id$v%d", i)
+			if err := s.SetPasswordHash(ctx, u.ID, got.PasswordHash, want, now); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := s.CachedUserByID(ctx, u.ID); got.PasswordHash != want {
+				t.Fatalf("cached user after a change: hash %q, want %q", got.PasswordHash, want)
+			}
+		}
+		if _, err := s.CachedUserByID(ctx, uuid.New()); !domain.IsCode(err, domain.CodeNotFound) {
+			t.Fatalf("unknown user: %v", err)
+		}
+	})
+}
