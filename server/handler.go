@@ -56,8 +56,13 @@ func NewHandler(cfg Config, svc *service.Service, log *slog.Logger, specYAML, do
 	if err != nil {
 		return nil, fmt.Errorf("load spec: %w", err)
 	}
-	specJSON, err := json.Marshal(doc)
+	// The JSON form is decoded once here; requests only encode it.
+	raw, err := json.Marshal(doc)
 	if err != nil {
+		return nil, err
+	}
+	var specJSON map[string]any
+	if err := json.Unmarshal(raw, &specJSON); err != nil {
 		return nil, err
 	}
 	h := &handler{cfg: cfg, svc: svc, log: log, ids: newRequestIDs()}

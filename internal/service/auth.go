@@ -55,6 +55,15 @@ func (s *Service) allow(ctx context.Context, name string, key string, meta domai
 	return &domain.Error{Code: domain.CodeRateLimited, Message: "too many requests; try again later", RetryAfter: wait}
 }
 
+// spendAccount takes a token from the account's failed-login bucket after a
+// wrong password (login and password change share it). It only counts: the
+// refusal comes from the peek before the next attempt's hashing.
+func (s *Service) spendAccount(key string) {
+	if s.cfg.RateLimits {
+		_, _ = s.limiter.Allow(ruleLoginAccount, s.cfg.Limits.LoginAccount, key)
+	}
+}
+
 func (s *Service) rule(name string) (r ratelimit.Rule) {
 	switch name {
 	case ruleLoginAccount:
@@ -154,7 +163,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta domain.Reque
 		return nil, err
 	}
 	if err != nil || !ok {
-		_, _ = s.limiter.Allow(ruleLoginAccount, s.cfg.Limits.LoginAccount, norm)
+		s.spendAccount(norm)
 		var uid *uuid.UUID
 		if u != nil {
 			uid = &u.ID

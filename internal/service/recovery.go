@@ -432,9 +432,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, curre
 		return err
 	}
 	if err != nil || !ok {
-		if s.cfg.RateLimits {
-			_, _ = s.limiter.Allow(ruleLoginAccount, s.cfg.Limits.LoginAccount, key)
-		}
+		s.spendAccount(key)
 		s.event(ctx, domain.EventLoginFailed, meta, &u.ID, &p.SessionID, nil, map[string]any{"reason": "password_change"})
 		return bad
 	}
