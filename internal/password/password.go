@@ -16,9 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/argon2"
-
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/third_party/argon2"
 )
 
 // Params are argon2id parameters.
@@ -45,9 +44,16 @@ var blocklistText string
 // Hasher hashes and verifies passwords. At most Concurrency hashes run at
 // once; others wait up to MaxWait and then fail with CodeUnavailable, so a
 // burst of logins cannot exhaust memory.
+//
+// Each of the Concurrency hashing slots owns argon2id working memory of the
+// configured cost, allocated when the slot first hashes and reused by every
+// later hash in it, so hashing makes no large garbage: a busy Hasher holds
+// Concurrency x MemoryKiB, an idle one keeps what it has used. Verifying a
+// stored hash with a larger memory cost than configured allocates for that
+// hash alone.
 type Hasher struct {
 	params    Params
-	sem       chan struct{}
+	slots     chan *argon2.Memory // a token per hashing slot; nil until used
 	maxWait   time.Duration
 	blocklist map[string]struct{}
 	dummy     string
@@ -61,7 +67,10 @@ func NewHasher(p Params, concurrency int, maxWait time.Duration) (*Hasher, error
 	if concurrency < 1 {
 		concurrency = 1
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, concurrency), maxWait: maxWait, blocklist: map[string]struct{}{}}
+	h := &Hasher{params: p, slots: make(chan *argon2.Memory, concurrency), maxWait: maxWait, blocklist: map[string]struct{}{}}
+	for range concurrency {
+		h.slots <- nil
+	}
 	sc := bufio.NewScanner(strings.NewReader(blocklistText))
 	for sc.Scan() {
 		if w := strings.TrimSpace(sc.Text()); w != "" {
@@ -78,7 +87,7 @@ func NewHasher(p Params, concurrency int, maxWait time.Duration) (*Hasher, error
 func (h *Hasher) Params() Params { return h.params }
 
 // Concurrency returns how many hashes may run at once.
-func (h *Hasher) Concurrency() int { return cap(h.sem) }
+func (h *Hasher) Concurrency() int { return cap(h.slots) }
 
 // Check applies the policy: 8 to 1024 bytes of valid UTF-8, not one of the
 // most common passwords. Returns CodeWeakPassword or CodeInvalidRequest.
@@ -98,25 +107,30 @@ func (h *Hasher) Check(pw string) error {
 	return nil
 }
 
-func (h *Hasher) acquire(ctx context.Context) error {
+// acquire takes a hashing slot and returns its working memory, allocating
+// it on the slot's first use; release gives it back.
+func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, error) {
+	var m *argon2.Memory
 	select {
-	case h.sem <- struct{}{}:
-		return nil
+	case m = <-h.slots:
 	default:
+		t := time.NewTimer(h.maxWait)
+		defer t.Stop()
+		select {
+		case m = <-h.slots:
+		case <-t.C:
+			return nil, &domain.Error{Code: domain.CodeUnavailable, Message: "the server is busy; try again", RetryAfter: time.Second}
+		case <-ctx.Done():
+			return nil, &domain.Error{Code: domain.CodeUnavailable, Message: "request cancelled", Err: ctx.Err()}
+		}
 	}
-	t := time.NewTimer(h.maxWait)
-	defer t.Stop()
-	select {
-	case h.sem <- struct{}{}:
-		return nil
-	case <-t.C:
-		return &domain.Error{Code: domain.CodeUnavailable, Message: "the server is busy; try again", RetryAfter: time.Second}
-	case <-ctx.Done():
-		return &domain.Error{Code: domain.CodeUnavailable, Message: "request cancelled", Err: ctx.Err()}
+	if m == nil {
+		m = argon2.NewMemory(h.params.MemoryKiB)
 	}
+	return m, nil
 }
 
-func (h *Hasher) release() { <-h.sem }
+func (h *Hasher) release(m *argon2.Memory) { h.slots <- m }
 
 // Hash returns the PHC string of pw with the configured parameters. It does
 // not apply the policy. Returns CodeUnavailable when hashing capacity stays
@@ -126,11 +140,12 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	if err := h.acquire(ctx); err != nil {
+	m, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
-	key := argon2.IDKey([]byte(pw), salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, h.params.KeyLen)
+	key := m.IDKey([]byte(pw), salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, h.params.KeyLen)
+	h.release(m)
 	return encode(h.params, salt, key), nil
 }
 
@@ -147,11 +162,12 @@ func (h *Hasher) Verify(ctx context.Context, pw, phc string) (ok, rehash bool, e
 	if err != nil {
 		return false, false, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	m, err := h.acquire(ctx)
+	if err != nil {
 		return false, false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(key)))
-	h.release()
+	got := m.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(key)))
+	h.release(m)
 	ok = subtle.ConstantTimeCompare(got, key) == 1 && phc != ""
 	rehash = p.MemoryKiB < h.params.MemoryKiB || p.Time < h.params.Time || p.Threads < h.params.Threads || uint32(len(key)) < h.params.KeyLen
 	return ok, rehash, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/third_party/argon2"
 )
 
 var cheap = Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
@@ -120,14 +121,15 @@ func TestHashingConcurrencyIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Hold the only slot, as a long hash would.
-	if err := h.acquire(context.Background()); err != nil {
+	m, err := h.acquire(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = h.Hash(context.Background(), "correct horse battery staple")
 	if domain.ErrorCode(err) != domain.CodeUnavailable {
 		t.Fatalf("hash with no capacity = %v, want unavailable", err)
 	}
-	h.release()
+	h.release(m)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
@@ -139,6 +141,87 @@ func TestHashingConcurrencyIsBounded(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestSlotsReuseTheirMemoryAndStayCorrect(t *testing.T) {
+	p := Params{MemoryKiB: 256, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+	h, err := NewHasher(p, 2, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pws := []string{"first password 1", "second password 2", "third password 3", "fourth password 4"}
+	phcs := make([]string, len(pws))
+	var wg sync.WaitGroup
+	for i, pw := range pws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			phc, err := h.Hash(ctx, pw)
+			if err != nil {
+				t.Error(err)
+			}
+			phcs[i] = phc
+		}()
+	}
+	wg.Wait()
+	// Every hash was computed in memory another password had just used;
+	// each verifies with its own password only.
+	for i, phc := range phcs {
+		for j, pw := range pws {
+			ok, _, err := h.Verify(ctx, pw, phc)
+			if err != nil || ok != (i == j) {
+				t.Fatalf("Verify(password %d, hash %d) = %v, %v", j, i, ok, err)
+			}
+		}
+	}
+	// The same key as an independent computation: a hash made in a fresh
+	// hasher's fresh memory verifies in this one's reused memory.
+	other, _ := NewHasher(p, 1, time.Second)
+	fresh, err := other.Hash(ctx, pws[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, _ := h.Verify(ctx, pws[0], fresh); !ok {
+		t.Fatal("hash from fresh memory does not verify in reused memory")
+	}
+	// Two slots: at most two buffers ever, each of the configured cost.
+	seen := map[*argon2.Memory]bool{}
+	for range h.Concurrency() {
+		m := <-h.slots
+		if m != nil {
+			seen[m] = true
+			if m.Cap() != p.MemoryKiB {
+				t.Fatalf("slot memory %d KiB, want %d", m.Cap(), p.MemoryKiB)
+			}
+		}
+		defer func() { h.slots <- m }()
+	}
+	if len(seen) == 0 || len(seen) > 2 {
+		t.Fatalf("%d distinct slot buffers after %d hashes on 2 slots", len(seen), 2*len(pws)*len(pws))
+	}
+}
+
+func TestVerifyCostlierStoredHashLeavesSlotMemory(t *testing.T) {
+	ctx := context.Background()
+	strong, _ := NewHasher(Params{MemoryKiB: 512, Time: 1, Threads: 2, SaltLen: 16, KeyLen: 32}, 1, time.Second)
+	phc, err := strong.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	weak, _ := NewHasher(cheap, 1, time.Second)
+	if _, err := weak.Hash(ctx, "warm the slot up"); err != nil {
+		t.Fatal(err)
+	}
+	ok, rehash, err := weak.Verify(ctx, "correct horse battery staple", phc)
+	if err != nil || !ok || rehash {
+		t.Fatalf("Verify = %v, %v, %v; want true, false, nil", ok, rehash, err)
+	}
+	m := <-weak.slots
+	defer func() { weak.slots <- m }()
+	if m.Cap() != cheap.MemoryKiB {
+		t.Fatalf("slot memory is %d KiB after verifying a 512 KiB hash, want %d", m.Cap(), cheap.MemoryKiB)
+	}
 }
 
 func TestDecodeRejectsMalformed(t *testing.T) {
@@ -176,8 +259,11 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// BenchmarkHashDefaultParams is one Hash at the default parameters through
+// a slot's reused memory: the raw argon2id cost plus encoding.
 func BenchmarkHashDefaultParams(b *testing.B) {
 	h, _ := NewHasher(DefaultParams, 1, time.Minute)
+	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = h.Hash(context.Background(), "correct horse battery staple")
 	}
