@@ -78,8 +78,8 @@ func (s *Store) CreateSession(ctx context.Context, sess *domain.Session, rt *dom
 // Returns CodeInvalidGrant for an unknown token or an inactive session.
 func (s *Store) RotateRefreshToken(ctx context.Context, req domain.RotateRequest) (*domain.RotateResult, error) {
 	invalid := domain.Errorf(domain.CodeInvalidGrant, "the refresh token is invalid, expired or revoked")
-	if s.dialect == Postgres {
-		if res, ok, err := s.rotatePG(ctx, req); err != nil || ok {
+	if s.rotator != nil {
+		if res, ok, err := s.rotator.rotate(ctx, req); err != nil || ok {
 			return res, err
 		}
 	}

@@ -42,8 +42,11 @@ type Store struct {
 	dialect string
 	// writer group-commits SQLite write transactions (nil on PostgreSQL).
 	writer *writer
-	stmts  stmts
-	users  userCache
+	// rotator group-commits refresh-token rotations on PostgreSQL (nil on
+	// SQLite, whose writer does that for every write transaction).
+	rotator *rotateBatcher
+	stmts   stmts
+	users   userCache
 }
 
 // Options tune the connection pool.
@@ -119,6 +122,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 			db.Close()
 			return nil, err
 		}
+		s.rotator = newRotateBatcher(s)
 		return s, nil
 	default:
 		return nil, errors.New("database URL must start with sqlite:// or postgres://")
@@ -132,6 +136,9 @@ func (s *Store) Dialect() string { return s.dialect }
 func (s *Store) Close() error {
 	if s.writer != nil {
 		s.writer.close()
+	}
+	if s.rotator != nil {
+		s.rotator.close()
 	}
 	s.stmts.close()
 	return s.db.Close()

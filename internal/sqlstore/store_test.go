@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -404,6 +405,119 @@ func TestHealthWhenClosed(t *testing.T) {
 		s.Close()
 		if err := s.Ping(context.Background()); domain.ErrorCode(err) != domain.CodeUnavailable {
 			t.Fatalf("ping after close: %v", err)
+		}
+	})
+}
+
+// Many rotations at once, of different sessions and with every outcome
+// mixed together (on PostgreSQL they share group-committed statements):
+// each caller gets its own session and user and its own outcome, and a
+// rotation whose statement fails takes nobody else's with it.
+func TestConcurrentRotationsKeepTheirOwnOutcomes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		const n = 48
+		type acct struct {
+			u    *domain.User
+			sess *domain.Session
+			raw  []byte // live token
+			old  []byte // its spent predecessor, replayable within grace
+		}
+		accts := make([]acct, n)
+		for i := range accts {
+			u, sess, raw := newUser(t, s, fmt.Sprintf("many%d@example.com", i))
+			_, next, err := rotate(s, raw, now.Add(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			accts[i] = acct{u: u, sess: sess, raw: next, old: raw}
+		}
+		// Ended sessions: every fourth account's.
+		for i := 3; i < n; i += 4 {
+			if err := s.RevokeSession(ctx, accts[i].u.ID, accts[i].sess.ID, now.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at := now.Add(2 * time.Second)
+		type outcome struct {
+			res  *domain.RotateResult
+			next []byte
+			err  error
+		}
+		live := make([]outcome, n)
+		replay := make([]outcome, n)
+		unknown := make([]error, n)
+		var collided error
+		var wg sync.WaitGroup
+		for i := range accts {
+			wg.Add(3)
+			go func() {
+				defer wg.Done()
+				live[i].res, live[i].next, live[i].err = rotate(s, accts[i].raw, at)
+			}()
+			go func() {
+				defer wg.Done()
+				// The predecessor, spent a second ago: a replay, or reuse
+				// once the live token has rotated too.
+				replay[i].res, replay[i].next, replay[i].err = rotate(s, accts[i].old, at)
+			}()
+			go func() {
+				defer wg.Done()
+				_, _, unknown[i] = rotate(s, randBytes(), at)
+			}()
+		}
+		// A rotation whose successor hash is already stored: its insert
+		// violates the unique index, which fails its statement.
+		u, _, raw := newUser(t, s, "collide@example.com")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, collided = s.RotateRefreshToken(ctx, domain.RotateRequest{
+				PresentedHash: hash(raw), SuccessorHash: hash(accts[0].old), Now: at, IdleTTL: time.Hour, Grace: 10 * time.Second,
+			})
+		}()
+		wg.Wait()
+		if collided == nil {
+			t.Fatal("a rotation to an existing token hash succeeded")
+		}
+		for i, a := range accts {
+			if unknown[i] == nil || domain.ErrorCode(unknown[i]) != domain.CodeInvalidGrant {
+				t.Fatalf("unknown token %d: %v", i, unknown[i])
+			}
+			if i%4 == 3 {
+				if domain.ErrorCode(live[i].err) != domain.CodeInvalidGrant || domain.ErrorCode(replay[i].err) != domain.CodeInvalidGrant {
+					t.Fatalf("account %d: rotations of a revoked session: %v, %v", i, live[i].err, replay[i].err)
+				}
+				continue
+			}
+			// The live token rotates, whatever the replay did.
+			r := live[i]
+			if r.err != nil || r.res.Outcome != domain.Rotated || r.res.Session.ID != a.sess.ID || r.res.Session.UserID != a.u.ID {
+				t.Fatalf("account %d: live rotation = %+v, %v", i, r.res, r.err)
+			}
+			if r.res.User.ID != uuid.Nil && r.res.User.ID != a.u.ID {
+				t.Fatalf("account %d: rotation returned user %s, want %s", i, r.res.User.ID, a.u.ID)
+			}
+			if !r.res.Session.LastUsedAt.Equal(at) {
+				t.Fatalf("account %d: session last used %v, want %v", i, r.res.Session.LastUsedAt, at)
+			}
+			// The replay got its successor back (the live token) when it
+			// ran first, or was found to be reuse (which ends the session)
+			// when it ran after the live token rotated. Either way no
+			// second successor exists.
+			switch {
+			case replay[i].err == nil && replay[i].res.Outcome == domain.Replayed:
+			case replay[i].err == nil && replay[i].res.Outcome == domain.ReuseDetected && replay[i].res.Session.RevokedAt != nil:
+			default:
+				t.Fatalf("account %d: replay = %+v, %v", i, replay[i].res, replay[i].err)
+			}
+			if c := countTokens(t, s, a.sess.ID); c != 3 {
+				t.Fatalf("account %d: %d tokens after two rotations, want 3", i, c)
+			}
+		}
+		// The colliding rotation left its token unspent.
+		if res, _, err := rotate(s, raw, at); err != nil || res.Outcome != domain.Rotated || res.Session.UserID != u.ID {
+			t.Fatalf("token of the failed rotation: %+v, %v", res, err)
 		}
 	})
 }
