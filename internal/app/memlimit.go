@@ -13,13 +13,15 @@ const memoryHeadroom = 60 << 20
 
 // MemoryLimit returns the soft memory limit that serve gives the Go runtime
 // for c: the argon2id memory of LATCH_HASH_CONCURRENCY hashes plus 60 MiB.
-// Every hash allocates its memory afresh, so without a limit the garbage of
-// finished hashes piles up until the heap doubles (GOGC) and a burst of
-// logins costs about three times the memory of the hashes it runs; with the
-// limit the collector runs before that. Waiting logins hold no hash memory,
-// so the bound holds however many queue. The limit is soft: a live heap
-// above it (very large caches) makes the collector run more often, never
-// fail; set GOMEMLIMIT to choose another.
+// Each hashing slot keeps its argon2id memory from hash to hash (see
+// password.Hasher), so logins make little garbage; the limit bounds what
+// does: a stored hash with a larger memory cost than configured (verified in
+// memory of its own), and a heap whose live part is mostly those slot
+// buffers, which the collector's default growth target (GOGC) would let
+// double. Waiting logins hold no hash memory, so the bound holds however
+// many queue. The limit is soft: a live heap above it (very large caches)
+// makes the collector run more often, never fail; set GOMEMLIMIT to choose
+// another.
 func MemoryLimit(c Config) int64 {
 	return int64(c.HashConc)*int64(c.Argon2.MemoryKiB)*1024 + memoryHeadroom
 }
