@@ -152,6 +152,8 @@ type bench struct {
 	latchd  *proc
 	addr    string
 	pprofAt string
+	// phase is appended to profile file names: "-large" after -seed-large.
+	phase   string
 	h       *httpc
 	accts   []*account
 	keysErr error
@@ -493,7 +495,7 @@ func (b *bench) saveProfile(ctx context.Context, name string) error {
 	if res.StatusCode != http.StatusOK {
 		return fmt.Errorf("status %d", res.StatusCode)
 	}
-	f, err := os.Create(filepath.Join(b.o.profileDir, b.dialect+"-"+name+".pprof"))
+	f, err := os.Create(filepath.Join(b.o.profileDir, b.dialect+"-"+name+b.phase+".pprof"))
 	if err != nil {
 		return err
 	}

@@ -259,6 +259,7 @@ func (b *bench) large(ctx context.Context) error {
 	if err := b.startLatchd(ctx); err != nil {
 		return err
 	}
+	b.phase = "-large"
 	for _, s := range []string{"refresh", "me"} {
 		row, err := b.scenario(ctx, s)
 		if err != nil {
