@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/latchauth/latch/client/verify"
 )
@@ -13,9 +14,16 @@ import (
 // against the running latchd's JWKS. CPU and RSS are the benchmark
 // process's own.
 func (b *bench) verifyScenario(ctx context.Context) (Row, error) {
+	alg := "ES256" // latchd's default
+	for _, e := range b.o.extraEnv {
+		if v, ok := strings.CutPrefix(e, "LATCH_SIGNING_ALG="); ok {
+			alg = v
+		}
+	}
 	v, err := verify.New(ctx, verify.Config{
-		JWKSURL: b.latchd.url() + "/.well-known/jwks.json",
-		Issuer:  b.latchd.url(),
+		JWKSURL:    b.latchd.url() + "/.well-known/jwks.json",
+		Issuer:     b.latchd.url(),
+		Algorithms: []string{alg},
 	})
 	if err != nil {
 		return Row{}, err
@@ -29,6 +37,6 @@ func (b *bench) verifyScenario(ctx context.Context) (Row, error) {
 		_, err := v.Verify(ctx, b.accts[w.id%len(b.accts)].access)
 		return outcome{ok: err == nil}
 	})
-	r.Note = "client/verify in the benchmark process (ES256 signature check per call); CPU and RSS are the benchmark's"
+	r.Note = "client/verify in the benchmark process (" + alg + " signature check per call); CPU and RSS are the benchmark's"
 	return r, err
 }
