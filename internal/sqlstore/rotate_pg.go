@@ -88,16 +88,18 @@ type rotateBatcher struct {
 	s     *Store
 	calls chan *rotateCall
 	stop  chan struct{}
+	done  chan struct{} // closed once every batch goroutine has returned
 	once  sync.Once
 	wg    sync.WaitGroup
 }
 
 func newRotateBatcher(s *Store) *rotateBatcher {
-	b := &rotateBatcher{s: s, calls: make(chan *rotateCall, 4*rotateBatchMax), stop: make(chan struct{})}
+	b := &rotateBatcher{s: s, calls: make(chan *rotateCall, 4*rotateBatchMax), stop: make(chan struct{}), done: make(chan struct{})}
 	for range rotateBatchWorkers {
 		b.wg.Add(1)
 		go b.run()
 	}
+	go func() { b.wg.Wait(); close(b.done) }()
 	return b
 }
 
@@ -106,7 +108,7 @@ func newRotateBatcher(s *Store) *rotateBatcher {
 // transaction then runs, and fails on the closed pool).
 func (b *rotateBatcher) close() {
 	b.once.Do(func() { close(b.stop) })
-	b.wg.Wait()
+	<-b.done
 }
 
 // rotate runs req in a batch and reports ok=false when it rotated nothing.
@@ -125,6 +127,15 @@ func (b *rotateBatcher) rotate(ctx context.Context, req domain.RotateRequest) (*
 	select {
 	case r := <-c.reply:
 		return r.res, r.ok, r.err
+	case <-b.done:
+		// Closed after this call was queued and the queue drained: nobody
+		// will run it (its reply may still have come just now).
+		select {
+		case r := <-c.reply:
+			return r.res, r.ok, r.err
+		default:
+			return nil, false, nil
+		}
 	case <-ctx.Done():
 		return nil, false, &domain.Error{Code: domain.CodeUnavailable, Message: "request cancelled", Err: ctx.Err()}
 	}

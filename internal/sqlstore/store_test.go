@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -405,6 +406,37 @@ func TestHealthWhenClosed(t *testing.T) {
 		s.Close()
 		if err := s.Ping(context.Background()); domain.ErrorCode(err) != domain.CodeUnavailable {
 			t.Fatalf("ping after close: %v", err)
+		}
+	})
+}
+
+// Rotations that arrive while the store closes, or after, are answered
+// (with an error), never left waiting.
+func TestRotationsDuringCloseAreAnswered(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		_, _, raw := newUser(t, s, "closing@example.com")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make([]error, 40)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = s.RotateRefreshToken(ctx, domain.RotateRequest{
+					PresentedHash: hash(append([]byte{byte(i)}, raw...)), SuccessorHash: hash(randBytes()),
+					Now: now.Add(time.Second), IdleTTL: time.Hour, Grace: 10 * time.Second,
+				})
+			}()
+			if i == len(errs)/2 {
+				s.Close()
+			}
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err == nil || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				t.Fatalf("rotation %d around Close: %v (context: %v)", i, err, ctx.Err())
+			}
 		}
 	})
 }
