@@ -39,9 +39,9 @@ const (
 // token (the order of the full transaction and of every revocation);
 // concurrent presentations of one token serialise on the session row and
 // then on the token row, whose re-checked used_at IS NULL lets exactly one
-// win. A session presented
-// by two rows is touched once and only one of those rows rotates. It
-// returns, for each row that rotated, its ordinal and the session and user.
+// win. A session presented by two rows is touched once and only one of
+// those rows rotates. It returns, for each row that rotated, its ordinal and
+// the session and user.
 const rotateBatchQuery = `WITH input AS (
 		SELECT * FROM unnest($1::timestamptz[], $2::timestamptz[], $3::bytea[], $4::uuid[], $5::bytea[])
 			WITH ORDINALITY AS i(now, idle_exp, presented, new_id, successor, ord)
@@ -212,26 +212,19 @@ func (b *rotateBatcher) runBatch(batch []*rotateCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	args := []any{pq.Array(nows), pq.Array(idles), pq.ByteaArray(presented), pq.Array(ids), pq.ByteaArray(successors)}
-	var err error
+	query := func(ctx context.Context, args ...any) (*sql.Rows, error) {
+		return b.s.db.QueryContext(ctx, rotateBatchQuery, args...)
+	}
 	if st := b.s.stmts.lookup(b.s.db, rotateBatchQuery); st != nil {
-		err = b.scan(ctx, st.QueryContext, args, in, answered)
-	} else {
-		err = b.scan(ctx, func(ctx context.Context, args ...any) (*sql.Rows, error) {
-			return b.s.db.QueryContext(ctx, rotateBatchQuery, args...)
-		}, args, in, answered)
+		query = st.QueryContext
 	}
-	if err != nil {
-		// Nothing committed: everyone runs alone.
-		for i, c := range in {
-			if !answered[i] {
-				c.reply <- rotateReply{}
-			}
-		}
-		return
-	}
+	// scan answers the calls that rotated, and nobody when the statement
+	// failed (then nothing committed). The rest run their own transaction,
+	// which says why.
+	_ = b.scan(ctx, query, args, in, answered)
 	for i, c := range in {
 		if !answered[i] {
-			c.reply <- rotateReply{} // rotated nothing: the caller's transaction says why
+			c.reply <- rotateReply{}
 		}
 	}
 }
