@@ -144,8 +144,8 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer h.release(m) // deferred: a slot is never lost, whatever happens
 	key := m.IDKey([]byte(pw), salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, h.params.KeyLen)
-	h.release(m)
 	return encode(h.params, salt, key), nil
 }
 
@@ -166,8 +166,8 @@ func (h *Hasher) Verify(ctx context.Context, pw, phc string) (ok, rehash bool, e
 	if err != nil {
 		return false, false, err
 	}
+	defer h.release(m)
 	got := m.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(key)))
-	h.release(m)
 	ok = subtle.ConstantTimeCompare(got, key) == 1 && phc != ""
 	rehash = p.MemoryKiB < h.params.MemoryKiB || p.Time < h.params.Time || p.Threads < h.params.Threads || uint32(len(key)) < h.params.KeyLen
 	return ok, rehash, nil
