@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/sqlstore"
+	"github.com/latchauth/latch/internal/testutil"
 )
 
 // Writes that share a SQLite group commit are still separate transactions:
@@ -102,4 +103,57 @@ func TestCachedUserSeesLocalChanges(t *testing.T) {
 			t.Fatalf("unknown user: %v", err)
 		}
 	})
+}
+
+// The SQLite writer keeps a connection for itself, so a pool of one would
+// leave reads nothing: Open makes it two, and reads and writes interleave.
+func TestSQLitePoolOfOneStillReadsWhileWriting(t *testing.T) {
+	s, err := sqlstore.Open(context.Background(), testutil.DatabaseURL(t, "sqlite"), sqlstore.Options{MaxOpenConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	u, _, raw := newUser(t, s, "pool@example.com")
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := s.UserByID(ctx, u.ID); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			// One rotates; the others are replays within the grace window,
+			// each still a write transaction (the session's use) that commits.
+			if _, err := s.RotateRefreshToken(ctx, domain.RotateRequest{
+				PresentedHash: hash(raw), SuccessorHash: hash([]byte("pool-next")),
+				Now: now.Add(time.Duration(i) * time.Millisecond), IdleTTL: time.Hour, Grace: time.Minute,
+			}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("reads and writes on a pool of one did not finish")
+	}
+	if n := countTokens(t, s, mustSession(t, s, u.ID)); n != 2 {
+		t.Fatalf("%d refresh tokens after one rotation, want 2", n)
+	}
+}
+
+func mustSession(t *testing.T, s *sqlstore.Store, userID uuid.UUID) uuid.UUID {
+	t.Helper()
+	list, err := s.ListSessions(context.Background(), userID, now)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("sessions = %+v, %v", list, err)
+	}
+	return list[0].ID
 }

@@ -51,7 +51,8 @@ type Store struct {
 
 // Options tune the connection pool.
 type Options struct {
-	// MaxOpenConns caps open connections (0: a default per dialect).
+	// MaxOpenConns caps open connections (0: a default per dialect). On
+	// SQLite it is at least 2: the writer keeps one for itself.
 	MaxOpenConns int
 }
 
@@ -86,6 +87,9 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		n := opt.MaxOpenConns
 		if n == 0 {
 			n = 8
+		}
+		if n < 2 {
+			n = 2 // the writer keeps one connection; reads need another
 		}
 		db.SetMaxOpenConns(n)
 		db.SetMaxIdleConns(n)
