@@ -237,14 +237,14 @@ func (b *bench) seedLarge(ctx context.Context) (*SeedStats, error) {
 func (b *bench) large(ctx context.Context) error {
 	small := map[string]Row{}
 	for _, s := range []string{"refresh", "me"} {
-		r := b.rows[s]
+		r := b.row(s)
 		if r == nil || r.Skipped != "" {
 			row, err := b.scenario(ctx, s)
 			if err != nil {
 				return err
 			}
 			b.add(row)
-			r = b.rows[s]
+			r = b.row(s)
 		}
 		small[s] = *r
 	}

@@ -217,7 +217,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	switch cmd {
 	case "serve":
-		if n := applyMemoryLimit(c); n > 0 {
+		if n := applyGCSettings(c); n > 0 {
 			log.Debug("soft memory limit", "bytes", n)
 		}
 		a, err := New(ctx, c, log, nil)

@@ -35,10 +35,10 @@ func MemoryLimit(c Config) int64 {
 // near the limit the collector runs as often as it must.
 const GCPercent = 400
 
-// applyMemoryLimit sets MemoryLimit(c) unless GOMEMLIMIT is set, and
+// applyGCSettings sets MemoryLimit(c) unless GOMEMLIMIT is set, and
 // GCPercent unless GOGC is set: the environment wins. Returns the limit set,
 // or 0.
-func applyMemoryLimit(c Config) int64 {
+func applyGCSettings(c Config) int64 {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
 	}

@@ -23,7 +23,7 @@ func TestServeSetsGCTargetsUnlessTheEnvironmentDoes(t *testing.T) {
 
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
-	if n := applyMemoryLimit(c); n != MemoryLimit(c) {
+	if n := applyGCSettings(c); n != MemoryLimit(c) {
 		t.Fatalf("limit set = %d, want %d", n, MemoryLimit(c))
 	}
 	if got := debug.SetGCPercent(100); got != GCPercent {
@@ -37,7 +37,7 @@ func TestServeSetsGCTargetsUnlessTheEnvironmentDoes(t *testing.T) {
 	debug.SetMemoryLimit(1 << 40)
 	t.Setenv("GOGC", "150")
 	t.Setenv("GOMEMLIMIT", "1GiB")
-	if n := applyMemoryLimit(c); n != 0 {
+	if n := applyGCSettings(c); n != 0 {
 		t.Fatalf("limit set = %d with GOMEMLIMIT set", n)
 	}
 	if got := debug.SetGCPercent(100); got != 100 {

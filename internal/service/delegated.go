@@ -123,13 +123,5 @@ func (s *Service) LookupUser(ctx context.Context, p *domain.Principal, email str
 	if owner.Email == "" || !owner.EmailVerified || !slices.Contains(s.cfg.APIKeys.OperatorEmails, owner.Email) {
 		return nil, denied
 	}
-	email, err = domain.NormalizeEmail(email)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.store.UserByEmail(ctx, email)
-	if domain.IsCode(err, domain.CodeNotFound) {
-		return nil, domain.Errorf(domain.CodeNotFound, "no account has this email")
-	}
-	return u, err
+	return s.existingUserByEmail(ctx, email)
 }

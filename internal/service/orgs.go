@@ -188,14 +188,7 @@ func (s *Service) AddMember(ctx context.Context, p *domain.Principal, orgID uuid
 	if role == domain.RoleOwner && a.role != domain.RoleOwner {
 		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can add an owner")
 	}
-	email, err = domain.NormalizeEmail(email)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.store.UserByEmail(ctx, email)
-	if domain.IsCode(err, domain.CodeNotFound) {
-		return nil, domain.Errorf(domain.CodeNotFound, "no account has this email")
-	}
+	u, err := s.existingUserByEmail(ctx, email)
 	if err != nil {
 		return nil, err
 	}
@@ -248,4 +241,19 @@ func (s *Service) RemoveMember(ctx context.Context, p *domain.Principal, orgID, 
 		}
 		return nil
 	})
+}
+
+// existingUserByEmail returns the personal account with email (normalised
+// first). Returns CodeInvalidRequest for a malformed email and CodeNotFound
+// when no account has it.
+func (s *Service) existingUserByEmail(ctx context.Context, email string) (*domain.User, error) {
+	email, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return nil, domain.Errorf(domain.CodeNotFound, "no account has this email")
+	}
+	return u, err
 }
