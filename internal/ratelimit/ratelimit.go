@@ -1,9 +1,12 @@
 // Package ratelimit keeps in-process token buckets (golang.org/x/time/rate)
-// per rule and key, in a bounded LRU so that many keys cannot exhaust memory.
+// per rule and key. Each rule has its own bounded LRU table of buckets, so
+// that many keys cannot exhaust memory and a flood of keys under one rule
+// cannot evict the buckets of another.
 package ratelimit
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,36 +42,80 @@ func ParseRule(s string) (Rule, error) {
 	return Rule{Burst: b, Per: per}, nil
 }
 
-// Limiter holds the buckets. The zero Rule (Burst 0) means no limit. It is
-// safe for concurrent use.
+// IPKey returns the rate-limit key of a client address: an IPv4 address (an
+// IPv4-mapped IPv6 address counts as IPv4) is its own key, and an IPv6
+// address is keyed by its /64 prefix, since one subscriber is usually given
+// a whole /64 and could otherwise take a fresh bucket per address. A string
+// that is not an IP address is returned unchanged.
+func IPKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
+
+// Limiter holds the buckets: one bounded table per rule name. The zero Rule
+// (Burst 0) means no limit. It is safe for concurrent use.
 type Limiter struct {
+	size int
+	ttl  time.Duration
+	now  func() time.Time
+
+	mu     sync.RWMutex
+	tables map[string]*table
+}
+
+// table is one rule's buckets.
+type table struct {
 	mu      sync.Mutex // serialises bucket creation
-	now     func() time.Time
 	buckets *expirable.LRU[string, *rate.Limiter]
 }
 
-// New returns a Limiter that tracks at most size keys; a bucket is forgotten
-// ttl after it was created (set ttl to at least the longest rule's Per, so a
-// forgotten bucket would have been full again anyway).
+// New returns a Limiter whose every rule tracks at most size keys of its
+// own; a bucket is forgotten ttl after it was created, or the rule's Per if
+// that is longer (so a forgotten bucket would have been full again anyway).
+// Rule names come from the code, never from requests: there is one table
+// per name.
 func New(size int, ttl time.Duration, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{now: now, buckets: expirable.NewLRU[string, *rate.Limiter](size, nil, ttl)}
+	return &Limiter{size: size, ttl: ttl, now: now, tables: map[string]*table{}}
 }
 
-func (l *Limiter) bucket(name string, r Rule, key string) *rate.Limiter {
-	k := name + "\x00" + key
-	if b, ok := l.buckets.Get(k); ok {
-		return b
+func (l *Limiter) table(name string, r Rule) *table {
+	l.mu.RLock()
+	t := l.tables[name]
+	l.mu.RUnlock()
+	if t != nil {
+		return t
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if b, ok := l.buckets.Get(k); ok {
+	if t = l.tables[name]; t == nil {
+		t = &table{buckets: expirable.NewLRU[string, *rate.Limiter](l.size, nil, max(l.ttl, r.Per))}
+		l.tables[name] = t
+	}
+	return t
+}
+
+func (l *Limiter) bucket(name string, r Rule, key string) *rate.Limiter {
+	t := l.table(name, r)
+	if b, ok := t.buckets.Get(key); ok {
+		return b
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if b, ok := t.buckets.Get(key); ok {
 		return b
 	}
 	b := rate.NewLimiter(rate.Every(r.Per/time.Duration(r.Burst)), r.Burst)
-	l.buckets.Add(k, b)
+	t.buckets.Add(key, b)
 	return b
 }
 

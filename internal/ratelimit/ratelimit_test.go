@@ -1,6 +1,8 @@
 package ratelimit
 
 import (
+	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -64,5 +66,90 @@ func TestParseRule(t *testing.T) {
 		if _, err := ParseRule(bad); err == nil {
 			t.Errorf("ParseRule(%q) accepted", bad)
 		}
+	}
+}
+
+// TestOneRulesFloodKeepsAnotherRulesBuckets floods one rule with more keys
+// than a table holds: the other rule's empty bucket must stay empty. With one
+// table shared by every rule, the flood evicted it and the account could
+// guess again at once.
+func TestOneRulesFloodKeepsAnotherRulesBuckets(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	l := New(10, time.Hour, c.now)
+	account := Rule{Burst: 2, Per: time.Minute}
+	for range 2 {
+		l.Allow("login-account", account, "victim")
+	}
+	if ok, _ := l.Allow("login-account", account, "victim"); ok {
+		t.Fatal("third failure allowed")
+	}
+	flood := Rule{Burst: 100, Per: time.Minute}
+	for i := range 1000 {
+		l.Allow("signup-ip", flood, fmt.Sprintf("198.51.100.%d/%d", i%256, i))
+	}
+	if ok, _ := l.Peek("login-account", account, "victim"); ok {
+		t.Fatal("a flood of signup-ip keys evicted the account's bucket")
+	}
+}
+
+// TestTableIsBounded checks that a rule's table forgets its least recently
+// used keys beyond its size.
+func TestTableIsBounded(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	l := New(4, time.Hour, c.now)
+	r := Rule{Burst: 1, Per: time.Hour}
+	l.Allow("x", r, "first")
+	for i := range 4 {
+		l.Allow("x", r, strconv.Itoa(i))
+	}
+	if ok, _ := l.Allow("x", r, "first"); !ok {
+		t.Fatal("the oldest key was not forgotten")
+	}
+	if n := l.tables["x"].buckets.Len(); n != 4 {
+		t.Fatalf("table holds %d keys, want 4", n)
+	}
+}
+
+func TestIPKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                 "192.0.2.7",
+		"::ffff:192.0.2.7":          "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6":      "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1":      "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":           "2001:db8:1:3::/64",
+		"fe80::1%eth0":              "fe80::/64",
+		"::1":                       "::/64",
+		"not an address":            "not an address",
+		"":                          "",
+		"2001:0db8:0001:0002::0001": "2001:db8:1:2::/64",
+	} {
+		if got := IPKey(in); got != want {
+			t.Errorf("IPKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestIPv6ClientsShareTheirSlash64 shows why IP rules are keyed by IPKey: a
+// client rotating through the addresses of its /64 still drains one bucket.
+func TestIPv6ClientsShareTheirSlash64(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	l := New(100, time.Hour, c.now)
+	r := Rule{Burst: 3, Per: time.Minute}
+	for i := range 3 {
+		if ok, _ := l.Allow("login-ip", r, IPKey(fmt.Sprintf("2001:db8:5:6::%x", i+1))); !ok {
+			t.Fatalf("attempt %d refused", i)
+		}
+	}
+	if ok, _ := l.Allow("login-ip", r, IPKey("2001:db8:5:6:dead:beef:0:1")); ok {
+		t.Fatal("a new address in the same /64 got a fresh bucket")
+	}
+	if ok, _ := l.Allow("login-ip", r, IPKey("2001:db8:5:7::1")); !ok {
+		t.Fatal("the next /64 shares the bucket")
+	}
+	for range 3 {
+		l.Allow("login-ip", r, IPKey("::ffff:203.0.113.9"))
+	}
+	if ok, _ := l.Allow("login-ip", r, IPKey("203.0.113.9")); ok {
+		t.Fatal("an IPv4-mapped address and its IPv4 form have separate buckets")
 	}
 }
