@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
@@ -20,8 +21,11 @@ type Config struct {
 	Version      string
 	MaxBodyBytes int64
 	CORSOrigins  []string
-	// TrustProxy takes the client IP from the last X-Forwarded-For hop.
-	TrustProxy bool
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed: the
+	// header is read only when the TCP peer is in one of these prefixes,
+	// and the client is the first address from the right that is not (see
+	// clientIP). Empty: the client is always the TCP peer.
+	TrustedProxies []netip.Prefix
 }
 
 type handler struct {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -128,22 +129,104 @@ func (h *handler) base(next http.Handler) http.Handler {
 	})
 }
 
-// clientIP is the peer address, or with TrustProxy the address the nearest
-// proxy appended to X-Forwarded-For.
+// clientIP returns the client's address, as recorded on sessions and
+// events and logged; rate limits key it with ratelimit.IPKey. It is the TCP
+// peer, unless the peer is one of cfg.TrustedProxies: then the
+// X-Forwarded-For headers (all of them, in order) are read from the right,
+// trusted proxies are skipped, and the first address that is not one is the
+// client. An entry that is not an address (or address:port) ends the walk at
+// the last address read, a trusted proxy, so a forged or garbled header can
+// make a request count against its proxy but never against an address of
+// the sender's choosing. When every hop is trusted, the leftmost is the
+// client. IPv4-mapped IPv6 addresses are returned as IPv4, without zone.
 func (h *handler) clientIP(r *http.Request) string {
-	if h.cfg.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			parts := strings.Split(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
-				return ip.String()
+	peer, ok := parseHop(r.RemoteAddr)
+	if !ok {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			return host
+		}
+		return r.RemoteAddr
+	}
+	if !h.trusted(peer) {
+		return peer.String()
+	}
+	client := peer
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		for v := xff[i]; v != ""; {
+			j := strings.LastIndexByte(v, ',')
+			entry := strings.TrimSpace(v[j+1:])
+			v = v[:max(j, 0)]
+			a, ok := parseHop(entry)
+			if !ok {
+				return client.String()
+			}
+			client = a
+			if !h.trusted(a) {
+				return a.String()
 			}
 		}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	return client.String()
+}
+
+func (h *handler) trusted(a netip.Addr) bool {
+	for _, p := range h.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
 	}
-	return host
+	return false
+}
+
+// parseHop parses an address or address:port (IPv6 in brackets), unmapping
+// IPv4-mapped IPv6 and dropping any zone.
+func parseHop(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+// ParseTrustedProxies parses a comma-separated list of CIDR prefixes and
+// single addresses (a single address is a /32 or /128) for
+// Config.TrustedProxies. An IPv4-mapped IPv6 entry is taken as its IPv4
+// form, as clientIP takes addresses. Returns an error naming the first entry
+// that is neither.
+func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, e := range strings.Split(list, ",") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		var p netip.Prefix
+		if strings.Contains(e, "/") {
+			var err error
+			if p, err = netip.ParsePrefix(e); err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR prefix", e)
+			}
+			if a := p.Addr(); a.Is4In6() {
+				if p.Bits() < 96 {
+					return nil, fmt.Errorf("%q: an IPv4-mapped prefix must be at least /96", e)
+				}
+				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+			}
+		} else {
+			a, err := netip.ParseAddr(e)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not an address or CIDR prefix", e)
+			}
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // cors answers preflights and sets CORS headers for the allowed origins.

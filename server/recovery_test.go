@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -388,7 +389,7 @@ func TestResetLimitedPerIP(t *testing.T) {
 
 func TestResetLinkComesFromConfigurationOnly(t *testing.T) {
 	s := testutil.Start(t, "sqlite", func(c *app.Config) {
-		c.TrustProxy = true
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		c.Recovery.PublicURL = "https://accounts.example.com/"
 		c.Recovery.ResetURL = "/reset?t={token}&src=mail"
 	})

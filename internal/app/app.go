@@ -113,7 +113,7 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		return nil, err
 	}
 	h, err := server.NewHandler(server.Config{
-		Version: Version, MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustProxy: c.TrustProxy,
+		Version: Version, MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
 	}, svc, log, latch.SpecYAML, docs.Page)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"runtime"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/latchauth/latch/internal/ratelimit"
 	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/token"
+	"github.com/latchauth/latch/server"
 )
 
 // Config is the whole configuration of latchd.
@@ -39,7 +41,7 @@ type Config struct {
 	RateLimits           bool
 	Limits               service.Limits
 	CORSOrigins          []string
-	TrustProxy           bool
+	TrustedProxies       []netip.Prefix // proxies whose X-Forwarded-For is believed; see server.Config
 	MaxBodyBytes         int64
 	LogLevel             slog.Level
 	LogFormat            string
@@ -65,6 +67,28 @@ func (f ruleFlag) Set(s string) error {
 		return err
 	}
 	*f.r = r
+	return nil
+}
+
+type proxiesFlag struct{ p *[]netip.Prefix }
+
+func (f proxiesFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	s := make([]string, len(*f.p))
+	for i, p := range *f.p {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (f proxiesFlag) Set(s string) error {
+	p, err := server.ParseTrustedProxies(s)
+	if err != nil {
+		return err
+	}
+	*f.p = p
 	return nil
 }
 
@@ -179,7 +203,11 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	value(ruleFlag{&c.Limits.SignupIP}, "rate-signup-ip", "LATCH_RATE_SIGNUP_IP", "signups per client IP, N/duration")
 	value(ruleFlag{&c.Limits.RefreshIP}, "rate-refresh-ip", "LATCH_RATE_REFRESH_IP", "refreshes per client IP, N/duration")
 	value(listFlag{&c.CORSOrigins}, "cors-origins", "LATCH_CORS_ORIGINS", "comma-separated allowed CORS origins")
-	boolean(&c.TrustProxy, "trust-proxy", "LATCH_TRUST_PROXY", "take the client IP from X-Forwarded-For")
+	value(proxiesFlag{&c.TrustedProxies}, "trusted-proxies", "LATCH_TRUSTED_PROXIES", "comma-separated addresses or CIDR prefixes of the proxies whose X-Forwarded-For is believed")
+	// LATCH_TRUST_PROXY believed the last X-Forwarded-For hop from anyone.
+	// It is refused when true rather than given a new meaning.
+	var trustProxy bool
+	boolean(&trustProxy, "trust-proxy", "LATCH_TRUST_PROXY", "removed: use LATCH_TRUSTED_PROXIES")
 	var maxBody int = int(c.MaxBodyBytes)
 	integer(&maxBody, "max-body-bytes", "LATCH_MAX_BODY_BYTES", "request body size limit")
 	value(levelFlag{&c.LogLevel}, "log-level", "LATCH_LOG_LEVEL", "debug, info, warn or error")
@@ -230,6 +258,10 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		return c, errors.New("LATCH_ARGON2_THREADS: at most 255")
 	}
 	c.Argon2.Threads = uint8(threads)
+	if trustProxy {
+		return c, errors.New("LATCH_TRUST_PROXY is no longer supported: it believed the last X-Forwarded-For hop from any client; " +
+			"list your proxies' addresses or CIDR prefixes in LATCH_TRUSTED_PROXIES and unset LATCH_TRUST_PROXY")
+	}
 	return c, c.validate()
 }
 

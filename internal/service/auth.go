@@ -55,6 +55,12 @@ func (s *Service) allow(ctx context.Context, name string, key string, meta domai
 	return &domain.Error{Code: domain.CodeRateLimited, Message: "too many requests; try again later", RetryAfter: wait}
 }
 
+// allowIP is allow for a rule keyed by the client's address, as
+// ratelimit.IPKey groups it: an IPv6 client by its /64.
+func (s *Service) allowIP(ctx context.Context, name string, meta domain.RequestMeta, userID *uuid.UUID) error {
+	return s.allow(ctx, name, ratelimit.IPKey(meta.IP), meta, userID, false)
+}
+
 // spendAccount takes a token from the account's failed-login bucket after a
 // wrong password (login and password change share it). It only counts: the
 // refusal comes from the peek before the next attempt's hashing.
@@ -93,7 +99,7 @@ func (s *Service) rule(name string) (r ratelimit.Rule) {
 // CodeInvalidRequest for a bad email, CodeWeakPassword for a password the
 // policy refuses, CodeEmailTaken when the email is in use, CodeRateLimited.
 func (s *Service) Signup(ctx context.Context, email, pw string, meta domain.RequestMeta) (*TokenSet, error) {
-	if err := s.allow(ctx, ruleSignupIP, meta.IP, meta, nil, false); err != nil {
+	if err := s.allowIP(ctx, ruleSignupIP, meta, nil); err != nil {
 		return nil, err
 	}
 	email, err := domain.NormalizeEmail(email)
@@ -141,7 +147,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta domain.Reque
 	if err != nil {
 		norm = email // still rate limited and hashed, so a bad email costs the same
 	}
-	if err := s.allow(ctx, ruleLoginIP, meta.IP, meta, nil, false); err != nil {
+	if err := s.allowIP(ctx, ruleLoginIP, meta, nil); err != nil {
 		return nil, err
 	}
 	if err := s.allow(ctx, ruleLoginAccount, norm, meta, nil, true); err != nil {
@@ -256,7 +262,7 @@ func (s *Service) tokenSet(u *domain.User, sess *domain.Session, refresh string,
 // expired, revoked or reused token; a reuse outside the grace window also
 // revokes the whole session and records a security event.
 func (s *Service) Refresh(ctx context.Context, refresh string, meta domain.RequestMeta) (*TokenSet, error) {
-	if err := s.allow(ctx, ruleRefreshIP, meta.IP, meta, nil, false); err != nil {
+	if err := s.allowIP(ctx, ruleRefreshIP, meta, nil); err != nil {
 		return nil, err
 	}
 	raw, err := DecodeRefreshToken(refresh)

@@ -282,7 +282,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, meta domain.
 	}
 	// The limits are checked for every address, known or not, and a limit
 	// reached is not told: the answer stays 202.
-	if s.allow(ctx, ruleForgotIP, meta.IP, meta, nil, false) != nil {
+	if s.allowIP(ctx, ruleForgotIP, meta, nil) != nil {
 		return nil
 	}
 	if s.allow(ctx, ruleForgotEmail, norm, meta, nil, false) != nil {
@@ -322,7 +322,7 @@ func (s *Service) queueReset(ctx context.Context, email string, meta domain.Requ
 // or expired token (checked before the password), CodeWeakPassword or
 // CodeInvalidRequest for a password the policy refuses.
 func (s *Service) ResetPassword(ctx context.Context, tok, pw string, meta domain.RequestMeta) error {
-	if err := s.allow(ctx, ruleResetIP, meta.IP, meta, nil, false); err != nil {
+	if err := s.allowIP(ctx, ruleResetIP, meta, nil); err != nil {
 		return err
 	}
 	h, err := decodeRecoveryToken(tok)
@@ -357,7 +357,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string, meta domain
 // CodeRateLimited, or CodeInvalidToken for an unknown, used or expired
 // token.
 func (s *Service) VerifyEmail(ctx context.Context, tok string, meta domain.RequestMeta) error {
-	if err := s.allow(ctx, ruleVerifyIP, meta.IP, meta, nil, false); err != nil {
+	if err := s.allowIP(ctx, ruleVerifyIP, meta, nil); err != nil {
 		return err
 	}
 	h, err := decodeRecoveryToken(tok)
@@ -421,7 +421,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, curre
 	if key == "" {
 		key = u.ID.String()
 	}
-	if err := s.allow(ctx, ruleLoginIP, meta.IP, meta, &u.ID, false); err != nil {
+	if err := s.allowIP(ctx, ruleLoginIP, meta, &u.ID); err != nil {
 		return err
 	}
 	if err := s.allow(ctx, ruleLoginAccount, key, meta, &u.ID, true); err != nil {
