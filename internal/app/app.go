@@ -152,8 +152,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if a.Config.PprofAddr != "" {
 		mux := http.NewServeMux()
+		// No /debug/pprof/cmdline: the command line may hold secrets
+		// (-master-key, -smtp-url); pprof.Index answers it 404.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

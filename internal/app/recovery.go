@@ -205,13 +205,18 @@ func (a *App) Vars() map[string]expvar.Var {
 	return v
 }
 
-// varsHandler serves the process's expvar variables (memstats, cmdline and
-// whatever else is published) and the app's own counters, which are not
-// published globally so that several apps can share a process.
+// varsHandler serves the process's expvar variables (memstats and whatever
+// else is published, but not cmdline: the command line may hold secrets)
+// and the app's own counters, which are not published globally so that
+// several apps can share a process.
 func (a *App) varsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		out := map[string]json.RawMessage{}
-		expvar.Do(func(kv expvar.KeyValue) { out[kv.Key] = json.RawMessage(kv.Value.String()) })
+		expvar.Do(func(kv expvar.KeyValue) {
+			if kv.Key != "cmdline" {
+				out[kv.Key] = json.RawMessage(kv.Value.String())
+			}
+		})
 		for k, v := range a.Vars() {
 			out[k] = json.RawMessage(v.String())
 		}
