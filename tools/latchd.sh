@@ -83,6 +83,7 @@ latchd_start() {
 	LATCH_DATABASE_URL="sqlite://$LATCHD_TMP/latch.db" \
 	LATCH_ARGON2_MEMORY_KIB=1024 \
 	LATCH_ARGON2_TIME=1 \
+	LATCH_ALLOW_WEAK_HASHING=true \
 	LATCH_RATE_LIMITS=false \
 		"$BIN/latchd" serve >"$LATCHD_LOG" 2>&1 &
 	LATCHD_PID=$!

@@ -3,6 +3,7 @@
 //	latchd [serve] [flags]    serve the API (default)
 //	latchd migrate [flags]    apply database migrations
 //	latchd keys rotate|list   manage signing keys
+//	latchd keys seal          encrypt values stored before LATCH_MASTER_KEY was set
 //	latchd version
 //
 // Every flag has a LATCH_* environment variable; see latchd -h.

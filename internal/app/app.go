@@ -170,6 +170,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.Log.Info("latchd listening", "addr", ln.Addr().String(), "version", Version)
+	warnWeakSettings(a.Log, a.Config, ln.Addr())
 	var err error
 	select {
 	case err = <-errc:
@@ -199,7 +200,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	sub := ""
 	if cmd == "keys" {
 		if len(args) == 0 {
-			fmt.Fprintln(stderr, "usage: latchd keys rotate|list [flags]")
+			fmt.Fprintln(stderr, "usage: latchd keys rotate|list|seal [flags]")
 			return 2
 		}
 		sub, args = args[0], args[1:]
@@ -247,6 +248,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "migrations applied")
 		return 0
 	case "keys":
+		if sub == "seal" {
+			// Not through New: its start refuses unsealed values.
+			return sealCommand(ctx, c, stdout, stderr)
+		}
 		a, err := New(ctx, c, log, nil)
 		if err != nil {
 			fmt.Fprintln(stderr, "latchd:", err)
@@ -272,9 +277,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			}
 			return 0
 		}
-		fmt.Fprintln(stderr, "usage: latchd keys rotate|list [flags]")
+		fmt.Fprintln(stderr, "usage: latchd keys rotate|list|seal [flags]")
 		return 2
 	}
-	fmt.Fprintf(stderr, "latchd: unknown command %q (serve, migrate, keys rotate|list, version)\n", cmd)
+	fmt.Fprintf(stderr, "latchd: unknown command %q (serve, migrate, keys rotate|list|seal, version)\n", cmd)
 	return 2
 }

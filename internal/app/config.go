@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -42,6 +43,7 @@ type Config struct {
 	Limits               service.Limits
 	CORSOrigins          []string
 	TrustedProxies       []netip.Prefix // proxies whose X-Forwarded-For is believed; see server.Config
+	AllowWeakHashing     bool           // accept argon2id parameters below OWASP's minimum (tests, development)
 	MaxBodyBytes         int64
 	LogLevel             slog.Level
 	LogFormat            string
@@ -208,6 +210,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	// It is refused when true rather than given a new meaning.
 	var trustProxy bool
 	boolean(&trustProxy, "trust-proxy", "LATCH_TRUST_PROXY", "removed: use LATCH_TRUSTED_PROXIES")
+	boolean(&c.AllowWeakHashing, "allow-weak-hashing", "LATCH_ALLOW_WEAK_HASHING", "accept argon2id parameters below OWASP's minimum (tests, development)")
 	var maxBody int = int(c.MaxBodyBytes)
 	integer(&maxBody, "max-body-bytes", "LATCH_MAX_BODY_BYTES", "request body size limit")
 	value(levelFlag{&c.LogLevel}, "log-level", "LATCH_LOG_LEVEL", "debug, info, warn or error")
@@ -297,6 +300,9 @@ func (c *Config) validate() error {
 	}
 	if c.Argon2.MemoryKiB < 8*uint32(max(c.Argon2.Threads, 1)) || c.Argon2.Time < 1 || c.Argon2.Threads < 1 {
 		bad("LATCH_ARGON2_*", "memory must be at least 8 KiB per thread, time and threads at least 1")
+	} else if !c.AllowWeakHashing && !c.Argon2.MeetsOWASPMinimum() {
+		bad("LATCH_ARGON2_*", "m=%d KiB, t=%d is below OWASP's minimum for argon2id (m=47104 t=1, m=19456 t=2, m=12288 t=3, m=9216 t=4 or m=7168 t=5); "+
+			"set LATCH_ALLOW_WEAK_HASHING=true to accept it (tests, development)", c.Argon2.MemoryKiB, c.Argon2.Time)
 	}
 	if c.HashConc < 1 {
 		bad("LATCH_HASH_CONCURRENCY", "must be at least 1")
@@ -313,4 +319,19 @@ func (c *Config) validate() error {
 	c.Recovery.validate(bad)
 	c.APIKeys.validate(bad)
 	return errors.Join(errs...)
+}
+
+// warnWeakSettings logs at WARN each setting that lets latchd start but
+// weakens it: no master key while the API listens on a non-loopback
+// address (addr is the listener's), and argon2id parameters below OWASP's
+// minimum accepted by LATCH_ALLOW_WEAK_HASHING.
+func warnWeakSettings(log *slog.Logger, c Config, addr net.Addr) {
+	if tcp, ok := addr.(*net.TCPAddr); ok && c.MasterKey == "" && !tcp.IP.IsLoopback() {
+		log.Warn("LATCH_MASTER_KEY is not set: signing keys and server secrets are stored unencrypted in the database",
+			"setting", "LATCH_MASTER_KEY", "addr", addr.String())
+	}
+	if c.AllowWeakHashing && !c.Argon2.MeetsOWASPMinimum() {
+		log.Warn("argon2id parameters below OWASP's minimum, accepted because of LATCH_ALLOW_WEAK_HASHING",
+			"setting", "LATCH_ALLOW_WEAK_HASHING", "memory_kib", c.Argon2.MemoryKiB, "time", c.Argon2.Time, "threads", c.Argon2.Threads)
+	}
 }

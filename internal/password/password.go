@@ -32,6 +32,24 @@ type Params struct {
 // DefaultParams are at least OWASP's recommendation for argon2id.
 var DefaultParams = Params{MemoryKiB: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 
+// MeetsOWASPMinimum reports whether p is at least as strong as one row of
+// OWASP's Password Storage Cheat Sheet minimums for argon2id (m=47104 KiB
+// t=1, m=19456 t=2, m=12288 t=3, m=9216 t=4, m=7168 t=5, all with p=1): its
+// memory and its time cost both reach that row's, with at least one thread.
+func (p Params) MeetsOWASPMinimum() bool {
+	if p.Threads < 1 {
+		return false
+	}
+	for _, row := range [...]struct{ memoryKiB, time uint32 }{
+		{47104, 1}, {19456, 2}, {12288, 3}, {9216, 4}, {7168, 5},
+	} {
+		if p.MemoryKiB >= row.memoryKiB && p.Time >= row.time {
+			return true
+		}
+	}
+	return false
+}
+
 // Password lengths in bytes.
 const (
 	MinLength = 8

@@ -132,7 +132,7 @@ func (s *Service) initRecovery(ctx context.Context) error {
 	if _, err := rand.Read(raw); err != nil {
 		return err
 	}
-	sealed, err := s.sealer.Seal(raw, "secret:mail-outbox")
+	sealed, err := s.sealer.Seal(raw, token.SecretLabel("mail-outbox"))
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (s *Service) initRecovery(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := s.sealer.Open(stored, "secret:mail-outbox")
+	key, err := s.sealer.Open(stored, token.SecretLabel("mail-outbox"))
 	if err != nil {
 		return err
 	}

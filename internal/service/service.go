@@ -184,7 +184,7 @@ func (s *Service) Init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := s.sealer.Seal(k.PrivatePEM, "signing-key:"+k.KID)
+	sealed, err := s.sealer.Seal(k.PrivatePEM, token.SigningKeyLabel(k.KID))
 	if err != nil {
 		return err
 	}
@@ -198,7 +198,7 @@ func (s *Service) Init(ctx context.Context) error {
 	if _, err := rand.Read(raw); err != nil {
 		return err
 	}
-	sealedSecret, err := s.sealer.Seal(raw, "secret:refresh-successor")
+	sealedSecret, err := s.sealer.Seal(raw, token.SecretLabel("refresh-successor"))
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func (s *Service) Init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refresh secret: %w", err)
 	}
-	if s.refreshSecret, err = s.sealer.Open(stored, "secret:refresh-successor"); err != nil {
+	if s.refreshSecret, err = s.sealer.Open(stored, token.SecretLabel("refresh-successor")); err != nil {
 		return err
 	}
 	if err := s.initRecovery(ctx); err != nil {
@@ -226,7 +226,7 @@ func (s *Service) ReloadKeys(ctx context.Context) error {
 		return err
 	}
 	for i := range keys {
-		if keys[i].PrivatePEM, err = s.sealer.Open(keys[i].PrivatePEM, "signing-key:"+keys[i].KID); err != nil {
+		if keys[i].PrivatePEM, err = s.sealer.Open(keys[i].PrivatePEM, token.SigningKeyLabel(keys[i].KID)); err != nil {
 			return err
 		}
 	}
@@ -245,7 +245,7 @@ func (s *Service) RotateSigningKey(ctx context.Context) (string, error) {
 		return "", err
 	}
 	kid := k.KID
-	if k.PrivatePEM, err = s.sealer.Seal(k.PrivatePEM, "signing-key:"+kid); err != nil {
+	if k.PrivatePEM, err = s.sealer.Seal(k.PrivatePEM, token.SigningKeyLabel(kid)); err != nil {
 		return "", err
 	}
 	if err := s.store.AddSigningKey(ctx, k); err != nil {

@@ -1,0 +1,66 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Reseal rewrites one stored secret: given the row's id and its stored
+// value, it returns the value to store and whether it differs. An error
+// aborts the whole table.
+type Reseal func(id string, stored []byte) ([]byte, bool, error)
+
+// SealSigningKeys passes every signing key's stored private key (id: the
+// kid) through reseal and writes back those it changed, in one transaction,
+// and returns how many it wrote. It writes nothing when reseal fails.
+func (s *Store) SealSigningKeys(ctx context.Context, reseal Reseal) (int, error) {
+	return s.resealColumn(ctx, "signing_keys", "kid", "private_key", reseal)
+}
+
+// SealServerSecrets passes every server secret's stored value (id: its
+// name) through reseal and writes back those it changed, in one
+// transaction, and returns how many it wrote. It writes nothing when reseal
+// fails.
+func (s *Store) SealServerSecrets(ctx context.Context, reseal Reseal) (int, error) {
+	return s.resealColumn(ctx, "server_secrets", "name", "value", reseal)
+}
+
+// resealColumn does SealSigningKeys and SealServerSecrets; table and the
+// column names are constants of this package, never input. The rows are
+// locked on PostgreSQL (SQLite's write transaction holds the database), so
+// a value written meanwhile by a starting instance is not overwritten.
+func (s *Store) resealColumn(ctx context.Context, table, idCol, valCol string, reseal Reseal) (int, error) {
+	var n int
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		n = 0
+		lock := ""
+		if s.dialect == Postgres {
+			lock = " FOR UPDATE"
+		}
+		var rows []struct {
+			ID    string `db:"id"`
+			Value []byte `db:"value"`
+		}
+		if err := tx.SelectContext(ctx, &rows, fmt.Sprintf(`SELECT %s AS id, %s AS value FROM %s ORDER BY %s%s`,
+			idCol, valCol, table, idCol, lock)); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			v, changed, err := reseal(r.ID, r.Value)
+			if err != nil {
+				return fmt.Errorf("%s %q: %w", table, r.ID, err)
+			}
+			if !changed {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, s.q(fmt.Sprintf(`UPDATE %s SET %s = ? WHERE %s = ?`, table, valCol, idCol)), v, r.ID); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
