@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -17,6 +17,10 @@ import (
 // lifetime, plus a random extra of up to Jitter times the margin, drawn once
 // per token, so that many clients given tokens at the same moment do not
 // all refresh at the same moment.
+//
+// Within the margin the token is still valid: calls go ahead with it at
+// once while one renewal runs in the background, so that no call waits for
+// a refresh. Only a call whose token has expired waits for the renewal.
 type RefreshPolicy struct {
 	// Before caps the margin. Default 5 minutes.
 	Before time.Duration
@@ -71,29 +75,45 @@ const (
 
 // auth holds the current credentials and renews them. Renewals are
 // collapsed: however many goroutines need one, one request goes to Latch.
+// A renewal that fails is remembered (see RefreshBackoffError), and so is
+// the end of the session (see ErrSessionEnded): neither is retried by every
+// call that follows.
 type auth struct {
-	mode    authMode
-	apiKey  string
-	scopes  []string
-	store   TokenStore
-	raw     *ClientWithResponses // unauthenticated: refresh and exchange
-	now     func() time.Time
-	policy  RefreshPolicy
-	timeout time.Duration
+	mode     authMode
+	apiKey   string
+	exchReq  ExchangeRequest
+	store    TokenStore
+	raw      *ClientWithResponses // unauthenticated, no retries: refresh and exchange
+	now      func() time.Time
+	policy   RefreshPolicy
+	backoffs RetryPolicy // BaseDelay and MaxDelay pace renewals after a failure
+	jitter   func(max time.Duration) time.Duration
+	timeout  time.Duration
+	onEnd    func(SessionEndReason)
 
 	sf singleflight.Group
+	// bgBusy is set while a background renewal runs; bg counts them, so
+	// that tests can wait for one.
+	bgBusy atomic.Bool
+	bg     sync.WaitGroup
 
-	mu     sync.Mutex
-	cur    *Tokens
-	jitter time.Duration
+	mu    sync.Mutex
+	cur   *Tokens
+	extra time.Duration // the jitter of cur's margin
+	end   *sessionEnd   // the session has ended; nil otherwise
+	// After a failed renewal: how many in a row, the last one's error, and
+	// when the next may be tried.
+	fails   int
+	lastErr error
+	retryAt time.Time
 }
 
 // setLocked replaces the current tokens and draws their jitter; a.mu is held.
 func (a *auth) setLocked(t *Tokens) {
 	a.cur = t.clone()
-	a.jitter = 0
+	a.extra = 0
 	if t != nil && a.policy.Jitter > 0 {
-		a.jitter = time.Duration(rand.Float64() * a.policy.Jitter * float64(a.policy.margin(t)))
+		a.extra = a.jitter(time.Duration(a.policy.Jitter * float64(a.policy.margin(t))))
 	}
 }
 
@@ -103,78 +123,212 @@ func (a *auth) set(t *Tokens) {
 	a.mu.Unlock()
 }
 
-// current returns the tokens in memory, loading them from the store when
-// there are none (another process may have logged in meanwhile).
-func (a *auth) current(ctx context.Context) (*Tokens, time.Duration, error) {
+// current returns the tokens in memory and the end of the session, if it
+// has ended. Without tokens in memory it loads them from the store:
+// another process sharing it may have logged in meanwhile, and tokens there
+// that are not the ended session's open a new session here too.
+func (a *auth) current(ctx context.Context) (*Tokens, time.Duration, *sessionEnd, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.cur == nil && a.mode == modeSession {
 		t, err := a.store.Load(ctx)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
-		a.setLocked(t)
+		if t != nil && !a.end.owns(t) {
+			a.resetLocked()
+			a.setLocked(t)
+		}
 	}
-	return a.cur.clone(), a.jitter, nil
+	return a.cur.clone(), a.extra, a.end, nil
+}
+
+// owns reports whether t are the tokens of the ended session e.
+func (e *sessionEnd) owns(t *Tokens) bool {
+	if e == nil {
+		return false
+	}
+	return (e.access != "" && t.AccessToken == e.access) || (e.refresh != "" && t.RefreshToken == e.refresh)
+}
+
+// resetLocked forgets the end of a session and any backoff, for a new
+// session; a.mu is held.
+func (a *auth) resetLocked() {
+	a.end = nil
+	a.fails, a.lastErr, a.retryAt = 0, nil, time.Time{}
 }
 
 // due reports whether t should be renewed now.
-func (a *auth) due(t *Tokens, jitter time.Duration) bool {
-	return !a.now().Before(t.ExpiresAt.Add(-a.policy.margin(t) - jitter))
+func (a *auth) due(t *Tokens, extra time.Duration) bool {
+	return !a.now().Before(t.ExpiresAt.Add(-a.policy.margin(t) - extra))
 }
 
 func (a *auth) expired(t *Tokens) bool { return !a.now().Before(t.ExpiresAt) }
 
-// token returns the access token to send, renewing it first when it is due.
-// It returns nil and no error in session mode when there is no session. A
-// failed proactive renewal is not an error while the old token is valid.
+// token returns the access token to send. A token that is due but still
+// valid is returned at once while a renewal runs in the background; an
+// expired one (or none, in exchange mode) is renewed first, unless an
+// earlier renewal failed and its backoff has not passed. Without a session
+// it returns ErrNotLoggedIn, or the end of the session once it has ended:
+// no request goes out without credentials.
 func (a *auth) token(ctx context.Context) (*Tokens, error) {
-	t, jitter, err := a.current(ctx)
+	t, extra, end, err := a.current(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if t == nil {
-		if a.mode == modeSession {
-			return nil, nil
+		switch {
+		case a.mode != modeSession:
+			return a.renew(ctx, "")
+		case end != nil:
+			return nil, a.report(&sessionEnded{end})
 		}
-		return a.renew(ctx, "")
+		return nil, ErrNotLoggedIn
 	}
-	if !a.due(t, jitter) {
+	if !a.due(t, extra) {
 		return t, nil
 	}
-	nt, err := a.renew(ctx, t.AccessToken)
-	if err == nil {
-		return nt, nil
+	if !a.expired(t) {
+		// A session token without a refresh token is used until it expires.
+		if a.mode == modeExchange || t.RefreshToken != "" {
+			a.renewInBackground(ctx, t.AccessToken)
+		}
+		return t, nil
 	}
-	if errors.Is(err, ErrSessionEnded) || ctx.Err() != nil || a.expired(t) {
-		return nil, err
-	}
-	return t, nil
+	return a.renew(ctx, t.AccessToken)
 }
 
-// renew replaces the access token stale, which is due or was refused, and
-// returns the new tokens. Concurrent calls share one renewal, which runs on
-// a context detached from the caller's cancellation, with its own timeout:
-// a caller that gives up does not waste a refresh that others wait for. The
-// caller stops waiting when its context ends.
+// blocked returns the error of a renewal that must not be tried now: the
+// session has ended, or an earlier renewal failed and its backoff has not
+// passed. It returns nil when a renewal may go ahead.
+func (a *auth) blocked() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.end != nil {
+		return &sessionEnded{a.end}
+	}
+	if now := a.now(); now.Before(a.retryAt) {
+		return &RefreshBackoffError{RetryAt: a.retryAt, RetryAfter: a.retryAt.Sub(now), Err: a.lastErr}
+	}
+	return nil
+}
+
+// renew replaces the access token stale, which has expired or was refused,
+// and returns the new tokens. Concurrent calls share one renewal (see
+// renewShared); the caller stops waiting when its context ends.
 func (a *auth) renew(ctx context.Context, stale string) (*Tokens, error) {
-	ch := a.sf.DoChan("renew", func() (any, error) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.timeout)
-		defer cancel()
-		if a.mode == modeExchange {
-			return a.exchange(rctx, stale)
-		}
-		return a.refresh(rctx, stale)
-	})
+	if err := a.blocked(); err != nil {
+		return nil, a.report(err)
+	}
+	ch := a.sf.DoChan("renew", func() (any, error) { return a.renewShared(ctx, stale) })
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return nil, r.Err
+			return nil, a.report(r.Err)
 		}
 		return r.Val.(*Tokens).clone(), nil
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
+}
+
+// renewInBackground starts renewing stale, which is due but still valid,
+// and returns at once: the caller goes ahead with it. At most one such
+// renewal runs at a time, none while renewals are blocked. Its outcome is
+// found by the calls that follow: the new tokens, the backoff, or the end
+// of the session (reported, and told to WithOnSessionEnd's function, by
+// the next call that needs the session).
+func (a *auth) renewInBackground(ctx context.Context, stale string) {
+	if a.blocked() != nil || !a.bgBusy.CompareAndSwap(false, true) {
+		return
+	}
+	a.bg.Add(1)
+	ch := a.sf.DoChan("renew", func() (any, error) { return a.renewShared(ctx, stale) })
+	go func() {
+		defer a.bg.Done()
+		<-ch
+		a.bgBusy.Store(false)
+	}()
+}
+
+// renewShared is the renewal that concurrent callers share. It runs on a
+// context detached from the caller's cancellation, with its own timeout: a
+// caller that gives up does not waste a refresh that others wait for. A
+// failure other than the end of the session starts a backoff and is
+// returned as a *RefreshBackoffError.
+func (a *auth) renewShared(ctx context.Context, stale string) (*Tokens, error) {
+	// A renewal that failed just before this one was asked for is not
+	// repeated.
+	if err := a.blocked(); err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.timeout)
+	defer cancel()
+	var t *Tokens
+	var err error
+	if a.mode == modeExchange {
+		t, err = a.exchange(rctx, stale)
+	} else {
+		t, err = a.refresh(rctx, stale)
+	}
+	var ended *sessionEnded
+	switch {
+	case err == nil:
+		a.mu.Lock()
+		a.fails, a.lastErr, a.retryAt = 0, nil, time.Time{}
+		a.mu.Unlock()
+	case !errors.As(err, &ended):
+		err = a.backOff(err)
+	}
+	return t, err
+}
+
+// backOff records a failed renewal and returns the error for its callers:
+// no renewal is tried before Retry-After (when Latch sent one) nor before
+// an exponential backoff with jitter.
+func (a *auth) backOff(err error) error {
+	var retryAfter time.Duration
+	var ae *Error
+	if errors.As(err, &ae) {
+		retryAfter = ae.RetryAfter
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := a.backoffs.backoff(a.fails, retryAfter, a.jitter)
+	a.fails++
+	a.lastErr, a.retryAt = err, a.now().Add(d)
+	return &RefreshBackoffError{RetryAt: a.retryAt, RetryAfter: d, Err: err}
+}
+
+// report tells WithOnSessionEnd's function, once per session, when err
+// reports the end of the session, and returns err. It runs with no lock
+// held, so the function may use the Client.
+func (a *auth) report(err error) error {
+	var ended *sessionEnded
+	if errors.As(err, &ended) && ended.end.notified.CompareAndSwap(false, true) && a.onEnd != nil {
+		a.onEnd(ended.end.reason)
+	}
+	return err
+}
+
+// endLocked ends the session once, forgetting its tokens, and returns the
+// error that reports it; a.mu is held. The first reason stays.
+func (a *auth) endLocked(reason SessionEndReason, cause error, t *Tokens) *sessionEnded {
+	if a.end == nil {
+		e := &sessionEnd{reason: reason, err: cause}
+		if t != nil {
+			e.access, e.refresh = t.AccessToken, t.RefreshToken
+		}
+		a.end = e
+	}
+	a.setLocked(nil)
+	return &sessionEnded{a.end}
+}
+
+func (a *auth) endSession(reason SessionEndReason, cause error, t *Tokens) *sessionEnded {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.endLocked(reason, cause, t)
 }
 
 // lock takes the store's cross-process lock when it has one.
@@ -188,7 +342,8 @@ func (a *auth) lock(ctx context.Context) (func(), error) {
 // refresh rotates the refresh token. Under the store's lock it re-loads the
 // store first: when the tokens there are not the stale ones and are fresh,
 // another process (or an earlier renewal here) has rotated already, and
-// they are used as they are. invalid_grant ends the session.
+// they are used as they are. invalid_grant, or a store emptied by another
+// process, ends the session.
 func (a *auth) refresh(ctx context.Context, stale string) (*Tokens, error) {
 	unlock, err := a.lock(ctx)
 	if err != nil {
@@ -199,27 +354,30 @@ func (a *auth) refresh(ctx context.Context, stale string) (*Tokens, error) {
 	if err != nil {
 		return nil, err
 	}
-	if latest == nil {
-		a.set(nil)
-		if stale != "" {
-			return nil, &sessionEnded{}
-		}
-		return nil, ErrNotLoggedIn
-	}
 	a.mu.Lock()
-	jitter := a.jitter
+	if latest == nil {
+		defer a.mu.Unlock()
+		return nil, a.endLocked(SessionEndRevokedElsewhere, nil, a.cur)
+	}
+	extra := a.extra
 	if a.cur == nil || a.cur.AccessToken != latest.AccessToken {
-		jitter = 0
+		extra = 0
 	}
 	a.mu.Unlock()
-	if latest.AccessToken != stale && !a.due(latest, jitter) {
+	if latest.AccessToken != stale && !a.due(latest, extra) {
 		a.set(latest)
 		return latest, nil
 	}
 	if latest.RefreshToken == "" {
-		_ = a.store.Clear(ctx)
-		a.set(nil)
-		return nil, &sessionEnded{err: errors.New("no refresh token")}
+		if !a.expired(latest) {
+			a.set(latest)
+			return latest, nil
+		}
+		ended := a.endSession(SessionEndExpired, nil, latest)
+		if err := a.store.Clear(ctx); err != nil {
+			return nil, errors.Join(ended, err)
+		}
+		return nil, ended
 	}
 	res, err := a.raw.RefreshWithResponse(ctx, RefreshRequest{RefreshToken: latest.RefreshToken})
 	if err != nil {
@@ -227,14 +385,14 @@ func (a *auth) refresh(ctx context.Context, stale string) (*Tokens, error) {
 	}
 	if res.JSON200 == nil {
 		e := errorFrom(res.StatusCode(), res.HTTPResponse.Header, res.Body)
-		if string(e.Code) == string(ErrInvalidGrant) {
-			if cerr := a.store.Clear(ctx); cerr != nil {
-				return nil, errors.Join(&sessionEnded{err: e}, cerr)
-			}
-			a.set(nil)
-			return nil, &sessionEnded{err: e}
+		if string(e.Code) != string(ErrInvalidGrant) {
+			return nil, e
 		}
-		return nil, e
+		ended := a.endSession(SessionEndInvalidGrant, e, latest)
+		if err := a.store.Clear(ctx); err != nil {
+			return nil, errors.Join(ended, err)
+		}
+		return nil, ended
 	}
 	t := a.fromTokenResponse(res.JSON200)
 	a.set(t)
@@ -245,20 +403,16 @@ func (a *auth) refresh(ctx context.Context, stale string) (*Tokens, error) {
 }
 
 // exchange trades the API key for a new access token unless the current
-// one is not the stale one and still fresh.
+// one is not the stale one and still fresh. A failure leaves the current
+// token in place: it is used until it expires.
 func (a *auth) exchange(ctx context.Context, stale string) (*Tokens, error) {
 	a.mu.Lock()
-	cur, jitter := a.cur.clone(), a.jitter
+	cur, extra := a.cur.clone(), a.extra
 	a.mu.Unlock()
-	if cur != nil && cur.AccessToken != stale && !a.due(cur, jitter) {
+	if cur != nil && cur.AccessToken != stale && !a.due(cur, extra) {
 		return cur, nil
 	}
-	body := ExchangeRequest{}
-	if len(a.scopes) > 0 {
-		s := append([]Scope(nil), a.scopes...)
-		body.Scopes = &s
-	}
-	res, err := a.raw.ExchangeTokenWithResponse(ctx, body, func(_ context.Context, r *http.Request) error {
+	res, err := a.raw.ExchangeTokenWithResponse(ctx, a.exchReq, func(_ context.Context, r *http.Request) error {
 		r.Header.Set("X-API-Key", a.apiKey)
 		return nil
 	})
@@ -266,7 +420,6 @@ func (a *auth) exchange(ctx context.Context, stale string) (*Tokens, error) {
 		return nil, err
 	}
 	if res.JSON200 == nil {
-		a.set(nil)
 		return nil, errorFrom(res.StatusCode(), res.HTTPResponse.Header, res.Body)
 	}
 	now := a.now()
@@ -301,7 +454,8 @@ func (a *auth) fromTokenResponse(r *TokenResponse) *Tokens {
 	}
 }
 
-// save stores new session tokens (after login or signup) under the lock.
+// save stores the tokens of a new session (after login or signup) under
+// the lock; the end of an earlier session and any backoff are forgotten.
 func (a *auth) save(ctx context.Context, t *Tokens) error {
 	unlock, err := a.lock(ctx)
 	if err != nil {
@@ -311,17 +465,35 @@ func (a *auth) save(ctx context.Context, t *Tokens) error {
 	if err := a.store.Save(ctx, t); err != nil {
 		return err
 	}
-	a.set(t)
+	a.mu.Lock()
+	a.resetLocked()
+	a.setLocked(t)
+	a.mu.Unlock()
 	return nil
 }
 
-// clear forgets the session here and in the store.
-func (a *auth) clear(ctx context.Context) error {
+// logout forgets the session here and in the store. When there was one,
+// it has ended with SessionEndLogout (told to WithOnSessionEnd's function
+// after the store's lock is released).
+func (a *auth) logout(ctx context.Context) error {
+	ended, err := a.clear(ctx)
+	if ended != nil {
+		a.report(ended)
+	}
+	return err
+}
+
+func (a *auth) clear(ctx context.Context) (*sessionEnded, error) {
 	unlock, err := a.lock(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
-	a.set(nil)
-	return a.store.Clear(ctx)
+	a.mu.Lock()
+	var ended *sessionEnded
+	if a.cur != nil {
+		ended = a.endLocked(SessionEndLogout, nil, a.cur)
+	}
+	a.mu.Unlock()
+	return ended, a.store.Clear(ctx)
 }

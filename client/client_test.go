@@ -38,6 +38,7 @@ func TestProactiveRefresh(t *testing.T) {
 		if _, err := c.Me(ctx); err != nil {
 			t.Fatal(err)
 		}
+		client.WaitForRefresh(c) // the token was valid: Me did not wait
 		if n := l.refreshes(); n != 1 {
 			t.Fatalf("refreshes = %d, want 1", n)
 		}
@@ -70,6 +71,7 @@ func TestProactiveRefresh(t *testing.T) {
 		if _, err := c.Me(ctx); err != nil {
 			t.Fatal(err)
 		}
+		client.WaitForRefresh(c)
 		if n := l.refreshes(); n != 1 {
 			t.Fatalf("refreshes = %d, want 1", n)
 		}
@@ -173,12 +175,12 @@ func TestNoRetryLoop(t *testing.T) {
 		if _, err := c.Token(ctx); !errors.Is(err, client.ErrNotLoggedIn) {
 			t.Fatalf("Token after the end: %v, want ErrNotLoggedIn", err)
 		}
-		// Without tokens the request goes out bare and fails; no refresh.
-		if _, err := c.Me(ctx); !errors.Is(err, client.ErrUnauthorized) {
-			t.Fatalf("Me after the end: %v, want unauthorized", err)
+		// Without tokens no request goes out: the call fails here.
+		if _, err := c.Me(ctx); !errors.Is(err, client.ErrSessionEnded) {
+			t.Fatalf("Me after the end: %v, want ErrSessionEnded", err)
 		}
-		if n := l.refreshes(); n != 1 {
-			t.Fatalf("refreshes = %d, want 1", n)
+		if got := [2]int{l.count("GET /auth/me"), l.refreshes()}; got != [2]int{1, 1} {
+			t.Fatalf("after the end: (requests, refreshes) = %v, want [1 1]", got)
 		}
 	})
 	t.Run("proactive refresh refused", func(t *testing.T) {
@@ -290,8 +292,16 @@ func TestLoginLogout(t *testing.T) {
 	if _, err := other.Token(ctx); !errors.Is(err, client.ErrNotLoggedIn) {
 		t.Fatalf("tokens kept after logout: %v", err)
 	}
-	if _, err := other.Me(ctx); !errors.Is(err, client.ErrUnauthorized) {
-		t.Fatalf("me after logout: %v", err)
+	before := l.count("GET /auth/me")
+	if _, err := other.Me(ctx); !errors.Is(err, client.ErrSessionEnded) || !errors.Is(err, client.ErrNotLoggedIn) {
+		t.Fatalf("me after logout: %v, want ErrSessionEnded and ErrNotLoggedIn", err)
+	}
+	if n := l.count("GET /auth/me") - before; n != 0 {
+		t.Fatalf("me after logout sent %d requests", n)
+	}
+	// Logging out again is no error.
+	if err := other.Logout(ctx, client.LogoutLocal); err != nil {
+		t.Fatalf("second logout: %v", err)
 	}
 }
 
@@ -349,7 +359,7 @@ func TestAPIKeyModes(t *testing.T) {
 		}
 	})
 	t.Run("exchange and renewal", func(t *testing.T) {
-		c := l.newClient(t, client.WithAPIKeyExchange(key, "sessions:read"))
+		c := l.newClient(t, client.WithAPIKeyExchange(key, client.ExchangeRequest{Scopes: &[]string{"sessions:read"}}))
 		exchanges := func() int { return l.count("POST /auth/token") }
 		before := exchanges()
 		for range 3 {
@@ -384,7 +394,7 @@ func TestAPIKeyModes(t *testing.T) {
 		}
 	})
 	t.Run("exchange refused", func(t *testing.T) {
-		c := l.newClient(t, client.WithAPIKeyExchange("latch_o_not_a_real_key_at_all"))
+		c := l.newClient(t, client.WithAPIKeyExchange("latch_o_not_a_real_key_at_all", client.ExchangeRequest{}))
 		_, err := c.OrgSessions(ctx, org, "")
 		var ae *client.Error
 		if !errors.As(err, &ae) || ae.StatusCode != 401 {

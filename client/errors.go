@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -90,29 +91,110 @@ const (
 	ErrEmailNotVerified        Code = "email_not_verified"
 )
 
-// ErrSessionEnded is returned when Latch refuses to refresh the session
-// (invalid_grant: it was revoked, expired, or its refresh token reused), or
-// when another process sharing the token store logged out. The stored
-// tokens are cleared; the user has to log in again. The error also wraps
-// the *Error that Latch answered, when there is one.
+// ErrSessionEnded is returned when the session has ended: Latch refused to
+// refresh it (invalid_grant: it was revoked, expired, or its refresh token
+// reused), this Client logged out, or another process sharing the token
+// store logged out. The tokens are cleared, and from then on every call
+// that needs the session fails at once with an error matching
+// ErrSessionEnded, without a request, until Login, Signup or SetTokens
+// opens a new session (or another process sharing the store does). Such an
+// error also matches ErrNotLoggedIn, as the Client holds no tokens any
+// more, and wraps the *Error that Latch answered, when there is one. See
+// WithOnSessionEnd to be told once.
 var ErrSessionEnded = errors.New("latch: the session has ended; log in again")
 
-// ErrNotLoggedIn is returned by calls that need a session when the Client
-// holds no tokens.
+// ErrNotLoggedIn is returned, without a request, by calls that need a
+// session when the Client holds no tokens.
 var ErrNotLoggedIn = errors.New("latch: not logged in")
 
-// sessionEnded wraps the refusal that ended a session.
-type sessionEnded struct{ err error }
+// SessionEndReason says why a session ended; see WithOnSessionEnd.
+type SessionEndReason string
 
-func (e *sessionEnded) Error() string {
-	if e.err == nil {
-		return ErrSessionEnded.Error()
-	}
-	return ErrSessionEnded.Error() + ": " + e.err.Error()
+// The reasons a session ends. More may be added.
+const (
+	// SessionEndLogout: Logout on this Client ended the session
+	// (LogoutLocal or LogoutGlobal).
+	SessionEndLogout SessionEndReason = "logout"
+	// SessionEndInvalidGrant: Latch refused to refresh the session with
+	// invalid_grant. It was revoked (a logout or revocation elsewhere, a
+	// password change), outlived its idle or absolute lifetime, or its
+	// refresh token was presented twice.
+	SessionEndInvalidGrant SessionEndReason = "invalid_grant"
+	// SessionEndRevokedElsewhere: the tokens disappeared from a token store
+	// shared with other processes, because one of them logged out or saw
+	// the session end.
+	SessionEndRevokedElsewhere SessionEndReason = "revoked_elsewhere"
+	// SessionEndExpired: the access token expired and there was no refresh
+	// token to renew it (tokens given to SetTokens without one).
+	SessionEndExpired SessionEndReason = "expired"
+)
+
+// sessionEnd records how a session ended, once per session.
+type sessionEnd struct {
+	reason SessionEndReason
+	err    error // Latch's refusal, if any
+	// access and refresh are the ended session's tokens: a token store
+	// that still holds them does not hold a new session.
+	access, refresh string
+	notified        atomic.Bool
 }
 
-func (e *sessionEnded) Is(target error) bool { return target == ErrSessionEnded }
-func (e *sessionEnded) Unwrap() error        { return e.err }
+// sessionEnded is the error of every call refused because of end.
+type sessionEnded struct{ end *sessionEnd }
+
+func (e *sessionEnded) Error() string {
+	msg := ErrSessionEnded.Error() + " (" + string(e.end.reason) + ")"
+	if e.end.err == nil {
+		return msg
+	}
+	return msg + ": " + e.end.err.Error()
+}
+
+// Is matches ErrSessionEnded and ErrNotLoggedIn.
+func (e *sessionEnded) Is(target error) bool {
+	return target == ErrSessionEnded || target == ErrNotLoggedIn
+}
+
+func (e *sessionEnded) Unwrap() error { return e.end.err }
+
+// ErrRefreshBackoff is matched (errors.Is) by the error of a call that
+// needed a new access token while the Client was backing off after a
+// failed refresh or exchange. The error is a *RefreshBackoffError, which
+// says when the next attempt may be made.
+var ErrRefreshBackoff = errors.New("latch: backing off after a failed token renewal")
+
+// RefreshBackoffError is returned instead of a refresh (or exchange) when an
+// earlier one failed and its backoff has not passed: the call needed a new
+// access token (the old one had expired, or Latch refused it) and none was
+// requested. The first callers of the failed renewal get it too. Callers
+// whose access token is still valid are not affected: their requests go
+// ahead with it.
+//
+// A failure answered with Retry-After (429 rate_limited, 503) is not
+// retried before that time; any other failure (network, 5xx, timeout)
+// backs off exponentially with jitter, as RetryPolicy's BaseDelay and
+// MaxDelay say. A successful renewal ends the backoff.
+type RefreshBackoffError struct {
+	// RetryAt is when the next renewal may be tried, on the Client's clock
+	// (see WithClock).
+	RetryAt time.Time
+	// RetryAfter is RetryAt less the time at which the error was returned.
+	RetryAfter time.Duration
+	// Err is the failure that started the backoff: an *Error that Latch
+	// answered, or a network or timeout error.
+	Err error
+}
+
+// Error says how long the Client backs off, and why.
+func (e *RefreshBackoffError) Error() string {
+	return fmt.Sprintf("latch: token renewal backing off for %v after: %v", e.RetryAfter.Round(time.Millisecond), e.Err)
+}
+
+// Is matches ErrRefreshBackoff.
+func (e *RefreshBackoffError) Is(target error) bool { return target == ErrRefreshBackoff }
+
+// Unwrap returns the failure that started the backoff.
+func (e *RefreshBackoffError) Unwrap() error { return e.Err }
 
 // maxErrorBody caps how much of an error response is read.
 const maxErrorBody = 64 << 10

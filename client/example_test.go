@@ -37,7 +37,7 @@ func ExampleClient_Login() {
 	fmt.Println("logged in as", me.Id)
 
 	// Every generated operation is reachable, typed and authenticated.
-	res, err := c.API().ListSessionsWithResponse(ctx)
+	res, err := c.API().ListSessionsWithResponse(ctx, nil)
 	if err == nil {
 		err = client.ResponseError(res)
 	}
@@ -52,7 +52,7 @@ func ExampleClient_Login() {
 func ExampleWithAPIKeyExchange() {
 	ctx := context.Background()
 	c, err := client.New("https://auth.example.com",
-		client.WithAPIKeyExchange(os.Getenv("LATCH_API_KEY"), "billing:read"))
+		client.WithAPIKeyExchange(os.Getenv("LATCH_API_KEY"), client.ExchangeRequest{Scopes: &[]string{"billing:read"}}))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -61,17 +61,22 @@ func (c *Client) Login(ctx context.Context, email, password string) (*TokenRespo
 
 // Refresh rotates the session's refresh token now, whether or not the
 // access token is due, unless another process sharing the token store has
-// just done so. Returns ErrNotLoggedIn without a session and an error
-// matching ErrSessionEnded when Latch refuses (the tokens are cleared).
+// just done so. Returns ErrNotLoggedIn without a session, an error matching
+// ErrSessionEnded when the session has ended or Latch refuses (the tokens
+// are cleared), and a *RefreshBackoffError while an earlier failure's
+// backoff lasts or when this refresh fails.
 func (c *Client) Refresh(ctx context.Context) (*Tokens, error) {
 	if c.auth.mode != modeSession {
 		return nil, errors.New("latch: Refresh needs a session Client")
 	}
-	t, _, err := c.auth.current(ctx)
+	t, _, end, err := c.auth.current(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if t == nil {
+		if end != nil {
+			return nil, c.auth.report(&sessionEnded{end})
+		}
 		return nil, ErrNotLoggedIn
 	}
 	return c.auth.renew(ctx, t.AccessToken)
@@ -80,7 +85,9 @@ func (c *Client) Refresh(ctx context.Context) (*Tokens, error) {
 // Logout ends this session (LogoutLocal), the user's other sessions
 // (LogoutOthers) or all of them (LogoutGlobal). Unless the scope is
 // LogoutOthers the Client forgets its tokens, even when Latch cannot be
-// reached; a session that had already ended is no error.
+// reached, and the session ends with SessionEndLogout (see
+// WithOnSessionEnd); a session that had already ended, or none, is no
+// error.
 func (c *Client) Logout(ctx context.Context, scope LogoutParamsScope) error {
 	if scope == "" {
 		scope = LogoutLocal
@@ -92,10 +99,10 @@ func (c *Client) Logout(ctx context.Context, scope LogoutParamsScope) error {
 	if scope == LogoutOthers {
 		return err
 	}
-	if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenExpired) {
+	if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrNotLoggedIn) || errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenExpired) {
 		err = nil
 	}
-	return errors.Join(err, c.auth.clear(ctx))
+	return errors.Join(err, c.auth.logout(ctx))
 }
 
 // Me returns the authenticated user. An organization API key has no user:
@@ -276,7 +283,9 @@ func (c *Client) Exchange(ctx context.Context, req ExchangeRequest) (*ExchangeRe
 	if c.auth.apiKey == "" {
 		return nil, errors.New("latch: Exchange needs an API key Client")
 	}
-	res, err := c.auth.raw.ExchangeTokenWithResponse(ctx, req, func(_ context.Context, r *http.Request) error {
+	// Through the Client's transport, which retries 429 and 503 and leaves
+	// the caller's own X-API-Key alone.
+	res, err := c.api.ExchangeTokenWithResponse(ctx, req, func(_ context.Context, r *http.Request) error {
 		r.Header.Set("X-API-Key", c.auth.apiKey)
 		return nil
 	})

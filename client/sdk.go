@@ -28,7 +28,9 @@ type settings struct {
 	store          TokenStore
 	mode           authMode
 	apiKey         string
-	scopes         []string
+	exchange       ExchangeRequest
+	onEnd          func(SessionEndReason)
+	jitter         func(max time.Duration) time.Duration
 	refresh        RefreshPolicy
 	retry          RetryPolicy
 	now            func() time.Time
@@ -39,10 +41,16 @@ type settings struct {
 // An Option configures a Client.
 type Option func(*settings) error
 
-// WithTransport makes the Client send through rt (default: a clone of
-// http.DefaultTransport that bounds the wait for response headers). The
-// Client's authentication and retries are layered over it. (The generated
+// WithTransport makes the Client send through rt. The Client's
+// authentication and retries are layered over it. (The generated
 // WithHTTPClient is an option of NewClientWithResponses, not of New.)
+//
+// The default is a clone of http.DefaultTransport that keeps up to
+// DefaultMaxIdleConnsPerHost idle connections to Latch, instead of
+// net/http's 2, so that a service calling from many goroutines reuses its
+// connections rather than opening one for most requests, and that bounds
+// the wait for response headers to a minute. A transport given here is
+// used as it is: size its MaxIdleConnsPerHost likewise.
 func WithTransport(rt http.RoundTripper) Option {
 	return func(s *settings) error {
 		if rt == nil {
@@ -90,15 +98,65 @@ func WithAPIKey(key string) Option {
 }
 
 // WithAPIKeyExchange exchanges the API key at /auth/token for short-lived
-// access tokens with the given scopes (all of the key's when none are
-// given), sends those as bearer tokens, and exchanges again before they
-// expire. The key itself goes only to /auth/token.
-func WithAPIKeyExchange(key string, scopes ...string) Option {
+// access tokens, sends those as bearer tokens, and exchanges again before
+// they expire. req is the exchange asked for each time: its Scopes (all of
+// the key's when nil), Audience (Latch's own when nil) and ExpiresIn in
+// seconds (Latch's default when nil); the zero ExchangeRequest takes every
+// default. The key itself goes only to /auth/token. A token for another
+// Audience is for resource servers (Token, TokenSource): Latch does not
+// accept it back, so calls to Latch through this Client then fail with
+// invalid_token.
+//
+// An exchange that fails does not throw the current token away: calls go
+// ahead with it until it expires, and the exchange is tried again after a
+// backoff (see RefreshBackoffError).
+func WithAPIKeyExchange(key string, req ExchangeRequest) Option {
 	return func(s *settings) error {
 		if strings.TrimSpace(key) == "" {
 			return errors.New("latch: WithAPIKeyExchange: empty key")
 		}
-		s.mode, s.apiKey, s.scopes = modeExchange, key, append([]string(nil), scopes...)
+		if req.ExpiresIn != nil && *req.ExpiresIn <= 0 {
+			return errors.New("latch: WithAPIKeyExchange: ExpiresIn not positive")
+		}
+		s.mode, s.apiKey, s.exchange = modeExchange, key, cloneExchangeRequest(req)
+		return nil
+	}
+}
+
+// cloneExchangeRequest copies req, so that the caller may change its own.
+func cloneExchangeRequest(req ExchangeRequest) ExchangeRequest {
+	c := ExchangeRequest{}
+	if req.Scopes != nil {
+		s := append([]Scope(nil), *req.Scopes...)
+		c.Scopes = &s
+	}
+	if req.Audience != nil {
+		a := *req.Audience
+		c.Audience = &a
+	}
+	if req.ExpiresIn != nil {
+		e := *req.ExpiresIn
+		c.ExpiresIn = &e
+	}
+	return c
+}
+
+// WithOnSessionEnd makes the Client call f once when the session ends,
+// with the reason: this Client's Logout (SessionEndLogout), Latch refusing
+// the refresh (SessionEndInvalidGrant), or another process sharing the
+// token store logging out (SessionEndRevokedElsewhere). f runs on the
+// goroutine of the first call that reports the end (the others get
+// ErrSessionEnded without waiting for f), before that call returns, with no
+// lock held: it may call the Client, to log in again for example. An end
+// found by a renewal in the background is reported by the next call that
+// needs the session. A new session (Login, Signup, SetTokens) may end, and
+// be told, once more.
+func WithOnSessionEnd(f func(reason SessionEndReason)) Option {
+	return func(s *settings) error {
+		if f == nil {
+			return errors.New("latch: WithOnSessionEnd(nil)")
+		}
+		s.onEnd = f
 		return nil
 	}
 }
@@ -131,7 +189,8 @@ func WithRetryPolicy(p RetryPolicy) Option {
 	}
 }
 
-// WithClock sets the clock that decides when tokens are due, for tests.
+// WithClock sets the clock that decides when tokens are due and when a
+// renewal's backoff ends, for tests.
 func WithClock(now func() time.Time) Option {
 	return func(s *settings) error {
 		if now == nil {
@@ -162,20 +221,32 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
-// defaultTransport is http.DefaultTransport's configuration with a bound on
-// waiting for response headers.
+// DefaultMaxIdleConnsPerHost is how many idle connections to Latch the
+// default transport keeps (see WithTransport): enough for a service that
+// calls Latch from dozens of goroutines at once.
+const DefaultMaxIdleConnsPerHost = 64
+
+// defaultTransport is http.DefaultTransport's configuration with idle
+// connections sized for a service and a bound on waiting for response
+// headers.
 func defaultTransport() http.RoundTripper {
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if ok {
 		t = t.Clone()
-		t.ResponseHeaderTimeout = 60 * time.Second
-		return t
+	} else {
+		t = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}
 	}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-	}
+	t.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	t.MaxIdleConns = max(t.MaxIdleConns, 2*DefaultMaxIdleConnsPerHost)
+	t.ResponseHeaderTimeout = 60 * time.Second
+	return t
 }
 
 // userAgentTransport sets a User-Agent on requests without one.
@@ -208,6 +279,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	s := settings{
 		store:          &MemoryStore{},
 		retry:          DefaultRetryPolicy(),
+		jitter:         randomJitter,
 		now:            time.Now,
 		refreshTimeout: 15 * time.Second,
 		userAgent:      "latch-go",
@@ -225,24 +297,28 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if s.userAgent != "" {
 		base = userAgentTransport{ua: s.userAgent, next: base}
 	}
-	retry := &retryTransport{policy: s.retry, next: base}
+	retry := &retryTransport{policy: s.retry, jitter: s.jitter, next: base}
 
 	// The unauthenticated client refreshes and exchanges: going through the
-	// authenticating transport would recurse.
-	rawHTTP := &http.Client{Transport: retry, Timeout: hc.Timeout}
+	// authenticating transport would recurse. It does not retry: callers
+	// may be waiting for it, so a failed renewal backs off instead.
+	rawHTTP := &http.Client{Transport: base, Timeout: hc.Timeout}
 	raw, err := NewClientWithResponses(u.String(), WithHTTPClient(rawHTTP))
 	if err != nil {
 		return nil, err
 	}
 	a := &auth{
-		mode:    s.mode,
-		apiKey:  s.apiKey,
-		scopes:  s.scopes,
-		store:   s.store,
-		raw:     raw,
-		now:     s.now,
-		policy:  s.refresh.withDefaults(),
-		timeout: s.refreshTimeout,
+		mode:     s.mode,
+		apiKey:   s.apiKey,
+		exchReq:  s.exchange,
+		store:    s.store,
+		raw:      raw,
+		now:      s.now,
+		policy:   s.refresh.withDefaults(),
+		backoffs: s.retry,
+		jitter:   s.jitter,
+		timeout:  s.refreshTimeout,
+		onEnd:    s.onEnd,
 	}
 	hc.Transport = &authTransport{a: a, base: u, next: retry}
 	api, err := NewClientWithResponses(u.String(), WithHTTPClient(hc))
@@ -264,23 +340,18 @@ func (c *Client) HTTPClient() *http.Client { return c.http }
 // BaseURL returns the Latch base URL.
 func (c *Client) BaseURL() string { return c.base.String() }
 
-// Token returns the current access token, renewing it first when it is due.
-// Returns ErrNotLoggedIn without a session, an error matching
-// ErrSessionEnded when the session has ended, and an *Error when an
-// exchange is refused. With WithAPIKey there is no token: it returns an
-// error.
+// Token returns the current access token: a valid one at once (renewed in
+// the background when due), an expired one after renewing it. Returns
+// ErrNotLoggedIn without a session, an error matching ErrSessionEnded when
+// the session has ended, a *RefreshBackoffError (ErrRefreshBackoff) when
+// the token has expired and an earlier renewal failed moments ago, and an
+// error wrapping Latch's *Error when a refresh or exchange is refused. With
+// WithAPIKey there is no token: it returns an error.
 func (c *Client) Token(ctx context.Context) (*Tokens, error) {
 	if c.auth.mode == modeAPIKey {
 		return nil, errors.New("latch: a Client with WithAPIKey has no access token; use WithAPIKeyExchange")
 	}
-	t, err := c.auth.token(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if t == nil {
-		return nil, ErrNotLoggedIn
-	}
-	return t, nil
+	return c.auth.token(ctx)
 }
 
 // SetTokens makes t the Client's session, saving it to the token store: for

@@ -40,7 +40,9 @@ const exchangePath = "/auth/token"
 
 // authTransport adds the Client's credentials to requests for the Latch
 // base URL (never to other hosts), renews tokens before they expire, and on
-// a 401 token_expired or invalid_token renews once and retries once.
+// a 401 token_expired or invalid_token renews once and retries once. An
+// authenticated operation without credentials to send (no session, an
+// ended one, a renewal backing off) fails here, without a request.
 type authTransport struct {
 	a    *auth
 	base *url.URL
@@ -83,9 +85,6 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		closeBody(req)
 		return nil, err
-	}
-	if tok == nil {
-		return t.next.RoundTrip(req)
 	}
 	res, err := t.next.RoundTrip(withBearer(req, tok.AccessToken, req.Body))
 	if err != nil || res.StatusCode != http.StatusUnauthorized || !replayable(req) {
@@ -167,6 +166,12 @@ func (r errReader) Read([]byte) (int, error) {
 // Client gives up at once, returning the response, when the wait would
 // exceed MaxDelay or outlast the request's context deadline, and stops
 // waiting when the context ends.
+//
+// Refreshes and exchanges are not retried this way, as callers would wait
+// on them: a failed one is remembered instead, and the next is not tried
+// before its Retry-After, or else before an exponential backoff from
+// BaseDelay up to MaxDelay, with jitter, even when MaxRetries is 0 (see
+// RefreshBackoffError).
 type RetryPolicy struct {
 	// MaxRetries is the number of retries after the first attempt; 0
 	// disables retries.
@@ -182,9 +187,37 @@ func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{MaxRetries: 3, BaseDelay: 250 * time.Millisecond, MaxDelay: 30 * time.Second}
 }
 
+// backoff returns the wait after failure number n (0-based) in a row:
+// BaseDelay doubled n times and capped at MaxDelay, half of it fixed and
+// half drawn by jitter ("equal jitter", so that waits grow however the
+// draws fall). When the server asked for retryAfter the wait is never
+// shorter, and up to a tenth of it (at most a second) longer, so that
+// clients told the same moment do not all come back at that moment.
+// jitter returns a random duration in [0, max].
+func (p RetryPolicy) backoff(n int, retryAfter time.Duration, jitter func(max time.Duration) time.Duration) time.Duration {
+	b := p.BaseDelay << min(n, 20)
+	if b <= 0 || b > p.MaxDelay {
+		b = p.MaxDelay
+	}
+	d := b/2 + jitter(b/2)
+	if retryAfter > 0 {
+		d = max(d, retryAfter+jitter(min(retryAfter/10, time.Second)))
+	}
+	return d
+}
+
+// randomJitter is the jitter of a Client: uniform in [0, max].
+func randomJitter(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return rand.N(max + 1)
+}
+
 // retryTransport retries 429 and 503 responses according to its policy.
 type retryTransport struct {
 	policy RetryPolicy
+	jitter func(max time.Duration) time.Duration
 	next   http.RoundTripper
 }
 
@@ -213,17 +246,7 @@ func (t *retryTransport) delay(attempt int, res *http.Response) (time.Duration, 
 	if ra > t.policy.MaxDelay {
 		return 0, false
 	}
-	backoff := t.policy.BaseDelay << min(attempt, 20)
-	if backoff <= 0 || backoff > t.policy.MaxDelay {
-		backoff = t.policy.MaxDelay
-	}
-	// "Equal jitter": half fixed, half random.
-	d := backoff/2 + rand.N(backoff/2+1)
-	if ra > 0 {
-		// Never before Retry-After; spread clients a little after it.
-		d = max(d, ra+rand.N(min(ra/10, time.Second)+1))
-	}
-	return min(d, t.policy.MaxDelay), true
+	return min(t.policy.backoff(attempt, ra, t.jitter), t.policy.MaxDelay), true
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {

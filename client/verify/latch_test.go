@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/oauth2"
 
 	"github.com/latchauth/latch/client"
 	"github.com/latchauth/latch/client/verify"
@@ -47,7 +49,7 @@ func TestAgainstLatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc, err := client.New(s.URL, client.WithAPIKeyExchange(key.Key, "billing:read"), client.WithClock(s.Clock.Now))
+		svc, err := client.New(s.URL, client.WithAPIKeyExchange(key.Key, client.ExchangeRequest{Scopes: &[]string{"billing:read"}}), client.WithClock(s.Clock.Now))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,4 +87,50 @@ func TestAgainstLatch(t *testing.T) {
 			t.Fatalf("err = %v, want token_expired", err)
 		}
 	})
+}
+
+// TestSDKStopsAtSessionEnd calls a resource server behind the middleware
+// with the SDK's TokenSource: once the session has ended, the SDK sends
+// the resource server nothing, and says ErrSessionEnded.
+func TestSDKStopsAtSessionEnd(t *testing.T) {
+	ctx := context.Background()
+	s := testutil.Start(t, "sqlite")
+	v := newVerifier(t, verify.Config{JWKSURL: s.URL + "/.well-known/jwks.json", Now: s.Clock.Now})
+	var served atomic.Int64
+	rs := httptest.NewServer(v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1) })))
+	defer rs.Close()
+
+	var ended atomic.Int64
+	user, err := client.New(s.URL, client.WithClock(s.Clock.Now), client.WithOnSessionEnd(func(client.SessionEndReason) { ended.Add(1) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := user.Signup(ctx, "v"+uuid.NewString()[:8]+"@example.com", "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not oauth2.NewClient: its cache would judge expiry on the real clock.
+	hc := &http.Client{Transport: &oauth2.Transport{Source: user.TokenSource()}}
+	res, err := hc.Get(rs.URL)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("with a session: %v", err)
+	}
+	res.Body.Close()
+
+	global := client.LogoutGlobal
+	if res, err := s.Client.LogoutWithResponse(ctx, &client.LogoutParams{Scope: &global}, testutil.Bearer(tr.AccessToken)); err != nil || res.StatusCode() != 204 {
+		t.Fatalf("revoke the session: %v", err)
+	}
+	s.Clock.Advance(16 * time.Minute) // the access token has expired: the refresh is refused
+	for range 10 {
+		if _, err := hc.Get(rs.URL); !errors.Is(err, client.ErrSessionEnded) {
+			t.Fatalf("after the end: %v, want ErrSessionEnded", err)
+		}
+	}
+	if n := served.Load(); n != 1 {
+		t.Fatalf("the resource server got %d requests, want 1 (before the end)", n)
+	}
+	if n := ended.Load(); n != 1 {
+		t.Fatalf("WithOnSessionEnd told %d times, want 1", n)
+	}
 }

@@ -103,7 +103,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if now == nil {
 		now = time.Now
 	}
-	opts := append([]client.Option{client.WithAPIKeyExchange(cfg.APIKey, cfg.Scopes...), client.WithClock(now)}, h.options...)
+	var exchange client.ExchangeRequest
+	if len(cfg.Scopes) > 0 {
+		exchange.Scopes = &cfg.Scopes
+	}
+	opts := append([]client.Option{client.WithAPIKeyExchange(cfg.APIKey, exchange), client.WithClock(now)}, h.options...)
 	c, err := client.New(cfg.LatchURL, opts...)
 	if err != nil {
 		return err
@@ -164,13 +168,22 @@ type errorBody struct {
 }
 
 // writeUpstreamError passes Latch's refusal on with its status, and answers
-// 502 when Latch cannot be reached.
+// 502 when Latch cannot be reached. While the SDK backs off after a failed
+// exchange (its token had expired), Retry-After says when it tries again.
 func writeUpstreamError(w http.ResponseWriter, err error) {
+	retryAfter := time.Duration(0)
+	var backoff *client.RefreshBackoffError
+	if errors.As(err, &backoff) {
+		retryAfter = backoff.RetryAfter
+	}
 	var ae *client.Error
-	if errors.As(err, &ae) {
-		if ae.RetryAfter > 0 {
-			w.Header().Set("Retry-After", fmt.Sprint(int((ae.RetryAfter+time.Second-1)/time.Second)))
-		}
+	if errors.As(err, &ae) && retryAfter == 0 {
+		retryAfter = ae.RetryAfter
+	}
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int((retryAfter+time.Second-1)/time.Second)))
+	}
+	if ae != nil {
 		writeJSON(w, ae.StatusCode, errorBody{Error: string(ae.Code), Message: ae.Message, RequestID: ae.RequestID})
 		return
 	}
