@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -73,7 +74,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		*tokenFile = filepath.Join(dir, "latch-cli", "tokens.json")
 	}
-	c, err := client.New(*url, append([]client.Option{client.WithTokenStore(client.NewFileStore(*tokenFile))}, opts...)...)
+	// The SDK says once when the session ends (revoked, logged out
+	// elsewhere, idle too long): the command then stops, and every later
+	// call would fail at once without a request.
+	var ended atomic.Bool
+	onEnd := func(r client.SessionEndReason) {
+		if r != client.SessionEndLogout && !ended.Swap(true) {
+			fmt.Fprintln(stderr, "latch-cli: session ended, log in again: latch-cli login -email <email>")
+		}
+	}
+	c, err := client.New(*url, append([]client.Option{
+		client.WithTokenStore(client.NewFileStore(*tokenFile)),
+		client.WithOnSessionEnd(onEnd),
+	}, opts...)...)
 	if err != nil {
 		fmt.Fprintln(stderr, "latch-cli:", err)
 		return 2
@@ -103,7 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			tr, err = c.Login(ctx, *email, pw)
 		}
 		if err != nil {
-			return fail(stderr, err)
+			return fail(stderr, err, ended.Load())
 		}
 		fmt.Fprintf(stdout, "logged in as %s\n", emailOf(&tr.User))
 		return 0
@@ -113,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		u, err := c.Me(ctx)
 		if err != nil {
-			return fail(stderr, err)
+			return fail(stderr, err, ended.Load())
 		}
 		fmt.Fprintf(stdout, "%s\t%s\n", emailOf(u), u.Id)
 		return 0
@@ -123,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		sessions, err := c.Sessions(ctx)
 		if err != nil {
-			return fail(stderr, err)
+			return fail(stderr, err, ended.Load())
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tCREATED\tLAST USED\tUSER AGENT\t")
@@ -150,7 +163,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			scope = client.LogoutGlobal
 		}
 		if err := c.Logout(ctx, scope); err != nil {
-			return fail(stderr, err)
+			return fail(stderr, err, ended.Load())
 		}
 		fmt.Fprintln(stdout, "logged out")
 		return 0
@@ -160,13 +173,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return 2
 }
 
-// fail explains err and returns the exit code 1.
-func fail(stderr io.Writer, err error) int {
+// fail explains err and returns the exit code 1. told says that the end of
+// the session has been reported already.
+func fail(stderr io.Writer, err error, told bool) int {
+	var backoff *client.RefreshBackoffError
 	switch {
+	case errors.Is(err, client.ErrSessionEnded):
+		if !told {
+			fmt.Fprintln(stderr, "latch-cli: session ended, log in again: latch-cli login -email <email>")
+		}
 	case errors.Is(err, client.ErrNotLoggedIn), errors.Is(err, client.ErrUnauthorized):
 		fmt.Fprintln(stderr, "latch-cli: not logged in: run latch-cli login -email <email>")
-	case errors.Is(err, client.ErrSessionEnded):
-		fmt.Fprintln(stderr, "latch-cli: the session has ended: run latch-cli login -email <email>")
+	case errors.As(err, &backoff):
+		fmt.Fprintf(stderr, "latch-cli: cannot renew the session now; try again in %v: %v\n", backoff.RetryAfter.Round(time.Second)+time.Second, backoff.Err)
 	case errors.Is(err, client.ErrInvalidCredentials):
 		fmt.Fprintln(stderr, "latch-cli: wrong email or password")
 	default:

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchauth/latch/client"
 	"github.com/latchauth/latch/internal/testutil"
 )
 
@@ -115,6 +116,65 @@ func TestCLIKeepsWorkingAcrossRunsAndExpiry(t *testing.T) {
 	}
 	if code, _, errOut := cli("", "me"); code != 1 || !strings.Contains(errOut, "not logged in") {
 		t.Fatalf("me after logout: %d %s", code, errOut)
+	}
+}
+
+// TestSessionEndedElsewhere revokes the CLI's session behind its back: the
+// next run says once that the session ended and exits 1, and the token file
+// is gone, so the run after that is simply not logged in and asks nothing
+// of Latch.
+func TestSessionEndedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	s := testutil.Start(t, "sqlite")
+	file := filepath.Join(t.TempDir(), "tokens.json")
+	env := map[string]string{"LATCH_URL": s.URL, "LATCH_TOKEN_FILE": file}
+	cli := func(stdin string, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(stdin), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	if code, _, errOut := cli(pw+"\n", "signup", "-email", "grace@example.com"); code != 0 {
+		t.Fatalf("signup: %d %s", code, errOut)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(b, &tok); err != nil {
+		t.Fatal(err)
+	}
+	global := client.LogoutGlobal
+	if res, err := s.Client.LogoutWithResponse(ctx, &client.LogoutParams{Scope: &global}, testutil.Bearer(tok.AccessToken)); err != nil || res.StatusCode() != 204 {
+		t.Fatalf("revoke the session elsewhere: %v", err)
+	}
+
+	// In this order: the clock only moves forward.
+	for _, tc := range []struct {
+		name    string
+		advance time.Duration
+	}{{"token still valid", 0}, {"token expired", 16 * time.Minute}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(file, b, 0o600); err != nil { // the ended session, as the file held it
+				t.Fatal(err)
+			}
+			s.Clock.Advance(tc.advance)
+			code, out, errOut := cli("", "me")
+			if code != 1 || out != "" {
+				t.Fatalf("me: exit %d, stdout %q", code, out)
+			}
+			if n := strings.Count(errOut, "session ended, log in again"); n != 1 || strings.Count(errOut, "\n") != 1 {
+				t.Fatalf("me said the session ended %d times:\n%s", n, errOut)
+			}
+			if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("token file after the end: %v", err)
+			}
+			if code, _, errOut := cli("", "me"); code != 1 || !strings.Contains(errOut, "not logged in") {
+				t.Fatalf("me after the end: %d %s", code, errOut)
+			}
+		})
 	}
 }
 
