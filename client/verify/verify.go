@@ -22,6 +22,16 @@
 // Failures are answered with Latch's Error body, {"error", "message",
 // "request_id"}: 401 unauthorized (no token), invalid_token or token_expired
 // with WWW-Authenticate, and 403 insufficient_permissions for a missing scope.
+//
+// # Clients on the Latch Go SDK
+//
+// A client that gets its tokens from the SDK (Client.Token or
+// Client.TokenSource) renews them before they expire, in the background
+// while they are valid, so a resource server rarely sees token_expired.
+// Once the client's session has ended, or while a renewal backs off after
+// a failure with the token expired, the SDK returns ErrSessionEnded or
+// ErrRefreshBackoff instead of a token, and the resource server gets no
+// request at all rather than a stream of 401s.
 package verify
 
 import (
