@@ -157,7 +157,10 @@ func New(cfg Config, d Deps) *Service {
 		cfg.KeyRefresh = time.Minute
 	}
 	if d.Limiter == nil {
-		d.Limiter = ratelimit.New(100_000, 2*time.Hour, d.Clock.Now)
+		// Each rule has its own table of at most 20,000 keys (about 250
+		// bytes each), so a flood of keys costs at most 5 MB per rule.
+		// An evicted bucket was its key's least recently used.
+		d.Limiter = ratelimit.New(20_000, 2*time.Hour, d.Clock.Now)
 	}
 	cfg.Recovery = cfg.Recovery.withDefaults()
 	cfg.APIKeys = cfg.APIKeys.withDefaults()
