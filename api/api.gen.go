@@ -92,6 +92,7 @@ const (
 	ErrorCodeMethodNotAllowed        ErrorCode = "method_not_allowed"
 	ErrorCodeNotFound                ErrorCode = "not_found"
 	ErrorCodePayloadTooLarge         ErrorCode = "payload_too_large"
+	ErrorCodeQuotaExceeded           ErrorCode = "quota_exceeded"
 	ErrorCodeRateLimited             ErrorCode = "rate_limited"
 	ErrorCodeTokenExpired            ErrorCode = "token_expired"
 	ErrorCodeUnauthorized            ErrorCode = "unauthorized"
@@ -134,6 +135,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodePayloadTooLarge:
 		return true
+	case ErrorCodeQuotaExceeded:
+		return true
 	case ErrorCodeRateLimited:
 		return true
 	case ErrorCodeTokenExpired:
@@ -159,9 +162,11 @@ const (
 	EventTypeApiKeyRevoked          EventType = "api_key_revoked"
 	EventTypeApiKeyRolled           EventType = "api_key_rolled"
 	EventTypeEmailVerified          EventType = "email_verified"
+	EventTypeInvitationAccepted     EventType = "invitation_accepted"
 	EventTypeLoginFailed            EventType = "login_failed"
 	EventTypeLoginSucceeded         EventType = "login_succeeded"
 	EventTypeLogout                 EventType = "logout"
+	EventTypeMemberInvited          EventType = "member_invited"
 	EventTypePasswordChanged        EventType = "password_changed"
 	EventTypePasswordResetCompleted EventType = "password_reset_completed"
 	EventTypePasswordResetRequested EventType = "password_reset_requested"
@@ -182,11 +187,15 @@ func (e EventType) Valid() bool {
 		return true
 	case EventTypeEmailVerified:
 		return true
+	case EventTypeInvitationAccepted:
+		return true
 	case EventTypeLoginFailed:
 		return true
 	case EventTypeLoginSucceeded:
 		return true
 	case EventTypeLogout:
+		return true
+	case EventTypeMemberInvited:
 		return true
 	case EventTypePasswordChanged:
 		return true
@@ -368,7 +377,10 @@ func (e LogoutParamsScope) Valid() bool {
 
 // APIKey defines model for APIKey.
 type APIKey struct {
-	CreatedAt  time.Time           `json:"created_at"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy The user who created (or rolled) the key; absent when an organization key did.
+	CreatedBy  *openapi_types.UUID `json:"created_by,omitempty"`
 	ExpiresAt  *time.Time          `json:"expires_at,omitempty"`
 	Id         openapi_types.UUID  `json:"id"`
 	Label      string              `json:"label"`
@@ -391,13 +403,19 @@ type APIKeyOwnerType string
 // APIKeyList defines model for APIKeyList.
 type APIKeyList struct {
 	ApiKeys []APIKey `json:"api_keys"`
+
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
 // APIKeyWithSecret defines model for APIKeyWithSecret.
 type APIKeyWithSecret struct {
-	CreatedAt time.Time          `json:"created_at"`
-	ExpiresAt *time.Time         `json:"expires_at,omitempty"`
-	Id        openapi_types.UUID `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy The user who created (or rolled) the key; absent when an organization key did.
+	CreatedBy *openapi_types.UUID `json:"created_by,omitempty"`
+	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
+	Id        openapi_types.UUID  `json:"id"`
 
 	// Key The full key. It is never shown again.
 	Key        string                    `json:"key"`
@@ -418,6 +436,12 @@ type APIKeyWithSecret struct {
 // APIKeyWithSecretOwnerType defines model for APIKeyWithSecret.OwnerType.
 type APIKeyWithSecretOwnerType string
 
+// AcceptInvitationRequest defines model for AcceptInvitationRequest.
+type AcceptInvitationRequest struct {
+	// Token Example: {{invitation_token}}
+	Token string `json:"token"`
+}
+
 // Accepted defines model for Accepted.
 type Accepted struct {
 	Status AcceptedStatus `json:"status"`
@@ -426,13 +450,10 @@ type Accepted struct {
 // AcceptedStatus defines model for Accepted.Status.
 type AcceptedStatus string
 
-// AddMemberRequest defines model for AddMemberRequest.
-type AddMemberRequest struct {
-	// Email Example: ada@example.com
-	Email Email `json:"email"`
-
-	// Role Example: member
-	Role Role `json:"role"`
+// AudienceList defines model for AudienceList.
+type AudienceList struct {
+	// Audiences Example: ["https://api.example.com"]
+	Audiences []string `json:"audiences"`
 }
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
@@ -446,6 +467,11 @@ type ChangePasswordRequest struct {
 	//
 	// Example: correct horse battery staple
 	NewPassword Password `json:"new_password"`
+
+	// RevokeApiKeys Also revoke every personal API key of the user.
+	//
+	// Example: false
+	RevokeApiKeys *bool `json:"revoke_api_keys,omitempty"`
 }
 
 // ClientCredentialsRequest defines model for ClientCredentialsRequest.
@@ -554,7 +580,7 @@ type EventType string
 type EventPage struct {
 	Events []Event `json:"events"`
 
-	// NextCursor Pass as `before` for the next page; absent on the last page.
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
@@ -601,6 +627,35 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
+// Invitation defines model for Invitation.
+type Invitation struct {
+	CreatedAt time.Time           `json:"created_at"`
+	Email     openapi_types.Email `json:"email"`
+	ExpiresAt time.Time           `json:"expires_at"`
+	Id        openapi_types.UUID  `json:"id"`
+	InvitedBy *openapi_types.UUID `json:"invited_by,omitempty"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
+// InvitationList defines model for InvitationList.
+type InvitationList struct {
+	Invitations []Invitation `json:"invitations"`
+
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// InviteRequest defines model for InviteRequest.
+type InviteRequest struct {
+	// Email Example: ada@example.com
+	Email Email `json:"email"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
 // JWK defines model for JWK.
 type JWK struct {
 	Alg JWKAlg  `json:"alg"`
@@ -641,6 +696,9 @@ type Member struct {
 // MemberList defines model for MemberList.
 type MemberList struct {
 	Members []Member `json:"members"`
+
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
 // Organization defines model for Organization.
@@ -655,6 +713,8 @@ type Organization struct {
 
 // OrganizationList defines model for OrganizationList.
 type OrganizationList struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor    *string        `json:"next_cursor,omitempty"`
 	Organizations []Organization `json:"organizations"`
 }
 
@@ -678,6 +738,18 @@ type ResetPasswordRequest struct {
 
 	// Token Example: {{reset_token}}
 	Token string `json:"token"`
+}
+
+// RevokeKeysByCreatorRequest defines model for RevokeKeysByCreatorRequest.
+type RevokeKeysByCreatorRequest struct {
+	// CreatedBy Example: 3b2f6a8e-8a41-4c55-9d43-2f5b4c1f9e10
+	CreatedBy openapi_types.UUID `json:"created_by"`
+}
+
+// RevokedCount defines model for RevokedCount.
+type RevokedCount struct {
+	// Revoked How many keys were revoked.
+	Revoked int `json:"revoked"`
 }
 
 // Role Example: member
@@ -716,7 +788,9 @@ type Session struct {
 
 // SessionList defines model for SessionList.
 type SessionList struct {
-	Sessions []Session `json:"sessions"`
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string   `json:"next_cursor,omitempty"`
+	Sessions   []Session `json:"sessions"`
 }
 
 // SignupPending defines model for SignupPending.
@@ -781,8 +855,17 @@ type VerifyEmailRequest struct {
 	Token string `json:"token"`
 }
 
+// Cursor defines model for Cursor.
+type Cursor = string
+
+// InvitationId defines model for InvitationId.
+type InvitationId = openapi_types.UUID
+
 // KeyId defines model for KeyId.
 type KeyId = openapi_types.UUID
+
+// Limit defines model for Limit.
+type Limit = int
 
 // OrgId defines model for OrgId.
 type OrgId = openapi_types.UUID
@@ -823,11 +906,24 @@ type Unavailable = ErrorBody
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
 
+// ListAPIKeysParams defines parameters for ListAPIKeys.
+type ListAPIKeysParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListEventsParams defines parameters for ListEvents.
 type ListEventsParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Before The `next_cursor` of the previous page.
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Before The same as `cursor` (its earlier name).
+	// Deprecated: this property has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	Before *string `form:"before,omitempty" json:"before,omitempty"`
 }
 
@@ -835,14 +931,78 @@ type ListEventsParams struct {
 type LogoutParams struct {
 	// Scope `local` ends this session (default), `others` every other session of the user, `global` all of them.
 	Scope *LogoutParamsScope `form:"scope,omitempty" json:"scope,omitempty"`
+
+	// RevokeApiKeys With `scope=global` only: also revoke every personal API key of the
+	// user (and so every token exchanged from them). Default false: a
+	// global logout ends sessions, not the keys your backends hold. With
+	// another scope it is 400 `invalid_request`.
+	RevokeApiKeys *bool `form:"revoke_api_keys,omitempty" json:"revoke_api_keys,omitempty"`
 }
 
 // LogoutParamsScope defines parameters for Logout.
 type LogoutParamsScope string
 
+// ListOrganizationsParams defines parameters for ListOrganizations.
+type ListOrganizationsParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListOrgAPIKeysParams defines parameters for ListOrgAPIKeys.
+type ListOrgAPIKeysParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// CreatedBy Only the keys this user created.
+	CreatedBy *openapi_types.UUID `form:"created_by,omitempty" json:"created_by,omitempty"`
+}
+
+// ListInvitationsParams defines parameters for ListInvitations.
+type ListInvitationsParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListMembersParams defines parameters for ListMembers.
+type ListMembersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// RemoveMemberParams defines parameters for RemoveMember.
+type RemoveMemberParams struct {
+	RevokeApiKeys *bool `form:"revoke_api_keys,omitempty" json:"revoke_api_keys,omitempty"`
+}
+
 // ListOrgSessionsParams defines parameters for ListOrgSessions.
 type ListOrgSessionsParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor     *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 	ExternalId *string `form:"external_id,omitempty" json:"external_id,omitempty"`
+}
+
+// ListSessionsParams defines parameters for ListSessions.
+type ListSessionsParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // LookupUserParams defines parameters for LookupUser.
@@ -883,17 +1043,26 @@ type ExchangeTokenFormdataRequestBody = ClientCredentialsRequest
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = VerifyEmailRequest
 
+// AcceptInvitationJSONRequestBody defines body for AcceptInvitation for application/json ContentType.
+type AcceptInvitationJSONRequestBody = AcceptInvitationRequest
+
 // CreateOrganizationJSONRequestBody defines body for CreateOrganization for application/json ContentType.
 type CreateOrganizationJSONRequestBody = CreateOrganizationRequest
 
 // CreateOrgAPIKeyJSONRequestBody defines body for CreateOrgAPIKey for application/json ContentType.
 type CreateOrgAPIKeyJSONRequestBody = CreateAPIKeyRequest
 
+// RevokeOrgAPIKeysByCreatorJSONRequestBody defines body for RevokeOrgAPIKeysByCreator for application/json ContentType.
+type RevokeOrgAPIKeysByCreatorJSONRequestBody = RevokeKeysByCreatorRequest
+
 // RollOrgAPIKeyJSONRequestBody defines body for RollOrgAPIKey for application/json ContentType.
 type RollOrgAPIKeyJSONRequestBody = RollAPIKeyRequest
 
-// AddMemberJSONRequestBody defines body for AddMember for application/json ContentType.
-type AddMemberJSONRequestBody = AddMemberRequest
+// SetAudiencesJSONRequestBody defines body for SetAudiences for application/json ContentType.
+type SetAudiencesJSONRequestBody = AudienceList
+
+// InviteMemberJSONRequestBody defines body for InviteMember for application/json ContentType.
+type InviteMemberJSONRequestBody = InviteRequest
 
 // UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
 type UpdateMemberJSONRequestBody = UpdateMemberRequest
@@ -908,7 +1077,7 @@ type ServerInterface interface {
 	GetJWKS(w http.ResponseWriter, r *http.Request)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
-	ListAPIKeys(w http.ResponseWriter, r *http.Request)
+	ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams)
 	// CreateAPIKey Create a personal API key; its secret is shown once
 	// (POST /api-keys)
 	CreateAPIKey(w http.ResponseWriter, r *http.Request)
@@ -963,6 +1132,9 @@ type ServerInterface interface {
 	// GetHealth Report liveness and database reachability
 	// (GET /health)
 	GetHealth(w http.ResponseWriter, r *http.Request)
+	// AcceptInvitation Join an organization with an invitation token
+	// (POST /invitations/accept)
+	AcceptInvitation(w http.ResponseWriter, r *http.Request)
 	// GetSpecJSON This OpenAPI document as JSON
 	// (GET /openapi.json)
 	GetSpecJSON(w http.ResponseWriter, r *http.Request)
@@ -971,7 +1143,7 @@ type ServerInterface interface {
 	GetSpecYAML(w http.ResponseWriter, r *http.Request)
 	// ListOrganizations The organizations the caller belongs to
 	// (GET /organizations)
-	ListOrganizations(w http.ResponseWriter, r *http.Request)
+	ListOrganizations(w http.ResponseWriter, r *http.Request, params ListOrganizationsParams)
 	// CreateOrganization Create an organization; the caller becomes its owner
 	// (POST /organizations)
 	CreateOrganization(w http.ResponseWriter, r *http.Request)
@@ -980,10 +1152,13 @@ type ServerInterface interface {
 	GetOrganization(w http.ResponseWriter, r *http.Request, orgId OrgId)
 	// ListOrgAPIKeys The organization's API keys (never their secrets)
 	// (GET /organizations/{org_id}/api-keys)
-	ListOrgAPIKeys(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	ListOrgAPIKeys(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgAPIKeysParams)
 	// CreateOrgAPIKey Create an organization API key; its secret is shown once
 	// (POST /organizations/{org_id}/api-keys)
 	CreateOrgAPIKey(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// RevokeOrgAPIKeysByCreator Revoke every active organization key a user created
+	// (POST /organizations/{org_id}/api-keys/revoke)
+	RevokeOrgAPIKeysByCreator(w http.ResponseWriter, r *http.Request, orgId OrgId)
 	// RevokeOrgAPIKey Revoke an organization API key
 	// (DELETE /organizations/{org_id}/api-keys/{key_id})
 	RevokeOrgAPIKey(w http.ResponseWriter, r *http.Request, orgId OrgId, keyId KeyId)
@@ -993,15 +1168,27 @@ type ServerInterface interface {
 	// RollOrgAPIKey Replace an organization API key, keeping the old one for an overlap
 	// (POST /organizations/{org_id}/api-keys/{key_id}/roll)
 	RollOrgAPIKey(w http.ResponseWriter, r *http.Request, orgId OrgId, keyId KeyId)
+	// GetAudiences The audiences the organization's exchanged tokens may name
+	// (GET /organizations/{org_id}/audiences)
+	GetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// SetAudiences Replace the organization's audiences (owners only)
+	// (PUT /organizations/{org_id}/audiences)
+	SetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// ListInvitations The organization's pending invitations (owners and admins)
+	// (GET /organizations/{org_id}/invitations)
+	ListInvitations(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListInvitationsParams)
+	// InviteMember Invite someone by email (owners and admins; only owners invite owners)
+	// (POST /organizations/{org_id}/invitations)
+	InviteMember(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// RevokeInvitation Revoke a pending invitation (owners and admins)
+	// (DELETE /organizations/{org_id}/invitations/{invitation_id})
+	RevokeInvitation(w http.ResponseWriter, r *http.Request, orgId OrgId, invitationId InvitationId)
 	// ListMembers The organization's members
 	// (GET /organizations/{org_id}/members)
-	ListMembers(w http.ResponseWriter, r *http.Request, orgId OrgId)
-	// AddMember Add an existing user to the organization (owners and admins)
-	// (POST /organizations/{org_id}/members)
-	AddMember(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	ListMembers(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListMembersParams)
 	// RemoveMember Remove a member (owners and admins; any member may leave)
 	// (DELETE /organizations/{org_id}/members/{user_id})
-	RemoveMember(w http.ResponseWriter, r *http.Request, orgId OrgId, userId UserId)
+	RemoveMember(w http.ResponseWriter, r *http.Request, orgId OrgId, userId UserId, params RemoveMemberParams)
 	// UpdateMember Change a member's role (owners and admins)
 	// (PATCH /organizations/{org_id}/members/{user_id})
 	UpdateMember(w http.ResponseWriter, r *http.Request, orgId OrgId, userId UserId)
@@ -1013,7 +1200,7 @@ type ServerInterface interface {
 	RevokeOrgSession(w http.ResponseWriter, r *http.Request, orgId OrgId, sessionId SessionId)
 	// ListSessions The caller's live sessions
 	// (GET /sessions)
-	ListSessions(w http.ResponseWriter, r *http.Request)
+	ListSessions(w http.ResponseWriter, r *http.Request, params ListSessionsParams)
 	// CreateDelegatedSession Open a session for an organization's own user
 	// (POST /sessions)
 	CreateDelegatedSession(w http.ResponseWriter, r *http.Request)
@@ -1043,7 +1230,7 @@ func (_ Unimplemented) GetJWKS(w http.ResponseWriter, r *http.Request) {
 
 // ListAPIKeys The caller's personal API keys (never their secrets)
 // (GET /api-keys)
-func (_ Unimplemented) ListAPIKeys(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1155,6 +1342,12 @@ func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// AcceptInvitation Join an organization with an invitation token
+// (POST /invitations/accept)
+func (_ Unimplemented) AcceptInvitation(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetSpecJSON This OpenAPI document as JSON
 // (GET /openapi.json)
 func (_ Unimplemented) GetSpecJSON(w http.ResponseWriter, r *http.Request) {
@@ -1169,7 +1362,7 @@ func (_ Unimplemented) GetSpecYAML(w http.ResponseWriter, r *http.Request) {
 
 // ListOrganizations The organizations the caller belongs to
 // (GET /organizations)
-func (_ Unimplemented) ListOrganizations(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) ListOrganizations(w http.ResponseWriter, r *http.Request, params ListOrganizationsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1187,13 +1380,19 @@ func (_ Unimplemented) GetOrganization(w http.ResponseWriter, r *http.Request, o
 
 // ListOrgAPIKeys The organization's API keys (never their secrets)
 // (GET /organizations/{org_id}/api-keys)
-func (_ Unimplemented) ListOrgAPIKeys(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+func (_ Unimplemented) ListOrgAPIKeys(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgAPIKeysParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
 // CreateOrgAPIKey Create an organization API key; its secret is shown once
 // (POST /organizations/{org_id}/api-keys)
 func (_ Unimplemented) CreateOrgAPIKey(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RevokeOrgAPIKeysByCreator Revoke every active organization key a user created
+// (POST /organizations/{org_id}/api-keys/revoke)
+func (_ Unimplemented) RevokeOrgAPIKeysByCreator(w http.ResponseWriter, r *http.Request, orgId OrgId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1215,21 +1414,45 @@ func (_ Unimplemented) RollOrgAPIKey(w http.ResponseWriter, r *http.Request, org
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// ListMembers The organization's members
-// (GET /organizations/{org_id}/members)
-func (_ Unimplemented) ListMembers(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+// GetAudiences The audiences the organization's exchanged tokens may name
+// (GET /organizations/{org_id}/audiences)
+func (_ Unimplemented) GetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// AddMember Add an existing user to the organization (owners and admins)
-// (POST /organizations/{org_id}/members)
-func (_ Unimplemented) AddMember(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+// SetAudiences Replace the organization's audiences (owners only)
+// (PUT /organizations/{org_id}/audiences)
+func (_ Unimplemented) SetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListInvitations The organization's pending invitations (owners and admins)
+// (GET /organizations/{org_id}/invitations)
+func (_ Unimplemented) ListInvitations(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListInvitationsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// InviteMember Invite someone by email (owners and admins; only owners invite owners)
+// (POST /organizations/{org_id}/invitations)
+func (_ Unimplemented) InviteMember(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RevokeInvitation Revoke a pending invitation (owners and admins)
+// (DELETE /organizations/{org_id}/invitations/{invitation_id})
+func (_ Unimplemented) RevokeInvitation(w http.ResponseWriter, r *http.Request, orgId OrgId, invitationId InvitationId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListMembers The organization's members
+// (GET /organizations/{org_id}/members)
+func (_ Unimplemented) ListMembers(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListMembersParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
 // RemoveMember Remove a member (owners and admins; any member may leave)
 // (DELETE /organizations/{org_id}/members/{user_id})
-func (_ Unimplemented) RemoveMember(w http.ResponseWriter, r *http.Request, orgId OrgId, userId UserId) {
+func (_ Unimplemented) RemoveMember(w http.ResponseWriter, r *http.Request, orgId OrgId, userId UserId, params RemoveMemberParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1253,7 +1476,7 @@ func (_ Unimplemented) RevokeOrgSession(w http.ResponseWriter, r *http.Request, 
 
 // ListSessions The caller's live sessions
 // (GET /sessions)
-func (_ Unimplemented) ListSessions(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) ListSessions(w http.ResponseWriter, r *http.Request, params ListSessionsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1313,8 +1536,40 @@ func (siw *ServerInterfaceWrapper) GetJWKS(w http.ResponseWriter, r *http.Reques
 // ListAPIKeys operation middleware
 func (siw *ServerInterfaceWrapper) ListAPIKeys(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAPIKeysParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListAPIKeys(w, r)
+		siw.Handler.ListAPIKeys(w, r, params)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -1438,6 +1693,19 @@ func (siw *ServerInterfaceWrapper) ListEvents(w http.ResponseWriter, r *http.Req
 		return
 	}
 
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
 	// ------------- Optional query parameter "before" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", r.URL.Query(), &params.Before, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -1494,6 +1762,19 @@ func (siw *ServerInterfaceWrapper) Logout(w http.ResponseWriter, r *http.Request
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "scope"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "scope", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "revoke_api_keys" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "revoke_api_keys", r.URL.Query(), &params.RevokeApiKeys, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "revoke_api_keys"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "revoke_api_keys", Err: err})
 		}
 		return
 	}
@@ -1663,6 +1944,20 @@ func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Requ
 	handler.ServeHTTP(w, r)
 }
 
+// AcceptInvitation operation middleware
+func (siw *ServerInterfaceWrapper) AcceptInvitation(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AcceptInvitation(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetSpecJSON operation middleware
 func (siw *ServerInterfaceWrapper) GetSpecJSON(w http.ResponseWriter, r *http.Request) {
 
@@ -1694,8 +1989,40 @@ func (siw *ServerInterfaceWrapper) GetSpecYAML(w http.ResponseWriter, r *http.Re
 // ListOrganizations operation middleware
 func (siw *ServerInterfaceWrapper) ListOrganizations(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOrganizationsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListOrganizations(w, r)
+		siw.Handler.ListOrganizations(w, r, params)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -1760,8 +2087,50 @@ func (siw *ServerInterfaceWrapper) ListOrgAPIKeys(w http.ResponseWriter, r *http
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOrgAPIKeysParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "created_by" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_by", r.URL.Query(), &params.CreatedBy, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "created_by"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "created_by", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListOrgAPIKeys(w, r, orgId)
+		siw.Handler.ListOrgAPIKeys(w, r, orgId, params)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -1788,6 +2157,32 @@ func (siw *ServerInterfaceWrapper) CreateOrgAPIKey(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.CreateOrgAPIKey(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeOrgAPIKeysByCreator operation middleware
+func (siw *ServerInterfaceWrapper) RevokeOrgAPIKeysByCreator(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeOrgAPIKeysByCreator(w, r, orgId)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -1902,6 +2297,174 @@ func (siw *ServerInterfaceWrapper) RollOrgAPIKey(w http.ResponseWriter, r *http.
 	handler.ServeHTTP(w, r)
 }
 
+// GetAudiences operation middleware
+func (siw *ServerInterfaceWrapper) GetAudiences(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAudiences(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SetAudiences operation middleware
+func (siw *ServerInterfaceWrapper) SetAudiences(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SetAudiences(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListInvitations operation middleware
+func (siw *ServerInterfaceWrapper) ListInvitations(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListInvitationsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListInvitations(w, r, orgId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// InviteMember operation middleware
+func (siw *ServerInterfaceWrapper) InviteMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.InviteMember(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeInvitation operation middleware
+func (siw *ServerInterfaceWrapper) RevokeInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", chi.URLParam(r, "invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeInvitation(w, r, orgId, invitationId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListMembers operation middleware
 func (siw *ServerInterfaceWrapper) ListMembers(w http.ResponseWriter, r *http.Request) {
 
@@ -1917,34 +2480,37 @@ func (siw *ServerInterfaceWrapper) ListMembers(w http.ResponseWriter, r *http.Re
 		return
 	}
 
-	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListMembers(w, r, orgId)
-	}))
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMembersParams
 
-	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
-		handler = siw.HandlerMiddlewares[i](handler)
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
 	}
 
-	handler.ServeHTTP(w, r)
-}
+	// ------------- Optional query parameter "cursor" -------------
 
-// AddMember operation middleware
-func (siw *ServerInterfaceWrapper) AddMember(w http.ResponseWriter, r *http.Request) {
-
-	var err error
-	_ = err
-
-	// ------------- Path parameter "org_id" -------------
-	var orgId OrgId
-
-	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
-		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
 		return
 	}
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.AddMember(w, r, orgId)
+		siw.Handler.ListMembers(w, r, orgId, params)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -1978,8 +2544,24 @@ func (siw *ServerInterfaceWrapper) RemoveMember(w http.ResponseWriter, r *http.R
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RemoveMemberParams
+
+	// ------------- Optional query parameter "revoke_api_keys" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "revoke_api_keys", r.URL.Query(), &params.RevokeApiKeys, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "revoke_api_keys"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "revoke_api_keys", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.RemoveMember(w, r, orgId, userId)
+		siw.Handler.RemoveMember(w, r, orgId, userId, params)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -2041,6 +2623,32 @@ func (siw *ServerInterfaceWrapper) ListOrgSessions(w http.ResponseWriter, r *htt
 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params ListOrgSessionsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
 
 	// ------------- Optional query parameter "external_id" -------------
 
@@ -2104,8 +2712,40 @@ func (siw *ServerInterfaceWrapper) RevokeOrgSession(w http.ResponseWriter, r *ht
 // ListSessions operation middleware
 func (siw *ServerInterfaceWrapper) ListSessions(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListSessionsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListSessions(w, r)
+		siw.Handler.ListSessions(w, r, params)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -2447,7 +3087,22 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/organizations/{org_id}/members", wrapper.ListMembers)
 	})
 	r.Group(func(r chi.Router) {
-		r.Post(options.BaseURL+"/organizations/{org_id}/members", wrapper.AddMember)
+		r.Get(options.BaseURL+"/organizations/{org_id}/invitations", wrapper.ListInvitations)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/invitations", wrapper.InviteMember)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/organizations/{org_id}/invitations/{invitation_id}", wrapper.RevokeInvitation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/invitations/accept", wrapper.AcceptInvitation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/audiences", wrapper.GetAudiences)
+	})
+	r.Group(func(r chi.Router) {
+		r.Put(options.BaseURL+"/organizations/{org_id}/audiences", wrapper.SetAudiences)
 	})
 	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/organizations/{org_id}/members/{user_id}", wrapper.RemoveMember)
@@ -2460,6 +3115,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/organizations/{org_id}/api-keys", wrapper.CreateOrgAPIKey)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/api-keys/revoke", wrapper.RevokeOrgAPIKeysByCreator)
 	})
 	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/organizations/{org_id}/api-keys/{key_id}", wrapper.RevokeOrgAPIKey)
@@ -2567,6 +3225,7 @@ func (response GetJWKS503JSONResponse) VisitGetJWKSResponse(w http.ResponseWrite
 }
 
 type ListAPIKeysRequestObject struct {
+	Params ListAPIKeysParams
 }
 
 type ListAPIKeysResponseObject interface {
@@ -2583,6 +3242,20 @@ func (response ListAPIKeys200JSONResponse) VisitListAPIKeysResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAPIKeys400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListAPIKeys400JSONResponse) VisitListAPIKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2705,6 +3378,20 @@ func (response CreateAPIKey403JSONResponse) VisitCreateAPIKeyResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAPIKey409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateAPIKey409JSONResponse) VisitCreateAPIKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4363,6 +5050,20 @@ func (response ResendVerification401JSONResponse) VisitResendVerificationRespons
 	return err
 }
 
+type ResendVerification403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ResendVerification403JSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ResendVerification429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ResendVerification429JSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
@@ -4496,6 +5197,143 @@ func (response GetHealth503JSONResponse) VisitGetHealthResponse(w http.ResponseW
 	return err
 }
 
+type AcceptInvitationRequestObject struct {
+	Body *AcceptInvitationJSONRequestBody
+}
+
+type AcceptInvitationResponseObject interface {
+	VisitAcceptInvitationResponse(w http.ResponseWriter) error
+}
+
+type AcceptInvitation200JSONResponse Organization
+
+func (response AcceptInvitation200JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response AcceptInvitation400JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AcceptInvitation401JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AcceptInvitation403JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation409JSONResponse struct{ ConflictJSONResponse }
+
+func (response AcceptInvitation409JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response AcceptInvitation413JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response AcceptInvitation415JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation500JSONResponse struct{ InternalJSONResponse }
+
+func (response AcceptInvitation500JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response AcceptInvitation503JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetSpecJSONRequestObject struct {
 }
 
@@ -4573,6 +5411,7 @@ func (response GetSpecYAML500JSONResponse) VisitGetSpecYAMLResponse(w http.Respo
 }
 
 type ListOrganizationsRequestObject struct {
+	Params ListOrganizationsParams
 }
 
 type ListOrganizationsResponseObject interface {
@@ -4589,6 +5428,20 @@ func (response ListOrganizations200JSONResponse) VisitListOrganizationsResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrganizations400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOrganizations400JSONResponse) VisitListOrganizationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4697,6 +5550,20 @@ func (response CreateOrganization403JSONResponse) VisitCreateOrganizationRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrganization409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateOrganization409JSONResponse) VisitCreateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4853,7 +5720,8 @@ func (response GetOrganization503JSONResponse) VisitGetOrganizationResponse(w ht
 }
 
 type ListOrgAPIKeysRequestObject struct {
-	OrgId OrgId `json:"org_id"`
+	OrgId  OrgId `json:"org_id"`
+	Params ListOrgAPIKeysParams
 }
 
 type ListOrgAPIKeysResponseObject interface {
@@ -5039,6 +5907,20 @@ func (response CreateOrgAPIKey404JSONResponse) VisitCreateOrgAPIKeyResponse(w ht
 	return err
 }
 
+type CreateOrgAPIKey409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateOrgAPIKey409JSONResponse) VisitCreateOrgAPIKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateOrgAPIKey413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response CreateOrgAPIKey413JSONResponse) VisitCreateOrgAPIKeyResponse(w http.ResponseWriter) error {
@@ -5086,6 +5968,144 @@ func (response CreateOrgAPIKey500JSONResponse) VisitCreateOrgAPIKeyResponse(w ht
 type CreateOrgAPIKey503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response CreateOrgAPIKey503JSONResponse) VisitCreateOrgAPIKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeOrgAPIKeysByCreatorRequestObject struct {
+	OrgId OrgId `json:"org_id"`
+	Body  *RevokeOrgAPIKeysByCreatorJSONRequestBody
+}
+
+type RevokeOrgAPIKeysByCreatorResponseObject interface {
+	VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error
+}
+
+type RevokeOrgAPIKeysByCreator200JSONResponse RevokedCount
+
+func (response RevokeOrgAPIKeysByCreator200JSONResponse) VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeOrgAPIKeysByCreator400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RevokeOrgAPIKeysByCreator400JSONResponse) VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeOrgAPIKeysByCreator401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RevokeOrgAPIKeysByCreator401JSONResponse) VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeOrgAPIKeysByCreator403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RevokeOrgAPIKeysByCreator403JSONResponse) VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeOrgAPIKeysByCreator404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RevokeOrgAPIKeysByCreator404JSONResponse) VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeOrgAPIKeysByCreator413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response RevokeOrgAPIKeysByCreator413JSONResponse) VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeOrgAPIKeysByCreator415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response RevokeOrgAPIKeysByCreator415JSONResponse) VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeOrgAPIKeysByCreator500JSONResponse struct{ InternalJSONResponse }
+
+func (response RevokeOrgAPIKeysByCreator500JSONResponse) VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeOrgAPIKeysByCreator503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RevokeOrgAPIKeysByCreator503JSONResponse) VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -5460,8 +6480,617 @@ func (response RollOrgAPIKey503JSONResponse) VisitRollOrgAPIKeyResponse(w http.R
 	return err
 }
 
-type ListMembersRequestObject struct {
+type GetAudiencesRequestObject struct {
 	OrgId OrgId `json:"org_id"`
+}
+
+type GetAudiencesResponseObject interface {
+	VisitGetAudiencesResponse(w http.ResponseWriter) error
+}
+
+type GetAudiences200JSONResponse AudienceList
+
+func (response GetAudiences200JSONResponse) VisitGetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAudiences400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetAudiences400JSONResponse) VisitGetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAudiences401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetAudiences401JSONResponse) VisitGetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAudiences404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetAudiences404JSONResponse) VisitGetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAudiences500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetAudiences500JSONResponse) VisitGetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAudiences503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetAudiences503JSONResponse) VisitGetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetAudiencesRequestObject struct {
+	OrgId OrgId `json:"org_id"`
+	Body  *SetAudiencesJSONRequestBody
+}
+
+type SetAudiencesResponseObject interface {
+	VisitSetAudiencesResponse(w http.ResponseWriter) error
+}
+
+type SetAudiences200JSONResponse AudienceList
+
+func (response SetAudiences200JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetAudiences400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SetAudiences400JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetAudiences401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SetAudiences401JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetAudiences403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SetAudiences403JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetAudiences404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response SetAudiences404JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetAudiences413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SetAudiences413JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetAudiences415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SetAudiences415JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetAudiences500JSONResponse struct{ InternalJSONResponse }
+
+func (response SetAudiences500JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetAudiences503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SetAudiences503JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitationsRequestObject struct {
+	OrgId  OrgId `json:"org_id"`
+	Params ListInvitationsParams
+}
+
+type ListInvitationsResponseObject interface {
+	VisitListInvitationsResponse(w http.ResponseWriter) error
+}
+
+type ListInvitations200JSONResponse InvitationList
+
+func (response ListInvitations200JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListInvitations400JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListInvitations401JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListInvitations403JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListInvitations404JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListInvitations500JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListInvitations503JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMemberRequestObject struct {
+	OrgId OrgId `json:"org_id"`
+	Body  *InviteMemberJSONRequestBody
+}
+
+type InviteMemberResponseObject interface {
+	VisitInviteMemberResponse(w http.ResponseWriter) error
+}
+
+type InviteMember202JSONResponse Accepted
+
+func (response InviteMember202JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMember400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response InviteMember400JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMember401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response InviteMember401JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMember403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response InviteMember403JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMember404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response InviteMember404JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMember409JSONResponse struct{ ConflictJSONResponse }
+
+func (response InviteMember409JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMember413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response InviteMember413JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMember415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response InviteMember415JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMember429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response InviteMember429JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMember500JSONResponse struct{ InternalJSONResponse }
+
+func (response InviteMember500JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InviteMember503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response InviteMember503JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitationRequestObject struct {
+	OrgId        OrgId        `json:"org_id"`
+	InvitationId InvitationId `json:"invitation_id"`
+}
+
+type RevokeInvitationResponseObject interface {
+	VisitRevokeInvitationResponse(w http.ResponseWriter) error
+}
+
+type RevokeInvitation204Response struct {
+}
+
+func (response RevokeInvitation204Response) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeInvitation400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RevokeInvitation400JSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RevokeInvitation401JSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RevokeInvitation403JSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RevokeInvitation404JSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation500JSONResponse struct{ InternalJSONResponse }
+
+func (response RevokeInvitation500JSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RevokeInvitation503JSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembersRequestObject struct {
+	OrgId  OrgId `json:"org_id"`
+	Params ListMembersParams
 }
 
 type ListMembersResponseObject interface {
@@ -5553,161 +7182,10 @@ func (response ListMembers503JSONResponse) VisitListMembersResponse(w http.Respo
 	return err
 }
 
-type AddMemberRequestObject struct {
-	OrgId OrgId `json:"org_id"`
-	Body  *AddMemberJSONRequestBody
-}
-
-type AddMemberResponseObject interface {
-	VisitAddMemberResponse(w http.ResponseWriter) error
-}
-
-type AddMember201JSONResponse Member
-
-func (response AddMember201JSONResponse) VisitAddMemberResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(201)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type AddMember400JSONResponse struct{ BadRequestJSONResponse }
-
-func (response AddMember400JSONResponse) VisitAddMemberResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type AddMember401JSONResponse struct{ UnauthorizedJSONResponse }
-
-func (response AddMember401JSONResponse) VisitAddMemberResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type AddMember403JSONResponse struct{ ForbiddenJSONResponse }
-
-func (response AddMember403JSONResponse) VisitAddMemberResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type AddMember404JSONResponse struct{ NotFoundJSONResponse }
-
-func (response AddMember404JSONResponse) VisitAddMemberResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(404)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type AddMember409JSONResponse struct{ ConflictJSONResponse }
-
-func (response AddMember409JSONResponse) VisitAddMemberResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(409)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type AddMember413JSONResponse struct{ PayloadTooLargeJSONResponse }
-
-func (response AddMember413JSONResponse) VisitAddMemberResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(413)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type AddMember415JSONResponse struct {
-	UnsupportedMediaTypeJSONResponse
-}
-
-func (response AddMember415JSONResponse) VisitAddMemberResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(415)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type AddMember500JSONResponse struct{ InternalJSONResponse }
-
-func (response AddMember500JSONResponse) VisitAddMemberResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(500)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type AddMember503JSONResponse struct{ UnavailableJSONResponse }
-
-func (response AddMember503JSONResponse) VisitAddMemberResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
 type RemoveMemberRequestObject struct {
 	OrgId  OrgId  `json:"org_id"`
 	UserId UserId `json:"user_id"`
+	Params RemoveMemberParams
 }
 
 type RemoveMemberResponseObject interface {
@@ -6185,6 +7663,7 @@ func (response RevokeOrgSession503JSONResponse) VisitRevokeOrgSessionResponse(w 
 }
 
 type ListSessionsRequestObject struct {
+	Params ListSessionsParams
 }
 
 type ListSessionsResponseObject interface {
@@ -6201,6 +7680,20 @@ func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListSessions400JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6313,6 +7806,20 @@ func (response CreateDelegatedSession403JSONResponse) VisitCreateDelegatedSessio
 	return err
 }
 
+type CreateDelegatedSession409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateDelegatedSession409JSONResponse) VisitCreateDelegatedSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateDelegatedSession413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response CreateDelegatedSession413JSONResponse) VisitCreateDelegatedSessionResponse(w http.ResponseWriter) error {
@@ -6339,6 +7846,21 @@ func (response CreateDelegatedSession415JSONResponse) VisitCreateDelegatedSessio
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateDelegatedSession429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response CreateDelegatedSession429JSONResponse) VisitCreateDelegatedSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6827,6 +8349,9 @@ type StrictServerInterface interface {
 	// GetHealth Report liveness and database reachability
 	// (GET /health)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// AcceptInvitation Join an organization with an invitation token
+	// (POST /invitations/accept)
+	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
 	// GetSpecJSON This OpenAPI document as JSON
 	// (GET /openapi.json)
 	GetSpecJSON(ctx context.Context, request GetSpecJSONRequestObject) (GetSpecJSONResponseObject, error)
@@ -6848,6 +8373,9 @@ type StrictServerInterface interface {
 	// CreateOrgAPIKey Create an organization API key; its secret is shown once
 	// (POST /organizations/{org_id}/api-keys)
 	CreateOrgAPIKey(ctx context.Context, request CreateOrgAPIKeyRequestObject) (CreateOrgAPIKeyResponseObject, error)
+	// RevokeOrgAPIKeysByCreator Revoke every active organization key a user created
+	// (POST /organizations/{org_id}/api-keys/revoke)
+	RevokeOrgAPIKeysByCreator(ctx context.Context, request RevokeOrgAPIKeysByCreatorRequestObject) (RevokeOrgAPIKeysByCreatorResponseObject, error)
 	// RevokeOrgAPIKey Revoke an organization API key
 	// (DELETE /organizations/{org_id}/api-keys/{key_id})
 	RevokeOrgAPIKey(ctx context.Context, request RevokeOrgAPIKeyRequestObject) (RevokeOrgAPIKeyResponseObject, error)
@@ -6857,12 +8385,24 @@ type StrictServerInterface interface {
 	// RollOrgAPIKey Replace an organization API key, keeping the old one for an overlap
 	// (POST /organizations/{org_id}/api-keys/{key_id}/roll)
 	RollOrgAPIKey(ctx context.Context, request RollOrgAPIKeyRequestObject) (RollOrgAPIKeyResponseObject, error)
+	// GetAudiences The audiences the organization's exchanged tokens may name
+	// (GET /organizations/{org_id}/audiences)
+	GetAudiences(ctx context.Context, request GetAudiencesRequestObject) (GetAudiencesResponseObject, error)
+	// SetAudiences Replace the organization's audiences (owners only)
+	// (PUT /organizations/{org_id}/audiences)
+	SetAudiences(ctx context.Context, request SetAudiencesRequestObject) (SetAudiencesResponseObject, error)
+	// ListInvitations The organization's pending invitations (owners and admins)
+	// (GET /organizations/{org_id}/invitations)
+	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
+	// InviteMember Invite someone by email (owners and admins; only owners invite owners)
+	// (POST /organizations/{org_id}/invitations)
+	InviteMember(ctx context.Context, request InviteMemberRequestObject) (InviteMemberResponseObject, error)
+	// RevokeInvitation Revoke a pending invitation (owners and admins)
+	// (DELETE /organizations/{org_id}/invitations/{invitation_id})
+	RevokeInvitation(ctx context.Context, request RevokeInvitationRequestObject) (RevokeInvitationResponseObject, error)
 	// ListMembers The organization's members
 	// (GET /organizations/{org_id}/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
-	// AddMember Add an existing user to the organization (owners and admins)
-	// (POST /organizations/{org_id}/members)
-	AddMember(ctx context.Context, request AddMemberRequestObject) (AddMemberResponseObject, error)
 	// RemoveMember Remove a member (owners and admins; any member may leave)
 	// (DELETE /organizations/{org_id}/members/{user_id})
 	RemoveMember(ctx context.Context, request RemoveMemberRequestObject) (RemoveMemberResponseObject, error)
@@ -6959,8 +8499,10 @@ func (sh *strictHandler) GetJWKS(w http.ResponseWriter, r *http.Request) {
 }
 
 // ListAPIKeys operation middleware
-func (sh *strictHandler) ListAPIKeys(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams) {
 	var request ListAPIKeysRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListAPIKeys(ctx, request.(ListAPIKeysRequestObject))
@@ -7515,6 +9057,37 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// AcceptInvitation operation middleware
+func (sh *strictHandler) AcceptInvitation(w http.ResponseWriter, r *http.Request) {
+	var request AcceptInvitationRequestObject
+
+	var body AcceptInvitationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptInvitation(ctx, request.(AcceptInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AcceptInvitationResponseObject); ok {
+		if err := validResponse.VisitAcceptInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetSpecJSON operation middleware
 func (sh *strictHandler) GetSpecJSON(w http.ResponseWriter, r *http.Request) {
 	var request GetSpecJSONRequestObject
@@ -7564,8 +9137,10 @@ func (sh *strictHandler) GetSpecYAML(w http.ResponseWriter, r *http.Request) {
 }
 
 // ListOrganizations operation middleware
-func (sh *strictHandler) ListOrganizations(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListOrganizations(w http.ResponseWriter, r *http.Request, params ListOrganizationsParams) {
 	var request ListOrganizationsRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListOrganizations(ctx, request.(ListOrganizationsRequestObject))
@@ -7645,10 +9220,11 @@ func (sh *strictHandler) GetOrganization(w http.ResponseWriter, r *http.Request,
 }
 
 // ListOrgAPIKeys operation middleware
-func (sh *strictHandler) ListOrgAPIKeys(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+func (sh *strictHandler) ListOrgAPIKeys(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgAPIKeysParams) {
 	var request ListOrgAPIKeysRequestObject
 
 	request.OrgId = orgId
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListOrgAPIKeys(ctx, request.(ListOrgAPIKeysRequestObject))
@@ -7696,6 +9272,39 @@ func (sh *strictHandler) CreateOrgAPIKey(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(CreateOrgAPIKeyResponseObject); ok {
 		if err := validResponse.VisitCreateOrgAPIKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeOrgAPIKeysByCreator operation middleware
+func (sh *strictHandler) RevokeOrgAPIKeysByCreator(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request RevokeOrgAPIKeysByCreatorRequestObject
+
+	request.OrgId = orgId
+
+	var body RevokeOrgAPIKeysByCreatorJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeOrgAPIKeysByCreator(ctx, request.(RevokeOrgAPIKeysByCreatorRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeOrgAPIKeysByCreator")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeOrgAPIKeysByCreatorResponseObject); ok {
+		if err := validResponse.VisitRevokeOrgAPIKeysByCreatorResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7794,11 +9403,158 @@ func (sh *strictHandler) RollOrgAPIKey(w http.ResponseWriter, r *http.Request, o
 	}
 }
 
+// GetAudiences operation middleware
+func (sh *strictHandler) GetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request GetAudiencesRequestObject
+
+	request.OrgId = orgId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAudiences(ctx, request.(GetAudiencesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAudiences")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAudiencesResponseObject); ok {
+		if err := validResponse.VisitGetAudiencesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SetAudiences operation middleware
+func (sh *strictHandler) SetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request SetAudiencesRequestObject
+
+	request.OrgId = orgId
+
+	var body SetAudiencesJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SetAudiences(ctx, request.(SetAudiencesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SetAudiences")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SetAudiencesResponseObject); ok {
+		if err := validResponse.VisitSetAudiencesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListInvitations operation middleware
+func (sh *strictHandler) ListInvitations(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListInvitationsParams) {
+	var request ListInvitationsRequestObject
+
+	request.OrgId = orgId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListInvitations(ctx, request.(ListInvitationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListInvitations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListInvitationsResponseObject); ok {
+		if err := validResponse.VisitListInvitationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// InviteMember operation middleware
+func (sh *strictHandler) InviteMember(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request InviteMemberRequestObject
+
+	request.OrgId = orgId
+
+	var body InviteMemberJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.InviteMember(ctx, request.(InviteMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "InviteMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(InviteMemberResponseObject); ok {
+		if err := validResponse.VisitInviteMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeInvitation operation middleware
+func (sh *strictHandler) RevokeInvitation(w http.ResponseWriter, r *http.Request, orgId OrgId, invitationId InvitationId) {
+	var request RevokeInvitationRequestObject
+
+	request.OrgId = orgId
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeInvitation(ctx, request.(RevokeInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeInvitationResponseObject); ok {
+		if err := validResponse.VisitRevokeInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListMembers operation middleware
-func (sh *strictHandler) ListMembers(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+func (sh *strictHandler) ListMembers(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListMembersParams) {
 	var request ListMembersRequestObject
 
 	request.OrgId = orgId
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListMembers(ctx, request.(ListMembersRequestObject))
@@ -7820,45 +9576,13 @@ func (sh *strictHandler) ListMembers(w http.ResponseWriter, r *http.Request, org
 	}
 }
 
-// AddMember operation middleware
-func (sh *strictHandler) AddMember(w http.ResponseWriter, r *http.Request, orgId OrgId) {
-	var request AddMemberRequestObject
-
-	request.OrgId = orgId
-
-	var body AddMemberJSONRequestBody
-	if err := runtime.BindJSONBody(r, &body); err != nil {
-		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
-		return
-	}
-	request.Body = &body
-
-	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
-		return sh.ssi.AddMember(ctx, request.(AddMemberRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "AddMember")
-	}
-
-	response, err := handler(r.Context(), w, r, request)
-
-	if err != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, err)
-	} else if validResponse, ok := response.(AddMemberResponseObject); ok {
-		if err := validResponse.VisitAddMemberResponse(w); err != nil {
-			sh.options.ResponseErrorHandlerFunc(w, r, err)
-		}
-	} else if response != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
-	}
-}
-
 // RemoveMember operation middleware
-func (sh *strictHandler) RemoveMember(w http.ResponseWriter, r *http.Request, orgId OrgId, userId UserId) {
+func (sh *strictHandler) RemoveMember(w http.ResponseWriter, r *http.Request, orgId OrgId, userId UserId, params RemoveMemberParams) {
 	var request RemoveMemberRequestObject
 
 	request.OrgId = orgId
 	request.UserId = userId
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.RemoveMember(ctx, request.(RemoveMemberRequestObject))
@@ -7969,8 +9693,10 @@ func (sh *strictHandler) RevokeOrgSession(w http.ResponseWriter, r *http.Request
 }
 
 // ListSessions operation middleware
-func (sh *strictHandler) ListSessions(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListSessions(w http.ResponseWriter, r *http.Request, params ListSessionsParams) {
 	var request ListSessionsRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListSessions(ctx, request.(ListSessionsRequestObject))
@@ -8132,138 +9858,173 @@ func (sh *strictHandler) LookupUser(w http.ResponseWriter, r *http.Request, para
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Jc9s4muhfQfFtVex5lKw4Tqbj1Ktad9qZdidOPLYzmd0oT4LITxLaFMAGQMuarP/7Fj6AN6nDV5Jp",
-	"V3V1xSKJ48N3X/jqBWIWCw5cK2//qzcFGoLEf56ClouDsQZp/gpBBZLFmgnu7XtnEAgeKqIFmVOmyQjG",
-	"QgLRcsH4hNAJZbzr+Z6EPxImIfT2tUzA91QwhRk1w80YZ7Nk5u0/9T29iMHb9xjXMAHpXV/73qdPnw4S",
-	"PQWuWUA11BdwPgVC8zeY4AQHBwJXMQQawuXzuzmVloxPvGszZ0wlnYF2u38Li6PQ/IOZ6WKqp57vcToz",
-	"X13AYsDCpeOPhZxR7e17SYJvVufzvQ9y0jqBkJPbT3AGSjHBWydR9vntJ/qoQLbOkiiQt53i2nysYsEV",
-	"4Nn8TMNT+CMBpc1fgeAaOP6TxnHk0GHnd2UQ5Wthmv+QMPb2vf+zk6P8jn2qdg6lFNJOVUc0aScjTJEZ",
-	"jcxqISRCkpEEeqEIJTKJoOtd+95rwccRCx54XYGbVZE501Myn1Jcq9JCGjq49r03Qo5YGAJ/mIUFEkJD",
-	"mTRSJKLBBaEkBjljiHC4oCOuQXIa3f96DjhJeMoUyJiyKJHwiugpkBA0ZZEiVAKJxGQCIUl4CBIfZodu",
-	"Ifhe6Dci4eH9L/i9ICoJpkSCEokMgFwyxUYRGGZrFhbQKAKJizqhi0jQ8FyId1RO4GEOdyTChUEvcekg",
-	"pdi/gERsxjQu6lyIY8oXjkLVA5wwkVS7FZA5VUQCDaZWAlTlWScTaE1Tubd3CqIP5/vIjawRkv0LHgAB",
-	"jg2d8IlPGL+kEUNWA1ex4Z1Fyqps79OnT52qzFy2x6qITTd6SVlERxE8xLmFEAMPgQeIUKGYc7NXxCmQ",
-	"Br0cmhkkd5zsI1dJHAupITyGkNFzlBUPhfdPFHETESOkzPq40IQGAcSoc5hP3WhmsoOTo7ewMP+KpYhB",
-	"amYlWCCBaggHVJfkX0g1dDSbQV0I+p5FAbXRNyxcQ776XkRHEDWoReaJ0oNEbbhUp7+sM7WYc5AD7U4R",
-	"uNEJP6PW4OE4lLN/4VF6Xxq+jiWM2VWzejhm0sjGKZU0MFodEWNErQtY+IaXSgjEhDMFxDAuA186iw3e",
-	"exHVwXSQDPbe/PGyac0SLsXFhiBRgYjt2TMNM9UIbPcDlZIuzN+p7rSWFparV589fMXBJj3dbAl+EftK",
-	"B5BDWIx+h0CbNVgMfsesrlXGYhqzwQUsyrtaRl+OHGpbrSw/G7d9QZ+Ynp5BIMFSfBR9GHv7n9ecvbqP",
-	"C0uiDSiURJHBly45Qo2Kg2FKamoYVWbkLD8KM3Z9G1/MRhzTqMNVaaoTVaSHlME0EEFlPvdtI+TC8Bhm",
-	"I5AF5ZmGITMbptFJYQljGinwK6uCGWXRSg6KL5k1iQhWvXxq3qluwE7jBmjaxusp5RM4oUrNhQxvtpcg",
-	"kRK4HsRulFUrTWcz83OY3+C7yi5rC6iM27jxiAHXr3MN4GZ7p0nIgAeW32Y8b6p1rPZ3dmjMuu7XbiBm",
-	"nu/N6NU74BM99fZ3nz9vYG0BrssxqnzE2aIzosEF8HCDQVRG0/lAX786hnB9XR3pRcNIE0m5ziVKNoyb",
-	"oaBBlUd7sdfGtsvjjFgUMT7Zl0CrO+vt/bSKPgurazxjZM2WU92QTEtqQr7s3d7Ll53e007v6Xmvt4//",
-	"/bfnrym9MgWhBgYyF/IChXUBEE97Pd+bMZ79vVQgZmN+9rS4AL4PVwHSuJFZ1kmhLLS/+OvJmTM8tWtc",
-	"05H94HmvInR8L+HsjwTccy0TqJ5VRXC2n9eHgp5ys1Oz3pIifA8CPIqNoFpZPw7asuqMBu5TCNyaTabC",
-	"YClf/AUimBiFxnm8HkK8wZX1X9S4njEUe//zYm/8NNht4HsriGIGmoZU0/a1W99ZNt9XL44oet2kKOhV",
-	"KXCq4CysugmShykMCvsJ6X+W5UHGMdLDKezx2W4ZRZ817NEaWTWlB9KfVxpor0WIxI1fDEpaW5MSp+gM",
-	"iIYrTagiwxkoRScw9MlYSHL65jV58de9l8QKB9VdbXiVJ/g0BY5WRSxBAdcQEuRhmcG+JXi0sH65IT4Z",
-	"uCfD7e7a7NctunwyKU2QWaI0GQGhmkRAlSY/kdFCo6bfYLogbdTQtvf0t5f//ezTT29f/H13pU5rjypf",
-	"VmnYGl753lVnIjrOH4wn+LMIFxkq4HHWAHtAlKajCAhORgIRQpeYV627DqGK2jgNQ+vqSXVl5zUZuDV5",
-	"vjcHelHUtBBxB5peAPf87P2yYpD+ivLaQKR4doXn+DsKk4KLyDxWyXjMAlQ5ct+nGZkLPRijKxHpfSrC",
-	"gfmJRpGY47ex9eoNtBCDCP16ZvjM7TGYQcioVSF8T1INA3R9uXmdXxVXlPlyfC/1EXvOpkezr7h7JIDK",
-	"TAVlJX/TqkQpFM3SL0GyMbPWSY5S9XOos4JL57K5vXfE+nJX8c0ax1vTS8HiRoPdBYLWGaEQbVnn9apD",
-	"RLEJT2JzeGLC+EAlQQAQ4pHbX8aURWDDLGMJajqQkCgYhKDR8W3fE4nOdaqBc2MUxOvA6l2lnwxf0+kh",
-	"Nj0ybDoC+8jiRIYPfmrKD9yRFn6RIorKP2TLKeF0k9sHHSN04pBnDV+IQ+ECYjWKP4OOJ47RVqTTZRoh",
-	"XUsBtYjd4NLhcKUHQSKVaIiqGjUIhZQNpw5RRBnhYr4iMZ3AK0JHRswQYaWOIWV8sNoR4XbQuG+nb38b",
-	"e3KFSpRKX8ZLEzxDZZhe2SjyTy/2nHLcGlVusThK1twD2BdLgG8jnA1utiAApZykaWJDN/EMl8HaAqxm",
-	"hQqlAoTEwtMnKqYBdBTE1BBu2KhDWfFZ5Wo/A5UgVzu1ShAoDVbaSAkS6RaaEP6NkBOhb+dC2sReaLRq",
-	"mhb2K9DIEMJqj6C4aOSMlyCV04QLyl33abfnrek5zMdoWuBvn942IGg0KS7t8Gz3+QvP9w7DX84OPN87",
-	"xb+bVhvIy2aEbpa2VnbWf9eL0vSvPd/78PYEZz5onLeZjBJVFbmNH181frxYLYkuUBSZ1foIMjtjC5TP",
-	"6mDeyNVuDmqVn73Vx27dxHcUtkrppGY31o2TtX3Gt4iNFBJSRLSGUmBh0RwAmeGz9Q/FwXXVuaTDNi2n",
-	"6Gq6mwNaUyNNPVS3OLUmzQyHrYSkWl3/xc03n0gxYrj+uZSAuup0ylM0LfOk4PYqi8+fiBbkaW93z1ro",
-	"RIzJx/M3nZ9ekUuQCxKI2UxwkirY1tSVME6UM3FzZ7aQEgJNpkIqICOqtfleaRpHNa/h7t5KJevUGg03",
-	"k4SpxZEpKEXXfelhowN/E49meaom2J8am+R2kv0mQaGWvRv76G52nuo+Sz2hp44UMyXBGfk0nKF6ZBlL",
-	"2Ux3vzUhhYii20QiMHODxgNlk0UtNYxpEmlvv1fNsPhVzEkk+ATNGhGF5AIW5AIgVhhhYHxSIoBnL0r6",
-	"/+7zl7u9kgXQa8wrrUHsrB7fqcUgYqQus8j//5l2/vXF/K/XeTnodr587fkvnl3vm1/+kv/+l/TBfzSB",
-	"1XmpG9SokRJRomGwlsPRWfEEeKgw5Q+9YVMax8DV+q7Fm0gMF7xssA5kApnRmi7QpV1YHd55R/WUakLV",
-	"RclaGAkRAeVru1xLEEh4ZIZnGKc3/JJsOWZhczUlcJhDuO1SldcHUMXTf1Px2eJBuvf8mqWuktummOS6",
-	"VEl+lzZVMcqakDzHqCam5uilWd6n8cG1RX1KfaukfDZw45LQG3cCPDSgWcNasx4xm5M2yKZpc22t2sNH",
-	"5dhZo/mGIzSt+tyQ3jd1MzQXESRcs6jOI9ynBQZRcE/UdI5bO1w3c1Dc4qBu5swob9gvZ++3HvnH2JzO",
-	"bbJ+bqzdtyrxH9Wdm5aV0JF1kRo5REmYBocJw+iOXhA3FQblRKKJ4GVx0GqfVrzbOdaVJFdJXJRX9qZl",
-	"Sb7VegqGxRNFWIhbYBrlmezewnZbN6x8i9WiJzqdp7DW/NxzoXXTaazaIOZcuZTNG4isWoRihflvsPWd",
-	"EBdJ3BAUWN+1cWMR2+4r/IfZwwI9jDcj7UabBSGzuFOj5UtTWoKCIJFML86waitNJ30Li4PEOkCr4eB3",
-	"VAdTcnByhJbB1jBN0u12u0Oj4LkfBP6w3SXnUyA2150MacwuYDEkTPV5mkpJtBBdcoCjYXiekhENic2a",
-	"NQMGUwguVDIzCqWzwdM6N8oXfW4QfURVKrXMWC6EZVdIeYgR6kVVrLkgGxlLMetzpreLMxgE5wGQ0QLR",
-	"n3GlqfkbUT8dn2mfmOFHNga+6HOhpyDzt82GGCfDdwfnr38dHJwcDd4e/tfg9cHrXw8H5+fvhmTrOVHm",
-	"c2eQbSOx9XnExmC4baq0M96JpcDVmz0FNJi62hnMqhiJhIcE8+1BpfUpwMM+F2NCiRRR9MRl8NO4Sw6N",
-	"QMNUf4StUcy5A5GLL7oDeaLMceZKpDk5MpdMa+AGQjOhHJhon88YTzR0+zaW7+27ooi8BO2fnYOTo85b",
-	"WOQUZ1HNUNGIKhY041wlOaRSb2jBkCVhMEUoT9Gz67kqABQOZoZ86qnWMU6MqkU6s/3rTcoffvt07vkt",
-	"JFDEpvJEVlmpzGSIjfGxqO/PDmcXXq2lBHnJAtgnNu7sEwwy+8RpIR2LylJofN3v81RdJjFIEoL5GD8S",
-	"ifZTqCj8V+cCFh0tOr99Os9owS+xeUOkPCxIhHTwbp/3+SHiCxe8s3t1RdK6QBJQKREJjczgQIaYWzLE",
-	"qo0uOdKKDMH+Yh0euO8+d0kmitMLGASGmgMRAtnC4CrDvJpIzPHlMOwIHi22X+VJROZ3I6OnyYymy57R",
-	"BbG7ekWGeV7MkMwMuN0Kh//sOJ7dOQqH+S4s6uI+U6ChDxAVGqrMdw6X90k/6fWeBRewwH/A0CJkneVl",
-	"1SmE4hIJjRhVXfJzwiLdYdzF8fZdflLm+Rj6ZJilXxrig6Hf58NSRqZ5xyyy/Id7mQyN3uKedckBXxDL",
-	"pnBCIsZ9blZshCIZGlrdp4E5/2GKk3kdj/1k31FAetbG2Oda9HnOU3/7dK6QNdpUfUyHiSVo1BjIASdG",
-	"ABaUiZxmzcH1eUCjiJi12HOyK2WacIBQEcNSrzooaDr4yGwLtTPD5uY8xVQrZTKWPxVRqByjG5Wg3iUf",
-	"cojg+GbW9J0+x5XENABFtuzxFE8lBXgG6uF20WNsZYQdus/NA6O7UwkhgSsa6Gix7w7sL0Mb1MVqpinj",
-	"E4uBCBYLyIkB4QxrvKeUo1KKipNBfrO7fUJTOKRuGUMIOKqRccgYlFFLHFLzhV2Zb2tDs0c2syuFh3aw",
-	"Y1pBNO72+RE3R1bkFj5BL6c9dXR0KvzICuBsEaVv+twsYrvxSMgo0SXM9UkcJXbFNYx81ecuWGPnxMVX",
-	"SAQXVqASgzKlHRus55M+Z7W9ud1jQe9I6CnC3cHGjJraBk+UkbVAMIes2+enwuZmUxyfKTKFKEzlM0ru",
-	"gMaGn+AZmjeZtgI0YgE474CTngexEfqdXYwgJzIq5HbM5/MuxcddISc77lu18+7o9eH7s0P8xpjWTKNy",
-	"icRbiC+ngWljG8TAacy8fe9Zt9d9Zp2uU9QKd7pziKLOBRdzvvP7/EJ105q+iS0UyCj6KPT2vb+Bxuhp",
-	"pWR8t9e7sypBHL+lSPC3sw/vyScYkbewIGegLZdx5oZqkOAKqxqf2+U1zZptYyermcYPnq3+oFjNWdS5",
-	"vf3PX3xPJbMZlQtv3ztJRhELUNYbXEAC3TLaz1+fP/3rtlEo6ETZwKSm3hcz1A6NWScNSDcexDumtI0e",
-	"qPs8jEJ9WsuRWM2DwxyUtkWBCPK93tO1IJhndeJHa4A9L7b/Fif7taRZfv5y7Zctq89frkuHf56VlD8p",
-	"MOlM+9iy/F9PgUliq3NUESUyPPjieyXRaPtkuMKNa9+LhWrAkmK9S55HjPnBd4UhTSU112VLFZOzakj6",
-	"9I6RtFCz2I6q1hZFPo+v+q7cUE+ZQpPHIe8aWFVok/Fw+L73dI0vqn0L8Lvn6yyvofj7RyAyi4NFVccR",
-	"2KvCUWPPDjxsc86b0Bgq3F6JL+98tcnJ19bui8B2BChT3yn6EwrUV8L/veb0P6dSOF/E946OdhfLv8h6",
-	"e/wIqGTPrAGVboAwfqsO1YYTdy24l3DCR8x6YMz6wKGGVKn8z7nUzYR/obdWS5V+/sqO7b2FRfJ1frYj",
-	"RRTZNJ2bjJkrInWk4zDHPU+pytJQBAeMbowg8oumFwbnFtbNXEpX6XOXr4KeoWElCWZItpzLlfT2XbZC",
-	"6tV1rl/ri+XorE5zv5yfmqGdF6HjNIB9/MPaeW4MP6s7E5LQyIB/0efuGzfCXu8lGablQENr9lXEQpb4",
-	"c08qWT2z6Lre5etbKGApBvzoStimvGmv93L1B1lzs0c1r1U2xxENmoSzj8yBFfLbBLepUpSnAZKbanyJ",
-	"nu7k9UmtxvihfaXGjDFm8kcCcpGHTLD4yiv26Msy956X8u5WVd0YiNXJbFgogxqmsaZYwiUTicrqmfKw",
-	"5PHvB4v3rHd1fNZbHP/j7/P3v4v58S9ifvxGpEGfygZsoK60g+WtHsxB3puukxeWNbbBMhs2ULCH+KC8",
-	"5YFIqtnbYD3mltrc5suOmgJFpOVrOcpjSAoVgUbPwjt8fG8uhaxUeC1Xwt2hUjmJqxGdjBBzLuhHZ0Fd",
-	"iuztriHrqk0Mv7mP9p2YEMatYoI5IaiFForaM9FhJFOZTESil9KJLQuuiIUyVg0jEdBoaHNtUQ1Kwzxb",
-	"eQrBEMN7aujiKi7YV04DThRInwwnkRiZ8WgUuSezbgsrT+vNG2SRh6sq1P6nf9uFeL5n52mqMPyyrr8j",
-	"C23b0NrDez0emkcf8rB0xC4RC0HqW8MiO7QliGfLhdocDMdwn84Fl3jZqOMbDCQjmDLcJpRbaj76D24X",
-	"SSjkkUBIXBvHMobUNdo82FrQaFPWtuPqMAoMrJKmgySpVjGdbs3MLTeSuy9VobFb3VpKQws/KqYcubSH",
-	"hxXzj0K7nXfa4y6lhhVNv5ypFshCQmAswEWReWbYP8ZS9XbsP4jmFPMp1BykIru9XasjFHL0woVP5lNA",
-	"whASG9Zinh5qESOIBJ+oPtcCc26CQCRco3JR+YY2dFhucB6Va+vviaqaC/jXoqrdu3MqpU05GwTN0bgO",
-	"Y1ICsU8owafoUkJn05ze3On9p/DHlMTNgbpwOf4ZR8SCS5LmYK9DXvjFurKlQaq8IkyTUIDtAx2hkl6X",
-	"NKWi1PvyqTYVvn4vcuZRZKyL1WdgOK0x4TP4u+x0i9xZ2dAS7HZZusvQWifSWDQ4USlXEbPoyPvDT2mu",
-	"r/39VaXJneCAAQoVA9ddcmIfpP5NNsMeZRqiRe7Wc+NPqDNjXbIj9qnq84mkmLfOQzEn0q0vE2LY70op",
-	"IYtppPils8iUzV+fT0WUWWyNoQ0HmvuiwVIZ/ffmGsI7Q4SmWZdC9ag4fp9c4BRPCYm+QIRLjG3XH67V",
-	"y3OW9o/7LtyhTx8W51Oldp5mvEL4yvEel3cvYkB2WHSb3qWqWC4YXn+Zvs1GtmU8p4d//3h0ejj4x+Hp",
-	"0Zujw18Gh8cHR++GVoHc73Mucg0F95MX1kKqaaaFb2SLkmJRMipNfc4U+SOBBMLtLnEeRzrWIOdUhsrw",
-	"05uyix8hvPhjsoo0taxsuxkEQJvC3oJRNzqrDCQrBmwxM0t+ndGiWDhRaG6bF4/sY7FEVq4y9Al1MjrT",
-	"a8SY/Hp+fkJ+pooFNuG4vdzKxwR89N1xOoNtv8+N7q/IsNQ5fogoizUlHeCBCCEkw7yN6f+rN4Ef9rmt",
-	"ETIkiJt4kufYS8ODVTIymld+fcgTRbYKPlAyWvR56gW3CX1ZHV2W7ZGW4r1+fXh2hjV4WPYX0DhGgPa5",
-	"e+Pwn69/PXj/t8PB8cE/ba2eq/TLJxdznuWfHGlFgoiyGa62z4cqGQ1t/ZJ92TrcXU+OUnGBKzCu1hxc",
-	"wMJAd2jrdYdkq/pUbftkaMtfbAGKec0nQ5q4Yoe0Bkkv4mGfD6n+v7/P9RBNpSwTHvVApcmwOb9/mOmU",
-	"Bjo0uEAHhUufN5zauibtgflmZBpobJ5pwJ9hpa6dqcEb7Mg8ZRGkMLVVUppdQpe8KaKOk5aKTEDnzaKx",
-	"kKyPryiyNSy30MVinMYeuuZJqYnucPtVn1Mys/c9FRzRNk3nKakO3aTRpv0jz52GcB8Cvtog1LCN4mhX",
-	"nfl83kGiS2TkgLeB/tB2sUVjVlDvHra1Un8oVFw+RlR/WMFZi1/4X4sFwPhDOaaRokhR3lmnk5oKqTsR",
-	"u4SwhCAFGYt/d7JOUg2Rj0qvqVwc2zL8dn2+UPx/TzTf0F7gNt6kmgb66Eu6d9XwmMqLgvqf6f7OoVTS",
-	"/9fxK1mkRJ+pvQizGTdP8fk/CqN738gLf1C3cUhm4qQtw0r2kcuZrWLpTXj3DxKx+rsBhvME1qDVjhCh",
-	"CNSy+P4v5vlK2a3hSu9M9Swqn3fDBcB1jmLYsYQxSOABuKTBzeG3hHzOp0xVZqHWSRCNO2YTlHEIya/n",
-	"x+9w+uZCyWnW0rkNVK7p8z0qOm6GFkC6Zg9ZRXHe2ASDit9BgeopGJ5MjLDlhmSxPUS6SoxF0hGLmF40",
-	"H4GrLl5ZOHwWQ/Db2Yf3tz2KDW6gaD6RDzFg/4dQBMkMuL4PxK7OYXDbbX4JCBfU0uoyEP7XwfG7zUCY",
-	"jvpvAEK3+SYQVlsTt2Zqfyi9eY98odZPuQWYpaXnlnWWyIvNBxgnhhK7P1Qucnln+aYKMfvCaVZaP6+o",
-	"ai51lb7P2uam6+ce2A9f7qC9Gosezehvlk7R4DkunsyrMhUEYgbWqZY2k24jhhqP2/lqXYjXywRGjUge",
-	"gNV9hwj6feaClkpDK50YN+aUG5VrfpCTrAS0GanW60DyQU6+7yYkj+XND5meXGlaunaXk9qdD3dY7Zyi",
-	"+kpl4rFLyr9Pl5SNC3Qf622XtFWpRDA36a2yHmUXym1XSKMN+q6USfqx9coP03qlGd1uilT+Mt34sQ/L",
-	"n7MPSxOCLe/F8gAqir9R55Z1GeUNG7psvKbHzi/rdX65b03zsfnLY/OXf+vmL83qwYYdYO5KLy1cUdnq",
-	"JDl279yjllG4RbOF+txCH/1uK3wWs+yw7trX1uaAOAjD4/SSwPsQCNn438jvkN7K2i4VLMwf+f6fISpy",
-	"EIaGI8MVU1jPhinnrnV6ia9v1frOb98oOpKy6J2v7jq9Fa6DmbiEAj2u4zfIr7yQ+Hn4p0flh8Yqe2yE",
-	"pkdRR55XWODgHs/ogkRAL2H77vn8aovpowKZSgTs2V/DwuK9cvckFZqurnvggsrlguFRKPx5hIJr65GS",
-	"b5rycmcioHiN6bJY5ln6Xo3282aJBmV6//Nib/w02G1pqVW8pLClReLu8+er7nq7z46JxUtfW+gvYpfQ",
-	"cEnUY5T1e4uy1s9oEzu3dJmOdx+JBOkMO1/zS1XXC9+cZWWVG7WSe4zhfAft82tYmRZ4inJG0uaImsV1",
-	"7kk9c1iXofVawqMgOb4l085SRpey6x+tkS2Kogbmll8ifu1vUFjdGPyxVdbVC/mIkPajypVz5VtG8Ypj",
-	"Vz2LoQrbvyW9EDkG2edb5UvVCirCtp9dmSy4KyhPFPh2SVxknWpeEdrnEdUgETQkQRW+WGGDV7K5S4IJ",
-	"00RhP1Hzq12Wa8qgm2ITNtj/S0q2Rd5799ZHdZpv5JrarNsvepMR2O7wXOPDx1Tb7yCY0FB5WhZc5Rhw",
-	"DDzvR9JUp+/6AFRabOYcZ7WAKsqODXWfH07x+c79/E4rMVzZaSE1QdkmVlorcdqO6M7lfXtd2bfoQf4j",
-	"ZFJveMSb6ZFt6mGJxHckcJhvnnVRHLxNpXlNI9x52rTETVvsRVJuIOPgkb3X5yUNqFHzaW7uxmH+7fEe",
-	"QZvbFY8m3gObeIdXGrCLYSp10rv0wwiyzjw+SWKiBeZ50JESUaLzh7cQqNjLumCJVdS19AJqIdExMkom",
-	"E0zjYWGXvMc7put3xzgCKFxJjI0OFdiSHCNUI6aMeu5aKrpOQh9ODk8Pzj+c2j5hZ0OiQGNIC3v0UNXn",
-	"WUcAvKUWVXQbhrANFrN0U0xFssvY6z3r8yHjKhmPWYDNlGKQ2MLG3kithB2NCyJkyDiVrm1TQDkBnszM",
-	"9gHNFZFwrbpk64Avyjciz+jC3qdc3DQmTdFICRKBVmnrnj43D9MCJQcRC7C/HZ6TtBX9sLvdwDDeCXGR",
-	"xB+tCtXuUA3pf7q/uoGYtflUC704cuOg6F0dp7f7p68W3K3PdnsP62A1m7bbX9Yn/5F33bXeX+JUbxjy",
-	"KSQPhtY/VLouYFRhZc/8FfzSzAnyMsVse4n3DkpwN0+VT9mGAX75Smia3guR11Rn2I91zvXLnmzfQ5/g",
-	"XT1+2s0S/xaJdiMCCRIpgeusT78bFHvUNd8g1eBHEvb6QhLCJQvAXn5fdz0Xhs9Ye32Kk+o9yC4DNE2z",
-	"TLmoMWYCc+7FVad1afVhN+8mVBi30k2oPnqpbNx3xUwuucDPj3ApTMpezgbAlFpt+6XOMq5vSPFeGtc4",
-	"ujBB1kZk5bmW7oUqjOBugmrYv5OsJEK+VvzGktH1l+v/DQAA//8=",
+	"7H0Lc9s2uuhfweiemdjnUrLjONlGnp05buK0buI4azvN7la5IkRCEmsKYAHQsjbH//0OPgAkSEIvv9N6",
+	"ptOJRRKPD9/7hW+tiE0yRgmVotX91hoTHBMO/zwhks/2h5Jw9VdMRMSTTCaMtrqtUxIxGgskGZriRKIB",
+	"GTJOkOSzhI4QHuGEdlpBi5M/8oSTuNWVPCdBS0RjMsFquElCk0k+aXWfBy05y0ir20qoJCPCW1dXQevL",
+	"ly/7uRwTKpMIS9JcwNmYIFy+kTCKYHCCyGVGIknixfObOYXkCR21rtScGeZ4QqTZ/ZucC8b9E4eUXMp+",
+	"BG+EiA2RHBOUcXKRsFygDI/IHsIDQahEQ8bh6TDhQsIjtS5yiSdZqhZw9Pv+7GOyfXl0uj07+vUf04+/",
+	"s+nRWzY9esdaQStRM/6REz5rBS2KJ+oLPW2rAkx8+YHQkRy3us93fggamwtah/QikQCmw1h9AQNnWI7L",
+	"cZPilX4SL4TdkPEJlq1uK8/hzeZ078ls7jznZHbzCT4kk0T6D2fChESJJBOBEqpPxkDdB80UBnInj8kQ",
+	"56lsdV9uBwqyGk13ttVfi5H2mI/m7prx0c13fUqEWHSEQj+/+USfBeFzZ8kF4Ted4kp9LDJGBQFq+xHH",
+	"J+SPnAg41IhRSSj8E2dZagh863ehDvmbM81/cTJsdVv/Z6tkYlv6qdg64JxxPVUTSbieDCUCTXCqVkti",
+	"xDgacILPBcKI5ynptK6C1htGh2kS3fO6IjOrQNNEjtF0jGGtQjKuONtV0HrH+CCJY0LvZ2ERJ7HitTgV",
+	"KMXROcIoI3ySAMLBgg6pJJzi9O7Xs09RTi2bR0OcpDkne0DqMZE4SQXCnKCUjUYkRjmNiebBxaFrCH5k",
+	"8h3LaXz3C/7IkMijMeJEsJxHBF0kIhmkRIlPtbAIpynhsKhPeJYyHJ8x9gHzEbmfwx2weKbQi10YSInk",
+	"PwQBa4RFnTF2hOnMUKi4hxNGHEuzAjTFAnGCo7GW6XUNpV2oKL6pzNtbjjID832mSntgPPkPuQcEOFJ0",
+	"QkcBSugFThNgNeQyU7zTpaza9r58+dKua0GL9lhXmuxGL3CS4kFK7uPcYpIRGhMaAULFbEqR0YAE4Qq9",
+	"DJopJDec7DMVeZYxLkl8ROIEn4GsuC+8fyaQmQgpIaXWR5lEOIpIBlqk+tSMpibb/3T4nszUvzLOMsJl",
+	"oiVYxAmWJO5jWZF/MZakLZMJaQrBoPhmMPOrMkrSoumYIfMi2mAccZamJN4EmJ6TWaFpTseEIqzAPcI0",
+	"+Y/Wic/JDMUJ0M0SkayUUoWQYq0dJPEK0j5opXhAUo/arZ4I2c/FmoAz2tQqU7MpJbwvDU4RqtS330CH",
+	"acE4BaxaXz1fZ5wMk0v/6WiVPhpjjiNlNVhD4JzMAsXZOYnYiCaCIMVGXaU/xTIa9/P+7rs/XvvWzMkF",
+	"O18TJCJimcZE0H29wDY/YM7xTP1tNbmVdMJS2futBa8Y2NjTLZYQuLRQOYASwmzwO4mkWoOmpw+J1vyq",
+	"NIWzpH9OZtVdLaJ2Q5yerToWW/M0P2EhEBYotCadtdrUV1V7jmmTQqFtYVcshlWxifm7/5LI8SmJONHM",
+	"Lk2Ph63ubytutQ60czKHmwzzNFXI2UGHoExSovixGCseXVjsi/eixm5u46vaCPDL0sx0tHkcx4n6Caef",
+	"nIUOcSpIUFu7ZOdaoS1p5ds3xzCF51dXrcA1eXdevgLTrDCBl+1Cz+I9DsP1m6goJJa5cFmIlRAevlGb",
+	"z3zrnTCPE0IjYvF/DVhh86mowOu31ljKTHS3tnCWdMzPnYhN1PQFDVWg93IJ9ADYh/pTZRNXSCto5TT5",
+	"IyfmubIDGwRQLNQHgTdjTEdEUeCU8fh6aBPlnBMq+5kZZRmbsLNpxjC91neaR/ddFlV4Dswia7pRKpRM",
+	"UF8hRXkzZUAJtT+0/+kQJLURIIotVwSGGc/AbsBYSjBtoFkDCrXNeaGfJoTKN6UKer0DsEdcJd15mBg0",
+	"8K+pGcG6jGwqR5zM2gMcnRMarzGIKDiry1XMwXmZSWOkEcdUlkpEMYyZwVHhq6O92p0nqavjDJI0Teio",
+	"ywmu72x794dl/MVZnfeMQRpreXG9461qhuWyd7Zfv25vP29vPz/b3u7Cf/92Nc2FCkuhEzbAgKaMn4N+",
+	"5jo2jQNuEZ8qdSCHHwK375LLCBiNUlO0l0xoaLtscRHtn8Kp3ZgZ1nSl+ed17Kim1zs17a5z4bsfwVGs",
+	"BdXa+mHQOasuaGBN7JrgJF1qx8FL4KVfl1fXdqCncwby7eYtSclI6bDG5XpNullrZ+RSO9AaXA/ncrz9",
+	"v692h8+jHQ/fWya8icQxlnj+2rXztpjvWytLMbh9OXNUaQucOjidVfsgeWBh4Ownxv9TlQcFx7CH4+zx",
+	"xU4VRV949qit/IbSRuzPSz0Eb1gMxA1f9CuC26dKCzwhSCrjQFkNEyIEHpEwALvh5N0b9Opvu6+RFg6i",
+	"s9zWrk7wRRnyJqKkbA4SI+Bhhcdog9F0ph3DITzpmyfhZmdl9msWXT0ZSxNokguJBgRhiVKibJ0f0GAm",
+	"wbjzWKtAGw203X7+y+t/v/jyw/tX/9hZalnooyqXVRm2gVdB67I9Ym0TkIAT/JHFswIV4DgbgN1HQuJB",
+	"ShBMhiIWkw5Sr2p/MUAVbCIcx9rXaHV947brmzW1gtaU4HNX0wLE7UusLIugeL+qGNhfQV4riLhn5zzX",
+	"9okSJo6PUj0W+XCYRKBylM53NTJlsj8EXzbQ+5jFffUTTlM2hW8z7VbuS8b6KTiW1fCF360/IXGCtQoR",
+	"tDiWpA++VzOvcezDigpnYtCyQYqWceOApe/uHgigNpOjrJRvapXIQlEt/YLwZJjA/H/kTOI+uYwIibW5",
+	"VeJY82CavOHCOBFv7q/T0YVljLTBAlf0VCWZ12lj4qWrjODE/1Z5ve4UE8mI5pk6TTZKaF/kkQG5/WWI",
+	"k5TowN+QEzHuc5IL0o+JhFCMfo/lslSy+saV5cjbvlbEKj8pRiftIfoeKb6dEv1II4mDIEaV75sjdX7R",
+	"vlL3h2I5NSSfkMmA8D74GiwxWq/DAkvf+NDwyODYCm4zg/oO/nnFpsLaT4ZB16TahU3WWElx1fj/qFxi",
+	"ZgfefRs9/WHs0CWqlJXaSdVH9WLbzRT44dXuslyBOZZKxQq8B7tkAfB1aN7jkY0iIkS/8NPdShChCtY5",
+	"wPIrYiBNSIw0PAMkMhyRtiAZVvQde3UvLXbrzO9Hgjnhy515FQhUBqtspAIJuwUfwr9jfMTkzfxf69gZ",
+	"XmvIt7CfCU4VISz3hLJzL2e8IFwYDdpRCjvPO9utFT2m5Ri+BZbO5tuR7gUUG9bIfYbKjAQyMcGlr3OW",
+	"kmUnf6Le8coiu0EYpRa3cfa4GPr+2E0pP1cXVc6JPip55e5lLizIffgIrn3clZP27eGXL+897D4duYR+",
+	"cLrz8lUraB3Eb0/3W0HrBP7+6o1sX/jFg1/F1bTR/F3OKtO/aQWt4/efYOZ977x+oZSLup7r/fjS+/Fs",
+	"uV53DsSkVhsAyPSMc6B82gTzWjFOdVAN6mjG6fyYegRq7r3zy9XR9gZBaScvscHO5sPCz720ObD6oRi4",
+	"PiquZffg27vrXb4dbFhRvFmn9C0LMhi2JsDmsjp38/7jv8dDqyahrI5xlRNcxg+qU/hg8slxq1e3+wOS",
+	"DD3f3tnVHkDEhujz2bv2D3sIgpgRm0wYRdZe1640Toa5MC60MljGOCeRRGPGBUEDLKX6XkicpY2oxM7u",
+	"UmPsRPsgrid1rQPDm3BQeXjjbIPqVD7YnxBBbmgBXCeCPWfvgshbzbNYEmk5AY/MezITP84g8sX4NZMA",
+	"Ksl05Z5eDHaGr/APpP0D3n3e3o1evmy/jndftHeGLwe70fPha/J8e3l6XD3WXk42f1PxG5b7XI/WCdUg",
+	"tZ/ZFE0wnSElv9GUACXBuw7jcCsOqnimR/WuxzDXwmIznlocT8BW1aKi6lo1v/koj6XpTcLJkP+Js77Q",
+	"RUSV1IntwAOTlNERMFKWxpAocU5IJiBMnNBRhcu8eFVxxuy8fL2zXXHHbHsB2YDYaTNI3wgkZ8DC1CL/",
+	"32+4/Z+v6n/b7df9Tvvrt+3g1Yurrvrlv8vf/9s++C8fWE2o0aOFDwRLc0n6K0WNjOcVERoLKByAkMYY",
+	"ZxmhYvX40LXyWXUGisdVw3NSiEm7QJPtoh0qJsQlx1giLKoYXyS8rBg3q0Agp6kaPoGUNyWU0IbhyLri",
+	"gxNKpiTeNCVsqwOoFq69tr2fPUxe7EK/9U1TQ0tVvKKRVTZV85D5kLzEKB9TM/TyCDQ4m1GysvJmSX2Z",
+	"3lYM7N0/hGs+ERqrZazgp9MhE51G3y+mmRfUWLaHz8IjhArHHYzgW/WZovMHdTD7K1lzKpO0yZDMpz75",
+	"GzS1yBtH5NZzTd/goK7nxq5uOKgWHM498s+ZOh1tIl9TXb+ucTjXBvwsbt0NUks2KOt/MYptOhFKIB9A",
+	"zoqSjmkixyxXjKYqe+b7nqvhzxLrKmKyIpuqK3s3Z0mBVrEcU/GZQEkMW0ikKNJSryvpVk1EusFqgU3b",
+	"eZy1ludeSsjrTqN1FDalwtR1XEM+NkLYS1xVCls/MHaeZ55w8OpuuGvL8/lRol/VHmbgn77FlH+AzOyO",
+	"0/2BPUc5T+TsFFoH2JqT92S2n+vQVz2B6AOW0bjI194IbSVPp9MJlTZpfmDww2YHnY0J0uV5KMRZck5m",
+	"IUpEj9qUAiQZ66B9GA0SujAa4Bjp0ho1YDQm0bnIJ0p7NV4V22wB01mPKkQfYGGllhrLGIJ6hZjGJtu8",
+	"JtZMFgYacjbp0URuujMoBKcRQYMZoH9ChcTqb0B9O34iA6SGH+isqVmPMjkmvHxbbSihKPywf/bm5/7+",
+	"p8P++4N/9d/sv/n5oH929iFEGy+RUJ8b628TiK1H02RIFLe1FkJC2xlnsHq1pwhHY1PuC3l4A5bTGEGJ",
+	"IBG2pJbQuEfZEGGol3tmig5x1kEHSqBBdSLAVlkB1IDIJKCYA3km1HGWGqs6OTTliZSEKghBowEAE+7R",
+	"SUJzSTo9avsM6FMvq+b/2d7/dNh+T2YlxWlUU1Q0wCKJ/DhXSyesNb3YMw0OTNpeIhCmFj07tq0BCAc1",
+	"Qzn1WMoMJgbVws6s/3pn+cMvX85awRwScLGpOpFWVmozXUFkc8ia+9PD6YXXG3oQfpFEpIt0YlKAIAsp",
+	"QEYLaWtU5kyH5oIeteoyyghHMVEfw0csl4GFioB/tc/JrC1Z+5cvZwUtBBU2r4iUxo5EsIN3erRHDwBf",
+	"KKPtnctLZFsZoAhzDkioZAYlKIRsxBAKTTvoUAoUEv2L9q7AvnvUpCUKis9JP1LUHLGYoA2wPBLIxEzZ",
+	"FF6O4zaj6Wxzr0w7Vb8rGT3OJ9gue4JnSO9qD4VlJmWIJgrcZoXhP9uGZ7cP47DchUZd2KcFGnh1QaFR",
+	"ZlOBy13Uy7e3X0TnZAb/IKFGyCbLKwpqEYYlIpwmWHTQj3mSynZCTQZH12S0Fm6WMEBhkbCviI+EQY+G",
+	"lRx+9Y5aZPUP8zIKld5innXQPp0hzaZgQsSGPQr9WRifoFDRahdH6vxDi5Nl6bH+pGsowJ51IlFCJevR",
+	"kqf+8uVMAGvUJXaQQJlxIkFjQPsUKQHoKBMlzaqD69EIpylSa9HnpFeaSEQJiaGrSXjZBkHThkdqW6Cd",
+	"KTY3pRZTtZQpWP6YpbEwjG5QgXoHHZcQKbqm2Hd6FFaS4YgItKGPxz0VC/AC1OGmGwPQMkIP3aPqgdLd",
+	"MScxIpc4kumsaw7sv0OdzgMF2OOEjjQGAlg0IEcKhBNoNDTGFJTSSLuM9e66CFs4WB+QIgQYVck4UZZc",
+	"aaSmM72yQLezKB7pXGALD2lgl0hB0mGnRw8bhdYBApeqPnXwqgr4SAvgYhGVb3pULWLTeyRokMsK5gYo",
+	"S3O94gZG7vWoifXpOWHxNRKBhTlUolCmsmOF9XTUo0mziFzvHnqQDJgcA9wNbNSo1jZ4JpSsJQiyjjs9",
+	"esJ0NQ+G8ROBxiSNrXwGyR3hTPETOEP1ZiK1AE2TiBjvgJGe+5kS+u0dyB3Keepk9U2n0w6Gxx3GR1vm",
+	"W7H14fDNwcfTA/hGmdaJBOUSiNfJLLIpSco2yAjFWdLqtl50tjsvtId3DFrhVmdK0rR9TtmUbv0+PRcd",
+	"24ZgpEvLCoo+jFvd1k9EQqS/1uVmZ3v71hobwPhz+hr8cnr8EX0hA/SezNApkZrLGHNDeCS4gEYML/Xy",
+	"fLMW29gq2rzABy+Wf+A2oHB17lb3t69BS+STCeazVrf1KR+kSQSyXuECEOiG0n7+9vL53zaVQoFHQse1",
+	"JW59VUNt4Sxp2+QJ70F8SITUoQrRqnb4mlNeXb6ypXtMXQVLXzStwq6+3uFxO2Xycw5d6zaUTImQujcB",
+	"HOruKofqtF+CT56vdKxlcQJ8tAIulE2LHgLdvlXU3d++qqN1zb3fvl5VMPKsaM3zTDSKdQXa0EJJjknC",
+	"kS4yFS6eFsj5NWhV5LVugmbqD6+CVsaEJ5zxEYQ9tmQbIzDC0cbu9gsUNgslwtKDSTcDJBgQfY9SBt19",
+	"NA/XrBh8UlTpkhw4wJjMUMyg7YnCVc5Sa5Iat0SPDmaukqK/L/UdrWBocLBcpskFaC5YOs1tukpO9GhY",
+	"+hNBw4pwlmmDU+ouU1oSlN8ZnQY+m2nxUCVxt7y1LBuCcqDbIj5fBe1V1c0AOdUN+n9+y/TvNIqYzwW0",
+	"IwGENLwamB4PcpwIsFcfOV/Y3X69/IuiLZv64PkKU9Qba8F3L1fZj6c70ffAvTTSuoqtId89BzegqRxg",
+	"h0KMdZgXmFetihTe+qZrla40M0uJbllVJVedGuGQa4Vgdv1p/kaBLJIhHjn+7i7/omg+9z2gkj4zDypd",
+	"A2GCuRrzPJy4bSVqAet8wqx7xqxjSpptUIxiVXKp62lVayn7umMttDJq8rMtztJUp9ldZ8x5Gt4ZZBxM",
+	"Yc9jLIoMJ0YJxLIGJA1cQ9voQBBUqGRC9ahJhQLVLqzlV4VowzjY0XbXJMJYH75x9GvPO4XQhM3dNCpg",
+	"IkzHOXixC39oq96MERR16UotTBX4Zz1qvjEj7G6/RqEtFw59WlyZU3ZHOlwzae2q2Yb2ITQ2iwHfvda2",
+	"Jm96UvNuSTZnKY58wjkA5pA4qZOMEmv8GR5xXY0vl+Otsg55ruvlQL/SYMZ33Il7ZY9NoCbJOImgbtyb",
+	"f1C0+3DzxTYUnRLM04RwcNRv3rSru47pzuvq7ukjdafeprL63NvkNcMjCM5qDLhXxnRP9Oj3AengiiZV",
+	"s/mqx80hJ1vjXtILRC9BizDaQI1e4PGdOTCKPiQrOS5uD5Wq+X5edFIS0EQrHruQewgRtLuzgqCst+h+",
+	"cHf+BzZCCdVajfZcKhXW6ZhTyB0l1qpkwnK5kE50i5GaTKliVZiyCKehzgEHHcpGBDfKbJMQIsEiNCE4",
+	"ExeupqfngvAAhaOUDdR4OE3Nk8m8KyVsMxuPIGvBqpzGQvZvvZBW0NLzeNsQNPLdoQEUzPZ3uzxG01kX",
+	"4VVbTfYotJiGIKVg5l1fhhBseLOD3hpDAlK5ugj3qJ7ZZFlocNvIYwAuZdMSWaAZyzky7Rt1pLKD1B56",
+	"FFM3JK8tlN3tbRTW2vuETn5NDej1dpxe8M/ro/l1VT9UkWCC3dKcP7H4O6BxhXpMOiRga6ANvoIeFtC0",
+	"rvmc5/g5Infp9DHpz17bC7B/QMYJbJNUe/E/+XVuFjpzsrlIjEzH9SqGNC2NMuXBsTSs1NgypVeObKgl",
+	"ywFJiuX8XDE83UCvxjjCHp3DMSVj3vBTpX/xXelv3ibJK2lycziZmzJoGP396l5PmtR8rquPu5La6Rrz",
+	"JTt2CIqTSNn0M5ftFnQzhCZD8+lmP51iyIcSU8IF2tne0dTh5NjGswBNxwRIivFCsmvVbkBSRkeiRyWD",
+	"yHIUsZxKTWXVb7DnUhcPVVW7It0RVflbL61EVTu35ya0zeU8Iupw2IQxqoA4QBjBU3ASgvtwiq8fxvhL",
+	"eNgqgmpfnJsanYIjQgk8sjUUq5AXfLGqVLLyqMzMX9QH3sngV9Tl1cyZ0Br2ZhdNx0yX+0KqnS5mA1K0",
+	"FzQqnV9vUNdQU+YoPXAzRMyIvgInBQuug96xNGVT60dME3oOBkaPTjA/11ELm0pik1G8Hn63y8FdOfl9",
+	"nRQei5h8knirEuUpUYKCkmkJf1Mco1G3qFpcQJymSGARVcqcK1MOJqqkSkMSL/p48MWWGujf92pdmRkl",
+	"EDETGaGygz7pB5ZQkgk01ZUknZV3g5rxR9i4RkyuNfRR7dERx1A2Q2M2Rdysr5DB0I9VCMbdLHb40pii",
+	"QpP3dMzSwlT1U6IGzV3RYKUvy2NzN8Iti0zioq22eNJ7HycXOIFTAqJ3iHCBl8H0L57rOTy1/Y0fhYv9",
+	"+f3ivFUEpjbhnsR7hveYsh+WEWCHriv+NjXdar+C1ZcZ6GIIXUV4cvCPz4cnB/1fD04O3x0evO0fHO0f",
+	"fgi1/tvtUcpKgx/2U9b1E6soFxm1Gza71lRTqBd6NBHoj5zkJN7sIOPFxkNJ+BTzWCh+el128T3Eu79P",
+	"VmFzHaump0IAMIn0TX1Nm7nOQIpa5DlWcsWhVU2Jdm5jKGvXulCrVVTLhQHCRkYXeg0bop/Pzj6hH7FI",
+	"Il3vML/aM4D6HzALIOgc9KgyXQQKK1cdhYCyUNLWJjRiMYlRWPbd/3vz1qKwR3WJoiJB2MSzssSHKx4s",
+	"8oHSvMorDp+JrlO6W/7ao436JAFhiT2E60VOG77SvkrxXqfTgcJk2+dZ33wBN12Kc6J7EwxmAA1dX1nU",
+	"Dhc5T7b8+M2bg9NTqDvedBLPB7MeNW8c/PPNz/sffzroH+3/U9cnm+rmYm9uJjrMFqU4mQCIejQU+SDU",
+	"NZv6Ze1pNJ1lKgVVpqmC57JOdaSh7lEQoo36U7EZmICPKbpTrwUoxLkp8LJ1l3KWhT0aYvl/f5/KcA8l",
+	"TvUPKJ9CotBf0xQWiqyCDo7OwaljSoaUeNCOYI0lgRoZRxK66ShKK0hBNhBJIas+vSQlFqa6MlQmFwTq",
+	"IkPbwD0sbiDhZJQISbg5bKAecxgudDbCT5/P0Falgnfrm4bk1VZxBV24uYdwj1Yq3yZYIxCiSqF3ZM3+",
+	"57eHBx/fHIRQdNGj4bwbOEKtjE8TQTaVvezQnVE1BBoRWV4NA0XAPXhFoI2wemEGFFJ6b8xQTypXZoSb",
+	"ez2K0URfL+xY8jqC9hzVh/aZA7br+5lRr+5CO6q39Vc81x3tsj2dTtvAsXKeGuCtoXzNu8bOm+O3fQfb",
+	"Wqp8OdXyTykO363W0Yh6Bd/c5g3wQzUSZlHEVRa0w1GMGZftNLkgcQVBHAUF/m4XLQc98bJaU8JSl9Et",
+	"VOYbQ07jljuieU9rmJu44hrq+5Mj7s716iPMzx3bqTCcjDeuYjyt4pTTSAn+chrPV7TfVR3yRqevdjfo",
+	"oH1Pu6ZnosATXfBfaxAFCpvOSwGV5hnEU/Syuib7WluP0GtgidjXcWStG+maBTW37vJwBP+SDDFKetQ6",
+	"yEGZTgVD5uYhhCPOhLBbVMqAsXP3z5Qievihf3Lw5vDT4cHHs3Bznludxr86J9F6oGjVftOYRoUtbftw",
+	"VgxxUy1Qp+j7kXPfSSz4Hwp8xkndgO98cotZJBbl3LxVz5dqRpJcyq2xnKRVDKmnpnl1HiXsOBkSrhRv",
+	"0ztzffgtYE5n40TUZsHaf5UO22oTOKEkRj+fHX2A6f0tBMbFNTfzQGUuwrlDNdLMMAeQpg1S0WujbPkF",
+	"4fpH0LrhhCiJh5QqQ4HL0bhcJUT58SBJEznzH4FzvcqWbhO0TDQ0m92gKYRBC9ai+4ZdaB5rmO9aVlzh",
+	"CYES2YxQuadUuJyCvRxA5mQcFIVUjJdlUBAWqiYw6q45ewjbxk9FodRK1VH12/XvSGObd4n/Pcdwqlcb",
+	"+ImiYvz/zhSlB6XnocjY5yx9Knf/jrI0CpbyC/M0ItJqJ0Ulw2honbWbLoC/mL4+S1v2nGYk+uX0+ONN",
+	"Wf0al4P6kfs4I9B5LWZRPiFU3oXgrM+hZKfZvIdFWxDOsNYFFoHwX/tHH9YDoR31TwBCs3kfCOvXvMyt",
+	"mjuuvPldty1qXLWzAjsXc/g4SihSukSAWBo/TJOjh6g+q4KmhIqTELiA/82rPdcNA3UbY9vL1Jie//h8",
+	"fLbfPz75af/j4b/3zw6PP56GtVVs7G6/7tGwejNziAZkxmi8Ob9LT0Wy32WvHneiB+rYs64W86SmfIdq",
+	"Shl4do9yr0qmEZsQHR6z9+4s1Fa8IaxFQrdBVY9EL79njH6cNTSVVie1PvJrs/K1FIFjPipamsyLi67S",
+	"P/GYj+6thWKjyPGYprOyhBBqH0BwmdygeTWYzv1cbiXgstb3Tx0cn+rW6iGDlfs9Ni5ZvMX2RJaWl6hz",
+	"uokv2hiUZQaMV/r8bpom0t6+kj3qayy5WesGiVZoBtmjK3SDRAubQfbo0m6QyPaG4ySCuyedjtA9uhGW",
+	"XCBcrJQ+dY/8E3WPfOpD9JDtJmsuu3V6Tq7GQJ02REu0mi3tnF+/cdsybvuOcU+/9w0ITZTJoE4i42a3",
+	"KNGwl7HI5EJnstmcyqqnE6IZLgOzQQ2dVTiEeAO0G4LbR3RQYTpmKCVD6S9t/ju0P/B3X4M3S0WvuIr1",
+	"zmpE5l76es+xhspNrR6uuOhK1j8ZH3xia/Nbn7pU20jaNQFJqx/dJUdbvcNuVat5arL73TTZ9QvQ6yJV",
+	"sMhr9NRx96/ZcdeHYIu77t6DbRus1aN3VUZ5zda9a6/pqcfvaj1+79rYfmrz+2Re/6nb/PrVgzV7/d6a",
+	"XmrrqpwAQs0xaWLLL7fhThotYzI8AuZDZzYdboJnSHGVorFi83aAYqq7VFfMJIu89E5BWrF9tTcu711p",
+	"fuQRL90EzoDId11zzWksilK8O4iCBa0s9+Bn+On49Aw55b9hkWXWMPO01NSX8DmVipRJuDYPWDhc16nv",
+	"aJqbZ7q55976XZZK9igUHdSrDzvohAiW80inAhMO7rM8jVFm2ofYtcBVTvZyYd05qA71wNYKm1qMEIWK",
+	"+SajjgLUW7+f/LROfneQetqgvPvzAX1nVP/kCboN5mQFqoctlTxrw3h54crda+VtuMntC6Psh85733XK",
+	"X7mRRfSU6TYgTirvU+j7TlMH4QrDBswLDC/jGJt3I3xvue+krekY2+ukdQFdt54eTtJUIHMH4nTMtF1s",
+	"WXnH1O7pqj3coyKho5S0c2H63NlqvMOPvx6eHfQ/n3wIg1JeIyEZt00psECnP++3d16+Cnq66ANVP4bO",
+	"E6aFGATkoWxB8xYIqYPU1tfg6iYJaj0jSuKij7q+LNpWsxjVpVk9E2520AdTX5gR3qO1TglOhaFZ2/HJ",
+	"T+GmbtAO91VfJJJABL356ufTg5NwM0C7O69NvucesrcPwxXFBsuUSlSiGdz7bDtuVBNNjw6Ofjw4OYUm",
+	"C69RPad0E65bLs4TUhVGjAiktCdoy1O0fNFpDNAhTgSVWjmxqW9FNzWWtgOGh/XDGLAEnx4ECyFHsNs7",
+	"0oP0FI+wF+mZLagyLUxupd/ok8/iL9DNWKM0EmxCoMHKzGYcNUTPnmaG5nfNhsxfN9e+tr6Vf6wWQqvV",
+	"260SQyuneCa0CKEMpYyOCEdTxs/Fk1pzU7W9uIqyrszcjy6zXMku0WZZtMLIzbnOsyMjV5WiUFURKlqO",
+	"EtRaF1hOBUYF4VCiShmKE04iUCqUNdujoGIYfSnCFKUEc4rkmLN81PSKKI1qjIXTeM0nNpUdYLbyfZs2",
+	"ehOLzBpzog9YovQ9GiaTAjnuMffdTLr1LReENwVC3VApbtQpbpeouwdlcf5l50rd9aJH18rFmrCLUslc",
+	"4ea8le6+qdROXuPqG7MzsJ/UAuO/vNJ3/6JPwb1sIeDTn3A1pJISfEEeRAh+FoRb01/Z2E0d63MW4zs2",
+	"ptwpHii/0Oxvobh4Mp/+EqWCpg2cOXRb1Lye0rpAntlWqstquU7te/dRzFVeiaqwcPt/X+0On0c7c4q2",
+	"yKUGdh9qs7wXoe68fAmXv9q/n99vDZeB3SINME0uiNOYzLkL78m5/ajquppntE6CRNG4+Gb1XCvQ89Y3",
+	"86+V835Pi0bXa91q+JT8+/DJv02s9JWHXAtRi4TgO9L4DNYVaL2SPLo/YfTAYqHoZPIIBMKD3qEN8tHD",
+	"cYufFvQs8fTf96Yy6/Knem95pHvFY6ozZIrbfmr3aTFKbFxQX5EF/dxMf1EdT9uoZtQ4estmUFTJMmru",
+	"HcgFMa3JKCuamkIb8hRLwgE0KAdTxe2PqRTCCZE4xhKjRCIB1+aqX/WyzN0dEjqA2x0U/e9yWjTVrDQo",
+	"1aPAW5K5/KZH7R476ABH46Z/w9wPohP6iq75EBt8e/Dh4Kf9s4O3/fcH/wrLa3I3yijhggLct3YNruC6",
+	"fWuwPs0D1eKudyG6bXpfIBmUGj31ivnLNx2vqhfVEo+M0PIeH99VE6aMvnYnb8mCl6sRroRfU0P97tTT",
+	"7yMkpsSU0RUbysY8OTu3jd+8I7p1nWl+09vyEqqnk3Zrt9Y84vXU6nlKfIXEtzihZLp+UZU7+Dwd7w1O",
+	"Yef23h0zrXudTq39yLD6Xi3byasK+sMulEwfHu8BtKX192SI37MhfnApCdz+aaWOwcMkTklxuVSA8kyp",
+	"z4kUCA8ES3NZPryBQIXL7+eX0sCVdhxLxsF9NchHI8gFSOIO+mi6+jTuEtYEUF6rH8IFocLk1SBTsqCT",
+	"DNVGjVp//OngZP/s+ETfr3eqdHppMg9iNMZxr7AvdFaivaPa3jKs5y4v8UMbuNpDCN60o5iW9tpEgew8",
+	"nSfJpoRv6qiWvu60qFGH+kW9uaWXNAiGTFoDYjxOKObmErUIU0RoPlFAJWAVQoJgB23s0xlqXBI1Zmlc",
+	"ASVUWurrHIgUdts9CpVMpt+fgbM+hp8ObK3JhISdTV+uBGPnefZZ+GK/jjM9xv9j/upEbDLPn+5c7lLa",
+	"Nt5+aPZVx9X+Ymf7fp3ratN6+/OY43dh+jx+jriI/71LgPsBeSRxkaznXpoYTxLq42glYejzW8SF1Zy6",
+	"lgme5jxtdVtboBeYeercT9+RECCRjKjiQ9CPRVc4JcJp81xgP7RebjYU1LeQBihlo4QG9m5Z+BtSik3N",
+	"VJRzTqg0KFcMCjdGNged4+FTKnlGOIrJRRIRfVtMM+zgDF8IjOYUn2qMXZiycVubbXmzMpEide7uqm2b",
+	"x+aw619P5Yxbu57K073R9U4HpnVekSNVHOFCmFQ93B7AVO7tDypXFRm5Aont9jW92I6bPmNuTll6rhqf",
+	"EblQ1OaMoH/w7d/Ia5QCX3O/0WR09fXq/wcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -88,6 +88,7 @@ const (
 	ErrorCodeMethodNotAllowed        ErrorCode = "method_not_allowed"
 	ErrorCodeNotFound                ErrorCode = "not_found"
 	ErrorCodePayloadTooLarge         ErrorCode = "payload_too_large"
+	ErrorCodeQuotaExceeded           ErrorCode = "quota_exceeded"
 	ErrorCodeRateLimited             ErrorCode = "rate_limited"
 	ErrorCodeTokenExpired            ErrorCode = "token_expired"
 	ErrorCodeUnauthorized            ErrorCode = "unauthorized"
@@ -130,6 +131,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodePayloadTooLarge:
 		return true
+	case ErrorCodeQuotaExceeded:
+		return true
 	case ErrorCodeRateLimited:
 		return true
 	case ErrorCodeTokenExpired:
@@ -155,9 +158,11 @@ const (
 	EventTypeApiKeyRevoked          EventType = "api_key_revoked"
 	EventTypeApiKeyRolled           EventType = "api_key_rolled"
 	EventTypeEmailVerified          EventType = "email_verified"
+	EventTypeInvitationAccepted     EventType = "invitation_accepted"
 	EventTypeLoginFailed            EventType = "login_failed"
 	EventTypeLoginSucceeded         EventType = "login_succeeded"
 	EventTypeLogout                 EventType = "logout"
+	EventTypeMemberInvited          EventType = "member_invited"
 	EventTypePasswordChanged        EventType = "password_changed"
 	EventTypePasswordResetCompleted EventType = "password_reset_completed"
 	EventTypePasswordResetRequested EventType = "password_reset_requested"
@@ -178,11 +183,15 @@ func (e EventType) Valid() bool {
 		return true
 	case EventTypeEmailVerified:
 		return true
+	case EventTypeInvitationAccepted:
+		return true
 	case EventTypeLoginFailed:
 		return true
 	case EventTypeLoginSucceeded:
 		return true
 	case EventTypeLogout:
+		return true
+	case EventTypeMemberInvited:
 		return true
 	case EventTypePasswordChanged:
 		return true
@@ -364,7 +373,10 @@ func (e LogoutParamsScope) Valid() bool {
 
 // APIKey defines model for APIKey.
 type APIKey struct {
-	CreatedAt  time.Time           `json:"created_at"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy The user who created (or rolled) the key; absent when an organization key did.
+	CreatedBy  *openapi_types.UUID `json:"created_by,omitempty"`
 	ExpiresAt  *time.Time          `json:"expires_at,omitempty"`
 	Id         openapi_types.UUID  `json:"id"`
 	Label      string              `json:"label"`
@@ -387,13 +399,19 @@ type APIKeyOwnerType string
 // APIKeyList defines model for APIKeyList.
 type APIKeyList struct {
 	ApiKeys []APIKey `json:"api_keys"`
+
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
 // APIKeyWithSecret defines model for APIKeyWithSecret.
 type APIKeyWithSecret struct {
-	CreatedAt time.Time          `json:"created_at"`
-	ExpiresAt *time.Time         `json:"expires_at,omitempty"`
-	Id        openapi_types.UUID `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy The user who created (or rolled) the key; absent when an organization key did.
+	CreatedBy *openapi_types.UUID `json:"created_by,omitempty"`
+	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
+	Id        openapi_types.UUID  `json:"id"`
 
 	// Key The full key. It is never shown again.
 	Key        string                    `json:"key"`
@@ -414,6 +432,12 @@ type APIKeyWithSecret struct {
 // APIKeyWithSecretOwnerType defines model for APIKeyWithSecret.OwnerType.
 type APIKeyWithSecretOwnerType string
 
+// AcceptInvitationRequest defines model for AcceptInvitationRequest.
+type AcceptInvitationRequest struct {
+	// Token Example: {{invitation_token}}
+	Token string `json:"token"`
+}
+
 // Accepted defines model for Accepted.
 type Accepted struct {
 	Status AcceptedStatus `json:"status"`
@@ -422,13 +446,10 @@ type Accepted struct {
 // AcceptedStatus defines model for Accepted.Status.
 type AcceptedStatus string
 
-// AddMemberRequest defines model for AddMemberRequest.
-type AddMemberRequest struct {
-	// Email Example: ada@example.com
-	Email Email `json:"email"`
-
-	// Role Example: member
-	Role Role `json:"role"`
+// AudienceList defines model for AudienceList.
+type AudienceList struct {
+	// Audiences Example: ["https://api.example.com"]
+	Audiences []string `json:"audiences"`
 }
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
@@ -442,6 +463,11 @@ type ChangePasswordRequest struct {
 	//
 	// Example: correct horse battery staple
 	NewPassword Password `json:"new_password"`
+
+	// RevokeApiKeys Also revoke every personal API key of the user.
+	//
+	// Example: false
+	RevokeApiKeys *bool `json:"revoke_api_keys,omitempty"`
 }
 
 // ClientCredentialsRequest defines model for ClientCredentialsRequest.
@@ -550,7 +576,7 @@ type EventType string
 type EventPage struct {
 	Events []Event `json:"events"`
 
-	// NextCursor Pass as `before` for the next page; absent on the last page.
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
@@ -597,6 +623,35 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
+// Invitation defines model for Invitation.
+type Invitation struct {
+	CreatedAt time.Time           `json:"created_at"`
+	Email     openapi_types.Email `json:"email"`
+	ExpiresAt time.Time           `json:"expires_at"`
+	Id        openapi_types.UUID  `json:"id"`
+	InvitedBy *openapi_types.UUID `json:"invited_by,omitempty"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
+// InvitationList defines model for InvitationList.
+type InvitationList struct {
+	Invitations []Invitation `json:"invitations"`
+
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// InviteRequest defines model for InviteRequest.
+type InviteRequest struct {
+	// Email Example: ada@example.com
+	Email Email `json:"email"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
 // JWK defines model for JWK.
 type JWK struct {
 	Alg JWKAlg  `json:"alg"`
@@ -637,6 +692,9 @@ type Member struct {
 // MemberList defines model for MemberList.
 type MemberList struct {
 	Members []Member `json:"members"`
+
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
 // Organization defines model for Organization.
@@ -651,6 +709,8 @@ type Organization struct {
 
 // OrganizationList defines model for OrganizationList.
 type OrganizationList struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor    *string        `json:"next_cursor,omitempty"`
 	Organizations []Organization `json:"organizations"`
 }
 
@@ -674,6 +734,18 @@ type ResetPasswordRequest struct {
 
 	// Token Example: {{reset_token}}
 	Token string `json:"token"`
+}
+
+// RevokeKeysByCreatorRequest defines model for RevokeKeysByCreatorRequest.
+type RevokeKeysByCreatorRequest struct {
+	// CreatedBy Example: 3b2f6a8e-8a41-4c55-9d43-2f5b4c1f9e10
+	CreatedBy openapi_types.UUID `json:"created_by"`
+}
+
+// RevokedCount defines model for RevokedCount.
+type RevokedCount struct {
+	// Revoked How many keys were revoked.
+	Revoked int `json:"revoked"`
 }
 
 // Role Example: member
@@ -712,7 +784,9 @@ type Session struct {
 
 // SessionList defines model for SessionList.
 type SessionList struct {
-	Sessions []Session `json:"sessions"`
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string   `json:"next_cursor,omitempty"`
+	Sessions   []Session `json:"sessions"`
 }
 
 // SignupPending defines model for SignupPending.
@@ -777,8 +851,17 @@ type VerifyEmailRequest struct {
 	Token string `json:"token"`
 }
 
+// Cursor defines model for Cursor.
+type Cursor = string
+
+// InvitationId defines model for InvitationId.
+type InvitationId = openapi_types.UUID
+
 // KeyId defines model for KeyId.
 type KeyId = openapi_types.UUID
+
+// Limit defines model for Limit.
+type Limit = int
 
 // OrgId defines model for OrgId.
 type OrgId = openapi_types.UUID
@@ -819,11 +902,24 @@ type Unavailable = ErrorBody
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
 
+// ListAPIKeysParams defines parameters for ListAPIKeys.
+type ListAPIKeysParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListEventsParams defines parameters for ListEvents.
 type ListEventsParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Before The `next_cursor` of the previous page.
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Before The same as `cursor` (its earlier name).
+	// Deprecated: this property has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	Before *string `form:"before,omitempty" json:"before,omitempty"`
 }
 
@@ -831,14 +927,78 @@ type ListEventsParams struct {
 type LogoutParams struct {
 	// Scope `local` ends this session (default), `others` every other session of the user, `global` all of them.
 	Scope *LogoutParamsScope `form:"scope,omitempty" json:"scope,omitempty"`
+
+	// RevokeApiKeys With `scope=global` only: also revoke every personal API key of the
+	// user (and so every token exchanged from them). Default false: a
+	// global logout ends sessions, not the keys your backends hold. With
+	// another scope it is 400 `invalid_request`.
+	RevokeApiKeys *bool `form:"revoke_api_keys,omitempty" json:"revoke_api_keys,omitempty"`
 }
 
 // LogoutParamsScope defines parameters for Logout.
 type LogoutParamsScope string
 
+// ListOrganizationsParams defines parameters for ListOrganizations.
+type ListOrganizationsParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListOrgAPIKeysParams defines parameters for ListOrgAPIKeys.
+type ListOrgAPIKeysParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// CreatedBy Only the keys this user created.
+	CreatedBy *openapi_types.UUID `form:"created_by,omitempty" json:"created_by,omitempty"`
+}
+
+// ListInvitationsParams defines parameters for ListInvitations.
+type ListInvitationsParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListMembersParams defines parameters for ListMembers.
+type ListMembersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// RemoveMemberParams defines parameters for RemoveMember.
+type RemoveMemberParams struct {
+	RevokeApiKeys *bool `form:"revoke_api_keys,omitempty" json:"revoke_api_keys,omitempty"`
+}
+
 // ListOrgSessionsParams defines parameters for ListOrgSessions.
 type ListOrgSessionsParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor     *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 	ExternalId *string `form:"external_id,omitempty" json:"external_id,omitempty"`
+}
+
+// ListSessionsParams defines parameters for ListSessions.
+type ListSessionsParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // LookupUserParams defines parameters for LookupUser.
@@ -879,17 +1039,26 @@ type ExchangeTokenFormdataRequestBody = ClientCredentialsRequest
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = VerifyEmailRequest
 
+// AcceptInvitationJSONRequestBody defines body for AcceptInvitation for application/json ContentType.
+type AcceptInvitationJSONRequestBody = AcceptInvitationRequest
+
 // CreateOrganizationJSONRequestBody defines body for CreateOrganization for application/json ContentType.
 type CreateOrganizationJSONRequestBody = CreateOrganizationRequest
 
 // CreateOrgAPIKeyJSONRequestBody defines body for CreateOrgAPIKey for application/json ContentType.
 type CreateOrgAPIKeyJSONRequestBody = CreateAPIKeyRequest
 
+// RevokeOrgAPIKeysByCreatorJSONRequestBody defines body for RevokeOrgAPIKeysByCreator for application/json ContentType.
+type RevokeOrgAPIKeysByCreatorJSONRequestBody = RevokeKeysByCreatorRequest
+
 // RollOrgAPIKeyJSONRequestBody defines body for RollOrgAPIKey for application/json ContentType.
 type RollOrgAPIKeyJSONRequestBody = RollAPIKeyRequest
 
-// AddMemberJSONRequestBody defines body for AddMember for application/json ContentType.
-type AddMemberJSONRequestBody = AddMemberRequest
+// SetAudiencesJSONRequestBody defines body for SetAudiences for application/json ContentType.
+type SetAudiencesJSONRequestBody = AudienceList
+
+// InviteMemberJSONRequestBody defines body for InviteMember for application/json ContentType.
+type InviteMemberJSONRequestBody = InviteRequest
 
 // UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
 type UpdateMemberJSONRequestBody = UpdateMemberRequest
@@ -979,9 +1148,14 @@ type ClientInterface interface {
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	//
 	// Corresponds with GET /api-keys (the `ListAPIKeys` operationId).
-	ListAPIKeys(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListAPIKeys(ctx context.Context, params *ListAPIKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateAPIKeyWithBody Create a personal API key; its secret is shown once
+	//
+	// Needs a verified email (403 `email_not_verified` until then), so that
+	// nobody holds a key for an address they do not control. A key created
+	// by an API key or an exchanged token never outlives that credential: its
+	// `expires_at` is capped at the creating credential's own expiry.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -989,6 +1163,11 @@ type ClientInterface interface {
 	CreateAPIKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateAPIKey Create a personal API key; its secret is shown once
+	//
+	// Needs a verified email (403 `email_not_verified` until then), so that
+	// nobody holds a key for an address they do not control. A key created
+	// by an API key or an exchanged token never outlives that credential: its
+	// `expires_at` is capped at the creating credential's own expiry.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1060,7 +1239,8 @@ type ClientInterface interface {
 
 	// ChangePasswordWithBody Change the password, keeping this session
 	//
-	// Revokes every other session of the user.
+	// Revokes every other session of the user, and with `revoke_api_keys`
+	// every personal API key too.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1069,7 +1249,8 @@ type ClientInterface interface {
 
 	// ChangePassword Change the password, keeping this session
 	//
-	// Revokes every other session of the user.
+	// Revokes every other session of the user, and with `revoke_api_keys`
+	// every personal API key too.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1098,7 +1279,10 @@ type ClientInterface interface {
 
 	// ResetPasswordWithBody Set a new password with a reset token
 	//
-	// Revokes every session of the user; it does not log in.
+	// Revokes every session and every personal API key of the user (and every
+	// token exchanged from those keys): whoever held the account before the
+	// reset keeps no credential. It does not log in. Following the link also
+	// marks the address verified.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1107,7 +1291,10 @@ type ClientInterface interface {
 
 	// ResetPassword Set a new password with a reset token
 	//
-	// Revokes every session of the user; it does not log in.
+	// Revokes every session and every personal API key of the user (and every
+	// token exchanged from those keys): whoever held the account before the
+	// reset keeps no credential. It does not log in. Following the link also
+	// marks the address verified.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1157,14 +1344,18 @@ type ClientInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's (all of them by
-	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// body. The token's scopes are a subset of the key's: by default the key's
+	// application scopes only; a built-in scope (`sessions:write`,
+	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 	// `sub` (the key's user, or the organization id for an organization key),
 	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 	// to Latch as a bearer token, it acts as its key with the token's scopes,
-	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// only while the key is active. An `audience` must be registered for the
+	// key's organization (`PUT /organizations/{org_id}/audiences`); a
+	// personal key may name none but `LATCH_AUDIENCE` (403
+	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 	// a missing credential is 401 `invalid_client`.
 	//
@@ -1178,14 +1369,18 @@ type ClientInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's (all of them by
-	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// body. The token's scopes are a subset of the key's: by default the key's
+	// application scopes only; a built-in scope (`sessions:write`,
+	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 	// `sub` (the key's user, or the organization id for an organization key),
 	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 	// to Latch as a bearer token, it acts as its key with the token's scopes,
-	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// only while the key is active. An `audience` must be registered for the
+	// key's organization (`PUT /organizations/{org_id}/audiences`); a
+	// personal key may name none but `LATCH_AUDIENCE` (403
+	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 	// a missing credential is 401 `invalid_client`.
 	//
@@ -1199,14 +1394,18 @@ type ClientInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's (all of them by
-	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// body. The token's scopes are a subset of the key's: by default the key's
+	// application scopes only; a built-in scope (`sessions:write`,
+	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 	// `sub` (the key's user, or the organization id for an organization key),
 	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 	// to Latch as a bearer token, it acts as its key with the token's scopes,
-	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// only while the key is active. An `audience` must be registered for the
+	// key's organization (`PUT /organizations/{org_id}/audiences`); a
+	// personal key may name none but `LATCH_AUDIENCE` (403
+	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 	// a missing credential is 401 `invalid_client`.
 	//
@@ -1231,6 +1430,11 @@ type ClientInterface interface {
 
 	// ResendVerification Queue a new verification mail
 	//
+	// For a password account's own session. A delegated identity's email is
+	// its organization's claim, not Latch's to verify: its session gets 403
+	// `insufficient_permissions`, and Latch never mails it. Mails to one
+	// address are also limited across accounts (`LATCH_RATE_MAIL_RECIPIENT`).
+	//
 	// Corresponds with POST /auth/verify/resend (the `ResendVerification` operationId).
 	ResendVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -1243,6 +1447,30 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /health (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptInvitationWithBody Join an organization with an invitation token
+	//
+	// For a user's own session whose email is the invited address (403
+	// `insufficient_permissions` otherwise). The token is spent; an unknown,
+	// used, revoked or expired one is 400 `invalid_token`; a member already
+	// is 409 `conflict`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
+	AcceptInvitationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptInvitation Join an organization with an invitation token
+	//
+	// For a user's own session whose email is the invited address (403
+	// `insufficient_permissions` otherwise). The token is spent; an unknown,
+	// used, revoked or expired one is 400 `invalid_token`; a member already
+	// is 409 `conflict`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
+	AcceptInvitation(ctx context.Context, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSpecJSON This OpenAPI document as JSON
 	//
@@ -1257,9 +1485,12 @@ type ClientInterface interface {
 	// ListOrganizations The organizations the caller belongs to
 	//
 	// Corresponds with GET /organizations (the `ListOrganizations` operationId).
-	ListOrganizations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListOrganizations(ctx context.Context, params *ListOrganizationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateOrganizationWithBody Create an organization; the caller becomes its owner
+	//
+	// A user owns at most `LATCH_QUOTA_ORGANIZATIONS` organizations (409
+	// `quota_exceeded` beyond).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1267,6 +1498,9 @@ type ClientInterface interface {
 	CreateOrganizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateOrganization Create an organization; the caller becomes its owner
+	//
+	// A user owns at most `LATCH_QUOTA_ORGANIZATIONS` organizations (409
+	// `quota_exceeded` beyond).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1281,9 +1515,15 @@ type ClientInterface interface {
 	// ListOrgAPIKeys The organization's API keys (never their secrets)
 	//
 	// Corresponds with GET /organizations/{org_id}/api-keys (the `ListOrgAPIKeys` operationId).
-	ListOrgAPIKeys(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListOrgAPIKeys(ctx context.Context, orgId OrgId, params *ListOrgAPIKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateOrgAPIKeyWithBody Create an organization API key; its secret is shown once
+	//
+	// A user acting (by session or personal key) needs a verified email (403
+	// `email_not_verified`). A key created by an API key or an exchanged token
+	// never outlives that credential: its `expires_at` is capped at the
+	// creating credential's own expiry. The key records its creator
+	// (`created_by`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1292,10 +1532,38 @@ type ClientInterface interface {
 
 	// CreateOrgAPIKey Create an organization API key; its secret is shown once
 	//
+	// A user acting (by session or personal key) needs a verified email (403
+	// `email_not_verified`). A key created by an API key or an exchanged token
+	// never outlives that credential: its `expires_at` is capped at the
+	// creating credential's own expiry. The key records its creator
+	// (`created_by`).
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /organizations/{org_id}/api-keys (the `CreateOrgAPIKey` operationId).
 	CreateOrgAPIKey(ctx context.Context, orgId OrgId, body CreateOrgAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeOrgAPIKeysByCreatorWithBody Revoke every active organization key a user created
+	//
+	// For owners and admins (or a key with `keys:write`): revokes every active
+	// key of the organization whose `created_by` is the user, for example a
+	// member who left with `revoke_api_keys=false`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /organizations/{org_id}/api-keys/revoke (the `RevokeOrgAPIKeysByCreator` operationId).
+	RevokeOrgAPIKeysByCreatorWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeOrgAPIKeysByCreator Revoke every active organization key a user created
+	//
+	// For owners and admins (or a key with `keys:write`): revokes every active
+	// key of the organization whose `created_by` is the user, for example a
+	// member who left with `revoke_api_keys=false`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /organizations/{org_id}/api-keys/revoke (the `RevokeOrgAPIKeysByCreator` operationId).
+	RevokeOrgAPIKeysByCreator(ctx context.Context, orgId OrgId, body RevokeOrgAPIKeysByCreatorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RevokeOrgAPIKey Revoke an organization API key
 	//
@@ -1331,29 +1599,99 @@ type ClientInterface interface {
 	// Corresponds with POST /organizations/{org_id}/api-keys/{key_id}/roll (the `RollOrgAPIKey` operationId).
 	RollOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId, body RollOrgAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ListMembers The organization's members
+	// GetAudiences The audiences the organization's exchanged tokens may name
 	//
-	// Corresponds with GET /organizations/{org_id}/members (the `ListMembers` operationId).
-	ListMembers(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// At most 50, so never paged. Any member may read them.
+	//
+	// Corresponds with GET /organizations/{org_id}/audiences (the `GetAudiences` operationId).
+	GetAudiences(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// AddMemberWithBody Add an existing user to the organization (owners and admins)
+	// SetAudiencesWithBody Replace the organization's audiences (owners only)
+	//
+	// `POST /auth/token` with an organization key refuses any `audience` not
+	// in this list (403 `insufficient_permissions`); without one the token
+	// gets `LATCH_AUDIENCE`. Resource servers should pin the audience they
+	// accept (and the organization, `client/verify` `Config.OrgID`).
 	//
 	// Takes any type of body and a specified content type.
 	//
-	// Corresponds with POST /organizations/{org_id}/members (the `AddMember` operationId).
-	AddMemberWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
+	SetAudiencesWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// AddMember Add an existing user to the organization (owners and admins)
+	// SetAudiences Replace the organization's audiences (owners only)
+	//
+	// `POST /auth/token` with an organization key refuses any `audience` not
+	// in this list (403 `insufficient_permissions`); without one the token
+	// gets `LATCH_AUDIENCE`. Resource servers should pin the audience they
+	// accept (and the organization, `client/verify` `Config.OrgID`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
-	// Corresponds with POST /organizations/{org_id}/members (the `AddMember` operationId).
-	AddMember(ctx context.Context, orgId OrgId, body AddMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
+	SetAudiences(ctx context.Context, orgId OrgId, body SetAudiencesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListInvitations The organization's pending invitations (owners and admins)
+	//
+	// Corresponds with GET /organizations/{org_id}/invitations (the `ListInvitations` operationId).
+	ListInvitations(ctx context.Context, orgId OrgId, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// InviteMemberWithBody Invite someone by email (owners and admins; only owners invite owners)
+	//
+	// Always answers 202 with the same body, whether or not the address has
+	// an account: an invitation tells nobody who is registered. Latch mails a
+	// single-use link (`LATCH_INVITE_URL`, the token stored only as SHA-256,
+	// valid `LATCH_INVITE_TTL`); the person joins only by accepting it while
+	// signed in with that address (`POST /invitations/accept`). Limited per
+	// organization (`LATCH_RATE_INVITE_ORG`) and per inviter
+	// (`LATCH_RATE_INVITE_USER`), 429 beyond; members plus pending
+	// invitations are capped by `LATCH_QUOTA_MEMBERS` (409 `quota_exceeded`).
+	// Invitation mail goes out after account mail (resets, verifications)
+	// and counts against the organization's mail quota.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /organizations/{org_id}/invitations (the `InviteMember` operationId).
+	InviteMemberWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// InviteMember Invite someone by email (owners and admins; only owners invite owners)
+	//
+	// Always answers 202 with the same body, whether or not the address has
+	// an account: an invitation tells nobody who is registered. Latch mails a
+	// single-use link (`LATCH_INVITE_URL`, the token stored only as SHA-256,
+	// valid `LATCH_INVITE_TTL`); the person joins only by accepting it while
+	// signed in with that address (`POST /invitations/accept`). Limited per
+	// organization (`LATCH_RATE_INVITE_ORG`) and per inviter
+	// (`LATCH_RATE_INVITE_USER`), 429 beyond; members plus pending
+	// invitations are capped by `LATCH_QUOTA_MEMBERS` (409 `quota_exceeded`).
+	// Invitation mail goes out after account mail (resets, verifications)
+	// and counts against the organization's mail quota.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /organizations/{org_id}/invitations (the `InviteMember` operationId).
+	InviteMember(ctx context.Context, orgId OrgId, body InviteMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeInvitation Revoke a pending invitation (owners and admins)
+	//
+	// Corresponds with DELETE /organizations/{org_id}/invitations/{invitation_id} (the `RevokeInvitation` operationId).
+	RevokeInvitation(ctx context.Context, orgId OrgId, invitationId InvitationId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListMembers The organization's members
+	//
+	// Members join by accepting an invitation
+	// (`POST /organizations/{org_id}/invitations`); there is no direct add, so
+	// that nobody can learn through an organization who has an account.
+	//
+	// Corresponds with GET /organizations/{org_id}/members (the `ListMembers` operationId).
+	ListMembers(ctx context.Context, orgId OrgId, params *ListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemoveMember Remove a member (owners and admins; any member may leave)
 	//
+	// Also revokes every organization key the member created, unless
+	// `revoke_api_keys=false`.
+	//
 	// Corresponds with DELETE /organizations/{org_id}/members/{user_id} (the `RemoveMember` operationId).
-	RemoveMember(ctx context.Context, orgId OrgId, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RemoveMember(ctx context.Context, orgId OrgId, userId UserId, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateMemberWithBody Change a member's role (owners and admins)
 	//
@@ -1382,14 +1720,17 @@ type ClientInterface interface {
 	// ListSessions The caller's live sessions
 	//
 	// Corresponds with GET /sessions (the `ListSessions` operationId).
-	ListSessions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListSessions(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateDelegatedSessionWithBody Open a session for an organization's own user
 	//
 	// Authenticated by an organization API key with `sessions:write`, or by an
 	// access token exchanged from one. Latch keeps one identity per
 	// (organization, external_id), created on first use, with no password; a
-	// later call updates the email and metadata it sends and keeps the rest.
+	// later call updates the email and metadata it sends and keeps the rest;
+	// a changed email is unverified. Latch never sends mail to a delegated
+	// identity. Each organization key opens at most
+	// `LATCH_RATE_DELEGATED_KEY` sessions (429 beyond).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1401,7 +1742,10 @@ type ClientInterface interface {
 	// Authenticated by an organization API key with `sessions:write`, or by an
 	// access token exchanged from one. Latch keeps one identity per
 	// (organization, external_id), created on first use, with no password; a
-	// later call updates the email and metadata it sends and keeps the rest.
+	// later call updates the email and metadata it sends and keeps the rest;
+	// a changed email is unverified. Latch never sends mail to a delegated
+	// identity. Each organization key opens at most
+	// `LATCH_RATE_DELEGATED_KEY` sessions (429 beyond).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1429,8 +1773,9 @@ type ClientInterface interface {
 	// LookupUser Find a user id by email
 	//
 	// An operator's debugging aid. Needs a personal API key with `users:read`
-	// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and has
-	// verified that email; any other key is refused with 403
+	// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and had
+	// verified that email before the key was created (a key created before
+	// verification never gains the power); any other key is refused with 403
 	// `insufficient_permissions`, so that no ordinary user can enumerate
 	// accounts. (Any personal key may hold `users:read`: it also lets the key
 	// read its own owner with `GET /auth/me`.)
@@ -1457,8 +1802,8 @@ func (c *RawClient) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) 
 // ListAPIKeys The caller's personal API keys (never their secrets)
 //
 // Corresponds with GET /api-keys (the `ListAPIKeys` operationId).
-func (c *RawClient) ListAPIKeys(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListAPIKeysRequest(c.Server)
+func (c *RawClient) ListAPIKeys(ctx context.Context, params *ListAPIKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAPIKeysRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1470,6 +1815,11 @@ func (c *RawClient) ListAPIKeys(ctx context.Context, reqEditors ...RequestEditor
 }
 
 // CreateAPIKeyWithBody Create a personal API key; its secret is shown once
+//
+// Needs a verified email (403 `email_not_verified` until then), so that
+// nobody holds a key for an address they do not control. A key created
+// by an API key or an exchanged token never outlives that credential: its
+// `expires_at` is capped at the creating credential's own expiry.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1487,6 +1837,11 @@ func (c *RawClient) CreateAPIKeyWithBody(ctx context.Context, contentType string
 }
 
 // CreateAPIKey Create a personal API key; its secret is shown once
+//
+// Needs a verified email (403 `email_not_verified` until then), so that
+// nobody holds a key for an address they do not control. A key created
+// by an API key or an exchanged token never outlives that credential: its
+// `expires_at` is capped at the creating credential's own expiry.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1658,7 +2013,8 @@ func (c *RawClient) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*
 
 // ChangePasswordWithBody Change the password, keeping this session
 //
-// Revokes every other session of the user.
+// Revokes every other session of the user, and with `revoke_api_keys`
+// every personal API key too.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1677,7 +2033,8 @@ func (c *RawClient) ChangePasswordWithBody(ctx context.Context, contentType stri
 
 // ChangePassword Change the password, keeping this session
 //
-// Revokes every other session of the user.
+// Revokes every other session of the user, and with `revoke_api_keys`
+// every personal API key too.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1736,7 +2093,10 @@ func (c *RawClient) ForgotPassword(ctx context.Context, body ForgotPasswordJSONR
 
 // ResetPasswordWithBody Set a new password with a reset token
 //
-// Revokes every session of the user; it does not log in.
+// Revokes every session and every personal API key of the user (and every
+// token exchanged from those keys): whoever held the account before the
+// reset keeps no credential. It does not log in. Following the link also
+// marks the address verified.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1755,7 +2115,10 @@ func (c *RawClient) ResetPasswordWithBody(ctx context.Context, contentType strin
 
 // ResetPassword Set a new password with a reset token
 //
-// Revokes every session of the user; it does not log in.
+// Revokes every session and every personal API key of the user (and every
+// token exchanged from those keys): whoever held the account before the
+// reset keeps no credential. It does not log in. Following the link also
+// marks the address verified.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1855,14 +2218,18 @@ func (c *RawClient) Signup(ctx context.Context, body SignupJSONRequestBody, reqE
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's (all of them by
-// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// body. The token's scopes are a subset of the key's: by default the key's
+// application scopes only; a built-in scope (`sessions:write`,
+// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 // `sub` (the key's user, or the organization id for an organization key),
 // `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 // `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 // to Latch as a bearer token, it acts as its key with the token's scopes,
-// only while the key is active. Form-encoded requests get RFC 6749 error
+// only while the key is active. An `audience` must be registered for the
+// key's organization (`PUT /organizations/{org_id}/audiences`); a
+// personal key may name none but `LATCH_AUDIENCE` (403
+// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 // codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 // a missing credential is 401 `invalid_client`.
 //
@@ -1886,14 +2253,18 @@ func (c *RawClient) ExchangeTokenWithBody(ctx context.Context, contentType strin
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's (all of them by
-// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// body. The token's scopes are a subset of the key's: by default the key's
+// application scopes only; a built-in scope (`sessions:write`,
+// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 // `sub` (the key's user, or the organization id for an organization key),
 // `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 // `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 // to Latch as a bearer token, it acts as its key with the token's scopes,
-// only while the key is active. Form-encoded requests get RFC 6749 error
+// only while the key is active. An `audience` must be registered for the
+// key's organization (`PUT /organizations/{org_id}/audiences`); a
+// personal key may name none but `LATCH_AUDIENCE` (403
+// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 // codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 // a missing credential is 401 `invalid_client`.
 //
@@ -1917,14 +2288,18 @@ func (c *RawClient) ExchangeToken(ctx context.Context, body ExchangeTokenJSONReq
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's (all of them by
-// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// body. The token's scopes are a subset of the key's: by default the key's
+// application scopes only; a built-in scope (`sessions:write`,
+// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 // `sub` (the key's user, or the organization id for an organization key),
 // `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 // `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 // to Latch as a bearer token, it acts as its key with the token's scopes,
-// only while the key is active. Form-encoded requests get RFC 6749 error
+// only while the key is active. An `audience` must be registered for the
+// key's organization (`PUT /organizations/{org_id}/audiences`); a
+// personal key may name none but `LATCH_AUDIENCE` (403
+// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 // codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 // a missing credential is 401 `invalid_client`.
 //
@@ -1979,6 +2354,11 @@ func (c *RawClient) VerifyEmail(ctx context.Context, body VerifyEmailJSONRequest
 
 // ResendVerification Queue a new verification mail
 //
+// For a password account's own session. A delegated identity's email is
+// its organization's claim, not Latch's to verify: its session gets 403
+// `insufficient_permissions`, and Latch never mails it. Mails to one
+// address are also limited across accounts (`LATCH_RATE_MAIL_RECIPIENT`).
+//
 // Corresponds with POST /auth/verify/resend (the `ResendVerification` operationId).
 func (c *RawClient) ResendVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResendVerificationRequest(c.Server)
@@ -2022,6 +2402,50 @@ func (c *RawClient) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn
 	return c.Client.Do(req)
 }
 
+// AcceptInvitationWithBody Join an organization with an invitation token
+//
+// For a user's own session whose email is the invited address (403
+// `insufficient_permissions` otherwise). The token is spent; an unknown,
+// used, revoked or expired one is 400 `invalid_token`; a member already
+// is 409 `conflict`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
+func (c *RawClient) AcceptInvitationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptInvitationRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptInvitation Join an organization with an invitation token
+//
+// For a user's own session whose email is the invited address (403
+// `insufficient_permissions` otherwise). The token is spent; an unknown,
+// used, revoked or expired one is 400 `invalid_token`; a member already
+// is 409 `conflict`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
+func (c *RawClient) AcceptInvitation(ctx context.Context, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptInvitationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetSpecJSON This OpenAPI document as JSON
 //
 // Corresponds with GET /openapi.json (the `GetSpecJSON` operationId).
@@ -2055,8 +2479,8 @@ func (c *RawClient) GetSpecYAML(ctx context.Context, reqEditors ...RequestEditor
 // ListOrganizations The organizations the caller belongs to
 //
 // Corresponds with GET /organizations (the `ListOrganizations` operationId).
-func (c *RawClient) ListOrganizations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListOrganizationsRequest(c.Server)
+func (c *RawClient) ListOrganizations(ctx context.Context, params *ListOrganizationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListOrganizationsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2068,6 +2492,9 @@ func (c *RawClient) ListOrganizations(ctx context.Context, reqEditors ...Request
 }
 
 // CreateOrganizationWithBody Create an organization; the caller becomes its owner
+//
+// A user owns at most `LATCH_QUOTA_ORGANIZATIONS` organizations (409
+// `quota_exceeded` beyond).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2085,6 +2512,9 @@ func (c *RawClient) CreateOrganizationWithBody(ctx context.Context, contentType 
 }
 
 // CreateOrganization Create an organization; the caller becomes its owner
+//
+// A user owns at most `LATCH_QUOTA_ORGANIZATIONS` organizations (409
+// `quota_exceeded` beyond).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2119,8 +2549,8 @@ func (c *RawClient) GetOrganization(ctx context.Context, orgId OrgId, reqEditors
 // ListOrgAPIKeys The organization's API keys (never their secrets)
 //
 // Corresponds with GET /organizations/{org_id}/api-keys (the `ListOrgAPIKeys` operationId).
-func (c *RawClient) ListOrgAPIKeys(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListOrgAPIKeysRequest(c.Server, orgId)
+func (c *RawClient) ListOrgAPIKeys(ctx context.Context, orgId OrgId, params *ListOrgAPIKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListOrgAPIKeysRequest(c.Server, orgId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2132,6 +2562,12 @@ func (c *RawClient) ListOrgAPIKeys(ctx context.Context, orgId OrgId, reqEditors 
 }
 
 // CreateOrgAPIKeyWithBody Create an organization API key; its secret is shown once
+//
+// A user acting (by session or personal key) needs a verified email (403
+// `email_not_verified`). A key created by an API key or an exchanged token
+// never outlives that credential: its `expires_at` is capped at the
+// creating credential's own expiry. The key records its creator
+// (`created_by`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2150,11 +2586,59 @@ func (c *RawClient) CreateOrgAPIKeyWithBody(ctx context.Context, orgId OrgId, co
 
 // CreateOrgAPIKey Create an organization API key; its secret is shown once
 //
+// A user acting (by session or personal key) needs a verified email (403
+// `email_not_verified`). A key created by an API key or an exchanged token
+// never outlives that credential: its `expires_at` is capped at the
+// creating credential's own expiry. The key records its creator
+// (`created_by`).
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /organizations/{org_id}/api-keys (the `CreateOrgAPIKey` operationId).
 func (c *RawClient) CreateOrgAPIKey(ctx context.Context, orgId OrgId, body CreateOrgAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateOrgAPIKeyRequest(c.Server, orgId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeOrgAPIKeysByCreatorWithBody Revoke every active organization key a user created
+//
+// For owners and admins (or a key with `keys:write`): revokes every active
+// key of the organization whose `created_by` is the user, for example a
+// member who left with `revoke_api_keys=false`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /organizations/{org_id}/api-keys/revoke (the `RevokeOrgAPIKeysByCreator` operationId).
+func (c *RawClient) RevokeOrgAPIKeysByCreatorWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeOrgAPIKeysByCreatorRequestWithBody(c.Server, orgId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeOrgAPIKeysByCreator Revoke every active organization key a user created
+//
+// For owners and admins (or a key with `keys:write`): revokes every active
+// key of the organization whose `created_by` is the user, for example a
+// member who left with `revoke_api_keys=false`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /organizations/{org_id}/api-keys/revoke (the `RevokeOrgAPIKeysByCreator` operationId).
+func (c *RawClient) RevokeOrgAPIKeysByCreator(ctx context.Context, orgId OrgId, body RevokeOrgAPIKeysByCreatorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeOrgAPIKeysByCreatorRequest(c.Server, orgId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2239,11 +2723,13 @@ func (c *RawClient) RollOrgAPIKey(ctx context.Context, orgId OrgId, keyId KeyId,
 	return c.Client.Do(req)
 }
 
-// ListMembers The organization's members
+// GetAudiences The audiences the organization's exchanged tokens may name
 //
-// Corresponds with GET /organizations/{org_id}/members (the `ListMembers` operationId).
-func (c *RawClient) ListMembers(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListMembersRequest(c.Server, orgId)
+// At most 50, so never paged. Any member may read them.
+//
+// Corresponds with GET /organizations/{org_id}/audiences (the `GetAudiences` operationId).
+func (c *RawClient) GetAudiences(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAudiencesRequest(c.Server, orgId)
 	if err != nil {
 		return nil, err
 	}
@@ -2254,13 +2740,18 @@ func (c *RawClient) ListMembers(ctx context.Context, orgId OrgId, reqEditors ...
 	return c.Client.Do(req)
 }
 
-// AddMemberWithBody Add an existing user to the organization (owners and admins)
+// SetAudiencesWithBody Replace the organization's audiences (owners only)
+//
+// `POST /auth/token` with an organization key refuses any `audience` not
+// in this list (403 `insufficient_permissions`); without one the token
+// gets `LATCH_AUDIENCE`. Resource servers should pin the audience they
+// accept (and the organization, `client/verify` `Config.OrgID`).
 //
 // Takes any type of body and a specified content type.
 //
-// Corresponds with POST /organizations/{org_id}/members (the `AddMember` operationId).
-func (c *RawClient) AddMemberWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddMemberRequestWithBody(c.Server, orgId, contentType, body)
+// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
+func (c *RawClient) SetAudiencesWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetAudiencesRequestWithBody(c.Server, orgId, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2271,13 +2762,123 @@ func (c *RawClient) AddMemberWithBody(ctx context.Context, orgId OrgId, contentT
 	return c.Client.Do(req)
 }
 
-// AddMember Add an existing user to the organization (owners and admins)
+// SetAudiences Replace the organization's audiences (owners only)
+//
+// `POST /auth/token` with an organization key refuses any `audience` not
+// in this list (403 `insufficient_permissions`); without one the token
+// gets `LATCH_AUDIENCE`. Resource servers should pin the audience they
+// accept (and the organization, `client/verify` `Config.OrgID`).
 //
 // Takes a body of the `application/json` content type.
 //
-// Corresponds with POST /organizations/{org_id}/members (the `AddMember` operationId).
-func (c *RawClient) AddMember(ctx context.Context, orgId OrgId, body AddMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddMemberRequest(c.Server, orgId, body)
+// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
+func (c *RawClient) SetAudiences(ctx context.Context, orgId OrgId, body SetAudiencesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetAudiencesRequest(c.Server, orgId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListInvitations The organization's pending invitations (owners and admins)
+//
+// Corresponds with GET /organizations/{org_id}/invitations (the `ListInvitations` operationId).
+func (c *RawClient) ListInvitations(ctx context.Context, orgId OrgId, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListInvitationsRequest(c.Server, orgId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// InviteMemberWithBody Invite someone by email (owners and admins; only owners invite owners)
+//
+// Always answers 202 with the same body, whether or not the address has
+// an account: an invitation tells nobody who is registered. Latch mails a
+// single-use link (`LATCH_INVITE_URL`, the token stored only as SHA-256,
+// valid `LATCH_INVITE_TTL`); the person joins only by accepting it while
+// signed in with that address (`POST /invitations/accept`). Limited per
+// organization (`LATCH_RATE_INVITE_ORG`) and per inviter
+// (`LATCH_RATE_INVITE_USER`), 429 beyond; members plus pending
+// invitations are capped by `LATCH_QUOTA_MEMBERS` (409 `quota_exceeded`).
+// Invitation mail goes out after account mail (resets, verifications)
+// and counts against the organization's mail quota.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /organizations/{org_id}/invitations (the `InviteMember` operationId).
+func (c *RawClient) InviteMemberWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInviteMemberRequestWithBody(c.Server, orgId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// InviteMember Invite someone by email (owners and admins; only owners invite owners)
+//
+// Always answers 202 with the same body, whether or not the address has
+// an account: an invitation tells nobody who is registered. Latch mails a
+// single-use link (`LATCH_INVITE_URL`, the token stored only as SHA-256,
+// valid `LATCH_INVITE_TTL`); the person joins only by accepting it while
+// signed in with that address (`POST /invitations/accept`). Limited per
+// organization (`LATCH_RATE_INVITE_ORG`) and per inviter
+// (`LATCH_RATE_INVITE_USER`), 429 beyond; members plus pending
+// invitations are capped by `LATCH_QUOTA_MEMBERS` (409 `quota_exceeded`).
+// Invitation mail goes out after account mail (resets, verifications)
+// and counts against the organization's mail quota.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /organizations/{org_id}/invitations (the `InviteMember` operationId).
+func (c *RawClient) InviteMember(ctx context.Context, orgId OrgId, body InviteMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInviteMemberRequest(c.Server, orgId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeInvitation Revoke a pending invitation (owners and admins)
+//
+// Corresponds with DELETE /organizations/{org_id}/invitations/{invitation_id} (the `RevokeInvitation` operationId).
+func (c *RawClient) RevokeInvitation(ctx context.Context, orgId OrgId, invitationId InvitationId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeInvitationRequest(c.Server, orgId, invitationId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListMembers The organization's members
+//
+// Members join by accepting an invitation
+// (`POST /organizations/{org_id}/invitations`); there is no direct add, so
+// that nobody can learn through an organization who has an account.
+//
+// Corresponds with GET /organizations/{org_id}/members (the `ListMembers` operationId).
+func (c *RawClient) ListMembers(ctx context.Context, orgId OrgId, params *ListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListMembersRequest(c.Server, orgId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2290,9 +2891,12 @@ func (c *RawClient) AddMember(ctx context.Context, orgId OrgId, body AddMemberJS
 
 // RemoveMember Remove a member (owners and admins; any member may leave)
 //
+// Also revokes every organization key the member created, unless
+// `revoke_api_keys=false`.
+//
 // Corresponds with DELETE /organizations/{org_id}/members/{user_id} (the `RemoveMember` operationId).
-func (c *RawClient) RemoveMember(ctx context.Context, orgId OrgId, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRemoveMemberRequest(c.Server, orgId, userId)
+func (c *RawClient) RemoveMember(ctx context.Context, orgId OrgId, userId UserId, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveMemberRequest(c.Server, orgId, userId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2370,8 +2974,8 @@ func (c *RawClient) RevokeOrgSession(ctx context.Context, orgId OrgId, sessionId
 // ListSessions The caller's live sessions
 //
 // Corresponds with GET /sessions (the `ListSessions` operationId).
-func (c *RawClient) ListSessions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListSessionsRequest(c.Server)
+func (c *RawClient) ListSessions(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSessionsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2387,7 +2991,10 @@ func (c *RawClient) ListSessions(ctx context.Context, reqEditors ...RequestEdito
 // Authenticated by an organization API key with `sessions:write`, or by an
 // access token exchanged from one. Latch keeps one identity per
 // (organization, external_id), created on first use, with no password; a
-// later call updates the email and metadata it sends and keeps the rest.
+// later call updates the email and metadata it sends and keeps the rest;
+// a changed email is unverified. Latch never sends mail to a delegated
+// identity. Each organization key opens at most
+// `LATCH_RATE_DELEGATED_KEY` sessions (429 beyond).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2409,7 +3016,10 @@ func (c *RawClient) CreateDelegatedSessionWithBody(ctx context.Context, contentT
 // Authenticated by an organization API key with `sessions:write`, or by an
 // access token exchanged from one. Latch keeps one identity per
 // (organization, external_id), created on first use, with no password; a
-// later call updates the email and metadata it sends and keeps the rest.
+// later call updates the email and metadata it sends and keeps the rest;
+// a changed email is unverified. Latch never sends mail to a delegated
+// identity. Each organization key opens at most
+// `LATCH_RATE_DELEGATED_KEY` sessions (429 beyond).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2477,8 +3087,9 @@ func (c *RawClient) RenewSession(ctx context.Context, sessionId SessionId, reqEd
 // LookupUser Find a user id by email
 //
 // An operator's debugging aid. Needs a personal API key with `users:read`
-// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and has
-// verified that email; any other key is refused with 403
+// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and had
+// verified that email before the key was created (a key created before
+// verification never gains the power); any other key is refused with 403
 // `insufficient_permissions`, so that no ordinary user can enumerate
 // accounts. (Any personal key may hold `users:read`: it also lets the key
 // read its own owner with `GET /auth/me`.)
@@ -2524,7 +3135,7 @@ func NewGetJWKSRequest(server string) (*http.Request, error) {
 }
 
 // NewListAPIKeysRequest constructs an http.Request for the ListAPIKeys method
-func NewListAPIKeysRequest(server string) (*http.Request, error) {
+func NewListAPIKeysRequest(server string, params *ListAPIKeysParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -2540,6 +3151,45 @@ func NewListAPIKeysRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -2745,6 +3395,18 @@ func NewListEventsRequest(server string, params *ListEventsParams) (*http.Reques
 
 		}
 
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Before != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -2842,6 +3504,18 @@ func NewLogoutRequest(server string, params *LogoutParams) (*http.Request, error
 		if params.Scope != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "scope", *params.Scope, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RevokeApiKeys != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "revoke_api_keys", *params.RevokeApiKeys, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -3264,6 +3938,46 @@ func NewGetHealthRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewAcceptInvitationRequest calls the generic AcceptInvitation builder with application/json body
+func NewAcceptInvitationRequest(server string, body AcceptInvitationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAcceptInvitationRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAcceptInvitationRequestWithBody constructs an http.Request for the AcceptInvitation method, with any body, and a specified content type
+func NewAcceptInvitationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/invitations/accept")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetSpecJSONRequest constructs an http.Request for the GetSpecJSON method
 func NewGetSpecJSONRequest(server string) (*http.Request, error) {
 	var err error
@@ -3319,7 +4033,7 @@ func NewGetSpecYAMLRequest(server string) (*http.Request, error) {
 }
 
 // NewListOrganizationsRequest constructs an http.Request for the ListOrganizations method
-func NewListOrganizationsRequest(server string) (*http.Request, error) {
+func NewListOrganizationsRequest(server string, params *ListOrganizationsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3335,6 +4049,45 @@ func NewListOrganizationsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3420,7 +4173,7 @@ func NewGetOrganizationRequest(server string, orgId OrgId) (*http.Request, error
 }
 
 // NewListOrgAPIKeysRequest constructs an http.Request for the ListOrgAPIKeys method
-func NewListOrgAPIKeysRequest(server string, orgId OrgId) (*http.Request, error) {
+func NewListOrgAPIKeysRequest(server string, orgId OrgId, params *ListOrgAPIKeysParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3443,6 +4196,57 @@ func NewListOrgAPIKeysRequest(server string, orgId OrgId) (*http.Request, error)
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedBy != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_by", *params.CreatedBy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3481,6 +4285,53 @@ func NewCreateOrgAPIKeyRequestWithBody(server string, orgId OrgId, contentType s
 	}
 
 	operationPath := fmt.Sprintf("/organizations/%s/api-keys", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeOrgAPIKeysByCreatorRequest calls the generic RevokeOrgAPIKeysByCreator builder with application/json body
+func NewRevokeOrgAPIKeysByCreatorRequest(server string, orgId OrgId, body RevokeOrgAPIKeysByCreatorJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRevokeOrgAPIKeysByCreatorRequestWithBody(server, orgId, "application/json", bodyReader)
+}
+
+// NewRevokeOrgAPIKeysByCreatorRequestWithBody constructs an http.Request for the RevokeOrgAPIKeysByCreator method, with any body, and a specified content type
+func NewRevokeOrgAPIKeysByCreatorRequestWithBody(server string, orgId OrgId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/api-keys/revoke", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3636,8 +4487,8 @@ func NewRollOrgAPIKeyRequestWithBody(server string, orgId OrgId, keyId KeyId, co
 	return req, nil
 }
 
-// NewListMembersRequest constructs an http.Request for the ListMembers method
-func NewListMembersRequest(server string, orgId OrgId) (*http.Request, error) {
+// NewGetAudiencesRequest constructs an http.Request for the GetAudiences method
+func NewGetAudiencesRequest(server string, orgId OrgId) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3652,7 +4503,7 @@ func NewListMembersRequest(server string, orgId OrgId) (*http.Request, error) {
 		return nil, err
 	}
 
-	operationPath := fmt.Sprintf("/organizations/%s/members", pathParam0)
+	operationPath := fmt.Sprintf("/organizations/%s/audiences", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3670,19 +4521,19 @@ func NewListMembersRequest(server string, orgId OrgId) (*http.Request, error) {
 	return req, nil
 }
 
-// NewAddMemberRequest calls the generic AddMember builder with application/json body
-func NewAddMemberRequest(server string, orgId OrgId, body AddMemberJSONRequestBody) (*http.Request, error) {
+// NewSetAudiencesRequest calls the generic SetAudiences builder with application/json body
+func NewSetAudiencesRequest(server string, orgId OrgId, body SetAudiencesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewAddMemberRequestWithBody(server, orgId, "application/json", bodyReader)
+	return NewSetAudiencesRequestWithBody(server, orgId, "application/json", bodyReader)
 }
 
-// NewAddMemberRequestWithBody constructs an http.Request for the AddMember method, with any body, and a specified content type
-func NewAddMemberRequestWithBody(server string, orgId OrgId, contentType string, body io.Reader) (*http.Request, error) {
+// NewSetAudiencesRequestWithBody constructs an http.Request for the SetAudiences method, with any body, and a specified content type
+func NewSetAudiencesRequestWithBody(server string, orgId OrgId, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3697,7 +4548,127 @@ func NewAddMemberRequestWithBody(server string, orgId OrgId, contentType string,
 		return nil, err
 	}
 
-	operationPath := fmt.Sprintf("/organizations/%s/members", pathParam0)
+	operationPath := fmt.Sprintf("/organizations/%s/audiences", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListInvitationsRequest constructs an http.Request for the ListInvitations method
+func NewListInvitationsRequest(server string, orgId OrgId, params *ListInvitationsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/invitations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewInviteMemberRequest calls the generic InviteMember builder with application/json body
+func NewInviteMemberRequest(server string, orgId OrgId, body InviteMemberJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewInviteMemberRequestWithBody(server, orgId, "application/json", bodyReader)
+}
+
+// NewInviteMemberRequestWithBody constructs an http.Request for the InviteMember method, with any body, and a specified content type
+func NewInviteMemberRequestWithBody(server string, orgId OrgId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/invitations", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3717,8 +4688,122 @@ func NewAddMemberRequestWithBody(server string, orgId OrgId, contentType string,
 	return req, nil
 }
 
+// NewRevokeInvitationRequest constructs an http.Request for the RevokeInvitation method
+func NewRevokeInvitationRequest(server string, orgId OrgId, invitationId InvitationId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "invitation_id", invitationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/invitations/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListMembersRequest constructs an http.Request for the ListMembers method
+func NewListMembersRequest(server string, orgId OrgId, params *ListMembersParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/members", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewRemoveMemberRequest constructs an http.Request for the RemoveMember method
-func NewRemoveMemberRequest(server string, orgId OrgId, userId UserId) (*http.Request, error) {
+func NewRemoveMemberRequest(server string, orgId OrgId, userId UserId, params *RemoveMemberParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3748,6 +4833,33 @@ func NewRemoveMemberRequest(server string, orgId OrgId, userId UserId) (*http.Re
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.RevokeApiKeys != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "revoke_api_keys", *params.RevokeApiKeys, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
@@ -3847,6 +4959,30 @@ func NewListOrgSessionsRequest(server string, orgId OrgId, params *ListOrgSessio
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.ExternalId != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "external_id", *params.ExternalId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -3915,7 +5051,7 @@ func NewRevokeOrgSessionRequest(server string, orgId OrgId, sessionId SessionId)
 }
 
 // NewListSessionsRequest constructs an http.Request for the ListSessions method
-func NewListSessionsRequest(server string) (*http.Request, error) {
+func NewListSessionsRequest(server string, params *ListSessionsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3931,6 +5067,45 @@ func NewListSessionsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -4189,9 +5364,14 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api-keys (the `ListAPIKeys` operationId).
-	ListAPIKeysWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAPIKeysResponse, error)
+	ListAPIKeysWithResponse(ctx context.Context, params *ListAPIKeysParams, reqEditors ...RequestEditorFn) (*ListAPIKeysResponse, error)
 
 	// CreateAPIKeyWithBodyWithResponse Create a personal API key; its secret is shown once
+	//
+	// Needs a verified email (403 `email_not_verified` until then), so that
+	// nobody holds a key for an address they do not control. A key created
+	// by an API key or an exchanged token never outlives that credential: its
+	// `expires_at` is capped at the creating credential's own expiry.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4199,6 +5379,11 @@ type ClientWithResponsesInterface interface {
 	CreateAPIKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAPIKeyResponse, error)
 
 	// CreateAPIKeyWithResponse Create a personal API key; its secret is shown once
+	//
+	// Needs a verified email (403 `email_not_verified` until then), so that
+	// nobody holds a key for an address they do not control. A key created
+	// by an API key or an exchanged token never outlives that credential: its
+	// `expires_at` is capped at the creating credential's own expiry.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4280,7 +5465,8 @@ type ClientWithResponsesInterface interface {
 
 	// ChangePasswordWithBodyWithResponse Change the password, keeping this session
 	//
-	// Revokes every other session of the user.
+	// Revokes every other session of the user, and with `revoke_api_keys`
+	// every personal API key too.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4289,7 +5475,8 @@ type ClientWithResponsesInterface interface {
 
 	// ChangePasswordWithResponse Change the password, keeping this session
 	//
-	// Revokes every other session of the user.
+	// Revokes every other session of the user, and with `revoke_api_keys`
+	// every personal API key too.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4318,7 +5505,10 @@ type ClientWithResponsesInterface interface {
 
 	// ResetPasswordWithBodyWithResponse Set a new password with a reset token
 	//
-	// Revokes every session of the user; it does not log in.
+	// Revokes every session and every personal API key of the user (and every
+	// token exchanged from those keys): whoever held the account before the
+	// reset keeps no credential. It does not log in. Following the link also
+	// marks the address verified.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4327,7 +5517,10 @@ type ClientWithResponsesInterface interface {
 
 	// ResetPasswordWithResponse Set a new password with a reset token
 	//
-	// Revokes every session of the user; it does not log in.
+	// Revokes every session and every personal API key of the user (and every
+	// token exchanged from those keys): whoever held the account before the
+	// reset keeps no credential. It does not log in. Following the link also
+	// marks the address verified.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4377,14 +5570,18 @@ type ClientWithResponsesInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's (all of them by
-	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// body. The token's scopes are a subset of the key's: by default the key's
+	// application scopes only; a built-in scope (`sessions:write`,
+	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 	// `sub` (the key's user, or the organization id for an organization key),
 	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 	// to Latch as a bearer token, it acts as its key with the token's scopes,
-	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// only while the key is active. An `audience` must be registered for the
+	// key's organization (`PUT /organizations/{org_id}/audiences`); a
+	// personal key may name none but `LATCH_AUDIENCE` (403
+	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 	// a missing credential is 401 `invalid_client`.
 	//
@@ -4398,14 +5595,18 @@ type ClientWithResponsesInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's (all of them by
-	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// body. The token's scopes are a subset of the key's: by default the key's
+	// application scopes only; a built-in scope (`sessions:write`,
+	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 	// `sub` (the key's user, or the organization id for an organization key),
 	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 	// to Latch as a bearer token, it acts as its key with the token's scopes,
-	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// only while the key is active. An `audience` must be registered for the
+	// key's organization (`PUT /organizations/{org_id}/audiences`); a
+	// personal key may name none but `LATCH_AUDIENCE` (403
+	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 	// a missing credential is 401 `invalid_client`.
 	//
@@ -4419,14 +5620,18 @@ type ClientWithResponsesInterface interface {
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 	// password of HTTP Basic (RFC 6749 client authentication, any user name),
 	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's (all of them by
-	// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+	// body. The token's scopes are a subset of the key's: by default the key's
+	// application scopes only; a built-in scope (`sessions:write`,
+	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 	// `sub` (the key's user, or the organization id for an organization key),
 	// `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 	// `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 	// to Latch as a bearer token, it acts as its key with the token's scopes,
-	// only while the key is active. Form-encoded requests get RFC 6749 error
+	// only while the key is active. An `audience` must be registered for the
+	// key's organization (`PUT /organizations/{org_id}/audiences`); a
+	// personal key may name none but `LATCH_AUDIENCE` (403
+	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 	// a missing credential is 401 `invalid_client`.
 	//
@@ -4451,6 +5656,11 @@ type ClientWithResponsesInterface interface {
 
 	// ResendVerificationWithResponse Queue a new verification mail
 	//
+	// For a password account's own session. A delegated identity's email is
+	// its organization's claim, not Latch's to verify: its session gets 403
+	// `insufficient_permissions`, and Latch never mails it. Mails to one
+	// address are also limited across accounts (`LATCH_RATE_MAIL_RECIPIENT`).
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/verify/resend (the `ResendVerification` operationId).
@@ -4469,6 +5679,30 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /health (the `GetHealth` operationId).
 	GetHealthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetHealthResponse, error)
+
+	// AcceptInvitationWithBodyWithResponse Join an organization with an invitation token
+	//
+	// For a user's own session whose email is the invited address (403
+	// `insufficient_permissions` otherwise). The token is spent; an unknown,
+	// used, revoked or expired one is 400 `invalid_token`; a member already
+	// is 409 `conflict`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
+	AcceptInvitationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error)
+
+	// AcceptInvitationWithResponse Join an organization with an invitation token
+	//
+	// For a user's own session whose email is the invited address (403
+	// `insufficient_permissions` otherwise). The token is spent; an unknown,
+	// used, revoked or expired one is 400 `invalid_token`; a member already
+	// is 409 `conflict`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
+	AcceptInvitationWithResponse(ctx context.Context, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error)
 
 	// GetSpecJSONWithResponse This OpenAPI document as JSON
 	//
@@ -4489,9 +5723,12 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /organizations (the `ListOrganizations` operationId).
-	ListOrganizationsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListOrganizationsResponse, error)
+	ListOrganizationsWithResponse(ctx context.Context, params *ListOrganizationsParams, reqEditors ...RequestEditorFn) (*ListOrganizationsResponse, error)
 
 	// CreateOrganizationWithBodyWithResponse Create an organization; the caller becomes its owner
+	//
+	// A user owns at most `LATCH_QUOTA_ORGANIZATIONS` organizations (409
+	// `quota_exceeded` beyond).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4499,6 +5736,9 @@ type ClientWithResponsesInterface interface {
 	CreateOrganizationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOrganizationResponse, error)
 
 	// CreateOrganizationWithResponse Create an organization; the caller becomes its owner
+	//
+	// A user owns at most `LATCH_QUOTA_ORGANIZATIONS` organizations (409
+	// `quota_exceeded` beyond).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4517,9 +5757,15 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /organizations/{org_id}/api-keys (the `ListOrgAPIKeys` operationId).
-	ListOrgAPIKeysWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*ListOrgAPIKeysResponse, error)
+	ListOrgAPIKeysWithResponse(ctx context.Context, orgId OrgId, params *ListOrgAPIKeysParams, reqEditors ...RequestEditorFn) (*ListOrgAPIKeysResponse, error)
 
 	// CreateOrgAPIKeyWithBodyWithResponse Create an organization API key; its secret is shown once
+	//
+	// A user acting (by session or personal key) needs a verified email (403
+	// `email_not_verified`). A key created by an API key or an exchanged token
+	// never outlives that credential: its `expires_at` is capped at the
+	// creating credential's own expiry. The key records its creator
+	// (`created_by`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4528,10 +5774,38 @@ type ClientWithResponsesInterface interface {
 
 	// CreateOrgAPIKeyWithResponse Create an organization API key; its secret is shown once
 	//
+	// A user acting (by session or personal key) needs a verified email (403
+	// `email_not_verified`). A key created by an API key or an exchanged token
+	// never outlives that credential: its `expires_at` is capped at the
+	// creating credential's own expiry. The key records its creator
+	// (`created_by`).
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /organizations/{org_id}/api-keys (the `CreateOrgAPIKey` operationId).
 	CreateOrgAPIKeyWithResponse(ctx context.Context, orgId OrgId, body CreateOrgAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOrgAPIKeyResponse, error)
+
+	// RevokeOrgAPIKeysByCreatorWithBodyWithResponse Revoke every active organization key a user created
+	//
+	// For owners and admins (or a key with `keys:write`): revokes every active
+	// key of the organization whose `created_by` is the user, for example a
+	// member who left with `revoke_api_keys=false`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{org_id}/api-keys/revoke (the `RevokeOrgAPIKeysByCreator` operationId).
+	RevokeOrgAPIKeysByCreatorWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RevokeOrgAPIKeysByCreatorResponse, error)
+
+	// RevokeOrgAPIKeysByCreatorWithResponse Revoke every active organization key a user created
+	//
+	// For owners and admins (or a key with `keys:write`): revokes every active
+	// key of the organization whose `created_by` is the user, for example a
+	// member who left with `revoke_api_keys=false`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{org_id}/api-keys/revoke (the `RevokeOrgAPIKeysByCreator` operationId).
+	RevokeOrgAPIKeysByCreatorWithResponse(ctx context.Context, orgId OrgId, body RevokeOrgAPIKeysByCreatorJSONRequestBody, reqEditors ...RequestEditorFn) (*RevokeOrgAPIKeysByCreatorResponse, error)
 
 	// RevokeOrgAPIKeyWithResponse Revoke an organization API key
 	//
@@ -4571,33 +5845,109 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /organizations/{org_id}/api-keys/{key_id}/roll (the `RollOrgAPIKey` operationId).
 	RollOrgAPIKeyWithResponse(ctx context.Context, orgId OrgId, keyId KeyId, body RollOrgAPIKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RollOrgAPIKeyResponse, error)
 
+	// GetAudiencesWithResponse The audiences the organization's exchanged tokens may name
+	//
+	// At most 50, so never paged. Any member may read them.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /organizations/{org_id}/audiences (the `GetAudiences` operationId).
+	GetAudiencesWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*GetAudiencesResponse, error)
+
+	// SetAudiencesWithBodyWithResponse Replace the organization's audiences (owners only)
+	//
+	// `POST /auth/token` with an organization key refuses any `audience` not
+	// in this list (403 `insufficient_permissions`); without one the token
+	// gets `LATCH_AUDIENCE`. Resource servers should pin the audience they
+	// accept (and the organization, `client/verify` `Config.OrgID`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
+	SetAudiencesWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetAudiencesResponse, error)
+
+	// SetAudiencesWithResponse Replace the organization's audiences (owners only)
+	//
+	// `POST /auth/token` with an organization key refuses any `audience` not
+	// in this list (403 `insufficient_permissions`); without one the token
+	// gets `LATCH_AUDIENCE`. Resource servers should pin the audience they
+	// accept (and the organization, `client/verify` `Config.OrgID`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
+	SetAudiencesWithResponse(ctx context.Context, orgId OrgId, body SetAudiencesJSONRequestBody, reqEditors ...RequestEditorFn) (*SetAudiencesResponse, error)
+
+	// ListInvitationsWithResponse The organization's pending invitations (owners and admins)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /organizations/{org_id}/invitations (the `ListInvitations` operationId).
+	ListInvitationsWithResponse(ctx context.Context, orgId OrgId, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*ListInvitationsResponse, error)
+
+	// InviteMemberWithBodyWithResponse Invite someone by email (owners and admins; only owners invite owners)
+	//
+	// Always answers 202 with the same body, whether or not the address has
+	// an account: an invitation tells nobody who is registered. Latch mails a
+	// single-use link (`LATCH_INVITE_URL`, the token stored only as SHA-256,
+	// valid `LATCH_INVITE_TTL`); the person joins only by accepting it while
+	// signed in with that address (`POST /invitations/accept`). Limited per
+	// organization (`LATCH_RATE_INVITE_ORG`) and per inviter
+	// (`LATCH_RATE_INVITE_USER`), 429 beyond; members plus pending
+	// invitations are capped by `LATCH_QUOTA_MEMBERS` (409 `quota_exceeded`).
+	// Invitation mail goes out after account mail (resets, verifications)
+	// and counts against the organization's mail quota.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{org_id}/invitations (the `InviteMember` operationId).
+	InviteMemberWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InviteMemberResponse, error)
+
+	// InviteMemberWithResponse Invite someone by email (owners and admins; only owners invite owners)
+	//
+	// Always answers 202 with the same body, whether or not the address has
+	// an account: an invitation tells nobody who is registered. Latch mails a
+	// single-use link (`LATCH_INVITE_URL`, the token stored only as SHA-256,
+	// valid `LATCH_INVITE_TTL`); the person joins only by accepting it while
+	// signed in with that address (`POST /invitations/accept`). Limited per
+	// organization (`LATCH_RATE_INVITE_ORG`) and per inviter
+	// (`LATCH_RATE_INVITE_USER`), 429 beyond; members plus pending
+	// invitations are capped by `LATCH_QUOTA_MEMBERS` (409 `quota_exceeded`).
+	// Invitation mail goes out after account mail (resets, verifications)
+	// and counts against the organization's mail quota.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{org_id}/invitations (the `InviteMember` operationId).
+	InviteMemberWithResponse(ctx context.Context, orgId OrgId, body InviteMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*InviteMemberResponse, error)
+
+	// RevokeInvitationWithResponse Revoke a pending invitation (owners and admins)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /organizations/{org_id}/invitations/{invitation_id} (the `RevokeInvitation` operationId).
+	RevokeInvitationWithResponse(ctx context.Context, orgId OrgId, invitationId InvitationId, reqEditors ...RequestEditorFn) (*RevokeInvitationResponse, error)
+
 	// ListMembersWithResponse The organization's members
+	//
+	// Members join by accepting an invitation
+	// (`POST /organizations/{org_id}/invitations`); there is no direct add, so
+	// that nobody can learn through an organization who has an account.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /organizations/{org_id}/members (the `ListMembers` operationId).
-	ListMembersWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*ListMembersResponse, error)
-
-	// AddMemberWithBodyWithResponse Add an existing user to the organization (owners and admins)
-	//
-	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /organizations/{org_id}/members (the `AddMember` operationId).
-	AddMemberWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddMemberResponse, error)
-
-	// AddMemberWithResponse Add an existing user to the organization (owners and admins)
-	//
-	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /organizations/{org_id}/members (the `AddMember` operationId).
-	AddMemberWithResponse(ctx context.Context, orgId OrgId, body AddMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*AddMemberResponse, error)
+	ListMembersWithResponse(ctx context.Context, orgId OrgId, params *ListMembersParams, reqEditors ...RequestEditorFn) (*ListMembersResponse, error)
 
 	// RemoveMemberWithResponse Remove a member (owners and admins; any member may leave)
+	//
+	// Also revokes every organization key the member created, unless
+	// `revoke_api_keys=false`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /organizations/{org_id}/members/{user_id} (the `RemoveMember` operationId).
-	RemoveMemberWithResponse(ctx context.Context, orgId OrgId, userId UserId, reqEditors ...RequestEditorFn) (*RemoveMemberResponse, error)
+	RemoveMemberWithResponse(ctx context.Context, orgId OrgId, userId UserId, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*RemoveMemberResponse, error)
 
 	// UpdateMemberWithBodyWithResponse Change a member's role (owners and admins)
 	//
@@ -4632,14 +5982,17 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /sessions (the `ListSessions` operationId).
-	ListSessionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSessionsResponse, error)
+	ListSessionsWithResponse(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*ListSessionsResponse, error)
 
 	// CreateDelegatedSessionWithBodyWithResponse Open a session for an organization's own user
 	//
 	// Authenticated by an organization API key with `sessions:write`, or by an
 	// access token exchanged from one. Latch keeps one identity per
 	// (organization, external_id), created on first use, with no password; a
-	// later call updates the email and metadata it sends and keeps the rest.
+	// later call updates the email and metadata it sends and keeps the rest;
+	// a changed email is unverified. Latch never sends mail to a delegated
+	// identity. Each organization key opens at most
+	// `LATCH_RATE_DELEGATED_KEY` sessions (429 beyond).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4651,7 +6004,10 @@ type ClientWithResponsesInterface interface {
 	// Authenticated by an organization API key with `sessions:write`, or by an
 	// access token exchanged from one. Latch keeps one identity per
 	// (organization, external_id), created on first use, with no password; a
-	// later call updates the email and metadata it sends and keeps the rest.
+	// later call updates the email and metadata it sends and keeps the rest;
+	// a changed email is unverified. Latch never sends mail to a delegated
+	// identity. Each organization key opens at most
+	// `LATCH_RATE_DELEGATED_KEY` sessions (429 beyond).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4685,8 +6041,9 @@ type ClientWithResponsesInterface interface {
 	// LookupUserWithResponse Find a user id by email
 	//
 	// An operator's debugging aid. Needs a personal API key with `users:read`
-	// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and has
-	// verified that email; any other key is refused with 403
+	// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and had
+	// verified that email before the key was created (a key created before
+	// verification never gains the power); any other key is refused with 403
 	// `insufficient_permissions`, so that no ordinary user can enumerate
 	// accounts. (Any personal key may hold `users:read`: it also lets the key
 	// read its own owner with `GET /auth/me`.)
@@ -4762,6 +6119,8 @@ type ListAPIKeysResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *APIKeyList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
@@ -4777,6 +6136,11 @@ type ListAPIKeysResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListAPIKeysResponse) GetJSON200() *APIKeyList {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListAPIKeysResponse) GetJSON400() *BadRequest {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -4844,6 +6208,8 @@ type CreateAPIKeyResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -4874,6 +6240,11 @@ func (r CreateAPIKeyResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r CreateAPIKeyResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateAPIKeyResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -6223,6 +7594,8 @@ type ResendVerificationResponse struct {
 	JSON202 *Accepted
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -6243,6 +7616,11 @@ func (r ResendVerificationResponse) GetJSON202() *Accepted {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ResendVerificationResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ResendVerificationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -6385,6 +7763,110 @@ func (r GetHealthResponse) ContentType() string {
 	return ""
 }
 
+// AcceptInvitationResponse401Headers the declared response headers of an HTTP 401 response for AcceptInvitation
+type AcceptInvitationResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type AcceptInvitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Organization
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AcceptInvitationResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptInvitationResponse) GetJSON200() *Organization {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AcceptInvitationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AcceptInvitationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AcceptInvitationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AcceptInvitationResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AcceptInvitationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r AcceptInvitationResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AcceptInvitationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AcceptInvitationResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptInvitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptInvitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptInvitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetSpecJSONResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6491,6 +7973,8 @@ type ListOrganizationsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *OrganizationList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -6504,6 +7988,11 @@ type ListOrganizationsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListOrganizationsResponse) GetJSON200() *OrganizationList {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListOrganizationsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -6566,6 +8055,8 @@ type CreateOrganizationResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -6596,6 +8087,11 @@ func (r CreateOrganizationResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r CreateOrganizationResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateOrganizationResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -6838,6 +8334,8 @@ type CreateOrgAPIKeyResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -6873,6 +8371,11 @@ func (r CreateOrgAPIKeyResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CreateOrgAPIKeyResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateOrgAPIKeyResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -6918,6 +8421,110 @@ func (r CreateOrgAPIKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateOrgAPIKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeOrgAPIKeysByCreatorResponse401Headers the declared response headers of an HTTP 401 response for RevokeOrgAPIKeysByCreator
+type RevokeOrgAPIKeysByCreatorResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type RevokeOrgAPIKeysByCreatorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RevokedCount
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeOrgAPIKeysByCreatorResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RevokeOrgAPIKeysByCreatorResponse) GetJSON200() *RevokedCount {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RevokeOrgAPIKeysByCreatorResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RevokeOrgAPIKeysByCreatorResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RevokeOrgAPIKeysByCreatorResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RevokeOrgAPIKeysByCreatorResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RevokeOrgAPIKeysByCreatorResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RevokeOrgAPIKeysByCreatorResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RevokeOrgAPIKeysByCreatorResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RevokeOrgAPIKeysByCreatorResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeOrgAPIKeysByCreatorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeOrgAPIKeysByCreatorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeOrgAPIKeysByCreatorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeOrgAPIKeysByCreatorResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7208,6 +8815,491 @@ func (r RollOrgAPIKeyResponse) ContentType() string {
 	return ""
 }
 
+// GetAudiencesResponse401Headers the declared response headers of an HTTP 401 response for GetAudiences
+type GetAudiencesResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type GetAudiencesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AudienceList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetAudiencesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAudiencesResponse) GetJSON200() *AudienceList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetAudiencesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetAudiencesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetAudiencesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetAudiencesResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetAudiencesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAudiencesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAudiencesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAudiencesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAudiencesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetAudiencesResponse401Headers the declared response headers of an HTTP 401 response for SetAudiences
+type SetAudiencesResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type SetAudiencesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AudienceList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SetAudiencesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetAudiencesResponse) GetJSON200() *AudienceList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SetAudiencesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SetAudiencesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SetAudiencesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SetAudiencesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SetAudiencesResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r SetAudiencesResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SetAudiencesResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SetAudiencesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SetAudiencesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetAudiencesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetAudiencesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetAudiencesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListInvitationsResponse401Headers the declared response headers of an HTTP 401 response for ListInvitations
+type ListInvitationsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type ListInvitationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *InvitationList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListInvitationsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListInvitationsResponse) GetJSON200() *InvitationList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListInvitationsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListInvitationsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListInvitationsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListInvitationsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListInvitationsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListInvitationsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListInvitationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListInvitationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListInvitationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListInvitationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// InviteMemberResponse401Headers the declared response headers of an HTTP 401 response for InviteMember
+type InviteMemberResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// InviteMemberResponse429Headers the declared response headers of an HTTP 429 response for InviteMember
+type InviteMemberResponse429Headers struct {
+	RetryAfter int
+}
+
+type InviteMemberResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Accepted
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *InviteMemberResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *InviteMemberResponse429Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r InviteMemberResponse) GetJSON202() *Accepted {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r InviteMemberResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r InviteMemberResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r InviteMemberResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r InviteMemberResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r InviteMemberResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r InviteMemberResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r InviteMemberResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r InviteMemberResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r InviteMemberResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r InviteMemberResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r InviteMemberResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r InviteMemberResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r InviteMemberResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r InviteMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeInvitationResponse401Headers the declared response headers of an HTTP 401 response for RevokeInvitation
+type RevokeInvitationResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type RevokeInvitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeInvitationResponse401Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RevokeInvitationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RevokeInvitationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RevokeInvitationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RevokeInvitationResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RevokeInvitationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RevokeInvitationResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeInvitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeInvitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeInvitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListMembersResponse401Headers the declared response headers of an HTTP 401 response for ListMembers
 type ListMembersResponse401Headers struct {
 	WWWAuthenticate string
@@ -7285,117 +9377,6 @@ func (r ListMembersResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListMembersResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
-}
-
-// AddMemberResponse401Headers the declared response headers of an HTTP 401 response for AddMember
-type AddMemberResponse401Headers struct {
-	WWWAuthenticate string
-}
-
-type AddMemberResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-	// JSON201 the response for an HTTP 201 `application/json` response
-	JSON201 *Member
-	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
-	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Unauthorized
-	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Forbidden
-	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
-	// JSON409 the response for an HTTP 409 `application/json` response
-	JSON409 *Conflict
-	// JSON413 the response for an HTTP 413 `application/json` response
-	JSON413 *PayloadTooLarge
-	// JSON415 the response for an HTTP 415 `application/json` response
-	JSON415 *UnsupportedMediaType
-	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *Internal
-	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *Unavailable
-	// Headers401 the parsed response headers for an HTTP 401 response
-	Headers401 *AddMemberResponse401Headers
-}
-
-// GetJSON201 returns the response for an HTTP 201 `application/json` response
-func (r AddMemberResponse) GetJSON201() *Member {
-	return r.JSON201
-}
-
-// GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r AddMemberResponse) GetJSON400() *BadRequest {
-	return r.JSON400
-}
-
-// GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r AddMemberResponse) GetJSON401() *Unauthorized {
-	return r.JSON401
-}
-
-// GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r AddMemberResponse) GetJSON403() *Forbidden {
-	return r.JSON403
-}
-
-// GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r AddMemberResponse) GetJSON404() *NotFound {
-	return r.JSON404
-}
-
-// GetJSON409 returns the response for an HTTP 409 `application/json` response
-func (r AddMemberResponse) GetJSON409() *Conflict {
-	return r.JSON409
-}
-
-// GetJSON413 returns the response for an HTTP 413 `application/json` response
-func (r AddMemberResponse) GetJSON413() *PayloadTooLarge {
-	return r.JSON413
-}
-
-// GetJSON415 returns the response for an HTTP 415 `application/json` response
-func (r AddMemberResponse) GetJSON415() *UnsupportedMediaType {
-	return r.JSON415
-}
-
-// GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r AddMemberResponse) GetJSON500() *Internal {
-	return r.JSON500
-}
-
-// GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r AddMemberResponse) GetJSON503() *Unavailable {
-	return r.JSON503
-}
-
-// GetBody returns the raw response body bytes
-func (r AddMemberResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r AddMemberResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r AddMemberResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r AddMemberResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7786,6 +9767,8 @@ type ListSessionsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *SessionList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -7799,6 +9782,11 @@ type ListSessionsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListSessionsResponse) GetJSON200() *SessionList {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListSessionsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -7850,6 +9838,11 @@ type CreateDelegatedSessionResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// CreateDelegatedSessionResponse429Headers the declared response headers of an HTTP 429 response for CreateDelegatedSession
+type CreateDelegatedSessionResponse429Headers struct {
+	RetryAfter int
+}
+
 type CreateDelegatedSessionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7861,16 +9854,22 @@ type CreateDelegatedSessionResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateDelegatedSessionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateDelegatedSessionResponse429Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -7893,6 +9892,11 @@ func (r CreateDelegatedSessionResponse) GetJSON403() *Forbidden {
 	return r.JSON403
 }
 
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateDelegatedSessionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r CreateDelegatedSessionResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
@@ -7901,6 +9905,11 @@ func (r CreateDelegatedSessionResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r CreateDelegatedSessionResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateDelegatedSessionResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -8299,8 +10308,8 @@ func (c *ClientWithResponses) GetJWKSWithResponse(ctx context.Context, reqEditor
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api-keys (the `ListAPIKeys` operationId).
-func (c *ClientWithResponses) ListAPIKeysWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAPIKeysResponse, error) {
-	rsp, err := c.ListAPIKeys(ctx, reqEditors...)
+func (c *ClientWithResponses) ListAPIKeysWithResponse(ctx context.Context, params *ListAPIKeysParams, reqEditors ...RequestEditorFn) (*ListAPIKeysResponse, error) {
+	rsp, err := c.ListAPIKeys(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8308,6 +10317,11 @@ func (c *ClientWithResponses) ListAPIKeysWithResponse(ctx context.Context, reqEd
 }
 
 // CreateAPIKeyWithBodyWithResponse Create a personal API key; its secret is shown once
+//
+// Needs a verified email (403 `email_not_verified` until then), so that
+// nobody holds a key for an address they do not control. A key created
+// by an API key or an exchanged token never outlives that credential: its
+// `expires_at` is capped at the creating credential's own expiry.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8321,6 +10335,11 @@ func (c *ClientWithResponses) CreateAPIKeyWithBodyWithResponse(ctx context.Conte
 }
 
 // CreateAPIKeyWithResponse Create a personal API key; its secret is shown once
+//
+// Needs a verified email (403 `email_not_verified` until then), so that
+// nobody holds a key for an address they do not control. A key created
+// by an API key or an exchanged token never outlives that credential: its
+// `expires_at` is capped at the creating credential's own expiry.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8462,7 +10481,8 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 
 // ChangePasswordWithBodyWithResponse Change the password, keeping this session
 //
-// Revokes every other session of the user.
+// Revokes every other session of the user, and with `revoke_api_keys`
+// every personal API key too.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8477,7 +10497,8 @@ func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Con
 
 // ChangePasswordWithResponse Change the password, keeping this session
 //
-// Revokes every other session of the user.
+// Revokes every other session of the user, and with `revoke_api_keys`
+// every personal API key too.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8524,7 +10545,10 @@ func (c *ClientWithResponses) ForgotPasswordWithResponse(ctx context.Context, bo
 
 // ResetPasswordWithBodyWithResponse Set a new password with a reset token
 //
-// Revokes every session of the user; it does not log in.
+// Revokes every session and every personal API key of the user (and every
+// token exchanged from those keys): whoever held the account before the
+// reset keeps no credential. It does not log in. Following the link also
+// marks the address verified.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8539,7 +10563,10 @@ func (c *ClientWithResponses) ResetPasswordWithBodyWithResponse(ctx context.Cont
 
 // ResetPasswordWithResponse Set a new password with a reset token
 //
-// Revokes every session of the user; it does not log in.
+// Revokes every session and every personal API key of the user (and every
+// token exchanged from those keys): whoever held the account before the
+// reset keeps no credential. It does not log in. Following the link also
+// marks the address verified.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8619,14 +10646,18 @@ func (c *ClientWithResponses) SignupWithResponse(ctx context.Context, body Signu
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's (all of them by
-// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// body. The token's scopes are a subset of the key's: by default the key's
+// application scopes only; a built-in scope (`sessions:write`,
+// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 // `sub` (the key's user, or the organization id for an organization key),
 // `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 // `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 // to Latch as a bearer token, it acts as its key with the token's scopes,
-// only while the key is active. Form-encoded requests get RFC 6749 error
+// only while the key is active. An `audience` must be registered for the
+// key's organization (`PUT /organizations/{org_id}/audiences`); a
+// personal key may name none but `LATCH_AUDIENCE` (403
+// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 // codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 // a missing credential is 401 `invalid_client`.
 //
@@ -8646,14 +10677,18 @@ func (c *ClientWithResponses) ExchangeTokenWithBodyWithResponse(ctx context.Cont
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's (all of them by
-// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// body. The token's scopes are a subset of the key's: by default the key's
+// application scopes only; a built-in scope (`sessions:write`,
+// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 // `sub` (the key's user, or the organization id for an organization key),
 // `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 // `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 // to Latch as a bearer token, it acts as its key with the token's scopes,
-// only while the key is active. Form-encoded requests get RFC 6749 error
+// only while the key is active. An `audience` must be registered for the
+// key's organization (`PUT /organizations/{org_id}/audiences`); a
+// personal key may name none but `LATCH_AUDIENCE` (403
+// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 // codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 // a missing credential is 401 `invalid_client`.
 //
@@ -8673,14 +10708,18 @@ func (c *ClientWithResponses) ExchangeTokenWithResponse(ctx context.Context, bod
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
 // password of HTTP Basic (RFC 6749 client authentication, any user name),
 // or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's (all of them by
-// default); its lifetime (default `LATCH_ACCESS_TTL`) is capped by
+// body. The token's scopes are a subset of the key's: by default the key's
+// application scopes only; a built-in scope (`sessions:write`,
+// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
 // `sub` (the key's user, or the organization id for an organization key),
 // `org_id` (organization keys), `scope`, `key_id`, `aud` and header `typ`
 // `at+jwt`; it verifies against `/.well-known/jwks.json`. Presented back
 // to Latch as a bearer token, it acts as its key with the token's scopes,
-// only while the key is active. Form-encoded requests get RFC 6749 error
+// only while the key is active. An `audience` must be registered for the
+// key's organization (`PUT /organizations/{org_id}/audiences`); a
+// personal key may name none but `LATCH_AUDIENCE` (403
+// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
 // codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
 // a missing credential is 401 `invalid_client`.
 //
@@ -8723,6 +10762,11 @@ func (c *ClientWithResponses) VerifyEmailWithResponse(ctx context.Context, body 
 
 // ResendVerificationWithResponse Queue a new verification mail
 //
+// For a password account's own session. A delegated identity's email is
+// its organization's claim, not Latch's to verify: its session gets 403
+// `insufficient_permissions`, and Latch never mails it. Mails to one
+// address are also limited across accounts (`LATCH_RATE_MAIL_RECIPIENT`).
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /auth/verify/resend (the `ResendVerification` operationId).
@@ -8760,6 +10804,42 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 	return ParseGetHealthResponse(rsp)
 }
 
+// AcceptInvitationWithBodyWithResponse Join an organization with an invitation token
+//
+// For a user's own session whose email is the invited address (403
+// `insufficient_permissions` otherwise). The token is spent; an unknown,
+// used, revoked or expired one is 400 `invalid_token`; a member already
+// is 409 `conflict`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
+func (c *ClientWithResponses) AcceptInvitationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error) {
+	rsp, err := c.AcceptInvitationWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptInvitationResponse(rsp)
+}
+
+// AcceptInvitationWithResponse Join an organization with an invitation token
+//
+// For a user's own session whose email is the invited address (403
+// `insufficient_permissions` otherwise). The token is spent; an unknown,
+// used, revoked or expired one is 400 `invalid_token`; a member already
+// is 409 `conflict`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
+func (c *ClientWithResponses) AcceptInvitationWithResponse(ctx context.Context, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error) {
+	rsp, err := c.AcceptInvitation(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptInvitationResponse(rsp)
+}
+
 // GetSpecJSONWithResponse This OpenAPI document as JSON
 //
 // Returns a wrapper object for the known response body format(s).
@@ -8791,8 +10871,8 @@ func (c *ClientWithResponses) GetSpecYAMLWithResponse(ctx context.Context, reqEd
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /organizations (the `ListOrganizations` operationId).
-func (c *ClientWithResponses) ListOrganizationsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListOrganizationsResponse, error) {
-	rsp, err := c.ListOrganizations(ctx, reqEditors...)
+func (c *ClientWithResponses) ListOrganizationsWithResponse(ctx context.Context, params *ListOrganizationsParams, reqEditors ...RequestEditorFn) (*ListOrganizationsResponse, error) {
+	rsp, err := c.ListOrganizations(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8800,6 +10880,9 @@ func (c *ClientWithResponses) ListOrganizationsWithResponse(ctx context.Context,
 }
 
 // CreateOrganizationWithBodyWithResponse Create an organization; the caller becomes its owner
+//
+// A user owns at most `LATCH_QUOTA_ORGANIZATIONS` organizations (409
+// `quota_exceeded` beyond).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8813,6 +10896,9 @@ func (c *ClientWithResponses) CreateOrganizationWithBodyWithResponse(ctx context
 }
 
 // CreateOrganizationWithResponse Create an organization; the caller becomes its owner
+//
+// A user owns at most `LATCH_QUOTA_ORGANIZATIONS` organizations (409
+// `quota_exceeded` beyond).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8843,8 +10929,8 @@ func (c *ClientWithResponses) GetOrganizationWithResponse(ctx context.Context, o
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /organizations/{org_id}/api-keys (the `ListOrgAPIKeys` operationId).
-func (c *ClientWithResponses) ListOrgAPIKeysWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*ListOrgAPIKeysResponse, error) {
-	rsp, err := c.ListOrgAPIKeys(ctx, orgId, reqEditors...)
+func (c *ClientWithResponses) ListOrgAPIKeysWithResponse(ctx context.Context, orgId OrgId, params *ListOrgAPIKeysParams, reqEditors ...RequestEditorFn) (*ListOrgAPIKeysResponse, error) {
+	rsp, err := c.ListOrgAPIKeys(ctx, orgId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8852,6 +10938,12 @@ func (c *ClientWithResponses) ListOrgAPIKeysWithResponse(ctx context.Context, or
 }
 
 // CreateOrgAPIKeyWithBodyWithResponse Create an organization API key; its secret is shown once
+//
+// A user acting (by session or personal key) needs a verified email (403
+// `email_not_verified`). A key created by an API key or an exchanged token
+// never outlives that credential: its `expires_at` is capped at the
+// creating credential's own expiry. The key records its creator
+// (`created_by`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8866,6 +10958,12 @@ func (c *ClientWithResponses) CreateOrgAPIKeyWithBodyWithResponse(ctx context.Co
 
 // CreateOrgAPIKeyWithResponse Create an organization API key; its secret is shown once
 //
+// A user acting (by session or personal key) needs a verified email (403
+// `email_not_verified`). A key created by an API key or an exchanged token
+// never outlives that credential: its `expires_at` is capped at the
+// creating credential's own expiry. The key records its creator
+// (`created_by`).
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /organizations/{org_id}/api-keys (the `CreateOrgAPIKey` operationId).
@@ -8875,6 +10973,40 @@ func (c *ClientWithResponses) CreateOrgAPIKeyWithResponse(ctx context.Context, o
 		return nil, err
 	}
 	return ParseCreateOrgAPIKeyResponse(rsp)
+}
+
+// RevokeOrgAPIKeysByCreatorWithBodyWithResponse Revoke every active organization key a user created
+//
+// For owners and admins (or a key with `keys:write`): revokes every active
+// key of the organization whose `created_by` is the user, for example a
+// member who left with `revoke_api_keys=false`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{org_id}/api-keys/revoke (the `RevokeOrgAPIKeysByCreator` operationId).
+func (c *ClientWithResponses) RevokeOrgAPIKeysByCreatorWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RevokeOrgAPIKeysByCreatorResponse, error) {
+	rsp, err := c.RevokeOrgAPIKeysByCreatorWithBody(ctx, orgId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeOrgAPIKeysByCreatorResponse(rsp)
+}
+
+// RevokeOrgAPIKeysByCreatorWithResponse Revoke every active organization key a user created
+//
+// For owners and admins (or a key with `keys:write`): revokes every active
+// key of the organization whose `created_by` is the user, for example a
+// member who left with `revoke_api_keys=false`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{org_id}/api-keys/revoke (the `RevokeOrgAPIKeysByCreator` operationId).
+func (c *ClientWithResponses) RevokeOrgAPIKeysByCreatorWithResponse(ctx context.Context, orgId OrgId, body RevokeOrgAPIKeysByCreatorJSONRequestBody, reqEditors ...RequestEditorFn) (*RevokeOrgAPIKeysByCreatorResponse, error) {
+	rsp, err := c.RevokeOrgAPIKeysByCreator(ctx, orgId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeOrgAPIKeysByCreatorResponse(rsp)
 }
 
 // RevokeOrgAPIKeyWithResponse Revoke an organization API key
@@ -8939,52 +11071,158 @@ func (c *ClientWithResponses) RollOrgAPIKeyWithResponse(ctx context.Context, org
 	return ParseRollOrgAPIKeyResponse(rsp)
 }
 
+// GetAudiencesWithResponse The audiences the organization's exchanged tokens may name
+//
+// At most 50, so never paged. Any member may read them.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /organizations/{org_id}/audiences (the `GetAudiences` operationId).
+func (c *ClientWithResponses) GetAudiencesWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*GetAudiencesResponse, error) {
+	rsp, err := c.GetAudiences(ctx, orgId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAudiencesResponse(rsp)
+}
+
+// SetAudiencesWithBodyWithResponse Replace the organization's audiences (owners only)
+//
+// `POST /auth/token` with an organization key refuses any `audience` not
+// in this list (403 `insufficient_permissions`); without one the token
+// gets `LATCH_AUDIENCE`. Resource servers should pin the audience they
+// accept (and the organization, `client/verify` `Config.OrgID`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
+func (c *ClientWithResponses) SetAudiencesWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetAudiencesResponse, error) {
+	rsp, err := c.SetAudiencesWithBody(ctx, orgId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetAudiencesResponse(rsp)
+}
+
+// SetAudiencesWithResponse Replace the organization's audiences (owners only)
+//
+// `POST /auth/token` with an organization key refuses any `audience` not
+// in this list (403 `insufficient_permissions`); without one the token
+// gets `LATCH_AUDIENCE`. Resource servers should pin the audience they
+// accept (and the organization, `client/verify` `Config.OrgID`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
+func (c *ClientWithResponses) SetAudiencesWithResponse(ctx context.Context, orgId OrgId, body SetAudiencesJSONRequestBody, reqEditors ...RequestEditorFn) (*SetAudiencesResponse, error) {
+	rsp, err := c.SetAudiences(ctx, orgId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetAudiencesResponse(rsp)
+}
+
+// ListInvitationsWithResponse The organization's pending invitations (owners and admins)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /organizations/{org_id}/invitations (the `ListInvitations` operationId).
+func (c *ClientWithResponses) ListInvitationsWithResponse(ctx context.Context, orgId OrgId, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*ListInvitationsResponse, error) {
+	rsp, err := c.ListInvitations(ctx, orgId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListInvitationsResponse(rsp)
+}
+
+// InviteMemberWithBodyWithResponse Invite someone by email (owners and admins; only owners invite owners)
+//
+// Always answers 202 with the same body, whether or not the address has
+// an account: an invitation tells nobody who is registered. Latch mails a
+// single-use link (`LATCH_INVITE_URL`, the token stored only as SHA-256,
+// valid `LATCH_INVITE_TTL`); the person joins only by accepting it while
+// signed in with that address (`POST /invitations/accept`). Limited per
+// organization (`LATCH_RATE_INVITE_ORG`) and per inviter
+// (`LATCH_RATE_INVITE_USER`), 429 beyond; members plus pending
+// invitations are capped by `LATCH_QUOTA_MEMBERS` (409 `quota_exceeded`).
+// Invitation mail goes out after account mail (resets, verifications)
+// and counts against the organization's mail quota.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{org_id}/invitations (the `InviteMember` operationId).
+func (c *ClientWithResponses) InviteMemberWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InviteMemberResponse, error) {
+	rsp, err := c.InviteMemberWithBody(ctx, orgId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseInviteMemberResponse(rsp)
+}
+
+// InviteMemberWithResponse Invite someone by email (owners and admins; only owners invite owners)
+//
+// Always answers 202 with the same body, whether or not the address has
+// an account: an invitation tells nobody who is registered. Latch mails a
+// single-use link (`LATCH_INVITE_URL`, the token stored only as SHA-256,
+// valid `LATCH_INVITE_TTL`); the person joins only by accepting it while
+// signed in with that address (`POST /invitations/accept`). Limited per
+// organization (`LATCH_RATE_INVITE_ORG`) and per inviter
+// (`LATCH_RATE_INVITE_USER`), 429 beyond; members plus pending
+// invitations are capped by `LATCH_QUOTA_MEMBERS` (409 `quota_exceeded`).
+// Invitation mail goes out after account mail (resets, verifications)
+// and counts against the organization's mail quota.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{org_id}/invitations (the `InviteMember` operationId).
+func (c *ClientWithResponses) InviteMemberWithResponse(ctx context.Context, orgId OrgId, body InviteMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*InviteMemberResponse, error) {
+	rsp, err := c.InviteMember(ctx, orgId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseInviteMemberResponse(rsp)
+}
+
+// RevokeInvitationWithResponse Revoke a pending invitation (owners and admins)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /organizations/{org_id}/invitations/{invitation_id} (the `RevokeInvitation` operationId).
+func (c *ClientWithResponses) RevokeInvitationWithResponse(ctx context.Context, orgId OrgId, invitationId InvitationId, reqEditors ...RequestEditorFn) (*RevokeInvitationResponse, error) {
+	rsp, err := c.RevokeInvitation(ctx, orgId, invitationId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeInvitationResponse(rsp)
+}
+
 // ListMembersWithResponse The organization's members
+//
+// Members join by accepting an invitation
+// (`POST /organizations/{org_id}/invitations`); there is no direct add, so
+// that nobody can learn through an organization who has an account.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /organizations/{org_id}/members (the `ListMembers` operationId).
-func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*ListMembersResponse, error) {
-	rsp, err := c.ListMembers(ctx, orgId, reqEditors...)
+func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, orgId OrgId, params *ListMembersParams, reqEditors ...RequestEditorFn) (*ListMembersResponse, error) {
+	rsp, err := c.ListMembers(ctx, orgId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
 	return ParseListMembersResponse(rsp)
 }
 
-// AddMemberWithBodyWithResponse Add an existing user to the organization (owners and admins)
-//
-// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /organizations/{org_id}/members (the `AddMember` operationId).
-func (c *ClientWithResponses) AddMemberWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddMemberResponse, error) {
-	rsp, err := c.AddMemberWithBody(ctx, orgId, contentType, body, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseAddMemberResponse(rsp)
-}
-
-// AddMemberWithResponse Add an existing user to the organization (owners and admins)
-//
-// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /organizations/{org_id}/members (the `AddMember` operationId).
-func (c *ClientWithResponses) AddMemberWithResponse(ctx context.Context, orgId OrgId, body AddMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*AddMemberResponse, error) {
-	rsp, err := c.AddMember(ctx, orgId, body, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseAddMemberResponse(rsp)
-}
-
 // RemoveMemberWithResponse Remove a member (owners and admins; any member may leave)
+//
+// Also revokes every organization key the member created, unless
+// `revoke_api_keys=false`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /organizations/{org_id}/members/{user_id} (the `RemoveMember` operationId).
-func (c *ClientWithResponses) RemoveMemberWithResponse(ctx context.Context, orgId OrgId, userId UserId, reqEditors ...RequestEditorFn) (*RemoveMemberResponse, error) {
-	rsp, err := c.RemoveMember(ctx, orgId, userId, reqEditors...)
+func (c *ClientWithResponses) RemoveMemberWithResponse(ctx context.Context, orgId OrgId, userId UserId, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*RemoveMemberResponse, error) {
+	rsp, err := c.RemoveMember(ctx, orgId, userId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -9048,8 +11286,8 @@ func (c *ClientWithResponses) RevokeOrgSessionWithResponse(ctx context.Context, 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /sessions (the `ListSessions` operationId).
-func (c *ClientWithResponses) ListSessionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSessionsResponse, error) {
-	rsp, err := c.ListSessions(ctx, reqEditors...)
+func (c *ClientWithResponses) ListSessionsWithResponse(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*ListSessionsResponse, error) {
+	rsp, err := c.ListSessions(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -9061,7 +11299,10 @@ func (c *ClientWithResponses) ListSessionsWithResponse(ctx context.Context, reqE
 // Authenticated by an organization API key with `sessions:write`, or by an
 // access token exchanged from one. Latch keeps one identity per
 // (organization, external_id), created on first use, with no password; a
-// later call updates the email and metadata it sends and keeps the rest.
+// later call updates the email and metadata it sends and keeps the rest;
+// a changed email is unverified. Latch never sends mail to a delegated
+// identity. Each organization key opens at most
+// `LATCH_RATE_DELEGATED_KEY` sessions (429 beyond).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9079,7 +11320,10 @@ func (c *ClientWithResponses) CreateDelegatedSessionWithBodyWithResponse(ctx con
 // Authenticated by an organization API key with `sessions:write`, or by an
 // access token exchanged from one. Latch keeps one identity per
 // (organization, external_id), created on first use, with no password; a
-// later call updates the email and metadata it sends and keeps the rest.
+// later call updates the email and metadata it sends and keeps the rest;
+// a changed email is unverified. Latch never sends mail to a delegated
+// identity. Each organization key opens at most
+// `LATCH_RATE_DELEGATED_KEY` sessions (429 beyond).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9137,8 +11381,9 @@ func (c *ClientWithResponses) RenewSessionWithResponse(ctx context.Context, sess
 // LookupUserWithResponse Find a user id by email
 //
 // An operator's debugging aid. Needs a personal API key with `users:read`
-// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and has
-// verified that email; any other key is refused with 403
+// whose owner is listed in the `LATCH_OPERATOR_EMAILS` setting and had
+// verified that email before the key was created (a key created before
+// verification never gains the power); any other key is refused with 403
 // `insufficient_permissions`, so that no ordinary user can enumerate
 // accounts. (Any personal key may hold `users:read`: it also lets the key
 // read its own owner with `GET /auth/me`.)
@@ -9214,6 +11459,13 @@ func ParseListAPIKeysResponse(rsp *http.Response) (*ListAPIKeysResponse, error) 
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -9302,6 +11554,13 @@ func ParseCreateAPIKeyResponse(rsp *http.Response) (*CreateAPIKeyResponse, error
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -10553,6 +12812,13 @@ func ParseResendVerificationResponse(rsp *http.Response) (*ResendVerificationRes
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10668,6 +12934,101 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 	return response, nil
 }
 
+// ParseAcceptInvitationResponse parses an HTTP response from a AcceptInvitationWithResponse call
+func ParseAcceptInvitationResponse(rsp *http.Response) (*AcceptInvitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptInvitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Organization
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AcceptInvitationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetSpecJSONResponse parses an HTTP response from a GetSpecJSONWithResponse call
 func ParseGetSpecJSONResponse(rsp *http.Response) (*GetSpecJSONResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10755,6 +13116,13 @@ func ParseListOrganizationsResponse(rsp *http.Response) (*ListOrganizationsRespo
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10835,6 +13203,13 @@ func ParseCreateOrganizationResponse(rsp *http.Response) (*CreateOrganizationRes
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -11086,6 +13461,13 @@ func ParseCreateOrgAPIKeyResponse(rsp *http.Response) (*CreateOrgAPIKeyResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11119,6 +13501,101 @@ func ParseCreateOrgAPIKeyResponse(rsp *http.Response) (*CreateOrgAPIKeyResponse,
 	switch {
 	case rsp.StatusCode == 401:
 		var headers CreateOrgAPIKeyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeOrgAPIKeysByCreatorResponse parses an HTTP response from a RevokeOrgAPIKeysByCreatorWithResponse call
+func ParseRevokeOrgAPIKeysByCreatorResponse(rsp *http.Response) (*RevokeOrgAPIKeysByCreatorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeOrgAPIKeysByCreatorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RevokedCount
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeOrgAPIKeysByCreatorResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -11392,6 +13869,452 @@ func ParseRollOrgAPIKeyResponse(rsp *http.Response) (*RollOrgAPIKeyResponse, err
 	return response, nil
 }
 
+// ParseGetAudiencesResponse parses an HTTP response from a GetAudiencesWithResponse call
+func ParseGetAudiencesResponse(rsp *http.Response) (*GetAudiencesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAudiencesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AudienceList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetAudiencesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSetAudiencesResponse parses an HTTP response from a SetAudiencesWithResponse call
+func ParseSetAudiencesResponse(rsp *http.Response) (*SetAudiencesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetAudiencesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AudienceList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SetAudiencesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListInvitationsResponse parses an HTTP response from a ListInvitationsWithResponse call
+func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListInvitationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest InvitationList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListInvitationsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseInviteMemberResponse parses an HTTP response from a InviteMemberWithResponse call
+func ParseInviteMemberResponse(rsp *http.Response) (*InviteMemberResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &InviteMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Accepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers InviteMemberResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers InviteMemberResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeInvitationResponse parses an HTTP response from a RevokeInvitationWithResponse call
+func ParseRevokeInvitationResponse(rsp *http.Response) (*RevokeInvitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeInvitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeInvitationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListMembersResponse parses an HTTP response from a ListMembersWithResponse call
 func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11453,108 +14376,6 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 	switch {
 	case rsp.StatusCode == 401:
 		var headers ListMembersResponse401Headers
-		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.WWWAuthenticate = value
-		}
-		response.Headers401 = &headers
-	}
-
-	return response, nil
-}
-
-// ParseAddMemberResponse parses an HTTP response from a AddMemberWithResponse call
-func ParseAddMemberResponse(rsp *http.Response) (*AddMemberResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
-	if err != nil {
-		return nil, err
-	}
-
-	response := &AddMemberResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
-	}
-
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
-		var dest Member
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON201 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Forbidden
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON404 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest Conflict
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON409 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest PayloadTooLarge
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON413 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
-		var dest UnsupportedMediaType
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON415 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest Internal
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON503 = &dest
-
-	}
-
-	switch {
-	case rsp.StatusCode == 401:
-		var headers AddMemberResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -11933,6 +14754,13 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12014,6 +14842,13 @@ func ParseCreateDelegatedSessionResponse(rsp *http.Response) (*CreateDelegatedSe
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12027,6 +14862,13 @@ func ParseCreateDelegatedSessionResponse(rsp *http.Response) (*CreateDelegatedSe
 			return nil, err
 		}
 		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -12055,6 +14897,16 @@ func ParseCreateDelegatedSessionResponse(rsp *http.Response) (*CreateDelegatedSe
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateDelegatedSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -118,16 +118,25 @@ func (c *Client) Me(ctx context.Context) (*User, error) {
 	return res.JSON200, nil
 }
 
-// Sessions returns the user's live sessions, newest first.
+// Sessions returns every live session of the user, newest first, reading
+// page after page.
 func (c *Client) Sessions(ctx context.Context) ([]Session, error) {
-	res, err := c.api.ListSessionsWithResponse(ctx)
-	if err != nil {
-		return nil, err
+	var out []Session
+	params := &ListSessionsParams{}
+	for {
+		res, err := c.api.ListSessionsWithResponse(ctx, params)
+		if err != nil {
+			return nil, err
+		}
+		if res.JSON200 == nil {
+			return nil, fail(res.HTTPResponse, res.Body)
+		}
+		out = append(out, res.JSON200.Sessions...)
+		if res.JSON200.NextCursor == nil {
+			return out, nil
+		}
+		params.Cursor = res.JSON200.NextCursor
 	}
-	if res.JSON200 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
-	}
-	return res.JSON200.Sessions, nil
 }
 
 // RevokeSession ends one of the user's sessions. Returns ErrNotFound when
@@ -170,16 +179,25 @@ func (c *Client) CreateAPIKey(ctx context.Context, req CreateAPIKeyRequest) (*AP
 	return res.JSON201, nil
 }
 
-// APIKeys lists the user's personal API keys, never their secrets.
+// APIKeys lists every personal API key of the user, never their secrets,
+// reading page after page.
 func (c *Client) APIKeys(ctx context.Context) ([]APIKey, error) {
-	res, err := c.api.ListAPIKeysWithResponse(ctx)
-	if err != nil {
-		return nil, err
+	var out []APIKey
+	params := &ListAPIKeysParams{}
+	for {
+		res, err := c.api.ListAPIKeysWithResponse(ctx, params)
+		if err != nil {
+			return nil, err
+		}
+		if res.JSON200 == nil {
+			return nil, fail(res.HTTPResponse, res.Body)
+		}
+		out = append(out, res.JSON200.ApiKeys...)
+		if res.JSON200.NextCursor == nil {
+			return out, nil
+		}
+		params.Cursor = res.JSON200.NextCursor
 	}
-	if res.JSON200 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
-	}
-	return res.JSON200.ApiKeys, nil
 }
 
 // RevokeAPIKey revokes a personal API key.

@@ -35,7 +35,7 @@ type latch struct {
 
 func start(t *testing.T, opts ...testutil.Option) *latch {
 	t.Helper()
-	s := testutil.Start(t, "sqlite", opts...)
+	s := testutil.Start(t, "sqlite", append([]testutil.Option{testutil.Autoconfirm}, opts...)...)
 	l := &latch{Server: s, calls: map[string]int{}, statuses: map[string]int{}}
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Method + " " + r.URL.Path

@@ -366,7 +366,7 @@ func TestRefreshRateLimited(t *testing.T) {
 func TestRefreshBacksOffWhileLatchIsDown(t *testing.T) {
 	const callers = 16
 	ctx := context.Background()
-	s := testutil.Start(t, "sqlite")
+	s := testutil.Start(t, "sqlite", testutil.Autoconfirm)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

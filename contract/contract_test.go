@@ -40,6 +40,8 @@ type latchd struct {
 func start(t *testing.T) *latchd {
 	t.Helper()
 	c := testutil.Config(t, testutil.DatabaseURL(t, "sqlite"))
+	// The contract run signs up and goes on to create API keys at once.
+	c.AutoconfirmEmail = true
 	a, err := app.New(context.Background(), c, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -285,6 +287,12 @@ func (g *gen) calls(method, path string, item *openapi3.PathItem, o *openapi3.Op
 			continue
 		}
 		for _, v := range []string{"", "-1", "99999999999999999999", "not-valid", strings.Repeat("z", 400), "%ff"} {
+			// An empty boolean is an absent one (kin-openapi and the
+			// generated binding agree), so it is no malformed request: on
+			// logout it would end the fixture's session.
+			if v == "" && pr.Value.Schema != nil && pr.Value.Schema.Value.Type.Is("boolean") {
+				continue
+			}
 			add(call{method: method, path: good + "?" + pr.Value.Name + "=" + v})
 		}
 	}

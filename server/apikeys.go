@@ -15,7 +15,7 @@ func apiKey(k *domain.APIKey) api.APIKey {
 	out := api.APIKey{
 		Id: k.ID, Prefix: k.Prefix, Label: k.Label, Scopes: k.Scopes, CreatedAt: k.CreatedAt,
 		ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt,
-		OwnerType: api.APIKeyOwnerTypeUser, UserId: k.UserID,
+		OwnerType: api.APIKeyOwnerTypeUser, UserId: k.UserID, CreatedBy: k.CreatedBy,
 	}
 	if out.Scopes == nil {
 		out.Scopes = []string{}
@@ -33,13 +33,13 @@ func apiKeyWithSecret(ck *service.CreatedKey) api.APIKeyWithSecret {
 	return api.APIKeyWithSecret{
 		Id: k.Id, Prefix: k.Prefix, Label: k.Label, Scopes: k.Scopes, CreatedAt: k.CreatedAt,
 		ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt,
-		OwnerType: api.APIKeyWithSecretOwnerType(k.OwnerType), UserId: k.UserId, OrgId: k.OrgId,
+		OwnerType: api.APIKeyWithSecretOwnerType(k.OwnerType), UserId: k.UserId, OrgId: k.OrgId, CreatedBy: k.CreatedBy,
 		Key: ck.Secret.Reveal(),
 	}
 }
 
-func apiKeyList(keys []domain.APIKey) api.APIKeyList {
-	out := api.APIKeyList{ApiKeys: make([]api.APIKey, len(keys))}
+func apiKeyList(keys []domain.APIKey, next *domain.Cursor) api.APIKeyList {
+	out := api.APIKeyList{ApiKeys: make([]api.APIKey, len(keys)), NextCursor: nextCursor(next)}
 	for i := range keys {
 		out.ApiKeys[i] = apiKey(&keys[i])
 	}
@@ -61,16 +61,20 @@ func overlap(b *api.RollAPIKeyRequest) time.Duration {
 }
 
 // ListAPIKeys lists the caller's personal keys, never their secrets.
-func (s *Server) ListAPIKeys(ctx context.Context, _ api.ListAPIKeysRequestObject) (api.ListAPIKeysResponseObject, error) {
+func (s *Server) ListAPIKeys(ctx context.Context, req api.ListAPIKeysRequestObject) (api.ListAPIKeysResponseObject, error) {
 	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := s.svc.ListAPIKeys(ctx, p)
+	page, err := pageRequest(req.Params.Limit, req.Params.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	return api.ListAPIKeys200JSONResponse(apiKeyList(keys)), nil
+	keys, next, err := s.svc.ListAPIKeys(ctx, p, page)
+	if err != nil {
+		return nil, err
+	}
+	return api.ListAPIKeys200JSONResponse(apiKeyList(keys, next)), nil
 }
 
 // CreateAPIKey creates a personal key and shows its secret once.
@@ -130,11 +134,29 @@ func (s *Server) ListOrgAPIKeys(ctx context.Context, req api.ListOrgAPIKeysReque
 	if err != nil {
 		return nil, err
 	}
-	keys, err := s.svc.ListOrgAPIKeys(ctx, p, req.OrgId)
+	page, err := pageRequest(req.Params.Limit, req.Params.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	return api.ListOrgAPIKeys200JSONResponse(apiKeyList(keys)), nil
+	keys, next, err := s.svc.ListOrgAPIKeys(ctx, p, req.OrgId, req.Params.CreatedBy, page)
+	if err != nil {
+		return nil, err
+	}
+	return api.ListOrgAPIKeys200JSONResponse(apiKeyList(keys, next)), nil
+}
+
+// RevokeOrgAPIKeysByCreator revokes every active key of the organization
+// that a user created.
+func (s *Server) RevokeOrgAPIKeysByCreator(ctx context.Context, req api.RevokeOrgAPIKeysByCreatorRequestObject) (api.RevokeOrgAPIKeysByCreatorResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.svc.RevokeOrgAPIKeysByCreator(ctx, p, req.OrgId, req.Body.CreatedBy, metaFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return api.RevokeOrgAPIKeysByCreator200JSONResponse(api.RevokedCount{Revoked: n}), nil
 }
 
 // CreateOrgAPIKey creates an organization key and shows its secret once.

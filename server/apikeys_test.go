@@ -123,7 +123,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		check(t, "me with apikey header", st, res.Body, 200)
 
 		// Listing and reading never return the secret.
-		list, err := s.Client.ListAPIKeysWithResponse(ctx, bearer)
+		list, err := s.Client.ListAPIKeysWithResponse(ctx, nil, bearer)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +131,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		if len(list.JSON200.ApiKeys) != 1 || list.JSON200.ApiKeys[0].Id != k.Id || bytes.Contains(list.Body, []byte(k.Key[12:])) {
 			t.Fatalf("list: %s", list.Body)
 		}
-		list, _ = s.Client.ListAPIKeysWithResponse(ctx, testutil.APIKey(k.Key))
+		list, _ = s.Client.ListAPIKeysWithResponse(ctx, nil, testutil.APIKey(k.Key))
 		check(t, "list with the key (keys:read)", list.StatusCode(), list.Body, 200)
 		got, _ := s.Client.GetAPIKeyWithResponse(ctx, k.Id, bearer)
 		check(t, "get", got.StatusCode(), got.Body, 200)
@@ -145,7 +145,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 			t.Fatalf("message does not name the scope: %q", msg)
 		}
 		// An operation for sessions only does not take API keys.
-		ls, _ := s.Client.ListSessionsWithResponse(ctx, testutil.APIKey(k.Key))
+		ls, _ := s.Client.ListSessionsWithResponse(ctx, nil, testutil.APIKey(k.Key))
 		checkErr(t, "list sessions with a key", ls.StatusCode(), ls.Body, 401, "unauthorized")
 
 		// Another user sees none of it.
@@ -154,7 +154,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		checkErr(t, "get someone else's key", other.StatusCode(), other.Body, 404, "not_found")
 		del, _ := s.Client.RevokeAPIKeyWithResponse(ctx, k.Id, testutil.Bearer(bob.AccessToken))
 		checkErr(t, "revoke someone else's key", del.StatusCode(), del.Body, 404, "not_found")
-		bl, _ := s.Client.ListAPIKeysWithResponse(ctx, testutil.Bearer(bob.AccessToken))
+		bl, _ := s.Client.ListAPIKeysWithResponse(ctx, nil, testutil.Bearer(bob.AccessToken))
 		if check(t, "bob's list", bl.StatusCode(), bl.Body, 200); len(bl.JSON200.ApiKeys) != 0 {
 			t.Fatalf("bob sees keys: %s", bl.Body)
 		}

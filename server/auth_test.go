@@ -372,7 +372,7 @@ func TestSessionEndpoints(t *testing.T) {
 		a2, _ := s.Client.LoginWithResponse(ctx, client.LoginJSONRequestBody{Email: "a@example.com", Password: goodPassword})
 		a3, _ := s.Client.LoginWithResponse(ctx, client.LoginJSONRequestBody{Email: "a@example.com", Password: goodPassword})
 		b := signup(t, s, "b@example.com")
-		list, _ := s.Client.ListSessionsWithResponse(ctx, testutil.Bearer(a.AccessToken))
+		list, _ := s.Client.ListSessionsWithResponse(ctx, nil, testutil.Bearer(a.AccessToken))
 		if list.StatusCode() != 200 || len(list.JSON200.Sessions) != 3 {
 			t.Fatalf("list: %d %s", list.StatusCode(), list.Body)
 		}

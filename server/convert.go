@@ -74,3 +74,11 @@ func strPtr(s string) *string {
 	}
 	return &s
 }
+
+// boolOr returns *b, or def when the parameter was not sent.
+func boolOr(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}

@@ -11,7 +11,16 @@ import (
 
 const goodPassword = "correct horse battery staple"
 
+// signup creates an account and marks its email verified (API keys need
+// it); signupUnverified leaves it unverified.
 func signup(t *testing.T, s *testutil.Server, email string) *client.TokenResponse {
+	t.Helper()
+	tok := signupUnverified(t, s, email)
+	s.MarkVerified(t, email)
+	return tok
+}
+
+func signupUnverified(t *testing.T, s *testutil.Server, email string) *client.TokenResponse {
 	t.Helper()
 	res, err := s.Client.SignupWithResponse(context.Background(), client.SignupJSONRequestBody{Email: client.Email(email), Password: goodPassword})
 	if err != nil {

@@ -36,6 +36,7 @@ var statuses = map[domain.Code]int{
 	domain.CodeUnsupportedGrantType:    http.StatusBadRequest,
 	domain.CodeInvalidScope:            http.StatusBadRequest,
 	domain.CodeEmailNotVerified:        http.StatusForbidden,
+	domain.CodeQuotaExceeded:           http.StatusConflict,
 }
 
 // statusError overrides the status of a code for one operation, for the few

@@ -13,23 +13,21 @@ func (s *Server) ListEvents(ctx context.Context, req api.ListEventsRequestObject
 	if err != nil {
 		return nil, err
 	}
-	limit, before := 0, ""
-	if req.Params.Limit != nil {
-		limit = *req.Params.Limit
+	cursor := req.Params.Cursor
+	if cursor == nil {
+		cursor = req.Params.Before // its earlier name
 	}
-	if req.Params.Before != nil {
-		before = *req.Params.Before
-	}
-	evs, next, err := s.svc.ListEvents(ctx, p, limit, before)
+	page, err := pageRequest(req.Params.Limit, cursor)
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListEvents200JSONResponse{Events: make([]api.Event, len(evs))}
+	evs, next, err := s.svc.ListEvents(ctx, p, page)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListEvents200JSONResponse{Events: make([]api.Event, len(evs)), NextCursor: nextCursor(next)}
 	for i := range evs {
 		out.Events[i] = apiEvent(&evs[i])
-	}
-	if next != "" {
-		out.NextCursor = &next
 	}
 	return out, nil
 }

@@ -32,11 +32,11 @@ type failingStore struct {
 	failListSessions bool
 }
 
-func (f *failingStore) ListSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]domain.Session, error) {
+func (f *failingStore) ListSessions(ctx context.Context, userID uuid.UUID, now time.Time, after *domain.Cursor, limit int) ([]domain.Session, error) {
 	if f.failListSessions {
 		return nil, errors.New("pq: connection to 10.0.0.7 reset: secret internal detail")
 	}
-	return f.Store.ListSessions(ctx, userID, now)
+	return f.Store.ListSessions(ctx, userID, now, after, limit)
 }
 
 // countingHasher counts the password verifications the service asks for.
@@ -97,7 +97,7 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 	ctx := context.Background()
 	su, _ := r.client.SignupWithResponse(ctx, client.SignupJSONRequestBody{Email: "fail@example.com", Password: goodPassword})
 	r.store.failListSessions = true
-	res, err := r.client.ListSessionsWithResponse(ctx, testutil.Bearer(su.JSON201.AccessToken))
+	res, err := r.client.ListSessionsWithResponse(ctx, nil, testutil.Bearer(su.JSON201.AccessToken))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,16 +25,20 @@ func apiMember(m *domain.Member) api.Member {
 }
 
 // ListOrganizations lists the caller's organizations.
-func (s *Server) ListOrganizations(ctx context.Context, _ api.ListOrganizationsRequestObject) (api.ListOrganizationsResponseObject, error) {
+func (s *Server) ListOrganizations(ctx context.Context, req api.ListOrganizationsRequestObject) (api.ListOrganizationsResponseObject, error) {
 	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	orgs, err := s.svc.ListOrganizations(ctx, p)
+	page, err := pageRequest(req.Params.Limit, req.Params.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListOrganizations200JSONResponse{Organizations: make([]api.Organization, len(orgs))}
+	orgs, next, err := s.svc.ListOrganizations(ctx, p, page)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListOrganizations200JSONResponse{Organizations: make([]api.Organization, len(orgs)), NextCursor: nextCursor(next)}
 	for i := range orgs {
 		out.Organizations[i] = apiOrg(&orgs[i])
 	}
@@ -73,28 +77,105 @@ func (s *Server) ListMembers(ctx context.Context, req api.ListMembersRequestObje
 	if err != nil {
 		return nil, err
 	}
-	ms, err := s.svc.ListMembers(ctx, p, req.OrgId)
+	page, err := pageRequest(req.Params.Limit, req.Params.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListMembers200JSONResponse{Members: make([]api.Member, len(ms))}
+	ms, next, err := s.svc.ListMembers(ctx, p, req.OrgId, page)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListMembers200JSONResponse{Members: make([]api.Member, len(ms)), NextCursor: nextCursor(next)}
 	for i := range ms {
 		out.Members[i] = apiMember(&ms[i])
 	}
 	return out, nil
 }
 
-// AddMember adds an existing user to an organization.
-func (s *Server) AddMember(ctx context.Context, req api.AddMemberRequestObject) (api.AddMemberResponseObject, error) {
+// InviteMember invites an address to an organization: the same 202
+// whether or not it has an account.
+func (s *Server) InviteMember(ctx context.Context, req api.InviteMemberRequestObject) (api.InviteMemberResponseObject, error) {
 	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.svc.AddMember(ctx, p, req.OrgId, string(req.Body.Email), domain.Role(req.Body.Role))
+	if err := s.svc.InviteMember(ctx, p, req.OrgId, string(req.Body.Email), domain.Role(req.Body.Role), metaFrom(ctx)); err != nil {
+		return nil, err
+	}
+	return api.InviteMember202JSONResponse{Status: api.AcceptedStatusAccepted}, nil
+}
+
+// ListInvitations lists an organization's pending invitations.
+func (s *Server) ListInvitations(ctx context.Context, req api.ListInvitationsRequestObject) (api.ListInvitationsResponseObject, error) {
+	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return api.AddMember201JSONResponse(apiMember(m)), nil
+	page, err := pageRequest(req.Params.Limit, req.Params.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	list, next, err := s.svc.ListInvitations(ctx, p, req.OrgId, page)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListInvitations200JSONResponse{Invitations: make([]api.Invitation, len(list)), NextCursor: nextCursor(next)}
+	for i, inv := range list {
+		out.Invitations[i] = api.Invitation{Id: inv.ID, Email: openapi_types.Email(inv.Email), Role: api.Role(inv.Role),
+			InvitedBy: inv.InvitedBy, CreatedAt: inv.CreatedAt, ExpiresAt: inv.ExpiresAt}
+	}
+	return out, nil
+}
+
+// RevokeInvitation revokes a pending invitation.
+func (s *Server) RevokeInvitation(ctx context.Context, req api.RevokeInvitationRequestObject) (api.RevokeInvitationResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.svc.RevokeInvitation(ctx, p, req.OrgId, req.InvitationId); err != nil {
+		return nil, err
+	}
+	return api.RevokeInvitation204Response{}, nil
+}
+
+// AcceptInvitation joins the organization an invitation token is for.
+func (s *Server) AcceptInvitation(ctx context.Context, req api.AcceptInvitationRequestObject) (api.AcceptInvitationResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.svc.AcceptInvitation(ctx, p, req.Body.Token, metaFrom(ctx))
+	if err != nil {
+		return nil, tokenStatus(err)
+	}
+	return api.AcceptInvitation200JSONResponse(apiOrg(o)), nil
+}
+
+// GetAudiences returns the audiences an organization's tokens may name.
+func (s *Server) GetAudiences(ctx context.Context, req api.GetAudiencesRequestObject) (api.GetAudiencesResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	auds, err := s.svc.Audiences(ctx, p, req.OrgId)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetAudiences200JSONResponse{Audiences: auds}, nil
+}
+
+// SetAudiences replaces an organization's audiences.
+func (s *Server) SetAudiences(ctx context.Context, req api.SetAudiencesRequestObject) (api.SetAudiencesResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	auds, err := s.svc.SetAudiences(ctx, p, req.OrgId, req.Body.Audiences)
+	if err != nil {
+		return nil, err
+	}
+	return api.SetAudiences200JSONResponse{Audiences: auds}, nil
 }
 
 // UpdateMember changes a member's role.
@@ -116,7 +197,7 @@ func (s *Server) RemoveMember(ctx context.Context, req api.RemoveMemberRequestOb
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.RemoveMember(ctx, p, req.OrgId, req.UserId); err != nil {
+	if err := s.svc.RemoveMember(ctx, p, req.OrgId, req.UserId, boolOr(req.Params.RevokeApiKeys, true), metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.RemoveMember204Response{}, nil
@@ -152,11 +233,15 @@ func (s *Server) ListOrgSessions(ctx context.Context, req api.ListOrgSessionsReq
 	if req.Params.ExternalId != nil {
 		ext = *req.Params.ExternalId
 	}
-	list, err := s.svc.ListOrgSessions(ctx, p, req.OrgId, ext)
+	page, err := pageRequest(req.Params.Limit, req.Params.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListOrgSessions200JSONResponse{Sessions: make([]api.Session, len(list))}
+	list, next, err := s.svc.ListOrgSessions(ctx, p, req.OrgId, ext, page)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListOrgSessions200JSONResponse{Sessions: make([]api.Session, len(list)), NextCursor: nextCursor(next)}
 	for i := range list {
 		out.Sessions[i] = apiSession(&list[i], uuid.Nil)
 	}

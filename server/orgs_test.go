@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/internal/mail"
 	"github.com/latchauth/latch/internal/testutil"
 )
 
@@ -22,13 +23,40 @@ func createOrg(t *testing.T, s *testutil.Server, tok, name string) *client.Organ
 	return res.JSON201
 }
 
+// addMember makes the account with email (and goodPassword) a member the
+// only way there is: the inviter (tok) invites it, the invitation mail is
+// delivered, and the invitee accepts its link while signed in.
 func addMember(t *testing.T, s *testutil.Server, tok string, org uuid.UUID, email string, role client.Role) {
 	t.Helper()
-	res, err := s.Client.AddMemberWithResponse(context.Background(), org, client.AddMemberJSONRequestBody{Email: client.Email(email), Role: role}, testutil.Bearer(tok))
+	inviteTok := invite(t, s, tok, org, email, role)
+	res, err := s.Client.AcceptInvitationWithResponse(context.Background(), client.AcceptInvitationJSONRequestBody{Token: inviteTok},
+		testutil.Bearer(login(s, email, goodPassword).JSON200.AccessToken))
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, "add member", res.StatusCode(), res.Body, http.StatusCreated)
+	check(t, "accept invitation", res.StatusCode(), res.Body, http.StatusOK)
+}
+
+// invite invites email to org as role and returns the token of the link in
+// the invitation mail.
+func invite(t *testing.T, s *testutil.Server, tok string, org uuid.UUID, email string, role client.Role) string {
+	t.Helper()
+	res, err := s.Client.InviteMemberWithResponse(context.Background(), org, client.InviteMemberJSONRequestBody{Email: client.Email(email), Role: role}, testutil.Bearer(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "invite", res.StatusCode(), res.Body, http.StatusAccepted)
+	box := &mailbox{}
+	var found []*mail.Message
+	for _, m := range flush(t, s, box) {
+		if m.To == email && strings.Contains(m.Subject, "invited") {
+			found = append(found, m)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d invitation mails to %s", len(found), email)
+	}
+	return tokenIn(t, found[0])
 }
 
 func createOrgKey(t *testing.T, s *testutil.Server, auth client.RequestEditorFn, org uuid.UUID, scopes ...string) *client.APIKeyWithSecret {
@@ -56,20 +84,22 @@ func TestOrgMembersAndRoles(t *testing.T) {
 		if org.Name != "Acme" || org.Role != client.RoleOwner {
 			t.Fatalf("org: %+v", org)
 		}
-		list, _ := s.Client.ListOrganizationsWithResponse(ctx, testutil.Bearer(alice.AccessToken))
+		list, _ := s.Client.ListOrganizationsWithResponse(ctx, nil, testutil.Bearer(alice.AccessToken))
 		if check(t, "list orgs", list.StatusCode(), list.Body, 200); len(list.JSON200.Organizations) != 1 || list.JSON200.Organizations[0].Id != org.Id {
 			t.Fatalf("list: %s", list.Body)
 		}
 		addMember(t, s, alice.AccessToken, org.Id, "bob@example.com", client.RoleMember)
 		addMember(t, s, alice.AccessToken, org.Id, "carol@example.com", client.RoleAdmin)
 
-		am, _ := s.Client.AddMemberWithResponse(ctx, org.Id, client.AddMemberJSONRequestBody{Email: "bob@example.com", Role: client.RoleAdmin}, testutil.Bearer(alice.AccessToken))
-		checkErr(t, "add twice", am.StatusCode(), am.Body, 409, "conflict")
-		am, _ = s.Client.AddMemberWithResponse(ctx, org.Id, client.AddMemberJSONRequestBody{Email: "nobody@example.com", Role: client.RoleMember}, testutil.Bearer(alice.AccessToken))
-		checkErr(t, "add unknown", am.StatusCode(), am.Body, 404, "not_found")
+		again := invite(t, s, alice.AccessToken, org.Id, "bob@example.com", client.RoleAdmin)
+		acc, _ := s.Client.AcceptInvitationWithResponse(ctx, client.AcceptInvitationJSONRequestBody{Token: again}, testutil.Bearer(bob.AccessToken))
+		checkErr(t, "accept as a member already", acc.StatusCode(), acc.Body, 409, "conflict")
+		// An address without an account gets the same 202 (and a mail): an
+		// invitation tells nobody who is registered.
+		invite(t, s, alice.AccessToken, org.Id, "nobody@example.com", client.RoleMember)
 
 		// Members read; only owners and admins manage.
-		ms, _ := s.Client.ListMembersWithResponse(ctx, org.Id, testutil.Bearer(bob.AccessToken))
+		ms, _ := s.Client.ListMembersWithResponse(ctx, org.Id, nil, testutil.Bearer(bob.AccessToken))
 		if check(t, "member lists members", ms.StatusCode(), ms.Body, 200); len(ms.JSON200.Members) != 3 {
 			t.Fatalf("members: %s", ms.Body)
 		}
@@ -77,34 +107,34 @@ func TestOrgMembersAndRoles(t *testing.T) {
 		if check(t, "member gets org", bg.StatusCode(), bg.Body, 200); bg.JSON200.Role != client.RoleMember {
 			t.Fatalf("bob's role: %s", bg.Body)
 		}
-		am, _ = s.Client.AddMemberWithResponse(ctx, org.Id, client.AddMemberJSONRequestBody{Email: "dave@example.com", Role: client.RoleMember}, testutil.Bearer(bob.AccessToken))
-		checkErr(t, "member adds", am.StatusCode(), am.Body, 403, "insufficient_permissions")
+		am, _ := s.Client.InviteMemberWithResponse(ctx, org.Id, client.InviteMemberJSONRequestBody{Email: "dave@example.com", Role: client.RoleMember}, testutil.Bearer(bob.AccessToken))
+		checkErr(t, "member invites", am.StatusCode(), am.Body, 403, "insufficient_permissions")
 		up, _ := s.Client.UpdateMemberWithResponse(ctx, org.Id, bob.User.Id, client.UpdateMemberJSONRequestBody{Role: client.RoleAdmin}, testutil.Bearer(bob.AccessToken))
 		checkErr(t, "member promotes self", up.StatusCode(), up.Body, 403, "insufficient_permissions")
 
 		// Admins manage members and admins, never owners.
 		addMember(t, s, carol.AccessToken, org.Id, "dave@example.com", client.RoleMember)
-		am, _ = s.Client.AddMemberWithResponse(ctx, org.Id, client.AddMemberJSONRequestBody{Email: "dave@example.com", Role: client.RoleOwner}, testutil.Bearer(carol.AccessToken))
-		checkErr(t, "admin adds owner", am.StatusCode(), am.Body, 403, "insufficient_permissions")
+		am, _ = s.Client.InviteMemberWithResponse(ctx, org.Id, client.InviteMemberJSONRequestBody{Email: "dave@example.com", Role: client.RoleOwner}, testutil.Bearer(carol.AccessToken))
+		checkErr(t, "admin invites owner", am.StatusCode(), am.Body, 403, "insufficient_permissions")
 		up, _ = s.Client.UpdateMemberWithResponse(ctx, org.Id, dave.User.Id, client.UpdateMemberJSONRequestBody{Role: client.RoleOwner}, testutil.Bearer(carol.AccessToken))
 		checkErr(t, "admin makes owner", up.StatusCode(), up.Body, 403, "insufficient_permissions")
 		up, _ = s.Client.UpdateMemberWithResponse(ctx, org.Id, alice.User.Id, client.UpdateMemberJSONRequestBody{Role: client.RoleMember}, testutil.Bearer(carol.AccessToken))
 		checkErr(t, "admin demotes owner", up.StatusCode(), up.Body, 403, "insufficient_permissions")
-		rm, _ := s.Client.RemoveMemberWithResponse(ctx, org.Id, alice.User.Id, testutil.Bearer(carol.AccessToken))
+		rm, _ := s.Client.RemoveMemberWithResponse(ctx, org.Id, alice.User.Id, nil, testutil.Bearer(carol.AccessToken))
 		checkErr(t, "admin removes owner", rm.StatusCode(), rm.Body, 403, "insufficient_permissions")
 		up, _ = s.Client.UpdateMemberWithResponse(ctx, org.Id, dave.User.Id, client.UpdateMemberJSONRequestBody{Role: client.RoleAdmin}, testutil.Bearer(carol.AccessToken))
 		if check(t, "admin promotes member", up.StatusCode(), up.Body, 200); up.JSON200.Role != client.RoleAdmin || up.JSON200.Email == nil {
 			t.Fatalf("member: %s", up.Body)
 		}
-		rm, _ = s.Client.RemoveMemberWithResponse(ctx, org.Id, dave.User.Id, testutil.Bearer(carol.AccessToken))
+		rm, _ = s.Client.RemoveMemberWithResponse(ctx, org.Id, dave.User.Id, nil, testutil.Bearer(carol.AccessToken))
 		check(t, "admin removes admin", rm.StatusCode(), rm.Body, 204)
-		rm, _ = s.Client.RemoveMemberWithResponse(ctx, org.Id, dave.User.Id, testutil.Bearer(carol.AccessToken))
+		rm, _ = s.Client.RemoveMemberWithResponse(ctx, org.Id, dave.User.Id, nil, testutil.Bearer(carol.AccessToken))
 		checkErr(t, "remove a non-member", rm.StatusCode(), rm.Body, 404, "not_found")
 
 		// The last owner can neither be demoted nor leave.
 		up, _ = s.Client.UpdateMemberWithResponse(ctx, org.Id, alice.User.Id, client.UpdateMemberJSONRequestBody{Role: client.RoleAdmin}, testutil.Bearer(alice.AccessToken))
 		checkErr(t, "demote the last owner", up.StatusCode(), up.Body, 409, "last_owner")
-		rm, _ = s.Client.RemoveMemberWithResponse(ctx, org.Id, alice.User.Id, testutil.Bearer(alice.AccessToken))
+		rm, _ = s.Client.RemoveMemberWithResponse(ctx, org.Id, alice.User.Id, nil, testutil.Bearer(alice.AccessToken))
 		checkErr(t, "last owner leaves", rm.StatusCode(), rm.Body, 409, "last_owner")
 		// With a second owner, the first may go.
 		up, _ = s.Client.UpdateMemberWithResponse(ctx, org.Id, carol.User.Id, client.UpdateMemberJSONRequestBody{Role: client.RoleOwner}, testutil.Bearer(alice.AccessToken))
@@ -114,14 +144,14 @@ func TestOrgMembersAndRoles(t *testing.T) {
 		up, _ = s.Client.UpdateMemberWithResponse(ctx, org.Id, carol.User.Id, client.UpdateMemberJSONRequestBody{Role: client.RoleAdmin}, testutil.Bearer(carol.AccessToken))
 		checkErr(t, "demote the new last owner", up.StatusCode(), up.Body, 409, "last_owner")
 		// Any member may leave.
-		rm, _ = s.Client.RemoveMemberWithResponse(ctx, org.Id, bob.User.Id, testutil.Bearer(bob.AccessToken))
+		rm, _ = s.Client.RemoveMemberWithResponse(ctx, org.Id, bob.User.Id, nil, testutil.Bearer(bob.AccessToken))
 		check(t, "member leaves", rm.StatusCode(), rm.Body, 204)
 		bg, _ = s.Client.GetOrganizationWithResponse(ctx, org.Id, testutil.Bearer(bob.AccessToken))
 		checkErr(t, "former member", bg.StatusCode(), bg.Body, 404, "not_found")
 
 		// Organizations are for users' own sessions.
 		k := createKey(t, s, testutil.Bearer(alice.AccessToken), "k", "keys:read")
-		lo, _ := s.Client.ListOrganizationsWithResponse(ctx, testutil.APIKey(k.Key))
+		lo, _ := s.Client.ListOrganizationsWithResponse(ctx, nil, testutil.APIKey(k.Key))
 		checkErr(t, "list orgs with a key", lo.StatusCode(), lo.Body, 401, "unauthorized")
 	})
 }
@@ -156,15 +186,15 @@ func TestOrgCrossOrganizationIsNotFound(t *testing.T) {
 				return r.StatusCode(), r.Body
 			}},
 			{"list members", true, func(org, _ uuid.UUID, auth client.RequestEditorFn) (int, []byte) {
-				r, _ := s.Client.ListMembersWithResponse(ctx, org, auth)
+				r, _ := s.Client.ListMembersWithResponse(ctx, org, nil, auth)
 				return r.StatusCode(), r.Body
 			}},
-			{"add member", true, func(org, _ uuid.UUID, auth client.RequestEditorFn) (int, []byte) {
-				r, _ := s.Client.AddMemberWithResponse(ctx, org, client.AddMemberJSONRequestBody{Email: "mallory@example.com", Role: client.RoleOwner}, auth)
+			{"invite member", true, func(org, _ uuid.UUID, auth client.RequestEditorFn) (int, []byte) {
+				r, _ := s.Client.InviteMemberWithResponse(ctx, org, client.InviteMemberJSONRequestBody{Email: "mallory@example.com", Role: client.RoleOwner}, auth)
 				return r.StatusCode(), r.Body
 			}},
 			{"list keys", false, func(org, _ uuid.UUID, auth client.RequestEditorFn) (int, []byte) {
-				r, _ := s.Client.ListOrgAPIKeysWithResponse(ctx, org, auth)
+				r, _ := s.Client.ListOrgAPIKeysWithResponse(ctx, org, nil, auth)
 				return r.StatusCode(), r.Body
 			}},
 			{"create key", false, func(org, _ uuid.UUID, auth client.RequestEditorFn) (int, []byte) {
@@ -216,12 +246,12 @@ func TestOrgCrossOrganizationIsNotFound(t *testing.T) {
 		r, _ := s.Client.GetOrgAPIKeyWithResponse(ctx, m.Id, aKey.Id, testutil.Bearer(mallory.AccessToken))
 		checkErr(t, "A's key under M", r.StatusCode(), r.Body, 404, "not_found")
 		// A's own key still works in A.
-		lk, _ := s.Client.ListOrgAPIKeysWithResponse(ctx, a.Id, testutil.APIKey(aKey.Key))
+		lk, _ := s.Client.ListOrgAPIKeysWithResponse(ctx, a.Id, nil, testutil.APIKey(aKey.Key))
 		if check(t, "A's key lists A's keys", lk.StatusCode(), lk.Body, 200); len(lk.JSON200.ApiKeys) != 1 {
 			t.Fatalf("keys: %s", lk.Body)
 		}
 		// An org key has no personal keys.
-		pl, _ := s.Client.ListAPIKeysWithResponse(ctx, testutil.APIKey(aKey.Key))
+		pl, _ := s.Client.ListAPIKeysWithResponse(ctx, nil, testutil.APIKey(aKey.Key))
 		checkErr(t, "org key on personal keys", pl.StatusCode(), pl.Body, 403, "insufficient_permissions")
 	})
 }
@@ -258,7 +288,7 @@ func TestOrgAPIKeysAndRoleCaps(t *testing.T) {
 		if msg := checkErr(t, "member creates a key", st, body, 403, "insufficient_permissions"); !strings.Contains(msg, "keys:write") {
 			t.Fatalf("message %q", msg)
 		}
-		lk, _ := s.Client.ListOrgAPIKeysWithResponse(ctx, org.Id, testutil.Bearer(bob.AccessToken))
+		lk, _ := s.Client.ListOrgAPIKeysWithResponse(ctx, org.Id, nil, testutil.Bearer(bob.AccessToken))
 		if check(t, "member lists keys", lk.StatusCode(), lk.Body, 200); len(lk.JSON200.ApiKeys) != 2 || strings.Contains(string(lk.Body), k.Key[12:]) {
 			t.Fatalf("keys: %s", lk.Body)
 		}
@@ -288,7 +318,7 @@ func TestOrgAPIKeysAndRoleCaps(t *testing.T) {
 		}
 		rv, _ = s.Client.RevokeOrgAPIKeyWithResponse(ctx, org.Id, rl.JSON201.Id, testutil.APIKey(k.Key))
 		check(t, "org key revokes its successor", rv.StatusCode(), rv.Body, 204)
-		lk, _ = s.Client.ListOrgAPIKeysWithResponse(ctx, org.Id, testutil.APIKey(rl.JSON201.Key))
+		lk, _ = s.Client.ListOrgAPIKeysWithResponse(ctx, org.Id, nil, testutil.APIKey(rl.JSON201.Key))
 		checkErr(t, "revoked successor", lk.StatusCode(), lk.Body, 401, "invalid_token")
 		gk, _ := s.Client.GetOrgAPIKeyWithResponse(ctx, org.Id, k.Id, testutil.Bearer(alice.AccessToken))
 		if check(t, "get rolled key", gk.StatusCode(), gk.Body, 200); gk.JSON200.ExpiresAt == nil {

@@ -40,7 +40,7 @@ func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordReque
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.ChangePassword(ctx, p, req.Body.CurrentPassword, req.Body.NewPassword, metaFrom(ctx)); err != nil {
+	if err := s.svc.ChangePassword(ctx, p, req.Body.CurrentPassword, req.Body.NewPassword, boolOr(req.Body.RevokeApiKeys, false), metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.ChangePassword204Response{}, nil

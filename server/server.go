@@ -134,23 +134,27 @@ func (s *Server) Logout(ctx context.Context, req api.LogoutRequestObject) (api.L
 	if req.Params.Scope != nil {
 		scope = string(*req.Params.Scope)
 	}
-	if err := s.svc.Logout(ctx, p, scope, metaFrom(ctx)); err != nil {
+	if err := s.svc.Logout(ctx, p, scope, boolOr(req.Params.RevokeApiKeys, false), metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.Logout204Response{}, nil
 }
 
 // ListSessions lists the caller's active sessions.
-func (s *Server) ListSessions(ctx context.Context, _ api.ListSessionsRequestObject) (api.ListSessionsResponseObject, error) {
+func (s *Server) ListSessions(ctx context.Context, req api.ListSessionsRequestObject) (api.ListSessionsResponseObject, error) {
 	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	list, err := s.svc.ListSessions(ctx, p)
+	page, err := pageRequest(req.Params.Limit, req.Params.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListSessions200JSONResponse{Sessions: make([]api.Session, len(list))}
+	list, next, err := s.svc.ListSessions(ctx, p, page)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListSessions200JSONResponse{Sessions: make([]api.Session, len(list)), NextCursor: nextCursor(next)}
 	for i := range list {
 		out.Sessions[i] = apiSession(&list[i], p.SessionID)
 	}

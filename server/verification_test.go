@@ -26,7 +26,7 @@ func TestEmailVerification(t *testing.T) {
 		s := testutil.Start(t, d)
 		box := &mailbox{}
 		ctx := context.Background()
-		tok := signup(t, s, "eve@example.com")
+		tok := signupUnverified(t, s, "eve@example.com")
 		if tok.User.EmailVerified {
 			t.Fatal("verified at signup")
 		}
@@ -70,7 +70,7 @@ func TestVerificationExpiresAndResend(t *testing.T) {
 	s := testutil.Start(t, "sqlite")
 	box := &mailbox{}
 	ctx := context.Background()
-	tok := signup(t, s, "late@example.com")
+	tok := signupUnverified(t, s, "late@example.com")
 	old := tokenIn(t, flush(t, s, box)[0])
 	s.Clock.Advance(48*time.Hour + time.Second)
 	if r := verify(s, old); r.StatusCode() != 400 {
@@ -103,7 +103,7 @@ func TestResendVerificationLimitedPerUser(t *testing.T) {
 		c.Limits.ResendUser = ratelimit.Rule{Burst: 1, Per: time.Minute}
 	})
 	box := &mailbox{}
-	tok := signup(t, s, "spam@example.com")
+	tok := signupUnverified(t, s, "spam@example.com")
 	flush(t, s, box)
 	ctx := context.Background()
 	if rs, _ := s.Client.ResendVerificationWithResponse(ctx, testutil.Bearer(tok.AccessToken)); rs.StatusCode() != 202 {
@@ -172,7 +172,7 @@ func TestNoMailWhenMailIsOff(t *testing.T) {
 	if s.App.Mail != nil {
 		t.Fatal("a mail worker with mail off")
 	}
-	signup(t, s, "quiet@example.com")
+	signupUnverified(t, s, "quiet@example.com")
 	forgot(t, s, "quiet@example.com")
 	s.App.Service.WaitBackground()
 	var n int

@@ -21,7 +21,7 @@ import (
 // defaults (ES256, iss http://127.0.0.1:8080, aud latch) and its JWKS.
 func TestAgainstLatch(t *testing.T) {
 	ctx := context.Background()
-	s := testutil.Start(t, "sqlite")
+	s := testutil.Start(t, "sqlite", testutil.Autoconfirm)
 	v := newVerifier(t, verify.Config{JWKSURL: s.URL + "/.well-known/jwks.json", Now: s.Clock.Now})
 
 	user, err := client.New(s.URL, client.WithClock(s.Clock.Now))
@@ -94,7 +94,7 @@ func TestAgainstLatch(t *testing.T) {
 // the resource server nothing, and says ErrSessionEnded.
 func TestSDKStopsAtSessionEnd(t *testing.T) {
 	ctx := context.Background()
-	s := testutil.Start(t, "sqlite")
+	s := testutil.Start(t, "sqlite", testutil.Autoconfirm)
 	v := newVerifier(t, verify.Config{JWKSURL: s.URL + "/.well-known/jwks.json", Now: s.Clock.Now})
 	var served atomic.Int64
 	rs := httptest.NewServer(v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1) })))

@@ -44,7 +44,7 @@ func refreshToken(t *testing.T, file string) string {
 
 func TestCLIKeepsWorkingAcrossRunsAndExpiry(t *testing.T) {
 	ctx := context.Background()
-	s := testutil.Start(t, "sqlite")
+	s := testutil.Start(t, "sqlite", testutil.Autoconfirm)
 	file := filepath.Join(t.TempDir(), "cli", "tokens.json")
 	env := map[string]string{"LATCH_URL": s.URL, "LATCH_TOKEN_FILE": file}
 	// Each call is a fresh run: a new SDK client built from the file alone.
@@ -125,7 +125,7 @@ func TestCLIKeepsWorkingAcrossRunsAndExpiry(t *testing.T) {
 // of Latch.
 func TestSessionEndedElsewhere(t *testing.T) {
 	ctx := context.Background()
-	s := testutil.Start(t, "sqlite")
+	s := testutil.Start(t, "sqlite", testutil.Autoconfirm)
 	file := filepath.Join(t.TempDir(), "tokens.json")
 	env := map[string]string{"LATCH_URL": s.URL, "LATCH_TOKEN_FILE": file}
 	cli := func(stdin string, args ...string) (int, string, string) {

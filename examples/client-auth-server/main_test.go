@@ -48,7 +48,7 @@ func call(t *testing.T, method, url string) (int, tokenBody) {
 
 func TestTokenEndpoint(t *testing.T) {
 	ctx := context.Background()
-	s := testutil.Start(t, "sqlite")
+	s := testutil.Start(t, "sqlite", testutil.Autoconfirm)
 	owner, err := client.New(s.URL, client.WithClock(s.Clock.Now))
 	if err != nil {
 		t.Fatal(err)

@@ -94,7 +94,7 @@ func (c caller) do(method, path string, body string, out any) int {
 
 func TestOrganizationServer(t *testing.T) {
 	ctx := context.Background()
-	s := testutil.Start(t, "sqlite")
+	s := testutil.Start(t, "sqlite", testutil.Autoconfirm)
 	owner, err := client.New(s.URL)
 	if err != nil {
 		t.Fatal(err)

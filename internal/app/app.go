@@ -102,8 +102,8 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	svc := service.New(service.Config{
 		AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdle, SessionMaxTTL: c.SessionMax, ReuseGrace: c.ReuseGrace,
 		SessionCacheTTL: c.SessionCache, RateLimits: c.RateLimits, Limits: c.Limits,
-		RequireVerifiedEmail: c.RequireVerifiedEmail, Recovery: c.Recovery.serviceConfig(),
-		APIKeys: c.APIKeys.serviceConfig(),
+		RequireVerifiedEmail: c.RequireVerifiedEmail, AutoconfirmEmail: c.AutoconfirmEmail, Recovery: c.Recovery.serviceConfig(),
+		APIKeys: c.APIKeys.serviceConfig(), Quotas: c.Quotas,
 	}, service.Deps{Store: st, Hasher: hasher, Issuer: issuer, Sealer: sealer, Clock: clock, Log: log,
 		MailQueued: func() { worker.Notify() }})
 	if err := svc.Init(ctx); err != nil {

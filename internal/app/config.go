@@ -49,9 +49,13 @@ type Config struct {
 	LogFormat            string
 	PprofAddr            string
 	RequireVerifiedEmail bool
-	ShutdownTimeout      time.Duration
-	Recovery             RecoveryConfig
-	APIKeys              APIKeyConfig
+	// AutoconfirmEmail marks every new account's email verified at signup,
+	// with no mail (development and automated API tests only).
+	AutoconfirmEmail bool
+	ShutdownTimeout  time.Duration
+	Recovery         RecoveryConfig
+	APIKeys          APIKeyConfig
+	Quotas           service.Quotas
 }
 
 type ruleFlag struct{ r *ratelimit.Rule }
@@ -149,6 +153,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		ShutdownTimeout: 15 * time.Second,
 		Recovery:        defaultRecovery(),
 		APIKeys:         defaultAPIKeys(),
+		Quotas:          service.DefaultQuotas,
 	}
 	var memKiB, timeCost, threads uint
 	memKiB, timeCost, threads = uint(c.Argon2.MemoryKiB), uint(c.Argon2.Time), uint(c.Argon2.Threads)
@@ -217,6 +222,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&c.LogFormat, "log-format", "LATCH_LOG_FORMAT", "text or json")
 	str(&c.PprofAddr, "pprof-addr", "LATCH_PPROF_ADDR", "admin listener for pprof (off when empty)")
 	boolean(&c.RequireVerifiedEmail, "require-verified-email", "LATCH_REQUIRE_VERIFIED_EMAIL", "refuse login until the email is verified")
+	boolean(&c.AutoconfirmEmail, "autoconfirm-email", "LATCH_AUTOCONFIRM_EMAIL", "mark new accounts' emails verified at signup without mail (development only)")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "LATCH_SHUTDOWN_TIMEOUT", "graceful shutdown limit")
 	// Password reset, email verification, mail and pruning.
 	str(&c.Recovery.PublicURL, "public-url", "LATCH_PUBLIC_URL", "base URL of the links in mails (never taken from a request)")
@@ -224,6 +230,8 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&c.Recovery.VerifyURL, "verify-url", "LATCH_VERIFY_URL", "email-verification page: absolute URL or path below the public URL, with {token}")
 	dur(&c.Recovery.ResetTTL, "reset-ttl", "LATCH_RESET_TTL", "password-reset token lifetime")
 	dur(&c.Recovery.VerifyTTL, "verify-ttl", "LATCH_VERIFY_TTL", "email-verification token lifetime")
+	str(&c.Recovery.InviteURL, "invite-url", "LATCH_INVITE_URL", "organization-invitation page: absolute URL or path below the public URL, with {token}")
+	dur(&c.Recovery.InviteTTL, "invite-ttl", "LATCH_INVITE_TTL", "organization-invitation link lifetime")
 	boolean(&c.Recovery.MailLogLinks, "mail-log-links", "LATCH_MAIL_LOG_LINKS", "show the links of mails written by the log transport (development only)")
 	str(&c.Recovery.MailTransport, "mail-transport", "LATCH_MAIL_TRANSPORT", "log (development only), smtp or none; default smtp when LATCH_SMTP_URL is set, else log")
 	str(&c.Recovery.SMTPURL, "smtp-url", "LATCH_SMTP_URL", "smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465")
@@ -241,6 +249,8 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	value(ruleFlag{&c.Limits.ResendUser}, "rate-resend-user", "LATCH_RATE_RESEND_USER", "verification mails per user, N/duration")
 	// API keys, token exchange and operator lookups.
 	c.APIKeys.flags(dur, value)
+	// Mail quotas, delegated sessions, invitations and per-owner quotas.
+	quotaFlags(&c, integer, value)
 
 	for _, d := range defs {
 		if v := getenv(d.env); v != "" {
@@ -318,6 +328,7 @@ func (c *Config) validate() error {
 	}
 	c.Recovery.validate(bad)
 	c.APIKeys.validate(bad)
+	c.validateQuotas(bad)
 	return errors.Join(errs...)
 }
 
@@ -329,6 +340,10 @@ func warnWeakSettings(log *slog.Logger, c Config, addr net.Addr) {
 	if tcp, ok := addr.(*net.TCPAddr); ok && c.MasterKey == "" && !tcp.IP.IsLoopback() {
 		log.Warn("LATCH_MASTER_KEY is not set: signing keys and server secrets are stored unencrypted in the database",
 			"setting", "LATCH_MASTER_KEY", "addr", addr.String())
+	}
+	if c.AutoconfirmEmail {
+		log.Warn("LATCH_AUTOCONFIRM_EMAIL is on: new accounts count as verified without proving their address (development only)",
+			"setting", "LATCH_AUTOCONFIRM_EMAIL")
 	}
 	if c.AllowWeakHashing && !c.Argon2.MeetsOWASPMinimum() {
 		log.Warn("argon2id parameters below OWASP's minimum, accepted because of LATCH_ALLOW_WEAK_HASHING",

@@ -38,6 +38,10 @@ type RecoveryConfig struct {
 	VerifyURL string
 	ResetTTL  time.Duration
 	VerifyTTL time.Duration
+	// InviteURL is the page that accepts an organization invitation (same
+	// form as ResetURL); InviteTTL its link's lifetime.
+	InviteURL string
+	InviteTTL time.Duration
 	// MailTransport is log, smtp or none; "" means smtp when SMTPURL is
 	// set and log otherwise.
 	MailTransport string
@@ -61,6 +65,8 @@ func defaultRecovery() RecoveryConfig {
 		VerifyURL:       "/verify-email#token={token}",
 		ResetTTL:        time.Hour,
 		VerifyTTL:       48 * time.Hour,
+		InviteURL:       "/accept-invitation#token={token}",
+		InviteTTL:       7 * 24 * time.Hour,
 		MailFrom:        "Latch <no-reply@localhost>",
 		MailMaxAttempts: 10,
 		MailPoll:        2 * time.Second,
@@ -111,6 +117,12 @@ func (r RecoveryConfig) validate(bad func(env, format string, args ...any)) {
 	if r.VerifyTTL < time.Minute || r.VerifyTTL > 30*24*time.Hour {
 		bad("LATCH_VERIFY_TTL", "must be between 1m and 720h")
 	}
+	if err := service.CheckLinkTemplate(r.link(r.InviteURL)); err != nil {
+		bad("LATCH_INVITE_URL", "%v", err)
+	}
+	if r.InviteTTL < time.Minute || r.InviteTTL > 30*24*time.Hour {
+		bad("LATCH_INVITE_TTL", "must be between 1m and 720h")
+	}
 	switch r.Transport() {
 	case MailLog, MailNone:
 	case MailSMTP:
@@ -152,6 +164,7 @@ func (r RecoveryConfig) serviceConfig() service.RecoveryConfig {
 	return service.RecoveryConfig{
 		Mail: r.Transport() != MailNone, ResetURL: r.ResetLink(), VerifyURL: r.VerifyLink(),
 		ResetTTL: r.ResetTTL, VerifyTTL: r.VerifyTTL, EventRetention: r.EventRetention,
+		InviteURL: r.link(r.InviteURL), InviteTTL: r.InviteTTL,
 		PruneInterval: r.PruneInterval, PruneBatch: r.PruneBatch,
 	}
 }

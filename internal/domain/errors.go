@@ -37,6 +37,7 @@ const (
 	CodeUnsupportedGrantType    Code = "unsupported_grant_type"
 	CodeInvalidScope            Code = "invalid_scope"
 	CodeEmailNotVerified        Code = "email_not_verified"
+	CodeQuotaExceeded           Code = "quota_exceeded"
 )
 
 // Error is an error with a stable code and a message that is safe to show to

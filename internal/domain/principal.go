@@ -3,6 +3,7 @@ package domain
 import (
 	"net/mail"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -57,6 +58,11 @@ type Principal struct {
 	Scopes []string
 	// Exchanged is true for an access token exchanged from an API key.
 	Exchanged bool
+	// ExpiresAt is when the credential itself stops working: the key's
+	// expiry, or for an exchanged token the token's. Nil for a session and
+	// for a key that never expires. A key that this principal creates never
+	// outlives it.
+	ExpiresAt *time.Time
 }
 
 // HasScope reports whether the principal holds scope.

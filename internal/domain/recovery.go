@@ -30,13 +30,29 @@ type RecoveryToken struct {
 	UsedAt    *time.Time
 }
 
+// The priorities of queued mail: lower goes first.
+const (
+	MailPriorityAccount      = 0
+	MailPriorityNotification = 1
+)
+
+// MailInvitation is the template of an invitation to an organization.
+const MailInvitation = "org_invitation"
+
 // OutboxMessage is a mail waiting in the outbox. Its Payload is the sealed
 // template data (it carries the token's link, so it is encrypted at rest
 // and wiped once the message is sent or abandoned).
 type OutboxMessage struct {
 	ID uuid.UUID
-	// Template names the mail: PurposePasswordReset or PurposeVerifyEmail.
-	Template  string
+	// Template names the mail: PurposePasswordReset, PurposeVerifyEmail or
+	// MailInvitation.
+	Template string
+	// Priority orders due mail: MailPriorityAccount (reset, verification)
+	// goes out before MailPriorityNotification (invitations), so that a
+	// flood of one cannot starve the other.
+	Priority int
+	// OrgID is the organization a notification was sent for, for its quota.
+	OrgID     *uuid.UUID
 	Recipient string
 	UserID    *uuid.UUID
 	Payload   []byte
@@ -58,6 +74,8 @@ type ResetResult struct {
 	UserID uuid.UUID
 	// Revoked are the sessions that the reset revoked.
 	Revoked []uuid.UUID
+	// RevokedKeys are the personal API keys that the reset revoked.
+	RevokedKeys []APIKey
 }
 
 // RecoveryStore keeps reset and verification tokens, and the password and
@@ -76,8 +94,9 @@ type RecoveryStore interface {
 	// ResetPassword spends the reset token with the hash, in one transaction
 	// whose conditional update has exactly one winner: it sets the user's
 	// password hash, spends every other reset token of the user, marks the
-	// address the token was sent to as verified and revokes every session of
-	// the user. Returns CodeInvalidToken for an unknown, used or expired token.
+	// address the token was sent to as verified and revokes every session and
+	// every personal API key of the user. Returns CodeInvalidToken for an
+	// unknown, used or expired token.
 	ResetPassword(ctx context.Context, hash []byte, passwordHash string, now time.Time) (*ResetResult, error)
 	// VerifyEmail spends the verification token with the hash and marks the
 	// user's email verified if it is still the address the token was sent
@@ -85,11 +104,15 @@ type RecoveryStore interface {
 	// expired token.
 	VerifyEmail(ctx context.Context, hash []byte, now time.Time) (uuid.UUID, error)
 	// ChangePassword replaces the user's password hash if it still equals
-	// old, spends the user's outstanding reset tokens and revokes every
-	// session of the user but keep, in one transaction. Returns the revoked
-	// session ids; CodeNotFound if the user does not exist or the hash moved
-	// on.
-	ChangePassword(ctx context.Context, userID uuid.UUID, old, new string, keep uuid.UUID, now time.Time) ([]uuid.UUID, error)
+	// old, spends the user's outstanding reset tokens, revokes every session
+	// of the user but keep and, with revokeKeys, every personal API key of
+	// the user, in one transaction. Returns the revoked session ids and keys;
+	// CodeNotFound if the user does not exist or the hash moved on.
+	ChangePassword(ctx context.Context, userID uuid.UUID, old, new string, keep uuid.UUID, revokeKeys bool, now time.Time) ([]uuid.UUID, []APIKey, error)
+	// CountMail returns how many mails were queued since since to the
+	// recipient (when not "") or for the organization (when orgID is not
+	// nil), whatever became of them.
+	CountMail(ctx context.Context, recipient string, orgID *uuid.UUID, since time.Time) (int, error)
 }
 
 // OutboxStore is the mail outbox that workers drain. Several workers, in
@@ -147,6 +170,10 @@ type MailData struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// TTL is the link's lifetime.
 	TTL time.Duration `json:"ttl"`
+	// Organization is the name of the organization an invitation is to.
+	Organization string `json:"organization,omitempty"`
+	// Role is the role an invitation offers.
+	Role string `json:"role,omitempty"`
 }
 
 // OutboxPayloadLabel is the label an outbox payload is sealed under: it

@@ -35,8 +35,15 @@ type SessionStore interface {
 	RotateRefreshToken(ctx context.Context, req RotateRequest) (*RotateResult, error)
 	// SessionByID returns the session. Returns CodeNotFound if there is none.
 	SessionByID(ctx context.Context, id uuid.UUID) (*Session, error)
-	// ListSessions returns the user's active sessions at now, newest first.
-	ListSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]Session, error)
+	// ListSessions returns up to limit of the user's sessions active at now
+	// after the cursor, newest first.
+	ListSessions(ctx context.Context, userID uuid.UUID, now time.Time, after *Cursor, limit int) ([]Session, error)
+	// CountActiveSessions returns how many sessions of the user are active
+	// at now.
+	CountActiveSessions(ctx context.Context, userID uuid.UUID, now time.Time) (int, error)
+	// TrimSessions revokes every active session of the user but the newest
+	// keep, with their refresh tokens, and returns the revoked ids.
+	TrimSessions(ctx context.Context, userID uuid.UUID, keep int, now time.Time) ([]uuid.UUID, error)
 	// RevokeSession revokes the user's session and its refresh tokens.
 	// Returns CodeNotFound if it is not an active session of that user.
 	RevokeSession(ctx context.Context, userID, sessionID uuid.UUID, now time.Time) error
@@ -74,11 +81,15 @@ type EventStore interface {
 	ListEvents(ctx context.Context, userID uuid.UUID, before EventCursor, limit int) ([]Event, error)
 }
 
-// EventCursor marks a position in a user's event list.
-type EventCursor struct {
+// Cursor marks a position in a list ordered by creation time and id. Every
+// list of the API pages with one.
+type Cursor struct {
 	CreatedAt time.Time
 	ID        uuid.UUID
 }
+
+// EventCursor marks a position in a user's event list.
+type EventCursor = Cursor
 
 // Pinger reports whether the database answers.
 type Pinger interface {

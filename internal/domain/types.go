@@ -14,12 +14,16 @@ type User struct {
 	ID            uuid.UUID
 	Email         string // normalised (trimmed, lower case); "" when none
 	EmailVerified bool
-	PasswordHash  string // PHC string; "" for a delegated identity
-	OrgID         *uuid.UUID
-	ExternalID    string
-	Metadata      json.RawMessage // nil when none
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// VerifiedAt is when the email was verified; nil when it is not, and for
+	// an account verified by an instance of an earlier release (which
+	// therefore never gains operator power through an older key).
+	VerifiedAt   *time.Time
+	PasswordHash string // PHC string; "" for a delegated identity
+	OrgID        *uuid.UUID
+	ExternalID   string
+	Metadata     json.RawMessage // nil when none
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Session is one login on one device: a family of refresh tokens.
@@ -124,4 +128,6 @@ const (
 	EventAPIKeyRolled           = "api_key_rolled"
 	EventAPIKeyRevoked          = "api_key_revoked"
 	EventRateLimited            = "rate_limited"
+	EventMemberInvited          = "member_invited"
+	EventInvitationAccepted     = "invitation_accepted"
 )

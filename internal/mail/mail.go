@@ -52,7 +52,7 @@ var embedded embed.FS
 
 // Templates are the mails Latch sends, each as a subject, a text body and
 // an HTML body.
-var Templates = []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail}
+var Templates = []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail, domain.MailInvitation}
 
 // Renderer renders the mail templates. It is safe for concurrent use.
 type Renderer struct {
@@ -68,6 +68,9 @@ type TemplateData struct {
 	ExpiresAt time.Time
 	// ExpiresIn is the link's lifetime in words, such as "1 hour".
 	ExpiresIn string
+	// Organization and Role are set for an invitation.
+	Organization string
+	Role         string
 }
 
 // NewRenderer parses the embedded templates, each replaced by the file of
@@ -126,7 +129,8 @@ func (r *Renderer) Render(name string, d domain.MailData) (*Message, error) {
 	if !ok {
 		return nil, fmt.Errorf("mail: unknown template %q", name)
 	}
-	data := TemplateData{Email: d.Email, Link: d.Link, ExpiresAt: d.ExpiresAt, ExpiresIn: HumanDuration(d.TTL)}
+	data := TemplateData{Email: d.Email, Link: d.Link, ExpiresAt: d.ExpiresAt, ExpiresIn: HumanDuration(d.TTL),
+		Organization: d.Organization, Role: d.Role}
 	var subj, text, html bytes.Buffer
 	if err := st.Execute(&subj, data); err != nil {
 		return nil, fmt.Errorf("mail template %s: %w", name, err)

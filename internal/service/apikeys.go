@@ -98,6 +98,7 @@ type keyEntry struct {
 	userID    uuid.UUID
 	orgID     *uuid.UUID
 	scopes    []string
+	createdAt time.Time
 	expiresAt *time.Time
 	revoked   bool
 	// lastUsed is the last use written to the store, in Unix microseconds
@@ -107,7 +108,7 @@ type keyEntry struct {
 }
 
 func newKeyEntry(k *domain.APIKey) *keyEntry {
-	e := &keyEntry{id: k.ID, orgID: k.OrgID, scopes: k.Scopes, expiresAt: k.ExpiresAt, revoked: k.RevokedAt != nil}
+	e := &keyEntry{id: k.ID, orgID: k.OrgID, scopes: k.Scopes, createdAt: k.CreatedAt, expiresAt: k.ExpiresAt, revoked: k.RevokedAt != nil}
 	copy(e.hash[:], k.Hash)
 	if k.UserID != nil {
 		e.userID = *k.UserID
@@ -123,7 +124,7 @@ func (e *keyEntry) active(now time.Time) bool {
 }
 
 func (e *keyEntry) principal() *domain.Principal {
-	return &domain.Principal{Kind: domain.PrincipalAPIKey, UserID: e.userID, OrgID: e.orgID, KeyID: e.id, Scopes: e.scopes}
+	return &domain.Principal{Kind: domain.PrincipalAPIKey, UserID: e.userID, OrgID: e.orgID, KeyID: e.id, Scopes: e.scopes, ExpiresAt: e.expiresAt}
 }
 
 var errBadKey = domain.Errorf(domain.CodeInvalidToken, "the API key is invalid")
@@ -254,6 +255,18 @@ type keyRealm struct {
 	// give a key the scope.
 	grant func(scope string) error
 	orgID *uuid.UUID
+	// notAfter is the acting credential's own expiry (see
+	// domain.Principal.ExpiresAt): no key of this realm outlives it.
+	notAfter *time.Time
+}
+
+// capExpiry returns exp capped at the realm's notAfter.
+func (r *keyRealm) capExpiry(exp *time.Time) *time.Time {
+	if r.notAfter == nil || (exp != nil && !exp.After(*r.notAfter)) {
+		return exp
+	}
+	t := *r.notAfter
+	return &t
 }
 
 func (r *keyRealm) event(typ string) (string, map[string]any) {
@@ -271,7 +284,7 @@ func (s *Service) personalRealm(p *domain.Principal, need string) (*keyRealm, er
 	case p.Kind == domain.PrincipalSession && p.OrgID == nil:
 		uid := p.UserID
 		return &keyRealm{owner: domain.KeyOwner{UserID: uid}, kind: apikey.Personal, actor: &uid,
-			grant: func(string) error { return nil }}, nil
+			grant: func(string) error { return nil }, notAfter: p.ExpiresAt}, nil
 	case p.Kind == domain.PrincipalSession:
 		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "a delegated session cannot manage API keys")
 	case p.OrgID != nil || p.UserID == uuid.Nil:
@@ -281,7 +294,7 @@ func (s *Service) personalRealm(p *domain.Principal, need string) (*keyRealm, er
 		return nil, missingScope(need)
 	}
 	uid := p.UserID
-	return &keyRealm{owner: domain.KeyOwner{UserID: uid}, kind: apikey.Personal, actor: &uid,
+	return &keyRealm{owner: domain.KeyOwner{UserID: uid}, kind: apikey.Personal, actor: &uid, notAfter: p.ExpiresAt,
 		grant: func(scope string) error {
 			if !p.HasScope(scope) {
 				return domain.Errorf(domain.CodeInsufficientPermissions, "this API key does not hold the scope %q, so it cannot grant it", scope)
@@ -300,7 +313,7 @@ func (s *Service) orgRealm(ctx context.Context, p *domain.Principal, orgID uuid.
 	if err := a.require(need); err != nil {
 		return nil, err
 	}
-	r := &keyRealm{owner: domain.KeyOwner{OrgID: orgID}, kind: apikey.Organization, grant: a.grant, orgID: &a.org.ID}
+	r := &keyRealm{owner: domain.KeyOwner{OrgID: orgID}, kind: apikey.Organization, grant: a.grant, orgID: &a.org.ID, notAfter: p.ExpiresAt}
 	if p.UserID != uuid.Nil {
 		uid := p.UserID
 		r.actor = &uid
@@ -357,6 +370,41 @@ func (s *Service) newKey(r *keyRealm, label string, scopes []string, expiresAt *
 	return &CreatedKey{Key: k, Secret: secret}, nil
 }
 
+// requireVerified returns CodeEmailNotVerified unless the user acting has
+// verified their email: nobody holds a key for an address they do not
+// control (an account pre-registered with someone else's address stays
+// keyless until its owner reclaims it, and a reclaim revokes every key).
+func (s *Service) requireVerified(ctx context.Context, actor *uuid.UUID) error {
+	if actor == nil {
+		return nil
+	}
+	u, err := s.store.UserByID(ctx, *actor)
+	if err != nil {
+		return err
+	}
+	if !u.EmailVerified {
+		return domain.Errorf(domain.CodeEmailNotVerified, "verify your email address before creating API keys")
+	}
+	return nil
+}
+
+// checkKeyQuota returns CodeQuotaExceeded when the owner already has as
+// many active keys as the quota allows.
+func (s *Service) checkKeyQuota(ctx context.Context, owner domain.KeyOwner, now time.Time) error {
+	max := s.cfg.Quotas.APIKeys
+	if max <= 0 {
+		return nil
+	}
+	n, err := s.store.CountActiveAPIKeys(ctx, owner, now)
+	if err != nil {
+		return err
+	}
+	if n >= max {
+		return domain.Errorf(domain.CodeQuotaExceeded, "at most %d active API keys per owner; revoke one first", max)
+	}
+	return nil
+}
+
 func (s *Service) createKey(ctx context.Context, r *keyRealm, req CreateKeyRequest, meta domain.RequestMeta) (*CreatedKey, error) {
 	scopes, err := normalizeScopes(req.Scopes)
 	if err != nil {
@@ -371,8 +419,15 @@ func (s *Service) createKey(ctx context.Context, r *keyRealm, req CreateKeyReque
 		}
 		exp = &t
 	}
+	exp = r.capExpiry(exp)
 	ck, err := s.newKey(r, req.Label, scopes, exp, now)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.requireVerified(ctx, r.actor); err != nil {
+		return nil, err
+	}
+	if err := s.checkKeyQuota(ctx, r.owner, now); err != nil {
 		return nil, err
 	}
 	if err := s.store.CreateAPIKey(ctx, &ck.Key); err != nil {
@@ -424,7 +479,7 @@ func (s *Service) rollKey(ctx context.Context, r *keyRealm, id uuid.UUID, overla
 	if !old.Active(now) || old.RolledTo != nil {
 		return nil, domain.Errorf(domain.CodeConflict, "the API key is revoked, expired or already rolled")
 	}
-	ck, err := s.newKey(r, old.Label, old.Scopes, old.ExpiresAt, now)
+	ck, err := s.newKey(r, old.Label, old.Scopes, r.capExpiry(old.ExpiresAt), now)
 	if err != nil {
 		return nil, err
 	}
@@ -454,13 +509,20 @@ func (s *Service) CreateAPIKey(ctx context.Context, p *domain.Principal, req Cre
 	return s.createKey(ctx, r, req, meta)
 }
 
-// ListAPIKeys returns the user's personal keys, newest first.
-func (s *Service) ListAPIKeys(ctx context.Context, p *domain.Principal) ([]domain.APIKey, error) {
+// ListAPIKeys returns a page of the user's personal keys, newest first.
+// Returns CodeInvalidRequest for a bad page.
+func (s *Service) ListAPIKeys(ctx context.Context, p *domain.Principal, page PageRequest) ([]domain.APIKey, *domain.Cursor, error) {
 	r, err := s.personalRealm(p, domain.ScopeKeysRead)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.store.ListAPIKeys(ctx, r.owner)
+	return s.listKeys(ctx, r, nil, page)
+}
+
+func (s *Service) listKeys(ctx context.Context, r *keyRealm, createdBy *uuid.UUID, page PageRequest) ([]domain.APIKey, *domain.Cursor, error) {
+	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.APIKey, error) {
+		return s.store.ListAPIKeys(ctx, r.owner, createdBy, after, limit)
+	}, func(k *domain.APIKey) domain.Cursor { return domain.Cursor{CreatedAt: k.CreatedAt, ID: k.ID} })
 }
 
 // GetAPIKey returns one personal key. Returns CodeNotFound for a key of
@@ -505,13 +567,47 @@ func (s *Service) CreateOrgAPIKey(ctx context.Context, p *domain.Principal, orgI
 	return s.createKey(ctx, r, req, meta)
 }
 
-// ListOrgAPIKeys returns the organization's keys, newest first.
-func (s *Service) ListOrgAPIKeys(ctx context.Context, p *domain.Principal, orgID uuid.UUID) ([]domain.APIKey, error) {
+// ListOrgAPIKeys returns a page of the organization's keys (only those
+// created by createdBy when it is not nil), newest first.
+func (s *Service) ListOrgAPIKeys(ctx context.Context, p *domain.Principal, orgID uuid.UUID, createdBy *uuid.UUID, page PageRequest) ([]domain.APIKey, *domain.Cursor, error) {
 	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysRead)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.store.ListAPIKeys(ctx, r.owner)
+	return s.listKeys(ctx, r, createdBy, page)
+}
+
+// RevokeOrgAPIKeysByCreator revokes every active key of the organization
+// that the user created (needs keys:write there) and returns how many.
+func (s *Service) RevokeOrgAPIKeysByCreator(ctx context.Context, p *domain.Principal, orgID, creator uuid.UUID, meta domain.RequestMeta) (int, error) {
+	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
+	if err != nil {
+		return 0, err
+	}
+	keys, err := s.store.RevokeAPIKeysByCreator(ctx, orgID, creator, s.clock.Now())
+	if err != nil {
+		return 0, err
+	}
+	s.revokedKeys(ctx, keys, r.actor, meta, "creator_revoked")
+	return len(keys), nil
+}
+
+// revokedKeys drops keys revoked in bulk from this instance's cache and
+// records one event per key.
+func (s *Service) revokedKeys(ctx context.Context, keys []domain.APIKey, actor *uuid.UUID, meta domain.RequestMeta, reason string) {
+	for i := range keys {
+		k := &keys[i]
+		s.forgetKey(k)
+		detail := map[string]any{"reason": reason}
+		if k.OrgID != nil {
+			detail["org_id"] = k.OrgID.String()
+		}
+		uid := actor
+		if uid == nil {
+			uid = k.UserID
+		}
+		s.event(ctx, domain.EventAPIKeyRevoked, meta, uid, nil, &k.ID, detail)
+	}
 }
 
 // GetOrgAPIKey returns one organization key.

@@ -32,6 +32,9 @@ const (
 	ruleLoginIP      = "login-ip"
 	ruleSignupIP     = "signup-ip"
 	ruleRefreshIP    = "refresh-ip"
+	ruleDelegatedKey = "delegated-key"
+	ruleInviteOrg    = "invite-org"
+	ruleInviteUser   = "invite-user"
 )
 
 // allow takes a token of the rule for key; when none is left it records a
@@ -51,8 +54,39 @@ func (s *Service) allow(ctx context.Context, name string, key string, meta domai
 	if ok {
 		return nil
 	}
-	s.event(ctx, domain.EventRateLimited, meta, userID, nil, nil, map[string]any{"rule": name})
+	s.recordRefusal(ctx, name, r, key, meta, userID)
 	return &domain.Error{Code: domain.CodeRateLimited, Message: "too many requests; try again later", RetryAfter: wait}
+}
+
+// refusalWindow is the state of one rule and key's refusals: the event
+// written at its start covers every refusal until it ends.
+type refusalWindow struct {
+	until      time.Time
+	suppressed int
+}
+
+// recordRefusal records a rate_limited event for the rule and key at most
+// once per the rule's period, so that a flood of refused requests is not a
+// flood of writes. The event's detail carries the rule and, as suppressed,
+// how many refusals of the same rule and key since the previous event were
+// not recorded.
+func (s *Service) recordRefusal(ctx context.Context, name string, r ratelimit.Rule, key string, meta domain.RequestMeta, userID *uuid.UUID) {
+	now := s.clock.Now()
+	k := name + "\x00" + key
+	s.refusalsMu.Lock()
+	w, ok := s.refusals.Get(k)
+	if ok && now.Before(w.until) {
+		w.suppressed++
+		s.refusalsMu.Unlock()
+		return
+	}
+	suppressed := 0
+	if ok {
+		suppressed = w.suppressed
+	}
+	s.refusals.Add(k, &refusalWindow{until: now.Add(r.Per)})
+	s.refusalsMu.Unlock()
+	s.event(ctx, domain.EventRateLimited, meta, userID, nil, nil, map[string]any{"rule": name, "suppressed": suppressed})
 }
 
 // allowIP is allow for a rule keyed by the client's address, as
@@ -90,6 +124,12 @@ func (s *Service) rule(name string) (r ratelimit.Rule) {
 		return s.cfg.Limits.VerifyIP
 	case ruleResendUser:
 		return s.cfg.Limits.ResendUser
+	case ruleDelegatedKey:
+		return s.cfg.Limits.DelegatedKey
+	case ruleInviteOrg:
+		return s.cfg.Limits.InviteOrg
+	case ruleInviteUser:
+		return s.cfg.Limits.InviteUser
 	}
 	return r
 }
@@ -114,7 +154,7 @@ func (s *Service) Signup(ctx context.Context, email, pw string, meta domain.Requ
 		return nil, err
 	}
 	now := s.clock.Now()
-	u := &domain.User{ID: uuid.New(), Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	u := &domain.User{ID: uuid.New(), Email: email, EmailVerified: s.cfg.AutoconfirmEmail, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	if s.cfg.RequireVerifiedEmail {
 		// No session until the email is verified: login would refuse one, so
 		// signup must not hand one out either.
@@ -206,6 +246,9 @@ func (s *Service) openSession(ctx context.Context, u *domain.User, orgID *uuid.U
 	now := s.clock.Now()
 	sess, rt, refresh, err := s.newSession(u, orgID, meta, now)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.trimSessions(ctx, u.ID, meta, now); err != nil {
 		return nil, err
 	}
 	if err := s.store.CreateSession(ctx, sess, rt); err != nil {

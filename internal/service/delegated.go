@@ -36,6 +36,9 @@ func (s *Service) CreateDelegatedSession(ctx context.Context, p *domain.Principa
 	if req.ExternalID == "" || len(req.ExternalID) > 255 {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "external_id must be 1 to 255 bytes")
 	}
+	if err := s.allow(ctx, ruleDelegatedKey, p.KeyID.String(), meta, nil, false); err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	orgID := *p.OrgID
 	u := &domain.User{ID: uuid.New(), OrgID: &orgID, ExternalID: req.ExternalID, CreatedAt: now, UpdatedAt: now}
@@ -53,6 +56,9 @@ func (s *Service) CreateDelegatedSession(ctx context.Context, p *domain.Principa
 		}
 		u.Metadata = b
 	}
+	if err := s.checkIdentityQuota(ctx, orgID, req.ExternalID); err != nil {
+		return nil, err
+	}
 	stored, err := s.store.UpsertExternalUser(ctx, u)
 	if err != nil {
 		return nil, err
@@ -60,19 +66,45 @@ func (s *Service) CreateDelegatedSession(ctx context.Context, p *domain.Principa
 	return s.openSession(ctx, stored, &orgID, meta, domain.EventLoginSucceeded)
 }
 
+// checkIdentityQuota returns CodeQuotaExceeded when the organization has
+// no identity for externalID yet and already has as many as the quota
+// allows. An existing identity is looked up first (an indexed read), so
+// only a new identity pays for the count.
+func (s *Service) checkIdentityQuota(ctx context.Context, orgID uuid.UUID, externalID string) error {
+	max := s.cfg.Quotas.DelegatedIdentities
+	if max <= 0 {
+		return nil
+	}
+	exists, err := s.store.ExternalUserExists(ctx, orgID, externalID)
+	if err != nil || exists {
+		return err
+	}
+	n, err := s.store.CountExternalUsers(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	if n >= max {
+		return domain.Errorf(domain.CodeQuotaExceeded, "the organization has %d delegated identities, its quota", max)
+	}
+	return nil
+}
+
 // ListOrgSessions returns the organization's live delegated sessions, those
 // of one external id when it is not "". Needs sessions:read in the
 // organization (see orgAccess); returns CodeNotFound for an organization the
 // principal cannot see.
-func (s *Service) ListOrgSessions(ctx context.Context, p *domain.Principal, orgID uuid.UUID, externalID string) ([]domain.Session, error) {
+func (s *Service) ListOrgSessions(ctx context.Context, p *domain.Principal, orgID uuid.UUID, externalID string, page PageRequest) ([]domain.Session, *domain.Cursor, error) {
 	a, err := s.orgAccess(ctx, p, orgID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := a.require(domain.ScopeSessionsRead); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.store.ListOrgSessions(ctx, orgID, externalID, s.clock.Now())
+	now := s.clock.Now()
+	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.Session, error) {
+		return s.store.ListOrgSessions(ctx, orgID, externalID, now, after, limit)
+	}, sessionPos)
 }
 
 // RevokeOrgSession revokes a delegated session of the organization; its
@@ -121,6 +153,16 @@ func (s *Service) LookupUser(ctx context.Context, p *domain.Principal, email str
 		return nil, err
 	}
 	if owner.Email == "" || !owner.EmailVerified || !slices.Contains(s.cfg.APIKeys.OperatorEmails, owner.Email) {
+		return nil, denied
+	}
+	// Operator power needs the address verified before the key was made:
+	// a key created while someone else held an unverified account with the
+	// operator's address never gains it.
+	e, err := s.keyByID(ctx, p.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if owner.VerifiedAt == nil || !owner.VerifiedAt.Before(e.createdAt) {
 		return nil, denied
 	}
 	return s.existingUserByEmail(ctx, email)

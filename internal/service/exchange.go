@@ -15,10 +15,13 @@ import (
 )
 
 // ExchangeRequest narrows the access token that an API key is exchanged
-// for. The zero value asks for every scope of the key, the configured
-// audience and the default lifetime.
+// for. The zero value asks for the key's application scopes, the
+// configured audience and the default lifetime.
 type ExchangeRequest struct {
-	// Scopes, when not nil, must be a subset of the key's.
+	// Scopes, when not nil, must be a subset of the key's. When nil, the
+	// token gets the key's application scopes only: a built-in scope
+	// (sessions:write, keys:write, ...) lets a token act on Latch itself, so
+	// it is granted only when asked for by name.
 	Scopes []string
 	// Audience replaces the configured audience when not "". A token for
 	// another audience is not accepted back by Latch.
@@ -64,7 +67,12 @@ func (s *Service) ExchangeToken(ctx context.Context, p *domain.Principal, req Ex
 	if !e.active(now) {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the API key is revoked or expired")
 	}
-	scopes := slices.Clone(e.scopes)
+	var scopes []string
+	for _, sc := range e.scopes {
+		if !domain.IsBuiltinScope(sc) {
+			scopes = append(scopes, sc)
+		}
+	}
 	if req.Scopes != nil {
 		scopes = make([]string, 0, len(req.Scopes))
 		for _, sc := range req.Scopes {
@@ -92,6 +100,9 @@ func (s *Service) ExchangeToken(ctx context.Context, p *domain.Principal, req Ex
 	if len(req.Audience) > 255 {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "audience must be at most 255 bytes")
 	}
+	if err := s.checkAudience(ctx, e, req.Audience); err != nil {
+		return nil, err
+	}
 	c := &token.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -118,6 +129,27 @@ func (s *Service) ExchangeToken(ctx context.Context, p *domain.Principal, req Ex
 	}
 	exp = c.ExpiresAt.Time.UTC()
 	return &ExchangedToken{AccessToken: at, ExpiresAt: exp, ExpiresIn: max(0, int(exp.Sub(now).Round(time.Second)/time.Second)), Scope: c.Scope}, nil
+}
+
+// checkAudience refuses an audience that the key's organization has not
+// registered: without the check any user could mint a Latch-signed token
+// for any resource server's audience. A personal key may name only the
+// configured audience. Returns CodeInsufficientPermissions.
+func (s *Service) checkAudience(ctx context.Context, e *keyEntry, aud string) error {
+	if aud == "" || aud == s.issuer.Config().Audience {
+		return nil
+	}
+	if e.orgID == nil {
+		return domain.Errorf(domain.CodeInsufficientPermissions, "a personal API key cannot choose the audience of its tokens")
+	}
+	auds, err := s.store.OrgAudiences(ctx, *e.orgID)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(auds, aud) {
+		return domain.Errorf(domain.CodeInsufficientPermissions, "the audience %q is not registered for this organization", aud)
+	}
+	return nil
 }
 
 // authenticateExchanged accepts an access token exchanged from an API key,
@@ -161,5 +193,9 @@ func (s *Service) authenticateExchanged(ctx context.Context, c *token.Claims) (*
 	p := e.principal()
 	p.Scopes = scopes
 	p.Exchanged = true
+	if c.ExpiresAt != nil && (p.ExpiresAt == nil || c.ExpiresAt.Time.Before(*p.ExpiresAt)) {
+		exp := c.ExpiresAt.Time.UTC()
+		p.ExpiresAt = &exp
+	}
 	return p, nil
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -139,6 +140,15 @@ func (s *Service) CreateOrganization(ctx context.Context, p *domain.Principal, n
 	if name == "" || len(name) > 100 {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "name must be 1 to 100 bytes")
 	}
+	if max := s.cfg.Quotas.Organizations; max > 0 {
+		n, err := s.store.CountOwnedOrganizations(ctx, p.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if n >= max {
+			return nil, domain.Errorf(domain.CodeQuotaExceeded, "a user owns at most %d organizations", max)
+		}
+	}
 	now := s.clock.Now()
 	o := &domain.Organization{ID: uuid.New(), Name: name, CreatedAt: now, Role: domain.RoleOwner}
 	if err := s.store.CreateOrganization(ctx, o, &domain.Member{OrgID: o.ID, UserID: p.UserID, Role: domain.RoleOwner, CreatedAt: now}); err != nil {
@@ -147,12 +157,16 @@ func (s *Service) CreateOrganization(ctx context.Context, p *domain.Principal, n
 	return o, nil
 }
 
-// ListOrganizations returns the organizations of the principal's user.
-func (s *Service) ListOrganizations(ctx context.Context, p *domain.Principal) ([]domain.Organization, error) {
+// ListOrganizations returns a page of the organizations of the principal's
+// user, oldest first.
+func (s *Service) ListOrganizations(ctx context.Context, p *domain.Principal, page PageRequest) ([]domain.Organization, *domain.Cursor, error) {
 	if p.UserID == uuid.Nil || p.OrgID != nil {
-		return []domain.Organization{}, nil
+		return listPage(page, func(*domain.Cursor, int) ([]domain.Organization, error) { return nil, nil },
+			func(o *domain.Organization) domain.Cursor { return domain.Cursor{} })
 	}
-	return s.store.ListOrganizations(ctx, p.UserID)
+	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.Organization, error) {
+		return s.store.ListOrganizations(ctx, p.UserID, after, limit)
+	}, func(o *domain.Organization) domain.Cursor { return domain.Cursor{CreatedAt: o.CreatedAt, ID: o.ID} })
 }
 
 // GetOrganization returns an organization of the principal, with its role.
@@ -165,38 +179,16 @@ func (s *Service) GetOrganization(ctx context.Context, p *domain.Principal, orgI
 	return a.org, nil
 }
 
-// ListMembers returns the organization's members to any member. Returns
-// CodeNotFound for an organization the principal cannot see.
-func (s *Service) ListMembers(ctx context.Context, p *domain.Principal, orgID uuid.UUID) ([]domain.Member, error) {
+// ListMembers returns a page of the organization's members, oldest first,
+// to any member. Returns CodeNotFound for an organization the principal
+// cannot see.
+func (s *Service) ListMembers(ctx context.Context, p *domain.Principal, orgID uuid.UUID, page PageRequest) ([]domain.Member, *domain.Cursor, error) {
 	if _, err := s.orgAccess(ctx, p, orgID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.store.ListMembers(ctx, orgID)
-}
-
-// AddMember adds the password account with the email. Only owners and
-// admins add members, and only owners add owners. Returns CodeNotFound for
-// an unknown email, CodeConflict for a member.
-func (s *Service) AddMember(ctx context.Context, p *domain.Principal, orgID uuid.UUID, email string, role domain.Role) (*domain.Member, error) {
-	if !role.Valid() {
-		return nil, domain.Errorf(domain.CodeInvalidRequest, "role must be owner, admin or member")
-	}
-	a, err := s.manager(ctx, p, orgID)
-	if err != nil {
-		return nil, err
-	}
-	if role == domain.RoleOwner && a.role != domain.RoleOwner {
-		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can add an owner")
-	}
-	u, err := s.existingUserByEmail(ctx, email)
-	if err != nil {
-		return nil, err
-	}
-	m := &domain.Member{OrgID: orgID, UserID: u.ID, Email: u.Email, Role: role, CreatedAt: s.clock.Now()}
-	if err := s.store.AddMember(ctx, m); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.Member, error) {
+		return s.store.ListMembers(ctx, orgID, after, limit)
+	}, func(m *domain.Member) domain.Cursor { return domain.Cursor{CreatedAt: m.CreatedAt, ID: m.UserID} })
 }
 
 // UpdateMember changes a member's role. Only owners and admins change
@@ -221,10 +213,11 @@ func (s *Service) UpdateMember(ctx context.Context, p *domain.Principal, orgID, 
 }
 
 // RemoveMember removes a member. Any member may leave; otherwise only owners
-// and admins remove members, and only owners remove owners. Returns
-// CodeNotFound for a user who is not a member and CodeLastOwner for the last
-// owner.
-func (s *Service) RemoveMember(ctx context.Context, p *domain.Principal, orgID, userID uuid.UUID) error {
+// and admins remove members, and only owners remove owners. With
+// revokeKeys, the same transaction revokes every active organization key
+// the member created. Returns CodeNotFound for a user who is not a member
+// and CodeLastOwner for the last owner.
+func (s *Service) RemoveMember(ctx context.Context, p *domain.Principal, orgID, userID uuid.UUID, revokeKeys bool, meta domain.RequestMeta) error {
 	var a *orgAccess
 	var err error
 	if p.Kind == domain.PrincipalSession && p.UserID == userID {
@@ -235,12 +228,23 @@ func (s *Service) RemoveMember(ctx context.Context, p *domain.Principal, orgID, 
 	if err != nil {
 		return err
 	}
-	return s.store.RemoveMember(ctx, orgID, userID, func(m *domain.Member) error {
+	var at *time.Time
+	if revokeKeys {
+		now := s.clock.Now()
+		at = &now
+	}
+	keys, err := s.store.RemoveMember(ctx, orgID, userID, func(m *domain.Member) error {
 		if m.UserID != p.UserID && m.Role == domain.RoleOwner && a.role != domain.RoleOwner {
 			return domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can remove an owner")
 		}
 		return nil
-	})
+	}, at)
+	if err != nil {
+		return err
+	}
+	actor := p.UserID
+	s.revokedKeys(ctx, keys, &actor, meta, "member_removed")
+	return nil
 }
 
 // existingUserByEmail returns the personal account with email (normalised

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/ratelimit"
 	"github.com/latchauth/latch/internal/token"
 )
 
@@ -26,6 +27,9 @@ const (
 	ruleVerifyIP    = "verify-ip"
 	ruleResendUser  = "resend-user"
 )
+
+// errNotInit is returned by what needs Init to have run.
+var errNotInit = errors.New("service: Init has not run")
 
 // TokenPlaceholder is what a link template has where the token goes.
 const TokenPlaceholder = "{token}"
@@ -45,6 +49,10 @@ type RecoveryConfig struct {
 	// ResetTTL and VerifyTTL are the tokens' lifetimes (defaults 1h, 48h).
 	ResetTTL  time.Duration
 	VerifyTTL time.Duration
+	// InviteURL is the organization-invitation link template (same form);
+	// InviteTTL its lifetime (default 7 days).
+	InviteURL string
+	InviteTTL time.Duration
 	// EventRetention is how long security events are kept (default 90 days).
 	EventRetention time.Duration
 	// OutboxRetention is how long sent or abandoned mails are kept, without
@@ -66,6 +74,12 @@ func (c RecoveryConfig) withDefaults() RecoveryConfig {
 	if c.VerifyTTL <= 0 {
 		c.VerifyTTL = 48 * time.Hour
 	}
+	if c.InviteTTL <= 0 {
+		c.InviteTTL = 7 * 24 * time.Hour
+	}
+	if c.InviteURL == "" {
+		c.InviteURL = "http://127.0.0.1:8080/accept-invitation#token=" + TokenPlaceholder
+	}
 	if c.EventRetention <= 0 {
 		c.EventRetention = 90 * 24 * time.Hour
 	}
@@ -82,6 +96,39 @@ func (c RecoveryConfig) withDefaults() RecoveryConfig {
 		c.ForgotWorkers = 16
 	}
 	return c
+}
+
+// mailQuota returns how long to wait before another mail may go to the
+// recipient (when not "") and, for a notification, for the organization
+// (when orgID is not nil); 0 when it may go now. The quotas
+// (Limits.MailRecipient, Limits.MailOrg) are counted in the outbox, so they
+// hold across instances and whatever account caused the mails. Under
+// concurrent requests a quota may be passed by the few that raced.
+func (s *Service) mailQuota(ctx context.Context, recipient string, orgID *uuid.UUID, now time.Time) (time.Duration, error) {
+	if !s.cfg.RateLimits {
+		return 0, nil
+	}
+	check := func(r ratelimit.Rule, recipient string, orgID *uuid.UUID) (time.Duration, error) {
+		if r.Burst <= 0 {
+			return 0, nil
+		}
+		n, err := s.store.CountMail(ctx, recipient, orgID, now.Add(-r.Per))
+		if err != nil || n < r.Burst {
+			return 0, err
+		}
+		// The oldest mail in the window leaves it within r.Per; a caller
+		// is told the whole window, which is never too early.
+		return r.Per, nil
+	}
+	if recipient != "" {
+		if wait, err := check(s.cfg.Limits.MailRecipient, recipient, nil); err != nil || wait > 0 {
+			return wait, err
+		}
+	}
+	if orgID != nil {
+		return check(s.cfg.Limits.MailOrg, "", orgID)
+	}
+	return 0, nil
 }
 
 // BuildLink returns the link template with the token in place of
@@ -226,7 +273,7 @@ func (s *Service) newRecovery(u *domain.User, purpose string, now time.Time) (*d
 		ttl, tmpl = s.cfg.Recovery.VerifyTTL, s.cfg.Recovery.VerifyURL
 	}
 	if s.rec.outbox == nil {
-		return nil, nil, errors.New("service: Init has not run")
+		return nil, nil, errNotInit
 	}
 	raw := make([]byte, recoveryTokenBytes)
 	if _, err := rand.Read(raw); err != nil {
@@ -253,7 +300,15 @@ func (s *Service) newRecovery(u *domain.User, purpose string, now time.Time) (*d
 // createUser stores a new user; with mail on, a verification token and its
 // mail go in the same transaction.
 func (s *Service) createUser(ctx context.Context, u *domain.User, sess *domain.Session, rt *domain.RefreshToken, now time.Time) error {
-	if !s.cfg.Recovery.Mail || u.Email == "" {
+	if !s.cfg.Recovery.Mail || u.Email == "" || u.OrgID != nil || u.EmailVerified {
+		return s.store.CreateUser(ctx, u, sess, rt)
+	}
+	if wait, err := s.mailQuota(ctx, u.Email, nil, now); err != nil {
+		return err
+	} else if wait > 0 {
+		// The account is created; its verification mail can be asked for
+		// again once the address's quota allows.
+		s.log.Warn("verification mail not queued: the recipient's mail quota is reached", "user_id", u.ID)
 		return s.store.CreateUser(ctx, u, sess, rt)
 	}
 	t, m, err := s.newRecovery(u, domain.PurposeVerifyEmail, now)
@@ -304,6 +359,12 @@ func (s *Service) queueReset(ctx context.Context, email string, meta domain.Requ
 		return
 	}
 	now := s.clock.Now()
+	if wait, err := s.mailQuota(ctx, u.Email, nil, now); err != nil || wait > 0 {
+		if err != nil {
+			s.log.Error("password reset request", "user_id", u.ID, "err", err)
+		}
+		return
+	}
 	t, m, err := s.newRecovery(u, domain.PurposePasswordReset, now)
 	if err == nil {
 		err = s.store.CreateRecoveryToken(ctx, t, m)
@@ -317,8 +378,9 @@ func (s *Service) queueReset(ctx context.Context, email string, meta domain.Requ
 }
 
 // ResetPassword sets a new password with a reset token, spends every other
-// reset token of the user and revokes all of the user's sessions; it does
-// not log in. Returns CodeRateLimited, CodeInvalidToken for an unknown, used
+// reset token of the user and revokes all of the user's sessions and
+// personal API keys (whoever held the account before keeps no credential);
+// it does not log in. Returns CodeRateLimited, CodeInvalidToken for an unknown, used
 // or expired token (checked before the password), CodeWeakPassword or
 // CodeInvalidRequest for a password the policy refuses.
 func (s *Service) ResetPassword(ctx context.Context, tok, pw string, meta domain.RequestMeta) error {
@@ -349,7 +411,11 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string, meta domain
 		return err
 	}
 	s.forget(res.Revoked...)
-	s.event(ctx, domain.EventPasswordResetCompleted, meta, &res.UserID, nil, nil, map[string]any{"revoked_sessions": len(res.Revoked)})
+	for i := range res.RevokedKeys {
+		s.forgetKey(&res.RevokedKeys[i])
+	}
+	s.event(ctx, domain.EventPasswordResetCompleted, meta, &res.UserID, nil, nil,
+		map[string]any{"revoked_sessions": len(res.Revoked), "revoked_api_keys": len(res.RevokedKeys)})
 	return nil
 }
 
@@ -386,10 +452,19 @@ func (s *Service) ResendVerification(ctx context.Context, p *domain.Principal, m
 	if err != nil {
 		return err
 	}
+	if u.OrgID != nil {
+		return domain.Errorf(domain.CodeInsufficientPermissions, "a delegated identity's email is its organization's claim; Latch does not verify it or send it mail")
+	}
 	if !s.cfg.Recovery.Mail || u.EmailVerified || u.Email == "" {
 		return nil
 	}
-	t, m, err := s.newRecovery(u, domain.PurposeVerifyEmail, s.clock.Now())
+	now := s.clock.Now()
+	if wait, err := s.mailQuota(ctx, u.Email, nil, now); err != nil {
+		return err
+	} else if wait > 0 {
+		return &domain.Error{Code: domain.CodeRateLimited, Message: "too many mails to this address; try again later", RetryAfter: wait}
+	}
+	t, m, err := s.newRecovery(u, domain.PurposeVerifyEmail, now)
 	if err != nil {
 		return err
 	}
@@ -401,11 +476,12 @@ func (s *Service) ResendVerification(ctx context.Context, p *domain.Principal, m
 }
 
 // ChangePassword replaces the principal's password, keeping the principal's
-// session and revoking every other one. A wrong current password counts
+// session and revoking every other one, and with revokeKeys every personal
+// API key of the user. A wrong current password counts
 // against the same limits as a failed login. Returns CodeWeakPassword or
 // CodeInvalidRequest for a new password the policy refuses,
 // CodeInvalidCredentials for a wrong current password, CodeRateLimited.
-func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, current, next string, meta domain.RequestMeta) error {
+func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, current, next string, revokeKeys bool, meta domain.RequestMeta) error {
 	if p.Kind != domain.PrincipalSession {
 		return domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs a user session")
 	}
@@ -440,14 +516,17 @@ func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, curre
 	if err != nil {
 		return err
 	}
-	ids, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, phc, p.SessionID, s.clock.Now())
+	ids, keys, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, phc, p.SessionID, revokeKeys, s.clock.Now())
 	s.forget(ids...)
+	for i := range keys {
+		s.forgetKey(&keys[i])
+	}
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return bad // the password changed meanwhile
 	}
 	if err != nil {
 		return err
 	}
-	s.event(ctx, domain.EventPasswordChanged, meta, &u.ID, &p.SessionID, nil, map[string]any{"revoked_sessions": len(ids)})
+	s.event(ctx, domain.EventPasswordChanged, meta, &u.ID, &p.SessionID, nil, map[string]any{"revoked_sessions": len(ids), "revoked_api_keys": len(keys)})
 	return nil
 }

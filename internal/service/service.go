@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,20 +59,60 @@ type Limits struct {
 	ResetIP      ratelimit.Rule // password resets per client IP
 	VerifyIP     ratelimit.Rule // email verifications per client IP
 	ResendUser   ratelimit.Rule // verification mails per user
+	// MailRecipient is the quota of mails to one address, whatever account
+	// or organization causes them. It is counted in the outbox, so it holds
+	// across instances; over it, the mail is not queued.
+	MailRecipient ratelimit.Rule
+	// MailOrg is the quota of notification mails (invitations) an
+	// organization causes, counted in the outbox likewise.
+	MailOrg ratelimit.Rule
+	// DelegatedKey is the delegated sessions one organization key opens.
+	DelegatedKey ratelimit.Rule
+	// InviteOrg and InviteUser are the invitations per organization and per
+	// inviting user.
+	InviteOrg  ratelimit.Rule
+	InviteUser ratelimit.Rule
 }
+
+// Quotas bound what one owner may hold, so that nothing can be hidden
+// behind unbounded decoys. Zero means no quota.
+type Quotas struct {
+	// APIKeys is the active keys per owner (a user's personal keys, an
+	// organization's keys); over it, creating one is CodeQuotaExceeded.
+	APIKeys int
+	// Sessions is the active sessions per user (and per delegated
+	// identity); a new login over it ends the oldest session.
+	Sessions int
+	// Organizations is the organizations one user may own; over it,
+	// creating one is CodeQuotaExceeded.
+	Organizations int
+	// Members is the members plus pending invitations per organization.
+	Members int
+	// DelegatedIdentities is the delegated identities per organization.
+	DelegatedIdentities int
+}
+
+// DefaultQuotas are generous for real use and small enough to keep every
+// list short.
+var DefaultQuotas = Quotas{APIKeys: 100, Sessions: 100, Organizations: 50, Members: 1000, DelegatedIdentities: 1_000_000}
 
 // DefaultLimits stop a guesser after a handful of failures a minute while a
 // real user waits at most a few seconds once the guessing stops.
 var DefaultLimits = Limits{
-	LoginAccount: ratelimit.Rule{Burst: 5, Per: time.Minute},
-	LoginIP:      ratelimit.Rule{Burst: 30, Per: time.Minute},
-	SignupIP:     ratelimit.Rule{Burst: 20, Per: time.Hour},
-	RefreshIP:    ratelimit.Rule{Burst: 300, Per: time.Minute},
-	ForgotEmail:  ratelimit.Rule{Burst: 1, Per: time.Minute},
-	ForgotIP:     ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
-	ResetIP:      ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
-	VerifyIP:     ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
-	ResendUser:   ratelimit.Rule{Burst: 1, Per: time.Minute},
+	LoginAccount:  ratelimit.Rule{Burst: 5, Per: time.Minute},
+	LoginIP:       ratelimit.Rule{Burst: 30, Per: time.Minute},
+	SignupIP:      ratelimit.Rule{Burst: 20, Per: time.Hour},
+	RefreshIP:     ratelimit.Rule{Burst: 300, Per: time.Minute},
+	ForgotEmail:   ratelimit.Rule{Burst: 1, Per: time.Minute},
+	ForgotIP:      ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
+	ResetIP:       ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
+	VerifyIP:      ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
+	ResendUser:    ratelimit.Rule{Burst: 1, Per: time.Minute},
+	MailRecipient: ratelimit.Rule{Burst: 5, Per: time.Hour},
+	MailOrg:       ratelimit.Rule{Burst: 100, Per: time.Hour},
+	DelegatedKey:  ratelimit.Rule{Burst: 600, Per: time.Minute},
+	InviteOrg:     ratelimit.Rule{Burst: 50, Per: time.Hour},
+	InviteUser:    ratelimit.Rule{Burst: 20, Per: time.Hour},
 }
 
 // Config is the service's configuration.
@@ -88,7 +129,12 @@ type Config struct {
 	// RequireVerifiedEmail refuses login to accounts whose email is not
 	// verified.
 	RequireVerifiedEmail bool
-	Limits               Limits
+	// AutoconfirmEmail marks a new account's email verified at signup and
+	// mails nothing (GoTrue's autoconfirm): for development and automated
+	// API tests only. Such an account never gains operator power, which
+	// needs a recorded verification time.
+	AutoconfirmEmail bool
+	Limits           Limits
 	// KeyRefresh is how often the signing keys are reloaded from the store.
 	KeyRefresh time.Duration
 	// Recovery configures password reset, email verification, mail and
@@ -96,6 +142,8 @@ type Config struct {
 	Recovery RecoveryConfig
 	// APIKeys configures API keys, token exchange and operator lookups.
 	APIKeys APIKeyConfig
+	// Quotas bound what one owner may hold.
+	Quotas Quotas
 }
 
 // Service is the application. It is safe for concurrent use.
@@ -112,11 +160,19 @@ type Service struct {
 	refreshSecret []byte
 
 	sessions *expirable.LRU[uuid.UUID, sessionEntry]
+	// sessMu and sessGen guard the session cache against a read that races
+	// with a revocation (see sessionEntry and forget).
+	sessMu  sync.Mutex
+	sessGen atomic.Uint64
 
 	keysMu     sync.Mutex
 	keysLoaded time.Time
 
 	rec *recoveryState
+
+	// refusals bounds the rate_limited events (see recordRefusal).
+	refusalsMu sync.Mutex
+	refusals   *expirable.LRU[string, *refusalWindow]
 
 	apiKeys *apiKeyState
 }
@@ -170,6 +226,7 @@ func New(cfg Config, d Deps) *Service {
 		sessions: expirable.NewLRU[uuid.UUID, sessionEntry](100_000, nil, cfg.SessionCacheTTL),
 		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
 		apiKeys:  newAPIKeyState(cfg.APIKeys.CacheTTL),
+		refusals: expirable.NewLRU[string, *refusalWindow](10_000, nil, 24*time.Hour),
 	}
 }
 

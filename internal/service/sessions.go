@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -43,6 +44,7 @@ func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry
 	if e, ok := s.sessions.Get(sid); ok {
 		return e, nil
 	}
+	gen := s.sessGen.Load()
 	sess, err := s.store.SessionByID(ctx, sid)
 	if err != nil {
 		if domain.IsCode(err, domain.CodeNotFound) {
@@ -54,12 +56,24 @@ func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry
 		return sessionEntry{}, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
 	}
 	e := sessionEntry{userID: sess.UserID, orgID: sess.OrgID, expiresAt: sess.ExpiresAt, absolute: sess.AbsoluteExpiresAt}
-	s.sessions.Add(sid, e)
+	// A read that raced with a revocation here must not put the session
+	// back: it is cached only if nothing was forgotten since the read began
+	// (the same generation guard as the store's user cache).
+	s.sessMu.Lock()
+	if s.sessGen.Load() == gen {
+		s.sessions.Add(sid, e)
+	}
+	s.sessMu.Unlock()
 	return e, nil
 }
 
-// forget drops sessions from the cache after they were revoked here.
+// forget drops sessions from the cache after they were revoked (or
+// changed) here, and stops reads already under way from caching what they
+// read before.
 func (s *Service) forget(ids ...uuid.UUID) {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	s.sessGen.Add(1)
 	for _, id := range ids {
 		s.sessions.Remove(id)
 	}
@@ -92,9 +106,14 @@ const (
 )
 
 // Logout revokes the principal's session (local), every other session of
-// the user (others) or all of them (global). Returns CodeInvalidRequest for
-// another scope.
-func (s *Service) Logout(ctx context.Context, p *domain.Principal, scope string, meta domain.RequestMeta) error {
+// the user (others) or all of them (global); a global logout with
+// revokeKeys also revokes every personal API key of the user. Returns
+// CodeInvalidRequest for another scope, or for revokeKeys with a scope other
+// than global.
+func (s *Service) Logout(ctx context.Context, p *domain.Principal, scope string, revokeKeys bool, meta domain.RequestMeta) error {
+	if revokeKeys && scope != LogoutGlobal {
+		return domain.Errorf(domain.CodeInvalidRequest, "revoke_api_keys needs scope=global")
+	}
 	now := s.clock.Now()
 	var ids []uuid.UUID
 	var err error
@@ -116,7 +135,18 @@ func (s *Service) Logout(ctx context.Context, p *domain.Principal, scope string,
 	if err != nil {
 		return err
 	}
-	s.event(ctx, domain.EventLogout, meta, &p.UserID, &p.SessionID, nil, map[string]any{"scope": scopeOr(scope), "revoked": len(ids)})
+	detail := map[string]any{"scope": scopeOr(scope), "revoked": len(ids)}
+	if revokeKeys {
+		keys, err := s.store.RevokeUserAPIKeys(ctx, p.UserID, now)
+		for i := range keys {
+			s.forgetKey(&keys[i])
+		}
+		if err != nil {
+			return err
+		}
+		detail["revoked_api_keys"] = len(keys)
+	}
+	s.event(ctx, domain.EventLogout, meta, &p.UserID, &p.SessionID, nil, detail)
 	return nil
 }
 
@@ -127,9 +157,39 @@ func scopeOr(s string) string {
 	return s
 }
 
-// ListSessions returns the user's active sessions, newest first.
-func (s *Service) ListSessions(ctx context.Context, p *domain.Principal) ([]domain.Session, error) {
-	return s.store.ListSessions(ctx, p.UserID, s.clock.Now())
+// ListSessions returns a page of the user's active sessions, newest first.
+func (s *Service) ListSessions(ctx context.Context, p *domain.Principal, page PageRequest) ([]domain.Session, *domain.Cursor, error) {
+	now := s.clock.Now()
+	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.Session, error) {
+		return s.store.ListSessions(ctx, p.UserID, now, after, limit)
+	}, sessionPos)
+}
+
+func sessionPos(x *domain.Session) domain.Cursor {
+	return domain.Cursor{CreatedAt: x.CreatedAt, ID: x.ID}
+}
+
+// trimSessions makes room for one more session of the user under
+// Quotas.Sessions by ending the oldest ones, as Keycloak does by default: a
+// quota must not lock the account's owner out.
+func (s *Service) trimSessions(ctx context.Context, userID uuid.UUID, meta domain.RequestMeta, now time.Time) error {
+	max := s.cfg.Quotas.Sessions
+	if max <= 0 {
+		return nil
+	}
+	n, err := s.store.CountActiveSessions(ctx, userID, now)
+	if err != nil || n < max {
+		return err
+	}
+	ids, err := s.store.TrimSessions(ctx, userID, max-1, now)
+	s.forget(ids...)
+	if err != nil {
+		return err
+	}
+	for i := range ids {
+		s.event(ctx, domain.EventSessionRevoked, meta, &userID, &ids[i], nil, map[string]any{"reason": "session_quota"})
+	}
+	return nil
 }
 
 // GetSession returns one of the user's active sessions. Returns CodeNotFound

@@ -95,12 +95,19 @@ func (s *Store) APIKeyByID(ctx context.Context, id uuid.UUID) (*domain.APIKey, e
 	return r.domain(), nil
 }
 
-// ListAPIKeys returns every key of the owner, newest first.
-func (s *Store) ListAPIKeys(ctx context.Context, owner domain.KeyOwner) ([]domain.APIKey, error) {
+// ListAPIKeys returns up to limit keys of the owner (only those created by
+// createdBy when it is not nil) after the cursor, newest first.
+func (s *Store) ListAPIKeys(ctx context.Context, owner domain.KeyOwner, createdBy *uuid.UUID, after *domain.Cursor, limit int) ([]domain.APIKey, error) {
 	cond, arg := ownerCond(owner)
+	args := []any{arg}
+	if createdBy != nil {
+		cond += ` AND created_by = ?`
+		args = append(args, *createdBy)
+	}
+	pc, pargs := pageCond(after, true)
 	var rows []apiKeyRow
-	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT `+apiKeyCols+` FROM api_keys WHERE `+cond+`
-		ORDER BY created_at DESC, id DESC LIMIT 1000`), arg); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT `+apiKeyCols+` FROM api_keys WHERE `+cond+pc+`
+		ORDER BY created_at DESC, id DESC LIMIT ?`), append(append(args, pargs...), limit)...); err != nil {
 		return nil, translate(err)
 	}
 	out := make([]domain.APIKey, len(rows))
@@ -168,6 +175,59 @@ func (s *Store) RollAPIKey(ctx context.Context, owner domain.KeyOwner, id uuid.U
 		return nil, err
 	}
 	return r.domain(), nil
+}
+
+func (s *Store) revokeKeysWhere(ctx context.Context, tx *sqlx.Tx, cond string, now time.Time, args ...any) ([]domain.APIKey, error) {
+	var rows []apiKeyRow
+	if err := tx.SelectContext(ctx, &rows, s.q(`UPDATE api_keys SET revoked_at = ?
+		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND `+cond+` RETURNING `+apiKeyCols),
+		append([]any{ts(now), ts(now)}, args...)...); err != nil {
+		return nil, err
+	}
+	out := make([]domain.APIKey, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].domain()
+	}
+	return out, nil
+}
+
+// revokeUserAPIKeysTx revokes every active personal key of the user.
+func (s *Store) revokeUserAPIKeysTx(ctx context.Context, tx *sqlx.Tx, userID uuid.UUID, now time.Time) ([]domain.APIKey, error) {
+	return s.revokeKeysWhere(ctx, tx, `user_id = ?`, now, userID)
+}
+
+// RevokeUserAPIKeys revokes every active personal key of the user and
+// returns them.
+func (s *Store) RevokeUserAPIKeys(ctx context.Context, userID uuid.UUID, now time.Time) ([]domain.APIKey, error) {
+	var keys []domain.APIKey
+	err := s.tx(ctx, func(tx *sqlx.Tx) (err error) {
+		keys, err = s.revokeUserAPIKeysTx(ctx, tx, userID, now)
+		return err
+	})
+	return keys, err
+}
+
+// RevokeAPIKeysByCreator revokes every active key of the organization that
+// the user created and returns them.
+func (s *Store) RevokeAPIKeysByCreator(ctx context.Context, orgID, creator uuid.UUID, now time.Time) ([]domain.APIKey, error) {
+	var keys []domain.APIKey
+	err := s.tx(ctx, func(tx *sqlx.Tx) (err error) {
+		keys, err = s.revokeKeysWhere(ctx, tx, `org_id = ? AND created_by = ?`, now, orgID, creator)
+		return err
+	})
+	return keys, err
+}
+
+// CountActiveAPIKeys returns how many keys of the owner are neither
+// revoked nor expired at now.
+func (s *Store) CountActiveAPIKeys(ctx context.Context, owner domain.KeyOwner, now time.Time) (int, error) {
+	cond, arg := ownerCond(owner)
+	var n int
+	if err := s.get(ctx, &n, `SELECT COUNT(*) FROM api_keys WHERE `+cond+` AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`,
+		arg, ts(now)); err != nil {
+		return 0, translate(err)
+	}
+	return n, nil
 }
 
 // TouchAPIKey sets last_used_at to now unless it was set less than every

@@ -54,10 +54,10 @@ func TestAPIKeyStore(t *testing.T) {
 		if _, err := s.APIKeyByHash(ctx, hash(randBytes())); domain.ErrorCode(err) != domain.CodeNotFound {
 			t.Fatalf("unknown hash: %v", err)
 		}
-		if list, err := s.ListAPIKeys(ctx, owner); err != nil || len(list) != 2 {
+		if list, err := s.ListAPIKeys(ctx, owner, nil, nil, 100); err != nil || len(list) != 2 {
 			t.Fatalf("list: %d %v", len(list), err)
 		}
-		if list, err := s.ListAPIKeys(ctx, domain.KeyOwner{UserID: other.ID}); err != nil || len(list) != 0 {
+		if list, err := s.ListAPIKeys(ctx, domain.KeyOwner{UserID: other.ID}, nil, nil, 100); err != nil || len(list) != 0 {
 			t.Fatalf("other's list: %d %v", len(list), err)
 		}
 
@@ -149,17 +149,17 @@ func TestOrgStore(t *testing.T) {
 			t.Fatalf("unknown org: %v", err)
 		}
 		for _, m := range []*domain.Member{{OrgID: org.ID, UserID: b.ID, Role: domain.RoleOwner, CreatedAt: now}, {OrgID: org.ID, UserID: c.ID, Role: domain.RoleMember, CreatedAt: now}} {
-			if err := s.AddMember(ctx, m); err != nil {
+			if _, err := join(t, s, m.OrgID, m.UserID, m.Role, now); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := s.AddMember(ctx, &domain.Member{OrgID: org.ID, UserID: c.ID, Role: domain.RoleAdmin, CreatedAt: now}); domain.ErrorCode(err) != domain.CodeConflict {
-			t.Fatalf("add twice: %v", err)
+		if _, err := join(t, s, org.ID, c.ID, domain.RoleAdmin, now); domain.ErrorCode(err) != domain.CodeConflict {
+			t.Fatalf("join twice: %v", err)
 		}
-		if list, err := s.ListOrganizations(ctx, c.ID); err != nil || len(list) != 1 || list[0].Role != domain.RoleMember {
+		if list, err := s.ListOrganizations(ctx, c.ID, nil, 100); err != nil || len(list) != 1 || list[0].Role != domain.RoleMember {
 			t.Fatalf("list orgs: %+v %v", list, err)
 		}
-		if ms, err := s.ListMembers(ctx, org.ID); err != nil || len(ms) != 3 || ms[0].Email == "" {
+		if ms, err := s.ListMembers(ctx, org.ID, nil, 100); err != nil || len(ms) != 3 || ms[0].Email == "" {
 			t.Fatalf("members: %+v %v", ms, err)
 		}
 		if _, err := s.Member(ctx, org.ID, uuid.New()); domain.ErrorCode(err) != domain.CodeNotFound {
@@ -188,7 +188,7 @@ func TestOrgStore(t *testing.T) {
 			t.Fatalf("%d of 2 concurrent demotions refused: %v", lastOwner, errs)
 		}
 		owners := 0
-		ms, _ := s.ListMembers(ctx, org.ID)
+		ms, _ := s.ListMembers(ctx, org.ID, nil, 100)
 		var owner uuid.UUID
 		for _, m := range ms {
 			if m.Role == domain.RoleOwner {
@@ -199,17 +199,17 @@ func TestOrgStore(t *testing.T) {
 		if owners != 1 {
 			t.Fatalf("%d owners", owners)
 		}
-		if err := s.RemoveMember(ctx, org.ID, owner, func(*domain.Member) error { return nil }); domain.ErrorCode(err) != domain.CodeLastOwner {
+		if _, err := s.RemoveMember(ctx, org.ID, owner, func(*domain.Member) error { return nil }, nil); domain.ErrorCode(err) != domain.CodeLastOwner {
 			t.Fatalf("remove last owner: %v", err)
 		}
 		veto := domain.Errorf(domain.CodeInsufficientPermissions, "no")
-		if err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return veto }); domain.ErrorCode(err) != domain.CodeInsufficientPermissions {
+		if _, err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return veto }, nil); domain.ErrorCode(err) != domain.CodeInsufficientPermissions {
 			t.Fatalf("veto: %v", err)
 		}
-		if err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return nil }); err != nil {
+		if _, err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return nil }, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return nil }); domain.ErrorCode(err) != domain.CodeNotFound {
+		if _, err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return nil }, nil); domain.ErrorCode(err) != domain.CodeNotFound {
 			t.Fatalf("remove twice: %v", err)
 		}
 	})
@@ -267,11 +267,11 @@ func TestExternalUsersAndOrgSessions(t *testing.T) {
 		u2, _ := s.UpsertExternalUser(ctx, &domain.User{ID: uuid.New(), OrgID: &org.ID, ExternalID: "ext-2", CreatedAt: now, UpdatedAt: now})
 		open(u2.ID, &org.ID)
 		mine := open(a.ID, nil)
-		list, err := s.ListOrgSessions(ctx, org.ID, "", now)
+		list, err := s.ListOrgSessions(ctx, org.ID, "", now, nil, 1000)
 		if err != nil || len(list) != 2 {
 			t.Fatalf("list: %d %v", len(list), err)
 		}
-		list, err = s.ListOrgSessions(ctx, org.ID, "ext-1", now)
+		list, err = s.ListOrgSessions(ctx, org.ID, "ext-1", now, nil, 1000)
 		if err != nil || len(list) != 1 || list[0].ID != s1.ID || list[0].ExternalID != "ext-1" || list[0].OrgID == nil {
 			t.Fatalf("list ext-1: %+v %v", list, err)
 		}
@@ -284,11 +284,28 @@ func TestExternalUsersAndOrgSessions(t *testing.T) {
 		if _, err := s.RevokeOrgSession(ctx, org.ID, s1.ID, now); domain.ErrorCode(err) != domain.CodeNotFound {
 			t.Fatalf("revoke twice: %v", err)
 		}
-		if list, _ := s.ListOrgSessions(ctx, org.ID, "ext-1", now); len(list) != 0 {
+		if list, _ := s.ListOrgSessions(ctx, org.ID, "ext-1", now, nil, 1000); len(list) != 0 {
 			t.Fatalf("revoked session listed")
 		}
-		if list, _ := s.ListOrgSessions(ctx, org.ID, "", now.Add(2*time.Hour)); len(list) != 0 {
+		if list, _ := s.ListOrgSessions(ctx, org.ID, "", now.Add(2*time.Hour), nil, 1000); len(list) != 0 {
 			t.Fatalf("expired session listed")
 		}
 	})
+}
+
+// join invites the user's address to the organization and accepts the
+// invitation as the user, the only way into an organization.
+func join(t *testing.T, s *sqlstore.Store, org, user uuid.UUID, role domain.Role, now time.Time) (*domain.Member, error) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := s.UserByID(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := randBytes()
+	inv := &domain.Invitation{ID: uuid.New(), OrgID: org, Email: u.Email, Role: role, Hash: hash(tok), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateInvitation(ctx, inv, nil); err != nil {
+		t.Fatal(err)
+	}
+	return s.AcceptInvitation(ctx, hash(tok), user, now)
 }

@@ -54,7 +54,7 @@ func TestGroupedWritesStaySeparate(t *testing.T) {
 				t.Fatalf("session of write %d: %v", i, err)
 			}
 		}
-		list, err := s.ListSessions(ctx, u.ID, now)
+		list, err := s.ListSessions(ctx, u.ID, now, nil, 1000)
 		if err != nil || len(list) != n/2+1 {
 			t.Fatalf("%d sessions (%v), want %d", len(list), err, n/2+1)
 		}
@@ -151,7 +151,7 @@ func TestSQLitePoolOfOneStillReadsWhileWriting(t *testing.T) {
 
 func mustSession(t *testing.T, s *sqlstore.Store, userID uuid.UUID) uuid.UUID {
 	t.Helper()
-	list, err := s.ListSessions(context.Background(), userID, now)
+	list, err := s.ListSessions(context.Background(), userID, now, nil, 1000)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("sessions = %+v, %v", list, err)
 	}

@@ -68,10 +68,12 @@ func (s *Store) OrganizationByID(ctx context.Context, id uuid.UUID) (*domain.Org
 
 // ListOrganizations returns the user's organizations with the user's role,
 // oldest first.
-func (s *Store) ListOrganizations(ctx context.Context, userID uuid.UUID) ([]domain.Organization, error) {
+func (s *Store) ListOrganizations(ctx context.Context, userID uuid.UUID, after *domain.Cursor, limit int) ([]domain.Organization, error) {
 	var rows []orgRow
+	pc, pargs := pageCondOn("o.created_at", "o.id", after, false)
 	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT o.id, o.name, o.created_at, m.role FROM organizations o
-		JOIN org_members m ON m.org_id = o.id WHERE m.user_id = ? ORDER BY o.created_at, o.id LIMIT 1000`), userID); err != nil {
+		JOIN org_members m ON m.org_id = o.id WHERE m.user_id = ?`+pc+` ORDER BY o.created_at, o.id LIMIT ?`),
+		append(append([]any{userID}, pargs...), limit)...); err != nil {
 		return nil, translate(err)
 	}
 	out := make([]domain.Organization, len(rows))
@@ -100,9 +102,11 @@ func (s *Store) member(ctx context.Context, q sqlx.QueryerContext, orgID, userID
 }
 
 // ListMembers returns the organization's members, oldest first.
-func (s *Store) ListMembers(ctx context.Context, orgID uuid.UUID) ([]domain.Member, error) {
+func (s *Store) ListMembers(ctx context.Context, orgID uuid.UUID, after *domain.Cursor, limit int) ([]domain.Member, error) {
 	var rows []memberRow
-	if err := s.db.SelectContext(ctx, &rows, s.q(memberSelect+` WHERE m.org_id = ? ORDER BY m.created_at, m.user_id LIMIT 10000`), orgID); err != nil {
+	pc, pargs := pageCondOn("m.created_at", "m.user_id", after, false)
+	if err := s.db.SelectContext(ctx, &rows, s.q(memberSelect+` WHERE m.org_id = ?`+pc+` ORDER BY m.created_at, m.user_id LIMIT ?`),
+		append(append([]any{orgID}, pargs...), limit)...); err != nil {
 		return nil, translate(err)
 	}
 	out := make([]domain.Member, len(rows))
@@ -110,20 +114,6 @@ func (s *Store) ListMembers(ctx context.Context, orgID uuid.UUID) ([]domain.Memb
 		out[i] = rows[i].domain()
 	}
 	return out, nil
-}
-
-// AddMember stores a membership. Returns CodeConflict if the user is already
-// a member.
-func (s *Store) AddMember(ctx context.Context, m *domain.Member) error {
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`),
-			m.OrgID, m.UserID, string(m.Role), ts(m.CreatedAt))
-		return err
-	})
-	if domain.IsCode(err, domain.CodeConflict) {
-		return &domain.Error{Code: domain.CodeConflict, Message: "the user is already a member", Err: err}
-	}
-	return err
 }
 
 // lockOrg serialises membership changes of one organization. SQLite needs
@@ -187,11 +177,15 @@ func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 	return out, err
 }
 
-// RemoveMember deletes a membership unless fn vetoes it, in one transaction
-// serialised per organization. Returns fn's error, CodeNotFound, or
+// RemoveMember deletes a membership unless fn vetoes it and, when
+// revokeKeysAt is not nil, revokes at that time every active key of the
+// organization the member created, in one transaction serialised per
+// organization. Returns the revoked keys; fn's error, CodeNotFound, or
 // CodeLastOwner when the last owner would leave.
-func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, revokeKeysAt *time.Time) ([]domain.APIKey, error) {
+	var keys []domain.APIKey
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		keys = nil
 		if err := s.lockOrg(ctx, tx, orgID); err != nil {
 			return err
 		}
@@ -207,9 +201,15 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM org_members WHERE org_id = ? AND user_id = ?`), orgID, userID)
+		if _, err = tx.ExecContext(ctx, s.q(`DELETE FROM org_members WHERE org_id = ? AND user_id = ?`), orgID, userID); err != nil {
+			return err
+		}
+		if revokeKeysAt != nil {
+			keys, err = s.revokeKeysWhere(ctx, tx, `org_id = ? AND created_by = ?`, *revokeKeysAt, orgID, userID)
+		}
 		return err
 	})
+	return keys, err
 }
 
 // UpsertExternalUser returns the organization's identity for u.ExternalID,
@@ -221,6 +221,10 @@ func (s *Store) UpsertExternalUser(ctx context.Context, u *domain.User) (*domain
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		return tx.GetContext(ctx, &r, s.q(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org_id, external_id) WHERE org_id IS NOT NULL DO UPDATE SET
+				email_verified = CASE WHEN excluded.email IS NOT NULL AND excluded.email <> COALESCE(users.email, '')
+					THEN excluded.email_verified ELSE users.email_verified END,
+				email_verified_at = CASE WHEN excluded.email IS NOT NULL AND excluded.email <> COALESCE(users.email, '')
+					THEN NULL ELSE users.email_verified_at END,
 				email = COALESCE(excluded.email, users.email),
 				metadata = COALESCE(excluded.metadata, users.metadata),
 				updated_at = excluded.updated_at
@@ -240,7 +244,7 @@ type orgSessionRow struct {
 
 // ListOrgSessions returns the organization's active delegated sessions,
 // newest first, with their external ids.
-func (s *Store) ListOrgSessions(ctx context.Context, orgID uuid.UUID, externalID string, now time.Time) ([]domain.Session, error) {
+func (s *Store) ListOrgSessions(ctx context.Context, orgID uuid.UUID, externalID string, now time.Time, after *domain.Cursor, limit int) ([]domain.Session, error) {
 	q := `SELECT s.id, s.user_id, s.org_id, s.created_at, s.last_used_at, s.expires_at, s.absolute_expires_at,
 			s.revoked_at, s.user_agent, s.ip, u.external_id
 		FROM sessions s JOIN users u ON u.id = s.user_id
@@ -250,7 +254,9 @@ func (s *Store) ListOrgSessions(ctx context.Context, orgID uuid.UUID, externalID
 		q += ` AND u.external_id = ?`
 		args = append(args, externalID)
 	}
-	q += ` ORDER BY s.created_at DESC, s.id DESC LIMIT 1000`
+	pc, pargs := pageCondOn("s.created_at", "s.id", after, true)
+	q += pc + ` ORDER BY s.created_at DESC, s.id DESC LIMIT ?`
+	args = append(append(args, pargs...), limit)
 	var rows []orgSessionRow
 	if err := s.db.SelectContext(ctx, &rows, s.q(q), args...); err != nil {
 		return nil, translate(err)

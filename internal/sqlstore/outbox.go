@@ -23,9 +23,11 @@ type outboxRow struct {
 	ExpiresAt     nts           `db:"expires_at"`
 	Attempts      int           `db:"attempts"`
 	ClaimID       uuid.NullUUID `db:"claim_id"`
+	Priority      int           `db:"priority"`
+	OrgID         uuid.NullUUID `db:"org_id"`
 }
 
-const outboxCols = `id, template, recipient, user_id, payload, created_at, next_attempt_at, expires_at, attempts, claim_id`
+const outboxCols = `id, template, recipient, user_id, payload, created_at, next_attempt_at, expires_at, attempts, claim_id, priority, org_id`
 
 // maxErrorLen bounds the stored text of the last failure.
 const maxErrorLen = 1000
@@ -35,10 +37,29 @@ func (s *Store) insertOutbox(ctx context.Context, tx *sqlx.Tx, m *domain.OutboxM
 	if next.IsZero() {
 		next = m.CreatedAt
 	}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO mail_outbox (id, template, recipient, user_id, payload, created_at, next_attempt_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		m.ID, m.Template, m.Recipient, nullUUID(m.UserID), m.Payload, ts(m.CreatedAt), ts(next), ntsOf(m.ExpiresAt))
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO mail_outbox (id, template, recipient, user_id, payload, created_at, next_attempt_at, expires_at, priority, org_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		m.ID, m.Template, m.Recipient, nullUUID(m.UserID), m.Payload, ts(m.CreatedAt), ts(next), ntsOf(m.ExpiresAt), m.Priority, nullUUID(m.OrgID))
 	return err
+}
+
+// CountMail returns how many mails were queued since since to the
+// recipient (when not "") or for the organization (when orgID is not nil).
+func (s *Store) CountMail(ctx context.Context, recipient string, orgID *uuid.UUID, since time.Time) (int, error) {
+	q, args := `SELECT COUNT(*) FROM mail_outbox WHERE created_at > ?`, []any{ts(since)}
+	if recipient != "" {
+		q += ` AND recipient = ?`
+		args = append(args, recipient)
+	}
+	if orgID != nil {
+		q += ` AND org_id = ?`
+		args = append(args, *orgID)
+	}
+	var n int
+	if err := s.get(ctx, &n, q, args...); err != nil {
+		return 0, translate(err)
+	}
+	return n, nil
 }
 
 // EnqueueMail stores a message on its own.
@@ -72,7 +93,7 @@ func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duratio
 		return tx.SelectContext(ctx, &rows, s.q(`UPDATE mail_outbox SET claim_id = ?, claimed_until = ?, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?
 			  AND (claimed_until IS NULL OR claimed_until <= ?) AND attempts < ?
-			  ORDER BY next_attempt_at, id LIMIT ?`+lock+`)
+			  ORDER BY priority, next_attempt_at, id LIMIT ?`+lock+`)
 			RETURNING `+outboxCols),
 			claim, ts(now.Add(lease)), ts(now), ts(now), maxAttempts, limit)
 	})
@@ -83,7 +104,7 @@ func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duratio
 	for i, r := range rows {
 		out[i] = domain.OutboxMessage{ID: r.ID, Template: r.Template, Recipient: r.Recipient, UserID: ptrUUID(r.UserID),
 			Payload: r.Payload, CreatedAt: time.Time(r.CreatedAt), NextAttemptAt: time.Time(r.NextAttemptAt),
-			ExpiresAt: r.ExpiresAt.ptr(), Attempts: r.Attempts, ClaimID: r.ClaimID.UUID}
+			ExpiresAt: r.ExpiresAt.ptr(), Attempts: r.Attempts, ClaimID: r.ClaimID.UUID, Priority: r.Priority, OrgID: ptrUUID(r.OrgID)}
 	}
 	return out, nil
 }

@@ -125,8 +125,9 @@ func (s *Store) revokeUserSessionsTx(ctx context.Context, tx *sqlx.Tx, userID, k
 }
 
 // ResetPassword spends the reset token, sets the password, spends the
-// user's other reset tokens, marks the address verified and revokes every
-// session, in one transaction. Returns CodeInvalidToken for an unknown, used
+// user's other reset tokens, marks the address verified (keeping an earlier
+// verification time) and revokes every session and every personal API key,
+// in one transaction. Returns CodeInvalidToken for an unknown, used
 // or expired token.
 func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash string, now time.Time) (*domain.ResetResult, error) {
 	defer s.users.invalidate()
@@ -142,8 +143,9 @@ func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash str
 		}
 		// Following the link proves control of the address it was sent to.
 		r, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ?,
+			email_verified_at = CASE WHEN email = ? AND email_verified_at IS NULL THEN ? ELSE email_verified_at END,
 			email_verified = CASE WHEN email = ? THEN ? ELSE email_verified END
-			WHERE id = ? AND org_id IS NULL`), passwordHash, ts(now), t.Email, true, t.UserID)
+			WHERE id = ? AND org_id IS NULL`), passwordHash, ts(now), t.Email, ts(now), t.Email, true, t.UserID)
 		if err != nil {
 			return err
 		}
@@ -154,7 +156,11 @@ func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash str
 		if err != nil {
 			return err
 		}
-		res = &domain.ResetResult{UserID: t.UserID, Revoked: ids}
+		keys, err := s.revokeUserAPIKeysTx(ctx, tx, t.UserID, now)
+		if err != nil {
+			return err
+		}
+		res = &domain.ResetResult{UserID: t.UserID, Revoked: ids, RevokedKeys: keys}
 		return nil
 	})
 	if err != nil {
@@ -174,8 +180,9 @@ func (s *Store) VerifyEmail(ctx context.Context, hash []byte, now time.Time) (uu
 		if err != nil {
 			return err
 		}
-		r, err := tx.ExecContext(ctx, s.q(`UPDATE users SET email_verified = ?, updated_at = ? WHERE id = ? AND email = ?`),
-			true, ts(now), t.UserID, t.Email)
+		r, err := tx.ExecContext(ctx, s.q(`UPDATE users SET email_verified = ?, updated_at = ?,
+			email_verified_at = COALESCE(email_verified_at, ?) WHERE id = ? AND email = ?`),
+			true, ts(now), ts(now), t.UserID, t.Email)
 		if err != nil {
 			return err
 		}
@@ -189,14 +196,15 @@ func (s *Store) VerifyEmail(ctx context.Context, hash []byte, now time.Time) (uu
 }
 
 // ChangePassword replaces the password hash if it still equals old, spends
-// the outstanding reset tokens and revokes every other session, in one
-// transaction. Returns CodeNotFound if the user does not exist or the hash
-// moved on.
-func (s *Store) ChangePassword(ctx context.Context, userID uuid.UUID, old, new string, keep uuid.UUID, now time.Time) ([]uuid.UUID, error) {
+// the outstanding reset tokens, revokes every other session and, with
+// revokeKeys, every personal API key, in one transaction. Returns
+// CodeNotFound if the user does not exist or the hash moved on.
+func (s *Store) ChangePassword(ctx context.Context, userID uuid.UUID, old, new string, keep uuid.UUID, revokeKeys bool, now time.Time) ([]uuid.UUID, []domain.APIKey, error) {
 	defer s.users.invalidate(userID)
 	var ids []uuid.UUID
+	var keys []domain.APIKey
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		ids = nil
+		ids, keys = nil, nil
 		r, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`),
 			new, ts(now), userID, old)
 		if err != nil {
@@ -208,8 +216,13 @@ func (s *Store) ChangePassword(ctx context.Context, userID uuid.UUID, old, new s
 		if err := s.spendOutstanding(ctx, tx, userID, domain.PurposePasswordReset, now); err != nil {
 			return err
 		}
-		ids, err = s.revokeUserSessionsTx(ctx, tx, userID, keep, now)
+		if ids, err = s.revokeUserSessionsTx(ctx, tx, userID, keep, now); err != nil {
+			return err
+		}
+		if revokeKeys {
+			keys, err = s.revokeUserAPIKeysTx(ctx, tx, userID, now)
+		}
 		return err
 	})
-	return ids, err
+	return ids, keys, err
 }

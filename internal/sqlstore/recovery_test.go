@@ -166,10 +166,10 @@ func TestChangePasswordKeepsOneSession(t *testing.T) {
 		_ = s.CreateSession(ctx, other, &domain.RefreshToken{ID: uuid.New(), SessionID: other.ID, Hash: hash(randBytes()), CreatedAt: now})
 		tk, raw := newToken(u, domain.PurposePasswordReset, now, time.Hour)
 		_ = s.CreateRecoveryToken(ctx, tk, newMail(u, now))
-		if _, err := s.ChangePassword(ctx, u.ID, "$wrong-old", "$new", keep.ID, now); !domain.IsCode(err, domain.CodeNotFound) {
+		if _, _, err := s.ChangePassword(ctx, u.ID, "$wrong-old", "$new", keep.ID, false, now); !domain.IsCode(err, domain.CodeNotFound) {
 			t.Fatalf("stale old hash: %v", err)
 		}
-		ids, err := s.ChangePassword(ctx, u.ID, u.PasswordHash, "$new", keep.ID, now)
+		ids, _, err := s.ChangePassword(ctx, u.ID, u.PasswordHash, "$new", keep.ID, false, now)
 		if err != nil || len(ids) != 1 || ids[0] != other.ID {
 			t.Fatalf("revoked %v, %v", ids, err)
 		}
@@ -449,6 +449,36 @@ func TestPrune(t *testing.T) {
 		}
 		if _, err := s.Prune(ctx, "users", now, 10); err == nil {
 			t.Fatal("unknown kind accepted")
+		}
+	})
+}
+
+func TestClaimMailSendsAccountMailFirst(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		u, _, _ := newUser(t, s, "prio@example.com")
+		org := uuid.New()
+		// A flood of older invitations, then one reset mail.
+		for i := range 5 {
+			m := newMail(u, now.Add(-time.Hour+time.Duration(i)*time.Second))
+			m.Template, m.Priority, m.OrgID = domain.MailInvitation, domain.MailPriorityNotification, &org
+			if err := s.EnqueueMail(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reset := newMail(u, now)
+		if err := s.EnqueueMail(ctx, reset); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ClaimMail(ctx, now, time.Minute, 1, 3)
+		if err != nil || len(got) != 1 || got[0].ID != reset.ID {
+			t.Fatalf("first claim: %+v %v, want the reset mail", got, err)
+		}
+		if n, err := s.CountMail(ctx, "", &org, now.Add(-2*time.Hour)); err != nil || n != 5 {
+			t.Fatalf("the organization's mails: %d %v", n, err)
+		}
+		if n, err := s.CountMail(ctx, u.Email, nil, now.Add(-2*time.Hour)); err != nil || n != 6 {
+			t.Fatalf("the recipient's mails: %d %v", n, err)
 		}
 	})
 }

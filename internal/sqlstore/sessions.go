@@ -189,11 +189,12 @@ func (s *Store) SessionByID(ctx context.Context, id uuid.UUID) (*domain.Session,
 }
 
 // ListSessions returns the user's active sessions at now, newest first.
-func (s *Store) ListSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]domain.Session, error) {
+func (s *Store) ListSessions(ctx context.Context, userID uuid.UUID, now time.Time, after *domain.Cursor, limit int) ([]domain.Session, error) {
 	var rows []sessionRow
+	pc, pargs := pageCond(after, true)
 	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT `+sessionCols+` FROM sessions
-		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
-		ORDER BY created_at DESC, id DESC LIMIT 1000`), userID, ts(now), ts(now))
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?`+pc+`
+		ORDER BY created_at DESC, id DESC LIMIT ?`), append(append([]any{userID, ts(now), ts(now)}, pargs...), limit)...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -266,4 +267,38 @@ func (s *Store) CountRefreshTokens(ctx context.Context, sessionID uuid.UUID) (in
 	var n int
 	err := s.db.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?`), sessionID)
 	return n, translate(err)
+}
+
+// CountActiveSessions returns how many sessions of the user are active at
+// now.
+func (s *Store) CountActiveSessions(ctx context.Context, userID uuid.UUID, now time.Time) (int, error) {
+	var n int
+	if err := s.get(ctx, &n, `SELECT COUNT(*) FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?`,
+		userID, ts(now), ts(now)); err != nil {
+		return 0, translate(err)
+	}
+	return n, nil
+}
+
+// TrimSessions revokes every active session of the user but the newest
+// keep, with their refresh tokens, in one transaction, and returns the
+// revoked ids.
+func (s *Store) TrimSessions(ctx context.Context, userID uuid.UUID, keep int, now time.Time) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		ids = nil
+		const active = `user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?`
+		if err := tx.SelectContext(ctx, &ids, s.q(`UPDATE sessions SET revoked_at = ? WHERE `+active+`
+			AND id NOT IN (SELECT id FROM sessions WHERE `+active+` ORDER BY created_at DESC, id DESC LIMIT ?) RETURNING id`),
+			ts(now), userID, ts(now), ts(now), userID, ts(now), ts(now), keep); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL`), ts(now), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
 }

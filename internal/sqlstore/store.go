@@ -314,3 +314,23 @@ func (n *nts) Scan(src any) error {
 // DB returns the underlying database handle, for tests and diagnostics that
 // must look at what is stored. Application code uses the store's methods.
 func (s *Store) DB() *sql.DB { return s.db.DB }
+
+// pageCond is the keyset condition (with a leading AND) that continues a
+// list ordered by (created_at, id), descending when desc, after the cursor;
+// "" for the first page. Every list of the API pages this way.
+func pageCond(after *domain.Cursor, desc bool) (string, []any) {
+	return pageCondOn("created_at", "id", after, desc)
+}
+
+// pageCondOn is pageCond on other column names.
+func pageCondOn(createdCol, idCol string, after *domain.Cursor, desc bool) (string, []any) {
+	if after == nil {
+		return "", nil
+	}
+	op := ">"
+	if desc {
+		op = "<"
+	}
+	return ` AND (` + createdCol + ` ` + op + ` ? OR (` + createdCol + ` = ? AND ` + idCol + ` ` + op + ` ?))`,
+		[]any{ts(after.CreatedAt), ts(after.CreatedAt), after.ID}
+}

@@ -294,7 +294,7 @@ func TestSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		other, _, _ := newUser(t, s, "other@example.com")
-		list, err := s.ListSessions(ctx, u.ID, now)
+		list, err := s.ListSessions(ctx, u.ID, now, nil, 1000)
 		if err != nil || len(list) != 2 || list[0].ID != s2.ID {
 			t.Fatalf("list = %+v, %v", list, err)
 		}
@@ -322,7 +322,7 @@ func TestSessions(t *testing.T) {
 		if err := s.RevokeSession(ctx, u.ID, s2.ID, now); domain.ErrorCode(err) != domain.CodeNotFound {
 			t.Fatalf("revoking twice: %v", err)
 		}
-		if list, _ := s.ListSessions(ctx, u.ID, now); len(list) != 0 {
+		if list, _ := s.ListSessions(ctx, u.ID, now, nil, 1000); len(list) != 0 {
 			t.Fatalf("revoked sessions listed: %+v", list)
 		}
 	})

@@ -23,9 +23,16 @@ type userRow struct {
 	Metadata      []byte         `db:"metadata"`
 	CreatedAt     ts             `db:"created_at"`
 	UpdatedAt     ts             `db:"updated_at"`
+	// VerifiedAt is read by UserByID and UserByEmail only (userReadCols).
+	VerifiedAt nts `db:"email_verified_at"`
 }
 
+// userCols are the columns written on insert. email_verified_at is set only
+// by verification, so inserts leave it NULL.
 const userCols = `id, email, email_verified, password_hash, org_id, external_id, metadata, created_at, updated_at`
+
+// userReadCols are the columns of a full read.
+const userReadCols = userCols + `, email_verified_at`
 
 func (r *userRow) domain() *domain.User {
 	u := &domain.User{
@@ -36,6 +43,7 @@ func (r *userRow) domain() *domain.User {
 		ExternalID:    r.ExternalID.String,
 		CreatedAt:     time.Time(r.CreatedAt),
 		UpdatedAt:     time.Time(r.UpdatedAt),
+		VerifiedAt:    r.VerifiedAt.ptr(),
 	}
 	if r.OrgID.Valid {
 		id := r.OrgID.UUID
@@ -89,7 +97,7 @@ func (s *Store) CreateUser(ctx context.Context, u *domain.User, sess *domain.Ses
 // Returns CodeNotFound if there is none.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*domain.User, error) {
 	var r userRow
-	if err := s.get(ctx, &r, `SELECT `+userCols+` FROM users WHERE email = ? AND org_id IS NULL`, email); err != nil {
+	if err := s.get(ctx, &r, `SELECT `+userReadCols+` FROM users WHERE email = ? AND org_id IS NULL`, email); err != nil {
 		return nil, translate(err)
 	}
 	return r.domain(), nil
@@ -98,7 +106,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*domain.User, er
 // UserByID returns the user. Returns CodeNotFound if there is none.
 func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*domain.User, error) {
 	var r userRow
-	if err := s.get(ctx, &r, `SELECT `+userCols+` FROM users WHERE id = ?`, id); err != nil {
+	if err := s.get(ctx, &r, `SELECT `+userReadCols+` FROM users WHERE id = ?`, id); err != nil {
 		return nil, translate(err)
 	}
 	return r.domain(), nil
