@@ -1,0 +1,95 @@
+// Helpers of the SDK tests: the live latchd they run against (LATCHD_URL,
+// LATCHD_LOG, started by tools/test-sdk.sh) and a recording proxy in front of
+// it that can answer for latchd (429, 503, 500) or drop the connection, so
+// that a test sees every request the SDK sent, and only those.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+
+export const LATCHD_URL = process.env.LATCHD_URL;
+export const LATCHD_LOG = process.env.LATCHD_LOG;
+if (!LATCHD_URL || !LATCHD_LOG) {
+  throw new Error('LATCHD_URL and LATCHD_LOG must be set: run the tests with tools/test-sdk.sh (make test-sdk)');
+}
+
+export const PASSWORD = 'correct horse battery staple';
+export const email = (what) => `ts-${what}-${randomUUID().slice(0, 8)}@example.com`;
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * startProxy forwards to latchd and records { method, path, status, at }.
+ * proxy.rule(req) may return { status, headers, body } to answer instead,
+ * 'drop' to destroy the connection, or { delayMs } to forward late.
+ */
+export async function startProxy() {
+  const target = new URL(LATCHD_URL);
+  const proxy = {
+    url: '',
+    close: async () => {},
+    seen: [],
+    /** @type {(req: { method: string, path: string, status: number, at: number, auth: string }) => any} */
+    rule: (_req) => undefined,
+    count(method, path) {
+      return this.seen.filter((s) => s.method === method && s.path === path).length;
+    },
+  };
+  const server = http.createServer((req, res) => {
+    const path = req.url.split('?')[0];
+    const entry = { method: req.method, path, status: 0, at: Date.now(), auth: req.headers.authorization ?? '' };
+    proxy.seen.push(entry);
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      const r = proxy.rule(entry);
+      if (r === 'drop') {
+        entry.status = -1;
+        req.socket.destroy();
+        return;
+      }
+      if (r && r.status) {
+        entry.status = r.status;
+        res.writeHead(r.status, { 'Content-Type': 'application/json', ...(r.headers ?? {}) });
+        res.end(JSON.stringify(r.body ?? { error: r.status === 429 ? 'rate_limited' : r.status === 503 ? 'unavailable' : 'internal', message: 'injected by the test proxy', request_id: 'proxy' }));
+        return;
+      }
+      if (r && r.delayMs) await sleep(r.delayMs);
+      const up = http.request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
+        (ur) => {
+          entry.status = ur.statusCode;
+          res.writeHead(ur.statusCode, ur.headers);
+          ur.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
+  const addr = /** @type {import('node:net').AddressInfo} */ (server.address());
+  proxy.url = `http://127.0.0.1:${addr.port}`;
+  proxy.close = () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); });
+  return proxy;
+}
+
+/** refreshLines counts latchd's access-log lines of POST /auth/refresh. */
+export function refreshLines() {
+  return readFileSync(LATCHD_LOG, 'utf8').split('\n').filter((l) => l.includes('path=/auth/refresh ')).length;
+}
+
+/** resetToken waits for the reset mail to `to` in latchd's log and returns its token. */
+export async function resetToken(to, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const lines = readFileSync(LATCHD_LOG, 'utf8').split('\n').filter((l) => l.includes(`to=${to} `) && l.includes('reset-password#token='));
+    if (lines.length > 0) return /reset-password#token=([A-Za-z0-9_-]+)/.exec(lines.at(-1))[1];
+    await sleep(200);
+  }
+  throw new Error(`no reset mail to ${to} in the latchd log within ${timeoutMs} ms`);
+}
+
+/** A clock the test moves: real time plus an offset. */
+export function testClock() {
+  const c = { offset: 0, now: () => Date.now() + c.offset };
+  return c;
+}

@@ -1,0 +1,352 @@
+// The TypeScript SDK against a live latchd (access TTL 10 s), through a
+// recording proxy: every flow, refresh before expiry and after a 401,
+// Retry-After, backoff, the end of a session, and the error types.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  LatchClient, LatchError, NotLoggedInError, RefreshBackoffError, SessionEndedError,
+} from '../dist/index.js';
+import { PASSWORD, email, refreshLines, resetToken, sleep, startProxy, testClock } from './helpers.mjs';
+
+let proxy;
+before(async () => { proxy = await startProxy(); });
+after(async () => { await proxy.close(); });
+
+// client returns a LatchClient through the proxy and the events it fired.
+function client(opts = {}) {
+  const c = new LatchClient({ baseUrl: proxy.url, ...opts });
+  const events = { signedIn: [], tokenRefreshed: [], signedOut: [] };
+  for (const k of /** @type {(keyof typeof events)[]} */ (Object.keys(events))) c.on(k, (e) => events[k].push(e));
+  return { c, events };
+}
+
+async function rejectsWith(promise, cls, check = (_e) => {}) {
+  let err;
+  try {
+    await promise;
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof cls, `want ${cls.name}, got ${err && err.stack ? err.stack : err}`);
+  check(err);
+  return err;
+}
+
+test('signup, me, sessions, login, error types', async () => {
+  const { c, events } = client();
+  const addr = email('flow');
+  const r = await c.signup(addr, PASSWORD);
+  assert.ok('access_token' in r);
+  assert.equal(events.signedIn.length, 1);
+  const me = await c.me();
+  assert.equal(me.email, addr);
+  const list = await c.sessions();
+  assert.equal(list.sessions.filter((s) => s.current).length, 1);
+
+  // Typed errors carry the Error body.
+  await rejectsWith(c.signup(addr, PASSWORD), LatchError, (e) => {
+    assert.equal(e.status, 409);
+    assert.equal(e.code, 'email_taken');
+    assert.ok(e.requestId.length > 0);
+  });
+  const other = client().c;
+  await rejectsWith(other.login(addr, 'wrong password, surely'), LatchError, (e) => {
+    assert.equal(e.status, 401);
+    assert.equal(e.code, 'invalid_credentials');
+    assert.ok(e.detail.length > 0);
+  });
+  await other.login(addr, PASSWORD);
+  assert.equal((await other.me()).id, me.id);
+  assert.equal((await c.sessions()).sessions.length, 2);
+
+  // Without a session nothing is sent.
+  const fresh = client().c;
+  const before = proxy.seen.length;
+  await rejectsWith(fresh.me(), NotLoggedInError);
+  assert.equal(proxy.seen.length, before);
+});
+
+test('refresh before expiry runs in the background; the caller with a valid token does not wait', async () => {
+  const clock = testClock();
+  const { c, events } = client({ now: clock.now });
+  await c.signup(email('proactive'), PASSWORD);
+  const first = (await c.tokens()).accessToken;
+  const refreshesBefore = proxy.count('POST', '/auth/refresh');
+  // 8.5 s on: inside the margin (a fifth of the lifetime + jitter), still valid.
+  clock.offset = 8_500;
+  proxy.rule = (req) => (req.path === '/auth/refresh' ? { delayMs: 1500 } : undefined);
+  const me = await c.me();
+  assert.ok(me.id);
+  // The call came back while the refresh was still held by the proxy.
+  assert.equal(events.tokenRefreshed.length, 0, 'the call waited for the refresh');
+  const meCall = proxy.seen.filter((s) => s.path === '/auth/me').at(-1);
+  assert.equal(meCall.auth, `Bearer ${first}`);
+  while (events.tokenRefreshed.length === 0) await sleep(50);
+  proxy.rule = () => undefined;
+  assert.equal(proxy.count('POST', '/auth/refresh'), refreshesBefore + 1);
+  assert.notEqual((await c.tokens()).accessToken, first);
+  await c.me();
+  assert.equal(proxy.seen.filter((s) => s.path === '/auth/me').at(-1).auth, `Bearer ${(await c.tokens()).accessToken}`);
+  assert.equal(proxy.count('POST', '/auth/refresh'), refreshesBefore + 1, 'a fresh token refreshed again');
+});
+
+test('single flight: 20 concurrent calls with an expired token make one refresh', async () => {
+  const clock = testClock();
+  const { c } = client({ now: clock.now });
+  await c.signup(email('flight'), PASSWORD);
+  const n = proxy.count('POST', '/auth/refresh');
+  clock.offset = 11_000;
+  const all = await Promise.all(Array.from({ length: 20 }, () => c.me()));
+  assert.equal(all.length, 20);
+  assert.equal(proxy.count('POST', '/auth/refresh'), n + 1);
+});
+
+test('a 401 token_expired refreshes once and retries the request', async () => {
+  const clock = testClock();
+  const { c, events } = client({ now: clock.now });
+  await c.signup(email('expired'), PASSWORD);
+  // The client believes its token fresh; the server will not.
+  clock.offset = -60_000;
+  await sleep(11_000);
+  const start = proxy.seen.length;
+  const me = await c.me();
+  assert.ok(me.id);
+  const seen = proxy.seen.slice(start).map((s) => `${s.method} ${s.path} ${s.status}`);
+  assert.deepEqual(seen, ['GET /auth/me 401', 'POST /auth/refresh 200', 'GET /auth/me 200']);
+  assert.equal(events.tokenRefreshed.length, 1);
+});
+
+test('Retry-After on 429 and 503 is honoured; a non-idempotent call is not retried after a 503', async () => {
+  const { c } = client({ retry: { baseDelayMs: 50 } });
+  await c.signup(email('retry'), PASSWORD);
+  let n = 0;
+  proxy.rule = (req) => (req.path === '/auth/me' && n++ === 0 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined);
+  const start = proxy.seen.length;
+  await c.me();
+  let mes = proxy.seen.slice(start).filter((s) => s.path === '/auth/me');
+  assert.deepEqual(mes.map((s) => s.status), [429, 200]);
+  assert.ok(mes[1].at - mes[0].at >= 1000, `retried after ${mes[1].at - mes[0].at} ms, before Retry-After`);
+
+  n = 0;
+  proxy.rule = (req) => (req.path === '/auth/me' && n++ === 0 ? { status: 503, headers: { 'Retry-After': '1' } } : undefined);
+  const start2 = proxy.seen.length;
+  await c.me();
+  mes = proxy.seen.slice(start2).filter((s) => s.path === '/auth/me');
+  assert.deepEqual(mes.map((s) => s.status), [503, 200]);
+  assert.ok(mes[1].at - mes[0].at >= 1000);
+
+  // POST /api-keys answered 503: the server may have acted; not retried.
+  proxy.rule = (req) => (req.path === '/api-keys' && req.method === 'POST' ? { status: 503, headers: { 'Retry-After': '1' } } : undefined);
+  const posts = proxy.count('POST', '/api-keys');
+  const r = await c.api.POST('/api-keys', { body: { label: 'k', scopes: ['keys:read'] } });
+  assert.equal(r.response.status, 503);
+  await rejectsWith(c.unwrap(r), LatchError, (e) => {
+    assert.equal(e.code, 'unavailable');
+    assert.equal(e.retryAfterMs, 1000);
+  });
+  assert.equal(proxy.count('POST', '/api-keys'), posts + 1);
+  // ...but a 429 (the server did not act) is.
+  n = 0;
+  proxy.rule = (req) => (req.path === '/api-keys' && req.method === 'POST' && n++ === 0 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined);
+  const r2 = await c.api.POST('/api-keys', { body: { label: 'k2', scopes: ['keys:read'] } });
+  assert.equal(r2.response.status, 201);
+  assert.equal(proxy.count('POST', '/api-keys'), posts + 3);
+  proxy.rule = () => undefined;
+});
+
+test('a refresh answered 429 is remembered: expired callers get RefreshBackoffError, valid ones go ahead, nothing is retried early', async () => {
+  const clock = testClock();
+  const { c } = client({ now: clock.now });
+  await c.signup(email('backoff429'), PASSWORD);
+  proxy.rule = (req) => (req.path === '/auth/refresh' ? { status: 429, headers: { 'Retry-After': '5' } } : undefined);
+  const n = proxy.count('POST', '/auth/refresh');
+  clock.offset = 11_000; // expired, as far as the client knows
+  const err = await rejectsWith(c.me(), RefreshBackoffError, (e) => {
+    assert.ok(e.retryAfterMs >= 5000, `backs off ${e.retryAfterMs} ms, less than Retry-After`);
+    assert.ok(e.cause instanceof LatchError);
+    assert.equal(e.cause.code, 'rate_limited');
+  });
+  const sent = proxy.seen.length;
+  await rejectsWith(c.me(), RefreshBackoffError, (e) => assert.equal(e.retryAt, err.retryAt));
+  assert.equal(proxy.seen.length, sent, 'a call during the backoff sent a request');
+  assert.equal(proxy.count('POST', '/auth/refresh'), n + 1);
+  // After the backoff the refresh is tried again.
+  proxy.rule = () => undefined;
+  clock.offset = 11_000 + err.retryAfterMs + 1;
+  // The token is expired on this clock: the call waits for the refresh.
+  assert.ok((await c.me()).id);
+  assert.equal(proxy.count('POST', '/auth/refresh'), n + 2);
+});
+
+test('a caller with a valid token goes ahead while the refresh backs off', async () => {
+  const clock = testClock();
+  const { c } = client({ now: clock.now });
+  await c.signup(email('valid'), PASSWORD);
+  proxy.rule = (req) => (req.path === '/auth/refresh' ? { status: 503, headers: { 'Retry-After': '30' } } : undefined);
+  const n = proxy.count('POST', '/auth/refresh');
+  clock.offset = 8_500; // due, still valid
+  for (let i = 0; i < 5; i++) assert.ok((await c.me()).id);
+  await sleep(100);
+  assert.equal(proxy.count('POST', '/auth/refresh'), n + 1, 'the background refresh was repeated during the backoff');
+  proxy.rule = () => undefined;
+});
+
+test('network errors and 5xx back off exponentially with jitter; a dropped refresh is replayed once', async () => {
+  const clock = testClock();
+  const { c } = client({ now: clock.now, retry: { baseDelayMs: 1000, maxDelayMs: 4000 } });
+  await c.signup(email('backoff5xx'), PASSWORD);
+  clock.offset = 11_000;
+  const n = proxy.count('POST', '/auth/refresh');
+  proxy.rule = (req) => (req.path === '/auth/refresh' ? 'drop' : undefined);
+  const e1 = await rejectsWith(c.me(), RefreshBackoffError);
+  assert.ok(e1.retryAfterMs >= 500 && e1.retryAfterMs <= 1000, `first backoff ${e1.retryAfterMs}`);
+  assert.ok(!(e1.cause instanceof LatchError), 'a network error');
+  assert.equal(proxy.count('POST', '/auth/refresh'), n + 2, 'dropped refresh replayed exactly once');
+  proxy.rule = (req) => (req.path === '/auth/refresh' ? { status: 500 } : undefined);
+  clock.offset += e1.retryAfterMs;
+  const e2 = await rejectsWith(c.me(), RefreshBackoffError);
+  assert.ok(e2.retryAfterMs >= 1000 && e2.retryAfterMs <= 2000, `second backoff ${e2.retryAfterMs}`);
+  assert.equal(e2.cause.status, 500);
+  clock.offset += e2.retryAfterMs;
+  const e3 = await rejectsWith(c.me(), RefreshBackoffError);
+  assert.ok(e3.retryAfterMs >= 2000 && e3.retryAfterMs <= 4000, `third backoff ${e3.retryAfterMs}`);
+  clock.offset += e3.retryAfterMs;
+  const e4 = await rejectsWith(c.me(), RefreshBackoffError);
+  assert.ok(e4.retryAfterMs >= 2000 && e4.retryAfterMs <= 4000, `capped backoff ${e4.retryAfterMs}`);
+  assert.equal(proxy.count('POST', '/auth/refresh'), n + 5);
+  proxy.rule = () => undefined;
+  clock.offset += e4.retryAfterMs;
+  assert.ok((await c.me()).id);
+});
+
+test('a session revoked elsewhere ends: signedOut(invalid_grant) once, then nothing is sent', async () => {
+  const addr = email('revoked');
+  const { c, events } = client();
+  await c.signup(addr, PASSWORD);
+  const sid = (await c.tokens()).sessionId;
+  const { c: other } = client();
+  await other.login(addr, PASSWORD);
+  await other.revokeSession(sid);
+  await rejectsWith(c.me(), SessionEndedError, (e) => {
+    assert.equal(e.reason, 'invalid_grant');
+    assert.equal(e.cause.code, 'invalid_grant');
+  });
+  assert.deepEqual(events.signedOut.map((e) => e.reason), ['invalid_grant']);
+  const sent = proxy.seen.length;
+  await rejectsWith(c.me(), SessionEndedError);
+  await rejectsWith(c.sessions(), SessionEndedError);
+  await rejectsWith(c.refresh(), SessionEndedError);
+  assert.equal(proxy.seen.length, sent, 'an ended session sent a request');
+  assert.equal(events.signedOut.length, 1);
+  assert.equal(await c.tokens(), null);
+  // A new login opens a new session.
+  await c.login(addr, PASSWORD);
+  assert.ok((await c.me()).id);
+});
+
+test('logout scopes: others, local, global', async () => {
+  const addr = email('logout');
+  const a = client(); const b = client(); const d = client();
+  await a.c.signup(addr, PASSWORD);
+  await b.c.login(addr, PASSWORD);
+  await d.c.login(addr, PASSWORD);
+  await a.c.logout('others');
+  assert.equal(a.events.signedOut.length, 0);
+  assert.ok((await a.c.me()).id);
+  await rejectsWith(b.c.me(), SessionEndedError, (e) => assert.equal(e.reason, 'invalid_grant'));
+  await rejectsWith(d.c.me(), SessionEndedError);
+  await a.c.logout('local');
+  assert.deepEqual(a.events.signedOut.map((e) => e.reason), ['logout']);
+  const sent = proxy.seen.length;
+  await rejectsWith(a.c.me(), SessionEndedError, (e) => assert.equal(e.reason, 'logout'));
+  assert.equal(proxy.seen.length, sent);
+  // global
+  await b.c.login(addr, PASSWORD);
+  await d.c.login(addr, PASSWORD);
+  await b.c.logout('global');
+  await rejectsWith(d.c.me(), SessionEndedError);
+  assert.deepEqual(b.events.signedOut.map((e) => e.reason), ['invalid_grant', 'logout']);
+});
+
+test('API keys and exchange mode: renewed before expiry, a valid token kept when renewal fails', async () => {
+  const { c } = client();
+  await c.signup(email('keys'), PASSWORD);
+  const created = await c.unwrap(await c.api.POST('/api-keys', { body: { label: 'backend', scopes: ['token:exchange', 'users:read', 'billing:read'] } }));
+  assert.ok(created.key);
+  const listed = await c.unwrap(await c.api.GET('/api-keys'));
+  assert.equal(listed.api_keys.length, 1);
+
+  const clock = testClock();
+  const svc = client({ apiKey: created.key, exchange: { scopes: ['users:read', 'billing:read'], expires_in: 60 }, now: clock.now });
+  const me = await svc.c.me();
+  assert.equal(me.id, (await c.me()).id);
+  const tok = await svc.c.tokens();
+  assert.deepEqual(tok.scope.split(' ').sort(), ['billing:read', 'users:read']);
+  const exchanges = proxy.count('POST', '/auth/token');
+  assert.equal(exchanges, 1);
+  // Due (12 s margin of 60 s), still valid; the renewal fails: the token stays.
+  clock.offset = 50_000;
+  proxy.rule = (req) => (req.path === '/auth/token' ? { status: 503, headers: { 'Retry-After': '30' } } : undefined);
+  assert.ok((await svc.c.me()).id);
+  await sleep(100);
+  assert.equal((await svc.c.tokens()).accessToken, tok.accessToken);
+  assert.ok((await svc.c.me()).id);
+  assert.equal(proxy.count('POST', '/auth/token'), 2, 'renewal repeated during its backoff');
+  proxy.rule = () => undefined;
+  clock.offset = 50_000 + 31_000 + 3_000; // past Retry-After (+ jitter): renewed
+  // expired on this clock: waits for the renewal
+  assert.ok((await svc.c.me()).id);
+  assert.notEqual((await svc.c.tokens()).accessToken, tok.accessToken);
+  assert.equal(proxy.count('POST', '/auth/token'), 3);
+
+  // A revoked key cannot renew: callers with an expired token get the backoff.
+  await c.unwrap(await c.api.DELETE('/api-keys/{key_id}', { params: { path: { key_id: created.id } } }));
+  clock.offset += 61_000;
+  await rejectsWith(svc.c.me(), RefreshBackoffError, (e) => assert.equal(e.cause.status, 401));
+});
+
+test('password reset through the mail log ends the old session', async () => {
+  const addr = email('reset');
+  const { c, events } = client();
+  await c.signup(addr, PASSWORD);
+  const { c: anon } = client();
+  await anon.unwrap(await anon.api.POST('/auth/password/forgot', { body: { email: addr } }));
+  const token = await resetToken(addr);
+  const newPassword = 'another horse battery staple';
+  await anon.unwrap(await anon.api.POST('/auth/password/reset', { body: { token, password: newPassword } }));
+  await rejectsWith(anon.login(addr, PASSWORD), LatchError, (e) => assert.equal(e.code, 'invalid_credentials'));
+  await anon.login(addr, newPassword);
+  assert.equal((await anon.me()).email, addr);
+  await rejectsWith(c.me(), SessionEndedError);
+  assert.deepEqual(events.signedOut.map((e) => e.reason), ['invalid_grant']);
+});
+
+test('a custom async storage keeps the session for the next client', async () => {
+  const m = new Map();
+  const storage = {
+    getItem: async (k) => m.get(k) ?? null,
+    setItem: async (k, v) => { m.set(k, v); },
+    removeItem: async (k) => { m.delete(k); },
+  };
+  const { c } = client({ storage, storageKey: 'app' });
+  const addr = email('store');
+  await c.signup(addr, PASSWORD);
+  assert.ok(m.has('app'));
+  const { c: next } = client({ storage, storageKey: 'app' });
+  assert.equal((await next.me()).email, addr);
+  // A refresh by one is adopted by the other under the lock, not repeated.
+  const n = proxy.count('POST', '/auth/refresh');
+  await c.refresh();
+  await next.refresh();
+  assert.equal(proxy.count('POST', '/auth/refresh'), n + 1);
+  assert.equal((await next.tokens()).accessToken, (await c.tokens()).accessToken);
+  // The other one logs out: the storage is empty, so this one's session
+  // ended elsewhere, found at its next renewal.
+  await next.logout();
+  assert.equal(m.has('app'), false);
+  await rejectsWith(c.refresh(), SessionEndedError, (e) => assert.equal(e.reason, 'revoked_elsewhere'));
+});
+
+test('latchd logged the refreshes', () => {
+  assert.ok(refreshLines() > 0);
+});
