@@ -54,4 +54,5 @@ clean:
 	rm -rf $(BIN)
 
 include mk/tooling.mk
+include mk/sdk.mk
 -include mk/bench.mk

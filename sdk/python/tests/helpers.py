@@ -1,0 +1,155 @@
+"""Helpers of the SDK tests: the live latchd (LATCHD_URL, LATCHD_LOG, started
+by tools/test-sdk.sh) and a recording proxy in front of it that can answer
+for latchd (429, 503, 500) or drop the connection, so a test sees every
+request the SDK sent, and only those."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+LATCHD_URL = os.environ.get("LATCHD_URL", "")
+LATCHD_LOG = os.environ.get("LATCHD_LOG", "")
+if not LATCHD_URL or not LATCHD_LOG:
+    raise RuntimeError("LATCHD_URL and LATCHD_LOG must be set: run the tests with tools/test-sdk.sh (make test-sdk)")
+
+PASSWORD = "correct horse battery staple"
+
+
+def email(what: str) -> str:
+    return f"py-{what}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    auth: str
+    at: float
+    status: int = 0
+
+
+@dataclass
+class Answer:
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+    delay: float = 0.0
+
+
+class Proxy:
+    """Forwards to latchd and records every request; rule(seen) may answer instead."""
+
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+        self.rule: Callable[[Seen], Answer | None] = lambda s: None
+        self._mu = threading.Lock()
+        target = urlsplit(LATCHD_URL)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                s = Seen(self.command, self.path.split("?")[0], self.headers.get("Authorization", ""), time.time())
+                with proxy._mu:
+                    proxy.seen.append(s)
+                a = proxy.rule(s)
+                if a is not None and a.drop:
+                    s.status = -1
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if a is not None and a.status:
+                    s.status = a.status
+                    code = {429: "rate_limited", 503: "unavailable"}.get(a.status, "internal")
+                    out = json.dumps({"error": code, "message": "injected by the test proxy", "request_id": "proxy"}).encode()
+                    self.send_response(a.status)
+                    for k, v in {"Content-Type": "application/json", "Content-Length": str(len(out)), **a.headers}.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(out)
+                    return
+                if a is not None and a.delay:
+                    time.sleep(a.delay)
+                conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                r = conn.getresponse()
+                data = r.read()
+                s.status = r.status
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self, method: str, path: str) -> int:
+        with self._mu:
+            return sum(1 for s in self.seen if s.method == method and s.path == path)
+
+    def since(self, n: int) -> list[Seen]:
+        with self._mu:
+            return list(self.seen[n:])
+
+    def total(self) -> int:
+        with self._mu:
+            return len(self.seen)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Clock:
+    """Real time plus an offset the test moves."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def reset_token(to: str, timeout: float = 15.0) -> str:
+    """Waits for the reset mail to `to` in latchd's log and returns its token."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open(LATCHD_LOG, encoding="utf-8") as f:
+            for line in reversed(f.read().splitlines()):
+                if f"to={to} " in line:
+                    mo = re.search(r"reset-password#token=([A-Za-z0-9_-]+)", line)
+                    if mo:
+                        return mo.group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"no reset mail to {to} in the latchd log within {timeout}s")
+
+
+def refresh_lines() -> int:
+    """latchd's access-log lines of POST /auth/refresh."""
+    with open(LATCHD_LOG, encoding="utf-8") as f:
+        return sum(1 for line in f if "path=/auth/refresh " in line)
