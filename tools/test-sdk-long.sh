@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# tools/test-sdk-long.sh: the long SDK checks (make test-sdk-long, run by .ci/run).
+#
+# 1. Five tabs of one origin in headless Chromium share one session through
+#    the TypeScript SDK with localStorage, for MULTITAB_SECONDS (180): once
+#    with Web Locks, once with navigator.locks deleted (the storage lease).
+# 2. Four Python processes share one FileStore for MULTIPROC_SECONDS (120).
+# 3. `npm pack` of sdk/typescript installs into a fresh Node project, whose
+#    copy of the README example runs against latchd; `pip install --no-index`
+#    of sdk/python into a fresh venv runs the Python README example.
+# latchd runs with a 10 s access token lifetime and allows the test page's
+# origin (LATCH_CORS_ORIGINS). Counts go to .ci/out/sdk-long.jsonl, the
+# screenshots to .ci/out/sdk-multitab-*.png.
+#
+# Environment: BIN, GO, CHROMIUM (default /usr/bin/chromium), MULTITAB_SECONDS, MULTIPROC_SECONDS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LATCHD_WHO=test-sdk-long
+# shellcheck source=tools/latchd.sh
+. tools/latchd.sh
+
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+MULTITAB_SECONDS="${MULTITAB_SECONDS:-180}"
+MULTIPROC_SECONDS="${MULTIPROC_SECONDS:-120}"
+OUT=.ci/out
+mkdir -p "$OUT"
+rm -f "$OUT/sdk-long.jsonl"
+
+if [ ! -x "$CHROMIUM" ]; then
+	sudo=""
+	if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+	latchd_say "installing Debian's chromium"
+	$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium
+fi
+
+PAGE_PORT="$(latchd_free_port)"
+export LATCH_ACCESS_TTL=10s LATCH_CORS_ORIGINS="http://127.0.0.1:$PAGE_PORT"
+# SDK_PREBUILT=1 uses $BIN/latchd as it is (a build from another tree).
+if [ -z "${SDK_PREBUILT:-}" ]; then latchd_build || exit 1; fi
+latchd_start || exit 1
+export LATCHD_URL LATCHD_LOG
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/sdk-long.XXXXXX")"
+cleanup() { rm -rf "$WORK"; latchd_stop; }
+trap cleanup EXIT
+
+status=0
+(cd sdk/typescript && npx tsc -p tsconfig.json)
+for mode in web-locks storage-lease; do
+	flag=""
+	[ "$mode" = storage-lease ] && flag="--no-locks"
+	node sdk/typescript/test/multitab.mjs --latchd "$LATCHD_URL" --log "$LATCHD_LOG" --port "$PAGE_PORT" \
+		--duration "$MULTITAB_SECONDS" --ttl 10 $flag --chromium "$CHROMIUM" \
+		--screenshot "$OUT/sdk-multitab-$mode.png" --out "$OUT/sdk-long.jsonl" || status=1
+done
+
+python3 sdk/python/tests/multiprocess.py --duration "$MULTIPROC_SECONDS" --processes 4 --ttl 10 \
+	--out "$OUT/sdk-long.jsonl" || status=1
+
+# npm pack: prepare builds dist/ with tsc; the tarball installs in a fresh
+# project and the README example (its first ```js block) runs there.
+latchd_say "npm pack of sdk/typescript into a fresh project"
+(
+	set -e
+	tgz="$(cd sdk/typescript && npm pack --silent --pack-destination "$WORK" | tail -n1)"
+	mkdir "$WORK/app"
+	cd "$WORK/app"
+	npm init -y >/dev/null
+	npm install --no-audit --no-fund "$WORK/$tgz" >/dev/null
+	awk '/^```js$/{f=1; next} /^```$/{if (f) exit} f' "$OLDPWD/sdk/typescript/README.md" > example.mjs
+	test -s example.mjs
+	LATCH_URL="$LATCHD_URL" node example.mjs
+) || { latchd_say "FAIL: the npm package's README example"; status=1; }
+
+latchd_say "pip install --no-index of sdk/python into a fresh venv"
+(
+	set -e
+	python3 -m venv "$WORK/venv"
+	"$WORK/venv/bin/pip" install --quiet --no-index ./sdk/python
+	awk '/^```python$/{f=1; next} /^```$/{if (f) exit} f' sdk/python/README.md > "$WORK/example.py"
+	test -s "$WORK/example.py"
+	cd "$WORK" && LATCH_URL="$LATCHD_URL" "$WORK/venv/bin/python" example.py
+) || { latchd_say "FAIL: the Python package's README example"; status=1; }
+
+[ "$status" -eq 0 ] || latchd_log_tail 20
+cat "$OUT/sdk-long.jsonl" 2>/dev/null || true
+exit "$status"
