@@ -75,6 +75,27 @@ func (e AcceptedStatus) Valid() bool {
 	}
 }
 
+// Defines values for ClientAuthMethod.
+const (
+	ClientSecretBasic ClientAuthMethod = "client_secret_basic"
+	ClientSecretPost  ClientAuthMethod = "client_secret_post"
+	None              ClientAuthMethod = "none"
+)
+
+// Valid indicates whether the value is a known member of the ClientAuthMethod enum.
+func (e ClientAuthMethod) Valid() bool {
+	switch e {
+	case ClientSecretBasic:
+		return true
+	case ClientSecretPost:
+		return true
+	case None:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorCode.
 const (
 	ErrorCodeConflict                ErrorCode = "conflict"
@@ -87,6 +108,7 @@ const (
 	ErrorCodeInvalidGrant            ErrorCode = "invalid_grant"
 	ErrorCodeInvalidRequest          ErrorCode = "invalid_request"
 	ErrorCodeInvalidScope            ErrorCode = "invalid_scope"
+	ErrorCodeInvalidTarget           ErrorCode = "invalid_target"
 	ErrorCodeInvalidToken            ErrorCode = "invalid_token"
 	ErrorCodeLastOwner               ErrorCode = "last_owner"
 	ErrorCodeMethodNotAllowed        ErrorCode = "method_not_allowed"
@@ -99,6 +121,7 @@ const (
 	ErrorCodeUnavailable             ErrorCode = "unavailable"
 	ErrorCodeUnsupportedGrantType    ErrorCode = "unsupported_grant_type"
 	ErrorCodeUnsupportedMediaType    ErrorCode = "unsupported_media_type"
+	ErrorCodeUnsupportedTokenType    ErrorCode = "unsupported_token_type"
 	ErrorCodeWeakPassword            ErrorCode = "weak_password"
 )
 
@@ -125,6 +148,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeInvalidScope:
 		return true
+	case ErrorCodeInvalidTarget:
+		return true
 	case ErrorCodeInvalidToken:
 		return true
 	case ErrorCodeLastOwner:
@@ -148,6 +173,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeUnsupportedGrantType:
 		return true
 	case ErrorCodeUnsupportedMediaType:
+		return true
+	case ErrorCodeUnsupportedTokenType:
 		return true
 	case ErrorCodeWeakPassword:
 		return true
@@ -216,6 +243,21 @@ func (e EventType) Valid() bool {
 	}
 }
 
+// Defines values for ExchangeResponseIssuedTokenType.
+const (
+	ExchangeResponseIssuedTokenTypeUrnIetfParamsOauthTokenTypeAccessToken ExchangeResponseIssuedTokenType = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// Valid indicates whether the value is a known member of the ExchangeResponseIssuedTokenType enum.
+func (e ExchangeResponseIssuedTokenType) Valid() bool {
+	switch e {
+	case ExchangeResponseIssuedTokenTypeUrnIetfParamsOauthTokenTypeAccessToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ExchangeResponseTokenType.
 const (
 	ExchangeResponseTokenTypeBearer ExchangeResponseTokenType = "Bearer"
@@ -225,6 +267,24 @@ const (
 func (e ExchangeResponseTokenType) Valid() bool {
 	switch e {
 	case ExchangeResponseTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GrantType.
+const (
+	ClientCredentials                        GrantType = "client_credentials"
+	UrnIetfParamsOauthGrantTypeTokenExchange GrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
+)
+
+// Valid indicates whether the value is a known member of the GrantType enum.
+func (e GrantType) Valid() bool {
+	switch e {
+	case ClientCredentials:
+		return true
+	case UrnIetfParamsOauthGrantTypeTokenExchange:
 		return true
 	default:
 		return false
@@ -246,6 +306,42 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntrospectionResponseTokenType.
+const (
+	IntrospectionResponseTokenTypeBearer IntrospectionResponseTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionResponseTokenType enum.
+func (e IntrospectionResponseTokenType) Valid() bool {
+	switch e {
+	case IntrospectionResponseTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntrospectionResponseTokenUse.
+const (
+	IntrospectionResponseTokenUseAccessToken  IntrospectionResponseTokenUse = "access_token"
+	IntrospectionResponseTokenUseApiKey       IntrospectionResponseTokenUse = "api_key"
+	IntrospectionResponseTokenUseRefreshToken IntrospectionResponseTokenUse = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionResponseTokenUse enum.
+func (e IntrospectionResponseTokenUse) Valid() bool {
+	switch e {
+	case IntrospectionResponseTokenUseAccessToken:
+		return true
+	case IntrospectionResponseTokenUseApiKey:
+		return true
+	case IntrospectionResponseTokenUseRefreshToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JWKAlg.
 const (
 	ES256 JWKAlg = "ES256"
@@ -261,6 +357,24 @@ func (e JWKAlg) Valid() bool {
 	case EdDSA:
 		return true
 	case RS256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKCrv.
+const (
+	Ed25519 JWKCrv = "Ed25519"
+	P256    JWKCrv = "P-256"
+)
+
+// Valid indicates whether the value is a known member of the JWKCrv enum.
+func (e JWKCrv) Valid() bool {
+	switch e {
+	case Ed25519:
+		return true
+	case P256:
 		return true
 	default:
 		return false
@@ -324,6 +438,21 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for ServerMetadataSubjectTypesSupported.
+const (
+	Public ServerMetadataSubjectTypesSupported = "public"
+)
+
+// Valid indicates whether the value is a known member of the ServerMetadataSubjectTypesSupported enum.
+func (e ServerMetadataSubjectTypesSupported) Valid() bool {
+	switch e {
+	case Public:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SignupPendingStatus.
 const (
 	VerificationRequired SignupPendingStatus = "verification_required"
@@ -339,6 +468,21 @@ func (e SignupPendingStatus) Valid() bool {
 	}
 }
 
+// Defines values for TokenRequestRequestedTokenType.
+const (
+	TokenRequestRequestedTokenTypeUrnIetfParamsOauthTokenTypeAccessToken TokenRequestRequestedTokenType = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// Valid indicates whether the value is a known member of the TokenRequestRequestedTokenType enum.
+func (e TokenRequestRequestedTokenType) Valid() bool {
+	switch e {
+	case TokenRequestRequestedTokenTypeUrnIetfParamsOauthTokenTypeAccessToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenResponseTokenType.
 const (
 	TokenResponseTokenTypeBearer TokenResponseTokenType = "Bearer"
@@ -348,6 +492,45 @@ const (
 func (e TokenResponseTokenType) Valid() bool {
 	switch e {
 	case TokenResponseTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenType.
+const (
+	TokenTypeUrnIetfParamsOauthTokenTypeAccessToken TokenType = "urn:ietf:params:oauth:token-type:access_token"
+	TokenTypeUrnLatchParamsOauthTokenTypeApiKey     TokenType = "urn:latch:params:oauth:token-type:api_key"
+)
+
+// Valid indicates whether the value is a known member of the TokenType enum.
+func (e TokenType) Valid() bool {
+	switch e {
+	case TokenTypeUrnIetfParamsOauthTokenTypeAccessToken:
+		return true
+	case TokenTypeUrnLatchParamsOauthTokenTypeApiKey:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenTypeHint.
+const (
+	TokenTypeHintAccessToken  TokenTypeHint = "access_token"
+	TokenTypeHintApiKey       TokenTypeHint = "api_key"
+	TokenTypeHintRefreshToken TokenTypeHint = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the TokenTypeHint enum.
+func (e TokenTypeHint) Valid() bool {
+	switch e {
+	case TokenTypeHintAccessToken:
+		return true
+	case TokenTypeHintApiKey:
+		return true
+	case TokenTypeHintRefreshToken:
 		return true
 	default:
 		return false
@@ -393,7 +576,7 @@ type APIKey struct {
 	// Example: latch_u_4Fq9
 	Prefix    string              `json:"prefix"`
 	RevokedAt *time.Time          `json:"revoked_at,omitempty"`
-	Scopes    []string            `json:"scopes"`
+	Scopes    []Scope             `json:"scopes"`
 	UserId    *openapi_types.UUID `json:"user_id,omitempty"`
 }
 
@@ -429,7 +612,7 @@ type APIKeyWithSecret struct {
 	// Example: latch_u_4Fq9
 	Prefix    string              `json:"prefix"`
 	RevokedAt *time.Time          `json:"revoked_at,omitempty"`
-	Scopes    []string            `json:"scopes"`
+	Scopes    []Scope             `json:"scopes"`
 	UserId    *openapi_types.UUID `json:"user_id,omitempty"`
 }
 
@@ -438,7 +621,7 @@ type APIKeyWithSecretOwnerType string
 
 // AcceptInvitationRequest defines model for AcceptInvitationRequest.
 type AcceptInvitationRequest struct {
-	// Token Example: {{invitation_token}}
+	// Token Example: 3q2-7wEjRYtUnWQ8Zb1xSfAmKcP0LgVhDiJ4oN9rT5e
 	Token string `json:"token"`
 }
 
@@ -458,39 +641,30 @@ type AudienceList struct {
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
 type ChangePasswordRequest struct {
-	// CurrentPassword 8 to 1024 bytes of UTF-8; very common passwords are refused.
+	// CurrentPassword 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+	// passwords are refused (400 `weak_password`). Anything shorter than 8
+	// characters is 400 `invalid_request`.
+	//
 	//
 	// Example: correct horse battery staple
 	CurrentPassword Password `json:"current_password"`
 
-	// NewPassword 8 to 1024 bytes of UTF-8; very common passwords are refused.
+	// NewPassword 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+	// passwords are refused (400 `weak_password`). Anything shorter than 8
+	// characters is 400 `invalid_request`.
+	//
 	//
 	// Example: correct horse battery staple
 	NewPassword Password `json:"new_password"`
 
-	// RevokeApiKeys Also revoke every personal API key of the user.
+	// RevokeApiKeys Also revoke every personal API key of the user; false when absent.
 	//
 	// Example: false
 	RevokeApiKeys *bool `json:"revoke_api_keys,omitempty"`
 }
 
-// ClientCredentialsRequest defines model for ClientCredentialsRequest.
-type ClientCredentialsRequest struct {
-	// Audience Example: https://api.example.com
-	Audience *string `json:"audience,omitempty"`
-
-	// ClientId Example: my-backend
-	ClientId *string `json:"client_id,omitempty"`
-
-	// ClientSecret Example: {{api_key}}
-	ClientSecret *string `json:"client_secret,omitempty"`
-
-	// GrantType Example: client_credentials
-	GrantType string `json:"grant_type"`
-
-	// Scope Example: billing:read
-	Scope *string `json:"scope,omitempty"`
-}
+// ClientAuthMethod defines model for ClientAuthMethod.
+type ClientAuthMethod string
 
 // CreateAPIKeyRequest defines model for CreateAPIKeyRequest.
 type CreateAPIKeyRequest struct {
@@ -515,7 +689,10 @@ type Credentials struct {
 	// Email Example: ada@example.com
 	Email Email `json:"email"`
 
-	// Password 8 to 1024 bytes of UTF-8; very common passwords are refused.
+	// Password 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+	// passwords are refused (400 `weak_password`). Anything shorter than 8
+	// characters is 400 `invalid_request`.
+	//
 	//
 	// Example: correct horse battery staple
 	Password Password `json:"password"`
@@ -543,7 +720,9 @@ type ErrorBody struct {
 	// Example: invalid_request
 	Error ErrorCode `json:"error"`
 
-	// ErrorDescription The same text as `message`, for RFC 6749 clients.
+	// ErrorDescription The same text as `message`, for RFC 6749 clients: set on every
+	// error of the OAuth endpoints (`/auth/token`, `/oauth/*`,
+	// `/userinfo`).
 	ErrorDescription *string `json:"error_description,omitempty"`
 
 	// ExpiresAt When the presented token expired (only with `token_expired`).
@@ -602,10 +781,16 @@ type ExchangeResponse struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	ExpiresIn   int       `json:"expires_in"`
 
+	// IssuedTokenType Token exchange answers only (RFC 8693).
+	IssuedTokenType *ExchangeResponseIssuedTokenType `json:"issued_token_type,omitempty"`
+
 	// Scope The granted scopes, space-separated.
 	Scope     string                    `json:"scope"`
 	TokenType ExchangeResponseTokenType `json:"token_type"`
 }
+
+// ExchangeResponseIssuedTokenType Token exchange answers only (RFC 8693).
+type ExchangeResponseIssuedTokenType string
 
 // ExchangeResponseTokenType defines model for ExchangeResponse.TokenType.
 type ExchangeResponseTokenType string
@@ -615,6 +800,9 @@ type ForgotPasswordRequest struct {
 	// Email Example: ada@example.com
 	Email Email `json:"email"`
 }
+
+// GrantType Example: client_credentials
+type GrantType string
 
 // Health defines model for Health.
 type Health struct {
@@ -626,6 +814,58 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// IntrospectionRequest defines model for IntrospectionRequest.
+type IntrospectionRequest struct {
+	// ClientId Example: my-resource-server
+	ClientId *string `json:"client_id,omitempty"`
+
+	// ClientSecret The caller's API key (client_secret_post).
+	//
+	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// Token Example: KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc
+	Token string `json:"token"`
+
+	// TokenTypeHint RFC 7662 / RFC 7009 hint; Latch recognises every token without it.
+	//
+	// Example: refresh_token
+	TokenTypeHint *TokenTypeHint `json:"token_type_hint,omitempty"`
+}
+
+// IntrospectionResponse RFC 7662. An inactive token is exactly `{"active": false}`.
+type IntrospectionResponse struct {
+	Active   bool      `json:"active"`
+	Aud      *[]string `json:"aud,omitempty"`
+	AuthTime *int64    `json:"auth_time,omitempty"`
+
+	// ClientId The API key id, or `LATCH_CLIENT_ID` for user sessions.
+	ClientId *string             `json:"client_id,omitempty"`
+	Exp      *int64              `json:"exp,omitempty"`
+	Ext      *string             `json:"ext,omitempty"`
+	Iat      *int64              `json:"iat,omitempty"`
+	Iss      *string             `json:"iss,omitempty"`
+	Jti      *string             `json:"jti,omitempty"`
+	OrgId    *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Scope Space-separated scopes (exchanged tokens and API keys).
+	Scope *string             `json:"scope,omitempty"`
+	Sid   *openapi_types.UUID `json:"sid,omitempty"`
+	Sub   *string             `json:"sub,omitempty"`
+
+	// TokenType For access tokens.
+	TokenType *IntrospectionResponseTokenType `json:"token_type,omitempty"`
+
+	// TokenUse What kind of Latch credential the token is.
+	TokenUse *IntrospectionResponseTokenUse `json:"token_use,omitempty"`
+}
+
+// IntrospectionResponseTokenType For access tokens.
+type IntrospectionResponseTokenType string
+
+// IntrospectionResponseTokenUse What kind of Latch credential the token is.
+type IntrospectionResponseTokenUse string
 
 // Invitation defines model for Invitation.
 type Invitation struct {
@@ -659,7 +899,7 @@ type InviteRequest struct {
 // JWK defines model for JWK.
 type JWK struct {
 	Alg JWKAlg  `json:"alg"`
-	Crv *string `json:"crv,omitempty"`
+	Crv *JWKCrv `json:"crv,omitempty"`
 	E   *string `json:"e,omitempty"`
 	Kid string  `json:"kid"`
 	Kty JWKKty  `json:"kty"`
@@ -671,6 +911,9 @@ type JWK struct {
 
 // JWKAlg defines model for JWK.Alg.
 type JWKAlg string
+
+// JWKCrv defines model for JWK.Crv.
+type JWKCrv string
 
 // JWKKty defines model for JWK.Kty.
 type JWKKty string
@@ -718,26 +961,50 @@ type OrganizationList struct {
 	Organizations []Organization `json:"organizations"`
 }
 
-// Password 8 to 1024 bytes of UTF-8; very common passwords are refused.
+// Password 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+// passwords are refused (400 `weak_password`). Anything shorter than 8
+// characters is 400 `invalid_request`.
 //
 // Example: correct horse battery staple
 type Password = string
 
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
-	// RefreshToken Example: {{refresh_token}}
+	// RefreshToken Example: KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc
 	RefreshToken string `json:"refresh_token"`
 }
 
 // ResetPasswordRequest defines model for ResetPasswordRequest.
 type ResetPasswordRequest struct {
-	// Password 8 to 1024 bytes of UTF-8; very common passwords are refused.
+	// Password 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+	// passwords are refused (400 `weak_password`). Anything shorter than 8
+	// characters is 400 `invalid_request`.
+	//
 	//
 	// Example: correct horse battery staple
 	Password Password `json:"password"`
 
-	// Token Example: {{reset_token}}
+	// Token Example: Qx3vT8mK2pLw9ZsR4yB7nC1dF6gH0jA5eU2iO8qW3tE
 	Token string `json:"token"`
+}
+
+// RevocationRequest defines model for RevocationRequest.
+type RevocationRequest struct {
+	// ClientId Example: my-backend
+	ClientId *string `json:"client_id,omitempty"`
+
+	// ClientSecret The caller's API key (client_secret_post); needed only to revoke an API key.
+	//
+	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// Token Example: KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc
+	Token string `json:"token"`
+
+	// TokenTypeHint RFC 7662 / RFC 7009 hint; Latch recognises every token without it.
+	//
+	// Example: refresh_token
+	TokenTypeHint *TokenTypeHint `json:"token_type_hint,omitempty"`
 }
 
 // RevokeKeysByCreatorRequest defines model for RevokeKeysByCreatorRequest.
@@ -757,7 +1024,10 @@ type Role string
 
 // RollAPIKeyRequest defines model for RollAPIKeyRequest.
 type RollAPIKeyRequest struct {
-	// OverlapSeconds How long the old key keeps working.
+	// OverlapSeconds How long the old key keeps working; 0 (revoked at once) when
+	// absent. (No `default:` here: generators would make the field
+	// required in request types.)
+	//
 	//
 	// Example: 3600
 	OverlapSeconds *int `json:"overlap_seconds,omitempty"`
@@ -765,6 +1035,46 @@ type RollAPIKeyRequest struct {
 
 // Scope Example: token:exchange
 type Scope = string
+
+// ServerMetadata RFC 8414 / OpenID Connect Discovery metadata.
+type ServerMetadata struct {
+	ClaimsSupported     *[]string   `json:"claims_supported,omitempty"`
+	GrantTypesSupported []GrantType `json:"grant_types_supported"`
+
+	// IntrospectionEndpoint Example: https://auth.example.com/oauth/introspect
+	IntrospectionEndpoint                     string              `json:"introspection_endpoint"`
+	IntrospectionEndpointAuthMethodsSupported *[]ClientAuthMethod `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+
+	// Issuer Example: https://auth.example.com
+	Issuer string `json:"issuer"`
+
+	// JwksUri Example: https://auth.example.com/.well-known/jwks.json
+	JwksUri string `json:"jwks_uri"`
+
+	// ResponseTypesSupported Empty: Latch has no authorization endpoint.
+	ResponseTypesSupported []string `json:"response_types_supported"`
+
+	// RevocationEndpoint Example: https://auth.example.com/oauth/revoke
+	RevocationEndpoint                     string              `json:"revocation_endpoint"`
+	RevocationEndpointAuthMethodsSupported *[]ClientAuthMethod `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+
+	// ScopesSupported The built-in scopes; any other `name:action` is an application scope.
+	ScopesSupported []Scope `json:"scopes_supported"`
+
+	// ServiceDocumentation Example: https://auth.example.com/docs
+	ServiceDocumentation  *string                               `json:"service_documentation,omitempty"`
+	SubjectTypesSupported []ServerMetadataSubjectTypesSupported `json:"subject_types_supported"`
+
+	// TokenEndpoint Example: https://auth.example.com/auth/token
+	TokenEndpoint                     string             `json:"token_endpoint"`
+	TokenEndpointAuthMethodsSupported []ClientAuthMethod `json:"token_endpoint_auth_methods_supported"`
+
+	// UserinfoEndpoint Example: https://auth.example.com/userinfo
+	UserinfoEndpoint string `json:"userinfo_endpoint"`
+}
+
+// ServerMetadataSubjectTypesSupported defines model for ServerMetadata.SubjectTypesSupported.
+type ServerMetadataSubjectTypesSupported string
 
 // Session defines model for Session.
 type Session struct {
@@ -802,6 +1112,51 @@ type SignupPending struct {
 // SignupPendingStatus defines model for SignupPending.Status.
 type SignupPendingStatus string
 
+// TokenRequest RFC 6749 client credentials or RFC 8693 token exchange, form-encoded.
+type TokenRequest struct {
+	// Audience Example: https://api.example.com
+	Audience *string `json:"audience,omitempty"`
+
+	// ClientId Example: my-backend
+	ClientId *string `json:"client_id,omitempty"`
+
+	// ClientSecret The API key (client_secret_post).
+	//
+	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// GrantType Example: client_credentials
+	GrantType GrantType `json:"grant_type"`
+
+	// RequestedTokenType Example: urn:ietf:params:oauth:token-type:access_token
+	RequestedTokenType *TokenRequestRequestedTokenType `json:"requested_token_type,omitempty"`
+
+	// Resource RFC 8707 resource indicator; taken as the audience.
+	//
+	// Example: https://api.example.com
+	Resource *string `json:"resource,omitempty"`
+
+	// Scope Space-separated scopes.
+	//
+	// Example: billing:read
+	Scope *string `json:"scope,omitempty"`
+
+	// SubjectToken Token exchange only, the credential to exchange.
+	//
+	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+	SubjectToken *string `json:"subject_token,omitempty"`
+
+	// SubjectTokenType RFC 8693 token type URNs: a Latch access token, or a Latch API key
+	// (Latch's own URN).
+	//
+	//
+	// Example: urn:latch:params:oauth:token-type:api_key
+	SubjectTokenType *TokenType `json:"subject_token_type,omitempty"`
+}
+
+// TokenRequestRequestedTokenType Example: urn:ietf:params:oauth:token-type:access_token
+type TokenRequestRequestedTokenType string
+
 // TokenResponse defines model for TokenResponse.
 type TokenResponse struct {
 	AccessToken string    `json:"access_token"`
@@ -818,6 +1173,17 @@ type TokenResponse struct {
 // TokenResponseTokenType defines model for TokenResponse.TokenType.
 type TokenResponseTokenType string
 
+// TokenType RFC 8693 token type URNs: a Latch access token, or a Latch API key
+// (Latch's own URN).
+//
+// Example: urn:latch:params:oauth:token-type:api_key
+type TokenType string
+
+// TokenTypeHint RFC 7662 / RFC 7009 hint; Latch recognises every token without it.
+//
+// Example: refresh_token
+type TokenTypeHint string
+
 // UpdateMemberRequest defines model for UpdateMemberRequest.
 type UpdateMemberRequest struct {
 	// Role Example: member
@@ -828,8 +1194,8 @@ type UpdateMemberRequest struct {
 type User struct {
 	CreatedAt time.Time `json:"created_at"`
 
-	// Email Absent for a delegated identity created without one.
-	Email         *openapi_types.Email `json:"email,omitempty"`
+	// Email `null` for a delegated identity created without one.
+	Email         *openapi_types.Email `json:"email"`
 	EmailVerified bool                 `json:"email_verified"`
 
 	// ExternalId For a delegated identity, the organization's id for its user.
@@ -843,6 +1209,13 @@ type User struct {
 	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
 }
 
+// UserInfo defines model for UserInfo.
+type UserInfo struct {
+	Email         *openapi_types.Email `json:"email,omitempty"`
+	EmailVerified *bool                `json:"email_verified,omitempty"`
+	Sub           openapi_types.UUID   `json:"sub"`
+}
+
 // UserLookup defines model for UserLookup.
 type UserLookup struct {
 	Email openapi_types.Email `json:"email"`
@@ -851,7 +1224,7 @@ type UserLookup struct {
 
 // VerifyEmailRequest defines model for VerifyEmailRequest.
 type VerifyEmailRequest struct {
-	// Token Example: {{verify_token}}
+	// Token Example: Vb7nM2kL9pQ4wR8sT1yU6iO3eA5dF0gH2jK7lZ4xC9v
 	Token string `json:"token"`
 }
 
@@ -1038,13 +1411,19 @@ type SignupJSONRequestBody = Credentials
 type ExchangeTokenJSONRequestBody = ExchangeRequest
 
 // ExchangeTokenFormdataRequestBody defines body for ExchangeToken for application/x-www-form-urlencoded ContentType.
-type ExchangeTokenFormdataRequestBody = ClientCredentialsRequest
+type ExchangeTokenFormdataRequestBody = TokenRequest
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = VerifyEmailRequest
 
 // AcceptInvitationJSONRequestBody defines body for AcceptInvitation for application/json ContentType.
 type AcceptInvitationJSONRequestBody = AcceptInvitationRequest
+
+// IntrospectTokenFormdataRequestBody defines body for IntrospectToken for application/x-www-form-urlencoded ContentType.
+type IntrospectTokenFormdataRequestBody = IntrospectionRequest
+
+// RevokeTokenFormdataRequestBody defines body for RevokeToken for application/x-www-form-urlencoded ContentType.
+type RevokeTokenFormdataRequestBody = RevocationRequest
 
 // CreateOrganizationJSONRequestBody defines body for CreateOrganization for application/json ContentType.
 type CreateOrganizationJSONRequestBody = CreateOrganizationRequest
@@ -1075,6 +1454,15 @@ type ServerInterface interface {
 	// GetJWKS Public signing keys (RFC 7517)
 	// (GET /.well-known/jwks.json)
 	GetJWKS(w http.ResponseWriter, r *http.Request)
+	// GetAuthorizationServerMetadata OAuth 2.0 Authorization Server Metadata (RFC 8414)
+	// (GET /.well-known/oauth-authorization-server)
+	GetAuthorizationServerMetadata(w http.ResponseWriter, r *http.Request)
+	// GetOpenIDConfiguration OpenID Connect Discovery document
+	// (GET /.well-known/openid-configuration)
+	GetOpenIDConfiguration(w http.ResponseWriter, r *http.Request)
+	// GetAcceptInvitationPage The page that invitation links open
+	// (GET /accept-invitation)
+	GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams)
@@ -1117,7 +1505,7 @@ type ServerInterface interface {
 	// Signup Create an account and open its first session
 	// (POST /auth/signup)
 	Signup(w http.ResponseWriter, r *http.Request)
-	// ExchangeToken Exchange an API key for a short-lived access token
+	// ExchangeToken Exchange an API key or an access token for a short-lived access token
 	// (POST /auth/token)
 	ExchangeToken(w http.ResponseWriter, r *http.Request)
 	// VerifyEmail Mark the email verified with a verification token
@@ -1129,12 +1517,21 @@ type ServerInterface interface {
 	// GetDocs This API reference as a self-contained HTML page
 	// (GET /docs)
 	GetDocs(w http.ResponseWriter, r *http.Request)
+	// GetFavicon The Latch icon
+	// (GET /favicon.ico)
+	GetFavicon(w http.ResponseWriter, r *http.Request)
 	// GetHealth Report liveness and database reachability
 	// (GET /health)
 	GetHealth(w http.ResponseWriter, r *http.Request)
 	// AcceptInvitation Join an organization with an invitation token
 	// (POST /invitations/accept)
 	AcceptInvitation(w http.ResponseWriter, r *http.Request)
+	// IntrospectToken Introspect a token (RFC 7662)
+	// (POST /oauth/introspect)
+	IntrospectToken(w http.ResponseWriter, r *http.Request)
+	// RevokeToken Revoke a token (RFC 7009)
+	// (POST /oauth/revoke)
+	RevokeToken(w http.ResponseWriter, r *http.Request)
 	// GetSpecJSON This OpenAPI document as JSON
 	// (GET /openapi.json)
 	GetSpecJSON(w http.ResponseWriter, r *http.Request)
@@ -1198,6 +1595,9 @@ type ServerInterface interface {
 	// RevokeOrgSession Revoke a delegated session of the organization
 	// (DELETE /organizations/{org_id}/sessions/{session_id})
 	RevokeOrgSession(w http.ResponseWriter, r *http.Request, orgId OrgId, sessionId SessionId)
+	// GetResetPasswordPage The password-reset page that mailed links open
+	// (GET /reset-password)
+	GetResetPasswordPage(w http.ResponseWriter, r *http.Request)
 	// ListSessions The caller's live sessions
 	// (GET /sessions)
 	ListSessions(w http.ResponseWriter, r *http.Request, params ListSessionsParams)
@@ -1213,9 +1613,15 @@ type ServerInterface interface {
 	// RenewSession Extend a session by the idle lifetime, up to its absolute lifetime
 	// (POST /sessions/{session_id}/renew)
 	RenewSession(w http.ResponseWriter, r *http.Request, sessionId SessionId)
+	// GetUserInfo The OpenID Connect claims of the session's user
+	// (GET /userinfo)
+	GetUserInfo(w http.ResponseWriter, r *http.Request)
 	// LookupUser Find a user id by email
 	// (GET /users)
 	LookupUser(w http.ResponseWriter, r *http.Request, params LookupUserParams)
+	// GetVerifyEmailPage The email-verification page that mailed links open
+	// (GET /verify-email)
+	GetVerifyEmailPage(w http.ResponseWriter, r *http.Request)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
@@ -1225,6 +1631,24 @@ type Unimplemented struct{}
 // GetJWKS Public signing keys (RFC 7517)
 // (GET /.well-known/jwks.json)
 func (_ Unimplemented) GetJWKS(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetAuthorizationServerMetadata OAuth 2.0 Authorization Server Metadata (RFC 8414)
+// (GET /.well-known/oauth-authorization-server)
+func (_ Unimplemented) GetAuthorizationServerMetadata(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetOpenIDConfiguration OpenID Connect Discovery document
+// (GET /.well-known/openid-configuration)
+func (_ Unimplemented) GetOpenIDConfiguration(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetAcceptInvitationPage The page that invitation links open
+// (GET /accept-invitation)
+func (_ Unimplemented) GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1312,7 +1736,7 @@ func (_ Unimplemented) Signup(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// ExchangeToken Exchange an API key for a short-lived access token
+// ExchangeToken Exchange an API key or an access token for a short-lived access token
 // (POST /auth/token)
 func (_ Unimplemented) ExchangeToken(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
@@ -1336,6 +1760,12 @@ func (_ Unimplemented) GetDocs(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetFavicon The Latch icon
+// (GET /favicon.ico)
+func (_ Unimplemented) GetFavicon(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetHealth Report liveness and database reachability
 // (GET /health)
 func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
@@ -1345,6 +1775,18 @@ func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
 // AcceptInvitation Join an organization with an invitation token
 // (POST /invitations/accept)
 func (_ Unimplemented) AcceptInvitation(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// IntrospectToken Introspect a token (RFC 7662)
+// (POST /oauth/introspect)
+func (_ Unimplemented) IntrospectToken(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RevokeToken Revoke a token (RFC 7009)
+// (POST /oauth/revoke)
+func (_ Unimplemented) RevokeToken(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1474,6 +1916,12 @@ func (_ Unimplemented) RevokeOrgSession(w http.ResponseWriter, r *http.Request, 
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetResetPasswordPage The password-reset page that mailed links open
+// (GET /reset-password)
+func (_ Unimplemented) GetResetPasswordPage(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ListSessions The caller's live sessions
 // (GET /sessions)
 func (_ Unimplemented) ListSessions(w http.ResponseWriter, r *http.Request, params ListSessionsParams) {
@@ -1504,9 +1952,21 @@ func (_ Unimplemented) RenewSession(w http.ResponseWriter, r *http.Request, sess
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetUserInfo The OpenID Connect claims of the session's user
+// (GET /userinfo)
+func (_ Unimplemented) GetUserInfo(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // LookupUser Find a user id by email
 // (GET /users)
 func (_ Unimplemented) LookupUser(w http.ResponseWriter, r *http.Request, params LookupUserParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetVerifyEmailPage The email-verification page that mailed links open
+// (GET /verify-email)
+func (_ Unimplemented) GetVerifyEmailPage(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1524,6 +1984,48 @@ func (siw *ServerInterfaceWrapper) GetJWKS(w http.ResponseWriter, r *http.Reques
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetJWKS(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAuthorizationServerMetadata operation middleware
+func (siw *ServerInterfaceWrapper) GetAuthorizationServerMetadata(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAuthorizationServerMetadata(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOpenIDConfiguration operation middleware
+func (siw *ServerInterfaceWrapper) GetOpenIDConfiguration(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOpenIDConfiguration(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAcceptInvitationPage operation middleware
+func (siw *ServerInterfaceWrapper) GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAcceptInvitationPage(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -1930,6 +2432,20 @@ func (siw *ServerInterfaceWrapper) GetDocs(w http.ResponseWriter, r *http.Reques
 	handler.ServeHTTP(w, r)
 }
 
+// GetFavicon operation middleware
+func (siw *ServerInterfaceWrapper) GetFavicon(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetFavicon(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetHealth operation middleware
 func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Request) {
 
@@ -1949,6 +2465,34 @@ func (siw *ServerInterfaceWrapper) AcceptInvitation(w http.ResponseWriter, r *ht
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.AcceptInvitation(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// IntrospectToken operation middleware
+func (siw *ServerInterfaceWrapper) IntrospectToken(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.IntrospectToken(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeToken operation middleware
+func (siw *ServerInterfaceWrapper) RevokeToken(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeToken(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -2709,6 +3253,20 @@ func (siw *ServerInterfaceWrapper) RevokeOrgSession(w http.ResponseWriter, r *ht
 	handler.ServeHTTP(w, r)
 }
 
+// GetResetPasswordPage operation middleware
+func (siw *ServerInterfaceWrapper) GetResetPasswordPage(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetResetPasswordPage(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListSessions operation middleware
 func (siw *ServerInterfaceWrapper) ListSessions(w http.ResponseWriter, r *http.Request) {
 
@@ -2847,6 +3405,20 @@ func (siw *ServerInterfaceWrapper) RenewSession(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// GetUserInfo operation middleware
+func (siw *ServerInterfaceWrapper) GetUserInfo(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUserInfo(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // LookupUser operation middleware
 func (siw *ServerInterfaceWrapper) LookupUser(w http.ResponseWriter, r *http.Request) {
 
@@ -2871,6 +3443,20 @@ func (siw *ServerInterfaceWrapper) LookupUser(w http.ResponseWriter, r *http.Req
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.LookupUser(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetVerifyEmailPage operation middleware
+func (siw *ServerInterfaceWrapper) GetVerifyEmailPage(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetVerifyEmailPage(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -3009,6 +3595,24 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/openapi.json", wrapper.GetSpecJSON)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/.well-known/oauth-authorization-server", wrapper.GetAuthorizationServerMetadata)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/.well-known/openid-configuration", wrapper.GetOpenIDConfiguration)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/favicon.ico", wrapper.GetFavicon)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/reset-password", wrapper.GetResetPasswordPage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/verify-email", wrapper.GetVerifyEmailPage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/accept-invitation", wrapper.GetAcceptInvitationPage)
+	})
+	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/auth/signup", wrapper.Signup)
 	})
 	r.Group(func(r chi.Router) {
@@ -3137,6 +3741,15 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/users", wrapper.LookupUser)
 	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/oauth/introspect", wrapper.IntrospectToken)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/oauth/revoke", wrapper.RevokeToken)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/userinfo", wrapper.GetUserInfo)
+	})
 
 	return r
 }
@@ -3220,6 +3833,133 @@ func (response GetJWKS503JSONResponse) VisitGetJWKSResponse(w http.ResponseWrite
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAuthorizationServerMetadataRequestObject struct {
+}
+
+type GetAuthorizationServerMetadataResponseObject interface {
+	VisitGetAuthorizationServerMetadataResponse(w http.ResponseWriter) error
+}
+
+type GetAuthorizationServerMetadata200ResponseHeaders struct {
+	CacheControl string
+}
+
+type GetAuthorizationServerMetadata200JSONResponse struct {
+	Body    ServerMetadata
+	Headers GetAuthorizationServerMetadata200ResponseHeaders
+}
+
+func (response GetAuthorizationServerMetadata200JSONResponse) VisitGetAuthorizationServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAuthorizationServerMetadata500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetAuthorizationServerMetadata500JSONResponse) VisitGetAuthorizationServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenIDConfigurationRequestObject struct {
+}
+
+type GetOpenIDConfigurationResponseObject interface {
+	VisitGetOpenIDConfigurationResponse(w http.ResponseWriter) error
+}
+
+type GetOpenIDConfiguration200ResponseHeaders struct {
+	CacheControl string
+}
+
+type GetOpenIDConfiguration200JSONResponse struct {
+	Body    ServerMetadata
+	Headers GetOpenIDConfiguration200ResponseHeaders
+}
+
+func (response GetOpenIDConfiguration200JSONResponse) VisitGetOpenIDConfigurationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenIDConfiguration500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetOpenIDConfiguration500JSONResponse) VisitGetOpenIDConfigurationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAcceptInvitationPageRequestObject struct {
+}
+
+type GetAcceptInvitationPageResponseObject interface {
+	VisitGetAcceptInvitationPageResponse(w http.ResponseWriter) error
+}
+
+type GetAcceptInvitationPage200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetAcceptInvitationPage200TexthtmlResponse) VisitGetAcceptInvitationPageResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetAcceptInvitationPage500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetAcceptInvitationPage500JSONResponse) VisitGetAcceptInvitationPageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5148,6 +5888,53 @@ func (response GetDocs500JSONResponse) VisitGetDocsResponse(w http.ResponseWrite
 	return err
 }
 
+type GetFaviconRequestObject struct {
+}
+
+type GetFaviconResponseObject interface {
+	VisitGetFaviconResponse(w http.ResponseWriter) error
+}
+
+type GetFavicon200ResponseHeaders struct {
+	CacheControl string
+}
+
+type GetFavicon200ImagexIconResponse struct {
+	Body          io.Reader
+	Headers       GetFavicon200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetFavicon200ImagexIconResponse) VisitGetFaviconResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "image/x-icon")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetFavicon500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetFavicon500JSONResponse) VisitGetFaviconResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -5323,6 +6110,246 @@ func (response AcceptInvitation500JSONResponse) VisitAcceptInvitationResponse(w 
 type AcceptInvitation503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response AcceptInvitation503JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntrospectTokenRequestObject struct {
+	Body *IntrospectTokenFormdataRequestBody
+}
+
+type IntrospectTokenResponseObject interface {
+	VisitIntrospectTokenResponse(w http.ResponseWriter) error
+}
+
+type IntrospectToken200JSONResponse IntrospectionResponse
+
+func (response IntrospectToken200JSONResponse) VisitIntrospectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntrospectToken400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response IntrospectToken400JSONResponse) VisitIntrospectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntrospectToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response IntrospectToken401JSONResponse) VisitIntrospectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntrospectToken403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response IntrospectToken403JSONResponse) VisitIntrospectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntrospectToken413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response IntrospectToken413JSONResponse) VisitIntrospectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntrospectToken415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response IntrospectToken415JSONResponse) VisitIntrospectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntrospectToken500JSONResponse struct{ InternalJSONResponse }
+
+func (response IntrospectToken500JSONResponse) VisitIntrospectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntrospectToken503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response IntrospectToken503JSONResponse) VisitIntrospectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeTokenRequestObject struct {
+	Body *RevokeTokenFormdataRequestBody
+}
+
+type RevokeTokenResponseObject interface {
+	VisitRevokeTokenResponse(w http.ResponseWriter) error
+}
+
+type RevokeToken200Response struct {
+}
+
+func (response RevokeToken200Response) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+	w.WriteHeader(200)
+	return nil
+}
+
+type RevokeToken400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RevokeToken400JSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RevokeToken401JSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RevokeToken403JSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response RevokeToken413JSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response RevokeToken415JSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken500JSONResponse struct{ InternalJSONResponse }
+
+func (response RevokeToken500JSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RevokeToken503JSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -7662,6 +8689,47 @@ func (response RevokeOrgSession503JSONResponse) VisitRevokeOrgSessionResponse(w 
 	return err
 }
 
+type GetResetPasswordPageRequestObject struct {
+}
+
+type GetResetPasswordPageResponseObject interface {
+	VisitGetResetPasswordPageResponse(w http.ResponseWriter) error
+}
+
+type GetResetPasswordPage200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetResetPasswordPage200TexthtmlResponse) VisitGetResetPasswordPageResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetResetPasswordPage500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetResetPasswordPage500JSONResponse) VisitGetResetPasswordPageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListSessionsRequestObject struct {
 	Params ListSessionsParams
 }
@@ -8180,6 +9248,70 @@ func (response RenewSession503JSONResponse) VisitRenewSessionResponse(w http.Res
 	return err
 }
 
+type GetUserInfoRequestObject struct {
+}
+
+type GetUserInfoResponseObject interface {
+	VisitGetUserInfoResponse(w http.ResponseWriter) error
+}
+
+type GetUserInfo200JSONResponse UserInfo
+
+func (response GetUserInfo200JSONResponse) VisitGetUserInfoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserInfo401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetUserInfo401JSONResponse) VisitGetUserInfoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserInfo500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetUserInfo500JSONResponse) VisitGetUserInfoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserInfo503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetUserInfo503JSONResponse) VisitGetUserInfoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LookupUserRequestObject struct {
 	Params LookupUserParams
 }
@@ -8287,11 +9419,61 @@ func (response LookupUser503JSONResponse) VisitLookupUserResponse(w http.Respons
 	return err
 }
 
+type GetVerifyEmailPageRequestObject struct {
+}
+
+type GetVerifyEmailPageResponseObject interface {
+	VisitGetVerifyEmailPageResponse(w http.ResponseWriter) error
+}
+
+type GetVerifyEmailPage200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetVerifyEmailPage200TexthtmlResponse) VisitGetVerifyEmailPageResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetVerifyEmailPage500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetVerifyEmailPage500JSONResponse) VisitGetVerifyEmailPageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetJWKS Public signing keys (RFC 7517)
 	// (GET /.well-known/jwks.json)
 	GetJWKS(ctx context.Context, request GetJWKSRequestObject) (GetJWKSResponseObject, error)
+	// GetAuthorizationServerMetadata OAuth 2.0 Authorization Server Metadata (RFC 8414)
+	// (GET /.well-known/oauth-authorization-server)
+	GetAuthorizationServerMetadata(ctx context.Context, request GetAuthorizationServerMetadataRequestObject) (GetAuthorizationServerMetadataResponseObject, error)
+	// GetOpenIDConfiguration OpenID Connect Discovery document
+	// (GET /.well-known/openid-configuration)
+	GetOpenIDConfiguration(ctx context.Context, request GetOpenIDConfigurationRequestObject) (GetOpenIDConfigurationResponseObject, error)
+	// GetAcceptInvitationPage The page that invitation links open
+	// (GET /accept-invitation)
+	GetAcceptInvitationPage(ctx context.Context, request GetAcceptInvitationPageRequestObject) (GetAcceptInvitationPageResponseObject, error)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(ctx context.Context, request ListAPIKeysRequestObject) (ListAPIKeysResponseObject, error)
@@ -8334,7 +9516,7 @@ type StrictServerInterface interface {
 	// Signup Create an account and open its first session
 	// (POST /auth/signup)
 	Signup(ctx context.Context, request SignupRequestObject) (SignupResponseObject, error)
-	// ExchangeToken Exchange an API key for a short-lived access token
+	// ExchangeToken Exchange an API key or an access token for a short-lived access token
 	// (POST /auth/token)
 	ExchangeToken(ctx context.Context, request ExchangeTokenRequestObject) (ExchangeTokenResponseObject, error)
 	// VerifyEmail Mark the email verified with a verification token
@@ -8346,12 +9528,21 @@ type StrictServerInterface interface {
 	// GetDocs This API reference as a self-contained HTML page
 	// (GET /docs)
 	GetDocs(ctx context.Context, request GetDocsRequestObject) (GetDocsResponseObject, error)
+	// GetFavicon The Latch icon
+	// (GET /favicon.ico)
+	GetFavicon(ctx context.Context, request GetFaviconRequestObject) (GetFaviconResponseObject, error)
 	// GetHealth Report liveness and database reachability
 	// (GET /health)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
 	// AcceptInvitation Join an organization with an invitation token
 	// (POST /invitations/accept)
 	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
+	// IntrospectToken Introspect a token (RFC 7662)
+	// (POST /oauth/introspect)
+	IntrospectToken(ctx context.Context, request IntrospectTokenRequestObject) (IntrospectTokenResponseObject, error)
+	// RevokeToken Revoke a token (RFC 7009)
+	// (POST /oauth/revoke)
+	RevokeToken(ctx context.Context, request RevokeTokenRequestObject) (RevokeTokenResponseObject, error)
 	// GetSpecJSON This OpenAPI document as JSON
 	// (GET /openapi.json)
 	GetSpecJSON(ctx context.Context, request GetSpecJSONRequestObject) (GetSpecJSONResponseObject, error)
@@ -8415,6 +9606,9 @@ type StrictServerInterface interface {
 	// RevokeOrgSession Revoke a delegated session of the organization
 	// (DELETE /organizations/{org_id}/sessions/{session_id})
 	RevokeOrgSession(ctx context.Context, request RevokeOrgSessionRequestObject) (RevokeOrgSessionResponseObject, error)
+	// GetResetPasswordPage The password-reset page that mailed links open
+	// (GET /reset-password)
+	GetResetPasswordPage(ctx context.Context, request GetResetPasswordPageRequestObject) (GetResetPasswordPageResponseObject, error)
 	// ListSessions The caller's live sessions
 	// (GET /sessions)
 	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
@@ -8430,9 +9624,15 @@ type StrictServerInterface interface {
 	// RenewSession Extend a session by the idle lifetime, up to its absolute lifetime
 	// (POST /sessions/{session_id}/renew)
 	RenewSession(ctx context.Context, request RenewSessionRequestObject) (RenewSessionResponseObject, error)
+	// GetUserInfo The OpenID Connect claims of the session's user
+	// (GET /userinfo)
+	GetUserInfo(ctx context.Context, request GetUserInfoRequestObject) (GetUserInfoResponseObject, error)
 	// LookupUser Find a user id by email
 	// (GET /users)
 	LookupUser(ctx context.Context, request LookupUserRequestObject) (LookupUserResponseObject, error)
+	// GetVerifyEmailPage The email-verification page that mailed links open
+	// (GET /verify-email)
+	GetVerifyEmailPage(ctx context.Context, request GetVerifyEmailPageRequestObject) (GetVerifyEmailPageResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -8491,6 +9691,78 @@ func (sh *strictHandler) GetJWKS(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetJWKSResponseObject); ok {
 		if err := validResponse.VisitGetJWKSResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAuthorizationServerMetadata operation middleware
+func (sh *strictHandler) GetAuthorizationServerMetadata(w http.ResponseWriter, r *http.Request) {
+	var request GetAuthorizationServerMetadataRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAuthorizationServerMetadata(ctx, request.(GetAuthorizationServerMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAuthorizationServerMetadata")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAuthorizationServerMetadataResponseObject); ok {
+		if err := validResponse.VisitGetAuthorizationServerMetadataResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOpenIDConfiguration operation middleware
+func (sh *strictHandler) GetOpenIDConfiguration(w http.ResponseWriter, r *http.Request) {
+	var request GetOpenIDConfigurationRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenIDConfiguration(ctx, request.(GetOpenIDConfigurationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenIDConfiguration")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOpenIDConfigurationResponseObject); ok {
+		if err := validResponse.VisitGetOpenIDConfigurationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAcceptInvitationPage operation middleware
+func (sh *strictHandler) GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request) {
+	var request GetAcceptInvitationPageRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAcceptInvitationPage(ctx, request.(GetAcceptInvitationPageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAcceptInvitationPage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAcceptInvitationPageResponseObject); ok {
+		if err := validResponse.VisitGetAcceptInvitationPageResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -9033,6 +10305,30 @@ func (sh *strictHandler) GetDocs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// GetFavicon operation middleware
+func (sh *strictHandler) GetFavicon(w http.ResponseWriter, r *http.Request) {
+	var request GetFaviconRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetFavicon(ctx, request.(GetFaviconRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetFavicon")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetFaviconResponseObject); ok {
+		if err := validResponse.VisitGetFaviconResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 	var request GetHealthRequestObject
@@ -9081,6 +10377,76 @@ func (sh *strictHandler) AcceptInvitation(w http.ResponseWriter, r *http.Request
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(AcceptInvitationResponseObject); ok {
 		if err := validResponse.VisitAcceptInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// IntrospectToken operation middleware
+func (sh *strictHandler) IntrospectToken(w http.ResponseWriter, r *http.Request) {
+	var request IntrospectTokenRequestObject
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body IntrospectTokenFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.IntrospectToken(ctx, request.(IntrospectTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "IntrospectToken")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(IntrospectTokenResponseObject); ok {
+		if err := validResponse.VisitIntrospectTokenResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeToken operation middleware
+func (sh *strictHandler) RevokeToken(w http.ResponseWriter, r *http.Request) {
+	var request RevokeTokenRequestObject
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body RevokeTokenFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeToken(ctx, request.(RevokeTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeToken")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeTokenResponseObject); ok {
+		if err := validResponse.VisitRevokeTokenResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -9692,6 +11058,30 @@ func (sh *strictHandler) RevokeOrgSession(w http.ResponseWriter, r *http.Request
 	}
 }
 
+// GetResetPasswordPage operation middleware
+func (sh *strictHandler) GetResetPasswordPage(w http.ResponseWriter, r *http.Request) {
+	var request GetResetPasswordPageRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetResetPasswordPage(ctx, request.(GetResetPasswordPageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetResetPasswordPage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetResetPasswordPageResponseObject); ok {
+		if err := validResponse.VisitGetResetPasswordPageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListSessions operation middleware
 func (sh *strictHandler) ListSessions(w http.ResponseWriter, r *http.Request, params ListSessionsParams) {
 	var request ListSessionsRequestObject
@@ -9827,6 +11217,30 @@ func (sh *strictHandler) RenewSession(w http.ResponseWriter, r *http.Request, se
 	}
 }
 
+// GetUserInfo operation middleware
+func (sh *strictHandler) GetUserInfo(w http.ResponseWriter, r *http.Request) {
+	var request GetUserInfoRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUserInfo(ctx, request.(GetUserInfoRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUserInfo")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUserInfoResponseObject); ok {
+		if err := validResponse.VisitGetUserInfoResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // LookupUser operation middleware
 func (sh *strictHandler) LookupUser(w http.ResponseWriter, r *http.Request, params LookupUserParams) {
 	var request LookupUserRequestObject
@@ -9853,183 +11267,259 @@ func (sh *strictHandler) LookupUser(w http.ResponseWriter, r *http.Request, para
 	}
 }
 
+// GetVerifyEmailPage operation middleware
+func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Request) {
+	var request GetVerifyEmailPageRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetVerifyEmailPage(ctx, request.(GetVerifyEmailPageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetVerifyEmailPage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetVerifyEmailPageResponseObject); ok {
+		if err := validResponse.VisitGetVerifyEmailPageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Lb9s4uuhfIXwP0ORc2XHStNs6WOBk0nQm06bpJul2d8e9Fi3RtiYyqSGpON6e/vcLfiQlSqIfebc7",
-	"AQaDxpL4/N7Pr62ITTNGCZWi1fvamhAcEw7/PCWSz/dHknD1V0xExJNMJoy2eq0zEjEaCyQZmuFEoiEZ",
-	"MU6Q5POEjhEe44R2WkGLkz/yhJO41ZM8J0FLRBMyxWq4aUKTaT5t9baDlpxnpNVrJVSSMeGtb9+C1ufP",
-	"n/dzOSFUJhGWpLmA8wlBuHwjYRTB4ASRq4xEksTL5zdzCskTOm59U3NmmOMpkWb3BzkXjPsnDim5koMI",
-	"3ggRGyE5ISjj5DJhuUAZHpM9hIeCUIlGjMPTUcKFhEdqXeQKT7NULeD49/35h6R7dXzWnR///W+zD7+z",
-	"2fEbNjt+y1pBK1Ez/pETPm8FLYqn6gs9batymPjqPaFjOWn1tndeBY3NBa0jeplIOKajWH1RLuDlaDve",
-	"iZ4P27v4BWnvjl5226+Gf8Ht11E33iY7o+d4d2hXkmE5KReSFGMOknjpYY8Yn2LZ6rXyHN5sru8dmeuF",
-	"eea5IPPbT/A+mSbSf5tTJiRKJJkKlFB9lfVretH130UKo7orickI56nUn0zxlQbyna76aznIn/DxwiNg",
-	"fHz7IzgjQhQA4JlE6Oe3n+iTIHzhLLkg/LZTfFMfi4xRQQBXf8LxKfkjJwJuOGJUEgr/xFmWGvKw9btQ",
-	"N/7Vmea/OBm1eq3/s1WSwC39VGwdcs64nqoJMVxPhhKBpjhVqyUxYhwNOcEXAmHE85R0Wt+C1gGjozSJ",
-	"HnhdkZlVoFkiJ2g2wbBWIRlXdPFb0HrL+DCJY0IfZmERJ7Gi1DgVKMXRBcIoI3yaAMDBgo6oJJzi9P7X",
-	"s09RTi2TQCOcpDkne4D3MZE4SQXCnKCUjcckRjmNiabgxaXrE/zA5FuW0/j+F/yBIZFHE8SJYDmPCLpM",
-	"RDJMiWK+amERTlPCYVEf8TxlOD5n7D3mY/Iwlztk8VyBF7s0JyWSfxMEpBEWdc7YMaZzg6HiAW4YcSzN",
-	"CtAMC8QJjiZaIqjLN+1CwPFNZd7eckQhmO8TVbIH48m/yQMAwLHCEzoOUEIvcZoAqSFXmaKdLmbVtvf5",
-	"8+d2XYZatse6yGU3eomTFA9T8hD3FpOM0JjQCAAqZjOKjPwkCFfgZcBMAbmhZJ+oyLOMcUniYxIn+Bx4",
-	"xUPB/TOBzERIMSm1PsokwlFEMpBB1admNDXZ/sejd2Su/pVxlhEuE83BIk6wJPEAywr/i7EkbZlMSZMJ",
-	"BsU3w7lfrlGcFs0mDJkX0QbjiLM0JfEmnOkFmRdy6mxCKMLquMeYJv/WEvUFmaM4AbxZwZKVrKQAUlxr",
-	"B0m8BrcPWikektQjtKsnQg5ycc2DM9LUOlOzGSV8IA1MEarEt99AhmnBOMVZtb54vs44GSVX/tvRCkE0",
-	"wRxHSuewasQFmQeKsnMSsTFNBEGKjLoqQ4plNBnkg923f7z2rZmTS3ZxzSMREcs0JIIg7D1s8wPmHM/V",
-	"31aSW0smLIW931rwijkbe7vFEgIXFyoXUJ4wG/5OIqnWoPHpfaIlvypO4SwZXJB5dVfLsN0gp2erjr7X",
-	"vM2PWAiEBQqtQmh1PvVVVRtkWr9QYFsoGcvPqtjE4t1/TuTkjEScaGKXpiejVu+3NbdaP7QLsoCajPI0",
-	"VcDZQUcgTFKi6LGYKBpd6PvL96LGbm7ji9oI0MtSSXWkeRzHifoJpx+dhY5wKkhQW7tkF1qgLXHl61dH",
-	"S4Xn3761Aldh3nnxElSzQoFetQs9i/c6DNVvgqKQWObCJSGWQ3joRm0+8613wjxOCI2Ihf9rnBU2n4rK",
-	"ef3WmkiZid7WFs6Sjvm5E7Gpmr7AocrpvVhxenDYR/pTpRNXUCto5TT5IyfmudIDGwhQLNR3AgcTTMdE",
-	"YeCM8fhmYBPlnBMqB5kZZRWZsLNpwjC70XeaRg9cElVYDswia7JRKhRPUF8hhXlzpUAJtT+0//EIOLVh",
-	"IIosVxiGGc+c3ZCxlGDaALPGKdQ25z39NCFUHpQi6M0uwF5xFXUXQWLQgL+mZATrMrypHHE6bw9xdEFo",
-	"fI1BREFZXapiLs5LTBojjTmmshQiimHMDI4IXx3t5e4iTl0dZ5ikaULHPU5wfWfd3Ver6IuzOu8dAzfW",
-	"/OJm11uVDMtl73Rfv253t9vd7fNutwf//cuVNJcKLIVM2DgGNGP8AuQz1yxqDHDL6FQpAzn0EKh9j1xF",
-	"QGiUmKKtZEKftksWl+H+GdzarYlhTVZafF8njmh6s1vT5jr3fPcjuIprnWpt/TDoglUXOHBN6JriJF2p",
-	"x8FLYOO/Lq2u7UBP5wzk280bkpKxkmGNyfWGeHOtnZErbUBrUD2cy0n3f1/ujrajHQ/dW8W8icQxlnjx",
-	"2rXxtpjvaytLMZh9OXNEaXs49eN0Vu07yUN7Bs5+Yvw/VX5QUAx7Oc4en+9UQfS5Z49ay28IbcT+vNJC",
-	"cMBiQG74YlBh3D5RWuApQVIpB0prmBIh8JiEAegNp28P0Mu/7L5GmjmIzmpduzrBZ6XIG3+U0jlIjICG",
-	"FRajDUbTuTYMh/BkYJ6Em521ya9ZdPVmLE6gaS4kGhKEJUqJ0nVeoeFcgnLn0VYBNxpg293+9fW/nn9+",
-	"9e7l33ZWahb6qsplVYZtwFXQumqPWds4JOAGf2LxvAAFuM7Gwe4jIfEwJQgmQxGLSQepV7W9GE4VdCIc",
-	"x9rWaGV9Y7YbmDW1gtaM4AtX0gLAHUisNIugeL8qGNhfgV+rE3Hvznmu9RPFTBwbpXos8tEoiUDkKI3v",
-	"amTK5GAEtmzA9wmLB+onnKZsBt9m2qw8kIwNUjAsq+ELu9tgSuIEaxEiaHEsyQBsr2ZeY9iHFRXGxKBl",
-	"nRQtY8YBTd/dPSBAbSZHWCnf1CKRPUW19EvCk1EC8/+RM4kH5CoiJNbqVgljzYtp0oZLY0S8vb1OexdW",
-	"EdIGCVzTUpVkXqONcZ6uM4Lj/1vn9bpRTCRjmmfqNtk4oQORR+bI7S8jnKREO/5GnIjJgJNckEFMJLhi",
-	"9Hssl6WQNTCmLIffDrQgVvlJETppL9H3SNHtlOhHGkgcADGi/MBcqfOLtpW6PxTLqQH5lEyHhA/A1mCR",
-	"0Vodlmj6xoaGxwbG1jCbGdB34M/LNhXUfjQEusbVLm2ox1qCq4b/78okZnbg3beR0x9HD10hSlmunVRt",
-	"VM+7bqTAq5e7q2IFFmgqFS3wAfSSJYevXfMei2wUESEGhZ3uTpwI1WNdcFh+QQy4CYmRPs8AiQxHpC1I",
-	"hhV+x17ZS7PdOvH7iWBO+GpjXuUEKoNVNlI5CbsFH8C/ZXzM5O3sX9fRM7zakG9hvxCcKkRYbQllF17K",
-	"eEm4MBK0IxR2tjvd1poW03IM3wJLY/PdcPfiFBvayEO6ygwHMj7Bla9zlpJVN3+q3vHyIrtBGKXmt3H2",
-	"uPz0/b6bkn+uz6qcG/2u+JW7l4VnQR7CRnDj667ctG8Pv35+5yH36dhF9MOznRcvW0HrMH5ztt8KWqfw",
-	"9xevZ/vSzx78Iq7Gjebvcl6Z/qAVtE7efYSZ973z+plSLupyrvfjK+/H89Vy3QUgk1ptAEemZ1xwymfN",
-	"Y76Wj1NdVAM7mn46P6Qeg5j74PRyfbC9hVPaiUtskLPFZ+GnXlodWP9SzLl+V1TL7sG3d9e6fDfQsCZ7",
-	"s0bpO2ZkMGyNgS0kde7m/df/gJdWDUJZH+IqN7iKHlSn8J3JR8esXt3uKyQZ2u7u7GoLIGIj9On8bfvV",
-	"HgInZsSmU0aR1de1KY2TUS6MCa10ljHOSSTRhHFB0BBLqb4XEmdpwyuxs7tSGTvVNoibcV1rwPAGHFQe",
-	"3jraoDqV7+xPiSC31ABu4sFesHdB5J3GWazwtJyCReYdmYuf5uD5YvyGQQCVYLpyT8+HO6OX+BVpv8K7",
-	"2+3d6MWL9ut493l7Z/RiuBttj16T7e7q8Li6r72cbPGm4gOW+0yP1gjVQLVf2AxNMZ0jxb/RjAAmwbsO",
-	"4XAzDqpwpkf1rscQ10JjM5ZaHE9BV9WsompaNb/5MI+l6W3cyRD/ibOB0ClIldCJbuA5k5TRMRBSlsYQ",
-	"KHFBSCbATZzQcYXKPH9ZMcbsvHi9062YY7reg2yc2FnTSd9wJGdAwtQi/99vuP3vL+p/3fbrQaf95Ws3",
-	"ePn8W0/98t/l7/9tH/yX71iNq9EjhQ8FS3NJBmt5jYzlFREaC0gcAJfGBGcZoWJ9/9CN4ll1BIrHVMNz",
-	"UrBJu0AT7aINKsbFJSdYIiyqEF8EvKzpN6ucQE5TNXwCIW+KKaENQ5F1xgcnlMxIvGkS4NY/oJq79sb6",
-	"fvY4cbFL7da3DQ0tRfGKRFbZVM1C5gPyEqJ8RM3gy3cgwdmIkrWFN4vqq+S2YmDv/sFd85HQWC1jDTud",
-	"dpnoMPpBMc0ip8aqPXwSHiZUGO5gBN+qzxWeP6qB2Z8Hm1OZpE2CZD718d+gKUXe2iN3PdP0LS7qZmbs",
-	"6oaDasLhwiv/lKnb0SryDcX1myqHC3XAT+LOzSC1YIMyexij2IYToQTiAeS8SOmYJXLCckVoqrxnse25",
-	"6v4soa7CJiu8qbqytwuWFGgRy1EVnwmUxLCFRIoiLPWmnG7dQKRbrBbItJ3HWWt57yWHvOk0WkZhMypM",
-	"XscN+GPDhb3CVKWg9T1jF3nmcQevb4a7MT9f7CX6u9rDHOzTdxjyDyczv+dwfyDPUc4TOT+DwgM25+Qd",
-	"me/n2vVVDyB6j2U0KeK1N0KbydPpdEIlTZofGPyw2UHnE4J0eh4KcZZckHmIEtGnNqQAScY6aB9Gg4Au",
-	"jIY4Rjq1Rg0YTUh0IfKpkl6NVcWWasB03qcK0IdYWK6lxjKKoF4hprGJNq+xNROFgUacTfs0kZvuDArA",
-	"aUTQcA7gn1AhsfobQN+On8gAqeGHOmpq3qdMTggv31YbSigK3++fH/wy2P94NHh3+M/Bwf7BL4eD8/P3",
-	"Idp4gYT63Gh/m4BsfZomI6KordUQEtrOOIPVqz1FOJqYdF+IwxuynMYIUgSJsCm1hMZ9ykYIQ77cM5N0",
-	"iLMOOlQMDbIT4WyVFkDNEZkAFHMhz4S6zlJiVTeHZjyRklB1QlB1AI4J9+k0obkknT61lRb0rZdZ8/9o",
-	"7388ar8j8xLjNKgpLBpikUR+mKuFE9ZKZuyZagcmbC8RCFMLnh1b1gCYg5qhnHoiZQYTg2hhZ9Z/vbX0",
-	"4dfP561gAQq40FSdSAsrtZm+gWdzxJr708PphdfLgRB+mUSkh3RgUoAgCilARgppa1DmTLvmgj614jLK",
-	"CEcxUR/DRyyXgT0VAf9qX5B5W7L2r5/PC1wIKmReISmNHY5gB+/0aZ8eArxQRts7V1fIljJAEeYcgFDx",
-	"DEpQCNGIISSadtCRFCgk+hdtXYF996kJSxQUX5BBpLA5YjFBG6B5JBCJmbIZvBzHbUbT+eZeGXaqflc8",
-	"epJPsV32FM+R3tUeCstIyhBN1XGbFYb/aBua3T6Kw3IXGnRhn/bQwKoLAo1SmwpY7qF+3u0+jy7IHP5B",
-	"Qg2QTZJXJNQiDEtEOE2w6KCf8iSV7YSaCI6eiWgtzCxhgMIiYF8hHwmDPg0rMfzqHbXI6h/mZRQqucU+",
-	"61M9vuglVHImMhLJsIP26Rxp4gXLQGzUp1DzhfEpChUG93CkoCK0kFomJOtPegYvLAQkEiVUsj4tKe2v",
-	"n88FEEydeAdhlRknEuQItE+RYouOiFFisrrOPo1wmiK1Fn17eqWJRJSQGAqfhFdtYD9teKS2BTKbIn4z",
-	"auFX856CEUxYGgtD/oaVu+igk/JEisIq9p0+hZVkOCICbehDVYetT9e9NXshxVWEm66PQPMQPUmfqgdK",
-	"tsecxIhc4Uim85650P8OdbgPJGhPEjrWEAoHpI90rA5zCmWMJpiC0Bppk7LeZw9heyLWRqQQBUZVPFCU",
-	"KVka6OlcryzQ5S6KRzpW2J6MNKeYSEHSUadPjxqJ2AECk6u+f7C6CvhIM+hiEZVv+lQtYtN7OWiYyypk",
-	"oyzN9YobsLnXp8YXqOeExddQCBbmYJECnsqOFfzTcZ8mzSRzvXuoUTJkcgLnbs5GjWp1h2dC8WKCICq5",
-	"06enTGf7YBg/EWhC0tjyb+DsEc4UvYE7VG8mEq78TGIaY67u80SxLrTT6aJ9Eyqtl3Smiw0cG1UAbSg2",
-	"+mp3e3cTlnSSEXr0pk8PGKUkkuhNIiKmpSSJwq3OjKRp+4KyGd1iiim1sTt6W5cygDPr09rrGaFJ3I4Y",
-	"HSXjXKNzuGeZt1tFZcNy9k09TlUwMyt++fr5pl6TWsGWRrM9VBIvtVl49S8vX+6oV9WCYM1bDoXbA6HN",
-	"wIR+vdt9bUbWb2upLtxDJ0dvDtQg6soUyw73KsxeswI1xOvuy1eaqG2Ecp71EJb/9/eZDDe1FJQmETEm",
-	"HiMC7WdKcmvvQABYzlMnNHM2m3UwPO4wPt4y34qt90cHhx/ODuGbb0FLJhI0BKC1TniYjStTCl5GKM6S",
-	"Vq/1vNPtPNdm+gmI9pWL+n12ITq2lsRY5wcWBPgobvVaPxMJ4Rq1UkU73e6dVaeA8RcUp/j17OQD+kyG",
-	"6B2ZozMiNVMwOqPwiGECqmm80MvzzVpsY6uo1QMfPF/9gVtFxFWcWr3fvgQtkU+nmM9bvdbHfJgmEQhs",
-	"CmGBimp4e7H9l00lFeKx0MEJEre+qKG2cJa0bQSM9yLeJ0Jqf5NoVYu8LciRL1/Z0lXDvgUrXzTV4r59",
-	"ucfrdmodLLh0LaBSMiNC6gITcKm761yqU0MLPtle61rLDBP4aA1YKCtPPQa4fa3oLL99UVfr6uy/fflW",
-	"gcjzor7SM9HIuBZoQ0sOckISjnSmsHDhtADOL0GrIl7psnYmifRb0MqY8PikPoBshi3axggsKWhjt/sc",
-	"hc1sl7A0Q9PNAAkGSN+nlEGJJs1oNb8EwyJVCgEHCjAhcxQzqF2jYJWz1NoVjG2pT4dzV6bU35fiqeY/",
-	"+jhYLtPkEgRN7HKtnmLmfRqWRmEQiCOcZdpqIHWpMM2uy++MCAqfzTV7qKK4m6Nc5n5BTtddIZ8vDfpb",
-	"1VYEgfEN/N++Y/x3qn0spgLaGgSSFLwamEIdcpIIMDp853Rht/t69RdFbT31wfYaU9Sro8F3L9bZj6fE",
-	"1I9AvTTQutqHQd89BzagMiBAhwKM6xAv0JFbFS689VUnnH3TxCwluu5YFV11fIuDrhWE2fXnahgpv4ho",
-	"+c7hd3f1F0UFwR8BlPSdeUDpBgATLJSYF8HEXQtRS0jnE2Q9MGSdUNKsZWMEq5JK3Uyqupawr2sQQz2q",
-	"Jj3b4ixNdazkTcZcJOGdQ9jIDPY8waIIU2OUgENySNLAtYYYGQg8Q5Vwtj418Wwg2oW1ILkQbRgvCer2",
-	"TDSTdcQYb412n1DwL9kAXCMCJsKUDYQXe/CHNr2YMYKiuIASC1N1/PM+Nd+YEXa7r1Foc75DnxRXBgbe",
-	"kwzXjDz81qwl/BgSm4WAH15quyZtehLz7og3ZymOfMw5AOKQOPGvjBKr/BkacVOJL5eTrTKZfKHp5VC/",
-	"0iDG91xOfW2LTaAmyTiJIPnfG0RS1Gxxg/42FJ4SzNOEcPCrbN62sL92zC8q7O8pBnav1qayhIC3Um+G",
-	"x+Bh1xDwoITpgfDRbwPSvjCNqmbzVYubg062UEGJL+CCBinCSAM1fIHH92bAKIrJrGW4uDtQqgZtesFJ",
-	"cUDjUvremdxjsKDdnTUYZb3O+qOb89+zMUqolmq05VKJsE7Zo4LvKLZWRROWy6V4ouvE1HhKFarClEU4",
-	"DXUgP8hQ1m27UYYMheC4F6Hxkxo3fjXHIBeEBygcp2yoxsNpap5MOwtIua1I5GFkLViVUx3K/q0X0gpa",
-	"eh5vLYlG0gJU8YLZ/mqXx2g67yG8br3QPoU64eBJFsy86wvzgg1vdtAbo0hAPF4P4T7VM5tQGX3c1j0c",
-	"gEnZ1LUWaM5yjkwNTu1O7iC1hz7F1I2g0BrKbreLwlqNJqM51Iub+i6hXmPVex2LiqN+WdcuVUQNYTff",
-	"6j+YHR7SuIJNJsYVoDfQCmCBH0twXCfyLjIEHZP7NAKZmHavLgbYMCSTBLZJqg0Wnuw8t3OlOSF6JEam",
-	"jH4VQpqaRxmn4mgelotsmXw6h1fUIiABJcVq+q4IoK6KWCMcYZ8uoKCSMa87qlKU+r7kOW/l67UkuwWU",
-	"zI0DNYT/YWWxJ8lqMdXV112J13WV+5IcOwjFiQ5LcslugTcjqBy1GG/20xmGIDYxI1ygne6Oxg4ncDqe",
-	"B2g2IYBSjBecXot6Q5IyOhZ9Khl4mqOI5VRqLKt+gz2dejxYVS11dU9Y5a+ntRZW7dyd2dBWDPSwqKNR",
-	"84xR5YgDhBE8BaMhmBNn+OZujT+Fxa3CqPbFhUm8Kigi1DVANjFmHfSCL9blSpYflekWy4r7O2kZ9bi/",
-	"QlJnQkvcmz00mzCdww3xkTpDEVDR9uxUOoDeoE6Mp8wReqDdR8yI7muUgkbXQW9ZmrKZtSumCb0AhaNP",
-	"p5hfaC+GDS2xwSlei79buuK+jP6+8hjfC5t84njrIuUZUYyCkll5/ibjSYNukYq6BDlN5scyrJQ5V6oc",
-	"TFSJdIfIa/Th8LPNH9G/79VKbTNKwIMmMkJlB33UDyyiJFOolCxJOi/bxZrxx9iYSkyoPBTH7dMxx5AL",
-	"RWM2Q9ysr+DBUGRXCMbdJAT40qiiQqP3bMLSQlX1Y6I+mvvCwUqxne/N/AitM5nERa108ST3fp9U4BRu",
-	"CZDeQcIlVgZTlHqhJfHMFq3+Lkzu2w8L81YQmNksCRLvGdpjcrlYBiH7FdP8XUq61SIU6y8z0BksOjX0",
-	"9PBvn45ODwd/Pzw9ent0+GZweLx/9D7U8m+vTykrFX7YT1msgVhBuYiw3bDRtibdQb3Qp4lAf+QkJ/Fm",
-	"BxmrNh5JwmeYx0LR05uSix/B//1jkgob+1hVPRUAgEqk2y82deY6ASkSzBdoyRWDVjVE2mmxUSYk9iDV",
-	"rkiBDAOEDY8u5Bo2Qr+cn39EP2GRRGWijz+FN4CkLVALwAkd9KlSXQQKK/2rQgBZyEhsExqxmMQoLJsp",
-	"/LXZiirsU513qlAQNvGszMviigaLfKgkr7Jv5TPRc/Kxy1/7tJFUJsBNsYdwPTNtw5evWcnI7HQ6kG1u",
-	"i3frdibQvlRcEF1wYjiH09BJs0VCeBEDZXPKDw4Oz84gmXzTCUQfzvvUvHH4j4Nf9j/8fDg43v+HTjo3",
-	"KevF3tzIdJgtSnEyhSPq01Dkw1An4uqXtaXRlAuqZMGZShmeDqzqSkNdeCJEG/WnYjMwDiCTKaleC1CI",
-	"c5OVZ5Np5TwL+zQ0WVZ7KHGygUD4FPXctSLHKSwEWXU6OLoAo45JIVLsQRuCNZQEamQcSSiRpDCtQAXZ",
-	"ACQFrPr2kpTYM9XpvjK5JJDWGtqq/GHRVoaTcSIk4eayAXvMZbinsxF+/HSOtipp2Vtf9Ul+2yr6Coab",
-	"ewj3aSVdcYo1ACGqBHqH1+x/enN0+OHgMIQkjD4NF7VVCbUwPksE2VT6soN3RtQQaExk2e8HMrv78IpA",
-	"G2G1Cwpkv3rboKgnlT4o4eZen2I01T2jHU1ee9S2UX1onzpgS/mfG/HqPqSjeq8GRXPd0a7as9msDRQr",
-	"56k5vGsIX4t6E3pj/rr3sK2VwpdTAuEp5OGHlToaXq/gq1uRA36oesIsiLjCgjY4ignjsp0mlySuAIgj",
-	"oMDf7aKOpMdfVqs0Wcoyui7OYmXIqcZzTzjvqfdzG1NcQ3x/MsTdu1x9jPmFozsVipOxxlWUp3WMchoo",
-	"wV5O48WC9tuqQd7I9NXiFB2076nB9UwUcKKrNNSqfoHApuNUQKR5Bv4UvayeicbW2iMUiFjB9rUfWctG",
-	"OodBza2LdBzDvyRDjJI+tQZyEKZTwZBpJ4VwxJkQdotKGDB67v65EkSP3g9ODw+OPh4dfji32fJNszqN",
-	"/+7cROuRvFX7TWUaFbq0La5aUcRN9kAdox+Gz/0gvuC/qeMzRurG+S5Gt5hFYlnMzRv1fKVkJMmV3JrI",
-	"aVqFkHqomlfmUcyOkxHhSvA2BVGvf35LiNP5JBG1WbC2X6WjttoETiiJ0S/nx+9hen9JgUnRu2jRUZnu",
-	"RvcoRpoZFhykqW1VFEgp67iBu/47KOVwShTHQ0qUoUDlaFyuErz8eJikiZz7r8DpmbOlaz+tYg3NWkVo",
-	"Bm7QgrToYnCXmsYa4nstLa6whEDKbEao3FMiXE5BXw4gkjIOisQqxsu0KHALVQMabTUWbKt5FYlTa2VL",
-	"abLr9Dy6H4mtPs0j+XCq/Sr8SFFR/n9nCtOD0vJQRPBzlj6lv/9AURoFSfmVeapHabGTopJgNKTOWvsS",
-	"oC+mzs/KEj5nGYl+PTv5cFtSf42Or37gPskIlNOLWZRPCZX3wTjrcyjeaTbvIdH2COdYywLLjvCf+8fv",
-	"r3eEdtT/gCM0m/cdYb13z8IsupPKmz90GaNG/6Q1yLlYQMdRQpGSJQLE0vhxih49RjZa9WjKU3ECApfQ",
-	"v0W56Lreo65NbQvUGtXzb59OzvcHJ6c/7384+tf++dHJh7OwtoqN3e7rPg2r7bZDNCRzRuPNxVV7Kpz9",
-	"Pmv3uBM9UgWf60oxT2LKDyimlI5n9yr3qmgasSnR7jHbTGmptOJ1YS1jug2s+k7k8geG6O8zh6ZS+qTW",
-	"HODapPxagsAJHxclThb5Rdepp3jCxw9WUrGR9HhC03mZUgi5D8C4TGxQNQ1/zf5tvvxBp0ubmzq4qgHC",
-	"UwnIp0S3uo9h7YKRjVabd1jfyCL/CvlPl2pGG8MyL4HxSjXnTVM03FuYsk99lSk3a+Uk0RrVJPt0jXKS",
-	"aGk1yT5dWU4S2eJynETQgdSp+92nG2FJBcLlUuxT+cn/oPKTT4WMHrNeZc3Gd52ilesRUKeO0QoxyFQ2",
-	"v37lt1XU9i3jnqr+G+DLKKNHncjHzV6R02Fb8sjkUoe+2SDMqmkU3B8uAbNeEB2GOAIHBQhK0INGeyFm",
-	"E4ZSMpL+XOi/Qr0Ef/k2eLOUDIuGvPeWVLKw9e8DOycq/Xo9VHFZY97/MDr4RNYW1051sbYR5Ws8mFY+",
-	"uk+Ktn6J3qpU81Sl94ep0utnoDcFqmCZmempZO+fs2SvD8CWl+19AN02uFaR33UJ5Q1r/157TU9Fgtcr",
-	"EnzfyvZTneAn9fo/uk6wXzy4ZrHgO5NLbSKW43GoGSaNM/pFF5raaB6T4TEQHzq38XNTPEeKqhSVGZvt",
-	"BYqp7lNcMZMss9I7GWzF9tXeuHxwofk7d5HpqnHmiHxNu2tGY1Hk7t2D2yxoZbkHPsOPJ2fnyO2xV4Sl",
-	"NdQ8zTV1q0UntZEyCc0RgYRD01bd5GlhYOrmntv7vcyt7FPIUqinK3bQKREs55GOHSYczGd5GqPM1Bux",
-	"a4FeULbFtC41VD/1wCYXm+SNEIUH0LGwow7qjd9OflZHv3uIVW1g3sPZgH4wrH+yBN0FcbIM1UOWSpq1",
-	"Yay80Hj5RoEebjT8Urf8kfPeDx0jWG5kGT5lum6IE/v75Pq+11hD6IHYOPMCwks/xub9MN87LlRpk0Am",
-	"tqm4zrjr1ePJSZoKZJooziZM68WWlHdMsp9O88N9KhI6Tkk7F6Ywnk3fO/rw96Pzw8Gn0/dhUPJrJCTj",
-	"tooFFujsl/32zouXQV9niaDqx1CqwtQcA4c85Dlo2gIudeDautmxrqqg1jOmJC4Ksevm4Db9xYguzXSb",
-	"cLOD3puExIzwPq2VVnBSEs3aTk5/DnV/5Az6k18mkoAHvfnqp7PD03AzQLs7r02A6B6yPaahEbWBMiUS",
-	"lWAG3b1tiY5qZOrx4fFPh6dnUJXhNaoHoW5CU+3iPiFUYcyIQEp6gjo+RY0YHcYAJeVEUEmuE5u6N75J",
-	"yrQlMzykH8aAJfjkIFgIOYbd3pMcpKf4DouXntsMLFPz5E4KlD7ZLP4E5Y81SCPBpgQqssxtxFGD9exp",
-	"Ymh+12TI/HV76Wvra/nHei60WoLeOj60copnQrMQylDK6JhwNGP8QjyJNbcV24telnVh5mFkmdVCdgk2",
-	"q7wVhm8uNJ4dG76qBIWqiFCRchSj1rLAaiwwIgiHnFbKUJxwEoFQobTZPgURw8hLEaYoJZhTJCec5eOm",
-	"VURJVBMsnEptPrap9ACzlR9btdGbWKbWmBt9xJymH1ExmRbA8YDB8mbSra+5ILzJEOqKStGSp2hHUTcP",
-	"yuL+y1KXukxGn14rFmvKLkshs7bvIjpeJ0/euHdOJffyBq1zzEZBnVLrjf/0MuDDc0J17mUJAp84hase",
-	"lpTgS/IoPPGTINxaApTK3RS5PmUxvmfdyp3ikcINzf6Wco8nbepPkWpoysiZS7dJ0deTYZewN1uKdVUu",
-	"2Jl97yGSwcrcLgWF3f99uTvajnYW5HCRK33YA0jV8jZW3XnxAprJ2r+3Hzaly5zdMoEwTS6JU9jM6a33",
-	"ZOv+rtK8mnd0nXiJovDx7dK71sDnra/mX2uHAZ8VhbKv1RXxKRb48WOBm1Dpyxa5EaAW8cH3JPEZqCvA",
-	"ei1+9HDM6JHZQlEJ5TtgCI/akxv4o4fiFj8tqXniqd/vjWzW2VD12vRI15rHVAfMFN2Cav24GCXWTahb",
-	"bEE9OFOfVLvXNqoBNo7cshkUSbOMmr4FuSCmtBllRVFUKGOeYkk4HA3KQVVx62sqgXBKJI6xxCiRSEAb",
-	"XvWrXpbp/SGhgrjdQVE/L6dFUc5KgVM9CrwlmUtv+tTusYMOcTRpmjtMfxEd31dU3QdX4ZvD94c/758f",
-	"vhm8O/xnWLbZ3Sidhkvycd/YNbiM6+61wfo0j5Sae70G67ZofgFkkHn0VGvmT1+0vCpeVDM+MkLLPkC+",
-	"VhUmq77W07ckwavFCJfDX1NC/eHE0x/DQ6bYlJEVG8LGIj67sAzgoiu6c5lpcdHcsonV0027qVzXvOLr",
-	"idWLhPgKim9xQsns+jlW7uCLZLwDnMLObd8eM63bjqdWjWRUfa8W/OQVBf1eGEpmjw/3cLSl9vekiD+w",
-	"In54JQl0D7Vcx8BhEqekaE4VoDxT4nMiBcJDwdJclg9vwVChef7izBpoicexZBzMV8N8PIbQgCTuoA+m",
-	"yE+jF7FGgLItfwgNRoUJs0Emg0HHHKqNGrH+5OPh6f75yanuz3emZHppAhFiNMFxv9AvdJCi7XFtuxTr",
-	"ucsmgGgDV0sKwZt2FFMSX6soEKynwybZjPBN7dXS7VKLlHVIZ9SbW9nkQTBkohwQ43FCMTdN2CJMEaH5",
-	"VB0qAa0Q4gU7aGOfzlGjydSEpXHlKCHxUreDIFLYbfcpJDaZeoHmnPU1/HxoU0+mJOxs+kInGLvIs09i",
-	"qSu4hWP8P+avTsSmi+zpTnOYUrfxlkezrzqm9uc73Yc1rqtN6+0vIo4/hOrz/VPEZfTvbQLUD9AjiYvY",
-	"PbfpYjxNqI+ilYih728ZFVZz6tQmeJrztNVrbYFcYOapUz/dYyFAIhlTRYegPItOeEqEUya6gH4o3dws",
-	"SKi7mAYoZeOEBrY3LfwNEcYmhSrKOSdUGpArBoWOk81BF1j4lEieEY5icplERHebabodnOELhtGc4mON",
-	"sAuTRW5TtS1tVipSpO7dXbUtE9kc9vrtrZxxa+2tPNUfXet0YCrpFSFTxRUuPZOqhdtzMJW+/0Gl1ZHh",
-	"KxDnbl/Ti+244TOm88rKe9XwjMilwjZnBP2Db/+GX6MU6Jr7jUYjzycKR9BOpwurVqr80Rt0wCglkUSE",
-	"xhlLoM9QQiVnIiORtkHqa9f/VjCb0BHbdE9RQ+6Xb/8/AAD//w==",
+	"7L0Jc9u29jf8VTB6npnY96VkeU0sT2f+ruM0bpzE9dLc2yqvCJGQxJoCVAK0rJt/vvszOABIkAS1eEty",
+	"r2c6nVgksePs53e+NAI2njBKqOCNzpfGiOCQJPDPIxyMyBGjImHxWdqPo0D+GhIeJNFERIw2Oo23bIpi",
+	"RodIjAgKWZCOCRVojGeoT1AgGwhbDa+RkL/TKCFhoyOSlHgNHozIGMvmyC0eT2LS6DQm0IWHxvi2iYfk",
+	"p+29drvhNcRsIp9ykUR02Pj61WucE5HMDgeCJNXxXJCA0ZAjwdAURwL1yYAlBIlkFtEhwkMc0fnjGUc0",
+	"GqfjRmcz6zqiggxJAn1/+vTpMBUjQkUUYEGqA7gcEYTzNyJGETROELmdkEAsWo/ydL96jQlO8JgIsytp",
+	"wlni7tin5Fb0AnjDR2wAuzJJyE3EUo4meEgOEO5zuUUDlsDTQZRwAY/kuPLdeP/X4exD1L59f9Gevf/9",
+	"t+mHv9j0/Ws2ff+GNbxGJHv8OyXJrOE1KB7LL1S3jcJi4ttTQodi1Ohsbr1y7eUJvYkELNNJWDwOe4PN",
+	"cCvY7jd38C5p7gz22s1X/Ze4uR+0w02yNdjGO30zkgkWo3wgUdZmLwrnLvaAJWMsGp1GmsKb1fG9IzM1",
+	"MEc/12R2/w5Oo3Ek3Ls5ZlygSJAxRxFVW1nept22ey9iaNUeSUgGOI2F+mSMb9Uh32rLv+Yf+Y/JsHYJ",
+	"WDK8/xJcEM6zA+DohKvn9+/oipOktpeUk+S+XXyVH/MJo5zAXf0Zh+fk75Rw2OGAUUEo/BNPJrEmDxt/",
+	"cbnjX6xu/m9CBo1O4/9s5KR5Qz3lG8dJwhLVVfXEJKozFHE0xrEcLQkRS1A/IfiaI4ySNCatxlevccTo",
+	"II6CJx5XoHvlaBqJEZqOMIyVC5ZIuvjVa7xhST8KQ0KfZmBBQkJJqXHMUYyDa4TRhCTjCA4cDOiECpJQ",
+	"HD/+eA4pSqlhEmiAozhNyIFirETgKOYIJwTFbDgkIUppSBQFzzZdreAHJt6wlIaPP+APDPE0GKGEcJYm",
+	"AUE3EY/6MZHMVw4swHFMEhjUGZ7FDIeXjJ3iZEieZnP7LJzJ48Vu9Erx6N8EAWmEQV0y9h7Tmb6h/Al2",
+	"GCVY6BGgKeYoIZmEZMldIN80MwHH1ZV+e8MShaC/KyplD5ZE/yZPcADey3tChx6K6A2OIyA15HYiaad9",
+	"s0rT+/TpU7MsQ82bY1nkMhO9wVGM+zF5in0LyYTQkNAADlTIphRp+YmTRB4vfczkIdeU7IrydDJhiSDh",
+	"exJG+BJ4xVOd+xcc6Y6QZFJyfJQJhIOATEAGlZ/q1mRnh2cn78hM/muSsAlJRKQ4WJAQLEjYw6LA/0Is",
+	"SFNEY1Jlgl72TX/mlmskp0XTEUP6RbTGEpSwOCbhOqzpNZllcup0RCjCcrmHmEb/VhL1NZmhMIJ7s4Al",
+	"S1lJHki+0gyicAlu7zVi3CexQ2iXT7jopXzFhdPS1DJdsyklSU/oM0WoFN/+BBmmAe1ka9X47Ph6kpBB",
+	"dOveHaUQBCOc4EDqHEaNuCYzT1L2hARsSCNOkCSjtsoQYxGMemlv583f+64xJ+SGXa+4JDxgE3USQRBe",
+	"dC8u5OvyO90QThI8k38b6W4pOTEXAP9swCt6vcyOZ8Py7PtR2JR81Vn/LxIIOQZ1x04jJQ0W7xmeRL1r",
+	"Mlt+pvrCOqZq6YDVHT7DnCPMkW+URKMHyq+KGiJTOoc8ypniMX+tsknUz/5TJEYXJEiIIoBx/HHQ6Py5",
+	"5FTLi3ZNaijMII1jeWBb6AQETEokjeYjSbczG8D8uci2q9P4LCcCNDRXXC0JH4dhJH/C8Zk10AGOOfFK",
+	"YxfsWgm5+f3Z/nur+XJ6/Nf5v8QV/fTbqz/6m7cXg8Pxu+CsfTr8ffQ6+nWHfdhPLnflVbF0663dPdDi",
+	"Ml170eRU585d0gyiekK5wCLlNrUxzMRBYkr96W+dHaZhRGhAzLVYYQmx/pQXlvHPxkiICe9sbOBJ1NI/",
+	"twI2lt1nV6uwersLVg8W+0R9KtXnwo3zGimN/k6Jfi5Vxsq9yAbqWoGjEaZDIi/mlCXh3U5TkCYJoaI3",
+	"0a0soh6mN0Uvpnf6TpHznk25SmJTzCW7kG8heQFnUrficj7o8OwEmLjmLZI6HyCYmWb4QIIK7EXPWy9f",
+	"n7GYYFo5aZWFKM3PuQFxRKiQMuZ7IkYstM94AM96HEhWr495FEiqX/h1wrik/pRR4uS2R8AjFBW72/YW",
+	"ZZicYmy19/eb7c1me/Oy3e7Af3/YMtFc1ppJL3l7/SiOIzpEU5ZcgyRhG/C0qWjeNcm5tXUdgdh0yG0A",
+	"51wyT2XP4Z2E4LBwK5di7fe7iyUO7jwPsF8fLSHqbrumDEv2+h4GY7LqqpbGD43WjNooXKuerjGO4oUa",
+	"B7wE1uhVSUVpBqo7qyHXbF6TmAylZKWNg3e8NyvNjNwqU4+WE/Ntkzp1+3/3dgabwVaZ8y7BO4jAIRa4",
+	"fuzKzJj196UxiTEYKBNmCXhmccrLaY3atZLHZg2s+YT4f2zGaFEMsznWHLe3ikd02zFHpY9WZAZifl6o",
+	"yx6xEC43fNEr8BGXgMfxmCAhRVYpy44J53hIfA+k2fM3R2jv5c4+UlSadxAnIM0CD+pS6MJwno+S7CNC",
+	"wwmLqOBozd+Qu70BRMv3kL/B4O9/+F6X+huSUUV0wPz1Vpcu1jaLA/8kOZv2yEj2RkIE3WQ2kzVG45ky",
+	"jfrwpKef+Outpcm6XoySb03fNTROuUB9grBAMZGS/SvUnwlQZRz6Gty5ynVob/66/8f2p1fv9n7bWihH",
+	"qyOQD6vQbOW8eo3b5pA1tUkeTsbPLJxlRwyOSVXQQFzgfkyQ2tqAhaSF5KvKYgqrChoADkNlbTPsXRuu",
+	"enpMDa8xJfjalh7gQvQElgKzl71vWbesX4cJprKNwt5Zz5XYLZmUZaWTj3k6GEQByBS5+ZmDTCF6A7Dm",
+	"Ah0ZsbAnf8JxzKbw7UQZVnuCsV4MplXZfGZ56o1JGGGlknqNBAvSA+uj7lebtmFEmTnNaxgzfUMbMkCv",
+	"tWcPF6vUE0ze9GTeBC6braIc+g1JokEE/f+dMoF75DYgJCyuk5xIuX21qEa5zk9jdQur1OlGG9zub9tS",
+	"lvhFpLxChJe06kQTpzVJOxqXacHylS3zetmAxKMhTSdy39kwoj2eBtnmqF8GOIqJcpINEsJHvYSknPRC",
+	"IsBtod5jqcjFvJ42+1gcv6dEwcJPkiQKs4muR5JzxEQ9UsfJOkpaCenpLbV+UXZF+4dsOKXrMCbjPkl6",
+	"4D02x9H4keeoutq2hIf6jC1hTtKXxDp/TsYtT+2ZJuUlvnpjwjWWEp3V+f+uTEV6Bs55a03hbiKf0bWL",
+	"LKvOJLCyMGf4e1S03Wy3ba/6q72dRX71Gl1JK2BPphnNWXzlxnZYKoOAcN7L7FcPYnAvLmt1sSLO0yIP",
+	"qIqFWpRS40eY8ilYryXzX5My4au9/e11m/mnCe1ERAw6EGDDOyDpdaCPpuyjU5jq5zp91y2hAjskIVLb",
+	"7CE+wQFpciL70kFAVWpcmJ4Z5s8EJyRZbGQrjLbQWGF9CxtkpuC6h29YMmTifnapVRQwp5roGtgvcmkv",
+	"S6ukTTJFwcy9w7A1aofVZme2iYJg4WyxsmdvCY4lsVhsLmXXzjN0QxKu9RxLxG5tttqNJc2qeRuu1Tqh",
+	"ImF8QoK7GzL0SpT1gPGsaVz/TeUGddDTqnfQtp25744KHHjBMzPhWtXgtu7yPTHwPf1x+2lr/C58dTo5",
+	"3xb/utn70D/aHP3Kd38jhy/T9j+vt37Zd9jP3bexOON3NDjcfv9ycPx6El2e/xEMe5u//P5b89PZq5vN",
+	"fkz+OP+FBcdHZ2z3fVDsYae9v7eQt+Q3tjeKlDAx79oAwZPX4K18eXkTf+lA5HS+uBGSZL7c29tqoUOK",
+	"IooDEd0QrbBGHJFbHIh4hvwv3YZ61m10lAn3q6+U4zLfkC9Z5D0z4XqSaReEmRo5NRdc5D3uATOxWUxE",
+	"xd5Ow8VsCye4euDMOYtCD7EE+aeHl0dve0enJ8cfLnsnr5XoA25rY7ts1XCxJcdDboVznlGJada3EHH3",
+	"Sv0lIufvK/iWa7jaRZGDac6G1gz11NYMjjANzYrydedC8WVHkvbdx2GOHPCGJUixQj0em+XX8lLTZuq6",
+	"Cp9GWKDriIaIDdCppDRWeAtIvuZa2H2V+LFRmMzfWh9Zhq/DxXFfZaOhPIx2m7Hrij3wKcMqtAam40cW",
+	"vp6wmCyilefyHacuZiYIrZT8+dYc56++26ef64/Lq2rWjn5X+po9l9q1IE9hpb/zdhd22jWHXz+9c6g7",
+	"8dAW4o4vtnb3Gl7jOHx9cdjwGufw92dnFNSN/eFZ03y4tbu7ue/8hLitP+raVH8Xs8LIjhpe4+O7MxjU",
+	"obN9t76mSZ5lAnJ+fOv8eLbY5HEN90yO1oPVVD3WbMBFdQdWCouRe1i5ONXQDvchfg8WoCcnpcuf6HvE",
+	"MVnh7RVKV78WbsKmLGXLb4pe1++KoJk5uOZuu34f5jQsyfmMx/iBeRw0W+JttVTQnrx7+59w04qxjMuf",
+	"uMIOLqIHxS5ca3Jm+byL032FBEOb7a0dK2LSQ1io5B14AP41KTleXb5pvjpAEAkTsPGY0S41Rm7lqUrI",
+	"IOUkRGs77TbyC64of10qYjMxiugQ8RFLBAS1Y4pedakVrRlxBB+X3CJaJbOsGyxJSCDQiCWcoD4WQg6L",
+	"CzyJKyEKWzsF3fWVY5vOlXR7NwGgKBo/jMa9ckxccRCuU3BOOLmnPewucVaOVfntdvvm8tX43dbkdLr/",
+	"Bz/fmf38kh5thm/2hm/bfx3ukqut6OOrvz9ti+MHiRRcEKxxTm5YgB/DvtTHwTVR3s+nsisdIAouL2U5",
+	"FlkEG6bms2fL0x0tT+ewku/IjP88gyArltzxwBQyDKwI2v7WYA+/Is1XeGezuRPs7jb3w53t5tZgt78T",
+	"bA72yWZ7cc5AOaQw76x+UuERS10+ZuNtdCZOjzGdgZUETQlQf3i31XCmYRZplWrVOR4tKmRmZ+28x+EY",
+	"rP9K8CmauvVvLrrO4vg+kYuQFIMn8oYxGvIFCeQsDuFeXhMy4RCFGNHhAWqjNT1jyVkZDcg6hIl2qY4T",
+	"RWsfGPJ1imvHRyOSkA4aEkoSechkU2kcojG+JjrpmcRhl5olRRHNsujkCvDWepFbbu8V/Htbu/tb7YKH",
+	"r+3cssreXBjLWr70lejICbBiuTT//5+4+e/P8n/t5n6v1fz8pe3tbX/tyF/+kf/+D/Pg/7o28AIM8++t",
+	"GLSqmffVzuYO2kAfJ4SevEZHjFIpGbyOeMBAWDERbK1GlXLjaMx7WZTGalbcPGSkrol5VCh3Azmajmwj",
+	"d8/Ed9U4hVMxsr3COuQrb8JtpHJ10APDtIrUucucKqHIrqlxniotdfFUXCP/a3rNe2kSLbkYrSmJ4+Y1",
+	"ZVO6IT9tQaaaM1xMuRJcG1o8c8fjiZh1tCV1hDmiDJmIKJXgZdZTnrjlz1OSySF323FFZOpSl0otP8VW",
+	"KxP7vKWEfL80ikUzotoif4AkW2FiRBLkS9Wvg+GQ+lI3wBRZWYfqi8Ii3ym7ipPkJgpIzwCAZJrzEksf",
+	"soDX2P4l2ZxLHgyPU9AhbrN+aag6Nm+145GHhNa77Z/yXJgw1FXnYb5bbO5VNMYiFpWVq6Wx7nvoGnQd",
+	"B1h2SR0XZA4Zqj9SLjFKx507DMJ9zuJUkN5Sob7aXygJGge8A4hDHeHJRHumVkupXSkNV6XCOGhGkpLM",
+	"LGMGqOOhbc8ZEiMsEOZFmdRy266+AimNZfMRZOUpU4fWuxVQRUIomZJwXeP2LL9Apdj9O7ueJt8mnXdu",
+	"COF9s1dz02/BAliYVCkqyHXI8xM15758BxZD46JfPmlYX/VFdsKsYef8IXL2jNBQDmOJcCAVvarJZNZN",
+	"XXzpojlccYeamMUHQQuuUYMmv6xmV1UcrDSLApSKzsJ4tbe/naU4KAUHUjTGTUIDFpLQGSdyzwDOOsPQ",
+	"o1uXvmmwkhV9v4ralMVb99yxhyuHSOaTXO1Ttz4BsWU1OuvL9ssceSaiobxKLDlAkKoh6QmwM32Yiut/",
+	"j8O0UmxMsddCbG+xq/bOq3kSsDEHzg14ZTSeeQp3x4pNYdkLD3gElU1x/niXOouZIbFCuqzzPIdufcMY",
+	"ZTfsYEpFFFcFKf1pyxnJVfF+3DupY7Uw4nswmLuFHJcjoQr4bvNZ1aUz5KvEawDw5ur8A+8grI0M9m5A",
+	"iJ95oIl2l67B3y84YlMqP9YJfncjhCryGO5Y/Qd5/FeRaC73mWMbi2b52oBOtAHM+WW7vY9GERUHeiky",
+	"YBeus/XVak4jMWKpMGgvKwe35ZMrv1SZwNVEXkAVLXBHT+Jd/eS17vAr/uARIcVt8Wkax0roxSg0ac8o",
+	"AhIuZhlIktkHRotqkQkrkc0oOKxCDlqp/zxpyhmIW1KjHJGVjiEqrmN70V9wFIUwpUiAnpe07hEVsWwC",
+	"9T1GCxqFbeaunINcmbtrN0qdZlPK9V26gypnNruSALcgmgeQL+mAOVLJVgj5XOIA6Yjd1aYmP6ob9Slj",
+	"1+nkXuO+s+Jcn4Lyu1yEGcQkPhj8z+/9l/T91vXp/uS3nen5K365Obvaiz5uk8Pd8E17+Hbrr3cv4z92",
+	"bo/2bx4J/gdEjSBNIjG7AMxiA031jswOU5XlUs68LrBRtOYbELBWq+VDLL2RNOUP6y0kNSWF7Id8PImu",
+	"ycxHEe9Sk2GJBGMtdAitQSY8Rn0cIoXAJRsMRiS45ukYRTyLl9Eoz5jOulTe4D7mRgKTbRnnIYwQ01Dz",
+	"t5KIZqLYBwkbd2kk1u0etN8R9WdwryPKBZZ/w5027UfCg+D3/sxgDSgrfPa2nFBETX7B4dlJ793xv3pH",
+	"h0dvj3uXl6c+WttFXH6uXZnrQEW6NI4GRLIVY6WLaHOSMBi9nBPgbCukUABG6LOUhsrOT7hB4yQ07FI2",
+	"QBig9l5ovEI8aaFjKZwBsCGsLYQ+6CXS+qHekBdcbmduNQKPwjSJhJAal455gmXCXTqOaCqIkqIAblft",
+	"eg64+8/m4dlJ850ty6ijJi8YIO24z1zZ8FBE2z7QQMka70C5PKzADQXGLYmWxvLRXUudEDoGMdn0rP56",
+	"Y0jHr58uG17NFbBPU7EjJXiXevoKPkRFkYsNqua0r6aEJK78LB2k8rQ9BEnZHtKSVVMd5YQpB4zXpcZk",
+	"hSYkQSGRH8NHLBVelqMB/2pek1lTsOavny4tY00hNK5L5eHOWV2WC9OlXXoM54Uy2ty6vUXGCI8CnCRw",
+	"CCUzpAT5AOPgA0ZlC50IjnyiflExCDDvLtV4Dpzia9IL5G0OWEjQGlj/IoCwiNkUXg7DplR91w9yHBD5",
+	"uxQ+RukYm2GP8QypWR0gP4eg8NFYLrceof/PpibnzZPQz2ehji7M0ywaxOuBURJz+Z0+yx3UTdvt7UDq",
+	"FPIfxFcHskryMixOhGGICMcR5i30c9Gb19FQIFmIgO8hP0NQkpePADRJAVRJviMHWfxDv4x8KZCZZ12q",
+	"2ued3J3jQ6ihdiHCMBAbdClETrBkvJxX0fh3zQmIBIqoYF2aU9pfP12qbCGFzwd4FJOECBCQ0CFFkmNa",
+	"slN+k+V2dmmA4xjJsajdUyONBARwAWa6f9sE9tOER3JaIIxqLU8vmeI9GSMYsTg0GlDRs9pCH/MVyTDZ",
+	"zTtdCiOZ4IBwtOZnADJqde1dMxuSbYW/bkd/Kh6iOulS+UAqMTghoUm66+gN/Yev0owB23UU0aE6obBA",
+	"akmHcjHHUAFhhClI44EKvFLzlBqyXhHjp5EXBVqVPJDnkG3q0NOZGpmnkLKzRypazqyM0KsYCU7iQatL",
+	"TyoYrh6CwCS1/xCbxOEjxaCzQRS+6VJIKXNuDuqnoniy0SRO1YgrZ/OgS3X8t+oTBl+6QjAw6xbJw1OY",
+	"sTz/dNilURWfVs0e4M37TIxg3fXayFaNUvSCS15MEMC5tLr0nCn4NaySETkakTg0/Bs4e4Ankt7AHso3",
+	"IwFbfiEwDXEi91MBGm212uiwEFGh4oCQCQTSKfE7mzvrMCQV+9Ol1eAfLJBfCAIBk0SzEK+h039hzbq0",
+	"9PqE0ChsBowOomGqrrN/4PIarBnOvq7aKQpmVhK/GpOF03SACr5o9erLvb0t+aocUDmixz9AuZNav95u",
+	"7+uW7WgQ/wB9PHl9VAB/OigmGMLllU3st/deKaK25ovZpIOw+P/+mgoDFhVHAdHmSi0CHU6k5Nbcglzv",
+	"NIkt2/R0Om1heNxiyXBDf8s3Tk+Ojj9cHMM3X72GiAQoD0BrrUxwk0IuNdcJoXgSNTqN7Va7ta1CzEYg",
+	"2tcE93S+NIbKy5ER4JOw0Wn8QgSk6JSqHGy12w8GbA3t1+Ba/3rx8QP6RProHZmhCyIUU9D6KHeIYRyA",
+	"uHfV8Fy9ZtPYyGD+4YPtxR/YAOS24tTo/PlZqsHjMU5mjU5DFc4BgU1eWKCi6rztbr5cl1IhHnKVkCJw",
+	"47NsasnbZm2TQ4B8wS1UM3nDAzzB/SiOpAaqgNIUqdAoaWoxQ33tgdmP0Zq5vPCOhy4mUp9EF3quHmq1",
+	"Wust5KtwEaXIaeXm5OLi6vjcR2u5NmP0nrOrn09PjnpX56f+uqeJuRkrNKGEu+rbrWVCxjooElJj4sAW",
+	"cxlOSt/qHlYOdYFSlgImH/Gsl3qqOfXGKpVVVyrB6UOVpqYu07QIS99R0gm6XfGOzDnvq/OfJe6Ag4XU",
+	"nv4MHjCrRiUF9GU5mAcMAxw4YZhISlKKio2jfoJBoI0Zu5b3yJxKuARcEyDNvbgHsPsnrzVBOkAWG8kw",
+	"agCI8OT1EVLhtFLLx5nuVnNm1bCOCkvyfFZXPKt1Ac9m+O6jqRS3ZlRIvneeRYWmLUmmUkkw8AESgtRa",
+	"DLzSSe/m2HloOoqCkTyKkarchUJGVBEHKV1KKgeA5tzCH5BkfsSmUmJUY5QvTSMx6lL/7OPFJdqw0rj1",
+	"NPyWIbQnH34/uTwGQos035BNj1XlGdGlM5Ymtiz9Qg8solwQHNYR1xJc+plBgZx7UgW5FRsjMY6LR9RR",
+	"cKl6ClVk0IOeFNOs4pL5KqI4otdc6qm05qxMoqZJYHbKVKcRFyrBgjeKpd5qUPHzVzZU7bCv3sIXdc24",
+	"r58fkUJY1Q1q9kXZmiiZEi5UmQnYpZ1ldsmqpAWfbC4loeUom/DREmJdXn/qW0iOXwrmxz8/y621ze9/",
+	"fv5aOZZZUlsZXJ2jNWUEECMSJUiFI3Gb3WaH87PXKFhKVHE7DdD91WsAwnmFun3QNM14hBD4S9DaTnsb",
+	"+VXETz+PjqDrHuIMLlOXUgaFmpTOrFRfcIbSjAWLEZE0GYhfoBiCcRFov1eX9me2eUh9X0Km0TYRloo4",
+	"uiFa4s0VUElSpfyaxyqAbSvAk4lyAOjYGqV5599paxJ8NnMRQRv/Pce/BVzbh7p8Loj5r0W3D0D+Ve7/",
+	"5gPff6u+Rz0VUI4dMIrAq54uzQG8jkG41ndNF3ba+4u/yCrsyQ82l+iiXCMNvttdZj6OQlM/AvVSh9Y2",
+	"JOrre2CdDagPCKdDHoxViBeYuxsFLrzxRUHpflXELCaq+ljxuqqETuu6Fi7Mjlvj0Aa7LIXzOz+/O4u/",
+	"yOoI/ghH6VznaFeO0h0OjFdr/Ko7Ew8tRM0hnc8n64lP1kdKqmVrtGCVU6m7SVUrCfuqEjFUoKrSs42E",
+	"xbECmLhLm3US3iVkYUxhziMdUq38JQSCpvok9mzHhpaBIMijkMvdpTqZG0Q7v5QV7qM1YyJsd3RyUDnh",
+	"GyIhKJgHtZ/MiIAR18UD4cUO/KG8KLoNLyuwIMXCWC7/rEv1N7qFnfY+8g3uve+S4vJM+EeS4aqp9l+r",
+	"FYW/hcRmTsAPL7WtSJuexbwH4s2TGAcu5uwBcYgs8AdGiVH+NI24q8SXitFGDpNfa3o5Vq9UiPEjF1Vf",
+	"2mLjyU4mCQmgrIEz0DUzeNs5dGvynhKcxBFJIERi/b7l/VWMXV15/72datDhY1qb8uIIznq9YKtjA6RO",
+	"wJMSpie6j24bkAprUVdVT75ocbOukynBkN8XiCYDKUJLA6X7Ao8fzYCRoawvZbh4uKNUzCVyHifJAY07",
+	"5jtnct+CBe1sLcEoy9XWv7ln/pQNUaTyW7TlUoqwVumnjO9Itla8JiwVc++JqoBT4imlvI+YBTj2VV48",
+	"yFDGI7SWR//6EIPHfe0l1xF5Rc9RykniIX8Ys75sD8exfjJu1ZByU5XJwcgaMCor0cf8rQbS8BqqHyds",
+	"dQUDACqZQW8/meExGs86CC9bGrRLAXYdgsI4KyQmFSO2YcLrLfRaKxIQdd9BuEtVzzrqVS23ifRS3lld",
+	"3ZojcHDppGAVGdZCn8B9hqkdDKk0lGVgFnXsv2sTyuVTndtRV/T087J2qSwAGNsAY//B7PCYhoXbpPNw",
+	"4PSqzL/8fsy54wqHtc4Q9J48phFIp1o6dTG4DX0yimCadq6vkXKe7Tx3dqVZ0fYkRLqYfvGEVDWPPOTU",
+	"0jwMF9nQsG4WryglM8CV5IvpuySAqjJkiXD4XVpDQQVjTndUod70Y8lzzqLWS0l2NZTMTunQhP9pZbFn",
+	"yaqe6qrtLqTe2Mp9To6tC5UQFW1jk93s3gyg+FT9vTmMpxji0VUE1VZ7S90OKwcqnHloOiJwpViScXol",
+	"6vVJzOgQwrTA0xwELKVC3bLiNxiB3o+mmKOE4GBEnJEuxWpZj3Sr3CW5lrpVWw9nNjS1EB0s6mRQXWNU",
+	"WGIPYQgpQmA0BHPiFN/drfFfYXErMKpDfq2TxTOKCAUykUl/XeZ6wRfLciXDj/LMyXl1/K0My3IIfyap",
+	"M64k7vUOmo6YgkSDVAcFnAFXUed0gg6gJqhQYSmzhJ4WOhF5YFwMGl0LvWFxzKbGrhhH9BoUji4d4+Ra",
+	"A8Po0BITnOK0+Nt4349l9Hdhin8vbPKZ4y17KS+IZBSUTPP118nL6uhmkBdzLqdO4px3K0WaSFUOOiok",
+	"rUESFfpw/MmkgqrfD0rlxhkl4EHjE0BNPlMPzEWJxlAtWpB4Jr+5iViatT/E2lSis96g7G+XDhMMac00",
+	"ZFOU6PFlPBjKB3POEjufEL7UqihX13s6YnGmqrpvolqax7qDhdoF35v5Ud5qSOnNKqw9y73fJxU4h12C",
+	"S29dwjlWBl1uu9aSeGHKcX8XJvfNpz3zRhCYmoRHEh5o2qNTetgEsu8KpvmHlHSLmI7LD9NTyagqrP78",
+	"+Lerk/Pj3u/H5ydvTo5f947fH56c+kr+7XQpZbnCD/PJMcSIEZSzCNs1E22rMxflC10acfR3SlISrreQ",
+	"tmrjgSDJFCchl/T0ruTiR/B//5ikwsQ+FlVPeQBAJQJfnUNnLhOQDEamRksuGLSKIdLKmFTCFuhA1nyG",
+	"ZuB7GkgxL1QkRf23l5dn6GfMoyDP2XWjcXiQfw1qAcVj4nUp5EMDBujV+anBAZW9ZA1ttbZbm4jjGV9X",
+	"BluO/AKkpq9yrgtIosjPEQN/qlZu1oATXdqllzVZxUVk0i61G1yxjrS/DiiUXCWSWXCMcioFlES/Y21J",
+	"l675VQzFn5bGhPPXEUsUlEQ9so2UAWVHKwHa+es6HwkFmKps+T7pUoqThE1J2EEDMs2AEeSeG1FvGHFB",
+	"ErnBGojT00H4GMVYkKRLTcjYoTntL3hx+AGmUrfrk3wiLeQb5E+/S9cMHCgA9jjhPw8Ulor6owrMNcK8",
+	"C51YA4547twRklAJX8W1KZOTgbXoUr9Sm16/CD+8yBP/EykZ8LQv9QGtLwOmTscC/Ml/7dIKaoEqZn+A",
+	"cBn6YM0FCFKA/Gi1WrA6pio9bOF0BCt1TRRUW38Gd1ShsmSIQ2ul5N3Do6PjiwtAK1q30iP6syzz9/if",
+	"R28PP/xy3Ht/+E+FaqQxkbK52fkS0JvOe8QJ6VJ5BXyF9KJeVvZvjQld2DeNMVdGX7gms3W5AgqyzUdr",
+	"5aeSsCi3pIbikK95yMephn0waC1iNvG71Ndp/AcostLNQSXiZXCELInez9QruTo4uAZTo85Rl0KLck8Y",
+	"SMpIIBwIwMGW9D8j0KJykLwu1bsXxcSsqcKTEdENAdwU35x1H41TQMuxj7bG1wY0DbkZ9uqs+WdXl2ij",
+	"gPuz8UWt5NcN0yz31w8Q7tICHsYYqwOEqFQzLQno8Or1yfGHo2MfUoPkjaE8HQyiAKj0hCTjSAOjKBVx",
+	"GnGy3kJvbPKuBWCOhkTkrAKgg7rwCkdr2X1V9B/gVXKhoZfTc/nEvKuPAYyq6Mr1KgRgXTNN6LZnsVr/",
+	"oEsxgmkUUoOUm3gTVUemszI/ffrUtJl0R7PVhOB4/FNXwfR2G766q+qZDZkxJfLKqBpIx5Zv3IDu+Bn4",
+	"tb5SmtUAQKOG2fCzYurOuNdjTXUvM6jPh1dFTB+5Cu4VWrttTqfTJvDnNIn1mVhZ3ZgTVNt+hKks1G4s",
+	"uLDnmKIfVqyvuJW9LzZ6HfxQdDWbI1JNWCwIPsrID6U+m3F0I4Uo67GlFBSFT5ePulRkLNcfgJvN6g0Q",
+	"Fs7lI119B5LmfczfFZX52fj96Lrse5xcW/aKzFihLeAFg8UyhnB1KMFHRcN65fZN0Qmm9egitpvUK6rY",
+	"vC94dk4UyFkJDRjEURUbZrB0BFPzmHV0BoSy2AC+2gKhRsVuKMlPKT8KUiESLfQe/iWY0sqMUwpUhZgz",
+	"5XmGi58wzs0UpaijbUuHl1LMPjntnR8fnZydHH+4NGBTVVcWDX+3dqLxjTzEh1UDFsrsV6Y+UMH4pTN2",
+	"yjf6aVjfDxJ/8ZtcPu0Yqqxv/XWD2mtz4txeq9psj4jVIflfQgYkAc38UZA7Il7qBSubcTxoykngiJIQ",
+	"vb18fwrdu2E8BvgmChhtRQGbt15v1GuLlywa4yHZuG3C24VVy2Cq+xHFiQPn33Wltrdut7cQjPC7BtyR",
+	"O67BkgJWg5gyIjhW4Lt1q/xWvfGIQrzuoebMahTeDMoxR5wG09B3ADp3TqRwgaTUSIGh0DAfJQQxKSi4",
+	"mXsLqihBi7hwFVUVTSHKI6PiDoyj1cwBmUkNEAEmhAqw6qUUDC8eBIqHXpY3ypI86xO83sV4bYMbiQ3u",
+	"cJYXulQyaBnU6JGE43I338hF/dESj+ouRcGK9BeTRNXLTVhZglLC4md0jx8oCC0jKb8yB86tkvCpDYhV",
+	"FvALlkRNXyr1lWupyyWJY66iaFShLwXTl8Vo4pwkKPOnjuDEIgMhbnVpniJXCPHm2fiNFi4/iOgQOSCx",
+	"u3Qtd3t5ZY+UAYOW3Bts1ZYPzaZdXTrGM9QnZWXfKwcNaINABogCGOIGH5NNVJUJCzubEqLq6XXpYcmO",
+	"kK+NMhmD/hINKRZpQnRu/ExhThtA7DWWmK4VNDUQzU6eUp9R+YijiJqlV6n6HpJNqEDBrPLBml0KFNL7",
+	"cZ63k/EmT0fcQkEDqcgc0hkAWyMSy6cRDeI0VMn9pkRptrVgf2YCcSLf5AYsu0v9L92GGmK30VGJQV+1",
+	"CdYAZ0P7cnIEx3oZPwHiuGmcE8I7Lk8DPFH+FNAkp7RLS+qkRgleU3GPAU6SmcJu5sj4KDwlSBhN1QLu",
+	"N0IGuC0OnKjbul/NhCVXlEdElb5/UUTwzjTHj2fH54eXH89VNMKFcvQOWNKl/i/Hl2jD4JJbCVctdAF6",
+	"KgpSLthYkfPSvVTOui6NCU4kudC7h/ssFcYtqF063MVXT7ILt5q5+Z4G4hMbPfobMdnSGOZbjzOXkMCC",
+	"PJuPvwtUhFXNwPmGZ9Qsxy23OWhd5lGFSTUs7qpr2deHhjj4TZ0LHtIhbbPXmmaUXapla0JZOhwBdkvA",
+	"0jiEUGx152dTPFsHr6Thsha6y3QkeaJFxHV5rI5N2Is8W3tIi1ULPEl069m55Qs3rncIUIXAFEn0ij7Q",
+	"Gh5fYusHuXqyyAQI058XlGEHgeQBD2aV+jNdSUFqTO2iV9MKO1iH9Qdswy415XjqnPIHJv1WM5cWutKa",
+	"lIWW06XG+GaGYhDvVRDEVrsNQI7wFHgaR1FIxhMm6aHbECnbeVLifp4B/a9O2Wsor3WEQdqbYpWAAGLS",
+	"Mzn+QchxNUO0BlTOJs7t9v5SxLkMSKOrMCwssHAxIcGvFx8/3Ne8Na9QYrnsm1PE+DghUOwoh/J+eLts",
+	"uQ9J3PXkHWYps4QzrEzN85bwX4fvT1dbQtPqf8AS6sm7lrCgjc8DRvpYePOHRqa2pzIPn7qwODW2K6no",
+	"ExyMPMTi8NvgWH8LgKHi0liyWZ7jOcfm49XKoEoAkzJfSV757erj5WHv4/kvhx9O/ji8PPn44cIvjWJt",
+	"p73fpf7fKRO4R24DsID4qE9mjIbr9UDMBWvmY8Ix2x19I1DmVS23z6bZH9A0m+cS2Ft5ULymARsTbkxF",
+	"BWALp4XWGf85j+lWbtV34ot44hP9fcKiFNBsSzWpVyblKwkCH5NhhlpbF1S8TImMj8nwyapkVHCsPtJ4",
+	"lqNEAZwFMC6d7lVEVtzubw328CvSfIV3Nps7we5ucz/c2W5uDXb7O8HmYJ9stmtwuUwR7/6sgAa1qHL1",
+	"c1WPZ+yicgjb0jVAShf8QSGrzeVfIP+pQppQKS7LhEwKbov1rH6So9ZIl7qKjayXKoSgJQqEdOkSFULQ",
+	"3AIhXbqwQggy9QISErBEW1Z1VdYuXfNzKuDPl2KfK4r8B1UUecam/pYlSEp+3VXqkCxHQG1L4HwxyPbc",
+	"PCi1fcMSR83lNXD85AnBlqtkvZPBdCg3sHaiUwvxpxgOAg5um4CZyC+VwzeAoCwQlBA2JZjlVygmA+GG",
+	"t/sJ/PV+vS8hlwx/nh0pKvpoOCGyv0JP38hXrEYSHrGUOqniWzZFY0xnSgSYkm+E/fkUdPCZrNWXw7Fv",
+	"bTVwBReUmMekaMtXXSpKNc+Fl36YwktuBnrXQ+XNMzM9V2H676zC5Dpg8ysxPYFu661Ut2lZQnnHck4r",
+	"j+m57tNydZ8eW9l+Lv30rF7/R5d+cosHK9Z/ejC51KCY1Ndt187oXRXepnjMBAP00CGdmZyhMZ6pQHZT",
+	"bKNaMTLr6jHFFd3JPCu9A4qJy7kl4smF5u/cRXZp4Ubxio3jBS8bjXkGfPMIbjOvMUkd51NX888h4Pws",
+	"9rWi5imuyQGIzcIFgjD9SJPwOOJC1+2ujWFdP4A+WCrgloo8pQWS4MtYPy10XswNAPNZGodoonNlbDyu",
+	"WZeqREOFHl1e9SwWV2MD+MiXxDcatuRCvXbbyS/K1+8R8vMqN+/pbEA/2K1/tgQ9BHEyDNVBlnKataat",
+	"vIzGs/U7BXrYGcBz3fIn1ns/dIxgPpF592mioGCtfMdn1/ejxhpC+lplzbMTnvsx1h+H+T5w7RGT+A6A",
+	"kzn2a6ecQwtZr5TJdsA9AnqxIeUtDaGgUGRwl/KIDmPSTLmudWBy/E4+/H5yedy7Oj/1vZxfIy5YYiAg",
+	"MUcXbw+bW7t7XldlxqPix4DzqGHkwSEPud064bE/Q4prq3RGlV8qxzOkJMxq64ETPUv516JLFWLAX2+h",
+	"U413MyGVnBwb8UaP7eP5L/66KtpHEg0uAB706qtXF8fn/rqHdrb2dYDogRbiOZrEaXbKpEiUHzOckBzf",
+	"shiZ+v74/c/H5xcAabiPykGoUh7JKYoCuRkywlVK1EBA0IOC/VVhDFAlgHsF7Ba+Ls9IiDTmj8GbdJB+",
+	"aAOG4M6plAvzHmb7SHKQ6uI7rEdzaVAnNGDog9ScebZZ/BdUtFJHGnE2JgBnOjMRRxXWc6CIof5dkSH9",
+	"1/2lr40v+R/LudBKoCTL+NDyLl5wxUIoQzGjQ5KgKUuu+bNYc1+xXWeSVYWZp5FlFgvZ+bFZ5K3QfLPW",
+	"ePZe81UpKBRFhIKUIxm1kgUW3wItgiSQa0wZCqME0qbDUGqzXQoihpaXAkyRgh8Qo4Slw6pVREpUI8wt",
+	"8H0X25R6gJ7Kj63aqEnMU2v0jn7DnKYfUTEZZ4fjCYPldacbX1JOkipDKCsqWZXlrMJo2Twosv3Pq5co",
+	"FMYuXSkWa8xuciGzNO8sOl4lT965HHIh9/IO1ZD1REGdkuMN/+tlwKfnhHLdc9g1lziFix6WmOAb8k14",
+	"4hUnibEESJW7KnJdTUL8yLqV3cU3CjfU85vLPZ61qf+KVEMNXK433SRFrybDzmFvBvZqUS7YhXnvKZLB",
+	"8twueQrb/7u3M9gMtmpyuMitWuwepGrl92uMb08JHYpRo7O1u+s1xhE1f28+bUqXXrt5AmEc3RALN9vs",
+	"yrOt+3tL86ru0SrxElnVoPuldy1xnze+6H8tHQZ8kdU+W060K2ALPscCf8tY4OqpdGWL3OmgZvHBjyTx",
+	"6VOXHWuwyzdNjYH6eKEynPgEDwlaowwZdoAwVxZ+sKflkRRipFwd0VAyTeUrkbeRWw6bDCbz6vwUDRI8",
+	"BJyXNf//wOOfWq2W75nURS4fCQZYbskNSbR/hHHBwUNj/FSFUsWCdakdUlIsE+638lKWF8eX4E9CExZR",
+	"oQap/VCiS2cshRQjNf2IckGws7L2L0QUCl+fKeD1R8SZfxRk+bzadlOVeYZ5wx7KRSEhGFM5lHV04/Es",
+	"Je88nbDzjcWODGnnOxA4voWBKZs/yF8Ojp79NAdTx1Hy0xk5r7LtyoUDkSoEiKkKyJpTRNK4oVVVfsCB",
+	"1OVVlPt2rRjAZcnF616WlM2oLnWacpIh8ma3CmrMQZ1IWBqUgipslweRxE1epxALLOkbB6hK+asali4X",
+	"LKA+m5lBhkmf0qymSKE+i2oF3gJSauHymjm20DEORlVzmi5JrOJHs5KI4Ip+fXx6/Mvh5fHr3rvjf/nZ",
+	"9qK13Ck9J9/7tRmDLRg9vLWh3M03Sv1eWCD6EDiYES90RcOc26b8B7BIPLtrHxvwsSi+FjOKJoTmiLeu",
+	"OqIvclRtJwleLKbaHH5FDeiHU39+DA+sZFNaF6kIG3V8thZmsm6LHlxmqi9Ek9e9f95pO1VwxS1eTawu",
+	"K4nOK76REEqmq+fw2Y3XyXhHOIaZm6LKOWx3Viu5hHYzKL5XCq5zioJuLx8l029/7mFpc+vCs6HniQ09",
+	"x7eC0NDinvocRmFMssrhHkonUnyOBEe4z1mcivzhPRiqPOIRHbBaY0yhIpUZoa3MdKAIv67LqLCjfF0K",
+	"WQFJZSBSquyyATAxQSPwUo1ZA1yGcnSPeDuyPurUaKim3vqhVF8pjp28RkeMUhIIUxC+TLfKwphG387O",
+	"xZyMPoqskigh6afDIYQkRWELfdDgYhnkWFFHhpbBRu53qcK4AX8X0plTKtZZDrSmuAriROgAqBCNcNjN",
+	"9E5lLFIKaZ8MWJJXdJ9inqnJa7gIZQZvmlZ0pUelukKQsArXZlOSrCtvOpgZc6gMSKNWk1tYu5QzpKOr",
+	"EEtCqEmocUPkTaDpWC4qAWsBxCm30NohnaFKZfgRi8PCUkLCt6pySrQlEcofQEKlKWmj1lltA9SlAfvk",
+	"mPitdVfIFmPX6eSKzw1BaeAQ/4/+qxWwcZ0fz6p5nOu8TlhG86rl4tveaj+tU09OWk2/jir8ECrx988p",
+	"5/HFNxFwRbgeUZjFDFsEC5zjLk6XXwzF5VSeY1N9v5rbYQUfAjC9zDkgGLK9ADrVMrP+/358fvLmX27z",
+	"P9QbWcX8b5X9/mGN/7A5zQIRXs0BsEAKkx2q1Fl4miZxo9PYAL1At1Q+EKpuqQfl3SS/AfgvlVAbcasM",
+	"QUblYCRVwNuLaEjTiYdiNoyoZyoFwd+qqI9K0Q3SJJHHSJGWrFFgytVGayz8UiWfkASF5CYKiBLKqm5t",
+	"q/lMYKx2cVZi4FyjlBgoEMODEygJ04+JPWoDQ1xt1lWwf351fqvdUnV+B7qw7f30NFJrFpKbbeHcNSl6",
+	"UB0LY1x94KfyCpXa9dEFP6F5TQ22ZYdn6sLRC/dVnWdEbuS1slpQP7jmr+UyFAP/sr9R5NLxibwjaKvV",
+	"hlGXZEdCQ02e1iK7ppqnt13926gR6/YqqpP7+ev/CwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

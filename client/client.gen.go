@@ -71,6 +71,27 @@ func (e AcceptedStatus) Valid() bool {
 	}
 }
 
+// Defines values for ClientAuthMethod.
+const (
+	ClientSecretBasic ClientAuthMethod = "client_secret_basic"
+	ClientSecretPost  ClientAuthMethod = "client_secret_post"
+	None              ClientAuthMethod = "none"
+)
+
+// Valid indicates whether the value is a known member of the ClientAuthMethod enum.
+func (e ClientAuthMethod) Valid() bool {
+	switch e {
+	case ClientSecretBasic:
+		return true
+	case ClientSecretPost:
+		return true
+	case None:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorCode.
 const (
 	ErrorCodeConflict                ErrorCode = "conflict"
@@ -83,6 +104,7 @@ const (
 	ErrorCodeInvalidGrant            ErrorCode = "invalid_grant"
 	ErrorCodeInvalidRequest          ErrorCode = "invalid_request"
 	ErrorCodeInvalidScope            ErrorCode = "invalid_scope"
+	ErrorCodeInvalidTarget           ErrorCode = "invalid_target"
 	ErrorCodeInvalidToken            ErrorCode = "invalid_token"
 	ErrorCodeLastOwner               ErrorCode = "last_owner"
 	ErrorCodeMethodNotAllowed        ErrorCode = "method_not_allowed"
@@ -95,6 +117,7 @@ const (
 	ErrorCodeUnavailable             ErrorCode = "unavailable"
 	ErrorCodeUnsupportedGrantType    ErrorCode = "unsupported_grant_type"
 	ErrorCodeUnsupportedMediaType    ErrorCode = "unsupported_media_type"
+	ErrorCodeUnsupportedTokenType    ErrorCode = "unsupported_token_type"
 	ErrorCodeWeakPassword            ErrorCode = "weak_password"
 )
 
@@ -121,6 +144,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeInvalidScope:
 		return true
+	case ErrorCodeInvalidTarget:
+		return true
 	case ErrorCodeInvalidToken:
 		return true
 	case ErrorCodeLastOwner:
@@ -144,6 +169,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeUnsupportedGrantType:
 		return true
 	case ErrorCodeUnsupportedMediaType:
+		return true
+	case ErrorCodeUnsupportedTokenType:
 		return true
 	case ErrorCodeWeakPassword:
 		return true
@@ -212,6 +239,21 @@ func (e EventType) Valid() bool {
 	}
 }
 
+// Defines values for ExchangeResponseIssuedTokenType.
+const (
+	ExchangeResponseIssuedTokenTypeUrnIetfParamsOauthTokenTypeAccessToken ExchangeResponseIssuedTokenType = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// Valid indicates whether the value is a known member of the ExchangeResponseIssuedTokenType enum.
+func (e ExchangeResponseIssuedTokenType) Valid() bool {
+	switch e {
+	case ExchangeResponseIssuedTokenTypeUrnIetfParamsOauthTokenTypeAccessToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ExchangeResponseTokenType.
 const (
 	ExchangeResponseTokenTypeBearer ExchangeResponseTokenType = "Bearer"
@@ -221,6 +263,24 @@ const (
 func (e ExchangeResponseTokenType) Valid() bool {
 	switch e {
 	case ExchangeResponseTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GrantType.
+const (
+	ClientCredentials                        GrantType = "client_credentials"
+	UrnIetfParamsOauthGrantTypeTokenExchange GrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
+)
+
+// Valid indicates whether the value is a known member of the GrantType enum.
+func (e GrantType) Valid() bool {
+	switch e {
+	case ClientCredentials:
+		return true
+	case UrnIetfParamsOauthGrantTypeTokenExchange:
 		return true
 	default:
 		return false
@@ -242,6 +302,42 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntrospectionResponseTokenType.
+const (
+	IntrospectionResponseTokenTypeBearer IntrospectionResponseTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionResponseTokenType enum.
+func (e IntrospectionResponseTokenType) Valid() bool {
+	switch e {
+	case IntrospectionResponseTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IntrospectionResponseTokenUse.
+const (
+	IntrospectionResponseTokenUseAccessToken  IntrospectionResponseTokenUse = "access_token"
+	IntrospectionResponseTokenUseApiKey       IntrospectionResponseTokenUse = "api_key"
+	IntrospectionResponseTokenUseRefreshToken IntrospectionResponseTokenUse = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionResponseTokenUse enum.
+func (e IntrospectionResponseTokenUse) Valid() bool {
+	switch e {
+	case IntrospectionResponseTokenUseAccessToken:
+		return true
+	case IntrospectionResponseTokenUseApiKey:
+		return true
+	case IntrospectionResponseTokenUseRefreshToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JWKAlg.
 const (
 	ES256 JWKAlg = "ES256"
@@ -257,6 +353,24 @@ func (e JWKAlg) Valid() bool {
 	case EdDSA:
 		return true
 	case RS256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKCrv.
+const (
+	Ed25519 JWKCrv = "Ed25519"
+	P256    JWKCrv = "P-256"
+)
+
+// Valid indicates whether the value is a known member of the JWKCrv enum.
+func (e JWKCrv) Valid() bool {
+	switch e {
+	case Ed25519:
+		return true
+	case P256:
 		return true
 	default:
 		return false
@@ -320,6 +434,21 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for ServerMetadataSubjectTypesSupported.
+const (
+	Public ServerMetadataSubjectTypesSupported = "public"
+)
+
+// Valid indicates whether the value is a known member of the ServerMetadataSubjectTypesSupported enum.
+func (e ServerMetadataSubjectTypesSupported) Valid() bool {
+	switch e {
+	case Public:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SignupPendingStatus.
 const (
 	VerificationRequired SignupPendingStatus = "verification_required"
@@ -335,6 +464,21 @@ func (e SignupPendingStatus) Valid() bool {
 	}
 }
 
+// Defines values for TokenRequestRequestedTokenType.
+const (
+	TokenRequestRequestedTokenTypeUrnIetfParamsOauthTokenTypeAccessToken TokenRequestRequestedTokenType = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// Valid indicates whether the value is a known member of the TokenRequestRequestedTokenType enum.
+func (e TokenRequestRequestedTokenType) Valid() bool {
+	switch e {
+	case TokenRequestRequestedTokenTypeUrnIetfParamsOauthTokenTypeAccessToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenResponseTokenType.
 const (
 	TokenResponseTokenTypeBearer TokenResponseTokenType = "Bearer"
@@ -344,6 +488,45 @@ const (
 func (e TokenResponseTokenType) Valid() bool {
 	switch e {
 	case TokenResponseTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenType.
+const (
+	TokenTypeUrnIetfParamsOauthTokenTypeAccessToken TokenType = "urn:ietf:params:oauth:token-type:access_token"
+	TokenTypeUrnLatchParamsOauthTokenTypeApiKey     TokenType = "urn:latch:params:oauth:token-type:api_key"
+)
+
+// Valid indicates whether the value is a known member of the TokenType enum.
+func (e TokenType) Valid() bool {
+	switch e {
+	case TokenTypeUrnIetfParamsOauthTokenTypeAccessToken:
+		return true
+	case TokenTypeUrnLatchParamsOauthTokenTypeApiKey:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenTypeHint.
+const (
+	TokenTypeHintAccessToken  TokenTypeHint = "access_token"
+	TokenTypeHintApiKey       TokenTypeHint = "api_key"
+	TokenTypeHintRefreshToken TokenTypeHint = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the TokenTypeHint enum.
+func (e TokenTypeHint) Valid() bool {
+	switch e {
+	case TokenTypeHintAccessToken:
+		return true
+	case TokenTypeHintApiKey:
+		return true
+	case TokenTypeHintRefreshToken:
 		return true
 	default:
 		return false
@@ -389,7 +572,7 @@ type APIKey struct {
 	// Example: latch_u_4Fq9
 	Prefix    string              `json:"prefix"`
 	RevokedAt *time.Time          `json:"revoked_at,omitempty"`
-	Scopes    []string            `json:"scopes"`
+	Scopes    []Scope             `json:"scopes"`
 	UserId    *openapi_types.UUID `json:"user_id,omitempty"`
 }
 
@@ -425,7 +608,7 @@ type APIKeyWithSecret struct {
 	// Example: latch_u_4Fq9
 	Prefix    string              `json:"prefix"`
 	RevokedAt *time.Time          `json:"revoked_at,omitempty"`
-	Scopes    []string            `json:"scopes"`
+	Scopes    []Scope             `json:"scopes"`
 	UserId    *openapi_types.UUID `json:"user_id,omitempty"`
 }
 
@@ -434,7 +617,7 @@ type APIKeyWithSecretOwnerType string
 
 // AcceptInvitationRequest defines model for AcceptInvitationRequest.
 type AcceptInvitationRequest struct {
-	// Token Example: {{invitation_token}}
+	// Token Example: 3q2-7wEjRYtUnWQ8Zb1xSfAmKcP0LgVhDiJ4oN9rT5e
 	Token string `json:"token"`
 }
 
@@ -454,39 +637,30 @@ type AudienceList struct {
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
 type ChangePasswordRequest struct {
-	// CurrentPassword 8 to 1024 bytes of UTF-8; very common passwords are refused.
+	// CurrentPassword 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+	// passwords are refused (400 `weak_password`). Anything shorter than 8
+	// characters is 400 `invalid_request`.
+	//
 	//
 	// Example: correct horse battery staple
 	CurrentPassword Password `json:"current_password"`
 
-	// NewPassword 8 to 1024 bytes of UTF-8; very common passwords are refused.
+	// NewPassword 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+	// passwords are refused (400 `weak_password`). Anything shorter than 8
+	// characters is 400 `invalid_request`.
+	//
 	//
 	// Example: correct horse battery staple
 	NewPassword Password `json:"new_password"`
 
-	// RevokeApiKeys Also revoke every personal API key of the user.
+	// RevokeApiKeys Also revoke every personal API key of the user; false when absent.
 	//
 	// Example: false
 	RevokeApiKeys *bool `json:"revoke_api_keys,omitempty"`
 }
 
-// ClientCredentialsRequest defines model for ClientCredentialsRequest.
-type ClientCredentialsRequest struct {
-	// Audience Example: https://api.example.com
-	Audience *string `json:"audience,omitempty"`
-
-	// ClientId Example: my-backend
-	ClientId *string `json:"client_id,omitempty"`
-
-	// ClientSecret Example: {{api_key}}
-	ClientSecret *string `json:"client_secret,omitempty"`
-
-	// GrantType Example: client_credentials
-	GrantType string `json:"grant_type"`
-
-	// Scope Example: billing:read
-	Scope *string `json:"scope,omitempty"`
-}
+// ClientAuthMethod defines model for ClientAuthMethod.
+type ClientAuthMethod string
 
 // CreateAPIKeyRequest defines model for CreateAPIKeyRequest.
 type CreateAPIKeyRequest struct {
@@ -511,7 +685,10 @@ type Credentials struct {
 	// Email Example: ada@example.com
 	Email Email `json:"email"`
 
-	// Password 8 to 1024 bytes of UTF-8; very common passwords are refused.
+	// Password 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+	// passwords are refused (400 `weak_password`). Anything shorter than 8
+	// characters is 400 `invalid_request`.
+	//
 	//
 	// Example: correct horse battery staple
 	Password Password `json:"password"`
@@ -539,7 +716,9 @@ type ErrorBody struct {
 	// Example: invalid_request
 	Error ErrorCode `json:"error"`
 
-	// ErrorDescription The same text as `message`, for RFC 6749 clients.
+	// ErrorDescription The same text as `message`, for RFC 6749 clients: set on every
+	// error of the OAuth endpoints (`/auth/token`, `/oauth/*`,
+	// `/userinfo`).
 	ErrorDescription *string `json:"error_description,omitempty"`
 
 	// ExpiresAt When the presented token expired (only with `token_expired`).
@@ -598,10 +777,16 @@ type ExchangeResponse struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	ExpiresIn   int       `json:"expires_in"`
 
+	// IssuedTokenType Token exchange answers only (RFC 8693).
+	IssuedTokenType *ExchangeResponseIssuedTokenType `json:"issued_token_type,omitempty"`
+
 	// Scope The granted scopes, space-separated.
 	Scope     string                    `json:"scope"`
 	TokenType ExchangeResponseTokenType `json:"token_type"`
 }
+
+// ExchangeResponseIssuedTokenType Token exchange answers only (RFC 8693).
+type ExchangeResponseIssuedTokenType string
 
 // ExchangeResponseTokenType defines model for ExchangeResponse.TokenType.
 type ExchangeResponseTokenType string
@@ -611,6 +796,9 @@ type ForgotPasswordRequest struct {
 	// Email Example: ada@example.com
 	Email Email `json:"email"`
 }
+
+// GrantType Example: client_credentials
+type GrantType string
 
 // Health defines model for Health.
 type Health struct {
@@ -622,6 +810,58 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// IntrospectionRequest defines model for IntrospectionRequest.
+type IntrospectionRequest struct {
+	// ClientId Example: my-resource-server
+	ClientId *string `json:"client_id,omitempty"`
+
+	// ClientSecret The caller's API key (client_secret_post).
+	//
+	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// Token Example: KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc
+	Token string `json:"token"`
+
+	// TokenTypeHint RFC 7662 / RFC 7009 hint; Latch recognises every token without it.
+	//
+	// Example: refresh_token
+	TokenTypeHint *TokenTypeHint `json:"token_type_hint,omitempty"`
+}
+
+// IntrospectionResponse RFC 7662. An inactive token is exactly `{"active": false}`.
+type IntrospectionResponse struct {
+	Active   bool      `json:"active"`
+	Aud      *[]string `json:"aud,omitempty"`
+	AuthTime *int64    `json:"auth_time,omitempty"`
+
+	// ClientId The API key id, or `LATCH_CLIENT_ID` for user sessions.
+	ClientId *string             `json:"client_id,omitempty"`
+	Exp      *int64              `json:"exp,omitempty"`
+	Ext      *string             `json:"ext,omitempty"`
+	Iat      *int64              `json:"iat,omitempty"`
+	Iss      *string             `json:"iss,omitempty"`
+	Jti      *string             `json:"jti,omitempty"`
+	OrgId    *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Scope Space-separated scopes (exchanged tokens and API keys).
+	Scope *string             `json:"scope,omitempty"`
+	Sid   *openapi_types.UUID `json:"sid,omitempty"`
+	Sub   *string             `json:"sub,omitempty"`
+
+	// TokenType For access tokens.
+	TokenType *IntrospectionResponseTokenType `json:"token_type,omitempty"`
+
+	// TokenUse What kind of Latch credential the token is.
+	TokenUse *IntrospectionResponseTokenUse `json:"token_use,omitempty"`
+}
+
+// IntrospectionResponseTokenType For access tokens.
+type IntrospectionResponseTokenType string
+
+// IntrospectionResponseTokenUse What kind of Latch credential the token is.
+type IntrospectionResponseTokenUse string
 
 // Invitation defines model for Invitation.
 type Invitation struct {
@@ -655,7 +895,7 @@ type InviteRequest struct {
 // JWK defines model for JWK.
 type JWK struct {
 	Alg JWKAlg  `json:"alg"`
-	Crv *string `json:"crv,omitempty"`
+	Crv *JWKCrv `json:"crv,omitempty"`
 	E   *string `json:"e,omitempty"`
 	Kid string  `json:"kid"`
 	Kty JWKKty  `json:"kty"`
@@ -667,6 +907,9 @@ type JWK struct {
 
 // JWKAlg defines model for JWK.Alg.
 type JWKAlg string
+
+// JWKCrv defines model for JWK.Crv.
+type JWKCrv string
 
 // JWKKty defines model for JWK.Kty.
 type JWKKty string
@@ -714,26 +957,50 @@ type OrganizationList struct {
 	Organizations []Organization `json:"organizations"`
 }
 
-// Password 8 to 1024 bytes of UTF-8; very common passwords are refused.
+// Password 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+// passwords are refused (400 `weak_password`). Anything shorter than 8
+// characters is 400 `invalid_request`.
 //
 // Example: correct horse battery staple
 type Password = string
 
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
-	// RefreshToken Example: {{refresh_token}}
+	// RefreshToken Example: KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc
 	RefreshToken string `json:"refresh_token"`
 }
 
 // ResetPasswordRequest defines model for ResetPasswordRequest.
 type ResetPasswordRequest struct {
-	// Password 8 to 1024 bytes of UTF-8; very common passwords are refused.
+	// Password 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+	// passwords are refused (400 `weak_password`). Anything shorter than 8
+	// characters is 400 `invalid_request`.
+	//
 	//
 	// Example: correct horse battery staple
 	Password Password `json:"password"`
 
-	// Token Example: {{reset_token}}
+	// Token Example: Qx3vT8mK2pLw9ZsR4yB7nC1dF6gH0jA5eU2iO8qW3tE
 	Token string `json:"token"`
+}
+
+// RevocationRequest defines model for RevocationRequest.
+type RevocationRequest struct {
+	// ClientId Example: my-backend
+	ClientId *string `json:"client_id,omitempty"`
+
+	// ClientSecret The caller's API key (client_secret_post); needed only to revoke an API key.
+	//
+	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// Token Example: KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc
+	Token string `json:"token"`
+
+	// TokenTypeHint RFC 7662 / RFC 7009 hint; Latch recognises every token without it.
+	//
+	// Example: refresh_token
+	TokenTypeHint *TokenTypeHint `json:"token_type_hint,omitempty"`
 }
 
 // RevokeKeysByCreatorRequest defines model for RevokeKeysByCreatorRequest.
@@ -753,7 +1020,10 @@ type Role string
 
 // RollAPIKeyRequest defines model for RollAPIKeyRequest.
 type RollAPIKeyRequest struct {
-	// OverlapSeconds How long the old key keeps working.
+	// OverlapSeconds How long the old key keeps working; 0 (revoked at once) when
+	// absent. (No `default:` here: generators would make the field
+	// required in request types.)
+	//
 	//
 	// Example: 3600
 	OverlapSeconds *int `json:"overlap_seconds,omitempty"`
@@ -761,6 +1031,46 @@ type RollAPIKeyRequest struct {
 
 // Scope Example: token:exchange
 type Scope = string
+
+// ServerMetadata RFC 8414 / OpenID Connect Discovery metadata.
+type ServerMetadata struct {
+	ClaimsSupported     *[]string   `json:"claims_supported,omitempty"`
+	GrantTypesSupported []GrantType `json:"grant_types_supported"`
+
+	// IntrospectionEndpoint Example: https://auth.example.com/oauth/introspect
+	IntrospectionEndpoint                     string              `json:"introspection_endpoint"`
+	IntrospectionEndpointAuthMethodsSupported *[]ClientAuthMethod `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+
+	// Issuer Example: https://auth.example.com
+	Issuer string `json:"issuer"`
+
+	// JwksUri Example: https://auth.example.com/.well-known/jwks.json
+	JwksUri string `json:"jwks_uri"`
+
+	// ResponseTypesSupported Empty: Latch has no authorization endpoint.
+	ResponseTypesSupported []string `json:"response_types_supported"`
+
+	// RevocationEndpoint Example: https://auth.example.com/oauth/revoke
+	RevocationEndpoint                     string              `json:"revocation_endpoint"`
+	RevocationEndpointAuthMethodsSupported *[]ClientAuthMethod `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+
+	// ScopesSupported The built-in scopes; any other `name:action` is an application scope.
+	ScopesSupported []Scope `json:"scopes_supported"`
+
+	// ServiceDocumentation Example: https://auth.example.com/docs
+	ServiceDocumentation  *string                               `json:"service_documentation,omitempty"`
+	SubjectTypesSupported []ServerMetadataSubjectTypesSupported `json:"subject_types_supported"`
+
+	// TokenEndpoint Example: https://auth.example.com/auth/token
+	TokenEndpoint                     string             `json:"token_endpoint"`
+	TokenEndpointAuthMethodsSupported []ClientAuthMethod `json:"token_endpoint_auth_methods_supported"`
+
+	// UserinfoEndpoint Example: https://auth.example.com/userinfo
+	UserinfoEndpoint string `json:"userinfo_endpoint"`
+}
+
+// ServerMetadataSubjectTypesSupported defines model for ServerMetadata.SubjectTypesSupported.
+type ServerMetadataSubjectTypesSupported string
 
 // Session defines model for Session.
 type Session struct {
@@ -798,6 +1108,51 @@ type SignupPending struct {
 // SignupPendingStatus defines model for SignupPending.Status.
 type SignupPendingStatus string
 
+// TokenRequest RFC 6749 client credentials or RFC 8693 token exchange, form-encoded.
+type TokenRequest struct {
+	// Audience Example: https://api.example.com
+	Audience *string `json:"audience,omitempty"`
+
+	// ClientId Example: my-backend
+	ClientId *string `json:"client_id,omitempty"`
+
+	// ClientSecret The API key (client_secret_post).
+	//
+	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// GrantType Example: client_credentials
+	GrantType GrantType `json:"grant_type"`
+
+	// RequestedTokenType Example: urn:ietf:params:oauth:token-type:access_token
+	RequestedTokenType *TokenRequestRequestedTokenType `json:"requested_token_type,omitempty"`
+
+	// Resource RFC 8707 resource indicator; taken as the audience.
+	//
+	// Example: https://api.example.com
+	Resource *string `json:"resource,omitempty"`
+
+	// Scope Space-separated scopes.
+	//
+	// Example: billing:read
+	Scope *string `json:"scope,omitempty"`
+
+	// SubjectToken Token exchange only, the credential to exchange.
+	//
+	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+	SubjectToken *string `json:"subject_token,omitempty"`
+
+	// SubjectTokenType RFC 8693 token type URNs: a Latch access token, or a Latch API key
+	// (Latch's own URN).
+	//
+	//
+	// Example: urn:latch:params:oauth:token-type:api_key
+	SubjectTokenType *TokenType `json:"subject_token_type,omitempty"`
+}
+
+// TokenRequestRequestedTokenType Example: urn:ietf:params:oauth:token-type:access_token
+type TokenRequestRequestedTokenType string
+
 // TokenResponse defines model for TokenResponse.
 type TokenResponse struct {
 	AccessToken string    `json:"access_token"`
@@ -814,6 +1169,17 @@ type TokenResponse struct {
 // TokenResponseTokenType defines model for TokenResponse.TokenType.
 type TokenResponseTokenType string
 
+// TokenType RFC 8693 token type URNs: a Latch access token, or a Latch API key
+// (Latch's own URN).
+//
+// Example: urn:latch:params:oauth:token-type:api_key
+type TokenType string
+
+// TokenTypeHint RFC 7662 / RFC 7009 hint; Latch recognises every token without it.
+//
+// Example: refresh_token
+type TokenTypeHint string
+
 // UpdateMemberRequest defines model for UpdateMemberRequest.
 type UpdateMemberRequest struct {
 	// Role Example: member
@@ -824,8 +1190,8 @@ type UpdateMemberRequest struct {
 type User struct {
 	CreatedAt time.Time `json:"created_at"`
 
-	// Email Absent for a delegated identity created without one.
-	Email         *openapi_types.Email `json:"email,omitempty"`
+	// Email `null` for a delegated identity created without one.
+	Email         *openapi_types.Email `json:"email"`
 	EmailVerified bool                 `json:"email_verified"`
 
 	// ExternalId For a delegated identity, the organization's id for its user.
@@ -839,6 +1205,13 @@ type User struct {
 	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
 }
 
+// UserInfo defines model for UserInfo.
+type UserInfo struct {
+	Email         *openapi_types.Email `json:"email,omitempty"`
+	EmailVerified *bool                `json:"email_verified,omitempty"`
+	Sub           openapi_types.UUID   `json:"sub"`
+}
+
 // UserLookup defines model for UserLookup.
 type UserLookup struct {
 	Email openapi_types.Email `json:"email"`
@@ -847,7 +1220,7 @@ type UserLookup struct {
 
 // VerifyEmailRequest defines model for VerifyEmailRequest.
 type VerifyEmailRequest struct {
-	// Token Example: {{verify_token}}
+	// Token Example: Vb7nM2kL9pQ4wR8sT1yU6iO3eA5dF0gH2jK7lZ4xC9v
 	Token string `json:"token"`
 }
 
@@ -1034,13 +1407,19 @@ type SignupJSONRequestBody = Credentials
 type ExchangeTokenJSONRequestBody = ExchangeRequest
 
 // ExchangeTokenFormdataRequestBody defines body for ExchangeToken for application/x-www-form-urlencoded ContentType.
-type ExchangeTokenFormdataRequestBody = ClientCredentialsRequest
+type ExchangeTokenFormdataRequestBody = TokenRequest
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = VerifyEmailRequest
 
 // AcceptInvitationJSONRequestBody defines body for AcceptInvitation for application/json ContentType.
 type AcceptInvitationJSONRequestBody = AcceptInvitationRequest
+
+// IntrospectTokenFormdataRequestBody defines body for IntrospectToken for application/x-www-form-urlencoded ContentType.
+type IntrospectTokenFormdataRequestBody = IntrospectionRequest
+
+// RevokeTokenFormdataRequestBody defines body for RevokeToken for application/x-www-form-urlencoded ContentType.
+type RevokeTokenFormdataRequestBody = RevocationRequest
 
 // CreateOrganizationJSONRequestBody defines body for CreateOrganization for application/json ContentType.
 type CreateOrganizationJSONRequestBody = CreateOrganizationRequest
@@ -1144,6 +1523,37 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
 	GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAuthorizationServerMetadata OAuth 2.0 Authorization Server Metadata (RFC 8414)
+	//
+	// Latch's endpoints and capabilities, for OAuth clients that discover
+	// them (openid-client, Spring Security, ...). `issuer` is
+	// `LATCH_ISSUER` (by default `LATCH_PUBLIC_URL`), every endpoint is
+	// below `LATCH_PUBLIC_URL`. Latch has no authorization endpoint: it
+	// lists no response type.
+	//
+	// Corresponds with GET /.well-known/oauth-authorization-server (the `GetAuthorizationServerMetadata` operationId).
+	GetAuthorizationServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetOpenIDConfiguration OpenID Connect Discovery document
+	//
+	// The same document as `/.well-known/oauth-authorization-server`, at
+	// the address OpenID Connect libraries look for. Latch issues access
+	// tokens, not ID tokens; `/userinfo` answers the OIDC claims of a
+	// session.
+	//
+	// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+	GetOpenIDConfiguration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAcceptInvitationPage The page that invitation links open
+	//
+	// Accepting needs a signed-in session of the invited address, which
+	// this page does not hold: it shows the token and how to accept it with
+	// `POST /invitations/accept`. `LATCH_INVITE_URL` points the mails at
+	// your application's page instead.
+	//
+	// Corresponds with GET /accept-invitation (the `GetAcceptInvitationPage` operationId).
+	GetAcceptInvitationPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	//
@@ -1339,12 +1749,24 @@ type ClientInterface interface {
 	// Corresponds with POST /auth/signup (the `Signup` operationId).
 	Signup(ctx context.Context, body SignupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ExchangeTokenWithBody Exchange an API key for a short-lived access token
+	// ExchangeTokenWithBody Exchange an API key or an access token for a short-lived access token
 	//
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-	// password of HTTP Basic (RFC 6749 client authentication, any user name),
-	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's: by default the key's
+	// password of HTTP Basic (RFC 6749 client authentication, any user name,
+	// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+	// in a form-encoded `grant_type=client_credentials` body.
+	//
+	// Token exchange (RFC 8693, form-encoded
+	// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+	// the credential as `subject_token`: an API key
+	// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+	// an access token exchanged from one
+	// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+	// narrowed: fewer scopes, another registered audience, never a later
+	// expiry. A session's access token cannot be exchanged. `resource`
+	// (RFC 8707) is taken as the audience; an audience the organization has
+	// not registered is `invalid_target`. The answer carries
+	// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 	// application scopes only; a built-in scope (`sessions:write`,
 	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -1356,20 +1778,36 @@ type ClientInterface interface {
 	// key's organization (`PUT /organizations/{org_id}/audiences`); a
 	// personal key may name none but `LATCH_AUDIENCE` (403
 	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-	// a missing credential is 401 `invalid_client`.
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+	// `invalid_request`, `invalid_target`) with `error_description`;
+	// a missing credential is 401 `invalid_client`, with
+	// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+	// sent. Every token carries `client_id` (the API key's id) and
+	// `auth_time`.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /auth/token (the `ExchangeToken` operationId).
 	ExchangeTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ExchangeToken Exchange an API key for a short-lived access token
+	// ExchangeToken Exchange an API key or an access token for a short-lived access token
 	//
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-	// password of HTTP Basic (RFC 6749 client authentication, any user name),
-	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's: by default the key's
+	// password of HTTP Basic (RFC 6749 client authentication, any user name,
+	// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+	// in a form-encoded `grant_type=client_credentials` body.
+	//
+	// Token exchange (RFC 8693, form-encoded
+	// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+	// the credential as `subject_token`: an API key
+	// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+	// an access token exchanged from one
+	// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+	// narrowed: fewer scopes, another registered audience, never a later
+	// expiry. A session's access token cannot be exchanged. `resource`
+	// (RFC 8707) is taken as the audience; an audience the organization has
+	// not registered is `invalid_target`. The answer carries
+	// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 	// application scopes only; a built-in scope (`sessions:write`,
 	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -1381,20 +1819,36 @@ type ClientInterface interface {
 	// key's organization (`PUT /organizations/{org_id}/audiences`); a
 	// personal key may name none but `LATCH_AUDIENCE` (403
 	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-	// a missing credential is 401 `invalid_client`.
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+	// `invalid_request`, `invalid_target`) with `error_description`;
+	// a missing credential is 401 `invalid_client`, with
+	// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+	// sent. Every token carries `client_id` (the API key's id) and
+	// `auth_time`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /auth/token (the `ExchangeToken` operationId).
 	ExchangeToken(ctx context.Context, body ExchangeTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ExchangeTokenWithFormdataBody Exchange an API key for a short-lived access token
+	// ExchangeTokenWithFormdataBody Exchange an API key or an access token for a short-lived access token
 	//
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-	// password of HTTP Basic (RFC 6749 client authentication, any user name),
-	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's: by default the key's
+	// password of HTTP Basic (RFC 6749 client authentication, any user name,
+	// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+	// in a form-encoded `grant_type=client_credentials` body.
+	//
+	// Token exchange (RFC 8693, form-encoded
+	// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+	// the credential as `subject_token`: an API key
+	// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+	// an access token exchanged from one
+	// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+	// narrowed: fewer scopes, another registered audience, never a later
+	// expiry. A session's access token cannot be exchanged. `resource`
+	// (RFC 8707) is taken as the audience; an audience the organization has
+	// not registered is `invalid_target`. The answer carries
+	// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 	// application scopes only; a built-in scope (`sessions:write`,
 	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -1406,8 +1860,12 @@ type ClientInterface interface {
 	// key's organization (`PUT /organizations/{org_id}/audiences`); a
 	// personal key may name none but `LATCH_AUDIENCE` (403
 	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-	// a missing credential is 401 `invalid_client`.
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+	// `invalid_request`, `invalid_target`) with `error_description`;
+	// a missing credential is 401 `invalid_client`, with
+	// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+	// sent. Every token carries `client_id` (the API key's id) and
+	// `auth_time`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1443,6 +1901,11 @@ type ClientInterface interface {
 	// Corresponds with GET /docs (the `GetDocs` operationId).
 	GetDocs(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetFavicon The Latch icon
+	//
+	// Corresponds with GET /favicon.ico (the `GetFavicon` operationId).
+	GetFavicon(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetHealth Report liveness and database reachability
 	//
 	// Corresponds with GET /health (the `GetHealth` operationId).
@@ -1471,6 +1934,92 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
 	AcceptInvitation(ctx context.Context, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// IntrospectTokenWithBody Introspect a token (RFC 7662)
+	//
+	// Tells a resource server whether a token is active and what it holds.
+	// The caller authenticates with an API key holding `tokens:introspect`
+	// (HTTP Basic, `client_secret` in the form, or `X-API-Key`). The token
+	// may be an access token, a refresh token or an API key; the hint is
+	// optional and never needed.
+	//
+	// An access token is active while its signature, expiry and session
+	// (or API key) are valid: a revoked session is inactive at once, on
+	// every instance (the session is read from the database, not a cache).
+	// Anything else, including a token the caller may not see, is exactly
+	// `{"active": false}`, with nothing else revealed.
+	//
+	// What a caller sees: an organization key sees only its own
+	// organization's tokens (those carrying its `org_id`, its delegated
+	// sessions and its keys); a personal key only its own user's; an
+	// operator's personal key (`LATCH_OPERATOR_EMAILS`, as for
+	// `GET /users`) every token. So one customer's resource server cannot
+	// learn anything about another's users.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /oauth/introspect (the `IntrospectToken` operationId).
+	IntrospectTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// IntrospectTokenWithFormdataBody Introspect a token (RFC 7662)
+	//
+	// Tells a resource server whether a token is active and what it holds.
+	// The caller authenticates with an API key holding `tokens:introspect`
+	// (HTTP Basic, `client_secret` in the form, or `X-API-Key`). The token
+	// may be an access token, a refresh token or an API key; the hint is
+	// optional and never needed.
+	//
+	// An access token is active while its signature, expiry and session
+	// (or API key) are valid: a revoked session is inactive at once, on
+	// every instance (the session is read from the database, not a cache).
+	// Anything else, including a token the caller may not see, is exactly
+	// `{"active": false}`, with nothing else revealed.
+	//
+	// What a caller sees: an organization key sees only its own
+	// organization's tokens (those carrying its `org_id`, its delegated
+	// sessions and its keys); a personal key only its own user's; an
+	// operator's personal key (`LATCH_OPERATOR_EMAILS`, as for
+	// `GET /users`) every token. So one customer's resource server cannot
+	// learn anything about another's users.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /oauth/introspect (the `IntrospectToken` operationId).
+	IntrospectTokenWithFormdataBody(ctx context.Context, body IntrospectTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeTokenWithBody Revoke a token (RFC 7009)
+	//
+	// A refresh token or a session's access token ends its session (holding
+	// one is enough: it could log out anyway). An API key is revoked when
+	// the caller owns it: the caller authenticates as its user's session,
+	// or with an API key holding `keys:write` of the same user or
+	// organization (Basic, `client_secret` or `X-API-Key`); otherwise 403
+	// `insufficient_permissions`. An access token exchanged from an API key
+	// cannot be revoked by itself (400 `unsupported_token_type`): it lives
+	// at most `LATCH_EXCHANGE_MAX_TTL`; revoke its key. Unknown, expired or
+	// already revoked tokens answer 200, so revoking is idempotent.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /oauth/revoke (the `RevokeToken` operationId).
+	RevokeTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeTokenWithFormdataBody Revoke a token (RFC 7009)
+	//
+	// A refresh token or a session's access token ends its session (holding
+	// one is enough: it could log out anyway). An API key is revoked when
+	// the caller owns it: the caller authenticates as its user's session,
+	// or with an API key holding `keys:write` of the same user or
+	// organization (Basic, `client_secret` or `X-API-Key`); otherwise 403
+	// `insufficient_permissions`. An access token exchanged from an API key
+	// cannot be revoked by itself (400 `unsupported_token_type`): it lives
+	// at most `LATCH_EXCHANGE_MAX_TTL`; revoke its key. Unknown, expired or
+	// already revoked tokens answer 200, so revoking is idempotent.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /oauth/revoke (the `RevokeToken` operationId).
+	RevokeTokenWithFormdataBody(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSpecJSON This OpenAPI document as JSON
 	//
@@ -1717,6 +2266,17 @@ type ClientInterface interface {
 	// Corresponds with DELETE /organizations/{org_id}/sessions/{session_id} (the `RevokeOrgSession` operationId).
 	RevokeOrgSession(ctx context.Context, orgId OrgId, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetResetPasswordPage The password-reset page that mailed links open
+	//
+	// A self-contained page (no external assets, works without other
+	// origins) that reads the token from the URL fragment (`#token=...`,
+	// never sent to a server) and posts it with the new password to
+	// `POST /auth/password/reset`. `LATCH_RESET_URL` points the mails at
+	// your own page instead.
+	//
+	// Corresponds with GET /reset-password (the `GetResetPasswordPage` operationId).
+	GetResetPasswordPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListSessions The caller's live sessions
 	//
 	// Corresponds with GET /sessions (the `ListSessions` operationId).
@@ -1770,6 +2330,14 @@ type ClientInterface interface {
 	// Corresponds with POST /sessions/{session_id}/renew (the `RenewSession` operationId).
 	RenewSession(ctx context.Context, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetUserInfo The OpenID Connect claims of the session's user
+	//
+	// For a user's session access token: `sub`, and `email` and
+	// `email_verified` when the user has an email.
+	//
+	// Corresponds with GET /userinfo (the `GetUserInfo` operationId).
+	GetUserInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LookupUser Find a user id by email
 	//
 	// An operator's debugging aid. Needs a personal API key with `users:read`
@@ -1782,6 +2350,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /users (the `LookupUser` operationId).
 	LookupUser(ctx context.Context, params *LookupUserParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetVerifyEmailPage The email-verification page that mailed links open
+	//
+	// A self-contained page that reads the token from the URL fragment and
+	// posts it to `POST /auth/verify`. `LATCH_VERIFY_URL` points the mails
+	// at your own page instead.
+	//
+	// Corresponds with GET /verify-email (the `GetVerifyEmailPage` operationId).
+	GetVerifyEmailPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetJWKS Public signing keys (RFC 7517)
@@ -1789,6 +2366,67 @@ type ClientInterface interface {
 // Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
 func (c *RawClient) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetJWKSRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAuthorizationServerMetadata OAuth 2.0 Authorization Server Metadata (RFC 8414)
+//
+// Latch's endpoints and capabilities, for OAuth clients that discover
+// them (openid-client, Spring Security, ...). `issuer` is
+// `LATCH_ISSUER` (by default `LATCH_PUBLIC_URL`), every endpoint is
+// below `LATCH_PUBLIC_URL`. Latch has no authorization endpoint: it
+// lists no response type.
+//
+// Corresponds with GET /.well-known/oauth-authorization-server (the `GetAuthorizationServerMetadata` operationId).
+func (c *RawClient) GetAuthorizationServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAuthorizationServerMetadataRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetOpenIDConfiguration OpenID Connect Discovery document
+//
+// The same document as `/.well-known/oauth-authorization-server`, at
+// the address OpenID Connect libraries look for. Latch issues access
+// tokens, not ID tokens; `/userinfo` answers the OIDC claims of a
+// session.
+//
+// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+func (c *RawClient) GetOpenIDConfiguration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOpenIDConfigurationRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAcceptInvitationPage The page that invitation links open
+//
+// Accepting needs a signed-in session of the invited address, which
+// this page does not hold: it shows the token and how to accept it with
+// `POST /invitations/accept`. `LATCH_INVITE_URL` points the mails at
+// your application's page instead.
+//
+// Corresponds with GET /accept-invitation (the `GetAcceptInvitationPage` operationId).
+func (c *RawClient) GetAcceptInvitationPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAcceptInvitationPageRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2213,12 +2851,24 @@ func (c *RawClient) Signup(ctx context.Context, body SignupJSONRequestBody, reqE
 	return c.Client.Do(req)
 }
 
-// ExchangeTokenWithBody Exchange an API key for a short-lived access token
+// ExchangeTokenWithBody Exchange an API key or an access token for a short-lived access token
 //
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-// password of HTTP Basic (RFC 6749 client authentication, any user name),
-// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's: by default the key's
+// password of HTTP Basic (RFC 6749 client authentication, any user name,
+// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+// in a form-encoded `grant_type=client_credentials` body.
+//
+// Token exchange (RFC 8693, form-encoded
+// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+// the credential as `subject_token`: an API key
+// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+// an access token exchanged from one
+// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+// narrowed: fewer scopes, another registered audience, never a later
+// expiry. A session's access token cannot be exchanged. `resource`
+// (RFC 8707) is taken as the audience; an audience the organization has
+// not registered is `invalid_target`. The answer carries
+// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 // application scopes only; a built-in scope (`sessions:write`,
 // `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -2230,8 +2880,12 @@ func (c *RawClient) Signup(ctx context.Context, body SignupJSONRequestBody, reqE
 // key's organization (`PUT /organizations/{org_id}/audiences`); a
 // personal key may name none but `LATCH_AUDIENCE` (403
 // `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-// a missing credential is 401 `invalid_client`.
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+// `invalid_request`, `invalid_target`) with `error_description`;
+// a missing credential is 401 `invalid_client`, with
+// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+// sent. Every token carries `client_id` (the API key's id) and
+// `auth_time`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2248,12 +2902,24 @@ func (c *RawClient) ExchangeTokenWithBody(ctx context.Context, contentType strin
 	return c.Client.Do(req)
 }
 
-// ExchangeToken Exchange an API key for a short-lived access token
+// ExchangeToken Exchange an API key or an access token for a short-lived access token
 //
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-// password of HTTP Basic (RFC 6749 client authentication, any user name),
-// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's: by default the key's
+// password of HTTP Basic (RFC 6749 client authentication, any user name,
+// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+// in a form-encoded `grant_type=client_credentials` body.
+//
+// Token exchange (RFC 8693, form-encoded
+// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+// the credential as `subject_token`: an API key
+// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+// an access token exchanged from one
+// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+// narrowed: fewer scopes, another registered audience, never a later
+// expiry. A session's access token cannot be exchanged. `resource`
+// (RFC 8707) is taken as the audience; an audience the organization has
+// not registered is `invalid_target`. The answer carries
+// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 // application scopes only; a built-in scope (`sessions:write`,
 // `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -2265,8 +2931,12 @@ func (c *RawClient) ExchangeTokenWithBody(ctx context.Context, contentType strin
 // key's organization (`PUT /organizations/{org_id}/audiences`); a
 // personal key may name none but `LATCH_AUDIENCE` (403
 // `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-// a missing credential is 401 `invalid_client`.
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+// `invalid_request`, `invalid_target`) with `error_description`;
+// a missing credential is 401 `invalid_client`, with
+// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+// sent. Every token carries `client_id` (the API key's id) and
+// `auth_time`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2283,12 +2953,24 @@ func (c *RawClient) ExchangeToken(ctx context.Context, body ExchangeTokenJSONReq
 	return c.Client.Do(req)
 }
 
-// ExchangeTokenWithFormdataBody Exchange an API key for a short-lived access token
+// ExchangeTokenWithFormdataBody Exchange an API key or an access token for a short-lived access token
 //
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-// password of HTTP Basic (RFC 6749 client authentication, any user name),
-// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's: by default the key's
+// password of HTTP Basic (RFC 6749 client authentication, any user name,
+// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+// in a form-encoded `grant_type=client_credentials` body.
+//
+// Token exchange (RFC 8693, form-encoded
+// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+// the credential as `subject_token`: an API key
+// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+// an access token exchanged from one
+// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+// narrowed: fewer scopes, another registered audience, never a later
+// expiry. A session's access token cannot be exchanged. `resource`
+// (RFC 8707) is taken as the audience; an audience the organization has
+// not registered is `invalid_target`. The answer carries
+// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 // application scopes only; a built-in scope (`sessions:write`,
 // `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -2300,8 +2982,12 @@ func (c *RawClient) ExchangeToken(ctx context.Context, body ExchangeTokenJSONReq
 // key's organization (`PUT /organizations/{org_id}/audiences`); a
 // personal key may name none but `LATCH_AUDIENCE` (403
 // `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-// a missing credential is 401 `invalid_client`.
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+// `invalid_request`, `invalid_target`) with `error_description`;
+// a missing credential is 401 `invalid_client`, with
+// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+// sent. Every token carries `client_id` (the API key's id) and
+// `auth_time`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -2387,6 +3073,21 @@ func (c *RawClient) GetDocs(ctx context.Context, reqEditors ...RequestEditorFn) 
 	return c.Client.Do(req)
 }
 
+// GetFavicon The Latch icon
+//
+// Corresponds with GET /favicon.ico (the `GetFavicon` operationId).
+func (c *RawClient) GetFavicon(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFaviconRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetHealth Report liveness and database reachability
 //
 // Corresponds with GET /health (the `GetHealth` operationId).
@@ -2436,6 +3137,132 @@ func (c *RawClient) AcceptInvitationWithBody(ctx context.Context, contentType st
 // Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
 func (c *RawClient) AcceptInvitation(ctx context.Context, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAcceptInvitationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// IntrospectTokenWithBody Introspect a token (RFC 7662)
+//
+// Tells a resource server whether a token is active and what it holds.
+// The caller authenticates with an API key holding `tokens:introspect`
+// (HTTP Basic, `client_secret` in the form, or `X-API-Key`). The token
+// may be an access token, a refresh token or an API key; the hint is
+// optional and never needed.
+//
+// An access token is active while its signature, expiry and session
+// (or API key) are valid: a revoked session is inactive at once, on
+// every instance (the session is read from the database, not a cache).
+// Anything else, including a token the caller may not see, is exactly
+// `{"active": false}`, with nothing else revealed.
+//
+// What a caller sees: an organization key sees only its own
+// organization's tokens (those carrying its `org_id`, its delegated
+// sessions and its keys); a personal key only its own user's; an
+// operator's personal key (`LATCH_OPERATOR_EMAILS`, as for
+// `GET /users`) every token. So one customer's resource server cannot
+// learn anything about another's users.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /oauth/introspect (the `IntrospectToken` operationId).
+func (c *RawClient) IntrospectTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIntrospectTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// IntrospectTokenWithFormdataBody Introspect a token (RFC 7662)
+//
+// Tells a resource server whether a token is active and what it holds.
+// The caller authenticates with an API key holding `tokens:introspect`
+// (HTTP Basic, `client_secret` in the form, or `X-API-Key`). The token
+// may be an access token, a refresh token or an API key; the hint is
+// optional and never needed.
+//
+// An access token is active while its signature, expiry and session
+// (or API key) are valid: a revoked session is inactive at once, on
+// every instance (the session is read from the database, not a cache).
+// Anything else, including a token the caller may not see, is exactly
+// `{"active": false}`, with nothing else revealed.
+//
+// What a caller sees: an organization key sees only its own
+// organization's tokens (those carrying its `org_id`, its delegated
+// sessions and its keys); a personal key only its own user's; an
+// operator's personal key (`LATCH_OPERATOR_EMAILS`, as for
+// `GET /users`) every token. So one customer's resource server cannot
+// learn anything about another's users.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /oauth/introspect (the `IntrospectToken` operationId).
+func (c *RawClient) IntrospectTokenWithFormdataBody(ctx context.Context, body IntrospectTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIntrospectTokenRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeTokenWithBody Revoke a token (RFC 7009)
+//
+// A refresh token or a session's access token ends its session (holding
+// one is enough: it could log out anyway). An API key is revoked when
+// the caller owns it: the caller authenticates as its user's session,
+// or with an API key holding `keys:write` of the same user or
+// organization (Basic, `client_secret` or `X-API-Key`); otherwise 403
+// `insufficient_permissions`. An access token exchanged from an API key
+// cannot be revoked by itself (400 `unsupported_token_type`): it lives
+// at most `LATCH_EXCHANGE_MAX_TTL`; revoke its key. Unknown, expired or
+// already revoked tokens answer 200, so revoking is idempotent.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /oauth/revoke (the `RevokeToken` operationId).
+func (c *RawClient) RevokeTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeTokenWithFormdataBody Revoke a token (RFC 7009)
+//
+// A refresh token or a session's access token ends its session (holding
+// one is enough: it could log out anyway). An API key is revoked when
+// the caller owns it: the caller authenticates as its user's session,
+// or with an API key holding `keys:write` of the same user or
+// organization (Basic, `client_secret` or `X-API-Key`); otherwise 403
+// `insufficient_permissions`. An access token exchanged from an API key
+// cannot be revoked by itself (400 `unsupported_token_type`): it lives
+// at most `LATCH_EXCHANGE_MAX_TTL`; revoke its key. Unknown, expired or
+// already revoked tokens answer 200, so revoking is idempotent.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /oauth/revoke (the `RevokeToken` operationId).
+func (c *RawClient) RevokeTokenWithFormdataBody(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeTokenRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2971,6 +3798,27 @@ func (c *RawClient) RevokeOrgSession(ctx context.Context, orgId OrgId, sessionId
 	return c.Client.Do(req)
 }
 
+// GetResetPasswordPage The password-reset page that mailed links open
+//
+// A self-contained page (no external assets, works without other
+// origins) that reads the token from the URL fragment (`#token=...`,
+// never sent to a server) and posts it with the new password to
+// `POST /auth/password/reset`. `LATCH_RESET_URL` points the mails at
+// your own page instead.
+//
+// Corresponds with GET /reset-password (the `GetResetPasswordPage` operationId).
+func (c *RawClient) GetResetPasswordPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetResetPasswordPageRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListSessions The caller's live sessions
 //
 // Corresponds with GET /sessions (the `ListSessions` operationId).
@@ -3084,6 +3932,24 @@ func (c *RawClient) RenewSession(ctx context.Context, sessionId SessionId, reqEd
 	return c.Client.Do(req)
 }
 
+// GetUserInfo The OpenID Connect claims of the session's user
+//
+// For a user's session access token: `sub`, and `email` and
+// `email_verified` when the user has an email.
+//
+// Corresponds with GET /userinfo (the `GetUserInfo` operationId).
+func (c *RawClient) GetUserInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUserInfoRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LookupUser Find a user id by email
 //
 // An operator's debugging aid. Needs a personal API key with `users:read`
@@ -3107,6 +3973,25 @@ func (c *RawClient) LookupUser(ctx context.Context, params *LookupUserParams, re
 	return c.Client.Do(req)
 }
 
+// GetVerifyEmailPage The email-verification page that mailed links open
+//
+// A self-contained page that reads the token from the URL fragment and
+// posts it to `POST /auth/verify`. `LATCH_VERIFY_URL` points the mails
+// at your own page instead.
+//
+// Corresponds with GET /verify-email (the `GetVerifyEmailPage` operationId).
+func (c *RawClient) GetVerifyEmailPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetVerifyEmailPageRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewGetJWKSRequest constructs an http.Request for the GetJWKS method
 func NewGetJWKSRequest(server string) (*http.Request, error) {
 	var err error
@@ -3117,6 +4002,87 @@ func NewGetJWKSRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/.well-known/jwks.json")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAuthorizationServerMetadataRequest constructs an http.Request for the GetAuthorizationServerMetadata method
+func NewGetAuthorizationServerMetadataRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/oauth-authorization-server")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetOpenIDConfigurationRequest constructs an http.Request for the GetOpenIDConfiguration method
+func NewGetOpenIDConfigurationRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/openid-configuration")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAcceptInvitationPageRequest constructs an http.Request for the GetAcceptInvitationPage method
+func NewGetAcceptInvitationPageRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/accept-invitation")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3911,6 +4877,33 @@ func NewGetDocsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetFaviconRequest constructs an http.Request for the GetFavicon method
+func NewGetFaviconRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/favicon.ico")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetHealthRequest constructs an http.Request for the GetHealth method
 func NewGetHealthRequest(server string) (*http.Request, error) {
 	var err error
@@ -3959,6 +4952,86 @@ func NewAcceptInvitationRequestWithBody(server string, contentType string, body 
 	}
 
 	operationPath := fmt.Sprintf("/invitations/accept")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewIntrospectTokenRequestWithFormdataBody calls the generic IntrospectToken builder with application/x-www-form-urlencoded body
+func NewIntrospectTokenRequestWithFormdataBody(server string, body IntrospectTokenFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewIntrospectTokenRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewIntrospectTokenRequestWithBody constructs an http.Request for the IntrospectToken method, with any body, and a specified content type
+func NewIntrospectTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth/introspect")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeTokenRequestWithFormdataBody calls the generic RevokeToken builder with application/x-www-form-urlencoded body
+func NewRevokeTokenRequestWithFormdataBody(server string, body RevokeTokenFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewRevokeTokenRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewRevokeTokenRequestWithBody constructs an http.Request for the RevokeToken method, with any body, and a specified content type
+func NewRevokeTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth/revoke")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -5050,6 +6123,33 @@ func NewRevokeOrgSessionRequest(server string, orgId OrgId, sessionId SessionId)
 	return req, nil
 }
 
+// NewGetResetPasswordPageRequest constructs an http.Request for the GetResetPasswordPage method
+func NewGetResetPasswordPageRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/reset-password")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListSessionsRequest constructs an http.Request for the ListSessions method
 func NewListSessionsRequest(server string, params *ListSessionsParams) (*http.Request, error) {
 	var err error
@@ -5258,6 +6358,33 @@ func NewRenewSessionRequest(server string, sessionId SessionId) (*http.Request, 
 	return req, nil
 }
 
+// NewGetUserInfoRequest constructs an http.Request for the GetUserInfo method
+func NewGetUserInfoRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/userinfo")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewLookupUserRequest constructs an http.Request for the LookupUser method
 func NewLookupUserRequest(server string, params *LookupUserParams) (*http.Request, error) {
 	var err error
@@ -5298,6 +6425,33 @@ func NewLookupUserRequest(server string, params *LookupUserParams) (*http.Reques
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
 		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetVerifyEmailPageRequest constructs an http.Request for the GetVerifyEmailPage method
+func NewGetVerifyEmailPageRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/verify-email")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -5358,6 +6512,43 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
 	GetJWKSWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetJWKSResponse, error)
+
+	// GetAuthorizationServerMetadataWithResponse OAuth 2.0 Authorization Server Metadata (RFC 8414)
+	//
+	// Latch's endpoints and capabilities, for OAuth clients that discover
+	// them (openid-client, Spring Security, ...). `issuer` is
+	// `LATCH_ISSUER` (by default `LATCH_PUBLIC_URL`), every endpoint is
+	// below `LATCH_PUBLIC_URL`. Latch has no authorization endpoint: it
+	// lists no response type.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/oauth-authorization-server (the `GetAuthorizationServerMetadata` operationId).
+	GetAuthorizationServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAuthorizationServerMetadataResponse, error)
+
+	// GetOpenIDConfigurationWithResponse OpenID Connect Discovery document
+	//
+	// The same document as `/.well-known/oauth-authorization-server`, at
+	// the address OpenID Connect libraries look for. Latch issues access
+	// tokens, not ID tokens; `/userinfo` answers the OIDC claims of a
+	// session.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+	GetOpenIDConfigurationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenIDConfigurationResponse, error)
+
+	// GetAcceptInvitationPageWithResponse The page that invitation links open
+	//
+	// Accepting needs a signed-in session of the invited address, which
+	// this page does not hold: it shows the token and how to accept it with
+	// `POST /invitations/accept`. `LATCH_INVITE_URL` points the mails at
+	// your application's page instead.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /accept-invitation (the `GetAcceptInvitationPage` operationId).
+	GetAcceptInvitationPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAcceptInvitationPageResponse, error)
 
 	// ListAPIKeysWithResponse The caller's personal API keys (never their secrets)
 	//
@@ -5565,12 +6756,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /auth/signup (the `Signup` operationId).
 	SignupWithResponse(ctx context.Context, body SignupJSONRequestBody, reqEditors ...RequestEditorFn) (*SignupResponse, error)
 
-	// ExchangeTokenWithBodyWithResponse Exchange an API key for a short-lived access token
+	// ExchangeTokenWithBodyWithResponse Exchange an API key or an access token for a short-lived access token
 	//
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-	// password of HTTP Basic (RFC 6749 client authentication, any user name),
-	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's: by default the key's
+	// password of HTTP Basic (RFC 6749 client authentication, any user name,
+	// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+	// in a form-encoded `grant_type=client_credentials` body.
+	//
+	// Token exchange (RFC 8693, form-encoded
+	// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+	// the credential as `subject_token`: an API key
+	// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+	// an access token exchanged from one
+	// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+	// narrowed: fewer scopes, another registered audience, never a later
+	// expiry. A session's access token cannot be exchanged. `resource`
+	// (RFC 8707) is taken as the audience; an audience the organization has
+	// not registered is `invalid_target`. The answer carries
+	// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 	// application scopes only; a built-in scope (`sessions:write`,
 	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -5582,20 +6785,36 @@ type ClientWithResponsesInterface interface {
 	// key's organization (`PUT /organizations/{org_id}/audiences`); a
 	// personal key may name none but `LATCH_AUDIENCE` (403
 	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-	// a missing credential is 401 `invalid_client`.
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+	// `invalid_request`, `invalid_target`) with `error_description`;
+	// a missing credential is 401 `invalid_client`, with
+	// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+	// sent. Every token carries `client_id` (the API key's id) and
+	// `auth_time`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/token (the `ExchangeToken` operationId).
 	ExchangeTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExchangeTokenResponse, error)
 
-	// ExchangeTokenWithResponse Exchange an API key for a short-lived access token
+	// ExchangeTokenWithResponse Exchange an API key or an access token for a short-lived access token
 	//
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-	// password of HTTP Basic (RFC 6749 client authentication, any user name),
-	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's: by default the key's
+	// password of HTTP Basic (RFC 6749 client authentication, any user name,
+	// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+	// in a form-encoded `grant_type=client_credentials` body.
+	//
+	// Token exchange (RFC 8693, form-encoded
+	// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+	// the credential as `subject_token`: an API key
+	// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+	// an access token exchanged from one
+	// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+	// narrowed: fewer scopes, another registered audience, never a later
+	// expiry. A session's access token cannot be exchanged. `resource`
+	// (RFC 8707) is taken as the audience; an audience the organization has
+	// not registered is `invalid_target`. The answer carries
+	// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 	// application scopes only; a built-in scope (`sessions:write`,
 	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -5607,20 +6826,36 @@ type ClientWithResponsesInterface interface {
 	// key's organization (`PUT /organizations/{org_id}/audiences`); a
 	// personal key may name none but `LATCH_AUDIENCE` (403
 	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-	// a missing credential is 401 `invalid_client`.
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+	// `invalid_request`, `invalid_target`) with `error_description`;
+	// a missing credential is 401 `invalid_client`, with
+	// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+	// sent. Every token carries `client_id` (the API key's id) and
+	// `auth_time`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/token (the `ExchangeToken` operationId).
 	ExchangeTokenWithResponse(ctx context.Context, body ExchangeTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeTokenResponse, error)
 
-	// ExchangeTokenWithFormdataBodyWithResponse Exchange an API key for a short-lived access token
+	// ExchangeTokenWithFormdataBodyWithResponse Exchange an API key or an access token for a short-lived access token
 	//
 	// Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-	// password of HTTP Basic (RFC 6749 client authentication, any user name),
-	// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-	// body. The token's scopes are a subset of the key's: by default the key's
+	// password of HTTP Basic (RFC 6749 client authentication, any user name,
+	// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+	// in a form-encoded `grant_type=client_credentials` body.
+	//
+	// Token exchange (RFC 8693, form-encoded
+	// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+	// the credential as `subject_token`: an API key
+	// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+	// an access token exchanged from one
+	// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+	// narrowed: fewer scopes, another registered audience, never a later
+	// expiry. A session's access token cannot be exchanged. `resource`
+	// (RFC 8707) is taken as the audience; an audience the organization has
+	// not registered is `invalid_target`. The answer carries
+	// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 	// application scopes only; a built-in scope (`sessions:write`,
 	// `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 	// `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -5632,8 +6867,12 @@ type ClientWithResponsesInterface interface {
 	// key's organization (`PUT /organizations/{org_id}/audiences`); a
 	// personal key may name none but `LATCH_AUDIENCE` (403
 	// `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-	// a missing credential is 401 `invalid_client`.
+	// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+	// `invalid_request`, `invalid_target`) with `error_description`;
+	// a missing credential is 401 `invalid_client`, with
+	// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+	// sent. Every token carries `client_id` (the API key's id) and
+	// `auth_time`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5673,6 +6912,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /docs (the `GetDocs` operationId).
 	GetDocsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetDocsResponse, error)
 
+	// GetFaviconWithResponse The Latch icon
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /favicon.ico (the `GetFavicon` operationId).
+	GetFaviconWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetFaviconResponse, error)
+
 	// GetHealthWithResponse Report liveness and database reachability
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -5703,6 +6949,92 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /invitations/accept (the `AcceptInvitation` operationId).
 	AcceptInvitationWithResponse(ctx context.Context, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error)
+
+	// IntrospectTokenWithBodyWithResponse Introspect a token (RFC 7662)
+	//
+	// Tells a resource server whether a token is active and what it holds.
+	// The caller authenticates with an API key holding `tokens:introspect`
+	// (HTTP Basic, `client_secret` in the form, or `X-API-Key`). The token
+	// may be an access token, a refresh token or an API key; the hint is
+	// optional and never needed.
+	//
+	// An access token is active while its signature, expiry and session
+	// (or API key) are valid: a revoked session is inactive at once, on
+	// every instance (the session is read from the database, not a cache).
+	// Anything else, including a token the caller may not see, is exactly
+	// `{"active": false}`, with nothing else revealed.
+	//
+	// What a caller sees: an organization key sees only its own
+	// organization's tokens (those carrying its `org_id`, its delegated
+	// sessions and its keys); a personal key only its own user's; an
+	// operator's personal key (`LATCH_OPERATOR_EMAILS`, as for
+	// `GET /users`) every token. So one customer's resource server cannot
+	// learn anything about another's users.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth/introspect (the `IntrospectToken` operationId).
+	IntrospectTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*IntrospectTokenResponse, error)
+
+	// IntrospectTokenWithFormdataBodyWithResponse Introspect a token (RFC 7662)
+	//
+	// Tells a resource server whether a token is active and what it holds.
+	// The caller authenticates with an API key holding `tokens:introspect`
+	// (HTTP Basic, `client_secret` in the form, or `X-API-Key`). The token
+	// may be an access token, a refresh token or an API key; the hint is
+	// optional and never needed.
+	//
+	// An access token is active while its signature, expiry and session
+	// (or API key) are valid: a revoked session is inactive at once, on
+	// every instance (the session is read from the database, not a cache).
+	// Anything else, including a token the caller may not see, is exactly
+	// `{"active": false}`, with nothing else revealed.
+	//
+	// What a caller sees: an organization key sees only its own
+	// organization's tokens (those carrying its `org_id`, its delegated
+	// sessions and its keys); a personal key only its own user's; an
+	// operator's personal key (`LATCH_OPERATOR_EMAILS`, as for
+	// `GET /users`) every token. So one customer's resource server cannot
+	// learn anything about another's users.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth/introspect (the `IntrospectToken` operationId).
+	IntrospectTokenWithFormdataBodyWithResponse(ctx context.Context, body IntrospectTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*IntrospectTokenResponse, error)
+
+	// RevokeTokenWithBodyWithResponse Revoke a token (RFC 7009)
+	//
+	// A refresh token or a session's access token ends its session (holding
+	// one is enough: it could log out anyway). An API key is revoked when
+	// the caller owns it: the caller authenticates as its user's session,
+	// or with an API key holding `keys:write` of the same user or
+	// organization (Basic, `client_secret` or `X-API-Key`); otherwise 403
+	// `insufficient_permissions`. An access token exchanged from an API key
+	// cannot be revoked by itself (400 `unsupported_token_type`): it lives
+	// at most `LATCH_EXCHANGE_MAX_TTL`; revoke its key. Unknown, expired or
+	// already revoked tokens answer 200, so revoking is idempotent.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth/revoke (the `RevokeToken` operationId).
+	RevokeTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RevokeTokenResponse, error)
+
+	// RevokeTokenWithFormdataBodyWithResponse Revoke a token (RFC 7009)
+	//
+	// A refresh token or a session's access token ends its session (holding
+	// one is enough: it could log out anyway). An API key is revoked when
+	// the caller owns it: the caller authenticates as its user's session,
+	// or with an API key holding `keys:write` of the same user or
+	// organization (Basic, `client_secret` or `X-API-Key`); otherwise 403
+	// `insufficient_permissions`. An access token exchanged from an API key
+	// cannot be revoked by itself (400 `unsupported_token_type`): it lives
+	// at most `LATCH_EXCHANGE_MAX_TTL`; revoke its key. Unknown, expired or
+	// already revoked tokens answer 200, so revoking is idempotent.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth/revoke (the `RevokeToken` operationId).
+	RevokeTokenWithFormdataBodyWithResponse(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*RevokeTokenResponse, error)
 
 	// GetSpecJSONWithResponse This OpenAPI document as JSON
 	//
@@ -5977,6 +7309,19 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /organizations/{org_id}/sessions/{session_id} (the `RevokeOrgSession` operationId).
 	RevokeOrgSessionWithResponse(ctx context.Context, orgId OrgId, sessionId SessionId, reqEditors ...RequestEditorFn) (*RevokeOrgSessionResponse, error)
 
+	// GetResetPasswordPageWithResponse The password-reset page that mailed links open
+	//
+	// A self-contained page (no external assets, works without other
+	// origins) that reads the token from the URL fragment (`#token=...`,
+	// never sent to a server) and posts it with the new password to
+	// `POST /auth/password/reset`. `LATCH_RESET_URL` points the mails at
+	// your own page instead.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /reset-password (the `GetResetPasswordPage` operationId).
+	GetResetPasswordPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetResetPasswordPageResponse, error)
+
 	// ListSessionsWithResponse The caller's live sessions
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -6038,6 +7383,16 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /sessions/{session_id}/renew (the `RenewSession` operationId).
 	RenewSessionWithResponse(ctx context.Context, sessionId SessionId, reqEditors ...RequestEditorFn) (*RenewSessionResponse, error)
 
+	// GetUserInfoWithResponse The OpenID Connect claims of the session's user
+	//
+	// For a user's session access token: `sub`, and `email` and
+	// `email_verified` when the user has an email.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /userinfo (the `GetUserInfo` operationId).
+	GetUserInfoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetUserInfoResponse, error)
+
 	// LookupUserWithResponse Find a user id by email
 	//
 	// An operator's debugging aid. Needs a personal API key with `users:read`
@@ -6052,6 +7407,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /users (the `LookupUser` operationId).
 	LookupUserWithResponse(ctx context.Context, params *LookupUserParams, reqEditors ...RequestEditorFn) (*LookupUserResponse, error)
+
+	// GetVerifyEmailPageWithResponse The email-verification page that mailed links open
+	//
+	// A self-contained page that reads the token from the URL fragment and
+	// posts it to `POST /auth/verify`. `LATCH_VERIFY_URL` points the mails
+	// at your own page instead.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /verify-email (the `GetVerifyEmailPage` operationId).
+	GetVerifyEmailPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetVerifyEmailPageResponse, error)
 }
 
 type GetJWKSResponse struct {
@@ -6103,6 +7469,157 @@ func (r GetJWKSResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetJWKSResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAuthorizationServerMetadataResponse200Headers the declared response headers of an HTTP 200 response for GetAuthorizationServerMetadata
+type GetAuthorizationServerMetadataResponse200Headers struct {
+	CacheControl string
+}
+
+type GetAuthorizationServerMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ServerMetadata
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetAuthorizationServerMetadataResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAuthorizationServerMetadataResponse) GetJSON200() *ServerMetadata {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetAuthorizationServerMetadataResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAuthorizationServerMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAuthorizationServerMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAuthorizationServerMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAuthorizationServerMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetOpenIDConfigurationResponse200Headers the declared response headers of an HTTP 200 response for GetOpenIDConfiguration
+type GetOpenIDConfigurationResponse200Headers struct {
+	CacheControl string
+}
+
+type GetOpenIDConfigurationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ServerMetadata
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetOpenIDConfigurationResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetOpenIDConfigurationResponse) GetJSON200() *ServerMetadata {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetOpenIDConfigurationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOpenIDConfigurationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOpenIDConfigurationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOpenIDConfigurationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOpenIDConfigurationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetAcceptInvitationPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetAcceptInvitationPageResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAcceptInvitationPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAcceptInvitationPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAcceptInvitationPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAcceptInvitationPageResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7708,6 +9225,54 @@ func (r GetDocsResponse) ContentType() string {
 	return ""
 }
 
+// GetFaviconResponse200Headers the declared response headers of an HTTP 200 response for GetFavicon
+type GetFaviconResponse200Headers struct {
+	CacheControl string
+}
+
+type GetFaviconResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetFaviconResponse200Headers
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetFaviconResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFaviconResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFaviconResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFaviconResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFaviconResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetHealthResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7861,6 +9426,193 @@ func (r AcceptInvitationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AcceptInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// IntrospectTokenResponse401Headers the declared response headers of an HTTP 401 response for IntrospectToken
+type IntrospectTokenResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type IntrospectTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IntrospectionResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *IntrospectTokenResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r IntrospectTokenResponse) GetJSON200() *IntrospectionResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r IntrospectTokenResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r IntrospectTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r IntrospectTokenResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r IntrospectTokenResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r IntrospectTokenResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r IntrospectTokenResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r IntrospectTokenResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r IntrospectTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r IntrospectTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r IntrospectTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r IntrospectTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeTokenResponse401Headers the declared response headers of an HTTP 401 response for RevokeToken
+type RevokeTokenResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type RevokeTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeTokenResponse401Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RevokeTokenResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RevokeTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RevokeTokenResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RevokeTokenResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RevokeTokenResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RevokeTokenResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RevokeTokenResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeTokenResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9757,6 +11509,47 @@ func (r RevokeOrgSessionResponse) ContentType() string {
 	return ""
 }
 
+type GetResetPasswordPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetResetPasswordPageResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetResetPasswordPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetResetPasswordPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetResetPasswordPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetResetPasswordPageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListSessionsResponse401Headers the declared response headers of an HTTP 401 response for ListSessions
 type ListSessionsResponse401Headers struct {
 	WWWAuthenticate string
@@ -10200,6 +11993,75 @@ func (r RenewSessionResponse) ContentType() string {
 	return ""
 }
 
+// GetUserInfoResponse401Headers the declared response headers of an HTTP 401 response for GetUserInfo
+type GetUserInfoResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type GetUserInfoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UserInfo
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetUserInfoResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetUserInfoResponse) GetJSON200() *UserInfo {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetUserInfoResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetUserInfoResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetUserInfoResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetUserInfoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetUserInfoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetUserInfoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetUserInfoResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LookupUserResponse401Headers the declared response headers of an HTTP 401 response for LookupUser
 type LookupUserResponse401Headers struct {
 	WWWAuthenticate string
@@ -10290,6 +12152,47 @@ func (r LookupUserResponse) ContentType() string {
 	return ""
 }
 
+type GetVerifyEmailPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetVerifyEmailPageResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetVerifyEmailPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetVerifyEmailPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetVerifyEmailPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetVerifyEmailPageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetJWKSWithResponse Public signing keys (RFC 7517)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -10301,6 +12204,61 @@ func (c *ClientWithResponses) GetJWKSWithResponse(ctx context.Context, reqEditor
 		return nil, err
 	}
 	return ParseGetJWKSResponse(rsp)
+}
+
+// GetAuthorizationServerMetadataWithResponse OAuth 2.0 Authorization Server Metadata (RFC 8414)
+//
+// Latch's endpoints and capabilities, for OAuth clients that discover
+// them (openid-client, Spring Security, ...). `issuer` is
+// `LATCH_ISSUER` (by default `LATCH_PUBLIC_URL`), every endpoint is
+// below `LATCH_PUBLIC_URL`. Latch has no authorization endpoint: it
+// lists no response type.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/oauth-authorization-server (the `GetAuthorizationServerMetadata` operationId).
+func (c *ClientWithResponses) GetAuthorizationServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAuthorizationServerMetadataResponse, error) {
+	rsp, err := c.GetAuthorizationServerMetadata(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAuthorizationServerMetadataResponse(rsp)
+}
+
+// GetOpenIDConfigurationWithResponse OpenID Connect Discovery document
+//
+// The same document as `/.well-known/oauth-authorization-server`, at
+// the address OpenID Connect libraries look for. Latch issues access
+// tokens, not ID tokens; `/userinfo` answers the OIDC claims of a
+// session.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+func (c *ClientWithResponses) GetOpenIDConfigurationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenIDConfigurationResponse, error) {
+	rsp, err := c.GetOpenIDConfiguration(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOpenIDConfigurationResponse(rsp)
+}
+
+// GetAcceptInvitationPageWithResponse The page that invitation links open
+//
+// Accepting needs a signed-in session of the invited address, which
+// this page does not hold: it shows the token and how to accept it with
+// `POST /invitations/accept`. `LATCH_INVITE_URL` points the mails at
+// your application's page instead.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /accept-invitation (the `GetAcceptInvitationPage` operationId).
+func (c *ClientWithResponses) GetAcceptInvitationPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAcceptInvitationPageResponse, error) {
+	rsp, err := c.GetAcceptInvitationPage(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAcceptInvitationPageResponse(rsp)
 }
 
 // ListAPIKeysWithResponse The caller's personal API keys (never their secrets)
@@ -10641,12 +12599,24 @@ func (c *ClientWithResponses) SignupWithResponse(ctx context.Context, body Signu
 	return ParseSignupResponse(rsp)
 }
 
-// ExchangeTokenWithBodyWithResponse Exchange an API key for a short-lived access token
+// ExchangeTokenWithBodyWithResponse Exchange an API key or an access token for a short-lived access token
 //
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-// password of HTTP Basic (RFC 6749 client authentication, any user name),
-// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's: by default the key's
+// password of HTTP Basic (RFC 6749 client authentication, any user name,
+// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+// in a form-encoded `grant_type=client_credentials` body.
+//
+// Token exchange (RFC 8693, form-encoded
+// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+// the credential as `subject_token`: an API key
+// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+// an access token exchanged from one
+// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+// narrowed: fewer scopes, another registered audience, never a later
+// expiry. A session's access token cannot be exchanged. `resource`
+// (RFC 8707) is taken as the audience; an audience the organization has
+// not registered is `invalid_target`. The answer carries
+// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 // application scopes only; a built-in scope (`sessions:write`,
 // `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -10658,8 +12628,12 @@ func (c *ClientWithResponses) SignupWithResponse(ctx context.Context, body Signu
 // key's organization (`PUT /organizations/{org_id}/audiences`); a
 // personal key may name none but `LATCH_AUDIENCE` (403
 // `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-// a missing credential is 401 `invalid_client`.
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+// `invalid_request`, `invalid_target`) with `error_description`;
+// a missing credential is 401 `invalid_client`, with
+// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+// sent. Every token carries `client_id` (the API key's id) and
+// `auth_time`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10672,12 +12646,24 @@ func (c *ClientWithResponses) ExchangeTokenWithBodyWithResponse(ctx context.Cont
 	return ParseExchangeTokenResponse(rsp)
 }
 
-// ExchangeTokenWithResponse Exchange an API key for a short-lived access token
+// ExchangeTokenWithResponse Exchange an API key or an access token for a short-lived access token
 //
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-// password of HTTP Basic (RFC 6749 client authentication, any user name),
-// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's: by default the key's
+// password of HTTP Basic (RFC 6749 client authentication, any user name,
+// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+// in a form-encoded `grant_type=client_credentials` body.
+//
+// Token exchange (RFC 8693, form-encoded
+// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+// the credential as `subject_token`: an API key
+// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+// an access token exchanged from one
+// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+// narrowed: fewer scopes, another registered audience, never a later
+// expiry. A session's access token cannot be exchanged. `resource`
+// (RFC 8707) is taken as the audience; an audience the organization has
+// not registered is `invalid_target`. The answer carries
+// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 // application scopes only; a built-in scope (`sessions:write`,
 // `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -10689,8 +12675,12 @@ func (c *ClientWithResponses) ExchangeTokenWithBodyWithResponse(ctx context.Cont
 // key's organization (`PUT /organizations/{org_id}/audiences`); a
 // personal key may name none but `LATCH_AUDIENCE` (403
 // `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-// a missing credential is 401 `invalid_client`.
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+// `invalid_request`, `invalid_target`) with `error_description`;
+// a missing credential is 401 `invalid_client`, with
+// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+// sent. Every token carries `client_id` (the API key's id) and
+// `auth_time`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10703,12 +12693,24 @@ func (c *ClientWithResponses) ExchangeTokenWithResponse(ctx context.Context, bod
 	return ParseExchangeTokenResponse(rsp)
 }
 
-// ExchangeTokenWithFormdataBodyWithResponse Exchange an API key for a short-lived access token
+// ExchangeTokenWithFormdataBodyWithResponse Exchange an API key or an access token for a short-lived access token
 //
 // Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-// password of HTTP Basic (RFC 6749 client authentication, any user name),
-// or as `client_secret` in a form-encoded `grant_type=client_credentials`
-// body. The token's scopes are a subset of the key's: by default the key's
+// password of HTTP Basic (RFC 6749 client authentication, any user name,
+// both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+// in a form-encoded `grant_type=client_credentials` body.
+//
+// Token exchange (RFC 8693, form-encoded
+// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+// the credential as `subject_token`: an API key
+// (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+// an access token exchanged from one
+// (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+// narrowed: fewer scopes, another registered audience, never a later
+// expiry. A session's access token cannot be exchanged. `resource`
+// (RFC 8707) is taken as the audience; an audience the organization has
+// not registered is `invalid_target`. The answer carries
+// `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
 // application scopes only; a built-in scope (`sessions:write`,
 // `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
 // `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -10720,8 +12722,12 @@ func (c *ClientWithResponses) ExchangeTokenWithResponse(ctx context.Context, bod
 // key's organization (`PUT /organizations/{org_id}/audiences`); a
 // personal key may name none but `LATCH_AUDIENCE` (403
 // `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-// a missing credential is 401 `invalid_client`.
+// codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+// `invalid_request`, `invalid_target`) with `error_description`;
+// a missing credential is 401 `invalid_client`, with
+// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+// sent. Every token carries `client_id` (the API key's id) and
+// `auth_time`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10791,6 +12797,19 @@ func (c *ClientWithResponses) GetDocsWithResponse(ctx context.Context, reqEditor
 	return ParseGetDocsResponse(rsp)
 }
 
+// GetFaviconWithResponse The Latch icon
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /favicon.ico (the `GetFavicon` operationId).
+func (c *ClientWithResponses) GetFaviconWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetFaviconResponse, error) {
+	rsp, err := c.GetFavicon(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFaviconResponse(rsp)
+}
+
 // GetHealthWithResponse Report liveness and database reachability
 //
 // Returns a wrapper object for the known response body format(s).
@@ -10838,6 +12857,116 @@ func (c *ClientWithResponses) AcceptInvitationWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseAcceptInvitationResponse(rsp)
+}
+
+// IntrospectTokenWithBodyWithResponse Introspect a token (RFC 7662)
+//
+// Tells a resource server whether a token is active and what it holds.
+// The caller authenticates with an API key holding `tokens:introspect`
+// (HTTP Basic, `client_secret` in the form, or `X-API-Key`). The token
+// may be an access token, a refresh token or an API key; the hint is
+// optional and never needed.
+//
+// An access token is active while its signature, expiry and session
+// (or API key) are valid: a revoked session is inactive at once, on
+// every instance (the session is read from the database, not a cache).
+// Anything else, including a token the caller may not see, is exactly
+// `{"active": false}`, with nothing else revealed.
+//
+// What a caller sees: an organization key sees only its own
+// organization's tokens (those carrying its `org_id`, its delegated
+// sessions and its keys); a personal key only its own user's; an
+// operator's personal key (`LATCH_OPERATOR_EMAILS`, as for
+// `GET /users`) every token. So one customer's resource server cannot
+// learn anything about another's users.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth/introspect (the `IntrospectToken` operationId).
+func (c *ClientWithResponses) IntrospectTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*IntrospectTokenResponse, error) {
+	rsp, err := c.IntrospectTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIntrospectTokenResponse(rsp)
+}
+
+// IntrospectTokenWithFormdataBodyWithResponse Introspect a token (RFC 7662)
+//
+// Tells a resource server whether a token is active and what it holds.
+// The caller authenticates with an API key holding `tokens:introspect`
+// (HTTP Basic, `client_secret` in the form, or `X-API-Key`). The token
+// may be an access token, a refresh token or an API key; the hint is
+// optional and never needed.
+//
+// An access token is active while its signature, expiry and session
+// (or API key) are valid: a revoked session is inactive at once, on
+// every instance (the session is read from the database, not a cache).
+// Anything else, including a token the caller may not see, is exactly
+// `{"active": false}`, with nothing else revealed.
+//
+// What a caller sees: an organization key sees only its own
+// organization's tokens (those carrying its `org_id`, its delegated
+// sessions and its keys); a personal key only its own user's; an
+// operator's personal key (`LATCH_OPERATOR_EMAILS`, as for
+// `GET /users`) every token. So one customer's resource server cannot
+// learn anything about another's users.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth/introspect (the `IntrospectToken` operationId).
+func (c *ClientWithResponses) IntrospectTokenWithFormdataBodyWithResponse(ctx context.Context, body IntrospectTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*IntrospectTokenResponse, error) {
+	rsp, err := c.IntrospectTokenWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIntrospectTokenResponse(rsp)
+}
+
+// RevokeTokenWithBodyWithResponse Revoke a token (RFC 7009)
+//
+// A refresh token or a session's access token ends its session (holding
+// one is enough: it could log out anyway). An API key is revoked when
+// the caller owns it: the caller authenticates as its user's session,
+// or with an API key holding `keys:write` of the same user or
+// organization (Basic, `client_secret` or `X-API-Key`); otherwise 403
+// `insufficient_permissions`. An access token exchanged from an API key
+// cannot be revoked by itself (400 `unsupported_token_type`): it lives
+// at most `LATCH_EXCHANGE_MAX_TTL`; revoke its key. Unknown, expired or
+// already revoked tokens answer 200, so revoking is idempotent.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth/revoke (the `RevokeToken` operationId).
+func (c *ClientWithResponses) RevokeTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RevokeTokenResponse, error) {
+	rsp, err := c.RevokeTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeTokenResponse(rsp)
+}
+
+// RevokeTokenWithFormdataBodyWithResponse Revoke a token (RFC 7009)
+//
+// A refresh token or a session's access token ends its session (holding
+// one is enough: it could log out anyway). An API key is revoked when
+// the caller owns it: the caller authenticates as its user's session,
+// or with an API key holding `keys:write` of the same user or
+// organization (Basic, `client_secret` or `X-API-Key`); otherwise 403
+// `insufficient_permissions`. An access token exchanged from an API key
+// cannot be revoked by itself (400 `unsupported_token_type`): it lives
+// at most `LATCH_EXCHANGE_MAX_TTL`; revoke its key. Unknown, expired or
+// already revoked tokens answer 200, so revoking is idempotent.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth/revoke (the `RevokeToken` operationId).
+func (c *ClientWithResponses) RevokeTokenWithFormdataBodyWithResponse(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*RevokeTokenResponse, error) {
+	rsp, err := c.RevokeTokenWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeTokenResponse(rsp)
 }
 
 // GetSpecJSONWithResponse This OpenAPI document as JSON
@@ -11281,6 +13410,25 @@ func (c *ClientWithResponses) RevokeOrgSessionWithResponse(ctx context.Context, 
 	return ParseRevokeOrgSessionResponse(rsp)
 }
 
+// GetResetPasswordPageWithResponse The password-reset page that mailed links open
+//
+// A self-contained page (no external assets, works without other
+// origins) that reads the token from the URL fragment (`#token=...`,
+// never sent to a server) and posts it with the new password to
+// `POST /auth/password/reset`. `LATCH_RESET_URL` points the mails at
+// your own page instead.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /reset-password (the `GetResetPasswordPage` operationId).
+func (c *ClientWithResponses) GetResetPasswordPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetResetPasswordPageResponse, error) {
+	rsp, err := c.GetResetPasswordPage(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetResetPasswordPageResponse(rsp)
+}
+
 // ListSessionsWithResponse The caller's live sessions
 //
 // Returns a wrapper object for the known response body format(s).
@@ -11378,6 +13526,22 @@ func (c *ClientWithResponses) RenewSessionWithResponse(ctx context.Context, sess
 	return ParseRenewSessionResponse(rsp)
 }
 
+// GetUserInfoWithResponse The OpenID Connect claims of the session's user
+//
+// For a user's session access token: `sub`, and `email` and
+// `email_verified` when the user has an email.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /userinfo (the `GetUserInfo` operationId).
+func (c *ClientWithResponses) GetUserInfoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetUserInfoResponse, error) {
+	rsp, err := c.GetUserInfo(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetUserInfoResponse(rsp)
+}
+
 // LookupUserWithResponse Find a user id by email
 //
 // An operator's debugging aid. Needs a personal API key with `users:read`
@@ -11397,6 +13561,23 @@ func (c *ClientWithResponses) LookupUserWithResponse(ctx context.Context, params
 		return nil, err
 	}
 	return ParseLookupUserResponse(rsp)
+}
+
+// GetVerifyEmailPageWithResponse The email-verification page that mailed links open
+//
+// A self-contained page that reads the token from the URL fragment and
+// posts it to `POST /auth/verify`. `LATCH_VERIFY_URL` points the mails
+// at your own page instead.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /verify-email (the `GetVerifyEmailPage` operationId).
+func (c *ClientWithResponses) GetVerifyEmailPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetVerifyEmailPageResponse, error) {
+	rsp, err := c.GetVerifyEmailPage(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetVerifyEmailPageResponse(rsp)
 }
 
 // ParseGetJWKSResponse parses an HTTP response from a GetJWKSWithResponse call
@@ -11433,6 +13614,124 @@ func ParseGetJWKSResponse(rsp *http.Response) (*GetJWKSResponse, error) {
 			return nil, err
 		}
 		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetAuthorizationServerMetadataResponse parses an HTTP response from a GetAuthorizationServerMetadataWithResponse call
+func ParseGetAuthorizationServerMetadataResponse(rsp *http.Response) (*GetAuthorizationServerMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAuthorizationServerMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ServerMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetAuthorizationServerMetadataResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetOpenIDConfigurationResponse parses an HTTP response from a GetOpenIDConfigurationWithResponse call
+func ParseGetOpenIDConfigurationResponse(rsp *http.Response) (*GetOpenIDConfigurationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOpenIDConfigurationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ServerMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetOpenIDConfigurationResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAcceptInvitationPageResponse parses an HTTP response from a GetAcceptInvitationPageWithResponse call
+func ParseGetAcceptInvitationPageResponse(rsp *http.Response) (*GetAcceptInvitationPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAcceptInvitationPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
 
 	}
 
@@ -12894,6 +15193,45 @@ func ParseGetDocsResponse(rsp *http.Response) (*GetDocsResponse, error) {
 	return response, nil
 }
 
+// ParseGetFaviconResponse parses an HTTP response from a GetFaviconWithResponse call
+func ParseGetFaviconResponse(rsp *http.Response) (*GetFaviconResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFaviconResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetFaviconResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetHealthResponse parses an HTTP response from a GetHealthWithResponse call
 func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -13016,6 +15354,178 @@ func ParseAcceptInvitationResponse(rsp *http.Response) (*AcceptInvitationRespons
 	switch {
 	case rsp.StatusCode == 401:
 		var headers AcceptInvitationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseIntrospectTokenResponse parses an HTTP response from a IntrospectTokenWithResponse call
+func ParseIntrospectTokenResponse(rsp *http.Response) (*IntrospectTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &IntrospectTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IntrospectionResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers IntrospectTokenResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeTokenResponse parses an HTTP response from a RevokeTokenWithResponse call
+func ParseRevokeTokenResponse(rsp *http.Response) (*RevokeTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeTokenResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -14733,6 +17243,32 @@ func ParseRevokeOrgSessionResponse(rsp *http.Response) (*RevokeOrgSessionRespons
 	return response, nil
 }
 
+// ParseGetResetPasswordPageResponse parses an HTTP response from a GetResetPasswordPageWithResponse call
+func ParseGetResetPasswordPageResponse(rsp *http.Response) (*GetResetPasswordPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetResetPasswordPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListSessionsResponse parses an HTTP response from a ListSessionsWithResponse call
 func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -15137,6 +17673,66 @@ func ParseRenewSessionResponse(rsp *http.Response) (*RenewSessionResponse, error
 	return response, nil
 }
 
+// ParseGetUserInfoResponse parses an HTTP response from a GetUserInfoWithResponse call
+func ParseGetUserInfoResponse(rsp *http.Response) (*GetUserInfoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetUserInfoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UserInfo
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetUserInfoResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseLookupUserResponse parses an HTTP response from a LookupUserWithResponse call
 func ParseLookupUserResponse(rsp *http.Response) (*LookupUserResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -15213,6 +17809,32 @@ func ParseLookupUserResponse(rsp *http.Response) (*LookupUserResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetVerifyEmailPageResponse parses an HTTP response from a GetVerifyEmailPageWithResponse call
+func ParseGetVerifyEmailPageResponse(rsp *http.Response) (*GetVerifyEmailPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetVerifyEmailPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
 	}
 
 	return response, nil

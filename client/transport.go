@@ -27,6 +27,13 @@ var publicPaths = map[string]bool{
 	"/auth/password/forgot":  true,
 	"/auth/password/reset":   true,
 	"/auth/verify":           true,
+	// Discovery and the pages that mailed links open.
+	"/.well-known/openid-configuration":       true,
+	"/.well-known/oauth-authorization-server": true,
+	"/favicon.ico":       true,
+	"/reset-password":    true,
+	"/verify-email":      true,
+	"/accept-invitation": true,
 }
 
 var (

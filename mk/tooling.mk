@@ -6,6 +6,7 @@
 #   lint-spec         redocly lint of openapi.yaml with .redocly.yaml
 #   test-postman      build latchd, run the contract collection against it with newman
 #   test-browser      build latchd, check /docs in headless Chromium, screenshot to .ci/out/docs.png
+#   test-interop      build latchd, run openid-client, jose and an openapi-typescript program against it (interop/)
 #
 # Node packages come from package-lock.json through `npm ci` (node_modules/.installed).
 # Helper targets of this file start with tooling-.
@@ -19,7 +20,7 @@ TOOLING_NODE_BIN := node_modules/.bin
 # would report every visitor too (see also `telemetry: off` in .redocly.yaml).
 TOOLING_REDOCLY := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(TOOLING_NODE_BIN)/redocly
 
-.PHONY: generate-postman generate-docs lint-spec test-postman test-browser tooling-check-determinism
+.PHONY: generate-postman generate-docs lint-spec test-postman test-browser test-interop tooling-check-determinism
 
 # npm ci when node_modules is missing or package.json / package-lock.json changed.
 # playwright-core downloads no browser; the variable only makes that explicit.
@@ -34,6 +35,7 @@ generate-postman: node_modules/.installed
 ## generate-docs: regenerate docs/index.html from openapi.yaml
 generate-docs: node_modules/.installed
 	$(TOOLING_REDOCLY) build-docs openapi.yaml --inlineBundle --config .redocly.yaml -o docs/index.html
+	$(NODE) tools/docs-offline.mjs docs/index.html
 
 ## lint-spec: lint openapi.yaml (recommended-strict plus the issue-6 rules in .redocly.yaml)
 lint-spec: node_modules/.installed
@@ -47,6 +49,10 @@ test-postman: node_modules/.installed
 test-browser: node_modules/.installed
 	BIN=$(BIN) GO=$(GO) tools/test-browser.sh
 
+## test-interop: unmodified OAuth/OIDC clients and a typed program against a fresh latchd (interop/ has its own lockfile)
+test-interop:
+	BIN=$(BIN) GO=$(GO) interop/run.sh
+
 # tooling-check-determinism: generate the Postman files and the docs three
 # times into a scratch directory and fail unless every run is byte-identical.
 tooling-check-determinism: node_modules/.installed
@@ -56,6 +62,7 @@ tooling-check-determinism: node_modules/.installed
 		mkdir -p "$$tmp/$$i"; \
 		$(NODE) tools/generate-postman.mjs "$$tmp/$$i"; \
 		$(TOOLING_REDOCLY) build-docs openapi.yaml --inlineBundle --config .redocly.yaml -o "$$tmp/$$i/index.html" >/dev/null 2>&1; \
+		$(NODE) tools/docs-offline.mjs "$$tmp/$$i/index.html"; \
 	done; \
 	if [ "$$(cksum < openapi.yaml)" != "$$before" ]; then \
 		echo "tooling: openapi.yaml changed during the check; run it again"; exit 1; fi; \

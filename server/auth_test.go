@@ -68,9 +68,16 @@ func TestSignupRules(t *testing.T) {
 			status    int
 			code      client.ErrorCode
 		}{
-			"short password":  {"a@example.com", "short", 400, client.ErrorCodeWeakPassword},
+			// The schema says minLength 8 (characters): anything shorter never
+			// reaches the policy and is invalid_request, like any other schema
+			// violation. What the schema allows and the policy refuses is
+			// weak_password.
+			"short password":  {"a@example.com", "short", 400, client.ErrorCodeInvalidRequest},
+			"seven chars":     {"a@example.com", "abcdefg", 400, client.ErrorCodeInvalidRequest},
 			"common password": {"a@example.com", "password123", 400, client.ErrorCodeWeakPassword},
 			"long password":   {"a@example.com", strings.Repeat("p", 1025), 400, client.ErrorCodeInvalidRequest},
+			// 1000 characters the schema allows, 2000 bytes the policy refuses.
+			"long in bytes": {"a@example.com", strings.Repeat("é", 1000), 400, client.ErrorCodeWeakPassword},
 		}
 		for name, c := range cases {
 			res, err := s.Client.SignupWithResponse(ctx, client.SignupJSONRequestBody{Email: client.Email(c.email), Password: c.pw})

@@ -37,6 +37,8 @@ var statuses = map[domain.Code]int{
 	domain.CodeInvalidScope:            http.StatusBadRequest,
 	domain.CodeEmailNotVerified:        http.StatusForbidden,
 	domain.CodeQuotaExceeded:           http.StatusConflict,
+	domain.CodeInvalidTarget:           http.StatusBadRequest,
+	domain.CodeUnsupportedTokenType:    http.StatusBadRequest,
 }
 
 // statusError overrides the status of a code for one operation, for the few
@@ -89,7 +91,11 @@ func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 		}
 	}
 	switch code {
-	case domain.CodeInvalidClient, domain.CodeUnsupportedGrantType, domain.CodeInvalidScope, domain.CodeInvalidGrant:
+	case domain.CodeInvalidClient, domain.CodeUnsupportedGrantType, domain.CodeInvalidScope, domain.CodeInvalidGrant,
+		domain.CodeInvalidTarget, domain.CodeUnsupportedTokenType:
+		body.ErrorDescription = body.Message
+	}
+	if oauthPaths[r.URL.Path] {
 		body.ErrorDescription = body.Message
 	}
 	if status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
@@ -97,6 +103,9 @@ func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 	}
 	if status == http.StatusUnauthorized {
 		switch code {
+		case domain.CodeInvalidClient:
+			// RFC 6749 5.2: the scheme the client authenticates with.
+			w.Header().Set("WWW-Authenticate", `Basic realm="latch"`)
 		case domain.CodeInvalidToken, domain.CodeTokenExpired:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="latch", error="invalid_token"`)
 		default:

@@ -33,8 +33,11 @@ func (s *Server) ExchangeToken(ctx context.Context, req api.ExchangeTokenRequest
 	var sreq service.ExchangeRequest
 	if form {
 		f := req.FormdataBody
-		if f.GrantType != "client_credentials" {
-			return nil, domain.Errorf(domain.CodeUnsupportedGrantType, "grant_type must be client_credentials")
+		if f.GrantType == api.UrnIetfParamsOauthGrantTypeTokenExchange {
+			return s.tokenExchange(ctx, f)
+		}
+		if f.GrantType != api.ClientCredentials {
+			return nil, domain.Errorf(domain.CodeUnsupportedGrantType, "grant_type must be client_credentials or urn:ietf:params:oauth:grant-type:token-exchange")
 		}
 		if p == nil {
 			var err error
@@ -103,4 +106,68 @@ func (s *Server) formClient(ctx context.Context, authErr error, secret *string) 
 		return nil, &domain.Error{Code: domain.CodeInvalidClient, Message: "client authentication failed", Err: err}
 	}
 	return p, err
+}
+
+// Token types of RFC 8693 that /auth/token exchanges.
+const (
+	tokenTypeAccessToken = string(api.TokenTypeUrnIetfParamsOauthTokenTypeAccessToken)
+	tokenTypeAPIKey      = string(api.TokenTypeUrnLatchParamsOauthTokenTypeApiKey)
+)
+
+// tokenExchange answers RFC 8693 token exchange. The subject token is the
+// credential: an API key (exchanged as by client_credentials) or an access
+// token exchanged from one (narrowed: see service.ExchangeAccessToken).
+// Client authentication is optional, since the subject token proves the
+// right to it; credentials that were sent and are wrong are still refused
+// (invalid_client). An invalid subject token is invalid_request, as RFC
+// 8693 2.2.2 says; an unregistered audience is invalid_target; a scope the
+// subject does not hold is invalid_scope.
+func (s *Server) tokenExchange(ctx context.Context, f *api.TokenRequest) (api.ExchangeTokenResponseObject, error) {
+	st := stateFrom(ctx)
+	if st.principal == nil && (domain.IsCode(st.authErr, domain.CodeInvalidToken) || domain.IsCode(st.authErr, domain.CodeInvalidClient)) {
+		return nil, &domain.Error{Code: domain.CodeInvalidClient, Message: "client authentication failed", Err: st.authErr}
+	}
+	if f.SubjectToken == nil || *f.SubjectToken == "" || f.SubjectTokenType == nil {
+		return nil, domain.Errorf(domain.CodeInvalidRequest, "token exchange needs subject_token and subject_token_type")
+	}
+	var sreq service.ExchangeRequest
+	if f.Scope != nil && strings.TrimSpace(*f.Scope) != "" {
+		sreq.Scopes = strings.Fields(*f.Scope)
+	}
+	switch {
+	case f.Audience != nil && f.Resource != nil && *f.Audience != *f.Resource:
+		return nil, domain.Errorf(domain.CodeInvalidTarget, "audience and resource name different targets; send one")
+	case f.Audience != nil:
+		sreq.Audience = *f.Audience
+	case f.Resource != nil:
+		sreq.Audience = *f.Resource
+	}
+	var tok *service.ExchangedToken
+	var err error
+	switch string(*f.SubjectTokenType) {
+	case tokenTypeAPIKey:
+		var p *domain.Principal
+		p, err = s.svc.AuthenticateAPIKey(ctx, *f.SubjectToken)
+		if domain.IsCode(err, domain.CodeInvalidToken) {
+			return nil, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the subject_token is not an active API key", Err: err}
+		}
+		if err == nil {
+			tok, err = s.svc.ExchangeToken(ctx, p, sreq)
+		}
+	case tokenTypeAccessToken:
+		tok, err = s.svc.ExchangeAccessToken(ctx, *f.SubjectToken, sreq)
+	}
+	switch {
+	case errors.Is(err, service.ErrScope):
+		return nil, &domain.Error{Code: domain.CodeInvalidScope, Message: domain.ErrorMessage(err), Err: err}
+	case errors.Is(err, service.ErrAudience):
+		return nil, &domain.Error{Code: domain.CodeInvalidTarget, Message: domain.ErrorMessage(err), Err: err}
+	case err != nil:
+		return nil, err
+	}
+	issued := api.ExchangeResponseIssuedTokenTypeUrnIetfParamsOauthTokenTypeAccessToken
+	return api.ExchangeToken200JSONResponse(api.ExchangeResponse{
+		AccessToken: tok.AccessToken, TokenType: api.ExchangeResponseTokenTypeBearer,
+		ExpiresIn: tok.ExpiresIn, ExpiresAt: tok.ExpiresAt, Scope: tok.Scope, IssuedTokenType: &issued,
+	}), nil
 }

@@ -122,9 +122,11 @@ func (e *enc) user(u *api.User) {
 	}
 	e.raw(`{"created_at":`)
 	e.time(u.CreatedAt)
+	e.raw(`,"email":`)
 	if u.Email != nil {
-		e.raw(`,"email":`)
 		e.email(string(*u.Email))
+	} else {
+		e.raw(`null`)
 	}
 	e.raw(`,"email_verified":`)
 	e.b = strconv.AppendBool(e.b, u.EmailVerified)

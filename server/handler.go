@@ -26,6 +26,9 @@ type Config struct {
 	// and the client is the first address from the right that is not (see
 	// clientIP). Empty: the client is always the TCP peer.
 	TrustedProxies []netip.Prefix
+	// PublicURL is where clients reach Latch (LATCH_PUBLIC_URL): the base
+	// of the endpoints in the discovery documents.
+	PublicURL string
 }
 
 type handler struct {
@@ -70,7 +73,8 @@ func NewHandler(cfg Config, svc *service.Service, log *slog.Logger, specYAML, do
 		return nil, err
 	}
 	h := &handler{cfg: cfg, svc: svc, log: log, ids: newRequestIDs()}
-	srv := &Server{svc: svc, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage}}
+	srv := &Server{svc: svc, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
+		publicURL: cfg.PublicURL}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})

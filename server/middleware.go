@@ -88,12 +88,14 @@ func (h *handler) base(next http.Handler) http.Handler {
 		hd.Set("X-Request-Id", st.id)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		switch r.URL.Path {
-		case "/docs", "/openapi.yaml", "/openapi.json", "/.well-known/jwks.json", "/health":
+		case "/docs", "/openapi.yaml", "/openapi.json", "/.well-known/jwks.json", "/health",
+			"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/favicon.ico":
 		default:
 			// Responses may carry tokens: never cache them anywhere.
 			hd.Set("Cache-Control", "no-store")
 			hd.Set("Pragma", "no-cache")
 		}
+		pageHeaders(hd, r.URL.Path)
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {

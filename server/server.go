@@ -20,6 +20,8 @@ type Server struct {
 	log     *slog.Logger
 	version string
 	spec    Spec
+	// publicURL is the base of the endpoints in the discovery documents.
+	publicURL string
 }
 
 // Spec is the API description the server publishes.
@@ -45,7 +47,7 @@ func (s *Server) GetJWKS(ctx context.Context, _ api.GetJWKSRequestObject) (api.G
 	out := api.GetJWKS200JSONResponse{Keys: make([]api.JWK, len(keys))}
 	for i, k := range keys {
 		out.Keys[i] = api.JWK{Kid: k.KID, Kty: api.JWKKty(k.Kty), Alg: api.JWKAlg(k.Alg), Use: api.Sig,
-			Crv: strPtr(k.Crv), X: strPtr(k.X), Y: strPtr(k.Y), N: strPtr(k.N), E: strPtr(k.E)}
+			Crv: crvPtr(k.Crv), X: strPtr(k.X), Y: strPtr(k.Y), N: strPtr(k.N), E: strPtr(k.E)}
 	}
 	return out, nil
 }

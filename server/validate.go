@@ -81,7 +81,11 @@ func (h *handler) authenticate(ctx context.Context, in *openapi3filter.Authentic
 		}
 		p, err = h.svc.AuthenticateAPIKey(ctx, key)
 	case "basicAuth":
-		_, secret, ok := r.BasicAuth()
+		_, secret, ok, berr := basicCredentials(r)
+		if berr != nil {
+			err = berr
+			break
+		}
 		if !ok || secret == "" {
 			err = errNoCredentials
 			break
@@ -154,6 +158,10 @@ func (h *handler) validationError(ctx context.Context, err error, w http.Respons
 			writeError(h.log, w, r, domain.Errorf(domain.CodeUnsupportedMediaType, "the content type %q is not accepted here", mediaType(r)))
 			return
 		}
+		if isUnknownGrantType(r, re) {
+			writeError(h.log, w, r, domain.Errorf(domain.CodeUnsupportedGrantType, "grant_type must be client_credentials or urn:ietf:params:oauth:grant-type:token-exchange"))
+			return
+		}
 		writeError(h.log, w, r, domain.Errorf(domain.CodeInvalidRequest, "%s", requestErrorMessage(re)))
 	default:
 		var me openapi3.MultiError
@@ -198,4 +206,16 @@ func requestErrorMessage(re *openapi3filter.RequestError) string {
 		return where + ": " + re.Reason
 	}
 	return where + " is invalid"
+}
+
+// isUnknownGrantType reports whether re refuses the grant_type of a token
+// request for not being in the spec's enum: RFC 6749 5.2 names that
+// unsupported_grant_type, not invalid_request.
+func isUnknownGrantType(r *http.Request, re *openapi3filter.RequestError) bool {
+	var se *openapi3.SchemaError
+	if r.URL.Path != "/auth/token" || re.Parameter != nil || !errors.As(re.Err, &se) || se.SchemaField != "enum" {
+		return false
+	}
+	p := se.JSONPointer()
+	return len(p) == 1 && p[0] == "grant_type"
 }

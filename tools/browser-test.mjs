@@ -2,14 +2,23 @@
 // browser-test.mjs opens the API reference that latchd serves at /docs in
 // headless Chromium (Debian's, driven by playwright-core, which downloads no
 // browser) and checks what a reader sees: the page renders, every operation of
-// openapi.yaml shows up with its summary, the page loads no script, style or
-// font from another origin, and no script error occurs. It saves a screenshot.
+// openapi.yaml shows up with its summary, the page makes no request to any
+// other origin (not even an image), /favicon.ico is an icon, and no script
+// error occurs. It saves a screenshot.
+//
+// It then checks the pages that mailed links open: /reset-password sets a
+// new password with a real reset link (read from latchd's log, which must
+// show links: LATCH_MAIL_LOG_LINKS=true), drops the token from the address
+// bar, and says so; /verify-email with a dead link says the link is
+// invalid; /accept-invitation shows how to accept. None of them loads
+// anything from another origin or breaks its Content-Security-Policy.
 //
 // Redoc renders a tag's operations when the reader opens the tag, so the check
 // opens each tag (/docs#/<tag>) and waits for the summaries of its operations.
 //
 // Usage: node tools/browser-test.mjs --base-url URL [--spec openapi.yaml]
 //          [--screenshot .ci/out/docs.png] [--chromium /usr/bin/chromium]
+//          [--latchd-log FILE]
 // Exits 0 when every check passes, 1 otherwise.
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,6 +35,7 @@ const { values: opts } = parseArgs({
     screenshot: { type: 'string', default: '.ci/out/docs.png' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     timeout: { type: 'string', default: '20000' },
+    'latchd-log': { type: 'string' },
   },
 });
 
@@ -60,6 +70,84 @@ function operations(file) {
     }
   }
   return { title: spec.info.title, byTag };
+}
+
+// api calls Latch from Node, outside the browser.
+async function api(base, path, body, token) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+// resetLink waits for latchd to log the reset mail of email and returns its
+// token.
+async function resetToken(log, since, timeout) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const text = readFileSync(log, 'utf8').slice(since);
+    const m = text.match(/reset-password#token=([A-Za-z0-9_-]{43})/);
+    if (m) return m[1];
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return null;
+}
+
+// checkPages drives the pages of mailed links as a person would.
+async function checkPages(page, base, timeout, problems, pageErrors) {
+  const csp = [];
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Refused to/.test(msg.text())) csp.push(msg.text());
+  });
+  const status = async () => (await page.locator('#status').textContent()) || '';
+
+  // Reset: a real link from the log, a new password, then a login with it.
+  const log = opts['latchd-log'];
+  if (!log) {
+    problems.push('--latchd-log is needed to check /reset-password with a real link');
+  } else {
+    const email = `page-${Date.now()}@example.com`;
+    const su = await api(base, '/auth/signup', { email, password: 'an old passphrase' });
+    if (su.status !== 201) problems.push(`signup for the reset page: ${su.status}`);
+    const since = readFileSync(log, 'utf8').length;
+    await api(base, '/auth/password/forgot', { email });
+    const token = await resetToken(log, since, timeout);
+    if (!token) {
+      problems.push('no reset link in the latchd log (is LATCH_MAIL_LOG_LINKS=true?)');
+    } else {
+      await page.goto(`${base}/reset-password#token=${token}`, { waitUntil: 'load', timeout });
+      if (page.url().includes(token)) problems.push('/reset-password left the token in the address bar');
+      await page.getByLabel('New password', { exact: true }).fill('a brand new passphrase');
+      await page.getByLabel('Repeat the new password').fill('a brand new passphrase');
+      await page.getByRole('button', { name: 'Set the new password' }).click();
+      await page.waitForFunction(() => /password is changed|Not done/.test(document.getElementById('status').textContent), null, { timeout })
+        .catch(() => {});
+      const said = await status();
+      if (!said.includes('password is changed')) problems.push(`/reset-password said "${said}"`);
+      const login = await api(base, '/auth/login', { email, password: 'a brand new passphrase' });
+      if (login.status !== 200) problems.push(`login with the password set on /reset-password: ${login.status}`);
+      else say('/reset-password set a new password with a mailed link');
+    }
+  }
+
+  // Verify with a dead link: the page explains.
+  await page.goto(`${base}/verify-email#token=${'x'.repeat(43)}`, { waitUntil: 'load', timeout });
+  await page.getByRole('button', { name: 'Verify my email address' }).click();
+  await page.waitForFunction(() => /Not done|verified/.test(document.getElementById('status').textContent), null, { timeout })
+    .catch(() => {});
+  const said = await status();
+  if (!said.includes('invalid, used or expired')) problems.push(`/verify-email with a dead link said "${said}"`);
+  else say('/verify-email explains a dead link');
+
+  // Invitation: the token and how to accept it.
+  await page.goto(`${base}/accept-invitation#token=abc`, { waitUntil: 'load', timeout });
+  const shown = (await page.locator('#token').textContent()) || '';
+  if (!shown.includes('"token":"abc"')) problems.push(`/accept-invitation shows "${shown}"`);
+  else say('/accept-invitation shows how to accept');
+
+  for (const m of csp) problems.push(`Content-Security-Policy violation: ${m}`);
+  void pageErrors;
 }
 
 async function main() {
@@ -137,11 +225,19 @@ async function main() {
       problems.push(`script error on the page: ${message}`);
     }
     for (const { url, type: kind } of external) {
-      if (kind === 'image') {
-        say(`note: blocked an image from another origin: ${url}`);
-      } else {
-        problems.push(`the page is not self-contained: it requested ${kind} ${url}`);
-      }
+      problems.push(`the page is not self-contained: it requested ${kind} ${url}`);
+    }
+    external.length = 0;
+
+    const icon = await page.request.get(`${base}/favicon.ico`);
+    const iconBody = await icon.body();
+    if (icon.status() !== 200 || icon.headers()['content-type'] !== 'image/x-icon' || iconBody.readUInt16LE(2) !== 1) {
+      problems.push(`/favicon.ico is not an icon: ${icon.status()} ${icon.headers()['content-type']}`);
+    }
+
+    await checkPages(page, base, timeout, problems, pageErrors);
+    for (const { url, type: kind } of external) {
+      problems.push(`a page is not self-contained: it requested ${kind} ${url}`);
     }
   } finally {
     await context.close();

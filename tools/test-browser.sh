@@ -45,11 +45,13 @@ if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/yaml ]; then
 fi
 
 latchd_build || exit 1
+# The reset page is driven with a real mailed link, read from the log.
+export LATCH_MAIL_LOG_LINKS=true
 latchd_start || exit 1
 
 status=0
 node tools/browser-test.mjs --base-url "$LATCHD_URL" --spec openapi.yaml \
-	--screenshot "$SCREENSHOT" --chromium "$CHROMIUM" || status=$?
+	--screenshot "$SCREENSHOT" --chromium "$CHROMIUM" --latchd-log "$LATCHD_LOG" || status=$?
 if [ "$status" -ne 0 ]; then
 	latchd_log_tail 40
 	exit "$status"

@@ -57,12 +57,25 @@ type Config struct {
 	// JWKSURL is Latch's key set, such as
 	// "https://auth.example.com/.well-known/jwks.json".
 	JWKSURL string
-	// Issuer is the iss that tokens must carry: Latch's LATCH_ISSUER.
-	// Default "http://127.0.0.1:8080", Latch's default.
+	// Issuer is the iss that tokens must carry: Latch's LATCH_ISSUER, which
+	// is its LATCH_PUBLIC_URL unless set (the issuer of
+	// /.well-known/openid-configuration). Default "http://127.0.0.1:8080",
+	// Latch's default.
 	Issuer string
-	// Audience must be among the token's aud: Latch's LATCH_AUDIENCE, or the
-	// audience asked for in an exchange. Default "latch".
+	// Audience is required: it must be among the token's aud. Set it to the
+	// audience your service registered for its organization
+	// (PUT /organizations/{id}/audiences) and asks for in exchanges; every
+	// token is checked against it, so a token minted for another service
+	// is refused. Default "latch" (LATCH_AUDIENCE), which every user's
+	// session token carries: keep the default only for a service that
+	// accepts any Latch user.
 	Audience string
+	// OrgID, when set, pins the organization: only tokens whose org_id
+	// claim equals it pass (an organization key's exchanged tokens and its
+	// delegated sessions); every other token is ErrInvalidToken. An
+	// application scope proves something only for an organization you
+	// trust, so set OrgID whenever scopes are permissions.
+	OrgID string
 	// Algorithms is the alg allowlist. Default ES256 only, Latch's default;
 	// add EdDSA or RS256 when Latch signs with those.
 	Algorithms []string
@@ -212,6 +225,13 @@ type Claims struct {
 	OrgID string `json:"org_id,omitempty"`
 	// Ext is the organization's own id of a delegated session's user.
 	Ext string `json:"ext,omitempty"`
+	// ClientID is the OAuth client the token was issued to (RFC 9068): the
+	// API key's id for an exchanged token, Latch's LATCH_CLIENT_ID
+	// ("latch") for a user's session.
+	ClientID string `json:"client_id,omitempty"`
+	// AuthTime is when the subject last authenticated (RFC 9068): the
+	// session's login, or the exchange.
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
 }
 
 // Scopes returns the token's scopes; none for a session token.
@@ -286,6 +306,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	}
 	if c.Subject == "" || c.ID == "" {
 		return nil, invalid(errors.New("no sub or jti"))
+	}
+	if v.cfg.OrgID != "" && c.OrgID != v.cfg.OrgID {
+		return nil, invalid(fmt.Errorf("org_id %q is not the pinned organization", c.OrgID))
 	}
 	return c, nil
 }

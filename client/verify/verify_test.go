@@ -367,3 +367,24 @@ func TestMiddleware(t *testing.T) {
 		})
 	}
 }
+
+// TestOrgIDPinning: with Config.OrgID only tokens of that organization
+// pass; RFC 9068's client_id and auth_time are read (security review item 7).
+func TestOrgIDPinning(t *testing.T) {
+	k := newKeys(t)
+	ks := newKeySet(t)
+	ks.publish("ec1", "ES256", k.ec)
+	now := time.Now().Truncate(time.Second)
+	v := newVerifier(t, verify.Config{JWKSURL: ks.url(), Issuer: issuer, OrgID: "org-1", Now: func() time.Time { return now }})
+	es := jwt.SigningMethodES256
+	ctx := context.Background()
+	c, err := v.Verify(ctx, token(t, es, k.ec, nil, claims(now, map[string]any{"org_id": "org-1", "client_id": "key-1", "auth_time": now.Unix()})))
+	if err != nil || c.ClientID != "key-1" || c.AuthTime == nil || !c.AuthTime.Time.Equal(now) {
+		t.Fatalf("the pinned organization's token: %v %+v", err, c)
+	}
+	for name, extra := range map[string]map[string]any{"another organization": {"org_id": "org-2"}, "no organization": nil} {
+		if _, err := v.Verify(ctx, token(t, es, k.ec, nil, claims(now, extra))); !errors.Is(err, verify.ErrInvalidToken) {
+			t.Errorf("%s: %v, want invalid_token", name, err)
+		}
+	}
+}

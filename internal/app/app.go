@@ -103,7 +103,7 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdle, SessionMaxTTL: c.SessionMax, ReuseGrace: c.ReuseGrace,
 		SessionCacheTTL: c.SessionCache, RateLimits: c.RateLimits, Limits: c.Limits,
 		RequireVerifiedEmail: c.RequireVerifiedEmail, AutoconfirmEmail: c.AutoconfirmEmail, Recovery: c.Recovery.serviceConfig(),
-		APIKeys: c.APIKeys.serviceConfig(), Quotas: c.Quotas,
+		APIKeys: c.APIKeys.serviceConfig(), Quotas: c.Quotas, ClientID: c.ClientID,
 	}, service.Deps{Store: st, Hasher: hasher, Issuer: issuer, Sealer: sealer, Clock: clock, Log: log,
 		MailQueued: func() { worker.Notify() }})
 	if err := svc.Init(ctx); err != nil {
@@ -114,6 +114,7 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	}
 	h, err := server.NewHandler(server.Config{
 		Version: Version, MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
+		PublicURL: c.Recovery.PublicURL,
 	}, svc, log, latch.SpecYAML, docs.Page)
 	if err != nil {
 		return nil, err
@@ -171,6 +172,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	a.Log.Info("latchd listening", "addr", ln.Addr().String(), "version", Version)
 	warnWeakSettings(a.Log, a.Config, ln.Addr())
+	if a.Config.PublicURLDerived {
+		a.Log.Info("LATCH_PUBLIC_URL is not set: derived from LATCH_ADDR; it is the issuer and the base of every link, so set it when clients reach Latch at another address",
+			"public_url", a.Config.Recovery.PublicURL, "issuer", a.Config.Issuer)
+	}
 	var err error
 	select {
 	case err = <-errc:

@@ -27,8 +27,15 @@ type Config struct {
 	Addr                 string
 	DatabaseURL          string
 	DBMaxConns           int
-	Issuer               string
-	Audience             string
+	// Issuer is the iss of access tokens; empty means the public URL
+	// (Recovery.PublicURL), the one source of every link.
+	Issuer   string
+	Audience string
+	// ClientID is the client_id claim of user sessions' access tokens.
+	ClientID string
+	// PublicURLDerived is set when LATCH_PUBLIC_URL was not given and was
+	// derived from LATCH_ADDR (latchd says so at start).
+	PublicURLDerived bool
 	SigningAlg           string
 	MasterKey            string
 	AccessTTL            time.Duration
@@ -134,8 +141,8 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	c := Config{
 		Addr:            "127.0.0.1:8080",
 		DatabaseURL:     "sqlite://latch.db",
-		Issuer:          "http://127.0.0.1:8080",
 		Audience:        "latch",
+		ClientID:        "latch",
 		SigningAlg:      token.ES256,
 		AccessTTL:       15 * time.Minute,
 		RefreshIdle:     7 * 24 * time.Hour,
@@ -190,8 +197,9 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&c.Addr, "addr", "LATCH_ADDR", "listen address")
 	str(&c.DatabaseURL, "database-url", "LATCH_DATABASE_URL", "sqlite://relative.db, sqlite:///absolute.db or postgres://...")
 	integer(&c.DBMaxConns, "db-max-conns", "LATCH_DB_MAX_CONNS", "database connection pool size (0: per-driver default)")
-	str(&c.Issuer, "issuer", "LATCH_ISSUER", "iss claim of access tokens")
+	str(&c.Issuer, "issuer", "LATCH_ISSUER", "iss claim of access tokens (default: the public URL)")
 	str(&c.Audience, "audience", "LATCH_AUDIENCE", "aud claim of access tokens")
+	str(&c.ClientID, "client-id", "LATCH_CLIENT_ID", "client_id claim of user sessions' access tokens (RFC 9068)")
 	str(&c.SigningAlg, "signing-alg", "LATCH_SIGNING_ALG", "ES256, EdDSA or RS256")
 	str(&c.MasterKey, "master-key", "LATCH_MASTER_KEY", "base64 32-byte key that encrypts signing keys at rest")
 	dur(&c.AccessTTL, "access-ttl", "LATCH_ACCESS_TTL", "access token lifetime")
@@ -225,7 +233,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	boolean(&c.AutoconfirmEmail, "autoconfirm-email", "LATCH_AUTOCONFIRM_EMAIL", "mark new accounts' emails verified at signup without mail (development only)")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "LATCH_SHUTDOWN_TIMEOUT", "graceful shutdown limit")
 	// Password reset, email verification, mail and pruning.
-	str(&c.Recovery.PublicURL, "public-url", "LATCH_PUBLIC_URL", "base URL of the links in mails (never taken from a request)")
+	str(&c.Recovery.PublicURL, "public-url", "LATCH_PUBLIC_URL", "where clients reach Latch: the issuer (unless LATCH_ISSUER is set), the discovery endpoints and every mailed link (never taken from a request; default http:// + LATCH_ADDR)")
 	str(&c.Recovery.ResetURL, "reset-url", "LATCH_RESET_URL", "password-reset page: absolute URL or path below the public URL, with {token}")
 	str(&c.Recovery.VerifyURL, "verify-url", "LATCH_VERIFY_URL", "email-verification page: absolute URL or path below the public URL, with {token}")
 	dur(&c.Recovery.ResetTTL, "reset-ttl", "LATCH_RESET_TTL", "password-reset token lifetime")
@@ -275,6 +283,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		return c, errors.New("LATCH_TRUST_PROXY is no longer supported: it believed the last X-Forwarded-For hop from any client; " +
 			"list your proxies' addresses or CIDR prefixes in LATCH_TRUSTED_PROXIES and unset LATCH_TRUST_PROXY")
 	}
+	c.derivePublicURL()
 	return c, c.validate()
 }
 
@@ -292,6 +301,9 @@ func (c *Config) validate() error {
 	}
 	if c.Audience == "" {
 		bad("LATCH_AUDIENCE", "must not be empty")
+	}
+	if c.ClientID == "" {
+		bad("LATCH_CLIENT_ID", "must not be empty")
 	}
 	if c.AccessTTL < 10*time.Second || c.AccessTTL > 24*time.Hour {
 		bad("LATCH_ACCESS_TTL", "must be between 10s and 24h")

@@ -60,7 +60,6 @@ type RecoveryConfig struct {
 
 func defaultRecovery() RecoveryConfig {
 	return RecoveryConfig{
-		PublicURL:       "http://127.0.0.1:8080",
 		ResetURL:        "/reset-password#token={token}",
 		VerifyURL:       "/verify-email#token={token}",
 		ResetTTL:        time.Hour,

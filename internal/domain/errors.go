@@ -38,6 +38,11 @@ const (
 	CodeInvalidScope            Code = "invalid_scope"
 	CodeEmailNotVerified        Code = "email_not_verified"
 	CodeQuotaExceeded           Code = "quota_exceeded"
+	// CodeInvalidTarget is RFC 8693's refusal of an audience or resource.
+	CodeInvalidTarget Code = "invalid_target"
+	// CodeUnsupportedTokenType is RFC 7009's refusal to revoke a kind of
+	// token.
+	CodeUnsupportedTokenType Code = "unsupported_token_type"
 )
 
 // Error is an error with a stable code and a message that is safe to show to

@@ -26,10 +26,13 @@ const (
 	ScopeKeysRead      = "keys:read"
 	ScopeKeysWrite     = "keys:write"
 	ScopeUsersRead     = "users:read"
+	// ScopeTokensIntrospect lets an API key call the RFC 7662
+	// introspection endpoint.
+	ScopeTokensIntrospect = "tokens:introspect"
 )
 
 // BuiltinScopes lists the scopes that Latch itself interprets.
-var BuiltinScopes = []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead}
+var BuiltinScopes = []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead, ScopeTokensIntrospect}
 
 // IsBuiltinScope reports whether s is one of BuiltinScopes.
 func IsBuiltinScope(s string) bool {

@@ -286,7 +286,10 @@ func (s *Service) tokenSet(u *domain.User, sess *domain.Session, refresh string,
 			ExpiresAt: jwt.NewNumericDate(exp),
 			ID:        uuid.NewString(),
 		},
-		SID: sess.ID.String(),
+		SID:      sess.ID.String(),
+		ClientID: s.cfg.ClientID,
+		// The session's login is when its user last authenticated.
+		AuthTime: jwt.NewNumericDate(sess.CreatedAt),
 	}
 	if u.OrgID != nil {
 		c.OrgID = u.OrgID.String()

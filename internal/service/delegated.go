@@ -145,25 +145,38 @@ func (s *Service) LookupUser(ctx context.Context, p *domain.Principal, email str
 	if p.Kind != domain.PrincipalAPIKey || p.OrgID != nil || p.UserID == uuid.Nil || !p.HasScope(domain.ScopeUsersRead) {
 		return nil, denied
 	}
-	owner, err := s.store.UserByID(ctx, p.UserID)
-	if domain.IsCode(err, domain.CodeNotFound) {
-		return nil, denied
-	}
+	ok, err := s.isOperatorKey(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	if owner.Email == "" || !owner.EmailVerified || !slices.Contains(s.cfg.APIKeys.OperatorEmails, owner.Email) {
-		return nil, denied
-	}
-	// Operator power needs the address verified before the key was made:
-	// a key created while someone else held an unverified account with the
-	// operator's address never gains it.
-	e, err := s.keyByID(ctx, p.KeyID)
-	if err != nil {
-		return nil, err
-	}
-	if owner.VerifiedAt == nil || !owner.VerifiedAt.Before(e.createdAt) {
+	if !ok {
 		return nil, denied
 	}
 	return s.existingUserByEmail(ctx, email)
+}
+
+// isOperatorKey reports whether p is a personal API key of an operator
+// (LATCH_OPERATOR_EMAILS) whose owner verified that email before the key
+// was made: a key created while someone else held an unverified account
+// with the operator's address never gains operator power. The caller
+// checks the scope the operation needs.
+func (s *Service) isOperatorKey(ctx context.Context, p *domain.Principal) (bool, error) {
+	if p.Kind != domain.PrincipalAPIKey || p.Exchanged || p.OrgID != nil || p.UserID == uuid.Nil {
+		return false, nil
+	}
+	owner, err := s.store.UserByID(ctx, p.UserID)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if owner.Email == "" || !owner.EmailVerified || !slices.Contains(s.cfg.APIKeys.OperatorEmails, owner.Email) {
+		return false, nil
+	}
+	e, err := s.keyByID(ctx, p.KeyID)
+	if err != nil {
+		return false, err
+	}
+	return owner.VerifiedAt != nil && owner.VerifiedAt.Before(e.createdAt), nil
 }

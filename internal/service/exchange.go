@@ -3,11 +3,11 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/internal/domain"
@@ -35,6 +35,10 @@ type ExchangeRequest struct {
 // malformed scope or one the key does not hold. The HTTP layer answers an
 // RFC 6749 client invalid_scope for it.
 var ErrScope = errors.New("service: scope refused")
+
+// ErrAudience is the cause (Err) of an exchange refused for its audience;
+// the HTTP layer answers an RFC 8693 client invalid_target for it.
+var ErrAudience = errors.New("service: audience refused")
 
 // ExchangedToken is an access token exchanged from an API key.
 type ExchangedToken struct {
@@ -74,61 +78,11 @@ func (s *Service) ExchangeToken(ctx context.Context, p *domain.Principal, req Ex
 		}
 	}
 	if req.Scopes != nil {
-		scopes = make([]string, 0, len(req.Scopes))
-		for _, sc := range req.Scopes {
-			if err := domain.CheckScope(sc); err != nil {
-				return nil, &domain.Error{Code: domain.CodeInvalidRequest, Message: domain.ErrorMessage(err), Err: ErrScope}
-			}
-			if !slices.Contains(e.scopes, sc) {
-				return nil, &domain.Error{Code: domain.CodeInsufficientPermissions,
-					Message: "the API key does not hold the scope \"" + sc + "\"", Err: ErrScope}
-			}
-			scopes = append(scopes, sc)
+		if scopes, err = narrowScopes(e.scopes, req.Scopes, "the API key"); err != nil {
+			return nil, err
 		}
-		slices.Sort(scopes)
-		scopes = slices.Compact(scopes)
 	}
-	ttl := s.cfg.AccessTTL
-	if req.ExpiresIn > 0 {
-		ttl = req.ExpiresIn
-	}
-	ttl = min(ttl, s.cfg.APIKeys.ExchangeMaxTTL)
-	exp := now.Add(ttl)
-	if e.expiresAt != nil && e.expiresAt.Before(exp) {
-		exp = *e.expiresAt
-	}
-	if len(req.Audience) > 255 {
-		return nil, domain.Errorf(domain.CodeInvalidRequest, "audience must be at most 255 bytes")
-	}
-	if err := s.checkAudience(ctx, e, req.Audience); err != nil {
-		return nil, err
-	}
-	c := &token.Claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(exp),
-			ID:        uuid.NewString(),
-		},
-		Scope: strings.Join(scopes, " "),
-		KeyID: e.id.String(),
-	}
-	if e.orgID != nil {
-		// An organization key acts as the organization's service identity,
-		// whose subject is the organization id.
-		c.Subject = e.orgID.String()
-		c.OrgID = e.orgID.String()
-	} else {
-		c.Subject = e.userID.String()
-	}
-	if req.Audience != "" {
-		c.Audience = jwt.ClaimStrings{req.Audience}
-	}
-	at, err := s.issuer.Sign(c)
-	if err != nil {
-		return nil, err
-	}
-	exp = c.ExpiresAt.Time.UTC()
-	return &ExchangedToken{AccessToken: at, ExpiresAt: exp, ExpiresIn: max(0, int(exp.Sub(now).Round(time.Second)/time.Second)), Scope: c.Scope}, nil
+	return s.mintExchanged(ctx, e, scopes, req, now, nil, now)
 }
 
 // checkAudience refuses an audience that the key's organization has not
@@ -140,14 +94,14 @@ func (s *Service) checkAudience(ctx context.Context, e *keyEntry, aud string) er
 		return nil
 	}
 	if e.orgID == nil {
-		return domain.Errorf(domain.CodeInsufficientPermissions, "a personal API key cannot choose the audience of its tokens")
+		return &domain.Error{Code: domain.CodeInsufficientPermissions, Message: "a personal API key cannot choose the audience of its tokens", Err: ErrAudience}
 	}
 	auds, err := s.store.OrgAudiences(ctx, *e.orgID)
 	if err != nil {
 		return err
 	}
 	if !slices.Contains(auds, aud) {
-		return domain.Errorf(domain.CodeInsufficientPermissions, "the audience %q is not registered for this organization", aud)
+		return &domain.Error{Code: domain.CodeInsufficientPermissions, Message: fmt.Sprintf("the audience %q is not registered for this organization", aud), Err: ErrAudience}
 	}
 	return nil
 }

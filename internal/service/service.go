@@ -32,6 +32,7 @@ type Store interface {
 	domain.APIKeyStore
 	domain.OrgStore
 	domain.Pinger
+	domain.TokenLookupStore
 }
 
 // Hasher hashes and verifies passwords and applies the password policy;
@@ -144,6 +145,9 @@ type Config struct {
 	APIKeys APIKeyConfig
 	// Quotas bound what one owner may hold.
 	Quotas Quotas
+	// ClientID is the client_id claim (RFC 9068) of user sessions' access
+	// tokens; "latch" when empty.
+	ClientID string
 }
 
 // Service is the application. It is safe for concurrent use.
@@ -220,6 +224,9 @@ func New(cfg Config, d Deps) *Service {
 	}
 	cfg.Recovery = cfg.Recovery.withDefaults()
 	cfg.APIKeys = cfg.APIKeys.withDefaults()
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID
+	}
 	return &Service{
 		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter,
 		clock: d.Clock, log: d.Log,

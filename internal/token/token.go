@@ -52,6 +52,13 @@ type Claims struct {
 	OrgID string `json:"org_id,omitempty"`
 	// Ext is the external id of a delegated identity.
 	Ext string `json:"ext,omitempty"`
+	// ClientID is the OAuth client the token was issued to (RFC 9068): the
+	// API key's id for an exchanged token, the configured client id
+	// (LATCH_CLIENT_ID) for a user's session.
+	ClientID string `json:"client_id,omitempty"`
+	// AuthTime is when the subject last authenticated (RFC 9068): the
+	// session's login, or the exchange of the API key.
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
 }
 
 // ValidAlg reports whether alg is a supported signing algorithm.

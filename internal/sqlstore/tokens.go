@@ -1,0 +1,30 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+var _ domain.TokenLookupStore = (*Store)(nil)
+
+// RefreshTokenSession returns the session of the refresh token with the
+// hash and whether the token is neither spent nor revoked. It only reads:
+// introspecting a token must not spend it. Returns CodeNotFound for an
+// unknown token.
+func (s *Store) RefreshTokenSession(ctx context.Context, hash []byte) (*domain.Session, bool, error) {
+	var r struct {
+		sessionRow
+		TokenUsedAt    nts `db:"token_used_at"`
+		TokenRevokedAt nts `db:"token_revoked_at"`
+	}
+	err := s.get(ctx, &r, `SELECT s.id, s.user_id, s.org_id, s.created_at, s.last_used_at, s.expires_at,
+		s.absolute_expires_at, s.revoked_at, s.user_agent, s.ip,
+		t.used_at AS token_used_at, t.revoked_at AS token_revoked_at
+		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?`, hash)
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	sess := r.sessionRow.domain()
+	return &sess, !r.TokenUsedAt.Valid && !r.TokenRevokedAt.Valid, nil
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# interop/run.sh: Latch against unmodified well-known clients (make test-interop).
+#
+# Installs interop/'s pinned packages (npm ci), types a program from
+# openapi.yaml with openapi-typescript and type-checks it (tsc --noEmit),
+# builds latchd and starts it like the other end-to-end checks (a fresh
+# SQLite database, LATCH_AUTOCONFIRM_EMAIL=true, see tools/latchd.sh), then
+# runs oauth.mjs (openid-client, jose) and the typed program against it.
+# Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LATCHD_WHO=test-interop
+# shellcheck source=tools/latchd.sh
+. tools/latchd.sh
+
+(cd interop && npm ci --no-audit --no-fund --silent)
+(cd interop && node_modules/.bin/openapi-typescript ../openapi.yaml -o schema.gen.d.ts --silent)
+(cd interop && node_modules/.bin/tsc --noEmit -p . && node_modules/.bin/tsc -p .)
+latchd_say "the typed program type-checks against openapi.yaml"
+
+latchd_build || exit 1
+latchd_start || exit 1
+
+status=0
+node interop/oauth.mjs "$LATCHD_URL" || status=$?
+if [ "$status" -eq 0 ]; then
+	node interop/out/flows.js "$LATCHD_URL" || status=$?
+fi
+if [ "$status" -ne 0 ]; then
+	latchd_log_tail 40
+	exit "$status"
+fi
+latchd_say "interop checks passed against $LATCHD_URL"
