@@ -37,7 +37,7 @@ def refreshes() -> list[str]:
 
 
 def worker(path: str, seconds: float, out: Any) -> None:
-    c = Client(URL, store=FileStore(path), refresh_policy=RefreshPolicy(fraction=0.1))
+    c = Client(URL, store=FileStore(path), refresh_policy=RefreshPolicy(fraction=0.05))
     signed_out: list[str] = []
     c.on("signed_out", lambda e: signed_out.append(e.reason) if isinstance(e, SignedOut) else None)
     refreshed = [0, 0]

@@ -54,7 +54,7 @@ ${opts['no-locks'] ? '<script>delete Navigator.prototype.locks;</script>' : ''}
 <body><h1>Latch SDK, one session in ${tabs} tabs</h1><table id="t"></table>
 <script type="module">
 import { LatchClient } from '/dist/index.js';
-const latch = new LatchClient({ baseUrl: ${JSON.stringify(opts.latchd)}, storage: 'localStorage', refresh: { fraction: 0.1 } });
+const latch = new LatchClient({ baseUrl: ${JSON.stringify(opts.latchd)}, storage: 'localStorage', refresh: { fraction: 0.05 } });
 const s = window.stats = { lock: latch.lockKind, calls: 0, ok: 0, statuses: {}, errors: [], signedOut: [], refreshed: 0, adopted: 0, invalidGrant: 0, running: false };
 latch.on('signedOut', (e) => s.signedOut.push(e.reason));
 latch.on('tokenRefreshed', (e) => (e.adopted ? s.adopted++ : s.refreshed++));
