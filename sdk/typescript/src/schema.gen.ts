@@ -89,6 +89,139 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/oauth-authorization-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth 2.0 Authorization Server Metadata (RFC 8414)
+         * @description Latch's endpoints and capabilities, for OAuth clients that discover
+         *     them (openid-client, Spring Security, ...). `issuer` is
+         *     `LATCH_ISSUER` (by default `LATCH_PUBLIC_URL`), every endpoint is
+         *     below `LATCH_PUBLIC_URL`. Latch has no authorization endpoint: it
+         *     lists no response type.
+         */
+        get: operations["getAuthorizationServerMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/openid-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OpenID Connect Discovery document
+         * @description The same document as `/.well-known/oauth-authorization-server`, at
+         *     the address OpenID Connect libraries look for. Latch issues access
+         *     tokens, not ID tokens; `/userinfo` answers the OIDC claims of a
+         *     session.
+         */
+        get: operations["getOpenIDConfiguration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/favicon.ico": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Latch icon */
+        get: operations["getFavicon"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reset-password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The password-reset page that mailed links open
+         * @description A self-contained page (no external assets, works without other
+         *     origins) that reads the token from the URL fragment (`#token=...`,
+         *     never sent to a server) and posts it with the new password to
+         *     `POST /auth/password/reset`. `LATCH_RESET_URL` points the mails at
+         *     your own page instead.
+         */
+        get: operations["getResetPasswordPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The email-verification page that mailed links open
+         * @description A self-contained page that reads the token from the URL fragment and
+         *     posts it to `POST /auth/verify`. `LATCH_VERIFY_URL` points the mails
+         *     at your own page instead.
+         */
+        get: operations["getVerifyEmailPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accept-invitation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The page that invitation links open
+         * @description Accepting needs a signed-in session of the invited address, which
+         *     this page does not hold: it shows the token and how to accept it with
+         *     `POST /invitations/accept`. `LATCH_INVITE_URL` points the mails at
+         *     your application's page instead.
+         */
+        get: operations["getAcceptInvitationPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/signup": {
         parameters: {
             query?: never;
@@ -190,11 +323,23 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Exchange an API key for a short-lived access token
+         * Exchange an API key or an access token for a short-lived access token
          * @description Authenticated by an API key with `token:exchange`: in `X-API-Key`, as the
-         *     password of HTTP Basic (RFC 6749 client authentication, any user name),
-         *     or as `client_secret` in a form-encoded `grant_type=client_credentials`
-         *     body. The token's scopes are a subset of the key's: by default the key's
+         *     password of HTTP Basic (RFC 6749 client authentication, any user name,
+         *     both form-URL-encoded as RFC 6749 2.3.1 says), or as `client_secret`
+         *     in a form-encoded `grant_type=client_credentials` body.
+         *
+         *     Token exchange (RFC 8693, form-encoded
+         *     `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) takes
+         *     the credential as `subject_token`: an API key
+         *     (`subject_token_type=urn:latch:params:oauth:token-type:api_key`) or
+         *     an access token exchanged from one
+         *     (`urn:ietf:params:oauth:token-type:access_token`), which can only be
+         *     narrowed: fewer scopes, another registered audience, never a later
+         *     expiry. A session's access token cannot be exchanged. `resource`
+         *     (RFC 8707) is taken as the audience; an audience the organization has
+         *     not registered is `invalid_target`. The answer carries
+         *     `issued_token_type`. The token's scopes are a subset of the key's: by default the key's
          *     application scopes only; a built-in scope (`sessions:write`,
          *     `keys:write`, ...) is granted only when asked for by name. Its lifetime (default `LATCH_ACCESS_TTL`) is capped by
          *     `LATCH_EXCHANGE_MAX_TTL` and by the key's own expiry. Its claims are
@@ -206,8 +351,12 @@ export interface paths {
          *     key's organization (`PUT /organizations/{org_id}/audiences`); a
          *     personal key may name none but `LATCH_AUDIENCE` (403
          *     `insufficient_permissions` otherwise). Form-encoded requests get RFC 6749 error
-         *     codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`);
-         *     a missing credential is 401 `invalid_client`.
+         *     codes (`invalid_client`, `unsupported_grant_type`, `invalid_scope`,
+         *     `invalid_request`, `invalid_target`) with `error_description`;
+         *     a missing credential is 401 `invalid_client`, with
+         *     `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
+         *     sent. Every token carries `client_id` (the API key's id) and
+         *     `auth_time`.
          */
         post: operations["exchangeToken"];
         delete?: never;
@@ -835,6 +984,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/oauth/introspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Introspect a token (RFC 7662)
+         * @description Tells a resource server whether a token is active and what it holds.
+         *     The caller authenticates with an API key holding `tokens:introspect`
+         *     (HTTP Basic, `client_secret` in the form, or `X-API-Key`). The token
+         *     may be an access token, a refresh token or an API key; the hint is
+         *     optional and never needed.
+         *
+         *     An access token is active while its signature, expiry and session
+         *     (or API key) are valid: a revoked session is inactive at once, on
+         *     every instance (the session is read from the database, not a cache).
+         *     Anything else, including a token the caller may not see, is exactly
+         *     `{"active": false}`, with nothing else revealed.
+         *
+         *     What a caller sees: an organization key sees only its own
+         *     organization's tokens (those carrying its `org_id`, its delegated
+         *     sessions and its keys); a personal key only its own user's; an
+         *     operator's personal key (`LATCH_OPERATOR_EMAILS`, as for
+         *     `GET /users`) every token. So one customer's resource server cannot
+         *     learn anything about another's users.
+         */
+        post: operations["introspectToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a token (RFC 7009)
+         * @description A refresh token or a session's access token ends its session (holding
+         *     one is enough: it could log out anyway). An API key is revoked when
+         *     the caller owns it: the caller authenticates as its user's session,
+         *     or with an API key holding `keys:write` of the same user or
+         *     organization (Basic, `client_secret` or `X-API-Key`); otherwise 403
+         *     `insufficient_permissions`. An access token exchanged from an API key
+         *     cannot be revoked by itself (400 `unsupported_token_type`): it lives
+         *     at most `LATCH_EXCHANGE_MAX_TTL`; revoke its key. Unknown, expired or
+         *     already revoked tokens answer 200, so revoking is idempotent.
+         */
+        post: operations["revokeToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/userinfo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The OpenID Connect claims of the session's user
+         * @description For a user's session access token: `sub`, and `email` and
+         *     `email_verified` when the user has an email.
+         */
+        get: operations["getUserInfo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -844,7 +1079,7 @@ export interface components {
          * @example invalid_request
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded";
+        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type";
         Error: {
             error: components["schemas"]["ErrorCode"];
             /** @example password must be at least 8 bytes */
@@ -856,7 +1091,11 @@ export interface components {
              * @description When the presented token expired (only with `token_expired`).
              */
             expires_at?: string;
-            /** @description The same text as `message`, for RFC 6749 clients. */
+            /**
+             * @description The same text as `message`, for RFC 6749 clients: set on every
+             *     error of the OAuth endpoints (`/auth/token`, `/oauth/*`,
+             *     `/userinfo`).
+             */
             error_description?: string;
         };
         Health: {
@@ -873,7 +1112,8 @@ export interface components {
             alg: "ES256" | "EdDSA" | "RS256";
             /** @enum {string} */
             use: "sig";
-            crv?: string;
+            /** @enum {string} */
+            crv?: "P-256" | "Ed25519";
             x?: string;
             y?: string;
             n?: string;
@@ -888,7 +1128,9 @@ export interface components {
          */
         Email: string;
         /**
-         * @description 8 to 1024 bytes of UTF-8; very common passwords are refused.
+         * @description 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+         *     passwords are refused (400 `weak_password`). Anything shorter than 8
+         *     characters is 400 `invalid_request`.
          * @example correct horse battery staple
          */
         Password: string;
@@ -897,7 +1139,7 @@ export interface components {
             password: components["schemas"]["Password"];
         };
         RefreshRequest: {
-            /** @example {{refresh_token}} */
+            /** @example KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc */
             refresh_token: string;
         };
         User: {
@@ -905,9 +1147,9 @@ export interface components {
             id: string;
             /**
              * Format: email
-             * @description Absent for a delegated identity created without one.
+             * @description `null` for a delegated identity created without one.
              */
-            email?: string;
+            email: string | null;
             email_verified: boolean;
             /** Format: date-time */
             created_at: string;
@@ -1012,11 +1254,12 @@ export interface components {
         };
         RollAPIKeyRequest: {
             /**
-             * @description How long the old key keeps working.
-             * @default 0
+             * @description How long the old key keeps working; 0 (revoked at once) when
+             *     absent. (No `default:` here: generators would make the field
+             *     required in request types.)
              * @example 3600
              */
-            overlap_seconds: number;
+            overlap_seconds?: number;
         };
         APIKey: {
             /** Format: uuid */
@@ -1027,7 +1270,7 @@ export interface components {
              */
             prefix: string;
             label: string;
-            scopes: string[];
+            scopes: components["schemas"]["Scope"][];
             /** @enum {string} */
             owner_type: "user" | "organization";
             /** Format: uuid */
@@ -1080,17 +1323,51 @@ export interface components {
             /** @example 300 */
             expires_in?: number;
         };
-        ClientCredentialsRequest: {
-            /** @example client_credentials */
-            grant_type: string;
+        /**
+         * @example client_credentials
+         * @enum {string}
+         */
+        GrantType: "client_credentials" | "urn:ietf:params:oauth:grant-type:token-exchange";
+        /**
+         * @description RFC 8693 token type URNs: a Latch access token, or a Latch API key
+         *     (Latch's own URN).
+         * @example urn:latch:params:oauth:token-type:api_key
+         * @enum {string}
+         */
+        TokenType: "urn:ietf:params:oauth:token-type:access_token" | "urn:latch:params:oauth:token-type:api_key";
+        /** @description RFC 6749 client credentials or RFC 8693 token exchange, form-encoded. */
+        TokenRequest: {
+            grant_type: components["schemas"]["GrantType"];
             /** @example my-backend */
             client_id?: string;
-            /** @example {{api_key}} */
+            /**
+             * @description The API key (client_secret_post).
+             * @example latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+             */
             client_secret?: string;
-            /** @example billing:read */
+            /**
+             * @description Space-separated scopes.
+             * @example billing:read
+             */
             scope?: string;
             /** @example https://api.example.com */
             audience?: string;
+            /**
+             * @description RFC 8707 resource indicator; taken as the audience.
+             * @example https://api.example.com
+             */
+            resource?: string;
+            /**
+             * @description Token exchange only, the credential to exchange.
+             * @example latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+             */
+            subject_token?: string;
+            subject_token_type?: components["schemas"]["TokenType"];
+            /**
+             * @example urn:ietf:params:oauth:token-type:access_token
+             * @enum {string}
+             */
+            requested_token_type?: "urn:ietf:params:oauth:token-type:access_token";
         };
         ExchangeResponse: {
             access_token: string;
@@ -1101,6 +1378,11 @@ export interface components {
             expires_at: string;
             /** @description The granted scopes, space-separated. */
             scope: string;
+            /**
+             * @description Token exchange answers only (RFC 8693).
+             * @enum {string}
+             */
+            issued_token_type?: "urn:ietf:params:oauth:token-type:access_token";
         };
         /**
          * @example member
@@ -1147,7 +1429,7 @@ export interface components {
             next_cursor?: string;
         };
         AcceptInvitationRequest: {
-            /** @example {{invitation_token}} */
+            /** @example 3q2-7wEjRYtUnWQ8Zb1xSfAmKcP0LgVhDiJ4oN9rT5e */
             token: string;
         };
         AudienceList: {
@@ -1183,7 +1465,7 @@ export interface components {
             email: components["schemas"]["Email"];
         };
         ResetPasswordRequest: {
-            /** @example {{reset_token}} */
+            /** @example Qx3vT8mK2pLw9ZsR4yB7nC1dF6gH0jA5eU2iO8qW3tE */
             token: string;
             password: components["schemas"]["Password"];
         };
@@ -1191,14 +1473,13 @@ export interface components {
             current_password: components["schemas"]["Password"];
             new_password: components["schemas"]["Password"];
             /**
-             * @description Also revoke every personal API key of the user.
-             * @default false
+             * @description Also revoke every personal API key of the user; false when absent.
              * @example false
              */
-            revoke_api_keys: boolean;
+            revoke_api_keys?: boolean;
         };
         VerifyEmailRequest: {
-            /** @example {{verify_token}} */
+            /** @example Vb7nM2kL9pQ4wR8sT1yU6iO3eA5dF0gH2jK7lZ4xC9v */
             token: string;
         };
         Event: {
@@ -1222,6 +1503,105 @@ export interface components {
             events: components["schemas"]["Event"][];
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
+        };
+        /** @description RFC 8414 / OpenID Connect Discovery metadata. */
+        ServerMetadata: {
+            /** @example https://auth.example.com */
+            issuer: string;
+            /** @example https://auth.example.com/.well-known/jwks.json */
+            jwks_uri: string;
+            /** @example https://auth.example.com/auth/token */
+            token_endpoint: string;
+            /** @example https://auth.example.com/oauth/introspect */
+            introspection_endpoint: string;
+            /** @example https://auth.example.com/oauth/revoke */
+            revocation_endpoint: string;
+            /** @example https://auth.example.com/userinfo */
+            userinfo_endpoint: string;
+            /** @example https://auth.example.com/docs */
+            service_documentation?: string;
+            grant_types_supported: components["schemas"]["GrantType"][];
+            token_endpoint_auth_methods_supported: components["schemas"]["ClientAuthMethod"][];
+            introspection_endpoint_auth_methods_supported?: components["schemas"]["ClientAuthMethod"][];
+            revocation_endpoint_auth_methods_supported?: components["schemas"]["ClientAuthMethod"][];
+            /** @description The built-in scopes; any other `name:action` is an application scope. */
+            scopes_supported: components["schemas"]["Scope"][];
+            /** @description Empty: Latch has no authorization endpoint. */
+            response_types_supported: string[];
+            subject_types_supported: "public"[];
+            claims_supported?: string[];
+        };
+        /** @enum {string} */
+        ClientAuthMethod: "client_secret_basic" | "client_secret_post" | "none";
+        /**
+         * @description RFC 7662 / RFC 7009 hint; Latch recognises every token without it.
+         * @example refresh_token
+         * @enum {string}
+         */
+        TokenTypeHint: "access_token" | "refresh_token" | "api_key";
+        IntrospectionRequest: {
+            /** @example KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc */
+            token: string;
+            token_type_hint?: components["schemas"]["TokenTypeHint"];
+            /** @example my-resource-server */
+            client_id?: string;
+            /**
+             * @description The caller's API key (client_secret_post).
+             * @example latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+             */
+            client_secret?: string;
+        };
+        RevocationRequest: {
+            /** @example KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc */
+            token: string;
+            token_type_hint?: components["schemas"]["TokenTypeHint"];
+            /** @example my-backend */
+            client_id?: string;
+            /**
+             * @description The caller's API key (client_secret_post); needed only to revoke an API key.
+             * @example latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
+             */
+            client_secret?: string;
+        };
+        /** @description RFC 7662. An inactive token is exactly `{"active": false}`. */
+        IntrospectionResponse: {
+            active: boolean;
+            /** @description Space-separated scopes (exchanged tokens and API keys). */
+            scope?: string;
+            /** @description The API key id, or `LATCH_CLIENT_ID` for user sessions. */
+            client_id?: string;
+            sub?: string;
+            /** Format: int64 */
+            exp?: number;
+            /** Format: int64 */
+            iat?: number;
+            /** Format: int64 */
+            auth_time?: number;
+            iss?: string;
+            aud?: string[];
+            jti?: string;
+            /**
+             * @description For access tokens.
+             * @enum {string}
+             */
+            token_type?: "Bearer";
+            /**
+             * @description What kind of Latch credential the token is.
+             * @enum {string}
+             */
+            token_use?: "access_token" | "refresh_token" | "api_key";
+            /** Format: uuid */
+            sid?: string;
+            /** Format: uuid */
+            org_id?: string;
+            ext?: string;
+        };
+        UserInfo: {
+            /** Format: uuid */
+            sub: string;
+            /** Format: email */
+            email?: string;
+            email_verified?: boolean;
         };
     };
     responses: {
@@ -1342,6 +1722,8 @@ export interface components {
         RetryAfter: number;
         /** @description The authentication scheme expected. */
         WWWAuthenticate: string;
+        /** @description How long the document may be cached. */
+        CacheControlPublic: string;
     };
     pathItems: never;
 }
@@ -1453,6 +1835,135 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+            500: components["responses"]["Internal"];
+        };
+    };
+    getAuthorizationServerMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata document. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlPublic"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerMetadata"];
+                };
+            };
+            500: components["responses"]["Internal"];
+        };
+    };
+    getOpenIDConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata document. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlPublic"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerMetadata"];
+                };
+            };
+            500: components["responses"]["Internal"];
+        };
+    };
+    getFavicon: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A 32x32 icon. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlPublic"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/x-icon": string;
+                };
+            };
+            500: components["responses"]["Internal"];
+        };
+    };
+    getResetPasswordPage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            500: components["responses"]["Internal"];
+        };
+    };
+    getVerifyEmailPage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            500: components["responses"]["Internal"];
+        };
+    };
+    getAcceptInvitationPage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             500: components["responses"]["Internal"];
@@ -1633,7 +2144,7 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["ExchangeRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ClientCredentialsRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TokenRequest"];
             };
         };
         responses: {
@@ -2830,6 +3341,89 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    introspectToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["IntrospectionRequest"];
+            };
+        };
+        responses: {
+            /** @description The token's state. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntrospectionResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["RevocationRequest"];
+            };
+        };
+        responses: {
+            /** @description The token is revoked, or was not valid. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getUserInfo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The claims. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserInfo"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

@@ -24,16 +24,24 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'exchangeToken': ('POST', '/auth/token', 'apikey'),
     'forgotPassword': ('POST', '/auth/password/forgot', 'none'),
     'getAPIKey': ('GET', '/api-keys/{key_id}', 'bearer'),
+    'getAcceptInvitationPage': ('GET', '/accept-invitation', 'none'),
     'getAudiences': ('GET', '/organizations/{org_id}/audiences', 'bearer'),
+    'getAuthorizationServerMetadata': ('GET', '/.well-known/oauth-authorization-server', 'none'),
     'getDocs': ('GET', '/docs', 'none'),
+    'getFavicon': ('GET', '/favicon.ico', 'none'),
     'getHealth': ('GET', '/health', 'none'),
     'getJWKS': ('GET', '/.well-known/jwks.json', 'none'),
     'getMe': ('GET', '/auth/me', 'bearer'),
+    'getOpenIDConfiguration': ('GET', '/.well-known/openid-configuration', 'none'),
     'getOrgAPIKey': ('GET', '/organizations/{org_id}/api-keys/{key_id}', 'bearer'),
     'getOrganization': ('GET', '/organizations/{org_id}', 'bearer'),
+    'getResetPasswordPage': ('GET', '/reset-password', 'none'),
     'getSession': ('GET', '/sessions/{session_id}', 'bearer'),
     'getSpecJSON': ('GET', '/openapi.json', 'none'),
     'getSpecYAML': ('GET', '/openapi.yaml', 'none'),
+    'getUserInfo': ('GET', '/userinfo', 'bearer'),
+    'getVerifyEmailPage': ('GET', '/verify-email', 'none'),
+    'introspectToken': ('POST', '/oauth/introspect', 'apikey'),
     'inviteMember': ('POST', '/organizations/{org_id}/invitations', 'bearer'),
     'listAPIKeys': ('GET', '/api-keys', 'bearer'),
     'listEvents': ('GET', '/auth/events', 'bearer'),
@@ -57,6 +65,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'revokeOrgAPIKeysByCreator': ('POST', '/organizations/{org_id}/api-keys/revoke', 'bearer'),
     'revokeOrgSession': ('DELETE', '/organizations/{org_id}/sessions/{session_id}', 'bearer'),
     'revokeSession': ('DELETE', '/sessions/{session_id}', 'bearer'),
+    'revokeToken': ('POST', '/oauth/revoke', 'bearer'),
     'rollAPIKey': ('POST', '/api-keys/{key_id}/roll', 'bearer'),
     'rollOrgAPIKey': ('POST', '/organizations/{org_id}/api-keys/{key_id}/roll', 'bearer'),
     'setAudiences': ('PUT', '/organizations/{org_id}/audiences', 'bearer'),
@@ -104,7 +113,7 @@ class API:
         return m.Organization.from_dict(data)
 
     def exchange_token(self, *, body: m.ExchangeRequest | None = None) -> m.ExchangeResponse:
-        """Exchange an API key for a short-lived access token. POST /auth/token."""
+        """Exchange an API key or an access token for a short-lived access token. POST /auth/token."""
         status, data = self._send('POST', '/auth/token', {}, {}, body.to_dict() if body is not None else None, 'apikey')
         return m.ExchangeResponse.from_dict(data)
 
@@ -118,14 +127,29 @@ class API:
         status, data = self._send('GET', '/api-keys/{key_id}', {'key_id': key_id}, {}, None, 'bearer')
         return m.APIKey.from_dict(data)
 
+    def get_accept_invitation_page(self) -> None:
+        """The page that invitation links open. GET /accept-invitation."""
+        status, data = self._send('GET', '/accept-invitation', {}, {}, None, 'none')
+        return None
+
     def get_audiences(self, org_id: str) -> m.AudienceList:
         """The audiences the organization's exchanged tokens may name. GET /organizations/{org_id}/audiences."""
         status, data = self._send('GET', '/organizations/{org_id}/audiences', {'org_id': org_id}, {}, None, 'bearer')
         return m.AudienceList.from_dict(data)
 
+    def get_authorization_server_metadata(self) -> m.ServerMetadata:
+        """OAuth 2.0 Authorization Server Metadata (RFC 8414). GET /.well-known/oauth-authorization-server."""
+        status, data = self._send('GET', '/.well-known/oauth-authorization-server', {}, {}, None, 'none')
+        return m.ServerMetadata.from_dict(data)
+
     def get_docs(self) -> None:
         """This API reference as a self-contained HTML page. GET /docs."""
         status, data = self._send('GET', '/docs', {}, {}, None, 'none')
+        return None
+
+    def get_favicon(self) -> None:
+        """The Latch icon. GET /favicon.ico."""
+        status, data = self._send('GET', '/favicon.ico', {}, {}, None, 'none')
         return None
 
     def get_health(self) -> m.Health:
@@ -143,6 +167,11 @@ class API:
         status, data = self._send('GET', '/auth/me', {}, {}, None, 'bearer')
         return m.User.from_dict(data)
 
+    def get_open_id_configuration(self) -> m.ServerMetadata:
+        """OpenID Connect Discovery document. GET /.well-known/openid-configuration."""
+        status, data = self._send('GET', '/.well-known/openid-configuration', {}, {}, None, 'none')
+        return m.ServerMetadata.from_dict(data)
+
     def get_org_api_key(self, org_id: str, key_id: str) -> m.APIKey:
         """One organization API key (never its secret). GET /organizations/{org_id}/api-keys/{key_id}."""
         status, data = self._send('GET', '/organizations/{org_id}/api-keys/{key_id}', {'org_id': org_id, 'key_id': key_id}, {}, None, 'bearer')
@@ -152,6 +181,11 @@ class API:
         """One organization the caller belongs to. GET /organizations/{org_id}."""
         status, data = self._send('GET', '/organizations/{org_id}', {'org_id': org_id}, {}, None, 'bearer')
         return m.Organization.from_dict(data)
+
+    def get_reset_password_page(self) -> None:
+        """The password-reset page that mailed links open. GET /reset-password."""
+        status, data = self._send('GET', '/reset-password', {}, {}, None, 'none')
+        return None
 
     def get_session(self, session_id: str) -> m.Session:
         """One of the caller's sessions. GET /sessions/{session_id}."""
@@ -167,6 +201,21 @@ class API:
         """This OpenAPI document as YAML. GET /openapi.yaml."""
         status, data = self._send('GET', '/openapi.yaml', {}, {}, None, 'none')
         return None
+
+    def get_user_info(self) -> m.UserInfo:
+        """The OpenID Connect claims of the session's user. GET /userinfo."""
+        status, data = self._send('GET', '/userinfo', {}, {}, None, 'bearer')
+        return m.UserInfo.from_dict(data)
+
+    def get_verify_email_page(self) -> None:
+        """The email-verification page that mailed links open. GET /verify-email."""
+        status, data = self._send('GET', '/verify-email', {}, {}, None, 'none')
+        return None
+
+    def introspect_token(self) -> m.IntrospectionResponse:
+        """Introspect a token (RFC 7662). POST /oauth/introspect."""
+        status, data = self._send('POST', '/oauth/introspect', {}, {}, None, 'apikey')
+        return m.IntrospectionResponse.from_dict(data)
 
     def invite_member(self, org_id: str, body: m.InviteRequest) -> m.Accepted:
         """Invite someone by email (owners and admins; only owners invite owners). POST /organizations/{org_id}/invitations."""
@@ -281,6 +330,11 @@ class API:
     def revoke_session(self, session_id: str) -> None:
         """Revoke one of the caller's sessions. DELETE /sessions/{session_id}."""
         status, data = self._send('DELETE', '/sessions/{session_id}', {'session_id': session_id}, {}, None, 'bearer')
+        return None
+
+    def revoke_token(self) -> None:
+        """Revoke a token (RFC 7009). POST /oauth/revoke."""
+        status, data = self._send('POST', '/oauth/revoke', {}, {}, None, 'bearer')
         return None
 
     def roll_api_key(self, key_id: str, *, body: m.RollAPIKeyRequest | None = None) -> m.APIKeyWithSecret:

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'ClientCredentialsRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage']
+__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo']
 
 
-ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded']
+ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type']
 """A stable error code. Codes are only ever added."""
 
 
@@ -83,7 +83,7 @@ class JWK:
     kty: Literal['EC', 'OKP', 'RSA']
     alg: Literal['ES256', 'EdDSA', 'RS256']
     use: Literal['sig']
-    crv: str | None = None
+    crv: Literal['P-256', 'Ed25519'] | None = None
     x: str | None = None
     y: str | None = None
     n: str | None = None
@@ -150,7 +150,9 @@ class JWKS:
 Email = str
 
 Password = str
-"""8 to 1024 bytes of UTF-8; very common passwords are refused."""
+"""8 to 1024 characters, at most 1024 bytes of UTF-8; very common
+passwords are refused (400 `weak_password`). Anything shorter than 8
+characters is 400 `invalid_request`."""
 
 
 @dataclass
@@ -205,9 +207,9 @@ class User:
     """User (openapi.yaml)."""
 
     id: str
+    email: str
     email_verified: bool
     created_at: str
-    email: str | None = None
     org_id: str | None = None
     external_id: str | None = None
     metadata: dict[str, Any] | None = None
@@ -216,12 +218,12 @@ class User:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> User:
-        known = {'id', 'email_verified', 'created_at', 'email', 'org_id', 'external_id', 'metadata'}
+        known = {'id', 'email', 'email_verified', 'created_at', 'org_id', 'external_id', 'metadata'}
         return cls(
             id=d['id'],
+            email=d['email'],
             email_verified=d['email_verified'],
             created_at=d['created_at'],
-            email=d['email'] if d.get('email') is not None else None,
             org_id=d['org_id'] if d.get('org_id') is not None else None,
             external_id=d['external_id'] if d.get('external_id') is not None else None,
             metadata=d['metadata'] if d.get('metadata') is not None else None,
@@ -231,10 +233,9 @@ class User:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = dict(self.extra)
         d['id'] = self.id
+        d['email'] = self.email
         d['email_verified'] = self.email_verified
         d['created_at'] = self.created_at
-        if self.email is not None:
-            d['email'] = self.email
         if self.org_id is not None:
             d['org_id'] = self.org_id
         if self.external_id is not None:
@@ -507,7 +508,7 @@ class APIKey:
     id: str
     prefix: str
     label: str
-    scopes: list[str]
+    scopes: list[Scope]
     owner_type: Literal['user', 'organization']
     created_at: str
     user_id: str | None = None
@@ -568,7 +569,7 @@ class APIKeyWithSecret:
     id: str
     prefix: str
     label: str
-    scopes: list[str]
+    scopes: list[Scope]
     owner_type: Literal['user', 'organization']
     created_at: str
     key: str
@@ -725,28 +726,42 @@ class ExchangeRequest:
             d['expires_in'] = self.expires_in
         return d
 
+GrantType = Literal['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']
+
+TokenType = Literal['urn:ietf:params:oauth:token-type:access_token', 'urn:latch:params:oauth:token-type:api_key']
+"""RFC 8693 token type URNs: a Latch access token, or a Latch API key
+(Latch's own URN)."""
+
 
 @dataclass
-class ClientCredentialsRequest:
-    """ClientCredentialsRequest (openapi.yaml)."""
+class TokenRequest:
+    """RFC 6749 client credentials or RFC 8693 token exchange, form-encoded."""
 
-    grant_type: str
+    grant_type: GrantType
     client_id: str | None = None
     client_secret: str | None = None
     scope: str | None = None
     audience: str | None = None
+    resource: str | None = None
+    subject_token: str | None = None
+    subject_token_type: TokenType | None = None
+    requested_token_type: Literal['urn:ietf:params:oauth:token-type:access_token'] | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ClientCredentialsRequest:
-        known = {'grant_type', 'client_id', 'client_secret', 'scope', 'audience'}
+    def from_dict(cls, d: Mapping[str, Any]) -> TokenRequest:
+        known = {'grant_type', 'client_id', 'client_secret', 'scope', 'audience', 'resource', 'subject_token', 'subject_token_type', 'requested_token_type'}
         return cls(
             grant_type=d['grant_type'],
             client_id=d['client_id'] if d.get('client_id') is not None else None,
             client_secret=d['client_secret'] if d.get('client_secret') is not None else None,
             scope=d['scope'] if d.get('scope') is not None else None,
             audience=d['audience'] if d.get('audience') is not None else None,
+            resource=d['resource'] if d.get('resource') is not None else None,
+            subject_token=d['subject_token'] if d.get('subject_token') is not None else None,
+            subject_token_type=d['subject_token_type'] if d.get('subject_token_type') is not None else None,
+            requested_token_type=d['requested_token_type'] if d.get('requested_token_type') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -761,6 +776,14 @@ class ClientCredentialsRequest:
             d['scope'] = self.scope
         if self.audience is not None:
             d['audience'] = self.audience
+        if self.resource is not None:
+            d['resource'] = self.resource
+        if self.subject_token is not None:
+            d['subject_token'] = self.subject_token
+        if self.subject_token_type is not None:
+            d['subject_token_type'] = self.subject_token_type
+        if self.requested_token_type is not None:
+            d['requested_token_type'] = self.requested_token_type
         return d
 
 
@@ -773,18 +796,20 @@ class ExchangeResponse:
     expires_in: int
     expires_at: str
     scope: str
+    issued_token_type: Literal['urn:ietf:params:oauth:token-type:access_token'] | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ExchangeResponse:
-        known = {'access_token', 'token_type', 'expires_in', 'expires_at', 'scope'}
+        known = {'access_token', 'token_type', 'expires_in', 'expires_at', 'scope', 'issued_token_type'}
         return cls(
             access_token=d['access_token'],
             token_type=d['token_type'],
             expires_in=d['expires_in'],
             expires_at=d['expires_at'],
             scope=d['scope'],
+            issued_token_type=d['issued_token_type'] if d.get('issued_token_type') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -795,6 +820,8 @@ class ExchangeResponse:
         d['expires_in'] = self.expires_in
         d['expires_at'] = self.expires_at
         d['scope'] = self.scope
+        if self.issued_token_type is not None:
+            d['issued_token_type'] = self.issued_token_type
         return d
 
 Role = Literal['owner', 'admin', 'member']
@@ -1283,4 +1310,253 @@ class EventPage:
         d['events'] = [x.to_dict() for x in self.events]
         if self.next_cursor is not None:
             d['next_cursor'] = self.next_cursor
+        return d
+
+
+@dataclass
+class ServerMetadata:
+    """RFC 8414 / OpenID Connect Discovery metadata."""
+
+    issuer: str
+    jwks_uri: str
+    token_endpoint: str
+    introspection_endpoint: str
+    revocation_endpoint: str
+    userinfo_endpoint: str
+    grant_types_supported: list[GrantType]
+    token_endpoint_auth_methods_supported: list[ClientAuthMethod]
+    scopes_supported: list[Scope]
+    response_types_supported: list[str]
+    subject_types_supported: list[Literal['public']]
+    service_documentation: str | None = None
+    introspection_endpoint_auth_methods_supported: list[ClientAuthMethod] | None = None
+    revocation_endpoint_auth_methods_supported: list[ClientAuthMethod] | None = None
+    claims_supported: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ServerMetadata:
+        known = {'issuer', 'jwks_uri', 'token_endpoint', 'introspection_endpoint', 'revocation_endpoint', 'userinfo_endpoint', 'grant_types_supported', 'token_endpoint_auth_methods_supported', 'scopes_supported', 'response_types_supported', 'subject_types_supported', 'service_documentation', 'introspection_endpoint_auth_methods_supported', 'revocation_endpoint_auth_methods_supported', 'claims_supported'}
+        return cls(
+            issuer=d['issuer'],
+            jwks_uri=d['jwks_uri'],
+            token_endpoint=d['token_endpoint'],
+            introspection_endpoint=d['introspection_endpoint'],
+            revocation_endpoint=d['revocation_endpoint'],
+            userinfo_endpoint=d['userinfo_endpoint'],
+            grant_types_supported=d['grant_types_supported'],
+            token_endpoint_auth_methods_supported=d['token_endpoint_auth_methods_supported'],
+            scopes_supported=d['scopes_supported'],
+            response_types_supported=d['response_types_supported'],
+            subject_types_supported=d['subject_types_supported'],
+            service_documentation=d['service_documentation'] if d.get('service_documentation') is not None else None,
+            introspection_endpoint_auth_methods_supported=d['introspection_endpoint_auth_methods_supported'] if d.get('introspection_endpoint_auth_methods_supported') is not None else None,
+            revocation_endpoint_auth_methods_supported=d['revocation_endpoint_auth_methods_supported'] if d.get('revocation_endpoint_auth_methods_supported') is not None else None,
+            claims_supported=d['claims_supported'] if d.get('claims_supported') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['issuer'] = self.issuer
+        d['jwks_uri'] = self.jwks_uri
+        d['token_endpoint'] = self.token_endpoint
+        d['introspection_endpoint'] = self.introspection_endpoint
+        d['revocation_endpoint'] = self.revocation_endpoint
+        d['userinfo_endpoint'] = self.userinfo_endpoint
+        d['grant_types_supported'] = self.grant_types_supported
+        d['token_endpoint_auth_methods_supported'] = self.token_endpoint_auth_methods_supported
+        d['scopes_supported'] = self.scopes_supported
+        d['response_types_supported'] = self.response_types_supported
+        d['subject_types_supported'] = self.subject_types_supported
+        if self.service_documentation is not None:
+            d['service_documentation'] = self.service_documentation
+        if self.introspection_endpoint_auth_methods_supported is not None:
+            d['introspection_endpoint_auth_methods_supported'] = self.introspection_endpoint_auth_methods_supported
+        if self.revocation_endpoint_auth_methods_supported is not None:
+            d['revocation_endpoint_auth_methods_supported'] = self.revocation_endpoint_auth_methods_supported
+        if self.claims_supported is not None:
+            d['claims_supported'] = self.claims_supported
+        return d
+
+ClientAuthMethod = Literal['client_secret_basic', 'client_secret_post', 'none']
+
+TokenTypeHint = Literal['access_token', 'refresh_token', 'api_key']
+"""RFC 7662 / RFC 7009 hint; Latch recognises every token without it."""
+
+
+@dataclass
+class IntrospectionRequest:
+    """IntrospectionRequest (openapi.yaml)."""
+
+    token: str
+    token_type_hint: TokenTypeHint | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> IntrospectionRequest:
+        known = {'token', 'token_type_hint', 'client_id', 'client_secret'}
+        return cls(
+            token=d['token'],
+            token_type_hint=d['token_type_hint'] if d.get('token_type_hint') is not None else None,
+            client_id=d['client_id'] if d.get('client_id') is not None else None,
+            client_secret=d['client_secret'] if d.get('client_secret') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['token'] = self.token
+        if self.token_type_hint is not None:
+            d['token_type_hint'] = self.token_type_hint
+        if self.client_id is not None:
+            d['client_id'] = self.client_id
+        if self.client_secret is not None:
+            d['client_secret'] = self.client_secret
+        return d
+
+
+@dataclass
+class RevocationRequest:
+    """RevocationRequest (openapi.yaml)."""
+
+    token: str
+    token_type_hint: TokenTypeHint | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RevocationRequest:
+        known = {'token', 'token_type_hint', 'client_id', 'client_secret'}
+        return cls(
+            token=d['token'],
+            token_type_hint=d['token_type_hint'] if d.get('token_type_hint') is not None else None,
+            client_id=d['client_id'] if d.get('client_id') is not None else None,
+            client_secret=d['client_secret'] if d.get('client_secret') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['token'] = self.token
+        if self.token_type_hint is not None:
+            d['token_type_hint'] = self.token_type_hint
+        if self.client_id is not None:
+            d['client_id'] = self.client_id
+        if self.client_secret is not None:
+            d['client_secret'] = self.client_secret
+        return d
+
+
+@dataclass
+class IntrospectionResponse:
+    """RFC 7662. An inactive token is exactly `{"active": false}`."""
+
+    active: bool
+    scope: str | None = None
+    client_id: str | None = None
+    sub: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    auth_time: int | None = None
+    iss: str | None = None
+    aud: list[str] | None = None
+    jti: str | None = None
+    token_type: Literal['Bearer'] | None = None
+    token_use: Literal['access_token', 'refresh_token', 'api_key'] | None = None
+    sid: str | None = None
+    org_id: str | None = None
+    ext: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> IntrospectionResponse:
+        known = {'active', 'scope', 'client_id', 'sub', 'exp', 'iat', 'auth_time', 'iss', 'aud', 'jti', 'token_type', 'token_use', 'sid', 'org_id', 'ext'}
+        return cls(
+            active=d['active'],
+            scope=d['scope'] if d.get('scope') is not None else None,
+            client_id=d['client_id'] if d.get('client_id') is not None else None,
+            sub=d['sub'] if d.get('sub') is not None else None,
+            exp=d['exp'] if d.get('exp') is not None else None,
+            iat=d['iat'] if d.get('iat') is not None else None,
+            auth_time=d['auth_time'] if d.get('auth_time') is not None else None,
+            iss=d['iss'] if d.get('iss') is not None else None,
+            aud=d['aud'] if d.get('aud') is not None else None,
+            jti=d['jti'] if d.get('jti') is not None else None,
+            token_type=d['token_type'] if d.get('token_type') is not None else None,
+            token_use=d['token_use'] if d.get('token_use') is not None else None,
+            sid=d['sid'] if d.get('sid') is not None else None,
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            ext=d['ext'] if d.get('ext') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['active'] = self.active
+        if self.scope is not None:
+            d['scope'] = self.scope
+        if self.client_id is not None:
+            d['client_id'] = self.client_id
+        if self.sub is not None:
+            d['sub'] = self.sub
+        if self.exp is not None:
+            d['exp'] = self.exp
+        if self.iat is not None:
+            d['iat'] = self.iat
+        if self.auth_time is not None:
+            d['auth_time'] = self.auth_time
+        if self.iss is not None:
+            d['iss'] = self.iss
+        if self.aud is not None:
+            d['aud'] = self.aud
+        if self.jti is not None:
+            d['jti'] = self.jti
+        if self.token_type is not None:
+            d['token_type'] = self.token_type
+        if self.token_use is not None:
+            d['token_use'] = self.token_use
+        if self.sid is not None:
+            d['sid'] = self.sid
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.ext is not None:
+            d['ext'] = self.ext
+        return d
+
+
+@dataclass
+class UserInfo:
+    """UserInfo (openapi.yaml)."""
+
+    sub: str
+    email: str | None = None
+    email_verified: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UserInfo:
+        known = {'sub', 'email', 'email_verified'}
+        return cls(
+            sub=d['sub'],
+            email=d['email'] if d.get('email') is not None else None,
+            email_verified=d['email_verified'] if d.get('email_verified') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['sub'] = self.sub
+        if self.email is not None:
+            d['email'] = self.email
+        if self.email_verified is not None:
+            d['email_verified'] = self.email_verified
         return d
