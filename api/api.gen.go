@@ -417,6 +417,75 @@ func (e JWKUse) Valid() bool {
 	}
 }
 
+// Defines values for ReadinessDatabase.
+const (
+	ReadinessDatabaseOk ReadinessDatabase = "ok"
+)
+
+// Valid indicates whether the value is a known member of the ReadinessDatabase enum.
+func (e ReadinessDatabase) Valid() bool {
+	switch e {
+	case ReadinessDatabaseOk:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReadinessNotifications.
+const (
+	NotificationsConnected ReadinessNotifications = "connected"
+	NotificationsDegraded  ReadinessNotifications = "degraded"
+	NotificationsNone      ReadinessNotifications = "none"
+)
+
+// Valid indicates whether the value is a known member of the ReadinessNotifications enum.
+func (e ReadinessNotifications) Valid() bool {
+	switch e {
+	case NotificationsConnected:
+		return true
+	case NotificationsDegraded:
+		return true
+	case NotificationsNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReadinessSigningKeys.
+const (
+	ReadinessSigningKeysOk ReadinessSigningKeys = "ok"
+)
+
+// Valid indicates whether the value is a known member of the ReadinessSigningKeys enum.
+func (e ReadinessSigningKeys) Valid() bool {
+	switch e {
+	case ReadinessSigningKeysOk:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReadinessStatus.
+const (
+	ReadinessDegraded ReadinessStatus = "degraded"
+	ReadinessReady    ReadinessStatus = "ready"
+)
+
+// Valid indicates whether the value is a known member of the ReadinessStatus enum.
+func (e ReadinessStatus) Valid() bool {
+	switch e {
+	case ReadinessDegraded:
+		return true
+	case ReadinessReady:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	RoleAdmin  Role = "admin"
@@ -967,6 +1036,33 @@ type OrganizationList struct {
 //
 // Example: correct horse battery staple
 type Password = string
+
+// Readiness defines model for Readiness.
+type Readiness struct {
+	// Database Example: ok
+	Database ReadinessDatabase `json:"database"`
+
+	// Notifications Example: connected
+	Notifications ReadinessNotifications `json:"notifications"`
+
+	// SigningKeys Example: ok
+	SigningKeys ReadinessSigningKeys `json:"signing_keys"`
+
+	// Status Example: ready
+	Status ReadinessStatus `json:"status"`
+}
+
+// ReadinessDatabase Example: ok
+type ReadinessDatabase string
+
+// ReadinessNotifications Example: connected
+type ReadinessNotifications string
+
+// ReadinessSigningKeys Example: ok
+type ReadinessSigningKeys string
+
+// ReadinessStatus Example: ready
+type ReadinessStatus string
 
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
@@ -1523,6 +1619,9 @@ type ServerInterface interface {
 	// GetHealth Report liveness and database reachability
 	// (GET /health)
 	GetHealth(w http.ResponseWriter, r *http.Request)
+	// GetReadiness Report whether this instance should receive traffic
+	// (GET /health/ready)
+	GetReadiness(w http.ResponseWriter, r *http.Request)
 	// AcceptInvitation Join an organization with an invitation token
 	// (POST /invitations/accept)
 	AcceptInvitation(w http.ResponseWriter, r *http.Request)
@@ -1769,6 +1868,12 @@ func (_ Unimplemented) GetFavicon(w http.ResponseWriter, r *http.Request) {
 // GetHealth Report liveness and database reachability
 // (GET /health)
 func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetReadiness Report whether this instance should receive traffic
+// (GET /health/ready)
+func (_ Unimplemented) GetReadiness(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2451,6 +2556,20 @@ func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetHealth(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetReadiness operation middleware
+func (siw *ServerInterfaceWrapper) GetReadiness(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetReadiness(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -3581,6 +3700,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/health", wrapper.GetHealth)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/health/ready", wrapper.GetReadiness)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/.well-known/jwks.json", wrapper.GetJWKS)
@@ -5973,6 +6095,55 @@ func (response GetHealth500JSONResponse) VisitGetHealthResponse(w http.ResponseW
 type GetHealth503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response GetHealth503JSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReadinessRequestObject struct {
+}
+
+type GetReadinessResponseObject interface {
+	VisitGetReadinessResponse(w http.ResponseWriter) error
+}
+
+type GetReadiness200JSONResponse Readiness
+
+func (response GetReadiness200JSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReadiness500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetReadiness500JSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReadiness503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetReadiness503JSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -9534,6 +9705,9 @@ type StrictServerInterface interface {
 	// GetHealth Report liveness and database reachability
 	// (GET /health)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// GetReadiness Report whether this instance should receive traffic
+	// (GET /health/ready)
+	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
 	// AcceptInvitation Join an organization with an invitation token
 	// (POST /invitations/accept)
 	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
@@ -10346,6 +10520,30 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		if err := validResponse.VisitGetHealthResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetReadiness operation middleware
+func (sh *strictHandler) GetReadiness(w http.ResponseWriter, r *http.Request) {
+	var request GetReadinessRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetReadiness(ctx, request.(GetReadinessRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetReadiness")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetReadinessResponseObject); ok {
+		if err := validResponse.VisitGetReadinessResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -11296,230 +11494,237 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jc9u29jf8VTB6npnY96VkeU0sT2f+ruM0bpzE9dLc2yqvCJGQxJoCVAK0rJt/vvszOABIkAS1eEty",
-	"r2c6nVgksePs53e+NAI2njBKqOCNzpfGiOCQJPDPIxyMyBGjImHxWdqPo0D+GhIeJNFERIw2Oo23bIpi",
-	"RodIjAgKWZCOCRVojGeoT1AgGwhbDa+RkL/TKCFhoyOSlHgNHozIGMvmyC0eT2LS6DQm0IWHxvi2iYfk",
-	"p+29drvhNcRsIp9ykUR02Pj61WucE5HMDgeCJNXxXJCA0ZAjwdAURwL1yYAlBIlkFtEhwkMc0fnjGUc0",
-	"GqfjRmcz6zqiggxJAn1/+vTpMBUjQkUUYEGqA7gcEYTzNyJGETROELmdkEAsWo/ydL96jQlO8JgIsytp",
-	"wlni7tin5Fb0AnjDR2wAuzJJyE3EUo4meEgOEO5zuUUDlsDTQZRwAY/kuPLdeP/X4exD1L59f9Gevf/9",
-	"t+mHv9j0/Ws2ff+GNbxGJHv8OyXJrOE1KB7LL1S3jcJi4ttTQodi1Ohsbr1y7eUJvYkELNNJWDwOe4PN",
-	"cCvY7jd38C5p7gz22s1X/Ze4uR+0w02yNdjGO30zkgkWo3wgUdZmLwrnLvaAJWMsGp1GmsKb1fG9IzM1",
-	"MEc/12R2/w5Oo3Ek3Ls5ZlygSJAxRxFVW1nept22ey9iaNUeSUgGOI2F+mSMb9Uh32rLv+Yf+Y/JsHYJ",
-	"WDK8/xJcEM6zA+DohKvn9+/oipOktpeUk+S+XXyVH/MJo5zAXf0Zh+fk75Rw2OGAUUEo/BNPJrEmDxt/",
-	"cbnjX6xu/m9CBo1O4/9s5KR5Qz3lG8dJwhLVVfXEJKozFHE0xrEcLQkRS1A/IfiaI4ySNCatxlevccTo",
-	"II6CJx5XoHvlaBqJEZqOMIyVC5ZIuvjVa7xhST8KQ0KfZmBBQkJJqXHMUYyDa4TRhCTjCA4cDOiECpJQ",
-	"HD/+eA4pSqlhEmiAozhNyIFirETgKOYIJwTFbDgkIUppSBQFzzZdreAHJt6wlIaPP+APDPE0GKGEcJYm",
-	"AUE3EY/6MZHMVw4swHFMEhjUGZ7FDIeXjJ3iZEieZnP7LJzJ48Vu9Erx6N8EAWmEQV0y9h7Tmb6h/Al2",
-	"GCVY6BGgKeYoIZmEZMldIN80MwHH1ZV+e8MShaC/KyplD5ZE/yZPcADey3tChx6K6A2OIyA15HYiaad9",
-	"s0rT+/TpU7MsQ82bY1nkMhO9wVGM+zF5in0LyYTQkNAADlTIphRp+YmTRB4vfczkIdeU7IrydDJhiSDh",
-	"exJG+BJ4xVOd+xcc6Y6QZFJyfJQJhIOATEAGlZ/q1mRnh2cn78hM/muSsAlJRKQ4WJAQLEjYw6LA/0Is",
-	"SFNEY1Jlgl72TX/mlmskp0XTEUP6RbTGEpSwOCbhOqzpNZllcup0RCjCcrmHmEb/VhL1NZmhMIJ7s4Al",
-	"S1lJHki+0gyicAlu7zVi3CexQ2iXT7jopXzFhdPS1DJdsyklSU/oM0WoFN/+BBmmAe1ka9X47Ph6kpBB",
-	"dOveHaUQBCOc4EDqHEaNuCYzT1L2hARsSCNOkCSjtsoQYxGMemlv583f+64xJ+SGXa+4JDxgE3USQRBe",
-	"dC8u5OvyO90QThI8k38b6W4pOTEXAP9swCt6vcyOZ8Py7PtR2JR81Vn/LxIIOQZ1x04jJQ0W7xmeRL1r",
-	"Mlt+pvrCOqZq6YDVHT7DnCPMkW+URKMHyq+KGiJTOoc8ypniMX+tsknUz/5TJEYXJEiIIoBx/HHQ6Py5",
-	"5FTLi3ZNaijMII1jeWBb6AQETEokjeYjSbczG8D8uci2q9P4LCcCNDRXXC0JH4dhJH/C8Zk10AGOOfFK",
-	"YxfsWgm5+f3Z/nur+XJ6/Nf5v8QV/fTbqz/6m7cXg8Pxu+CsfTr8ffQ6+nWHfdhPLnflVbF0663dPdDi",
-	"Ml170eRU585d0gyiekK5wCLlNrUxzMRBYkr96W+dHaZhRGhAzLVYYQmx/pQXlvHPxkiICe9sbOBJ1NI/",
-	"twI2lt1nV6uwersLVg8W+0R9KtXnwo3zGimN/k6Jfi5Vxsq9yAbqWoGjEaZDIi/mlCXh3U5TkCYJoaI3",
-	"0a0soh6mN0Uvpnf6TpHznk25SmJTzCW7kG8heQFnUrficj7o8OwEmLjmLZI6HyCYmWb4QIIK7EXPWy9f",
-	"n7GYYFo5aZWFKM3PuQFxRKiQMuZ7IkYstM94AM96HEhWr495FEiqX/h1wrik/pRR4uS2R8AjFBW72/YW",
-	"ZZicYmy19/eb7c1me/Oy3e7Af3/YMtFc1ppJL3l7/SiOIzpEU5ZcgyRhG/C0qWjeNcm5tXUdgdh0yG0A",
-	"51wyT2XP4Z2E4LBwK5di7fe7iyUO7jwPsF8fLSHqbrumDEv2+h4GY7LqqpbGD43WjNooXKuerjGO4oUa",
-	"B7wE1uhVSUVpBqo7qyHXbF6TmAylZKWNg3e8NyvNjNwqU4+WE/Ntkzp1+3/3dgabwVaZ8y7BO4jAIRa4",
-	"fuzKzJj196UxiTEYKBNmCXhmccrLaY3atZLHZg2s+YT4f2zGaFEMsznWHLe3ikd02zFHpY9WZAZifl6o",
-	"yx6xEC43fNEr8BGXgMfxmCAhRVYpy44J53hIfA+k2fM3R2jv5c4+UlSadxAnIM0CD+pS6MJwno+S7CNC",
-	"wwmLqOBozd+Qu70BRMv3kL/B4O9/+F6X+huSUUV0wPz1Vpcu1jaLA/8kOZv2yEj2RkIE3WQ2kzVG45ky",
-	"jfrwpKef+Outpcm6XoySb03fNTROuUB9grBAMZGS/SvUnwlQZRz6Gty5ynVob/66/8f2p1fv9n7bWihH",
-	"qyOQD6vQbOW8eo3b5pA1tUkeTsbPLJxlRwyOSVXQQFzgfkyQ2tqAhaSF5KvKYgqrChoADkNlbTPsXRuu",
-	"enpMDa8xJfjalh7gQvQElgKzl71vWbesX4cJprKNwt5Zz5XYLZmUZaWTj3k6GEQByBS5+ZmDTCF6A7Dm",
-	"Ah0ZsbAnf8JxzKbw7UQZVnuCsV4MplXZfGZ56o1JGGGlknqNBAvSA+uj7lebtmFEmTnNaxgzfUMbMkCv",
-	"tWcPF6vUE0ze9GTeBC6braIc+g1JokEE/f+dMoF75DYgJCyuk5xIuX21qEa5zk9jdQur1OlGG9zub9tS",
-	"lvhFpLxChJe06kQTpzVJOxqXacHylS3zetmAxKMhTSdy39kwoj2eBtnmqF8GOIqJcpINEsJHvYSknPRC",
-	"IsBtod5jqcjFvJ42+1gcv6dEwcJPkiQKs4muR5JzxEQ9UsfJOkpaCenpLbV+UXZF+4dsOKXrMCbjPkl6",
-	"4D02x9H4keeoutq2hIf6jC1hTtKXxDp/TsYtT+2ZJuUlvnpjwjWWEp3V+f+uTEV6Bs55a03hbiKf0bWL",
-	"LKvOJLCyMGf4e1S03Wy3ba/6q72dRX71Gl1JK2BPphnNWXzlxnZYKoOAcN7L7FcPYnAvLmt1sSLO0yIP",
-	"qIqFWpRS40eY8ilYryXzX5My4au9/e11m/mnCe1ERAw6EGDDOyDpdaCPpuyjU5jq5zp91y2hAjskIVLb",
-	"7CE+wQFpciL70kFAVWpcmJ4Z5s8EJyRZbGQrjLbQWGF9CxtkpuC6h29YMmTifnapVRQwp5roGtgvcmkv",
-	"S6ukTTJFwcy9w7A1aofVZme2iYJg4WyxsmdvCY4lsVhsLmXXzjN0QxKu9RxLxG5tttqNJc2qeRuu1Tqh",
-	"ImF8QoK7GzL0SpT1gPGsaVz/TeUGddDTqnfQtp25744KHHjBMzPhWtXgtu7yPTHwPf1x+2lr/C58dTo5",
-	"3xb/utn70D/aHP3Kd38jhy/T9j+vt37Zd9jP3bexOON3NDjcfv9ycPx6El2e/xEMe5u//P5b89PZq5vN",
-	"fkz+OP+FBcdHZ2z3fVDsYae9v7eQt+Q3tjeKlDAx79oAwZPX4K18eXkTf+lA5HS+uBGSZL7c29tqoUOK",
-	"IooDEd0QrbBGHJFbHIh4hvwv3YZ61m10lAn3q6+U4zLfkC9Z5D0z4XqSaReEmRo5NRdc5D3uATOxWUxE",
-	"xd5Ow8VsCye4euDMOYtCD7EE+aeHl0dve0enJ8cfLnsnr5XoA25rY7ts1XCxJcdDboVznlGJada3EHH3",
-	"Sv0lIufvK/iWa7jaRZGDac6G1gz11NYMjjANzYrydedC8WVHkvbdx2GOHPCGJUixQj0em+XX8lLTZuq6",
-	"Cp9GWKDriIaIDdCppDRWeAtIvuZa2H2V+LFRmMzfWh9Zhq/DxXFfZaOhPIx2m7Hrij3wKcMqtAam40cW",
-	"vp6wmCyilefyHacuZiYIrZT8+dYc56++26ef64/Lq2rWjn5X+po9l9q1IE9hpb/zdhd22jWHXz+9c6g7",
-	"8dAW4o4vtnb3Gl7jOHx9cdjwGufw92dnFNSN/eFZ03y4tbu7ue/8hLitP+raVH8Xs8LIjhpe4+O7MxjU",
-	"obN9t76mSZ5lAnJ+fOv8eLbY5HEN90yO1oPVVD3WbMBFdQdWCouRe1i5ONXQDvchfg8WoCcnpcuf6HvE",
-	"MVnh7RVKV78WbsKmLGXLb4pe1++KoJk5uOZuu34f5jQsyfmMx/iBeRw0W+JttVTQnrx7+59w04qxjMuf",
-	"uMIOLqIHxS5ca3Jm+byL032FBEOb7a0dK2LSQ1io5B14AP41KTleXb5pvjpAEAkTsPGY0S41Rm7lqUrI",
-	"IOUkRGs77TbyC64of10qYjMxiugQ8RFLBAS1Y4pedakVrRlxBB+X3CJaJbOsGyxJSCDQiCWcoD4WQg6L",
-	"CzyJKyEKWzsF3fWVY5vOlXR7NwGgKBo/jMa9ckxccRCuU3BOOLmnPewucVaOVfntdvvm8tX43dbkdLr/",
-	"Bz/fmf38kh5thm/2hm/bfx3ukqut6OOrvz9ti+MHiRRcEKxxTm5YgB/DvtTHwTVR3s+nsisdIAouL2U5",
-	"FlkEG6bms2fL0x0tT+ewku/IjP88gyArltzxwBQyDKwI2v7WYA+/Is1XeGezuRPs7jb3w53t5tZgt78T",
-	"bA72yWZ7cc5AOaQw76x+UuERS10+ZuNtdCZOjzGdgZUETQlQf3i31XCmYRZplWrVOR4tKmRmZ+28x+EY",
-	"rP9K8CmauvVvLrrO4vg+kYuQFIMn8oYxGvIFCeQsDuFeXhMy4RCFGNHhAWqjNT1jyVkZDcg6hIl2qY4T",
-	"RWsfGPJ1imvHRyOSkA4aEkoSechkU2kcojG+JjrpmcRhl5olRRHNsujkCvDWepFbbu8V/Htbu/tb7YKH",
-	"r+3cssreXBjLWr70lejICbBiuTT//5+4+e/P8n/t5n6v1fz8pe3tbX/tyF/+kf/+D/Pg/7o28AIM8++t",
-	"GLSqmffVzuYO2kAfJ4SevEZHjFIpGbyOeMBAWDERbK1GlXLjaMx7WZTGalbcPGSkrol5VCh3Azmajmwj",
-	"d8/Ed9U4hVMxsr3COuQrb8JtpHJ10APDtIrUucucKqHIrqlxniotdfFUXCP/a3rNe2kSLbkYrSmJ4+Y1",
-	"ZVO6IT9tQaaaM1xMuRJcG1o8c8fjiZh1tCV1hDmiDJmIKJXgZdZTnrjlz1OSySF323FFZOpSl0otP8VW",
-	"KxP7vKWEfL80ikUzotoif4AkW2FiRBLkS9Wvg+GQ+lI3wBRZWYfqi8Ii3ym7ipPkJgpIzwCAZJrzEksf",
-	"soDX2P4l2ZxLHgyPU9AhbrN+aag6Nm+145GHhNa77Z/yXJgw1FXnYb5bbO5VNMYiFpWVq6Wx7nvoGnQd",
-	"B1h2SR0XZA4Zqj9SLjFKx507DMJ9zuJUkN5Sob7aXygJGge8A4hDHeHJRHumVkupXSkNV6XCOGhGkpLM",
-	"LGMGqOOhbc8ZEiMsEOZFmdRy266+AimNZfMRZOUpU4fWuxVQRUIomZJwXeP2LL9Apdj9O7ueJt8mnXdu",
-	"COF9s1dz02/BAliYVCkqyHXI8xM15758BxZD46JfPmlYX/VFdsKsYef8IXL2jNBQDmOJcCAVvarJZNZN",
-	"XXzpojlccYeamMUHQQuuUYMmv6xmV1UcrDSLApSKzsJ4tbe/naU4KAUHUjTGTUIDFpLQGSdyzwDOOsPQ",
-	"o1uXvmmwkhV9v4ralMVb99yxhyuHSOaTXO1Ttz4BsWU1OuvL9ssceSaiobxKLDlAkKoh6QmwM32Yiut/",
-	"j8O0UmxMsddCbG+xq/bOq3kSsDEHzg14ZTSeeQp3x4pNYdkLD3gElU1x/niXOouZIbFCuqzzPIdufcMY",
-	"ZTfsYEpFFFcFKf1pyxnJVfF+3DupY7Uw4nswmLuFHJcjoQr4bvNZ1aUz5KvEawDw5ur8A+8grI0M9m5A",
-	"iJ95oIl2l67B3y84YlMqP9YJfncjhCryGO5Y/Qd5/FeRaC73mWMbi2b52oBOtAHM+WW7vY9GERUHeiky",
-	"YBeus/XVak4jMWKpMGgvKwe35ZMrv1SZwNVEXkAVLXBHT+Jd/eS17vAr/uARIcVt8Wkax0roxSg0ac8o",
-	"AhIuZhlIktkHRotqkQkrkc0oOKxCDlqp/zxpyhmIW1KjHJGVjiEqrmN70V9wFIUwpUiAnpe07hEVsWwC",
-	"9T1GCxqFbeaunINcmbtrN0qdZlPK9V26gypnNruSALcgmgeQL+mAOVLJVgj5XOIA6Yjd1aYmP6ob9Slj",
-	"1+nkXuO+s+Jcn4Lyu1yEGcQkPhj8z+/9l/T91vXp/uS3nen5K365Obvaiz5uk8Pd8E17+Hbrr3cv4z92",
-	"bo/2bx4J/gdEjSBNIjG7AMxiA031jswOU5XlUs68LrBRtOYbELBWq+VDLL2RNOUP6y0kNSWF7Id8PImu",
-	"ycxHEe9Sk2GJBGMtdAitQSY8Rn0cIoXAJRsMRiS45ukYRTyLl9Eoz5jOulTe4D7mRgKTbRnnIYwQ01Dz",
-	"t5KIZqLYBwkbd2kk1u0etN8R9WdwryPKBZZ/w5027UfCg+D3/sxgDSgrfPa2nFBETX7B4dlJ793xv3pH",
-	"h0dvj3uXl6c+WttFXH6uXZnrQEW6NI4GRLIVY6WLaHOSMBi9nBPgbCukUABG6LOUhsrOT7hB4yQ07FI2",
-	"QBig9l5ovEI8aaFjKZwBsCGsLYQ+6CXS+qHekBdcbmduNQKPwjSJhJAal455gmXCXTqOaCqIkqIAblft",
-	"eg64+8/m4dlJ850ty6ijJi8YIO24z1zZ8FBE2z7QQMka70C5PKzADQXGLYmWxvLRXUudEDoGMdn0rP56",
-	"Y0jHr58uG17NFbBPU7EjJXiXevoKPkRFkYsNqua0r6aEJK78LB2k8rQ9BEnZHtKSVVMd5YQpB4zXpcZk",
-	"hSYkQSGRH8NHLBVelqMB/2pek1lTsOavny4tY00hNK5L5eHOWV2WC9OlXXoM54Uy2ty6vUXGCI8CnCRw",
-	"CCUzpAT5AOPgA0ZlC50IjnyiflExCDDvLtV4Dpzia9IL5G0OWEjQGlj/IoCwiNkUXg7DplR91w9yHBD5",
-	"uxQ+RukYm2GP8QypWR0gP4eg8NFYLrceof/PpibnzZPQz2ehji7M0ywaxOuBURJz+Z0+yx3UTdvt7UDq",
-	"FPIfxFcHskryMixOhGGICMcR5i30c9Gb19FQIFmIgO8hP0NQkpePADRJAVRJviMHWfxDv4x8KZCZZ12q",
-	"2ued3J3jQ6ihdiHCMBAbdClETrBkvJxX0fh3zQmIBIqoYF2aU9pfP12qbCGFzwd4FJOECBCQ0CFFkmNa",
-	"slN+k+V2dmmA4xjJsajdUyONBARwAWa6f9sE9tOER3JaIIxqLU8vmeI9GSMYsTg0GlDRs9pCH/MVyTDZ",
-	"zTtdCiOZ4IBwtOZnADJqde1dMxuSbYW/bkd/Kh6iOulS+UAqMTghoUm66+gN/Yev0owB23UU0aE6obBA",
-	"akmHcjHHUAFhhClI44EKvFLzlBqyXhHjp5EXBVqVPJDnkG3q0NOZGpmnkLKzRypazqyM0KsYCU7iQatL",
-	"TyoYrh6CwCS1/xCbxOEjxaCzQRS+6VJIKXNuDuqnoniy0SRO1YgrZ/OgS3X8t+oTBl+6QjAw6xbJw1OY",
-	"sTz/dNilURWfVs0e4M37TIxg3fXayFaNUvSCS15MEMC5tLr0nCn4NaySETkakTg0/Bs4e4Ankt7AHso3",
-	"IwFbfiEwDXEi91MBGm212uiwEFGh4oCQCQTSKfE7mzvrMCQV+9Ol1eAfLJBfCAIBk0SzEK+h039hzbq0",
-	"9PqE0ChsBowOomGqrrN/4PIarBnOvq7aKQpmVhK/GpOF03SACr5o9erLvb0t+aocUDmixz9AuZNav95u",
-	"7+uW7WgQ/wB9PHl9VAB/OigmGMLllU3st/deKaK25ovZpIOw+P/+mgoDFhVHAdHmSi0CHU6k5Nbcglzv",
-	"NIkt2/R0Om1heNxiyXBDf8s3Tk+Ojj9cHMM3X72GiAQoD0BrrUxwk0IuNdcJoXgSNTqN7Va7ta1CzEYg",
-	"2tcE93S+NIbKy5ER4JOw0Wn8QgSk6JSqHGy12w8GbA3t1+Ba/3rx8QP6RProHZmhCyIUU9D6KHeIYRyA",
-	"uHfV8Fy9ZtPYyGD+4YPtxR/YAOS24tTo/PlZqsHjMU5mjU5DFc4BgU1eWKCi6rztbr5cl1IhHnKVkCJw",
-	"47NsasnbZm2TQ4B8wS1UM3nDAzzB/SiOpAaqgNIUqdAoaWoxQ33tgdmP0Zq5vPCOhy4mUp9EF3quHmq1",
-	"Wust5KtwEaXIaeXm5OLi6vjcR2u5NmP0nrOrn09PjnpX56f+uqeJuRkrNKGEu+rbrWVCxjooElJj4sAW",
-	"cxlOSt/qHlYOdYFSlgImH/Gsl3qqOfXGKpVVVyrB6UOVpqYu07QIS99R0gm6XfGOzDnvq/OfJe6Ag4XU",
-	"nv4MHjCrRiUF9GU5mAcMAxw4YZhISlKKio2jfoJBoI0Zu5b3yJxKuARcEyDNvbgHsPsnrzVBOkAWG8kw",
-	"agCI8OT1EVLhtFLLx5nuVnNm1bCOCkvyfFZXPKt1Ac9m+O6jqRS3ZlRIvneeRYWmLUmmUkkw8AESgtRa",
-	"DLzSSe/m2HloOoqCkTyKkarchUJGVBEHKV1KKgeA5tzCH5BkfsSmUmJUY5QvTSMx6lL/7OPFJdqw0rj1",
-	"NPyWIbQnH34/uTwGQos035BNj1XlGdGlM5Ymtiz9Qg8solwQHNYR1xJc+plBgZx7UgW5FRsjMY6LR9RR",
-	"cKl6ClVk0IOeFNOs4pL5KqI4otdc6qm05qxMoqZJYHbKVKcRFyrBgjeKpd5qUPHzVzZU7bCv3sIXdc24",
-	"r58fkUJY1Q1q9kXZmiiZEi5UmQnYpZ1ldsmqpAWfbC4loeUom/DREmJdXn/qW0iOXwrmxz8/y621ze9/",
-	"fv5aOZZZUlsZXJ2jNWUEECMSJUiFI3Gb3WaH87PXKFhKVHE7DdD91WsAwnmFun3QNM14hBD4S9DaTnsb",
-	"+VXETz+PjqDrHuIMLlOXUgaFmpTOrFRfcIbSjAWLEZE0GYhfoBiCcRFov1eX9me2eUh9X0Km0TYRloo4",
-	"uiFa4s0VUElSpfyaxyqAbSvAk4lyAOjYGqV5599paxJ8NnMRQRv/Pce/BVzbh7p8Loj5r0W3D0D+Ve7/",
-	"5gPff6u+Rz0VUI4dMIrAq54uzQG8jkG41ndNF3ba+4u/yCrsyQ82l+iiXCMNvttdZj6OQlM/AvVSh9Y2",
-	"JOrre2CdDagPCKdDHoxViBeYuxsFLrzxRUHpflXELCaq+ljxuqqETuu6Fi7Mjlvj0Aa7LIXzOz+/O4u/",
-	"yOoI/ghH6VznaFeO0h0OjFdr/Ko7Ew8tRM0hnc8n64lP1kdKqmVrtGCVU6m7SVUrCfuqEjFUoKrSs42E",
-	"xbECmLhLm3US3iVkYUxhziMdUq38JQSCpvok9mzHhpaBIMijkMvdpTqZG0Q7v5QV7qM1YyJsd3RyUDnh",
-	"GyIhKJgHtZ/MiIAR18UD4cUO/KG8KLoNLyuwIMXCWC7/rEv1N7qFnfY+8g3uve+S4vJM+EeS4aqp9l+r",
-	"FYW/hcRmTsAPL7WtSJuexbwH4s2TGAcu5uwBcYgs8AdGiVH+NI24q8SXitFGDpNfa3o5Vq9UiPEjF1Vf",
-	"2mLjyU4mCQmgrIEz0DUzeNs5dGvynhKcxBFJIERi/b7l/VWMXV15/72datDhY1qb8uIIznq9YKtjA6RO",
-	"wJMSpie6j24bkAprUVdVT75ocbOukynBkN8XiCYDKUJLA6X7Ao8fzYCRoawvZbh4uKNUzCVyHifJAY07",
-	"5jtnct+CBe1sLcEoy9XWv7ln/pQNUaTyW7TlUoqwVumnjO9Itla8JiwVc++JqoBT4imlvI+YBTj2VV48",
-	"yFDGI7SWR//6EIPHfe0l1xF5Rc9RykniIX8Ys75sD8exfjJu1ZByU5XJwcgaMCor0cf8rQbS8BqqHyds",
-	"dQUDACqZQW8/meExGs86CC9bGrRLAXYdgsI4KyQmFSO2YcLrLfRaKxIQdd9BuEtVzzrqVS23ifRS3lld",
-	"3ZojcHDppGAVGdZCn8B9hqkdDKk0lGVgFnXsv2sTyuVTndtRV/T087J2qSwAGNsAY//B7PCYhoXbpPNw",
-	"4PSqzL/8fsy54wqHtc4Q9J48phFIp1o6dTG4DX0yimCadq6vkXKe7Tx3dqVZ0fYkRLqYfvGEVDWPPOTU",
-	"0jwMF9nQsG4WryglM8CV5IvpuySAqjJkiXD4XVpDQQVjTndUod70Y8lzzqLWS0l2NZTMTunQhP9pZbFn",
-	"yaqe6qrtLqTe2Mp9To6tC5UQFW1jk93s3gyg+FT9vTmMpxji0VUE1VZ7S90OKwcqnHloOiJwpViScXol",
-	"6vVJzOgQwrTA0xwELKVC3bLiNxiB3o+mmKOE4GBEnJEuxWpZj3Sr3CW5lrpVWw9nNjS1EB0s6mRQXWNU",
-	"WGIPYQgpQmA0BHPiFN/drfFfYXErMKpDfq2TxTOKCAUykUl/XeZ6wRfLciXDj/LMyXl1/K0My3IIfyap",
-	"M64k7vUOmo6YgkSDVAcFnAFXUed0gg6gJqhQYSmzhJ4WOhF5YFwMGl0LvWFxzKbGrhhH9BoUji4d4+Ra",
-	"A8Po0BITnOK0+Nt4349l9Hdhin8vbPKZ4y17KS+IZBSUTPP118nL6uhmkBdzLqdO4px3K0WaSFUOOiok",
-	"rUESFfpw/MmkgqrfD0rlxhkl4EHjE0BNPlMPzEWJxlAtWpB4Jr+5iViatT/E2lSis96g7G+XDhMMac00",
-	"ZFOU6PFlPBjKB3POEjufEL7UqihX13s6YnGmqrpvolqax7qDhdoF35v5Ud5qSOnNKqw9y73fJxU4h12C",
-	"S29dwjlWBl1uu9aSeGHKcX8XJvfNpz3zRhCYmoRHEh5o2qNTetgEsu8KpvmHlHSLmI7LD9NTyagqrP78",
-	"+Lerk/Pj3u/H5ydvTo5f947fH56c+kr+7XQpZbnCD/PJMcSIEZSzCNs1E22rMxflC10acfR3SlISrreQ",
-	"tmrjgSDJFCchl/T0ruTiR/B//5ikwsQ+FlVPeQBAJQJfnUNnLhOQDEamRksuGLSKIdLKmFTCFuhA1nyG",
-	"ZuB7GkgxL1QkRf23l5dn6GfMoyDP2XWjcXiQfw1qAcVj4nUp5EMDBujV+anBAZW9ZA1ttbZbm4jjGV9X",
-	"BluO/AKkpq9yrgtIosjPEQN/qlZu1oATXdqllzVZxUVk0i61G1yxjrS/DiiUXCWSWXCMcioFlES/Y21J",
-	"l675VQzFn5bGhPPXEUsUlEQ9so2UAWVHKwHa+es6HwkFmKps+T7pUoqThE1J2EEDMs2AEeSeG1FvGHFB",
-	"ErnBGojT00H4GMVYkKRLTcjYoTntL3hx+AGmUrfrk3wiLeQb5E+/S9cMHCgA9jjhPw8Ulor6owrMNcK8",
-	"C51YA4547twRklAJX8W1KZOTgbXoUr9Sm16/CD+8yBP/EykZ8LQv9QGtLwOmTscC/Ml/7dIKaoEqZn+A",
-	"cBn6YM0FCFKA/Gi1WrA6pio9bOF0BCt1TRRUW38Gd1ShsmSIQ2ul5N3Do6PjiwtAK1q30iP6syzz9/if",
-	"R28PP/xy3Ht/+E+FaqQxkbK52fkS0JvOe8QJ6VJ5BXyF9KJeVvZvjQld2DeNMVdGX7gms3W5AgqyzUdr",
-	"5aeSsCi3pIbikK95yMephn0waC1iNvG71Ndp/AcostLNQSXiZXCELInez9QruTo4uAZTo85Rl0KLck8Y",
-	"SMpIIBwIwMGW9D8j0KJykLwu1bsXxcSsqcKTEdENAdwU35x1H41TQMuxj7bG1wY0DbkZ9uqs+WdXl2ij",
-	"gPuz8UWt5NcN0yz31w8Q7tICHsYYqwOEqFQzLQno8Or1yfGHo2MfUoPkjaE8HQyiAKj0hCTjSAOjKBVx",
-	"GnGy3kJvbPKuBWCOhkTkrAKgg7rwCkdr2X1V9B/gVXKhoZfTc/nEvKuPAYyq6Mr1KgRgXTNN6LZnsVr/",
-	"oEsxgmkUUoOUm3gTVUemszI/ffrUtJl0R7PVhOB4/FNXwfR2G766q+qZDZkxJfLKqBpIx5Zv3IDu+Bn4",
-	"tb5SmtUAQKOG2fCzYurOuNdjTXUvM6jPh1dFTB+5Cu4VWrttTqfTJvDnNIn1mVhZ3ZgTVNt+hKks1G4s",
-	"uLDnmKIfVqyvuJW9LzZ6HfxQdDWbI1JNWCwIPsrID6U+m3F0I4Uo67GlFBSFT5ePulRkLNcfgJvN6g0Q",
-	"Fs7lI119B5LmfczfFZX52fj96Lrse5xcW/aKzFihLeAFg8UyhnB1KMFHRcN65fZN0Qmm9egitpvUK6rY",
-	"vC94dk4UyFkJDRjEURUbZrB0BFPzmHV0BoSy2AC+2gKhRsVuKMlPKT8KUiESLfQe/iWY0sqMUwpUhZgz",
-	"5XmGi58wzs0UpaijbUuHl1LMPjntnR8fnZydHH+4NGBTVVcWDX+3dqLxjTzEh1UDFsrsV6Y+UMH4pTN2",
-	"yjf6aVjfDxJ/8ZtcPu0Yqqxv/XWD2mtz4txeq9psj4jVIflfQgYkAc38UZA7Il7qBSubcTxoykngiJIQ",
-	"vb18fwrdu2E8BvgmChhtRQGbt15v1GuLlywa4yHZuG3C24VVy2Cq+xHFiQPn33Wltrdut7cQjPC7BtyR",
-	"O67BkgJWg5gyIjhW4Lt1q/xWvfGIQrzuoebMahTeDMoxR5wG09B3ADp3TqRwgaTUSIGh0DAfJQQxKSi4",
-	"mXsLqihBi7hwFVUVTSHKI6PiDoyj1cwBmUkNEAEmhAqw6qUUDC8eBIqHXpY3ypI86xO83sV4bYMbiQ3u",
-	"cJYXulQyaBnU6JGE43I338hF/dESj+ouRcGK9BeTRNXLTVhZglLC4md0jx8oCC0jKb8yB86tkvCpDYhV",
-	"FvALlkRNXyr1lWupyyWJY66iaFShLwXTl8Vo4pwkKPOnjuDEIgMhbnVpniJXCPHm2fiNFi4/iOgQOSCx",
-	"u3Qtd3t5ZY+UAYOW3Bts1ZYPzaZdXTrGM9QnZWXfKwcNaINABogCGOIGH5NNVJUJCzubEqLq6XXpYcmO",
-	"kK+NMhmD/hINKRZpQnRu/ExhThtA7DWWmK4VNDUQzU6eUp9R+YijiJqlV6n6HpJNqEDBrPLBml0KFNL7",
-	"cZ63k/EmT0fcQkEDqcgc0hkAWyMSy6cRDeI0VMn9pkRptrVgf2YCcSLf5AYsu0v9L92GGmK30VGJQV+1",
-	"CdYAZ0P7cnIEx3oZPwHiuGmcE8I7Lk8DPFH+FNAkp7RLS+qkRgleU3GPAU6SmcJu5sj4KDwlSBhN1QLu",
-	"N0IGuC0OnKjbul/NhCVXlEdElb5/UUTwzjTHj2fH54eXH89VNMKFcvQOWNKl/i/Hl2jD4JJbCVctdAF6",
-	"KgpSLthYkfPSvVTOui6NCU4kudC7h/ssFcYtqF063MVXT7ILt5q5+Z4G4hMbPfobMdnSGOZbjzOXkMCC",
-	"PJuPvwtUhFXNwPmGZ9Qsxy23OWhd5lGFSTUs7qpr2deHhjj4TZ0LHtIhbbPXmmaUXapla0JZOhwBdkvA",
-	"0jiEUGx152dTPFsHr6Thsha6y3QkeaJFxHV5rI5N2Is8W3tIi1ULPEl069m55Qs3rncIUIXAFEn0ij7Q",
-	"Gh5fYusHuXqyyAQI058XlGEHgeQBD2aV+jNdSUFqTO2iV9MKO1iH9Qdswy415XjqnPIHJv1WM5cWutKa",
-	"lIWW06XG+GaGYhDvVRDEVrsNQI7wFHgaR1FIxhMm6aHbECnbeVLifp4B/a9O2Wsor3WEQdqbYpWAAGLS",
-	"Mzn+QchxNUO0BlTOJs7t9v5SxLkMSKOrMCwssHAxIcGvFx8/3Ne8Na9QYrnsm1PE+DghUOwoh/J+eLts",
-	"uQ9J3PXkHWYps4QzrEzN85bwX4fvT1dbQtPqf8AS6sm7lrCgjc8DRvpYePOHRqa2pzIPn7qwODW2K6no",
-	"ExyMPMTi8NvgWH8LgKHi0liyWZ7jOcfm49XKoEoAkzJfSV757erj5WHv4/kvhx9O/ji8PPn44cIvjWJt",
-	"p73fpf7fKRO4R24DsID4qE9mjIbr9UDMBWvmY8Ix2x19I1DmVS23z6bZH9A0m+cS2Ft5ULymARsTbkxF",
-	"BWALp4XWGf85j+lWbtV34ot44hP9fcKiFNBsSzWpVyblKwkCH5NhhlpbF1S8TImMj8nwyapkVHCsPtJ4",
-	"lqNEAZwFMC6d7lVEVtzubw328CvSfIV3Nps7we5ucz/c2W5uDXb7O8HmYJ9stmtwuUwR7/6sgAa1qHL1",
-	"c1WPZ+yicgjb0jVAShf8QSGrzeVfIP+pQppQKS7LhEwKbov1rH6So9ZIl7qKjayXKoSgJQqEdOkSFULQ",
-	"3AIhXbqwQggy9QISErBEW1Z1VdYuXfNzKuDPl2KfK4r8B1UUecam/pYlSEp+3VXqkCxHQG1L4HwxyPbc",
-	"PCi1fcMSR83lNXD85AnBlqtkvZPBdCg3sHaiUwvxpxgOAg5um4CZyC+VwzeAoCwQlBA2JZjlVygmA+GG",
-	"t/sJ/PV+vS8hlwx/nh0pKvpoOCGyv0JP38hXrEYSHrGUOqniWzZFY0xnSgSYkm+E/fkUdPCZrNWXw7Fv",
-	"bTVwBReUmMekaMtXXSpKNc+Fl36YwktuBnrXQ+XNMzM9V2H676zC5Dpg8ysxPYFu661Ut2lZQnnHck4r",
-	"j+m57tNydZ8eW9l+Lv30rF7/R5d+cosHK9Z/ejC51KCY1Ndt187oXRXepnjMBAP00CGdmZyhMZ6pQHZT",
-	"bKNaMTLr6jHFFd3JPCu9A4qJy7kl4smF5u/cRXZp4Ubxio3jBS8bjXkGfPMIbjOvMUkd51NX888h4Pws",
-	"9rWi5imuyQGIzcIFgjD9SJPwOOJC1+2ujWFdP4A+WCrgloo8pQWS4MtYPy10XswNAPNZGodoonNlbDyu",
-	"WZeqREOFHl1e9SwWV2MD+MiXxDcatuRCvXbbyS/K1+8R8vMqN+/pbEA/2K1/tgQ9BHEyDNVBlnKataat",
-	"vIzGs/U7BXrYGcBz3fIn1ns/dIxgPpF592mioGCtfMdn1/ejxhpC+lplzbMTnvsx1h+H+T5w7RGT+A6A",
-	"kzn2a6ecQwtZr5TJdsA9AnqxIeUtDaGgUGRwl/KIDmPSTLmudWBy/E4+/H5yedy7Oj/1vZxfIy5YYiAg",
-	"MUcXbw+bW7t7XldlxqPix4DzqGHkwSEPud064bE/Q4prq3RGlV8qxzOkJMxq64ETPUv516JLFWLAX2+h",
-	"U413MyGVnBwb8UaP7eP5L/66KtpHEg0uAB706qtXF8fn/rqHdrb2dYDogRbiOZrEaXbKpEiUHzOckBzf",
-	"shiZ+v74/c/H5xcAabiPykGoUh7JKYoCuRkywlVK1EBA0IOC/VVhDFAlgHsF7Ba+Ls9IiDTmj8GbdJB+",
-	"aAOG4M6plAvzHmb7SHKQ6uI7rEdzaVAnNGDog9ScebZZ/BdUtFJHGnE2JgBnOjMRRxXWc6CIof5dkSH9",
-	"1/2lr40v+R/LudBKoCTL+NDyLl5wxUIoQzGjQ5KgKUuu+bNYc1+xXWeSVYWZp5FlFgvZ+bFZ5K3QfLPW",
-	"ePZe81UpKBRFhIKUIxm1kgUW3wItgiSQa0wZCqME0qbDUGqzXQoihpaXAkyRgh8Qo4Slw6pVREpUI8wt",
-	"8H0X25R6gJ7Kj63aqEnMU2v0jn7DnKYfUTEZZ4fjCYPldacbX1JOkipDKCsqWZXlrMJo2Twosv3Pq5co",
-	"FMYuXSkWa8xuciGzNO8sOl4lT965HHIh9/IO1ZD1REGdkuMN/+tlwKfnhHLdc9g1lziFix6WmOAb8k14",
-	"4hUnibEESJW7KnJdTUL8yLqV3cU3CjfU85vLPZ61qf+KVEMNXK433SRFrybDzmFvBvZqUS7YhXnvKZLB",
-	"8twueQrb/7u3M9gMtmpyuMitWuwepGrl92uMb08JHYpRo7O1u+s1xhE1f28+bUqXXrt5AmEc3RALN9vs",
-	"yrOt+3tL86ru0SrxElnVoPuldy1xnze+6H8tHQZ8kdU+W060K2ALPscCf8tY4OqpdGWL3OmgZvHBjyTx",
-	"6VOXHWuwyzdNjYH6eKEynPgEDwlaowwZdoAwVxZ+sKflkRRipFwd0VAyTeUrkbeRWw6bDCbz6vwUDRI8",
-	"BJyXNf//wOOfWq2W75nURS4fCQZYbskNSbR/hHHBwUNj/FSFUsWCdakdUlIsE+638lKWF8eX4E9CExZR",
-	"oQap/VCiS2cshRQjNf2IckGws7L2L0QUCl+fKeD1R8SZfxRk+bzadlOVeYZ5wx7KRSEhGFM5lHV04/Es",
-	"Je88nbDzjcWODGnnOxA4voWBKZs/yF8Ojp79NAdTx1Hy0xk5r7LtyoUDkSoEiKkKyJpTRNK4oVVVfsCB",
-	"1OVVlPt2rRjAZcnF616WlM2oLnWacpIh8ma3CmrMQZ1IWBqUgipslweRxE1epxALLOkbB6hK+asali4X",
-	"LKA+m5lBhkmf0qymSKE+i2oF3gJSauHymjm20DEORlVzmi5JrOJHs5KI4Ip+fXx6/Mvh5fHr3rvjf/nZ",
-	"9qK13Ck9J9/7tRmDLRg9vLWh3M03Sv1eWCD6EDiYES90RcOc26b8B7BIPLtrHxvwsSi+FjOKJoTmiLeu",
-	"OqIvclRtJwleLKbaHH5FDeiHU39+DA+sZFNaF6kIG3V8thZmsm6LHlxmqi9Ek9e9f95pO1VwxS1eTawu",
-	"K4nOK76REEqmq+fw2Y3XyXhHOIaZm6LKOWx3Viu5hHYzKL5XCq5zioJuLx8l029/7mFpc+vCs6HniQ09",
-	"x7eC0NDinvocRmFMssrhHkonUnyOBEe4z1mcivzhPRiqPOIRHbBaY0yhIpUZoa3MdKAIv67LqLCjfF0K",
-	"WQFJZSBSquyyATAxQSPwUo1ZA1yGcnSPeDuyPurUaKim3vqhVF8pjp28RkeMUhIIUxC+TLfKwphG387O",
-	"xZyMPoqskigh6afDIYQkRWELfdDgYhnkWFFHhpbBRu53qcK4AX8X0plTKtZZDrSmuAriROgAqBCNcNjN",
-	"9E5lLFIKaZ8MWJJXdJ9inqnJa7gIZQZvmlZ0pUelukKQsArXZlOSrCtvOpgZc6gMSKNWk1tYu5QzpKOr",
-	"EEtCqEmocUPkTaDpWC4qAWsBxCm30NohnaFKZfgRi8PCUkLCt6pySrQlEcofQEKlKWmj1lltA9SlAfvk",
-	"mPitdVfIFmPX6eSKzw1BaeAQ/4/+qxWwcZ0fz6p5nOu8TlhG86rl4tveaj+tU09OWk2/jir8ECrx988p",
-	"5/HFNxFwRbgeUZjFDFsEC5zjLk6XXwzF5VSeY1N9v5rbYQUfAjC9zDkgGLK9ADrVMrP+/358fvLmX27z",
-	"P9QbWcX8b5X9/mGN/7A5zQIRXs0BsEAKkx2q1Fl4miZxo9PYAL1At1Q+EKpuqQfl3SS/AfgvlVAbcasM",
-	"QUblYCRVwNuLaEjTiYdiNoyoZyoFwd+qqI9K0Q3SJJHHSJGWrFFgytVGayz8UiWfkASF5CYKiBLKqm5t",
-	"q/lMYKx2cVZi4FyjlBgoEMODEygJ04+JPWoDQ1xt1lWwf351fqvdUnV+B7qw7f30NFJrFpKbbeHcNSl6",
-	"UB0LY1x94KfyCpXa9dEFP6F5TQ22ZYdn6sLRC/dVnWdEbuS1slpQP7jmr+UyFAP/sr9R5NLxibwjaKvV",
-	"hlGXZEdCQ02e1iK7ppqnt13926gR6/YqqpP7+ev/CwAA//8=",
+	"7L0Lc9s29jf8VTB6npnY+1KyfG0sT2f+ruO0buw4tZ1mt1VeESIhiTUFqARoWZt/vvszOAcgwYtkybGd",
+	"ZNcznU4skrjj3M/vfGoEYjwRnHElG51PjRGjIUvgn0c0GLEjwVUi4ndpP44C/WvIZJBEExUJ3ug0fhFT",
+	"Egs+JGrESCiCdMy4ImM6I31GAt1A2Gp4jYT9nUYJCxsdlaTMa8hgxMZUN8du6XgSs0anMYEuPDKmt006",
+	"ZD9u77XbDa+hZhP9VKok4sPG589e44KpZHY4UCypjueSBYKHkihBpjRSpM8GImFEJbOIDwkd0ogvHs84",
+	"4tE4HTc6m1nXEVdsyBLo+8OHD4epGjGuooAqVh3A1YgRmr8RCU6gcUbY7YQF6q71KE/3s9eY0ISOmbK7",
+	"kiZSJPUd+5zdql4Ab/hEDGBXJgm7iUQqyYQO2QGhfam3aCASeDqIEqngkR5Xvhtnfx3O3kbt27PL9uzs",
+	"99+mb/8S07NXYnr2WjS8RqR7/DtlyazhNTgd6y+w20ZhMentKeNDNWp0Nrde1u3lCb+JFCzTSVg8DnuD",
+	"zXAr2O43d+gua+4M9trNl/0faHM/aIebbGuwTXf6diQTqkb5QKKszV4ULlzsgUjGVDU6jTSFN6vje8Nm",
+	"OLCafq7Z7Ms7OI3GkarfzbGQikSKjSWJOG5leZt22/V7EUOr7khCNqBprPCTMb3FQ77V1n8tPvLnyXDu",
+	"Eohk+OVLcMmkzA5ATScSn395R+8lS+b2kkqWfGkXn/XHciK4ZHBXf6LhBfs7ZRJ2OBBcMQ7/pJNJbMjD",
+	"xl9S7/gnp5v/m7BBo9P4Pxs5ad7Ap3LjOElEgl1VT0yCnZFIkjGN9WhZSERC+gmj15JQkqQxazU+e40j",
+	"wQdxFDzxuALTqyTTSI3IdERhrFKJRNPFz17jtUj6URgy/jQDCxIWakpNY0liGlwTSiYsGUdw4GBAJ1yx",
+	"hNP48cdzyEnKLZMgAxrFacIOkLEyRaNYEpowEovhkIUk5SFDCp5tOq7gW6Fei5SHjz/gt4LINBiRhEmR",
+	"JgEjN5GM+jHTzFcPLKBxzBIY1Ds6iwUNr4Q4pcmQPc3m9kU408dL3JiVktG/GQHSCIO6EuKM8pm5ofIJ",
+	"dpgkVJkRkCmVJGGZhOTIXSDfNDMBp64r8/aGIwpBf++5lj1EEv2bPcEBONP3hA89EvEbGkdAatjtRNNO",
+	"92aVpvfhw4dmWYZaNMeyyGUnekOjmPZj9hT7FrIJ4yHjARyoUEw5MfKTZIk+XuaY6UNuKNl7LtPJRCSK",
+	"hWcsjOgV8IqnOvcvJDEdEc2k9Pi4UIQGAZuADKo/Na3pzg7fnbxhM/2vSSImLFERcrAgYVSxsEdVgf+F",
+	"VLGmisasygS97Jv+rF6u0ZyWTEeCmBfJmkhIIuKYheuwptdslsmp0xHjhOrlHlIe/Rsl6ms2I2EE9+YO",
+	"lqxlJX0g5UoziMIluL3XiGmfxTVCu34iVS+VKy6ckaaW6VpMOUt6ypwpxrX49ifIMA1oJ1urxsearycJ",
+	"G0S39buDCkEwogkNtM5h1YhrNvM0ZU9YIIY8koxoMuqqDDFVwaiX9nZe/71fN+aE3YjrFZdEBmKCJxEE",
+	"4bvuxaV+XX9nGqJJQmf6byvdLSUn5gLgnw14xayX3fFsWJ57Pwqbkq+66P/FAqXHgHfsNEJpsHjP6CTq",
+	"XbPZ8jM1F7Zmqo4OWN3hd1RKQiXxrZJo9UD9VVFDFKhz6KOcKR6L1yqbxPzZf4jU6JIFCUMCGMfng0bn",
+	"zyWnWl60azaHwgzSONYHtkVOQMDkTNNoOdJ0O7MBLJ6Lbrs6jY96IkBDc8XVkfBpGEb6Jxq/cwY6oLFk",
+	"XmnsSlyjkJvfn+2/t5o/TI//uviXes8//Pbyj/7m7eXgcPwmeNc+Hf4+ehX9uiPe7idXu/qqOLr11u4e",
+	"aHGZrn3X5LDz2l0yDKJ6QqWiKpUutbHMpIbElPoz39Z2mIYR4wGz12KFJaTmU1lYxj8bI6UmsrOxQSdR",
+	"y/zcCsRYd59drcLq7d6xerDYJ/ipVp8LN85rpDz6O2XmuVYZK/ciG2jdChyNKB8yfTGnIgnvd5qCNEkY",
+	"V72JaeUu6mF7Q3oxvdd3SM57LuUqiU2x1OxCv0X0BZxp3Urq+ZDDdyfAxA1v0dT5gMDMDMMHElRgL2be",
+	"Zvn6QsSM8spJqyxEaX61GxBHjCstY54xNRKhe8YDeNaTQLJ6fSqjQFP9wq8TITX154KzWm57BDwCqdj9",
+	"trcow+QUY6u9v99sbzbbm1ftdgf++8OViRay1kx6ydvrR3Ec8SGZiuQaJAnXgGdMRYuuSc6tnesIxKbD",
+	"bgM455p5oj1HdhJGw8KtXIq1f9ldLHHw2vMA+3XuCFH32zU0LLnrexiM2aqrWho/NDpn1FbhWvV0jWkU",
+	"36lxwEtgjV6VVJRmgN05DdXN5hWL2VBLVsY4eM97s9LM2C2aeoycmG+b1qnb/7u3M9gMtsqcdwnewRQN",
+	"qaLzx45mxqy/T41JTMFAmQhHwLOLU15OZ9R1K3ls18CZT0j/x2WMDsWwm+PMcXureES3a+aI+mhFZmD2",
+	"5zt12SMRwuWGL3oFPlIn4Ek6ZkRpkVXLsmMmJR0y3wNp9uL1Edn7YWefIJWWHSIZSLPAg7ocurCc51yT",
+	"fcJ4OBERV5Ks+Rt6tzeAaPke8TcE/P0P3+tyf0MzqogPhL/e6vK7tc3iwD9ozmY8Mpq9sZBAN5nNZE3w",
+	"eIamUR+e9MwTf721NFk3i1HyrZm7RsapVKTPCFUkZlqyf0n6MwWqTI2+Bneuch3am7/u/7H94eWbvd+2",
+	"7pSj8Qjkwyo0WzmvXuO2ORRNY5KHk/GTCGfZEYNjUhU0iFS0HzOCWxuIkLWIfhUtprCqoAHQMERrm2Xv",
+	"xnDVM2NqeI0po9eu9AAXoqeoFpi97H3HuuX8Okwo120U9s55jmK3ZlKOlU4/lulgEAUgU+TmZwkyheoN",
+	"wJoLdGQkwp7+icaxmMK3EzSs9pQQvRhMq7r5zPLUG7MwoqiSeo2EKtYD66Pp15i2YUSZOc1rWDN9wxgy",
+	"QK91Zw8Xq9QTTN72ZN8ELputoh76DUuiQQT9/50KRXvsNmAsLK6Tnki5fVxUq1znp7G6hVXqdGMMbl9u",
+	"20JL/F2kvEKEl7TqRJNaa5JxNC7TguMrW+b1sgFJRkOeTvS+i2HEezINss3BXwY0ihk6yQYJk6NewlLJ",
+	"eiFT4LbA90SqcjGvZ8w+DsfvoShY+EmTRGU3se6R5hwxw0d4nJyjZJSQntlS5xe0K7o/ZMMpXYcxG/dZ",
+	"0gPvsT2O1o+8QNU1tiU6NGdsCXOSuSTO+atl3PrUvjOkvMRXb2y4xlKiM57/b8pUZGZQO2+jKdxP5LO6",
+	"dpFlzTMJrCzMWf4eFW03223Xq/5yb+cuv/ocXckoYE+mGS1YfHRj11gqg4BJ2cvsVw9icC8ua3WxIinT",
+	"Ig+oioVGlMLxE8rlFKzXmvmvaZnw5d7+9rrL/NOEdyKmBh0IsJEdkPQ60EdT99EpTPXjPH23XkIFdshC",
+	"gtvsETmhAWtKpvsyQUBValyYnh3mT4wmLLnbyFYYbaGxwvoWNshOoe4evhbJUKgvs0utooDVqol1A/tZ",
+	"L+1VaZWMSaYomNXvMGwN7jBudmabKAgWtS1W9uwXRmNNLO42l4rr2jN0wxJp9BxHxG5tttqNJc2qeRt1",
+	"q3XCVSLkhAX3N2SYlSjrAeNZ07r+m+gGraGnVe+gazurvzsYOPBCZmbCtarBbb3O9yTA9/TH7Yet8Zvw",
+	"5enkYlv962bvbf9oc/Sr3P2NHf6Qtv95vfXzfo39vP42Fmf8hgeH22c/DI5fTaKriz+CYW/z599/a354",
+	"9/Jmsx+zPy5+FsHx0TuxexYUe9hp7+/dyVvyG9sbRShMLLo2QPD0NfhFv7y8ib90IHI6X9wITTJ/2Nvb",
+	"apFDTiJOAxXdMKOwRpKwWxqoeEb8T90GPus2OmjC/eyjclzmG/olh7xnJlxPM+2CMDNHTs0FF32Pe8BM",
+	"XBYTcbW306hjtoUTXD1w9pxFoUdEQvzTw6ujX3pHpyfHb696J69Q9AG3tbVdtuZwsSXHw25V7TyjEtOc",
+	"30Ik61fqLxXV/r6Cb3kOV7sscjDD2ciapZ7GmiEJ5aFdUbleu1By2ZGk/frjsEAOeC0SgqzQjMdl+XN5",
+	"qW0zrbsKH0ZUkeuIh0QMyKmmNE54C0i+9lq4fZX4sVWY7N9GH1mGr8PFqb/KVkN5GO02Y9cVe+BThlUY",
+	"DczEj9z5eiJidhetvNDv1OpidoLQSsmf78xx8erX+/Rz/XF5Vc3Z0W9KX3PnMnct2FNY6e+93YWdrpvD",
+	"rx/e1Kg78dAV4o4vt3b3Gl7jOHx1edjwGhfw98faKKgb98N3Tfvh1u7u5n7tJ6ze+oPXpvq7mhVGdtTw",
+	"Gudv3sGgDmvbr9fXDMlzTEC1H9/Wfjy72+RxDfdMj9aD1cQe52zAZXUHVgqL0XtYuTjV0I76Q3wGFqAn",
+	"J6XLn+gviGNywtsrlG7+WtQTNrSULb8pZl2/KYJm51A3d9f1+zCnYUnOZz3GD8zjoNkSb5tLBd3J12//",
+	"E25aMZZx+RNX2MG76EGxi7o1eef4vIvTfUmUIJvtrR0nYtIjVGHyDjwA/5qWHN9fvW6+PCAQCROI8Vjw",
+	"LrdGbvRUJWyQShaStZ12m/gFV5S/rhWxmRpFfEjkSCQKgtopJy+73InWjCSBj0tuEaOSOdYNkSQsUGQk",
+	"EslInyqlhyUVncSVEIWtnYLu+rJmmy4YDSPOUCkpHpeQKtqnRSaDtpB8NOK6svde47apX2/e0EQfYKm/",
+	"y7p5ZRo9v258/Ax+smhgQqkLRpdAcG49EyEbJhSdGTZWx12P/MUlBvLW7fDI+bbw4FXeY+H3t9A9KEJD",
+	"HvFhFkD1YOtziQ2/YTNplqhqkEoYDWfuuhS6tE9X6fXCfJNvU9b0XNtVdjxKq1He1Lp7eYE61f3EzqJC",
+	"9jB2npUjMYuDqJ+jZF9ohb1PdF/Nqvx2u31z9XL8ZmtyOt3/Q17szH76gR9thq/3hr+0/zrcZe+3ovOX",
+	"f3/YVscPEp96R4jQBbsRAX0Mq2afBtcMfe5PZc08IBwcreivUFncJOX2s2d75z3tnRewkpoS/jSD0D6R",
+	"3PPAFPJanLjt/tZgj75kzZd0Z7O5E+zuNvfDne3m1mC3vxNsDvbZZvvuTJVyIGve2fxJhUcirYtssD7u",
+	"2nT9MeUzsM2RKQOZA95tNWqTf4u0ClutHY8RUDMGZkJGaDgGnxOK20UOY36rkyZEHH9JvCykYtGJvmGC",
+	"h/IO2AIRh3AvrxmbSIh9jfjwgLTJmpmxlucED9g6BCd3uYlOJmtvBfFNYnXHJyOWsA4ZMs4Sfch0U2kc",
+	"kjG9ZibVnsVhl9slJRHPcjf1CsjWelFG294reJW3dve32gW/crt2yyp7c2ntufnSV2JyJyAA6qX5//+k",
+	"zX9/1P9rN/d7rebHT21vb/tzR//yj/z3f9gH/7duAy/BHXTmRD5WnQsvdzZ3yAY5nzB+8ooYGYq8imQg",
+	"QES2cZOtRpVy02gse1ls0Gq+gzxQaV4Ti6hQ7nysaTpyXSs9G1U4JxQhVSM3FsEEGuZN1JtG6zrogTsE",
+	"48PuM6dKAHzd1KRM0TZy91TqRv7X9Fr20iRacjFaUxbHzWsupnxDf9qC/MjaIEV0YNVtaPHMHY8natYx",
+	"9vsRlYQLYuPwMK3Qrqc+ccufpySTQ+6340hk5iXMlVp+iq1Gx86ipYQs0zSKVTPixg90QDRbEWrEEuJr",
+	"zaBD4ZD6WiOlnDi5rvhFYZHvldMnWXITBaxnYWcye80SSx+KQM7xOGmyuZA8WB6HgDX1zqTSUE1E6GrH",
+	"Iw9Enh8s8pTnwgY/rzoP+93dTgakMQ6xqKzcXBpbfw/rBj2PAyy7pDUXZAEZmn+k6sQok+1Q44boSxGn",
+	"ivWWCjA3XmpN0CSgbED084hOJsYfuloi90rJ35iAVUMzkpRlxkA7QBOF7/priRpRRagsyqROsMDqK5Dy",
+	"WDcfQS4oGtiM3o3wKAnjbMrCdYMWtfwClTJG7u3wnHydJPKFgatfmjOdOxwKdufCpEqxaHWHPD9RC+7L",
+	"N2CntoEhy6eqm6t+l3U6a7h2/hCv/Y7xUA9jiSA0jJk2ZDLrZl5U811zeC9r1MTMsgct1I0aNPllNbuq",
+	"4uAk9xQAfEzuz8u9/e0ssQYVHEgMGjcZD0TIwtropC8MG55nGHp069JXDZFzcj5WUZuyKP9efcTryoG5",
+	"+SRX+7Ren4CIxjk66w/tH3K8o4iH+iqJ5IBAgpCmJ8DOzGEqrv8XHKaVIrKKvRYiyotdtXdeLpKArTlw",
+	"YZi14PHMQ7QnJyJKZC884BFEm+Li8S51FjNDYoV0Oed5Ad36ipHx9WCXKVdRXBWkzKet2vjBivfji1OJ",
+	"Vgte/wIGc79A93L8XQFVcDGruqoNNCzxGoBZen/xVnYINUYGdzcgsNQ+MES7y9fg7xeSiCnXH5u00vsR",
+	"Qox3hzs2/4M86rBINJf7rGYbi2b5uWHEZAOY8w/t9j4ZRVwdmKXI4ISkwYjA1ZxGaiRSZTGGVg6pdP2Y",
+	"xZcqE3g/0RcQY1Tu6Um8b3TG3CCM9/LB45CK2+LzNI5R6KUktMn2JAISrmYZNJfdB8GLapENZtLNIAhb",
+	"IfOx1H+eqlcb/l1So2rieWuGiFzHjd14IUkUwpQiBXpe0vqCWJxl0/a/YLSgUbhm7so5yJW5+3aD6rSY",
+	"cmnu0j1UObvZlbTLO2LIAG+VD0RNAuMKgcZLHCATJ77a1PRH80Z9KsR1Ovmicd9bcZ6f+PS7XoQZRMI+",
+	"GOjU7/0f+NnW9en+5Led6cVLebU5e78XnW+zw93wdXv4y9Zfb36I/9i5Pdq/eSTQKRA1gjSJ1OwSkLIt",
+	"INobNjtMMbeqnO9fYKNkzbfQc61Wy4cMDitp6h/WW0RrSognSXw6ia7ZzCeR7HKb10uUEC1yCK0B/gIl",
+	"fRoSxH3TDQYjFlzLdEwimUVpGWxxymddbqNYDM/XbVnnIYyQ8tDwt5KIZnMnBokYd3mk1t0ejN+R9Gdw",
+	"ryMuFdV/w5227UfKg5SL/swiXKAVPntbTyjiNqvl8N1J783xv3pHh0e/HPeurk59srZLpP7cuDLXgYp0",
+	"eRwNmGYr1koX8eYkETB6PSdAd0d8WoDj6IuUh2jnZ9JiwDIedrkYEAoAjy8MSiadtMixFs4AThPWFkIf",
+	"zBIZ/dBsyAuptzO3GoFHYZpESmmNy0TawTLRLh9HPFUMpSgAecZdz2Ge/9k8fHfSfOPKMnjU9AUDfKf6",
+	"M1c2PBQx3g8MPLdB2UCXhxO4gRDwmmgZBCnTtdYJoWMQk23P+NdrSzp+/XDV8OZcAfc0FTtCwbvU02fw",
+	"ISJFLjaIzRlfTQm/Hv0sHYLoAB4BKACPGMmqiUc5EeiA8brcmqzIhCUkZPpj+Eikyssyg+BfzWs2ayrR",
+	"/PXDlWOsKQRkdrk+3DmryzKwurzLj+G8cMGbW7e3xBrhSUCTBA6hZoacER/AQ3xARm2REyWJz/AXjEGA",
+	"eXe5QRGRnF6zXqBvcyBCRtbA+hcBcEospvByGDa16rt+kKPP6N+18DFKx9QOe0xnBGd1QPwc+MQnY73c",
+	"ZoT+P5uGnDdPQj+fBR5dmKddNIgSBaMklfo7c5Y7pJu229uB1in0P5iPB7JK8jIEWEJhiITGEZUt8lPR",
+	"m9cxADRZiIDvET/D7dKXjwEgTgHKS7+jB1n8w7xMfC2Q2Wddju3LTu7O8SHA1bgQYRhEDLocIidEMl7O",
+	"q2j9u/YERIpEXIkuzyntrx+uMEcNUSEBBWWSMAUCEjnkRHNMR3bKb7Lezi4PaBwTiH1E2gcjjRQEcAFS",
+	"v3/bBPbThEd6WiCMGi3PLBnynowRjEQcWg2o6FltkfN8RbJKAPadLoeRTGjAJFnzM9giXF131+yGZFvh",
+	"r7sxx8hDsJMu1w+0EkMTFtpUz47Z0H/4mNwOiMKjiA/xhMIC4ZIO9WKOoe7GiHKQxgMMvMJ5ag3ZrIj1",
+	"0+iLAq1qHihzoEA89HyGI/MQnz17hNFydmWUWcVISRYPWl1+UkEO9ggEJuH+Q2yShI+QQWeDKHzT5ZDI",
+	"WLs5pJ+q4skmkzjFEVfO5kGXm6wD7BMGX7pCMDDnFunDU5ixPv982OVRFRUZZw+g+n2hRrDuZm10q1Yp",
+	"eiE1L2YEQIRaXX4hEPSPYgqsJCMWh5Z/A2cP6ETTG9hD/WakYMsvFeUhTfR+IozWVqtNDgsRFRgHRGwg",
+	"kAFi2NncWYchYexPl1eDf6gifiEIBEwSzUK8hkk6hzXr8tLrE8ajsBkIPoiGKV5n/6DOa7BmOfs6tlMU",
+	"zBzoCByTgw52QAq+aHz1h729Lf2qHlA5osc/ILmT2rzebu+blt1oEP+AnJ+8OipAjh0U01rh8uom9tt7",
+	"L5GorflqNukQqv6/v6bKQpTFUcCMudKIQIcTLbk1twBhIE1ixzY9nU5bFB63RDLcMN/KjdOTo+O3l8fw",
+	"zWevoSIFygPQWgd/wAIXaM11wjidRI1OY7vVbm1jiNkIRPs5wT2dT40hejkyAnwSNjqNn5mCxLBSbY2t",
+	"dvvB4NSh/Tlo6r9enr8lH1ifvGEzcskUMgWjj8oaMUwC/PsuDq+u12waG1lxCfhg++4PXNh7V3FqdP78",
+	"qNXg8Zgms0angeWaiAmoRyqK521384d1LRXSocQ0KEUxOH/J2+ZsU40A+UI6WHr6hgd0QvtRHGkNFOH5",
+	"kFQYbD5czNBce2D2Y7JmLy+845HLidYnyaWZq0dardZ6i/gYLoKKnFFuTi4v3x9f+GQt12as3vPu/U+n",
+	"J0e99xen/rpniLkdKzSBwl317dYyIWMdEimtMUlgi7kMp6VvvIeVQ12glKWAyUc866We5px6a5XKanqV",
+	"ijhAbbCmKQ52VwWHmkJi0O2Kd2TBeV+d/yxxB2pYyNzTn4FSZjXQtIC+LAfzgGGAAycME01JSlGxcdRP",
+	"KAi0sRDX+h7ZUwmXQBoCZLiX9KDYw8krQ5AOiMNGMmQkgL88eXVEMJxWa/k0093mnFkc1lFhSZ7P6opn",
+	"dV7Asx1+/dFExa0ZFSAfas8iYrhrkokqCQU+wEKQWouBVwZqwR47j0xHUTDSRzHCenEkFAxLh2jpUlM5",
+	"gNGXDuqFJvMjMdUSI45RvzSN1KjL/Xfnl1dkwwEPMNPwW5bQnrz9/eTqGAgtMXxDNz3Gekeqy2ciTVxZ",
+	"+oUZWMSlYjScR1xLIP3vLPbowpOq2K3aGKlxXDyiNWW+qqcQI4Me9KTYZpFL5qtI4ohfS62n8jlnZRI1",
+	"bUphrUx1GkmFCRayUSwwOKcWQ/7KBlas++zd+aKpVPj54yNSCKemxpx9QVsTZ1MmFRY3gV3aWWaXnPpt",
+	"8MnmUhJaju0KHy0h1uVVz76G5PipYH7886PeWtf8/ufHz5VjmSW1lSH9JVlDI4AasSghGI4kXXabHc6P",
+	"XqNgKcGSigYW/rPXAFz9CnV7a2ia9QgR8JeQtZ32NvGrOLN+Hh3B1z0iBVymLucCyoOhzoyqLzhDecaC",
+	"1YhpmgzEL0CGYF0Exu/V5f2Zax7C70t4SMYmIlIVRzfMSLy5AqpJqpZf81gFsG0FdDJBB4CJrUHNO//O",
+	"WJPgs1kdEXSrDuSoy4Cm/FCXr66wweei2weAJiv3f/OB779TVWY+FUDHDhhF4FXPFIQBXicgXOubpgs7",
+	"7f27v8jqOuoPNpfoolyZD77bXWY+NeXNvgfqhYfWNSSa63vgnA2oSgmnQx+MVYgXmLsbBS688QkBnD8j",
+	"MYsZ1rwrXldM6HSua+HC7NRrHMZgl6VwfuPnd+fuL7Lqld/DUbowOdqVo3SPA+PNNX7NOxMPLUQtIJ3P",
+	"J+uJT9Y5Z9ViSUawyqnU/aSqlYR9rH8Ndc+q9GwjEXGMABP3aXOehHcFWRhTmPPIhFSjv4RB0FSfxZ7r",
+	"2DAyEAR5FHK5u9wkc4No55eywn2yZk2E7Y5JDionfEMkBAfzoPGTWREwkqZkJbzYgT/Qi2La8LKyHlos",
+	"jAFOpcvNN6aFnfY+8W21Bb9Oissz4R9Jhqum2n+u1rH+GhKbPQHfvdS2Im16FvMeiDdPYhrUMWcPiEPk",
+	"gD8IzqzyZ2jEfSW+VI028uIMc00vx/hKhRg/cin/pS02nu5kkrAAimnUBrpmBm83h25N31NGkzhiCYRI",
+	"lFKQzv46nL2N2rdnl+3Z2e+/Td/+JaZnr8T07LWw8Vql2WOMXWH6Tgzi3k416PAxrU15SY7aKtFgqxMD",
+	"gifgSQnTE93HehsQhrXgVTWTL1rcnOtkC3/k9wWiyUCKMNJA6b7A40czYGTY/ksZLh7uKBVziWqPk+aA",
+	"1h3zjTO5r8GCdraWYJTlGv9f3TN/KoYkwvwWY7nUIqxTcCzjO5qtFa+JSNXCe4J1l0o8pZT3EYuAxj7m",
+	"xYMMZT1Ca3n0rw8xeNI3XnITkVf0HKWSJR7xh7Ho6/ZoHJsn49YcUm5rgdUwsgaMykn0sX/jQBpeA/up",
+	"BUuvYABA/Tzo7Uc7PMHjWYfQZQvSdjmA/UNQmBSFxKRixDZMeL1FXhlFAqLuO4R2OfZsol5xuW2kF3pn",
+	"TU11ScDBZZKCMTKsRT6A+4xyNxgSNZRlwD1N7H/dJpSL9tZux7xSux+XtUtlAcDUBRj7D2aHxzws3CaT",
+	"hwOnFzP/8vux4I4j+u88Q9AZe0wjkEm1rNXF4Db02SiCabq5vlbKebbz3NuV5kTbsxCWunJCqppHHnLq",
+	"aB6Wi2wYWDeHV5SSGeBKyrvpuyaAWI+0RDj8Lp9DQZUQte6oQpXzx5LnakupLyXZzaFkbkqHIfxPK4s9",
+	"S1bzqS5udyH1xlXuc3LsXKiEYbSNS3azezOAkmfz781hPKUQj44RVFvtLbwdTg5UOPPIdMTgSokk4/Qo",
+	"6vVZLPgQwrTA0xwEIuUKb1nxG0pA7ydTKknCaDBitZEuxRptj3Sr6gvBLXWrth7ObGgrcNawqJNBdY1J",
+	"YYk9QiGkiIDREMyJU3p/t8Z/hcWtwKgO5bVJFs8oIpRlJTb9dZnrBV8sy5UsP8ozJ+cI6ySX1U3+4xxJ",
+	"XUiUuNc7ZDoSCIkGqQ4InAFX0eR0gg6AE0RUWC4coadFTlQeGBeDRtcir0Uci6m1K8YRvwaFo8vHNLk2",
+	"wDAmtMQGp9Ra/F2878cy+tdhin8rbPKZ4y17KS+ZZhScTfP1N8nLeHQzyIsFl9MkcS66lSpNtCoHHRWS",
+	"1iCJirw9/mBTQfH3g1KRe8EZeNDkBFCT3+EDe1GiMdQoVyye6W9uIpFm7Q+pMZWYrDcoNt3lw4RCWjMP",
+	"xZQkZnwZD4ai1VKKxM0nhC+NKirxek9HIs5U1fqbiEvzWHewULvgWzM/6lsNKb1ZXb9nuffbpAIXsEtw",
+	"6Z1LuMDKYIq8z7UkXtoi8N+EyX3zac+8FQSmNuGRhQeG9piUHjGB7LuCaf4hJd0ipuPyw/QwGRXD6i+O",
+	"f3t/cnHc+/344uT1yfGr3vHZ4cmpj/Jvp8u5yBV+mE+OIcasoJxF2K7ZaFuTuahf6PJIkr9TlrJwvUWM",
+	"VZsOFEumNAmlpqf3JRffg//7+yQVNvaxqHrqAwAqEfjqanTmMgHJYGTmaMkFg1YxRBqNSSVsgQ5kzWdo",
+	"Br5ngBTz8lha1P/l6uod+YnKKMhzduvRODzIvwa1gNMx87oc8qEBA/T9xanFAdW9ZA1ttbZbm0TSmVxH",
+	"g60kfgFS08ec6wKSKPFzxMAfq/XCDeBEl3f51Zys4iIyaZe7Da5YvdxfBxRKiYlkDhyjnkoBJdHvOFvS",
+	"5Wt+FUPxx6Ux4fx1IhKEkpiPbKNlQN3RSoB2/rrJRyIB5Zgt32ddzmmSiCkLO2TAphkwgt5zK+oNI6lY",
+	"ojfYAHF6JgifkpgqlnS5DRk7tKf9hSwOP6Bc63Z9lk+kRXyL/Ol3+ZqFAwXAnlr4zwPEUsE/qsBcIyq7",
+	"0Ikz4Ejmzh2lCZXyMa4NTU4W1qLLMfnVBVA1L8IPL/LE/0RLBjLta33A6MuAqdNxAH/yX7u8glogYeUP",
+	"CC1DH6zVAYIUID9arRasDhxZW9toOoKVumYI1dafwR1FVJYMcWitlLx7eHR0fHkJaEXrTnpEf5Zl/h7/",
+	"8+iXw7c/H/fODv+JqEYGEymbm5svAb2ZvEeasC7XV8BHpBd8Ge3fBhO6sG8GY66MvnDNZut6BRCyzSdr",
+	"5aeasKBb0kBx6Nc84tPUwD5YtBY1m/hd7ps0/gMSOenmoBLJMjhClkTvZ+qVXh0aXIOp0eSoa6EF3RMW",
+	"kjJShAYKcLA1/c8ItKocJK/Lze5FMbNringyKrphgJvi27Puk3EKaDnu0Tb42oCmoTfDXZ01/937K7JR",
+	"wP3Z+IQr+XnDNiv99QNCu7yAhzGmeIAI12qmIwEdvn91cvz26NiH1CB9Y7hMB4MoACo9Yck4MsAoqCJO",
+	"I8nWW+S1S96NACzJkKmcVQB0UBdekWQtu69I/wFeJRcaejk910/su+YYwKiKrlyvQgDWDdOEbnsOq/UP",
+	"upwSmEYhNQjdxJukOjKTlfnhw4emy6Q7hq0mjMbjH7sI09tt+HhX8ZkLmTFl+spgDaRjxzduQXf8DPza",
+	"XCnDagCg0cBs+FkJ/9q412NDda8yqM+HV0VsH7kK7hVau21Op9Mm8Oc0ic2ZWFndWBBU236Eqdyp3Thw",
+	"Yc8xRd+tWF9xK3ufXPQ6+KHoarZHpJqwWBB80MgPBWabcXSjhSjnsaMUFIXPOh91qchYrj8AN5vNN0A4",
+	"OJePdPVrkDS/xPxdUZmfjd+Prsue0eTasVdkxgpjAS8YLJYxhOOhBB8VD+crt6+LTjCjRxex3bReUcXm",
+	"fSGzc4IgZyU0YBBHMTbMYukogfOYdUwGBFpsAF/tDqEGYzdQ8kPlByEVItUiZ/AvJVArs04pUBViKdDz",
+	"DBc/EVLaKWpRx9iWDq+0mH1y2rs4Pjp5d3L89sqCTVVdWTz83dmJxlfyEB9WDVgks1/Z+kAF45fJ2Cnf",
+	"6Kdhfd9J/MVvevmMY6iyvvOvG9ReWxDn9gprsz0iVofmfwkbsAQ080dB7ohkqReKNuN40NSToBFnIfnl",
+	"6uwUuq+H8RjQmygQvBUFYtF6vcbX7l6yaEyHbOO2CW8XVi2Dqe5HnCY1OP91V2p763Z7i8AIv2nAHb3j",
+	"BiwpEHMQU0aMxgi+O2+Vf8E3HlGINz3MObMGhTeDcswRp8E09A2Azl0wLVwQLTVyYCg8zEcJQUwIBTdb",
+	"tAUbWHd+Ec5WYqvLk0ki+oys+eZbn0hFZ9LEX5hRwDvrHbLVbqM+C0aI0urhYMGF7ELmaZaoRS0w/hXK",
+	"0ftgKu5yG7YF0WYZ4nbCAmbAPkwUcPZMvjABErLL1/wAQaBY6K97kOsaCwnmuDEI4lxMyZpv6/P7KAUA",
+	"7jaOTQwGXpdLAbBMKorjbDqBSBIWqHjmQSiZUjEjMhZTlqB5O0m55nGCMyJ4l1/+dhopvZJccOavt8hu",
+	"e5v4ab7xvjFCXDCVzJqHA8USx24yB4Tpwm7UY96avJOai6Mfzr6dq1F/WuQI6kSbQ0NUQrVEV39JqlBa",
+	"d4mqVehhMoVQqEzUqQECW81mltmdATZjwrgC03fKwTrpQTZF6GXJ1SLJU6MhNKSY1GDBVakF586Sp5fK",
+	"mC4jfz2SBlnu5ivFcZw7OsQ8zlEwtf4ltOTh5XbeLIsvEfEzBM53FKmZEZdfRQ0YNKrB3EWNK2vBBXO7",
+	"oS+VIuRzqcsVi2OJoWZYDQ+xLDMaR3OSgD4CE+ZMVYbU3eryPI+0kAchs/FbU5X+QPPlGtz4Ll/LfcNe",
+	"2W1rEdO1iAusz3E0u7Sry8d0RvqsbBHzypE1xmqWoQYB0L4FkRUTLMXiAMxzxrDoZJcfloxt+dqgXwWU",
+	"/GjIqUoTZgAkZgjMblHj10Riu0b8diCanRx3IqPywGLs0iOehQfMHqNpM/az5tbLBQwMmie3ZQKcZ8LS",
+	"QfrQ2v4hnwH6O2GxfhrxIE5DRMCwdXyzrQUnjVBEMv2mtIjyXe5/6jZwiN1GB7PnPhs/hUWXh/b15BiN",
+	"zTJ+AFh+27hkTHbq3HHwBJ2OYG6Z8i4v2VwMlPYaBgcHNElmCHAuiXXkeShtW3OOU93CSuLg2zuohaY3",
+	"/RomrLmiPiKaXYkCeB5WsUHzyvm744vDq/MLDNm5xGiIgUi63P/5+IpsWPB+JyuxRS7BmEOCVCoxRnJe",
+	"upfo0e7ymNFEkwuze7QvUmV958bvKev46kl24VbzyXyhF+XEhVj/Sky2NIbFLpbMb6qoYs8+lm8COmRV",
+	"X0m+4Rk1y8H9XQ46Lz2vwqQaDndFQr0gfqqG38yLU4GcYdc2vGYYZZcb2ZpxkQ5HAHAUgJ4RiyHBOz+b",
+	"0tk6uO4tl3UgkLSubEKJkM6aGnIdl7AXebYJIyiW9vA00Z3Pzp2AERufAlHcEL2liV4xUGAOjy+x9YNc",
+	"PbnLTg7TXxS55EZK5VFBdpX6M1NuRGtM7aLr34nNWYf1BwDQLrc1q+ZFrhzYHHXDXFrkvdGkHEipLrcW",
+	"ajsUWxYCI4W22m1AO4WnwNMkiUI2nghND+ut9bqdJyXuF1k1jNUp+xzK6xxhkPamFLN0QEx6JsffCTmu",
+	"plHPQV50iXO7vb8UcS6jNplSJXdWIbmcsODXy/O3X2rNWlRNtFwbsVbEOJ8wqAiW490/vPOi3Icm7mby",
+	"NWYpu4Qziv6YRUv4r8Oz09WW0Lb6H7CEZvJ1S1jQxhehh50X3vyu4dvdqSwCcS8szhzblVb0GQ1GHhFx",
+	"+HXA3r8GCldxaRzZLE+EXmDz8ebKoCiAaZmvJK/89v786rB3fvHz4duTPw6vTs7fXvqlUazttPe73P87",
+	"FYr22G0AFhCf9NlM8HB9Plp5wZr5mJjlbkdfCbl8Vcvts2n2OzTN5gk37lYeFK9pIMZMWlNRAf2l1kJb",
+	"GyS9iOlWbtU34ot44hP9bWIHFSCfS4XbVyblKwkC58kwg3aeF3m/TB2Z82T4ZKVkKmBv5zye5VBq4FcF",
+	"xmVyIovwo9v9rcEefcmaL+nOZnMn2N1t7oc7282twW5/J9gc7LPN9hzwOlvpvj8rQKbdVd79ufTNM8BX",
+	"Oc5z6UI5pQv+oLju9vLfIf9htVkop5ilCycFt8V6VmSspiBPl9dV5FkvldEhS1TR6fIlyuiQhVV0uvzO",
+	"MjrEFtVIWCASY1k1pYshXCejAv5iKfa57M5/UNmdZwD3r1mnp+TXXaVYz3IE1LUELhaDXM/Ng1Lb1yKp",
+	"KUy+Bo6fPGvecZWsdzIsG3QDGyc6d2CxiuEg4OB2CZiN/MJE1wEEZYGgRKitU66/IjEbqHoMyB/BX+/P",
+	"9yXkkuFPsyOkoo8GpqP7K/T0lXzFOJLwSKS8lir+IqZkTPkMRYAp+0oAuU9BB5/J2vyaUe6trQau0IIS",
+	"85gUbfnSZEWp5rk62XdTnayegd73UHmLzEzPpcr+O0uV1R2wxeXKnkC39VYqbrYsobxnzbOVx/RcHG25",
+	"4miPrWw/10d7Vq//o+uj1YsHKxZJezC51EL9zE0APDTO6F0Mb0MeM6GAz3XIZzZnaExnGMhuK9JUy6pm",
+	"XT2muGI6WWSlr8Erk3puiXpyofkbd5FdOeBqsmLjeCHLRmOZoUM9gtvMa0zSmvPpvzu/vCIOTqKfxb5W",
+	"1DzkmhLQCh3wLAjTjwwJjyOpTHH7uTGs6wfQh0gV3FKVp7QAUkQZEKtFLoq5AdKmIE5MrowLWjfrckw0",
+	"RIj18qpnsbgGQMMnvia+0bClF+pVvZ38snz9HiE/r3Lzns4G9J3d+mdL0EMQJ8tQa8hSTrPWjJVX8Hi2",
+	"fq9ADzcDeKFb/sR577uOEcwnsug+TRAv2cl3fHZ9P2qsIaSvVdY8O+G5H2P9cZjvAxfosYnvgMqaAyR3",
+	"yjm0kPXKhW4H3COgF1tS3jI4Iwi1RLtcRnwYs2YqTUEQm+N38vb3k6vj3vuLU9/L+TWRSiQWJ5VKcvnL",
+	"YXNrd8/rYmY8KX4MYKim1gI45CG32yQ89mcEuTamM2J+qR7PkLMwK0AJTvQs5d+ILlWIAX+9RU4NKNSE",
+	"VXJyXFgoM7bzi5/9daxsCdgXNxHA7ta9+v7y+MJf98jO1r4JED0wQrwkkzjNTpkWifJjRhOWg8AWI1PP",
+	"js9+Or64BNzPfVIOQtXySE5REAlqKJjElKiBgqAHxMbGMAYopSG9AsCRXNdnJCQGGMuCstaQfmgDhlCf",
+	"U6kX5gxm+0hyEHbxDRZturKoEwZV90EKMz3bLP4Lyr7hkSZSjBlg/s5sxFGF9RwgMTS/Ixkyf3259LXx",
+	"Kf9jORdaCZRkGR9a3sULiSyECxILPmQJmYrkWj6LNV8qtptMsqow8zSyzN1Cdn5s7vJWGL4513h2Zviq",
+	"FhSKIkJBytGMGmWBu2+BEUESyDXmgoRRAmnTYai12S4HEcPISwHlBOEH1CgR6bBqFdES1YhKp0JFHdvU",
+	"eoCZyvet2uAkFqk1Zke/Yk7T96iYjLPD8YTB8qbTjU+pZEmVIZQVlawUeVaGt2weVNn+5yV+EKq0y1eK",
+	"xRqLm1zILM07i47H5Ml71wwv5F7eo2S4mSioU3q84X+9DPj0nFCvew67VidO0aKHJWb0hn0VnvhessRa",
+	"ArTKXRW53k9C+si6ldvFVwo3NPNbyD2etan/ilRDg+5vNt0mRa8mwy5gbxb26q5csEv73lMkg+W5XfoU",
+	"tv93b2ewGWzNyeFit7jYPUjVyu/XmN6eMj5Uo0Zna3fXa4wjbv/efNqULrN2iwTCOLphDri83ZVnW/e3",
+	"luZV3aNV4iWy0lpflt61xH3e+GT+tXQY8GVWIHA50a6ALfgcC/w1Y4Grp7IuW+ReBzWLD34kic+cuuxY",
+	"g12+aQtxzI8XKmPuT+iQkTUuiGUHhEq08IM9LY+kUCN0dURDzTTRV6Jvo3QcNhlM5vuLUzJI6BBwXtb8",
+	"/wOPf2y1Wr5nUxelfqQEYLklNywx/hEhlQQPjfVTFep5K9HlbkhJsZa+38rrvV4eX4E/iUxExBUO0vih",
+	"VJfPRAopRjj9iEvFaDgXttupDv8OqxM8YjGGRym/kJekb2ItdJg37KFeFBaCMVVC7dN6PJ6l5J2nE3a+",
+	"stiRIe18AwLH1zAwZfMH+auGo2c/LcDUqamLWxs5j9l25eqaBKtlUo4BWQsqrVo3NMR5I8a6qUGE7tu1",
+	"YgCXIxeve1lStuCmHnAqWYbIm90qKMQIxVRhaUgKqrBbQ0cTN32dQqoo1CcAqEr9Kw7L1NRWUMTQziDD",
+	"pE95VninUMQIW4G3gJQ6uLx2ji1yTINR1Zxm6nZj/GhWNxRc0a+OT49/Prw6ftV7c/wvP9tespY7pRfk",
+	"e7+yY3AFo4e3NpS7+Uqp33dWUT8EDmbFC1P2M+e2qfwOLBLP7trHBnwsiq/FjKIJ4znibV2x3Rc5qnYt",
+	"Cb5bTHU5/Ioa0Hen/nwfHlgoRTMowvrdxWfnwkzO26IHl5nmV2vCSoDPO11OFVxxi1cTq8tKYu0V30gY",
+	"Z9PVc/jcxufJeEc0hpnbyuM5bHdWULyEdjMovlcKrqsVBeu9fJxNv/65h6XNrQvPhp4nNvQc3yrGQ4d7",
+	"mnMYhTHLyut7JJ1o8TlSktC+FHGq8odfwFD1EY/4QMw1xhQqUtkRuspMh0AhfixeithRvqkXjkBSGYhU",
+	"VssNoRJM0Ai8NMesAS5DPbpHvB1ZH/PU6JhGY9n6rlRfLY6dvCJHWKrOTKFCt8rCmEHfzs7Fgow+TpyS",
+	"KCHrp8MhhCRFYYu8NeBiGeRYUUeGlsFG7nc5YtyAv4uYzCmMddYDnVNchUimTABUSEY07GZ6JxqLUCHt",
+	"s4FImMUZBEx5qyav0SKUGbxpWzHlUFF1hSBhDNeGOnzoTcfqgBlUBqRR4+TuLPArBTHRVUQkIRTuNLgh",
+	"+ibwdKwXlYG1AOKUW2TtkM+KRWfGFGsxFJYSEr6xFDAzlkQofwAJlbakDa4zbgPUpQH75Jj5rfW6kC0h",
+	"rtPJe7kwBKVBQ/o/5q9WIMbz/HhOYfBc562FZbSvOi6+7a320zr19KRx+vOownehEn/7nHIRX3wdAVeE",
+	"6xGFWcywQ7DAOV7H6fKLgVwO8xyb+P1qbocVfAjA9DLngBLE9QKYVMvM+v/78cXJ63/Vm/+h3sgq5n+n",
+	"Nv53a/yHzWkWiPBqDoA7pDDdIabOwtM0iRudxgboBaal8oHA4r5eqb4sJNRG0ilDkFE5GEkV8PYyGvJ0",
+	"4pFYDCPu2UpB8DcW9cEU3SBNEn2MkLRkjQJTrjY6x8KvVfIJS0jIbqKAoVBWdWs7zWcCY7WLdyUGLg1K",
+	"iYUCsTw4gZIw/Zi5o7YwxNVmj43x21WpBlgwaSQS1YyjG6hkn4uYTrvwd9Paz+vQhV3vp2eQWrOQ3GwL",
+	"F65J0YNaszDW1Qd+Ks9IHIWjC35C+xoOtuWGZ5rq6nfuK55nwm70tXJawB/q5m/kMhID/3K/QXJZ84m+",
+	"I2Sr1YZRl2RHxkNDntYit6aaZ7Yd/23ViHV3FfHkfvz8/wIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

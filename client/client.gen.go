@@ -413,6 +413,75 @@ func (e JWKUse) Valid() bool {
 	}
 }
 
+// Defines values for ReadinessDatabase.
+const (
+	ReadinessDatabaseOk ReadinessDatabase = "ok"
+)
+
+// Valid indicates whether the value is a known member of the ReadinessDatabase enum.
+func (e ReadinessDatabase) Valid() bool {
+	switch e {
+	case ReadinessDatabaseOk:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReadinessNotifications.
+const (
+	NotificationsConnected ReadinessNotifications = "connected"
+	NotificationsDegraded  ReadinessNotifications = "degraded"
+	NotificationsNone      ReadinessNotifications = "none"
+)
+
+// Valid indicates whether the value is a known member of the ReadinessNotifications enum.
+func (e ReadinessNotifications) Valid() bool {
+	switch e {
+	case NotificationsConnected:
+		return true
+	case NotificationsDegraded:
+		return true
+	case NotificationsNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReadinessSigningKeys.
+const (
+	ReadinessSigningKeysOk ReadinessSigningKeys = "ok"
+)
+
+// Valid indicates whether the value is a known member of the ReadinessSigningKeys enum.
+func (e ReadinessSigningKeys) Valid() bool {
+	switch e {
+	case ReadinessSigningKeysOk:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReadinessStatus.
+const (
+	ReadinessDegraded ReadinessStatus = "degraded"
+	ReadinessReady    ReadinessStatus = "ready"
+)
+
+// Valid indicates whether the value is a known member of the ReadinessStatus enum.
+func (e ReadinessStatus) Valid() bool {
+	switch e {
+	case ReadinessDegraded:
+		return true
+	case ReadinessReady:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	RoleAdmin  Role = "admin"
@@ -963,6 +1032,33 @@ type OrganizationList struct {
 //
 // Example: correct horse battery staple
 type Password = string
+
+// Readiness defines model for Readiness.
+type Readiness struct {
+	// Database Example: ok
+	Database ReadinessDatabase `json:"database"`
+
+	// Notifications Example: connected
+	Notifications ReadinessNotifications `json:"notifications"`
+
+	// SigningKeys Example: ok
+	SigningKeys ReadinessSigningKeys `json:"signing_keys"`
+
+	// Status Example: ready
+	Status ReadinessStatus `json:"status"`
+}
+
+// ReadinessDatabase Example: ok
+type ReadinessDatabase string
+
+// ReadinessNotifications Example: connected
+type ReadinessNotifications string
+
+// ReadinessSigningKeys Example: ok
+type ReadinessSigningKeys string
+
+// ReadinessStatus Example: ready
+type ReadinessStatus string
 
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
@@ -1910,6 +2006,18 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /health (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetReadiness Report whether this instance should receive traffic
+	//
+	// The readiness probe (`/health` stays the liveness probe): 200 when the
+	// database answers and the signing keys are loaded. `notifications` says
+	// whether this instance receives the other instances' changes
+	// (`connected`), has lost them for now (`degraded`: its caches are off,
+	// so it still answers correctly, a little slower), or runs alone on
+	// SQLite (`none`). 503 `unavailable` with `Retry-After` otherwise.
+	//
+	// Corresponds with GET /health/ready (the `GetReadiness` operationId).
+	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AcceptInvitationWithBody Join an organization with an invitation token
 	//
@@ -3093,6 +3201,28 @@ func (c *RawClient) GetFavicon(ctx context.Context, reqEditors ...RequestEditorF
 // Corresponds with GET /health (the `GetHealth` operationId).
 func (c *RawClient) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetHealthRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetReadiness Report whether this instance should receive traffic
+//
+// The readiness probe (`/health` stays the liveness probe): 200 when the
+// database answers and the signing keys are loaded. `notifications` says
+// whether this instance receives the other instances' changes
+// (`connected`), has lost them for now (`degraded`: its caches are off,
+// so it still answers correctly, a little slower), or runs alone on
+// SQLite (`none`). 503 `unavailable` with `Retry-After` otherwise.
+//
+// Corresponds with GET /health/ready (the `GetReadiness` operationId).
+func (c *RawClient) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetReadinessRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4914,6 +5044,33 @@ func NewGetHealthRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/health")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetReadinessRequest constructs an http.Request for the GetReadiness method
+func NewGetReadinessRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/health/ready")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -6925,6 +7082,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /health (the `GetHealth` operationId).
 	GetHealthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetHealthResponse, error)
+
+	// GetReadinessWithResponse Report whether this instance should receive traffic
+	//
+	// The readiness probe (`/health` stays the liveness probe): 200 when the
+	// database answers and the signing keys are loaded. `notifications` says
+	// whether this instance receives the other instances' changes
+	// (`connected`), has lost them for now (`degraded`: its caches are off,
+	// so it still answers correctly, a little slower), or runs alone on
+	// SQLite (`none`). 503 `unavailable` with `Retry-After` otherwise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /health/ready (the `GetReadiness` operationId).
+	GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
 
 	// AcceptInvitationWithBodyWithResponse Join an organization with an invitation token
 	//
@@ -9322,6 +9493,61 @@ func (r GetHealthResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetHealthResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetReadinessResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Readiness
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetReadinessResponse) GetJSON200() *Readiness {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetReadinessResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetReadinessResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetReadinessResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetReadinessResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetReadinessResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetReadinessResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12823,6 +13049,26 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 	return ParseGetHealthResponse(rsp)
 }
 
+// GetReadinessWithResponse Report whether this instance should receive traffic
+//
+// The readiness probe (`/health` stays the liveness probe): 200 when the
+// database answers and the signing keys are loaded. `notifications` says
+// whether this instance receives the other instances' changes
+// (`connected`), has lost them for now (`degraded`: its caches are off,
+// so it still answers correctly, a little slower), or runs alone on
+// SQLite (`none`). 503 `unavailable` with `Retry-After` otherwise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /health/ready (the `GetReadiness` operationId).
+func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error) {
+	rsp, err := c.GetReadiness(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetReadinessResponse(rsp)
+}
+
 // AcceptInvitationWithBodyWithResponse Join an organization with an invitation token
 //
 // For a user's own session whose email is the invited address (403
@@ -15248,6 +15494,46 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Health
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetReadinessResponse parses an HTTP response from a GetReadinessWithResponse call
+func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetReadinessResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Readiness
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -79,7 +79,7 @@ func header(name, value string) client.RequestEditorFn {
 
 // rebind writes a query with ? placeholders for the dialect.
 func rebind(d, q string) string {
-	if d != "postgres" {
+	if d == "sqlite" {
 		return q
 	}
 	var b strings.Builder

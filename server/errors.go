@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -69,6 +70,13 @@ type errorBody struct {
 // writeError writes err as the one Error body. An error without a code is
 // logged with the request id and answered with a generic 500.
 func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away: nobody reads the answer, and it is no
+		// failure of ours. The transaction it interrupted rolled back.
+		st := stateFrom(r.Context())
+		log.DebugContext(r.Context(), "request cancelled by the client", "request_id", st.id, "method", r.Method, "path", r.URL.Path)
+		err = &domain.Error{Code: domain.CodeUnavailable, Message: "the request was cancelled", Err: err}
+	}
 	code := domain.ErrorCode(err)
 	status, ok := statuses[code]
 	if !ok {
@@ -98,7 +106,7 @@ func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 	if oauthPaths[r.URL.Path] {
 		body.ErrorDescription = body.Message
 	}
-	if status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
+	if (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
 	if status == http.StatusUnauthorized {
@@ -112,7 +120,7 @@ func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 			w.Header().Set("WWW-Authenticate", `Bearer realm="latch"`)
 		}
 	}
-	if status >= 500 {
+	if status >= 500 && !(code == domain.CodeUnavailable && errors.Is(err, context.Canceled)) {
 		log.ErrorContext(r.Context(), "request failed", "request_id", st.id, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	writeJSON(w, status, body)

@@ -29,12 +29,17 @@ import (
 // failingStore injects a driver-level failure into one store method.
 type failingStore struct {
 	service.Store
-	failListSessions bool
+	failListSessions  bool
+	blockListSessions bool
 }
 
 func (f *failingStore) ListSessions(ctx context.Context, userID uuid.UUID, now time.Time, after *domain.Cursor, limit int) ([]domain.Session, error) {
 	if f.failListSessions {
 		return nil, errors.New("pq: connection to 10.0.0.7 reset: secret internal detail")
+	}
+	if f.blockListSessions {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	return f.Store.ListSessions(ctx, userID, now, after, limit)
 }

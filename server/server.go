@@ -41,6 +41,21 @@ func (s *Server) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (a
 	return api.GetHealth200JSONResponse{Status: api.Ok, Version: s.version}, nil
 }
 
+// GetReadiness is the readiness probe: the database, the signing keys and
+// the change notifications.
+func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObject) (api.GetReadinessResponseObject, error) {
+	notifications, err := s.svc.Readiness(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := api.GetReadiness200JSONResponse{Status: api.ReadinessReady, Database: api.ReadinessDatabaseOk,
+		SigningKeys: api.ReadinessSigningKeysOk, Notifications: api.ReadinessNotifications(notifications)}
+	if notifications == service.NotificationsDegraded {
+		out.Status = api.ReadinessDegraded
+	}
+	return out, nil
+}
+
 // GetJWKS publishes the public signing keys.
 func (s *Server) GetJWKS(ctx context.Context, _ api.GetJWKSRequestObject) (api.GetJWKSResponseObject, error) {
 	keys := s.svc.JWKS()

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -40,6 +41,10 @@ type App struct {
 	Clock   domain.Clock
 	// Mail drains the mail outbox; nil when mail is off.
 	Mail *mail.Worker
+	// limiter is the rate-limit store's connection, when it has its own.
+	limiter io.Closer
+	// stopListen ends the change listener (nil on SQLite).
+	stopListen func()
 }
 
 // NewLogger returns the structured logger the configuration asks for.
@@ -53,7 +58,8 @@ func NewLogger(c Config, w io.Writer) *slog.Logger {
 
 // Open connects to the database and applies pending migrations.
 func Open(ctx context.Context, c Config) (*sqlstore.Store, error) {
-	st, err := sqlstore.Open(ctx, c.DatabaseURL, sqlstore.Options{MaxOpenConns: c.DBMaxConns})
+	st, err := sqlstore.Open(ctx, c.DatabaseURL, sqlstore.Options{MaxOpenConns: c.DBMaxConns,
+		NoPreparedStatements: !c.DBPreparedStatements, DirectURL: c.DatabaseDirectURL})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -98,13 +104,17 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if err != nil {
 		return nil, err
 	}
+	limiter, limiterCloser, err := newLimiter(ctx, c, st, clock)
+	if err != nil {
+		return nil, err
+	}
 	var worker *mail.Worker // set once the service is initialised; nil-safe
 	svc := service.New(service.Config{
 		AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdle, SessionMaxTTL: c.SessionMax, ReuseGrace: c.ReuseGrace,
 		SessionCacheTTL: c.SessionCache, RateLimits: c.RateLimits, Limits: c.Limits,
 		RequireVerifiedEmail: c.RequireVerifiedEmail, AutoconfirmEmail: c.AutoconfirmEmail, Recovery: c.Recovery.serviceConfig(),
 		APIKeys: c.APIKeys.serviceConfig(), Quotas: c.Quotas, ClientID: c.ClientID,
-	}, service.Deps{Store: st, Hasher: hasher, Issuer: issuer, Sealer: sealer, Clock: clock, Log: log,
+	}, service.Deps{Store: st, Hasher: hasher, Issuer: issuer, Sealer: sealer, Clock: clock, Log: log, Limiter: limiter, Notifier: notifier(st),
 		MailQueued: func() { worker.Notify() }})
 	if err := svc.Init(ctx); err != nil {
 		return nil, err
@@ -119,12 +129,56 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if err != nil {
 		return nil, err
 	}
-	return &App{Config: c, Log: log, Store: st, Service: svc, Handler: h, Clock: clock, Mail: worker}, nil
+	a := &App{Config: c, Log: log, Store: st, Service: svc, Handler: h, Clock: clock, Mail: worker, limiter: limiterCloser}
+	a.listen()
+	return a, nil
+}
+
+// notifier is the store on PostgreSQL, where several instances share the
+// database; nil on SQLite.
+func notifier(st *sqlstore.Store) service.Notifier {
+	if st.Dialect() == sqlstore.Postgres {
+		return st
+	}
+	return nil
+}
+
+// listen receives the other instances' changes for as long as the app
+// lives (PostgreSQL only), so that a revocation anywhere reaches this
+// instance's caches within about a second.
+func (a *App) listen() {
+	if a.Store.Dialect() != sqlstore.Postgres {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		state := 0 // 0 starting, 1 connected, 2 lost
+		_ = a.Store.Listen(ctx, a.Service.Invalidate, func(up bool) {
+			switch {
+			case up && state != 1:
+				a.Log.Info("listening for changes from other instances")
+				state = 1
+			case !up && state == 1:
+				a.Log.Warn("not receiving changes from other instances: caches flushed and off until the connection is back")
+				state = 2
+			}
+			a.Service.NotificationsConnected(up)
+		})
+	}()
+	a.stopListen = func() { cancel(); <-done }
 }
 
 // Close waits for the service's background work, then releases the store.
 func (a *App) Close() error {
 	a.Service.Close()
+	if a.stopListen != nil {
+		a.stopListen()
+	}
+	if a.limiter != nil {
+		a.limiter.Close()
+	}
 	return a.Store.Close()
 }
 
@@ -209,6 +263,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		sub, args = args[0], args[1:]
+		// keys rotate --alg X is -signing-alg X: the algorithm of the new key.
+		for i, a := range args {
+			switch {
+			case a == "--alg" || a == "-alg":
+				args[i] = "-signing-alg"
+			case strings.HasPrefix(a, "--alg=") || strings.HasPrefix(a, "-alg="):
+				args[i] = "-signing-alg=" + a[strings.IndexByte(a, '=')+1:]
+			}
+		}
 	}
 	if cmd == "version" {
 		fmt.Fprintln(stdout, "latchd", Version)
@@ -253,34 +316,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "migrations applied")
 		return 0
 	case "keys":
-		if sub == "seal" {
+		switch sub {
+		case "seal":
 			// Not through New: its start refuses unsealed values.
 			return sealCommand(ctx, c, stdout, stderr)
-		}
-		a, err := New(ctx, c, log, nil)
-		if err != nil {
-			fmt.Fprintln(stderr, "latchd:", err)
-			return 1
-		}
-		defer a.Close()
-		switch sub {
 		case "rotate":
-			kid, err := a.Service.RotateSigningKey(ctx)
-			if err != nil {
-				fmt.Fprintln(stderr, "latchd:", err)
-				return 1
-			}
-			fmt.Fprintln(stdout, "new active signing key:", kid)
-			return 0
+			// Not through New either: an instance's start checks that
+			// LATCH_SIGNING_ALG is the active key's, and rotating is how
+			// the algorithm changes.
+			return rotateCommand(ctx, c, stdout, stderr)
 		case "list":
-			for i, k := range a.Service.JWKS() {
-				state := "verifying"
-				if i == 0 {
-					state = "active"
-				}
-				fmt.Fprintf(stdout, "%s\t%s\t%s\n", k.KID, k.Alg, state)
-			}
-			return 0
+			return listKeysCommand(ctx, c, stdout, stderr)
 		}
 		fmt.Fprintln(stderr, "usage: latchd keys rotate|list|seal [flags]")
 		return 2

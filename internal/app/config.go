@@ -24,9 +24,20 @@ import (
 
 // Config is the whole configuration of latchd.
 type Config struct {
-	Addr                 string
-	DatabaseURL          string
-	DBMaxConns           int
+	Addr        string
+	DatabaseURL string
+	DBMaxConns  int
+	// DBPreparedStatements uses named prepared statements for hot queries
+	// (default). Behind a transaction-mode pooler it must be false.
+	DBPreparedStatements bool
+	// DatabaseDirectURL bypasses the pooler for migrations (default:
+	// DatabaseURL).
+	DatabaseDirectURL string
+	// RateLimitStore is memory, postgres or redis ("": see limitStore).
+	RateLimitStore string
+	// RedisURL is the Redis of the rate limits; RedisPrefix names its keys.
+	RedisURL    string
+	RedisPrefix string
 	// Issuer is the iss of access tokens; empty means the public URL
 	// (Recovery.PublicURL), the one source of every link.
 	Issuer   string
@@ -35,7 +46,7 @@ type Config struct {
 	ClientID string
 	// PublicURLDerived is set when LATCH_PUBLIC_URL was not given and was
 	// derived from LATCH_ADDR (latchd says so at start).
-	PublicURLDerived bool
+	PublicURLDerived     bool
 	SigningAlg           string
 	MasterKey            string
 	AccessTTL            time.Duration
@@ -139,28 +150,30 @@ func (f levelFlag) Set(s string) error { return f.l.UnmarshalText([]byte(s)) }
 // setting.
 func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	c := Config{
-		Addr:            "127.0.0.1:8080",
-		DatabaseURL:     "sqlite://latch.db",
-		Audience:        "latch",
-		ClientID:        "latch",
-		SigningAlg:      token.ES256,
-		AccessTTL:       15 * time.Minute,
-		RefreshIdle:     7 * 24 * time.Hour,
-		SessionMax:      30 * 24 * time.Hour,
-		ReuseGrace:      10 * time.Second,
-		SessionCache:    2 * time.Second,
-		Argon2:          password.DefaultParams,
-		HashConc:        runtime.NumCPU(),
-		HashWait:        5 * time.Second,
-		RateLimits:      true,
-		Limits:          service.DefaultLimits,
-		MaxBodyBytes:    64 << 10,
-		LogLevel:        slog.LevelInfo,
-		LogFormat:       "text",
-		ShutdownTimeout: 15 * time.Second,
-		Recovery:        defaultRecovery(),
-		APIKeys:         defaultAPIKeys(),
-		Quotas:          service.DefaultQuotas,
+		Addr:                 "127.0.0.1:8080",
+		DatabaseURL:          "sqlite://latch.db",
+		DBPreparedStatements: true,
+		RedisPrefix:          "latch:",
+		Audience:             "latch",
+		ClientID:             "latch",
+		SigningAlg:           token.ES256,
+		AccessTTL:            15 * time.Minute,
+		RefreshIdle:          7 * 24 * time.Hour,
+		SessionMax:           30 * 24 * time.Hour,
+		ReuseGrace:           10 * time.Second,
+		SessionCache:         2 * time.Second,
+		Argon2:               password.DefaultParams,
+		HashConc:             runtime.NumCPU(),
+		HashWait:             5 * time.Second,
+		RateLimits:           true,
+		Limits:               service.DefaultLimits,
+		MaxBodyBytes:         64 << 10,
+		LogLevel:             slog.LevelInfo,
+		LogFormat:            "text",
+		ShutdownTimeout:      15 * time.Second,
+		Recovery:             defaultRecovery(),
+		APIKeys:              defaultAPIKeys(),
+		Quotas:               service.DefaultQuotas,
 	}
 	var memKiB, timeCost, threads uint
 	memKiB, timeCost, threads = uint(c.Argon2.MemoryKiB), uint(c.Argon2.Time), uint(c.Argon2.Threads)
@@ -197,6 +210,11 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&c.Addr, "addr", "LATCH_ADDR", "listen address")
 	str(&c.DatabaseURL, "database-url", "LATCH_DATABASE_URL", "sqlite://relative.db, sqlite:///absolute.db or postgres://...")
 	integer(&c.DBMaxConns, "db-max-conns", "LATCH_DB_MAX_CONNS", "database connection pool size (0: per-driver default)")
+	boolean(&c.DBPreparedStatements, "db-prepared-statements", "LATCH_DB_PREPARED_STATEMENTS", "named prepared statements for hot queries; false behind a transaction-mode pooler (PgBouncer, Supavisor, RDS Proxy)")
+	str(&c.RateLimitStore, "rate-limit-store", "LATCH_RATE_LIMIT_STORE", "memory, postgres or redis (default: redis with LATCH_REDIS_URL, postgres on PostgreSQL, else memory)")
+	str(&c.RedisURL, "redis-url", "LATCH_REDIS_URL", "redis://host:6379/0 for the shared rate limits")
+	str(&c.RedisPrefix, "redis-prefix", "LATCH_REDIS_PREFIX", "prefix of Latch's Redis keys")
+	str(&c.DatabaseDirectURL, "database-direct-url", "LATCH_DATABASE_DIRECT_URL", "postgres:// URL that bypasses the pooler, for migrations (default: LATCH_DATABASE_URL)")
 	str(&c.Issuer, "issuer", "LATCH_ISSUER", "iss claim of access tokens (default: the public URL)")
 	str(&c.Audience, "audience", "LATCH_AUDIENCE", "aud claim of access tokens")
 	str(&c.ClientID, "client-id", "LATCH_CLIENT_ID", "client_id claim of user sessions' access tokens (RFC 9068)")
@@ -341,6 +359,7 @@ func (c *Config) validate() error {
 	c.Recovery.validate(bad)
 	c.APIKeys.validate(bad)
 	c.validateQuotas(bad)
+	c.validateLimits(bad)
 	return errors.Join(errs...)
 }
 

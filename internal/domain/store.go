@@ -64,8 +64,9 @@ type KeyStore interface {
 	// AddSigningKey stores a new key; it becomes the active one and every
 	// older key is retired at k.CreatedAt.
 	AddSigningKey(ctx context.Context, k SigningKey) error
-	// EnsureSigningKey stores k only when no unretired key exists, and
-	// returns whether it did. Concurrent callers store at most one key.
+	// EnsureSigningKey stores k only when no unretired key exists (of any
+	// algorithm), and returns whether it did. Concurrent callers store at
+	// most one key.
 	EnsureSigningKey(ctx context.Context, k SigningKey) (bool, error)
 	// Secret returns the named server secret, storing value first if there
 	// is none yet; concurrent callers all get the one stored value.

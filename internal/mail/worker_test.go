@@ -50,7 +50,8 @@ func (o *outbox) delivered() int { o.mu.Lock(); defer o.mu.Unlock(); return len(
 
 func newOutbox(t *testing.T, dialect string, cfg mail.WorkerConfig) *outbox {
 	t.Helper()
-	st, err := sqlstore.Open(context.Background(), testutil.DatabaseURL(t, dialect), sqlstore.Options{})
+	u := testutil.DatabaseURL(t, dialect)
+	st, err := sqlstore.Open(context.Background(), u, testutil.StoreOptions(t, dialect, u))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,21 +69,25 @@ type apiKeyState struct {
 	// changed holds the keys revoked or rolled here lately: a lookup that
 	// raced with the change must not cache what it read before it.
 	changed *expirable.LRU[uuid.UUID, struct{}]
+	// degraded reports whether the other instances' changes do not arrive:
+	// then nothing is cached.
+	degraded func() bool
 }
 
-func newAPIKeyState(ttl time.Duration) *apiKeyState {
+func newAPIKeyState(ttl time.Duration, degraded func() bool) *apiKeyState {
 	return &apiKeyState{
-		byHash:  expirable.NewLRU[apikey.Hash, *keyEntry](100_000, nil, ttl),
-		byID:    expirable.NewLRU[uuid.UUID, *keyEntry](100_000, nil, ttl),
-		misses:  expirable.NewLRU[apikey.Hash, struct{}](10_000, nil, ttl),
-		changed: expirable.NewLRU[uuid.UUID, struct{}](10_000, nil, ttl),
+		degraded: degraded,
+		byHash:   expirable.NewLRU[apikey.Hash, *keyEntry](100_000, nil, ttl),
+		byID:     expirable.NewLRU[uuid.UUID, *keyEntry](100_000, nil, ttl),
+		misses:   expirable.NewLRU[apikey.Hash, struct{}](10_000, nil, ttl),
+		changed:  expirable.NewLRU[uuid.UUID, struct{}](10_000, nil, ttl),
 	}
 }
 
 // remember caches an entry just read from the store, unless the key changed
 // here while it was being read.
 func (st *apiKeyState) remember(e *keyEntry) {
-	if st.changed.Contains(e.id) {
+	if st.changed.Contains(e.id) || st.degraded() {
 		return
 	}
 	st.byHash.Add(e.hash, e)
@@ -210,6 +214,17 @@ func (s *Service) forgetKey(k *domain.APIKey) {
 	s.apiKeys.changed.Add(k.ID, struct{}{})
 	s.apiKeys.byHash.Remove(h)
 	s.apiKeys.byID.Remove(k.ID)
+	s.publish(TopicAPIKey, k.ID.String())
+}
+
+// forgetKeyID drops a key that changed on another instance from this
+// instance's caches.
+func (s *Service) forgetKeyID(id uuid.UUID) {
+	s.apiKeys.changed.Add(id, struct{}{})
+	if e, ok := s.apiKeys.byID.Peek(id); ok {
+		s.apiKeys.byHash.Remove(e.hash)
+	}
+	s.apiKeys.byID.Remove(id)
 }
 
 // touchKey records a use of the key unless this instance recorded one less

@@ -44,12 +44,26 @@ func (s *Service) allow(ctx context.Context, name string, key string, meta domai
 		return nil
 	}
 	r := s.rule(name)
+	if r.Burst <= 0 {
+		return nil
+	}
+	var lim Limiter = s.limiter
+	if name == ruleRefreshIP {
+		lim = s.local
+	}
 	var ok bool
 	var wait time.Duration
+	var err error
 	if peek {
-		ok, wait = s.limiter.Peek(name, r, key)
+		ok, wait, err = lim.Peek(ctx, name, r, key)
 	} else {
-		ok, wait = s.limiter.Allow(name, r, key)
+		ok, wait, err = lim.Allow(ctx, name, r, key)
+	}
+	if err != nil {
+		// The shared limiter is down: refuse rather than allow unlimited
+		// guesses (refresh never gets here: its limit is local).
+		s.log.Warn("rate limiter unavailable", "rule", name, "err", err)
+		return &domain.Error{Code: domain.CodeUnavailable, Message: "the rate limiter is unavailable; try again shortly", RetryAfter: 2 * time.Second, Err: err}
 	}
 	if ok {
 		return nil
@@ -98,9 +112,11 @@ func (s *Service) allowIP(ctx context.Context, name string, meta domain.RequestM
 // spendAccount takes a token from the account's failed-login bucket after a
 // wrong password (login and password change share it). It only counts: the
 // refusal comes from the peek before the next attempt's hashing.
-func (s *Service) spendAccount(key string) {
-	if s.cfg.RateLimits {
-		_, _ = s.limiter.Allow(ruleLoginAccount, s.cfg.Limits.LoginAccount, key)
+func (s *Service) spendAccount(ctx context.Context, key string) {
+	if s.cfg.RateLimits && s.cfg.Limits.LoginAccount.Burst > 0 {
+		if _, _, err := s.limiter.Allow(context.WithoutCancel(ctx), ruleLoginAccount, s.cfg.Limits.LoginAccount, key); err != nil {
+			s.log.Warn("rate limiter unavailable: a failed login was not counted", "err", err)
+		}
 	}
 }
 
@@ -209,7 +225,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta domain.Reque
 		return nil, err
 	}
 	if err != nil || !ok {
-		s.spendAccount(norm)
+		s.spendAccount(ctx, norm)
 		var uid *uuid.UUID
 		if u != nil {
 			uid = &u.ID

@@ -63,6 +63,9 @@ func (s *Service) CreateDelegatedSession(ctx context.Context, p *domain.Principa
 	if err != nil {
 		return nil, err
 	}
+	if req.Email != "" || req.Metadata != nil {
+		s.publish(TopicUser, stored.ID.String())
+	}
 	return s.openSession(ctx, stored, &orgID, meta, domain.EventLoginSucceeded)
 }
 

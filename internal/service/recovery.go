@@ -414,6 +414,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string, meta domain
 	for i := range res.RevokedKeys {
 		s.forgetKey(&res.RevokedKeys[i])
 	}
+	s.publish(TopicUser, res.UserID.String())
 	s.event(ctx, domain.EventPasswordResetCompleted, meta, &res.UserID, nil, nil,
 		map[string]any{"revoked_sessions": len(res.Revoked), "revoked_api_keys": len(res.RevokedKeys)})
 	return nil
@@ -434,6 +435,7 @@ func (s *Service) VerifyEmail(ctx context.Context, tok string, meta domain.Reque
 	if err != nil {
 		return err
 	}
+	s.publish(TopicUser, uid.String())
 	s.event(ctx, domain.EventEmailVerified, meta, &uid, nil, nil, nil)
 	return nil
 }
@@ -508,7 +510,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, curre
 		return err
 	}
 	if err != nil || !ok {
-		s.spendAccount(key)
+		s.spendAccount(ctx, key)
 		s.event(ctx, domain.EventLoginFailed, meta, &u.ID, &p.SessionID, nil, map[string]any{"reason": "password_change"})
 		return bad
 	}
@@ -518,6 +520,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, curre
 	}
 	ids, keys, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, phc, p.SessionID, revokeKeys, s.clock.Now())
 	s.forget(ids...)
+	s.publish(TopicUser, u.ID.String())
 	for i := range keys {
 		s.forgetKey(&keys[i])
 	}

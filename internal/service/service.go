@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/golang-lru/v2/expirable"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/password"
@@ -157,9 +158,14 @@ type Service struct {
 	hasher  Hasher
 	issuer  *token.Issuer
 	sealer  *token.Sealer
-	limiter *ratelimit.Limiter
-	clock   domain.Clock
-	log     *slog.Logger
+	limiter Limiter
+	// local is this process's limiter, for the per-IP refresh limit: a
+	// shared round trip on every refresh would cost more than the limit is
+	// worth, so that one limit holds per instance (N instances allow N
+	// times LATCH_RATE_REFRESH_IP).
+	local MemoryLimiter
+	clock domain.Clock
+	log   *slog.Logger
 
 	refreshSecret []byte
 
@@ -171,8 +177,17 @@ type Service struct {
 
 	keysMu     sync.Mutex
 	keysLoaded time.Time
+	keyReload  singleflight.Group
+	// unknownKidReload is when a token with an unknown kid last caused a
+	// reload (monotonic).
+	unknownKidReload time.Time
 
 	rec *recoveryState
+
+	// notifier tells the other instances what changed here (nil: one
+	// instance); degraded is set while their changes do not arrive.
+	notifier Notifier
+	degraded atomic.Bool
 
 	// refusals bounds the rate_limited events (see recordRefusal).
 	refusalsMu sync.Mutex
@@ -190,11 +205,15 @@ type sessionEntry struct {
 
 // Deps are the service's collaborators.
 type Deps struct {
-	Store   Store
-	Hasher  Hasher
-	Issuer  *token.Issuer
-	Sealer  *token.Sealer
-	Limiter *ratelimit.Limiter
+	Store  Store
+	Hasher Hasher
+	Issuer *token.Issuer
+	Sealer *token.Sealer
+	// Notifier publishes changes to the other instances; nil for one
+	// instance.
+	Notifier Notifier
+	// Limiter holds the rate limits; nil is a MemoryLimiter (one process).
+	Limiter Limiter
 	Clock   domain.Clock
 	Log     *slog.Logger
 	// MailQueued, when set, is called after a mail is queued (to wake the
@@ -216,25 +235,27 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.KeyRefresh <= 0 {
 		cfg.KeyRefresh = time.Minute
 	}
+	// Each rule has its own table of at most 20,000 keys (about 250 bytes
+	// each), so a flood of keys costs at most 5 MB per rule. An evicted
+	// bucket was its key's least recently used.
+	local := MemoryLimiter{L: ratelimit.New(20_000, 2*time.Hour, d.Clock.Now)}
 	if d.Limiter == nil {
-		// Each rule has its own table of at most 20,000 keys (about 250
-		// bytes each), so a flood of keys costs at most 5 MB per rule.
-		// An evicted bucket was its key's least recently used.
-		d.Limiter = ratelimit.New(20_000, 2*time.Hour, d.Clock.Now)
+		d.Limiter = local
 	}
 	cfg.Recovery = cfg.Recovery.withDefaults()
 	cfg.APIKeys = cfg.APIKeys.withDefaults()
 	if cfg.ClientID == "" {
 		cfg.ClientID = DefaultClientID
 	}
-	return &Service{
-		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter,
-		clock: d.Clock, log: d.Log,
+	s := &Service{
+		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter, local: local,
+		clock: d.Clock, log: d.Log, notifier: d.Notifier,
 		sessions: expirable.NewLRU[uuid.UUID, sessionEntry](100_000, nil, cfg.SessionCacheTTL),
 		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
-		apiKeys:  newAPIKeyState(cfg.APIKeys.CacheTTL),
 		refusals: expirable.NewLRU[string, *refusalWindow](10_000, nil, 24*time.Hour),
 	}
+	s.apiKeys = newAPIKeyState(cfg.APIKeys.CacheTTL, s.degraded.Load)
+	return s
 }
 
 // Config returns the service's configuration.
@@ -260,6 +281,8 @@ func (s *Service) Init(ctx context.Context) error {
 		return fmt.Errorf("signing key: %w", err)
 	} else if added {
 		s.log.Info("generated a signing key", "kid", k.KID, "alg", alg)
+	} else if err := s.checkActiveAlg(ctx, alg); err != nil {
+		return err
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
@@ -280,6 +303,27 @@ func (s *Service) Init(ctx context.Context) error {
 		return err
 	}
 	return s.ReloadKeys(ctx)
+}
+
+// checkActiveAlg refuses to start an instance whose signing algorithm is
+// not the active key's: it would otherwise sign with nothing, or replace the
+// deployment's keys.
+func (s *Service) checkActiveAlg(ctx context.Context, alg string) error {
+	keys, err := s.store.SigningKeys(ctx, s.clock.Now())
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	for _, k := range keys {
+		if k.RetiredAt == nil {
+			if k.Alg != alg {
+				return fmt.Errorf("the active signing key %s is %s but LATCH_SIGNING_ALG is %s: set LATCH_SIGNING_ALG=%s, "+
+					"or migrate the deployment with `latchd keys rotate --alg %s` and then restart every instance with LATCH_SIGNING_ALG=%s",
+					k.KID, k.Alg, alg, k.Alg, alg, alg)
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 // ReloadKeys loads the signing keys from the store: every unretired key, and
@@ -304,6 +348,38 @@ func (s *Service) ReloadKeys(ctx context.Context) error {
 	return nil
 }
 
+// unknownKeyReloadEvery bounds the reloads that tokens with an unknown kid
+// cause: a flood of forged kids costs one database read every few seconds.
+const unknownKeyReloadEvery = 3 * time.Second
+
+// reloadForUnknownKey reloads the signing keys because a token named a kid
+// this instance has not loaded (another instance rotated), unless the keys
+// were loaded less than unknownKeyReloadEvery ago; concurrent callers share
+// one reload. It reports whether a reload happened, so the caller verifies
+// once more.
+func (s *Service) reloadForUnknownKey(ctx context.Context) bool {
+	v, _, _ := s.keyReload.Do("reload", func() (any, error) {
+		// The bound is on database reads, so it runs on the machine's
+		// monotonic clock, not the service's (which tests may freeze).
+		s.keysMu.Lock()
+		recent := !s.unknownKidReload.IsZero() && time.Since(s.unknownKidReload) < unknownKeyReloadEvery
+		if !recent {
+			s.unknownKidReload = time.Now()
+		}
+		s.keysMu.Unlock()
+		if recent {
+			return false, nil
+		}
+		if err := s.ReloadKeys(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("reload signing keys for an unknown kid", "err", err)
+			return false, nil
+		}
+		return true, nil
+	})
+	ok, _ := v.(bool)
+	return ok
+}
+
 // RotateSigningKey adds a new active signing key; older keys keep verifying
 // (and stay in the JWKS) for at least two access-token lifetimes.
 func (s *Service) RotateSigningKey(ctx context.Context) (string, error) {
@@ -318,6 +394,7 @@ func (s *Service) RotateSigningKey(ctx context.Context) (string, error) {
 	if err := s.store.AddSigningKey(ctx, k); err != nil {
 		return "", err
 	}
+	s.publish(TopicSigningKeys, "")
 	return kid, s.ReloadKeys(ctx)
 }
 

@@ -2,11 +2,13 @@ package service
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/token"
 )
 
 // AuthenticateBearer verifies an access token and returns its principal.
@@ -15,6 +17,9 @@ import (
 // Returns CodeTokenExpired or CodeInvalidToken.
 func (s *Service) AuthenticateBearer(ctx context.Context, tok string) (*domain.Principal, error) {
 	c, err := s.issuer.Verify(tok)
+	if errors.Is(err, token.ErrUnknownKey) && s.reloadForUnknownKey(ctx) {
+		c, err = s.issuer.Verify(tok)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -59,8 +64,10 @@ func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry
 	// A read that raced with a revocation here must not put the session
 	// back: it is cached only if nothing was forgotten since the read began
 	// (the same generation guard as the store's user cache).
+	// Without the other instances' changes (notifications down) nothing is
+	// cached.
 	s.sessMu.Lock()
-	if s.sessGen.Load() == gen {
+	if s.sessGen.Load() == gen && !s.degraded.Load() {
 		s.sessions.Add(sid, e)
 	}
 	s.sessMu.Unlock()
@@ -68,9 +75,17 @@ func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry
 }
 
 // forget drops sessions from the cache after they were revoked (or
-// changed) here, and stops reads already under way from caching what they
-// read before.
+// changed) here, stops reads already under way from caching what they read
+// before, and tells the other instances.
 func (s *Service) forget(ids ...uuid.UUID) {
+	s.forgetLocal(ids...)
+	for _, id := range ids {
+		s.publish(TopicSession, id.String())
+	}
+}
+
+// forgetLocal is forget on this instance only.
+func (s *Service) forgetLocal(ids ...uuid.UUID) {
 	s.sessMu.Lock()
 	defer s.sessMu.Unlock()
 	s.sessGen.Add(1)
@@ -96,6 +111,8 @@ func (s *Service) Me(ctx context.Context, p *domain.Principal) (*domain.User, er
 // as long as the session cache, for a change made by another instance).
 type cachedUsers interface {
 	CachedUserByID(ctx context.Context, id uuid.UUID) (*domain.User, error)
+	// ForgetUser drops the user (every user for uuid.Nil) from the cache.
+	ForgetUser(id uuid.UUID)
 }
 
 // Logout scopes.

@@ -25,15 +25,21 @@ import (
 // caller may hold the pool's last connection in a transaction, so it must
 // never wait for another.
 type stmts struct {
-	mu      sync.RWMutex
-	m       map[string]*sqlx.Stmt
-	pending map[string]bool
-	closed  bool
+	// disabled is set behind a transaction-mode pooler: nothing is ever
+	// prepared (see Options.NoPreparedStatements).
+	disabled bool
+	mu       sync.RWMutex
+	m        map[string]*sqlx.Stmt
+	pending  map[string]bool
+	closed   bool
 }
 
 // lookup returns the prepared statement for query, or nil after starting its
 // preparation.
 func (c *stmts) lookup(db *sqlx.DB, query string) *sqlx.Stmt {
+	if c.disabled {
+		return nil
+	}
 	c.mu.RLock()
 	st := c.m[query]
 	c.mu.RUnlock()

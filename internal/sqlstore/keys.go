@@ -58,15 +58,15 @@ func (s *Store) EnsureSigningKey(ctx context.Context, k domain.SigningKey) (bool
 			}
 		}
 		var n int
-		if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL AND alg = ?`), k.Alg); err != nil {
+		// Any unretired key counts, whatever its algorithm: a start with
+		// another LATCH_SIGNING_ALG must not replace the deployment's keys
+		// (the service refuses to start instead).
+		if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL`)); err != nil {
 			return err
 		}
 		if n > 0 {
 			added = false
 			return nil
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`), ts(k.CreatedAt)); err != nil {
-			return err
 		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES (?, ?, ?, ?)`),
 			k.KID, k.Alg, k.PrivatePEM, ts(k.CreatedAt))

@@ -297,7 +297,7 @@ func TestConcurrentClaimersNeverShareAMessage(t *testing.T) {
 			ctx := context.Background()
 			var stores []*sqlstore.Store
 			for range 2 {
-				st, err := sqlstore.Open(ctx, url, sqlstore.Options{})
+				st, err := sqlstore.Open(ctx, url, testutil.StoreOptions(t, d, url))
 				if err != nil {
 					t.Fatal(err)
 				}

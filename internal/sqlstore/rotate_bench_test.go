@@ -31,7 +31,8 @@ func benchStore(b *testing.B, dialect string) *sqlstore.Store {
 			b.Skipf("PostgreSQL unreachable: %v", err)
 		}
 	}
-	s, err := sqlstore.Open(context.Background(), testutil.DatabaseURL(b, dialect), sqlstore.Options{})
+	u := testutil.DatabaseURL(b, dialect)
+	s, err := sqlstore.Open(context.Background(), u, testutil.StoreOptions(b, dialect, u))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,11 +11,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -47,6 +50,11 @@ type Store struct {
 	rotator *rotateBatcher
 	stmts   stmts
 	users   userCache
+	// direct is a connection that bypasses a pooler, for migrations (nil:
+	// db is direct).
+	direct *sqlx.DB
+	// listenURL is the direct URL that Listen connects to.
+	listenURL string
 }
 
 // Options tune the connection pool.
@@ -54,6 +62,16 @@ type Options struct {
 	// MaxOpenConns caps open connections (0: a default per dialect). On
 	// SQLite it is at least 2: the writer keeps one for itself.
 	MaxOpenConns int
+	// NoPreparedStatements makes every PostgreSQL query safe for a
+	// transaction-mode pooler (PgBouncer, Supavisor, RDS Proxy): no named
+	// prepared statement is ever created, and lib/pq sends each
+	// parameterized query as an unnamed statement in one round trip
+	// (binary_parameters=yes), so no step of it can reach another server
+	// connection. Prepared statements stay on for SQLite.
+	NoPreparedStatements bool
+	// DirectURL, when set, is a PostgreSQL URL that bypasses the pooler:
+	// migrations run on it (they need one session throughout).
+	DirectURL string
 }
 
 // Open connects to the database that url names: sqlite://relative/path.db,
@@ -108,8 +126,11 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		q := u.Query()
 		if q.Get("sslmode") == "" {
 			q.Set("sslmode", "disable")
-			u.RawQuery = q.Encode()
 		}
+		if opt.NoPreparedStatements {
+			q.Set("binary_parameters", "yes")
+		}
+		u.RawQuery = q.Encode()
 		db, err := sqlx.Open("postgres", u.String())
 		if err != nil {
 			return nil, err
@@ -121,10 +142,18 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		db.SetMaxOpenConns(n)
 		db.SetMaxIdleConns(n)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		s := &Store{db: db, dialect: Postgres}
+		s := &Store{db: db, dialect: Postgres, listenURL: u.String()}
+		s.stmts.disabled = opt.NoPreparedStatements
 		if err := s.Ping(ctx); err != nil {
 			db.Close()
 			return nil, err
+		}
+		if opt.DirectURL != "" && opt.DirectURL != rawURL {
+			if s.direct, err = openDirect(ctx, opt.DirectURL); err != nil {
+				db.Close()
+				return nil, err
+			}
+			s.listenURL = withSSLMode(opt.DirectURL)
 		}
 		s.rotator = newRotateBatcher(s)
 		return s, nil
@@ -145,6 +174,9 @@ func (s *Store) Close() error {
 		s.rotator.close()
 	}
 	s.stmts.close()
+	if s.direct != nil {
+		s.direct.Close()
+	}
 	return s.db.Close()
 }
 
@@ -166,7 +198,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if s.dialect == SQLite {
 		d = goose.DialectSQLite3
 	}
-	p, err := goose.NewProvider(d, s.db.DB, sub, goose.WithAllowOutofOrder(true))
+	db := s.db
+	if s.direct != nil {
+		db = s.direct
+	}
+	p, err := goose.NewProvider(d, db.DB, sub, goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return err
 	}
@@ -214,11 +250,18 @@ func translate(err error) error {
 	}
 	var pe *pq.Error
 	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "23505":
+		switch {
+		case pe.Code == "23505":
 			return &domain.Error{Code: domain.CodeConflict, Message: "already exists", Err: err}
-		case "57P01", "57P02", "57P03", "53300":
-			return &domain.Error{Code: domain.CodeUnavailable, Message: "the database is unavailable", Err: err}
+		// Class 08 (connection exceptions), 53 (insufficient resources:
+		// too many connections, out of memory or disk), 57P0x (admin or
+		// crash shutdown, cannot connect now), 57014 (statement timeout),
+		// 25006 (a read-only replica after a failover), 40001/40P01
+		// (serialization failure, deadlock: safe to retry).
+		case strings.HasPrefix(string(pe.Code), "08"), strings.HasPrefix(string(pe.Code), "53"),
+			strings.HasPrefix(string(pe.Code), "57P0"), pe.Code == "57014", pe.Code == "25006",
+			pe.Code == "40001", pe.Code == "40P01":
+			return unavailable(err)
 		}
 	}
 	var se *sqlite.Error
@@ -232,9 +275,31 @@ func translate(err error) error {
 	}
 	// database/sql reports a closed pool with an unexported error value.
 	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed" {
-		return &domain.Error{Code: domain.CodeUnavailable, Message: "the database is unavailable", Err: err}
+		return unavailable(err)
+	}
+	// The network: refused, reset, timed out, closed mid-query.
+	var ne net.Error
+	var oe *net.OpError
+	if errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return unavailable(err)
+	}
+	// A deadline that ran out waiting for the database is the database's
+	// slowness; a cancelled request is the client's leaving, which the HTTP
+	// layer recognises (errors.Is(err, context.Canceled)) and does not log
+	// as a failure.
+	if errors.Is(err, context.DeadlineExceeded) {
+		return unavailable(err)
 	}
 	return err
+}
+
+// dbRetryAfter is what a 503 for an unavailable database tells the client
+// to wait: a restart or a failover takes seconds.
+const dbRetryAfter = 2 * time.Second
+
+func unavailable(err error) error {
+	return &domain.Error{Code: domain.CodeUnavailable, Message: "the database is unavailable; try again shortly", RetryAfter: dbRetryAfter, Err: err}
 }
 
 // timeLayout is fixed-width so that SQLite compares stored times as text in
@@ -333,4 +398,45 @@ func pageCondOn(createdCol, idCol string, after *domain.Cursor, desc bool) (stri
 	}
 	return ` AND (` + createdCol + ` ` + op + ` ? OR (` + createdCol + ` = ? AND ` + idCol + ` ` + op + ` ?))`,
 		[]any{ts(after.CreatedAt), ts(after.CreatedAt), after.ID}
+}
+
+// openDirect opens a small pool on a PostgreSQL URL that bypasses the
+// pooler, for what needs one session throughout (migrations).
+func openDirect(ctx context.Context, rawURL string) (*sqlx.DB, error) {
+	if !strings.HasPrefix(rawURL, "postgres://") && !strings.HasPrefix(rawURL, "postgresql://") {
+		return nil, errors.New("the direct database URL must be a postgres:// URL")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, errors.New("invalid direct postgres URL")
+	}
+	q := u.Query()
+	if q.Get("sslmode") == "" {
+		q.Set("sslmode", "disable")
+		u.RawQuery = q.Encode()
+	}
+	db, err := sqlx.Open("postgres", u.String())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(2)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, translate(err)
+	}
+	return db, nil
+}
+
+// withSSLMode sets sslmode=disable on a postgres URL that does not say.
+func withSSLMode(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	q := u.Query()
+	if q.Get("sslmode") == "" {
+		q.Set("sslmode", "disable")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }

@@ -23,7 +23,8 @@ func forEachStore(t *testing.T, f func(t *testing.T, s *sqlstore.Store)) {
 	for _, d := range testutil.Dialects {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			s, err := sqlstore.Open(context.Background(), testutil.DatabaseURL(t, d), sqlstore.Options{})
+			u := testutil.DatabaseURL(t, d)
+			s, err := sqlstore.Open(context.Background(), u, testutil.StoreOptions(t, d, u))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -33,6 +34,7 @@ import (
 	"github.com/latchauth/latch/client"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/password"
+	"github.com/latchauth/latch/internal/sqlstore"
 	"github.com/latchauth/latch/server"
 )
 
@@ -68,8 +70,41 @@ func PostgresURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
-// Dialects lists the databases every storage-facing test runs on.
-var Dialects = []string{"sqlite", "postgres"}
+// Dialects lists the databases every storage-facing test runs on:
+// SQLite, PostgreSQL, and PostgreSQL through a transaction-mode PgBouncer
+// (Pooler) with prepared statements off.
+var Dialects = []string{"sqlite", "postgres", Pooler}
+
+// Pooler is the dialect of PostgreSQL behind the PgBouncer at
+// LATCH_TEST_PGBOUNCER_URL (tools/pgbouncer.sh starts one; .ci/run does).
+const Pooler = "pgbouncer"
+
+// StoreOptions returns the store options a dialect's URL needs: behind the
+// pooler, no prepared statements and migrations on the direct URL.
+func StoreOptions(t testing.TB, dialect, dbURL string) sqlstore.Options {
+	if dialect != Pooler {
+		return sqlstore.Options{}
+	}
+	return sqlstore.Options{NoPreparedStatements: true, DirectURL: directURL(t, dbURL)}
+}
+
+// isPoolerURL reports whether dbURL points at the test PgBouncer.
+func isPoolerURL(dbURL string) bool {
+	p, err1 := url.Parse(os.Getenv("LATCH_TEST_PGBOUNCER_URL"))
+	u, err2 := url.Parse(dbURL)
+	return os.Getenv("LATCH_TEST_PGBOUNCER_URL") != "" && err1 == nil && err2 == nil && p.Host == u.Host
+}
+
+// directURL is the pooler URL's database on the PostgreSQL server itself.
+func directURL(t testing.TB, poolerURL string) string {
+	u, err := url.Parse(poolerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := url.Parse(PostgresURL())
+	d.Path = u.Path
+	return d.String()
+}
 
 // DatabaseURL returns the URL of a fresh, empty database of the dialect for
 // this test: a new SQLite file, or a new PostgreSQL database dropped at the
@@ -80,6 +115,21 @@ func DatabaseURL(t testing.TB, dialect string) string {
 	switch dialect {
 	case "sqlite":
 		return "sqlite://" + filepath.Join(t.TempDir(), "latch.db")
+	case Pooler:
+		pooler := os.Getenv("LATCH_TEST_PGBOUNCER_URL")
+		if pooler == "" {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("PgBouncer is required under CI=true: set LATCH_TEST_PGBOUNCER_URL (tools/pgbouncer.sh start)")
+			}
+			t.Skip("\n\n*** SKIPPING PgBouncer TEST: LATCH_TEST_PGBOUNCER_URL is not set (tools/pgbouncer.sh start prints it); under CI=true this fails. ***\n\n")
+		}
+		direct, _ := url.Parse(DatabaseURL(t, "postgres"))
+		u, err := url.Parse(pooler)
+		if err != nil {
+			t.Fatalf("LATCH_TEST_PGBOUNCER_URL: %v", err)
+		}
+		u.Path = direct.Path
+		return u.String()
 	case "postgres":
 		admin := PostgresURL()
 		db, err := sql.Open("postgres", admin)
@@ -133,6 +183,10 @@ func Config(t testing.TB, dbURL string) app.Config {
 		t.Fatal(err)
 	}
 	c.DatabaseURL = dbURL
+	if isPoolerURL(dbURL) {
+		c.DBPreparedStatements = false
+		c.DatabaseDirectURL = directURL(t, dbURL)
+	}
 	c.Argon2 = password.Params{MemoryKiB: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	c.RateLimits = false
 	c.LogLevel = slog.LevelError
@@ -354,3 +408,28 @@ func (s *Server) MarkVerified(t testing.TB, email string) {
 // signup (LATCH_AUTOCONFIRM_EMAIL), for tests of clients that create API
 // keys right after signing up; the verification flow has its own tests.
 func Autoconfirm(c *app.Config) { c.AutoconfirmEmail = true }
+
+// RedisURL returns the test Redis (LATCH_TEST_REDIS_URL, default
+// redis://127.0.0.1:6379/0) after checking that it answers; it skips loudly
+// when none does, and fails under CI=true. Tests give their keys a prefix of
+// their own.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("LATCH_TEST_REDIS_URL")
+	if u == "" {
+		u = "redis://127.0.0.1:6379/0"
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatalf("LATCH_TEST_REDIS_URL: %v", err)
+	}
+	c, err := net.DialTimeout("tcp", pu.Host, 2*time.Second)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Redis is required under CI=true but unreachable at %s: %v", pu.Host, err)
+		}
+		t.Skipf("\n\n*** SKIPPING Redis TEST: no Redis at %s (%v); under CI=true this fails. ***\n\n", pu.Host, err)
+	}
+	c.Close()
+	return u
+}

@@ -286,6 +286,11 @@ func (is *Issuer) Sign(c *Claims) (string, error) {
 	return k.sign(c)
 }
 
+// ErrUnknownKey is the cause (in the chain of Verify's error) when a token
+// names a kid this issuer has not loaded: another instance may have rotated
+// the signing key, so the caller may reload the keys and verify again.
+var ErrUnknownKey = errors.New("token: unknown kid")
+
 // Verify checks a token's size, header (alg allowlist, typ, kid), signature,
 // iss, aud, exp (required), nbf and iat, and returns its claims. It never
 // follows jku, x5u or jwk headers. Returns CodeTokenExpired (with ExpiresAt)
@@ -325,7 +330,7 @@ func (is *Issuer) keyFor(t *jwt.Token) (any, error) {
 	k := is.byKID[kid]
 	is.mu.RUnlock()
 	if k == nil {
-		return nil, errors.New("unknown kid")
+		return nil, ErrUnknownKey
 	}
 	if t.Method.Alg() != k.alg {
 		return nil, errors.New("algorithm does not match the key")

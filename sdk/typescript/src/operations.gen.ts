@@ -25,6 +25,7 @@ export const operations: ReadonlyArray<readonly [operationId: string, method: st
   ["getOpenIDConfiguration", "GET", "/.well-known/openid-configuration", "none"],
   ["getOrgAPIKey", "GET", "/organizations/{org_id}/api-keys/{key_id}", "bearer"],
   ["getOrganization", "GET", "/organizations/{org_id}", "bearer"],
+  ["getReadiness", "GET", "/health/ready", "none"],
   ["getResetPasswordPage", "GET", "/reset-password", "none"],
   ["getSession", "GET", "/sessions/{session_id}", "bearer"],
   ["getSpecJSON", "GET", "/openapi.json", "none"],

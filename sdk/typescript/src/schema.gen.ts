@@ -21,6 +21,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Report whether this instance should receive traffic
+         * @description The readiness probe (`/health` stays the liveness probe): 200 when the
+         *     database answers and the signing keys are loaded. `notifications` says
+         *     whether this instance receives the other instances' changes
+         *     (`connected`), has lost them for now (`degraded`: its caches are off,
+         *     so it still answers correctly, a little slower), or runs alone on
+         *     SQLite (`none`). 503 `unavailable` with `Retry-After` otherwise.
+         */
+        get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/jwks.json": {
         parameters: {
             query?: never;
@@ -1104,6 +1129,28 @@ export interface components {
             /** @example 0.1.0 */
             version: string;
         };
+        Readiness: {
+            /**
+             * @example ready
+             * @enum {string}
+             */
+            status: "ready" | "degraded";
+            /**
+             * @example ok
+             * @enum {string}
+             */
+            database: "ok";
+            /**
+             * @example ok
+             * @enum {string}
+             */
+            signing_keys: "ok";
+            /**
+             * @example connected
+             * @enum {string}
+             */
+            notifications: "connected" | "degraded" | "none";
+        };
         JWK: {
             kid: string;
             /** @enum {string} */
@@ -1745,6 +1792,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
             500: components["responses"]["Internal"];

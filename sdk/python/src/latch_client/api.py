@@ -35,6 +35,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'getOpenIDConfiguration': ('GET', '/.well-known/openid-configuration', 'none'),
     'getOrgAPIKey': ('GET', '/organizations/{org_id}/api-keys/{key_id}', 'bearer'),
     'getOrganization': ('GET', '/organizations/{org_id}', 'bearer'),
+    'getReadiness': ('GET', '/health/ready', 'none'),
     'getResetPasswordPage': ('GET', '/reset-password', 'none'),
     'getSession': ('GET', '/sessions/{session_id}', 'bearer'),
     'getSpecJSON': ('GET', '/openapi.json', 'none'),
@@ -181,6 +182,11 @@ class API:
         """One organization the caller belongs to. GET /organizations/{org_id}."""
         status, data = self._send('GET', '/organizations/{org_id}', {'org_id': org_id}, {}, None, 'bearer')
         return m.Organization.from_dict(data)
+
+    def get_readiness(self) -> m.Readiness:
+        """Report whether this instance should receive traffic. GET /health/ready."""
+        status, data = self._send('GET', '/health/ready', {}, {}, None, 'none')
+        return m.Readiness.from_dict(data)
 
     def get_reset_password_page(self) -> None:
         """The password-reset page that mailed links open. GET /reset-password."""

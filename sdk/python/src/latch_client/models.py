@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo']
+__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo']
 
 
 ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type']
@@ -72,6 +72,37 @@ class Health:
         d: dict[str, Any] = dict(self.extra)
         d['status'] = self.status
         d['version'] = self.version
+        return d
+
+
+@dataclass
+class Readiness:
+    """Readiness (openapi.yaml)."""
+
+    status: Literal['ready', 'degraded']
+    database: Literal['ok']
+    signing_keys: Literal['ok']
+    notifications: Literal['connected', 'degraded', 'none']
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Readiness:
+        known = {'status', 'database', 'signing_keys', 'notifications'}
+        return cls(
+            status=d['status'],
+            database=d['database'],
+            signing_keys=d['signing_keys'],
+            notifications=d['notifications'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['status'] = self.status
+        d['database'] = self.database
+        d['signing_keys'] = self.signing_keys
+        d['notifications'] = self.notifications
         return d
 
 

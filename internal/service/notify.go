@@ -1,0 +1,121 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// Notifier publishes a change to every instance of the deployment, so that
+// their caches drop what it made stale within about a second, not a cache
+// lifetime. *sqlstore.Store implements it on PostgreSQL (NOTIFY); on SQLite
+// there is one instance and no notifier.
+type Notifier interface {
+	Publish(ctx context.Context, topic, id string) error
+}
+
+// The topics of published changes; the id is a session, key or user id, and
+// empty for the signing keys.
+const (
+	TopicSession     = "session"
+	TopicAPIKey      = "key"
+	TopicUser        = "user"
+	TopicSigningKeys = "signing-keys"
+)
+
+// publish tells the other instances about a change made here. A failure is
+// logged: the caches' lifetimes still bound how long they trust stale
+// entries.
+func (s *Service) publish(topic, id string) {
+	if s.notifier == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.notifier.Publish(ctx, topic, id); err != nil {
+		s.log.Warn("publish a change to the other instances", "topic", topic, "err", err)
+	}
+}
+
+// Invalidate applies a change that an instance (possibly this one)
+// published: the session, API key or user leaves this instance's caches;
+// new signing keys are loaded.
+func (s *Service) Invalidate(topic, id string) {
+	switch topic {
+	case TopicSession:
+		if sid, err := uuid.Parse(id); err == nil {
+			s.forgetLocal(sid)
+		}
+	case TopicAPIKey:
+		if kid, err := uuid.Parse(id); err == nil {
+			s.forgetKeyID(kid)
+		}
+	case TopicUser:
+		if uid, err := uuid.Parse(id); err == nil {
+			if c, ok := s.store.(cachedUsers); ok {
+				c.ForgetUser(uid)
+			}
+		}
+	case TopicSigningKeys:
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.ReloadKeys(ctx); err != nil {
+			s.log.Warn("reload signing keys after a change elsewhere", "err", err)
+		}
+	}
+}
+
+// NotificationsConnected tells the service whether it receives the other
+// instances' changes. Either way its caches are flushed (changes may have
+// been missed); while disconnected nothing is cached, so nothing stale is
+// trusted longer than one request.
+func (s *Service) NotificationsConnected(connected bool) {
+	s.degraded.Store(!connected)
+	s.flushCaches()
+}
+
+// NotificationsDegraded reports whether the service runs without the other
+// instances' changes (for readiness).
+func (s *Service) NotificationsDegraded() bool { return s.degraded.Load() }
+
+func (s *Service) flushCaches() {
+	s.sessMu.Lock()
+	s.sessGen.Add(1)
+	s.sessions.Purge()
+	s.sessMu.Unlock()
+	s.apiKeys.byHash.Purge()
+	s.apiKeys.byID.Purge()
+	if c, ok := s.store.(cachedUsers); ok {
+		c.ForgetUser(uuid.Nil)
+	}
+}
+
+// The states of the change notifications, for readiness.
+const (
+	NotificationsConnected = "connected"
+	NotificationsDegraded  = "degraded"
+	NotificationsNone      = "none"
+)
+
+// Readiness checks what an instance needs to serve: the database answers
+// and signing keys are loaded. It returns the notifications' state
+// (NotificationsNone when there is no notifier). Returns CodeUnavailable
+// otherwise.
+func (s *Service) Readiness(ctx context.Context) (string, error) {
+	if err := s.Health(ctx); err != nil {
+		return "", err
+	}
+	if len(s.issuer.JWKS()) == 0 {
+		return "", domain.Errorf(domain.CodeUnavailable, "no signing key is loaded")
+	}
+	switch {
+	case s.notifier == nil:
+		return NotificationsNone, nil
+	case s.degraded.Load():
+		return NotificationsDegraded, nil
+	}
+	return NotificationsConnected, nil
+}
