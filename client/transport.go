@@ -17,6 +17,7 @@ import (
 // keeps the list in step with the spec.
 var publicPaths = map[string]bool{
 	"/health":                true,
+	"/health/ready":          true,
 	"/.well-known/jwks.json": true,
 	"/docs":                  true,
 	"/openapi.yaml":          true,

@@ -131,6 +131,19 @@ func flow(t *testing.T, l *latchd) (*fixture, map[string]bool) {
 	op("getJWKS")
 	l.send(t, call{method: "GET", path: "/docs"})
 	op("getDocs")
+	l.json(t, "GET", "/health/ready", nil, nil, 200)
+	op("getReadiness")
+	l.json(t, "GET", "/.well-known/openid-configuration", nil, nil, 200)
+	op("getOpenIDConfiguration")
+	l.json(t, "GET", "/.well-known/oauth-authorization-server", nil, nil, 200)
+	op("getAuthorizationServerMetadata")
+	for path, id := range map[string]string{"/favicon.ico": "getFavicon", "/reset-password": "getResetPasswordPage",
+		"/verify-email": "getVerifyEmailPage", "/accept-invitation": "getAcceptInvitationPage"} {
+		if res, body := l.send(t, call{method: "GET", path: path}); res.StatusCode != 200 {
+			t.Fatalf("GET %s -> %d: %.200s", path, res.StatusCode, body)
+		}
+		op(id)
+	}
 	l.send(t, call{method: "GET", path: "/openapi.yaml"})
 	op("getSpecYAML")
 	l.json(t, "GET", "/openapi.json", nil, nil, 200)

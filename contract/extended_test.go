@@ -28,6 +28,22 @@ func extendedFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
 	op("revokeAPIKey")
 	l.json(t, "POST", "/auth/token", map[string]any{"scopes": []string{"billing:read"}, "expires_in": 300}, http.Header{"X-API-Key": {f.apiKey}}, 200)
 	op("exchangeToken")
+	l.json(t, "GET", "/userinfo", nil, auth, 200)
+	op("getUserInfo")
+	// Introspection needs tokens:introspect; this key lacks it: the
+	// declared 403. Revocation of an unknown token is 200, as RFC 7009 says.
+	form := func(path, body string, want int) {
+		t.Helper()
+		res, out := l.send(t, call{method: "POST", path: path, contentType: "application/x-www-form-urlencoded",
+			body: []byte(body), header: http.Header{"X-API-Key": {f.apiKey}}})
+		if res.StatusCode != want {
+			t.Fatalf("POST %s -> %d, want %d: %s", path, res.StatusCode, want, out)
+		}
+	}
+	form("/oauth/introspect", "token=not-a-token", 403)
+	op("introspectToken")
+	form("/oauth/revoke", "token=not-a-token", 200)
+	op("revokeToken")
 	l.json(t, "GET", "/auth/me", nil, http.Header{"X-API-Key": {f.apiKey}}, 200)
 
 	org := l.json(t, "POST", "/organizations", map[string]any{"name": "Contract Inc"}, auth, 201)
