@@ -189,7 +189,11 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Migrate applies every pending migration of the dialect.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.MigrateTo(ctx, 0) }
+
+// MigrateTo applies the pending migrations up to version (0: all), for
+// upgrade tests that write a database as an earlier release left it.
+func (s *Store) MigrateTo(ctx context.Context, version int64) error {
 	sub, err := fs.Sub(migrations, "migrations/"+s.dialect)
 	if err != nil {
 		return err
@@ -206,7 +210,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := p.Up(ctx); err != nil {
+	if version > 0 {
+		_, err = p.UpTo(ctx, version)
+	} else {
+		_, err = p.Up(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
