@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
@@ -29,6 +30,8 @@ type Config struct {
 	// PublicURL is where clients reach Latch (LATCH_PUBLIC_URL): the base
 	// of the endpoints in the discovery documents.
 	PublicURL string
+	// Observe, when set, is told of every answered request (metrics).
+	Observe func(method, path string, status int, d time.Duration)
 }
 
 type handler struct {

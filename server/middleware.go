@@ -88,7 +88,11 @@ func (h *handler) base(next http.Handler) http.Handler {
 		hd.Set("X-Request-Id", st.id)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		switch r.URL.Path {
-		case "/docs", "/openapi.yaml", "/openapi.json", "/.well-known/jwks.json", "/health",
+		case "/.well-known/jwks.json":
+			// Below LATCH_KEY_PUBLISH_DELAY (10 minutes by default): a resource
+			// server's cached JWKS knows a rotated-in key before it signs.
+			hd.Set("Cache-Control", "public, max-age=300")
+		case "/docs", "/openapi.yaml", "/openapi.json", "/health",
 			"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/favicon.ico":
 		default:
 			// Responses may carry tokens: never cache them anywhere.
@@ -106,6 +110,9 @@ func (h *handler) base(next http.Handler) http.Handler {
 				if rec.status == 0 {
 					writeError(h.log, rec, r, fmt.Errorf("panic: %v", v))
 				}
+			}
+			if h.cfg.Observe != nil {
+				h.cfg.Observe(r.Method, r.URL.Path, rec.status, time.Since(start))
 			}
 			if h.log.Enabled(r.Context(), slog.LevelInfo) {
 				// The query string is not logged: it may carry an email.

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -351,4 +353,71 @@ func TestReadiness(t *testing.T) {
 	if r.HTTPResponse.Header.Get("Retry-After") == "" {
 		t.Fatal("no Retry-After")
 	}
+}
+
+// TestStagedRotation: a rotated-in key is in every instance's JWKS at once
+// and signs only after the publish delay, so a resource server that caches
+// the JWKS (max-age below the delay) never meets a token of an unknown key.
+func TestStagedRotation(t *testing.T) {
+	dbURL := testutil.DatabaseURL(t, "postgres")
+	delay := func(c *app.Config) { c.KeyPublishDelay = 10 * time.Minute }
+	a := testutil.StartURL(t, dbURL, delay)
+	b := testutil.StartURL(t, dbURL, delay)
+	ctx := context.Background()
+	signup(t, a, "staged@example.com")
+	kidOf := func(tok string) string {
+		h, _, _ := strings.Cut(tok, ".")
+		return verifyHeader(t, h)
+	}
+	before := kidOf(login(a, "staged@example.com", goodPassword).JSON200.AccessToken)
+	kid, err := a.App.Service.RotateSigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*testutil.Server{"a": a, "b": b} {
+		if !eventually(2*time.Second, func() bool {
+			j, _ := s.Client.GetJWKSWithResponse(ctx)
+			return strings.Contains(string(j.Body), kid)
+		}) {
+			t.Fatalf("instance %s does not publish the new key", name)
+		}
+		j, _ := s.Client.GetJWKSWithResponse(ctx)
+		if cc := j.HTTPResponse.Header.Get("Cache-Control"); cc != "public, max-age=300" {
+			t.Fatalf("JWKS Cache-Control %q", cc)
+		}
+	}
+	if got := kidOf(login(a, "staged@example.com", goodPassword).JSON200.AccessToken); got != before {
+		t.Fatalf("the new key signs before its publish delay: %s", got)
+	}
+	for _, s := range []*testutil.Server{a, b} {
+		s.Clock.Advance(11 * time.Minute)
+		if err := s.App.Service.ReloadKeys(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Signed on a, verified on b (whose test clock started later, so a
+	// token's iat is never in its future).
+	tok := login(a, "staged@example.com", goodPassword).JSON200.AccessToken
+	if got := kidOf(tok); got != kid {
+		t.Fatalf("after the delay, tokens are signed with %s, want %s", got, kid)
+	}
+	if _, st := me(t, b, testutil.Bearer(tok)); st != 200 {
+		t.Fatalf("a token of the new key: %d", st)
+	}
+}
+
+// verifyHeader returns the kid of a JWT header segment.
+func verifyHeader(t *testing.T, seg string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Kid
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/latchauth/latch/docs"
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/mail"
+	"github.com/latchauth/latch/internal/metrics"
 	"github.com/latchauth/latch/internal/password"
 	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/sqlstore"
@@ -41,6 +42,8 @@ type App struct {
 	Clock   domain.Clock
 	// Mail drains the mail outbox; nil when mail is off.
 	Mail *mail.Worker
+	// Metrics are served at /metrics on the admin listener.
+	Metrics *metrics.Metrics
 	// limiter is the rate-limit store's connection, when it has its own.
 	limiter io.Closer
 	// stopListen ends the change listener (nil on SQLite).
@@ -104,6 +107,8 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if err != nil {
 		return nil, err
 	}
+	m := metrics.New()
+	m.WatchDB(st.DB())
 	limiter, limiterCloser, err := newLimiter(ctx, c, st, clock)
 	if err != nil {
 		return nil, err
@@ -113,8 +118,9 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdle, SessionMaxTTL: c.SessionMax, ReuseGrace: c.ReuseGrace,
 		SessionCacheTTL: c.SessionCache, RateLimits: c.RateLimits, Limits: c.Limits,
 		RequireVerifiedEmail: c.RequireVerifiedEmail, AutoconfirmEmail: c.AutoconfirmEmail, Recovery: c.Recovery.serviceConfig(),
-		APIKeys: c.APIKeys.serviceConfig(), Quotas: c.Quotas, ClientID: c.ClientID,
+		APIKeys: c.APIKeys.serviceConfig(), Quotas: c.Quotas, ClientID: c.ClientID, KeyPublishDelay: c.KeyPublishDelay,
 	}, service.Deps{Store: st, Hasher: hasher, Issuer: issuer, Sealer: sealer, Clock: clock, Log: log, Limiter: limiter, Notifier: notifier(st),
+		Metrics:    m,
 		MailQueued: func() { worker.Notify() }})
 	if err := svc.Init(ctx); err != nil {
 		return nil, err
@@ -124,12 +130,12 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	}
 	h, err := server.NewHandler(server.Config{
 		Version: Version, MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
-		PublicURL: c.Recovery.PublicURL,
+		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
 	}, svc, log, latch.SpecYAML, docs.Page)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: c, Log: log, Store: st, Service: svc, Handler: h, Clock: clock, Mail: worker, limiter: limiterCloser}
+	a := &App{Config: c, Log: log, Store: st, Service: svc, Handler: h, Clock: clock, Mail: worker, limiter: limiterCloser, Metrics: m}
 	a.listen()
 	return a, nil
 }
@@ -214,6 +220,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.Handle("/debug/vars", a.varsHandler())
+		mux.Handle("/metrics", a.Metrics.Handler())
 		admin := &http.Server{Addr: a.Config.PprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -38,6 +38,9 @@ type Config struct {
 	// RedisURL is the Redis of the rate limits; RedisPrefix names its keys.
 	RedisURL    string
 	RedisPrefix string
+	// KeyPublishDelay is how long a rotated-in signing key is only
+	// published (in the JWKS) before it signs.
+	KeyPublishDelay time.Duration
 	// Issuer is the iss of access tokens; empty means the public URL
 	// (Recovery.PublicURL), the one source of every link.
 	Issuer   string
@@ -154,6 +157,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		DatabaseURL:          "sqlite://latch.db",
 		DBPreparedStatements: true,
 		RedisPrefix:          "latch:",
+		KeyPublishDelay:      10 * time.Minute,
 		Audience:             "latch",
 		ClientID:             "latch",
 		SigningAlg:           token.ES256,
@@ -214,6 +218,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&c.RateLimitStore, "rate-limit-store", "LATCH_RATE_LIMIT_STORE", "memory, postgres or redis (default: redis with LATCH_REDIS_URL, postgres on PostgreSQL, else memory)")
 	str(&c.RedisURL, "redis-url", "LATCH_REDIS_URL", "redis://host:6379/0 for the shared rate limits")
 	str(&c.RedisPrefix, "redis-prefix", "LATCH_REDIS_PREFIX", "prefix of Latch's Redis keys")
+	dur(&c.KeyPublishDelay, "key-publish-delay", "LATCH_KEY_PUBLISH_DELAY", "how long a rotated-in signing key is only published (JWKS) before it signs")
 	str(&c.DatabaseDirectURL, "database-direct-url", "LATCH_DATABASE_DIRECT_URL", "postgres:// URL that bypasses the pooler, for migrations (default: LATCH_DATABASE_URL)")
 	str(&c.Issuer, "issuer", "LATCH_ISSUER", "iss claim of access tokens (default: the public URL)")
 	str(&c.Audience, "audience", "LATCH_AUDIENCE", "aud claim of access tokens")
@@ -246,7 +251,8 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	integer(&maxBody, "max-body-bytes", "LATCH_MAX_BODY_BYTES", "request body size limit")
 	value(levelFlag{&c.LogLevel}, "log-level", "LATCH_LOG_LEVEL", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "LATCH_LOG_FORMAT", "text or json")
-	str(&c.PprofAddr, "pprof-addr", "LATCH_PPROF_ADDR", "admin listener for pprof (off when empty)")
+	str(&c.PprofAddr, "pprof-addr", "LATCH_PPROF_ADDR", "the admin listener's former name (LATCH_ADMIN_ADDR wins)")
+	str(&c.PprofAddr, "admin-addr", "LATCH_ADMIN_ADDR", "admin listener: /metrics (Prometheus), pprof, /debug/vars; never the public port (off when empty)")
 	boolean(&c.RequireVerifiedEmail, "require-verified-email", "LATCH_REQUIRE_VERIFIED_EMAIL", "refuse login until the email is verified")
 	boolean(&c.AutoconfirmEmail, "autoconfirm-email", "LATCH_AUTOCONFIRM_EMAIL", "mark new accounts' emails verified at signup without mail (development only)")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "LATCH_SHUTDOWN_TIMEOUT", "graceful shutdown limit")
@@ -360,6 +366,9 @@ func (c *Config) validate() error {
 	c.APIKeys.validate(bad)
 	c.validateQuotas(bad)
 	c.validateLimits(bad)
+	if c.KeyPublishDelay < 0 || c.KeyPublishDelay > 24*time.Hour {
+		bad("LATCH_KEY_PUBLISH_DELAY", "must be between 0 and 24h")
+	}
 	return errors.Join(errs...)
 }
 

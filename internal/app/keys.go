@@ -28,10 +28,15 @@ func rotateCommand(ctx context.Context, c Config, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "latchd:", err)
 		return 1
 	}
-	k, err := token.GenerateKey(c.SigningAlg, time.Now().UTC())
+	now := time.Now().UTC()
+	k, err := token.GenerateKey(c.SigningAlg, now)
 	if err != nil {
 		fmt.Fprintln(stderr, "latchd:", err)
 		return 1
+	}
+	if c.KeyPublishDelay > 0 {
+		at := now.Add(c.KeyPublishDelay)
+		k.ActivatesAt = &at
 	}
 	if k.PrivatePEM, err = sealer.Seal(k.PrivatePEM, token.SigningKeyLabel(k.KID)); err != nil {
 		fmt.Fprintln(stderr, "latchd:", err)
@@ -46,7 +51,11 @@ func rotateCommand(ctx context.Context, c Config, stdout, stderr io.Writer) int 
 	if err := st.Publish(ctx, service.TopicSigningKeys, ""); err != nil {
 		fmt.Fprintln(stderr, "latchd: the key is stored, but telling the running instances failed (they load it within a minute):", err)
 	}
-	fmt.Fprintf(stdout, "new active signing key: %s (%s)\n", k.KID, k.Alg)
+	if k.ActivatesAt != nil {
+		fmt.Fprintf(stdout, "new signing key: %s (%s), published now, signing from %s (LATCH_KEY_PUBLISH_DELAY)\n", k.KID, k.Alg, k.ActivatesAt.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(stdout, "new active signing key: %s (%s)\n", k.KID, k.Alg)
+	}
 	return 0
 }
 
@@ -67,19 +76,33 @@ func listKeysCommand(ctx context.Context, c Config, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "latchd:", err)
 		return 1
 	}
-	fmt.Fprintln(stdout, "KID\tALG\tSTATE\tCREATED\tRETIRED")
+	fmt.Fprintln(stdout, "KID\tALG\tSTATE\tCREATED\tACTIVATES\tRETIRES")
+	now := time.Now()
 	active := false
 	for _, k := range keys {
-		state, retired := "retired", "-"
-		if k.RetiredAt == nil {
+		state := "retired"
+		switch {
+		case k.ActivatesAt != nil && k.ActivatesAt.After(now):
+			state = "published"
+		case k.RetiredAt == nil || k.RetiredAt.After(now):
 			state = "verifying"
 			if !active {
 				state, active = "active", true
 			}
-		} else {
-			retired = k.RetiredAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, state, k.CreatedAt.UTC().Format(time.RFC3339), retired)
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, state, k.CreatedAt.UTC().Format(time.RFC3339),
+			timeOr(k.ActivatesAt, k.CreatedAt), timeOr(k.RetiredAt, time.Time{}))
 	}
 	return 0
+}
+
+// timeOr formats t, or def when t is nil ("-" for a zero def).
+func timeOr(t *time.Time, def time.Time) string {
+	switch {
+	case t != nil:
+		return t.UTC().Format(time.RFC3339)
+	case def.IsZero():
+		return "-"
+	}
+	return def.UTC().Format(time.RFC3339)
 }

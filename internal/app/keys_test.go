@@ -79,7 +79,7 @@ func TestKeysListIsReadOnlyAndTheAlgorithmIsChecked(t *testing.T) {
 		t.Fatalf("a refused start wrote keys:\nbefore %q\nafter  %q", before, after)
 	}
 
-	code, out, errs = main(t, "keys", "rotate", "--alg", "EdDSA", "-database-url", dbURL,
+	code, out, errs = main(t, "keys", "rotate", "--alg", "EdDSA", "-key-publish-delay", "0", "-database-url", dbURL,
 		"-argon2-memory-kib", "256", "-argon2-time", "1", "-allow-weak-hashing")
 	if code != 0 || !strings.Contains(out, "EdDSA") {
 		t.Fatalf("keys rotate --alg EdDSA: %d %q %q", code, out, errs)

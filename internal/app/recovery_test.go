@@ -165,4 +165,20 @@ func TestServeRunsMailAndPruning(t *testing.T) {
 	if json.Unmarshal(vars["latch_mail"], &m) != nil || m.Sent != 1 || json.Unmarshal(vars["latch_prune"], &p) != nil || p.Runs < 1 || vars["memstats"] == nil {
 		t.Fatalf("/debug/vars: mail %s, prune %s, memstats present %v", vars["latch_mail"], vars["latch_prune"], vars["memstats"] != nil)
 	}
+	// Prometheus metrics on the same admin listener, never on the API port.
+	res, err = http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`latch_http_requests_total{operation="POST /auth/signup",status="201"} 1`,
+		`latch_http_request_duration_seconds_count{operation="POST /auth/signup"} 1`, `go_sql_max_open_connections{db_name="latch"}`, "go_goroutines"} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %q:\n%.2000s", want, body)
+		}
+	}
+	if res, err := http.Get("http://" + ln.Addr().String() + "/metrics"); err != nil || res.StatusCode != 404 {
+		t.Fatalf("/metrics on the API port: %v %v", err, res)
+	}
 }

@@ -97,6 +97,9 @@ type SigningKey struct {
 	PrivatePEM []byte // PKCS#8 PEM, decrypted
 	CreatedAt  time.Time
 	RetiredAt  *time.Time
+	// ActivatesAt is when the key starts signing; until then it is only
+	// published (in the JWKS). Nil: from CreatedAt.
+	ActivatesAt *time.Time
 }
 
 // Event is an append-only security event. Detail never holds a secret.

@@ -169,8 +169,10 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (*domain.P
 func (s *Service) keyByHash(ctx context.Context, h apikey.Hash) (*keyEntry, error) {
 	st := s.apiKeys
 	if e, ok := st.byHash.Get(h); ok {
+		s.metrics.Cache("api_key", true)
 		return e, nil
 	}
+	s.metrics.Cache("api_key", false)
 	if _, ok := st.misses.Get(h); ok {
 		return nil, errBadKey
 	}

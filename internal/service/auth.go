@@ -62,12 +62,15 @@ func (s *Service) allow(ctx context.Context, name string, key string, meta domai
 	if err != nil {
 		// The shared limiter is down: refuse rather than allow unlimited
 		// guesses (refresh never gets here: its limit is local).
+		s.metrics.RateLimit(name, "unavailable")
 		s.log.Warn("rate limiter unavailable", "rule", name, "err", err)
 		return &domain.Error{Code: domain.CodeUnavailable, Message: "the rate limiter is unavailable; try again shortly", RetryAfter: 2 * time.Second, Err: err}
 	}
 	if ok {
+		s.metrics.RateLimit(name, "allowed")
 		return nil
 	}
+	s.metrics.RateLimit(name, "refused")
 	s.recordRefusal(ctx, name, r, key, meta, userID)
 	return &domain.Error{Code: domain.CodeRateLimited, Message: "too many requests; try again later", RetryAfter: wait}
 }
@@ -339,10 +342,22 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta domain.Reque
 		IdleTTL: s.cfg.RefreshIdleTTL, Grace: s.cfg.ReuseGrace,
 	})
 	if err != nil {
+		if domain.IsCode(err, domain.CodeInvalidGrant) {
+			s.metrics.Refresh("refused")
+		}
 		return nil, err
 	}
+	switch res.Outcome {
+	case domain.Rotated:
+		s.metrics.Refresh("rotated")
+	case domain.Replayed:
+		s.metrics.Refresh("replayed")
+	case domain.ReuseDetected:
+		s.metrics.Refresh("reuse_detected")
+	}
 	if res.Outcome == domain.ReuseDetected {
-		s.sessions.Remove(res.Session.ID)
+		// Revoked in the store; every instance drops it from its cache.
+		s.forget(res.Session.ID)
 		s.log.Warn("refresh token reuse detected; session revoked", "session_id", res.Session.ID, "user_id", res.Session.UserID)
 		s.event(ctx, domain.EventRefreshReuseDetected, meta, &res.Session.UserID, &res.Session.ID, nil,
 			map[string]any{"revoked_session_id": res.Session.ID.String()})

@@ -44,6 +44,7 @@ func (s *Service) publish(topic, id string) {
 // published: the session, API key or user leaves this instance's caches;
 // new signing keys are loaded.
 func (s *Service) Invalidate(topic, id string) {
+	s.metrics.Notification(topic)
 	switch topic {
 	case TopicSession:
 		if sid, err := uuid.Parse(id); err == nil {
@@ -73,6 +74,7 @@ func (s *Service) Invalidate(topic, id string) {
 // been missed); while disconnected nothing is cached, so nothing stale is
 // trusted longer than one request.
 func (s *Service) NotificationsConnected(connected bool) {
+	s.metrics.NotificationsConnected(connected)
 	s.degraded.Store(!connected)
 	s.flushCaches()
 }
@@ -119,3 +121,21 @@ func (s *Service) Readiness(ctx context.Context) (string, error) {
 	}
 	return NotificationsConnected, nil
 }
+
+// Metrics records what operators watch; *metrics.Metrics implements it.
+type Metrics interface {
+	Refresh(outcome string)
+	RateLimit(rule, decision string)
+	Cache(cache string, hit bool)
+	Notification(topic string)
+	NotificationsConnected(up bool)
+}
+
+// noMetrics records nothing.
+type noMetrics struct{}
+
+func (noMetrics) Refresh(string)              {}
+func (noMetrics) RateLimit(string, string)    {}
+func (noMetrics) Cache(string, bool)          {}
+func (noMetrics) Notification(string)         {}
+func (noMetrics) NotificationsConnected(bool) {}

@@ -139,6 +139,9 @@ type Config struct {
 	Limits           Limits
 	// KeyRefresh is how often the signing keys are reloaded from the store.
 	KeyRefresh time.Duration
+	// KeyPublishDelay is how long a rotated-in key is only published before
+	// it signs (0: at once).
+	KeyPublishDelay time.Duration
 	// Recovery configures password reset, email verification, mail and
 	// pruning.
 	Recovery RecoveryConfig
@@ -188,6 +191,7 @@ type Service struct {
 	// instance); degraded is set while their changes do not arrive.
 	notifier Notifier
 	degraded atomic.Bool
+	metrics  Metrics
 
 	// refusals bounds the rate_limited events (see recordRefusal).
 	refusalsMu sync.Mutex
@@ -212,6 +216,8 @@ type Deps struct {
 	// Notifier publishes changes to the other instances; nil for one
 	// instance.
 	Notifier Notifier
+	// Metrics records for operators; nil records nothing.
+	Metrics Metrics
 	// Limiter holds the rate limits; nil is a MemoryLimiter (one process).
 	Limiter Limiter
 	Clock   domain.Clock
@@ -249,10 +255,13 @@ func New(cfg Config, d Deps) *Service {
 	}
 	s := &Service{
 		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter, local: local,
-		clock: d.Clock, log: d.Log, notifier: d.Notifier,
+		clock: d.Clock, log: d.Log, notifier: d.Notifier, metrics: d.Metrics,
 		sessions: expirable.NewLRU[uuid.UUID, sessionEntry](100_000, nil, cfg.SessionCacheTTL),
 		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
 		refusals: expirable.NewLRU[string, *refusalWindow](10_000, nil, 24*time.Hour),
+	}
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
 	}
 	s.apiKeys = newAPIKeyState(cfg.APIKeys.CacheTTL, s.degraded.Load)
 	return s
@@ -313,12 +322,19 @@ func (s *Service) checkActiveAlg(ctx context.Context, alg string) error {
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
+	now := s.clock.Now()
 	for _, k := range keys {
-		if k.RetiredAt == nil {
+		if (k.ActivatesAt == nil || !k.ActivatesAt.After(now)) && (k.RetiredAt == nil || k.RetiredAt.After(now)) {
 			if k.Alg != alg {
-				return fmt.Errorf("the active signing key %s is %s but LATCH_SIGNING_ALG is %s: set LATCH_SIGNING_ALG=%s, "+
+				pending := ""
+				for _, p := range keys {
+					if p.Alg == alg && p.ActivatesAt != nil && p.ActivatesAt.After(now) {
+						pending = fmt.Sprintf(" (a %s key is published and signs from %s: start instances with it then)", alg, p.ActivatesAt.UTC().Format(time.RFC3339))
+					}
+				}
+				return fmt.Errorf("the active signing key %s is %s but LATCH_SIGNING_ALG is %s%s: set LATCH_SIGNING_ALG=%s, "+
 					"or migrate the deployment with `latchd keys rotate --alg %s` and then restart every instance with LATCH_SIGNING_ALG=%s",
-					k.KID, k.Alg, alg, k.Alg, alg, alg)
+					k.KID, k.Alg, alg, pending, k.Alg, alg, alg)
 			}
 			return nil
 		}
@@ -380,12 +396,20 @@ func (s *Service) reloadForUnknownKey(ctx context.Context) bool {
 	return ok
 }
 
-// RotateSigningKey adds a new active signing key; older keys keep verifying
-// (and stay in the JWKS) for at least two access-token lifetimes.
+// RotateSigningKey adds a new signing key: published at once, signing
+// after Config.KeyPublishDelay (so that resource servers that cache the JWKS
+// know it before they meet a token signed with it); older keys sign until
+// then and keep verifying (and stay in the JWKS) for two access-token
+// lifetimes after.
 func (s *Service) RotateSigningKey(ctx context.Context) (string, error) {
-	k, err := token.GenerateKey(s.issuer.Config().Alg, s.clock.Now())
+	now := s.clock.Now()
+	k, err := token.GenerateKey(s.issuer.Config().Alg, now)
 	if err != nil {
 		return "", err
+	}
+	if s.cfg.KeyPublishDelay > 0 {
+		at := now.Add(s.cfg.KeyPublishDelay)
+		k.ActivatesAt = &at
 	}
 	kid := k.KID
 	if k.PrivatePEM, err = s.sealer.Seal(k.PrivatePEM, token.SigningKeyLabel(kid)); err != nil {

@@ -47,8 +47,10 @@ func (s *Service) AuthenticateBearer(ctx context.Context, tok string) (*domain.P
 // CodeInvalidToken when the session is unknown or revoked.
 func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry, error) {
 	if e, ok := s.sessions.Get(sid); ok {
+		s.metrics.Cache("session", true)
 		return e, nil
 	}
+	s.metrics.Cache("session", false)
 	gen := s.sessGen.Load()
 	sess, err := s.store.SessionByID(ctx, sid)
 	if err != nil {

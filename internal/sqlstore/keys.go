@@ -17,31 +17,39 @@ type signingKeyRow struct {
 	PrivateKey []byte `db:"private_key"`
 	CreatedAt  ts     `db:"created_at"`
 	RetiredAt  nts    `db:"retired_at"`
+	Activates  nts    `db:"activates_at"`
 }
 
 // SigningKeys returns every key not retired before since, newest first.
 func (s *Store) SigningKeys(ctx context.Context, since time.Time) ([]domain.SigningKey, error) {
 	var rows []signingKeyRow
-	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT kid, alg, private_key, created_at, retired_at FROM signing_keys
+	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT kid, alg, private_key, created_at, retired_at, activates_at FROM signing_keys
 		WHERE retired_at IS NULL OR retired_at > ? ORDER BY created_at DESC, kid DESC`), ts(since))
 	if err != nil {
 		return nil, translate(err)
 	}
 	out := make([]domain.SigningKey, len(rows))
 	for i, r := range rows {
-		out[i] = domain.SigningKey{KID: r.KID, Alg: r.Alg, PrivatePEM: r.PrivateKey, CreatedAt: time.Time(r.CreatedAt), RetiredAt: r.RetiredAt.ptr()}
+		out[i] = domain.SigningKey{KID: r.KID, Alg: r.Alg, PrivatePEM: r.PrivateKey, CreatedAt: time.Time(r.CreatedAt),
+			RetiredAt: r.RetiredAt.ptr(), ActivatesAt: r.Activates.ptr()}
 	}
 	return out, nil
 }
 
-// AddSigningKey stores a new key and retires every older unretired key.
+// AddSigningKey stores a new key, published at once; every older
+// unretired key retires when the new one activates (k.ActivatesAt, or
+// k.CreatedAt when nil), so until then they keep signing.
 func (s *Store) AddSigningKey(ctx context.Context, k domain.SigningKey) error {
+	at := k.CreatedAt
+	if k.ActivatesAt != nil {
+		at = *k.ActivatesAt
+	}
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`), ts(k.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`), ts(at)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES (?, ?, ?, ?)`),
-			k.KID, k.Alg, k.PrivatePEM, ts(k.CreatedAt))
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at) VALUES (?, ?, ?, ?, ?)`),
+			k.KID, k.Alg, k.PrivatePEM, ts(k.CreatedAt), ntsOf(k.ActivatesAt))
 		return err
 	})
 }

@@ -183,6 +183,8 @@ func Config(t testing.TB, dbURL string) app.Config {
 		t.Fatal(err)
 	}
 	c.DatabaseURL = dbURL
+	// Rotations in tests sign at once unless a test asks for a delay.
+	c.KeyPublishDelay = 0
 	if isPoolerURL(dbURL) {
 		c.DBPreparedStatements = false
 		c.DatabaseDirectURL = directURL(t, dbURL)

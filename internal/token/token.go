@@ -231,10 +231,13 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 	}, nil
 }
 
-// Load replaces the key set. keys are newest first; the newest unretired key
-// of the configured algorithm signs. Every key verifies and is published.
+// Load replaces the key set. keys are newest first; the newest key of the
+// configured algorithm that has activated and not yet retired (both judged
+// on the issuer's clock) signs. Every key verifies and is published, also
+// a key of a staged rotation that has not activated yet.
 // Returns an error when no key can sign.
 func (is *Issuer) Load(keys []domain.SigningKey) error {
+	now := is.cfg.Clock.Now()
 	byKID := make(map[string]*key, len(keys))
 	var active *key
 	jwks := make([]JWK, 0, len(keys))
@@ -245,7 +248,11 @@ func (is *Issuer) Load(keys []domain.SigningKey) error {
 		}
 		byKID[pk.kid] = pk
 		jwks = append(jwks, pk.jwk())
-		if active == nil && k.RetiredAt == nil && k.Alg == is.cfg.Alg {
+		// The active key is the newest that has activated and not yet
+		// retired; a key published for a staged rotation only verifies
+		// until it activates.
+		if active == nil && k.Alg == is.cfg.Alg && (k.ActivatesAt == nil || !k.ActivatesAt.After(now)) &&
+			(k.RetiredAt == nil || k.RetiredAt.After(now)) {
 			active = pk
 		}
 	}
