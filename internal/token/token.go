@@ -223,7 +223,6 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 			jwt.WithIssuer(cfg.Issuer),
 			jwt.WithAudience(cfg.Audience),
 			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
 			jwt.WithLeeway(cfg.Leeway),
 			jwt.WithTimeFunc(cfg.Clock.Now),
 		),
@@ -293,6 +292,11 @@ func (is *Issuer) Sign(c *Claims) (string, error) {
 	return k.sign(c)
 }
 
+// MaxIssuedAtSkew is how far in the future a token's iat may be: the clock
+// skew tolerated between the instances of a deployment (and the second that
+// iat's rounding costs).
+const MaxIssuedAtSkew = 30 * time.Second
+
 // ErrUnknownKey is the cause (in the chain of Verify's error) when a token
 // names a kid this issuer has not loaded: another instance may have rotated
 // the signing key, so the caller may reload the keys and verify again.
@@ -323,6 +327,13 @@ func (is *Issuer) Verify(tok string) (*Claims, error) {
 	}
 	if c.Subject == "" || c.ID == "" {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is missing claims")
+	}
+	// iat is whole seconds from the signing instance's clock: another
+	// instance whose clock is a little behind must not refuse its tokens
+	// as issued in the future, so iat is checked with the skew allowance
+	// (exp stays exact).
+	if c.IssuedAt != nil && c.IssuedAt.Time.After(is.cfg.Clock.Now().Add(max(is.cfg.Leeway, MaxIssuedAtSkew))) {
+		return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is issued in the future")
 	}
 	is.verified.put(h, c, is.cfg.Clock.Now(), gen)
 	return c, nil

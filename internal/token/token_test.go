@@ -272,3 +272,19 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// TestIssuedAtToleratesInstanceSkew: a token signed by an instance whose
+// clock runs a few seconds ahead verifies here; one issued far in the
+// future does not.
+func TestIssuedAtToleratesInstanceSkew(t *testing.T) {
+	clock := &fixedClock{t: time.Now().Truncate(time.Second)}
+	is, _ := newIssuer(t, ES256, clock)
+	ahead, _ := is.Sign(claims(clock.t.Add(5 * time.Second)))
+	if _, err := is.Verify(ahead); err != nil {
+		t.Fatalf("a token from a clock 5 s ahead: %v", err)
+	}
+	far, _ := is.Sign(claims(clock.t.Add(2 * time.Minute)))
+	if _, err := is.Verify(far); domain.ErrorCode(err) != domain.CodeInvalidToken {
+		t.Fatalf("a token issued 2 minutes ahead: %v", err)
+	}
+}
