@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,7 +61,25 @@ type rig struct {
 	client *client.ClientWithResponses
 	hasher *countingHasher
 	store  *failingStore
-	logs   *bytes.Buffer
+	logs   *syncLog
+}
+
+// syncLog is a log buffer that the server writes while a test reads it.
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newRig(t *testing.T, cfg service.Config) *rig {
@@ -77,7 +96,7 @@ func newRig(t *testing.T, cfg service.Config) *rig {
 	h, _ := password.NewHasher(password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2, time.Second)
 	iss, _ := token.NewIssuer(token.Config{Alg: token.ES256, Issuer: "http://127.0.0.1:8080", Audience: "latch"})
 	sealer, _ := token.NewSealer("")
-	r := &rig{hasher: &countingHasher{Hasher: h}, store: &failingStore{Store: st}, logs: &bytes.Buffer{}}
+	r := &rig{hasher: &countingHasher{Hasher: h}, store: &failingStore{Store: st}, logs: &syncLog{}}
 	log := slog.New(slog.NewTextHandler(r.logs, nil))
 	svc := service.New(cfg, service.Deps{Store: r.store, Hasher: r.hasher, Issuer: iss, Sealer: sealer, Log: log})
 	if err := svc.Init(ctx); err != nil {
