@@ -464,6 +464,8 @@ func TestExchangeAudiencesAreRegistered(t *testing.T) {
 		checkErr(t, "unregistered audience", res.StatusCode(), res.Body, 403, "insufficient_permissions")
 		set, _ := s.Client.SetAudiencesWithResponse(ctx, org.Id, client.SetAudiencesJSONRequestBody{Audiences: []string{aud}}, testutil.Bearer(bob.AccessToken))
 		checkErr(t, "an admin sets audiences", set.StatusCode(), set.Body, 403, "insufficient_permissions")
+		set, _ = s.Client.SetAudiencesWithResponse(ctx, org.Id, client.SetAudiencesJSONRequestBody{Audiences: []string{"has a space"}}, testutil.Bearer(alice.AccessToken))
+		checkErr(t, "an audience with spaces", set.StatusCode(), set.Body, 400, "invalid_request")
 		set, _ = s.Client.SetAudiencesWithResponse(ctx, org.Id, client.SetAudiencesJSONRequestBody{Audiences: []string{aud}}, testutil.Bearer(alice.AccessToken))
 		check(t, "the owner sets audiences", set.StatusCode(), set.Body, 200)
 		res = exchange(t, s, client.ExchangeTokenJSONRequestBody{Audience: &aud}, testutil.APIKey(k.Key))

@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +40,9 @@ type Metrics struct {
 	cache     *prometheus.CounterVec
 	notified  *prometheus.CounterVec
 	connected prometheus.Gauge
+	// cacheCounters holds the resolved cache counters: a lookup on every
+	// request skips the label hashing.
+	cacheCounters sync.Map
 }
 
 // New returns the metrics with the Go runtime and process collectors.
@@ -89,7 +94,10 @@ func (m *Metrics) Request(method, path string, status int, d time.Duration) {
 	}
 	op := "unmatched"
 	if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
-		op = method + " " + ids.ReplaceAllString(path, "/{id}")
+		if strings.IndexByte(path, '-') >= 0 { // only a path with an id pays for the regexp
+			path = ids.ReplaceAllString(path, "/{id}")
+		}
+		op = method + " " + path
 	}
 	m.requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(op).Observe(d.Seconds())
@@ -118,7 +126,11 @@ func (m *Metrics) Cache(cache string, hit bool) {
 	if hit {
 		r = "hit"
 	}
-	m.cache.WithLabelValues(cache, r).Inc()
+	c, ok := m.cacheCounters.Load(cache + "/" + r)
+	if !ok {
+		c, _ = m.cacheCounters.LoadOrStore(cache+"/"+r, m.cache.WithLabelValues(cache, r))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 // Notification records a change received from another instance.

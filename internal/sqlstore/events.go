@@ -52,16 +52,14 @@ func (s *Store) RecordEvent(ctx context.Context, e *domain.Event) error {
 // cursor, newest first.
 func (s *Store) ListEvents(ctx context.Context, userID uuid.UUID, before domain.EventCursor, limit int) ([]domain.Event, error) {
 	var rows []eventRow
-	var err error
 	const cols = `id, type, user_id, session_id, key_id, ip, user_agent, detail, created_at`
-	if before.CreatedAt.IsZero() {
-		err = s.db.SelectContext(ctx, &rows, s.q(`SELECT `+cols+` FROM security_events WHERE user_id = ?
-			ORDER BY created_at DESC, id DESC LIMIT ?`), userID, limit)
-	} else {
-		err = s.db.SelectContext(ctx, &rows, s.q(`SELECT `+cols+` FROM security_events WHERE user_id = ?
-			AND (created_at < ? OR (created_at = ? AND id < ?))
-			ORDER BY created_at DESC, id DESC LIMIT ?`), userID, ts(before.CreatedAt), ts(before.CreatedAt), before.ID, limit)
+	var after *domain.Cursor
+	if !before.CreatedAt.IsZero() {
+		after = &before
 	}
+	pc, pargs := pageCond(after, true)
+	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT `+cols+` FROM security_events WHERE user_id = ?`+pc+`
+		ORDER BY created_at DESC, id DESC LIMIT ?`), append(append([]any{userID}, pargs...), limit)...)
 	if err != nil {
 		return nil, translate(err)
 	}
