@@ -142,11 +142,12 @@ const (
 	PruneRecoveryTokens = "recovery_tokens"
 	PruneEvents         = "security_events"
 	PruneOutbox         = "mail_outbox"
+	PruneRateLimits     = "rate_limits"
 )
 
 // PruneKinds lists the kinds in the order they are pruned: refresh tokens
 // before the sessions that own them.
-var PruneKinds = []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox}
+var PruneKinds = []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits}
 
 // Pruner deletes rows that are no longer needed, in bounded batches so that
 // no statement holds locks for long.
@@ -154,7 +155,8 @@ type Pruner interface {
 	// Prune deletes at most limit rows of the kind that ended before
 	// before: refresh tokens of sessions that ended, sessions that ended and
 	// have no refresh token left, spent or expired recovery tokens, events
-	// created before it, and outbox messages sent or abandoned before it.
+	// created before it, outbox messages sent or abandoned before it, and
+	// shared rate-limit rows whose bucket was full again before it.
 	// It returns how many rows it deleted.
 	Prune(ctx context.Context, kind string, before time.Time, limit int) (int, error)
 }
@@ -174,6 +176,8 @@ type MailData struct {
 	Organization string `json:"organization,omitempty"`
 	// Role is the role an invitation offers.
 	Role string `json:"role,omitempty"`
+	// Factor is the name of the second factor a factor mail is about.
+	Factor string `json:"factor,omitempty"`
 }
 
 // OutboxPayloadLabel is the label an outbox payload is sealed under: it

@@ -45,7 +45,8 @@ func (s *Service) pruneCutoff(kind string, now time.Time) time.Time {
 
 // Prune deletes what is no longer needed: refresh tokens and sessions that
 // ended, spent or expired reset and verification tokens, security events
-// older than the retention, and sent or abandoned mails older than theirs.
+// older than the retention, sent or abandoned mails older than theirs, and
+// shared rate-limit rows whose bucket is full again.
 // Each statement deletes at most PruneBatch rows. It returns the rows
 // deleted per kind; on a failure it stops and returns what it did so far.
 func (s *Service) Prune(ctx context.Context) (map[string]int, error) {
@@ -86,7 +87,8 @@ func (s *Service) RunPruner(ctx context.Context) {
 			}
 			if total > 0 {
 				s.log.Info("pruned", "refresh_tokens", n[domain.PruneRefreshTokens], "sessions", n[domain.PruneSessions],
-					"recovery_tokens", n[domain.PruneRecoveryTokens], "security_events", n[domain.PruneEvents], "mail_outbox", n[domain.PruneOutbox])
+					"recovery_tokens", n[domain.PruneRecoveryTokens], "security_events", n[domain.PruneEvents], "mail_outbox", n[domain.PruneOutbox],
+					"rate_limits", n[domain.PruneRateLimits])
 			}
 		}
 		select {

@@ -25,14 +25,21 @@ var pruneCandidates = map[string]string{
 	domain.PruneRecoveryTokens: `SELECT id FROM recovery_tokens WHERE used_at < ? OR expires_at < ? LIMIT ?`,
 	domain.PruneEvents:         `SELECT id FROM security_events WHERE created_at < ? LIMIT ?`,
 	domain.PruneOutbox:         `SELECT id FROM mail_outbox WHERE sent_at < ? OR failed_at < ? LIMIT ?`,
+	// A shared rate limit's row whose theoretical arrival time is past is
+	// a full bucket, the same as no row: the next check inserts it afresh.
+	// A check racing with the delete either waits for it (and inserts) or
+	// holds the row, which SKIP LOCKED then leaves alone.
+	domain.PruneRateLimits: `SELECT key FROM rate_limits WHERE tat < ? LIMIT ?`,
 }
 
-var pruneTables = map[string]string{
-	domain.PruneRefreshTokens:  "refresh_tokens",
-	domain.PruneSessions:       "sessions",
-	domain.PruneRecoveryTokens: "recovery_tokens",
-	domain.PruneEvents:         "security_events",
-	domain.PruneOutbox:         "mail_outbox",
+// pruneTables names each kind's table and its key column.
+var pruneTables = map[string]struct{ table, key string }{
+	domain.PruneRefreshTokens:  {"refresh_tokens", "id"},
+	domain.PruneSessions:       {"sessions", "id"},
+	domain.PruneRecoveryTokens: {"recovery_tokens", "id"},
+	domain.PruneEvents:         {"security_events", "id"},
+	domain.PruneOutbox:         {"mail_outbox", "id"},
+	domain.PruneRateLimits:     {"rate_limits", "key"},
 }
 
 // Prune deletes at most limit rows of the kind that ended before before, in
@@ -59,7 +66,8 @@ func (s *Store) Prune(ctx context.Context, kind string, before time.Time, limit 
 		args = append(args, ts(before))
 	}
 	args = append(args, limit)
-	res, err := s.exec(ctx, `DELETE FROM `+pruneTables[kind]+` WHERE id IN (`+sel+`)`, args...)
+	t := pruneTables[kind]
+	res, err := s.exec(ctx, `DELETE FROM `+t.table+` WHERE `+t.key+` IN (`+sel+`)`, args...)
 	if err != nil {
 		return 0, translate(err)
 	}
