@@ -6,10 +6,15 @@ package latch
 //go:generate go tool oapi-codegen -config api/oapi-codegen.yaml openapi.yaml
 //go:generate go tool oapi-codegen -config client/oapi-codegen.yaml openapi.yaml
 
-import _ "embed"
+import (
+	"bytes"
+	_ "embed"
+)
 
-// SpecYAML is openapi.yaml, embedded so that the server publishes and
-// validates against exactly the document it was generated from.
-//
 //go:embed openapi.yaml
-var SpecYAML []byte
+var specYAML []byte
+
+// SpecYAML returns openapi.yaml, embedded so that the server publishes and
+// validates against exactly the document it was generated from. Each call
+// returns a copy of its own.
+func SpecYAML() []byte { return bytes.Clone(specYAML) }

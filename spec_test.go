@@ -12,7 +12,7 @@ import (
 // and checks the house rules every operation must follow.
 func TestSpecLint(t *testing.T) {
 	l := openapi3.NewLoader()
-	doc, err := l.LoadFromData(SpecYAML)
+	doc, err := l.LoadFromData(SpecYAML())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,14 @@
 // from openapi.yaml with Redocly (self-contained, works offline).
 package docs
 
-import _ "embed"
+import (
+	"bytes"
+	_ "embed"
+)
 
-// Page is the self-contained HTML API reference.
-//
 //go:embed index.html
-var Page []byte
+var page []byte
+
+// Page returns the self-contained HTML API reference, a copy of its own at
+// each call.
+func Page() []byte { return bytes.Clone(page) }

@@ -102,7 +102,7 @@ func newRig(t *testing.T, cfg service.Config) *rig {
 	if err := svc.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler, err := server.NewHandler(server.Config{Version: app.Version}, svc, log, latch.SpecYAML, nil)
+	handler, err := server.NewHandler(server.Config{Version: app.Version()}, svc, log, latch.SpecYAML(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,7 @@ func (f envFlag) Set(s string) error {
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, string, error) {
-	o := options{argon: password.DefaultParams}
+	o := options{argon: password.DefaultParams()}
 	fs := flag.NewFlagSet("latchbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var serveFloorAddr string

@@ -9,11 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
-	"os/signal"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/latchauth/latch"
@@ -28,9 +24,12 @@ import (
 	"github.com/latchauth/latch/server"
 )
 
-// Version is the version latchd reports; the build may override it with
-// -ldflags "-X github.com/latchauth/latch/internal/app.Version=...".
-var Version = "0.1.0"
+// version is the version latchd reports; the build may override it with
+// -ldflags "-X github.com/latchauth/latch/internal/app.version=...".
+var version = "0.1.0"
+
+// Version returns the version latchd reports.
+func Version() string { return version }
 
 // App is a running Latch: store, service and HTTP handler.
 type App struct {
@@ -118,7 +117,7 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdle, SessionMaxTTL: c.SessionMax, ReuseGrace: c.ReuseGrace,
 		SessionCacheTTL: c.SessionCache, RateLimits: c.RateLimits, Limits: c.Limits,
 		RequireVerifiedEmail: c.RequireVerifiedEmail, AutoconfirmEmail: c.AutoconfirmEmail, Recovery: c.Recovery.serviceConfig(),
-		APIKeys: c.APIKeys.serviceConfig(), Quotas: c.Quotas, ClientID: c.ClientID, KeyPublishDelay: c.KeyPublishDelay,
+		APIKeys: c.APIKeys, Quotas: c.Quotas, ClientID: c.ClientID, KeyPublishDelay: c.KeyPublishDelay,
 	}, service.Deps{Store: st, Hasher: hasher, Issuer: issuer, Sealer: sealer, Clock: clock, Log: log, Limiter: limiter, Notifier: notifier(st),
 		Metrics:    m,
 		MailQueued: func() { worker.Notify() }})
@@ -129,9 +128,9 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		return nil, err
 	}
 	h, err := server.NewHandler(server.Config{
-		Version: Version, MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
+		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
-	}, svc, log, latch.SpecYAML, docs.Page)
+	}, svc, log, latch.SpecYAML(), docs.Page())
 	if err != nil {
 		return nil, err
 	}
@@ -188,10 +187,62 @@ func (a *App) Close() error {
 	return a.Store.Close()
 }
 
-// Serve serves on ln until ctx ends, then shuts down gracefully. It also
-// runs the service's background work. Serve always returns a non-nil error
-// unless the shutdown was clean.
+// Listeners are the bound addresses of a latchd: the API's and the admin
+// listener's (nil when LATCH_ADMIN_ADDR is empty).
+type Listeners struct {
+	API   net.Listener
+	Admin net.Listener
+}
+
+// Close closes the listeners.
+func (l Listeners) Close() {
+	if l.API != nil {
+		l.API.Close()
+	}
+	if l.Admin != nil {
+		l.Admin.Close()
+	}
+}
+
+// Listen binds c's API address and, when set, its admin address. serve
+// calls it before anything touches the database, so that an address in use
+// fails at once and leaves no trace. Returns an error naming the setting
+// whose address could not be bound.
+func Listen(c Config) (Listeners, error) {
+	var l Listeners
+	var err error
+	if l.API, err = net.Listen("tcp", c.Addr); err != nil {
+		return l, fmt.Errorf("LATCH_ADDR=%q: %w", c.Addr, err)
+	}
+	if c.PprofAddr != "" {
+		if l.Admin, err = net.Listen("tcp", c.PprofAddr); err != nil {
+			l.Close()
+			return Listeners{}, fmt.Errorf("LATCH_ADMIN_ADDR=%q: %w", c.PprofAddr, err)
+		}
+	}
+	return l, nil
+}
+
+// Serve serves the API on ln, and the admin listener on LATCH_ADMIN_ADDR
+// when set, until ctx ends; see ServeListeners.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	l := Listeners{API: ln}
+	if a.Config.PprofAddr != "" {
+		admin, err := net.Listen("tcp", a.Config.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("LATCH_ADMIN_ADDR=%q: %w", a.Config.PprofAddr, err)
+		}
+		l.Admin = admin
+	}
+	return a.ServeListeners(ctx, l)
+}
+
+// ServeListeners serves the API on l.API, and the admin listener on
+// l.Admin when it is not nil, until ctx ends, then shuts down gracefully.
+// It also runs the service's background work. It returns a non-nil error
+// unless the shutdown was clean.
+func (a *App) ServeListeners(ctx context.Context, l Listeners) error {
+	ln := l.API
 	srv := &http.Server{
 		Handler:           a.Handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -211,7 +262,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Mail.Run(bg) }()
 	}
-	if a.Config.PprofAddr != "" {
+	if l.Admin != nil {
 		mux := http.NewServeMux()
 		// No /debug/pprof/cmdline: the command line may hold secrets
 		// (-master-key, -smtp-url); pprof.Index answers it 404.
@@ -221,17 +272,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.Handle("/debug/vars", a.varsHandler())
 		mux.Handle("/metrics", a.Metrics.Handler())
-		admin := &http.Server{Addr: a.Config.PprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		admin := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
-			if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.Log.Error("pprof listener", "err", err)
+			if err := admin.Serve(l.Admin); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.Log.Error("admin listener", "err", err)
 			}
 		}()
 		defer admin.Close()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.Log.Info("latchd listening", "addr", ln.Addr().String(), "version", Version)
+	a.Log.Info("latchd listening", "addr", ln.Addr().String(), "version", Version())
 	warnWeakSettings(a.Log, a.Config, ln.Addr())
 	if a.Config.PublicURLDerived {
 		a.Log.Info("LATCH_PUBLIC_URL is not set: derived from LATCH_ADDR; it is the issuer and the base of every link, so set it when clients reach Latch at another address",
@@ -257,87 +308,28 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Main runs the latchd command line and returns the exit code.
-func Main(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+// serveCommand is latchd serve. It binds the listeners before it opens the
+// database: a busy address fails at once, before migrations or key
+// generation write anything.
+func serveCommand(ctx context.Context, r runEnv, c Config) int {
+	if n := applyGCSettings(c); n > 0 {
+		r.log.Debug("soft memory limit", "bytes", n)
 	}
-	sub := ""
-	if cmd == "keys" {
-		if len(args) == 0 {
-			fmt.Fprintln(stderr, "usage: latchd keys rotate|list|seal [flags]")
-			return 2
-		}
-		sub, args = args[0], args[1:]
-		// keys rotate --alg X is -signing-alg X: the algorithm of the new key.
-		for i, a := range args {
-			switch {
-			case a == "--alg" || a == "-alg":
-				args[i] = "-signing-alg"
-			case strings.HasPrefix(a, "--alg=") || strings.HasPrefix(a, "-alg="):
-				args[i] = "-signing-alg=" + a[strings.IndexByte(a, '=')+1:]
-			}
-		}
-	}
-	if cmd == "version" {
-		fmt.Fprintln(stdout, "latchd", Version)
-		return 0
-	}
-	c, err := ParseConfig(args, os.Getenv, stderr)
+	l, err := Listen(c)
 	if err != nil {
-		fmt.Fprintln(stderr, "latchd: bad configuration:", err)
-		return 2
+		fmt.Fprintln(r.stderr, "latchd:", err)
+		return 1
 	}
-	log := NewLogger(c, stderr)
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-	switch cmd {
-	case "serve":
-		if n := applyGCSettings(c); n > 0 {
-			log.Debug("soft memory limit", "bytes", n)
-		}
-		a, err := New(ctx, c, log, nil)
-		if err != nil {
-			fmt.Fprintln(stderr, "latchd:", err)
-			return 1
-		}
-		defer a.Close()
-		ln, err := net.Listen("tcp", c.Addr)
-		if err != nil {
-			fmt.Fprintln(stderr, "latchd:", err)
-			return 1
-		}
-		if err := a.Serve(ctx, ln); err != nil {
-			fmt.Fprintln(stderr, "latchd:", err)
-			return 1
-		}
-		return 0
-	case "migrate":
-		st, err := Open(ctx, c)
-		if err != nil {
-			fmt.Fprintln(stderr, "latchd:", err)
-			return 1
-		}
-		st.Close()
-		fmt.Fprintln(stdout, "migrations applied")
-		return 0
-	case "keys":
-		switch sub {
-		case "seal":
-			// Not through New: its start refuses unsealed values.
-			return sealCommand(ctx, c, stdout, stderr)
-		case "rotate":
-			// Not through New either: an instance's start checks that
-			// LATCH_SIGNING_ALG is the active key's, and rotating is how
-			// the algorithm changes.
-			return rotateCommand(ctx, c, stdout, stderr)
-		case "list":
-			return listKeysCommand(ctx, c, stdout, stderr)
-		}
-		fmt.Fprintln(stderr, "usage: latchd keys rotate|list|seal [flags]")
-		return 2
+	a, err := New(ctx, c, r.log, r.clock)
+	if err != nil {
+		l.Close()
+		fmt.Fprintln(r.stderr, "latchd:", err)
+		return 1
 	}
-	fmt.Fprintf(stderr, "latchd: unknown command %q (serve, migrate, keys rotate|list|seal, version)\n", cmd)
-	return 2
+	defer a.Close()
+	if err := a.ServeListeners(ctx, l); err != nil {
+		fmt.Fprintln(r.stderr, "latchd:", err)
+		return 1
+	}
+	return 0
 }

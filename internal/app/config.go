@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ type Config struct {
 	AutoconfirmEmail bool
 	ShutdownTimeout  time.Duration
 	Recovery         RecoveryConfig
-	APIKeys          APIKeyConfig
+	APIKeys          service.APIKeyConfig
 	Quotas           service.Quotas
 }
 
@@ -85,7 +86,7 @@ func (f ruleFlag) String() string {
 	if f.r == nil {
 		return ""
 	}
-	return f.r.String()
+	return strconv.Itoa(f.r.Burst) + "/" + shortDuration(f.r.Per)
 }
 
 func (f ruleFlag) Set(s string) error {
@@ -144,71 +145,113 @@ func (f levelFlag) String() string {
 	if f.l == nil {
 		return ""
 	}
-	return f.l.String()
+	return strings.ToLower(f.l.String())
 }
 func (f levelFlag) Set(s string) error { return f.l.UnmarshalText([]byte(s)) }
 
-// ParseConfig reads the configuration: defaults, then LATCH_* variables from
-// getenv, then flags from args (flags win). Returns an error naming the bad
-// setting.
-func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
-	c := Config{
+// removedFlag is a setting that is no longer supported: true is refused
+// with msg, false is accepted and ignored.
+type removedFlag struct{ msg string }
+
+func (removedFlag) String() string   { return "false" }
+func (removedFlag) IsBoolFlag() bool { return true }
+func (f removedFlag) Set(s string) error {
+	if b, err := strconv.ParseBool(s); err != nil || b {
+		return errors.New(f.msg)
+	}
+	return nil
+}
+
+// DefaultConfig returns latchd's defaults. It is the one place they are
+// set; each feature's defaults come from its own package's function.
+func DefaultConfig() Config {
+	return Config{
 		Addr:                 "127.0.0.1:8080",
 		DatabaseURL:          "sqlite://latch.db",
 		DBPreparedStatements: true,
 		RedisPrefix:          "latch:",
 		KeyPublishDelay:      10 * time.Minute,
 		Audience:             "latch",
-		ClientID:             "latch",
+		ClientID:             service.DefaultClientID,
 		SigningAlg:           token.ES256,
 		AccessTTL:            15 * time.Minute,
 		RefreshIdle:          7 * 24 * time.Hour,
 		SessionMax:           30 * 24 * time.Hour,
 		ReuseGrace:           10 * time.Second,
-		SessionCache:         2 * time.Second,
-		Argon2:               password.DefaultParams,
+		SessionCache:         service.DefaultSessionCacheTTL,
+		Argon2:               password.DefaultParams(),
 		HashConc:             runtime.NumCPU(),
 		HashWait:             5 * time.Second,
 		RateLimits:           true,
-		Limits:               service.DefaultLimits,
+		Limits:               service.DefaultLimits(),
 		MaxBodyBytes:         64 << 10,
 		LogLevel:             slog.LevelInfo,
 		LogFormat:            "text",
 		ShutdownTimeout:      15 * time.Second,
 		Recovery:             defaultRecovery(),
-		APIKeys:              defaultAPIKeys(),
-		Quotas:               service.DefaultQuotas,
+		APIKeys:              service.DefaultAPIKeyConfig(),
+		Quotas:               service.DefaultQuotas(),
 	}
-	var memKiB, timeCost, threads uint
-	memKiB, timeCost, threads = uint(c.Argon2.MemoryKiB), uint(c.Argon2.Time), uint(c.Argon2.Threads)
+}
 
-	fs := flag.NewFlagSet("latchd", flag.ContinueOnError)
-	fs.SetOutput(usage)
-	type def struct{ flag, env string }
-	var defs []def
+// ParseConfig reads the configuration: defaults, then LATCH_* variables from
+// getenv, then flags from args (flags win). A bad value is an error that
+// names the setting, shows the value (never a secret) and says what a good
+// one looks like: LATCH_ACCESS_TTL="banana": want a duration such as 15m.
+// With -h in args, it writes the settings' help to usage and returns
+// flag.ErrHelp.
+func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	c := DefaultConfig()
+	s := c.settings()
+	if err := s.apply(args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeSettings(usage, s.list)
+		}
+		return c, err
+	}
+	c.derivePublicURL()
+	return c, c.validate(s)
+}
+
+// settings registers every setting of c: its flag, its LATCH_* variable
+// and the field it writes.
+func (c *Config) settings() *settings {
+	s := newSettings()
+	example := func(def, fallback string) string {
+		if def == "" || def == "0" || def == "0s" {
+			return fallback
+		}
+		return def
+	}
 	str := func(p *string, name, env, usage string) {
-		fs.StringVar(p, name, *p, usage+" ("+env+")")
-		defs = append(defs, def{name, env})
+		s.add(stringValue{p}, name, env, usage, "string", "")
 	}
 	dur := func(p *time.Duration, name, env, usage string) {
-		fs.DurationVar(p, name, *p, usage+" ("+env+")")
-		defs = append(defs, def{name, env})
-	}
-	num := func(p *uint, name, env, usage string) {
-		fs.UintVar(p, name, *p, usage+" ("+env+")")
-		defs = append(defs, def{name, env})
+		s.add(durationValue{p, example(shortDuration(*p), "30s")}, name, env, usage, "duration", "")
 	}
 	integer := func(p *int, name, env, usage string) {
-		fs.IntVar(p, name, *p, usage+" ("+env+")")
-		defs = append(defs, def{name, env})
+		s.add(intValue{p, example(strconv.Itoa(*p), "10")}, name, env, usage, "int", "")
 	}
 	boolean := func(p *bool, name, env, usage string) {
-		fs.BoolVar(p, name, *p, usage+" ("+env+")")
-		defs = append(defs, def{name, env})
+		s.add(boolValue{p}, name, env, usage, "bool", "")
 	}
 	value := func(v flag.Value, name, env, usage string) {
-		fs.Var(v, name, usage+" ("+env+")")
-		defs = append(defs, def{name, env})
+		kind, want := "string", ""
+		switch v.(type) {
+		case ruleFlag:
+			kind, want = "N/duration", "N/duration, N at least 1, such as "+example(v.String(), "5/1m")
+		case proxiesFlag:
+			kind, want = "list", "comma-separated addresses or CIDR prefixes such as 10.0.0.0/8,192.0.2.1"
+		case listFlag:
+			kind = "list"
+		case levelFlag:
+			kind, want = "level", "debug, info, warn or error"
+		}
+		s.add(v, name, env, usage, kind, want)
+	}
+	u32 := func(p *uint32, name, env, usage string) {
+		s.add(uintValue{set: func(n uint64) { *p = uint32(n) }, get: func() uint64 { return uint64(*p) }, bits: 32,
+			example: strconv.FormatUint(uint64(*p), 10)}, name, env, usage, "uint", "")
 	}
 
 	str(&c.Addr, "addr", "LATCH_ADDR", "listen address")
@@ -230,10 +273,11 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	dur(&c.SessionMax, "session-max-ttl", "LATCH_SESSION_MAX_TTL", "session absolute lifetime")
 	dur(&c.ReuseGrace, "refresh-reuse-grace", "LATCH_REFRESH_REUSE_GRACE", "how long the previous refresh token may be replayed")
 	dur(&c.SessionCache, "session-cache-ttl", "LATCH_SESSION_CACHE_TTL", "how long another instance may trust a cached session")
-	num(&memKiB, "argon2-memory-kib", "LATCH_ARGON2_MEMORY_KIB", "argon2id memory in KiB")
-	num(&timeCost, "argon2-time", "LATCH_ARGON2_TIME", "argon2id iterations")
-	num(&threads, "argon2-threads", "LATCH_ARGON2_THREADS", "argon2id parallelism")
-	integer(&c.HashConc, "hash-concurrency", "LATCH_HASH_CONCURRENCY", "password hashes computed at once")
+	u32(&c.Argon2.MemoryKiB, "argon2-memory-kib", "LATCH_ARGON2_MEMORY_KIB", "argon2id memory in KiB")
+	u32(&c.Argon2.Time, "argon2-time", "LATCH_ARGON2_TIME", "argon2id iterations")
+	s.add(uintValue{set: func(n uint64) { c.Argon2.Threads = uint8(n) }, get: func() uint64 { return uint64(c.Argon2.Threads) }, bits: 8,
+		example: "1"}, "argon2-threads", "LATCH_ARGON2_THREADS", "argon2id parallelism", "uint", "")
+	integer(&c.HashConc, "hash-concurrency", "LATCH_HASH_CONCURRENCY", "password hashes computed at once (default: the number of CPUs)")
 	dur(&c.HashWait, "hash-max-wait", "LATCH_HASH_MAX_WAIT", "how long a request waits for hashing capacity before 503")
 	boolean(&c.RateLimits, "rate-limits", "LATCH_RATE_LIMITS", "enforce rate limits")
 	value(ruleFlag{&c.Limits.LoginAccount}, "rate-login-account", "LATCH_RATE_LOGIN_ACCOUNT", "failed logins per account, N/duration")
@@ -244,11 +288,11 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	value(proxiesFlag{&c.TrustedProxies}, "trusted-proxies", "LATCH_TRUSTED_PROXIES", "comma-separated addresses or CIDR prefixes of the proxies whose X-Forwarded-For is believed")
 	// LATCH_TRUST_PROXY believed the last X-Forwarded-For hop from anyone.
 	// It is refused when true rather than given a new meaning.
-	var trustProxy bool
-	boolean(&trustProxy, "trust-proxy", "LATCH_TRUST_PROXY", "removed: use LATCH_TRUSTED_PROXIES")
+	s.add(removedFlag{"LATCH_TRUST_PROXY is no longer supported: it believed the last X-Forwarded-For hop from any client; " +
+		"list your proxies' addresses or CIDR prefixes in LATCH_TRUSTED_PROXIES and unset LATCH_TRUST_PROXY"},
+		"trust-proxy", "LATCH_TRUST_PROXY", "removed: use LATCH_TRUSTED_PROXIES", "bool", "")
 	boolean(&c.AllowWeakHashing, "allow-weak-hashing", "LATCH_ALLOW_WEAK_HASHING", "accept argon2id parameters below OWASP's minimum (tests, development)")
-	var maxBody int = int(c.MaxBodyBytes)
-	integer(&maxBody, "max-body-bytes", "LATCH_MAX_BODY_BYTES", "request body size limit")
+	s.add(int64Value{&c.MaxBodyBytes, "65536"}, "max-body-bytes", "LATCH_MAX_BODY_BYTES", "request body size limit", "int", "")
 	value(levelFlag{&c.LogLevel}, "log-level", "LATCH_LOG_LEVEL", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "LATCH_LOG_FORMAT", "text or json")
 	str(&c.PprofAddr, "pprof-addr", "LATCH_PPROF_ADDR", "the admin listener's former name (LATCH_ADMIN_ADDR wins)")
@@ -280,95 +324,91 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	value(ruleFlag{&c.Limits.VerifyIP}, "rate-verify-ip", "LATCH_RATE_VERIFY_IP", "email verifications per client IP, N/duration")
 	value(ruleFlag{&c.Limits.ResendUser}, "rate-resend-user", "LATCH_RATE_RESEND_USER", "verification mails per user, N/duration")
 	// API keys, token exchange and operator lookups.
-	c.APIKeys.flags(dur, value)
+	apiKeyFlags(&c.APIKeys, dur, value)
 	// Mail quotas, delegated sessions, invitations and per-owner quotas.
-	quotaFlags(&c, integer, value)
-
-	for _, d := range defs {
-		if v := getenv(d.env); v != "" {
-			if err := fs.Set(d.flag, v); err != nil {
-				return c, fmt.Errorf("%s: %v", d.env, err)
-			}
-		}
-	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	c.MaxBodyBytes = int64(maxBody)
-	c.Argon2.MemoryKiB, c.Argon2.Time = uint32(memKiB), uint32(timeCost)
-	if threads > 255 {
-		return c, errors.New("LATCH_ARGON2_THREADS: at most 255")
-	}
-	c.Argon2.Threads = uint8(threads)
-	if trustProxy {
-		return c, errors.New("LATCH_TRUST_PROXY is no longer supported: it believed the last X-Forwarded-For hop from any client; " +
-			"list your proxies' addresses or CIDR prefixes in LATCH_TRUSTED_PROXIES and unset LATCH_TRUST_PROXY")
-	}
-	c.derivePublicURL()
-	return c, c.validate()
+	quotaFlags(c, integer, value)
+	return s
 }
 
-func (c *Config) validate() error {
+// validate checks the settings that parsed, alone and together; s shows
+// their values in the errors.
+func (c *Config) validate(s *settings) error {
 	var errs []error
-	bad := func(env, format string, args ...any) { errs = append(errs, fmt.Errorf(env+": "+format, args...)) }
-	if !token.ValidAlg(c.SigningAlg) {
-		bad("LATCH_SIGNING_ALG", "must be ES256, EdDSA or RS256, not %q", c.SigningAlg)
+	bad := func(env, format string, args ...any) { errs = append(errs, s.badValue(env, format, args...)) }
+	if w := wantAddress(c.Addr, "127.0.0.1:8080"); w != "" {
+		bad("LATCH_ADDR", "want %s", w)
 	}
-	if !strings.HasPrefix(c.DatabaseURL, "sqlite://") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		bad("LATCH_DATABASE_URL", "must start with sqlite:// or postgres://")
+	if c.PprofAddr != "" {
+		if w := wantAddress(c.PprofAddr, "127.0.0.1:9090"); w != "" {
+			bad("LATCH_ADMIN_ADDR", "want %s (or empty: off)", w)
+		}
+	}
+	if !token.ValidAlg(c.SigningAlg) {
+		bad("LATCH_SIGNING_ALG", "want ES256, EdDSA or RS256")
+	}
+	if w := wantURL(c.DatabaseURL, "sqlite://latch.db or postgres://latch@db.example.com/latch?sslmode=verify-full", "sqlite", "postgres", "postgresql"); w != "" {
+		bad("LATCH_DATABASE_URL", "want %s", w)
+	}
+	if c.DatabaseDirectURL != "" {
+		if w := wantURL(c.DatabaseDirectURL, "postgres://latch@db.example.com:5432/latch?sslmode=verify-full", "postgres", "postgresql"); w != "" {
+			bad("LATCH_DATABASE_DIRECT_URL", "want %s (or empty: LATCH_DATABASE_URL)", w)
+		}
+	}
+	if c.RedisURL != "" {
+		if w := wantURL(c.RedisURL, "redis://127.0.0.1:6379/0", "redis", "rediss"); w != "" {
+			bad("LATCH_REDIS_URL", "want %s", w)
+		}
 	}
 	if c.Issuer == "" {
-		bad("LATCH_ISSUER", "must not be empty")
+		bad("LATCH_ISSUER", "want a non-empty issuer such as https://auth.example.com")
 	}
 	if c.Audience == "" {
-		bad("LATCH_AUDIENCE", "must not be empty")
+		bad("LATCH_AUDIENCE", "want a non-empty audience such as latch")
 	}
 	if c.ClientID == "" {
-		bad("LATCH_CLIENT_ID", "must not be empty")
+		bad("LATCH_CLIENT_ID", "want a non-empty client id such as latch")
 	}
 	if c.AccessTTL < 10*time.Second || c.AccessTTL > 24*time.Hour {
-		bad("LATCH_ACCESS_TTL", "must be between 10s and 24h")
+		bad("LATCH_ACCESS_TTL", "want a duration between 10s and 24h such as 15m")
 	}
 	if c.RefreshIdle < time.Minute {
-		bad("LATCH_REFRESH_IDLE_TTL", "must be at least 1m")
+		bad("LATCH_REFRESH_IDLE_TTL", "want a duration of at least 1m such as 168h")
 	}
 	if c.SessionMax < c.RefreshIdle {
-		bad("LATCH_SESSION_MAX_TTL", "must be at least LATCH_REFRESH_IDLE_TTL")
+		bad("LATCH_SESSION_MAX_TTL", "want a duration of at least LATCH_REFRESH_IDLE_TTL (%s) such as 720h", shortDuration(c.RefreshIdle))
 	}
 	if c.ReuseGrace < 0 || c.ReuseGrace > 5*time.Minute {
-		bad("LATCH_REFRESH_REUSE_GRACE", "must be between 0 and 5m")
+		bad("LATCH_REFRESH_REUSE_GRACE", "want a duration between 0 and 5m such as 10s")
 	}
 	if c.SessionCache < 0 || c.SessionCache > time.Minute {
-		bad("LATCH_SESSION_CACHE_TTL", "must be between 0 and 1m")
+		bad("LATCH_SESSION_CACHE_TTL", "want a duration between 0 and 1m such as 2s")
 	}
+	if c.KeyPublishDelay < 0 || c.KeyPublishDelay > 24*time.Hour {
+		bad("LATCH_KEY_PUBLISH_DELAY", "want a duration between 0 and 24h such as 10m")
+	}
+	argon := fmt.Sprintf("LATCH_ARGON2_MEMORY_KIB=%d, LATCH_ARGON2_TIME=%d, LATCH_ARGON2_THREADS=%d", c.Argon2.MemoryKiB, c.Argon2.Time, c.Argon2.Threads)
 	if c.Argon2.MemoryKiB < 8*uint32(max(c.Argon2.Threads, 1)) || c.Argon2.Time < 1 || c.Argon2.Threads < 1 {
-		bad("LATCH_ARGON2_*", "memory must be at least 8 KiB per thread, time and threads at least 1")
+		errs = append(errs, errors.New(argon+": want at least 8 KiB of memory per thread and a time and threads of at least 1, such as 19456, 2 and 1"))
 	} else if !c.AllowWeakHashing && !c.Argon2.MeetsOWASPMinimum() {
-		bad("LATCH_ARGON2_*", "m=%d KiB, t=%d is below OWASP's minimum for argon2id (m=47104 t=1, m=19456 t=2, m=12288 t=3, m=9216 t=4 or m=7168 t=5); "+
-			"set LATCH_ALLOW_WEAK_HASHING=true to accept it (tests, development)", c.Argon2.MemoryKiB, c.Argon2.Time)
+		errs = append(errs, errors.New(argon+": below OWASP's minimum for argon2id; want m=47104 t=1, m=19456 t=2, m=12288 t=3, m=9216 t=4 or m=7168 t=5, "+
+			"or set LATCH_ALLOW_WEAK_HASHING=true to accept it (tests, development)"))
 	}
 	if c.HashConc < 1 {
-		bad("LATCH_HASH_CONCURRENCY", "must be at least 1")
+		bad("LATCH_HASH_CONCURRENCY", "want a whole number of at least 1 such as %d", runtime.NumCPU())
 	}
 	if c.MaxBodyBytes < 1024 {
-		bad("LATCH_MAX_BODY_BYTES", "must be at least 1024")
+		bad("LATCH_MAX_BODY_BYTES", "want a whole number of at least 1024 such as 65536")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		bad("LATCH_LOG_FORMAT", "must be text or json")
+		bad("LATCH_LOG_FORMAT", "want text or json")
 	}
 	if _, err := token.NewSealer(c.MasterKey); err != nil {
-		bad("LATCH_MASTER_KEY", "%v", err)
+		bad("LATCH_MASTER_KEY", "want the base64 of 32 random bytes, such as the output of: openssl rand -base64 32")
 	}
 	c.Recovery.validate(bad)
-	c.APIKeys.validate(bad)
+	validateAPIKeys(&c.APIKeys, bad)
 	c.validateQuotas(bad)
 	c.validateLimits(bad)
-	if c.KeyPublishDelay < 0 || c.KeyPublishDelay > 24*time.Hour {
-		bad("LATCH_KEY_PUBLISH_DELAY", "must be between 0 and 24h")
-	}
 	return errors.Join(errs...)
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/sqlstore"
 	"github.com/latchauth/latch/internal/token"
@@ -16,7 +17,7 @@ import (
 // retired and keep verifying, and stay in the JWKS, for two access-token
 // lifetimes. Running instances pick the new key up when they reload their
 // keys, at once when they meet a token signed with it.
-func rotateCommand(ctx context.Context, c Config, stdout, stderr io.Writer) int {
+func rotateCommand(ctx context.Context, c Config, clock domain.Clock, stdout, stderr io.Writer) int {
 	st, err := Open(ctx, c)
 	if err != nil {
 		fmt.Fprintln(stderr, "latchd:", err)
@@ -28,7 +29,7 @@ func rotateCommand(ctx context.Context, c Config, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "latchd:", err)
 		return 1
 	}
-	now := time.Now().UTC()
+	now := clock.Now()
 	k, err := token.GenerateKey(c.SigningAlg, now)
 	if err != nil {
 		fmt.Fprintln(stderr, "latchd:", err)
@@ -63,7 +64,7 @@ func rotateCommand(ctx context.Context, c Config, stdout, stderr io.Writer) int 
 // that still verifies tokens (or retired within two access-token
 // lifetimes) with its algorithm and state: active (the one new tokens are
 // signed with) or retired, with its times.
-func listKeysCommand(ctx context.Context, c Config, stdout, stderr io.Writer) int {
+func listKeysCommand(ctx context.Context, c Config, clock domain.Clock, stdout, stderr io.Writer) int {
 	st, err := sqlstore.Open(ctx, c.DatabaseURL, sqlstore.Options{MaxOpenConns: 2,
 		NoPreparedStatements: !c.DBPreparedStatements, DirectURL: c.DatabaseDirectURL})
 	if err != nil {
@@ -71,13 +72,13 @@ func listKeysCommand(ctx context.Context, c Config, stdout, stderr io.Writer) in
 		return 1
 	}
 	defer st.Close()
-	keys, err := st.SigningKeys(ctx, time.Now().Add(-2*c.AccessTTL))
+	now := clock.Now()
+	keys, err := st.SigningKeys(ctx, now.Add(-2*c.AccessTTL))
 	if err != nil {
 		fmt.Fprintln(stderr, "latchd:", err)
 		return 1
 	}
 	fmt.Fprintln(stdout, "KID\tALG\tSTATE\tCREATED\tACTIVATES\tRETIRES")
-	now := time.Now()
 	active := false
 	for _, k := range keys {
 		state := "retired"

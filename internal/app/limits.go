@@ -40,14 +40,14 @@ func (c *Config) validateLimits(bad func(env, format string, args ...any)) {
 	case LimitsMemory:
 	case LimitsPostgres:
 		if !strings.HasPrefix(c.DatabaseURL, "postgres") {
-			bad("LATCH_RATE_LIMIT_STORE", "postgres needs a postgres:// LATCH_DATABASE_URL")
+			bad("LATCH_RATE_LIMIT_STORE", "want memory or redis with this database: postgres needs a postgres:// LATCH_DATABASE_URL")
 		}
 	case LimitsRedis:
 		if c.RedisURL == "" {
-			bad("LATCH_REDIS_URL", "must be set when LATCH_RATE_LIMIT_STORE is redis")
+			bad("LATCH_REDIS_URL", "want a redis URL such as redis://127.0.0.1:6379/0 when LATCH_RATE_LIMIT_STORE is redis")
 		}
 	default:
-		bad("LATCH_RATE_LIMIT_STORE", "must be memory, postgres or redis")
+		bad("LATCH_RATE_LIMIT_STORE", "want memory, postgres or redis")
 	}
 }
 

@@ -8,15 +8,15 @@ import (
 )
 
 func TestMemoryLimitCoversTheHashesInFlight(t *testing.T) {
-	c := Config{HashConc: 2, Argon2: password.DefaultParams}
-	want := int64(2*password.DefaultParams.MemoryKiB)*1024 + 60<<20
+	c := Config{HashConc: 2, Argon2: password.DefaultParams()}
+	want := int64(2*password.DefaultParams().MemoryKiB)*1024 + 60<<20
 	if got := MemoryLimit(c); got != want {
 		t.Fatalf("MemoryLimit = %d, want %d", got, want)
 	}
 }
 
 func TestServeSetsGCTargetsUnlessTheEnvironmentDoes(t *testing.T) {
-	c := Config{HashConc: 2, Argon2: password.DefaultParams}
+	c := Config{HashConc: 2, Argon2: password.DefaultParams()}
 	prevPct := debug.SetGCPercent(100)
 	prevLimit := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetGCPercent(prevPct); debug.SetMemoryLimit(prevLimit) })

@@ -26,7 +26,7 @@ func (c *Config) validateQuotas(bad func(env, format string, args ...any)) {
 		"LATCH_QUOTA_DELEGATED_IDENTITIES": c.Quotas.DelegatedIdentities,
 	} {
 		if n < 0 {
-			bad(env, "must be 0 (no quota) or more")
+			bad(env, "want a whole number, 0 for no quota, such as 100")
 		}
 	}
 }

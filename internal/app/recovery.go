@@ -58,20 +58,24 @@ type RecoveryConfig struct {
 	PruneBatch       int
 }
 
+// defaultRecovery returns the defaults of RecoveryConfig: the service's
+// (service.DefaultRecoveryConfig) for what the service does, and the mail
+// worker's and the links' own.
 func defaultRecovery() RecoveryConfig {
+	svc := service.DefaultRecoveryConfig()
 	return RecoveryConfig{
-		ResetURL:        "/reset-password#token={token}",
-		VerifyURL:       "/verify-email#token={token}",
-		ResetTTL:        time.Hour,
-		VerifyTTL:       48 * time.Hour,
-		InviteURL:       "/accept-invitation#token={token}",
-		InviteTTL:       7 * 24 * time.Hour,
+		ResetURL:        "/reset-password#token=" + service.TokenPlaceholder,
+		VerifyURL:       "/verify-email#token=" + service.TokenPlaceholder,
+		ResetTTL:        svc.ResetTTL,
+		VerifyTTL:       svc.VerifyTTL,
+		InviteURL:       "/accept-invitation#token=" + service.TokenPlaceholder,
+		InviteTTL:       svc.InviteTTL,
 		MailFrom:        "Latch <no-reply@localhost>",
 		MailMaxAttempts: 10,
 		MailPoll:        2 * time.Second,
-		EventRetention:  90 * 24 * time.Hour,
-		PruneInterval:   10 * time.Minute,
-		PruneBatch:      1000,
+		EventRetention:  svc.EventRetention,
+		PruneInterval:   svc.PruneInterval,
+		PruneBatch:      svc.PruneBatch,
 	}
 }
 
@@ -101,60 +105,69 @@ func (r RecoveryConfig) ResetLink() string { return r.link(r.ResetURL) }
 func (r RecoveryConfig) VerifyLink() string { return r.link(r.VerifyURL) }
 
 func (r RecoveryConfig) validate(bad func(env, format string, args ...any)) {
-	if u, err := url.Parse(r.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("LATCH_PUBLIC_URL", "must be an absolute http or https URL")
+	u, err := url.Parse(r.PublicURL)
+	publicOK := err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	if !publicOK {
+		bad("LATCH_PUBLIC_URL", "want an absolute http or https URL such as https://auth.example.com")
 	}
-	if err := service.CheckLinkTemplate(r.ResetLink()); err != nil {
-		bad("LATCH_RESET_URL", "%v", err)
+	// A path below a bad public URL is that setting's error, not its own.
+	checkLink := func(t string) error {
+		if !publicOK && strings.HasPrefix(t, "/") {
+			return nil
+		}
+		return service.CheckLinkTemplate(r.link(t))
 	}
-	if err := service.CheckLinkTemplate(r.VerifyLink()); err != nil {
-		bad("LATCH_VERIFY_URL", "%v", err)
+	if err := checkLink(r.ResetURL); err != nil {
+		bad("LATCH_RESET_URL", "%v; want an absolute URL or a path below LATCH_PUBLIC_URL, with {token}, such as /reset-password#token={token}", err)
+	}
+	if err := checkLink(r.VerifyURL); err != nil {
+		bad("LATCH_VERIFY_URL", "%v; want an absolute URL or a path below LATCH_PUBLIC_URL, with {token}, such as /verify-email#token={token}", err)
 	}
 	if r.ResetTTL < time.Minute || r.ResetTTL > 24*time.Hour {
-		bad("LATCH_RESET_TTL", "must be between 1m and 24h")
+		bad("LATCH_RESET_TTL", "want a duration between 1m and 24h such as 1h")
 	}
 	if r.VerifyTTL < time.Minute || r.VerifyTTL > 30*24*time.Hour {
-		bad("LATCH_VERIFY_TTL", "must be between 1m and 720h")
+		bad("LATCH_VERIFY_TTL", "want a duration between 1m and 720h such as 48h")
 	}
-	if err := service.CheckLinkTemplate(r.link(r.InviteURL)); err != nil {
-		bad("LATCH_INVITE_URL", "%v", err)
+	if err := checkLink(r.InviteURL); err != nil {
+		bad("LATCH_INVITE_URL", "%v; want an absolute URL or a path below LATCH_PUBLIC_URL, with {token}, such as /accept-invitation#token={token}", err)
 	}
 	if r.InviteTTL < time.Minute || r.InviteTTL > 30*24*time.Hour {
-		bad("LATCH_INVITE_TTL", "must be between 1m and 720h")
+		bad("LATCH_INVITE_TTL", "want a duration between 1m and 720h such as 168h")
 	}
 	switch r.Transport() {
 	case MailLog, MailNone:
 	case MailSMTP:
 		if r.SMTPURL == "" {
-			bad("LATCH_SMTP_URL", "must be set when LATCH_MAIL_TRANSPORT is smtp")
+			bad("LATCH_SMTP_URL", "want an smtp or smtps URL such as smtps://user:password@mail.example.com:465 when LATCH_MAIL_TRANSPORT is smtp")
 		} else if _, err := mail.ParseSMTPURL(r.SMTPURL); err != nil {
-			bad("LATCH_SMTP_URL", "%v", err)
+			bad("LATCH_SMTP_URL", "%v; want an smtp or smtps URL such as smtps://user:password@mail.example.com:465", err)
 		}
 	default:
-		bad("LATCH_MAIL_TRANSPORT", "must be log, smtp or none")
+		bad("LATCH_MAIL_TRANSPORT", "want log, smtp or none")
 	}
 	if a, err := netmail.ParseAddress(r.MailFrom); err != nil || a.Address == "" {
-		bad("LATCH_MAIL_FROM", "must be an address, such as \"Latch <no-reply@example.com>\"")
+		bad("LATCH_MAIL_FROM", "want an address such as \"Latch <no-reply@example.com>\"")
 	}
 	if r.MailTemplatesDir != "" {
 		if st, err := os.Stat(r.MailTemplatesDir); err != nil || !st.IsDir() {
-			bad("LATCH_MAIL_TEMPLATES_DIR", "must be a directory")
+			bad("LATCH_MAIL_TEMPLATES_DIR", "want a directory such as /etc/latch/mail")
 		}
 	}
 	if r.MailMaxAttempts < 1 || r.MailMaxAttempts > 100 {
-		bad("LATCH_MAIL_MAX_ATTEMPTS", "must be between 1 and 100")
+		bad("LATCH_MAIL_MAX_ATTEMPTS", "want a whole number between 1 and 100 such as 10")
 	}
 	if r.MailPoll < 100*time.Millisecond || r.MailPoll > time.Hour {
-		bad("LATCH_MAIL_POLL_INTERVAL", "must be between 100ms and 1h")
+		bad("LATCH_MAIL_POLL_INTERVAL", "want a duration between 100ms and 1h such as 2s")
 	}
 	if r.EventRetention < 24*time.Hour {
-		bad("LATCH_EVENT_RETENTION", "must be at least 24h")
+		bad("LATCH_EVENT_RETENTION", "want a duration of at least 24h such as 2160h")
 	}
 	if r.PruneInterval < time.Second {
-		bad("LATCH_PRUNE_INTERVAL", "must be at least 1s")
+		bad("LATCH_PRUNE_INTERVAL", "want a duration of at least 1s such as 10m")
 	}
 	if r.PruneBatch < 1 || r.PruneBatch > 100_000 {
-		bad("LATCH_PRUNE_BATCH", "must be between 1 and 100000")
+		bad("LATCH_PRUNE_BATCH", "want a whole number between 1 and 100000 such as 1000")
 	}
 }
 

@@ -24,7 +24,7 @@ func TestMeetsOWASPMinimum(t *testing.T) {
 			t.Errorf("%+v: MeetsOWASPMinimum = %v, want %v", p, got, want)
 		}
 	}
-	if !DefaultParams.MeetsOWASPMinimum() {
+	if !DefaultParams().MeetsOWASPMinimum() {
 		t.Fatal("the defaults are below OWASP's minimum")
 	}
 }

@@ -29,8 +29,11 @@ type Params struct {
 	KeyLen    uint32
 }
 
-// DefaultParams are at least OWASP's recommendation for argon2id.
-var DefaultParams = Params{MemoryKiB: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+// DefaultParams returns the default argon2id parameters, at least OWASP's
+// recommendation.
+func DefaultParams() Params {
+	return Params{MemoryKiB: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+}
 
 // MeetsOWASPMinimum reports whether p is at least as strong as one row of
 // OWASP's Password Storage Cheat Sheet minimums for argon2id (m=47104 KiB
@@ -75,17 +78,48 @@ type Hasher struct {
 	maxWait   time.Duration
 	blocklist map[string]struct{}
 	dummy     string
+	observer  QueueObserver
+	clock     domain.Clock
 }
 
+// QueueObserver is told about the hashing queue: how long each hash or
+// verification waited for a slot (zero when one was free), and each one
+// that gave up after the maximum wait (CodeUnavailable). A request whose
+// context ended while it waited is neither. *metrics.Metrics implements
+// it; its methods must be cheap and safe for concurrent use.
+type QueueObserver interface {
+	HashQueueWait(d time.Duration)
+	HashQueueRejected()
+}
+
+type noObserver struct{}
+
+func (noObserver) HashQueueWait(time.Duration) {}
+func (noObserver) HashQueueRejected()          {}
+
+// An Option sets up a Hasher beyond its parameters.
+type Option func(*Hasher)
+
+// WithQueueObserver reports the hashing queue to o.
+func WithQueueObserver(o QueueObserver) Option { return func(h *Hasher) { h.observer = o } }
+
+// WithClock measures queue waits on c (default: the system clock). The
+// maximum wait itself is a timer, on real time.
+func WithClock(c domain.Clock) Option { return func(h *Hasher) { h.clock = c } }
+
 // NewHasher returns a Hasher with the parameters and hashing concurrency.
-func NewHasher(p Params, concurrency int, maxWait time.Duration) (*Hasher, error) {
+func NewHasher(p Params, concurrency int, maxWait time.Duration, opts ...Option) (*Hasher, error) {
 	if p.MemoryKiB < 8*uint32(p.Threads) || p.Time < 1 || p.Threads < 1 || p.SaltLen < 8 || p.KeyLen < 16 {
 		return nil, fmt.Errorf("password: invalid argon2id parameters %+v", p)
 	}
 	if concurrency < 1 {
 		concurrency = 1
 	}
-	h := &Hasher{params: p, slots: make(chan *argon2.Memory, concurrency), maxWait: maxWait, blocklist: map[string]struct{}{}}
+	h := &Hasher{params: p, slots: make(chan *argon2.Memory, concurrency), maxWait: maxWait, blocklist: map[string]struct{}{},
+		observer: noObserver{}, clock: domain.SystemClock{}}
+	for _, o := range opts {
+		o(h)
+	}
 	for range concurrency {
 		h.slots <- nil
 	}
@@ -126,17 +160,22 @@ func (h *Hasher) Check(pw string) error {
 }
 
 // acquire takes a hashing slot and returns its working memory, allocating
-// it on the slot's first use; release gives it back.
+// it on the slot's first use; release gives it back. It tells the observer
+// how long it waited, or that it gave up.
 func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, error) {
 	var m *argon2.Memory
 	select {
 	case m = <-h.slots:
+		h.observer.HashQueueWait(0)
 	default:
+		start := h.clock.Now()
 		t := time.NewTimer(h.maxWait)
 		defer t.Stop()
 		select {
 		case m = <-h.slots:
+			h.observer.HashQueueWait(h.clock.Now().Sub(start))
 		case <-t.C:
+			h.observer.HashQueueRejected()
 			return nil, &domain.Error{Code: domain.CodeUnavailable, Message: "the server is busy; try again", RetryAfter: time.Second}
 		case <-ctx.Done():
 			return nil, &domain.Error{Code: domain.CodeUnavailable, Message: "request cancelled", Err: ctx.Err()}

@@ -23,8 +23,8 @@ func newHasher(t *testing.T, p Params) *Hasher {
 }
 
 func TestDefaultParamsMeetOWASP(t *testing.T) {
-	if DefaultParams.MemoryKiB < 19456 || DefaultParams.Time < 2 || DefaultParams.Threads < 1 {
-		t.Fatalf("default argon2id parameters below OWASP: %+v", DefaultParams)
+	if DefaultParams().MemoryKiB < 19456 || DefaultParams().Time < 2 || DefaultParams().Threads < 1 {
+		t.Fatalf("default argon2id parameters below OWASP: %+v", DefaultParams())
 	}
 }
 
@@ -262,7 +262,7 @@ func FuzzDecode(f *testing.F) {
 // BenchmarkHashDefaultParams is one Hash at the default parameters through
 // a slot's reused memory: the raw argon2id cost plus encoding.
 func BenchmarkHashDefaultParams(b *testing.B) {
-	h, _ := NewHasher(DefaultParams, 1, time.Minute)
+	h, _ := NewHasher(DefaultParams(), 1, time.Minute)
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = h.Hash(context.Background(), "correct horse battery staple")

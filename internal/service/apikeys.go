@@ -14,8 +14,12 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-// DefaultKeyCacheTTL is the default APIKeyConfig.CacheTTL.
-const DefaultKeyCacheTTL = 5 * time.Second
+// DefaultAPIKeyConfig returns the defaults of APIKeyConfig: keys cached
+// for 5 s, exchanged tokens of at most 1 h, no operators. New applies them
+// to the fields left zero.
+func DefaultAPIKeyConfig() APIKeyConfig {
+	return APIKeyConfig{CacheTTL: 5 * time.Second, ExchangeMaxTTL: time.Hour}
+}
 
 // keyTouchEvery is how often at most a key's last_used_at is written: a key
 // used on every request costs one write a minute, not one per request.
@@ -41,11 +45,12 @@ type APIKeyConfig struct {
 }
 
 func (c APIKeyConfig) withDefaults() APIKeyConfig {
+	def := DefaultAPIKeyConfig()
 	if c.CacheTTL <= 0 {
-		c.CacheTTL = DefaultKeyCacheTTL
+		c.CacheTTL = def.CacheTTL
 	}
 	if c.ExchangeMaxTTL <= 0 {
-		c.ExchangeMaxTTL = time.Hour
+		c.ExchangeMaxTTL = def.ExchangeMaxTTL
 	}
 	ops := make([]string, 0, len(c.OperatorEmails))
 	for _, e := range c.OperatorEmails {

@@ -67,33 +67,47 @@ type RecoveryConfig struct {
 	ForgotWorkers int
 }
 
+// DefaultRecoveryConfig returns the defaults of RecoveryConfig: tokens of
+// 1 h (reset), 48 h (verification) and 7 days (invitation), events kept 90
+// days and sent mails 7, pruning every 10 minutes by 1000 rows, 16
+// background resets at once. New applies them to the fields left zero.
+func DefaultRecoveryConfig() RecoveryConfig {
+	return RecoveryConfig{
+		ResetTTL: time.Hour, VerifyTTL: 48 * time.Hour, InviteTTL: 7 * 24 * time.Hour,
+		InviteURL:      "http://127.0.0.1:8080/accept-invitation#token=" + TokenPlaceholder,
+		EventRetention: 90 * 24 * time.Hour, OutboxRetention: 7 * 24 * time.Hour,
+		PruneInterval: 10 * time.Minute, PruneBatch: 1000, ForgotWorkers: 16,
+	}
+}
+
 func (c RecoveryConfig) withDefaults() RecoveryConfig {
+	def := DefaultRecoveryConfig()
 	if c.ResetTTL <= 0 {
-		c.ResetTTL = time.Hour
+		c.ResetTTL = def.ResetTTL
 	}
 	if c.VerifyTTL <= 0 {
-		c.VerifyTTL = 48 * time.Hour
+		c.VerifyTTL = def.VerifyTTL
 	}
 	if c.InviteTTL <= 0 {
-		c.InviteTTL = 7 * 24 * time.Hour
+		c.InviteTTL = def.InviteTTL
 	}
 	if c.InviteURL == "" {
-		c.InviteURL = "http://127.0.0.1:8080/accept-invitation#token=" + TokenPlaceholder
+		c.InviteURL = def.InviteURL
 	}
 	if c.EventRetention <= 0 {
-		c.EventRetention = 90 * 24 * time.Hour
+		c.EventRetention = def.EventRetention
 	}
 	if c.OutboxRetention <= 0 {
-		c.OutboxRetention = 7 * 24 * time.Hour
+		c.OutboxRetention = def.OutboxRetention
 	}
 	if c.PruneInterval <= 0 {
-		c.PruneInterval = 10 * time.Minute
+		c.PruneInterval = def.PruneInterval
 	}
 	if c.PruneBatch <= 0 {
-		c.PruneBatch = 1000
+		c.PruneBatch = def.PruneBatch
 	}
 	if c.ForgotWorkers <= 0 {
-		c.ForgotWorkers = 16
+		c.ForgotWorkers = def.ForgotWorkers
 	}
 	return c
 }

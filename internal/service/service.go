@@ -74,6 +74,11 @@ type Limits struct {
 	// inviting user.
 	InviteOrg  ratelimit.Rule
 	InviteUser ratelimit.Rule
+	// MFAAccount is the failed second-factor attempts per account (a
+	// 6-digit code must not be guessable); MFAIP the attempts per client IP
+	// (second factors, passkey sign-ins).
+	MFAAccount ratelimit.Rule
+	MFAIP      ratelimit.Rule
 }
 
 // Quotas bound what one owner may hold, so that nothing can be hidden
@@ -94,28 +99,43 @@ type Quotas struct {
 	DelegatedIdentities int
 }
 
-// DefaultQuotas are generous for real use and small enough to keep every
-// list short.
-var DefaultQuotas = Quotas{APIKeys: 100, Sessions: 100, Organizations: 50, Members: 1000, DelegatedIdentities: 1_000_000}
-
-// DefaultLimits stop a guesser after a handful of failures a minute while a
-// real user waits at most a few seconds once the guessing stops.
-var DefaultLimits = Limits{
-	LoginAccount:  ratelimit.Rule{Burst: 5, Per: time.Minute},
-	LoginIP:       ratelimit.Rule{Burst: 30, Per: time.Minute},
-	SignupIP:      ratelimit.Rule{Burst: 20, Per: time.Hour},
-	RefreshIP:     ratelimit.Rule{Burst: 300, Per: time.Minute},
-	ForgotEmail:   ratelimit.Rule{Burst: 1, Per: time.Minute},
-	ForgotIP:      ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
-	ResetIP:       ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
-	VerifyIP:      ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
-	ResendUser:    ratelimit.Rule{Burst: 1, Per: time.Minute},
-	MailRecipient: ratelimit.Rule{Burst: 5, Per: time.Hour},
-	MailOrg:       ratelimit.Rule{Burst: 100, Per: time.Hour},
-	DelegatedKey:  ratelimit.Rule{Burst: 600, Per: time.Minute},
-	InviteOrg:     ratelimit.Rule{Burst: 50, Per: time.Hour},
-	InviteUser:    ratelimit.Rule{Burst: 20, Per: time.Hour},
+// DefaultQuotas returns the default quotas: generous for real use and
+// small enough to keep every list short.
+func DefaultQuotas() Quotas {
+	return Quotas{APIKeys: 100, Sessions: 100, Organizations: 50, Members: 1000, DelegatedIdentities: 1_000_000}
 }
+
+// DefaultLimits returns the default rate limits: they stop a guesser after
+// a handful of failures a minute while a real user waits at most a few
+// seconds once the guessing stops.
+func DefaultLimits() Limits {
+	return Limits{
+		LoginAccount:  ratelimit.Rule{Burst: 5, Per: time.Minute},
+		LoginIP:       ratelimit.Rule{Burst: 30, Per: time.Minute},
+		SignupIP:      ratelimit.Rule{Burst: 20, Per: time.Hour},
+		RefreshIP:     ratelimit.Rule{Burst: 300, Per: time.Minute},
+		ForgotEmail:   ratelimit.Rule{Burst: 1, Per: time.Minute},
+		ForgotIP:      ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
+		ResetIP:       ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
+		VerifyIP:      ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
+		ResendUser:    ratelimit.Rule{Burst: 1, Per: time.Minute},
+		MailRecipient: ratelimit.Rule{Burst: 5, Per: time.Hour},
+		MailOrg:       ratelimit.Rule{Burst: 100, Per: time.Hour},
+		DelegatedKey:  ratelimit.Rule{Burst: 600, Per: time.Minute},
+		InviteOrg:     ratelimit.Rule{Burst: 50, Per: time.Hour},
+		InviteUser:    ratelimit.Rule{Burst: 20, Per: time.Hour},
+		MFAAccount:    ratelimit.Rule{Burst: 5, Per: 15 * time.Minute},
+		MFAIP:         ratelimit.Rule{Burst: 30, Per: time.Minute},
+	}
+}
+
+// The defaults of Config that New applies to a zero value.
+const (
+	// DefaultSessionCacheTTL is Config.SessionCacheTTL when none is set.
+	DefaultSessionCacheTTL = 2 * time.Second
+	// DefaultKeyRefresh is Config.KeyRefresh when none is set.
+	DefaultKeyRefresh = time.Minute
+)
 
 // Config is the service's configuration.
 type Config struct {
@@ -236,10 +256,10 @@ func New(cfg Config, d Deps) *Service {
 		d.Log = slog.Default()
 	}
 	if cfg.SessionCacheTTL <= 0 {
-		cfg.SessionCacheTTL = 2 * time.Second
+		cfg.SessionCacheTTL = DefaultSessionCacheTTL
 	}
 	if cfg.KeyRefresh <= 0 {
-		cfg.KeyRefresh = time.Minute
+		cfg.KeyRefresh = DefaultKeyRefresh
 	}
 	// Each rule has its own table of at most 20,000 keys (about 250 bytes
 	// each), so a flood of keys costs at most 5 MB per rule. An evicted

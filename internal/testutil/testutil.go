@@ -286,7 +286,7 @@ func init() {
 // Spec returns the parsed openapi.yaml and a router over it.
 func Spec() (*openapi3.T, routers.Router, error) {
 	specOnce.Do(func() {
-		specDoc, specErr = server.LoadSpec(latch.SpecYAML)
+		specDoc, specErr = server.LoadSpec(latch.SpecYAML())
 		if specErr != nil {
 			return
 		}
