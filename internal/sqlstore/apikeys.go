@@ -73,7 +73,7 @@ func (s *Store) insertAPIKey(ctx context.Context, tx *sqlx.Tx, k *domain.APIKey)
 
 // CreateAPIKey stores a new key.
 func (s *Store) CreateAPIKey(ctx context.Context, k *domain.APIKey) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertAPIKey(ctx, tx, k) })
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error { return s.insertAPIKey(ctx, tx, k) })
 }
 
 // APIKeyByHash returns the key with the hash, through the unique index on
@@ -123,7 +123,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, owner domain.KeyOwner, createdB
 func (s *Store) RevokeAPIKey(ctx context.Context, owner domain.KeyOwner, id uuid.UUID, now time.Time) (*domain.APIKey, error) {
 	cond, arg := ownerCond(owner)
 	var r apiKeyRow
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		return tx.GetContext(ctx, &r, s.q(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?)
 			WHERE id = ? AND `+cond+` RETURNING `+apiKeyCols), ts(now), id, arg)
 	})
@@ -144,7 +144,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, owner domain.KeyOwner, id uuid
 func (s *Store) RollAPIKey(ctx context.Context, owner domain.KeyOwner, id uuid.UUID, next *domain.APIKey, now time.Time, overlap time.Duration) (*domain.APIKey, error) {
 	cond, arg := ownerCond(owner)
 	var r apiKeyRow
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		const active = ` AND revoked_at IS NULL AND rolled_to IS NULL AND (expires_at IS NULL OR expires_at > ?) RETURNING ` + apiKeyCols
 		var err error
 		if overlap <= 0 {
@@ -200,7 +200,7 @@ func (s *Store) revokeUserAPIKeysTx(ctx context.Context, tx *sqlx.Tx, userID uui
 // returns them.
 func (s *Store) RevokeUserAPIKeys(ctx context.Context, userID uuid.UUID, now time.Time) ([]domain.APIKey, error) {
 	var keys []domain.APIKey
-	err := s.tx(ctx, func(tx *sqlx.Tx) (err error) {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) (err error) {
 		keys, err = s.revokeUserAPIKeysTx(ctx, tx, userID, now)
 		return err
 	})
@@ -211,7 +211,7 @@ func (s *Store) RevokeUserAPIKeys(ctx context.Context, userID uuid.UUID, now tim
 // the user created and returns them.
 func (s *Store) RevokeAPIKeysByCreator(ctx context.Context, orgID, creator uuid.UUID, now time.Time) ([]domain.APIKey, error) {
 	var keys []domain.APIKey
-	err := s.tx(ctx, func(tx *sqlx.Tx) (err error) {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) (err error) {
 		keys, err = s.revokeKeysWhere(ctx, tx, `org_id = ? AND created_by = ?`, now, orgID, creator)
 		return err
 	})

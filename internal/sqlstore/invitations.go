@@ -36,7 +36,7 @@ const pendingInvitation = `accepted_at IS NULL AND revoked_at IS NULL AND expire
 // CreateInvitation stores the invitation and queues its mail (when m is
 // not nil) in one transaction.
 func (s *Store) CreateInvitation(ctx context.Context, inv *domain.Invitation, m *domain.OutboxMessage) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO org_invitations (`+invitationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 			inv.ID, inv.OrgID, inv.Email, string(inv.Role), inv.Hash, nullUUID(inv.InvitedBy), ts(inv.CreatedAt), ts(inv.ExpiresAt)); err != nil {
 			return err
@@ -68,7 +68,7 @@ func (s *Store) ListInvitations(ctx context.Context, orgID uuid.UUID, now time.T
 // RevokeInvitation revokes a pending invitation of the organization.
 // Returns CodeNotFound if there is no such pending invitation.
 func (s *Store) RevokeInvitation(ctx context.Context, orgID, id uuid.UUID, now time.Time) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE org_invitations SET revoked_at = ? WHERE id = ? AND org_id = ? AND `+pendingInvitation),
 			ts(now), id, orgID, ts(now))
 		if err != nil {
@@ -99,7 +99,7 @@ func (s *Store) InvitationByHash(ctx context.Context, hash []byte, now time.Time
 // invitation then stays pending).
 func (s *Store) AcceptInvitation(ctx context.Context, hash []byte, userID uuid.UUID, now time.Time) (*domain.Member, error) {
 	var m *domain.Member
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		var r invitationRow
 		if err := tx.GetContext(ctx, &r, s.q(`UPDATE org_invitations SET accepted_at = ?, accepted_by = ?
 			WHERE token_hash = ? AND `+pendingInvitation+` RETURNING `+invitationCols), ts(now), userID, hash, ts(now)); err != nil {
@@ -179,7 +179,7 @@ func (s *Store) OrgAudiences(ctx context.Context, orgID uuid.UUID) ([]string, er
 func (s *Store) SetOrgAudiences(ctx context.Context, orgID uuid.UUID, audiences []string, now time.Time) error {
 	auds := append([]string(nil), audiences...)
 	sort.Strings(auds)
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM org_audiences WHERE org_id = ?`), orgID); err != nil {
 			return err
 		}

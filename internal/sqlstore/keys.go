@@ -44,7 +44,7 @@ func (s *Store) AddSigningKey(ctx context.Context, k domain.SigningKey) error {
 	if k.ActivatesAt != nil {
 		at = *k.ActivatesAt
 	}
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`), ts(at)); err != nil {
 			return err
 		}
@@ -58,7 +58,7 @@ func (s *Store) AddSigningKey(ctx context.Context, k domain.SigningKey) error {
 // exists, and reports whether it did.
 func (s *Store) EnsureSigningKey(ctx context.Context, k domain.SigningKey) (bool, error) {
 	var added bool
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if s.dialect == Postgres {
 			// Serialise first starts of several instances.
 			if _, err := tx.ExecContext(ctx, `LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE`); err != nil {
@@ -88,7 +88,7 @@ func (s *Store) EnsureSigningKey(ctx context.Context, k domain.SigningKey) (bool
 // none yet; concurrent callers all get the one stored value.
 func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
 	var out []byte
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO server_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`),
 			name, value, ts(time.Now())); err != nil {
 			return err

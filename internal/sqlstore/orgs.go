@@ -41,7 +41,7 @@ const memberSelect = `SELECT m.org_id, m.user_id, u.email, m.role, m.created_at 
 // CreateOrganization stores the organization and its owner in one
 // transaction.
 func (s *Store) CreateOrganization(ctx context.Context, o *domain.Organization, owner *domain.Member) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)`),
 			o.ID, o.Name, ts(o.CreatedAt)); err != nil {
 			return err
@@ -148,7 +148,7 @@ func (s *Store) keepsAnOwner(ctx context.Context, tx *sqlx.Tx, orgID uuid.UUID) 
 // CodeLastOwner when the last owner would stop being one.
 func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error) (*domain.Member, error) {
 	var out *domain.Member
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if err := s.lockOrg(ctx, tx, orgID); err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 // CodeLastOwner when the last owner would leave.
 func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, revokeKeysAt *time.Time) ([]domain.APIKey, error) {
 	var keys []domain.APIKey
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		keys = nil
 		if err := s.lockOrg(ctx, tx, orgID); err != nil {
 			return err
@@ -218,7 +218,7 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 func (s *Store) UpsertExternalUser(ctx context.Context, u *domain.User) (*domain.User, error) {
 	var r userRow
 	defer func() { s.users.invalidate(r.ID) }()
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		return tx.GetContext(ctx, &r, s.q(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org_id, external_id) WHERE org_id IS NOT NULL DO UPDATE SET
 				email_verified = CASE WHEN excluded.email IS NOT NULL AND excluded.email <> COALESCE(users.email, '')
@@ -274,7 +274,7 @@ func (s *Store) ListOrgSessions(ctx context.Context, orgID uuid.UUID, externalID
 // active session of that organization.
 func (s *Store) RevokeOrgSession(ctx context.Context, orgID, sessionID uuid.UUID, now time.Time) (uuid.UUID, error) {
 	var userID uuid.UUID
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if err := tx.GetContext(ctx, &userID, s.q(`UPDATE sessions SET revoked_at = ?
 			WHERE id = ? AND org_id = ? AND revoked_at IS NULL RETURNING user_id`), ts(now), sessionID, orgID); err != nil {
 			return err

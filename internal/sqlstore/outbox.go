@@ -64,7 +64,7 @@ func (s *Store) CountMail(ctx context.Context, recipient string, orgID *uuid.UUI
 
 // EnqueueMail stores a message on its own.
 func (s *Store) EnqueueMail(ctx context.Context, m *domain.OutboxMessage) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertOutbox(ctx, tx, m) })
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error { return s.insertOutbox(ctx, tx, m) })
 }
 
 // ClaimMail leases up to limit due messages to a new claim. On PostgreSQL
@@ -79,7 +79,7 @@ func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duratio
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	var rows []outboxRow
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		rows = nil
 		// A worker that died during the last allowed attempt leaves a row
 		// that no one may claim again: abandon it.
@@ -112,7 +112,7 @@ func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duratio
 // MarkMailSent records that the claimed message was sent and wipes its
 // payload. Returns CodeNotFound if the claim no longer holds it.
 func (s *Store) MarkMailSent(ctx context.Context, id, claimID uuid.UUID, now time.Time) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		r, err := tx.ExecContext(ctx, s.q(`UPDATE mail_outbox SET sent_at = ?, payload = NULL, claim_id = NULL, claimed_until = NULL, last_error = ''
 			WHERE id = ? AND claim_id = ? AND sent_at IS NULL AND failed_at IS NULL`), ts(now), id, claimID)
 		if err != nil {
@@ -132,7 +132,7 @@ func (s *Store) MarkMailFailed(ctx context.Context, id, claimID uuid.UUID, now t
 	if len(reason) > maxErrorLen {
 		reason = reason[:maxErrorLen]
 	}
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		var q string
 		var args []any
 		if retryAt == nil {

@@ -44,7 +44,7 @@ func (s *Store) insertRecoveryToken(ctx context.Context, tx *sqlx.Tx, t *domain.
 // verification token and its mail in one transaction. Returns
 // CodeEmailTaken if the email is in use.
 func (s *Store) CreateUserWithMail(ctx context.Context, u *domain.User, sess *domain.Session, rt *domain.RefreshToken, t *domain.RecoveryToken, m *domain.OutboxMessage) error {
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if err := s.insertUser(ctx, tx, u); err != nil {
 			return err
 		}
@@ -65,7 +65,7 @@ func (s *Store) CreateUserWithMail(ctx context.Context, u *domain.User, sess *do
 // CreateRecoveryToken stores the token and queues its mail in one
 // transaction.
 func (s *Store) CreateRecoveryToken(ctx context.Context, t *domain.RecoveryToken, m *domain.OutboxMessage) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if err := s.insertRecoveryToken(ctx, tx, t); err != nil {
 			return err
 		}
@@ -132,7 +132,7 @@ func (s *Store) revokeUserSessionsTx(ctx context.Context, tx *sqlx.Tx, userID, k
 func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash string, now time.Time) (*domain.ResetResult, error) {
 	defer s.users.invalidate()
 	var res *domain.ResetResult
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		res = nil
 		t, err := s.spendToken(ctx, tx, domain.PurposePasswordReset, hash, now)
 		if err != nil {
@@ -175,7 +175,7 @@ func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash str
 func (s *Store) VerifyEmail(ctx context.Context, hash []byte, now time.Time) (uuid.UUID, error) {
 	defer s.users.invalidate()
 	var uid uuid.UUID
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		t, err := s.spendToken(ctx, tx, domain.PurposeVerifyEmail, hash, now)
 		if err != nil {
 			return err
@@ -203,7 +203,7 @@ func (s *Store) ChangePassword(ctx context.Context, userID uuid.UUID, old, new s
 	defer s.users.invalidate(userID)
 	var ids []uuid.UUID
 	var keys []domain.APIKey
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		ids, keys = nil, nil
 		r, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`),
 			new, ts(now), userID, old)

@@ -33,7 +33,7 @@ func (s *Store) SealServerSecrets(ctx context.Context, reseal Reseal) (int, erro
 // a value written meanwhile by a starting instance is not overwritten.
 func (s *Store) resealColumn(ctx context.Context, table, idCol, valCol string, reseal Reseal) (int, error) {
 	var n int
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		n = 0
 		lock := ""
 		if s.dialect == Postgres {

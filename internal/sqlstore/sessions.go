@@ -68,7 +68,7 @@ func (s *Store) insertRefreshToken(ctx context.Context, tx *sqlx.Tx, rt *domain.
 
 // CreateSession stores a session with its first refresh token.
 func (s *Store) CreateSession(ctx context.Context, sess *domain.Session, rt *domain.RefreshToken) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertSession(ctx, tx, sess, rt) })
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error { return s.insertSession(ctx, tx, sess, rt) })
 }
 
 // RotateRefreshToken spends a refresh token in one transaction. The session
@@ -84,7 +84,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, req domain.RotateRequest
 		}
 	}
 	var res *domain.RotateResult
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		res = nil
 		var sr sessionRow
 		// Lock and touch the session, but only while it is active. The new idle
@@ -208,7 +208,7 @@ func (s *Store) ListSessions(ctx context.Context, userID uuid.UUID, now time.Tim
 // RevokeSession revokes the user's session and its refresh tokens. Returns
 // CodeNotFound if it is not an active session of that user.
 func (s *Store) RevokeSession(ctx context.Context, userID, sessionID uuid.UUID, now time.Time) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL`),
 			ts(now), sessionID, userID)
 		if err != nil {
@@ -226,7 +226,7 @@ func (s *Store) RevokeSession(ctx context.Context, userID, sessionID uuid.UUID, 
 // and returns the ids it revoked.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep uuid.UUID, now time.Time) ([]uuid.UUID, error) {
 	var ids []uuid.UUID
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		ids = nil
 		if err := tx.SelectContext(ctx, &ids, s.q(`UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id`),
 			ts(now), userID, keep); err != nil {
@@ -244,7 +244,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep uuid.UUID, 
 // an active session of that user.
 func (s *Store) RenewSession(ctx context.Context, userID, sessionID uuid.UUID, now time.Time, idle time.Duration) (*domain.Session, error) {
 	var r sessionRow
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		return tx.GetContext(ctx, &r, s.q(`UPDATE sessions SET last_used_at = ?,
 			expires_at = CASE WHEN absolute_expires_at < ? THEN absolute_expires_at ELSE ? END
 			WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
@@ -285,7 +285,7 @@ func (s *Store) CountActiveSessions(ctx context.Context, userID uuid.UUID, now t
 // revoked ids.
 func (s *Store) TrimSessions(ctx context.Context, userID uuid.UUID, keep int, now time.Time) ([]uuid.UUID, error) {
 	var ids []uuid.UUID
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		ids = nil
 		const active = `user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?`
 		if err := tx.SelectContext(ctx, &ids, s.q(`UPDATE sessions SET revoked_at = ? WHERE `+active+`

@@ -222,7 +222,7 @@ func (s *Store) MigrateTo(ctx context.Context, version int64) error {
 }
 
 // tx runs fn in a transaction, committing when it returns nil.
-func (s *Store) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
 	if s.writer != nil {
 		return translate(s.writer.do(ctx, fn))
 	}
@@ -231,10 +231,19 @@ func (s *Store) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return translate(err)
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		return translate(err)
 	}
 	return translate(tx.Commit())
+}
+
+// writerQueued is how many write transactions wait for the SQLite writer
+// (0 on PostgreSQL).
+func (s *Store) writerQueued() int {
+	if s.writer == nil {
+		return 0
+	}
+	return int(s.writer.waiting.Load())
 }
 
 // q rebinds a query written with ? placeholders for the dialect.

@@ -81,7 +81,7 @@ func (s *Store) insertUser(ctx context.Context, tx *sqlx.Tx, u *domain.User) err
 // CreateUser stores a new user with its first session and refresh token in
 // one transaction. Returns CodeEmailTaken if the email is in use.
 func (s *Store) CreateUser(ctx context.Context, u *domain.User, sess *domain.Session, rt *domain.RefreshToken) error {
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if err := s.insertUser(ctx, tx, u); err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*domain.User, error
 // Returns CodeNotFound if the user does not exist or the hash moved on.
 func (s *Store) SetPasswordHash(ctx context.Context, id uuid.UUID, old, new string, now time.Time) error {
 	defer s.users.invalidate(id)
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`),
 			new, ts(now), id, old)
 		if err != nil {

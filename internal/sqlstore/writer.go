@@ -2,130 +2,15 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/latchauth/latch/internal/domain"
 )
-
-// This file holds what makes the store fast without changing what it
-// stores: prepared statements for the hot queries, and group commit of
-// SQLite write transactions.
-
-// stmts caches prepared statements by query text. database/sql prepares a
-// statement lazily on each pooled connection it runs on and keeps it there,
-// so a hot query is parsed once per connection instead of once per call
-// (SQLite) and costs one round trip less (PostgreSQL). A query not yet
-// prepared runs unprepared while a background goroutine prepares it: the
-// caller may hold the pool's last connection in a transaction, so it must
-// never wait for another.
-type stmts struct {
-	// disabled is set behind a transaction-mode pooler: nothing is ever
-	// prepared (see Options.NoPreparedStatements).
-	disabled bool
-	mu       sync.RWMutex
-	m        map[string]*sqlx.Stmt
-	pending  map[string]bool
-	closed   bool
-}
-
-// lookup returns the prepared statement for query, or nil after starting its
-// preparation.
-func (c *stmts) lookup(db *sqlx.DB, query string) *sqlx.Stmt {
-	if c.disabled {
-		return nil
-	}
-	c.mu.RLock()
-	st := c.m[query]
-	c.mu.RUnlock()
-	if st != nil {
-		return st
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st = c.m[query]; st != nil || c.pending[query] || c.closed {
-		return st
-	}
-	if c.pending == nil {
-		c.pending, c.m = map[string]bool{}, map[string]*sqlx.Stmt{}
-	}
-	c.pending[query] = true
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		st, err := db.PreparexContext(ctx, query)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		delete(c.pending, query)
-		if err != nil {
-			return
-		}
-		if c.closed {
-			st.Close()
-			return
-		}
-		c.m[query] = st
-	}()
-	return nil
-}
-
-func (c *stmts) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, st := range c.m {
-		st.Close()
-	}
-	c.m, c.closed = nil, true
-}
-
-// get runs a single-row query (written with ? placeholders) through a
-// cached prepared statement. Errors are not translated.
-func (s *Store) get(ctx context.Context, dest any, query string, args ...any) error {
-	query = s.q(query)
-	if st := s.stmts.lookup(s.db, query); st != nil {
-		return st.GetContext(ctx, dest, args...)
-	}
-	return s.db.GetContext(ctx, dest, query, args...)
-}
-
-// txGet is get inside the transaction tx.
-func (s *Store) txGet(ctx context.Context, tx *sqlx.Tx, dest any, query string, args ...any) error {
-	query = s.q(query)
-	if st := s.stmts.lookup(s.db, query); st != nil {
-		return tx.StmtxContext(ctx, st).GetContext(ctx, dest, args...)
-	}
-	return tx.GetContext(ctx, dest, query, args...)
-}
-
-// txExec is an Exec through a cached prepared statement inside tx.
-func (s *Store) txExec(ctx context.Context, tx *sqlx.Tx, query string, args ...any) (sql.Result, error) {
-	query = s.q(query)
-	if st := s.stmts.lookup(s.db, query); st != nil {
-		return tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
-	}
-	return tx.ExecContext(ctx, query, args...)
-}
-
-// exec runs one writing statement (with ? placeholders) outside any
-// transaction of the caller's: on SQLite through the writer, so it queues
-// behind the other writes instead of polling for the database lock.
-func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if s.writer == nil {
-		return s.db.ExecContext(ctx, s.q(query), args...)
-	}
-	var res sql.Result
-	err := s.writer.do(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		res, err = tx.ExecContext(ctx, s.q(query), args...)
-		return err
-	})
-	return res, err
-}
 
 // writer runs a SQLite store's write transactions one after another and
 // commits them in groups: while one group commits (an fsync of the WAL with
@@ -148,9 +33,11 @@ type writer struct {
 	conn *sqlx.Conn    // the writer's own connection; only loop uses it
 	sp   [3]*sqlx.Stmt // SAVEPOINT, RELEASE, ROLLBACK TO; prepared once
 	reqs chan *writeReq
-	quit chan struct{}
-	done chan struct{}
-	once sync.Once
+	// waiting counts the callers of do not yet taken by the loop.
+	waiting atomic.Int32
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
 // maxGroup bounds the transactions of one commit, and so the latency that a
@@ -159,7 +46,7 @@ const maxGroup = 64
 
 type writeReq struct {
 	ctx context.Context
-	fn  func(tx *sqlx.Tx) error
+	fn  func(ctx context.Context, tx *sqlx.Tx) error
 	res chan error
 }
 
@@ -169,8 +56,9 @@ type panicked struct{ v any }
 func (p *panicked) Error() string { return fmt.Sprint("panic in transaction: ", p.v) }
 
 // errGroupLost is what the members of a group hear when its transaction
-// was lost (a statement interrupted by its caller's cancelled context rolls
-// back the whole SQLite transaction): none of their writes were kept.
+// itself failed (a SAVEPOINT, RELEASE or ROLLBACK TO that the database
+// refused): none of their writes were kept. A member's cancellation never
+// causes it: members run on contexts without cancellation (see run).
 var errGroupLost = &domain.Error{Code: domain.CodeUnavailable, Message: "the database is busy", Err: errors.New("sqlstore: group transaction rolled back")}
 
 var errClosed = &domain.Error{Code: domain.CodeUnavailable, Message: "the database is closed"}
@@ -212,13 +100,22 @@ func (w *writer) close() {
 }
 
 // do runs fn in a write transaction and returns its error, or the commit's.
-func (w *writer) do(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+// fn must run its statements on the context it is given, never on ctx: a
+// statement interrupted by a cancelled context rolls back the whole SQLite
+// transaction, which is every member's of the group. If ctx ends while fn
+// runs, fn's writes are undone (its savepoint alone) and do reports the
+// cancellation.
+func (w *writer) do(ctx context.Context, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
 	r := &writeReq{ctx: ctx, fn: fn, res: make(chan error, 1)}
+	w.waiting.Add(1)
 	select {
 	case w.reqs <- r:
+		w.waiting.Add(-1)
 	case <-ctx.Done():
-		return &domain.Error{Code: domain.CodeUnavailable, Message: "request cancelled", Err: ctx.Err()}
+		w.waiting.Add(-1)
+		return cancelled(ctx.Err())
 	case <-w.quit:
+		w.waiting.Add(-1)
 		return errClosed
 	}
 	// Once queued, the request runs (or is skipped, if its context has
@@ -274,7 +171,7 @@ func (w *writer) run(group []*writeReq) {
 	ran := false
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
-			errs[i] = &domain.Error{Code: domain.CodeUnavailable, Message: "request cancelled", Err: err}
+			errs[i] = cancelled(err)
 			continue
 		}
 		if !single {
@@ -284,7 +181,15 @@ func (w *writer) run(group []*writeReq) {
 				return
 			}
 		}
-		errs[i] = call(r.fn, tx)
+		// The member's statements run to completion whatever its caller
+		// does meanwhile (an interrupted statement would roll back the
+		// whole group); a caller that left is only undone afterwards.
+		errs[i] = call(r.fn, context.WithoutCancel(r.ctx), tx)
+		if errs[i] == nil {
+			if err := r.ctx.Err(); err != nil {
+				errs[i] = cancelled(err)
+			}
+		}
 		ran = true
 		if single {
 			break
@@ -352,11 +257,16 @@ func (w *writer) lose(tx *sqlx.Tx, group []*writeReq, errs []error, upto int) {
 }
 
 // call runs fn, turning a panic into a *panicked error.
-func call(fn func(tx *sqlx.Tx) error, tx *sqlx.Tx) (err error) {
+func call(fn func(ctx context.Context, tx *sqlx.Tx) error, ctx context.Context, tx *sqlx.Tx) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &panicked{v: v}
 		}
 	}()
-	return fn(tx)
+	return fn(ctx, tx)
+}
+
+// cancelled is the error of a caller whose context ended.
+func cancelled(err error) error {
+	return &domain.Error{Code: domain.CodeUnavailable, Message: "request cancelled", Err: err}
 }
