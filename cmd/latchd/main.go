@@ -1,12 +1,15 @@
 // Command latchd is the Latch authentication server.
 //
-//	latchd [serve] [flags]    serve the API (default)
-//	latchd migrate [flags]    apply database migrations
-//	latchd keys rotate|list   manage signing keys
+//	latchd [serve] [flags]    serve the API (the command when none is given)
+//	latchd migrate [flags]    apply pending database migrations
+//	latchd keys rotate        add a signing key that becomes the active one
+//	latchd keys list          list the signing keys that still verify tokens
 //	latchd keys seal          encrypt values stored before LATCH_MASTER_KEY was set
-//	latchd version
+//	latchd version            print the version
+//	latchd help [command]     list the commands, or show one's flags
 //
-// Every flag has a LATCH_* environment variable; see latchd -h.
+// Every flag is also a LATCH_* environment variable; flags win. The wiring
+// is internal/app, which end-to-end tests start in process.
 package main
 
 import (

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +96,138 @@ func TestAdminListenerDoesNotShowTheCommandLine(t *testing.T) {
 	if code, body := get("/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine") {
 		t.Errorf("pprof's profiles are gone: %d", code)
 	}
+}
+
+// latchd runs this binary as latchd with args and the extra environment,
+// and returns its exit code, stdout and stderr.
+func latchd(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "LATCH_TEST_AS_LATCHD=1"), env...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// TestHelpExitsZero: latchd -h, --help and help list the subcommands and
+// exit 0 (they used to print every flag and exit 2); a command's -h shows
+// its flags.
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		code, stdout, stderr := latchd(t, nil, args...)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, "keys rotate") || !strings.Contains(stdout, "migrate") ||
+			strings.Contains(stdout, "help requested") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+	code, stdout, _ := latchd(t, nil, "serve", "-h")
+	if code != 0 || !strings.Contains(stdout, "-access-ttl duration") {
+		t.Errorf("serve -h: exit %d, %q", code, stdout)
+	}
+	code, _, stderr := latchd(t, []string{"LATCH_ACCESS_TTL=banana"}, "migrate")
+	if code != 2 || !strings.Contains(stderr, `LATCH_ACCESS_TTL="banana": want a duration such as 15m`) {
+		t.Errorf("bad configuration: exit %d, %q", code, stderr)
+	}
+}
+
+// TestServeOnABusyPortLeavesNoTrace: a second serve on a port in use exits
+// non-zero at once; a fresh database file is not created, and an existing
+// one is left byte for byte as it was.
+func TestServeOnABusyPortLeavesNoTrace(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "fresh.db")
+	code, _, stderr := latchd(t, nil, "serve", "-addr", busy.Addr().String(), "-database-url", "sqlite://"+fresh)
+	if code == 0 || !strings.Contains(stderr, "address already in use") {
+		t.Fatalf("serve on a busy port: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Fatalf("a fresh database file was created: %v", err)
+	}
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if _, err := os.Stat(fresh + suffix); !os.IsNotExist(err) {
+			t.Fatalf("%s was created: %v", fresh+suffix, err)
+		}
+	}
+
+	old := filepath.Join(dir, "old.db")
+	if code, _, stderr := latchd(t, nil, "migrate", "-database-url", "sqlite://"+old); code != 0 {
+		t.Fatalf("migrate: %d %q", code, stderr)
+	}
+	before := snapshot(t, dir)
+	code, _, stderr = latchd(t, nil, "serve", "-addr", busy.Addr().String(), "-database-url", "sqlite://"+old)
+	if code == 0 || !strings.Contains(stderr, "address already in use") {
+		t.Fatalf("serve on a busy port: exit %d, %q", code, stderr)
+	}
+	if after := snapshot(t, dir); !maps.Equal(before, after) {
+		t.Fatalf("the database directory changed:\nbefore %v\nafter  %v", keys(before), keys(after))
+	}
+}
+
+// snapshot returns each file of dir with its content and modification time.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = st.ModTime().String() + "\x00" + string(b)
+	}
+	return out
+}
+
+func keys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// TestMasterKeyWarningOnAPublicAddress: serve without LATCH_MASTER_KEY on
+// an address other than loopback warns, naming the setting, and serves.
+func TestMasterKeyWarningOnAPublicAddress(t *testing.T) {
+	addr := strings.Replace(freeAddr(t), "127.0.0.1", "0.0.0.0", 1)
+	cmd := exec.Command(os.Args[0], "serve", "-addr", addr, "-database-url", "sqlite://"+filepath.Join(t.TempDir(), "latch.db"))
+	cmd.Env = append(os.Environ(), "LATCH_TEST_AS_LATCHD=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_, _ = io.Copy(io.Discard, stderr)
+		_ = cmd.Wait()
+	}()
+	var log strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "LATCH_MASTER_KEY is not set") {
+			if !strings.Contains(sc.Text(), "level=WARN") || !strings.Contains(sc.Text(), "setting=LATCH_MASTER_KEY") {
+				t.Fatalf("not a warning naming the setting: %s", sc.Text())
+			}
+			return
+		}
+	}
+	t.Fatalf("no warning about LATCH_MASTER_KEY; latchd wrote:\n%s", log.String())
 }
