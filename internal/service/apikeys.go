@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/latchauth/latch/internal/apikey"
 	"github.com/latchauth/latch/internal/domain"
@@ -68,24 +67,26 @@ func (c APIKeyConfig) withDefaults() APIKeyConfig {
 // remembered too, so that a flood of well-formed but unknown keys does not
 // reach the database more than once per hash and CacheTTL.
 type apiKeyState struct {
-	byHash *expirable.LRU[apikey.Hash, *keyEntry]
-	byID   *expirable.LRU[uuid.UUID, *keyEntry]
-	misses *expirable.LRU[apikey.Hash, struct{}]
+	byHash *clockCache[apikey.Hash, *keyEntry]
+	byID   *clockCache[uuid.UUID, *keyEntry]
+	misses *clockCache[apikey.Hash, struct{}]
 	// changed holds the keys revoked or rolled here lately: a lookup that
 	// raced with the change must not cache what it read before it.
-	changed *expirable.LRU[uuid.UUID, struct{}]
+	changed *clockCache[uuid.UUID, struct{}]
 	// degraded reports whether the other instances' changes do not arrive:
 	// then nothing is cached.
 	degraded func() bool
 }
 
-func newAPIKeyState(ttl time.Duration, degraded func() bool) *apiKeyState {
+// newAPIKeyState returns the caches of keys, whose entries live for ttl as
+// now (the service's clock) tells.
+func newAPIKeyState(ttl time.Duration, degraded func() bool, now func() time.Time) *apiKeyState {
 	return &apiKeyState{
 		degraded: degraded,
-		byHash:   expirable.NewLRU[apikey.Hash, *keyEntry](100_000, nil, ttl),
-		byID:     expirable.NewLRU[uuid.UUID, *keyEntry](100_000, nil, ttl),
-		misses:   expirable.NewLRU[apikey.Hash, struct{}](10_000, nil, ttl),
-		changed:  expirable.NewLRU[uuid.UUID, struct{}](10_000, nil, ttl),
+		byHash:   newClockCache[apikey.Hash, *keyEntry](100_000, ttl, now),
+		byID:     newClockCache[uuid.UUID, *keyEntry](100_000, ttl, now),
+		misses:   newClockCache[apikey.Hash, struct{}](10_000, ttl, now),
+		changed:  newClockCache[uuid.UUID, struct{}](10_000, ttl, now),
 	}
 }
 

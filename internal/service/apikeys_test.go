@@ -49,9 +49,20 @@ func (f *keyTestStore) APIKeyByID(_ context.Context, id uuid.UUID) (*domain.APIK
 	return nil, domain.Errorf(domain.CodeNotFound, "not found")
 }
 
+// TouchAPIKey records the use as the stores do: only when the last one
+// is at least every old.
 func (f *keyTestStore) TouchAPIKey(_ context.Context, id uuid.UUID, now time.Time, every time.Duration) (bool, error) {
 	f.touches.Add(1)
-	return true, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range f.keys {
+		if k.ID == id && (k.LastUsedAt == nil || !k.LastUsedAt.After(now.Add(-every))) {
+			at := now
+			k.LastUsedAt = &at
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 type keyTestClock struct{ now atomic.Int64 }

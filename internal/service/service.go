@@ -283,7 +283,7 @@ func New(cfg Config, d Deps) *Service {
 	if s.metrics == nil {
 		s.metrics = noMetrics{}
 	}
-	s.apiKeys = newAPIKeyState(cfg.APIKeys.CacheTTL, s.degraded.Load)
+	s.apiKeys = newAPIKeyState(cfg.APIKeys.CacheTTL, s.degraded.Load, d.Clock.Now)
 	return s
 }
 

@@ -1,0 +1,78 @@
+package service
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/latchauth/latch/internal/domain"
+)
+
+// TestKeyCacheExpiresOnTheServiceClock: a key revoked on another instance
+// is accepted from the cache until APIKeyConfig.CacheTTL has passed on the
+// injected clock, and refused after it; no wall-clock time passes.
+func TestKeyCacheExpiresOnTheServiceClock(t *testing.T) {
+	s, st, c, secret := newKeyService(t)
+	ctx := context.Background()
+	if _, err := s.AuthenticateAPIKey(ctx, secret.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	ttl := s.Config().APIKeys.CacheTTL
+	if ttl != DefaultAPIKeyConfig().CacheTTL {
+		t.Fatalf("CacheTTL %v, want the default", ttl)
+	}
+	st.mu.Lock()
+	now := c.Now()
+	st.keys[secret.Hash()].RevokedAt = &now // revoked elsewhere
+	st.mu.Unlock()
+	c.Advance(ttl - time.Millisecond)
+	if _, err := s.AuthenticateAPIKey(ctx, secret.Reveal()); err != nil {
+		t.Fatalf("within CacheTTL: %v", err)
+	}
+	if n := st.lookups.Load(); n != 1 {
+		t.Fatalf("%d lookups within CacheTTL, want 1", n)
+	}
+	c.Advance(time.Millisecond)
+	if _, err := s.AuthenticateAPIKey(ctx, secret.Reveal()); domain.ErrorCode(err) != domain.CodeInvalidToken {
+		t.Fatalf("after CacheTTL: %v, want the revocation seen", err)
+	}
+	if n := st.lookups.Load(); n != 2 {
+		t.Fatalf("%d lookups, want 2", n)
+	}
+}
+
+// TestClockCache: entries live for the lifetime on the given clock; Peek,
+// Contains, Remove and Purge see the same.
+func TestClockCache(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newClockCache[string, int](2, time.Second, func() time.Time { return now })
+	c.Add("a", 1)
+	if v, ok := c.Get("a"); !ok || v != 1 {
+		t.Fatalf("Get: %v %v", v, ok)
+	}
+	now = now.Add(999 * time.Millisecond)
+	if !c.Contains("a") {
+		t.Fatal("expired early")
+	}
+	now = now.Add(time.Millisecond)
+	if _, ok := c.Get("a"); ok || c.Contains("a") {
+		t.Fatal("an expired entry was returned")
+	}
+	c.Add("a", 2)
+	if v, ok := c.Peek("a"); !ok || v != 2 {
+		t.Fatalf("re-added: %v %v", v, ok)
+	}
+	c.Add("b", 3)
+	c.Add("c", 4) // evicts the least recently used, a
+	if c.Contains("a") || !c.Contains("b") || !c.Contains("c") {
+		t.Fatal("LRU eviction")
+	}
+	c.Remove("b")
+	if c.Contains("b") {
+		t.Fatal("Remove")
+	}
+	c.Purge()
+	if c.Contains("c") {
+		t.Fatal("Purge")
+	}
+}
