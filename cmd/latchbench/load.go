@@ -32,6 +32,8 @@ type worker struct {
 	n     int
 	s5xx  int
 	codes map[int]int
+	// turn counts the worker's requests that picked an instance (see next).
+	turn int
 }
 
 // result is the measured part of one closed-loop run.

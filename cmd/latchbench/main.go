@@ -12,6 +12,12 @@
 // /proc/<pid>/stat), peak server RSS, and the ratio to the floor; as a
 // table, and as JSON with -json. A run fails (exit 1) when a scenario's
 // errors exceed 0.1% of its requests.
+//
+// The two-instance scenarios (refresh-x2, me-x2) start two latchd on one
+// fresh PostgreSQL database (on -db's server, or -pg's when -db is SQLite)
+// and alternate each worker's requests between them. When no PostgreSQL
+// answers they are reported as not run, in the table, the targets and on
+// stderr; they never fall back to anything else.
 package main
 
 import (
@@ -68,10 +74,17 @@ type options struct {
 	apiKeyReadPath string
 	extraEnv       []string
 	verbose        bool
+	// pg is the PostgreSQL server of the two-instance scenarios when db is
+	// SQLite.
+	pg string
 }
 
 // allScenarios is the order of a full run.
-var allScenarios = []string{"floor-http", "floor-password", "signup", "login", "login-burst", "refresh", "me", "apikey-read", "exchange", "verify"}
+var allScenarios = []string{"floor-http", "floor-password", "signup", "login", "login-burst", "refresh", "me", "apikey-read", "exchange", "verify",
+	"refresh-x2", "me-x2"}
+
+// twoInstanceScenarios run on two latchd sharing one PostgreSQL database.
+var twoInstanceScenarios = []string{"refresh-x2", "me-x2"}
 
 type envFlag struct{ l *[]string }
 
@@ -117,6 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (options, string, error) {
 	fs.StringVar(&o.apiKeyReadPath, "apikey-read-path", "/auth/me", "GET path of the apikey-read scenario (/auth/me or /api-keys)")
 	fs.Var(envFlag{&o.extraEnv}, "latchd-env", "extra LATCH_NAME=value for latchd (repeatable)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress")
+	fs.StringVar(&o.pg, "pg", defaultPG(), "PostgreSQL server of the two-instance scenarios (refresh-x2, me-x2) when -db is SQLite; a fresh database is created there and dropped after (default $LATCH_TEST_POSTGRES_URL or the local server)")
 	if err := fs.Parse(args); err != nil {
 		return o, "", err
 	}
@@ -162,6 +176,8 @@ type bench struct {
 	report  *Report
 	floors  map[string]float64
 	rows    map[string]int // scenario -> index in report.Rows, which grows
+	// notRun says which scenarios could not run and why ("" when all ran).
+	notRun string
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -264,32 +280,42 @@ func (b *bench) main(ctx context.Context, stdout io.Writer) (int, error) {
 	}
 	b.report.Settings["hash_max_wait"] = b.o.hashWait.String()
 
-	if err := b.startLatchd(ctx); err != nil {
-		return 1, err
-	}
-	if err := b.seed(ctx); err != nil {
-		return 1, err
-	}
+	// The single-instance scenarios, on one latchd.
+	single := false
 	for _, s := range allScenarios[2:] {
-		if !want[s] {
-			continue
-		}
-		if ctx.Err() != nil {
-			return 1, ctx.Err()
-		}
-		row, err := b.scenario(ctx, s)
-		if err != nil {
-			return 1, fmt.Errorf("%s: %w", s, err)
-		}
-		b.add(row)
+		single = single || want[s] && !slices.Contains(twoInstanceScenarios, s)
 	}
-	if b.o.seedLarge {
-		if err := b.large(ctx); err != nil {
+	if single {
+		if err := b.startLatchd(ctx); err != nil {
 			return 1, err
+		}
+		if err := b.seed(ctx); err != nil {
+			return 1, err
+		}
+		for _, s := range allScenarios[2:] {
+			if !want[s] || slices.Contains(twoInstanceScenarios, s) {
+				continue
+			}
+			if ctx.Err() != nil {
+				return 1, ctx.Err()
+			}
+			row, err := b.scenario(ctx, s)
+			if err != nil {
+				return 1, fmt.Errorf("%s: %w", s, err)
+			}
+			b.add(row)
+		}
+		if b.o.seedLarge {
+			if err := b.large(ctx); err != nil {
+				return 1, err
+			}
 		}
 	}
 	b.latchd.stop()
 	b.latchd = nil
+	if err := b.twoInstances(ctx, want); err != nil {
+		return 1, err
+	}
 	if want["floor-http"] {
 		// The HTTP floor again, on the machine as the scenarios left it: the
 		// ratios use the higher of the two, so a floor measured low at the
@@ -310,6 +336,10 @@ func (b *bench) main(ctx context.Context, stdout io.Writer) (int, error) {
 		if err := writeJSON(b.o.jsonPath, b.report); err != nil {
 			return 1, err
 		}
+	}
+	if b.notRun != "" {
+		fmt.Fprintf(stdout, "\nNOT RUN: %s\n", b.notRun)
+		fmt.Fprintf(b.stderr, "latchbench: NOT RUN: %s\n", b.notRun)
 	}
 	if b.report.Failed {
 		fmt.Fprintf(stdout, "\nFAIL: a scenario's errors exceeded %.2f%% of its requests\n", 100*b.o.errorBudget)
@@ -366,47 +396,57 @@ func (b *bench) openDB(ctx context.Context) error {
 		b.dbURL = b.o.db
 	case strings.HasPrefix(b.o.db, "postgres://"), strings.HasPrefix(b.o.db, "postgresql://"):
 		b.dialect = "postgres"
-		u, err := url.Parse(b.o.db)
-		if err != nil {
-			return fmt.Errorf("-db: %w", err)
-		}
-		q := u.Query()
-		if q.Get("sslmode") == "" {
-			q.Set("sslmode", "disable")
-			u.RawQuery = q.Encode()
-		}
-		admin, err := sql.Open("postgres", u.String())
+		var err error
+		b.dbURL, b.dropDB, b.checkpoint, err = b.createPostgres(ctx, b.o.db, "latchbench_"+b.run)
 		if err != nil {
 			return err
 		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		name := "latchbench_" + b.run
-		if _, err := admin.ExecContext(cctx, "CREATE DATABASE "+name); err != nil {
-			admin.Close()
-			return fmt.Errorf("create database on %s: %w", u.Redacted(), err)
-		}
-		b.dropDB = func() {
-			_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			admin.Close()
-		}
-		b.checkpoint = func(ctx context.Context) {
-			// As pgbench does before a run: no scenario pays for the dirty
-			// pages and full-page WAL images of the one before it (or of
-			// CREATE DATABASE and the seeding). Needs superuser or
-			// pg_checkpoint; without them the scenario runs as it is.
-			cctx, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			if _, err := admin.ExecContext(cctx, "CHECKPOINT"); err != nil {
-				b.logf("CHECKPOINT: %v", err)
-			}
-		}
-		u.Path = "/" + name
-		b.dbURL = u.String()
 	default:
 		return errors.New("-db must be sqlite, sqlite:///path or postgres://...")
 	}
 	return nil
+}
+
+// createPostgres creates the database name on the PostgreSQL server at
+// serverURL and returns its URL, a function that drops it, and one that
+// runs CHECKPOINT on the server.
+func (b *bench) createPostgres(ctx context.Context, serverURL, name string) (string, func(), func(context.Context), error) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("PostgreSQL URL: %w", err)
+	}
+	q := u.Query()
+	if q.Get("sslmode") == "" {
+		q.Set("sslmode", "disable")
+		u.RawQuery = q.Encode()
+	}
+	admin, err := sql.Open("postgres", u.String())
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(cctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		return "", nil, nil, fmt.Errorf("create database on %s: %w", u.Redacted(), err)
+	}
+	drop := func() {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Close()
+	}
+	checkpoint := func(ctx context.Context) {
+		// As pgbench does before a run: no scenario pays for the dirty
+		// pages and full-page WAL images of the one before it (or of
+		// CREATE DATABASE and the seeding). Needs superuser or
+		// pg_checkpoint; without them the scenario runs as it is.
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if _, err := admin.ExecContext(cctx, "CHECKPOINT"); err != nil {
+			b.logf("CHECKPOINT: %v", err)
+		}
+	}
+	u.Path = "/" + name
+	return u.String(), drop, checkpoint, nil
 }
 
 func (b *bench) startLatchd(ctx context.Context) error {
@@ -418,25 +458,7 @@ func (b *bench) startLatchd(ctx context.Context) error {
 		}
 	}
 	addr := b.addr
-	env := []string{
-		"LATCH_ADDR=" + addr,
-		"LATCH_DATABASE_URL=" + b.dbURL,
-		"LATCH_ISSUER=http://" + addr,
-		"LATCH_MASTER_KEY=" + b.master,
-		"LATCH_RATE_LIMITS=false",
-		// The accounts go on to create API keys at once; the verification
-		// flow is not what the benchmark measures.
-		"LATCH_AUTOCONFIRM_EMAIL=true",
-		"LATCH_LOG_LEVEL=warn",
-		"LATCH_HASH_CONCURRENCY=" + strconv.Itoa(b.o.hashConc),
-		"LATCH_HASH_MAX_WAIT=" + b.o.hashWait.String(),
-		"LATCH_ARGON2_MEMORY_KIB=" + strconv.Itoa(int(b.o.argon.MemoryKiB)),
-		"LATCH_ARGON2_TIME=" + strconv.Itoa(int(b.o.argon.Time)),
-		"LATCH_ARGON2_THREADS=" + strconv.Itoa(int(b.o.argon.Threads)),
-	}
-	if b.o.dbMaxConns > 0 {
-		env = append(env, "LATCH_DB_MAX_CONNS="+strconv.Itoa(b.o.dbMaxConns))
-	}
+	env := b.latchdEnv(addr, "http://"+addr, b.dbURL)
 	if b.o.pprof {
 		if b.pprofAt == "" {
 			if b.pprofAt, err = freeAddr(); err != nil {
@@ -459,6 +481,31 @@ func (b *bench) startLatchd(ctx context.Context) error {
 	return nil
 }
 
+// latchdEnv is the environment of a latchd serving on addr with the issuer
+// and database, before -pprof and -latchd-env.
+func (b *bench) latchdEnv(addr, issuer, dbURL string) []string {
+	env := []string{
+		"LATCH_ADDR=" + addr,
+		"LATCH_DATABASE_URL=" + dbURL,
+		"LATCH_ISSUER=" + issuer,
+		"LATCH_MASTER_KEY=" + b.master,
+		"LATCH_RATE_LIMITS=false",
+		// The accounts go on to create API keys at once; the verification
+		// flow is not what the benchmark measures.
+		"LATCH_AUTOCONFIRM_EMAIL=true",
+		"LATCH_LOG_LEVEL=warn",
+		"LATCH_HASH_CONCURRENCY=" + strconv.Itoa(b.o.hashConc),
+		"LATCH_HASH_MAX_WAIT=" + b.o.hashWait.String(),
+		"LATCH_ARGON2_MEMORY_KIB=" + strconv.Itoa(int(b.o.argon.MemoryKiB)),
+		"LATCH_ARGON2_TIME=" + strconv.Itoa(int(b.o.argon.Time)),
+		"LATCH_ARGON2_THREADS=" + strconv.Itoa(int(b.o.argon.Threads)),
+	}
+	if b.o.dbMaxConns > 0 {
+		env = append(env, "LATCH_DB_MAX_CONNS="+strconv.Itoa(b.o.dbMaxConns))
+	}
+	return env
+}
+
 // seed signs up one account per worker and gives each an API key.
 func (b *bench) seed(ctx context.Context) error {
 	b.logf("seeding %d accounts", b.o.conc)
@@ -475,21 +522,39 @@ func (b *bench) seed(ctx context.Context) error {
 
 // measure runs one closed loop against the process pid and fills a row.
 func (b *bench) measure(ctx context.Context, name string, conc, pid int, setup func(*worker) error, f op) (Row, error) {
+	return b.measureAll(ctx, name, conc, []int{pid}, setup, f)
+}
+
+// measureAll runs one closed loop against the server processes pids and
+// fills a row: server CPU is theirs together, peak RSS the largest one's.
+func (b *bench) measureAll(ctx context.Context, name string, conc int, pids []int, setup func(*worker) error, f op) (Row, error) {
 	b.logf("%s: %d connections, %v + %v", name, conc, b.o.warmup, b.o.duration)
-	pr := newProbe(pid)
+	probes := make([]*probe, len(pids))
+	for i, pid := range pids {
+		probes[i] = newProbe(pid)
+	}
 	self := newProbe(os.Getpid())
 	var prof chan error
 	var busy0, busy1 float64
 	start := func() {
 		busy0 = machineBusy()
-		pr.start()
+		for _, pr := range probes {
+			pr.start()
+		}
 		self.start()
-		if b.o.profileDir != "" && b.latchd != nil && pid == b.latchd.pid() {
+		if b.o.profileDir != "" && b.latchd != nil && len(pids) == 1 && pids[0] == b.latchd.pid() {
 			prof = make(chan error, 1)
 			go func() { prof <- b.saveProfile(ctx, name) }()
 		}
 	}
-	res, err := runLoop(ctx, conc, b.o.warmup, b.o.duration, b.o.maxRequests, setup, f, start, func() { pr.end(); self.end(); busy1 = machineBusy() })
+	end := func() {
+		for _, pr := range probes {
+			pr.end()
+		}
+		self.end()
+		busy1 = machineBusy()
+	}
+	res, err := runLoop(ctx, conc, b.o.warmup, b.o.duration, b.o.maxRequests, setup, f, start, end)
 	if prof != nil {
 		if perr := <-prof; perr != nil {
 			fmt.Fprintf(b.stderr, "latchbench: %s: profile: %v\n", name, perr)
@@ -498,15 +563,20 @@ func (b *bench) measure(ctx context.Context, name string, conc, pid int, setup f
 	if err != nil {
 		return Row{}, err
 	}
+	var serverCPU, peak float64
+	for _, pr := range probes {
+		serverCPU += pr.cpu
+		peak = max(peak, pr.peakMiB())
+	}
 	r := Row{Scenario: name, Concurrency: conc, Requests: res.Requests, Seconds: res.Elapsed.Seconds(),
-		Errors: res.Errors, Status5xx: res.Status5xx, ServerPeakMiB: pr.peakMiB()}
+		Errors: res.Errors, Status5xx: res.Status5xx, ServerPeakMiB: peak}
 	if res.Requests > 0 {
 		r.RPS = float64(res.Requests) / res.Elapsed.Seconds()
-		r.ServerCPUus = pr.cpu / float64(res.Requests) * 1e6
+		r.ServerCPUus = serverCPU / float64(res.Requests) * 1e6
 		r.ClientCPUus = self.cpu / float64(res.Requests) * 1e6
 		ours := self.cpu
-		if pid != os.Getpid() {
-			ours += pr.cpu
+		if !slices.Contains(pids, os.Getpid()) {
+			ours += serverCPU
 		}
 		r.OtherCores = max(0, busy1-busy0-ours) / res.Elapsed.Seconds()
 		r.P50ms = ms(percentile(res.Lat, 0.50))
@@ -613,10 +683,10 @@ func (b *bench) scenario(ctx context.Context, name string) (Row, error) {
 		limit := float64(b.o.hashConc)*float64(b.o.argon.MemoryKiB)/1024 + 100
 		r.Note = fmt.Sprintf("peak RSS limit %.0f MiB (hash concurrency x argon2 memory + 100 MiB); 5xx %d", limit, r.Status5xx)
 	case "refresh":
-		r, err = b.measure(ctx, name, b.o.conc, pid, nil, refreshOp(b.h, b.accts))
+		r, err = b.measure(ctx, name, b.o.conc, pid, nil, refreshOp([]*httpc{b.h}, b.accts))
 		r.Floor, r.Target = "http", 0.1
 	case "me":
-		r, err = b.measure(ctx, name, b.o.conc, pid, nil, meOp(b.h, b.accts))
+		r, err = b.measure(ctx, name, b.o.conc, pid, nil, meOp([]*httpc{b.h}, b.accts))
 		r.Floor, r.Target = "http", 0.5
 	case "apikey-read":
 		if b.keysErr != nil {
@@ -661,6 +731,7 @@ func (b *bench) checks() {
 		add(fmt.Sprintf("login-burst peak RSS < %.0f MiB", limit), fmt.Sprintf("%.0f MiB", r.ServerPeakMiB), r.ServerPeakMiB < limit)
 		add(fmt.Sprintf("login-burst: no 5xx at %d connections", r.Concurrency), strconv.Itoa(r.Status5xx), r.Status5xx == 0)
 	}
+	b.twoInstanceChecks(add)
 	for _, l := range b.report.Large {
 		add(fmt.Sprintf("%s on the large database >= 0.80 x small", l.Scenario), fmt.Sprintf("%.2f", l.Ratio), l.Ratio >= 0.8)
 	}

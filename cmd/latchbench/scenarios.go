@@ -225,14 +225,28 @@ func loginOp(h *httpc, accts []*account) op {
 	}
 }
 
+// next returns the instance of the worker's next request: each worker's
+// requests go round the instances in turn, starting at a different one per
+// worker, so that every instance gets an equal share and a chained refresh
+// crosses instances at every step.
+func next(hs []*httpc, w *worker) *httpc {
+	if len(hs) == 1 {
+		return hs[0]
+	}
+	h := hs[(w.id+w.turn)%len(hs)]
+	w.turn++
+	return h
+}
+
 // refreshOp rotates the worker's own account's refresh token: each
-// connection chains its own tokens. After an error (which breaks the
-// chain) the worker logs in again, untimed work counted as the error. The
-// token is cut out of the response without a JSON decoder, to keep the load
-// generator's share of the CPUs small (refresh tokens are base64url, never
-// escaped).
-func refreshOp(h *httpc, accts []*account) op {
+// connection chains its own tokens, on the instances hs in turn. After an
+// error (which breaks the chain) the worker logs in again, untimed work
+// counted as the error. The token is cut out of the response without a
+// JSON decoder, to keep the load generator's share of the CPUs small
+// (refresh tokens are base64url, never escaped).
+func refreshOp(hs []*httpc, accts []*account) op {
 	return func(ctx context.Context, w *worker) outcome {
+		h := next(hs, w)
 		a := accts[w.id%len(accts)]
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -271,13 +285,15 @@ func jsonField(b []byte, name string) string {
 	return string(rest[:j])
 }
 
-func meOp(h *httpc, accts []*account) op {
+// meOp reads GET /auth/me with the worker's account's access token, on the
+// instances hs in turn.
+func meOp(hs []*httpc, accts []*account) op {
 	hdrs := make([]func(http.Header), len(accts))
 	for i, a := range accts {
 		hdrs[i] = bearer(a.access)
 	}
 	return func(ctx context.Context, w *worker) outcome {
-		return outcomeOf(h.do(ctx, http.MethodGet, "/auth/me", nil, hdrs[w.id%len(hdrs)], http.StatusOK, nil))
+		return outcomeOf(next(hs, w).do(ctx, http.MethodGet, "/auth/me", nil, hdrs[w.id%len(hdrs)], http.StatusOK, nil))
 	}
 }
 
