@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 
 // cutProxy is a TCP proxy between Latch and PostgreSQL that a test can cut
 // (every connection closed, new ones refused) and restore on the same port.
+// It counts what the clients send: every round trip to the database is at
+// least one write.
 type cutProxy struct {
 	t      *testing.T
 	addr   string
@@ -29,6 +32,8 @@ type cutProxy struct {
 	mu     sync.Mutex
 	ln     net.Listener
 	conns  []net.Conn
+	// writes counts the reads from clients that the proxy forwarded.
+	writes atomic.Int64
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
@@ -61,10 +66,24 @@ func (p *cutProxy) serve(ln net.Listener) {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(up, countingReader{c, &p.writes}); up.Close() }()
 			go func() { _, _ = io.Copy(c, up); c.Close() }()
 		}
 	}()
+}
+
+// countingReader counts the reads that returned data.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	if n > 0 {
+		c.n.Add(1)
+	}
+	return n, err
 }
 
 // cut closes the listener and every proxied connection.

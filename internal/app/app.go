@@ -94,7 +94,8 @@ func New(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock) (*
 }
 
 func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, st *sqlstore.Store) (*App, error) {
-	hasher, err := password.NewHasher(c.Argon2, c.HashConc, c.HashWait)
+	m := metrics.New()
+	hasher, err := password.NewHasher(c.Argon2, c.HashConc, c.HashWait, password.WithQueueObserver(m), password.WithClock(clock))
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +107,6 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if err != nil {
 		return nil, err
 	}
-	m := metrics.New()
 	m.WatchDB(st.DB())
 	limiter, limiterCloser, err := newLimiter(ctx, c, st, clock)
 	if err != nil {
@@ -160,7 +160,7 @@ func (a *App) listen() {
 	go func() {
 		defer close(done)
 		state := 0 // 0 starting, 1 connected, 2 lost
-		_ = a.Store.Listen(ctx, a.Service.Invalidate, func(up bool) {
+		_ = a.Store.Listen(ctx, a.Service.Invalidate, a.Service.ChangeSent, func(up bool) {
 			switch {
 			case up && state != 1:
 				a.Log.Info("listening for changes from other instances")

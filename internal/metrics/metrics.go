@@ -11,6 +11,9 @@
 //	latch_cache_requests_total{cache,result}         session and api_key caches: hit, miss
 //	latch_notifications_received_total{topic}        changes received from other instances
 //	latch_notifications_connected                    1 while the change listener is connected
+//	latch_notification_lag_seconds                   from a change's publication on another instance to its arrival here
+//	latch_password_hash_queue_wait_seconds           how long a hash or verification waited for a hashing slot
+//	latch_password_hash_rejected_total               hashes and verifications refused after the maximum wait (503)
 //	go_sql_*{db_name="latch"}                       the database pool (sql.DBStats)
 //	go_*, process_*                                  the Go runtime and the process
 package metrics
@@ -32,14 +35,17 @@ import (
 // Metrics holds Latch's collectors in a registry of its own (no global
 // state: several apps may share a process in tests).
 type Metrics struct {
-	reg       *prometheus.Registry
-	requests  *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	refresh   *prometheus.CounterVec
-	rateLimit *prometheus.CounterVec
-	cache     *prometheus.CounterVec
-	notified  *prometheus.CounterVec
-	connected prometheus.Gauge
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	refresh      *prometheus.CounterVec
+	rateLimit    *prometheus.CounterVec
+	cache        *prometheus.CounterVec
+	notified     *prometheus.CounterVec
+	connected    prometheus.Gauge
+	lag          prometheus.Histogram
+	hashWait     prometheus.Histogram
+	hashRejected prometheus.Counter
 	// cacheCounters holds the resolved cache counters: a lookup on every
 	// request skips the label hashing.
 	cacheCounters sync.Map
@@ -64,8 +70,16 @@ func New() *Metrics {
 			Help: "Changes received from the other instances, by topic."}, []string{"topic"}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "latch_notifications_connected",
 			Help: "1 while this instance receives the other instances' changes."}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "latch_notification_lag_seconds",
+			Help:    "Time from a change's publication on another instance (after its commit, on that instance's clock) to its arrival here.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
+		hashWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "latch_password_hash_queue_wait_seconds",
+			Help:    "Time a password hash or verification waited for a hashing slot (0 when one was free).",
+			Buckets: []float64{0, .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
+		hashRejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "latch_password_hash_rejected_total",
+			Help: "Password hashes and verifications refused because no hashing slot freed within LATCH_HASH_MAX_WAIT (answered 503)."}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.refresh, m.rateLimit, m.cache, m.notified, m.connected,
+	m.reg.MustRegister(m.requests, m.duration, m.refresh, m.rateLimit, m.cache, m.notified, m.connected, m.lag, m.hashWait, m.hashRejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -149,5 +163,30 @@ func (m *Metrics) NotificationsConnected(up bool) {
 		m.connected.Set(1)
 	} else {
 		m.connected.Set(0)
+	}
+}
+
+// NotificationLag records how long a change took from its publication on
+// another instance to its arrival here. A negative lag (the clocks of the
+// two instances disagree) counts as zero.
+func (m *Metrics) NotificationLag(d time.Duration) {
+	if m != nil {
+		m.lag.Observe(max(d, 0).Seconds())
+	}
+}
+
+// HashQueueWait records how long a password hash waited for a hashing slot
+// (password.QueueObserver).
+func (m *Metrics) HashQueueWait(d time.Duration) {
+	if m != nil {
+		m.hashWait.Observe(d.Seconds())
+	}
+}
+
+// HashQueueRejected records a password hash refused after the maximum
+// wait (password.QueueObserver).
+func (m *Metrics) HashQueueRejected() {
+	if m != nil {
+		m.hashRejected.Inc()
 	}
 }

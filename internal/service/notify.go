@@ -11,10 +11,11 @@ import (
 
 // Notifier publishes a change to every instance of the deployment, so that
 // their caches drop what it made stale within about a second, not a cache
-// lifetime. *sqlstore.Store implements it on PostgreSQL (NOTIFY); on SQLite
-// there is one instance and no notifier.
+// lifetime; at is when it was published (after the change committed), for
+// the other instances' notification lag. *sqlstore.Store implements it on
+// PostgreSQL (NOTIFY); on SQLite there is one instance and no notifier.
 type Notifier interface {
-	Publish(ctx context.Context, topic, id string) error
+	Publish(ctx context.Context, topic, id string, at time.Time) error
 }
 
 // The topics of published changes; the id is a session, key or user id, and
@@ -35,7 +36,7 @@ func (s *Service) publish(topic, id string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.notifier.Publish(ctx, topic, id); err != nil {
+	if err := s.notifier.Publish(ctx, topic, id, s.clock.Now()); err != nil {
 		s.log.Warn("publish a change to the other instances", "topic", topic, "err", err)
 	}
 }
@@ -67,6 +68,13 @@ func (s *Service) Invalidate(topic, id string) {
 			s.log.Warn("reload signing keys after a change elsewhere", "err", err)
 		}
 	}
+}
+
+// ChangeSent records the notification lag of a change another instance
+// published at at: from then to now on this instance's clock (a negative
+// lag, from clocks that disagree, counts as zero).
+func (s *Service) ChangeSent(at time.Time) {
+	s.metrics.NotificationLag(s.clock.Now().Sub(at))
 }
 
 // NotificationsConnected tells the service whether it receives the other
@@ -128,14 +136,16 @@ type Metrics interface {
 	RateLimit(rule, decision string)
 	Cache(cache string, hit bool)
 	Notification(topic string)
+	NotificationLag(d time.Duration)
 	NotificationsConnected(up bool)
 }
 
 // noMetrics records nothing.
 type noMetrics struct{}
 
-func (noMetrics) Refresh(string)              {}
-func (noMetrics) RateLimit(string, string)    {}
-func (noMetrics) Cache(string, bool)          {}
-func (noMetrics) Notification(string)         {}
-func (noMetrics) NotificationsConnected(bool) {}
+func (noMetrics) Refresh(string)                {}
+func (noMetrics) RateLimit(string, string)      {}
+func (noMetrics) Cache(string, bool)            {}
+func (noMetrics) Notification(string)           {}
+func (noMetrics) NotificationLag(time.Duration) {}
+func (noMetrics) NotificationsConnected(bool)   {}

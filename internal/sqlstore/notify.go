@@ -2,7 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,15 +16,31 @@ import (
 // notifyChannel is the PostgreSQL channel of Latch's change notifications.
 const notifyChannel = "latch_changes"
 
+// sentTopic marks the notification that carries a change's send time:
+// "sent:<unix microseconds>:<origin>". It is a topic no release acts on, so
+// an instance that predates it (and reads every payload as "topic:id")
+// ignores it.
+const sentTopic = "sent"
+
+// newOrigin returns a random id for a store's notifications.
+func newOrigin() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // Publish tells every instance listening on the database that something
-// changed: NOTIFY with "topic:id". It works through a transaction-mode
-// pooler (a NOTIFY needs no session). On SQLite, where one process owns the
-// file, it does nothing.
-func (s *Store) Publish(ctx context.Context, topic, id string) error {
+// changed at time at (after its commit, on the caller's clock): NOTIFY with
+// "topic:id", the payload every release reads, and in the same statement
+// (so the same transaction, delivered together) the send time. It works
+// through a transaction-mode pooler (a NOTIFY needs no session). On
+// SQLite, where one process owns the file, it does nothing.
+func (s *Store) Publish(ctx context.Context, topic, id string, at time.Time) error {
 	if s.dialect != Postgres {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, topic+":"+id)
+	sent := sentTopic + ":" + strconv.FormatInt(at.UnixMicro(), 10) + ":" + s.origin
+	_, err := s.db.ExecContext(ctx, `SELECT pg_notify($1, $2), pg_notify($1, $3)`, notifyChannel, topic+":"+id, sent)
 	return translate(err)
 }
 
@@ -37,10 +56,13 @@ func (s *Store) ForgetUser(id uuid.UUID) {
 // Listen receives the changes every instance publishes, on a connection of
 // its own to the direct URL (LISTEN needs a session, which a
 // transaction-mode pooler does not keep), until ctx ends. apply gets each
-// change; connected(false) is called when the connection drops (changes
-// may be missed until it is back) and connected(true) when it is listening
-// again. It reconnects by itself with backoff. On SQLite it returns at once.
-func (s *Store) Listen(ctx context.Context, apply func(topic, id string), connected func(bool)) error {
+// change, this instance's own included; sent gets the send time of each
+// change another instance published (none for an instance that predates
+// send times, nor for this store's own); connected(false) is called when
+// the connection drops (changes may be missed until it is back) and
+// connected(true) when it is listening again. It reconnects by itself with
+// backoff. On SQLite it returns at once.
+func (s *Store) Listen(ctx context.Context, apply func(topic, id string), sent func(at time.Time), connected func(bool)) error {
 	if s.dialect != Postgres {
 		return nil
 	}
@@ -78,7 +100,11 @@ func (s *Store) Listen(ctx context.Context, apply func(topic, id string), connec
 				continue // a reconnection; its event below flushes
 			}
 			topic, id, _ := strings.Cut(n.Extra, ":")
-			apply(topic, id)
+			if topic != sentTopic {
+				apply(topic, id)
+			} else if at, origin, ok := parseSent(id); ok && origin != s.origin {
+				sent(at)
+			}
 		case ev := <-events:
 			switch ev {
 			case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
@@ -92,4 +118,15 @@ func (s *Store) Listen(ctx context.Context, apply func(topic, id string), connec
 			}
 		}
 	}
+}
+
+// parseSent reads "<unix microseconds>:<origin>", the rest of a send-time
+// notification.
+func parseSent(rest string) (time.Time, string, bool) {
+	us, origin, ok := strings.Cut(rest, ":")
+	n, err := strconv.ParseInt(us, 10, 64)
+	if !ok || err != nil {
+		return time.Time{}, "", false
+	}
+	return time.UnixMicro(n).UTC(), origin, true
 }

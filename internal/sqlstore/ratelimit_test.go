@@ -13,8 +13,9 @@ import (
 )
 
 // forEachPostgres runs f on PostgreSQL, directly and through the pooler:
-// the shared rate limits (LATCH_RATE_LIMIT_STORE=postgres) exist only there.
-func forEachPostgres(t *testing.T, f func(t *testing.T, s *sqlstore.Store)) {
+// the shared rate limits (LATCH_RATE_LIMIT_STORE=postgres) and the change
+// notifications exist only there.
+func forEachPostgres(t *testing.T, f func(t *testing.T, s *sqlstore.Store, pg pgTest)) {
 	for _, d := range testutil.Dialects {
 		if d == "sqlite" {
 			continue
@@ -30,9 +31,29 @@ func forEachPostgres(t *testing.T, f func(t *testing.T, s *sqlstore.Store)) {
 			if err := s.Migrate(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			f(t, s)
+			pg := pgTest{direct: u, another: func() *sqlstore.Store {
+				o, err := sqlstore.Open(context.Background(), u, testutil.StoreOptions(t, d, u))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { o.Close() })
+				return o
+			}}
+			if o := testutil.StoreOptions(t, d, u); o.DirectURL != "" {
+				pg.direct = o.DirectURL
+			}
+			f(t, s, pg)
 		})
 	}
+}
+
+// pgTest is what a PostgreSQL test may need beside its store.
+type pgTest struct {
+	// another opens one more store on the same database (another
+	// instance), closed at the end of the test.
+	another func() *sqlstore.Store
+	// direct is the database's URL on PostgreSQL itself (not the pooler).
+	direct string
 }
 
 func countRateLimitRows(t *testing.T, s *sqlstore.Store) int {
@@ -49,7 +70,7 @@ func countRateLimitRows(t *testing.T, s *sqlstore.Store) int {
 // no larger than asked, and leaves the rows still limiting a key, whose
 // state (a refusal) survives the pruning.
 func TestPruneRateLimits(t *testing.T) {
-	forEachPostgres(t, func(t *testing.T, s *sqlstore.Store) {
+	forEachPostgres(t, func(t *testing.T, s *sqlstore.Store, _ pgTest) {
 		ctx := context.Background()
 		clock := now
 		l := s.RateLimiter(func() time.Time { return clock })

@@ -55,6 +55,8 @@ type Store struct {
 	direct *sqlx.DB
 	// listenURL is the direct URL that Listen connects to.
 	listenURL string
+	// origin tells this store's change notifications from other instances'.
+	origin string
 }
 
 // Options tune the connection pool.
@@ -142,7 +144,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		db.SetMaxOpenConns(n)
 		db.SetMaxIdleConns(n)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		s := &Store{db: db, dialect: Postgres, listenURL: u.String()}
+		s := &Store{db: db, dialect: Postgres, listenURL: u.String(), origin: newOrigin()}
 		s.stmts.disabled = opt.NoPreparedStatements
 		if err := s.Ping(ctx); err != nil {
 			db.Close()

@@ -1,0 +1,154 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/internal/app"
+	"github.com/latchauth/latch/internal/testutil"
+)
+
+// metricValue returns the value of the sample named (with its labels, as
+// the text format writes them) on the instance's /metrics, 0 when absent.
+func metricValue(t *testing.T, s *testutil.Server, sample string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.App.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	b, _ := io.ReadAll(rec.Body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestPasswordResetReachesEveryInstance: a password reset on one instance
+// ends the user's sessions on the others within about a second (their
+// caches would trust them for a minute), and there the old password no
+// longer logs in while the new one does.
+func TestPasswordResetReachesEveryInstance(t *testing.T) {
+	dbURL := testutil.DatabaseURL(t, "postgres")
+	long := func(c *app.Config) { c.SessionCache = time.Minute; c.APIKeys.CacheTTL = 30 * time.Second }
+	a := testutil.StartURL(t, dbURL, long)
+	b := testutil.StartURL(t, dbURL, long)
+	c := testutil.StartURL(t, dbURL, long)
+	box := &mailbox{}
+	tok := signup(t, a, "reset-everywhere@example.com")
+	flush(t, a, box) // the verification mail
+	others := map[string]*testutil.Server{"b": b, "c": c}
+	for name, s := range others {
+		if _, st := me(t, s, testutil.Bearer(tok.AccessToken)); st != 200 {
+			t.Fatalf("instance %s before the reset: %d", name, st)
+		}
+	}
+	rt := resetMail(t, a, box, "reset-everywhere@example.com")
+	if r := reset(a, rt, newPassword); r.StatusCode() != 204 {
+		t.Fatalf("reset: %d %s", r.StatusCode(), r.Body)
+	}
+	for name, s := range others {
+		if !eventually(2*time.Second, func() bool { _, st := me(t, s, testutil.Bearer(tok.AccessToken)); return st == 401 }) {
+			t.Fatalf("instance %s still accepts a session the reset ended", name)
+		}
+		if r := login(s, "reset-everywhere@example.com", goodPassword); r.StatusCode() != 401 {
+			t.Fatalf("instance %s: the old password after the reset: %d", name, r.StatusCode())
+		}
+		if r := login(s, "reset-everywhere@example.com", newPassword); r.StatusCode() != 200 {
+			t.Fatalf("instance %s: the new password: %d %s", name, r.StatusCode(), r.Body)
+		}
+	}
+}
+
+// TestNotificationLagAndHashQueueMetrics: a change published on one
+// instance is measured on the other as latch_notification_lag_seconds (the
+// publishing instance does not measure its own), and password hashing
+// reports its queue waits.
+func TestNotificationLagAndHashQueueMetrics(t *testing.T) {
+	dbURL := testutil.DatabaseURL(t, "postgres")
+	a := testutil.StartURL(t, dbURL)
+	b := testutil.StartURL(t, dbURL)
+	for _, s := range []*testutil.Server{a, b} {
+		if !eventually(10*time.Second, func() bool {
+			r, _ := s.Client.GetReadinessWithResponse(context.Background())
+			return r.StatusCode() == 200 && r.JSON200.Notifications == client.NotificationsConnected
+		}) {
+			t.Fatal("an instance never listens")
+		}
+	}
+	tok := signup(t, a, "lag@example.com")
+	if n := metricValue(t, a, "latch_password_hash_queue_wait_seconds_count"); n < 1 {
+		t.Fatalf("signup hashed a password, but the queue wait count is %v", n)
+	}
+	lo, _ := a.Client.LogoutWithResponse(context.Background(), nil, testutil.Bearer(tok.AccessToken))
+	check(t, "logout", lo.StatusCode(), lo.Body, 204)
+	if !eventually(5*time.Second, func() bool { return metricValue(t, b, "latch_notification_lag_seconds_count") >= 1 }) {
+		t.Fatal("the other instance measured no notification lag")
+	}
+	if n := metricValue(t, a, "latch_notification_lag_seconds_count"); n != 0 {
+		t.Fatalf("the publishing instance measured its own change: %v", n)
+	}
+	if n := metricValue(t, b, `latch_notifications_received_total{topic="session"}`); n < 1 {
+		t.Fatalf("session notifications received on b: %v", n)
+	}
+	if n := metricValue(t, b, `latch_notifications_received_total{topic="sent"}`); n != 0 {
+		t.Fatalf("the send time was counted as a change: %v", n)
+	}
+}
+
+// TestMeMakesNoDatabaseRoundTrip: with the shared rate limiter on
+// PostgreSQL and the change notifications on, GET /auth/me is answered
+// from the caches: 200 of them reach the database far fewer times than
+// once each (only the user cache's refreshes), while as many refreshes,
+// which must, reach it at least once each.
+func TestMeMakesNoDatabaseRoundTrip(t *testing.T) {
+	direct := testutil.DatabaseURL(t, "postgres")
+	proxy := newCutProxy(t, "127.0.0.1:5432")
+	pooled := strings.Replace(direct, "127.0.0.1:5432", proxy.addr, 1)
+	s := testutil.StartURL(t, pooled, func(c *app.Config) {
+		c.DatabaseDirectURL = direct // LISTEN outside the counted pool
+		c.RateLimits = true
+		c.RateLimitStore = app.LimitsPostgres
+		c.SessionCache = time.Minute
+	})
+	ctx := context.Background()
+	tok := signup(t, s, "no-round-trip@example.com")
+	if _, st := me(t, s, testutil.Bearer(tok.AccessToken)); st != 200 {
+		t.Fatalf("me: %d", st)
+	}
+	const n = 200
+	before := proxy.writes.Load()
+	for range n {
+		if _, st := me(t, s, testutil.Bearer(tok.AccessToken)); st != 200 {
+			t.Fatalf("me: %d", st)
+		}
+	}
+	got := proxy.writes.Load() - before
+	t.Logf("%d requests to /auth/me: %d writes to the database", n, got)
+	if got >= n/4 {
+		t.Fatalf("%d requests to /auth/me wrote to the database %d times", n, got)
+	}
+	before = proxy.writes.Load()
+	rt := tok.RefreshToken
+	for range 20 {
+		r, err := s.Client.RefreshWithResponse(ctx, client.RefreshJSONRequestBody{RefreshToken: rt})
+		if err != nil || r.StatusCode() != 200 {
+			t.Fatalf("refresh: %v %d", err, r.StatusCode())
+		}
+		rt = r.JSON200.RefreshToken
+	}
+	got = proxy.writes.Load() - before
+	t.Logf("20 refreshes: %d writes to the database", got)
+	if got < 20 {
+		t.Fatalf("20 refreshes wrote to the database %d times: the count misses round trips", got)
+	}
+}
