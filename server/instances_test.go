@@ -152,3 +152,62 @@ func TestMeMakesNoDatabaseRoundTrip(t *testing.T) {
 		t.Fatalf("20 refreshes wrote to the database %d times: the count misses round trips", got)
 	}
 }
+
+// TestNotificationsDownMeansNothingCached: when an instance's change
+// listener loses its connection (the database itself still answers), it
+// says degraded on /health/ready, has flushed its caches and caches
+// nothing, so a logout on another instance, whose notification it cannot
+// receive, is refused there at once; once the listener is back, it says
+// connected and changes propagate again.
+func TestNotificationsDownMeansNothingCached(t *testing.T) {
+	direct := testutil.DatabaseURL(t, "postgres")
+	proxy := newCutProxy(t, "127.0.0.1:5432")
+	long := func(c *app.Config) { c.SessionCache = time.Minute }
+	a := testutil.StartURL(t, direct, long, func(c *app.Config) {
+		// Only the listener (and migrations) go through the proxy.
+		c.DatabaseDirectURL = strings.Replace(direct, "127.0.0.1:5432", proxy.addr, 1)
+	})
+	b := testutil.StartURL(t, direct, long)
+	ctx := context.Background()
+	notifications := func() client.ReadinessNotifications {
+		r, _ := a.Client.GetReadinessWithResponse(ctx)
+		if r == nil || r.JSON200 == nil {
+			return ""
+		}
+		return r.JSON200.Notifications
+	}
+	if !eventually(10*time.Second, func() bool { return notifications() == client.NotificationsConnected }) {
+		t.Fatalf("never connected: %q", notifications())
+	}
+	tok := signup(t, b, "listener-down@example.com")
+	if _, st := me(t, a, testutil.Bearer(tok.AccessToken)); st != 200 {
+		t.Fatalf("me before: %d", st)
+	}
+
+	proxy.cut()
+	if !eventually(10*time.Second, func() bool { return notifications() == client.NotificationsDegraded }) {
+		t.Fatalf("readiness with the listener down: %q", notifications())
+	}
+	if _, st := me(t, a, testutil.Bearer(tok.AccessToken)); st != 200 {
+		t.Fatalf("me while degraded: %d", st)
+	}
+	lo, _ := b.Client.LogoutWithResponse(ctx, nil, testutil.Bearer(tok.AccessToken))
+	check(t, "logout on b", lo.StatusCode(), lo.Body, 204)
+	if _, st := me(t, a, testutil.Bearer(tok.AccessToken)); st != 401 {
+		t.Fatalf("a degraded instance answered %d from its cache for a session ended elsewhere", st)
+	}
+
+	proxy.restore()
+	if !eventually(15*time.Second, func() bool { return notifications() == client.NotificationsConnected }) {
+		t.Fatalf("readiness after the listener is back: %q", notifications())
+	}
+	tok2 := login(b, "listener-down@example.com", goodPassword).JSON200
+	if _, st := me(t, a, testutil.Bearer(tok2.AccessToken)); st != 200 {
+		t.Fatalf("me after: %d", st)
+	}
+	lo, _ = b.Client.LogoutWithResponse(ctx, nil, testutil.Bearer(tok2.AccessToken))
+	check(t, "logout on b after", lo.StatusCode(), lo.Body, 204)
+	if !eventually(2*time.Second, func() bool { _, st := me(t, a, testutil.Bearer(tok2.AccessToken)); return st == 401 }) {
+		t.Fatal("after the listener is back, a logout elsewhere is not seen")
+	}
+}
