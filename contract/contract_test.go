@@ -33,8 +33,9 @@ var (
 
 // latchd is a running server on a loopback port.
 type latchd struct {
-	base string
-	http *http.Client
+	base   string
+	http   *http.Client
+	fields fields
 }
 
 func start(t *testing.T) *latchd {
@@ -88,6 +89,9 @@ func (l *latchd) send(t *testing.T, c call) (*http.Response, []byte) {
 	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
+	if _, router, err := testutil.Spec(); err == nil {
+		l.fields.record(t, router, req, res, b)
+	}
 	if res.StatusCode >= 500 {
 		t.Errorf("%s %s -> %d: %s (body %.200q)", c.method, c.path, res.StatusCode, b, c.body)
 	}
@@ -197,6 +201,7 @@ func TestContract(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("operations the scripted flow does not exercise: %v", missing)
 	}
+	checkFields(t, &l.fields)
 	t.Run("malformed", func(t *testing.T) { malformed(t, l, doc, f) })
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/latchauth/latch/api"
 	"github.com/latchauth/latch/internal/domain"
 )
 
@@ -59,14 +60,6 @@ func withStatus(status int, err error) error {
 	return &statusError{status: status, err: err}
 }
 
-type errorBody struct {
-	Error            domain.Code `json:"error"`
-	Message          string      `json:"message"`
-	RequestID        string      `json:"request_id"`
-	ExpiresAt        *time.Time  `json:"expires_at,omitempty"`
-	ErrorDescription string      `json:"error_description,omitempty"`
-}
-
 // writeError writes err as the one Error body. An error without a code is
 // logged with the request id and answered with a generic 500.
 func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
@@ -87,7 +80,7 @@ func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 		status = se.status
 	}
 	st := stateFrom(r.Context())
-	body := errorBody{Error: code, Message: domain.ErrorMessage(err), RequestID: st.id}
+	body := api.ErrorBody{Error: api.ErrorCode(code), Message: domain.ErrorMessage(err), RequestId: st.id}
 	var de *domain.Error
 	if errors.As(err, &de) {
 		if code == domain.CodeTokenExpired && !de.ExpiresAt.IsZero() {
@@ -101,10 +94,10 @@ func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 	switch code {
 	case domain.CodeInvalidClient, domain.CodeUnsupportedGrantType, domain.CodeInvalidScope, domain.CodeInvalidGrant,
 		domain.CodeInvalidTarget, domain.CodeUnsupportedTokenType:
-		body.ErrorDescription = body.Message
+		body.ErrorDescription = &body.Message
 	}
 	if oauthPaths[r.URL.Path] {
-		body.ErrorDescription = body.Message
+		body.ErrorDescription = &body.Message
 	}
 	if (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")

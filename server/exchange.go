@@ -81,9 +81,6 @@ func (s *Server) ExchangeToken(ctx context.Context, req api.ExchangeTokenRequest
 		AccessToken: tok.AccessToken, TokenType: api.ExchangeResponseTokenTypeBearer,
 		ExpiresIn: tok.ExpiresIn, ExpiresAt: tok.ExpiresAt, Scope: tok.Scope,
 	}
-	if body, ok := exchangeBody(out); ok {
-		return exchangeResponse{body}, nil
-	}
 	return api.ExchangeToken200JSONResponse(out), nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net/http"
 
 	"github.com/latchauth/latch/api"
 	"github.com/latchauth/latch/internal/domain"
@@ -91,11 +90,7 @@ func (s *Server) Signup(ctx context.Context, req api.SignupRequestObject) (api.S
 	if t.Pending {
 		return api.Signup202JSONResponse{Status: api.VerificationRequired, User: apiUser(&t.User)}, nil
 	}
-	tr := apiTokens(t)
-	if body, ok := tokensBody(http.StatusCreated, tr); ok {
-		return signupResponse{body}, nil
-	}
-	return api.Signup201JSONResponse(tr), nil
+	return api.Signup201JSONResponse(apiTokens(t)), nil
 }
 
 // Login opens a session with email and password.
@@ -104,11 +99,7 @@ func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.Log
 	if err != nil {
 		return nil, err
 	}
-	tr := apiTokens(t)
-	if body, ok := tokensBody(http.StatusOK, tr); ok {
-		return loginResponse{body}, nil
-	}
-	return api.Login200JSONResponse(tr), nil
+	return api.Login200JSONResponse(apiTokens(t)), nil
 }
 
 // Refresh rotates a refresh token.
@@ -117,11 +108,7 @@ func (s *Server) Refresh(ctx context.Context, req api.RefreshRequestObject) (api
 	if err != nil {
 		return nil, err
 	}
-	tr := apiTokens(t)
-	if body, ok := tokensBody(http.StatusOK, tr); ok {
-		return refreshResponse{body}, nil
-	}
-	return api.Refresh200JSONResponse(tr), nil
+	return api.Refresh200JSONResponse(apiTokens(t)), nil
 }
 
 // GetMe returns the authenticated user.
@@ -134,11 +121,7 @@ func (s *Server) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.GetMe
 	if err != nil {
 		return nil, err
 	}
-	au := apiUser(u)
-	if body, ok := userBody(au); ok {
-		return meResponse{body}, nil
-	}
-	return api.GetMe200JSONResponse(au), nil
+	return api.GetMe200JSONResponse(apiUser(u)), nil
 }
 
 // Logout ends this session, the others, or all.
