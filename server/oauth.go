@@ -29,8 +29,9 @@ func (s *Server) serverMetadata() api.ServerMetadata {
 	base := strings.TrimRight(s.publicURL, "/")
 	auth := []api.ClientAuthMethod{api.ClientSecretBasic, api.ClientSecretPost}
 	revokeAuth := []api.ClientAuthMethod{api.ClientSecretBasic, api.ClientSecretPost, api.None}
-	scopes := make([]api.Scope, len(domain.BuiltinScopes))
-	for i, sc := range domain.BuiltinScopes {
+	builtin := domain.BuiltinScopes()
+	scopes := make([]api.Scope, len(builtin))
+	for i, sc := range builtin {
 		scopes[i] = api.Scope(sc)
 	}
 	docs := base + "/docs"

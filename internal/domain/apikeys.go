@@ -236,7 +236,7 @@ func CheckScope(s string) error {
 	}
 	ns, _, _ := strings.Cut(s, ":")
 	if builtinNamespaces[ns] && !IsBuiltinScope(s) {
-		return Errorf(CodeInvalidRequest, "scope %q is not a built-in scope; the built-in scopes are %s", s, strings.Join(BuiltinScopes, ", "))
+		return Errorf(CodeInvalidRequest, "scope %q is not a built-in scope; the built-in scopes are %s", s, strings.Join(BuiltinScopes(), ", "))
 	}
 	return nil
 }

@@ -31,12 +31,14 @@ const (
 	ScopeTokensIntrospect = "tokens:introspect"
 )
 
-// BuiltinScopes lists the scopes that Latch itself interprets.
-var BuiltinScopes = []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead, ScopeTokensIntrospect}
+// BuiltinScopes returns the scopes that Latch itself interprets.
+func BuiltinScopes() []string {
+	return []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead, ScopeTokensIntrospect}
+}
 
 // IsBuiltinScope reports whether s is one of BuiltinScopes.
 func IsBuiltinScope(s string) bool {
-	for _, b := range BuiltinScopes {
+	for _, b := range BuiltinScopes() {
 		if s == b {
 			return true
 		}

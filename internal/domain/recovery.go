@@ -145,9 +145,11 @@ const (
 	PruneRateLimits     = "rate_limits"
 )
 
-// PruneKinds lists the kinds in the order they are pruned: refresh tokens
+// PruneKinds returns the kinds in the order they are pruned: refresh tokens
 // before the sessions that own them.
-var PruneKinds = []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits}
+func PruneKinds() []string {
+	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits}
+}
 
 // Pruner deletes rows that are no longer needed, in bounded batches so that
 // no statement holds locks for long.

@@ -50,9 +50,11 @@ func (f TransportFunc) Send(ctx context.Context, m *Message) error { return f(ct
 //go:embed templates
 var embedded embed.FS
 
-// Templates are the mails Latch sends, each as a subject, a text body and
-// an HTML body.
-var Templates = []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail, domain.MailInvitation}
+// Templates returns the mails Latch sends, each as a subject, a text body
+// and an HTML body.
+func Templates() []string {
+	return []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail, domain.MailInvitation}
+}
 
 // Renderer renders the mail templates. It is safe for concurrent use.
 type Renderer struct {
@@ -92,7 +94,7 @@ func NewRenderer(dir string) (*Renderer, error) {
 		b, err := embedded.ReadFile("templates/" + name)
 		return string(b), err
 	}
-	for _, t := range Templates {
+	for _, t := range Templates() {
 		src, err := read(t + ".subject.txt")
 		if err != nil {
 			return nil, err

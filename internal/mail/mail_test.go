@@ -26,7 +26,7 @@ func TestEmbeddedTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range mail.Templates {
+	for _, name := range mail.Templates() {
 		m, err := r.Render(name, data())
 		if err != nil {
 			t.Fatal(err)

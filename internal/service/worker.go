@@ -53,7 +53,7 @@ func (s *Service) Prune(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
 	now := s.clock.Now()
 	s.rec.metrics.Runs.Add(1)
-	for _, kind := range domain.PruneKinds {
+	for _, kind := range domain.PruneKinds() {
 		before := s.pruneCutoff(kind, now)
 		for range maxPrunePasses {
 			n, err := s.store.Prune(ctx, kind, before, s.cfg.Recovery.PruneBatch)
