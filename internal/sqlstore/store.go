@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -74,6 +75,13 @@ type Options struct {
 	// DirectURL, when set, is a PostgreSQL URL that bypasses the pooler:
 	// migrations run on it (they need one session throughout).
 	DirectURL string
+	// NoRotateBatch makes every refresh-token rotation on PostgreSQL run
+	// alone in its own transaction, as the rotations a batch did not rotate
+	// do (for tests of that path; batching is the default).
+	NoRotateBatch bool
+	// Logger receives what the store cannot return to a caller (a failed
+	// rotation batch); nil discards it.
+	Logger *slog.Logger
 }
 
 // Open connects to the database that url names: sqlite://relative/path.db,
@@ -144,6 +152,10 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		db.SetMaxOpenConns(n)
 		db.SetMaxIdleConns(n)
 		db.SetConnMaxIdleTime(5 * time.Minute)
+		log := opt.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
 		s := &Store{db: db, dialect: Postgres, listenURL: u.String(), origin: newOrigin()}
 		s.stmts.disabled = opt.NoPreparedStatements
 		if err := s.Ping(ctx); err != nil {
@@ -157,7 +169,9 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 			}
 			s.listenURL = withSSLMode(opt.DirectURL)
 		}
-		s.rotator = newRotateBatcher(s)
+		if !opt.NoRotateBatch {
+			s.rotator = newRotateBatcher(s, log)
+		}
 		return s, nil
 	default:
 		return nil, errors.New("database URL must start with sqlite:// or postgres://")

@@ -20,11 +20,29 @@ import (
 // The storage contract: every test here runs on SQLite and on PostgreSQL,
 // each on a fresh database.
 func forEachStore(t *testing.T, f func(t *testing.T, s *sqlstore.Store)) {
+	forEachStoreWith(t, false, f)
+}
+
+// forEachRotationPath runs f like forEachStore, and on PostgreSQL once more
+// with every rotation run alone (sqlstore.Options.NoRotateBatch), so that
+// both paths of RotateRefreshToken meet the same contract. SQLite always
+// rotates alone.
+func forEachRotationPath(t *testing.T, f func(t *testing.T, s *sqlstore.Store)) {
+	forEachStoreWith(t, false, f)
+	t.Run("alone", func(t *testing.T) { forEachStoreWith(t, true, f) })
+}
+
+func forEachStoreWith(t *testing.T, alone bool, f func(t *testing.T, s *sqlstore.Store)) {
 	for _, d := range testutil.Dialects {
+		if alone && d == "sqlite" {
+			continue
+		}
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			u := testutil.DatabaseURL(t, d)
-			s, err := sqlstore.Open(context.Background(), u, testutil.StoreOptions(t, d, u))
+			opt := testutil.StoreOptions(t, d, u)
+			opt.NoRotateBatch = alone
+			s, err := sqlstore.Open(context.Background(), u, opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +155,7 @@ func rotate(s *sqlstore.Store, raw []byte, at time.Time) (*domain.RotateResult, 
 }
 
 func TestRotation(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+	forEachRotationPath(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		u, sess, raw := newUser(t, s, "rot@example.com")
 		res, next, err := rotate(s, raw, now.Add(time.Minute))
@@ -176,7 +194,7 @@ func TestRotation(t *testing.T) {
 }
 
 func TestReplayOutsideGraceIsReuse(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+	forEachRotationPath(t, func(t *testing.T, s *sqlstore.Store) {
 		_, _, raw := newUser(t, s, "grace@example.com")
 		if _, _, err := rotate(s, raw, now); err != nil {
 			t.Fatal(err)
@@ -189,7 +207,7 @@ func TestReplayOutsideGraceIsReuse(t *testing.T) {
 }
 
 func TestIdleAndAbsoluteExpiry(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+	forEachRotationPath(t, func(t *testing.T, s *sqlstore.Store) {
 		_, _, raw := newUser(t, s, "idle@example.com")
 		if _, _, err := rotate(s, raw, now.Add(time.Hour+time.Second)); domain.ErrorCode(err) != domain.CodeInvalidGrant {
 			t.Fatalf("rotation after idle expiry: %v", err)
@@ -218,7 +236,7 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 }
 
 func TestRotationRaceHasOneWinner(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+	forEachRotationPath(t, func(t *testing.T, s *sqlstore.Store) {
 		_, sess, raw := newUser(t, s, "race@example.com")
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -248,7 +266,7 @@ func TestRotationRaceHasOneWinner(t *testing.T) {
 }
 
 func TestRotationRacingRevocation(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+	forEachRotationPath(t, func(t *testing.T, s *sqlstore.Store) {
 		for i := 0; i < 10; i++ {
 			u, sess, raw := newUser(t, s, uuid.NewString()+"@example.com")
 			var wg sync.WaitGroup
@@ -414,7 +432,7 @@ func TestHealthWhenClosed(t *testing.T) {
 // Rotations that arrive while the store closes, or after, are answered
 // (with an error), never left waiting.
 func TestRotationsDuringCloseAreAnswered(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+	forEachRotationPath(t, func(t *testing.T, s *sqlstore.Store) {
 		_, _, raw := newUser(t, s, "closing@example.com")
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -447,7 +465,7 @@ func TestRotationsDuringCloseAreAnswered(t *testing.T) {
 // each caller gets its own session and user and its own outcome, and a
 // rotation whose statement fails takes nobody else's with it.
 func TestConcurrentRotationsKeepTheirOwnOutcomes(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+	forEachRotationPath(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		const n = 48
 		type acct struct {
