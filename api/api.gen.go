@@ -20,9 +20,28 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// Defines values for AAL.
+const (
+	Aal1 AAL = "aal1"
+	Aal2 AAL = "aal2"
+)
+
+// Valid indicates whether the value is a known member of the AAL enum.
+func (e AAL) Valid() bool {
+	switch e {
+	case Aal1:
+		return true
+	case Aal2:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for APIKeyOwnerType.
 const (
@@ -112,6 +131,8 @@ const (
 	ErrorCodeInvalidToken            ErrorCode = "invalid_token"
 	ErrorCodeLastOwner               ErrorCode = "last_owner"
 	ErrorCodeMethodNotAllowed        ErrorCode = "method_not_allowed"
+	ErrorCodeMfaRequired             ErrorCode = "mfa_required"
+	ErrorCodeMfaVerificationFailed   ErrorCode = "mfa_verification_failed"
 	ErrorCodeNotFound                ErrorCode = "not_found"
 	ErrorCodePayloadTooLarge         ErrorCode = "payload_too_large"
 	ErrorCodeQuotaExceeded           ErrorCode = "quota_exceeded"
@@ -156,6 +177,10 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeMethodNotAllowed:
 		return true
+	case ErrorCodeMfaRequired:
+		return true
+	case ErrorCodeMfaVerificationFailed:
+		return true
 	case ErrorCodeNotFound:
 		return true
 	case ErrorCodePayloadTooLarge:
@@ -185,22 +210,27 @@ func (e ErrorCode) Valid() bool {
 
 // Defines values for EventType.
 const (
-	EventTypeApiKeyCreated          EventType = "api_key_created"
-	EventTypeApiKeyRevoked          EventType = "api_key_revoked"
-	EventTypeApiKeyRolled           EventType = "api_key_rolled"
-	EventTypeEmailVerified          EventType = "email_verified"
-	EventTypeInvitationAccepted     EventType = "invitation_accepted"
-	EventTypeLoginFailed            EventType = "login_failed"
-	EventTypeLoginSucceeded         EventType = "login_succeeded"
-	EventTypeLogout                 EventType = "logout"
-	EventTypeMemberInvited          EventType = "member_invited"
-	EventTypePasswordChanged        EventType = "password_changed"
-	EventTypePasswordResetCompleted EventType = "password_reset_completed"
-	EventTypePasswordResetRequested EventType = "password_reset_requested"
-	EventTypeRateLimited            EventType = "rate_limited"
-	EventTypeRefreshReuseDetected   EventType = "refresh_reuse_detected"
-	EventTypeSessionRevoked         EventType = "session_revoked"
-	EventTypeSignup                 EventType = "signup"
+	EventTypeApiKeyCreated            EventType = "api_key_created"
+	EventTypeApiKeyRevoked            EventType = "api_key_revoked"
+	EventTypeApiKeyRolled             EventType = "api_key_rolled"
+	EventTypeEmailVerified            EventType = "email_verified"
+	EventTypeInvitationAccepted       EventType = "invitation_accepted"
+	EventTypeLoginFailed              EventType = "login_failed"
+	EventTypeLoginSucceeded           EventType = "login_succeeded"
+	EventTypeLogout                   EventType = "logout"
+	EventTypeMemberInvited            EventType = "member_invited"
+	EventTypeMfaFactorAdded           EventType = "mfa_factor_added"
+	EventTypeMfaFactorRemoved         EventType = "mfa_factor_removed"
+	EventTypeMfaVerificationFailed    EventType = "mfa_verification_failed"
+	EventTypeMfaVerified              EventType = "mfa_verified"
+	EventTypePasswordChanged          EventType = "password_changed"
+	EventTypePasswordResetCompleted   EventType = "password_reset_completed"
+	EventTypePasswordResetRequested   EventType = "password_reset_requested"
+	EventTypeRateLimited              EventType = "rate_limited"
+	EventTypeRecoveryCodesRegenerated EventType = "recovery_codes_regenerated"
+	EventTypeRefreshReuseDetected     EventType = "refresh_reuse_detected"
+	EventTypeSessionRevoked           EventType = "session_revoked"
+	EventTypeSignup                   EventType = "signup"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -224,6 +254,14 @@ func (e EventType) Valid() bool {
 		return true
 	case EventTypeMemberInvited:
 		return true
+	case EventTypeMfaFactorAdded:
+		return true
+	case EventTypeMfaFactorRemoved:
+		return true
+	case EventTypeMfaVerificationFailed:
+		return true
+	case EventTypeMfaVerified:
+		return true
 	case EventTypePasswordChanged:
 		return true
 	case EventTypePasswordResetCompleted:
@@ -231,6 +269,8 @@ func (e EventType) Valid() bool {
 	case EventTypePasswordResetRequested:
 		return true
 	case EventTypeRateLimited:
+		return true
+	case EventTypeRecoveryCodesRegenerated:
 		return true
 	case EventTypeRefreshReuseDetected:
 		return true
@@ -411,6 +451,45 @@ const (
 func (e JWKUse) Valid() bool {
 	switch e {
 	case Sig:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAFactorType.
+const (
+	MFAFactorTypeTotp     MFAFactorType = "totp"
+	MFAFactorTypeWebauthn MFAFactorType = "webauthn"
+)
+
+// Valid indicates whether the value is a known member of the MFAFactorType enum.
+func (e MFAFactorType) Valid() bool {
+	switch e {
+	case MFAFactorTypeTotp:
+		return true
+	case MFAFactorTypeWebauthn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAVerifyRequestMethod.
+const (
+	MFAVerifyRequestMethodRecoveryCode MFAVerifyRequestMethod = "recovery_code"
+	MFAVerifyRequestMethodTotp         MFAVerifyRequestMethod = "totp"
+	MFAVerifyRequestMethodWebauthn     MFAVerifyRequestMethod = "webauthn"
+)
+
+// Valid indicates whether the value is a known member of the MFAVerifyRequestMethod enum.
+func (e MFAVerifyRequestMethod) Valid() bool {
+	switch e {
+	case MFAVerifyRequestMethodRecoveryCode:
+		return true
+	case MFAVerifyRequestMethodTotp:
+		return true
+	case MFAVerifyRequestMethodWebauthn:
 		return true
 	default:
 		return false
@@ -627,6 +706,14 @@ func (e LogoutParamsScope) Valid() bool {
 	}
 }
 
+// AAL The authenticator assurance level of a session (NIST SP 800-63B):
+// `aal1` after one factor (a password, or a passkey without user
+// verification), `aal2` after two (a password and a second factor, or a
+// user-verified passkey).
+//
+// Example: aal1
+type AAL string
+
 // APIKey defines model for APIKey.
 type APIKey struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -701,6 +788,62 @@ type Accepted struct {
 
 // AcceptedStatus defines model for Accepted.Status.
 type AcceptedStatus string
+
+// AccessTokenClaims Every claim Latch puts in an access token (a JWT with `typ: at+jwt`,
+// RFC 9068). This schema is the one definition of the claims: the
+// server signs, and `client/verify` reads, the types generated from it.
+type AccessTokenClaims struct {
+	// AAL The session's assurance level (`aal1` or `aal2`); absent on exchanged tokens.
+	AAL string `json:"aal,omitempty"`
+
+	// AMR The authentication methods of the session (RFC 8176): `pwd`
+	// (password), `otp` (a TOTP code or a recovery code), `hwk` (a
+	// device-bound WebAuthn key), `swk` (a synced passkey), `mfa` (more
+	// than one factor); absent on exchanged tokens.
+	AMR []string `json:"amr,omitempty"`
+
+	// Audience The audiences; `LATCH_AUDIENCE` for a session, the requested audience for an exchanged token.
+	Audience jwt.ClaimStrings `json:"aud,omitempty"`
+
+	// AuthTime When the subject last authenticated (the session's login, or the exchange).
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+
+	// ClientID The OAuth client (RFC 9068) the token was issued to; the API key id, or `LATCH_CLIENT_ID` for a session.
+	ClientID string `json:"client_id,omitempty"`
+
+	// ExpiresAt Expiry, in seconds since the epoch.
+	ExpiresAt *jwt.NumericDate `json:"exp,omitempty"`
+
+	// Ext The organization's own id of a delegated session's user.
+	Ext string `json:"ext,omitempty"`
+
+	// IssuedAt Issued at, in seconds since the epoch.
+	IssuedAt *jwt.NumericDate `json:"iat,omitempty"`
+
+	// Issuer The issuer, `LATCH_ISSUER`.
+	Issuer string `json:"iss,omitempty"`
+
+	// ID A unique id of the token.
+	ID string `json:"jti,omitempty"`
+
+	// KeyID The API key an exchanged token came from.
+	KeyID string `json:"key_id,omitempty"`
+
+	// NotBefore Not before, in seconds since the epoch (Latch does not set it; it is checked when present).
+	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
+
+	// OrgID The organization of an organization key or a delegated session.
+	OrgID string `json:"org_id,omitempty"`
+
+	// Scope The space-separated scopes of a token exchanged from an API key.
+	Scope string `json:"scope,omitempty"`
+
+	// SID The session of a user's session token.
+	SID string `json:"sid,omitempty"`
+
+	// Subject The user id; for an organization key's exchanged token, the organization id.
+	Subject string `json:"sub,omitempty"`
+}
 
 // AudienceList defines model for AudienceList.
 type AudienceList struct {
@@ -781,6 +924,14 @@ type DelegatedSessionRequest struct {
 
 // Email Example: ada@example.com
 type Email = openapi_types.Email
+
+// EnrollTOTPRequest defines model for EnrollTOTPRequest.
+type EnrollTOTPRequest struct {
+	// Name Defaults to "Authenticator app".
+	//
+	// Example: Phone
+	Name *string `json:"name,omitempty"`
+}
 
 // ErrorBody defines model for Error.
 type ErrorBody struct {
@@ -995,6 +1146,89 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
+// MFAEnrollment defines model for MFAEnrollment.
+type MFAEnrollment struct {
+	Factor MFAFactor `json:"factor"`
+
+	// RecoveryCodes The 10 recovery codes, shown this once; only with the account's first factor.
+	RecoveryCodes *[]string     `json:"recovery_codes,omitempty"`
+	Tokens        TokenResponse `json:"tokens"`
+}
+
+// MFAFactor defines model for MFAFactor.
+type MFAFactor struct {
+	// BackedUp WebAuthn only; the credential is synced now.
+	BackedUp *bool `json:"backed_up,omitempty"`
+
+	// BackupEligible WebAuthn only; the credential may be synced (a passkey).
+	BackupEligible *bool              `json:"backup_eligible,omitempty"`
+	CreatedAt      time.Time          `json:"created_at"`
+	Id             openapi_types.UUID `json:"id"`
+	LastUsedAt     *time.Time         `json:"last_used_at,omitempty"`
+
+	// Name A label for people, such as "Phone" or "YubiKey".
+	//
+	// Example: Phone
+	Name string `json:"name"`
+
+	// Type Example: totp
+	Type MFAFactorType `json:"type"`
+
+	// Verified False for a TOTP enrolment that was never confirmed.
+	Verified bool `json:"verified"`
+}
+
+// MFAFactorList defines model for MFAFactorList.
+type MFAFactorList struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal     AAL         `json:"aal"`
+	Factors []MFAFactor `json:"factors"`
+
+	// RecoveryCodesRemaining Unused recovery codes (0 until the first factor is verified).
+	RecoveryCodesRemaining int `json:"recovery_codes_remaining"`
+}
+
+// MFAFactorType Example: totp
+type MFAFactorType string
+
+// MFAPending Present on a token response of an `aal1` session whose user has a
+// verified factor: the factors that `POST /auth/mfa/verify` accepts to
+// reach `aal2`, which sensitive operations need.
+type MFAPending struct {
+	Factors []MFAFactor `json:"factors"`
+}
+
+// MFAVerifyRequest defines model for MFAVerifyRequest.
+type MFAVerifyRequest struct {
+	// Code The TOTP code (`totp`) or a recovery code (`recovery_code`).
+	//
+	// Example: 123456
+	Code *string `json:"code,omitempty"`
+
+	// Credential A `PublicKeyCredential` in its JSON form (`credential.toJSON()`):
+	// `id`, `rawId`, `type`, and `response` with base64url members.
+	//
+	//
+	// Example: {"id":"AQIDBA","rawId":"AQIDBA","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ"},"type":"public-key"}
+	Credential *WebAuthnCredential `json:"credential,omitempty"`
+
+	// Method Which factor is presented.
+	//
+	// Example: totp
+	Method MFAVerifyRequestMethod `json:"method"`
+}
+
+// MFAVerifyRequestMethod Which factor is presented.
+//
+// Example: totp
+type MFAVerifyRequestMethod string
+
 // Member defines model for Member.
 type Member struct {
 	CreatedAt time.Time            `json:"created_at"`
@@ -1064,10 +1298,24 @@ type ReadinessSigningKeys string
 // ReadinessStatus Example: ready
 type ReadinessStatus string
 
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	// Codes 10 single-use codes, shown this once.
+	//
+	// Example: ["7kq3-mx9d-2vfp-h8wn"]
+	Codes []string `json:"codes"`
+}
+
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
 	// RefreshToken Example: KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc
 	RefreshToken string `json:"refresh_token"`
+}
+
+// RenameFactorRequest defines model for RenameFactorRequest.
+type RenameFactorRequest struct {
+	// Name Example: Work laptop
+	Name string `json:"name"`
 }
 
 // ResetPasswordRequest defines model for ResetPasswordRequest.
@@ -1174,6 +1422,15 @@ type ServerMetadataSubjectTypesSupported string
 
 // Session defines model for Session.
 type Session struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal *AAL `json:"aal,omitempty"`
+
 	// AbsoluteExpiresAt When the session ends whatever happens.
 	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
 	CreatedAt         time.Time `json:"created_at"`
@@ -1207,6 +1464,34 @@ type SignupPending struct {
 
 // SignupPendingStatus defines model for SignupPending.Status.
 type SignupPendingStatus string
+
+// TOTPCode defines model for TOTPCode.
+type TOTPCode struct {
+	// Code The 6-digit code the app shows now.
+	//
+	// Example: 123456
+	Code string `json:"code"`
+}
+
+// TOTPEnrollment defines model for TOTPEnrollment.
+type TOTPEnrollment struct {
+	Factor MFAFactor `json:"factor"`
+
+	// OtpauthUri The `otpauth://totp/...` URI (SHA-1, 6 digits, 30 seconds).
+	//
+	// Example: otpauth://totp/Latch:ada@example.com?algorithm=SHA1&digits=6&issuer=Latch&period=30&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+	OtpauthUri string `json:"otpauth_uri"`
+
+	// QrCode A PNG of the URI's QR code, as a `data:image/png;base64,` URL.
+	//
+	// Example: data:image/png;base64,iVBORw0KGgo=
+	QrCode string `json:"qr_code"`
+
+	// Secret The base32 secret, for typing into an app by hand.
+	//
+	// Example: JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+	Secret string `json:"secret"`
+}
 
 // TokenRequest RFC 6749 client credentials or RFC 8693 token exchange, form-encoded.
 type TokenRequest struct {
@@ -1255,11 +1540,24 @@ type TokenRequestRequestedTokenType string
 
 // TokenResponse defines model for TokenResponse.
 type TokenResponse struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal         AAL       `json:"aal"`
 	AccessToken string    `json:"access_token"`
 	ExpiresAt   time.Time `json:"expires_at"`
 
 	// ExpiresIn Seconds until the access token expires.
-	ExpiresIn    int                    `json:"expires_in"`
+	ExpiresIn int `json:"expires_in"`
+
+	// Mfa Present on a token response of an `aal1` session whose user has a
+	// verified factor: the factors that `POST /auth/mfa/verify` accepts to
+	// reach `aal2`, which sensitive operations need.
+	Mfa          *MFAPending            `json:"mfa,omitempty"`
 	RefreshToken string                 `json:"refresh_token"`
 	SessionId    openapi_types.UUID     `json:"session_id"`
 	TokenType    TokenResponseTokenType `json:"token_type"`
@@ -1324,8 +1622,51 @@ type VerifyEmailRequest struct {
 	Token string `json:"token"`
 }
 
+// WebAuthnAssertionRequest defines model for WebAuthnAssertionRequest.
+type WebAuthnAssertionRequest struct {
+	// Credential A `PublicKeyCredential` in its JSON form (`credential.toJSON()`):
+	// `id`, `rawId`, `type`, and `response` with base64url members.
+	//
+	//
+	// Example: {"id":"AQIDBA","rawId":"AQIDBA","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ"},"type":"public-key"}
+	Credential WebAuthnCredential `json:"credential"`
+}
+
+// WebAuthnCredential A `PublicKeyCredential` in its JSON form (`credential.toJSON()`):
+// `id`, `rawId`, `type`, and `response` with base64url members.
+//
+// Example: {"id":"AQIDBA","rawId":"AQIDBA","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ"},"type":"public-key"}
+type WebAuthnCredential map[string]interface{}
+
+// WebAuthnOptions defines model for WebAuthnOptions.
+type WebAuthnOptions struct {
+	// Options `{"publicKey": {...}}` in the JSON form of WebAuthn Level 3
+	// (`PublicKeyCredentialCreationOptionsJSON` or
+	// `PublicKeyCredentialRequestOptionsJSON`): binary members are
+	// base64url strings.
+	Options map[string]interface{} `json:"options"`
+}
+
+// WebAuthnRegistrationRequest defines model for WebAuthnRegistrationRequest.
+type WebAuthnRegistrationRequest struct {
+	// Credential A `PublicKeyCredential` in its JSON form (`credential.toJSON()`):
+	// `id`, `rawId`, `type`, and `response` with base64url members.
+	//
+	//
+	// Example: {"id":"AQIDBA","rawId":"AQIDBA","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ"},"type":"public-key"}
+	Credential WebAuthnCredential `json:"credential"`
+
+	// Name Defaults to "Passkey".
+	//
+	// Example: YubiKey
+	Name *string `json:"name,omitempty"`
+}
+
 // Cursor defines model for Cursor.
 type Cursor = string
+
+// FactorId defines model for FactorId.
+type FactorId = openapi_types.UUID
 
 // InvitationId defines model for InvitationId.
 type InvitationId = openapi_types.UUID
@@ -1488,6 +1829,24 @@ type RollAPIKeyJSONRequestBody = RollAPIKeyRequest
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
 
+// RenameMFAFactorJSONRequestBody defines body for RenameMFAFactor for application/json ContentType.
+type RenameMFAFactorJSONRequestBody = RenameFactorRequest
+
+// EnrollTOTPJSONRequestBody defines body for EnrollTOTP for application/json ContentType.
+type EnrollTOTPJSONRequestBody = EnrollTOTPRequest
+
+// ConfirmTOTPJSONRequestBody defines body for ConfirmTOTP for application/json ContentType.
+type ConfirmTOTPJSONRequestBody = TOTPCode
+
+// VerifyMFAJSONRequestBody defines body for VerifyMFA for application/json ContentType.
+type VerifyMFAJSONRequestBody = MFAVerifyRequest
+
+// FinishWebAuthnRegistrationJSONRequestBody defines body for FinishWebAuthnRegistration for application/json ContentType.
+type FinishWebAuthnRegistrationJSONRequestBody = WebAuthnRegistrationRequest
+
+// PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
+type PasskeyLoginJSONRequestBody = WebAuthnAssertionRequest
+
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
 
@@ -1586,6 +1945,42 @@ type ServerInterface interface {
 	// GetMe The authenticated user
 	// (GET /auth/me)
 	GetMe(w http.ResponseWriter, r *http.Request)
+	// ListMFAFactors The caller's second factors and how many recovery codes are left
+	// (GET /auth/mfa/factors)
+	ListMFAFactors(w http.ResponseWriter, r *http.Request)
+	// DeleteMFAFactor Remove a factor, signing out every other session
+	// (DELETE /auth/mfa/factors/{factor_id})
+	DeleteMFAFactor(w http.ResponseWriter, r *http.Request, factorId FactorId)
+	// RenameMFAFactor Rename a factor
+	// (PATCH /auth/mfa/factors/{factor_id})
+	RenameMFAFactor(w http.ResponseWriter, r *http.Request, factorId FactorId)
+	// RegenerateRecoveryCodes Replace the recovery codes
+	// (POST /auth/mfa/recovery-codes)
+	RegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request)
+	// EnrollTOTP Start a TOTP enrolment (RFC 6238)
+	// (POST /auth/mfa/totp)
+	EnrollTOTP(w http.ResponseWriter, r *http.Request)
+	// ConfirmTOTP Complete a TOTP enrolment with a correct code
+	// (POST /auth/mfa/totp/{factor_id}/confirm)
+	ConfirmTOTP(w http.ResponseWriter, r *http.Request, factorId FactorId)
+	// VerifyMFA Upgrade this session to aal2 with a second factor
+	// (POST /auth/mfa/verify)
+	VerifyMFA(w http.ResponseWriter, r *http.Request)
+	// BeginWebAuthnVerification Start using a registered passkey as the second factor
+	// (POST /auth/mfa/webauthn/challenge)
+	BeginWebAuthnVerification(w http.ResponseWriter, r *http.Request)
+	// BeginWebAuthnRegistration Start registering a passkey or security key
+	// (POST /auth/mfa/webauthn/registration)
+	BeginWebAuthnRegistration(w http.ResponseWriter, r *http.Request)
+	// FinishWebAuthnRegistration Finish registering a passkey or security key
+	// (POST /auth/mfa/webauthn/registration/finish)
+	FinishWebAuthnRegistration(w http.ResponseWriter, r *http.Request)
+	// BeginPasskeyLogin Start a passwordless sign-in with a passkey
+	// (POST /auth/passkey/challenge)
+	BeginPasskeyLogin(w http.ResponseWriter, r *http.Request)
+	// PasskeyLogin Sign in with a passkey alone
+	// (POST /auth/passkey/login)
+	PasskeyLogin(w http.ResponseWriter, r *http.Request)
 	// ChangePassword Change the password, keeping this session
 	// (POST /auth/password/change)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
@@ -1802,6 +2197,78 @@ func (_ Unimplemented) Logout(w http.ResponseWriter, r *http.Request, params Log
 // GetMe The authenticated user
 // (GET /auth/me)
 func (_ Unimplemented) GetMe(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListMFAFactors The caller's second factors and how many recovery codes are left
+// (GET /auth/mfa/factors)
+func (_ Unimplemented) ListMFAFactors(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteMFAFactor Remove a factor, signing out every other session
+// (DELETE /auth/mfa/factors/{factor_id})
+func (_ Unimplemented) DeleteMFAFactor(w http.ResponseWriter, r *http.Request, factorId FactorId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RenameMFAFactor Rename a factor
+// (PATCH /auth/mfa/factors/{factor_id})
+func (_ Unimplemented) RenameMFAFactor(w http.ResponseWriter, r *http.Request, factorId FactorId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RegenerateRecoveryCodes Replace the recovery codes
+// (POST /auth/mfa/recovery-codes)
+func (_ Unimplemented) RegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// EnrollTOTP Start a TOTP enrolment (RFC 6238)
+// (POST /auth/mfa/totp)
+func (_ Unimplemented) EnrollTOTP(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ConfirmTOTP Complete a TOTP enrolment with a correct code
+// (POST /auth/mfa/totp/{factor_id}/confirm)
+func (_ Unimplemented) ConfirmTOTP(w http.ResponseWriter, r *http.Request, factorId FactorId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// VerifyMFA Upgrade this session to aal2 with a second factor
+// (POST /auth/mfa/verify)
+func (_ Unimplemented) VerifyMFA(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// BeginWebAuthnVerification Start using a registered passkey as the second factor
+// (POST /auth/mfa/webauthn/challenge)
+func (_ Unimplemented) BeginWebAuthnVerification(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// BeginWebAuthnRegistration Start registering a passkey or security key
+// (POST /auth/mfa/webauthn/registration)
+func (_ Unimplemented) BeginWebAuthnRegistration(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// FinishWebAuthnRegistration Finish registering a passkey or security key
+// (POST /auth/mfa/webauthn/registration/finish)
+func (_ Unimplemented) FinishWebAuthnRegistration(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// BeginPasskeyLogin Start a passwordless sign-in with a passkey
+// (POST /auth/passkey/challenge)
+func (_ Unimplemented) BeginPasskeyLogin(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// PasskeyLogin Sign in with a passkey alone
+// (POST /auth/passkey/login)
+func (_ Unimplemented) PasskeyLogin(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2402,6 +2869,210 @@ func (siw *ServerInterfaceWrapper) GetMe(w http.ResponseWriter, r *http.Request)
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetMe(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListMFAFactors operation middleware
+func (siw *ServerInterfaceWrapper) ListMFAFactors(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListMFAFactors(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteMFAFactor operation middleware
+func (siw *ServerInterfaceWrapper) DeleteMFAFactor(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "factor_id" -------------
+	var factorId FactorId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "factor_id", chi.URLParam(r, "factor_id"), &factorId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "factor_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteMFAFactor(w, r, factorId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RenameMFAFactor operation middleware
+func (siw *ServerInterfaceWrapper) RenameMFAFactor(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "factor_id" -------------
+	var factorId FactorId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "factor_id", chi.URLParam(r, "factor_id"), &factorId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "factor_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RenameMFAFactor(w, r, factorId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RegenerateRecoveryCodes operation middleware
+func (siw *ServerInterfaceWrapper) RegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RegenerateRecoveryCodes(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// EnrollTOTP operation middleware
+func (siw *ServerInterfaceWrapper) EnrollTOTP(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.EnrollTOTP(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ConfirmTOTP operation middleware
+func (siw *ServerInterfaceWrapper) ConfirmTOTP(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "factor_id" -------------
+	var factorId FactorId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "factor_id", chi.URLParam(r, "factor_id"), &factorId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "factor_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ConfirmTOTP(w, r, factorId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// VerifyMFA operation middleware
+func (siw *ServerInterfaceWrapper) VerifyMFA(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.VerifyMFA(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// BeginWebAuthnVerification operation middleware
+func (siw *ServerInterfaceWrapper) BeginWebAuthnVerification(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.BeginWebAuthnVerification(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// BeginWebAuthnRegistration operation middleware
+func (siw *ServerInterfaceWrapper) BeginWebAuthnRegistration(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.BeginWebAuthnRegistration(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// FinishWebAuthnRegistration operation middleware
+func (siw *ServerInterfaceWrapper) FinishWebAuthnRegistration(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.FinishWebAuthnRegistration(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// BeginPasskeyLogin operation middleware
+func (siw *ServerInterfaceWrapper) BeginPasskeyLogin(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.BeginPasskeyLogin(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PasskeyLogin operation middleware
+func (siw *ServerInterfaceWrapper) PasskeyLogin(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PasskeyLogin(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -3771,6 +4442,42 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/auth/events", wrapper.ListEvents)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/auth/mfa/factors", wrapper.ListMFAFactors)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/auth/mfa/factors/{factor_id}", wrapper.DeleteMFAFactor)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/auth/mfa/factors/{factor_id}", wrapper.RenameMFAFactor)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/mfa/totp", wrapper.EnrollTOTP)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/mfa/totp/{factor_id}/confirm", wrapper.ConfirmTOTP)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/mfa/webauthn/registration", wrapper.BeginWebAuthnRegistration)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/mfa/webauthn/registration/finish", wrapper.FinishWebAuthnRegistration)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/mfa/webauthn/challenge", wrapper.BeginWebAuthnVerification)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/mfa/verify", wrapper.VerifyMFA)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/mfa/recovery-codes", wrapper.RegenerateRecoveryCodes)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/passkey/challenge", wrapper.BeginPasskeyLogin)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/passkey/login", wrapper.PasskeyLogin)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/sessions", wrapper.ListSessions)
 	})
 	r.Group(func(r chi.Router) {
@@ -5058,6 +5765,1340 @@ func (response GetMe503JSONResponse) VisitGetMeResponse(w http.ResponseWriter) e
 	return err
 }
 
+type ListMFAFactorsRequestObject struct {
+}
+
+type ListMFAFactorsResponseObject interface {
+	VisitListMFAFactorsResponse(w http.ResponseWriter) error
+}
+
+type ListMFAFactors200JSONResponse MFAFactorList
+
+func (response ListMFAFactors200JSONResponse) VisitListMFAFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMFAFactors401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListMFAFactors401JSONResponse) VisitListMFAFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMFAFactors500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListMFAFactors500JSONResponse) VisitListMFAFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMFAFactors503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListMFAFactors503JSONResponse) VisitListMFAFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactorRequestObject struct {
+	FactorId FactorId `json:"factor_id"`
+}
+
+type DeleteMFAFactorResponseObject interface {
+	VisitDeleteMFAFactorResponse(w http.ResponseWriter) error
+}
+
+type DeleteMFAFactor204Response struct {
+}
+
+func (response DeleteMFAFactor204Response) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteMFAFactor400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteMFAFactor400JSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteMFAFactor401JSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteMFAFactor403JSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteMFAFactor404JSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteMFAFactor500JSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteMFAFactor503JSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenameMFAFactorRequestObject struct {
+	FactorId FactorId `json:"factor_id"`
+	Body     *RenameMFAFactorJSONRequestBody
+}
+
+type RenameMFAFactorResponseObject interface {
+	VisitRenameMFAFactorResponse(w http.ResponseWriter) error
+}
+
+type RenameMFAFactor200JSONResponse MFAFactor
+
+func (response RenameMFAFactor200JSONResponse) VisitRenameMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenameMFAFactor400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RenameMFAFactor400JSONResponse) VisitRenameMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenameMFAFactor401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RenameMFAFactor401JSONResponse) VisitRenameMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenameMFAFactor404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RenameMFAFactor404JSONResponse) VisitRenameMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenameMFAFactor413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response RenameMFAFactor413JSONResponse) VisitRenameMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenameMFAFactor415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response RenameMFAFactor415JSONResponse) VisitRenameMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenameMFAFactor500JSONResponse struct{ InternalJSONResponse }
+
+func (response RenameMFAFactor500JSONResponse) VisitRenameMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenameMFAFactor503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RenameMFAFactor503JSONResponse) VisitRenameMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodesRequestObject struct {
+}
+
+type RegenerateRecoveryCodesResponseObject interface {
+	VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error
+}
+
+type RegenerateRecoveryCodes200JSONResponse RecoveryCodes
+
+func (response RegenerateRecoveryCodes200JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RegenerateRecoveryCodes401JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RegenerateRecoveryCodes403JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes409JSONResponse struct{ ConflictJSONResponse }
+
+func (response RegenerateRecoveryCodes409JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes500JSONResponse struct{ InternalJSONResponse }
+
+func (response RegenerateRecoveryCodes500JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RegenerateRecoveryCodes503JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTPRequestObject struct {
+	Body *EnrollTOTPJSONRequestBody
+}
+
+type EnrollTOTPResponseObject interface {
+	VisitEnrollTOTPResponse(w http.ResponseWriter) error
+}
+
+type EnrollTOTP201JSONResponse TOTPEnrollment
+
+func (response EnrollTOTP201JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response EnrollTOTP400JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response EnrollTOTP401JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response EnrollTOTP403JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP409JSONResponse struct{ ConflictJSONResponse }
+
+func (response EnrollTOTP409JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response EnrollTOTP413JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response EnrollTOTP415JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP500JSONResponse struct{ InternalJSONResponse }
+
+func (response EnrollTOTP500JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response EnrollTOTP503JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTPRequestObject struct {
+	FactorId FactorId `json:"factor_id"`
+	Body     *ConfirmTOTPJSONRequestBody
+}
+
+type ConfirmTOTPResponseObject interface {
+	VisitConfirmTOTPResponse(w http.ResponseWriter) error
+}
+
+type ConfirmTOTP200JSONResponse MFAEnrollment
+
+func (response ConfirmTOTP200JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ConfirmTOTP400JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ConfirmTOTP401JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ConfirmTOTP403JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ConfirmTOTP404JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ConfirmTOTP413JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response ConfirmTOTP415JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ConfirmTOTP429JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP500JSONResponse struct{ InternalJSONResponse }
+
+func (response ConfirmTOTP500JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ConfirmTOTP503JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFARequestObject struct {
+	Body *VerifyMFAJSONRequestBody
+}
+
+type VerifyMFAResponseObject interface {
+	VisitVerifyMFAResponse(w http.ResponseWriter) error
+}
+
+type VerifyMFA200JSONResponse TokenResponse
+
+func (response VerifyMFA200JSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response VerifyMFA400JSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response VerifyMFA401JSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response VerifyMFA413JSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response VerifyMFA415JSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response VerifyMFA429JSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA500JSONResponse struct{ InternalJSONResponse }
+
+func (response VerifyMFA500JSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response VerifyMFA503JSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnVerificationRequestObject struct {
+}
+
+type BeginWebAuthnVerificationResponseObject interface {
+	VisitBeginWebAuthnVerificationResponse(w http.ResponseWriter) error
+}
+
+type BeginWebAuthnVerification200JSONResponse WebAuthnOptions
+
+func (response BeginWebAuthnVerification200JSONResponse) VisitBeginWebAuthnVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnVerification401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response BeginWebAuthnVerification401JSONResponse) VisitBeginWebAuthnVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnVerification404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response BeginWebAuthnVerification404JSONResponse) VisitBeginWebAuthnVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnVerification429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response BeginWebAuthnVerification429JSONResponse) VisitBeginWebAuthnVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnVerification500JSONResponse struct{ InternalJSONResponse }
+
+func (response BeginWebAuthnVerification500JSONResponse) VisitBeginWebAuthnVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnVerification503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response BeginWebAuthnVerification503JSONResponse) VisitBeginWebAuthnVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnRegistrationRequestObject struct {
+}
+
+type BeginWebAuthnRegistrationResponseObject interface {
+	VisitBeginWebAuthnRegistrationResponse(w http.ResponseWriter) error
+}
+
+type BeginWebAuthnRegistration200JSONResponse WebAuthnOptions
+
+func (response BeginWebAuthnRegistration200JSONResponse) VisitBeginWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnRegistration401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response BeginWebAuthnRegistration401JSONResponse) VisitBeginWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnRegistration403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response BeginWebAuthnRegistration403JSONResponse) VisitBeginWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnRegistration409JSONResponse struct{ ConflictJSONResponse }
+
+func (response BeginWebAuthnRegistration409JSONResponse) VisitBeginWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnRegistration500JSONResponse struct{ InternalJSONResponse }
+
+func (response BeginWebAuthnRegistration500JSONResponse) VisitBeginWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginWebAuthnRegistration503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response BeginWebAuthnRegistration503JSONResponse) VisitBeginWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinishWebAuthnRegistrationRequestObject struct {
+	Body *FinishWebAuthnRegistrationJSONRequestBody
+}
+
+type FinishWebAuthnRegistrationResponseObject interface {
+	VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error
+}
+
+type FinishWebAuthnRegistration200JSONResponse MFAEnrollment
+
+func (response FinishWebAuthnRegistration200JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinishWebAuthnRegistration400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response FinishWebAuthnRegistration400JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinishWebAuthnRegistration401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response FinishWebAuthnRegistration401JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinishWebAuthnRegistration403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response FinishWebAuthnRegistration403JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinishWebAuthnRegistration409JSONResponse struct{ ConflictJSONResponse }
+
+func (response FinishWebAuthnRegistration409JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinishWebAuthnRegistration413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response FinishWebAuthnRegistration413JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinishWebAuthnRegistration415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response FinishWebAuthnRegistration415JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinishWebAuthnRegistration429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response FinishWebAuthnRegistration429JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinishWebAuthnRegistration500JSONResponse struct{ InternalJSONResponse }
+
+func (response FinishWebAuthnRegistration500JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinishWebAuthnRegistration503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response FinishWebAuthnRegistration503JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginPasskeyLoginRequestObject struct {
+}
+
+type BeginPasskeyLoginResponseObject interface {
+	VisitBeginPasskeyLoginResponse(w http.ResponseWriter) error
+}
+
+type BeginPasskeyLogin200JSONResponse WebAuthnOptions
+
+func (response BeginPasskeyLogin200JSONResponse) VisitBeginPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginPasskeyLogin429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response BeginPasskeyLogin429JSONResponse) VisitBeginPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginPasskeyLogin500JSONResponse struct{ InternalJSONResponse }
+
+func (response BeginPasskeyLogin500JSONResponse) VisitBeginPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BeginPasskeyLogin503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response BeginPasskeyLogin503JSONResponse) VisitBeginPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginRequestObject struct {
+	Body *PasskeyLoginJSONRequestBody
+}
+
+type PasskeyLoginResponseObject interface {
+	VisitPasskeyLoginResponse(w http.ResponseWriter) error
+}
+
+type PasskeyLogin200JSONResponse TokenResponse
+
+func (response PasskeyLogin200JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response PasskeyLogin400JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response PasskeyLogin401JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response PasskeyLogin403JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response PasskeyLogin413JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response PasskeyLogin415JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response PasskeyLogin429JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin500JSONResponse struct{ InternalJSONResponse }
+
+func (response PasskeyLogin500JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response PasskeyLogin503JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ChangePasswordRequestObject struct {
 	Body *ChangePasswordJSONRequestBody
 }
@@ -5099,6 +7140,20 @@ func (response ChangePassword401JSONResponse) VisitChangePasswordResponse(w http
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ChangePassword403JSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9672,6 +11727,42 @@ type StrictServerInterface interface {
 	// GetMe The authenticated user
 	// (GET /auth/me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
+	// ListMFAFactors The caller's second factors and how many recovery codes are left
+	// (GET /auth/mfa/factors)
+	ListMFAFactors(ctx context.Context, request ListMFAFactorsRequestObject) (ListMFAFactorsResponseObject, error)
+	// DeleteMFAFactor Remove a factor, signing out every other session
+	// (DELETE /auth/mfa/factors/{factor_id})
+	DeleteMFAFactor(ctx context.Context, request DeleteMFAFactorRequestObject) (DeleteMFAFactorResponseObject, error)
+	// RenameMFAFactor Rename a factor
+	// (PATCH /auth/mfa/factors/{factor_id})
+	RenameMFAFactor(ctx context.Context, request RenameMFAFactorRequestObject) (RenameMFAFactorResponseObject, error)
+	// RegenerateRecoveryCodes Replace the recovery codes
+	// (POST /auth/mfa/recovery-codes)
+	RegenerateRecoveryCodes(ctx context.Context, request RegenerateRecoveryCodesRequestObject) (RegenerateRecoveryCodesResponseObject, error)
+	// EnrollTOTP Start a TOTP enrolment (RFC 6238)
+	// (POST /auth/mfa/totp)
+	EnrollTOTP(ctx context.Context, request EnrollTOTPRequestObject) (EnrollTOTPResponseObject, error)
+	// ConfirmTOTP Complete a TOTP enrolment with a correct code
+	// (POST /auth/mfa/totp/{factor_id}/confirm)
+	ConfirmTOTP(ctx context.Context, request ConfirmTOTPRequestObject) (ConfirmTOTPResponseObject, error)
+	// VerifyMFA Upgrade this session to aal2 with a second factor
+	// (POST /auth/mfa/verify)
+	VerifyMFA(ctx context.Context, request VerifyMFARequestObject) (VerifyMFAResponseObject, error)
+	// BeginWebAuthnVerification Start using a registered passkey as the second factor
+	// (POST /auth/mfa/webauthn/challenge)
+	BeginWebAuthnVerification(ctx context.Context, request BeginWebAuthnVerificationRequestObject) (BeginWebAuthnVerificationResponseObject, error)
+	// BeginWebAuthnRegistration Start registering a passkey or security key
+	// (POST /auth/mfa/webauthn/registration)
+	BeginWebAuthnRegistration(ctx context.Context, request BeginWebAuthnRegistrationRequestObject) (BeginWebAuthnRegistrationResponseObject, error)
+	// FinishWebAuthnRegistration Finish registering a passkey or security key
+	// (POST /auth/mfa/webauthn/registration/finish)
+	FinishWebAuthnRegistration(ctx context.Context, request FinishWebAuthnRegistrationRequestObject) (FinishWebAuthnRegistrationResponseObject, error)
+	// BeginPasskeyLogin Start a passwordless sign-in with a passkey
+	// (POST /auth/passkey/challenge)
+	BeginPasskeyLogin(ctx context.Context, request BeginPasskeyLoginRequestObject) (BeginPasskeyLoginResponseObject, error)
+	// PasskeyLogin Sign in with a passkey alone
+	// (POST /auth/passkey/login)
+	PasskeyLogin(ctx context.Context, request PasskeyLoginRequestObject) (PasskeyLoginResponseObject, error)
 	// ChangePassword Change the password, keeping this session
 	// (POST /auth/password/change)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
@@ -10189,6 +12280,345 @@ func (sh *strictHandler) GetMe(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetMeResponseObject); ok {
 		if err := validResponse.VisitGetMeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListMFAFactors operation middleware
+func (sh *strictHandler) ListMFAFactors(w http.ResponseWriter, r *http.Request) {
+	var request ListMFAFactorsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListMFAFactors(ctx, request.(ListMFAFactorsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListMFAFactors")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListMFAFactorsResponseObject); ok {
+		if err := validResponse.VisitListMFAFactorsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteMFAFactor operation middleware
+func (sh *strictHandler) DeleteMFAFactor(w http.ResponseWriter, r *http.Request, factorId FactorId) {
+	var request DeleteMFAFactorRequestObject
+
+	request.FactorId = factorId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteMFAFactor(ctx, request.(DeleteMFAFactorRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteMFAFactor")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteMFAFactorResponseObject); ok {
+		if err := validResponse.VisitDeleteMFAFactorResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RenameMFAFactor operation middleware
+func (sh *strictHandler) RenameMFAFactor(w http.ResponseWriter, r *http.Request, factorId FactorId) {
+	var request RenameMFAFactorRequestObject
+
+	request.FactorId = factorId
+
+	var body RenameMFAFactorJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RenameMFAFactor(ctx, request.(RenameMFAFactorRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RenameMFAFactor")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RenameMFAFactorResponseObject); ok {
+		if err := validResponse.VisitRenameMFAFactorResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RegenerateRecoveryCodes operation middleware
+func (sh *strictHandler) RegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	var request RegenerateRecoveryCodesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RegenerateRecoveryCodes(ctx, request.(RegenerateRecoveryCodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegenerateRecoveryCodes")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RegenerateRecoveryCodesResponseObject); ok {
+		if err := validResponse.VisitRegenerateRecoveryCodesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// EnrollTOTP operation middleware
+func (sh *strictHandler) EnrollTOTP(w http.ResponseWriter, r *http.Request) {
+	var request EnrollTOTPRequestObject
+
+	var body EnrollTOTPJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.EnrollTOTP(ctx, request.(EnrollTOTPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EnrollTOTP")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(EnrollTOTPResponseObject); ok {
+		if err := validResponse.VisitEnrollTOTPResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ConfirmTOTP operation middleware
+func (sh *strictHandler) ConfirmTOTP(w http.ResponseWriter, r *http.Request, factorId FactorId) {
+	var request ConfirmTOTPRequestObject
+
+	request.FactorId = factorId
+
+	var body ConfirmTOTPJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ConfirmTOTP(ctx, request.(ConfirmTOTPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ConfirmTOTP")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ConfirmTOTPResponseObject); ok {
+		if err := validResponse.VisitConfirmTOTPResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// VerifyMFA operation middleware
+func (sh *strictHandler) VerifyMFA(w http.ResponseWriter, r *http.Request) {
+	var request VerifyMFARequestObject
+
+	var body VerifyMFAJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyMFA(ctx, request.(VerifyMFARequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyMFA")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(VerifyMFAResponseObject); ok {
+		if err := validResponse.VisitVerifyMFAResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// BeginWebAuthnVerification operation middleware
+func (sh *strictHandler) BeginWebAuthnVerification(w http.ResponseWriter, r *http.Request) {
+	var request BeginWebAuthnVerificationRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.BeginWebAuthnVerification(ctx, request.(BeginWebAuthnVerificationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "BeginWebAuthnVerification")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(BeginWebAuthnVerificationResponseObject); ok {
+		if err := validResponse.VisitBeginWebAuthnVerificationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// BeginWebAuthnRegistration operation middleware
+func (sh *strictHandler) BeginWebAuthnRegistration(w http.ResponseWriter, r *http.Request) {
+	var request BeginWebAuthnRegistrationRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.BeginWebAuthnRegistration(ctx, request.(BeginWebAuthnRegistrationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "BeginWebAuthnRegistration")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(BeginWebAuthnRegistrationResponseObject); ok {
+		if err := validResponse.VisitBeginWebAuthnRegistrationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// FinishWebAuthnRegistration operation middleware
+func (sh *strictHandler) FinishWebAuthnRegistration(w http.ResponseWriter, r *http.Request) {
+	var request FinishWebAuthnRegistrationRequestObject
+
+	var body FinishWebAuthnRegistrationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.FinishWebAuthnRegistration(ctx, request.(FinishWebAuthnRegistrationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "FinishWebAuthnRegistration")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(FinishWebAuthnRegistrationResponseObject); ok {
+		if err := validResponse.VisitFinishWebAuthnRegistrationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// BeginPasskeyLogin operation middleware
+func (sh *strictHandler) BeginPasskeyLogin(w http.ResponseWriter, r *http.Request) {
+	var request BeginPasskeyLoginRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.BeginPasskeyLogin(ctx, request.(BeginPasskeyLoginRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "BeginPasskeyLogin")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(BeginPasskeyLoginResponseObject); ok {
+		if err := validResponse.VisitBeginPasskeyLoginResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PasskeyLogin operation middleware
+func (sh *strictHandler) PasskeyLogin(w http.ResponseWriter, r *http.Request) {
+	var request PasskeyLoginRequestObject
+
+	var body PasskeyLoginJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PasskeyLogin(ctx, request.(PasskeyLoginRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PasskeyLogin")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PasskeyLoginResponseObject); ok {
+		if err := validResponse.VisitPasskeyLoginResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -11494,237 +13924,324 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s29jf8VTB6npnY+1KyfG0sT2f+ruO0buw4tZ1mt1VeESIhiTUFqARoWZt/vvszOAcgwYtkybGd",
-	"ZNcznU4skrjj3M/vfGoEYjwRnHElG51PjRGjIUvgn0c0GLEjwVUi4ndpP44C/WvIZJBEExUJ3ug0fhFT",
-	"Egs+JGrESCiCdMy4ImM6I31GAt1A2Gp4jYT9nUYJCxsdlaTMa8hgxMZUN8du6XgSs0anMYEuPDKmt006",
-	"ZD9u77XbDa+hZhP9VKok4sPG589e44KpZHY4UCypjueSBYKHkihBpjRSpM8GImFEJbOIDwkd0ogvHs84",
-	"4tE4HTc6m1nXEVdsyBLo+8OHD4epGjGuooAqVh3A1YgRmr8RCU6gcUbY7YQF6q71KE/3s9eY0ISOmbK7",
-	"kiZSJPUd+5zdql4Ab/hEDGBXJgm7iUQqyYQO2QGhfam3aCASeDqIEqngkR5Xvhtnfx3O3kbt27PL9uzs",
-	"99+mb/8S07NXYnr2WjS8RqR7/DtlyazhNTgd6y+w20ZhMentKeNDNWp0Nrde1u3lCb+JFCzTSVg8DnuD",
-	"zXAr2O43d+gua+4M9trNl/0faHM/aIebbGuwTXf6diQTqkb5QKKszV4ULlzsgUjGVDU6jTSFN6vje8Nm",
-	"OLCafq7Z7Ms7OI3GkarfzbGQikSKjSWJOG5leZt22/V7EUOr7khCNqBprPCTMb3FQ77V1n8tPvLnyXDu",
-	"Eohk+OVLcMmkzA5ATScSn395R+8lS+b2kkqWfGkXn/XHciK4ZHBXf6LhBfs7ZRJ2OBBcMQ7/pJNJbMjD",
-	"xl9S7/gnp5v/m7BBo9P4Pxs5ad7Ap3LjOElEgl1VT0yCnZFIkjGN9WhZSERC+gmj15JQkqQxazU+e40j",
-	"wQdxFDzxuALTqyTTSI3IdERhrFKJRNPFz17jtUj6URgy/jQDCxIWakpNY0liGlwTSiYsGUdw4GBAJ1yx",
-	"hNP48cdzyEnKLZMgAxrFacIOkLEyRaNYEpowEovhkIUk5SFDCp5tOq7gW6Fei5SHjz/gt4LINBiRhEmR",
-	"JgEjN5GM+jHTzFcPLKBxzBIY1Ds6iwUNr4Q4pcmQPc3m9kU408dL3JiVktG/GQHSCIO6EuKM8pm5ofIJ",
-	"dpgkVJkRkCmVJGGZhOTIXSDfNDMBp64r8/aGIwpBf++5lj1EEv2bPcEBONP3hA89EvEbGkdAatjtRNNO",
-	"92aVpvfhw4dmWYZaNMeyyGUnekOjmPZj9hT7FrIJ4yHjARyoUEw5MfKTZIk+XuaY6UNuKNl7LtPJRCSK",
-	"hWcsjOgV8IqnOvcvJDEdEc2k9Pi4UIQGAZuADKo/Na3pzg7fnbxhM/2vSSImLFERcrAgYVSxsEdVgf+F",
-	"VLGmisasygS97Jv+rF6u0ZyWTEeCmBfJmkhIIuKYheuwptdslsmp0xHjhOrlHlIe/Rsl6ms2I2EE9+YO",
-	"lqxlJX0g5UoziMIluL3XiGmfxTVCu34iVS+VKy6ckaaW6VpMOUt6ypwpxrX49ifIMA1oJ1urxsearycJ",
-	"G0S39buDCkEwogkNtM5h1YhrNvM0ZU9YIIY8koxoMuqqDDFVwaiX9nZe/71fN+aE3YjrFZdEBmKCJxEE",
-	"4bvuxaV+XX9nGqJJQmf6byvdLSUn5gLgnw14xayX3fFsWJ57Pwqbkq+66P/FAqXHgHfsNEJpsHjP6CTq",
-	"XbPZ8jM1F7Zmqo4OWN3hd1RKQiXxrZJo9UD9VVFDFKhz6KOcKR6L1yqbxPzZf4jU6JIFCUMCGMfng0bn",
-	"zyWnWl60azaHwgzSONYHtkVOQMDkTNNoOdJ0O7MBLJ6Lbrs6jY96IkBDc8XVkfBpGEb6Jxq/cwY6oLFk",
-	"XmnsSlyjkJvfn+2/t5o/TI//uviXes8//Pbyj/7m7eXgcPwmeNc+Hf4+ehX9uiPe7idXu/qqOLr11u4e",
-	"aHGZrn3X5LDz2l0yDKJ6QqWiKpUutbHMpIbElPoz39Z2mIYR4wGz12KFJaTmU1lYxj8bI6UmsrOxQSdR",
-	"y/zcCsRYd59drcLq7d6xerDYJ/ipVp8LN85rpDz6O2XmuVYZK/ciG2jdChyNKB8yfTGnIgnvd5qCNEkY",
-	"V72JaeUu6mF7Q3oxvdd3SM57LuUqiU2x1OxCv0X0BZxp3Urq+ZDDdyfAxA1v0dT5gMDMDMMHElRgL2be",
-	"Zvn6QsSM8spJqyxEaX61GxBHjCstY54xNRKhe8YDeNaTQLJ6fSqjQFP9wq8TITX154KzWm57BDwCqdj9",
-	"trcow+QUY6u9v99sbzbbm1ftdgf++8OViRay1kx6ydvrR3Ec8SGZiuQaJAnXgGdMRYuuSc6tnesIxKbD",
-	"bgM455p5oj1HdhJGw8KtXIq1f9ldLHHw2vMA+3XuCFH32zU0LLnrexiM2aqrWho/NDpn1FbhWvV0jWkU",
-	"36lxwEtgjV6VVJRmgN05DdXN5hWL2VBLVsY4eM97s9LM2C2aeoycmG+b1qnb/7u3M9gMtsqcdwnewRQN",
-	"qaLzx45mxqy/T41JTMFAmQhHwLOLU15OZ9R1K3ls18CZT0j/x2WMDsWwm+PMcXureES3a+aI+mhFZmD2",
-	"5zt12SMRwuWGL3oFPlIn4Ek6ZkRpkVXLsmMmJR0y3wNp9uL1Edn7YWefIJWWHSIZSLPAg7ocurCc51yT",
-	"fcJ4OBERV5Ks+Rt6tzeAaPke8TcE/P0P3+tyf0MzqogPhL/e6vK7tc3iwD9ozmY8Mpq9sZBAN5nNZE3w",
-	"eIamUR+e9MwTf721NFk3i1HyrZm7RsapVKTPCFUkZlqyf0n6MwWqTI2+Bneuch3am7/u/7H94eWbvd+2",
-	"7pSj8Qjkwyo0WzmvXuO2ORRNY5KHk/GTCGfZEYNjUhU0iFS0HzOCWxuIkLWIfhUtprCqoAHQMERrm2Xv",
-	"xnDVM2NqeI0po9eu9AAXoqeoFpi97H3HuuX8Okwo120U9s55jmK3ZlKOlU4/lulgEAUgU+TmZwkyheoN",
-	"wJoLdGQkwp7+icaxmMK3EzSs9pQQvRhMq7r5zPLUG7MwoqiSeo2EKtYD66Pp15i2YUSZOc1rWDN9wxgy",
-	"QK91Zw8Xq9QTTN72ZN8ELputoh76DUuiQQT9/50KRXvsNmAsLK6Tnki5fVxUq1znp7G6hVXqdGMMbl9u",
-	"20JL/F2kvEKEl7TqRJNaa5JxNC7TguMrW+b1sgFJRkOeTvS+i2HEezINss3BXwY0ihk6yQYJk6NewlLJ",
-	"eiFT4LbA90SqcjGvZ8w+DsfvoShY+EmTRGU3se6R5hwxw0d4nJyjZJSQntlS5xe0K7o/ZMMpXYcxG/dZ",
-	"0gPvsT2O1o+8QNU1tiU6NGdsCXOSuSTO+atl3PrUvjOkvMRXb2y4xlKiM57/b8pUZGZQO2+jKdxP5LO6",
-	"dpFlzTMJrCzMWf4eFW03223Xq/5yb+cuv/ocXckoYE+mGS1YfHRj11gqg4BJ2cvsVw9icC8ua3WxIinT",
-	"Ig+oioVGlMLxE8rlFKzXmvmvaZnw5d7+9rrL/NOEdyKmBh0IsJEdkPQ60EdT99EpTPXjPH23XkIFdshC",
-	"gtvsETmhAWtKpvsyQUBValyYnh3mT4wmLLnbyFYYbaGxwvoWNshOoe4evhbJUKgvs0utooDVqol1A/tZ",
-	"L+1VaZWMSaYomNXvMGwN7jBudmabKAgWtS1W9uwXRmNNLO42l4rr2jN0wxJp9BxHxG5tttqNJc2qeRt1",
-	"q3XCVSLkhAX3N2SYlSjrAeNZ07r+m+gGraGnVe+gazurvzsYOPBCZmbCtarBbb3O9yTA9/TH7Yet8Zvw",
-	"5enkYlv962bvbf9oc/Sr3P2NHf6Qtv95vfXzfo39vP42Fmf8hgeH22c/DI5fTaKriz+CYW/z599/a354",
-	"9/Jmsx+zPy5+FsHx0TuxexYUe9hp7+/dyVvyG9sbRShMLLo2QPD0NfhFv7y8ib90IHI6X9wITTJ/2Nvb",
-	"apFDTiJOAxXdMKOwRpKwWxqoeEb8T90GPus2OmjC/eyjclzmG/olh7xnJlxPM+2CMDNHTs0FF32Pe8BM",
-	"XBYTcbW306hjtoUTXD1w9pxFoUdEQvzTw6ujX3pHpyfHb696J69Q9AG3tbVdtuZwsSXHw25V7TyjEtOc",
-	"30Ik61fqLxXV/r6Cb3kOV7sscjDD2ciapZ7GmiEJ5aFdUbleu1By2ZGk/frjsEAOeC0SgqzQjMdl+XN5",
-	"qW0zrbsKH0ZUkeuIh0QMyKmmNE54C0i+9lq4fZX4sVWY7N9GH1mGr8PFqb/KVkN5GO02Y9cVe+BThlUY",
-	"DczEj9z5eiJidhetvNDv1OpidoLQSsmf78xx8erX+/Rz/XF5Vc3Z0W9KX3PnMnct2FNY6e+93YWdrpvD",
-	"rx/e1Kg78dAV4o4vt3b3Gl7jOHx1edjwGhfw98faKKgb98N3Tfvh1u7u5n7tJ6ze+oPXpvq7mhVGdtTw",
-	"Gudv3sGgDmvbr9fXDMlzTEC1H9/Wfjy72+RxDfdMj9aD1cQe52zAZXUHVgqL0XtYuTjV0I76Q3wGFqAn",
-	"J6XLn+gviGNywtsrlG7+WtQTNrSULb8pZl2/KYJm51A3d9f1+zCnYUnOZz3GD8zjoNkSb5tLBd3J12//",
-	"E25aMZZx+RNX2MG76EGxi7o1eef4vIvTfUmUIJvtrR0nYtIjVGHyDjwA/5qWHN9fvW6+PCAQCROI8Vjw",
-	"LrdGbvRUJWyQShaStZ12m/gFV5S/rhWxmRpFfEjkSCQKgtopJy+73InWjCSBj0tuEaOSOdYNkSQsUGQk",
-	"EslInyqlhyUVncSVEIWtnYLu+rJmmy4YDSPOUCkpHpeQKtqnRSaDtpB8NOK6svde47apX2/e0EQfYKm/",
-	"y7p5ZRo9v258/Ax+smhgQqkLRpdAcG49EyEbJhSdGTZWx12P/MUlBvLW7fDI+bbw4FXeY+H3t9A9KEJD",
-	"HvFhFkD1YOtziQ2/YTNplqhqkEoYDWfuuhS6tE9X6fXCfJNvU9b0XNtVdjxKq1He1Lp7eYE61f3EzqJC",
-	"9jB2npUjMYuDqJ+jZF9ohb1PdF/Nqvx2u31z9XL8ZmtyOt3/Q17szH76gR9thq/3hr+0/zrcZe+3ovOX",
-	"f3/YVscPEp96R4jQBbsRAX0Mq2afBtcMfe5PZc08IBwcreivUFncJOX2s2d75z3tnRewkpoS/jSD0D6R",
-	"3PPAFPJanLjt/tZgj75kzZd0Z7O5E+zuNvfDne3m1mC3vxNsDvbZZvvuTJVyIGve2fxJhUcirYtssD7u",
-	"2nT9MeUzsM2RKQOZA95tNWqTf4u0ClutHY8RUDMGZkJGaDgGnxOK20UOY36rkyZEHH9JvCykYtGJvmGC",
-	"h/IO2AIRh3AvrxmbSIh9jfjwgLTJmpmxlucED9g6BCd3uYlOJmtvBfFNYnXHJyOWsA4ZMs4Sfch0U2kc",
-	"kjG9ZibVnsVhl9slJRHPcjf1CsjWelFG294reJW3dve32gW/crt2yyp7c2ntufnSV2JyJyAA6qX5//+k",
-	"zX9/1P9rN/d7rebHT21vb/tzR//yj/z3f9gH/7duAy/BHXTmRD5WnQsvdzZ3yAY5nzB+8ooYGYq8imQg",
-	"QES2cZOtRpVy02gse1ls0Gq+gzxQaV4Ti6hQ7nysaTpyXSs9G1U4JxQhVSM3FsEEGuZN1JtG6zrogTsE",
-	"48PuM6dKAHzd1KRM0TZy91TqRv7X9Fr20iRacjFaUxbHzWsupnxDf9qC/MjaIEV0YNVtaPHMHY8natYx",
-	"9vsRlYQLYuPwMK3Qrqc+ccufpySTQ+6340hk5iXMlVp+iq1Gx86ipYQs0zSKVTPixg90QDRbEWrEEuJr",
-	"zaBD4ZD6WiOlnDi5rvhFYZHvldMnWXITBaxnYWcye80SSx+KQM7xOGmyuZA8WB6HgDX1zqTSUE1E6GrH",
-	"Iw9Enh8s8pTnwgY/rzoP+93dTgakMQ6xqKzcXBpbfw/rBj2PAyy7pDUXZAEZmn+k6sQok+1Q44boSxGn",
-	"ivWWCjA3XmpN0CSgbED084hOJsYfuloi90rJ35iAVUMzkpRlxkA7QBOF7/priRpRRagsyqROsMDqK5Dy",
-	"WDcfQS4oGtiM3o3wKAnjbMrCdYMWtfwClTJG7u3wnHydJPKFgatfmjOdOxwKdufCpEqxaHWHPD9RC+7L",
-	"N2CntoEhy6eqm6t+l3U6a7h2/hCv/Y7xUA9jiSA0jJk2ZDLrZl5U811zeC9r1MTMsgct1I0aNPllNbuq",
-	"4uAk9xQAfEzuz8u9/e0ssQYVHEgMGjcZD0TIwtropC8MG55nGHp069JXDZFzcj5WUZuyKP9efcTryoG5",
-	"+SRX+7Ren4CIxjk66w/tH3K8o4iH+iqJ5IBAgpCmJ8DOzGEqrv8XHKaVIrKKvRYiyotdtXdeLpKArTlw",
-	"YZi14PHMQ7QnJyJKZC884BFEm+Li8S51FjNDYoV0Oed5Ad36ipHx9WCXKVdRXBWkzKet2vjBivfji1OJ",
-	"Vgte/wIGc79A93L8XQFVcDGruqoNNCzxGoBZen/xVnYINUYGdzcgsNQ+MES7y9fg7xeSiCnXH5u00vsR",
-	"Qox3hzs2/4M86rBINJf7rGYbi2b5uWHEZAOY8w/t9j4ZRVwdmKXI4ISkwYjA1ZxGaiRSZTGGVg6pdP2Y",
-	"xZcqE3g/0RcQY1Tu6Um8b3TG3CCM9/LB45CK2+LzNI5R6KUktMn2JAISrmYZNJfdB8GLapENZtLNIAhb",
-	"IfOx1H+eqlcb/l1So2rieWuGiFzHjd14IUkUwpQiBXpe0vqCWJxl0/a/YLSgUbhm7so5yJW5+3aD6rSY",
-	"cmnu0j1UObvZlbTLO2LIAG+VD0RNAuMKgcZLHCATJ77a1PRH80Z9KsR1Ovmicd9bcZ6f+PS7XoQZRMI+",
-	"GOjU7/0f+NnW9en+5Led6cVLebU5e78XnW+zw93wdXv4y9Zfb36I/9i5Pdq/eSTQKRA1gjSJ1OwSkLIt",
-	"INobNjtMMbeqnO9fYKNkzbfQc61Wy4cMDitp6h/WW0RrSognSXw6ia7ZzCeR7HKb10uUEC1yCK0B/gIl",
-	"fRoSxH3TDQYjFlzLdEwimUVpGWxxymddbqNYDM/XbVnnIYyQ8tDwt5KIZnMnBokYd3mk1t0ejN+R9Gdw",
-	"ryMuFdV/w5227UfKg5SL/swiXKAVPntbTyjiNqvl8N1J783xv3pHh0e/HPeurk59srZLpP7cuDLXgYp0",
-	"eRwNmGYr1koX8eYkETB6PSdAd0d8WoDj6IuUh2jnZ9JiwDIedrkYEAoAjy8MSiadtMixFs4AThPWFkIf",
-	"zBIZ/dBsyAuptzO3GoFHYZpESmmNy0TawTLRLh9HPFUMpSgAecZdz2Ge/9k8fHfSfOPKMnjU9AUDfKf6",
-	"M1c2PBQx3g8MPLdB2UCXhxO4gRDwmmgZBCnTtdYJoWMQk23P+NdrSzp+/XDV8OZcAfc0FTtCwbvU02fw",
-	"ISJFLjaIzRlfTQm/Hv0sHYLoAB4BKACPGMmqiUc5EeiA8brcmqzIhCUkZPpj+Eikyssyg+BfzWs2ayrR",
-	"/PXDlWOsKQRkdrk+3DmryzKwurzLj+G8cMGbW7e3xBrhSUCTBA6hZoacER/AQ3xARm2REyWJz/AXjEGA",
-	"eXe5QRGRnF6zXqBvcyBCRtbA+hcBcEospvByGDa16rt+kKPP6N+18DFKx9QOe0xnBGd1QPwc+MQnY73c",
-	"ZoT+P5uGnDdPQj+fBR5dmKddNIgSBaMklfo7c5Y7pJu229uB1in0P5iPB7JK8jIEWEJhiITGEZUt8lPR",
-	"m9cxADRZiIDvET/D7dKXjwEgTgHKS7+jB1n8w7xMfC2Q2Wddju3LTu7O8SHA1bgQYRhEDLocIidEMl7O",
-	"q2j9u/YERIpEXIkuzyntrx+uMEcNUSEBBWWSMAUCEjnkRHNMR3bKb7Lezi4PaBwTiH1E2gcjjRQEcAFS",
-	"v3/bBPbThEd6WiCMGi3PLBnynowRjEQcWg2o6FltkfN8RbJKAPadLoeRTGjAJFnzM9giXF131+yGZFvh",
-	"r7sxx8hDsJMu1w+0EkMTFtpUz47Z0H/4mNwOiMKjiA/xhMIC4ZIO9WKOoe7GiHKQxgMMvMJ5ag3ZrIj1",
-	"0+iLAq1qHihzoEA89HyGI/MQnz17hNFydmWUWcVISRYPWl1+UkEO9ggEJuH+Q2yShI+QQWeDKHzT5ZDI",
-	"WLs5pJ+q4skmkzjFEVfO5kGXm6wD7BMGX7pCMDDnFunDU5ixPv982OVRFRUZZw+g+n2hRrDuZm10q1Yp",
-	"eiE1L2YEQIRaXX4hEPSPYgqsJCMWh5Z/A2cP6ETTG9hD/WakYMsvFeUhTfR+IozWVqtNDgsRFRgHRGwg",
-	"kAFi2NncWYchYexPl1eDf6gifiEIBEwSzUK8hkk6hzXr8tLrE8ajsBkIPoiGKV5n/6DOa7BmOfs6tlMU",
-	"zBzoCByTgw52QAq+aHz1h729Lf2qHlA5osc/ILmT2rzebu+blt1oEP+AnJ+8OipAjh0U01rh8uom9tt7",
-	"L5GorflqNukQqv6/v6bKQpTFUcCMudKIQIcTLbk1twBhIE1ixzY9nU5bFB63RDLcMN/KjdOTo+O3l8fw",
-	"zWevoSIFygPQWgd/wAIXaM11wjidRI1OY7vVbm1jiNkIRPs5wT2dT40hejkyAnwSNjqNn5mCxLBSbY2t",
-	"dvvB4NSh/Tlo6r9enr8lH1ifvGEzcskUMgWjj8oaMUwC/PsuDq+u12waG1lxCfhg++4PXNh7V3FqdP78",
-	"qNXg8Zgms0angeWaiAmoRyqK521384d1LRXSocQ0KEUxOH/J2+ZsU40A+UI6WHr6hgd0QvtRHGkNFOH5",
-	"kFQYbD5czNBce2D2Y7JmLy+845HLidYnyaWZq0dardZ6i/gYLoKKnFFuTi4v3x9f+GQt12as3vPu/U+n",
-	"J0e99xen/rpniLkdKzSBwl317dYyIWMdEimtMUlgi7kMp6VvvIeVQ12glKWAyUc866We5px6a5XKanqV",
-	"ijhAbbCmKQ52VwWHmkJi0O2Kd2TBeV+d/yxxB2pYyNzTn4FSZjXQtIC+LAfzgGGAAycME01JSlGxcdRP",
-	"KAi0sRDX+h7ZUwmXQBoCZLiX9KDYw8krQ5AOiMNGMmQkgL88eXVEMJxWa/k0093mnFkc1lFhSZ7P6opn",
-	"dV7Asx1+/dFExa0ZFSAfas8iYrhrkokqCQU+wEKQWouBVwZqwR47j0xHUTDSRzHCenEkFAxLh2jpUlM5",
-	"gNGXDuqFJvMjMdUSI45RvzSN1KjL/Xfnl1dkwwEPMNPwW5bQnrz9/eTqGAgtMXxDNz3Gekeqy2ciTVxZ",
-	"+oUZWMSlYjScR1xLIP3vLPbowpOq2K3aGKlxXDyiNWW+qqcQI4Me9KTYZpFL5qtI4ohfS62n8jlnZRI1",
-	"bUphrUx1GkmFCRayUSwwOKcWQ/7KBlas++zd+aKpVPj54yNSCKemxpx9QVsTZ1MmFRY3gV3aWWaXnPpt",
-	"8MnmUhJaju0KHy0h1uVVz76G5PipYH7886PeWtf8/ufHz5VjmSW1lSH9JVlDI4AasSghGI4kXXabHc6P",
-	"XqNgKcGSigYW/rPXAFz9CnV7a2ia9QgR8JeQtZ32NvGrOLN+Hh3B1z0iBVymLucCyoOhzoyqLzhDecaC",
-	"1YhpmgzEL0CGYF0Exu/V5f2Zax7C70t4SMYmIlIVRzfMSLy5AqpJqpZf81gFsG0FdDJBB4CJrUHNO//O",
-	"WJPgs1kdEXSrDuSoy4Cm/FCXr66wweei2weAJiv3f/OB779TVWY+FUDHDhhF4FXPFIQBXicgXOubpgs7",
-	"7f27v8jqOuoPNpfoolyZD77bXWY+NeXNvgfqhYfWNSSa63vgnA2oSgmnQx+MVYgXmLsbBS688QkBnD8j",
-	"MYsZ1rwrXldM6HSua+HC7NRrHMZgl6VwfuPnd+fuL7Lqld/DUbowOdqVo3SPA+PNNX7NOxMPLUQtIJ3P",
-	"J+uJT9Y5Z9ViSUawyqnU/aSqlYR9rH8Ndc+q9GwjEXGMABP3aXOehHcFWRhTmPPIhFSjv4RB0FSfxZ7r",
-	"2DAyEAR5FHK5u9wkc4No55eywn2yZk2E7Y5JDionfEMkBAfzoPGTWREwkqZkJbzYgT/Qi2La8LKyHlos",
-	"jAFOpcvNN6aFnfY+8W21Bb9Oissz4R9Jhqum2n+u1rH+GhKbPQHfvdS2Im16FvMeiDdPYhrUMWcPiEPk",
-	"gD8IzqzyZ2jEfSW+VI028uIMc00vx/hKhRg/cin/pS02nu5kkrAAimnUBrpmBm83h25N31NGkzhiCYRI",
-	"lFKQzv46nL2N2rdnl+3Z2e+/Td/+JaZnr8T07LWw8Vql2WOMXWH6Tgzi3k416PAxrU15SY7aKtFgqxMD",
-	"gifgSQnTE93HehsQhrXgVTWTL1rcnOtkC3/k9wWiyUCKMNJA6b7A40czYGTY/ksZLh7uKBVziWqPk+aA",
-	"1h3zjTO5r8GCdraWYJTlGv9f3TN/KoYkwvwWY7nUIqxTcCzjO5qtFa+JSNXCe4J1l0o8pZT3EYuAxj7m",
-	"xYMMZT1Ca3n0rw8xeNI3XnITkVf0HKWSJR7xh7Ho6/ZoHJsn49YcUm5rgdUwsgaMykn0sX/jQBpeA/up",
-	"BUuvYABA/Tzo7Uc7PMHjWYfQZQvSdjmA/UNQmBSFxKRixDZMeL1FXhlFAqLuO4R2OfZsol5xuW2kF3pn",
-	"TU11ScDBZZKCMTKsRT6A+4xyNxgSNZRlwD1N7H/dJpSL9tZux7xSux+XtUtlAcDUBRj7D2aHxzws3CaT",
-	"hwOnFzP/8vux4I4j+u88Q9AZe0wjkEm1rNXF4Db02SiCabq5vlbKebbz3NuV5kTbsxCWunJCqppHHnLq",
-	"aB6Wi2wYWDeHV5SSGeBKyrvpuyaAWI+0RDj8Lp9DQZUQte6oQpXzx5LnakupLyXZzaFkbkqHIfxPK4s9",
-	"S1bzqS5udyH1xlXuc3LsXKiEYbSNS3azezOAkmfz781hPKUQj44RVFvtLbwdTg5UOPPIdMTgSokk4/Qo",
-	"6vVZLPgQwrTA0xwEIuUKb1nxG0pA7ydTKknCaDBitZEuxRptj3Sr6gvBLXWrth7ObGgrcNawqJNBdY1J",
-	"YYk9QiGkiIDREMyJU3p/t8Z/hcWtwKgO5bVJFs8oIpRlJTb9dZnrBV8sy5UsP8ozJ+cI6ySX1U3+4xxJ",
-	"XUiUuNc7ZDoSCIkGqQ4InAFX0eR0gg6AE0RUWC4coadFTlQeGBeDRtcir0Uci6m1K8YRvwaFo8vHNLk2",
-	"wDAmtMQGp9Ra/F2878cy+tdhin8rbPKZ4y17KS+ZZhScTfP1N8nLeHQzyIsFl9MkcS66lSpNtCoHHRWS",
-	"1iCJirw9/mBTQfH3g1KRe8EZeNDkBFCT3+EDe1GiMdQoVyye6W9uIpFm7Q+pMZWYrDcoNt3lw4RCWjMP",
-	"xZQkZnwZD4ai1VKKxM0nhC+NKirxek9HIs5U1fqbiEvzWHewULvgWzM/6lsNKb1ZXb9nuffbpAIXsEtw",
-	"6Z1LuMDKYIq8z7UkXtoi8N+EyX3zac+8FQSmNuGRhQeG9piUHjGB7LuCaf4hJd0ipuPyw/QwGRXD6i+O",
-	"f3t/cnHc+/344uT1yfGr3vHZ4cmpj/Jvp8u5yBV+mE+OIcasoJxF2K7ZaFuTuahf6PJIkr9TlrJwvUWM",
-	"VZsOFEumNAmlpqf3JRffg//7+yQVNvaxqHrqAwAqEfjqanTmMgHJYGTmaMkFg1YxRBqNSSVsgQ5kzWdo",
-	"Br5ngBTz8lha1P/l6uod+YnKKMhzduvRODzIvwa1gNMx87oc8qEBA/T9xanFAdW9ZA1ttbZbm0TSmVxH",
-	"g60kfgFS08ec6wKSKPFzxMAfq/XCDeBEl3f51Zys4iIyaZe7Da5YvdxfBxRKiYlkDhyjnkoBJdHvOFvS",
-	"5Wt+FUPxx6Ux4fx1IhKEkpiPbKNlQN3RSoB2/rrJRyIB5Zgt32ddzmmSiCkLO2TAphkwgt5zK+oNI6lY",
-	"ojfYAHF6JgifkpgqlnS5DRk7tKf9hSwOP6Bc63Z9lk+kRXyL/Ol3+ZqFAwXAnlr4zwPEUsE/qsBcIyq7",
-	"0Ikz4Ejmzh2lCZXyMa4NTU4W1qLLMfnVBVA1L8IPL/LE/0RLBjLta33A6MuAqdNxAH/yX7u8glogYeUP",
-	"CC1DH6zVAYIUID9arRasDhxZW9toOoKVumYI1dafwR1FVJYMcWitlLx7eHR0fHkJaEXrTnpEf5Zl/h7/",
-	"8+iXw7c/H/fODv+JqEYGEymbm5svAb2ZvEeasC7XV8BHpBd8Ge3fBhO6sG8GY66MvnDNZut6BRCyzSdr",
-	"5aeasKBb0kBx6Nc84tPUwD5YtBY1m/hd7ps0/gMSOenmoBLJMjhClkTvZ+qVXh0aXIOp0eSoa6EF3RMW",
-	"kjJShAYKcLA1/c8ItKocJK/Lze5FMbNringyKrphgJvi27Puk3EKaDnu0Tb42oCmoTfDXZ01/937K7JR",
-	"wP3Z+IQr+XnDNiv99QNCu7yAhzGmeIAI12qmIwEdvn91cvz26NiH1CB9Y7hMB4MoACo9Yck4MsAoqCJO",
-	"I8nWW+S1S96NACzJkKmcVQB0UBdekWQtu69I/wFeJRcaejk910/su+YYwKiKrlyvQgDWDdOEbnsOq/UP",
-	"upwSmEYhNQjdxJukOjKTlfnhw4emy6Q7hq0mjMbjH7sI09tt+HhX8ZkLmTFl+spgDaRjxzduQXf8DPza",
-	"XCnDagCg0cBs+FkJ/9q412NDda8yqM+HV0VsH7kK7hVau21Op9Mm8Oc0ic2ZWFndWBBU236Eqdyp3Thw",
-	"Yc8xRd+tWF9xK3ufXPQ6+KHoarZHpJqwWBB80MgPBWabcXSjhSjnsaMUFIXPOh91qchYrj8AN5vNN0A4",
-	"OJePdPVrkDS/xPxdUZmfjd+Prsue0eTasVdkxgpjAS8YLJYxhOOhBB8VD+crt6+LTjCjRxex3bReUcXm",
-	"fSGzc4IgZyU0YBBHMTbMYukogfOYdUwGBFpsAF/tDqEGYzdQ8kPlByEVItUiZ/AvJVArs04pUBViKdDz",
-	"DBc/EVLaKWpRx9iWDq+0mH1y2rs4Pjp5d3L89sqCTVVdWTz83dmJxlfyEB9WDVgks1/Z+kAF45fJ2Cnf",
-	"6Kdhfd9J/MVvevmMY6iyvvOvG9ReWxDn9gprsz0iVofmfwkbsAQ080dB7ohkqReKNuN40NSToBFnIfnl",
-	"6uwUuq+H8RjQmygQvBUFYtF6vcbX7l6yaEyHbOO2CW8XVi2Dqe5HnCY1OP91V2p763Z7i8AIv2nAHb3j",
-	"BiwpEHMQU0aMxgi+O2+Vf8E3HlGINz3MObMGhTeDcswRp8E09A2Azl0wLVwQLTVyYCg8zEcJQUwIBTdb",
-	"tAUbWHd+Ec5WYqvLk0ki+oys+eZbn0hFZ9LEX5hRwDvrHbLVbqM+C0aI0urhYMGF7ELmaZaoRS0w/hXK",
-	"0ftgKu5yG7YF0WYZ4nbCAmbAPkwUcPZMvjABErLL1/wAQaBY6K97kOsaCwnmuDEI4lxMyZpv6/P7KAUA",
-	"7jaOTQwGXpdLAbBMKorjbDqBSBIWqHjmQSiZUjEjMhZTlqB5O0m55nGCMyJ4l1/+dhopvZJccOavt8hu",
-	"e5v4ab7xvjFCXDCVzJqHA8USx24yB4Tpwm7UY96avJOai6Mfzr6dq1F/WuQI6kSbQ0NUQrVEV39JqlBa",
-	"d4mqVehhMoVQqEzUqQECW81mltmdATZjwrgC03fKwTrpQTZF6GXJ1SLJU6MhNKSY1GDBVakF586Sp5fK",
-	"mC4jfz2SBlnu5ivFcZw7OsQ8zlEwtf4ltOTh5XbeLIsvEfEzBM53FKmZEZdfRQ0YNKrB3EWNK2vBBXO7",
-	"oS+VIuRzqcsVi2OJoWZYDQ+xLDMaR3OSgD4CE+ZMVYbU3eryPI+0kAchs/FbU5X+QPPlGtz4Ll/LfcNe",
-	"2W1rEdO1iAusz3E0u7Sry8d0RvqsbBHzypE1xmqWoQYB0L4FkRUTLMXiAMxzxrDoZJcfloxt+dqgXwWU",
-	"/GjIqUoTZgAkZgjMblHj10Riu0b8diCanRx3IqPywGLs0iOehQfMHqNpM/az5tbLBQwMmie3ZQKcZ8LS",
-	"QfrQ2v4hnwH6O2GxfhrxIE5DRMCwdXyzrQUnjVBEMv2mtIjyXe5/6jZwiN1GB7PnPhs/hUWXh/b15BiN",
-	"zTJ+AFh+27hkTHbq3HHwBJ2OYG6Z8i4v2VwMlPYaBgcHNElmCHAuiXXkeShtW3OOU93CSuLg2zuohaY3",
-	"/RomrLmiPiKaXYkCeB5WsUHzyvm744vDq/MLDNm5xGiIgUi63P/5+IpsWPB+JyuxRS7BmEOCVCoxRnJe",
-	"upfo0e7ymNFEkwuze7QvUmV958bvKev46kl24VbzyXyhF+XEhVj/Sky2NIbFLpbMb6qoYs8+lm8COmRV",
-	"X0m+4Rk1y8H9XQ46Lz2vwqQaDndFQr0gfqqG38yLU4GcYdc2vGYYZZcb2ZpxkQ5HAHAUgJ4RiyHBOz+b",
-	"0tk6uO4tl3UgkLSubEKJkM6aGnIdl7AXebYJIyiW9vA00Z3Pzp2AERufAlHcEL2liV4xUGAOjy+x9YNc",
-	"PbnLTg7TXxS55EZK5VFBdpX6M1NuRGtM7aLr34nNWYf1BwDQLrc1q+ZFrhzYHHXDXFrkvdGkHEipLrcW",
-	"ajsUWxYCI4W22m1AO4WnwNMkiUI2nghND+ut9bqdJyXuF1k1jNUp+xzK6xxhkPamFLN0QEx6JsffCTmu",
-	"plHPQV50iXO7vb8UcS6jNplSJXdWIbmcsODXy/O3X2rNWlRNtFwbsVbEOJ8wqAiW490/vPOi3Icm7mby",
-	"NWYpu4Qziv6YRUv4r8Oz09WW0Lb6H7CEZvJ1S1jQxhehh50X3vyu4dvdqSwCcS8szhzblVb0GQ1GHhFx",
-	"+HXA3r8GCldxaRzZLE+EXmDz8ebKoCiAaZmvJK/89v786rB3fvHz4duTPw6vTs7fXvqlUazttPe73P87",
-	"FYr22G0AFhCf9NlM8HB9Plp5wZr5mJjlbkdfCbl8Vcvts2n2OzTN5gk37lYeFK9pIMZMWlNRAf2l1kJb",
-	"GyS9iOlWbtU34ot44hP9bWIHFSCfS4XbVyblKwkC58kwg3aeF3m/TB2Z82T4ZKVkKmBv5zye5VBq4FcF",
-	"xmVyIovwo9v9rcEefcmaL+nOZnMn2N1t7oc7282twW5/J9gc7LPN9hzwOlvpvj8rQKbdVd79ufTNM8BX",
-	"Oc5z6UI5pQv+oLju9vLfIf9htVkop5ilCycFt8V6VmSspiBPl9dV5FkvldEhS1TR6fIlyuiQhVV0uvzO",
-	"MjrEFtVIWCASY1k1pYshXCejAv5iKfa57M5/UNmdZwD3r1mnp+TXXaVYz3IE1LUELhaDXM/Ng1Lb1yKp",
-	"KUy+Bo6fPGvecZWsdzIsG3QDGyc6d2CxiuEg4OB2CZiN/MJE1wEEZYGgRKitU66/IjEbqHoMyB/BX+/P",
-	"9yXkkuFPsyOkoo8GpqP7K/T0lXzFOJLwSKS8lir+IqZkTPkMRYAp+0oAuU9BB5/J2vyaUe6trQau0IIS",
-	"85gUbfnSZEWp5rk62XdTnayegd73UHmLzEzPpcr+O0uV1R2wxeXKnkC39VYqbrYsobxnzbOVx/RcHG25",
-	"4miPrWw/10d7Vq//o+uj1YsHKxZJezC51EL9zE0APDTO6F0Mb0MeM6GAz3XIZzZnaExnGMhuK9JUy6pm",
-	"XT2muGI6WWSlr8Erk3puiXpyofkbd5FdOeBqsmLjeCHLRmOZoUM9gtvMa0zSmvPpvzu/vCIOTqKfxb5W",
-	"1DzkmhLQCh3wLAjTjwwJjyOpTHH7uTGs6wfQh0gV3FKVp7QAUkQZEKtFLoq5AdKmIE5MrowLWjfrckw0",
-	"RIj18qpnsbgGQMMnvia+0bClF+pVvZ38snz9HiE/r3Lzns4G9J3d+mdL0EMQJ8tQa8hSTrPWjJVX8Hi2",
-	"fq9ADzcDeKFb/sR577uOEcwnsug+TRAv2cl3fHZ9P2qsIaSvVdY8O+G5H2P9cZjvAxfosYnvgMqaAyR3",
-	"yjm0kPXKhW4H3COgF1tS3jI4Iwi1RLtcRnwYs2YqTUEQm+N38vb3k6vj3vuLU9/L+TWRSiQWJ5VKcvnL",
-	"YXNrd8/rYmY8KX4MYKim1gI45CG32yQ89mcEuTamM2J+qR7PkLMwK0AJTvQs5d+ILlWIAX+9RU4NKNSE",
-	"VXJyXFgoM7bzi5/9daxsCdgXNxHA7ta9+v7y+MJf98jO1r4JED0wQrwkkzjNTpkWifJjRhOWg8AWI1PP",
-	"js9+Or64BNzPfVIOQtXySE5REAlqKJjElKiBgqAHxMbGMAYopSG9AsCRXNdnJCQGGMuCstaQfmgDhlCf",
-	"U6kX5gxm+0hyEHbxDRZturKoEwZV90EKMz3bLP4Lyr7hkSZSjBlg/s5sxFGF9RwgMTS/Ixkyf3259LXx",
-	"Kf9jORdaCZRkGR9a3sULiSyECxILPmQJmYrkWj6LNV8qtptMsqow8zSyzN1Cdn5s7vJWGL4513h2Zviq",
-	"FhSKIkJBytGMGmWBu2+BEUESyDXmgoRRAmnTYai12S4HEcPISwHlBOEH1CgR6bBqFdES1YhKp0JFHdvU",
-	"eoCZyvet2uAkFqk1Zke/Yk7T96iYjLPD8YTB8qbTjU+pZEmVIZQVlawUeVaGt2weVNn+5yV+EKq0y1eK",
-	"xRqLm1zILM07i47H5Ml71wwv5F7eo2S4mSioU3q84X+9DPj0nFCvew67VidO0aKHJWb0hn0VnvhessRa",
-	"ArTKXRW53k9C+si6ldvFVwo3NPNbyD2etan/ilRDg+5vNt0mRa8mwy5gbxb26q5csEv73lMkg+W5XfoU",
-	"tv93b2ewGWzNyeFit7jYPUjVyu/XmN6eMj5Uo0Zna3fXa4wjbv/efNqULrN2iwTCOLphDri83ZVnW/e3",
-	"luZV3aNV4iWy0lpflt61xH3e+GT+tXQY8GVWIHA50a6ALfgcC/w1Y4Grp7IuW+ReBzWLD34kic+cuuxY",
-	"g12+aQtxzI8XKmPuT+iQkTUuiGUHhEq08IM9LY+kUCN0dURDzTTRV6Jvo3QcNhlM5vuLUzJI6BBwXtb8",
-	"/wOPf2y1Wr5nUxelfqQEYLklNywx/hEhlQQPjfVTFep5K9HlbkhJsZa+38rrvV4eX4E/iUxExBUO0vih",
-	"VJfPRAopRjj9iEvFaDgXttupDv8OqxM8YjGGRym/kJekb2ItdJg37KFeFBaCMVVC7dN6PJ6l5J2nE3a+",
-	"stiRIe18AwLH1zAwZfMH+auGo2c/LcDUqamLWxs5j9l25eqaBKtlUo4BWQsqrVo3NMR5I8a6qUGE7tu1",
-	"YgCXIxeve1lStuCmHnAqWYbIm90qKMQIxVRhaUgKqrBbQ0cTN32dQqoo1CcAqEr9Kw7L1NRWUMTQziDD",
-	"pE95VninUMQIW4G3gJQ6uLx2ji1yTINR1Zxm6nZj/GhWNxRc0a+OT49/Prw6ftV7c/wvP9tespY7pRfk",
-	"e7+yY3AFo4e3NpS7+Uqp33dWUT8EDmbFC1P2M+e2qfwOLBLP7trHBnwsiq/FjKIJ4znibV2x3Rc5qnYt",
-	"Cb5bTHU5/Ioa0Hen/nwfHlgoRTMowvrdxWfnwkzO26IHl5nmV2vCSoDPO11OFVxxi1cTq8tKYu0V30gY",
-	"Z9PVc/jcxufJeEc0hpnbyuM5bHdWULyEdjMovlcKrqsVBeu9fJxNv/65h6XNrQvPhp4nNvQc3yrGQ4d7",
-	"mnMYhTHLyut7JJ1o8TlSktC+FHGq8odfwFD1EY/4QMw1xhQqUtkRuspMh0AhfixeithRvqkXjkBSGYhU",
-	"VssNoRJM0Ai8NMesAS5DPbpHvB1ZH/PU6JhGY9n6rlRfLY6dvCJHWKrOTKFCt8rCmEHfzs7Fgow+TpyS",
-	"KCHrp8MhhCRFYYu8NeBiGeRYUUeGlsFG7nc5YtyAv4uYzCmMddYDnVNchUimTABUSEY07GZ6JxqLUCHt",
-	"s4FImMUZBEx5qyav0SKUGbxpWzHlUFF1hSBhDNeGOnzoTcfqgBlUBqRR4+TuLPArBTHRVUQkIRTuNLgh",
-	"+ibwdKwXlYG1AOKUW2TtkM+KRWfGFGsxFJYSEr6xFDAzlkQofwAJlbakDa4zbgPUpQH75Jj5rfW6kC0h",
-	"rtPJe7kwBKVBQ/o/5q9WIMbz/HhOYfBc562FZbSvOi6+7a320zr19KRx+vOownehEn/7nHIRX3wdAVeE",
-	"6xGFWcywQ7DAOV7H6fKLgVwO8xyb+P1qbocVfAjA9DLngBLE9QKYVMvM+v/78cXJ63/Vm/+h3sgq5n+n",
-	"Nv53a/yHzWkWiPBqDoA7pDDdIabOwtM0iRudxgboBaal8oHA4r5eqb4sJNRG0ilDkFE5GEkV8PYyGvJ0",
-	"4pFYDCPu2UpB8DcW9cEU3SBNEn2MkLRkjQJTrjY6x8KvVfIJS0jIbqKAoVBWdWs7zWcCY7WLdyUGLg1K",
-	"iYUCsTw4gZIw/Zi5o7YwxNVmj43x21WpBlgwaSQS1YyjG6hkn4uYTrvwd9Paz+vQhV3vp2eQWrOQ3GwL",
-	"F65J0YNaszDW1Qd+Ks9IHIWjC35C+xoOtuWGZ5rq6nfuK55nwm70tXJawB/q5m/kMhID/3K/QXJZ84m+",
-	"I2Sr1YZRl2RHxkNDntYit6aaZ7Yd/23ViHV3FfHkfvz8/wIAAP//",
+	"7L2Jcxs3sy/6r6B4b5XJ80iKWizbVKXepWU5VqwtWuIvCfM44AxITjQEmAFGND9f/++v0A3MPlxkS7a/",
+	"T6fOObE4M1gbjV5+3f2p5orpTHDGlax1P9UmjHoshH8eUnfCDgVXoQguomHgu/pXj0k39GfKF7zWrb0T",
+	"cxIIPiZqwogn3GjKuCJTuiBDRlzdgNeuNWsh+yfyQ+bVuiqMWLMm3QmbUt0c+0ins4DVurUZdNEkU/qx",
+	"Rcfsp939TqfWrKnFTD+VKvT5uPb5c7N2yVS46I0UC4vjuWKu4J4kSpA59RUZspEIGVHhwudjQsfU58vH",
+	"M/W5P42mte523LXPFRuzEPr+8OFDL1ITxpXvUsWKA7ieMEKTN3zBCTTOCPs4Y65atR756X5u1mY0pFOm",
+	"7K5EoRRheccOZx/VwIU3HCJGsCuzkN35IpJkRsfsgNCh1Fs0EiE8HfmhVPBIjyvZjdO/e4szv/Px9Kqz",
+	"OP3t1/nZ32J++kbMT9+KWrPm6x7/iVi4qDVrnE71F9htLbOY9OMJ42M1qXW3d16W7eVb6ioRHntZUugM",
+	"d0fP6fOd1r677bX2WGfUekVfDFs77p63z16OOnR7aEcxo2qSDGIE7Q18b+kij0Q4parWrUURvFkc1zG/",
+	"8xVsX35s+6Ntb8fdHbb26HPW2hvtd1ovhy9o65Xb8bbZzmiX7lWMzY/b/PLxvWcLHFhJP7ds8eUdnPhT",
+	"X5VT2VRIRXzFppL4HEksTz7PO+U0EkCr6ZF4bESjQOEnU/oRD99OR/+1/Cieh+PKJRDh+MuX4IpJGRNA",
+	"SScSn395RzeShZW9RJJ9MT1/1h/LmeCSAQ95Tb1L9k/EJOywK7hiHP5JZ7PAsK2tv6Xe8U+pbv53yEa1",
+	"bu1/bSVXxhY+lVtHYShC7KpIMSF2RnxJpjTQo2UeESEZhozeSkJJGAWsXfvcrB0KPgp895HH5ZpeJZn7",
+	"akLmEwpjlUqEml9rPiXCoe95jD/OwNyQefoGoYEkAXVvCSUzFk59ILgD4kxHdGDJwSHzCcNzKGYshLH0",
+	"OWfMk4Ry4lAa7DjEECupS8aIc3F+dU229D21NR3RrTsW+qOF02j3eQ2Yn2Ihp8HDz7XHScTtxUhG1A+i",
+	"kB2gMMEU9QNJaMhIIMZj5pGIewxvrZigcHfOhHorIu49/IDPBJGROyEhkyIKXUbufOkPA6YFDj0wlwYB",
+	"C2FQF3QRCOpdC3FCwzF7HMIZCm+hSVfcmZWS/r8ZAbYLg7oW4pTyhTn98hF2mIRUmRGQOZUkZLFUmJI1",
+	"QaZrxUJdWVfm7a2U+Af93XBNxyL0/80egQBO9Rnk4ybx+R0NfGBj7ONMH8T0qc1N78OHD6283Lhsjnkx",
+	"0070jvoBHQbsMfbNYzPGPcZdIChPzDkxMqNkoSYvQ2aayA2XvOEyms1EqJh3yjyfXsM99Fh0/0wS0xHR",
+	"F6AeHxeKUNdlM5C79aemNd1Zr3eyUn4XIaFSRiHlLiMBu2OBFqtpwk7Pjq+uydUFednptPZ3Xze6fa45",
+	"7rZDqCZRIjgjKJSSOiUzKuVchF5TLyX+ecsWcOuISBF91/c5cGOzRo2mZeDYnJqLdDuEcg9Go7Ue0w+2",
+	"3ee6sRa2xTzbFbD4Zo1xLVf9WdMjrTX1f3Zqf6XFf/MgJ0g0a72L4/dsoZdtFurbRvkoUbgho4p5A6oy",
+	"8ohHFWspf8rK2rLfDBfl26AnQOYTQcyLpC5CEoogYF4D6PCWLWJ9Bu5Aqkl0TLn/b9S89Np6PvCaFSKS",
+	"nrs+xHKjGfjeGtJXsxbQIQtKlDv9RKpBJDdcOCPdrtO1mHMWDpQ5h3bb9crWoJ14rfT2F76ehWzkfyzf",
+	"HVQc3QkNqat1U6tu3rJFU9+GIXPFmPuSEX31pGkroMqdDKLB3tt/XpWNOWR34nbDJZGumCElgmKyipdc",
+	"6df1d6YhGoZ0of+20vZacnsikP9Zg1fMetkdj4fVTJ+PzKYkqy6GfzNXJWfsxEfpPHvO6Mwf3LLF+jM1",
+	"B7ZkqilbQXGHL6iUhEriWGOCtRfor7KWBIGypyblWBFcvlbxJKpn/8FXkyvmhgwvjSA4H9W6f6451fyi",
+	"3bIKDjOKgkATbJscg8DPmb7X5ETfdbGtaPlcdNvFafylJwL3TmJISGlc1PN8/RMNLlIDHdFAsmZu7Erc",
+	"otKRnJ/df3ZaL+ZHf1/+rm74h19f/jHc/ng16k3fuxedk/Fvkzf+L3vi7FV4/VwflZQNZuf5PmjVsU1m",
+	"1eSw89JdMpdqkUKloiqSaW5jL+ASFpPrz3xb1aGU13pAhwH1kfCzO3p0x8IFcfVTcqJ5DJlFCmwUlIMU",
+	"ICWBGekb9JcP16jsOWox6xKq/p+/58pp9vnl20PyqrP/stEm1xOtBAJ1aeoADYtrzWTkc9g/y/OgT9nV",
+	"/+5zIx1Jf8xlEy5oxw18xpVVs7QI7MkmfKnnKcmYca24aRUoFFPNMOGWzh19VMiKVGxkkWeyIKrUjSgi",
+	"QiNFNNKnln10J5RrxQpWRRaJvVn72BqLlrFEaHnJ/KJfa8lbf9YSMyTk1kz4HKR3FUbsc7NGp+Fa1tEp",
+	"UxPhxddHLFjpfXi5/WK/0SXObO45fV63Uo8WioSaOXofr8+vL4grPIYSlb51kAyEx/R7k/mtfq/PPXbn",
+	"u6w11Hoi+cCGWr4GCUG/JfEtIhfcTQlLTdC0HVKfipD1uZpoASMW6JYvJuxgzKILF1aGG+fW+fRyk3WO",
+	"vKp19nzGXSYPiHPSuz58N+jdvDk+Ojs8Qm4eC7HNtErNvPhDfKswtfa952XaTU+u1q39PVdtONJX0IjM",
+	"zN2fanUCuAzVLKs29tUkGrZdMd0ai4DycevvudrS/3f3XPe//rKpyQCkicLifbDmFBkB+8GrLUW2WhRV",
+	"mYMXiLHPm1Y/sgvWyAiePlf7e7WCKTO/RmpyjTJOfo3OoikLffeN1ge/YIm04A3syIg5RcI514Mg+BKe",
+	"Q+CHyK+Af2o93pcyApJAc03v4hjEbR91G0NxhyfHR2fXg+M3OZJbxWoOofPjNxucA/ZxVnIlaKF+oZV1",
+	"oyNJIn1N2rBNM+FONt+iI1QUeupB94h9rLC+p4X2Z5JoUcX3UCn1WMDGQJ4JZWqBtnK111hWn5aM4xj3",
+	"nqqvu7LY7AMvrC9l+cICQYdNS7rHV1c3R5fOKkqFMYcbLOjfyi/23yMR9/+JmNnK+KSt7H2TE2L8QqWT",
+	"t8e3yO6JS6cM5JJVg3nPFhuNhw9HxcGcCeu0XUZbpI4CnicYGnkkU8RXB8QHOd6dMPeWeWgUmIVMX9L3",
+	"YMZnQr2GoTwoQSba/PLDDme8xMABfLVw9Fdt1nk43mizQJOtkD9n1GUtyWYUZVhUepElIQklJAXyLeWW",
+	"3r6EM8mqRbMiJAxA879nMv5trVN1tdnKRMMl9ivfO7ByVH7nnsn8WUNJLPMeWq+WjhallLVH/LlMuzKi",
+	"mTU6bKCgxmJmRkn9szZRaia7W1t05rfNz/oQaOUulh4zuunzFbopqLLH+OnzTkHSRAZqntuJZqwO8UDL",
+	"9MtD2IcLo2HcT1d3ozDUgpXVU1bZZmxvaI2Z3+s7NJYN0nah3NUSSEHwLcJANZqxUOr5xEzf3DiaXg8I",
+	"zMyYU0G7yRjvzLzN8g2FCBjlBT2+sBC5+ZVuAIh8WvQ8BY0wbUEwAqsEg9BgSKXv1pq5X2dC6jPABWel",
+	"tsxDsMChjeh+25u1ECf2mJ3Oq1etznars33d6XThf/9I3zVLDZexbThpb+gHgc/HZC7CW7iT0jAaA4xY",
+	"dkwSW2jqOAJ/6Vp+U2ta9ILshox6mVO5luH0y85izj5aSg+wX+cpXni/XUMumV7fnjtlm65qbvzQaMWo",
+	"rQtwU+qaUj9Y6QODlwATtimryM0Au0s1VDabN1aqMFCYe56bjWbGPiL4wMhEKZdUpCad/7u/N9p2d/J2",
+	"zTXuDqaoRxWtHjuCauL+PtVmAQU4TihqxTszv5ypUZet5JFdg9R8PPp/0hdjimPYzUnNcXcnS6K7JXM8",
+	"4qEIguvz64svOyrZC+QNIrQAU9mv9bK+0dmsX8t6dy4mmgNvfryKSwb+3oJ9mdmfV/qKD4UHrAq+GGQm",
+	"VSo2aj1HsY8K/B5TJiUdM6cJ0tvl20Oy/2LvlbGKyC4oHILjjdrn0IW9R9F+wrgHcpckdQeRNsCCnSZx",
+	"tgT8/T9Os8+dLX3t+nwkHOObXeGZrLBVGS0n1tosJqEueLCwlm79ZGCeOFmFaOklZRYjh9e1PuhpJLXO",
+	"RqgiAaNSkZdkuFDg9irx7QFhFg53Z/uXV3/sfnj5fv/XnZU+FySBZFiZZgunL2e90d++Ft4iJjEgkxKN",
+	"XCo6DBjBrXWFx9pEv4qIJFhV8BZRz0M0ixVWDDBkYMZUa9bmjN6mZSE43gNFbxnYiM37KfRI6tdxSLlu",
+	"I7N3qefootFXbgoFox/LaDTyXZCQEuiYBAlJDUaAlgKuOBHeQP9Eg0DM4dsZApcGSohBANAl3XyM7BhM",
+	"medTdF82a1rlGwC6x/RroGMwohiu0qxZiF3NOL3BB5qePRysXE8weduTfRM1UbuKeugW5FBr1v6JhKID",
+	"9tFlzMuuk55Ivn1cVNN+GlNn/kwjMQYj6gfoxErItrjXRaZ8Z5AvXw6YQEjcqhuswEjXhAr4s1KDfmI1",
+	"WtlCChC7zut5VIL0xzyaaQIRY58PZOTGu4i/mB3Qx30UMjkZhCySbOAxBfhBfE9EKpFuBwZLkBJ0Bkbj",
+	"Tv+keacaxB6Q4iN9xQQMHyHdpWjO6F4Ds6WpXxCskv4hHk7u3EzZdMjCAUDELd1asHjsP0WiNBB34DvZ",
+	"n0I2FXc54l1Ky3ol0V820AxODkIWuyJLlSiAR9Cxoeg1EBHmbKWovVQ60mfkwtwwuev+zkamrKWf4Gn7",
+	"rtAOZgal8zbq2P3ENWvQyN6kVXaXjSVmK3b4WfjBbicN1H+5v7cKql+hkBot99HUzyWLj8j4ErANYAYG",
+	"MQTjq2DGsstaXCz0q6WvpqK0mjGqEsrlHABYWiZBv/n+q91GWiaJQt71mRp1IZZIdkEA7UIfYDDsZqb6",
+	"V5VRoVxwhls6tvs28/bgdinvz0zPDvM1oyELV+NEMqPNNJZZ38wG2SmUncO3IhwL9WXGv0203FJdvGxg",
+	"P+ulvc6tkrF7ZeXF8h2GrcEdxs2ODUAZMaa0xcKevWM00MxiNeJH3JbS0B0LpVG/UpJ/e7vdqa2JDEra",
+	"KFutY65CIWfMvb+1KOMaTwY5XbQs4r+F+J4SfloEuKYNlOVnB+MFnsnYFlsvWjUbZfBJAfDJPz5+2Jm+",
+	"916ezC531e93+2fDw+3JL/L5r6z3Iur863bn51clELDy05id8Xvu9nZPX4yO3sz868s/3PFg++fffm19",
+	"uHh5tz0M2B+XPwv36PBCPD91sz3sdV7tr7xbkhM7mPgoTCw7NsDw9DF4p19eH6WWI4iEz2c3QrPMF/v7",
+	"O23S48Tn1FX+nYU6+JKwj9RVwYI4n/o1fNavddFO/tkpRWrBSyn2HtvJY7jOmgCaPFBllf9yNbhjLZwG",
+	"eK6sgbhdcYutOR4DZCiqG7lLs7oF47EvtGA86V8Cj6641a7KPZr1PMgL0H1mRWWjdKHkuiNBL+KKizI7",
+	"zLcizOAaZfrKr7xLbZuRLMU+UUVufQ4wBPSxJ7dCCgHkZ/rK3cdWPbN/G+1nnXsdDk75Ubb60NfRpePr",
+	"umB0fczIAKPvmRCIla+HImCreOWlfqdUF7MThFZykPTUHJevfjksPdFW11fVUjv6Xelr6blUrgV7DFfI",
+	"vbc7s9Nlc/jlw/sSdScYp4W4o6ud5/u1Zu3Ie3PVqzVrl/D3X6WBPHfpDy9a9sOd58+3X5V+wsptTXhs",
+	"ir+rRWZkh7Vm7fz9BQyqV9p+ub5mWF7K4FT68cfSjxerTR63cM70aJuwmthjxQZcFXdgo8gOvYeFg1OM",
+	"Tign4tO3PfQWTUutk2hQWjWC07c9zN+Alv20Jalc+NjuZAHaWlmEYAs18bX+6rIDkvgr9Lmlrisirp5J",
+	"E2+EA9sAgmyvO7mWjBnLiPmFNAsSN1axpm/jdcuu55C6t8wbRCUQ1RiKrieOWNrUjetLi0nnYp7iXSmJ",
+	"UrcdzQYs8Me+CQ3dpAeTq8X0UqdJpGBpb/e5a9cOk7tPMFy507JHAGIAF8OMiVnAmhi4TSXpo4+yX9MC",
+	"cL/2ezT037NFlR+z0my91skA3R1VXzTGFoU4wNsgOhqCGZg+l5BGR2lhbE5tXJIr+MgPpxmLShUCJ218",
+	"hRVKDWGlOTYefUUMGl15hfV6J7ohPDXrs7QMQ8kf44Kpekp9rveksKQ3XFNRjtWQeodEXPlBKu2NCcz1",
+	"JbGLk6b6dLKRIi+QtSVDgpDa5Wubt+oooWbgKxxqjY9nDTTmYYEWT9/2Lhj3SlfhAj3CWgKyOEybBMRA",
+	"SU10kMVGzidCGtTihEpCbSQys5HFXVw6nD5SZ0UmCRN0rfWSPoeIfxOA1CTzie9OiGRc+qBmxzkrNJkz",
+	"r0yf/opkVLGVFTv1G8zmnpakUreyvgWTkKW6ozfWaZTELpG6k6EuJ2cF2t7Z3QMpK2V62d9baXhJGP+q",
+	"RbS3RoJoMjAag83L6416V5PzFMMR0mqioeLMvDYk+dz+meGUbh941B5dWVxfZv+CYONUTqCCLle9FuXc",
+	"HD2PGxwuXNfvSmWzcyibexpB+HWoYU1xxgomX1mLN7d5Rnuv1PPSky/f/kfctGzCgfUpLrODqzh6touy",
+	"NblIQSez031JlCDbnZ29VFqDJqEKM57BAwA26evz5vpt6+UBMfx6OhW8zy1oACFCIRuBGFLf63SIk8EA",
+	"OY026fGFmvh8rDWgEFJ7TCgnL/s8lVLBlwQ+zsFMjNE55b8RYchcRSYilIwMqVJ6WFLRWVCA4u1kL4mX",
+	"Jdt0yajnc4Zm1yy5eFTRIc2q0ejtSUYjbksjFvTrrTsaagKW+ru4mzem0fPb2l+fAaAUIxUybiVXcG6R",
+	"Hh4bhxQREBbynV6P5MU1BnKW7vAw9W3mwZukx8zvZ9A9mHrHWviLcfhfbX2usOH3bCHNEhVdbiGj3iK9",
+	"Lpku7dNNer003yTbFDdd6Z2LySO3GvlNLTuXl0YsOLT2g6I8VWJW2O4Q6fNxwFqRZBVGhYzk9Gftxe0/",
+	"u63px1dea+duNGtNXs55BoCwwqCQj3WAcZVPCMzg9xMfszb0r+Oa2zj/Q3YQ5XPUhIPS9tfC538Q4S0J",
+	"6EyJ2UPB9C+ZZF/o779PsE7JZv76cffu+uX0/c7sZP7qD3m5t3j9gh9ue2/3x+86f/ees5sd//zlPx92",
+	"1dFXSeaxAvF/ye6ESx/Cfw4mMASdPpbf/AA0SuahTVHFYVDZ+MMnz/o9POuXsJL6Rnq9gEid+x7/bBKw",
+	"VJKb4c5on75krZd0b7u15z5/3nrl7e22dkbPh3vu9ugV2+6sTuuV59VJZ9WT8g5FVGYTt9jN0hzYU8oX",
+	"4AUmcwayH7y7hjHJtlo6HqMoxIKEwUxTbwroJlR7sje9+a1MqhNB8CXhb5Drj84GJiR7RS5wEXhwLm8Z",
+	"m0kIZfP5+IB0SN3MWMvV+nJuQKxhn5tgQ1I/E8QxWYG7DpmwkHVtghwR6qaiwCNTesuMIY8FXp/bJSU+",
+	"j5ODQm6ddiMrK+/uZ/CLO89f7XQyCMZO6ZYV9ubKIgfSFotciN0MBHG9NP/fn7T177/0/+u0Xg3arb8+",
+	"dZr7u5+7+pf/SX7/H/vgf5dt4BUAj05TgUxFGMvLve09skXOZ4wfvyFGliVvfGlMSzYMql0rcm7qT+Ug",
+	"BsdvhlJJkPpVTSzjQgnMraRpPw3iGdiwmgrQa6QmadSribRJmih3wpd1MADgjclOdI85FeJZy6aGySPW",
+	"mkrZyP+e38pBFPprLkZ7zoKgdcvFnG/pT9uQgLM0SgftxGUbmkuwMp2pRdcgRSZUEi6IDUTBAHa7npv5",
+	"7MJYDrnfjiOTqcoumGv5MbYaIUTLlhLSmEZ+oFo+N4ijA6KvFaEmLCSOFma7FIjUIT7kdk4lU8UvMot8",
+	"rwSIkoV3vssGtpZDbDdbY+k94coKbJNmm0vZg73jsApEOWypzK+7KXkkkXjVsOTHpAsb/bfpPOx3q+Es",
+	"NkFNzCwKK1fJY8vPYdmgq26AdZe05IAsYUPVJFUmRpng5S9xZNKhFEGk2GCtWEzrUGPck5BMHty3Ezqb",
+	"GYzeZvlxN8qpi5kXSrhLGLHYfJvKkGJAFkluRHDrUXlb7mZeMxo1swIRD3TzmJoHTaLGsIBVAELG2Zx5",
+	"DZP3Z/0FyoWK3xuEN/s2uXmXBlN9aSraxEWU8RRkJpWLjygj8oSilpys78CzYMHK62cANkxhlXkvbrh0",
+	"/hCxmPLArwqMyAThxd1URdqtmsONLFEoY1sstFA26uvz6wsb9PxVHNr7Lc8f+wr91sBQZjOwwUqLWirx",
+	"W6eVo07r1V+f9su0nhJja+WcvjKgTagZXFZGvi6ptmTe6G5tKaFmW+122yE3l8ekfvWu19pukn0C6yKb",
+	"ZLdjM5nl3Pi5JkCO7uYyQ/y/NBiL0FeT6U9X73rb/ajT2dnHln/ax7/wkv8JPsdfZiz0hffTbgf/RLPY",
+	"T7+8vvrw++6bi6N3F+93L/51kf+77Gj9Ew7cihD5i7Of7R1yc3n8TJJfL4EImvpoU+JoTbPrT+mYbc34",
+	"+GBIJdvfa+pFOskuQ/mL/m+vzy/nnfc/j8VP5Ye+2kCom9jdIfgKJnFQi5nPx8TnShjhmQwXZEK5lx3M",
+	"5otUBRY0A8zSUrKipYSMMMT1DDRF/T+VpCJTRMbksHi5/2o3l5MN1mbaYlwPqRR+86VxplX23Qc3En/T",
+	"mKpU7oJNrB9xEPqgPERy40jOZJKbfVpuFoAQuArT04vOi6Qujs89zBFzQCDRheYIKpWVOLv+X0BMG4Xw",
+	"ZHvNhCBnu+rsvVymyFqr/tK4XMGDRTMPt1UifuErkiC6BpaPdy1ajP0BBaaWouclfKsylHp9Vevhg67L",
+	"S0Ym4NCMPmQ+bZeGpk1HdA2ZwgqIn5tFt+4XJ9HYLJD6CwTL+wVd52PBMkXzTB2SKqxsQozlDCe5zKDe",
+	"z83lmewSaoyR6U005XbwgbkV+hxzyJocyjeXZ7naOJuyS/0+HOLqD5I4uCxXXu+zks3Muu8qA1vJFtz+",
+	"LzqdV2Tic3VgliKu0SJNakiT3tuUIzKFWzYO8kvjTrIvFSZwM9PnFjGF9wRK3BdNVwmau5FfHTea3RaH",
+	"R0FgM6InmXt9uCPUIq53ZPdB8KxRxIJPdTNYDSyT+SfX/yAde1Bmz8kYUUoiTEuGWExU+0wS34Mp+aoq",
+	"6/j6Jpl1s/V9wWjBnpB2hxXooCox8/rdoDFNzLk0Z+kehhy72YW0Qyswv1BUlI9ESUqdDUJf1yAgE7m8",
+	"2dT0R1WjPhHiFiOl7j3ue5vNqlNxYCwAxGZ+tUo+vw1f8NOd25NXs1/35pcv5fX24mbfP99lvefe2874",
+	"3c7f718Ef+x9PHx192CVfCzOvyelHuu9gT9fFFhQxGnYR8uGfJjpc30+0SMO1jN/zxZJGw7xOTCvX67O",
+	"z0ApJnUnGUlbCf2g3nCgxp/vOU3ihHR+DP/QY3RMtR/rtnAwjBGNGVEYEANTz6F3PwG11nq/Hr953YPM",
+	"YPPj7A8pqTpTmvANcMja1R+/nz3/fXz+98+Tztlr9+KPd3+MP+wNbsNw6k/+Pnk3/e3f/47EqRfsnL7t",
+	"6f/5NU6erFvQs9JnafFLh/3rdXD8t/C9nd/83//1W4f+vBf9sfNb55h3DKKTqiiE8uBHN4fHv6asp+i3",
+	"a91mao0Vt+x8FqN6c+iS5MH6G+l86puOIYCvSz612+3Pnx1blzrZSTFKav6cQG2k3T6vl5EBoJl8YUeq",
+	"m3CICPu87GVzVtLvNrpk6HMKWAvYbkJD1ucJFeAJlZlknxVZZe2iLDsEl2zsSxXSb3V0m2uljb3AoNJ8",
+	"kKWJvfxCmOdSdoF2wij01eIKCvHbOnrv2UJPpsyumVEUSN2xFQvBwitC4lhlXf8AhcIYwdKtxKEz/5Yt",
+	"HOLLPreZ+4gSok16xNb6JJQMqUewXKBuEApWyGhKfBnHDaA3jFC+6HOLqzZajW7LwqhghJrvoASf013T",
+	"dRf63FeNdA8GgUWGCzgtPpeKYpkNquL2fYVsbbiwyW4RjxC/rSfk87jG1MXx4P3R74PD3uG7o8H19YlD",
+	"6s+J1J8bUFejiXXSAn/EtOBsLcg+b81CAaPXc3KpOzGloCEzLxbuAsQDk7bcMuNen0Odh1AEwTNTkJbO",
+	"2gQr/6SLgdhsvRYfZjbkmdTbmXjFAFsxD32lGI9jP2CZaJ9PfR4pZmp7aVrBXU+qtf+r1bs4br1Pa2tI",
+	"ahipLX23nObytttskbQDU2XfJNxF8EcKwgrnE8QykxrfdD1RagYdgznA9ox/vbXC0S8frmvNiiOQpqZs",
+	"R2hgyPUE9XWMzJltEJszqJVsATiDOOkSzP/ZtMW0jO7YMqGrAqEozT63LjkyYyHBsm7wkYhUM87GA//S",
+	"11FLidYvH65T9u5MiFCfa+IulE/R7LnPsaIgF7y18/FjEj3r0jAEIjQFAR3II+xAEeI2OVaSOAx/wSsA",
+	"5t3nJqGw5PSWDVxqwhWwlFjgQw7lQMzhZc9rCR4sGgdJImr9u1avJtGU2mFP6YLgrA602GFzIDtkqpfb",
+	"jND5V8vcC61jz0lmgaQL87SLBnFL4HSlUn9naLlL+lGns+tqBq7/wRwkyCLLi4stEwpDJDTwqWyT11lc",
+	"U9fkoo7BklqEigsS6MPHIDd2pkaBfkcPMvuHeZk4WuW0z/oc25fdBNjiQMiVAVPBMIgY9TlgSLWEsBa+",
+	"yiLdLAX4CtxJfZ5w2l8+XGNeKAzah4TIs5ApUAFJjycBzwZqEZ9kvZ197tIgIBCNg7wPRuorggX9NaP9",
+	"2ILrpwWP9LRskRsx55Z+8e6JL4KJCDxr48lizNrkPFkRaQUn+06fw0hm1GUSopVNBnNc3fSu2Q2Jt8Jp",
+	"pKPg8A7BTvpcP9DiBQ2ZZ9Ordc2G/o+DCSWhrtPE52OkUFggXNKxXsypvhshZE6L7C5C0HGe3WLZH31Q",
+	"oFV9B8qkAgoSPV/gyJqEZh5h3IBdGWVW0VeSBaN2nx8XCk43CUC0cf8BpS3hI7yg40FkvulzSB5Wujlk",
+	"GKksZZNZEOGIC7R50OdW4oQ+YfC5I4QKSnKKNPFkZqzpn4/73C8W08bZzzXNDoWawLqbtdGtWrPPM6nv",
+	"YkYgn3i7zy8FVjOhmHZOkgkLPHt/w83u0pnmN7CH4KBVsOVXinKPhno/MaP+TrtDehlsKSKiiYVEm+Sn",
+	"e9t7DRgSoqD7vAiDpoo4GTgsGF1bGeSqSfQIa9bnuddnjPteCzJyjCM8zs5BmeO1bm/2BraTFcxS6Vpx",
+	"TKlCAQckg8rDV1/s7+/oV/WA8thm54AkcD3zeqfzyrScxsU6B+T8+M1hpvrAQTaVHBxeW/sRmVo9Uyq3",
+	"0cSEEX2OyHH4wCmU6XVgL0+jQPktkx4gd/+PhKYUSX4W12HE0lVsW1jFdio8FrRJr89BMkjqellZOk5T",
+	"kamDH+fF3el07JsJd1Q2+0XdV/GcNVtfwIMu6UMN/H5NMzQ6Dbvkz35tNvf6tb8cpC59ZUsUZWfo4IlT",
+	"Y2guPR1R56AyP4YZT5wKoqkFhGwCCLAyxkorteYZEs0gDNMk4IATlFQ363PMswEjDJmKQsirMbczrOu5",
+	"OHEqHMdOqtmvCTWD/05HFCbZ7nMogAwitJCMg3BNKNnr7ML0YgCTA6UfYG/q8UKj47XPJzQYtbLFU5Xv",
+	"3jLVIEPm0kgayBANtuN54O0rQg8U6aZeGU3Xw4A1iW61ZRKnJxPXS8FM/WcUoAOIeSX6vGqGOIfFAcaI",
+	"SwPCZdOgFYFspGKzTJlXmeShMlkPVZ/bhifUVHeOXd7ILyTxmOt7DKTTUEQKimkhhBspTmuGjItoPCF1",
+	"BwmifYlL2eud7FiF0hVSdVNpWnAIYmQ2D05An89FeIuCIXDmuCCiFhdyOVe0XjNZmBmb9Ct9nsq/EhdY",
+	"JlZUNjK04c2C44RFEDS1jKpJXoR6d6biLkX/WnY3ETv612wenoY5l5qM+jxHR4jMyeWlSZ33icDUNDYP",
+	"GLnRd2OfW0+JPYBjFp9vuIpDZmSHYSC0MogKNJCAiVAypbvjgr6a87RJIhjzOOdnrpihmrApdiBUSjeJ",
+	"uxUqvvFwO1B7DHyXGZueLf070xpvaweyIUdhkIJFzOfzNoXHbRGOt8y3cuvk+PDo7OoIvvncrClfgVUF",
+	"ZNRUrmSbZPlzs6YvLjrza93abrvT3kUc3gRMIhXhId1PtTECbGJKAfPkz0xBErvEPgmt7HQ6CBbkygDx",
+	"UoLKlm0RDUprZLi7QqWyiO0B094HNiTv2YJcMZMsy9wEskR9lW09/+c4vLJe42lsHdsiJvDB7uoPblKl",
+	"TtIGp1r3z7+aNRlNpzRc1Lo1tCASExqPlIX39PPtFw2tTdOxNHltKIbZrymlpLapRPF+JlPliDRlunRG",
+	"h37gK59JBMeliz6bq8Uz4hIoSVNSt0IPvNMkV7NQT+LKzLVJ2u12o00cxCIim8vW0iX1xApk7UUXN69P",
+	"jg8HN5cnWqJAFm7HCk2gUlx8u71O0FEXWDbe1Fwkuq9azIwVp0DUGQkzF3L3gLSe66mC6q2/ktjwnHat",
+	"aWxQMKJDYCGHQsuEldZc8/4WvGzeRcrEbjc8I0vofXO5fY0zUCJ6V1J/XNfLrhcIPetK/k0QtEE68bxQ",
+	"c5JcXGXgD0MKhoBAiFt9jixVwiGQhgEZqV824TY4fmMY0gFJid+xtAoVxI7fHBIjVuvbL75XKmgWh3WY",
+	"WZInWt2QVqtCZu3wy0kTDV4tP5OeupQWe/CmZployqFwDzAPtP1sQI5JC23JzghwmhR9CTEQiZynJVrN",
+	"5QzePpFVNZtHsdcY5fRLWk7qc6OUpBIdm2k47bj6+dlvx9dHwGiJuTd001PqBxJOxUJEYdoG8cwMzOdS",
+	"MepVMVfoJsn8fGHLty2lVMU+qq2JmgZZEs07hUqpECNGviql2GbxlkxWkQQ+v5VEM6gKWpn5LZscqFSm",
+	"OvGlwhB9CZJZSKdMwXH5s3zkyStbJ1olqn1urnzxEENyPv/1gBwCJwFxQRX7gjZ6zuZMKszGCbu0t84u",
+	"vaZxzhb4ZHstCS0pjwcfrSHWvRXh0Pc8xr+J5Pgp47b58y+9tWm35Z9/fS6QZZwWJV/jWZI6KkBqwvzQ",
+	"hEXI9HUbE+dfzVrGwlzr1mKDIZSeFbKEu50ZnhbbYgBJQ+pgLCiW6nMSuC1vNIkUcJj6nIuh0Mo12BrR",
+	"ZGiqp9srWE2Y5snA/Fy8EKxr1SCi+ny4SJvV8ftc7QajD4pIBf6dNaYkhjvNUrX8mmBZwSfg0tkMHacG",
+	"1o0abvKdscLDZ4syJpguQ50UroSClF/r8JVVuv6c9Zmb0vW587/9lc//B19NrjA+o5oLoI0FjMkmVqeQ",
+	"veu75gt7nVervzi01S/1B9trdHGBNTivhTiBCpzw3fN15hPHQp8yz6c2rOS7515ItGkHjDm+BynagHTo",
+	"QB2aMDZhXuAmrGVu4a1PWNryMzKzgClWvJExJVDquGYOzF65xmEcHXESoO+cfvdWf3Em1FsoGfsjkNKl",
+	"yfJVIKV7EEyz0vhVRRNfW4hawjqfKOuRKeucswJRWcEq4VL3k6o2Evbfs8WxV/v8Vyk/2wpFEGCKwvu0",
+	"WSXhXUN0/hzmPDHRfOhnZgCnH7KgmXYIGxkIfBmZbGDotAB/gQiJk8sr5pC6NRF2uiZpRD5lGLhtOJgH",
+	"Db7AioA+eJ8DgHu5rAt/oPfZtNGMK6NrsRB9OX1uvjEt7HVeEccWrHbKpLgkl9oDyXDFZG2fjQj3jSU2",
+	"SwE/vNS2IW96EvO+0t08C6hbdjk3gTn4qfSBgjOr/BkecV+JL1KTraSQdKXp5QhfKTBjQHr+E7FwkQA9",
+	"wQNtEZEmGR9wLaxInCQYXFUeeQOLTVN3MgsZeNHLEfGxwTudWwUgDoyGgc9CgJblot9P/+4tzvzOx9Or",
+	"zuL0t1/nZ3+L+ekbMT99KyzONTd7xCZnpp+rQ5E3zj2ktSkpH17CtHpoqxMjghTwqIzpkc5juQ0I4YB4",
+	"VM3ksxa31HGyRcqT8wJ4DpAijDSQOy/w+MEMGHEd4rUMF1+PlPJVwErISd+A1h1DMBZwDTASCjIA3Epw",
+	"CQASSoBEFr7QrYIN9XkM/vFVFlHwfd+23+Iu3NtZ48a+FuKUcitkyW8PETgRY+JjCLYxoWpCiXN2py5A",
+	"fb9mz6uI1NIDq58XLrdcRFUgXBo4mLgNhDnrmqon4RsOgKilY9z1BlKddWHpI9EkzjgQQ90eDQLzZNqu",
+	"uFPw9i69UWswqlQsuv0bB1Jr1rCf0gqzhSR1emkd6O0nOzzBg0WX0EDGOcJxagVlD+fQ53DiAdUrRSZ2",
+	"vgQd1GgTEwyFRaO7hPY59mzCFnC5LXYI3cTKOEkIeNpMYhyE9rbJB/DjUZ5GsyOHWadeiIkCK9sEnP3A",
+	"BPPL8u0w3xdK0P21roEsQUmlc2X/B9/LR9zLnCYTKg7Ui8kpkvOx5IxjnF2VReqUPaQ1yuQEKVUK4TQM",
+	"2cSHaabz3Vhx68ngdG+fXhY7a1KmZCmkqAIlMQMpFUhLEqlaeqUoBQx5MkJLhpfHgo0IgUHVKSdRUiIQ",
+	"oMz4XZ8jgHd1JctG0/xCjR2hTXpBIOZg67GiUuweJDRG2FMOBgektonwXZDwLfwT1ZMY6JAXo8osOlr/",
+	"i9P/yYc8SNnqmhUnKkbSisDLe8h/ND0kIwjLGJgCJRNyNTr1fRCwUQZrM6IZFpjQ8NYn/EfRh1PqmuZG",
+	"Wk4kmhIgO7DkuS9Zo02OEukmBmClj0TKMmnSfGFMhy+RnFOKV5/XoSMzYABMM88EEqTb0xIf89rk0kKq",
+	"berTQjFOlFZwzqg9ZNfyIG73mYSsqiZ8wgRqoBICYqaJsyImiqHsdLyBbpL0mOte9ElBSDPlJ5fFlx0s",
+	"oAsWA+CbMZYYpMiiOF44SJt6GnDDrWMAgOUlTlItPWap4wFM4iWlph7ZOpDKD1vOtkMYoxeXKX9UYt/U",
+	"ov0fbKBOnRcO1lCSFHCvvlcsA23FteaWYp0KFwrEfJAcn0YH2Cxkd76IpLnnpBKz2A2GnHq7A5Ylwc01",
+	"mPOnYPysEqEtZ0Vln0+onDAZh/CWaFVVF0yZT8vG7LBsJb4HPE/ZjpZ4nGDV2t8zqufxCRsdKcWLfzmN",
+	"Q1nlSsq+NBGDJioOHHu+kulU15jiGkndpHtO5YA2fkADVdaEe5CybBJXRFxJQ8AjxcKijA55sFOS3ZZR",
+	"FuKYSVvsVPeMhwtHClqHOSGMu+FiZnPoWVDzae/q+uhy8P7o9zhqHkLKUiF9JVXPLVx7HfmxUXawMC+5",
+	"1o8e6GZMOngkZ3Eu23oV9DoTFZv3GD/B+n7A6/RK0VDZuOVEvccg953dl43VzKfsbG8OVsmKpZV4FeBO",
+	"0whyq8SMoy44w2BfMSJe6I8UYT7coHO6QJUs4gAq6fOUEjNkrpgyGd/vRudLtFzkCvY1wyzqnM1t/A/E",
+	"hZvUGXGwW6X1PKNeYu6AEkURBuiHUqVsNpQT6gKrtSZt5OoAad7u5O6LInSDfAgFH6dUci0UEBtzPdNc",
+	"O26fww/k+ILUDZe97F0fDU7f9ga9w8Pzm7Nrp0nyT44vyjnlIZLDA7LKuPbF42sOqxlmQcO3shs6/eJw",
+	"9/84bM2Te7Ca5R6K6SxgAI3Ocd0SeWg5+0XzZ7X096GYlIIbVpjlGc2q5BR9Xge3V16om7Oh/jffciea",
+	"X/IxcxoV/LOOkfhaa3OSZOFOI8dYD4zkm0vJlaS66HNIT0Iw4QX1vLSLndS1RKs502R+iyn95PzW2OPA",
+	"Kw/5RgopAkghQ8CRySej2HSGWMV1eGWS2w9Kox4QSubAcxOD2V6nY9IjZIoGjYDvm7QGOSujFmrjzcsm",
+	"IAQVsk5JqNWGhc3Zp6Wxuc89zDpmoJSNA0BLprYbJeuZ7qGEaWNi3NO3vQdi2adve9jFNzL6rISEXGfo",
+	"IqHAJqGKaGJ9XH79xEyrmekN3qRZZIMSsEtJjqCUu2I5Qy2ytWrm+haRjNW5TbD3mKdi/91YeAO2aBLC",
+	"InCa0zt/TJUI22l/65ipesNpAqrIOhDQC9Dn6ffIFTPiRZJaSAmygcvsNRv73I73txSTekiTUT6RcKUh",
+	"FmtAmwVrP6JZ9Qc5CqjKRdKi48e+VCxkiDWCVHAynRxpo+MQpnISr2dsWoOwMbqz3nAwT1GfO3Zz4xTQ",
+	"DlJwMU9ze0ZDyXKpnd+GYoopm42iF59iiDPz+ThgrUiypsk9Cznr0hgOY2wCK6zV0UzAKFq3yHOCGWNl",
+	"m6RAjaBT2ewqkBO0HjIJZQQA8tPns5CNWBgyz6ijmkGkxQA9wPgd8I/TeN9cyklAwbYm/THXSicNBGfV",
+	"Ji9SZfGKs4ltavLKsIZ0hurvgDXEuay+Am/4jzMrI1ew3AB5gyUsESbyZjaabl1esDXyuS8n1Szhmt7a",
+	"rLWlGfoBBbKKP2i5XXMWOJMmnX9FJn/M1puce2sqEpwZE3Zi1hlT9PBwociCKYJpTbUILUIf8hJyTClr",
+	"rB0fjl73bq7fnQ3OL49/Pj67ctBYEzIZBaApqBRW3xjCcMG1DN/nVgBI19PN6kDNrPEo4/hppnCKsbmo",
+	"GZsUMiYjK2Jk7UJl5/ot7F/lwf76wv+yLPffowlHS/8/uvXmRzB8/yhSFh6YL2Wo5oN11IwNhSrUFiwO",
+	"KK0hgALRNTUbU0VHiBiNWAjG5KwMk2q2z+tmyLLRJpc5iwg5vqiUGUydiCS65DtUI37IuALrubGRBFCS",
+	"XcuHLRttENPlajosxAZV3eKJagmKbgW9WC+uNaGAyQ6MTmieqxeJ0MfsVwCL90g060JFrjvfZS0U1m/Z",
+	"ooFlWyQ0QYlccDdRbxoHZG6r1WebjoVhqzn3ef3i+Eyf1qEvpkyFvivReHnzGxkFdNyIyzOYAGI1F+lc",
+	"wFowiB04qRy3RrhGFzWEAlHPYyZV6DR0moQF0mL1tPgONsJmn0ccctdh8fxZQBeQcN8uNRgPt5MogNTB",
+	"LNXjC2fu4a7xQpGp7zu86ymq6j8kqurKKMJZRod68XJ2p3nlFgJ7l126WuaWq+OhtEyIxz0XaOP0eUXE",
+	"kRKi1FUKQ7pI4sIeJBAz08lGZ7YCEJyuYWMCpZ5O2Q/snETEe7o6UTqOP9GfU4fMapmlJ20kwrFQ1Set",
+	"F8wppOO2qf13khztpkyUt2jGGddNqAqUioJgyiELBB9DRtYMTEKfy+w3FEVWiFoJGXUn5ajJtzDgBz6H",
+	"2U42Ooc7Xy9DiPElll2bx6PiGpPMEjcJBSMEAZAJeh7p/TMY/Vck18hcYT15ayoGxzw0ZJIpYmugrnO8",
+	"4It177E0rHlpOCxJomFNibiKWFghMaa10SXziYDAL8yNj0XX4Sga1zhYr3CC6H3nIqMxHKdqHQQQM90m",
+	"b6GSSBw14/NbwD/1+ZSGt0YhMVkkrZBfDoSW7KFPdKaP7+1ifbrx1pYrmb4otMoQr78RMZF047rnSw6n",
+	"AZmsNulgR5m6XogCOTv6EFezgN9NvUA9Bo7oD4SDIIaDXOADe1D86VTvhGLBIolTMO2PqZGaTWGwkEWS",
+	"9fk4pFD5EaAjYRo0DuVoIhijCNMl1+BLY5023uz5RASxQlx+EnFpHuoMQuvfM6wEqh7alLXyCUfyfXKB",
+	"S9glOPSpQ7gkjh8rXVbn6rjC599Jdp3tx6V5KwjMbU045uXAfmIGBcoyZpqvKeni8l9g+MIGw2xivT4D",
+	"dj769eb48mjw29Hl8dvjozeDo9Pe8YmD8m+3z7lITAQwnzghthGj/URKIXWadf/rF8BA+k/EIuY12sTk",
+	"jQHYwZyGnvySpEBPHqCHYhU2zXFW9dQEACoRumWLOnOegSCDqdaSMykjstnQ0fyUK7/ahdCEuOCr0zTo",
+	"nz6P5RoxIu+ury/Iayp9NylrWF6wuAnQVlALOJ2yZp9DyciRCKetm8uTFuOu8MBoTeKGdtq77W0i6UI2",
+	"EF8siYONDzBiyMGylNiKbcGBipoDtZixn8zbaXs31uTt8z6/rii82My01+fpBqOQd32mRl2IPJFdqBXT",
+	"hRda+oUuLGMrXsYGUfSWSTT0p1xpeioygoLkAyzu2E1tSZ/Xs0+TziGpR7Z37BJ6N8ZDBx0dSFNVxb8R",
+	"0lB3yqeUbhTaMMNs2NpxLuUYtTdkfc5pGIo587pkxOZx7Vi951bUi8FkNPJ8xl2W5Pkw0CSbHbaX8vtk",
+	"hu9SDh4elkykTRxbbM/pc9zBF50XUNNcLzy3mDXb6wGWm8Y/0CWaqWhKZR86SQ3Yl4njRGlGpQxuw1St",
+	"M0DzPsc6V15qx8yL8MOzpDZqqCUDGQ21PmD0ZSg73k3VRE9+7fNCYVeMlzwgNF8dtl5WMzlTFbndbsPq",
+	"AMnayGHwe1F5qylDhHoU+owiFCYuyl7P1enqHR4eXV1BQfdGqhLCcBHjXY7+dfiud/bz0eC09y8s/G7K",
+	"xsdzS5dGQOBNXDm0z/URMK4+fBkt5iIs7pvvxXlB0z/fskVDr4AIx1AEu55/qhkLJv4y1Yr1a03i0MgA",
+	"6m1Ba7WYOX3umEqnB8RPVZYDlUjm68fG9fKcWL3Sq0PdWzA1mnJ0WmjBBEBIJU3dMnWV1I80/48ZtCoQ",
+	"UrPPze75AbNriiW3lX/HoLS0Y2ndiZFMKdIe4VpCwWG9GenVqTsXN9dkK1MafesTruTnLdusdBoHhPZ5",
+	"pmTwlCIBEa7VzJQE1Lt5c3x0dnjkAGxQnxguo9HId4FLz1g49U3t6Ezalbdp9m4EYKzoGF8VUF29zzFA",
+	"rZ44OoH/QwXqRGgYJPxcP7HvGjKAUWWTpTULDKBhLk3odpC6ap2DPqcEppGpAlJ0wdqRmQJMHz58aKUv",
+	"6a65VkNGg+lP/Rrw/X7NwbOKz9JVhecshHKVWps/SmWfs2Ew9uKEY6BpxVw1zyTxPVOJ2NGcf6APe6lX",
+	"+Mhw3WujyzxI4LLpI1HBm5nWPrbm83kL7ucoDAxNbKxuLAmJ7jzAVFZqN/Ed9+T5+oHF+kLituan2lAf",
+	"1NQP2WRulkSKtYkygg8a+eVEhKoV+HdaiEo9TikFWeGzLAtcVspPZYIrRgKWxXQdGdfCQxz9VA9fw/xd",
+	"UJmfjN8Prsue0vA2Za+IjRWZRMhGkF3HEI5ECT4q7q0IpErs7UaPjvNdm8TMPUiNNgYFGCIrfKVvP0sn",
+	"fY7A7UTceWbEUcy+asvmKoHzWHRN6gq02IyZkmSFUINoD5T8UPnB6om+apNT+JcSqJVZpxSoCoEUMViS",
+	"uqGQ0k5R5kLse8cng8ujw+OL46Oz6/I4jEtYy+WxWY/jIe4VDVgktl+RiAemtltykm2ISu5EP87V94Pg",
+	"L37Vy2ccQ4X1rT5unnDlskyyb/TzBy3Lqe8/iF8CzfxBinT6MtcLRZtxMGrpSVCfM4+8uz49ge7LK3aO",
+	"6J3vCt72XbFsvd7ia6uXzJ/SMdv62IK3M6umhVyqat3a0OcUMjKvXMce2d35uLtDYITfdW1dveOmLrIr",
+	"KoqjThgN1GTZKr/DNx5QiDc9VMZ4h3e+ycQG6Heq6JBKaxr6DurLXzItXBAtNXK4ULiXjBJATFj1fbFs",
+	"C7aA7S4tqa3f8KGHWSiGjNQd861DpKILafAXZhTwTqNLdjqdGHPd57nVk3G8TKY6PiSEFdQD4x8XKuZw",
+	"0gFTcZ9b2BagzXwuFdVnPWQuM3U9TZ7t+Jl8ZgASss/rjov1npnnNJoQDRkICea4KQjiXMxJ3fEYhvA4",
+	"KAW4+sDg2MRo1OxzKaACs/KDIJ6OScsRLJoAJVMqYEQGYs5CNG+HEZcIQCWC9/nVrye+0ivJBWdOo02e",
+	"d3aJEyUbb3Hil0yFi1ZvpFiYsptU1Fu+tBv1sFn8bCclB0c/XHw/R6OcWuRERIFniYaokGqJrvyQFKtm",
+	"rxJVTQ7elHhKMDVJLOqU1PzezGYW252JzdRxgLlbwDrZhDhArxknhRRhUgUNoCHZsgFo+z8glEzZdMhS",
+	"ddLWKo6WL/L9QBpkvptvhOM4T+kQVTdHxtT6t/AhNDW288YpcEIRPFW7/RHT4v0ifF5wR6AazNMF4vNa",
+	"cMbcbvgLOOS2fC2NyRlzl3CXaxYEEqFm4BMDAQXi+5HH0YQloI/AwJyp0rcVlNi2iQ+AAjOVBmQ8fmuq",
+	"0h/oe9lksOsmQ3T6vJ74hpt5ty0x2DEt4sLVl3I0p3lXn0/pggxZ3iLWzCNrjNUsLhCsG5/4XIFej6F6",
+	"FOvmoN7NGfMA6tnnvZyxLVkb9KuAku+POVVRyEytyAXm3kXW3ed1EdquGyADANPsJiUm0yFePrdLj6Ur",
+	"m3DZI5o2vn7qubgwzWzj8jGxANc0sHSQPrS23+MLTNzOAv3U524QeRhhipNLmAs6aYQikuk3JWEfqZZN",
+	"+tz51K/hEPu1Ltan+Wz8FHFieIhCC9kdo4FZxg+mGgM2LhmT3TJ3HDxBpyOYW+a8z3M2F5MZsY7gYJeG",
+	"4UJ3iUln0ZGHQfaxOSfOxS9jSRx8ewfpooJgW031ay7hA0hqgdeVyNTJh0quxrxyfnF02bs+v0TIzhWi",
+	"IUYQTPjz0TXZguIaTiNd96dNrsCYQ9xIKjFFdp47l+jR7vOA0VCzC7N7dCgiZX3nxu9ZGnx/HB+4zXwy",
+	"X+hFSbr9dpdsbgzLXSyx31RRxZ58LN9FldBNfSXJhsfcDPAeL/b3d9JJZkVVAZzCJVVL3a7IqJfgp0ru",
+	"myqcClTlStuG6+ai7HMjWzMuovEEahm7oGcEAus1UL6Y00UDXPf2lk1VO9a6soESIZ8Vc0ji2k0z9uyd",
+	"bWAERuOwiYo0062+zlOAEYtPARQ3oLc008sCBSru+Ny1fpCoJ6vs5DD9ZcilNFIqQQXZVRoCj2fBSGtM",
+	"nazrP4XNacD6B/6dVvupIlOt5lchVw5sFThzubTJjdGkUtWj+9xaqO1QzF1mkEI7nQ5kZoKncKdJ4nts",
+	"OhOqIpMiht88KnPXXbr3VJ8qOG8mb7EmPIpROiAmPbHjH4QdFwuV5Qs5wwHJMudO59VazDlfoFnMGKcz",
+	"v22FgioL8NWMub9cnZ99qTWLep6PWsJFqDtRvm4H6ykbs7sAPGaViHE+Y1zzJE+40VSf5gdwXuT7sLms",
+	"ys1SdgkXFP0xy5bw997pyWZLaFv9D1hCM/myJcxo48sKhZ9n3ty0pNIJlA7foO73X49kvlpWkC6zOBW2",
+	"K63oM+pOSqvW/ecW3M4uTUo2SwKhl9h8mpUyKApgWubLySu/3pxf9wbnlz/3zo7/6F0fn59dOblR1Pc6",
+	"r/rc+ScSig7YRxcsIA4ZsoXgXnnufYhMyFgzHyz+KNfRRqLH9jez3D6ZZn9A02wScJPeyoPsMcWkisZU",
+	"lKmvWmqhLQVJL7t0C6fqO/FFfN8F6h6bVM55zlNzD1a+kSBwHo6hgk01UW3Rmd+CQtwrxJHexfF7rNf9",
+	"wLJIoZz6OQ8WSbFy8KvCxWViItvpwuO13eHOaJ++ZK2XdG+7tec+f9565e3ttnZGz4d77vboFdvuVJSH",
+	"N+0NhotMUfIYNxNFvleCmnlI2QkXfZnUpNekSTibfxtp6KmEdpHnPZPWmiRJHf1DasL80JQlk43qA16h",
+	"yGKV7fse/hXyH3UhT0N9mORjEWHGbdGw6boTBC4CCwyCAP4YcKEG9rnTaJMeGAHNocqFiKJ7LbHCGe8c",
+	"LpaIVGCQNVSlglIQGuOY/OcDqpxUmBhVCPrB3NuZWJlcWJg5NZCLODSWVfhKhADXibmAs1yKxbP5oCIs",
+	"dvGNhFfs/IOvJldAt0s4UL7yXrHg139aPaknSfhrcM5y0TlxuycUBagjoClNThsz0LQlcLkYlPbcfFVu",
+	"+1aEKPujU5l6U19r0eD4SaLmU66SRjfOZYNuYONE56m0WFk4CFajSjEwi/zCQNcRgLJAUCK0zw3yaj4R",
+	"UBC/PGvkT+Cvd6p9CYlk+HpxiFz0wZLp6P4yPX0jXzGOxDsUUXma9ndiTqaUL1AEmLMkZ/5TXb3/BrZm",
+	"PBfpU1sErtCMEvOQHO0TxqF/Rp4UMMXKCuxnDnNt3ai4rEP5SfX4NpRWcYHel6iay8xMVQTytZXeJeLm",
+	"E5k9MpkV7FZWjzPqbSKnPbJuu9qq9J4t1rWAxYxyKxRBcG8JcP0xLasrzdkcQTQm4YwIAEn/TJKADlnQ",
+	"jJO/cC+j2er39HeQ0rTP5yIEZAgU6BB3LAzobIAF16STpGDpAHYlhQwyYFIsocoB9mqKd1rF3gePXGAq",
+	"f3bhD1vpzUAzEiRLgu8335gWVkP9L0UQPLSyrfsoqNrfg2ptieBJvX5Sr+8lHcwC6laKB+k86jGDifMe",
+	"Ia94CLnUpvqpDADsGWf0c4S34R0zo5Cfq8cXNmZoShcIZFcTNm2XBaf14q4eUlwxnSyz0pfkK5N6bqF6",
+	"dKH5O3eRXaeSq8mCjeOZzBuNZZwd6gHcZs3aLCqhz3QFW4xki7GvBTUPb00J2QpTybMApu8bFh74UpnC",
+	"l5UY1sYB9CEiBadUJSEtkCkinxCrTS6zsQHShiDOfJ7JYKf/WNg63phiPb/qMRbX1uoljma+/ritF+pN",
+	"uZ38Kn/8HiA+r3DyHs8G9IOd+idL0NdgTvZCLWFLCc+qGyuv4MGicS+gRzoCeKlb/jj13g+NEUwmsuw8",
+	"zTBfcire8cn1/aBYQwhfK6x5TOGJH6PxMJfvVy7QYwPfIStrkiC5m4+hhahXLnQ74B4Bvdiy8rbJM4Kp",
+	"lmifJ2W8sSCIjfE7Pvvt+PpocHN54jST+9qW9IbQQSrJ1btea+f5frOPkfEk+zEkQzW1FsAhD7HdJuBx",
+	"uCB4a2M4I8aXYklu5sW1yMCJHof8G9GlmGLAabTJSVJBMx+Tk04LZcZ2fvmzg8XDZ5D74s6HtLtlr95c",
+	"HV06jSbZ23llAKIHRoiXZBZEMZVpkSghMxqyJAlsFpl6enT6+ujyCvJ+viJ5EKqWRxKOgpmgxoJJDImC",
+	"suk2NzbCGKCUhmxmEhzJhqYRj5jEWDYpawnrhzZgCOUxlXphTmG2DyQHYRffYdGma5t1Ii4p/xUKMz3Z",
+	"LP4Lyr4hSRMppgxy/i4s4qhw9RwgMzS/Ixsyf3259LX1KfljPRdaLinJOj60pItnEq8QLkgg+JiFZC7C",
+	"W/kk1nyp2G4iyYrCzOPIMquF7IRsVnkrzL1ZaTw7NfeqFhSyIkJGytEXNcoCq0+BEUFChkWRieeHEDbt",
+	"eVqb7XMQMYy85FJOMP2AmoQiGhetIlqimlCZqlBRdm1qPcBM5cdWbXASy9Qas6PfMKbpR1RMpjFxPCJY",
+	"3nS69SmSLCxeCHlFxcZmJ4V78+ZBFe9/UuIHU5X2+UZYrKm4S4TM3LxjdDwGT5Zh33NdZQDwxkmYi70c",
+	"ChEwyksB8BUXnZkoqFN6vN5/vQz4+DehXvck7VqZOEWzHpaA0Tv2Te7EG8lCawnQKndR5LqZefSBdat0",
+	"F98Ibmjmt/T2eNKm/itCDU12f7PpNih6Mxl2yfVm016tigW7su89RjBYEtulqbDzf/f3RtvuTkUMF/uI",
+	"iz2AUK3kfE3pxxPGx2pS6+48f96sTX1u/95+3JAus3bLBMLAv2Op5PJ2V55s3d9bmFdxjzbBS8Sltb4s",
+	"vGuN87z1yfxrbRjwVVwgcD3RLpNb8AkL/C2xwEWqLIsWuRehxvjgB5L4DNXFZA12+ZYtxFGNF8rn3J/R",
+	"MSN1Loi9DgiVaOEHe1qCpFATdHX4Y31poq9En0aZctjEaTJvLk/IKKRjyPNSd/4XPP6p3W47TRu6KPUj",
+	"JSCXW3jHQuMfEVJJ8NBYP1WmnrcSfZ6GlGRr6TvtpN7r1dE1+JPITPhc4SCNH0r1+UJEEGKE0/e5VIx6",
+	"lWm7U9XhL7A6wQMWY3iQ8gtJSfoW1kKHecMe6kVhHhhTJdQ+Lc/Hs5a883jCzjcWO+JMO9+BwPEtDEzx",
+	"/EH+KrnR45+W5NQpqYtbipzHaLt8dU2C1TIpR0DWkkqr1g0NOG/MsW5qEKH7tp4FcKXk4kYzDsoW3NQD",
+	"jiSLM/LGpwoKMUIxVVgaEoEqnK6ho5mbPk4eVRTqE0CqSv0rDsvU1FZQxNDOIM5JH/G48E6miBG2Am8B",
+	"K03l5bVzbJMj6k6K5jRTtxvxo3HdUHBFvzk6Ofq5d330ZvD+6Hcn3l5ST5zSS+K939gxpAWjr29tyHfz",
+	"jUK/V1ZR78ENZsULU/YzuW0j+QNYJJ7ctQ+d8DErvmYjimaMJxlvy4rtPkuyapey4NViavqG31AD+uHU",
+	"nx/DAwulaEbZtH6r7tnKNJNVW/TVZabqak1YCfBpp/Ohghtu8WZidV5JLD3iWyHjbL55DF+68SoZ75AG",
+	"MHNbeTxJ2x0XFM9luxll38uB60pFwXIvH2fzb0/3sLSJdeHJ0PPIhp6jj4pxL3V7Gjr0vYDF5fWbJJpp",
+	"8dlXktChFEGkkodfcKFqEvf5SFQaYzIVqewI08pMl0AhfixeirmjHFMvHBNJxUmk4lpumCrBgEbgpQqz",
+	"BrgM9ege8HTEfVSp0QH1p7L9Q6m+Whw7fkMOsVSdmUKBb+WFMZN9O6aLJRF9nKRKonhsGI3HAEnyvTY5",
+	"M8nF4pRjWR0ZWgYbudPnmOMG/F3ERE4h1lkPtKK4CpFMGQCURybU68d6JxqLUCEdspEImc0zCDnlrZpc",
+	"p9lUZvCmbcWUQ0XVFUDCCNeGOnzoTcfqgHGqDAijxsmtLPArBTHoKiJCDwp3mrwh+iTwaKoXlYG1AHDK",
+	"bVLv8UW26MyUYi2GzFJCwDeWAmbGkgjlDyCg0pa0wXXGbYC6NGCfnDKn3SiDbAlxG81u5FIISo169P+Y",
+	"v9qumFb58VKFwROdtzQto3015eLb3ek8rlNPTxqnX8UVfgiV+Pu/KZfdi299uBXhePhejBlOMSxwjpfd",
+	"dMnBwFsO4xxb+P1mbocNfAhw6cXOASVI2gtgQi1j6/9vR5fHb38vN/9DvZFNzP+p2vg/rPEfNqeVYcKb",
+	"OQBWSGG6QwydhadRGNS6tS3QC0xLeYLA4r7NXH1ZCKj1ZaoMQczlYCTFhLdX/phHsyYJxNjnTVspCP7G",
+	"oj4YoutGYajJCFlL3ChcysVGKyz8WiWfsZB47M53GQplRbd2qvlYYCx2cZG7wKXJUmJTgdg7OISSMMOA",
+	"pUdt0xAXmz0yxu+0SjXCgkkTEapW4N9BJftExEy1C3+3rP28LLtw2vvZNJlaY0huvIVL1yTrQS1ZGOvq",
+	"Az9V00gcGdIFP6F9DQfbTsMzTXX1lfuK9EzYnT5WqRbwh7L5G7mMBHB/pb9BdlnyiT4jZKfdgVHnZEfG",
+	"PcOe6n66plrTbDv+26oRjfQqVlDuFaSrISPqKhFKUr8+v75owmLFuxPPG6nOLhdxhcdko0molFEIlRAD",
+	"dscCmVnuAEpIY3Nwdlt+moKmI1r7/Nfn/z8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -16,9 +16,28 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// Defines values for AAL.
+const (
+	Aal1 AAL = "aal1"
+	Aal2 AAL = "aal2"
+)
+
+// Valid indicates whether the value is a known member of the AAL enum.
+func (e AAL) Valid() bool {
+	switch e {
+	case Aal1:
+		return true
+	case Aal2:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for APIKeyOwnerType.
 const (
@@ -108,6 +127,8 @@ const (
 	ErrorCodeInvalidToken            ErrorCode = "invalid_token"
 	ErrorCodeLastOwner               ErrorCode = "last_owner"
 	ErrorCodeMethodNotAllowed        ErrorCode = "method_not_allowed"
+	ErrorCodeMfaRequired             ErrorCode = "mfa_required"
+	ErrorCodeMfaVerificationFailed   ErrorCode = "mfa_verification_failed"
 	ErrorCodeNotFound                ErrorCode = "not_found"
 	ErrorCodePayloadTooLarge         ErrorCode = "payload_too_large"
 	ErrorCodeQuotaExceeded           ErrorCode = "quota_exceeded"
@@ -152,6 +173,10 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeMethodNotAllowed:
 		return true
+	case ErrorCodeMfaRequired:
+		return true
+	case ErrorCodeMfaVerificationFailed:
+		return true
 	case ErrorCodeNotFound:
 		return true
 	case ErrorCodePayloadTooLarge:
@@ -181,22 +206,27 @@ func (e ErrorCode) Valid() bool {
 
 // Defines values for EventType.
 const (
-	EventTypeApiKeyCreated          EventType = "api_key_created"
-	EventTypeApiKeyRevoked          EventType = "api_key_revoked"
-	EventTypeApiKeyRolled           EventType = "api_key_rolled"
-	EventTypeEmailVerified          EventType = "email_verified"
-	EventTypeInvitationAccepted     EventType = "invitation_accepted"
-	EventTypeLoginFailed            EventType = "login_failed"
-	EventTypeLoginSucceeded         EventType = "login_succeeded"
-	EventTypeLogout                 EventType = "logout"
-	EventTypeMemberInvited          EventType = "member_invited"
-	EventTypePasswordChanged        EventType = "password_changed"
-	EventTypePasswordResetCompleted EventType = "password_reset_completed"
-	EventTypePasswordResetRequested EventType = "password_reset_requested"
-	EventTypeRateLimited            EventType = "rate_limited"
-	EventTypeRefreshReuseDetected   EventType = "refresh_reuse_detected"
-	EventTypeSessionRevoked         EventType = "session_revoked"
-	EventTypeSignup                 EventType = "signup"
+	EventTypeApiKeyCreated            EventType = "api_key_created"
+	EventTypeApiKeyRevoked            EventType = "api_key_revoked"
+	EventTypeApiKeyRolled             EventType = "api_key_rolled"
+	EventTypeEmailVerified            EventType = "email_verified"
+	EventTypeInvitationAccepted       EventType = "invitation_accepted"
+	EventTypeLoginFailed              EventType = "login_failed"
+	EventTypeLoginSucceeded           EventType = "login_succeeded"
+	EventTypeLogout                   EventType = "logout"
+	EventTypeMemberInvited            EventType = "member_invited"
+	EventTypeMfaFactorAdded           EventType = "mfa_factor_added"
+	EventTypeMfaFactorRemoved         EventType = "mfa_factor_removed"
+	EventTypeMfaVerificationFailed    EventType = "mfa_verification_failed"
+	EventTypeMfaVerified              EventType = "mfa_verified"
+	EventTypePasswordChanged          EventType = "password_changed"
+	EventTypePasswordResetCompleted   EventType = "password_reset_completed"
+	EventTypePasswordResetRequested   EventType = "password_reset_requested"
+	EventTypeRateLimited              EventType = "rate_limited"
+	EventTypeRecoveryCodesRegenerated EventType = "recovery_codes_regenerated"
+	EventTypeRefreshReuseDetected     EventType = "refresh_reuse_detected"
+	EventTypeSessionRevoked           EventType = "session_revoked"
+	EventTypeSignup                   EventType = "signup"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -220,6 +250,14 @@ func (e EventType) Valid() bool {
 		return true
 	case EventTypeMemberInvited:
 		return true
+	case EventTypeMfaFactorAdded:
+		return true
+	case EventTypeMfaFactorRemoved:
+		return true
+	case EventTypeMfaVerificationFailed:
+		return true
+	case EventTypeMfaVerified:
+		return true
 	case EventTypePasswordChanged:
 		return true
 	case EventTypePasswordResetCompleted:
@@ -227,6 +265,8 @@ func (e EventType) Valid() bool {
 	case EventTypePasswordResetRequested:
 		return true
 	case EventTypeRateLimited:
+		return true
+	case EventTypeRecoveryCodesRegenerated:
 		return true
 	case EventTypeRefreshReuseDetected:
 		return true
@@ -407,6 +447,45 @@ const (
 func (e JWKUse) Valid() bool {
 	switch e {
 	case Sig:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAFactorType.
+const (
+	MFAFactorTypeTotp     MFAFactorType = "totp"
+	MFAFactorTypeWebauthn MFAFactorType = "webauthn"
+)
+
+// Valid indicates whether the value is a known member of the MFAFactorType enum.
+func (e MFAFactorType) Valid() bool {
+	switch e {
+	case MFAFactorTypeTotp:
+		return true
+	case MFAFactorTypeWebauthn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAVerifyRequestMethod.
+const (
+	MFAVerifyRequestMethodRecoveryCode MFAVerifyRequestMethod = "recovery_code"
+	MFAVerifyRequestMethodTotp         MFAVerifyRequestMethod = "totp"
+	MFAVerifyRequestMethodWebauthn     MFAVerifyRequestMethod = "webauthn"
+)
+
+// Valid indicates whether the value is a known member of the MFAVerifyRequestMethod enum.
+func (e MFAVerifyRequestMethod) Valid() bool {
+	switch e {
+	case MFAVerifyRequestMethodRecoveryCode:
+		return true
+	case MFAVerifyRequestMethodTotp:
+		return true
+	case MFAVerifyRequestMethodWebauthn:
 		return true
 	default:
 		return false
@@ -623,6 +702,14 @@ func (e LogoutParamsScope) Valid() bool {
 	}
 }
 
+// AAL The authenticator assurance level of a session (NIST SP 800-63B):
+// `aal1` after one factor (a password, or a passkey without user
+// verification), `aal2` after two (a password and a second factor, or a
+// user-verified passkey).
+//
+// Example: aal1
+type AAL string
+
 // APIKey defines model for APIKey.
 type APIKey struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -697,6 +784,62 @@ type Accepted struct {
 
 // AcceptedStatus defines model for Accepted.Status.
 type AcceptedStatus string
+
+// AccessTokenClaims Every claim Latch puts in an access token (a JWT with `typ: at+jwt`,
+// RFC 9068). This schema is the one definition of the claims: the
+// server signs, and `client/verify` reads, the types generated from it.
+type AccessTokenClaims struct {
+	// AAL The session's assurance level (`aal1` or `aal2`); absent on exchanged tokens.
+	AAL string `json:"aal,omitempty"`
+
+	// AMR The authentication methods of the session (RFC 8176): `pwd`
+	// (password), `otp` (a TOTP code or a recovery code), `hwk` (a
+	// device-bound WebAuthn key), `swk` (a synced passkey), `mfa` (more
+	// than one factor); absent on exchanged tokens.
+	AMR []string `json:"amr,omitempty"`
+
+	// Audience The audiences; `LATCH_AUDIENCE` for a session, the requested audience for an exchanged token.
+	Audience jwt.ClaimStrings `json:"aud,omitempty"`
+
+	// AuthTime When the subject last authenticated (the session's login, or the exchange).
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+
+	// ClientID The OAuth client (RFC 9068) the token was issued to; the API key id, or `LATCH_CLIENT_ID` for a session.
+	ClientID string `json:"client_id,omitempty"`
+
+	// ExpiresAt Expiry, in seconds since the epoch.
+	ExpiresAt *jwt.NumericDate `json:"exp,omitempty"`
+
+	// Ext The organization's own id of a delegated session's user.
+	Ext string `json:"ext,omitempty"`
+
+	// IssuedAt Issued at, in seconds since the epoch.
+	IssuedAt *jwt.NumericDate `json:"iat,omitempty"`
+
+	// Issuer The issuer, `LATCH_ISSUER`.
+	Issuer string `json:"iss,omitempty"`
+
+	// ID A unique id of the token.
+	ID string `json:"jti,omitempty"`
+
+	// KeyID The API key an exchanged token came from.
+	KeyID string `json:"key_id,omitempty"`
+
+	// NotBefore Not before, in seconds since the epoch (Latch does not set it; it is checked when present).
+	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
+
+	// OrgID The organization of an organization key or a delegated session.
+	OrgID string `json:"org_id,omitempty"`
+
+	// Scope The space-separated scopes of a token exchanged from an API key.
+	Scope string `json:"scope,omitempty"`
+
+	// SID The session of a user's session token.
+	SID string `json:"sid,omitempty"`
+
+	// Subject The user id; for an organization key's exchanged token, the organization id.
+	Subject string `json:"sub,omitempty"`
+}
 
 // AudienceList defines model for AudienceList.
 type AudienceList struct {
@@ -777,6 +920,14 @@ type DelegatedSessionRequest struct {
 
 // Email Example: ada@example.com
 type Email = openapi_types.Email
+
+// EnrollTOTPRequest defines model for EnrollTOTPRequest.
+type EnrollTOTPRequest struct {
+	// Name Defaults to "Authenticator app".
+	//
+	// Example: Phone
+	Name *string `json:"name,omitempty"`
+}
 
 // ErrorBody defines model for Error.
 type ErrorBody struct {
@@ -991,6 +1142,89 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
+// MFAEnrollment defines model for MFAEnrollment.
+type MFAEnrollment struct {
+	Factor MFAFactor `json:"factor"`
+
+	// RecoveryCodes The 10 recovery codes, shown this once; only with the account's first factor.
+	RecoveryCodes *[]string     `json:"recovery_codes,omitempty"`
+	Tokens        TokenResponse `json:"tokens"`
+}
+
+// MFAFactor defines model for MFAFactor.
+type MFAFactor struct {
+	// BackedUp WebAuthn only; the credential is synced now.
+	BackedUp *bool `json:"backed_up,omitempty"`
+
+	// BackupEligible WebAuthn only; the credential may be synced (a passkey).
+	BackupEligible *bool              `json:"backup_eligible,omitempty"`
+	CreatedAt      time.Time          `json:"created_at"`
+	Id             openapi_types.UUID `json:"id"`
+	LastUsedAt     *time.Time         `json:"last_used_at,omitempty"`
+
+	// Name A label for people, such as "Phone" or "YubiKey".
+	//
+	// Example: Phone
+	Name string `json:"name"`
+
+	// Type Example: totp
+	Type MFAFactorType `json:"type"`
+
+	// Verified False for a TOTP enrolment that was never confirmed.
+	Verified bool `json:"verified"`
+}
+
+// MFAFactorList defines model for MFAFactorList.
+type MFAFactorList struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal     AAL         `json:"aal"`
+	Factors []MFAFactor `json:"factors"`
+
+	// RecoveryCodesRemaining Unused recovery codes (0 until the first factor is verified).
+	RecoveryCodesRemaining int `json:"recovery_codes_remaining"`
+}
+
+// MFAFactorType Example: totp
+type MFAFactorType string
+
+// MFAPending Present on a token response of an `aal1` session whose user has a
+// verified factor: the factors that `POST /auth/mfa/verify` accepts to
+// reach `aal2`, which sensitive operations need.
+type MFAPending struct {
+	Factors []MFAFactor `json:"factors"`
+}
+
+// MFAVerifyRequest defines model for MFAVerifyRequest.
+type MFAVerifyRequest struct {
+	// Code The TOTP code (`totp`) or a recovery code (`recovery_code`).
+	//
+	// Example: 123456
+	Code *string `json:"code,omitempty"`
+
+	// Credential A `PublicKeyCredential` in its JSON form (`credential.toJSON()`):
+	// `id`, `rawId`, `type`, and `response` with base64url members.
+	//
+	//
+	// Example: {"id":"AQIDBA","rawId":"AQIDBA","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ"},"type":"public-key"}
+	Credential *WebAuthnCredential `json:"credential,omitempty"`
+
+	// Method Which factor is presented.
+	//
+	// Example: totp
+	Method MFAVerifyRequestMethod `json:"method"`
+}
+
+// MFAVerifyRequestMethod Which factor is presented.
+//
+// Example: totp
+type MFAVerifyRequestMethod string
+
 // Member defines model for Member.
 type Member struct {
 	CreatedAt time.Time            `json:"created_at"`
@@ -1060,10 +1294,24 @@ type ReadinessSigningKeys string
 // ReadinessStatus Example: ready
 type ReadinessStatus string
 
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	// Codes 10 single-use codes, shown this once.
+	//
+	// Example: ["7kq3-mx9d-2vfp-h8wn"]
+	Codes []string `json:"codes"`
+}
+
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
 	// RefreshToken Example: KncA3M7fEDpiTRZcg_1GVQ-WP8v1bleZRGocECPo5Mc
 	RefreshToken string `json:"refresh_token"`
+}
+
+// RenameFactorRequest defines model for RenameFactorRequest.
+type RenameFactorRequest struct {
+	// Name Example: Work laptop
+	Name string `json:"name"`
 }
 
 // ResetPasswordRequest defines model for ResetPasswordRequest.
@@ -1170,6 +1418,15 @@ type ServerMetadataSubjectTypesSupported string
 
 // Session defines model for Session.
 type Session struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal *AAL `json:"aal,omitempty"`
+
 	// AbsoluteExpiresAt When the session ends whatever happens.
 	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
 	CreatedAt         time.Time `json:"created_at"`
@@ -1203,6 +1460,34 @@ type SignupPending struct {
 
 // SignupPendingStatus defines model for SignupPending.Status.
 type SignupPendingStatus string
+
+// TOTPCode defines model for TOTPCode.
+type TOTPCode struct {
+	// Code The 6-digit code the app shows now.
+	//
+	// Example: 123456
+	Code string `json:"code"`
+}
+
+// TOTPEnrollment defines model for TOTPEnrollment.
+type TOTPEnrollment struct {
+	Factor MFAFactor `json:"factor"`
+
+	// OtpauthUri The `otpauth://totp/...` URI (SHA-1, 6 digits, 30 seconds).
+	//
+	// Example: otpauth://totp/Latch:ada@example.com?algorithm=SHA1&digits=6&issuer=Latch&period=30&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+	OtpauthUri string `json:"otpauth_uri"`
+
+	// QrCode A PNG of the URI's QR code, as a `data:image/png;base64,` URL.
+	//
+	// Example: data:image/png;base64,iVBORw0KGgo=
+	QrCode string `json:"qr_code"`
+
+	// Secret The base32 secret, for typing into an app by hand.
+	//
+	// Example: JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+	Secret string `json:"secret"`
+}
 
 // TokenRequest RFC 6749 client credentials or RFC 8693 token exchange, form-encoded.
 type TokenRequest struct {
@@ -1251,11 +1536,24 @@ type TokenRequestRequestedTokenType string
 
 // TokenResponse defines model for TokenResponse.
 type TokenResponse struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal         AAL       `json:"aal"`
 	AccessToken string    `json:"access_token"`
 	ExpiresAt   time.Time `json:"expires_at"`
 
 	// ExpiresIn Seconds until the access token expires.
-	ExpiresIn    int                    `json:"expires_in"`
+	ExpiresIn int `json:"expires_in"`
+
+	// Mfa Present on a token response of an `aal1` session whose user has a
+	// verified factor: the factors that `POST /auth/mfa/verify` accepts to
+	// reach `aal2`, which sensitive operations need.
+	Mfa          *MFAPending            `json:"mfa,omitempty"`
 	RefreshToken string                 `json:"refresh_token"`
 	SessionId    openapi_types.UUID     `json:"session_id"`
 	TokenType    TokenResponseTokenType `json:"token_type"`
@@ -1320,8 +1618,51 @@ type VerifyEmailRequest struct {
 	Token string `json:"token"`
 }
 
+// WebAuthnAssertionRequest defines model for WebAuthnAssertionRequest.
+type WebAuthnAssertionRequest struct {
+	// Credential A `PublicKeyCredential` in its JSON form (`credential.toJSON()`):
+	// `id`, `rawId`, `type`, and `response` with base64url members.
+	//
+	//
+	// Example: {"id":"AQIDBA","rawId":"AQIDBA","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ"},"type":"public-key"}
+	Credential WebAuthnCredential `json:"credential"`
+}
+
+// WebAuthnCredential A `PublicKeyCredential` in its JSON form (`credential.toJSON()`):
+// `id`, `rawId`, `type`, and `response` with base64url members.
+//
+// Example: {"id":"AQIDBA","rawId":"AQIDBA","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ"},"type":"public-key"}
+type WebAuthnCredential map[string]interface{}
+
+// WebAuthnOptions defines model for WebAuthnOptions.
+type WebAuthnOptions struct {
+	// Options `{"publicKey": {...}}` in the JSON form of WebAuthn Level 3
+	// (`PublicKeyCredentialCreationOptionsJSON` or
+	// `PublicKeyCredentialRequestOptionsJSON`): binary members are
+	// base64url strings.
+	Options map[string]interface{} `json:"options"`
+}
+
+// WebAuthnRegistrationRequest defines model for WebAuthnRegistrationRequest.
+type WebAuthnRegistrationRequest struct {
+	// Credential A `PublicKeyCredential` in its JSON form (`credential.toJSON()`):
+	// `id`, `rawId`, `type`, and `response` with base64url members.
+	//
+	//
+	// Example: {"id":"AQIDBA","rawId":"AQIDBA","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ"},"type":"public-key"}
+	Credential WebAuthnCredential `json:"credential"`
+
+	// Name Defaults to "Passkey".
+	//
+	// Example: YubiKey
+	Name *string `json:"name,omitempty"`
+}
+
 // Cursor defines model for Cursor.
 type Cursor = string
+
+// FactorId defines model for FactorId.
+type FactorId = openapi_types.UUID
 
 // InvitationId defines model for InvitationId.
 type InvitationId = openapi_types.UUID
@@ -1483,6 +1824,24 @@ type RollAPIKeyJSONRequestBody = RollAPIKeyRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
+
+// RenameMFAFactorJSONRequestBody defines body for RenameMFAFactor for application/json ContentType.
+type RenameMFAFactorJSONRequestBody = RenameFactorRequest
+
+// EnrollTOTPJSONRequestBody defines body for EnrollTOTP for application/json ContentType.
+type EnrollTOTPJSONRequestBody = EnrollTOTPRequest
+
+// ConfirmTOTPJSONRequestBody defines body for ConfirmTOTP for application/json ContentType.
+type ConfirmTOTPJSONRequestBody = TOTPCode
+
+// VerifyMFAJSONRequestBody defines body for VerifyMFA for application/json ContentType.
+type VerifyMFAJSONRequestBody = MFAVerifyRequest
+
+// FinishWebAuthnRegistrationJSONRequestBody defines body for FinishWebAuthnRegistration for application/json ContentType.
+type FinishWebAuthnRegistrationJSONRequestBody = WebAuthnRegistrationRequest
+
+// PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
+type PasskeyLoginJSONRequestBody = WebAuthnAssertionRequest
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
@@ -1742,6 +2101,225 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /auth/me (the `GetMe` operationId).
 	GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListMFAFactors The caller's second factors and how many recovery codes are left
+	//
+	// Every factor of the user, verified or not (an unverified TOTP factor
+	// is an enrolment that was never confirmed), never a secret. Allowed at
+	// `aal1`, so that a client can show the choice of factors before
+	// `POST /auth/mfa/verify`.
+	//
+	// Corresponds with GET /auth/mfa/factors (the `ListMFAFactors` operationId).
+	ListMFAFactors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteMFAFactor Remove a factor, signing out every other session
+	//
+	// Needs an `aal2` session (403 `mfa_required` otherwise). Every other
+	// session of the user is revoked, the change is a security event
+	// (`mfa_factor_removed`) and the user is mailed. Removing the last
+	// verified factor also deletes the recovery codes; the user's next
+	// logins are `aal1` with nothing pending.
+	//
+	// Corresponds with DELETE /auth/mfa/factors/{factor_id} (the `DeleteMFAFactor` operationId).
+	DeleteMFAFactor(ctx context.Context, factorId FactorId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RenameMFAFactorWithBody Rename a factor
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /auth/mfa/factors/{factor_id} (the `RenameMFAFactor` operationId).
+	RenameMFAFactorWithBody(ctx context.Context, factorId FactorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RenameMFAFactor Rename a factor
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /auth/mfa/factors/{factor_id} (the `RenameMFAFactor` operationId).
+	RenameMFAFactor(ctx context.Context, factorId FactorId, body RenameMFAFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegenerateRecoveryCodes Replace the recovery codes
+	//
+	// Needs an `aal2` session and a verified factor. The previous codes stop
+	// working; the 10 new ones are shown this once and stored only as
+	// hashes. Other sessions are revoked and the user is mailed.
+	//
+	// Corresponds with POST /auth/mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+	RegenerateRecoveryCodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnrollTOTPWithBody Start a TOTP enrolment (RFC 6238)
+	//
+	// Returns the secret, its `otpauth://` URI and a QR code of the URI, shown
+	// this once; the factor counts only after
+	// `POST /auth/mfa/totp/{factor_id}/confirm` with a correct code. The secret
+	// is stored encrypted with `LATCH_MASTER_KEY`. A user who already has a
+	// verified factor needs an `aal2` session (403 `mfa_required`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/mfa/totp (the `EnrollTOTP` operationId).
+	EnrollTOTPWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnrollTOTP Start a TOTP enrolment (RFC 6238)
+	//
+	// Returns the secret, its `otpauth://` URI and a QR code of the URI, shown
+	// this once; the factor counts only after
+	// `POST /auth/mfa/totp/{factor_id}/confirm` with a correct code. The secret
+	// is stored encrypted with `LATCH_MASTER_KEY`. A user who already has a
+	// verified factor needs an `aal2` session (403 `mfa_required`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/mfa/totp (the `EnrollTOTP` operationId).
+	EnrollTOTP(ctx context.Context, body EnrollTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmTOTPWithBody Complete a TOTP enrolment with a correct code
+	//
+	// The code must be correct (one step of drift either way) and unused.
+	// The factor becomes verified, the caller's session becomes `aal2` (new
+	// tokens in `tokens`), every other session of the user is revoked, and
+	// the user is mailed. The first factor of an account also returns its
+	// 10 recovery codes, shown this once. Wrong codes are rate limited per
+	// account and per IP (`LATCH_RATE_MFA_ACCOUNT`, `LATCH_RATE_MFA_IP`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/mfa/totp/{factor_id}/confirm (the `ConfirmTOTP` operationId).
+	ConfirmTOTPWithBody(ctx context.Context, factorId FactorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmTOTP Complete a TOTP enrolment with a correct code
+	//
+	// The code must be correct (one step of drift either way) and unused.
+	// The factor becomes verified, the caller's session becomes `aal2` (new
+	// tokens in `tokens`), every other session of the user is revoked, and
+	// the user is mailed. The first factor of an account also returns its
+	// 10 recovery codes, shown this once. Wrong codes are rate limited per
+	// account and per IP (`LATCH_RATE_MFA_ACCOUNT`, `LATCH_RATE_MFA_IP`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/mfa/totp/{factor_id}/confirm (the `ConfirmTOTP` operationId).
+	ConfirmTOTP(ctx context.Context, factorId FactorId, body ConfirmTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyMFAWithBody Upgrade this session to aal2 with a second factor
+	//
+	// With a TOTP code, an unused recovery code, or a WebAuthn assertion
+	// (from `POST /auth/mfa/webauthn/challenge`), the caller's session (the
+	// same `session_id`) becomes `aal2`; the response carries new tokens
+	// whose `amr` adds the factor (`otp`, `hwk` or `swk`) and `mfa`. A
+	// refresh keeps the session's level. Every attempt is rate limited per
+	// account and per IP before any work; a wrong factor is 400
+	// `mfa_verification_failed` and a security event. A TOTP code is
+	// accepted once (a replay within its window is refused); a recovery code
+	// is spent.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
+	VerifyMFAWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyMFA Upgrade this session to aal2 with a second factor
+	//
+	// With a TOTP code, an unused recovery code, or a WebAuthn assertion
+	// (from `POST /auth/mfa/webauthn/challenge`), the caller's session (the
+	// same `session_id`) becomes `aal2`; the response carries new tokens
+	// whose `amr` adds the factor (`otp`, `hwk` or `swk`) and `mfa`. A
+	// refresh keeps the session's level. Every attempt is rate limited per
+	// account and per IP before any work; a wrong factor is 400
+	// `mfa_verification_failed` and a security event. A TOTP code is
+	// accepted once (a replay within its window is refused); a recovery code
+	// is spent.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
+	VerifyMFA(ctx context.Context, body VerifyMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BeginWebAuthnVerification Start using a registered passkey as the second factor
+	//
+	// For an `aal1` session of a user with a WebAuthn factor: returns the
+	// options for `navigator.credentials.get()`, listing the user's
+	// credentials. Send the assertion to `POST /auth/mfa/verify`.
+	//
+	// Corresponds with POST /auth/mfa/webauthn/challenge (the `BeginWebAuthnVerification` operationId).
+	BeginWebAuthnVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BeginWebAuthnRegistration Start registering a passkey or security key
+	//
+	// Returns the options for `navigator.credentials.create()` (pass
+	// `options.publicKey` to `PublicKeyCredential.parseCreationOptionsFromJSON`).
+	// The challenge is single-use, bound to this session, stored hashed, and
+	// expires after 5 minutes. Credentials are discoverable (resident keys
+	// preferred) and user verification is preferred, so a passkey can later
+	// sign in alone. A user who already has a verified factor needs an
+	// `aal2` session (403 `mfa_required`).
+	//
+	// Corresponds with POST /auth/mfa/webauthn/registration (the `BeginWebAuthnRegistration` operationId).
+	BeginWebAuthnRegistration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FinishWebAuthnRegistrationWithBody Finish registering a passkey or security key
+	//
+	// Takes the `PublicKeyCredential` that `navigator.credentials.create()`
+	// returned, as JSON (`credential.toJSON()`). Its challenge must be one
+	// this session began and not yet used, its origin one of
+	// `LATCH_WEBAUTHN_ORIGINS`. The result is the same as confirming a TOTP
+	// factor: the session becomes `aal2`, other sessions are revoked, the
+	// user is mailed, and the first factor returns recovery codes.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
+	FinishWebAuthnRegistrationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FinishWebAuthnRegistration Finish registering a passkey or security key
+	//
+	// Takes the `PublicKeyCredential` that `navigator.credentials.create()`
+	// returned, as JSON (`credential.toJSON()`). Its challenge must be one
+	// this session began and not yet used, its origin one of
+	// `LATCH_WEBAUTHN_ORIGINS`. The result is the same as confirming a TOTP
+	// factor: the session becomes `aal2`, other sessions are revoked, the
+	// user is mailed, and the first factor returns recovery codes.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
+	FinishWebAuthnRegistration(ctx context.Context, body FinishWebAuthnRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BeginPasskeyLogin Start a passwordless sign-in with a passkey
+	//
+	// Returns the options for `navigator.credentials.get()` with no
+	// credential list: the authenticator offers its discoverable credentials
+	// (passkeys). Rate limited per IP.
+	//
+	// Corresponds with POST /auth/passkey/challenge (the `BeginPasskeyLogin` operationId).
+	BeginPasskeyLogin(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PasskeyLoginWithBody Sign in with a passkey alone
+	//
+	// Takes the assertion of a discoverable credential. The session's `amr`
+	// is `hwk` (the authenticator is not backed up: a device-bound key) or
+	// `swk` (a synced passkey); when the authenticator verified the user
+	// (PIN or biometrics, the UV flag) the passkey is two factors in one and
+	// the session is `aal2` with `mfa` added to `amr`, else `aal1`. A wrong,
+	// unknown or replayed assertion is 401 `invalid_credentials`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/passkey/login (the `PasskeyLogin` operationId).
+	PasskeyLoginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PasskeyLogin Sign in with a passkey alone
+	//
+	// Takes the assertion of a discoverable credential. The session's `amr`
+	// is `hwk` (the authenticator is not backed up: a device-bound key) or
+	// `swk` (a synced passkey); when the authenticator verified the user
+	// (PIN or biometrics, the UV flag) the passkey is two factors in one and
+	// the session is `aal2` with `mfa` added to `amr`, else `aal1`. A wrong,
+	// unknown or replayed assertion is 401 `invalid_credentials`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/passkey/login (the `PasskeyLogin` operationId).
+	PasskeyLogin(ctx context.Context, body PasskeyLoginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ChangePasswordWithBody Change the password, keeping this session
 	//
@@ -2747,6 +3325,405 @@ func (c *RawClient) Logout(ctx context.Context, params *LogoutParams, reqEditors
 // Corresponds with GET /auth/me (the `GetMe` operationId).
 func (c *RawClient) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListMFAFactors The caller's second factors and how many recovery codes are left
+//
+// Every factor of the user, verified or not (an unverified TOTP factor
+// is an enrolment that was never confirmed), never a secret. Allowed at
+// `aal1`, so that a client can show the choice of factors before
+// `POST /auth/mfa/verify`.
+//
+// Corresponds with GET /auth/mfa/factors (the `ListMFAFactors` operationId).
+func (c *RawClient) ListMFAFactors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListMFAFactorsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteMFAFactor Remove a factor, signing out every other session
+//
+// Needs an `aal2` session (403 `mfa_required` otherwise). Every other
+// session of the user is revoked, the change is a security event
+// (`mfa_factor_removed`) and the user is mailed. Removing the last
+// verified factor also deletes the recovery codes; the user's next
+// logins are `aal1` with nothing pending.
+//
+// Corresponds with DELETE /auth/mfa/factors/{factor_id} (the `DeleteMFAFactor` operationId).
+func (c *RawClient) DeleteMFAFactor(ctx context.Context, factorId FactorId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteMFAFactorRequest(c.Server, factorId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RenameMFAFactorWithBody Rename a factor
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /auth/mfa/factors/{factor_id} (the `RenameMFAFactor` operationId).
+func (c *RawClient) RenameMFAFactorWithBody(ctx context.Context, factorId FactorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRenameMFAFactorRequestWithBody(c.Server, factorId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RenameMFAFactor Rename a factor
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /auth/mfa/factors/{factor_id} (the `RenameMFAFactor` operationId).
+func (c *RawClient) RenameMFAFactor(ctx context.Context, factorId FactorId, body RenameMFAFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRenameMFAFactorRequest(c.Server, factorId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegenerateRecoveryCodes Replace the recovery codes
+//
+// Needs an `aal2` session and a verified factor. The previous codes stop
+// working; the 10 new ones are shown this once and stored only as
+// hashes. Other sessions are revoked and the user is mailed.
+//
+// Corresponds with POST /auth/mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+func (c *RawClient) RegenerateRecoveryCodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegenerateRecoveryCodesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnrollTOTPWithBody Start a TOTP enrolment (RFC 6238)
+//
+// Returns the secret, its `otpauth://` URI and a QR code of the URI, shown
+// this once; the factor counts only after
+// `POST /auth/mfa/totp/{factor_id}/confirm` with a correct code. The secret
+// is stored encrypted with `LATCH_MASTER_KEY`. A user who already has a
+// verified factor needs an `aal2` session (403 `mfa_required`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/mfa/totp (the `EnrollTOTP` operationId).
+func (c *RawClient) EnrollTOTPWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnrollTOTPRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnrollTOTP Start a TOTP enrolment (RFC 6238)
+//
+// Returns the secret, its `otpauth://` URI and a QR code of the URI, shown
+// this once; the factor counts only after
+// `POST /auth/mfa/totp/{factor_id}/confirm` with a correct code. The secret
+// is stored encrypted with `LATCH_MASTER_KEY`. A user who already has a
+// verified factor needs an `aal2` session (403 `mfa_required`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/mfa/totp (the `EnrollTOTP` operationId).
+func (c *RawClient) EnrollTOTP(ctx context.Context, body EnrollTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnrollTOTPRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmTOTPWithBody Complete a TOTP enrolment with a correct code
+//
+// The code must be correct (one step of drift either way) and unused.
+// The factor becomes verified, the caller's session becomes `aal2` (new
+// tokens in `tokens`), every other session of the user is revoked, and
+// the user is mailed. The first factor of an account also returns its
+// 10 recovery codes, shown this once. Wrong codes are rate limited per
+// account and per IP (`LATCH_RATE_MFA_ACCOUNT`, `LATCH_RATE_MFA_IP`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/mfa/totp/{factor_id}/confirm (the `ConfirmTOTP` operationId).
+func (c *RawClient) ConfirmTOTPWithBody(ctx context.Context, factorId FactorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmTOTPRequestWithBody(c.Server, factorId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmTOTP Complete a TOTP enrolment with a correct code
+//
+// The code must be correct (one step of drift either way) and unused.
+// The factor becomes verified, the caller's session becomes `aal2` (new
+// tokens in `tokens`), every other session of the user is revoked, and
+// the user is mailed. The first factor of an account also returns its
+// 10 recovery codes, shown this once. Wrong codes are rate limited per
+// account and per IP (`LATCH_RATE_MFA_ACCOUNT`, `LATCH_RATE_MFA_IP`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/mfa/totp/{factor_id}/confirm (the `ConfirmTOTP` operationId).
+func (c *RawClient) ConfirmTOTP(ctx context.Context, factorId FactorId, body ConfirmTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmTOTPRequest(c.Server, factorId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyMFAWithBody Upgrade this session to aal2 with a second factor
+//
+// With a TOTP code, an unused recovery code, or a WebAuthn assertion
+// (from `POST /auth/mfa/webauthn/challenge`), the caller's session (the
+// same `session_id`) becomes `aal2`; the response carries new tokens
+// whose `amr` adds the factor (`otp`, `hwk` or `swk`) and `mfa`. A
+// refresh keeps the session's level. Every attempt is rate limited per
+// account and per IP before any work; a wrong factor is 400
+// `mfa_verification_failed` and a security event. A TOTP code is
+// accepted once (a replay within its window is refused); a recovery code
+// is spent.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
+func (c *RawClient) VerifyMFAWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyMFARequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyMFA Upgrade this session to aal2 with a second factor
+//
+// With a TOTP code, an unused recovery code, or a WebAuthn assertion
+// (from `POST /auth/mfa/webauthn/challenge`), the caller's session (the
+// same `session_id`) becomes `aal2`; the response carries new tokens
+// whose `amr` adds the factor (`otp`, `hwk` or `swk`) and `mfa`. A
+// refresh keeps the session's level. Every attempt is rate limited per
+// account and per IP before any work; a wrong factor is 400
+// `mfa_verification_failed` and a security event. A TOTP code is
+// accepted once (a replay within its window is refused); a recovery code
+// is spent.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
+func (c *RawClient) VerifyMFA(ctx context.Context, body VerifyMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyMFARequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BeginWebAuthnVerification Start using a registered passkey as the second factor
+//
+// For an `aal1` session of a user with a WebAuthn factor: returns the
+// options for `navigator.credentials.get()`, listing the user's
+// credentials. Send the assertion to `POST /auth/mfa/verify`.
+//
+// Corresponds with POST /auth/mfa/webauthn/challenge (the `BeginWebAuthnVerification` operationId).
+func (c *RawClient) BeginWebAuthnVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBeginWebAuthnVerificationRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BeginWebAuthnRegistration Start registering a passkey or security key
+//
+// Returns the options for `navigator.credentials.create()` (pass
+// `options.publicKey` to `PublicKeyCredential.parseCreationOptionsFromJSON`).
+// The challenge is single-use, bound to this session, stored hashed, and
+// expires after 5 minutes. Credentials are discoverable (resident keys
+// preferred) and user verification is preferred, so a passkey can later
+// sign in alone. A user who already has a verified factor needs an
+// `aal2` session (403 `mfa_required`).
+//
+// Corresponds with POST /auth/mfa/webauthn/registration (the `BeginWebAuthnRegistration` operationId).
+func (c *RawClient) BeginWebAuthnRegistration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBeginWebAuthnRegistrationRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FinishWebAuthnRegistrationWithBody Finish registering a passkey or security key
+//
+// Takes the `PublicKeyCredential` that `navigator.credentials.create()`
+// returned, as JSON (`credential.toJSON()`). Its challenge must be one
+// this session began and not yet used, its origin one of
+// `LATCH_WEBAUTHN_ORIGINS`. The result is the same as confirming a TOTP
+// factor: the session becomes `aal2`, other sessions are revoked, the
+// user is mailed, and the first factor returns recovery codes.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
+func (c *RawClient) FinishWebAuthnRegistrationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFinishWebAuthnRegistrationRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FinishWebAuthnRegistration Finish registering a passkey or security key
+//
+// Takes the `PublicKeyCredential` that `navigator.credentials.create()`
+// returned, as JSON (`credential.toJSON()`). Its challenge must be one
+// this session began and not yet used, its origin one of
+// `LATCH_WEBAUTHN_ORIGINS`. The result is the same as confirming a TOTP
+// factor: the session becomes `aal2`, other sessions are revoked, the
+// user is mailed, and the first factor returns recovery codes.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
+func (c *RawClient) FinishWebAuthnRegistration(ctx context.Context, body FinishWebAuthnRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFinishWebAuthnRegistrationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BeginPasskeyLogin Start a passwordless sign-in with a passkey
+//
+// Returns the options for `navigator.credentials.get()` with no
+// credential list: the authenticator offers its discoverable credentials
+// (passkeys). Rate limited per IP.
+//
+// Corresponds with POST /auth/passkey/challenge (the `BeginPasskeyLogin` operationId).
+func (c *RawClient) BeginPasskeyLogin(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBeginPasskeyLoginRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PasskeyLoginWithBody Sign in with a passkey alone
+//
+// Takes the assertion of a discoverable credential. The session's `amr`
+// is `hwk` (the authenticator is not backed up: a device-bound key) or
+// `swk` (a synced passkey); when the authenticator verified the user
+// (PIN or biometrics, the UV flag) the passkey is two factors in one and
+// the session is `aal2` with `mfa` added to `amr`, else `aal1`. A wrong,
+// unknown or replayed assertion is 401 `invalid_credentials`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/passkey/login (the `PasskeyLogin` operationId).
+func (c *RawClient) PasskeyLoginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPasskeyLoginRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PasskeyLogin Sign in with a passkey alone
+//
+// Takes the assertion of a discoverable credential. The session's `amr`
+// is `hwk` (the authenticator is not backed up: a device-bound key) or
+// `swk` (a synced passkey); when the authenticator verified the user
+// (PIN or biometrics, the UV flag) the passkey is two factors in one and
+// the session is `aal2` with `mfa` added to `amr`, else `aal1`. A wrong,
+// unknown or replayed assertion is 401 `invalid_credentials`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/passkey/login (the `PasskeyLogin` operationId).
+func (c *RawClient) PasskeyLogin(ctx context.Context, body PasskeyLoginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPasskeyLoginRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4658,6 +5635,429 @@ func NewGetMeRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewListMFAFactorsRequest constructs an http.Request for the ListMFAFactors method
+func NewListMFAFactorsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/mfa/factors")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteMFAFactorRequest constructs an http.Request for the DeleteMFAFactor method
+func NewDeleteMFAFactorRequest(server string, factorId FactorId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "factor_id", factorId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/mfa/factors/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRenameMFAFactorRequest calls the generic RenameMFAFactor builder with application/json body
+func NewRenameMFAFactorRequest(server string, factorId FactorId, body RenameMFAFactorJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRenameMFAFactorRequestWithBody(server, factorId, "application/json", bodyReader)
+}
+
+// NewRenameMFAFactorRequestWithBody constructs an http.Request for the RenameMFAFactor method, with any body, and a specified content type
+func NewRenameMFAFactorRequestWithBody(server string, factorId FactorId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "factor_id", factorId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/mfa/factors/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRegenerateRecoveryCodesRequest constructs an http.Request for the RegenerateRecoveryCodes method
+func NewRegenerateRecoveryCodesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/mfa/recovery-codes")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEnrollTOTPRequest calls the generic EnrollTOTP builder with application/json body
+func NewEnrollTOTPRequest(server string, body EnrollTOTPJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEnrollTOTPRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewEnrollTOTPRequestWithBody constructs an http.Request for the EnrollTOTP method, with any body, and a specified content type
+func NewEnrollTOTPRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/mfa/totp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewConfirmTOTPRequest calls the generic ConfirmTOTP builder with application/json body
+func NewConfirmTOTPRequest(server string, factorId FactorId, body ConfirmTOTPJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewConfirmTOTPRequestWithBody(server, factorId, "application/json", bodyReader)
+}
+
+// NewConfirmTOTPRequestWithBody constructs an http.Request for the ConfirmTOTP method, with any body, and a specified content type
+func NewConfirmTOTPRequestWithBody(server string, factorId FactorId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "factor_id", factorId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/mfa/totp/%s/confirm", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyMFARequest calls the generic VerifyMFA builder with application/json body
+func NewVerifyMFARequest(server string, body VerifyMFAJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyMFARequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewVerifyMFARequestWithBody constructs an http.Request for the VerifyMFA method, with any body, and a specified content type
+func NewVerifyMFARequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/mfa/verify")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewBeginWebAuthnVerificationRequest constructs an http.Request for the BeginWebAuthnVerification method
+func NewBeginWebAuthnVerificationRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/mfa/webauthn/challenge")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewBeginWebAuthnRegistrationRequest constructs an http.Request for the BeginWebAuthnRegistration method
+func NewBeginWebAuthnRegistrationRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/mfa/webauthn/registration")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewFinishWebAuthnRegistrationRequest calls the generic FinishWebAuthnRegistration builder with application/json body
+func NewFinishWebAuthnRegistrationRequest(server string, body FinishWebAuthnRegistrationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewFinishWebAuthnRegistrationRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewFinishWebAuthnRegistrationRequestWithBody constructs an http.Request for the FinishWebAuthnRegistration method, with any body, and a specified content type
+func NewFinishWebAuthnRegistrationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/mfa/webauthn/registration/finish")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewBeginPasskeyLoginRequest constructs an http.Request for the BeginPasskeyLogin method
+func NewBeginPasskeyLoginRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/passkey/challenge")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPasskeyLoginRequest calls the generic PasskeyLogin builder with application/json body
+func NewPasskeyLoginRequest(server string, body PasskeyLoginJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPasskeyLoginRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPasskeyLoginRequestWithBody constructs an http.Request for the PasskeyLogin method, with any body, and a specified content type
+func NewPasskeyLoginRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/passkey/login")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -6811,6 +8211,237 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /auth/me (the `GetMe` operationId).
 	GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error)
 
+	// ListMFAFactorsWithResponse The caller's second factors and how many recovery codes are left
+	//
+	// Every factor of the user, verified or not (an unverified TOTP factor
+	// is an enrolment that was never confirmed), never a secret. Allowed at
+	// `aal1`, so that a client can show the choice of factors before
+	// `POST /auth/mfa/verify`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /auth/mfa/factors (the `ListMFAFactors` operationId).
+	ListMFAFactorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMFAFactorsResponse, error)
+
+	// DeleteMFAFactorWithResponse Remove a factor, signing out every other session
+	//
+	// Needs an `aal2` session (403 `mfa_required` otherwise). Every other
+	// session of the user is revoked, the change is a security event
+	// (`mfa_factor_removed`) and the user is mailed. Removing the last
+	// verified factor also deletes the recovery codes; the user's next
+	// logins are `aal1` with nothing pending.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /auth/mfa/factors/{factor_id} (the `DeleteMFAFactor` operationId).
+	DeleteMFAFactorWithResponse(ctx context.Context, factorId FactorId, reqEditors ...RequestEditorFn) (*DeleteMFAFactorResponse, error)
+
+	// RenameMFAFactorWithBodyWithResponse Rename a factor
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /auth/mfa/factors/{factor_id} (the `RenameMFAFactor` operationId).
+	RenameMFAFactorWithBodyWithResponse(ctx context.Context, factorId FactorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RenameMFAFactorResponse, error)
+
+	// RenameMFAFactorWithResponse Rename a factor
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /auth/mfa/factors/{factor_id} (the `RenameMFAFactor` operationId).
+	RenameMFAFactorWithResponse(ctx context.Context, factorId FactorId, body RenameMFAFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*RenameMFAFactorResponse, error)
+
+	// RegenerateRecoveryCodesWithResponse Replace the recovery codes
+	//
+	// Needs an `aal2` session and a verified factor. The previous codes stop
+	// working; the 10 new ones are shown this once and stored only as
+	// hashes. Other sessions are revoked and the user is mailed.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+	RegenerateRecoveryCodesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RegenerateRecoveryCodesResponse, error)
+
+	// EnrollTOTPWithBodyWithResponse Start a TOTP enrolment (RFC 6238)
+	//
+	// Returns the secret, its `otpauth://` URI and a QR code of the URI, shown
+	// this once; the factor counts only after
+	// `POST /auth/mfa/totp/{factor_id}/confirm` with a correct code. The secret
+	// is stored encrypted with `LATCH_MASTER_KEY`. A user who already has a
+	// verified factor needs an `aal2` session (403 `mfa_required`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/totp (the `EnrollTOTP` operationId).
+	EnrollTOTPWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EnrollTOTPResponse, error)
+
+	// EnrollTOTPWithResponse Start a TOTP enrolment (RFC 6238)
+	//
+	// Returns the secret, its `otpauth://` URI and a QR code of the URI, shown
+	// this once; the factor counts only after
+	// `POST /auth/mfa/totp/{factor_id}/confirm` with a correct code. The secret
+	// is stored encrypted with `LATCH_MASTER_KEY`. A user who already has a
+	// verified factor needs an `aal2` session (403 `mfa_required`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/totp (the `EnrollTOTP` operationId).
+	EnrollTOTPWithResponse(ctx context.Context, body EnrollTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*EnrollTOTPResponse, error)
+
+	// ConfirmTOTPWithBodyWithResponse Complete a TOTP enrolment with a correct code
+	//
+	// The code must be correct (one step of drift either way) and unused.
+	// The factor becomes verified, the caller's session becomes `aal2` (new
+	// tokens in `tokens`), every other session of the user is revoked, and
+	// the user is mailed. The first factor of an account also returns its
+	// 10 recovery codes, shown this once. Wrong codes are rate limited per
+	// account and per IP (`LATCH_RATE_MFA_ACCOUNT`, `LATCH_RATE_MFA_IP`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/totp/{factor_id}/confirm (the `ConfirmTOTP` operationId).
+	ConfirmTOTPWithBodyWithResponse(ctx context.Context, factorId FactorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmTOTPResponse, error)
+
+	// ConfirmTOTPWithResponse Complete a TOTP enrolment with a correct code
+	//
+	// The code must be correct (one step of drift either way) and unused.
+	// The factor becomes verified, the caller's session becomes `aal2` (new
+	// tokens in `tokens`), every other session of the user is revoked, and
+	// the user is mailed. The first factor of an account also returns its
+	// 10 recovery codes, shown this once. Wrong codes are rate limited per
+	// account and per IP (`LATCH_RATE_MFA_ACCOUNT`, `LATCH_RATE_MFA_IP`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/totp/{factor_id}/confirm (the `ConfirmTOTP` operationId).
+	ConfirmTOTPWithResponse(ctx context.Context, factorId FactorId, body ConfirmTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmTOTPResponse, error)
+
+	// VerifyMFAWithBodyWithResponse Upgrade this session to aal2 with a second factor
+	//
+	// With a TOTP code, an unused recovery code, or a WebAuthn assertion
+	// (from `POST /auth/mfa/webauthn/challenge`), the caller's session (the
+	// same `session_id`) becomes `aal2`; the response carries new tokens
+	// whose `amr` adds the factor (`otp`, `hwk` or `swk`) and `mfa`. A
+	// refresh keeps the session's level. Every attempt is rate limited per
+	// account and per IP before any work; a wrong factor is 400
+	// `mfa_verification_failed` and a security event. A TOTP code is
+	// accepted once (a replay within its window is refused); a recovery code
+	// is spent.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
+	VerifyMFAWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyMFAResponse, error)
+
+	// VerifyMFAWithResponse Upgrade this session to aal2 with a second factor
+	//
+	// With a TOTP code, an unused recovery code, or a WebAuthn assertion
+	// (from `POST /auth/mfa/webauthn/challenge`), the caller's session (the
+	// same `session_id`) becomes `aal2`; the response carries new tokens
+	// whose `amr` adds the factor (`otp`, `hwk` or `swk`) and `mfa`. A
+	// refresh keeps the session's level. Every attempt is rate limited per
+	// account and per IP before any work; a wrong factor is 400
+	// `mfa_verification_failed` and a security event. A TOTP code is
+	// accepted once (a replay within its window is refused); a recovery code
+	// is spent.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
+	VerifyMFAWithResponse(ctx context.Context, body VerifyMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyMFAResponse, error)
+
+	// BeginWebAuthnVerificationWithResponse Start using a registered passkey as the second factor
+	//
+	// For an `aal1` session of a user with a WebAuthn factor: returns the
+	// options for `navigator.credentials.get()`, listing the user's
+	// credentials. Send the assertion to `POST /auth/mfa/verify`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/webauthn/challenge (the `BeginWebAuthnVerification` operationId).
+	BeginWebAuthnVerificationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BeginWebAuthnVerificationResponse, error)
+
+	// BeginWebAuthnRegistrationWithResponse Start registering a passkey or security key
+	//
+	// Returns the options for `navigator.credentials.create()` (pass
+	// `options.publicKey` to `PublicKeyCredential.parseCreationOptionsFromJSON`).
+	// The challenge is single-use, bound to this session, stored hashed, and
+	// expires after 5 minutes. Credentials are discoverable (resident keys
+	// preferred) and user verification is preferred, so a passkey can later
+	// sign in alone. A user who already has a verified factor needs an
+	// `aal2` session (403 `mfa_required`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/webauthn/registration (the `BeginWebAuthnRegistration` operationId).
+	BeginWebAuthnRegistrationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BeginWebAuthnRegistrationResponse, error)
+
+	// FinishWebAuthnRegistrationWithBodyWithResponse Finish registering a passkey or security key
+	//
+	// Takes the `PublicKeyCredential` that `navigator.credentials.create()`
+	// returned, as JSON (`credential.toJSON()`). Its challenge must be one
+	// this session began and not yet used, its origin one of
+	// `LATCH_WEBAUTHN_ORIGINS`. The result is the same as confirming a TOTP
+	// factor: the session becomes `aal2`, other sessions are revoked, the
+	// user is mailed, and the first factor returns recovery codes.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
+	FinishWebAuthnRegistrationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*FinishWebAuthnRegistrationResponse, error)
+
+	// FinishWebAuthnRegistrationWithResponse Finish registering a passkey or security key
+	//
+	// Takes the `PublicKeyCredential` that `navigator.credentials.create()`
+	// returned, as JSON (`credential.toJSON()`). Its challenge must be one
+	// this session began and not yet used, its origin one of
+	// `LATCH_WEBAUTHN_ORIGINS`. The result is the same as confirming a TOTP
+	// factor: the session becomes `aal2`, other sessions are revoked, the
+	// user is mailed, and the first factor returns recovery codes.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
+	FinishWebAuthnRegistrationWithResponse(ctx context.Context, body FinishWebAuthnRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*FinishWebAuthnRegistrationResponse, error)
+
+	// BeginPasskeyLoginWithResponse Start a passwordless sign-in with a passkey
+	//
+	// Returns the options for `navigator.credentials.get()` with no
+	// credential list: the authenticator offers its discoverable credentials
+	// (passkeys). Rate limited per IP.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/passkey/challenge (the `BeginPasskeyLogin` operationId).
+	BeginPasskeyLoginWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BeginPasskeyLoginResponse, error)
+
+	// PasskeyLoginWithBodyWithResponse Sign in with a passkey alone
+	//
+	// Takes the assertion of a discoverable credential. The session's `amr`
+	// is `hwk` (the authenticator is not backed up: a device-bound key) or
+	// `swk` (a synced passkey); when the authenticator verified the user
+	// (PIN or biometrics, the UV flag) the passkey is two factors in one and
+	// the session is `aal2` with `mfa` added to `amr`, else `aal1`. A wrong,
+	// unknown or replayed assertion is 401 `invalid_credentials`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/passkey/login (the `PasskeyLogin` operationId).
+	PasskeyLoginWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PasskeyLoginResponse, error)
+
+	// PasskeyLoginWithResponse Sign in with a passkey alone
+	//
+	// Takes the assertion of a discoverable credential. The session's `amr`
+	// is `hwk` (the authenticator is not backed up: a device-bound key) or
+	// `swk` (a synced passkey); when the authenticator verified the user
+	// (PIN or biometrics, the UV flag) the passkey is two factors in one and
+	// the session is `aal2` with `mfa` added to `amr`, else `aal1`. A wrong,
+	// unknown or replayed assertion is 401 `invalid_credentials`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/passkey/login (the `PasskeyLogin` operationId).
+	PasskeyLoginWithResponse(ctx context.Context, body PasskeyLoginJSONRequestBody, reqEditors ...RequestEditorFn) (*PasskeyLoginResponse, error)
+
 	// ChangePasswordWithBodyWithResponse Change the password, keeping this session
 	//
 	// Revokes every other session of the user, and with `revoke_api_keys`
@@ -8607,6 +10238,1135 @@ func (r GetMeResponse) ContentType() string {
 	return ""
 }
 
+// ListMFAFactorsResponse401Headers the declared response headers of an HTTP 401 response for ListMFAFactors
+type ListMFAFactorsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type ListMFAFactorsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MFAFactorList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListMFAFactorsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListMFAFactorsResponse) GetJSON200() *MFAFactorList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListMFAFactorsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListMFAFactorsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListMFAFactorsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListMFAFactorsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListMFAFactorsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListMFAFactorsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListMFAFactorsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteMFAFactorResponse401Headers the declared response headers of an HTTP 401 response for DeleteMFAFactor
+type DeleteMFAFactorResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type DeleteMFAFactorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteMFAFactorResponse401Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteMFAFactorResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteMFAFactorResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteMFAFactorResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteMFAFactorResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteMFAFactorResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteMFAFactorResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteMFAFactorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteMFAFactorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteMFAFactorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteMFAFactorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RenameMFAFactorResponse401Headers the declared response headers of an HTTP 401 response for RenameMFAFactor
+type RenameMFAFactorResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type RenameMFAFactorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MFAFactor
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RenameMFAFactorResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RenameMFAFactorResponse) GetJSON200() *MFAFactor {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RenameMFAFactorResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RenameMFAFactorResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RenameMFAFactorResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RenameMFAFactorResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RenameMFAFactorResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RenameMFAFactorResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RenameMFAFactorResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RenameMFAFactorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RenameMFAFactorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RenameMFAFactorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RenameMFAFactorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RegenerateRecoveryCodesResponse401Headers the declared response headers of an HTTP 401 response for RegenerateRecoveryCodes
+type RegenerateRecoveryCodesResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type RegenerateRecoveryCodesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RecoveryCodes
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RegenerateRecoveryCodesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RegenerateRecoveryCodesResponse) GetJSON200() *RecoveryCodes {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RegenerateRecoveryCodesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RegenerateRecoveryCodesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RegenerateRecoveryCodesResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RegenerateRecoveryCodesResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RegenerateRecoveryCodesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RegenerateRecoveryCodesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RegenerateRecoveryCodesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RegenerateRecoveryCodesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RegenerateRecoveryCodesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EnrollTOTPResponse401Headers the declared response headers of an HTTP 401 response for EnrollTOTP
+type EnrollTOTPResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type EnrollTOTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *TOTPEnrollment
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EnrollTOTPResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r EnrollTOTPResponse) GetJSON201() *TOTPEnrollment {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EnrollTOTPResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EnrollTOTPResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r EnrollTOTPResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r EnrollTOTPResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EnrollTOTPResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r EnrollTOTPResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EnrollTOTPResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EnrollTOTPResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EnrollTOTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnrollTOTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnrollTOTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnrollTOTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConfirmTOTPResponse401Headers the declared response headers of an HTTP 401 response for ConfirmTOTP
+type ConfirmTOTPResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ConfirmTOTPResponse429Headers the declared response headers of an HTTP 429 response for ConfirmTOTP
+type ConfirmTOTPResponse429Headers struct {
+	RetryAfter int
+}
+
+type ConfirmTOTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MFAEnrollment
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConfirmTOTPResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ConfirmTOTPResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON200() *MFAEnrollment {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConfirmTOTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConfirmTOTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConfirmTOTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConfirmTOTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyMFAResponse401Headers the declared response headers of an HTTP 401 response for VerifyMFA
+type VerifyMFAResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// VerifyMFAResponse429Headers the declared response headers of an HTTP 429 response for VerifyMFA
+type VerifyMFAResponse429Headers struct {
+	RetryAfter int
+}
+
+type VerifyMFAResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TokenResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *VerifyMFAResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyMFAResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyMFAResponse) GetJSON200() *TokenResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyMFAResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyMFAResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r VerifyMFAResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r VerifyMFAResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyMFAResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyMFAResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyMFAResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyMFAResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyMFAResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyMFAResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyMFAResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// BeginWebAuthnVerificationResponse401Headers the declared response headers of an HTTP 401 response for BeginWebAuthnVerification
+type BeginWebAuthnVerificationResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// BeginWebAuthnVerificationResponse429Headers the declared response headers of an HTTP 429 response for BeginWebAuthnVerification
+type BeginWebAuthnVerificationResponse429Headers struct {
+	RetryAfter int
+}
+
+type BeginWebAuthnVerificationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebAuthnOptions
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *BeginWebAuthnVerificationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *BeginWebAuthnVerificationResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r BeginWebAuthnVerificationResponse) GetJSON200() *WebAuthnOptions {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r BeginWebAuthnVerificationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r BeginWebAuthnVerificationResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r BeginWebAuthnVerificationResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r BeginWebAuthnVerificationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r BeginWebAuthnVerificationResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r BeginWebAuthnVerificationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BeginWebAuthnVerificationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BeginWebAuthnVerificationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BeginWebAuthnVerificationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// BeginWebAuthnRegistrationResponse401Headers the declared response headers of an HTTP 401 response for BeginWebAuthnRegistration
+type BeginWebAuthnRegistrationResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type BeginWebAuthnRegistrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebAuthnOptions
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *BeginWebAuthnRegistrationResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r BeginWebAuthnRegistrationResponse) GetJSON200() *WebAuthnOptions {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r BeginWebAuthnRegistrationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r BeginWebAuthnRegistrationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r BeginWebAuthnRegistrationResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r BeginWebAuthnRegistrationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r BeginWebAuthnRegistrationResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r BeginWebAuthnRegistrationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BeginWebAuthnRegistrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BeginWebAuthnRegistrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BeginWebAuthnRegistrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// FinishWebAuthnRegistrationResponse401Headers the declared response headers of an HTTP 401 response for FinishWebAuthnRegistration
+type FinishWebAuthnRegistrationResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// FinishWebAuthnRegistrationResponse429Headers the declared response headers of an HTTP 429 response for FinishWebAuthnRegistration
+type FinishWebAuthnRegistrationResponse429Headers struct {
+	RetryAfter int
+}
+
+type FinishWebAuthnRegistrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MFAEnrollment
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *FinishWebAuthnRegistrationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *FinishWebAuthnRegistrationResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r FinishWebAuthnRegistrationResponse) GetJSON200() *MFAEnrollment {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r FinishWebAuthnRegistrationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r FinishWebAuthnRegistrationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r FinishWebAuthnRegistrationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r FinishWebAuthnRegistrationResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r FinishWebAuthnRegistrationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r FinishWebAuthnRegistrationResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r FinishWebAuthnRegistrationResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r FinishWebAuthnRegistrationResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r FinishWebAuthnRegistrationResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r FinishWebAuthnRegistrationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r FinishWebAuthnRegistrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r FinishWebAuthnRegistrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r FinishWebAuthnRegistrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// BeginPasskeyLoginResponse429Headers the declared response headers of an HTTP 429 response for BeginPasskeyLogin
+type BeginPasskeyLoginResponse429Headers struct {
+	RetryAfter int
+}
+
+type BeginPasskeyLoginResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebAuthnOptions
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *BeginPasskeyLoginResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r BeginPasskeyLoginResponse) GetJSON200() *WebAuthnOptions {
+	return r.JSON200
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r BeginPasskeyLoginResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r BeginPasskeyLoginResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r BeginPasskeyLoginResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r BeginPasskeyLoginResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BeginPasskeyLoginResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BeginPasskeyLoginResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BeginPasskeyLoginResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PasskeyLoginResponse401Headers the declared response headers of an HTTP 401 response for PasskeyLogin
+type PasskeyLoginResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// PasskeyLoginResponse429Headers the declared response headers of an HTTP 429 response for PasskeyLogin
+type PasskeyLoginResponse429Headers struct {
+	RetryAfter int
+}
+
+type PasskeyLoginResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TokenResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PasskeyLoginResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PasskeyLoginResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PasskeyLoginResponse) GetJSON200() *TokenResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PasskeyLoginResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PasskeyLoginResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PasskeyLoginResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PasskeyLoginResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r PasskeyLoginResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PasskeyLoginResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PasskeyLoginResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PasskeyLoginResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PasskeyLoginResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PasskeyLoginResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PasskeyLoginResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PasskeyLoginResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ChangePasswordResponse401Headers the declared response headers of an HTTP 401 response for ChangePassword
 type ChangePasswordResponse401Headers struct {
 	WWWAuthenticate string
@@ -8624,6 +11384,8 @@ type ChangePasswordResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -8648,6 +11410,11 @@ func (r ChangePasswordResponse) GetJSON400() *BadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ChangePasswordResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ChangePasswordResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -12663,6 +15430,345 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 	return ParseGetMeResponse(rsp)
 }
 
+// ListMFAFactorsWithResponse The caller's second factors and how many recovery codes are left
+//
+// Every factor of the user, verified or not (an unverified TOTP factor
+// is an enrolment that was never confirmed), never a secret. Allowed at
+// `aal1`, so that a client can show the choice of factors before
+// `POST /auth/mfa/verify`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /auth/mfa/factors (the `ListMFAFactors` operationId).
+func (c *ClientWithResponses) ListMFAFactorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMFAFactorsResponse, error) {
+	rsp, err := c.ListMFAFactors(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListMFAFactorsResponse(rsp)
+}
+
+// DeleteMFAFactorWithResponse Remove a factor, signing out every other session
+//
+// Needs an `aal2` session (403 `mfa_required` otherwise). Every other
+// session of the user is revoked, the change is a security event
+// (`mfa_factor_removed`) and the user is mailed. Removing the last
+// verified factor also deletes the recovery codes; the user's next
+// logins are `aal1` with nothing pending.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /auth/mfa/factors/{factor_id} (the `DeleteMFAFactor` operationId).
+func (c *ClientWithResponses) DeleteMFAFactorWithResponse(ctx context.Context, factorId FactorId, reqEditors ...RequestEditorFn) (*DeleteMFAFactorResponse, error) {
+	rsp, err := c.DeleteMFAFactor(ctx, factorId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteMFAFactorResponse(rsp)
+}
+
+// RenameMFAFactorWithBodyWithResponse Rename a factor
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /auth/mfa/factors/{factor_id} (the `RenameMFAFactor` operationId).
+func (c *ClientWithResponses) RenameMFAFactorWithBodyWithResponse(ctx context.Context, factorId FactorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RenameMFAFactorResponse, error) {
+	rsp, err := c.RenameMFAFactorWithBody(ctx, factorId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRenameMFAFactorResponse(rsp)
+}
+
+// RenameMFAFactorWithResponse Rename a factor
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /auth/mfa/factors/{factor_id} (the `RenameMFAFactor` operationId).
+func (c *ClientWithResponses) RenameMFAFactorWithResponse(ctx context.Context, factorId FactorId, body RenameMFAFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*RenameMFAFactorResponse, error) {
+	rsp, err := c.RenameMFAFactor(ctx, factorId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRenameMFAFactorResponse(rsp)
+}
+
+// RegenerateRecoveryCodesWithResponse Replace the recovery codes
+//
+// Needs an `aal2` session and a verified factor. The previous codes stop
+// working; the 10 new ones are shown this once and stored only as
+// hashes. Other sessions are revoked and the user is mailed.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+func (c *ClientWithResponses) RegenerateRecoveryCodesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RegenerateRecoveryCodesResponse, error) {
+	rsp, err := c.RegenerateRecoveryCodes(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegenerateRecoveryCodesResponse(rsp)
+}
+
+// EnrollTOTPWithBodyWithResponse Start a TOTP enrolment (RFC 6238)
+//
+// Returns the secret, its `otpauth://` URI and a QR code of the URI, shown
+// this once; the factor counts only after
+// `POST /auth/mfa/totp/{factor_id}/confirm` with a correct code. The secret
+// is stored encrypted with `LATCH_MASTER_KEY`. A user who already has a
+// verified factor needs an `aal2` session (403 `mfa_required`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/totp (the `EnrollTOTP` operationId).
+func (c *ClientWithResponses) EnrollTOTPWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EnrollTOTPResponse, error) {
+	rsp, err := c.EnrollTOTPWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnrollTOTPResponse(rsp)
+}
+
+// EnrollTOTPWithResponse Start a TOTP enrolment (RFC 6238)
+//
+// Returns the secret, its `otpauth://` URI and a QR code of the URI, shown
+// this once; the factor counts only after
+// `POST /auth/mfa/totp/{factor_id}/confirm` with a correct code. The secret
+// is stored encrypted with `LATCH_MASTER_KEY`. A user who already has a
+// verified factor needs an `aal2` session (403 `mfa_required`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/totp (the `EnrollTOTP` operationId).
+func (c *ClientWithResponses) EnrollTOTPWithResponse(ctx context.Context, body EnrollTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*EnrollTOTPResponse, error) {
+	rsp, err := c.EnrollTOTP(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnrollTOTPResponse(rsp)
+}
+
+// ConfirmTOTPWithBodyWithResponse Complete a TOTP enrolment with a correct code
+//
+// The code must be correct (one step of drift either way) and unused.
+// The factor becomes verified, the caller's session becomes `aal2` (new
+// tokens in `tokens`), every other session of the user is revoked, and
+// the user is mailed. The first factor of an account also returns its
+// 10 recovery codes, shown this once. Wrong codes are rate limited per
+// account and per IP (`LATCH_RATE_MFA_ACCOUNT`, `LATCH_RATE_MFA_IP`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/totp/{factor_id}/confirm (the `ConfirmTOTP` operationId).
+func (c *ClientWithResponses) ConfirmTOTPWithBodyWithResponse(ctx context.Context, factorId FactorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmTOTPResponse, error) {
+	rsp, err := c.ConfirmTOTPWithBody(ctx, factorId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmTOTPResponse(rsp)
+}
+
+// ConfirmTOTPWithResponse Complete a TOTP enrolment with a correct code
+//
+// The code must be correct (one step of drift either way) and unused.
+// The factor becomes verified, the caller's session becomes `aal2` (new
+// tokens in `tokens`), every other session of the user is revoked, and
+// the user is mailed. The first factor of an account also returns its
+// 10 recovery codes, shown this once. Wrong codes are rate limited per
+// account and per IP (`LATCH_RATE_MFA_ACCOUNT`, `LATCH_RATE_MFA_IP`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/totp/{factor_id}/confirm (the `ConfirmTOTP` operationId).
+func (c *ClientWithResponses) ConfirmTOTPWithResponse(ctx context.Context, factorId FactorId, body ConfirmTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmTOTPResponse, error) {
+	rsp, err := c.ConfirmTOTP(ctx, factorId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmTOTPResponse(rsp)
+}
+
+// VerifyMFAWithBodyWithResponse Upgrade this session to aal2 with a second factor
+//
+// With a TOTP code, an unused recovery code, or a WebAuthn assertion
+// (from `POST /auth/mfa/webauthn/challenge`), the caller's session (the
+// same `session_id`) becomes `aal2`; the response carries new tokens
+// whose `amr` adds the factor (`otp`, `hwk` or `swk`) and `mfa`. A
+// refresh keeps the session's level. Every attempt is rate limited per
+// account and per IP before any work; a wrong factor is 400
+// `mfa_verification_failed` and a security event. A TOTP code is
+// accepted once (a replay within its window is refused); a recovery code
+// is spent.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
+func (c *ClientWithResponses) VerifyMFAWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyMFAResponse, error) {
+	rsp, err := c.VerifyMFAWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyMFAResponse(rsp)
+}
+
+// VerifyMFAWithResponse Upgrade this session to aal2 with a second factor
+//
+// With a TOTP code, an unused recovery code, or a WebAuthn assertion
+// (from `POST /auth/mfa/webauthn/challenge`), the caller's session (the
+// same `session_id`) becomes `aal2`; the response carries new tokens
+// whose `amr` adds the factor (`otp`, `hwk` or `swk`) and `mfa`. A
+// refresh keeps the session's level. Every attempt is rate limited per
+// account and per IP before any work; a wrong factor is 400
+// `mfa_verification_failed` and a security event. A TOTP code is
+// accepted once (a replay within its window is refused); a recovery code
+// is spent.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
+func (c *ClientWithResponses) VerifyMFAWithResponse(ctx context.Context, body VerifyMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyMFAResponse, error) {
+	rsp, err := c.VerifyMFA(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyMFAResponse(rsp)
+}
+
+// BeginWebAuthnVerificationWithResponse Start using a registered passkey as the second factor
+//
+// For an `aal1` session of a user with a WebAuthn factor: returns the
+// options for `navigator.credentials.get()`, listing the user's
+// credentials. Send the assertion to `POST /auth/mfa/verify`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/webauthn/challenge (the `BeginWebAuthnVerification` operationId).
+func (c *ClientWithResponses) BeginWebAuthnVerificationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BeginWebAuthnVerificationResponse, error) {
+	rsp, err := c.BeginWebAuthnVerification(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBeginWebAuthnVerificationResponse(rsp)
+}
+
+// BeginWebAuthnRegistrationWithResponse Start registering a passkey or security key
+//
+// Returns the options for `navigator.credentials.create()` (pass
+// `options.publicKey` to `PublicKeyCredential.parseCreationOptionsFromJSON`).
+// The challenge is single-use, bound to this session, stored hashed, and
+// expires after 5 minutes. Credentials are discoverable (resident keys
+// preferred) and user verification is preferred, so a passkey can later
+// sign in alone. A user who already has a verified factor needs an
+// `aal2` session (403 `mfa_required`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/webauthn/registration (the `BeginWebAuthnRegistration` operationId).
+func (c *ClientWithResponses) BeginWebAuthnRegistrationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BeginWebAuthnRegistrationResponse, error) {
+	rsp, err := c.BeginWebAuthnRegistration(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBeginWebAuthnRegistrationResponse(rsp)
+}
+
+// FinishWebAuthnRegistrationWithBodyWithResponse Finish registering a passkey or security key
+//
+// Takes the `PublicKeyCredential` that `navigator.credentials.create()`
+// returned, as JSON (`credential.toJSON()`). Its challenge must be one
+// this session began and not yet used, its origin one of
+// `LATCH_WEBAUTHN_ORIGINS`. The result is the same as confirming a TOTP
+// factor: the session becomes `aal2`, other sessions are revoked, the
+// user is mailed, and the first factor returns recovery codes.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
+func (c *ClientWithResponses) FinishWebAuthnRegistrationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*FinishWebAuthnRegistrationResponse, error) {
+	rsp, err := c.FinishWebAuthnRegistrationWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFinishWebAuthnRegistrationResponse(rsp)
+}
+
+// FinishWebAuthnRegistrationWithResponse Finish registering a passkey or security key
+//
+// Takes the `PublicKeyCredential` that `navigator.credentials.create()`
+// returned, as JSON (`credential.toJSON()`). Its challenge must be one
+// this session began and not yet used, its origin one of
+// `LATCH_WEBAUTHN_ORIGINS`. The result is the same as confirming a TOTP
+// factor: the session becomes `aal2`, other sessions are revoked, the
+// user is mailed, and the first factor returns recovery codes.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
+func (c *ClientWithResponses) FinishWebAuthnRegistrationWithResponse(ctx context.Context, body FinishWebAuthnRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*FinishWebAuthnRegistrationResponse, error) {
+	rsp, err := c.FinishWebAuthnRegistration(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFinishWebAuthnRegistrationResponse(rsp)
+}
+
+// BeginPasskeyLoginWithResponse Start a passwordless sign-in with a passkey
+//
+// Returns the options for `navigator.credentials.get()` with no
+// credential list: the authenticator offers its discoverable credentials
+// (passkeys). Rate limited per IP.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/passkey/challenge (the `BeginPasskeyLogin` operationId).
+func (c *ClientWithResponses) BeginPasskeyLoginWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BeginPasskeyLoginResponse, error) {
+	rsp, err := c.BeginPasskeyLogin(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBeginPasskeyLoginResponse(rsp)
+}
+
+// PasskeyLoginWithBodyWithResponse Sign in with a passkey alone
+//
+// Takes the assertion of a discoverable credential. The session's `amr`
+// is `hwk` (the authenticator is not backed up: a device-bound key) or
+// `swk` (a synced passkey); when the authenticator verified the user
+// (PIN or biometrics, the UV flag) the passkey is two factors in one and
+// the session is `aal2` with `mfa` added to `amr`, else `aal1`. A wrong,
+// unknown or replayed assertion is 401 `invalid_credentials`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/passkey/login (the `PasskeyLogin` operationId).
+func (c *ClientWithResponses) PasskeyLoginWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PasskeyLoginResponse, error) {
+	rsp, err := c.PasskeyLoginWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePasskeyLoginResponse(rsp)
+}
+
+// PasskeyLoginWithResponse Sign in with a passkey alone
+//
+// Takes the assertion of a discoverable credential. The session's `amr`
+// is `hwk` (the authenticator is not backed up: a device-bound key) or
+// `swk` (a synced passkey); when the authenticator verified the user
+// (PIN or biometrics, the UV flag) the passkey is two factors in one and
+// the session is `aal2` with `mfa` added to `amr`, else `aal1`. A wrong,
+// unknown or replayed assertion is 401 `invalid_credentials`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/passkey/login (the `PasskeyLogin` operationId).
+func (c *ClientWithResponses) PasskeyLoginWithResponse(ctx context.Context, body PasskeyLoginJSONRequestBody, reqEditors ...RequestEditorFn) (*PasskeyLoginResponse, error) {
+	rsp, err := c.PasskeyLogin(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePasskeyLoginResponse(rsp)
+}
+
 // ChangePasswordWithBodyWithResponse Change the password, keeping this session
 //
 // Revokes every other session of the user, and with `revoke_api_keys`
@@ -14722,6 +17828,1045 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 	return response, nil
 }
 
+// ParseListMFAFactorsResponse parses an HTTP response from a ListMFAFactorsWithResponse call
+func ParseListMFAFactorsResponse(rsp *http.Response) (*ListMFAFactorsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListMFAFactorsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MFAFactorList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListMFAFactorsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteMFAFactorResponse parses an HTTP response from a DeleteMFAFactorWithResponse call
+func ParseDeleteMFAFactorResponse(rsp *http.Response) (*DeleteMFAFactorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteMFAFactorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteMFAFactorResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRenameMFAFactorResponse parses an HTTP response from a RenameMFAFactorWithResponse call
+func ParseRenameMFAFactorResponse(rsp *http.Response) (*RenameMFAFactorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RenameMFAFactorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MFAFactor
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RenameMFAFactorResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRegenerateRecoveryCodesResponse parses an HTTP response from a RegenerateRecoveryCodesWithResponse call
+func ParseRegenerateRecoveryCodesResponse(rsp *http.Response) (*RegenerateRecoveryCodesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RegenerateRecoveryCodesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RecoveryCodes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RegenerateRecoveryCodesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEnrollTOTPResponse parses an HTTP response from a EnrollTOTPWithResponse call
+func ParseEnrollTOTPResponse(rsp *http.Response) (*EnrollTOTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnrollTOTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest TOTPEnrollment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers EnrollTOTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConfirmTOTPResponse parses an HTTP response from a ConfirmTOTPWithResponse call
+func ParseConfirmTOTPResponse(rsp *http.Response) (*ConfirmTOTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConfirmTOTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MFAEnrollment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ConfirmTOTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ConfirmTOTPResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyMFAResponse parses an HTTP response from a VerifyMFAWithResponse call
+func ParseVerifyMFAResponse(rsp *http.Response) (*VerifyMFAResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyMFAResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TokenResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers VerifyMFAResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyMFAResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseBeginWebAuthnVerificationResponse parses an HTTP response from a BeginWebAuthnVerificationWithResponse call
+func ParseBeginWebAuthnVerificationResponse(rsp *http.Response) (*BeginWebAuthnVerificationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BeginWebAuthnVerificationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebAuthnOptions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers BeginWebAuthnVerificationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers BeginWebAuthnVerificationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseBeginWebAuthnRegistrationResponse parses an HTTP response from a BeginWebAuthnRegistrationWithResponse call
+func ParseBeginWebAuthnRegistrationResponse(rsp *http.Response) (*BeginWebAuthnRegistrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BeginWebAuthnRegistrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebAuthnOptions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers BeginWebAuthnRegistrationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseFinishWebAuthnRegistrationResponse parses an HTTP response from a FinishWebAuthnRegistrationWithResponse call
+func ParseFinishWebAuthnRegistrationResponse(rsp *http.Response) (*FinishWebAuthnRegistrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &FinishWebAuthnRegistrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MFAEnrollment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers FinishWebAuthnRegistrationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers FinishWebAuthnRegistrationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseBeginPasskeyLoginResponse parses an HTTP response from a BeginPasskeyLoginWithResponse call
+func ParseBeginPasskeyLoginResponse(rsp *http.Response) (*BeginPasskeyLoginResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BeginPasskeyLoginResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebAuthnOptions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers BeginPasskeyLoginResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePasskeyLoginResponse parses an HTTP response from a PasskeyLoginWithResponse call
+func ParsePasskeyLoginResponse(rsp *http.Response) (*PasskeyLoginResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PasskeyLoginResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TokenResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PasskeyLoginResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PasskeyLoginResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseChangePasswordResponse parses an HTTP response from a ChangePasswordWithResponse call
 func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -14752,6 +18897,13 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge

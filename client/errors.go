@@ -89,6 +89,12 @@ const (
 	ErrUnsupportedGrantType    Code = "unsupported_grant_type"
 	ErrInvalidScope            Code = "invalid_scope"
 	ErrEmailNotVerified        Code = "email_not_verified"
+	// ErrMFARequired: the operation needs an aal2 session; verify a second
+	// factor (VerifyTOTP, VerifyRecoveryCode, VerifyWebAuthn) and retry.
+	ErrMFARequired Code = "mfa_required"
+	// ErrMFAVerificationFailed: the second factor was wrong, used or
+	// expired.
+	ErrMFAVerificationFailed Code = "mfa_verification_failed"
 )
 
 // ErrSessionEnded is returned when the session has ended: Latch refused to

@@ -35,6 +35,9 @@ var publicPaths = map[string]bool{
 	"/reset-password":    true,
 	"/verify-email":      true,
 	"/accept-invitation": true,
+	// Passwordless sign-in.
+	"/auth/passkey/challenge": true,
+	"/auth/passkey/login":     true,
 }
 
 var (

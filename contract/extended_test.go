@@ -103,4 +103,5 @@ func extendedFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
 	op("lookupUser")
 
 	recoveryFlow(t, l, op)
+	mfaFlow(t, l, f, op)
 }

@@ -49,6 +49,11 @@ test-postman: node_modules/.installed
 test-browser: node_modules/.installed
 	BIN=$(BIN) GO=$(GO) tools/test-browser.sh
 
+## test-browser-mfa: passkeys in headless Chromium with the DevTools virtual authenticator, screenshot to .ci/out/mfa.png
+.PHONY: test-browser-mfa
+test-browser-mfa: node_modules/.installed
+	BIN=$(BIN) GO=$(GO) tools/test-browser-mfa.sh
+
 ## test-interop: unmodified OAuth/OIDC clients and a typed program against a fresh latchd (interop/ has its own lockfile)
 test-interop:
 	BIN=$(BIN) GO=$(GO) interop/run.sh

@@ -83,6 +83,9 @@ func (s *Server) CreateAPIKey(ctx context.Context, req api.CreateAPIKeyRequestOb
 	if err != nil {
 		return nil, err
 	}
+	if err := s.requireAAL2(ctx, p); err != nil {
+		return nil, err
+	}
 	ck, err := s.svc.CreateAPIKey(ctx, p, createKeyRequest(req.Body), metaFrom(ctx))
 	if err != nil {
 		return nil, err
@@ -119,6 +122,9 @@ func (s *Server) RevokeAPIKey(ctx context.Context, req api.RevokeAPIKeyRequestOb
 func (s *Server) RollAPIKey(ctx context.Context, req api.RollAPIKeyRequestObject) (api.RollAPIKeyResponseObject, error) {
 	p, err := principalFrom(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
 	ck, err := s.svc.RollAPIKey(ctx, p, req.KeyId, overlap(req.Body), metaFrom(ctx))
@@ -165,6 +171,9 @@ func (s *Server) CreateOrgAPIKey(ctx context.Context, req api.CreateOrgAPIKeyReq
 	if err != nil {
 		return nil, err
 	}
+	if err := s.requireAAL2(ctx, p); err != nil {
+		return nil, err
+	}
 	ck, err := s.svc.CreateOrgAPIKey(ctx, p, req.OrgId, createKeyRequest(req.Body), metaFrom(ctx))
 	if err != nil {
 		return nil, err
@@ -201,6 +210,9 @@ func (s *Server) RevokeOrgAPIKey(ctx context.Context, req api.RevokeOrgAPIKeyReq
 func (s *Server) RollOrgAPIKey(ctx context.Context, req api.RollOrgAPIKeyRequestObject) (api.RollOrgAPIKeyResponseObject, error) {
 	p, err := principalFrom(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
 	ck, err := s.svc.RollOrgAPIKey(ctx, p, req.OrgId, req.KeyId, overlap(req.Body), metaFrom(ctx))

@@ -41,6 +41,7 @@ func apiTokens(t *service.TokenSet) api.TokenResponse {
 		RefreshToken: t.RefreshToken,
 		SessionId:    t.Session.ID,
 		User:         apiUser(&t.User),
+		Aal:          apiAAL(t.Session.AAL),
 	}
 }
 
@@ -48,6 +49,10 @@ func apiSession(s *domain.Session, current uuid.UUID) api.Session {
 	out := api.Session{
 		Id: s.ID, UserId: s.UserID, CreatedAt: s.CreatedAt, LastUsedAt: s.LastUsedAt,
 		ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt, Current: s.ID == current,
+	}
+	if s.AAL != "" {
+		aal := apiAAL(s.AAL)
+		out.Aal = &aal
 	}
 	if s.UserAgent != "" {
 		ua := s.UserAgent
@@ -66,6 +71,14 @@ func apiSession(s *domain.Session, current uuid.UUID) api.Session {
 		out.ExternalId = &ext
 	}
 	return out
+}
+
+// apiAAL is a session's level: "" (a row from before MFA) is aal1.
+func apiAAL(aal string) api.AAL {
+	if aal == "" {
+		return api.Aal1
+	}
+	return api.AAL(aal)
 }
 
 func strPtr(s string) *string {

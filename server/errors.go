@@ -41,6 +41,8 @@ var statuses = map[domain.Code]int{
 	domain.CodeQuotaExceeded:           http.StatusConflict,
 	domain.CodeInvalidTarget:           http.StatusBadRequest,
 	domain.CodeUnsupportedTokenType:    http.StatusBadRequest,
+	domain.CodeMFARequired:             http.StatusForbidden,
+	domain.CodeMFAVerificationFailed:   http.StatusBadRequest,
 }
 
 // statusError overrides the status of a code for one operation, for the few

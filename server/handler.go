@@ -32,6 +32,8 @@ type Config struct {
 	PublicURL string
 	// Observe, when set, is told of every answered request (metrics).
 	Observe func(method, path string, status int, d time.Duration)
+	// MFA is multi-factor authentication; nil turns it off.
+	MFA *service.MFA
 }
 
 type handler struct {
@@ -77,7 +79,7 @@ func NewHandler(cfg Config, svc *service.Service, log *slog.Logger, specYAML, do
 	}
 	h := &handler{cfg: cfg, svc: svc, log: log, ids: newRequestIDs()}
 	srv := &Server{svc: svc, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
-		publicURL: cfg.PublicURL}
+		publicURL: cfg.PublicURL, mfa: cfg.MFA}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})

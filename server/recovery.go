@@ -40,6 +40,9 @@ func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordReque
 	if err != nil {
 		return nil, err
 	}
+	if err := s.requireAAL2(ctx, p); err != nil {
+		return nil, err
+	}
 	if err := s.svc.ChangePassword(ctx, p, req.Body.CurrentPassword, req.Body.NewPassword, boolOr(req.Body.RevokeApiKeys, false), metaFrom(ctx)); err != nil {
 		return nil, err
 	}

@@ -21,6 +21,9 @@ type Server struct {
 	spec    Spec
 	// publicURL is the base of the endpoints in the discovery documents.
 	publicURL string
+	// mfa is multi-factor authentication; nil answers its operations 404
+	// and holds nobody to aal2.
+	mfa *service.MFA
 }
 
 // Spec is the API description the server publishes.
@@ -99,7 +102,11 @@ func (s *Server) Login(ctx context.Context, req api.LoginRequestObject) (api.Log
 	if err != nil {
 		return nil, err
 	}
-	return api.Login200JSONResponse(apiTokens(t)), nil
+	tr, err := s.loginTokens(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return api.Login200JSONResponse(tr), nil
 }
 
 // Refresh rotates a refresh token.

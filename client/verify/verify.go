@@ -50,6 +50,8 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/latchauth/latch/client"
 )
 
 // Config configures a Verifier. Only JWKSURL is required.
@@ -212,27 +214,38 @@ func (l limitBody) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-// Claims are the claims of a Latch access token.
+// Claims are the claims of a Latch access token. Their one definition is
+// the AccessTokenClaims schema of Latch's openapi.yaml, generated into the
+// SDK's models (client.AccessTokenClaims); Claims adds the methods that
+// golang-jwt reads them through. aal and amr are a session's assurance
+// level and authentication methods (RFC 8176); see RequireAAL2.
 type Claims struct {
-	jwt.RegisteredClaims
-	// SID is the session of a user's session token.
-	SID string `json:"sid,omitempty"`
-	// Scope is the space-separated scopes of an exchanged token.
-	Scope string `json:"scope,omitempty"`
-	// KeyID is the API key an exchanged token came from.
-	KeyID string `json:"key_id,omitempty"`
-	// OrgID is the organization of an organization key or delegated session.
-	OrgID string `json:"org_id,omitempty"`
-	// Ext is the organization's own id of a delegated session's user.
-	Ext string `json:"ext,omitempty"`
-	// ClientID is the OAuth client the token was issued to (RFC 9068): the
-	// API key's id for an exchanged token, Latch's LATCH_CLIENT_ID
-	// ("latch") for a user's session.
-	ClientID string `json:"client_id,omitempty"`
-	// AuthTime is when the subject last authenticated (RFC 9068): the
-	// session's login, or the exchange.
-	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+	client.AccessTokenClaims
 }
+
+var _ jwt.Claims = (*Claims)(nil)
+
+// GetExpirationTime returns exp.
+func (c *Claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
+
+// GetIssuedAt returns iat.
+func (c *Claims) GetIssuedAt() (*jwt.NumericDate, error) { return c.IssuedAt, nil }
+
+// GetNotBefore returns nbf.
+func (c *Claims) GetNotBefore() (*jwt.NumericDate, error) { return c.NotBefore, nil }
+
+// GetIssuer returns iss.
+func (c *Claims) GetIssuer() (string, error) { return c.Issuer, nil }
+
+// GetSubject returns sub.
+func (c *Claims) GetSubject() (string, error) { return c.Subject, nil }
+
+// GetAudience returns aud.
+func (c *Claims) GetAudience() (jwt.ClaimStrings, error) { return c.Audience, nil }
+
+// AAL2 reports whether the token is a session token at assurance level
+// aal2: its user presented a second factor (or a user-verified passkey).
+func (c *Claims) AAL2() bool { return c.AAL == "aal2" }
 
 // Scopes returns the token's scopes; none for a session token.
 func (c *Claims) Scopes() []string { return strings.Fields(c.Scope) }
@@ -253,6 +266,8 @@ const (
 	ErrInvalidToken            Code = "invalid_token"
 	ErrTokenExpired            Code = "token_expired"
 	ErrInsufficientPermissions Code = "insufficient_permissions"
+	// ErrMFARequired is RequireAAL2's refusal of a token below aal2.
+	ErrMFARequired Code = "mfa_required"
 )
 
 // Error is a refused token: its HTTP status, code and message, and the
@@ -379,6 +394,24 @@ func (v *Verifier) RequireScopes(scopes ...string) func(http.Handler) http.Handl
 	}
 }
 
+// RequireAAL2 returns a middleware like Middleware that also answers 403
+// mfa_required unless the token is a session token at aal2 (Claims.AAL2):
+// for routes that must not be reached with a password alone, such as
+// payments or account deletion. A client answered mfa_required verifies a
+// second factor with Latch (POST /auth/mfa/verify), whose new access token
+// then passes. Tokens exchanged from API keys carry no aal and are refused.
+func (v *Verifier) RequireAAL2(next http.Handler) http.Handler {
+	return v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := ClaimsFrom(r.Context())
+		if c == nil || !c.AAL2() {
+			v.writeError(w, r, &Error{Status: http.StatusForbidden, Code: ErrMFARequired,
+				Message: "this resource needs a session verified with a second factor (aal2)"}, nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
 // bearer returns the token of an "Authorization: Bearer" header.
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
@@ -406,6 +439,9 @@ func (v *Verifier) writeError(w http.ResponseWriter, r *http.Request, e *Error, 
 		h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q`, v.cfg.Realm))
 	case ErrInsufficientPermissions:
 		h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q, error="insufficient_scope", scope=%q`, v.cfg.Realm, strings.Join(scopes, " ")))
+	case ErrMFARequired:
+		// RFC 9470's step-up challenge.
+		h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q, error="insufficient_user_authentication", acr_values="aal2"`, v.cfg.Realm))
 	default:
 		h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q, error="invalid_token", error_description=%q`, v.cfg.Realm, e.Message))
 	}

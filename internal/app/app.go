@@ -127,9 +127,13 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if worker, err = newMailWorker(c, st, svc, clock, log); err != nil {
 		return nil, err
 	}
+	mfa, err := newMFA(c, svc, st)
+	if err != nil {
+		return nil, err
+	}
 	h, err := server.NewHandler(server.Config{
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
-		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
+		PublicURL: c.Recovery.PublicURL, Observe: m.Request, MFA: mfa,
 	}, svc, log, latch.SpecYAML(), docs.Page())
 	if err != nil {
 		return nil, err

@@ -78,6 +78,10 @@ type Config struct {
 	Recovery         RecoveryConfig
 	APIKeys          service.APIKeyConfig
 	Quotas           service.Quotas
+	// WebAuthnRPID and WebAuthnOrigins are the WebAuthn relying party id
+	// and origins (default: from the public URL, see webauthnConfig).
+	WebAuthnRPID    string
+	WebAuthnOrigins []string
 }
 
 type ruleFlag struct{ r *ratelimit.Rule }
@@ -284,6 +288,10 @@ func (c *Config) settings() *settings {
 	value(ruleFlag{&c.Limits.LoginIP}, "rate-login-ip", "LATCH_RATE_LOGIN_IP", "login attempts per client IP, N/duration")
 	value(ruleFlag{&c.Limits.SignupIP}, "rate-signup-ip", "LATCH_RATE_SIGNUP_IP", "signups per client IP, N/duration")
 	value(ruleFlag{&c.Limits.RefreshIP}, "rate-refresh-ip", "LATCH_RATE_REFRESH_IP", "refreshes per client IP, N/duration")
+	value(ruleFlag{&c.Limits.MFAAccount}, "rate-mfa-account", "LATCH_RATE_MFA_ACCOUNT", "failed second-factor attempts per account, N/duration")
+	value(ruleFlag{&c.Limits.MFAIP}, "rate-mfa-ip", "LATCH_RATE_MFA_IP", "second-factor and passkey attempts per client IP, N/duration")
+	str(&c.WebAuthnRPID, "webauthn-rp-id", "LATCH_WEBAUTHN_RP_ID", "WebAuthn relying party id, a domain (default: the public URL's host; localhost for a loopback address)")
+	value(listFlag{&c.WebAuthnOrigins}, "webauthn-origins", "LATCH_WEBAUTHN_ORIGINS", "comma-separated origins of WebAuthn ceremonies (default: the public URL's origin)")
 	value(listFlag{&c.CORSOrigins}, "cors-origins", "LATCH_CORS_ORIGINS", "comma-separated allowed CORS origins")
 	value(proxiesFlag{&c.TrustedProxies}, "trusted-proxies", "LATCH_TRUSTED_PROXIES", "comma-separated addresses or CIDR prefixes of the proxies whose X-Forwarded-For is believed")
 	// LATCH_TRUST_PROXY believed the last X-Forwarded-For hop from anyone.

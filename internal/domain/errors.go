@@ -43,6 +43,11 @@ const (
 	// CodeUnsupportedTokenType is RFC 7009's refusal to revoke a kind of
 	// token.
 	CodeUnsupportedTokenType Code = "unsupported_token_type"
+	// CodeMFARequired refuses a sensitive operation to an aal1 session of a
+	// user who has a second factor.
+	CodeMFARequired Code = "mfa_required"
+	// CodeMFAVerificationFailed is a wrong, used or expired second factor.
+	CodeMFAVerificationFailed Code = "mfa_verification_failed"
 )
 
 // Error is an error with a stable code and a message that is safe to show to

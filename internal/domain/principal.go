@@ -68,6 +68,10 @@ type Principal struct {
 	// for a key that never expires. A key that this principal creates never
 	// outlives it.
 	ExpiresAt *time.Time
+	// AAL is a session token's assurance level (domain.AAL1 or AAL2) and
+	// AMR its authentication methods (RFC 8176).
+	AAL string
+	AMR []string
 }
 
 // HasScope reports whether the principal holds scope.

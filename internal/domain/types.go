@@ -39,6 +39,11 @@ type Session struct {
 	RevokedAt         *time.Time
 	UserAgent         string
 	IP                string
+	// AAL is the session's assurance level (AAL1 or AAL2; "" read from a
+	// row written before multi-factor authentication is AAL1).
+	AAL string
+	// AMR are the session's authentication methods (RFC 8176).
+	AMR []string
 }
 
 // Active reports whether the session can still be used at now.

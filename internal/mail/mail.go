@@ -53,7 +53,8 @@ var embedded embed.FS
 // Templates returns the mails Latch sends, each as a subject, a text body
 // and an HTML body.
 func Templates() []string {
-	return []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail, domain.MailInvitation}
+	return []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail, domain.MailInvitation,
+		domain.MailFactorAdded, domain.MailFactorRemoved}
 }
 
 // Renderer renders the mail templates. It is safe for concurrent use.
@@ -73,6 +74,8 @@ type TemplateData struct {
 	// Organization and Role are set for an invitation.
 	Organization string
 	Role         string
+	// Factor is set for a factor change: the factor's name.
+	Factor string
 }
 
 // NewRenderer parses the embedded templates, each replaced by the file of
@@ -132,7 +135,7 @@ func (r *Renderer) Render(name string, d domain.MailData) (*Message, error) {
 		return nil, fmt.Errorf("mail: unknown template %q", name)
 	}
 	data := TemplateData{Email: d.Email, Link: d.Link, ExpiresAt: d.ExpiresAt, ExpiresIn: HumanDuration(d.TTL),
-		Organization: d.Organization, Role: d.Role}
+		Organization: d.Organization, Role: d.Role, Factor: d.Factor}
 	var subj, text, html bytes.Buffer
 	if err := st.Execute(&subj, data); err != nil {
 		return nil, fmt.Errorf("mail template %s: %w", name, err)

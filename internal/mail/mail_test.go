@@ -34,6 +34,16 @@ func TestEmbeddedTemplates(t *testing.T) {
 		if m.Subject == "" || strings.ContainsAny(m.Subject, "\r\n") {
 			t.Fatalf("%s: subject %q", name, m.Subject)
 		}
+		if name == domain.MailFactorAdded || name == domain.MailFactorRemoved {
+			// A notice of a factor change carries no link, and names the factor.
+			if d := data(); true {
+				d.Factor = "YubiKey"
+				if m, err = r.Render(name, d); err != nil || !strings.Contains(m.Text, "YubiKey") || !strings.Contains(m.HTML, "YubiKey") || m.To != d.Email {
+					t.Fatalf("%s: %v %q", name, err, m.Text)
+				}
+			}
+			continue
+		}
 		if !strings.Contains(m.Text, link) || !strings.Contains(m.HTML, `href="`+link+`"`) {
 			t.Fatalf("%s: the link is missing:\n%s\n%s", name, m.Text, m.HTML)
 		}

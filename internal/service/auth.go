@@ -149,6 +149,10 @@ func (s *Service) rule(name string) (r ratelimit.Rule) {
 		return s.cfg.Limits.InviteOrg
 	case ruleInviteUser:
 		return s.cfg.Limits.InviteUser
+	case ruleMFAAccount:
+		return s.cfg.Limits.MFAAccount
+	case ruleMFAIP:
+		return s.cfg.Limits.MFAIP
 	}
 	return r
 }
@@ -260,12 +264,17 @@ func (s *Service) checkVerified(u *domain.User) error {
 	return nil
 }
 
-// openSession stores a new session for u and returns its tokens.
-func (s *Service) openSession(ctx context.Context, u *domain.User, orgID *uuid.UUID, meta domain.RequestMeta, ev string) (*TokenSet, error) {
+// openSession stores a new session for u and returns its tokens; adjust,
+// when given, sets what differs from a password login (the assurance of a
+// passkey sign-in).
+func (s *Service) openSession(ctx context.Context, u *domain.User, orgID *uuid.UUID, meta domain.RequestMeta, ev string, adjust ...func(*domain.Session)) (*TokenSet, error) {
 	now := s.clock.Now()
 	sess, rt, refresh, err := s.newSession(u, orgID, meta, now)
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range adjust {
+		f(sess)
 	}
 	if err := s.trimSessions(ctx, u.ID, meta, now); err != nil {
 		return nil, err
@@ -290,7 +299,10 @@ func (s *Service) newSession(u *domain.User, orgID *uuid.UUID, meta domain.Reque
 		idle = abs
 	}
 	sess := &domain.Session{ID: uuid.New(), UserID: u.ID, OrgID: orgID, CreatedAt: now, LastUsedAt: now,
-		ExpiresAt: idle, AbsoluteExpiresAt: abs, UserAgent: truncate(meta.UserAgent, 512), IP: meta.IP}
+		ExpiresAt: idle, AbsoluteExpiresAt: abs, UserAgent: truncate(meta.UserAgent, 512), IP: meta.IP, AAL: domain.AAL1}
+	if u.PasswordHash != "" {
+		sess.AMR = []string{domain.AMRPassword}
+	}
 	rt := &domain.RefreshToken{ID: uuid.New(), SessionID: sess.ID, Hash: hash, CreatedAt: now}
 	return sess, rt, refresh, nil
 }
@@ -298,18 +310,16 @@ func (s *Service) newSession(u *domain.User, orgID *uuid.UUID, meta domain.Reque
 // tokenSet signs an access token for the session.
 func (s *Service) tokenSet(u *domain.User, sess *domain.Session, refresh string, now time.Time) (*TokenSet, error) {
 	exp := now.Add(s.cfg.AccessTTL)
-	c := &token.Claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   u.ID.String(),
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(exp),
-			ID:        uuid.NewString(),
-		},
-		SID:      sess.ID.String(),
-		ClientID: s.cfg.ClientID,
-		// The session's login is when its user last authenticated.
-		AuthTime: jwt.NewNumericDate(sess.CreatedAt),
-	}
+	c := &token.Claims{}
+	c.Subject = u.ID.String()
+	c.IssuedAt = jwt.NewNumericDate(now)
+	c.ExpiresAt = jwt.NewNumericDate(exp)
+	c.ID = uuid.NewString()
+	c.SID = sess.ID.String()
+	c.ClientID = s.cfg.ClientID
+	// The session's login is when its user last authenticated.
+	c.AuthTime = jwt.NewNumericDate(sess.CreatedAt)
+	c.AAL, c.AMR = sessionAssurance(sess)
 	if u.OrgID != nil {
 		c.OrgID = u.OrgID.String()
 		c.Ext = u.ExternalID

@@ -57,17 +57,14 @@ func (s *Service) mintExchanged(ctx context.Context, e *keyEntry, scopes []strin
 	if err := s.checkAudience(ctx, e, req.Audience); err != nil {
 		return nil, err
 	}
-	c := &token.Claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(exp),
-			ID:        uuid.NewString(),
-		},
-		Scope:    strings.Join(scopes, " "),
-		KeyID:    e.id.String(),
-		ClientID: e.id.String(),
-		AuthTime: jwt.NewNumericDate(authTime),
-	}
+	c := &token.Claims{}
+	c.IssuedAt = jwt.NewNumericDate(now)
+	c.ExpiresAt = jwt.NewNumericDate(exp)
+	c.ID = uuid.NewString()
+	c.Scope = strings.Join(scopes, " ")
+	c.KeyID = e.id.String()
+	c.ClientID = e.id.String()
+	c.AuthTime = jwt.NewNumericDate(authTime)
 	if e.orgID != nil {
 		// An organization key acts as the organization's service identity,
 		// whose subject is the organization id.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/latchauth/latch/api"
 	"github.com/latchauth/latch/internal/domain"
 )
 
@@ -39,27 +40,32 @@ const TypAccessToken = "at+jwt"
 // MaxTokenBytes caps the size of a token that Verify will parse.
 const MaxTokenBytes = 4096
 
-// Claims are the claims of a Latch access token.
+// Claims are the claims of a Latch access token. Their one definition is
+// the AccessTokenClaims schema of openapi.yaml, generated into package api;
+// Claims adds the methods that golang-jwt reads them through.
 type Claims struct {
-	jwt.RegisteredClaims
-	// SID is the session id of a user's access token.
-	SID string `json:"sid,omitempty"`
-	// Scope is the space-separated scopes of an exchanged token.
-	Scope string `json:"scope,omitempty"`
-	// KeyID is the API key that an exchanged token came from.
-	KeyID string `json:"key_id,omitempty"`
-	// OrgID is the organization of an organization key or delegated session.
-	OrgID string `json:"org_id,omitempty"`
-	// Ext is the external id of a delegated identity.
-	Ext string `json:"ext,omitempty"`
-	// ClientID is the OAuth client the token was issued to (RFC 9068): the
-	// API key's id for an exchanged token, the configured client id
-	// (LATCH_CLIENT_ID) for a user's session.
-	ClientID string `json:"client_id,omitempty"`
-	// AuthTime is when the subject last authenticated (RFC 9068): the
-	// session's login, or the exchange of the API key.
-	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+	api.AccessTokenClaims
 }
+
+var _ jwt.Claims = (*Claims)(nil)
+
+// GetExpirationTime returns exp.
+func (c *Claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
+
+// GetIssuedAt returns iat.
+func (c *Claims) GetIssuedAt() (*jwt.NumericDate, error) { return c.IssuedAt, nil }
+
+// GetNotBefore returns nbf.
+func (c *Claims) GetNotBefore() (*jwt.NumericDate, error) { return c.NotBefore, nil }
+
+// GetIssuer returns iss.
+func (c *Claims) GetIssuer() (string, error) { return c.Issuer, nil }
+
+// GetSubject returns sub.
+func (c *Claims) GetSubject() (string, error) { return c.Subject, nil }
+
+// GetAudience returns aud.
+func (c *Claims) GetAudience() (jwt.ClaimStrings, error) { return c.Audience, nil }
 
 // ValidAlg reports whether alg is a supported signing algorithm.
 func ValidAlg(alg string) bool { return alg == ES256 || alg == EdDSA || alg == RS256 }

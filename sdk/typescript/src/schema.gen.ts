@@ -512,6 +512,279 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/mfa/factors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's second factors and how many recovery codes are left
+         * @description Every factor of the user, verified or not (an unverified TOTP factor
+         *     is an enrolment that was never confirmed), never a secret. Allowed at
+         *     `aal1`, so that a client can show the choice of factors before
+         *     `POST /auth/mfa/verify`.
+         */
+        get: operations["listMFAFactors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/factors/{factor_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+                factor_id: components["parameters"]["FactorId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a factor, signing out every other session
+         * @description Needs an `aal2` session (403 `mfa_required` otherwise). Every other
+         *     session of the user is revoked, the change is a security event
+         *     (`mfa_factor_removed`) and the user is mailed. Removing the last
+         *     verified factor also deletes the recovery codes; the user's next
+         *     logins are `aal1` with nothing pending.
+         */
+        delete: operations["deleteMFAFactor"];
+        options?: never;
+        head?: never;
+        /** Rename a factor */
+        patch: operations["renameMFAFactor"];
+        trace?: never;
+    };
+    "/auth/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a TOTP enrolment (RFC 6238)
+         * @description Returns the secret, its `otpauth://` URI and a QR code of the URI, shown
+         *     this once; the factor counts only after
+         *     `POST /auth/mfa/totp/{factor_id}/confirm` with a correct code. The secret
+         *     is stored encrypted with `LATCH_MASTER_KEY`. A user who already has a
+         *     verified factor needs an `aal2` session (403 `mfa_required`).
+         */
+        post: operations["enrollTOTP"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/totp/{factor_id}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+                factor_id: components["parameters"]["FactorId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete a TOTP enrolment with a correct code
+         * @description The code must be correct (one step of drift either way) and unused.
+         *     The factor becomes verified, the caller's session becomes `aal2` (new
+         *     tokens in `tokens`), every other session of the user is revoked, and
+         *     the user is mailed. The first factor of an account also returns its
+         *     10 recovery codes, shown this once. Wrong codes are rate limited per
+         *     account and per IP (`LATCH_RATE_MFA_ACCOUNT`, `LATCH_RATE_MFA_IP`).
+         */
+        post: operations["confirmTOTP"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/webauthn/registration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start registering a passkey or security key
+         * @description Returns the options for `navigator.credentials.create()` (pass
+         *     `options.publicKey` to `PublicKeyCredential.parseCreationOptionsFromJSON`).
+         *     The challenge is single-use, bound to this session, stored hashed, and
+         *     expires after 5 minutes. Credentials are discoverable (resident keys
+         *     preferred) and user verification is preferred, so a passkey can later
+         *     sign in alone. A user who already has a verified factor needs an
+         *     `aal2` session (403 `mfa_required`).
+         */
+        post: operations["beginWebAuthnRegistration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/webauthn/registration/finish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish registering a passkey or security key
+         * @description Takes the `PublicKeyCredential` that `navigator.credentials.create()`
+         *     returned, as JSON (`credential.toJSON()`). Its challenge must be one
+         *     this session began and not yet used, its origin one of
+         *     `LATCH_WEBAUTHN_ORIGINS`. The result is the same as confirming a TOTP
+         *     factor: the session becomes `aal2`, other sessions are revoked, the
+         *     user is mailed, and the first factor returns recovery codes.
+         */
+        post: operations["finishWebAuthnRegistration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/webauthn/challenge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start using a registered passkey as the second factor
+         * @description For an `aal1` session of a user with a WebAuthn factor: returns the
+         *     options for `navigator.credentials.get()`, listing the user's
+         *     credentials. Send the assertion to `POST /auth/mfa/verify`.
+         */
+        post: operations["beginWebAuthnVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upgrade this session to aal2 with a second factor
+         * @description With a TOTP code, an unused recovery code, or a WebAuthn assertion
+         *     (from `POST /auth/mfa/webauthn/challenge`), the caller's session (the
+         *     same `session_id`) becomes `aal2`; the response carries new tokens
+         *     whose `amr` adds the factor (`otp`, `hwk` or `swk`) and `mfa`. A
+         *     refresh keeps the session's level. Every attempt is rate limited per
+         *     account and per IP before any work; a wrong factor is 400
+         *     `mfa_verification_failed` and a security event. A TOTP code is
+         *     accepted once (a replay within its window is refused); a recovery code
+         *     is spent.
+         */
+        post: operations["verifyMFA"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the recovery codes
+         * @description Needs an `aal2` session and a verified factor. The previous codes stop
+         *     working; the 10 new ones are shown this once and stored only as
+         *     hashes. Other sessions are revoked and the user is mailed.
+         */
+        post: operations["regenerateRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/passkey/challenge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a passwordless sign-in with a passkey
+         * @description Returns the options for `navigator.credentials.get()` with no
+         *     credential list: the authenticator offers its discoverable credentials
+         *     (passkeys). Rate limited per IP.
+         */
+        post: operations["beginPasskeyLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/passkey/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with a passkey alone
+         * @description Takes the assertion of a discoverable credential. The session's `amr`
+         *     is `hwk` (the authenticator is not backed up: a device-bound key) or
+         *     `swk` (a synced passkey); when the authenticator verified the user
+         *     (PIN or biometrics, the UV flag) the passkey is two factors in one and
+         *     the session is `aal2` with `mfa` added to `amr`, else `aal1`. A wrong,
+         *     unknown or replayed assertion is 401 `invalid_credentials`.
+         */
+        post: operations["passkeyLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sessions": {
         parameters: {
             query?: never;
@@ -1104,7 +1377,7 @@ export interface components {
          * @example invalid_request
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type";
+        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type" | "mfa_required" | "mfa_verification_failed";
         Error: {
             error: components["schemas"]["ErrorCode"];
             /** @example password must be at least 8 bytes */
@@ -1224,6 +1497,8 @@ export interface components {
             email: string;
         };
         TokenResponse: {
+            aal: components["schemas"]["AAL"];
+            mfa?: components["schemas"]["MFAPending"];
             access_token: string;
             /** @enum {string} */
             token_type: "Bearer";
@@ -1262,6 +1537,7 @@ export interface components {
             /** Format: uuid */
             org_id?: string;
             external_id?: string;
+            aal?: components["schemas"]["AAL"];
         };
         SessionList: {
             sessions: components["schemas"]["Session"][];
@@ -1533,7 +1809,7 @@ export interface components {
             /** Format: uuid */
             id: string;
             /** @enum {string} */
-            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted";
+            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated";
             /** Format: date-time */
             created_at: string;
             /** Format: uuid */
@@ -1650,6 +1926,214 @@ export interface components {
             email?: string;
             email_verified?: boolean;
         };
+        /**
+         * @description The authenticator assurance level of a session (NIST SP 800-63B):
+         *     `aal1` after one factor (a password, or a passkey without user
+         *     verification), `aal2` after two (a password and a second factor, or a
+         *     user-verified passkey).
+         * @example aal1
+         * @enum {string}
+         */
+        AAL: "aal1" | "aal2";
+        /**
+         * @description Every claim Latch puts in an access token (a JWT with `typ: at+jwt`,
+         *     RFC 9068). This schema is the one definition of the claims: the
+         *     server signs, and `client/verify` reads, the types generated from it.
+         */
+        AccessTokenClaims: {
+            /** @description The issuer, `LATCH_ISSUER`. */
+            iss?: string;
+            /** @description The user id; for an organization key's exchanged token, the organization id. */
+            sub?: string;
+            /** @description The audiences; `LATCH_AUDIENCE` for a session, the requested audience for an exchanged token. */
+            aud?: string[];
+            /**
+             * Format: int64
+             * @description Expiry, in seconds since the epoch.
+             */
+            exp?: number;
+            /**
+             * Format: int64
+             * @description Not before, in seconds since the epoch (Latch does not set it; it is checked when present).
+             */
+            nbf?: number;
+            /**
+             * Format: int64
+             * @description Issued at, in seconds since the epoch.
+             */
+            iat?: number;
+            /** @description A unique id of the token. */
+            jti?: string;
+            /** @description The session of a user's session token. */
+            sid?: string;
+            /** @description The space-separated scopes of a token exchanged from an API key. */
+            scope?: string;
+            /** @description The API key an exchanged token came from. */
+            key_id?: string;
+            /** @description The organization of an organization key or a delegated session. */
+            org_id?: string;
+            /** @description The organization's own id of a delegated session's user. */
+            ext?: string;
+            /** @description The OAuth client (RFC 9068) the token was issued to; the API key id, or `LATCH_CLIENT_ID` for a session. */
+            client_id?: string;
+            /**
+             * Format: int64
+             * @description When the subject last authenticated (the session's login, or the exchange).
+             */
+            auth_time?: number;
+            /** @description The session's assurance level (`aal1` or `aal2`); absent on exchanged tokens. */
+            aal?: string;
+            /**
+             * @description The authentication methods of the session (RFC 8176): `pwd`
+             *     (password), `otp` (a TOTP code or a recovery code), `hwk` (a
+             *     device-bound WebAuthn key), `swk` (a synced passkey), `mfa` (more
+             *     than one factor); absent on exchanged tokens.
+             */
+            amr?: string[];
+        };
+        /**
+         * @example totp
+         * @enum {string}
+         */
+        MFAFactorType: "totp" | "webauthn";
+        MFAFactor: {
+            /** Format: uuid */
+            id: string;
+            type: components["schemas"]["MFAFactorType"];
+            /**
+             * @description A label for people, such as "Phone" or "YubiKey".
+             * @example Phone
+             */
+            name: string;
+            /** @description False for a TOTP enrolment that was never confirmed. */
+            verified: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            last_used_at?: string;
+            /** @description WebAuthn only; the credential may be synced (a passkey). */
+            backup_eligible?: boolean;
+            /** @description WebAuthn only; the credential is synced now. */
+            backed_up?: boolean;
+        };
+        MFAFactorList: {
+            factors: components["schemas"]["MFAFactor"][];
+            /** @description Unused recovery codes (0 until the first factor is verified). */
+            recovery_codes_remaining: number;
+            aal: components["schemas"]["AAL"];
+        };
+        /**
+         * @description Present on a token response of an `aal1` session whose user has a
+         *     verified factor: the factors that `POST /auth/mfa/verify` accepts to
+         *     reach `aal2`, which sensitive operations need.
+         */
+        MFAPending: {
+            factors: components["schemas"]["MFAFactor"][];
+        };
+        RenameFactorRequest: {
+            /** @example Work laptop */
+            name: string;
+        };
+        EnrollTOTPRequest: {
+            /**
+             * @description Defaults to "Authenticator app".
+             * @example Phone
+             */
+            name?: string;
+        };
+        TOTPEnrollment: {
+            factor: components["schemas"]["MFAFactor"];
+            /**
+             * @description The base32 secret, for typing into an app by hand.
+             * @example JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+             */
+            secret: string;
+            /**
+             * @description The `otpauth://totp/...` URI (SHA-1, 6 digits, 30 seconds).
+             * @example otpauth://totp/Latch:ada@example.com?algorithm=SHA1&digits=6&issuer=Latch&period=30&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+             */
+            otpauth_uri: string;
+            /**
+             * @description A PNG of the URI's QR code, as a `data:image/png;base64,` URL.
+             * @example data:image/png;base64,iVBORw0KGgo=
+             */
+            qr_code: string;
+        };
+        TOTPCode: {
+            /**
+             * @description The 6-digit code the app shows now.
+             * @example 123456
+             */
+            code: string;
+        };
+        MFAEnrollment: {
+            factor: components["schemas"]["MFAFactor"];
+            /** @description The 10 recovery codes, shown this once; only with the account's first factor. */
+            recovery_codes?: string[];
+            tokens: components["schemas"]["TokenResponse"];
+        };
+        RecoveryCodes: {
+            /**
+             * @description 10 single-use codes, shown this once.
+             * @example [
+             *       "7kq3-mx9d-2vfp-h8wn"
+             *     ]
+             */
+            codes: string[];
+        };
+        WebAuthnOptions: {
+            /**
+             * @description `{"publicKey": {...}}` in the JSON form of WebAuthn Level 3
+             *     (`PublicKeyCredentialCreationOptionsJSON` or
+             *     `PublicKeyCredentialRequestOptionsJSON`): binary members are
+             *     base64url strings.
+             */
+            options: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description A `PublicKeyCredential` in its JSON form (`credential.toJSON()`):
+         *     `id`, `rawId`, `type`, and `response` with base64url members.
+         * @example {
+         *       "id": "AQIDBA",
+         *       "rawId": "AQIDBA",
+         *       "type": "public-key",
+         *       "response": {
+         *         "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
+         *         "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+         *         "signature": "MEUCIQ"
+         *       }
+         *     }
+         */
+        WebAuthnCredential: {
+            [key: string]: unknown;
+        };
+        WebAuthnRegistrationRequest: {
+            /**
+             * @description Defaults to "Passkey".
+             * @example YubiKey
+             */
+            name?: string;
+            credential: components["schemas"]["WebAuthnCredential"];
+        };
+        WebAuthnAssertionRequest: {
+            credential: components["schemas"]["WebAuthnCredential"];
+        };
+        MFAVerifyRequest: {
+            /**
+             * @description Which factor is presented.
+             * @example totp
+             * @enum {string}
+             */
+            method: "totp" | "recovery_code" | "webauthn";
+            /**
+             * @description The TOTP code (`totp`) or a recovery code (`recovery_code`).
+             * @example 123456
+             */
+            code?: string;
+            credential?: components["schemas"]["WebAuthnCredential"];
+        };
     };
     responses: {
         /** @description The request is malformed or breaks a rule. */
@@ -1671,7 +2155,10 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The credentials lack a permission. */
+        /**
+         * @description The credentials lack a permission; `mfa_required` when the operation
+         *     needs an `aal2` session (see `POST /auth/mfa/verify`).
+         */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -1762,6 +2249,8 @@ export interface components {
         KeyId: string;
         OrgId: string;
         UserId: string;
+        /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+        FactorId: string;
     };
     requestBodies: never;
     headers: {
@@ -2095,7 +2584,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A new session. */
+            /**
+             * @description A new session. For a user with a verified second factor it is at
+             *     `aal1` and `mfa` lists the factors: `POST /auth/mfa/verify`
+             *     upgrades it to `aal2`.
+             */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2315,6 +2808,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -2408,6 +2902,352 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listMFAFactors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The factors, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MFAFactorList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteMFAFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+                factor_id: components["parameters"]["FactorId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The factor is removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    renameMFAFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+                factor_id: components["parameters"]["FactorId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenameFactorRequest"];
+            };
+        };
+        responses: {
+            /** @description The renamed factor. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MFAFactor"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    enrollTOTP: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EnrollTOTPRequest"];
+            };
+        };
+        responses: {
+            /** @description The pending factor with its secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TOTPEnrollment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    confirmTOTP: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+                factor_id: components["parameters"]["FactorId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TOTPCode"];
+            };
+        };
+        responses: {
+            /** @description The verified factor and the upgraded session. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MFAEnrollment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    beginWebAuthnRegistration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The creation options. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebAuthnOptions"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    finishWebAuthnRegistration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebAuthnRegistrationRequest"];
+            };
+        };
+        responses: {
+            /** @description The new factor and the upgraded session. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MFAEnrollment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    beginWebAuthnVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request options. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebAuthnOptions"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    verifyMFA: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MFAVerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description The session's new tokens, at aal2. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new codes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    beginPasskeyLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request options. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebAuthnOptions"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    passkeyLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebAuthnAssertionRequest"];
+            };
+        };
+        responses: {
+            /** @description A new session. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

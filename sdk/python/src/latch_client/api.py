@@ -16,12 +16,19 @@ Sender = Callable[[str, str, dict[str, str], dict[str, Any], Any, Auth], tuple[i
 
 OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'acceptInvitation': ('POST', '/invitations/accept', 'bearer'),
+    'beginPasskeyLogin': ('POST', '/auth/passkey/challenge', 'none'),
+    'beginWebAuthnRegistration': ('POST', '/auth/mfa/webauthn/registration', 'bearer'),
+    'beginWebAuthnVerification': ('POST', '/auth/mfa/webauthn/challenge', 'bearer'),
     'changePassword': ('POST', '/auth/password/change', 'bearer'),
+    'confirmTOTP': ('POST', '/auth/mfa/totp/{factor_id}/confirm', 'bearer'),
     'createAPIKey': ('POST', '/api-keys', 'bearer'),
     'createDelegatedSession': ('POST', '/sessions', 'bearer'),
     'createOrgAPIKey': ('POST', '/organizations/{org_id}/api-keys', 'bearer'),
     'createOrganization': ('POST', '/organizations', 'bearer'),
+    'deleteMFAFactor': ('DELETE', '/auth/mfa/factors/{factor_id}', 'bearer'),
+    'enrollTOTP': ('POST', '/auth/mfa/totp', 'bearer'),
     'exchangeToken': ('POST', '/auth/token', 'apikey'),
+    'finishWebAuthnRegistration': ('POST', '/auth/mfa/webauthn/registration/finish', 'bearer'),
     'forgotPassword': ('POST', '/auth/password/forgot', 'none'),
     'getAPIKey': ('GET', '/api-keys/{key_id}', 'bearer'),
     'getAcceptInvitationPage': ('GET', '/accept-invitation', 'none'),
@@ -47,6 +54,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'listAPIKeys': ('GET', '/api-keys', 'bearer'),
     'listEvents': ('GET', '/auth/events', 'bearer'),
     'listInvitations': ('GET', '/organizations/{org_id}/invitations', 'bearer'),
+    'listMFAFactors': ('GET', '/auth/mfa/factors', 'bearer'),
     'listMembers': ('GET', '/organizations/{org_id}/members', 'bearer'),
     'listOrgAPIKeys': ('GET', '/organizations/{org_id}/api-keys', 'bearer'),
     'listOrgSessions': ('GET', '/organizations/{org_id}/sessions', 'bearer'),
@@ -55,8 +63,11 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'login': ('POST', '/auth/login', 'none'),
     'logout': ('POST', '/auth/logout', 'bearer'),
     'lookupUser': ('GET', '/users', 'apikey'),
+    'passkeyLogin': ('POST', '/auth/passkey/login', 'none'),
     'refresh': ('POST', '/auth/refresh', 'none'),
+    'regenerateRecoveryCodes': ('POST', '/auth/mfa/recovery-codes', 'bearer'),
     'removeMember': ('DELETE', '/organizations/{org_id}/members/{user_id}', 'bearer'),
+    'renameMFAFactor': ('PATCH', '/auth/mfa/factors/{factor_id}', 'bearer'),
     'renewSession': ('POST', '/sessions/{session_id}/renew', 'bearer'),
     'resendVerification': ('POST', '/auth/verify/resend', 'bearer'),
     'resetPassword': ('POST', '/auth/password/reset', 'none'),
@@ -73,6 +84,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'signup': ('POST', '/auth/signup', 'none'),
     'updateMember': ('PATCH', '/organizations/{org_id}/members/{user_id}', 'bearer'),
     'verifyEmail': ('POST', '/auth/verify', 'none'),
+    'verifyMFA': ('POST', '/auth/mfa/verify', 'bearer'),
 }
 """operationId -> (method, path template, auth), for every operation."""
 
@@ -88,10 +100,30 @@ class API:
         status, data = self._send('POST', '/invitations/accept', {}, {}, body.to_dict(), 'bearer')
         return m.Organization.from_dict(data)
 
+    def begin_passkey_login(self) -> m.WebAuthnOptions:
+        """Start a passwordless sign-in with a passkey. POST /auth/passkey/challenge."""
+        status, data = self._send('POST', '/auth/passkey/challenge', {}, {}, None, 'none')
+        return m.WebAuthnOptions.from_dict(data)
+
+    def begin_web_authn_registration(self) -> m.WebAuthnOptions:
+        """Start registering a passkey or security key. POST /auth/mfa/webauthn/registration."""
+        status, data = self._send('POST', '/auth/mfa/webauthn/registration', {}, {}, None, 'bearer')
+        return m.WebAuthnOptions.from_dict(data)
+
+    def begin_web_authn_verification(self) -> m.WebAuthnOptions:
+        """Start using a registered passkey as the second factor. POST /auth/mfa/webauthn/challenge."""
+        status, data = self._send('POST', '/auth/mfa/webauthn/challenge', {}, {}, None, 'bearer')
+        return m.WebAuthnOptions.from_dict(data)
+
     def change_password(self, body: m.ChangePasswordRequest) -> None:
         """Change the password, keeping this session. POST /auth/password/change."""
         status, data = self._send('POST', '/auth/password/change', {}, {}, body.to_dict(), 'bearer')
         return None
+
+    def confirm_totp(self, factor_id: str, body: m.TOTPCode) -> m.MFAEnrollment:
+        """Complete a TOTP enrolment with a correct code. POST /auth/mfa/totp/{factor_id}/confirm."""
+        status, data = self._send('POST', '/auth/mfa/totp/{factor_id}/confirm', {'factor_id': factor_id}, {}, body.to_dict(), 'bearer')
+        return m.MFAEnrollment.from_dict(data)
 
     def create_api_key(self, body: m.CreateAPIKeyRequest) -> m.APIKeyWithSecret:
         """Create a personal API key; its secret is shown once. POST /api-keys."""
@@ -113,10 +145,25 @@ class API:
         status, data = self._send('POST', '/organizations', {}, {}, body.to_dict(), 'bearer')
         return m.Organization.from_dict(data)
 
+    def delete_mfa_factor(self, factor_id: str) -> None:
+        """Remove a factor, signing out every other session. DELETE /auth/mfa/factors/{factor_id}."""
+        status, data = self._send('DELETE', '/auth/mfa/factors/{factor_id}', {'factor_id': factor_id}, {}, None, 'bearer')
+        return None
+
+    def enroll_totp(self, *, body: m.EnrollTOTPRequest | None = None) -> m.TOTPEnrollment:
+        """Start a TOTP enrolment (RFC 6238). POST /auth/mfa/totp."""
+        status, data = self._send('POST', '/auth/mfa/totp', {}, {}, body.to_dict() if body is not None else None, 'bearer')
+        return m.TOTPEnrollment.from_dict(data)
+
     def exchange_token(self, *, body: m.ExchangeRequest | None = None) -> m.ExchangeResponse:
         """Exchange an API key or an access token for a short-lived access token. POST /auth/token."""
         status, data = self._send('POST', '/auth/token', {}, {}, body.to_dict() if body is not None else None, 'apikey')
         return m.ExchangeResponse.from_dict(data)
+
+    def finish_web_authn_registration(self, body: m.WebAuthnRegistrationRequest) -> m.MFAEnrollment:
+        """Finish registering a passkey or security key. POST /auth/mfa/webauthn/registration/finish."""
+        status, data = self._send('POST', '/auth/mfa/webauthn/registration/finish', {}, {}, body.to_dict(), 'bearer')
+        return m.MFAEnrollment.from_dict(data)
 
     def forgot_password(self, body: m.ForgotPasswordRequest) -> m.Accepted:
         """Ask for a password reset mail. POST /auth/password/forgot."""
@@ -243,6 +290,11 @@ class API:
         status, data = self._send('GET', '/organizations/{org_id}/invitations', {'org_id': org_id}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
         return m.InvitationList.from_dict(data)
 
+    def list_mfa_factors(self) -> m.MFAFactorList:
+        """The caller's second factors and how many recovery codes are left. GET /auth/mfa/factors."""
+        status, data = self._send('GET', '/auth/mfa/factors', {}, {}, None, 'bearer')
+        return m.MFAFactorList.from_dict(data)
+
     def list_members(self, org_id: str, *, limit: int | None = None, cursor: str | None = None) -> m.MemberList:
         """The organization's members. GET /organizations/{org_id}/members."""
         status, data = self._send('GET', '/organizations/{org_id}/members', {'org_id': org_id}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
@@ -283,15 +335,30 @@ class API:
         status, data = self._send('GET', '/users', {}, {'email': email}, None, 'apikey')
         return m.UserLookup.from_dict(data)
 
+    def passkey_login(self, body: m.WebAuthnAssertionRequest) -> m.TokenResponse:
+        """Sign in with a passkey alone. POST /auth/passkey/login."""
+        status, data = self._send('POST', '/auth/passkey/login', {}, {}, body.to_dict(), 'none')
+        return m.TokenResponse.from_dict(data)
+
     def refresh(self, body: m.RefreshRequest) -> m.TokenResponse:
         """Rotate a refresh token. POST /auth/refresh."""
         status, data = self._send('POST', '/auth/refresh', {}, {}, body.to_dict(), 'none')
         return m.TokenResponse.from_dict(data)
 
+    def regenerate_recovery_codes(self) -> m.RecoveryCodes:
+        """Replace the recovery codes. POST /auth/mfa/recovery-codes."""
+        status, data = self._send('POST', '/auth/mfa/recovery-codes', {}, {}, None, 'bearer')
+        return m.RecoveryCodes.from_dict(data)
+
     def remove_member(self, org_id: str, user_id: str, *, revoke_api_keys: bool | None = None) -> None:
         """Remove a member (owners and admins; any member may leave). DELETE /organizations/{org_id}/members/{user_id}."""
         status, data = self._send('DELETE', '/organizations/{org_id}/members/{user_id}', {'org_id': org_id, 'user_id': user_id}, {'revoke_api_keys': revoke_api_keys}, None, 'bearer')
         return None
+
+    def rename_mfa_factor(self, factor_id: str, body: m.RenameFactorRequest) -> m.MFAFactor:
+        """Rename a factor. PATCH /auth/mfa/factors/{factor_id}."""
+        status, data = self._send('PATCH', '/auth/mfa/factors/{factor_id}', {'factor_id': factor_id}, {}, body.to_dict(), 'bearer')
+        return m.MFAFactor.from_dict(data)
 
     def renew_session(self, session_id: str) -> m.Session:
         """Extend a session by the idle lifetime, up to its absolute lifetime. POST /sessions/{session_id}/renew."""
@@ -376,3 +443,8 @@ class API:
         """Mark the email verified with a verification token. POST /auth/verify."""
         status, data = self._send('POST', '/auth/verify', {}, {}, body.to_dict(), 'none')
         return None
+
+    def verify_mfa(self, body: m.MFAVerifyRequest) -> m.TokenResponse:
+        """Upgrade this session to aal2 with a second factor. POST /auth/mfa/verify."""
+        status, data = self._send('POST', '/auth/mfa/verify', {}, {}, body.to_dict(), 'bearer')
+        return m.TokenResponse.from_dict(data)

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo']
+__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest']
 
 
-ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type']
+ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed']
 """A stable error code. Codes are only ever added."""
 
 
@@ -330,6 +330,7 @@ class UserLookup:
 class TokenResponse:
     """TokenResponse (openapi.yaml)."""
 
+    aal: AAL
     access_token: str
     token_type: Literal['Bearer']
     expires_in: int
@@ -337,13 +338,15 @@ class TokenResponse:
     refresh_token: str
     session_id: str
     user: User
+    mfa: MFAPending | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TokenResponse:
-        known = {'access_token', 'token_type', 'expires_in', 'expires_at', 'refresh_token', 'session_id', 'user'}
+        known = {'aal', 'access_token', 'token_type', 'expires_in', 'expires_at', 'refresh_token', 'session_id', 'user', 'mfa'}
         return cls(
+            aal=d['aal'],
             access_token=d['access_token'],
             token_type=d['token_type'],
             expires_in=d['expires_in'],
@@ -351,11 +354,13 @@ class TokenResponse:
             refresh_token=d['refresh_token'],
             session_id=d['session_id'],
             user=User.from_dict(d['user']),
+            mfa=MFAPending.from_dict(d['mfa']) if d.get('mfa') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = dict(self.extra)
+        d['aal'] = self.aal
         d['access_token'] = self.access_token
         d['token_type'] = self.token_type
         d['expires_in'] = self.expires_in
@@ -363,6 +368,8 @@ class TokenResponse:
         d['refresh_token'] = self.refresh_token
         d['session_id'] = self.session_id
         d['user'] = self.user.to_dict()
+        if self.mfa is not None:
+            d['mfa'] = self.mfa.to_dict()
         return d
 
 
@@ -381,12 +388,13 @@ class Session:
     ip: str | None = None
     org_id: str | None = None
     external_id: str | None = None
+    aal: AAL | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Session:
-        known = {'id', 'user_id', 'created_at', 'last_used_at', 'expires_at', 'absolute_expires_at', 'current', 'user_agent', 'ip', 'org_id', 'external_id'}
+        known = {'id', 'user_id', 'created_at', 'last_used_at', 'expires_at', 'absolute_expires_at', 'current', 'user_agent', 'ip', 'org_id', 'external_id', 'aal'}
         return cls(
             id=d['id'],
             user_id=d['user_id'],
@@ -399,6 +407,7 @@ class Session:
             ip=d['ip'] if d.get('ip') is not None else None,
             org_id=d['org_id'] if d.get('org_id') is not None else None,
             external_id=d['external_id'] if d.get('external_id') is not None else None,
+            aal=d['aal'] if d.get('aal') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -419,6 +428,8 @@ class Session:
             d['org_id'] = self.org_id
         if self.external_id is not None:
             d['external_id'] = self.external_id
+        if self.aal is not None:
+            d['aal'] = self.aal
         return d
 
 
@@ -1275,7 +1286,7 @@ class Event:
     """Event (openapi.yaml)."""
 
     id: str
-    type: Literal['signup', 'login_succeeded', 'login_failed', 'refresh_reuse_detected', 'logout', 'session_revoked', 'password_changed', 'password_reset_requested', 'password_reset_completed', 'email_verified', 'api_key_created', 'api_key_rolled', 'api_key_revoked', 'rate_limited', 'member_invited', 'invitation_accepted']
+    type: Literal['signup', 'login_succeeded', 'login_failed', 'refresh_reuse_detected', 'logout', 'session_revoked', 'password_changed', 'password_reset_requested', 'password_reset_completed', 'email_verified', 'api_key_created', 'api_key_rolled', 'api_key_revoked', 'rate_limited', 'member_invited', 'invitation_accepted', 'mfa_factor_added', 'mfa_factor_removed', 'mfa_verified', 'mfa_verification_failed', 'recovery_codes_regenerated']
     created_at: str
     session_id: str | None = None
     key_id: str | None = None
@@ -1590,4 +1601,448 @@ class UserInfo:
             d['email'] = self.email
         if self.email_verified is not None:
             d['email_verified'] = self.email_verified
+        return d
+
+AAL = Literal['aal1', 'aal2']
+"""The authenticator assurance level of a session (NIST SP 800-63B):
+`aal1` after one factor (a password, or a passkey without user
+verification), `aal2` after two (a password and a second factor, or a
+user-verified passkey)."""
+
+
+@dataclass
+class AccessTokenClaims:
+    """Every claim Latch puts in an access token (a JWT with `typ: at+jwt`,
+RFC 9068). This schema is the one definition of the claims: the
+server signs, and `client/verify` reads, the types generated from it."""
+
+    iss: str | None = None
+    sub: str | None = None
+    aud: list[str] | None = None
+    exp: int | None = None
+    nbf: int | None = None
+    iat: int | None = None
+    jti: str | None = None
+    sid: str | None = None
+    scope: str | None = None
+    key_id: str | None = None
+    org_id: str | None = None
+    ext: str | None = None
+    client_id: str | None = None
+    auth_time: int | None = None
+    aal: str | None = None
+    amr: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AccessTokenClaims:
+        known = {'iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'sid', 'scope', 'key_id', 'org_id', 'ext', 'client_id', 'auth_time', 'aal', 'amr'}
+        return cls(
+            iss=d['iss'] if d.get('iss') is not None else None,
+            sub=d['sub'] if d.get('sub') is not None else None,
+            aud=d['aud'] if d.get('aud') is not None else None,
+            exp=d['exp'] if d.get('exp') is not None else None,
+            nbf=d['nbf'] if d.get('nbf') is not None else None,
+            iat=d['iat'] if d.get('iat') is not None else None,
+            jti=d['jti'] if d.get('jti') is not None else None,
+            sid=d['sid'] if d.get('sid') is not None else None,
+            scope=d['scope'] if d.get('scope') is not None else None,
+            key_id=d['key_id'] if d.get('key_id') is not None else None,
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            ext=d['ext'] if d.get('ext') is not None else None,
+            client_id=d['client_id'] if d.get('client_id') is not None else None,
+            auth_time=d['auth_time'] if d.get('auth_time') is not None else None,
+            aal=d['aal'] if d.get('aal') is not None else None,
+            amr=d['amr'] if d.get('amr') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        if self.iss is not None:
+            d['iss'] = self.iss
+        if self.sub is not None:
+            d['sub'] = self.sub
+        if self.aud is not None:
+            d['aud'] = self.aud
+        if self.exp is not None:
+            d['exp'] = self.exp
+        if self.nbf is not None:
+            d['nbf'] = self.nbf
+        if self.iat is not None:
+            d['iat'] = self.iat
+        if self.jti is not None:
+            d['jti'] = self.jti
+        if self.sid is not None:
+            d['sid'] = self.sid
+        if self.scope is not None:
+            d['scope'] = self.scope
+        if self.key_id is not None:
+            d['key_id'] = self.key_id
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.ext is not None:
+            d['ext'] = self.ext
+        if self.client_id is not None:
+            d['client_id'] = self.client_id
+        if self.auth_time is not None:
+            d['auth_time'] = self.auth_time
+        if self.aal is not None:
+            d['aal'] = self.aal
+        if self.amr is not None:
+            d['amr'] = self.amr
+        return d
+
+MFAFactorType = Literal['totp', 'webauthn']
+
+
+@dataclass
+class MFAFactor:
+    """MFAFactor (openapi.yaml)."""
+
+    id: str
+    type: MFAFactorType
+    name: str
+    verified: bool
+    created_at: str
+    last_used_at: str | None = None
+    backup_eligible: bool | None = None
+    backed_up: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MFAFactor:
+        known = {'id', 'type', 'name', 'verified', 'created_at', 'last_used_at', 'backup_eligible', 'backed_up'}
+        return cls(
+            id=d['id'],
+            type=d['type'],
+            name=d['name'],
+            verified=d['verified'],
+            created_at=d['created_at'],
+            last_used_at=d['last_used_at'] if d.get('last_used_at') is not None else None,
+            backup_eligible=d['backup_eligible'] if d.get('backup_eligible') is not None else None,
+            backed_up=d['backed_up'] if d.get('backed_up') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['type'] = self.type
+        d['name'] = self.name
+        d['verified'] = self.verified
+        d['created_at'] = self.created_at
+        if self.last_used_at is not None:
+            d['last_used_at'] = self.last_used_at
+        if self.backup_eligible is not None:
+            d['backup_eligible'] = self.backup_eligible
+        if self.backed_up is not None:
+            d['backed_up'] = self.backed_up
+        return d
+
+
+@dataclass
+class MFAFactorList:
+    """MFAFactorList (openapi.yaml)."""
+
+    factors: list[MFAFactor]
+    recovery_codes_remaining: int
+    aal: AAL
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MFAFactorList:
+        known = {'factors', 'recovery_codes_remaining', 'aal'}
+        return cls(
+            factors=[MFAFactor.from_dict(x) for x in d['factors']],
+            recovery_codes_remaining=d['recovery_codes_remaining'],
+            aal=d['aal'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['factors'] = [x.to_dict() for x in self.factors]
+        d['recovery_codes_remaining'] = self.recovery_codes_remaining
+        d['aal'] = self.aal
+        return d
+
+
+@dataclass
+class MFAPending:
+    """Present on a token response of an `aal1` session whose user has a
+verified factor: the factors that `POST /auth/mfa/verify` accepts to
+reach `aal2`, which sensitive operations need."""
+
+    factors: list[MFAFactor]
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MFAPending:
+        known = {'factors'}
+        return cls(
+            factors=[MFAFactor.from_dict(x) for x in d['factors']],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['factors'] = [x.to_dict() for x in self.factors]
+        return d
+
+
+@dataclass
+class RenameFactorRequest:
+    """RenameFactorRequest (openapi.yaml)."""
+
+    name: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RenameFactorRequest:
+        known = {'name'}
+        return cls(
+            name=d['name'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['name'] = self.name
+        return d
+
+
+@dataclass
+class EnrollTOTPRequest:
+    """EnrollTOTPRequest (openapi.yaml)."""
+
+    name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EnrollTOTPRequest:
+        known = {'name'}
+        return cls(
+            name=d['name'] if d.get('name') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        if self.name is not None:
+            d['name'] = self.name
+        return d
+
+
+@dataclass
+class TOTPEnrollment:
+    """TOTPEnrollment (openapi.yaml)."""
+
+    factor: MFAFactor
+    secret: str
+    otpauth_uri: str
+    qr_code: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TOTPEnrollment:
+        known = {'factor', 'secret', 'otpauth_uri', 'qr_code'}
+        return cls(
+            factor=MFAFactor.from_dict(d['factor']),
+            secret=d['secret'],
+            otpauth_uri=d['otpauth_uri'],
+            qr_code=d['qr_code'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['factor'] = self.factor.to_dict()
+        d['secret'] = self.secret
+        d['otpauth_uri'] = self.otpauth_uri
+        d['qr_code'] = self.qr_code
+        return d
+
+
+@dataclass
+class TOTPCode:
+    """TOTPCode (openapi.yaml)."""
+
+    code: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TOTPCode:
+        known = {'code'}
+        return cls(
+            code=d['code'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['code'] = self.code
+        return d
+
+
+@dataclass
+class MFAEnrollment:
+    """MFAEnrollment (openapi.yaml)."""
+
+    factor: MFAFactor
+    tokens: TokenResponse
+    recovery_codes: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MFAEnrollment:
+        known = {'factor', 'tokens', 'recovery_codes'}
+        return cls(
+            factor=MFAFactor.from_dict(d['factor']),
+            tokens=TokenResponse.from_dict(d['tokens']),
+            recovery_codes=d['recovery_codes'] if d.get('recovery_codes') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['factor'] = self.factor.to_dict()
+        d['tokens'] = self.tokens.to_dict()
+        if self.recovery_codes is not None:
+            d['recovery_codes'] = self.recovery_codes
+        return d
+
+
+@dataclass
+class RecoveryCodes:
+    """RecoveryCodes (openapi.yaml)."""
+
+    codes: list[str]
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RecoveryCodes:
+        known = {'codes'}
+        return cls(
+            codes=d['codes'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['codes'] = self.codes
+        return d
+
+
+@dataclass
+class WebAuthnOptions:
+    """WebAuthnOptions (openapi.yaml)."""
+
+    options: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebAuthnOptions:
+        known = {'options'}
+        return cls(
+            options=d['options'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['options'] = self.options
+        return d
+
+WebAuthnCredential = dict[str, Any]
+"""A `PublicKeyCredential` in its JSON form (`credential.toJSON()`):
+`id`, `rawId`, `type`, and `response` with base64url members."""
+
+
+@dataclass
+class WebAuthnRegistrationRequest:
+    """WebAuthnRegistrationRequest (openapi.yaml)."""
+
+    credential: WebAuthnCredential
+    name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebAuthnRegistrationRequest:
+        known = {'credential', 'name'}
+        return cls(
+            credential=d['credential'],
+            name=d['name'] if d.get('name') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['credential'] = self.credential
+        if self.name is not None:
+            d['name'] = self.name
+        return d
+
+
+@dataclass
+class WebAuthnAssertionRequest:
+    """WebAuthnAssertionRequest (openapi.yaml)."""
+
+    credential: WebAuthnCredential
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebAuthnAssertionRequest:
+        known = {'credential'}
+        return cls(
+            credential=d['credential'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['credential'] = self.credential
+        return d
+
+
+@dataclass
+class MFAVerifyRequest:
+    """MFAVerifyRequest (openapi.yaml)."""
+
+    method: Literal['totp', 'recovery_code', 'webauthn']
+    code: str | None = None
+    credential: WebAuthnCredential | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MFAVerifyRequest:
+        known = {'method', 'code', 'credential'}
+        return cls(
+            method=d['method'],
+            code=d['code'] if d.get('code') is not None else None,
+            credential=d['credential'] if d.get('credential') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['method'] = self.method
+        if self.code is not None:
+            d['code'] = self.code
+        if self.credential is not None:
+            d['credential'] = self.credential
         return d
