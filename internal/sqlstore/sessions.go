@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/subtle"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,101 +72,6 @@ func (s *Store) insertRefreshToken(ctx context.Context, tx *sqlx.Tx, rt *domain.
 // CreateSession stores a session with its first refresh token.
 func (s *Store) CreateSession(ctx context.Context, sess *domain.Session, rt *domain.RefreshToken) error {
 	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error { return s.insertSession(ctx, tx, sess, rt) })
-}
-
-// RotateRefreshToken spends a refresh token in one transaction. The session
-// row is locked first (by a conditional UPDATE that also records the use), so
-// rotation and revocation serialise on it in the same order and cannot
-// deadlock; the conditional UPDATE of the token then has exactly one winner.
-// Returns CodeInvalidGrant for an unknown token or an inactive session.
-func (s *Store) RotateRefreshToken(ctx context.Context, req domain.RotateRequest) (*domain.RotateResult, error) {
-	invalid := domain.Errorf(domain.CodeInvalidGrant, "the refresh token is invalid, expired or revoked")
-	if s.rotator != nil {
-		if res, ok, err := s.rotator.rotate(ctx, req); err != nil || ok {
-			return res, err
-		}
-	}
-	var res *domain.RotateResult
-	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		res = nil
-		var sr sessionRow
-		// Lock and touch the session, but only while it is active. The new idle
-		// expiry is now+idle capped by the absolute expiry.
-		err := s.txGet(ctx, tx, &sr, `UPDATE sessions SET last_used_at = ?,
-			expires_at = CASE WHEN absolute_expires_at < ? THEN absolute_expires_at ELSE ? END
-			WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?)
-			  AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
-			RETURNING `+sessionCols,
-			ts(req.Now), ts(req.Now.Add(req.IdleTTL)), ts(req.Now.Add(req.IdleTTL)), req.PresentedHash, ts(req.Now), ts(req.Now))
-		if err != nil {
-			return err // not found: unknown token, or the session is over
-		}
-		var tok struct {
-			ID        uuid.UUID `db:"id"`
-			SessionID uuid.UUID `db:"session_id"`
-		}
-		err = s.txGet(ctx, tx, &tok, `UPDATE refresh_tokens SET used_at = ?
-			WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL
-			RETURNING id, session_id`, ts(req.Now), req.PresentedHash)
-		if err == nil {
-			parent := tok.ID
-			if err := s.insertRefreshToken(ctx, tx, &domain.RefreshToken{
-				// Time-ordered ids append to the primary key and parent index
-				// instead of dirtying a random page of each per rotation.
-				ID: newTokenID(), SessionID: tok.SessionID, ParentID: &parent, Hash: req.SuccessorHash, CreatedAt: req.Now,
-			}); err != nil {
-				return err
-			}
-			res = &domain.RotateResult{Outcome: domain.Rotated, Session: sr.domain()}
-			return nil
-		}
-		if !domain.IsCode(translate(err), domain.CodeNotFound) {
-			return err
-		}
-		// The token was already spent (or revoked). A replay of the immediately
-		// previous token within the grace window gets its live successor back.
-		var spent struct {
-			ID        uuid.UUID `db:"id"`
-			UsedAt    nts       `db:"used_at"`
-			RevokedAt nts       `db:"revoked_at"`
-		}
-		if err := tx.GetContext(ctx, &spent, s.q(`SELECT id, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?`), req.PresentedHash); err != nil {
-			return err
-		}
-		if spent.RevokedAt.Valid == false && spent.UsedAt.Valid && req.Now.Sub(spent.UsedAt.T) <= req.Grace {
-			var child struct {
-				Hash      []byte `db:"token_hash"`
-				UsedAt    nts    `db:"used_at"`
-				RevokedAt nts    `db:"revoked_at"`
-			}
-			err := tx.GetContext(ctx, &child, s.q(`SELECT token_hash, used_at, revoked_at FROM refresh_tokens WHERE parent_id = ?`), spent.ID)
-			if err == nil && !child.UsedAt.Valid && !child.RevokedAt.Valid && subtle.ConstantTimeCompare(child.Hash, req.SuccessorHash) == 1 {
-				res = &domain.RotateResult{Outcome: domain.Replayed, Session: sr.domain()}
-				return nil
-			}
-		}
-		// Anything else is reuse: the family is compromised.
-		if err := s.revokeSessions(ctx, tx, `id = ?`, req.Now, sr.ID); err != nil {
-			return err
-		}
-		revoked := sr.domain()
-		now := req.Now
-		revoked.RevokedAt = &now
-		res = &domain.RotateResult{Outcome: domain.ReuseDetected, Session: revoked}
-		return nil
-	})
-	if domain.IsCode(err, domain.CodeNotFound) {
-		return nil, invalid
-	}
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.UserByID(ctx, res.Session.UserID)
-	if err != nil {
-		return nil, err
-	}
-	res.User = *u
-	return res, nil
 }
 
 // revokeSessions revokes the active sessions matching where (a condition on
@@ -249,9 +153,8 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep uuid.UUID, 
 func (s *Store) RenewSession(ctx context.Context, userID, sessionID uuid.UUID, now time.Time, idle time.Duration) (*domain.Session, error) {
 	var r sessionRow
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		return tx.GetContext(ctx, &r, s.q(`UPDATE sessions SET last_used_at = ?,
-			expires_at = CASE WHEN absolute_expires_at < ? THEN absolute_expires_at ELSE ? END
-			WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
+		return tx.GetContext(ctx, &r, s.q(`UPDATE sessions SET last_used_at = ?, expires_at = `+touchExpiry("?")+`
+			WHERE id = ? AND user_id = ? AND `+activeAt("?")+`
 			RETURNING `+sessionCols),
 			ts(now), ts(now.Add(idle)), ts(now.Add(idle)), sessionID, userID, ts(now), ts(now))
 	})
