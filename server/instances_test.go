@@ -43,6 +43,7 @@ func TestPasswordResetReachesEveryInstance(t *testing.T) {
 	a := testutil.StartURL(t, dbURL, long)
 	b := testutil.StartURL(t, dbURL, long)
 	c := testutil.StartURL(t, dbURL, long)
+	listening(t, a, b, c)
 	box := &mailbox{}
 	tok := signup(t, a, "reset-everywhere@example.com")
 	flush(t, a, box) // the verification mail
@@ -77,14 +78,7 @@ func TestNotificationLagAndHashQueueMetrics(t *testing.T) {
 	dbURL := testutil.DatabaseURL(t, "postgres")
 	a := testutil.StartURL(t, dbURL)
 	b := testutil.StartURL(t, dbURL)
-	for _, s := range []*testutil.Server{a, b} {
-		if !eventually(10*time.Second, func() bool {
-			r, _ := s.Client.GetReadinessWithResponse(context.Background())
-			return r.StatusCode() == 200 && r.JSON200.Notifications == client.NotificationsConnected
-		}) {
-			t.Fatal("an instance never listens")
-		}
-	}
+	listening(t, a, b)
 	tok := signup(t, a, "lag@example.com")
 	if n := metricValue(t, a, "latch_password_hash_queue_wait_seconds_count"); n < 1 {
 		t.Fatalf("signup hashed a password, but the queue wait count is %v", n)

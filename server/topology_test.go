@@ -291,6 +291,21 @@ func eventually(d time.Duration, f func() bool) bool {
 	return f()
 }
 
+// listening waits until every instance receives the others' changes: a
+// change published before an instance's LISTEN is in place never reaches
+// it (its caches' lifetimes bound that, and readiness says so).
+func listening(t *testing.T, instances ...*testutil.Server) {
+	t.Helper()
+	for i, s := range instances {
+		if !eventually(15*time.Second, func() bool {
+			r, _ := s.Client.GetReadinessWithResponse(context.Background())
+			return r != nil && r.JSON200 != nil && r.JSON200.Notifications == client.NotificationsConnected
+		}) {
+			t.Fatalf("instance %d never listens for changes", i)
+		}
+	}
+}
+
 // TestRevocationsReachEveryInstance: with caches that would trust a stale
 // entry for a minute, a logout, a key revocation and a password reset on
 // one instance are refused by the others within a second or so, also after
@@ -301,6 +316,7 @@ func TestRevocationsReachEveryInstance(t *testing.T) {
 	a := testutil.StartURL(t, dbURL, long)
 	b := testutil.StartURL(t, dbURL, long)
 	c := testutil.StartURL(t, dbURL, long)
+	listening(t, a, b, c)
 	ctx := context.Background()
 	tok := signup(t, a, "spread@example.com")
 	key := createKey(t, a, testutil.Bearer(tok.AccessToken), "spread", "users:read")
@@ -382,6 +398,7 @@ func TestStagedRotation(t *testing.T) {
 	delay := func(c *app.Config) { c.KeyPublishDelay = 10 * time.Minute }
 	a := testutil.StartURL(t, dbURL, delay)
 	b := testutil.StartURL(t, dbURL, delay)
+	listening(t, a, b)
 	ctx := context.Background()
 	signup(t, a, "staged@example.com")
 	kidOf := func(tok string) string {
