@@ -49,7 +49,7 @@ func rotateCommand(ctx context.Context, c Config, clock domain.Clock, stdout, st
 	}
 	// Running instances load it at once (and at the latest when they meet
 	// a token signed with it).
-	if err := st.Publish(ctx, service.TopicSigningKeys, "", time.Now()); err != nil {
+	if err := st.Publish(ctx, service.TopicSigningKeys, "", now); err != nil {
 		fmt.Fprintln(stderr, "latchd: the key is stored, but telling the running instances failed (they load it within a minute):", err)
 	}
 	if k.ActivatesAt != nil {

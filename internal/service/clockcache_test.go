@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/latchauth/latch/internal/domain"
 )
 
@@ -74,5 +76,30 @@ func TestClockCache(t *testing.T) {
 	c.Purge()
 	if c.Contains("c") {
 		t.Fatal("Purge")
+	}
+}
+
+// TestSessionCacheExpiresOnTheServiceClock: a session revoked on another
+// instance is trusted from the cache until SessionCacheTTL has passed on
+// the injected clock, and refused after it.
+func TestSessionCacheExpiresOnTheServiceClock(t *testing.T) {
+	c := &keyTestClock{}
+	c.now.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro())
+	now := c.Now()
+	sid := uuid.New()
+	st := &slowSessionStore{sess: domain.Session{ID: sid, UserID: uuid.New(), ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)},
+		during: func() {}}
+	s := New(Config{SessionCacheTTL: 2 * time.Second}, Deps{Store: st, Clock: c})
+	if _, err := s.sessionEntry(context.Background(), sid); err != nil {
+		t.Fatal(err)
+	}
+	st.sess.RevokedAt = &now // revoked elsewhere
+	c.Advance(2*time.Second - time.Microsecond)
+	if _, err := s.sessionEntry(context.Background(), sid); err != nil {
+		t.Fatalf("within SessionCacheTTL: %v", err)
+	}
+	c.Advance(time.Microsecond)
+	if _, err := s.sessionEntry(context.Background(), sid); domain.ErrorCode(err) != domain.CodeInvalidToken {
+		t.Fatalf("after SessionCacheTTL: %v, want the revocation seen", err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/latchauth/latch/internal/domain"
@@ -192,7 +191,7 @@ type Service struct {
 
 	refreshSecret []byte
 
-	sessions *expirable.LRU[uuid.UUID, sessionEntry]
+	sessions *clockCache[uuid.UUID, sessionEntry]
 	// sessMu and sessGen guard the session cache against a read that races
 	// with a revocation (see sessionEntry and forget).
 	sessMu  sync.Mutex
@@ -215,7 +214,7 @@ type Service struct {
 
 	// refusals bounds the rate_limited events (see recordRefusal).
 	refusalsMu sync.Mutex
-	refusals   *expirable.LRU[string, *refusalWindow]
+	refusals   *clockCache[string, *refusalWindow]
 
 	apiKeys *apiKeyState
 }
@@ -276,9 +275,9 @@ func New(cfg Config, d Deps) *Service {
 	s := &Service{
 		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter, local: local,
 		clock: d.Clock, log: d.Log, notifier: d.Notifier, metrics: d.Metrics,
-		sessions: expirable.NewLRU[uuid.UUID, sessionEntry](100_000, nil, cfg.SessionCacheTTL),
+		sessions: newClockCache[uuid.UUID, sessionEntry](100_000, cfg.SessionCacheTTL, d.Clock.Now),
 		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
-		refusals: expirable.NewLRU[string, *refusalWindow](10_000, nil, 24*time.Hour),
+		refusals: newClockCache[string, *refusalWindow](10_000, 24*time.Hour, d.Clock.Now),
 	}
 	if s.metrics == nil {
 		s.metrics = noMetrics{}
