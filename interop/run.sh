@@ -25,7 +25,7 @@ if ! /usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null; then
 	sudo=""
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
 	latchd_say "installing Debian's python3-jwt"
-	$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-jwt python3-cryptography
+	$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3-jwt python3-cryptography
 fi
 
 latchd_build || exit 1

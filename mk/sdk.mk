@@ -44,7 +44,7 @@ check-generated-sdk: generate
 sdk-mypy:
 	@if ! /usr/bin/python3 -m mypy --version >/dev/null 2>&1; then \
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
-		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y mypy; fi
+		$$sudo apt-get -o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get -o DPkg::Lock::Timeout=600 install -y mypy; fi
 
 ## test-sdk: the TypeScript and Python SDK suites against a live latchd
 test-sdk: $(SDK_TS)/node_modules/.installed sdk-mypy

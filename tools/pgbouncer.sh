@@ -23,7 +23,7 @@ start)
 		say "installing Debian's pgbouncer"
 		sudo=""
 		[ "$(id -u)" -ne 0 ] && sudo=sudo
-		$sudo apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y pgbouncer >/dev/null
+		$sudo apt-get -o DPkg::Lock::Timeout=600 update >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y pgbouncer >/dev/null
 	fi
 	if [ -f "$dir/pgbouncer.pid" ] && kill -0 "$(cat "$dir/pgbouncer.pid")" 2>/dev/null; then
 		echo "export LATCH_TEST_PGBOUNCER_URL=$(cat "$dir/url")"

@@ -34,7 +34,7 @@ if [ ! -x "$CHROMIUM" ]; then
 		fi
 	fi
 	latchd_say "installing Debian's chromium"
-	if ! { $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium; }; then
+	if ! { $sudo apt-get -o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y chromium; }; then
 		latchd_say "could not install chromium with apt-get"
 		exit 1
 	fi

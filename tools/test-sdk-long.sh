@@ -31,7 +31,7 @@ if [ ! -x "$CHROMIUM" ]; then
 	sudo=""
 	if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 	latchd_say "installing Debian's chromium"
-	$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium
+	$sudo apt-get -o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y chromium
 fi
 
 PAGE_PORT="$(latchd_free_port)"

@@ -58,10 +58,16 @@ func NewLogger(c Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// Open connects to the database and applies pending migrations.
-func Open(ctx context.Context, c Config) (*sqlstore.Store, error) {
+// Open connects to the database and applies pending migrations, for the
+// commands that do not serve (what the store cannot return to a caller is
+// discarded).
+func Open(ctx context.Context, c Config) (*sqlstore.Store, error) { return openStore(ctx, c, nil) }
+
+// openStore is Open with a logger for what the store cannot return to a
+// caller (a failed refresh-rotation batch).
+func openStore(ctx context.Context, c Config, log *slog.Logger) (*sqlstore.Store, error) {
 	st, err := sqlstore.Open(ctx, c.DatabaseURL, sqlstore.Options{MaxOpenConns: c.DBMaxConns,
-		NoPreparedStatements: !c.DBPreparedStatements, DirectURL: c.DatabaseDirectURL})
+		NoPreparedStatements: !c.DBPreparedStatements, DirectURL: c.DatabaseDirectURL, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -81,7 +87,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock) (*
 	if log == nil {
 		log = slog.Default()
 	}
-	st, err := Open(ctx, c)
+	st, err := openStore(ctx, c, log)
 	if err != nil {
 		return nil, err
 	}
