@@ -12,8 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"golang.org/x/time/rate"
+
+	"github.com/latchauth/latch/internal/clockcache"
 )
 
 // Rule is a token bucket: Burst tokens, refilled evenly over Per.
@@ -73,12 +74,13 @@ type Limiter struct {
 // table is one rule's buckets.
 type table struct {
 	mu      sync.Mutex // serialises bucket creation
-	buckets *expirable.LRU[string, *rate.Limiter]
+	buckets *clockcache.Cache[string, *rate.Limiter]
 }
 
 // New returns a Limiter whose every rule tracks at most size keys of its
 // own; a bucket is forgotten ttl after it was created, or the rule's Per if
-// that is longer (so a forgotten bucket would have been full again anyway).
+// that is longer (so a forgotten bucket would have been full again anyway),
+// as now tells.
 // Rule names come from the code, never from requests: there is one table
 // per name.
 func New(size int, ttl time.Duration, now func() time.Time) *Limiter {
@@ -98,7 +100,7 @@ func (l *Limiter) table(name string, r Rule) *table {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if t = l.tables[name]; t == nil {
-		t = &table{buckets: expirable.NewLRU[string, *rate.Limiter](l.size, nil, max(l.ttl, r.Per))}
+		t = &table{buckets: clockcache.New[string, *rate.Limiter](l.size, max(l.ttl, r.Per), l.now)}
 		l.tables[name] = t
 	}
 	return t

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/internal/apikey"
+	"github.com/latchauth/latch/internal/clockcache"
 	"github.com/latchauth/latch/internal/domain"
 )
 
@@ -67,12 +68,12 @@ func (c APIKeyConfig) withDefaults() APIKeyConfig {
 // remembered too, so that a flood of well-formed but unknown keys does not
 // reach the database more than once per hash and CacheTTL.
 type apiKeyState struct {
-	byHash *clockCache[apikey.Hash, *keyEntry]
-	byID   *clockCache[uuid.UUID, *keyEntry]
-	misses *clockCache[apikey.Hash, struct{}]
+	byHash *clockcache.Cache[apikey.Hash, *keyEntry]
+	byID   *clockcache.Cache[uuid.UUID, *keyEntry]
+	misses *clockcache.Cache[apikey.Hash, struct{}]
 	// changed holds the keys revoked or rolled here lately: a lookup that
 	// raced with the change must not cache what it read before it.
-	changed *clockCache[uuid.UUID, struct{}]
+	changed *clockcache.Cache[uuid.UUID, struct{}]
 	// degraded reports whether the other instances' changes do not arrive:
 	// then nothing is cached.
 	degraded func() bool
@@ -83,10 +84,10 @@ type apiKeyState struct {
 func newAPIKeyState(ttl time.Duration, degraded func() bool, now func() time.Time) *apiKeyState {
 	return &apiKeyState{
 		degraded: degraded,
-		byHash:   newClockCache[apikey.Hash, *keyEntry](100_000, ttl, now),
-		byID:     newClockCache[uuid.UUID, *keyEntry](100_000, ttl, now),
-		misses:   newClockCache[apikey.Hash, struct{}](10_000, ttl, now),
-		changed:  newClockCache[uuid.UUID, struct{}](10_000, ttl, now),
+		byHash:   clockcache.New[apikey.Hash, *keyEntry](100_000, ttl, now),
+		byID:     clockcache.New[uuid.UUID, *keyEntry](100_000, ttl, now),
+		misses:   clockcache.New[apikey.Hash, struct{}](10_000, ttl, now),
+		changed:  clockcache.New[uuid.UUID, struct{}](10_000, ttl, now),
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/latchauth/latch/internal/clockcache"
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/password"
 	"github.com/latchauth/latch/internal/ratelimit"
@@ -191,7 +192,7 @@ type Service struct {
 
 	refreshSecret []byte
 
-	sessions *clockCache[uuid.UUID, sessionEntry]
+	sessions *clockcache.Cache[uuid.UUID, sessionEntry]
 	// sessMu and sessGen guard the session cache against a read that races
 	// with a revocation (see sessionEntry and forget).
 	sessMu  sync.Mutex
@@ -214,7 +215,7 @@ type Service struct {
 
 	// refusals bounds the rate_limited events (see recordRefusal).
 	refusalsMu sync.Mutex
-	refusals   *clockCache[string, *refusalWindow]
+	refusals   *clockcache.Cache[string, *refusalWindow]
 
 	apiKeys *apiKeyState
 }
@@ -275,9 +276,9 @@ func New(cfg Config, d Deps) *Service {
 	s := &Service{
 		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter, local: local,
 		clock: d.Clock, log: d.Log, notifier: d.Notifier, metrics: d.Metrics,
-		sessions: newClockCache[uuid.UUID, sessionEntry](100_000, cfg.SessionCacheTTL, d.Clock.Now),
+		sessions: clockcache.New[uuid.UUID, sessionEntry](100_000, cfg.SessionCacheTTL, d.Clock.Now),
 		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
-		refusals: newClockCache[string, *refusalWindow](10_000, 24*time.Hour, d.Clock.Now),
+		refusals: clockcache.New[string, *refusalWindow](10_000, 24*time.Hour, d.Clock.Now),
 	}
 	if s.metrics == nil {
 		s.metrics = noMetrics{}
