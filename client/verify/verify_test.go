@@ -388,3 +388,46 @@ func TestOrgIDPinning(t *testing.T) {
 		}
 	}
 }
+
+// RequireAAL2 lets through only session tokens at aal2 and answers the rest
+// with 403 mfa_required and RFC 9470's step-up challenge.
+func TestRequireAAL2(t *testing.T) {
+	k := newKeys(t)
+	ks := newKeySet(t)
+	ks.publish("ec1", "ES256", k.ec)
+	now := time.Now()
+	es := jwt.SigningMethodES256
+	aal1 := token(t, es, k.ec, nil, claims(now, map[string]any{"aal": "aal1", "amr": []string{"pwd"}}))
+	aal2 := token(t, es, k.ec, nil, claims(now, map[string]any{"aal": "aal2", "amr": []string{"pwd", "otp", "mfa"}}))
+	exchanged := token(t, es, k.ec, nil, claims(now, map[string]any{"sid": nil, "key_id": "k1", "scope": "billing:read"}))
+	v := newVerifier(t, verify.Config{JWKSURL: ks.url(), Issuer: issuer})
+	h := v.RequireAAL2(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := verify.ClaimsFrom(r.Context())
+		_, _ = w.Write([]byte(c.AAL + " " + strings.Join(c.AMR, ",")))
+	}))
+	for name, tc := range map[string]struct {
+		tok    string
+		status int
+		body   string
+	}{
+		"aal2":      {aal2, 200, "aal2 pwd,otp,mfa"},
+		"aal1":      {aal1, 403, "mfa_required"},
+		"exchanged": {exchanged, 403, "mfa_required"},
+		"none":      {"", 401, "unauthorized"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/payments", nil)
+			if tc.tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.tok)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+			if tc.status == 403 && !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="insufficient_user_authentication"`) {
+				t.Fatalf("WWW-Authenticate %q", rec.Header().Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
