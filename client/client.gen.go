@@ -2141,7 +2141,7 @@ type ClientInterface interface {
 	//
 	// Needs an `aal2` session and a verified factor. The previous codes stop
 	// working; the 10 new ones are shown this once and stored only as
-	// hashes. Other sessions are revoked and the user is mailed.
+	// hashes. Other sessions are revoked; the change is a security event.
 	//
 	// Corresponds with POST /auth/mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
 	RegenerateRecoveryCodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3414,7 +3414,7 @@ func (c *RawClient) RenameMFAFactor(ctx context.Context, factorId FactorId, body
 //
 // Needs an `aal2` session and a verified factor. The previous codes stop
 // working; the 10 new ones are shown this once and stored only as
-// hashes. Other sessions are revoked and the user is mailed.
+// hashes. Other sessions are revoked; the change is a security event.
 //
 // Corresponds with POST /auth/mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
 func (c *RawClient) RegenerateRecoveryCodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -8254,7 +8254,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Needs an `aal2` session and a verified factor. The previous codes stop
 	// working; the 10 new ones are shown this once and stored only as
-	// hashes. Other sessions are revoked and the user is mailed.
+	// hashes. Other sessions are revoked; the change is a security event.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -15497,7 +15497,7 @@ func (c *ClientWithResponses) RenameMFAFactorWithResponse(ctx context.Context, f
 //
 // Needs an `aal2` session and a verified factor. The previous codes stop
 // working; the 10 new ones are shown this once and stored only as
-// hashes. Other sessions are revoked and the user is mailed.
+// hashes. Other sessions are revoked; the change is a security event.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -222,7 +222,8 @@ func (m *MFA) DeleteFactor(ctx context.Context, p *domain.Principal, id uuid.UUI
 
 // RegenerateRecoveryCodes replaces the user's recovery codes and returns
 // the new ones, shown this once. It needs aal2 and a verified factor,
-// revokes the user's other sessions and mails the user. Returns
+// revokes the user's other sessions and records
+// recovery_codes_regenerated. Returns
 // CodeMFARequired, or CodeConflict when the user has no verified factor.
 func (m *MFA) RegenerateRecoveryCodes(ctx context.Context, p *domain.Principal, meta domain.RequestMeta) ([]string, error) {
 	if err := needUser(p); err != nil {
@@ -250,7 +251,6 @@ func (m *MFA) RegenerateRecoveryCodes(ctx context.Context, p *domain.Principal, 
 		return nil, err
 	}
 	m.svc.event(ctx, domain.EventRecoveryCodesRegenerated, meta, &p.UserID, &p.SessionID, nil, map[string]any{"revoked_sessions": revoked})
-	m.mail(ctx, p.UserID, domain.MailFactorAdded, "new recovery codes")
 	return codes, nil
 }
 

@@ -729,7 +729,7 @@ export interface paths {
          * Replace the recovery codes
          * @description Needs an `aal2` session and a verified factor. The previous codes stop
          *     working; the 10 new ones are shown this once and stored only as
-         *     hashes. Other sessions are revoked and the user is mailed.
+         *     hashes. Other sessions are revoked; the change is a security event.
          */
         post: operations["regenerateRecoveryCodes"];
         delete?: never;
