@@ -46,6 +46,16 @@ type Session struct {
 	AMR []string
 }
 
+// IdleExpiry is the idle expiry of a session used at now: now+idle, never
+// past its absolute expiry. It is the one rule in Go; the store's SQL
+// applies the same rule to stored sessions (sqlstore's touchExpiry).
+func IdleExpiry(now time.Time, idle time.Duration, absolute time.Time) time.Time {
+	if e := now.Add(idle); e.Before(absolute) {
+		return e
+	}
+	return absolute
+}
+
 // Active reports whether the session can still be used at now.
 func (s *Session) Active(now time.Time) bool {
 	return s.RevokedAt == nil && now.Before(s.ExpiresAt) && now.Before(s.AbsoluteExpiresAt)

@@ -294,10 +294,7 @@ func (s *Service) newSession(u *domain.User, orgID *uuid.UUID, meta domain.Reque
 		return nil, nil, "", err
 	}
 	abs := now.Add(s.cfg.SessionMaxTTL)
-	idle := now.Add(s.cfg.RefreshIdleTTL)
-	if idle.After(abs) {
-		idle = abs
-	}
+	idle := domain.IdleExpiry(now, s.cfg.RefreshIdleTTL, abs)
 	sess := &domain.Session{ID: uuid.New(), UserID: u.ID, OrgID: orgID, CreatedAt: now, LastUsedAt: now,
 		ExpiresAt: idle, AbsoluteExpiresAt: abs, UserAgent: truncate(meta.UserAgent, 512), IP: meta.IP, AAL: domain.AAL1}
 	if u.PasswordHash != "" {

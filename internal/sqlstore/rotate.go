@@ -33,7 +33,8 @@ import (
 // touchExpiry is the new expires_at of a session used at a time whose
 // now+idle is the SQL expression idleExp. It is the only copy of the rule
 // in SQL; RenewSession and rotatePlain use it, and domain.IdleExpiry is the
-// same rule for a session not yet stored.
+// same rule in Go, for a session not yet stored (TestIdleAndAbsoluteExpiry
+// holds the two to the same results).
 func touchExpiry(idleExp string) string {
 	return `CASE WHEN absolute_expires_at < ` + idleExp + ` THEN absolute_expires_at ELSE ` + idleExp + ` END`
 }

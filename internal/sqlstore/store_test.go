@@ -229,6 +229,10 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 			if res.Session.ExpiresAt.After(sess.AbsoluteExpiresAt) {
 				t.Fatal("idle expiry moved past the absolute expiry")
 			}
+			// The SQL rule and the Go rule agree.
+			if want := domain.IdleExpiry(at, time.Hour, sess.AbsoluteExpiresAt); !res.Session.ExpiresAt.Equal(want) {
+				t.Fatalf("idle expiry %v, want %v (domain.IdleExpiry)", res.Session.ExpiresAt, want)
+			}
 			raw2 = next
 		}
 		t.Fatal("the session never reached its absolute expiry")
