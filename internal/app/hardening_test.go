@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/latchauth/latch/client"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/testutil"
@@ -155,7 +157,9 @@ func TestWeakSettingsWarnAtStart(t *testing.T) {
 func storedValues(t *testing.T, db *sql.DB) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, q := range []string{`SELECT kid, private_key FROM signing_keys`, `SELECT name, value FROM server_secrets`} {
+	for _, q := range []string{`SELECT kid, private_key FROM signing_keys`, `SELECT name, value FROM server_secrets`,
+		`SELECT id, totp_secret FROM mfa_factors WHERE totp_secret IS NOT NULL`,
+		`SELECT factor_id, credential FROM mfa_webauthn_credentials`} {
 		rows, err := db.Query(q)
 		if err != nil {
 			t.Fatal(err)
@@ -171,6 +175,15 @@ func storedValues(t *testing.T, db *sql.DB) map[string]string {
 		rows.Close()
 	}
 	return out
+}
+
+func totpCode(t *testing.T, seed string, at time.Time) string {
+	t.Helper()
+	code, err := totp.GenerateCode(seed, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
 }
 
 func latchd(args ...string) (int, string, string) {
@@ -195,9 +208,22 @@ func TestKeysSealUpgradesAnUnsealedDatabase(t *testing.T) {
 				t.Fatalf("signup: %v %s", err, res.Body)
 			}
 			tok := res.JSON201
+			// A TOTP factor enrolled without a master key: its seed is
+			// stored unsealed too, and keys seal must seal it.
+			en, err := old.Client.EnrollTOTPWithResponse(ctx, client.EnrollTOTPJSONRequestBody{}, testutil.Bearer(tok.AccessToken))
+			if err != nil || en.JSON201 == nil {
+				t.Fatalf("enroll TOTP: %v %s", err, en.Body)
+			}
+			seed := en.JSON201.Secret
+			conf, err := old.Client.ConfirmTOTPWithResponse(ctx, en.JSON201.Factor.Id,
+				client.ConfirmTOTPJSONRequestBody{Code: totpCode(t, seed, old.Clock.Now())}, testutil.Bearer(tok.AccessToken))
+			if err != nil || conf.JSON200 == nil {
+				t.Fatalf("confirm TOTP: %v %s", err, conf.Body)
+			}
+			tok = &conf.JSON200.Tokens
 			before := storedValues(t, old.App.Store.DB())
-			if len(before) != 3 {
-				t.Fatalf("stored values %v, want a signing key and two server secrets", before)
+			if len(before) != 4 {
+				t.Fatalf("stored values %v, want a signing key, two server secrets and a TOTP seed", before)
 			}
 			for id, v := range before {
 				if token.IsSealed([]byte(v)) {
@@ -215,7 +241,7 @@ func TestKeysSealUpgradesAnUnsealedDatabase(t *testing.T) {
 				t.Fatalf("keys seal without a master key: %d %q", code, stderr)
 			}
 			code, stdout, stderr := latchd("keys", "seal", "-database-url", dbURL, "-master-key", masterKey, "-log-level", "error")
-			if code != 0 || !strings.Contains(stdout, "sealed 3 values (1 signing keys, 2 server secrets)") {
+			if code != 0 || !strings.Contains(stdout, "sealed 4 values (1 signing keys, 2 server secrets, 1 TOTP seeds, 0 WebAuthn credentials)") {
 				t.Fatalf("keys seal: %d %q %q", code, stdout, stderr)
 			}
 			after := storedValues(t, old.App.Store.DB())
@@ -247,6 +273,18 @@ func TestKeysSealUpgradesAnUnsealedDatabase(t *testing.T) {
 			ref, err := sealed.Client.RefreshWithResponse(ctx, client.RefreshJSONRequestBody{RefreshToken: tok.RefreshToken})
 			if err != nil || ref.StatusCode() != 200 {
 				t.Fatalf("a refresh token issued before sealing: %v %s", err, ref.Body)
+			}
+			// The sealed seed still verifies: a login's second factor.
+			sealed.Clock.Advance(2 * time.Minute) // past the step the enrolment spent
+			li, err := sealed.Client.LoginWithResponse(ctx, client.LoginJSONRequestBody{Email: "old@example.com", Password: "correct horse battery staple"})
+			if err != nil || li.JSON200 == nil || li.JSON200.Mfa == nil {
+				t.Fatalf("login with a factor: %v %s", err, li.Body)
+			}
+			otp := totpCode(t, seed, sealed.Clock.Now())
+			v, err := sealed.Client.VerifyMFAWithResponse(ctx, client.VerifyMFAJSONRequestBody{Method: client.MFAVerifyRequestMethod("totp"), Code: &otp},
+				testutil.Bearer(li.JSON200.AccessToken))
+			if err != nil || v.StatusCode() != 200 {
+				t.Fatalf("TOTP with the sealed seed: %v %s", err, v.Body)
 			}
 		})
 	}

@@ -11,12 +11,16 @@ import (
 
 // SealReport counts the values SealStoredValues sealed, per table.
 type SealReport struct {
-	SigningKeys   int
-	ServerSecrets int
+	SigningKeys         int
+	ServerSecrets       int
+	TOTPSeeds           int
+	WebAuthnCredentials int
 }
 
 // Total is the number of values sealed.
-func (r SealReport) Total() int { return r.SigningKeys + r.ServerSecrets }
+func (r SealReport) Total() int {
+	return r.SigningKeys + r.ServerSecrets + r.TOTPSeeds + r.WebAuthnCredentials
+}
 
 // SealStoredValues seals with sealer's master key every value that the
 // master key protects and that is stored unsealed (written while no master
@@ -37,6 +41,16 @@ func SealStoredValues(ctx context.Context, st *sqlstore.Store, sealer *token.Sea
 		return sealer.SealStored(stored, token.SecretLabel(name))
 	}); err != nil {
 		return r, fmt.Errorf("seal server secrets: %w", err)
+	}
+	if r.TOTPSeeds, err = st.SealTOTPSeeds(ctx, func(id string, stored []byte) ([]byte, bool, error) {
+		return sealer.SealStored(stored, token.TOTPSeedLabel(id))
+	}); err != nil {
+		return r, fmt.Errorf("seal TOTP seeds: %w", err)
+	}
+	if r.WebAuthnCredentials, err = st.SealWebAuthnCredentials(ctx, func(id string, stored []byte) ([]byte, bool, error) {
+		return sealer.SealStored(stored, token.WebAuthnCredentialLabel(id))
+	}); err != nil {
+		return r, fmt.Errorf("seal WebAuthn credentials: %w", err)
 	}
 	return r, nil
 }
@@ -64,6 +78,7 @@ func sealCommand(ctx context.Context, c Config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "latchd:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "sealed %d values (%d signing keys, %d server secrets)\n", r.Total(), r.SigningKeys, r.ServerSecrets)
+	fmt.Fprintf(stdout, "sealed %d values (%d signing keys, %d server secrets, %d TOTP seeds, %d WebAuthn credentials)\n",
+		r.Total(), r.SigningKeys, r.ServerSecrets, r.TOTPSeeds, r.WebAuthnCredentials)
 	return 0
 }

@@ -12,6 +12,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/token"
 )
 
 // TOTP follows RFC 6238 with the parameters every authenticator app
@@ -25,7 +26,7 @@ const (
 var totpOpts = totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
 
 // totpLabel is the label a factor's TOTP seed is sealed under.
-func totpLabel(id uuid.UUID) string { return "mfa-totp:" + id.String() }
+func totpLabel(id uuid.UUID) string { return token.TOTPSeedLabel(id.String()) }
 
 // TOTPEnrollment is a started TOTP enrolment: the secret, shown this once.
 type TOTPEnrollment struct {

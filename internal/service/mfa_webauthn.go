@@ -12,10 +12,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/token"
 )
 
 // webauthnLabel is the label a factor's credential record is sealed under.
-func webauthnLabel(id uuid.UUID) string { return "mfa-webauthn:" + id.String() }
+func webauthnLabel(id uuid.UUID) string { return token.WebAuthnCredentialLabel(id.String()) }
 
 // waUser is a user as the WebAuthn library sees it. The user handle is the
 // user id: random, stable, and no personal data.

@@ -109,8 +109,11 @@ func (s *Store) Listen(ctx context.Context, apply func(topic, id string), sent f
 			switch ev {
 			case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
 				connected(false)
-			case pq.ListenerEventReconnected, pq.ListenerEventConnected:
+			case pq.ListenerEventReconnected:
+				// lib/pq re-issues every LISTEN before it says so.
 				connected(true)
+				// ListenerEventConnected is not enough: it may come before
+				// the first LISTEN is in place, whose result says connected.
 			}
 		case <-ping.C:
 			if err := l.Ping(); err != nil {

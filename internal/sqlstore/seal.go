@@ -27,7 +27,19 @@ func (s *Store) SealServerSecrets(ctx context.Context, reseal Reseal) (int, erro
 	return s.resealColumn(ctx, "server_secrets", "name", "value", reseal)
 }
 
-// resealColumn does SealSigningKeys and SealServerSecrets; table and the
+// SealTOTPSeeds passes every TOTP factor's stored seed (id: the factor id)
+// through reseal like SealSigningKeys.
+func (s *Store) SealTOTPSeeds(ctx context.Context, reseal Reseal) (int, error) {
+	return s.resealColumn(ctx, "mfa_factors", "id", "totp_secret", reseal)
+}
+
+// SealWebAuthnCredentials passes every WebAuthn factor's stored credential
+// record (id: the factor id) through reseal like SealSigningKeys.
+func (s *Store) SealWebAuthnCredentials(ctx context.Context, reseal Reseal) (int, error) {
+	return s.resealColumn(ctx, "mfa_webauthn_credentials", "factor_id", "credential", reseal)
+}
+
+// resealColumn does the Seal methods; rows whose value is NULL are skipped; table and the
 // column names are constants of this package, never input. The rows are
 // locked on PostgreSQL (SQLite's write transaction holds the database), so
 // a value written meanwhile by a starting instance is not overwritten.
@@ -43,8 +55,8 @@ func (s *Store) resealColumn(ctx context.Context, table, idCol, valCol string, r
 			ID    string `db:"id"`
 			Value []byte `db:"value"`
 		}
-		if err := tx.SelectContext(ctx, &rows, fmt.Sprintf(`SELECT %s AS id, %s AS value FROM %s ORDER BY %s%s`,
-			idCol, valCol, table, idCol, lock)); err != nil {
+		if err := tx.SelectContext(ctx, &rows, fmt.Sprintf(`SELECT %s AS id, %s AS value FROM %s WHERE %s IS NOT NULL ORDER BY %s%s`,
+			idCol, valCol, table, valCol, idCol, lock)); err != nil {
 			return err
 		}
 		for _, r := range rows {

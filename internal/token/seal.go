@@ -23,6 +23,13 @@ func SigningKeyLabel(kid string) string { return "signing-key:" + kid }
 // SecretLabel is the label a named server secret is sealed under.
 func SecretLabel(name string) string { return "secret:" + name }
 
+// TOTPSeedLabel is the label a TOTP factor's seed is sealed under.
+func TOTPSeedLabel(factorID string) string { return "mfa-totp:" + factorID }
+
+// WebAuthnCredentialLabel is the label a WebAuthn factor's credential
+// record is sealed under.
+func WebAuthnCredentialLabel(factorID string) string { return "mfa-webauthn:" + factorID }
+
 // Sealer encrypts secrets at rest with AES-256-GCM under a master key. A
 // Sealer with no key stores values as they are and refuses to open sealed
 // ones; a Sealer with a key refuses to open values stored unsealed, so that
