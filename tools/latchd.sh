@@ -23,6 +23,33 @@ LATCHD_LOG=""
 
 latchd_say() { printf '%s: %s\n' "$LATCHD_WHO" "$*" >&2; }
 
+# latchd_chromium makes sure $CHROMIUM (default /usr/bin/chromium) can run:
+# Debian's chromium is installed when it is missing (apt-get waits up to 10
+# minutes for another apt-get's lock). Returns 1, having said why, when it
+# cannot be.
+latchd_chromium() {
+	CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+	[ -x "$CHROMIUM" ] && return 0
+	if [ "$CHROMIUM" != /usr/bin/chromium ]; then
+		latchd_say "$CHROMIUM is not an executable"
+		return 1
+	fi
+	local sudo=""
+	if [ "$(id -u)" -ne 0 ]; then
+		if command -v sudo >/dev/null; then
+			sudo="sudo"
+		else
+			latchd_say "/usr/bin/chromium is missing and installing it needs root: apt-get install -y chromium"
+			return 1
+		fi
+	fi
+	latchd_say "installing Debian's chromium"
+	if ! { $sudo apt-get -o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y chromium; }; then
+		latchd_say "could not install chromium with apt-get"
+		return 1
+	fi
+}
+
 latchd_build() {
 	if [ ! -d cmd/latchd ]; then
 		latchd_say "cannot build latchd: ./cmd/latchd does not exist yet"

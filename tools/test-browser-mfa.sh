@@ -21,26 +21,7 @@ LATCHD_WHO=test-browser-mfa
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 SCREENSHOT="${SCREENSHOT:-.ci/out/mfa.png}"
 
-if [ ! -x "$CHROMIUM" ]; then
-	if [ "$CHROMIUM" != /usr/bin/chromium ]; then
-		latchd_say "$CHROMIUM is not an executable"
-		exit 1
-	fi
-	sudo=""
-	if [ "$(id -u)" -ne 0 ]; then
-		if command -v sudo >/dev/null; then
-			sudo="sudo"
-		else
-			latchd_say "/usr/bin/chromium is missing and installing it needs root: apt-get install -y chromium"
-			exit 1
-		fi
-	fi
-	latchd_say "installing Debian's chromium"
-	if ! { $sudo apt-get -o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y chromium; }; then
-		latchd_say "could not install chromium with apt-get"
-		exit 1
-	fi
-fi
+latchd_chromium || exit 1
 if [ ! -d node_modules/playwright-core ]; then
 	latchd_say "playwright-core is missing from node_modules: run npm ci (make node_modules/.installed) first"
 	exit 1

@@ -27,12 +27,7 @@ OUT=.ci/out
 mkdir -p "$OUT"
 rm -f "$OUT/sdk-long.jsonl"
 
-if [ ! -x "$CHROMIUM" ]; then
-	sudo=""
-	if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-	latchd_say "installing Debian's chromium"
-	$sudo apt-get -o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y chromium
-fi
+latchd_chromium || exit 1
 
 PAGE_PORT="$(latchd_free_port)"
 export LATCH_ACCESS_TTL=10s LATCH_CORS_ORIGINS="http://127.0.0.1:$PAGE_PORT"
