@@ -33,6 +33,21 @@ func (u *waUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 
 // webauthnUser returns the library's view of u with the credentials of its
 // verified WebAuthn factors, opened.
+// webauthnUserByID is the user, their factors, and the user with every
+// WebAuthn credential of theirs as the library sees them.
+func (m *MFA) webauthnUserByID(ctx context.Context, userID uuid.UUID) (*domain.User, []domain.Factor, *waUser, error) {
+	u, err := m.store.UserByID(ctx, userID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fs, err := m.store.ListFactors(ctx, userID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	wu, err := m.webauthnUser(u, fs)
+	return u, fs, wu, err
+}
+
 func (m *MFA) webauthnUser(u *domain.User, fs []domain.Factor) (*waUser, error) {
 	name := u.Email
 	if name == "" {
@@ -221,15 +236,7 @@ func (m *MFA) finishRegistration(ctx context.Context, p *domain.Principal, name 
 	if err != nil {
 		return nil, err
 	}
-	u, err := m.store.UserByID(ctx, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	fs, err := m.store.ListFactors(ctx, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	wu, err := m.webauthnUser(u, fs)
+	u, _, wu, err := m.webauthnUserByID(ctx, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -258,15 +265,7 @@ func (m *MFA) BeginVerification(ctx context.Context, p *domain.Principal, meta d
 	if err := m.svc.allowIP(ctx, ruleMFAIP, meta, &p.UserID); err != nil {
 		return nil, err
 	}
-	u, err := m.store.UserByID(ctx, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	fs, err := m.store.ListFactors(ctx, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	wu, err := m.webauthnUser(u, fs)
+	_, _, wu, err := m.webauthnUserByID(ctx, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -296,15 +295,7 @@ func (m *MFA) verifyWebAuthn(ctx context.Context, p *domain.Principal, credentia
 	if err != nil {
 		return "", err
 	}
-	u, err := m.store.UserByID(ctx, p.UserID)
-	if err != nil {
-		return "", err
-	}
-	fs, err := m.store.ListFactors(ctx, p.UserID)
-	if err != nil {
-		return "", err
-	}
-	wu, err := m.webauthnUser(u, fs)
+	_, fs, wu, err := m.webauthnUserByID(ctx, p.UserID)
 	if err != nil {
 		return "", err
 	}
