@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -62,6 +63,8 @@ type rig struct {
 	hasher *countingHasher
 	store  *failingStore
 	logs   *syncLog
+	// observed receives what the handler tells its metrics: "path status".
+	observed chan string
 }
 
 // syncLog is a log buffer that the server writes while a test reads it.
@@ -96,13 +99,19 @@ func newRig(t *testing.T, cfg service.Config) *rig {
 	h, _ := password.NewHasher(password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2, time.Second)
 	iss, _ := token.NewIssuer(token.Config{Alg: token.ES256, Issuer: "http://127.0.0.1:8080", Audience: "latch"})
 	sealer, _ := token.NewSealer("")
-	r := &rig{hasher: &countingHasher{Hasher: h}, store: &failingStore{Store: st}, logs: &syncLog{}}
+	r := &rig{hasher: &countingHasher{Hasher: h}, store: &failingStore{Store: st}, logs: &syncLog{}, observed: make(chan string, 64)}
 	log := slog.New(slog.NewTextHandler(r.logs, nil))
 	svc := service.New(cfg, service.Deps{Store: r.store, Hasher: r.hasher, Issuer: iss, Sealer: sealer, Log: log})
 	if err := svc.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	handler, err := server.NewHandler(server.Config{Version: app.Version()}, svc, log, latch.SpecYAML(), nil)
+	observe := func(method, path string, status int, _ time.Duration) {
+		select {
+		case r.observed <- fmt.Sprintf("%s %d", path, status):
+		default:
+		}
+	}
+	handler, err := server.NewHandler(server.Config{Version: app.Version(), Observe: observe}, svc, log, latch.SpecYAML(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,8 @@ type Config struct {
 	// PublicURL is where clients reach Latch (LATCH_PUBLIC_URL): the base
 	// of the endpoints in the discovery documents.
 	PublicURL string
-	// Observe, when set, is told of every answered request (metrics).
+	// Observe, when set, is told of every answered request (metrics); a
+	// request whose client went away is StatusClientClosedRequest.
 	Observe func(method, path string, status int, d time.Duration)
 	// MFA is multi-factor authentication; nil turns it off.
 	MFA *service.MFA
@@ -98,3 +99,8 @@ func NewHandler(cfg Config, svc *service.Service, log *slog.Logger, specYAML, do
 	api.HandlerFromMux(strict, r)
 	return h.base(h.cors(h.validator(doc)(r))), nil
 }
+
+// StatusClientClosedRequest is the status Observe gets for a request whose
+// client went away before the answer (nginx's 499): nothing was delivered,
+// and it is no failure of the server's.
+const StatusClientClosedRequest = 499

@@ -70,6 +70,37 @@ func TestPasswordResetReachesEveryInstance(t *testing.T) {
 	}
 }
 
+// TestUserChangesReachEveryInstance: the user GET /auth/me serves comes
+// from the service's cache on each instance; a change of the user on one
+// instance (here the email's verification) shows on another within about a
+// second, although that instance would trust its cached copy for a minute
+// and its clock does not move.
+func TestUserChangesReachEveryInstance(t *testing.T) {
+	dbURL := testutil.DatabaseURL(t, "postgres")
+	long := func(c *app.Config) { c.SessionCache = time.Minute }
+	a := testutil.StartURL(t, dbURL, long)
+	b := testutil.StartURL(t, dbURL, long)
+	listening(t, a, b)
+	box := &mailbox{}
+	tok := signupUnverified(t, a, "user-everywhere@example.com")
+	if res, st := me(t, b, testutil.Bearer(tok.AccessToken)); st != 200 || res.JSON200.EmailVerified {
+		t.Fatalf("instance b before the verification: %d %s", st, res.Body)
+	}
+	msgs := flush(t, a, box)
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails, want the verification", len(msgs))
+	}
+	if r := verify(a, tokenIn(t, msgs[0])); r.StatusCode() != 204 {
+		t.Fatalf("verify: %d %s", r.StatusCode(), r.Body)
+	}
+	if !eventually(2*time.Second, func() bool {
+		res, st := me(t, b, testutil.Bearer(tok.AccessToken))
+		return st == 200 && res.JSON200.EmailVerified
+	}) {
+		t.Fatal("instance b still serves the user as it was before the verification")
+	}
+}
+
 // TestNotificationLagAndHashQueueMetrics: a change published on one
 // instance is measured on the other as latch_notification_lag_seconds (the
 // publishing instance does not measure its own), and password hashing
@@ -114,6 +145,7 @@ func TestMeMakesNoDatabaseRoundTrip(t *testing.T) {
 		c.RateLimitStore = app.LimitsPostgres
 		c.SessionCache = time.Minute
 	})
+	listening(t, s) // until then nothing is cached, by design
 	ctx := context.Background()
 	tok := signup(t, s, "no-round-trip@example.com")
 	if _, st := me(t, s, testutil.Bearer(tok.AccessToken)); st != 200 {

@@ -111,10 +111,18 @@ func (h *handler) base(next http.Handler) http.Handler {
 					writeError(h.log, rec, r, fmt.Errorf("panic: %v", v))
 				}
 			}
-			if h.cfg.Observe != nil {
-				h.cfg.Observe(r.Method, r.URL.Path, rec.status, time.Since(start))
+			// A client that went away is no failure of ours: writeError said
+			// so once at debug; the metrics count it as 499 (nginx's "client
+			// closed request"), not as the 503 nobody received.
+			gone := r.Context().Err() != nil
+			status := rec.status
+			if gone {
+				status = StatusClientClosedRequest
 			}
-			if h.log.Enabled(r.Context(), slog.LevelInfo) {
+			if h.cfg.Observe != nil {
+				h.cfg.Observe(r.Method, r.URL.Path, status, time.Since(start))
+			}
+			if !gone && h.log.Enabled(r.Context(), slog.LevelInfo) {
 				// The query string is not logged: it may carry an email.
 				h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", st.id),
 					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),

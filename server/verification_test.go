@@ -30,6 +30,12 @@ func TestEmailVerification(t *testing.T) {
 		if tok.User.EmailVerified {
 			t.Fatal("verified at signup")
 		}
+		// GET /auth/me caches the user; the verification below must show
+		// at once all the same (the service's user cache forgets a user
+		// this instance changes).
+		if me, _ := s.Client.GetMeWithResponse(ctx, testutil.Bearer(tok.AccessToken)); me.StatusCode() != 200 || me.JSON200.EmailVerified {
+			t.Fatalf("me before verify: %d %s", me.StatusCode(), me.Body)
+		}
 		msgs := flush(t, s, box)
 		if len(msgs) != 1 || msgs[0].To != "eve@example.com" || !strings.Contains(msgs[0].Subject, "Confirm") {
 			t.Fatalf("signup mails: %d", len(msgs))

@@ -67,3 +67,23 @@ func TestSessionCacheExpiresOnTheServiceClock(t *testing.T) {
 		t.Fatalf("after SessionCacheTTL: %v, want the revocation seen", err)
 	}
 }
+
+// TestSessionCacheTTLZeroCachesNothing: LATCH_SESSION_CACHE_TTL=0 is taken
+// as it is (it once became 2 s): a session revoked elsewhere is refused on
+// the next request, with no time passing.
+func TestSessionCacheTTLZeroCachesNothing(t *testing.T) {
+	c := &keyTestClock{}
+	c.now.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro())
+	now := c.Now()
+	sid := uuid.New()
+	st := &slowSessionStore{sess: domain.Session{ID: sid, UserID: uuid.New(), ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)},
+		during: func() {}}
+	s := New(Config{SessionCacheTTL: 0}, Deps{Store: st, Clock: c})
+	if _, err := s.sessionEntry(context.Background(), sid); err != nil {
+		t.Fatal(err)
+	}
+	st.sess.RevokedAt = &now // revoked elsewhere
+	if _, err := s.sessionEntry(context.Background(), sid); domain.ErrorCode(err) != domain.CodeInvalidToken {
+		t.Fatalf("with no cache: %v, want the revocation seen at once", err)
+	}
+}

@@ -64,7 +64,7 @@ func (s *Service) CreateDelegatedSession(ctx context.Context, p *domain.Principa
 		return nil, err
 	}
 	if req.Email != "" || req.Metadata != nil {
-		s.publish(TopicUser, stored.ID.String())
+		s.userChanged(stored.ID)
 	}
 	return s.openSession(ctx, stored, &orgID, meta, domain.EventLoginSucceeded)
 }

@@ -57,9 +57,7 @@ func (s *Service) Invalidate(topic, id string) {
 		}
 	case TopicUser:
 		if uid, err := uuid.Parse(id); err == nil {
-			if c, ok := s.store.(cachedUsers); ok {
-				c.ForgetUser(uid)
-			}
+			s.forgetUsers(uid)
 		}
 	case TopicSigningKeys:
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -98,9 +96,7 @@ func (s *Service) flushCaches() {
 	s.sessMu.Unlock()
 	s.apiKeys.byHash.Purge()
 	s.apiKeys.byID.Purge()
-	if c, ok := s.store.(cachedUsers); ok {
-		c.ForgetUser(uuid.Nil)
-	}
+	s.forgetUsers()
 }
 
 // The states of the change notifications, for readiness.

@@ -428,7 +428,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string, meta domain
 	for i := range res.RevokedKeys {
 		s.forgetKey(&res.RevokedKeys[i])
 	}
-	s.publish(TopicUser, res.UserID.String())
+	s.userChanged(res.UserID)
 	s.event(ctx, domain.EventPasswordResetCompleted, meta, &res.UserID, nil, nil,
 		map[string]any{"revoked_sessions": len(res.Revoked), "revoked_api_keys": len(res.RevokedKeys)})
 	return nil
@@ -449,7 +449,7 @@ func (s *Service) VerifyEmail(ctx context.Context, tok string, meta domain.Reque
 	if err != nil {
 		return err
 	}
-	s.publish(TopicUser, uid.String())
+	s.userChanged(uid)
 	s.event(ctx, domain.EventEmailVerified, meta, &uid, nil, nil, nil)
 	return nil
 }
@@ -534,7 +534,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, curre
 	}
 	ids, keys, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, phc, p.SessionID, revokeKeys, s.clock.Now())
 	s.forget(ids...)
-	s.publish(TopicUser, u.ID.String())
+	s.userChanged(u.ID)
 	for i := range keys {
 		s.forgetKey(&keys[i])
 	}

@@ -131,7 +131,8 @@ func DefaultLimits() Limits {
 
 // The defaults of Config that New applies to a zero value.
 const (
-	// DefaultSessionCacheTTL is Config.SessionCacheTTL when none is set.
+	// DefaultSessionCacheTTL is latchd's default SessionCacheTTL
+	// (LATCH_SESSION_CACHE_TTL); New takes zero as it is: no cache.
 	DefaultSessionCacheTTL = 2 * time.Second
 	// DefaultKeyRefresh is Config.KeyRefresh when none is set.
 	DefaultKeyRefresh = time.Minute
@@ -143,9 +144,11 @@ type Config struct {
 	RefreshIdleTTL time.Duration
 	SessionMaxTTL  time.Duration
 	ReuseGrace     time.Duration
-	// SessionCacheTTL bounds how long another instance may accept an access
-	// token of a session revoked elsewhere. Revocation on this instance is
-	// immediate.
+	// SessionCacheTTL is how long the sessions and users that requests read
+	// are cached: it bounds how long another instance may accept an access
+	// token of a session revoked elsewhere, or show a user changed elsewhere,
+	// when the change notifications do not arrive. Changes on this instance
+	// take effect at once. Zero caches nothing.
 	SessionCacheTTL time.Duration
 	RateLimits      bool
 	// RequireVerifiedEmail refuses login to accounts whose email is not
@@ -197,6 +200,13 @@ type Service struct {
 	// with a revocation (see sessionEntry and forget).
 	sessMu  sync.Mutex
 	sessGen atomic.Uint64
+
+	// users holds the users GET /auth/me reads, for SessionCacheTTL like the
+	// sessions; userMu and userGen guard it like sessMu and sessGen (see
+	// Me and userChanged).
+	users   *clockcache.Cache[uuid.UUID, domain.User]
+	userMu  sync.Mutex
+	userGen atomic.Uint64
 
 	keysMu     sync.Mutex
 	keysLoaded time.Time
@@ -255,8 +265,8 @@ func New(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	if cfg.SessionCacheTTL <= 0 {
-		cfg.SessionCacheTTL = DefaultSessionCacheTTL
+	if cfg.SessionCacheTTL < 0 {
+		cfg.SessionCacheTTL = 0
 	}
 	if cfg.KeyRefresh <= 0 {
 		cfg.KeyRefresh = DefaultKeyRefresh
@@ -277,6 +287,7 @@ func New(cfg Config, d Deps) *Service {
 		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter, local: local,
 		clock: d.Clock, log: d.Log, notifier: d.Notifier, metrics: d.Metrics,
 		sessions: clockcache.New[uuid.UUID, sessionEntry](100_000, cfg.SessionCacheTTL, d.Clock.Now),
+		users:    clockcache.New[uuid.UUID, domain.User](100_000, cfg.SessionCacheTTL, d.Clock.Now),
 		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
 		refusals: clockcache.New[string, *refusalWindow](10_000, 24*time.Hour, d.Clock.Now),
 	}

@@ -102,19 +102,47 @@ func (s *Service) Me(ctx context.Context, p *domain.Principal) (*domain.User, er
 	if p.UserID == uuid.Nil {
 		return nil, domain.Errorf(domain.CodeNotFound, "an organization key has no user")
 	}
-	if c, ok := s.store.(cachedUsers); ok {
-		return c.CachedUserByID(ctx, p.UserID)
+	if u, ok := s.users.Get(p.UserID); ok {
+		return &u, nil
 	}
-	return s.store.UserByID(ctx, p.UserID)
+	gen := s.userGen.Load()
+	u, err := s.store.UserByID(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	// A read that raced a change of the user (here, or published by
+	// another instance) is not cached; nothing is cached while the other
+	// instances' changes do not arrive.
+	s.userMu.Lock()
+	if s.userGen.Load() == gen && !s.degraded.Load() {
+		s.users.Add(u.ID, *u)
+	}
+	s.userMu.Unlock()
+	return u, nil
 }
 
-// cachedUsers is implemented by stores that can answer a user read from a
-// short-lived cache that their own writes invalidate (sqlstore: for at most
-// as long as the session cache, for a change made by another instance).
-type cachedUsers interface {
-	CachedUserByID(ctx context.Context, id uuid.UUID) (*domain.User, error)
-	// ForgetUser drops the user (every user for uuid.Nil) from the cache.
-	ForgetUser(id uuid.UUID)
+// userChanged drops the users from this instance's user cache at once and
+// tells the other instances, which drop them too.
+func (s *Service) userChanged(ids ...uuid.UUID) {
+	s.forgetUsers(ids...)
+	for _, id := range ids {
+		s.publish(TopicUser, id.String())
+	}
+}
+
+// forgetUsers drops the users (every user when ids is empty) from this
+// instance's user cache.
+func (s *Service) forgetUsers(ids ...uuid.UUID) {
+	s.userMu.Lock()
+	defer s.userMu.Unlock()
+	s.userGen.Add(1)
+	if len(ids) == 0 {
+		s.users.Purge()
+		return
+	}
+	for _, id := range ids {
+		s.users.Remove(id)
+	}
 }
 
 // Logout scopes.

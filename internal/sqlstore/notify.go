@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/lib/pq"
 )
 
@@ -42,15 +41,6 @@ func (s *Store) Publish(ctx context.Context, topic, id string, at time.Time) err
 	sent := sentTopic + ":" + strconv.FormatInt(at.UnixMicro(), 10) + ":" + s.origin
 	_, err := s.db.ExecContext(ctx, `SELECT pg_notify($1, $2), pg_notify($1, $3)`, notifyChannel, topic+":"+id, sent)
 	return translate(err)
-}
-
-// ForgetUser drops a user (every user for uuid.Nil) from the user cache.
-func (s *Store) ForgetUser(id uuid.UUID) {
-	if id == uuid.Nil {
-		s.users.invalidate()
-		return
-	}
-	s.users.invalidate(id)
 }
 
 // Listen receives the changes every instance publishes, on a connection of

@@ -217,7 +217,6 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 // when two first uses race.
 func (s *Store) UpsertExternalUser(ctx context.Context, u *domain.User) (*domain.User, error) {
 	var r userRow
-	defer func() { s.users.invalidate(r.ID) }()
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		return tx.GetContext(ctx, &r, s.q(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org_id, external_id) WHERE org_id IS NOT NULL DO UPDATE SET

@@ -130,7 +130,6 @@ func (s *Store) revokeUserSessionsTx(ctx context.Context, tx *sqlx.Tx, userID, k
 // in one transaction. Returns CodeInvalidToken for an unknown, used
 // or expired token.
 func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash string, now time.Time) (*domain.ResetResult, error) {
-	defer s.users.invalidate()
 	var res *domain.ResetResult
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		res = nil
@@ -173,7 +172,6 @@ func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash str
 // if it is still the address the token was sent to. Returns
 // CodeInvalidToken for an unknown, used or expired token.
 func (s *Store) VerifyEmail(ctx context.Context, hash []byte, now time.Time) (uuid.UUID, error) {
-	defer s.users.invalidate()
 	var uid uuid.UUID
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		t, err := s.spendToken(ctx, tx, domain.PurposeVerifyEmail, hash, now)
@@ -200,7 +198,6 @@ func (s *Store) VerifyEmail(ctx context.Context, hash []byte, now time.Time) (uu
 // revokeKeys, every personal API key, in one transaction. Returns
 // CodeNotFound if the user does not exist or the hash moved on.
 func (s *Store) ChangePassword(ctx context.Context, userID uuid.UUID, old, new string, keep uuid.UUID, revokeKeys bool, now time.Time) ([]uuid.UUID, []domain.APIKey, error) {
-	defer s.users.invalidate(userID)
 	var ids []uuid.UUID
 	var keys []domain.APIKey
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {

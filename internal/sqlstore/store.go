@@ -50,7 +50,6 @@ type Store struct {
 	// SQLite, whose writer does that for every write transaction).
 	rotator *rotateBatcher
 	stmts   stmts
-	users   userCache
 	// direct is a connection that bypasses a pooler, for migrations (nil:
 	// db is direct).
 	direct *sqlx.DB

@@ -115,7 +115,6 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*domain.User, error
 // SetPasswordHash replaces the user's password hash if it still equals old.
 // Returns CodeNotFound if the user does not exist or the hash moved on.
 func (s *Store) SetPasswordHash(ctx context.Context, id uuid.UUID, old, new string, now time.Time) error {
-	defer s.users.invalidate(id)
 	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`),
 			new, ts(now), id, old)

@@ -2,7 +2,6 @@ package sqlstore_test
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -78,30 +77,6 @@ func TestCancelledWriteIsNotKept(t *testing.T) {
 			t.Fatalf("cancelled write kept: %v", err)
 		}
 		newUser(t, s, "after-cancel@example.com")
-	})
-}
-
-// CachedUserByID shows a change made through the store at once.
-func TestCachedUserSeesLocalChanges(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
-		ctx := context.Background()
-		u, _, _ := newUser(t, s, "cached@example.com")
-		for i := range 3 {
-			got, err := s.CachedUserByID(ctx, u.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := fmt.Sprintf("$argon2id$v%d", i)
-			if err := s.SetPasswordHash(ctx, u.ID, got.PasswordHash, want, now); err != nil {
-				t.Fatal(err)
-			}
-			if got, _ := s.CachedUserByID(ctx, u.ID); got.PasswordHash != want {
-				t.Fatalf("cached user after a change: hash %q, want %q", got.PasswordHash, want)
-			}
-		}
-		if _, err := s.CachedUserByID(ctx, uuid.New()); !domain.IsCode(err, domain.CodeNotFound) {
-			t.Fatalf("unknown user: %v", err)
-		}
 	})
 }
 
