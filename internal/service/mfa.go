@@ -131,6 +131,30 @@ func (m *MFA) RequireAAL2(ctx context.Context, p *domain.Principal) error {
 	return nil
 }
 
+// enrolling is what every enrolment checks first: a user, aal2 when they
+// already have a verified factor, room under the factor quota. It returns
+// the user and their factors. Returns CodeMFARequired, CodeQuotaExceeded.
+func (m *MFA) enrolling(ctx context.Context, p *domain.Principal) (*domain.User, []domain.Factor, error) {
+	if err := needUser(p); err != nil {
+		return nil, nil, err
+	}
+	if err := m.RequireAAL2(ctx, p); err != nil {
+		return nil, nil, err
+	}
+	fs, err := m.store.ListFactors(ctx, p.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkQuota(fs); err != nil {
+		return nil, nil, err
+	}
+	u, err := m.store.UserByID(ctx, p.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, fs, nil
+}
+
 // Pending returns the verified factors that can raise t's session to aal2:
 // none when it is aal2 already or the user has no factor. Login answers
 // with them.

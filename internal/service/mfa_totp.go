@@ -42,24 +42,11 @@ type TOTPEnrollment struct {
 // has a verified factor. Returns CodeMFARequired, CodeQuotaExceeded,
 // CodeInvalidRequest for a bad name.
 func (m *MFA) EnrollTOTP(ctx context.Context, p *domain.Principal, name string) (*TOTPEnrollment, error) {
-	if err := needUser(p); err != nil {
-		return nil, err
-	}
-	if err := m.RequireAAL2(ctx, p); err != nil {
-		return nil, err
-	}
 	name, err := factorName(name, "Authenticator app")
 	if err != nil {
 		return nil, err
 	}
-	fs, err := m.store.ListFactors(ctx, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkQuota(fs); err != nil {
-		return nil, err
-	}
-	u, err := m.store.UserByID(ctx, p.UserID)
+	u, _, err := m.enrolling(ctx, p)
 	if err != nil {
 		return nil, err
 	}

@@ -164,20 +164,7 @@ func (m *MFA) takeChallenge(ctx context.Context, challenge, kind string, p *doma
 // user's registered credentials. It needs aal2 when the user already has a
 // verified factor. Returns CodeMFARequired, CodeQuotaExceeded.
 func (m *MFA) BeginRegistration(ctx context.Context, p *domain.Principal) (Options, error) {
-	if err := needUser(p); err != nil {
-		return nil, err
-	}
-	if err := m.RequireAAL2(ctx, p); err != nil {
-		return nil, err
-	}
-	fs, err := m.store.ListFactors(ctx, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkQuota(fs); err != nil {
-		return nil, err
-	}
-	u, err := m.store.UserByID(ctx, p.UserID)
+	u, fs, err := m.enrolling(ctx, p)
 	if err != nil {
 		return nil, err
 	}

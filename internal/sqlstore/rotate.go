@@ -104,12 +104,13 @@ type rotatedRow struct {
 	User userRow `db:"u"`
 }
 
-// rotatePlain runs the plain rotation of reqs on q (the pool, or the
-// transaction tx) and returns, for each request that rotated, its index and
-// result (with the user on PostgreSQL, whose statement reads it; without on
-// SQLite, where rotateAlone reads it after the commit). A request that rotated nothing (unknown, spent or revoked token,
-// ended session) is absent; the caller's rotateAlone says why.
-func (s *Store) rotatePlain(ctx context.Context, q sqlx.QueryerContext, tx *sqlx.Tx, reqs []domain.RotateRequest) (map[int]*domain.RotateResult, error) {
+// rotatePlain runs the plain rotation of reqs in the transaction tx (nil:
+// on the pool, PostgreSQL's batch only) and returns, for each request that
+// rotated, its index and result (with the user on PostgreSQL, whose
+// statement reads it; without on SQLite, where rotateAlone reads it after
+// the commit). A request that rotated nothing (unknown, spent or revoked
+// token, ended session) is absent; the caller's rotateAlone says why.
+func (s *Store) rotatePlain(ctx context.Context, tx *sqlx.Tx, reqs []domain.RotateRequest) (map[int]*domain.RotateResult, error) {
 	out := make(map[int]*domain.RotateResult, len(reqs))
 	if s.dialect == Postgres {
 		n := len(reqs)
@@ -122,7 +123,7 @@ func (s *Store) rotatePlain(ctx context.Context, q sqlx.QueryerContext, tx *sqlx
 			ids[i] = newTokenID().String()
 		}
 		args := []any{pq.Array(nows), pq.Array(idles), pq.ByteaArray(presented), pq.Array(ids), pq.ByteaArray(successors)}
-		rows, err := s.queryx(ctx, q, tx, rotatePG, args...)
+		rows, err := s.queryx(ctx, tx, rotatePG, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -174,16 +175,19 @@ func (s *Store) rotatePlain(ctx context.Context, q sqlx.QueryerContext, tx *sqlx
 	return out, nil
 }
 
-// queryx runs a query on q through the statement cache (inside tx when it
-// is not nil).
-func (s *Store) queryx(ctx context.Context, q sqlx.QueryerContext, tx *sqlx.Tx, query string, args ...any) (*sqlx.Rows, error) {
-	if st := s.stmts.lookup(s.db, query); st != nil {
-		if tx != nil {
-			return tx.StmtxContext(ctx, st).QueryxContext(ctx, args...)
-		}
+// queryx runs a query through the statement cache, inside tx when it is
+// not nil, else on the pool.
+func (s *Store) queryx(ctx context.Context, tx *sqlx.Tx, query string, args ...any) (*sqlx.Rows, error) {
+	st := s.stmts.lookup(s.db, query)
+	switch {
+	case st != nil && tx != nil:
+		return tx.StmtxContext(ctx, st).QueryxContext(ctx, args...)
+	case st != nil:
 		return st.QueryxContext(ctx, args...)
+	case tx != nil:
+		return tx.QueryxContext(ctx, query, args...)
 	}
-	return q.QueryxContext(ctx, query, args...)
+	return s.db.QueryxContext(ctx, query, args...)
 }
 
 // RotateRefreshToken spends a refresh token. Exactly one of any number of
@@ -209,7 +213,7 @@ func (s *Store) rotateAlone(ctx context.Context, req domain.RotateRequest) (*dom
 	var res *domain.RotateResult
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		res = nil
-		done, err := s.rotatePlain(ctx, tx, tx, []domain.RotateRequest{req})
+		done, err := s.rotatePlain(ctx, tx, []domain.RotateRequest{req})
 		if err != nil {
 			return err
 		}
@@ -411,7 +415,7 @@ func (b *rotateBatcher) runBatch(batch []*rotateCall) {
 	// The batch is everyone's: it runs to completion whoever stops waiting.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	done, err := b.s.rotatePlain(ctx, b.s.db, nil, reqs)
+	done, err := b.s.rotatePlain(ctx, nil, reqs)
 	if err != nil {
 		b.log.Warn("refresh rotation batch failed; its rotations run alone", "rotations", len(reqs), "err", err)
 		done = nil
