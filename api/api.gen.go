@@ -616,6 +616,36 @@ func (e SignupPendingStatus) Valid() bool {
 	}
 }
 
+// Defines values for SignupSessionStatus.
+const (
+	SessionCreated SignupSessionStatus = "session_created"
+)
+
+// Valid indicates whether the value is a known member of the SignupSessionStatus enum.
+func (e SignupSessionStatus) Valid() bool {
+	switch e {
+	case SessionCreated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignupSessionTokenType.
+const (
+	SignupSessionTokenTypeBearer SignupSessionTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the SignupSessionTokenType enum.
+func (e SignupSessionTokenType) Valid() bool {
+	switch e {
+	case SignupSessionTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenRequestRequestedTokenType.
 const (
 	TokenRequestRequestedTokenTypeUrnIetfParamsOauthTokenTypeAccessToken TokenRequestRequestedTokenType = "urn:ietf:params:oauth:token-type:access_token"
@@ -1456,7 +1486,7 @@ type SessionList struct {
 	Sessions   []Session `json:"sessions"`
 }
 
-// SignupPending defines model for SignupPending.
+// SignupPending A new account whose email must be verified before it logs in.
 type SignupPending struct {
 	Status SignupPendingStatus `json:"status"`
 	User   User                `json:"user"`
@@ -1464,6 +1494,46 @@ type SignupPending struct {
 
 // SignupPendingStatus defines model for SignupPending.Status.
 type SignupPendingStatus string
+
+// SignupResult What a signup answers: a session (201), or, when verified emails are
+// required, the account alone (202). `status` tells them apart, so a
+// generated client narrows on it whatever the status code.
+type SignupResult struct {
+	union json.RawMessage
+}
+
+// SignupSession A new account and its first session (a TokenResponse with `status`).
+type SignupSession struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal         AAL       `json:"aal"`
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+
+	// ExpiresIn Seconds until the access token expires.
+	ExpiresIn int `json:"expires_in"`
+
+	// Mfa Present on a token response of an `aal1` session whose user has a
+	// verified factor: the factors that `POST /auth/mfa/verify` accepts to
+	// reach `aal2`, which sensitive operations need.
+	Mfa          *MFAPending            `json:"mfa,omitempty"`
+	RefreshToken string                 `json:"refresh_token"`
+	SessionId    openapi_types.UUID     `json:"session_id"`
+	Status       SignupSessionStatus    `json:"status"`
+	TokenType    SignupSessionTokenType `json:"token_type"`
+	User         User                   `json:"user"`
+}
+
+// SignupSessionStatus defines model for SignupSession.Status.
+type SignupSessionStatus string
+
+// SignupSessionTokenType defines model for SignupSession.TokenType.
+type SignupSessionTokenType string
 
 // TOTPCode defines model for TOTPCode.
 type TOTPCode struct {
@@ -1903,6 +1973,107 @@ type UpdateMemberJSONRequestBody = UpdateMemberRequest
 
 // CreateDelegatedSessionJSONRequestBody defines body for CreateDelegatedSession for application/json ContentType.
 type CreateDelegatedSessionJSONRequestBody = DelegatedSessionRequest
+
+// AsSignupSession returns the union data inside the SignupResult as a SignupSession
+func (t SignupResult) AsSignupSession() (SignupSession, error) {
+	var body SignupSession
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSignupSession overwrites any union data inside the SignupResult as the provided SignupSession
+func (t *SignupResult) FromSignupSession(v SignupSession) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"status":"session_created"}`))
+	t.union = b
+	return err
+}
+
+// MergeSignupSession performs a merge with any union data inside the SignupResult, using the provided SignupSession
+func (t *SignupResult) MergeSignupSession(v SignupSession) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"status":"session_created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSignupPending returns the union data inside the SignupResult as a SignupPending
+func (t SignupResult) AsSignupPending() (SignupPending, error) {
+	var body SignupPending
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSignupPending overwrites any union data inside the SignupResult as the provided SignupPending
+func (t *SignupResult) FromSignupPending(v SignupPending) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"status":"verification_required"}`))
+	t.union = b
+	return err
+}
+
+// MergeSignupPending performs a merge with any union data inside the SignupResult, using the provided SignupPending
+func (t *SignupResult) MergeSignupPending(v SignupPending) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"status":"verification_required"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SignupResult) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"status"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t SignupResult) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "session_created":
+		return t.AsSignupSession()
+	case "verification_required":
+		return t.AsSignupPending()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t SignupResult) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SignupResult) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -7560,7 +7731,15 @@ type SignupResponseObject interface {
 	VisitSignupResponse(w http.ResponseWriter) error
 }
 
-type Signup201JSONResponse TokenResponse
+type Signup201JSONResponse SignupResult
+
+func (t Signup201JSONResponse) MarshalJSON() ([]byte, error) {
+	return SignupResult(t).MarshalJSON()
+}
+
+func (t *Signup201JSONResponse) UnmarshalJSON(b []byte) error {
+	return (*SignupResult)(t).UnmarshalJSON(b)
+}
 
 func (response Signup201JSONResponse) VisitSignupResponse(w http.ResponseWriter) error {
 
@@ -7574,7 +7753,15 @@ func (response Signup201JSONResponse) VisitSignupResponse(w http.ResponseWriter)
 	return err
 }
 
-type Signup202JSONResponse SignupPending
+type Signup202JSONResponse SignupResult
+
+func (t Signup202JSONResponse) MarshalJSON() ([]byte, error) {
+	return SignupResult(t).MarshalJSON()
+}
+
+func (t *Signup202JSONResponse) UnmarshalJSON(b []byte) error {
+	return (*SignupResult)(t).UnmarshalJSON(b)
+}
 
 func (response Signup202JSONResponse) VisitSignupResponse(w http.ResponseWriter) error {
 
@@ -13924,324 +14111,328 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2Jcxs3sy/6r6B4b5XJ80iKWizbVKXepWU5VqwtWuIvCfM44AxITjQEmAFGND9f/++v0A3MPlxkS7a/",
-	"T6fOObE4M1gbjV5+3f2p5orpTHDGlax1P9UmjHoshH8eUnfCDgVXoQguomHgu/pXj0k39GfKF7zWrb0T",
-	"cxIIPiZqwogn3GjKuCJTuiBDRlzdgNeuNWsh+yfyQ+bVuiqMWLMm3QmbUt0c+0ins4DVurUZdNEkU/qx",
-	"Rcfsp939TqfWrKnFTD+VKvT5uPb5c7N2yVS46I0UC4vjuWKu4J4kSpA59RUZspEIGVHhwudjQsfU58vH",
-	"M/W5P42mte523LXPFRuzEPr+8OFDL1ITxpXvUsWKA7ieMEKTN3zBCTTOCPs4Y65atR756X5u1mY0pFOm",
-	"7K5EoRRheccOZx/VwIU3HCJGsCuzkN35IpJkRsfsgNCh1Fs0EiE8HfmhVPBIjyvZjdO/e4szv/Px9Kqz",
-	"OP3t1/nZ32J++kbMT9+KWrPm6x7/iVi4qDVrnE71F9htLbOY9OMJ42M1qXW3d16W7eVb6ioRHntZUugM",
-	"d0fP6fOd1r677bX2WGfUekVfDFs77p63z16OOnR7aEcxo2qSDGIE7Q18b+kij0Q4parWrUURvFkc1zG/",
-	"8xVsX35s+6Ntb8fdHbb26HPW2hvtd1ovhy9o65Xb8bbZzmiX7lWMzY/b/PLxvWcLHFhJP7ds8eUdnPhT",
-	"X5VT2VRIRXzFppL4HEksTz7PO+U0EkCr6ZF4bESjQOEnU/oRD99OR/+1/Cieh+PKJRDh+MuX4IpJGRNA",
-	"SScSn395RzeShZW9RJJ9MT1/1h/LmeCSAQ95Tb1L9k/EJOywK7hiHP5JZ7PAsK2tv6Xe8U+pbv53yEa1",
-	"bu1/bSVXxhY+lVtHYShC7KpIMSF2RnxJpjTQo2UeESEZhozeSkJJGAWsXfvcrB0KPgp895HH5ZpeJZn7",
-	"akLmEwpjlUqEml9rPiXCoe95jD/OwNyQefoGoYEkAXVvCSUzFk59ILgD4kxHdGDJwSHzCcNzKGYshLH0",
-	"OWfMk4Ry4lAa7DjEECupS8aIc3F+dU229D21NR3RrTsW+qOF02j3eQ2Yn2Ihp8HDz7XHScTtxUhG1A+i",
-	"kB2gMMEU9QNJaMhIIMZj5pGIewxvrZigcHfOhHorIu49/IDPBJGROyEhkyIKXUbufOkPA6YFDj0wlwYB",
-	"C2FQF3QRCOpdC3FCwzF7HMIZCm+hSVfcmZWS/r8ZAbYLg7oW4pTyhTn98hF2mIRUmRGQOZUkZLFUmJI1",
-	"QaZrxUJdWVfm7a2U+Af93XBNxyL0/80egQBO9Rnk4ybx+R0NfGBj7ONMH8T0qc1N78OHD6283Lhsjnkx",
-	"0070jvoBHQbsMfbNYzPGPcZdIChPzDkxMqNkoSYvQ2aayA2XvOEyms1EqJh3yjyfXsM99Fh0/0wS0xHR",
-	"F6AeHxeKUNdlM5C79aemNd1Zr3eyUn4XIaFSRiHlLiMBu2OBFqtpwk7Pjq+uydUFednptPZ3Xze6fa45",
-	"7rZDqCZRIjgjKJSSOiUzKuVchF5TLyX+ecsWcOuISBF91/c5cGOzRo2mZeDYnJqLdDuEcg9Go7Ue0w+2",
-	"3ee6sRa2xTzbFbD4Zo1xLVf9WdMjrTX1f3Zqf6XFf/MgJ0g0a72L4/dsoZdtFurbRvkoUbgho4p5A6oy",
-	"8ohHFWspf8rK2rLfDBfl26AnQOYTQcyLpC5CEoogYF4D6PCWLWJ9Bu5Aqkl0TLn/b9S89Np6PvCaFSKS",
-	"nrs+xHKjGfjeGtJXsxbQIQtKlDv9RKpBJDdcOCPdrtO1mHMWDpQ5h3bb9crWoJ14rfT2F76ehWzkfyzf",
-	"HVQc3QkNqat1U6tu3rJFU9+GIXPFmPuSEX31pGkroMqdDKLB3tt/XpWNOWR34nbDJZGumCElgmKyipdc",
-	"6df1d6YhGoZ0of+20vZacnsikP9Zg1fMetkdj4fVTJ+PzKYkqy6GfzNXJWfsxEfpPHvO6Mwf3LLF+jM1",
-	"B7ZkqilbQXGHL6iUhEriWGOCtRfor7KWBIGypyblWBFcvlbxJKpn/8FXkyvmhgwvjSA4H9W6f6451fyi",
-	"3bIKDjOKgkATbJscg8DPmb7X5ETfdbGtaPlcdNvFafylJwL3TmJISGlc1PN8/RMNLlIDHdFAsmZu7Erc",
-	"otKRnJ/df3ZaL+ZHf1/+rm74h19f/jHc/ng16k3fuxedk/Fvkzf+L3vi7FV4/VwflZQNZuf5PmjVsU1m",
-	"1eSw89JdMpdqkUKloiqSaW5jL+ASFpPrz3xb1aGU13pAhwH1kfCzO3p0x8IFcfVTcqJ5DJlFCmwUlIMU",
-	"ICWBGekb9JcP16jsOWox6xKq/p+/58pp9vnl20PyqrP/stEm1xOtBAJ1aeoADYtrzWTkc9g/y/OgT9nV",
-	"/+5zIx1Jf8xlEy5oxw18xpVVs7QI7MkmfKnnKcmYca24aRUoFFPNMOGWzh19VMiKVGxkkWeyIKrUjSgi",
-	"QiNFNNKnln10J5RrxQpWRRaJvVn72BqLlrFEaHnJ/KJfa8lbf9YSMyTk1kz4HKR3FUbsc7NGp+Fa1tEp",
-	"UxPhxddHLFjpfXi5/WK/0SXObO45fV63Uo8WioSaOXofr8+vL4grPIYSlb51kAyEx/R7k/mtfq/PPXbn",
-	"u6w11Hoi+cCGWr4GCUG/JfEtIhfcTQlLTdC0HVKfipD1uZpoASMW6JYvJuxgzKILF1aGG+fW+fRyk3WO",
-	"vKp19nzGXSYPiHPSuz58N+jdvDk+Ojs8Qm4eC7HNtErNvPhDfKswtfa952XaTU+u1q39PVdtONJX0IjM",
-	"zN2fanUCuAzVLKs29tUkGrZdMd0ai4DycevvudrS/3f3XPe//rKpyQCkicLifbDmFBkB+8GrLUW2WhRV",
-	"mYMXiLHPm1Y/sgvWyAiePlf7e7WCKTO/RmpyjTJOfo3OoikLffeN1ge/YIm04A3syIg5RcI514Mg+BKe",
-	"Q+CHyK+Af2o93pcyApJAc03v4hjEbR91G0NxhyfHR2fXg+M3OZJbxWoOofPjNxucA/ZxVnIlaKF+oZV1",
-	"oyNJIn1N2rBNM+FONt+iI1QUeupB94h9rLC+p4X2Z5JoUcX3UCn1WMDGQJ4JZWqBtnK111hWn5aM4xj3",
-	"nqqvu7LY7AMvrC9l+cICQYdNS7rHV1c3R5fOKkqFMYcbLOjfyi/23yMR9/+JmNnK+KSt7H2TE2L8QqWT",
-	"t8e3yO6JS6cM5JJVg3nPFhuNhw9HxcGcCeu0XUZbpI4CnicYGnkkU8RXB8QHOd6dMPeWeWgUmIVMX9L3",
-	"YMZnQr2GoTwoQSba/PLDDme8xMABfLVw9Fdt1nk43mizQJOtkD9n1GUtyWYUZVhUepElIQklJAXyLeWW",
-	"3r6EM8mqRbMiJAxA879nMv5trVN1tdnKRMMl9ivfO7ByVH7nnsn8WUNJLPMeWq+WjhallLVH/LlMuzKi",
-	"mTU6bKCgxmJmRkn9szZRaia7W1t05rfNz/oQaOUulh4zuunzFbopqLLH+OnzTkHSRAZqntuJZqwO8UDL",
-	"9MtD2IcLo2HcT1d3ozDUgpXVU1bZZmxvaI2Z3+s7NJYN0nah3NUSSEHwLcJANZqxUOr5xEzf3DiaXg8I",
-	"zMyYU0G7yRjvzLzN8g2FCBjlBT2+sBC5+ZVuAIh8WvQ8BY0wbUEwAqsEg9BgSKXv1pq5X2dC6jPABWel",
-	"tsxDsMChjeh+25u1ECf2mJ3Oq1etznars33d6XThf/9I3zVLDZexbThpb+gHgc/HZC7CW7iT0jAaA4xY",
-	"dkwSW2jqOAJ/6Vp+U2ta9ILshox6mVO5luH0y85izj5aSg+wX+cpXni/XUMumV7fnjtlm65qbvzQaMWo",
-	"rQtwU+qaUj9Y6QODlwATtimryM0Au0s1VDabN1aqMFCYe56bjWbGPiL4wMhEKZdUpCad/7u/N9p2d/J2",
-	"zTXuDqaoRxWtHjuCauL+PtVmAQU4TihqxTszv5ypUZet5JFdg9R8PPp/0hdjimPYzUnNcXcnS6K7JXM8",
-	"4qEIguvz64svOyrZC+QNIrQAU9mv9bK+0dmsX8t6dy4mmgNvfryKSwb+3oJ9mdmfV/qKD4UHrAq+GGQm",
-	"VSo2aj1HsY8K/B5TJiUdM6cJ0tvl20Oy/2LvlbGKyC4oHILjjdrn0IW9R9F+wrgHcpckdQeRNsCCnSZx",
-	"tgT8/T9Os8+dLX3t+nwkHOObXeGZrLBVGS0n1tosJqEueLCwlm79ZGCeOFmFaOklZRYjh9e1PuhpJLXO",
-	"RqgiAaNSkZdkuFDg9irx7QFhFg53Z/uXV3/sfnj5fv/XnZU+FySBZFiZZgunL2e90d++Ft4iJjEgkxKN",
-	"XCo6DBjBrXWFx9pEv4qIJFhV8BZRz0M0ixVWDDBkYMZUa9bmjN6mZSE43gNFbxnYiM37KfRI6tdxSLlu",
-	"I7N3qefootFXbgoFox/LaDTyXZCQEuiYBAlJDUaAlgKuOBHeQP9Eg0DM4dsZApcGSohBANAl3XyM7BhM",
-	"medTdF82a1rlGwC6x/RroGMwohiu0qxZiF3NOL3BB5qePRysXE8weduTfRM1UbuKeugW5FBr1v6JhKID",
-	"9tFlzMuuk55Ivn1cVNN+GlNn/kwjMQYj6gfoxErItrjXRaZ8Z5AvXw6YQEjcqhuswEjXhAr4s1KDfmI1",
-	"WtlCChC7zut5VIL0xzyaaQIRY58PZOTGu4i/mB3Qx30UMjkZhCySbOAxBfhBfE9EKpFuBwZLkBJ0Bkbj",
-	"Tv+keacaxB6Q4iN9xQQMHyHdpWjO6F4Ds6WpXxCskv4hHk7u3EzZdMjCAUDELd1asHjsP0WiNBB34DvZ",
-	"n0I2FXc54l1Ky3ol0V820AxODkIWuyJLlSiAR9Cxoeg1EBHmbKWovVQ60mfkwtwwuev+zkamrKWf4Gn7",
-	"rtAOZgal8zbq2P3ENWvQyN6kVXaXjSVmK3b4WfjBbicN1H+5v7cKql+hkBot99HUzyWLj8j4ErANYAYG",
-	"MQTjq2DGsstaXCz0q6WvpqK0mjGqEsrlHABYWiZBv/n+q91GWiaJQt71mRp1IZZIdkEA7UIfYDDsZqb6",
-	"V5VRoVxwhls6tvs28/bgdinvz0zPDvM1oyELV+NEMqPNNJZZ38wG2SmUncO3IhwL9WXGv0203FJdvGxg",
-	"P+ulvc6tkrF7ZeXF8h2GrcEdxs2ODUAZMaa0xcKevWM00MxiNeJH3JbS0B0LpVG/UpJ/e7vdqa2JDEra",
-	"KFutY65CIWfMvb+1KOMaTwY5XbQs4r+F+J4SfloEuKYNlOVnB+MFnsnYFlsvWjUbZfBJAfDJPz5+2Jm+",
-	"916ezC531e93+2fDw+3JL/L5r6z3Iur863bn51clELDy05id8Xvu9nZPX4yO3sz868s/3PFg++fffm19",
-	"uHh5tz0M2B+XPwv36PBCPD91sz3sdV7tr7xbkhM7mPgoTCw7NsDw9DF4p19eH6WWI4iEz2c3QrPMF/v7",
-	"O23S48Tn1FX+nYU6+JKwj9RVwYI4n/o1fNavddFO/tkpRWrBSyn2HtvJY7jOmgCaPFBllf9yNbhjLZwG",
-	"eK6sgbhdcYutOR4DZCiqG7lLs7oF47EvtGA86V8Cj6641a7KPZr1PMgL0H1mRWWjdKHkuiNBL+KKizI7",
-	"zLcizOAaZfrKr7xLbZuRLMU+UUVufQ4wBPSxJ7dCCgHkZ/rK3cdWPbN/G+1nnXsdDk75Ubb60NfRpePr",
-	"umB0fczIAKPvmRCIla+HImCreOWlfqdUF7MThFZykPTUHJevfjksPdFW11fVUjv6Xelr6blUrgV7DFfI",
-	"vbc7s9Nlc/jlw/sSdScYp4W4o6ud5/u1Zu3Ie3PVqzVrl/D3X6WBPHfpDy9a9sOd58+3X5V+wsptTXhs",
-	"ir+rRWZkh7Vm7fz9BQyqV9p+ub5mWF7K4FT68cfSjxerTR63cM70aJuwmthjxQZcFXdgo8gOvYeFg1OM",
-	"Tign4tO3PfQWTUutk2hQWjWC07c9zN+Alv20Jalc+NjuZAHaWlmEYAs18bX+6rIDkvgr9Lmlrisirp5J",
-	"E2+EA9sAgmyvO7mWjBnLiPmFNAsSN1axpm/jdcuu55C6t8wbRCUQ1RiKrieOWNrUjetLi0nnYp7iXSmJ",
-	"UrcdzQYs8Me+CQ3dpAeTq8X0UqdJpGBpb/e5a9cOk7tPMFy507JHAGIAF8OMiVnAmhi4TSXpo4+yX9MC",
-	"cL/2ezT037NFlR+z0my91skA3R1VXzTGFoU4wNsgOhqCGZg+l5BGR2lhbE5tXJIr+MgPpxmLShUCJ218",
-	"hRVKDWGlOTYefUUMGl15hfV6J7ohPDXrs7QMQ8kf44Kpekp9rveksKQ3XFNRjtWQeodEXPlBKu2NCcz1",
-	"JbGLk6b6dLKRIi+QtSVDgpDa5Wubt+oooWbgKxxqjY9nDTTmYYEWT9/2Lhj3SlfhAj3CWgKyOEybBMRA",
-	"SU10kMVGzidCGtTihEpCbSQys5HFXVw6nD5SZ0UmCRN0rfWSPoeIfxOA1CTzie9OiGRc+qBmxzkrNJkz",
-	"r0yf/opkVLGVFTv1G8zmnpakUreyvgWTkKW6ozfWaZTELpG6k6EuJ2cF2t7Z3QMpK2V62d9baXhJGP+q",
-	"RbS3RoJoMjAag83L6416V5PzFMMR0mqioeLMvDYk+dz+meGUbh941B5dWVxfZv+CYONUTqCCLle9FuXc",
-	"HD2PGxwuXNfvSmWzcyibexpB+HWoYU1xxgomX1mLN7d5Rnuv1PPSky/f/kfctGzCgfUpLrODqzh6touy",
-	"NblIQSez031JlCDbnZ29VFqDJqEKM57BAwA26evz5vpt6+UBMfx6OhW8zy1oACFCIRuBGFLf63SIk8EA",
-	"OY026fGFmvh8rDWgEFJ7TCgnL/s8lVLBlwQ+zsFMjNE55b8RYchcRSYilIwMqVJ6WFLRWVCA4u1kL4mX",
-	"Jdt0yajnc4Zm1yy5eFTRIc2q0ejtSUYjbksjFvTrrTsaagKW+ru4mzem0fPb2l+fAaAUIxUybiVXcG6R",
-	"Hh4bhxQREBbynV6P5MU1BnKW7vAw9W3mwZukx8zvZ9A9mHrHWviLcfhfbX2usOH3bCHNEhVdbiGj3iK9",
-	"Lpku7dNNer003yTbFDdd6Z2LySO3GvlNLTuXl0YsOLT2g6I8VWJW2O4Q6fNxwFqRZBVGhYzk9Gftxe0/",
-	"u63px1dea+duNGtNXs55BoCwwqCQj3WAcZVPCMzg9xMfszb0r+Oa2zj/Q3YQ5XPUhIPS9tfC538Q4S0J",
-	"6EyJ2UPB9C+ZZF/o779PsE7JZv76cffu+uX0/c7sZP7qD3m5t3j9gh9ue2/3x+86f/ees5sd//zlPx92",
-	"1dFXSeaxAvF/ye6ESx/Cfw4mMASdPpbf/AA0SuahTVHFYVDZ+MMnz/o9POuXsJL6Rnq9gEid+x7/bBKw",
-	"VJKb4c5on75krZd0b7u15z5/3nrl7e22dkbPh3vu9ugV2+6sTuuV59VJZ9WT8g5FVGYTt9jN0hzYU8oX",
-	"4AUmcwayH7y7hjHJtlo6HqMoxIKEwUxTbwroJlR7sje9+a1MqhNB8CXhb5Drj84GJiR7RS5wEXhwLm8Z",
-	"m0kIZfP5+IB0SN3MWMvV+nJuQKxhn5tgQ1I/E8QxWYG7DpmwkHVtghwR6qaiwCNTesuMIY8FXp/bJSU+",
-	"j5ODQm6ddiMrK+/uZ/CLO89f7XQyCMZO6ZYV9ubKIgfSFotciN0MBHG9NP/fn7T177/0/+u0Xg3arb8+",
-	"dZr7u5+7+pf/SX7/H/vgf5dt4BUAj05TgUxFGMvLve09skXOZ4wfvyFGliVvfGlMSzYMql0rcm7qT+Ug",
-	"BsdvhlJJkPpVTSzjQgnMraRpPw3iGdiwmgrQa6QmadSribRJmih3wpd1MADgjclOdI85FeJZy6aGySPW",
-	"mkrZyP+e38pBFPprLkZ7zoKgdcvFnG/pT9uQgLM0SgftxGUbmkuwMp2pRdcgRSZUEi6IDUTBAHa7npv5",
-	"7MJYDrnfjiOTqcoumGv5MbYaIUTLlhLSmEZ+oFo+N4ijA6KvFaEmLCSOFma7FIjUIT7kdk4lU8UvMot8",
-	"rwSIkoV3vssGtpZDbDdbY+k94coKbJNmm0vZg73jsApEOWypzK+7KXkkkXjVsOTHpAsb/bfpPOx3q+Es",
-	"NkFNzCwKK1fJY8vPYdmgq26AdZe05IAsYUPVJFUmRpng5S9xZNKhFEGk2GCtWEzrUGPck5BMHty3Ezqb",
-	"GYzeZvlxN8qpi5kXSrhLGLHYfJvKkGJAFkluRHDrUXlb7mZeMxo1swIRD3TzmJoHTaLGsIBVAELG2Zx5",
-	"DZP3Z/0FyoWK3xuEN/s2uXmXBlN9aSraxEWU8RRkJpWLjygj8oSilpys78CzYMHK62cANkxhlXkvbrh0",
-	"/hCxmPLArwqMyAThxd1URdqtmsONLFEoY1sstFA26uvz6wsb9PxVHNr7Lc8f+wr91sBQZjOwwUqLWirx",
-	"W6eVo07r1V+f9su0nhJja+WcvjKgTagZXFZGvi6ptmTe6G5tKaFmW+122yE3l8ekfvWu19pukn0C6yKb",
-	"ZLdjM5nl3Pi5JkCO7uYyQ/y/NBiL0FeT6U9X73rb/ajT2dnHln/ax7/wkv8JPsdfZiz0hffTbgf/RLPY",
-	"T7+8vvrw++6bi6N3F+93L/51kf+77Gj9Ew7cihD5i7Of7R1yc3n8TJJfL4EImvpoU+JoTbPrT+mYbc34",
-	"+GBIJdvfa+pFOskuQ/mL/m+vzy/nnfc/j8VP5Ye+2kCom9jdIfgKJnFQi5nPx8TnShjhmQwXZEK5lx3M",
-	"5otUBRY0A8zSUrKipYSMMMT1DDRF/T+VpCJTRMbksHi5/2o3l5MN1mbaYlwPqRR+86VxplX23Qc3En/T",
-	"mKpU7oJNrB9xEPqgPERy40jOZJKbfVpuFoAQuArT04vOi6Qujs89zBFzQCDRheYIKpWVOLv+X0BMG4Xw",
-	"ZHvNhCBnu+rsvVymyFqr/tK4XMGDRTMPt1UifuErkiC6BpaPdy1ajP0BBaaWouclfKsylHp9Vevhg67L",
-	"S0Ym4NCMPmQ+bZeGpk1HdA2ZwgqIn5tFt+4XJ9HYLJD6CwTL+wVd52PBMkXzTB2SKqxsQozlDCe5zKDe",
-	"z83lmewSaoyR6U005XbwgbkV+hxzyJocyjeXZ7naOJuyS/0+HOLqD5I4uCxXXu+zks3Muu8qA1vJFtz+",
-	"LzqdV2Tic3VgliKu0SJNakiT3tuUIzKFWzYO8kvjTrIvFSZwM9PnFjGF9wRK3BdNVwmau5FfHTea3RaH",
-	"R0FgM6InmXt9uCPUIq53ZPdB8KxRxIJPdTNYDSyT+SfX/yAde1Bmz8kYUUoiTEuGWExU+0wS34Mp+aoq",
-	"6/j6Jpl1s/V9wWjBnpB2hxXooCox8/rdoDFNzLk0Z+kehhy72YW0Qyswv1BUlI9ESUqdDUJf1yAgE7m8",
-	"2dT0R1WjPhHiFiOl7j3ue5vNqlNxYCwAxGZ+tUo+vw1f8NOd25NXs1/35pcv5fX24mbfP99lvefe2874",
-	"3c7f718Ef+x9PHx192CVfCzOvyelHuu9gT9fFFhQxGnYR8uGfJjpc30+0SMO1jN/zxZJGw7xOTCvX67O",
-	"z0ApJnUnGUlbCf2g3nCgxp/vOU3ihHR+DP/QY3RMtR/rtnAwjBGNGVEYEANTz6F3PwG11nq/Hr953YPM",
-	"YPPj7A8pqTpTmvANcMja1R+/nz3/fXz+98+Tztlr9+KPd3+MP+wNbsNw6k/+Pnk3/e3f/47EqRfsnL7t",
-	"6f/5NU6erFvQs9JnafFLh/3rdXD8t/C9nd/83//1W4f+vBf9sfNb55h3DKKTqiiE8uBHN4fHv6asp+i3",
-	"a91mao0Vt+x8FqN6c+iS5MH6G+l86puOIYCvSz612+3Pnx1blzrZSTFKav6cQG2k3T6vl5EBoJl8YUeq",
-	"m3CICPu87GVzVtLvNrpk6HMKWAvYbkJD1ucJFeAJlZlknxVZZe2iLDsEl2zsSxXSb3V0m2uljb3AoNJ8",
-	"kKWJvfxCmOdSdoF2wij01eIKCvHbOnrv2UJPpsyumVEUSN2xFQvBwitC4lhlXf8AhcIYwdKtxKEz/5Yt",
-	"HOLLPreZ+4gSok16xNb6JJQMqUewXKBuEApWyGhKfBnHDaA3jFC+6HOLqzZajW7LwqhghJrvoASf013T",
-	"dRf63FeNdA8GgUWGCzgtPpeKYpkNquL2fYVsbbiwyW4RjxC/rSfk87jG1MXx4P3R74PD3uG7o8H19YlD",
-	"6s+J1J8bUFejiXXSAn/EtOBsLcg+b81CAaPXc3KpOzGloCEzLxbuAsQDk7bcMuNen0Odh1AEwTNTkJbO",
-	"2gQr/6SLgdhsvRYfZjbkmdTbmXjFAFsxD32lGI9jP2CZaJ9PfR4pZmp7aVrBXU+qtf+r1bs4br1Pa2tI",
-	"ahipLX23nObytttskbQDU2XfJNxF8EcKwgrnE8QykxrfdD1RagYdgznA9ox/vbXC0S8frmvNiiOQpqZs",
-	"R2hgyPUE9XWMzJltEJszqJVsATiDOOkSzP/ZtMW0jO7YMqGrAqEozT63LjkyYyHBsm7wkYhUM87GA//S",
-	"11FLidYvH65T9u5MiFCfa+IulE/R7LnPsaIgF7y18/FjEj3r0jAEIjQFAR3II+xAEeI2OVaSOAx/wSsA",
-	"5t3nJqGw5PSWDVxqwhWwlFjgQw7lQMzhZc9rCR4sGgdJImr9u1avJtGU2mFP6YLgrA602GFzIDtkqpfb",
-	"jND5V8vcC61jz0lmgaQL87SLBnFL4HSlUn9naLlL+lGns+tqBq7/wRwkyCLLi4stEwpDJDTwqWyT11lc",
-	"U9fkoo7BklqEigsS6MPHIDd2pkaBfkcPMvuHeZk4WuW0z/oc25fdBNjiQMiVAVPBMIgY9TlgSLWEsBa+",
-	"yiLdLAX4CtxJfZ5w2l8+XGNeKAzah4TIs5ApUAFJjycBzwZqEZ9kvZ197tIgIBCNg7wPRuorggX9NaP9",
-	"2ILrpwWP9LRskRsx55Z+8e6JL4KJCDxr48lizNrkPFkRaQUn+06fw0hm1GUSopVNBnNc3fSu2Q2Jt8Jp",
-	"pKPg8A7BTvpcP9DiBQ2ZZ9Ordc2G/o+DCSWhrtPE52OkUFggXNKxXsypvhshZE6L7C5C0HGe3WLZH31Q",
-	"oFV9B8qkAgoSPV/gyJqEZh5h3IBdGWVW0VeSBaN2nx8XCk43CUC0cf8BpS3hI7yg40FkvulzSB5Wujlk",
-	"GKksZZNZEOGIC7R50OdW4oQ+YfC5I4QKSnKKNPFkZqzpn4/73C8W08bZzzXNDoWawLqbtdGtWrPPM6nv",
-	"YkYgn3i7zy8FVjOhmHZOkgkLPHt/w83u0pnmN7CH4KBVsOVXinKPhno/MaP+TrtDehlsKSKiiYVEm+Sn",
-	"e9t7DRgSoqD7vAiDpoo4GTgsGF1bGeSqSfQIa9bnuddnjPteCzJyjCM8zs5BmeO1bm/2BraTFcxS6Vpx",
-	"TKlCAQckg8rDV1/s7+/oV/WA8thm54AkcD3zeqfzyrScxsU6B+T8+M1hpvrAQTaVHBxeW/sRmVo9Uyq3",
-	"0cSEEX2OyHH4wCmU6XVgL0+jQPktkx4gd/+PhKYUSX4W12HE0lVsW1jFdio8FrRJr89BMkjqellZOk5T",
-	"kamDH+fF3el07JsJd1Q2+0XdV/GcNVtfwIMu6UMN/H5NMzQ6Dbvkz35tNvf6tb8cpC59ZUsUZWfo4IlT",
-	"Y2guPR1R56AyP4YZT5wKoqkFhGwCCLAyxkorteYZEs0gDNMk4IATlFQ363PMswEjDJmKQsirMbczrOu5",
-	"OHEqHMdOqtmvCTWD/05HFCbZ7nMogAwitJCMg3BNKNnr7ML0YgCTA6UfYG/q8UKj47XPJzQYtbLFU5Xv",
-	"3jLVIEPm0kgayBANtuN54O0rQg8U6aZeGU3Xw4A1iW61ZRKnJxPXS8FM/WcUoAOIeSX6vGqGOIfFAcaI",
-	"SwPCZdOgFYFspGKzTJlXmeShMlkPVZ/bhifUVHeOXd7ILyTxmOt7DKTTUEQKimkhhBspTmuGjItoPCF1",
-	"BwmifYlL2eud7FiF0hVSdVNpWnAIYmQ2D05An89FeIuCIXDmuCCiFhdyOVe0XjNZmBmb9Ct9nsq/EhdY",
-	"JlZUNjK04c2C44RFEDS1jKpJXoR6d6biLkX/WnY3ETv612wenoY5l5qM+jxHR4jMyeWlSZ33icDUNDYP",
-	"GLnRd2OfW0+JPYBjFp9vuIpDZmSHYSC0MogKNJCAiVAypbvjgr6a87RJIhjzOOdnrpihmrApdiBUSjeJ",
-	"uxUqvvFwO1B7DHyXGZueLf070xpvaweyIUdhkIJFzOfzNoXHbRGOt8y3cuvk+PDo7OoIvvncrClfgVUF",
-	"ZNRUrmSbZPlzs6YvLjrza93abrvT3kUc3gRMIhXhId1PtTECbGJKAfPkz0xBErvEPgmt7HQ6CBbkygDx",
-	"UoLKlm0RDUprZLi7QqWyiO0B094HNiTv2YJcMZMsy9wEskR9lW09/+c4vLJe42lsHdsiJvDB7uoPblKl",
-	"TtIGp1r3z7+aNRlNpzRc1Lo1tCASExqPlIX39PPtFw2tTdOxNHltKIbZrymlpLapRPF+JlPliDRlunRG",
-	"h37gK59JBMeliz6bq8Uz4hIoSVNSt0IPvNMkV7NQT+LKzLVJ2u12o00cxCIim8vW0iX1xApk7UUXN69P",
-	"jg8HN5cnWqJAFm7HCk2gUlx8u71O0FEXWDbe1Fwkuq9azIwVp0DUGQkzF3L3gLSe66mC6q2/ktjwnHat",
-	"aWxQMKJDYCGHQsuEldZc8/4WvGzeRcrEbjc8I0vofXO5fY0zUCJ6V1J/XNfLrhcIPetK/k0QtEE68bxQ",
-	"c5JcXGXgD0MKhoBAiFt9jixVwiGQhgEZqV824TY4fmMY0gFJid+xtAoVxI7fHBIjVuvbL75XKmgWh3WY",
-	"WZInWt2QVqtCZu3wy0kTDV4tP5OeupQWe/CmZployqFwDzAPtP1sQI5JC23JzghwmhR9CTEQiZynJVrN",
-	"5QzePpFVNZtHsdcY5fRLWk7qc6OUpBIdm2k47bj6+dlvx9dHwGiJuTd001PqBxJOxUJEYdoG8cwMzOdS",
-	"MepVMVfoJsn8fGHLty2lVMU+qq2JmgZZEs07hUqpECNGviql2GbxlkxWkQQ+v5VEM6gKWpn5LZscqFSm",
-	"OvGlwhB9CZJZSKdMwXH5s3zkyStbJ1olqn1urnzxEENyPv/1gBwCJwFxQRX7gjZ6zuZMKszGCbu0t84u",
-	"vaZxzhb4ZHstCS0pjwcfrSHWvRXh0Pc8xr+J5Pgp47b58y+9tWm35Z9/fS6QZZwWJV/jWZI6KkBqwvzQ",
-	"hEXI9HUbE+dfzVrGwlzr1mKDIZSeFbKEu50ZnhbbYgBJQ+pgLCiW6nMSuC1vNIkUcJj6nIuh0Mo12BrR",
-	"ZGiqp9srWE2Y5snA/Fy8EKxr1SCi+ny4SJvV8ftc7QajD4pIBf6dNaYkhjvNUrX8mmBZwSfg0tkMHacG",
-	"1o0abvKdscLDZ4syJpguQ50UroSClF/r8JVVuv6c9Zmb0vW587/9lc//B19NrjA+o5oLoI0FjMkmVqeQ",
-	"veu75gt7nVervzi01S/1B9trdHGBNTivhTiBCpzw3fN15hPHQp8yz6c2rOS7515ItGkHjDm+BynagHTo",
-	"QB2aMDZhXuAmrGVu4a1PWNryMzKzgClWvJExJVDquGYOzF65xmEcHXESoO+cfvdWf3Em1FsoGfsjkNKl",
-	"yfJVIKV7EEyz0vhVRRNfW4hawjqfKOuRKeucswJRWcEq4VL3k6o2Evbfs8WxV/v8Vyk/2wpFEGCKwvu0",
-	"WSXhXUN0/hzmPDHRfOhnZgCnH7KgmXYIGxkIfBmZbGDotAB/gQiJk8sr5pC6NRF2uiZpRD5lGLhtOJgH",
-	"Db7AioA+eJ8DgHu5rAt/oPfZtNGMK6NrsRB9OX1uvjEt7HVeEccWrHbKpLgkl9oDyXDFZG2fjQj3jSU2",
-	"SwE/vNS2IW96EvO+0t08C6hbdjk3gTn4qfSBgjOr/BkecV+JL1KTraSQdKXp5QhfKTBjQHr+E7FwkQA9",
-	"wQNtEZEmGR9wLaxInCQYXFUeeQOLTVN3MgsZeNHLEfGxwTudWwUgDoyGgc9CgJblot9P/+4tzvzOx9Or",
-	"zuL0t1/nZ3+L+ekbMT99KyzONTd7xCZnpp+rQ5E3zj2ktSkpH17CtHpoqxMjghTwqIzpkc5juQ0I4YB4",
-	"VM3ksxa31HGyRcqT8wJ4DpAijDSQOy/w+MEMGHEd4rUMF1+PlPJVwErISd+A1h1DMBZwDTASCjIA3Epw",
-	"CQASSoBEFr7QrYIN9XkM/vFVFlHwfd+23+Iu3NtZ48a+FuKUcitkyW8PETgRY+JjCLYxoWpCiXN2py5A",
-	"fb9mz6uI1NIDq58XLrdcRFUgXBo4mLgNhDnrmqon4RsOgKilY9z1BlKddWHpI9EkzjgQQ90eDQLzZNqu",
-	"uFPw9i69UWswqlQsuv0bB1Jr1rCf0gqzhSR1emkd6O0nOzzBg0WX0EDGOcJxagVlD+fQ53DiAdUrRSZ2",
-	"vgQd1GgTEwyFRaO7hPY59mzCFnC5LXYI3cTKOEkIeNpMYhyE9rbJB/DjUZ5GsyOHWadeiIkCK9sEnP3A",
-	"BPPL8u0w3xdK0P21roEsQUmlc2X/B9/LR9zLnCYTKg7Ui8kpkvOx5IxjnF2VReqUPaQ1yuQEKVUK4TQM",
-	"2cSHaabz3Vhx68ngdG+fXhY7a1KmZCmkqAIlMQMpFUhLEqlaeqUoBQx5MkJLhpfHgo0IgUHVKSdRUiIQ",
-	"oMz4XZ8jgHd1JctG0/xCjR2hTXpBIOZg67GiUuweJDRG2FMOBgektonwXZDwLfwT1ZMY6JAXo8osOlr/",
-	"i9P/yYc8SNnqmhUnKkbSisDLe8h/ND0kIwjLGJgCJRNyNTr1fRCwUQZrM6IZFpjQ8NYn/EfRh1PqmuZG",
-	"Wk4kmhIgO7DkuS9Zo02OEukmBmClj0TKMmnSfGFMhy+RnFOKV5/XoSMzYABMM88EEqTb0xIf89rk0kKq",
-	"berTQjFOlFZwzqg9ZNfyIG73mYSsqiZ8wgRqoBICYqaJsyImiqHsdLyBbpL0mOte9ElBSDPlJ5fFlx0s",
-	"oAsWA+CbMZYYpMiiOF44SJt6GnDDrWMAgOUlTlItPWap4wFM4iWlph7ZOpDKD1vOtkMYoxeXKX9UYt/U",
-	"ov0fbKBOnRcO1lCSFHCvvlcsA23FteaWYp0KFwrEfJAcn0YH2Cxkd76IpLnnpBKz2A2GnHq7A5Ylwc01",
-	"mPOnYPysEqEtZ0Vln0+onDAZh/CWaFUHKy6mUueWDd5h2ZJ8D3iwsh0tcT3B8rW/Z3jP41M4elSKEsBy",
-	"Yof6ypUkfmlCB014HHj4fCXTOa8x1zXSvMn7nEoGbRyCBrOsKfggZeIkroi4koaSR4qFRWEdEmKnRLwt",
-	"ozXEwZO26qnuGU8ZjhTUD3NUGHfDxcwm07Po5tPe1fXR5eD90e9x+DzElqVi+0rKn1vc9jqCZKPsYGGC",
-	"cq0oPdAVmXTwSF7jXNr1Kgx2Jjw27zp+wvf9gPfqlaKhsgHMiZ6P0e47uy8bq5lP2dneHLWSlU8rgSvA",
-	"naYRJFmJGUddcIZRv2JEvNAfKcJ8uErndIG6WcQBXdLnKW1myFwxZTK+6I3yl6i7yBXsa4ZZ1Dmb20Ag",
-	"CBA3OTTiqLdKM3pGz8QkAiUaIwzQD6VKGW8oJ9QFVmtt28jVAdu83cndF0UMB/kQCj5O6eZaKCA2+Hqm",
-	"uXbcPocfyPEFqRsue9m7Phqcvu0NeoeH5zdn106T5J8cX5RzykMkhwdklXERjMdXIVYzzIKqb60E6P2L",
-	"497/40A2T37CapZ7KKazgAFGOsd1S+Sh5ewX7aDV0t+HYnYKblhhlmc0q7JU9Hkd/F95oW7OhvrffMud",
-	"aH7Jx8xpVPDPOobka/XNSbKGO40cYz0wkm8uN1eS86LPIU8JwcwX1PPSvnZS1xKt5kyT+S3m9pPzW2OY",
-	"A/c8JB4p5AoghVQBRyaxjGLTGYIW1+GVSZI/qJF6QCiZA89NLGd7nY7Jk5CpHjQCvm/yG+S1OtJLNi+b",
-	"iRB0yToloVYbFjZ5n5bG5j73MP2YwVQ2DgA2mdpulKxnFXojZsg9fdt7IJZ9+raHXXwj689KbMh1hi4S",
-	"CmwSqogm1sfl10/MtJqZ3uBNmoU4KAG7lCQLSvktljPUIlurZq5vEdJYneQEe495KvbfjYU3YIsmMywi",
-	"qDm988dUibCddryOmao3nCbAi6wnAd0BfZ5+j1wxI14kOYaUIBv4zl6zsc/teH9LMamHNBnlMwpXWmSx",
-	"GLRZsPYj2ld/kKOAqlwkLUx+7EvFQoagI8gJJ9NZkjY6DmEqOfF6xqY1CBvDPOsNBxMW9bljNzfOBe0g",
-	"BRcTNrdnNJQsl+P5bSimmLvZKHrxKYaAM5+PA9aKJGuaJLSQvC4N5jDGJjDHWh3NRI6idYs8J5g6VrZJ",
-	"Ct0IOpVNswLJQeshk1BPALA/fT4L2YiFIfOMOqoZRFoM0AOM3wFHOY33zaWcBBRsa9Ifc6100kBwVm3y",
-	"IlUWrzit2KYmrwxrSKeq/g5YQ5zU6ivwhv84szJyBcsNkDdYwhJhIm9mw+rW5QVbI5/7clLNEq7prU1f",
-	"W5qqH+Agq/iDlts1Z4EzafL6V6T0x7S9ybm3piLBmTFhJ2adMUVXDxeKLJgimN9Ui9Ai9CFBIcfcssba",
-	"8eHode/m+t3Z4Pzy+OfjsysHjTUhk1EAmoJKgfaNIQwXXMvwfW4FgHRh3awO1MwajzIeoGYKsBibi5qx",
-	"SSFjMrIiRtYuVHau38L+VR7sry/8L0t3/z2acLT0/6Nbb34Ew/ePImXhgflShmo+WEfN2FCoQm3BAoLS",
-	"GgIoEF1TvDFVfYSI0YiFYEzOyjCpZvu8boYsG21ymbOIkOOLSpnBFIxIwky+QzXihwwwsJ4bG1IAtdm1",
-	"fNiyYQcxXa6mw0KQUNUtnqiWoOhW0Iv14loTCpjswOiE5rl6kQh9TIMF+HiPRLMulOa6813WQmH9li0a",
-	"WL9FQhOUyAV3E/WmcUDmtmx9tulYGLaac5/XL47P9Gkd+mLKVOi7Eo2XN7+RUUDHjbhOg4kkVnORTgqs",
-	"BYPYgZNKdmuEa3RRQ0wQ9TxmcoZOQ6dJWCAtaE+L72AjbPZ5xCGJHVbRnwV0AZn37VKD8XA7CQdIHcxS",
-	"Pb5w5h7uGi9Um/q+47yewqv+Q8KrrowinGV0qBcvZ3eaV24hkGrZpatlbrk6MErLhHjccxE3Tp9XhB4p",
-	"IUpdpTCkiyRA7EEiMjOdbHRmK5DB6WI2JmLq6ZT9wM5JRBimyxSlA/oT/Tl1yKyWWXrSRiIcC1V90nrB",
-	"nEJebpvjfydJ1m7qRXmLZpx63cSsQM0oiKocskDwMaRmzcAk9LnMfkNRZIXwlZBRd8JKs1u+hQE/8DnM",
-	"drLROdz5eqlCjC+x7No8HhXXmGSWuEkoGCEIgEzQ80jvn8rovyLLRuYK68lbUzo45qEhk0wRWwx1neMF",
-	"X6x7j6XxzUvjYkkSFmtqxVUExQqJwa2NLplPBESAYZJ8rL4OR9G4xsF6hRNE7zsXGY3hOFX0IIDg6TZ5",
-	"CyVF4vAZn98C/qnPpzS8NQqJSSdphfxyILRkD32iM318bxfr0423tlzJ9EWhVYZ4/Y2IiaQbF0BfcjgN",
-	"yGS1SQc7yhT4QhTI2dGHuKwF/G4KB+oxcER/IBwEMRzkAh/Yg+JPp3onFAsWScCCaX9MjdRsKoSFLJKs",
-	"z8chhRKQAB0J06BxqEsTwRhFmK69Bl8a67TxZs8nIogV4vKTiEvzUGcQWv+eYSVQ/tDmrpVPOJLvkwtc",
-	"wi7BoU8dwiUB/VjysjppxxU+/07S7Gw/Ls1bQWBui8PZcKYY7CdmUKksY6b5mpIuLv8Fhi9sMMwmFu4z",
-	"YOejX2+OL48Gvx1dHr89PnozODrtHZ84KP92+5yLxEQA84kzYxsx2k+kFFKnWfe/fgEMpP9ELGJeo01M",
-	"AhmAHcxp6MkvyQ705AF6KFZh8x1nVU9NAKASoVu2qDPnGQgymGotOZM7IpsWHc1PuTqsXQhNiCu/Ok2D",
-	"/unzWK4RI/Lu+vqCvKbSd5P6huWVi5sAbQW1gNMpa/Y51I4ciXDaurk8aTHuCg+M1iRuaKe9294mki5k",
-	"A/HFkjjY+AAjhhysT4mt2BYcKK05UIsZ+8m8nbZ3Y3HePu/z64oKjM1Me32ebjAKeddnatSFyBPZhaIx",
-	"XXihpV/owjK24mVsEEVvmURDf8qVpqciI6hMPsAqj93UlvR5Pfs06Ryye2R7xy6hd2M8dNDRgTRVVQUc",
-	"IQ11p3xK6UahDTPMhi0i51KOUXtD1uechqGYM69LRmweF5HVe25FvRhMRiPPZ9xlScIPA02yaWJ7Kb9P",
-	"Zvgu5eDhYclE2sSxVfecPscdfNF5AcXN9cJzi1mzvR5g3Wn8A12imdKmVPahk9SAfZk4TpRmVMrgNkz5",
-	"OgM073MseOWldsy8CD88S4qkhloykNFQ6wNGX4b6491UcfTk1z4vVHjFeMkDQvNlYutlxZMz5ZHb7Tas",
-	"DpCsDSEGvxeVt5oyRKhHoc8oQmHi6uz1XMGu3uHh0dUVVHZvpEoiDBcx3uXoX4fvemc/Hw1Oe//CCvCm",
-	"fnw8t3SNBATexCVE+1wfAePqw5fRYi7C4r75XpwgNP3zLVs09AqIcAzVsOv5p5qxYAYwU7ZYv9YkDo0M",
-	"oN5WtlaLmdPnjil5ekD8VIk5UIlkvpBsXDjPidUrvTrUvQVTo6lLp4UWzASEVNLULVNXSf1I8/+YQasC",
-	"ITX73OyeHzC7plh7W/l3DGpMO5bWnRjJlCLtEa4lVB7Wm5FenbpzcXNNtjI10rc+4Up+3rLNSqdxQGif",
-	"Z2oHTykSEOFazUxJQL2bN8dHZ4dHDsAG9YnhMhqNfBe49IyFU98Ukc7kX3mbZu9GAMbSjvFVAWXW+xwD",
-	"1OqJoxP4P5SiToSGQcLP9RP7riEDGFU2a1qzwAAa5tKEbgepq9Y56HNKYBqZciBFF6wdmanE9OHDh1b6",
-	"ku6aazVkNJj+1K8B3+/XHDyr+CxdXnjOQqhbqbX5o1QaOhsGYy9OOAaaVsxV80wS3zMliR3N+Qf6sJd6",
-	"hY8M1702usyDBC6bPhIVvJlp7WNrPp+34H6OwsDQxMbqxpKQ6M4DTGWldhPfcU+erx9YrC9kcGt+qg31",
-	"QU39kM3qZkmkWKQoI/igkV9ORKhagX+nhajU45RSkBU+y9LBZaX8VEq4YiRgWUzXkXEtPMTRT/XwNczf",
-	"BZX5yfj94LrsKQ1vU/aK2FiRyYhsBNl1DOFIlOCj4t6KQKrE3m706DjxtcnQ3IMcaWNQgCGywlf69rN0",
-	"0ucI3E7EnWdGHMU0rLZ+rhI4j0XXpK5Ai82YKUlWCDWI9kDJD5UfLKPoqzY5hX8pgVqZdUqBqhBIEYMl",
-	"qRsKKe0UZS7Evnd8Mrg8Ojy+OD46uy6Pw7iEtVwem/U4HuJe0YBFYvsViXhgirwlJ9mGqORO9ONcfT8I",
-	"/uJXvXzGMVRY3+rj5glXLksp+0Y/f9D6nPr+g/gl0MwfpFqnL3O9ULQZB6OWngT1OfPIu+vTE+i+vHTn",
-	"iN75ruBt3xXL1ustvrZ6yfwpHbOtjy14O7NqWsilqtatDX1OITXzynXskd2dj7s7BEb4XRfZ1TtuCiS7",
-	"oqJK6oTRQE2WrfI7fOMBhXjTQ2WMd3jnm5RsgH6nig6ptKah76DQ/CXTwgXRUiOHC4V7ySgBxITl3xfL",
-	"tmAL2O7S2tr6DR96mIViyEjdMd86RCq6kAZ/YUYB7zS6ZKfTiTHXfZ5bPRnHy2TK5ENmWEE9MP5xoWIO",
-	"Jx0wFfe5hW0B2sznUlF91kPmMlPg0yTcjp/JZwYgIfu87rhY+Jl5TqMJ0ZCBkGCOm4IgzsWc1B2PYQiP",
-	"g1KAqw8Mjk2MRs0+lwJKMSs/COLpmLQcwaIJUDKlAkZkIOYsRPN2GHGJAFQieJ9f/XriK72SXHDmNNrk",
-	"eWeXOFGy8RYnfslUuGj1RoqFKbtJReHlS7tRD5vFz3ZScnD0w8X3czTKqUVORBR4lmiICqmW6MoPSbF8",
-	"9ipR1STjTYmnBFOTxKJOSfHvzWxmsd2Z2EwdB5i7BayTTYgD9JpxQTURJuXQABqSrR+Atv8DQsmUTYcs",
-	"VTBtrSpp+WrfD6RB5rv5RjiO85QOUXVzZEytfwsfQlNjO2+cAicUwVPZ2x8xLd4vwucFdwSqwTxdKT6v",
-	"BWfM7Ya/gENuy9fSmJwxdwl3uWZBIBFqBj4xEFAgvh95HE1YAvoIDMyZKn1bQa1tm/gAKDBTckDG47em",
-	"Kv2BvpdNBrtuMkSnz+uJb7iZd9sSgx3TIi5cfSlHc5p39fmULsiQ5S1izTyyxljN4krBuvGJzxXo9Riq",
-	"R7GADurdnDEPoJ593ssZ25K1Qb8KKPn+mFMVhcwUjVxgEl5k3X1eF6HtugEyADDNblJrMh3i5XO79FjD",
-	"sgmXPaJp4+unnosL08w2riMTC3BNA0sH6UNr+z2+wAzuLNBPfe4GkYcRpji5hLmgk0YoIpl+UxL2kWrZ",
-	"pM+dT/0aDrFf62Khms/GTxFniIcotJDdMRqYZfxgyjJg45Ix2S1zx8ETdDqCuWXO+zxnczGZEesIDnZp",
-	"GC50l5h0Fh15GGQfm3PipPwylsTBt3eQri4IttVUv+YSPoCkFnhdiUzBfCjpaswr5xdHl73r80uE7Fwh",
-	"GmIEwYQ/H12TLaiy4TTSBYDa5AqMOcSNpBJTZOe5c4ke7T4PGA01uzC7R4ciUtZ3bvyepcH3x/GB28wn",
-	"84VelKTbb3fJ5saw3MUS+00VVezJx/JdlAvd1FeSbHjMzQDv8WJ/fyedZFZUVcIpXFK11O2KjHoJfqrk",
-	"vqnCqUB5rrRtuG4uyj43sjXjIhpPoKixC3pGILBwA+WLOV00wHVvb9lU2WOtKxsoEfJZMYckrt00Y8/e",
-	"2QZGYDQOm6hIM93q6zwFGLH4FEBxA3pLM70sUKDijs9d6weJerLKTg7TX4ZcSiOlElSQXaUh8HgWjLTG",
-	"1Mm6/lPYnAasf+DfabWfKjLVan4VcuXAloMzl0ub3BhNKlVGus+thdoOxdxlBim00+lAZiZ4CneaJL7H",
-	"pjOhKjPw63YelbnrLt17qk8VnDeTt1gTHsUoHRCTntjxD8KOixXL8hWd4YBkmXOn82ot5pyv1CxmjNOZ",
-	"37ZCQZUF+GrG3F+uzs++1JpFPc9HLeEi1J0oX7eDhZWN2V0AHrNKxDifMa55kifcaKpP8wM4L/J92FxW",
-	"5WYpu4QLiv6YZUv4e+/0ZLMltK3+ByyhmXzZEma08WUVw88zb25aW+kEaohvUAD8r0cyXy2rTJdZnArb",
-	"lVb0GXUnpeXr/nMrb2eXJiWbJYHQS2w+zUoZFAUwLfPl5JVfb86ve4Pzy597Z8d/9K6Pz8+unNwo6nud",
-	"V33u/BMJRQfsowsWEIcM2UJwrzz3PkQmZKyZDxZ/lOtoI9Fj+5tZbp9Msz+gaTYJuElv5UH2mGJSRWMq",
-	"yhRaLbXQloKkl126hVP1nfgivu9KdY9NKuc856m5ByvfSBA4D8dQwaaaqLbozG9BRe4V4kjv4vg9Fu5+",
-	"YFmkUFf9nAeLpGo5+FXh4jIxke10BfLa7nBntE9fstZLurfd2nOfP2+98vZ2Wzuj58M9d3v0im13KurE",
-	"m/YGw0WmOnmMm4ki3ytBzTyk7ISLvkxq0mvSJJzNv4009FRLu8jznklrTZKkjv4hNWF+aMqSyUb1Aa9Q",
-	"ZLHc9n0P/wr5j7qQp6E+TPKxiDDjtmjYdN0JAheBBQZBAH8MuFAD+9xptEkPjIDmUOVCRNG9lljhjHcO",
-	"F0tEKjDIGqpSQSkIjXFM/vMBVU4qTIwqBP1g7u1MrEwuLMycGshFHBrLKnwlQoDrxFzAWS7F4tl8UBEW",
-	"u/hGwit2/sFXkyug2yUcKF95r1jw6z+tntSTJPw1OGe56Jy43ROKAtQR0JQmp40ZaNoSuFwMSntuviq3",
-	"fStClP3RqUy9qa+1aHD8JFHzKVdJoxvnskE3sHGi81RarCwcBKtRpRiYRX5hoOsIQFkgKBHa5wZ5NZ8I",
-	"qIxfnjXyJ/DXO9W+hEQyfL04RC76YMl0dH+Znr6RrxhH4h2KqDxN+zsxJ1PKFygCzFmSM/+prt5/A1sz",
-	"nov0qS0CV2hGiXlIjvYJ49A/I08KmGJllfYzh7m2blRc1qH8pHp8G0qruEDvS1TNZWamKgL52krvEnHz",
-	"icwemcwKdiurxxn1NpHTHlm3XW1Ves8W61rAYka5FYoguLcEuP6YltWV5myOIBqTcEYEgKR/JklAhyxo",
-	"xslfuJfRbPV7+jtIadrncxECMgQKdIg7FgZ0NsCCa9JJUrB0ALuSQgYZMCmWUOUAezXFO61i74NHLjCV",
-	"P7vwh630ZqAZCZIlwfebb0wLq6H+lyIIHlrZ1n0UVO3vQbW2RPCkXj+p1/eSDmYBdSvFg3Qe9ZjBxHmP",
-	"kFc8hFxqU/1UBgD2jDP6OcLb8I6ZUcjP1eMLGzM0pQsEsqsJm7bLgtN6cVcPKa6YTpZZ6UvylUk9t1A9",
-	"utD8nbvIrlPJ1WTBxvFM5o3GMs4O9QBus2ZtFpXQZ7qCLUayxdjXgpqHt6aEbIWp5FkA0/cNCw98qUzh",
-	"y0oMa+MA+hCRglOqkpAWyBSRT4jVJpfZ2ABpQxBnPs9ksNN/LGwdb0yxnl/1GItra/USRzNff9zWC/Wm",
-	"3E5+lT9+DxCfVzh5j2cD+sFO/ZMl6GswJ3uhlrClhGfVjZVX8GDRuBfQIx0BvNQtf5x674fGCCYTWXae",
-	"ZpgvORXv+OT6flCsIYSvFdY8pvDEj9F4mMv3KxfosYHvkJU1SZDczcfQQtQrF7odcI+AXmxZedvkGcFU",
-	"S7TPkzLeWBDExvgdn/12fH00uLk8cZrJfW1LekPoIJXk6l2vtfN8v9nHyHiS/RiSoZpaC+CQh9huE/A4",
-	"XBC8tTGcEeNLsSQ38+JaZOBEj0P+jehSTDHgNNrkJKmgmY/JSaeFMmM7v/zZweLhM8h9cedD2t2yV2+u",
-	"ji6dRpPs7bwyANEDI8RLMguimMq0SJSQGQ1ZkgQ2i0w9PTp9fXR5BXk/X5E8CFXLIwlHwUxQY8EkhkRB",
-	"2XSbGxthDFBKQzYzCY5kQ9OIR0xiLJuUtYT1QxswhPKYSr0wpzDbB5KDsIvvsGjTtc06EZeU/wqFmZ5s",
-	"Fv8FZd+QpIkUUwY5fxcWcVS4eg6QGZrfkQ2Zv75c+tr6lPyxngstl5RkHR9a0sUziVcIFyQQfMxCMhfh",
-	"rXwSa75UbDeRZEVh5nFkmdVCdkI2q7wV5t6sNJ6dmntVCwpZESEj5eiLGmWB1afAiCAhw6LIxPNDCJv2",
-	"PK3N9jmIGEZeciknmH5ATUIRjYtWES1RTahMVagouza1HmCm8mOrNjiJZWqN2dFvGNP0Iyom05g4HhEs",
-	"bzrd+hRJFhYvhLyiYmOzk8K9efOgivc/KfGDqUr7fCMs1lTcJUJmbt4xOh6DJ8uw77muMgB44yTMxV4O",
-	"hQgY5aUA+IqLzkwU1Ck9Xu+/XgZ8/JtQr3uSdq1MnKJZD0vA6B37JnfijWShtQRolbsoct3MPPrAulW6",
-	"i28ENzTzW3p7PGlT/xWhhia7v9l0GxS9mQy75Hqzaa9WxYJd2fceIxgsie3SVNj5v/t7o213pyKGi33E",
-	"xR5AqFZyvqb04wnjYzWpdXeeP2/Wpj63f28/bkiXWbtlAmHg37FUcnm7K0+27u8tzKu4R5vgJeLSWl8W",
-	"3rXGed76ZP61Ngz4Ki4QuJ5ol8kt+IQF/pZY4CJVlkWL3ItQY3zwA0l8hupisga7fMsW4qjGC+Vz7s/o",
-	"mJE6F8ReB4RKtPCDPS1BUqgJujr8sb400VeiT6NMOWziNJk3lydkFNIx5HmpO/8LHv/Ubredpg1dlPqR",
-	"EpDLLbxjofGPCKkkeGisnypTz1uJPk9DSrK19J12Uu/16uga/ElkJnyucJDGD6X6fCEiCDHC6ftcKka9",
-	"yrTdqerwF1id4AGLMTxI+YWkJH0La6HDvGEP9aIwD4ypEmqflufjWUveeTxh5xuLHXGmne9A4PgWBqZ4",
-	"/iB/ldzo8U9LcuqU1MUtRc5jtF2+uibBapmUIyBrSaVV64YGnDfmWDc1iNB9W88CuFJycaMZB2ULbuoB",
-	"R5LFGXnjUwWFGKGYKiwNiUAVTtfQ0cxNHyePKgr1CSBVpf4Vh2VqaisoYmhnEOekj3hceCdTxAhbgbeA",
-	"laby8to5tskRdSdFc5qp24340bhuKLii3xydHP3cuz56M3h/9LsTby+pJ07pJfHeb+wY0oLR17c25Lv5",
-	"RqHfK6uo9+AGs+KFKfuZ3LaR/AEsEk/u2odO+JgVX7MRRTPGk4y3ZcV2nyVZtUtZ8GoxNX3Db6gB/XDq",
-	"z4/hgYVSNKNsWr9V92xlmsmqLfrqMlN1tSasBPi00/lQwQ23eDOxOq8klh7xrZBxNt88hi/deJWMd0gD",
-	"mLmtPJ6k7Y4Liuey3Yyy7+XAdaWiYLmXj7P5t6d7WNrEuvBk6HlkQ8/RR8W4l7o9DR36XsDi8vpNEs20",
-	"+OwrSehQiiBSycMvuFA1ift8JCqNMZmKVHaEaWWmS6AQPxYvxdxRjqkXjomk4iRScS03TJVgQCPwUoVZ",
-	"A1yGenQPeDriPqrU6ID6U9n+oVRfLY4dvyGHWKrOTKHAt/LCmMm+HdPFkog+TlIlUTw2jMZjgCT5Xpuc",
-	"meRiccqxrI4MLYON3OlzzHED/i5iIqcQ66wHWlFchUimDADKIxPq9WO9E41FqJAO2UiEzOYZhJzyVk2u",
-	"02wqM3jTtmLKoaLqCiBhhGtDHT70pmN1wDhVBoRR4+RWFviVghh0FRGhB4U7Td4QfRJ4NNWLysBaADjl",
-	"Nqn3+CJbdGZKsRZDZikh4BtLATNjSYTyBxBQaUva4DrjNkBdGrBPTpnTbpRBtoS4jWY3cikEpUY9+n/M",
-	"X21XTKv8eKnC4InOW5qW0b6acvHt7nQe16mnJ43Tr+IKP4RK/P3flMvuxbc+3IpwPHwvxgynGBY4x8tu",
-	"uuRg4C2HcY4t/H4zt8MGPgS49GLngBIk7QUwoZax9f+3o8vjt7+Xm/+h3sgm5v9Ubfwf1vgPm9PKMOHN",
-	"HAArpDDdIYbOwtMoDGrd2hboBaalPEFgcd9mrr4sBNT6MlWGIOZyMJJiwtsrf8yjWZMEYuzzpq0UBH9j",
-	"UR8M0XWjMNRkhKwlbhQu5WKjFRZ+rZLPWEg8due7DIWyols71XwsMBa7uMhd4NJkKbGpQOwdHEJJmGHA",
-	"0qO2aYiLzR4Z43dapRphwaSJCFUr8O+gkn0iYqbahb9b1n5ell047f1smkytMSQ33sKla5L1oJYsjHX1",
-	"gZ+qaSSODOmCn9C+hoNtp+GZprr6yn1FeibsTh+rVAv4Q9n8jVxGAri/0t8guyz5RJ8RstPuwKhzsiPj",
-	"nmFPdT9dU61pth3/bdWIRnoVKyj3CtLVkBF1lQglqV+fX180YbHi3YnnjVRnl4u4wmOy0SRUyiiESogB",
-	"u2OBzCx3ACWksTk4uy0/TUHTEa19/uvz/x8AAP//",
+	"7L0Lcxu3si76V1A8p8rkviRFPSzbVKXuoWU5UWzJiiTHKwl9OeAMSE40BJgBKJrLx//9FrqBGcyLD9mS",
+	"7bW8a+8dizODZ6PRj6+7P9Z8MZ0JzriSte7H2oTRgMXwz2PqT9ix4CoW0cV8GIW+/jVg0o/DmQoFr3Vr",
+	"v4gFiQQfEzVhJBD+fMq4IlO6JENGfN1A0K41azH7Zx7GLKh1VTxnzZr0J2xKdXPsA53OIlbr1mbQRZNM",
+	"6YcWHbOf9g87nVqzppYz/VSqOOTj2qdPzdolU/GyN1IsLo7nivmCB5IoQRY0VGTIRiJmRMXLkI8JHdOQ",
+	"rx7PNOThdD6tdXeTrkOu2JjF0Pe7d+96czVhXIU+Vaw4gOsJIzR9IxScQOOMsA8z5qt165Gf7qdmbUZj",
+	"OmXK7so8liIu79jj7IMa+PCGR8QIdmUWs9tQzCWZ0TE7InQo9RaNRAxPR2EsFTzS40p34+zv3vI87Hw4",
+	"u+osz37/bXH+t1icvRCLs5ei1qyFusd/5ixe1po1Tqf6C+y2lllM+uE142M1qXV3956W7eVL6isRnwZZ",
+	"UugM90eP6eO91qG/G7QOWGfUekafDFt7/kFwyJ6OOnR3aEcxo2qSDmIE7Q3CYOUij0Q8parWrc3n8GZx",
+	"XKf8NlSwffmxHY52gz1/f9g6oI9Z62B02Gk9HT6hrWd+J9hle6N9elAxtjBp8/PH94otcWAl/dyw5ed3",
+	"8DqchqqcyqZCKhIqNpUk5EhiefJ53CmnkQhadUcSsBGdRwo/mdIPePj2Ovqv1UfxTTyuXAIRjz9/Ca6Y",
+	"lAkBlHQi8fnnd/RWsriyl7lkn03Pn/THcia4ZMBDntPgkv0zZxJ22BdcMQ7/pLNZZNjWzt9S7/hHp5v/",
+	"HbNRrVv7XzvplbGDT+XOSRyLGLsqUkyMnZFQkimN9GhZQERMhjGjN5JQEs8j1q59ataOBR9Fof/A4/JN",
+	"r5IsQjUhiwmFsUolYs2vNZ8S8TAMAsYfZmB+zAJ9g9BIkoj6N4SSGYunIRDcEfGmIzqw5OCRxYThORQz",
+	"FsNY+pwzFkhCOfEojfY8YoiV1CVjxLt4c3VNdvQ9tTMd0Z1bFoejpddo93kNmJ9iMafR/c+1x8mc24uR",
+	"jGgYzWN2hMIEUzSMJKExI5EYj1lA5jxgeGslBIW7cy7USzHnwf0P+FwQOfcnJGZSzGOfkdtQhsOIaYFD",
+	"D8ynUcRiGNQFXUaCBtdCvKbxmD0M4QxFsNSkK27NSsnw34wA24VBXQtxRvnSnH75ADtMYqrMCMiCShKz",
+	"RCp0ZE2Q6VqJUFfWlXl7xxH/oL+3XNOxiMN/swcggDN9Bvm4SUJ+S6MQ2Bj7MNMH0T21uem9e/eulZcb",
+	"V80xL2baid7SMKLDiD3EvgVsxnjAuA8EFYgFJ0ZmlCzW5GXITBO54ZJvuZzPZiJWLDhjQUiv4R56KLp/",
+	"JInpiOgLUI+PC0Wo77MZyN36U9Oa7qzXe71WfhcxoVLOY8p9RiJ2yyItVtOUnZ6fXl2TqwvytNNpHe4/",
+	"b3T7XHPcXY9QTaJEcEZQKCV1SmZUyoWIg6ZeSvzzhi3h1hFzRfRd3+fAjc0aNZqWgWNzaiHcdgjlAYxG",
+	"az2mH2y7z3VjLWyLBbYrYPHNGuNarvqrpkdaa+r/7NXeu+K/eZATJJq13sXpK7bUyzaL9W2jQpQo/JhR",
+	"xYIBVRl5JKCKtVQ4ZWVt2W+Gy/Jt0BMgi4kg5kVSFzGJRRSxoAF0eMOWiT4DdyDVJDqmPPw3al56bYMQ",
+	"eM0aEUnPXR9iudUMwmAD6atZi+iQRSXKnX4i1WAut1w4I91u0rVYcBYPlDmHdtv1ytagnWSt9PYXvp7F",
+	"bBR+KN8dVBz9CY2pr3VTq27esGVT34Yx88WYh5IRffW4tBVR5U8G88HBy3+elY05ZrfiZsslkb6YISWC",
+	"YrKOl1zp1/V3piEax3Sp/7bS9kZyeyqQ/1WDV8x62R1PhtV0z0dmU9JVF8O/ma/SM/Y6ROk8e87oLBzc",
+	"sOXmMzUHtmSqjq2guMMXVEpCJfGsMcHaC/RXWUuCQNlTk3KiCK5eq2QS1bN/F6rJFfNjhpdGFL0Z1bp/",
+	"bTjV/KLdsAoOM5pHkSbYNjkFgZ8zfa/Jib7rElvR6rnotovTeK8nAvdOakhwNC4aBKH+iUYXzkBHNJKs",
+	"mRu7EjeodKTnZ/+fvdaTxcnfl3+ot/zdb0//HO5+uBr1pq/8i87r8e+TF+GvB+L8WXz9WB8Vxwaz9/gQ",
+	"tOrEJrNucth56S6ZS7VIoVJRNZcut7EXcAmLyfVnvq3qUMprPaDjiIZI+NkdPbll8ZL4+il5rXkMmc0V",
+	"2CgoBylASgIz0jfor++uUdnz1HLWJVT9P38vlNfs88uXx+RZ5/Bpo02uJ1oJBOrS1AEaFteaySjksH+W",
+	"50Gfsqv/3edGOpLhmMsmXNCeH4WMK6tmaRE4kE34Us9TkjHjWnHTKlAsppphwi2dO/qokBWp2Mgij2RB",
+	"VKkbUUTERopouKeWffAnlGvFClZFFom9WfvQGouWsURoecn8ol9ryZtw1hIzJOTWTIQcpHcVz9mnZo1O",
+	"442so1OmJiJIro9EsNL78HT3yWGjS7zZIvD6vG6lHi0UCTXz9D5ev7m+IL4IGEpU+tZBMhAB0+9NFjf6",
+	"vT4P2G3os9ZQ64nkHRtq+RokBP2WxLeIXHLfEZaaoGl7pD4VMetzNdECRiLQrV5M2MGERRcurAw3zq3z",
+	"2eU26zwPqtY5CBn3mTwi3uve9fEvg97bF6cn58cnyM0TIbbpqtQsSD7EtwpTa995XqZdd3K1bu3vhWrD",
+	"kb6CRmRm7uFUqxPAZahmWbVxqCbzYdsX052xiCgft/5eqB39f7ePdf+bL5uaDECaKCzeO2tOkXNgP3i1",
+	"OWSrRVGVOXiRGIe8afUju2CNjOAZcnV4UCuYMvNrpCbXKOPk1+h8PmVx6L/Q+uBnLJEWvIEdGTGnSDhv",
+	"9CAIvoTnEPgh8ivgn1qPD6WcA0mguaZ3cQridoi6jaG449enJ+fXg9MXOZJbx2qOofPTF1ucA/ZhVnIl",
+	"aKF+qZV1oyNJIkNN2rBNM+FPtt+iE1QUeupe94h9qLC+u0L7I0m0qBIGqJQGLGJjIM+UMrVAW7naGyxr",
+	"SEvGcYp7T9WXXVls9p4XNpSyfGGBoOOmJd3Tq6u3J5feOkqFMcdbLOjfKiz23yNzHv4zZ2Yrk5O2tvdt",
+	"TojxC5VO3h7fIrsnPp0ykEvWDeYVW241Hj4cFQdzLqzTdhVtkToKeIFgaOSRTJFQHZEQ5Hh/wvwbFqBR",
+	"YBYzfUnfgRmfC/UchnKvBJlq86sPO5zxEgMH8NXC0V+3WW/i8VabBZpshfw5oz5rSTajKMOi0ossCUko",
+	"JSmQbym39PY5nElWLZoVIWEAmv89kslvG52qq+1WZj5cYb8KgyMrR+V37pHMnzWUxDLvofVq5WhRStl4",
+	"xJ/KtCsjmlmjwxYKaiJmZpTUv2oTpWayu7NDZ2Hb/KwPgVbuEukxo5s+XqObgip7ip8+7hQkTWSg5rmd",
+	"aMbqkAy0TL88hn24MBrG3XR1fx7HWrCyeso624ztDa0xizt9h8aygWsXyl0tkRQE3yIMVKMZi6WeT8L0",
+	"zY2j6fWIwMyMORW0m4zxzszbLN9QiIhRXtDjCwuRm1/pBoDIp0XPM9AIXQuCEVglGIQGQypDv9bM/ToT",
+	"Up8BLjgrtWUegwUObUR3296shTi1x+x1nj1rdXZbnd3rTqcL//une9esNFwmtuG0vWEYRSEfk4WIb+BO",
+	"cmE0Bhix6piktlDnOAJ/6Vp+U2ta9ILsxowGmVO5keH0885izj5aSg+wX28cXni3XUMu6a5vz5+ybVc1",
+	"N35otGLU1gW4LXVNaRit9YHBS4AJ25ZV5GaA3TkNlc3mhZUqDBTmjudmq5mxDwg+MDKR45Kaq0nn/x4e",
+	"jHb9vbxdc4O7gykaUEWrx46gmqS/j7VZRAGOE4ta8c7ML6cz6rKVPLFr4MwnoP/HvRgdjmE3x5nj/l6W",
+	"RPdL5njCYxFF12+uLz7vqGQvkBeI0AJMZb/Wy/pGZ7N+LevduZhoDrz98SouGfh7C/ZlZn9e6ys+FgGw",
+	"KvhikJlUqdio9RzFPijwe0yZlHTMvCZIb5cvj8nhk4Nnxioiu6BwCI43ap9DF/YeRfsJ4wHIXZLUPUTa",
+	"AAv2msTbEfD3/3jNPvd29LUb8pHwjG92jWeywlZltJxEa7OYhLrg0dJauvWTgXniZRWilZeUWYwcXtf6",
+	"oKdzqXU2QhWJGJWKPCXDpQK3V4lvDwizcLg7u78++3P/3dNXh7/trfW5IAmkw8o0Wzh9OeuN/va5CJYJ",
+	"iQGZlGjkUtFhxAhurS8C1ib6VUQkwaqCt4gGAaJZrLBigCEDM6Zas7Zg9MaVheB4DxS9YWAjNu876BHn",
+	"13FMuW4js3fOc3TR6CvXQcHox3I+GoU+SEgpdEyChKQGI0BLAVeciGCgf6JRJBbw7QyBSwMlxCAC6JJu",
+	"PkF2DKYsCCm6L5s1rfINAN1j+jXQMRhRAldp1izErmac3uADdWcPByvXE0ze9mTfRE3UrqIeugU51Jq1",
+	"f+ZC0QH74DMWZNdJTyTfPi6qad/F1Jk/XSTGYETDCJ1YKdkW97rIlG8N8uXzARMIiVt3gxUY6YZQgXBW",
+	"atBPrUZrW3AAsZu8nkclyHDM5zNNIGIc8oGc+8ku4i9mB/RxH8VMTgYxm0s2CJgC/CC+J+YqlW4HBkvg",
+	"CDoDo3G7P2neqQaJB6T4SF8xEcNHSHcOzRnda2C21PkFwSruD8lwcudmyqZDFg8AIm7p1oLFE/8pEqWB",
+	"uAPfyf4Us6m4zRHvSlrWK4n+soFmcHIQs8QVWapEATyCjg1Fb4CIMGfLofZS6UifkQtzw+Su+1sbmbKR",
+	"foKn7ZtCO5gZlM7bqGN3E9esQSN7k1bZXbaWmK3YEWbhB/sdF6j/9PBgHVS/QiE1Wu6DqZ8rFh+R8SVg",
+	"G8AMDBIIxhfBjGWXtbhY6Fdzr6aitJoxqhLK5QIAWFomQb/54bP9hiuTzGPeDZkadSGWSHZBAO1CH2Aw",
+	"7Gam+r7KqFAuOMMtndh9m3l7cLuU92emZ4f5nNGYxetxIpnRZhrLrG9mg+wUys7hSxGPhfo84982Wm6p",
+	"Ll42sJ/10l7nVsnYvbLyYvkOw9bgDuNmJwagjBhT2mJhz35hNNLMYj3iR9yU0tAti6VRvxzJv73b7tQ2",
+	"RAalbZSt1ilXsZAz5t/dWpRxjaeDnC5bFvHfQnxPCT8tAlxdA2X52cF4gUcyscXWi1bNRhl8UgB88s8P",
+	"7/amr4Knr2eX++qP28Pz4fHu5Ff5+DfWezLv/Otm7+dnJRCw8tOYnfEr7vf2z56MTl7MwuvLP/3xYPfn",
+	"339rvbt4ers7jNiflz8L/+T4Qjw+87M9HHSeHa69W9ITO5iEKEysOjbA8PQx+EW/vDlKLUcQKZ/PboRm",
+	"mU8OD/fapMdJyKmvwlsLdQglYR+or6Il8T72a/isX+uinfyTV4rUgpcc9p7YyRO4zoYAmjxQZZ3/cj24",
+	"YyOcBniurIG4XXGLbTgeA2Qoqhu5S7O6BeOxL7RgPOmfA4+uuNWuyj2a9TzIC9B9ZkVlo3Sh5KYjQS/i",
+	"mosyO8yXIs7gGqV75VfepbbNuSzFPlFFbkIOMAT0sae3goMACjN95e5jq57Zv432s8m9Dgen/ChbfejL",
+	"6NLJdV0wuj5kZIDR90wIxNrXYxGxdbzyUr9TqovZCUIrOUi6M8fVq18OS0+11c1VNWdHvyl9zZ1L5Vqw",
+	"h3CF3Hm7MztdNodf370qUXeisSvEnVztPT6sNWsnwYurXq1Zu4S/35cG8ty6H1607Id7jx/vPiv9hJXb",
+	"mvDYFH9Xy8zIjmvN2ptXFzCoXmn75fqaYXmOwan04w+lHy/Xmzxu4Jzp0TZhNbHHig24Ku7AVpEdeg8L",
+	"B6cYnVBOxGcve+gtmpZaJ9GgtG4EZy97mL8BLfuuJalc+NjtZAHaWlmEYAs1CbX+6rMjkvor9Lmlvi/m",
+	"XD2SJt4IB7YFBNled3IjGTOREfMLaRYkaaxiTV8m65ZdzyH1b1gwmJdAVBMoup44YmmdGzeUFpPOxcLh",
+	"XY5EqduezwYsCsehCQ3dpgeTq8X0UqdppGBpb3e5azcOk7tLMFy507JHAGIAF8OMiVnEmhi4TSXpo4+y",
+	"X9MCcL/2x3wYvmLLKj9mpdl6o5MBujuqvmiMLQpxgLdBdDQEMzB9LiGNjtLC2ILauCRf8FEYTzMWlSoE",
+	"jmt8hRVyhrDWHJuMviIGja69wnq917ohPDWbs7QMQ8kf44KpekpDrveksKRvuaaiHKsh9Q6ZcxVGTtob",
+	"E5gbSmIXx6V6N9lIkRfI2oohQUjt6rXNW3WUUDPwFQ61xsezBhrzsECLZy97F4wHpatwgR5hLQFZHKZN",
+	"AmKgpCY6yGIjFxMhDWpxQiWhNhKZ2cjiLi4dTh+psyKThAm61npJn0PEvwlAapLFJPQnRDIuQ1Czk5wV",
+	"msxZUKZPf0EyqtjKip36HWZzR0tSqVtZ34JpyFLd0xvrNUpil0jdy1CXl7MC7e7tH4CU5ZheDg/WGl5S",
+	"xr9uEe2tkSKaDIzGYPPyeqPe1fQ8JXAEV000VJyZ15Ykn9s/M5zS7QOP2oMri5vL7J8RbOzkBCroctVr",
+	"Uc7N0fO4xeHCdf2mVDY7h7K5uwjCL0MNG4ozVjD5wlq8uc0z2nulnudOvnz7H3DTsgkHNqe4zA6u4+jZ",
+	"LsrW5MKBTman+5QoQXY7ewdOWoMmoQoznsEDADbp6/Pt9cvW0yNi+PV0KnifW9AAQoRiNgIxpH7Q6RAv",
+	"gwHyGm3S40s1CflYa0AxpPaYUE6e9rmTUiGUBD7OwUyM0dnx34g4Zr4iExFLRoZUKT0sqegsKkDx9rKX",
+	"xNOSbbpkNAg5Q7NrllwCquiQZtVo9PakoxE3pREL+vXWLY01AUv9XdLNC9Pom5va+08AUEqQChm3ki84",
+	"t0iPgI1jiggIC/l21yN9cYOBnLsdHjvfZh68SHvM/H4O3YOpd6yFvwSH/8XW5wobfsWW0ixR0eUWMxos",
+	"3XXJdGmfbtPrpfkm3aak6UrvXEIeudXIb2rZubw0YsGxtR8U5akSs8Juh8iQjyPWmktWYVTISE5/1Z7c",
+	"/LPfmn54FrT2bkez1uTpgmcACGsMCvlYBxhX+YTADH438TFrQ/8yrrmt8z9kB1E+R004KG1/KXz+OxHf",
+	"kIjOlJjdF0z/kkn2mf7+uwTrlGzmbx/2b6+fTl/tzV4vnv0pLw+Wz5/w493g5eH4l87fvcfs7V745uk/",
+	"7/bVyRdJ5rEG8X/JboVP78N/DiYwBJ0+lN/8CDRKFqBNUSVhUNn4wx+e9Tt41i9hJfWN9HwJkTp3Pf7Z",
+	"JGBOkpvh3uiQPmWtp/Rgt3XgP37cehYc7Lf2Ro+HB/7u6Bnb7axP65Xn1Wln1ZMKjsW8zCZusZulObCn",
+	"lC/BC0wWDGQ/eHcDY5JttXQ8RlFIBAmDmabBFNBNqPZkb3rzW5lUJ6Loc8LfINcfnQ1MSPaaXOAiCuBc",
+	"3jA2kxDKFvLxEemQupmxlqv15dyAWMM+N8GGpH4uiGeyAnc9MmEx69oEOSLWTc2jgEzpDTOGPBYFfW6X",
+	"lIQ8SQ4KuXXajaysvH+YwS/uPX6218kgGDulW1bYmyuLHHAtFrkQuxkI4npp/r+/aOvf7/X/67SeDdqt",
+	"9x87zcP9T139y/+kv/+PffC/yzbwCoBHZ04gUxHG8vRg94DskDczxk9fECPLkhehNKYlGwbVrhU5Nw2n",
+	"cpCA47dDqaRI/aomVnGhFOZW0nTogngGNqymAvQ6VxMX9WoibdImyp3wZR0MAHhjshPdYU6FeNayqWHy",
+	"iI2mUjbyvxc3cjCPww0Xo71gUdS64WLBd/SnbUjAWRqlg3bisg3NJViZztSya5AiEyoJF8QGomAAu13P",
+	"7Xx2cSKH3G3HkclUZRfMtfwQW40QolVLCWlM52GkWiE3iKMjoq8VoSYsJp4WZrsUiNQjIeR2dpKp4heZ",
+	"Rb5TAkTJ4tvQZwNbyyGxm22w9IHwZQW2SbPNlezB3nFYBaIctlTm192WPNJIvGpY8kPShY3+23Ye9rv1",
+	"cBaboCZhFoWVq+Sx5eewbNBVN8CmS1pyQFawoWqSKhOjTPDy5zgy6VCKaK7YYKNYTOtQYzyQkEwe3LcT",
+	"OpsZjN52+XG3yqmLmRdKuEs8Z4n51smQYkAWaW5EcOtReVPuZt4wGjWzAnMe6eYxNQ+aRI1hAasAxIyz",
+	"BQsaJu/P5guUCxW/Mwhv9nVy864MpvrcVLSpiyjjKchMKhcfUUbkKUWtOFnfgGfBgpU3zwBsmMI6817S",
+	"cOn8IWKx0gPfI5wtLITJuNfBcZiETCcOdlOnKFQkEmNJMPPsujCLTEhfMuiquL11K/JWlqiniWUXWqhe",
+	"g0smoYpLKZ6YEgzttJFKXTeB+l5nt9EkIm5izplkRWChwJOSandNFxNGaCQ40w3sNdrEw5F6RLEoglyt",
+	"U0JnNFZNIgWhfZ7mWDWZDTmNY7GQmr5ClbJpYF/QFgZ9g/oYhHpS05BTA++a0tnM7LkNNbXhn1UEB0tg",
+	"ya5ZsXkrP7aE9ikhjeW5KUWD26T5D2cbpErODuZTc5O3k97fJ7vu3KybpWjOgeya60OJ8qt79xzC75sr",
+	"jyflAQmVxRkm5ElJZswmk4IhtgbW1HhzfWGTCHwRgMhhKwjHoUIcCFD8bAY+DWlRgCU4ENfY0Gk9e//x",
+	"sMyKUOK8KD3Vek5fGCAq1AyEP6OvllQvM290d3aUULOddrvtkbeXp6R+9UuvtdskhwTWRTbJfsdmBszB",
+	"YnJNgF7azWVa+X9pNBZxqCbTn65+6e32553O3iG2/NMh/oVC80/wOf4yY3Eogp/2O/gnmpl/+vX51bs/",
+	"9l9cnPxy8Wr/4l8X+b/Lrqp/4oFfkXLi4vxnK5O9vTx9JMlvl0AETX1VUuIFVNFuOKVjtjPj46Mhlezw",
+	"oKkX6XV2GcpfDH9//uZy0Xn181j8VH6JVhvcdRP7ewRfwaQoaqlZIAm5EkYZJcMlmVAeZAez/SJVgW/N",
+	"ALO0lK5oKSHj6d3M4Fm0pzlJXzJFmUxOmKeHz/ZzOQ5hbaYtxvWQSuFsnxu3XeUvuXeny1eNUXRygWxj",
+	"TUySOgzKQ463joxOJ7ndp+VmNggprTDlPuk8SetMhTzAnEtHBBLHaI6gnCzf2fX/DGLaKiQu22smpD/b",
+	"Vefg6SrDkPWSrYxzFzxaNvPwdSWSF74gCaKrbfV4N6LFxL9WYGoOPa/gW5WpCTY3Xdx/EoPyEqwp2Dpj",
+	"XzCftktDPacjuoFM4cjBBZjEZyel2S4xwWeoVndLYpCPrcwUoTR1faqw5ykxljOc9DKD+llvL89BVUPj",
+	"vruJpnwVPjC3Qp9jTmaTk/zt5Xmu1tS27FK/D4e4+oM0rjTLlTf7rGQzs+7wykBxsgO3/5NO5xmZhFwd",
+	"maVIah5Jk2rVpMs35b1MIaStg2ZdHFf2pcIE3s70uUWM7h2BR3dFp1aCUN/KL47Dzm6Lx+dRZCsMpJmw",
+	"Q7gj1DKpH2b3QfCskdGCuXUzWF0vk0kr1//AjeUps49mjJIlEdslQywmfn4kSRjAlLRSWp7Ff3MT56bZ",
+	"Lz9jtGCfc93LBTqoSnS+eTdonBYLLs1ZuoNh1G52IY3XGgw9FOnlI1GSomqLUPINCMhkAthuavqjqlG/",
+	"FuIGIw/vPO47m6GrU9tgbA3EOn+xyli/D5/ws72b189mvx0sLp/K693l28PwzT7rPQ5edsa/7P396kn0",
+	"58GH42e391YZy8bN9KTUY70zkO6zAnWKuCf7aNWQjzN9bs4nesS7ALftK7ZM2/BIyIF5/Xr15hyUYlL3",
+	"0pG0ldAP6g0PamaGgdckXkwXp/APPUbPVM+ybkAPjW9ozJjHETFhHzk0/Eeg1lrvt9MXz3uQaW9xmv3B",
+	"kaozpT5fAIesXf35x/njP8Zv/v550jl/7l/8+cuf43cHg5s4noaTv1//Mv393/+ei7Mg2jt72dP/81uS",
+	"jFy3oGelz9Ly1w771/Po9G8RBnu/h3/86/cO/flg/ufe751T3jEIaarmMZTbP3l7fPqb441AP3jrJlO7",
+	"r7hlb2YJSj6H1kofbL6R3se+6RgCYrvkY7vd/vTJs3Xe050Uo7SG1muoNbbf5/UyMgB0YCjsSHUTHhFx",
+	"n5e9bM6K+26jS4Yhp4Bdgu1Gl0BKBXhCZSZ5bkWWZrsoqw7BJRuHUsX0ax3d5kZpmC8wSDsftGximT8T",
+	"Nr2SXaCdcB6Hanmlp5HUpXzFlnoyZXbNjKJA6p6tAAoWXhETzyrr+gcovMcIlkImHp2FN2zpkVD2uc2E",
+	"SZQQbdIjtnYuoWRIA4LlN3WDUABGzqcklEkcjnGxUb7scxunYLQa3ZaFJcIINd9BCT6nu7p1TPo8VA23",
+	"B4NoJMMlnJaQS0WxbA1VSfuhQrY2XNrk0YjvSd7WEwp5UrPt4nTw6uSPwXHv+JeTwfX1a4/UHxOpPzcg",
+	"yUYT6w5G4YhpwdlakEPemsUCRq/n5FN/YkqrQ6ZrLIQHCCImbflyxoM+h7opsYiiR6bAM521CVbScovr",
+	"2OzXFm9pNuSR1NuZepkBq7SIQ6UYT2KpYJlon09DPlfGxxZqWsFdt2Fu3dq/Wr2L09YrV1tDUsPMBzL0",
+	"y2kub7vNFh3EZUgSWCOYyoGEw/kEscyUmjBdT5SaQcdgDrA9418vrXD067vrWrPiCLjUlO0IDQy5nqBe",
+	"lZE5sw1icwYFli2oaBBcXeN0bdridEZ3bJlQcIHQrmafWxc3mbGYYJlE+EjMVTPJbgX/0tdRS4nWr++u",
+	"HXt3JuSuzzVxF8oRafbc51ihkwve2vvwIY1G92kcAxGaApse5OX2oKh3m5wqSTyGv+AVAPPuc5OgW3J6",
+	"wwY+NeE/WJovCsHBHokFvBwELcGjZeMoTeyuf9fq1WQ+pXbYU7okOKsjLXbYnOIemerlNiP0/tUy90Lr",
+	"NPDSWSDpwjztokEcIIAYqNTfGVrukv6809n3NQPX/2AeEmSR5SXFywmFIRIahVS2yfMsTrBrcrsn4GMt",
+	"QiUFPvThY5BrPlPzQ7+jB5n9w7xMPK1y2md9ju3LbgoU8yCE0YATYRhEjPocMNlaQtgIr2iRo5YCQgXu",
+	"pD5POe2v764xzxomwYAE47OYKVABSY+nCQQMdCk5yXo7+9ynUUQgug15H4w0VBAaAsVhvQ8tuH5a8EhP",
+	"yxaNEgtu6RfvnuQimIgosDaeLGazTd6kKyKt4GTf6XMYyYz6TEL0v6kIgKvr7prdkGQrvIYbVYp3CHbS",
+	"5/qBFi9ozAKbrrBrNvR/PEzQCnXSJiEfI4XCAuGSjvViTvXdCCGoWmT3MaQD59ktltHSBwVa1XegTCsK",
+	"IdHzJY6sSWjmEcbh2JVRZhVDJVk0avf5aaGAe5NAyAPuP0Q9SPgIL+hkEJlv+hyS8ZVuDhnOVZayySya",
+	"44gLtHnU51bihD5h8LkjhApKeoo08WRmrOmfj/s8LBanx9kvNM0OhZrAupu1sVgEs+qxiBiB/PztPr8U",
+	"WB2IYhpHSSYsCuz9DTe7T2ea38AegoNWwZZfKcoDGuv9xAoVe+0O6WWw2hhhQGyIgUkmfLB70IAhYVRB",
+	"nxfDCqgiXgZeDkbXVgYJbhKnwpr1ee71GeNh0IIMN+M5HmfvqMzxWrc3ewPbyQpmTvpjHJNTeOOIZFCu",
+	"+OqTw8M9/aoeUD5WwDsiKfzVvN7pPDMtuzhz74i8OX1xnKnmcZRNzQiH19ZSRaZWz5SebjQRIdbnGIkB",
+	"H3iFstce7OXZPFJhy6TbyN3/I6EpRZKfxXU8Z25V6BZWhZ6KgEVt0utzkAzSOnlWlk4wWIixsGk9bJ7p",
+	"vU7HvplyR2WzydRDlcxZs/UlPOiSfk0/79c0Q6PTuEv+6tdmi6Bfe+8hdekrW6IoO0MHT5JqRnPp6Yh6",
+	"R5X5Zsx4ktQqTS0gZBOqgJUxUVqpNc+Q+QzCmk1CGzhBabXAPse8NTDCmKl5DHlqFnaGdT0XL0kt5dlJ",
+	"Nfs1oWbw3+mIwiTbfQ4FxUGEFpJxEK4JJQedfZheggLzoJQK7E09WWh0vPb5hEajVrYYsQr9G6YaZMh8",
+	"OpcGMkSj3WQeePuKOABFuqlXRtP1MGJNolttmUIE6cT1UjBTTx0F6AhiyIk+r5ohLmBxgDHi0oBw2TTo",
+	"XyAbqdgsUzZZpnndTBZR1ee24Qk11dITlzfyC0kC5ocBA+k0FnMFxekwJAIpTmuGjIv5eELqHhJE+xKX",
+	"std7vWcVSl9I1XXSHuEQxMhsHpyAPl+I+AYFQ+DMSYFRLS7kchhpvWayNDM26Yz63MlnlBQsJ1ZUNjK0",
+	"4c2C44RFFDW1jKpJXsR6d6bi1qF/Lbsb+KL+NZvXqmHOpSajPs/RESJzcnmenPM+EZjqyebVI2/13djn",
+	"1lNiD+CYJecbruKYGdlhGAmtDKICDSRgIv5MKfykQLbmPG2SCsY8yaGbKw6KyE3dgVCObpJ0K1Ry4+F2",
+	"oPYYhT4zNj1bSnumNd7WHmQXn8eRA4tYLBZtCo/bIh7vmG/lzuvT45PzqxP45lOzpkIFVhWQUZ3c4zZp",
+	"+admTV9cdBbWurX9dqe9jzi8CZhEKsKtuh9rYwTYJJQC5smfmYKkkKl9ElrZ63QQLMiVAeI5gsqObREN",
+	"ShtkjLxCpbKI7QHT3js2JK/Yklwxk3zO3ASyRH2VgH18jMMr6zWZxs6pLQoEH+yv/+CtUzrINTjVun+9",
+	"b9bkfDql8bLWraEFkZhUE0hZeE8/3n3S0No0HUuTJ4pi2ooNpRRnm0oU70fSKe+lKdOnMzoMo1CFTCI4",
+	"zi2ibq6WwIhLoCRNSd0KPfBOk1zNYj2JKzPXJmm324028RCLiGwuW5ua1FMrkLUXXbx9/vr0ePD28rWW",
+	"KJCF27FCE6gUF99ubxLE1wWWjTc1F6nuq5YzY8UpEHVGwsyFsN4jred6qqB6668kNtytXWsaGxSM6BhY",
+	"yLHQMmGlNde8vwMvm3eRMrHbLc/ICnrfXm7f4AyUiN6V1J/UybPrBULPppJ/EwRtkE6CINacJBenHIXD",
+	"mIIhIBLiRp8jS5VwCKRhQEbql024DU5fGIZ0RBzxO5FWoSLf6YtjYsRqffsl90oFzeKwjjNL8oNWt6TV",
+	"qhB0O/xy0kSDVyvMpHsvpcUevKlZJppyMMqEBaDtZwPcTJp1S3ZGgNOkGEqIKUrlPC3Rai5n8PaprKrZ",
+	"PIq9xigHUSOhmvS5UUqcxOFmGl7bMtrT899Pr0+A0RJzb+imTYyL6vOlmMeuDeKRGVjIpWI0qGKu0E2a",
+	"Sf3ClkNcSamKfVA7EzWNsiSadwqVUiFGYH1RSrHN4i2ZriKJQn4jiWZQFbQyC1s22VapTPU6lApTXkiQ",
+	"zGI6ZQqOS0WcSvrKzmutElWGxjgvHmOI26f398ghcBIQZ1exL2ij52zBpMIYFtilg0126TlNciDBJ7sb",
+	"SWhpuUn4aAOx7qWIh2EQMP5VJMePGbfNX+/11rpuy7/efyqQZZJmKF8zXZI6t+FiYWzCIqR73SbE+b5Z",
+	"y1iYa91aYjCEUC4hS7jbueFp2Xg4UgdjQbH0pZfCbXkDQt70YepzLoZCK9dga0STIcDkeHIFqwnTPBmY",
+	"n48XgnWtGkRUnw+Xrlkdv8/VQjH6oJirKLy1xpTUcKdZqpZfUywr+AR8Opuh49TAulHDTb8zVnj4bFnG",
+	"BN2y7mkhWCjw+qUOX1nl+E9ZnzkUmSuc/90vfP7fhWpyhfEZ1VwAbSxgTDaxOoVseN80XzjoPFv/xbGt",
+	"Jqs/2N2giwusaXstxGuoaAvfPd5kPklugTMWhNSGlXzz3AuJ1nXAmON75NAGlBcA6tCEsQ3zAjdhLXML",
+	"73zEUrGfkJlFTLHijYwptpzjmjkwB+Uah3F0JEm1vnH6PVj/xblQL6EE8/dASpcma16BlO5AMM1K41cV",
+	"TXxpIWoF6/xBWQ9MWW84KxCVFaxSLnU3qWorYf8VW54GGNle5Gc7sYgiTPl5lzarJLxryHaxgDlPTDQf",
+	"+pkZwOmHLGq6DmEjA4EvI5NdD50W4C8QMfFyefo8Urcmwk7XJGHJp+ADtw0H86DBF1gRMATvcwRwL591",
+	"4Q/0Pps2miagCzK5GF9On5tvTAsHnWfEswXgvTIpLs1NeE8yXDH54Scjwn1lic1SwHcvtW3Jm36IeV/o",
+	"bp5F1C+7nJvAHEInHafgzCp/hkfcVeKbq8lOWpi90vRygq8UmDEgPf+Zs3iZAj3BA20RkSa5JXAtrPCd",
+	"JuxcV258C4tNU3cyi5mPeVvKEPGJwdvNVQQQB0bjKGQxQMty0e9nf/eW52Hnw9lVZ3n2+2+L87/F4uyF",
+	"WJy9FBbnmps9YpMz08/Vdckb5+7T2pSW4y9hWj201YkRQQp4UMb0QOex3AaEcEA8qmbyWYubc5xs0f/0",
+	"vACeA6QIIw3kzgs8vjcDRlLXeyPDxZcjpXxVvU/lSXisO4ZgLOAGYCQUZAC4leISACSUAoksfKFbBRvq",
+	"8wT8E6osouDbvm2/xl14sLfBjX0txBnlVsiSXx8i8FqMSYgh2MaEqgklyYHvXID6fs2eVzFXKw+sfl64",
+	"3HIRVZHwaeRhIkQQ5pLMUmn4hgcgaukZd72BVGddWPpINIk3jsRQt0ejyDyZtivuFLy9S2/UGozKiUW3",
+	"f+NAas0a9lOabauQ4g0zYunefrLDEzxadgmNZJJzH6dWUPZwDn0OJx5QvVJkYudL0EGNNjHBUFiEvQvp",
+	"3aBnE7aAy22xQ+gmVsZJQsDTZhLjILS3Td6BH49yF82OHGaT+jsmCqxsE3D2AxPML8u3w3xfKOn4flMD",
+	"WYqScnPP/wffyyc8yJwmEyoO1IvJKdLzseKMY5xdlUXqjN2nNcrkBClVCuE0DNkkhGm6+W6suPXD4HRn",
+	"n14WO2tSpmQppKgCpTEDjgqkJQmnNmUpSgFDnozQkuHliWAjYmBQdcrJPC25CVBm/K7PEcC7vjJso2l+",
+	"ocaO0Ca9KBILsPVYUSlxDxKaIOwpB4MDUttEhD5I+Bb+iepJAnTIi1FlFh2t/yXp/+R9HqRstdqKE5Ug",
+	"aUUU5D3k35sekhGEZQJMgRIkuZq3+j6I2CiDtRnRDAtMaXjnI/6j6MMpdU1zIy2nEk0JkB1Y8iKUrNEm",
+	"J6l0kwCw3CPhWCZNmi+M6QglkrOjePV5HToyAwbANAtMIIHbnpb4WNAmlxZSbVMJF4rborSCc0btIbuW",
+	"R0m7jyRkKTbhEyZQA5UQEDNNnBUxUQxlp+MFdJOmx9z0ok8LrJop/3BZfN7BArpgCQC+mWCJQYosiuOF",
+	"g7StpwE33DoGAFhe4iTV0mOWOu7BJF5Suu2BrQNOfthyth3DGIOk7P+DEvu2Fu3/YAO1c144WENJkpN1",
+	"xb1iGWgrqd24EutUuFAg5oPk+DQ6wGYxuw2FydEtiVRilrjBkFPvdsCyJLi5BnP+FIyfVSK25eGo7PMJ",
+	"lRMmkxDeEq3qaM3FVOrcssE7LFvi8h4PVrajFa4nWL72twzveXgKR49KUQJYTexQr7ySxC9N6KAJjwMP",
+	"X6ikm/Mac10jzZu8z04yaOMQNJhlTcFHjomTQA5zaSh5pFhcFNYhIbYj4u0YrSEJnrRVhCHtPblORgrq",
+	"hzkqjPvxcmaT6Vl081nv6vrkcvDq5I8kfB5iy5zYPkKLEhffXJBslB0sTFCuFaV7uiLTDh7Ia5xLu16F",
+	"wc6Ex+Zdxz/wfd/hvXqlaKxsAHOq52O0+97+08Z65lN2trdHrWTl00rgCnAnW8XEMo664AyjfsWIBHE4",
+	"UoSFcJUu6BJ1szkHdEmfO9rMkPliymRy0RvlL1V3kSvY1wyzqHO2sIFAECBucmgkUW+VZvSMnolJBEo0",
+	"Rhgg1IJIjTeUO8VHwLaNXB2wzbud3H1RxHCQd7HgY0c310IBscHXM8213XIUMxaT0wtSN1z2snd9Mjh7",
+	"2Rv0jo/fvD2/9pok/+T0opxTHiM53COrTIpgPLwKsZ5hFlR9ayVA718S9/4fB7L54SesZrnHYjqLGGCk",
+	"c1y3RB5azX7RDlot/b0rZqfghhVmeUazKktFn9fB/5UX6hZsqP/Nd/yJ5pd8zLxGBf+sY0i+Vt+8NGu4",
+	"18gx1iMj+eZyc6U5L/ocK1lh5gsaBK6vndS1RKs502Rxg7n95OLGGObAPQ+JRwq5AkghVcCJSSyj2HSG",
+	"oMVNeGWa5A9qDh8RShbAc1PL2UGnY/IkZEowjYDvm/wGea2O9NLNy2YiBF2yTkms1YalTd6npbFFyANM",
+	"P2YwlY0jgE06242S9axCb8QMuWcve/fEss9e9rCLr2T9WYsNuc7QRUqBTUIV0cT6sPz6BzOtZqZv8SbN",
+	"QhyUgF1KkwU5fovVDLXI1qqZ60uENFYnOcHeE56K/XcT4Q3YoskMiwhqTm/DMVUibruO1zFT9YbXBHiR",
+	"9SSgO6DP3ffIFTPiRZpjSAmyhe/sORuH3I73d4dJ3afJKJ9RuNIii8XVzYK1H9C++p0cBVTl5tLC5Meh",
+	"VCxmCDqCnHDSzZK01XGIneTEmxmbNiBsDPOsNzxMWNTnnt3cJBe0hxRcTNjcntFYslyO55exmGLuZqPo",
+	"JacYAs5CPo5Yay5Z0yShheR1LpjDGJvAHGt1NBM5itYt8phg6ljZJg66EXQqm2YFkoPWYyahngBgf/p8",
+	"FrMRi2MWGHVUMwhXDNADTN7B0pHJvvmUk4iCbU2GY66VTihBWW3yIlUWrySt2LYmrwxrcFNVfwOsIUlq",
+	"9QV4w3+cWRm5guUGyBssYYk4lTezYXWb8oKdUchDOalmCdf0xqavLU3VD3CQdfxBy+2as8CZNHn9K1L6",
+	"Y9re9NxbU5HgzJiwU7POmKKrhwtFlkwRzG+qRWgRh5CgkGNuWWPteHfyvPf2+pfzwZvL059Pz688NNbE",
+	"UIJWH2DlgPaNIQwXXMvwfW4FALdQdVYHamaNRxkPUNMBLCbmomZiUsiYjKyIkbULlZ3rl7B/lQf7ywv/",
+	"q9Ldf4smHC39f+/Wm+/B8P29SFl4YD6XoZoPNlEzthSqUFuwgCBXQwAFomuKNzrVR4gYjVgMxuSsDOM0",
+	"2+d1M2TZaJPLnEWEnF5UygymYEQaZvINqhHfZYCB9dzYkIKISQkoopYNO0jocj0dFoKEqm7xVLUERbeC",
+	"XqwX15pQwGQHRic0z9WLRBhiGizAxwdkPutCaa7b0GctFNZv2LKB9VskNEGJXHI/VW8aR1jIvdh0Igxb",
+	"zbnP6xen5/q0DkMxZSoOfYnGy7e/k1FEx42kToOJJFYL4SYF1oJB4sBxkt0a4Rpd1BATRIOAmZyh09hr",
+	"EhZJC9rT4jvYCJt9PueQxI7A3T2L6BIy79ulBuPhbhoO4BzMUj2+cObu7xovVJv6tuO8foRX/YeEV10Z",
+	"RTjL6FAvXs3uNK/cQSDVqktXy9xyfWCUlgnxuOcibrw+rwg9UkKUukphSBdpgNi9RGRmOtnqzFYgg91i",
+	"NiZi6scp+46dk4gwdMsUuQH9qf7sHDKrZZaetJGIx0JVn7RetKCQl9vm+N9Lk7WbelHBspmkXjcxK1Az",
+	"CqIqhywSfAypWTMwCX0us99QFFkhfCVm1J+w0uyWL2HA93wOs51sdQ73vlyqEONLLLs2T0fFNSaZJW4S",
+	"CkYIAiAT9DzSu6cy+q/IspG5wnryxpQOTnhozCRTxBZD3eR4wReb3mMuvnllXCxJw2JNrbiKoFghMbi1",
+	"0SWLiYAIMEySj9XX4Sga1zhYr3CC6H3nIqMxnDpFDyIInm6Tl1BSJAmfCfkN4J/6fErjG6OQmHSSVsgv",
+	"B0JLdt8nOtPHt3ax/rjxNpYrmb4otMqQrL8RMZF0kwLoKw6nAZmsN+lgR5kCX4gCOT95l5S1gN9N4UA9",
+	"Bo7oD4SDIIaDXOADe1DC6VTvhGLRMg1YMO2PqZGaTYWwmM0l6/NxTKEEJEBHYhc0DnVp5jBGEbu11+BL",
+	"Y5023uzFRESJQlx+EnFp7usMQuvfMqwEyh/a3LXyB47k2+QCl7BLcOidQ7gioB9LXlYn7bjC599Imp0v",
+	"FzeA87oED1gVyVs5YGFrw7EgcaUkcD8xg1plaWGvuicVVXMJ6ZoT3KD5Hn3Un5pfVBy+41yaWNzPAKJP",
+	"fnt7enky+P3k8vTl6cmLwclZ7/S1hzJyt8+5SM0IMOMke7YRtcNUkiF1moUI6BfAiPrPnM1ZcEQyS5QB",
+	"FTrOfGIy0QB+YUHjQH5OmqEfrqT74jk2cXJWh9VUAroV+neLyneeEyGnqla3M0kosvnV0Y6VK+jahRiH",
+	"pISs1zQwoj5PBCQxIr9cX1+Q51SGfloosbwEchMwsqBfcDplzT6HIpQjEU9bby9ftxj3RQDWb5I0tNfe",
+	"b+8SSZeygUBlSTxsfIChRx4WusRWbAse1OgcqOWM/WTedg3nWOW3z/v8uqKUYzPTXp+7Dc5j3g2ZGnUh",
+	"hEV2ofpMF15o6Re6sIytZBkbRNEbJtFj4Pjk9FTkHEqcD7BcZNfZEmCD7tO0c0gTku0du4TejRXSQ48J",
+	"0lRVOXHERtS98im5jUIbZpgNW43OpxzD/4aszzmNY7FgQZeM2CKpRqv33MqMCSqNzoOQcZ+lmUMMxsnm",
+	"m+05DqTM8H3KwVXE0om0iWfL93l9jjv4pPMEqqTrhecW/GZ7PcIC1vgH+lYzNVKp7EMnzoA1k7UeGKUZ",
+	"lTIAEFMHzyDW+xwrZwXOjpkX4YdHabXVWIsYcj7UioVRvKGQedepsp7+2ueFUrEYeHlEaL7ebL2sCnOm",
+	"znK73YbVAZK1scjgQKPyRlOGiPUo9BlFTE1S5r2eq/zVOz4+ubqCEvENp7bCcJkAZ07+dfxL7/znk8FZ",
+	"719YSt4Uok/m5hZbQARPUou0z/URMD5DfBlN7yIu7lsYJJlG3Z9v2LKhV0DEYyirXc8/1YwFU4mZ+sf6",
+	"tSbx6Nwg822JbLWceX3umdqpRyR0atWBbiXzFWmTCnxeoqfp1aH+DdgsTYE7LftgSiGkkqZumfpK6kea",
+	"/ycMWhUIqdnnZvfCiNk1xSLeKrxlUKzas7TuJZAoh7RHuJZQwlhvhrs6de/i7TXZyRRb3/mIK/lpxzYr",
+	"vcYRoX2eKUI8pUhAhGt91RGTem9fnJ6cH594gD/UJ4bL+WgU+sClZyyehqYadSaRy0uXvRtJGmtEJlcF",
+	"1Gvvc4x0q6ceU+D/UNM6FRoGKT/XT+y7hgxgVNn0a80CA2iYSxO6HThXrXfU55TANDJ1RYq+XDsyU9Lp",
+	"3bt3LfeS7pprNWY0mv7UrwHf79c8PKv4zK1TvGAxFMDkyoayWKaJ8TT24oRjoGnFXDWPJAkDU9vY05x/",
+	"oA97qXv5xHDda6MU3UsEtOkj1eWbmdY+tBaLRQvu53kcGZrYWldfEVvduYeprDYNuHfcDxfadyzWF1LB",
+	"NT/WhvqgOj9k08NZEilWO8oIPugtkBMRq1YU3mohynnsKAVZ4bMsr1xWyndyyxVDCsuCw06Mj+I+jr7T",
+	"w5ewoxf06h9W9HvXZc9ofOMYNRKLRia1shFkN7GoI1GCs4sHayKyUsO90aOTDNom1XMPkq2NQQGGEI1Q",
+	"6dvP0kmfIwI8FXceGXEU87naQrxK4DyWXZMDA806Y6YkWSPUIGwEJT9UfrAeY6ja5Az+pQRqZda7BapC",
+	"JEWCuqR+LKS0U5S5WP3e6evB5cnx6cXpyfl1eUDHJazl6iCvh3E194pWLpIYucicR6ZaXHqSbaxL7kQ/",
+	"zNX3nQA5ftPLZzxMhfWtPm6B8OWq3LQv9PN7LfSp7z8IhALN/F7KfoYy1wtF03M0aulJ0JCzgPxyffYa",
+	"ui+vATqit6EveDv0xar1eomvrV+ycErHbOdDC97OrJoWcqmqdWvDkFPI8bx2HXtkf+/D/h6BEX7T1Xr1",
+	"jptKy76oKLc6YTRSk1Wr/Au+cY9CvOmhMlg8vg1NbjeA0VNFh1Ra09A3ULH+kmnhgmipkcOFwoN0lICG",
+	"wjryy1VbsANsd2WRbv1GCD3MYjFkpO6Zbz0iFV1KA+Qwo4B3Gl2y1+kk4O0+z62eTLxFmXr7kGJW0ACM",
+	"f1yohMNJD0zFfW7xXwBbC7lUVJ/1mPnMVAo1mbuTZ/KRQVrIPq97PlaQZoHXaEJYZSQkmOOmIIhzsSB1",
+	"L2AYC+ShFODrA4NjE6NRs8+lgJrOKoyiZDomv0e0bAImTamIERmJBYvRvB3PuUQkKxG8z69+ex0qvZJc",
+	"cOY12uRxZ59483TjLeD8kql42eqNFIsdu0lFBedLu1H3mw7QdlJycPTD5bdzNMqpRU7EPAos0RAVUy3R",
+	"lR+SYh3udaKqyerriKcEc5wkok5JFfHtbGaJ3ZnYlB9HmAQGrJNNCCgMmkllNhGnddUAY5ItRIC2/yNC",
+	"yZRNh8ypvLZRubV82fB70iDz3XwlQMgbR4eoujkypta/RQgxromdN8mlE4voR/3c7zG/3q8i5AV3BKrB",
+	"3C05n9eCM+Z2w1/AIbcTamlMzpi/grtcsyiSiFkDnxgIKJAoAHkcTVkC+ggMXpoqfVtB0W6bQQEoMFO7",
+	"QCbjt6Yq/YG+l00qvG46RK/P66lvuJl32xIDQtMiLlx9jqPZ5V19PqVLMmR5i1gzD9ExVrOk5LBufBJy",
+	"BXo9xvxRrMSDejdnLADMaJ/3csa2dG3QrwJKfjjmVM1jZqpPLjGbb4JZEbHtugEyADDNblq00o0VC7ld",
+	"eiyG2YTLHmG5yfVTzwWYaWabFKRJBLimwbeD9KG1/R5fYip4FumnIfejeYChqji5lLmgk0YoIpl+UxL2",
+	"gWrZpM+9j/0aDrFf62LFm0/GT5GkmodwtpjdMhqZZXxn6jtg45Ix2S1zx8ETdDqCuWXB+zxnczEpFuuI",
+	"MvZpHC91l5i9Fh15GK2fmHOS7P4ykcTBt3fklikE26rTr7mEjyA7Bl5XIlN5H2rDGvPKm4uTy971m0vE",
+	"9VwhGmIEUYk/n1yTHSjX4TXcSkJtcgXGHOLPpRJTZOe5c4ke7T6PGI01uzC7R4dirqzv3Pg9S6P4T5MD",
+	"t51P5jO9KGm3X++SzY1htYsl8ZsqqtgPH8s3UXd0W19JuuEJNwO8x5PDwz03W62oKqlTuKRqzu2KjHoF",
+	"fqrkvqnCqUCdL9c2XDcXZZ8b2ZpxMR9PoDqyD3pGJLACBOXLBV02wHVvb1mnfrLWlQ2UCPmsWEA22K7L",
+	"2LN3toERGI3DZjzSTLf6OncAIxafAnBwQG9pppcFClTc8blr/ShVT9bZyWH6q5BLLlIqRQXZVRoCj2fR",
+	"SGtMnazr38HmNGD9o/BWq/1UkalW86uQK0e2rpy5XNrkrdGknHrUfW4t1HYo5i4zSKG9TgdSPMFTuNMk",
+	"CQM2nQlVmcpft/OgzF136d9RfargvJkEyJrwKIb7gJj0gx1/J+y4WPosXxoaDkiWOXc6zzZizvmSz2LG",
+	"OJ2FbSsUVFmAr2bM//XqzfnnWrNoEISoJVzEuhMV6nawQrMxuwvAY1aJGG9mjGueFAh/PtWn+R6cF/k+",
+	"bFKscrOUXcIlRX/MqiX8o3f2ersltK3+ByyhmXzZEma08VWlx99k3ty2SNNrKEa+RSXx9w9kvlpV4i6z",
+	"OBW2K63oM+pPSuvg/eeW8M4ujSObpRHVK2w+zUoZFAUwLfPl5JXf3r657g3eXP7cOz/9s3d9+ub8ysuN",
+	"on7Qedbn3j9zoeiAffDBAuKRIVsKHpQn8YfIhIw1894CmXIdbSV67H41y+0P0+x3aJpNA27crTzKHlPM",
+	"zmhMRZmKraUW2lKQ9KpLt3CqvhFfxLdd8u6hSeUNz3lq7sDKtxIE3sRjKIVTTVQ7dBa2oLT3GnGkd3H6",
+	"CiuA37MsUijQ/oZHy7T8OfhV4eIygZNtt5R5bX+4NzqkT1nrKT3YbR34jx+3ngUH+6290ePhgb87esZ2",
+	"OxUF5017g+EyU+Y8wc3M52FQgpq5T9kJF32V1KTXpEk4W3wdaehHUe4iz3skrTVJkjr6h9SEhbGpbyYb",
+	"1Qe8QpHFut13Pfxr5D/qQ8KH+jBN7CLijNuiYfN+pwhcBBYYBAH8MeBCDexzr9EmPTAC2kjtbIgoutdS",
+	"K5zxzuFiibmKDLKGKicoBaExnkmkPqDKc8LEqELQDybxzsTK5MLCzKmBpMaxsazCVyIGuE7CBbzVUiye",
+	"zXsVYbGLryS8YufvQjW5ArpdwYHyJfyKlcP+0wpT/ZCEvwTnLBedU7d7SlGAOgKa0uS0NQN1LYGrxSDX",
+	"c/NFue1LEaPsj05lGkxDrUWD4yeNmndcJY1ukhQH3cDGic6d/FpZOAiWtXIYmEV+YaDrCEBZICgR2ucG",
+	"ebWYCCixX55+8ifw13vVvoRUMny+PEYuem9ZeXR/mZ6+kq8YRxIci3l5vvdfxIJMKV+iCLBgafL9HwX6",
+	"/hvYmvFcuKe2CFyhGSXmPjnaR4xD/4Q8KWKKlZXszxzm2qZRcVmH8g/V4+tQWsUFeleiaq4yM1URyJdW",
+	"eleImz/I7IHJrGC3snqcUW9TOe2Bddv1VqVXbLmpBSxhlDuxiKI7S4Cbj2lVgWrOFgiiMQlnRARI+keS",
+	"RHTIomaS/IUHGc1Wv6e/g9yofb4QMSBDoNKHuGVxRGcDrNwmvTQFSwewKw4yyIBJsRYrB9irqQJqFfsQ",
+	"PHKRKSHahT9syTgDzUiRLCm+33xjWlgP9b8UUXTfyrbuo6BqfwuqtSWCH+r1D/X6TtLBLKJ+pXjgJmRP",
+	"GEyS9wh5xX3IpTbVT2UAYM84ox8jvA3vmBmF/Fw9vrQxQ1O6RCC7mrBpuyw4rZd0dZ/iiulklZW+JF+Z",
+	"1HOL1YMLzd+4i+zaSa4mCzaORzJvNJZJdqh7cJs1a7N5CX26pXAxki3BvhbUPLw1JWQrdJJnAUw/NCw8",
+	"CqUyFTQrMayNI+hDzBWcUpWGtECmiHxCrDa5zMYGSBuCOAt5JoOd/mNpC4Jjrvb8qidYXFv0l3ia+Ybj",
+	"tl6oF+V28qv88buH+LzCyXs4G9B3dup/WIK+BHOyF2oJW0p5Vt1YeQWPlo07AT3cCOCVbvlT573vGiOY",
+	"TmTVeZoxDgEFzvL8cH3fJ9YQwtcKa55QeOrHaNzP5fuFK/3YwHfIypomSO7mY2gh6pUL3Q64R0Avtqy8",
+	"bfKMYKol2udpPXCsLGJj/E7Pfz+9Phm8vXztNdP72tYGh9BBKsnVL73W3uPDZh8j40n2Y0iGaoo2gEMe",
+	"YrtNwONwSfDWxnBGjC/F2t4sSIqagRM9Cfk3oksxxQBk+E5LceZjcty0UGZsby5/9rAK+QxyX9yGkHa3",
+	"7NW3VyeXXqNJDvaeGYDokRHiJZlF84TKtEiUkhmNWZoENotMPTs5e35yeQV5P5+RPAhVyyMpR8FMUGPB",
+	"JIZEQf11mxsbYQxQk0M2MwmOZEPTSEBMYiyblLWE9UMbMITymEq9MGcw23uSg7CLb7D607XNOpHUpv8C",
+	"FZ5+2Cz+C+rHIUkTKaYMcv4uLeKocPUcITM0vyMbMn99vvS18zH9YzMXWi4pySY+tLSLRxKvEC5IJPiY",
+	"xWQh4hv5Q6z5XLHdRJIVhZmHkWXWC9kp2azzVph7s9J4dmbuVS0oZEWEjJSjL2qUBdafAiOCxAyrK5Mg",
+	"jCFsOgi0NtvnIGIYecmnnGD6ATWJxXxctIpoiWpCpVOhouza1HqAmcr3rdrgJFapNWZHv2JM0/eomEwT",
+	"4nhAsLzpdOfjXLK4eCHkFRUbm51WAM6bB1Wy/2kdIExV2udbYbGm4jYVMnPzTtDxGDxZhn3PdZUBwBsn",
+	"YS72cihExCgvBcBXXHRmoqBO6fEG//Uy4MPfhHrd07RrZeIUzXpYIkZv2Ve5E99KFltLgFa5iyLX21lA",
+	"71m3crv4SnBDM7+Vt8cPbeq/ItTQZPc3m26DoreTYVdcbzbt1bpYsCv73kMEg6WxXZoKO//38GC06+9V",
+	"xHCxD7jYAwjVSs/XlH54zfhYTWrdvcePm7VpyO3fuw8b0mXWbpVAGIW3zEkub3flh637WwvzKu7RNniJ",
+	"pLTW54V3bXCedz7awpebwoCvkgKBm4l2mdyCP7DAXxMLXKTKsmiROxFqgg++J4nPUF1C1mCXb9lCHNV4",
+	"oXzO/RkdM1LngtjrgFCJFn6wp6VICjVBV0c41pcm+kr0aZSOwyZJk/n28jUZxXQMeV7q3v+Cxz+1222v",
+	"aUMXpX6kBORyi29ZbPwjQioJHhrrp8oUBleiz11ISbYov9dOi8JenVyDP4nMRMgVDtL4oVSfL8UcQoxw",
+	"+iGXitGgMm23U2b+AqsT3GMxhnspv5DWtm9hUXWYN+yhXhQWgDFVQu3T8nw8G8k7DyfsfGWxI8m08w0I",
+	"HF/DwJTMH+Svkhs9+WlFTp2SurilyHmMtstX1yRYLZNyBGStqLRq3dCA88Yc66YGEbpv61kAlyMXN5pJ",
+	"ULbgph7wXLIkI29yqqAQIxRThaUhc1CF3Ro6mrnp4xRQRaE+AaSq1L/isExpbgVFDO0Mkpz0c54U3skU",
+	"McJW4C1gpU5eXjvHNjmh/qRoTjPlvxE/mtQNBVf0i5PXJz/3rk9eDF6d/OEl20vqqVN6Rbz3CzsGVzD6",
+	"8taGfDdfKfTblDWsToLbgxvMihem7Gd6287ld2CR+OGuve+Ej1nxNRtRNGM8zXhbVmz3UZpVu5QFrxdT",
+	"3Rt+Sw3ou1N/vg8PLJSiGWXT+q27ZyvTTFZt0ReXmaqrNWElwB87nQ8V3HKLtxOr80pi6RHfiRlni+1j",
+	"+NzGq2S8YxrBzG3l8TRtd1JQPJftZpR9LweuKxUFy718nC2+Pt3D0qbWhR+Gngc29Jx8UIwHzu1p6DAM",
+	"IpaU12+S+UyLz6GShA6liOYqffgZF6om8ZCPRKUxJlORyo7QVWa6BArxY/FSzB3lmXrhmEgqSSKV1HLD",
+	"VAkGNAIvVZg1wGWoR3ePpyPpo0qNjmg4le3vSvXV4tjpC3KMperMFAp8Ky+MmezbCV2siOjjxCmJErDh",
+	"fDwGSFIYtMm5SS6WpBzL6sjQMtjIvT7HHDfg7yImcgqxznqgFcVViGTKAKACMqFBP9E70ViECumQjUTM",
+	"bJ5ByClv1eQ6zaYygzdtK6YcKqquABJGuDbU4UNvOlYHTFJlQBg1Tm5tgV8piEFXEREHULjT5A3RJ4HP",
+	"p3pRGVgLAKfcJvUeX2aLzkwp1mLILCUEfGMpYGYsiVD+AAIqbUkbXGfcBqhLA/bJKfPajTLIlhA389lb",
+	"uRKCUqMB/T/mr7YvplV+PKcweKrzlqZltK86Lr79vc7DOvX0pHH6VVzhu1CJv/2bctW9+DKEWxGORxgk",
+	"mGGHYYFzvOymSw8G3nIY59jC77dzO2zhQ4BLL3EOKEFcL4AJtUys/7+fXJ6+/KPc/A/1RrYx/zu18b9b",
+	"4z9sTivDhLdzAKyRwnSHGDoLT+dxVOvWdkAvMC3lCQKL+zZz9WUhoDaUThmChMvBSIoJb6/CMZ/PmiQS",
+	"45A3baUg+BuL+mCIrj+PY01GyFqSRuFSLjZaYeHXKvmMxSRgt6HPUCgrurWd5hOBsdjFRe4ClyZLiU0F",
+	"Yu/gGErCDCPmjtqmIS42e2KM365KNcKCSRMRq1YU3kIl+1TEdNqFv1vWfl6WXdj1fjZNptYEkpts4co1",
+	"yXpQSxbGuvrAT9U0EkeGdMFPaF/DwbZdeKaprr52X5GeCbvVx8ppAX8om7+Ry0gE95f7DbLLkk/0GSF7",
+	"7Q6MOic7Mh4Y9lQP3ZpqTbPt+G+rRjTcVayg3CtIV0NG1FcilqR+/eb6ogmLlexOMm+kOrtcxBcBk40m",
+	"oVLOY6iEGLFbFsnMckdQQhqbg7PbCl0Kmo5o7dP7T/9/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -606,6 +607,36 @@ const (
 func (e SignupPendingStatus) Valid() bool {
 	switch e {
 	case VerificationRequired:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignupSessionStatus.
+const (
+	SessionCreated SignupSessionStatus = "session_created"
+)
+
+// Valid indicates whether the value is a known member of the SignupSessionStatus enum.
+func (e SignupSessionStatus) Valid() bool {
+	switch e {
+	case SessionCreated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignupSessionTokenType.
+const (
+	SignupSessionTokenTypeBearer SignupSessionTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the SignupSessionTokenType enum.
+func (e SignupSessionTokenType) Valid() bool {
+	switch e {
+	case SignupSessionTokenTypeBearer:
 		return true
 	default:
 		return false
@@ -1452,7 +1483,7 @@ type SessionList struct {
 	Sessions   []Session `json:"sessions"`
 }
 
-// SignupPending defines model for SignupPending.
+// SignupPending A new account whose email must be verified before it logs in.
 type SignupPending struct {
 	Status SignupPendingStatus `json:"status"`
 	User   User                `json:"user"`
@@ -1460,6 +1491,46 @@ type SignupPending struct {
 
 // SignupPendingStatus defines model for SignupPending.Status.
 type SignupPendingStatus string
+
+// SignupResult What a signup answers: a session (201), or, when verified emails are
+// required, the account alone (202). `status` tells them apart, so a
+// generated client narrows on it whatever the status code.
+type SignupResult struct {
+	union json.RawMessage
+}
+
+// SignupSession A new account and its first session (a TokenResponse with `status`).
+type SignupSession struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal         AAL       `json:"aal"`
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+
+	// ExpiresIn Seconds until the access token expires.
+	ExpiresIn int `json:"expires_in"`
+
+	// Mfa Present on a token response of an `aal1` session whose user has a
+	// verified factor: the factors that `POST /auth/mfa/verify` accepts to
+	// reach `aal2`, which sensitive operations need.
+	Mfa          *MFAPending            `json:"mfa,omitempty"`
+	RefreshToken string                 `json:"refresh_token"`
+	SessionId    openapi_types.UUID     `json:"session_id"`
+	Status       SignupSessionStatus    `json:"status"`
+	TokenType    SignupSessionTokenType `json:"token_type"`
+	User         User                   `json:"user"`
+}
+
+// SignupSessionStatus defines model for SignupSession.Status.
+type SignupSessionStatus string
+
+// SignupSessionTokenType defines model for SignupSession.TokenType.
+type SignupSessionTokenType string
 
 // TOTPCode defines model for TOTPCode.
 type TOTPCode struct {
@@ -1899,6 +1970,107 @@ type UpdateMemberJSONRequestBody = UpdateMemberRequest
 
 // CreateDelegatedSessionJSONRequestBody defines body for CreateDelegatedSession for application/json ContentType.
 type CreateDelegatedSessionJSONRequestBody = DelegatedSessionRequest
+
+// AsSignupSession returns the union data inside the SignupResult as a SignupSession
+func (t SignupResult) AsSignupSession() (SignupSession, error) {
+	var body SignupSession
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSignupSession overwrites any union data inside the SignupResult as the provided SignupSession
+func (t *SignupResult) FromSignupSession(v SignupSession) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"status":"session_created"}`))
+	t.union = b
+	return err
+}
+
+// MergeSignupSession performs a merge with any union data inside the SignupResult, using the provided SignupSession
+func (t *SignupResult) MergeSignupSession(v SignupSession) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"status":"session_created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSignupPending returns the union data inside the SignupResult as a SignupPending
+func (t SignupResult) AsSignupPending() (SignupPending, error) {
+	var body SignupPending
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSignupPending overwrites any union data inside the SignupResult as the provided SignupPending
+func (t *SignupResult) FromSignupPending(v SignupPending) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"status":"verification_required"}`))
+	t.union = b
+	return err
+}
+
+// MergeSignupPending performs a merge with any union data inside the SignupResult, using the provided SignupPending
+func (t *SignupResult) MergeSignupPending(v SignupPending) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"status":"verification_required"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SignupResult) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"status"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t SignupResult) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "session_created":
+		return t.AsSignupSession()
+	case "verification_required":
+		return t.AsSignupPending()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t SignupResult) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SignupResult) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -11743,9 +11915,9 @@ type SignupResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
-	JSON201 *TokenResponse
+	JSON201 *SignupResult
 	// JSON202 the response for an HTTP 202 `application/json` response
-	JSON202 *SignupPending
+	JSON202 *SignupResult
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON409 the response for an HTTP 409 `application/json` response
@@ -11765,12 +11937,12 @@ type SignupResponse struct {
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
-func (r SignupResponse) GetJSON201() *TokenResponse {
+func (r SignupResponse) GetJSON201() *SignupResult {
 	return r.JSON201
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
-func (r SignupResponse) GetJSON202() *SignupPending {
+func (r SignupResponse) GetJSON202() *SignupResult {
 	return r.JSON202
 }
 
@@ -19219,14 +19391,14 @@ func ParseSignupResponse(rsp *http.Response) (*SignupResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
-		var dest TokenResponse
+		var dest SignupResult
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
-		var dest SignupPending
+		var dest SignupResult
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -42,7 +44,12 @@ func (c *Client) Signup(ctx context.Context, email, password string) (*TokenResp
 	if res.JSON201 == nil {
 		return nil, fail(res.HTTPResponse, res.Body)
 	}
-	return res.JSON201, c.auth.save(ctx, c.auth.fromTokenResponse(res.JSON201))
+	// A SignupSession is a TokenResponse with a status: read the body as one.
+	var t TokenResponse
+	if err := json.Unmarshal(res.Body, &t); err != nil {
+		return nil, fmt.Errorf("latch: signup answer: %w", err)
+	}
+	return &t, c.auth.save(ctx, c.auth.fromTokenResponse(&t))
 }
 
 // Login logs in with email and password and makes the new session the

@@ -21,11 +21,14 @@ async function main(): Promise<void> {
   const email = `typed-${Date.now()}@example.com`;
   const password = 'typed passphrase';
 
-  // Signup answers 201 (a session) or 202 (verification pending): the two
-  // bodies narrow on `status`, which only the pending one has.
+  // Signup answers 201 (a session) or 202 (verification pending): one
+  // SignupResult whose `status` discriminates, so the comparison narrows it
+  // (`signed.user`, `signed.access_token` only type-check after it).
   const su = await api.POST('/auth/signup', { body: { email, password } });
   const signed = ok('signup', su.data, su.error);
-  if ('status' in signed) throw new Error(`signup is pending: ${signed.status}`);
+  if (signed.status !== 'session_created') throw new Error(`signup is pending: ${signed.status}`);
+  const firstAccess: string = signed.access_token;
+  if (!firstAccess) throw new Error('signup opened no session');
   const userEmail: string | null = signed.user.email;
   if (userEmail !== email) throw new Error(`email ${userEmail}`);
 

@@ -13,14 +13,14 @@ const goodPassword = "correct horse battery staple"
 
 // signup creates an account and marks its email verified (API keys need
 // it); signupUnverified leaves it unverified.
-func signup(t *testing.T, s *testutil.Server, email string) *client.TokenResponse {
+func signup(t *testing.T, s *testutil.Server, email string) *client.SignupSession {
 	t.Helper()
 	tok := signupUnverified(t, s, email)
 	s.MarkVerified(t, email)
 	return tok
 }
 
-func signupUnverified(t *testing.T, s *testutil.Server, email string) *client.TokenResponse {
+func signupUnverified(t *testing.T, s *testutil.Server, email string) *client.SignupSession {
 	t.Helper()
 	res, err := s.Client.SignupWithResponse(context.Background(), client.SignupJSONRequestBody{Email: client.Email(email), Password: goodPassword})
 	if err != nil {
@@ -29,7 +29,22 @@ func signupUnverified(t *testing.T, s *testutil.Server, email string) *client.To
 	if res.StatusCode() != http.StatusCreated {
 		t.Fatalf("signup: %d %s", res.StatusCode(), res.Body)
 	}
-	return res.JSON201
+	return signupSession(t, res)
+}
+
+// signupSession returns the session of a 201 signup answer, narrowed by
+// its discriminator as a generated client would.
+func signupSession(t *testing.T, res *client.SignupResponse) *client.SignupSession {
+	t.Helper()
+	if res.JSON201 == nil {
+		t.Fatalf("signup: %d %s", res.StatusCode(), res.Body)
+	}
+	v, err := res.JSON201.ValueByDiscriminator()
+	tok, ok := v.(client.SignupSession)
+	if err != nil || !ok || tok.Status != client.SessionCreated {
+		t.Fatalf("signup answered %T %v: %s", v, err, res.Body)
+	}
+	return &tok
 }
 
 func forEachDialect(t *testing.T, f func(t *testing.T, dialect string)) {

@@ -130,7 +130,7 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 	ctx := context.Background()
 	su, _ := r.client.SignupWithResponse(ctx, client.SignupJSONRequestBody{Email: "fail@example.com", Password: goodPassword})
 	r.store.failListSessions = true
-	res, err := r.client.ListSessionsWithResponse(ctx, nil, testutil.Bearer(su.JSON201.AccessToken))
+	res, err := r.client.ListSessionsWithResponse(ctx, nil, testutil.Bearer(signupSession(t, su).AccessToken))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func sessionIP(t *testing.T, s *testutil.Server, email, xff string) string {
 	if err != nil || res.StatusCode() != http.StatusCreated {
 		t.Fatalf("signup: %v %d %s", err, res.StatusCode(), res.Body)
 	}
-	list, err := s.Client.ListSessionsWithResponse(ctx, nil, testutil.Bearer(res.JSON201.AccessToken))
+	list, err := s.Client.ListSessionsWithResponse(ctx, nil, testutil.Bearer(signupSession(t, res).AccessToken))
 	if err != nil || list.StatusCode() != 200 || len(list.JSON200.Sessions) != 1 || list.JSON200.Sessions[0].Ip == nil {
 		t.Fatalf("sessions: %v %s", err, list.Body)
 	}

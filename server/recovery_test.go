@@ -150,7 +150,7 @@ func TestPasswordResetFlow(t *testing.T) {
 			t.Fatalf("new password: %d %s", r.StatusCode(), r.Body)
 		}
 		// Every session is revoked: old refresh tokens are refused...
-		for _, old := range []*client.TokenResponse{first, second} {
+		for _, old := range []struct{ RefreshToken, AccessToken string }{{first.RefreshToken, first.AccessToken}, {second.RefreshToken, second.AccessToken}} {
 			r, _ := s.Client.RefreshWithResponse(ctx, client.RefreshJSONRequestBody{RefreshToken: old.RefreshToken})
 			if r.StatusCode() != 401 || r.JSON401.Error != client.ErrorCodeInvalidGrant {
 				t.Fatalf("old refresh token after reset: %d %s", r.StatusCode(), r.Body)

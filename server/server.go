@@ -90,10 +90,18 @@ func (s *Server) Signup(ctx context.Context, req api.SignupRequestObject) (api.S
 	if err != nil {
 		return nil, err
 	}
+	var out api.SignupResult
 	if t.Pending {
-		return api.Signup202JSONResponse{Status: api.VerificationRequired, User: apiUser(&t.User)}, nil
+		err := out.FromSignupPending(api.SignupPending{Status: api.VerificationRequired, User: apiUser(&t.User)})
+		return api.Signup202JSONResponse(out), err
 	}
-	return api.Signup201JSONResponse(apiTokens(t)), nil
+	r := apiTokens(t)
+	err = out.FromSignupSession(api.SignupSession{
+		Status: api.SessionCreated, AccessToken: r.AccessToken, TokenType: api.SignupSessionTokenType(r.TokenType),
+		ExpiresIn: r.ExpiresIn, ExpiresAt: r.ExpiresAt, RefreshToken: r.RefreshToken, SessionId: r.SessionId,
+		User: r.User, Aal: r.Aal, Mfa: r.Mfa,
+	})
+	return api.Signup201JSONResponse(out), err
 }
 
 // Login opens a session with email and password.

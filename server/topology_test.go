@@ -172,7 +172,7 @@ func TestCancelledRequestsAreNotFailures(t *testing.T) {
 	r.store.blockListSessions = true
 	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	_, err := r.client.ListSessionsWithResponse(cctx, nil, testutil.Bearer(su.JSON201.AccessToken))
+	_, err := r.client.ListSessionsWithResponse(cctx, nil, testutil.Bearer(signupSession(t, su).AccessToken))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("the client's request ended with %v", err)
 	}

@@ -143,7 +143,10 @@ func TestLoginRequiresVerifiedEmail(t *testing.T) {
 		box := &mailbox{}
 		// Signup creates the account but opens no session: login would refuse one.
 		su, err := s.Client.SignupWithResponse(context.Background(), client.SignupJSONRequestBody{Email: "strict@example.com", Password: goodPassword})
-		if err != nil || su.StatusCode() != 202 || su.JSON202 == nil || su.JSON202.Status != "verification_required" {
+		if err != nil || su.StatusCode() != 202 || su.JSON202 == nil {
+			t.Fatalf("signup with verification required: %v %d %s", err, su.StatusCode(), su.Body)
+		}
+		if p, err := su.JSON202.AsSignupPending(); err != nil || p.Status != client.VerificationRequired || p.User.Email == nil || *p.User.Email != "strict@example.com" {
 			t.Fatalf("signup with verification required: %v %d %s", err, su.StatusCode(), su.Body)
 		}
 		if strings.Contains(string(su.Body), "token") {

@@ -207,7 +207,11 @@ func TestKeysSealUpgradesAnUnsealedDatabase(t *testing.T) {
 			if err != nil || res.StatusCode() != 201 {
 				t.Fatalf("signup: %v %s", err, res.Body)
 			}
-			tok := res.JSON201
+			su, err := res.JSON201.AsSignupSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := &client.TokenResponse{AccessToken: su.AccessToken, RefreshToken: su.RefreshToken}
 			// A TOTP factor enrolled without a master key: its seed is
 			// stored unsealed too, and keys seal must seal it.
 			en, err := old.Client.EnrollTOTPWithResponse(ctx, client.EnrollTOTPJSONRequestBody{}, testutil.Bearer(tok.AccessToken))

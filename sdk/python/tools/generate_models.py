@@ -53,6 +53,16 @@ class Gen:
             schema = self.schemas.get(self.ref_name(schema["$ref"]), {})
         return schema
 
+    def union(self, schema: Any) -> Any:
+        """Returns the schema if it is a oneOf with a discriminator, else None."""
+        s = self.resolve(schema)
+        return s if isinstance(s, dict) and "oneOf" in s and "discriminator" in s else None
+
+    def union_decoder(self, schema: Any) -> str:
+        """Names the function that decodes a discriminated oneOf."""
+        name = self.ref_name(schema["$ref"])
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", self.names[name]).lower() + "_from_dict"
+
     def is_object(self, schema: Any) -> bool:
         s = self.resolve(schema)
         return isinstance(s, dict) and (bool(s.get("properties")) or "allOf" in s)
@@ -98,6 +108,8 @@ class Gen:
         if isinstance(schema, dict) and "$ref" in schema:
             if self.is_object(schema):
                 return f"{self.py_type(schema)}.from_dict({v})"
+            if self.union(schema):
+                return f"{self.union_decoder(schema)}({v})"
             return self.decode(self.resolve(schema), v) if self.resolve(schema).get("type") == "array" else v
         if isinstance(schema, dict) and schema.get("type") == "array":
             inner = self.decode(schema.get("items", {}), "x")
@@ -119,9 +131,13 @@ class Gen:
                "from __future__ import annotations", "", "from dataclasses import dataclass, field",
                "from typing import Any, Literal, Mapping", "",
                "__all__ = [" + ", ".join(repr(self.names[n]) for n in self.schemas) + "]", ""]
+        unions: list[str] = []
         for name, schema in self.schemas.items():
             cls = self.names[name]
             doc = (schema.get("description") or "").strip().replace('"""', "'''") if isinstance(schema, dict) else ""
+            if self.union(schema):
+                unions += self.union_model(name, schema, doc)
+                continue
             if not self.is_object(schema):
                 out += ["", f"{cls} = {self.py_type({**schema, '$ref': None} if False else schema)}"]
                 if doc:
@@ -158,7 +174,25 @@ class Gen:
                     out.append(f"        if self.{ident(p)} is not None:")
                     out.append(f"            d[{p!r}] = {enc}")
             out.append("        return d")
-        return "\n".join(out) + "\n"
+        return "\n".join(out + unions) + "\n"
+
+    def union_model(self, name: str, schema: Any, doc: str) -> list[str]:
+        """A discriminated oneOf: a type alias of its members and a function
+        that decodes the member its discriminator names. Emitted after the
+        classes, which the alias names."""
+        cls = self.names[name]
+        prop = schema["discriminator"]["propertyName"]
+        members = [self.py_type(m) for m in schema["oneOf"]]
+        out = ["", "", f"{cls} = " + " | ".join(members)]
+        if doc:
+            out.append(f'"""{doc}"""')
+        out += ["", "", f"def {self.union_decoder({'$ref': name})}(d: Mapping[str, Any]) -> {cls}:",
+                f'    """Decodes the member of {cls} that {prop!r} names."""',
+                f"    kind = d.get({prop!r})"]
+        for value, ref in schema["discriminator"].get("mapping", {}).items():
+            out += [f"    if kind == {value!r}:", f"        return {self.names[self.ref_name(ref)]}.from_dict(d)"]
+        out.append(f"    raise ValueError(f'unknown {prop} {{kind!r}} of {cls}')")
+        return out
 
     def json_schema(self, content: Any) -> Any:
         if not isinstance(content, dict):
@@ -234,6 +268,8 @@ class Gen:
             else:
                 b = "body"
             out.append(f"        status, data = self._send({method!r}, {path!r}, {pp}, {qp}, {b}, {auth!r})")
+            # Statuses that share a schema share one branch.
+            branches: dict[str, list[int]] = {}
             for status, s in results:
                 if s is None:
                     expr = "None"
@@ -241,10 +277,15 @@ class Gen:
                     expr = self.decode_q(s, "data")
                     if expr == "data":
                         expr = f"cast({self.qual(s)!r}, data)"
+                branches.setdefault(expr, []).append(status)
+            for expr, statuses in branches.items():
                 if len(results) == 1:
                     out.append(f"        return {expr}")
+                elif len(statuses) == 1:
+                    out.append(f"        if status == {statuses[0]}:")
+                    out.append(f"            return {expr}")
                 else:
-                    out.append(f"        if status == {status}:")
+                    out.append(f"        if status in {tuple(statuses)}:")
                     out.append(f"            return {expr}")
             if len(results) > 1:
                 out.append(f"        raise ValueError(f'unexpected status {{status}} of {oid}')")
@@ -263,7 +304,8 @@ class Gen:
     def decode_q(self, schema: Any, v: str) -> str:
         d = self.decode(schema, v)
         names = set(self.names.values())
-        return re.sub(r"\b([A-Za-z_][A-Za-z0-9_]*)\.from_dict", lambda mo: ("m." if mo.group(1) in names else "") + mo.group(1) + ".from_dict", d)
+        d = re.sub(r"\b([A-Za-z_][A-Za-z0-9_]*)\.from_dict", lambda mo: ("m." if mo.group(1) in names else "") + mo.group(1) + ".from_dict", d)
+        return re.sub(r"(?<![.\w])([a-z_]+_from_dict)\(", r"m.\1(", d)
 
     def resolve_param(self, p: Any) -> Any:
         while isinstance(p, dict) and "$ref" in p:

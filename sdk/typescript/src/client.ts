@@ -9,6 +9,8 @@ export type Schemas = components['schemas'];
 export type User = Schemas['User'];
 export type TokenResponse = Schemas['TokenResponse'];
 export type SignupPending = Schemas['SignupPending'];
+export type SignupSession = Schemas['SignupSession'];
+export type SignupResult = Schemas['SignupResult'];
 export type Session = Schemas['Session'];
 export type SessionList = Schemas['SessionList'];
 export type ExchangeRequest = Schemas['ExchangeRequest'];
@@ -212,11 +214,13 @@ export class LatchClient {
 
   // ---- flows -------------------------------------------------------------
 
-  /** signup creates an account and opens its session; with LATCH_REQUIRE_VERIFIED_EMAIL it returns the pending answer and opens none. */
-  async signup(email: string, password: string): Promise<TokenResponse | SignupPending> {
-    const r = await this.api.POST('/auth/signup', { body: { email, password } });
-    const body = await this.unwrap(r);
-    if ('access_token' in body) await this.saveSession(body);
+  /**
+   * signup creates an account and opens its session (`status` is `session_created`); with
+   * LATCH_REQUIRE_VERIFIED_EMAIL it opens none and answers `status: 'verification_required'`.
+   */
+  async signup(email: string, password: string): Promise<SignupResult> {
+    const body = await this.unwrap(await this.api.POST('/auth/signup', { body: { email, password } }));
+    if (body.status === 'session_created') await this.saveSession(body);
     return body;
   }
 

@@ -1485,8 +1485,29 @@ export interface components {
                 [key: string]: unknown;
             };
         };
-        SignupPending: {
+        /**
+         * @description What a signup answers: a session (201), or, when verified emails are
+         *     required, the account alone (202). `status` tells them apart, so a
+         *     generated client narrows on it whatever the status code.
+         */
+        SignupResult: components["schemas"]["SignupSession"] | components["schemas"]["SignupPending"];
+        /** @description A new account and its first session (a TokenResponse with `status`). */
+        SignupSession: components["schemas"]["TokenResponse"] & {
             /** @enum {string} */
+            status: "session_created";
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            status: "session_created";
+        };
+        /** @description A new account whose email must be verified before it logs in. */
+        SignupPending: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
             status: "verification_required";
             user: components["schemas"]["User"];
         };
@@ -2540,26 +2561,29 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The account was created; the response opens a session. */
+            /**
+             * @description The account was created and the response opens a session
+             *     (`status` is `session_created`).
+             */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenResponse"];
+                    "application/json": components["schemas"]["SignupResult"];
                 };
             };
             /**
              * @description The account was created, but `LATCH_REQUIRE_VERIFIED_EMAIL` is on:
              *     no session opens until the email is verified (a verification mail
-             *     is queued). Log in afterwards.
+             *     is queued; `status` is `verification_required`). Log in afterwards.
              */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SignupPending"];
+                    "application/json": components["schemas"]["SignupResult"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -36,7 +36,8 @@ test('signup, me, sessions, login, error types', async () => {
   const { c, events } = client();
   const addr = email('flow');
   const r = await c.signup(addr, PASSWORD);
-  assert.ok('access_token' in r);
+  assert.equal(r.status, 'session_created');
+  assert.ok(r.status === 'session_created' && r.access_token);
   assert.equal(events.signedIn.length, 1);
   const me = await c.me();
   assert.equal(me.email, addr);

@@ -425,13 +425,11 @@ class API:
         status, data = self._send('PUT', '/organizations/{org_id}/audiences', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
         return m.AudienceList.from_dict(data)
 
-    def signup(self, body: m.Credentials) -> m.TokenResponse | m.SignupPending:
+    def signup(self, body: m.Credentials) -> m.SignupResult:
         """Create an account and open its first session. POST /auth/signup."""
         status, data = self._send('POST', '/auth/signup', {}, {}, body.to_dict(), 'none')
-        if status == 201:
-            return m.TokenResponse.from_dict(data)
-        if status == 202:
-            return m.SignupPending.from_dict(data)
+        if status in (201, 202):
+            return m.signup_result_from_dict(data)
         raise ValueError(f'unexpected status {status} of signup')
 
     def update_member(self, org_id: str, user_id: str, body: m.UpdateMemberRequest) -> m.Member:

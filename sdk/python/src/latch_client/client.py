@@ -164,10 +164,12 @@ class Client:
 
     # ---- flows ---------------------------------------------------------------
 
-    def signup(self, email: str, password: str) -> m.TokenResponse | m.SignupPending:
-        """Creates an account and opens its session (unless Latch requires a verified email first)."""
+    def signup(self, email: str, password: str) -> m.SignupResult:
+        """Creates an account and opens its session (a SignupSession, status
+        ``session_created``), or, when Latch requires a verified email first,
+        opens none (a SignupPending, status ``verification_required``)."""
         r = self.api.signup(m.Credentials(email=email, password=password))
-        if isinstance(r, m.TokenResponse):
+        if isinstance(r, m.SignupSession):
             self._save_session(r)
         return r
 
@@ -271,14 +273,14 @@ class Client:
         else:
             yield
 
-    def _from_token_response(self, r: m.TokenResponse) -> Tokens:
+    def _from_token_response(self, r: m.TokenResponse | m.SignupSession) -> Tokens:
         now = self._now()
         return Tokens(
             access_token=r.access_token, refresh_token=r.refresh_token, issued_at=now,
             expires_at=now + r.expires_in if r.expires_in > 0 else now, session_id=r.session_id, user_id=r.user.id,
         )
 
-    def _save_session(self, r: m.TokenResponse) -> None:
+    def _save_session(self, r: m.TokenResponse | m.SignupSession) -> None:
         t = self._from_token_response(r)
         with self._store_lock():
             self.store.save(t)
