@@ -1083,7 +1083,20 @@ type IntrospectionRequest struct {
 
 // IntrospectionResponse RFC 7662. An inactive token is exactly `{"active": false}`.
 type IntrospectionResponse struct {
-	Active   bool      `json:"active"`
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal    *AAL `json:"aal,omitempty"`
+	Active bool `json:"active"`
+
+	// Amr The authentication methods (RFC 8176) of a session's token: an
+	// access token's `amr` claim, a refresh token's session's methods.
+	// With `aal`, absent for API keys and exchanged tokens.
+	Amr      *[]string `json:"amr,omitempty"`
 	Aud      *[]string `json:"aud,omitempty"`
 	AuthTime *int64    `json:"auth_time,omitempty"`
 

@@ -101,6 +101,10 @@ func TestDelegatedSessionLifecycle(t *testing.T) {
 		if len(ls.JSON200.Sessions) != 2 || *ls.JSON200.Sessions[0].ExternalId != "auth0|1" || *ls.JSON200.Sessions[0].OrgId != org.Id {
 			t.Fatalf("list: %s", ls.Body)
 		}
+		// Listed like any session: with its assurance level.
+		if a := ls.JSON200.Sessions[0].Aal; a == nil || *a != client.Aal1 {
+			t.Fatalf("a delegated session's assurance in the list: %s", ls.Body)
+		}
 		ls, _ = s.Client.ListOrgSessionsWithResponse(ctx, org.Id, nil, key)
 		if check(t, "list all", ls.StatusCode(), ls.Body, 200); len(ls.JSON200.Sessions) != 3 {
 			t.Fatalf("list all: %s", ls.Body)

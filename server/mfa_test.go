@@ -527,3 +527,42 @@ func TestMFAWebAuthn(t *testing.T) {
 		wantAssurance(t, pl.JSON200.AccessToken, "aal2", "swk", "mfa")
 	})
 }
+
+// TestIntrospectionShowsAssurance: introspection tells a resource server a
+// session's assurance as the token carries it (an access token's claims,
+// a refresh token's session), and nothing of it for an API key.
+func TestIntrospectionShowsAssurance(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d)
+		ada := signup(t, s, "assured@example.com")
+		rs := createKey(t, s, testutil.Bearer(ada.AccessToken), "resource server", "tokens:introspect")
+		caller := basic("my-resource-server", rs.Key)
+		want := func(what, tok, aal string, amr ...string) {
+			t.Helper()
+			in := active(t, what, s, tok, caller)
+			var gotAAL string
+			var gotAMR []string
+			if in.Aal != nil {
+				gotAAL = string(*in.Aal)
+			}
+			if in.Amr != nil {
+				gotAMR = *in.Amr
+			}
+			if gotAAL != aal || !slices.Equal(gotAMR, amr) {
+				t.Fatalf("%s: introspected assurance %q %v, want %q %v", what, gotAAL, gotAMR, aal, amr)
+			}
+		}
+		want("password session's access token", ada.AccessToken, "aal1", "pwd")
+		want("password session's refresh token", ada.RefreshToken, "aal1", "pwd")
+		want("API key", rs.Key, "")
+
+		_, conf := enrollTOTP(t, s, ada.AccessToken)
+		want("aal2 access token", conf.Tokens.AccessToken, "aal2", "pwd", "otp", "mfa")
+		want("aal2 refresh token", conf.Tokens.RefreshToken, "aal2", "pwd", "otp", "mfa")
+		l := login(s, "assured@example.com", goodPassword)
+		if l.JSON200 == nil {
+			t.Fatalf("login: %d %s", l.StatusCode(), l.Body)
+		}
+		want("new login before its second factor", l.JSON200.RefreshToken, "aal1", "pwd")
+	})
+}

@@ -134,6 +134,14 @@ func apiIntrospection(in *service.Introspection) api.IntrospectionResponse {
 		out.Aud = &aud
 	}
 	out.Exp, out.Iat, out.AuthTime = unix(in.Exp), unix(in.Iat), unix(in.AuthTime)
+	if in.AAL != "" {
+		aal := apiAAL(in.AAL)
+		out.Aal = &aal
+	}
+	if len(in.AMR) > 0 {
+		amr := append([]string(nil), in.AMR...)
+		out.Amr = &amr
+	}
 	use := api.IntrospectionResponseTokenUse(in.TokenUse)
 	out.TokenUse = &use
 	if in.TokenUse == service.TokenUseAccess {

@@ -38,6 +38,11 @@ type Introspection struct {
 	SID      string
 	OrgID    string
 	Ext      string
+	// AAL and AMR are a session's assurance and methods: the access
+	// token's claims, or the refresh token's session's (empty for API keys
+	// and exchanged tokens).
+	AAL      string
+	AMR      []string
 	Exp      *time.Time
 	Iat      *time.Time
 	AuthTime *time.Time
@@ -142,7 +147,7 @@ func (s *Service) introspectAccess(ctx context.Context, tok string) (*Introspect
 
 func accessIntrospection(c *token.Claims) *Introspection {
 	in := &Introspection{TokenUse: TokenUseAccess, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject,
-		Audience: c.Audience, JTI: c.ID, SID: c.SID, OrgID: c.OrgID, Ext: c.Ext}
+		Audience: c.Audience, JTI: c.ID, SID: c.SID, OrgID: c.OrgID, Ext: c.Ext, AAL: c.AAL, AMR: c.AMR}
 	if c.ExpiresAt != nil {
 		in.Exp = &c.ExpiresAt.Time
 	}
@@ -168,7 +173,10 @@ func (s *Service) introspectRefresh(ctx context.Context, tok string) (*Introspec
 	}
 	created := sess.CreatedAt
 	in := &Introspection{TokenUse: TokenUseRefresh, ClientID: s.cfg.ClientID, Subject: sess.UserID.String(),
-		SID: sess.ID.String(), Exp: &exp, AuthTime: &created}
+		SID: sess.ID.String(), Exp: &exp, AuthTime: &created, AAL: sess.AAL, AMR: sess.AMR}
+	if in.AAL == "" {
+		in.AAL = domain.AAL1 // a session stored before multi-factor authentication
+	}
 	if sess.OrgID != nil {
 		in.OrgID = sess.OrgID.String()
 	}

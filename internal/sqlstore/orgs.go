@@ -244,8 +244,7 @@ type orgSessionRow struct {
 // ListOrgSessions returns the organization's active delegated sessions,
 // newest first, with their external ids.
 func (s *Store) ListOrgSessions(ctx context.Context, orgID uuid.UUID, externalID string, now time.Time, after *domain.Cursor, limit int) ([]domain.Session, error) {
-	q := `SELECT s.id, s.user_id, s.org_id, s.created_at, s.last_used_at, s.expires_at, s.absolute_expires_at,
-			s.revoked_at, s.user_agent, s.ip, u.external_id
+	q := `SELECT ` + prefixed("s", sessionCols, false) + `, u.external_id
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.org_id = ? AND u.org_id = s.org_id AND s.revoked_at IS NULL AND s.expires_at > ? AND s.absolute_expires_at > ?`
 	args := []any{orgID, ts(now), ts(now)}

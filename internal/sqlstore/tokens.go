@@ -18,8 +18,7 @@ func (s *Store) RefreshTokenSession(ctx context.Context, hash []byte) (*domain.S
 		TokenUsedAt    nts `db:"token_used_at"`
 		TokenRevokedAt nts `db:"token_revoked_at"`
 	}
-	err := s.get(ctx, &r, `SELECT s.id, s.user_id, s.org_id, s.created_at, s.last_used_at, s.expires_at,
-		s.absolute_expires_at, s.revoked_at, s.user_agent, s.ip,
+	err := s.get(ctx, &r, `SELECT `+prefixed("s", sessionCols, false)+`,
 		t.used_at AS token_used_at, t.revoked_at AS token_revoked_at
 		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?`, hash)
 	if err != nil {

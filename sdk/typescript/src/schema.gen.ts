@@ -1939,6 +1939,13 @@ export interface components {
             /** Format: uuid */
             org_id?: string;
             ext?: string;
+            aal?: components["schemas"]["AAL"];
+            /**
+             * @description The authentication methods (RFC 8176) of a session's token: an
+             *     access token's `amr` claim, a refresh token's session's methods.
+             *     With `aal`, absent for API keys and exchanged tokens.
+             */
+            amr?: string[];
         };
         UserInfo: {
             /** Format: uuid */

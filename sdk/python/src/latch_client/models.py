@@ -1565,12 +1565,14 @@ class IntrospectionResponse:
     sid: str | None = None
     org_id: str | None = None
     ext: str | None = None
+    aal: AAL | None = None
+    amr: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IntrospectionResponse:
-        known = {'active', 'scope', 'client_id', 'sub', 'exp', 'iat', 'auth_time', 'iss', 'aud', 'jti', 'token_type', 'token_use', 'sid', 'org_id', 'ext'}
+        known = {'active', 'scope', 'client_id', 'sub', 'exp', 'iat', 'auth_time', 'iss', 'aud', 'jti', 'token_type', 'token_use', 'sid', 'org_id', 'ext', 'aal', 'amr'}
         return cls(
             active=d['active'],
             scope=d['scope'] if d.get('scope') is not None else None,
@@ -1587,6 +1589,8 @@ class IntrospectionResponse:
             sid=d['sid'] if d.get('sid') is not None else None,
             org_id=d['org_id'] if d.get('org_id') is not None else None,
             ext=d['ext'] if d.get('ext') is not None else None,
+            aal=d['aal'] if d.get('aal') is not None else None,
+            amr=d['amr'] if d.get('amr') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -1621,6 +1625,10 @@ class IntrospectionResponse:
             d['org_id'] = self.org_id
         if self.ext is not None:
             d['ext'] = self.ext
+        if self.aal is not None:
+            d['aal'] = self.aal
+        if self.amr is not None:
+            d['amr'] = self.amr
         return d
 
 
