@@ -16,6 +16,8 @@ import (
 	"github.com/latchauth/latch/client"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/ratelimit"
+	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/testutil"
 )
 
@@ -564,5 +566,42 @@ func TestIntrospectionShowsAssurance(t *testing.T) {
 			t.Fatalf("login: %d %s", l.StatusCode(), l.Body)
 		}
 		want("new login before its second factor", l.JSON200.RefreshToken, "aal1", "pwd")
+	})
+}
+
+// TestUnconfirmedEnrolmentIsPruned: a TOTP enrolment never confirmed stays
+// listed (unverified) for service.UnconfirmedFactorTTL, then pruning
+// removes it; a confirmed factor stays.
+func TestUnconfirmedEnrolmentIsPruned(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d)
+		ctx := context.Background()
+		u := signup(t, s, "abandons@example.com")
+		_, conf := enrollTOTP(t, s, u.AccessToken)
+		aal2 := testutil.Bearer(conf.Tokens.AccessToken)
+		en, _ := s.Client.EnrollTOTPWithResponse(ctx, client.EnrollTOTPJSONRequestBody{}, aal2)
+		if en.JSON201 == nil {
+			t.Fatalf("second enrolment: %d %s", en.StatusCode(), en.Body)
+		}
+		// The access token has long expired by then: read the store.
+		factors := func() []domain.Factor {
+			t.Helper()
+			if _, err := s.App.Service.Prune(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f, err := s.App.Store.ListFactors(ctx, u.User.Id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+		s.Clock.Advance(service.UnconfirmedFactorTTL - time.Minute)
+		if f := factors(); len(f) != 2 {
+			t.Fatalf("before the TTL: %+v", f)
+		}
+		s.Clock.Advance(2 * time.Minute)
+		if f := factors(); len(f) != 1 || f[0].ID == en.JSON201.Factor.Id || !f[0].Verified() {
+			t.Fatalf("after the TTL: %+v", f)
+		}
 	})
 }

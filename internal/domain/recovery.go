@@ -143,12 +143,18 @@ const (
 	PruneEvents         = "security_events"
 	PruneOutbox         = "mail_outbox"
 	PruneRateLimits     = "rate_limits"
+	// PruneMFAChallenges are WebAuthn ceremonies that expired unfinished.
+	PruneMFAChallenges = "mfa_challenges"
+	// PruneMFAFactors are factors whose enrolment was never confirmed.
+	// (Used TOTP steps need no pruning: a factor keeps its last ten.)
+	PruneMFAFactors = "mfa_factors"
 )
 
 // PruneKinds returns the kinds in the order they are pruned: refresh tokens
 // before the sessions that own them.
 func PruneKinds() []string {
-	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits}
+	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits,
+		PruneMFAChallenges, PruneMFAFactors}
 }
 
 // Pruner deletes rows that are no longer needed, in bounded batches so that
@@ -157,8 +163,10 @@ type Pruner interface {
 	// Prune deletes at most limit rows of the kind that ended before
 	// before: refresh tokens of sessions that ended, sessions that ended and
 	// have no refresh token left, spent or expired recovery tokens, events
-	// created before it, outbox messages sent or abandoned before it, and
-	// shared rate-limit rows whose bucket was full again before it.
+	// created before it, outbox messages sent or abandoned before it,
+	// shared rate-limit rows whose bucket was full again before it, WebAuthn
+	// ceremonies that expired before it, and unconfirmed factors created
+	// before it.
 	// It returns how many rows it deleted.
 	Prune(ctx context.Context, kind string, before time.Time, limit int) (int, error)
 }

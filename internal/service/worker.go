@@ -39,14 +39,23 @@ func (s *Service) pruneCutoff(kind string, now time.Time) time.Time {
 		return now.Add(-s.cfg.Recovery.EventRetention)
 	case domain.PruneOutbox:
 		return now.Add(-s.cfg.Recovery.OutboxRetention)
+	case domain.PruneMFAFactors:
+		return now.Add(-UnconfirmedFactorTTL)
 	}
 	return now
 }
 
+// UnconfirmedFactorTTL is how long a factor whose enrolment was never
+// confirmed (a TOTP secret shown but no code sent back) is kept before
+// pruning removes it; until then it is listed, unverified, and can be
+// confirmed or removed.
+const UnconfirmedFactorTTL = 24 * time.Hour
+
 // Prune deletes what is no longer needed: refresh tokens and sessions that
 // ended, spent or expired reset and verification tokens, security events
-// older than the retention, sent or abandoned mails older than theirs, and
-// shared rate-limit rows whose bucket is full again.
+// older than the retention, sent or abandoned mails older than theirs,
+// shared rate-limit rows whose bucket is full again, expired WebAuthn
+// ceremonies, and factors left unconfirmed for UnconfirmedFactorTTL.
 // Each statement deletes at most PruneBatch rows. It returns the rows
 // deleted per kind; on a failure it stops and returns what it did so far.
 func (s *Service) Prune(ctx context.Context) (map[string]int, error) {
@@ -88,7 +97,8 @@ func (s *Service) RunPruner(ctx context.Context) {
 			if total > 0 {
 				s.log.Info("pruned", "refresh_tokens", n[domain.PruneRefreshTokens], "sessions", n[domain.PruneSessions],
 					"recovery_tokens", n[domain.PruneRecoveryTokens], "security_events", n[domain.PruneEvents], "mail_outbox", n[domain.PruneOutbox],
-					"rate_limits", n[domain.PruneRateLimits])
+					"rate_limits", n[domain.PruneRateLimits], "mfa_challenges", n[domain.PruneMFAChallenges],
+					"mfa_factors", n[domain.PruneMFAFactors])
 			}
 		}
 		select {

@@ -293,16 +293,12 @@ func (s *Store) CountRecoveryCodes(ctx context.Context, userID uuid.UUID) (int, 
 	return n, nil
 }
 
-// SaveChallenge stores a pending ceremony, and forgets the expired ones.
+// SaveChallenge stores a pending ceremony. Expired ones are left to
+// pruning (domain.PruneMFAChallenges); TakeChallenge refuses them.
 func (s *Store) SaveChallenge(ctx context.Context, c *domain.Challenge) error {
-	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM mfa_challenges WHERE expires_at <= ?`), ts(c.CreatedAt)); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO mfa_challenges (challenge_hash, kind, user_id, session_id, data, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`), c.Hash, c.Kind, nullUUID(c.UserID), nullUUID(c.SessionID), c.Data, ts(c.CreatedAt), ts(c.ExpiresAt))
-		return err
-	})
+	_, err := s.exec(ctx, `INSERT INTO mfa_challenges (challenge_hash, kind, user_id, session_id, data, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, c.Hash, c.Kind, nullUUID(c.UserID), nullUUID(c.SessionID), c.Data, ts(c.CreatedAt), ts(c.ExpiresAt))
+	return translate(err)
 }
 
 // TakeChallenge removes and returns the pending ceremony with the hash, so

@@ -153,3 +153,48 @@ func TestMFAMigrationKeepsThePreviousReleaseWorking(t *testing.T) {
 		})
 	}
 }
+
+// TestPruneMFA: pruning removes what multi-factor authentication leaves
+// behind (ceremonies that expired unfinished, enrolments never confirmed)
+// and nothing that still counts.
+func TestPruneMFA(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		u, sess, _ := newUser(t, s, "mfa-prune@example.com")
+		old := &domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorTOTP, Name: "abandoned", CreatedAt: now.Add(-2 * time.Hour), TOTPSecret: []byte("sealed")}
+		young := &domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorTOTP, Name: "in progress", CreatedAt: now, TOTPSecret: []byte("sealed")}
+		kept := &domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorTOTP, Name: "confirmed", CreatedAt: now.Add(-2 * time.Hour), TOTPSecret: []byte("sealed")}
+		for _, f := range []*domain.Factor{old, young, kept} {
+			if err := s.CreateFactor(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.ConfirmFactor(ctx, domain.FactorChange{Factor: kept, SessionID: sess.ID, AAL: domain.AAL2, AMR: []string{"pwd", "otp", "mfa"}, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		expired := &domain.Challenge{Hash: hash([]byte("expired")), Kind: domain.ChallengePasskey, Data: []byte("{}"), CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}
+		live := &domain.Challenge{Hash: hash([]byte("live")), Kind: domain.ChallengePasskey, Data: []byte("{}"), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+		for _, c := range []*domain.Challenge{expired, live} {
+			if err := s.SaveChallenge(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Unconfirmed factors created before the cutoff go, one batch at a time.
+		if n, err := s.Prune(ctx, domain.PruneMFAFactors, now.Add(-time.Minute), 1); err != nil || n != 1 {
+			t.Fatalf("factors pruned: %d %v", n, err)
+		}
+		if n, err := s.Prune(ctx, domain.PruneMFAFactors, now.Add(-time.Minute), 10); err != nil || n != 0 {
+			t.Fatalf("factors pruned again: %d %v", n, err)
+		}
+		if n, err := s.Prune(ctx, domain.PruneMFAChallenges, now, 10); err != nil || n != 1 {
+			t.Fatalf("challenges pruned: %d %v", n, err)
+		}
+		fs, err := s.ListFactors(ctx, u.ID)
+		if err != nil || len(fs) != 2 || fs[0].ID == old.ID || fs[1].ID == old.ID {
+			t.Fatalf("factors left: %+v %v", fs, err)
+		}
+		if _, err := s.TakeChallenge(ctx, live.Hash, now); err != nil {
+			t.Fatalf("the live challenge was pruned: %v", err)
+		}
+	})
+}

@@ -29,7 +29,9 @@ var pruneCandidates = map[string]string{
 	// a full bucket, the same as no row: the next check inserts it afresh.
 	// A check racing with the delete either waits for it (and inserts) or
 	// holds the row, which SKIP LOCKED then leaves alone.
-	domain.PruneRateLimits: `SELECT key FROM rate_limits WHERE tat < ? LIMIT ?`,
+	domain.PruneRateLimits:    `SELECT key FROM rate_limits WHERE tat < ? LIMIT ?`,
+	domain.PruneMFAChallenges: `SELECT challenge_hash FROM mfa_challenges WHERE expires_at < ? LIMIT ?`,
+	domain.PruneMFAFactors:    `SELECT id FROM mfa_factors WHERE verified_at IS NULL AND created_at < ? LIMIT ?`,
 }
 
 // pruneTables names each kind's table and its key column.
@@ -40,6 +42,8 @@ var pruneTables = map[string]struct{ table, key string }{
 	domain.PruneEvents:         {"security_events", "id"},
 	domain.PruneOutbox:         {"mail_outbox", "id"},
 	domain.PruneRateLimits:     {"rate_limits", "key"},
+	domain.PruneMFAChallenges:  {"mfa_challenges", "challenge_hash"},
+	domain.PruneMFAFactors:     {"mfa_factors", "id"},
 }
 
 // Prune deletes at most limit rows of the kind that ended before before, in
