@@ -111,7 +111,8 @@ func newRig(t *testing.T, cfg service.Config) *rig {
 		default:
 		}
 	}
-	handler, err := server.NewHandler(server.Config{Version: app.Version(), Observe: observe}, svc, log, latch.SpecYAML(), nil)
+	handler, err := server.NewHandler(server.Config{Version: app.Version(), Observe: observe},
+		server.Services{Core: svc, Events: service.NewEvents(st)}, log, latch.SpecYAML(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,14 @@ type Config struct {
 	// Observe, when set, is told of every answered request (metrics); a
 	// request whose client went away is StatusClientClosedRequest.
 	Observe func(method, path string, status int, d time.Duration)
+}
+
+// Services are the services the HTTP layer calls: the core (sign-up,
+// login, sessions, authentication, signing keys, health) and one per
+// feature.
+type Services struct {
+	Core   *service.Service
+	Events *service.Events
 	// MFA is multi-factor authentication; nil turns it off.
 	MFA *service.MFA
 }
@@ -60,8 +68,8 @@ func LoadSpec(yamlDoc []byte) (*openapi3.T, error) {
 
 // NewHandler returns the whole HTTP API: base middleware (request id, body
 // cap, recovery, access log), CORS, request validation and security against
-// the spec, then the strict handler over the service.
-func NewHandler(cfg Config, svc *service.Service, log *slog.Logger, specYAML, docsPage []byte) (http.Handler, error) {
+// the spec, then the strict handler over the services.
+func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML, docsPage []byte) (http.Handler, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
@@ -78,9 +86,9 @@ func NewHandler(cfg Config, svc *service.Service, log *slog.Logger, specYAML, do
 	if err := json.Unmarshal(raw, &specJSON); err != nil {
 		return nil, err
 	}
-	h := &handler{cfg: cfg, svc: svc, log: log, ids: newRequestIDs()}
-	srv := &Server{svc: svc, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
-		publicURL: cfg.PublicURL, mfa: cfg.MFA}
+	h := &handler{cfg: cfg, svc: svcs.Core, log: log, ids: newRequestIDs()}
+	srv := &Server{svc: svcs.Core, events: svcs.Events, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
+		publicURL: cfg.PublicURL, mfa: svcs.MFA}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})

@@ -24,6 +24,8 @@ type Server struct {
 	// mfa is multi-factor authentication; nil answers its operations 404
 	// and holds nobody to aal2.
 	mfa *service.MFA
+	// The feature services beside svc.
+	events *service.Events
 }
 
 // Spec is the API description the server publishes.

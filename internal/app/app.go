@@ -139,8 +139,8 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	}
 	h, err := server.NewHandler(server.Config{
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
-		PublicURL: c.Recovery.PublicURL, Observe: m.Request, MFA: mfa,
-	}, svc, log, latch.SpecYAML(), docs.Page())
+		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
+	}, server.Services{Core: svc, Events: service.NewEvents(st), MFA: mfa}, log, latch.SpecYAML(), docs.Page())
 	if err != nil {
 		return nil, err
 	}
