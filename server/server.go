@@ -25,7 +25,8 @@ type Server struct {
 	// and holds nobody to aal2.
 	mfa *service.MFA
 	// The feature services beside svc.
-	events *service.Events
+	recovery *service.Recovery
+	events   *service.Events
 }
 
 // Spec is the API description the server publishes.
