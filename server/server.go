@@ -25,6 +25,7 @@ type Server struct {
 	// and holds nobody to aal2.
 	mfa *service.MFA
 	// The feature services beside svc.
+	apiKeys  *service.APIKeys
 	recovery *service.Recovery
 	events   *service.Events
 }

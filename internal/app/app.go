@@ -140,7 +140,7 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	h, err := server.NewHandler(server.Config{
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
-	}, server.Services{Core: svc, Recovery: service.NewRecovery(svc, st), Events: service.NewEvents(st), MFA: mfa}, log, latch.SpecYAML(), docs.Page())
+	}, server.Services{Core: svc, APIKeys: service.NewAPIKeys(svc, st), Recovery: service.NewRecovery(svc, st), Events: service.NewEvents(st), MFA: mfa}, log, latch.SpecYAML(), docs.Page())
 	if err != nil {
 		return nil, err
 	}
