@@ -228,7 +228,7 @@ func (s *Server) LookupUser(ctx context.Context, req api.LookupUserRequestObject
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.svc.LookupUser(ctx, p, string(req.Params.Email))
+	u, err := s.orgs.LookupUser(ctx, p, string(req.Params.Email))
 	if err != nil {
 		return nil, err
 	}

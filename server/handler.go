@@ -41,6 +41,7 @@ type Config struct {
 type Services struct {
 	Core     *service.Service
 	APIKeys  *service.APIKeys
+	Orgs     *service.Orgs
 	Recovery *service.Recovery
 	Events   *service.Events
 	// MFA is multi-factor authentication; nil turns it off.
@@ -89,7 +90,7 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML, docsPage 
 		return nil, err
 	}
 	h := &handler{cfg: cfg, svc: svcs.Core, log: log, ids: newRequestIDs()}
-	srv := &Server{svc: svcs.Core, apiKeys: svcs.APIKeys, recovery: svcs.Recovery, events: svcs.Events, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
+	srv := &Server{svc: svcs.Core, apiKeys: svcs.APIKeys, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
 		publicURL: cfg.PublicURL, mfa: svcs.MFA}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {

@@ -264,11 +264,13 @@ func (s *Service) touchKey(ctx context.Context, e *keyEntry, now time.Time) {
 type APIKeys struct {
 	svc   *Service
 	store APIKeyStore
+	// orgs decides what a principal may do with an organization's keys.
+	orgs *Orgs
 }
 
 // NewAPIKeys returns the API-key service.
-func NewAPIKeys(svc *Service, store APIKeyStore) *APIKeys {
-	return &APIKeys{svc: svc, store: store}
+func NewAPIKeys(svc *Service, store APIKeyStore, orgs *Orgs) *APIKeys {
+	return &APIKeys{svc: svc, store: store, orgs: orgs}
 }
 
 // CreateKeyRequest asks for a new API key.
@@ -347,7 +349,7 @@ func (a *APIKeys) personalRealm(p *domain.Principal, need string) (*keyRealm, er
 // orgRealm is an organization's keys, as the principal may manage them:
 // see orgAccess.
 func (a *APIKeys) orgRealm(ctx context.Context, p *domain.Principal, orgID uuid.UUID, need string) (*keyRealm, error) {
-	acc, err := a.svc.orgAccess(ctx, p, orgID)
+	acc, err := a.orgs.orgAccess(ctx, p, orgID)
 	if err != nil {
 		return nil, err
 	}
