@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -37,7 +38,7 @@ type Config struct {
 
 // Services are the services the HTTP layer calls: the core (sign-up,
 // login, sessions, authentication, signing keys, health) and one per
-// feature.
+// feature. Every one but MFA is required.
 type Services struct {
 	Core     *service.Service
 	APIKeys  *service.APIKeys
@@ -71,8 +72,12 @@ func LoadSpec(yamlDoc []byte) (*openapi3.T, error) {
 
 // NewHandler returns the whole HTTP API: base middleware (request id, body
 // cap, recovery, access log), CORS, request validation and security against
-// the spec, then the strict handler over the services.
+// the spec, then the strict handler over the services. Returns an error
+// when a required service is missing or the spec does not load.
 func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML, docsPage []byte) (http.Handler, error) {
+	if svcs.Core == nil || svcs.APIKeys == nil || svcs.Orgs == nil || svcs.Recovery == nil || svcs.Events == nil {
+		return nil, errors.New("server: a required service is missing (every one of Services but MFA is)")
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
@@ -90,8 +95,9 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML, docsPage 
 		return nil, err
 	}
 	h := &handler{cfg: cfg, svc: svcs.Core, log: log, ids: newRequestIDs()}
-	srv := &Server{svc: svcs.Core, apiKeys: svcs.APIKeys, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
-		publicURL: cfg.PublicURL, mfa: svcs.MFA}
+	srv := &Server{svc: svcs.Core, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
+		publicURL: cfg.PublicURL, mfa: svcs.MFA,
+		apiKeys: svcs.APIKeys, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})
