@@ -70,7 +70,7 @@ func (s *Server) ListAPIKeys(ctx context.Context, req api.ListAPIKeysRequestObje
 	if err != nil {
 		return nil, err
 	}
-	keys, next, err := s.svc.ListAPIKeys(ctx, p, page)
+	keys, next, err := s.apiKeys.ListAPIKeys(ctx, p, page)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (s *Server) CreateAPIKey(ctx context.Context, req api.CreateAPIKeyRequestOb
 	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
-	ck, err := s.svc.CreateAPIKey(ctx, p, createKeyRequest(req.Body), metaFrom(ctx))
+	ck, err := s.apiKeys.CreateAPIKey(ctx, p, createKeyRequest(req.Body), metaFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (s *Server) GetAPIKey(ctx context.Context, req api.GetAPIKeyRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.svc.GetAPIKey(ctx, p, req.KeyId)
+	k, err := s.apiKeys.GetAPIKey(ctx, p, req.KeyId)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (s *Server) RevokeAPIKey(ctx context.Context, req api.RevokeAPIKeyRequestOb
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.RevokeAPIKey(ctx, p, req.KeyId, metaFrom(ctx)); err != nil {
+	if err := s.apiKeys.RevokeAPIKey(ctx, p, req.KeyId, metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.RevokeAPIKey204Response{}, nil
@@ -127,7 +127,7 @@ func (s *Server) RollAPIKey(ctx context.Context, req api.RollAPIKeyRequestObject
 	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
-	ck, err := s.svc.RollAPIKey(ctx, p, req.KeyId, overlap(req.Body), metaFrom(ctx))
+	ck, err := s.apiKeys.RollAPIKey(ctx, p, req.KeyId, overlap(req.Body), metaFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func (s *Server) ListOrgAPIKeys(ctx context.Context, req api.ListOrgAPIKeysReque
 	if err != nil {
 		return nil, err
 	}
-	keys, next, err := s.svc.ListOrgAPIKeys(ctx, p, req.OrgId, req.Params.CreatedBy, page)
+	keys, next, err := s.apiKeys.ListOrgAPIKeys(ctx, p, req.OrgId, req.Params.CreatedBy, page)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (s *Server) RevokeOrgAPIKeysByCreator(ctx context.Context, req api.RevokeOr
 	if err != nil {
 		return nil, err
 	}
-	n, err := s.svc.RevokeOrgAPIKeysByCreator(ctx, p, req.OrgId, req.Body.CreatedBy, metaFrom(ctx))
+	n, err := s.apiKeys.RevokeOrgAPIKeysByCreator(ctx, p, req.OrgId, req.Body.CreatedBy, metaFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (s *Server) CreateOrgAPIKey(ctx context.Context, req api.CreateOrgAPIKeyReq
 	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
-	ck, err := s.svc.CreateOrgAPIKey(ctx, p, req.OrgId, createKeyRequest(req.Body), metaFrom(ctx))
+	ck, err := s.apiKeys.CreateOrgAPIKey(ctx, p, req.OrgId, createKeyRequest(req.Body), metaFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func (s *Server) GetOrgAPIKey(ctx context.Context, req api.GetOrgAPIKeyRequestOb
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.svc.GetOrgAPIKey(ctx, p, req.OrgId, req.KeyId)
+	k, err := s.apiKeys.GetOrgAPIKey(ctx, p, req.OrgId, req.KeyId)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func (s *Server) RevokeOrgAPIKey(ctx context.Context, req api.RevokeOrgAPIKeyReq
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.RevokeOrgAPIKey(ctx, p, req.OrgId, req.KeyId, metaFrom(ctx)); err != nil {
+	if err := s.apiKeys.RevokeOrgAPIKey(ctx, p, req.OrgId, req.KeyId, metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.RevokeOrgAPIKey204Response{}, nil
@@ -215,7 +215,7 @@ func (s *Server) RollOrgAPIKey(ctx context.Context, req api.RollOrgAPIKeyRequest
 	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
-	ck, err := s.svc.RollOrgAPIKey(ctx, p, req.OrgId, req.KeyId, overlap(req.Body), metaFrom(ctx))
+	ck, err := s.apiKeys.RollOrgAPIKey(ctx, p, req.OrgId, req.KeyId, overlap(req.Body), metaFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +228,7 @@ func (s *Server) LookupUser(ctx context.Context, req api.LookupUserRequestObject
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.svc.LookupUser(ctx, p, string(req.Params.Email))
+	u, err := s.orgs.LookupUser(ctx, p, string(req.Params.Email))
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ func (s *Server) ListEvents(ctx context.Context, req api.ListEventsRequestObject
 	if err != nil {
 		return nil, err
 	}
-	evs, next, err := s.svc.ListEvents(ctx, p, page)
+	evs, next, err := s.events.ListEvents(ctx, p, page)
 	if err != nil {
 		return nil, err
 	}

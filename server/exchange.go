@@ -70,7 +70,7 @@ func (s *Server) ExchangeToken(ctx context.Context, req api.ExchangeTokenRequest
 			}
 		}
 	}
-	tok, err := s.svc.ExchangeToken(ctx, p, sreq)
+	tok, err := s.apiKeys.ExchangeToken(ctx, p, sreq)
 	if err != nil {
 		if form && errors.Is(err, service.ErrScope) {
 			return nil, &domain.Error{Code: domain.CodeInvalidScope, Message: domain.ErrorMessage(err), Err: err}
@@ -149,10 +149,10 @@ func (s *Server) tokenExchange(ctx context.Context, f *api.TokenRequest) (api.Ex
 			return nil, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the subject_token is not an active API key", Err: err}
 		}
 		if err == nil {
-			tok, err = s.svc.ExchangeToken(ctx, p, sreq)
+			tok, err = s.apiKeys.ExchangeToken(ctx, p, sreq)
 		}
 	case tokenTypeAccessToken:
-		tok, err = s.svc.ExchangeAccessToken(ctx, *f.SubjectToken, sreq)
+		tok, err = s.apiKeys.ExchangeAccessToken(ctx, *f.SubjectToken, sreq)
 	}
 	switch {
 	case errors.Is(err, service.ErrScope):

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -33,6 +34,17 @@ type Config struct {
 	// Observe, when set, is told of every answered request (metrics); a
 	// request whose client went away is StatusClientClosedRequest.
 	Observe func(method, path string, status int, d time.Duration)
+}
+
+// Services are the services the HTTP layer calls: the core (sign-up,
+// login, sessions, authentication, signing keys, health) and one per
+// feature. Every one but MFA is required.
+type Services struct {
+	Core     *service.Service
+	APIKeys  *service.APIKeys
+	Orgs     *service.Orgs
+	Recovery *service.Recovery
+	Events   *service.Events
 	// MFA is multi-factor authentication; nil turns it off.
 	MFA *service.MFA
 }
@@ -60,8 +72,12 @@ func LoadSpec(yamlDoc []byte) (*openapi3.T, error) {
 
 // NewHandler returns the whole HTTP API: base middleware (request id, body
 // cap, recovery, access log), CORS, request validation and security against
-// the spec, then the strict handler over the service.
-func NewHandler(cfg Config, svc *service.Service, log *slog.Logger, specYAML, docsPage []byte) (http.Handler, error) {
+// the spec, then the strict handler over the services. Returns an error
+// when a required service is missing or the spec does not load.
+func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML, docsPage []byte) (http.Handler, error) {
+	if svcs.Core == nil || svcs.APIKeys == nil || svcs.Orgs == nil || svcs.Recovery == nil || svcs.Events == nil {
+		return nil, errors.New("server: a required service is missing (every one of Services but MFA is)")
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
@@ -78,9 +94,10 @@ func NewHandler(cfg Config, svc *service.Service, log *slog.Logger, specYAML, do
 	if err := json.Unmarshal(raw, &specJSON); err != nil {
 		return nil, err
 	}
-	h := &handler{cfg: cfg, svc: svc, log: log, ids: newRequestIDs()}
-	srv := &Server{svc: svc, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
-		publicURL: cfg.PublicURL, mfa: cfg.MFA}
+	h := &handler{cfg: cfg, svc: svcs.Core, log: log, ids: newRequestIDs()}
+	srv := &Server{svc: svcs.Core, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
+		publicURL: cfg.PublicURL, mfa: svcs.MFA,
+		apiKeys: svcs.APIKeys, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})

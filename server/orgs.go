@@ -34,7 +34,7 @@ func (s *Server) ListOrganizations(ctx context.Context, req api.ListOrganization
 	if err != nil {
 		return nil, err
 	}
-	orgs, next, err := s.svc.ListOrganizations(ctx, p, page)
+	orgs, next, err := s.orgs.ListOrganizations(ctx, p, page)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (s *Server) CreateOrganization(ctx context.Context, req api.CreateOrganizat
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.svc.CreateOrganization(ctx, p, req.Body.Name)
+	o, err := s.orgs.CreateOrganization(ctx, p, req.Body.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func (s *Server) GetOrganization(ctx context.Context, req api.GetOrganizationReq
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.svc.GetOrganization(ctx, p, req.OrgId)
+	o, err := s.orgs.GetOrganization(ctx, p, req.OrgId)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (s *Server) ListMembers(ctx context.Context, req api.ListMembersRequestObje
 	if err != nil {
 		return nil, err
 	}
-	ms, next, err := s.svc.ListMembers(ctx, p, req.OrgId, page)
+	ms, next, err := s.orgs.ListMembers(ctx, p, req.OrgId, page)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (s *Server) InviteMember(ctx context.Context, req api.InviteMemberRequestOb
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.InviteMember(ctx, p, req.OrgId, string(req.Body.Email), domain.Role(req.Body.Role), metaFrom(ctx)); err != nil {
+	if err := s.orgs.InviteMember(ctx, p, req.OrgId, string(req.Body.Email), domain.Role(req.Body.Role), metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.InviteMember202JSONResponse{Status: api.AcceptedStatusAccepted}, nil
@@ -115,7 +115,7 @@ func (s *Server) ListInvitations(ctx context.Context, req api.ListInvitationsReq
 	if err != nil {
 		return nil, err
 	}
-	list, next, err := s.svc.ListInvitations(ctx, p, req.OrgId, page)
+	list, next, err := s.orgs.ListInvitations(ctx, p, req.OrgId, page)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (s *Server) RevokeInvitation(ctx context.Context, req api.RevokeInvitationR
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.RevokeInvitation(ctx, p, req.OrgId, req.InvitationId); err != nil {
+	if err := s.orgs.RevokeInvitation(ctx, p, req.OrgId, req.InvitationId); err != nil {
 		return nil, err
 	}
 	return api.RevokeInvitation204Response{}, nil
@@ -145,7 +145,7 @@ func (s *Server) AcceptInvitation(ctx context.Context, req api.AcceptInvitationR
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.svc.AcceptInvitation(ctx, p, req.Body.Token, metaFrom(ctx))
+	o, err := s.orgs.AcceptInvitation(ctx, p, req.Body.Token, metaFrom(ctx))
 	if err != nil {
 		return nil, tokenStatus(err)
 	}
@@ -158,7 +158,7 @@ func (s *Server) GetAudiences(ctx context.Context, req api.GetAudiencesRequestOb
 	if err != nil {
 		return nil, err
 	}
-	auds, err := s.svc.Audiences(ctx, p, req.OrgId)
+	auds, err := s.orgs.Audiences(ctx, p, req.OrgId)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (s *Server) SetAudiences(ctx context.Context, req api.SetAudiencesRequestOb
 	if err != nil {
 		return nil, err
 	}
-	auds, err := s.svc.SetAudiences(ctx, p, req.OrgId, req.Body.Audiences)
+	auds, err := s.orgs.SetAudiences(ctx, p, req.OrgId, req.Body.Audiences)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (s *Server) UpdateMember(ctx context.Context, req api.UpdateMemberRequestOb
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.svc.UpdateMember(ctx, p, req.OrgId, req.UserId, domain.Role(req.Body.Role))
+	m, err := s.orgs.UpdateMember(ctx, p, req.OrgId, req.UserId, domain.Role(req.Body.Role))
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (s *Server) RemoveMember(ctx context.Context, req api.RemoveMemberRequestOb
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.RemoveMember(ctx, p, req.OrgId, req.UserId, boolOr(req.Params.RevokeApiKeys, true), metaFrom(ctx)); err != nil {
+	if err := s.orgs.RemoveMember(ctx, p, req.OrgId, req.UserId, boolOr(req.Params.RevokeApiKeys, true), metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.RemoveMember204Response{}, nil
@@ -216,7 +216,7 @@ func (s *Server) CreateDelegatedSession(ctx context.Context, req api.CreateDeleg
 	if req.Body.Metadata != nil {
 		dr.Metadata = *req.Body.Metadata
 	}
-	t, err := s.svc.CreateDelegatedSession(ctx, p, dr, metaFrom(ctx))
+	t, err := s.orgs.CreateDelegatedSession(ctx, p, dr, metaFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +237,7 @@ func (s *Server) ListOrgSessions(ctx context.Context, req api.ListOrgSessionsReq
 	if err != nil {
 		return nil, err
 	}
-	list, next, err := s.svc.ListOrgSessions(ctx, p, req.OrgId, ext, page)
+	list, next, err := s.orgs.ListOrgSessions(ctx, p, req.OrgId, ext, page)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ func (s *Server) RevokeOrgSession(ctx context.Context, req api.RevokeOrgSessionR
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.RevokeOrgSession(ctx, p, req.OrgId, req.SessionId, metaFrom(ctx)); err != nil {
+	if err := s.orgs.RevokeOrgSession(ctx, p, req.OrgId, req.SessionId, metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.RevokeOrgSession204Response{}, nil

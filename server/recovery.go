@@ -20,7 +20,7 @@ func tokenStatus(err error) error {
 // ForgotPassword queues a password-reset mail when the email belongs to an
 // account. It answers the same 202 in every case.
 func (s *Server) ForgotPassword(ctx context.Context, req api.ForgotPasswordRequestObject) (api.ForgotPasswordResponseObject, error) {
-	if err := s.svc.ForgotPassword(ctx, string(req.Body.Email), metaFrom(ctx)); err != nil {
+	if err := s.recovery.ForgotPassword(ctx, string(req.Body.Email), metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.ForgotPassword202JSONResponse{Status: api.AcceptedStatusAccepted}, nil
@@ -28,7 +28,7 @@ func (s *Server) ForgotPassword(ctx context.Context, req api.ForgotPasswordReque
 
 // ResetPassword sets a new password with a reset token.
 func (s *Server) ResetPassword(ctx context.Context, req api.ResetPasswordRequestObject) (api.ResetPasswordResponseObject, error) {
-	if err := s.svc.ResetPassword(ctx, req.Body.Token, req.Body.Password, metaFrom(ctx)); err != nil {
+	if err := s.recovery.ResetPassword(ctx, req.Body.Token, req.Body.Password, metaFrom(ctx)); err != nil {
 		return nil, tokenStatus(err)
 	}
 	return api.ResetPassword204Response{}, nil
@@ -43,7 +43,7 @@ func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordReque
 	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
-	if err := s.svc.ChangePassword(ctx, p, req.Body.CurrentPassword, req.Body.NewPassword, boolOr(req.Body.RevokeApiKeys, false), metaFrom(ctx)); err != nil {
+	if err := s.recovery.ChangePassword(ctx, p, req.Body.CurrentPassword, req.Body.NewPassword, boolOr(req.Body.RevokeApiKeys, false), metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.ChangePassword204Response{}, nil
@@ -51,7 +51,7 @@ func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordReque
 
 // VerifyEmail marks an email verified with a verification token.
 func (s *Server) VerifyEmail(ctx context.Context, req api.VerifyEmailRequestObject) (api.VerifyEmailResponseObject, error) {
-	if err := s.svc.VerifyEmail(ctx, req.Body.Token, metaFrom(ctx)); err != nil {
+	if err := s.recovery.VerifyEmail(ctx, req.Body.Token, metaFrom(ctx)); err != nil {
 		return nil, tokenStatus(err)
 	}
 	return api.VerifyEmail204Response{}, nil
@@ -63,7 +63,7 @@ func (s *Server) ResendVerification(ctx context.Context, _ api.ResendVerificatio
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.ResendVerification(ctx, p, metaFrom(ctx)); err != nil {
+	if err := s.recovery.ResendVerification(ctx, p, metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.ResendVerification202JSONResponse{Status: api.AcceptedStatusAccepted}, nil

@@ -24,6 +24,11 @@ type Server struct {
 	// mfa is multi-factor authentication; nil answers its operations 404
 	// and holds nobody to aal2.
 	mfa *service.MFA
+	// The feature services beside svc.
+	apiKeys  *service.APIKeys
+	orgs     *service.Orgs
+	recovery *service.Recovery
+	events   *service.Events
 }
 
 // Spec is the API description the server publishes.

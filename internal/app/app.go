@@ -137,10 +137,12 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if err != nil {
 		return nil, err
 	}
+	orgs := service.NewOrgs(svc, st)
 	h, err := server.NewHandler(server.Config{
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
-		PublicURL: c.Recovery.PublicURL, Observe: m.Request, MFA: mfa,
-	}, svc, log, latch.SpecYAML(), docs.Page())
+		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
+	}, server.Services{Core: svc, APIKeys: service.NewAPIKeys(svc, st, orgs), Orgs: orgs, Recovery: service.NewRecovery(svc, st),
+		Events: service.NewEvents(st), MFA: mfa}, log, latch.SpecYAML(), docs.Page())
 	if err != nil {
 		return nil, err
 	}

@@ -78,43 +78,6 @@ type ResetResult struct {
 	RevokedKeys []APIKey
 }
 
-// RecoveryStore keeps reset and verification tokens, and the password and
-// verification state they change.
-type RecoveryStore interface {
-	// CreateUserWithMail stores a new user with its first session and refresh
-	// token, a verification token and the mail that carries it, in one
-	// transaction. Returns CodeEmailTaken if the email is in use.
-	CreateUserWithMail(ctx context.Context, u *User, s *Session, rt *RefreshToken, t *RecoveryToken, m *OutboxMessage) error
-	// CreateRecoveryToken stores the token and queues the mail that carries
-	// it in one transaction.
-	CreateRecoveryToken(ctx context.Context, t *RecoveryToken, m *OutboxMessage) error
-	// RecoveryToken returns the token of the purpose with the hash if it is
-	// unused and unexpired at now. Returns CodeNotFound otherwise.
-	RecoveryToken(ctx context.Context, purpose string, hash []byte, now time.Time) (*RecoveryToken, error)
-	// ResetPassword spends the reset token with the hash, in one transaction
-	// whose conditional update has exactly one winner: it sets the user's
-	// password hash, spends every other reset token of the user, marks the
-	// address the token was sent to as verified and revokes every session and
-	// every personal API key of the user. Returns CodeInvalidToken for an
-	// unknown, used or expired token.
-	ResetPassword(ctx context.Context, hash []byte, passwordHash string, now time.Time) (*ResetResult, error)
-	// VerifyEmail spends the verification token with the hash and marks the
-	// user's email verified if it is still the address the token was sent
-	// to. Returns the user id; CodeInvalidToken for an unknown, used or
-	// expired token.
-	VerifyEmail(ctx context.Context, hash []byte, now time.Time) (uuid.UUID, error)
-	// ChangePassword replaces the user's password hash if it still equals
-	// old, spends the user's outstanding reset tokens, revokes every session
-	// of the user but keep and, with revokeKeys, every personal API key of
-	// the user, in one transaction. Returns the revoked session ids and keys;
-	// CodeNotFound if the user does not exist or the hash moved on.
-	ChangePassword(ctx context.Context, userID uuid.UUID, old, new string, keep uuid.UUID, revokeKeys bool, now time.Time) ([]uuid.UUID, []APIKey, error)
-	// CountMail returns how many mails were queued since since to the
-	// recipient (when not "") or for the organization (when orgID is not
-	// nil), whatever became of them.
-	CountMail(ctx context.Context, recipient string, orgID *uuid.UUID, since time.Time) (int, error)
-}
-
 // OutboxStore is the mail outbox that workers drain. Several workers, in
 // one process or many, may drain it at once: a claimed row is leased to one
 // claim until the lease ends.
@@ -155,20 +118,6 @@ const (
 func PruneKinds() []string {
 	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits,
 		PruneMFAChallenges, PruneMFAFactors}
-}
-
-// Pruner deletes rows that are no longer needed, in bounded batches so that
-// no statement holds locks for long.
-type Pruner interface {
-	// Prune deletes at most limit rows of the kind that ended before
-	// before: refresh tokens of sessions that ended, sessions that ended and
-	// have no refresh token left, spent or expired recovery tokens, events
-	// created before it, outbox messages sent or abandoned before it,
-	// shared rate-limit rows whose bucket was full again before it, WebAuthn
-	// ceremonies that expired before it, and unconfirmed factors created
-	// before it.
-	// It returns how many rows it deleted.
-	Prune(ctx context.Context, kind string, before time.Time, limit int) (int, error)
 }
 
 // MailData is what a queued mail's template is rendered with. It is stored

@@ -254,6 +254,25 @@ func (s *Service) touchKey(ctx context.Context, e *keyEntry, now time.Time) {
 	}
 }
 
+// APIKeys is API keys, personal and organization ones (creation, listing,
+// revocation, roll), their exchange for access tokens, and the
+// introspection (RFC 7662) and revocation (RFC 7009) of every kind of
+// token. Authenticating a key, and the key cache that does it, belong to
+// the core *Service, which every request goes through; this feature
+// service uses them, with its sessions, events and clock. It is safe for
+// concurrent use.
+type APIKeys struct {
+	svc   *Service
+	store APIKeyStore
+	// orgs decides what a principal may do with an organization's keys.
+	orgs *Orgs
+}
+
+// NewAPIKeys returns the API-key service.
+func NewAPIKeys(svc *Service, store APIKeyStore, orgs *Orgs) *APIKeys {
+	return &APIKeys{svc: svc, store: store, orgs: orgs}
+}
+
 // CreateKeyRequest asks for a new API key.
 type CreateKeyRequest struct {
 	Label     string
@@ -303,7 +322,7 @@ func (r *keyRealm) event(typ string) (string, map[string]any) {
 // personalRealm is the principal's personal keys. A user session manages
 // them all and may grant any scope; a personal API key only what it holds
 // itself; an organization key and a delegated session have none.
-func (s *Service) personalRealm(p *domain.Principal, need string) (*keyRealm, error) {
+func (a *APIKeys) personalRealm(p *domain.Principal, need string) (*keyRealm, error) {
 	switch {
 	case p.Kind == domain.PrincipalSession && p.OrgID == nil:
 		uid := p.UserID
@@ -329,15 +348,15 @@ func (s *Service) personalRealm(p *domain.Principal, need string) (*keyRealm, er
 
 // orgRealm is an organization's keys, as the principal may manage them:
 // see orgAccess.
-func (s *Service) orgRealm(ctx context.Context, p *domain.Principal, orgID uuid.UUID, need string) (*keyRealm, error) {
-	a, err := s.orgAccess(ctx, p, orgID)
+func (a *APIKeys) orgRealm(ctx context.Context, p *domain.Principal, orgID uuid.UUID, need string) (*keyRealm, error) {
+	acc, err := a.orgs.orgAccess(ctx, p, orgID)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.require(need); err != nil {
+	if err := acc.require(need); err != nil {
 		return nil, err
 	}
-	r := &keyRealm{owner: domain.KeyOwner{OrgID: orgID}, kind: apikey.Organization, grant: a.grant, orgID: &a.org.ID, notAfter: p.ExpiresAt}
+	r := &keyRealm{owner: domain.KeyOwner{OrgID: orgID}, kind: apikey.Organization, grant: acc.grant, orgID: &acc.org.ID, notAfter: p.ExpiresAt}
 	if p.UserID != uuid.Nil {
 		uid := p.UserID
 		r.actor = &uid
@@ -367,7 +386,7 @@ func normalizeScopes(in []string) ([]string, error) {
 }
 
 // newKey makes a key of the realm; grant decides every scope.
-func (s *Service) newKey(r *keyRealm, label string, scopes []string, expiresAt *time.Time, now time.Time) (*CreatedKey, error) {
+func (a *APIKeys) newKey(r *keyRealm, label string, scopes []string, expiresAt *time.Time, now time.Time) (*CreatedKey, error) {
 	label = strings.TrimSpace(label)
 	if label == "" || len(label) > 100 {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "label must be 1 to 100 bytes")
@@ -398,11 +417,11 @@ func (s *Service) newKey(r *keyRealm, label string, scopes []string, expiresAt *
 // verified their email: nobody holds a key for an address they do not
 // control (an account pre-registered with someone else's address stays
 // keyless until its owner reclaims it, and a reclaim revokes every key).
-func (s *Service) requireVerified(ctx context.Context, actor *uuid.UUID) error {
+func (a *APIKeys) requireVerified(ctx context.Context, actor *uuid.UUID) error {
 	if actor == nil {
 		return nil
 	}
-	u, err := s.store.UserByID(ctx, *actor)
+	u, err := a.store.UserByID(ctx, *actor)
 	if err != nil {
 		return err
 	}
@@ -414,12 +433,12 @@ func (s *Service) requireVerified(ctx context.Context, actor *uuid.UUID) error {
 
 // checkKeyQuota returns CodeQuotaExceeded when the owner already has as
 // many active keys as the quota allows.
-func (s *Service) checkKeyQuota(ctx context.Context, owner domain.KeyOwner, now time.Time) error {
-	max := s.cfg.Quotas.APIKeys
+func (a *APIKeys) checkKeyQuota(ctx context.Context, owner domain.KeyOwner, now time.Time) error {
+	max := a.svc.cfg.Quotas.APIKeys
 	if max <= 0 {
 		return nil
 	}
-	n, err := s.store.CountActiveAPIKeys(ctx, owner, now)
+	n, err := a.store.CountActiveAPIKeys(ctx, owner, now)
 	if err != nil {
 		return err
 	}
@@ -429,12 +448,12 @@ func (s *Service) checkKeyQuota(ctx context.Context, owner domain.KeyOwner, now 
 	return nil
 }
 
-func (s *Service) createKey(ctx context.Context, r *keyRealm, req CreateKeyRequest, meta domain.RequestMeta) (*CreatedKey, error) {
+func (a *APIKeys) createKey(ctx context.Context, r *keyRealm, req CreateKeyRequest, meta domain.RequestMeta) (*CreatedKey, error) {
 	scopes, err := normalizeScopes(req.Scopes)
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
+	now := a.svc.clock.Now()
 	var exp *time.Time
 	if req.ExpiresAt != nil {
 		t := req.ExpiresAt.UTC().Truncate(time.Microsecond)
@@ -444,27 +463,27 @@ func (s *Service) createKey(ctx context.Context, r *keyRealm, req CreateKeyReque
 		exp = &t
 	}
 	exp = r.capExpiry(exp)
-	ck, err := s.newKey(r, req.Label, scopes, exp, now)
+	ck, err := a.newKey(r, req.Label, scopes, exp, now)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.requireVerified(ctx, r.actor); err != nil {
+	if err := a.requireVerified(ctx, r.actor); err != nil {
 		return nil, err
 	}
-	if err := s.checkKeyQuota(ctx, r.owner, now); err != nil {
+	if err := a.checkKeyQuota(ctx, r.owner, now); err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateAPIKey(ctx, &ck.Key); err != nil {
+	if err := a.store.CreateAPIKey(ctx, &ck.Key); err != nil {
 		return nil, err
 	}
-	s.apiKeys.misses.Remove(ck.Secret.Hash())
+	a.svc.apiKeys.misses.Remove(ck.Secret.Hash())
 	typ, detail := r.event(domain.EventAPIKeyCreated)
-	s.event(ctx, typ, meta, r.actor, nil, &ck.Key.ID, detail)
+	a.svc.event(ctx, typ, meta, r.actor, nil, &ck.Key.ID, detail)
 	return ck, nil
 }
 
-func (s *Service) getKey(ctx context.Context, r *keyRealm, id uuid.UUID) (*domain.APIKey, error) {
-	k, err := s.store.APIKeyByID(ctx, id)
+func (a *APIKeys) getKey(ctx context.Context, r *keyRealm, id uuid.UUID) (*domain.APIKey, error) {
+	k, err := a.store.APIKeyByID(ctx, id)
 	if err != nil {
 		if domain.IsCode(err, domain.CodeNotFound) {
 			return nil, domain.Errorf(domain.CodeNotFound, "API key not found")
@@ -477,142 +496,142 @@ func (s *Service) getKey(ctx context.Context, r *keyRealm, id uuid.UUID) (*domai
 	return k, nil
 }
 
-func (s *Service) revokeKey(ctx context.Context, r *keyRealm, id uuid.UUID, meta domain.RequestMeta) error {
-	k, err := s.store.RevokeAPIKey(ctx, r.owner, id, s.clock.Now())
+func (a *APIKeys) revokeKey(ctx context.Context, r *keyRealm, id uuid.UUID, meta domain.RequestMeta) error {
+	k, err := a.store.RevokeAPIKey(ctx, r.owner, id, a.svc.clock.Now())
 	if err != nil {
 		return err
 	}
-	s.forgetKey(k)
+	a.svc.forgetKey(k)
 	typ, detail := r.event(domain.EventAPIKeyRevoked)
-	s.event(ctx, typ, meta, r.actor, nil, &k.ID, detail)
+	a.svc.event(ctx, typ, meta, r.actor, nil, &k.ID, detail)
 	return nil
 }
 
 // rollKey replaces a key by a new one with the same label, scopes and
 // expiry. The caller must be able to grant every scope of the key: rolling
 // hands out a secret, so it is held to the same cap as creating.
-func (s *Service) rollKey(ctx context.Context, r *keyRealm, id uuid.UUID, overlap time.Duration, meta domain.RequestMeta) (*CreatedKey, error) {
+func (a *APIKeys) rollKey(ctx context.Context, r *keyRealm, id uuid.UUID, overlap time.Duration, meta domain.RequestMeta) (*CreatedKey, error) {
 	if overlap < 0 || overlap > 30*24*time.Hour {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "overlap_seconds must be between 0 and 2592000")
 	}
-	old, err := s.getKey(ctx, r, id)
+	old, err := a.getKey(ctx, r, id)
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
+	now := a.svc.clock.Now()
 	if !old.Active(now) || old.RolledTo != nil {
 		return nil, domain.Errorf(domain.CodeConflict, "the API key is revoked, expired or already rolled")
 	}
-	ck, err := s.newKey(r, old.Label, old.Scopes, r.capExpiry(old.ExpiresAt), now)
+	ck, err := a.newKey(r, old.Label, old.Scopes, r.capExpiry(old.ExpiresAt), now)
 	if err != nil {
 		return nil, err
 	}
-	updated, err := s.store.RollAPIKey(ctx, r.owner, id, &ck.Key, now, overlap)
+	updated, err := a.store.RollAPIKey(ctx, r.owner, id, &ck.Key, now, overlap)
 	if err != nil {
 		return nil, err
 	}
-	s.forgetKey(updated)
+	a.svc.forgetKey(updated)
 	typ, detail := r.event(domain.EventAPIKeyRolled)
 	if detail == nil {
 		detail = map[string]any{}
 	}
 	detail["new_key_id"] = ck.Key.ID.String()
 	detail["overlap_seconds"] = int(overlap / time.Second)
-	s.event(ctx, typ, meta, r.actor, nil, &old.ID, detail)
+	a.svc.event(ctx, typ, meta, r.actor, nil, &old.ID, detail)
 	return ck, nil
 }
 
 // CreateAPIKey creates a personal key of the principal's user. Returns
 // CodeInvalidRequest for a bad label, scope or expiry, and
 // CodeInsufficientPermissions for a scope the principal cannot grant.
-func (s *Service) CreateAPIKey(ctx context.Context, p *domain.Principal, req CreateKeyRequest, meta domain.RequestMeta) (*CreatedKey, error) {
-	r, err := s.personalRealm(p, domain.ScopeKeysWrite)
+func (a *APIKeys) CreateAPIKey(ctx context.Context, p *domain.Principal, req CreateKeyRequest, meta domain.RequestMeta) (*CreatedKey, error) {
+	r, err := a.personalRealm(p, domain.ScopeKeysWrite)
 	if err != nil {
 		return nil, err
 	}
-	return s.createKey(ctx, r, req, meta)
+	return a.createKey(ctx, r, req, meta)
 }
 
 // ListAPIKeys returns a page of the user's personal keys, newest first.
 // Returns CodeInvalidRequest for a bad page.
-func (s *Service) ListAPIKeys(ctx context.Context, p *domain.Principal, page PageRequest) ([]domain.APIKey, *domain.Cursor, error) {
-	r, err := s.personalRealm(p, domain.ScopeKeysRead)
+func (a *APIKeys) ListAPIKeys(ctx context.Context, p *domain.Principal, page PageRequest) ([]domain.APIKey, *domain.Cursor, error) {
+	r, err := a.personalRealm(p, domain.ScopeKeysRead)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.listKeys(ctx, r, nil, page)
+	return a.listKeys(ctx, r, nil, page)
 }
 
-func (s *Service) listKeys(ctx context.Context, r *keyRealm, createdBy *uuid.UUID, page PageRequest) ([]domain.APIKey, *domain.Cursor, error) {
+func (a *APIKeys) listKeys(ctx context.Context, r *keyRealm, createdBy *uuid.UUID, page PageRequest) ([]domain.APIKey, *domain.Cursor, error) {
 	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.APIKey, error) {
-		return s.store.ListAPIKeys(ctx, r.owner, createdBy, after, limit)
+		return a.store.ListAPIKeys(ctx, r.owner, createdBy, after, limit)
 	}, func(k *domain.APIKey) domain.Cursor { return domain.Cursor{CreatedAt: k.CreatedAt, ID: k.ID} })
 }
 
 // GetAPIKey returns one personal key. Returns CodeNotFound for a key of
 // someone else.
-func (s *Service) GetAPIKey(ctx context.Context, p *domain.Principal, id uuid.UUID) (*domain.APIKey, error) {
-	r, err := s.personalRealm(p, domain.ScopeKeysRead)
+func (a *APIKeys) GetAPIKey(ctx context.Context, p *domain.Principal, id uuid.UUID) (*domain.APIKey, error) {
+	r, err := a.personalRealm(p, domain.ScopeKeysRead)
 	if err != nil {
 		return nil, err
 	}
-	return s.getKey(ctx, r, id)
+	return a.getKey(ctx, r, id)
 }
 
 // RevokeAPIKey revokes a personal key; this instance refuses it at once.
 // Returns CodeNotFound for a key of someone else.
-func (s *Service) RevokeAPIKey(ctx context.Context, p *domain.Principal, id uuid.UUID, meta domain.RequestMeta) error {
-	r, err := s.personalRealm(p, domain.ScopeKeysWrite)
+func (a *APIKeys) RevokeAPIKey(ctx context.Context, p *domain.Principal, id uuid.UUID, meta domain.RequestMeta) error {
+	r, err := a.personalRealm(p, domain.ScopeKeysWrite)
 	if err != nil {
 		return err
 	}
-	return s.revokeKey(ctx, r, id, meta)
+	return a.revokeKey(ctx, r, id, meta)
 }
 
 // RollAPIKey replaces a personal key; the old one keeps working for
 // overlap. Returns CodeNotFound for a key of someone else and CodeConflict
 // for a key that is revoked, expired or already rolled.
-func (s *Service) RollAPIKey(ctx context.Context, p *domain.Principal, id uuid.UUID, overlap time.Duration, meta domain.RequestMeta) (*CreatedKey, error) {
-	r, err := s.personalRealm(p, domain.ScopeKeysWrite)
+func (a *APIKeys) RollAPIKey(ctx context.Context, p *domain.Principal, id uuid.UUID, overlap time.Duration, meta domain.RequestMeta) (*CreatedKey, error) {
+	r, err := a.personalRealm(p, domain.ScopeKeysWrite)
 	if err != nil {
 		return nil, err
 	}
-	return s.rollKey(ctx, r, id, overlap, meta)
+	return a.rollKey(ctx, r, id, overlap, meta)
 }
 
 // CreateOrgAPIKey creates an organization key, capped by what the principal
 // holds in the organization (see orgAccess). Returns CodeNotFound for an
 // organization the principal cannot see.
-func (s *Service) CreateOrgAPIKey(ctx context.Context, p *domain.Principal, orgID uuid.UUID, req CreateKeyRequest, meta domain.RequestMeta) (*CreatedKey, error) {
-	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
+func (a *APIKeys) CreateOrgAPIKey(ctx context.Context, p *domain.Principal, orgID uuid.UUID, req CreateKeyRequest, meta domain.RequestMeta) (*CreatedKey, error) {
+	r, err := a.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
 	if err != nil {
 		return nil, err
 	}
-	return s.createKey(ctx, r, req, meta)
+	return a.createKey(ctx, r, req, meta)
 }
 
 // ListOrgAPIKeys returns a page of the organization's keys (only those
 // created by createdBy when it is not nil), newest first.
-func (s *Service) ListOrgAPIKeys(ctx context.Context, p *domain.Principal, orgID uuid.UUID, createdBy *uuid.UUID, page PageRequest) ([]domain.APIKey, *domain.Cursor, error) {
-	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysRead)
+func (a *APIKeys) ListOrgAPIKeys(ctx context.Context, p *domain.Principal, orgID uuid.UUID, createdBy *uuid.UUID, page PageRequest) ([]domain.APIKey, *domain.Cursor, error) {
+	r, err := a.orgRealm(ctx, p, orgID, domain.ScopeKeysRead)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.listKeys(ctx, r, createdBy, page)
+	return a.listKeys(ctx, r, createdBy, page)
 }
 
 // RevokeOrgAPIKeysByCreator revokes every active key of the organization
 // that the user created (needs keys:write there) and returns how many.
-func (s *Service) RevokeOrgAPIKeysByCreator(ctx context.Context, p *domain.Principal, orgID, creator uuid.UUID, meta domain.RequestMeta) (int, error) {
-	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
+func (a *APIKeys) RevokeOrgAPIKeysByCreator(ctx context.Context, p *domain.Principal, orgID, creator uuid.UUID, meta domain.RequestMeta) (int, error) {
+	r, err := a.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
 	if err != nil {
 		return 0, err
 	}
-	keys, err := s.store.RevokeAPIKeysByCreator(ctx, orgID, creator, s.clock.Now())
+	keys, err := a.store.RevokeAPIKeysByCreator(ctx, orgID, creator, a.svc.clock.Now())
 	if err != nil {
 		return 0, err
 	}
-	s.revokedKeys(ctx, keys, r.actor, meta, "creator_revoked")
+	a.svc.revokedKeys(ctx, keys, r.actor, meta, "creator_revoked")
 	return len(keys), nil
 }
 
@@ -635,28 +654,28 @@ func (s *Service) revokedKeys(ctx context.Context, keys []domain.APIKey, actor *
 }
 
 // GetOrgAPIKey returns one organization key.
-func (s *Service) GetOrgAPIKey(ctx context.Context, p *domain.Principal, orgID, id uuid.UUID) (*domain.APIKey, error) {
-	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysRead)
+func (a *APIKeys) GetOrgAPIKey(ctx context.Context, p *domain.Principal, orgID, id uuid.UUID) (*domain.APIKey, error) {
+	r, err := a.orgRealm(ctx, p, orgID, domain.ScopeKeysRead)
 	if err != nil {
 		return nil, err
 	}
-	return s.getKey(ctx, r, id)
+	return a.getKey(ctx, r, id)
 }
 
 // RevokeOrgAPIKey revokes an organization key.
-func (s *Service) RevokeOrgAPIKey(ctx context.Context, p *domain.Principal, orgID, id uuid.UUID, meta domain.RequestMeta) error {
-	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
+func (a *APIKeys) RevokeOrgAPIKey(ctx context.Context, p *domain.Principal, orgID, id uuid.UUID, meta domain.RequestMeta) error {
+	r, err := a.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
 	if err != nil {
 		return err
 	}
-	return s.revokeKey(ctx, r, id, meta)
+	return a.revokeKey(ctx, r, id, meta)
 }
 
 // RollOrgAPIKey replaces an organization key.
-func (s *Service) RollOrgAPIKey(ctx context.Context, p *domain.Principal, orgID, id uuid.UUID, overlap time.Duration, meta domain.RequestMeta) (*CreatedKey, error) {
-	r, err := s.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
+func (a *APIKeys) RollOrgAPIKey(ctx context.Context, p *domain.Principal, orgID, id uuid.UUID, overlap time.Duration, meta domain.RequestMeta) (*CreatedKey, error) {
+	r, err := a.orgRealm(ctx, p, orgID, domain.ScopeKeysWrite)
 	if err != nil {
 		return nil, err
 	}
-	return s.rollKey(ctx, r, id, overlap, meta)
+	return a.rollKey(ctx, r, id, overlap, meta)
 }

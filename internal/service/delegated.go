@@ -26,7 +26,7 @@ type DelegatedRequest struct {
 // then behaves like any other, and its access tokens carry org_id and ext.
 // Returns CodeInsufficientPermissions for any other principal and
 // CodeInvalidRequest for a bad external id or email.
-func (s *Service) CreateDelegatedSession(ctx context.Context, p *domain.Principal, req DelegatedRequest, meta domain.RequestMeta) (*TokenSet, error) {
+func (o *Orgs) CreateDelegatedSession(ctx context.Context, p *domain.Principal, req DelegatedRequest, meta domain.RequestMeta) (*TokenSet, error) {
 	if p.Kind != domain.PrincipalAPIKey || p.OrgID == nil {
 		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "delegated sessions need an organization API key")
 	}
@@ -36,10 +36,10 @@ func (s *Service) CreateDelegatedSession(ctx context.Context, p *domain.Principa
 	if req.ExternalID == "" || len(req.ExternalID) > 255 {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "external_id must be 1 to 255 bytes")
 	}
-	if err := s.allow(ctx, ruleDelegatedKey, p.KeyID.String(), meta, nil, false); err != nil {
+	if err := o.svc.allow(ctx, ruleDelegatedKey, p.KeyID.String(), meta, nil, false); err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
+	now := o.svc.clock.Now()
 	orgID := *p.OrgID
 	u := &domain.User{ID: uuid.New(), OrgID: &orgID, ExternalID: req.ExternalID, CreatedAt: now, UpdatedAt: now}
 	if req.Email != "" {
@@ -56,33 +56,33 @@ func (s *Service) CreateDelegatedSession(ctx context.Context, p *domain.Principa
 		}
 		u.Metadata = b
 	}
-	if err := s.checkIdentityQuota(ctx, orgID, req.ExternalID); err != nil {
+	if err := o.checkIdentityQuota(ctx, orgID, req.ExternalID); err != nil {
 		return nil, err
 	}
-	stored, err := s.store.UpsertExternalUser(ctx, u)
+	stored, err := o.store.UpsertExternalUser(ctx, u)
 	if err != nil {
 		return nil, err
 	}
 	if req.Email != "" || req.Metadata != nil {
-		s.userChanged(stored.ID)
+		o.svc.userChanged(stored.ID)
 	}
-	return s.openSession(ctx, stored, &orgID, meta, domain.EventLoginSucceeded)
+	return o.svc.openSession(ctx, stored, &orgID, meta, domain.EventLoginSucceeded)
 }
 
 // checkIdentityQuota returns CodeQuotaExceeded when the organization has
 // no identity for externalID yet and already has as many as the quota
 // allows. An existing identity is looked up first (an indexed read), so
 // only a new identity pays for the count.
-func (s *Service) checkIdentityQuota(ctx context.Context, orgID uuid.UUID, externalID string) error {
-	max := s.cfg.Quotas.DelegatedIdentities
+func (o *Orgs) checkIdentityQuota(ctx context.Context, orgID uuid.UUID, externalID string) error {
+	max := o.svc.cfg.Quotas.DelegatedIdentities
 	if max <= 0 {
 		return nil
 	}
-	exists, err := s.store.ExternalUserExists(ctx, orgID, externalID)
+	exists, err := o.store.ExternalUserExists(ctx, orgID, externalID)
 	if err != nil || exists {
 		return err
 	}
-	n, err := s.store.CountExternalUsers(ctx, orgID)
+	n, err := o.store.CountExternalUsers(ctx, orgID)
 	if err != nil {
 		return err
 	}
@@ -96,17 +96,17 @@ func (s *Service) checkIdentityQuota(ctx context.Context, orgID uuid.UUID, exter
 // of one external id when it is not "". Needs sessions:read in the
 // organization (see orgAccess); returns CodeNotFound for an organization the
 // principal cannot see.
-func (s *Service) ListOrgSessions(ctx context.Context, p *domain.Principal, orgID uuid.UUID, externalID string, page PageRequest) ([]domain.Session, *domain.Cursor, error) {
-	a, err := s.orgAccess(ctx, p, orgID)
+func (o *Orgs) ListOrgSessions(ctx context.Context, p *domain.Principal, orgID uuid.UUID, externalID string, page PageRequest) ([]domain.Session, *domain.Cursor, error) {
+	a, err := o.orgAccess(ctx, p, orgID)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := a.require(domain.ScopeSessionsRead); err != nil {
 		return nil, nil, err
 	}
-	now := s.clock.Now()
+	now := o.svc.clock.Now()
 	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.Session, error) {
-		return s.store.ListOrgSessions(ctx, orgID, externalID, now, after, limit)
+		return o.store.ListOrgSessions(ctx, orgID, externalID, now, after, limit)
 	}, sessionPos)
 }
 
@@ -114,16 +114,16 @@ func (s *Service) ListOrgSessions(ctx context.Context, p *domain.Principal, orgI
 // access tokens are refused at once here and within SessionCacheTTL
 // elsewhere. Needs sessions:write in the organization. Returns CodeNotFound
 // for a session of another organization or one no longer active.
-func (s *Service) RevokeOrgSession(ctx context.Context, p *domain.Principal, orgID, sessionID uuid.UUID, meta domain.RequestMeta) error {
-	a, err := s.orgAccess(ctx, p, orgID)
+func (o *Orgs) RevokeOrgSession(ctx context.Context, p *domain.Principal, orgID, sessionID uuid.UUID, meta domain.RequestMeta) error {
+	a, err := o.orgAccess(ctx, p, orgID)
 	if err != nil {
 		return err
 	}
 	if err := a.require(domain.ScopeSessionsWrite); err != nil {
 		return err
 	}
-	userID, err := s.store.RevokeOrgSession(ctx, orgID, sessionID, s.clock.Now())
-	s.forget(sessionID)
+	userID, err := o.store.RevokeOrgSession(ctx, orgID, sessionID, o.svc.clock.Now())
+	o.svc.forget(sessionID)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (s *Service) RevokeOrgSession(ctx context.Context, p *domain.Principal, org
 		id := p.KeyID
 		keyID = &id
 	}
-	s.event(ctx, domain.EventSessionRevoked, meta, &userID, &sessionID, keyID, map[string]any{"org_id": orgID.String()})
+	o.svc.event(ctx, domain.EventSessionRevoked, meta, &userID, &sessionID, keyID, map[string]any{"org_id": orgID.String()})
 	return nil
 }
 
@@ -142,20 +142,20 @@ func (s *Service) RevokeOrgSession(ctx context.Context, p *domain.Principal, org
 // verified that email, so that no ordinary user can enumerate accounts.
 // Returns CodeInsufficientPermissions otherwise, CodeNotFound for an
 // unknown email.
-func (s *Service) LookupUser(ctx context.Context, p *domain.Principal, email string) (*domain.User, error) {
+func (o *Orgs) LookupUser(ctx context.Context, p *domain.Principal, email string) (*domain.User, error) {
 	denied := domain.Errorf(domain.CodeInsufficientPermissions,
 		"looking users up needs the scope %q on a personal API key of an operator", domain.ScopeUsersRead)
 	if p.Kind != domain.PrincipalAPIKey || p.OrgID != nil || p.UserID == uuid.Nil || !p.HasScope(domain.ScopeUsersRead) {
 		return nil, denied
 	}
-	ok, err := s.isOperatorKey(ctx, p)
+	ok, err := o.svc.isOperatorKey(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, denied
 	}
-	return s.existingUserByEmail(ctx, email)
+	return o.existingUserByEmail(ctx, email)
 }
 
 // isOperatorKey reports whether p is a personal API key of an operator

@@ -56,18 +56,18 @@ type ExchangedToken struct {
 // with token:exchange or asks for a scope the key does not hold,
 // CodeInvalidRequest for a malformed scope, CodeInvalidToken when the key
 // stopped being valid.
-func (s *Service) ExchangeToken(ctx context.Context, p *domain.Principal, req ExchangeRequest) (*ExchangedToken, error) {
+func (a *APIKeys) ExchangeToken(ctx context.Context, p *domain.Principal, req ExchangeRequest) (*ExchangedToken, error) {
 	if p.Kind != domain.PrincipalAPIKey || p.Exchanged {
 		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "only an API key can be exchanged for a token")
 	}
 	if !p.HasScope(domain.ScopeTokenExchange) {
 		return nil, missingScope(domain.ScopeTokenExchange)
 	}
-	e, err := s.keyByID(ctx, p.KeyID)
+	e, err := a.svc.keyByID(ctx, p.KeyID)
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
+	now := a.svc.clock.Now()
 	if !e.active(now) {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the API key is revoked or expired")
 	}
@@ -82,21 +82,21 @@ func (s *Service) ExchangeToken(ctx context.Context, p *domain.Principal, req Ex
 			return nil, err
 		}
 	}
-	return s.mintExchanged(ctx, e, scopes, req, now, nil, now)
+	return a.mintExchanged(ctx, e, scopes, req, now, nil, now)
 }
 
 // checkAudience refuses an audience that the key's organization has not
 // registered: without the check any user could mint a Latch-signed token
 // for any resource server's audience. A personal key may name only the
 // configured audience. Returns CodeInsufficientPermissions.
-func (s *Service) checkAudience(ctx context.Context, e *keyEntry, aud string) error {
-	if aud == "" || aud == s.issuer.Config().Audience {
+func (a *APIKeys) checkAudience(ctx context.Context, e *keyEntry, aud string) error {
+	if aud == "" || aud == a.svc.issuer.Config().Audience {
 		return nil
 	}
 	if e.orgID == nil {
 		return &domain.Error{Code: domain.CodeInsufficientPermissions, Message: "a personal API key cannot choose the audience of its tokens", Err: ErrAudience}
 	}
-	auds, err := s.store.OrgAudiences(ctx, *e.orgID)
+	auds, err := a.store.OrgAudiences(ctx, *e.orgID)
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ type owner struct {
 //
 // Returns CodeInsufficientPermissions when the caller is not an API key
 // with tokens:introspect, and only infrastructure errors otherwise.
-func (s *Service) Introspect(ctx context.Context, caller *domain.Principal, tok string) (*Introspection, error) {
+func (a *APIKeys) Introspect(ctx context.Context, caller *domain.Principal, tok string) (*Introspection, error) {
 	if caller == nil || caller.Kind != domain.PrincipalAPIKey || caller.Exchanged || !caller.HasScope(domain.ScopeTokensIntrospect) {
 		return nil, missingScope(domain.ScopeTokensIntrospect)
 	}
@@ -78,21 +78,21 @@ func (s *Service) Introspect(ctx context.Context, caller *domain.Principal, tok 
 	var err error
 	switch {
 	case strings.HasPrefix(tok, "latch_"):
-		in, own, err = s.introspectKey(ctx, tok)
+		in, own, err = a.introspectKey(ctx, tok)
 	case strings.Count(tok, ".") == 2:
-		in, own, err = s.introspectAccess(ctx, tok)
+		in, own, err = a.introspectAccess(ctx, tok)
 	default:
-		in, own, err = s.introspectRefresh(ctx, tok)
+		in, own, err = a.introspectRefresh(ctx, tok)
 	}
 	if err != nil || in == nil {
 		return &Introspection{}, err
 	}
-	ok, err := s.visibleTo(ctx, caller, own)
+	ok, err := a.visibleTo(ctx, caller, own)
 	if err != nil || !ok {
 		return &Introspection{}, err
 	}
 	in.Active = true
-	in.Issuer = s.issuer.Config().Issuer
+	in.Issuer = a.svc.issuer.Config().Issuer
 	return in, nil
 }
 
@@ -100,7 +100,7 @@ func (s *Service) Introspect(ctx context.Context, caller *domain.Principal, tok 
 // organization key only about its organization's tokens, a personal key
 // only about its user's, an operator's key about every token. Without the
 // rule, any customer's key could probe other customers' users and sessions.
-func (s *Service) visibleTo(ctx context.Context, caller *domain.Principal, own owner) (bool, error) {
+func (a *APIKeys) visibleTo(ctx context.Context, caller *domain.Principal, own owner) (bool, error) {
 	switch {
 	case caller.OrgID != nil:
 		if own.org != nil && *own.org == *caller.OrgID {
@@ -109,19 +109,19 @@ func (s *Service) visibleTo(ctx context.Context, caller *domain.Principal, own o
 	case own.org == nil && own.user != uuid.Nil && own.user == caller.UserID:
 		return true, nil
 	}
-	return s.isOperatorKey(ctx, caller)
+	return a.svc.isOperatorKey(ctx, caller)
 }
 
 // introspectAccess returns the introspection of an active access token, or
 // nil when it is not active. Only infrastructure failures are errors.
-func (s *Service) introspectAccess(ctx context.Context, tok string) (*Introspection, owner, error) {
-	c, err := s.issuer.VerifyAnyAudience(tok)
+func (a *APIKeys) introspectAccess(ctx context.Context, tok string) (*Introspection, owner, error) {
+	c, err := a.svc.issuer.VerifyAnyAudience(tok)
 	if err != nil {
 		return nil, owner{}, nil
 	}
 	in := accessIntrospection(c)
 	if c.KeyID != "" {
-		p, err := s.authenticateExchanged(ctx, c)
+		p, err := a.svc.authenticateExchanged(ctx, c)
 		if err != nil {
 			return nil, owner{}, infraOnly(err)
 		}
@@ -132,15 +132,15 @@ func (s *Service) introspectAccess(ctx context.Context, tok string) (*Introspect
 	if err1 != nil || err2 != nil {
 		return nil, owner{}, nil
 	}
-	sess, err := s.store.SessionByID(ctx, sid)
+	sess, err := a.store.SessionByID(ctx, sid)
 	if err != nil {
 		return nil, owner{}, infraOnly(err)
 	}
-	if sess.UserID != sub || !sess.Active(s.clock.Now()) {
+	if sess.UserID != sub || !sess.Active(a.svc.clock.Now()) {
 		return nil, owner{}, nil
 	}
 	if in.ClientID == "" {
-		in.ClientID = s.cfg.ClientID // a token signed before client_id existed
+		in.ClientID = a.svc.cfg.ClientID // a token signed before client_id existed
 	}
 	return in, owner{user: sess.UserID, org: sess.OrgID}, nil
 }
@@ -162,9 +162,9 @@ func accessIntrospection(c *token.Claims) *Introspection {
 
 // introspectRefresh returns the introspection of a live refresh token of
 // an active session, or nil. Looking at it does not spend it.
-func (s *Service) introspectRefresh(ctx context.Context, tok string) (*Introspection, owner, error) {
-	sess, live, err := s.refreshSession(ctx, tok)
-	if err != nil || sess == nil || !live || !sess.Active(s.clock.Now()) {
+func (a *APIKeys) introspectRefresh(ctx context.Context, tok string) (*Introspection, owner, error) {
+	sess, live, err := a.refreshSession(ctx, tok)
+	if err != nil || sess == nil || !live || !sess.Active(a.svc.clock.Now()) {
 		return nil, owner{}, err
 	}
 	exp := sess.ExpiresAt
@@ -172,7 +172,7 @@ func (s *Service) introspectRefresh(ctx context.Context, tok string) (*Introspec
 		exp = sess.AbsoluteExpiresAt
 	}
 	created := sess.CreatedAt
-	in := &Introspection{TokenUse: TokenUseRefresh, ClientID: s.cfg.ClientID, Subject: sess.UserID.String(),
+	in := &Introspection{TokenUse: TokenUseRefresh, ClientID: a.svc.cfg.ClientID, Subject: sess.UserID.String(),
 		SID: sess.ID.String(), Exp: &exp, AuthTime: &created, AAL: sess.AAL, AMR: sess.AMR}
 	if in.AAL == "" {
 		in.AAL = domain.AAL1 // a session stored before multi-factor authentication
@@ -185,13 +185,13 @@ func (s *Service) introspectRefresh(ctx context.Context, tok string) (*Introspec
 
 // refreshSession returns the session of a refresh token and whether the
 // token is live; a nil session for a token that is malformed or unknown.
-func (s *Service) refreshSession(ctx context.Context, tok string) (*domain.Session, bool, error) {
+func (a *APIKeys) refreshSession(ctx context.Context, tok string) (*domain.Session, bool, error) {
 	raw, err := DecodeRefreshToken(tok)
 	if err != nil {
 		return nil, false, nil
 	}
 	h := sha256.Sum256(raw)
-	sess, live, err := s.store.RefreshTokenSession(ctx, h[:])
+	sess, live, err := a.store.RefreshTokenSession(ctx, h[:])
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil, false, nil
 	}
@@ -200,8 +200,8 @@ func (s *Service) refreshSession(ctx context.Context, tok string) (*domain.Sessi
 
 // introspectKey returns the introspection of an active API key, or nil. It
 // does not count as a use of the key.
-func (s *Service) introspectKey(ctx context.Context, key string) (*Introspection, owner, error) {
-	e, err := s.activeKey(ctx, key)
+func (a *APIKeys) introspectKey(ctx context.Context, key string) (*Introspection, owner, error) {
+	e, err := a.activeKey(ctx, key)
 	if err != nil || e == nil {
 		return nil, owner{}, err
 	}
@@ -219,16 +219,16 @@ func (s *Service) introspectKey(ctx context.Context, key string) (*Introspection
 // activeKey returns the entry of an active API key, or nil for a key that
 // is malformed, unknown, revoked or expired; only infrastructure failures
 // are errors.
-func (s *Service) activeKey(ctx context.Context, key string) (*keyEntry, error) {
+func (a *APIKeys) activeKey(ctx context.Context, key string) (*keyEntry, error) {
 	parsed, err := apikey.Parse(key)
 	if err != nil {
 		return nil, nil
 	}
-	e, err := s.keyByHash(ctx, parsed.Hash)
+	e, err := a.svc.keyByHash(ctx, parsed.Hash)
 	if err != nil {
 		return nil, infraOnly(err)
 	}
-	if !e.active(s.clock.Now()) || (parsed.Kind == apikey.Organization) != (e.orgID != nil) {
+	if !e.active(a.svc.clock.Now()) || (parsed.Kind == apikey.Organization) != (e.orgID != nil) {
 		return nil, nil
 	}
 	return e, nil
@@ -257,10 +257,10 @@ func infraOnly(err error) error {
 // API key (it lives until it expires; revoke its key), CodeInvalidClient
 // for an API key without a caller, CodeInsufficientPermissions for an API
 // key the caller does not own.
-func (s *Service) RevokeToken(ctx context.Context, caller *domain.Principal, callerErr error, tok string, meta domain.RequestMeta) error {
+func (a *APIKeys) RevokeToken(ctx context.Context, caller *domain.Principal, callerErr error, tok string, meta domain.RequestMeta) error {
 	switch {
 	case strings.HasPrefix(tok, "latch_"):
-		e, err := s.activeKey(ctx, tok)
+		e, err := a.activeKey(ctx, tok)
 		if err != nil || e == nil {
 			return err
 		}
@@ -271,49 +271,49 @@ func (s *Service) RevokeToken(ctx context.Context, caller *domain.Principal, cal
 			return domain.Errorf(domain.CodeInvalidClient, "revoking an API key needs its owner's credentials: a session, or an API key with %q", domain.ScopeKeysWrite)
 		}
 		if e.orgID != nil {
-			err = s.RevokeOrgAPIKey(ctx, caller, *e.orgID, e.id, meta)
+			err = a.RevokeOrgAPIKey(ctx, caller, *e.orgID, e.id, meta)
 		} else {
-			err = s.RevokeAPIKey(ctx, caller, e.id, meta)
+			err = a.RevokeAPIKey(ctx, caller, e.id, meta)
 		}
 		if domain.IsCode(err, domain.CodeNotFound) {
 			return domain.Errorf(domain.CodeInsufficientPermissions, "the API key belongs to someone else")
 		}
 		return err
 	case strings.Count(tok, ".") == 2:
-		c, err := s.issuer.VerifyAnyAudience(tok)
+		c, err := a.svc.issuer.VerifyAnyAudience(tok)
 		if err != nil {
 			return nil
 		}
 		if c.KeyID != "" {
-			return domain.Errorf(domain.CodeUnsupportedTokenType, "an access token exchanged from an API key cannot be revoked by itself; it expires within %s; revoke its API key to end it now", s.cfg.APIKeys.ExchangeMaxTTL)
+			return domain.Errorf(domain.CodeUnsupportedTokenType, "an access token exchanged from an API key cannot be revoked by itself; it expires within %s; revoke its API key to end it now", a.svc.cfg.APIKeys.ExchangeMaxTTL)
 		}
 		sub, err1 := uuid.Parse(c.Subject)
 		sid, err2 := uuid.Parse(c.SID)
 		if err1 != nil || err2 != nil {
 			return nil
 		}
-		return s.endSession(ctx, sub, sid, meta)
+		return a.endSession(ctx, sub, sid, meta)
 	default:
-		sess, live, err := s.refreshSession(ctx, tok)
+		sess, live, err := a.refreshSession(ctx, tok)
 		if err != nil || sess == nil || !live {
 			return err
 		}
-		return s.endSession(ctx, sess.UserID, sess.ID, meta)
+		return a.endSession(ctx, sess.UserID, sess.ID, meta)
 	}
 }
 
 // endSession revokes the user's session for RevokeToken; a session that is
 // already over is no error.
-func (s *Service) endSession(ctx context.Context, userID, sid uuid.UUID, meta domain.RequestMeta) error {
-	err := s.store.RevokeSession(ctx, userID, sid, s.clock.Now())
-	s.forget(sid)
+func (a *APIKeys) endSession(ctx context.Context, userID, sid uuid.UUID, meta domain.RequestMeta) error {
+	err := a.store.RevokeSession(ctx, userID, sid, a.svc.clock.Now())
+	a.svc.forget(sid)
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	s.event(ctx, domain.EventSessionRevoked, meta, &userID, &sid, nil, map[string]any{"reason": "oauth_revoke"})
+	a.svc.event(ctx, domain.EventSessionRevoked, meta, &userID, &sid, nil, map[string]any{"reason": "oauth_revoke"})
 	return nil
 }
 

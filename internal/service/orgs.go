@@ -10,6 +10,20 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
+// Orgs is organizations: their members and roles, invitations, registered
+// audiences, and the delegated identities and sessions that organization
+// keys open. It is a feature service beside *Service, whose sessions, rate
+// limits, events and mail queueing it uses. It is safe for concurrent use.
+type Orgs struct {
+	svc   *Service
+	store OrgStore
+}
+
+// NewOrgs returns the organization service.
+func NewOrgs(svc *Service, store OrgStore) *Orgs {
+	return &Orgs{svc: svc, store: store}
+}
+
 // roleAllows is the role cap: what a member of each role may do in the
 // organization and may grant its keys.
 //
@@ -45,7 +59,7 @@ type orgAccess struct {
 
 func errOrgNotFound() error { return domain.Errorf(domain.CodeNotFound, "organization not found") }
 
-func (s *Service) orgAccess(ctx context.Context, p *domain.Principal, orgID uuid.UUID) (*orgAccess, error) {
+func (o *Orgs) orgAccess(ctx context.Context, p *domain.Principal, orgID uuid.UUID) (*orgAccess, error) {
 	a := &orgAccess{p: p}
 	switch {
 	case p.Kind == domain.PrincipalAPIKey && p.OrgID != nil:
@@ -59,7 +73,7 @@ func (s *Service) orgAccess(ctx context.Context, p *domain.Principal, orgID uuid
 	case p.UserID == uuid.Nil:
 		return nil, errOrgNotFound()
 	default:
-		m, err := s.store.Member(ctx, orgID, p.UserID)
+		m, err := o.store.Member(ctx, orgID, p.UserID)
 		if domain.IsCode(err, domain.CodeNotFound) {
 			return nil, errOrgNotFound()
 		}
@@ -68,7 +82,7 @@ func (s *Service) orgAccess(ctx context.Context, p *domain.Principal, orgID uuid
 		}
 		a.role = m.Role
 	}
-	org, err := s.store.OrganizationByID(ctx, orgID)
+	org, err := o.store.OrganizationByID(ctx, orgID)
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil, errOrgNotFound()
 	}
@@ -118,8 +132,8 @@ func (a *orgAccess) grant(scope string) error {
 // manager returns the acting user's membership when the principal is a
 // user session with a managing role. Returns CodeNotFound for an
 // organization it cannot see and CodeInsufficientPermissions otherwise.
-func (s *Service) manager(ctx context.Context, p *domain.Principal, orgID uuid.UUID) (*orgAccess, error) {
-	a, err := s.orgAccess(ctx, p, orgID)
+func (o *Orgs) manager(ctx context.Context, p *domain.Principal, orgID uuid.UUID) (*orgAccess, error) {
+	a, err := o.orgAccess(ctx, p, orgID)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +146,7 @@ func (s *Service) manager(ctx context.Context, p *domain.Principal, orgID uuid.U
 // CreateOrganization creates an organization whose owner is the session's
 // user. Returns CodeInvalidRequest for a bad name and
 // CodeInsufficientPermissions for a delegated session or an API key.
-func (s *Service) CreateOrganization(ctx context.Context, p *domain.Principal, name string) (*domain.Organization, error) {
+func (o *Orgs) CreateOrganization(ctx context.Context, p *domain.Principal, name string) (*domain.Organization, error) {
 	if p.Kind != domain.PrincipalSession || p.OrgID != nil {
 		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "only a user's own session can create an organization")
 	}
@@ -140,8 +154,8 @@ func (s *Service) CreateOrganization(ctx context.Context, p *domain.Principal, n
 	if name == "" || len(name) > 100 {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "name must be 1 to 100 bytes")
 	}
-	if max := s.cfg.Quotas.Organizations; max > 0 {
-		n, err := s.store.CountOwnedOrganizations(ctx, p.UserID)
+	if max := o.svc.cfg.Quotas.Organizations; max > 0 {
+		n, err := o.store.CountOwnedOrganizations(ctx, p.UserID)
 		if err != nil {
 			return nil, err
 		}
@@ -149,30 +163,30 @@ func (s *Service) CreateOrganization(ctx context.Context, p *domain.Principal, n
 			return nil, domain.Errorf(domain.CodeQuotaExceeded, "a user owns at most %d organizations", max)
 		}
 	}
-	now := s.clock.Now()
-	o := &domain.Organization{ID: uuid.New(), Name: name, CreatedAt: now, Role: domain.RoleOwner}
-	if err := s.store.CreateOrganization(ctx, o, &domain.Member{OrgID: o.ID, UserID: p.UserID, Role: domain.RoleOwner, CreatedAt: now}); err != nil {
+	now := o.svc.clock.Now()
+	org := &domain.Organization{ID: uuid.New(), Name: name, CreatedAt: now, Role: domain.RoleOwner}
+	if err := o.store.CreateOrganization(ctx, org, &domain.Member{OrgID: org.ID, UserID: p.UserID, Role: domain.RoleOwner, CreatedAt: now}); err != nil {
 		return nil, err
 	}
-	return o, nil
+	return org, nil
 }
 
 // ListOrganizations returns a page of the organizations of the principal's
 // user, oldest first.
-func (s *Service) ListOrganizations(ctx context.Context, p *domain.Principal, page PageRequest) ([]domain.Organization, *domain.Cursor, error) {
+func (o *Orgs) ListOrganizations(ctx context.Context, p *domain.Principal, page PageRequest) ([]domain.Organization, *domain.Cursor, error) {
 	if p.UserID == uuid.Nil || p.OrgID != nil {
 		return listPage(page, func(*domain.Cursor, int) ([]domain.Organization, error) { return nil, nil },
-			func(o *domain.Organization) domain.Cursor { return domain.Cursor{} })
+			func(*domain.Organization) domain.Cursor { return domain.Cursor{} })
 	}
 	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.Organization, error) {
-		return s.store.ListOrganizations(ctx, p.UserID, after, limit)
-	}, func(o *domain.Organization) domain.Cursor { return domain.Cursor{CreatedAt: o.CreatedAt, ID: o.ID} })
+		return o.store.ListOrganizations(ctx, p.UserID, after, limit)
+	}, func(x *domain.Organization) domain.Cursor { return domain.Cursor{CreatedAt: x.CreatedAt, ID: x.ID} })
 }
 
 // GetOrganization returns an organization of the principal, with its role.
 // Returns CodeNotFound for any other.
-func (s *Service) GetOrganization(ctx context.Context, p *domain.Principal, orgID uuid.UUID) (*domain.Organization, error) {
-	a, err := s.orgAccess(ctx, p, orgID)
+func (o *Orgs) GetOrganization(ctx context.Context, p *domain.Principal, orgID uuid.UUID) (*domain.Organization, error) {
+	a, err := o.orgAccess(ctx, p, orgID)
 	if err != nil {
 		return nil, err
 	}
@@ -182,12 +196,12 @@ func (s *Service) GetOrganization(ctx context.Context, p *domain.Principal, orgI
 // ListMembers returns a page of the organization's members, oldest first,
 // to any member. Returns CodeNotFound for an organization the principal
 // cannot see.
-func (s *Service) ListMembers(ctx context.Context, p *domain.Principal, orgID uuid.UUID, page PageRequest) ([]domain.Member, *domain.Cursor, error) {
-	if _, err := s.orgAccess(ctx, p, orgID); err != nil {
+func (o *Orgs) ListMembers(ctx context.Context, p *domain.Principal, orgID uuid.UUID, page PageRequest) ([]domain.Member, *domain.Cursor, error) {
+	if _, err := o.orgAccess(ctx, p, orgID); err != nil {
 		return nil, nil, err
 	}
 	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.Member, error) {
-		return s.store.ListMembers(ctx, orgID, after, limit)
+		return o.store.ListMembers(ctx, orgID, after, limit)
 	}, func(m *domain.Member) domain.Cursor { return domain.Cursor{CreatedAt: m.CreatedAt, ID: m.UserID} })
 }
 
@@ -195,15 +209,15 @@ func (s *Service) ListMembers(ctx context.Context, p *domain.Principal, orgID uu
 // roles, and only owners make, or change the role of, an owner. Returns
 // CodeNotFound for a user who is not a member and CodeLastOwner when the
 // last owner would stop being one.
-func (s *Service) UpdateMember(ctx context.Context, p *domain.Principal, orgID, userID uuid.UUID, role domain.Role) (*domain.Member, error) {
+func (o *Orgs) UpdateMember(ctx context.Context, p *domain.Principal, orgID, userID uuid.UUID, role domain.Role) (*domain.Member, error) {
 	if !role.Valid() {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "role must be owner, admin or member")
 	}
-	a, err := s.manager(ctx, p, orgID)
+	a, err := o.manager(ctx, p, orgID)
 	if err != nil {
 		return nil, err
 	}
-	return s.store.UpdateMember(ctx, orgID, userID, func(m *domain.Member) error {
+	return o.store.UpdateMember(ctx, orgID, userID, func(m *domain.Member) error {
 		if (m.Role == domain.RoleOwner || role == domain.RoleOwner) && a.role != domain.RoleOwner && m.Role != role {
 			return domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can make or change an owner")
 		}
@@ -217,23 +231,23 @@ func (s *Service) UpdateMember(ctx context.Context, p *domain.Principal, orgID, 
 // revokeKeys, the same transaction revokes every active organization key
 // the member created. Returns CodeNotFound for a user who is not a member
 // and CodeLastOwner for the last owner.
-func (s *Service) RemoveMember(ctx context.Context, p *domain.Principal, orgID, userID uuid.UUID, revokeKeys bool, meta domain.RequestMeta) error {
+func (o *Orgs) RemoveMember(ctx context.Context, p *domain.Principal, orgID, userID uuid.UUID, revokeKeys bool, meta domain.RequestMeta) error {
 	var a *orgAccess
 	var err error
 	if p.Kind == domain.PrincipalSession && p.UserID == userID {
-		a, err = s.orgAccess(ctx, p, orgID)
+		a, err = o.orgAccess(ctx, p, orgID)
 	} else {
-		a, err = s.manager(ctx, p, orgID)
+		a, err = o.manager(ctx, p, orgID)
 	}
 	if err != nil {
 		return err
 	}
 	var at *time.Time
 	if revokeKeys {
-		now := s.clock.Now()
+		now := o.svc.clock.Now()
 		at = &now
 	}
-	keys, err := s.store.RemoveMember(ctx, orgID, userID, func(m *domain.Member) error {
+	keys, err := o.store.RemoveMember(ctx, orgID, userID, func(m *domain.Member) error {
 		if m.UserID != p.UserID && m.Role == domain.RoleOwner && a.role != domain.RoleOwner {
 			return domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can remove an owner")
 		}
@@ -243,19 +257,19 @@ func (s *Service) RemoveMember(ctx context.Context, p *domain.Principal, orgID, 
 		return err
 	}
 	actor := p.UserID
-	s.revokedKeys(ctx, keys, &actor, meta, "member_removed")
+	o.svc.revokedKeys(ctx, keys, &actor, meta, "member_removed")
 	return nil
 }
 
 // existingUserByEmail returns the personal account with email (normalised
 // first). Returns CodeInvalidRequest for a malformed email and CodeNotFound
 // when no account has it.
-func (s *Service) existingUserByEmail(ctx context.Context, email string) (*domain.User, error) {
+func (o *Orgs) existingUserByEmail(ctx context.Context, email string) (*domain.User, error) {
 	email, err := domain.NormalizeEmail(email)
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.UserByEmail(ctx, email)
+	u, err := o.store.UserByEmail(ctx, email)
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil, domain.Errorf(domain.CodeNotFound, "no account has this email")
 	}

@@ -164,6 +164,20 @@ func CheckLinkTemplate(t string) error {
 	return nil
 }
 
+// Recovery is password reset, email verification and password change: the
+// flows that mail a single-use token or replace a password. It is a feature
+// service beside *Service, whose rate limits, hashing, caches, events, mail
+// queueing and background work it uses. It is safe for concurrent use.
+type Recovery struct {
+	svc   *Service
+	store RecoveryStore
+}
+
+// NewRecovery returns the recovery service.
+func NewRecovery(svc *Service, store RecoveryStore) *Recovery {
+	return &Recovery{svc: svc, store: store}
+}
+
 // recoveryState is the service's recovery machinery.
 type recoveryState struct {
 	queued func()
@@ -341,54 +355,54 @@ func (s *Service) createUser(ctx context.Context, u *domain.User, sess *domain.S
 // not a limit was reached: nil, in about the same time, since the lookup
 // and the queueing finish in the background. Returns CodeInvalidRequest
 // only for an email that is not an address at all.
-func (s *Service) ForgotPassword(ctx context.Context, email string, meta domain.RequestMeta) error {
+func (r *Recovery) ForgotPassword(ctx context.Context, email string, meta domain.RequestMeta) error {
 	norm, err := domain.NormalizeEmail(email)
 	if err != nil {
 		return err
 	}
-	if !s.cfg.Recovery.Mail {
+	if !r.svc.cfg.Recovery.Mail {
 		return nil
 	}
 	// The limits are checked for every address, known or not, and a limit
 	// reached is not told: the answer stays 202.
-	if s.allowIP(ctx, ruleForgotIP, meta, nil) != nil {
+	if r.svc.allowIP(ctx, ruleForgotIP, meta, nil) != nil {
 		return nil
 	}
-	if s.allow(ctx, ruleForgotEmail, norm, meta, nil, false) != nil {
+	if r.svc.allow(ctx, ruleForgotEmail, norm, meta, nil, false) != nil {
 		return nil
 	}
-	s.background(ctx, func(ctx context.Context) { s.queueReset(ctx, norm, meta) })
+	r.svc.background(ctx, func(ctx context.Context) { r.queueReset(ctx, norm, meta) })
 	return nil
 }
 
 // queueReset stores a reset token and its mail for the account of email,
 // if there is one.
-func (s *Service) queueReset(ctx context.Context, email string, meta domain.RequestMeta) {
-	u, err := s.store.UserByEmail(ctx, email)
+func (r *Recovery) queueReset(ctx context.Context, email string, meta domain.RequestMeta) {
+	u, err := r.store.UserByEmail(ctx, email)
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return
 	}
 	if err != nil {
-		s.log.Error("password reset request", "err", err)
+		r.svc.log.Error("password reset request", "err", err)
 		return
 	}
-	now := s.clock.Now()
-	if wait, err := s.mailQuota(ctx, u.Email, nil, now); err != nil || wait > 0 {
+	now := r.svc.clock.Now()
+	if wait, err := r.svc.mailQuota(ctx, u.Email, nil, now); err != nil || wait > 0 {
 		if err != nil {
-			s.log.Error("password reset request", "user_id", u.ID, "err", err)
+			r.svc.log.Error("password reset request", "user_id", u.ID, "err", err)
 		}
 		return
 	}
-	t, m, err := s.newRecovery(u, domain.PurposePasswordReset, now)
+	t, m, err := r.svc.newRecovery(u, domain.PurposePasswordReset, now)
 	if err == nil {
-		err = s.store.CreateRecoveryToken(ctx, t, m)
+		err = r.store.CreateRecoveryToken(ctx, t, m)
 	}
 	if err != nil {
-		s.log.Error("password reset request", "user_id", u.ID, "err", err)
+		r.svc.log.Error("password reset request", "user_id", u.ID, "err", err)
 		return
 	}
-	s.rec.queued()
-	s.event(ctx, domain.EventPasswordResetRequested, meta, &u.ID, nil, nil, map[string]any{"expires_at": t.ExpiresAt.Format(time.RFC3339)})
+	r.svc.rec.queued()
+	r.svc.event(ctx, domain.EventPasswordResetRequested, meta, &u.ID, nil, nil, map[string]any{"expires_at": t.ExpiresAt.Format(time.RFC3339)})
 }
 
 // ResetPassword sets a new password with a reset token, spends every other
@@ -397,8 +411,8 @@ func (s *Service) queueReset(ctx context.Context, email string, meta domain.Requ
 // it does not log in. Returns CodeRateLimited, CodeInvalidToken for an unknown, used
 // or expired token (checked before the password), CodeWeakPassword or
 // CodeInvalidRequest for a password the policy refuses.
-func (s *Service) ResetPassword(ctx context.Context, tok, pw string, meta domain.RequestMeta) error {
-	if err := s.allowIP(ctx, ruleResetIP, meta, nil); err != nil {
+func (r *Recovery) ResetPassword(ctx context.Context, tok, pw string, meta domain.RequestMeta) error {
+	if err := r.svc.allowIP(ctx, ruleResetIP, meta, nil); err != nil {
 		return err
 	}
 	h, err := decodeRecoveryToken(tok)
@@ -407,29 +421,29 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string, meta domain
 	}
 	// A cheap look first, so an invalid token costs no hashing; the spending
 	// update below decides.
-	if _, err := s.store.RecoveryToken(ctx, domain.PurposePasswordReset, h, s.clock.Now()); err != nil {
+	if _, err := r.store.RecoveryToken(ctx, domain.PurposePasswordReset, h, r.svc.clock.Now()); err != nil {
 		if domain.IsCode(err, domain.CodeNotFound) {
 			return invalidToken()
 		}
 		return err
 	}
-	if err := s.hasher.Check(pw); err != nil {
+	if err := r.svc.hasher.Check(pw); err != nil {
 		return err
 	}
-	phc, err := s.hasher.Hash(ctx, pw)
+	phc, err := r.svc.hasher.Hash(ctx, pw)
 	if err != nil {
 		return err
 	}
-	res, err := s.store.ResetPassword(ctx, h, phc, s.clock.Now())
+	res, err := r.store.ResetPassword(ctx, h, phc, r.svc.clock.Now())
 	if err != nil {
 		return err
 	}
-	s.forget(res.Revoked...)
+	r.svc.forget(res.Revoked...)
 	for i := range res.RevokedKeys {
-		s.forgetKey(&res.RevokedKeys[i])
+		r.svc.forgetKey(&res.RevokedKeys[i])
 	}
-	s.userChanged(res.UserID)
-	s.event(ctx, domain.EventPasswordResetCompleted, meta, &res.UserID, nil, nil,
+	r.svc.userChanged(res.UserID)
+	r.svc.event(ctx, domain.EventPasswordResetCompleted, meta, &res.UserID, nil, nil,
 		map[string]any{"revoked_sessions": len(res.Revoked), "revoked_api_keys": len(res.RevokedKeys)})
 	return nil
 }
@@ -437,57 +451,57 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string, meta domain
 // VerifyEmail marks an email verified with a verification token. Returns
 // CodeRateLimited, or CodeInvalidToken for an unknown, used or expired
 // token.
-func (s *Service) VerifyEmail(ctx context.Context, tok string, meta domain.RequestMeta) error {
-	if err := s.allowIP(ctx, ruleVerifyIP, meta, nil); err != nil {
+func (r *Recovery) VerifyEmail(ctx context.Context, tok string, meta domain.RequestMeta) error {
+	if err := r.svc.allowIP(ctx, ruleVerifyIP, meta, nil); err != nil {
 		return err
 	}
 	h, err := decodeRecoveryToken(tok)
 	if err != nil {
 		return err
 	}
-	uid, err := s.store.VerifyEmail(ctx, h, s.clock.Now())
+	uid, err := r.store.VerifyEmail(ctx, h, r.svc.clock.Now())
 	if err != nil {
 		return err
 	}
-	s.userChanged(uid)
-	s.event(ctx, domain.EventEmailVerified, meta, &uid, nil, nil, nil)
+	r.svc.userChanged(uid)
+	r.svc.event(ctx, domain.EventEmailVerified, meta, &uid, nil, nil, nil)
 	return nil
 }
 
 // ResendVerification queues a new verification mail for the principal's
 // user unless the email is already verified (or there is none, or mail is
 // off). Returns CodeRateLimited.
-func (s *Service) ResendVerification(ctx context.Context, p *domain.Principal, meta domain.RequestMeta) error {
+func (r *Recovery) ResendVerification(ctx context.Context, p *domain.Principal, meta domain.RequestMeta) error {
 	if p.UserID == uuid.Nil {
 		return domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs a user")
 	}
-	if err := s.allow(ctx, ruleResendUser, p.UserID.String(), meta, &p.UserID, false); err != nil {
+	if err := r.svc.allow(ctx, ruleResendUser, p.UserID.String(), meta, &p.UserID, false); err != nil {
 		return err
 	}
-	u, err := s.store.UserByID(ctx, p.UserID)
+	u, err := r.store.UserByID(ctx, p.UserID)
 	if err != nil {
 		return err
 	}
 	if u.OrgID != nil {
 		return domain.Errorf(domain.CodeInsufficientPermissions, "a delegated identity's email is its organization's claim; Latch does not verify it or send it mail")
 	}
-	if !s.cfg.Recovery.Mail || u.EmailVerified || u.Email == "" {
+	if !r.svc.cfg.Recovery.Mail || u.EmailVerified || u.Email == "" {
 		return nil
 	}
-	now := s.clock.Now()
-	if wait, err := s.mailQuota(ctx, u.Email, nil, now); err != nil {
+	now := r.svc.clock.Now()
+	if wait, err := r.svc.mailQuota(ctx, u.Email, nil, now); err != nil {
 		return err
 	} else if wait > 0 {
 		return &domain.Error{Code: domain.CodeRateLimited, Message: "too many mails to this address; try again later", RetryAfter: wait}
 	}
-	t, m, err := s.newRecovery(u, domain.PurposeVerifyEmail, now)
+	t, m, err := r.svc.newRecovery(u, domain.PurposeVerifyEmail, now)
 	if err != nil {
 		return err
 	}
-	if err := s.store.CreateRecoveryToken(ctx, t, m); err != nil {
+	if err := r.store.CreateRecoveryToken(ctx, t, m); err != nil {
 		return err
 	}
-	s.rec.queued()
+	r.svc.rec.queued()
 	return nil
 }
 
@@ -497,15 +511,15 @@ func (s *Service) ResendVerification(ctx context.Context, p *domain.Principal, m
 // against the same limits as a failed login. Returns CodeWeakPassword or
 // CodeInvalidRequest for a new password the policy refuses,
 // CodeInvalidCredentials for a wrong current password, CodeRateLimited.
-func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, current, next string, revokeKeys bool, meta domain.RequestMeta) error {
+func (r *Recovery) ChangePassword(ctx context.Context, p *domain.Principal, current, next string, revokeKeys bool, meta domain.RequestMeta) error {
 	if p.Kind != domain.PrincipalSession {
 		return domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs a user session")
 	}
 	bad := domain.Errorf(domain.CodeInvalidCredentials, "the current password is wrong")
-	if err := s.hasher.Check(next); err != nil {
+	if err := r.svc.hasher.Check(next); err != nil {
 		return err
 	}
-	u, err := s.store.UserByID(ctx, p.UserID)
+	u, err := r.store.UserByID(ctx, p.UserID)
 	if err != nil {
 		return err
 	}
@@ -513,30 +527,30 @@ func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, curre
 	if key == "" {
 		key = u.ID.String()
 	}
-	if err := s.allowIP(ctx, ruleLoginIP, meta, &u.ID); err != nil {
+	if err := r.svc.allowIP(ctx, ruleLoginIP, meta, &u.ID); err != nil {
 		return err
 	}
-	if err := s.allow(ctx, ruleLoginAccount, key, meta, &u.ID, true); err != nil {
+	if err := r.svc.allow(ctx, ruleLoginAccount, key, meta, &u.ID, true); err != nil {
 		return err
 	}
-	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	ok, _, err := r.svc.hasher.Verify(ctx, current, u.PasswordHash)
 	if err != nil && domain.IsCode(err, domain.CodeUnavailable) {
 		return err
 	}
 	if err != nil || !ok {
-		s.spendAccount(ctx, key)
-		s.event(ctx, domain.EventLoginFailed, meta, &u.ID, &p.SessionID, nil, map[string]any{"reason": "password_change"})
+		r.svc.spendAccount(ctx, key)
+		r.svc.event(ctx, domain.EventLoginFailed, meta, &u.ID, &p.SessionID, nil, map[string]any{"reason": "password_change"})
 		return bad
 	}
-	phc, err := s.hasher.Hash(ctx, next)
+	phc, err := r.svc.hasher.Hash(ctx, next)
 	if err != nil {
 		return err
 	}
-	ids, keys, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, phc, p.SessionID, revokeKeys, s.clock.Now())
-	s.forget(ids...)
-	s.userChanged(u.ID)
+	ids, keys, err := r.store.ChangePassword(ctx, u.ID, u.PasswordHash, phc, p.SessionID, revokeKeys, r.svc.clock.Now())
+	r.svc.forget(ids...)
+	r.svc.userChanged(u.ID)
 	for i := range keys {
-		s.forgetKey(&keys[i])
+		r.svc.forgetKey(&keys[i])
 	}
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return bad // the password changed meanwhile
@@ -544,6 +558,6 @@ func (s *Service) ChangePassword(ctx context.Context, p *domain.Principal, curre
 	if err != nil {
 		return err
 	}
-	s.event(ctx, domain.EventPasswordChanged, meta, &u.ID, &p.SessionID, nil, map[string]any{"revoked_sessions": len(ids), "revoked_api_keys": len(keys)})
+	r.svc.event(ctx, domain.EventPasswordChanged, meta, &u.ID, &p.SessionID, nil, map[string]any{"revoked_sessions": len(ids), "revoked_api_keys": len(keys)})
 	return nil
 }

@@ -21,21 +21,6 @@ import (
 	"github.com/latchauth/latch/internal/token"
 )
 
-// Store is every storage interface the service uses.
-type Store interface {
-	domain.UserStore
-	domain.SessionStore
-	domain.KeyStore
-	domain.EventStore
-	domain.RecoveryStore
-	domain.OutboxStore
-	domain.Pruner
-	domain.APIKeyStore
-	domain.OrgStore
-	domain.Pinger
-	domain.TokenLookupStore
-}
-
 // Hasher hashes and verifies passwords and applies the password policy;
 // *password.Hasher implements it.
 type Hasher interface {
@@ -177,7 +162,11 @@ type Config struct {
 	ClientID string
 }
 
-// Service is the application. It is safe for concurrent use.
+// Service is the core of the application: signup, login, refresh, logout,
+// sessions and the authentication of every credential, signing keys and
+// health, and what the feature services (APIKeys, Orgs, Recovery, Events,
+// MFA) share: opening a session, events, rate limits, the caches, mail
+// quotas. It is safe for concurrent use.
 type Service struct {
 	cfg     Config
 	store   Store

@@ -11,8 +11,6 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-var _ domain.APIKeyStore = (*Store)(nil)
-
 type apiKeyRow struct {
 	ID         uuid.UUID     `db:"id"`
 	KeyHash    []byte        `db:"key_hash"`

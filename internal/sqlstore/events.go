@@ -10,8 +10,6 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-var _ domain.EventStore = (*Store)(nil)
-
 type eventRow struct {
 	ID        uuid.UUID     `db:"id"`
 	Type      string        `db:"type"`

@@ -9,8 +9,6 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-var _ domain.KeyStore = (*Store)(nil)
-
 type signingKeyRow struct {
 	KID        string `db:"kid"`
 	Alg        string `db:"alg"`

@@ -11,8 +11,6 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-var _ domain.OrgStore = (*Store)(nil)
-
 type orgRow struct {
 	ID        uuid.UUID      `db:"id"`
 	Name      string         `db:"name"`

@@ -8,8 +8,6 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-var _ domain.Pruner = (*Store)(nil)
-
 // pruneCandidates selects, for each kind, the ids of the rows that ended
 // before the first ? and may go; the second ? is the batch size.
 var pruneCandidates = map[string]string{

@@ -10,8 +10,6 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-var _ domain.RecoveryStore = (*Store)(nil)
-
 type recoveryTokenRow struct {
 	ID        uuid.UUID `db:"id"`
 	UserID    uuid.UUID `db:"user_id"`

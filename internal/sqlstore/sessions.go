@@ -10,8 +10,6 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-var _ domain.SessionStore = (*Store)(nil)
-
 type sessionRow struct {
 	ID                uuid.UUID     `db:"id"`
 	UserID            uuid.UUID     `db:"user_id"`

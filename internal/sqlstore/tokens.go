@@ -6,8 +6,6 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-var _ domain.TokenLookupStore = (*Store)(nil)
-
 // RefreshTokenSession returns the session of the refresh token with the
 // hash and whether the token is neither spent nor revoked. It only reads:
 // introspecting a token must not spend it. Returns CodeNotFound for an

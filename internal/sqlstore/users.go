@@ -11,8 +11,6 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-var _ domain.UserStore = (*Store)(nil)
-
 type userRow struct {
 	ID            uuid.UUID      `db:"id"`
 	Email         sql.NullString `db:"email"`
