@@ -15,8 +15,8 @@ import (
 
 	"github.com/latchauth/latch/client"
 	"github.com/latchauth/latch/internal/app"
-	"github.com/latchauth/latch/internal/ratelimit"
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/ratelimit"
 	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/testutil"
 )
