@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import {
   LatchClient, LatchError, NotLoggedInError, RefreshBackoffError, SessionEndedError,
 } from '../dist/index.js';
-import { PASSWORD, email, refreshLines, resetToken, sleep, startProxy, testClock } from './helpers.mjs';
+import { LATCHD_URL, PASSWORD, email, refreshLines, resetToken, sleep, softAuthenticator, startProxy, testClock } from './helpers.mjs';
 
 let proxy;
 before(async () => { proxy = await startProxy(); });
@@ -444,6 +444,36 @@ test('MFA: TOTP enrolment, a pending second factor, a wrong code, a recovery cod
   await other.removeFactor(en.factor.id);
   assert.equal((await other.factors()).factors.length, 0);
   assert.equal((await client().c.signIn(addr, PASSWORD)).status, 'signed_in');
+});
+
+test('MFA: a WebAuthn second factor (a software authenticator): beginWebAuthn, verifyWebAuthn', async () => {
+  const addr = email('webauthn');
+  const { c } = client();
+  await c.signup(addr, PASSWORD);
+  // Registering is not an SDK method: the typed api does it.
+  const key = softAuthenticator();
+  const reg = await c.unwrap(await c.api.POST('/auth/mfa/webauthn/registration'));
+  const done = await c.unwrap(await c.api.POST('/auth/mfa/webauthn/registration/finish', { body: { name: 'Key', credential: key.create(reg.options, LATCHD_URL) } }));
+  assert.equal(done.factor.type, 'webauthn');
+
+  const { c: other } = client();
+  const r = await other.signIn(addr, PASSWORD);
+  assert.ok(r.status === 'mfa_pending' && r.mfa.factors.some((f) => f.id === done.factor.id && f.type === 'webauthn'));
+  const aal1 = await other.tokens();
+  // An assertion made for another origin is refused.
+  const first = await other.beginWebAuthn();
+  await rejectsWith(other.verifyWebAuthn(key.get(first, 'https://evil.example')), LatchError, (e) => assert.equal(e.code, 'mfa_verification_failed'));
+  const options = await other.beginWebAuthn();
+  const pk = /** @type {{ challenge: string, allowCredentials: { id: string }[] }} */ (options.publicKey);
+  assert.ok(pk.challenge.length > 0);
+  assert.notEqual(pk.challenge, /** @type {any} */ (first.publicKey).challenge);
+  const up = await other.verifyWebAuthn(key.get(options, LATCHD_URL));
+  assert.equal(up.aal, 'aal2');
+  assert.equal(up.session_id, r.tokens.session_id);
+  const held = await other.tokens();
+  assert.equal(held.accessToken, up.access_token);
+  assert.notEqual(held.refreshToken, aal1.refreshToken);
+  assert.deepEqual(claims(held.accessToken).amr, ['pwd', 'hwk', 'mfa']);
 });
 
 test('latchd logged the refreshes', () => {
