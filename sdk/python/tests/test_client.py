@@ -21,7 +21,7 @@ from typing import Any, Callable
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import PASSWORD, Answer, Clock, Proxy, Seen, email, reset_token  # noqa: E402
+from helpers import LATCHD_URL, PASSWORD, Answer, Clock, Proxy, Seen, SoftAuthenticator, email, reset_token  # noqa: E402
 
 from latch_client import (  # noqa: E402
     Client, FileStore, LatchError, NotLoggedInError, RefreshBackoffError, RetryPolicy,
@@ -470,6 +470,38 @@ class TestClient(unittest.TestCase):
         other.remove_factor(en.factor.id)
         self.assertEqual(other.factors().factors, [])
         self.assertIsNone(new()[0].sign_in(addr, PASSWORD).mfa)
+
+    def test_mfa_webauthn_with_a_software_authenticator(self) -> None:
+        addr = email("webauthn")
+        c, _ = new()
+        c.signup(addr, PASSWORD)
+        # Registering is not a Client method: the typed api does it.
+        key = SoftAuthenticator()
+        reg = c.api.begin_web_authn_registration()
+        done = c.api.finish_web_authn_registration(
+            models.WebAuthnRegistrationRequest(credential=key.create(reg.options, LATCHD_URL), name="Key"))
+        self.assertEqual(done.factor.type, "webauthn")
+
+        other, _ = new()
+        r = other.sign_in(addr, PASSWORD)
+        assert r.mfa is not None
+        self.assertTrue(r.has_factor("webauthn"))
+        aal1 = other.tokens()
+        assert aal1 is not None
+        # An assertion made for another origin is refused.
+        first = other.begin_webauthn()
+        self.assert_code("mfa_verification_failed", lambda: other.verify_webauthn(key.get(first, "https://evil.example")))
+        options = other.begin_webauthn()
+        challenge = options["publicKey"]["challenge"]
+        self.assertTrue(isinstance(challenge, str) and challenge)
+        self.assertNotEqual(challenge, first["publicKey"]["challenge"])
+        up = other.verify_webauthn(key.get(options, LATCHD_URL))
+        self.assertEqual((up.aal, up.session_id), ("aal2", r.tokens.session_id))
+        held = other.tokens()
+        assert held is not None
+        self.assertEqual(held.access_token, up.access_token)
+        self.assertNotEqual(held.refresh_token, aal1.refresh_token)
+        self.assertEqual(claims(held.access_token)["amr"], ["pwd", "hwk", "mfa"])
 
 
 if __name__ == "__main__":
