@@ -5,11 +5,14 @@ request the SDK sent, and only those."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import http.server
 import json
 import os
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -153,3 +156,123 @@ def refresh_lines() -> int:
     """latchd's access-log lines of POST /auth/refresh."""
     with open(LATCHD_LOG, encoding="utf-8") as f:
         return sum(1 for line in f if "path=/auth/refresh " in line)
+
+
+# A software WebAuthn authenticator, as internal/testutil/webauthn.go: one
+# P-256 credential (ECDSA in plain Python: test code only), "none"
+# attestation, user present and verified, not backup-eligible.
+
+_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_G = (
+    0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+    0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
+)
+Point = tuple[int, int] | None
+
+
+def _add(p: Point, q: Point) -> Point:
+    if p is None:
+        return q
+    if q is None:
+        return p
+    if p[0] == q[0] and (p[1] + q[1]) % _P == 0:
+        return None
+    if p == q:
+        lam = (3 * p[0] * p[0] - 3) * pow(2 * p[1], -1, _P) % _P
+    else:
+        lam = (q[1] - p[1]) * pow(q[0] - p[0], -1, _P) % _P
+    x = (lam * lam - p[0] - q[0]) % _P
+    return x, (lam * (p[0] - x) - p[1]) % _P
+
+
+def _mul(k: int, p: Point) -> Point:
+    out: Point = None
+    while k:
+        if k & 1:
+            out = _add(out, p)
+        p = _add(p, p)
+        k >>= 1
+    return out
+
+
+def _der_int(n: int) -> bytes:
+    b = n.to_bytes((n.bit_length() + 8) // 8, "big")  # a leading zero when the top bit is set
+    return bytes([2, len(b)]) + b
+
+
+def _cbor(v: object) -> bytes:
+    """Integers, text, bytes, and maps given as (key, value) pairs in canonical order."""
+    def head(major: int, n: int) -> bytes:
+        return bytes([major << 5 | n]) if n < 24 else bytes([major << 5 | 24, n]) if n < 256 else bytes([major << 5 | 25]) + n.to_bytes(2, "big")
+    if isinstance(v, int):
+        return head(0, v) if v >= 0 else head(1, -1 - v)
+    if isinstance(v, str):
+        return head(3, len(v.encode())) + v.encode()
+    if isinstance(v, bytes):
+        return head(2, len(v)) + v
+    assert isinstance(v, list)
+    return head(5, len(v)) + b"".join(_cbor(k) + _cbor(x) for k, x in v)
+
+
+def _b64url(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def _unb64url(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+class SoftAuthenticator:
+    """create and get answer navigator.credentials.create() and .get() for a
+    ceremony's options ({"publicKey": ...}) as a browser on origin would."""
+
+    def __init__(self) -> None:
+        self._d = secrets.randbelow(_N - 1) + 1
+        self._cred_id = secrets.token_bytes(16)
+        self._user = b""
+        self._count = 0
+
+    def _credential(self, client_data: bytes, response: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": _b64url(self._cred_id), "rawId": _b64url(self._cred_id), "type": "public-key",
+            "authenticatorAttachment": "platform", "clientExtensionResults": {},
+            "response": {"clientDataJSON": _b64url(client_data), **response},
+        }
+
+    @staticmethod
+    def _client_data(typ: str, challenge: str, origin: str) -> bytes:
+        return json.dumps({"type": typ, "challenge": challenge, "origin": origin, "crossOrigin": False}).encode()
+
+    def create(self, options: dict[str, Any], origin: str) -> dict[str, Any]:
+        pk = options["publicKey"]
+        self._user = _unb64url(pk["user"]["id"])
+        q = _mul(self._d, _G)
+        assert q is not None
+        cose = _cbor([(1, 2), (3, -7), (-1, 1), (-2, q[0].to_bytes(32, "big")), (-3, q[1].to_bytes(32, "big"))])
+        auth_data = (
+            hashlib.sha256(pk["rp"]["id"].encode()).digest() + bytes([0x45]) + self._count.to_bytes(4, "big")
+            + bytes(16) + len(self._cred_id).to_bytes(2, "big") + self._cred_id + cose
+        )
+        att = _cbor([("fmt", "none"), ("attStmt", []), ("authData", auth_data)])
+        cd = self._client_data("webauthn.create", pk["challenge"], origin)
+        return self._credential(cd, {"attestationObject": _b64url(att), "transports": ["internal"]})
+
+    def get(self, options: dict[str, Any], origin: str) -> dict[str, Any]:
+        pk = options["publicKey"]
+        self._count += 1
+        auth_data = hashlib.sha256(pk["rpId"].encode()).digest() + bytes([0x05]) + self._count.to_bytes(4, "big")
+        cd = self._client_data("webauthn.get", pk["challenge"], origin)
+        z = int.from_bytes(hashlib.sha256(auth_data + hashlib.sha256(cd).digest()).digest(), "big")
+        r = s = 0
+        while r == 0 or s == 0:
+            k = secrets.randbelow(_N - 1) + 1
+            kg = _mul(k, _G)
+            assert kg is not None
+            r = kg[0] % _N
+            s = pow(k, -1, _N) * (z + r * self._d) % _N
+        body = _der_int(r) + _der_int(s)
+        sig = bytes([0x30, len(body)]) + body
+        return self._credential(cd, {
+            "authenticatorData": _b64url(auth_data), "signature": _b64url(sig), "userHandle": _b64url(self._user),
+        })

@@ -5,7 +5,12 @@ types."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import os
+import struct
 import sys
 import tempfile
 import threading
@@ -16,7 +21,7 @@ from typing import Any, Callable
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import PASSWORD, Answer, Clock, Proxy, Seen, email, reset_token  # noqa: E402
+from helpers import LATCHD_URL, PASSWORD, Answer, Clock, Proxy, Seen, SoftAuthenticator, email, reset_token  # noqa: E402
 
 from latch_client import (  # noqa: E402
     Client, FileStore, LatchError, NotLoggedInError, RefreshBackoffError, RetryPolicy,
@@ -63,6 +68,23 @@ def rule_for(path: str, answer: Answer, times: int = -1, method: str = "") -> Ca
         return answer
 
     return rule
+
+
+def totp(secret: str, at: float | None = None) -> str:
+    """RFC 6238 (SHA-1, 6 digits, 30 s) of a base32 secret at a time in seconds."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    counter = struct.pack(">Q", int((time.time() if at is None else at) // 30))
+    mac = hmac.new(key, counter, hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[off:off + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def claims(jwt: str) -> dict[str, Any]:
+    """The payload of a JWT (not verified: the test reads its own token)."""
+    part = jwt.split(".")[1]
+    d = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    assert isinstance(d, dict)
+    return d
 
 
 class TestClient(unittest.TestCase):
@@ -361,6 +383,125 @@ class TestClient(unittest.TestCase):
                 b.refresh()
             self.assertEqual(cm.exception.reason, "revoked_elsewhere")
             self.assertEqual(eb.reasons(), ["revoked_elsewhere"])
+
+    def assert_code(self, code: str, call: Callable[[], object]) -> LatchError:
+        with self.assertRaises(LatchError) as cm:
+            call()
+        self.assertEqual(cm.exception.code, code)
+        return cm.exception
+
+    def test_mfa_totp_pending_factor_recovery_code_removal(self) -> None:
+        self.assertEqual(totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", 59), "287082")  # RFC 6238's vector
+        addr = email("mfa")
+        c, ev = new()
+        c.signup(addr, PASSWORD)
+        plain = new()[0].sign_in(addr, PASSWORD)
+        self.assertIsNone(plain.mfa, "no factor, nothing pending")
+        self.assertEqual(c.factors().factors, [])
+        self.assert_code("not_found", c.begin_webauthn)
+
+        # Enrol and confirm: the session is raised to aal2 and its new tokens are held.
+        en = c.enroll_totp("Phone")
+        self.assertFalse(en.factor.verified)
+        self.assertTrue(en.otpauth_uri.startswith("otpauth://totp/"))
+        before = c.tokens()
+        conf = c.confirm_totp(en.factor.id, totp(en.secret))
+        recovery = conf.recovery_codes
+        assert recovery is not None and before is not None
+        self.assertEqual(len(recovery), 10)
+        self.assertEqual(conf.tokens.aal, "aal2")
+        held = c.tokens()
+        assert held is not None
+        self.assertEqual(held.access_token, conf.tokens.access_token)
+        self.assertNotEqual(held.refresh_token, before.refresh_token)
+        self.assertEqual(held.session_id, before.session_id)
+        self.assertEqual(claims(held.access_token)["aal"], "aal2")
+        self.assertEqual(len(ev.signed_in), 2)
+
+        # Signing in again leaves the TOTP factor pending at aal1.
+        other, oev = new()
+        r = other.sign_in(addr, PASSWORD)
+        assert r.mfa is not None
+        self.assertTrue(r.has_factor("totp"))
+        self.assertIn(en.factor.id, [f.id for f in r.mfa.factors])
+        self.assertEqual(r.tokens.aal, "aal1")
+        aal1 = other.tokens()
+        assert aal1 is not None
+        self.assertEqual(claims(aal1.access_token)["aal"], "aal1")
+        self.assertEqual(self.assert_code("mfa_required", other.regenerate_recovery_codes).status, 403)
+        self.assert_code("mfa_required", other.enroll_totp)
+
+        # A wrong code is the typed error and changes nothing held.
+        valid = [totp(en.secret, time.time() + d) for d in (-30, 0, 30)]
+        wrong = next(f"{i:06d}" for i in range(10) if f"{i:06d}" not in valid)
+        self.assertEqual(self.assert_code("mfa_verification_failed", lambda: other.verify_totp(wrong)).status, 400)
+        t = other.tokens()
+        assert t is not None
+        self.assertEqual(t.access_token, aal1.access_token)
+
+        # A recovery code raises the same session; the client holds the new tokens.
+        spent = recovery[0]
+        up = other.verify_recovery_code(spent)
+        self.assertEqual((up.aal, up.session_id), ("aal2", r.tokens.session_id))
+        raised = other.tokens()
+        assert raised is not None
+        self.assertEqual(raised.access_token, up.access_token)
+        self.assertNotEqual(raised.access_token, aal1.access_token)
+        self.assertNotEqual(raised.refresh_token, aal1.refresh_token)
+        self.assertEqual(claims(raised.access_token)["aal"], "aal2")
+        self.assertEqual(len(oev.signed_in), 2)
+        self.assertEqual(claims(other.refresh().access_token)["aal"], "aal2", "a refresh keeps aal2")
+        listed = other.factors()
+        self.assertEqual(listed.aal, "aal2")
+        self.assertEqual([(f.id, f.verified) for f in listed.factors], [(en.factor.id, True)])
+        self.assertEqual(listed.recovery_codes_remaining, 9)
+
+        # A spent recovery code is refused; a TOTP code of the next step is accepted, once.
+        third, _ = new()
+        third.sign_in(addr, PASSWORD)
+        self.assert_code("mfa_verification_failed", lambda: third.verify_recovery_code(spent))
+        code = totp(en.secret, time.time() + 30)
+        self.assertEqual(third.verify_totp(code).aal, "aal2")
+        fourth, _ = new()
+        fourth.sign_in(addr, PASSWORD)
+        self.assert_code("mfa_verification_failed", lambda: fourth.verify_totp(code))
+
+        self.assertEqual(len(other.regenerate_recovery_codes()), 10)
+        other.remove_factor(en.factor.id)
+        self.assertEqual(other.factors().factors, [])
+        self.assertIsNone(new()[0].sign_in(addr, PASSWORD).mfa)
+
+    def test_mfa_webauthn_with_a_software_authenticator(self) -> None:
+        addr = email("webauthn")
+        c, _ = new()
+        c.signup(addr, PASSWORD)
+        # Registering is not a Client method: the typed api does it.
+        key = SoftAuthenticator()
+        reg = c.api.begin_web_authn_registration()
+        done = c.api.finish_web_authn_registration(
+            models.WebAuthnRegistrationRequest(credential=key.create(reg.options, LATCHD_URL), name="Key"))
+        self.assertEqual(done.factor.type, "webauthn")
+
+        other, _ = new()
+        r = other.sign_in(addr, PASSWORD)
+        assert r.mfa is not None
+        self.assertTrue(r.has_factor("webauthn"))
+        aal1 = other.tokens()
+        assert aal1 is not None
+        # An assertion made for another origin is refused.
+        first = other.begin_webauthn()
+        self.assert_code("mfa_verification_failed", lambda: other.verify_webauthn(key.get(first, "https://evil.example")))
+        options = other.begin_webauthn()
+        challenge = options["publicKey"]["challenge"]
+        self.assertTrue(isinstance(challenge, str) and challenge)
+        self.assertNotEqual(challenge, first["publicKey"]["challenge"])
+        up = other.verify_webauthn(key.get(options, LATCHD_URL))
+        self.assertEqual((up.aal, up.session_id), ("aal2", r.tokens.session_id))
+        held = other.tokens()
+        assert held is not None
+        self.assertEqual(held.access_token, up.access_token)
+        self.assertNotEqual(held.refresh_token, aal1.refresh_token)
+        self.assertEqual(claims(held.access_token)["amr"], ["pwd", "hwk", "mfa"])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,25 @@ export type SessionList = Schemas['SessionList'];
 export type ExchangeRequest = Schemas['ExchangeRequest'];
 export type ExchangeResponse = Schemas['ExchangeResponse'];
 export type CreateAPIKeyRequest = Schemas['CreateAPIKeyRequest'];
+export type MFAFactor = Schemas['MFAFactor'];
+export type MFAFactorType = Schemas['MFAFactorType'];
+export type MFAFactorList = Schemas['MFAFactorList'];
+export type MFAPending = Schemas['MFAPending'];
+export type TOTPEnrollment = Schemas['TOTPEnrollment'];
+export type MFAEnrollment = Schemas['MFAEnrollment'];
+export type WebAuthnCredential = Schemas['WebAuthnCredential'];
 export type LogoutScope = NonNullable<NonNullable<paths['/auth/logout']['post']['parameters']['query']>['scope']>;
+
+/**
+ * SignInResult is what signIn opens: a session (already the client's), and,
+ * when its user has a verified second factor, the factors that can raise it
+ * from aal1 to aal2 (`status: 'mfa_pending'`). Until one is verified
+ * (verifyTOTP, verifyRecoveryCode, verifyWebAuthn), operations that need aal2
+ * throw LatchError `mfa_required`.
+ */
+export type SignInResult =
+  | { status: 'signed_in'; tokens: TokenResponse }
+  | { status: 'mfa_pending'; tokens: TokenResponse; mfa: MFAPending };
 
 /**
  * RefreshPolicy says how long before expiry an access token is renewed: the
@@ -78,7 +96,7 @@ export interface LatchClientOptions {
 
 /** The events of a client. Each handler gets one object. */
 export interface LatchEvents {
-  /** A session opened here (login, signup) or in another tab sharing the storage. */
+  /** A session opened (login, signup) or raised to aal2 (a verified second factor) here, or in another tab sharing the storage. */
   signedIn: { tokens: Tokens; user?: User; elsewhere: boolean };
   /** New tokens: rotated here, or adopted from another tab or process (`adopted`). */
   tokenRefreshed: { tokens: Tokens; adopted: boolean };
@@ -231,6 +249,79 @@ export class LatchClient {
     return body;
   }
 
+  /**
+   * signIn logs in like login and says whether a second factor is pending:
+   * the session is the client's either way (at aal1 while `mfa_pending`).
+   */
+  async signIn(email: string, password: string): Promise<SignInResult> {
+    const tokens = await this.login(email, password);
+    const mfa = tokens.mfa;
+    return mfa && mfa.factors.length > 0 ? { status: 'mfa_pending', tokens, mfa } : { status: 'signed_in', tokens };
+  }
+
+  /**
+   * verifyTOTP raises this session to aal2 with a TOTP code; the new tokens
+   * replace the held ones as after a login. LatchError `mfa_verification_failed`
+   * for a wrong or used code, `rate_limited` after too many.
+   */
+  async verifyTOTP(code: string): Promise<TokenResponse> {
+    return this.verify({ method: 'totp', code });
+  }
+
+  /** verifyRecoveryCode raises this session to aal2 with a recovery code, which is spent. Errors as verifyTOTP. */
+  async verifyRecoveryCode(code: string): Promise<TokenResponse> {
+    return this.verify({ method: 'recovery_code', code });
+  }
+
+  /**
+   * beginWebAuthn returns the options (`{ publicKey: ... }`, JSON form) for
+   * navigator.credentials.get() that a WebAuthn second factor answers; then
+   * verifyWebAuthn. LatchError `not_found` when the user has no WebAuthn factor.
+   */
+  async beginWebAuthn(): Promise<Record<string, unknown>> {
+    return (await this.unwrap(await this.api.POST('/auth/mfa/webauthn/challenge'))).options;
+  }
+
+  /** verifyWebAuthn raises this session to aal2 with an assertion (the PublicKeyCredential's `toJSON()`). Errors as verifyTOTP. */
+  async verifyWebAuthn(assertion: WebAuthnCredential): Promise<TokenResponse> {
+    return this.verify({ method: 'webauthn', credential: assertion });
+  }
+
+  /** factors lists the user's second factors (verified or not), the recovery codes left and this session's aal. */
+  async factors(): Promise<MFAFactorList> {
+    return this.unwrap(await this.api.GET('/auth/mfa/factors'));
+  }
+
+  /**
+   * enrollTOTP starts a TOTP enrolment: show the QR code (or the secret),
+   * then confirmTOTP with a code from the app. LatchError `mfa_required` when
+   * the user has a factor and the session is aal1.
+   */
+  async enrollTOTP(name?: string): Promise<TOTPEnrollment> {
+    return this.unwrap(await this.api.POST('/auth/mfa/totp', { body: name ? { name } : {} }));
+  }
+
+  /**
+   * confirmTOTP completes a TOTP enrolment; the session's new (aal2) tokens
+   * replace the held ones. With the account's first factor the result carries
+   * the recovery codes: show them once.
+   */
+  async confirmTOTP(factorId: string, code: string): Promise<MFAEnrollment> {
+    const body = await this.unwrap(await this.api.POST('/auth/mfa/totp/{factor_id}/confirm', { params: { path: { factor_id: factorId } }, body: { code } }));
+    await this.saveSession(body.tokens);
+    return body;
+  }
+
+  /** removeFactor removes a factor; Latch signs out the user's other sessions. LatchError `mfa_required` at aal1. */
+  async removeFactor(factorId: string): Promise<void> {
+    await this.unwrap(await this.api.DELETE('/auth/mfa/factors/{factor_id}', { params: { path: { factor_id: factorId } } }));
+  }
+
+  /** regenerateRecoveryCodes replaces the recovery codes and returns the new ones. LatchError `mfa_required` at aal1. */
+  async regenerateRecoveryCodes(): Promise<string[]> {
+    return (await this.unwrap(await this.api.POST('/auth/mfa/recovery-codes'))).codes;
+  }
+
   /** me returns the user behind the credentials. */
   async me(): Promise<User> {
     return this.unwrap(await this.api.GET('/auth/me'));
@@ -355,6 +446,13 @@ export class LatchClient {
   private owns(end: SessionEnd | null, t: Tokens): boolean {
     if (!end) return false;
     return (!!end.access && t.accessToken === end.access) || (!!end.refresh && t.refreshToken === end.refresh);
+  }
+
+  // verify posts a second factor; the upgraded session's new tokens become the client's.
+  private async verify(body: Schemas['MFAVerifyRequest']): Promise<TokenResponse> {
+    const r = await this.unwrap(await this.api.POST('/auth/mfa/verify', { body }));
+    await this.saveSession(r);
+    return r;
   }
 
   private async saveSession(r: TokenResponse): Promise<void> {

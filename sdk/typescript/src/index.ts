@@ -1,7 +1,8 @@
 export { LatchClient, createLatchClient } from './client.js';
 export type {
   CreateAPIKeyRequest, ExchangeRequest, ExchangeResponse, LatchClientOptions, LatchEvents, LogoutScope,
-  RefreshPolicy, RetryPolicy, Schemas, Session, SessionList, SignupPending, TokenResponse, User,
+  MFAEnrollment, MFAFactor, MFAFactorList, MFAFactorType, MFAPending, RefreshPolicy, RetryPolicy, Schemas,
+  Session, SessionList, SignInResult, SignupPending, TokenResponse, TOTPEnrollment, User, WebAuthnCredential,
 } from './client.js';
 export { LatchError, NotLoggedInError, RefreshBackoffError, SessionEndedError } from './errors.js';
 export type { ErrorBody, ErrorCode, SessionEndReason } from './errors.js';

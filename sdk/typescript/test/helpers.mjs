@@ -4,7 +4,7 @@
 // that a test sees every request the SDK sent, and only those.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
 
 export const LATCHD_URL = process.env.LATCHD_URL;
 export const LATCHD_LOG = process.env.LATCHD_LOG;
@@ -92,4 +92,66 @@ export async function resetToken(to, timeoutMs = 15000) {
 export function testClock() {
   const c = { offset: 0, now: () => Date.now() + c.offset };
   return c;
+}
+
+// cbor encodes what a software authenticator sends: integers, text, bytes,
+// and maps given as [key, value] pairs in canonical order.
+function cbor(v) {
+  const head = (major, n) => new Uint8Array(n < 24 ? [(major << 5) | n] : n < 256 ? [(major << 5) | 24, n] : [(major << 5) | 25, n >> 8, n & 255]);
+  if (typeof v === 'number') return v >= 0 ? head(0, v) : head(1, -1 - v);
+  if (typeof v === 'string') return concat(head(3, Buffer.byteLength(v)), new TextEncoder().encode(v));
+  if (v instanceof Uint8Array) return concat(head(2, v.length), v);
+  return concat(head(5, v.length), ...v.flatMap(([k, x]) => [cbor(k), cbor(x)]));
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const b64url = (b) => Buffer.from(b).toString('base64url');
+const sha256 = (b) => new Uint8Array(createHash('sha256').update(b).digest());
+const u32 = (n) => new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+
+/**
+ * softAuthenticator is a WebAuthn authenticator in software, as
+ * internal/testutil/webauthn.go: one P-256 credential, "none" attestation,
+ * user present and verified, not backup-eligible (a device-bound key).
+ * create and get answer navigator.credentials.create() and .get() for a
+ * ceremony's options ({ publicKey }) as a browser on `origin` would.
+ */
+export function softAuthenticator() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = publicKey.export({ format: 'jwk' });
+  const credId = new Uint8Array(randomBytes(16));
+  let user = new Uint8Array(0);
+  let count = 0;
+  const clientData = (type, challenge, origin) => new TextEncoder().encode(JSON.stringify({ type, challenge, origin, crossOrigin: false }));
+  const credential = (cd, response) => ({
+    id: b64url(credId), rawId: b64url(credId), type: 'public-key', authenticatorAttachment: 'platform', clientExtensionResults: {},
+    response: { clientDataJSON: b64url(cd), ...response },
+  });
+  return {
+    create(options, origin) {
+      const pk = options.publicKey;
+      user = new Uint8Array(Buffer.from(pk.user.id, 'base64url'));
+      const cose = cbor([[1, 2], [3, -7], [-1, 1], [-2, new Uint8Array(Buffer.from(jwk.x, 'base64url'))], [-3, new Uint8Array(Buffer.from(jwk.y, 'base64url'))]]);
+      const authData = concat(sha256(pk.rp.id), new Uint8Array([0x45]), u32(count), new Uint8Array(16), new Uint8Array([0, credId.length]), credId, cose);
+      const att = cbor([['fmt', 'none'], ['attStmt', []], ['authData', authData]]);
+      return credential(clientData('webauthn.create', pk.challenge, origin), { attestationObject: b64url(att), transports: ['internal'] });
+    },
+    get(options, origin) {
+      const pk = options.publicKey;
+      count++;
+      const authData = concat(sha256(pk.rpId), new Uint8Array([0x05]), u32(count));
+      const cd = clientData('webauthn.get', pk.challenge, origin);
+      const signature = sign('sha256', concat(authData, sha256(cd)), privateKey);
+      return credential(cd, { authenticatorData: b64url(authData), signature: b64url(signature), userHandle: b64url(user) });
+    },
+  };
 }

@@ -2,11 +2,12 @@
 // recording proxy: every flow, refresh before expiry and after a 401,
 // Retry-After, backoff, the end of a session, and the error types.
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import {
   LatchClient, LatchError, NotLoggedInError, RefreshBackoffError, SessionEndedError,
 } from '../dist/index.js';
-import { PASSWORD, email, refreshLines, resetToken, sleep, startProxy, testClock } from './helpers.mjs';
+import { LATCHD_URL, PASSWORD, email, refreshLines, resetToken, sleep, softAuthenticator, startProxy, testClock } from './helpers.mjs';
 
 let proxy;
 before(async () => { proxy = await startProxy(); });
@@ -346,6 +347,133 @@ test('a custom async storage keeps the session for the next client', async () =>
   await next.logout();
   assert.equal(m.has('app'), false);
   await rejectsWith(c.refresh(), SessionEndedError, (e) => assert.equal(e.reason, 'revoked_elsewhere'));
+});
+
+// totp is RFC 6238 (SHA-1, 6 digits, 30 s) of a base32 secret at a time in ms.
+function totp(secret, at = Date.now()) {
+  const bits = secret.replace(/=+$/, '').toUpperCase().split('')
+    .map((ch) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'.indexOf(ch).toString(2).padStart(5, '0')).join('');
+  const key = new Uint8Array(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = new Uint8Array(8);
+  new DataView(counter.buffer).setBigUint64(0, BigInt(Math.floor(at / 30_000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const off = mac[mac.length - 1] & 0x0f;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+// claims decodes the payload of a JWT (no verification: the test reads its own token).
+const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+
+test('MFA: TOTP enrolment, a pending second factor, a wrong code, a recovery code, removal', async () => {
+  const addr = email('mfa');
+  const { c, events } = client();
+  await c.signup(addr, PASSWORD);
+  const plain = await client().c.signIn(addr, PASSWORD);
+  assert.equal(plain.status, 'signed_in', 'no factor, nothing pending');
+  assert.equal((await c.factors()).factors.length, 0);
+  await rejectsWith(c.beginWebAuthn(), LatchError, (e) => assert.equal(e.code, 'not_found'));
+
+  // Enrol and confirm: the session is raised to aal2 and its new tokens are held.
+  const en = await c.enrollTOTP('Phone');
+  assert.equal(en.factor.verified, false);
+  assert.match(en.otpauth_uri, /^otpauth:\/\/totp\//);
+  const before = await c.tokens();
+  const conf = await c.confirmTOTP(en.factor.id, totp(en.secret));
+  assert.equal(conf.recovery_codes.length, 10);
+  assert.equal(conf.tokens.aal, 'aal2');
+  const held = await c.tokens();
+  assert.equal(held.accessToken, conf.tokens.access_token);
+  assert.notEqual(held.refreshToken, before.refreshToken);
+  assert.equal(held.sessionId, before.sessionId);
+  assert.equal(claims(held.accessToken).aal, 'aal2');
+  assert.equal(events.signedIn.length, 2);
+
+  // Signing in again leaves the TOTP factor pending at aal1.
+  const { c: other, events: oev } = client();
+  const r = await other.signIn(addr, PASSWORD);
+  assert.equal(r.status, 'mfa_pending');
+  assert.ok(r.status === 'mfa_pending' && r.mfa.factors.some((f) => f.id === en.factor.id && f.type === 'totp'));
+  assert.equal(r.tokens.aal, 'aal1');
+  const aal1 = await other.tokens();
+  assert.equal(claims(aal1.accessToken).aal, 'aal1');
+  await rejectsWith(other.regenerateRecoveryCodes(), LatchError, (e) => {
+    assert.equal(e.status, 403);
+    assert.equal(e.code, 'mfa_required');
+  });
+  await rejectsWith(other.enrollTOTP(), LatchError, (e) => assert.equal(e.code, 'mfa_required'));
+
+  // A wrong code is the typed error and changes nothing held.
+  const valid = [-30_000, 0, 30_000].map((d) => totp(en.secret, Date.now() + d));
+  let wrong = '000000';
+  while (valid.includes(wrong)) wrong = String(Number(wrong) + 1).padStart(6, '0');
+  await rejectsWith(other.verifyTOTP(wrong), LatchError, (e) => {
+    assert.equal(e.status, 400);
+    assert.equal(e.code, 'mfa_verification_failed');
+  });
+  assert.equal((await other.tokens()).accessToken, aal1.accessToken);
+
+  // A recovery code raises the same session; the client holds the new tokens.
+  const up = await other.verifyRecoveryCode(conf.recovery_codes[0]);
+  assert.equal(up.aal, 'aal2');
+  assert.equal(up.session_id, r.tokens.session_id);
+  const raised = await other.tokens();
+  assert.equal(raised.accessToken, up.access_token);
+  assert.notEqual(raised.accessToken, aal1.accessToken);
+  assert.notEqual(raised.refreshToken, aal1.refreshToken);
+  assert.equal(claims(raised.accessToken).aal, 'aal2');
+  assert.equal(oev.signedIn.length, 2);
+  await other.refresh();
+  assert.equal(claims((await other.tokens()).accessToken).aal, 'aal2', 'a refresh keeps aal2');
+  const list = await other.factors();
+  assert.equal(list.aal, 'aal2');
+  assert.deepEqual(list.factors.map((f) => [f.id, f.verified]), [[en.factor.id, true]]);
+  assert.equal(list.recovery_codes_remaining, 9);
+
+  // A spent recovery code is refused; a TOTP code of the next step is accepted, once.
+  const { c: third } = client();
+  await third.signIn(addr, PASSWORD);
+  await rejectsWith(third.verifyRecoveryCode(conf.recovery_codes[0]), LatchError, (e) => assert.equal(e.code, 'mfa_verification_failed'));
+  const next = totp(en.secret, Date.now() + 30_000);
+  assert.equal((await third.verifyTOTP(next)).aal, 'aal2');
+  const { c: fourth } = client();
+  await fourth.signIn(addr, PASSWORD);
+  await rejectsWith(fourth.verifyTOTP(next), LatchError, (e) => assert.equal(e.code, 'mfa_verification_failed'));
+
+  const codes = await other.regenerateRecoveryCodes();
+  assert.equal(codes.length, 10);
+  await other.removeFactor(en.factor.id);
+  assert.equal((await other.factors()).factors.length, 0);
+  assert.equal((await client().c.signIn(addr, PASSWORD)).status, 'signed_in');
+});
+
+test('MFA: a WebAuthn second factor (a software authenticator): beginWebAuthn, verifyWebAuthn', async () => {
+  const addr = email('webauthn');
+  const { c } = client();
+  await c.signup(addr, PASSWORD);
+  // Registering is not an SDK method: the typed api does it.
+  const key = softAuthenticator();
+  const reg = await c.unwrap(await c.api.POST('/auth/mfa/webauthn/registration'));
+  const done = await c.unwrap(await c.api.POST('/auth/mfa/webauthn/registration/finish', { body: { name: 'Key', credential: key.create(reg.options, LATCHD_URL) } }));
+  assert.equal(done.factor.type, 'webauthn');
+
+  const { c: other } = client();
+  const r = await other.signIn(addr, PASSWORD);
+  assert.ok(r.status === 'mfa_pending' && r.mfa.factors.some((f) => f.id === done.factor.id && f.type === 'webauthn'));
+  const aal1 = await other.tokens();
+  // An assertion made for another origin is refused.
+  const first = await other.beginWebAuthn();
+  await rejectsWith(other.verifyWebAuthn(key.get(first, 'https://evil.example')), LatchError, (e) => assert.equal(e.code, 'mfa_verification_failed'));
+  const options = await other.beginWebAuthn();
+  const pk = /** @type {{ challenge: string, allowCredentials: { id: string }[] }} */ (options.publicKey);
+  assert.ok(pk.challenge.length > 0);
+  assert.notEqual(pk.challenge, /** @type {any} */ (first.publicKey).challenge);
+  const up = await other.verifyWebAuthn(key.get(options, LATCHD_URL));
+  assert.equal(up.aal, 'aal2');
+  assert.equal(up.session_id, r.tokens.session_id);
+  const held = await other.tokens();
+  assert.equal(held.accessToken, up.access_token);
+  assert.notEqual(held.refreshToken, aal1.refreshToken);
+  assert.deepEqual(claims(held.accessToken).amr, ['pwd', 'hwk', 'mfa']);
 });
 
 test('latchd logged the refreshes', () => {

@@ -7,12 +7,12 @@
 """
 
 from . import models
-from .client import Client, LogoutScope, RefreshPolicy, RetryPolicy, SignedIn, SignedOut, TokenRefreshed
+from .client import Client, LogoutScope, RefreshPolicy, RetryPolicy, SignedIn, SignInResult, SignedOut, TokenRefreshed
 from .errors import LatchError, NotLoggedInError, RefreshBackoffError, SessionEndedError, SessionEndReason
 from .store import FileStore, MemoryStore, TokenLocker, Tokens, TokenStore
 
 __all__ = [
     "Client", "FileStore", "LatchError", "LogoutScope", "MemoryStore", "NotLoggedInError", "RefreshBackoffError",
-    "RefreshPolicy", "RetryPolicy", "SessionEndReason", "SessionEndedError", "SignedIn", "SignedOut",
+    "RefreshPolicy", "RetryPolicy", "SessionEndReason", "SessionEndedError", "SignInResult", "SignedIn", "SignedOut",
     "TokenLocker", "TokenRefreshed", "TokenStore", "Tokens", "models",
 ]

@@ -53,6 +53,22 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class SignInResult:
+    """What sign_in opened: a session (already the client's) and, when its
+    user has a verified second factor, the factors that can raise it from
+    aal1 to aal2 (``mfa``). Until one is verified (verify_totp,
+    verify_recovery_code, verify_webauthn), operations that need aal2 raise
+    LatchError ``mfa_required``."""
+
+    tokens: m.TokenResponse
+    mfa: m.MFAPending | None = None
+
+    def has_factor(self, kind: m.MFAFactorType) -> bool:
+        """Whether a pending factor is of the type (``totp``, ``webauthn``)."""
+        return self.mfa is not None and any(f.type == kind for f in self.mfa.factors)
+
+
+@dataclass(frozen=True)
 class SignedIn:
     tokens: Tokens
     user: m.User | None
@@ -176,6 +192,65 @@ class Client:
     def login(self, email: str, password: str) -> m.TokenResponse:
         """Opens a session (LatchError invalid_credentials on a wrong password)."""
         r = self.api.login(m.Credentials(email=email, password=password))
+        self._save_session(r)
+        return r
+
+    def sign_in(self, email: str, password: str) -> SignInResult:
+        """Logs in like login and says whether a second factor is pending: the
+        session is the client's either way (at aal1 while ``mfa`` is set)."""
+        r = self.login(email, password)
+        return SignInResult(r, r.mfa if r.mfa is not None and r.mfa.factors else None)
+
+    def verify_totp(self, code: str) -> m.TokenResponse:
+        """Raises this session to aal2 with a TOTP code; the new tokens replace
+        the held ones as after a login. LatchError mfa_verification_failed for
+        a wrong or used code, rate_limited after too many."""
+        return self._verify(m.MFAVerifyRequest(method="totp", code=code))
+
+    def verify_recovery_code(self, code: str) -> m.TokenResponse:
+        """Raises this session to aal2 with a recovery code, which is spent. Errors as verify_totp."""
+        return self._verify(m.MFAVerifyRequest(method="recovery_code", code=code))
+
+    def begin_webauthn(self) -> dict[str, Any]:
+        """The options (``{"publicKey": ...}``, JSON form) for
+        navigator.credentials.get() that a WebAuthn second factor answers;
+        then verify_webauthn. LatchError not_found when the user has no
+        WebAuthn factor."""
+        return self.api.begin_web_authn_verification().options
+
+    def verify_webauthn(self, assertion: m.WebAuthnCredential) -> m.TokenResponse:
+        """Raises this session to aal2 with an assertion (the PublicKeyCredential's JSON form). Errors as verify_totp."""
+        return self._verify(m.MFAVerifyRequest(method="webauthn", credential=assertion))
+
+    def factors(self) -> m.MFAFactorList:
+        """The user's second factors (verified or not), the recovery codes left and this session's aal."""
+        return self.api.list_mfa_factors()
+
+    def enroll_totp(self, name: str | None = None) -> m.TOTPEnrollment:
+        """Starts a TOTP enrolment: show the QR code (or the secret), then
+        confirm_totp with a code from the app. LatchError mfa_required when the
+        user has a factor and the session is aal1."""
+        return self.api.enroll_totp(body=m.EnrollTOTPRequest(name=name))
+
+    def confirm_totp(self, factor_id: str, code: str) -> m.MFAEnrollment:
+        """Completes a TOTP enrolment; the session's new (aal2) tokens replace
+        the held ones. With the account's first factor the result carries the
+        recovery codes: show them once."""
+        r = self.api.confirm_totp(factor_id, m.TOTPCode(code=code))
+        self._save_session(r.tokens)
+        return r
+
+    def remove_factor(self, factor_id: str) -> None:
+        """Removes a factor; Latch signs out the user's other sessions. LatchError mfa_required at aal1."""
+        self.api.delete_mfa_factor(factor_id)
+
+    def regenerate_recovery_codes(self) -> list[str]:
+        """Replaces the recovery codes and returns the new ones. LatchError mfa_required at aal1."""
+        return self.api.regenerate_recovery_codes().codes
+
+    def _verify(self, body: m.MFAVerifyRequest) -> m.TokenResponse:
+        """Posts a second factor; the upgraded session's new tokens become the client's."""
+        r = self.api.verify_mfa(body)
         self._save_session(r)
         return r
 
