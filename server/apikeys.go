@@ -39,11 +39,7 @@ func apiKeyWithSecret(ck *service.CreatedKey) api.APIKeyWithSecret {
 }
 
 func apiKeyList(keys []domain.APIKey, next *domain.Cursor) api.APIKeyList {
-	out := api.APIKeyList{ApiKeys: make([]api.APIKey, len(keys)), NextCursor: nextCursor(next)}
-	for i := range keys {
-		out.ApiKeys[i] = apiKey(&keys[i])
-	}
-	return out
+	return api.APIKeyList{ApiKeys: convertAll(keys, apiKey), NextCursor: nextCursor(next)}
 }
 
 func createKeyRequest(b *api.CreateAPIKeyRequest) service.CreateKeyRequest {
@@ -79,11 +75,8 @@ func (s *Server) ListAPIKeys(ctx context.Context, req api.ListAPIKeysRequestObje
 
 // CreateAPIKey creates a personal key and shows its secret once.
 func (s *Server) CreateAPIKey(ctx context.Context, req api.CreateAPIKeyRequestObject) (api.CreateAPIKeyResponseObject, error) {
-	p, err := principalFrom(ctx)
+	p, err := s.sensitivePrincipal(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
 	ck, err := s.apiKeys.CreateAPIKey(ctx, p, createKeyRequest(req.Body), metaFrom(ctx))
@@ -120,11 +113,8 @@ func (s *Server) RevokeAPIKey(ctx context.Context, req api.RevokeAPIKeyRequestOb
 
 // RollAPIKey replaces a personal key, keeping the old one for the overlap.
 func (s *Server) RollAPIKey(ctx context.Context, req api.RollAPIKeyRequestObject) (api.RollAPIKeyResponseObject, error) {
-	p, err := principalFrom(ctx)
+	p, err := s.sensitivePrincipal(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
 	ck, err := s.apiKeys.RollAPIKey(ctx, p, req.KeyId, overlap(req.Body), metaFrom(ctx))
@@ -167,11 +157,8 @@ func (s *Server) RevokeOrgAPIKeysByCreator(ctx context.Context, req api.RevokeOr
 
 // CreateOrgAPIKey creates an organization key and shows its secret once.
 func (s *Server) CreateOrgAPIKey(ctx context.Context, req api.CreateOrgAPIKeyRequestObject) (api.CreateOrgAPIKeyResponseObject, error) {
-	p, err := principalFrom(ctx)
+	p, err := s.sensitivePrincipal(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
 	ck, err := s.apiKeys.CreateOrgAPIKey(ctx, p, req.OrgId, createKeyRequest(req.Body), metaFrom(ctx))
@@ -208,11 +195,8 @@ func (s *Server) RevokeOrgAPIKey(ctx context.Context, req api.RevokeOrgAPIKeyReq
 
 // RollOrgAPIKey replaces an organization key.
 func (s *Server) RollOrgAPIKey(ctx context.Context, req api.RollOrgAPIKeyRequestObject) (api.RollOrgAPIKeyResponseObject, error) {
-	p, err := principalFrom(ctx)
+	p, err := s.sensitivePrincipal(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
 	ck, err := s.apiKeys.RollOrgAPIKey(ctx, p, req.OrgId, req.KeyId, overlap(req.Body), metaFrom(ctx))

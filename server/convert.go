@@ -11,6 +11,15 @@ import (
 	"github.com/latchauth/latch/internal/service"
 )
 
+// convertAll converts every element of a list for a response.
+func convertAll[T, U any](in []T, f func(*T) U) []U {
+	out := make([]U, len(in))
+	for i := range in {
+		out[i] = f(&in[i])
+	}
+	return out
+}
+
 func apiUser(u *domain.User) api.User {
 	out := api.User{Id: u.ID, EmailVerified: u.EmailVerified, CreatedAt: u.CreatedAt}
 	if u.Email != "" {

@@ -25,11 +25,7 @@ func (s *Server) ListEvents(ctx context.Context, req api.ListEventsRequestObject
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListEvents200JSONResponse{Events: make([]api.Event, len(evs)), NextCursor: nextCursor(next)}
-	for i := range evs {
-		out.Events[i] = apiEvent(&evs[i])
-	}
-	return out, nil
+	return api.ListEvents200JSONResponse{Events: convertAll(evs, apiEvent), NextCursor: nextCursor(next)}, nil
 }
 
 func apiEvent(e *domain.Event) api.Event {

@@ -12,13 +12,18 @@ import (
 // errNoMFA answers the MFA operations of a server built without them.
 var errNoMFA = domain.Errorf(domain.CodeNotFound, "multi-factor authentication is not configured")
 
-// requireAAL2 is the aal2 check of the sensitive operations (see
-// service.MFA.RequireAAL2); without MFA nobody has a factor.
-func (s *Server) requireAAL2(ctx context.Context, p *domain.Principal) error {
-	if s.mfa == nil {
-		return nil
+// sensitivePrincipal is the caller of a sensitive operation (password
+// change, API-key create and roll): authenticated, and at aal2 when its
+// user has a factor (service.MFA.RequireAAL2; without MFA nobody has one).
+func (s *Server) sensitivePrincipal(ctx context.Context) (*domain.Principal, error) {
+	p, err := principalFrom(ctx)
+	if err != nil || s.mfa == nil {
+		return p, err
 	}
-	return s.mfa.RequireAAL2(ctx, p)
+	if err := s.mfa.RequireAAL2(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // loginTokens is a token response of a new session, with the pending
@@ -49,11 +54,7 @@ func apiFactor(f *domain.Factor) api.MFAFactor {
 }
 
 func apiFactors(fs []domain.Factor) []api.MFAFactor {
-	out := make([]api.MFAFactor, len(fs))
-	for i := range fs {
-		out[i] = apiFactor(&fs[i])
-	}
-	return out
+	return convertAll(fs, apiFactor)
 }
 
 func apiEnrollment(e *service.Enrollment) api.MFAEnrollment {

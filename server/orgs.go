@@ -38,11 +38,7 @@ func (s *Server) ListOrganizations(ctx context.Context, req api.ListOrganization
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListOrganizations200JSONResponse{Organizations: make([]api.Organization, len(orgs)), NextCursor: nextCursor(next)}
-	for i := range orgs {
-		out.Organizations[i] = apiOrg(&orgs[i])
-	}
-	return out, nil
+	return api.ListOrganizations200JSONResponse{Organizations: convertAll(orgs, apiOrg), NextCursor: nextCursor(next)}, nil
 }
 
 // CreateOrganization creates an organization owned by the caller.
@@ -85,11 +81,7 @@ func (s *Server) ListMembers(ctx context.Context, req api.ListMembersRequestObje
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListMembers200JSONResponse{Members: make([]api.Member, len(ms)), NextCursor: nextCursor(next)}
-	for i := range ms {
-		out.Members[i] = apiMember(&ms[i])
-	}
-	return out, nil
+	return api.ListMembers200JSONResponse{Members: convertAll(ms, apiMember), NextCursor: nextCursor(next)}, nil
 }
 
 // InviteMember invites an address to an organization: the same 202
@@ -241,11 +233,8 @@ func (s *Server) ListOrgSessions(ctx context.Context, req api.ListOrgSessionsReq
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListOrgSessions200JSONResponse{Sessions: make([]api.Session, len(list)), NextCursor: nextCursor(next)}
-	for i := range list {
-		out.Sessions[i] = apiSession(&list[i], uuid.Nil)
-	}
-	return out, nil
+	sessions := convertAll(list, func(sess *domain.Session) api.Session { return apiSession(sess, uuid.Nil) })
+	return api.ListOrgSessions200JSONResponse{Sessions: sessions, NextCursor: nextCursor(next)}, nil
 }
 
 // RevokeOrgSession revokes a delegated session of an organization.

@@ -36,11 +36,8 @@ func (s *Server) ResetPassword(ctx context.Context, req api.ResetPasswordRequest
 
 // ChangePassword changes the caller's password, keeping this session.
 func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordRequestObject) (api.ChangePasswordResponseObject, error) {
-	p, err := principalFrom(ctx)
+	p, err := s.sensitivePrincipal(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.requireAAL2(ctx, p); err != nil {
 		return nil, err
 	}
 	if err := s.recovery.ChangePassword(ctx, p, req.Body.CurrentPassword, req.Body.NewPassword, boolOr(req.Body.RevokeApiKeys, false), metaFrom(ctx)); err != nil {

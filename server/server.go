@@ -174,11 +174,8 @@ func (s *Server) ListSessions(ctx context.Context, req api.ListSessionsRequestOb
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListSessions200JSONResponse{Sessions: make([]api.Session, len(list)), NextCursor: nextCursor(next)}
-	for i := range list {
-		out.Sessions[i] = apiSession(&list[i], p.SessionID)
-	}
-	return out, nil
+	sessions := convertAll(list, func(sess *domain.Session) api.Session { return apiSession(sess, p.SessionID) })
+	return api.ListSessions200JSONResponse{Sessions: sessions, NextCursor: nextCursor(next)}, nil
 }
 
 // GetSession returns one of the caller's sessions.
