@@ -69,12 +69,37 @@ type OutboxMessage struct {
 	ClaimID uuid.UUID
 }
 
-// ResetResult is what a password reset changed.
-type ResetResult struct {
+// CredentialChange is what one transaction does to a password account's
+// credentials. The service decides it (the recovery rules live there); the
+// store applies all of it or nothing. Zero fields change nothing.
+type CredentialChange struct {
+	// PasswordHash replaces the password hash.
+	PasswordHash string
+	// IfPasswordHash applies the change only while the stored hash is still
+	// this one (an optimistic check against a concurrent change).
+	IfPasswordHash string
+	// IfEmail applies the change only while the user's email is this one.
+	IfEmail string
+	// VerifyEmail marks the email verified if it is still this address,
+	// keeping an earlier verification time.
+	VerifyEmail string
+	// SpendTokens are the recovery purposes whose outstanding tokens of the
+	// user are spent.
+	SpendTokens []string
+	// RevokeSessions revokes every active session of the user but
+	// KeepSession (uuid.Nil keeps none), with their refresh tokens.
+	RevokeSessions bool
+	KeepSession    uuid.UUID
+	// RevokeAPIKeys revokes every active personal API key of the user.
+	RevokeAPIKeys bool
+}
+
+// CredentialResult is what a credential change did.
+type CredentialResult struct {
 	UserID uuid.UUID
-	// Revoked are the sessions that the reset revoked.
+	// Revoked are the sessions that the change revoked.
 	Revoked []uuid.UUID
-	// RevokedKeys are the personal API keys that the reset revoked.
+	// RevokedKeys are the personal API keys that the change revoked.
 	RevokedKeys []APIKey
 }
 

@@ -434,7 +434,13 @@ func (r *Recovery) ResetPassword(ctx context.Context, tok, pw string, meta domai
 	if err != nil {
 		return err
 	}
-	res, err := r.store.ResetPassword(ctx, h, phc, r.svc.clock.Now())
+	res, err := r.store.RedeemRecoveryToken(ctx, domain.PurposePasswordReset, h, r.svc.clock.Now(), func(t *domain.RecoveryToken) domain.CredentialChange {
+		// Following the link proves control of the address it was sent to.
+		// Whoever held the account before may hold its other reset links,
+		// sessions and API keys: they all end.
+		return domain.CredentialChange{PasswordHash: phc, VerifyEmail: t.Email, SpendTokens: []string{domain.PurposePasswordReset},
+			RevokeSessions: true, RevokeAPIKeys: true}
+	})
 	if err != nil {
 		return err
 	}
@@ -459,12 +465,16 @@ func (r *Recovery) VerifyEmail(ctx context.Context, tok string, meta domain.Requ
 	if err != nil {
 		return err
 	}
-	uid, err := r.store.VerifyEmail(ctx, h, r.svc.clock.Now())
+	res, err := r.store.RedeemRecoveryToken(ctx, domain.PurposeVerifyEmail, h, r.svc.clock.Now(), func(t *domain.RecoveryToken) domain.CredentialChange {
+		// The link verifies the address it was sent to, only while that is
+		// still the account's; it spends the other verification links.
+		return domain.CredentialChange{VerifyEmail: t.Email, IfEmail: t.Email, SpendTokens: []string{domain.PurposeVerifyEmail}}
+	})
 	if err != nil {
 		return err
 	}
-	r.svc.userChanged(uid)
-	r.svc.event(ctx, domain.EventEmailVerified, meta, &uid, nil, nil, nil)
+	r.svc.userChanged(res.UserID)
+	r.svc.event(ctx, domain.EventEmailVerified, meta, &res.UserID, nil, nil, nil)
 	return nil
 }
 
@@ -546,18 +556,22 @@ func (r *Recovery) ChangePassword(ctx context.Context, p *domain.Principal, curr
 	if err != nil {
 		return err
 	}
-	ids, keys, err := r.store.ChangePassword(ctx, u.ID, u.PasswordHash, phc, p.SessionID, revokeKeys, r.svc.clock.Now())
-	r.svc.forget(ids...)
-	r.svc.userChanged(u.ID)
-	for i := range keys {
-		r.svc.forgetKey(&keys[i])
-	}
+	// The new password ends every other session (and, when asked, the
+	// personal API keys) and spends the outstanding reset links, which
+	// could otherwise set another password.
+	res, err := r.store.ChangeCredentials(ctx, u.ID, domain.CredentialChange{PasswordHash: phc, IfPasswordHash: u.PasswordHash,
+		SpendTokens: []string{domain.PurposePasswordReset}, RevokeSessions: true, KeepSession: p.SessionID, RevokeAPIKeys: revokeKeys}, r.svc.clock.Now())
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return bad // the password changed meanwhile
 	}
 	if err != nil {
 		return err
 	}
-	r.svc.event(ctx, domain.EventPasswordChanged, meta, &u.ID, &p.SessionID, nil, map[string]any{"revoked_sessions": len(ids), "revoked_api_keys": len(keys)})
+	r.svc.forget(res.Revoked...)
+	r.svc.userChanged(u.ID)
+	for i := range res.RevokedKeys {
+		r.svc.forgetKey(&res.RevokedKeys[i])
+	}
+	r.svc.event(ctx, domain.EventPasswordChanged, meta, &u.ID, &p.SessionID, nil, map[string]any{"revoked_sessions": len(res.Revoked), "revoked_api_keys": len(res.RevokedKeys)})
 	return nil
 }

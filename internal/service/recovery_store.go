@@ -24,22 +24,15 @@ type RecoveryStore interface {
 	// RecoveryToken returns the token of the purpose with the hash if it is
 	// unused and unexpired at now. Returns CodeNotFound otherwise.
 	RecoveryToken(ctx context.Context, purpose string, hash []byte, now time.Time) (*domain.RecoveryToken, error)
-	// ResetPassword spends the reset token with the hash, in one transaction
-	// whose conditional update has exactly one winner: it sets the user's
-	// password hash, spends every other reset token of the user, marks the
-	// address the token was sent to as verified and revokes every session and
-	// every personal API key of the user. Returns CodeInvalidToken for an
-	// unknown, used or expired token.
-	ResetPassword(ctx context.Context, hash []byte, passwordHash string, now time.Time) (*domain.ResetResult, error)
-	// VerifyEmail spends the verification token with the hash and marks the
-	// user's email verified if it is still the address the token was sent
-	// to. Returns the user id; CodeInvalidToken for an unknown, used or
-	// expired token.
-	VerifyEmail(ctx context.Context, hash []byte, now time.Time) (uuid.UUID, error)
-	// ChangePassword replaces the user's password hash if it still equals
-	// old, spends the user's outstanding reset tokens, revokes every session
-	// of the user but keep and, with revokeKeys, every personal API key of
-	// the user, in one transaction. Returns the revoked session ids and keys;
-	// CodeNotFound if the user does not exist or the hash moved on.
-	ChangePassword(ctx context.Context, userID uuid.UUID, old, new string, keep uuid.UUID, revokeKeys bool, now time.Time) ([]uuid.UUID, []domain.APIKey, error)
+	// RedeemRecoveryToken spends the token of the purpose with the hash and
+	// applies to its user the change that decide returns for it, in one
+	// transaction whose conditional update has exactly one winner among
+	// concurrent uses of the token. Returns CodeInvalidToken for an unknown,
+	// used or expired token, or when the change's IfEmail no longer holds
+	// (the token then stays unspent).
+	RedeemRecoveryToken(ctx context.Context, purpose string, hash []byte, now time.Time, decide func(*domain.RecoveryToken) domain.CredentialChange) (*domain.CredentialResult, error)
+	// ChangeCredentials applies the change to the user's credentials in one
+	// transaction. Returns CodeNotFound if the user is not a password
+	// account or the change's conditions no longer hold.
+	ChangeCredentials(ctx context.Context, userID uuid.UUID, c domain.CredentialChange, now time.Time) (*domain.CredentialResult, error)
 }

@@ -122,43 +122,24 @@ func (s *Store) revokeUserSessionsTx(ctx context.Context, tx *sqlx.Tx, userID, k
 	return ids, err
 }
 
-// ResetPassword spends the reset token, sets the password, spends the
-// user's other reset tokens, marks the address verified (keeping an earlier
-// verification time) and revokes every session and every personal API key,
-// in one transaction. Returns CodeInvalidToken for an unknown, used
-// or expired token.
-func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash string, now time.Time) (*domain.ResetResult, error) {
-	var res *domain.ResetResult
+// RedeemRecoveryToken spends the token of the purpose with the hash and
+// applies to its user the change that decide returns for it, in one
+// transaction whose conditional update has exactly one winner among
+// concurrent uses of the token. Returns CodeInvalidToken for an unknown,
+// used or expired token, or when the change does not apply (its IfEmail no
+// longer holds); the token then stays unspent.
+func (s *Store) RedeemRecoveryToken(ctx context.Context, purpose string, hash []byte, now time.Time, decide func(*domain.RecoveryToken) domain.CredentialChange) (*domain.CredentialResult, error) {
+	var res *domain.CredentialResult
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		res = nil
-		t, err := s.spendToken(ctx, tx, domain.PurposePasswordReset, hash, now)
+		t, err := s.spendToken(ctx, tx, purpose, hash, now)
 		if err != nil {
 			return err
 		}
-		if err := s.spendOutstanding(ctx, tx, t.UserID, domain.PurposePasswordReset, now); err != nil {
-			return err
-		}
-		// Following the link proves control of the address it was sent to.
-		r, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ?,
-			email_verified_at = CASE WHEN email = ? AND email_verified_at IS NULL THEN ? ELSE email_verified_at END,
-			email_verified = CASE WHEN email = ? THEN ? ELSE email_verified END
-			WHERE id = ? AND org_id IS NULL`), passwordHash, ts(now), t.Email, ts(now), t.Email, true, t.UserID)
-		if err != nil {
-			return err
-		}
-		if n, _ := r.RowsAffected(); n != 1 {
+		res, err = s.changeCredentialsTx(ctx, tx, t.UserID, decide(t), now)
+		if domain.IsCode(err, domain.CodeNotFound) {
 			return invalidRecoveryToken()
 		}
-		ids, err := s.revokeUserSessionsTx(ctx, tx, t.UserID, uuid.Nil, now)
-		if err != nil {
-			return err
-		}
-		keys, err := s.revokeUserAPIKeysTx(ctx, tx, t.UserID, now)
-		if err != nil {
-			return err
-		}
-		res = &domain.ResetResult{UserID: t.UserID, Revoked: ids, RevokedKeys: keys}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -166,58 +147,69 @@ func (s *Store) ResetPassword(ctx context.Context, hash []byte, passwordHash str
 	return res, nil
 }
 
-// VerifyEmail spends the verification token and marks the email verified
-// if it is still the address the token was sent to. Returns
-// CodeInvalidToken for an unknown, used or expired token.
-func (s *Store) VerifyEmail(ctx context.Context, hash []byte, now time.Time) (uuid.UUID, error) {
-	var uid uuid.UUID
+// ChangeCredentials applies the change to the user's credentials in one
+// transaction. Returns CodeNotFound if the user is not a password account
+// or the change's conditions (IfPasswordHash, IfEmail) no longer hold.
+func (s *Store) ChangeCredentials(ctx context.Context, userID uuid.UUID, c domain.CredentialChange, now time.Time) (*domain.CredentialResult, error) {
+	var res *domain.CredentialResult
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		t, err := s.spendToken(ctx, tx, domain.PurposeVerifyEmail, hash, now)
-		if err != nil {
-			return err
-		}
-		r, err := tx.ExecContext(ctx, s.q(`UPDATE users SET email_verified = ?, updated_at = ?,
-			email_verified_at = COALESCE(email_verified_at, ?) WHERE id = ? AND email = ?`),
-			true, ts(now), ts(now), t.UserID, t.Email)
-		if err != nil {
-			return err
-		}
-		if n, _ := r.RowsAffected(); n != 1 {
-			return invalidRecoveryToken() // the address changed since the mail was sent
-		}
-		uid = t.UserID
-		return s.spendOutstanding(ctx, tx, t.UserID, domain.PurposeVerifyEmail, now)
-	})
-	return uid, err
-}
-
-// ChangePassword replaces the password hash if it still equals old, spends
-// the outstanding reset tokens, revokes every other session and, with
-// revokeKeys, every personal API key, in one transaction. Returns
-// CodeNotFound if the user does not exist or the hash moved on.
-func (s *Store) ChangePassword(ctx context.Context, userID uuid.UUID, old, new string, keep uuid.UUID, revokeKeys bool, now time.Time) ([]uuid.UUID, []domain.APIKey, error) {
-	var ids []uuid.UUID
-	var keys []domain.APIKey
-	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		ids, keys = nil, nil
-		r, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`),
-			new, ts(now), userID, old)
-		if err != nil {
-			return err
-		}
-		if n, _ := r.RowsAffected(); n != 1 {
-			return domain.Errorf(domain.CodeNotFound, "user not found")
-		}
-		if err := s.spendOutstanding(ctx, tx, userID, domain.PurposePasswordReset, now); err != nil {
-			return err
-		}
-		if ids, err = s.revokeUserSessionsTx(ctx, tx, userID, keep, now); err != nil {
-			return err
-		}
-		if revokeKeys {
-			keys, err = s.revokeUserAPIKeysTx(ctx, tx, userID, now)
-		}
+		var err error
+		res, err = s.changeCredentialsTx(ctx, tx, userID, c, now)
 		return err
 	})
-	return ids, keys, err
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// changeCredentialsTx applies c to the user inside tx: the user row first
+// (its conditional update decides whether the change applies), then the
+// recovery tokens, sessions and keys.
+func (s *Store) changeCredentialsTx(ctx context.Context, tx *sqlx.Tx, userID uuid.UUID, c domain.CredentialChange, now time.Time) (*domain.CredentialResult, error) {
+	q := `UPDATE users SET updated_at = ?`
+	args := []any{ts(now)}
+	if c.PasswordHash != "" {
+		q += `, password_hash = ?`
+		args = append(args, c.PasswordHash)
+	}
+	if c.VerifyEmail != "" {
+		q += `, email_verified_at = CASE WHEN email = ? AND email_verified_at IS NULL THEN ? ELSE email_verified_at END,
+			email_verified = CASE WHEN email = ? THEN ? ELSE email_verified END`
+		args = append(args, c.VerifyEmail, ts(now), c.VerifyEmail, true)
+	}
+	q += ` WHERE id = ? AND org_id IS NULL`
+	args = append(args, userID)
+	if c.IfPasswordHash != "" {
+		q += ` AND password_hash = ?`
+		args = append(args, c.IfPasswordHash)
+	}
+	if c.IfEmail != "" {
+		q += ` AND email = ?`
+		args = append(args, c.IfEmail)
+	}
+	r, err := tx.ExecContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := r.RowsAffected(); err != nil || n != 1 {
+		return nil, domain.Errorf(domain.CodeNotFound, "no such password account, or it changed meanwhile")
+	}
+	for _, purpose := range c.SpendTokens {
+		if err := s.spendOutstanding(ctx, tx, userID, purpose, now); err != nil {
+			return nil, err
+		}
+	}
+	res := &domain.CredentialResult{UserID: userID}
+	if c.RevokeSessions {
+		if res.Revoked, err = s.revokeUserSessionsTx(ctx, tx, userID, c.KeepSession, now); err != nil {
+			return nil, err
+		}
+	}
+	if c.RevokeAPIKeys {
+		if res.RevokedKeys, err = s.revokeUserAPIKeysTx(ctx, tx, userID, now); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }

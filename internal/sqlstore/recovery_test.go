@@ -27,6 +27,34 @@ func newMail(u *domain.User, at time.Time) *domain.OutboxMessage {
 		Payload: []byte("sealed"), CreatedAt: at, NextAttemptAt: at, ExpiresAt: &exp}
 }
 
+// resetPassword, verifyEmail and changePassword drive the store with the
+// changes the service's recovery rules decide (service.Recovery).
+func resetPassword(ctx context.Context, s *sqlstore.Store, h []byte, phc string, at time.Time) (*domain.CredentialResult, error) {
+	return s.RedeemRecoveryToken(ctx, domain.PurposePasswordReset, h, at, func(t *domain.RecoveryToken) domain.CredentialChange {
+		return domain.CredentialChange{PasswordHash: phc, VerifyEmail: t.Email, SpendTokens: []string{domain.PurposePasswordReset},
+			RevokeSessions: true, RevokeAPIKeys: true}
+	})
+}
+
+func verifyEmail(ctx context.Context, s *sqlstore.Store, h []byte, at time.Time) (uuid.UUID, error) {
+	res, err := s.RedeemRecoveryToken(ctx, domain.PurposeVerifyEmail, h, at, func(t *domain.RecoveryToken) domain.CredentialChange {
+		return domain.CredentialChange{VerifyEmail: t.Email, IfEmail: t.Email, SpendTokens: []string{domain.PurposeVerifyEmail}}
+	})
+	if err != nil {
+		return uuid.Nil, err
+	}
+	return res.UserID, nil
+}
+
+func changePassword(ctx context.Context, s *sqlstore.Store, userID uuid.UUID, old, phc string, keep uuid.UUID, revokeKeys bool, at time.Time) ([]uuid.UUID, []domain.APIKey, error) {
+	res, err := s.ChangeCredentials(ctx, userID, domain.CredentialChange{PasswordHash: phc, IfPasswordHash: old,
+		SpendTokens: []string{domain.PurposePasswordReset}, RevokeSessions: true, KeepSession: keep, RevokeAPIKeys: revokeKeys}, at)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res.Revoked, res.RevokedKeys, nil
+}
+
 func TestPasswordReset(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
@@ -50,14 +78,14 @@ func TestPasswordReset(t *testing.T) {
 		if _, err := s.RecoveryToken(ctx, domain.PurposePasswordReset, hash(rawV), now); !domain.IsCode(err, domain.CodeNotFound) {
 			t.Fatalf("verify token as reset token: %v", err)
 		}
-		if _, err := s.ResetPassword(ctx, hash(rawV), "$new", now); !domain.IsCode(err, domain.CodeInvalidToken) {
+		if _, err := resetPassword(ctx, s, hash(rawV), "$new", now); !domain.IsCode(err, domain.CodeInvalidToken) {
 			t.Fatalf("reset with a verify token: %v", err)
 		}
 		// Expired.
-		if _, err := s.ResetPassword(ctx, hash(raw1), "$new", now.Add(time.Hour)); !domain.IsCode(err, domain.CodeInvalidToken) {
+		if _, err := resetPassword(ctx, s, hash(raw1), "$new", now.Add(time.Hour)); !domain.IsCode(err, domain.CodeInvalidToken) {
 			t.Fatalf("expired: %v", err)
 		}
-		res, err := s.ResetPassword(ctx, hash(raw1), "$new", now.Add(time.Minute))
+		res, err := resetPassword(ctx, s, hash(raw1), "$new", now.Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,15 +104,15 @@ func TestPasswordReset(t *testing.T) {
 		}
 		// Used, and every other reset token spent with it.
 		for _, r := range [][]byte{raw1, raw2} {
-			if _, err := s.ResetPassword(ctx, hash(r), "$newer", now.Add(2*time.Minute)); !domain.IsCode(err, domain.CodeInvalidToken) {
+			if _, err := resetPassword(ctx, s, hash(r), "$newer", now.Add(2*time.Minute)); !domain.IsCode(err, domain.CodeInvalidToken) {
 				t.Fatalf("second use: %v", err)
 			}
 		}
 		// The verification token is another purpose and stays usable.
-		if uid, err := s.VerifyEmail(ctx, hash(rawV), now.Add(time.Minute)); err != nil || uid != u.ID {
+		if uid, err := verifyEmail(ctx, s, hash(rawV), now.Add(time.Minute)); err != nil || uid != u.ID {
 			t.Fatalf("verify: %v", err)
 		}
-		if _, err := s.VerifyEmail(ctx, hash(rawV), now.Add(time.Minute)); !domain.IsCode(err, domain.CodeInvalidToken) {
+		if _, err := verifyEmail(ctx, s, hash(rawV), now.Add(time.Minute)); !domain.IsCode(err, domain.CodeInvalidToken) {
 			t.Fatalf("verify twice: %v", err)
 		}
 	})
@@ -104,11 +132,15 @@ func TestVerificationOnlyForTheAddressItWasSentTo(t *testing.T) {
 		if err := s.CreateRecoveryToken(ctx, v, newMail(u, now)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.VerifyEmail(ctx, hash(raw), now); !domain.IsCode(err, domain.CodeInvalidToken) {
+		if _, err := verifyEmail(ctx, s, hash(raw), now); !domain.IsCode(err, domain.CodeInvalidToken) {
 			t.Fatalf("verified another address: %v", err)
 		}
 		if got, _ := s.UserByID(ctx, u.ID); got.EmailVerified {
 			t.Fatal("verified")
+		}
+		// The change did not apply, so the token was not spent either.
+		if _, err := s.RecoveryToken(ctx, domain.PurposeVerifyEmail, hash(raw), now); err != nil {
+			t.Fatalf("a token whose change did not apply was spent: %v", err)
 		}
 	})
 }
@@ -145,7 +177,7 @@ func TestConcurrentResetsOfOneTokenHaveOneWinner(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := s.ResetPassword(ctx, hash(raw), "$p"+string(rune('a'+i)), now.Add(time.Second))
+				_, err := resetPassword(ctx, s, hash(raw), "$p"+string(rune('a'+i)), now.Add(time.Second))
 				mu.Lock()
 				codes[domain.ErrorCode(err)]++
 				mu.Unlock()
@@ -166,17 +198,17 @@ func TestChangePasswordKeepsOneSession(t *testing.T) {
 		_ = s.CreateSession(ctx, other, &domain.RefreshToken{ID: uuid.New(), SessionID: other.ID, Hash: hash(randBytes()), CreatedAt: now})
 		tk, raw := newToken(u, domain.PurposePasswordReset, now, time.Hour)
 		_ = s.CreateRecoveryToken(ctx, tk, newMail(u, now))
-		if _, _, err := s.ChangePassword(ctx, u.ID, "$wrong-old", "$new", keep.ID, false, now); !domain.IsCode(err, domain.CodeNotFound) {
+		if _, _, err := changePassword(ctx, s, u.ID, "$wrong-old", "$new", keep.ID, false, now); !domain.IsCode(err, domain.CodeNotFound) {
 			t.Fatalf("stale old hash: %v", err)
 		}
-		ids, _, err := s.ChangePassword(ctx, u.ID, u.PasswordHash, "$new", keep.ID, false, now)
+		ids, _, err := changePassword(ctx, s, u.ID, u.PasswordHash, "$new", keep.ID, false, now)
 		if err != nil || len(ids) != 1 || ids[0] != other.ID {
 			t.Fatalf("revoked %v, %v", ids, err)
 		}
 		if k, _ := s.SessionByID(ctx, keep.ID); k.RevokedAt != nil {
 			t.Fatal("the current session was revoked")
 		}
-		if _, err := s.ResetPassword(ctx, hash(raw), "$x", now); !domain.IsCode(err, domain.CodeInvalidToken) {
+		if _, err := resetPassword(ctx, s, hash(raw), "$x", now); !domain.IsCode(err, domain.CodeInvalidToken) {
 			t.Fatalf("a reset token outlived a password change: %v", err)
 		}
 	})
