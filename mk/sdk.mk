@@ -40,11 +40,12 @@ check-generated-sdk: generate
 		echo "generated SDK files are out of date; run make generate and commit:"; \
 		git status --porcelain -- $(SDK_GENERATED); exit 1; fi
 
-# sdk-mypy: Debian's mypy (the Python SDK has no PyPI here).
+# sdk-mypy: Debian's mypy, and python3-cryptography for the tests' software
+# WebAuthn authenticator (the Python SDK has no PyPI here).
 sdk-mypy:
-	@if ! /usr/bin/python3 -m mypy --version >/dev/null 2>&1; then \
+	@if ! /usr/bin/python3 -m mypy --version >/dev/null 2>&1 || ! /usr/bin/python3 -c 'import cryptography' 2>/dev/null; then \
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
-		$$sudo apt-get -o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get -o DPkg::Lock::Timeout=600 install -y mypy; fi
+		$$sudo apt-get -o DPkg::Lock::Timeout=600 update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get -o DPkg::Lock::Timeout=600 install -y mypy python3-cryptography; fi
 
 ## test-sdk: the TypeScript and Python SDK suites against a live latchd
 test-sdk: $(SDK_TS)/node_modules/.installed sdk-mypy

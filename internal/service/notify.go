@@ -49,7 +49,7 @@ func (s *Service) Invalidate(topic, id string) {
 	switch topic {
 	case TopicSession:
 		if sid, err := uuid.Parse(id); err == nil {
-			s.forgetLocal(sid)
+			s.sessions.Forget(sid)
 		}
 	case TopicAPIKey:
 		if kid, err := uuid.Parse(id); err == nil {
@@ -57,7 +57,7 @@ func (s *Service) Invalidate(topic, id string) {
 		}
 	case TopicUser:
 		if uid, err := uuid.Parse(id); err == nil {
-			s.forgetUsers(uid)
+			s.users.Forget(uid)
 		}
 	case TopicSigningKeys:
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -90,13 +90,10 @@ func (s *Service) NotificationsConnected(connected bool) {
 func (s *Service) NotificationsDegraded() bool { return s.degraded.Load() }
 
 func (s *Service) flushCaches() {
-	s.sessMu.Lock()
-	s.sessGen.Add(1)
 	s.sessions.Purge()
-	s.sessMu.Unlock()
+	s.users.Purge()
 	s.apiKeys.byHash.Purge()
 	s.apiKeys.byID.Purge()
-	s.forgetUsers()
 }
 
 // The states of the change notifications, for readiness.

@@ -184,18 +184,11 @@ type Service struct {
 
 	refreshSecret []byte
 
-	sessions *clockcache.Cache[uuid.UUID, sessionEntry]
-	// sessMu and sessGen guard the session cache against a read that races
-	// with a revocation (see sessionEntry and forget).
-	sessMu  sync.Mutex
-	sessGen atomic.Uint64
-
-	// users holds the users GET /auth/me reads, for SessionCacheTTL like the
-	// sessions; userMu and userGen guard it like sessMu and sessGen (see
-	// Me and userChanged).
-	users   *clockcache.Cache[uuid.UUID, domain.User]
-	userMu  sync.Mutex
-	userGen atomic.Uint64
+	// sessions holds the active sessions that access tokens name, and
+	// users the users GET /auth/me reads, both for SessionCacheTTL (see
+	// sessionEntry, forget, Me and userChanged).
+	sessions *guardedCache[uuid.UUID, sessionEntry]
+	users    *guardedCache[uuid.UUID, domain.User]
 
 	keysMu     sync.Mutex
 	keysLoaded time.Time
@@ -275,11 +268,11 @@ func New(cfg Config, d Deps) *Service {
 	s := &Service{
 		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter, local: local,
 		clock: d.Clock, log: d.Log, notifier: d.Notifier, metrics: d.Metrics,
-		sessions: clockcache.New[uuid.UUID, sessionEntry](100_000, cfg.SessionCacheTTL, d.Clock.Now),
-		users:    clockcache.New[uuid.UUID, domain.User](100_000, cfg.SessionCacheTTL, d.Clock.Now),
 		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
 		refusals: clockcache.New[string, *refusalWindow](10_000, 24*time.Hour, d.Clock.Now),
 	}
+	s.sessions = newGuardedCache(clockcache.New[uuid.UUID, sessionEntry](100_000, cfg.SessionCacheTTL, d.Clock.Now), s.degraded.Load)
+	s.users = newGuardedCache(clockcache.New[uuid.UUID, domain.User](100_000, cfg.SessionCacheTTL, d.Clock.Now), s.degraded.Load)
 	if s.metrics == nil {
 		s.metrics = noMetrics{}
 	}

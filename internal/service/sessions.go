@@ -51,7 +51,7 @@ func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry
 		return e, nil
 	}
 	s.metrics.Cache("session", false)
-	gen := s.sessGen.Load()
+	gen := s.sessions.Generation()
 	sess, err := s.store.SessionByID(ctx, sid)
 	if err != nil {
 		if domain.IsCode(err, domain.CodeNotFound) {
@@ -63,16 +63,7 @@ func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry
 		return sessionEntry{}, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
 	}
 	e := sessionEntry{userID: sess.UserID, orgID: sess.OrgID, expiresAt: sess.ExpiresAt, absolute: sess.AbsoluteExpiresAt}
-	// A read that raced with a revocation here must not put the session
-	// back: it is cached only if nothing was forgotten since the read began
-	// (the same generation guard as the store's user cache).
-	// Without the other instances' changes (notifications down) nothing is
-	// cached.
-	s.sessMu.Lock()
-	if s.sessGen.Load() == gen && !s.degraded.Load() {
-		s.sessions.Add(sid, e)
-	}
-	s.sessMu.Unlock()
+	s.sessions.Fill(gen, sid, e)
 	return e, nil
 }
 
@@ -80,19 +71,9 @@ func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry
 // changed) here, stops reads already under way from caching what they read
 // before, and tells the other instances.
 func (s *Service) forget(ids ...uuid.UUID) {
-	s.forgetLocal(ids...)
+	s.sessions.Forget(ids...)
 	for _, id := range ids {
 		s.publish(TopicSession, id.String())
-	}
-}
-
-// forgetLocal is forget on this instance only.
-func (s *Service) forgetLocal(ids ...uuid.UUID) {
-	s.sessMu.Lock()
-	defer s.sessMu.Unlock()
-	s.sessGen.Add(1)
-	for _, id := range ids {
-		s.sessions.Remove(id)
 	}
 }
 
@@ -105,43 +86,21 @@ func (s *Service) Me(ctx context.Context, p *domain.Principal) (*domain.User, er
 	if u, ok := s.users.Get(p.UserID); ok {
 		return &u, nil
 	}
-	gen := s.userGen.Load()
+	gen := s.users.Generation()
 	u, err := s.store.UserByID(ctx, p.UserID)
 	if err != nil {
 		return nil, err
 	}
-	// A read that raced a change of the user (here, or published by
-	// another instance) is not cached; nothing is cached while the other
-	// instances' changes do not arrive.
-	s.userMu.Lock()
-	if s.userGen.Load() == gen && !s.degraded.Load() {
-		s.users.Add(u.ID, *u)
-	}
-	s.userMu.Unlock()
+	s.users.Fill(gen, u.ID, *u)
 	return u, nil
 }
 
 // userChanged drops the users from this instance's user cache at once and
 // tells the other instances, which drop them too.
 func (s *Service) userChanged(ids ...uuid.UUID) {
-	s.forgetUsers(ids...)
+	s.users.Forget(ids...)
 	for _, id := range ids {
 		s.publish(TopicUser, id.String())
-	}
-}
-
-// forgetUsers drops the users (every user when ids is empty) from this
-// instance's user cache.
-func (s *Service) forgetUsers(ids ...uuid.UUID) {
-	s.userMu.Lock()
-	defer s.userMu.Unlock()
-	s.userGen.Add(1)
-	if len(ids) == 0 {
-		s.users.Purge()
-		return
-	}
-	for _, id := range ids {
-		s.users.Remove(id)
 	}
 }
 

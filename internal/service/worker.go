@@ -91,14 +91,13 @@ func (s *Service) RunPruner(ctx context.Context) {
 			s.log.Error("prune", "err", err)
 		case err == nil:
 			total := 0
-			for _, k := range n {
-				total += k
+			var counts []any
+			for _, kind := range domain.PruneKinds() {
+				total += n[kind]
+				counts = append(counts, kind, n[kind])
 			}
 			if total > 0 {
-				s.log.Info("pruned", "refresh_tokens", n[domain.PruneRefreshTokens], "sessions", n[domain.PruneSessions],
-					"recovery_tokens", n[domain.PruneRecoveryTokens], "security_events", n[domain.PruneEvents], "mail_outbox", n[domain.PruneOutbox],
-					"rate_limits", n[domain.PruneRateLimits], "mfa_challenges", n[domain.PruneMFAChallenges],
-					"mfa_factors", n[domain.PruneMFAFactors])
+				s.log.Info("pruned", counts...)
 			}
 		}
 		select {

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
 LATCHD_URL = os.environ.get("LATCHD_URL", "")
 LATCHD_LOG = os.environ.get("LATCHD_LOG", "")
 if not LATCHD_URL or not LATCHD_LOG:
@@ -159,47 +162,8 @@ def refresh_lines() -> int:
 
 
 # A software WebAuthn authenticator, as internal/testutil/webauthn.go: one
-# P-256 credential (ECDSA in plain Python: test code only), "none"
-# attestation, user present and verified, not backup-eligible.
-
-_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
-_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-_G = (
-    0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-    0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
-)
-Point = tuple[int, int] | None
-
-
-def _add(p: Point, q: Point) -> Point:
-    if p is None:
-        return q
-    if q is None:
-        return p
-    if p[0] == q[0] and (p[1] + q[1]) % _P == 0:
-        return None
-    if p == q:
-        lam = (3 * p[0] * p[0] - 3) * pow(2 * p[1], -1, _P) % _P
-    else:
-        lam = (q[1] - p[1]) * pow(q[0] - p[0], -1, _P) % _P
-    x = (lam * lam - p[0] - q[0]) % _P
-    return x, (lam * (p[0] - x) - p[1]) % _P
-
-
-def _mul(k: int, p: Point) -> Point:
-    out: Point = None
-    while k:
-        if k & 1:
-            out = _add(out, p)
-        p = _add(p, p)
-        k >>= 1
-    return out
-
-
-def _der_int(n: int) -> bytes:
-    b = n.to_bytes((n.bit_length() + 8) // 8, "big")  # a leading zero when the top bit is set
-    return bytes([2, len(b)]) + b
-
+# P-256 credential (Debian's python3-cryptography), "none" attestation, user
+# present and verified, not backup-eligible.
 
 def _cbor(v: object) -> bytes:
     """Integers, text, bytes, and maps given as (key, value) pairs in canonical order."""
@@ -228,7 +192,7 @@ class SoftAuthenticator:
     ceremony's options ({"publicKey": ...}) as a browser on origin would."""
 
     def __init__(self) -> None:
-        self._d = secrets.randbelow(_N - 1) + 1
+        self._key = ec.generate_private_key(ec.SECP256R1())
         self._cred_id = secrets.token_bytes(16)
         self._user = b""
         self._count = 0
@@ -247,9 +211,8 @@ class SoftAuthenticator:
     def create(self, options: dict[str, Any], origin: str) -> dict[str, Any]:
         pk = options["publicKey"]
         self._user = _unb64url(pk["user"]["id"])
-        q = _mul(self._d, _G)
-        assert q is not None
-        cose = _cbor([(1, 2), (3, -7), (-1, 1), (-2, q[0].to_bytes(32, "big")), (-3, q[1].to_bytes(32, "big"))])
+        q = self._key.public_key().public_numbers()
+        cose = _cbor([(1, 2), (3, -7), (-1, 1), (-2, q.x.to_bytes(32, "big")), (-3, q.y.to_bytes(32, "big"))])
         auth_data = (
             hashlib.sha256(pk["rp"]["id"].encode()).digest() + bytes([0x45]) + self._count.to_bytes(4, "big")
             + bytes(16) + len(self._cred_id).to_bytes(2, "big") + self._cred_id + cose
@@ -263,16 +226,7 @@ class SoftAuthenticator:
         self._count += 1
         auth_data = hashlib.sha256(pk["rpId"].encode()).digest() + bytes([0x05]) + self._count.to_bytes(4, "big")
         cd = self._client_data("webauthn.get", pk["challenge"], origin)
-        z = int.from_bytes(hashlib.sha256(auth_data + hashlib.sha256(cd).digest()).digest(), "big")
-        r = s = 0
-        while r == 0 or s == 0:
-            k = secrets.randbelow(_N - 1) + 1
-            kg = _mul(k, _G)
-            assert kg is not None
-            r = kg[0] % _N
-            s = pow(k, -1, _N) * (z + r * self._d) % _N
-        body = _der_int(r) + _der_int(s)
-        sig = bytes([0x30, len(body)]) + body
+        sig = self._key.sign(auth_data + hashlib.sha256(cd).digest(), ec.ECDSA(hashes.SHA256()))  # DER, as WebAuthn wants
         return self._credential(cd, {
             "authenticatorData": _b64url(auth_data), "signature": _b64url(sig), "userHandle": _b64url(self._user),
         })
