@@ -131,9 +131,11 @@ const (
 	ErrorCodeInvalidToken            ErrorCode = "invalid_token"
 	ErrorCodeLastOwner               ErrorCode = "last_owner"
 	ErrorCodeMethodNotAllowed        ErrorCode = "method_not_allowed"
+	ErrorCodeMfaLocked               ErrorCode = "mfa_locked"
 	ErrorCodeMfaRequired             ErrorCode = "mfa_required"
 	ErrorCodeMfaVerificationFailed   ErrorCode = "mfa_verification_failed"
 	ErrorCodeNotFound                ErrorCode = "not_found"
+	ErrorCodeOrgMfaRequired          ErrorCode = "org_mfa_required"
 	ErrorCodePayloadTooLarge         ErrorCode = "payload_too_large"
 	ErrorCodeQuotaExceeded           ErrorCode = "quota_exceeded"
 	ErrorCodeRateLimited             ErrorCode = "rate_limited"
@@ -177,11 +179,15 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeMethodNotAllowed:
 		return true
+	case ErrorCodeMfaLocked:
+		return true
 	case ErrorCodeMfaRequired:
 		return true
 	case ErrorCodeMfaVerificationFailed:
 		return true
 	case ErrorCodeNotFound:
+		return true
+	case ErrorCodeOrgMfaRequired:
 		return true
 	case ErrorCodePayloadTooLarge:
 		return true
@@ -978,6 +984,11 @@ type ErrorBody struct {
 	// ExpiresAt When the presented token expired (only with `token_expired`).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 
+	// MaxAge With `mfa_required`: the most seconds that may have passed since
+	// the session last verified a second factor (RFC 9470 `max_age`).
+	// The same value is in the `WWW-Authenticate` header's `max_age`.
+	MaxAge *int `json:"max_age,omitempty"`
+
 	// Message Example: password must be at least 8 bytes
 	Message string `json:"message"`
 
@@ -1295,6 +1306,11 @@ type Organization struct {
 	CreatedAt time.Time          `json:"created_at"`
 	Id        openapi_types.UUID `json:"id"`
 	Name      string             `json:"name"`
+
+	// RequireMfa Whether the organization requires a verified second factor of its
+	// members: a member without one cannot create keys or manage the
+	// organization (403 `org_mfa_required`).
+	RequireMfa *bool `json:"require_mfa,omitempty"`
 
 	// Role Example: member
 	Role Role `json:"role"`
@@ -1667,6 +1683,15 @@ type UpdateMemberRequest struct {
 	Role Role `json:"role"`
 }
 
+// UpdateOrganizationRequest defines model for UpdateOrganizationRequest.
+type UpdateOrganizationRequest struct {
+	// Name Example: Acme
+	Name *string `json:"name,omitempty"`
+
+	// RequireMfa Example: true
+	RequireMfa *bool `json:"require_mfa,omitempty"`
+}
+
 // User defines model for User.
 type User struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -1966,6 +1991,9 @@ type RevokeTokenFormdataRequestBody = RevocationRequest
 // CreateOrganizationJSONRequestBody defines body for CreateOrganization for application/json ContentType.
 type CreateOrganizationJSONRequestBody = CreateOrganizationRequest
 
+// UpdateOrganizationJSONRequestBody defines body for UpdateOrganization for application/json ContentType.
+type UpdateOrganizationJSONRequestBody = UpdateOrganizationRequest
+
 // CreateOrgAPIKeyJSONRequestBody defines body for CreateOrgAPIKey for application/json ContentType.
 type CreateOrgAPIKeyJSONRequestBody = CreateAPIKeyRequest
 
@@ -2225,6 +2253,9 @@ type ServerInterface interface {
 	// GetOrganization One organization the caller belongs to
 	// (GET /organizations/{org_id})
 	GetOrganization(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// UpdateOrganization Rename the organization or require MFA of its members (owners)
+	// (PATCH /organizations/{org_id})
+	UpdateOrganization(w http.ResponseWriter, r *http.Request, orgId OrgId)
 	// ListOrgAPIKeys The organization's API keys (never their secrets)
 	// (GET /organizations/{org_id}/api-keys)
 	ListOrgAPIKeys(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgAPIKeysParams)
@@ -2573,6 +2604,12 @@ func (_ Unimplemented) CreateOrganization(w http.ResponseWriter, r *http.Request
 // GetOrganization One organization the caller belongs to
 // (GET /organizations/{org_id})
 func (_ Unimplemented) GetOrganization(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateOrganization Rename the organization or require MFA of its members (owners)
+// (PATCH /organizations/{org_id})
+func (_ Unimplemented) UpdateOrganization(w http.ResponseWriter, r *http.Request, orgId OrgId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -3581,6 +3618,32 @@ func (siw *ServerInterfaceWrapper) GetOrganization(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetOrganization(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateOrganization operation middleware
+func (siw *ServerInterfaceWrapper) UpdateOrganization(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateOrganization(w, r, orgId)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -4701,6 +4764,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/organizations/{org_id}", wrapper.GetOrganization)
 	})
 	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/organizations/{org_id}", wrapper.UpdateOrganization)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/organizations/{org_id}/members", wrapper.ListMembers)
 	})
 	r.Group(func(r chi.Router) {
@@ -4771,7 +4837,14 @@ type BadRequestJSONResponse ErrorBody
 
 type ConflictJSONResponse ErrorBody
 
-type ForbiddenJSONResponse ErrorBody
+type ForbiddenResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type ForbiddenJSONResponse struct {
+	Body ErrorBody
+
+	Headers ForbiddenResponseHeaders
+}
 
 type InternalJSONResponse ErrorBody
 
@@ -5033,10 +5106,13 @@ type ListAPIKeys403JSONResponse struct{ ForbiddenJSONResponse }
 func (response ListAPIKeys403JSONResponse) VisitListAPIKeysResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5126,10 +5202,13 @@ type CreateAPIKey403JSONResponse struct{ ForbiddenJSONResponse }
 func (response CreateAPIKey403JSONResponse) VisitCreateAPIKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5257,10 +5336,13 @@ type RevokeAPIKey403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RevokeAPIKey403JSONResponse) VisitRevokeAPIKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5364,10 +5446,13 @@ type GetAPIKey403JSONResponse struct{ ForbiddenJSONResponse }
 func (response GetAPIKey403JSONResponse) VisitGetAPIKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5472,10 +5557,13 @@ type RollAPIKey403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RollAPIKey403JSONResponse) VisitRollAPIKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5702,10 +5790,13 @@ type Login403JSONResponse struct{ ForbiddenJSONResponse }
 func (response Login403JSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -5829,6 +5920,23 @@ func (response Logout401JSONResponse) VisitLogoutResponse(w http.ResponseWriter)
 	return err
 }
 
+type Logout403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response Logout403JSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type Logout500JSONResponse struct{ InternalJSONResponse }
 
 func (response Logout500JSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
@@ -5898,10 +6006,13 @@ type GetMe403JSONResponse struct{ ForbiddenJSONResponse }
 func (response GetMe403JSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6063,10 +6174,13 @@ type DeleteMFAFactor403JSONResponse struct{ ForbiddenJSONResponse }
 func (response DeleteMFAFactor403JSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6162,6 +6276,23 @@ func (response RenameMFAFactor401JSONResponse) VisitRenameMFAFactorResponse(w ht
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenameMFAFactor403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RenameMFAFactor403JSONResponse) VisitRenameMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6279,10 +6410,13 @@ type RegenerateRecoveryCodes403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RegenerateRecoveryCodes403JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6386,10 +6520,13 @@ type EnrollTOTP403JSONResponse struct{ ForbiddenJSONResponse }
 func (response EnrollTOTP403JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6524,10 +6661,13 @@ type ConfirmTOTP403JSONResponse struct{ ForbiddenJSONResponse }
 func (response ConfirmTOTP403JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6878,10 +7018,13 @@ type BeginWebAuthnRegistration403JSONResponse struct{ ForbiddenJSONResponse }
 func (response BeginWebAuthnRegistration403JSONResponse) VisitBeginWebAuthnRegistrationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6985,10 +7128,13 @@ type FinishWebAuthnRegistration403JSONResponse struct{ ForbiddenJSONResponse }
 func (response FinishWebAuthnRegistration403JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -7201,10 +7347,13 @@ type PasskeyLogin403JSONResponse struct{ ForbiddenJSONResponse }
 func (response PasskeyLogin403JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -7333,10 +7482,13 @@ type ChangePassword403JSONResponse struct{ ForbiddenJSONResponse }
 func (response ChangePassword403JSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -7946,10 +8098,13 @@ type ExchangeToken403JSONResponse struct{ ForbiddenJSONResponse }
 func (response ExchangeToken403JSONResponse) VisitExchangeTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -8172,10 +8327,13 @@ type ResendVerification403JSONResponse struct{ ForbiddenJSONResponse }
 func (response ResendVerification403JSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -8466,10 +8624,13 @@ type AcceptInvitation403JSONResponse struct{ ForbiddenJSONResponse }
 func (response AcceptInvitation403JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -8603,10 +8764,13 @@ type IntrospectToken403JSONResponse struct{ ForbiddenJSONResponse }
 func (response IntrospectToken403JSONResponse) VisitIntrospectTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -8720,10 +8884,13 @@ type RevokeToken403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RevokeToken403JSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -8998,10 +9165,13 @@ type CreateOrganization403JSONResponse struct{ ForbiddenJSONResponse }
 func (response CreateOrganization403JSONResponse) VisitCreateOrganizationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9172,6 +9342,147 @@ func (response GetOrganization503JSONResponse) VisitGetOrganizationResponse(w ht
 	return err
 }
 
+type UpdateOrganizationRequestObject struct {
+	OrgId OrgId `json:"org_id"`
+	Body  *UpdateOrganizationJSONRequestBody
+}
+
+type UpdateOrganizationResponseObject interface {
+	VisitUpdateOrganizationResponse(w http.ResponseWriter) error
+}
+
+type UpdateOrganization200JSONResponse Organization
+
+func (response UpdateOrganization200JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateOrganization400JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateOrganization401JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateOrganization403JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateOrganization404JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateOrganization413JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateOrganization415JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateOrganization500JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrganization503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateOrganization503JSONResponse) VisitUpdateOrganizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListOrgAPIKeysRequestObject struct {
 	OrgId  OrgId `json:"org_id"`
 	Params ListOrgAPIKeysParams
@@ -9229,10 +9540,13 @@ type ListOrgAPIKeys403JSONResponse struct{ ForbiddenJSONResponse }
 func (response ListOrgAPIKeys403JSONResponse) VisitListOrgAPIKeysResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9337,10 +9651,13 @@ type CreateOrgAPIKey403JSONResponse struct{ ForbiddenJSONResponse }
 func (response CreateOrgAPIKey403JSONResponse) VisitCreateOrgAPIKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9489,10 +9806,13 @@ type RevokeOrgAPIKeysByCreator403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RevokeOrgAPIKeysByCreator403JSONResponse) VisitRevokeOrgAPIKeysByCreatorResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9621,10 +9941,13 @@ type RevokeOrgAPIKey403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RevokeOrgAPIKey403JSONResponse) VisitRevokeOrgAPIKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9729,10 +10052,13 @@ type GetOrgAPIKey403JSONResponse struct{ ForbiddenJSONResponse }
 func (response GetOrgAPIKey403JSONResponse) VisitGetOrgAPIKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -9838,10 +10164,13 @@ type RollOrgAPIKey403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RollOrgAPIKey403JSONResponse) VisitRollOrgAPIKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10083,10 +10412,13 @@ type SetAudiences403JSONResponse struct{ ForbiddenJSONResponse }
 func (response SetAudiences403JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10221,10 +10553,13 @@ type ListInvitations403JSONResponse struct{ ForbiddenJSONResponse }
 func (response ListInvitations403JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10329,10 +10664,13 @@ type InviteMember403JSONResponse struct{ ForbiddenJSONResponse }
 func (response InviteMember403JSONResponse) VisitInviteMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10490,10 +10828,13 @@ type RevokeInvitation403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RevokeInvitation403JSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10687,10 +11028,13 @@ type RemoveMember403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RemoveMember403JSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10810,10 +11154,13 @@ type UpdateMember403JSONResponse struct{ ForbiddenJSONResponse }
 func (response UpdateMember403JSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -10962,10 +11309,13 @@ type ListOrgSessions403JSONResponse struct{ ForbiddenJSONResponse }
 func (response ListOrgSessions403JSONResponse) VisitListOrgSessionsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11064,10 +11414,13 @@ type RevokeOrgSession403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RevokeOrgSession403JSONResponse) VisitRevokeOrgSessionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11291,10 +11644,13 @@ type CreateDelegatedSession403JSONResponse struct{ ForbiddenJSONResponse }
 func (response CreateDelegatedSession403JSONResponse) VisitCreateDelegatedSessionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11428,6 +11784,23 @@ func (response RevokeSession401JSONResponse) VisitRevokeSessionResponse(w http.R
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSession403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RevokeSession403JSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -11623,10 +11996,13 @@ type RenewSession403JSONResponse struct{ ForbiddenJSONResponse }
 func (response RenewSession403JSONResponse) VisitRenewSessionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -11794,10 +12170,13 @@ type LookupUser403JSONResponse struct{ ForbiddenJSONResponse }
 func (response LookupUser403JSONResponse) VisitLookupUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -12023,6 +12402,9 @@ type StrictServerInterface interface {
 	// GetOrganization One organization the caller belongs to
 	// (GET /organizations/{org_id})
 	GetOrganization(ctx context.Context, request GetOrganizationRequestObject) (GetOrganizationResponseObject, error)
+	// UpdateOrganization Rename the organization or require MFA of its members (owners)
+	// (PATCH /organizations/{org_id})
+	UpdateOrganization(ctx context.Context, request UpdateOrganizationRequestObject) (UpdateOrganizationResponseObject, error)
 	// ListOrgAPIKeys The organization's API keys (never their secrets)
 	// (GET /organizations/{org_id}/api-keys)
 	ListOrgAPIKeys(ctx context.Context, request ListOrgAPIKeysRequestObject) (ListOrgAPIKeysResponseObject, error)
@@ -13413,6 +13795,39 @@ func (sh *strictHandler) GetOrganization(w http.ResponseWriter, r *http.Request,
 	}
 }
 
+// UpdateOrganization operation middleware
+func (sh *strictHandler) UpdateOrganization(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request UpdateOrganizationRequestObject
+
+	request.OrgId = orgId
+
+	var body UpdateOrganizationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateOrganization(ctx, request.(UpdateOrganizationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateOrganization")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateOrganizationResponseObject); ok {
+		if err := validResponse.VisitUpdateOrganizationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListOrgAPIKeys operation middleware
 func (sh *strictHandler) ListOrgAPIKeys(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgAPIKeysParams) {
 	var request ListOrgAPIKeysRequestObject
@@ -14124,329 +14539,342 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lcxu3si76V1A8p8rkviRFPSzbVKXuoWU5UWzJiiTHKwl9OeAMSE40BJgBKJrLx//9FrqBGcyLD9mS",
-	"7bW8a+8dizODZ6PRj6+7P9Z8MZ0JzriSte7H2oTRgMXwz2PqT9ix4CoW0cV8GIW+/jVg0o/DmQoFr3Vr",
-	"v4gFiQQfEzVhJBD+fMq4IlO6JENGfN1A0K41azH7Zx7GLKh1VTxnzZr0J2xKdXPsA53OIlbr1mbQRZNM",
-	"6YcWHbOf9g87nVqzppYz/VSqOOTj2qdPzdolU/GyN1IsLo7nivmCB5IoQRY0VGTIRiJmRMXLkI8JHdOQ",
-	"rx7PNOThdD6tdXeTrkOu2JjF0Pe7d+96czVhXIU+Vaw4gOsJIzR9IxScQOOMsA8z5qt165Gf7qdmbUZj",
-	"OmXK7so8liIu79jj7IMa+PCGR8QIdmUWs9tQzCWZ0TE7InQo9RaNRAxPR2EsFTzS40p34+zv3vI87Hw4",
-	"u+osz37/bXH+t1icvRCLs5ei1qyFusd/5ixe1po1Tqf6C+y2lllM+uE142M1qXV3956W7eVL6isRnwZZ",
-	"UugM90eP6eO91qG/G7QOWGfUekafDFt7/kFwyJ6OOnR3aEcxo2qSDmIE7Q3CYOUij0Q8parWrc3n8GZx",
-	"XKf8NlSwffmxHY52gz1/f9g6oI9Z62B02Gk9HT6hrWd+J9hle6N9elAxtjBp8/PH94otcWAl/dyw5ed3",
-	"8DqchqqcyqZCKhIqNpUk5EhiefJ53CmnkQhadUcSsBGdRwo/mdIPePj2Ovqv1UfxTTyuXAIRjz9/Ca6Y",
-	"lAkBlHQi8fnnd/RWsriyl7lkn03Pn/THcia4ZMBDntPgkv0zZxJ22BdcMQ7/pLNZZNjWzt9S7/hHp5v/",
-	"HbNRrVv7XzvplbGDT+XOSRyLGLsqUkyMnZFQkimN9GhZQERMhjGjN5JQEs8j1q59ataOBR9Fof/A4/JN",
-	"r5IsQjUhiwmFsUolYs2vNZ8S8TAMAsYfZmB+zAJ9g9BIkoj6N4SSGYunIRDcEfGmIzqw5OCRxYThORQz",
-	"FsNY+pwzFkhCOfEojfY8YoiV1CVjxLt4c3VNdvQ9tTMd0Z1bFoejpddo93kNmJ9iMafR/c+1x8mc24uR",
-	"jGgYzWN2hMIEUzSMJKExI5EYj1lA5jxgeGslBIW7cy7USzHnwf0P+FwQOfcnJGZSzGOfkdtQhsOIaYFD",
-	"D8ynUcRiGNQFXUaCBtdCvKbxmD0M4QxFsNSkK27NSsnw34wA24VBXQtxRvnSnH75ADtMYqrMCMiCShKz",
-	"RCp0ZE2Q6VqJUFfWlXl7xxH/oL+3XNOxiMN/swcggDN9Bvm4SUJ+S6MQ2Bj7MNMH0T21uem9e/eulZcb",
-	"V80xL2baid7SMKLDiD3EvgVsxnjAuA8EFYgFJ0ZmlCzW5GXITBO54ZJvuZzPZiJWLDhjQUiv4R56KLp/",
-	"JInpiOgLUI+PC0Wo77MZyN36U9Oa7qzXe71WfhcxoVLOY8p9RiJ2yyItVtOUnZ6fXl2TqwvytNNpHe4/",
-	"b3T7XHPcXY9QTaJEcEZQKCV1SmZUyoWIg6ZeSvzzhi3h1hFzRfRd3+fAjc0aNZqWgWNzaiHcdgjlAYxG",
-	"az2mH2y7z3VjLWyLBbYrYPHNGuNarvqrpkdaa+r/7NXeu+K/eZATJJq13sXpK7bUyzaL9W2jQpQo/JhR",
-	"xYIBVRl5JKCKtVQ4ZWVt2W+Gy/Jt0BMgi4kg5kVSFzGJRRSxoAF0eMOWiT4DdyDVJDqmPPw3al56bYMQ",
-	"eM0aEUnPXR9iudUMwmAD6atZi+iQRSXKnX4i1WAut1w4I91u0rVYcBYPlDmHdtv1ytagnWSt9PYXvp7F",
-	"bBR+KN8dVBz9CY2pr3VTq27esGVT34Yx88WYh5IRffW4tBVR5U8G88HBy3+elY05ZrfiZsslkb6YISWC",
-	"YrKOl1zp1/V3piEax3Sp/7bS9kZyeyqQ/1WDV8x62R1PhtV0z0dmU9JVF8O/ma/SM/Y6ROk8e87oLBzc",
-	"sOXmMzUHtmSqjq2guMMXVEpCJfGsMcHaC/RXWUuCQNlTk3KiCK5eq2QS1bN/F6rJFfNjhpdGFL0Z1bp/",
-	"bTjV/KLdsAoOM5pHkSbYNjkFgZ8zfa/Jib7rElvR6rnotovTeK8nAvdOakhwNC4aBKH+iUYXzkBHNJKs",
-	"mRu7EjeodKTnZ/+fvdaTxcnfl3+ot/zdb0//HO5+uBr1pq/8i87r8e+TF+GvB+L8WXz9WB8Vxwaz9/gQ",
-	"tOrEJrNucth56S6ZS7VIoVJRNZcut7EXcAmLyfVnvq3qUMprPaDjiIZI+NkdPbll8ZL4+il5rXkMmc0V",
-	"2CgoBylASgIz0jfor++uUdnz1HLWJVT9P38vlNfs88uXx+RZ5/Bpo02uJ1oJBOrS1AEaFteaySjksH+W",
-	"50Gfsqv/3edGOpLhmMsmXNCeH4WMK6tmaRE4kE34Us9TkjHjWnHTKlAsppphwi2dO/qokBWp2Mgij2RB",
-	"VKkbUUTERopouKeWffAnlGvFClZFFom9WfvQGouWsURoecn8ol9ryZtw1hIzJOTWTIQcpHcVz9mnZo1O",
-	"442so1OmJiJIro9EsNL78HT3yWGjS7zZIvD6vG6lHi0UCTXz9D5ev7m+IL4IGEpU+tZBMhAB0+9NFjf6",
-	"vT4P2G3os9ZQ64nkHRtq+RokBP2WxLeIXHLfEZaaoGl7pD4VMetzNdECRiLQrV5M2MGERRcurAw3zq3z",
-	"2eU26zwPqtY5CBn3mTwi3uve9fEvg97bF6cn58cnyM0TIbbpqtQsSD7EtwpTa995XqZdd3K1bu3vhWrD",
-	"kb6CRmRm7uFUqxPAZahmWbVxqCbzYdsX052xiCgft/5eqB39f7ePdf+bL5uaDECaKCzeO2tOkXNgP3i1",
-	"OWSrRVGVOXiRGIe8afUju2CNjOAZcnV4UCuYMvNrpCbXKOPk1+h8PmVx6L/Q+uBnLJEWvIEdGTGnSDhv",
-	"9CAIvoTnEPgh8ivgn1qPD6WcA0mguaZ3cQridoi6jaG449enJ+fXg9MXOZJbx2qOofPTF1ucA/ZhVnIl",
-	"aKF+qZV1oyNJIkNN2rBNM+FPtt+iE1QUeupe94h9qLC+u0L7I0m0qBIGqJQGLGJjIM+UMrVAW7naGyxr",
-	"SEvGcYp7T9WXXVls9p4XNpSyfGGBoOOmJd3Tq6u3J5feOkqFMcdbLOjfKiz23yNzHv4zZ2Yrk5O2tvdt",
-	"TojxC5VO3h7fIrsnPp0ykEvWDeYVW241Hj4cFQdzLqzTdhVtkToKeIFgaOSRTJFQHZEQ5Hh/wvwbFqBR",
-	"YBYzfUnfgRmfC/UchnKvBJlq86sPO5zxEgMH8NXC0V+3WW/i8VabBZpshfw5oz5rSTajKMOi0ossCUko",
-	"JSmQbym39PY5nElWLZoVIWEAmv89kslvG52qq+1WZj5cYb8KgyMrR+V37pHMnzWUxDLvofVq5WhRStl4",
-	"xJ/KtCsjmlmjwxYKaiJmZpTUv2oTpWayu7NDZ2Hb/KwPgVbuEukxo5s+XqObgip7ip8+7hQkTWSg5rmd",
-	"aMbqkAy0TL88hn24MBrG3XR1fx7HWrCyeso624ztDa0xizt9h8aygWsXyl0tkRQE3yIMVKMZi6WeT8L0",
-	"zY2j6fWIwMyMORW0m4zxzszbLN9QiIhRXtDjCwuRm1/pBoDIp0XPM9AIXQuCEVglGIQGQypDv9bM/ToT",
-	"Up8BLjgrtWUegwUObUR3296shTi1x+x1nj1rdXZbnd3rTqcL//une9esNFwmtuG0vWEYRSEfk4WIb+BO",
-	"cmE0Bhix6piktlDnOAJ/6Vp+U2ta9ILsxowGmVO5keH0885izj5aSg+wX28cXni3XUMu6a5vz5+ybVc1",
-	"N35otGLU1gW4LXVNaRit9YHBS4AJ25ZV5GaA3TkNlc3mhZUqDBTmjudmq5mxDwg+MDKR45Kaq0nn/x4e",
-	"jHb9vbxdc4O7gykaUEWrx46gmqS/j7VZRAGOE4ta8c7ML6cz6rKVPLFr4MwnoP/HvRgdjmE3x5nj/l6W",
-	"RPdL5njCYxFF12+uLz7vqGQvkBeI0AJMZb/Wy/pGZ7N+LevduZhoDrz98SouGfh7C/ZlZn9e6ys+FgGw",
-	"KvhikJlUqdio9RzFPijwe0yZlHTMvCZIb5cvj8nhk4Nnxioiu6BwCI43ap9DF/YeRfsJ4wHIXZLUPUTa",
-	"AAv2msTbEfD3/3jNPvd29LUb8pHwjG92jWeywlZltJxEa7OYhLrg0dJauvWTgXniZRWilZeUWYwcXtf6",
-	"oKdzqXU2QhWJGJWKPCXDpQK3V4lvDwizcLg7u78++3P/3dNXh7/trfW5IAmkw8o0Wzh9OeuN/va5CJYJ",
-	"iQGZlGjkUtFhxAhurS8C1ib6VUQkwaqCt4gGAaJZrLBigCEDM6Zas7Zg9MaVheB4DxS9YWAjNu876BHn",
-	"13FMuW4js3fOc3TR6CvXQcHox3I+GoU+SEgpdEyChKQGI0BLAVeciGCgf6JRJBbw7QyBSwMlxCAC6JJu",
-	"PkF2DKYsCCm6L5s1rfINAN1j+jXQMRhRAldp1izErmac3uADdWcPByvXE0ze9mTfRE3UrqIeugU51Jq1",
-	"f+ZC0QH74DMWZNdJTyTfPi6qad/F1Jk/XSTGYETDCJ1YKdkW97rIlG8N8uXzARMIiVt3gxUY6YZQgXBW",
-	"atBPrUZrW3AAsZu8nkclyHDM5zNNIGIc8oGc+8ku4i9mB/RxH8VMTgYxm0s2CJgC/CC+J+YqlW4HBkvg",
-	"CDoDo3G7P2neqQaJB6T4SF8xEcNHSHcOzRnda2C21PkFwSruD8lwcudmyqZDFg8AIm7p1oLFE/8pEqWB",
-	"uAPfyf4Us6m4zRHvSlrWK4n+soFmcHIQs8QVWapEATyCjg1Fb4CIMGfLofZS6UifkQtzw+Su+1sbmbKR",
-	"foKn7ZtCO5gZlM7bqGN3E9esQSN7k1bZXbaWmK3YEWbhB/sdF6j/9PBgHVS/QiE1Wu6DqZ8rFh+R8SVg",
-	"G8AMDBIIxhfBjGWXtbhY6Fdzr6aitJoxqhLK5QIAWFomQb/54bP9hiuTzGPeDZkadSGWSHZBAO1CH2Aw",
-	"7Gam+r7KqFAuOMMtndh9m3l7cLuU92emZ4f5nNGYxetxIpnRZhrLrG9mg+wUys7hSxGPhfo84982Wm6p",
-	"Ll42sJ/10l7nVsnYvbLyYvkOw9bgDuNmJwagjBhT2mJhz35hNNLMYj3iR9yU0tAti6VRvxzJv73b7tQ2",
-	"RAalbZSt1ilXsZAz5t/dWpRxjaeDnC5bFvHfQnxPCT8tAlxdA2X52cF4gUcyscXWi1bNRhl8UgB88s8P",
-	"7/amr4Knr2eX++qP28Pz4fHu5Ff5+DfWezLv/Otm7+dnJRCw8tOYnfEr7vf2z56MTl7MwuvLP/3xYPfn",
-	"339rvbt4ers7jNiflz8L/+T4Qjw+87M9HHSeHa69W9ITO5iEKEysOjbA8PQx+EW/vDlKLUcQKZ/PboRm",
-	"mU8OD/fapMdJyKmvwlsLdQglYR+or6Il8T72a/isX+uinfyTtwKptRKr2HutB4jNORdBYlHfHkCVIqYy",
-	"EPVHBvTWJZT3uQuDeySJR6exh/C1JqCnQK5OHqdNmE7aff4OTAmURl7TjSU19CsB8PZZYKgU07TNBw6a",
-	"Z52Tdz0CZiMwC7j3rBW9XXHVbzgeg/Yo6mQ5yaK6BQNrKLRg4AafgyGvuPqvyt2+9fzmA0VY8miULpTc",
-	"dCToal0jTWSH+VLEGfCndOWiSoHDtjmXpQAxqshNyAGrgUCE9Op0YFJhpq+c0GJ1WPu3URE3EX6AZ5Tz",
-	"O6s0fhmDQyLTFCzTDxk+YZRiEyey9vVYRGwd+73U75QqrHaC0EoOt+/McfXql2P3U5V+c33W2dFvSql1",
-	"51K5Fuwh/EV33u7MTpfN4dd3r0p0wmjsSronV3uPD2vN2knw4qpXa9Yu4e/3pdFOt+6HFy374d7jx7vP",
-	"Sj9h5QY5PDbF39UyM7LjWrP25tUFDKpX2n65UmtYnmOVK/34Q+nHy/V2oRs4Z3q0TVhN7LFiA66KO7BV",
-	"+Ivew8LBKYZwlBPx2cseutSmpSZctLqtG8HZyx4muUD3h2tuKxc+djtZFLvWqCEiRU1CreT77IikTh19",
-	"bqnvizlXj6QJysKBtbcSufBu3EgQTwTp/EKaBUkaq1jTl8m6ZddzSP0bFgzmJTjeBK+vJ46AY+fGDaUF",
-	"7nOxcHiXI0zrtuezAYvCcWjiZ7fpwSS0Mb3UaRpOWdrbXe7ajWMJ7xIxWO7Z7RHAYcDFMGNiFrEmRrdT",
-	"SfroyO3XtADcr/0xH4av2LLK2Vtp29/oZICBA+0DaLEuCnEASkIIOUR8MH0uIdeQ0sLYgtrgLV/wURhP",
-	"M2anKpiSa6GGFXKGsNZmnYy+IlBvYx0QT83mLC3DUPLHuGDPn9KQ6z0pLOlbrqkox2pIvUPmXIWRkxvI",
-	"RC+HktjFcanezchS5AWytmJIEHe8em3zpi8l1AwcqkOt8fGsFcs8LNDi2cveBeNB6SpcoNtcS0AWrGoz",
-	"pRi8rQmhsgDSxURIA+2cUEmoDddmNvy6i0uH00fqrEi3YSLTtV7S55AWwURpNcliEvoTIhmXIdgiksQe",
-	"msxZUGZ0+IJkVLGVFTv1O8zmjua2Ut+7vgXTuK66pzfWa5QEeJG6l6EuL2cq293bPwApy7FPHR6stU6l",
-	"jH/dItpbI4V9GayRATDm9Ua9q+l5SjAbrppoqDgzry1JPrd/Zjil2wduxwdXFjeX2T8jIttJnFTQ5arX",
-	"opybo3t2i8OF6/pNqWx2DmVzd2GWX4YaNhRnrGDyhbV4c5tntPdKPc+dfPn2P+CmZbMybE5xmR1cx9Gz",
-	"XZStyYWDL81O9ylRgux29g6c3A9NQhWmhYMHgP7S1+fb65etp0fE8OvpVPA+t8gKxFHFbARiSP2g0yFe",
-	"BijlNdqkx5dqEvKx1oBiyH8yoZw87XMn70QoCXycw+IYy7zj5BJxzHxFJiKWjAypUnpYUtFZVMAr7mUv",
-	"iacl23TJaBByhmbXLLkEVNEhzarR6BJLRyNuSsM69OutWxprApb6u6SbF6bRNze1958AxZXAOTK+N19w",
-	"buEwARvHFGEiFhfvrkf64gYDOXc7PHa+zTx4kfaY+f0cugdT71gLf0mwwhdbnyts+BVbSrNERb9kzGiw",
-	"dNcl06V9uk2vl+abdJuSpitdmAl55FYjv6ll5/LSiAXH1n5QlKdKzAq7HSJDPo5Yay5ZhVEhIzn9VXty",
-	"889+a/rhWdDaux3NWpOnC55BaawxKOQDQmBc5RMCM/jdxMesDf3L+C+3TpKRHUT5HDXhoLT9pYIY3on4",
-	"hkR0psTsvmIZLplknwmKuEtEU8lm/vZh//b66fTV3uz14tmf8vJg+fwJP94NXh6Of+n83XvM3u6Fb57+",
-	"825fnXyRjCdrwiIu2a3w6X2ADMAEhsjchwIXHIFGyQK0KaokViwbpPkDfnAH+MElrKS+kZ4vIZzprsc/",
-	"mynNyQQ03Bsd0qes9ZQe7LYO/MePW8+Cg/3W3ujx8MDfHT1ju531uc/yvDrtrHpSwbGYl9nELcC1NFH4",
-	"lPIlggQWDGQ/eHcDY5JttXQ8RlFIBAkDLKfBFCBgqPZkb3rzW5lUJ6Loc2IEISEinQ1M3PqahOkiCuBc",
-	"3jA2kxDvF/LxEemQupmxlqv15dyAgMw+NxGZpH4uiGdSJ3c9MmEx69osQiLWTc2jgEzpDTOGPBYFfW6X",
-	"lIQ8yaAKCYjajaysvH+YAXnuPX6218nAPDulW1bYmyuLHHAtFrk4xBkI4npp/r+/aOvf7/X/67SeDdqt",
-	"9x87zcP9T139y/+kv/+PffC/yzbwCtBZZ060VxHr8/Rg94DskDczxk9fECPLkhehNKYlGyvWrhU5Nw2n",
-	"cpBEEGyHUknDGaqaWMWFUixgSdOhi3Qa2NijCmTwXE1caLAJR0qbKHfCl3UwAOCNAQfdYU6FoN+yqWGG",
-	"jY2mUjbyvxc3cjCPww0Xo71gUdS64WLBd/SnbchSWhrKhHbisg3NZaGZztSya5AiEyoJF8RG6yCGy67n",
-	"dj67OJFD7rbjyGSqUjDmWn6IrUYI0aqlhFyv8zBSrZAbxNER0deKUBMWE08Ls10KROqREBJgOxln8YvM",
-	"It8pS6Rk8W3os4EteJHYzTZY+kD4sgLbpNnmSvZg7zgslVEOWyrz625LHmm4YjV2+yHpwoZIbjsP+916",
-	"OIvN4pMwi8LKVfLY8nNYNuiqG2DTJS05ICvYUDVJlYlRJsL7cxyZdChFNFdssFHAqnWoMR5IyLgP7tsJ",
-	"nc0MRm+7JMJbJR7G9BQl3CWes8R866SRMSCLNIEkuPWovCl3M28YsptZgTmPdPOYvwhNosawgKUSYsbZ",
-	"ggUNkxxp8wXKxdPfGYQ3+zoJjFdGnH1uvt7URZTxFGQmlQsiKSPylKJWnKxvwLNgwcqbp0k2TGGdeS9p",
-	"uHT+ENZZ6YHvEc4WFsJk3OvgOEziyhMHuynmFCoSibEkmJ53XSxKJu4xGXRVcOO6FXkrS9TTxLILLVSv",
-	"wSWTUOqmFE9MCca/2nCurptlfq+z22gSETcxMU+yIrBQ4ElJtbumiwkjNBKc6Qb2Gm3i4Ug9olgUQULb",
-	"KaEzGqsmkYLQPk8T0Zr0j5zGsVhITV+hStk0sC9oCyPjQX0MQj2pacipgXdN6Wxm9tzG49oY2SqCgyWw",
-	"ZNes2LyVH1tC+5SQxvLc1OvBbdL8h7MN8klnB/OpucnbSe/vk113btbN8ljnQHbN9fFW+dW9e6Ll982V",
-	"x5PygITK4gwT8qQkM2aTbsIQWwMLj7y5vrCZFr4IQOSwFYTjUCEOBCh+NgOfhrQowBIciGts6LSevf94",
-	"WGZFKHFelJ5qPacvDBAVagbCn9FXS0q8mTe6OztKqNlOu932yNvLU1K/+qXX2m2SQwLrIptkv2PTJ+Zg",
-	"MbkmQC/t5tLR/L80Gos4VJPpT1e/9Hb7805n7xBb/ukQ/0Kh+Sf4HH+ZsTgUwU/7HfwTzcw//fr86t0f",
-	"+y8uTn65eLV/8a+L/N9lV9U/8cCvyMtxcf6zlcneXp4+kuS3SyCCpr4qKfECqmg3nNIx25nx8dGQSnZ4",
-	"0NSL9Dq7DOUvhr8/f3O56Lz6eSx+Kr9Eqw3uuon9PYKvYOYYtdQskIRcCaOMkuGSTCgPsoPZfpGqwLdm",
-	"gFlaSle0lJDx9G5m8Cza05zMOJnKVSZxztPDZ/u5RJCwNtMW43pIpXC2zw1ur/KX3LvT5asGcjoJU7ax",
-	"JiaZLwblcdlbh4+nk9zu03IzG8TdVphyn3SepMW4Qh5gYqojAtl1NEdQTir07Pp/BjFtFRKX7TWT9yDb",
-	"Vefg6SrDkPWSrUwGIHi0bObh60okL3xBEkRX2+rxbkSLiX+twNQcel7BtyrzN2wRh3vvmR7K69SmYOuM",
-	"fcF82i4N9ZyO6AYyhSMHF2ASn525Z7vsDZ+hWt0t00M+tjJTqdMUP6rCnqfEWM5w0ssMioy9vTwHVQ2N",
-	"++4mmhpf+MDcCn2OiatN4va3l+e5glzbskv9Phzi6g/SuNIsV97ss5LNzLrDK6PpyQ7c/k86nWdkEnJ1",
-	"ZJYiKQwlTT5aU1PA1EAz1aK2Dpp1cVzZlwoTeDvT5xYxuncEHt0VnVoJQn0rvzgOO7stHp9HkS3DkKYL",
-	"D+GOUMukyJrdB8GzRkYL5tbNYAnCTLqxXP8DN5anzD6aMUqWRGyXDLGYHfuRJGEAU9JKaXmpg81NnJum",
-	"CP2M0YJ9znUvF+igKhv85t2gcVosuDRn6Q6GUbvZhVxnazD0UMmYj0RJHq8tQsk3ICCTCWC7qemPqkb9",
-	"WogbjDy887jvbIauzv+DsTUQ6/zFyof9PnzCz/ZuXj+b/XawuHwqr3eXbw/DN/us9zh42Rn/svf3qyfR",
-	"nwcfjp/d3lv5MBs305NSj/XOQLrPCtQp4p7so1VDPs70uTmf6BHvAty2r9gybcMjIQfm9evVm3NQiknd",
-	"S0fSVkI/qDc8KCwaBl6TeDFdnMI/9Bg9U2LMugE9NL6hMWMeR8SEfeTQ8B+BWmu9305fPO9BOsLFafYH",
-	"R6rO1EN9ARyydvXnH+eP/xi/+fvnSef8uX/x5y9/jt8dDG7ieBpO/n79y/T3f/97Ls6CaO/sZU//z29J",
-	"xnbdgp6VPkvLXzvsX8+j079FGOz9Hv7xr9879OeD+Z97v3dOeccgpKmax3ozzk7eHp/+5ngj0A/euskU",
-	"OCxu2ZtZgpLPobXSB5tvpPexbzqGgNgu+dhutz998mwx/HQnxSgtNPYaCrLt93m9jAwAHRgKO1LdhEdE",
-	"3OdlL5uz4r7b6JJhyClgl2C70SWQUgGeUJnJMFyRytouyqpDcMnGoVQx/VpHt7lRruoLDNLOBy2bWObP",
-	"hE2vZBdoJ5zHoVpe6WkkxTtfsaWeTJldM6MokLpny6SChVfExLPKuv4BqhMygvWiiUdn4Q1beiSUmOJp",
-	"homgRZv0iC0wTCgZ0oBgjVLdIFTJkfMpCWUSh2NcbJQv+9zGKRitRrdlYYkwQsj0BBJ8Tnd1i730eaga",
-	"bg8G0UiGSzgtIZeKYm0fqpL2Q4Vsbbi0GbYR35O8rScU8qSw3cXp4NXJH4Pj3vEvJ4Pr69ceqT8mUn9u",
-	"QJKNJhZnjMIR04KztSCHvDWLBYxez8mn/sTUn4d04FgtEBBETNoa74wHfQ4ptmIRRY9MFWw6axMsN+ZW",
-	"ILIpwi3e0mzII6m3M/UyA1ZpEYdKMZ7EUsEy0T6fhnyujI8t1LSCu27D3Lq1f7V6F6etV662hqSGmQ9k",
-	"6JfTXN52m00shsuQZPlGMJUDCYfzCWKZqcdhup4oNYOOwRxge8a/Xlrh6Nd317VmxRFwqSnbERoYcj1B",
-	"US8jc2YbxOYMCiybNM0guLrG6dq0FfyM7tgyoeACoV3NPrcubjJjMcFakvCRmKtmkt0K/qWvo5YSrV/f",
-	"XTv27kzIXZ9r4i7UbNLsuc+xjCkXvLX34UMaje7TOAYiNFVIPUhe7kHl8zY5VZJ4DH/BKwDm3ecmi7nk",
-	"9IYNfGrCf7B+YRSCgz0SC3g5CFqCR8vGUZr9Xv+u1avJfErtsKd0SXBWR1rssInXPTLVy21G6P2rZe6F",
-	"1mngpbNA0oV5phnjYkYAxECl/s7Qcpf0553Ovq8ZuP4H85AgiywvqfBOKAyR0Ciksk2eZ3GCXZMAPwEf",
-	"axEqqYKiDx+DhPyZwij6HT3I7B/mZeJpldM+63NsX3ZToJgHIYwGnAjDIGLU54DJ1hLCRnhFixy1FBAq",
-	"cCf1ecppf313jXnWMAkGZGGfxUyBCkh6PE0gYKBLyUnW29nnPo0iAtFtyPtgpKGC0BCooOt9aMH104JH",
-	"elq2spZYcEu/2fSCZCKiwNp4spjNNnmTroi0gpN9p89hJDPqMwnR/6ZsAq6uu2t2Q5Kt8BpuVCneIdhJ",
-	"n+sHWrygMQtsTseu2dD/8TCLLRSTm4R8jBQKC4RLOtaLOdV3I4SgapHdx5AOnGe3WGtMHxRoVd+BMi27",
-	"ZNIkLnFkTUIzjzAOx66MMqsYKsmiUbvPTwtV7psEQh5w/yHqQcJHeEEng8h80+eQjK90c8hwrrKUTWbR",
-	"HEdcoM2jPrcSJ/QJg88dIVRQ0lOkiSczY03/fNznYbGCP85+oWl2KNQE1t2sjcUimFWPRcQIFDFo9/ml",
-	"wBJKFNM4SjJhUWDvb7jZfTrT/Ab2EBy0Crb8SlEe0FjvJ5bx2Gt3SC+D1cYIA2JDDEzezYPdgwYMCaMK",
-	"+rwYVkAV8TLwcjC6tjJIcJNdFtasz3OvzxgPgxZkuBnP8Th7R2WO17q92RvYTlYwc3JE45ic6iRHJINy",
-	"xVefHB7u6Vf1gPKxAt4RSeGv5vVO55lp2cWZe0fkzemL40zJk6NsakY4vLbgLDK1eqY+d6OJCLE+x0gM",
-	"+MAr1Ab3YC/P5pEKWybdRu7+HwlNKZL8LK7jOXNLZ7ewdPZUBCxqk16fg2SQFhO0snSCwUKMhU3rYZNx",
-	"73U69s2UOyqbTaYeqmTOmq0v4UGX9Gv6eb+mGRqdxl3yV782WwT92nsPqUtf2RJF2Rk6eJJUM5pLT0fU",
-	"O6rMN2PGk6RWaWoBIZtQBayMidJKrXmGzGcQ1mwS2sAJSksq9jnmrYERxkzNY8hTs7AzrGOaWZtayrOT",
-	"avZrQs3gv9MRhUm2+xyqroMILSTjIFwTSg46+zC9BAXmQb0Z2Jt6stDoeO3zCY1GrWzFZhX6N0w1yJD5",
-	"dC4NZIhGu8k88PYVcQCKdFOvjKbrYcSaRLfaMtUa0onrpWCm6DwK0BHEkBN9XjVDXMDiAGPEpQHhsmnQ",
-	"v0A2UrFZpra0TPO6mSyiqs9twxNqSsonLm/kF5IEzA8DBtJpLOYKKvhhSARSnNYMGRfz8YTUPSSI9iUu",
-	"Za/3es8qlL6QquukPcIhiJHZPDgBfb4Q8Q0KhsCZkyqsWlzI5TDSes1kaWZs0hn1uZPPKKnqTqyobGRo",
-	"w5sFxwmLKGpqGVWTvIj17kzFrUP/WnY38EX9azavVcOcS01GfZ6jI0Tm5PI8Oed9IjDVk82rR97qu7HP",
-	"rafEHsAxS843XMUxM7LDMBJaGUQFGjMsY8QfnGOnirjmPO1sKmVzhHIVVBG5qTsQytFNkm6FSm483A7U",
-	"HqPQZ8amZ+uNz7TG29qDFOzzOHJgEYvFok3hcVvE4x3zrdx5fXp8cn51At98atZUqMCqAjKqk6DdZnb/",
-	"1Kzpi4vOwlq3tt/utPcRhzcBk0hFuFX3Y22MAJuEUsA8+TNTkBQytU9CK3udDoIFuTJAPEdQ2bEtokFp",
-	"g4yRV6hUFrE9YNp7x4bkFVuSK2aSz5mbQJaorxKwj49xeGW9JtPYObWVk+CD/fUfvHXqK7kGp1r3r/fN",
-	"mpxPpzRe1ro1tCASk2oCKQvv6ce7Txpam6ZjafJEUUxbsaGU4mxTieL9SDo10DRl+nRGh2EUqpBJBMe5",
-	"lebN1RIYcQmUpCmpW6EH3mmSq1msJ3Fl5tok7Xa70SYeYhGRzWULeJN6agWy9qKLt89fnx4P3l6+1hIF",
-	"snA7VmgCleLi2+1Ngvi6wLLxpuYi1X3VcmasOAWizkiYuRDWe6T1XE8VVG/9lcSGu7VrTWODghEdAws5",
-	"FlomrLTmmvd34GXzLlImdrvlGVlB79vL7RucgRLRu5L6k2KCdr1A6NlU8m+CoA3SSRDEmpPk4pSjcBhT",
-	"MAREQtzoc2SpEg6BNAzISP2yCbfB6QvDkI6II34n0iqULTx9cUyMWK1vv+ReqaBZHNZxZkl+0OqWtFoV",
-	"gm6HX06aaPBqhZl076W02IM3NctEUw5GmbAAtP1sgJtJs27JzghwmhRDCTFFqZynJVrN5QzePpVVNZtH",
-	"sdcY5SBqJFSTPjdKiZM43EzDa1tGe3r+++n1CTBaYu4N3bSJcVF9vhTz2LVBPDIDC7lUjAZVzBW6STOp",
-	"X9iakSspVbEPameiplGWRPNOoVIqxAisL0optlm8JdNVJFHIbyTRDKqCVmZhyybbKpWpXodSYcoLCZJZ",
-	"TKdMwXGpiFNJX9l5rVWiytAY58VjDHH79P4eOQROAuLsKvYFbfScLZhUGMMCu3SwyS49p0kOJPhkdyMJ",
-	"La3JCR9tINa9FPEwDALGv4rk+DHjtvnrvd5a12351/tPBbJM0gzlC8tLUuc2XCyMTViEdK/bhDjfN2sZ",
-	"C3OtW0sMhhDKJWQJdzs3PC0bD0fqYCwo1gf1Urgtb0DImz5Mfc7FUGjlGmyNaDIEmBxPrmA1YZonA/Pz",
-	"8UKwrlWDiOrz4dI1q+P3uVooRh8UcxWFt9aYkhruNEvV8muKZQWfgE9nM3ScGlg3arjpd8YKD58ty5ig",
-	"W/s+rZYLVXC/1OErK6//Keszh0p8hfO/+4XP/7tQTa4wPqOaC6CNBYzJJlankA3vm+YLB51n6784tiV3",
-	"9Qe7G3RxgYV/r4V4DWV/4bvHm8wnyS1wxoKQ2rCSb557IdG6DhhzfI8c2oDyAkAdmjC2YV7gJqxlbuGd",
-	"j1hP9xMys4gpVryRMcWWc1wzB+agXOMwjo4kqdY3Tr8H6784F+ol1Kn+Hkjp0mTNK5DSHQimWWn8qqKJ",
-	"Ly1ErWCdPyjrgSnrDWcForKCVcql7iZVbSXsv2LL0wAj24v8bCcWUYQpP+/SZpWEdw3ZLhYw54mJ5kM/",
-	"MwM4/ZBFTdchbGQg8GVksuuh0wL8BSImXi5Pn0fq1kTY6ZokLPkUfOC24WAeNPgCKwKG4H2OAO7lsy78",
-	"gd5n00bTBHRBJhfjy+lz841p4aDzjHi2Sr5XJsWluQnvSYYrJj/8ZES4ryyxWQr47qW2LXnTDzHvC93N",
-	"s4j6ZZdzE5hD6KTjFJxZ5c/wiLtKfHM12Umr11eaXk7wlQIzBqTnP3MWL1OgJ3igLSLSJLcEroVl0NOE",
-	"netqsm9hsWnqTmYx8zFvSxkiPjF4u7mKAOLAaByFLAZoWS76/ezv3vI87Hw4u+osz37/bXH+t1icvRCL",
-	"s5fC4lxzs0dscmb6uboueePcfVqbYN/AlFjCtHpoqxMjghTwoIzpgc5juQ0I4YB4VM3ksxY35ziZ0/E+",
-	"PS+A5wApwkgDufMCj+/NgJEUP9/IcPHlSClfVe9TeRIe644hGAu4ARgJBRkAbqW4BAAJpUAiC1/oVsGG",
-	"+jwB/4Qqiyj4tm/br3EXHuxtcGNfC3FGuRWy5NeHCLwWYxJiCLYxoWpCSXLgOxegvl+z51XM1coDq58X",
-	"LrdcRFUkfBp5mAgRhLkks1QavuEBiFp6xl1vINVZF5Y+Ek3ijSMx1O3RKDJPpu2KOwVv79IbtQajcmLR",
-	"7d84kFqzhv2UZtsqpHjDjFi6t5/s8ASPll1CI5nk3MepFZQ9nEOfw4kHVK8Umdj5EnRQo01MMBRWqu9C",
-	"ejfo2YQt4HJb7BC6iZVxkhDwtJnEOAjtbZN34Mej3EWzI4fZpP6OiQIr2wSc/cAE88vy7TDfF0o6vt/U",
-	"QJaipNzc8//B9/IJDzKnyYSKA/Vicor0fKw44xhnV2WROmP3aY0yOUFKlUI4DUM2CWGabr4bK279MDjd",
-	"2aeXxc6alClZCimqQGnMgKMCaUnCqU1ZilLAkCcjtGR4eSLYiBgYVJ1yMk9LbgKUGb/rcwTwrq8M22ia",
-	"X6ixI7RJL4rEAmw9VlRK3IOEJgh7ysHggNQ2EaEPEr6Ff6J6kgAd8mJUmUVH639J+j95nwcpW6224kQl",
-	"SFoRBXkP+femh2QEYZkAU6AESa7mrb4PIjbKYG1GNMMCUxre+Yj/KPpwSl3T3EjLqURTAmQHlrwIJWu0",
-	"yUkq3SQALPdIOJZJk+YLYzpCieTsKF59XoeOzIABMM0CE0jgtqclPha0yaWFVNtUwoXitiit4JxRe8iu",
-	"5VHS7iMJWYpN+IQJ1EAlBMRME2dFTBRD2el4Ad2k6TE3vejTAqtmyj9cFp93sIAuWAKAbyZYYpAii+J4",
-	"4SBt62nADbeOAQCWlzhJtfSYpY57MImXlG57YOuAkx+2nG3HMMYgKfv/oMS+rUX7P9hA7ZwXDtZQkuRk",
-	"XXGvWAbaSmo3rsQ6FS4UiPkgOT6NDrBZzG5DYXJ0SyKVmCVuMOTUux2wLAlursGcPwXjZ5WIbXk4Kvt8",
-	"QuWEySSEt0SrOlpzMZU6t2zwDsuWuLzHg5XtaIXrCZav/S3Dex6ewtGjUpQAVhM71CuvJPFLEzpowuPA",
-	"wxcq6ea8xlzXSPMm77OTDNo4BA1mWVPwkWPiJJDDXBpKHikWF4V1SIjtiHg7RmtIgidtFWFIe0+uk5GC",
-	"+mGOCuN+vJzZZHoW3XzWu7o+uRy8OvkjCZ+H2DInto/QosTFNxckG2UHCxOUa0Xpnq7ItIMH8hrn0q5X",
-	"YbAz4bF51/EPfN93eK9eKRorG8Cc6vkY7b63/7SxnvmUne3tUStZ+bQSuALcyVYxsYyjLjjDqF8xIkEc",
-	"jhRhIVylC7pE3WzOAV3S5442M2S+mDKZXPRG+UvVXeQK9jXDLOqcLWwgEASImxwaSdRbpRk9o2diEoES",
-	"jREGCLUgUuMN5U7xEbBtI1cHbPNuJ3dfFDEc5F0s+NjRzbVQQGzw9UxzbbccxYzF5PSC1A2XvexdnwzO",
-	"XvYGvePjN2/Pr70myT85vSjnlMdIDvfIKpMiGA+vQqxnmAVV31oJ0PuXxL3/x4FsfvgJq1nusZjOIgYY",
-	"6RzXLZGHVrNftINWS3/vitkpuGGFWZ7RrMpS0ed18H/lhboFG+p/8x1/ovklHzOvUcE/6xiSr9U3L80a",
-	"7jVyjPXISL653Fxpzos+x0pWmPmCBoHrayd1LdFqzjRZ3GBuP7m4MYY5cM9D4pFCrgBSSBVwYhLLKDad",
-	"IWhxE16ZJvmDmsNHhJIF8NzUcnbQ6Zg8CZkSTCPg+ya/QV6rI71087KZCEGXrFMSa7VhaZP3aWlsEfIA",
-	"048ZTGXjCGCTznajZD2r0BsxQ+7Zy949seyzlz3s4itZf9ZiQ64zdJFSYJNQRTSxPiy//sFMq5npW7xJ",
-	"sxAHJWCX0mRBjt9iNUMtsrVq5voSIY3VSU6w94SnYv/dRHgDtmgywyKCmtPbcEyViNuu43XMVL3hNQFe",
-	"ZD0J6A7oc/c9csWMeJHmGFKCbOE7e87GIbfj/d1hUvdpMspnFK60yGJxdbNg7Qe0r34nRwFVubm0MPlx",
-	"KBWLGYKOICecdLMkbXUcYic58WbGpg0IG8M86w0PExb1uWc3N8kF7SEFFxM2t2c0liyX4/llLKaYu9ko",
-	"eskphoCzkI8j1ppL1jRJaCF5nQvmMMYmMMdaHc1EjqJ1izwmmDpWtomDbgSdyqZZgeSg9ZhJqCcA2J8+",
-	"n8VsxOKYBUYd1QzCFQP0AJN3sHRksm8+5SSiYFuT4ZhrpRNKUFabvEiVxStJK7atySvDGtxU1d8Aa0iS",
-	"Wn0B3vAfZ1ZGrmC5AfIGS1giTuXNbFjdprxgZxTyUE6qWcI1vbHpa0tT9QMcZB1/0HK75ixwJk1e/4qU",
-	"/pi2Nz331lQkODMm7NSsM6bo6uFCkSVTBPObahFaxCEkKOSYW9ZYO96dPO+9vf7lfPDm8vTn0/MrD401",
-	"MZSg1QdYOaB9YwjDBdcyfJ9bAcAtVJ3VgZpZ41HGA9R0AIuJuaiZmBQyJiMrYmTtQmXn+iXsX+XB/vLC",
-	"/6p099+iCUdL/9+79eZ7MHx/L1IWHpjPZajmg03UjC2FKtQWLCDI1RBAgeia4o1O9REiRiMWgzE5K8M4",
-	"zfZ53QxZNtrkMmcRIacXlTKDKRiRhpl8g2rEdxlgYD03NqQgYlICiqhlww4SulxPh4UgoapbPFUtQdGt",
-	"oBfrxbUmFDDZgdEJzXP1IhGGmAYL8PEBmc+6UJrrNvRZC4X1G7ZsYP0WCU1QIpfcT9WbxhEWci82nQjD",
-	"VnPu8/rF6bk+rcNQTJmKQ1+i8fLt72QU0XEjqdNgIonVQrhJgbVgkDhwnGS3RrhGFzXEBNEgYCZn6DT2",
-	"moRF0oL2tPgONsJmn885JLEjcHfPIrqEzPt2qcF4uJuGAzgHs1SPL5y5+7vGC9Wmvu04rx/hVf8h4VVX",
-	"RhHOMjrUi1ezO80rdxBIterS1TK3XB8YpWVCPO65iBuvzytCj5QQpa5SGNJFGiB2LxGZmU62OrMVyGC3",
-	"mI2JmPpxyr5j5yQiDN0yRW5Af6o/O4fMapmlJ20k4rFQ1SetFy0o5OW2Of730mTtpl5UsGwmqddNzArU",
-	"jIKoyiGLBB9DatYMTEKfy+w3FEVWCF+JGfUnrDS75UsY8D2fw2wnW53DvS+XKsT4EsuuzdNRcY1JZomb",
-	"hIIRggDIBD2P9O6pjP4rsmxkrrCevDGlgxMeGjPJFLHFUDc5XvDFpveYi29eGRdL0rBYUyuuIihWSAxu",
-	"bXTJYiIgAgyT5GP1dTiKxjUO1iucIHrfuchoDKdO0YMIgqfb5CWUFEnCZ0J+A/inPp/S+MYoJCadpBXy",
-	"y4HQkt33ic708a1drD9uvI3lSqYvCq0yJOtvREwk3aQA+orDaUAm60062FGmwBeiQM5P3iVlLeB3UzhQ",
-	"j4Ej+gPhIIjhIBf4wB6UcDrVO6FYtEwDFkz7Y2qkZlMhLGZzyfp8HFMoAQnQkdgFjUNdmjmMUcRu7TX4",
-	"0linjTd7MRFRohCXn0Rcmvs6g9D6twwrgfKHNnet/IEj+Ta5wCXsEhx65xCuCOjHkpfVSTuu8Pk3kmbn",
-	"y8UN4LwuwQNWRfJWDljY2nAsSFwpCdxPzKBWWVrYq+5JRdVcQrrmBDdovkcf9afmFxWH7ziXJhb3M4Do",
-	"k9/enl6eDH4/uTx9eXryYnBy1jt97aGM3O1zLlIzAsw4yZ5tRO0wlWRInWYhAvoFMKL+M2dzFhyRzBJl",
-	"QIWOM5+YTDSAX1jQOJCfk2bohyvpvniOTZyc1WE1lYBuhf7dovKd50TIqarV7UwSimx+dbRj5Qq6diHG",
-	"ISkh6zUNjKjPEwFJjMgv19cX5DmVoZ8WSiwvgdwEjCzoF5xOWbPPoQjlSMTT1tvL1y3GfRGA9ZskDe21",
-	"99u7RNKlbCBQWRIPGx9g6JGHhS6xFduCBzU6B2o5Yz+Zt13DOVb57fM+v64o5djMtNfnboPzmHdDpkZd",
-	"CGGRXag+04UXWvqFLixjK1nGBlH0hkn0GDg+OT0VOYcS5wMsF9l1tgTYoPs07RzShGR7xy6hd2OF9NBj",
-	"gjRVVU4csRF1r3xKbqPQhhlmw1aj8ynH8L8h63NO41gsWNAlI7ZIqtHqPbcyY4JKo/MgZNxnaeYQg3Gy",
-	"+WZ7jgMpM3yfcnAVsXQibeLZ8n1en+MOPuk8gSrpeuG5Bb/ZXo+wgDX+gb7VTI1UKvvQiTNgzWStB0Zp",
-	"RqUMAMTUwTOI9T7HylmBs2PmRfjhUVptNdYihpwPtWJhFG8oZN51qqynv/Z5oVQsBl4eEZqvN1svq8Kc",
-	"qbPcbrdhdYBkbSwyONCovNGUIWI9Cn1GEVOTlHmv5yp/9Y6PT66uoER8w6mtMFwmwJmTfx3/0jv/+WRw",
-	"1vsXlpI3heiTubnFFhDBk9Qi7XN9BIzPEF9G07uIi/sWBkmmUffnG7Zs6BUQ8RjKatfzTzVjwVRipv6x",
-	"fq1JPDo3yHxbIlstZ16fe6Z26hEJnVp1oFvJfEXapAKfl+hpenWofwM2S1PgTss+mFIIqaSpW6a+kvqR",
-	"5v8Jg1YFQmr2udm9MGJ2TbGItwpvGRSr9iytewkkyiHtEa4llDDWm+GuTt27eHtNdjLF1nc+4kp+2rHN",
-	"Sq9xRGifZ4oQTykSEOFaX3XEpN7bF6cn58cnHuAP9Ynhcj4ahT5w6RmLp6GpRp1J5PLSZe9GksYakclV",
-	"AfXa+xwj3eqpxxT4P9S0ToWGQcrP9RP7riEDGFU2/VqzwAAa5tKEbgfOVesd9TklMI1MXZGiL9eOzJR0",
-	"evfuXcu9pLvmWo0ZjaY/9WvA9/s1D88qPnPrFC9YDAUwubKhLJZpYjyNvTjhGGhaMVfNI0nCwNQ29jTn",
-	"H+jDXupePjFc99ooRfcSAW36SHX5Zqa1D63FYtGC+3keR4YmttbVV8RWd+5hKqtNA+4d98OF9h2L9YVU",
-	"cM2PtaE+qM4P2fRwlkSK1Y4ygg96C+RExKoVhbdaiHIeO0pBVvgsyyuXlfKd3HLFkMKy4LAT46O4j6Pv",
-	"9PAl7OgFvfqHFf3eddkzGt84Ro3EopFJrWwE2U0s6kiU4OziwZqIrNRwb/ToJIO2SfXcg2RrY1CAIUQj",
-	"VPr2s3TS54gAT8WdR0YcxXyuthCvEjiPZdfkwECzzpgpSdYINQgbQckPlR+sxxiqNjmDfymBWpn1boGq",
-	"EEmRoC6pHwsp7RRlLla/d/p6cHlyfHpxenJ+XR7QcQlruTrI62Fczb2ilYskRi4y55GpFpeeZBvrkjvR",
-	"D3P1fSdAjt/08hkPU2F9q49bIHy5KjftC/38Xgt96vsPAqFAM7+Xsp+hzPVC0fQcjVp6EjTkLCC/XJ+9",
-	"hu7La4CO6G3oC94OfbFqvV7ia+uXLJzSMdv50IK3M6umhVyqat3aMOQUcjyvXcce2d/7sL9HYITfdLVe",
-	"veOm0rIvKsqtThiN1GTVKv+Cb9yjEG96qAwWj29Dk9sNYPRU0SGV1jT0DVSsv2RauCBaauRwofAgHSWg",
-	"obCO/HLVFuwA211ZpFu/EUIPs1gMGal75luPSEWX0gA5zCjgnUaX7HU6CXi7z3OrJxNvUabePqSYFTQA",
-	"4x8XKuFw0gNTcZ9b/BfA1kIuFdVnPWY+M5VCTebu5Jl8ZJAWss/rno8VpFngNZoQVhkJCea4KQjiXCxI",
-	"3QsYxgJ5KAX4+sDg2MRo1OxzKaCmswqjKJmOye8RLZuASVMqYkRGYsFiNG/Hcy4RyUoE7/Or316HSq8k",
-	"F5x5jTZ53Nkn3jzdeAs4v2QqXrZ6I8Vix25SUcH50m7U/aYDtJ2UHBz9cPntHI1yapETMY8CSzRExVRL",
-	"dOWHpFiHe52oarL6OuIpwRwniahTUkV8O5tZYncmNuXHESaBAetkEwIKg2ZSmU3EaV01wJhkCxGg7f+I",
-	"UDJl0yFzKq9tVG4tXzb8njTIfDdfCRDyxtEhqm6OjKn1bxFCjGti501y6cQi+lE/93vMr/erCHnBHYFq",
-	"MHdLzue14Iy53fAXcMjthFoakzPmr+Au1yyKJGLWwCcGAgokCkAeR1OWgD4Cg5emSt9WULTbZlAACszU",
-	"LpDJ+K2pSn+g72WTCq+bDtHr83rqG27m3bbEgNC0iAtXn+NodnlXn0/pkgxZ3iLWzEN0jNUsKTmsG5+E",
-	"XIFejzF/FCvxoN7NGQsAM9rnvZyxLV0b9KuAkh+OOVXzmJnqk0vM5ptgVkRsu26ADABMs5sWrXRjxUJu",
-	"lx6LYTbhskdYbnL91HMBZprZJgVpEgGuafDtIH1obb/Hl5gKnkX6acj9aB5gqCpOLmUu6KQRikim35SE",
-	"faBaNulz72O/hkPs17pY8eaT8VMkqeYhnC1mt4xGZhnfmfoO2LhkTHbL3HHwBJ2OYG5Z8D7P2VxMisU6",
-	"oox9GsdL3SVmr0VHHkbrJ+acJLu/TCRx8O0duWUKwbbq9Gsu4SPIjoHXlchU3ofasMa88ubi5LJ3/eYS",
-	"cT1XiIYYQVTizyfXZAfKdXgNt5JQm1yBMYf4c6nEFNl57lyiR7vPI0ZjzS7M7tGhmCvrOzd+z9Io/tPk",
-	"wG3nk/lML0ra7de7ZHNjWO1iSfymiir2w8fyTdQd3dZXkm54ws0A7/Hk8HDPzVYrqkrqFC6pmnO7IqNe",
-	"gZ8quW+qcCpQ58u1DdfNRdnnRrZmXMzHE6iO7IOeEQmsAEH5ckGXDXDd21vWqZ+sdWUDJUI+KxaQDbbr",
-	"MvbsnW1gBEbjsBmPNNOtvs4dwIjFpwAcHNBbmullgQIVd3zuWj9K1ZN1dnKY/irkkouUSlFBdpWGwONZ",
-	"NNIaUyfr+newOQ1Y/yi81Wo/VWSq1fwq5MqRrStnLpc2eWs0KacedZ9bC7UdirnLDFJor9OBFE/wFO40",
-	"ScKATWdCVaby1+08KHPXXfp3VJ8qOG8mAbImPIrhPiAm/WDH3wk7LpY+y5eGhgOSZc6dzrONmHO+5LOY",
-	"MU5nYdsKBVUW4KsZ83+9enP+udYsGgQhagkXse5EhbodrNBszO4C8JhVIsabGeOaJwXCn0/1ab4H50W+",
-	"D5sUq9wsZZdwSdEfs2oJ/+idvd5uCW2r/wFLaCZftoQZbXxV6fE3mTe3LdL0GoqRb1FJ/P0Dma9WlbjL",
-	"LE6F7Uor+oz6k9I6eP+5JbyzS+PIZmlE9QqbT7NSBkUBTMt8OXnlt7dvrnuDN5c/985P/+xdn745v/Jy",
-	"o6gfdJ71uffPXCg6YB98sIB4ZMiWggflSfwhMiFjzby3QKZcR1uJHrtfzXL7wzT7HZpm04AbdyuPsscU",
-	"szMaU1GmYmuphbYUJL3q0i2cqm/EF/Ftl7x7aFJ5w3Oemjuw8q0EgTfxGErhVBPVDp2FLSjtvUYc6V2c",
-	"vsIK4PcsixQKtL/h0TItfw5+Vbi4TOBk2y1lXtsf7o0O6VPWekoPdlsH/uPHrWfBwX5rb/R4eODvjp6x",
-	"3U5FwXnT3mC4zJQ5T3Az83kYlKBm7lN2wkVfJTXpNWkSzhZfRxr6UZS7yPMeSWtNkqSO/iE1YWFs6pvJ",
-	"RvUBr1BksW73XQ//GvmP+pDwoT5ME7uIOOO2aNi83ykCF4EFBkEAfwy4UAP73Gu0SQ+MgDZSOxsiiu61",
-	"1ApnvHO4WGKuIoOsocoJSkFojGcSqQ+o8pwwMaoQ9INJvDOxMrmwMHNqIKlxbCyr8JWIAa6TcAFvtRSL",
-	"Z/NeRVjs4isJr9j5u1BNroBuV3CgfAm/YuWw/7TCVD8k4S/BOctF59TtnlIUoI6ApjQ5bc1AXUvgajHI",
-	"9dx8UW77UsQo+6NTmQbTUGvR4PhJo+YdV0mjmyTFQTewcaJzJ79WFg6CZa0cBmaRXxjoOgJQFghKhPa5",
-	"QV4tJgJK7Jenn/wJ/PVetS8hlQyfL4+Ri95bVh7dX6anr+QrxpEEx2Jenu/9F7EgU8qXKAIsWJp8/0eB",
-	"vv8GtmY8F+6pLQJXaEaJuU+O9hHj0D8hT4qYYmUl+zOHubZpVFzWofxD9fg6lFZxgd6VqJqrzExVBPKl",
-	"ld4V4uYPMntgMivYraweZ9TbVE57YN12vVXpFVtuagFLGOVOLKLozhLg5mNaVaCaswWCaEzCGREBkv6R",
-	"JBEdsqiZJH/hQUaz1e/p7yA3ap8vRAzIEKj0IW5ZHNHZACu3SS9NwdIB7IqDDDJgUqzFygH2aqqAWsU+",
-	"BI9cZEqIduEPWzLOQDNSJEuK7zffmBbWQ/0vRRTdt7Kt+yio2t+Cam2J4Id6/UO9vpN0MIuoXykeuAnZ",
-	"EwaT5D1CXnEfcqlN9VMZANgzzujHCG/DO2ZGIT9Xjy9tzNCULhHIriZs2i4LTuslXd2nuGI6WWWlL8lX",
-	"JvXcYvXgQvM37iK7dpKryYKN45HMG41lkh3qHtxmzdpsXkKfbilcjGRLsK8FNQ9vTQnZCp3kWQDTDw0L",
-	"j0KpTAXNSgxr4wj6EHMFp1SlIS2QKSKfEKtNLrOxAdKGIM5Cnslgp/9Y2oLgmKs9v+oJFtcW/SWeZr7h",
-	"uK0X6kW5nfwqf/zuIT6vcPIezgb0nZ36H5agL8Gc7IVawpZSnlU3Vl7Bo2XjTkAPNwJ4pVv+1Hnvu8YI",
-	"phNZdZ5mjENAgbM8P1zf94k1hPC1wponFJ76MRr3c/l+4Uo/NvAdsrKmCZK7+RhaiHrlQrcD7hHQiy0r",
-	"b5s8I5hqifZ5Wg8cK4vYGL/T899Pr08Gby9fe830vra1wSF0kEpy9Uuvtff4sNnHyHiS/RiSoZqiDeCQ",
-	"h9huE/A4XBK8tTGcEeNLsbY3C5KiZuBET0L+jehSTDEAGb7TUpz5mBw3LZQZ25vLnz2sQj6D3Be3IaTd",
-	"LXv17dXJpddokoO9ZwYgemSEeElm0TyhMi0SpWRGY5Ymgc0iU89Ozp6fXF5B3s9nJA9C1fJIylEwE9RY",
-	"MIkhUVB/3ebGRhgD1OSQzUyCI9nQNBIQkxjLJmUtYf3QBgyhPKZSL8wZzPae5CDs4hus/nRts04ktem/",
-	"QIWnHzaL/4L6cUjSRIopg5y/S4s4Klw9R8gMze/Ihsxfny997XxM/9jMhZZLSrKJDy3t4pHEK4QLEgk+",
-	"ZjFZiPhG/hBrPldsN5FkRWHmYWSZ9UJ2SjbrvBXm3qw0np2Ze1ULClkRISPl6IsaZYH1p8CIIDHD6sok",
-	"CGMImw4Crc32OYgYRl7yKSeYfkBNYjEfF60iWqKaUOlUqCi7NrUeYKbyfas2OIlVao3Z0a8Y0/Q9KibT",
-	"hDgeECxvOt35OJcsLl4IeUXFxmanFYDz5kGV7H9aBwhTlfb5VlisqbhNhczcvBN0PAZPlmHfc11lAPDG",
-	"SZiLvRwKETHKSwHwFRedmSioU3q8wX+9DPjwN6Fe9zTtWpk4RbMelojRW/ZV7sS3ksXWEqBV7qLI9XYW",
-	"0HvWrdwuvhLc0Mxv5e3xQ5v6rwg1NNn9zabboOjtZNgV15tNe7UuFuzKvvcQwWBpbJemws7/PTwY7fp7",
-	"FTFc7AMu9gBCtdLzNaUfXjM+VpNad+/x42ZtGnL79+7DhnSZtVslEEbhLXOSy9td+WHr/tbCvIp7tA1e",
-	"Iimt9XnhXRuc552PtvDlpjDgq6RA4GaiXSa34A8s8NfEAhepsixa5E6EmuCD70niM1SXkDXY5Vu2EEc1",
-	"Xiifc39Gx4zUuSD2OiBUooUf7GkpkkJN0NURjvWlib4SfRql47BJ0mS+vXxNRjEdQ56Xuve/4PFP7Xbb",
-	"a9rQRakfKQG53OJbFhv/iJBKgofG+qkyhcGV6HMXUpItyu+106KwVyfX4E8iMxFyhYM0fijV50sxhxAj",
-	"nH7IpWI0qEzb7ZSZv8DqBPdYjOFeyi+kte1bWFQd5g17qBeFBWBMlVD7tDwfz0byzsMJO19Z7Egy7XwD",
-	"AsfXMDAl8wf5q+RGT35akVOnpC5uKXIeo+3y1TUJVsukHAFZKyqtWjc04Lwxx7qpQYTu23oWwOXIxY1m",
-	"EpQtuKkHPJcsycibnCooxAjFVGFpyBxUYbeGjmZu+jgFVFGoTwCpKvWvOCxTmltBEUM7gyQn/ZwnhXcy",
-	"RYywFXgLWKmTl9fOsU1OqD8pmtNM+W/EjyZ1Q8EV/eLk9cnPveuTF4NXJ394yfaSeuqUXhHv/cKOwRWM",
-	"vry1Id/NVwr9NmUNq5Pg9uAGs+KFKfuZ3rZz+R1YJH64a+874WNWfM1GFM0YTzPelhXbfZRm1S5lwevF",
-	"VPeG31ID+u7Un+/DAwulaEbZtH7r7tnKNJNVW/TFZabqak1YCfDHTudDBbfc4u3E6rySWHrEd2LG2WL7",
-	"GD638SoZ75hGMHNbeTxN250UFM9luxll38uB60pFwXIvH2eLr0/3sLSpdeGHoeeBDT0nHxTjgXN7GjoM",
-	"g4gl5fWbZD7T4nOoJKFDKaK5Sh9+xoWqSTzkI1FpjMlUpLIjdJWZLoFC/Fi8FHNHeaZeOCaSSpJIJbXc",
-	"MFWCAY3ASxVmDXAZ6tHd4+lI+qhSoyMaTmX7u1J9tTh2+oIcY6k6M4UC38oLYyb7dkIXKyL6OHFKogRs",
-	"OB+PAZIUBm1ybpKLJSnHsjoytAw2cq/PMccN+LuIiZxCrLMeaEVxFSKZMgCogExo0E/0TjQWoUI6ZCMR",
-	"M5tnEHLKWzW5TrOpzOBN24oph4qqK4CEEa4NdfjQm47VAZNUGRBGjZNbW+BXCmLQVUTEARTuNHlD9Eng",
-	"86leVAbWAsApt0m9x5fZojNTirUYMksJAd9YCpgZSyKUP4CASlvSBtcZtwHq0oB9csq8dqMMsiXEzXz2",
-	"Vq6EoNRoQP+P+avti2mVH88pDJ7qvKVpGe2rjotvf6/zsE49PWmcfhVX+C5U4m//plx1L74M4VaE4xEG",
-	"CWbYYVjgHC+76dKDgbccxjm28Pvt3A5b+BDg0kucA0oQ1wtgQi0T6//vJ5enL/8oN/9DvZFtzP9Obfzv",
-	"1vgPm9PKMOHtHABrpDDdIYbOwtN5HNW6tR3QC0xLeYLA4r7NXH1ZCKgNpVOGIOFyMJJiwturcMznsyaJ",
-	"xDjkTVspCP7Goj4YouvP41iTEbKWpFG4lIuNVlj4tUo+YzEJ2G3oMxTKim5tp/lEYCx2cZG7wKXJUmJT",
-	"gdg7OIaSMMOIuaO2aYiLzZ4Y47erUo2wYNJExKoVhbdQyT4VMZ124e+WtZ+XZRd2vZ9Nk6k1geQmW7hy",
-	"TbIe1JKFsa4+8FM1jcSRIV3wE9rXcLBtF55pqquv3VekZ8Ju9bFyWsAfyuZv5DISwf3lfoPssuQTfUbI",
-	"XrsDo87JjowHhj3VQ7emWtNsO/7bqhENdxUrKPcK0tWQEfWViCWpX7+5vmjCYiW7k8wbqc4uF/FFwGSj",
-	"SaiU8xgqIUbslkUys9wRlJDG5uDstkKXgqYjWvv0/tP/HwAA//8=",
+	"7L2Lc9s40i/6r6B0TlXk70qy/IiTyDV1j+I4E09ix2M7k50Z5YoQCUmMKUBDQJa1Ofnfb6EbIMGXLDm2",
+	"k+z6q293Y5HEs9Hox6+7v9R8MZkKzriStc6X2pjRgMXwzwPqj9mB4CoW0elsEIW+/jVg0o/DqQoFr3Vq",
+	"b8ScRIKPiBozEgh/NmFckQldkAEjvm4gaNUatZj9MwtjFtQ6Kp6xRk36Yzahujl2TSfTiNU6tSl00SAT",
+	"et2kI/bLzl67XWvU1GKqn0oVh3xU+/q1UTtjKl50h4rFxfGcM1/wQBIlyJyGigzYUMSMqHgR8hGhIxry",
+	"5eOZhDyczCa1zlbSdcgVG7EY+v748WN3psaMq9CnihUHcDFmhKZvhIITaJwRdj1lvrppPYrTzXV5rtj0",
+	"w7TY8cdQjYk3GdK+bdwjgkeLDjl7fUBe7D5rP5HEH9MoYnzEGmQoYmIWv8e9l4zGLCYsjkX8S68Wcjkb",
+	"DkM/ZFz1Z5LF/eycerUGoX7cv6LRjMlfejVKo23944Re9/Xm7e5st9teq8dryyb3tVGb0phOmLIkN4ul",
+	"iMtX1ePsWvV9eMMjYggkN43ZVShmkkzpiO0TOpCa/vTc9NNhGEsFj/Sip6R2/Lm7OAnb18fn7cXxH7/P",
+	"Tz6L+fErMT9+LWqNWqh7/GfG4kWtUeN0or/AbjOTmdDrd4yP1LjW2dp+Xkaor6mvRHwUZOm8PdgZPqVP",
+	"t5t7/lbQ3GXtYfMFfTZobvu7wR57PmzTrYEdxZSqcTqIIbTXD4OlFDQU8YSqWqc2m8GbxXEd8atQwT7m",
+	"x7Y33Aq2/Z1Bc5c+Zc3d4V67+XzwjDZf+O1gi20Pd+huxdjCpM1vH99btsCBlfRzyRbf3sG7cBKqciqb",
+	"CKlIqNhEkpAjieXJ52m7nEYiaNUdScCGdBYp/GRCr5GzbLf1X8v5zPt4VLkEIh59+xKcMykTAijpROLz",
+	"b+/og2RxZS/AWr6xi6/6YzkVXDLgIS9pcMb+mTEJO+wLrhiHf9LpNDL8a/Oz1Dv+xenmf8dsWOvU/tdm",
+	"eh9u4lO5eajZInZVpJgYOyOhJBMa6dGygIiYDGJGLyWhJJ5FrFX72qgdCD6MQv+Bx+WbXiWZ6ytiPqYw",
+	"VqlErC8jzadEPAiDgPGHGZgfs0BfJTSSJKL+JaFkyuJJCATXyt9h8zHDcyimLMbLhwfMj2jMJPGumxFV",
+	"/rhJpZzFlPusQ/RV5BHKA/jK0LGesUdptOU1iIh7/IrF4TBkAQmVJBKEBoLsFcQZFhM6EkSNKSeeudM8",
+	"854kdcn0nXn6/vyCbOqLcXMypJvQ5MLb2Id+vY8fPzbde9sjKFrpp5z4NI5DJnvcuZylYtPmbJpe0i3i",
+	"6bNevh49LuIR5eG/UcgwL2h6y05HD2bCJgMWkzGVhAtFJFNkNt3vcVjqSPiXmYWmvi9mXD3JLYwkNGYE",
+	"3yZUi19ECdHjE8oXZEjDaBYziTe+I0Tml6GKcswnm+XSzle8thSLOY3un0q7nMy4ldfs3HBfA6ZoGNm1",
+	"GI1YQGbcbGvKCvBcnQj1Wsx4cP8DPhFEzvwxiZkUs9hn5CqU4SBiWg7WA/M1RcUwqFO6iAQNLoR4R+MR",
+	"e5gjPxDBQh9BcWVWSob/ZgQuTBjUhRDHlC8M35YPsMMkpsqMgMypJDFLlBWHekHVaCa6xjLCdbQS6O8D",
+	"15xBxOG/2QMQwLHmnnzUICG/olEIFxC7nmqW4fLb1p0ezmSiVzSM6CBiD7FvAZsyHjDuA0EFYs6J4XKS",
+	"xZq8DJlpIjf32wcuZ9OpiBULjlkQ0guQIB6K7rXahR0RLbro8WkmTH2fTUEd1J+a1nRn3e67G9VKEZPk",
+	"xiMRu2KRVohoctvVT47OL8j5KXnebjf3dl5udHocrz/DuQVn9oKoUzKlUs5FHOi7keCfl2wB8oKYKaKl",
+	"NHtl4hptNOA23bbNqblw24HbN3cRYds9rhtrJtev6WoD7w3GtUT8t9Ymt2oNUCprn1zFzTzIiYCNWvf0",
+	"6C1b6GWbxlpOUCHKgn7MqGJBn6qMJBlQxZoqnLCytuw3g0X5NugJkPlYEPMiqYuYxCKKWLABdHjJFokm",
+	"Cpcq1STq3NV6bYMQeM0Nwq2euz7Ecq0ZhMEKcnOjFtEBi0rUcv1Egtq/3sIZvWSVrsWcs7ivzDm0265X",
+	"tgbtJGult7/w9TRmw/C6fHdQ5ffHNKa+YrG0hoJLtmjo2zBmvhjxUDKirx6XtkCQ7M/6u6//eVE25phd",
+	"ics1l0T6YoqUCCrlTbzkXL+uvzMN0TimC/231ZNW0rhSVervGrxi1svueDKshns+MpuSrroYfGa+Ss/Y",
+	"uxD1quw5o9Owf8kWq8/UHNiSqTpWnuIOn1IpCZXEs2Yga+nRX2VtQAKFWU3KiQq/fK2SSVTP/mOoxufM",
+	"jxleGlH0fljr/L3iVPOLdskqOMxwFkWaYFvkCFQ1zvS9Jsf6rktMmMvnotsuTuOTngjcO6kJyNGVaRCE",
+	"+icanToDHdJIskZu7EpcorqYnp+df7abz+aHn8/+VB/4x9+f/zXYuj4fdidv/dP2u9Ef41fhb7vi5EV8",
+	"8VQfFcd6tv10D+whiTXtpslh56W7ZC7VIoVKRdVMutzGXsAlLCbXn/m2qkMpL/SADiIaIuFnd/TwisUL",
+	"4uun5J3mMWQ6U2BdohykACkJzEjfoL99vEA13VOLaYdQ9f98niuvYfTE9t7zjRa5GGv1HahLUwfoxlxr",
+	"JsOQw/5Zngd9yg5qi0Y6kuGIywZc0J4fhYwrq7hqETiQDfhSz1OSEeNa5dYqUCwmmmHCLZ07+qiQFanY",
+	"yCJPZEFUqRtRRMRGithwTy279seUa8UKVkUWib1Ru26ORNPYkLS8ZH7RrzXlZThtiikScnMqQg7Su4pn",
+	"7GujRifxSkb7CVNjESTXRyJY6X14vvVsb6NDvOk88Hq8bqUeLRQJNfX0Pl68vzglvggYSlT61kEyEAHT",
+	"743nl/q9Hg/YVeiz5kDrieQjG2j5GiQE/ZbEt4hccN8RlhpgI/FIfSJi1uNgpUgFuuWLCTuYsOjChZXh",
+	"xrl1Pj5bZ51nQdU6ByHjPpP7xHvXvTh40+9+eHV0eHJwiNw8EWIbrkrNguRDfKswtdat52XadSdX69Q+",
+	"z1ULjvQ5NCIzcw8nWp0ALkM1y6qNQjWeDVq+mGyORET5qPl5rjb1f66e6v5XXzY17oM0UXTwWPuMnAH7",
+	"wavNIVstiqrMwYvEKOQNqx/ZBdvICJ4hV3u7tYIROr9GanyBMk5+jU5mExaH/iutD37DEmnBG9iREXOK",
+	"hPNeD4LgS3gOgR8ivwL+qfX4UMoZkASaa7qnRyBuh6jbGIo7eHd0eHLRP3qVI7mbWM0BdH70ao1zwK5L",
+	"fHWHWqhfaGU9sSnKUJM2bNNU+OP1t+gQFYWuutc9YtcVfhNXaH8iiRZVwgCV0oBFbATkmVKmFmgrV3uF",
+	"ZQ1pyTiOcO+putuVxWbveWFDKcsXFgg6bljSPTo//3B45t1EqTDmeI0F/azCYv9dMuPhPzNmtjI5aTf2",
+	"vs4JMR690snb41tk98SnEwZyyU2DecsWa42HD4bFwZwIiyVYRlukjgJeIFhqaQ/VPglBjvfHDIznYBSY",
+	"xkxf0rdgxidCvYSh3CtBptr88sMOZ7zEwAF8tXD0b9qs9/Forc0CTbZC/pxSnzUlm1KUYVHpRZaEJJSS",
+	"FMi3lFt6+xbOJKsWzYqQMADN/8DBgr+tdKrO11uZ2WCJ/SoM9q0cld+5JzJ/1lASy7yH1qulo0UpZeUR",
+	"fy3TroxoZo0OayioiZiZUVL/ro2VmsrO5iadhi3zsz4EWrlLpMeMbvr0Bt0UVNkj/PRpuyBpIgM1z+1E",
+	"M1aHZKBl+uUB7MOp0TBup6v7szjWgpXVU26yzdje0Bozv9V3aCzru3ah3NUSSUHwLcJANZqyWOr5JEzf",
+	"3DiaXvcJzMyYU0G7yRjvzLzN8g2EiBjlBT2+sBC5+ZVuAIh8WvQ8Bo3QtSAYgVWCQag/oDL0a43cr1Mh",
+	"9RnggrNSW+YBWODQRnS77c1aiFN7zHb7xYtme6vZ3rpotzvw/3+5d81Sw2ViG07bG4RRFPIRmYv4Eu4k",
+	"FwBlIC3LjklqC3WOI/CXjuU3tYbFnchOzGiQOZUrGU6/7Szm7KOl9AD79d7hhbfbNeSS7vp2/Qlbd1Vz",
+	"44dGK0ZtXYDrUteEhtGNPjB4CdB867KK3AywO6ehstm8slKFATHd8tysNTN2jeADIxM5LqmZGrf/797u",
+	"cMvfzts1V7g7mKIBVbR67AiHSvr7UptGFIBUsagV78z8cjqjLlvJQ7sGznwC+n/ci9HhGHZznDnubGdJ",
+	"dKdkjoc8FlF08f7i9NuOSvYCeYXYOoD69mrdrG90Ou3Vst6d07HmwOsfr+KSgb+3YF9m9ucbfcUHIgBW",
+	"BV/0M5MqFRu1nqPYtQK/x4RJSUfMQ/zu2esDsvds94WxisgOKByC443a49CFvUfRfsJ4AHKXJHUPsUvA",
+	"gr0G8TYF/P0/XqPHvU197YZ8KDzjm73BM1lhqzJaTqK1WUxCXfBoYS3d+knfPPGyCtHSS8oAs1bCQncQ",
+	"CCWkSpQ3NaYIVR/TKwbGVa0laI2ux12bL9jZEo91Hl9VtwiuFCimVyzZOoBIa+3PwEkrgWFPZNoCLnmC",
+	"EW0XMaKadQAp5ED01gM/mUmtsRKqSMT0BJ6TwUKB06/EswnHssDa2lu/vfhr5+Pzt3u/b9/occIDkA4r",
+	"02yB9+RsV/rblyJYJAcMDkmJPUIqOogY4tTBmN4i+lXEYwFNga+MBgFieayoZmAxfTOmWqM2Z/TSlQSB",
+	"ufUVvWRgITfvO9gZ59dRTLluI0O5znN0UGmBw8EANbKo+hTyKEE+VP0hYMXgThiLoK9/olEk5vDtFGFb",
+	"fSVEPwLglm4+wbX0JywIKTpvGzWt8PYB22T6NcA5GFEC1mnULDS0Zlz+4AF2Zw9sJdcTTN72ZN9EPdyu",
+	"oh66PTC1Ru2fmVC0z659xoLsOumJ5NvHRTXtu2fY/OniUPpDGkbJE8QmIoIgg5rMgkiKtFC8sq4MLujb",
+	"4SQIGLzpfi9cMysCKcJpqbsjtand2IID9F7l9TxmQ4YjPptqAhKjkPflzE92GX9Jdihmw5jJcT9mM8n6",
+	"AVOArsT3xEylsn/fIC0cMbBv7BHuT/pmUf3EP1R8pC/giOEjpEuHJo1m2jdb6vyCUB73h2Q4uXOFsNo+",
+	"hD5YurZBEIl3GUnThG4AX8r+FLOJuMoR9w20br2Jfc0AZT9miaO2VMXE+J2RoegV8CLm7DnUXio76jNy",
+	"am6gnDB0ZcPJVtLe8LT9UFgQM4PSeRtl9XbCrDX3ZG/aKqvU2vqEFcrCLDhjp+0GoDzf270pBKVCXTc2",
+	"gAdTzpcsPkZ8lECRAFHRTwAqd4Koyy5rcbHQ6+heXUVZPmNyJpTLOcDTtMyCqIK9Fzsbrswyi3knZGrY",
+	"gRg52QHxvAN9gDm1k5nqpyqTS7laAbd4YhVv5K3lrVLen5meHSaGDt6MosmMNtNYZn0zG2SnUHYOX4t4",
+	"JNS3mUbXsQGUWirKBvarXtqL3CoZq2BWnizfYdga3GHc7MQ8lhFjSlss7NkbRiPNLG7GQ4nLUhq6YrE0",
+	"yqmjGbS2Wu3airiptI2y1TriKhZyyvzb29IywIF0kJNF08ZDNBH9VMJPi/Bf13xbfnYwmuKJTCzV9aLN",
+	"d6MMXCoAXPrX9cftydvg+bvp2Y7682rvZHCwNf5NPv2ddZ/N2v+63P71RQlArvw0Zmf8lvvdneNnw8NX",
+	"0/Di7C9/1N/69Y/fmx9Pn19tDSL219mvwj88OBVPj/1sD7vtF3s33i3pie2PQxQmlh0bYHj6GLzRL6+O",
+	"4csRRMrnsxuhWeazvb3tFulyEnLqq/DKAkFCSdg19VW0IN6XXg2f9Wod9CJ89Zbg2JYiObvv9ACxOeci",
+	"SPwN68PLUjxZBsD/xEACO4TyHndBgk8k8egk9hDc1wBsGcjVyeO0CdNJq8fRIEJp5DXcGGlDvxLggN8E",
+	"FUsRX+t84GCdbnKB34wPWgnqA85P62NoVVz1K47HYGGKOllOsqhuwYA+Ci0YMMa3IOwrrv7zcqd4Pb/5",
+	"QBGWPDZKF0quOhJ0RN8gTWSH+VrEGWisdOWiSoHDtjmTpfA5qshlyAHJgjCN9Op0QGRhpq+c0GJ1WPu3",
+	"URFXEX6AZ5TzO6s03o3BIZFpCnb7hwwuMUqxiaK58fVYROwm9num3ylVWO0EoZVcVIMzx+WrXx7ZkKr0",
+	"q+uzzo7+UEqtO5fKtWAP4U279XZndrpsDr99fFuiE0YjV9I9PN9+uldr1A6DV+fdWqN2Bn9/Ko0Fu3I/",
+	"PG3aD7efPt16UfoJKzfI4bEp/q4WmZEd1Bq1929PYVDd0vbLlVrD8hyrXOnH16UfL262C13COdOjbcBq",
+	"Yo8VG3Be3IG1goP0HhYOTjHApZyIj1930eE4KTXhotXtphEcv+5i8hZ0j7jmtnLhY6udxfhrjRriddQ4",
+	"1Eq+z/ZJ6vLKRtljyBoOrLWWyIV340qCeCJI5xfSLEjSWMWavk7WLbueA+pfsqA/K8tIZKMZ9MQRju3c",
+	"uKG0YQ1czB3e5QjTuu3ZtM+icBSa6OJ1ejBZqEwvdZoGm5b2dpu7duVIy9vEU5b7vbsEUCpwMUyZmEas",
+	"gbH/VJIeurl7NS0A92p/zgbhW7aocoVX2vZXOhlg4ED7AFqsi0IcQLYQYA/xMEyfS0gQBq7XObWhbb7g",
+	"wzCeZMxOVSAu10INK+QM4UabdTL6ijDGlXVAkxJjZZaWYSj5Y1yw509oyPWeFJb0A9dUlGM1pN4mM67C",
+	"yMl5ZZzToUwc1y7Vu5mGirxA1pYMCaKyl69t3vSlhJqCw3WgNT6etWKZhwVaPH7dPWU8KF2FUwQVaAnI",
+	"QnltBiCDRjYBZtaDPx8LaYCvYyoJdfK/4JQRHWDznAB1VqR3MXH7Wi/pcUgaYWLYGmQ+Dv0xkYzLEGwR",
+	"ScIaTeYsKDM63CEZVWxlxU79AbO5pbmt1Devb8E06q3u6Y31NkrC30jdy1CXlzOVbW3v7IKU5din9nZv",
+	"tE6ljP+mRbS3RgqKM0gsA+/M6416V9PzlCBaXDXRUHFmXmuSfG7/zHBKtw/cjg+uLK4us39DvLqTEKyg",
+	"y1WvRTk3R/fsGocL1/WHUtnsHMrm7oJQ74YaVhRnrGBSCiQKY9afDGkpJkyNTfqfqtRVCVvOYqzEkIRK",
+	"9rhZjQ6hNqWVTVEiOCM+5Vwok5YD7ZoiJhPK6YiVZMyq77Z3ShJsZeFujnz4bSYKI6pkTBOVSqy7s+W0",
+	"/YAUmU3IsfpxypDnTddVtouyNTl1oMXZ6T4nSpCt9vauk/ajQahCtB88AOibJqMPF6+bz/eJuYwmE8F7",
+	"3MJGEEQWsyHIWPXddpt4GZSYt9EiXb5Q45CPtHoXQ+qbMeXkeY87KUdCSeDjHNDIuB0cD56IY+YrMhax",
+	"ZGRAldLDkopOowJUdTt7Az4v2aYzRoOQM7QpZ8kloIoOaNZGgP6+dDTisjSiR7/evKKxJmCpv0u6eWUa",
+	"fX9Z+/QVIGwJViXjWPQF5xbrE7BRTBEDY0Mi3PVIX1xhICduhwfOt5kHr9IeM7+fQPdgxx5pyTaJU7mz",
+	"9TnHht+yhTRLVHS6xowGC3ddMl3ap+v0ema+SbcpabrSP5uQR2418ptadi7PjMxzYI0jRWGxxGay1SYy",
+	"5KOINWeSVVhMMmLh37Vnl//sNCfXL4Lm9tVw2hw/n/MMBOUGa0k+FgjGVT4hsPHfTjbOOgjuxjm7dn6U",
+	"7CDK56gJB1WJu4pf+SjiSxLRqRLT+wpjOWOSfSPi4zbBbCWb+fv1ztXF88nb7em7+Yu/5Nnu4uUzfrAV",
+	"vN4bvWl/7j5lH7bD98//+bijDu8k2c0NETFn7Er49D4QFGDfQ1jyQyEn9kFdZgEaTFUSJpiNz33EVtwC",
+	"W3EGK6lvpJcLiGS77fHPJslzkkANtod79DlrPqe7W81d/+nT5otgd6e5PXw62PW3hi/YVvvmtHd5Xp12",
+	"Vj2p4EDMygz+Fr1bWroActeCpjBnIPvBuytYymyrpeMxikIiSBhUPQ0mgG9D1SV705vfyqQ6EUXfEh4K",
+	"uTDptG+iXm4o4SCiAM7lJWNTCaGeIR/tkzapmxlruVpfzhsQi9vjJhiX1E8E8Uy+845HxixmHZtASsS6",
+	"qVkUkAm9ZMZKyaKgx+2SkpAnyXMh91RrIysr7+xlEKzbT19stzMY1nbplhX25tzCIlxzTC4EdQqCuF6a",
+	"/+9v2vz3J/1f7eaLfqv56Uu7sbfztaN/+Z/09/+xD/532QaeA/Ts2An0KwKZnu9u7ZJN8n7K+NErYmRZ",
+	"8iqUxm5mwwRbtSLnpuFE9pPwifUgOGksR1UTy7hQCnQsaTp0YVx9G3ZWAXueqbGLezaRaGkT5QiDsg6g",
+	"UEXfIJ9uMadCvHfZ1DC5ykpTKRv55/ml7M/icMXFaM1ZFDUvuZjzTf1pCxLUlsZxoRG8bENzCYgmU7Xo",
+	"GBgMpgUnNlQJrSN2PddzSMaJHHK7HUcmU5V9M9fyQ2w14qOWLSWk+Z2FkWqG3MCp9om+VgRYuzwtzHYo",
+	"EKlHQglJ/9Jkw/hFZpFvlSBUsvgq9FnfluBJjIIrLH0gfFkB3NJscyl7sHccFu8px2SVOa3XJY80UrUa",
+	"mP6QdGGjY9edh/3uZqyOTeCUMIvCylXy2PJzWDboqhtg1SUtOSBL2FA1SZWJUSa4/1u8tHQgRTRTrL9S",
+	"rLL1FjIeSCiTAb7pMZ1ODQBxvfzRa+WcxswkJdwlnrHEfOtkEDIIkjR3KPgsqbws96GvGK2dWYEZj3Tz",
+	"mLoKTaLGsID1TWLG2ZwFGyYv1uoLlEulcGuE4fT75K5eGk73ramaU/9XxlOQmVQuQqaMyFOKWnKyfgDP",
+	"gkVir54h2zCFm8x7ScOl84eY1Up4QZdwNrf4LIMdAK9oElSfuKlMeblQkUiMJMHMzDcF2mSCOt0Q5VJa",
+	"umlFPsgS9TSx7EIL1WtwxiTUpyoFS1OCwb02Vq3jFhjYbm9tNIiIG5iTKVkRWCjwpKTaXcMFvBEaCc50",
+	"A9sbLeLhSD2iWBRBLuMJoVMaqwaRgtAeT3MQm8yfnMaxmEtNX6FK2TSwL2gL0wKA+hiEelKTkFODXZvQ",
+	"6dTsuQ02tgHAVQQHS2DJrlGxeUs/toT2NSGNxYkpsoXbpPkPZyukEs8O5mtjlbeT3j8lu+7crKulMM8h",
+	"CBs3B5PlV/f2ObY/NZYeT8qxhhPCnhLypCQzZpNpxBDbBtaceX9xatNM3An6Za8ZhKNQIcgFKH46BZ+G",
+	"tBDHEpCLa2xoN198+rJXZkUocV6Unmo9pztGvwo1BeHP6KsldRnNG53NTSXUdLPVannkw9kRqZ+/6Ta3",
+	"GmSPwLrIBtlp2+QrOcxPrgnQSzu5TET/L41GIg7VePLL+ZvuVm/Wbm/vYcu/7OFfKDT/Ap/jL1MWhyL4",
+	"ZaeNf6KZ+ZffXp5//HPn1enhm9O3O6f/Os3/XXZV/RP3/YqkJKcnv1qZ7MPZ0RNJfj8DImjoq5ISL6CK",
+	"dsIJHbHNKR/tD6hke7sNvUjvsstQ/mL4x8v3Z/P2219H4pfyS7Ta4K6b2Nkm+AomDVILzQJJyJUwyigZ",
+	"LMiY8iA7mPUXqQpZbAaYpaV0RUsJGU/vagbPoj3NSYqUKTdnciY933uxk8sBCmszaTKuh1SK1fvWyP0q",
+	"f8m9O12+a5Sqky1mHWtiktajXx50vnZsfDrJ9T4tN7NBUHGFKfdZ+1lahy3kAeYk2yeQWkhzBOVkwc+u",
+	"/zcQ01rxftleM0kdsl21d58vMwxZL9nSTAeCR4tGHpuvRPLCHZIgutqWj3clWkz8awWm5tDzEr5VmZxi",
+	"jSDje09jUV45O0WSZ+wL5tNWaRyrwfvdIFM4cnABJvHNaYnWS03xDarV7dJY5ANHM+V1Td2rKmB9Sozl",
+	"DCe9zKC+3IezE1DV0LjvbqIp74YPzK3Q45iz3OTs/3B2kqvFti671O/DIa7+IA2azXLl1T4r2cysO7wy",
+	"VQDZhNv/Wbv9goxDrvbNUiQ1waRJRWzKSRhsqSkUtnZEsIvjyr5UmMCHqT63CEC+JfDotujUShAqjuk2",
+	"mW4nIXd/3bqf3LcFuHHSXCalmhtHVJyjvHMgfZb0PD6LIltlJM2GH8I9qBZJDUEHx9wqS7mqm8EKm5nJ",
+	"5frvu8FYZTbgjOG1JOS+ZIjF5O9PJAkDmJJWvMsreaxuxl01A+43jBZskK4LvUAHVcUOVu8GDfBizqXh",
+	"F7cw/trNLiSruyEIAkqs86EoScS2Ri6AFQjIpHJYb2r6o6pRvxPiEkNHbz3uW5vaqxM4YXAUBKvfWXW8",
+	"PwbP+PH25bsX099352fP5cXW4sNe+H6HdZ8Gr9ujN9uf3z6L/tq9PnhxdW/V8WzgU1dKPdZbgwW/KdKq",
+	"iO2yj5YN+SDT5+p8oku8U3BNv2WLtA2PhByY12/n709A8Sd1Lx1JSwn9oL7hQd3cMPAaxIvp/Aj+ocfo",
+	"mQp61tXpoYERDTazODLhKTKH+P8C1Frr/n706mUX8knOj7I/OJpDptzvK+CQtfO//jx5+ufo/edfx+2T",
+	"l/7pX2/+Gn3c7V/G8SQcf373ZvLHv/89E8dBtH38uqv/7/ekIIFuQc9Kn6XFb232r5fR0WcRBtt/hH/+",
+	"6482/XV39tf2H+0j3jYocKpmsd6M48MPB0e/Ox4X9PU3LzP1O4tb9n6aRALkEGnpg9U30vvSMx1DRHOH",
+	"fGm1Wl+/ejatcrqTYpjW0XsH9QZ3erxeRgaAgAyFHaluwiMi7vGyl81Zcd/d6JBByCngs2C70e2RUgGe",
+	"UJmJKKrI1G4XZdkhOGOjUKqYfq+j21gpFfspRtnno85NMPo3QsOXsgu0hc7iUC3O9TSS2rRv2UJPpsx2",
+	"m1GGSN2zVYDBii1i4lmDhP4Bim8yk6+beHQaXrKFR0KJObqmmOdctEiX2PrZhJIBDQiW4NUNQhEoOZuQ",
+	"UCaxRsaNSPmix20shtHcdFsWegkjhFRdoKXk9HO3llGPh2rD7cGgNslgAacl5FJRLF1FVdJ+qJCtDRY2",
+	"gTximJK39YRCntRtPD3qvz38s3/QPXhz2L+4eOeR+lMi9ecGCLrRwLi7KBwyLThbK3nIm9NYwOj1nHzq",
+	"jxmmb4CU6VgME1BSDIgKCmzxoMchR1osouiJKfJOpy2C1fTcAls2A77FlJoNeSL1dqaedMBjzeNQKcaT",
+	"eDFYJtrjk5DPlPEjhppWcNdtKF+n9q9m9/So+dbVSJHUMHWFDP1ymsvbp7OZ4XAZkjTuCBhzYO9wPkEs",
+	"M+VmTNdjpabQMZg8bM/412srHP328aLWqDgCLjVlO0IjSq4nqFlnZM5sg9icQbpls94ZlFrHOJYbtkCl",
+	"0Y+bJpZfIHyt0ePWjU+mLCZYKhU+EjPVSNKTwb/0ddRUovnbxwvHpp8JK+xxTdyFkmSaPfc4Vunlgje3",
+	"r6/TdAI+jWMgQlNk14Ps9B4U9m+RIyWJx/AXE5AaQnoBk6ZecnrJ+j41IU5YnjMKAUQQiTm8HARNwaPF",
+	"xn5a3EH/rtWr8WxC7bAndEFwVvta7LCZ9T0y0cttRuj9q2nuheZR4KWzQNKFeaYp/2JGAKhBpf7O0HKH",
+	"9Gbt9o6vGbj+B/OQIIssjyQcj8IQCY1CKlvkZRYL2TH1HRKAtRahkiI/+vAxqDeRqfuj39GDzP5hXiae",
+	"Vjntsx7H9mUnBcN5EKZpAJgwDCKGWNMBJISVMJkWHWspIFTgMuvxlNP+9vECE+VhFhNIsz+NmQIVkHR5",
+	"mgHCwLOSk6y3s8d9GkUEIviQ98FIQwXhL1AvwrtuwvXThEd6WrZwnJhzS7/Z/JBkLKLA2rGyuNQWeZ+u",
+	"SFKPwr7T4zCSKfWZhPQNpioIrq67a3ZDkq3wNtzIWbxDsJMe1w+0eEFjFtiknB2zof/jYRpiqJU4DvkI",
+	"KRQWCJd0pBdzou9GCLPVIruPYSs4z06xlJ4+KNCqvgNlWlXM5Llc4MgahGYeYayRXRllVjFUkkXDVo8f",
+	"8XylvAaBsA7cf4jskPARXtDJIDLf9DhkUyzdHDKYqSxlk2k0wxEXaHM/CYXHPmHwuSOECkp6ijTxZGas",
+	"6Z+PejwszM3Mfq5pdiDUGNbdrI3FW5hVj0XECFSpaPX4mcAKYRTzcEoyZlFg72+42X061fwG9hCc0Aq2",
+	"/FxRHtBY7ydWqdlutUk3g0fHKApiwyhM4tTdrd0NGBJGTvR4MXSCKuJlIPRgWG5m0O4mPTCsWY/nXp8y",
+	"HgZNSFE0muFx9vbLnMt1e7NvYDtZwcxJ8o1jcorv7JMMkhdffba3t61f1QPKx0N4+ySF+JrX2+0XpmUX",
+	"S+/tk/dHrw4yFX32s7k14fDaesrI1OqZ8vMbDUTB9ThGm8AHXqH0vQd7eTyLVNg0iRty9/9QaEqR5Fdx",
+	"Ec+YWxm+iZXhJyJgUYt0exwkg7RWppWlKxJE2Gzq2+22fTPljsqmA6qHKpmzZusLeNAhvZp+3qtphkYn",
+	"cYf83atN50Gv9slD6tJXtkRRdopOrCRXkObSkyH19isTBpnxJLlxGlpAyGbEAStjorRSa54hsymEbpuM",
+	"RHCC0oqhPY6Jh2CEMVOzGBINze0M65gn2OYG8+ykGr2aUFP438mQwiShXlEoUYQWknEQrgklkCIjkx4D",
+	"CgrB3tSThUbnco+PaTRsZguSq9C/ZGqDDJhPZ9LAomi0lcwDb18RB6BIN/TKaLoeRKxBdKtNU24jnbhe",
+	"CuSgVoCOIE6e6POqGeIcFgcYIy4NCJcNg3AGspGKTTOl02WamM+kgVU9bhseU9kwTRm3PvILSQLmhwED",
+	"6TQWMwUFKjHsAylOa4aMi9loTOoeEkTrDJey2323DSvf4117CiC/EI2V1ZN8wVVMfdUxE87LE4YLJ3Iy",
+	"8SmHGFs9sIjGTKYiRHLUPE0ZMDoRm9xVen9kGLAez0kcOG0t+E5D5if6G06fMD4UsY8XppZXrdJoRwky",
+	"kCHSdOj2rJbQlhLuwXUO/1hg4i6Sy9uF4FMXuh5KkszOSfMFN1iGZaRSRVJ1K6kMRkeC1Le2yVjMYq3P",
+	"9rhVaFEaxikkoqGtAKalEMWmzdlUi+pRxPiItcgHfaf3uPXwWMYxYglfAhEiZkbmGWAZI1T8MbU3RmMC",
+	"/3GK+2uOuU+8JI02qrP5BclVL+txW7dMxPogjyD4cqOVzQVuWEiuQDKic/VAhXJ0s2T4QiU3Pu46as9R",
+	"6DNj0zSqc3eqNf7mNtQQmMWRA32Zz+ctCo9bIh5tmm/l5rujg8OT80P45mujpkIFViWQ0Z0KA7Y0wddG",
+	"TV/cdBrWOrWdVru1g1jLMZiEKkLqOl9qIwRRJdQK5tlfmYKspql9FlrZbrcREMqVAVs6gtqmbRENaiuk",
+	"PD1HpbqI3wLT5kc2IG/Zgpwzkz3RbKksUd8l4Fuf4vDKek2msXlkS4PBBzs3f/DBKSDmGtxqnb8/NWpy",
+	"NpnQeFHr1NCCSkw6EaQslFOebj3bqDVqio6kSXRGMTXJilKas00lhocn0ilxqCnTp1M6CKNQhUwiABJF",
+	"TFMyERczMOIiKIkTUrdCH7zTIOfTWE/i3My1QVqt1kaLeIg3RTafrc9P6qkVzNrLTj+8fHd00P9w9k5L",
+	"VMjR7VihCTQKFN9urRKo2YErCyUVLlLdXy2mxopVIOqMhJ0LU75HWs/1VEH11l9LbEhjq9YwNjgY0QGw",
+	"kAN9Q4pKa7Z5fxNeNu8iZWK3a56RJfS+vt6ywhkoUT0qqT8pOGnXC4S+VTWfBigacLcFQaw5SS4WPQoH",
+	"MYXbLhLiUp8jS5VwCKRhQEbrkQ24DY5eGYa0Txz1I5EAoCrp0asDYtQKfeEn90oFzeKwDjJL8kira9Jq",
+	"VZoBO/xy0kSDXzPM1CsopcUuvKlZJpqyMJKIBWDtyAYxmjoBluxMFlVNiiALjzQ9M4myhYgCzeVMTEUq",
+	"q2s2j2K/MUpCZFCoxj1ulDIn872ZhteyjPbo5I+ji0NgtMTcG1AqFuOYVI8vxCx2bTBPzMBCLhWjQRVz",
+	"hW7SUgCntijqUkpV7FptjtUkypJo3ilWSoUYZXenlGKbxVsyXUUShfxSaqGeV9DKNGzahGqlMtW7UCpM",
+	"ayJBMovphCk4LhWxSOkrm++0SlgZ/uS8eIBhjF8/3SOHwElALGXFvqCPgrM5kwrjlGCXdlfZpZc0yXMF",
+	"n2ytJKGlRWfhoxXEutciHoRBwPh3kRy/ZNxWf3/SW+u6bf/+9LVAlkkqqcSomWgwdW5DAsPYhL5I97pN",
+	"iPNTo1ZQj2sdsAbV0kcGWl9LbKkQySdkCeM7MewuGw5pUo0Wa+N6Kdqab0DEoz5nPc7FQAQLY4ZFayog",
+	"CHlyO6sx0+wa+KKPd4X1OhuwWI8PFq7HAb/P1fkxKqeYqSi8snam1KbZwbSrXgplBh3Tp9Mp+pQNqh+N",
+	"uel3xkEBny3K+CMgLxgenbRSNFSAvqtz6XaRHKEsnACqTBZYw9Yds4aPoRqfY3hONYNA85OxUkCoViEZ",
+	"4g/NMnbbL27+4sCWm9YfbK3QxSkWvb4Q4h2UvIbvnq4ynyS1xDELQmqjin54xoZE6/qmzPHdd2gDSmcA",
+	"dWjCWI+vbVfxNXCu1jJ39+YXLCP9FflcxBQr3uOYfM05yZmztFuupxj3UJJu7Qcn7d2bvzgR6jWUb/8Z",
+	"qOzM5FMsUNnd0lKj0ppWRS53LZUtYbiPRPfARPeeswK9WUkt5W13LqatpVi8ZYujADMlFLngZiyiCFPI",
+	"3qbNKpHxArKnzGE5xiY6FH36DEIXBixquM53I1QBEDGTrbHHTbpGkBW9XN5Hj9StObLdMUl98ikdwUXG",
+	"wRRpsBxWpgzB0x8BtM5nHfgDPf2mjYYJEITMQMZv1uPmG9PCbvsF8XwjA3hlYmGa6/KehMJiMs2vRib8",
+	"ziKgpYCfXgxck209yo13dKNPI+qXXekNYA6hk95VcGa1ScMj7kGEnKnxJrvSE15qATrEVwp8GgC3/8xY",
+	"vEjxtgAEsMBUk0cVGFqt8zSTGzaTF3arLC/syoajhu5kGjMfUwSVBSYkdnc3LRYgTRiNo5DFgPDLJVo4",
+	"/txdnITt6+Pz9uL4j9/nJ5/F/PiVmB+/FhZunJs9QsQz08/VR8rbCO/T6AX7BhbNEn7WRZOhGBKkgAfl",
+	"WQ90VMtNUYjKxFNsJp81/DknzZyOZbJNepQAcQOyh5EhckcJHt+bHcUi3Fazn9wdleULV34tTwVlHUYE",
+	"ozVXgIuh+APQuhSBATCuFOplgRqdKmBXjyfwrFBlMQ8/9h39PW7Q3e0V7vkLIY4pt6KZ/P4ghndiREJM",
+	"BGAsuZpQkkoMzrWpb+VPmfMqZmrpgdXPC/deLuYtEj6NPEzHCSJgkt8sDbDxAOYuPQsRQ4h31smmj0SD",
+	"eKNIDHR7NIrMk0mr4rrBi730sq3BqJyMCPZvHEitUcN+SnO+FRINYl423dsvdniCR4sOoZFMKj/g1Ara",
+	"I86hx+HEA+5aikwGhxL80kaLmHA1AhFyHUgyCD2bwBJcbotuQke2Mm4cAr5Ak54Jwdct8hE8jZS78QbI",
+	"YVapAmXi9Mo2AWffNyklZPl2mO8L2Q4+rWqMS3FcbgWERweVwwcOeZA5fyb8H+gdk6qkJ6rAFVYSpFMg",
+	"NLtmk6nCSxKFazxfX1PugjGYVca1Y3afhjWTE6dUiYVzOGDjEJbLzfdkZcBH29mt/Z1ZXLVJGbQipZWZ",
+	"ydJQE0fO1OKNU5O2FNyBkXJpZcb0gkmkLRED16xTTmYpBhcQ8PhdjyPu++aK0BsN8ws1JpEW6UaRmIPZ",
+	"yspvieuU0CQwg3KwnSAhjkWI6GWLvkV1KsGH5GW7MuOU1leTzJjyPs9Ytkp1xWEzM2lonT4PLPjZ9KaM",
+	"dC4TPA9U58nVutaXVMSGGYjSkK6oRjnkvfkF/1H0b5V69BMceyKBlcDX4UKYh5JttMhhKo2l8HzntDj2",
+	"V5McD6OEQomU7uiQPV6HjsyAYzYRVywwoSlue1pCZUGLnOk3rMknolIV6l2jdIVzRm0nu8z7SbtPJOT2",
+	"NgE5JvQHlSYQi03kHjFxMWUH5xV0kyaVXVUwSWsumyk/+my+7cwBXTBCzco2EnQ2SL1F9WHlM7a9vqsF",
+	"acF6RgDFX+Jb1oJwlnDuwSdQUgvxgQ0dTsLlcmYfwxjt6f2PcwL8B9v0ncPHwUpMkrTIK5+tzP1lGXUz",
+	"qay6FIpWuLggWicfR4XuxGnMrkJhMuhLIpWYJk5FvBG22mBxE9zcxDnvFEZ+KxHb4o1U9viYyjGTSfB5",
+	"iba5f8MFWOoqZLYyQLYA7T2e0mxHSxx5sHytHxl99fDEj/6poqRx63OghJpWU/+ZiYc1MZ/gSg2VdJPV",
+	"Y5J6PA4mYbuTxd14Xg0QXRP3vmMVJlB8QBoiHyoWF1UJyGTvSJmbRqdJIoJt+W+oV0EukpGCcmROEeN+",
+	"vJjaDJEWsn7cPb84POu/PfwzyQkBMZJOwCqhRaGPry7LbpSdOawsoNW4e7qK0w4eyD2fq5dQBazPxHzn",
+	"ffSPyMyf8DY+VzRWNio/tUJgCoftnecb38SXyo79+sihrIhcCR4CxmUrE1meUhecYZS7GJIgDoeKsBAu",
+	"4DldoOY444Dw6XFH1xowX0yYTMQDo5qmejoyDPua4SN1zuY28AsSIpicMUmUY6VTIqMFY9KMEn0WBgj1",
+	"XVKrE+VOQSHwFCDDB8D6Vjt3yxRxNORjLPjIMSpoUYLYZANTzdDdEjNTFpOjU1I3DPise3HYP37d7XcP",
+	"Dt5/OLnwGiT/5Oi0nIkeIDncIxdNCts8vBZzMy8tGCKsDQN9qUmeh0cd5z/f65rC3sVkGjEAvucYcomo",
+	"dGvOjLbdapnxYzFRCzdcMstOGlUJW3q8Do7GvCg4ZwP9b76ZpIXwNipYax2zPGhV0UuLBECGDpfn7htR",
+	"OpemLk3/0uNYuA6TwNAgcEENpK7lYM20xvNLzAMi55fGogg4CMjBU0g/QXLZJ6yZkyrFJlPElK7CRtN8",
+	"l1BifJ9QMgd2nJr8dtvtHgeZNFNxbQhXgkmZkVcTSTfdvGxSTlBO65TEWg9Z2DyWWoabhzzATHwG8rqx",
+	"D6hWZ7tRHp9WKKKYLPr4dfeeuPnx6y528Z1sUzeCcC4ydJFSYINQRTSxPiwrf+Sz1Xz2A16yWSyJErBL",
+	"ad4sxxdzay9LkeNV893XCEY1XgVHSsxiuRJ2i0PrJCIfcEyTPxmx75xehSOqRNxyXdAjpuobXgMgXtY7",
+	"YhMoue+Rc2aEkjQTlxJkDVfhSzYKuR3vHw7/uk/zVD7vdqUpGeiPmAX7FjPVuiLQT3JKUDecSRvgMAql",
+	"YjFD4BdkTpRuLrG7Oimxk917NcPWCjSPwcD1DY/U9eh73LP7niRT95C4ixnPW1MaS5ZLkv46FhNMfm40",
+	"x+SAQ1hiyEcRa84ka5gszpD90UXOGMMWWIWt0mfii9GSRp4SzL0sW8QBn4KSZvP0QHbdegxJy7gCaFaP",
+	"T2M2ZHHMAqPfat7hCg+QXc2+g/Vlky31KScRBTueDEdca7FQp7bavEaqrGtJXr51zWsZruHmev8BuIZv",
+	"qOAu2MZ/nHUbGYZlFMg2LGGJOJVSsxGW6ykvpWxicxjyUI6rucUFvbSpoUvLYABm5ibWoRUBzXTguJqa",
+	"GRXlMjAldsoSrFlKcGYs6akJaUTRGcWFIgumCOYO1jK5iENI/skxb7OxrHw8fNn9cPHmpP/+7OjXo5Nz",
+	"Dw1DMZSw1mdbOZEYxuiGe6GVApv3rpNJjpdVqhpZQ1XGR9VwoKaJaaqRmC8y5ikrmGRtUGVH/jXsX+WZ",
+	"v3ttYlkpiR/RXKTViZ/dUvQz2N9/FtkMD8w98lrT1ip6y5qiGKofFjXlqhygkXRMXVin6A8RwyGLwaad",
+	"lXycZnu8boYsN1rkLGd9IUenlZKGqdOSxg79gHrJTxk1Yn1LNk4kYlIC1KppY0kSks2TaJEOC5FfVRd8",
+	"qquC5lxBL9bPbM01YB4EAxeaAutFIgwx+xoEPQRkNu1ARbyr0GdNFPEv2WIDyyZJaIISueB+qi9t7KdZ",
+	"abNNJyK0VcV7vH56dKIP8iAUE6bi0JdoKP3wBxlGdLSRlEcxQeVqLtxc3FpmSPxIuZzA2+bwYaAXDQJm",
+	"UtVOYq9BWCQtslEL/WCPbPT4jEPuRALX+jSiCyh4YZcaDJVbaYyHczBLDQOFM3d/N3yhyNuPHbz3GDP3",
+	"HxIzd27U5yyjQ216ObvTvHITUWDLLl0tjsubo920uIjHPRdG5fV4RTyZEqLUYwtDOk2j/u4lzDbTyVpn",
+	"tgI+7daQMmFwj6fsJ/aRIjzSrQ7m5nZIVWvnkFkFdA3ZFw7hUMQjoaoPYTeaU8gUb6tubKflE0wFt2DR",
+	"SIohmHAgqOIGUbQDFgk+gmTBGSCHPrLZbyhKsxAZFDPqj1lpvtXXMOB7PqLZTtY6ott3l1DGuDTLbtSj",
+	"YXGNSWaJG4SC6YIADAYdoPT2ubD+K3KxZG63rrw0xbwT9hozyRSx5YkLJ6/keMEXq15xLm57aRw0ScOg",
+	"TSGOiiBoITGYeaND5mMBwXVYtmHMkqNoPPRg88IJIgiAi4wycaTS9MwRBMu3yGso8pOEH4X8EhBaPT6h",
+	"8aXRVUwWUyv/lwO8JbvvE53p40e7cx8vw5VFTqYvCq1NJOtvpE8kXayIvfxwGqzLzdYe7ChTcg/BKCeH",
+	"H5OCLfC7KeWpx8ARhIKoFISSkFN8YA9KOJnonVAsWqSBGKb9ETUCtanZF7OZZD0+iikUZQUES+wi3qFS",
+	"1AzGKGK3GiJ8aWzaxnM+H4so0ZXLTyIuzX2dQWj9R0a3QEFSmzJZPsJZfkwucAa7BIfeOYRLkrRgEdrq",
+	"JC3n+PwHSat0d0EPOK8z8JtVkbyVA+a2WiMLEgdMgjoUU6gemFbsqntSUTWTkCU8gS+a79Hp/bVxp+Lw",
+	"LefSwHKbBrJ9+PuHo7PD/h+HZ0evjw5f9Q+Pu0fvPJSROz3ORWphgBknSduNqB2mkgyp0yzmQL8A9tV/",
+	"ZmzGgn2SWaIMttFBBxCTeQgAEXMaB/Jb0ko9OqDui+fYfN1ZHVZTCehW6BUu6uV5ToScqlrdzqT+yKb1",
+	"RxNXrsRyB6IwkqLOXsNAlno8EZDEkLy5uDglL6kM/bR0aXlR8gZAdUG/4HTCGj0OZWGHIp40P5y9azLu",
+	"iwAM4yRpaLu109oiki7kBuKlJfGw8T7GTXlYehZbsS14UDW3rxZT9ot527WpY93tHu/xi4riqo1Mez3u",
+	"NjiLeSdkatiBIBvZgXpIHXihqV/owDI2k2XcIIpeMonOBMddp6ciZ4PPzFd9LODacbYE2KD7NO0cLDDZ",
+	"3rFL6N0YKD10piBNVRX4R0RF3SufktsotGGGuWHK6wDcCWIXB6zHOY1jMWdBhwzZPKkPrffcyowJAo7O",
+	"gpBxn6VJWQxoymYl7jq+pczwfcrBi8TSibSIZwtqej2OO/is/WwD3DoUBF+jLppe97GkPP6BbtdM1WIq",
+	"e9CJM2DNZK1zRmlGpQxsJFvCscexllvg7Jh5EX54ktY/jrWIIWcDrVgYxfuSLZ7IDnEqviW/9niheDNG",
+	"je4Tmq8AXS+ri56pfN5qtWB1gGRtjDX41qi81JQhYj0KfUYRiROFQ6bCCUuTP5s7r3twcHh+3r+4eOdt",
+	"OCU9BosEbnP4r4M33ZNfD/vH3X/Be8DaBot0bm6ND8T9JNWBe1wfAeNOxJfRKi/i4r6FQZKP1v35ki02",
+	"9AqIeASF7uv5p5qxeLZOqYdZuqGE78wECNii9Wox9XrcM9WM90noVE8E3Urma0QnNSG9RE/Tq0P9S7BZ",
+	"mpKLWvbBRE5IJQ3dMvWV1I80/08YtCoQUqPHze6FEbNrimX1VXjFTOlUQ+teAqRySHuIawlFxfVmuKtT",
+	"904/XJBN9ze5+QVX8uumbVZ6G/uE9nimLPiEIgERrvVVR0zqfnh1dHhycOgBoFGfGC5nw2HoA5eesngS",
+	"mvrwmUQ4r132biRprH6aXBUsjjXHw1i8eupMBf4PVeZToaGf8nP9xL5ryABGlU231ygwgA1zaUK3feeq",
+	"9fZ7nBKYRqacTdHNa0dmiox9/Pix6V7SHXOtxoxGk196NeD7vZqHZxWfuZXD5yyG0q5c2YgayzQxrMde",
+	"nHAMNK2Yq+aJJGFgqo07dWBLY7cN170wStG9hG+bPlJdvpFp7bo5n8+bcD/P4sjQxNq6+pLA8PY9TGW5",
+	"acC94x69az+xWF9IwNf4Uhvog+r8kE3KZ0mkWGQrI/igt0CORayaUXilhSjnsaMUZIVP12VnU/ZlpXzH",
+	"cVeMbCyLUTs0Por7OPpOD3dhRy/o1Y9W9HvXZY9pfOkYNRKLRiaVthFkV7GoI1GCs4sHN0R/pYZ7o0cn",
+	"ydRNau8uJKsbgQIMMR+h0refpZMeR9x4Ku48MeIo5u+1paGVwHksOiaBB5p1RkxBPfplQg0iSlDyQ+UH",
+	"K4SGqkWO4V9KoFZmvVugKkRSJIBM6sdCSjtFmcsm0D161z87PDg6PTo8uSiPEDmDtVweUPYwruZu0cpF",
+	"EiMXmfHIFClMT7INnsmd6Ie5+n4SjMfvevmMh6mwvuvhOkyYWSB8uSxZ8Cv9/F6r0uqrEYKuQGm/lxq1",
+	"ocz1QtEqHQ2behI05Cwgby6O30H35QVrh/Qq9AVvhb5Ytl6v8bWblyyc0BHbvG7C25lV0/IvVbVObRBy",
+	"Cum+b1zHLtnZvt7ZJjDCH7q0tN5xUxbcFxW1gceMRmq8bJXf4Bv3KN+bHirD2eOr0KSzA/A9VXRApbUa",
+	"tX4AZxfTcgfRAiWHu4YH6SgBKEUHYaQ/XLIFm8CRl1aU12+E0MM0FgNG6p751iNS0YU0GA8zCnhno0O2",
+	"2+0E8t3judWTiSPJph+FzPqQ2FfQAOyCXKiE+UkPrMg9bqFhAHYLuVSa25GY+czUrjUp2ZNn8okBYcge",
+	"r3s+ljtngbfRgBDOSEiw1E1ARudiTupewDC4yEMBwdcHBscmhsNGj0sBBchVGEXJdExykmjRALiaUhEj",
+	"MhJzFqPlO55xifhXIniPn//+LlR6JbngzNtokaftHeLN0o23MPUzpuJFsztULHZMKhXlxs/sRt1vBkTb",
+	"ScnB0Q8XP87RKKcWORazKLBEQ1RMtbBXfkiKReNvkmJNwmRHciWYhSWRgkpK3q9nTktM0sQmJdnHNDVg",
+	"uGxAhGLQSEr7iTgtzAfwk2xNCnQL7BNKJmwyYE7pvpXq9eVr3N+Tcpnv5jthRd476kXVzZGxwn4WIQTN",
+	"JibgJNtPLKLHis4/Y97A30TIC54K1JA5SRlGQUHOWOJvhmODG28z1IKanDJ/CeO5YFEkEekGnjSQXSBf",
+	"AbI/mnIL9CwYlDVV+iKDCvM2kQMQZ6bOhEymZg1c+gN9ZZsUf510iF6P11OPciPv7CUGuqalX7gVHfe0",
+	"y9Z6fEIXZMDydrRGHthjbG1JfWzd+DjkCqwBGERIsV4TauucsQCQpj3ezZno0rVBbwyYBsIRp2oWM1PZ",
+	"dIG5jROki4ht1xsgHgA/7aQFUd3gs5DbpcdCqw2QAxDMm9xM9VzEmubDSdmiRLZrGFQ8CCYbLT2XBSbg",
+	"Z5F+GnI/mgUYFouTS/kOunaEIpLpNyVh11SLLT3ufenVcIi9WgfrIn013o0kwT/Ex8XsitHILONHU3AD",
+	"G5eMyU6ZEw+eoKsSjDRz3uM5S41JHVlHbLJP43ihu8SEvej+w8wAiREoqakgEyEdPIL7bglMsMg6/Zr7",
+	"eR+SdOBNJjQ3znxgjTLvTw/PuhfvzxANdI4YiiGEOf56eEE2oX6Kt+HWm2qRczABEX8mlZggp8+dS/SD",
+	"93jEaKw5idk9OhAzZT3uxltamjHgKDlw63lyvtH3knb7/e7f3BiWO2YSb6uiij16Zn6ImrbreljSDU+4",
+	"GaBEnu3tbbsJekW+/FHGYeJeUu7tiox6Ceqq5L6pQrdANTjXolw3F2WPG7GbcTEbjaHytg8qSCSw7gbl",
+	"izldbIDD396yTm1urUYbABLyWTGHLLcdl7Fn72wDPjDKiE28pJlu9XXuwEwsqgVA5ID50kwvCy+ouONz",
+	"1/p+qrncZF2H6S/DO7n4qhRLZFdpADyeRUOtTLWzgAEH0bMB6x+FV0z2OFVkImQCbyjgXfZt9UFzubTI",
+	"B6NkObXOe9zate1QzF1m8EXb7TZkmoKncKdJEgZsMhWqsrCBbudBmbvu0r+lZlXBeTOJnTXhUQwSAjHp",
+	"kR3/JOy4WKYuX3YcDkiWObfbL5Yy5xVq0+XLiYsp43Qatqy8UGU3Pp8y/7fz9yffagOjQRCiAnEa605U",
+	"qNvB6t/GWC8A4FklfbyfMq7ZVSD82UQf9HtweeT7sLm5yo1ZdgkXFL04y5bwz+7xu/WW0Lb6H7CEZvJl",
+	"S5jR4ZeVtX+feXPd0ljvoND9GlXqPz2Q0WtZOcLM4lRYvEjICaP+uLRm4X9uefjs0jhiWxqifQtL0RbU",
+	"XKuQXFFs05JiTsr5/cP7i27//dmv3ZOjv7oXR+9Pzr3cAOu77Rc97v0zE4r22bUPdhOPDNhC8KC8pAFE",
+	"QWTMo/cWNJXraC2BZeu7mYIfbb0/oa03De5xt3I/e4Ixf6QxMGVq8q5xkAu3S4LVXnZVFw7cD+L3eGBi",
+	"/8GLbr7nOa/Q3V4Aa0kW7+NRvuJmdivfaxpGYy1E5wA/7U+GtEM0S/WgXIMkUXjJyK+hejMbPJGkZxlv",
+	"j6u5aNp0nZkIMrArG2M2J4KnHkctKoAdJEGG9Xgms7YNHcLQTQQLiJhMKKejkigg403V5yebchn8pHBI",
+	"iZrFHA3MeigQWzGmUBk1HYMpjFhy3X2YBg9z3RU7+kk8n4/Fe37eAqWFAwWZD4HSyPHrLhFDuO3w9EpS",
+	"hxMlN77B11kRpDQNm/qs36RodU+P3urX7l3LahSYJY+SaDiJOBOQu02MeavWqLFrOplGer47g+3hHn3O",
+	"ms/p7lZz13/6tPki2N1pbg+fDnb9reELttWuNWqhbvifGQNcoN6PWqdm2usP9G8lOMLZLAxKUIT3qRXi",
+	"oi/TB/WaNAhn8++j5/3nVO92LXYFc1zehvdpme75RFoTuiR1dIqrMQtjU8fyVme40noXMxp8k4CyTLOl",
+	"PqTNqQ/S9FgizrhxN2w5hjSOATFYRjyAP/pcqL597m20SBecIjbfRTbQHuEGqVfCoBVwHcVMRQaESJUT",
+	"2ocoQs/Ut+hT5TnBtlQhPhJrK2QiDnPBteZAQUL52Hia4CsRA7IxYRDecv0cj+29KufYxXdSy7Hzj6Ea",
+	"nwNJL2FO+SquxQqR/2kyzKOOfxdMtdwokMKQUooCgCbQlCanW8lHK3hGlgtPrpP7ThnxaxGjLoX4GxpM",
+	"Qq6FwZhQJy2J41Xe6CRZxxAxY/BG3ElgmAXVYflCh7dZ/CxmEhgCtBXEK0J73GqTY0EiNlTlqX9/AWiT",
+	"V+12TeXJl4sDZLD3lvZM95fp6TspdziS4EDMystwvBFzrWwvUHCYs7QmyqOa99/A8YyT1z21RYwfzag+",
+	"34nZfcEcIF+RXUVMsaLWmDvntVUjkrOwnEdd5vsQYcW1ew/01lhmdq+inbtWsJfIr48U+MAUWLDjW8XQ",
+	"qNKp4Pfj6NE3G7fesgXIeeuw181YRNGtRcrVx1Qle9q6YABgNCnCRAQBTk8kieiARY0kXRcPMlq0fk9/",
+	"B9mse3wuYkDlQdkmccXiiE776H2QXpo0qw24QQeVaYD8WMSbQ8iBKR9tjQghQB4iU3u6A3/YgqIGFpei",
+	"CNOwK/ONaeHmCKwzEUX3rdjrPgpq/Y+gxlsieFTlH1X5W8kU04j6lUKFW10jYTBJpjrkFQ8s6Nq8bZUh",
+	"212D9nmKqGO8maYUki12+cL6XCd0gfFFaswmrbJw4m7S1X0KOaaTZX6EkuSTUs8tVg8uhf/gQIMLJ1Om",
+	"LNhTnsi87Vomqf4eHHwwKyFdt7w6hiUn0QoFbRPvWglZaZ0kiRBYFRrGH4VSmdLLlVEHG/sJ/ECfbZUG",
+	"IUJGoHziwxY5y0ZzSRtPPg15JlOp/mPR4xg1jjU58huSRE/YQvLE0yw7HLX0Qr0qt+Sf50/mPQRbFw7l",
+	"w5mifjKG8GiQuhvcAV7DJRwrZWcGZgDIpLvHGjiZHpbCDY6c935qVHc6kWVHbco4RIc5y/Po0r9PdDjE",
+	"IhfWPCH+1NOy8eBX9h3XgbO5TyBnd5o+v5NPowDZDbjQ7YBvB3RwewG0TKopTMRHe1yGfBSx5kyaulM2",
+	"lvvo5I+ji8P+h7N3XiO95YlUIrZZtKkk52+6ze2ne40eJkch2Y8hVbYp6QNAA0jvYQLbBwuCd71BFUIe",
+	"AT2eEWdBUg0TwAFJ1hcj8BSzzED9h7SGcz720k0aaMb2/uxXD9IAQ81nzC8DyIDiqx/OD8+8jQbZ3X5h",
+	"IP37CZZrGs0SAtSCVEqBNGZpivBsLMHx4fHLw7NzyAr9guTDBrQUkzIbzBM4Ekxi6OtQAZgDKycgPAMq",
+	"NslGJv2d3NA0EhCTNtGm7C65MKANGEJ57LxemGOY7T1JT9jFD1gb8MImHqK2cPEd1P97tI/8FxQeRZIm",
+	"UkwYZIRfWCRV4VbaR2Zofkc2RO4LH+ryzS/pH6v5/3Ipq1ZxAKZdPJF4u3BBIsFHLEZU/KMw9K16gAkm",
+	"LopAdyQBbd+jIyWlqJv8Kea2rbThHZvbWIsXWcEiIxvp6x0liJsPiBFcYobF/EkQxpBUIwi05tzjIJgY",
+	"KcunnGByGjWOxWxUtMBoOWxMpVP1qOyy1YqFmcrPrSvhJJbpSWZHv2NY68+o6UwS4nhATebmc7n5ZSZZ",
+	"XLxG8pqPTeqR1qLPWylVQhpp2TnMjN3jayHTJuIqlVpz804iDDC0vix+INdVJojAeDhzkfkDISJGeWkQ",
+	"QcX1aCYK+pkeb/BfL1Q+/P2p1z0NrCuTz2jWBxQxesV+tJv0g2RxPkqxLADvXvU4t4vvhMs081t65zxq",
+	"bv8VgeimzozZdJtN486E4iWXos2yeFMU3rl97yHC8NKoOk2g7f+7tzvc8rcroufYNe5DH4Lk0qM3odfv",
+	"GB+pca2z/fRpozYJuf1762GD6czaLZMwo/CKORVQ7K48WuN/tAC74h7dERgwKQ35bYF1Kxz1zS+2cPOq",
+	"UOrzpMDtarJiJsvtI576e+KpiwRbFoxzRzCnbHnTexQhDUEmFA9OhaatMVWNnsrXjJnSESN1Loi9RAiV",
+	"6J7APBgJeESN0U8TjvQtjI4efVCl421Kcjl/OHtHhjEdQcaxuve/4PEvrVbLa9h4UqkfKQEJR+MrFhvn",
+	"jpBKgnvJOtk4m6els5TocRdFYx/g9L1WWu/8/PACnGFkKkKucJDGiaZ6fCFmENyF0w+5VIwGlWUnJFOn",
+	"pqNTrK5zj8WE7qV8EEuWsAkrhfOGPdSLwgIw90oo612eGW4lKenhRKTvLKwkOd9+ADHle9i5kvmD1FYi",
+	"ByQ/3S67W0k1+NLABAyBzNeUJlgjmnKEpy2pL27d64CVx/IhpvIeuqXrWTibI2hvNJIgesFNFfyZZElG",
+	"+eTAQflhKCEOq0ZmoHa7leM039MnLaCKQukdSLWsf8VhKYCESQWle+0MknIrM56Um8uU7sNW4C3gsk5e",
+	"eTvHFjmk/rho1dNcIEmrl1TLBhf7q8N3h792Lw5f9d8e/uklO0/qqbN9SXz+KzsGV5y6e8tGvpvvFKpv",
+	"ivlWJ3HvwuVmhRJT7Dq9iGfyJ7B+PLqh7zthcVbozQZsTRlPM7aXlZh/klaFWI87ryLcunLBmirVoz71",
+	"g/iioWTbMJvI9nb3+fayiNLK/b5zsa264CHW2X30WeYjPu9k92/hsMyrsKWsZDNmnM3XD8V0G68SMw9o",
+	"BIuihUWnNJGpTZOKkWmCpGH2vRxusVQaLfd3cjb//kcCljY1izxy1Ae2UB1eK8YD5wI3dBgGESNROGQq",
+	"nLAGmU21BB8qSehAimim0of3c6dr6g/5UFRakTKlIO3gXVWrQzw5G5iC4piJzNP/TtKSJSnJkiKqmF3D",
+	"gG7gpQp7DDhP9eju8eAkfVTp/xENJ7L1U+nsWlg8ekUOsEasmUKBpeVFxZtrWyQksyRmkxOnFlnABrPR",
+	"CNBeYdAiJyaLXZLbLqvcQ8vgEvB6HDMmYYZbEwCH4HM9h4qqZkQyZbBlARnToJcozGgAQ016wIYiZjbX",
+	"JRRzsfp9nWZz5sGbthVTvRx1bkBtI34eauMiGgEr9ibZVSCGHid3Yz1+KYgBrhERB1BM22Sh0YeEzyZ6",
+	"URmYOQA43iL1Ll9kq71NKBZByiwlRPtj5X5mrKNQdwhCZm0tOVxn3AYoCAc21wnzWhtlaDghLmfTD3Ip",
+	"hKdGA/p/zF8tX0yqPJqmGnxWWS9NDWpfdZydO9vth3Vv6knj9KsYxk+hy//49+uy2/R1CHcpHI8wSEDc",
+	"Di8DBEFZEbX0YCA3w3DVJn6/nitlDb8I3IeJw0MJ4no2TMRs4tH44/Ds6PWf5S4NKPS1jkvjD2j8UH/8",
+	"0zo0YHOaGSa8nlPjBtlNd4gR0PB0Fke1Tm0TtAnTUp4gsOB+I1fzHeKiQ+kU+Um4HIykmHT5PBzx2bRB",
+	"IjEKecOW6IO/sZoeRlr7szjWZISsJWkU7utioxVeC63+T1lMAnYV+gzltaKD32k+ETOLXZzmLnBpUtTY",
+	"PDD2Do6hFtsgYu6obSrsYrOHxmrvKmJDrFQ4FrFqRuEVCzLSp9Mu/N20hv+yDNeus7dhsgUnaOdkC5eu",
+	"SdZhXLIw1n0JvreGkTgypAu+T/saDrblwlt9caUvyBv3FemZsCt9rJwW8Iey+Ru5jERwf7nfILss+USf",
+	"EbLdasOoc2Il44FhT/XQLWbaMNuO/7Yaxoa7ihWUe+5WSpCkfvH+4rQBi5XsTjJvpDq7XMQXAZMbDZLI",
+	"rCRiVyySmeWONN2Y5uDsNkOXgiZDWvv66ev/HwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

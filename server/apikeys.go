@@ -75,7 +75,7 @@ func (s *Server) ListAPIKeys(ctx context.Context, req api.ListAPIKeysRequestObje
 
 // CreateAPIKey creates a personal key and shows its secret once.
 func (s *Server) CreateAPIKey(ctx context.Context, req api.CreateAPIKeyRequestObject) (api.CreateAPIKeyResponseObject, error) {
-	p, err := s.sensitivePrincipal(ctx)
+	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func (s *Server) RevokeAPIKey(ctx context.Context, req api.RevokeAPIKeyRequestOb
 
 // RollAPIKey replaces a personal key, keeping the old one for the overlap.
 func (s *Server) RollAPIKey(ctx context.Context, req api.RollAPIKeyRequestObject) (api.RollAPIKeyResponseObject, error) {
-	p, err := s.sensitivePrincipal(ctx)
+	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func (s *Server) RevokeOrgAPIKeysByCreator(ctx context.Context, req api.RevokeOr
 
 // CreateOrgAPIKey creates an organization key and shows its secret once.
 func (s *Server) CreateOrgAPIKey(ctx context.Context, req api.CreateOrgAPIKeyRequestObject) (api.CreateOrgAPIKeyResponseObject, error) {
-	p, err := s.sensitivePrincipal(ctx)
+	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func (s *Server) RevokeOrgAPIKey(ctx context.Context, req api.RevokeOrgAPIKeyReq
 
 // RollOrgAPIKey replaces an organization key.
 func (s *Server) RollOrgAPIKey(ctx context.Context, req api.RollOrgAPIKeyRequestObject) (api.RollOrgAPIKeyResponseObject, error) {
-	p, err := s.sensitivePrincipal(ctx)
+	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,8 @@ var statuses = map[domain.Code]int{
 	domain.CodeUnsupportedTokenType:    http.StatusBadRequest,
 	domain.CodeMFARequired:             http.StatusForbidden,
 	domain.CodeMFAVerificationFailed:   http.StatusBadRequest,
+	domain.CodeMFALocked:               http.StatusForbidden,
+	domain.CodeOrgMFARequired:          http.StatusForbidden,
 }
 
 // statusError overrides the status of a code for one operation, for the few
@@ -88,6 +90,13 @@ func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 		if code == domain.CodeTokenExpired && !de.ExpiresAt.IsZero() {
 			t := de.ExpiresAt
 			body.ExpiresAt = &t
+		}
+		if code == domain.CodeMFARequired && de.MaxAge > 0 {
+			// RFC 9470's step-up challenge: a second factor, verified within
+			// max_age seconds.
+			secs := int(de.MaxAge / time.Second)
+			body.MaxAge = &secs
+			w.Header().Set("WWW-Authenticate", `Bearer realm="latch", error="insufficient_user_authentication", error_description="a second factor is required", acr_values="aal2", max_age=`+strconv.Itoa(secs))
 		}
 		if de.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((de.RetryAfter+time.Second-1)/time.Second)))

@@ -52,6 +52,9 @@ type Services struct {
 type handler struct {
 	cfg Config
 	svc *service.Service
+	// mfa holds sessions to the assurance operations declare; nil (MFA
+	// off) holds nobody to aal2.
+	mfa *service.MFA
 	log *slog.Logger
 	ids *requestIDs
 }
@@ -94,7 +97,7 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML, docsPage 
 	if err := json.Unmarshal(raw, &specJSON); err != nil {
 		return nil, err
 	}
-	h := &handler{cfg: cfg, svc: svcs.Core, log: log, ids: newRequestIDs()}
+	h := &handler{cfg: cfg, svc: svcs.Core, mfa: svcs.MFA, log: log, ids: newRequestIDs()}
 	srv := &Server{svc: svcs.Core, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
 		publicURL: cfg.PublicURL, mfa: svcs.MFA,
 		apiKeys: svcs.APIKeys, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events}

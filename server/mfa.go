@@ -12,20 +12,6 @@ import (
 // errNoMFA answers the MFA operations of a server built without them.
 var errNoMFA = domain.Errorf(domain.CodeNotFound, "multi-factor authentication is not configured")
 
-// sensitivePrincipal is the caller of a sensitive operation (password
-// change, API-key create and roll): authenticated, and at aal2 when its
-// user has a factor (service.MFA.RequireAAL2; without MFA nobody has one).
-func (s *Server) sensitivePrincipal(ctx context.Context) (*domain.Principal, error) {
-	p, err := principalFrom(ctx)
-	if err != nil || s.mfa == nil {
-		return p, err
-	}
-	if err := s.mfa.RequireAAL2(ctx, p); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
 // loginTokens is a token response of a new session, with the pending
 // factors when the session is aal1 and the user has one.
 func (s *Server) loginTokens(ctx context.Context, t *service.TokenSet) (api.TokenResponse, error) {

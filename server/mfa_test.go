@@ -471,15 +471,24 @@ func TestMFAWebAuthn(t *testing.T) {
 		pb, _ = s.Client.BeginPasskeyLoginWithResponse(ctx)
 		pl, _ = s.Client.PasskeyLoginWithResponse(ctx, client.PasskeyLoginJSONRequestBody{Credential: auth.Get(pb.JSON200.Options, "http://evil.example")})
 		wantError(t, "passkey from another origin", pl.StatusCode(), pl.Body, client.ErrorCodeInvalidCredentials)
-		// Without user verification the passkey is one factor: aal1, with
-		// the factor pending.
+		// Without user verification the passkey is one factor: aal1. A
+		// second factor must be a different factor (issue 21, item 5): no
+		// WebAuthn credential is pending (this user has no TOTP), and the
+		// same key presented to /auth/mfa/verify is refused.
 		auth.NoUV = true
 		pb, _ = s.Client.BeginPasskeyLoginWithResponse(ctx)
 		pl, _ = s.Client.PasskeyLoginWithResponse(ctx, client.PasskeyLoginJSONRequestBody{Credential: auth.Get(pb.JSON200.Options, webOrigin)})
-		if pl.JSON200 == nil || pl.JSON200.Aal != client.Aal1 || pl.JSON200.Mfa == nil {
+		if pl.JSON200 == nil || pl.JSON200.Aal != client.Aal1 || pl.JSON200.Mfa != nil {
 			t.Fatalf("passkey without user verification: %d %s", pl.StatusCode(), pl.Body)
 		}
 		wantAssurance(t, pl.JSON200.AccessToken, "aal1", "hwk")
+		hb, _ := s.Client.BeginWebAuthnVerificationWithResponse(ctx, testutil.Bearer(pl.JSON200.AccessToken))
+		if hb.JSON200 == nil {
+			t.Fatalf("begin verification on a passkey session: %d %s", hb.StatusCode(), hb.Body)
+		}
+		same := client.WebAuthnCredential(auth.Get(hb.JSON200.Options, webOrigin))
+		sv, _ := s.Client.VerifyMFAWithResponse(ctx, client.VerifyMFAJSONRequestBody{Method: client.MFAVerifyRequestMethodWebauthn, Credential: &same}, testutil.Bearer(pl.JSON200.AccessToken))
+		wantError(t, "the passkey again as the second factor", sv.StatusCode(), sv.Body, client.ErrorCodeInvalidRequest)
 		auth.NoUV = false
 
 		// The key as the second factor of a password login.

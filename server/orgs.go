@@ -12,7 +12,8 @@ import (
 )
 
 func apiOrg(o *domain.Organization) api.Organization {
-	return api.Organization{Id: o.ID, Name: o.Name, CreatedAt: o.CreatedAt, Role: api.Role(o.Role)}
+	rm := o.RequireMFA
+	return api.Organization{Id: o.ID, Name: o.Name, CreatedAt: o.CreatedAt, Role: api.Role(o.Role), RequireMfa: &rm}
 }
 
 func apiMember(m *domain.Member) api.Member {
@@ -65,6 +66,19 @@ func (s *Server) GetOrganization(ctx context.Context, req api.GetOrganizationReq
 		return nil, err
 	}
 	return api.GetOrganization200JSONResponse(apiOrg(o)), nil
+}
+
+// UpdateOrganization renames an organization or sets its require_mfa.
+func (s *Server) UpdateOrganization(ctx context.Context, req api.UpdateOrganizationRequestObject) (api.UpdateOrganizationResponseObject, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.orgs.UpdateOrganization(ctx, p, req.OrgId, req.Body.Name, req.Body.RequireMfa)
+	if err != nil {
+		return nil, err
+	}
+	return api.UpdateOrganization200JSONResponse(apiOrg(o)), nil
 }
 
 // ListMembers lists an organization's members.

@@ -36,7 +36,7 @@ func (s *Server) ResetPassword(ctx context.Context, req api.ResetPasswordRequest
 
 // ChangePassword changes the caller's password, keeping this session.
 func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordRequestObject) (api.ChangePasswordResponseObject, error) {
-	p, err := s.sensitivePrincipal(ctx)
+	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
 	}

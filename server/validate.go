@@ -110,6 +110,11 @@ func (h *handler) authenticate(ctx context.Context, in *openapi3filter.Authentic
 			err = domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs the scope %q", need)
 		}
 	}
+	if err == nil && h.mfa != nil && requiredAssurance(in.RequestValidationInput.Route.Operation, r) == domain.AAL2 {
+		// The one assurance gate: every operation that declares aal2 in the
+		// spec passes here, and no handler checks it again.
+		err = h.mfa.RequireAAL2(ctx, p)
+	}
 	if err != nil {
 		if st.authErr == nil || rank(err) > rank(st.authErr) {
 			st.authErr = err
@@ -126,7 +131,7 @@ func rank(err error) int {
 	switch domain.ErrorCode(err) {
 	case domain.CodeUnauthorized:
 		return 0
-	case domain.CodeInsufficientPermissions:
+	case domain.CodeInsufficientPermissions, domain.CodeMFARequired:
 		return 3
 	case domain.CodeUnavailable, domain.CodeInternal:
 		return 4

@@ -82,6 +82,11 @@ type Config struct {
 	// and origins (default: from the public URL, see webauthnConfig).
 	WebAuthnRPID    string
 	WebAuthnOrigins []string
+	// MFAMaxAge is how recent a session's second factor must be for an
+	// aal2 operation; MFAEnrollmentTTL how long a TOTP enrolment may be
+	// confirmed.
+	MFAMaxAge        time.Duration
+	MFAEnrollmentTTL time.Duration
 }
 
 type ruleFlag struct{ r *ratelimit.Rule }
@@ -175,6 +180,8 @@ func DefaultConfig() Config {
 		DBPreparedStatements: true,
 		RedisPrefix:          "latch:",
 		KeyPublishDelay:      10 * time.Minute,
+		MFAMaxAge:            service.DefaultMFAMaxAge,
+		MFAEnrollmentTTL:     service.DefaultEnrollmentTTL,
 		Audience:             "latch",
 		ClientID:             service.DefaultClientID,
 		SigningAlg:           token.ES256,
@@ -291,6 +298,8 @@ func (c *Config) settings() *settings {
 	value(ruleFlag{&c.Limits.MFAAccount}, "rate-mfa-account", "LATCH_RATE_MFA_ACCOUNT", "failed second-factor attempts per account, N/duration")
 	value(ruleFlag{&c.Limits.MFAIP}, "rate-mfa-ip", "LATCH_RATE_MFA_IP", "second-factor and passkey attempts per client IP, N/duration")
 	str(&c.WebAuthnRPID, "webauthn-rp-id", "LATCH_WEBAUTHN_RP_ID", "WebAuthn relying party id, a domain (default: the public URL's host; localhost for a loopback address)")
+	dur(&c.MFAMaxAge, "mfa-max-age", "LATCH_MFA_MAX_AGE", "how recent a session's second factor must be for an aal2 operation (NIST: at most 24h)")
+	dur(&c.MFAEnrollmentTTL, "mfa-enrollment-ttl", "LATCH_MFA_ENROLLMENT_TTL", "how long a started TOTP enrolment may be confirmed")
 	value(listFlag{&c.WebAuthnOrigins}, "webauthn-origins", "LATCH_WEBAUTHN_ORIGINS", "comma-separated origins of WebAuthn ceremonies (default: the public URL's origin)")
 	value(listFlag{&c.CORSOrigins}, "cors-origins", "LATCH_CORS_ORIGINS", "comma-separated allowed CORS origins")
 	value(proxiesFlag{&c.TrustedProxies}, "trusted-proxies", "LATCH_TRUSTED_PROXIES", "comma-separated addresses or CIDR prefixes of the proxies whose X-Forwarded-For is believed")

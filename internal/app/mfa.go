@@ -52,5 +52,5 @@ func newMFA(c Config, svc *service.Service, st *sqlstore.Store) (*service.MFA, e
 	if err != nil {
 		return nil, err
 	}
-	return service.NewMFA(service.MFAConfig{RPID: rpID, Origins: origins}, svc, st)
+	return service.NewMFA(service.MFAConfig{RPID: rpID, Origins: origins, MaxAge: c.MFAMaxAge, EnrollmentTTL: c.MFAEnrollmentTTL}, svc, st)
 }

@@ -80,6 +80,9 @@ type Organization struct {
 	// Role is the asking user's role, when the organization was read for a
 	// member; "" otherwise.
 	Role Role
+	// RequireMFA is set when members need a verified second factor to
+	// create keys or manage the organization.
+	RequireMFA bool
 }
 
 // Invitation is an invitation to join an organization, sent by mail. Only

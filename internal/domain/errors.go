@@ -48,6 +48,12 @@ const (
 	CodeMFARequired Code = "mfa_required"
 	// CodeMFAVerificationFailed is a wrong, used or expired second factor.
 	CodeMFAVerificationFailed Code = "mfa_verification_failed"
+	// CodeMFALocked refuses a second factor (other than a recovery code)
+	// after too many consecutive failures, until a recovery step.
+	CodeMFALocked Code = "mfa_locked"
+	// CodeOrgMFARequired refuses a member without a verified second factor
+	// what an organization that requires one reserves to members who have.
+	CodeOrgMFARequired Code = "org_mfa_required"
 )
 
 // Error is an error with a stable code and a message that is safe to show to
@@ -58,6 +64,9 @@ type Error struct {
 	Message string
 	// RetryAfter is set on CodeRateLimited (and may be on CodeUnavailable).
 	RetryAfter time.Duration
+	// MaxAge is set on CodeMFARequired: how recent the session's second
+	// factor must be (RFC 9470 max_age).
+	MaxAge time.Duration
 	// ExpiresAt is set on CodeTokenExpired: when the token expired.
 	ExpiresAt time.Time
 	// Err is the cause, for logs only; it is never shown to the caller.

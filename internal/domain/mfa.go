@@ -51,6 +51,9 @@ type Factor struct {
 	LastUsedAt *time.Time
 	TOTPSecret []byte
 	WebAuthn   *WebAuthnCredential
+	// SessionID is the session that started a pending enrolment: only it
+	// may confirm it. Nil for a factor stored verified.
+	SessionID *uuid.UUID
 }
 
 // Verified reports whether the factor counts.
@@ -65,6 +68,10 @@ type WebAuthnCredential struct {
 	Sealed         []byte
 	BackupEligible bool
 	BackedUp       bool
+	// Passwordless reports whether the credential may sign in alone (a
+	// passkey); a password reset turns it off for the credentials
+	// registered before it, which stay second factors.
+	Passwordless bool
 }
 
 // The kinds of WebAuthn challenge.
@@ -94,8 +101,9 @@ type FactorChange struct {
 	New    bool
 	// RecoveryHashes, when not nil, replace the user's recovery codes.
 	RecoveryHashes [][]byte
-	// SessionID is upgraded to AAL with AMR; every other session of the user
-	// is revoked.
+	// SessionID is upgraded to AAL with AMR (and, at AAL2, its second
+	// factor counts as verified at Now); every other pending enrolment of
+	// the user is deleted.
 	SessionID uuid.UUID
 	AAL       string
 	AMR       []string
@@ -111,10 +119,14 @@ const (
 	EventMFAVerified              = "mfa_verified"
 	EventMFAVerificationFailed    = "mfa_verification_failed"
 	EventRecoveryCodesRegenerated = "recovery_codes_regenerated"
+	// EventMFALocked: too many consecutive failed second-factor attempts
+	// locked the account's second factors until a recovery step.
+	EventMFALocked = "mfa_locked"
 )
 
 // The mail templates of factor changes.
 const (
 	MailFactorAdded   = "mfa_factor_added"
 	MailFactorRemoved = "mfa_factor_removed"
+	MailMFALocked     = "mfa_locked"
 )

@@ -72,6 +72,9 @@ type Principal struct {
 	// AMR its authentication methods (RFC 8176).
 	AAL string
 	AMR []string
+	// AuthTime is a session token's auth_time: when its user last
+	// authenticated (see Session.AuthTime).
+	AuthTime time.Time
 }
 
 // HasScope reports whether the principal holds scope.

@@ -92,6 +92,11 @@ type CredentialChange struct {
 	KeepSession    uuid.UUID
 	// RevokeAPIKeys revokes every active personal API key of the user.
 	RevokeAPIKeys bool
+	// DisablePasskeyLogin stops every WebAuthn credential of the user from
+	// signing in alone; they stay second factors.
+	DisablePasskeyLogin bool
+	// UnlockMFA clears the user's failed second-factor attempts and lock.
+	UnlockMFA bool
 }
 
 // CredentialResult is what a credential change did.
@@ -162,6 +167,8 @@ type MailData struct {
 	Role string `json:"role,omitempty"`
 	// Factor is the name of the second factor a factor mail is about.
 	Factor string `json:"factor,omitempty"`
+	// Factors are the account's second factors, listed in a reset mail.
+	Factors []string `json:"factors,omitempty"`
 }
 
 // OutboxPayloadLabel is the label an outbox payload is sealed under: it

@@ -44,6 +44,19 @@ type Session struct {
 	AAL string
 	// AMR are the session's authentication methods (RFC 8176).
 	AMR []string
+	// MFAAt is when the session last verified a second factor (nil: never,
+	// or before this was recorded).
+	MFAAt *time.Time
+}
+
+// AuthTime is when the session's user last authenticated: the last
+// verification of a second factor, else the login. Tokens carry it as
+// auth_time, and aal2 operations need it recent.
+func (s *Session) AuthTime() time.Time {
+	if s.MFAAt != nil && s.MFAAt.After(s.CreatedAt) {
+		return *s.MFAAt
+	}
+	return s.CreatedAt
 }
 
 // IdleExpiry is the idle expiry of a session used at now: now+idle, never

@@ -34,6 +34,13 @@ func TestEmbeddedTemplates(t *testing.T) {
 		if m.Subject == "" || strings.ContainsAny(m.Subject, "\r\n") {
 			t.Fatalf("%s: subject %q", name, m.Subject)
 		}
+		if name == domain.MailMFALocked {
+			// The lock notice carries no link and says how to unlock.
+			if !strings.Contains(m.Text, "recovery code") || !strings.Contains(m.HTML, "reset your password") || m.To != "ada@example.com" {
+				t.Fatalf("%s: %q", name, m.Text)
+			}
+			continue
+		}
 		if name == domain.MailFactorAdded || name == domain.MailFactorRemoved {
 			// A notice of a factor change carries no link, and names the factor.
 			if d := data(); true {

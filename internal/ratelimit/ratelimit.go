@@ -136,17 +136,14 @@ func (l *Limiter) Allow(name string, r Rule, key string) (bool, time.Duration) {
 	return false, wait(b, now)
 }
 
-// Peek reports whether a token is available without taking it.
-func (l *Limiter) Peek(name string, r Rule, key string) (bool, time.Duration) {
+// Refund gives back one token that Allow took; the bucket never holds
+// more than the rule's Burst (x/time/rate caps the tokens at the burst
+// whenever it next advances the bucket).
+func (l *Limiter) Refund(name string, r Rule, key string) {
 	if r.Burst <= 0 {
-		return true, 0
+		return
 	}
-	b := l.bucket(name, r, key)
-	now := l.now()
-	if b.TokensAt(now) >= 1 {
-		return true, 0
-	}
-	return false, wait(b, now)
+	l.bucket(name, r, key).AllowN(l.now(), -1)
 }
 
 func wait(b *rate.Limiter, now time.Time) time.Duration {

@@ -39,18 +39,12 @@ func TestBucket(t *testing.T) {
 	if ok, _ := l.Allow("signup", r, "a"); !ok {
 		t.Fatal("another rule shares the bucket")
 	}
-	if ok, _ := l.Peek("login", r, "a"); ok {
-		t.Fatal("peek sees a token in an empty bucket")
-	}
 	c.add(10 * time.Second)
-	if ok, _ := l.Peek("login", r, "a"); !ok {
-		t.Fatal("peek after refill refused")
-	}
-	if ok, _ := l.Peek("login", r, "a"); !ok {
-		t.Fatal("peek consumed the token")
-	}
 	if ok, _ := l.Allow("login", r, "a"); !ok {
 		t.Fatal("refilled token refused")
+	}
+	if ok, _ := l.Allow("login", r, "a"); ok {
+		t.Fatal("a second token after one refill")
 	}
 	if ok, _ := l.Allow("x", Rule{}, "a"); !ok {
 		t.Fatal("zero rule limits")
@@ -87,7 +81,7 @@ func TestOneRulesFloodKeepsAnotherRulesBuckets(t *testing.T) {
 	for i := range 1000 {
 		l.Allow("signup-ip", flood, fmt.Sprintf("198.51.100.%d/%d", i%256, i))
 	}
-	if ok, _ := l.Peek("login-account", account, "victim"); ok {
+	if ok, _ := l.Allow("login-account", account, "victim"); ok {
 		t.Fatal("a flood of signup-ip keys evicted the account's bucket")
 	}
 }
@@ -151,5 +145,32 @@ func TestIPv6ClientsShareTheirSlash64(t *testing.T) {
 	}
 	if ok, _ := l.Allow("login-ip", r, IPKey("203.0.113.9")); ok {
 		t.Fatal("an IPv4-mapped address and its IPv4 form have separate buckets")
+	}
+}
+
+// TestRefund gives back the token of an attempt that succeeded, never
+// beyond the burst: a full bucket refunded still holds Burst tokens.
+func TestRefund(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	l := New(10, time.Hour, c.now)
+	r := Rule{Burst: 2, Per: time.Hour}
+	l.Allow("login-account", r, "a")
+	l.Allow("login-account", r, "a")
+	if ok, _ := l.Allow("login-account", r, "a"); ok {
+		t.Fatal("third attempt allowed")
+	}
+	l.Refund("login-account", r, "a")
+	if ok, _ := l.Allow("login-account", r, "a"); !ok {
+		t.Fatal("the refunded token is not there")
+	}
+	l.Refund("login-account", r, "b")
+	l.Refund("login-account", r, "b")
+	for i := range 2 {
+		if ok, _ := l.Allow("login-account", r, "b"); !ok {
+			t.Fatalf("attempt %d on a full bucket refused", i)
+		}
+	}
+	if ok, _ := l.Allow("login-account", r, "b"); ok {
+		t.Fatal("refunds filled the bucket beyond its burst")
 	}
 }

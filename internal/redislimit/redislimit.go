@@ -51,9 +51,11 @@ func (l *Limiter) Allow(ctx context.Context, name string, r ratelimit.Rule, key 
 	return l.take(ctx, name, r, key, 1)
 }
 
-// Peek reports whether a token is left, taking none.
-func (l *Limiter) Peek(ctx context.Context, name string, r ratelimit.Rule, key string) (bool, time.Duration, error) {
-	return l.take(ctx, name, r, key, 0)
+// Refund gives back one token (redis_rate's GCRA with a cost of -1: the
+// arrival time moves one interval back, never before now).
+func (l *Limiter) Refund(ctx context.Context, name string, r ratelimit.Rule, key string) error {
+	_, _, err := l.take(ctx, name, r, key, -1)
+	return err
 }
 
 func (l *Limiter) take(ctx context.Context, name string, r ratelimit.Rule, key string, n int) (bool, time.Duration, error) {
@@ -64,13 +66,7 @@ func (l *Limiter) take(ctx context.Context, name string, r ratelimit.Rule, key s
 	if err != nil {
 		return false, 0, errors.Join(errors.New("redis rate limiter"), err)
 	}
-	if n == 0 {
-		if res.Remaining >= 1 {
-			return true, 0, nil
-		}
-		return false, max(res.RetryAfter, time.Second), nil
-	}
-	if res.Allowed >= 1 {
+	if n < 0 || res.Allowed >= 1 {
 		return true, 0, nil
 	}
 	return false, max(res.RetryAfter, time.Second), nil

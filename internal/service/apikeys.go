@@ -356,6 +356,11 @@ func (a *APIKeys) orgRealm(ctx context.Context, p *domain.Principal, orgID uuid.
 	if err := acc.require(need); err != nil {
 		return nil, err
 	}
+	if need == domain.ScopeKeysWrite {
+		if err := a.orgs.requireMemberMFA(ctx, acc); err != nil {
+			return nil, err
+		}
+	}
 	r := &keyRealm{owner: domain.KeyOwner{OrgID: orgID}, kind: apikey.Organization, grant: acc.grant, orgID: &acc.org.ID, notAfter: p.ExpiresAt}
 	if p.UserID != uuid.Nil {
 		uid := p.UserID

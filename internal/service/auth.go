@@ -37,9 +37,10 @@ const (
 	ruleInviteUser   = "invite-user"
 )
 
-// allow takes a token of the rule for key; when none is left it records a
+// allow takes a token of the rule for key, atomically in the limiter's
+// store, before the work it guards; when none is left it records a
 // rate_limited event and returns CodeRateLimited with the wait.
-func (s *Service) allow(ctx context.Context, name string, key string, meta domain.RequestMeta, userID *uuid.UUID, peek bool) error {
+func (s *Service) allow(ctx context.Context, name string, key string, meta domain.RequestMeta, userID *uuid.UUID) error {
 	if !s.cfg.RateLimits {
 		return nil
 	}
@@ -51,14 +52,7 @@ func (s *Service) allow(ctx context.Context, name string, key string, meta domai
 	if name == ruleRefreshIP {
 		lim = s.local
 	}
-	var ok bool
-	var wait time.Duration
-	var err error
-	if peek {
-		ok, wait, err = lim.Peek(ctx, name, r, key)
-	} else {
-		ok, wait, err = lim.Allow(ctx, name, r, key)
-	}
+	ok, wait, err := lim.Allow(ctx, name, r, key)
 	if err != nil {
 		// The shared limiter is down: refuse rather than allow unlimited
 		// guesses (refresh never gets here: its limit is local).
@@ -109,17 +103,24 @@ func (s *Service) recordRefusal(ctx context.Context, name string, r ratelimit.Ru
 // allowIP is allow for a rule keyed by the client's address, as
 // ratelimit.IPKey groups it: an IPv6 client by its /64.
 func (s *Service) allowIP(ctx context.Context, name string, meta domain.RequestMeta, userID *uuid.UUID) error {
-	return s.allow(ctx, name, ratelimit.IPKey(meta.IP), meta, userID, false)
+	return s.allow(ctx, name, ratelimit.IPKey(meta.IP), meta, userID)
 }
 
-// spendAccount takes a token from the account's failed-login bucket after a
-// wrong password (login and password change share it). It only counts: the
-// refusal comes from the peek before the next attempt's hashing.
-func (s *Service) spendAccount(ctx context.Context, key string) {
-	if s.cfg.RateLimits && s.cfg.Limits.LoginAccount.Burst > 0 {
-		if _, _, err := s.limiter.Allow(context.WithoutCancel(ctx), ruleLoginAccount, s.cfg.Limits.LoginAccount, key); err != nil {
-			s.log.Warn("rate limiter unavailable: a failed login was not counted", "err", err)
-		}
+// refund gives back the token that allow took for an attempt that
+// succeeded: the account rules (login-account, mfa-account) count failures,
+// but take their token before the work so that concurrent guesses cannot
+// all pass one look at the bucket. A refund that fails is logged; the
+// attempt only cost a token.
+func (s *Service) refund(ctx context.Context, name string, key string) {
+	if !s.cfg.RateLimits {
+		return
+	}
+	r := s.rule(name)
+	if r.Burst <= 0 {
+		return
+	}
+	if err := s.limiter.Refund(context.WithoutCancel(ctx), name, r, key); err != nil {
+		s.log.Warn("rate limiter unavailable: a token was not refunded", "rule", name, "err", err)
 	}
 }
 
@@ -213,7 +214,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta domain.Reque
 	if err := s.allowIP(ctx, ruleLoginIP, meta, nil); err != nil {
 		return nil, err
 	}
-	if err := s.allow(ctx, ruleLoginAccount, norm, meta, nil, true); err != nil {
+	if err := s.allow(ctx, ruleLoginAccount, norm, meta, nil); err != nil {
 		return nil, err
 	}
 	var u *domain.User
@@ -232,7 +233,6 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta domain.Reque
 		return nil, err
 	}
 	if err != nil || !ok {
-		s.spendAccount(ctx, norm)
 		var uid *uuid.UUID
 		if u != nil {
 			uid = &u.ID
@@ -242,6 +242,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta domain.Reque
 		}
 		return nil, bad
 	}
+	s.refund(ctx, ruleLoginAccount, norm)
 	if rehash {
 		if h, err := s.hasher.Hash(ctx, pw); err == nil {
 			if err := s.store.SetPasswordHash(ctx, u.ID, u.PasswordHash, h, s.clock.Now()); err == nil {
@@ -314,8 +315,9 @@ func (s *Service) tokenSet(u *domain.User, sess *domain.Session, refresh string,
 	c.ID = uuid.NewString()
 	c.SID = sess.ID.String()
 	c.ClientID = s.cfg.ClientID
-	// The session's login is when its user last authenticated.
-	c.AuthTime = jwt.NewNumericDate(sess.CreatedAt)
+	// When the user last authenticated: the last second factor, else the
+	// login (RFC 9470: resource servers apply their own max_age to it).
+	c.AuthTime = jwt.NewNumericDate(sess.AuthTime())
 	c.AAL, c.AMR = sessionAssurance(sess)
 	if u.OrgID != nil {
 		c.OrgID = u.OrgID.String()

@@ -36,7 +36,7 @@ func (o *Orgs) CreateDelegatedSession(ctx context.Context, p *domain.Principal, 
 	if req.ExternalID == "" || len(req.ExternalID) > 255 {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "external_id must be 1 to 255 bytes")
 	}
-	if err := o.svc.allow(ctx, ruleDelegatedKey, p.KeyID.String(), meta, nil, false); err != nil {
+	if err := o.svc.allow(ctx, ruleDelegatedKey, p.KeyID.String(), meta, nil); err != nil {
 		return nil, err
 	}
 	now := o.svc.clock.Now()
@@ -120,6 +120,9 @@ func (o *Orgs) RevokeOrgSession(ctx context.Context, p *domain.Principal, orgID,
 		return err
 	}
 	if err := a.require(domain.ScopeSessionsWrite); err != nil {
+		return err
+	}
+	if err := o.requireMemberMFA(ctx, a); err != nil {
 		return err
 	}
 	userID, err := o.store.RevokeOrgSession(ctx, orgID, sessionID, o.svc.clock.Now())

@@ -171,9 +171,9 @@ func (a *APIKeys) introspectRefresh(ctx context.Context, tok string) (*Introspec
 	if sess.AbsoluteExpiresAt.Before(exp) {
 		exp = sess.AbsoluteExpiresAt
 	}
-	created := sess.CreatedAt
+	authTime := sess.AuthTime()
 	in := &Introspection{TokenUse: TokenUseRefresh, ClientID: a.svc.cfg.ClientID, Subject: sess.UserID.String(),
-		SID: sess.ID.String(), Exp: &exp, AuthTime: &created, AAL: sess.AAL, AMR: sess.AMR}
+		SID: sess.ID.String(), Exp: &exp, AuthTime: &authTime, AAL: sess.AAL, AMR: sess.AMR}
 	if in.AAL == "" {
 		in.AAL = domain.AAL1 // a session stored before multi-factor authentication
 	}

@@ -40,10 +40,10 @@ func (o *Orgs) InviteMember(ctx context.Context, p *domain.Principal, orgID uuid
 	if role == domain.RoleOwner && a.role != domain.RoleOwner {
 		return domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can invite an owner")
 	}
-	if err := o.svc.allow(ctx, ruleInviteOrg, orgID.String(), meta, &p.UserID, false); err != nil {
+	if err := o.svc.allow(ctx, ruleInviteOrg, orgID.String(), meta, &p.UserID); err != nil {
 		return err
 	}
-	if err := o.svc.allow(ctx, ruleInviteUser, p.UserID.String(), meta, &p.UserID, false); err != nil {
+	if err := o.svc.allow(ctx, ruleInviteUser, p.UserID.String(), meta, &p.UserID); err != nil {
 		return err
 	}
 	now := o.svc.clock.Now()

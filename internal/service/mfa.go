@@ -44,7 +44,29 @@ type MFAConfig struct {
 	Issuer string
 	// ChallengeTTL is how long a WebAuthn ceremony may take; default 5m.
 	ChallengeTTL time.Duration
+	// MaxAge is how recent a session's second factor must be for an aal2
+	// operation (LATCH_MFA_MAX_AGE); default DefaultMFAMaxAge.
+	MaxAge time.Duration
+	// EnrollmentTTL is how long a started TOTP enrolment may be confirmed
+	// (LATCH_MFA_ENROLLMENT_TTL); default DefaultEnrollmentTTL.
+	EnrollmentTTL time.Duration
+	// LockAfter is how many consecutive failed second-factor attempts lock
+	// the account's second factors until a recovery code or a password
+	// reset; default DefaultMFALockAfter.
+	LockAfter int
 }
+
+// The defaults of MFAConfig.
+const (
+	// DefaultMFAMaxAge follows NIST SP 800-63B-4's reauthentication bound
+	// for AAL2 (at most 24 hours), halved.
+	DefaultMFAMaxAge = 12 * time.Hour
+	// DefaultEnrollmentTTL bounds a pending TOTP enrolment.
+	DefaultEnrollmentTTL = 10 * time.Minute
+	// DefaultMFALockAfter is NIST SP 800-63B-4's cap on consecutive failed
+	// attempts of an authenticator.
+	DefaultMFALockAfter = 100
+)
 
 // MFA is multi-factor authentication: TOTP, WebAuthn (as a second factor
 // and as a passwordless passkey), recovery codes, and the assurance level
@@ -69,6 +91,15 @@ func NewMFA(cfg MFAConfig, svc *Service, store MFAStore) (*MFA, error) {
 	}
 	if cfg.ChallengeTTL <= 0 {
 		cfg.ChallengeTTL = 5 * time.Minute
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultMFAMaxAge
+	}
+	if cfg.EnrollmentTTL <= 0 {
+		cfg.EnrollmentTTL = DefaultEnrollmentTTL
+	}
+	if cfg.LockAfter <= 0 {
+		cfg.LockAfter = DefaultMFALockAfter
 	}
 	wa, err := webauthn.New(&webauthn.Config{
 		RPID: cfg.RPID, RPDisplayName: cfg.RPName, RPOrigins: cfg.Origins,
@@ -112,33 +143,37 @@ func needUser(p *domain.Principal) error {
 	return nil
 }
 
-// RequireAAL2 returns CodeMFARequired when p is an aal1 session of a user
-// who has a verified factor: the sensitive operations (password change,
-// API-key creation and roll, adding or removing factors, regenerating
-// recovery codes) call it first. API keys and tokens exchanged from them are
-// not sessions and pass.
+// RequireAAL2 is the assurance gate of every operation that declares
+// x-latch-assurance: aal2 in openapi.yaml; the server's validator calls it,
+// and nothing else does. It returns CodeMFARequired (with MaxAge) when p is
+// a session of a user who has a verified factor and the session is aal1,
+// or verified its second factor more than MaxAge ago. A user without a
+// verified factor passes at aal1, the highest they can reach. API keys and
+// tokens exchanged from them are not sessions and pass.
 func (m *MFA) RequireAAL2(ctx context.Context, p *domain.Principal) error {
-	if p.Kind != domain.PrincipalSession || p.AAL == domain.AAL2 {
+	if p.Kind != domain.PrincipalSession {
+		return nil
+	}
+	fresh := !p.AuthTime.IsZero() && m.svc.clock.Now().Sub(p.AuthTime) <= m.cfg.MaxAge
+	if p.AAL == domain.AAL2 && fresh {
 		return nil
 	}
 	has, err := m.store.HasVerifiedFactor(ctx, p.UserID)
-	if err != nil {
+	if err != nil || !has {
 		return err
 	}
-	if has {
-		return domain.Errorf(domain.CodeMFARequired, "this operation needs an aal2 session: verify a second factor (POST /auth/mfa/verify)")
+	msg := "this operation needs an aal2 session: verify a second factor (POST /auth/mfa/verify)"
+	if p.AAL == domain.AAL2 {
+		msg = fmt.Sprintf("this operation needs a second factor verified in the last %s: verify one again (POST /auth/mfa/verify)", m.cfg.MaxAge)
 	}
-	return nil
+	return &domain.Error{Code: domain.CodeMFARequired, Message: msg, MaxAge: m.cfg.MaxAge}
 }
 
-// enrolling is what every enrolment checks first: a user, aal2 when they
-// already have a verified factor, room under the factor quota. It returns
-// the user and their factors. Returns CodeMFARequired, CodeQuotaExceeded.
+// enrolling is what every enrolment checks first: a user, room under the
+// factor quota (its aal2 is declared in the spec). It returns the user and
+// their factors. Returns CodeQuotaExceeded.
 func (m *MFA) enrolling(ctx context.Context, p *domain.Principal) (*domain.User, []domain.Factor, error) {
 	if err := needUser(p); err != nil {
-		return nil, nil, err
-	}
-	if err := m.RequireAAL2(ctx, p); err != nil {
 		return nil, nil, err
 	}
 	fs, err := m.store.ListFactors(ctx, p.UserID)
@@ -156,17 +191,34 @@ func (m *MFA) enrolling(ctx context.Context, p *domain.Principal) (*domain.User,
 }
 
 // Pending returns the verified factors that can raise t's session to aal2:
-// none when it is aal2 already or the user has no factor. Login answers
-// with them.
+// none when it is aal2 already or the user has no factor, and no WebAuthn
+// factor for a session a passkey opened (see secondFactorAllowed). Login
+// answers with them.
 func (m *MFA) Pending(ctx context.Context, t *TokenSet) ([]domain.Factor, error) {
-	if aal, _ := sessionAssurance(&t.Session); aal == domain.AAL2 {
+	aal, amr := sessionAssurance(&t.Session)
+	if aal == domain.AAL2 {
 		return nil, nil
 	}
 	fs, err := m.store.ListFactors(ctx, t.User.ID)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(fs, func(f domain.Factor) bool { return !f.Verified() }), nil
+	return slices.DeleteFunc(fs, func(f domain.Factor) bool {
+		return !f.Verified() || (f.Type == domain.FactorWebAuthn && !secondFactorAllowed(amr, MethodWebAuthn))
+	}), nil
+}
+
+// secondFactorAllowed reports whether method may raise a session opened
+// with amr to aal2. A second factor must be a different factor from the one
+// that opened the session (NIST SP 800-63B-4): a session a passkey opened
+// without user verification (amr hwk or swk, aal1) is raised by a TOTP code
+// or a recovery code, never by a WebAuthn credential, its own or another
+// possession factor like it.
+func secondFactorAllowed(amr []string, method string) bool {
+	if method != MethodWebAuthn {
+		return true
+	}
+	return !slices.Contains(amr, domain.AMRHardwareKey) && !slices.Contains(amr, domain.AMRSoftwareKey)
 }
 
 // FactorList is the user's factors with what the caller's session is.
@@ -209,15 +261,12 @@ func (m *MFA) RenameFactor(ctx context.Context, p *domain.Principal, id uuid.UUI
 	return m.store.RenameFactor(ctx, p.UserID, id, name)
 }
 
-// DeleteFactor removes one of the user's factors. It needs aal2 (when the
-// user has a verified factor), revokes every other session of the user,
-// records mfa_factor_removed and mails the user. Returns CodeNotFound if it
-// is not the user's, CodeMFARequired.
+// DeleteFactor removes one of the user's factors (its aal2 is declared in
+// the spec), revokes every other session of the user, records
+// mfa_factor_removed and mails the user. Returns CodeNotFound if it is not
+// the user's.
 func (m *MFA) DeleteFactor(ctx context.Context, p *domain.Principal, id uuid.UUID, meta domain.RequestMeta) error {
 	if err := needUser(p); err != nil {
-		return err
-	}
-	if err := m.RequireAAL2(ctx, p); err != nil {
 		return err
 	}
 	fs, err := m.store.ListFactors(ctx, p.UserID)
@@ -245,10 +294,10 @@ func (m *MFA) DeleteFactor(ctx context.Context, p *domain.Principal, id uuid.UUI
 }
 
 // RegenerateRecoveryCodes replaces the user's recovery codes and returns
-// the new ones, shown this once. It needs aal2 and a verified factor,
-// revokes the user's other sessions and records
-// recovery_codes_regenerated. Returns
-// CodeMFARequired, or CodeConflict when the user has no verified factor.
+// the new ones, shown this once. It needs a verified factor (and aal2, as
+// the spec declares), revokes the user's other sessions and records
+// recovery_codes_regenerated. Returns CodeConflict when the user has no
+// verified factor.
 func (m *MFA) RegenerateRecoveryCodes(ctx context.Context, p *domain.Principal, meta domain.RequestMeta) ([]string, error) {
 	if err := needUser(p); err != nil {
 		return nil, err
@@ -259,9 +308,6 @@ func (m *MFA) RegenerateRecoveryCodes(ctx context.Context, p *domain.Principal, 
 	}
 	if !has {
 		return nil, domain.Errorf(domain.CodeConflict, "recovery codes need a verified second factor first")
-	}
-	if p.AAL != domain.AAL2 {
-		return nil, domain.Errorf(domain.CodeMFARequired, "this operation needs an aal2 session: verify a second factor (POST /auth/mfa/verify)")
 	}
 	codes, hashes, err := newRecoveryCodes()
 	if err != nil {
@@ -377,16 +423,32 @@ type VerifyRequest struct {
 }
 
 // Verify checks a second factor and raises the caller's session to aal2,
-// returning its new tokens (the session's refresh token is replaced). Every
-// attempt is limited per client IP, and per account before any work, and
-// failures count against the account. Returns CodeMFAVerificationFailed for
-// a wrong, replayed or unknown factor, CodeRateLimited, CodeInvalidRequest.
+// returning its new tokens (the session's refresh token is replaced); the
+// session's second factor then counts as verified now. Every attempt takes
+// a token per client IP and per account before any work (a success gives
+// the account's back), and failures count towards the lock. A session that
+// a passkey opened is raised by a TOTP or recovery code only. While the
+// account's second factors are locked only a recovery code is checked.
+// Returns CodeMFAVerificationFailed for a wrong, replayed or unknown
+// factor, CodeMFALocked, CodeRateLimited, CodeInvalidRequest.
 func (m *MFA) Verify(ctx context.Context, p *domain.Principal, req VerifyRequest, meta domain.RequestMeta) (*TokenSet, error) {
 	if err := needUser(p); err != nil {
 		return nil, err
 	}
+	if !secondFactorAllowed(p.AMR, req.Method) {
+		return nil, domain.Errorf(domain.CodeInvalidRequest, "this session was opened with a passkey: verify a different factor (totp or recovery_code)")
+	}
 	if err := m.limit(ctx, p.UserID, meta); err != nil {
 		return nil, err
+	}
+	if req.Method == MethodTOTP || req.Method == MethodWebAuthn {
+		locked, err := m.store.MFALocked(ctx, p.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if locked {
+			return nil, domain.Errorf(domain.CodeMFALocked, "too many failed attempts locked this account's second factors: use a recovery code, or reset the password")
+		}
 	}
 	var method string
 	var err error
@@ -403,6 +465,7 @@ func (m *MFA) Verify(ctx context.Context, p *domain.Principal, req VerifyRequest
 	if err != nil {
 		return nil, m.failed(ctx, p, req.Method, meta, err)
 	}
+	m.succeeded(ctx, p.UserID)
 	u, err := m.store.UserByID(ctx, p.UserID)
 	if err != nil {
 		return nil, err
@@ -422,16 +485,30 @@ func (m *MFA) Verify(ctx context.Context, p *domain.Principal, req VerifyRequest
 	return m.svc.tokenSet(u, sess, refresh, now)
 }
 
-// limit applies the rules of a factor attempt: a token per client IP, and
-// a look at the account's failures, before anything is computed.
+// limit applies the rules of a factor attempt before anything is
+// computed: a token per client IP, and a token of the account's bucket,
+// each taken atomically in the limiter's store, so that concurrent guesses
+// get no more checks than the bucket holds.
 func (m *MFA) limit(ctx context.Context, userID uuid.UUID, meta domain.RequestMeta) error {
 	if err := m.svc.allowIP(ctx, ruleMFAIP, meta, &userID); err != nil {
 		return err
 	}
-	return m.svc.allow(ctx, ruleMFAAccount, userID.String(), meta, &userID, true)
+	return m.svc.allow(ctx, ruleMFAAccount, userID.String(), meta, &userID)
 }
 
-// failed counts a failed attempt against the account, records it, and
+// succeeded undoes what limit and failed counted for the account: the
+// account bucket's token comes back and the consecutive failures (and a
+// lock, after a recovery code) are cleared.
+func (m *MFA) succeeded(ctx context.Context, userID uuid.UUID) {
+	m.svc.refund(ctx, ruleMFAAccount, userID.String())
+	if err := m.store.ResetMFAFailures(context.WithoutCancel(ctx), userID); err != nil {
+		m.svc.log.Warn("reset failed second-factor attempts", "user_id", userID, "err", err)
+	}
+}
+
+// failed counts a failed attempt against the account (its bucket's token
+// stays taken), locks the account's second factors at the LockAfter-th
+// consecutive failure (an event and a mail), records the attempt, and
 // returns what the caller is told: the cause when it has a code the caller
 // may see (a storage failure), else CodeMFAVerificationFailed.
 func (m *MFA) failed(ctx context.Context, p *domain.Principal, method string, meta domain.RequestMeta, cause error) error {
@@ -441,12 +518,15 @@ func (m *MFA) failed(ctx context.Context, p *domain.Principal, method string, me
 	case domain.CodeInvalidRequest:
 		return cause
 	}
-	if m.svc.cfg.RateLimits && m.svc.cfg.Limits.MFAAccount.Burst > 0 {
-		if _, _, err := m.svc.limiter.Allow(context.WithoutCancel(ctx), ruleMFAAccount, m.svc.cfg.Limits.MFAAccount, p.UserID.String()); err != nil {
-			m.svc.log.Warn("rate limiter unavailable: a failed second factor was not counted", "err", err)
-		}
+	n, locked, err := m.store.RecordMFAFailure(context.WithoutCancel(ctx), p.UserID, m.cfg.LockAfter, m.svc.clock.Now())
+	if err != nil {
+		m.svc.log.Error("count a failed second factor", "user_id", p.UserID, "err", err)
 	}
-	m.svc.event(ctx, domain.EventMFAVerificationFailed, meta, &p.UserID, &p.SessionID, nil, map[string]any{"method": method})
+	m.svc.event(ctx, domain.EventMFAVerificationFailed, meta, &p.UserID, &p.SessionID, nil, map[string]any{"method": method, "consecutive_failures": n})
+	if locked {
+		m.svc.event(ctx, domain.EventMFALocked, meta, &p.UserID, &p.SessionID, nil, map[string]any{"consecutive_failures": n})
+		m.mail(ctx, p.UserID, domain.MailMFALocked, "")
+	}
 	return &domain.Error{Code: domain.CodeMFAVerificationFailed, Message: "the second factor is wrong, used or expired", Err: cause}
 }
 
@@ -473,19 +553,29 @@ func (m *MFA) verifyRecoveryCode(ctx context.Context, userID uuid.UUID, code str
 // 9: nothing to confuse).
 var recoveryEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// newRecoveryCodes returns RecoveryCodeCount codes of 80 random bits each,
-// shown as xxxx-xxxx-xxxx-xxxx, with their SHA-256 hashes (80 bits make an
-// unsalted hash as safe to store as an API key's).
+// recoveryCodeBytes is a recovery code's entropy: 120 bits, over the 112
+// that ASVS 5.0 (6.5.2) and NIST SP 800-63B ask of a secret stored with an
+// unsalted fast hash. Codes of 80 bits (16 characters) issued before stay
+// valid until used or regenerated.
+const recoveryCodeBytes = 15
+
+// newRecoveryCodes returns RecoveryCodeCount codes of 120 random bits
+// each, shown as six groups of four characters (xxxx-xxxx-xxxx-xxxx-xxxx-xxxx),
+// with their SHA-256 hashes.
 func newRecoveryCodes() ([]string, [][]byte, error) {
 	codes := make([]string, RecoveryCodeCount)
 	hashes := make([][]byte, RecoveryCodeCount)
 	for i := range codes {
-		raw := make([]byte, 10)
+		raw := make([]byte, recoveryCodeBytes)
 		if _, err := rand.Read(raw); err != nil {
 			return nil, nil, err
 		}
 		s := recoveryEncoding.EncodeToString(raw)
-		codes[i] = s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16]
+		groups := make([]string, 0, len(s)/4)
+		for j := 0; j < len(s); j += 4 {
+			groups = append(groups, s[j:j+4])
+		}
+		codes[i] = strings.Join(groups, "-")
 		h := sha256.Sum256([]byte(s))
 		hashes[i] = h[:]
 	}
@@ -493,10 +583,11 @@ func newRecoveryCodes() ([]string, [][]byte, error) {
 }
 
 // normalizeRecoveryCode drops separators and case; "" when what is left
-// cannot be a code.
+// cannot be a code (24 characters, or 16 for a code issued before codes
+// grew to 120 bits).
 func normalizeRecoveryCode(code string) string {
 	s := strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(code))
-	if len(s) != 16 {
+	if len(s) != 24 && len(s) != 16 {
 		return ""
 	}
 	if _, err := recoveryEncoding.DecodeString(s); err != nil {
@@ -554,4 +645,12 @@ func (m *MFA) mail(ctx context.Context, userID uuid.UUID, template, factor strin
 		return
 	}
 	m.svc.rec.queued()
+}
+
+// factorKind names a factor's type for people.
+func factorKind(t domain.FactorType) string {
+	if t == domain.FactorWebAuthn {
+		return "passkey or security key"
+	}
+	return "authenticator app"
 }

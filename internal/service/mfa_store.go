@@ -17,6 +17,14 @@ type MFAStore interface {
 	ListFactors(ctx context.Context, userID uuid.UUID) ([]domain.Factor, error)
 	// HasVerifiedFactor reports whether the user has a verified factor.
 	HasVerifiedFactor(ctx context.Context, userID uuid.UUID) (bool, error)
+	// RecordMFAFailure counts a failed second-factor attempt in one atomic
+	// update and locks the user's second factors when the count reaches
+	// lockAfter; it returns the count and whether this failure locked them.
+	RecordMFAFailure(ctx context.Context, userID uuid.UUID, lockAfter int, now time.Time) (int, bool, error)
+	// ResetMFAFailures clears the failed attempts and the lock.
+	ResetMFAFailures(ctx context.Context, userID uuid.UUID) error
+	// MFALocked reports whether the user's second factors are locked.
+	MFALocked(ctx context.Context, userID uuid.UUID) (bool, error)
 	// FactorByCredentialID returns the verified WebAuthn factor of the
 	// credential id. Returns CodeNotFound if there is none.
 	FactorByCredentialID(ctx context.Context, credentialID []byte) (*domain.Factor, error)

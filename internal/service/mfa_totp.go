@@ -38,8 +38,9 @@ type TOTPEnrollment struct {
 }
 
 // EnrollTOTP starts a TOTP enrolment: an unverified factor whose seed is
-// stored sealed with the master key. It needs aal2 when the user already
-// has a verified factor. Returns CodeMFARequired, CodeQuotaExceeded,
+// stored sealed with the master key, which only the caller's session may
+// confirm, within EnrollmentTTL. Its aal2 (when the user already has a
+// verified factor) is declared in the spec. Returns CodeQuotaExceeded,
 // CodeInvalidRequest for a bad name.
 func (m *MFA) EnrollTOTP(ctx context.Context, p *domain.Principal, name string) (*TOTPEnrollment, error) {
 	name, err := factorName(name, "Authenticator app")
@@ -64,7 +65,8 @@ func (m *MFA) EnrollTOTP(ctx context.Context, p *domain.Principal, name string) 
 		return nil, err
 	}
 	now := m.svc.clock.Now()
-	f := domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorTOTP, Name: name, CreatedAt: now}
+	sid := p.SessionID
+	f := domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorTOTP, Name: name, CreatedAt: now, SessionID: &sid}
 	if f.TOTPSecret, err = m.svc.sealer.Seal([]byte(key.Secret()), totpLabel(f.ID)); err != nil {
 		return nil, err
 	}
@@ -76,9 +78,12 @@ func (m *MFA) EnrollTOTP(ctx context.Context, p *domain.Principal, name string) 
 }
 
 // ConfirmTOTP completes a TOTP enrolment with a correct, unused code: the
-// factor is verified and the caller's session becomes aal2 (see confirm).
-// Attempts are rate limited like Verify. Returns CodeNotFound for a factor
-// that is not an unverified TOTP factor of the user,
+// factor is verified, every other pending enrolment of the user is deleted
+// and the caller's session becomes aal2 (see confirm). Only the session
+// that started the enrolment may confirm it, within EnrollmentTTL; its aal2
+// is declared in the spec, as for enrolling. Attempts are rate limited like
+// Verify. Returns CodeNotFound for a factor that is not an unverified TOTP
+// factor of the user started by this session in the last EnrollmentTTL,
 // CodeMFAVerificationFailed for a wrong or replayed code, CodeRateLimited.
 func (m *MFA) ConfirmTOTP(ctx context.Context, p *domain.Principal, id uuid.UUID, code string, meta domain.RequestMeta) (*Enrollment, error) {
 	if err := needUser(p); err != nil {
@@ -92,17 +97,21 @@ func (m *MFA) ConfirmTOTP(ctx context.Context, p *domain.Principal, id uuid.UUID
 		return nil, err
 	}
 	var f *domain.Factor
+	now := m.svc.clock.Now()
 	for i := range fs {
-		if fs[i].ID == id && fs[i].Type == domain.FactorTOTP && !fs[i].Verified() {
-			f = &fs[i]
+		g := &fs[i]
+		if g.ID == id && g.Type == domain.FactorTOTP && !g.Verified() &&
+			g.SessionID != nil && *g.SessionID == p.SessionID && now.Sub(g.CreatedAt) <= m.cfg.EnrollmentTTL {
+			f = g
 		}
 	}
 	if f == nil {
-		return nil, domain.Errorf(domain.CodeNotFound, "no pending TOTP enrolment with this id")
+		return nil, domain.Errorf(domain.CodeNotFound, "no pending TOTP enrolment with this id started by this session in the last %s", m.cfg.EnrollmentTTL)
 	}
 	if err := m.checkTOTP(ctx, f, code); err != nil {
 		return nil, m.failed(ctx, p, MethodTOTP, meta, err)
 	}
+	m.succeeded(ctx, p.UserID)
 	return m.confirm(ctx, p, f, false, domain.AMROTP, meta)
 }
 

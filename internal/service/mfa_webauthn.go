@@ -211,6 +211,7 @@ func (m *MFA) FinishRegistration(ctx context.Context, p *domain.Principal, name 
 	if err != nil {
 		return nil, m.failed(ctx, p, MethodWebAuthn, meta, err)
 	}
+	m.succeeded(ctx, p.UserID)
 	return m.confirm(ctx, p, f, true, keyMethod(f.WebAuthn.BackupEligible), meta)
 }
 
@@ -237,7 +238,7 @@ func (m *MFA) finishRegistration(ctx context.Context, p *domain.Principal, name 
 		return nil, err
 	}
 	f.WebAuthn = &domain.WebAuthnCredential{CredentialID: cred.ID, Sealed: sealed,
-		BackupEligible: cred.Flags.BackupEligible, BackedUp: cred.Flags.BackupState}
+		BackupEligible: cred.Flags.BackupEligible, BackedUp: cred.Flags.BackupState, Passwordless: true}
 	return f, nil
 }
 
@@ -364,6 +365,10 @@ func (m *MFA) PasskeyLogin(ctx context.Context, credential []byte, meta domain.R
 		if err != nil {
 			return nil, err
 		}
+		if !f.WebAuthn.Passwordless {
+			// A password reset made it a second factor only.
+			return nil, errors.New("the credential no longer signs in alone")
+		}
 		if !bytes.Equal(userHandle, f.UserID[:]) {
 			return nil, errors.New("the user handle is not the credential's user")
 		}
@@ -394,10 +399,15 @@ func (m *MFA) PasskeyLogin(ctx context.Context, credential []byte, meta domain.R
 		return nil, err
 	}
 	aal, amr := domain.AAL1, []string{keyMethod(f.WebAuthn.BackupEligible)}
-	if parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+	uv := parsed.Response.AuthenticatorData.Flags.HasUserVerified()
+	if uv {
 		aal, amr = domain.AAL2, append(amr, domain.AMRMulti)
 	}
 	return m.svc.openSession(ctx, u, nil, meta, domain.EventLoginSucceeded, func(s *domain.Session) {
 		s.AAL, s.AMR = aal, amr
+		if uv {
+			// A multi-factor authenticator: both factors verified now.
+			s.MFAAt = &s.CreatedAt
+		}
 	})
 }

@@ -140,7 +140,66 @@ func (o *Orgs) manager(ctx context.Context, p *domain.Principal, orgID uuid.UUID
 	if p.Kind != domain.PrincipalSession || !a.role.Manages() {
 		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "only owners and admins manage members")
 	}
+	if err := o.requireMemberMFA(ctx, a); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+// requireMemberMFA applies an organization's require_mfa to a member
+// acting in it (a session or a personal key): they need a verified second
+// factor to manage the organization or write its keys and sessions.
+// Returns CodeOrgMFARequired. An organization's own keys are not members
+// and pass.
+func (o *Orgs) requireMemberMFA(ctx context.Context, a *orgAccess) error {
+	if !a.org.RequireMFA || a.role == "" {
+		return nil
+	}
+	has, err := o.store.HasVerifiedFactor(ctx, a.p.UserID)
+	if err != nil {
+		return err
+	}
+	if !has {
+		return domain.Errorf(domain.CodeOrgMFARequired, "this organization requires a second factor of its members: set one up (POST /auth/mfa/totp or /auth/mfa/webauthn/registration)")
+	}
+	return nil
+}
+
+// UpdateOrganization renames the organization and turns require_mfa on or
+// off; only owners may (with aal2, as the spec declares), and an owner
+// turning it on must have a verified factor. Returns CodeNotFound,
+// CodeInsufficientPermissions, CodeOrgMFARequired, CodeInvalidRequest for a
+// bad name.
+func (o *Orgs) UpdateOrganization(ctx context.Context, p *domain.Principal, orgID uuid.UUID, name *string, requireMFA *bool) (*domain.Organization, error) {
+	a, err := o.orgAccess(ctx, p, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind != domain.PrincipalSession || a.role != domain.RoleOwner {
+		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "only owners change the organization")
+	}
+	if name != nil {
+		n := strings.TrimSpace(*name)
+		if n == "" || len(n) > 100 {
+			return nil, domain.Errorf(domain.CodeInvalidRequest, "name must be 1 to 100 bytes")
+		}
+		name = &n
+	}
+	if requireMFA != nil && *requireMFA {
+		on := *a
+		org := *a.org
+		org.RequireMFA = true
+		on.org = &org
+		if err := o.requireMemberMFA(ctx, &on); err != nil {
+			return nil, err
+		}
+	}
+	org, err := o.store.UpdateOrganization(ctx, orgID, name, requireMFA)
+	if err != nil {
+		return nil, err
+	}
+	org.Role = a.role
+	return org, nil
 }
 
 // CreateOrganization creates an organization whose owner is the session's

@@ -20,6 +20,13 @@ type OrgStore interface {
 	// OrganizationByID returns the organization (Role empty). Returns
 	// CodeNotFound if there is none.
 	OrganizationByID(ctx context.Context, id uuid.UUID) (*domain.Organization, error)
+	// UpdateOrganization sets the name and require_mfa where not nil and
+	// returns the organization (Role empty). Returns CodeNotFound if there
+	// is none.
+	UpdateOrganization(ctx context.Context, id uuid.UUID, name *string, requireMFA *bool) (*domain.Organization, error)
+	// HasVerifiedFactor reports whether the user has a verified second
+	// factor (an organization may require one).
+	HasVerifiedFactor(ctx context.Context, userID uuid.UUID) (bool, error)
 	// ListOrganizations returns up to limit organizations the user belongs
 	// to after the cursor, with the user's role in each, oldest first.
 	ListOrganizations(ctx context.Context, userID uuid.UUID, after *domain.Cursor, limit int) ([]domain.Organization, error)

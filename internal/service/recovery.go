@@ -295,7 +295,7 @@ func decodeRecoveryToken(tok string) ([]byte, error) {
 // newRecovery makes a token for the user's email and the mail that carries
 // its link. The token is 256 bits from crypto/rand; only its SHA-256 is
 // stored, and the link exists only inside the sealed payload.
-func (s *Service) newRecovery(u *domain.User, purpose string, now time.Time) (*domain.RecoveryToken, *domain.OutboxMessage, error) {
+func (s *Service) newRecovery(u *domain.User, purpose string, factors []string, now time.Time) (*domain.RecoveryToken, *domain.OutboxMessage, error) {
 	ttl, tmpl := s.cfg.Recovery.ResetTTL, s.cfg.Recovery.ResetURL
 	if purpose == domain.PurposeVerifyEmail {
 		ttl, tmpl = s.cfg.Recovery.VerifyTTL, s.cfg.Recovery.VerifyURL
@@ -310,7 +310,7 @@ func (s *Service) newRecovery(u *domain.User, purpose string, now time.Time) (*d
 	h := sha256.Sum256(raw)
 	exp := now.Add(ttl)
 	t := &domain.RecoveryToken{ID: uuid.New(), UserID: u.ID, Purpose: purpose, Hash: h[:], Email: u.Email, CreatedAt: now, ExpiresAt: exp}
-	data, err := json.Marshal(domain.MailData{Email: u.Email, Link: BuildLink(tmpl, base64.RawURLEncoding.EncodeToString(raw)), ExpiresAt: exp, TTL: ttl})
+	data, err := json.Marshal(domain.MailData{Email: u.Email, Link: BuildLink(tmpl, base64.RawURLEncoding.EncodeToString(raw)), ExpiresAt: exp, TTL: ttl, Factors: factors})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -339,7 +339,7 @@ func (s *Service) createUser(ctx context.Context, u *domain.User, sess *domain.S
 		s.log.Warn("verification mail not queued: the recipient's mail quota is reached", "user_id", u.ID)
 		return s.store.CreateUser(ctx, u, sess, rt)
 	}
-	t, m, err := s.newRecovery(u, domain.PurposeVerifyEmail, now)
+	t, m, err := s.newRecovery(u, domain.PurposeVerifyEmail, nil, now)
 	if err != nil {
 		return err
 	}
@@ -368,7 +368,7 @@ func (r *Recovery) ForgotPassword(ctx context.Context, email string, meta domain
 	if r.svc.allowIP(ctx, ruleForgotIP, meta, nil) != nil {
 		return nil
 	}
-	if r.svc.allow(ctx, ruleForgotEmail, norm, meta, nil, false) != nil {
+	if r.svc.allow(ctx, ruleForgotEmail, norm, meta, nil) != nil {
 		return nil
 	}
 	r.svc.background(ctx, func(ctx context.Context) { r.queueReset(ctx, norm, meta) })
@@ -393,7 +393,18 @@ func (r *Recovery) queueReset(ctx context.Context, email string, meta domain.Req
 		}
 		return
 	}
-	t, m, err := r.svc.newRecovery(u, domain.PurposePasswordReset, now)
+	fs, err := r.store.ListFactors(ctx, u.ID)
+	if err != nil {
+		r.svc.log.Error("password reset request", "user_id", u.ID, "err", err)
+		return
+	}
+	var factors []string
+	for _, f := range fs {
+		if f.Verified() {
+			factors = append(factors, f.Name+" ("+factorKind(f.Type)+")")
+		}
+	}
+	t, m, err := r.svc.newRecovery(u, domain.PurposePasswordReset, factors, now)
 	if err == nil {
 		err = r.store.CreateRecoveryToken(ctx, t, m)
 	}
@@ -406,9 +417,10 @@ func (r *Recovery) queueReset(ctx context.Context, email string, meta domain.Req
 }
 
 // ResetPassword sets a new password with a reset token, spends every other
-// reset token of the user and revokes all of the user's sessions and
-// personal API keys (whoever held the account before keeps no credential);
-// it does not log in. Returns CodeRateLimited, CodeInvalidToken for an unknown, used
+// reset token of the user, revokes all of the user's sessions and personal
+// API keys, stops every passkey from signing in alone (they stay second
+// factors) and unlocks the second factors: whoever held the account before
+// keeps no way in that does not need the new password. It does not log in. Returns CodeRateLimited, CodeInvalidToken for an unknown, used
 // or expired token (checked before the password), CodeWeakPassword or
 // CodeInvalidRequest for a password the policy refuses.
 func (r *Recovery) ResetPassword(ctx context.Context, tok, pw string, meta domain.RequestMeta) error {
@@ -437,9 +449,12 @@ func (r *Recovery) ResetPassword(ctx context.Context, tok, pw string, meta domai
 	res, err := r.store.RedeemRecoveryToken(ctx, domain.PurposePasswordReset, h, r.svc.clock.Now(), func(t *domain.RecoveryToken) domain.CredentialChange {
 		// Following the link proves control of the address it was sent to.
 		// Whoever held the account before may hold its other reset links,
-		// sessions and API keys: they all end.
+		// sessions and API keys: they all end. They may also have
+		// registered a passkey, which signs in alone: from now on the
+		// account's passkeys are second factors only, after the new
+		// password (a passkey registered again signs in alone).
 		return domain.CredentialChange{PasswordHash: phc, VerifyEmail: t.Email, SpendTokens: []string{domain.PurposePasswordReset},
-			RevokeSessions: true, RevokeAPIKeys: true}
+			RevokeSessions: true, RevokeAPIKeys: true, DisablePasskeyLogin: true, UnlockMFA: true}
 	})
 	if err != nil {
 		return err
@@ -485,7 +500,7 @@ func (r *Recovery) ResendVerification(ctx context.Context, p *domain.Principal, 
 	if p.UserID == uuid.Nil {
 		return domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs a user")
 	}
-	if err := r.svc.allow(ctx, ruleResendUser, p.UserID.String(), meta, &p.UserID, false); err != nil {
+	if err := r.svc.allow(ctx, ruleResendUser, p.UserID.String(), meta, &p.UserID); err != nil {
 		return err
 	}
 	u, err := r.store.UserByID(ctx, p.UserID)
@@ -504,7 +519,7 @@ func (r *Recovery) ResendVerification(ctx context.Context, p *domain.Principal, 
 	} else if wait > 0 {
 		return &domain.Error{Code: domain.CodeRateLimited, Message: "too many mails to this address; try again later", RetryAfter: wait}
 	}
-	t, m, err := r.svc.newRecovery(u, domain.PurposeVerifyEmail, now)
+	t, m, err := r.svc.newRecovery(u, domain.PurposeVerifyEmail, nil, now)
 	if err != nil {
 		return err
 	}
@@ -540,7 +555,7 @@ func (r *Recovery) ChangePassword(ctx context.Context, p *domain.Principal, curr
 	if err := r.svc.allowIP(ctx, ruleLoginIP, meta, &u.ID); err != nil {
 		return err
 	}
-	if err := r.svc.allow(ctx, ruleLoginAccount, key, meta, &u.ID, true); err != nil {
+	if err := r.svc.allow(ctx, ruleLoginAccount, key, meta, &u.ID); err != nil {
 		return err
 	}
 	ok, _, err := r.svc.hasher.Verify(ctx, current, u.PasswordHash)
@@ -548,10 +563,10 @@ func (r *Recovery) ChangePassword(ctx context.Context, p *domain.Principal, curr
 		return err
 	}
 	if err != nil || !ok {
-		r.svc.spendAccount(ctx, key)
 		r.svc.event(ctx, domain.EventLoginFailed, meta, &u.ID, &p.SessionID, nil, map[string]any{"reason": "password_change"})
 		return bad
 	}
+	r.svc.refund(ctx, ruleLoginAccount, key)
 	phc, err := r.svc.hasher.Hash(ctx, next)
 	if err != nil {
 		return err

@@ -35,4 +35,7 @@ type RecoveryStore interface {
 	// transaction. Returns CodeNotFound if the user is not a password
 	// account or the change's conditions no longer hold.
 	ChangeCredentials(ctx context.Context, userID uuid.UUID, c domain.CredentialChange, now time.Time) (*domain.CredentialResult, error)
+	// ListFactors returns every factor of the user, oldest first (a reset
+	// mail lists them).
+	ListFactors(ctx context.Context, userID uuid.UUID) ([]domain.Factor, error)
 }

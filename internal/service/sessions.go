@@ -40,7 +40,11 @@ func (s *Service) AuthenticateBearer(ctx context.Context, tok string) (*domain.P
 	if e.userID != sub || !now.Before(e.expiresAt) || !now.Before(e.absolute) {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
 	}
-	return &domain.Principal{Kind: domain.PrincipalSession, UserID: sub, SessionID: sid, OrgID: e.orgID, AAL: c.AAL, AMR: c.AMR}, nil
+	p := &domain.Principal{Kind: domain.PrincipalSession, UserID: sub, SessionID: sid, OrgID: e.orgID, AAL: c.AAL, AMR: c.AMR}
+	if c.AuthTime != nil {
+		p.AuthTime = c.AuthTime.Time
+	}
+	return p, nil
 }
 
 // sessionEntry returns the cached state of an active session. Returns

@@ -17,22 +17,24 @@ import (
 // recovery codes); nothing here sees them in the clear.
 
 type factorRow struct {
-	ID             uuid.UUID `db:"id"`
-	UserID         uuid.UUID `db:"user_id"`
-	Type           string    `db:"type"`
-	Name           string    `db:"name"`
-	VerifiedAt     nts       `db:"verified_at"`
-	CreatedAt      ts        `db:"created_at"`
-	LastUsedAt     nts       `db:"last_used_at"`
-	TOTPSecret     []byte    `db:"totp_secret"`
-	CredentialID   []byte    `db:"credential_id"`
-	Credential     []byte    `db:"credential"`
-	BackupEligible *bool     `db:"backup_eligible"`
-	BackedUp       *bool     `db:"backed_up"`
+	ID             uuid.UUID     `db:"id"`
+	UserID         uuid.UUID     `db:"user_id"`
+	Type           string        `db:"type"`
+	Name           string        `db:"name"`
+	VerifiedAt     nts           `db:"verified_at"`
+	CreatedAt      ts            `db:"created_at"`
+	LastUsedAt     nts           `db:"last_used_at"`
+	TOTPSecret     []byte        `db:"totp_secret"`
+	CredentialID   []byte        `db:"credential_id"`
+	Credential     []byte        `db:"credential"`
+	BackupEligible *bool         `db:"backup_eligible"`
+	BackedUp       *bool         `db:"backed_up"`
+	Passwordless   *bool         `db:"passwordless"`
+	SessionID      uuid.NullUUID `db:"session_id"`
 }
 
-const factorSelect = `SELECT f.id, f.user_id, f.type, f.name, f.verified_at, f.created_at, f.last_used_at, f.totp_secret,
-	w.credential_id, w.credential, w.backup_eligible, w.backed_up
+const factorSelect = `SELECT f.id, f.user_id, f.type, f.name, f.verified_at, f.created_at, f.last_used_at, f.totp_secret, f.session_id,
+	w.credential_id, w.credential, w.backup_eligible, w.backed_up, w.passwordless
 	FROM mfa_factors f LEFT JOIN mfa_webauthn_credentials w ON w.factor_id = f.id`
 
 func (r *factorRow) domain() domain.Factor {
@@ -40,7 +42,12 @@ func (r *factorRow) domain() domain.Factor {
 		VerifiedAt: r.VerifiedAt.ptr(), CreatedAt: time.Time(r.CreatedAt), LastUsedAt: r.LastUsedAt.ptr(), TOTPSecret: r.TOTPSecret}
 	if r.CredentialID != nil {
 		f.WebAuthn = &domain.WebAuthnCredential{CredentialID: r.CredentialID, Sealed: r.Credential,
-			BackupEligible: r.BackupEligible != nil && *r.BackupEligible, BackedUp: r.BackedUp != nil && *r.BackedUp}
+			BackupEligible: r.BackupEligible != nil && *r.BackupEligible, BackedUp: r.BackedUp != nil && *r.BackedUp,
+			Passwordless: r.Passwordless != nil && *r.Passwordless}
+	}
+	if r.SessionID.Valid {
+		id := r.SessionID.UUID
+		f.SessionID = &id
 	}
 	return f
 }
@@ -79,14 +86,14 @@ func (s *Store) FactorByCredentialID(ctx context.Context, credentialID []byte) (
 }
 
 func (s *Store) insertFactor(ctx context.Context, tx *sqlx.Tx, f *domain.Factor) error {
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO mfa_factors (id, user_id, type, name, verified_at, created_at, last_used_at, totp_secret)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), f.ID, f.UserID, string(f.Type), f.Name, ntsOf(f.VerifiedAt), ts(f.CreatedAt),
-		ntsOf(f.LastUsedAt), f.TOTPSecret); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO mfa_factors (id, user_id, type, name, verified_at, created_at, last_used_at, totp_secret, session_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), f.ID, f.UserID, string(f.Type), f.Name, ntsOf(f.VerifiedAt), ts(f.CreatedAt),
+		ntsOf(f.LastUsedAt), f.TOTPSecret, nullUUID(f.SessionID)); err != nil {
 		return err
 	}
 	if w := f.WebAuthn; w != nil {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO mfa_webauthn_credentials (factor_id, user_id, credential_id, credential, backup_eligible, backed_up)
-			VALUES (?, ?, ?, ?, ?, ?)`), f.ID, f.UserID, w.CredentialID, w.Sealed, w.BackupEligible, w.BackedUp); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO mfa_webauthn_credentials (factor_id, user_id, credential_id, credential, backup_eligible, backed_up, passwordless)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`), f.ID, f.UserID, w.CredentialID, w.Sealed, w.BackupEligible, w.BackedUp, w.Passwordless); err != nil {
 			return err
 		}
 	}
@@ -101,8 +108,9 @@ func (s *Store) CreateFactor(ctx context.Context, f *domain.Factor) error {
 
 // ConfirmFactor does what a factor's verification writes, in one
 // transaction: it stores the new factor (c.New) or marks the user's
-// unverified factor verified, replaces the recovery codes when
-// c.RecoveryHashes is not nil, and raises the session's assurance. It
+// unverified factor verified, deletes every other pending enrolment of the
+// user, replaces the recovery codes when c.RecoveryHashes is not nil, and
+// raises the session's assurance. It
 // returns the session. Returns CodeNotFound if the factor is not an
 // unverified factor of the user or the session is not an active session of
 // the user; CodeConflict if the credential is already registered.
@@ -123,6 +131,10 @@ func (s *Store) ConfirmFactor(ctx context.Context, c domain.FactorChange) (*doma
 			if n, err := res.RowsAffected(); err != nil || n != 1 {
 				return domain.Errorf(domain.CodeNotFound, "factor not found")
 			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM mfa_factors WHERE user_id = ? AND verified_at IS NULL AND id <> ?`),
+			f.UserID, f.ID); err != nil {
+			return err
 		}
 		if c.RecoveryHashes != nil {
 			if err := s.replaceRecoveryCodes(ctx, tx, f.UserID, c.RecoveryHashes, c.Now); err != nil {
@@ -152,9 +164,9 @@ func (s *Store) SetSessionAssurance(ctx context.Context, userID, sessionID uuid.
 
 func (s *Store) setAssurance(ctx context.Context, tx *sqlx.Tx, userID, sessionID uuid.UUID, aal string, amr []string, rt *domain.RefreshToken, now time.Time) (*domain.Session, error) {
 	var r sessionRow
-	err := tx.GetContext(ctx, &r, s.q(`UPDATE sessions SET aal = ?, amr = ?
+	err := tx.GetContext(ctx, &r, s.q(`UPDATE sessions SET aal = ?, amr = ?, mfa_at = ?
 		WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
-		RETURNING `+sessionCols), aalOf(aal), joinAMR(amr), sessionID, userID, ts(now), ts(now))
+		RETURNING `+sessionCols), aalOf(aal), joinAMR(amr), ts(now), sessionID, userID, ts(now), ts(now))
 	if err != nil {
 		if domain.IsCode(translate(err), domain.CodeNotFound) {
 			return nil, domain.Errorf(domain.CodeNotFound, "session not found")
@@ -344,4 +356,43 @@ func splitAMR(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
+}
+
+// RecordMFAFailure counts a failed second-factor attempt of the user in one
+// atomic update and, when the count reaches lockAfter, locks the user's
+// second factors at now. It returns the count and whether this failure is
+// the one that locked them. Returns CodeNotFound for an unknown user.
+func (s *Store) RecordMFAFailure(ctx context.Context, userID uuid.UUID, lockAfter int, now time.Time) (int, bool, error) {
+	var r struct {
+		Failures int `db:"mfa_failures"`
+		LockedAt nts `db:"mfa_locked_at"`
+	}
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &r, s.q(`UPDATE users SET mfa_failures = mfa_failures + 1,
+			mfa_locked_at = CASE WHEN mfa_locked_at IS NULL AND mfa_failures + 1 >= ? THEN ? ELSE mfa_locked_at END
+			WHERE id = ? RETURNING mfa_failures, mfa_locked_at`), lockAfter, ts(now), userID)
+	})
+	if err != nil {
+		return 0, false, translate(err)
+	}
+	// The count moves by one per atomic update, so exactly one failure sees
+	// it reach lockAfter.
+	return r.Failures, r.LockedAt.Valid && r.Failures == lockAfter, nil
+}
+
+// ResetMFAFailures clears the user's failed second-factor attempts and
+// lock; it writes nothing when there are none.
+func (s *Store) ResetMFAFailures(ctx context.Context, userID uuid.UUID) error {
+	_, err := s.exec(ctx, `UPDATE users SET mfa_failures = 0, mfa_locked_at = NULL
+		WHERE id = ? AND (mfa_failures > 0 OR mfa_locked_at IS NOT NULL)`, userID)
+	return translate(err)
+}
+
+// MFALocked reports whether the user's second factors are locked.
+func (s *Store) MFALocked(ctx context.Context, userID uuid.UUID) (bool, error) {
+	var n int
+	if err := s.get(ctx, &n, `SELECT COUNT(*) FROM users WHERE id = ? AND mfa_locked_at IS NOT NULL`, userID); err != nil {
+		return false, translate(err)
+	}
+	return n > 0, nil
 }

@@ -164,13 +164,18 @@ func TestPruneMFA(t *testing.T) {
 		old := &domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorTOTP, Name: "abandoned", CreatedAt: now.Add(-2 * time.Hour), TOTPSecret: []byte("sealed")}
 		young := &domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorTOTP, Name: "in progress", CreatedAt: now, TOTPSecret: []byte("sealed")}
 		kept := &domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorTOTP, Name: "confirmed", CreatedAt: now.Add(-2 * time.Hour), TOTPSecret: []byte("sealed")}
-		for _, f := range []*domain.Factor{old, young, kept} {
-			if err := s.CreateFactor(ctx, f); err != nil {
-				t.Fatal(err)
-			}
+		// Confirming deletes every other pending enrolment, so the pending
+		// ones start after it.
+		if err := s.CreateFactor(ctx, kept); err != nil {
+			t.Fatal(err)
 		}
 		if _, err := s.ConfirmFactor(ctx, domain.FactorChange{Factor: kept, SessionID: sess.ID, AAL: domain.AAL2, AMR: []string{"pwd", "otp", "mfa"}, Now: now}); err != nil {
 			t.Fatal(err)
+		}
+		for _, f := range []*domain.Factor{old, young} {
+			if err := s.CreateFactor(ctx, f); err != nil {
+				t.Fatal(err)
+			}
 		}
 		expired := &domain.Challenge{Hash: hash([]byte("expired")), Kind: domain.ChallengePasskey, Data: []byte("{}"), CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}
 		live := &domain.Challenge{Hash: hash([]byte("live")), Kind: domain.ChallengePasskey, Data: []byte("{}"), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}

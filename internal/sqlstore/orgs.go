@@ -12,14 +12,15 @@ import (
 )
 
 type orgRow struct {
-	ID        uuid.UUID      `db:"id"`
-	Name      string         `db:"name"`
-	CreatedAt ts             `db:"created_at"`
-	Role      sql.NullString `db:"role"`
+	ID         uuid.UUID      `db:"id"`
+	Name       string         `db:"name"`
+	CreatedAt  ts             `db:"created_at"`
+	Role       sql.NullString `db:"role"`
+	RequireMFA bool           `db:"require_mfa"`
 }
 
 func (r *orgRow) domain() domain.Organization {
-	return domain.Organization{ID: r.ID, Name: r.Name, CreatedAt: time.Time(r.CreatedAt), Role: domain.Role(r.Role.String)}
+	return domain.Organization{ID: r.ID, Name: r.Name, CreatedAt: time.Time(r.CreatedAt), Role: domain.Role(r.Role.String), RequireMFA: r.RequireMFA}
 }
 
 type memberRow struct {
@@ -54,7 +55,25 @@ func (s *Store) CreateOrganization(ctx context.Context, o *domain.Organization, 
 // is none.
 func (s *Store) OrganizationByID(ctx context.Context, id uuid.UUID) (*domain.Organization, error) {
 	var r orgRow
-	if err := s.db.GetContext(ctx, &r, s.q(`SELECT id, name, created_at, NULL AS role FROM organizations WHERE id = ?`), id); err != nil {
+	if err := s.db.GetContext(ctx, &r, s.q(`SELECT id, name, created_at, NULL AS role, require_mfa FROM organizations WHERE id = ?`), id); err != nil {
+		if domain.IsCode(translate(err), domain.CodeNotFound) {
+			return nil, domain.Errorf(domain.CodeNotFound, "organization not found")
+		}
+		return nil, translate(err)
+	}
+	o := r.domain()
+	return &o, nil
+}
+
+// UpdateOrganization sets the organization's name and require_mfa where
+// given and returns it. Returns CodeNotFound if there is none.
+func (s *Store) UpdateOrganization(ctx context.Context, id uuid.UUID, name *string, requireMFA *bool) (*domain.Organization, error) {
+	var r orgRow
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &r, s.q(`UPDATE organizations SET name = COALESCE(?, name), require_mfa = COALESCE(?, require_mfa)
+			WHERE id = ? RETURNING id, name, created_at, NULL AS role, require_mfa`), name, requireMFA, id)
+	})
+	if err != nil {
 		if domain.IsCode(translate(err), domain.CodeNotFound) {
 			return nil, domain.Errorf(domain.CodeNotFound, "organization not found")
 		}
@@ -69,7 +88,7 @@ func (s *Store) OrganizationByID(ctx context.Context, id uuid.UUID) (*domain.Org
 func (s *Store) ListOrganizations(ctx context.Context, userID uuid.UUID, after *domain.Cursor, limit int) ([]domain.Organization, error) {
 	var rows []orgRow
 	pc, pargs := pageCondOn("o.created_at", "o.id", after, false)
-	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT o.id, o.name, o.created_at, m.role FROM organizations o
+	if err := s.db.SelectContext(ctx, &rows, s.q(`SELECT o.id, o.name, o.created_at, m.role, o.require_mfa FROM organizations o
 		JOIN org_members m ON m.org_id = o.id WHERE m.user_id = ?`+pc+` ORDER BY o.created_at, o.id LIMIT ?`),
 		append(append([]any{userID}, pargs...), limit)...); err != nil {
 		return nil, translate(err)

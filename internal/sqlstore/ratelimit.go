@@ -31,9 +31,11 @@ func (l *RateLimiter) Allow(ctx context.Context, name string, r ratelimit.Rule, 
 	return l.take(ctx, name, r, key, 1)
 }
 
-// Peek reports whether a token is left, taking none.
-func (l *RateLimiter) Peek(ctx context.Context, name string, r ratelimit.Rule, key string) (bool, time.Duration, error) {
-	return l.take(ctx, name, r, key, 0)
+// Refund gives back one token: the arrival time moves one emission
+// interval back, never before now (a full bucket).
+func (l *RateLimiter) Refund(ctx context.Context, name string, r ratelimit.Rule, key string) error {
+	_, _, err := l.take(ctx, name, r, key, -1)
+	return err
 }
 
 func (l *RateLimiter) take(ctx context.Context, name string, r ratelimit.Rule, key string, cost int) (bool, time.Duration, error) {
@@ -54,11 +56,6 @@ func (l *RateLimiter) take(ctx context.Context, name string, r ratelimit.Rule, k
 		RETURNING tat`,
 		k, ts(now.Add(inc)), inc.Microseconds(), inc.Microseconds(), inc.Microseconds(), inc.Microseconds(), ts(now.Add(r.Per)))
 	if err == nil {
-		if cost == 0 && time.Time(tat).After(now.Add(r.Per-interval)) {
-			// A peek stored nothing new; a token is left only when one more
-			// arrival would still fit.
-			return false, time.Time(tat).Sub(now.Add(r.Per - interval)), nil
-		}
 		return true, 0, nil
 	}
 	if err = translate(err); !domain.IsCode(err, domain.CodeNotFound) {

@@ -211,5 +211,15 @@ func (s *Store) changeCredentialsTx(ctx context.Context, tx *sqlx.Tx, userID uui
 			return nil, err
 		}
 	}
+	if c.DisablePasskeyLogin {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE mfa_webauthn_credentials SET passwordless = ? WHERE user_id = ?`), false, userID); err != nil {
+			return nil, err
+		}
+	}
+	if c.UnlockMFA {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE users SET mfa_failures = 0, mfa_locked_at = NULL WHERE id = ?`), userID); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }

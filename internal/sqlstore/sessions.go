@@ -23,9 +23,10 @@ type sessionRow struct {
 	IP                string        `db:"ip"`
 	AAL               string        `db:"aal"`
 	AMR               string        `db:"amr"`
+	MFAAt             nts           `db:"mfa_at"`
 }
 
-const sessionCols = `id, user_id, org_id, created_at, last_used_at, expires_at, absolute_expires_at, revoked_at, user_agent, ip, aal, amr`
+const sessionCols = `id, user_id, org_id, created_at, last_used_at, expires_at, absolute_expires_at, revoked_at, user_agent, ip, aal, amr, mfa_at`
 
 func (r *sessionRow) domain() domain.Session {
 	s := domain.Session{
@@ -40,6 +41,7 @@ func (r *sessionRow) domain() domain.Session {
 		IP:                r.IP,
 		AAL:               r.AAL,
 		AMR:               splitAMR(r.AMR),
+		MFAAt:             r.MFAAt.ptr(),
 	}
 	if r.OrgID.Valid {
 		id := r.OrgID.UUID
@@ -52,9 +54,9 @@ func (s *Store) insertSession(ctx context.Context, tx *sqlx.Tx, sess *domain.Ses
 	if sess == nil { // an account created without a session (verification pending)
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		sess.ID, sess.UserID, nullUUID(sess.OrgID), ts(sess.CreatedAt), ts(sess.LastUsedAt), ts(sess.ExpiresAt),
-		ts(sess.AbsoluteExpiresAt), ntsOf(sess.RevokedAt), sess.UserAgent, sess.IP, aalOf(sess.AAL), joinAMR(sess.AMR))
+		ts(sess.AbsoluteExpiresAt), ntsOf(sess.RevokedAt), sess.UserAgent, sess.IP, aalOf(sess.AAL), joinAMR(sess.AMR), ntsOf(sess.MFAAt))
 	if err != nil {
 		return err
 	}
