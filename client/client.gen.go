@@ -224,6 +224,7 @@ const (
 	EventTypeMemberInvited            EventType = "member_invited"
 	EventTypeMfaFactorAdded           EventType = "mfa_factor_added"
 	EventTypeMfaFactorRemoved         EventType = "mfa_factor_removed"
+	EventTypeMfaLocked                EventType = "mfa_locked"
 	EventTypeMfaVerificationFailed    EventType = "mfa_verification_failed"
 	EventTypeMfaVerified              EventType = "mfa_verified"
 	EventTypePasswordChanged          EventType = "password_changed"
@@ -260,6 +261,8 @@ func (e EventType) Valid() bool {
 	case EventTypeMfaFactorAdded:
 		return true
 	case EventTypeMfaFactorRemoved:
+		return true
+	case EventTypeMfaLocked:
 		return true
 	case EventTypeMfaVerificationFailed:
 		return true
@@ -2425,6 +2428,14 @@ type ClientInterface interface {
 	// accepted once (a replay within its window is refused); a recovery code
 	// is spent.
 	//
+	// A second factor must be a different factor from the one that opened
+	// the session: a session a passkey opened without user verification is
+	// raised by `totp` or `recovery_code` only (400 `invalid_request` for
+	// `webauthn`). After 100 consecutive failures the account's TOTP and
+	// WebAuthn factors are locked (403 `mfa_locked`, a `mfa_locked` event
+	// and a mail) until a recovery code, which is still accepted, or a
+	// password reset.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
@@ -2441,6 +2452,14 @@ type ClientInterface interface {
 	// `mfa_verification_failed` and a security event. A TOTP code is
 	// accepted once (a replay within its window is refused); a recovery code
 	// is spent.
+	//
+	// A second factor must be a different factor from the one that opened
+	// the session: a session a passkey opened without user verification is
+	// raised by `totp` or `recovery_code` only (400 `invalid_request` for
+	// `webauthn`). After 100 consecutive failures the account's TOTP and
+	// WebAuthn factors are locked (403 `mfa_locked`, a `mfa_locked` event
+	// and a mail) until a recovery code, which is still accepted, or a
+	// password reset.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3774,6 +3793,14 @@ func (c *RawClient) ConfirmTOTP(ctx context.Context, factorId FactorId, body Con
 // accepted once (a replay within its window is refused); a recovery code
 // is spent.
 //
+// A second factor must be a different factor from the one that opened
+// the session: a session a passkey opened without user verification is
+// raised by `totp` or `recovery_code` only (400 `invalid_request` for
+// `webauthn`). After 100 consecutive failures the account's TOTP and
+// WebAuthn factors are locked (403 `mfa_locked`, a `mfa_locked` event
+// and a mail) until a recovery code, which is still accepted, or a
+// password reset.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
@@ -3800,6 +3827,14 @@ func (c *RawClient) VerifyMFAWithBody(ctx context.Context, contentType string, b
 // `mfa_verification_failed` and a security event. A TOTP code is
 // accepted once (a replay within its window is refused); a recovery code
 // is spent.
+//
+// A second factor must be a different factor from the one that opened
+// the session: a session a passkey opened without user verification is
+// raised by `totp` or `recovery_code` only (400 `invalid_request` for
+// `webauthn`). After 100 consecutive failures the account's TOTP and
+// WebAuthn factors are locked (403 `mfa_locked`, a `mfa_locked` event
+// and a mail) until a recovery code, which is still accepted, or a
+// password reset.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8659,6 +8694,14 @@ type ClientWithResponsesInterface interface {
 	// accepted once (a replay within its window is refused); a recovery code
 	// is spent.
 	//
+	// A second factor must be a different factor from the one that opened
+	// the session: a session a passkey opened without user verification is
+	// raised by `totp` or `recovery_code` only (400 `invalid_request` for
+	// `webauthn`). After 100 consecutive failures the account's TOTP and
+	// WebAuthn factors are locked (403 `mfa_locked`, a `mfa_locked` event
+	// and a mail) until a recovery code, which is still accepted, or a
+	// password reset.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
@@ -8675,6 +8718,14 @@ type ClientWithResponsesInterface interface {
 	// `mfa_verification_failed` and a security event. A TOTP code is
 	// accepted once (a replay within its window is refused); a recovery code
 	// is spent.
+	//
+	// A second factor must be a different factor from the one that opened
+	// the session: a session a passkey opened without user verification is
+	// raised by `totp` or `recovery_code` only (400 `invalid_request` for
+	// `webauthn`). After 100 consecutive failures the account's TOTP and
+	// WebAuthn factors are locked (403 `mfa_locked`, a `mfa_locked` event
+	// and a mail) until a recovery code, which is still accepted, or a
+	// password reset.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11260,6 +11311,11 @@ type VerifyMFAResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// VerifyMFAResponse403Headers the declared response headers of an HTTP 403 response for VerifyMFA
+type VerifyMFAResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 // VerifyMFAResponse429Headers the declared response headers of an HTTP 429 response for VerifyMFA
 type VerifyMFAResponse429Headers struct {
 	RetryAfter int
@@ -11274,6 +11330,8 @@ type VerifyMFAResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -11286,6 +11344,8 @@ type VerifyMFAResponse struct {
 	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *VerifyMFAResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *VerifyMFAResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *VerifyMFAResponse429Headers
 }
@@ -11303,6 +11363,11 @@ func (r VerifyMFAResponse) GetJSON400() *BadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r VerifyMFAResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r VerifyMFAResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -16377,6 +16442,14 @@ func (c *ClientWithResponses) ConfirmTOTPWithResponse(ctx context.Context, facto
 // accepted once (a replay within its window is refused); a recovery code
 // is spent.
 //
+// A second factor must be a different factor from the one that opened
+// the session: a session a passkey opened without user verification is
+// raised by `totp` or `recovery_code` only (400 `invalid_request` for
+// `webauthn`). After 100 consecutive failures the account's TOTP and
+// WebAuthn factors are locked (403 `mfa_locked`, a `mfa_locked` event
+// and a mail) until a recovery code, which is still accepted, or a
+// password reset.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /auth/mfa/verify (the `VerifyMFA` operationId).
@@ -16399,6 +16472,14 @@ func (c *ClientWithResponses) VerifyMFAWithBodyWithResponse(ctx context.Context,
 // `mfa_verification_failed` and a security event. A TOTP code is
 // accepted once (a replay within its window is refused); a recovery code
 // is spent.
+//
+// A second factor must be a different factor from the one that opened
+// the session: a session a passkey opened without user verification is
+// raised by `totp` or `recovery_code` only (400 `invalid_request` for
+// `webauthn`). After 100 consecutive failures the account's TOTP and
+// WebAuthn factors are locked (403 `mfa_locked`, a `mfa_locked` event
+// and a mail) until a recovery code, which is still accepted, or a
+// password reset.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19328,6 +19409,13 @@ func ParseVerifyMFAResponse(rsp *http.Response) (*VerifyMFAResponse, error) {
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -19376,6 +19464,16 @@ func ParseVerifyMFAResponse(rsp *http.Response) (*VerifyMFAResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers VerifyMFAResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers VerifyMFAResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

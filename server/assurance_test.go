@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -319,4 +320,212 @@ func TestSuccessfulFactorsAreNotCounted(t *testing.T) {
 			t.Fatalf("verify %d: %d %s", i, v.StatusCode(), v.Body)
 		}
 	}
+}
+
+// Issue 21, item 3 (NIST SP 800-63B-4): after 100 consecutive failed
+// second factors the account's TOTP and WebAuthn factors are locked (a
+// security event and a mail) until a recovery step: a recovery code
+// unlocks them, and so does a password reset.
+func TestSecondFactorsLockAfterConsecutiveFailures(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d)
+		box := &mailbox{}
+		secret, en, aal1 := userWithFactor(t, s, "locked@example.com")
+		flush(t, s, box)
+		wrong := "000000"
+		for _, at := range []time.Time{s.Clock.Now().Add(-30 * time.Second), s.Clock.Now(), s.Clock.Now().Add(30 * time.Second)} {
+			if totpAt(t, secret, at) == wrong {
+				wrong = "999999"
+			}
+		}
+		for i := range 100 {
+			r := verifyCode(s, aal1, "totp", wrong)
+			if r.StatusCode() != http.StatusBadRequest {
+				t.Fatalf("wrong code %d: %d %s", i, r.StatusCode(), r.Body)
+			}
+		}
+		r := verifyCode(s, aal1, "totp", totpAt(t, secret, s.Clock.Now()))
+		wantError(t, "the right code after 100 failures", r.StatusCode(), r.Body, client.ErrorCodeMfaLocked)
+		msgs := flush(t, s, box)
+		if len(msgs) != 1 || !strings.Contains(msgs[0].Subject, "locked") {
+			t.Fatalf("lock mail: %d mails", len(msgs))
+		}
+		var locks int
+		if err := s.App.Store.DB().QueryRow(`SELECT COUNT(*) FROM security_events WHERE type = 'mfa_locked'`).Scan(&locks); err != nil || locks != 1 {
+			t.Fatalf("mfa_locked events: %d %v", locks, err)
+		}
+		// A recovery code is the recovery step: it is still checked, and it
+		// unlocks.
+		v := verifyCode(s, aal1, "recovery_code", (*en.RecoveryCodes)[0])
+		if v.JSON200 == nil {
+			t.Fatalf("recovery code while locked: %d %s", v.StatusCode(), v.Body)
+		}
+		aal1 = login(s, "locked@example.com", goodPassword).JSON200.AccessToken
+		s.Clock.Advance(31 * time.Second)
+		if v := verifyCode(s, aal1, "totp", totpAt(t, secret, s.Clock.Now())); v.JSON200 == nil {
+			t.Fatalf("TOTP after the recovery code: %d %s", v.StatusCode(), v.Body)
+		}
+		// Lock again; a password reset unlocks.
+		aal1 = login(s, "locked@example.com", goodPassword).JSON200.AccessToken
+		for range 100 {
+			verifyCode(s, aal1, "totp", wrong)
+		}
+		r = verifyCode(s, aal1, "totp", totpAt(t, secret, s.Clock.Now()))
+		wantError(t, "locked again", r.StatusCode(), r.Body, client.ErrorCodeMfaLocked)
+		flush(t, s, box)
+		if res := reset(s, resetMail(t, s, box, "locked@example.com"), newPassword); res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("reset: %d %s", res.StatusCode(), res.Body)
+		}
+		aal1 = login(s, "locked@example.com", newPassword).JSON200.AccessToken
+		s.Clock.Advance(31 * time.Second)
+		if v := verifyCode(s, aal1, "totp", totpAt(t, secret, s.Clock.Now())); v.JSON200 == nil {
+			t.Fatalf("TOTP after the reset: %d %s", v.StatusCode(), v.Body)
+		}
+	})
+}
+
+// Issue 21, item 4, the attack replayed: someone who knows the password of
+// an account without factors registers a passkey; the owner reclaims the
+// account with a password reset; the passkey no longer signs in alone
+// (whoever held the account before keeps nothing), though it still works
+// as a second factor after the new password. The reset mail lists the
+// account's factors.
+func TestPasskeyDoesNotSurvivePasswordReset(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d)
+		box := &mailbox{}
+		ctx := context.Background()
+		signup(t, s, "reclaim@example.com")
+		flush(t, s, box)
+		attacker := login(s, "reclaim@example.com", goodPassword).JSON200.AccessToken
+		auth := testutil.NewAuthenticator(t)
+		begin, _ := s.Client.BeginWebAuthnRegistrationWithResponse(ctx, testutil.Bearer(attacker))
+		if begin.JSON200 == nil {
+			t.Fatalf("begin registration: %d %s", begin.StatusCode(), begin.Body)
+		}
+		name := "Attacker's key"
+		fin, _ := s.Client.FinishWebAuthnRegistrationWithResponse(ctx, client.FinishWebAuthnRegistrationJSONRequestBody{Name: &name, Credential: auth.Create(begin.JSON200.Options, webOrigin)}, testutil.Bearer(attacker))
+		if fin.JSON200 == nil {
+			t.Fatalf("finish registration: %d %s", fin.StatusCode(), fin.Body)
+		}
+		passkey := func() *client.PasskeyLoginResponse {
+			pb, _ := s.Client.BeginPasskeyLoginWithResponse(ctx)
+			pl, _ := s.Client.PasskeyLoginWithResponse(ctx, client.PasskeyLoginJSONRequestBody{Credential: auth.Get(pb.JSON200.Options, webOrigin)})
+			return pl
+		}
+		if pl := passkey(); pl.JSON200 == nil {
+			t.Fatalf("passkey before the reset: %d %s", pl.StatusCode(), pl.Body)
+		}
+		flush(t, s, box) // the factor-added notice
+		forgot(t, s, "reclaim@example.com")
+		msgs := flush(t, s, box)
+		if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "Attacker's key (passkey or security key)") || !strings.Contains(msgs[0].HTML, "Attacker&#39;s key") {
+			t.Fatalf("the reset mail does not list the factors:\n%s", msgs[0].Text)
+		}
+		if res := reset(s, tokenIn(t, msgs[0]), newPassword); res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("reset: %d %s", res.StatusCode(), res.Body)
+		}
+		pl := passkey()
+		wantError(t, "passkey alone after the reset", pl.StatusCode(), pl.Body, client.ErrorCodeInvalidCredentials)
+		// As a second factor after the new password it still counts.
+		l := login(s, "reclaim@example.com", newPassword).JSON200
+		if l.Mfa == nil || l.Mfa.Factors[0].Type != client.MFAFactorTypeWebauthn {
+			t.Fatalf("login after the reset: %+v", l.Mfa)
+		}
+		vb, _ := s.Client.BeginWebAuthnVerificationWithResponse(ctx, testutil.Bearer(l.AccessToken))
+		cred := client.WebAuthnCredential(auth.Get(vb.JSON200.Options, webOrigin))
+		v, _ := s.Client.VerifyMFAWithResponse(ctx, client.VerifyMFAJSONRequestBody{Method: client.MFAVerifyRequestMethodWebauthn, Credential: &cred}, testutil.Bearer(l.AccessToken))
+		if v.JSON200 == nil {
+			t.Fatalf("the key as a second factor after the reset: %d %s", v.StatusCode(), v.Body)
+		}
+	})
+}
+
+// Issue 21, item 7: recovery codes carry 120 bits (24 characters in six
+// groups); a 16-character code issued before keeps working once.
+func TestRecoveryCodesCarry120Bits(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d)
+		_, en, aal1 := userWithFactor(t, s, "codes@example.com")
+		codes := *en.RecoveryCodes
+		valid := regexp.MustCompile(`^[a-z2-7]{4}(-[a-z2-7]{4}){5}$`)
+		for _, c := range codes {
+			if !valid.MatchString(c) {
+				t.Fatalf("recovery code %q is not six groups of four", c)
+			}
+		}
+		// A code of the previous format, stored as the previous release did.
+		old := "abcd-efgh-ijkl-mnop"
+		h := sha256.Sum256([]byte("abcdefghijklmnop"))
+		var uid string
+		if err := s.App.Store.DB().QueryRow(rebind(d, `SELECT id FROM users WHERE email = ?`), "codes@example.com").Scan(&uid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.App.Store.DB().Exec(rebind(d, `INSERT INTO mfa_recovery_codes (user_id, code_hash, created_at) VALUES (?, ?, ?)`),
+			uid, h[:], s.Clock.Now().UTC().Format("2006-01-02 15:04:05.000000+00:00")); err != nil {
+			t.Fatal(err)
+		}
+		if v := verifyCode(s, aal1, "recovery_code", old); v.JSON200 == nil {
+			t.Fatalf("an 80-bit code of the previous release: %d %s", v.StatusCode(), v.Body)
+		}
+		aal1 = login(s, "codes@example.com", goodPassword).JSON200.AccessToken
+		r := verifyCode(s, aal1, "recovery_code", old)
+		wantError(t, "the old code twice", r.StatusCode(), r.Body, client.ErrorCodeMfaVerificationFailed)
+	})
+}
+
+// An organization can require a second factor of its members, as GitHub's
+// "require two-factor authentication": a member without one cannot create
+// keys or manage the organization (403 org_mfa_required); an owner
+// without one cannot turn it on.
+func TestOrganizationRequiresMFA(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d)
+		ctx := context.Background()
+		bare := signup(t, s, "bare-owner@example.com")
+		org0, _ := s.Client.CreateOrganizationWithResponse(ctx, client.CreateOrganizationJSONRequestBody{Name: "NoMFA"}, testutil.Bearer(bare.AccessToken))
+		on := true
+		u, _ := s.Client.UpdateOrganizationWithResponse(ctx, org0.JSON201.Id, client.UpdateOrganizationJSONRequestBody{RequireMfa: &on}, testutil.Bearer(bare.AccessToken))
+		wantError(t, "an owner without a factor turns require_mfa on", u.StatusCode(), u.Body, client.ErrorCodeOrgMfaRequired)
+
+		_, en, _ := userWithFactor(t, s, "mfa-owner@example.com")
+		owner := en.Tokens.AccessToken
+		org, _ := s.Client.CreateOrganizationWithResponse(ctx, client.CreateOrganizationJSONRequestBody{Name: "Strict"}, testutil.Bearer(owner))
+		if org.JSON201 == nil {
+			t.Fatalf("create org: %d %s", org.StatusCode(), org.Body)
+		}
+		u, _ = s.Client.UpdateOrganizationWithResponse(ctx, org.JSON201.Id, client.UpdateOrganizationJSONRequestBody{RequireMfa: &on}, testutil.Bearer(owner))
+		if u.JSON200 == nil || u.JSON200.RequireMfa == nil || !*u.JSON200.RequireMfa {
+			t.Fatalf("require_mfa on: %d %s", u.StatusCode(), u.Body)
+		}
+		// An admin without a factor joins.
+		admin := signup(t, s, "bare-admin@example.com")
+		inv, _ := s.Client.InviteMemberWithResponse(ctx, org.JSON201.Id, client.InviteMemberJSONRequestBody{Email: "bare-admin@example.com", Role: client.RoleAdmin}, testutil.Bearer(owner))
+		if inv.StatusCode() != http.StatusAccepted {
+			t.Fatalf("invite: %d %s", inv.StatusCode(), inv.Body)
+		}
+		if _, err := s.App.Store.DB().Exec(rebind(d, `INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, 'admin', ?)`),
+			org.JSON201.Id.String(), admin.User.Id.String(), s.Clock.Now().UTC().Format("2006-01-02 15:04:05.000000+00:00")); err != nil {
+			t.Fatal(err)
+		}
+		k, _ := s.Client.CreateOrgAPIKeyWithResponse(ctx, org.JSON201.Id, client.CreateAPIKeyJSONRequestBody{Label: "x", Scopes: []client.Scope{}}, testutil.Bearer(admin.AccessToken))
+		wantError(t, "an admin without a factor creates an org key", k.StatusCode(), k.Body, client.ErrorCodeOrgMfaRequired)
+		i2, _ := s.Client.InviteMemberWithResponse(ctx, org.JSON201.Id, client.InviteMemberJSONRequestBody{Email: "someone@example.com", Role: client.RoleMember}, testutil.Bearer(admin.AccessToken))
+		wantError(t, "an admin without a factor invites", i2.StatusCode(), i2.Body, client.ErrorCodeOrgMfaRequired)
+		// Reading stays open, and the owner with a factor manages as before.
+		if g, _ := s.Client.GetOrganizationWithResponse(ctx, org.JSON201.Id, testutil.Bearer(admin.AccessToken)); g.JSON200 == nil || !*g.JSON200.RequireMfa {
+			t.Fatalf("get org: %d %s", g.StatusCode(), g.Body)
+		}
+		if k, _ := s.Client.CreateOrgAPIKeyWithResponse(ctx, org.JSON201.Id, client.CreateAPIKeyJSONRequestBody{Label: "y", Scopes: []client.Scope{}}, testutil.Bearer(owner)); k.JSON201 == nil {
+			t.Fatalf("the owner creates an org key: %d %s", k.StatusCode(), k.Body)
+		}
+		// Once the admin sets up a factor, they may.
+		_, aen := enrollTOTP(t, s, admin.AccessToken)
+		if k, _ := s.Client.CreateOrgAPIKeyWithResponse(ctx, org.JSON201.Id, client.CreateAPIKeyJSONRequestBody{Label: "z", Scopes: []client.Scope{}}, testutil.Bearer(aen.Tokens.AccessToken)); k.JSON201 == nil {
+			t.Fatalf("the admin with a factor: %d %s", k.StatusCode(), k.Body)
+		}
+		// Only owners change the organization.
+		u, _ = s.Client.UpdateOrganizationWithResponse(ctx, org.JSON201.Id, client.UpdateOrganizationJSONRequestBody{RequireMfa: &on}, testutil.Bearer(aen.Tokens.AccessToken))
+		wantError(t, "an admin changes the organization", u.StatusCode(), u.Body, client.ErrorCodeInsufficientPermissions)
+	})
 }
