@@ -326,3 +326,79 @@ func TestOrgAPIKeysAndRoleCaps(t *testing.T) {
 		}
 	})
 }
+
+// TestInvitationsFollowTheirSendersAuthority: an admin's pending
+// invitations die with their power to grant them (demotion, removal), and
+// accepting needs a verified address.
+func TestInvitationsFollowTheirSendersAuthority(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d)
+		ctx := context.Background()
+		alice := signup(t, s, "alice@example.com")
+		carol := signup(t, s, "carol@example.com")
+		org := createOrg(t, s, alice.AccessToken, "Acme")
+		addMember(t, s, alice.AccessToken, org.Id, "carol@example.com", client.RoleAdmin)
+		accept := func(tok, bearer string) *client.AcceptInvitationResponse {
+			t.Helper()
+			r, err := s.Client.AcceptInvitationWithResponse(ctx, client.AcceptInvitationJSONRequestBody{Token: tok}, testutil.Bearer(bearer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		pendingFor := func() map[string]bool {
+			t.Helper()
+			li, _ := s.Client.ListInvitationsWithResponse(ctx, org.Id, nil, testutil.Bearer(alice.AccessToken))
+			check(t, "list invitations", li.StatusCode(), li.Body, 200)
+			out := map[string]bool{}
+			for _, inv := range li.JSON200.Invitations {
+				out[string(inv.Email)] = true
+			}
+			return out
+		}
+
+		// Carol, an admin, invites; demoted to member she can grant nothing,
+		// and her invitations are revoked with the demotion.
+		toDave := invite(t, s, carol.AccessToken, org.Id, "dave@example.com", client.RoleMember)
+		toErin := invite(t, s, carol.AccessToken, org.Id, "erin@example.com", client.RoleAdmin)
+		invite(t, s, alice.AccessToken, org.Id, "zoe@example.com", client.RoleMember)
+		up, _ := s.Client.UpdateMemberWithResponse(ctx, org.Id, carol.User.Id, client.UpdateMemberJSONRequestBody{Role: client.RoleMember}, testutil.Bearer(alice.AccessToken))
+		check(t, "demote carol", up.StatusCode(), up.Body, 200)
+		if p := pendingFor(); p["dave@example.com"] || p["erin@example.com"] || !p["zoe@example.com"] {
+			t.Fatalf("pending after carol's demotion: %v", p)
+		}
+		dave := signup(t, s, "dave@example.com")
+		r := accept(toDave, dave.AccessToken)
+		checkErr(t, "accept a demoted admin's invitation", r.StatusCode(), r.Body, 400, "invalid_token")
+		erin := signup(t, s, "erin@example.com")
+		r = accept(toErin, erin.AccessToken)
+		checkErr(t, "accept a demoted admin's admin invitation", r.StatusCode(), r.Body, 400, "invalid_token")
+
+		// Promoted again, she invites; removed, her invitation dies.
+		up, _ = s.Client.UpdateMemberWithResponse(ctx, org.Id, carol.User.Id, client.UpdateMemberJSONRequestBody{Role: client.RoleAdmin}, testutil.Bearer(alice.AccessToken))
+		check(t, "promote carol", up.StatusCode(), up.Body, 200)
+		toDave = invite(t, s, carol.AccessToken, org.Id, "dave@example.com", client.RoleMember)
+		rm, _ := s.Client.RemoveMemberWithResponse(ctx, org.Id, carol.User.Id, nil, testutil.Bearer(alice.AccessToken))
+		check(t, "remove carol", rm.StatusCode(), rm.Body, 204)
+		if p := pendingFor(); p["dave@example.com"] {
+			t.Fatalf("a removed admin's invitation is pending: %v", p)
+		}
+		r = accept(toDave, dave.AccessToken)
+		checkErr(t, "accept a removed admin's invitation", r.StatusCode(), r.Body, 400, "invalid_token")
+		ms, _ := s.Client.ListMembersWithResponse(ctx, org.Id, nil, testutil.Bearer(alice.AccessToken))
+		if check(t, "members", ms.StatusCode(), ms.Body, 200); len(ms.JSON200.Members) != 1 {
+			t.Fatalf("members: %s", ms.Body)
+		}
+
+		// An unverified address cannot accept; verified, it can.
+		toGina := invite(t, s, alice.AccessToken, org.Id, "gina@example.com", client.RoleMember)
+		gina := signupUnverified(t, s, "gina@example.com")
+		r = accept(toGina, gina.AccessToken)
+		checkErr(t, "accept with an unverified address", r.StatusCode(), r.Body, 403, "email_not_verified")
+		s.MarkVerified(t, "gina@example.com")
+		r = accept(toGina, gina.AccessToken)
+		if check(t, "accept once verified", r.StatusCode(), r.Body, 200); r.JSON200.Role != client.RoleMember {
+			t.Fatalf("joined: %s", r.Body)
+		}
+	})
+}

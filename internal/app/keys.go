@@ -15,8 +15,11 @@ import (
 // rotateCommand is latchd keys rotate: it adds a new signing key of
 // LATCH_SIGNING_ALG (--alg), which becomes the active one; older keys are
 // retired and keep verifying, and stay in the JWKS, for two access-token
-// lifetimes. Running instances pick the new key up when they reload their
-// keys, at once when they meet a token signed with it.
+// lifetimes. Running instances load the new key when told (at once on
+// PostgreSQL), at their next periodic reload, or when they meet a token
+// signed with it; a staged key (LATCH_KEY_PUBLISH_DELAY) then signs on each
+// instance from its activation time, judged on that instance's clock,
+// without another reload.
 func rotateCommand(ctx context.Context, c Config, clock domain.Clock, stdout, stderr io.Writer) int {
 	st, err := Open(ctx, c)
 	if err != nil {

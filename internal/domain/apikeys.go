@@ -65,11 +65,28 @@ const (
 	RoleMember Role = "member"
 )
 
+// Roles returns every role, from most to least powerful.
+func Roles() []Role { return []Role{RoleOwner, RoleAdmin, RoleMember} }
+
 // Valid reports whether r is one of the roles.
 func (r Role) Valid() bool { return r == RoleOwner || r == RoleAdmin || r == RoleMember }
 
 // Manages reports whether the role manages members and keys.
 func (r Role) Manages() bool { return r == RoleOwner || r == RoleAdmin }
+
+// Grants reports whether a member of role r may invite someone with the
+// role invited: an owner any role, an admin an admin or a member, a member
+// none. An invitation stays acceptable only while its sender's role grants
+// its role.
+func (r Role) Grants(invited Role) bool {
+	switch r {
+	case RoleOwner:
+		return invited.Valid()
+	case RoleAdmin:
+		return invited == RoleAdmin || invited == RoleMember
+	}
+	return false
+}
 
 // Organization is a group of users that owns API keys and delegated
 // identities.

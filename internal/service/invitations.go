@@ -37,7 +37,7 @@ func (o *Orgs) InviteMember(ctx context.Context, p *domain.Principal, orgID uuid
 	if err != nil {
 		return err
 	}
-	if role == domain.RoleOwner && a.role != domain.RoleOwner {
+	if !a.role.Grants(role) {
 		return domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can invite an owner")
 	}
 	if err := o.svc.allow(ctx, ruleInviteOrg, orgID.String(), meta, &p.UserID); err != nil {
@@ -122,10 +122,14 @@ func (o *Orgs) RevokeInvitation(ctx context.Context, p *domain.Principal, orgID,
 
 // AcceptInvitation makes the session's user a member of the organization
 // an invitation token is for, and spends the token. The user's email must
-// be the invited address. Returns CodeInvalidToken for an unknown, used,
-// revoked or expired token, CodeInsufficientPermissions for another
-// address or a principal that is not a user's own session, CodeConflict
-// for a member already, CodeRateLimited.
+// be the invited address, and verified. The invitation's sender must still
+// be a member whose role grants the invited one (checked in the accepting
+// transaction); removing or demoting a member revokes the invitations they
+// can no longer grant. Returns CodeInvalidToken for an unknown, used,
+// revoked or expired token and for one whose sender can no longer grant
+// it, CodeInsufficientPermissions for another address or a principal that
+// is not a user's own session, CodeEmailNotVerified for an unverified
+// address, CodeConflict for a member already, CodeRateLimited.
 func (o *Orgs) AcceptInvitation(ctx context.Context, p *domain.Principal, tok string, meta domain.RequestMeta) (*domain.Organization, error) {
 	if p.Kind != domain.PrincipalSession || p.OrgID != nil {
 		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "accepting an invitation needs a user's own session")
@@ -151,6 +155,11 @@ func (o *Orgs) AcceptInvitation(ctx context.Context, p *domain.Principal, tok st
 	}
 	if !strings.EqualFold(u.Email, inv.Email) {
 		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "this invitation is for another address; sign in with the invited one")
+	}
+	// Whoever registered the address without proving it holds it does
+	// not get the invitation meant for its owner.
+	if !u.EmailVerified {
+		return nil, domain.Errorf(domain.CodeEmailNotVerified, "verify your email address before accepting an invitation")
 	}
 	m, err := o.store.AcceptInvitation(ctx, h, p.UserID, now)
 	if err != nil {

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -265,9 +264,11 @@ func (o *Orgs) ListMembers(ctx context.Context, p *domain.Principal, orgID uuid.
 }
 
 // UpdateMember changes a member's role. Only owners and admins change
-// roles, and only owners make, or change the role of, an owner. Returns
-// CodeNotFound for a user who is not a member and CodeLastOwner when the
-// last owner would stop being one.
+// roles, and only owners make, or change the role of, an owner. The same
+// transaction revokes the member's pending invitations whose role the new
+// role does not grant (domain.Role.Grants). Returns CodeNotFound for a user
+// who is not a member and CodeLastOwner when the last owner would stop
+// being one.
 func (o *Orgs) UpdateMember(ctx context.Context, p *domain.Principal, orgID, userID uuid.UUID, role domain.Role) (*domain.Member, error) {
 	if !role.Valid() {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "role must be owner, admin or member")
@@ -282,14 +283,15 @@ func (o *Orgs) UpdateMember(ctx context.Context, p *domain.Principal, orgID, use
 		}
 		m.Role = role
 		return nil
-	})
+	}, o.svc.clock.Now())
 }
 
 // RemoveMember removes a member. Any member may leave; otherwise only owners
-// and admins remove members, and only owners remove owners. With
-// revokeKeys, the same transaction revokes every active organization key
-// the member created. Returns CodeNotFound for a user who is not a member
-// and CodeLastOwner for the last owner.
+// and admins remove members, and only owners remove owners. The same
+// transaction revokes the member's pending invitations and, with
+// revokeKeys, every active organization key the member created. Returns
+// CodeNotFound for a user who is not a member and CodeLastOwner for the
+// last owner.
 func (o *Orgs) RemoveMember(ctx context.Context, p *domain.Principal, orgID, userID uuid.UUID, revokeKeys bool, meta domain.RequestMeta) error {
 	var a *orgAccess
 	var err error
@@ -301,17 +303,12 @@ func (o *Orgs) RemoveMember(ctx context.Context, p *domain.Principal, orgID, use
 	if err != nil {
 		return err
 	}
-	var at *time.Time
-	if revokeKeys {
-		now := o.svc.clock.Now()
-		at = &now
-	}
 	keys, err := o.store.RemoveMember(ctx, orgID, userID, func(m *domain.Member) error {
 		if m.UserID != p.UserID && m.Role == domain.RoleOwner && a.role != domain.RoleOwner {
 			return domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can remove an owner")
 		}
 		return nil
-	}, at)
+	}, o.svc.clock.Now(), revokeKeys)
 	if err != nil {
 		return err
 	}

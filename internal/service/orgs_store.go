@@ -55,8 +55,12 @@ type OrgStore interface {
 	InvitationByHash(ctx context.Context, hash []byte, now time.Time) (*domain.Invitation, error)
 	// AcceptInvitation spends the pending invitation with the hash for the
 	// user and adds the membership, in one transaction whose conditional
-	// update has exactly one winner. Returns CodeInvalidToken when it is no
-	// longer pending and CodeConflict when the user is already a member.
+	// update has exactly one winner and that serialises with every
+	// membership change of the organization. Returns CodeInvalidToken when
+	// it is no longer pending or when its sender is no longer a member whose
+	// role grants its role (domain.Role.Grants; an invitation without a
+	// sender counts as such), and CodeConflict when the user is already a
+	// member.
 	AcceptInvitation(ctx context.Context, hash []byte, userID uuid.UUID, now time.Time) (*domain.Member, error)
 	// OrgAudiences returns the organization's registered audiences, sorted.
 	OrgAudiences(ctx context.Context, orgID uuid.UUID) ([]string, error)
@@ -69,15 +73,18 @@ type OrgStore interface {
 	ExternalUserExists(ctx context.Context, orgID uuid.UUID, externalID string) (bool, error)
 	// UpdateMember reads the membership, lets fn change its role, and stores
 	// it, in one transaction that serialises with every other membership
-	// change of the organization. Returns fn's error, CodeNotFound if the
+	// change of the organization; the same transaction revokes at now the
+	// member's invitations pending at now whose role the new role does not
+	// grant (domain.Role.Grants). Returns fn's error, CodeNotFound if the
 	// user is not a member, and CodeLastOwner if the change would leave the
 	// organization without an owner.
-	UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error) (*domain.Member, error)
+	UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, now time.Time) (*domain.Member, error)
 	// RemoveMember reads the membership, lets fn veto the removal, and
-	// deletes it, under the same rules as UpdateMember; when revokeKeysAt is
-	// not nil, the same transaction revokes at that time every active key of
-	// the organization the member created. Returns the revoked keys.
-	RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, revokeKeysAt *time.Time) ([]domain.APIKey, error)
+	// deletes it, under the same rules as UpdateMember; the same transaction
+	// revokes at now every invitation of the organization the member sent
+	// that is pending at now and, with revokeKeys, every active key of the
+	// organization the member created. Returns the revoked keys.
+	RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, now time.Time, revokeKeys bool) ([]domain.APIKey, error)
 	// UpsertExternalUser returns the organization's identity for
 	// u.ExternalID, creating it from u on first use; on later calls it
 	// updates the email and metadata that u sets (an empty one keeps its

@@ -149,11 +149,11 @@ func TestOrgStore(t *testing.T) {
 			t.Fatalf("unknown org: %v", err)
 		}
 		for _, m := range []*domain.Member{{OrgID: org.ID, UserID: b.ID, Role: domain.RoleOwner, CreatedAt: now}, {OrgID: org.ID, UserID: c.ID, Role: domain.RoleMember, CreatedAt: now}} {
-			if _, err := join(t, s, m.OrgID, m.UserID, m.Role, now); err != nil {
+			if _, err := join(t, s, m.OrgID, a.ID, m.UserID, m.Role, now); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := join(t, s, org.ID, c.ID, domain.RoleAdmin, now); domain.ErrorCode(err) != domain.CodeConflict {
+		if _, err := join(t, s, org.ID, a.ID, c.ID, domain.RoleAdmin, now); domain.ErrorCode(err) != domain.CodeConflict {
 			t.Fatalf("join twice: %v", err)
 		}
 		if list, err := s.ListOrganizations(ctx, c.ID, nil, 100); err != nil || len(list) != 1 || list[0].Role != domain.RoleMember {
@@ -172,7 +172,7 @@ func TestOrgStore(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = s.UpdateMember(ctx, org.ID, id, func(m *domain.Member) error { m.Role = domain.RoleAdmin; return nil })
+				_, errs[i] = s.UpdateMember(ctx, org.ID, id, func(m *domain.Member) error { m.Role = domain.RoleAdmin; return nil }, now)
 			}()
 		}
 		wg.Wait()
@@ -199,17 +199,17 @@ func TestOrgStore(t *testing.T) {
 		if owners != 1 {
 			t.Fatalf("%d owners", owners)
 		}
-		if _, err := s.RemoveMember(ctx, org.ID, owner, func(*domain.Member) error { return nil }, nil); domain.ErrorCode(err) != domain.CodeLastOwner {
+		if _, err := s.RemoveMember(ctx, org.ID, owner, func(*domain.Member) error { return nil }, now, false); domain.ErrorCode(err) != domain.CodeLastOwner {
 			t.Fatalf("remove last owner: %v", err)
 		}
 		veto := domain.Errorf(domain.CodeInsufficientPermissions, "no")
-		if _, err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return veto }, nil); domain.ErrorCode(err) != domain.CodeInsufficientPermissions {
+		if _, err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return veto }, now, false); domain.ErrorCode(err) != domain.CodeInsufficientPermissions {
 			t.Fatalf("veto: %v", err)
 		}
-		if _, err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return nil }, nil); err != nil {
+		if _, err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return nil }, now, false); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return nil }, nil); domain.ErrorCode(err) != domain.CodeNotFound {
+		if _, err := s.RemoveMember(ctx, org.ID, c.ID, func(*domain.Member) error { return nil }, now, false); domain.ErrorCode(err) != domain.CodeNotFound {
 			t.Fatalf("remove twice: %v", err)
 		}
 	})
@@ -293,9 +293,9 @@ func TestExternalUsersAndOrgSessions(t *testing.T) {
 	})
 }
 
-// join invites the user's address to the organization and accepts the
-// invitation as the user, the only way into an organization.
-func join(t *testing.T, s *sqlstore.Store, org, user uuid.UUID, role domain.Role, now time.Time) (*domain.Member, error) {
+// join has inviter invite the user's address to the organization and
+// accepts the invitation as the user, the only way into an organization.
+func join(t *testing.T, s *sqlstore.Store, org, inviter, user uuid.UUID, role domain.Role, now time.Time) (*domain.Member, error) {
 	t.Helper()
 	ctx := context.Background()
 	u, err := s.UserByID(ctx, user)
@@ -303,7 +303,7 @@ func join(t *testing.T, s *sqlstore.Store, org, user uuid.UUID, role domain.Role
 		t.Fatal(err)
 	}
 	tok := randBytes()
-	inv := &domain.Invitation{ID: uuid.New(), OrgID: org, Email: u.Email, Role: role, Hash: hash(tok), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	inv := &domain.Invitation{ID: uuid.New(), OrgID: org, Email: u.Email, Role: role, Hash: hash(tok), InvitedBy: &inviter, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	if err := s.CreateInvitation(ctx, inv, nil); err != nil {
 		t.Fatal(err)
 	}

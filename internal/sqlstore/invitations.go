@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,6 +33,26 @@ func (r *invitationRow) domain() domain.Invitation {
 // pendingInvitation is the condition of an invitation that can still be
 // accepted at a time (the argument).
 const pendingInvitation = `accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?`
+
+// revokeInvitationsBy revokes at now the organization's invitations pending
+// at now that inviter sent and that the role ("" for none: a member who
+// left) does not grant (domain.Role.Grants), in the caller's transaction.
+func (s *Store) revokeInvitationsBy(ctx context.Context, tx *sqlx.Tx, orgID, inviter uuid.UUID, role domain.Role, now time.Time) error {
+	var roles []any
+	for _, r := range domain.Roles() {
+		if !role.Grants(r) {
+			roles = append(roles, string(r))
+		}
+	}
+	if len(roles) == 0 {
+		return nil
+	}
+	in := strings.Repeat("?, ", len(roles)-1) + "?"
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE org_invitations SET revoked_at = ?
+		WHERE org_id = ? AND invited_by = ? AND role IN (`+in+`) AND `+pendingInvitation),
+		append(append([]any{ts(now), orgID, inviter}, roles...), ts(now))...)
+	return err
+}
 
 // CreateInvitation stores the invitation and queues its mail (when m is
 // not nil) in one transaction.
@@ -94,25 +115,51 @@ func (s *Store) InvitationByHash(ctx context.Context, hash []byte, now time.Time
 
 // AcceptInvitation spends the pending invitation with the hash for the
 // user and adds the membership, in one transaction whose conditional update
-// has exactly one winner. Returns CodeInvalidToken when the invitation is no
-// longer pending and CodeConflict when the user is already a member (the
-// invitation then stays pending).
+// has exactly one winner and that serialises with the organization's
+// membership changes (the organization is locked before the invitation, in
+// the order UpdateMember and RemoveMember take them). Returns
+// CodeInvalidToken when the invitation is no longer pending or its sender
+// is no longer a member whose role grants its role (nothing changes then),
+// and CodeConflict when the user is already a member (the invitation then
+// stays pending).
 func (s *Store) AcceptInvitation(ctx context.Context, hash []byte, userID uuid.UUID, now time.Time) (*domain.Member, error) {
 	var m *domain.Member
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		invalid := domain.Errorf(domain.CodeInvalidToken, "the invitation is invalid, expired, revoked or already used")
+		// An invitation's organization never changes: read it to lock the
+		// organization first.
+		var orgID uuid.UUID
+		if err := tx.GetContext(ctx, &orgID, s.q(`SELECT org_id FROM org_invitations WHERE token_hash = ? AND `+pendingInvitation), hash, ts(now)); err != nil {
+			if domain.IsCode(translate(err), domain.CodeNotFound) {
+				return invalid
+			}
+			return err
+		}
+		if err := s.lockOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
 		var r invitationRow
 		if err := tx.GetContext(ctx, &r, s.q(`UPDATE org_invitations SET accepted_at = ?, accepted_by = ?
 			WHERE token_hash = ? AND `+pendingInvitation+` RETURNING `+invitationCols), ts(now), userID, hash, ts(now)); err != nil {
 			if domain.IsCode(translate(err), domain.CodeNotFound) {
-				return domain.Errorf(domain.CodeInvalidToken, "the invitation is invalid, expired, revoked or already used")
+				return invalid
 			}
 			return err
 		}
-		if err := s.lockOrg(ctx, tx, r.OrgID); err != nil {
+		// The sender's authority is judged now, not when it sent the
+		// invitation.
+		if !r.InvitedBy.Valid {
+			return invalid
+		}
+		inviter, err := s.member(ctx, tx, r.OrgID, r.InvitedBy.UUID)
+		if domain.IsCode(err, domain.CodeNotFound) || err == nil && !inviter.Role.Grants(domain.Role(r.Role)) {
+			return domain.Errorf(domain.CodeInvalidToken, "the invitation is no longer valid: its sender can no longer grant its role")
+		}
+		if err != nil {
 			return err
 		}
 		m = &domain.Member{OrgID: r.OrgID, UserID: userID, Role: domain.Role(r.Role), CreatedAt: now}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`),
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`),
 			m.OrgID, m.UserID, string(m.Role), ts(m.CreatedAt))
 		if domain.IsCode(translate(err), domain.CodeConflict) {
 			return domain.Errorf(domain.CodeConflict, "you are already a member of this organization")

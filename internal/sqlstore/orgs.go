@@ -160,10 +160,11 @@ func (s *Store) keepsAnOwner(ctx context.Context, tx *sqlx.Tx, orgID uuid.UUID) 
 	return nil
 }
 
-// UpdateMember changes a member's role through fn, in one transaction
-// serialised per organization. Returns fn's error, CodeNotFound, or
-// CodeLastOwner when the last owner would stop being one.
-func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error) (*domain.Member, error) {
+// UpdateMember changes a member's role through fn and revokes at now the
+// member's pending invitations that the new role does not grant, in one
+// transaction serialised per organization. Returns fn's error,
+// CodeNotFound, or CodeLastOwner when the last owner would stop being one.
+func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, now time.Time) (*domain.Member, error) {
 	var out *domain.Member
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if err := s.lockOrg(ctx, tx, orgID); err != nil {
@@ -189,17 +190,17 @@ func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 			return err
 		}
 		out = m
-		return nil
+		return s.revokeInvitationsBy(ctx, tx, orgID, userID, m.Role, now)
 	})
 	return out, err
 }
 
-// RemoveMember deletes a membership unless fn vetoes it and, when
-// revokeKeysAt is not nil, revokes at that time every active key of the
-// organization the member created, in one transaction serialised per
+// RemoveMember deletes a membership unless fn vetoes it, revokes at now the
+// member's pending invitations and, with revokeKeys, every active key of
+// the organization the member created, in one transaction serialised per
 // organization. Returns the revoked keys; fn's error, CodeNotFound, or
 // CodeLastOwner when the last owner would leave.
-func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, revokeKeysAt *time.Time) ([]domain.APIKey, error) {
+func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, now time.Time, revokeKeys bool) ([]domain.APIKey, error) {
 	var keys []domain.APIKey
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		keys = nil
@@ -221,8 +222,11 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 		if _, err = tx.ExecContext(ctx, s.q(`DELETE FROM org_members WHERE org_id = ? AND user_id = ?`), orgID, userID); err != nil {
 			return err
 		}
-		if revokeKeysAt != nil {
-			keys, err = s.revokeKeysWhere(ctx, tx, `org_id = ? AND created_by = ?`, *revokeKeysAt, orgID, userID)
+		if err := s.revokeInvitationsBy(ctx, tx, orgID, userID, "", now); err != nil {
+			return err
+		}
+		if revokeKeys {
+			keys, err = s.revokeKeysWhere(ctx, tx, `org_id = ? AND created_by = ?`, now, orgID, userID)
 		}
 		return err
 	})

@@ -96,7 +96,7 @@ func TestSignMatchesLibrary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		k := is.active
+		k := is.activeKey()
 		lib := jwt.NewWithClaims(k.method, c)
 		lib.Header["typ"] = TypAccessToken
 		lib.Header["kid"] = k.kid

@@ -17,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -202,10 +204,13 @@ type Issuer struct {
 	cfg    Config
 	parser *jwt.Parser
 
-	mu     sync.RWMutex
-	active *key
-	byKID  map[string]*key
-	jwks   []JWK
+	// signing is the loaded key set's schedule of signing keys, read
+	// without a lock on every Sign.
+	signing atomic.Pointer[schedule]
+
+	mu    sync.RWMutex
+	byKID map[string]*key
+	jwks  []JWK
 
 	verified *verifyCache
 }
@@ -236,40 +241,110 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 	}, nil
 }
 
-// Load replaces the key set. keys are newest first; the newest key of the
-// configured algorithm that has activated and not yet retired (both judged
-// on the issuer's clock) signs. Every key verifies and is published, also
-// a key of a staged rotation that has not activated yet.
-// Returns an error when no key can sign.
+// Load replaces the key set. keys are newest first; at any time the newest
+// key of the configured algorithm that has activated and not yet retired
+// (judged on the issuer's clock) signs. The choice is made when Sign is
+// called, not when Load is: a key published for a staged rotation signs
+// from its activation time on without another Load. When no key of the set
+// would sign at some later time (the deployment changes its algorithm), the
+// key that signed before keeps signing. Every key verifies and is
+// published, also a key that has not activated yet.
+// Returns an error when no key can sign now.
 func (is *Issuer) Load(keys []domain.SigningKey) error {
 	now := is.cfg.Clock.Now()
 	byKID := make(map[string]*key, len(keys))
-	var active *key
+	parsed := make([]*key, len(keys))
 	jwks := make([]JWK, 0, len(keys))
-	for _, k := range keys {
+	for i, k := range keys {
 		pk, err := parseKey(k)
 		if err != nil {
 			return err
 		}
 		byKID[pk.kid] = pk
+		parsed[i] = pk
 		jwks = append(jwks, pk.jwk())
-		// The active key is the newest that has activated and not yet
-		// retired; a key published for a staged rotation only verifies
-		// until it activates.
-		if active == nil && k.Alg == is.cfg.Alg && (k.ActivatesAt == nil || !k.ActivatesAt.After(now)) &&
-			(k.RetiredAt == nil || k.RetiredAt.After(now)) {
-			active = pk
-		}
 	}
+	activeAt := func(t time.Time) *key {
+		for i, k := range keys {
+			if k.Alg == is.cfg.Alg && signsAt(k, t) {
+				return parsed[i]
+			}
+		}
+		return nil
+	}
+	active := activeAt(now)
 	if active == nil {
 		return fmt.Errorf("token: no active %s signing key", is.cfg.Alg)
 	}
+	// The signing key changes only when a key of the algorithm activates
+	// or retires; the schedule has a step for each such later time that
+	// changes it.
+	var changes []time.Time
+	for _, k := range keys {
+		for _, t := range []*time.Time{k.ActivatesAt, k.RetiredAt} {
+			if k.Alg == is.cfg.Alg && t != nil && t.After(now) {
+				changes = append(changes, *t)
+			}
+		}
+	}
+	slices.SortFunc(changes, time.Time.Compare)
+	sch := &schedule{steps: []step{{k: active}}}
+	for _, t := range changes {
+		if k := activeAt(t); k != nil && k != sch.steps[len(sch.steps)-1].k {
+			sch.steps = append(sch.steps, step{from: t, k: k})
+		}
+	}
 	is.mu.Lock()
-	is.active, is.byKID, is.jwks = active, byKID, jwks
+	is.byKID, is.jwks = byKID, jwks
+	// A key signs only once this instance verifies it.
+	is.signing.Store(sch)
 	// Tokens checked under the old key set are checked again.
 	is.verified.invalidate()
 	is.mu.Unlock()
 	return nil
+}
+
+// signsAt reports whether the key may sign at t: it has activated and not
+// yet retired.
+func signsAt(k domain.SigningKey, t time.Time) bool {
+	return (k.ActivatesAt == nil || !k.ActivatesAt.After(t)) && (k.RetiredAt == nil || k.RetiredAt.After(t))
+}
+
+// schedule is the signing keys of a loaded key set over time: steps[0]
+// signs from the Load on, and each later step from its time on (a staged
+// key from its activation). It is never changed once stored.
+type schedule struct {
+	steps []step // by time, oldest first; never empty
+}
+
+type step struct {
+	from time.Time
+	k    *key
+}
+
+// key returns the key that signs at the clock's now. With no staged change
+// (the usual case) it reads no clock.
+func (s *schedule) key(clock domain.Clock) *key {
+	k := s.steps[0].k
+	if len(s.steps) > 1 {
+		now := clock.Now()
+		for _, st := range s.steps[1:] {
+			if now.Before(st.from) {
+				break
+			}
+			k = st.k
+		}
+	}
+	return k
+}
+
+// activeKey returns the key that signs now, or nil before the first Load.
+func (is *Issuer) activeKey() *key {
+	sch := is.signing.Load()
+	if sch == nil {
+		return nil
+	}
+	return sch.key(is.cfg.Clock)
 }
 
 // JWKS returns the public keys.
@@ -282,12 +357,11 @@ func (is *Issuer) JWKS() []JWK {
 // Config returns the issuer's configuration.
 func (is *Issuer) Config() Config { return is.cfg }
 
-// Sign signs the claims with the active key, setting iss (and aud when
-// empty); the caller sets sub, iat, exp and jti.
+// Sign signs the claims with the key active at the issuer's clock's now
+// (see Load), setting iss (and aud when empty); the caller sets sub, iat,
+// exp and jti. Returns an error before the first Load.
 func (is *Issuer) Sign(c *Claims) (string, error) {
-	is.mu.RLock()
-	k := is.active
-	is.mu.RUnlock()
+	k := is.activeKey()
 	if k == nil {
 		return "", errors.New("token: no signing key loaded")
 	}

@@ -49,7 +49,7 @@ func BenchmarkSignLibrary(b *testing.B) {
 		b.Run(alg, func(b *testing.B) {
 			clock := &fixedClock{t: time.Now()}
 			is, _ := newIssuer(b, alg, clock)
-			k := is.active
+			k := is.activeKey()
 			b.ReportAllocs()
 			for b.Loop() {
 				c := claims(clock.t)

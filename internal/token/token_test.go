@@ -291,3 +291,107 @@ func TestIssuedAtToleratesInstanceSkew(t *testing.T) {
 		t.Fatalf("a token issued 2 minutes ahead: %v", err)
 	}
 }
+
+// kidOf returns the kid in a token's header.
+func kidOf(t *testing.T, tok string) string {
+	t.Helper()
+	p, _, err := jwt.NewParser().ParseUnverified(tok, &Claims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := p.Header["kid"].(string)
+	return kid
+}
+
+// A staged key (published now, activating at T) signs from T on, on the
+// issuer's clock, without another Load; before T the old key signs. Both
+// keep verifying throughout.
+func TestStagedKeySignsFromItsActivation(t *testing.T) {
+	clock := &fixedClock{t: time.Now().Truncate(time.Second)}
+	is, old := newIssuer(t, ES256, clock)
+	staged, err := GenerateKey(ES256, clock.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := clock.t.Add(3 * time.Second)
+	staged.ActivatesAt = &at
+	old.RetiredAt = &at // as the store retires it
+	if err := is.Load([]domain.SigningKey{staged, old}); err != nil {
+		t.Fatal(err)
+	}
+	sign := func() string {
+		t.Helper()
+		tok, err := is.Sign(claims(clock.t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	before := sign()
+	if kid := kidOf(t, before); kid != old.KID {
+		t.Fatalf("before activation signed with %s, want the old key %s", kid, old.KID)
+	}
+	clock.t = at.Add(-time.Nanosecond)
+	if kid := kidOf(t, sign()); kid != old.KID {
+		t.Fatalf("a nanosecond before activation signed with %s, want the old key", kid)
+	}
+	clock.t = at
+	if kid := kidOf(t, sign()); kid != staged.KID {
+		t.Fatalf("at activation signed with %s, want the staged key %s", kid, staged.KID)
+	}
+	clock.t = at.Add(time.Minute)
+	after := sign()
+	if kid := kidOf(t, after); kid != staged.KID {
+		t.Fatalf("after activation signed with %s, want the staged key %s", kid, staged.KID)
+	}
+	for _, tok := range []string{before, after} {
+		if _, err := is.Verify(tok); err != nil {
+			t.Fatalf("kid %s refused: %v", kidOf(t, tok), err)
+		}
+	}
+}
+
+// Two rotations staged one after the other take over in turn; a staged key
+// of another algorithm (a migration) never signs, and the key before it
+// keeps signing past its retirement until the instance restarts with the
+// new algorithm.
+func TestStagedKeysInTurnAndOtherAlgorithm(t *testing.T) {
+	clock := &fixedClock{t: time.Now().Truncate(time.Second)}
+	is, k0 := newIssuer(t, ES256, clock)
+	t1, t2 := clock.t.Add(time.Minute), clock.t.Add(2*time.Minute)
+	k1, _ := GenerateKey(ES256, clock.t)
+	k2, _ := GenerateKey(ES256, clock.t)
+	k0.RetiredAt, k1.ActivatesAt, k1.RetiredAt, k2.ActivatesAt = &t1, &t1, &t2, &t2
+	if err := is.Load([]domain.SigningKey{k2, k1, k0}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at  time.Time
+		kid string
+	}{{clock.t, k0.KID}, {t1, k1.KID}, {t2.Add(-time.Second), k1.KID}, {t2, k2.KID}} {
+		clock.t = c.at
+		tok, err := is.Sign(claims(clock.t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kid := kidOf(t, tok); kid != c.kid {
+			t.Fatalf("at %v signed with %s, want %s", c.at, kid, c.kid)
+		}
+	}
+
+	is, e0 := newIssuer(t, ES256, clock)
+	t3 := clock.t.Add(time.Minute)
+	ed, _ := GenerateKey(EdDSA, clock.t)
+	e0.RetiredAt, ed.ActivatesAt = &t3, &t3
+	if err := is.Load([]domain.SigningKey{ed, e0}); err != nil {
+		t.Fatal(err)
+	}
+	clock.t = t3.Add(time.Hour)
+	tok, err := is.Sign(claims(clock.t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := kidOf(t, tok); kid != e0.KID {
+		t.Fatalf("signed with %s after an EdDSA key activated, want the ES256 key %s", kid, e0.KID)
+	}
+}
