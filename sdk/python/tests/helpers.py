@@ -109,8 +109,17 @@ class Proxy:
 
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _any
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self) -> tuple[Any, Any]:
+                conn = super().get_request()
+                with proxy._mu:
+                    proxy._accepted += 1
+                return conn
+
+        self._accepted = 0
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -125,6 +134,11 @@ class Proxy:
     def total(self) -> int:
         with self._mu:
             return len(self.seen)
+
+    def connections(self) -> int:
+        """How many TCP connections the proxy has accepted."""
+        with self._mu:
+            return self._accepted
 
     def close(self) -> None:
         self.server.shutdown()
