@@ -639,6 +639,33 @@ class TestClient(unittest.TestCase):
         self.assertIsNotNone(cm2.exception.tokens)
         self.assertEqual(len(kept.sessions().sessions), 2)
 
+    def test_store_failure_after_refresh_is_raised_with_the_tokens(self) -> None:
+        class Flaky(MemoryStore):
+            fail = False
+
+            def save(self, tokens: Tokens) -> None:
+                if self.fail:
+                    raise OSError(30, "Read-only file system")
+                super().save(tokens)
+
+        store = Flaky()
+        c, ev = new(store=store)
+        c.sign_up(email("flaky"), PASSWORD)
+        before = c.tokens()
+        store.fail = True
+        n = PROXY.count("POST", "/auth/refresh")
+        with self.assertRaises(StorageError) as cm:
+            c.refresh()
+        e = cm.exception
+        assert e.tokens is not None and before is not None
+        self.assertEqual(PROXY.count("POST", "/auth/refresh"), n + 1)
+        self.assertNotEqual(e.tokens.refresh_token, before.refresh_token)
+        held = c.tokens()
+        assert held is not None
+        self.assertEqual(held.access_token, e.tokens.access_token, "the rotated tokens are held, not lost")
+        self.assertTrue(c.me().id)
+        self.assertEqual(ev.signed_out, [])
+
     def test_initial_session_first_then_signed_out(self) -> None:
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "tokens.json")
