@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -64,6 +65,16 @@ class Proxy:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy._mu:
+                    proxy._open.add(self.connection)
+
+            def finish(self) -> None:
+                with proxy._mu:
+                    proxy._open.discard(self.connection)
+                super().finish()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -119,6 +130,7 @@ class Proxy:
                 return conn
 
         self._accepted = 0
+        self._open: set[socket.socket] = set()
         self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -139,6 +151,17 @@ class Proxy:
         """How many TCP connections the proxy has accepted."""
         with self._mu:
             return self._accepted
+
+    def close_connections(self) -> None:
+        """Closes every client connection from the proxy's side, as a server
+        closes idle keep-alive connections."""
+        with self._mu:
+            conns = list(self._open)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self.server.shutdown()

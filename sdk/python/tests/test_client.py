@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import socket
@@ -558,6 +559,27 @@ class TestClient(unittest.TestCase):
             c.me()
         self.assertLessEqual(PROXY.connections() - conns, 1)
         c.close()
+
+    def test_connection_closed_by_the_server(self) -> None:
+        c, _ = new()
+        c.sign_up(email("stale"), PASSWORD)
+        self.assertTrue(c.me().id)
+        conns, n = PROXY.connections(), PROXY.total()
+        PROXY.close_connections()  # as a server closes idle keep-alive connections
+        self.assertTrue(c.me().id)
+        self.assertEqual(PROXY.connections(), conns + 1, "the closed connection was not replaced")
+        self.assertEqual(PROXY.total(), n + 1, "a request went to the closed connection")
+        # Closed while answering: a GET is sent again once on a new connection, a POST is not.
+        PROXY.rule = rule_for("/auth/me", Answer(drop=True), times=1)
+        n = PROXY.total()
+        self.assertTrue(c.me().id)
+        self.assertEqual([(s.path, s.status) for s in PROXY.since(n)], [("/auth/me", -1), ("/auth/me", 200)])
+        PROXY.rule = rule_for("/api-keys", Answer(drop=True), method="POST")
+        n = PROXY.total()
+        with self.assertRaises(NetworkError) as cm:
+            c.create_api_key("dropped", ["keys:read"])
+        self.assertIsInstance(cm.exception.__cause__, http.client.RemoteDisconnected)
+        self.assertEqual(PROXY.total(), n + 1, "a POST was sent twice")
 
     def test_close_and_with(self) -> None:
         with Client(PROXY.url) as c:
