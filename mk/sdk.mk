@@ -6,8 +6,11 @@
 #                      and sdk/python/src/latch_client/{models,api}.py (tools/generate_models.py)
 #   test-sdk           both SDKs' suites against a live latchd (about a minute); part of `make test`
 #   test-sdk-long      the 3-minute five-tab browser test (Web Locks, then the storage-lease
-#                      fallback), the 2-minute four-process Python test, and the npm pack
-#                      install check; counts and a screenshot go to .ci/out/ (run by .ci/run)
+#                      fallback), the 2-minute four-process Python test, the npm pack
+#                      install check and test-readme-py; counts and a screenshot go to
+#                      .ci/out/ (run by .ci/run)
+#   test-readme-py     sdk/python/README.md's install and example, as written, in a fresh
+#                      copy of the tree (tools/test-readme-py.sh)
 #
 # The TypeScript SDK's packages come from sdk/typescript/package-lock.json;
 # mypy (for the Python SDK's --strict check) is Debian's, installed when missing.
@@ -17,7 +20,7 @@ SDK_PY := sdk/python
 SDK_GENERATED := $(SDK_TS)/src/schema.gen.ts $(SDK_TS)/src/operations.gen.ts \
 	$(SDK_PY)/src/latch_client/models.py $(SDK_PY)/src/latch_client/api.py
 
-.PHONY: generate-sdk check-generated-sdk test-sdk test-sdk-long sdk-mypy
+.PHONY: generate-sdk check-generated-sdk test-sdk test-sdk-long test-readme-py sdk-mypy
 
 generate: generate-sdk
 check-generated: check-generated-sdk
@@ -50,6 +53,10 @@ sdk-mypy:
 ## test-sdk: the TypeScript and Python SDK suites against a live latchd
 test-sdk: $(SDK_TS)/node_modules/.installed sdk-mypy
 	BIN=$(BIN) GO=$(GO) tools/test-sdk.sh
+
+## test-readme-py: run sdk/python/README.md's install and example as written, in a fresh copy of the tree
+test-readme-py:
+	BIN=$(BIN) GO=$(GO) tools/test-readme-py.sh
 
 ## test-sdk-long: multi-tab browser test, multi-process Python test, npm pack check (.ci/out/)
 test-sdk-long: $(SDK_TS)/node_modules/.installed

@@ -6,8 +6,8 @@
 #    with Web Locks, once with navigator.locks deleted (the storage lease).
 # 2. Four Python processes share one FileStore for MULTIPROC_SECONDS (120).
 # 3. `npm pack` of sdk/typescript installs into a fresh Node project, whose
-#    copy of the README example runs against latchd; `pip install --no-index`
-#    of sdk/python into a fresh venv runs the Python README example.
+#    copy of the README example runs against latchd; tools/test-readme-py.sh
+#    runs sdk/python/README.md's install (a fresh venv) and example as written.
 # latchd runs with a 10 s access token lifetime and allows the test page's
 # origin (LATCH_CORS_ORIGINS). Counts go to .ci/out/sdk-long.jsonl, the
 # screenshots to .ci/out/sdk-multitab-*.png.
@@ -68,15 +68,8 @@ latchd_say "npm pack of sdk/typescript into a fresh project"
 	LATCH_URL="$LATCHD_URL" node example.mjs
 ) || { latchd_say "FAIL: the npm package's README example"; status=1; }
 
-latchd_say "pip install --no-index of sdk/python into a fresh venv"
-(
-	set -e
-	python3 -m venv "$WORK/venv"
-	"$WORK/venv/bin/pip" install --quiet --no-index ./sdk/python
-	awk '/^```python$/{f=1; next} /^```$/{if (f) exit} f' sdk/python/README.md > "$WORK/example.py"
-	test -s "$WORK/example.py"
-	cd "$WORK" && LATCH_URL="$LATCHD_URL" "$WORK/venv/bin/python" example.py
-) || { latchd_say "FAIL: the Python package's README example"; status=1; }
+latchd_say "sdk/python/README.md as written (tools/test-readme-py.sh)"
+SDK_PREBUILT=1 BIN="$BIN" GO="$GO" tools/test-readme-py.sh || { latchd_say "FAIL: the Python package's README"; status=1; }
 
 [ "$status" -eq 0 ] || latchd_log_tail 20
 cat "$OUT/sdk-long.jsonl" 2>/dev/null || true

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -65,6 +66,16 @@ class Proxy:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                with proxy._mu:
+                    proxy._open.add(self.connection)
+
+            def finish(self) -> None:
+                with proxy._mu:
+                    proxy._open.discard(self.connection)
+                super().finish()
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -109,8 +120,18 @@ class Proxy:
 
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _any
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self) -> tuple[Any, Any]:
+                conn = super().get_request()
+                with proxy._mu:
+                    proxy._accepted += 1
+                return conn
+
+        self._accepted = 0
+        self._open: set[socket.socket] = set()
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -125,6 +146,22 @@ class Proxy:
     def total(self) -> int:
         with self._mu:
             return len(self.seen)
+
+    def connections(self) -> int:
+        """How many TCP connections the proxy has accepted."""
+        with self._mu:
+            return self._accepted
+
+    def close_connections(self) -> None:
+        """Closes every client connection from the proxy's side, as a server
+        closes idle keep-alive connections."""
+        with self._mu:
+            conns = list(self._open)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self.server.shutdown()

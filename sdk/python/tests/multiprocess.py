@@ -69,7 +69,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "tokens.json")
-        Client(URL, store=FileStore(path)).signup(f"procs-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery staple")
+        Client(URL, store=FileStore(path)).sign_up(f"procs-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery staple")
         before = len(refreshes())
         ctx = multiprocessing.get_context("spawn")
         q = ctx.Queue()

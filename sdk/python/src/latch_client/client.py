@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
-import re
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal, Mapping
+from types import TracebackType
+from typing import Any, Callable, Iterator, Literal, Mapping, overload
 
 from . import models as m
-from .api import API, OPERATIONS, Auth
+from .api import API, Auth
 from .errors import (
-    LatchError, NotLoggedInError, RefreshBackoffError, SessionEndedError, SessionEndReason, error_from,
-    parse_retry_after,
+    LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError, SessionEndReason, StorageError,
+    error_from, parse_retry_after,
 )
-from .store import MemoryStore, TokenLocker, Tokens, TokenStore
+from .store import MemoryStore, StoreCheck, TokenLocker, Tokens, TokenStore
+from .transport import Pool
 
 LogoutScope = Literal["local", "others", "global"]
-Event = Literal["signed_in", "token_refreshed", "signed_out"]
+Event = Literal["initial_session", "signed_in", "token_refreshed", "signed_out"]
+
+log = logging.getLogger("latch_client")
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,10 @@ class RetryPolicy:
 class SignInResult:
     """What sign_in opened: a session (already the client's) and, when its
     user has a verified second factor, the factors that can raise it from
-    aal1 to aal2 (``mfa``). Until one is verified (verify_totp,
-    verify_recovery_code, verify_webauthn), operations that need aal2 raise
-    LatchError ``mfa_required``."""
+    aal1 to aal2 (``mfa``, None when no second factor is needed). Until one
+    is verified (client.mfa.verify_totp, verify_recovery_code,
+    verify_webauthn), operations that need aal2 raise LatchError
+    ``mfa_required``."""
 
     tokens: m.TokenResponse
     mfa: m.MFAPending | None = None
@@ -69,13 +72,32 @@ class SignInResult:
 
 
 @dataclass(frozen=True)
+class InitialSession:
+    """The payload of ``initial_session``: what the client restored from its
+    store when it was made (``tokens``, None when the store held none)."""
+
+    tokens: Tokens | None
+
+    @property
+    def found(self) -> bool:
+        """Whether the store held a session."""
+        return self.tokens is not None
+
+
+@dataclass(frozen=True)
 class SignedIn:
+    """The payload of ``signed_in``: a session opened (sign-up, sign-in) or
+    raised to aal2 (a verified factor), or tokens given to set_tokens."""
+
     tokens: Tokens
     user: m.User | None
 
 
 @dataclass(frozen=True)
 class TokenRefreshed:
+    """The payload of ``token_refreshed``: new tokens, from a refresh or an
+    API-key exchange of this client, or adopted from the store."""
+
     tokens: Tokens
     adopted: bool
     """True when another process rotated them and this client adopted them."""
@@ -83,8 +105,13 @@ class TokenRefreshed:
 
 @dataclass(frozen=True)
 class SignedOut:
+    """The payload of ``signed_out``, fired once per session."""
+
     reason: SessionEndReason
     error: BaseException | None
+
+
+Payload = InitialSession | SignedIn | TokenRefreshed | SignedOut
 
 
 @dataclass
@@ -104,14 +131,63 @@ class _Flight:
 
 
 _IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}
-_RETRYABLE_REFRESH = (urllib.error.URLError, ConnectionError, TimeoutError)
 
 
-def _route(path: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
+class MFA:
+    """The second factors of the client's user (``client.mfa``): verifying
+    one to raise the session from aal1 to aal2, and managing them."""
 
+    def __init__(self, client: Client) -> None:
+        self._c = client
 
-_ROUTES = [(method, _route(path), auth) for method, path, auth in OPERATIONS.values()]
+    def verify_totp(self, code: str) -> m.TokenResponse:
+        """Raises this session to aal2 with a TOTP code; the new tokens replace
+        the held ones as after a sign-in. LatchError mfa_verification_failed
+        for a wrong or used code, rate_limited after too many."""
+        return self._c._verify(m.MFAVerifyRequest(method="totp", code=code))
+
+    def verify_recovery_code(self, code: str) -> m.TokenResponse:
+        """Raises this session to aal2 with a recovery code, which is spent. Errors as verify_totp."""
+        return self._c._verify(m.MFAVerifyRequest(method="recovery_code", code=code))
+
+    def begin_webauthn(self) -> dict[str, Any]:
+        """The options (``{"publicKey": ...}``, JSON form) for
+        navigator.credentials.get() that a WebAuthn second factor answers;
+        then verify_webauthn. LatchError not_found when the user has no
+        WebAuthn factor."""
+        return self._c.api.begin_web_authn_verification().options
+
+    def verify_webauthn(self, assertion: m.WebAuthnCredential) -> m.TokenResponse:
+        """Raises this session to aal2 with an assertion (the PublicKeyCredential's JSON form). Errors as verify_totp."""
+        return self._c._verify(m.MFAVerifyRequest(method="webauthn", credential=assertion))
+
+    def factors(self) -> m.MFAFactorList:
+        """The user's second factors (verified or not), the recovery codes left and this session's aal."""
+        return self._c.api.list_mfa_factors()
+
+    def enroll_totp(self, name: str | None = None) -> m.TOTPEnrollment:
+        """Starts a TOTP enrolment: show the QR code (or the secret), then
+        confirm_totp with a code from the app, promptly and from this same
+        session. LatchError mfa_required when the user has a factor and the
+        session is aal1."""
+        return self._c.api.enroll_totp(body=m.EnrollTOTPRequest(name=name))
+
+    def confirm_totp(self, factor_id: str, code: str) -> m.MFAEnrollment:
+        """Completes a TOTP enrolment; the session's new (aal2) tokens replace
+        the held ones. With the account's first factor the result carries the
+        recovery codes: show them once."""
+        self._c._check_store()
+        r = self._c.api.confirm_totp(factor_id, m.TOTPCode(code=code))
+        self._c._save_session(r.tokens, r)
+        return r
+
+    def remove_factor(self, factor_id: str) -> None:
+        """Removes a factor; Latch signs out the user's other sessions. LatchError mfa_required at aal1."""
+        self._c.api.delete_mfa_factor(factor_id)
+
+    def regenerate_recovery_codes(self) -> list[str]:
+        """Replaces the recovery codes and returns the new ones. LatchError mfa_required at aal1."""
+        return self._c.api.regenerate_recovery_codes().codes
 
 
 class Client:
@@ -119,10 +195,16 @@ class Client:
     them fresh and says when the session ends.
 
     ``api`` has every operation of openapi.yaml as a typed method; the methods
-    of Client are shortcuts for the common flows. Calls raise LatchError,
-    SessionEndedError, NotLoggedInError or RefreshBackoffError; network
-    failures raise urllib.error.URLError. A Client is safe to use from many
-    threads: however many need a renewal, one request goes to Latch.
+    of Client (and ``mfa``) are shortcuts for the common flows. Every error
+    is a LatchClientError: LatchError (Latch's answer), NetworkError (no
+    answer within ``timeout``), NotLoggedInError, SessionEndedError,
+    RefreshBackoffError or StorageError. A Client is safe to use from many
+    threads: however many need a renewal, one request goes to Latch, and
+    connections are kept alive and reused (at most one per calling thread).
+    ``close()`` (or ``with Client(...) as c:``) closes them.
+
+    At construction the client restores the session its store holds; each
+    ``initial_session`` handler is told what was found when it is added.
     """
 
     def __init__(
@@ -142,6 +224,7 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.store: TokenStore = store if store is not None else MemoryStore()
         self.mode: Literal["session", "exchange"] = "exchange" if api_key else "session"
+        self._pool = Pool(self.base_url)
         self._api_key = api_key
         self._exchange = exchange
         self._policy = refresh_policy
@@ -150,7 +233,9 @@ class Client:
         self._refresh_timeout = refresh_timeout
         self._now = clock
         self._rand = rand
-        self._handlers: dict[str, list[Callable[[Any], None]]] = {"signed_in": [], "token_refreshed": [], "signed_out": []}
+        self._handlers: dict[Event, list[Callable[[Any], None]]] = {
+            "initial_session": [], "signed_in": [], "token_refreshed": [], "signed_out": [],
+        }
         self._mu = threading.RLock()
         self._cur: Tokens | None = None
         self._extra = 0.0
@@ -162,96 +247,101 @@ class Client:
         self._bg_busy = False
         self.api = API(self._send_op)
         """Every operation of openapi.yaml, typed, with this client's credentials."""
+        self.mfa = MFA(self)
+        """Second factors: verify one after sign_in, enrol and remove them."""
+        restored = self.store.load() if self.mode == "session" else None
+        self._set(restored)
+        self._initial = InitialSession(restored)
+
+    def close(self) -> None:
+        """Closes the client's connections. Requests made after it raise RuntimeError."""
+        self._pool.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
 
     # ---- events ------------------------------------------------------------
 
-    def on(self, event: Event, handler: Callable[[Any], None]) -> Callable[[], None]:
-        """Calls handler with a SignedIn, TokenRefreshed or SignedOut; returns a function that removes it.
-        signed_out fires once per session."""
-        self._handlers[event].append(handler)
-        return lambda: self._handlers[event].remove(handler)
+    @overload
+    def on(self, event: Literal["initial_session"], handler: Callable[[InitialSession], None]) -> Callable[[], None]: ...
 
-    def _emit(self, event: Event, payload: Any) -> None:
+    @overload
+    def on(self, event: Literal["signed_in"], handler: Callable[[SignedIn], None]) -> Callable[[], None]: ...
+
+    @overload
+    def on(self, event: Literal["token_refreshed"], handler: Callable[[TokenRefreshed], None]) -> Callable[[], None]: ...
+
+    @overload
+    def on(self, event: Literal["signed_out"], handler: Callable[[SignedOut], None]) -> Callable[[], None]: ...
+
+    def on(self, event: Event, handler: Callable[[Any], None]) -> Callable[[], None]:
+        """Adds a handler of event and returns a function that removes it.
+
+        ``initial_session`` handlers are called at once, before on returns,
+        with what the client restored from its store at construction
+        (InitialSession; ``found`` says whether there was a session): add
+        one first and it is the first event that handler sees. Then
+        ``signed_in`` (SignedIn), ``token_refreshed`` (TokenRefreshed) and
+        ``signed_out`` (SignedOut, once per session) as they happen. A
+        handler that raises is reported to the ``latch_client`` logger
+        (logging.exception) and does not disturb the client or the other
+        handlers."""
+        if event not in self._handlers:
+            raise ValueError(f"latch: unknown event {event!r}")
+        self._handlers[event].append(handler)
+        if event == "initial_session":
+            self._call(event, handler, self._initial)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._handlers[event].remove(handler)
+
+        return remove
+
+    def _emit(self, event: Event, payload: Payload) -> None:
         for h in list(self._handlers[event]):
-            try:
-                h(payload)
-            except Exception:  # noqa: BLE001 - a handler's failure must not break the client
-                pass
+            self._call(event, h, payload)
+
+    @staticmethod
+    def _call(event: Event, handler: Callable[[Any], None], payload: Payload) -> None:
+        try:
+            handler(payload)
+        except Exception:  # reported, not raised: a handler's failure must not break the client
+            log.exception("latch_client: a %s handler raised", event)
 
     # ---- flows ---------------------------------------------------------------
 
-    def signup(self, email: str, password: str) -> m.SignupResult:
+    def sign_up(self, email: str, password: str) -> m.SignupResult:
         """Creates an account and opens its session (a SignupSession, status
         ``session_created``), or, when Latch requires a verified email first,
-        opens none (a SignupPending, status ``verification_required``)."""
+        opens none (a SignupPending, status ``verification_required``).
+        StorageError when the store cannot save: before the request when it
+        can tell (nothing was sent), else after, carrying the session."""
+        self._check_store()
         r = self.api.signup(m.Credentials(email=email, password=password))
         if isinstance(r, m.SignupSession):
-            self._save_session(r)
-        return r
-
-    def login(self, email: str, password: str) -> m.TokenResponse:
-        """Opens a session (LatchError invalid_credentials on a wrong password)."""
-        r = self.api.login(m.Credentials(email=email, password=password))
-        self._save_session(r)
+            self._save_session(r, r)
         return r
 
     def sign_in(self, email: str, password: str) -> SignInResult:
-        """Logs in like login and says whether a second factor is pending: the
-        session is the client's either way (at aal1 while ``mfa`` is set)."""
-        r = self.login(email, password)
-        return SignInResult(r, r.mfa if r.mfa is not None and r.mfa.factors else None)
-
-    def verify_totp(self, code: str) -> m.TokenResponse:
-        """Raises this session to aal2 with a TOTP code; the new tokens replace
-        the held ones as after a login. LatchError mfa_verification_failed for
-        a wrong or used code, rate_limited after too many."""
-        return self._verify(m.MFAVerifyRequest(method="totp", code=code))
-
-    def verify_recovery_code(self, code: str) -> m.TokenResponse:
-        """Raises this session to aal2 with a recovery code, which is spent. Errors as verify_totp."""
-        return self._verify(m.MFAVerifyRequest(method="recovery_code", code=code))
-
-    def begin_webauthn(self) -> dict[str, Any]:
-        """The options (``{"publicKey": ...}``, JSON form) for
-        navigator.credentials.get() that a WebAuthn second factor answers;
-        then verify_webauthn. LatchError not_found when the user has no
-        WebAuthn factor."""
-        return self.api.begin_web_authn_verification().options
-
-    def verify_webauthn(self, assertion: m.WebAuthnCredential) -> m.TokenResponse:
-        """Raises this session to aal2 with an assertion (the PublicKeyCredential's JSON form). Errors as verify_totp."""
-        return self._verify(m.MFAVerifyRequest(method="webauthn", credential=assertion))
-
-    def factors(self) -> m.MFAFactorList:
-        """The user's second factors (verified or not), the recovery codes left and this session's aal."""
-        return self.api.list_mfa_factors()
-
-    def enroll_totp(self, name: str | None = None) -> m.TOTPEnrollment:
-        """Starts a TOTP enrolment: show the QR code (or the secret), then
-        confirm_totp with a code from the app. LatchError mfa_required when the
-        user has a factor and the session is aal1."""
-        return self.api.enroll_totp(body=m.EnrollTOTPRequest(name=name))
-
-    def confirm_totp(self, factor_id: str, code: str) -> m.MFAEnrollment:
-        """Completes a TOTP enrolment; the session's new (aal2) tokens replace
-        the held ones. With the account's first factor the result carries the
-        recovery codes: show them once."""
-        r = self.api.confirm_totp(factor_id, m.TOTPCode(code=code))
-        self._save_session(r.tokens)
-        return r
-
-    def remove_factor(self, factor_id: str) -> None:
-        """Removes a factor; Latch signs out the user's other sessions. LatchError mfa_required at aal1."""
-        self.api.delete_mfa_factor(factor_id)
-
-    def regenerate_recovery_codes(self) -> list[str]:
-        """Replaces the recovery codes and returns the new ones. LatchError mfa_required at aal1."""
-        return self.api.regenerate_recovery_codes().codes
+        """Opens a session (LatchError invalid_credentials on a wrong
+        password) and says whether a second factor is pending: the session is
+        the client's either way (at aal1 while ``mfa`` is set; then
+        client.mfa.verify_*). StorageError as sign_up."""
+        self._check_store()
+        r = self.api.login(m.Credentials(email=email, password=password))
+        out = SignInResult(r, r.mfa if r.mfa is not None and r.mfa.factors else None)
+        self._save_session(r, out)
+        return out
 
     def _verify(self, body: m.MFAVerifyRequest) -> m.TokenResponse:
         """Posts a second factor; the upgraded session's new tokens become the client's."""
+        self._check_store()
         r = self.api.verify_mfa(body)
-        self._save_session(r)
+        self._save_session(r, r)
         return r
 
     def me(self) -> m.User:
@@ -262,6 +352,15 @@ class Client:
         """The user's sessions."""
         return self.api.list_sessions()
 
+    def revoke_session(self, session_id: str) -> None:
+        """Ends one of the user's sessions (LatchError not_found if it is not theirs)."""
+        self.api.revoke_session(session_id)
+
+    def create_api_key(self, label: str, scopes: list[m.Scope], *, expires_at: str | None = None) -> m.APIKeyWithSecret:
+        """Creates a personal API key with those scopes (``token:exchange`` to
+        trade it for access tokens) and returns it with its secret, shown once."""
+        return self.api.create_api_key(m.CreateAPIKeyRequest(label=label, scopes=scopes, expires_at=expires_at))
+
     def logout(self, scope: LogoutScope = "local", *, revoke_api_keys: bool = False) -> None:
         """Ends this session (local), every other one (others) or all (global).
         For local and global the session ends here too, whatever Latch answered:
@@ -269,7 +368,7 @@ class Client:
         failure: BaseException | None = None
         try:
             self.api.logout(scope=scope, revoke_api_keys=True if revoke_api_keys else None)
-        except (LatchError, NotLoggedInError, RefreshBackoffError) as e:
+        except (LatchError, NetworkError, NotLoggedInError, RefreshBackoffError) as e:
             failure = e
         if scope != "others":
             with self._store_lock():
@@ -304,14 +403,24 @@ class Client:
         return self._current()
 
     def set_tokens(self, t: Tokens) -> None:
-        """Opens a session with tokens obtained elsewhere."""
+        """Opens a session with tokens obtained elsewhere (or those a
+        StorageError carries): saves them, then holds them; signed_in fires."""
         with self._store_lock():
             self.store.save(t)
             with self._mu:
                 self._reset_end()
                 self._set(t)
+        self._emit("signed_in", SignedIn(t, None))
 
     # ---- tokens ----------------------------------------------------------------
+
+    def _check_store(self) -> None:
+        """StorageError (nothing sent yet) when the store says a save would fail."""
+        if isinstance(self.store, StoreCheck):
+            try:
+                self.store.check()
+            except OSError as e:
+                raise StorageError(None, None, e) from e
 
     def _set(self, t: Tokens | None) -> None:
         self._cur = t
@@ -355,13 +464,18 @@ class Client:
             expires_at=now + r.expires_in if r.expires_in > 0 else now, session_id=r.session_id, user_id=r.user.id,
         )
 
-    def _save_session(self, r: m.TokenResponse | m.SignupSession) -> None:
+    def _save_session(self, r: m.TokenResponse | m.SignupSession, result: object) -> None:
+        """Saves the session Latch opened, then holds it. When the store fails
+        the session is not the client's: StorageError carries it (and result)."""
         t = self._from_token_response(r)
-        with self._store_lock():
-            self.store.save(t)
-            with self._mu:
-                self._reset_end()
-                self._set(t)
+        try:
+            with self._store_lock():
+                self.store.save(t)
+                with self._mu:
+                    self._reset_end()
+                    self._set(t)
+        except Exception as e:
+            raise StorageError(t, result, e) from e
         self._emit("signed_in", SignedIn(t, r.user))
 
     def _current(self) -> Tokens | None:
@@ -449,6 +563,8 @@ class Client:
         def run() -> None:
             try:
                 self._shared(stale)
+            except StorageError:
+                log.exception("latch_client: a background refresh could not save the new tokens (held in memory)")
             except Exception:  # noqa: BLE001 - remembered: the backoff or the end of the session
                 pass
             finally:
@@ -467,8 +583,12 @@ class Client:
             else:
                 with self._store_lock():
                     t = self._refresh_locked(stale)
-        except SessionEndedError:
+        except (SessionEndedError, StorageError):
             raise
+        except LatchError as e:
+            if e.permanent:  # a 4xx other than 408 and 429: trying again cannot help
+                raise
+            raise self._back_off(e) from e
         except Exception as e:
             raise self._back_off(e) from e
         with self._mu:
@@ -546,7 +666,10 @@ class Client:
         t = self._from_token_response(m.TokenResponse.from_dict(json.loads(body)))
         with self._mu:
             self._set(t)
-        self.store.save(t)
+        try:
+            self.store.save(t)
+        except Exception as e:
+            raise StorageError(t, None, e) from e
         self._emit("token_refreshed", TokenRefreshed(t, False))
         return t
 
@@ -557,9 +680,9 @@ class Client:
         data = json.dumps({"refresh_token": refresh_token}).encode()
         headers = {"Content-Type": "application/json"}
         try:
-            return self._http("POST", self.base_url + "/auth/refresh", headers, data, self._refresh_timeout)
-        except _RETRYABLE_REFRESH:
-            return self._http("POST", self.base_url + "/auth/refresh", headers, data, self._refresh_timeout)
+            return self._http("POST", "/auth/refresh", headers, data, self._refresh_timeout)
+        except NetworkError:
+            return self._http("POST", "/auth/refresh", headers, data, self._refresh_timeout)
 
     def _exchange_token(self, stale: str) -> Tokens:
         """Trades the API key for a new access token unless the current one is
@@ -571,7 +694,7 @@ class Client:
         assert self._api_key is not None
         body = json.dumps(self._exchange.to_dict() if self._exchange else {}).encode()
         status, headers, raw = self._http(
-            "POST", self.base_url + "/auth/token",
+            "POST", "/auth/token",
             {"Content-Type": "application/json", "X-API-Key": self._api_key}, body, self._refresh_timeout,
         )
         if status != 200:
@@ -586,27 +709,20 @@ class Client:
 
     # ---- transport ---------------------------------------------------------------
 
-    def _http(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float) -> tuple[int, Mapping[str, str], bytes]:
-        req = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
-        req.add_header("Accept", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as res:
-                return res.status, {k: v for k, v in res.headers.items()}, res.read()
-        except urllib.error.HTTPError as e:
-            with e:
-                return e.code, {k: v for k, v in e.headers.items()}, e.read()
+    def _http(self, method: str, path: str, headers: Mapping[str, str], body: bytes | None, timeout: float) -> tuple[int, Mapping[str, str], bytes]:
+        return self._pool.request(method, path, headers, body, timeout)
 
-    def _retrying(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> tuple[int, Mapping[str, str], bytes]:
+    def _retrying(self, method: str, path: str, headers: Mapping[str, str], body: bytes | None) -> tuple[int, Mapping[str, str], bytes]:
         """Sends a request, retrying 429 (always) and 503 (idempotent methods)
         as RetryPolicy says. Network errors are not retried: the request may
         have reached the server."""
         attempt = 0
         while True:
-            status, h, raw = self._http(method, url, headers, body, self._timeout)
+            status, h, raw = self._http(method, path, headers, body, self._timeout)
             retryable = status == 429 or (status == 503 and (method in _IDEMPOTENT or "Idempotency-Key" in headers))
             if not retryable or attempt >= self._retry.max_retries:
                 return status, h, raw
-            ra = parse_retry_after(h.get("Retry-After"))
+            ra = parse_retry_after(h.get("retry-after"))
             if ra > self._retry.max_delay:
                 return status, h, raw
             time.sleep(min(self._backoff(attempt, ra), self._retry.max_delay))
@@ -618,7 +734,7 @@ class Client:
         for name, value in path_params.items():
             path = path.replace("{" + name + "}", urllib.parse.quote(value, safe=""))
         q = {k: ("true" if v is True else "false" if v is False else str(v)) for k, v in query.items() if v is not None}
-        url = self.base_url + path + ("?" + urllib.parse.urlencode(q) if q else "")
+        target = path + ("?" + urllib.parse.urlencode(q) if q else "")
         headers: dict[str, str] = {}
         data: bytes | None = None
         if body is not None:
@@ -627,12 +743,12 @@ class Client:
         if auth == "apikey" and self._api_key and path != "/auth/token":
             headers["X-API-Key"] = self._api_key
         if auth != "bearer":
-            return self._result(*self._retrying(method, url, headers, data))
+            return self._result(*self._retrying(method, target, headers, data))
         tok = self._token()
-        status, h, raw = self._retrying(method, url, {**headers, "Authorization": "Bearer " + tok.access_token}, data)
+        status, h, raw = self._retrying(method, target, {**headers, "Authorization": "Bearer " + tok.access_token}, data)
         if status == 401 and _code(raw, h) in ("token_expired", "invalid_token"):
             nt = self._renew(tok.access_token)
-            status, h, raw = self._retrying(method, url, {**headers, "Authorization": "Bearer " + nt.access_token}, data)
+            status, h, raw = self._retrying(method, target, {**headers, "Authorization": "Bearer " + nt.access_token}, data)
         return self._result(status, h, raw)
 
     @staticmethod
@@ -649,4 +765,4 @@ def _code(raw: bytes, headers: Mapping[str, str]) -> str:
             return str(d["error"])
     except ValueError:
         pass
-    return "invalid_token" if 'error="invalid_token"' in headers.get("WWW-Authenticate", "") else ""
+    return "invalid_token" if 'error="invalid_token"' in headers.get("www-authenticate", "") else ""

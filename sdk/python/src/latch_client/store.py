@@ -66,6 +66,16 @@ class TokenLocker(Protocol):
     def lock(self) -> contextlib.AbstractContextManager[None]: ...
 
 
+@runtime_checkable
+class StoreCheck(Protocol):
+    """A TokenStore that can tell, before Latch is asked to open a session,
+    whether a save would fail: check raises (an OSError) if it would. The
+    client checks before sign-up, sign-in and factor verifications, so a
+    broken store does not leave a session open on the server and lost here."""
+
+    def check(self) -> None: ...
+
+
 class MemoryStore:
     """Keeps the tokens in this process: the default."""
 
@@ -90,11 +100,21 @@ class FileStore:
     """Keeps the tokens in a file readable by its owner only, written
     atomically. Processes sharing the file share one session: the client
     refreshes under an exclusive fcntl lock on PATH.lock, after re-reading
-    the file, so a refresh token is never spent twice."""
+    the file, so a refresh token is never spent twice. A leading ``~`` of
+    path is expanded to the user's home directory."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+        self.path = os.path.expanduser(os.fspath(path))
         self._thread_lock = threading.Lock()
+
+    def check(self) -> None:
+        """Raises OSError unless a save can succeed: a file can be created
+        (and removed) in the directory of path, and path is not a directory."""
+        if os.path.isdir(self.path):
+            raise IsADirectoryError(f"latch: the token file {self.path} is a directory")
+        fd, tmp = tempfile.mkstemp(prefix=".latch-check-", dir=os.path.dirname(os.path.abspath(self.path)))
+        os.close(fd)
+        os.unlink(tmp)
 
     def load(self) -> Tokens | None:
         try:
