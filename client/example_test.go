@@ -13,7 +13,7 @@ import (
 
 // Log in once, keep the session in a file, and call any operation: the
 // Client refreshes the access token as needed.
-func ExampleClient_Login() {
+func ExampleClient_SignIn() {
 	ctx := context.Background()
 	dir, _ := os.UserConfigDir()
 	c, err := client.New("https://auth.example.com",
@@ -22,7 +22,7 @@ func ExampleClient_Login() {
 		log.Fatal(err)
 	}
 	if _, err := c.Token(ctx); errors.Is(err, client.ErrNotLoggedIn) {
-		if _, err := c.Login(ctx, "ada@example.com", "correct horse battery staple"); errors.Is(err, client.ErrInvalidCredentials) {
+		if _, err := c.SignIn(ctx, "ada@example.com", "correct horse battery staple"); errors.Is(err, client.ErrInvalidCredentials) {
 			log.Fatal("wrong email or password")
 		} else if err != nil {
 			log.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 )
 
@@ -155,7 +156,7 @@ func TestFileStoreSharedByTwoProcesses(t *testing.T) {
 		t.Fatalf("events: %v", err)
 	}
 	for _, e := range events.JSON200.Events {
-		if e.Type == client.EventTypeRefreshReuseDetected {
+		if e.Type == latchapi.EventTypeRefreshReuseDetected {
 			t.Fatal("a refresh token was reused")
 		}
 	}

@@ -229,6 +229,7 @@ func randomJitter(max time.Duration) time.Duration {
 type retryTransport struct {
 	policy RetryPolicy
 	jitter func(max time.Duration) time.Duration
+	now    func() time.Time // the Client's clock, for Retry-After dates
 	next   http.RoundTripper
 }
 
@@ -253,7 +254,7 @@ func (t *retryTransport) retryable(req *http.Request, res *http.Response) bool {
 // delay returns the wait before retry number attempt (0-based), and false
 // when the server asks for more than MaxDelay.
 func (t *retryTransport) delay(attempt int, res *http.Response) (time.Duration, bool) {
-	ra, _ := parseRetryAfter(res.Header.Get("Retry-After"), time.Now())
+	ra, _ := parseRetryAfter(res.Header.Get("Retry-After"), t.now())
 	if ra > t.policy.MaxDelay {
 		return 0, false
 	}
