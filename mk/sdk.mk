@@ -54,3 +54,8 @@ test-sdk: $(SDK_TS)/node_modules/.installed sdk-mypy
 ## test-sdk-long: multi-tab browser test, multi-process Python test, npm pack check (.ci/out/)
 test-sdk-long: $(SDK_TS)/node_modules/.installed
 	BIN=$(BIN) GO=$(GO) tools/test-sdk-long.sh
+
+## test-readme-go: docs/sdks.md's Go install and example, run as written from a copy of the tree
+.PHONY: test-readme-go
+test-readme-go:
+	BIN=$(BIN) GO=$(GO) tools/test-readme-go.sh
