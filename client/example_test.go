@@ -62,3 +62,32 @@ func ExampleWithAPIKeyExchange() {
 	}
 	fmt.Println("token for", tok.Scope, "until", tok.ExpiresAt)
 }
+
+// Sign in, and when the user has a second factor raise the session to
+// aal2 with a code from their authenticator app.
+func ExampleClient_MFA() {
+	ctx := context.Background()
+	c, err := client.New("https://auth.example.com")
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := c.SignIn(ctx, "ada@example.com", "correct horse battery staple")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if res.MFA != nil && res.MFA.Has(client.MFAFactorTypeTotp) {
+		var code string
+		fmt.Print("code from your authenticator app: ")
+		fmt.Scanln(&code)
+		if _, err := c.MFA().VerifyTOTP(ctx, code); errors.Is(err, client.ErrMFAVerificationFailed) {
+			log.Fatal("wrong code")
+		} else if err != nil {
+			log.Fatal(err)
+		}
+	}
+	me, err := c.Me(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("signed in as", me.Id)
+}

@@ -319,8 +319,8 @@ func TestRefreshSurvivesCallerCancel(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
 	defer cancel()
-	if _, _, err := send(t, c, ctx, http.MethodGet, srv.URL+"/echo", ""); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want the caller's deadline", err)
+	if _, _, err := send(t, c, ctx, http.MethodGet, srv.URL+"/echo", ""); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, client.ErrNetwork) {
+		t.Fatalf("err = %v, want the caller's deadline, a network error", err)
 	}
 	close(f.hold) // the refresh goes on without the caller
 	deadline := time.Now().Add(5 * time.Second)
@@ -349,7 +349,7 @@ func TestRefreshTimeout(t *testing.T) {
 	clock.Advance(2 * time.Minute)
 	began := time.Now()
 	_, _, err := send(t, c, bg, http.MethodGet, srv.URL+"/echo", "")
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(began) > 3*time.Second {
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, client.ErrNetwork) || time.Since(began) > 3*time.Second {
 		t.Fatalf("err = %v after %v, want the refresh timeout", err, time.Since(began))
 	}
 }
