@@ -52,7 +52,7 @@ func goTool(t *testing.T) string {
 // on the server side. The root package (the spec embedded for the server)
 // is refused too: the SDK carries its own generated models.
 func TestNoServerImports(t *testing.T) {
-	for _, pkg := range []string{"github.com/latchauth/latch/client", "github.com/latchauth/latch/client/verify"} {
+	for _, pkg := range []string{"github.com/latchauth/latch/client", "github.com/latchauth/latch/client/latchapi", "github.com/latchauth/latch/client/verify"} {
 		out, err := exec.Command(goTool(t), "list", "-deps", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
