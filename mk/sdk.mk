@@ -8,6 +8,8 @@
 #   test-sdk-long      the 3-minute five-tab browser test (Web Locks, then the storage-lease
 #                      fallback), the 2-minute four-process Python test, and the npm pack
 #                      install check; counts and a screenshot go to .ci/out/ (run by .ci/run)
+#   test-readme-go     docs/sdks.md's Go install and example, run as written from a copy of the
+#                      tree against a live latchd (tools/test-readme-go.sh; needs the Go proxy)
 #
 # The TypeScript SDK's packages come from sdk/typescript/package-lock.json;
 # mypy (for the Python SDK's --strict check) is Debian's, installed when missing.
