@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/latchauth/latch/client/latchapi"
 )
 
 // RefreshPolicy says how long before expiry the Client renews an access
@@ -83,7 +85,7 @@ type auth struct {
 	apiKey   string
 	exchReq  ExchangeRequest
 	store    TokenStore
-	raw      *ClientWithResponses // unauthenticated, no retries: refresh and exchange
+	raw      *latchapi.ClientWithResponses // unauthenticated, no retries: refresh and exchange
 	now      func() time.Time
 	policy   RefreshPolicy
 	backoffs RetryPolicy // BaseDelay and MaxDelay pace renewals after a failure
@@ -106,6 +108,10 @@ type auth struct {
 	fails   int
 	lastErr error
 	retryAt time.Time
+	// refused is Latch's permanent refusal of a renewal (see permanent):
+	// returned to every later call that needs one, without a request,
+	// until a new session.
+	refused error
 }
 
 // setLocked replaces the current tokens and draws their jitter; a.mu is held.
@@ -154,7 +160,7 @@ func (e *sessionEnd) owns(t *Tokens) bool {
 // resetLocked forgets the end of a session and any backoff, for a new
 // session; a.mu is held.
 func (a *auth) resetLocked() {
-	a.end = nil
+	a.end, a.refused = nil, nil
 	a.fails, a.lastErr, a.retryAt = 0, nil, time.Time{}
 }
 
@@ -199,13 +205,17 @@ func (a *auth) token(ctx context.Context) (*Tokens, error) {
 }
 
 // blocked returns the error of a renewal that must not be tried now: the
-// session has ended, or an earlier renewal failed and its backoff has not
-// passed. It returns nil when a renewal may go ahead.
+// session has ended, Latch refused a renewal for good, or an earlier
+// renewal failed and its backoff has not passed. It returns nil when a
+// renewal may go ahead.
 func (a *auth) blocked() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.end != nil {
 		return &sessionEnded{a.end}
+	}
+	if a.refused != nil {
+		return a.refused
 	}
 	if now := a.now(); now.Before(a.retryAt) {
 		return &RefreshBackoffError{RetryAt: a.retryAt, RetryAfter: a.retryAt.Sub(now), Err: a.lastErr}
@@ -254,8 +264,11 @@ func (a *auth) renewInBackground(ctx context.Context, stale string) {
 // renewShared is the renewal that concurrent callers share. It runs on a
 // context detached from the caller's cancellation, with its own timeout: a
 // caller that gives up does not waste a refresh that others wait for. A
-// failure other than the end of the session starts a backoff and is
-// returned as a *RefreshBackoffError.
+// permanent refusal (see permanent) is returned as the *Error it is, to
+// this call and every later one that needs a renewal, without asking
+// again, until a new session (SignIn, SignUp, SetTokens); any other
+// failure but the end of the session starts a backoff and is returned as
+// a *RefreshBackoffError.
 func (a *auth) renewShared(ctx context.Context, stale string) (*Tokens, error) {
 	// A renewal that failed just before this one was asked for is not
 	// repeated.
@@ -277,10 +290,29 @@ func (a *auth) renewShared(ctx context.Context, stale string) (*Tokens, error) {
 		a.mu.Lock()
 		a.fails, a.lastErr, a.retryAt = 0, nil, time.Time{}
 		a.mu.Unlock()
-	case !errors.As(err, &ended):
+	case errors.As(err, &ended):
+	case permanent(err):
+		a.mu.Lock()
+		a.refused = err
+		a.mu.Unlock()
+	default:
 		err = a.backOff(err)
 	}
 	return t, err
+}
+
+// permanent reports whether err is Latch refusing a renewal for a reason
+// that waiting does not change: a 4xx other than 408 and 429, such as an
+// exchange that the key may not make (403) or a key that is not valid
+// (401). Trying again later would fail the same way, so it is no backoff
+// and is not tried again: the callers get the *Error at once.
+func permanent(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.StatusCode >= 400 && e.StatusCode < 500 &&
+		e.StatusCode != http.StatusRequestTimeout && e.StatusCode != http.StatusTooManyRequests
 }
 
 // backOff records a failed renewal and returns the error for its callers:
@@ -379,12 +411,12 @@ func (a *auth) refresh(ctx context.Context, stale string) (*Tokens, error) {
 		}
 		return nil, ended
 	}
-	res, err := a.raw.RefreshWithResponse(ctx, RefreshRequest{RefreshToken: latest.RefreshToken})
+	res, err := a.raw.RefreshWithResponse(ctx, latchapi.RefreshRequest{RefreshToken: latest.RefreshToken})
 	if err != nil {
 		return nil, err
 	}
 	if res.JSON200 == nil {
-		e := errorFrom(res.StatusCode(), res.HTTPResponse.Header, res.Body)
+		e := errorFrom(res.StatusCode(), res.HTTPResponse.Header, res.Body, a.now())
 		if string(e.Code) != string(ErrInvalidGrant) {
 			return nil, e
 		}
@@ -420,7 +452,7 @@ func (a *auth) exchange(ctx context.Context, stale string) (*Tokens, error) {
 		return nil, err
 	}
 	if res.JSON200 == nil {
-		return nil, errorFrom(res.StatusCode(), res.HTTPResponse.Header, res.Body)
+		return nil, errorFrom(res.StatusCode(), res.HTTPResponse.Header, res.Body, a.now())
 	}
 	now := a.now()
 	t := &Tokens{

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/testutil"
 )
@@ -158,7 +159,7 @@ func TestNoRetryLoop(t *testing.T) {
 		c := l.newClient(t, client.WithTokenStore(store))
 		tr := signup(t, c)
 		global := client.LogoutGlobal
-		if res, err := l.Client.LogoutWithResponse(ctx, &client.LogoutParams{Scope: &global}, testutil.Bearer(tr.AccessToken)); err != nil || res.StatusCode() != 204 {
+		if res, err := l.Client.LogoutWithResponse(ctx, &latchapi.LogoutParams{Scope: &global}, testutil.Bearer(tr.AccessToken)); err != nil || res.StatusCode() != 204 {
 			t.Fatalf("revoke the session behind the client's back: %v", err)
 		}
 
@@ -188,7 +189,7 @@ func TestNoRetryLoop(t *testing.T) {
 		c := l.newClient(t)
 		tr := signup(t, c)
 		global := client.LogoutGlobal
-		if res, err := l.Client.LogoutWithResponse(ctx, &client.LogoutParams{Scope: &global}, testutil.Bearer(tr.AccessToken)); err != nil || res.StatusCode() != 204 {
+		if res, err := l.Client.LogoutWithResponse(ctx, &latchapi.LogoutParams{Scope: &global}, testutil.Bearer(tr.AccessToken)); err != nil || res.StatusCode() != 204 {
 			t.Fatalf("revoke: %v", err)
 		}
 		l.Clock.Advance(accessTTL)
@@ -216,7 +217,7 @@ func TestNoRetryLoop(t *testing.T) {
 		l.intercept.Store(&always401)
 		_, err := c.Me(ctx)
 		var ae *client.Error
-		if !errors.As(err, &ae) || ae.Code != client.ErrorCodeInvalidToken || ae.RequestID != "test-1" {
+		if !errors.As(err, &ae) || ae.Code != latchapi.ErrorCodeInvalidToken || ae.RequestID != "test-1" {
 			t.Fatalf("err = %v, want the second 401", err)
 		}
 		if got := [2]int{l.count("GET /auth/me"), l.refreshes()}; got != [2]int{2, 1} {
@@ -230,10 +231,10 @@ func TestTypedErrors(t *testing.T) {
 	l := start(t)
 	c := l.newClient(t)
 	addr := email()
-	if _, err := c.Signup(ctx, addr, password); err != nil {
+	if _, err := c.SignUp(ctx, addr, password); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.Login(ctx, addr, "not the password at all")
+	_, err := c.SignIn(ctx, addr, "not the password at all")
 	var ae *client.Error
 	if !errors.Is(err, client.ErrInvalidCredentials) || !errors.As(err, &ae) {
 		t.Fatalf("login with a wrong password: %v", err)
@@ -241,10 +242,10 @@ func TestTypedErrors(t *testing.T) {
 	if ae.StatusCode != 401 || ae.RequestID == "" || ae.Message == "" || errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("error = %#v", ae)
 	}
-	if _, err := c.Signup(ctx, addr, password); !errors.Is(err, client.ErrEmailTaken) {
+	if _, err := c.SignUp(ctx, addr, password); !errors.Is(err, client.ErrEmailTaken) {
 		t.Fatalf("second signup: %v, want ErrEmailTaken", err)
 	}
-	if _, err := c.Signup(ctx, email(), "short"); !errors.Is(err, client.ErrInvalidRequest) && !errors.Is(err, client.ErrWeakPassword) {
+	if _, err := c.SignUp(ctx, email(), "short"); !errors.Is(err, client.ErrInvalidRequest) && !errors.Is(err, client.ErrWeakPassword) {
 		t.Fatalf("weak password: %v", err)
 	}
 	// The typed API's responses convert too.
@@ -262,11 +263,11 @@ func TestLoginLogout(t *testing.T) {
 	l := start(t)
 	c := l.newClient(t)
 	addr := email()
-	if _, err := c.Signup(ctx, addr, password); err != nil {
+	if _, err := c.SignUp(ctx, addr, password); err != nil {
 		t.Fatal(err)
 	}
 	other := l.newClient(t)
-	if _, err := other.Login(ctx, addr, password); err != nil {
+	if _, err := other.SignIn(ctx, addr, password); err != nil {
 		t.Fatal(err)
 	}
 	me, err := other.Me(ctx)
@@ -407,9 +408,9 @@ func TestSignupWhenVerificationIsRequired(t *testing.T) {
 	ctx := context.Background()
 	l := start(t, func(c *app.Config) { c.RequireVerifiedEmail = true })
 	c := l.newClient(t)
-	tok, err := c.Signup(ctx, email(), password)
+	tok, err := c.SignUp(ctx, email(), password)
 	if tok != nil || !errors.Is(err, client.ErrEmailNotVerified) {
-		t.Fatalf("Signup = %v, %v; want no tokens and ErrEmailNotVerified", tok, err)
+		t.Fatalf("SignUp = %v, %v; want no tokens and ErrEmailNotVerified", tok, err)
 	}
 	if _, err := c.Me(ctx); err == nil {
 		t.Fatal("the client holds a session after a signup that opened none")

@@ -1,6 +1,10 @@
 package client_test
 
 import (
+	"go/ast"
+	"go/doc"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +52,7 @@ func goTool(t *testing.T) string {
 // on the server side. The root package (the spec embedded for the server)
 // is refused too: the SDK carries its own generated models.
 func TestNoServerImports(t *testing.T) {
-	for _, pkg := range []string{"github.com/latchauth/latch/client", "github.com/latchauth/latch/client/verify"} {
+	for _, pkg := range []string{"github.com/latchauth/latch/client", "github.com/latchauth/latch/client/latchapi", "github.com/latchauth/latch/client/verify"} {
 		out, err := exec.Command(goTool(t), "list", "-deps", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
@@ -117,5 +121,54 @@ func TestPublicPathsMatchSpec(t *testing.T) {
 	sort.Strings(got)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("public paths:\n got %v\nwant %v (from openapi.yaml)", got, want)
+	}
+}
+
+// TestOneClientOneOptionOneNew keeps the package's surface what go doc
+// shows a user first: one Client, made by New alone, one Option type. The
+// generated client, its constructors and its option type live in
+// client/latchapi, reached through Client.API.
+func TestOneClientOneOptionOneNew(t *testing.T) {
+	fset := token.NewFileSet()
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []*ast.File
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	p, err := doc.NewFromFiles(fset, files, "github.com/latchauth/latch/client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var options, clients, clientFuncs []string
+	for _, typ := range p.Types {
+		if strings.HasSuffix(typ.Name, "Option") {
+			options = append(options, typ.Name)
+		}
+		if strings.Contains(typ.Name, "Client") || strings.Contains(typ.Name, "Doer") || strings.Contains(typ.Name, "Editor") {
+			clients = append(clients, typ.Name)
+		}
+		if typ.Name == "Client" {
+			for _, f := range typ.Funcs {
+				clientFuncs = append(clientFuncs, f.Name)
+			}
+		}
+	}
+	for _, f := range p.Funcs {
+		if strings.HasPrefix(f.Name, "NewClient") || f.Name == "WithHTTPClient" || f.Name == "WithBaseURL" || f.Name == "WithRequestEditorFn" {
+			t.Errorf("func %s: the generated client's, not the SDK's", f.Name)
+		}
+	}
+	if strings.Join(options, " ") != "Option" || strings.Join(clients, " ") != "Client" || strings.Join(clientFuncs, " ") != "New" {
+		t.Fatalf("option types %v, client types %v, constructors of Client %v; want Option, Client, New", options, clients, clientFuncs)
 	}
 }

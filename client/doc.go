@@ -1,7 +1,18 @@
-// The hand-written part of the package is the Latch Go SDK.
+// Package client is the Latch Go SDK: one [Client], made by [New] and
+// configured by [Option] values.
 //
-// A [Client] wraps the generated [ClientWithResponses]: every generated
-// operation, reached through [Client.API], is authenticated by an
+//	c, err := client.New("https://auth.example.com")
+//	res, err := c.SignIn(ctx, email, password) // res.MFA != nil: a second factor is pending
+//	_, err = c.MFA().VerifyTOTP(ctx, code)      // when it is
+//	me, err := c.Me(ctx)
+//
+// The Client's methods cover the common flows: SignUp, SignIn, Refresh,
+// Logout, Me, Sessions, API keys, organizations, and the second factors of
+// [Client.MFA]. Every operation of openapi.yaml is reached, typed, through
+// [Client.API]: the generated client of package
+// [github.com/latchauth/latch/client/latchapi], which also holds every
+// generated model (this package re-exports, as aliases, those its methods
+// take and return). Every request, through either, is authenticated by an
 // [http.RoundTripper] that
 //
 //   - refreshes the access token before it expires (see [RefreshPolicy]),
@@ -24,15 +35,21 @@
 // function of [WithOnSessionEnd] is told once with a [SessionEndReason], and
 // every later call that needs the session fails at once with an error
 // matching [ErrSessionEnded] (and ErrNotLoggedIn), without a request, until
-// a new Login.
+// a new SignIn.
 //
-// A refresh (or exchange) that fails otherwise is remembered: after a 429 or
-// 503 none is tried before its Retry-After, after a network error or a 5xx
-// none before an exponential backoff with jitter. Meanwhile calls whose
-// access token is still valid go ahead with it, and calls whose token has
-// expired fail at once with a [*RefreshBackoffError] ([ErrRefreshBackoff]),
-// which says when the next attempt may be made. Exchanged tokens are kept
-// the same way when renewing them fails.
+// A refresh (or exchange) that Latch refuses for good (a 4xx other than
+// 408 and 429, such as a 403 for an exchange the key may not make) fails
+// at once with that [*Error], and is not tried again until a new session.
+// One that fails otherwise is remembered: after a 429 or 503 none is tried
+// before its Retry-After, after a network error or a 5xx none before an
+// exponential backoff with jitter. Meanwhile calls whose access token is
+// still valid go ahead with it, and calls whose token has expired fail at
+// once with a [*RefreshBackoffError] ([ErrRefreshBackoff]), which says when
+// the next attempt may be made. Exchanged tokens are kept the same way when
+// renewing them fails.
+//
+// A request that gets no answer (Latch unreachable, the connection broken,
+// a timeout) fails with a [*NetworkError], matching [ErrNetwork].
 //
 // The default transport keeps up to [DefaultMaxIdleConnsPerHost] idle
 // connections to Latch, so that a busy service reuses them ([WithTransport]

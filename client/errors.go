@@ -9,11 +9,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/latchauth/latch/client/latchapi"
 )
 
 // Error is an error response from Latch: every non-2xx answer carries
-// the one Error body, and the SDK turns it into an *Error. (The name
-// Error belongs to the generated model of that body.)
+// the one Error body (latchapi.ErrorBody), and the SDK turns it into an
+// *Error.
 type Error struct {
 	// StatusCode is the HTTP status of the response.
 	StatusCode int
@@ -90,7 +92,8 @@ const (
 	ErrInvalidScope            Code = "invalid_scope"
 	ErrEmailNotVerified        Code = "email_not_verified"
 	// ErrMFARequired: the operation needs an aal2 session; verify a second
-	// factor (VerifyTOTP, VerifyRecoveryCode, VerifyWebAuthn) and retry.
+	// factor (c.MFA().VerifyTOTP, VerifyRecoveryCode or VerifyWebAuthn) and
+	// retry.
 	ErrMFARequired Code = "mfa_required"
 	// ErrMFAVerificationFailed: the second factor was wrong, used or
 	// expired.
@@ -102,7 +105,7 @@ const (
 // reused), this Client logged out, or another process sharing the token
 // store logged out. The tokens are cleared, and from then on every call
 // that needs the session fails at once with an error matching
-// ErrSessionEnded, without a request, until Login, Signup or SetTokens
+// ErrSessionEnded, without a request, until SignIn, SignUp or SetTokens
 // opens a new session (or another process sharing the store does). Such an
 // error also matches ErrNotLoggedIn, as the Client holds no tokens any
 // more, and wraps the *Error that Latch answered, when there is one. See
@@ -206,18 +209,13 @@ func (e *RefreshBackoffError) Unwrap() error { return e.Err }
 const maxErrorBody = 64 << 10
 
 // errorFrom builds the *Error of a non-2xx response from its status,
-// headers and body. A body that is not the Error schema still gives an
-// *Error, with the code that the status implies.
-func errorFrom(status int, h http.Header, body []byte) *Error {
+// headers and body, at now (for a Retry-After date). A body that is not the
+// Error schema still gives an *Error, with the code that the status implies.
+func errorFrom(status int, h http.Header, body []byte, now time.Time) *Error {
 	e := &Error{StatusCode: status}
-	var b struct {
-		Error     ErrorCode  `json:"error"`
-		Message   string     `json:"message"`
-		RequestID string     `json:"request_id"`
-		ExpiresAt *time.Time `json:"expires_at"`
-	}
+	var b latchapi.ErrorBody
 	if json.Unmarshal(body, &b) == nil {
-		e.Code, e.Message, e.RequestID, e.ExpiresAt = b.Error, b.Message, b.RequestID, b.ExpiresAt
+		e.Code, e.Message, e.RequestID, e.ExpiresAt = b.Error, b.Message, b.RequestId, b.ExpiresAt
 	}
 	if e.Code == "" {
 		e.Code = codeForStatus(status)
@@ -229,7 +227,7 @@ func errorFrom(status int, h http.Header, body []byte) *Error {
 		e.RequestID = h.Get("X-Request-Id")
 	}
 	if h != nil {
-		e.RetryAfter, _ = parseRetryAfter(h.Get("Retry-After"), time.Now())
+		e.RetryAfter, _ = parseRetryAfter(h.Get("Retry-After"), now)
 	}
 	return e
 }
@@ -301,5 +299,6 @@ func ResponseError(res interface {
 	if status >= 200 && status < 300 {
 		return nil
 	}
-	return errorFrom(status, nil, res.GetBody())
+	// Without the headers there is no Retry-After to read: no clock needed.
+	return errorFrom(status, nil, res.GetBody(), time.Time{})
 }

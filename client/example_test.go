@@ -13,7 +13,7 @@ import (
 
 // Log in once, keep the session in a file, and call any operation: the
 // Client refreshes the access token as needed.
-func ExampleClient_Login() {
+func ExampleClient_SignIn() {
 	ctx := context.Background()
 	dir, _ := os.UserConfigDir()
 	c, err := client.New("https://auth.example.com",
@@ -22,7 +22,7 @@ func ExampleClient_Login() {
 		log.Fatal(err)
 	}
 	if _, err := c.Token(ctx); errors.Is(err, client.ErrNotLoggedIn) {
-		if _, err := c.Login(ctx, "ada@example.com", "correct horse battery staple"); errors.Is(err, client.ErrInvalidCredentials) {
+		if _, err := c.SignIn(ctx, "ada@example.com", "correct horse battery staple"); errors.Is(err, client.ErrInvalidCredentials) {
 			log.Fatal("wrong email or password")
 		} else if err != nil {
 			log.Fatal(err)
@@ -61,4 +61,33 @@ func ExampleWithAPIKeyExchange() {
 		log.Fatal(err)
 	}
 	fmt.Println("token for", tok.Scope, "until", tok.ExpiresAt)
+}
+
+// Sign in, and when the user has a second factor raise the session to
+// aal2 with a code from their authenticator app.
+func ExampleClient_MFA() {
+	ctx := context.Background()
+	c, err := client.New("https://auth.example.com")
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := c.SignIn(ctx, "ada@example.com", "correct horse battery staple")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if res.MFA != nil && res.MFA.Has(client.MFAFactorTypeTotp) {
+		var code string
+		fmt.Print("code from your authenticator app: ")
+		fmt.Scanln(&code)
+		if _, err := c.MFA().VerifyTOTP(ctx, code); errors.Is(err, client.ErrMFAVerificationFailed) {
+			log.Fatal("wrong code")
+		} else if err != nil {
+			log.Fatal(err)
+		}
+	}
+	me, err := c.Me(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("signed in as", me.Id)
 }

@@ -7,63 +7,107 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-)
 
-// The scopes of Logout.
-const (
-	// LogoutLocal ends this session.
-	LogoutLocal = Local
-	// LogoutOthers ends every other session of the user.
-	LogoutOthers = Others
-	// LogoutGlobal ends every session of the user.
-	LogoutGlobal = Global
+	"github.com/latchauth/latch/client/latchapi"
 )
 
 // fail returns the *Error of a generated response that did not succeed.
-func fail(hr *http.Response, body []byte) error {
+func (c *Client) fail(hr *http.Response, body []byte) error {
 	if hr == nil {
 		return errors.New("latch: no response")
 	}
-	return errorFrom(hr.StatusCode, hr.Header, body)
+	return errorFrom(hr.StatusCode, hr.Header, body, c.auth.now())
 }
 
-// Signup creates an account and makes its first session the Client's.
+// SignUp creates an account and makes its first session the Client's.
 // Returns an *Error matching ErrEmailTaken, ErrWeakPassword or
-// ErrInvalidRequest when Latch refuses.
-func (c *Client) Signup(ctx context.Context, email, password string) (*TokenResponse, error) {
-	res, err := c.api.SignupWithResponse(ctx, SignupJSONRequestBody{Email: Email(email), Password: password})
+// ErrInvalidRequest when Latch refuses, and one matching
+// ErrEmailNotVerified when the account was created but Latch requires its
+// email to be verified before a session opens.
+func (c *Client) SignUp(ctx context.Context, email, password string) (*TokenResponse, error) {
+	res, err := c.api.SignupWithResponse(ctx, latchapi.SignupJSONRequestBody{Email: latchapi.Email(email), Password: password})
 	if err != nil {
 		return nil, err
 	}
 	if res.JSON202 != nil {
 		// The server requires a verified email: the account exists, but no
 		// session opens until the link in the verification mail is used.
-		return nil, &Error{StatusCode: res.StatusCode(), Code: ErrorCodeEmailNotVerified,
+		return nil, &Error{StatusCode: res.StatusCode(), Code: latchapi.ErrorCodeEmailNotVerified,
 			Message: "account created; verify the email address, then log in"}
 	}
 	if res.JSON201 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
 	// A SignupSession is a TokenResponse with a status: read the body as one.
 	var t TokenResponse
 	if err := json.Unmarshal(res.Body, &t); err != nil {
 		return nil, fmt.Errorf("latch: signup answer: %w", err)
 	}
-	return &t, c.auth.save(ctx, c.auth.fromTokenResponse(&t))
+	return &t, c.keep(ctx, &t)
 }
 
-// Login logs in with email and password and makes the new session the
-// Client's, replacing any other in its token store. Returns an *Error
-// matching ErrInvalidCredentials for a wrong email or password.
-func (c *Client) Login(ctx context.Context, email, password string) (*TokenResponse, error) {
-	res, err := c.api.LoginWithResponse(ctx, LoginJSONRequestBody{Email: Email(email), Password: password})
+// SignInResult is what a password sign-in opens: a session, and when its
+// user has a second factor the step that remains before the session is
+// aal2.
+type SignInResult struct {
+	// Tokens are the new session's (already the Client's).
+	Tokens *TokenResponse
+	// MFA is set when the session is aal1 and the user has a verified
+	// second factor: operations that need aal2 answer ErrMFARequired until
+	// one of the factors is verified (c.MFA().VerifyTOTP,
+	// VerifyRecoveryCode or VerifyWebAuthn), which upgrades this same
+	// session. It is nil when no second factor is needed.
+	MFA *MFAStep
+}
+
+// MFAStep is the second factor a session still needs.
+type MFAStep struct {
+	// Factors are the user's verified factors that can complete the step.
+	Factors []MFAFactor
+}
+
+// Has reports whether one of the factors is of the type.
+func (s *MFAStep) Has(t MFAFactorType) bool {
+	for _, f := range s.Factors {
+		if f.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+// SignIn signs in with email and password and makes the new session the
+// Client's, replacing any other in its token store, whether or not a
+// second factor is pending (the session is aal1 while the result's MFA is
+// set). Returns an *Error matching ErrInvalidCredentials for a wrong email
+// or password, ErrRateLimited or ErrEmailNotVerified when Latch refuses.
+// When the token store fails, the result comes with the error (see
+// SetTokens), as with SignUp.
+func (c *Client) SignIn(ctx context.Context, email, password string) (*SignInResult, error) {
+	res, err := c.api.LoginWithResponse(ctx, latchapi.LoginJSONRequestBody{Email: latchapi.Email(email), Password: password})
 	if err != nil {
 		return nil, err
 	}
 	if res.JSON200 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
-	return res.JSON200, c.auth.save(ctx, c.auth.fromTokenResponse(res.JSON200))
+	t := res.JSON200
+	out := &SignInResult{Tokens: t}
+	if t.Mfa != nil && len(t.Mfa.Factors) > 0 {
+		out.MFA = &MFAStep{Factors: t.Mfa.Factors}
+	}
+	return out, c.keep(ctx, t)
+}
+
+// keep makes the session t, just opened or upgraded by Latch, the Client's
+// and saves it to the token store. When the store fails the session still
+// exists on the server: the error says so, and the caller, which gets t
+// beside it, may keep it elsewhere (SetTokens) or end it (Logout).
+func (c *Client) keep(ctx context.Context, t *TokenResponse) error {
+	if err := c.auth.save(ctx, c.auth.fromTokenResponse(t)); err != nil {
+		return fmt.Errorf("latch: the session is open on the server, but the token store failed: %w", err)
+	}
+	return nil
 }
 
 // Refresh rotates the session's refresh token now, whether or not the
@@ -95,13 +139,13 @@ func (c *Client) Refresh(ctx context.Context) (*Tokens, error) {
 // reached, and the session ends with SessionEndLogout (see
 // WithOnSessionEnd); a session that had already ended, or none, is no
 // error.
-func (c *Client) Logout(ctx context.Context, scope LogoutParamsScope) error {
+func (c *Client) Logout(ctx context.Context, scope LogoutScope) error {
 	if scope == "" {
 		scope = LogoutLocal
 	}
-	res, err := c.api.LogoutWithResponse(ctx, &LogoutParams{Scope: &scope})
+	res, err := c.api.LogoutWithResponse(ctx, &latchapi.LogoutParams{Scope: &scope})
 	if err == nil && res.StatusCode() != http.StatusNoContent {
-		err = fail(res.HTTPResponse, res.Body)
+		err = c.fail(res.HTTPResponse, res.Body)
 	}
 	if scope == LogoutOthers {
 		return err
@@ -120,7 +164,7 @@ func (c *Client) Me(ctx context.Context) (*User, error) {
 		return nil, err
 	}
 	if res.JSON200 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
 	return res.JSON200, nil
 }
@@ -129,14 +173,14 @@ func (c *Client) Me(ctx context.Context) (*User, error) {
 // page after page.
 func (c *Client) Sessions(ctx context.Context) ([]Session, error) {
 	var out []Session
-	params := &ListSessionsParams{}
+	params := &latchapi.ListSessionsParams{}
 	for {
 		res, err := c.api.ListSessionsWithResponse(ctx, params)
 		if err != nil {
 			return nil, err
 		}
 		if res.JSON200 == nil {
-			return nil, fail(res.HTTPResponse, res.Body)
+			return nil, c.fail(res.HTTPResponse, res.Body)
 		}
 		out = append(out, res.JSON200.Sessions...)
 		if res.JSON200.NextCursor == nil {
@@ -154,7 +198,7 @@ func (c *Client) RevokeSession(ctx context.Context, id SessionId) error {
 		return err
 	}
 	if res.StatusCode() != http.StatusNoContent {
-		return fail(res.HTTPResponse, res.Body)
+		return c.fail(res.HTTPResponse, res.Body)
 	}
 	return nil
 }
@@ -168,7 +212,7 @@ func (c *Client) RenewSession(ctx context.Context, id SessionId) (*Session, erro
 		return nil, err
 	}
 	if res.JSON200 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
 	return res.JSON200, nil
 }
@@ -181,7 +225,7 @@ func (c *Client) CreateAPIKey(ctx context.Context, req CreateAPIKeyRequest) (*AP
 		return nil, err
 	}
 	if res.JSON201 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
 	return res.JSON201, nil
 }
@@ -190,14 +234,14 @@ func (c *Client) CreateAPIKey(ctx context.Context, req CreateAPIKeyRequest) (*AP
 // reading page after page.
 func (c *Client) APIKeys(ctx context.Context) ([]APIKey, error) {
 	var out []APIKey
-	params := &ListAPIKeysParams{}
+	params := &latchapi.ListAPIKeysParams{}
 	for {
 		res, err := c.api.ListAPIKeysWithResponse(ctx, params)
 		if err != nil {
 			return nil, err
 		}
 		if res.JSON200 == nil {
-			return nil, fail(res.HTTPResponse, res.Body)
+			return nil, c.fail(res.HTTPResponse, res.Body)
 		}
 		out = append(out, res.JSON200.ApiKeys...)
 		if res.JSON200.NextCursor == nil {
@@ -214,7 +258,7 @@ func (c *Client) RevokeAPIKey(ctx context.Context, id KeyId) error {
 		return err
 	}
 	if res.StatusCode() != http.StatusNoContent {
-		return fail(res.HTTPResponse, res.Body)
+		return c.fail(res.HTTPResponse, res.Body)
 	}
 	return nil
 }
@@ -223,24 +267,24 @@ func (c *Client) RevokeAPIKey(ctx context.Context, id KeyId) error {
 // overlap.
 func (c *Client) RollAPIKey(ctx context.Context, id KeyId, overlap time.Duration) (*APIKeyWithSecret, error) {
 	secs := int(overlap / time.Second)
-	res, err := c.api.RollAPIKeyWithResponse(ctx, id, RollAPIKeyRequest{OverlapSeconds: &secs})
+	res, err := c.api.RollAPIKeyWithResponse(ctx, id, latchapi.RollAPIKeyRequest{OverlapSeconds: &secs})
 	if err != nil {
 		return nil, err
 	}
 	if res.JSON201 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
 	return res.JSON201, nil
 }
 
 // CreateOrganization creates an organization owned by the user.
 func (c *Client) CreateOrganization(ctx context.Context, name string) (*Organization, error) {
-	res, err := c.api.CreateOrganizationWithResponse(ctx, CreateOrganizationRequest{Name: name})
+	res, err := c.api.CreateOrganizationWithResponse(ctx, latchapi.CreateOrganizationRequest{Name: name})
 	if err != nil {
 		return nil, err
 	}
 	if res.JSON201 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
 	return res.JSON201, nil
 }
@@ -253,7 +297,7 @@ func (c *Client) CreateOrgAPIKey(ctx context.Context, org OrgId, req CreateAPIKe
 		return nil, err
 	}
 	if res.JSON201 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
 	return res.JSON201, nil
 }
@@ -267,7 +311,7 @@ func (c *Client) CreateDelegatedSession(ctx context.Context, req DelegatedSessio
 		return nil, err
 	}
 	if res.JSON201 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
 	return res.JSON201, nil
 }
@@ -275,7 +319,7 @@ func (c *Client) CreateDelegatedSession(ctx context.Context, req DelegatedSessio
 // OrgSessions lists the organization's live delegated sessions, those of
 // one external user when externalID is not empty.
 func (c *Client) OrgSessions(ctx context.Context, org OrgId, externalID string) ([]Session, error) {
-	var p ListOrgSessionsParams
+	var p latchapi.ListOrgSessionsParams
 	if externalID != "" {
 		p.ExternalId = &externalID
 	}
@@ -284,7 +328,7 @@ func (c *Client) OrgSessions(ctx context.Context, org OrgId, externalID string) 
 		return nil, err
 	}
 	if res.JSON200 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
 	return res.JSON200.Sessions, nil
 }
@@ -296,7 +340,7 @@ func (c *Client) RevokeOrgSession(ctx context.Context, org OrgId, id SessionId) 
 		return err
 	}
 	if res.StatusCode() != http.StatusNoContent {
-		return fail(res.HTTPResponse, res.Body)
+		return c.fail(res.HTTPResponse, res.Body)
 	}
 	return nil
 }
@@ -318,7 +362,7 @@ func (c *Client) Exchange(ctx context.Context, req ExchangeRequest) (*ExchangeRe
 		return nil, err
 	}
 	if res.JSON200 == nil {
-		return nil, fail(res.HTTPResponse, res.Body)
+		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
 	return res.JSON200, nil
 }

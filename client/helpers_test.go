@@ -25,6 +25,8 @@ type latch struct {
 	*testutil.Server
 	// URL is the counting front; clients under test use it.
 	URL string
+	// front serves URL; closing it takes Latch off the network.
+	front *httptest.Server
 
 	mu       sync.Mutex
 	calls    map[string]int // "POST /auth/refresh" -> n
@@ -51,7 +53,7 @@ func start(t *testing.T, opts ...testutil.Option) *latch {
 		l.mu.Unlock()
 	}))
 	t.Cleanup(front.Close)
-	l.URL = front.URL
+	l.URL, l.front = front.URL, front
 	return l
 }
 
@@ -104,7 +106,7 @@ func email() string { return "u" + strings.ReplaceAll(uuid.NewString(), "-", "")
 // signup creates a user through c and returns its tokens.
 func signup(t *testing.T, c *client.Client) *client.TokenResponse {
 	t.Helper()
-	tr, err := c.Signup(context.Background(), email(), password)
+	tr, err := c.SignUp(context.Background(), email(), password)
 	if err != nil {
 		t.Fatalf("signup: %v", err)
 	}

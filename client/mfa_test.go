@@ -21,16 +21,16 @@ func TestSignInWithSecondFactor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Signup(ctx, "sofia@example.com", password); err != nil {
+	if _, err := c.SignUp(ctx, "sofia@example.com", password); err != nil {
 		t.Fatal(err)
 	}
-	en, err := c.EnrollTOTP(ctx, "Phone")
+	en, err := c.MFA().EnrollTOTP(ctx, "Phone")
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := l.Clock.Now()
 	code, _ := totp.GenerateCode(en.Secret, now)
-	conf, err := c.ConfirmTOTP(ctx, en.Factor.Id, code)
+	conf, err := c.MFA().ConfirmTOTP(ctx, en.Factor.Id, code)
 	if err != nil || conf.RecoveryCodes == nil || len(*conf.RecoveryCodes) != 10 || conf.Tokens.Aal != client.Aal2 {
 		t.Fatalf("confirm: %v %+v", err, conf)
 	}
@@ -53,25 +53,25 @@ func TestSignInWithSecondFactor(t *testing.T) {
 	for wrong == code || wrong == next || wrong == prev {
 		wrong = string(rune(wrong[0]+1)) + wrong[1:]
 	}
-	if _, err := other.VerifyTOTP(ctx, wrong); !errors.Is(err, client.ErrMFAVerificationFailed) {
+	if _, err := other.MFA().VerifyTOTP(ctx, wrong); !errors.Is(err, client.ErrMFAVerificationFailed) {
 		t.Fatalf("a wrong code: %v", err)
 	}
-	up, err := other.VerifyTOTP(ctx, next)
+	up, err := other.MFA().VerifyTOTP(ctx, next)
 	if err != nil || up.Aal != client.Aal2 || up.SessionId != res.Tokens.SessionId {
 		t.Fatalf("verify: %v %+v", err, up)
 	}
 	if _, err := other.CreateAPIKey(ctx, client.CreateAPIKeyRequest{Label: "ci", Scopes: []client.Scope{}}); err != nil {
 		t.Fatalf("create a key at aal2 (the Client holds the new tokens): %v", err)
 	}
-	list, err := other.Factors(ctx)
+	list, err := other.MFA().Factors(ctx)
 	if err != nil || len(list.Factors) != 1 || list.Aal != client.Aal2 {
 		t.Fatalf("factors: %v %+v", err, list)
 	}
-	codes, err := other.RegenerateRecoveryCodes(ctx)
+	codes, err := other.MFA().RegenerateRecoveryCodes(ctx)
 	if err != nil || len(codes) != 10 {
 		t.Fatalf("regenerate: %v %d", err, len(codes))
 	}
-	if err := other.RemoveFactor(ctx, en.Factor.Id); err != nil {
+	if err := other.MFA().RemoveFactor(ctx, en.Factor.Id); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
 	if res, err := other.SignIn(ctx, "sofia@example.com", password); err != nil || res.MFA != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/ratelimit"
 	"github.com/latchauth/latch/internal/testutil"
@@ -113,7 +114,7 @@ func TestSessionEndStopsRequests(t *testing.T) {
 	store := &client.MemoryStore{}
 	c, rt := l.countingClient(t, client.WithOnSessionEnd(ended.hook), client.WithTokenStore(store))
 	addr := email()
-	tr, err := c.Signup(ctx, addr, password)
+	tr, err := c.SignUp(ctx, addr, password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestSessionEndStopsRequests(t *testing.T) {
 	}
 	warm.Wait() // all 16 are calling
 	global := client.LogoutGlobal
-	if res, err := l.Client.LogoutWithResponse(ctx, &client.LogoutParams{Scope: &global}, testutil.Bearer(tr.AccessToken)); err != nil || res.StatusCode() != 204 {
+	if res, err := l.Client.LogoutWithResponse(ctx, &latchapi.LogoutParams{Scope: &global}, testutil.Bearer(tr.AccessToken)); err != nil || res.StatusCode() != 204 {
 		t.Fatalf("revoke the session elsewhere: %v", err)
 	}
 	me := rt.count("GET /auth/me")
@@ -190,7 +191,7 @@ func TestSessionEndStopsRequests(t *testing.T) {
 	}
 
 	// A new session works, and may end (and be told) once more.
-	if _, err := c.Login(ctx, addr, password); err != nil {
+	if _, err := c.SignIn(ctx, addr, password); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Me(ctx); err != nil {
@@ -241,7 +242,7 @@ func TestSharedStore(t *testing.T) {
 	a, rtA := l.countingClient(t, client.WithTokenStore(store), client.WithOnSessionEnd(endedA.hook))
 	b := l.newClient(t, client.WithTokenStore(store), client.WithOnSessionEnd(endedB.hook))
 	addr := email()
-	if _, err := a.Signup(ctx, addr, password); err != nil {
+	if _, err := a.SignUp(ctx, addr, password); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Me(ctx); err != nil {
@@ -262,7 +263,7 @@ func TestSharedStore(t *testing.T) {
 		t.Fatalf("ends told: a %v, b %v", a, b)
 	}
 	// b logs in again: a finds the new session in the store.
-	if _, err := b.Login(ctx, addr, password); err != nil {
+	if _, err := b.SignIn(ctx, addr, password); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Me(ctx); err != nil {
@@ -550,6 +551,102 @@ func TestExchangeKeepsTokenWhenRenewalFails(t *testing.T) {
 			tok, err := c.Token(ctx)
 			if err != nil || tok.AccessToken == first.AccessToken || rt.count("POST /auth/token") != 3 {
 				t.Fatalf("after the backoff: %v, exchanges %d", err, rt.count("POST /auth/token"))
+			}
+		})
+	}
+}
+
+// TestPermanentExchangeErrors: an exchange that Latch refuses for good (a
+// 4xx other than 408 and 429: a configuration mistake) fails at once with
+// the *Error it is, not a backoff, and is not tried again, whether it is
+// the first exchange or a renewal.
+func TestPermanentExchangeErrors(t *testing.T) {
+	ctx := context.Background()
+	l := start(t)
+	user := l.newClient(t)
+	signup(t, user)
+	personal, err := user.CreateAPIKey(ctx, client.CreateAPIKeyRequest{Label: "ci", Scopes: []client.Scope{"token:exchange", "keys:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, noExchange := orgKey(t, l, "sessions:read")
+	aud := "https://api.example.com"
+
+	for name, tc := range map[string]struct {
+		key string
+		req client.ExchangeRequest
+	}{
+		"a personal key naming an audience": {personal.Key, client.ExchangeRequest{Audience: &aud}},
+		"a key without token:exchange":      {noExchange, client.ExchangeRequest{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, rt := l.countingClient(t, client.WithAPIKeyExchange(tc.key, tc.req))
+			for i := range 3 {
+				_, err := c.Token(ctx)
+				var ae *client.Error
+				if !errors.As(err, &ae) || ae.StatusCode != 403 || !errors.Is(err, client.ErrInsufficientPermissions) || errors.Is(err, client.ErrRefreshBackoff) {
+					t.Fatalf("call %d: %v, want the 403 insufficient_permissions itself", i, err)
+				}
+				_, err = c.Me(ctx)
+				if !errors.As(err, &ae) || ae.StatusCode != 403 || errors.Is(err, client.ErrRefreshBackoff) {
+					t.Fatalf("call %d through the transport: %v", i, err)
+				}
+			}
+			if n := rt.count("POST /auth/token"); n != 1 {
+				t.Fatalf("%d exchanges, want 1: a permanent refusal is not tried again", n)
+			}
+			if n := rt.count("GET /auth/me"); n != 0 {
+				t.Fatalf("%d requests sent without a token", n)
+			}
+		})
+	}
+
+	// A renewal refused for good: the valid token goes on being used, the
+	// renewal is not tried again, and once the token has expired calls
+	// fail with the refusal, not a backoff.
+	_, key := orgKey(t, l, "token:exchange", "sessions:read")
+	for name, tc := range map[string]struct {
+		status int
+		code   client.Code
+		header map[string]string
+	}{
+		"400": {400, client.ErrInvalidRequest, nil},
+		"401": {401, client.ErrInvalidClient, map[string]string{"WWW-Authenticate": `Bearer error="invalid_client"`}},
+		"403": {403, client.ErrInsufficientPermissions, nil},
+	} {
+		t.Run("renewal "+name, func(t *testing.T) {
+			c, rt := l.countingClient(t, client.WithAPIKeyExchange(key, client.ExchangeRequest{Scopes: &[]string{"sessions:read"}}))
+			first, err := c.Token(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refuse := func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path != "/auth/token" {
+					return false
+				}
+				writeError(w, tc.status, string(tc.code), tc.header)
+				return true
+			}
+			l.intercept.Store(&refuse)
+			defer l.intercept.Store(nil)
+
+			l.Clock.Advance(first.ExpiresAt.Sub(first.IssuedAt) - 10*time.Second)
+			for range 10 {
+				if tok, err := c.Token(ctx); err != nil || tok.AccessToken != first.AccessToken {
+					t.Fatalf("while the token is valid: %v", err)
+				}
+				client.WaitForRefresh(c)
+			}
+			l.Clock.Advance(11 * time.Second)
+			for range 3 {
+				_, err = c.Token(ctx)
+				var ae *client.Error
+				if !errors.As(err, &ae) || ae.StatusCode != tc.status || !errors.Is(err, tc.code) || errors.Is(err, client.ErrRefreshBackoff) {
+					t.Fatalf("with the token expired: %v, want the %d itself", err, tc.status)
+				}
+			}
+			if n := rt.count("POST /auth/token"); n != 2 {
+				t.Fatalf("%d exchanges, want 2 (the first, one refused)", n)
 			}
 		})
 	}

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/latchauth/latch/client/latchapi"
 )
 
 // Client is the Latch SDK client. It is safe for concurrent use. Every
@@ -19,7 +21,8 @@ type Client struct {
 	base *url.URL
 	auth *auth
 	http *http.Client
-	api  *ClientWithResponses
+	api  *latchapi.ClientWithResponses
+	mfa  *MFA
 }
 
 type settings struct {
@@ -42,8 +45,7 @@ type settings struct {
 type Option func(*settings) error
 
 // WithTransport makes the Client send through rt. The Client's
-// authentication and retries are layered over it. (The generated
-// WithHTTPClient is an option of NewClientWithResponses, not of New.)
+// authentication, retries and timeouts are layered over it.
 //
 // The default is a clone of http.DefaultTransport that keeps up to
 // DefaultMaxIdleConnsPerHost idle connections to Latch, instead of
@@ -61,8 +63,11 @@ func WithTransport(rt http.RoundTripper) Option {
 	}
 }
 
-// WithTimeout bounds each call, retries and a refresh included, like
-// http.Client.Timeout. The default is none: use contexts.
+// WithTimeout bounds each call, retries and a refresh included, until its
+// response is read, like http.Client.Timeout; a call that outlasts it
+// fails with a *NetworkError whose Timeout is true. The default is none
+// (only the transport's wait of a minute for response headers, see
+// WithTransport): use contexts, whose deadlines end a call the same way.
 func WithTimeout(d time.Duration) Option {
 	return func(s *settings) error {
 		if d < 0 {
@@ -149,7 +154,7 @@ func cloneExchangeRequest(req ExchangeRequest) ExchangeRequest {
 // ErrSessionEnded without waiting for f), before that call returns, with no
 // lock held: it may call the Client, to log in again for example. An end
 // found by a renewal in the background is reported by the next call that
-// needs the session. A new session (Login, Signup, SetTokens) may end, and
+// needs the session. A new session (SignIn, SignUp, SetTokens) may end, and
 // be told, once more.
 func WithOnSessionEnd(f func(reason SessionEndReason)) Option {
 	return func(s *settings) error {
@@ -266,7 +271,7 @@ func (t userAgentTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 // New returns a Client for the Latch at baseURL (such as
 // "https://auth.example.com"). Without options it authenticates with the
-// session of Login or Signup, kept in memory. Returns an error for a bad
+// session of SignIn or SignUp, kept in memory. Returns an error for a bad
 // URL or option.
 func New(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimSuffix(baseURL, "/"))
@@ -293,17 +298,22 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if base == nil {
 		base = defaultTransport()
 	}
-	hc := &http.Client{Timeout: s.timeout}
+	base = netTransport{next: base}
 	if s.userAgent != "" {
 		base = userAgentTransport{ua: s.userAgent, next: base}
 	}
-	retry := &retryTransport{policy: s.retry, jitter: s.jitter, next: base}
+	// bound adds WithTimeout's bound over everything else.
+	bound := func(rt http.RoundTripper) http.RoundTripper {
+		if s.timeout > 0 {
+			return timeoutTransport{d: s.timeout, next: rt}
+		}
+		return rt
+	}
 
 	// The unauthenticated client refreshes and exchanges: going through the
 	// authenticating transport would recurse. It does not retry: callers
 	// may be waiting for it, so a failed renewal backs off instead.
-	rawHTTP := &http.Client{Transport: base, Timeout: hc.Timeout}
-	raw, err := NewClientWithResponses(u.String(), WithHTTPClient(rawHTTP))
+	raw, err := latchapi.NewClientWithResponses(u.String(), latchapi.WithHTTPClient(&http.Client{Transport: bound(base)}))
 	if err != nil {
 		return nil, err
 	}
@@ -320,17 +330,23 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		timeout:  s.refreshTimeout,
 		onEnd:    s.onEnd,
 	}
-	hc.Transport = &authTransport{a: a, base: u, next: retry}
-	api, err := NewClientWithResponses(u.String(), WithHTTPClient(hc))
+	retry := &retryTransport{policy: s.retry, jitter: s.jitter, now: s.now, next: base}
+	hc := &http.Client{Transport: bound(&authTransport{a: a, base: u, next: retry})}
+	api, err := latchapi.NewClientWithResponses(u.String(), latchapi.WithHTTPClient(hc))
 	if err != nil {
 		return nil, err
 	}
-	return &Client{base: u, auth: a, http: hc, api: api}, nil
+	c := &Client{base: u, auth: a, http: hc, api: api}
+	c.mfa = &MFA{c: c}
+	return c, nil
 }
 
-// API returns the generated, typed client. Its requests carry the Client's
-// credentials, refreshed as needed.
-func (c *Client) API() *ClientWithResponses { return c.api }
+// API returns the generated, typed client of every operation of
+// openapi.yaml (package latchapi). Its requests carry the Client's
+// credentials, refreshed as needed, and its failures to get an answer are
+// *NetworkError values wrapped in *url.Error; ResponseError reads its
+// non-2xx answers.
+func (c *Client) API() *latchapi.ClientWithResponses { return c.api }
 
 // HTTPClient returns the authenticated *http.Client, for requests that the
 // generated client does not cover. It adds credentials only to requests for

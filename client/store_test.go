@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 )
 
@@ -155,7 +157,7 @@ func TestFileStoreSharedByTwoProcesses(t *testing.T) {
 		t.Fatalf("events: %v", err)
 	}
 	for _, e := range events.JSON200.Events {
-		if e.Type == client.EventTypeRefreshReuseDetected {
+		if e.Type == latchapi.EventTypeRefreshReuseDetected {
 			t.Fatal("a refresh token was reused")
 		}
 	}
@@ -201,5 +203,38 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out waiting")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// failingStore is a TokenStore whose Save fails, as a full disk would.
+type failingStore struct{ client.MemoryStore }
+
+var errDiskFull = errors.New("disk full")
+
+func (*failingStore) Save(context.Context, *client.Tokens) error { return errDiskFull }
+
+// When the token store fails after Latch opened the session, the session
+// is not lost silently: the error says so, and the tokens come with it, so
+// that the caller can keep them or end the session.
+func TestStoreFailureReturnsTheSession(t *testing.T) {
+	ctx := context.Background()
+	l := start(t)
+	c := l.newClient(t, client.WithTokenStore(&failingStore{}))
+	addr := email()
+	tr, err := c.SignUp(ctx, addr, password)
+	if !errors.Is(err, errDiskFull) || tr == nil || tr.AccessToken == "" {
+		t.Fatalf("sign up: %v, %v; want the tokens and the store's error", tr, err)
+	}
+	res, err := c.SignIn(ctx, addr, password)
+	if !errors.Is(err, errDiskFull) || res == nil || res.Tokens == nil || res.Tokens.AccessToken == "" {
+		t.Fatalf("sign in: %v, %v; want the result and the store's error", res, err)
+	}
+	// The tokens are good: another Client can take them over.
+	other := l.newClient(t)
+	if err := other.SetTokens(ctx, other.TokensFrom(res.Tokens)); err != nil {
+		t.Fatal(err)
+	}
+	if me, err := other.Me(ctx); err != nil || string(*me.Email) != addr {
+		t.Fatalf("me with the returned tokens: %v", err)
 	}
 }

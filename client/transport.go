@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -95,7 +96,7 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tok, err := t.a.token(ctx)
 	if err != nil {
 		closeBody(req)
-		return nil, err
+		return nil, deadline(req, err)
 	}
 	res, err := t.next.RoundTrip(withBearer(req, tok.AccessToken, req.Body))
 	if err != nil || res.StatusCode != http.StatusUnauthorized || !replayable(req) {
@@ -108,7 +109,7 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	nt, err := t.a.renew(ctx, tok.AccessToken)
 	if err != nil {
 		res.Body.Close()
-		return nil, err
+		return nil, deadline(req, err)
 	}
 	body := req.Body
 	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
@@ -119,6 +120,15 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	res.Body.Close()
 	return t.next.RoundTrip(withBearer(req, nt.AccessToken, body))
+}
+
+// deadline makes a deadline that passed while req waited for a renewal
+// a *NetworkError, like one that passes while it is sent.
+func deadline(req *http.Request, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return networkError(req, err)
+	}
+	return err
 }
 
 // withBearer returns a copy of req with the access token and body.
@@ -229,6 +239,7 @@ func randomJitter(max time.Duration) time.Duration {
 type retryTransport struct {
 	policy RetryPolicy
 	jitter func(max time.Duration) time.Duration
+	now    func() time.Time // the Client's clock, for Retry-After dates
 	next   http.RoundTripper
 }
 
@@ -253,7 +264,7 @@ func (t *retryTransport) retryable(req *http.Request, res *http.Response) bool {
 // delay returns the wait before retry number attempt (0-based), and false
 // when the server asks for more than MaxDelay.
 func (t *retryTransport) delay(attempt int, res *http.Response) (time.Duration, bool) {
-	ra, _ := parseRetryAfter(res.Header.Get("Retry-After"), time.Now())
+	ra, _ := parseRetryAfter(res.Header.Get("Retry-After"), t.now())
 	if ra > t.policy.MaxDelay {
 		return 0, false
 	}

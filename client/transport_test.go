@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/client/latchapi"
 )
 
 // These tests run against local handlers that answer what a test needs:
@@ -213,7 +214,7 @@ func TestRetryHonoursContext(t *testing.T) {
 			t.Fatalf("waited %v for a retry that could not happen in time", d)
 		}
 		var ae *client.Error
-		if err := client.ResponseError(res); !errors.As(err, &ae) || ae.Code != client.ErrorCodeRateLimited || res.StatusCode() != 429 {
+		if err := client.ResponseError(res); !errors.As(err, &ae) || ae.Code != latchapi.ErrorCodeRateLimited || res.StatusCode() != 429 {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -222,7 +223,7 @@ func TestRetryHonoursContext(t *testing.T) {
 		srv := httptest.NewServer(f)
 		defer srv.Close()
 		c := localClient(t, srv.URL, client.WithRetryPolicy(client.RetryPolicy{}))
-		_, err := c.Login(context.Background(), "a@example.com", "x")
+		_, err := c.SignIn(context.Background(), "a@example.com", "x")
 		var ae *client.Error
 		if !errors.As(err, &ae) || ae.RetryAfter != 7*time.Second || !errors.Is(err, client.ErrRateLimited) {
 			t.Fatalf("err = %#v", err)
@@ -318,8 +319,8 @@ func TestRefreshSurvivesCallerCancel(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
 	defer cancel()
-	if _, _, err := send(t, c, ctx, http.MethodGet, srv.URL+"/echo", ""); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want the caller's deadline", err)
+	if _, _, err := send(t, c, ctx, http.MethodGet, srv.URL+"/echo", ""); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, client.ErrNetwork) {
+		t.Fatalf("err = %v, want the caller's deadline, a network error", err)
 	}
 	close(f.hold) // the refresh goes on without the caller
 	deadline := time.Now().Add(5 * time.Second)
@@ -348,7 +349,31 @@ func TestRefreshTimeout(t *testing.T) {
 	clock.Advance(2 * time.Minute)
 	began := time.Now()
 	_, _, err := send(t, c, bg, http.MethodGet, srv.URL+"/echo", "")
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(began) > 3*time.Second {
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, client.ErrNetwork) || time.Since(began) > 3*time.Second {
 		t.Fatalf("err = %v after %v, want the refresh timeout", err, time.Since(began))
 	}
+}
+
+// A Retry-After date is read on the Client's clock (WithClock), not the
+// wall clock: here the Client's clock runs an hour ahead, and the server
+// asks to retry now on that clock. (Latch itself sends delay-seconds.)
+func TestRetryAfterDateOnTheClientsClock(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	clock.Advance(time.Hour)
+	date := func(d time.Duration) string { return clock.Now().Add(d).UTC().Format(http.TimeFormat) }
+
+	t.Run("retried within MaxDelay", func(t *testing.T) {
+		f := &flaky{n: 1, status: 429, retryAfter: date(0)}
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		// On the wall clock the date is an hour away, past MaxDelay: the
+		// Client would give up instead of retrying.
+		c := localClient(t, srv.URL, client.WithClock(clock.Now),
+			client.WithRetryPolicy(client.RetryPolicy{MaxRetries: 1, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Second}))
+		res, _, err := send(t, c, ctx, http.MethodPost, srv.URL+"/auth/login", `{}`)
+		if err != nil || res.StatusCode != 200 || f.attempts() != 2 {
+			t.Fatalf("err %v, attempts %d; want one retry", err, f.attempts())
+		}
+	})
 }

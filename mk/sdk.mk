@@ -11,6 +11,8 @@
 #                      .ci/out/ (run by .ci/run)
 #   test-readme-py     sdk/python/README.md's install and example, as written, in a fresh
 #                      copy of the tree (tools/test-readme-py.sh)
+#   test-readme-go     docs/sdks.md's Go install and example, run as written from a copy of the
+#                      tree against a live latchd (tools/test-readme-go.sh; needs the Go proxy)
 #
 # The TypeScript SDK's packages come from sdk/typescript/package-lock.json;
 # mypy (for the Python SDK's --strict check) is Debian's, installed when missing.
@@ -61,3 +63,8 @@ test-readme-py:
 ## test-sdk-long: multi-tab browser test, multi-process Python test, npm pack check (.ci/out/)
 test-sdk-long: $(SDK_TS)/node_modules/.installed
 	BIN=$(BIN) GO=$(GO) tools/test-sdk-long.sh
+
+## test-readme-go: docs/sdks.md's Go install and example, run as written from a copy of the tree
+.PHONY: test-readme-go
+test-readme-go:
+	BIN=$(BIN) GO=$(GO) tools/test-readme-go.sh

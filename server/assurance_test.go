@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	latch "github.com/latchauth/latch"
-	"github.com/latchauth/latch/client"
+	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/ratelimit"
 	"github.com/latchauth/latch/internal/testutil"

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/latchauth/latch/client"
+	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/testutil"
 )
 

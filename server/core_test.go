@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/latchauth/latch/client"
+	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/testutil"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchauth/latch/client"
+	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/testutil"
 )

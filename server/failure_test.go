@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch"
-	"github.com/latchauth/latch/client"
+	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/password"

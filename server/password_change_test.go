@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchauth/latch/client"
+	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/ratelimit"
 	"github.com/latchauth/latch/internal/testutil"

@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/latchauth/latch/client"
+	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/ratelimit"
 	"github.com/latchauth/latch/internal/testutil"

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/latchauth/latch/client"
+	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/apikey"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/password"

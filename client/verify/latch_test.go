@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/client/verify"
 	"github.com/latchauth/latch/internal/testutil"
 )
@@ -28,7 +29,7 @@ func TestAgainstLatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := user.Signup(ctx, "v"+uuid.NewString()[:8]+"@example.com", "correct horse battery staple")
+	tr, err := user.SignUp(ctx, "v"+uuid.NewString()[:8]+"@example.com", "correct horse battery staple")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestSDKStopsAtSessionEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := user.Signup(ctx, "v"+uuid.NewString()[:8]+"@example.com", "correct horse battery staple")
+	tr, err := user.SignUp(ctx, "v"+uuid.NewString()[:8]+"@example.com", "correct horse battery staple")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestSDKStopsAtSessionEnd(t *testing.T) {
 	res.Body.Close()
 
 	global := client.LogoutGlobal
-	if res, err := s.Client.LogoutWithResponse(ctx, &client.LogoutParams{Scope: &global}, testutil.Bearer(tr.AccessToken)); err != nil || res.StatusCode() != 204 {
+	if res, err := s.Client.LogoutWithResponse(ctx, &latchapi.LogoutParams{Scope: &global}, testutil.Bearer(tr.AccessToken)); err != nil || res.StatusCode() != 204 {
 		t.Fatalf("revoke the session: %v", err)
 	}
 	s.Clock.Advance(16 * time.Minute) // the access token has expired: the refresh is refused

@@ -51,7 +51,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 
-	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/client/latchapi"
 )
 
 // Config configures a Verifier. Only JWKSURL is required.
@@ -216,11 +216,11 @@ func (l limitBody) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // Claims are the claims of a Latch access token. Their one definition is
 // the AccessTokenClaims schema of Latch's openapi.yaml, generated into the
-// SDK's models (client.AccessTokenClaims); Claims adds the methods that
+// SDK's models (latchapi.AccessTokenClaims); Claims adds the methods that
 // golang-jwt reads them through. aal and amr are a session's assurance
 // level and authentication methods (RFC 8176); see RequireAAL2.
 type Claims struct {
-	client.AccessTokenClaims
+	latchapi.AccessTokenClaims
 }
 
 var _ jwt.Claims = (*Claims)(nil)

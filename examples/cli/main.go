@@ -111,9 +111,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		var tr *client.TokenResponse
 		if cmd == "signup" {
-			tr, err = c.Signup(ctx, *email, pw)
+			tr, err = c.SignUp(ctx, *email, pw)
 		} else {
-			tr, err = c.Login(ctx, *email, pw)
+			var res *client.SignInResult
+			if res, err = c.SignIn(ctx, *email, pw); res != nil {
+				tr = res.Tokens
+			}
 		}
 		if err != nil {
 			return fail(stderr, err, ended.Load())

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/testutil"
 )
 
@@ -147,7 +148,7 @@ func TestSessionEndedElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	global := client.LogoutGlobal
-	if res, err := s.Client.LogoutWithResponse(ctx, &client.LogoutParams{Scope: &global}, testutil.Bearer(tok.AccessToken)); err != nil || res.StatusCode() != 204 {
+	if res, err := s.Client.LogoutWithResponse(ctx, &latchapi.LogoutParams{Scope: &global}, testutil.Bearer(tok.AccessToken)); err != nil || res.StatusCode() != 204 {
 		t.Fatalf("revoke the session elsewhere: %v", err)
 	}
 

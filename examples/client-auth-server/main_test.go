@@ -53,7 +53,7 @@ func TestTokenEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := owner.Signup(ctx, "owner@example.com", "correct horse battery staple"); err != nil {
+	if _, err := owner.SignUp(ctx, "owner@example.com", "correct horse battery staple"); err != nil {
 		t.Fatal(err)
 	}
 	org, err := owner.CreateOrganization(ctx, "Acme")

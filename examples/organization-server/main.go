@@ -47,6 +47,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/client/latchapi"
 )
 
 func main() {
@@ -281,7 +282,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, u *idpClaims) {
 		writeUpstreamError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, client.SessionList{Sessions: sessions})
+	writeJSON(w, http.StatusOK, latchapi.SessionList{Sessions: sessions})
 }
 
 // owned returns the session id of the path when it is one of the caller's

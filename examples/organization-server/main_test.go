@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/latchauth/latch/client"
+	"github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/testutil"
 )
 
@@ -99,7 +100,7 @@ func TestOrganizationServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := owner.Signup(ctx, "owner@example.com", "correct horse battery staple"); err != nil {
+	if _, err := owner.SignUp(ctx, "owner@example.com", "correct horse battery staple"); err != nil {
 		t.Fatal(err)
 	}
 	org, err := owner.CreateOrganization(ctx, "Acme")
@@ -176,7 +177,7 @@ func TestOrganizationServer(t *testing.T) {
 		t.Fatalf("delegated user: %+v", u)
 	}
 
-	var list client.SessionList
+	var list latchapi.SessionList
 	if st := alice.do("GET", "/session", "", &list); st != 200 || len(list.Sessions) != 2 {
 		t.Fatalf("list: %d, %d sessions", st, len(list.Sessions))
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"github.com/latchauth/latch/client"
+	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/testutil"
 	"github.com/latchauth/latch/internal/token"

@@ -31,7 +31,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/latchauth/latch"
-	"github.com/latchauth/latch/client"
+	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/password"
 	"github.com/latchauth/latch/internal/sqlstore"
