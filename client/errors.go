@@ -98,6 +98,13 @@ const (
 	// ErrMFAVerificationFailed: the second factor was wrong, used or
 	// expired.
 	ErrMFAVerificationFailed Code = "mfa_verification_failed"
+	// ErrMFALocked: too many failed second factors locked the account's
+	// TOTP and WebAuthn factors; a recovery code or a password reset
+	// unlocks them.
+	ErrMFALocked Code = "mfa_locked"
+	// ErrOrgMFARequired: the organization requires a second factor of its
+	// members, and the caller has none.
+	ErrOrgMFARequired Code = "org_mfa_required"
 )
 
 // ErrSessionEnded is returned when the session has ended: Latch refused to

@@ -251,23 +251,10 @@ func TestStaleEnrolmentCannotBeConfirmed(t *testing.T) {
 // account's bucket holds, on every limiter store: the token is taken
 // atomically before the code is checked.
 func TestConcurrentGuessesStayWithinTheLimit(t *testing.T) {
-	stores := map[string]func(t *testing.T, c *app.Config){
-		"memory":   func(t *testing.T, c *app.Config) { c.RateLimitStore = "memory" },
-		"postgres": func(t *testing.T, c *app.Config) { c.RateLimitStore = "postgres" },
-		"redis": func(t *testing.T, c *app.Config) {
-			c.RateLimitStore = "redis"
-			c.RedisURL = testutil.RedisURL(t)
-			c.RedisPrefix = "latch-test-" + uuid.NewString() + ":"
-		},
-	}
-	for name, set := range stores {
-		t.Run(name, func(t *testing.T) {
-			d := "sqlite"
-			if name == "postgres" {
-				d = "postgres"
-			}
+	forEachLimiterStore(t, func(t *testing.T, name, d string, set func(*app.Config)) {
+		{
 			s := testutil.Start(t, d, func(c *app.Config) {
-				set(t, c)
+				set(c)
 				c.RateLimits = true
 				c.Limits.MFAAccount = ratelimit.Rule{Burst: 5, Per: time.Hour}
 				c.Limits.MFAIP = ratelimit.Rule{Burst: 1000, Per: time.Minute}
@@ -297,6 +284,29 @@ func TestConcurrentGuessesStayWithinTheLimit(t *testing.T) {
 			if counts[http.StatusBadRequest] > 5 || counts[http.StatusBadRequest]+counts[http.StatusTooManyRequests] != 30 {
 				t.Fatalf("30 concurrent wrong codes against a burst of 5: %v", counts)
 			}
+		}
+	})
+}
+
+// forEachLimiterStore runs f on each rate-limit store: memory (on
+// SQLite), PostgreSQL, and Redis (on SQLite).
+func forEachLimiterStore(t *testing.T, f func(t *testing.T, name, dialect string, set func(*app.Config))) {
+	stores := map[string]func(t *testing.T) func(*app.Config){
+		"memory":   func(*testing.T) func(*app.Config) { return func(c *app.Config) { c.RateLimitStore = "memory" } },
+		"postgres": func(*testing.T) func(*app.Config) { return func(c *app.Config) { c.RateLimitStore = "postgres" } },
+		"redis": func(t *testing.T) func(*app.Config) {
+			url := testutil.RedisURL(t)
+			prefix := "latch-test-" + uuid.NewString() + ":"
+			return func(c *app.Config) { c.RateLimitStore, c.RedisURL, c.RedisPrefix = "redis", url, prefix }
+		},
+	}
+	for name, mk := range stores {
+		t.Run(name, func(t *testing.T) {
+			d := "sqlite"
+			if name == "postgres" {
+				d = "postgres"
+			}
+			f(t, name, d, mk(t))
 		})
 	}
 }
@@ -304,15 +314,23 @@ func TestConcurrentGuessesStayWithinTheLimit(t *testing.T) {
 // Successful second factors give their token back: a user who verifies
 // more often than the burst is never refused.
 func TestSuccessfulFactorsAreNotCounted(t *testing.T) {
-	s := testutil.Start(t, "sqlite", func(c *app.Config) {
+	forEachLimiterStore(t, func(t *testing.T, name, d string, set func(*app.Config)) {
+		successfulFactorsAreNotCounted(t, name, d, set)
+	})
+}
+
+func successfulFactorsAreNotCounted(t *testing.T, name, d string, set func(*app.Config)) {
+	s := testutil.Start(t, d, func(c *app.Config) {
+		set(c)
 		c.RateLimits = true
 		c.Limits.MFAAccount = ratelimit.Rule{Burst: 2, Per: time.Hour}
 		c.Limits.LoginAccount = ratelimit.Rule{Burst: 2, Per: time.Hour}
 	})
-	secret, _, _ := userWithFactor(t, s, "often@example.com")
+	email := "often-" + name + "@example.com"
+	secret, _, _ := userWithFactor(t, s, email)
 	for i := range 5 {
 		s.Clock.Advance(31 * time.Second) // a fresh TOTP step each time
-		l := login(s, "often@example.com", goodPassword)
+		l := login(s, email, goodPassword)
 		if l.JSON200 == nil {
 			t.Fatalf("login %d: %d %s", i, l.StatusCode(), l.Body)
 		}
@@ -527,5 +545,38 @@ func TestOrganizationRequiresMFA(t *testing.T) {
 		// Only owners change the organization.
 		u, _ = s.Client.UpdateOrganizationWithResponse(ctx, org.JSON201.Id, client.UpdateOrganizationJSONRequestBody{RequireMfa: &on}, testutil.Bearer(aen.Tokens.AccessToken))
 		wantError(t, "an admin changes the organization", u.StatusCode(), u.Body, client.ErrorCodeInsufficientPermissions)
+	})
+}
+
+// Password login takes the account's token before it hashes: concurrent
+// wrong passwords get no more checks than the bucket holds, on every
+// limiter store.
+func TestConcurrentWrongPasswordsStayWithinTheLimit(t *testing.T) {
+	forEachLimiterStore(t, func(t *testing.T, name, d string, set func(*app.Config)) {
+		s := testutil.Start(t, d, func(c *app.Config) {
+			set(c)
+			c.RateLimits = true
+			c.Limits.LoginAccount = ratelimit.Rule{Burst: 3, Per: time.Hour}
+			c.Limits.LoginIP = ratelimit.Rule{Burst: 1000, Per: time.Minute}
+		})
+		email := "pw-" + name + "@example.com"
+		signup(t, s, email)
+		var mu sync.Mutex
+		counts := map[int]int{}
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := login(s, email, "not the password at all")
+				mu.Lock()
+				counts[r.StatusCode()]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if counts[http.StatusUnauthorized] > 3 || counts[http.StatusUnauthorized]+counts[http.StatusTooManyRequests] != 20 {
+			t.Fatalf("20 concurrent wrong passwords against a burst of 3: %v", counts)
+		}
 	})
 }
