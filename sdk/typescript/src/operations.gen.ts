@@ -73,6 +73,7 @@ export const operations: ReadonlyArray<readonly [operationId: string, method: st
   ["setAudiences", "PUT", "/organizations/{org_id}/audiences", "bearer"],
   ["signup", "POST", "/auth/signup", "none"],
   ["updateMember", "PATCH", "/organizations/{org_id}/members/{user_id}", "bearer"],
+  ["updateOrganization", "PATCH", "/organizations/{org_id}", "bearer"],
   ["verifyEmail", "POST", "/auth/verify", "none"],
   ["verifyMFA", "POST", "/auth/mfa/verify", "bearer"],
 ];

@@ -708,6 +708,14 @@ export interface paths {
          *     `mfa_verification_failed` and a security event. A TOTP code is
          *     accepted once (a replay within its window is refused); a recovery code
          *     is spent.
+         *
+         *     A second factor must be a different factor from the one that opened
+         *     the session: a session a passkey opened without user verification is
+         *     raised by `totp` or `recovery_code` only (400 `invalid_request` for
+         *     `webauthn`). After 100 consecutive failures the account's TOTP and
+         *     WebAuthn factors are locked (403 `mfa_locked`, a `mfa_locked` event
+         *     and a mail) until a recovery code, which is still accepted, or a
+         *     password reset.
          */
         post: operations["verifyMFA"];
         delete?: never;
@@ -962,7 +970,15 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Rename the organization or require MFA of its members (owners)
+         * @description Owners only. `require_mfa: true` works like GitHub's "require
+         *     two-factor authentication": from then on a member without a verified
+         *     second factor cannot create keys or manage the organization (403
+         *     `org_mfa_required`); an owner turning it on must have a verified
+         *     factor.
+         */
+        patch: operations["updateOrganization"];
         trace?: never;
     };
     "/organizations/{org_id}/members": {
@@ -1377,7 +1393,7 @@ export interface components {
          * @example invalid_request
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type" | "mfa_required" | "mfa_verification_failed";
+        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type" | "mfa_required" | "mfa_verification_failed" | "mfa_locked" | "org_mfa_required";
         Error: {
             error: components["schemas"]["ErrorCode"];
             /** @example password must be at least 8 bytes */
@@ -1389,6 +1405,12 @@ export interface components {
              * @description When the presented token expired (only with `token_expired`).
              */
             expires_at?: string;
+            /**
+             * @description With `mfa_required`: the most seconds that may have passed since
+             *     the session last verified a second factor (RFC 9470 `max_age`).
+             *     The same value is in the `WWW-Authenticate` header's `max_age`.
+             */
+            max_age?: number;
             /**
              * @description The same text as `message`, for RFC 6749 clients: set on every
              *     error of the OAuth endpoints (`/auth/token`, `/oauth/*`,
@@ -1744,6 +1766,18 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             role: components["schemas"]["Role"];
+            /**
+             * @description Whether the organization requires a verified second factor of its
+             *     members: a member without one cannot create keys or manage the
+             *     organization (403 `org_mfa_required`).
+             */
+            require_mfa?: boolean;
+        };
+        UpdateOrganizationRequest: {
+            /** @example Acme */
+            name?: string;
+            /** @example true */
+            require_mfa?: boolean;
         };
         OrganizationList: {
             organizations: components["schemas"]["Organization"][];
@@ -1830,7 +1864,7 @@ export interface components {
             /** Format: uuid */
             id: string;
             /** @enum {string} */
-            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated";
+            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated" | "mfa_locked";
             /** Format: date-time */
             created_at: string;
             /** Format: uuid */
@@ -2184,11 +2218,18 @@ export interface components {
             };
         };
         /**
-         * @description The credentials lack a permission; `mfa_required` when the operation
-         *     needs an `aal2` session (see `POST /auth/mfa/verify`).
+         * @description The credentials lack a permission. `mfa_required` when the operation
+         *     declares `x-latch-assurance: aal2` and the session is `aal1`, or
+         *     verified its second factor longer ago than `max_age` seconds (see
+         *     `POST /auth/mfa/verify`); the `WWW-Authenticate` header then carries
+         *     RFC 9470's step-up challenge. `org_mfa_required` when the
+         *     organization requires a second factor the member has not set up;
+         *     `mfa_locked` when the account's second factors are locked after too
+         *     many failures.
          */
         Forbidden: {
             headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticateStepUp"];
                 [name: string]: unknown;
             };
             content: {
@@ -2286,6 +2327,11 @@ export interface components {
         RetryAfter: number;
         /** @description The authentication scheme expected. */
         WWWAuthenticate: string;
+        /**
+         * @description With `mfa_required` only: RFC 9470's challenge, for example
+         *     `Bearer error="insufficient_user_authentication", acr_values="aal2", max_age=43200`.
+         */
+        WWWAuthenticateStepUp: string;
         /** @description How long the document may be cached. */
         CacheControlPublic: string;
     };
@@ -2723,6 +2769,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -3014,6 +3061,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -3196,6 +3244,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -3398,6 +3447,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -3678,6 +3728,40 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateOrganization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateOrganizationRequest"];
+            };
+        };
+        responses: {
+            /** @description The organization. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Organization"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

@@ -83,6 +83,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'setAudiences': ('PUT', '/organizations/{org_id}/audiences', 'bearer'),
     'signup': ('POST', '/auth/signup', 'none'),
     'updateMember': ('PATCH', '/organizations/{org_id}/members/{user_id}', 'bearer'),
+    'updateOrganization': ('PATCH', '/organizations/{org_id}', 'bearer'),
     'verifyEmail': ('POST', '/auth/verify', 'none'),
     'verifyMFA': ('POST', '/auth/mfa/verify', 'bearer'),
 }
@@ -436,6 +437,11 @@ class API:
         """Change a member's role (owners and admins). PATCH /organizations/{org_id}/members/{user_id}."""
         status, data = self._send('PATCH', '/organizations/{org_id}/members/{user_id}', {'org_id': org_id, 'user_id': user_id}, {}, body.to_dict(), 'bearer')
         return m.Member.from_dict(data)
+
+    def update_organization(self, org_id: str, body: m.UpdateOrganizationRequest) -> m.Organization:
+        """Rename the organization or require MFA of its members (owners). PATCH /organizations/{org_id}."""
+        status, data = self._send('PATCH', '/organizations/{org_id}', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
+        return m.Organization.from_dict(data)
 
     def verify_email(self, body: m.VerifyEmailRequest) -> None:
         """Mark the email verified with a verification token. POST /auth/verify."""

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest']
+__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest']
 
 
-ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed']
+ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed', 'mfa_locked', 'org_mfa_required']
 """A stable error code. Codes are only ever added."""
 
 
@@ -22,18 +22,20 @@ class ErrorBody:
     message: str
     request_id: str
     expires_at: str | None = None
+    max_age: int | None = None
     error_description: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ErrorBody:
-        known = {'error', 'message', 'request_id', 'expires_at', 'error_description'}
+        known = {'error', 'message', 'request_id', 'expires_at', 'max_age', 'error_description'}
         return cls(
             error=d['error'],
             message=d['message'],
             request_id=d['request_id'],
             expires_at=d['expires_at'] if d.get('expires_at') is not None else None,
+            max_age=d['max_age'] if d.get('max_age') is not None else None,
             error_description=d['error_description'] if d.get('error_description') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
@@ -45,6 +47,8 @@ class ErrorBody:
         d['request_id'] = self.request_id
         if self.expires_at is not None:
             d['expires_at'] = self.expires_at
+        if self.max_age is not None:
+            d['max_age'] = self.max_age
         if self.error_description is not None:
             d['error_description'] = self.error_description
         return d
@@ -949,17 +953,19 @@ class Organization:
     name: str
     created_at: str
     role: Role
+    require_mfa: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Organization:
-        known = {'id', 'name', 'created_at', 'role'}
+        known = {'id', 'name', 'created_at', 'role', 'require_mfa'}
         return cls(
             id=d['id'],
             name=d['name'],
             created_at=d['created_at'],
             role=d['role'],
+            require_mfa=d['require_mfa'] if d.get('require_mfa') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -969,6 +975,35 @@ class Organization:
         d['name'] = self.name
         d['created_at'] = self.created_at
         d['role'] = self.role
+        if self.require_mfa is not None:
+            d['require_mfa'] = self.require_mfa
+        return d
+
+
+@dataclass
+class UpdateOrganizationRequest:
+    """UpdateOrganizationRequest (openapi.yaml)."""
+
+    name: str | None = None
+    require_mfa: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UpdateOrganizationRequest:
+        known = {'name', 'require_mfa'}
+        return cls(
+            name=d['name'] if d.get('name') is not None else None,
+            require_mfa=d['require_mfa'] if d.get('require_mfa') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        if self.name is not None:
+            d['name'] = self.name
+        if self.require_mfa is not None:
+            d['require_mfa'] = self.require_mfa
         return d
 
 
@@ -1336,7 +1371,7 @@ class Event:
     """Event (openapi.yaml)."""
 
     id: str
-    type: Literal['signup', 'login_succeeded', 'login_failed', 'refresh_reuse_detected', 'logout', 'session_revoked', 'password_changed', 'password_reset_requested', 'password_reset_completed', 'email_verified', 'api_key_created', 'api_key_rolled', 'api_key_revoked', 'rate_limited', 'member_invited', 'invitation_accepted', 'mfa_factor_added', 'mfa_factor_removed', 'mfa_verified', 'mfa_verification_failed', 'recovery_codes_regenerated']
+    type: Literal['signup', 'login_succeeded', 'login_failed', 'refresh_reuse_detected', 'logout', 'session_revoked', 'password_changed', 'password_reset_requested', 'password_reset_completed', 'email_verified', 'api_key_created', 'api_key_rolled', 'api_key_revoked', 'rate_limited', 'member_invited', 'invitation_accepted', 'mfa_factor_added', 'mfa_factor_removed', 'mfa_verified', 'mfa_verification_failed', 'recovery_codes_regenerated', 'mfa_locked']
     created_at: str
     session_id: str | None = None
     key_id: str | None = None
