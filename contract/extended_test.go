@@ -54,6 +54,10 @@ func extendedFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
 	op("listOrganizations")
 	l.json(t, "GET", base, nil, auth, 200)
 	op("getOrganization")
+	l.json(t, "PATCH", base, map[string]any{"name": "Contract Corp"}, auth, 200)
+	// An owner without a second factor cannot require one of others.
+	l.json(t, "PATCH", base, map[string]any{"require_mfa": true}, auth, 403)
+	op("updateOrganization")
 	mate := l.json(t, "POST", "/auth/signup", map[string]any{"email": "mate@example.com", "password": "another fine passphrase"}, nil, 201)
 	mateID := mate["user"].(map[string]any)["id"].(string)
 	// Membership is by invitation only; the accepting side needs the mailed

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // The Markdown this test reads: the README and every page of docs/.
@@ -178,4 +180,48 @@ func TestAnchor(t *testing.T) {
 			t.Errorf("anchor(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestSecurityDocListsTheSpecsAssurance keeps the table of operations and
+// their assurance in security.md equal to what openapi.yaml declares.
+func TestSecurityDocListsTheSpecsAssurance(t *testing.T) {
+	doc, err := os.ReadFile("security.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `([A-Z]+) (\\S+)` \\| `(\\w+)` \\| (aal[12])")
+	inDoc := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		inDoc[m[3]] = m[1] + " " + m[2] + " " + m[4]
+	}
+	inSpec := specAssurance(t)
+	for op, want := range inSpec {
+		if inDoc[op] != want {
+			t.Errorf("security.md lists %s as %q; the spec declares %q", op, inDoc[op], want)
+		}
+	}
+	for op := range inDoc {
+		if _, ok := inSpec[op]; !ok {
+			t.Errorf("security.md lists %s, which declares no assurance in the spec", op)
+		}
+	}
+}
+
+// specAssurance returns, per operationId, "METHOD path level" for every
+// operation of openapi.yaml that declares x-latch-assurance.
+func specAssurance(t *testing.T) map[string]string {
+	t.Helper()
+	spec, err := openapi3.NewLoader().LoadFromFile(filepath.Join("..", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			if level, ok := op.Extensions["x-latch-assurance"].(string); ok {
+				out[op.OperationID] = method + " " + path + " " + level
+			}
+		}
+	}
+	return out
 }
