@@ -1688,7 +1688,7 @@ type UpdateOrganizationRequest struct {
 	// Name Example: Acme
 	Name *string `json:"name,omitempty"`
 
-	// RequireMfa Example: true
+	// RequireMfa Example: false
 	RequireMfa *bool `json:"require_mfa,omitempty"`
 }
 

@@ -1776,7 +1776,7 @@ export interface components {
         UpdateOrganizationRequest: {
             /** @example Acme */
             name?: string;
-            /** @example true */
+            /** @example false */
             require_mfa?: boolean;
         };
         OrganizationList: {
