@@ -166,9 +166,9 @@ function sleep(ms: number, signal?: AbortSignal | null): Promise<void> {
  * LatchClient calls Latch with the session's (or an API key's) credentials,
  * keeps them fresh and says when the session ends. `api` is the typed
  * openapi-fetch client of every operation of openapi.yaml, authenticated by
- * this client; the methods below are shortcuts for the common flows, and
- * throw LatchError, SessionEndedError, NotLoggedInError or
- * RefreshBackoffError.
+ * this client; the methods below are shortcuts for the common flows (and
+ * `mfa` groups the second factor's), and throw LatchError, NetworkError,
+ * SessionEndedError, NotLoggedInError or RefreshBackoffError.
  */
 export class LatchClient {
   /** Every operation of openapi.yaml, typed; credentials are added here. */
