@@ -101,8 +101,9 @@ export interface LatchClientOptions {
   /** Random numbers in [0, 1) for jitter (tests). Default Math.random. */
   random?: () => number;
   /**
-   * Told when an event handler throws; the client carries on either way.
-   * Default: console.error.
+   * Told when an event handler throws, with its event (and with
+   * `initialSession` when the storage could not be read at start, which then
+   * counts as empty); the client carries on either way. Default: console.error.
    */
   onHandlerError?: (error: unknown, event: keyof LatchEvents) => void;
 }
@@ -234,7 +235,7 @@ export class LatchClient {
     };
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.refreshTimeoutMs = opts.refreshTimeoutMs ?? 15_000;
-    this.onHandlerError = opts.onHandlerError ?? ((err, event) => console.error(`latch: a ${event} handler threw:`, err));
+    this.onHandlerError = opts.onHandlerError ?? ((err, event) => console.error(`latch: ${event}:`, err));
     const f = opts.fetch ?? globalThis.fetch;
     if (typeof f !== 'function') throw new Error('latch: no fetch in this runtime; pass options.fetch');
     this.fetchImpl = (input, init) => f(input, init);
@@ -288,7 +289,7 @@ export class LatchClient {
       try {
         t = decodeTokens(await this.storage.getItem(this.key));
       } catch (err) {
-        this.onHandlerError(err, 'initialSession');
+        this.onHandlerError(new Error('latch: cannot read the storage; no session restored', { cause: err }), 'initialSession');
       }
       if (t && !this.cur && !this.end) this.set(t);
     }

@@ -543,6 +543,15 @@ test('initialSession comes first, once per handler, with what the storage held; 
   await rejectsWith(third.refresh(), SessionEndedError);
   assert.deepEqual(order3, ['initialSession:found', 'signedOut:invalid_grant']);
 
+  // A storage that cannot be read at start: no session restored, and said so.
+  let fail = true;
+  const flaky = { ...storage, getItem: async (k) => { if (fail) { fail = false; throw new Error('disk on fire'); } return m.get(k) ?? null; } };
+  const told = [];
+  const fourth = new LatchClient({ baseUrl: proxy.url, storage: flaky, storageKey: 'init-flaky', onHandlerError: (err, event) => told.push([event, String(err), String(/** @type {Error} */ (err).cause)]) });
+  const initial = await new Promise((r) => fourth.on('initialSession', r));
+  assert.equal(initial.tokens, null);
+  assert.deepEqual(told, [['initialSession', 'Error: latch: cannot read the storage; no session restored', 'Error: disk on fire']]);
+
   // The default reporter is console.error; a throwing signedIn handler breaks nothing.
   const errors = [];
   const orig = console.error;
@@ -556,7 +565,7 @@ test('initialSession comes first, once per handler, with what the storage held; 
     console.error = orig;
   }
   assert.equal(errors.length, 1);
-  assert.match(errors[0], /signedIn handler threw.*handler failed/);
+  assert.match(errors[0], /^latch: signedIn: .*handler failed/);
 });
 
 test('NetworkError: a closed port, and a server that never answers within timeoutMs; the caller\'s own abort is its own', async () => {
