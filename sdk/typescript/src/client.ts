@@ -471,16 +471,34 @@ export class LatchClient {
     return (!!end.access && t.accessToken === end.access) || (!!end.refresh && t.refreshToken === end.refresh);
   }
 
+  // saveSession makes a session that Latch opened (or raised) the client's.
+  // When the storage cannot keep it, the session is not lost with it: the
+  // client holds it in memory (this process only; `tokens()` returns it)
+  // and the call throws the storage's error.
   private async saveSession(r: TokenResponse): Promise<void> {
     await this.ready;
     const t = this.fromTokenResponse(r);
-    await this.lock.run(async () => {
-      await this.storage.setItem(this.key, encodeTokens(t));
+    let unsaved: { err: unknown } | null = null;
+    const hold = () => {
       this.resetEnd();
       this.set(t);
-    });
+    };
+    try {
+      await this.lock.run(async () => {
+        try {
+          await this.storage.setItem(this.key, encodeTokens(t));
+        } catch (err) {
+          unsaved = { err };
+        }
+        hold();
+      });
+    } catch (err) {
+      unsaved = { err }; // the lock itself failed
+      hold();
+    }
     this.channel?.post({ type: 'tokens', tokens: t, signedIn: true });
     this.emit('signedIn', { tokens: { ...t }, user: r.user, elsewhere: false });
+    if (unsaved) throw (unsaved as { err: unknown }).err;
   }
 
   private fromTokenResponse(r: TokenResponse): Tokens {

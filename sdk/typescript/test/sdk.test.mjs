@@ -722,6 +722,21 @@ test('FileStorage: two processes share one session; each refresh is made once, t
   }
 });
 
+test('a session the storage cannot keep is not lost: the call throws the storage error, the client holds the session', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latch-nofile-'));
+  try {
+    writeFileSync(join(dir, 'not-a-folder'), '');
+    const c = new LatchClient({ baseUrl: proxy.url, storage: new FileStorage(join(dir, 'not-a-folder', 'tokens.json')) });
+    const addr = email('unsaved');
+    await assert.rejects(c.signUp(addr, PASSWORD), (e) => /** @type {any} */ (e).code === 'ENOTDIR');
+    const held = await c.tokens();
+    assert.ok(held && held.accessToken, 'the session Latch opened was dropped');
+    assert.equal((await c.me()).email, addr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('FileStorage expands ~ to the home folder', () => {
   assert.equal(new FileStorage('~/.latch-tokens.json').path, join(homedir(), '.latch-tokens.json'));
   assert.equal(new FileStorage('/tmp/x.json').path, '/tmp/x.json');
