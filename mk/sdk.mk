@@ -6,9 +6,12 @@
 #                      and sdk/python/src/latch_client/{models,api}.py (tools/generate_models.py)
 #   test-sdk           both SDKs' suites against a live latchd (about a minute); part of `make test`
 #   test-sdk-long      the 3-minute five-tab browser test (Web Locks, then the storage-lease
-#                      fallback), the 2-minute four-process Python test, the npm pack
-#                      install check and test-readme-py; counts and a screenshot go to
-#                      .ci/out/ (run by .ci/run)
+#                      fallback), the 2-minute four-process Python test, and the READMEs'
+#                      install checks (test-readme-ts, test-readme-py); counts and a
+#                      screenshot go to .ci/out/ (run by .ci/run)
+#   test-readme-ts     sdk/typescript/README.md run as written: each install block in a fresh
+#                      copy of the clone and a fresh `npm init -y` project, then every program
+#                      (ESM and CommonJS) against a live latchd (about 2 minutes)
 #   test-readme-py     sdk/python/README.md's install and example, as written, in a fresh
 #                      copy of the tree (tools/test-readme-py.sh)
 #   test-readme-go     docs/sdks.md's Go install and example, run as written from a copy of the
@@ -22,7 +25,7 @@ SDK_PY := sdk/python
 SDK_GENERATED := $(SDK_TS)/src/schema.gen.ts $(SDK_TS)/src/operations.gen.ts \
 	$(SDK_PY)/src/latch_client/models.py $(SDK_PY)/src/latch_client/api.py
 
-.PHONY: generate-sdk check-generated-sdk test-sdk test-sdk-long test-readme-py sdk-mypy
+.PHONY: generate-sdk check-generated-sdk test-sdk test-sdk-long test-readme-ts test-readme-py sdk-mypy
 
 generate: generate-sdk
 check-generated: check-generated-sdk
@@ -56,11 +59,15 @@ sdk-mypy:
 test-sdk: $(SDK_TS)/node_modules/.installed sdk-mypy
 	BIN=$(BIN) GO=$(GO) tools/test-sdk.sh
 
+## test-readme-ts: the TypeScript SDK's README, installs and programs, run as written
+test-readme-ts:
+	BIN=$(BIN) GO=$(GO) tools/test-readme-ts.sh
+
 ## test-readme-py: run sdk/python/README.md's install and example as written, in a fresh copy of the tree
 test-readme-py:
 	BIN=$(BIN) GO=$(GO) tools/test-readme-py.sh
 
-## test-sdk-long: multi-tab browser test, multi-process Python test, npm pack check (.ci/out/)
+## test-sdk-long: multi-tab browser test, multi-process Python test, README install checks (.ci/out/)
 test-sdk-long: $(SDK_TS)/node_modules/.installed
 	BIN=$(BIN) GO=$(GO) tools/test-sdk-long.sh
 

@@ -5,9 +5,11 @@
 #    the TypeScript SDK with localStorage, for MULTITAB_SECONDS (180): once
 #    with Web Locks, once with navigator.locks deleted (the storage lease).
 # 2. Four Python processes share one FileStore for MULTIPROC_SECONDS (120).
-# 3. `npm pack` of sdk/typescript installs into a fresh Node project, whose
-#    copy of the README example runs against latchd; tools/test-readme-py.sh
-#    runs sdk/python/README.md's install (a fresh venv) and example as written.
+# 3. tools/test-readme-ts.sh runs sdk/typescript/README.md as written (each
+#    install in a fresh copy of the clone and a fresh `npm init -y` project,
+#    then every ESM and CommonJS program, against a latchd of its own);
+#    tools/test-readme-py.sh runs sdk/python/README.md's install (a fresh
+#    venv) and example as written.
 # latchd runs with a 10 s access token lifetime and allows the test page's
 # origin (LATCH_CORS_ORIGINS). Counts go to .ci/out/sdk-long.jsonl, the
 # screenshots to .ci/out/sdk-multitab-*.png.
@@ -41,7 +43,7 @@ cleanup() { rm -rf "$WORK"; latchd_stop; }
 trap cleanup EXIT
 
 status=0
-(cd sdk/typescript && npx tsc -p tsconfig.json)
+(cd sdk/typescript && npm run --silent build)
 for mode in web-locks storage-lease; do
 	flag=""
 	[ "$mode" = storage-lease ] && flag="--no-locks"
@@ -53,20 +55,9 @@ done
 python3 sdk/python/tests/multiprocess.py --duration "$MULTIPROC_SECONDS" --processes 4 --ttl 10 \
 	--out "$OUT/sdk-long.jsonl" || status=1
 
-# npm pack: prepare builds dist/ with tsc; the tarball installs in a fresh
-# project and the README example (its first ```js block) runs there.
-latchd_say "npm pack of sdk/typescript into a fresh project"
-(
-	set -e
-	tgz="$(cd sdk/typescript && npm pack --silent --pack-destination "$WORK" | tail -n1)"
-	mkdir "$WORK/app"
-	cd "$WORK/app"
-	npm init -y >/dev/null
-	npm install --no-audit --no-fund "$WORK/$tgz" >/dev/null
-	awk '/^```js$/{f=1; next} /^```$/{if (f) exit} f' "$OLDPWD/sdk/typescript/README.md" > example.mjs
-	test -s example.mjs
-	LATCH_URL="$LATCHD_URL" node example.mjs
-) || { latchd_say "FAIL: the npm package's README example"; status=1; }
+# The TypeScript README, as written: its installs from a fresh copy, its programs.
+latchd_say "sdk/typescript/README.md as written (tools/test-readme-ts.sh)"
+SDK_PREBUILT=1 BIN="$BIN" tools/test-readme-ts.sh || { latchd_say "FAIL: the TypeScript README"; status=1; }
 
 latchd_say "sdk/python/README.md as written (tools/test-readme-py.sh)"
 SDK_PREBUILT=1 BIN="$BIN" GO="$GO" tools/test-readme-py.sh || { latchd_say "FAIL: the Python package's README"; status=1; }

@@ -5,7 +5,8 @@
 # Builds latchd and starts it like tools/latchd.sh does (free loopback port,
 # fresh SQLite database, no rate limits), with a 10 s access token lifetime,
 # autoconfirmed signups (so they can create API keys) and reset links in its
-# log. Then: the TypeScript SDK is built with tsc and its node:test suite runs;
+# log. Then: the TypeScript SDK is built (ESM and CommonJS, npm run build)
+# and its node:test suite runs;
 # the Python SDK is checked with mypy --strict and its unittest suite runs.
 # Each suite talks to latchd through a recording proxy of its own.
 #
@@ -28,7 +29,7 @@ export LATCHD_URL LATCHD_LOG
 status=0
 if [ "$SDK" != py ]; then
 	latchd_say "TypeScript SDK: build and test"
-	(cd sdk/typescript && npx tsc -p tsconfig.json && npx tsc -p tsconfig.test.json && node --test --test-concurrency=1 test/sdk.test.mjs) || status=1
+	(cd sdk/typescript && npm run --silent build && npx tsc -p tsconfig.test.json && node --test --test-concurrency=1 test/sdk.test.mjs) || status=1
 fi
 if [ "$SDK" != ts ]; then
 	latchd_say "Python SDK: mypy --strict and tests"

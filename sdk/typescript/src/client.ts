@@ -1,9 +1,9 @@
 import createClient, { type Client } from 'openapi-fetch';
 import { TabChannel, refreshLock, type RefreshLock, type TabMessage } from './coordination.js';
-import { LatchError, NotLoggedInError, RefreshBackoffError, SessionEndedError, errorFrom, parseRetryAfter, type ErrorBody, type SessionEndReason } from './errors.js';
+import { LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError, errorFrom, isPermanent, parseRetryAfter, type ErrorBody, type SessionEndReason } from './errors.js';
 import { operations, type OperationAuth } from './operations.gen.js';
 import type { components, paths } from './schema.gen.js';
-import { decodeTokens, encodeTokens, resolveStorage, type StorageLike, type StorageOption, type Tokens } from './storage.js';
+import { decodeTokens, encodeTokens, resolveStorage, type LockingStorage, type StorageLike, type StorageOption, type Tokens } from './storage.js';
 
 export type Schemas = components['schemas'];
 export type User = Schemas['User'];
@@ -16,6 +16,7 @@ export type SessionList = Schemas['SessionList'];
 export type ExchangeRequest = Schemas['ExchangeRequest'];
 export type ExchangeResponse = Schemas['ExchangeResponse'];
 export type CreateAPIKeyRequest = Schemas['CreateAPIKeyRequest'];
+export type APIKeyWithSecret = Schemas['APIKeyWithSecret'];
 export type MFAFactor = Schemas['MFAFactor'];
 export type MFAFactorType = Schemas['MFAFactorType'];
 export type MFAFactorList = Schemas['MFAFactorList'];
@@ -26,15 +27,16 @@ export type WebAuthnCredential = Schemas['WebAuthnCredential'];
 export type LogoutScope = NonNullable<NonNullable<paths['/auth/logout']['post']['parameters']['query']>['scope']>;
 
 /**
- * SignInResult is what signIn opens: a session (already the client's), and,
- * when its user has a verified second factor, the factors that can raise it
- * from aal1 to aal2 (`status: 'mfa_pending'`). Until one is verified
- * (verifyTOTP, verifyRecoveryCode, verifyWebAuthn), operations that need aal2
- * throw LatchError `mfa_required`.
+ * SignInResult is what signIn opens: a session (already the client's) and
+ * the second factor it waits for. `mfa` is null when none is needed; else it
+ * lists the user's verified factors, any of which raises the session from
+ * aal1 to aal2 (client.mfa.verifyTOTP, verifyRecoveryCode, verifyWebAuthn).
+ * Until then operations that need aal2 throw LatchError `mfa_required`.
  */
-export type SignInResult =
-  | { status: 'signed_in'; tokens: TokenResponse }
-  | { status: 'mfa_pending'; tokens: TokenResponse; mfa: MFAPending };
+export interface SignInResult {
+  tokens: TokenResponse;
+  mfa: MFAPending | null;
+}
 
 /**
  * RefreshPolicy says how long before expiry an access token is renewed: the
@@ -80,6 +82,12 @@ export interface LatchClientOptions {
   crossTab?: boolean;
   refresh?: RefreshPolicy;
   retry?: RetryPolicy;
+  /**
+   * Timeout of one request, in ms, from sending it to the end of its answer
+   * (each retry has its own). Past it the call throws NetworkError with
+   * `timedOut`. A caller's own `signal` still applies. Default 30 000.
+   */
+  timeoutMs?: number;
   /** Timeout of one refresh or exchange request, in ms. Default 15 000. */
   refreshTimeoutMs?: number;
   /** API-key mode: exchange this key at /auth/token for access tokens, renewed before they expire. */
@@ -92,10 +100,24 @@ export interface LatchClientOptions {
   now?: () => number;
   /** Random numbers in [0, 1) for jitter (tests). Default Math.random. */
   random?: () => number;
+  /**
+   * Told when an event handler throws, with its event (and with
+   * `initialSession` when the storage could not be read at start, which then
+   * counts as empty); the client carries on either way. Default: console.error.
+   */
+  onHandlerError?: (error: unknown, event: keyof LatchEvents) => void;
 }
 
-/** The events of a client. Each handler gets one object. */
+/**
+ * The events of a client. Each handler gets one object. `initialSession`
+ * comes first, once per handler: no handler sees another event before it.
+ */
 export interface LatchEvents {
+  /**
+   * The client has read its storage at start: `tokens` is the session found
+   * there, or null. A handler added later is called with it too, at once.
+   */
+  initialSession: { tokens: Tokens | null };
   /** A session opened (login, signup) or raised to aal2 (a verified second factor) here, or in another tab sharing the storage. */
   signedIn: { tokens: Tokens; user?: User; elsewhere: boolean };
   /** New tokens: rotated here, or adopted from another tab or process (`adopted`). */
@@ -145,15 +167,15 @@ function sleep(ms: number, signal?: AbortSignal | null): Promise<void> {
  * LatchClient calls Latch with the session's (or an API key's) credentials,
  * keeps them fresh and says when the session ends. `api` is the typed
  * openapi-fetch client of every operation of openapi.yaml, authenticated by
- * this client; the methods below are shortcuts for the common flows, and
- * throw LatchError, SessionEndedError, NotLoggedInError or
- * RefreshBackoffError.
+ * this client; the methods below are shortcuts for the common flows (and
+ * `mfa` groups the second factor's), and throw LatchError, NetworkError,
+ * SessionEndedError, NotLoggedInError or RefreshBackoffError.
  */
 export class LatchClient {
   /** Every operation of openapi.yaml, typed; credentials are added here. */
   readonly api: Client<paths>;
   readonly baseUrl: string;
-  /** The lock that serialises refreshes: 'web-locks', 'storage-lease' or 'in-page'. */
+  /** The lock that serialises refreshes: 'web-locks', 'storage-lease', 'in-page' or 'storage' (the storage's own, as FileStorage's). */
   readonly lockKind: RefreshLock['kind'];
 
   private readonly storage: StorageLike;
@@ -163,13 +185,22 @@ export class LatchClient {
   private readonly exchangeReq: ExchangeRequest | undefined;
   private readonly policy: Required<RefreshPolicy>;
   private readonly retry: Required<RetryPolicy>;
+  private readonly timeoutMs: number;
   private readonly refreshTimeoutMs: number;
+  private readonly onHandlerError: (error: unknown, event: keyof LatchEvents) => void;
+  // ready settles once the storage has been read at start and initialSession fired.
+  private readonly ready: Promise<void>;
+  private initial: LatchEvents['initialSession'] | null = null;
+  // fatal is a permanent refusal of a renewal (isPermanent): thrown again
+  // without a request until a new session opens.
+  private fatal: LatchError | null = null;
   private readonly fetchImpl: typeof fetch;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly lock: RefreshLock;
   private readonly channel: TabChannel | undefined;
   private readonly handlers: { [K in keyof LatchEvents]: Set<(e: LatchEvents[K]) => void> } = {
+    initialSession: new Set(),
     signedIn: new Set(),
     tokenRefreshed: new Set(),
     signedOut: new Set(),
@@ -202,7 +233,9 @@ export class LatchClient {
       baseDelayMs: opts.retry?.baseDelayMs ?? 250,
       maxDelayMs: opts.retry?.maxDelayMs ?? 30_000,
     };
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.refreshTimeoutMs = opts.refreshTimeoutMs ?? 15_000;
+    this.onHandlerError = opts.onHandlerError ?? ((err, event) => console.error(`latch: ${event}:`, err));
     const f = opts.fetch ?? globalThis.fetch;
     if (typeof f !== 'function') throw new Error('latch: no fetch in this runtime; pass options.fetch');
     this.fetchImpl = (input, init) => f(input, init);
@@ -211,18 +244,57 @@ export class LatchClient {
     // Tabs share localStorage; other storages are shared (if at all) within
     // one page, where Web Locks (when present) still serialise refreshes.
     const crossTab = (opts.crossTab ?? true) && this.mode === 'session';
-    this.lock = crossTab ? refreshLock(`latch-refresh:${this.key}`, shared, this.refreshTimeoutMs + 5_000) : refreshLock('', undefined, 0, false);
+    // A storage with a lock of its own (FileStorage: across processes) serialises refreshes itself.
+    const locking = storage as Partial<LockingStorage>;
+    if (this.mode === 'session' && typeof locking.lock === 'function') {
+      const key = this.key;
+      this.lock = { kind: 'storage', run: <T>(fn: () => Promise<T>) => (locking as LockingStorage).lock<T>(key, fn) };
+    } else {
+      this.lock = crossTab ? refreshLock(`latch-refresh:${this.key}`, shared, this.refreshTimeoutMs + 5_000) : refreshLock('', undefined, 0, false);
+    }
     this.lockKind = this.lock.kind;
     if (crossTab && shared) {
       this.channel = new TabChannel(`latch:${this.key}`, this.key, shared, (m) => this.onTabMessage(m), decodeTokens);
     }
     this.api = createClient<paths>({ baseUrl: this.baseUrl, fetch: (req: Request) => this.send(req) });
+    this.mfa = new MFA(this.api, (r) => this.unwrap(r), (t) => this.saveSession(t));
+    this.ready = this.loadInitial();
   }
 
-  /** on registers a handler and returns a function that removes it. */
+  /** MFA: verifying a pending second factor and managing the user's factors. */
+  readonly mfa: MFA;
+
+  /**
+   * on registers a handler and returns a function that removes it. A
+   * handler of `initialSession` added after the storage was read is called
+   * with what was found, at once (in a microtask).
+   */
   on<K extends keyof LatchEvents>(event: K, handler: (e: LatchEvents[K]) => void): () => void {
     this.handlers[event].add(handler);
+    const initial = this.initial;
+    if (event === 'initialSession' && initial) {
+      queueMicrotask(() => {
+        if (this.handlers[event].has(handler)) this.call(event, handler, { tokens: initial.tokens ? { ...initial.tokens } : null } as LatchEvents[K]);
+      });
+    }
     return () => this.handlers[event].delete(handler);
+  }
+
+  // loadInitial reads the session kept in the storage, once, at start, and
+  // fires initialSession. A storage that cannot be read counts as empty (and
+  // is reported); later calls read it again.
+  private async loadInitial(): Promise<void> {
+    let t: Tokens | null = null;
+    if (this.mode === 'session') {
+      try {
+        t = decodeTokens(await this.storage.getItem(this.key));
+      } catch (err) {
+        this.onHandlerError(new Error('latch: cannot read the storage; no session restored', { cause: err }), 'initialSession');
+      }
+      if (t && !this.cur && !this.end) this.set(t);
+    }
+    this.initial = { tokens: t ? { ...t } : null };
+    this.emit('initialSession', { tokens: t ? { ...t } : null });
   }
 
   /** close stops listening to other tabs. */
@@ -233,93 +305,37 @@ export class LatchClient {
   // ---- flows -------------------------------------------------------------
 
   /**
-   * signup creates an account and opens its session (`status` is `session_created`); with
+   * signUp creates an account and opens its session (`status` is `session_created`); with
    * LATCH_REQUIRE_VERIFIED_EMAIL it opens none and answers `status: 'verification_required'`.
+   * LatchError `email_taken`, `weak_password`.
    */
-  async signup(email: string, password: string): Promise<SignupResult> {
+  async signUp(email: string, password: string): Promise<SignupResult> {
     const body = await this.unwrap(await this.api.POST('/auth/signup', { body: { email, password } }));
     if (body.status === 'session_created') await this.saveSession(body);
     return body;
   }
 
-  /** login opens a session with email and password (LatchError `invalid_credentials` on a wrong one). */
-  async login(email: string, password: string): Promise<TokenResponse> {
-    const body = await this.unwrap(await this.api.POST('/auth/login', { body: { email, password } }));
-    await this.saveSession(body);
-    return body;
-  }
-
   /**
-   * signIn logs in like login and says whether a second factor is pending:
-   * the session is the client's either way (at aal1 while `mfa_pending`).
+   * signIn opens a session with email and password (LatchError
+   * `invalid_credentials` on a wrong one). The session is the client's
+   * either way; when the user has a verified second factor it is aal1 and
+   * `mfa` lists the factors that raise it (see client.mfa).
    */
   async signIn(email: string, password: string): Promise<SignInResult> {
-    const tokens = await this.login(email, password);
-    const mfa = tokens.mfa;
-    return mfa && mfa.factors.length > 0 ? { status: 'mfa_pending', tokens, mfa } : { status: 'signed_in', tokens };
+    const tokens = await this.unwrap(await this.api.POST('/auth/login', { body: { email, password } }));
+    await this.saveSession(tokens);
+    const mfa = tokens.mfa && tokens.mfa.factors.length > 0 ? tokens.mfa : null;
+    return { tokens, mfa };
   }
 
   /**
-   * verifyTOTP raises this session to aal2 with a TOTP code; the new tokens
-   * replace the held ones as after a login. LatchError `mfa_verification_failed`
-   * for a wrong or used code, `rate_limited` after too many.
+   * createAPIKey creates a personal API key (`latch_u_…`) with scopes this
+   * session holds (plus application scopes); `key`, the secret, is in this
+   * answer only. LatchError `insufficient_permissions` for a scope the user
+   * lacks, `email_not_verified` before the email is verified.
    */
-  async verifyTOTP(code: string): Promise<TokenResponse> {
-    return this.verify({ method: 'totp', code });
-  }
-
-  /** verifyRecoveryCode raises this session to aal2 with a recovery code, which is spent. Errors as verifyTOTP. */
-  async verifyRecoveryCode(code: string): Promise<TokenResponse> {
-    return this.verify({ method: 'recovery_code', code });
-  }
-
-  /**
-   * beginWebAuthn returns the options (`{ publicKey: ... }`, JSON form) for
-   * navigator.credentials.get() that a WebAuthn second factor answers; then
-   * verifyWebAuthn. LatchError `not_found` when the user has no WebAuthn factor.
-   */
-  async beginWebAuthn(): Promise<Record<string, unknown>> {
-    return (await this.unwrap(await this.api.POST('/auth/mfa/webauthn/challenge'))).options;
-  }
-
-  /** verifyWebAuthn raises this session to aal2 with an assertion (the PublicKeyCredential's `toJSON()`). Errors as verifyTOTP. */
-  async verifyWebAuthn(assertion: WebAuthnCredential): Promise<TokenResponse> {
-    return this.verify({ method: 'webauthn', credential: assertion });
-  }
-
-  /** factors lists the user's second factors (verified or not), the recovery codes left and this session's aal. */
-  async factors(): Promise<MFAFactorList> {
-    return this.unwrap(await this.api.GET('/auth/mfa/factors'));
-  }
-
-  /**
-   * enrollTOTP starts a TOTP enrolment: show the QR code (or the secret),
-   * then confirmTOTP with a code from the app. LatchError `mfa_required` when
-   * the user has a factor and the session is aal1.
-   */
-  async enrollTOTP(name?: string): Promise<TOTPEnrollment> {
-    return this.unwrap(await this.api.POST('/auth/mfa/totp', { body: name ? { name } : {} }));
-  }
-
-  /**
-   * confirmTOTP completes a TOTP enrolment; the session's new (aal2) tokens
-   * replace the held ones. With the account's first factor the result carries
-   * the recovery codes: show them once.
-   */
-  async confirmTOTP(factorId: string, code: string): Promise<MFAEnrollment> {
-    const body = await this.unwrap(await this.api.POST('/auth/mfa/totp/{factor_id}/confirm', { params: { path: { factor_id: factorId } }, body: { code } }));
-    await this.saveSession(body.tokens);
-    return body;
-  }
-
-  /** removeFactor removes a factor; Latch signs out the user's other sessions. LatchError `mfa_required` at aal1. */
-  async removeFactor(factorId: string): Promise<void> {
-    await this.unwrap(await this.api.DELETE('/auth/mfa/factors/{factor_id}', { params: { path: { factor_id: factorId } } }));
-  }
-
-  /** regenerateRecoveryCodes replaces the recovery codes and returns the new ones. LatchError `mfa_required` at aal1. */
-  async regenerateRecoveryCodes(): Promise<string[]> {
-    return (await this.unwrap(await this.api.POST('/auth/mfa/recovery-codes'))).codes;
+  async createAPIKey(req: CreateAPIKeyRequest): Promise<APIKeyWithSecret> {
+    return this.unwrap(await this.api.POST('/api-keys', { body: req }));
   }
 
   /** me returns the user behind the credentials. */
@@ -384,6 +400,7 @@ export class LatchClient {
 
   /** setTokens opens a session with tokens obtained elsewhere. */
   async setTokens(t: Tokens): Promise<void> {
+    await this.ready;
     await this.lock.run(async () => {
       await this.storage.setItem(this.key, encodeTokens(t));
       this.resetEnd();
@@ -402,14 +419,19 @@ export class LatchClient {
   // ---- events --------------------------------------------------------------
 
   private emit<K extends keyof LatchEvents>(event: K, e: LatchEvents[K]): void {
-    for (const h of [...this.handlers[event]]) {
+    for (const h of [...this.handlers[event]]) this.call(event, h, e);
+  }
+
+  // call runs one handler. Its failure is reported (onHandlerError) and
+  // does not break the client, nor keep the other handlers from running.
+  private call<K extends keyof LatchEvents>(event: K, h: (e: LatchEvents[K]) => void, e: LatchEvents[K]): void {
+    try {
+      h(e);
+    } catch (err) {
       try {
-        h(e);
-      } catch (err) {
-        // A handler's failure must not break the client.
-        queueMicrotask(() => {
-          throw err;
-        });
+        this.onHandlerError(err, event);
+      } catch {
+        // The reporter failed too: nothing more to tell.
       }
     }
   }
@@ -423,6 +445,7 @@ export class LatchClient {
 
   private resetEnd(): void {
     this.end = null;
+    this.fatal = null;
     this.fails = 0;
     this.lastErr = undefined;
     this.retryAt = 0;
@@ -448,22 +471,34 @@ export class LatchClient {
     return (!!end.access && t.accessToken === end.access) || (!!end.refresh && t.refreshToken === end.refresh);
   }
 
-  // verify posts a second factor; the upgraded session's new tokens become the client's.
-  private async verify(body: Schemas['MFAVerifyRequest']): Promise<TokenResponse> {
-    const r = await this.unwrap(await this.api.POST('/auth/mfa/verify', { body }));
-    await this.saveSession(r);
-    return r;
-  }
-
+  // saveSession makes a session that Latch opened (or raised) the client's.
+  // When the storage cannot keep it, the session is not lost with it: the
+  // client holds it in memory (this process only; `tokens()` returns it)
+  // and the call throws the storage's error.
   private async saveSession(r: TokenResponse): Promise<void> {
+    await this.ready;
     const t = this.fromTokenResponse(r);
-    await this.lock.run(async () => {
-      await this.storage.setItem(this.key, encodeTokens(t));
+    let unsaved: { err: unknown } | null = null;
+    const hold = () => {
       this.resetEnd();
       this.set(t);
-    });
+    };
+    try {
+      await this.lock.run(async () => {
+        try {
+          await this.storage.setItem(this.key, encodeTokens(t));
+        } catch (err) {
+          unsaved = { err };
+        }
+        hold();
+      });
+    } catch (err) {
+      unsaved = { err }; // the lock itself failed
+      hold();
+    }
     this.channel?.post({ type: 'tokens', tokens: t, signedIn: true });
     this.emit('signedIn', { tokens: { ...t }, user: r.user, elsewhere: false });
+    if (unsaved) throw (unsaved as { err: unknown }).err;
   }
 
   private fromTokenResponse(r: TokenResponse): Tokens {
@@ -481,6 +516,7 @@ export class LatchClient {
   // current returns the tokens held; with none in session mode it loads the
   // storage, where another tab or process may have opened a session.
   private async current(): Promise<{ t: Tokens | null; extra: number }> {
+    await this.ready;
     if (!this.cur && this.mode === 'session') {
       const t = decodeTokens(await this.storage.getItem(this.key));
       if (!this.cur && t && !this.owns(this.end, t)) {
@@ -517,6 +553,7 @@ export class LatchClient {
   // blocked returns the error of a renewal that must not be tried now.
   private blocked(): Error | null {
     if (this.end) return this.endedError();
+    if (this.fatal) return this.fatal;
     const now = this.now();
     if (now < this.retryAt) return new RefreshBackoffError(this.retryAt, this.retryAt - now, this.lastErr);
     return null;
@@ -558,6 +595,10 @@ export class LatchClient {
       return t;
     } catch (err) {
       if (err instanceof SessionEndedError) throw err;
+      if (isPermanent(err)) {
+        this.fatal = err;
+        throw err;
+      }
       throw this.backOff(err);
     }
   }
@@ -639,15 +680,18 @@ export class LatchClient {
   // answers the same successor again. Other failures are not retried here.
   private async postRefresh(refreshToken: string): Promise<Response> {
     const send = () =>
-      this.fetchImpl(`${this.baseUrl}/auth/refresh`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ refresh_token: refreshToken }),
-        signal: AbortSignal.timeout(this.refreshTimeoutMs),
-      });
+      this.fetchOnce(
+        new Request(`${this.baseUrl}/auth/refresh`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ refresh_token: refreshToken }),
+        }),
+        this.refreshTimeoutMs,
+      );
     try {
       return await send();
-    } catch {
+    } catch (err) {
+      if (!(err instanceof NetworkError)) throw err;
       return send();
     }
   }
@@ -663,12 +707,14 @@ export class LatchClient {
   // token in place until it expires.
   private async exchange(stale: string): Promise<Tokens> {
     if (this.cur && this.cur.accessToken !== stale && !this.due(this.cur, this.extra)) return { ...this.cur };
-    const res = await this.fetchImpl(`${this.baseUrl}/auth/token`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-API-Key': this.apiKey! },
-      body: JSON.stringify(this.exchangeReq ?? {}),
-      signal: AbortSignal.timeout(this.refreshTimeoutMs),
-    });
+    const res = await this.fetchOnce(
+      new Request(`${this.baseUrl}/auth/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-API-Key': this.apiKey! },
+        body: JSON.stringify(this.exchangeReq ?? {}),
+      }),
+      this.refreshTimeoutMs,
+    );
     if (!res.ok) throw await errorFrom(res);
     const r = (await res.json()) as ExchangeResponse;
     const now = this.now();
@@ -687,6 +733,10 @@ export class LatchClient {
   // session here; a rotation is adopted unless older than what we hold; the
   // end of the session we hold (or an emptied storage) ends it here too.
   private onTabMessage(m: TabMessage): void {
+    if (!this.initial) {
+      void this.ready.then(() => this.onTabMessage(m));
+      return;
+    }
     if (m.type === 'tokens') {
       const t = m.tokens;
       if (this.owns(this.end, t) || this.cur?.accessToken === t.accessToken) return;
@@ -754,7 +804,7 @@ export class LatchClient {
   private async retrying(req: Request): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const copy = attempt < this.retry.maxRetries ? req.clone() : null;
-      const res = await this.fetchImpl(req);
+      const res = await this.fetchOnce(req, this.timeoutMs);
       if (!copy || !this.retryable(req, res)) return res;
       const ra = parseRetryAfter(res.headers.get('Retry-After'));
       if (ra > this.retry.maxDelayMs) return res;
@@ -764,6 +814,40 @@ export class LatchClient {
       req = copy;
     }
   }
+
+  // fetchOnce sends one request and reads its whole answer within
+  // timeoutMs (and the request's own signal). A failure to reach Latch, or
+  // no complete answer in time, is a NetworkError; an abort by the caller's
+  // signal throws the caller's reason.
+  private async fetchOnce(req: Request, timeoutMs: number): Promise<Response> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = anySignal(req.signal, timeout);
+    try {
+      const res = await this.fetchImpl(new Request(req, { signal }));
+      const empty = req.method === 'HEAD' || res.status === 204 || res.status === 205 || res.status === 304;
+      const body = empty ? null : await res.arrayBuffer();
+      return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+    } catch (err) {
+      if (req.signal.aborted) throw req.signal.reason ?? err;
+      if (timeout.aborted) throw new NetworkError(`no answer from ${this.baseUrl} within ${timeoutMs} ms`, err, true);
+      throw new NetworkError(`cannot reach ${this.baseUrl}`, err);
+    }
+  }
+}
+
+// anySignal aborts when either signal does (AbortSignal.any where the runtime has it).
+function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  const any = (AbortSignal as { any?: (signals: AbortSignal[]) => AbortSignal }).any;
+  if (typeof any === 'function') return any.call(AbortSignal, [a, b]);
+  const c = new AbortController();
+  for (const s of [a, b]) {
+    if (s.aborted) {
+      c.abort(s.reason);
+      break;
+    }
+    s.addEventListener('abort', () => c.abort(s.reason), { once: true });
+  }
+  return c.signal;
 }
 
 function withBearer(req: Request, token: string): Request {
@@ -780,6 +864,94 @@ async function peekCode(res: Response): Promise<string> {
     // no JSON body
   }
   return /error="invalid_token"/.test(res.headers.get('WWW-Authenticate') ?? '') ? 'invalid_token' : '';
+}
+
+type Unwrap = <T>(r: { data?: T; error?: unknown; response: Response }) => Promise<T>;
+
+/**
+ * MFA is a client's second factors (`client.mfa`): verifying the one that
+ * signIn left pending, and managing the user's factors. A verification or a
+ * confirmed enrolment raises the session to aal2; its new tokens replace the
+ * held ones exactly as a sign-in's do (storage, other tabs, `signedIn`).
+ */
+export class MFA {
+  /** @internal */
+  constructor(
+    private readonly api: Client<paths>,
+    private readonly unwrap: Unwrap,
+    private readonly save: (r: TokenResponse) => Promise<void>,
+  ) {}
+
+  /**
+   * verifyTOTP raises this session to aal2 with a TOTP code. LatchError
+   * `mfa_verification_failed` for a wrong or used code, `rate_limited` after
+   * too many.
+   */
+  async verifyTOTP(code: string): Promise<TokenResponse> {
+    return this.verify({ method: 'totp', code });
+  }
+
+  /** verifyRecoveryCode raises this session to aal2 with a recovery code, which is spent. Errors as verifyTOTP. */
+  async verifyRecoveryCode(code: string): Promise<TokenResponse> {
+    return this.verify({ method: 'recovery_code', code });
+  }
+
+  /**
+   * beginWebAuthn returns the options (`{ publicKey: ... }`, JSON form) for
+   * navigator.credentials.get() that a WebAuthn second factor answers; then
+   * verifyWebAuthn. LatchError `not_found` when the user has no WebAuthn factor.
+   */
+  async beginWebAuthn(): Promise<Record<string, unknown>> {
+    return (await this.unwrap(await this.api.POST('/auth/mfa/webauthn/challenge'))).options;
+  }
+
+  /** verifyWebAuthn raises this session to aal2 with an assertion (the PublicKeyCredential's `toJSON()`). Errors as verifyTOTP. */
+  async verifyWebAuthn(assertion: WebAuthnCredential): Promise<TokenResponse> {
+    return this.verify({ method: 'webauthn', credential: assertion });
+  }
+
+  /** factors lists the user's second factors (verified or not), the recovery codes left and this session's aal. */
+  async factors(): Promise<MFAFactorList> {
+    return this.unwrap(await this.api.GET('/auth/mfa/factors'));
+  }
+
+  /**
+   * enrollTOTP starts a TOTP enrolment: show the QR code (or the secret),
+   * then confirmTOTP with a code from the app, from this same session and
+   * promptly (Latch refuses an old enrolment). LatchError `mfa_required`
+   * when the user has a factor and the session is aal1.
+   */
+  async enrollTOTP(name?: string): Promise<TOTPEnrollment> {
+    return this.unwrap(await this.api.POST('/auth/mfa/totp', { body: name ? { name } : {} }));
+  }
+
+  /**
+   * confirmTOTP completes a TOTP enrolment; the session's new (aal2) tokens
+   * replace the held ones. With the account's first factor the result carries
+   * the recovery codes: show them once.
+   */
+  async confirmTOTP(factorId: string, code: string): Promise<MFAEnrollment> {
+    const body = await this.unwrap(await this.api.POST('/auth/mfa/totp/{factor_id}/confirm', { params: { path: { factor_id: factorId } }, body: { code } }));
+    await this.save(body.tokens);
+    return body;
+  }
+
+  /** removeFactor removes a factor; Latch signs out the user's other sessions. LatchError `mfa_required` at aal1. */
+  async removeFactor(factorId: string): Promise<void> {
+    await this.unwrap(await this.api.DELETE('/auth/mfa/factors/{factor_id}', { params: { path: { factor_id: factorId } } }));
+  }
+
+  /** regenerateRecoveryCodes replaces the recovery codes and returns the new ones. LatchError `mfa_required` at aal1. */
+  async regenerateRecoveryCodes(): Promise<string[]> {
+    return (await this.unwrap(await this.api.POST('/auth/mfa/recovery-codes'))).codes;
+  }
+
+  // verify posts a second factor; the upgraded session's new tokens become the client's.
+  private async verify(body: Schemas['MFAVerifyRequest']): Promise<TokenResponse> {
+    const r = await this.unwrap(await this.api.POST('/auth/mfa/verify', { body }));
+    await this.save(r);
+    return r;
+  }
 }
 
 /** createLatchClient returns a LatchClient. */

@@ -17,9 +17,13 @@ export type TabMessage =
   | { type: 'tokens'; tokens: Tokens; signedIn: boolean }
   | { type: 'ended'; access?: string; refresh?: string; sessionId?: string };
 
-/** RefreshLock runs fn while no other tab (or client) of the same key runs one. */
+/**
+ * RefreshLock runs fn while no other tab (or client) of the same key runs
+ * one. Its kind: Web Locks, the localStorage lease, a lock within this page
+ * only, or the storage's own lock (FileStorage: across processes).
+ */
 export interface RefreshLock {
-  readonly kind: 'web-locks' | 'storage-lease' | 'in-page';
+  readonly kind: 'web-locks' | 'storage-lease' | 'in-page' | 'storage';
   run<T>(fn: () => Promise<T>): Promise<T>;
 }
 

@@ -87,6 +87,33 @@ export class RefreshBackoffError extends Error {
   }
 }
 
+/**
+ * NetworkError is thrown when Latch could not be reached or did not answer in
+ * time: a failed fetch (DNS, refused or reset connection, TLS) or a request
+ * that ran past `timeoutMs` (`timedOut`). `cause` is the underlying error.
+ * A request aborted through the caller's own signal throws the caller's
+ * abort reason instead, as fetch does.
+ */
+export class NetworkError extends Error {
+  override readonly name = 'NetworkError';
+  /** True when the request ran past its timeout. */
+  readonly timedOut: boolean;
+  constructor(message: string, cause: unknown, timedOut = false) {
+    super(`latch: ${message}: ${describe(cause)}`, { cause });
+    this.timedOut = timedOut;
+  }
+}
+
+/**
+ * isPermanent says whether an answer to a refresh or an exchange will not
+ * change by trying again: a 4xx other than 408 and 429 (a revoked key, a
+ * scope the key lacks, a malformed request). Such failures are thrown as the
+ * LatchError they are, never backed off and retried.
+ */
+export function isPermanent(err: unknown): err is LatchError {
+  return err instanceof LatchError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+}
+
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

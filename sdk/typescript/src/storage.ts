@@ -26,6 +26,17 @@ export interface StorageLike {
   removeItem(key: string): void | Promise<void>;
 }
 
+/**
+ * LockingStorage is a StorageLike shared by several processes (FileStorage
+ * of `@latchauth/client/node`): it also locks across them. The client
+ * refreshes inside lock(key, fn), after reading the storage again, so a
+ * refresh token is never spent twice and another process's rotation is
+ * adopted instead.
+ */
+export interface LockingStorage extends StorageLike {
+  lock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+}
+
 /** StorageOption names a built-in storage or gives one. */
 export type StorageOption = 'memory' | 'localStorage' | 'sessionStorage' | StorageLike;
 

@@ -58,7 +58,7 @@ const latch = new LatchClient({ baseUrl: ${JSON.stringify(opts.latchd)}, storage
 const s = window.stats = { lock: latch.lockKind, calls: 0, ok: 0, statuses: {}, errors: [], signedOut: [], refreshed: 0, adopted: 0, invalidGrant: 0, running: false };
 latch.on('signedOut', (e) => s.signedOut.push(e.reason));
 latch.on('tokenRefreshed', (e) => (e.adopted ? s.adopted++ : s.refreshed++));
-window.signup = async (email, password) => { await latch.signup(email, password); };
+window.signup = async (email, password) => { await latch.signUp(email, password); };
 window.startLoop = async (ms) => {
   s.running = true;
   const end = Date.now() + ms;

@@ -2,11 +2,18 @@
 // recording proxy: every flow, refresh before expiry and after a 401,
 // Retry-After, backoff, the end of a session, and the error types.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  LatchClient, LatchError, NotLoggedInError, RefreshBackoffError, SessionEndedError,
+  LatchClient, LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError,
 } from '../dist/index.js';
+import { FileStorage } from '../dist/node.js';
 import { LATCHD_URL, PASSWORD, email, refreshLines, resetToken, sleep, softAuthenticator, startProxy, testClock } from './helpers.mjs';
 
 let proxy;
@@ -16,7 +23,7 @@ after(async () => { await proxy.close(); });
 // client returns a LatchClient through the proxy and the events it fired.
 function client(opts = {}) {
   const c = new LatchClient({ baseUrl: proxy.url, ...opts });
-  const events = { signedIn: [], tokenRefreshed: [], signedOut: [] };
+  const events = { initialSession: [], signedIn: [], tokenRefreshed: [], signedOut: [] };
   for (const k of /** @type {(keyof typeof events)[]} */ (Object.keys(events))) c.on(k, (e) => events[k].push(e));
   return { c, events };
 }
@@ -36,7 +43,7 @@ async function rejectsWith(promise, cls, check = (_e) => {}) {
 test('signup, me, sessions, login, error types', async () => {
   const { c, events } = client();
   const addr = email('flow');
-  const r = await c.signup(addr, PASSWORD);
+  const r = await c.signUp(addr, PASSWORD);
   assert.equal(r.status, 'session_created');
   assert.ok(r.status === 'session_created' && r.access_token);
   assert.equal(events.signedIn.length, 1);
@@ -46,18 +53,18 @@ test('signup, me, sessions, login, error types', async () => {
   assert.equal(list.sessions.filter((s) => s.current).length, 1);
 
   // Typed errors carry the Error body.
-  await rejectsWith(c.signup(addr, PASSWORD), LatchError, (e) => {
+  await rejectsWith(c.signUp(addr, PASSWORD), LatchError, (e) => {
     assert.equal(e.status, 409);
     assert.equal(e.code, 'email_taken');
     assert.ok(e.requestId.length > 0);
   });
   const other = client().c;
-  await rejectsWith(other.login(addr, 'wrong password, surely'), LatchError, (e) => {
+  await rejectsWith(other.signIn(addr, 'wrong password, surely'), LatchError, (e) => {
     assert.equal(e.status, 401);
     assert.equal(e.code, 'invalid_credentials');
     assert.ok(e.detail.length > 0);
   });
-  await other.login(addr, PASSWORD);
+  await other.signIn(addr, PASSWORD);
   assert.equal((await other.me()).id, me.id);
   assert.equal((await c.sessions()).sessions.length, 2);
 
@@ -71,7 +78,7 @@ test('signup, me, sessions, login, error types', async () => {
 test('refresh before expiry runs in the background; the caller with a valid token does not wait', async () => {
   const clock = testClock();
   const { c, events } = client({ now: clock.now });
-  await c.signup(email('proactive'), PASSWORD);
+  await c.signUp(email('proactive'), PASSWORD);
   const first = (await c.tokens()).accessToken;
   const refreshesBefore = proxy.count('POST', '/auth/refresh');
   // 8.5 s on: inside the margin (a fifth of the lifetime + jitter), still valid.
@@ -95,7 +102,7 @@ test('refresh before expiry runs in the background; the caller with a valid toke
 test('single flight: 20 concurrent calls with an expired token make one refresh', async () => {
   const clock = testClock();
   const { c } = client({ now: clock.now });
-  await c.signup(email('flight'), PASSWORD);
+  await c.signUp(email('flight'), PASSWORD);
   const n = proxy.count('POST', '/auth/refresh');
   clock.offset = 11_000;
   const all = await Promise.all(Array.from({ length: 20 }, () => c.me()));
@@ -106,7 +113,7 @@ test('single flight: 20 concurrent calls with an expired token make one refresh'
 test('a 401 token_expired refreshes once and retries the request', async () => {
   const clock = testClock();
   const { c, events } = client({ now: clock.now });
-  await c.signup(email('expired'), PASSWORD);
+  await c.signUp(email('expired'), PASSWORD);
   // The client believes its token fresh; the server will not.
   clock.offset = -60_000;
   await sleep(11_000);
@@ -120,7 +127,7 @@ test('a 401 token_expired refreshes once and retries the request', async () => {
 
 test('Retry-After on 429 and 503 is honoured; a non-idempotent call is not retried after a 503', async () => {
   const { c } = client({ retry: { baseDelayMs: 50 } });
-  await c.signup(email('retry'), PASSWORD);
+  await c.signUp(email('retry'), PASSWORD);
   let n = 0;
   proxy.rule = (req) => (req.path === '/auth/me' && n++ === 0 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined);
   const start = proxy.seen.length;
@@ -159,7 +166,7 @@ test('Retry-After on 429 and 503 is honoured; a non-idempotent call is not retri
 test('a refresh answered 429 is remembered: expired callers get RefreshBackoffError, valid ones go ahead, nothing is retried early', async () => {
   const clock = testClock();
   const { c } = client({ now: clock.now });
-  await c.signup(email('backoff429'), PASSWORD);
+  await c.signUp(email('backoff429'), PASSWORD);
   proxy.rule = (req) => (req.path === '/auth/refresh' ? { status: 429, headers: { 'Retry-After': '5' } } : undefined);
   const n = proxy.count('POST', '/auth/refresh');
   clock.offset = 11_000; // expired, as far as the client knows
@@ -183,7 +190,7 @@ test('a refresh answered 429 is remembered: expired callers get RefreshBackoffEr
 test('a caller with a valid token goes ahead while the refresh backs off', async () => {
   const clock = testClock();
   const { c } = client({ now: clock.now });
-  await c.signup(email('valid'), PASSWORD);
+  await c.signUp(email('valid'), PASSWORD);
   proxy.rule = (req) => (req.path === '/auth/refresh' ? { status: 503, headers: { 'Retry-After': '30' } } : undefined);
   const n = proxy.count('POST', '/auth/refresh');
   clock.offset = 8_500; // due, still valid
@@ -196,7 +203,7 @@ test('a caller with a valid token goes ahead while the refresh backs off', async
 test('network errors and 5xx back off exponentially with jitter; a dropped refresh is replayed once', async () => {
   const clock = testClock();
   const { c } = client({ now: clock.now, retry: { baseDelayMs: 1000, maxDelayMs: 4000 } });
-  await c.signup(email('backoff5xx'), PASSWORD);
+  await c.signUp(email('backoff5xx'), PASSWORD);
   clock.offset = 11_000;
   const n = proxy.count('POST', '/auth/refresh');
   proxy.rule = (req) => (req.path === '/auth/refresh' ? 'drop' : undefined);
@@ -224,10 +231,10 @@ test('network errors and 5xx back off exponentially with jitter; a dropped refre
 test('a session revoked elsewhere ends: signedOut(invalid_grant) once, then nothing is sent', async () => {
   const addr = email('revoked');
   const { c, events } = client();
-  await c.signup(addr, PASSWORD);
+  await c.signUp(addr, PASSWORD);
   const sid = (await c.tokens()).sessionId;
   const { c: other } = client();
-  await other.login(addr, PASSWORD);
+  await other.signIn(addr, PASSWORD);
   await other.revokeSession(sid);
   await rejectsWith(c.me(), SessionEndedError, (e) => {
     assert.equal(e.reason, 'invalid_grant');
@@ -242,16 +249,16 @@ test('a session revoked elsewhere ends: signedOut(invalid_grant) once, then noth
   assert.equal(events.signedOut.length, 1);
   assert.equal(await c.tokens(), null);
   // A new login opens a new session.
-  await c.login(addr, PASSWORD);
+  await c.signIn(addr, PASSWORD);
   assert.ok((await c.me()).id);
 });
 
 test('logout scopes: others, local, global', async () => {
   const addr = email('logout');
   const a = client(); const b = client(); const d = client();
-  await a.c.signup(addr, PASSWORD);
-  await b.c.login(addr, PASSWORD);
-  await d.c.login(addr, PASSWORD);
+  await a.c.signUp(addr, PASSWORD);
+  await b.c.signIn(addr, PASSWORD);
+  await d.c.signIn(addr, PASSWORD);
   await a.c.logout('others');
   assert.equal(a.events.signedOut.length, 0);
   assert.ok((await a.c.me()).id);
@@ -263,8 +270,8 @@ test('logout scopes: others, local, global', async () => {
   await rejectsWith(a.c.me(), SessionEndedError, (e) => assert.equal(e.reason, 'logout'));
   assert.equal(proxy.seen.length, sent);
   // global
-  await b.c.login(addr, PASSWORD);
-  await d.c.login(addr, PASSWORD);
+  await b.c.signIn(addr, PASSWORD);
+  await d.c.signIn(addr, PASSWORD);
   await b.c.logout('global');
   await rejectsWith(d.c.me(), SessionEndedError);
   assert.deepEqual(b.events.signedOut.map((e) => e.reason), ['invalid_grant', 'logout']);
@@ -272,9 +279,9 @@ test('logout scopes: others, local, global', async () => {
 
 test('API keys and exchange mode: renewed before expiry, a valid token kept when renewal fails', async () => {
   const { c } = client();
-  await c.signup(email('keys'), PASSWORD);
-  const created = await c.unwrap(await c.api.POST('/api-keys', { body: { label: 'backend', scopes: ['token:exchange', 'users:read', 'billing:read'] } }));
-  assert.ok(created.key);
+  await c.signUp(email('keys'), PASSWORD);
+  const created = await c.createAPIKey({ label: 'backend', scopes: ['token:exchange', 'users:read', 'billing:read'] });
+  assert.match(created.key, /^latch_u_/);
   const listed = await c.unwrap(await c.api.GET('/api-keys'));
   assert.equal(listed.api_keys.length, 1);
 
@@ -301,23 +308,48 @@ test('API keys and exchange mode: renewed before expiry, a valid token kept when
   assert.notEqual((await svc.c.tokens()).accessToken, tok.accessToken);
   assert.equal(proxy.count('POST', '/auth/token'), 3);
 
-  // A revoked key cannot renew: callers with an expired token get the backoff.
+  // A revoked key cannot renew: a permanent refusal, thrown as it is, at
+  // once, and not sent again.
   await c.unwrap(await c.api.DELETE('/api-keys/{key_id}', { params: { path: { key_id: created.id } } }));
   clock.offset += 61_000;
-  await rejectsWith(svc.c.me(), RefreshBackoffError, (e) => assert.equal(e.cause.status, 401));
+  const refused = await rejectsWith(svc.c.me(), LatchError, (e) => assert.equal(e.status, 401));
+  assert.equal(proxy.count('POST', '/auth/token'), 4);
+  await rejectsWith(svc.c.me(), LatchError, (e) => assert.equal(e, refused));
+  await rejectsWith(svc.c.accessToken(), LatchError, (e) => assert.equal(e, refused));
+  assert.equal(proxy.count('POST', '/auth/token'), 4, 'a permanent refusal was retried');
+});
+
+test('a permanent exchange error (403: a scope the key lacks) is the LatchError at once, never RefreshBackoffError, and is not retried', async () => {
+  const { c } = client();
+  await c.signUp(email('keys403'), PASSWORD);
+  const created = await c.createAPIKey({ label: 'narrow', scopes: ['token:exchange', 'billing:read'] });
+  const svc = client({ apiKey: created.key, exchange: { scopes: ['billing:write'] } });
+  const n = proxy.count('POST', '/auth/token');
+  const e1 = await rejectsWith(svc.c.accessToken(), LatchError, (e) => {
+    assert.equal(e.status, 403);
+    assert.ok(!(e instanceof RefreshBackoffError));
+  });
+  assert.equal(proxy.count('POST', '/auth/token'), n + 1);
+  await rejectsWith(svc.c.me(), LatchError, (e) => assert.equal(e, e1));
+  assert.equal(proxy.count('POST', '/auth/token'), n + 1, 'the refused exchange was sent again');
+  // What the key holds is exchanged.
+  const ok = client({ apiKey: created.key, exchange: { scopes: ['billing:read'] } });
+  assert.equal((await ok.c.tokens()), null);
+  assert.ok((await ok.c.accessToken()).length > 0);
+  assert.equal((await ok.c.tokens()).scope, 'billing:read');
 });
 
 test('password reset through the mail log ends the old session', async () => {
   const addr = email('reset');
   const { c, events } = client();
-  await c.signup(addr, PASSWORD);
+  await c.signUp(addr, PASSWORD);
   const { c: anon } = client();
   await anon.unwrap(await anon.api.POST('/auth/password/forgot', { body: { email: addr } }));
   const token = await resetToken(addr);
   const newPassword = 'another horse battery staple';
   await anon.unwrap(await anon.api.POST('/auth/password/reset', { body: { token, password: newPassword } }));
-  await rejectsWith(anon.login(addr, PASSWORD), LatchError, (e) => assert.equal(e.code, 'invalid_credentials'));
-  await anon.login(addr, newPassword);
+  await rejectsWith(anon.signIn(addr, PASSWORD), LatchError, (e) => assert.equal(e.code, 'invalid_credentials'));
+  await anon.signIn(addr, newPassword);
   assert.equal((await anon.me()).email, addr);
   await rejectsWith(c.me(), SessionEndedError);
   assert.deepEqual(events.signedOut.map((e) => e.reason), ['invalid_grant']);
@@ -332,7 +364,7 @@ test('a custom async storage keeps the session for the next client', async () =>
   };
   const { c } = client({ storage, storageKey: 'app' });
   const addr = email('store');
-  await c.signup(addr, PASSWORD);
+  await c.signUp(addr, PASSWORD);
   assert.ok(m.has('app'));
   const { c: next } = client({ storage, storageKey: 'app' });
   assert.equal((await next.me()).email, addr);
@@ -367,18 +399,18 @@ const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').t
 test('MFA: TOTP enrolment, a pending second factor, a wrong code, a recovery code, removal', async () => {
   const addr = email('mfa');
   const { c, events } = client();
-  await c.signup(addr, PASSWORD);
+  await c.signUp(addr, PASSWORD);
   const plain = await client().c.signIn(addr, PASSWORD);
-  assert.equal(plain.status, 'signed_in', 'no factor, nothing pending');
-  assert.equal((await c.factors()).factors.length, 0);
-  await rejectsWith(c.beginWebAuthn(), LatchError, (e) => assert.equal(e.code, 'not_found'));
+  assert.equal(plain.mfa, null, 'no factor, nothing pending');
+  assert.equal((await c.mfa.factors()).factors.length, 0);
+  await rejectsWith(c.mfa.beginWebAuthn(), LatchError, (e) => assert.equal(e.code, 'not_found'));
 
   // Enrol and confirm: the session is raised to aal2 and its new tokens are held.
-  const en = await c.enrollTOTP('Phone');
+  const en = await c.mfa.enrollTOTP('Phone');
   assert.equal(en.factor.verified, false);
   assert.match(en.otpauth_uri, /^otpauth:\/\/totp\//);
   const before = await c.tokens();
-  const conf = await c.confirmTOTP(en.factor.id, totp(en.secret));
+  const conf = await c.mfa.confirmTOTP(en.factor.id, totp(en.secret));
   assert.equal(conf.recovery_codes.length, 10);
   assert.equal(conf.tokens.aal, 'aal2');
   const held = await c.tokens();
@@ -391,29 +423,28 @@ test('MFA: TOTP enrolment, a pending second factor, a wrong code, a recovery cod
   // Signing in again leaves the TOTP factor pending at aal1.
   const { c: other, events: oev } = client();
   const r = await other.signIn(addr, PASSWORD);
-  assert.equal(r.status, 'mfa_pending');
-  assert.ok(r.status === 'mfa_pending' && r.mfa.factors.some((f) => f.id === en.factor.id && f.type === 'totp'));
+  assert.ok(r.mfa && r.mfa.factors.some((f) => f.id === en.factor.id && f.type === 'totp'));
   assert.equal(r.tokens.aal, 'aal1');
   const aal1 = await other.tokens();
   assert.equal(claims(aal1.accessToken).aal, 'aal1');
-  await rejectsWith(other.regenerateRecoveryCodes(), LatchError, (e) => {
+  await rejectsWith(other.mfa.regenerateRecoveryCodes(), LatchError, (e) => {
     assert.equal(e.status, 403);
     assert.equal(e.code, 'mfa_required');
   });
-  await rejectsWith(other.enrollTOTP(), LatchError, (e) => assert.equal(e.code, 'mfa_required'));
+  await rejectsWith(other.mfa.enrollTOTP(), LatchError, (e) => assert.equal(e.code, 'mfa_required'));
 
   // A wrong code is the typed error and changes nothing held.
   const valid = [-30_000, 0, 30_000].map((d) => totp(en.secret, Date.now() + d));
   let wrong = '000000';
   while (valid.includes(wrong)) wrong = String(Number(wrong) + 1).padStart(6, '0');
-  await rejectsWith(other.verifyTOTP(wrong), LatchError, (e) => {
+  await rejectsWith(other.mfa.verifyTOTP(wrong), LatchError, (e) => {
     assert.equal(e.status, 400);
     assert.equal(e.code, 'mfa_verification_failed');
   });
   assert.equal((await other.tokens()).accessToken, aal1.accessToken);
 
   // A recovery code raises the same session; the client holds the new tokens.
-  const up = await other.verifyRecoveryCode(conf.recovery_codes[0]);
+  const up = await other.mfa.verifyRecoveryCode(conf.recovery_codes[0]);
   assert.equal(up.aal, 'aal2');
   assert.equal(up.session_id, r.tokens.session_id);
   const raised = await other.tokens();
@@ -424,7 +455,7 @@ test('MFA: TOTP enrolment, a pending second factor, a wrong code, a recovery cod
   assert.equal(oev.signedIn.length, 2);
   await other.refresh();
   assert.equal(claims((await other.tokens()).accessToken).aal, 'aal2', 'a refresh keeps aal2');
-  const list = await other.factors();
+  const list = await other.mfa.factors();
   assert.equal(list.aal, 'aal2');
   assert.deepEqual(list.factors.map((f) => [f.id, f.verified]), [[en.factor.id, true]]);
   assert.equal(list.recovery_codes_remaining, 9);
@@ -432,24 +463,24 @@ test('MFA: TOTP enrolment, a pending second factor, a wrong code, a recovery cod
   // A spent recovery code is refused; a TOTP code of the next step is accepted, once.
   const { c: third } = client();
   await third.signIn(addr, PASSWORD);
-  await rejectsWith(third.verifyRecoveryCode(conf.recovery_codes[0]), LatchError, (e) => assert.equal(e.code, 'mfa_verification_failed'));
+  await rejectsWith(third.mfa.verifyRecoveryCode(conf.recovery_codes[0]), LatchError, (e) => assert.equal(e.code, 'mfa_verification_failed'));
   const next = totp(en.secret, Date.now() + 30_000);
-  assert.equal((await third.verifyTOTP(next)).aal, 'aal2');
+  assert.equal((await third.mfa.verifyTOTP(next)).aal, 'aal2');
   const { c: fourth } = client();
   await fourth.signIn(addr, PASSWORD);
-  await rejectsWith(fourth.verifyTOTP(next), LatchError, (e) => assert.equal(e.code, 'mfa_verification_failed'));
+  await rejectsWith(fourth.mfa.verifyTOTP(next), LatchError, (e) => assert.equal(e.code, 'mfa_verification_failed'));
 
-  const codes = await other.regenerateRecoveryCodes();
+  const codes = await other.mfa.regenerateRecoveryCodes();
   assert.equal(codes.length, 10);
-  await other.removeFactor(en.factor.id);
-  assert.equal((await other.factors()).factors.length, 0);
-  assert.equal((await client().c.signIn(addr, PASSWORD)).status, 'signed_in');
+  await other.mfa.removeFactor(en.factor.id);
+  assert.equal((await other.mfa.factors()).factors.length, 0);
+  assert.equal((await client().c.signIn(addr, PASSWORD)).mfa, null);
 });
 
 test('MFA: a WebAuthn second factor (a software authenticator): beginWebAuthn, verifyWebAuthn', async () => {
   const addr = email('webauthn');
   const { c } = client();
-  await c.signup(addr, PASSWORD);
+  await c.signUp(addr, PASSWORD);
   // Registering is not an SDK method: the typed api does it.
   const key = softAuthenticator();
   const reg = await c.unwrap(await c.api.POST('/auth/mfa/webauthn/registration'));
@@ -458,22 +489,257 @@ test('MFA: a WebAuthn second factor (a software authenticator): beginWebAuthn, v
 
   const { c: other } = client();
   const r = await other.signIn(addr, PASSWORD);
-  assert.ok(r.status === 'mfa_pending' && r.mfa.factors.some((f) => f.id === done.factor.id && f.type === 'webauthn'));
+  assert.ok(r.mfa && r.mfa.factors.some((f) => f.id === done.factor.id && f.type === 'webauthn'));
   const aal1 = await other.tokens();
   // An assertion made for another origin is refused.
-  const first = await other.beginWebAuthn();
-  await rejectsWith(other.verifyWebAuthn(key.get(first, 'https://evil.example')), LatchError, (e) => assert.equal(e.code, 'mfa_verification_failed'));
-  const options = await other.beginWebAuthn();
+  const first = await other.mfa.beginWebAuthn();
+  await rejectsWith(other.mfa.verifyWebAuthn(key.get(first, 'https://evil.example')), LatchError, (e) => assert.equal(e.code, 'mfa_verification_failed'));
+  const options = await other.mfa.beginWebAuthn();
   const pk = /** @type {{ challenge: string, allowCredentials: { id: string }[] }} */ (options.publicKey);
   assert.ok(pk.challenge.length > 0);
   assert.notEqual(pk.challenge, /** @type {any} */ (first.publicKey).challenge);
-  const up = await other.verifyWebAuthn(key.get(options, LATCHD_URL));
+  const up = await other.mfa.verifyWebAuthn(key.get(options, LATCHD_URL));
   assert.equal(up.aal, 'aal2');
   assert.equal(up.session_id, r.tokens.session_id);
   const held = await other.tokens();
   assert.equal(held.accessToken, up.access_token);
   assert.notEqual(held.refreshToken, aal1.refreshToken);
   assert.deepEqual(claims(held.accessToken).amr, ['pwd', 'hwk', 'mfa']);
+});
+
+test('initialSession comes first, once per handler, with what the storage held; a throwing handler is reported and the client goes on', async () => {
+  const m = new Map();
+  const storage = { getItem: async (k) => m.get(k) ?? null, setItem: async (k, v) => { m.set(k, v); }, removeItem: async (k) => { m.delete(k); } };
+  // Nothing stored: initialSession says so, before signedIn.
+  const order = [];
+  const first = new LatchClient({ baseUrl: proxy.url, storage, storageKey: 'init' });
+  for (const k of /** @type {const} */ (['initialSession', 'signedIn', 'tokenRefreshed', 'signedOut'])) first.on(k, (e) => order.push([k, e]));
+  const addr = email('init');
+  await first.signUp(addr, PASSWORD);
+  assert.deepEqual(order.map(([k]) => k), ['initialSession', 'signedIn']);
+  assert.equal(order[0][1].tokens, null);
+
+  // A session in the storage: the next client finds it; a handler added
+  // after the read is called with it too, once.
+  const seen = [];
+  const reported = [];
+  const next = new LatchClient({ baseUrl: proxy.url, storage, storageKey: 'init', onHandlerError: (err, event) => reported.push([event, err instanceof Error ? err.message : String(err)]) });
+  next.on('initialSession', (e) => seen.push(['early', e.tokens?.accessToken]));
+  next.on('initialSession', () => { throw new Error('boom'); });
+  assert.equal((await next.me()).email, addr);
+  next.on('initialSession', (e) => seen.push(['late', e.tokens?.accessToken]));
+  await sleep(0);
+  const stored = (await first.tokens()).accessToken;
+  assert.deepEqual(seen, [['early', stored], ['late', stored]]);
+  assert.deepEqual(reported, [['initialSession', 'boom']]);
+
+  // The session ends before anyone listened for it: signedOut still comes after initialSession.
+  const sid = (await first.tokens()).sessionId;
+  const third = new LatchClient({ baseUrl: proxy.url, storage, storageKey: 'init' });
+  const order3 = [];
+  third.on('signedOut', (e) => order3.push(`signedOut:${e.reason}`));
+  third.on('initialSession', (e) => order3.push(`initialSession:${e.tokens ? 'found' : 'none'}`));
+  await first.revokeSession(sid);
+  await rejectsWith(third.refresh(), SessionEndedError);
+  assert.deepEqual(order3, ['initialSession:found', 'signedOut:invalid_grant']);
+
+  // A storage that cannot be read at start: no session restored, and said so.
+  let fail = true;
+  const flaky = { ...storage, getItem: async (k) => { if (fail) { fail = false; throw new Error('disk on fire'); } return m.get(k) ?? null; } };
+  const told = [];
+  const fourth = new LatchClient({ baseUrl: proxy.url, storage: flaky, storageKey: 'init-flaky', onHandlerError: (err, event) => told.push([event, String(err), String(/** @type {Error} */ (err).cause)]) });
+  const initial = await new Promise((r) => fourth.on('initialSession', r));
+  assert.equal(initial.tokens, null);
+  assert.deepEqual(told, [['initialSession', 'Error: latch: cannot read the storage; no session restored', 'Error: disk on fire']]);
+
+  // The default reporter is console.error; a throwing signedIn handler breaks nothing.
+  const errors = [];
+  const orig = console.error;
+  console.error = (...args) => errors.push(args.map(String).join(' '));
+  try {
+    const c = new LatchClient({ baseUrl: proxy.url });
+    c.on('signedIn', () => { throw new Error('handler failed'); });
+    await c.signIn(addr, PASSWORD);
+    assert.equal((await c.me()).email, addr);
+  } finally {
+    console.error = orig;
+  }
+  assert.equal(errors.length, 1);
+  assert.match(errors[0], /^latch: signedIn: .*handler failed/);
+});
+
+test('NetworkError: a closed port, and a server that never answers within timeoutMs; the caller\'s own abort is its own', async () => {
+  const closed = http.createServer();
+  await new Promise((r) => closed.listen(0, '127.0.0.1', () => r(undefined)));
+  const port = /** @type {import('node:net').AddressInfo} */ (closed.address()).port;
+  await new Promise((r) => closed.close(r));
+  const down = new LatchClient({ baseUrl: `http://127.0.0.1:${port}` });
+  await rejectsWith(down.signUp(email('down'), PASSWORD), NetworkError, (e) => {
+    assert.equal(e.timedOut, false);
+    assert.ok(e.cause instanceof Error);
+  });
+
+  const sockets = new Set();
+  const silent = http.createServer(() => {}); // accepts, never answers
+  silent.on('connection', (s) => sockets.add(s));
+  await new Promise((r) => silent.listen(0, '127.0.0.1', () => r(undefined)));
+  try {
+    const url = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (silent.address()).port}`;
+    const slow = new LatchClient({ baseUrl: url, timeoutMs: 200 });
+    await rejectsWith(slow.signIn(email('slow'), PASSWORD), NetworkError, (e) => {
+      assert.equal(e.timedOut, true);
+      assert.match(e.message, /within 200 ms/);
+    });
+    // The caller's signal aborts with the caller's reason, not a NetworkError.
+    const patient = new LatchClient({ baseUrl: url });
+    const ac = new AbortController();
+    const pending = patient.api.GET('/health', { signal: ac.signal });
+    ac.abort(new Error('user went away'));
+    await rejectsWith(pending, Error, (e) => {
+      assert.ok(!(e instanceof NetworkError));
+      assert.equal(e.message, 'user went away');
+    });
+    // A refresh that times out backs off with a NetworkError as its cause.
+    const clock = testClock();
+    const { c } = client({ now: clock.now, refreshTimeoutMs: 200 });
+    await c.signUp(email('refresh-timeout'), PASSWORD);
+    proxy.rule = (req) => (req.path === '/auth/refresh' ? { delayMs: 1000 } : undefined);
+    clock.offset = 11_000;
+    await rejectsWith(c.me(), RefreshBackoffError, (e) => {
+      assert.ok(e.cause instanceof NetworkError);
+      assert.equal(e.cause.timedOut, true);
+    });
+  } finally {
+    proxy.rule = () => undefined;
+    // The proxy still forwards the refreshes it held: let them land before the next test counts refreshes.
+    while (proxy.seen.some((s) => s.path === '/auth/refresh' && s.status === 0)) await sleep(50);
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => silent.close(r));
+  }
+});
+
+test('CommonJS: require() loads the same API (and the node entry) and it works', async () => {
+  const require = createRequire(import.meta.url);
+  const cjs = require('@latchauth/client');
+  const node = require('@latchauth/client/node');
+  assert.equal(typeof cjs.LatchClient, 'function');
+  assert.equal(typeof node.FileStorage, 'function');
+  assert.notEqual(cjs.LatchClient, LatchClient, 'require() loaded the ESM build');
+  const c = new cjs.LatchClient({ baseUrl: proxy.url });
+  const addr = email('cjs');
+  await c.signUp(addr, PASSWORD);
+  assert.equal((await c.me()).email, addr);
+  await assert.rejects(c.signIn(addr, 'wrong password, surely'), (e) => e instanceof cjs.LatchError && e.code === 'invalid_credentials');
+});
+
+// runChild starts test/fileproc.mjs and returns its JSON lines as they come.
+function runChild(args) {
+  const child = spawn(process.execPath, [new URL('./fileproc.mjs', import.meta.url).pathname, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = [];
+  const waiters = [];
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buf.slice(0, i)));
+      buf = buf.slice(i + 1);
+      for (const w of waiters.splice(0)) w();
+    }
+  });
+  const exited = new Promise((r) => child.on('exit', (code) => r(code)));
+  return {
+    child, lines, exited,
+    async next(type) {
+      for (;;) {
+        const l = lines.find((x) => x.type === type);
+        if (l) return l;
+        if (child.exitCode !== null) throw new Error(`child exited (${child.exitCode}) before "${type}"`);
+        await new Promise((r) => { waiters.push(r); setTimeout(r, 200); });
+      }
+    },
+  };
+}
+
+test('FileStorage: two processes share one session; each refresh is made once, the other process adopts it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latch-file-'));
+  try {
+    const path = join(dir, 'sub', 'tokens.json');
+    const store = new FileStorage(path);
+    const c = new LatchClient({ baseUrl: LATCHD_URL, storage: store });
+    assert.equal(c.lockKind, 'storage');
+    const addr = email('files');
+    await c.signUp(addr, PASSWORD);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'sub')).mode & 0o777, 0o700);
+
+    const rounds = 15;
+    const before = refreshLines();
+    const a = runChild([path, LATCHD_URL, String(rounds)]);
+    const b = runChild([path, LATCHD_URL, String(rounds)]);
+    await a.next('ready');
+    await b.next('ready');
+    a.child.stdin.end('go\n');
+    b.child.stdin.end('go\n');
+    assert.equal(await a.exited, 0);
+    assert.equal(await b.exited, 0);
+    const ra = await a.next('done');
+    const rb = await b.next('done');
+    for (const r of [ra, rb]) {
+      assert.equal(r.email, addr);
+      assert.deepEqual(r.signedOut, [], 'a process lost the session');
+      assert.equal(r.tokens.length, rounds);
+    }
+    // Every refresh request rotated the session once: each gave a token no
+    // other request gave. Without the lock both would spend the same refresh
+    // token (Latch answers the second within its reuse grace with the same
+    // successor), and there would be fewer tokens than requests.
+    const posted = refreshLines() - before;
+    const distinct = new Set([...ra.tokens, ...rb.tokens]);
+    assert.ok(posted >= rounds, `only ${posted} refreshes for ${2 * rounds} refresh() calls`);
+    assert.equal(distinct.size, posted, `${posted} refresh requests gave ${distinct.size} distinct tokens`);
+    assert.ok(ra.adopted + rb.adopted > 0, 'no process adopted the other\'s rotation');
+    assert.equal(existsSync(`${path}.lock`), false, 'the lock file was left behind');
+    // This process adopts the latest tokens from the file too.
+    await c.refresh();
+    assert.equal((await c.me()).email, addr);
+
+    // A lock left by a dead process is taken over once stale.
+    writeFileSync(`${path}.lock`, 'dead');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${path}.lock`, old, old);
+    const d = new LatchClient({ baseUrl: LATCHD_URL, storage: new FileStorage(path, { staleMs: 1_000 }) });
+    await d.refresh();
+    assert.equal((await d.me()).email, addr);
+    assert.equal(existsSync(`${path}.lock`), false);
+
+    // Logging out in one process clears the file: the other finds out at its next renewal.
+    await d.logout();
+    assert.equal(existsSync(path), false);
+    await rejectsWith(c.refresh(), SessionEndedError, (e) => assert.equal(e.reason, 'revoked_elsewhere'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a session the storage cannot keep is not lost: the call throws the storage error, the client holds the session', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latch-nofile-'));
+  try {
+    writeFileSync(join(dir, 'not-a-folder'), '');
+    const c = new LatchClient({ baseUrl: proxy.url, storage: new FileStorage(join(dir, 'not-a-folder', 'tokens.json')) });
+    const addr = email('unsaved');
+    await assert.rejects(c.signUp(addr, PASSWORD), (e) => /** @type {any} */ (e).code === 'ENOTDIR');
+    const held = await c.tokens();
+    assert.ok(held && held.accessToken, 'the session Latch opened was dropped');
+    assert.equal((await c.me()).email, addr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('FileStorage expands ~ to the home folder', () => {
+  assert.equal(new FileStorage('~/.latch-tokens.json').path, join(homedir(), '.latch-tokens.json'));
+  assert.equal(new FileStorage('/tmp/x.json').path, '/tmp/x.json');
 });
 
 test('latchd logged the refreshes', () => {
