@@ -267,20 +267,7 @@ func TestConcurrentGuessesStayWithinTheLimit(t *testing.T) {
 					wrong = "999999"
 				}
 			}
-			var mu sync.Mutex
-			counts := map[int]int{}
-			var wg sync.WaitGroup
-			for range 30 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					r := verifyCode(s, aal1, "totp", wrong)
-					mu.Lock()
-					counts[r.StatusCode()]++
-					mu.Unlock()
-				}()
-			}
-			wg.Wait()
+			counts := concurrently(30, func() int { return verifyCode(s, aal1, "totp", wrong).StatusCode() })
 			if counts[http.StatusBadRequest] > 5 || counts[http.StatusBadRequest]+counts[http.StatusTooManyRequests] != 30 {
 				t.Fatalf("30 concurrent wrong codes against a burst of 5: %v", counts)
 			}
@@ -561,22 +548,28 @@ func TestConcurrentWrongPasswordsStayWithinTheLimit(t *testing.T) {
 		})
 		email := "pw-" + name + "@example.com"
 		signup(t, s, email)
-		var mu sync.Mutex
-		counts := map[int]int{}
-		var wg sync.WaitGroup
-		for range 20 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := login(s, email, "not the password at all")
-				mu.Lock()
-				counts[r.StatusCode()]++
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
+		counts := concurrently(20, func() int { return login(s, email, "not the password at all").StatusCode() })
 		if counts[http.StatusUnauthorized] > 3 || counts[http.StatusUnauthorized]+counts[http.StatusTooManyRequests] != 20 {
 			t.Fatalf("20 concurrent wrong passwords against a burst of 3: %v", counts)
 		}
 	})
+}
+
+// concurrently calls f n times at once and counts the statuses it returns.
+func concurrently(n int, f func() int) map[int]int {
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status := f()
+			mu.Lock()
+			counts[status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return counts
 }
