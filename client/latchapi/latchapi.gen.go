@@ -2832,9 +2832,11 @@ type ClientInterface interface {
 	// AcceptInvitationWithBody Join an organization with an invitation token
 	//
 	// For a user's own session whose email is the invited address (403
-	// `insufficient_permissions` otherwise). The token is spent; an unknown,
-	// used, revoked or expired one is 400 `invalid_token`; a member already
-	// is 409 `conflict`.
+	// `insufficient_permissions` otherwise) and verified (403
+	// `email_not_verified`). The token is spent; an unknown, used, revoked
+	// or expired one is 400 `invalid_token`, and so is one whose sender is
+	// no longer a member whose role could grant the invited role; a member
+	// already is 409 `conflict`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2844,9 +2846,11 @@ type ClientInterface interface {
 	// AcceptInvitation Join an organization with an invitation token
 	//
 	// For a user's own session whose email is the invited address (403
-	// `insufficient_permissions` otherwise). The token is spent; an unknown,
-	// used, revoked or expired one is 400 `invalid_token`; a member already
-	// is 409 `conflict`.
+	// `insufficient_permissions` otherwise) and verified (403
+	// `email_not_verified`). The token is spent; an unknown, used, revoked
+	// or expired one is 400 `invalid_token`, and so is one whose sender is
+	// no longer a member whose role could grant the invited role; a member
+	// already is 409 `conflict`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3181,12 +3185,16 @@ type ClientInterface interface {
 	// RemoveMember Remove a member (owners and admins; any member may leave)
 	//
 	// Also revokes every organization key the member created, unless
-	// `revoke_api_keys=false`.
+	// `revoke_api_keys=false`, and every invitation the member sent that is
+	// still pending, in the same transaction.
 	//
 	// Corresponds with DELETE /organizations/{org_id}/members/{user_id} (the `RemoveMember` operationId).
 	RemoveMember(ctx context.Context, orgId OrgId, userId UserId, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateMemberWithBody Change a member's role (owners and admins)
+	//
+	// The member's pending invitations for roles the new role cannot grant
+	// are revoked in the same transaction.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3194,6 +3202,9 @@ type ClientInterface interface {
 	UpdateMemberWithBody(ctx context.Context, orgId OrgId, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateMember Change a member's role (owners and admins)
+	//
+	// The member's pending invitations for roles the new role cannot grant
+	// are revoked in the same transaction.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4487,9 +4498,11 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 // AcceptInvitationWithBody Join an organization with an invitation token
 //
 // For a user's own session whose email is the invited address (403
-// `insufficient_permissions` otherwise). The token is spent; an unknown,
-// used, revoked or expired one is 400 `invalid_token`; a member already
-// is 409 `conflict`.
+// `insufficient_permissions` otherwise) and verified (403
+// `email_not_verified`). The token is spent; an unknown, used, revoked
+// or expired one is 400 `invalid_token`, and so is one whose sender is
+// no longer a member whose role could grant the invited role; a member
+// already is 409 `conflict`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4509,9 +4522,11 @@ func (c *Client) AcceptInvitationWithBody(ctx context.Context, contentType strin
 // AcceptInvitation Join an organization with an invitation token
 //
 // For a user's own session whose email is the invited address (403
-// `insufficient_permissions` otherwise). The token is spent; an unknown,
-// used, revoked or expired one is 400 `invalid_token`; a member already
-// is 409 `conflict`.
+// `insufficient_permissions` otherwise) and verified (403
+// `email_not_verified`). The token is spent; an unknown, used, revoked
+// or expired one is 400 `invalid_token`, and so is one whose sender is
+// no longer a member whose role could grant the invited role; a member
+// already is 409 `conflict`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5146,7 +5161,8 @@ func (c *Client) ListMembers(ctx context.Context, orgId OrgId, params *ListMembe
 // RemoveMember Remove a member (owners and admins; any member may leave)
 //
 // Also revokes every organization key the member created, unless
-// `revoke_api_keys=false`.
+// `revoke_api_keys=false`, and every invitation the member sent that is
+// still pending, in the same transaction.
 //
 // Corresponds with DELETE /organizations/{org_id}/members/{user_id} (the `RemoveMember` operationId).
 func (c *Client) RemoveMember(ctx context.Context, orgId OrgId, userId UserId, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5162,6 +5178,9 @@ func (c *Client) RemoveMember(ctx context.Context, orgId OrgId, userId UserId, p
 }
 
 // UpdateMemberWithBody Change a member's role (owners and admins)
+//
+// The member's pending invitations for roles the new role cannot grant
+// are revoked in the same transaction.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5179,6 +5198,9 @@ func (c *Client) UpdateMemberWithBody(ctx context.Context, orgId OrgId, userId U
 }
 
 // UpdateMember Change a member's role (owners and admins)
+//
+// The member's pending invitations for roles the new role cannot grant
+// are revoked in the same transaction.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -9114,9 +9136,11 @@ type ClientWithResponsesInterface interface {
 	// AcceptInvitationWithBodyWithResponse Join an organization with an invitation token
 	//
 	// For a user's own session whose email is the invited address (403
-	// `insufficient_permissions` otherwise). The token is spent; an unknown,
-	// used, revoked or expired one is 400 `invalid_token`; a member already
-	// is 409 `conflict`.
+	// `insufficient_permissions` otherwise) and verified (403
+	// `email_not_verified`). The token is spent; an unknown, used, revoked
+	// or expired one is 400 `invalid_token`, and so is one whose sender is
+	// no longer a member whose role could grant the invited role; a member
+	// already is 409 `conflict`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9126,9 +9150,11 @@ type ClientWithResponsesInterface interface {
 	// AcceptInvitationWithResponse Join an organization with an invitation token
 	//
 	// For a user's own session whose email is the invited address (403
-	// `insufficient_permissions` otherwise). The token is spent; an unknown,
-	// used, revoked or expired one is 400 `invalid_token`; a member already
-	// is 409 `conflict`.
+	// `insufficient_permissions` otherwise) and verified (403
+	// `email_not_verified`). The token is spent; an unknown, used, revoked
+	// or expired one is 400 `invalid_token`, and so is one whose sender is
+	// no longer a member whose role could grant the invited role; a member
+	// already is 409 `conflict`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9485,7 +9511,8 @@ type ClientWithResponsesInterface interface {
 	// RemoveMemberWithResponse Remove a member (owners and admins; any member may leave)
 	//
 	// Also revokes every organization key the member created, unless
-	// `revoke_api_keys=false`.
+	// `revoke_api_keys=false`, and every invitation the member sent that is
+	// still pending, in the same transaction.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9494,12 +9521,18 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateMemberWithBodyWithResponse Change a member's role (owners and admins)
 	//
+	// The member's pending invitations for roles the new role cannot grant
+	// are revoked in the same transaction.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /organizations/{org_id}/members/{user_id} (the `UpdateMember` operationId).
 	UpdateMemberWithBodyWithResponse(ctx context.Context, orgId OrgId, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMemberResponse, error)
 
 	// UpdateMemberWithResponse Change a member's role (owners and admins)
+	//
+	// The member's pending invitations for roles the new role cannot grant
+	// are revoked in the same transaction.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17036,9 +17069,11 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 // AcceptInvitationWithBodyWithResponse Join an organization with an invitation token
 //
 // For a user's own session whose email is the invited address (403
-// `insufficient_permissions` otherwise). The token is spent; an unknown,
-// used, revoked or expired one is 400 `invalid_token`; a member already
-// is 409 `conflict`.
+// `insufficient_permissions` otherwise) and verified (403
+// `email_not_verified`). The token is spent; an unknown, used, revoked
+// or expired one is 400 `invalid_token`, and so is one whose sender is
+// no longer a member whose role could grant the invited role; a member
+// already is 409 `conflict`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17054,9 +17089,11 @@ func (c *ClientWithResponses) AcceptInvitationWithBodyWithResponse(ctx context.C
 // AcceptInvitationWithResponse Join an organization with an invitation token
 //
 // For a user's own session whose email is the invited address (403
-// `insufficient_permissions` otherwise). The token is spent; an unknown,
-// used, revoked or expired one is 400 `invalid_token`; a member already
-// is 409 `conflict`.
+// `insufficient_permissions` otherwise) and verified (403
+// `email_not_verified`). The token is spent; an unknown, used, revoked
+// or expired one is 400 `invalid_token`, and so is one whose sender is
+// no longer a member whose role could grant the invited role; a member
+// already is 409 `conflict`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17593,7 +17630,8 @@ func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, orgId
 // RemoveMemberWithResponse Remove a member (owners and admins; any member may leave)
 //
 // Also revokes every organization key the member created, unless
-// `revoke_api_keys=false`.
+// `revoke_api_keys=false`, and every invitation the member sent that is
+// still pending, in the same transaction.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17608,6 +17646,9 @@ func (c *ClientWithResponses) RemoveMemberWithResponse(ctx context.Context, orgI
 
 // UpdateMemberWithBodyWithResponse Change a member's role (owners and admins)
 //
+// The member's pending invitations for roles the new role cannot grant
+// are revoked in the same transaction.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /organizations/{org_id}/members/{user_id} (the `UpdateMember` operationId).
@@ -17620,6 +17661,9 @@ func (c *ClientWithResponses) UpdateMemberWithBodyWithResponse(ctx context.Conte
 }
 
 // UpdateMemberWithResponse Change a member's role (owners and admins)
+//
+// The member's pending invitations for roles the new role cannot grant
+// are revoked in the same transaction.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -1070,9 +1070,11 @@ export interface paths {
         /**
          * Join an organization with an invitation token
          * @description For a user's own session whose email is the invited address (403
-         *     `insufficient_permissions` otherwise). The token is spent; an unknown,
-         *     used, revoked or expired one is 400 `invalid_token`; a member already
-         *     is 409 `conflict`.
+         *     `insufficient_permissions` otherwise) and verified (403
+         *     `email_not_verified`). The token is spent; an unknown, used, revoked
+         *     or expired one is 400 `invalid_token`, and so is one whose sender is
+         *     no longer a member whose role could grant the invited role; a member
+         *     already is 409 `conflict`.
          */
         post: operations["acceptInvitation"];
         delete?: never;
@@ -1126,12 +1128,17 @@ export interface paths {
         /**
          * Remove a member (owners and admins; any member may leave)
          * @description Also revokes every organization key the member created, unless
-         *     `revoke_api_keys=false`.
+         *     `revoke_api_keys=false`, and every invitation the member sent that is
+         *     still pending, in the same transaction.
          */
         delete: operations["removeMember"];
         options?: never;
         head?: never;
-        /** Change a member's role (owners and admins) */
+        /**
+         * Change a member's role (owners and admins)
+         * @description The member's pending invitations for roles the new role cannot grant
+         *     are revoked in the same transaction.
+         */
         patch: operations["updateMember"];
         trace?: never;
     };
