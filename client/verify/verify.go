@@ -244,7 +244,8 @@ type Code string
 
 func (c Code) Error() string { return "verify: " + string(c) }
 
-// The codes a Verifier answers with.
+// The codes a Verifier answers with, each one of the ErrorCode enum of
+// Latch's openapi.yaml (spec_test.go, in the module's root, checks them).
 const (
 	ErrUnauthorized            Code = "unauthorized"
 	ErrInvalidToken            Code = "invalid_token"
