@@ -2,6 +2,7 @@ package latch
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,4 +46,65 @@ func TestLayering(t *testing.T) {
 			}
 		}
 	}
+}
+
+// httpLayer are the generated api package and the HTTP libraries it is
+// built on (chi, kin-openapi, oapi-codegen's runtime): only the HTTP layer
+// (server) and what wires or starts it may depend on them.
+var httpLayer = []string{module + "/api", "github.com/go-chi/", "github.com/getkin/kin-openapi", "github.com/oapi-codegen/"}
+
+// aboveServer are the packages under internal/ that may see the HTTP layer:
+// the wiring and the test harness that starts it.
+var aboveServer = []string{"internal/app", "internal/testutil"}
+
+// TestNoHTTPLayerBelowServer fails when a package under internal/ (the
+// domain, the stores, the services, token and the rest) depends on the
+// generated api package, chi or kin-openapi: the access token's claims come
+// from package claims, not from the generated models.
+func TestNoHTTPLayerBelowServer(t *testing.T) {
+	for pkg, deps := range depsOf(t, module+"/internal/...") {
+		rel := strings.TrimPrefix(pkg, module+"/")
+		if slices.ContainsFunc(aboveServer, func(a string) bool { return rel == a || strings.HasPrefix(rel, a+"/") }) {
+			continue
+		}
+		for _, dep := range deps {
+			for _, b := range httpLayer {
+				if dep == strings.TrimSuffix(b, "/") || strings.HasPrefix(dep, strings.TrimSuffix(b, "/")+"/") {
+					t.Errorf("%s depends on %s (only the HTTP layer may)", rel, dep)
+				}
+			}
+		}
+	}
+}
+
+// TestClaimsImportOnlyJWT keeps package claims importable by both the
+// server and the Go SDK: it depends on the JWT library and the standard
+// library alone.
+func TestClaimsImportOnlyJWT(t *testing.T) {
+	deps := depsOf(t, module+"/claims")[module+"/claims"]
+	if len(deps) == 0 {
+		t.Fatal("go list found no dependencies of package claims")
+	}
+	for _, dep := range deps {
+		std := !strings.Contains(strings.SplitN(dep, "/", 2)[0], ".")
+		if !std && dep != "github.com/golang-jwt/jwt/v5" {
+			t.Errorf("claims depends on %s: it may import only github.com/golang-jwt/jwt/v5", dep)
+		}
+	}
+}
+
+// depsOf returns the dependencies (direct and indirect, without tests) of
+// each package that pattern matches.
+func depsOf(t *testing.T, pattern string) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, pattern).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pattern, err, out)
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		m[f[0]] = f[1:]
+	}
+	return m
 }

@@ -2,6 +2,14 @@ package latch
 
 import (
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -109,4 +117,117 @@ func checkAssurance(t *testing.T, where, path, method string, op *openapi3.Opera
 			}
 		}
 	}
+}
+
+// TestErrorCodesAreTheSpecs ties every hand-written list of error codes to
+// the spec's ErrorCode enum, the one list: the domain's codes and the Go
+// SDK's sentinels are exactly the enum, client/verify answers only codes of
+// it, and the TypeScript and Python SDKs' generated code unions are the enum
+// (so an SDK whose generated files went stale fails here too). The status
+// map of the HTTP layer is tied to it by server/codes_internal_test.go.
+func TestErrorCodesAreTheSpecs(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(SpecYAML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enum []string
+	for _, v := range doc.Components.Schemas["ErrorCode"].Value.Enum {
+		enum = append(enum, v.(string))
+	}
+	if len(enum) == 0 {
+		t.Fatal("openapi.yaml has no ErrorCode enum")
+	}
+	slices.Sort(enum)
+	same := func(what string, got []string) {
+		t.Helper()
+		for _, c := range enum {
+			if !slices.Contains(got, c) {
+				t.Errorf("%s lacks the spec's code %q", what, c)
+			}
+		}
+		for _, c := range got {
+			if !slices.Contains(enum, c) {
+				t.Errorf("%s has the code %q, which is not in the spec's ErrorCode enum", what, c)
+			}
+		}
+		if len(slices.Compact(slices.Sorted(slices.Values(got)))) != len(got) {
+			t.Errorf("%s lists a code twice", what)
+		}
+	}
+	same("internal/domain (Code constants)", codeConsts(t, "internal/domain", "Code"))
+	same("client (Code constants)", codeConsts(t, "client", "Code"))
+	for _, c := range codeConsts(t, "client/verify", "Code") {
+		if !slices.Contains(enum, c) {
+			t.Errorf("client/verify answers %q, which is not in the spec's ErrorCode enum", c)
+		}
+	}
+	same("sdk/typescript/src/schema.gen.ts (ErrorCode)", quotedAfter(t, "sdk/typescript/src/schema.gen.ts", "ErrorCode: ", ";", `"`))
+	same("sdk/python/src/latch_client/models.py (ErrorCode)", quotedAfter(t, "sdk/python/src/latch_client/models.py", "ErrorCode = Literal[", "]", `'`))
+}
+
+// codeConsts returns the values of the constants of type typ declared in the
+// package in dir (tests left out). Each must be a string literal, so that
+// the list is what the source says.
+func codeConsts(t *testing.T, dir, typ string) []string {
+	t.Helper()
+	pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range pkgs {
+		for _, f := range p.Files {
+			for _, d := range f.Decls {
+				gd, ok := d.(*ast.GenDecl)
+				if !ok || gd.Tok != token.CONST {
+					continue
+				}
+				for _, s := range gd.Specs {
+					vs := s.(*ast.ValueSpec)
+					if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != typ {
+						continue
+					}
+					for i, v := range vs.Values {
+						lit, ok := v.(*ast.BasicLit)
+						if !ok || lit.Kind != token.STRING {
+							t.Errorf("%s: the %s constant %s is not a string literal", dir, typ, vs.Names[i].Name)
+							continue
+						}
+						s, err := strconv.Unquote(lit.Value)
+						if err != nil {
+							t.Fatal(err)
+						}
+						out = append(out, s)
+					}
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s declares no constant of type %s", dir, typ)
+	}
+	return out
+}
+
+// quotedAfter returns the strings quoted with q between the first start in
+// the file and the next end.
+func quotedAfter(t *testing.T, file, start, end, q string) []string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), start)
+	if !ok {
+		t.Fatalf("%s has no %q", file, start)
+	}
+	list, _, ok := strings.Cut(rest, end)
+	if !ok {
+		t.Fatalf("%s: no %q after %q", file, end, start)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(regexp.QuoteMeta(q)+`([a-z_]+)`+regexp.QuoteMeta(q)).FindAllStringSubmatch(list, -1) {
+		out = append(out, m[1])
+	}
+	return out
 }

@@ -61,7 +61,8 @@ func (e *Error) Is(target error) bool {
 
 // Code is a Latch error code used as a sentinel error: errors.Is(err, c) is
 // true when err is or wraps an *Error whose Code is c. The constants below
-// mirror the ErrorCode enum of openapi.yaml, which is add-only.
+// are every code of the ErrorCode enum of openapi.yaml, which is add-only
+// (a test in the module's root, spec_test.go, keeps them equal to it).
 type Code string
 
 // Error returns the code itself.
@@ -91,6 +92,16 @@ const (
 	ErrUnsupportedGrantType    Code = "unsupported_grant_type"
 	ErrInvalidScope            Code = "invalid_scope"
 	ErrEmailNotVerified        Code = "email_not_verified"
+	// ErrQuotaExceeded: a quota of the deployment is full (organizations a
+	// user owns, active API keys, second factors, members and pending
+	// invitations of an organization).
+	ErrQuotaExceeded Code = "quota_exceeded"
+	// ErrInvalidTarget: a token exchange named an audience or resource that
+	// the organization has not registered (RFC 8693).
+	ErrInvalidTarget Code = "invalid_target"
+	// ErrUnsupportedTokenType: revocation refused a kind of token, such as
+	// an access token exchanged from an API key (RFC 7009).
+	ErrUnsupportedTokenType Code = "unsupported_token_type"
 	// ErrMFARequired: the operation needs an aal2 session; verify a second
 	// factor (c.MFA().VerifyTOTP, VerifyRecoveryCode or VerifyWebAuthn) and
 	// retry.

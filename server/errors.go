@@ -14,7 +14,8 @@ import (
 )
 
 // statuses maps each error code to its HTTP status. It is the only place
-// that knows the mapping.
+// that knows the mapping; its keys are exactly the spec's ErrorCode enum
+// (codes_internal_test.go).
 var statuses = map[domain.Code]int{
 	domain.CodeInvalidRequest:          http.StatusBadRequest,
 	domain.CodeWeakPassword:            http.StatusBadRequest,

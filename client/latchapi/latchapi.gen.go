@@ -17,7 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/latchauth/latch/claims"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -827,59 +827,10 @@ type AcceptedStatus string
 
 // AccessTokenClaims Every claim Latch puts in an access token (a JWT with `typ: at+jwt`,
 // RFC 9068). This schema is the one definition of the claims: the
-// server signs, and `client/verify` reads, the types generated from it.
-type AccessTokenClaims struct {
-	// AAL The session's assurance level (`aal1` or `aal2`); absent on exchanged tokens.
-	AAL string `json:"aal,omitempty"`
-
-	// AMR The authentication methods of the session (RFC 8176): `pwd`
-	// (password), `otp` (a TOTP code or a recovery code), `hwk` (a
-	// device-bound WebAuthn key), `swk` (a synced passkey), `mfa` (more
-	// than one factor); absent on exchanged tokens.
-	AMR []string `json:"amr,omitempty"`
-
-	// Audience The audiences; `LATCH_AUDIENCE` for a session, the requested audience for an exchanged token.
-	Audience jwt.ClaimStrings `json:"aud,omitempty"`
-
-	// AuthTime When the subject last authenticated (the session's login, or the exchange).
-	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
-
-	// ClientID The OAuth client (RFC 9068) the token was issued to; the API key id, or `LATCH_CLIENT_ID` for a session.
-	ClientID string `json:"client_id,omitempty"`
-
-	// ExpiresAt Expiry, in seconds since the epoch.
-	ExpiresAt *jwt.NumericDate `json:"exp,omitempty"`
-
-	// Ext The organization's own id of a delegated session's user.
-	Ext string `json:"ext,omitempty"`
-
-	// IssuedAt Issued at, in seconds since the epoch.
-	IssuedAt *jwt.NumericDate `json:"iat,omitempty"`
-
-	// Issuer The issuer, `LATCH_ISSUER`.
-	Issuer string `json:"iss,omitempty"`
-
-	// ID A unique id of the token.
-	ID string `json:"jti,omitempty"`
-
-	// KeyID The API key an exchanged token came from.
-	KeyID string `json:"key_id,omitempty"`
-
-	// NotBefore Not before, in seconds since the epoch (Latch does not set it; it is checked when present).
-	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
-
-	// OrgID The organization of an organization key or a delegated session.
-	OrgID string `json:"org_id,omitempty"`
-
-	// Scope The space-separated scopes of a token exchanged from an API key.
-	Scope string `json:"scope,omitempty"`
-
-	// SID The session of a user's session token.
-	SID string `json:"sid,omitempty"`
-
-	// Subject The user id; for an organization key's exchanged token, the organization id.
-	Subject string `json:"sub,omitempty"`
-}
+// server signs, and `client/verify` reads, the one Go type that
+// mirrors it (package `claims`, kept equal to it by a test), which the
+// generated models name with `x-go-type`.
+type AccessTokenClaims = claims.AccessTokenClaims
 
 // AudienceList defines model for AudienceList.
 type AudienceList struct {

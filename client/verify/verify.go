@@ -51,7 +51,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 
-	"github.com/latchauth/latch/client/latchapi"
+	"github.com/latchauth/latch/claims"
 )
 
 // Config configures a Verifier. Only JWKSURL is required.
@@ -214,34 +214,18 @@ func (l limitBody) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-// Claims are the claims of a Latch access token. Their one definition is
-// the AccessTokenClaims schema of Latch's openapi.yaml, generated into the
-// SDK's models (latchapi.AccessTokenClaims); Claims adds the methods that
-// golang-jwt reads them through. aal and amr are a session's assurance
-// level and authentication methods (RFC 8176); see RequireAAL2.
+// Claims are the claims of a Latch access token: claims.AccessTokenClaims,
+// the one claims type of Latch (its server signs the same type, and the
+// SDK's models name it latchapi.AccessTokenClaims), which the spec's
+// AccessTokenClaims schema defines and which carries the methods golang-jwt
+// reads them through. Claims adds what a resource server asks of them. aal
+// and amr are a session's assurance level and authentication methods (RFC
+// 8176); see RequireAAL2.
 type Claims struct {
-	latchapi.AccessTokenClaims
+	claims.AccessTokenClaims
 }
 
 var _ jwt.Claims = (*Claims)(nil)
-
-// GetExpirationTime returns exp.
-func (c *Claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
-
-// GetIssuedAt returns iat.
-func (c *Claims) GetIssuedAt() (*jwt.NumericDate, error) { return c.IssuedAt, nil }
-
-// GetNotBefore returns nbf.
-func (c *Claims) GetNotBefore() (*jwt.NumericDate, error) { return c.NotBefore, nil }
-
-// GetIssuer returns iss.
-func (c *Claims) GetIssuer() (string, error) { return c.Issuer, nil }
-
-// GetSubject returns sub.
-func (c *Claims) GetSubject() (string, error) { return c.Subject, nil }
-
-// GetAudience returns aud.
-func (c *Claims) GetAudience() (jwt.ClaimStrings, error) { return c.Audience, nil }
 
 // AAL2 reports whether the token is a session token at assurance level
 // aal2: its user presented a second factor (or a user-verified passkey).
@@ -260,7 +244,8 @@ type Code string
 
 func (c Code) Error() string { return "verify: " + string(c) }
 
-// The codes a Verifier answers with.
+// The codes a Verifier answers with, each one of the ErrorCode enum of
+// Latch's openapi.yaml (spec_test.go, in the module's root, checks them).
 const (
 	ErrUnauthorized            Code = "unauthorized"
 	ErrInvalidToken            Code = "invalid_token"

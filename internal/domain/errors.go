@@ -13,7 +13,9 @@ import (
 // openapi.yaml and only ever added, never renamed.
 type Code string
 
-// The error codes. Only the HTTP layer knows their statuses.
+// The error codes: exactly the ErrorCode enum of openapi.yaml (spec_test.go,
+// in the module's root, fails on a code missing here or extra). Only the
+// HTTP layer knows their statuses.
 const (
 	CodeInvalidRequest          Code = "invalid_request"
 	CodeWeakPassword            Code = "weak_password"

@@ -10,8 +10,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/latchauth/latch/api"
-
 	"github.com/latchauth/latch/internal/domain"
 )
 
@@ -36,11 +34,11 @@ func newIssuer(t testing.TB, alg string, clock domain.Clock) (*Issuer, domain.Si
 }
 
 func claims(now time.Time) *Claims {
-	return &Claims{api.AccessTokenClaims{
+	return &Claims{
 		Subject: "7d3c1c7e-3f5e-4d7a-9a39-0a8f4c1b2d3e", ID: "jti-1",
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(15 * time.Minute)),
 		SID: "sid-1",
-	}}
+	}
 }
 
 func TestSignVerifyEveryAlgorithm(t *testing.T) {

@@ -2007,7 +2007,9 @@ export interface components {
         /**
          * @description Every claim Latch puts in an access token (a JWT with `typ: at+jwt`,
          *     RFC 9068). This schema is the one definition of the claims: the
-         *     server signs, and `client/verify` reads, the types generated from it.
+         *     server signs, and `client/verify` reads, the one Go type that
+         *     mirrors it (package `claims`, kept equal to it by a test), which the
+         *     generated models name with `x-go-type`.
          */
         AccessTokenClaims: {
             /** @description The issuer, `LATCH_ISSUER`. */
