@@ -287,8 +287,8 @@ func (s *Store) rotateAlone(ctx context.Context, req domain.RotateRequest) (*dom
 
 // On PostgreSQL the rotations that arrive together share one rotatePG
 // statement: a few batch goroutines each take the rotations waiting at that
-// moment (none waits for more to arrive) and run them with one implicit
-// commit. A lone rotation is a batch of one. What a batch saves is the
+// moment (none waits for more to arrive; collect, the loop the SQLite
+// writer runs too) and run them with one implicit commit. A lone rotation is a batch of one. What a batch saves is the
 // statement's start-up, the commit and its WAL flush, and the round trips:
 // most of PostgreSQL's CPU per refresh. What a batch did not rotate goes to
 // rotateAlone, which tells a replay from reuse.
@@ -362,29 +362,11 @@ func (b *rotateBatcher) rotate(ctx context.Context, req domain.RotateRequest) (*
 	}
 }
 
+// run is one batch goroutine: it runs batches until the batcher is closed.
 func (b *rotateBatcher) run() {
 	defer b.wg.Done()
-	batch := make([]*rotateCall, 0, rotateBatchMax)
-	for {
-		batch = batch[:0]
-		select {
-		case c := <-b.calls:
-			batch = append(batch, c)
-		case <-b.stop:
-			b.drain()
-			return
-		}
-	fill:
-		for len(batch) < rotateBatchMax {
-			select {
-			case c := <-b.calls:
-				batch = append(batch, c)
-			default:
-				break fill
-			}
-		}
-		b.runBatch(batch)
-	}
+	collect(b.calls, b.stop, rotateBatchMax, b.runBatch)
+	b.drain()
 }
 
 // drain answers the calls still queued at close: not rotated.
