@@ -27,9 +27,9 @@ generate-go:
 
 ## check-generated: regenerate and fail on any difference
 check-generated: generate
-	@if [ -n "$$(git status --porcelain -- api client docs postman)" ]; then \
+	@if [ -n "$$(git status --porcelain -- api client server/pages/reference.html postman)" ]; then \
 		echo "generated files are out of date; run make generate and commit:"; \
-		git status --porcelain -- api client docs postman; git --no-pager diff --stat -- api client docs postman; exit 1; fi
+		git status --porcelain -- api client server/pages/reference.html postman; git --no-pager diff --stat -- api client server/pages/reference.html postman; exit 1; fi
 
 ## fuzz: run every fuzz target for FUZZTIME each (CI: 20s)
 FUZZTIME ?= 30s

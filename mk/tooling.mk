@@ -2,7 +2,7 @@
 # Included from the top-level Makefile. Targets:
 #
 #   generate-postman  postman/latch.postman_{collection,contract,environment}.json
-#   generate-docs     docs/index.html, the self-contained API reference (embedded by package docs)
+#   generate-docs     server/pages/reference.html, the self-contained API reference (served at /docs)
 #   lint-spec         redocly lint of openapi.yaml with .redocly.yaml
 #   test-postman      build latchd, run the contract collection against it with newman
 #   test-browser      build latchd, check /docs in headless Chromium, screenshot to .ci/out/docs.png
@@ -32,10 +32,10 @@ node_modules/.installed: package.json package-lock.json
 generate-postman: node_modules/.installed
 	$(NODE) tools/generate-postman.mjs
 
-## generate-docs: regenerate docs/index.html from openapi.yaml
+## generate-docs: regenerate server/pages/reference.html (the API reference at /docs) from openapi.yaml
 generate-docs: node_modules/.installed
-	$(TOOLING_REDOCLY) build-docs openapi.yaml --inlineBundle --config .redocly.yaml -o docs/index.html
-	$(NODE) tools/docs-offline.mjs docs/index.html
+	$(TOOLING_REDOCLY) build-docs openapi.yaml --inlineBundle --config .redocly.yaml -o server/pages/reference.html
+	$(NODE) tools/docs-offline.mjs server/pages/reference.html
 
 ## lint-spec: lint openapi.yaml (recommended-strict plus the issue-6 rules in .redocly.yaml)
 lint-spec: node_modules/.installed

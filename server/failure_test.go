@@ -114,7 +114,7 @@ func newRig(t *testing.T, cfg service.Config) *rig {
 	orgs := service.NewOrgs(svc, st)
 	handler, err := server.NewHandler(server.Config{Version: app.Version(), Observe: observe},
 		server.Services{Core: svc, APIKeys: service.NewAPIKeys(svc, st, orgs), Orgs: orgs, Recovery: service.NewRecovery(svc, st),
-			Events: service.NewEvents(st)}, log, latch.SpecYAML(), nil)
+			Events: service.NewEvents(st)}, log, latch.SpecYAML())
 	if err != nil {
 		t.Fatal(err)
 	}

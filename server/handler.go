@@ -77,7 +77,7 @@ func LoadSpec(yamlDoc []byte) (*openapi3.T, error) {
 // cap, recovery, access log), CORS, request validation and security against
 // the spec, then the strict handler over the services. Returns an error
 // when a required service is missing or the spec does not load.
-func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML, docsPage []byte) (http.Handler, error) {
+func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (http.Handler, error) {
 	if svcs.Core == nil || svcs.APIKeys == nil || svcs.Orgs == nil || svcs.Recovery == nil || svcs.Events == nil {
 		return nil, errors.New("server: a required service is missing (every one of Services but MFA is)")
 	}
@@ -98,7 +98,7 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML, docsPage 
 		return nil, err
 	}
 	h := &handler{cfg: cfg, svc: svcs.Core, mfa: svcs.MFA, log: log, ids: newRequestIDs()}
-	srv := &Server{svc: svcs.Core, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON, Docs: docsPage},
+	srv := &Server{svc: svcs.Core, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON},
 		publicURL: cfg.PublicURL, mfa: svcs.MFA,
 		apiKeys: svcs.APIKeys, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{

@@ -35,7 +35,6 @@ type Server struct {
 type Spec struct {
 	YAML []byte
 	JSON map[string]any
-	Docs []byte
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -72,11 +71,6 @@ func (s *Server) GetJWKS(ctx context.Context, _ api.GetJWKSRequestObject) (api.G
 			Crv: crvPtr(k.Crv), X: strPtr(k.X), Y: strPtr(k.Y), N: strPtr(k.N), E: strPtr(k.E)}
 	}
 	return out, nil
-}
-
-// GetDocs serves the API reference page.
-func (s *Server) GetDocs(ctx context.Context, _ api.GetDocsRequestObject) (api.GetDocsResponseObject, error) {
-	return api.GetDocs200TexthtmlResponse{Body: bytes.NewReader(s.spec.Docs), ContentLength: int64(len(s.spec.Docs))}, nil
 }
 
 // GetSpecYAML serves openapi.yaml.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/latchauth/latch"
-	"github.com/latchauth/latch/docs"
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/mail"
 	"github.com/latchauth/latch/internal/metrics"
@@ -142,7 +141,7 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
 	}, server.Services{Core: svc, APIKeys: service.NewAPIKeys(svc, st, orgs), Orgs: orgs, Recovery: service.NewRecovery(svc, st),
-		Events: service.NewEvents(st), MFA: mfa}, log, latch.SpecYAML(), docs.Page())
+		Events: service.NewEvents(st), MFA: mfa}, log, latch.SpecYAML())
 	if err != nil {
 		return nil, err
 	}

@@ -211,7 +211,7 @@ func (s *Service) initRecovery(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stored, err := s.store.Secret(ctx, "mail-outbox", sealed)
+	stored, err := s.store.Secret(ctx, "mail-outbox", sealed, s.clock.Now())
 	if err != nil {
 		return err
 	}

@@ -314,7 +314,7 @@ func (s *Service) Init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stored, err := s.store.Secret(ctx, "refresh-successor", sealedSecret)
+	stored, err := s.store.Secret(ctx, "refresh-successor", sealedSecret, s.clock.Now())
 	if err != nil {
 		return fmt.Errorf("refresh secret: %w", err)
 	}

@@ -86,9 +86,10 @@ type Store interface {
 	// algorithm), and returns whether it did. Concurrent callers store at
 	// most one key.
 	EnsureSigningKey(ctx context.Context, k domain.SigningKey) (bool, error)
-	// Secret returns the named server secret, storing value first if there
-	// is none yet; concurrent callers all get the one stored value.
-	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
+	// Secret returns the named server secret, storing value (created at
+	// now) first if there is none yet; concurrent callers all get the one
+	// stored value.
+	Secret(ctx context.Context, name string, value []byte, now time.Time) ([]byte, error)
 
 	// RecordEvent appends an event.
 	RecordEvent(ctx context.Context, e *domain.Event) error

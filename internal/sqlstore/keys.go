@@ -82,13 +82,14 @@ func (s *Store) EnsureSigningKey(ctx context.Context, k domain.SigningKey) (bool
 	return added, err
 }
 
-// Secret returns the named server secret, storing value first if there is
-// none yet; concurrent callers all get the one stored value.
-func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
+// Secret returns the named server secret, storing value (created at now)
+// first if there is none yet; concurrent callers all get the one stored
+// value.
+func (s *Store) Secret(ctx context.Context, name string, value []byte, now time.Time) ([]byte, error) {
 	var out []byte
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO server_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`),
-			name, value, ts(time.Now())); err != nil {
+			name, value, ts(now)); err != nil {
 			return err
 		}
 		return tx.GetContext(ctx, &out, s.q(`SELECT value FROM server_secrets WHERE name = ?`), name)

@@ -165,7 +165,7 @@ func (s *Store) SetSessionAssurance(ctx context.Context, userID, sessionID uuid.
 func (s *Store) setAssurance(ctx context.Context, tx *sqlx.Tx, userID, sessionID uuid.UUID, aal string, amr []string, rt *domain.RefreshToken, now time.Time) (*domain.Session, error) {
 	var r sessionRow
 	err := tx.GetContext(ctx, &r, s.q(`UPDATE sessions SET aal = ?, amr = ?, mfa_at = ?
-		WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
+		WHERE id = ? AND user_id = ? AND `+activeAt("", "?")+`
 		RETURNING `+sessionCols), aalOf(aal), joinAMR(amr), ts(now), sessionID, userID, ts(now), ts(now))
 	if err != nil {
 		if domain.IsCode(translate(err), domain.CodeNotFound) {

@@ -267,7 +267,7 @@ type orgSessionRow struct {
 func (s *Store) ListOrgSessions(ctx context.Context, orgID uuid.UUID, externalID string, now time.Time, after *domain.Cursor, limit int) ([]domain.Session, error) {
 	q := `SELECT ` + prefixed("s", sessionCols, false) + `, u.external_id
 		FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.org_id = ? AND u.org_id = s.org_id AND s.revoked_at IS NULL AND s.expires_at > ? AND s.absolute_expires_at > ?`
+		WHERE s.org_id = ? AND u.org_id = s.org_id AND ` + activeAt("s", "?")
 	args := []any{orgID, ts(now), ts(now)}
 	if externalID != "" {
 		q += ` AND u.external_id = ?`

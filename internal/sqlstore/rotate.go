@@ -40,9 +40,15 @@ func touchExpiry(idleExp string) string {
 }
 
 // activeAt is the condition that a session is active at the SQL expression
-// now.
-func activeAt(now string) string {
-	return `revoked_at IS NULL AND expires_at > ` + now + ` AND absolute_expires_at > ` + now
+// now: not revoked, and neither its idle nor its absolute expiry reached.
+// table qualifies the columns ("" leaves them bare). It is the only copy of
+// the rule in SQL; every statement that reads, counts or updates active
+// sessions uses it.
+func activeAt(table, now string) string {
+	if table != "" {
+		table += "."
+	}
+	return table + `revoked_at IS NULL AND ` + table + `expires_at > ` + now + ` AND ` + table + `absolute_expires_at > ` + now
 }
 
 // prefixed qualifies each column of cols (a comma-separated list) with
@@ -81,7 +87,7 @@ var rotatePG = `WITH input AS (
 	), sess AS (
 		UPDATE sessions SET last_used_at = target.now, expires_at = ` + touchExpiry("target.idle_exp") + `
 		FROM target
-		WHERE sessions.id = target.session_id AND ` + activeAt("target.now") + `
+		WHERE sessions.id = target.session_id AND ` + activeAt("sessions", "target.now") + `
 		RETURNING target.ord, ` + prefixed("sessions", sessionCols, false) + `
 	), tok AS (
 		UPDATE refresh_tokens t SET used_at = input.now
@@ -147,7 +153,7 @@ func (s *Store) rotatePlain(ctx context.Context, tx *sqlx.Tx, reqs []domain.Rota
 	for i, r := range reqs {
 		var sr sessionRow
 		err := s.txGet(ctx, tx, &sr, `UPDATE sessions SET last_used_at = ?, expires_at = `+touchExpiry("?")+`
-			WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?) AND `+activeAt("?")+`
+			WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?) AND `+activeAt("", "?")+`
 			RETURNING `+sessionCols,
 			ts(r.Now), ts(r.Now.Add(r.IdleTTL)), ts(r.Now.Add(r.IdleTTL)), r.PresentedHash, ts(r.Now), ts(r.Now))
 		if domain.IsCode(translate(err), domain.CodeNotFound) {
@@ -226,7 +232,7 @@ func (s *Store) rotateAlone(ctx context.Context, req domain.RotateRequest) (*dom
 		// takes; an inactive session or an unknown token is invalid.
 		var sr sessionRow
 		if err := s.txGet(ctx, tx, &sr, `SELECT `+sessionCols+` FROM sessions
-			WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?) AND `+activeAt("?"),
+			WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?) AND `+activeAt("", "?"),
 			req.PresentedHash, ts(req.Now), ts(req.Now)); err != nil {
 			return err
 		}
@@ -281,8 +287,8 @@ func (s *Store) rotateAlone(ctx context.Context, req domain.RotateRequest) (*dom
 
 // On PostgreSQL the rotations that arrive together share one rotatePG
 // statement: a few batch goroutines each take the rotations waiting at that
-// moment (none waits for more to arrive) and run them with one implicit
-// commit. A lone rotation is a batch of one. What a batch saves is the
+// moment (none waits for more to arrive; collect, the loop the SQLite
+// writer runs too) and run them with one implicit commit. A lone rotation is a batch of one. What a batch saves is the
 // statement's start-up, the commit and its WAL flush, and the round trips:
 // most of PostgreSQL's CPU per refresh. What a batch did not rotate goes to
 // rotateAlone, which tells a replay from reuse.
@@ -356,29 +362,11 @@ func (b *rotateBatcher) rotate(ctx context.Context, req domain.RotateRequest) (*
 	}
 }
 
+// run is one batch goroutine: it runs batches until the batcher is closed.
 func (b *rotateBatcher) run() {
 	defer b.wg.Done()
-	batch := make([]*rotateCall, 0, rotateBatchMax)
-	for {
-		batch = batch[:0]
-		select {
-		case c := <-b.calls:
-			batch = append(batch, c)
-		case <-b.stop:
-			b.drain()
-			return
-		}
-	fill:
-		for len(batch) < rotateBatchMax {
-			select {
-			case c := <-b.calls:
-				batch = append(batch, c)
-			default:
-				break fill
-			}
-		}
-		b.runBatch(batch)
-	}
+	collect(b.calls, b.stop, rotateBatchMax, b.runBatch)
+	b.drain()
 }
 
 // drain answers the calls still queued at close: not rotated.

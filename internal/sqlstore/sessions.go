@@ -101,7 +101,7 @@ func (s *Store) ListSessions(ctx context.Context, userID uuid.UUID, now time.Tim
 	var rows []sessionRow
 	pc, pargs := pageCond(after, true)
 	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT `+sessionCols+` FROM sessions
-		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?`+pc+`
+		WHERE user_id = ? AND `+activeAt("", "?")+pc+`
 		ORDER BY created_at DESC, id DESC LIMIT ?`), append(append([]any{userID, ts(now), ts(now)}, pargs...), limit)...)
 	if err != nil {
 		return nil, translate(err)
@@ -154,7 +154,7 @@ func (s *Store) RenewSession(ctx context.Context, userID, sessionID uuid.UUID, n
 	var r sessionRow
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		return tx.GetContext(ctx, &r, s.q(`UPDATE sessions SET last_used_at = ?, expires_at = `+touchExpiry("?")+`
-			WHERE id = ? AND user_id = ? AND `+activeAt("?")+`
+			WHERE id = ? AND user_id = ? AND `+activeAt("", "?")+`
 			RETURNING `+sessionCols),
 			ts(now), ts(now.Add(idle)), ts(now.Add(idle)), sessionID, userID, ts(now), ts(now))
 	})
@@ -180,7 +180,7 @@ func (s *Store) CountRefreshTokens(ctx context.Context, sessionID uuid.UUID) (in
 // now.
 func (s *Store) CountActiveSessions(ctx context.Context, userID uuid.UUID, now time.Time) (int, error) {
 	var n int
-	if err := s.get(ctx, &n, `SELECT COUNT(*) FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?`,
+	if err := s.get(ctx, &n, `SELECT COUNT(*) FROM sessions WHERE user_id = ? AND `+activeAt("", "?"),
 		userID, ts(now), ts(now)); err != nil {
 		return 0, translate(err)
 	}
@@ -194,7 +194,7 @@ func (s *Store) TrimSessions(ctx context.Context, userID uuid.UUID, keep int, no
 	var ids []uuid.UUID
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		ids = nil
-		const active = `user_id = ? AND revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?`
+		active := `user_id = ? AND ` + activeAt("", "?")
 		if err := tx.SelectContext(ctx, &ids, s.q(`UPDATE sessions SET revoked_at = ? WHERE `+active+`
 			AND id NOT IN (SELECT id FROM sessions WHERE `+active+` ORDER BY created_at DESC, id DESC LIMIT ?) RETURNING id`),
 			ts(now), userID, ts(now), ts(now), userID, ts(now), ts(now), keep); err != nil {

@@ -391,13 +391,25 @@ func TestSigningKeysAndSecrets(t *testing.T) {
 		if keys, _ := s.SigningKeys(ctx, now.Add(2*time.Hour)); len(keys) != 1 {
 			t.Fatalf("long-retired key still loaded: %+v", keys)
 		}
-		a, err := s.Secret(ctx, "x", []byte("first"))
+		a, err := s.Secret(ctx, "x", []byte("first"), now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := s.Secret(ctx, "x", []byte("second"))
+		b, _ := s.Secret(ctx, "x", []byte("second"), now.Add(time.Hour))
 		if string(a) != "first" || string(b) != "first" {
 			t.Fatalf("secret = %q then %q", a, b)
+		}
+		// The secret is stamped with the caller's clock, not the wall clock.
+		var stamp string
+		if err := s.DB().QueryRow(`SELECT created_at FROM server_secrets WHERE name = 'x'`).Scan(&stamp); err != nil {
+			t.Fatal(err)
+		}
+		at, err := time.Parse(time.RFC3339Nano, stamp) // PostgreSQL's timestamptz
+		if err != nil {
+			at, err = time.Parse("2006-01-02 15:04:05.000000+00:00", stamp) // SQLite's text
+		}
+		if err != nil || !at.Equal(now) {
+			t.Fatalf("secret created at %q (%v), want %v", stamp, err, now)
 		}
 	})
 }

@@ -128,27 +128,10 @@ func (w *writer) do(ctx context.Context, fn func(ctx context.Context, tx *sqlx.T
 	return err
 }
 
+// loop runs the groups, one at a time, until the writer is closed.
 func (w *writer) loop() {
 	defer close(w.done)
-	for {
-		var group []*writeReq
-		select {
-		case r := <-w.reqs:
-			group = append(group, r)
-		case <-w.quit:
-			return
-		}
-	gather:
-		for len(group) < maxGroup {
-			select {
-			case r := <-w.reqs:
-				group = append(group, r)
-			default:
-				break gather
-			}
-		}
-		w.run(group)
-	}
+	collect(w.reqs, w.quit, maxGroup, w.run)
 }
 
 // run executes one group and answers each member.
