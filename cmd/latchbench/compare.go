@@ -183,6 +183,15 @@ func printComparison(w io.Writer, c *Comparison) {
 	fmt.Fprintln(w)
 }
 
+// dialectOf names the database of -db without its URL, which may carry a
+// password.
+func dialectOf(db string) string {
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
 func shortCommit(c string) string {
 	if len(c) > 12 {
 		return c[:12]
@@ -228,7 +237,7 @@ func compare(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		}
 	}
 	c := &Comparison{Started: time.Now().UTC(), Machine: readMachine(), Base: o.base, BaseCommit: commit, New: newName, Rounds: o.rounds,
-		Settings: map[string]any{"db": o.db, "duration": o.duration.String(), "warmup": o.warmup.String(), "connections": o.conc}}
+		Settings: map[string]any{"db": dialectOf(o.db), "duration": o.duration.String(), "warmup": o.warmup.String(), "connections": o.conc}}
 	bins := map[string]string{sideBase: baseBin, sideNew: newBin}
 	var scenarios []string
 	for _, s := range strings.Split(o.scenarios, ",") {
