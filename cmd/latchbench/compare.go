@@ -156,8 +156,8 @@ func appendOnce(l []string, s string) []string {
 
 // printComparison writes the comparison as a Markdown table.
 func printComparison(w io.Writer, c *Comparison) {
-	fmt.Fprintf(w, "\nlatchbench -base %s (%s) against the working tree: %d rounds, sides alternating (base first in odd rounds); %s, %d CPUs (%s), %s; load average %s at start, %s at end\n",
-		c.Base, shortCommit(c.BaseCommit), c.Rounds, c.Settings["db"], c.Machine.CPUs, c.Machine.CPUModel, c.Machine.Go, c.Machine.LoadStart, c.Machine.LoadEnd)
+	fmt.Fprintf(w, "\nlatchbench -base %s (%s) against %s: %d rounds, sides alternating (base first in odd rounds); %s, %d CPUs (%s), %s; load average %s at start, %s at end\n",
+		c.Base, shortCommit(c.BaseCommit), c.New, c.Rounds, c.Settings["db"], c.Machine.CPUs, c.Machine.CPUModel, c.Machine.Go, c.Machine.LoadStart, c.Machine.LoadEnd)
 	fmt.Fprintf(w, "each run: one scenario, its own latchd and fresh database, %v warm-up, %v measured, %v connections; req/s and server CPU are means over the rounds both sides ran; spread: lowest and highest per-round ratio\n\n",
 		c.Settings["warmup"], c.Settings["duration"], c.Settings["connections"])
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight|tabwriter.Debug)

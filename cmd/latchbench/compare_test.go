@@ -104,7 +104,7 @@ func TestSummarizeUnavailableOnBase(t *testing.T) {
 // TestPrintComparison: one line per scenario with both means, the ratio
 // and its change in percent, the spread and the CPU per request.
 func TestPrintComparison(t *testing.T) {
-	c := &Comparison{Base: "v1", BaseCommit: "0123456789abcdef", Rounds: 2, Settings: map[string]any{"db": "sqlite"},
+	c := &Comparison{Base: "v1", BaseCommit: "0123456789abcdef", New: "working tree", Rounds: 2, Settings: map[string]any{"db": "sqlite"},
 		Rows: []CompareRow{
 			summarize("me", []CompareRun{
 				run("me", 1, sideBase, 30000, 29, ""), run("me", 1, sideNew, 36000, 24, ""),
@@ -113,7 +113,7 @@ func TestPrintComparison(t *testing.T) {
 		}}
 	s := squeeze(c)
 	for _, want := range []string{
-		"-base v1 (0123456789ab)",
+		"-base v1 (0123456789ab) against working tree: 2 rounds",
 		"| me| 2| 30000| 34500| 1.150 (+15.0%)| 1.100-1.200| 29.0| 24.5|",
 	} {
 		if !strings.Contains(s, want) {
