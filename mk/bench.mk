@@ -11,6 +11,16 @@
 #                postgres://postgres@127.0.0.1:5432/postgres). Without a
 #                reachable PostgreSQL they are reported NOT RUN (table,
 #                targets, stdout, stderr), never measured on anything else.
+#   bench-compare  release against release (issue 26): latchbench -base
+#                builds latchd at BASE (git archive into a temp dir; the
+#                repository is left as it is) and at the working tree, runs
+#                each scenario on the two in turn for ROUNDS rounds (base
+#                first in odd rounds, new first in even ones; each run its
+#                own latchd and fresh database, as `bench` does), and prints
+#                per scenario both means, the ratio new/base and the spread
+#                of the per-round ratios. A scenario the base does not serve
+#                is reported NOT RUN. BENCH_FLAGS passes the run's flags:
+#   make bench-compare BASE=379acdc ROUNDS=3 BENCH_FLAGS='-db postgres://postgres@127.0.0.1:5432/postgres -scenarios floor-http,refresh,me'
 #   bench-micro  the Go micro-benchmarks of every package, benchstat-ready
 #
 # Variables: BENCH_FLAGS passes flags to cmd/latchbench, for example
@@ -26,12 +36,19 @@ GO ?= go
 BENCH_FLAGS ?=
 BENCH_COUNT ?= 1
 BENCH_TIME ?= 1s
+BASE ?=
+ROUNDS ?= 3
 
-.PHONY: bench bench-micro
+.PHONY: bench bench-compare bench-micro
 
 ## bench: the load benchmark against latchd and the machine's floors (fails on >0.1% errors)
 bench:
 	$(GO) run ./cmd/latchbench $(BENCH_FLAGS)
+
+## bench-compare: BASE=<commit> [ROUNDS=3]: each scenario on latchd at BASE and at the working tree, interleaved; ratio and spread
+bench-compare:
+	@test -n "$(BASE)" || { echo 'usage: make bench-compare BASE=<commit> [ROUNDS=3] [BENCH_FLAGS=...]' >&2; exit 2; }
+	$(GO) run ./cmd/latchbench -base '$(BASE)' -rounds $(ROUNDS) $(BENCH_FLAGS)
 
 ## bench-micro: go test -bench . -run ^$ ./... (token signing/verification, API keys, refresh rotation, hashing)
 bench-micro:

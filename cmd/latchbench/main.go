@@ -77,6 +77,11 @@ type options struct {
 	// pg is the PostgreSQL server of the two-instance scenarios when db is
 	// SQLite.
 	pg string
+	// base, when set, makes the run a comparison of latchd built at this
+	// commit with the working tree's (or -latchd), rounds times per
+	// scenario (compare.go).
+	base   string
+	rounds int
 }
 
 // allScenarios is the order of a full run.
@@ -131,6 +136,8 @@ func parseFlags(args []string, stderr io.Writer) (options, string, error) {
 	fs.Var(envFlag{&o.extraEnv}, "latchd-env", "extra LATCH_NAME=value for latchd (repeatable)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress")
 	fs.StringVar(&o.pg, "pg", defaultPG(), "PostgreSQL server of the two-instance scenarios (refresh-x2, me-x2) when -db is SQLite; a fresh database is created there and dropped after (default $LATCH_TEST_POSTGRES_URL or the local server)")
+	fs.StringVar(&o.base, "base", "", "compare with latchd built at this commit: each scenario runs on both, alternating, -rounds times; prints the ratio new/base per scenario with its spread")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of a -base comparison")
 	if err := fs.Parse(args); err != nil {
 		return o, "", err
 	}
@@ -147,6 +154,14 @@ func parseFlags(args []string, stderr io.Writer) (options, string, error) {
 	for _, s := range strings.Split(o.scenarios, ",") {
 		if !slices.Contains(allScenarios, strings.TrimSpace(s)) {
 			return o, "", fmt.Errorf("unknown scenario %q (known: %s)", s, strings.Join(allScenarios, ","))
+		}
+	}
+	if o.base != "" {
+		switch {
+		case o.rounds < 1:
+			return o, "", errors.New("-rounds must be positive")
+		case o.profileDir != "" || o.pprof || o.seedLarge || o.keepDB:
+			return o, "", errors.New("-base does not combine with -profile-dir, -pprof, -seed-large or -keep-db")
 		}
 	}
 	return o, serveFloorAddr, nil
@@ -201,6 +216,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	if o.base != "" {
+		return compare(ctx, o, stdout, stderr)
+	}
 	b := &bench{o: o, stderr: stderr, floors: map[string]float64{}, rows: map[string]int{}}
 	code, err := b.main(ctx, stdout)
 	b.cleanup()

@@ -198,7 +198,7 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func writeJSON(path string, r *Report) error {
+func writeJSON(path string, r any) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

@@ -20,6 +20,16 @@ import (
 // buildLatchd builds cmd/latchd of the module that holds the working
 // directory into dir and returns the binary's path.
 func buildLatchd(ctx context.Context, dir string) (string, error) {
+	mod, err := moduleDir(ctx)
+	if err != nil {
+		return "", err
+	}
+	return goBuildLatchd(ctx, mod, filepath.Join(dir, "latchd"))
+}
+
+// moduleDir returns the root of the module that holds the working
+// directory, or an error outside one.
+func moduleDir(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
@@ -28,13 +38,19 @@ func buildLatchd(ctx context.Context, dir string) (string, error) {
 	if mod == "" || mod == os.DevNull {
 		return "", errors.New("run latchbench inside the Latch module, or pass -latchd")
 	}
-	bin := filepath.Join(dir, "latchd")
+	return filepath.Dir(mod), nil
+}
+
+// goBuildLatchd builds ./cmd/latchd of the source tree src as the binary
+// bin and returns bin. Every latchd the benchmark runs is built this way, so
+// two builds differ only in their source.
+func goBuildLatchd(ctx context.Context, src, bin string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/latchd")
-	cmd.Dir = filepath.Dir(mod)
+	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/latchd: %w", err)
+		return "", fmt.Errorf("go build ./cmd/latchd in %s: %w", src, err)
 	}
 	return bin, nil
 }
