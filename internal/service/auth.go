@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -339,11 +338,10 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta domain.Reque
 	if err := s.allowIP(ctx, ruleRefreshIP, meta, nil); err != nil {
 		return nil, err
 	}
-	raw, err := DecodeRefreshToken(refresh)
+	raw, presented, err := hashRefreshToken(refresh)
 	if err != nil {
 		return nil, err
 	}
-	presented := sha256.Sum256(raw)
 	next, nextHash := successor(s.refreshSecret, raw)
 	now := s.clock.Now()
 	res, err := s.store.RotateRefreshToken(ctx, domain.RotateRequest{

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
 	"strings"
 	"time"
 
@@ -186,11 +185,10 @@ func (a *APIKeys) introspectRefresh(ctx context.Context, tok string) (*Introspec
 // refreshSession returns the session of a refresh token and whether the
 // token is live; a nil session for a token that is malformed or unknown.
 func (a *APIKeys) refreshSession(ctx context.Context, tok string) (*domain.Session, bool, error) {
-	raw, err := DecodeRefreshToken(tok)
+	_, h, err := hashRefreshToken(tok)
 	if err != nil {
 		return nil, false, nil
 	}
-	h := sha256.Sum256(raw)
 	sess, live, err := a.store.RefreshTokenSession(ctx, h[:])
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil, false, nil

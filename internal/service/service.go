@@ -187,7 +187,7 @@ type Service struct {
 	// sessions holds the active sessions that access tokens name, and
 	// users the users GET /auth/me reads, both for SessionCacheTTL (see
 	// sessionEntry, forget, Me and userChanged).
-	sessions *guardedCache[uuid.UUID, sessionEntry]
+	sessions *guardedCache[uuid.UUID, *domain.Session]
 	users    *guardedCache[uuid.UUID, domain.User]
 
 	keysMu     sync.Mutex
@@ -212,11 +212,12 @@ type Service struct {
 	apiKeys *apiKeyState
 }
 
-type sessionEntry struct {
-	userID    uuid.UUID
-	orgID     *uuid.UUID
-	expiresAt time.Time
-	absolute  time.Time
+// cachedSession is what the session cache keeps of a session read from the
+// store: only what authentication needs (its user, organization and
+// expiries), so that an entry stays small; the cached value is never
+// changed, so a cache hit copies nothing.
+func cachedSession(s *domain.Session) *domain.Session {
+	return &domain.Session{ID: s.ID, UserID: s.UserID, OrgID: s.OrgID, ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt}
 }
 
 // Deps are the service's collaborators.
@@ -271,7 +272,7 @@ func New(cfg Config, d Deps) *Service {
 		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
 		refusals: clockcache.New[string, *refusalWindow](10_000, 24*time.Hour, d.Clock.Now),
 	}
-	s.sessions = newGuardedCache(clockcache.New[uuid.UUID, sessionEntry](100_000, cfg.SessionCacheTTL, d.Clock.Now), s.degraded.Load)
+	s.sessions = newGuardedCache(clockcache.New[uuid.UUID, *domain.Session](100_000, cfg.SessionCacheTTL, d.Clock.Now), s.degraded.Load)
 	s.users = newGuardedCache(clockcache.New[uuid.UUID, domain.User](100_000, cfg.SessionCacheTTL, d.Clock.Now), s.degraded.Load)
 	if s.metrics == nil {
 		s.metrics = noMetrics{}

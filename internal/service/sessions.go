@@ -36,20 +36,22 @@ func (s *Service) AuthenticateBearer(ctx context.Context, tok string) (*domain.P
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
-	if e.userID != sub || !now.Before(e.expiresAt) || !now.Before(e.absolute) {
+	if e.UserID != sub || !e.Active(s.clock.Now()) {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
 	}
-	p := &domain.Principal{Kind: domain.PrincipalSession, UserID: sub, SessionID: sid, OrgID: e.orgID, AAL: c.AAL, AMR: c.AMR}
+	p := &domain.Principal{Kind: domain.PrincipalSession, UserID: sub, SessionID: sid, OrgID: e.OrgID, AAL: c.AAL, AMR: c.AMR}
 	if c.AuthTime != nil {
 		p.AuthTime = c.AuthTime.Time
 	}
 	return p, nil
 }
 
-// sessionEntry returns the cached state of an active session. Returns
-// CodeInvalidToken when the session is unknown or revoked.
-func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry, error) {
+// sessionEntry returns the cached state of a session that was not revoked
+// when it was read: what authentication needs of it (see cachedSession in
+// service.go); the caller applies domain.Session.Active. The result is
+// shared and must not be changed. Returns CodeInvalidToken when the session
+// is unknown or revoked.
+func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (*domain.Session, error) {
 	if e, ok := s.sessions.Get(sid); ok {
 		s.metrics.Cache("session", true)
 		return e, nil
@@ -59,14 +61,14 @@ func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry
 	sess, err := s.store.SessionByID(ctx, sid)
 	if err != nil {
 		if domain.IsCode(err, domain.CodeNotFound) {
-			return sessionEntry{}, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
+			return nil, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
 		}
-		return sessionEntry{}, err
+		return nil, err
 	}
 	if sess.RevokedAt != nil {
-		return sessionEntry{}, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
+		return nil, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
 	}
-	e := sessionEntry{userID: sess.UserID, orgID: sess.OrgID, expiresAt: sess.ExpiresAt, absolute: sess.AbsoluteExpiresAt}
+	e := cachedSession(sess)
 	s.sessions.Fill(gen, sid, e)
 	return e, nil
 }
