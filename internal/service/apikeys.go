@@ -64,41 +64,59 @@ func (c APIKeyConfig) withDefaults() APIKeyConfig {
 
 // apiKeyState is the in-process cache of verified keys. A key is looked up
 // by hash (presented keys) or by id (exchanged tokens); the two caches hold
-// the same entries and revocation here removes both. Unknown hashes are
+// the same entries and a change here or elsewhere removes both. Both are
+// guardedCaches, so a lookup that raced with a change never caches what it
+// read before it, and nothing is cached while degraded. Unknown hashes are
 // remembered too, so that a flood of well-formed but unknown keys does not
 // reach the database more than once per hash and CacheTTL.
 type apiKeyState struct {
-	byHash *clockcache.Cache[apikey.Hash, *keyEntry]
-	byID   *clockcache.Cache[uuid.UUID, *keyEntry]
+	byHash *guardedCache[apikey.Hash, *keyEntry]
+	byID   *guardedCache[uuid.UUID, *keyEntry]
 	misses *clockcache.Cache[apikey.Hash, struct{}]
-	// changed holds the keys revoked or rolled here lately: a lookup that
-	// raced with the change must not cache what it read before it.
-	changed *clockcache.Cache[uuid.UUID, struct{}]
-	// degraded reports whether the other instances' changes do not arrive:
-	// then nothing is cached.
-	degraded func() bool
 }
 
 // newAPIKeyState returns the caches of keys, whose entries live for ttl as
 // now (the service's clock) tells.
 func newAPIKeyState(ttl time.Duration, degraded func() bool, now func() time.Time) *apiKeyState {
 	return &apiKeyState{
-		degraded: degraded,
-		byHash:   clockcache.New[apikey.Hash, *keyEntry](100_000, ttl, now),
-		byID:     clockcache.New[uuid.UUID, *keyEntry](100_000, ttl, now),
-		misses:   clockcache.New[apikey.Hash, struct{}](10_000, ttl, now),
-		changed:  clockcache.New[uuid.UUID, struct{}](10_000, ttl, now),
+		byHash: newGuardedCache(clockcache.New[apikey.Hash, *keyEntry](100_000, ttl, now), degraded),
+		byID:   newGuardedCache(clockcache.New[uuid.UUID, *keyEntry](100_000, ttl, now), degraded),
+		misses: clockcache.New[apikey.Hash, struct{}](10_000, ttl, now),
 	}
 }
 
-// remember caches an entry just read from the store, unless the key changed
-// here while it was being read.
-func (st *apiKeyState) remember(e *keyEntry) {
-	if st.changed.Contains(e.id) || st.degraded() {
-		return
+// generations are taken before a store read whose entry remember may cache.
+func (st *apiKeyState) generations() (byHash, byID uint64) {
+	return st.byHash.Generation(), st.byID.Generation()
+}
+
+// remember caches an entry read from the store after generations returned
+// gh and gi, unless the key changed meanwhile (see guardedCache.Fill).
+func (st *apiKeyState) remember(gh, gi uint64, e *keyEntry) {
+	st.byHash.Fill(gh, e.hash, e)
+	st.byID.Fill(gi, e.id, e)
+}
+
+// forget drops the key with the id (and, when known, its hash) from both
+// caches; lookups under way no longer cache what they read.
+func (st *apiKeyState) forget(id uuid.UUID, hash *apikey.Hash) {
+	if hash == nil {
+		if e, ok := st.byID.Peek(id); ok {
+			hash = &e.hash
+		}
 	}
-	st.byHash.Add(e.hash, e)
-	st.byID.Add(e.id, e)
+	if hash != nil {
+		st.byHash.Forget(*hash)
+	} else {
+		st.byHash.Forget()
+	}
+	st.byID.Forget(id)
+}
+
+// purge drops every key.
+func (st *apiKeyState) purge() {
+	st.byHash.Purge()
+	st.byID.Purge()
 }
 
 // keyEntry is what authentication needs of a key. Everything but lastUsed
@@ -183,6 +201,7 @@ func (s *Service) keyByHash(ctx context.Context, h apikey.Hash) (*keyEntry, erro
 	if _, ok := st.misses.Get(h); ok {
 		return nil, errBadKey
 	}
+	gh, gi := st.generations()
 	k, err := s.store.APIKeyByHash(ctx, h[:])
 	if domain.IsCode(err, domain.CodeNotFound) {
 		st.misses.Add(h, struct{}{})
@@ -192,7 +211,7 @@ func (s *Service) keyByHash(ctx context.Context, h apikey.Hash) (*keyEntry, erro
 		return nil, err
 	}
 	e := newKeyEntry(k)
-	st.remember(e)
+	st.remember(gh, gi, e)
 	return e, nil
 }
 
@@ -203,6 +222,7 @@ func (s *Service) keyByID(ctx context.Context, id uuid.UUID) (*keyEntry, error) 
 	if e, ok := st.byID.Get(id); ok {
 		return e, nil
 	}
+	gh, gi := st.generations()
 	k, err := s.store.APIKeyByID(ctx, id)
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil, errBadKey
@@ -211,7 +231,7 @@ func (s *Service) keyByID(ctx context.Context, id uuid.UUID) (*keyEntry, error) 
 		return nil, err
 	}
 	e := newKeyEntry(k)
-	st.remember(e)
+	st.remember(gh, gi, e)
 	return e, nil
 }
 
@@ -220,20 +240,14 @@ func (s *Service) keyByID(ctx context.Context, id uuid.UUID) (*keyEntry, error) 
 func (s *Service) forgetKey(k *domain.APIKey) {
 	var h apikey.Hash
 	copy(h[:], k.Hash)
-	s.apiKeys.changed.Add(k.ID, struct{}{})
-	s.apiKeys.byHash.Remove(h)
-	s.apiKeys.byID.Remove(k.ID)
+	s.apiKeys.forget(k.ID, &h)
 	s.publish(TopicAPIKey, k.ID.String())
 }
 
 // forgetKeyID drops a key that changed on another instance from this
 // instance's caches.
 func (s *Service) forgetKeyID(id uuid.UUID) {
-	s.apiKeys.changed.Add(id, struct{}{})
-	if e, ok := s.apiKeys.byID.Peek(id); ok {
-		s.apiKeys.byHash.Remove(e.hash)
-	}
-	s.apiKeys.byID.Remove(id)
+	s.apiKeys.forget(id, nil)
 }
 
 // touchKey records a use of the key unless this instance recorded one less

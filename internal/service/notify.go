@@ -92,8 +92,7 @@ func (s *Service) NotificationsDegraded() bool { return s.degraded.Load() }
 func (s *Service) flushCaches() {
 	s.sessions.Purge()
 	s.users.Purge()
-	s.apiKeys.byHash.Purge()
-	s.apiKeys.byID.Purge()
+	s.apiKeys.purge()
 }
 
 // The states of the change notifications, for readiness.

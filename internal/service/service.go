@@ -121,6 +121,12 @@ const (
 	DefaultSessionCacheTTL = 2 * time.Second
 	// DefaultKeyRefresh is Config.KeyRefresh when none is set.
 	DefaultKeyRefresh = time.Minute
+	// DefaultVerifyCacheTTL is Config.VerifyCacheTTL when none is set.
+	DefaultVerifyCacheTTL = 5 * time.Second
+	// DefaultRateBucketTTL is Config.RateBucketTTL when none is set.
+	DefaultRateBucketTTL = 2 * time.Hour
+	// DefaultRefusalTTL is Config.RefusalTTL when none is set.
+	DefaultRefusalTTL = 24 * time.Hour
 )
 
 // Config is the service's configuration.
@@ -135,7 +141,22 @@ type Config struct {
 	// when the change notifications do not arrive. Changes on this instance
 	// take effect at once. Zero caches nothing.
 	SessionCacheTTL time.Duration
-	RateLimits      bool
+	// VerifyCacheTTL is how long the claims of an access token whose
+	// signature was checked are reused (never past the token's exp, never
+	// across a change of the signing keys): zero is DefaultVerifyCacheTTL, a
+	// negative value checks every signature. Claims never change, so this
+	// bounds no staleness, only the memory an idle entry holds.
+	VerifyCacheTTL time.Duration
+	RateLimits     bool
+	// RateBucketTTL is how long the in-process limiter keeps a bucket after
+	// it was created, or the rule's Per if that is longer (a forgotten
+	// bucket would have been full again); zero is DefaultRateBucketTTL.
+	RateBucketTTL time.Duration
+	// RefusalTTL is how long the record of a rule and key's refusals is
+	// kept, which bounds the rate_limited events to one per rule, key and
+	// period while it is kept (see recordRefusal); zero is
+	// DefaultRefusalTTL.
+	RefusalTTL time.Duration
 	// RequireVerifiedEmail refuses login to accounts whose email is not
 	// verified.
 	RequireVerifiedEmail bool
@@ -184,6 +205,10 @@ type Service struct {
 
 	refreshSecret []byte
 
+	// verified holds the claims of access tokens whose signature was
+	// checked (see verifyAccess).
+	verified *verifyCache
+
 	// sessions holds the active sessions that access tokens name, and
 	// users the users GET /auth/me reads, both for SessionCacheTTL (see
 	// sessionEntry, forget, Me and userChanged).
@@ -194,7 +219,7 @@ type Service struct {
 	keysLoaded time.Time
 	keyReload  singleflight.Group
 	// unknownKidReload is when a token with an unknown kid last caused a
-	// reload (monotonic).
+	// reload, on the service's clock.
 	unknownKidReload time.Time
 
 	rec *recoveryState
@@ -254,10 +279,19 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.KeyRefresh <= 0 {
 		cfg.KeyRefresh = DefaultKeyRefresh
 	}
+	if cfg.VerifyCacheTTL == 0 {
+		cfg.VerifyCacheTTL = DefaultVerifyCacheTTL
+	}
+	if cfg.RateBucketTTL <= 0 {
+		cfg.RateBucketTTL = DefaultRateBucketTTL
+	}
+	if cfg.RefusalTTL <= 0 {
+		cfg.RefusalTTL = DefaultRefusalTTL
+	}
 	// Each rule has its own table of at most 20,000 keys (about 250 bytes
 	// each), so a flood of keys costs at most 5 MB per rule. An evicted
 	// bucket was its key's least recently used.
-	local := MemoryLimiter{L: ratelimit.New(20_000, 2*time.Hour, d.Clock.Now)}
+	local := MemoryLimiter{L: ratelimit.New(20_000, cfg.RateBucketTTL, d.Clock.Now)}
 	if d.Limiter == nil {
 		d.Limiter = local
 	}
@@ -270,7 +304,8 @@ func New(cfg Config, d Deps) *Service {
 		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter, local: local,
 		clock: d.Clock, log: d.Log, notifier: d.Notifier, metrics: d.Metrics,
 		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
-		refusals: clockcache.New[string, *refusalWindow](10_000, 24*time.Hour, d.Clock.Now),
+		verified: newVerifyCache(cfg.VerifyCacheTTL),
+		refusals: clockcache.New[string, *refusalWindow](10_000, cfg.RefusalTTL, d.Clock.Now),
 	}
 	s.sessions = newGuardedCache(clockcache.New[uuid.UUID, *domain.Session](100_000, cfg.SessionCacheTTL, d.Clock.Now), s.degraded.Load)
 	s.users = newGuardedCache(clockcache.New[uuid.UUID, domain.User](100_000, cfg.SessionCacheTTL, d.Clock.Now), s.degraded.Load)
@@ -374,6 +409,8 @@ func (s *Service) ReloadKeys(ctx context.Context) error {
 	if err := s.issuer.Load(keys); err != nil {
 		return err
 	}
+	// Tokens checked under the old key set are checked again.
+	s.verified.invalidate()
 	s.keysLoaded = now
 	return nil
 }
@@ -389,12 +426,11 @@ const unknownKeyReloadEvery = 3 * time.Second
 // once more.
 func (s *Service) reloadForUnknownKey(ctx context.Context) bool {
 	v, _, _ := s.keyReload.Do("reload", func() (any, error) {
-		// The bound is on database reads, so it runs on the machine's
-		// monotonic clock, not the service's (which tests may freeze).
+		now := s.clock.Now()
 		s.keysMu.Lock()
-		recent := !s.unknownKidReload.IsZero() && time.Since(s.unknownKidReload) < unknownKeyReloadEvery
+		recent := !s.unknownKidReload.IsZero() && now.Sub(s.unknownKidReload) < unknownKeyReloadEvery
 		if !recent {
-			s.unknownKidReload = time.Now()
+			s.unknownKidReload = now
 		}
 		s.keysMu.Unlock()
 		if recent {

@@ -16,9 +16,9 @@ import (
 // on this instance takes effect at once, elsewhere within SessionCacheTTL.
 // Returns CodeTokenExpired or CodeInvalidToken.
 func (s *Service) AuthenticateBearer(ctx context.Context, tok string) (*domain.Principal, error) {
-	c, err := s.issuer.Verify(tok)
+	c, err := s.verifyAccess(tok)
 	if errors.Is(err, token.ErrUnknownKey) && s.reloadForUnknownKey(ctx) {
-		c, err = s.issuer.Verify(tok)
+		c, err = s.verifyAccess(tok)
 	}
 	if err != nil {
 		return nil, err

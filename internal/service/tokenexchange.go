@@ -102,7 +102,7 @@ func (a *APIKeys) ExchangeAccessToken(ctx context.Context, subject string, req E
 	bad := func(err error) error {
 		return &domain.Error{Code: domain.CodeInvalidRequest, Message: "the subject_token is invalid, expired or revoked", Err: err}
 	}
-	c, err := a.svc.issuer.Verify(subject)
+	c, err := a.svc.verifyAccess(subject)
 	if err != nil {
 		if domain.IsCode(err, domain.CodeInvalidToken) || domain.IsCode(err, domain.CodeTokenExpired) {
 			return nil, bad(err)
