@@ -50,7 +50,7 @@ func BenchmarkAuthenticateMe(b *testing.B) {
 	sess := domain.Session{ID: uuid.New(), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(24 * time.Hour)}
 	st := &meStore{user: u, sess: sess}
 	s := New(Config{AccessTTL: 15 * time.Minute, SessionCacheTTL: DefaultSessionCacheTTL}, Deps{Store: st, Issuer: iss, Clock: c})
-	ts, err := s.tokenSet(&u, &sess, "", now)
+	ts, err := s.sessions.tokenSet(&u, &sess, "", now)
 	if err != nil {
 		b.Fatal(err)
 	}

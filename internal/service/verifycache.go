@@ -15,20 +15,20 @@ import (
 // signature again. The claims returned are shared with the cache and must
 // not be changed. Returns CodeTokenExpired, CodeInvalidToken, or an error
 // that wraps token.ErrUnknownKey.
-func (s *Service) verifyAccess(tok string) (*token.Claims, error) {
+func (t *Tokens) verifyAccess(tok string) (*token.Claims, error) {
 	var h [sha256.Size]byte
 	if len(tok) <= token.MaxTokenBytes { // a longer token is refused unhashed
 		h = sha256.Sum256([]byte(tok))
-		if c, ok := s.verified.get(h, s.clock.Now()); ok {
+		if c, ok := t.verified.get(h, t.clock.Now()); ok {
 			return c, nil
 		}
 	}
-	gen := s.verified.generation()
-	c, err := s.issuer.Verify(tok)
+	gen := t.verified.generation()
+	c, err := t.issuer.Verify(tok)
 	if err != nil {
 		return nil, err
 	}
-	s.verified.put(h, c, s.clock.Now(), gen)
+	t.verified.put(h, c, t.clock.Now(), gen)
 	return c, nil
 }
 

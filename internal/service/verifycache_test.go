@@ -55,7 +55,7 @@ func TestVerifyCacheKeepsEveryCheck(t *testing.T) {
 	if err := s.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ts, err := s.tokenSet(&u, &sess, "", now)
+	ts, err := s.sessions.tokenSet(&u, &sess, "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestVerifyCacheKeepsEveryCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, ok := s.verified.get(h, c.Now()); !ok {
+	if _, ok := s.tokens.verified.get(h, c.Now()); !ok {
 		t.Fatal("a verified token is not cached")
 	}
 
@@ -96,7 +96,7 @@ func TestVerifyCacheKeepsEveryCheck(t *testing.T) {
 	})
 
 	t.Run("ttl", func(t *testing.T) {
-		if _, ok := s.verified.get(h, c.Now().Add(DefaultVerifyCacheTTL)); ok {
+		if _, ok := s.tokens.verified.get(h, c.Now().Add(DefaultVerifyCacheTTL)); ok {
 			t.Fatal("used past its TTL")
 		}
 	})
@@ -107,7 +107,7 @@ func TestVerifyCacheKeepsEveryCheck(t *testing.T) {
 		if err := s.ReloadKeys(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := s.verified.get(h, c.Now()); ok {
+		if _, ok := s.tokens.verified.get(h, c.Now()); ok {
 			t.Fatal("claims checked under the old key set are still cached")
 		}
 		if _, err := s.AuthenticateBearer(ctx, tok); !domain.IsCode(err, domain.CodeInvalidToken) {
@@ -117,7 +117,7 @@ func TestVerifyCacheKeepsEveryCheck(t *testing.T) {
 
 	t.Run("off", func(t *testing.T) {
 		off := New(Config{AccessTTL: 15 * time.Minute, VerifyCacheTTL: -1}, Deps{Store: st, Issuer: iss, Sealer: sealer, Clock: c})
-		if off.verified != nil {
+		if off.tokens.verified != nil {
 			t.Fatal("cache not off")
 		}
 	})
