@@ -272,7 +272,7 @@ func (a *App) ServeListeners(ctx context.Context, l Listeners) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Service.Run(bg) }()
 	wg.Add(1)
-	go func() { defer wg.Done(); a.Service.Pruner().RunPruner(bg) }()
+	go func() { defer wg.Done(); a.Service.Pruner().Run(bg) }()
 	if a.Mail != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Mail.Run(bg) }()

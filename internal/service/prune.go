@@ -31,7 +31,7 @@ func (m *PruneMetrics) Var() expvar.Var {
 }
 
 // Pruner deletes what is no longer needed, in batches, on a schedule
-// (RunPruner) or at once (Prune). It is safe for concurrent use.
+// (Run) or at once (Prune). It is safe for concurrent use.
 type Pruner struct {
 	store   pruneStore
 	cfg     RecoveryConfig
@@ -48,8 +48,8 @@ type pruneStore interface {
 // Pruner returns the service's pruner.
 func (s *Service) Pruner() *Pruner { return s.pruner }
 
-// PruneMetrics returns the pruning counters.
-func (p *Pruner) PruneMetrics() *PruneMetrics { return &p.metrics }
+// Metrics returns the pruning counters.
+func (p *Pruner) Metrics() *PruneMetrics { return &p.metrics }
 
 // pruneCutoff is when the rows of the kind must have ended to go.
 func (p *Pruner) pruneCutoff(kind string, now time.Time) time.Time {
@@ -99,8 +99,8 @@ func (p *Pruner) Prune(ctx context.Context) (map[string]int, error) {
 	return out, nil
 }
 
-// RunPruner prunes every PruneInterval until ctx ends.
-func (p *Pruner) RunPruner(ctx context.Context) {
+// Run prunes every PruneInterval until ctx ends.
+func (p *Pruner) Run(ctx context.Context) {
 	t := time.NewTicker(p.cfg.PruneInterval)
 	defer t.Stop()
 	for {
