@@ -77,10 +77,10 @@ func (ss *Sessions) user(ctx context.Context, id uuid.UUID) (*domain.User, error
 	return u, nil
 }
 
-// entry returns the cached state of a session that was not revoked
-// when it was read: what authentication needs of it (see cachedSession in
-// service.go); the caller applies domain.Session.Active. The result is
-// shared and must not be changed. Returns CodeInvalidToken when the session
+// entry returns the cached state of a session that was not revoked when it
+// was read: what authentication needs of it (see cachedSession); the caller
+// applies domain.Session.Active. The result is shared and must not be
+// changed. Returns CodeInvalidToken when the session
 // is unknown or revoked.
 func (ss *Sessions) entry(ctx context.Context, sid uuid.UUID) (*domain.Session, error) {
 	if e, ok := ss.cache.Get(sid); ok {
