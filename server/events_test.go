@@ -188,7 +188,7 @@ func TestPruningByRetention(t *testing.T) {
 		login(s, "old@example.com", "wrong password here")
 
 		s.Clock.Advance(91 * 24 * time.Hour)
-		n, err := s.App.Service.Prune(context.Background())
+		n, err := s.App.Service.Pruner().Prune(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

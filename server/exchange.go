@@ -70,7 +70,7 @@ func (s *Server) ExchangeToken(ctx context.Context, req api.ExchangeTokenRequest
 			}
 		}
 	}
-	tok, err := s.apiKeys.ExchangeToken(ctx, p, sreq)
+	tok, err := s.oauth.ExchangeToken(ctx, p, sreq)
 	if err != nil {
 		if form && errors.Is(err, service.ErrScope) {
 			return nil, &domain.Error{Code: domain.CodeInvalidScope, Message: domain.ErrorMessage(err), Err: err}
@@ -98,7 +98,7 @@ func (s *Server) formClient(ctx context.Context, authErr error, secret *string) 
 	if secret == nil || *secret == "" {
 		return nil, domain.Errorf(domain.CodeInvalidClient, "client authentication failed: send the API key as client_secret or with HTTP Basic")
 	}
-	p, err := s.svc.AuthenticateAPIKey(ctx, *secret)
+	p, err := s.apiKeys.AuthenticateAPIKey(ctx, *secret)
 	if domain.IsCode(err, domain.CodeInvalidToken) {
 		return nil, &domain.Error{Code: domain.CodeInvalidClient, Message: "client authentication failed", Err: err}
 	}
@@ -144,15 +144,15 @@ func (s *Server) tokenExchange(ctx context.Context, f *api.TokenRequest) (api.Ex
 	switch string(*f.SubjectTokenType) {
 	case tokenTypeAPIKey:
 		var p *domain.Principal
-		p, err = s.svc.AuthenticateAPIKey(ctx, *f.SubjectToken)
+		p, err = s.apiKeys.AuthenticateAPIKey(ctx, *f.SubjectToken)
 		if domain.IsCode(err, domain.CodeInvalidToken) {
 			return nil, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the subject_token is not an active API key", Err: err}
 		}
 		if err == nil {
-			tok, err = s.apiKeys.ExchangeToken(ctx, p, sreq)
+			tok, err = s.oauth.ExchangeToken(ctx, p, sreq)
 		}
 	case tokenTypeAccessToken:
-		tok, err = s.apiKeys.ExchangeAccessToken(ctx, *f.SubjectToken, sreq)
+		tok, err = s.oauth.ExchangeAccessToken(ctx, *f.SubjectToken, sreq)
 	}
 	switch {
 	case errors.Is(err, service.ErrScope):

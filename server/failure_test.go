@@ -111,9 +111,11 @@ func newRig(t *testing.T, cfg service.Config) *rig {
 		default:
 		}
 	}
-	orgs := service.NewOrgs(svc, st)
+	sh := svc.Shared()
+	orgs := service.NewOrgs(sh, st)
+	apiKeys := service.NewAPIKeys(sh, st, orgs)
 	handler, err := server.NewHandler(server.Config{Version: app.Version(), Observe: observe},
-		server.Services{Core: svc, APIKeys: service.NewAPIKeys(svc, st, orgs), Orgs: orgs, Recovery: service.NewRecovery(svc, st),
+		server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
 			Events: service.NewEvents(st)}, log, latch.SpecYAML())
 	if err != nil {
 		t.Fatal(err)

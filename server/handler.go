@@ -40,8 +40,10 @@ type Config struct {
 // login, sessions, authentication, signing keys, health) and one per
 // feature. Every one but MFA is required.
 type Services struct {
-	Core     *service.Service
-	APIKeys  *service.APIKeys
+	Core    *service.Service
+	APIKeys *service.APIKeys
+	// OAuth is introspection, revocation and token exchange.
+	OAuth    *service.OAuth
 	Orgs     *service.Orgs
 	Recovery *service.Recovery
 	Events   *service.Events
@@ -52,6 +54,8 @@ type Services struct {
 type handler struct {
 	cfg Config
 	svc *service.Service
+	// keys authenticates API keys.
+	keys *service.APIKeys
 	// mfa holds sessions to the assurance operations declare; nil (MFA
 	// off) holds nobody to aal2.
 	mfa *service.MFA
@@ -97,10 +101,10 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (h
 	if err := json.Unmarshal(raw, &specJSON); err != nil {
 		return nil, err
 	}
-	h := &handler{cfg: cfg, svc: svcs.Core, mfa: svcs.MFA, log: log, ids: newRequestIDs()}
+	h := &handler{cfg: cfg, svc: svcs.Core, keys: svcs.APIKeys, mfa: svcs.MFA, log: log, ids: newRequestIDs()}
 	srv := &Server{svc: svcs.Core, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON},
 		publicURL: cfg.PublicURL, mfa: svcs.MFA,
-		apiKeys: svcs.APIKeys, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events}
+		apiKeys: svcs.APIKeys, oauth: svcs.OAuth, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})

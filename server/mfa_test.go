@@ -595,7 +595,7 @@ func TestUnconfirmedEnrolmentIsPruned(t *testing.T) {
 		// The access token has long expired by then: read the store.
 		factors := func() []domain.Factor {
 			t.Helper()
-			if _, err := s.App.Service.Prune(ctx); err != nil {
+			if _, err := s.App.Service.Pruner().Prune(ctx); err != nil {
 				t.Fatal(err)
 			}
 			f, err := s.App.Store.ListFactors(ctx, u.User.Id)

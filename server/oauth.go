@@ -102,7 +102,7 @@ func (s *Server) IntrospectToken(ctx context.Context, req api.IntrospectTokenReq
 	if err != nil {
 		return nil, err
 	}
-	in, err := s.apiKeys.Introspect(ctx, p, req.Body.Token)
+	in, err := s.oauth.Introspect(ctx, p, req.Body.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (s *Server) RevokeToken(ctx context.Context, req api.RevokeTokenRequestObje
 		domain.IsCode(callerErr, domain.CodeTokenExpired)) {
 		return nil, &domain.Error{Code: domain.CodeInvalidClient, Message: "client authentication failed", Err: callerErr}
 	}
-	if err := s.apiKeys.RevokeToken(ctx, caller, callerErr, req.Body.Token, metaFrom(ctx)); err != nil {
+	if err := s.oauth.RevokeToken(ctx, caller, callerErr, req.Body.Token, metaFrom(ctx)); err != nil {
 		return nil, err
 	}
 	return api.RevokeToken200Response{}, nil

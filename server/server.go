@@ -26,6 +26,7 @@ type Server struct {
 	mfa *service.MFA
 	// The feature services beside svc.
 	apiKeys  *service.APIKeys
+	oauth    *service.OAuth
 	orgs     *service.Orgs
 	recovery *service.Recovery
 	events   *service.Events

@@ -79,7 +79,7 @@ func (h *handler) authenticate(ctx context.Context, in *openapi3filter.Authentic
 			err = errNoCredentials
 			break
 		}
-		p, err = h.svc.AuthenticateAPIKey(ctx, key)
+		p, err = h.keys.AuthenticateAPIKey(ctx, key)
 	case "basicAuth":
 		_, secret, ok, berr := basicCredentials(r)
 		if berr != nil {
@@ -90,7 +90,7 @@ func (h *handler) authenticate(ctx context.Context, in *openapi3filter.Authentic
 			err = errNoCredentials
 			break
 		}
-		p, err = h.svc.AuthenticateAPIKey(ctx, secret)
+		p, err = h.keys.AuthenticateAPIKey(ctx, secret)
 		if domain.IsCode(err, domain.CodeInvalidToken) {
 			err = &domain.Error{Code: domain.CodeInvalidClient, Message: "client authentication failed", Err: err}
 		}

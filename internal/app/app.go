@@ -132,15 +132,18 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if worker, err = newMailWorker(c, st, svc, clock, log); err != nil {
 		return nil, err
 	}
-	mfa, err := newMFA(c, svc, st)
+	// Each feature is made with the shared pieces it uses.
+	sh := svc.Shared()
+	mfa, err := newMFA(c, sh, st)
 	if err != nil {
 		return nil, err
 	}
-	orgs := service.NewOrgs(svc, st)
+	orgs := service.NewOrgs(sh, st)
+	apiKeys := service.NewAPIKeys(sh, st, orgs)
 	h, err := server.NewHandler(server.Config{
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
-	}, server.Services{Core: svc, APIKeys: service.NewAPIKeys(svc, st, orgs), Orgs: orgs, Recovery: service.NewRecovery(svc, st),
+	}, server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
 		Events: service.NewEvents(st), MFA: mfa}, log, latch.SpecYAML())
 	if err != nil {
 		return nil, err
@@ -268,7 +271,7 @@ func (a *App) ServeListeners(ctx context.Context, l Listeners) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); a.Service.Run(bg) }()
 	wg.Add(1)
-	go func() { defer wg.Done(); a.Service.RunPruner(bg) }()
+	go func() { defer wg.Done(); a.Service.Pruner().Run(bg) }()
 	if a.Mail != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Mail.Run(bg) }()

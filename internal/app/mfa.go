@@ -47,10 +47,10 @@ func webauthnConfig(c Config) (string, []string, error) {
 }
 
 // newMFA returns the multi-factor authentication service.
-func newMFA(c Config, svc *service.Service, st *sqlstore.Store) (*service.MFA, error) {
+func newMFA(c Config, sh service.Shared, st *sqlstore.Store) (*service.MFA, error) {
 	rpID, origins, err := webauthnConfig(c)
 	if err != nil {
 		return nil, err
 	}
-	return service.NewMFA(service.MFAConfig{RPID: rpID, Origins: origins, MaxAge: c.MFAMaxAge, EnrollmentTTL: c.MFAEnrollmentTTL}, svc, st)
+	return service.NewMFA(service.MFAConfig{RPID: rpID, Origins: origins, MaxAge: c.MFAMaxAge, EnrollmentTTL: c.MFAEnrollmentTTL}, sh, st)
 }

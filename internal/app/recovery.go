@@ -223,7 +223,7 @@ func newMailWorker(c Config, st *sqlstore.Store, svc *service.Service, clock dom
 
 // Vars returns the app's counters (mail, pruning) as expvar values.
 func (a *App) Vars() map[string]expvar.Var {
-	v := map[string]expvar.Var{"latch_prune": a.Service.PruneMetrics().Var()}
+	v := map[string]expvar.Var{"latch_prune": a.Service.Pruner().Metrics().Var()}
 	if a.Mail != nil {
 		v["latch_mail"] = a.Mail.Metrics().Var()
 	}

@@ -11,6 +11,7 @@ import (
 var (
 	_ service.Store         = (*sqlstore.Store)(nil)
 	_ service.APIKeyStore   = (*sqlstore.Store)(nil)
+	_ service.OAuthStore    = (*sqlstore.Store)(nil)
 	_ service.OrgStore      = (*sqlstore.Store)(nil)
 	_ service.RecoveryStore = (*sqlstore.Store)(nil)
 	_ service.EventStore    = (*sqlstore.Store)(nil)

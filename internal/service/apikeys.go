@@ -64,41 +64,59 @@ func (c APIKeyConfig) withDefaults() APIKeyConfig {
 
 // apiKeyState is the in-process cache of verified keys. A key is looked up
 // by hash (presented keys) or by id (exchanged tokens); the two caches hold
-// the same entries and revocation here removes both. Unknown hashes are
+// the same entries and a change here or elsewhere removes both. Both are
+// guardedCaches, so a lookup that raced with a change never caches what it
+// read before it, and nothing is cached while degraded. Unknown hashes are
 // remembered too, so that a flood of well-formed but unknown keys does not
 // reach the database more than once per hash and CacheTTL.
 type apiKeyState struct {
-	byHash *clockcache.Cache[apikey.Hash, *keyEntry]
-	byID   *clockcache.Cache[uuid.UUID, *keyEntry]
+	byHash *guardedCache[apikey.Hash, *keyEntry]
+	byID   *guardedCache[uuid.UUID, *keyEntry]
 	misses *clockcache.Cache[apikey.Hash, struct{}]
-	// changed holds the keys revoked or rolled here lately: a lookup that
-	// raced with the change must not cache what it read before it.
-	changed *clockcache.Cache[uuid.UUID, struct{}]
-	// degraded reports whether the other instances' changes do not arrive:
-	// then nothing is cached.
-	degraded func() bool
 }
 
 // newAPIKeyState returns the caches of keys, whose entries live for ttl as
 // now (the service's clock) tells.
 func newAPIKeyState(ttl time.Duration, degraded func() bool, now func() time.Time) *apiKeyState {
 	return &apiKeyState{
-		degraded: degraded,
-		byHash:   clockcache.New[apikey.Hash, *keyEntry](100_000, ttl, now),
-		byID:     clockcache.New[uuid.UUID, *keyEntry](100_000, ttl, now),
-		misses:   clockcache.New[apikey.Hash, struct{}](10_000, ttl, now),
-		changed:  clockcache.New[uuid.UUID, struct{}](10_000, ttl, now),
+		byHash: newGuardedCache(clockcache.New[apikey.Hash, *keyEntry](100_000, ttl, now), degraded),
+		byID:   newGuardedCache(clockcache.New[uuid.UUID, *keyEntry](100_000, ttl, now), degraded),
+		misses: clockcache.New[apikey.Hash, struct{}](10_000, ttl, now),
 	}
 }
 
-// remember caches an entry just read from the store, unless the key changed
-// here while it was being read.
-func (st *apiKeyState) remember(e *keyEntry) {
-	if st.changed.Contains(e.id) || st.degraded() {
-		return
+// generations are taken before a store read whose entry remember may cache.
+func (st *apiKeyState) generations() (byHash, byID uint64) {
+	return st.byHash.Generation(), st.byID.Generation()
+}
+
+// remember caches an entry read from the store after generations returned
+// gh and gi, unless the key changed meanwhile (see guardedCache.Fill).
+func (st *apiKeyState) remember(gh, gi uint64, e *keyEntry) {
+	st.byHash.Fill(gh, e.hash, e)
+	st.byID.Fill(gi, e.id, e)
+}
+
+// forget drops the key with the id (and, when known, its hash) from both
+// caches; lookups under way no longer cache what they read.
+func (st *apiKeyState) forget(id uuid.UUID, hash *apikey.Hash) {
+	if hash == nil {
+		if e, ok := st.byID.Peek(id); ok {
+			hash = &e.hash
+		}
 	}
-	st.byHash.Add(e.hash, e)
-	st.byID.Add(e.id, e)
+	if hash != nil {
+		st.byHash.Forget(*hash)
+	} else {
+		st.byHash.Forget()
+	}
+	st.byID.Forget(id)
+}
+
+// purge drops every key.
+func (st *apiKeyState) purge() {
+	st.byHash.Purge()
+	st.byID.Purge()
 }
 
 // keyEntry is what authentication needs of a key. Everything but lastUsed
@@ -148,16 +166,16 @@ var errBadKey = domain.Errorf(domain.CodeInvalidToken, "the API key is invalid")
 // APIKeyConfig.CacheTTL. Its last use is recorded at most once a minute.
 // Returns CodeInvalidToken for a malformed, unknown, revoked or expired key,
 // CodeUnavailable when the store is down.
-func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (*domain.Principal, error) {
+func (a *APIKeys) AuthenticateAPIKey(ctx context.Context, key string) (*domain.Principal, error) {
 	parsed, err := apikey.Parse(key)
 	if err != nil {
 		return nil, errBadKey
 	}
-	e, err := s.keyByHash(ctx, parsed.Hash)
+	e, err := a.keys.keyByHash(ctx, parsed.Hash)
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
+	now := a.clock.Now()
 	if e.revoked {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the API key is revoked")
 	}
@@ -167,110 +185,28 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (*domain.P
 	if (parsed.Kind == apikey.Organization) != (e.orgID != nil) {
 		return nil, errBadKey
 	}
-	s.touchKey(ctx, e, now)
+	a.keys.touchKey(ctx, e, now)
 	return e.principal(), nil
 }
 
-// keyByHash returns the cached entry of the key with the hash, loading it
-// on a miss. Returns CodeInvalidToken for an unknown key.
-func (s *Service) keyByHash(ctx context.Context, h apikey.Hash) (*keyEntry, error) {
-	st := s.apiKeys
-	if e, ok := st.byHash.Get(h); ok {
-		s.metrics.Cache("api_key", true)
-		return e, nil
-	}
-	s.metrics.Cache("api_key", false)
-	if _, ok := st.misses.Get(h); ok {
-		return nil, errBadKey
-	}
-	k, err := s.store.APIKeyByHash(ctx, h[:])
-	if domain.IsCode(err, domain.CodeNotFound) {
-		st.misses.Add(h, struct{}{})
-		return nil, errBadKey
-	}
-	if err != nil {
-		return nil, err
-	}
-	e := newKeyEntry(k)
-	st.remember(e)
-	return e, nil
-}
-
-// keyByID returns the cached entry of the key, loading it on a miss.
-// Returns CodeInvalidToken for an unknown key.
-func (s *Service) keyByID(ctx context.Context, id uuid.UUID) (*keyEntry, error) {
-	st := s.apiKeys
-	if e, ok := st.byID.Get(id); ok {
-		return e, nil
-	}
-	k, err := s.store.APIKeyByID(ctx, id)
-	if domain.IsCode(err, domain.CodeNotFound) {
-		return nil, errBadKey
-	}
-	if err != nil {
-		return nil, err
-	}
-	e := newKeyEntry(k)
-	st.remember(e)
-	return e, nil
-}
-
-// forgetKey drops a key that changed here from the caches, so that this
-// instance sees the change at once.
-func (s *Service) forgetKey(k *domain.APIKey) {
-	var h apikey.Hash
-	copy(h[:], k.Hash)
-	s.apiKeys.changed.Add(k.ID, struct{}{})
-	s.apiKeys.byHash.Remove(h)
-	s.apiKeys.byID.Remove(k.ID)
-	s.publish(TopicAPIKey, k.ID.String())
-}
-
-// forgetKeyID drops a key that changed on another instance from this
-// instance's caches.
-func (s *Service) forgetKeyID(id uuid.UUID) {
-	s.apiKeys.changed.Add(id, struct{}{})
-	if e, ok := s.apiKeys.byID.Peek(id); ok {
-		s.apiKeys.byHash.Remove(e.hash)
-	}
-	s.apiKeys.byID.Remove(id)
-}
-
-// touchKey records a use of the key unless this instance recorded one less
-// than keyTouchEvery ago; the store's conditional update coalesces the
-// writes of several instances. A failure is logged, never returned: a
-// busy database must not refuse a valid key.
-func (s *Service) touchKey(ctx context.Context, e *keyEntry, now time.Time) {
-	last := e.lastUsed.Load()
-	if last != 0 && now.Sub(time.UnixMicro(last)) < keyTouchEvery {
-		return
-	}
-	if !e.lastUsed.CompareAndSwap(last, now.UnixMicro()) {
-		return // another request of this instance is writing it
-	}
-	if _, err := s.store.TouchAPIKey(context.WithoutCancel(ctx), e.id, now, keyTouchEvery); err != nil {
-		e.lastUsed.Store(last)
-		s.log.Warn("record API key use", "key_id", e.id, "err", err)
-	}
-}
-
-// APIKeys is API keys, personal and organization ones (creation, listing,
-// revocation, roll), their exchange for access tokens, and the
-// introspection (RFC 7662) and revocation (RFC 7009) of every kind of
-// token. Authenticating a key, and the key cache that does it, belong to
-// the core *Service, which every request goes through; this feature
-// service uses them, with its sessions, events and clock. It is safe for
-// concurrent use.
+// APIKeys is API keys, personal and organization ones: their
+// authentication (through the shared KeyAuth and its cache), creation,
+// listing, revocation and roll. Exchanging them for access tokens, and
+// introspecting and revoking tokens, are OAuth's. It is safe for concurrent
+// use.
 type APIKeys struct {
-	svc   *Service
-	store APIKeyStore
+	quotas Quotas
+	store  APIKeyStore
+	clock  domain.Clock
+	events *EventLog
+	keys   *KeyAuth
 	// orgs decides what a principal may do with an organization's keys.
 	orgs *Orgs
 }
 
-// NewAPIKeys returns the API-key service.
-func NewAPIKeys(svc *Service, store APIKeyStore, orgs *Orgs) *APIKeys {
-	return &APIKeys{svc: svc, store: store, orgs: orgs}
+// NewAPIKeys returns the API-key service, made with the shared pieces.
+func NewAPIKeys(sh Shared, store APIKeyStore, orgs *Orgs) *APIKeys {
+	return &APIKeys{quotas: sh.Config.Quotas, store: store, clock: sh.Clock, events: sh.Events, keys: sh.Keys, orgs: orgs}
 }
 
 // CreateKeyRequest asks for a new API key.
@@ -439,7 +375,7 @@ func (a *APIKeys) requireVerified(ctx context.Context, actor *uuid.UUID) error {
 // checkKeyQuota returns CodeQuotaExceeded when the owner already has as
 // many active keys as the quota allows.
 func (a *APIKeys) checkKeyQuota(ctx context.Context, owner domain.KeyOwner, now time.Time) error {
-	max := a.svc.cfg.Quotas.APIKeys
+	max := a.quotas.APIKeys
 	if max <= 0 {
 		return nil
 	}
@@ -458,7 +394,7 @@ func (a *APIKeys) createKey(ctx context.Context, r *keyRealm, req CreateKeyReque
 	if err != nil {
 		return nil, err
 	}
-	now := a.svc.clock.Now()
+	now := a.clock.Now()
 	var exp *time.Time
 	if req.ExpiresAt != nil {
 		t := req.ExpiresAt.UTC().Truncate(time.Microsecond)
@@ -481,9 +417,9 @@ func (a *APIKeys) createKey(ctx context.Context, r *keyRealm, req CreateKeyReque
 	if err := a.store.CreateAPIKey(ctx, &ck.Key); err != nil {
 		return nil, err
 	}
-	a.svc.apiKeys.misses.Remove(ck.Secret.Hash())
+	a.keys.state.misses.Remove(ck.Secret.Hash())
 	typ, detail := r.event(domain.EventAPIKeyCreated)
-	a.svc.event(ctx, typ, meta, r.actor, nil, &ck.Key.ID, detail)
+	a.events.record(ctx, typ, meta, r.actor, nil, &ck.Key.ID, detail)
 	return ck, nil
 }
 
@@ -502,13 +438,13 @@ func (a *APIKeys) getKey(ctx context.Context, r *keyRealm, id uuid.UUID) (*domai
 }
 
 func (a *APIKeys) revokeKey(ctx context.Context, r *keyRealm, id uuid.UUID, meta domain.RequestMeta) error {
-	k, err := a.store.RevokeAPIKey(ctx, r.owner, id, a.svc.clock.Now())
+	k, err := a.store.RevokeAPIKey(ctx, r.owner, id, a.clock.Now())
 	if err != nil {
 		return err
 	}
-	a.svc.forgetKey(k)
+	a.keys.forgetKey(k)
 	typ, detail := r.event(domain.EventAPIKeyRevoked)
-	a.svc.event(ctx, typ, meta, r.actor, nil, &k.ID, detail)
+	a.events.record(ctx, typ, meta, r.actor, nil, &k.ID, detail)
 	return nil
 }
 
@@ -523,7 +459,7 @@ func (a *APIKeys) rollKey(ctx context.Context, r *keyRealm, id uuid.UUID, overla
 	if err != nil {
 		return nil, err
 	}
-	now := a.svc.clock.Now()
+	now := a.clock.Now()
 	if !old.Active(now) || old.RolledTo != nil {
 		return nil, domain.Errorf(domain.CodeConflict, "the API key is revoked, expired or already rolled")
 	}
@@ -535,14 +471,14 @@ func (a *APIKeys) rollKey(ctx context.Context, r *keyRealm, id uuid.UUID, overla
 	if err != nil {
 		return nil, err
 	}
-	a.svc.forgetKey(updated)
+	a.keys.forgetKey(updated)
 	typ, detail := r.event(domain.EventAPIKeyRolled)
 	if detail == nil {
 		detail = map[string]any{}
 	}
 	detail["new_key_id"] = ck.Key.ID.String()
 	detail["overlap_seconds"] = int(overlap / time.Second)
-	a.svc.event(ctx, typ, meta, r.actor, nil, &old.ID, detail)
+	a.events.record(ctx, typ, meta, r.actor, nil, &old.ID, detail)
 	return ck, nil
 }
 
@@ -632,30 +568,12 @@ func (a *APIKeys) RevokeOrgAPIKeysByCreator(ctx context.Context, p *domain.Princ
 	if err != nil {
 		return 0, err
 	}
-	keys, err := a.store.RevokeAPIKeysByCreator(ctx, orgID, creator, a.svc.clock.Now())
+	keys, err := a.store.RevokeAPIKeysByCreator(ctx, orgID, creator, a.clock.Now())
 	if err != nil {
 		return 0, err
 	}
-	a.svc.revokedKeys(ctx, keys, r.actor, meta, "creator_revoked")
+	a.keys.revokedKeys(ctx, keys, r.actor, meta, "creator_revoked")
 	return len(keys), nil
-}
-
-// revokedKeys drops keys revoked in bulk from this instance's cache and
-// records one event per key.
-func (s *Service) revokedKeys(ctx context.Context, keys []domain.APIKey, actor *uuid.UUID, meta domain.RequestMeta, reason string) {
-	for i := range keys {
-		k := &keys[i]
-		s.forgetKey(k)
-		detail := map[string]any{"reason": reason}
-		if k.OrgID != nil {
-			detail["org_id"] = k.OrgID.String()
-		}
-		uid := actor
-		if uid == nil {
-			uid = k.UserID
-		}
-		s.event(ctx, domain.EventAPIKeyRevoked, meta, uid, nil, &k.ID, detail)
-	}
 }
 
 // GetOrgAPIKey returns one organization key.

@@ -41,6 +41,12 @@ type APIKeyStore interface {
 	RollAPIKey(ctx context.Context, owner domain.KeyOwner, id uuid.UUID, next *domain.APIKey, now time.Time, overlap time.Duration) (*domain.APIKey, error)
 	// UserByID returns the user. Returns CodeNotFound if there is none.
 	UserByID(ctx context.Context, id uuid.UUID) (*domain.User, error)
+}
+
+// OAuthStore is the storage that OAuth needs: the audiences an organization
+// registered (token exchange), and the sessions that tokens name
+// (introspection and revocation).
+type OAuthStore interface {
 	// OrgAudiences returns the organization's registered audiences, sorted.
 	OrgAudiences(ctx context.Context, orgID uuid.UUID) ([]string, error)
 	// SessionByID returns the session. Returns CodeNotFound if there is none.

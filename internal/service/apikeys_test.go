@@ -70,12 +70,13 @@ type keyTestClock struct{ now atomic.Int64 }
 func (c *keyTestClock) Now() time.Time          { return time.UnixMicro(c.now.Load()).UTC() }
 func (c *keyTestClock) Advance(d time.Duration) { c.now.Add(d.Microseconds()) }
 
-func newKeyService(t testing.TB) (*Service, *keyTestStore, *keyTestClock, apikey.Secret) {
+func newKeyService(t testing.TB) (*APIKeys, *keyTestStore, *keyTestClock, apikey.Secret) {
 	t.Helper()
 	st := &keyTestStore{keys: map[apikey.Hash]*domain.APIKey{}}
 	c := &keyTestClock{}
 	c.now.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro())
-	s := New(Config{}, Deps{Store: st, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	svc := New(Config{}, Deps{Store: st, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s := NewAPIKeys(svc.Shared(), nil, nil)
 	secret, err := apikey.Generate(apikey.Personal)
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +142,7 @@ func TestAuthenticateAPIKeyRevokedHereAtOnce(t *testing.T) {
 		t.Fatalf("cache entry dropped early: %v", err)
 	}
 	// This instance's revocation forgets the key.
-	s.forgetKey(k)
+	s.keys.forgetKey(k)
 	if _, err := s.AuthenticateAPIKey(ctx, secret.Reveal()); domain.ErrorCode(err) != domain.CodeInvalidToken {
 		t.Fatalf("revoked key: %v", err)
 	}

@@ -19,7 +19,7 @@ func TestKeyCacheExpiresOnTheServiceClock(t *testing.T) {
 	if _, err := s.AuthenticateAPIKey(ctx, secret.Reveal()); err != nil {
 		t.Fatal(err)
 	}
-	ttl := s.Config().APIKeys.CacheTTL
+	ttl := s.keys.cfg.CacheTTL
 	if ttl != DefaultAPIKeyConfig().CacheTTL {
 		t.Fatalf("CacheTTL %v, want the default", ttl)
 	}
@@ -54,16 +54,16 @@ func TestSessionCacheExpiresOnTheServiceClock(t *testing.T) {
 	st := &slowSessionStore{sess: domain.Session{ID: sid, UserID: uuid.New(), ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)},
 		during: func() {}}
 	s := New(Config{SessionCacheTTL: 2 * time.Second}, Deps{Store: st, Clock: c})
-	if _, err := s.sessionEntry(context.Background(), sid); err != nil {
+	if _, err := s.sessions.entry(context.Background(), sid); err != nil {
 		t.Fatal(err)
 	}
 	st.sess.RevokedAt = &now // revoked elsewhere
 	c.Advance(2*time.Second - time.Microsecond)
-	if _, err := s.sessionEntry(context.Background(), sid); err != nil {
+	if _, err := s.sessions.entry(context.Background(), sid); err != nil {
 		t.Fatalf("within SessionCacheTTL: %v", err)
 	}
 	c.Advance(time.Microsecond)
-	if _, err := s.sessionEntry(context.Background(), sid); domain.ErrorCode(err) != domain.CodeInvalidToken {
+	if _, err := s.sessions.entry(context.Background(), sid); domain.ErrorCode(err) != domain.CodeInvalidToken {
 		t.Fatalf("after SessionCacheTTL: %v, want the revocation seen", err)
 	}
 }
@@ -79,11 +79,11 @@ func TestSessionCacheTTLZeroCachesNothing(t *testing.T) {
 	st := &slowSessionStore{sess: domain.Session{ID: sid, UserID: uuid.New(), ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)},
 		during: func() {}}
 	s := New(Config{SessionCacheTTL: 0}, Deps{Store: st, Clock: c})
-	if _, err := s.sessionEntry(context.Background(), sid); err != nil {
+	if _, err := s.sessions.entry(context.Background(), sid); err != nil {
 		t.Fatal(err)
 	}
 	st.sess.RevokedAt = &now // revoked elsewhere
-	if _, err := s.sessionEntry(context.Background(), sid); domain.ErrorCode(err) != domain.CodeInvalidToken {
+	if _, err := s.sessions.entry(context.Background(), sid); domain.ErrorCode(err) != domain.CodeInvalidToken {
 		t.Fatalf("with no cache: %v, want the revocation seen at once", err)
 	}
 }

@@ -3,7 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -36,10 +36,10 @@ func (o *Orgs) CreateDelegatedSession(ctx context.Context, p *domain.Principal, 
 	if req.ExternalID == "" || len(req.ExternalID) > 255 {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "external_id must be 1 to 255 bytes")
 	}
-	if err := o.svc.allow(ctx, ruleDelegatedKey, p.KeyID.String(), meta, nil); err != nil {
+	if err := o.limits.allow(ctx, ruleDelegatedKey, p.KeyID.String(), meta, nil); err != nil {
 		return nil, err
 	}
-	now := o.svc.clock.Now()
+	now := o.clock.Now()
 	orgID := *p.OrgID
 	u := &domain.User{ID: uuid.New(), OrgID: &orgID, ExternalID: req.ExternalID, CreatedAt: now, UpdatedAt: now}
 	if req.Email != "" {
@@ -64,9 +64,9 @@ func (o *Orgs) CreateDelegatedSession(ctx context.Context, p *domain.Principal, 
 		return nil, err
 	}
 	if req.Email != "" || req.Metadata != nil {
-		o.svc.userChanged(stored.ID)
+		o.sessions.userChanged(stored.ID)
 	}
-	return o.svc.openSession(ctx, stored, &orgID, meta, domain.EventLoginSucceeded)
+	return o.sessions.open(ctx, stored, &orgID, meta, domain.EventLoginSucceeded)
 }
 
 // checkIdentityQuota returns CodeQuotaExceeded when the organization has
@@ -74,7 +74,7 @@ func (o *Orgs) CreateDelegatedSession(ctx context.Context, p *domain.Principal, 
 // allows. An existing identity is looked up first (an indexed read), so
 // only a new identity pays for the count.
 func (o *Orgs) checkIdentityQuota(ctx context.Context, orgID uuid.UUID, externalID string) error {
-	max := o.svc.cfg.Quotas.DelegatedIdentities
+	max := o.quotas.DelegatedIdentities
 	if max <= 0 {
 		return nil
 	}
@@ -104,7 +104,7 @@ func (o *Orgs) ListOrgSessions(ctx context.Context, p *domain.Principal, orgID u
 	if err := a.require(domain.ScopeSessionsRead); err != nil {
 		return nil, nil, err
 	}
-	now := o.svc.clock.Now()
+	now := o.clock.Now()
 	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.Session, error) {
 		return o.store.ListOrgSessions(ctx, orgID, externalID, now, after, limit)
 	}, sessionPos)
@@ -125,18 +125,15 @@ func (o *Orgs) RevokeOrgSession(ctx context.Context, p *domain.Principal, orgID,
 	if err := o.requireMemberMFA(ctx, a); err != nil {
 		return err
 	}
-	userID, err := o.store.RevokeOrgSession(ctx, orgID, sessionID, o.svc.clock.Now())
-	o.svc.forget(sessionID)
-	if err != nil {
-		return err
-	}
 	var keyID *uuid.UUID
 	if p.Kind == domain.PrincipalAPIKey {
 		id := p.KeyID
 		keyID = &id
 	}
-	o.svc.event(ctx, domain.EventSessionRevoked, meta, &userID, &sessionID, keyID, map[string]any{"org_id": orgID.String()})
-	return nil
+	return o.sessions.revoke(ctx, meta, keyID, map[string]any{"org_id": orgID.String()}, func(now time.Time) (uuid.UUID, []uuid.UUID, error) {
+		userID, err := o.store.RevokeOrgSession(ctx, orgID, sessionID, now)
+		return userID, []uuid.UUID{sessionID}, err
+	})
 }
 
 // LookupUser returns the password account with the email. It is an
@@ -151,7 +148,7 @@ func (o *Orgs) LookupUser(ctx context.Context, p *domain.Principal, email string
 	if p.Kind != domain.PrincipalAPIKey || p.OrgID != nil || p.UserID == uuid.Nil || !p.HasScope(domain.ScopeUsersRead) {
 		return nil, denied
 	}
-	ok, err := o.svc.isOperatorKey(ctx, p)
+	ok, err := o.keys.isOperatorKey(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -159,30 +156,4 @@ func (o *Orgs) LookupUser(ctx context.Context, p *domain.Principal, email string
 		return nil, denied
 	}
 	return o.existingUserByEmail(ctx, email)
-}
-
-// isOperatorKey reports whether p is a personal API key of an operator
-// (LATCH_OPERATOR_EMAILS) whose owner verified that email before the key
-// was made: a key created while someone else held an unverified account
-// with the operator's address never gains operator power. The caller
-// checks the scope the operation needs.
-func (s *Service) isOperatorKey(ctx context.Context, p *domain.Principal) (bool, error) {
-	if p.Kind != domain.PrincipalAPIKey || p.Exchanged || p.OrgID != nil || p.UserID == uuid.Nil {
-		return false, nil
-	}
-	owner, err := s.store.UserByID(ctx, p.UserID)
-	if domain.IsCode(err, domain.CodeNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if owner.Email == "" || !owner.EmailVerified || !slices.Contains(s.cfg.APIKeys.OperatorEmails, owner.Email) {
-		return false, nil
-	}
-	e, err := s.keyByID(ctx, p.KeyID)
-	if err != nil {
-		return false, err
-	}
-	return owner.VerifiedAt != nil && owner.VerifiedAt.Before(e.createdAt), nil
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 )
 
-// Events lists users' security events. Recording them is the core
-// Service's (every feature records through it); this is the reading side.
+// Events lists users' security events. Recording them is the shared
+// EventLog's (every feature records through it); this is the reading side.
 // It is safe for concurrent use.
 type Events struct {
 	store EventStore

@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/latchauth/latch/internal/domain"
-	"github.com/latchauth/latch/internal/token"
 )
 
 // ExchangeRequest narrows the access token that an API key is exchanged
@@ -56,18 +52,18 @@ type ExchangedToken struct {
 // with token:exchange or asks for a scope the key does not hold,
 // CodeInvalidRequest for a malformed scope, CodeInvalidToken when the key
 // stopped being valid.
-func (a *APIKeys) ExchangeToken(ctx context.Context, p *domain.Principal, req ExchangeRequest) (*ExchangedToken, error) {
+func (o *OAuth) ExchangeToken(ctx context.Context, p *domain.Principal, req ExchangeRequest) (*ExchangedToken, error) {
 	if p.Kind != domain.PrincipalAPIKey || p.Exchanged {
 		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "only an API key can be exchanged for a token")
 	}
 	if !p.HasScope(domain.ScopeTokenExchange) {
 		return nil, missingScope(domain.ScopeTokenExchange)
 	}
-	e, err := a.svc.keyByID(ctx, p.KeyID)
+	e, err := o.keys.keyByID(ctx, p.KeyID)
 	if err != nil {
 		return nil, err
 	}
-	now := a.svc.clock.Now()
+	now := o.clock.Now()
 	if !e.active(now) {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the API key is revoked or expired")
 	}
@@ -82,21 +78,21 @@ func (a *APIKeys) ExchangeToken(ctx context.Context, p *domain.Principal, req Ex
 			return nil, err
 		}
 	}
-	return a.mintExchanged(ctx, e, scopes, req, now, nil, now)
+	return o.mintExchanged(ctx, e, scopes, req, now, nil, now)
 }
 
 // checkAudience refuses an audience that the key's organization has not
 // registered: without the check any user could mint a Latch-signed token
 // for any resource server's audience. A personal key may name only the
 // configured audience. Returns CodeInsufficientPermissions.
-func (a *APIKeys) checkAudience(ctx context.Context, e *keyEntry, aud string) error {
-	if aud == "" || aud == a.svc.issuer.Config().Audience {
+func (o *OAuth) checkAudience(ctx context.Context, e *keyEntry, aud string) error {
+	if aud == "" || aud == o.tokens.issuer.Config().Audience {
 		return nil
 	}
 	if e.orgID == nil {
 		return &domain.Error{Code: domain.CodeInsufficientPermissions, Message: "a personal API key cannot choose the audience of its tokens", Err: ErrAudience}
 	}
-	auds, err := a.store.OrgAudiences(ctx, *e.orgID)
+	auds, err := o.store.OrgAudiences(ctx, *e.orgID)
 	if err != nil {
 		return err
 	}
@@ -104,52 +100,4 @@ func (a *APIKeys) checkAudience(ctx context.Context, e *keyEntry, aud string) er
 		return &domain.Error{Code: domain.CodeInsufficientPermissions, Message: fmt.Sprintf("the audience %q is not registered for this organization", aud), Err: ErrAudience}
 	}
 	return nil
-}
-
-// authenticateExchanged accepts an access token exchanged from an API key,
-// as that key with the token's scopes, only while the key is active: it
-// goes through the same cache as AuthenticateAPIKey, so a revoked key's
-// tokens are refused at once here and within APIKeyConfig.CacheTTL
-// elsewhere. Returns CodeInvalidToken otherwise.
-func (s *Service) authenticateExchanged(ctx context.Context, c *token.Claims) (*domain.Principal, error) {
-	invalid := domain.Errorf(domain.CodeInvalidToken, "the access token is invalid")
-	kid, err := uuid.Parse(c.KeyID)
-	if err != nil || c.SID != "" {
-		return nil, invalid
-	}
-	e, err := s.keyByID(ctx, kid)
-	if err != nil {
-		if domain.IsCode(err, domain.CodeInvalidToken) {
-			return nil, invalid
-		}
-		return nil, err
-	}
-	if !e.active(s.clock.Now()) {
-		return nil, domain.Errorf(domain.CodeInvalidToken, "the API key of this token is revoked or expired")
-	}
-	// The token must describe the key it names.
-	if e.orgID != nil {
-		if c.OrgID != e.orgID.String() || c.Subject != e.orgID.String() {
-			return nil, invalid
-		}
-	} else if c.OrgID != "" || c.Subject != e.userID.String() {
-		return nil, invalid
-	}
-	var scopes []string
-	if c.Scope != "" {
-		scopes = strings.Split(c.Scope, " ")
-	}
-	for _, sc := range scopes {
-		if !slices.Contains(e.scopes, sc) {
-			return nil, invalid
-		}
-	}
-	p := e.principal()
-	p.Scopes = scopes
-	p.Exchanged = true
-	if c.ExpiresAt != nil && (p.ExpiresAt == nil || c.ExpiresAt.Time.Before(*p.ExpiresAt)) {
-		exp := c.ExpiresAt.Time.UTC()
-		p.ExpiresAt = &exp
-	}
-	return p, nil
 }

@@ -27,6 +27,9 @@ func newGuardedCache[K comparable, V any](c *clockcache.Cache[K, V], degraded fu
 // Get returns the cached value of k.
 func (g *guardedCache[K, V]) Get(k K) (V, bool) { return g.c.Get(k) }
 
+// Peek returns the cached value of k without counting it as a use.
+func (g *guardedCache[K, V]) Peek(k K) (V, bool) { return g.c.Peek(k) }
+
 // Generation is taken before a store read whose result Fill may cache.
 func (g *guardedCache[K, V]) Generation() uint64 { return g.gen.Load() }
 

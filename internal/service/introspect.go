@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
 	"strings"
 	"time"
 
@@ -16,6 +15,29 @@ import (
 // DefaultClientID is Config.ClientID when none is set: the client_id claim
 // of user sessions' access tokens.
 const DefaultClientID = "latch"
+
+// OAuth is the OAuth endpoints' feature: the introspection (RFC 7662) and
+// revocation (RFC 7009) of every kind of token, and token exchange (an API
+// key, or a token exchanged from one, for a narrower access token; RFC
+// 8693). It is safe for concurrent use.
+type OAuth struct {
+	clientID       string
+	accessTTL      time.Duration
+	exchangeMaxTTL time.Duration
+	store          OAuthStore
+	clock          domain.Clock
+	tokens         *Tokens
+	sessions       *Sessions
+	keys           *KeyAuth
+	// apiKeys revokes the API keys that RevokeToken is given.
+	apiKeys *APIKeys
+}
+
+// NewOAuth returns the OAuth feature, made with the shared pieces.
+func NewOAuth(sh Shared, store OAuthStore, apiKeys *APIKeys) *OAuth {
+	return &OAuth{clientID: sh.Config.ClientID, accessTTL: sh.Config.AccessTTL, exchangeMaxTTL: sh.Config.APIKeys.ExchangeMaxTTL,
+		store: store, clock: sh.Clock, tokens: sh.Tokens, sessions: sh.Sessions, keys: sh.Keys, apiKeys: apiKeys}
+}
 
 // What an introspected or revoked token is (Introspection.TokenUse).
 const (
@@ -69,7 +91,7 @@ type owner struct {
 //
 // Returns CodeInsufficientPermissions when the caller is not an API key
 // with tokens:introspect, and only infrastructure errors otherwise.
-func (a *APIKeys) Introspect(ctx context.Context, caller *domain.Principal, tok string) (*Introspection, error) {
+func (o *OAuth) Introspect(ctx context.Context, caller *domain.Principal, tok string) (*Introspection, error) {
 	if caller == nil || caller.Kind != domain.PrincipalAPIKey || caller.Exchanged || !caller.HasScope(domain.ScopeTokensIntrospect) {
 		return nil, missingScope(domain.ScopeTokensIntrospect)
 	}
@@ -78,21 +100,21 @@ func (a *APIKeys) Introspect(ctx context.Context, caller *domain.Principal, tok 
 	var err error
 	switch {
 	case strings.HasPrefix(tok, "latch_"):
-		in, own, err = a.introspectKey(ctx, tok)
+		in, own, err = o.introspectKey(ctx, tok)
 	case strings.Count(tok, ".") == 2:
-		in, own, err = a.introspectAccess(ctx, tok)
+		in, own, err = o.introspectAccess(ctx, tok)
 	default:
-		in, own, err = a.introspectRefresh(ctx, tok)
+		in, own, err = o.introspectRefresh(ctx, tok)
 	}
 	if err != nil || in == nil {
 		return &Introspection{}, err
 	}
-	ok, err := a.visibleTo(ctx, caller, own)
+	ok, err := o.visibleTo(ctx, caller, own)
 	if err != nil || !ok {
 		return &Introspection{}, err
 	}
 	in.Active = true
-	in.Issuer = a.svc.issuer.Config().Issuer
+	in.Issuer = o.tokens.issuer.Config().Issuer
 	return in, nil
 }
 
@@ -100,7 +122,7 @@ func (a *APIKeys) Introspect(ctx context.Context, caller *domain.Principal, tok 
 // organization key only about its organization's tokens, a personal key
 // only about its user's, an operator's key about every token. Without the
 // rule, any customer's key could probe other customers' users and sessions.
-func (a *APIKeys) visibleTo(ctx context.Context, caller *domain.Principal, own owner) (bool, error) {
+func (o *OAuth) visibleTo(ctx context.Context, caller *domain.Principal, own owner) (bool, error) {
 	switch {
 	case caller.OrgID != nil:
 		if own.org != nil && *own.org == *caller.OrgID {
@@ -109,19 +131,19 @@ func (a *APIKeys) visibleTo(ctx context.Context, caller *domain.Principal, own o
 	case own.org == nil && own.user != uuid.Nil && own.user == caller.UserID:
 		return true, nil
 	}
-	return a.svc.isOperatorKey(ctx, caller)
+	return o.keys.isOperatorKey(ctx, caller)
 }
 
 // introspectAccess returns the introspection of an active access token, or
 // nil when it is not active. Only infrastructure failures are errors.
-func (a *APIKeys) introspectAccess(ctx context.Context, tok string) (*Introspection, owner, error) {
-	c, err := a.svc.issuer.VerifyAnyAudience(tok)
+func (o *OAuth) introspectAccess(ctx context.Context, tok string) (*Introspection, owner, error) {
+	c, err := o.tokens.issuer.VerifyAnyAudience(tok)
 	if err != nil {
 		return nil, owner{}, nil
 	}
 	in := accessIntrospection(c)
 	if c.KeyID != "" {
-		p, err := a.svc.authenticateExchanged(ctx, c)
+		p, err := o.keys.authenticateExchanged(ctx, c)
 		if err != nil {
 			return nil, owner{}, infraOnly(err)
 		}
@@ -132,15 +154,15 @@ func (a *APIKeys) introspectAccess(ctx context.Context, tok string) (*Introspect
 	if err1 != nil || err2 != nil {
 		return nil, owner{}, nil
 	}
-	sess, err := a.store.SessionByID(ctx, sid)
+	sess, err := o.store.SessionByID(ctx, sid)
 	if err != nil {
 		return nil, owner{}, infraOnly(err)
 	}
-	if sess.UserID != sub || !sess.Active(a.svc.clock.Now()) {
+	if sess.UserID != sub || !sess.Active(o.clock.Now()) {
 		return nil, owner{}, nil
 	}
 	if in.ClientID == "" {
-		in.ClientID = a.svc.cfg.ClientID // a token signed before client_id existed
+		in.ClientID = o.clientID // a token signed before client_id existed
 	}
 	return in, owner{user: sess.UserID, org: sess.OrgID}, nil
 }
@@ -162,9 +184,9 @@ func accessIntrospection(c *token.Claims) *Introspection {
 
 // introspectRefresh returns the introspection of a live refresh token of
 // an active session, or nil. Looking at it does not spend it.
-func (a *APIKeys) introspectRefresh(ctx context.Context, tok string) (*Introspection, owner, error) {
-	sess, live, err := a.refreshSession(ctx, tok)
-	if err != nil || sess == nil || !live || !sess.Active(a.svc.clock.Now()) {
+func (o *OAuth) introspectRefresh(ctx context.Context, tok string) (*Introspection, owner, error) {
+	sess, live, err := o.refreshSession(ctx, tok)
+	if err != nil || sess == nil || !live || !sess.Active(o.clock.Now()) {
 		return nil, owner{}, err
 	}
 	exp := sess.ExpiresAt
@@ -172,7 +194,7 @@ func (a *APIKeys) introspectRefresh(ctx context.Context, tok string) (*Introspec
 		exp = sess.AbsoluteExpiresAt
 	}
 	authTime := sess.AuthTime()
-	in := &Introspection{TokenUse: TokenUseRefresh, ClientID: a.svc.cfg.ClientID, Subject: sess.UserID.String(),
+	in := &Introspection{TokenUse: TokenUseRefresh, ClientID: o.clientID, Subject: sess.UserID.String(),
 		SID: sess.ID.String(), Exp: &exp, AuthTime: &authTime, AAL: sess.AAL, AMR: sess.AMR}
 	if in.AAL == "" {
 		in.AAL = domain.AAL1 // a session stored before multi-factor authentication
@@ -185,13 +207,12 @@ func (a *APIKeys) introspectRefresh(ctx context.Context, tok string) (*Introspec
 
 // refreshSession returns the session of a refresh token and whether the
 // token is live; a nil session for a token that is malformed or unknown.
-func (a *APIKeys) refreshSession(ctx context.Context, tok string) (*domain.Session, bool, error) {
-	raw, err := DecodeRefreshToken(tok)
+func (o *OAuth) refreshSession(ctx context.Context, tok string) (*domain.Session, bool, error) {
+	_, h, err := hashRefreshToken(tok)
 	if err != nil {
 		return nil, false, nil
 	}
-	h := sha256.Sum256(raw)
-	sess, live, err := a.store.RefreshTokenSession(ctx, h[:])
+	sess, live, err := o.store.RefreshTokenSession(ctx, h[:])
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil, false, nil
 	}
@@ -200,8 +221,8 @@ func (a *APIKeys) refreshSession(ctx context.Context, tok string) (*domain.Sessi
 
 // introspectKey returns the introspection of an active API key, or nil. It
 // does not count as a use of the key.
-func (a *APIKeys) introspectKey(ctx context.Context, key string) (*Introspection, owner, error) {
-	e, err := a.activeKey(ctx, key)
+func (o *OAuth) introspectKey(ctx context.Context, key string) (*Introspection, owner, error) {
+	e, err := o.activeKey(ctx, key)
 	if err != nil || e == nil {
 		return nil, owner{}, err
 	}
@@ -219,16 +240,16 @@ func (a *APIKeys) introspectKey(ctx context.Context, key string) (*Introspection
 // activeKey returns the entry of an active API key, or nil for a key that
 // is malformed, unknown, revoked or expired; only infrastructure failures
 // are errors.
-func (a *APIKeys) activeKey(ctx context.Context, key string) (*keyEntry, error) {
+func (o *OAuth) activeKey(ctx context.Context, key string) (*keyEntry, error) {
 	parsed, err := apikey.Parse(key)
 	if err != nil {
 		return nil, nil
 	}
-	e, err := a.svc.keyByHash(ctx, parsed.Hash)
+	e, err := o.keys.keyByHash(ctx, parsed.Hash)
 	if err != nil {
 		return nil, infraOnly(err)
 	}
-	if !e.active(a.svc.clock.Now()) || (parsed.Kind == apikey.Organization) != (e.orgID != nil) {
+	if !e.active(o.clock.Now()) || (parsed.Kind == apikey.Organization) != (e.orgID != nil) {
 		return nil, nil
 	}
 	return e, nil
@@ -257,10 +278,10 @@ func infraOnly(err error) error {
 // API key (it lives until it expires; revoke its key), CodeInvalidClient
 // for an API key without a caller, CodeInsufficientPermissions for an API
 // key the caller does not own.
-func (a *APIKeys) RevokeToken(ctx context.Context, caller *domain.Principal, callerErr error, tok string, meta domain.RequestMeta) error {
+func (o *OAuth) RevokeToken(ctx context.Context, caller *domain.Principal, callerErr error, tok string, meta domain.RequestMeta) error {
 	switch {
 	case strings.HasPrefix(tok, "latch_"):
-		e, err := a.activeKey(ctx, tok)
+		e, err := o.activeKey(ctx, tok)
 		if err != nil || e == nil {
 			return err
 		}
@@ -271,50 +292,47 @@ func (a *APIKeys) RevokeToken(ctx context.Context, caller *domain.Principal, cal
 			return domain.Errorf(domain.CodeInvalidClient, "revoking an API key needs its owner's credentials: a session, or an API key with %q", domain.ScopeKeysWrite)
 		}
 		if e.orgID != nil {
-			err = a.RevokeOrgAPIKey(ctx, caller, *e.orgID, e.id, meta)
+			err = o.apiKeys.RevokeOrgAPIKey(ctx, caller, *e.orgID, e.id, meta)
 		} else {
-			err = a.RevokeAPIKey(ctx, caller, e.id, meta)
+			err = o.apiKeys.RevokeAPIKey(ctx, caller, e.id, meta)
 		}
 		if domain.IsCode(err, domain.CodeNotFound) {
 			return domain.Errorf(domain.CodeInsufficientPermissions, "the API key belongs to someone else")
 		}
 		return err
 	case strings.Count(tok, ".") == 2:
-		c, err := a.svc.issuer.VerifyAnyAudience(tok)
+		c, err := o.tokens.issuer.VerifyAnyAudience(tok)
 		if err != nil {
 			return nil
 		}
 		if c.KeyID != "" {
-			return domain.Errorf(domain.CodeUnsupportedTokenType, "an access token exchanged from an API key cannot be revoked by itself; it expires within %s; revoke its API key to end it now", a.svc.cfg.APIKeys.ExchangeMaxTTL)
+			return domain.Errorf(domain.CodeUnsupportedTokenType, "an access token exchanged from an API key cannot be revoked by itself; it expires within %s; revoke its API key to end it now", o.exchangeMaxTTL)
 		}
 		sub, err1 := uuid.Parse(c.Subject)
 		sid, err2 := uuid.Parse(c.SID)
 		if err1 != nil || err2 != nil {
 			return nil
 		}
-		return a.endSession(ctx, sub, sid, meta)
+		return o.endSession(ctx, sub, sid, meta)
 	default:
-		sess, live, err := a.refreshSession(ctx, tok)
+		sess, live, err := o.refreshSession(ctx, tok)
 		if err != nil || sess == nil || !live {
 			return err
 		}
-		return a.endSession(ctx, sess.UserID, sess.ID, meta)
+		return o.endSession(ctx, sess.UserID, sess.ID, meta)
 	}
 }
 
 // endSession revokes the user's session for RevokeToken; a session that is
 // already over is no error.
-func (a *APIKeys) endSession(ctx context.Context, userID, sid uuid.UUID, meta domain.RequestMeta) error {
-	err := a.store.RevokeSession(ctx, userID, sid, a.svc.clock.Now())
-	a.svc.forget(sid)
+func (o *OAuth) endSession(ctx context.Context, userID, sid uuid.UUID, meta domain.RequestMeta) error {
+	err := o.sessions.revoke(ctx, meta, nil, map[string]any{"reason": "oauth_revoke"}, func(now time.Time) (uuid.UUID, []uuid.UUID, error) {
+		return userID, []uuid.UUID{sid}, o.store.RevokeSession(ctx, userID, sid, now)
+	})
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	a.svc.event(ctx, domain.EventSessionRevoked, meta, &userID, &sid, nil, map[string]any{"reason": "oauth_revoke"})
-	return nil
+	return err
 }
 
 // UserInfo returns the user of a session for the OIDC userinfo endpoint.

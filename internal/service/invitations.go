@@ -40,14 +40,14 @@ func (o *Orgs) InviteMember(ctx context.Context, p *domain.Principal, orgID uuid
 	if !a.role.Grants(role) {
 		return domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can invite an owner")
 	}
-	if err := o.svc.allow(ctx, ruleInviteOrg, orgID.String(), meta, &p.UserID); err != nil {
+	if err := o.limits.allow(ctx, ruleInviteOrg, orgID.String(), meta, &p.UserID); err != nil {
 		return err
 	}
-	if err := o.svc.allow(ctx, ruleInviteUser, p.UserID.String(), meta, &p.UserID); err != nil {
+	if err := o.limits.allow(ctx, ruleInviteUser, p.UserID.String(), meta, &p.UserID); err != nil {
 		return err
 	}
-	now := o.svc.clock.Now()
-	if max := o.svc.cfg.Quotas.Members; max > 0 {
+	now := o.clock.Now()
+	if max := o.quotas.Members; max > 0 {
 		n, err := o.store.CountSeats(ctx, orgID, now)
 		if err != nil {
 			return err
@@ -56,7 +56,7 @@ func (o *Orgs) InviteMember(ctx context.Context, p *domain.Principal, orgID uuid
 			return domain.Errorf(domain.CodeQuotaExceeded, "members and pending invitations are limited to %d per organization", max)
 		}
 	}
-	if wait, err := o.svc.mailQuota(ctx, email, &orgID, now); err != nil {
+	if wait, err := o.limits.mailQuota(ctx, email, &orgID, now); err != nil {
 		return err
 	} else if wait > 0 {
 		return &domain.Error{Code: domain.CodeRateLimited, Message: "too many mails for this organization or to this address; try again later", RetryAfter: wait}
@@ -66,21 +66,21 @@ func (o *Orgs) InviteMember(ctx context.Context, p *domain.Principal, orgID uuid
 		return err
 	}
 	h := sha256.Sum256(raw)
-	exp := now.Add(o.svc.cfg.Recovery.InviteTTL)
+	exp := now.Add(o.recovery.InviteTTL)
 	inviter := p.UserID
 	inv := &domain.Invitation{ID: uuid.New(), OrgID: orgID, Email: email, Role: role, Hash: h[:], InvitedBy: &inviter, CreatedAt: now, ExpiresAt: exp}
 	var m *domain.OutboxMessage
-	if o.svc.cfg.Recovery.Mail {
-		if o.svc.rec.outbox == nil {
+	if o.recovery.Mail {
+		if o.mail.outbox == nil {
 			return errNotInit
 		}
-		data, err := json.Marshal(domain.MailData{Email: email, Link: BuildLink(o.svc.cfg.Recovery.InviteURL, base64.RawURLEncoding.EncodeToString(raw)),
-			ExpiresAt: exp, TTL: o.svc.cfg.Recovery.InviteTTL, Organization: a.org.Name, Role: string(role)})
+		data, err := json.Marshal(domain.MailData{Email: email, Link: BuildLink(o.recovery.InviteURL, base64.RawURLEncoding.EncodeToString(raw)),
+			ExpiresAt: exp, TTL: o.recovery.InviteTTL, Organization: a.org.Name, Role: string(role)})
 		if err != nil {
 			return err
 		}
 		id := uuid.New()
-		payload, err := o.svc.rec.outbox.Seal(data, domain.OutboxPayloadLabel(id))
+		payload, err := o.mail.outbox.Seal(data, domain.OutboxPayloadLabel(id))
 		if err != nil {
 			return err
 		}
@@ -92,9 +92,9 @@ func (o *Orgs) InviteMember(ctx context.Context, p *domain.Principal, orgID uuid
 		return err
 	}
 	if m != nil {
-		o.svc.rec.queued()
+		o.mail.queued()
 	}
-	o.svc.event(ctx, domain.EventMemberInvited, meta, &p.UserID, &p.SessionID, nil,
+	o.events.record(ctx, domain.EventMemberInvited, meta, &p.UserID, &p.SessionID, nil,
 		map[string]any{"org_id": orgID.String(), "invitation_id": inv.ID.String(), "role": string(role)})
 	return nil
 }
@@ -105,7 +105,7 @@ func (o *Orgs) ListInvitations(ctx context.Context, p *domain.Principal, orgID u
 	if _, err := o.manager(ctx, p, orgID); err != nil {
 		return nil, nil, err
 	}
-	now := o.svc.clock.Now()
+	now := o.clock.Now()
 	return listPage(page, func(after *domain.Cursor, limit int) ([]domain.Invitation, error) {
 		return o.store.ListInvitations(ctx, orgID, now, after, limit)
 	}, func(i *domain.Invitation) domain.Cursor { return domain.Cursor{CreatedAt: i.CreatedAt, ID: i.ID} })
@@ -117,7 +117,7 @@ func (o *Orgs) RevokeInvitation(ctx context.Context, p *domain.Principal, orgID,
 	if _, err := o.manager(ctx, p, orgID); err != nil {
 		return err
 	}
-	return o.store.RevokeInvitation(ctx, orgID, id, o.svc.clock.Now())
+	return o.store.RevokeInvitation(ctx, orgID, id, o.clock.Now())
 }
 
 // AcceptInvitation makes the session's user a member of the organization
@@ -134,14 +134,14 @@ func (o *Orgs) AcceptInvitation(ctx context.Context, p *domain.Principal, tok st
 	if p.Kind != domain.PrincipalSession || p.OrgID != nil {
 		return nil, domain.Errorf(domain.CodeInsufficientPermissions, "accepting an invitation needs a user's own session")
 	}
-	if err := o.svc.allowIP(ctx, ruleVerifyIP, meta, &p.UserID); err != nil {
+	if err := o.limits.allowIP(ctx, ruleVerifyIP, meta, &p.UserID); err != nil {
 		return nil, err
 	}
 	h, err := decodeRecoveryToken(tok)
 	if err != nil {
 		return nil, err
 	}
-	now := o.svc.clock.Now()
+	now := o.clock.Now()
 	inv, err := o.store.InvitationByHash(ctx, h, now)
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the invitation is invalid, expired, revoked or already used")
@@ -170,7 +170,7 @@ func (o *Orgs) AcceptInvitation(ctx context.Context, p *domain.Principal, tok st
 		return nil, err
 	}
 	org.Role = m.Role
-	o.svc.event(ctx, domain.EventInvitationAccepted, meta, &p.UserID, &p.SessionID, nil,
+	o.events.record(ctx, domain.EventInvitationAccepted, meta, &p.UserID, &p.SessionID, nil,
 		map[string]any{"org_id": m.OrgID.String(), "invitation_id": inv.ID.String(), "role": string(m.Role)})
 	return org, nil
 }
@@ -210,7 +210,7 @@ func (o *Orgs) SetAudiences(ctx context.Context, p *domain.Principal, orgID uuid
 	}
 	slices.Sort(out)
 	out = slices.Compact(out)
-	if err := o.store.SetOrgAudiences(ctx, orgID, out, o.svc.clock.Now()); err != nil {
+	if err := o.store.SetOrgAudiences(ctx, orgID, out, o.clock.Now()); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/token"
 )
 
 // The rate-limit rules of multi-factor authentication.
@@ -70,19 +72,26 @@ const (
 
 // MFA is multi-factor authentication: TOTP, WebAuthn (as a second factor
 // and as a passwordless passkey), recovery codes, and the assurance level
-// of sessions. It is a feature service beside *Service, whose sessions,
-// tokens, rate limits, events and mail it uses. It is safe for concurrent
-// use.
+// of sessions. It is made with the shared pieces it uses (sessions,
+// rate limits, events, mail). It is safe for concurrent use.
 type MFA struct {
 	cfg   MFAConfig
-	svc   *Service
 	store MFAStore
 	wa    *webauthn.WebAuthn
+	// mailOn is whether mail is configured (RecoveryConfig.Mail).
+	mailOn   bool
+	sealer   *token.Sealer
+	clock    domain.Clock
+	log      *slog.Logger
+	events   *EventLog
+	limits   *RateLimits
+	sessions *Sessions
+	mailer   *Mail
 }
 
 // NewMFA returns the MFA service. Returns an error for a WebAuthn
 // configuration the library refuses (no RP id, no origin, a bad origin).
-func NewMFA(cfg MFAConfig, svc *Service, store MFAStore) (*MFA, error) {
+func NewMFA(cfg MFAConfig, sh Shared, store MFAStore) (*MFA, error) {
 	if cfg.RPName == "" {
 		cfg.RPName = "Latch"
 	}
@@ -113,7 +122,8 @@ func NewMFA(cfg MFAConfig, svc *Service, store MFAStore) (*MFA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webauthn: %w", err)
 	}
-	return &MFA{cfg: cfg, svc: svc, store: store, wa: wa}, nil
+	return &MFA{cfg: cfg, store: store, wa: wa, mailOn: sh.Config.Recovery.Mail, sealer: sh.Sealer, clock: sh.Clock, log: sh.Log,
+		events: sh.Events, limits: sh.Limits, sessions: sh.Sessions, mailer: sh.Mail}, nil
 }
 
 // Config returns the configuration with its defaults.
@@ -154,7 +164,7 @@ func (m *MFA) RequireAAL2(ctx context.Context, p *domain.Principal) error {
 	if p.Kind != domain.PrincipalSession {
 		return nil
 	}
-	fresh := !p.AuthTime.IsZero() && m.svc.clock.Now().Sub(p.AuthTime) <= m.cfg.MaxAge
+	fresh := !p.AuthTime.IsZero() && m.clock.Now().Sub(p.AuthTime) <= m.cfg.MaxAge
 	if p.AAL == domain.AAL2 && fresh {
 		return nil
 	}
@@ -285,7 +295,7 @@ func (m *MFA) DeleteFactor(ctx context.Context, p *domain.Principal, id uuid.UUI
 	if err != nil {
 		return err
 	}
-	m.svc.event(ctx, domain.EventMFAFactorRemoved, meta, &p.UserID, &p.SessionID, nil, map[string]any{
+	m.events.record(ctx, domain.EventMFAFactorRemoved, meta, &p.UserID, &p.SessionID, nil, map[string]any{
 		"factor_id": id.String(), "type": string(fs[i].Type), "verified_factors_left": left, "revoked_sessions": revoked})
 	if fs[i].Verified() {
 		m.mail(ctx, p.UserID, domain.MailFactorRemoved, fs[i].Name)
@@ -313,22 +323,22 @@ func (m *MFA) RegenerateRecoveryCodes(ctx context.Context, p *domain.Principal, 
 	if err != nil {
 		return nil, err
 	}
-	if err := m.store.ReplaceRecoveryCodes(ctx, p.UserID, hashes, m.svc.clock.Now()); err != nil {
+	if err := m.store.ReplaceRecoveryCodes(ctx, p.UserID, hashes, m.clock.Now()); err != nil {
 		return nil, err
 	}
 	revoked, err := m.revokeOthers(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	m.svc.event(ctx, domain.EventRecoveryCodesRegenerated, meta, &p.UserID, &p.SessionID, nil, map[string]any{"revoked_sessions": revoked})
+	m.events.record(ctx, domain.EventRecoveryCodesRegenerated, meta, &p.UserID, &p.SessionID, nil, map[string]any{"revoked_sessions": revoked})
 	return codes, nil
 }
 
 // revokeOthers revokes every session of the user but the caller's and
 // returns how many it revoked.
 func (m *MFA) revokeOthers(ctx context.Context, p *domain.Principal) (int, error) {
-	ids, err := m.store.RevokeUserSessions(ctx, p.UserID, p.SessionID, m.svc.clock.Now())
-	m.svc.forget(ids...)
+	ids, err := m.store.RevokeUserSessions(ctx, p.UserID, p.SessionID, m.clock.Now())
+	m.sessions.forget(ids...)
 	return len(ids), err
 }
 
@@ -365,7 +375,7 @@ func (m *MFA) confirm(ctx context.Context, p *domain.Principal, f *domain.Factor
 	if err != nil {
 		return nil, err
 	}
-	now := m.svc.clock.Now()
+	now := m.clock.Now()
 	f.VerifiedAt, f.LastUsedAt = &now, &now
 	sess, err := m.store.ConfirmFactor(ctx, domain.FactorChange{Factor: f, New: isNew, RecoveryHashes: hashes,
 		SessionID: p.SessionID, AAL: domain.AAL2, AMR: m.upgradedAMR(p, method), Now: now,
@@ -373,15 +383,15 @@ func (m *MFA) confirm(ctx context.Context, p *domain.Principal, f *domain.Factor
 	if err != nil {
 		return nil, err
 	}
-	m.svc.forget(sess.ID)
+	m.sessions.forget(sess.ID)
 	revoked, err := m.revokeOthers(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	m.svc.event(ctx, domain.EventMFAFactorAdded, meta, &p.UserID, &p.SessionID, nil, map[string]any{
+	m.events.record(ctx, domain.EventMFAFactorAdded, meta, &p.UserID, &p.SessionID, nil, map[string]any{
 		"factor_id": f.ID.String(), "type": string(f.Type), "revoked_sessions": revoked})
 	m.mail(ctx, p.UserID, domain.MailFactorAdded, f.Name)
-	ts, err := m.svc.tokenSet(u, sess, refresh, now)
+	ts, err := m.sessions.tokenSet(u, sess, refresh, now)
 	if err != nil {
 		return nil, err
 	}
@@ -474,15 +484,15 @@ func (m *MFA) Verify(ctx context.Context, p *domain.Principal, req VerifyRequest
 	if err != nil {
 		return nil, err
 	}
-	now := m.svc.clock.Now()
+	now := m.clock.Now()
 	sess, err := m.store.SetSessionAssurance(ctx, p.UserID, p.SessionID, domain.AAL2, m.upgradedAMR(p, method),
 		&domain.RefreshToken{ID: uuid.New(), SessionID: p.SessionID, Hash: hash, CreatedAt: now}, now)
 	if err != nil {
 		return nil, err
 	}
-	m.svc.forget(sess.ID)
-	m.svc.event(ctx, domain.EventMFAVerified, meta, &p.UserID, &p.SessionID, nil, map[string]any{"method": req.Method})
-	return m.svc.tokenSet(u, sess, refresh, now)
+	m.sessions.forget(sess.ID)
+	m.events.record(ctx, domain.EventMFAVerified, meta, &p.UserID, &p.SessionID, nil, map[string]any{"method": req.Method})
+	return m.sessions.tokenSet(u, sess, refresh, now)
 }
 
 // limit applies the rules of a factor attempt before anything is
@@ -490,19 +500,19 @@ func (m *MFA) Verify(ctx context.Context, p *domain.Principal, req VerifyRequest
 // each taken atomically in the limiter's store, so that concurrent guesses
 // get no more checks than the bucket holds.
 func (m *MFA) limit(ctx context.Context, userID uuid.UUID, meta domain.RequestMeta) error {
-	if err := m.svc.allowIP(ctx, ruleMFAIP, meta, &userID); err != nil {
+	if err := m.limits.allowIP(ctx, ruleMFAIP, meta, &userID); err != nil {
 		return err
 	}
-	return m.svc.allow(ctx, ruleMFAAccount, userID.String(), meta, &userID)
+	return m.limits.allow(ctx, ruleMFAAccount, userID.String(), meta, &userID)
 }
 
 // succeeded undoes what limit and failed counted for the account: the
 // account bucket's token comes back and the consecutive failures (and a
 // lock, after a recovery code) are cleared.
 func (m *MFA) succeeded(ctx context.Context, userID uuid.UUID) {
-	m.svc.refund(ctx, ruleMFAAccount, userID.String())
+	m.limits.refund(ctx, ruleMFAAccount, userID.String())
 	if err := m.store.ResetMFAFailures(context.WithoutCancel(ctx), userID); err != nil {
-		m.svc.log.Warn("reset failed second-factor attempts", "user_id", userID, "err", err)
+		m.log.Warn("reset failed second-factor attempts", "user_id", userID, "err", err)
 	}
 }
 
@@ -518,13 +528,13 @@ func (m *MFA) failed(ctx context.Context, p *domain.Principal, method string, me
 	case domain.CodeInvalidRequest:
 		return cause
 	}
-	n, locked, err := m.store.RecordMFAFailure(context.WithoutCancel(ctx), p.UserID, m.cfg.LockAfter, m.svc.clock.Now())
+	n, locked, err := m.store.RecordMFAFailure(context.WithoutCancel(ctx), p.UserID, m.cfg.LockAfter, m.clock.Now())
 	if err != nil {
-		m.svc.log.Error("count a failed second factor", "user_id", p.UserID, "err", err)
+		m.log.Error("count a failed second factor", "user_id", p.UserID, "err", err)
 	}
-	m.svc.event(ctx, domain.EventMFAVerificationFailed, meta, &p.UserID, &p.SessionID, nil, map[string]any{"method": method, "consecutive_failures": n})
+	m.events.record(ctx, domain.EventMFAVerificationFailed, meta, &p.UserID, &p.SessionID, nil, map[string]any{"method": method, "consecutive_failures": n})
 	if locked {
-		m.svc.event(ctx, domain.EventMFALocked, meta, &p.UserID, &p.SessionID, nil, map[string]any{"consecutive_failures": n})
+		m.events.record(ctx, domain.EventMFALocked, meta, &p.UserID, &p.SessionID, nil, map[string]any{"consecutive_failures": n})
 		m.mail(ctx, p.UserID, domain.MailMFALocked, "")
 	}
 	return &domain.Error{Code: domain.CodeMFAVerificationFailed, Message: "the second factor is wrong, used or expired", Err: cause}
@@ -540,7 +550,7 @@ func (m *MFA) verifyRecoveryCode(ctx context.Context, userID uuid.UUID, code str
 		return "", errWrongFactor
 	}
 	h := sha256.Sum256([]byte(norm))
-	if err := m.store.UseRecoveryCode(ctx, userID, h[:], m.svc.clock.Now()); err != nil {
+	if err := m.store.UseRecoveryCode(ctx, userID, h[:], m.clock.Now()); err != nil {
 		if domain.IsCode(err, domain.CodeNotFound) {
 			return "", errWrongFactor
 		}
@@ -620,15 +630,15 @@ func checkQuota(fs []domain.Factor) error {
 // mail queues a notice of a factor change to the user through the outbox;
 // a failure is logged (the change is made and recorded as an event).
 func (m *MFA) mail(ctx context.Context, userID uuid.UUID, template, factor string) {
-	if !m.svc.cfg.Recovery.Mail {
+	if !m.mailOn {
 		return
 	}
-	sealer := m.svc.OutboxSealer()
+	sealer := m.mailer.outbox
 	u, err := m.store.UserByID(ctx, userID)
 	if err != nil || u.Email == "" || sealer == nil {
 		return
 	}
-	now := m.svc.clock.Now()
+	now := m.clock.Now()
 	data, err := json.Marshal(domain.MailData{Email: u.Email, Factor: factor, ExpiresAt: now})
 	if err != nil {
 		return
@@ -641,10 +651,10 @@ func (m *MFA) mail(ctx context.Context, userID uuid.UUID, template, factor strin
 			UserID: &uid, Payload: payload, CreatedAt: now, NextAttemptAt: now, Priority: domain.MailPriorityAccount})
 	}
 	if err != nil {
-		m.svc.log.Error("queue a factor-change mail", "user_id", userID, "err", err)
+		m.log.Error("queue a factor-change mail", "user_id", userID, "err", err)
 		return
 	}
-	m.svc.rec.queued()
+	m.mailer.queued()
 }
 
 // factorKind names a factor's type for people.

@@ -64,10 +64,10 @@ func (m *MFA) EnrollTOTP(ctx context.Context, p *domain.Principal, name string) 
 	if err != nil {
 		return nil, err
 	}
-	now := m.svc.clock.Now()
+	now := m.clock.Now()
 	sid := p.SessionID
 	f := domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorTOTP, Name: name, CreatedAt: now, SessionID: &sid}
-	if f.TOTPSecret, err = m.svc.sealer.Seal([]byte(key.Secret()), totpLabel(f.ID)); err != nil {
+	if f.TOTPSecret, err = m.sealer.Seal([]byte(key.Secret()), totpLabel(f.ID)); err != nil {
 		return nil, err
 	}
 	if err := m.store.CreateFactor(ctx, &f); err != nil {
@@ -97,7 +97,7 @@ func (m *MFA) ConfirmTOTP(ctx context.Context, p *domain.Principal, id uuid.UUID
 		return nil, err
 	}
 	var f *domain.Factor
-	now := m.svc.clock.Now()
+	now := m.clock.Now()
 	for i := range fs {
 		g := &fs[i]
 		if g.ID == id && g.Type == domain.FactorTOTP && !g.Verified() &&
@@ -128,7 +128,7 @@ func (m *MFA) verifyTOTP(ctx context.Context, userID uuid.UUID, code string) (st
 		}
 		err := m.checkTOTP(ctx, f, code)
 		if err == nil {
-			_ = m.store.UseFactor(ctx, f, m.svc.clock.Now())
+			_ = m.store.UseFactor(ctx, f, m.clock.Now())
 			return domain.AMROTP, nil
 		}
 		if !domain.IsCode(err, domain.CodeMFAVerificationFailed) {
@@ -146,11 +146,11 @@ func (m *MFA) checkTOTP(ctx context.Context, f *domain.Factor, code string) erro
 	if len(code) != 6 {
 		return errWrongFactor
 	}
-	seed, err := m.svc.sealer.Open(f.TOTPSecret, totpLabel(f.ID))
+	seed, err := m.sealer.Open(f.TOTPSecret, totpLabel(f.ID))
 	if err != nil {
 		return err
 	}
-	now := m.svc.clock.Now()
+	now := m.clock.Now()
 	step := now.Unix() / totpPeriod
 	matched := int64(-1)
 	for d := int64(-totpSkew); d <= totpSkew; d++ {

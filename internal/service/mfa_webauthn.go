@@ -68,7 +68,7 @@ func (m *MFA) webauthnUser(u *domain.User, fs []domain.Factor) (*waUser, error) 
 }
 
 func (m *MFA) openCredential(f *domain.Factor) (*webauthn.Credential, error) {
-	raw, err := m.svc.sealer.Open(f.WebAuthn.Sealed, webauthnLabel(f.ID))
+	raw, err := m.sealer.Open(f.WebAuthn.Sealed, webauthnLabel(f.ID))
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (m *MFA) sealCredential(id uuid.UUID, c *webauthn.Credential) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	return m.svc.sealer.Seal(raw, webauthnLabel(id))
+	return m.sealer.Seal(raw, webauthnLabel(id))
 }
 
 // keyMethod is the RFC 8176 method of a WebAuthn credential: swk for a
@@ -119,7 +119,7 @@ func (m *MFA) saveChallenge(ctx context.Context, kind string, p *domain.Principa
 	if err != nil {
 		return err
 	}
-	now := m.svc.clock.Now()
+	now := m.clock.Now()
 	c := &domain.Challenge{Hash: h[:], Kind: kind, Data: data, CreatedAt: now, ExpiresAt: now.Add(m.cfg.ChallengeTTL)}
 	if p != nil {
 		uid, sid := p.UserID, p.SessionID
@@ -137,7 +137,7 @@ var errCeremony = domain.Errorf(domain.CodeMFAVerificationFailed, "the WebAuthn 
 // ceremony, of p's session.
 func (m *MFA) takeChallenge(ctx context.Context, challenge, kind string, p *domain.Principal) (*webauthn.SessionData, error) {
 	h := sha256.Sum256([]byte(challenge))
-	c, err := m.store.TakeChallenge(ctx, h[:], m.svc.clock.Now())
+	c, err := m.store.TakeChallenge(ctx, h[:], m.clock.Now())
 	if err != nil {
 		if domain.IsCode(err, domain.CodeNotFound) {
 			return nil, errCeremony
@@ -232,7 +232,7 @@ func (m *MFA) finishRegistration(ctx context.Context, p *domain.Principal, name 
 	if err != nil {
 		return nil, &domain.Error{Code: domain.CodeMFAVerificationFailed, Message: "the WebAuthn registration does not verify", Err: err}
 	}
-	f := &domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorWebAuthn, Name: name, CreatedAt: m.svc.clock.Now()}
+	f := &domain.Factor{ID: uuid.New(), UserID: u.ID, Type: domain.FactorWebAuthn, Name: name, CreatedAt: m.clock.Now()}
 	sealed, err := m.sealCredential(f.ID, cred)
 	if err != nil {
 		return nil, err
@@ -250,7 +250,7 @@ func (m *MFA) BeginVerification(ctx context.Context, p *domain.Principal, meta d
 	if err := needUser(p); err != nil {
 		return nil, err
 	}
-	if err := m.svc.allowIP(ctx, ruleMFAIP, meta, &p.UserID); err != nil {
+	if err := m.limits.allowIP(ctx, ruleMFAIP, meta, &p.UserID); err != nil {
 		return nil, err
 	}
 	_, _, wu, err := m.webauthnUserByID(ctx, p.UserID)
@@ -314,7 +314,7 @@ func (m *MFA) recordUse(ctx context.Context, fs []domain.Factor, cred *webauthn.
 			return nil, err
 		}
 		f.WebAuthn.Sealed, f.WebAuthn.BackedUp = sealed, cred.Flags.BackupState
-		return f, m.store.UseFactor(ctx, f, m.svc.clock.Now())
+		return f, m.store.UseFactor(ctx, f, m.clock.Now())
 	}
 	return nil, errors.New("mfa: the verified credential has no factor")
 }
@@ -323,7 +323,7 @@ func (m *MFA) recordUse(ctx context.Context, fs []domain.Factor, cred *webauthn.
 // the authenticator offers its discoverable credentials. Rate limited per
 // client IP.
 func (m *MFA) BeginPasskeyLogin(ctx context.Context, meta domain.RequestMeta) (Options, error) {
-	if err := m.svc.allowIP(ctx, ruleMFAIP, meta, nil); err != nil {
+	if err := m.limits.allowIP(ctx, ruleMFAIP, meta, nil); err != nil {
 		return nil, err
 	}
 	assertion, sd, err := m.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationPreferred))
@@ -343,7 +343,7 @@ func (m *MFA) BeginPasskeyLogin(ctx context.Context, meta domain.RequestMeta) (O
 // CodeInvalidCredentials for an unknown credential or an assertion that
 // does not verify, CodeEmailNotVerified, CodeRateLimited.
 func (m *MFA) PasskeyLogin(ctx context.Context, credential []byte, meta domain.RequestMeta) (*TokenSet, error) {
-	if err := m.svc.allowIP(ctx, ruleMFAIP, meta, nil); err != nil {
+	if err := m.limits.allowIP(ctx, ruleMFAIP, meta, nil); err != nil {
 		return nil, err
 	}
 	bad := domain.Errorf(domain.CodeInvalidCredentials, "the passkey was not accepted")
@@ -383,19 +383,19 @@ func (m *MFA) PasskeyLogin(ctx context.Context, credential []byte, meta domain.R
 			return nil, err
 		}
 		if u != nil {
-			m.svc.event(ctx, domain.EventLoginFailed, meta, &u.ID, nil, nil, map[string]any{"method": "passkey"})
+			m.events.record(ctx, domain.EventLoginFailed, meta, &u.ID, nil, nil, map[string]any{"method": "passkey"})
 		}
 		return nil, &domain.Error{Code: domain.CodeInvalidCredentials, Message: bad.Message, Err: err}
 	}
 	f, err := m.recordUse(ctx, fs, cred)
 	if err != nil {
 		if domain.IsCode(err, domain.CodeMFAVerificationFailed) {
-			m.svc.event(ctx, domain.EventLoginFailed, meta, &u.ID, nil, nil, map[string]any{"method": "passkey", "clone_warning": true})
+			m.events.record(ctx, domain.EventLoginFailed, meta, &u.ID, nil, nil, map[string]any{"method": "passkey", "clone_warning": true})
 			return nil, &domain.Error{Code: domain.CodeInvalidCredentials, Message: bad.Message, Err: err}
 		}
 		return nil, err
 	}
-	if err := m.svc.checkVerified(u); err != nil {
+	if err := m.sessions.checkVerified(u); err != nil {
 		return nil, err
 	}
 	aal, amr := domain.AAL1, []string{keyMethod(f.WebAuthn.BackupEligible)}
@@ -403,7 +403,7 @@ func (m *MFA) PasskeyLogin(ctx context.Context, credential []byte, meta domain.R
 	if uv {
 		aal, amr = domain.AAL2, append(amr, domain.AMRMulti)
 	}
-	return m.svc.openSession(ctx, u, nil, meta, domain.EventLoginSucceeded, func(s *domain.Session) {
+	return m.sessions.open(ctx, u, nil, meta, domain.EventLoginSucceeded, func(s *domain.Session) {
 		s.AAL, s.AMR = aal, amr
 		if uv {
 			// A multi-factor authenticator: both factors verified now.

@@ -31,12 +31,12 @@ const (
 // logged: the caches' lifetimes still bound how long they trust stale
 // entries.
 func (s *Service) publish(topic, id string) {
-	if s.notifier == nil {
+	if s.changes.notifier == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.notifier.Publish(ctx, topic, id, s.clock.Now()); err != nil {
+	if err := s.changes.notifier.Publish(ctx, topic, id, s.clock.Now()); err != nil {
 		s.log.Warn("publish a change to the other instances", "topic", topic, "err", err)
 	}
 }
@@ -49,15 +49,15 @@ func (s *Service) Invalidate(topic, id string) {
 	switch topic {
 	case TopicSession:
 		if sid, err := uuid.Parse(id); err == nil {
-			s.sessions.Forget(sid)
+			s.sessions.cache.Forget(sid)
 		}
 	case TopicAPIKey:
 		if kid, err := uuid.Parse(id); err == nil {
-			s.forgetKeyID(kid)
+			s.keys.forgetKeyID(kid)
 		}
 	case TopicUser:
 		if uid, err := uuid.Parse(id); err == nil {
-			s.users.Forget(uid)
+			s.sessions.users.Forget(uid)
 		}
 	case TopicSigningKeys:
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -81,19 +81,18 @@ func (s *Service) ChangeSent(at time.Time) {
 // trusted longer than one request.
 func (s *Service) NotificationsConnected(connected bool) {
 	s.metrics.NotificationsConnected(connected)
-	s.degraded.Store(!connected)
+	s.changes.degraded.Store(!connected)
 	s.flushCaches()
 }
 
 // NotificationsDegraded reports whether the service runs without the other
 // instances' changes (for readiness).
-func (s *Service) NotificationsDegraded() bool { return s.degraded.Load() }
+func (s *Service) NotificationsDegraded() bool { return s.changes.degraded.Load() }
 
 func (s *Service) flushCaches() {
-	s.sessions.Purge()
-	s.users.Purge()
-	s.apiKeys.byHash.Purge()
-	s.apiKeys.byID.Purge()
+	s.sessions.cache.Purge()
+	s.sessions.users.Purge()
+	s.keys.state.purge()
 }
 
 // The states of the change notifications, for readiness.
@@ -115,9 +114,9 @@ func (s *Service) Readiness(ctx context.Context) (string, error) {
 		return "", domain.Errorf(domain.CodeUnavailable, "no signing key is loaded")
 	}
 	switch {
-	case s.notifier == nil:
+	case s.changes.notifier == nil:
 		return NotificationsNone, nil
-	case s.degraded.Load():
+	case s.changes.degraded.Load():
 		return NotificationsDegraded, nil
 	}
 	return NotificationsConnected, nil

@@ -11,16 +11,24 @@ import (
 
 // Orgs is organizations: their members and roles, invitations, registered
 // audiences, and the delegated identities and sessions that organization
-// keys open. It is a feature service beside *Service, whose sessions, rate
-// limits, events and mail queueing it uses. It is safe for concurrent use.
+// keys open. It is made with the shared pieces it uses (sessions, API-key
+// authentication, rate limits, events, mail). It is safe for concurrent use.
 type Orgs struct {
-	svc   *Service
-	store OrgStore
+	quotas   Quotas
+	recovery RecoveryConfig
+	store    OrgStore
+	clock    domain.Clock
+	events   *EventLog
+	limits   *RateLimits
+	sessions *Sessions
+	keys     *KeyAuth
+	mail     *Mail
 }
 
-// NewOrgs returns the organization service.
-func NewOrgs(svc *Service, store OrgStore) *Orgs {
-	return &Orgs{svc: svc, store: store}
+// NewOrgs returns the organization service, made with the shared pieces.
+func NewOrgs(sh Shared, store OrgStore) *Orgs {
+	return &Orgs{quotas: sh.Config.Quotas, recovery: sh.Config.Recovery, store: store, clock: sh.Clock, events: sh.Events,
+		limits: sh.Limits, sessions: sh.Sessions, keys: sh.Keys, mail: sh.Mail}
 }
 
 // roleAllows is the role cap: what a member of each role may do in the
@@ -212,7 +220,7 @@ func (o *Orgs) CreateOrganization(ctx context.Context, p *domain.Principal, name
 	if name == "" || len(name) > 100 {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "name must be 1 to 100 bytes")
 	}
-	if max := o.svc.cfg.Quotas.Organizations; max > 0 {
+	if max := o.quotas.Organizations; max > 0 {
 		n, err := o.store.CountOwnedOrganizations(ctx, p.UserID)
 		if err != nil {
 			return nil, err
@@ -221,7 +229,7 @@ func (o *Orgs) CreateOrganization(ctx context.Context, p *domain.Principal, name
 			return nil, domain.Errorf(domain.CodeQuotaExceeded, "a user owns at most %d organizations", max)
 		}
 	}
-	now := o.svc.clock.Now()
+	now := o.clock.Now()
 	org := &domain.Organization{ID: uuid.New(), Name: name, CreatedAt: now, Role: domain.RoleOwner}
 	if err := o.store.CreateOrganization(ctx, org, &domain.Member{OrgID: org.ID, UserID: p.UserID, Role: domain.RoleOwner, CreatedAt: now}); err != nil {
 		return nil, err
@@ -283,7 +291,7 @@ func (o *Orgs) UpdateMember(ctx context.Context, p *domain.Principal, orgID, use
 		}
 		m.Role = role
 		return nil
-	}, o.svc.clock.Now())
+	}, o.clock.Now())
 }
 
 // RemoveMember removes a member. Any member may leave; otherwise only owners
@@ -308,12 +316,12 @@ func (o *Orgs) RemoveMember(ctx context.Context, p *domain.Principal, orgID, use
 			return domain.Errorf(domain.CodeInsufficientPermissions, "only an owner can remove an owner")
 		}
 		return nil
-	}, o.svc.clock.Now(), revokeKeys)
+	}, o.clock.Now(), revokeKeys)
 	if err != nil {
 		return err
 	}
 	actor := p.UserID
-	o.svc.revokedKeys(ctx, keys, &actor, meta, "member_removed")
+	o.keys.revokedKeys(ctx, keys, &actor, meta, "member_removed")
 	return nil
 }
 

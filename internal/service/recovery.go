@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -15,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/internal/domain"
-	"github.com/latchauth/latch/internal/ratelimit"
 	"github.com/latchauth/latch/internal/token"
 )
 
@@ -112,39 +112,6 @@ func (c RecoveryConfig) withDefaults() RecoveryConfig {
 	return c
 }
 
-// mailQuota returns how long to wait before another mail may go to the
-// recipient (when not "") and, for a notification, for the organization
-// (when orgID is not nil); 0 when it may go now. The quotas
-// (Limits.MailRecipient, Limits.MailOrg) are counted in the outbox, so they
-// hold across instances and whatever account caused the mails. Under
-// concurrent requests a quota may be passed by the few that raced.
-func (s *Service) mailQuota(ctx context.Context, recipient string, orgID *uuid.UUID, now time.Time) (time.Duration, error) {
-	if !s.cfg.RateLimits {
-		return 0, nil
-	}
-	check := func(r ratelimit.Rule, recipient string, orgID *uuid.UUID) (time.Duration, error) {
-		if r.Burst <= 0 {
-			return 0, nil
-		}
-		n, err := s.store.CountMail(ctx, recipient, orgID, now.Add(-r.Per))
-		if err != nil || n < r.Burst {
-			return 0, err
-		}
-		// The oldest mail in the window leaves it within r.Per; a caller
-		// is told the whole window, which is never too early.
-		return r.Per, nil
-	}
-	if recipient != "" {
-		if wait, err := check(s.cfg.Limits.MailRecipient, recipient, nil); err != nil || wait > 0 {
-			return wait, err
-		}
-	}
-	if orgID != nil {
-		return check(s.cfg.Limits.MailOrg, "", orgID)
-	}
-	return 0, nil
-}
-
 // BuildLink returns the link template with the token in place of
 // TokenPlaceholder.
 func BuildLink(template, tok string) string {
@@ -165,21 +132,38 @@ func CheckLinkTemplate(t string) error {
 }
 
 // Recovery is password reset, email verification and password change: the
-// flows that mail a single-use token or replace a password. It is a feature
-// service beside *Service, whose rate limits, hashing, caches, events, mail
-// queueing and background work it uses. It is safe for concurrent use.
+// flows that mail a single-use token or replace a password. It is made
+// with the shared pieces it uses (rate limits, hashing, sessions, API-key
+// authentication, events, mail and its background work). It is safe for
+// concurrent use.
 type Recovery struct {
-	svc   *Service
-	store RecoveryStore
+	cfg      RecoveryConfig
+	store    RecoveryStore
+	hasher   Hasher
+	clock    domain.Clock
+	log      *slog.Logger
+	events   *EventLog
+	limits   *RateLimits
+	sessions *Sessions
+	keys     *KeyAuth
+	mail     *Mail
 }
 
-// NewRecovery returns the recovery service.
-func NewRecovery(svc *Service, store RecoveryStore) *Recovery {
-	return &Recovery{svc: svc, store: store}
+// NewRecovery returns the recovery service, made with the shared pieces.
+func NewRecovery(sh Shared, store RecoveryStore) *Recovery {
+	return &Recovery{cfg: sh.Config.Recovery, store: store, hasher: sh.Hasher, clock: sh.Clock, log: sh.Log, events: sh.Events,
+		limits: sh.Limits, sessions: sh.Sessions, keys: sh.Keys, mail: sh.Mail}
 }
 
-// recoveryState is the service's recovery machinery.
-type recoveryState struct {
+// Mail is what the features that send mail share: the outbox's sealer
+// (outbox payloads are sealed), waking the outbox worker once a mail is
+// queued, the tokens that mails carry (newRecovery), and the background
+// work that requests start (forgot-password requests finish in the
+// background, so that the answer takes the same time whether or not the
+// email is known).
+type Mail struct {
+	cfg    RecoveryConfig
+	clock  domain.Clock
 	queued func()
 	outbox *token.Sealer // seals outbox payloads; set by Init
 
@@ -189,15 +173,13 @@ type recoveryState struct {
 	closed bool
 	wg     sync.WaitGroup
 	sem    chan struct{}
-
-	metrics PruneMetrics
 }
 
-func newRecoveryState(c RecoveryConfig, queued func()) *recoveryState {
+func newMail(c RecoveryConfig, clock domain.Clock, queued func()) *Mail {
 	if queued == nil {
 		queued = func() {}
 	}
-	return &recoveryState{queued: queued, sem: make(chan struct{}, c.ForgotWorkers)}
+	return &Mail{cfg: c, clock: clock, queued: queued, sem: make(chan struct{}, c.ForgotWorkers)}
 }
 
 // initRecovery loads (creating on first start) the key that seals outbox
@@ -219,7 +201,7 @@ func (s *Service) initRecovery(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.rec.outbox, err = token.NewSealer(base64.StdEncoding.EncodeToString(key)); err != nil {
+	if s.mail.outbox, err = token.NewSealer(base64.StdEncoding.EncodeToString(key)); err != nil {
 		return err
 	}
 	return nil
@@ -227,40 +209,43 @@ func (s *Service) initRecovery(ctx context.Context) error {
 
 // OutboxSealer returns what seals and opens outbox payloads, for the mail
 // worker. It is nil before Init.
-func (s *Service) OutboxSealer() *token.Sealer { return s.rec.outbox }
+func (s *Service) OutboxSealer() *token.Sealer { return s.mail.outbox }
 
 // Close waits for background work that requests started (password-reset
 // requests being queued) and refuses new such work.
-func (s *Service) Close() {
-	s.rec.mu.Lock()
-	s.rec.closed = true
-	s.rec.mu.Unlock()
-	s.rec.wg.Wait()
+func (s *Service) Close() { s.mail.close() }
+
+// close refuses new background work and waits for what runs.
+func (m *Mail) close() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.wg.Wait()
 }
 
 // WaitBackground waits for the background work started so far; for tests.
-func (s *Service) WaitBackground() { s.rec.wg.Wait() }
+func (s *Service) WaitBackground() { s.mail.wg.Wait() }
 
 // background runs f on its own goroutine, at most ForgotWorkers at once;
 // it waits for a slot as long as ctx allows. It reports whether f was
 // started.
-func (s *Service) background(ctx context.Context, f func(ctx context.Context)) bool {
+func (m *Mail) background(ctx context.Context, f func(ctx context.Context)) bool {
 	select {
-	case s.rec.sem <- struct{}{}:
+	case m.sem <- struct{}{}:
 	case <-ctx.Done():
 		return false
 	}
-	s.rec.mu.Lock()
-	if s.rec.closed {
-		s.rec.mu.Unlock()
-		<-s.rec.sem
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		<-m.sem
 		return false
 	}
-	s.rec.wg.Add(1)
-	s.rec.mu.Unlock()
+	m.wg.Add(1)
+	m.mu.Unlock()
 	bg := context.WithoutCancel(ctx)
 	go func() {
-		defer func() { <-s.rec.sem; s.rec.wg.Done() }()
+		defer func() { <-m.sem; m.wg.Done() }()
 		bctx, cancel := context.WithTimeout(bg, 30*time.Second)
 		defer cancel()
 		f(bctx)
@@ -295,12 +280,12 @@ func decodeRecoveryToken(tok string) ([]byte, error) {
 // newRecovery makes a token for the user's email and the mail that carries
 // its link. The token is 256 bits from crypto/rand; only its SHA-256 is
 // stored, and the link exists only inside the sealed payload.
-func (s *Service) newRecovery(u *domain.User, purpose string, factors []string, now time.Time) (*domain.RecoveryToken, *domain.OutboxMessage, error) {
-	ttl, tmpl := s.cfg.Recovery.ResetTTL, s.cfg.Recovery.ResetURL
+func (m *Mail) newRecovery(u *domain.User, purpose string, factors []string, now time.Time) (*domain.RecoveryToken, *domain.OutboxMessage, error) {
+	ttl, tmpl := m.cfg.ResetTTL, m.cfg.ResetURL
 	if purpose == domain.PurposeVerifyEmail {
-		ttl, tmpl = s.cfg.Recovery.VerifyTTL, s.cfg.Recovery.VerifyURL
+		ttl, tmpl = m.cfg.VerifyTTL, m.cfg.VerifyURL
 	}
-	if s.rec.outbox == nil {
+	if m.outbox == nil {
 		return nil, nil, errNotInit
 	}
 	raw := make([]byte, recoveryTokenBytes)
@@ -315,14 +300,14 @@ func (s *Service) newRecovery(u *domain.User, purpose string, factors []string, 
 		return nil, nil, err
 	}
 	id := uuid.New()
-	payload, err := s.rec.outbox.Seal(data, domain.OutboxPayloadLabel(id))
+	payload, err := m.outbox.Seal(data, domain.OutboxPayloadLabel(id))
 	if err != nil {
 		return nil, nil, err
 	}
 	uid := u.ID
-	m := &domain.OutboxMessage{ID: id, Template: purpose, Recipient: u.Email, UserID: &uid, Payload: payload,
+	msg := &domain.OutboxMessage{ID: id, Template: purpose, Recipient: u.Email, UserID: &uid, Payload: payload,
 		CreatedAt: now, NextAttemptAt: now, ExpiresAt: &exp}
-	return t, m, nil
+	return t, msg, nil
 }
 
 // createUser stores a new user; with mail on, a verification token and its
@@ -331,7 +316,7 @@ func (s *Service) createUser(ctx context.Context, u *domain.User, sess *domain.S
 	if !s.cfg.Recovery.Mail || u.Email == "" || u.OrgID != nil || u.EmailVerified {
 		return s.store.CreateUser(ctx, u, sess, rt)
 	}
-	if wait, err := s.mailQuota(ctx, u.Email, nil, now); err != nil {
+	if wait, err := s.limits.mailQuota(ctx, u.Email, nil, now); err != nil {
 		return err
 	} else if wait > 0 {
 		// The account is created; its verification mail can be asked for
@@ -339,14 +324,14 @@ func (s *Service) createUser(ctx context.Context, u *domain.User, sess *domain.S
 		s.log.Warn("verification mail not queued: the recipient's mail quota is reached", "user_id", u.ID)
 		return s.store.CreateUser(ctx, u, sess, rt)
 	}
-	t, m, err := s.newRecovery(u, domain.PurposeVerifyEmail, nil, now)
+	t, m, err := s.mail.newRecovery(u, domain.PurposeVerifyEmail, nil, now)
 	if err != nil {
 		return err
 	}
 	if err := s.store.CreateUserWithMail(ctx, u, sess, rt, t, m); err != nil {
 		return err
 	}
-	s.rec.queued()
+	s.mail.queued()
 	return nil
 }
 
@@ -360,18 +345,18 @@ func (r *Recovery) ForgotPassword(ctx context.Context, email string, meta domain
 	if err != nil {
 		return err
 	}
-	if !r.svc.cfg.Recovery.Mail {
+	if !r.cfg.Mail {
 		return nil
 	}
 	// The limits are checked for every address, known or not, and a limit
 	// reached is not told: the answer stays 202.
-	if r.svc.allowIP(ctx, ruleForgotIP, meta, nil) != nil {
+	if r.limits.allowIP(ctx, ruleForgotIP, meta, nil) != nil {
 		return nil
 	}
-	if r.svc.allow(ctx, ruleForgotEmail, norm, meta, nil) != nil {
+	if r.limits.allow(ctx, ruleForgotEmail, norm, meta, nil) != nil {
 		return nil
 	}
-	r.svc.background(ctx, func(ctx context.Context) { r.queueReset(ctx, norm, meta) })
+	r.mail.background(ctx, func(ctx context.Context) { r.queueReset(ctx, norm, meta) })
 	return nil
 }
 
@@ -383,19 +368,19 @@ func (r *Recovery) queueReset(ctx context.Context, email string, meta domain.Req
 		return
 	}
 	if err != nil {
-		r.svc.log.Error("password reset request", "err", err)
+		r.log.Error("password reset request", "err", err)
 		return
 	}
-	now := r.svc.clock.Now()
-	if wait, err := r.svc.mailQuota(ctx, u.Email, nil, now); err != nil || wait > 0 {
+	now := r.clock.Now()
+	if wait, err := r.limits.mailQuota(ctx, u.Email, nil, now); err != nil || wait > 0 {
 		if err != nil {
-			r.svc.log.Error("password reset request", "user_id", u.ID, "err", err)
+			r.log.Error("password reset request", "user_id", u.ID, "err", err)
 		}
 		return
 	}
 	fs, err := r.store.ListFactors(ctx, u.ID)
 	if err != nil {
-		r.svc.log.Error("password reset request", "user_id", u.ID, "err", err)
+		r.log.Error("password reset request", "user_id", u.ID, "err", err)
 		return
 	}
 	var factors []string
@@ -404,16 +389,16 @@ func (r *Recovery) queueReset(ctx context.Context, email string, meta domain.Req
 			factors = append(factors, f.Name+" ("+factorKind(f.Type)+")")
 		}
 	}
-	t, m, err := r.svc.newRecovery(u, domain.PurposePasswordReset, factors, now)
+	t, m, err := r.mail.newRecovery(u, domain.PurposePasswordReset, factors, now)
 	if err == nil {
 		err = r.store.CreateRecoveryToken(ctx, t, m)
 	}
 	if err != nil {
-		r.svc.log.Error("password reset request", "user_id", u.ID, "err", err)
+		r.log.Error("password reset request", "user_id", u.ID, "err", err)
 		return
 	}
-	r.svc.rec.queued()
-	r.svc.event(ctx, domain.EventPasswordResetRequested, meta, &u.ID, nil, nil, map[string]any{"expires_at": t.ExpiresAt.Format(time.RFC3339)})
+	r.mail.queued()
+	r.events.record(ctx, domain.EventPasswordResetRequested, meta, &u.ID, nil, nil, map[string]any{"expires_at": t.ExpiresAt.Format(time.RFC3339)})
 }
 
 // ResetPassword sets a new password with a reset token, spends every other
@@ -424,7 +409,7 @@ func (r *Recovery) queueReset(ctx context.Context, email string, meta domain.Req
 // or expired token (checked before the password), CodeWeakPassword or
 // CodeInvalidRequest for a password the policy refuses.
 func (r *Recovery) ResetPassword(ctx context.Context, tok, pw string, meta domain.RequestMeta) error {
-	if err := r.svc.allowIP(ctx, ruleResetIP, meta, nil); err != nil {
+	if err := r.limits.allowIP(ctx, ruleResetIP, meta, nil); err != nil {
 		return err
 	}
 	h, err := decodeRecoveryToken(tok)
@@ -433,20 +418,20 @@ func (r *Recovery) ResetPassword(ctx context.Context, tok, pw string, meta domai
 	}
 	// A cheap look first, so an invalid token costs no hashing; the spending
 	// update below decides.
-	if _, err := r.store.RecoveryToken(ctx, domain.PurposePasswordReset, h, r.svc.clock.Now()); err != nil {
+	if _, err := r.store.RecoveryToken(ctx, domain.PurposePasswordReset, h, r.clock.Now()); err != nil {
 		if domain.IsCode(err, domain.CodeNotFound) {
 			return invalidToken()
 		}
 		return err
 	}
-	if err := r.svc.hasher.Check(pw); err != nil {
+	if err := r.hasher.Check(pw); err != nil {
 		return err
 	}
-	phc, err := r.svc.hasher.Hash(ctx, pw)
+	phc, err := r.hasher.Hash(ctx, pw)
 	if err != nil {
 		return err
 	}
-	res, err := r.store.RedeemRecoveryToken(ctx, domain.PurposePasswordReset, h, r.svc.clock.Now(), func(t *domain.RecoveryToken) domain.CredentialChange {
+	res, err := r.store.RedeemRecoveryToken(ctx, domain.PurposePasswordReset, h, r.clock.Now(), func(t *domain.RecoveryToken) domain.CredentialChange {
 		// Following the link proves control of the address it was sent to.
 		// Whoever held the account before may hold its other reset links,
 		// sessions and API keys: they all end. They may also have
@@ -459,12 +444,12 @@ func (r *Recovery) ResetPassword(ctx context.Context, tok, pw string, meta domai
 	if err != nil {
 		return err
 	}
-	r.svc.forget(res.Revoked...)
+	r.sessions.forget(res.Revoked...)
 	for i := range res.RevokedKeys {
-		r.svc.forgetKey(&res.RevokedKeys[i])
+		r.keys.forgetKey(&res.RevokedKeys[i])
 	}
-	r.svc.userChanged(res.UserID)
-	r.svc.event(ctx, domain.EventPasswordResetCompleted, meta, &res.UserID, nil, nil,
+	r.sessions.userChanged(res.UserID)
+	r.events.record(ctx, domain.EventPasswordResetCompleted, meta, &res.UserID, nil, nil,
 		map[string]any{"revoked_sessions": len(res.Revoked), "revoked_api_keys": len(res.RevokedKeys)})
 	return nil
 }
@@ -473,14 +458,14 @@ func (r *Recovery) ResetPassword(ctx context.Context, tok, pw string, meta domai
 // CodeRateLimited, or CodeInvalidToken for an unknown, used or expired
 // token.
 func (r *Recovery) VerifyEmail(ctx context.Context, tok string, meta domain.RequestMeta) error {
-	if err := r.svc.allowIP(ctx, ruleVerifyIP, meta, nil); err != nil {
+	if err := r.limits.allowIP(ctx, ruleVerifyIP, meta, nil); err != nil {
 		return err
 	}
 	h, err := decodeRecoveryToken(tok)
 	if err != nil {
 		return err
 	}
-	res, err := r.store.RedeemRecoveryToken(ctx, domain.PurposeVerifyEmail, h, r.svc.clock.Now(), func(t *domain.RecoveryToken) domain.CredentialChange {
+	res, err := r.store.RedeemRecoveryToken(ctx, domain.PurposeVerifyEmail, h, r.clock.Now(), func(t *domain.RecoveryToken) domain.CredentialChange {
 		// The link verifies the address it was sent to, only while that is
 		// still the account's; it spends the other verification links.
 		return domain.CredentialChange{VerifyEmail: t.Email, IfEmail: t.Email, SpendTokens: []string{domain.PurposeVerifyEmail}}
@@ -488,8 +473,8 @@ func (r *Recovery) VerifyEmail(ctx context.Context, tok string, meta domain.Requ
 	if err != nil {
 		return err
 	}
-	r.svc.userChanged(res.UserID)
-	r.svc.event(ctx, domain.EventEmailVerified, meta, &res.UserID, nil, nil, nil)
+	r.sessions.userChanged(res.UserID)
+	r.events.record(ctx, domain.EventEmailVerified, meta, &res.UserID, nil, nil, nil)
 	return nil
 }
 
@@ -500,7 +485,7 @@ func (r *Recovery) ResendVerification(ctx context.Context, p *domain.Principal, 
 	if p.UserID == uuid.Nil {
 		return domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs a user")
 	}
-	if err := r.svc.allow(ctx, ruleResendUser, p.UserID.String(), meta, &p.UserID); err != nil {
+	if err := r.limits.allow(ctx, ruleResendUser, p.UserID.String(), meta, &p.UserID); err != nil {
 		return err
 	}
 	u, err := r.store.UserByID(ctx, p.UserID)
@@ -510,23 +495,23 @@ func (r *Recovery) ResendVerification(ctx context.Context, p *domain.Principal, 
 	if u.OrgID != nil {
 		return domain.Errorf(domain.CodeInsufficientPermissions, "a delegated identity's email is its organization's claim; Latch does not verify it or send it mail")
 	}
-	if !r.svc.cfg.Recovery.Mail || u.EmailVerified || u.Email == "" {
+	if !r.cfg.Mail || u.EmailVerified || u.Email == "" {
 		return nil
 	}
-	now := r.svc.clock.Now()
-	if wait, err := r.svc.mailQuota(ctx, u.Email, nil, now); err != nil {
+	now := r.clock.Now()
+	if wait, err := r.limits.mailQuota(ctx, u.Email, nil, now); err != nil {
 		return err
 	} else if wait > 0 {
 		return &domain.Error{Code: domain.CodeRateLimited, Message: "too many mails to this address; try again later", RetryAfter: wait}
 	}
-	t, m, err := r.svc.newRecovery(u, domain.PurposeVerifyEmail, nil, now)
+	t, m, err := r.mail.newRecovery(u, domain.PurposeVerifyEmail, nil, now)
 	if err != nil {
 		return err
 	}
 	if err := r.store.CreateRecoveryToken(ctx, t, m); err != nil {
 		return err
 	}
-	r.svc.rec.queued()
+	r.mail.queued()
 	return nil
 }
 
@@ -541,7 +526,7 @@ func (r *Recovery) ChangePassword(ctx context.Context, p *domain.Principal, curr
 		return domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs a user session")
 	}
 	bad := domain.Errorf(domain.CodeInvalidCredentials, "the current password is wrong")
-	if err := r.svc.hasher.Check(next); err != nil {
+	if err := r.hasher.Check(next); err != nil {
 		return err
 	}
 	u, err := r.store.UserByID(ctx, p.UserID)
@@ -552,22 +537,22 @@ func (r *Recovery) ChangePassword(ctx context.Context, p *domain.Principal, curr
 	if key == "" {
 		key = u.ID.String()
 	}
-	if err := r.svc.allowIP(ctx, ruleLoginIP, meta, &u.ID); err != nil {
+	if err := r.limits.allowIP(ctx, ruleLoginIP, meta, &u.ID); err != nil {
 		return err
 	}
-	if err := r.svc.allow(ctx, ruleLoginAccount, key, meta, &u.ID); err != nil {
+	if err := r.limits.allow(ctx, ruleLoginAccount, key, meta, &u.ID); err != nil {
 		return err
 	}
-	ok, _, err := r.svc.hasher.Verify(ctx, current, u.PasswordHash)
+	ok, _, err := r.hasher.Verify(ctx, current, u.PasswordHash)
 	if err != nil && domain.IsCode(err, domain.CodeUnavailable) {
 		return err
 	}
 	if err != nil || !ok {
-		r.svc.event(ctx, domain.EventLoginFailed, meta, &u.ID, &p.SessionID, nil, map[string]any{"reason": "password_change"})
+		r.events.record(ctx, domain.EventLoginFailed, meta, &u.ID, &p.SessionID, nil, map[string]any{"reason": "password_change"})
 		return bad
 	}
-	r.svc.refund(ctx, ruleLoginAccount, key)
-	phc, err := r.svc.hasher.Hash(ctx, next)
+	r.limits.refund(ctx, ruleLoginAccount, key)
+	phc, err := r.hasher.Hash(ctx, next)
 	if err != nil {
 		return err
 	}
@@ -575,18 +560,18 @@ func (r *Recovery) ChangePassword(ctx context.Context, p *domain.Principal, curr
 	// personal API keys) and spends the outstanding reset links, which
 	// could otherwise set another password.
 	res, err := r.store.ChangeCredentials(ctx, u.ID, domain.CredentialChange{PasswordHash: phc, IfPasswordHash: u.PasswordHash,
-		SpendTokens: []string{domain.PurposePasswordReset}, RevokeSessions: true, KeepSession: p.SessionID, RevokeAPIKeys: revokeKeys}, r.svc.clock.Now())
+		SpendTokens: []string{domain.PurposePasswordReset}, RevokeSessions: true, KeepSession: p.SessionID, RevokeAPIKeys: revokeKeys}, r.clock.Now())
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return bad // the password changed meanwhile
 	}
 	if err != nil {
 		return err
 	}
-	r.svc.forget(res.Revoked...)
-	r.svc.userChanged(u.ID)
+	r.sessions.forget(res.Revoked...)
+	r.sessions.userChanged(u.ID)
 	for i := range res.RevokedKeys {
-		r.svc.forgetKey(&res.RevokedKeys[i])
+		r.keys.forgetKey(&res.RevokedKeys[i])
 	}
-	r.svc.event(ctx, domain.EventPasswordChanged, meta, &u.ID, &p.SessionID, nil, map[string]any{"revoked_sessions": len(res.Revoked), "revoked_api_keys": len(res.RevokedKeys)})
+	r.events.record(ctx, domain.EventPasswordChanged, meta, &u.ID, &p.SessionID, nil, map[string]any{"revoked_sessions": len(res.Revoked), "revoked_api_keys": len(res.RevokedKeys)})
 	return nil
 }

@@ -39,6 +39,17 @@ func DecodeRefreshToken(tok string) ([]byte, error) {
 	return raw, nil
 }
 
+// hashRefreshToken decodes a presented refresh token (DecodeRefreshToken)
+// and returns its raw bytes and the SHA-256 the store keeps of it: the one
+// way a presented refresh token is turned into its stored form.
+func hashRefreshToken(tok string) ([]byte, [sha256.Size]byte, error) {
+	raw, err := DecodeRefreshToken(tok)
+	if err != nil {
+		return nil, [sha256.Size]byte{}, err
+	}
+	return raw, sha256.Sum256(raw), nil
+}
+
 // successor derives the token that replaces raw: an HMAC under the shared
 // server secret, so a retried refresh can be answered with the same token
 // although only hashes are stored.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -121,6 +120,12 @@ const (
 	DefaultSessionCacheTTL = 2 * time.Second
 	// DefaultKeyRefresh is Config.KeyRefresh when none is set.
 	DefaultKeyRefresh = time.Minute
+	// DefaultVerifyCacheTTL is Config.VerifyCacheTTL when none is set.
+	DefaultVerifyCacheTTL = 5 * time.Second
+	// DefaultRateBucketTTL is Config.RateBucketTTL when none is set.
+	DefaultRateBucketTTL = 2 * time.Hour
+	// DefaultRefusalTTL is Config.RefusalTTL when none is set.
+	DefaultRefusalTTL = 24 * time.Hour
 )
 
 // Config is the service's configuration.
@@ -135,7 +140,22 @@ type Config struct {
 	// when the change notifications do not arrive. Changes on this instance
 	// take effect at once. Zero caches nothing.
 	SessionCacheTTL time.Duration
-	RateLimits      bool
+	// VerifyCacheTTL is how long the claims of an access token whose
+	// signature was checked are reused (never past the token's exp, never
+	// across a change of the signing keys): zero is DefaultVerifyCacheTTL, a
+	// negative value checks every signature. Claims never change, so this
+	// bounds no staleness, only the memory an idle entry holds.
+	VerifyCacheTTL time.Duration
+	RateLimits     bool
+	// RateBucketTTL is how long the in-process limiter keeps a bucket after
+	// it was created, or the rule's Per if that is longer (a forgotten
+	// bucket would have been full again); zero is DefaultRateBucketTTL.
+	RateBucketTTL time.Duration
+	// RefusalTTL is how long the record of a rule and key's refusals is
+	// kept, which bounds the rate_limited events to one per rule, key and
+	// period while it is kept (see recordRefusal); zero is
+	// DefaultRefusalTTL.
+	RefusalTTL time.Duration
 	// RequireVerifiedEmail refuses login to accounts whose email is not
 	// verified.
 	RequireVerifiedEmail bool
@@ -163,60 +183,40 @@ type Config struct {
 }
 
 // Service is the core of the application: signup, login, refresh, logout,
-// sessions and the authentication of every credential, signing keys and
-// health, and what the feature services (APIKeys, Orgs, Recovery, Events,
-// MFA) share: opening a session, events, rate limits, the caches, mail
-// quotas. It is safe for concurrent use.
+// sessions and the authentication of bearer tokens, signing keys, health
+// and readiness, and the change notifications that keep every instance's
+// caches fresh. What the feature services (APIKeys, OAuth, Orgs, Recovery,
+// MFA) share with it are the pieces in Shared, made here and passed to
+// them by the wiring. It is safe for concurrent use.
 type Service struct {
-	cfg     Config
-	store   Store
-	hasher  Hasher
-	issuer  *token.Issuer
-	sealer  *token.Sealer
-	limiter Limiter
-	// local is this process's limiter, for the per-IP refresh limit: a
-	// shared round trip on every refresh would cost more than the limit is
-	// worth, so that one limit holds per instance (N instances allow N
-	// times LATCH_RATE_REFRESH_IP).
-	local MemoryLimiter
-	clock domain.Clock
-	log   *slog.Logger
+	cfg    Config
+	store  Store
+	hasher Hasher
+	issuer *token.Issuer
+	sealer *token.Sealer
+	clock  domain.Clock
+	log    *slog.Logger
 
 	refreshSecret []byte
-
-	// sessions holds the active sessions that access tokens name, and
-	// users the users GET /auth/me reads, both for SessionCacheTTL (see
-	// sessionEntry, forget, Me and userChanged).
-	sessions *guardedCache[uuid.UUID, sessionEntry]
-	users    *guardedCache[uuid.UUID, domain.User]
 
 	keysMu     sync.Mutex
 	keysLoaded time.Time
 	keyReload  singleflight.Group
 	// unknownKidReload is when a token with an unknown kid last caused a
-	// reload (monotonic).
+	// reload, on the service's clock.
 	unknownKidReload time.Time
 
-	rec *recoveryState
-
-	// notifier tells the other instances what changed here (nil: one
-	// instance); degraded is set while their changes do not arrive.
-	notifier Notifier
-	degraded atomic.Bool
+	// The shared pieces (see Shared).
+	tokens   *Tokens
+	events   *EventLog
+	limits   *RateLimits
+	sessions *Sessions
+	keys     *KeyAuth
+	mail     *Mail
+	changes  *changes
 	metrics  Metrics
-
-	// refusals bounds the rate_limited events (see recordRefusal).
-	refusalsMu sync.Mutex
-	refusals   *clockcache.Cache[string, *refusalWindow]
-
-	apiKeys *apiKeyState
-}
-
-type sessionEntry struct {
-	userID    uuid.UUID
-	orgID     *uuid.UUID
-	expiresAt time.Time
-	absolute  time.Time
+	pruner   *Pruner
+	shared   Shared
 }
 
 // Deps are the service's collaborators.
@@ -239,7 +239,8 @@ type Deps struct {
 	MailQueued func()
 }
 
-// New returns a service; call Init before serving.
+// New returns a service and makes the pieces it shares with the feature
+// services (see Shared); call Init before serving.
 func New(cfg Config, d Deps) *Service {
 	if d.Clock == nil {
 		d.Clock = domain.SystemClock{}
@@ -247,16 +248,28 @@ func New(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
+	if d.Metrics == nil {
+		d.Metrics = noMetrics{}
+	}
 	if cfg.SessionCacheTTL < 0 {
 		cfg.SessionCacheTTL = 0
 	}
 	if cfg.KeyRefresh <= 0 {
 		cfg.KeyRefresh = DefaultKeyRefresh
 	}
+	if cfg.VerifyCacheTTL == 0 {
+		cfg.VerifyCacheTTL = DefaultVerifyCacheTTL
+	}
+	if cfg.RateBucketTTL <= 0 {
+		cfg.RateBucketTTL = DefaultRateBucketTTL
+	}
+	if cfg.RefusalTTL <= 0 {
+		cfg.RefusalTTL = DefaultRefusalTTL
+	}
 	// Each rule has its own table of at most 20,000 keys (about 250 bytes
 	// each), so a flood of keys costs at most 5 MB per rule. An evicted
 	// bucket was its key's least recently used.
-	local := MemoryLimiter{L: ratelimit.New(20_000, 2*time.Hour, d.Clock.Now)}
+	local := MemoryLimiter{L: ratelimit.New(20_000, cfg.RateBucketTTL, d.Clock.Now)}
 	if d.Limiter == nil {
 		d.Limiter = local
 	}
@@ -265,18 +278,26 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.ClientID == "" {
 		cfg.ClientID = DefaultClientID
 	}
+	now := d.Clock.Now
+	ch := &changes{notifier: d.Notifier, clock: d.Clock, log: d.Log}
+	tokens := &Tokens{issuer: d.Issuer, verified: newVerifyCache(cfg.VerifyCacheTTL), clock: d.Clock}
+	events := &EventLog{store: d.Store, clock: d.Clock, log: d.Log}
+	limits := &RateLimits{enabled: cfg.RateLimits, rules: cfg.Limits, limiter: d.Limiter, local: local, store: d.Store,
+		events: events, metrics: d.Metrics, clock: d.Clock, log: d.Log,
+		refusals: clockcache.New[string, *refusalWindow](10_000, cfg.RefusalTTL, now)}
+	sessions := &Sessions{cfg: cfg, store: d.Store, tokens: tokens, events: events, changes: ch, metrics: d.Metrics, clock: d.Clock,
+		cache: newGuardedCache(clockcache.New[uuid.UUID, *domain.Session](100_000, cfg.SessionCacheTTL, now), ch.degraded.Load),
+		users: newGuardedCache(clockcache.New[uuid.UUID, domain.User](100_000, cfg.SessionCacheTTL, now), ch.degraded.Load)}
+	keys := &KeyAuth{cfg: cfg.APIKeys, store: d.Store, state: newAPIKeyState(cfg.APIKeys.CacheTTL, ch.degraded.Load, now),
+		changes: ch, events: events, metrics: d.Metrics, clock: d.Clock, log: d.Log}
+	mail := newMail(cfg.Recovery, d.Clock, d.MailQueued)
 	s := &Service{
-		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, limiter: d.Limiter, local: local,
-		clock: d.Clock, log: d.Log, notifier: d.Notifier, metrics: d.Metrics,
-		rec:      newRecoveryState(cfg.Recovery, d.MailQueued),
-		refusals: clockcache.New[string, *refusalWindow](10_000, 24*time.Hour, d.Clock.Now),
+		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, clock: d.Clock, log: d.Log,
+		tokens: tokens, events: events, limits: limits, sessions: sessions, keys: keys, mail: mail, changes: ch, metrics: d.Metrics,
+		pruner: &Pruner{store: d.Store, cfg: cfg.Recovery, clock: d.Clock, log: d.Log},
 	}
-	s.sessions = newGuardedCache(clockcache.New[uuid.UUID, sessionEntry](100_000, cfg.SessionCacheTTL, d.Clock.Now), s.degraded.Load)
-	s.users = newGuardedCache(clockcache.New[uuid.UUID, domain.User](100_000, cfg.SessionCacheTTL, d.Clock.Now), s.degraded.Load)
-	if s.metrics == nil {
-		s.metrics = noMetrics{}
-	}
-	s.apiKeys = newAPIKeyState(cfg.APIKeys.CacheTTL, s.degraded.Load, d.Clock.Now)
+	s.shared = Shared{Config: cfg, Clock: d.Clock, Log: d.Log, Hasher: d.Hasher, Sealer: d.Sealer,
+		Tokens: tokens, Events: events, Limits: limits, Sessions: sessions, Keys: keys, Mail: mail}
 	return s
 }
 
@@ -373,6 +394,7 @@ func (s *Service) ReloadKeys(ctx context.Context) error {
 	if err := s.issuer.Load(keys); err != nil {
 		return err
 	}
+	s.tokens.keysChanged()
 	s.keysLoaded = now
 	return nil
 }
@@ -388,12 +410,11 @@ const unknownKeyReloadEvery = 3 * time.Second
 // once more.
 func (s *Service) reloadForUnknownKey(ctx context.Context) bool {
 	v, _, _ := s.keyReload.Do("reload", func() (any, error) {
-		// The bound is on database reads, so it runs on the machine's
-		// monotonic clock, not the service's (which tests may freeze).
+		now := s.clock.Now()
 		s.keysMu.Lock()
-		recent := !s.unknownKidReload.IsZero() && time.Since(s.unknownKidReload) < unknownKeyReloadEvery
+		recent := !s.unknownKidReload.IsZero() && now.Sub(s.unknownKidReload) < unknownKeyReloadEvery
 		if !recent {
-			s.unknownKidReload = time.Now()
+			s.unknownKidReload = now
 		}
 		s.keysMu.Unlock()
 		if recent {
@@ -431,7 +452,7 @@ func (s *Service) RotateSigningKey(ctx context.Context) (string, error) {
 	if err := s.store.AddSigningKey(ctx, k); err != nil {
 		return "", err
 	}
-	s.publish(TopicSigningKeys, "")
+	s.changes.publish(TopicSigningKeys, "")
 	return kid, s.ReloadKeys(ctx)
 }
 
@@ -461,16 +482,6 @@ func (s *Service) Health(ctx context.Context) error {
 
 // JWKS returns the public signing keys.
 func (s *Service) JWKS() []token.JWK { return s.issuer.JWKS() }
-
-// event records a security event; a failure is logged, never returned, so
-// that auditing cannot break a login.
-func (s *Service) event(ctx context.Context, typ string, meta domain.RequestMeta, userID, sessionID, keyID *uuid.UUID, detail map[string]any) {
-	e := &domain.Event{ID: uuid.New(), Type: typ, UserID: userID, SessionID: sessionID, KeyID: keyID,
-		IP: meta.IP, UserAgent: truncate(meta.UserAgent, 512), Detail: detail, CreatedAt: s.clock.Now()}
-	if err := s.store.RecordEvent(context.WithoutCancel(ctx), e); err != nil {
-		s.log.Error("record security event", "type", typ, "err", err)
-	}
-}
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -29,19 +29,19 @@ func TestSessionCacheDoesNotResurrectARevokedSession(t *testing.T) {
 	sid := uuid.New()
 	st := &slowSessionStore{sess: domain.Session{ID: sid, UserID: uuid.New(), ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)}}
 	s := New(Config{SessionCacheTTL: time.Minute}, Deps{Store: st})
-	st.during = func() { s.forget(sid) }
-	if _, err := s.sessionEntry(context.Background(), sid); err != nil {
+	st.during = func() { s.sessions.forget(sid) }
+	if _, err := s.sessions.entry(context.Background(), sid); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.sessions.Get(sid); ok {
+	if _, ok := s.sessions.cache.Get(sid); ok {
 		t.Fatal("a read that raced with the revocation put the revoked session back into the cache")
 	}
 	// Without a race the read is cached, as before.
 	st.during = func() {}
-	if _, err := s.sessionEntry(context.Background(), sid); err != nil {
+	if _, err := s.sessions.entry(context.Background(), sid); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.sessions.Get(sid); !ok {
+	if _, ok := s.sessions.cache.Get(sid); !ok {
 		t.Fatal("an undisturbed read is not cached")
 	}
 }

@@ -16,69 +16,34 @@ import (
 // on this instance takes effect at once, elsewhere within SessionCacheTTL.
 // Returns CodeTokenExpired or CodeInvalidToken.
 func (s *Service) AuthenticateBearer(ctx context.Context, tok string) (*domain.Principal, error) {
-	c, err := s.issuer.Verify(tok)
+	c, err := s.tokens.verifyAccess(tok)
 	if errors.Is(err, token.ErrUnknownKey) && s.reloadForUnknownKey(ctx) {
-		c, err = s.issuer.Verify(tok)
+		c, err = s.tokens.verifyAccess(tok)
 	}
 	if err != nil {
 		return nil, err
 	}
 	invalid := domain.Errorf(domain.CodeInvalidToken, "the access token is invalid")
 	if c.KeyID != "" {
-		return s.authenticateExchanged(ctx, c)
+		return s.keys.authenticateExchanged(ctx, c)
 	}
 	sub, err1 := uuid.Parse(c.Subject)
 	sid, err2 := uuid.Parse(c.SID)
 	if err1 != nil || err2 != nil {
 		return nil, invalid
 	}
-	e, err := s.sessionEntry(ctx, sid)
+	e, err := s.sessions.entry(ctx, sid)
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
-	if e.userID != sub || !now.Before(e.expiresAt) || !now.Before(e.absolute) {
+	if e.UserID != sub || !e.Active(s.clock.Now()) {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
 	}
-	p := &domain.Principal{Kind: domain.PrincipalSession, UserID: sub, SessionID: sid, OrgID: e.orgID, AAL: c.AAL, AMR: c.AMR}
+	p := &domain.Principal{Kind: domain.PrincipalSession, UserID: sub, SessionID: sid, OrgID: e.OrgID, AAL: c.AAL, AMR: c.AMR}
 	if c.AuthTime != nil {
 		p.AuthTime = c.AuthTime.Time
 	}
 	return p, nil
-}
-
-// sessionEntry returns the cached state of an active session. Returns
-// CodeInvalidToken when the session is unknown or revoked.
-func (s *Service) sessionEntry(ctx context.Context, sid uuid.UUID) (sessionEntry, error) {
-	if e, ok := s.sessions.Get(sid); ok {
-		s.metrics.Cache("session", true)
-		return e, nil
-	}
-	s.metrics.Cache("session", false)
-	gen := s.sessions.Generation()
-	sess, err := s.store.SessionByID(ctx, sid)
-	if err != nil {
-		if domain.IsCode(err, domain.CodeNotFound) {
-			return sessionEntry{}, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
-		}
-		return sessionEntry{}, err
-	}
-	if sess.RevokedAt != nil {
-		return sessionEntry{}, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
-	}
-	e := sessionEntry{userID: sess.UserID, orgID: sess.OrgID, expiresAt: sess.ExpiresAt, absolute: sess.AbsoluteExpiresAt}
-	s.sessions.Fill(gen, sid, e)
-	return e, nil
-}
-
-// forget drops sessions from the cache after they were revoked (or
-// changed) here, stops reads already under way from caching what they read
-// before, and tells the other instances.
-func (s *Service) forget(ids ...uuid.UUID) {
-	s.sessions.Forget(ids...)
-	for _, id := range ids {
-		s.publish(TopicSession, id.String())
-	}
 }
 
 // Me returns the principal's user. Returns CodeNotFound for an organization
@@ -87,25 +52,7 @@ func (s *Service) Me(ctx context.Context, p *domain.Principal) (*domain.User, er
 	if p.UserID == uuid.Nil {
 		return nil, domain.Errorf(domain.CodeNotFound, "an organization key has no user")
 	}
-	if u, ok := s.users.Get(p.UserID); ok {
-		return &u, nil
-	}
-	gen := s.users.Generation()
-	u, err := s.store.UserByID(ctx, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	s.users.Fill(gen, u.ID, *u)
-	return u, nil
-}
-
-// userChanged drops the users from this instance's user cache at once and
-// tells the other instances, which drop them too.
-func (s *Service) userChanged(ids ...uuid.UUID) {
-	s.users.Forget(ids...)
-	for _, id := range ids {
-		s.publish(TopicUser, id.String())
-	}
+	return s.sessions.user(ctx, p.UserID)
 }
 
 // Logout scopes.
@@ -141,7 +88,7 @@ func (s *Service) Logout(ctx context.Context, p *domain.Principal, scope string,
 	default:
 		return domain.Errorf(domain.CodeInvalidRequest, "scope must be local, others or global")
 	}
-	s.forget(ids...)
+	s.sessions.forget(ids...)
 	if err != nil {
 		return err
 	}
@@ -149,14 +96,14 @@ func (s *Service) Logout(ctx context.Context, p *domain.Principal, scope string,
 	if revokeKeys {
 		keys, err := s.store.RevokeUserAPIKeys(ctx, p.UserID, now)
 		for i := range keys {
-			s.forgetKey(&keys[i])
+			s.keys.forgetKey(&keys[i])
 		}
 		if err != nil {
 			return err
 		}
 		detail["revoked_api_keys"] = len(keys)
 	}
-	s.event(ctx, domain.EventLogout, meta, &p.UserID, &p.SessionID, nil, detail)
+	s.events.record(ctx, domain.EventLogout, meta, &p.UserID, &p.SessionID, nil, detail)
 	return nil
 }
 
@@ -179,29 +126,6 @@ func sessionPos(x *domain.Session) domain.Cursor {
 	return domain.Cursor{CreatedAt: x.CreatedAt, ID: x.ID}
 }
 
-// trimSessions makes room for one more session of the user under
-// Quotas.Sessions by ending the oldest ones, as Keycloak does by default: a
-// quota must not lock the account's owner out.
-func (s *Service) trimSessions(ctx context.Context, userID uuid.UUID, meta domain.RequestMeta, now time.Time) error {
-	max := s.cfg.Quotas.Sessions
-	if max <= 0 {
-		return nil
-	}
-	n, err := s.store.CountActiveSessions(ctx, userID, now)
-	if err != nil || n < max {
-		return err
-	}
-	ids, err := s.store.TrimSessions(ctx, userID, max-1, now)
-	s.forget(ids...)
-	if err != nil {
-		return err
-	}
-	for i := range ids {
-		s.event(ctx, domain.EventSessionRevoked, meta, &userID, &ids[i], nil, map[string]any{"reason": "session_quota"})
-	}
-	return nil
-}
-
 // GetSession returns one of the user's active sessions. Returns CodeNotFound
 // for a session that is not the caller's or no longer active.
 func (s *Service) GetSession(ctx context.Context, p *domain.Principal, id uuid.UUID) (*domain.Session, error) {
@@ -218,13 +142,9 @@ func (s *Service) GetSession(ctx context.Context, p *domain.Principal, id uuid.U
 // RevokeSession revokes one of the user's sessions. Returns CodeNotFound for
 // a session that is not the caller's.
 func (s *Service) RevokeSession(ctx context.Context, p *domain.Principal, id uuid.UUID, meta domain.RequestMeta) error {
-	err := s.store.RevokeSession(ctx, p.UserID, id, s.clock.Now())
-	s.forget(id)
-	if err != nil {
-		return err
-	}
-	s.event(ctx, domain.EventSessionRevoked, meta, &p.UserID, &id, nil, nil)
-	return nil
+	return s.sessions.revoke(ctx, meta, nil, nil, func(now time.Time) (uuid.UUID, []uuid.UUID, error) {
+		return p.UserID, []uuid.UUID{id}, s.store.RevokeSession(ctx, p.UserID, id, now)
+	})
 }
 
 // RenewSession extends one of the user's sessions by the idle lifetime, up
@@ -247,9 +167,9 @@ func (s *Service) RenewSession(ctx context.Context, p *domain.Principal, id uuid
 	if err != nil {
 		return nil, err
 	}
-	s.forget(id)
+	s.sessions.forget(id)
 	return sess, nil
 }
 
-// authenticateExchanged and AuthenticateAPIKey are in exchange.go and
-// apikeys.go.
+// KeyAuth.authenticateExchanged (keyauth.go) accepts the bearer tokens
+// exchanged from API keys; APIKeys.AuthenticateAPIKey the keys.

@@ -38,12 +38,12 @@ func narrowScopes(held, asked []string, holder string) ([]string, error) {
 // for. The lifetime is capped by ExchangeMaxTTL, the key's expiry and
 // notAfter when set (the expiry of the token being exchanged). authTime is
 // the auth_time claim.
-func (a *APIKeys) mintExchanged(ctx context.Context, e *keyEntry, scopes []string, req ExchangeRequest, now time.Time, notAfter *time.Time, authTime time.Time) (*ExchangedToken, error) {
-	ttl := a.svc.cfg.AccessTTL
+func (o *OAuth) mintExchanged(ctx context.Context, e *keyEntry, scopes []string, req ExchangeRequest, now time.Time, notAfter *time.Time, authTime time.Time) (*ExchangedToken, error) {
+	ttl := o.accessTTL
 	if req.ExpiresIn > 0 {
 		ttl = req.ExpiresIn
 	}
-	ttl = min(ttl, a.svc.cfg.APIKeys.ExchangeMaxTTL)
+	ttl = min(ttl, o.exchangeMaxTTL)
 	exp := now.Add(ttl)
 	if e.expiresAt != nil && e.expiresAt.Before(exp) {
 		exp = *e.expiresAt
@@ -54,7 +54,7 @@ func (a *APIKeys) mintExchanged(ctx context.Context, e *keyEntry, scopes []strin
 	if len(req.Audience) > 255 {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "audience must be at most 255 bytes")
 	}
-	if err := a.checkAudience(ctx, e, req.Audience); err != nil {
+	if err := o.checkAudience(ctx, e, req.Audience); err != nil {
 		return nil, err
 	}
 	c := &token.Claims{}
@@ -76,7 +76,7 @@ func (a *APIKeys) mintExchanged(ctx context.Context, e *keyEntry, scopes []strin
 	if req.Audience != "" {
 		c.Audience = jwt.ClaimStrings{req.Audience}
 	}
-	at, err := a.svc.issuer.Sign(c)
+	at, err := o.tokens.sign(c)
 	if err != nil {
 		return nil, err
 	}
@@ -98,11 +98,11 @@ func (a *APIKeys) mintExchanged(ctx context.Context, e *keyEntry, scopes []strin
 // subject_token), CodeInvalidRequest for a session token or a malformed
 // scope, CodeInsufficientPermissions (cause ErrScope or ErrAudience) for a
 // wider scope or an unregistered audience.
-func (a *APIKeys) ExchangeAccessToken(ctx context.Context, subject string, req ExchangeRequest) (*ExchangedToken, error) {
+func (o *OAuth) ExchangeAccessToken(ctx context.Context, subject string, req ExchangeRequest) (*ExchangedToken, error) {
 	bad := func(err error) error {
 		return &domain.Error{Code: domain.CodeInvalidRequest, Message: "the subject_token is invalid, expired or revoked", Err: err}
 	}
-	c, err := a.svc.issuer.Verify(subject)
+	c, err := o.tokens.verifyAccess(subject)
 	if err != nil {
 		if domain.IsCode(err, domain.CodeInvalidToken) || domain.IsCode(err, domain.CodeTokenExpired) {
 			return nil, bad(err)
@@ -112,14 +112,14 @@ func (a *APIKeys) ExchangeAccessToken(ctx context.Context, subject string, req E
 	if c.KeyID == "" {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "a session's access token cannot be exchanged; exchange an API key (subject_token_type urn:latch:params:oauth:token-type:api_key)")
 	}
-	p, err := a.svc.authenticateExchanged(ctx, c)
+	p, err := o.keys.authenticateExchanged(ctx, c)
 	if err != nil {
 		if domain.IsCode(err, domain.CodeInvalidToken) {
 			return nil, bad(err)
 		}
 		return nil, err
 	}
-	e, err := a.svc.keyByID(ctx, p.KeyID)
+	e, err := o.keys.keyByID(ctx, p.KeyID)
 	if err != nil {
 		if domain.IsCode(err, domain.CodeInvalidToken) {
 			return nil, bad(err)
@@ -135,9 +135,9 @@ func (a *APIKeys) ExchangeAccessToken(ctx context.Context, subject string, req E
 			return nil, err
 		}
 	}
-	authTime := a.svc.clock.Now()
+	authTime := o.clock.Now()
 	if c.AuthTime != nil {
 		authTime = c.AuthTime.Time
 	}
-	return a.mintExchanged(ctx, e, scopes, req, a.svc.clock.Now(), p.ExpiresAt, authTime)
+	return o.mintExchanged(ctx, e, scopes, req, o.clock.Now(), p.ExpiresAt, authTime)
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -171,10 +170,6 @@ type Config struct {
 	// Leeway is the clock skew tolerated on exp, nbf and iat.
 	Leeway time.Duration
 	Clock  domain.Clock
-	// VerifyCacheTTL is how long Verify reuses the claims of a token it has
-	// already checked (never past the token's exp, never across a Load):
-	// zero means DefaultVerifyCacheTTL, a negative value turns the cache off.
-	VerifyCacheTTL time.Duration
 }
 
 // Issuer signs and verifies access tokens with the current key set. It is
@@ -190,8 +185,6 @@ type Issuer struct {
 	mu    sync.RWMutex
 	byKID map[string]*key
 	jwks  []JWK
-
-	verified *verifyCache
 }
 
 // NewIssuer returns an Issuer with no keys; call Load before use.
@@ -202,12 +195,8 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = domain.SystemClock{}
 	}
-	if cfg.VerifyCacheTTL == 0 {
-		cfg.VerifyCacheTTL = DefaultVerifyCacheTTL
-	}
 	return &Issuer{
-		verified: newVerifyCache(cfg.VerifyCacheTTL),
-		cfg:      cfg,
+		cfg: cfg,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{cfg.Alg}),
 			jwt.WithIssuer(cfg.Issuer),
@@ -277,8 +266,6 @@ func (is *Issuer) Load(keys []domain.SigningKey) error {
 	is.byKID, is.jwks = byKID, jwks
 	// A key signs only once this instance verifies it.
 	is.signing.Store(sch)
-	// Tokens checked under the old key set are checked again.
-	is.verified.invalidate()
 	is.mu.Unlock()
 	return nil
 }
@@ -369,13 +356,6 @@ func (is *Issuer) Verify(tok string) (*Claims, error) {
 	if len(tok) > MaxTokenBytes || strings.Count(tok, ".") != 2 {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is malformed")
 	}
-	// A token that passed every check below moments ago passes again until
-	// it expires: reuse its claims instead of checking the signature again.
-	h := sha256.Sum256([]byte(tok))
-	if c, ok := is.verified.get(h, is.cfg.Clock.Now()); ok {
-		return c, nil
-	}
-	gen := is.verified.generation()
 	c := &Claims{}
 	_, err := is.parser.ParseWithClaims(tok, c, is.keyFor)
 	if err != nil {
@@ -394,7 +374,6 @@ func (is *Issuer) Verify(tok string) (*Claims, error) {
 	if c.IssuedAt != nil && c.IssuedAt.Time.After(is.cfg.Clock.Now().Add(max(is.cfg.Leeway, MaxIssuedAtSkew))) {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is issued in the future")
 	}
-	is.verified.put(h, c, is.cfg.Clock.Now(), gen)
 	return c, nil
 }
 

@@ -7,41 +7,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// BenchmarkVerify (token_test.go) presents one token again and again, so
-// since the verified-token cache it measures a cache hit; this measures the
-// full check of a token seen for the first time.
-func BenchmarkVerifyUncached(b *testing.B) {
-	for _, alg := range []string{ES256, EdDSA, RS256} {
-		b.Run(alg, func(b *testing.B) {
-			clock := &fixedClock{t: time.Now()}
-			is, _ := newIssuer(b, alg, clock)
-			is.verified = nil
-			tok, _ := is.Sign(claims(clock.t))
-			for b.Loop() {
-				if _, err := is.Verify(tok); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkVerifyCached is a cache hit: hashing the token and a map lookup.
-func BenchmarkVerifyCached(b *testing.B) {
-	clock := &fixedClock{t: time.Now()}
-	is, _ := newIssuer(b, ES256, clock)
-	tok, _ := is.Sign(claims(clock.t))
-	if _, err := is.Verify(tok); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := is.Verify(tok); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkSignLibrary signs as Sign did before it encoded the header once
 // per key: through jwt.Token.SignedString. Compare with BenchmarkSign.
 func BenchmarkSignLibrary(b *testing.B) {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"expvar"
+	"log/slog"
 	"time"
 
 	"github.com/latchauth/latch/internal/domain"
@@ -29,16 +30,34 @@ func (m *PruneMetrics) Var() expvar.Var {
 	return v
 }
 
-// PruneMetrics returns the pruning counters.
-func (s *Service) PruneMetrics() *PruneMetrics { return &s.rec.metrics }
+// Pruner deletes what is no longer needed, in batches, on a schedule
+// (Run) or at once (Prune). It is safe for concurrent use.
+type Pruner struct {
+	store   pruneStore
+	cfg     RecoveryConfig
+	clock   domain.Clock
+	log     *slog.Logger
+	metrics PruneMetrics
+}
+
+// pruneStore is what the Pruner needs of the store.
+type pruneStore interface {
+	Prune(ctx context.Context, kind string, before time.Time, limit int) (int, error)
+}
+
+// Pruner returns the service's pruner.
+func (s *Service) Pruner() *Pruner { return s.pruner }
+
+// Metrics returns the pruning counters.
+func (p *Pruner) Metrics() *PruneMetrics { return &p.metrics }
 
 // pruneCutoff is when the rows of the kind must have ended to go.
-func (s *Service) pruneCutoff(kind string, now time.Time) time.Time {
+func (p *Pruner) pruneCutoff(kind string, now time.Time) time.Time {
 	switch kind {
 	case domain.PruneEvents:
-		return now.Add(-s.cfg.Recovery.EventRetention)
+		return now.Add(-p.cfg.EventRetention)
 	case domain.PruneOutbox:
-		return now.Add(-s.cfg.Recovery.OutboxRetention)
+		return now.Add(-p.cfg.OutboxRetention)
 	case domain.PruneMFAFactors:
 		return now.Add(-UnconfirmedFactorTTL)
 	}
@@ -58,21 +77,21 @@ const UnconfirmedFactorTTL = 24 * time.Hour
 // ceremonies, and factors left unconfirmed for UnconfirmedFactorTTL.
 // Each statement deletes at most PruneBatch rows. It returns the rows
 // deleted per kind; on a failure it stops and returns what it did so far.
-func (s *Service) Prune(ctx context.Context) (map[string]int, error) {
+func (p *Pruner) Prune(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
-	now := s.clock.Now()
-	s.rec.metrics.Runs.Add(1)
+	now := p.clock.Now()
+	p.metrics.Runs.Add(1)
 	for _, kind := range domain.PruneKinds() {
-		before := s.pruneCutoff(kind, now)
+		before := p.pruneCutoff(kind, now)
 		for range maxPrunePasses {
-			n, err := s.store.Prune(ctx, kind, before, s.cfg.Recovery.PruneBatch)
+			n, err := p.store.Prune(ctx, kind, before, p.cfg.PruneBatch)
 			if err != nil {
-				s.rec.metrics.Errors.Add(1)
+				p.metrics.Errors.Add(1)
 				return out, err
 			}
 			out[kind] += n
-			s.rec.metrics.Deleted.Add(kind, int64(n))
-			if n < s.cfg.Recovery.PruneBatch {
+			p.metrics.Deleted.Add(kind, int64(n))
+			if n < p.cfg.PruneBatch {
 				break
 			}
 		}
@@ -80,15 +99,15 @@ func (s *Service) Prune(ctx context.Context) (map[string]int, error) {
 	return out, nil
 }
 
-// RunPruner prunes every PruneInterval until ctx ends.
-func (s *Service) RunPruner(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Recovery.PruneInterval)
+// Run prunes every PruneInterval until ctx ends.
+func (p *Pruner) Run(ctx context.Context) {
+	t := time.NewTicker(p.cfg.PruneInterval)
 	defer t.Stop()
 	for {
-		n, err := s.Prune(ctx)
+		n, err := p.Prune(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			s.log.Error("prune", "err", err)
+			p.log.Error("prune", "err", err)
 		case err == nil:
 			total := 0
 			var counts []any
@@ -97,7 +116,7 @@ func (s *Service) RunPruner(ctx context.Context) {
 				counts = append(counts, kind, n[kind])
 			}
 			if total > 0 {
-				s.log.Info("pruned", counts...)
+				p.log.Info("pruned", counts...)
 			}
 		}
 		select {
