@@ -11,8 +11,8 @@ import (
 // Every claim Latch puts in an access token (a user's session token at
 // aal1 and aal2, an exchanged token of a personal and of an organization
 // key, a delegated session's token) is a property of the AccessTokenClaims
-// schema, the one definition that the server and client/verify generate
-// their claim types from.
+// schema, which the one claims type (package claims, used by the server
+// and client/verify) is held equal to.
 func TestAccessTokenClaimsAreInTheSpec(t *testing.T) {
 	doc, _, err := testutil.Spec()
 	if err != nil {
