@@ -252,25 +252,18 @@ func TestStaleEnrolmentCannotBeConfirmed(t *testing.T) {
 // atomically before the code is checked.
 func TestConcurrentGuessesStayWithinTheLimit(t *testing.T) {
 	forEachLimiterStore(t, func(t *testing.T, name, d string, set func(*app.Config)) {
-		{
-			s := testutil.Start(t, d, func(c *app.Config) {
-				set(c)
-				c.RateLimits = true
-				c.Limits.MFAAccount = ratelimit.Rule{Burst: 5, Per: time.Hour}
-				c.Limits.MFAIP = ratelimit.Rule{Burst: 1000, Per: time.Minute}
-				c.Limits.LoginAccount = ratelimit.Rule{Burst: 1000, Per: time.Minute}
-			})
-			secret, _, aal1 := userWithFactor(t, s, "guess-"+name+"@example.com")
-			wrong := "000000"
-			for _, at := range []time.Time{s.Clock.Now().Add(-30 * time.Second), s.Clock.Now(), s.Clock.Now().Add(30 * time.Second)} {
-				if totpAt(t, secret, at) == wrong {
-					wrong = "999999"
-				}
-			}
-			counts := concurrently(30, func() int { return verifyCode(s, aal1, "totp", wrong).StatusCode() })
-			if counts[http.StatusBadRequest] > 5 || counts[http.StatusBadRequest]+counts[http.StatusTooManyRequests] != 30 {
-				t.Fatalf("30 concurrent wrong codes against a burst of 5: %v", counts)
-			}
+		s := testutil.Start(t, d, func(c *app.Config) {
+			set(c)
+			c.RateLimits = true
+			c.Limits.MFAAccount = ratelimit.Rule{Burst: 5, Per: time.Hour}
+			c.Limits.MFAIP = ratelimit.Rule{Burst: 1000, Per: time.Minute}
+			c.Limits.LoginAccount = ratelimit.Rule{Burst: 1000, Per: time.Minute}
+		})
+		secret, _, aal1 := userWithFactor(t, s, "guess-"+name+"@example.com")
+		wrong := wrongCode(t, secret, s.Clock.Now())
+		counts := concurrently(30, func() int { return verifyCode(s, aal1, "totp", wrong).StatusCode() })
+		if counts[http.StatusBadRequest] > 5 || counts[http.StatusBadRequest]+counts[http.StatusTooManyRequests] != 30 {
+			t.Fatalf("30 concurrent wrong codes against a burst of 5: %v", counts)
 		}
 	})
 }
@@ -337,12 +330,7 @@ func TestSecondFactorsLockAfterConsecutiveFailures(t *testing.T) {
 		box := &mailbox{}
 		secret, en, aal1 := userWithFactor(t, s, "locked@example.com")
 		flush(t, s, box)
-		wrong := "000000"
-		for _, at := range []time.Time{s.Clock.Now().Add(-30 * time.Second), s.Clock.Now(), s.Clock.Now().Add(30 * time.Second)} {
-			if totpAt(t, secret, at) == wrong {
-				wrong = "999999"
-			}
-		}
+		wrong := wrongCode(t, secret, s.Clock.Now())
 		for i := range 100 {
 			r := verifyCode(s, aal1, "totp", wrong)
 			if r.StatusCode() != http.StatusBadRequest {
@@ -532,6 +520,15 @@ func TestOrganizationRequiresMFA(t *testing.T) {
 		// Only owners change the organization.
 		u, _ = s.Client.UpdateOrganizationWithResponse(ctx, org.JSON201.Id, client.UpdateOrganizationJSONRequestBody{RequireMfa: &on}, testutil.Bearer(aen.Tokens.AccessToken))
 		wantError(t, "an admin changes the organization", u.StatusCode(), u.Body, client.ErrorCodeInsufficientPermissions)
+		// Another tenant's owner (at aal2) does not even see it.
+		_, sen, _ := userWithFactor(t, s, "stranger@example.com")
+		off := false
+		u, _ = s.Client.UpdateOrganizationWithResponse(ctx, org.JSON201.Id, client.UpdateOrganizationJSONRequestBody{RequireMfa: &off}, testutil.Bearer(sen.Tokens.AccessToken))
+		wantError(t, "another tenant changes the organization", u.StatusCode(), u.Body, client.ErrorCodeNotFound)
+		// A name the spec refuses is a 400 before any handler.
+		empty := ""
+		u, _ = s.Client.UpdateOrganizationWithResponse(ctx, org.JSON201.Id, client.UpdateOrganizationJSONRequestBody{Name: &empty}, testutil.Bearer(owner))
+		wantError(t, "an empty name", u.StatusCode(), u.Body, client.ErrorCodeInvalidRequest)
 	})
 }
 
@@ -572,4 +569,17 @@ func concurrently(n int, f func() int) map[int]int {
 	}
 	wg.Wait()
 	return counts
+}
+
+// wrongCode returns a 6-digit code that is none of the secret's codes
+// accepted at now (a step either side).
+func wrongCode(t *testing.T, secret string, now time.Time) string {
+	t.Helper()
+	for _, c := range []string{"000000", "999999", "123456"} {
+		if c != totpAt(t, secret, now.Add(-30*time.Second)) && c != totpAt(t, secret, now) && c != totpAt(t, secret, now.Add(30*time.Second)) {
+			return c
+		}
+	}
+	t.Fatal("no wrong code")
+	return ""
 }

@@ -82,7 +82,7 @@ func LoadSpec(yamlDoc []byte) (*openapi3.T, error) {
 // the spec, then the strict handler over the services. Returns an error
 // when a required service is missing or the spec does not load.
 func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (http.Handler, error) {
-	if svcs.Core == nil || svcs.APIKeys == nil || svcs.Orgs == nil || svcs.Recovery == nil || svcs.Events == nil {
+	if svcs.Core == nil || svcs.APIKeys == nil || svcs.OAuth == nil || svcs.Orgs == nil || svcs.Recovery == nil || svcs.Events == nil {
 		return nil, errors.New("server: a required service is missing (every one of Services but MFA is)")
 	}
 	if cfg.MaxBodyBytes <= 0 {

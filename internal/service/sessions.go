@@ -23,14 +23,13 @@ func (s *Service) AuthenticateBearer(ctx context.Context, tok string) (*domain.P
 	if err != nil {
 		return nil, err
 	}
-	invalid := domain.Errorf(domain.CodeInvalidToken, "the access token is invalid")
 	if c.KeyID != "" {
 		return s.keys.authenticateExchanged(ctx, c)
 	}
 	sub, err1 := uuid.Parse(c.Subject)
 	sid, err2 := uuid.Parse(c.SID)
 	if err1 != nil || err2 != nil {
-		return nil, invalid
+		return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is invalid")
 	}
 	e, err := s.sessions.entry(ctx, sid)
 	if err != nil {
