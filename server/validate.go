@@ -110,6 +110,11 @@ func (h *handler) authenticate(ctx context.Context, in *openapi3filter.Authentic
 			err = domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs the scope %q", need)
 		}
 	}
+	if need := requiredScope(in.RequestValidationInput.Route.Operation); err == nil && domain.IsAdminScope(need) {
+		// The one operator gate: every operation that names an admin scope
+		// passes here, and no handler checks it again.
+		err = h.keys.RequireOperator(ctx, p)
+	}
 	if err == nil && h.mfa != nil && requiredAssurance(in.RequestValidationInput.Route.Operation, r) == domain.AAL2 {
 		// The one assurance gate: every operation that declares aal2 in the
 		// spec passes here, and no handler checks it again.

@@ -29,11 +29,20 @@ const (
 	// ScopeTokensIntrospect lets an API key call the RFC 7662
 	// introspection endpoint.
 	ScopeTokensIntrospect = "tokens:introspect"
+	// The operator scopes (the admin namespace): only an operator holds
+	// them, whatever a key's scopes say (see IsAdminScope).
+	ScopeAdminUsersRead  = "admin:users:read"
+	ScopeAdminUsersWrite = "admin:users:write"
 )
+
+// IsAdminScope reports whether scope is in the operators' admin namespace.
+// An operation that needs such a scope is refused to anyone but an
+// operator; the HTTP layer enforces this for every operation at once.
+func IsAdminScope(scope string) bool { return strings.HasPrefix(scope, "admin:") }
 
 // BuiltinScopes returns the scopes that Latch itself interprets.
 func BuiltinScopes() []string {
-	return []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead, ScopeTokensIntrospect}
+	return []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead, ScopeTokensIntrospect, ScopeAdminUsersRead, ScopeAdminUsersWrite}
 }
 
 // IsBuiltinScope reports whether s is one of BuiltinScopes.

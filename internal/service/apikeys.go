@@ -158,6 +158,11 @@ func (e *keyEntry) principal() *domain.Principal {
 
 var errBadKey = domain.Errorf(domain.CodeInvalidToken, "the API key is invalid")
 
+// RequireOperator checks that p is an operator (see KeyAuth.RequireOperator).
+func (a *APIKeys) RequireOperator(ctx context.Context, p *domain.Principal) error {
+	return a.keys.RequireOperator(ctx, p)
+}
+
 // AuthenticateAPIKey verifies an API key and returns its principal. A key
 // whose prefix, length or checksum is wrong is refused before any store
 // access. A well-formed key is looked up by its SHA-256 (an indexed lookup,

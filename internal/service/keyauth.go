@@ -185,6 +185,48 @@ func (ka *KeyAuth) authenticateExchanged(ctx context.Context, c *token.Claims) (
 	return p, nil
 }
 
+// RequireOperator checks that p is an operator: a personal API key for
+// which isOperatorKey holds, or a session (not a delegated one) of a user
+// whose verified email is one of the operators'. The caller checks the
+// scope and the assurance the operation needs. Returns
+// CodeInsufficientPermissions for anyone else, CodeUnavailable when the
+// store is down.
+func (ka *KeyAuth) RequireOperator(ctx context.Context, p *domain.Principal) error {
+	var ok bool
+	var err error
+	switch {
+	case p.Kind == domain.PrincipalSession && p.OrgID == nil:
+		var u *domain.User
+		u, err = ka.operatorUser(ctx, p.UserID)
+		ok = u != nil
+	default:
+		ok, err = ka.isOperatorKey(ctx, p)
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return domain.Errorf(domain.CodeInsufficientPermissions, "this operation is for operators only")
+	}
+	return nil
+}
+
+// operatorUser returns the user when their verified email is one of the
+// operators', else nil.
+func (ka *KeyAuth) operatorUser(ctx context.Context, userID uuid.UUID) (*domain.User, error) {
+	u, err := ka.store.UserByID(ctx, userID)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Email == "" || !u.EmailVerified || u.VerifiedAt == nil || !slices.Contains(ka.cfg.OperatorEmails, u.Email) {
+		return nil, nil
+	}
+	return u, nil
+}
+
 // isOperatorKey reports whether p is a personal API key of an operator
 // (LATCH_OPERATOR_EMAILS) whose owner verified that email before the key
 // was made: a key created while someone else held an unverified account
@@ -194,19 +236,13 @@ func (ka *KeyAuth) isOperatorKey(ctx context.Context, p *domain.Principal) (bool
 	if p.Kind != domain.PrincipalAPIKey || p.Exchanged || p.OrgID != nil || p.UserID == uuid.Nil {
 		return false, nil
 	}
-	owner, err := ka.store.UserByID(ctx, p.UserID)
-	if domain.IsCode(err, domain.CodeNotFound) {
-		return false, nil
-	}
-	if err != nil {
+	owner, err := ka.operatorUser(ctx, p.UserID)
+	if owner == nil || err != nil {
 		return false, err
-	}
-	if owner.Email == "" || !owner.EmailVerified || !slices.Contains(ka.cfg.OperatorEmails, owner.Email) {
-		return false, nil
 	}
 	e, err := ka.keyByID(ctx, p.KeyID)
 	if err != nil {
 		return false, err
 	}
-	return owner.VerifiedAt != nil && owner.VerifiedAt.Before(e.createdAt), nil
+	return owner.VerifiedAt.Before(e.createdAt), nil
 }

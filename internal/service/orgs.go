@@ -34,8 +34,8 @@ func NewOrgs(sh Shared, store OrgStore) *Orgs {
 // roleAllows is the role cap: what a member of each role may do in the
 // organization and may grant its keys.
 //
-//   - owner and admin: every built-in scope but users:read (which only
-//     means something on an operator's personal key), and any application
+//   - owner and admin: every built-in scope but users:read and the admin
+//     scopes (which only mean something to an operator), and any application
 //     scope. They differ only in managing members: an admin cannot make,
 //     change or remove an owner.
 //   - member: sessions:read and keys:read, to see the organization's
@@ -43,7 +43,7 @@ func NewOrgs(sh Shared, store OrgStore) *Orgs {
 func roleAllows(role domain.Role, scope string) bool {
 	switch role {
 	case domain.RoleOwner, domain.RoleAdmin:
-		return scope != domain.ScopeUsersRead
+		return scope != domain.ScopeUsersRead && !domain.IsAdminScope(scope)
 	case domain.RoleMember:
 		return scope == domain.ScopeSessionsRead || scope == domain.ScopeKeysRead
 	}
