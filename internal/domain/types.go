@@ -162,3 +162,38 @@ const (
 	EventMemberInvited          = "member_invited"
 	EventInvitationAccepted     = "invitation_accepted"
 )
+
+// OutboundEvent tells other systems what happened: it feeds webhooks and
+// the events feed. The store writes it in the same transaction as the
+// change it tells of, so it exists exactly when the change committed.
+// Data is the type's payload schema in openapi.yaml and never holds a
+// secret.
+type OutboundEvent struct {
+	// Seq orders the events as the store numbered them (0 until stored).
+	Seq       int64
+	ID        uuid.UUID
+	Type      string
+	OrgID     *uuid.UUID
+	UserID    *uuid.UUID
+	Data      map[string]any
+	CreatedAt time.Time
+}
+
+// The outbound event types; openapi.yaml declares each one's payload.
+const (
+	OutUserCreated       = "user.created"
+	OutUserUpdated       = "user.updated"
+	OutUserDeleted       = "user.deleted"
+	OutUserBanned        = "user.banned"
+	OutSessionCreated    = "session.created"
+	OutSessionRevoked    = "session.revoked"
+	OutPasswordReset     = "password.reset"
+	OutEmailVerified     = "email.verified"
+	OutMFAFactorAdded    = "mfa.factor.added"
+	OutMFAFactorRemoved  = "mfa.factor.removed"
+	OutAPIKeyCreated     = "api_key.created"
+	OutAPIKeyRevoked     = "api_key.revoked"
+	OutOrgMemberAdded    = "organization.member.added"
+	OutOrgMemberRemoved  = "organization.member.removed"
+	OutInvitationCreated = "invitation.created"
+)
