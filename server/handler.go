@@ -121,7 +121,11 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (h
 		writeError(log, w, r, domain.Errorf(domain.CodeMethodNotAllowed, "method %s is not allowed here", r.Method))
 	})
 	api.HandlerFromMux(strict, r)
-	return h.base(h.cors(h.validator(doc)(r))), nil
+	routes, err := newRouteTable(doc, r)
+	if err != nil {
+		return nil, err
+	}
+	return h.base(h.cors(routes.serve(h.validationOptions(), h.validationError))), nil
 }
 
 // StatusClientClosedRequest is the status Observe gets for a request whose

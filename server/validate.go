@@ -10,8 +10,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	middleware "github.com/oapi-codegen/nethttp-middleware"
 
 	"github.com/latchauth/latch/internal/domain"
 )
@@ -35,17 +33,13 @@ func FormatValidators() openapi3.SchemaValidationOption {
 	})
 }
 
-// validator returns the request-validating middleware over the spec, with
-// security enforced through the spec's security requirements.
-func (h *handler) validator(spec *openapi3.T) func(http.Handler) http.Handler {
-	return middleware.OapiRequestValidatorWithOptions(spec, &middleware.Options{
-		Options: openapi3filter.Options{
-			AuthenticationFunc:      h.authenticate,
-			SchemaValidationOptions: []openapi3.SchemaValidationOption{FormatValidators()},
-		},
-		SilenceServersWarning: true,
-		ErrorHandlerWithOpts:  h.validationError,
-	})
+// validationOptions are the options of request validation: security is
+// checked through authenticate.
+func (h *handler) validationOptions() *openapi3filter.Options {
+	return &openapi3filter.Options{
+		AuthenticationFunc:      h.authenticate,
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{FormatValidators()},
+	}
 }
 
 // requiredScope is the scope an operation names in x-latch-scope.
@@ -146,15 +140,12 @@ func rank(err error) int {
 }
 
 // validationError turns the validator's errors into the Error body.
-func (h *handler) validationError(ctx context.Context, err error, w http.ResponseWriter, r *http.Request, opts middleware.ErrorHandlerOpts) {
+// Only requests that matched an operation are validated (see routeTable).
+func (h *handler) validationError(ctx context.Context, err error, w http.ResponseWriter, r *http.Request) {
 	var mbe *http.MaxBytesError
 	var sre *openapi3filter.SecurityRequirementsError
 	var re *openapi3filter.RequestError
 	switch {
-	case errors.Is(err, routers.ErrMethodNotAllowed):
-		writeError(h.log, w, r, domain.Errorf(domain.CodeMethodNotAllowed, "method %s is not allowed here", r.Method))
-	case opts.MatchedRoute == nil:
-		writeError(h.log, w, r, domain.Errorf(domain.CodeNotFound, "no such endpoint"))
 	case errors.As(err, &mbe):
 		writeError(h.log, w, r, domain.Errorf(domain.CodePayloadTooLarge, "the body is over %d bytes", mbe.Limit))
 	case errors.As(err, &sre):

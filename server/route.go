@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/go-chi/chi/v5"
+)
+
+// routeTable routes a request once: chi's tree (the one the generated
+// handlers are registered on) finds the pattern, and the table gives that
+// operation's kin-openapi route, to validate the request and check its
+// security, and its generated handler, to serve it. Every operation of
+// the spec has both, or newRouteTable fails.
+type routeTable struct {
+	mux    *chi.Mux
+	routes map[string]*routeEntry // method + " " + path pattern
+}
+
+type routeEntry struct {
+	route   *routers.Route
+	handler http.Handler
+}
+
+// newRouteTable pairs the spec's operations with the handlers registered on
+// mux. Returns an error when an operation has no handler or a handler no
+// operation.
+func newRouteTable(doc *openapi3.T, mux *chi.Mux) (*routeTable, error) {
+	t := &routeTable{mux: mux, routes: map[string]*routeEntry{}}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			t.routes[method+" "+path] = &routeEntry{route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}}
+		}
+	}
+	err := chi.Walk(mux, func(method, pattern string, h http.Handler, mws ...func(http.Handler) http.Handler) error {
+		e := t.routes[method+" "+pattern]
+		if e == nil {
+			return fmt.Errorf("server: %s %s is served but not in the spec", method, pattern)
+		}
+		e.handler = chi.Chain(mws...).Handler(h)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for k, e := range t.routes {
+		if e.handler == nil {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("server: operations without a handler: %v", missing)
+	}
+	return t, nil
+}
+
+// serve returns the handler that routes each request once, validates it
+// against its operation (parameters, body, and security through
+// opts.AuthenticationFunc, which also enforces scope, operator and
+// assurance), and calls the operation's handler. A request that matches
+// no operation goes to the mux, whose NotFound and MethodNotAllowed
+// handlers answer it.
+func (t *routeTable) serve(opts *openapi3filter.Options, fail func(ctx context.Context, err error, w http.ResponseWriter, r *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rctx := chi.NewRouteContext()
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
+		}
+		e := t.routes[r.Method+" "+t.mux.Find(rctx, r.Method, path)]
+		if e == nil {
+			t.mux.ServeHTTP(w, r)
+			return
+		}
+		var params map[string]string
+		if keys := rctx.URLParams.Keys; len(keys) > 0 {
+			params = make(map[string]string, len(keys))
+			for i, k := range keys {
+				v := rctx.URLParams.Values[i]
+				if r.URL.RawPath != "" {
+					if u, err := url.PathUnescape(v); err == nil {
+						v = u
+					}
+				}
+				params[k] = v
+			}
+		}
+		// The generated handler reads its path parameters from chi's
+		// route context, as it would had chi routed the request.
+		r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx))
+		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: e.route, Options: opts}
+		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+			fail(r.Context(), err, w, r)
+			return
+		}
+		e.handler.ServeHTTP(w, r)
+	})
+}
