@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/logwriter"
 )
 
 // command is one of latchd's commands.
@@ -152,7 +153,11 @@ func run(args []string, getenv func(string) string, environ []string, stdout, st
 			writeConfigError(stderr, err)
 			return 2
 		}
-		r.log = NewLogger(c, stderr)
+		// Log lines (one per request at info) are coalesced into few writes;
+		// Close writes out the rest before the command returns.
+		lw := logwriter.New(stderr, 0)
+		defer lw.Close()
+		r.log = NewLogger(c, lw)
 		warnUnknownVariables(r.log, environ)
 	} else if len(rest) > 0 {
 		fmt.Fprintf(stderr, "latchd: %s takes no arguments\n", cmd.name)
