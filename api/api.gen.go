@@ -220,6 +220,7 @@ const (
 	EventTypeApiKeyRevoked            EventType = "api_key_revoked"
 	EventTypeApiKeyRolled             EventType = "api_key_rolled"
 	EventTypeEmailVerified            EventType = "email_verified"
+	EventTypeImpersonationStarted     EventType = "impersonation_started"
 	EventTypeInvitationAccepted       EventType = "invitation_accepted"
 	EventTypeLoginFailed              EventType = "login_failed"
 	EventTypeLoginSucceeded           EventType = "login_succeeded"
@@ -250,6 +251,8 @@ func (e EventType) Valid() bool {
 	case EventTypeApiKeyRolled:
 		return true
 	case EventTypeEmailVerified:
+		return true
+	case EventTypeImpersonationStarted:
 		return true
 	case EventTypeInvitationAccepted:
 		return true
@@ -349,6 +352,21 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImpersonationTokenTokenType.
+const (
+	ImpersonationTokenTokenTypeBearer ImpersonationTokenTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the ImpersonationTokenTokenType enum.
+func (e ImpersonationTokenTokenType) Valid() bool {
+	switch e {
+	case ImpersonationTokenTokenTypeBearer:
 		return true
 	default:
 		return false
@@ -1010,6 +1028,28 @@ type ExchangeResponseIssuedTokenType string
 // ExchangeResponseTokenType defines model for ExchangeResponse.TokenType.
 type ExchangeResponseTokenType string
 
+// ExportedUser defines model for ExportedUser.
+type ExportedUser struct {
+	CreatedAt     time.Time           `json:"created_at"`
+	Email         openapi_types.Email `json:"email"`
+	EmailVerified bool                `json:"email_verified"`
+
+	// ExternalId The id that an import gave the user, if any.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// HasPassword Whether the account has a password (never the hash).
+	HasPassword *bool              `json:"has_password,omitempty"`
+	Id          openapi_types.UUID `json:"id"`
+	UpdatedAt   time.Time          `json:"updated_at"`
+}
+
+// ExportedUserPage defines model for ExportedUserPage.
+type ExportedUserPage struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string        `json:"next_cursor,omitempty"`
+	Users      []ExportedUser `json:"users"`
+}
+
 // ForgotPasswordRequest defines model for ForgotPasswordRequest.
 type ForgotPasswordRequest struct {
 	// Email Example: ada@example.com
@@ -1029,6 +1069,67 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// ImpersonationToken defines model for ImpersonationToken.
+type ImpersonationToken struct {
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+
+	// ExpiresIn Seconds until the token (and its session) ends.
+	ExpiresIn int `json:"expires_in"`
+
+	// SessionId The dedicated session; revoking it ends the token.
+	SessionId openapi_types.UUID          `json:"session_id"`
+	TokenType ImpersonationTokenTokenType `json:"token_type"`
+	UserId    openapi_types.UUID          `json:"user_id"`
+}
+
+// ImpersonationTokenTokenType defines model for ImpersonationToken.TokenType.
+type ImpersonationTokenTokenType string
+
+// ImportUser defines model for ImportUser.
+type ImportUser struct {
+	// CreatedAt When the account was created in the system it comes from; now when absent or in the future.
+	CreatedAt     *time.Time          `json:"created_at,omitempty"`
+	Email         openapi_types.Email `json:"email"`
+	EmailVerified *bool               `json:"email_verified,omitempty"`
+
+	// ExternalId The user's id in the system it comes from (returned by the export).
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// PasswordHash The user's password hash in a supported format (see the operation); absent for none.
+	PasswordHash *string `json:"password_hash,omitempty"`
+}
+
+// ImportUserResult defines model for ImportUserResult.
+type ImportUserResult struct {
+	// Error A stable error code. Codes are only ever added.
+	//
+	// Example: invalid_request
+	Error *ErrorCode `json:"error,omitempty"`
+
+	// Id The new user's id, when it was created.
+	Id *openapi_types.UUID `json:"id,omitempty"`
+
+	// Index The record's position in the request.
+	Index int `json:"index"`
+
+	// Message Why the record was not created (never a hash).
+	Message *string `json:"message,omitempty"`
+}
+
+// ImportUsersRequest defines model for ImportUsersRequest.
+type ImportUsersRequest struct {
+	// Users Example: [{"created_at":"2024-03-01T12:00:00Z","email":"ada@example.com","email_verified":true,"external_id":"auth0|64f1c2","password_hash":"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"}]
+	Users []ImportUser `json:"users"`
+}
+
+// ImportUsersResult defines model for ImportUsersResult.
+type ImportUsersResult struct {
+	// Created How many users were created.
+	Created int                `json:"created"`
+	Results []ImportUserResult `json:"results"`
+}
 
 // IntrospectionRequest defines model for IntrospectionRequest.
 type IntrospectionRequest struct {
@@ -1778,6 +1879,15 @@ type Unavailable = ErrorBody
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
 
+// ExportUsersParams defines parameters for ExportUsers.
+type ExportUsersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListAPIKeysParams defines parameters for ListAPIKeys.
 type ListAPIKeysParams struct {
 	// Limit The most items in the page.
@@ -1881,6 +1991,9 @@ type ListSessionsParams struct {
 type LookupUserParams struct {
 	Email openapi_types.Email `form:"email" json:"email"`
 }
+
+// ImportUsersJSONRequestBody defines body for ImportUsers for application/json ContentType.
+type ImportUsersJSONRequestBody = ImportUsersRequest
 
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
@@ -2084,6 +2197,15 @@ type ServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request)
+	// ExportUsers Export the password accounts, a page at a time, without secrets
+	// (GET /admin/users/export)
+	ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams)
+	// ImportUsers Import users, with password hashes from another system
+	// (POST /admin/users/import)
+	ImportUsers(w http.ResponseWriter, r *http.Request)
+	// ImpersonateUser A short-lived, read-only access token acting as a user
+	// (POST /admin/users/{user_id}/impersonate)
+	ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams)
@@ -2312,6 +2434,24 @@ func (_ Unimplemented) GetOpenIDConfiguration(w http.ResponseWriter, r *http.Req
 // GetAcceptInvitationPage The page that invitation links open
 // (GET /accept-invitation)
 func (_ Unimplemented) GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExportUsers Export the password accounts, a page at a time, without secrets
+// (GET /admin/users/export)
+func (_ Unimplemented) ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ImportUsers Import users, with password hashes from another system
+// (POST /admin/users/import)
+func (_ Unimplemented) ImportUsers(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ImpersonateUser A short-lived, read-only access token acting as a user
+// (POST /admin/users/{user_id}/impersonate)
+func (_ Unimplemented) ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2773,6 +2913,92 @@ func (siw *ServerInterfaceWrapper) GetAcceptInvitationPage(w http.ResponseWriter
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetAcceptInvitationPage(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExportUsers operation middleware
+func (siw *ServerInterfaceWrapper) ExportUsers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ExportUsersParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExportUsers(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ImportUsers operation middleware
+func (siw *ServerInterfaceWrapper) ImportUsers(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ImportUsers(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ImpersonateUser operation middleware
+func (siw *ServerInterfaceWrapper) ImpersonateUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ImpersonateUser(w, r, userId)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -4775,6 +5001,15 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/users", wrapper.LookupUser)
 	})
 	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/users/import", wrapper.ImportUsers)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users/export", wrapper.ExportUsers)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/users/{user_id}/impersonate", wrapper.ImpersonateUser)
+	})
+	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/oauth/introspect", wrapper.IntrospectToken)
 	})
 	r.Group(func(r chi.Router) {
@@ -5000,6 +5235,338 @@ func (response GetAcceptInvitationPage500JSONResponse) VisitGetAcceptInvitationP
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsersRequestObject struct {
+	Params ExportUsersParams
+}
+
+type ExportUsersResponseObject interface {
+	VisitExportUsersResponse(w http.ResponseWriter) error
+}
+
+type ExportUsers200JSONResponse ExportedUserPage
+
+func (response ExportUsers200JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ExportUsers400JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ExportUsers401JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ExportUsers403JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers500JSONResponse struct{ InternalJSONResponse }
+
+func (response ExportUsers500JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ExportUsers503JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsersRequestObject struct {
+	Body *ImportUsersJSONRequestBody
+}
+
+type ImportUsersResponseObject interface {
+	VisitImportUsersResponse(w http.ResponseWriter) error
+}
+
+type ImportUsers200JSONResponse ImportUsersResult
+
+func (response ImportUsers200JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ImportUsers400JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ImportUsers401JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ImportUsers403JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ImportUsers413JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response ImportUsers415JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers500JSONResponse struct{ InternalJSONResponse }
+
+func (response ImportUsers500JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ImportUsers503JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type ImpersonateUserResponseObject interface {
+	VisitImpersonateUserResponse(w http.ResponseWriter) error
+}
+
+type ImpersonateUser200JSONResponse ImpersonationToken
+
+func (response ImpersonateUser200JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ImpersonateUser400JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ImpersonateUser401JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ImpersonateUser403JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ImpersonateUser404JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response ImpersonateUser500JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ImpersonateUser503JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -12250,6 +12817,15 @@ type StrictServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(ctx context.Context, request GetAcceptInvitationPageRequestObject) (GetAcceptInvitationPageResponseObject, error)
+	// ExportUsers Export the password accounts, a page at a time, without secrets
+	// (GET /admin/users/export)
+	ExportUsers(ctx context.Context, request ExportUsersRequestObject) (ExportUsersResponseObject, error)
+	// ImportUsers Import users, with password hashes from another system
+	// (POST /admin/users/import)
+	ImportUsers(ctx context.Context, request ImportUsersRequestObject) (ImportUsersResponseObject, error)
+	// ImpersonateUser A short-lived, read-only access token acting as a user
+	// (POST /admin/users/{user_id}/impersonate)
+	ImpersonateUser(ctx context.Context, request ImpersonateUserRequestObject) (ImpersonateUserResponseObject, error)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(ctx context.Context, request ListAPIKeysRequestObject) (ListAPIKeysResponseObject, error)
@@ -12581,6 +13157,89 @@ func (sh *strictHandler) GetAcceptInvitationPage(w http.ResponseWriter, r *http.
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetAcceptInvitationPageResponseObject); ok {
 		if err := validResponse.VisitGetAcceptInvitationPageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ExportUsers operation middleware
+func (sh *strictHandler) ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams) {
+	var request ExportUsersRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExportUsers(ctx, request.(ExportUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExportUsers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExportUsersResponseObject); ok {
+		if err := validResponse.VisitExportUsersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ImportUsers operation middleware
+func (sh *strictHandler) ImportUsers(w http.ResponseWriter, r *http.Request) {
+	var request ImportUsersRequestObject
+
+	var body ImportUsersJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ImportUsers(ctx, request.(ImportUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ImportUsers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ImportUsersResponseObject); ok {
+		if err := validResponse.VisitImportUsersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ImpersonateUser operation middleware
+func (sh *strictHandler) ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request ImpersonateUserRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ImpersonateUser(ctx, request.(ImpersonateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ImpersonateUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ImpersonateUserResponseObject); ok {
+		if err := validResponse.VisitImpersonateUserResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -14510,348 +15169,381 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lcxs38i/6VVA8p8rS/5IU9fCLqtQ9jCzHii1bkeR4k9CXA86AJKIhwAxAUVwff/db6AZmMC+KkiXZ",
-	"3vXW1q5FDgevRj9/3f2pEcrpTAomtGp0PzUmjEYsgX8e0HDCDqTQiYxP5sOYh+bTiKkw4TPNpWh0G6/k",
-	"gsRSjImeMBLJcD5lQpMpXZIhI6F5QdRuNBsJ+2fOExY1ujqZs2ZDhRM2peZ17IpOZzFrdBszGKJJpvSq",
-	"Rcfsp90nnU6j2dDLmflW6YSLcePz52bjlOlk2RtplpTnc8ZCKSJFtCQLyjUZspFMGNHJkosxoWPKxer5",
-	"TLng0/m00d1Oh+ZCszFLYOwPHz705nrChOYh1aw8gfMJIzR7gktB4OWMsKsZC/V1+1FebmHIM81m72fl",
-	"gT9wPSHBdEQH7uUBkSJedsnpywPyfO9p55Ei4YTGMRNj1iQjmRC7+X0R/MxowhLCkkQmP/UbXKj5aMRD",
-	"zoQezBVLBvk19RtNQsNkcEnjOVM/9RuUxjvmwym9GpjD29vd6XSCdl80Vi3uc7MxowmdMu1Ibp4omVTv",
-	"aiDYlR6E8ERA5AhIbpawSy7niszomO0TOlSG/szazLcjnigNX5lNz0jt+O/e8i3vXB2fdZbHv/+2ePu3",
-	"XBy/kIvjl7LRbHAz4j9zliwbzYagU/MLHDa3mCm9esPEWE8a3e2dZ1WE+pKGWiZHUZ7OO8Pd0WP6eKf1",
-	"JNyOWnusM2o9p0+HrZ1wL3rCno06dHvoZjGjepJNYgTvG/BoJQWNZDKlutFtzOfwZHleR+KSazjH4tye",
-	"jLajnXB32Nqjj1lrb/Sk03o2fEpbz8NOtM12Rrt0r2ZuPH3nl8/vNVvixCrGuWDLLx/gDZ9yXU1lU6k0",
-	"4ZpNFeECSaxIPo871TQSw1v9mURsROexxp9M6RVylp2O+Ws1n3mXjGu3QCbjL9+CM6ZUSgAVgyj8/ssH",
-	"eq9YUjsKsJYvHOKz+bGaSaEY8JCfaXTK/pkzBSccSqGZgH/S2Sy2/Gvrb2VO/JM3zP9O2KjRbfyvrUwe",
-	"buG3auvQsEUcqkwxCQ5GuCJTGpvZsojIhAwTRi8UoSSZx6zd+NxsHEgxinn4wPMK7aiKLIyIWEwozFVp",
-	"mRhhZPiUTIY8iph4mImFCYuMKKGxIjENLwglM5ZMORBcuyjDFhOG91DOWILCR0QsjGnCFAmuWjHV4aRF",
-	"lZonVISsS4woCggVEfzK0rFZcUBpvB00iUz64pIlfMRZRLhWRIHSQJC9gjrDEkLHkugJFSSwMi2wzymy",
-	"oZiRmSfvzs7JlhGMW9MR3YJXLoPNfRg3+PDhQ8uX2wFB1cp8K0hIk4Qz1ReecFaazVrzWSak2yQwd716",
-	"P/pCJmMq+L9RybAPGHrLL8dMZsqmQ5aQCVVESE0U02Q+2+8L2OpYhhe5jaZhKOdCPypsjCI0YQSfJtSo",
-	"X0RL2RdTKpZkRHk8T5hCie8pkcVtqKMc+5Otam3nM4otzRJB4/un0p4gc+H0Nbc2PNeIacpjtxfjMYvI",
-	"XNhjzVgB3qu3Ur+UcxHd/4TfSqLm4YQkTMl5EjJyyRUfxszowWZioaGoBCZ1QpexpNG5lG9oMmYPc+WH",
-	"MlqaKygv7U4p/m9GQGDCpM6lPKZiafm2eoATJgnVdgZkQRVJWGqseNQLpkYrtTVWEa5nlcB474XhDDLh",
-	"/2YPQADHhnuKcZNwcUljDgKIXc0My/D5bftOL2e60EvKYzqM2UOcW8RmTERMhEBQkVwIYrmcYokhL0tm",
-	"hsitfHsv1Hw2k4lm0TGLOD0HDeKh6N6YXTgQMaqLmZ9hwjQM2QzMQfNT+zYzWK/35lqzUiYklXgkZpcs",
-	"NgYRTaXdxtujs3NydkKedTqtJ7s/b3b7AsWf5dxSMCcgNiiZUaUWMomMbCT45wVbgr4g55oYLc2JTNyj",
-	"zSZI0x33Or2Q/ntA+hYEEb67L8zLWqn4tUNtotxgwmjEfxlrcrvRBKOy8dE33OwXBRWw2eidHL1mS7Nt",
-	"s8ToCZqjLhgmjGoWDajOaZIR1ayl+ZRVvcv9ZrisPgazALKYSGIfJBsyIYmMYxZtAh1esGVqiYJQpYZE",
-	"PVlt9jbiwGuuUW7N2s0lVjdaAY/W0JubjZgOWVxhlptvFJj9N9s4a5esM7RcCJYMtL2H7tjNzjbgPele",
-	"meMv/XqWsBG/qj4dNPnDCU1oqFminKPggi2bRhomLJRjwRUjRvT4tAWK5GA+2Hv5z/OqOSfsUl7ccEtU",
-	"KGdIiWBSXsdLzszj5nf2RTRJ6NL87eyktSyuzJT6qwGP2P1yJ55Oq+nfj9yhZLsuh3+zUGd37A1Huyp/",
-	"z+iMDy7Ycv2V2gtbsVTPy1M+4ROqFKGKBM4N5Dw95ld5H5BEZdaQcmrCr96rdBH1q//A9eSMhQlDoRHH",
-	"70aN7l9rLrW4aReshsOM5nFsCLZNjsBUE8zINTUxsi51Ya5ei3l3eRkfzUJA7mQuIM9WplHEzUc0PvEm",
-	"OqKxYs3C3LW8QHMxuz+7/+y0ni4O/z79Q78XH3579udw++ps1Ju+Dk86b8a/T17wX/fk2+fJ+WNzVTzv",
-	"2c7jJ+APSb1p1y0OB688JStUyxSqNNVz5XMbJ4ArWExhPPvbugGVOjcTOogpR8LPn+jhJUuWJDTfkjeG",
-	"x5DZXIN3iQrQApQisCIjQX/9cI5meqCXsy6h+v/5e6GDprUTO0+ebbbJ+cSY70BdhjrANhbGMhlxAefn",
-	"eB6MqbpoLVrtSPGxUE0Q0EEYcya0M1yNChypZvq+XyTqK3pCdV9MudFzFOGabMxoeEHHzLzADBA0yQWb",
-	"acL+mdPY8FiuyXBJKNFM6c0mWUx4OMFJjJkwRjyLyFRGLFZE0CmzC75qjWXLjGjdxgUOg3Zf+bJYleeR",
-	"KmlEG1bjkYlVVjZ95sCuwgkVxn6DzVftKv5Np8laLv4p0xMZpcImVcPMqT3bfvpks0uC2SIK+mLD6UhG",
-	"hZJ6FphTP393fkJCGTHUv4yMQqKRETPPTRYX5rm+iNglD1lraKxK8oENjTYO+oR5SuFTRC1F6KlWTfCo",
-	"BGRjKhPWF+DTyNS/1XsCB5Ey9NL2FHk3nUd12xVxJkKm9knwpnd+8GrQe//i6PDtwSGy8FRzbfp2NIvS",
-	"H+JTpRm2bzg9PRmAqC5HT5zzQ83hbqPc8E7Z6Hk6R26xHHPRdMaHm9hmTqvjQj/Za5Q9vM0G3j0r08sb",
-	"9s6cLMGHkIzg8sNQyCyM0cqVmsNWoG+id3IEuiVHRd7u9MGbo8O354OjF4WtbteomxUczOigS2Nbpi4w",
-	"xc2hwMJnMpysuWh2VeN191W+R4oYQWdsWGPSRCxmY9j/bOuNOlQ5fU4rBjjCXaL6DlbAlapeARxF0nSb",
-	"fnR29v7wNKic5N+al9/RI3PB/5kzu+70nCvfYIMglRNxRFC+LCQ0zHaUyGnlS8VwVH7jW+liqKs2j2yg",
-	"YIskyzyMXO8bScAVCScMnIZgDM0SZtjNuvckMypWUw0QS4WdBRRfoqF2rbJeI2RmNGQtxWYUpRcq0Eig",
-	"uLfZXpsNNlOxB1E9VN2SnOSANxsyBy8sflZPD2o+XGGr8mjfsc/i9jxSRSKx8t9/Di3VsoqUV4aajVSA",
-	"N7oN1AzaZfXIe6zFpzOZoDVBjeLXGHM9mQ/boZxugTUGvnX41xa+EMbtWZngTJEbqK2pHMqprn81JlrP",
-	"VHdri854235sZmFUvlS85DTWx9dorKDgHuFPH3cKoqjZwLtuv9fJnJVskXSiVVrnAZzYidUkbqfBh/Mk",
-	"MRLI6SPXWWxuNLTRFrf6HZrQA99aLHDBWBkT3TxFGKhAM5Yos56Ur1nmaCh7n8DKrJMFtJicSW/Xbbdv",
-	"KGXMqChp96WNKKyv8gBAMBsZfQyan29XWMmuwEwcDKniYaNZ+HQmlbkxQgpW6eE4ALscLcfbHW/eb5RZ",
-	"aTud589bne1WZ/u80+nCf//0OfFKd0bqMcreN+RxzMWYLGRyAd4bHxZhA92rrknmIfGuI3CiruNMjaaL",
-	"RquusVFyt3Itd8qX3cWC16SSHuC83nlc83anhmFxf3974ZTddFcL84eX1szaBQZuSl1TyuNrPePwEGB8",
-	"bsoqCivA4bwXVa3mhRPyFtpwy3tzo5WxKwxJWhXFc1TP9aTzf5/sjbbDnaK3Yw3ZwTSNqKb1c0eQRDre",
-	"p8YspgCvSGSjJJpL2+nNumonD90eeOuJ6P/xBaPHMdzheGvc3cmT6G7FGg9FIuPYWL5fdlXyAuQFIm4A",
-	"ANhv9PIRk9ms38j7fE8mhgPf/HqVtwyiQCWvE3MfXxtBOpARsCr4xSC3qEo90ajyml1p8IZOmVJ0zAJE",
-	"9Rlr8cnTvefWfFRdUMeNeW8kal/AEE6OoqHJRDSTXGhFNgJENAALDpok2JLw9/8Ezb4ItozY5WIkAxux",
-	"uSZeUWNkWxsgNUxcpHJDinjp/F/mm4H9JsibCyuFlIVrrIWQ7CI8QiqdmjZ6QhHAOqGXDJwoRt839k5f",
-	"+L4dcBCkcawi6mLD4Toy+IjZsfToADhpbCMLMquFizxS2Rtwy1PkWKfKXrKkUIDWurjcdK6MPUeoJjEz",
-	"C3hGhksNoYCKeAdcyxJr62z/+vzP3Q/PXj/5bedaPzRegGxaudd+rLEhLDgM7sXPMlqmFwwuSYXprDQd",
-	"xgzRq+A0axPzKKI0gKbAg06jCCP8TlWzwfKBnVOj2VgweuFrgsDcBppeMPCE2ee9iLr36TihwrwjR7ne",
-	"9+i2NgqHhwxo5rG2GRBKgX6oByNAkIBMmMhoYD6icSwX8NsZgjkGWspBDHAO8/o02j2YsohTDOk0G8Z0",
-	"HQDiwY5r4TQwozSE32w4wFjDBgIhLuSvHthKYSRYvBvJPYkWtdtFM3V3YRrNxj9zqemAXYWMRfl9Mgsp",
-	"vh831b7fv8P2Tz86PRhRHqffIGIJ44o5LFU+tFymhbLIurRogS8PMiOM6Dr5XhIza4ZX+azSH5q5ja59",
-	"gwf/XOfxYiRX8bGYzwwByTEXAzUP01PGT9ITStgoYWoySNhcsUHENGCu8Dk515nuP7DxV08NHFjPhf+R",
-	"kSx6kDqQy18ZARwz/Arp0qNJa5kO7JF6n2CA3/8gnU7hXiHYbgCAaEfXDhqdxpyQNC2gG/hS/qOETeVl",
-	"gbivoXUXNRgYBqgGCUuDLfmLUGVvIsR/bMl7jZCyvYge6VcqkubCnFhxVNCMLl3GyVqmHF69bypcbFdQ",
-	"uW5rud5Os3W+n7zYrXNR3di4cBoaz8dvdzs+Rv3Zk73rUOo1trt1CDyYpb5i8xEUXoFWAK/kII1h3wno",
-	"Jr+tlZGDeV6OlRX7nCeZUKEWgGAxCgyGEp883930FZh5Irqc6VEX0mhUF3T1LowBLtZubqkfb+b0BpGe",
-	"OrubRSd4pSc6vzw3Tcwuuj7Qnptt7mW5/c0dkFtC1T18KZOx1F/mJ72JQ6DSbVE1sV/M1p4Xdsm6CPPK",
-	"ZfUJw9HgCeNhp76ynE5T+cbSmb1iNDbM4nrIhLyopKFLlihrqXpmQnu73WmsCa3I3lG1W0dCJ1LNWHh7",
-	"x1ou3JpNcrpsOch0CwESFfy0jBD0fbnVdwcB149U6rbeKDuAN6vwZxLwZ39efdiZvo6evZmd7uo/Lp+8",
-	"HR5sT35Vj39jvafzzr8udn55XoGhqb6N+RW/FmFv9/jp6PDFjJ+f/hmOB9u//P5b68PJs8vtYcz+PP1F",
-	"hocHJ/LxcZgfYa/z/Mm1siW7sYMJR2Vi1bUBhmeuwSvz8PownwJBZHw+fxCGZT598mSnTXqCcEFDzS9d",
-	"+Jwrwq5oqOMlCT71G/hdv9HFkMLnVRiUlWCv3htAGsDrPEGQBh9ujinJQCQ5jO8jixrqEir6wscRPVIk",
-	"oNMkQPxPEwAloGSnX2evsIO0+wK9I5TGQdNPo7T0qwAxdEf4kFsiNr4cVbEWQAJipi7gsAoksT7goQ6n",
-	"sD7goA5E8CUg3BrRf1Yd694oHj5QhCOPzVVh7utngvHra7SJ/DRfyiSHnlO+XlSrcLh3zlUlCIhqcsEF",
-	"IDAQ0ZCJTg96w3NjFZQWZ9C6v629uI7yAzyjmt85C/JuvA+pTlNy4j8k/txayBZof+3jiYzZdez31DxT",
-	"abC6BcJbCsBnb42rd78a/JzZ9+vbs96JflNGrb+W2r1gDxFau/Vx5066ag2/fnhdYRPGY1/TPTzbefyk",
-	"0WwcRi/Oeo1m4xT+/liZLnLp//Ck5X648/jx9vPKn7Bq7xxem/Lnepmb2UGj2Xj3+gQm1at8f7VRa1me",
-	"56Kr/PFV5Y+X1/uFLuCemdk2YTdxxJoDOCufwI3yB8wZli5OGQNfTcTHL3sYfZxW+nPRBXfdDI5f9rC+",
-	"A8ZKfN9btfKx3ckDe41FDZB+PeHGyA/ZPsniX/lEXMxqwYndDPOKsnEtRTxVpIsbaTckfVnNnr5M9y2/",
-	"n0MaXrBoMK8qWuIgzGbhCGL1JC5XDsss5MLjXZ4ybd49nw1YzMfcJiDeZARbqMaOskGzfLTK0W4ja9dO",
-	"xrpNylV1ELxHALICgmHG5CxmTUwPpor0MebdbxgFuN/4Yz7kr9myLi5e6+hf62aAgwP9A+i+LitxgN9C",
-	"WDKA4Jm5l1BDCOKwC+qyX0IpRjyZ5txOdYgu30MNO+RN4VqfdTr7mkyntW1AmzW/NkvLMZTiNS4596eU",
-	"C3MmpS19LwwVFVgN2eiQudA89sri2Eg1V2kU26d6vxhJmReoxoopQeLm6r0tur601DOIvg6NxSfyXiz7",
-	"ZYkWj1/2TpiIKnfhBBEGRgNyCF1XJMQihW1yiAvnLyZSWbzshCpCvRIRuGSECrhSCECdNRUgbGqvsUv6",
-	"AvLKbf6JS4VRTCgOvoi0poUhcxZVOR3ukIxqjrLmpH6H1dzS3VYZqDdSMEt12QjMwQabFTkvZCPIUVdQ",
-	"cJVt7+zugZbl+aee7F3rncoY/3Wb6KRGhpCzsCyL9SzajeZUs/uUwlt8M9FScW5dNyT5wvnZ6VQeH8Qg",
-	"H9xYXF9n/4KUVq9mUMmWq9+Lam6OsdobXC7c12/KZHNrqFq7j0i9G2pYU51xikklqognbDAd0UqAmJ7Y",
-	"CiF11W1StpwHXMkR4Vr1hd2NLqGu6o2rYiAFIyEVQmqbuY9+TZmQKRV0zCqK6mzsdXYravDksW+efvhl",
-	"LgqrquRcE7VGrH+y1bT9gBSZz9lf/zrlyPM6cZUfompPTjyccX65z4iWZLuzs+dVBmgSqhH6B18ADs6Q",
-	"0fvzl61n+8QKo+lUir5wGBJElCVsBDrWxl6nQ4IcZCzYbJOeWOoJF2Nj3iVQHWNCBXnWF15VAq4I/LiA",
-	"OrJhBy+CJ5OEhZpMZKIYGVKtzbSUprO4hFvdyUvAZxXHdMpoxAVDn3KeXCKq6ZDmfQQY78tmIy9KZ99s",
-	"XLXM461LmhgCVuZ36TAv7EvfXTQ+fgY8WwpcyQUWQymEA/5EbJxQBMS4/Ah/P7IH15jIW3/AA++3uS9e",
-	"ZCPmPn8Lw4Mfe2w02zRp5c725wxf/Jotld2ictA1YTRa+vuSG9J9e5NRT+1vsmNKX10bn03Jo7AbxUOt",
-	"upenVuc5cM6RsrJY4TPZ7hDFxThmrbliNR6TnFr4V+PpxT+7renV86i1czmatSbPFiIHQbnGW1JMDIJ5",
-	"VS8IfPy3043zAYK7Cc7euIRCfhLVazSEg6bEXSWzfJDJBYnpTMvZfeW0nDLFvhDxcZvMtorD/O1q9/L8",
-	"2fT1zuzN4vmf6nRv+fNTcbAdvXwyftX5u/eYvd/h757982FXH95JPYxr0mNO2aUM6X0gKMC/hxjlh0JO",
-	"7IO5zCJ0mOo0ZzCfdvsDW3ELbMUp7KSRSD8vIa3tttc/X0fLqxMz3Bk9oc9Y6xnd227thY8ft55He7ut",
-	"ndHj4V64PXrOtjvXV8Yq8upssPpFRQdyXuXwd1DeyurmUN4SLIUFA90Pnl3DU+beWjkfayikioSF2NNo",
-	"Cvg2NF3ykt5+VqXVyTj+klxRKJdHZwObAnNNlXcZR3AvLxibKcj75GK8Tzpkw67Y6NVGOG9CYm5f2Mxc",
-	"svFWksCWRO4GZMIS1iUWpCwT86p5HJEpvWDWS8niqC/clhIu0vqaZgdUezOvK+8+ySFYdx4/3+nkMKyd",
-	"yiMrnc2Zg0X47phCPuoMFHGzNf/fX7T174/mfzqt54N26+OnTvPJ7ueu+eR/ss//p+u++d9VJ3gG2LNj",
-	"L+2vjGR6tre9R7bIuxkTRy+IVWbJC66s48wlDbYbZdZN+VQN0mSKm2FwssyOulesYkMZ0rHi1dzHcQ1c",
-	"EloN7nmuJz7w2ealZa+ohhhUDQDF7AcW+nSLNZWyv6uWBvVA1ltKZZGQxYUazBO+5ma0FyyOWxdCLsSW",
-	"+WkbilhWZnWhF7zqQAtVX6YzvexaHAyWDiYucQndI24/bxaRTFJF5HYnjlymrkJf4c0PcdQIkFq1lVAK",
-	"dM5j3eLC4qn2iZErEtxdgdFmuxSINCBcQWGwrCAp/iK3ybcqIqhYcslDNnBtOlKv4BpbH8lQ1SC3DN9c",
-	"yR6ckMMGH9WgrKqo9U3JI8tbrUemPyRduFzZm67D/e56sA7yGI9ZlHaulsdW38OqSddJgHW3tOKCrGBD",
-	"9SRVpUfZVP8vCdPSoZLxXLPBWpnLLlzIRKSglD4Epyd0NrMIxJvVmL1RXVqsU1LBXZI5S/23XgEhCyHJ",
-	"6gtC0JKqi+og+pq527kdmIvYvB7LPKFP1HoWsAdCwgRbsGjT1pBaf4MKhRVuDTGcfZ36tivz6b60nGsW",
-	"AMuFCnKLKqTIVBF5RlErbtY3EFpwUOz1q+hapnCdfy99ceX6IYO1Fl/QI4ItHEDLggcgLJqm2KdxKtuC",
-	"imsSy7EiWL31ukybXIqnn7BcSUvX7ch7VWGfpq5deEP9HpwyBT1sKtHSlGCqr0tW6/pFyHc625tNIpMm",
-	"VmhKdwQ2CkIpmXnX9BFvhMZSMPOCnc02CXCmAdEsjqHe6ZTQGU10kyhJqF9V1BZMFDRJ5EIZ+uI6Y9PA",
-	"vuBdWCQA7MeIm0VNuaAWvDals5k9c5d67NKB6wgOtsCRXbPm8Fb+2BHa55Q0lm9tIx48JsN/BFuj3HB+",
-	"Mp+b6zydjv4xPXVPsq5X5rgAIWxen01W3N3b1+H92Fx5PanAPi+Ie0rJk5LcnG3dEUtsm9iX4t35iSs6",
-	"cSfwlyetiI+5RpQLUPxsBkEN5TCOFSgX39vQaT3/+OlJlRehInpReavNmu4Y/ir1DJQ/a69W9G6zT3S3",
-	"trTUs612ux2Q96dHZOPsVa+13SRPCOyLapLdjivFUgD9FF4Bdmm3UJfo/6XxWCZcT6Y/nb3qbffnnc7O",
-	"E3zzT0/wL1Saf4Kf4yczlnAZ/bTbwT/Rz/zTrz+fffhj98XJ4auT17sn/zop/l0lqv5JBmFNiZKTt784",
-	"nez96dEjRX47BSJoGlFJSRBRTbt8SsdsaybG+0Oq2JO9ptmkN/ltqH6Q//7zu9NF5/UvY/lTtRCt97ib",
-	"V+zuEHwESwjppWGBhAstrTFKhksyoSLKT+bmm1QHLbYTzNNStqOVhIy3dz2PZ9mf5pVIyrWkshWUnj15",
-	"vluo7Ql7M20xYaZUCdb70tT9uoDJvUddvmqaqlc75ibexLTIx6A66/zGyfHZIm/202o3G2QV17hyn3ae",
-	"Zr2auIiwQtk+gUJDhiNor2h2fv+/gJhulPCXHzVX1SE/VGfv2SrHkAuTrSx1IEW8bBbB+VqmD9whCWKs",
-	"bfV816LFNMBWYmoePa/gW7XVKW6QZXzvdSyqu+tmUPKcf8H+tF2ZyGoBf9foFJ4eXMJJfHGRopvVpvgC",
-	"0+p2dSyKmaO5Fpy2N04dsj4jxmqGkwkz6Onw/vQtmGro3PcP0baAwi+sVOgLrO9tK7O/P31b6Nd0U3Zp",
-	"nodLXP+DLGs2z5XX+1nFYebj4bW1AsgWSP+nnc5zMuFC79utSPsGKVuY2Fbht+BS20zoxinBPpAr/1Bp",
-	"Ae9n5t4iAvmWyKPbwlNrUag4p9vUvZ1y4X+6fT+VcEt44zVqQ5cXqe4cSp+nvUDM49h1Z8hq1XMQhHqZ",
-	"NhrzkMztqgqs5jXYhi9XPq4w/sBPx6pyAuc8rxVJ9xVTLFeNf6QIj2BJxvKub9iwHutetyDuF8wWnJB+",
-	"DL1EB3WtCNYfBj3wciGUZRi38P66wy7VrrsmDQL6MIuRrCjFdoNqAGsQkC3mcLOlmR/VzfqNlBeYPHrr",
-	"ed/a115fwgnToyBd/c5aaP0+fCqOdy7ePJ/9trc4fabOt5fvn/B3u6z3OHrZGb/a+fv10/jPvauD55f3",
-	"1kLLpT71lDJzvTVc8ItyrcroLvfVqikf5MZcn0/0SHACsenXbJm9IyBcAPP69ezdW7D8yUaQzaStpfli",
-	"YzOA5po8CpokSOjiCP4Bfaxsmy0X6wzQw4gem3kS2wQVVcD8fwJqbfR+O3rxcw/KSy6O8h94pkOuJ+gL",
-	"4JCNsz//ePv4j/G7v3+ZdN7+HJ78+erP8Ye9wUWSTPnk7zevpr//+99zeRzFO8cve+Y/v6X9CcwbzKrM",
-	"XVr+2mH/+jk++lvyaOd3/se/fu/QX/bmf+783jkSHYsDp3qemMM4Pnx/cPSbF3LBYH/rItfkr3xk72Zp",
-	"LkABk5Z9sf5BBp/6dmDIae6ST+12+/PnwFVZzk5SjrL2WW+gW9huX2xUkQFgILl0MzWvCKCFeNXD9q74",
-	"z252yZALCgAtOG6Me2RUgDdU5XKKagq3u01ZdQlO2ZgrndCvdXWba1VmP8E8+2LeuU1H/0Jw+Ep2gc7Q",
-	"ecL18swsI21g+ZotzWKqnLc5a4hsBK5VKLixZUIC55EwH0CHPua6vQd0xi/YMiBcYZWuGZY9l23SI67J",
-	"LqFkSCOCfTrNC6FjkppPCVdptpGNI1Kx7AuXjWFNN/MuB76EGUKxLjBTCga636SoL7je9EewuE0yXMJt",
-	"4UJpin2eqE7fzzWyteHS1ZNHEFP6tFkQF2mft5OjwevDPwYHvYNXh4Pz8zcB2XhMlPm5hYJuNjHzLuYj",
-	"ZhRn5ybnojVLJMzerCmk4cT2YIcK6tgDD2BSTLk+50xEfQFV0hIZx49sJ2g6axPsYeZ3o3IF8R2q1B7I",
-	"I2WOMwulAyBrkXCtmUgzxmCbaF9MuZhrG0jkhlbw1F0yX7fxr1bv5Kj12jdJkdSweIXiYTXNFR3U+dpw",
-	"uA1pVXdEjHnAd7ifoJbZ7jN26InWMxgYfB5uZPzrpVOOfv1w3mjWXAGfmvIDoRelMNJngGCizpl/Ib7O",
-	"Qt3yde8sTK1rI8tN12jPGsgtm80vEb/W7AsXxyczlhDskAg/knPdTAuUwb+MOGpp2fr1w7nn1M8lFvaF",
-	"Ie5SwzDDnvsCW3kKKVo7V1dZQYGQJgkQoe2cGUCx+gC6f7fJkVYkYPiJTUnlUGDAVq1Xgl6wQUhtkhO2",
-	"GYw5oAhiuYCHo6glRbzc3M96PZjPjXk1mU+pm/aULgmuat+oHa7QfkCmZrvtDIN/taxcaB1FQbYKJF1Y",
-	"Z1b0L2EEkBpUmd9ZWu6S/rzT2Q0NAzf/YAESZJnlpV3OCYUpEhpzqtrk5zwYsmvbPaQQa6NCpT1/zOVj",
-	"0H4i1wbIPGMmmf/DPkwCY3K67/oC36+6GRrOamdwZjOEoLtSdwHA8LveG8yjfZH7HAeCbE8L44RfEznC",
-	"PhGgZqyF7HQYW0dGXEPgrS8ydv3rh3Ost4fFUKB0/yxhGuxI0hNZIQkL8krZgaGJvghpHEOvVSQBnCnX",
-	"kEUDPSiCqxbIsBZ8ZZblus/JhXCXIF9mkkxkHDlvWB7d2ibvsh1Je1y4Z/oCZjKjIVNQBcJ2GsEj8o/e",
-	"nWp6nuYfcAjBpp+Ji0eJo/WF+cIoKzRhkSvy2bXk8T8BljWGNoUTLsZA7++yMhxzASS8haNgf1rqNsz2",
-	"6vC+g1Xg8OaCAo2n5IQbJAXr2mZ+cK0xlQFehCLy3cnhae/83eng8Lh39OYsMBxNa2iqNZEZagYOFuxR",
-	"IzATOR9PgJxovJOh/qB9v22Zlt7j1IFkm/VPHDrJUiGoC2ay3KZ4wHIxk1kK1hcsVsxXFEBngdz4uuYV",
-	"UOskg930BUpWSxCKLpHPwOyQpseGmqdGw4F0aWN4hZh+hPvYLTdENOwOTtNoMiprFWfrlS5xuKa3JdhB",
-	"TsTLlDS1PSWuFYtH7b44KvXrbxJIz8ELCGev4Ee4b+kkcr+BBavNyttBhnOd509kFs9xxiXmsJ+WNMAx",
-	"YfIFRohmZsYLze3NrdgwIDHuC15am129OSsylHoC+273xsFm7K4nMmYEWo+0++JUYts3ivVUFZmwOHJa",
-	"GOhnIZ0ZqQFnCFgCDUd+pqmIaGLOE1sP7bQ7pJdLK8BkGOKyYWwB3L3tvU2YEibA9EU5A4ZqEuQyISA+",
-	"0MolLdgyz46j5x+fMcGjFpSaGs+RIwT7VRiBDaefbeJ78uq1V6wd5+R1VNonOUA2Pvr0yZMd86iZUDGt",
-	"JdgnGVLbPt7pPLdv9lMign3y7ujFQa5N036+RiowTddNGKXKRq7TOLTrlor1BSYNwQ+CUhvPAM7yeB5r",
-	"3rIFOApa3EgaSlHkF3mezJnfnbuF3bmhAXib9PoC9Lus46mziGoKfbiq+DudjnsyE0/alXXa4Dpds5Gr",
-	"S/iiS/oN832/AYJkmnTJX/3GbBH1Gx8DpC7DoRWyrBnGItOaT0ZMTkc02K8t/GTnk9Y4aho1L1/ZCDh0",
-	"6nqgzslG5jNIwbeVpeAGZX1fjepB4x286AnT8wQKRi3cCjew3rOr8Ra4RTX7Daln8P/TEYVFQhMqrtAQ",
-	"kooJMJEIRXaeK3MCXaLgbDbSjUaMQF9MaDxq5dtjax5eML1Jhiykc2XRbTTeTteB6o9MInCHNM3OGLoe",
-	"xqxJzFtbtodKtnCQeLZ9PppBMdQ7IOa+Goa4gM0BxohbAyZC0wLVgWyUZrNcI2+VFVi05Xx1X7gXT6ht",
-	"jp+iM5BfKBKxkEcMbIxEzjV0HcXsHaQ4Y98zAVJ5I0CCaJ/iVvZ6b3Zg5/uil/ao54rMaKLTXv1S6ISG",
-	"umsXXFToLBdOrR0SUgG50mZiMU2M2up0uPSqBRU98MmQKR6xviiofE6JYWTGWciyVvbAjJkYySREgWms",
-	"Dmf6u1mCEmqJNJu6u6sVtKWlf3G9yz+RWICNFOqvIYbYz0DgiqSr88q1gQTLsYxMq0hbqaXt3uhYko3t",
-	"HTKR80SR4bIvnFsCbRpcQqqbu7ZuRgvRbNaaz4zBFcdMjFmbvDcyvS9cnM4xjjFL+RKoEAmzOs8QW/Kg",
-	"+wZLtGNWLfAfr9W84Zj7JEjLoaNTorghhZZ0feGa0cnEXOQxaJ5GrfNrulsWUuhfjSBrM1GpPQs7nb7U",
-	"qcTHU0cfSMxDZj3T1gHSm9Fwwlo70AtinsQegmmxWLQpfN2WyXjL/lZtvTk6OHx7dgi/+dxsaK7BNwhG",
-	"ktcpwrWY+NxsGMFNZ7zRbey2O+1dhMxOwLFXkxnZ/dQYIxYupVZwsv/CNFSnzbzs8JadTgdxvUJbzKyn",
-	"qG25N6JbdI3StWfoGinD8MBB/YENyWu2JGfMVsG0R6oqnDAKYMqPcXpVo6bL2Dpy/d7gB7vX/+C91xXO",
-	"d5s2un99bDbUfDqlybLRbaAfnNiyMEhZqKc83n662Wg2NB0rW7COYomZNbU075gq3EePlNe30lBmSGd0",
-	"yGOuOVOIY0UV0/bBxM2MrLoIVvqUbDilD55pkrNZYhZxZtfaJO12e7NNAoQNI5vP9/gnG5kv05l0J+9/",
-	"fnN0MHh/+sZoVMjR3VzhFejaKT/dXifftgsiCzUVITMPjl7OrC+yRNQ5DbuQbX6PtF4YqYbqXdSduMzU",
-	"dqNpPakwowNgIQdGQsramIR9fgsets8iZeKwN7wjK+j95nbLGnegwvSopf60i6jbL1D61rV8mmBogGyL",
-	"osRwkkJJgZgPEwrSLpbywtwjR5VwCZRlQNbqUU2QBkcvLEPaJ575kWoA0Gr26MUBsWaFEfipXKmhWZzW",
-	"QW5LftDqDWm1rlqEm341aaLbtsVzfScqabEHTxqWib5ETAhjEXg78rmott+DIztbDdeQIujCY0PPTKFu",
-	"IePIcDmbGpPp6uipWoD6CCNDghfXk76wRpnXwcAuI2g7Rnv09vej80NgtMTKDej/i+loui+Wcp74PphH",
-	"dmJcKM1oVMdcYZispcOJ63S7klI1u9JbEz2N8yRaDG1WUiEmS94ppbjXopTMdpHEXFwoo9SLGlqZ8ZYr",
-	"jFepU73hSmN5GgWaWUKnTMN1qUkpyx7ZemNMwtosNu/BA8xG/fzxHjkELgJSYmvOBSNNgi2Y0phuBqe0",
-	"t84p/UzTemXwk+21NLSskzD8aA217qVMhjyKmPgqmuOnXPDxr4/maP3g+18fP5fIMi0Jljo1UwtmQzgX",
-	"M09sBpPyxW1KnB+bjZJ53OiCN6iRfWUzJBqpLxUSMqWqYHxvLbvLZ7XakrHlhsdBBpoXm5C4au5ZXwg5",
-	"lNHSumHRmwo4UJFKZz1hhl0DXwxRVjjsgPXr98Vw6Yd88PeFfk3W5JRzHfNL52fKfJpdLJ8bZIh0sDFD",
-	"OpshMsAmZ6AzN/udjRDBz5ZV/BHwMwyvTtb+G9p639W99IdIr1AeFALdQkusYfuOWcMHridnmGVVzyDQ",
-	"/WS9FJBxVypq+U2zjL3O8+t/ceB6iJsfbK8xxAl2Mj+X8g30MYffPV5nPWmFkGMWceqSw755xoZE68em",
-	"7PXd92gDWqAAdRjCuBlf26njaxC5buRk99Yn7A3+GflczDQry3Esoufd5Nxd2qu2U2x4KC2b942T9t71",
-	"v3gr9Uvoyf89UNmprYtZorK7paVmrTetjlzuWitbwXB/EN0DE907wUr05jS1jLfduZp2I8PiNVseRVjw",
-	"oswFtxIZx1gK+DbvrFMZz6EIzgK2Y2KTfDGmzyABZcjiph98t0oVwElzVTf7wpbdBF0xKNTvDMiGc0d2",
-	"urY2U7E0J4TIBLgiLajD6ZQcIv0xACRD1oU/MNJv39G0eZ5Q4MnGzfrC/sa+Ya/znASh1QGCKrUwq1l6",
-	"T0phuSjqZ6sTfmUV0FHAd68G3pBt/dAb70iiz2IaVon0JjAH7pXplYI5a9LyiHtQIed6ssUuzYJXeoAO",
-	"8ZESnwbY9D9zliwz1DQAARy82JbDBYbW6D7O1fjN1ffdrqrvu7bjqGkGmSUsxEpPVeklqd/dr24GSBNG",
-	"k5izBCCBhXoZx3/3lm955+r4rLM8/v23xdu/5eL4hVwcv5QONF5YPQL9c8sv9Lkq+gjv0+kF5wYezQp+",
-	"1kOXoRwRpIAH5VkPdFWrXVEIi8VbbBefd/x5N83ejlW6TXaVAHEDuofVIQpXCb6+Nz+KQ7it5z+5Oyor",
-	"NiD9XF3RywWMCObcrgEXQ/UHoHUZAgNgXBnUywE1unXArr5I4Vlc5zEP37aM/hoSdG9nDTl/LuUxFU41",
-	"U18fxPBGjgnHeg7Wk2sIJe2o4YlNI5U/5u6rnOuVF9Z8X5J7hczFWIY0DrCqKqiAaZm6LE0qgDwDFTiI",
-	"GGLs80E2cyWaJBjHcmjeR+PYfjNt14gbFOyVwrYBs/IKW7i/cSKNZgPHqSzdV6oXieX1zGg/uelJES+7",
-	"hMYq7eCBSytZj7iGvoAbD7hrJXOFOCrwS5ttYpMOCeQ5dqFWJIxs04Nwux26CQPZ2oZxCMQCbZUtBF+3",
-	"yQeINFLhJ3wgh1mnm5fNtqw6BFz9wFYGUdXHUVez4uO6zrgMx+V3svgRoPL4wCHkBGX3zxZxAHrH2jjZ",
-	"jSpxhbUU6QwIza7YdKZRSKJyjffrc8ZdMJO2zrl2zO7TsWZLG1UasXAPh2zCbQqVB45v//CdfWG8M4+r",
-	"tpWf1qS0KjdZlmri6ZlGvfF6C1eCOzDfMeuwmQmYVNuSCXDNDSrIPMPgAgIef9cXiPu+vrP3ZtN+Qq1L",
-	"pE16cSwX4LZy+lsaOiU0TcygAnwnSIgTyRG97NC3aE6l+JCiblflnDL2alrgVN3nHct3G6+5bHYlTWPT",
-	"F4EF35vdlNPOVYrngS5LhZ7lRkjFbJSDKI3ommaUR95bn/Af5fhWZUQ/xbGnGlgFfB0EwoIrttkmh5k2",
-	"lsHzvdvi+V9tjUPMEuIKKd2zIftiAwayE07YVF6yyKam+O8zGiqL2uTUPOFcPjFVutS3HLUrXDNaO/lt",
-	"3k/f+0hBiXabkGNTf9BoArXYZkwSmxdTdXFewDBZbeB1FZOsd7Zd8o+YzZfdOaALRqjd2WaKzgatt2w+",
-	"rH3Hdm4eakFacJERQPFXxJaNIpwnnHuICVT0tHxgR4dXN7ua2ScwR3d7/+OCAP/BPn3v8tm08bS69dp3",
-	"Kye/HKNupR1yV0LRSoILsnWKeVQYTpwl7JJL2whBEaXlLA0qokTY7oDHTQoriQvRKcy41zJxTTip6osJ",
-	"VROm0uz/Cmtz/xoBWBkqZK7BQ76R8D3e0vxAKwJ5sH3tbxl99fDEj/GpsqZx63ugpZ7VU/+pzYe1OZ8Q",
-	"SuVa+T0HsNcAXgdbd98rxm8jrxaIboh73/MKE+ghoSyRjzRLyqYENCTwtMwta9OkGcGujTu0HSHn6UzB",
-	"OLK3iIkwWc5cnU8HWT/unZ0fng5eH/6RFuWAHEkvYZXQstIn1tdlN6vuHDaIMGbcPYnibIAHCs8X2l7U",
-	"AetzOd/FGP0PZOZ3KI3PNE20y8rPvBBYwmFn99nmF/Glqmt/c+RQXkWuBQ8B43INphxP2ZCCYZa7HJEo",
-	"4SNNGAcBvKBLtBznAhA+feHZWkMWyilTqXpgTdPMTkeG4R6zfGRDsIVL/IKCCLZoT5rlWBuUyFnBWDSj",
-	"wp6FCUKbnszrRIXXFwoiBcjwAbC+3SlImTKOhnxIpBh7TgWjShBXbGBmGLrfKWjGEnJ0QjYsAz7tnR8O",
-	"jl/2Br2Dg3fv354HTVL85uikmokeIDncIxdN+xM9vBVzPS8tOSKcDwNjqWmdhx82zn9+1DWDvcvpLGYA",
-	"fC8w5ApV6dacGX279Trjh3KhFmG5ZJ6dNOsKtvTFBgQai6rggg3Nv8VWWhYi2KxhrRtY5cGYikHW6wEq",
-	"dPg8d9+q0oVig1n5l77A/oNYBIZGkQ9qIBtGDzZMa7K4wDoganFhPYqAg4AaPKXyE6RQfcK5OanWbDpD",
-	"TOk6bDSrWgqt4vcJJQtgx5nLb6/T6QvQSXON80YgEmzJjKKZSHrZ4eVLq4JxukFJYuyQpatGanS4BRcR",
-	"1lO0kNfNfUC1eseN+vgMDdG+6BULiVjRS0nERyOWGLK1X7moM2DusMz7jAlmxZzdTL87IgVwAcS24cG0",
-	"uj+IxFx9NkDpUg5FYJdG5OoZnqSbO/TIwmi60fArItFkBCWLHXUGm23Sg2Jw250OCQ1hhXPNLw3V8Hie",
-	"WE+xPc9HCjcbpHZ6FVIXfsII1jHxrAv8IGgSmvvbebnxTI3Q37R5cbR47yA5GPJfNI/jtJAkXsi+SIuf",
-	"JkyxSrcBFmg/ftm7J9l7/LKHQ3wlT+K1kKnz3C3O+EWTUA1lA9s/0EvfrRx9j0pUHiukJZaDTMt1eczr",
-	"1lG0skSrl6svEWxso0aeFZDH6hV4SDdV6UEi2irnmNsg6CUfUy2Ttg8xGDO9sRk0AcLnol+uQJb/HDlj",
-	"VunMKq1pSW4QCv6ZjXnK8373uPJ9uh+L1fFrQwVAf8Ru2Je4IW+q4n4ntwRt/7lyCSxjrjRLWJTKXqr8",
-	"WnF3dVMSrwb/eo7LNWgek703NgOyYWbfF4E797TlQYDEXe5L0J7RRLFCK4OXiZxiiwLrGUgvOIhdLsYx",
-	"a80Va9pa61Dd00dGWccleP2dUW/zx22p2ccEK6SrNvHAxaAyuDpMUAN7I4GidEID9K4vZgkbsSRhkfVf",
-	"VKhEJH0G20CnRxpSQWIKflrFx4Jwge2k692npM57mtZdvKn7NMc1/I4M3wDXCC0V3AXb+I+LXiDDcIwC",
-	"2UaqpyeZFZLPoL2ZcVrJJrZGXHA1qecW5/TCFXCvbFYDNsd1rMMYeobpwHW1nW1qmtpg4fqMJTjbBwpC",
-	"57SOIRtTDDYKqcmSgQkTYRBGJhyKuwosjG49Zx8Of+69P3/1dvDu9OiXo7dnATr+Eug0b+629jJtrFMV",
-	"z8LYIa6uYTdX/DBvNDfzjshcDLLpQYlT12NWDT7nfnSKSd7HWHXlX8L51d75u7c/VjV8+RbdgcYA+d49",
-	"gd9DfOV70c3wwtwjr7XvWsduuaEqhuaHQ8X5JgdYJF3bvtlrzUXkaMQSiFnkNR/vtX2xYaesNtvktOBd",
-	"I0cntZqG7aaU5YZ9g3bJd5kV5GKHztsUM6UAStdyuUIpyRZJtEyHpcy+OgGf2apgOdfQi8MROAcPuH/B",
-	"gYmu3o0yEXKsrgdJLRGZz7rQt/KSh6yFKv4FW25iczMFr6BELUWY2Uub+1nV4fyrvTYVaIr3xcbJ0Vtz",
-	"kYdcTplOeKjQEf7+dzKK6XgzbWJkiwbohfRrrRudIY0TFmo+79jLh4l8NIqYLUU8TYImgXYV6IMwSj/4",
-	"m5t9MRdQG5OAWJ/FdAltadxWgyN6O/Ocehez0jFQunP3J+FLrRi/7eTMH17F/5CcyDNrPucZHVrTq9md",
-	"4ZVbiPJbJXSNOq6uz2Y06iJe90KaXNAXNfmCWsrKiDxM6STL6ryXNOrcIDe6szXweL/Tm01z/HHLvuMY",
-	"OMJf/R5+fu2OzLT2LpkzQG+g+8IlHMlkLHX9JezFCwqdAFxXlZ2sPYbtsxgtm2mzC5vuBb0WIUt6yGIp",
-	"xlAMOgfUMVc2/xuK2ixkfiWMhhNWWU/3JUz4nq9ofpAbXdGduysYZEOaVRL1aFTeY5Lb4qYNoBKAOWGA",
-	"m96+1tl/Ra2dnHTrqQvbcj8fSyauiXjp5lVcL/jFuiLOx+WvzHMnWZq7bbRSk+QuFSarb3bJYiIheRLb",
-	"cmTBe4fAAJ8XLhBBHkLmjIkjnZXfjqEYQpu8hCZOaXoZFxeAwOuLKU0urK1iq9Q6/b8awK/Yfd/o3Bjf",
-	"msz9IQzXVjmZERTGmkj332qfSLrYt3715bRYpuu9PThQrqclAlPeHn5IG/LA57bhrpmDQJARoo4QKkRO",
-	"8At3Ufh0ak5Cs3iZJdrY94+pVahtD8iEzRXri3FCoXUyIJQSP6MBOoHNYY4y8duNwi+tT9tGzhcTGae2",
-	"cvVNxK25rzsIb/+W8TDQNtiVxH7YclU/uMDaXOAUTgkuvXcJVxThwVbR9UV4zvD7b6Rs1t0lteC6TiFu",
-	"VkfyTg9YuG6cLEoDMCmqVM6gO2TWkW0jUJrquYIq8Ck81f4eg96fm3eqDt9yLU1sp2oh+Ye/vT86PRz8",
-	"fnh69PLo8AW21A1QR+72hZCZhwFWnBblt6o2zzQZskHzmAPzAPhX/5mzOYv2SW6LcthVDx1AbGUpAEQs",
-	"aBKpLykb9iMAdV88x9Vjz9uwhkrAtsKocNkuL3Ii5FT15nautEu+bQO6uAqN0LuQZZO2Xg+aFrLkIWDl",
-	"iLw6Pz8hP1PFw6w1bdozM9eYtQlQbLAvBJ2yZl9A29+RTKat96dvWkyEMgLHOElftNPebW8TRZdqE+G3",
-	"igT48gHmxQXYWhjf4t4QQFfkgV7O2E/2ad+njt3x+6Ivzmua5zZz7+sL/4XzRHQ506MuJFGpLvS76sID",
-	"LfNAF7axlW7jJtH0gikMJnjhOrMUNR/+zUI9wAa9Xe9IgA3632aDgwcmPzoOCaNbB2WAwRSkqUzJLJhx",
-	"gKjYCKqX5L8U3mGnuekQ0iEVCPwesr4QNEnkgkVdMmKLtAG7OXOnM6YIODqPOBMhy4ruWNCUqzrd82JL",
-	"uemHVEAUiWULaZPANUwN+gJP8Gnn6SaEdSgovtZctKPuw0Wzf2DYNdeVmqo+DOJN2DBZF5zRhlFpCxvJ",
-	"t+jsC+zVF3knZh+ED7Iu5DSB1u7zoTEsrOENbcq7xOvol37aF6Xm3JgVvE9oscP3RtahG0rlBs2+CLLK",
-	"uQG2FTRLApJ1OfQQW6PqwlCGTMwszB1FJE7MR0zzKcuKe1uZ1zs4ODw7G5yfvwk2vZYtw2UKtzn818Gr",
-	"3ttfDgfHvX/Bc8DahstsbX4PF8T9pN2f+8JcARtOxIfRKy+T8rnxKK037H98wZabZgdkMh7wKCAbxW8N",
-	"YwlcH9oAq7BDi+a5TQDBjmkk0MtZ0BeB7Va9T7jXHRNsK1XsAZ72/AxSO83sDg0vwGdpW2oa3QcLdSGV",
-	"NM2baaiV+crw/5RB6xIhNfvCnh6PmdtTKG4Qan7JbGtcS+tBCqTySHskc13yc7uzEZy8Pydb/mdq6xPu",
-	"5Oct91oVbO5DWoTf9n1KkYCIMPaqpyb13r84Onx7cBgAoNHcmLo2/rlCRy999m41aexum4oKliSG42Gu",
-	"5UYWTAX+b050nikNg4yfm2/cs5YMYFb5JJZmiQFsWqEJww48URvs9wUlsIxcu6JymNfNzDaR+/DhQ8sX",
-	"0l0rVhNG4+lP/Qbw/X4jwLuK3/md4Rcsgda9QruMKcc0MW3LCU64BoZWrKh5pAiPbDd5r89vZW6+5brn",
-	"1ii6l/R8O0Zmyzdzb7tqLRaLFsjneRJbmrixrb4i8b9zD0tZ7RrwZdyP6Np3rNaXCiw2PzWG5qJ6H+SL",
-	"LjoSKTdRyyk+GC1QE5noVswvjRLlfe0ZBXnl0w/ZuZKMeS3fC9yVM1erstoObYziPq6+N8Jd+NFLdvUP",
-	"L/q927LHNLnwnBqpRyNXKt0qsut41JEoIdglomuyvzLHfZY9isXyben2HhQjHIMBDDkfXBvp5+ikLxA3",
-	"nqk7j6w6ivWZXetvLXEdy64t0IJunTHTRsKvVGoQUYKaHxo/2AGW6zY5hn9piVaZi26BqRArmQIyaZhI",
-	"pdwSVaFaRO/ozeD08ODo5Ojw7Xl1hsgp7OXqhLKHCTX3yl4ukjq5yFzEtglldpNd8kzhRj+M6PtOMB6/",
-	"me2zEabS/t4M12HTzCIZqlXFoF+Y7++167ARjZB0BUb7vfQg5qowCkWvdDxqmUVQLlhEXp0fv4HhqxsS",
-	"j+glD6Vo81Cu2q+X+Nj1W8andMy2rlrwdG7XjP5LdaPbGHJBoZz7tfvYI7s7V7s7BGb4TbcONydu276H",
-	"sqb384TRWE9W7fIrfOIe9Xs7Qm0CfHLJbblCAN9TTYdUOa9R+xsIdjGjdxCjUAqQNSLKZglAKTrksfnh",
-	"iiPYAo5cW8gbUfk04jDCLJFDRjYC+9uAKE2XymI87Czgmc0u2el0Ush3XxR2T6WBJFdeFjonYEUIGoFf",
-	"UEidMj8VgBe5Lxw0DMBuXChtuB1JWMhsb2Jbcj/9Tj2yIAzVFxtBiO3sWRRsNiGFM5YKPHVT0NGFXJCN",
-	"IGKYXBSgghCaC4Nzk6NRsy+UhAbzWF3CLscWn4mXTYCraR0zomK5YAl6vpO5UIh/JVL0xdlvb7g2Oymk",
-	"YMFmmzzu7JJgnh28g6mfMp0sW1Bxw3Op1LSTP3UHdb8VLt0gFRfHfLn8dq5GNbWoiZzHkSMaohNqlL3q",
-	"S5K1s1dbWEnkOi3WFsT2NFeCVXZSLQiQHua9Rh20euIN3GlwdbJYI/6wom/4pue7Jq46zT7WKwIPZ9Om",
-	"W9rsxr6QSdahEXAq+eYkGD9AHdjcAQVP4eKMTgpZkRAqjaUYQ2RgyqZDTJw2LEnGjISw9+DAy22E+XI/",
-	"/UVfOFVxrZ6QqKUepWd1TwZucZivhFd555k4ddIr5wn+W3JI3E3d0GlFKbPrP3Inv8PalL9KLkrRErTS",
-	"BcmYVslIz0UDroeEQyhxixtlUc1YuIL5nbM4Voi2g2ge6E9w9ZEF04wRYXTDIr2pNsJ0ImOAN2QdH3K9",
-	"TFS6NOdkMz8waoMtI9nNphj0xUYW1W4WA87EwueMBg6S2QuR+xyzL6Z0CSW78r68ZhFcZP19aQ928/IJ",
-	"Fxp4ISYyUuwJhh4DwVgEaNe+6BXchNneYEQI3BN8LKieJ8x2z10i+03RNjJxQ2+CigKsups13fUT4Lhw",
-	"W4/NfJugiyCgOJWOG4WsOcOGsyJlTo9rWmQ+KEebbbOWJTZ5YLH5loswnkeYmouLy/gOhpekJoqZJxVh",
-	"V9SoTn0RfOo3cIr9Rhd7b322EZa0iQTk6CXsktHYbuMH29QFX64YU92qQCJ8g+FScBQthJF4OW+RLU+6",
-	"gfjokCbJ0gyJRaExBInVCVJHVNq3Q6WGAkQl9/02q+AV9sa1OsI+FApBSSYNN879wDmG3p0cnvbO350i",
-	"IukMcRxYlO2Xw3OyBT16gk2/p1mbnIEbioRzpeUUOX3hXmIsvi9iRhPDSezp0aGcaxf1txHbyqoFR+mF",
-	"u1k06QvjP9mwX0/+FuawOjiURnw11exHdOib6Jt80yhPduApNwOkytMnT3b8ItCy2GIrF7TxhZQvXZFR",
-	"r0B+VcibOoQNdBz0vdobVlD2hdXomZDz8QS6u6MqHkvs7ULFckGXmwA6cFLW6/9uTHkLgkI+KxdQSbnr",
-	"M/a8zLYACGsQueJPYGbUinMP6uKQNQBkB9yZYXp5iEONjC+I9f3MerrOww/LX4W58jFeGZ7J7dIQeDyL",
-	"R7aapg9a8FBFm7D/Mb9kqi+oJlOpUohFCXOz7zpcWuHSJu+d/Zb1088MJjcVK8ssxmmn04FqV/AtyDRF",
-	"eMSmM6lrm2eY9zwoczdDhre0rGo4b654uCE8iolKoCb9YMffCTsut0IstraHC5Jnzp3O85XMeY3+h8WW",
-	"9XLGBJ3xttMX6nzXZzMW/nr27u2X+uFoFHE0IE4SM4jm5j3YYd4GDCSATOu0j3czJgy7imQ4n5qLfg9h",
-	"l+IYrj5YtUPNbeGSYiRp1Rb+0Tt+c7MtdG/9D9hCu/iqLczZ8HV7+IYr/S735E3br73hU2743bUPHswT",
-	"JZNGRTvh+3F6rWp5mducGo8X4YIwGk4q+2I+jDT4Gq0081vjqW1ZmvgtPEXb0NevRnNFtc1oigUt57f3",
-	"7857g3env/TeHv3ZOz969/YsKExwY6/zvC+Cf+ZS0wG7CsFvEpAhW0oRVbfNgEyMnHv03hK3CgPdSGHZ",
-	"/mqu4B++3u/Q15slGPlHuZ+/wVjD0jqYcn2fb3CRS9IlxYuvEtWlC/eNxD0emNi/8cau70QhKnS3AuBG",
-	"msW7ZFzs6po/yneGhtFZCxlCwE8H0xHtEsNSA2gJokjMLxj5hetX8+EjRfqO8faFXsiWKxmay2IDv7J1",
-	"ZgsC3TRcjNJ20ciKOvdFvomHNfcxfRQBCzIhUyrouCITyQZmzf3Jl32GECxcUqLniUAHs5kK5HdMKHTf",
-	"zeZgm29WiLv3s+hhxF15oO8k8vmjQdT32wS3dKGg+iJQGjl+2SNyBNIOb68iG3Cj1OYXxDprEqVmvGXu",
-	"+nWGVu/k6LV57N6trGaJWYo4zchTiHUBvdvmubcbzQa7otNZbNa7O9wZPaHPWOsZ3dtu7YWPH7eeR3u7",
-	"rZ3R4+FeuD16zrY7jWaDmxf/M2eATTTn0eg27PsGQ/NZBZZxPudRBZLxPq1C3PRV9qDZkyYRbPF17Lz/",
-	"nA7xvseu5I4r+vA+rrI9HynnQldkA4PiesJ4Ynul3uoO13rvEkajL1JQVlm2NITSPRvDrESXTHJh3E3X",
-	"EiJDbCEObCVuqwdBEVdzI5/sj3CDLCph0Qq4j3KuYwuEpNpLL0QkY2B7bAyoDryEX6oRo4n9HXJZj4UE",
-	"X3uhoKh9YiNN8CuZALoyZRDBavscr+29Guc4xFcyy3HwD1xPzoCkVzCnYqfgchfS/zQd5oeNfxdMtdop",
-	"kMGQMooC7CfQlCGnW+lHa0RGVitPfpD7ThnxS5mgLYX4GxpNuTDKYEKoVxrFiypvdtPKZ4iYsXgj4RVR",
-	"zIPqsEWmx9schherGYwANQvqFaF9kSFeScxGurr88E8AbQrqw66ZPvnz8gAZ7L2VXjPj5Ub6SsYdziQ6",
-	"kPPqViCv5MIY20tUHBYs68vyw8z7b+B4Nsjr39oyxo/mTJ+vxOw+YR2Sz8iuYqZZ2Wos3PPGulnReVjO",
-	"D1vm6xBhjdi9B3prrnK719HOXRvYK/TXHxT4wBRY8uM7w9Ca0pni9+3Y0dc7t16zJeh5N2GvW4mM41ur",
-	"lOvPqU73dL3JAMBoy5TJGHKnHikS0yGLm2nJMBHlrGjznPkdVNTui4VMAJUHraPkJUtiOhtg9EEFWeGu",
-	"DuAGPVSmBfJjo3jb7xtblDsnAgfIQ2z7m3fhD9fU1MLiMhShS9DvC/sb+4brM7BOZRzft2FvxiiZ9d+C",
-	"Ge+I4Icp/8OUv5VOMYtpWKtU+B0+UgaTVstDXvHAiq6rHVebNt6zaJ/HiDpGyTSjUPCxJ5Yu5jqlS8wv",
-	"0hM2bVelNPfSoe5TybGDrIojVBTAVGZtiX5wLfwbBxqce9U6Vcmf8kgVfdcqLTf44OCDeQXp+i3eMeM5",
-	"zVYoWZsoaxVUxvUKNUJiFbeMP+ZK2/bPtVkHm/sp/MDcbZ0lIUJVomLxxTY5zWdzKZfTPuMiVy3V/LHs",
-	"C8xcx74gxQNJsydcM3sSGJbNx22zUS+qPflnxZt5D8nWpUv5cK6o74wh/HBI3Q3uAMVwBcfK2JmFGQAy",
-	"6e6xBl61iZVwgyPvue8a1Z0tZNVVmzEB2WHe9vwI6d8nOhxykUt7nhJ/FmnZfHCRfce96Fz9FagbnpXw",
-	"7xbLKEB1AyHNeyC2Aza4EwBtW+4KiwHSvlBcjGPWmivb+8rlch+9/f3o/HDw/vRN0MykPFFaJq6SN1Xk",
-	"7FWvtfP4SbOPdVdI/sdQrtu2FQKgAZT3sIntwyVBWW9RhVBHwMxnLFiUduQEcEBaecYqPOVKN9CDIusj",
-	"Xcy99AsX2rm9O/0lwPo0MyjBdMmhMHzVo+/PDk+DzSbZ23luIf37KZZrFs9TAjSKVEaBNGFZmfJ8LsHx",
-	"4fHPh6dnUJn6OSmmDRgtJmM2WKtwLJnC1NeRBjAHdm9AeAZ0jVLNXAk+tWloJCK2dKMrG14hMOAdMIXq",
-	"3HmzMcew2nvSnnCIb7A/4bmr+UNd8+Q76EH4wz/yX9D8FEmaKDllUJV+6ZBUJam0j8zQfo5siNwXPtTn",
-	"m5+yP9aL/xVKVq0TAMyGeKRQumQFtwAV/0MZ+lI7wCYTl1WgO9KAdu4xkJJR1HXxFCtta314x1YaG/Ui",
-	"r1jkdCMj3lGDuP6CWMUlgUoUQpKIJ1BUI4qM5dwXoJhYLSukgmBxGj1J5Hxc9sAYPWxCldd5qUrYGsPC",
-	"LuX7tpVwEavsJHuiXzGt9Xu0dKYpcTygJXP9vdz6NFcsKYuRouXjinpk/fCLXkqdkkbW+g6rc/dFDTKt",
-	"6bUa9s2g7E2KQQFHinXOsBiqZZhNV2MNTC+dUKEo1EqqxrtN5WWmCxd2M81bwIT9qqyEwgJyqQk2blrI",
-	"9x9KGTMqKlMTaoSuXTRYfWa+0X+9qvrwUtnse5auV6X10XxkKWb0kn1r8vm9Ysnq3MeM3mrcMCOZQBkD",
-	"DK4ItrCVVTE9EUqr9gXN4JE3uY6Y6nevpqk/xFeCmtr1rRSjP4zR/4rcetu+J7txcJfuTM9fIedd4cjr",
-	"EgvP3HMPkVmYJQoaAu383yd7o+1wpyYhkF3hOQwg7y+7elN69YaJsZ40ujuPHzcbUy7c39sPmx9o926V",
-	"0hzzS+Y1lnGn8iPA8K3lDJbP6I7wjWnHzS/LFVzjqm99cv2w10WHn6V9g9dTVHOFe39AxL8mRLxMsFX5",
-	"RXeE3Mp3jb1H/dUSZErxECdpudZd9YCwYiueGR0zsiEkcUKEUIURFyztkeJh9ARDT3xspDCanOaiKi+A",
-	"lpanfn/6howSOoYiahvB/4Kvf2q320HTpcii4SqhhmpyyRIbr5JKK4iYubih0avTjmRa9oUPDHJf4PKD",
-	"dtZG/uzwHOJ7ZCa50DhJGxfUfbGUc8hXw+VzoTSjUW03D8X0iR3oBJsW3WOPpnvpysTSLWzBTuG64QzN",
-	"prAIPNgKuqVXF7tbS0t6OBXpKysraRm7b0BN+Rquu3T9oLVV6AHpR7crWFfRZL8y1wKzOoutugm23qYC",
-	"EXcr2rY7xADA/7HZim1oiJH2jTxCz1O0N5tpXQAp8NTJXLG0SH564aCrM3Rmh10jczC7/YZ8hu+ZmxZR",
-	"TaGjEVSPNp/itDSg3JSGjshuBWkXm7lIu/jlOiLiW+Ap4LJeqXy3xjY5pOGk7Kg0XCCtFJg2IQfUwIvD",
-	"N4e/9M4PXwxeH/4RpCdPNjL8wIqSAy/cHHx16u49G8VhvlL1Adsjub4ufQ+Em1NKbA/xTBDP1Xfg/fgR",
-	"Wb/vGsx5pTefgzZjIitCX9W5/1HW6OJm3Hkd5dbXC25oUv2wp76R8Dp0whvla/PeTp7vrEqSrT3vO1fb",
-	"6vtIYvviH2HYYhLrnZz+LWKwRRO2kpVsJUywxc2zS/2X16mZBzSGTTHKotdtybbbydTIrObTKP9cAYpZ",
-	"qY1WB1sFW3z9KwFbm7lFfnDUB/ZQHV5pJiJPgFs65FHMSMxHTPMpa5L5zGjwXCtCh0rGc519eT8y3VA/",
-	"FyNZ60XKddh0k/dNrS4J1Hxo4QtYXC0w/04rraVV1tLetFgwxOKI4KEafwxEbs3s7vHipGPU2f8x5VPV",
-	"/q5sdqMsHr0gB9h61y6hxNKKquL17TpSklmRhiqI114tYsP5eAwANh61yVtbmC8t15c37uHNEBII+gKL",
-	"QGHRXpvTl8XVaxq1EcW0hctFZEKjfmowowMMLekhG8mEufKd0J/G2fcbNF8GEJ50b7FN4dHmBiA6pgRA",
-	"y2GEQmAj5LRgDJQFwMVd0wQJcnYtFo/IJIIe5bawjrkkYj41m8rAzQFY+DbZ6IllvoHdlGJfp9xWQgED",
-	"GitJYma9o9BKCbKAXXs83Gc8BuhxBz7XKQvam1UAPykv5rP3aiV+qEEj+n/sX+1QTusimrbJft5Yr6x2",
-	"6h71gp27O52HDW+aRePy6xjGd2HLf/vydZU0fclBlsL14FGKS/d4GSAIqvrCZRcDuRlm4Lbw9zcLpdwg",
-	"LgLyMA14aEn8yIZNAk4jGr8fnh69/KM6pAG9y24S0vgdXn5ofvzdBjTgcFo5JnyzoMY1upsZEJO64dt5",
-	"Eje6jS2wJuybigTxCprxNwut9CHVmyuvb1HK5WAm5TrSZ3ws5rMmieWYi6brOgh/Y4NATB4P50liyAhZ",
-	"S/pSkNfll9ZELYz5P2MJidglDxnqa+UAv/f6VM0sD3FSEODKVt1xpW2cDE6gvdwwZv6sXXXv8msPrdfe",
-	"N8RG2HxxIhPdivkli3Lap/de+LvlHP9VRbv9YG/TFkBOAdzpEa7ck3zAuGJjXPgSYm9Nq3HkSBdin+4x",
-	"nGzbx9aG8tIIyGvPFemZsEtzrbw34AdV67d6GYlBfvm/QXZZ8RNzR8hOuwOzLqiVTESWPW1wvz9r0x47",
-	"/ttZGJv+LtZQ7pnf/EGRjfN35ydN2Kz0dNJ1I9W57SKhjJjabJJUZyUxu2Sxym13bOjGvg7ubov7FDQd",
-	"0cbnj5///wAAAP//",
+	"7L19c9PIti/8Vbp8pwr7HNlxQgjg1NRzTQhDBgKZJAx7ZptjtaW2rYnc7VG3Yry5fK77//1kT/Va3VJL",
+	"lhwnJAH25tSpPcSW1W+r1/v6rU+NQMzmgjOuZKP3qTFlNGQJ/POABlN2ILhKRHySjuIo0J+GTAZJNFeR",
+	"4I1e46VYkFjwCVFTRkIRpDPGFZnRJRkxEugXhJ2G10jY32mUsLDRU0nKvIYMpmxG9evYRzqbx6zRa8xh",
+	"CI/M6Mc2nbCfH+51uw2voZZz/a1UScQnjc+fvcYpU8myP1YsWZ3PGQsEDyVRgixopMiIjUXCiEqWEZ8Q",
+	"OqERXz+fWcSjWTpr9LazoSOu2IQlMPb79+/7qZoyrqKAKrY6gfMpIzR/IhKcwMsZYR/nLFBX7cfqcktD",
+	"nik2fzdfHfh9pKbEn43p0L7cJ4LHyx45fXFAnu4+7j6QJJjSOGZ8wjwyFgkxmz/g/jNGE5YQliQi+XnQ",
+	"iLhMx+MoiBhXw1SyZFhc06DhERokw0sap0z+PGhQGu/oD2f041Af3u7DnW7X7wx4Y93iPnuNOU3ojClL",
+	"cmkiRVK9qz5nH9UwgCd8IsZAcvOEXUYilWROJ2yf0JHU9KfXpr8dR4lU8JXe9JzUjv/qL99E3Y/HZ93l",
+	"8e+/Ld78JRbHz8Xi+IVoeI1Ij/h3ypJlw2twOtO/wGELi5nRj68Zn6hpo7e986SKUF/QQInkKCzSeXf0",
+	"cPyIPtpp7wXbYXuXdcftp/TxqL0T7IZ77Mm4S7dHdhZzqqb5JMbwvmEUrqWgsUhmVDV6jTSFJ1fndcQv",
+	"IwXnWJ7b3ng73Akejtq79BFr7473uu0no8e0/TTohttsZ/yQ7tbMLcre+eXze8WWOLGKcS7Y8ssHeB3N",
+	"IlVNZTMhFYkUm0kScSSxMvk86lbTSAxvdWcSsjFNY4U/mdGPyFl2uvqv9XzmbTKp3QKRTL58C86YlBkB",
+	"VAwi8fsvH+idZEntKMBavnCIz/rHci64ZMBDntHwlP2dMgknHAiuGId/0vk8Nvxr6y+pT/yTM8xPCRs3",
+	"eo3/tZXLwy38Vm4daraIQ61STIKDkUiSGY31bFlIREJGCaMXklCSpDHrND57jQPBx3EU3PO8AjOqJAst",
+	"IhZTCnOVSiRaGGk+JZJRFIaM38/EgoSFWpTQWJKYBheEkjlLZhEQXKcswxZThvdQzFmCwoeHLIhpwiTx",
+	"P7ZjqoJpm0qZJpQHrEe0KPIJ5SH8ytCxXrFPabzte0QkA37JkmgcsZBEShIJSgNB9grqDEsInQiippQT",
+	"38g03zwnSVMyLTNP3p6dky0tGLdmY7oFr1z6rX0Y13///n3blds+QdVKf8tJQJMkYnLAHeEsFZu303ku",
+	"pDvE13e9ej8GXCQTyqN/oZJhHtD0VlyOnsyMzUYsIVMqCReKSKZIOt8fcNjqWAQXhY2mQSBSrh6UNkYS",
+	"mjCCTxOq1S+ihBjwGeVLMqZRnCZMosR3lMjyNtRRjvnJVrW28xnFlmIJp/HdU2mfk5Rbfc2uDc81ZIpG",
+	"sd2LyYSFJOXmWHNWgPfqjVAvRMrDu5/wG0FkGkxJwqRIk4CRy0hGo5hpPVhPLNAUlcCkTugyFjQ8F+I1",
+	"TSbsfq78SIRLfQXFpdkpGf2LERCYMKlzIY4pXxq+Le/hhElClZkBWVBJEpYZKw71gqnRzmyNdYTrWCUw",
+	"3juuOYNIon+xeyCAY809+cQjEb+kcQQCiH2ca5bh8tvOrV7ObKGXNIrpKGb3cW4hmzMeMh4AQYViwYnh",
+	"cpIlmrwMmWkiN/LtHZfpfC4SxcJjFkb0HDSI+6J7bXbhQESrLnp+mgnTIGBzMAf1T83b9GD9/usrzUqR",
+	"kEzikZhdslgbRDSTds03R2fn5OyEPOl223sPn7V6A47iz3BuwZkVEE1K5lTKhUhCLRsJ/nnBlqAviFQR",
+	"raVZkYl71PJAmu7Y16mFcN8D0rckiPDdA65f1s7ErxmqhXKDca0R/1Nbk9sND4zKxgfXcDNflFRAr9E/",
+	"OXrFlnrb5onWE1SEumCQMKpYOKSqoEmGVLG2imas6l32N6Nl9THoBZDFVBDzIGmKhCQijlnYAjq8YMvM",
+	"EgWhSjWJOrJa720YAa+5QrnVa9eXWF5rBVG4gd7sNWI6YnGFWa6/kWD2X2/jjF2yydBiwVkyVOYe2mPX",
+	"O9uA92R7pY9/5dfzhI2jj9WngyZ/MKUJDRRLpHUUXLClp6VhwgIx4ZFkRIsel7ZAkRymw90Xfz+tmnPC",
+	"LsXFNbdEBmKOlAgm5VW85Ew/rn9nXkSThC7139ZO2sjiyk2pfzbgEbNf9sSzaXnu/SgcSr7rYvQXC1R+",
+	"x15HaFcV7xmdR8MLttx8pebCVizV8fKsnvAJlZJQSXzrBrKeHv2rog9IoDKrSTkz4dfvVbaI+tW/j9T0",
+	"jAUJQ6ERx2/Hjd4/N1xqedMuWA2HGadxrAm2Q47AVONMyzU51bIuc2GuX4t+9+oyPuiFgNzJXUCOrUzD",
+	"MNIf0fjEmeiYxpJ5pbkrcYHmYn5/Hv690368OPzr9A/1jr//7cmfo+2PZ+P+7FVw0n09+X36PPp1V7x5",
+	"mpw/0lfF8Z7tPNoDf0jmTbtqcTh45SkZobpKoVJRlUqX21gBXMFiSuOZ39YNKOW5ntBBTCMk/OKJHl6y",
+	"ZEkC/S15rXkMmacKvEuUgxYgJYEVaQn66/tzNNN9tZz3CFX//ddC+Z6xE7t7T1odcj7V5jtQl6YOsI25",
+	"tkzGEYfzszwPxpQ9tBaNdiSjCZceCGg/iCPGlTVctQocSi973y8C9RU1pWrAZ5HWcySJFGnOaXBBJ0y/",
+	"QA/ge+SCzRVhf6c01jw2UmS0JJQoJlXLI4tpFExxEhPGtRHPQjITIYsl4XTGzII/tieirUc0buMSh0G7",
+	"b/WyGJXngVzRiJpG4xGJUVZaLnNgH4Mp5dp+g82XnSr+TYMKN6E+iid7Tx/29GsoJ9FszhIpOAp3eJvn",
+	"eCy02hMoCD9I3AXQIJq+TEd+doDm0QcS9YsobHXImTbpqCGOCGyUsC14vKzaIJmOqjdo9dVXsw/9sipy",
+	"p7Nko5DHjKmpCDPhm6mlsHXbj/daPeLPF6E/4E2rM2qVUqi5r2/B+dvzExKIkKE+qmU2XiIRMv3cdHGh",
+	"nxvwkF1GAWuPtJVN3rORtk5Av9JPSXyKyCUPHFXTAw+TT5ozkbABBx9Prg7rrwsHql/B3U0sfDvgcDrr",
+	"KQtOKxOLK0RWloA0Des2OYwYD5jcJ/7r/vnBy2H/3fOjwzcHhygIM/3fc70RLMx+iE+tzLBzzemp6RAU",
+	"ntUYlHUhyRRIBqWvQxtaW1aFSxuLScQ9a8LZibUKunHE1d5uY9VP7jWQgxnNaHXD3mp6IPgQEh+wUBgK",
+	"b5U2/SMpU9gK9PD0T45AQ4/QHDI7ffD66PDN+fDoeWmrOzVKe4Uc0Jr8UlvomSNRRvpQYOFzEUw3XDT7",
+	"WBO7cBXnB5JodSEK0TAMWcwmsP/51mtuUDn9iFYMcIS7RNUtrCCSsnoFcBSJZzf96Ozs3eGpXznJv1S0",
+	"+o4+SXn0d8rMurNzrnyDCSVVTsQSweplIYEWWeNEzCpfykfj1Te+ETYSvW7zSBPVg1Cw3E8bqX0tTyNJ",
+	"gikD1yuYlPOEaXaz6T3JTbP1VAPEUmGtAsWv0FCn1uSpEdVzGrC2ZHOKOgCaIUiguLf5XusN1lMxB1E9",
+	"VN2SrLyBN2syB182flZPD7US1IjNfcs+y9vzQJaJxMh/97k6sVuUsV4jU4MavQbqV51VJdN5rB3N5iJB",
+	"m4xq9bkxidQ0HXUCMdsCmxYiFPCvLXwhjNs3MsEadNdQ/jM5VDAA/tmYKjWXva0tOo865mM9C61JZOKl",
+	"oPc/ukLvBzPhCH/6qFsSRV4D77r5XiUpW7HosolWKTMHcGInRv+4mR0UpEmiJZDVYq6ye+1oaOkubvQ7",
+	"dEQMXZu7xAVjKQg+RRgoTkZjiTO+Zpijpux9AiszrirQYgqOEbNus30jIWJG+YrGuLIRpfVVHgAIZi2j",
+	"j0FfdK0zI9klGNvDEZVR0PBKn86F1DeGC84q/UQH4N1A+/tmx1v0vuW27k736dN2d7vd3T7vdnvw/3+6",
+	"nHitUyjzu+XvG0VxrC2EhUguwAfmJpeYdIF11yT3MznXEThRz3Kmhmdj+rKnDYnCrdzIKfVld7Hke6qk",
+	"Bzivtw7XvNmpYXKBu7/9YMauu6ul+cNLa2ZtwyvXpa4ZjeIr4wvwEGRKXZdVlFaAwzkvqlrNcyvkTYLI",
+	"De/NtVbGPmJg16gojrs/VdPu/9nbHW8HO2Wf0QaygykaUkXr546pJtl4nxrzmEKSSiIaK6J5ZTudWVft",
+	"5KHdA2c9If3frmB0OIY9HGeND3eKJPqwYo2HPBFxrO3lL7sqRQHyHPOWII1y0OgX407z+aBR9JyfTDUH",
+	"vv71Wt0yiKWt+O6Y/fjKONyBCIFVwS+GhUVV6olalVfsowKf8oxJSSfMx9xIbS3uPd59asxH2QN1XJv3",
+	"WqIOOAxh5SgamoyHcxFxJUnTx7wQYMG+R/wtAX//l+8NuL+lxW7Ex8I3ca8roj41RraxATLDxMZ7m4LH",
+	"S+tF1N8MzTd+0VxYK6RM0stGeaY9TDIRUmWmjZpSTAOe0ksGrhet72t7Z8BdjxA4CLJoYDl3pWmzY/Ik",
+	"HL1j2dFB+qm2jUyqXm3SzQOZvwG3PMu/61bZS4YUSgnKNro5S6W25whVJGZ6AU/IaKkgoFIRNYJrucLa",
+	"utu/Pv3z4fsnr/Z+27nSHYcXIJ9W4bUfamwIk2IH9+KZCJfZBYNLUmE6S0VHMcMcYHC1dYh+FHNdgKYg",
+	"DkHDEPMkrKpmUg6GZk4Nr7Fg9MLVBIG5DRW9YOAJM887eQnOp5OEcv2OAuU636PzXyscTn6FV8xYztPJ",
+	"JOiHajiGPByQCVMRDvVHNI7FAn47x5SYoRJiGENSjH59ljMwnLEwohgY8xradB1C3ogZ1yQlwYyyRAiv",
+	"YdPuGiacCtE1d/XAVkojweLtSPZJtKjtLuqp2wvT8Bp/p0LRIfsYMBYW90kvpPx+3FTzfvcOmz/dGP9w",
+	"TKM4+wbzvjA6W8hIKwboV2lhVWRdmpyLLw/VYzLWVfJ9RcxsGKSO5pX+0NxtdOUbnCTaTR4vx8NlNOHp",
+	"XBOQmER8KNMgO2X8JDuhhI0TJqfDhKWSDUOmIHMNnxOpynX/oYliO2rg0Hgu3I+0ZFHDzIG8+pUWwDHD",
+	"r5AuHZo0lunQHKnzCaZJuB9k0yndK0xZHEJauaVrm2CeRe6QNE1aPPCl4kcJm4nLEnFfQes21jDUDFAO",
+	"E5aFrMoXoRAHGEpFk+pgoone04kh+w0C9uaCOleiUsHUF+nEiKmSxnRp63k2MvHwSn5TwXizgsp1G4v2",
+	"Zhqv9QkVxXGd6+raRofV3KJidPxh160AeLK3e1UNQI1NbxwF92bBr9l8TLmvyAUBb+UwyxC4lZSm4rZW",
+	"RhTSonxbVfgLHmZCuVxAfpBWbJo2pttyFZs04b2IqXEPipRkD3T4HowBrtdeYakfrucMB1GfOcG9snO8",
+	"0kNdXJ6dJtZuXZ3GUJht4WWF/S0ckF1C9T1EreKdZMntyPPMbbBiFlc/mrP0nCgyB+WKX6Ei3BSioYJB",
+	"fJEoMtHmivWMeiQaE8qrgw9TKgve2xUjTU1NrrPJp4f0eydHsolpPfqJKZXTljOKs4YNVYd0Hl5zt6vk",
+	"jt3tFYleyBNzxrqKLKql0z1KFRS+15CELk2vCMTSnuGrq/bghUgmQn1ZaOE6PrRKT1/VxH7RXOe8xECM",
+	"V71oj1UzP+BayPyQD2bu5YIZUPnGlaN5yWis5ejVuVriopK9XrJEGueOY1l3tjvdxoY5Xfk7qnbryFXx",
+	"zq1Au3dxV13inHIVxU4qQ5NyW84Eqn6LMB66aU2ublEwTFYZY8hCk65hntzHeFLEJyRS8OJicP1q2+Z6",
+	"ousLUl5vKObcekc7dg1NiERZmXedUGFBINb49KysWFCZ5Zcb55ZcSsVmevsDMWMSIuT7hIuFG7kjIrHP",
+	"j1OVJmxzj1+98C37pDcQxlnla030cAPhbOL20doNIM2EqTThLCSjpUkh0ucD0rSsuq8mklujVgvgtbPI",
+	"pLZ+EnI3SeZVIbhhUBZYrFRsFSrSueCsU3aT7+xeaQnVMvOcFE+ZhN3+cs953WlwtshPxEOSiwp0uhEb",
+	"iHjIajL3teWdhHqvhcQ0VnPuxg3RuY7Xtny9luZNegiYNBcqL+BATYyu6GF1uhIsYv2JyJsJ/UxbyW2+",
+	"Iudo7HR3dtvdh+3u9vn2Th56Nre3IsRUvpw26OVcv3KgrXQvGj/tjH7a7v705unf4kn6+m0UXEw+7vx5",
+	"fPqnOF6yo7/+7E+Ccfx4/nQnDn/5SMO9J69//TN8vf04nr5fNj5vaqY6nLVgq253jbFs/76xWlY4nuob",
+	"Y31WlUgnUOoKrycLljCX8tdTZgKjba6Grtzsq1TR3NVmh6pcP1eJkHMW3Dy2Xsi4zJWu2bJta0/bmGm+",
+	"Cf8tpHNUcwWsXH0gs8yV5moOSKuqkEdAIc+fH9/vzF6FT17PTx+qPy733owOtqe/yke/sf7jtPuPi51f",
+	"nlYUI1RrL8UVv+JB/+Hx4/Hh83l0fvpnMBlu//L7b+33J08ut0cx+/P0FxEcHpyIR8dBcYTd7tO9K91I",
+	"udYynEboN1xHL6CbarX+pX5483qJEkHkLp3VjPfHe3s7HdLXXJkGKrpkeV46+0gDFS+J/2nQwO8GjR5m",
+	"FX1el8y/tmqm/9ok4EeXrNq8v24yep59XiiWfGDKL3qE8gF3CzIeSOLTWeJjIYUHmejgZ8++zl9hBukM",
+	"OAZIKY19z5X+hn4llF7cUor4DZO2vzyxeqMcaUibtDlH6/KkN895rktV3jznuC6P+EuqGWu8fGfV6a7N",
+	"8uEDRVjyaK3LdL16JpjCeoX1VZzmCyhQyaleui7QNQYavjOVlfoWVeQi4pCEjUnNuSvAMVmjwlglw83G",
+	"tOzfJmS0iZ8TeEY1v7NBpPt3WN5dIa8JkpmK5SsfT0TMrmK/p/qZtT5CeEvJM+iscf3uV1eR5iG+a2hK",
+	"+Yl+U/Erdy21e8HuI7vuxsddOOmqNfz6/lWFPyyeuB6ew7OdR3sNr3EYPj/rN7zGKfz9obLu/tL94Unb",
+	"/nDn0aPtp5U/YdUB+iis/lwtCzM7aHiNt69OYFL9yvdXO/QMy3Oi9JU//lj54+XVIeALuGd6th7sJo5Y",
+	"cwBnqydwrUJsfYZXGRe1RdHHL/qYgDirTOnAKPxVMzh+0UegPDSU3PB7tfKx3S1WBErP1EaraSSJ4AHb",
+	"J3kKXBHRCOEBcGLXK3tD2biRIp4p0uWNNBuSvaxmT19k+1bczxENLlg4TKvQH23to1441rE5EjeStgiS",
+	"i0V1nEm/O50PWRxNIoPkcp0RDOKnGaVJc2CPytFuIms3RrW4CXZFdR5sn0DWOgiGORPzmHmIs0QlGWDa",
+	"66ChFeBB4490FL1iy7rU2Npcn41uBgRsMN7heFgLShyUcGBlIlTPMn0vAYwVIpzg8gIvVyD4OEpmhQhz",
+	"XVGHm4wCO+RM4cr0lGz2NZARG9uABn5sY5ZWYCjla7yS3zOjEddnsrKl77imohKrIc2uE3hxuYm+ZHZz",
+	"WlVRl0peIBtrpgQIOOv3thzKU0LNIQFzpC0+XozKmS9XaPH4Rf+E8bByF04wyRhK3Y3WbtEWTbGgqbK3",
+	"Gb2LqZCmZA4C3g7WHi4Zs4UtphxQZw2UnsFI0nbJgANAlynkt5gCknEZgS8ic7lrMmdhldPhFsmo5ihr",
+	"Tup3WM0N3W2VubpaCuY18k1fH6zfqiiWJ02/QF1+yVW2vfNwF7Qsxz+1t3uldypn/FdtopUaeZGMqcww",
+	"5V5lu1Gfan6fsgx310w0VFxY1zVJvnR+ZjqVxwdpiPduLG6us39BoNQBX12x5er3opqbY7rmNS4X7us3",
+	"ZbLZNVSt3S1Kux1q2FCdsYpJZWFBlLDhbEzXpx/VwYRmbLlYcyHGJFJywM1u9Ai18KEWDk5wRgLK8wga",
+	"+jVFQmaU0wmrQCdt7nYfVoCZFstfHP3wy1wURlUpuCZqjVj3ZKtp+17Tldxt2/w6FcjzKnFVHKJqT05q",
+	"89qeECXIdndn14FY8whVWP0DX0ApjCajd+cv2k/2iRFGs5ngA24ji1hUkrAx6FjN3W6X+IWqEb/VIX2+",
+	"VNOIT7R5lwDM4JRy8mTAHXi3SBL4canwwIQdnIwkkSQsUGQqEsnIiCqlpyUVncesKibvSMAnFcd0ymgY",
+	"cYY+5SK5hFTRES36CDB/KZ+NuFg5e6/xsa0fb1/SRBOw1L/LhnluXvr2ovHhM5S0ZLnrhUSpQHBuc/9D",
+	"Nkko5sTbEml3P/IHN5jIG3fAA+e3hS+e5yMWPn8Dw4Mfe6I126xu/db25wxf/Iotpdmi1SSyhNFw6e5L",
+	"YUj77XVGPTW/yY8pe3VtvllGHqXdKB9q1b08NTrPgXWOrCqLFT6T7S6REZ/ErJ1KVuMxKaiF/2w8vvj7",
+	"YXv28WnY3rkcz9vTJwteyDa/wltSDk7DvKoXBD7+m+nGxQDB7QRnr41FV5xE9Ro14aApcVv17O9FckFi",
+	"Oldifldl7adMsi/MYL0JuEXFYf728eHl+ZPZq53568XTP+Xp7vLZY36wHb7Ym7zs/tV/xN7tRG+f/P3+",
+	"oTq8FWDBKyrkT9mlCOhdZFCAfw/LFO8rc2IfzGUWosNUZbAhReSdH7kVN8itOIWd1BLp2RKQLW56/YuA",
+	"xA7g5mhnvEefsPYTurvd3g0ePWo/DXcftnfGj0a7wfb4KdvuXp2TV51IpAerX1R4INIqh7+t5qtPngJL",
+	"AXKnzLMbeMrsWyvnYwyFTJEwVbY0nEGOL5ouRUlvPqvS6kQcfwlcDOCO0/nQVMFf0S5LxCHcywvG5hKg",
+	"XyI+2Sdd0jQr1nq1Fs4tSLcccAPOQ5pvBPFNhm3PJ1OWsB4xdYoi0a9K45DM6AUzXkoWhwNut5REPGtU",
+	"oHdAdlpFXfnhXqFYbefR051uoVytW3lkK2dzZtMiXHdMCZJmDoq43pr/+Sdt/+uD/p9u++mw0/7wqevt",
+	"Pfzc05/8V/75f/XsNz9VneAZ5J4dO8gfFdidu9u7ZIu8nTN+9JwYZZY8j6RxnFnckE5jlXXTaCaHWebv",
+	"9XJw8uLuulesY0N55UbFqyM3j2tocShqShxTNXVrHA00Rf6K6hSDqgGgK9jQpD7dYE0rAFBVSwNIwM2W",
+	"UokTuLiQwzSJNtyMzoLFcfuCiwXf0j/tQDeASmAH9IJXHWgJ+HE2V8ueyYPBHizEYhege8Tu5/Uikkmm",
+	"iNzsxJHL1EGdl958H0eNCVLrthJ6KqRRrNoRN/lU+0TLFQHuLl9rsz0aIG5rJAFhOe/sgL8obPKN0Ngl",
+	"Sy6jgA1tv8PMK7jB1ocikDWZW5pvrmUPVshhp8TqpKyqqPV1ySOHrqmv5LlPurBwOdddh/3d1ck6yGMc",
+	"ZrGyc7U8tvoeVk26TgJsuqUVF2QNG6onqSo9yqB9fUmYlo6kiFPFhhuBF9lwIZSSLaZUQXB6Sudzk4F4",
+	"vWYd12rwgVCFFdwlSVnmv3UwRE0KSQ7UjkXD8qI6iL4hfFNhB1Ie69cj0iv6RI1nAZvJJYyzBQtbBkb2",
+	"GlVdxTKrG6cYzr9Oo5C10Blf2hcjD4AVQgWFRZXKBKuIPKeoNTfrGwgt2FTszduRGKZwlX8ve3Hl+gHE",
+	"pja/oA+VZVnZIyQPQFg0Q9nK4lSml2+kSCwmkmAbjKsqhwsoLy5mUSUtXbUjWJxU59qFN9TvQV5yVJEt",
+	"TQmi/Vhcip7bzWmnu93yiEhM3V22I7BREErJzTuvUEdKY8GZfsFOq0N8nKlPFItjKOCdETqnifKIFIS6",
+	"7RkMZjqnSSIWUtNXpHI2DewL3oU4YWA/hpFe1Czi1CSvzeh8bs7cVtdm1VU1BAdbYMnOqzm8tT+2hPY5",
+	"I43lG9PRFI9J8x/ONujbUpzMZ2+Tp7PRP2Sn7kjWzfrFlFIIvaur48u7e/OGJh+8tdfTVphj3lNGnpQU",
+	"5mygBw2xtbDB39vzE4s7dyvpL3vtMJpAKXCIXg46n0NQQ9ocx4osF9fb0G0//fBpr8qLUBG9qLzVek23",
+	"nP4q1ByUP2OvVjTBNk/0traUUPOtTqfjk3enR6R59rLf3vbIHoF9kR552LVojKWkn9IrwC7tlepG/z8a",
+	"T0QSqens57OX/e1B2u3u7OGbf97Dv1Bp/hl+jp/MWRKJ8OeHXfwT/cw///rs7P0fD5+fHL48efXw5B8n",
+	"5b+rRNXfyTCoQSk8efOL1cnenR49kOS3UyACjwC8ih9SRXvRjE7Y1pxP9kdUsr1dT2/S6+I2VD8Y/f7s",
+	"7emi++qXifi5WojWe9z1Kx7uEHwEUUTVcg6YCVwJY4yS0ZJMKQ+Lk7n+JtWlFpsJFmkp39FKQsbbu5nH",
+	"c9Wf5qCkFnr7GhDVJ3tPH5bg/WFvZm3G9ZQqk/W+FKWrLmBy51GXr1qm6sBHXsebmOH8DatROq6Ng5Uv",
+	"8no/rXazQVVxjSv3cfdx3vQ24iGCFO8TwBo1DZey9jfF/f8CYrpWwV9x1AKAW3Go7u6TdY4hGyZbi2om",
+	"eLz0ysn5SmQP3CIJYqxt/Xw3osUswLbC1Bx6XsO3aoHorlFl/NUxfAr+BfPTauwek/B3hU7h6MEreRJf",
+	"jFN6EyyfG5lWN8PyKVeOrmD7rMmsz4mxtu+bdQIt51oFeQOmGjr33UM0vXTxCyMVBhxb/JjmTO9O35Qa",
+	"316XXern4RLX/yCvmi1y5c1+VnGYxXh4LVYA2QLp/7jbfUqmEVf7ZiuyBqzS9CYxjbhMcqnpynrtkmA3",
+	"kav40MoC3gF+HWYg3zDz6KbpqbVZqDinm7S+mEXc/XT7bpphrOQbb9AeZnWRtw8UWaQ9n6dxbBu05e2q",
+	"IhCEapkB/jiZzJ2qJgz6NdjPvIAgfYvoky9qprjaOAohsPSStOVd37NtM9a9aU+ML5gtOCHdGPoKHdR1",
+	"I9t8GPTAiwWXhmHcwPu7CdjlhxoqPuJjUYG2dbvwpQbM4XpLq+vcqWf9WogLLB698bxv7GuvRzHD8igo",
+	"V7+1XsS/jx7z452L10/nv+0uTp/I8+3lu73o7UPWfxS+6E5e7vz16nH85+7Hg6eXd9aL2JY+9aXUc71x",
+	"uuAX1VqtZnfZr9ZN+aAw5uZ8ok/8E4hNv2LL/B0+iTgwr1/P3r4By580/XwmHSX0F82W3+oNuB+Fvkf8",
+	"hC6O4B/QENj0K7axTh89jOixSZPYFKjIUs7/J6DWRv+3o+fP+oAwvzgqfuCYDtRtcvMcOGTj7M8/3jz6",
+	"Y/L2r1+m3TfPgpM/X/45eb87vEiSWTT96/XL2e//+lcqjsN45/hFX//fb1mLMv0GvSp9l5a/dtk/nsVH",
+	"f4ko3Pk9+uMfv3fpL7vpnzu/d4941+SBU5Um+jCOD98dHP3mhFww2N++KHRLXz2yt/OsFqCUk5Z/sflB",
+	"+p8GZmCoae6RT51O5/Nn30Ly5Scpxnnf3dfQdvnhgDeryAByICNhZ6pf4RORDHjVw+auuM+2emQUcQoJ",
+	"WnDcGPfIqQBvqCzUFNX0brKbsu4SnLJJJFVCv9bV9TZqznSCdfblunNTjv6FyeFr2QU6Q9MkUsszvQxj",
+	"dM/1uHoxVc7bgjVEmj46INIhuLFFQnzrkdAfQKtzZjr4EJ/Oowu29EkkEaVrjp2PRIf04W3AEygZ0ZDM",
+	"EzaOPuoXQtNUmc6wfTZWG5k4IuXLAbfVGMZ00++yyZcwQwDrAjOlZKC7fUoHPFItdwSTt2khSSMuFcVW",
+	"r1Rl748UsrXR0raUwiSm7Gm9oIhnrZ5PjoavDv8YHvQPXh4Oz89f+6T5iEj9c5MK2vKw8i6OxkwrztZN",
+	"HvH2PBEwe72mgAZThgAO0EQJm2dDmhQDogIUVR4OOKCkJSKOtb2Kqa0dgm2M3Ya0tidWBtSJB/JA6uPM",
+	"Q+mQkLVIIqUYzyrGYJvogM8inioTSIw0reCp22K+XuMf7f7JUfuVa5IiqSF4hYyCaporO6iL2HC4DRm4",
+	"K2aMOYnvcD9BLTMNKM3QU6XmMDD4POzI+NcLqxz9+v684dVcAZeaigOhF6U00mdIwUSds/hCfJ1JdSvi",
+	"3pk0tZ6JLHu217YxkNumml9g/po34DaOT+YsIdhaHX4kUuVlAGXwLy2O2kq0f31/7jj1C4WFA66Je6Vn",
+	"sGbPA34I9MIFb+98/JgDCgQ0SYAItbrPGfEBmtYnIxEuO+RISeIz/MSUpEYAMGAaV0lOL9gwoKbICTuN",
+	"xxFkEcRiAQ+H2EC/tZ+3e9Ofa/Nqms6onfaMLgmual+rHbbXlk9mervNDP1/tI1caB+Ffr4KJF1YZw76",
+	"lzACmRpU6t8ZWu6RQdrtPgw0A9f/YD4S5CrLIxnHozBFQuOIyg55VkyG7JmOb1mKtVahsraf+vIx6EBX",
+	"6ASqn9GTLP5hHiY+4J2a7wYc3y97eTac0c5y4GORWKg7H9Lwe84b9KMDXvgcB4JqT5PGCb8mYoyt4kDN",
+	"2Ciz0+bYWjKKFATeBjxn17++P0e8PQRDge5d84QpsCNJn+dAEllnCCutZnQ54AGNYwKFgMhAYaaRgioa",
+	"aEPnf2yDDGvDV3pZFjZZLLi9BEWYSTIVcWi9YcXs1g55m+9I1ubOPjPgMJM5DZgEFAjTbBCPyD16e6rZ",
+	"eep/wCH4LbcSF48SRxtw/YVWVmjCQgvy2TPk8V8+djABJOVpxCdA729zGI6UAwlv4SiwZ4TaDTPt+pzv",
+	"YBU4vL6gQOMZOeEGCc56pp83XOscGt2IyLcnh6f987enw8Pj/tHrM19zNKWgr+5U5FkzcLBgj2qBmYh0",
+	"MgVyovFOnvWXEJp1Tc7uceZAomNl0mDcFBVUF/RkI1PiAcvFSmbB2YCzWDJXUQCdBWrj6/rXAdZJnnYz",
+	"4ChZDUFIukQ+A7NDmp5oap5pDQfKpbXhFWD5Ee5jb7UnumZ3cJpak5F5t2iDV7rE4TxnS7CJNI+XGWkq",
+	"c0qRkiwedwb8iJd7pXsEynPwAsLZS/gR7ls2icJvYMGyVXk7yChVRf5E5nGKM15hDvsZpAGOCZMvMUI0",
+	"M3NeqG9vYcWaAfHJgEcrazOr12dFRkJNsRMD7o1NmzG7noiYEeg+2BnwU4GdnyniqUoyZXFotTDQzwI6",
+	"JxZlHfsvwJGfKcpDmujzxO6jO50u6RfKCrAYhthqGAOAu7u924IpYQHMgK9WwFBF/EIlBMQH2oWiBQPz",
+	"bDl68fE541HYBqipSYocwd+vyhFoWv2she8pqtdOXyack9NUdZ8UErLx0cd7ezv6UT2hclmLjz0s7FW1",
+	"wQnzZrckwt8nb4+eHxQ6te4XMVKBaUJ30u7eE5QqTV8t5z1C1X//tVB+y8NkxgHHoiH4gb/Syd+HszxO",
+	"YxW1DQBHSYsbC00pkvwizpOUPZCESpkm2kBox2Bvz0TI4g7pDzjod4htDEzSWEQ1QB+2AdZOt2ufzMWT",
+	"srBOzUhla9ZydQlf9Migob8fNECQzJIe+eegMV+Eg8YHH6lLc2iJLGuOscgM80mLydmY+vu1wE9mPhnG",
+	"kafVvCKyEXDozPVArZONpHMowTfIUnCDLJvTqgACSMEMsXOEhAw3s8Im4j1bjDffLsobNISaw39nYwqL",
+	"hD60kURDSEjGwUQiFNl5AeYEGsXC2TSzjcYcgQGf0njcdo5cy6couGCqRUYsoKk02W003s7WgeqPSEJw",
+	"h3h6ZzRdj2LmEf3WtmmjmC8cJB7unTGDYsA7IPq+aoa4gM0BxohbAyaCZxLVgWykYnOXOJnMARYNnK8a",
+	"cPviKZWeeZXJzkB+IUnIgihkYGMkIlWMLAxYjaE4bd8zDlK56SNBdE5xK/v91zuw8wPet7cAcKJooqy1",
+	"GwiuEhqonllwWaEzXDizdkhAOdRK64nFNNFqq9Xhsqvma8qA2YnEYJDp85FRyAa8pPJZJYaRecSCzArH",
+	"5RPGxyIJUGBqq8Oa/naWoIQaIs2nbu9qBW0p4V5c5/JPhek4VsJfwxxitwIhkiRbnQPXhr2EXJaRaxVZ",
+	"N+Ws4zOdCNLc3iFTkSaSjJYDbt0SaNPgEjLd3HZ21lqIYvN2OtcGVxwzPmEdAi0aBtzG6SzjmLCML4EK",
+	"kTCj84ywKye6bxCiHatqgf/kKO3AMfeJn8Gho1OivCGlrtQDbvtRi0Rf5AlonlqtczHdDQspuoZMkrWe",
+	"qFCOhZ1NX6hM4uOpow8kjgJmPNPGAdKf02DK2jvQ2ypNYieDabFYdCh83RHJZMv8Vm69Pjo4fHN2CL/5",
+	"7DVUpMA3CEaS0/nKtsz67DW04KbzqNFrPOx0Ow8xZXYKjr2aysjep8YEc+EyagUn+y9MATpt7mWHt+x0",
+	"u5jXy5XJmXUUtS37RnSLbgBde4aukdU0PHBQv2cj8ootyRkzKJjmSGWFE0ZCmvIjnF7VqNkyto5sy2f4",
+	"wcOrf/DOaQztuk0bvX9+8Boync1osmz0GugHJwYWBikL9ZRH249bDa+h6EQawDqKEDMbamnOMVW4jx5I",
+	"p3W9psyAzukoiiMVMYl5rKhimlb4uJmhURfBSp+RplX64BmPnM0TvYgzs1aPdDqdVof4mDaMbN7YbUdn",
+	"Z+8OT33SzH2Z1qQ7effs9dHB8N3pa61RIUe3c4VXoGtn9enOJvW2PRBZqKlwkXtw1HJufJErRF3QsEvV",
+	"5ndI66WRaqjeRt2JrUztNDzjSYUZHQALOdASUtTGJMzzW/CweRYpE4e95h1ZQ+/Xt1s2uAMVpkct9Z9b",
+	"G8vuFyh9m1o+HhgaINvCMNGcpAQpEEejhIK0i4W40PfIUiVcAmkYkLF6pAfS4Oi5YUj7xDE/Mg1AD6eN",
+	"E2LMCi3wM7lSQ7M4rYPClvyg1WvSah1ahJ1+NWmi27YdFfpOVNJiH57ULBN9iVgQxkLwdhRrUU2/B0t2",
+	"Bg1XkyLowhNNzwxbnGmNXnM5UxqT6+roqVqA+ggjQ4FXpKYDbowyp4OBWYbfsYz26M3vR+eHwGiJkRv6",
+	"1aYcTQ34UqSJ64N5YCYWcakYDeuYKwyTt3SA9rFXUqpiH9XWVM3iIomWQ5uVVIjFkrdKKfa1KCXzXSRx",
+	"xC+kVup5Da2Es4jDlZdb2MWwllgwfpLFrWx9VlMfeckx9UDmQZgBNylVEZMtj4g4ZFJhNZeXdVmc0jlz",
+	"YJkHvDAx7JPsQ4K9JLOIp7IQQ+tpQQpNEkWC7nzNnYKEQWUzKOvM9NitIgLsvwvqPyifCZ0xBRyhpmou",
+	"f2TrtbZ6awv1nAcPsOD284c7ZIIrXZArCLCPdCLG2FMO6HB3Ezp8RjNENvjJ9kY6qJFhLMQfbaC4vhDJ",
+	"KApDxr+KbvypEF795wd9sm56wT8/fC5cPNzyYkTX3AwJvmu92eAC0Jafl2WBInlK51IietQHr7HiCGj0",
+	"GtpKa+RfmVqQRjnU1Vi503h1IENHyIpLDQkyTJJ0jiCr3e7qOtBtYtCbIMA5EuHStl9I51qXINvkOHqW",
+	"hw0Mzz7u/2P47O3zP4bP/jg/PPOJpEtpUizsC7VCbaP6i6mIDcI9YADTeCySmQHET0KT3u4XWkVCfhDl",
+	"A57yle6owvgjAwE16vYykhFbChM+hEwE6ZnoiETdys7NhEoqoF4JpzMbcMmaiEKPzgEvN1lH54wJWUFf",
+	"DCUSFsI2cAIQ86ZJaPYdePsjhQE8lVAuMQyZhz2Na2MSXTKIUhHswWjOSr+th2spNVEFJyyBiHbuctSa",
+	"axwFyqQxc4xU5Y61iOtXkCaNpSCjJTxBkzjKxsocTlqxNXuEPrOz7Ez0XjDZIzSZCL4ThcYfAX+Qk5cH",
+	"NpdqwJv+T/ahny5/3n760+znTsdT+n/mP3c6P0kaq5/g7D0yYzOB0QPI7dh5tKcJ0QN3MuID7wFFm5DI",
+	"9h6JKQdJNAqS5VyRpv/TDv3J94j/087I/Hf5k+8NOFBN9hoTwJD4q/J88eOfYq4nmVTO9A35mez8T5zn",
+	"oez8z04XIxDbO0/+3/998//+b2KAjEuradmIrsEqWLkA0uK0WYzsWEz0oRnPb3ajsfSHalphqkP6Ku8o",
+	"MeAyBctgnMbGcQxq38w5PYwizmMaYOtja8jbw+oMeJ/nP/GLCcc+mdHkAiU3oi3kKAupMoQkB5yLYoAT",
+	"GaeEWtbs3Vb7MOFHGnGZhW4HfC703cDVRo4LRt8oHBp2BubfIYf6BsL2shnAkEN4r2PiriYw4Nuhe0Ql",
+	"KfOrFAmn1Wsjq3B8JsLlrUn4il6/n4sJdHpyn+9Qx1htZ1uhZLyt4kdeqbfyA0lEErLkG1dBdrc3+MUJ",
+	"XcaChudCvKbJhOHvHm0yvUxmHbMworY69pvXe5AMUIdErabYrty2SqcmwRD7qN+iugMZPKv6zieDr/NZ",
+	"az4YRVdYpnkttR7qLULQ1qv1Jm2aSygcCU0ErWQvAz/BGBhEKiB5Y/sRwaRDSZqQhWzSLA8ODs/OML8y",
+	"Glvk+VYhYKhZV7HUDzadQ5cap0EsKldob7upbVkhoU+1nAdPjqPE2GiQSEjT/zRoyHQ0aPTIoIHJYvbL",
+	"B5hQQKIQc8cGjc9+yzPh2SxIMuBZeDY/hUjwQeODiVRlHDmOAPi3lOra/PX9qzNPK0FOtN3ojabDq02G",
+	"suEkTvxfDs/JVpZ9hOoFH3C/MIehVDQBts4uEW0m0+OyHYj0r+BtECSGB6WZOZxmpPKJZ4gkEMfHZAkI",
+	"HU9iMaJxlsvoiGFbN52gIDbBRZBu+UTzVsdaB2tjkbWJ5IV5GM8N2KkBFzxgPQPpdY2Enyyf1okKIvWi",
+	"Y8gEBy0YVGYMlJbkmcicDV5JN4XTnkwpZ/MB5OcyaT3tNnvLmUnLRDftioGjlOYZoe+Jwm6Rpj4+v+WB",
+	"VgM6LgZ1MeulEGDc17ulbRlmMmYKOXNNN1sAj9J2EFmR/ZbdvMNq37sUwTmZQF5HnaepmPH7bYvZ7u7V",
+	"v3gj1Attr30XIrKPjLwdR5cs9PJbXGR1mN2FODKmTPwuROQ8atv+F5Wh09eRVIhC/Z37wHARgHxXcymQ",
+	"G3G2yPyQP5xgX0bpBeT/LHcxS1TI/SFRYh1fblQtI856Ut+uIPUsZRJw1yq1tDcmqlEErzOdodA65UI5",
+	"FmqGjcFbYHJq0aItUnB4YbYlJk0aP4kNwqkpW5JQgAgKMCRkS4SMGTng6DexWb3Gz1Jsy27MWZGqGPw6",
+	"INny1MUedsnyc+AJSCUJ6HyOBUAGgwVzNvPfmURw+NmySnihFxCvzh1Zru4Q1zJdt2+ZNbyP1PQMwZTq",
+	"GQTqTCYZCYC1VnrXfOPS9OnVvzgwXr8fVm4dY0OidVPQzfXdd2gDvLZAHZowrsfXdur4WoXs3vp0wZba",
+	"tEU+FzM0bIs3GXtlODe5cJd2q9MRTBZ41h3jh6J4r1R2atrfrFDZ7dKSV5s0V0cut62VrWG4P4junonu",
+	"LWcr9GY1tZy33bqadi3D4hVbghOukgtuJSKOr+/Zs++sUxnPTchMb8fUYPlh6Q4DnJkRiz23xsYoVeCa",
+	"KjTXGXDTXQd0Rb/UpscnTZt12M39NcUOPJAJzyG6Y1w5VqeMoKAnhjrogPXgD3RtmHd4Bs4NcNxNFG/A",
+	"zW/MG3a7T53IX5VamLcmuiOlcLX30WejE35lFdBSwHevBl6Tbf3QG29JokOQtEKke8AcIqcbl+DMWpOG",
+	"R9yBCpm7sdd6gA7xkRU+DegIf6csWebgCFDvY1EETNcrYGiN3qNCK69CG6/tqjZeGzuOPD3IPGEBArpX",
+	"ochk6bVuEwMoKLMZC3r+JVjc47/6yzdR9+PxWXd5/Ptvizd/icXxc7E4fiEsNkRp9YjnUVh+qZ19ORXw",
+	"ThO/9LldnfGFFHCvPOuermq1Kwo9+XiLzeKLjj/nppnbsU63ya8S5Ee4SVWlqwRf35kfxRay3nfov9Qk",
+	"oIrStNy0eeEEofU2qApF9QcqaPNCK6jWzCs6bT1Wr65+c8CzKsxIFUubfuQXlCXo7s4Gcv5ciGPKrWom",
+	"v36t0msnqwk9uZpQssa5jtjUUvlD4b6KVK29sPr7FblXAiiLRUBjH0PAoAJmsd8cDcmH6KT0C7HKitwA",
+	"j/gYIPYJjWPzzaxTI25QsFcK2wbMysGvtX/jRBpeA8ep7NCx0hYGu2jo0X620xM8XvYIpP6ZRr24tBXr",
+	"Edcw4HDjAV5BigLebkWZYqtDDLYYATiz3krkHLc7Dx5zgX5uCC1Ayr8B00eMhQ55DwUFWeKJRUvZsGm/",
+	"AVWrOgRc/dAAAMvq46iDpv2wqTMuL9d0G9b+CFC5SdeQA5vfP4PVCvSOGa75jVrhChsp0jneAfvIZnOF",
+	"QhKVa7xfn3PugoB5dc61Y3aXjjWDYF5pxMI9HLFpZFKGHQyMzg/f2RfGO4vwCeXI/XpKq3KTrSTxW/XG",
+	"6D1XlOUYTaogYDJtSyTANZuUkzQvtQegC/zdgCO8A+OJgMZCGHlcUGkiklDamMxY2PLMJ9S4RDqkH8di",
+	"AW4rq79loVNCM/wVysF3goQ4FRGCFNgiezSnsjKwsm5X5ZzS9mrWx0je5R3LRlmXVZAlPLkFTp3v024q",
+	"aOcyK9uDZuoFQBQUUjEbFyoRx3RDM8oh761P+I/V+FZlRD+Dq8g0sAqUChAIi0iyVocc5tpYjsLhpmrm",
+	"/lfTygRz9CKJlO7YkAPehIHMhBM2E5csNAg07vu0hsrCDjnVT1iXT0ylcvAuLC6O1q5wzTKrKcm3eT97",
+	"7wMJnRgN7o5B+EGjyeSDYpWJgb+pujjPYZi8Bdimiok11vRGwZJ/xGy+7M4BXTBCzc56GQgDaL2r5sPG",
+	"d2zn+qEWpAUbGQGwjorYslaEi4RzBzEBGAWH+Eo1Dk57vGpmn8Ac7e39twsC/Bv79J3LZ9AhsyZ2G9+t",
+	"gvyyjLoNjLq+0LJOcEGWehkuCcOJ84RdRsL0O4XKwHkWVESJsN0Fj5vgRhKXolNYsAYFhQg9SOWAY3VG",
+	"BvJZYW3uXyEAK0OFzPZxPTUbcgD7cYe3tDjQmkAebF/nW86+un/ix/jUqqZx43ughJrXU/+pqWIx0G4Q",
+	"So2UdFuLYktRvA6mvabTc9NEXg3ehCbufccrTEyhMhL5WLFk1ZSAvqOOlrllbJoM+C8QScIC7O6KFxBn",
+	"CsaRuUWMQ52nLarIqpzPzg9Ph68O//DdSk3i4NIRuqr08c112cqSA+wDq824OxLF+QD3FJ4vdbetw88o",
+	"QDuWY/Q/MjO/Q2l8pmiiLPhm7oVApNadh09aX8SXqq799TOHiipybfIQMC7bR97ylKbgDMEsxZiESTRW",
+	"hEUggBd0iZZjyiHDZ8AdW2vEAjFjMlMPjGma2+nIMOxjho80OVtYfCcojDPY3BmYWW1QomAFIzZuhT17",
+	"bmvGHa8T5U77d4gUZGWLA77dLUmZ1Twa8j4RfOI4FbQqQSym6FwzdLch+Jwl5OiENA0DPu2fHw6PX/SH",
+	"/YODt+/enPseKX9zdFLNRA+QHO6Qi2ZtyO/firmal644IqwPA2OpWVnrDxvn3z/qmqe9i9k8ZpD4XmLI",
+	"FarSjTkz+nbrdcb3q3jM3HDJIjvx6nCZB7wJgcayKrhgI/1vvpWhv/qtGtbaRDBXbSr6eUtXAOJ1ee6+",
+	"UaVLPUVylOcBN9AdgPVMw9BNaiBNrQdrpjVdXCDcr1xcGI8i5EEA1PYKyiwpgcxaNydVis3mmFO6CRvN",
+	"mxMRbV7uE0oWwI5zl99utzvgoJO62BzDMYgEU2tdNhNJPz+8YgclME6bFMFElrbpkNbhFhEPsW2KSXlt",
+	"7UNWq3PcqI/P0RAd8H4ZL9iIXkrCaDxmiSZb85WNOkPOHXZznDPOjJgzm9nLoY1NzTbEtuHBDL4JRGIB",
+	"pQSydGkkERnF12oHnqSdO7TCx2i61vCrMIXGgAlgqdNvdUgfYQO6XRJowgpSFV1qqoniNDGeYnOeDyRu",
+	"Nkjt7CpkLvyEEYQrdqwL/MD3CC38bb3ceKZa6Lcc4JjCvQMMQEQtiuI46xeDF3LAs+pwxJupkL7Yh/H4",
+	"Rf+OZO/xiz4O8ZU8iVemTJ0XbnHOLzwADaPxzg90lO9Xjr5DJaqYK6QEdn3JUPkd5nXjKNqqRKuXqy8w",
+	"2dhEjRwroJirV+IhvUylN2gh2HEHahs4vYwmVAnATMpSDCZMNVu+Byl8NvplcfDd58gZs5hmWUMFJcg1",
+	"QsHP2CTKeN7vDle+S/djuQlmbagAoTLMhn2JG/K6Ku53ckvQ9k+lLWCZRFKxhIWZ7KXSbQlxWzclcVpt",
+	"bua43IDmsdi72fIRGmXAfXvuWWdTH4l7tf1oZ04TyUodS18kYoadSI1nILvgIHYjPolZO5XMMy0VoYmP",
+	"mxllHJfg9bdGvakfN6BEGSZRhzjJxaAyWLh1aHXXTKD3BFeQejfg84SNWZKw0PgvKlQikj2DAG7ZkQaU",
+	"k5iCn1ZGE4DvobHgrN59Suq8p1l7leu6Twtcw228+g1wjcBQwW2wjX+76AUyDMsokG1kenqSWyHFCtrr",
+	"GaeVbGJrHPFITuu5xTkAFEN3uMqe1IhwfAXr0IaeZjpwXU0D65re1difMmcJ1vaBvm8FrWPEJpRbHFKy",
+	"ZGDChBiEEUkEPZw49j80nrP3h8/6785fvhm+PT365ejNmW9hWwHWL5I53ieVNj8Mz0LbIRYBqldA6Soa",
+	"zV7REVmIQXpOKnHmeszRTwvuR6uYFH2MVVf+BZxf7Z2/fftjXV/nb9EdqA2Q790T+D3EV74X3QwvzB3y",
+	"WvOuTeyWa6piaH7kKIn5d2CRIGMqdOAnYjxmCUItFjQf57UD3jRTlq0OOS1518jRSa2mYZqm57Vh36Bd",
+	"8l1WBdnYofU2xUxKSKVrFxGQK0h0lQ5XKvvqBHxuq4LlXEMvNo/AOnjA/QsOTHT1NleJ0AAZQlFLSNJ5",
+	"D1BGL6OAtVHFv2DLFjRNAycxaVIilzzI7aXWft5crPhqpxstmuID3jw5eqMv8igSM6aSKJDoCH/3OxnH",
+	"dNLKkO0NaIBaCLelotYZsjhhqbXbjkVOhkI+GobMdBybJb5HoCst+iC00g/+Zm/AUw4tcBAbcx7TJXSf",
+	"tlsNjujt3HPqXMxKx8DKnbs7Cd+3k/xWPY3F4swfXsV/k5rIM2M+FxkdWtPr2Z3mlVuY5bdO6Gp1XF5d",
+	"zajVRbzupTI5f8Br6gWVEJUReZjSSV7VeSdl1IVBrnVna9Ljs2AHNGeFMscft+w7joFj+qvb2MXF7shN",
+	"a+eSWQP0GrovXMKxSCZiTZOWfryg0PDTNk/eybvgggU+EuHSy3ramnKvvM/CiMUCGlUoUUjU0Ve2+BuK",
+	"2ixUfiWMBtPqjkkvYMJ3fEWLg1zriu7cHmCQCWlWSdSj8eoek8IWeyaASiDNCQPc9OZYZ/8RWDtFDGV5",
+	"geA4pBhLhl2tvHkV1wt+samIc/Py19a5k7zM3SCn1xS5C4nF6q0eWUwFFE9i9908eG8zMMDnhQvEJA8u",
+	"CsbEkcq77GGLlw55Ab3as/KyiF9ABt6A591WLEqt1f+rE/glu+sbXRjjW5O5P4Thxion04JCWxPZ/hvt",
+	"E0kX7sEVl9PkMl3t7cGBipDpkJjy5vA9KXS+wBysuZ4DxyQjzDrCVCFygl/YixLNZvokFIuXeaGNef+E",
+	"GoU6a1iTSjbgk4QGzGYoJW5FAzT8x/ZJIumQPreqMvzS+LRN5Bx7nK1pnnpqtuau7iC8/VvOh0mEgqJ6",
+	"p0f2vSnRP7jAplzgFE4JLr1zCdeA8MhowtN5PQjPGX7/jcBm3V5RC66rvlnWuaMHaL3bAMZnAZgsq1SY",
+	"nkNOcxKpqEoloMBn6am2b1nLQF/dpjp8w7V40OHNpuQf/vbu6PRw+Pvh6dGLo8Pnw8Pj/tFrH3XkHvR/",
+	"yzwMsOIMlN+o2lGuyZAmLeYcYN/CSJK/U5aycJ8UtqiQu+pkBxCDLAUJEQuahPJLYMN+BKDuiudYPPai",
+	"DaupBGwrjAqv2uVlToScqt7cLkC7FNs2oIsLXtCzmr7fgyqbf7T7J0ftV2zpeyZlycmAFWPy8vz8hDyj",
+	"MgpMXdPj3acWHsXx05sun0u0LzidMW/AR0JNoalp+93p6zbjgQjBMU6yF+10Hna2sb8qpt9K4uPLh1gX",
+	"50NPUYpvsW/wJwnlaqiWc/azedr1qYNjAbKszwu2jemOv/f0oVd434C7L0wT3ouYGvegiEr2oK19Dx5o",
+	"6wd6sI3tbBtb2OAZgwlOuE4vRaajv1ighvATv+ccCbBB99t8cPDAFEfHIWF046D0MZiCNJUrmSUzDjIq",
+	"mn71ktyXwjvMNFs2QzqgHBO/R2zAOU0SsWBhj4zZwiKUSS9rledkwNE0jBgPWA66Y5KmLOp034ktFaZv",
+	"+oCOWL6QDvETJkWaBMwfcDzBx93HLQjrUFB8jbloRt2Hi2b+wLCr07iLTCk061TuhDWTtcEZpRmVMmkj",
+	"pl2tKYwYcD+SMmWhc2K+07nugcwgthOtYsh0pA0LY3hfsOUD2dMX00JoZ58OuCPb7Dv0zu8TSkZpFCto",
+	"bQ+YcE0rMQ1Uru8NuJ8j5/oe6XQ6sDtAsraGHmJrVF6YJmyjJdxRzMSJozFT0Yzl4N6rHf5aTsuW0TJL",
+	"tzn8x8HL/ptfDqFlMnQC1KxttMzX5vZwwbyfmEYz2KIB11fAhBPxYfTKm35thXOLwgxv2P34gi1begdE",
+	"MhlGoU+a5W81Y0FoQN8jPqKw63/R1BSATBkNWUJ8tZz7A+5T9d9/LZS/X+jACraVVMTf6ixYHLch2rf1",
+	"1+JCdrQm4md2mt4dGlyAzxL6tGKLLATqsi0QI0VooKT+SvP/jEGrFULyBtycXhQzu6cAbhCo6JJpmw1W",
+	"ArTuZ4lUDmmb3ncDbg7D3Z2mf/LunGwV+tptfcKd/LxlXyv91j6URViHkp7CjCIBEa7tVUdN6r97fnT4",
+	"5uDQh4RGfWPqm/c5QEcvXPZuNGlJJkzlogKaPw841lo282Aq8H99ok4n7WHOz/U39llDBjCrYhGLt8IA",
+	"WkZowrBDR9T6+wNOCSyj0K5oNcxrZ7YAaEf//fv3bVdI94xYTRiNZz8PGsD3Bw0f7yp+54g1smD6ykhw",
+	"Cxw6+JS2bMsKTrgGmlaMqIEW2i3b4TJV06G+7JWR50PDdc+NUXQn5flmjNyW9wpv+9heLBZtkM9pEhua",
+	"uLatvqbwv3sHS1nvGvieGhr+UOvXQi6WABa9T42RvqjOB0XQRUsiq03UCooPRguczouFrx2joKh8uiE7",
+	"C8lY1PKdwN1q5WpVVduhiVHcxdV3RrgNP/qKXf3Di37ntuwxTS6qeuEXoNIDpxXwFR51JEoIdvHwiuqv",
+	"3HGfV486bW+1XRGymE3AAIaaj0hp6WfpZMAxbzxXdx4YdRTxmUFhewDBUJxWzwC0oFtnwpSW8GuVGswo",
+	"Qc0PjR89ttbzOuQY/qUEWmU2ugWmQixFlpBJg0RIaZcoS2gR/aPXw9PDg6OTo8M359UVIqewl+sLyu4n",
+	"1Nxf9XKRzMlFUh6bJpT5TbbFM6UbfT+i7zvJ8fhNb5+JMK3s7/XyOkyZWSgCuQ4M+rn+/ko9SrGPamuq",
+	"ZnGReMro7ZUakhaNUHQFRvucTrBH0TW3dg3fOp9GsjQKRa90PG7rRdCIs5C8PD9+DcO7SWhM2Sy0Mb2M",
+	"AsE7USDW7dcLfOzqLYtmdMK2Prbh6cKuaf2XqkavMYo4BTj3K/exTx7ufHy4Q2CGDa+Bhi2MfECDKWsf",
+	"YIvXuh01z2/Bw+ZZrAfC0W7zMJjhkWabKrZ6ymisput2+SU+cYf6vRmhtgA+uYwMXCEk31NFR1Rar1Hn",
+	"Gwh2Ma13EK1QcpA1PMxnCYlSdBTF+odrjmALOHItkDdm5dMwghHmiRgx0vTNb30iFV1Kk+NhZgHPtHpk",
+	"p9vNUr4HvLR7MgskWXhZ6JyAiBA0BL8gFypjftIHL/KA29QwSHaLuFSa25GEBcz0JjaQ+9l38oFJwpAD",
+	"3vQDwTkLIBDlQQlnLCR46mago3OxIE0/ZFhc5KOCEOgLg3MT47E34FKQSFl0CbMcAz4TLz1IV1MqZkTG",
+	"YsES9HwnKZeY/0oEH/Cz315HSu8kF5z5rQ551H1I/DQ/eJumfspUsmwD4objUqnSC35h6tQe1N0iXNpB",
+	"Ki6O/nL57VyNamqRU5HGoSUaohKqlb3qSxLxy0gZ3xkiiVylxRpAbEdzJYiyk2lBkOmh36vVQaMnXsOd",
+	"BlcnjzXiDyv6hrcc3zWx6DT7iFcEHk7PlFua6sYBF0neoRHyVIrNSTB+gDqwvgMSnsLFaZ0UqiIhVBoL",
+	"PoHIwIzNRlg4rVmSiBkJYO/BgVfYCP3lfvaLAbeq4kY9IVFLPcrO6o4M3PIwXylf5a1j4tRJr4In+C8R",
+	"QeFu5obOEKX0rv+onfwOsSl/FRFfiZaglc5JzrRWjPRCNODqlHAIJW5FWlmUcxasYX7nLI4lZttBNA/0",
+	"J7j6yIJpzogwumEyvanSwnQqYkhvyDs+FHqZyGxp1smmf6DVBgMj2cun6A94M49qe+WAMzHpc1oDB8ns",
+	"hMhdjjngM7oEyK6iL88rJxcZf1/Wg12/fBpxBbwQCxkp9gRDjwFnLIRs1wHvl9yE+d5gRAjcE9GEU5Um",
+	"zHTPXSL7zbJtRGKHboGKAqy6lzfddQvgIm63Hpv5eqCLYEJxJh2bpao5zYZzkDKrx3kmMx+Uo1ZHr2WJ",
+	"TR5YrL+NeBCnIZbm4uJyvoPhJaGIZPpJSdhHqlWnAfc/DRo4xUGjh723PpsIS9ZEAmr0EnbJaGy28b1p",
+	"6oIvl4zJXlUgEb7BcCk4ihZcS7yCt8jAkzYxPzqgSbLUQyIoNIYgEZ0gc0RlfTtkZihAVHLfbbMKXmFn",
+	"XKMj7ANQCEoyoblx4QfWMfT25PC0f/72FDOSzjCPA0HZfjk8J1vQo8dvuT3NOuQM3FAkSKUSM+T0pXuJ",
+	"sfgBjxlNNCcxp0dHIlU26m8itpWoBUfZhbteNOkL4z/5sF9P/pbmsD44lEV8FVXsR3Tom+ibfN0oT37g",
+	"GTeDTJXHe3s7Lgi0KLfYKgRtXCHlSldk1GsyvyrkTV2GDXQcdL3aTSMoB9xo9IyLdDKF7u6oiscCe7tQ",
+	"vlzQZQuSDqyUdfq/a1PeJEEhnxULQFLuuYy9KLNNAoQxiCz4E5gZteLcSXWxmTWQyA55Z5rpFVMcamR8",
+	"Sazv59bTVR5+WP66nCs3xyvPZ7K7NAIez+KxQdN0kxacrKIW7H8cXTI54FSRmZBZisVKzs2+7XBphEuH",
+	"vLP2W95PPzeY7FSMLDM5TjvdLqBdwbcg0ySJQjabC1XbPEO/516Zux4yuKFlVcN5C+DhmvAoFiqBmvSD",
+	"HX8n7Hi1FWK5tT1ckCJz7nafrmXOG/Q/LLesF3PG6TzqWH2hznd9NmfBr2dv33ypH46GYYQGxEmiB1GR",
+	"fg92mDcBAwFJpnXax9s545pdhSJIZ/qi30HYpTyGxQerdqjZLVxSjCSt28I/+sevr7eF9q3/BltoFl+1",
+	"hQUbvm4PX0dSvS08ed32a6+jWaT53ZUPHqSJFEmjop3w3Ti91rW8LGxOjceLRJwwGkwr+2LejzT4Gq00",
+	"i1vjqG15mfgNPEXb0NevRnNFtU1riiUt57d3b8/7w7env/TfHP3ZPz96++bML02wudt9OuD+36lQdMg+",
+	"BuA38cmILQUPq9tmQCVGwT16Z4VbpYGupbBsfzVX8A9f73fo680LjNyj3C/eYMSwNA6mQt/na1zkFemS",
+	"5YuvE9UrF+4biXvcM7F/441d3/JSVOh2BcC1NIu3yaTc1bV4lG81DaOzFiqEgJ8OZ2PaI5ql+tASRJI4",
+	"umDkl0i9TEcPJBlYxjvgaiHaFjK0UMUGfmXjzOYEumnYGKXpopGDOg94sYmHMfexfBQTFkRCZpTTSUUl",
+	"kgnM6vtThH2GECxcUqLShKODWU8F6jumFLrv5nMwzTcrxN27eXg/4m51oO8k8vmjQdT32wR35UIB+iJQ",
+	"Gjl+0SdiDNIOb68kTbhRsvUFsc6aQql51NZ3/SpDq39y9Eo/dudWlrfCLHmcVeRJzHUBvdvUuXcaXoN9",
+	"pLN5rNf7cLQz3qNPWPsJ3d1u7waPHrWfhrsP2zvjR6PdYHv8lG13G14j0i/+O2WQm6jPo9FrmPcNR/qz",
+	"ilzGNI3CikzGu7QKcdPX2YN6TzzC2eLr2Hn/Ph3iXY/dijuu7MP7sM72fCCtC12SJgbF1ZRFiemVeqM7",
+	"XOu9SxgNv0hBWWfZ0gCge5qjHKJLJIUwbsu2hMgztjAPbG3eVh+CIhZzo1jsj+kGeVTCZCvgPopUxSYR",
+	"kiqnvBAzGX3TY2NIle8U/FKFOZrY36FQ9Vgq8DUXCkDtExNpgl+JBLIrMwbhr7fP8dreqXGOQ3wlsxwH",
+	"fx+p6RmQ9BrmVO4UvNqF9N9Nh/lh498GU612CuRpSDlFQe4n0JQmpxvpRxtERtYrT26Q+1YZ8QuRoC2F",
+	"+Tc0nEVcK4MJoQ40ihNVbvUy5DPMmDH5RtwBUSwm1WGLTIe32RxeRDMYQ9YsqFeEDnie8UpiNlbV8MM/",
+	"Q2qTXx92zfXJZ8sDZLB3Br2mxyuM9JWMO5xJeCDS6lYgL8VCG9tLVBwWLO/L8sPM+0/geCbI697a1Rw/",
+	"WjB9vhKz+4Q4JJ+RXcVMsVWrsXTPG5tWRRfTcn7YMl+HCGvE7h3Qm7fO7V5HO7dtYK/RX39Q4D1T4Iof",
+	"3xqGxpTOFb9vx46+2rn1ii1Bz7sOe91KRBzfWKXcfE51uqftTQYJjAamTMRQO/VAkpiOWOxlkGE8LFjR",
+	"+jn9O0DUHvCFSCArD1pHiUuWxHQ+xOiD9HPgri7kDTpZmSaRHxvFm37f2KLcOhEiSHmITX/zHvxhm5qa",
+	"tLg8i9AW6A+4+Y15w9UVWKciju/asNdjrJj134IZb4nghyn/w5S/kU4xj2lQq1S4HT4yBpOh5SGvuGdF",
+	"12LH1ZaN9022zyPMOkbJNKcA+NjnSxtzndEl1hepKZt1qkqa+9lQd6nkmEHWxREqADClXlui7l0L/8YT",
+	"Dc4dtE654k95IMu+a5nBDd578kFaQbpui3eseM6qFVasTZS1EpBxHaBGKKyKDOOPI6lM++faqoPWfpZ+",
+	"oO+2yosQAZWoDL7YIafFai5pa9rnES+gpeo/lgOOlevYF6R8IFn1hG1mT3zNsqNJR2/U82pP/ln5Zt5B",
+	"sfXKpbw/V9R3xhB+OKRuJ+8AxXAFx8rZmUkzgMyk2881cNAm1qYbHDnPfddZ3flC1l21OeNQHeZsz4+Q",
+	"/l1mh0Mt8sqeZ8SfR1pa9y6yb7kXncVfAdzwHMK/V4ZRAHQDLvR7ILYDNrgVAB0Dd4VggHTAZcQnMWun",
+	"0vS+srXcR29+Pzo/HL47fe17uZQnUonEInlTSc5e9ts7j/a8AeKukOKPAa7btBWCRAOA9zCF7aMlQVlv",
+	"sgoBR0DPZ8JZmHXkhOSADHnGKDyrSDfQgyLvI12uvXSBC83c3p7+4iM+zRwgmC4jAIavevTd2eGp3/LI",
+	"7s5Tk9K/n+VyzeM0I0CtSOUUSBOWw5QXawmOD4+fHZ6eATL1U1IuG9BaTM5sEKtwIpjE0texgmQO7N6A",
+	"6RnQNUp6BQg+2dI0EhID3WhhwysEBrwDplBdO6835hhWe0faEw7xDfYnPLeYP9Q2T76FHoQ//CP/Ac1P",
+	"kaSJFDMGqPRLm0m1IpX2kRmaz5ENkbvKD3X55qf8j83ifyXIqk0CgPkQDyRKlxxwC7LifyhDX2oHmGLi",
+	"VRXoljSgnTsMpOQUdVU8xUjbWh/esZHGWr0oKhYF3UiLd9Qgrr4gRnFJAImCCxJGCYBqhKG2nAccFBOj",
+	"ZQWUEwSnUdNEpJNVD4zWw6ZUOp2XqoStNizMUr5vWwkXsc5OMif6Fctav0dLZ5YRxz1aMlffy61PqWTJ",
+	"qhgpWz4W1CPvh1/2UqqMNPLWd4jOPeA1mWme02rYNYPyN0kGAI4Ucc4QDNUwTM9irIHppRLKJQWspOp8",
+	"t5m4zHXh0m5mdQtYsF9VlVBaQKE0wcRNS/X+IyFiRnllaUKN0DWLBqtPzzf8j1dV718q633Py/WqtD5a",
+	"jCzFjF6yb00+v5MsWV/7mNNbjRtmLBKAMcDgCmcLg6yK5YkArTrgNE+PvM51xFK/OzVN3SG+UqqpWd9a",
+	"MfrDGP2PqK037XvyGwd36db0/DVy3gJHXlVYeGafu4/KwrxQUBNo9//s7Y63g52agkD2Ec9hCHV/+dWb",
+	"0Y+vGZ+oaaO38+iR15hF3P69fb/1gWbv1inNcXTJnMYy9lR+BBi+tZrB1TO6pfzGrOPml9UKbnDVtz7Z",
+	"ftibZoefZX2DN1NUC8C9P1LEv2aK+CrBVtUX3VLmVrFr7B3qr4YgM4qHOEnbtu6qTwgrt+KZ0wkjTS6I",
+	"FSKESoy4ILRHlg+jphh6iiZaCqPJqS+qdAJoGTz1u9PXZJzQCYCoNf3/BV//3Ol0fM+WyKLhKgBDNblk",
+	"iYlXCakkRMxs3FDr1VlHMiUG3E0Msl/g8v1O3kb+7PAc4ntkLiKucJImLqgGfClSqFfD5UdcKkbD2m4e",
+	"kqkTM9AJNi26wx5Nd9KViWVb2IadwnXDGepNYSF4sCV0S68Gu9tIS7o/FekrKysZjN03oKZ8Ddddtn7Q",
+	"2ir0gOyjmwHWVTTZr6y1wKrOcqtugq23KceMuzVt223GAKT/Y7MV09AQI+3NYoaeo2i3vAwXQHA8dZJK",
+	"loHkZxcOujpDZ3bYNZKC2e025NN8T9+0kCoKHY0APVp/itNSkOUmFXREtivIutikPOviV+iIiG+Bp4DL",
+	"OlD5do0dckiD6aqjUnOBDCkwa0IOWQPPD18f/tI/P3w+fHX4h5+dPGnm+QNrIAee2zm46tTtezbKw3wl",
+	"9AHTI7kel74Pws0qJaaHeC6IU/kdeD9+RNbvGoO5qPQWa9DmjOcg9FWd+x/kjS6ux503UW5dveCaJtUP",
+	"e+obCa9DJ7xxEZv3ZvJ8Z12RbO1537raVt9HEtsX/wjDlotYb+X0bxCDLZuwlaxkK2GcLa5fXeq+vE7N",
+	"PKAxbIpWFp1uS6bdTq5G5phP4+JzpVTMSm20OtjK2eLrXwnY2twt8oOj3rOH6vCjYjx0BLihwyiMGYmj",
+	"MVPRjHkknWsNPlKS0JEUcaryL+9Gpmvqj/hY1HqRCh027eRdU6tHfJmOTPoCgqv5+t8Z0lqGspb1pkXA",
+	"EJNHBA/V+GMgcqtnd4cXJxujzv6PaTSTne/KZtfK4tFzcoCtd80SVlhaWVW8ul1HRjJrylA5cdqrhWyU",
+	"TiaQwBaFHfLGAPNlcH1F4x7eDCEBf8ARBApBe01NXx5Xr2nURiRTJl0uJFMaDjKDGR1gaEmP2FgkzMJ3",
+	"Qn8aa983aREGEJ60bzFN4dHmhkR0LAmAlsOYCoGNkDPAGIAFwMVd0QQJanZNLh4RSQg9yg2wjr4kPJ3p",
+	"TWXg5oBc+A5p9vmy2MBuRrGvU2ErAcCAxlKQmBnvKLRSgipg2x4P9xmPAXrcgc91xvxOqyrBT4iLdP5O",
+	"rs0fatCQ/m/zVycQs7qIpmmyXzTWK9FO7aNOsPPhTvd+w5t60bj8OobxXdjy3758XSdNX0QgS+F6RGGW",
+	"l+7wMsggqOoLl18M5GZYgdvG318vlHKNuAjIwyzgoQRxIxumCDiLaPx+eHr04o/qkAb0LrtOSON3ePmh",
+	"/vF3G9CAw2kXmPD1ghpX6G56QCzqhm/TJG70GltgTZg3lQniJTTj90qt9KHUO5JO36KMy8FMVnGkz6IJ",
+	"T+ceicUk4p7tOgh/Y4NALB4P0iTRZISsJXspyOvVl9ZELbT5P2cJCdllFDDU11YD/M7rMzVzdYiTkgCX",
+	"BnXHQttYGZxAe7lRzNxZW3Tv1dceGq+9a4iNsfniVCSqHUeXLCxon8574e+2dfxXgXa7wV7PACBnCdzZ",
+	"Ea7dk2LAuGJjbPgSYm+e0TgKpAuxT/sYTrbj5tYG4lILyCvPFemZsEt9rZw34AdV6zd6GYlBfknPMNAZ",
+	"NO43cEkiUZ7+CA8YEf3zowOuWvFmfZXITqcLbylpn4yHhos1I7eNq2eoA/9tDZGWu9k1BH7m9oiQpHn+",
+	"9vzEgz3NDjHbHiROu6skECGTLY9kqi2J2SWLZeFUYk1e5nVwxduRuwuzMW18/vD5/w8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
