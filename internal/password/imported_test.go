@@ -171,18 +171,3 @@ func TestImportedHashesWaitInTheHashingQueue(t *testing.T) {
 		t.Fatalf("Verify with a free slot = %v, %v", ok, err)
 	}
 }
-
-// TestRehashWhenStoredParamsDiffer: an argon2id hash stronger than
-// configured (an imported one) is rehashed too; one with exactly the
-// configured parameters is not.
-func TestRehashWhenStoredParamsDiffer(t *testing.T) {
-	h := newHasher(t, cheap)
-	ok, rehash, err := h.Verify(context.Background(), importedPW, argon2Hash(t, "argon2id", importedPW, 128, 2, 1))
-	if err != nil || !ok || !rehash {
-		t.Fatalf("stronger: ok=%v rehash=%v %v", ok, rehash, err)
-	}
-	own, _ := h.Hash(context.Background(), importedPW)
-	if ok, rehash, err := h.Verify(context.Background(), importedPW, own); err != nil || !ok || rehash {
-		t.Fatalf("configured: ok=%v rehash=%v %v", ok, rehash, err)
-	}
-}

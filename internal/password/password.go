@@ -209,10 +209,8 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 // Verify reports whether pw matches the stored hash, in constant time, and
 // whether the caller should rehash it with the configured parameters: a
 // hash in another format than argon2id (an imported one, see
-// CheckImported) always, an argon2id one whose parameters differ from the
-// configured ones (weaker ones fall short of the policy; stronger ones, say
-// an imported 256 MiB hash, cost every later login more than the policy
-// asks). Every format is verified in a hashing slot, under the same
+// CheckImported) always, an argon2id one whose parameters are weaker than
+// configured (a stronger one is kept). Every format is verified in a hashing slot, under the same
 // queue and limits as Hash. An empty phc verifies against a dummy hash,
 // costing the same time, and never matches. Returns ErrUnknownFormat for a
 // hash it cannot verify, CodeUnavailable when hashing capacity stays
@@ -234,7 +232,7 @@ func (h *Hasher) Verify(ctx context.Context, pw, phc string) (ok, rehash bool, e
 	ok = parsed.verify(m, pw) && phc != ""
 	p := parsed.params
 	rehash = parsed.format != FormatArgon2id ||
-		p.MemoryKiB != h.params.MemoryKiB || p.Time != h.params.Time || p.Threads != h.params.Threads || p.KeyLen != h.params.KeyLen
+		p.MemoryKiB < h.params.MemoryKiB || p.Time < h.params.Time || p.Threads < h.params.Threads || p.KeyLen < h.params.KeyLen
 	return ok, rehash, nil
 }
 
