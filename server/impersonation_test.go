@@ -58,6 +58,12 @@ func TestImpersonation(t *testing.T) {
 		if m, st := me(t, s, tok); st != 200 || m.JSON200.Id.String() != targetID {
 			t.Fatalf("me: %d", st)
 		}
+		// Introspection shows it too.
+		rs := createKey(t, s, testutil.Bearer(target.AccessToken), "rs", "tokens:introspect")
+		if in := active(t, "impersonation token", s, imp.AccessToken, testutil.APIKey(rs.Key)); in.Act == nil ||
+			in.Act.Sub != ops.User.Id.String() || in.Aal == nil || string(*in.Aal) != "aal1" {
+			t.Fatalf("introspection: %+v", in)
+		}
 		// Credentials cannot change, nor assurance rise.
 		cp, _ := s.Client.ChangePasswordWithResponse(ctx, client.ChangePasswordJSONRequestBody{CurrentPassword: goodPassword, NewPassword: "another good password"}, tok)
 		wantError(t, "password change", cp.StatusCode(), cp.Body, client.ErrorCodeInsufficientPermissions)
@@ -82,8 +88,12 @@ func TestImpersonation(t *testing.T) {
 			t.Fatalf("no impersonation_started event naming the operator: %s", ev.Body)
 		}
 		ls, _ := s.Client.ListSessionsWithResponse(ctx, &client.ListSessionsParams{}, testutil.Bearer(target.AccessToken))
-		if !strings.Contains(string(ls.Body), imp.SessionId.String()) {
-			t.Fatalf("the session is not listed: %s", ls.Body)
+		listed := false
+		for _, x := range ls.JSON200.Sessions {
+			listed = listed || x.Id == imp.SessionId && x.ActorId != nil && *x.ActorId == ops.User.Id
+		}
+		if !listed {
+			t.Fatalf("the session is not listed with its operator: %s", ls.Body)
 		}
 		// The user can end one.
 		r2 := impersonate(t, s, testutil.Bearer(ops.AccessToken), uuid.MustParse(targetID))

@@ -264,3 +264,25 @@ func TestExportHasNoSecrets(t *testing.T) {
 		checkErr(t, "non-operator", r.StatusCode(), r.Body, 403, "insufficient_permissions")
 	})
 }
+
+// TestConcurrentFirstLoginsOfAnImportedUser: logins racing on a user's
+// imported hash all succeed; one rehash wins (a conditional update on the
+// old hash) and the stored hash is a working argon2id.
+func TestConcurrentFirstLoginsOfAnImportedUser(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d, withOperator)
+		ops := signup(t, s, opsEmail)
+		if r := importUsers(t, s, testutil.Bearer(ops.AccessToken), imported("race@example.com", bcryptOf(t, goodPassword))); r.JSON200 == nil || r.JSON200.Created != 1 {
+			t.Fatalf("import: %s", r.Body)
+		}
+		if counts := concurrently(4, func() int { return login(s, "race@example.com", goodPassword).StatusCode() }); counts[200] != 4 {
+			t.Fatalf("concurrent first logins: %v", counts)
+		}
+		if h := storedHash(t, s, "race@example.com"); !strings.HasPrefix(h, "$argon2id$") {
+			t.Fatalf("not rehashed: %s", h)
+		}
+		if l := login(s, "race@example.com", goodPassword); l.JSON200 == nil {
+			t.Fatalf("login after the race: %d %s", l.StatusCode(), l.Body)
+		}
+	})
+}

@@ -1156,7 +1156,13 @@ type IntrospectionResponse struct {
 	//
 	//
 	// Example: aal1
-	Aal    *AAL `json:"aal,omitempty"`
+	Aal *AAL `json:"aal,omitempty"`
+
+	// Act The `act` claim of an impersonation token (RFC 8693), naming the operator acting as `sub`.
+	Act *struct {
+		// Sub The operator's user id.
+		Sub string `json:"sub"`
+	} `json:"act,omitempty"`
 	Active bool `json:"active"`
 
 	// Amr The authentication methods (RFC 8176) of a session's token: an
@@ -1544,7 +1550,11 @@ type Session struct {
 
 	// AbsoluteExpiresAt When the session ends whatever happens.
 	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
-	CreatedAt         time.Time `json:"created_at"`
+
+	// ActorId Set on an impersonation session: the operator acting as the user
+	// (`POST /admin/users/{user_id}/impersonate`).
+	ActorId   *openapi_types.UUID `json:"actor_id,omitempty"`
+	CreatedAt time.Time           `json:"created_at"`
 
 	// Current True for the session of the access token that asked.
 	Current bool `json:"current"`

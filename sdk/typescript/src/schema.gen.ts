@@ -1690,6 +1690,12 @@ export interface components {
             org_id?: string;
             external_id?: string;
             aal?: components["schemas"]["AAL"];
+            /**
+             * Format: uuid
+             * @description Set on an impersonation session: the operator acting as the user
+             *     (`POST /admin/users/{user_id}/impersonate`).
+             */
+            actor_id?: string;
         };
         SessionList: {
             sessions: components["schemas"]["Session"][];
@@ -2089,6 +2095,11 @@ export interface components {
              *     With `aal`, absent for API keys and exchanged tokens.
              */
             amr?: string[];
+            /** @description The `act` claim of an impersonation token (RFC 8693), naming the operator acting as `sub`. */
+            act?: {
+                /** @description The operator's user id. */
+                sub: string;
+            };
         };
         UserInfo: {
             /** Format: uuid */

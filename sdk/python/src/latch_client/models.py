@@ -443,12 +443,13 @@ class Session:
     org_id: str | None = None
     external_id: str | None = None
     aal: AAL | None = None
+    actor_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Session:
-        known = {'id', 'user_id', 'created_at', 'last_used_at', 'expires_at', 'absolute_expires_at', 'current', 'user_agent', 'ip', 'org_id', 'external_id', 'aal'}
+        known = {'id', 'user_id', 'created_at', 'last_used_at', 'expires_at', 'absolute_expires_at', 'current', 'user_agent', 'ip', 'org_id', 'external_id', 'aal', 'actor_id'}
         return cls(
             id=d['id'],
             user_id=d['user_id'],
@@ -462,6 +463,7 @@ class Session:
             org_id=d['org_id'] if d.get('org_id') is not None else None,
             external_id=d['external_id'] if d.get('external_id') is not None else None,
             aal=d['aal'] if d.get('aal') is not None else None,
+            actor_id=d['actor_id'] if d.get('actor_id') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -484,6 +486,8 @@ class Session:
             d['external_id'] = self.external_id
         if self.aal is not None:
             d['aal'] = self.aal
+        if self.actor_id is not None:
+            d['actor_id'] = self.actor_id
         return d
 
 
@@ -1602,12 +1606,13 @@ class IntrospectionResponse:
     ext: str | None = None
     aal: AAL | None = None
     amr: list[str] | None = None
+    act: Any | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IntrospectionResponse:
-        known = {'active', 'scope', 'client_id', 'sub', 'exp', 'iat', 'auth_time', 'iss', 'aud', 'jti', 'token_type', 'token_use', 'sid', 'org_id', 'ext', 'aal', 'amr'}
+        known = {'active', 'scope', 'client_id', 'sub', 'exp', 'iat', 'auth_time', 'iss', 'aud', 'jti', 'token_type', 'token_use', 'sid', 'org_id', 'ext', 'aal', 'amr', 'act'}
         return cls(
             active=d['active'],
             scope=d['scope'] if d.get('scope') is not None else None,
@@ -1626,6 +1631,7 @@ class IntrospectionResponse:
             ext=d['ext'] if d.get('ext') is not None else None,
             aal=d['aal'] if d.get('aal') is not None else None,
             amr=d['amr'] if d.get('amr') is not None else None,
+            act=d['act'] if d.get('act') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -1664,6 +1670,8 @@ class IntrospectionResponse:
             d['aal'] = self.aal
         if self.amr is not None:
             d['amr'] = self.amr
+        if self.act is not None:
+            d['act'] = self.act
         return d
 
 
