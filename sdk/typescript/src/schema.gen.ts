@@ -1118,6 +1118,7 @@ export interface paths {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -1374,6 +1375,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -2530,6 +2532,7 @@ export interface components {
         SessionId: string;
         KeyId: string;
         OrgId: string;
+        /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
         UserId: string;
         /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
         FactorId: string;
@@ -4222,6 +4225,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4250,6 +4254,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4654,6 +4659,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
