@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	client "github.com/latchauth/latch/client/latchapi"
+	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/testutil"
 )
 
@@ -207,4 +208,22 @@ func (o specOp) callAs(t *testing.T, s *testutil.Server, query, tok string) (*ht
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	return res, body
+}
+
+// TestImpersonationEndsNoSessionOfTheUser: at the session quota, an
+// impersonation does not end the user's oldest session (a login would).
+func TestImpersonationEndsNoSessionOfTheUser(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d, withOperator, func(c *app.Config) { c.Quotas.Sessions = 1 })
+		ops := signup(t, s, opsEmail)
+		target := signup(t, s, "target@example.com")
+		r := impersonate(t, s, testutil.Bearer(ops.AccessToken), target.User.Id)
+		check(t, "impersonate", r.StatusCode(), r.Body, 200)
+		if _, st := me(t, s, testutil.Bearer(target.AccessToken)); st != 200 {
+			t.Fatalf("the user's own session after an impersonation at the quota: %d", st)
+		}
+		if _, st := me(t, s, testutil.Bearer(r.JSON200.AccessToken)); st != 200 {
+			t.Fatalf("the impersonation: %d", st)
+		}
+	})
 }

@@ -154,7 +154,8 @@ func (ss *Sessions) checkVerified(u *domain.User) error {
 // open stores a new session for u and returns its tokens; adjust,
 // when given, sets what differs from a password login (the assurance of a
 // passkey sign-in, an impersonation). An impersonation session (one that
-// adjust gave an ActorID) gets no refresh token.
+// adjust gave an ActorID) gets no refresh token and is not held to the
+// session quota.
 func (ss *Sessions) open(ctx context.Context, u *domain.User, orgID *uuid.UUID, meta domain.RequestMeta, ev string, adjust ...func(*domain.Session)) (*TokenSet, error) {
 	now := ss.clock.Now()
 	sess, rt, refresh, err := ss.newSession(u, orgID, meta, now)
@@ -165,9 +166,11 @@ func (ss *Sessions) open(ctx context.Context, u *domain.User, orgID *uuid.UUID, 
 		f(sess)
 	}
 	if sess.ActorID != nil {
+		// An impersonation is never refreshed, and never ends one of the
+		// user's own sessions to make room under the quota: it lasts
+		// minutes, and only operators open one.
 		rt, refresh = nil, ""
-	}
-	if err := ss.trim(ctx, u.ID, meta, now); err != nil {
+	} else if err := ss.trim(ctx, u.ID, meta, now); err != nil {
 		return nil, err
 	}
 	if err := ss.store.CreateSession(ctx, sess, rt); err != nil {
