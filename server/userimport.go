@@ -23,7 +23,8 @@ func (s *Server) ImportUsers(ctx context.Context, req api.ImportUsersRequestObje
 	recs := make([]service.ImportRecord, len(req.Body.Users))
 	for i, u := range req.Body.Users {
 		recs[i] = service.ImportRecord{Email: string(u.Email), EmailVerified: deref(u.EmailVerified),
-			PasswordHash: deref(u.PasswordHash), ExternalID: deref(u.ExternalId), CreatedAt: u.CreatedAt}
+			PasswordHash: deref(u.PasswordHash), ExternalID: deref(u.ExternalId), CreatedAt: u.CreatedAt,
+			AppMetadata: deref(u.AppMetadata), UserMetadata: deref(u.UserMetadata)}
 	}
 	n, results, err := s.userImport.ImportUsers(ctx, recs)
 	if err != nil {

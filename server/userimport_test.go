@@ -179,6 +179,13 @@ func TestImportRefusesBadHashes(t *testing.T) {
 				t.Fatalf("%s: %s", name, r.Body)
 			}
 		}
+		// Metadata has nowhere to go in this release: refused, not dropped.
+		withMeta := imported("second@example.com", "")
+		withMeta.AppMetadata = &map[string]any{"plan": "pro"}
+		r := importUsers(t, s, auth, imported("first@example.com", ""), withMeta)
+		if msg := checkErr(t, "metadata", r.StatusCode(), r.Body, 400, "invalid_request"); !strings.Contains(msg, "users[1]") {
+			t.Fatalf("metadata: %s", r.Body)
+		}
 		if l := login(s, "first@example.com", goodPassword); l.StatusCode() != http.StatusUnauthorized {
 			t.Fatalf("a refused import stored a user: %d", l.StatusCode())
 		}
@@ -186,7 +193,7 @@ func TestImportRefusesBadHashes(t *testing.T) {
 		for i := range many {
 			many[i] = imported(fmt.Sprintf("u%d@example.com", i), "")
 		}
-		r := importUsers(t, s, auth, many...)
+		r = importUsers(t, s, auth, many...)
 		checkErr(t, "1001 users", r.StatusCode(), r.Body, 400, "invalid_request")
 		// A body over the import's own limit.
 		big := bytes.Repeat([]byte(" "), 2<<20)

@@ -1086,6 +1086,11 @@ type ImpersonationTokenTokenType string
 
 // ImportUser defines model for ImportUser.
 type ImportUser struct {
+	// AppMetadata The user's application metadata. Not stored by this release: a
+	// record with a non-empty one is refused (400 `invalid_request`)
+	// rather than imported without it.
+	AppMetadata *map[string]interface{} `json:"app_metadata,omitempty"`
+
 	// CreatedAt When the account was created in the system it comes from; now when absent or in the future.
 	CreatedAt     *time.Time          `json:"created_at,omitempty"`
 	Email         openapi_types.Email `json:"email"`
@@ -1096,6 +1101,9 @@ type ImportUser struct {
 
 	// PasswordHash The user's password hash in a supported format (see the operation); absent for none.
 	PasswordHash *string `json:"password_hash,omitempty"`
+
+	// UserMetadata The user's own metadata; like `app_metadata`, refused when not empty by this release.
+	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
 }
 
 // ImportUserResult defines model for ImportUserResult.

@@ -25,6 +25,11 @@ type ImportRecord struct {
 	// CreatedAt is when the account was created elsewhere; nil (or a time
 	// in the future) is now.
 	CreatedAt *time.Time
+	// AppMetadata and UserMetadata are the user's metadata, as JSON
+	// objects. This release has nowhere to store them (the users' metadata
+	// columns come with the admin users API), so a record carrying a
+	// non-empty one is refused rather than imported without it.
+	AppMetadata, UserMetadata map[string]any
 }
 
 // ImportResult is what became of one record: the new user's id, or Err
@@ -51,8 +56,8 @@ func NewUserImport(sh Shared, store UserImportStore) *UserImport {
 // ImportUsers checks every record first and refuses the whole request,
 // storing nothing, with CodeInvalidRequest naming the first bad record's
 // index (and never its hash): a malformed email, a hash in no supported
-// format or with cost parameters beyond the bounds, too many or no
-// records. It then stores each record in its own transaction, with its
+// format or with cost parameters beyond the bounds, metadata (which this
+// release cannot store), too many or no records. It then stores each record in its own transaction, with its
 // user.created event, and returns one result per record in order and how
 // many were created; an email already in use (also by an earlier record)
 // is that record's CodeConflict. A storage failure stops the import and
@@ -68,6 +73,9 @@ func (im *UserImport) ImportUsers(ctx context.Context, recs []ImportRecord) (int
 		email, err := domain.NormalizeEmail(r.Email)
 		if err != nil {
 			return 0, nil, domain.Errorf(domain.CodeInvalidRequest, "users[%d].email: %s", i, domain.ErrorMessage(err))
+		}
+		if len(r.AppMetadata) > 0 || len(r.UserMetadata) > 0 {
+			return 0, nil, domain.Errorf(domain.CodeInvalidRequest, "users[%d]: app_metadata and user_metadata are not stored by this release", i)
 		}
 		if r.PasswordHash != "" {
 			if err := password.CheckImported(r.PasswordHash); err != nil {

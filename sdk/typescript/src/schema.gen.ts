@@ -2200,6 +2200,18 @@ export interface components {
              * @description When the account was created in the system it comes from; now when absent or in the future.
              */
             created_at?: string;
+            /**
+             * @description The user's application metadata. Not stored by this release: a
+             *     record with a non-empty one is refused (400 `invalid_request`)
+             *     rather than imported without it.
+             */
+            app_metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description The user's own metadata; like `app_metadata`, refused when not empty by this release. */
+            user_metadata?: {
+                [key: string]: unknown;
+            };
         };
         ImportUsersRequest: {
             /**

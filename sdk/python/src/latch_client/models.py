@@ -1811,18 +1811,22 @@ class ImportUser:
     password_hash: str | None = None
     external_id: str | None = None
     created_at: str | None = None
+    app_metadata: dict[str, Any] | None = None
+    user_metadata: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ImportUser:
-        known = {'email', 'email_verified', 'password_hash', 'external_id', 'created_at'}
+        known = {'email', 'email_verified', 'password_hash', 'external_id', 'created_at', 'app_metadata', 'user_metadata'}
         return cls(
             email=d['email'],
             email_verified=d['email_verified'] if d.get('email_verified') is not None else None,
             password_hash=d['password_hash'] if d.get('password_hash') is not None else None,
             external_id=d['external_id'] if d.get('external_id') is not None else None,
             created_at=d['created_at'] if d.get('created_at') is not None else None,
+            app_metadata=d['app_metadata'] if d.get('app_metadata') is not None else None,
+            user_metadata=d['user_metadata'] if d.get('user_metadata') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -1837,6 +1841,10 @@ class ImportUser:
             d['external_id'] = self.external_id
         if self.created_at is not None:
             d['created_at'] = self.created_at
+        if self.app_metadata is not None:
+            d['app_metadata'] = self.app_metadata
+        if self.user_metadata is not None:
+            d['user_metadata'] = self.user_metadata
         return d
 
 
