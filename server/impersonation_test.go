@@ -96,6 +96,13 @@ func TestImpersonation(t *testing.T) {
 		if !listed {
 			t.Fatalf("the session is not listed with its operator: %s", ls.Body)
 		}
+		// An operator's personal key with admin:users:write impersonates too.
+		opsKey := createKey(t, s, testutil.Bearer(ops.AccessToken), "ops", "admin:users:write")
+		rk := impersonate(t, s, testutil.APIKey(opsKey.Key), uuid.MustParse(targetID))
+		check(t, "impersonate with a key", rk.StatusCode(), rk.Body, 200)
+		if act, _ := tokenClaims(t, rk.JSON200.AccessToken)["act"].(map[string]any); act == nil || act["sub"] != ops.User.Id.String() {
+			t.Fatalf("act of a key's impersonation: %v", act)
+		}
 		// The user can end one.
 		r2 := impersonate(t, s, testutil.Bearer(ops.AccessToken), uuid.MustParse(targetID))
 		check(t, "impersonate again", r2.StatusCode(), r2.Body, 200)
