@@ -220,6 +220,7 @@ const (
 	EventTypeApiKeyRevoked            EventType = "api_key_revoked"
 	EventTypeApiKeyRolled             EventType = "api_key_rolled"
 	EventTypeEmailVerified            EventType = "email_verified"
+	EventTypeImpersonationStarted     EventType = "impersonation_started"
 	EventTypeInvitationAccepted       EventType = "invitation_accepted"
 	EventTypeLoginFailed              EventType = "login_failed"
 	EventTypeLoginSucceeded           EventType = "login_succeeded"
@@ -250,6 +251,8 @@ func (e EventType) Valid() bool {
 	case EventTypeApiKeyRolled:
 		return true
 	case EventTypeEmailVerified:
+		return true
+	case EventTypeImpersonationStarted:
 		return true
 	case EventTypeInvitationAccepted:
 		return true
@@ -349,6 +352,21 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImpersonationTokenTokenType.
+const (
+	ImpersonationTokenTokenTypeBearer ImpersonationTokenTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the ImpersonationTokenTokenType enum.
+func (e ImpersonationTokenTokenType) Valid() bool {
+	switch e {
+	case ImpersonationTokenTokenTypeBearer:
 		return true
 	default:
 		return false
@@ -1010,6 +1028,28 @@ type ExchangeResponseIssuedTokenType string
 // ExchangeResponseTokenType defines model for ExchangeResponse.TokenType.
 type ExchangeResponseTokenType string
 
+// ExportedUser defines model for ExportedUser.
+type ExportedUser struct {
+	CreatedAt     time.Time           `json:"created_at"`
+	Email         openapi_types.Email `json:"email"`
+	EmailVerified bool                `json:"email_verified"`
+
+	// ExternalId The id that an import gave the user, if any.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// HasPassword Whether the account has a password (never the hash).
+	HasPassword *bool              `json:"has_password,omitempty"`
+	Id          openapi_types.UUID `json:"id"`
+	UpdatedAt   time.Time          `json:"updated_at"`
+}
+
+// ExportedUserPage defines model for ExportedUserPage.
+type ExportedUserPage struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string        `json:"next_cursor,omitempty"`
+	Users      []ExportedUser `json:"users"`
+}
+
 // ForgotPasswordRequest defines model for ForgotPasswordRequest.
 type ForgotPasswordRequest struct {
 	// Email Example: ada@example.com
@@ -1029,6 +1069,75 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// ImpersonationToken defines model for ImpersonationToken.
+type ImpersonationToken struct {
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+
+	// ExpiresIn Seconds until the token (and its session) ends.
+	ExpiresIn int `json:"expires_in"`
+
+	// SessionId The dedicated session; revoking it ends the token.
+	SessionId openapi_types.UUID          `json:"session_id"`
+	TokenType ImpersonationTokenTokenType `json:"token_type"`
+	UserId    openapi_types.UUID          `json:"user_id"`
+}
+
+// ImpersonationTokenTokenType defines model for ImpersonationToken.TokenType.
+type ImpersonationTokenTokenType string
+
+// ImportUser defines model for ImportUser.
+type ImportUser struct {
+	// AppMetadata The user's application metadata. Not stored by this release: a
+	// record with a non-empty one is refused (400 `invalid_request`)
+	// rather than imported without it.
+	AppMetadata *map[string]interface{} `json:"app_metadata,omitempty"`
+
+	// CreatedAt When the account was created in the system it comes from; now when absent or in the future.
+	CreatedAt     *time.Time          `json:"created_at,omitempty"`
+	Email         openapi_types.Email `json:"email"`
+	EmailVerified *bool               `json:"email_verified,omitempty"`
+
+	// ExternalId The user's id in the system it comes from (returned by the export).
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// PasswordHash The user's password hash in a supported format (see the operation); absent for none.
+	PasswordHash *string `json:"password_hash,omitempty"`
+
+	// UserMetadata The user's own metadata; like `app_metadata`, refused when not empty by this release.
+	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
+}
+
+// ImportUserResult defines model for ImportUserResult.
+type ImportUserResult struct {
+	// Error A stable error code. Codes are only ever added.
+	//
+	// Example: invalid_request
+	Error *ErrorCode `json:"error,omitempty"`
+
+	// Id The new user's id, when it was created.
+	Id *openapi_types.UUID `json:"id,omitempty"`
+
+	// Index The record's position in the request.
+	Index int `json:"index"`
+
+	// Message Why the record was not created (never a hash).
+	Message *string `json:"message,omitempty"`
+}
+
+// ImportUsersRequest defines model for ImportUsersRequest.
+type ImportUsersRequest struct {
+	// Users Example: [{"created_at":"2024-03-01T12:00:00Z","email":"ada@example.com","email_verified":true,"external_id":"auth0|64f1c2","password_hash":"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"}]
+	Users []ImportUser `json:"users"`
+}
+
+// ImportUsersResult defines model for ImportUsersResult.
+type ImportUsersResult struct {
+	// Created How many users were created.
+	Created int                `json:"created"`
+	Results []ImportUserResult `json:"results"`
+}
 
 // IntrospectionRequest defines model for IntrospectionRequest.
 type IntrospectionRequest struct {
@@ -1058,7 +1167,13 @@ type IntrospectionResponse struct {
 	//
 	//
 	// Example: aal1
-	Aal    *AAL `json:"aal,omitempty"`
+	Aal *AAL `json:"aal,omitempty"`
+
+	// Act The `act` claim of an impersonation token (RFC 8693), naming the operator acting as `sub`.
+	Act *struct {
+		// Sub The operator's user id.
+		Sub string `json:"sub"`
+	} `json:"act,omitempty"`
 	Active bool `json:"active"`
 
 	// Amr The authentication methods (RFC 8176) of a session's token: an
@@ -1446,7 +1561,11 @@ type Session struct {
 
 	// AbsoluteExpiresAt When the session ends whatever happens.
 	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
-	CreatedAt         time.Time `json:"created_at"`
+
+	// ActorId Set on an impersonation session: the operator acting as the user
+	// (`POST /admin/users/{user_id}/impersonate`).
+	ActorId   *openapi_types.UUID `json:"actor_id,omitempty"`
+	CreatedAt time.Time           `json:"created_at"`
 
 	// Current True for the session of the access token that asked.
 	Current bool `json:"current"`
@@ -1778,6 +1897,15 @@ type Unavailable = ErrorBody
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
 
+// ExportUsersParams defines parameters for ExportUsers.
+type ExportUsersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListAPIKeysParams defines parameters for ListAPIKeys.
 type ListAPIKeysParams struct {
 	// Limit The most items in the page.
@@ -1881,6 +2009,9 @@ type ListSessionsParams struct {
 type LookupUserParams struct {
 	Email openapi_types.Email `form:"email" json:"email"`
 }
+
+// ImportUsersJSONRequestBody defines body for ImportUsers for application/json ContentType.
+type ImportUsersJSONRequestBody = ImportUsersRequest
 
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
@@ -2084,6 +2215,15 @@ type ServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request)
+	// ExportUsers Export the password accounts, a page at a time, without secrets
+	// (GET /admin/users/export)
+	ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams)
+	// ImportUsers Import users, with password hashes from another system
+	// (POST /admin/users/import)
+	ImportUsers(w http.ResponseWriter, r *http.Request)
+	// ImpersonateUser A short-lived, read-only access token acting as a user
+	// (POST /admin/users/{user_id}/impersonate)
+	ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams)
@@ -2312,6 +2452,24 @@ func (_ Unimplemented) GetOpenIDConfiguration(w http.ResponseWriter, r *http.Req
 // GetAcceptInvitationPage The page that invitation links open
 // (GET /accept-invitation)
 func (_ Unimplemented) GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExportUsers Export the password accounts, a page at a time, without secrets
+// (GET /admin/users/export)
+func (_ Unimplemented) ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ImportUsers Import users, with password hashes from another system
+// (POST /admin/users/import)
+func (_ Unimplemented) ImportUsers(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ImpersonateUser A short-lived, read-only access token acting as a user
+// (POST /admin/users/{user_id}/impersonate)
+func (_ Unimplemented) ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2773,6 +2931,92 @@ func (siw *ServerInterfaceWrapper) GetAcceptInvitationPage(w http.ResponseWriter
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetAcceptInvitationPage(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExportUsers operation middleware
+func (siw *ServerInterfaceWrapper) ExportUsers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ExportUsersParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExportUsers(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ImportUsers operation middleware
+func (siw *ServerInterfaceWrapper) ImportUsers(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ImportUsers(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ImpersonateUser operation middleware
+func (siw *ServerInterfaceWrapper) ImpersonateUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ImpersonateUser(w, r, userId)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -4775,6 +5019,15 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/users", wrapper.LookupUser)
 	})
 	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/users/import", wrapper.ImportUsers)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users/export", wrapper.ExportUsers)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/users/{user_id}/impersonate", wrapper.ImpersonateUser)
+	})
+	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/oauth/introspect", wrapper.IntrospectToken)
 	})
 	r.Group(func(r chi.Router) {
@@ -5000,6 +5253,338 @@ func (response GetAcceptInvitationPage500JSONResponse) VisitGetAcceptInvitationP
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsersRequestObject struct {
+	Params ExportUsersParams
+}
+
+type ExportUsersResponseObject interface {
+	VisitExportUsersResponse(w http.ResponseWriter) error
+}
+
+type ExportUsers200JSONResponse ExportedUserPage
+
+func (response ExportUsers200JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ExportUsers400JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ExportUsers401JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ExportUsers403JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers500JSONResponse struct{ InternalJSONResponse }
+
+func (response ExportUsers500JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ExportUsers503JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsersRequestObject struct {
+	Body *ImportUsersJSONRequestBody
+}
+
+type ImportUsersResponseObject interface {
+	VisitImportUsersResponse(w http.ResponseWriter) error
+}
+
+type ImportUsers200JSONResponse ImportUsersResult
+
+func (response ImportUsers200JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ImportUsers400JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ImportUsers401JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ImportUsers403JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ImportUsers413JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response ImportUsers415JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers500JSONResponse struct{ InternalJSONResponse }
+
+func (response ImportUsers500JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ImportUsers503JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type ImpersonateUserResponseObject interface {
+	VisitImpersonateUserResponse(w http.ResponseWriter) error
+}
+
+type ImpersonateUser200JSONResponse ImpersonationToken
+
+func (response ImpersonateUser200JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ImpersonateUser400JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ImpersonateUser401JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ImpersonateUser403JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ImpersonateUser404JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response ImpersonateUser500JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ImpersonateUser503JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -12250,6 +12835,15 @@ type StrictServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(ctx context.Context, request GetAcceptInvitationPageRequestObject) (GetAcceptInvitationPageResponseObject, error)
+	// ExportUsers Export the password accounts, a page at a time, without secrets
+	// (GET /admin/users/export)
+	ExportUsers(ctx context.Context, request ExportUsersRequestObject) (ExportUsersResponseObject, error)
+	// ImportUsers Import users, with password hashes from another system
+	// (POST /admin/users/import)
+	ImportUsers(ctx context.Context, request ImportUsersRequestObject) (ImportUsersResponseObject, error)
+	// ImpersonateUser A short-lived, read-only access token acting as a user
+	// (POST /admin/users/{user_id}/impersonate)
+	ImpersonateUser(ctx context.Context, request ImpersonateUserRequestObject) (ImpersonateUserResponseObject, error)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(ctx context.Context, request ListAPIKeysRequestObject) (ListAPIKeysResponseObject, error)
@@ -12581,6 +13175,89 @@ func (sh *strictHandler) GetAcceptInvitationPage(w http.ResponseWriter, r *http.
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetAcceptInvitationPageResponseObject); ok {
 		if err := validResponse.VisitGetAcceptInvitationPageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ExportUsers operation middleware
+func (sh *strictHandler) ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams) {
+	var request ExportUsersRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExportUsers(ctx, request.(ExportUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExportUsers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExportUsersResponseObject); ok {
+		if err := validResponse.VisitExportUsersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ImportUsers operation middleware
+func (sh *strictHandler) ImportUsers(w http.ResponseWriter, r *http.Request) {
+	var request ImportUsersRequestObject
+
+	var body ImportUsersJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ImportUsers(ctx, request.(ImportUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ImportUsers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ImportUsersResponseObject); ok {
+		if err := validResponse.VisitImportUsersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ImpersonateUser operation middleware
+func (sh *strictHandler) ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request ImpersonateUserRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ImpersonateUser(ctx, request.(ImpersonateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ImpersonateUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ImpersonateUserResponseObject); ok {
+		if err := validResponse.VisitImpersonateUserResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -14510,348 +15187,385 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lcxs38i/6VVA8p8rS/5IU9fCLqtQ9jCzHii1bkeR4k9CXA86AJKIhwAxAUVwff/db6AZmMC+KkiXZ",
-	"3vXW1q5FDgevRj9/3f2pEcrpTAomtGp0PzUmjEYsgX8e0HDCDqTQiYxP5sOYh+bTiKkw4TPNpWh0G6/k",
-	"gsRSjImeMBLJcD5lQpMpXZIhI6F5QdRuNBsJ+2fOExY1ujqZs2ZDhRM2peZ17IpOZzFrdBszGKJJpvSq",
-	"Rcfsp90nnU6j2dDLmflW6YSLcePz52bjlOlk2RtplpTnc8ZCKSJFtCQLyjUZspFMGNHJkosxoWPKxer5",
-	"TLng0/m00d1Oh+ZCszFLYOwPHz705nrChOYh1aw8gfMJIzR7gktB4OWMsKsZC/V1+1FebmHIM81m72fl",
-	"gT9wPSHBdEQH7uUBkSJedsnpywPyfO9p55Ei4YTGMRNj1iQjmRC7+X0R/MxowhLCkkQmP/UbXKj5aMRD",
-	"zoQezBVLBvk19RtNQsNkcEnjOVM/9RuUxjvmwym9GpjD29vd6XSCdl80Vi3uc7MxowmdMu1Ibp4omVTv",
-	"aiDYlR6E8ERA5AhIbpawSy7niszomO0TOlSG/szazLcjnigNX5lNz0jt+O/e8i3vXB2fdZbHv/+2ePu3",
-	"XBy/kIvjl7LRbHAz4j9zliwbzYagU/MLHDa3mCm9esPEWE8a3e2dZ1WE+pKGWiZHUZ7OO8Pd0WP6eKf1",
-	"JNyOWnusM2o9p0+HrZ1wL3rCno06dHvoZjGjepJNYgTvG/BoJQWNZDKlutFtzOfwZHleR+KSazjH4tye",
-	"jLajnXB32Nqjj1lrb/Sk03o2fEpbz8NOtM12Rrt0r2ZuPH3nl8/vNVvixCrGuWDLLx/gDZ9yXU1lU6k0",
-	"4ZpNFeECSaxIPo871TQSw1v9mURsROexxp9M6RVylp2O+Ws1n3mXjGu3QCbjL9+CM6ZUSgAVgyj8/ssH",
-	"eq9YUjsKsJYvHOKz+bGaSaEY8JCfaXTK/pkzBSccSqGZgH/S2Sy2/Gvrb2VO/JM3zP9O2KjRbfyvrUwe",
-	"buG3auvQsEUcqkwxCQ5GuCJTGpvZsojIhAwTRi8UoSSZx6zd+NxsHEgxinn4wPMK7aiKLIyIWEwozFVp",
-	"mRhhZPiUTIY8iph4mImFCYuMKKGxIjENLwglM5ZMORBcuyjDFhOG91DOWILCR0QsjGnCFAmuWjHV4aRF",
-	"lZonVISsS4woCggVEfzK0rFZcUBpvB00iUz64pIlfMRZRLhWRIHSQJC9gjrDEkLHkugJFSSwMi2wzymy",
-	"oZiRmSfvzs7JlhGMW9MR3YJXLoPNfRg3+PDhQ8uX2wFB1cp8K0hIk4Qz1ReecFaazVrzWSak2yQwd716",
-	"P/pCJmMq+L9RybAPGHrLL8dMZsqmQ5aQCVVESE0U02Q+2+8L2OpYhhe5jaZhKOdCPypsjCI0YQSfJtSo",
-	"X0RL2RdTKpZkRHk8T5hCie8pkcVtqKMc+5Otam3nM4otzRJB4/un0p4gc+H0Nbc2PNeIacpjtxfjMYvI",
-	"XNhjzVgB3qu3Ur+UcxHd/4TfSqLm4YQkTMl5EjJyyRUfxszowWZioaGoBCZ1QpexpNG5lG9oMmYPc+WH",
-	"MlqaKygv7U4p/m9GQGDCpM6lPKZiafm2eoATJgnVdgZkQRVJWGqseNQLpkYrtTVWEa5nlcB474XhDDLh",
-	"/2YPQADHhnuKcZNwcUljDgKIXc0My/D5bftOL2e60EvKYzqM2UOcW8RmTERMhEBQkVwIYrmcYokhL0tm",
-	"hsitfHsv1Hw2k4lm0TGLOD0HDeKh6N6YXTgQMaqLmZ9hwjQM2QzMQfNT+zYzWK/35lqzUiYklXgkZpcs",
-	"NgYRTaXdxtujs3NydkKedTqtJ7s/b3b7AsWf5dxSMCcgNiiZUaUWMomMbCT45wVbgr4g55oYLc2JTNyj",
-	"zSZI0x33Or2Q/ntA+hYEEb67L8zLWqn4tUNtotxgwmjEfxlrcrvRBKOy8dE33OwXBRWw2eidHL1mS7Nt",
-	"s8ToCZqjLhgmjGoWDajOaZIR1ayl+ZRVvcv9ZrisPgazALKYSGIfJBsyIYmMYxZtAh1esGVqiYJQpYZE",
-	"PVlt9jbiwGuuUW7N2s0lVjdaAY/W0JubjZgOWVxhlptvFJj9N9s4a5esM7RcCJYMtL2H7tjNzjbgPele",
-	"meMv/XqWsBG/qj4dNPnDCU1oqFminKPggi2bRhomLJRjwRUjRvT4tAWK5GA+2Hv5z/OqOSfsUl7ccEtU",
-	"KGdIiWBSXsdLzszj5nf2RTRJ6NL87eyktSyuzJT6qwGP2P1yJ55Oq+nfj9yhZLsuh3+zUGd37A1Huyp/",
-	"z+iMDy7Ycv2V2gtbsVTPy1M+4ROqFKGKBM4N5Dw95ld5H5BEZdaQcmrCr96rdBH1q//A9eSMhQlDoRHH",
-	"70aN7l9rLrW4aReshsOM5nFsCLZNjsBUE8zINTUxsi51Ya5ei3l3eRkfzUJA7mQuIM9WplHEzUc0PvEm",
-	"OqKxYs3C3LW8QHMxuz+7/+y0ni4O/z79Q78XH3579udw++ps1Ju+Dk86b8a/T17wX/fk2+fJ+WNzVTzv",
-	"2c7jJ+APSb1p1y0OB688JStUyxSqNNVz5XMbJ4ArWExhPPvbugGVOjcTOogpR8LPn+jhJUuWJDTfkjeG",
-	"x5DZXIN3iQrQApQisCIjQX/9cI5meqCXsy6h+v/5e6GDprUTO0+ebbbJ+cSY70BdhjrANhbGMhlxAefn",
-	"eB6MqbpoLVrtSPGxUE0Q0EEYcya0M1yNChypZvq+XyTqK3pCdV9MudFzFOGabMxoeEHHzLzADBA0yQWb",
-	"acL+mdPY8FiuyXBJKNFM6c0mWUx4OMFJjJkwRjyLyFRGLFZE0CmzC75qjWXLjGjdxgUOg3Zf+bJYleeR",
-	"KmlEG1bjkYlVVjZ95sCuwgkVxn6DzVftKv5Np8laLv4p0xMZpcImVcPMqT3bfvpks0uC2SIK+mLD6UhG",
-	"hZJ6FphTP393fkJCGTHUv4yMQqKRETPPTRYX5rm+iNglD1lraKxK8oENjTYO+oR5SuFTRC1F6KlWTfCo",
-	"BGRjKhPWF+DTyNS/1XsCB5Ey9NL2FHk3nUd12xVxJkKm9knwpnd+8GrQe//i6PDtwSGy8FRzbfp2NIvS",
-	"H+JTpRm2bzg9PRmAqC5HT5zzQ83hbqPc8E7Z6Hk6R26xHHPRdMaHm9hmTqvjQj/Za5Q9vM0G3j0r08sb",
-	"9s6cLMGHkIzg8sNQyCyM0cqVmsNWoG+id3IEuiVHRd7u9MGbo8O354OjF4WtbteomxUczOigS2Nbpi4w",
-	"xc2hwMJnMpysuWh2VeN191W+R4oYQWdsWGPSRCxmY9j/bOuNOlQ5fU4rBjjCXaL6DlbAlapeARxF0nSb",
-	"fnR29v7wNKic5N+al9/RI3PB/5kzu+70nCvfYIMglRNxRFC+LCQ0zHaUyGnlS8VwVH7jW+liqKs2j2yg",
-	"YIskyzyMXO8bScAVCScMnIZgDM0SZtjNuvckMypWUw0QS4WdBRRfoqF2rbJeI2RmNGQtxWYUpRcq0Eig",
-	"uLfZXpsNNlOxB1E9VN2SnOSANxsyBy8sflZPD2o+XGGr8mjfsc/i9jxSRSKx8t9/Di3VsoqUV4aajVSA",
-	"N7oN1AzaZfXIe6zFpzOZoDVBjeLXGHM9mQ/boZxugTUGvnX41xa+EMbtWZngTJEbqK2pHMqprn81JlrP",
-	"VHdri854235sZmFUvlS85DTWx9dorKDgHuFPH3cKoqjZwLtuv9fJnJVskXSiVVrnAZzYidUkbqfBh/Mk",
-	"MRLI6SPXWWxuNLTRFrf6HZrQA99aLHDBWBkT3TxFGKhAM5Yos56Ur1nmaCh7n8DKrJMFtJicSW/Xbbdv",
-	"KGXMqChp96WNKKyv8gBAMBsZfQyan29XWMmuwEwcDKniYaNZ+HQmlbkxQgpW6eE4ALscLcfbHW/eb5RZ",
-	"aTud589bne1WZ/u80+nCf//0OfFKd0bqMcreN+RxzMWYLGRyAd4bHxZhA92rrknmIfGuI3CiruNMjaaL",
-	"RquusVFyt3Itd8qX3cWC16SSHuC83nlc83anhmFxf3974ZTddFcL84eX1szaBQZuSl1TyuNrPePwEGB8",
-	"bsoqCivA4bwXVa3mhRPyFtpwy3tzo5WxKwxJWhXFc1TP9aTzf5/sjbbDnaK3Yw3ZwTSNqKb1c0eQRDre",
-	"p8YspgCvSGSjJJpL2+nNumonD90eeOuJ6P/xBaPHMdzheGvc3cmT6G7FGg9FIuPYWL5fdlXyAuQFIm4A",
-	"ANhv9PIRk9ms38j7fE8mhgPf/HqVtwyiQCWvE3MfXxtBOpARsCr4xSC3qEo90ajyml1p8IZOmVJ0zAJE",
-	"9Rlr8cnTvefWfFRdUMeNeW8kal/AEE6OoqHJRDSTXGhFNgJENAALDpok2JLw9/8Ezb4ItozY5WIkAxux",
-	"uSZeUWNkWxsgNUxcpHJDinjp/F/mm4H9JsibCyuFlIVrrIWQ7CI8QiqdmjZ6QhHAOqGXDJwoRt839k5f",
-	"+L4dcBCkcawi6mLD4Toy+IjZsfToADhpbCMLMquFizxS2Rtwy1PkWKfKXrKkUIDWurjcdK6MPUeoJjEz",
-	"C3hGhksNoYCKeAdcyxJr62z/+vzP3Q/PXj/5bedaPzRegGxaudd+rLEhLDgM7sXPMlqmFwwuSYXprDQd",
-	"xgzRq+A0axPzKKI0gKbAg06jCCP8TlWzwfKBnVOj2VgweuFrgsDcBppeMPCE2ee9iLr36TihwrwjR7ne",
-	"9+i2NgqHhwxo5rG2GRBKgX6oByNAkIBMmMhoYD6icSwX8NsZgjkGWspBDHAO8/o02j2YsohTDOk0G8Z0",
-	"HQDiwY5r4TQwozSE32w4wFjDBgIhLuSvHthKYSRYvBvJPYkWtdtFM3V3YRrNxj9zqemAXYWMRfl9Mgsp",
-	"vh831b7fv8P2Tz86PRhRHqffIGIJ44o5LFU+tFymhbLIurRogS8PMiOM6Dr5XhIza4ZX+azSH5q5ja59",
-	"gwf/XOfxYiRX8bGYzwwByTEXAzUP01PGT9ITStgoYWoySNhcsUHENGCu8Dk515nuP7DxV08NHFjPhf+R",
-	"kSx6kDqQy18ZARwz/Arp0qNJa5kO7JF6n2CA3/8gnU7hXiHYbgCAaEfXDhqdxpyQNC2gG/hS/qOETeVl",
-	"gbivoXUXNRgYBqgGCUuDLfmLUGVvIsR/bMl7jZCyvYge6VcqkubCnFhxVNCMLl3GyVqmHF69bypcbFdQ",
-	"uW5rud5Os3W+n7zYrXNR3di4cBoaz8dvdzs+Rv3Zk73rUOo1trt1CDyYpb5i8xEUXoFWAK/kII1h3wno",
-	"Jr+tlZGDeV6OlRX7nCeZUKEWgGAxCgyGEp883930FZh5Irqc6VEX0mhUF3T1LowBLtZubqkfb+b0BpGe",
-	"OrubRSd4pSc6vzw3Tcwuuj7Qnptt7mW5/c0dkFtC1T18KZOx1F/mJ72JQ6DSbVE1sV/M1p4Xdsm6CPPK",
-	"ZfUJw9HgCeNhp76ynE5T+cbSmb1iNDbM4nrIhLyopKFLlihrqXpmQnu73WmsCa3I3lG1W0dCJ1LNWHh7",
-	"x1ou3JpNcrpsOch0CwESFfy0jBD0fbnVdwcB149U6rbeKDuAN6vwZxLwZ39efdiZvo6evZmd7uo/Lp+8",
-	"HR5sT35Vj39jvafzzr8udn55XoGhqb6N+RW/FmFv9/jp6PDFjJ+f/hmOB9u//P5b68PJs8vtYcz+PP1F",
-	"hocHJ/LxcZgfYa/z/Mm1siW7sYMJR2Vi1bUBhmeuwSvz8PownwJBZHw+fxCGZT598mSnTXqCcEFDzS9d",
-	"+Jwrwq5oqOMlCT71G/hdv9HFkMLnVRiUlWCv3htAGsDrPEGQBh9ujinJQCQ5jO8jixrqEir6wscRPVIk",
-	"oNMkQPxPEwAloGSnX2evsIO0+wK9I5TGQdNPo7T0qwAxdEf4kFsiNr4cVbEWQAJipi7gsAoksT7goQ6n",
-	"sD7goA5E8CUg3BrRf1Yd694oHj5QhCOPzVVh7utngvHra7SJ/DRfyiSHnlO+XlSrcLh3zlUlCIhqcsEF",
-	"IDAQ0ZCJTg96w3NjFZQWZ9C6v629uI7yAzyjmt85C/JuvA+pTlNy4j8k/txayBZof+3jiYzZdez31DxT",
-	"abC6BcJbCsBnb42rd78a/JzZ9+vbs96JflNGrb+W2r1gDxFau/Vx5066ag2/fnhdYRPGY1/TPTzbefyk",
-	"0WwcRi/Oeo1m4xT+/liZLnLp//Ck5X648/jx9vPKn7Bq7xxem/Lnepmb2UGj2Xj3+gQm1at8f7VRa1me",
-	"56Kr/PFV5Y+X1/uFLuCemdk2YTdxxJoDOCufwI3yB8wZli5OGQNfTcTHL3sYfZxW+nPRBXfdDI5f9rC+",
-	"A8ZKfN9btfKx3ckDe41FDZB+PeHGyA/ZPsniX/lEXMxqwYndDPOKsnEtRTxVpIsbaTckfVnNnr5M9y2/",
-	"n0MaXrBoMK8qWuIgzGbhCGL1JC5XDsss5MLjXZ4ybd49nw1YzMfcJiDeZARbqMaOskGzfLTK0W4ja9dO",
-	"xrpNylV1ELxHALICgmHG5CxmTUwPpor0MebdbxgFuN/4Yz7kr9myLi5e6+hf62aAgwP9A+i+LitxgN9C",
-	"WDKA4Jm5l1BDCOKwC+qyX0IpRjyZ5txOdYgu30MNO+RN4VqfdTr7mkyntW1AmzW/NkvLMZTiNS4596eU",
-	"C3MmpS19LwwVFVgN2eiQudA89sri2Eg1V2kU26d6vxhJmReoxoopQeLm6r0tur601DOIvg6NxSfyXiz7",
-	"ZYkWj1/2TpiIKnfhBBEGRgNyCF1XJMQihW1yiAvnLyZSWbzshCpCvRIRuGSECrhSCECdNRUgbGqvsUv6",
-	"AvLKbf6JS4VRTCgOvoi0poUhcxZVOR3ukIxqjrLmpH6H1dzS3VYZqDdSMEt12QjMwQabFTkvZCPIUVdQ",
-	"cJVt7+zugZbl+aee7F3rncoY/3Wb6KRGhpCzsCyL9SzajeZUs/uUwlt8M9FScW5dNyT5wvnZ6VQeH8Qg",
-	"H9xYXF9n/4KUVq9mUMmWq9+Lam6OsdobXC7c12/KZHNrqFq7j0i9G2pYU51xikklqognbDAd0UqAmJ7Y",
-	"CiF11W1StpwHXMkR4Vr1hd2NLqGu6o2rYiAFIyEVQmqbuY9+TZmQKRV0zCqK6mzsdXYravDksW+efvhl",
-	"LgqrquRcE7VGrH+y1bT9gBSZz9lf/zrlyPM6cZUfompPTjyccX65z4iWZLuzs+dVBmgSqhH6B18ADs6Q",
-	"0fvzl61n+8QKo+lUir5wGBJElCVsBDrWxl6nQ4IcZCzYbJOeWOoJF2Nj3iVQHWNCBXnWF15VAq4I/LiA",
-	"OrJhBy+CJ5OEhZpMZKIYGVKtzbSUprO4hFvdyUvAZxXHdMpoxAVDn3KeXCKq6ZDmfQQY78tmIy9KZ99s",
-	"XLXM461LmhgCVuZ36TAv7EvfXTQ+fgY8WwpcyQUWQymEA/5EbJxQBMS4/Ah/P7IH15jIW3/AA++3uS9e",
-	"ZCPmPn8Lw4Mfe2w02zRp5c725wxf/Jotld2ictA1YTRa+vuSG9J9e5NRT+1vsmNKX10bn03Jo7AbxUOt",
-	"upenVuc5cM6RsrJY4TPZ7hDFxThmrbliNR6TnFr4V+PpxT+7renV86i1czmatSbPFiIHQbnGW1JMDIJ5",
-	"VS8IfPy3043zAYK7Cc7euIRCfhLVazSEg6bEXSWzfJDJBYnpTMvZfeW0nDLFvhDxcZvMtorD/O1q9/L8",
-	"2fT1zuzN4vmf6nRv+fNTcbAdvXwyftX5u/eYvd/h757982FXH95JPYxr0mNO2aUM6X0gKMC/hxjlh0JO",
-	"7IO5zCJ0mOo0ZzCfdvsDW3ELbMUp7KSRSD8vIa3tttc/X0fLqxMz3Bk9oc9Y6xnd227thY8ft55He7ut",
-	"ndHj4V64PXrOtjvXV8Yq8upssPpFRQdyXuXwd1DeyurmUN4SLIUFA90Pnl3DU+beWjkfayikioSF2NNo",
-	"Cvg2NF3ykt5+VqXVyTj+klxRKJdHZwObAnNNlXcZR3AvLxibKcj75GK8Tzpkw67Y6NVGOG9CYm5f2Mxc",
-	"svFWksCWRO4GZMIS1iUWpCwT86p5HJEpvWDWS8niqC/clhIu0vqaZgdUezOvK+8+ySFYdx4/3+nkMKyd",
-	"yiMrnc2Zg0X47phCPuoMFHGzNf/fX7T174/mfzqt54N26+OnTvPJ7ueu+eR/ss//p+u++d9VJ3gG2LNj",
-	"L+2vjGR6tre9R7bIuxkTRy+IVWbJC66s48wlDbYbZdZN+VQN0mSKm2FwssyOulesYkMZ0rHi1dzHcQ1c",
-	"EloN7nmuJz7w2ealZa+ohhhUDQDF7AcW+nSLNZWyv6uWBvVA1ltKZZGQxYUazBO+5ma0FyyOWxdCLsSW",
-	"+WkbilhWZnWhF7zqQAtVX6YzvexaHAyWDiYucQndI24/bxaRTFJF5HYnjlymrkJf4c0PcdQIkFq1lVAK",
-	"dM5j3eLC4qn2iZErEtxdgdFmuxSINCBcQWGwrCAp/iK3ybcqIqhYcslDNnBtOlKv4BpbH8lQ1SC3DN9c",
-	"yR6ckMMGH9WgrKqo9U3JI8tbrUemPyRduFzZm67D/e56sA7yGI9ZlHaulsdW38OqSddJgHW3tOKCrGBD",
-	"9SRVpUfZVP8vCdPSoZLxXLPBWpnLLlzIRKSglD4Epyd0NrMIxJvVmL1RXVqsU1LBXZI5S/23XgEhCyHJ",
-	"6gtC0JKqi+og+pq527kdmIvYvB7LPKFP1HoWsAdCwgRbsGjT1pBaf4MKhRVuDTGcfZ36tivz6b60nGsW",
-	"AMuFCnKLKqTIVBF5RlErbtY3EFpwUOz1q+hapnCdfy99ceX6IYO1Fl/QI4ItHEDLggcgLJqm2KdxKtuC",
-	"imsSy7EiWL31ukybXIqnn7BcSUvX7ch7VWGfpq5deEP9HpwyBT1sKtHSlGCqr0tW6/pFyHc625tNIpMm",
-	"VmhKdwQ2CkIpmXnX9BFvhMZSMPOCnc02CXCmAdEsjqHe6ZTQGU10kyhJqF9V1BZMFDRJ5EIZ+uI6Y9PA",
-	"vuBdWCQA7MeIm0VNuaAWvDals5k9c5d67NKB6wgOtsCRXbPm8Fb+2BHa55Q0lm9tIx48JsN/BFuj3HB+",
-	"Mp+b6zydjv4xPXVPsq5X5rgAIWxen01W3N3b1+H92Fx5PanAPi+Ie0rJk5LcnG3dEUtsm9iX4t35iSs6",
-	"cSfwlyetiI+5RpQLUPxsBkEN5TCOFSgX39vQaT3/+OlJlRehInpReavNmu4Y/ir1DJQ/a69W9G6zT3S3",
-	"trTUs612ux2Q96dHZOPsVa+13SRPCOyLapLdjivFUgD9FF4Bdmm3UJfo/6XxWCZcT6Y/nb3qbffnnc7O",
-	"E3zzT0/wL1Saf4Kf4yczlnAZ/bTbwT/Rz/zTrz+fffhj98XJ4auT17sn/zop/l0lqv5JBmFNiZKTt784",
-	"nez96dEjRX47BSJoGlFJSRBRTbt8SsdsaybG+0Oq2JO9ptmkN/ltqH6Q//7zu9NF5/UvY/lTtRCt97ib",
-	"V+zuEHwESwjppWGBhAstrTFKhksyoSLKT+bmm1QHLbYTzNNStqOVhIy3dz2PZ9mf5pVIyrWkshWUnj15",
-	"vluo7Ql7M20xYaZUCdb70tT9uoDJvUddvmqaqlc75ibexLTIx6A66/zGyfHZIm/202o3G2QV17hyn3ae",
-	"Zr2auIiwQtk+gUJDhiNor2h2fv+/gJhulPCXHzVX1SE/VGfv2SrHkAuTrSx1IEW8bBbB+VqmD9whCWKs",
-	"bfV816LFNMBWYmoePa/gW7XVKW6QZXzvdSyqu+tmUPKcf8H+tF2ZyGoBf9foFJ4eXMJJfHGRopvVpvgC",
-	"0+p2dSyKmaO5Fpy2N04dsj4jxmqGkwkz6Onw/vQtmGro3PcP0baAwi+sVOgLrO9tK7O/P31b6Nd0U3Zp",
-	"nodLXP+DLGs2z5XX+1nFYebj4bW1AsgWSP+nnc5zMuFC79utSPsGKVuY2Fbht+BS20zoxinBPpAr/1Bp",
-	"Ae9n5t4iAvmWyKPbwlNrUag4p9vUvZ1y4X+6fT+VcEt44zVqQ5cXqe4cSp+nvUDM49h1Z8hq1XMQhHqZ",
-	"NhrzkMztqgqs5jXYhi9XPq4w/sBPx6pyAuc8rxVJ9xVTLFeNf6QIj2BJxvKub9iwHutetyDuF8wWnJB+",
-	"DL1EB3WtCNYfBj3wciGUZRi38P66wy7VrrsmDQL6MIuRrCjFdoNqAGsQkC3mcLOlmR/VzfqNlBeYPHrr",
-	"ed/a115fwgnToyBd/c5aaP0+fCqOdy7ePJ/9trc4fabOt5fvn/B3u6z3OHrZGb/a+fv10/jPvauD55f3",
-	"1kLLpT71lDJzvTVc8ItyrcroLvfVqikf5MZcn0/0SHACsenXbJm9IyBcAPP69ezdW7D8yUaQzaStpfli",
-	"YzOA5po8CpokSOjiCP4Bfaxsmy0X6wzQw4gem3kS2wQVVcD8fwJqbfR+O3rxcw/KSy6O8h94pkOuJ+gL",
-	"4JCNsz//ePv4j/G7v3+ZdN7+HJ78+erP8Ye9wUWSTPnk7zevpr//+99zeRzFO8cve+Y/v6X9CcwbzKrM",
-	"XVr+2mH/+jk++lvyaOd3/se/fu/QX/bmf+783jkSHYsDp3qemMM4Pnx/cPSbF3LBYH/rItfkr3xk72Zp",
-	"LkABk5Z9sf5BBp/6dmDIae6ST+12+/PnwFVZzk5SjrL2WW+gW9huX2xUkQFgILl0MzWvCKCFeNXD9q74",
-	"z252yZALCgAtOG6Me2RUgDdU5XKKagq3u01ZdQlO2ZgrndCvdXWba1VmP8E8+2LeuU1H/0Jw+Ep2gc7Q",
-	"ecL18swsI21g+ZotzWKqnLc5a4hsBK5VKLixZUIC55EwH0CHPua6vQd0xi/YMiBcYZWuGZY9l23SI67J",
-	"LqFkSCOCfTrNC6FjkppPCVdptpGNI1Kx7AuXjWFNN/MuB76EGUKxLjBTCga636SoL7je9EewuE0yXMJt",
-	"4UJpin2eqE7fzzWyteHS1ZNHEFP6tFkQF2mft5OjwevDPwYHvYNXh4Pz8zcB2XhMlPm5hYJuNjHzLuYj",
-	"ZhRn5ybnojVLJMzerCmk4cT2YIcK6tgDD2BSTLk+50xEfQFV0hIZx49sJ2g6axPsYeZ3o3IF8R2q1B7I",
-	"I2WOMwulAyBrkXCtmUgzxmCbaF9MuZhrG0jkhlbw1F0yX7fxr1bv5Kj12jdJkdSweIXiYTXNFR3U+dpw",
-	"uA1pVXdEjHnAd7ifoJbZ7jN26InWMxgYfB5uZPzrpVOOfv1w3mjWXAGfmvIDoRelMNJngGCizpl/Ib7O",
-	"Qt3yde8sTK1rI8tN12jPGsgtm80vEb/W7AsXxyczlhDskAg/knPdTAuUwb+MOGpp2fr1w7nn1M8lFvaF",
-	"Ie5SwzDDnvsCW3kKKVo7V1dZQYGQJgkQoe2cGUCx+gC6f7fJkVYkYPiJTUnlUGDAVq1Xgl6wQUhtkhO2",
-	"GYw5oAhiuYCHo6glRbzc3M96PZjPjXk1mU+pm/aULgmuat+oHa7QfkCmZrvtDIN/taxcaB1FQbYKJF1Y",
-	"Z1b0L2EEkBpUmd9ZWu6S/rzT2Q0NAzf/YAESZJnlpV3OCYUpEhpzqtrk5zwYsmvbPaQQa6NCpT1/zOVj",
-	"0H4i1wbIPGMmmf/DPkwCY3K67/oC36+6GRrOamdwZjOEoLtSdwHA8LveG8yjfZH7HAeCbE8L44RfEznC",
-	"PhGgZqyF7HQYW0dGXEPgrS8ydv3rh3Ost4fFUKB0/yxhGuxI0hNZIQkL8krZgaGJvghpHEOvVSQBnCnX",
-	"kEUDPSiCqxbIsBZ8ZZblus/JhXCXIF9mkkxkHDlvWB7d2ibvsh1Je1y4Z/oCZjKjIVNQBcJ2GsEj8o/e",
-	"nWp6nuYfcAjBpp+Ji0eJo/WF+cIoKzRhkSvy2bXk8T8BljWGNoUTLsZA7++yMhxzASS8haNgf1rqNsz2",
-	"6vC+g1Xg8OaCAo2n5IQbJAXr2mZ+cK0xlQFehCLy3cnhae/83eng8Lh39OYsMBxNa2iqNZEZagYOFuxR",
-	"IzATOR9PgJxovJOh/qB9v22Zlt7j1IFkm/VPHDrJUiGoC2ay3KZ4wHIxk1kK1hcsVsxXFEBngdz4uuYV",
-	"UOskg930BUpWSxCKLpHPwOyQpseGmqdGw4F0aWN4hZh+hPvYLTdENOwOTtNoMiprFWfrlS5xuKa3JdhB",
-	"TsTLlDS1PSWuFYtH7b44KvXrbxJIz8ELCGev4Ee4b+kkcr+BBavNyttBhnOd509kFs9xxiXmsJ+WNMAx",
-	"YfIFRohmZsYLze3NrdgwIDHuC15am129OSsylHoC+273xsFm7K4nMmYEWo+0++JUYts3ivVUFZmwOHJa",
-	"GOhnIZ0ZqQFnCFgCDUd+pqmIaGLOE1sP7bQ7pJdLK8BkGOKyYWwB3L3tvU2YEibA9EU5A4ZqEuQyISA+",
-	"0MolLdgyz46j5x+fMcGjFpSaGs+RIwT7VRiBDaefbeJ78uq1V6wd5+R1VNonOUA2Pvr0yZMd86iZUDGt",
-	"JdgnGVLbPt7pPLdv9lMign3y7ujFQa5N036+RiowTddNGKXKRq7TOLTrlor1BSYNwQ+CUhvPAM7yeB5r",
-	"3rIFOApa3EgaSlHkF3mezJnfnbuF3bmhAXib9PoC9Lus46mziGoKfbiq+DudjnsyE0/alXXa4Dpds5Gr",
-	"S/iiS/oN832/AYJkmnTJX/3GbBH1Gx8DpC7DoRWyrBnGItOaT0ZMTkc02K8t/GTnk9Y4aho1L1/ZCDh0",
-	"6nqgzslG5jNIwbeVpeAGZX1fjepB4x286AnT8wQKRi3cCjew3rOr8Ra4RTX7Daln8P/TEYVFQhMqrtAQ",
-	"kooJMJEIRXaeK3MCXaLgbDbSjUaMQF9MaDxq5dtjax5eML1Jhiykc2XRbTTeTteB6o9MInCHNM3OGLoe",
-	"xqxJzFtbtodKtnCQeLZ9PppBMdQ7IOa+Goa4gM0BxohbAyZC0wLVgWyUZrNcI2+VFVi05Xx1X7gXT6ht",
-	"jp+iM5BfKBKxkEcMbIxEzjV0HcXsHaQ4Y98zAVJ5I0CCaJ/iVvZ6b3Zg5/uil/ao54rMaKLTXv1S6ISG",
-	"umsXXFToLBdOrR0SUgG50mZiMU2M2up0uPSqBRU98MmQKR6xviiofE6JYWTGWciyVvbAjJkYySREgWms",
-	"Dmf6u1mCEmqJNJu6u6sVtKWlf3G9yz+RWICNFOqvIYbYz0DgiqSr88q1gQTLsYxMq0hbqaXt3uhYko3t",
-	"HTKR80SR4bIvnFsCbRpcQqqbu7ZuRgvRbNaaz4zBFcdMjFmbvDcyvS9cnM4xjjFL+RKoEAmzOs8QW/Kg",
-	"+wZLtGNWLfAfr9W84Zj7JEjLoaNTorghhZZ0feGa0cnEXOQxaJ5GrfNrulsWUuhfjSBrM1GpPQs7nb7U",
-	"qcTHU0cfSMxDZj3T1gHSm9Fwwlo70AtinsQegmmxWLQpfN2WyXjL/lZtvTk6OHx7dgi/+dxsaK7BNwhG",
-	"ktcpwrWY+NxsGMFNZ7zRbey2O+1dhMxOwLFXkxnZ/dQYIxYupVZwsv/CNFSnzbzs8JadTgdxvUJbzKyn",
-	"qG25N6JbdI3StWfoGinD8MBB/YENyWu2JGfMVsG0R6oqnDAKYMqPcXpVo6bL2Dpy/d7gB7vX/+C91xXO",
-	"d5s2un99bDbUfDqlybLRbaAfnNiyMEhZqKc83n662Wg2NB0rW7COYomZNbU075gq3EePlNe30lBmSGd0",
-	"yGOuOVOIY0UV0/bBxM2MrLoIVvqUbDilD55pkrNZYhZxZtfaJO12e7NNAoQNI5vP9/gnG5kv05l0J+9/",
-	"fnN0MHh/+sZoVMjR3VzhFejaKT/dXifftgsiCzUVITMPjl7OrC+yRNQ5DbuQbX6PtF4YqYbqXdSduMzU",
-	"dqNpPakwowNgIQdGQsramIR9fgsets8iZeKwN7wjK+j95nbLGnegwvSopf60i6jbL1D61rV8mmBogGyL",
-	"osRwkkJJgZgPEwrSLpbywtwjR5VwCZRlQNbqUU2QBkcvLEPaJ575kWoA0Gr26MUBsWaFEfipXKmhWZzW",
-	"QW5LftDqDWm1rlqEm341aaLbtsVzfScqabEHTxqWib5ETAhjEXg78rmott+DIztbDdeQIujCY0PPTKFu",
-	"IePIcDmbGpPp6uipWoD6CCNDghfXk76wRpnXwcAuI2g7Rnv09vej80NgtMTKDej/i+loui+Wcp74PphH",
-	"dmJcKM1oVMdcYZispcOJ63S7klI1u9JbEz2N8yRaDG1WUiEmS94ppbjXopTMdpHEXFwoo9SLGlqZ8ZYr",
-	"jFepU73hSmN5GgWaWUKnTMN1qUkpyx7ZemNMwtosNu/BA8xG/fzxHjkELgJSYmvOBSNNgi2Y0phuBqe0",
-	"t84p/UzTemXwk+21NLSskzD8aA217qVMhjyKmPgqmuOnXPDxr4/maP3g+18fP5fIMi0Jljo1UwtmQzgX",
-	"M09sBpPyxW1KnB+bjZJ53OiCN6iRfWUzJBqpLxUSMqWqYHxvLbvLZ7XakrHlhsdBBpoXm5C4au5ZXwg5",
-	"lNHSumHRmwo4UJFKZz1hhl0DXwxRVjjsgPXr98Vw6Yd88PeFfk3W5JRzHfNL52fKfJpdLJ8bZIh0sDFD",
-	"OpshMsAmZ6AzN/udjRDBz5ZV/BHwMwyvTtb+G9p639W99IdIr1AeFALdQkusYfuOWcMHridnmGVVzyDQ",
-	"/WS9FJBxVypq+U2zjL3O8+t/ceB6iJsfbK8xxAl2Mj+X8g30MYffPV5nPWmFkGMWceqSw755xoZE68em",
-	"7PXd92gDWqAAdRjCuBlf26njaxC5buRk99Yn7A3+GflczDQry3Esoufd5Nxd2qu2U2x4KC2b942T9t71",
-	"v3gr9Uvoyf89UNmprYtZorK7paVmrTetjlzuWitbwXB/EN0DE907wUr05jS1jLfduZp2I8PiNVseRVjw",
-	"oswFtxIZx1gK+DbvrFMZz6EIzgK2Y2KTfDGmzyABZcjiph98t0oVwElzVTf7wpbdBF0xKNTvDMiGc0d2",
-	"urY2U7E0J4TIBLgiLajD6ZQcIv0xACRD1oU/MNJv39G0eZ5Q4MnGzfrC/sa+Ya/znASh1QGCKrUwq1l6",
-	"T0phuSjqZ6sTfmUV0FHAd68G3pBt/dAb70iiz2IaVon0JjAH7pXplYI5a9LyiHtQIed6ssUuzYJXeoAO",
-	"8ZESnwbY9D9zliwz1DQAARy82JbDBYbW6D7O1fjN1ffdrqrvu7bjqGkGmSUsxEpPVeklqd/dr24GSBNG",
-	"k5izBCCBhXoZx3/3lm955+r4rLM8/v23xdu/5eL4hVwcv5QONF5YPQL9c8sv9Lkq+gjv0+kF5wYezQp+",
-	"1kOXoRwRpIAH5VkPdFWrXVEIi8VbbBefd/x5N83ejlW6TXaVAHEDuofVIQpXCb6+Nz+KQ7it5z+5Oyor",
-	"NiD9XF3RywWMCObcrgEXQ/UHoHUZAgNgXBnUywE1unXArr5I4Vlc5zEP37aM/hoSdG9nDTl/LuUxFU41",
-	"U18fxPBGjgnHeg7Wk2sIJe2o4YlNI5U/5u6rnOuVF9Z8X5J7hczFWIY0DrCqKqiAaZm6LE0qgDwDFTiI",
-	"GGLs80E2cyWaJBjHcmjeR+PYfjNt14gbFOyVwrYBs/IKW7i/cSKNZgPHqSzdV6oXieX1zGg/uelJES+7",
-	"hMYq7eCBSytZj7iGvoAbD7hrJXOFOCrwS5ttYpMOCeQ5dqFWJIxs04Nwux26CQPZ2oZxCMQCbZUtBF+3",
-	"yQeINFLhJ3wgh1mnm5fNtqw6BFz9wFYGUdXHUVez4uO6zrgMx+V3svgRoPL4wCHkBGX3zxZxAHrH2jjZ",
-	"jSpxhbUU6QwIza7YdKZRSKJyjffrc8ZdMJO2zrl2zO7TsWZLG1UasXAPh2zCbQqVB45v//CdfWG8M4+r",
-	"tpWf1qS0KjdZlmri6ZlGvfF6C1eCOzDfMeuwmQmYVNuSCXDNDSrIPMPgAgIef9cXiPu+vrP3ZtN+Qq1L",
-	"pE16cSwX4LZy+lsaOiU0TcygAnwnSIgTyRG97NC3aE6l+JCiblflnDL2alrgVN3nHct3G6+5bHYlTWPT",
-	"F4EF35vdlNPOVYrngS5LhZ7lRkjFbJSDKI3ommaUR95bn/Af5fhWZUQ/xbGnGlgFfB0EwoIrttkmh5k2",
-	"lsHzvdvi+V9tjUPMEuIKKd2zIftiAwayE07YVF6yyKam+O8zGiqL2uTUPOFcPjFVutS3HLUrXDNaO/lt",
-	"3k/f+0hBiXabkGNTf9BoArXYZkwSmxdTdXFewDBZbeB1FZOsd7Zd8o+YzZfdOaALRqjd2WaKzgatt2w+",
-	"rH3Hdm4eakFacJERQPFXxJaNIpwnnHuICVT0tHxgR4dXN7ua2ScwR3d7/+OCAP/BPn3v8tm08bS69dp3",
-	"Kye/HKNupR1yV0LRSoILsnWKeVQYTpwl7JJL2whBEaXlLA0qokTY7oDHTQoriQvRKcy41zJxTTip6osJ",
-	"VROm0uz/Cmtz/xoBWBkqZK7BQ76R8D3e0vxAKwJ5sH3tbxl99fDEj/GpsqZx63ugpZ7VU/+pzYe1OZ8Q",
-	"SuVa+T0HsNcAXgdbd98rxm8jrxaIboh73/MKE+ghoSyRjzRLyqYENCTwtMwta9OkGcGujTu0HSHn6UzB",
-	"OLK3iIkwWc5cnU8HWT/unZ0fng5eH/6RFuWAHEkvYZXQstIn1tdlN6vuHDaIMGbcPYnibIAHCs8X2l7U",
-	"AetzOd/FGP0PZOZ3KI3PNE20y8rPvBBYwmFn99nmF/Glqmt/c+RQXkWuBQ8B43INphxP2ZCCYZa7HJEo",
-	"4SNNGAcBvKBLtBznAhA+feHZWkMWyilTqXpgTdPMTkeG4R6zfGRDsIVL/IKCCLZoT5rlWBuUyFnBWDSj",
-	"wp6FCUKbnszrRIXXFwoiBcjwAbC+3SlImTKOhnxIpBh7TgWjShBXbGBmGLrfKWjGEnJ0QjYsAz7tnR8O",
-	"jl/2Br2Dg3fv354HTVL85uikmokeIDncIxdN+xM9vBVzPS8tOSKcDwNjqWmdhx82zn9+1DWDvcvpLGYA",
-	"fC8w5ApV6dacGX279Trjh3KhFmG5ZJ6dNOsKtvTFBgQai6rggg3Nv8VWWhYi2KxhrRtY5cGYikHW6wEq",
-	"dPg8d9+q0oVig1n5l77A/oNYBIZGkQ9qIBtGDzZMa7K4wDoganFhPYqAg4AaPKXyE6RQfcK5OanWbDpD",
-	"TOk6bDSrWgqt4vcJJQtgx5nLb6/T6QvQSXON80YgEmzJjKKZSHrZ4eVLq4JxukFJYuyQpatGanS4BRcR",
-	"1lO0kNfNfUC1eseN+vgMDdG+6BULiVjRS0nERyOWGLK1X7moM2DusMz7jAlmxZzdTL87IgVwAcS24cG0",
-	"uj+IxFx9NkDpUg5FYJdG5OoZnqSbO/TIwmi60fArItFkBCWLHXUGm23Sg2Jw250OCQ1hhXPNLw3V8Hie",
-	"WE+xPc9HCjcbpHZ6FVIXfsII1jHxrAv8IGgSmvvbebnxTI3Q37R5cbR47yA5GPJfNI/jtJAkXsi+SIuf",
-	"JkyxSrcBFmg/ftm7J9l7/LKHQ3wlT+K1kKnz3C3O+EWTUA1lA9s/0EvfrRx9j0pUHiukJZaDTMt1eczr",
-	"1lG0skSrl6svEWxso0aeFZDH6hV4SDdV6UEi2irnmNsg6CUfUy2Ttg8xGDO9sRk0AcLnol+uQJb/HDlj",
-	"VunMKq1pSW4QCv6ZjXnK8373uPJ9uh+L1fFrQwVAf8Ru2Je4IW+q4n4ntwRt/7lyCSxjrjRLWJTKXqr8",
-	"WnF3dVMSrwb/eo7LNWgek703NgOyYWbfF4E797TlQYDEXe5L0J7RRLFCK4OXiZxiiwLrGUgvOIhdLsYx",
-	"a80Va9pa61Dd00dGWccleP2dUW/zx22p2ccEK6SrNvHAxaAyuDpMUAN7I4GidEID9K4vZgkbsSRhkfVf",
-	"VKhEJH0G20CnRxpSQWIKflrFx4Jwge2k692npM57mtZdvKn7NMc1/I4M3wDXCC0V3AXb+I+LXiDDcIwC",
-	"2UaqpyeZFZLPoL2ZcVrJJrZGXHA1qecW5/TCFXCvbFYDNsd1rMMYeobpwHW1nW1qmtpg4fqMJTjbBwpC",
-	"57SOIRtTDDYKqcmSgQkTYRBGJhyKuwosjG49Zx8Of+69P3/1dvDu9OiXo7dnATr+Eug0b+629jJtrFMV",
-	"z8LYIa6uYTdX/DBvNDfzjshcDLLpQYlT12NWDT7nfnSKSd7HWHXlX8L51d75u7c/VjV8+RbdgcYA+d49",
-	"gd9DfOV70c3wwtwjr7XvWsduuaEqhuaHQ8X5JgdYJF3bvtlrzUXkaMQSiFnkNR/vtX2xYaesNtvktOBd",
-	"I0cntZqG7aaU5YZ9g3bJd5kV5GKHztsUM6UAStdyuUIpyRZJtEyHpcy+OgGf2apgOdfQi8MROAcPuH/B",
-	"gYmu3o0yEXKsrgdJLRGZz7rQt/KSh6yFKv4FW25iczMFr6BELUWY2Uub+1nV4fyrvTYVaIr3xcbJ0Vtz",
-	"kYdcTplOeKjQEf7+dzKK6XgzbWJkiwbohfRrrRudIY0TFmo+79jLh4l8NIqYLUU8TYImgXYV6IMwSj/4",
-	"m5t9MRdQG5OAWJ/FdAltadxWgyN6O/Ocehez0jFQunP3J+FLrRi/7eTMH17F/5CcyDNrPucZHVrTq9md",
-	"4ZVbiPJbJXSNOq6uz2Y06iJe90KaXNAXNfmCWsrKiDxM6STL6ryXNOrcIDe6szXweL/Tm01z/HHLvuMY",
-	"OMJf/R5+fu2OzLT2LpkzQG+g+8IlHMlkLHX9JezFCwqdAFxXlZ2sPYbtsxgtm2mzC5vuBb0WIUt6yGIp",
-	"xlAMOgfUMVc2/xuK2ixkfiWMhhNWWU/3JUz4nq9ofpAbXdGduysYZEOaVRL1aFTeY5Lb4qYNoBKAOWGA",
-	"m96+1tl/Ra2dnHTrqQvbcj8fSyauiXjp5lVcL/jFuiLOx+WvzHMnWZq7bbRSk+QuFSarb3bJYiIheRLb",
-	"cmTBe4fAAJ8XLhBBHkLmjIkjnZXfjqEYQpu8hCZOaXoZFxeAwOuLKU0urK1iq9Q6/b8awK/Yfd/o3Bjf",
-	"msz9IQzXVjmZERTGmkj332qfSLrYt3715bRYpuu9PThQrqclAlPeHn5IG/LA57bhrpmDQJARoo4QKkRO",
-	"8At3Ufh0ak5Cs3iZJdrY94+pVahtD8iEzRXri3FCoXUyIJQSP6MBOoHNYY4y8duNwi+tT9tGzhcTGae2",
-	"cvVNxK25rzsIb/+W8TDQNtiVxH7YclU/uMDaXOAUTgkuvXcJVxThwVbR9UV4zvD7b6Rs1t0lteC6TiFu",
-	"VkfyTg9YuG6cLEoDMCmqVM6gO2TWkW0jUJrquYIq8Ck81f4eg96fm3eqDt9yLU1sp2oh+Ye/vT86PRz8",
-	"fnh69PLo8AW21A1QR+72hZCZhwFWnBblt6o2zzQZskHzmAPzAPhX/5mzOYv2SW6LcthVDx1AbGUpAEQs",
-	"aBKpLykb9iMAdV88x9Vjz9uwhkrAtsKocNkuL3Ii5FT15nautEu+bQO6uAqN0LuQZZO2Xg+aFrLkIWDl",
-	"iLw6Pz8hP1PFw6w1bdozM9eYtQlQbLAvBJ2yZl9A29+RTKat96dvWkyEMgLHOElftNPebW8TRZdqE+G3",
-	"igT48gHmxQXYWhjf4t4QQFfkgV7O2E/2ad+njt3x+6Ivzmua5zZz7+sL/4XzRHQ506MuJFGpLvS76sID",
-	"LfNAF7axlW7jJtH0gikMJnjhOrMUNR/+zUI9wAa9Xe9IgA3632aDgwcmPzoOCaNbB2WAwRSkqUzJLJhx",
-	"gKjYCKqX5L8U3mGnuekQ0iEVCPwesr4QNEnkgkVdMmKLtAG7OXOnM6YIODqPOBMhy4ruWNCUqzrd82JL",
-	"uemHVEAUiWULaZPANUwN+gJP8Gnn6SaEdSgovtZctKPuw0Wzf2DYNdeVmqo+DOJN2DBZF5zRhlFpCxvJ",
-	"t+jsC+zVF3knZh+ED7Iu5DSB1u7zoTEsrOENbcq7xOvol37aF6Xm3JgVvE9oscP3RtahG0rlBs2+CLLK",
-	"uQG2FTRLApJ1OfQQW6PqwlCGTMwszB1FJE7MR0zzKcuKe1uZ1zs4ODw7G5yfvwk2vZYtw2UKtzn818Gr",
-	"3ttfDgfHvX/Bc8DahstsbX4PF8T9pN2f+8JcARtOxIfRKy+T8rnxKK037H98wZabZgdkMh7wKCAbxW8N",
-	"YwlcH9oAq7BDi+a5TQDBjmkk0MtZ0BeB7Va9T7jXHRNsK1XsAZ72/AxSO83sDg0vwGdpW2oa3QcLdSGV",
-	"NM2baaiV+crw/5RB6xIhNfvCnh6PmdtTKG4Qan7JbGtcS+tBCqTySHskc13yc7uzEZy8Pydb/mdq6xPu",
-	"5Oct91oVbO5DWoTf9n1KkYCIMPaqpyb13r84Onx7cBgAoNHcmLo2/rlCRy999m41aexum4oKliSG42Gu",
-	"5UYWTAX+b050nikNg4yfm2/cs5YMYFb5JJZmiQFsWqEJww48URvs9wUlsIxcu6JymNfNzDaR+/DhQ8sX",
-	"0l0rVhNG4+lP/Qbw/X4jwLuK3/md4Rcsgda9QruMKcc0MW3LCU64BoZWrKh5pAiPbDd5r89vZW6+5brn",
-	"1ii6l/R8O0Zmyzdzb7tqLRaLFsjneRJbmrixrb4i8b9zD0tZ7RrwZdyP6Np3rNaXCiw2PzWG5qJ6H+SL",
-	"LjoSKTdRyyk+GC1QE5noVswvjRLlfe0ZBXnl0w/ZuZKMeS3fC9yVM1erstoObYziPq6+N8Jd+NFLdvUP",
-	"L/q927LHNLnwnBqpRyNXKt0qsut41JEoIdglomuyvzLHfZY9isXyben2HhQjHIMBDDkfXBvp5+ikLxA3",
-	"nqk7j6w6ivWZXetvLXEdy64t0IJunTHTRsKvVGoQUYKaHxo/2AGW6zY5hn9piVaZi26BqRArmQIyaZhI",
-	"pdwSVaFaRO/ozeD08ODo5Ojw7Xl1hsgp7OXqhLKHCTX3yl4ukjq5yFzEtglldpNd8kzhRj+M6PtOMB6/",
-	"me2zEabS/t4M12HTzCIZqlXFoF+Y7++167ARjZB0BUb7vfQg5qowCkWvdDxqmUVQLlhEXp0fv4HhqxsS",
-	"j+glD6Vo81Cu2q+X+Nj1W8andMy2rlrwdG7XjP5LdaPbGHJBoZz7tfvYI7s7V7s7BGb4TbcONydu276H",
-	"sqb384TRWE9W7fIrfOIe9Xs7Qm0CfHLJbblCAN9TTYdUOa9R+xsIdjGjdxCjUAqQNSLKZglAKTrksfnh",
-	"iiPYAo5cW8gbUfk04jDCLJFDRjYC+9uAKE2XymI87Czgmc0u2el0Ush3XxR2T6WBJFdeFjonYEUIGoFf",
-	"UEidMj8VgBe5Lxw0DMBuXChtuB1JWMhsb2Jbcj/9Tj2yIAzVFxtBiO3sWRRsNiGFM5YKPHVT0NGFXJCN",
-	"IGKYXBSgghCaC4Nzk6NRsy+UhAbzWF3CLscWn4mXTYCraR0zomK5YAl6vpO5UIh/JVL0xdlvb7g2Oymk",
-	"YMFmmzzu7JJgnh28g6mfMp0sW1Bxw3Op1LSTP3UHdb8VLt0gFRfHfLn8dq5GNbWoiZzHkSMaohNqlL3q",
-	"S5K1s1dbWEnkOi3WFsT2NFeCVXZSLQiQHua9Rh20euIN3GlwdbJYI/6wom/4pue7Jq46zT7WKwIPZ9Om",
-	"W9rsxr6QSdahEXAq+eYkGD9AHdjcAQVP4eKMTgpZkRAqjaUYQ2RgyqZDTJw2LEnGjISw9+DAy22E+XI/",
-	"/UVfOFVxrZ6QqKUepWd1TwZucZivhFd555k4ddIr5wn+W3JI3E3d0GlFKbPrP3Inv8PalL9KLkrRErTS",
-	"BcmYVslIz0UDroeEQyhxixtlUc1YuIL5nbM4Voi2g2ge6E9w9ZEF04wRYXTDIr2pNsJ0ImOAN2QdH3K9",
-	"TFS6NOdkMz8waoMtI9nNphj0xUYW1W4WA87EwueMBg6S2QuR+xyzL6Z0CSW78r68ZhFcZP19aQ928/IJ",
-	"Fxp4ISYyUuwJhh4DwVgEaNe+6BXchNneYEQI3BN8LKieJ8x2z10i+03RNjJxQ2+CigKsups13fUT4Lhw",
-	"W4/NfJugiyCgOJWOG4WsOcOGsyJlTo9rWmQ+KEebbbOWJTZ5YLH5loswnkeYmouLy/gOhpekJoqZJxVh",
-	"V9SoTn0RfOo3cIr9Rhd7b322EZa0iQTk6CXsktHYbuMH29QFX64YU92qQCJ8g+FScBQthJF4OW+RLU+6",
-	"gfjokCbJ0gyJRaExBInVCVJHVNq3Q6WGAkQl9/02q+AV9sa1OsI+FApBSSYNN879wDmG3p0cnvbO350i",
-	"IukMcRxYlO2Xw3OyBT16gk2/p1mbnIEbioRzpeUUOX3hXmIsvi9iRhPDSezp0aGcaxf1txHbyqoFR+mF",
-	"u1k06QvjP9mwX0/+FuawOjiURnw11exHdOib6Jt80yhPduApNwOkytMnT3b8ItCy2GIrF7TxhZQvXZFR",
-	"r0B+VcibOoQNdBz0vdobVlD2hdXomZDz8QS6u6MqHkvs7ULFckGXmwA6cFLW6/9uTHkLgkI+KxdQSbnr",
-	"M/a8zLYACGsQueJPYGbUinMP6uKQNQBkB9yZYXp5iEONjC+I9f3MerrOww/LX4W58jFeGZ7J7dIQeDyL",
-	"R7aapg9a8FBFm7D/Mb9kqi+oJlOpUohFCXOz7zpcWuHSJu+d/Zb1088MJjcVK8ssxmmn04FqV/AtyDRF",
-	"eMSmM6lrm2eY9zwoczdDhre0rGo4b654uCE8iolKoCb9YMffCTsut0IstraHC5Jnzp3O85XMeY3+h8WW",
-	"9XLGBJ3xttMX6nzXZzMW/nr27u2X+uFoFHE0IE4SM4jm5j3YYd4GDCSATOu0j3czJgy7imQ4n5qLfg9h",
-	"l+IYrj5YtUPNbeGSYiRp1Rb+0Tt+c7MtdG/9D9hCu/iqLczZ8HV7+IYr/S735E3br73hU2743bUPHswT",
-	"JZNGRTvh+3F6rWp5mducGo8X4YIwGk4q+2I+jDT4Gq0081vjqW1ZmvgtPEXb0NevRnNFtc1oigUt57f3",
-	"7857g3env/TeHv3ZOz969/YsKExwY6/zvC+Cf+ZS0wG7CsFvEpAhW0oRVbfNgEyMnHv03hK3CgPdSGHZ",
-	"/mqu4B++3u/Q15slGPlHuZ+/wVjD0jqYcn2fb3CRS9IlxYuvEtWlC/eNxD0emNi/8cau70QhKnS3AuBG",
-	"msW7ZFzs6po/yneGhtFZCxlCwE8H0xHtEsNSA2gJokjMLxj5hetX8+EjRfqO8faFXsiWKxmay2IDv7J1",
-	"ZgsC3TRcjNJ20ciKOvdFvomHNfcxfRQBCzIhUyrouCITyQZmzf3Jl32GECxcUqLniUAHs5kK5HdMKHTf",
-	"zeZgm29WiLv3s+hhxF15oO8k8vmjQdT32wS3dKGg+iJQGjl+2SNyBNIOb68iG3Cj1OYXxDprEqVmvGXu",
-	"+nWGVu/k6LV57N6trGaJWYo4zchTiHUBvdvmubcbzQa7otNZbNa7O9wZPaHPWOsZ3dtu7YWPH7eeR3u7",
-	"rZ3R4+FeuD16zrY7jWaDmxf/M2eATTTn0eg27PsGQ/NZBZZxPudRBZLxPq1C3PRV9qDZkyYRbPF17Lz/",
-	"nA7xvseu5I4r+vA+rrI9HynnQldkA4PiesJ4Ynul3uoO13rvEkajL1JQVlm2NITSPRvDrESXTHJh3E3X",
-	"EiJDbCEObCVuqwdBEVdzI5/sj3CDLCph0Qq4j3KuYwuEpNpLL0QkY2B7bAyoDryEX6oRo4n9HXJZj4UE",
-	"X3uhoKh9YiNN8CuZALoyZRDBavscr+29Guc4xFcyy3HwD1xPzoCkVzCnYqfgchfS/zQd5oeNfxdMtdop",
-	"kMGQMooC7CfQlCGnW+lHa0RGVitPfpD7ThnxS5mgLYX4GxpNuTDKYEKoVxrFiypvdtPKZ4iYsXgj4RVR",
-	"zIPqsEWmx9schherGYwANQvqFaF9kSFeScxGurr88E8AbQrqw66ZPvnz8gAZ7L2VXjPj5Ub6SsYdziQ6",
-	"kPPqViCv5MIY20tUHBYs68vyw8z7b+B4Nsjr39oyxo/mTJ+vxOw+YR2Sz8iuYqZZ2Wos3PPGulnReVjO",
-	"D1vm6xBhjdi9B3prrnK719HOXRvYK/TXHxT4wBRY8uM7w9Ca0pni9+3Y0dc7t16zJeh5N2GvW4mM41ur",
-	"lOvPqU73dL3JAMBoy5TJGHKnHikS0yGLm2nJMBHlrGjznPkdVNTui4VMAJUHraPkJUtiOhtg9EEFWeGu",
-	"DuAGPVSmBfJjo3jb7xtblDsnAgfIQ2z7m3fhD9fU1MLiMhShS9DvC/sb+4brM7BOZRzft2FvxiiZ9d+C",
-	"Ge+I4Icp/8OUv5VOMYtpWKtU+B0+UgaTVstDXvHAiq6rHVebNt6zaJ/HiDpGyTSjUPCxJ5Yu5jqlS8wv",
-	"0hM2bVelNPfSoe5TybGDrIojVBTAVGZtiX5wLfwbBxqce9U6Vcmf8kgVfdcqLTf44OCDeQXp+i3eMeM5",
-	"zVYoWZsoaxVUxvUKNUJiFbeMP+ZK2/bPtVkHm/sp/MDcbZ0lIUJVomLxxTY5zWdzKZfTPuMiVy3V/LHs",
-	"C8xcx74gxQNJsydcM3sSGJbNx22zUS+qPflnxZt5D8nWpUv5cK6o74wh/HBI3Q3uAMVwBcfK2JmFGQAy",
-	"6e6xBl61iZVwgyPvue8a1Z0tZNVVmzEB2WHe9vwI6d8nOhxykUt7nhJ/FmnZfHCRfce96Fz9FagbnpXw",
-	"7xbLKEB1AyHNeyC2Aza4EwBtW+4KiwHSvlBcjGPWmivb+8rlch+9/f3o/HDw/vRN0MykPFFaJq6SN1Xk",
-	"7FWvtfP4SbOPdVdI/sdQrtu2FQKgAZT3sIntwyVBWW9RhVBHwMxnLFiUduQEcEBaecYqPOVKN9CDIusj",
-	"Xcy99AsX2rm9O/0lwPo0MyjBdMmhMHzVo+/PDk+DzSbZ23luIf37KZZrFs9TAjSKVEaBNGFZmfJ8LsHx",
-	"4fHPh6dnUJn6OSmmDRgtJmM2WKtwLJnC1NeRBjAHdm9AeAZ0jVLNXAk+tWloJCK2dKMrG14hMOAdMIXq",
-	"3HmzMcew2nvSnnCIb7A/4bmr+UNd8+Q76EH4wz/yX9D8FEmaKDllUJV+6ZBUJam0j8zQfo5siNwXPtTn",
-	"m5+yP9aL/xVKVq0TAMyGeKRQumQFtwAV/0MZ+lI7wCYTl1WgO9KAdu4xkJJR1HXxFCtta314x1YaG/Ui",
-	"r1jkdCMj3lGDuP6CWMUlgUoUQpKIJ1BUI4qM5dwXoJhYLSukgmBxGj1J5Hxc9sAYPWxCldd5qUrYGsPC",
-	"LuX7tpVwEavsJHuiXzGt9Xu0dKYpcTygJXP9vdz6NFcsKYuRouXjinpk/fCLXkqdkkbW+g6rc/dFDTKt",
-	"6bUa9s2g7E2KQQFHinXOsBiqZZhNV2MNTC+dUKEo1EqqxrtN5WWmCxd2M81bwIT9qqyEwgJyqQk2blrI",
-	"9x9KGTMqKlMTaoSuXTRYfWa+0X+9qvrwUtnse5auV6X10XxkKWb0kn1r8vm9Ysnq3MeM3mrcMCOZQBkD",
-	"DK4ItrCVVTE9EUqr9gXN4JE3uY6Y6nevpqk/xFeCmtr1rRSjP4zR/4rcetu+J7txcJfuTM9fIedd4cjr",
-	"EgvP3HMPkVmYJQoaAu383yd7o+1wpyYhkF3hOQwg7y+7elN69YaJsZ40ujuPHzcbUy7c39sPmx9o926V",
-	"0hzzS+Y1lnGn8iPA8K3lDJbP6I7wjWnHzS/LFVzjqm99cv2w10WHn6V9g9dTVHOFe39AxL8mRLxMsFX5",
-	"RXeE3Mp3jb1H/dUSZErxECdpudZd9YCwYiueGR0zsiEkcUKEUIURFyztkeJh9ARDT3xspDCanOaiKi+A",
-	"lpanfn/6howSOoYiahvB/4Kvf2q320HTpcii4SqhhmpyyRIbr5JKK4iYubih0avTjmRa9oUPDHJf4PKD",
-	"dtZG/uzwHOJ7ZCa50DhJGxfUfbGUc8hXw+VzoTSjUW03D8X0iR3oBJsW3WOPpnvpysTSLWzBTuG64QzN",
-	"prAIPNgKuqVXF7tbS0t6OBXpKysraRm7b0BN+Rquu3T9oLVV6AHpR7crWFfRZL8y1wKzOoutugm23qYC",
-	"EXcr2rY7xADA/7HZim1oiJH2jTxCz1O0N5tpXQAp8NTJXLG0SH564aCrM3Rmh10jczC7/YZ8hu+ZmxZR",
-	"TaGjEVSPNp/itDSg3JSGjshuBWkXm7lIu/jlOiLiW+Ap4LJeqXy3xjY5pOGk7Kg0XCCtFJg2IQfUwIvD",
-	"N4e/9M4PXwxeH/4RpCdPNjL8wIqSAy/cHHx16u49G8VhvlL1Adsjub4ufQ+Em1NKbA/xTBDP1Xfg/fgR",
-	"Wb/vGsx5pTefgzZjIitCX9W5/1HW6OJm3Hkd5dbXC25oUv2wp76R8Dp0whvla/PeTp7vrEqSrT3vO1fb",
-	"6vtIYvviH2HYYhLrnZz+LWKwRRO2kpVsJUywxc2zS/2X16mZBzSGTTHKotdtybbbydTIrObTKP9cAYpZ",
-	"qY1WB1sFW3z9KwFbm7lFfnDUB/ZQHV5pJiJPgFs65FHMSMxHTPMpa5L5zGjwXCtCh0rGc519eT8y3VA/",
-	"FyNZ60XKddh0k/dNrS4J1Hxo4QtYXC0w/04rraVV1tLetFgwxOKI4KEafwxEbs3s7vHipGPU2f8x5VPV",
-	"/q5sdqMsHr0gB9h61y6hxNKKquL17TpSklmRhiqI114tYsP5eAwANh61yVtbmC8t15c37uHNEBII+gKL",
-	"QGHRXpvTl8XVaxq1EcW0hctFZEKjfmowowMMLekhG8mEufKd0J/G2fcbNF8GEJ50b7FN4dHmBiA6pgRA",
-	"y2GEQmAj5LRgDJQFwMVd0wQJcnYtFo/IJIIe5bawjrkkYj41m8rAzQFY+DbZ6IllvoHdlGJfp9xWQgED",
-	"GitJYma9o9BKCbKAXXs83Gc8BuhxBz7XKQvam1UAPykv5rP3aiV+qEEj+n/sX+1QTusimrbJft5Yr6x2",
-	"6h71gp27O52HDW+aRePy6xjGd2HLf/vydZU0fclBlsL14FGKS/d4GSAIqvrCZRcDuRlm4Lbw9zcLpdwg",
-	"LgLyMA14aEn8yIZNAk4jGr8fnh69/KM6pAG9y24S0vgdXn5ofvzdBjTgcFo5JnyzoMY1upsZEJO64dt5",
-	"Eje6jS2wJuybigTxCprxNwut9CHVmyuvb1HK5WAm5TrSZ3ws5rMmieWYi6brOgh/Y4NATB4P50liyAhZ",
-	"S/pSkNfll9ZELYz5P2MJidglDxnqa+UAv/f6VM0sD3FSEODKVt1xpW2cDE6gvdwwZv6sXXXv8msPrdfe",
-	"N8RG2HxxIhPdivkli3Lap/de+LvlHP9VRbv9YG/TFkBOAdzpEa7ck3zAuGJjXPgSYm9Nq3HkSBdin+4x",
-	"nGzbx9aG8tIIyGvPFemZsEtzrbw34AdV67d6GYlBfvm/QXZZ8RNzR8hOuwOzLqiVTESWPW1wvz9r0x47",
-	"/ttZGJv+LtZQ7pnf/EGRjfN35ydN2Kz0dNJ1I9W57SKhjJjabJJUZyUxu2Sxym13bOjGvg7ubov7FDQd",
-	"0cbnj5///wAAAP//",
+	"7L19c9rIti/8Vbq4UxU4R2CMHSfBNfVc4jgTT+LEYzuTPbPJQY3UgMaim1E3xuzcfK77//1kT/Va3VJL",
+	"SBg7tpPsnVOn9sQgWv2yer2v3/pUC8R0JjjjSta6n2oTRkOWwD8PaDBhB4KrRMQn82EcBfrTkMkgiWYq",
+	"ErzWrb0SCxILPiZqwkgogvmUcUWmdEmGjAR6gLBV82oJ+3seJSysdVUyZ15NBhM2pXo4dkWns5jVurUZ",
+	"vMIjU3rVpGP2885eu13zamo5099KlUR8XPv82audMpUseyPFktX5nLFA8FASJciCRooM2UgkjKhkGfEx",
+	"oWMa8fXzmUY8ms6nte52+uqIKzZmCbz7w4cPvbmaMK6igCq2OoHzCSM0eyISnMDgjLCrGQvUdfuxutzC",
+	"K88Um72frb74Q6QmxJ+O6MAO7hPB42WXnL48IM92n7QfSRJMaBwzPmYeGYmEmM3vc/85owlLCEsSkfzc",
+	"r0VczkejKIgYV4O5ZMkgv6Z+zSM0SAaXNJ4z+XO/Rmnc0R9O6dVAH97uTqfd9lt9Xlu3uM9ebUYTOmXK",
+	"ktw8kSIp31Wfsys1COAJn4gRkNwsYZeRmEsyo2O2T+hQavrTa9PfjqJEKvhKb3pGasd/9ZZvo/bV8Vl7",
+	"efz7b4u3f4nF8QuxOH4pal4t0m/8e86SZc2rcTrVv8DX5hYzpVdvGB+rSa273XlaRqgvaaBEchTm6bw9",
+	"3Bk9po87zb1gO2zusvao+Yw+GTY7wW64x56O2nR7aGcxo2qSTWIE4w2icC0FjUQyparWrc3n8OTqvI74",
+	"ZaTgHItz2xtth51gZ9jcpY9Zc3e0124+HT6hzWdBO9xmndEO3a2YW5SO+eXze82WOLGS91yw5Ze/4E00",
+	"jVQ5lU2FVCRSbCpJxJHEiuTzuF1OIzGM6s4kZCM6jxX+ZEqvkLN02vqv9XzmXTKu3AKRjL98C86YlCkB",
+	"lLxE4vdf/qL3kq1cgZ3gWdhh26PmY7o3bO4GT8LmU/Zs1NSk3wl2wl32eFROZsCLvnBOn/WP5UxwyYDp",
+	"PKfhKft7ziSQRCC4Yhz+SWez2DC8rb+kJpFPzmt+Stio1q39r61MgG7ht3LrUPNRfNUqiSX4MhJJMqWx",
+	"ni0LiUjIMGH0QhJKknnMWrXPXu1A8FEcBQ88r8C8VZKFlimLCYW5SiUSLb00YxPJMApDxh9mYkHCQi17",
+	"aCxJTIMLQsmMJdMIKLRVFHqLCcOLK2YsQWnFQxbENGGS+FfNmKpg0qRSzhPKA9YlWnb5hPIQfmUIX6/Y",
+	"pzTe9j0ikj6/ZEk0ilhIIiWJBC2DID8G/YclhI4FURPKiW+EoG+ek6QumRayJ+/OzsmWlqRb0xHdgiGX",
+	"fmMf3ut/+PCh6Qp6n6Aupr/lJKBJEjHZ5440l4rNmvNZJtVbxNfMoXw/+lwkY8qjf6FWYh7Q9JZfjp7M",
+	"lE2HLCETKgkXikimyHy23+ew1bEILnIbTYNAzLl6VNgYSWjCCD5NqNbXiBKiz6eUL8mIRvE8YRJVBEfr",
+	"LG5DFeWYn2yVq0efUc4plnAa3z+V9jiZc6vg2bXhuYZM0Si2ezEes5DMuTnWjBXgvXor1Esx5+H9T/it",
+	"IHIeTEjCpJgnASOXkYyGMdOKs55YoCkqgUmd0GUsaHguxBuajNnDXPmhCJf6CopLs1My+hcjIGFhUudC",
+	"HFO+NHxbPsAJk4QqMwOyoJIkLLVuHOoF26SZGifrCNcxY+B977nmDCKJ/sUegACONffkY49E/JLGEQgg",
+	"djXTLMPlt607vZzpQi9pFNNhzB7i3EI2YzxkPACCCsWCE8PlJEs0eRky00Ru5Nt7LuezmUgUC49ZGNFz",
+	"0CAeiu61nYYvIlp10fPTTJgGAZuB/ah/akbTL+v13lxrh4qEpBKPxOySxdqCoqm0q789OjsnZyfkabvd",
+	"3Nt53uj2OYo/w7kFZ1ZA1CmZUSkXIgm1bCT45wVbgr4g5opoLc2KTNyjhgfStGOHUwvhjgPStyCIcOw+",
+	"14M1U/FrXtVAucG4VqH/qc3P7ZoHVmjto2vpmS8KKqBX650cvWZLvW2zROsJKkJdMEgYVSwcUJXTJEOq",
+	"WFNFU1Y2lv3NcFl+DHoBZDERxDxI6iIhiYhjFjaADi/YMjVdQahSTaKOrNZ7G0bAa65RbvXa9SWWN1pB",
+	"FG6gN3u1mA5ZXGLH628k+AlutnHGkNnk1WLBWTJQ5h7aY9c7W4Nx0r3Sx7/y61nCRtFV+emgjyCY0IQG",
+	"iiXSehYu2NLT0jBhgRjzSDKiRY9LW6BIDuaD3Zd/Pyubc8IuxcUNt0QGYoaUCDbodbzkTD+uf2cGoklC",
+	"l/pvaydtZKJlptQ/a/CI2S974um0PPd+5A4l23Ux/IsFKrtjbyK0q/L3jM6iwQVbbr5Sc2FLluq4hVZP",
+	"+IRKSagkvvUbWdeQ/lXeaSRQmdWknNr86/cqXUT16j9EanLGgoSh0Ijjd6Na958bLrW4aResgsOM5nGs",
+	"CbZFjsBU40zLNTnRsi71ea5fix57dRkf9UJA7mQ+I8dWpmEY6Y9ofOJMdERjybzC3JW4QHPR8QL83Wk+",
+	"WRz+dfqHes8//Pb0z+H21dmoN30dnLTfjH+fvIh+3RVvnyXnj/VVcdxtncd74EBJ3W/XLQ5fXnpKRqiu",
+	"UqhUVM2ly22sAC5hMYX3md9WvVDKcz2hg5hGSPj5Ez28ZMmSBPpb8kbzGDKbK3BHUQ5agJQEVqQl6K8f",
+	"ztFM99Vy1iVU/fdfC+V7xk5s7z1ttMj5RJvvQF2aOsA25toyGUUczs/yPHin7KK1aLQjGY259EBA+0Ec",
+	"Ma6s4apV4FB66Xi/CNRX1ISqPp9GWs+RJFKkPqPBBR0zPYB+ge+RCzZThP09p7HmsZEiwyWhRDGpGh5Z",
+	"TKJggpMYM66NeBaSqQhZLAmnU2YWfNUci6Z+o/EzFzgM2n2rl8WoPI/kikZUNxqPSIyy0nCZA7sKJpRr",
+	"+w02X7bK+DcNSvyK+iie7j3b6ephKCfRdMYSKTgKdxjNczwWWu0JFMQrJO4CaBB1X86HfnqA5tFHEvWL",
+	"KGy0yJk26aghjghslLApeLws2yA5H5Zv0OrQ17MPPVgZudNpslGMZMrURISp8E3VUti67Sd7jS7xZ4vQ",
+	"7/O61Rm1SinUzNe34Pzd+QkJRMhQH9UyGy+RCJl+brK40M/1ecguo4A1h9rKJh/YUFsnoF/ppyQ+ReSS",
+	"B46q6YGHySf1qUhYn4OPJ1OH9de5A9VDcHcTc9/2OZzOesqC00rF4gqRFSUgnYdVmxxGjAdM7hP/Te/8",
+	"4NWg9/7F0eHbg0MUhKn+77neCBamP8SnVmbYuuH01GQACs9q0Mq6kOQcSAalr0MbWltWuUsbi3HEPWvC",
+	"2Yk1crpxxNXebm3Vse7VkIMZzWh1w95peiD4EBIfsFB4Fd4qbfpHUs5hK9DD0zs5Ag09QnPI7PTBm6PD",
+	"t+eDoxeFrW5VKO0lckBr8kttoaeORBnpQ4GFz0Qw2XDR7Koi2OEqzo8k0epCFKJhGLKYjWH/s63X3KB0",
+	"+hEtecER7hJVd7CCSMryFcBRJJ7d9KOzs/eHp37pJP9S0eoYPTLn0d9zZtadnnPpCCb2VDoRSwSrl4UE",
+	"WmSNEjEtHZQPR6sjvhU2dL1u80gd1YNQsMxPG6l9LU8jSYIJA9crmJSzhGl2s+k9yUyz9VQDxFJirQLF",
+	"r9BQq9LkqRDVMxqwpmQzijoAmiFIoLi32V7rDdZTMQdR/qqqJVl5AyNrMgdfNn5WTQ+VEtSIzX3LPovb",
+	"80gWicTIf/e5KrGbl7FeLVWDat0a6letVSXTeawZTWciQZuMavW5No7UZD5sBWK6BTYtRCjgX1s4ILy3",
+	"Z2SCNehuoPyncihnAPyzNlFqJrtbW3QWtczHehZak0jFS07vf3yN3g9mwhH+9HG7IIq8Gt51871K5mzF",
+	"oksnWqbMHMCJnRj943Z2UDBPEi2BrBZznd1r34aW7uJWv0NHxMC1uQtcMJaC4FOEgeJkNJY45WuGOWrK",
+	"3iewMuOqAi0m5xgx6zbbNxQiZpSvaIwrG1FYX+kBgGDWMvoY9EXXOjOSXYKxPRhSGQU1r/DpTEh9Y7jg",
+	"rNRPdADeDbS/b3e8ee9bZut22s+eNdvbzfb2ebvdhf//0+XEa51Cqd8tG28YxbG2EBYiuQAfmJuNYvIL",
+	"1l2TzM/kXEfgRF3LmWqeTQKQXW1I5G7lRk6pL7uLBd9TKT3Aeb1zuObtTg2TC9z97QVTdtNdLcwfBq2Y",
+	"tQ2v3JS6pjSKr40vwEOQWnVTVlFYAb7OGahsNS+skDcZJbe8NzdaGbvCwK5RURx3/1xN2v9nb3e0HXSK",
+	"PqMNZAdTNKSKVs8dU03S932qzWIKSSqJqK2I5pXtdGZdtpOHdg+c9YT0f7uC0eEY9nCcNe508iS6U7LG",
+	"Q56IONb28pddlbwAeYGJTpB32a/18nGn2axfy3vOTyaaA9/8eq1uGcTSVnx3zH58bRzuQITAquAXg9yi",
+	"SvVErcordqXApzxlUtIx8zGZUluLe092nxnzUXZBHdfmvZaofQ6vsHIUDU3Gw5mIuJKk7mNeCLBg3yP+",
+	"loC//8v3+tzf0mI34iPhm7jXNVGfCiPb2ACpYWLjvXXB46X1IupvBuYbP28urBVSJullo8TULiaZCKlS",
+	"00ZNKOYNT+glA9eL1ve1vdPnrkcIHARpNLCYu1K32TFZEo7esfToIF9V20Ymt68y6eaRzEbALU8T9tpl",
+	"9pIhhUJGs41uTudS23OEKhIzvYCnZLhUEFApiRrBtVxhbe3tX5/9ufPh6eu93zrXuuPwAmTTyg37scKG",
+	"MCl2cC+ei3CZXjC4JCWms1R0GDNMGgZXW4voRzHXBWgK4hA0DDFPwqpqJuVgYOZU82oLRi9cTRCY20DR",
+	"CwaeMPO8k5fgfDpOKNdj5CjX+R6d/1rhcPIrvHyKc5ZOJkE/VIMR5OGATJiIcKA/onEsFvDbGabEDJQQ",
+	"gxiSYvTwac7AYMrCiGJgzKtp03UAeSPmvSYpCWaUJkJ4NZt2VzPhVIiuuasHtlJ4Eyzevsk+iRa13UU9",
+	"dXthal7t77lQdMCuAsbC/D7phRTHx00147t32PzpxvgHIxrF6TeY94XR2VxGWj5Av0oLqyLr0uRcfHmo",
+	"HpOxrpPvK2JmwyB1NCv1h2Zuo2tHcLJuN3m8GA+X0ZjPZ5qAxDjiAzkP0lPGT9ITStgoYXIySNhcskHI",
+	"FGSu4XNirjLdf2Ci2I4aODCeC/cjLVnUIHUgr36lBXDM8CukS4cmjWU6MEfqfIJpEu4H6XQK9wpTFgeQ",
+	"h27p2makp5E7JE2TRw98Kf9RwqbiskDc19C6jTUMNAOUg4SlIaviRcjFAQZS0aQ8mGii93RsyH6DgL25",
+	"oM6VKFUw9UU6MWKqoDFd2gKgjUw8vJLfVDDerKB03caivZ3Ga31CeXFc5bq6sdFhNbcoHx3fabslA0/3",
+	"dq8rGqiw6Y2j4MEs+DWbjyn3Jbkg4K0cpBkCd5LSlN/W0ojCPC/fVhX+nIeZUC4XkB+kFZu6jek2XMVm",
+	"nvBuxNSoC1VNsgs6fBfeAa7Xbm6pH2/mDAdRnzrBvaJzvNRDnV+enSYWe12fxpCbbW6w3P7mDsguofwe",
+	"olbxXrLkbuR56jZYMYvLH81YekYUqYNyxa9QEm4K0VDBIL5IFBlrc8V6Rj0SjQjl5cGHCZU57+2KkaYm",
+	"JtfZ5NND+r2TI1nHtB79xITKScN5i7OGDVWH+Sy84W6XyR272ysSPZcn5rzrOrIol04PKFVQ+N5AEro0",
+	"vSIQC3uGQ5ftwUuRjIX6stDCTXxopZ6+son9ornOeYGBGK963h4rZ37AtZD5IR9M3cs5M6B0xJWjecVo",
+	"rOXo9bla4qKUvV6yRBrnjmNZt7Zb7dqGOV3ZGGW7deSqeOdWoD24uCuviZ5zFcVOKkOdclvOBKp+gzAe",
+	"umlNrm6RM0xWGWPIQpOuYZ7cx3hSxMckUjBwPrh+vW1zM9H1BSmvtxRzboGkfXcFTYhEWZl3E8VzNhts",
+	"6pIuj0E/ksSpUyB2sBZ5K5Sp5yPDJVETyBWLGZWsS2ifa5smCdEjSAkXvMmmM7WErCd4dDSXLCT13Xab",
+	"+AUL3m/0eUKNLEvlJAvT4oBI5XyY2UblFYAKH6aVjQsq03x648yTS6nYVJNbIKZMQkbAPuFi4UYqiUjs",
+	"86O5midscw9ntbJR9MFvoHykpcEV0dINlBFzwtHaDSD1hKl5wu1JAw6BSDARpGiqrCbOWyNeKxxrZ5Fq",
+	"KfpJyFUlqReJ4IZBGWS+MrORK9nngrNWMSzQ2a266198N8QiuxP7JI4uGPHdS+d7KakDBXGhCF6EwqVp",
+	"1a6N/VQK2Iw9nDIJFPHl0YwqiuFskVGNh4uKcndpI9Yc8ZBVVFMg59D0ICSmFhvaNNyhdRNPepEFLM1I",
+	"yJxMbWpaVIPaMV3Rjav0V1jE+hORt1PEUg0ys8Pz5k2t0+7sNts7zfb2+XYnSwcwHKYk7FdkIDYQ6bCI",
+	"YvCzcHdrP3WGP223f3r77G/xdP7mXRRcjK86fx6f/imOl+zorz9742AUP5k968ThL1c03Hv65tc/wzfb",
+	"T+LJh2Xt86auA0fa5fwH223jwLB/31pVzh1P+Y2xfsRSuBooP4bhyYIlzKX89ZSZwNs2Nw1WbvZ15kHm",
+	"/rSvKl0/V4mQMxbcPt8hlwWbKcLTZdPWAzcx+38TGZFLsSnnClhN/Eim2UT11bycRllxlYDiqj+vPnSm",
+	"r8Onb2anO+qPy723w4Ptya/y8W+s92Te/sdF55dnJQUi5RplfsWvedDbOX4yOnwxi85P/wzGg+1ffv+t",
+	"+eHk6eX2MGZ/nv4igsODE/H4OMi/Ybf9bO9a116mSQ4mEfpy19EL2Ava1HqlH968hqVAEJmbbbUK4cne",
+	"XqdFepor00BFlyyrFWBXNFDxkvif+jX8rl/rYqbX53UFFmsrmXpvKosiANKHBso3lS6YSFpSGuH42jzC",
+	"6TQyaFMlxRJQIdH6SpUOsGflfqWbVkFkZQ+5Kt1Hpu6nSyjvc7cS6JEkPp0mZi89KIGAAE/6dTaEeUmr",
+	"zzEyT2nse64aZi6phJqfO6pNuGW1wJdn9G+UnA+Hb5Pd1iXob55sX5Ujv3mye1UC+5eU0Va4l8/K86zr",
+	"xcMHirDk0ViXYn39TPBOXmP256f5Ei57RvXS9b2v8QzgmHNZqlRSRS4iDtn/mE2f+aAcX0mUe1fBY2CD",
+	"qfZvE6vcxMEOPKOcqdvo5cN7yu+vgtxEZ02p/LWPJyJm18mYU/3MWuc0jFJwSTtrXL/75eXLWWz5Bupg",
+	"dqLfVODUXUvlXrCHSOu89XHnTrpsDb9+eF3iiI3Hrmvx8KzzeK/m1Q7DF2e9mlc7hb8/lgI+XLo/PGna",
+	"H3YeP95+VvoTVp4ZEoXln6tlbmYHNa/27vUJTKpXOn65J9mwPCc9pPTHV6U/Xl6fe3AB90zP1oPdxDdW",
+	"HMDZ6gncCAFAn+F1FlRlNf7xyx5mvk5Lc4kw/eO6GRy/7CGkI1qDbt5HufKx3c6XokrPFOWD80jwgO2T",
+	"LPcyD6WFuBQ4sZvVW6Js3MjaSK2F4kaaDUkHq9jTl+m+5fdzSIMLFg7mZTiltuhWLxwLKB2JG0lbfcvF",
+	"ojzAqceezwYsjsaRgRC6yRsMNq15S51miDKlb7uNrN0YTuU2oCnlCdg9AuUSIBhmTMxi5iHAF5Wkj/nW",
+	"/ZpWgPu1P+bD6DVbVuVkVyaZbXQzIFKIgTbH1Z1T4qB2CEtioWyb6XsJsMEQWge/HrjyAsFHUTLNpTZU",
+	"VRO5WVCwQ84Urs2LSmdfgVWysaFrcO82Zmk5hlK8xiuJZVMacX0mK1v6noOPOs9qSL3tRPxcbqIvmd2c",
+	"Rlm4r5QXyNqaKQH00vq9LcaQlVAzyPwdaouP58PB5ssVWjx+2TthPCzdhRPMbgeMBaO1W5hP41ww8A42",
+	"lXwxEdLUakKmhQPyiEvGNHULZgjUWYHhaMC5tF3S54AMZxAkLJiFZFxG4HBJYx+azFlY5lm5QzKqOMqK",
+	"k/odVnNLn2JpkriWghk4Q93XB+s3SlAaSN3PUZdf8Adud3Z2QctynHB7u9e64DLGf90mWqmRVWeZkiBT",
+	"Z1i0G/WpZvcpLa1wzURDxbl13ZDkC+dnplN6fJD/+uDG4uY6+xdE6B3U3xVbrnovyrk55gnf4HLhvn5T",
+	"JptdQ9na3WrIu6GGDdUZq5iUVrRECRtMR3R93lsVPm3KlvPFPmJEIiX73OxGl1CLW2tTDQRnJKA8CxOi",
+	"X1MkZEo5HbMSWNz6bnunBEU3X3fl6Idf5qIwqkrONVFpxLonW07bD5on527b5tcpR57Xiav8K8r25KQy",
+	"ofIpUYJstzu7DrafR6jCsjP4AmqwNBm9P3/ZfLpPjDCaTgXvcxs+xWqmfMpLrlzJb7RIjy/VJOJjbd4l",
+	"yqa+PO1zB1cwkqQ0X8YgWWapcCJJWKDIRCSSkSFVSk9LKjqLWVlyhCMBn5Yc0ymjYcQZ+pTz5BJSRYc0",
+	"7yPAxLlsNuJi5ey92lVTP968pIkmYKl/l77mhRn03UXt42eopUqLJnIZeoHg3BadhGycUCzGsLX57n5k",
+	"D24wkbfuCw+c3+a+eJG9Mff5W3g9+LHHWrNNARPubH/OcODXbCnNFq1mLyaMhkt3X3KvtN/e5K2n5jfZ",
+	"MaVDVyY6puRR2I3ioZbdy1Oj8xxY58iqsljiM9luExnxccyac8kqPCY5tfCftScXf+80p1fPwmbncjRr",
+	"Tp4ueK7M4RpvSTECD/MqXxD4+G+nG+cDBHcTgb4xCGJ+EuVr1ISDpsRdASl8EMkFielMidl94SmcMsm+",
+	"MHX6NqgqJYf529XO5fnT6evO7M3i2Z/ydHf5/Ak/2A5f7o1ftf/qPWbvO9G7p39/2FGHd4JoeQ00wym7",
+	"FAG9jzQR8O9hfexDpYfsg7nMQnSYqhSvJg/59COB5BYJJKewk1oiPV8CpMptr38eCdtBeh12Rnv0KWs+",
+	"pbvbzd3g8ePms3B3p9kZPR7uBtujZ2y7fX3iYXm2lH5Z9aLCAzEvc/jbMtLqDDGwFCBBzDy7gafMjlo6",
+	"H2MopIqEKe+m4RSSy9F0yUt681mZVifi+EtwigDwns4GBn7hmsZuIg7hXl4wNpOAORTx8T5pk7pZsdar",
+	"tXBuQE5pnxtUKFJ/K4hvUp27PpmwhHWJKZAViR5qHodkSi+Y8VKyOOxzu6Uk4mmHDL0DstXI68o7e7kq",
+	"yc7jZ512rk6yXXpkK2dzZtMiXHdMAQtpBoq43pr/+Sdt/uuj/p9289mg1fz4qe3t7Xzu6k/+K/v8v7r2",
+	"m5/KTvAMEuyOnRzmEtDY3e1dskXezRg/ekGMMkteRNI4ztKE/toq66bRVA7SFOyb5eBkqAJVQ6xjQ1nJ",
+	"UMnQkZusNrAAKBW1tXM1cYtrDSZKNkR5ikHZC6B/3cCkPt1iTSvIY2VLAyzKzZZSClC5uJCDeRJtuBmt",
+	"BYvj5gUXC76lf9qCNhSliCLoBS870ALi6HSmll2TB4PNf4gFzUD3iN3Pm0Ukk1QRud2JI5epwtgvjPwQ",
+	"R40JUuu2Epp5zKNYNSNu8qn2iZYrAtxdvtZmuzRAwOBIArS3U6oDv8ht8q3aAEiWXEYBG9jOnKlXcIOt",
+	"D0UgKzK3NN9cyx6skMOenuVJWWVR65uSR4aZVF1C9pB0YXGabroO+7vrk3WQxzjMYmXnKnls+T0sm3SV",
+	"BNh0S0suyBo2VE1SZXqUgZn7kjAtHUoRzxUbbISaZcOFUMO4mFAFwekJnc1MBuJmXvS0d2dJfaYqBYY3",
+	"L+6ugYY3nXbqNiypdUkgJrn1yQRNPm9lozLrx77WmX+rPjiI6FnCC5M5S73NDtSuSXjJ+hlgbb28KA/5",
+	"b4hyljuvOY/18AiIjB5c4wfBnosJ42zBwoZBW75BMWC+Ou/WCZGzr9NPZy3CzJe2j8nCdbnARm5RhWra",
+	"siuZUdQaPvANBEJs4vjmXXsMC7vOG5kOXLp+wHqqzIboQbFfWi0LqQ4QxE3B6NKomumRHSkSi7Ek2C3m",
+	"ugL7HBiSC+1VSkvX7QjWi1U5omGE6j3IqsBKcrspQVAsC9/SdZueddrbDY+IxJRCpjsCGwWBn8wY9XLl",
+	"xzQWnOkBOo0W8XGmPlEsjoEvTwmd0UR5RApC3S4mprUAp0kiFlLTV6QyoQLsC8ZCOD3g1WGkFzWNODWp",
+	"dlM6m5kzt0XoacFbBcHBFliy8yoOb+2PLaF9Tklj+dZ0CsZj0vyHsw3aG+Un89nb5On07R/TU3f0gM3a",
+	"KhUSHr3rQSSKu3v7vj8fvbXX0wIxYJZWSp6U5OZsEDoNsTWwD+a78xMLz3gnyTp7zTAaQwV5iD4ZOptB",
+	"CEbajMySnBzXN9JuPvv4aa/M51ESaym91XpNd5ysK9QMVFVjXZdUopknultbSqjZVqvV8sn70yNSP3vV",
+	"a257ZI/AvkiP7LQtaGkhRakwBFjR3UIp7/9H47FIIjWZ/nz2qrfdn7fbnT0c+ec9/AtV/J/h5/jJjCWR",
+	"CH/eaeOf6BX/+dfnZx/+2Hlxcvjq5PXOyT9Oin+Xiaq/k0FQAeZ58vYXq5O9Pz16JMlvp0AEHgEUIj+k",
+	"inajKR2zrRkf7w+pZHu7nt6kN/ltKH8w+v35u9NF+/UvY/FzuRCtjg/oIXY6BB9BsF21nAG0CFfCmM5k",
+	"uCQTysP8ZG6+SVWJ0GaCeVrKdrSUkPH2buafXfX+OWDCuRbYBmv46d6znUIXDNibaZNxPaXS1MIvBbOr",
+	"Cu/ce4zoq1YOOyirN/F9pnCYg3IwmxvDxWWLvNlPy52CUOhd4Xh+0n6S9YaOeIhY3vsEIHmt8WmJKb//",
+	"X0BMNypPzL81h3OYf1V79+k6N5YN6q0F/xM8XnrFUgIl0gfukAQxMrh+vhvRYhoOXGFqDj2v4VuVeI03",
+	"KPz+6lBXOf+C+Wk5xJVJT7xGp3D04JWsji+G870N5NWtTKvbQV4V61xXILDW1AFkxFjZHtE6gZYzrYK8",
+	"BVMNQxHuIZqW0/iFkQp9jp2wDKbP+9O3hf7QN2WX+nm4xNU/yGp881x5s5+VHGY+el8J30C2QPo/abef",
+	"kUnE1b7ZirRPsTQtfEy/ugx161YFzG7aWf6hlQW8B5hHzJe+ZZ7UbZNpK3NmcU636RAzjbj76fb99IxZ",
+	"yY7eoIvS6iLvHk81T3s+n8ex7WOYdXWLQBCqZYrB5ORdt8p6lehhsO1/Dmj9DkFaX1ZMcbW/GiKn6SVp",
+	"y7u6teFmrPt2WGQ3mi04Id2I/wodVDXt2/w16IEXCy4Nw7iF93cTTNiPFVR8xEeiBADtblF+DfTEzZZW",
+	"BfuiZ/1GiAssdb31vG/ta68GlsNiLiiuv7OW3b8Pn/DjzsWbZ7PfdhenT+X59vL9XvRuh/Uehy/b41ed",
+	"v14/if/cvTp4dnlvLbttoVZPSj3XWyc3flFl2Goumv1q3ZQPcu/cnE/0iH8CkfTXbJmN4ZOIA/P69ezd",
+	"W7D8Sd3PZtJSQn9Rb/iNbp/7Ueh7xE/o4gj+AX2zTVtvG5n10cOIHpt5EptyGlmoUPgE1Frr/Xb04nkP",
+	"GjEsjvIfOKYDdXtBvQAOWTv784+3j/8Yv/vrl0n77fPg5M9Xf44/7A4ukmQaTf5682r6+7/+NRfHYdw5",
+	"ftnT//db2slPj6BXpe/S8tc2+8fz+OgvEYWd36M//vF7m/6yO/+z83v7iLdN1jpV80QfxvHh+4Oj35yQ",
+	"C6YmNC/YsvZ5zZG9m6WVC4UMuuyLzQ/S/9Q3L4YK7C751Gq1Pn/2LUpidpJilLWnfgPdyXcgzrtKBpCx",
+	"GQk7Uz2ET0TS52UPm7viPtvokmHEKaSTwXFj3COjAryhshS1tViwM6suCbDLOWXjSKqEfq2r623Uw+wE",
+	"UQGKVfKmeP4LU9nXsgt0hs6TSC3P9DIsGLB+r15MmfM2Zw2Ruo8OiPkA3NgiIb71SOgPGi1yPmGm0RXx",
+	"6Sy6YEufRBIxxWbYIEy0SA9GMyjAQxqSWcJG0ZUeEHoLy/nUhQM2cUTKl31ua0eM6abHsqmiMEOAFgMz",
+	"pWCgu+18+zxSDfcNJsvUItlGXCqKHZGpSsePFLK14dJ2XsOUq/RpvaCIpx3RT44Grw//GBz0Dl4dDs7P",
+	"3/ik/phI/XOTuNrwsE4wjkZMK87WTR7x5iwRMHu9poAGE4ZwE9BrDHvMQ1IXA6IC8F0e9jlguiUijrW9",
+	"iom4LYLdvt2+zbZ1XIqdigfySOrjzELpkD62SCKlGE/r22CbaJ9PIz5XJpAYaVrBU7elh93aP5q9k6Pm",
+	"a9ckRVJDqA0ZBeU0V3RQ55HscBtSTGDMb3PS9OF+glpm+rSaV0+UmsGLwedh34x/vbTK0a8fzmtexRVw",
+	"qSn/IvSiFN70GRJGUefMD4jDmcS8PEqfSarrmsiyZ1vSGwO5abAHBGbbeX1u4/hkxhISMv1j+JGYKy+F",
+	"U4N/aXHUVKL564dzx6mfK4Psc03cK621NXvu80OgFy54s3N1lcEfBDRJgAi1us8Z8QEt2CdDES5b5EhJ",
+	"4jP8xBTQRgCHYPq7SU4v2CCgpiQLG/LHEWQRxGIBD4dhU/B42djPuiLqz7V5NZlPqZ32lC4Jrmpfqx22",
+	"JZ1Ppnq7zQz9fzSNXGgehX62CiRdWGcGUZgwApkaVOrfGVrukv683d4JNAPX/2A+EuQqyyMpx6MwRULj",
+	"iMoWeZ5P3eyaxohpQrhWodLuuPryMWjUmGuYq5/Rk8z/YR4mPqRpme/6HMeX3Sx3z2hnueQvA8znQ6JX",
+	"1xlBP9rnuc/xRVCbapJO4ddEjLCjIqgZG+Wh2oxgS0aRgsBbn2fs+tcP54gOiNAt0ORuljAFdiTp8Qz2",
+	"Im2gYqXVlC77PKBxTKBsERkozDRSUPMD3Rr9qybIsCZ8pZflonibfc+DYpKJiEPrDcvn4rbIu2xH0m6Q",
+	"9pk+h5nMaMAkYFaYnpx4RO7R21NNz1P/Aw7Bb7h1w3iU+LY+119oZYUmLLS4q11DHv/lY6MfALeeRHwM",
+	"9P4uAw2ZcyBhzPXzYc8ItRtmulo638Eq8PX6ggKNp+SEGyQ465q293CtM0R9IyLfnRye9s7fnQ4Oj3tH",
+	"b858zdEUZCEuJiLLmoGDBXtUC8xEzMcTICcad7Ksv4TQtLl4eo9TBxIdKZMG46aooLqgJ2uxX2G5WHct",
+	"OOtzFstcZwLQWaCSv6rNIyCzZGk3fY6S1RCEpEvkMzA7pOmxpuap1nCwr4EyoOl2H+0eZmCrwO7gNLUm",
+	"I7Om6gZddYmv85wtwV7rPF6mpKnMKUVKsnjU6vMjSBV1ZYJHoJgILyCcvYQf4b6lk8j9BhYsG6W3gwzn",
+	"Ks+fyCye44xXmMN+CsCA74TJFxghmpkZL9S3N7diTGrt82hlbWb1+qzIUKgJNizBvbFpM2bXExEzAk06",
+	"W31+KrBBOkX0V0kmLA6tFgb6WUBnxALfY5sSOPIzRXlIE32e2KS302qTXq4IAkt3iK3dMXC9u9u7DZgS",
+	"luv0+Wq9DlXEz9VtQHygmSuxMMjblqPnH58xHoVNAMYaz5Ej+PtlOQJ1q581cJy8eu1AKuOcnN7D+ySX",
+	"Po6PPtnb6+hH9YSKRTg+tnqxV9UGJ8zIbgGHv0/eHb04yDU03s8jugLThCa+7b2nKFXqvlrOuoSq//5r",
+	"ofyGh8mMfY4lTvADvwdjQATlAD724SyP57GKmgYupKDFjYSmFEl+EefJnD2ShEo5T7SB0IzB3p6KkMUt",
+	"0utz0O8QiRmYpLGIKmBJbJ+4Trttn8zEk7IgVPVIpWvWcnUJX3RJv6a/79dAkEyTLvlnvzZbhP3aRx+p",
+	"S3NoiSxrhrHIFKFKi8npiPr7lTBVZj4pIpNnu71kOEzAoVPXA7VONjKfAWCAwcGCG2TZnFYFEO4KZogN",
+	"RyRkuJkV1hGd2iLS+XZRXr8m1Az+Ox1RWCS0a44kGkJCMg4mEqHIznOgLNBPGc6mnm405gj0+YTGo6Zz",
+	"5Fo+RcEFUw0yZAGdS5PdRuPtdB2o/ogkBHeIp3dG0/UwZh7RozZNt9Fs4SDxcO+MGRQDOgPR91UzxAVs",
+	"DjBG3BowETyTqA5kIxWbucTJZAYHacCHVZ/bgSdUemYok52B/EKSkAVRyMDGSMRcMbIw0DqG4rR9zzhI",
+	"5bqPBNE6xa3s9d50YOf7vGdvAaBa0URZazcQXCU0UF2z4KJCZ7hwau2QgHKo7NYTi2mi1Varw6VXzdeU",
+	"AbMTiUFM0+cjo5D1eUHls0oMI7OIBakVjssnjI9EEqDA1FaHNf3tLEEJNUSaTd3e1RLaUsK9uM7lnwjT",
+	"mK+AFoc5xG4FQiRJujoHXA5bbrksI9Mq0qbjaWN0Ohakvt0hEzFPJBku+9y6JdCmwSWkurltgK61EMVm",
+	"zflMG1xxzPiYtQh0zehzG6ezjGPMUr4EKkTCjM4zxOa16L5BQHmsAQb+k2HKA8fcJ34K3o5OieKGFJq3",
+	"97lt2y4SfZHHoHlqtc5FoDcsJO8aMknWeqJCORZ2On2hUomPp44+kDgKmPFMGwdIb0aDCWt2oAXcPImd",
+	"DKbFYtGi8HVLJOMt81u59ebo4PDt2SH85rNXU5EC3yAYSU6DONtZ7rNX04KbzqJat7bTard2MGV2Ao69",
+	"ijrO7qfaGHPhUmoFJ/svTAGWbuZlh1E67Tbm9XJlcmYdRW3Ljohu0Q2Ads/QNbKahgcO6g9sSF6zJTlj",
+	"BrPTHKksccJISFN+jNMre2u6jK0j2xkdfrBz/Q/eO/3TXbdprfvPj15NzqdTmixr3Rr6wYkBsUHKQj3l",
+	"8faTRs2rKTqWBl6PIiDOhlqac0wl7qNHMq2XRcoM6IwOozhSEZOYx4oqJgoPI1pDoy6ClT4ldav0wTMe",
+	"OZslehFnZq0eabVajRbxMW0Y2byx247Ozt4fnvqknvkyrUl38v75m6ODwfvTN1qjQo5u5wpDoGtn9enW",
+	"JtXBXRBZqKlwkXlw1HJmfJErRJ3TsAu18fdI64U3VVC9jboTW0fbqnnGkwozOgAWcqAlpKiMSZjnt+Bh",
+	"8yxSJr72hndkDb3f3G7Z4A6UmB6V1H9ubSy7X6D0bWr5eGBogGwLw0RzkgIAQhwNEwrSLhbiQt8jS5Vw",
+	"CaRhQMbqkR5Ig6MXhiHtE8f8SDUA/TptnBBjVmiBn8qVCprFaR3ktuQHrd6QVquwLez0y0kT3bbNKNcl",
+	"o5QWe/CkZpnoS8SCMBaCtyNfi2q6U1iyM9i9mhRBFx5rembYdU5r9JrLmdKYTFdHT9UC1Ed4MxR4RWrS",
+	"58Yoc/otmGX4Lctoj97+fnR+CIyWGLmhhzblaKrPl2KeuD6YR2ZiEZeK0bCKucJrsgYU0GX5WkpV7Ept",
+	"TdQ0zpNoMbRZSoVYLHmnlGKHRSmZ7SKJI34htVLPK2jFqYrG5peVxILxkzRuZeuz6vrIC46pRzILwvS5",
+	"SamKmGx4RMQhkwqruby0OeeEzpgDIt3nuYlhm1QfEuwlmUZ8LnMxtK4WpNBbUyToztfcKUgYVDaDss5M",
+	"K+oyIsA21aD+g/KZ0ClTwBEqquayR7beaKu3slDPefAAC24/f7xHJrjSLLyEAHtIJ2KEbf6ADnc3ocPn",
+	"NMWPg59sb6SDGhnGQvzRBorrS5EMozBk/Kvoxp9y4dV/ftQn66YX/PPj59zFwy3PR3TNzZDgu9abDS4A",
+	"bfl5aRYokqd0LiViXX30aiuOgFq3pq20WvaVqQWpFUNdtZU7jVcHMnSELLnUkCDDJJnPEBK23V5dB7pN",
+	"DNYUBDiHIlzaZhHzmdYlyDY5jp5nYQPDs497/xg8f/fij8HzP84Pz3wi6VKaFAs7oFaobVR/MRGxweMH",
+	"xGIaj0QyNfD9SWjS2/1c907ID6K8z+d8pamuMP7IQECNur2MZMiWwoQPIRNB2ma2EnUrOzcTKikBpnWb",
+	"7aV9XaFtap+bbqsQVKVy0kDnjAlZQRcP6C4N28AJAOKbvq3pd+DtjxQG8FRCucQwZBb2NK6NcXTJIEpF",
+	"sC2mOSs9WhfXUuhrC05YAhHtzOWoNdc4CpRJY+YYqcocaxHXQ5A6jaUgwyU8QZM4St+VOpy0Ymv2CH1m",
+	"Z+mZ6L1gsktoMha8E4XGHwF/kJNXBzaXqs/r/k/2oZ8uf95+9tP051bLU/p/Zj+3Wj9JGquf4Ow9MmVT",
+	"gdEDyO3oPN7ThOiBOxnRjPeAok1IZHuPxJSDJBoGyXKmSN3/qUN/8j3i/9QZmv8uf/K9PgeqSYcxAQyJ",
+	"vyrOFz/+KeZ6kknpTN+Sn0nnf+IsD6XzP502RiC2O0//3/99+//+b2JglwuradiIrsEqWLkA0qLKWUTv",
+	"WIz1oRnPb3qjsfSHalphqkV6Kut/0edyDpbBaB4bxzGofVPn9DCKOItpgB2zrSFvD6vV5z2nqbmfTzj2",
+	"yZQmFyi5EW0hQ1mYK0NIss+5yAc4kXFKQdyG6Vb7MOFHGnGZhm77fCb03cDVRo4LRt8ofDXsDMy/RQ71",
+	"DYTtZVMATYfwXsvEXU1gwLev7hKVzJlfpkg43XdraYXjcxEu70zCl7Rf/pxPoNOT+3yPOsZqh+ESJeNd",
+	"GT/yCu2uH0kikpAl37gKsru9wS9O6DIWNDwX4g1Nxgx/93iT6aUy65iFEbXVsd+83oNkgDokajX5Lve2",
+	"wz41CYbYfv8O1R3I4FnVd0qRnRDF+CZqPdRbhKCtl+tN2jSXUDgSmghawV4GfoIxMIhUQPLG9mOCSYeS",
+	"1CEL2aRZHhwcnp1hfmU0sjj5jVzAULOufKkfbDqHnjpOO1tUrtDedlPb0kJCt69wpsTYaJBISN3/1K/J",
+	"+bBf65J+DZPFVpsBY+5Yv/bZb3gmPJsGSfo8Dc/mULv6tY8mUpVy5DgCmOJCqmv91w+vzzytBDnRdqM3",
+	"mn60NhnKhpM48X85PCdbafYRqhe8z/3cHAZS0QTYOrtEtJnVpsmR/hWMBkFieFCamcNpRiqbeIpIAnF8",
+	"TJaA0PE4FkMap7mMjhi2ddMJCmITXCxv8Awil2IGoWcjeWEWxnMDdqrPBQ9Y10B63SDhJ82ndaKCSL3o",
+	"GDLBQQsGlRoDhSV5JjJng1fSTeG0J1PI2XwE+blMWk+7zd5yZtIw0U27YuAohXlG6HuisFukro/Pb3ig",
+	"1YCOi0FdzHrJBRj39W5pW4aZjJlczlzdzRbAo7Q4cSuy37Kb91jte58iOCMTyOuo8jTlM36/bTHb3r3+",
+	"F2+Feqntte9CRPaQkTfj6JKFXnaL86wugyzEGPo9ichZ1LTdOkpDp28iqRAz+zv3geEiAPmu4lIgN+Js",
+	"kfohfzjBvozSc30K0tzFNFEh84dEiXV8uVG1lDirSX27hNTTlEnAXSvV0t6aqEYevM70sULrlAvlWKgp",
+	"NgZvgMmpRYu2SMHhhdmWmDRp/CQ2CKcmbElCASIowJCQLREyZmSfo9/EZvUaP0u+ibwxZ8VcxeDXAcmW",
+	"pS52saeXnwFPQCpJQGczLAAyGCyYs5n9ziSCw8+WZcILvYB4de7JcnVfcSPTdfuOWcOHSE3OEEypmkGg",
+	"zmSSkQBYa6XTzjcuTZ9d/4sD4/X7YeVWMTYkWjcF3VzffYc2wGsL1KEJ42Z8rVPF10pk99anC7bUpi3y",
+	"uZihYZu/ydjZw7nJubu0W56OYLLA014ePxTFB6WyU9OsZ4XK7paWvMqkuSpyuWutbA3D/UF0D0x07zhb",
+	"oTerqWW87c7VtBsZFq/ZEpxwpVxwKxFxfHPPnh2zSmU8NyEzvR0Tg+WHpTsMcGaGLPbcGhujVIFrKtcK",
+	"qM9NLyDQFf1CUyGf1G3WYTvz1+T7BUEmPIfojnHlWJ0ygoKeGOqgA9aFP9C1YcbwDJwb4LibKF6fm9+Y",
+	"EXbbz5zIX5lamDVSuielcLVT02ejE35lFdBSwHevBt6Qbf3QG+9IokOQtESke8AcIqd3mODMWpOGR9yD",
+	"Cpm5sdd6gA7xkRU+DegIf89ZsszAEaDex6IImB5dwNBq3ce5xmO5pmPbZU3HNnYcefols4QFCOhehiKT",
+	"pte6TQygoMxmLOj5F2Bxj//qLd9G7avjs/by+PffFm//EovjF2Jx/FJYbIjC6hHPI7f8QvP9YirgvSZ+",
+	"6XO7PuMLKeBBedYDXdVyVxR68vEWm8XnHX/OTTO3Y51uk10lyI9wk6oKVwm+vjc/ii1kfejQf6FJQBml",
+	"ablp88IJQuttUBWK6g9U0GaFVlCtmVV02nqsblX9Zp+nVZiRypc2/cgvKErQ3c4Gcv5ciGPKrWomv36t",
+	"0hsnqwk9uZpQ0ja/jtjUUvlj7r6KuVp7YfX3K3KvAFAWi4DGPoaAQQVMY78ZGpIP0Unp52KVJbkBHvEx",
+	"QOwTGsfmm2mrQtygYC8VtjWYlYNfa//GidS8Gr6ntEPHSlsY7KKh3/aznZ7g8bJLIPXPtBXGpa1Yj7iG",
+	"PocbD/AKUuTwdkvKFBstYrDFCMCZdVci57jdWfCYC/RzQ2gBUv4NmD5iLLTIBygoSBNPLFoKWDwlmZwF",
+	"AD8DqlZ2CLj6gQEAluXHUQVN+3FTZ1xWrum21/0RoHKTriEHNrt/BqsV6B0zXLMbtcIVNlKkM7wDdsWm",
+	"M4VCEpVrvF+fM+6CgHlVzrVjdp+ONYNgXmrEwj0csklkUoYdDIzWD9/ZF8Y78/AJxcj9ekorc5OtJPFb",
+	"9cboPdeU5RhNKidgUm1LJMA165STeVZqD0AX+Ls+R3gHxhMBjYUw8rig0kQkobQxmbKw4ZlPqHGJtEgv",
+	"jsUC3FZWf0tDp4Sm+CuUg+8ECXEiIgQpsEX2aE6lZWBF3a7MOaXt1bSPkbzPO5a+ZV1WQZrw5BY4tb5P",
+	"uymnncu0bA9av+cAUVBIxWyUq0Qc0Q3NKIe8tz6NbBPQQnyrNKKfwlWkGlgJSgUIhEUkWaNFDjNtLEPh",
+	"cFM1M/+raWWCOXqRREp3bMg+r8OLzIQTNhWXLDQINO54WkNlYYuc6iesyyemUjl4FxYXR2tXuGaZ1pRk",
+	"27yfjvtIQidGg7tjEH7QaDL5oFhlYuBvyi7OC3hN1gJsU8XEGmt6o2DJP2I2X3bngC4YoWZnvRSEAbTe",
+	"VfNh4zvWuXmoBWnBRkYArKMktqwV4Tzh3ENMAN6Cr/hKNQ5Oe7xyZp/AHO3t/bcLAvwb+/Sdy2fQIdMm",
+	"dhvfrZz8soy6CYy6utCySnBBlnoRLgnDibOEXUbC9DuFysBZGlREibDdBo+b4EYSF6JTWLAGBYUIPUhl",
+	"n2N1RgryWWJt7l8jAEtDhcz2cT01G3IA+3GPtzT/ojWBPNi+1recffXwxI/xqVVN49b3QAk1q6b+U1PF",
+	"YqDdIJQaKem2FsWWongdTHtNp+emibwavAlN3PuOV5iYQmUk8pFiyaopAX1HHS1zy9g0KfBfIJKEBdjd",
+	"FS8gzhSMI3OLGIc6T1tUkVY5n50fng5eH/7hu5WaxMGlI3RV6eOb67KlJQfYB1abcfckirMXPFB4vtDd",
+	"tgo/IwftWIzR/8jM/A6l8ZmiibLgm5kXApFaOztPG1/El8qu/c0zh/IqcmXyEDAu20fe8pS64AzBLMWI",
+	"hEk0UoRFIIAXdImW45xDhk+fO7bWkAViymSqHhjTNLPTkWHYxwwfqXO2sPhOUBhnsLlTMLPKoETOCkZs",
+	"3BJ79tzWjDteJ8qd9u8QKUjLFvt8u12QMqt5NORDIvjYcSpoVYJYTNGZZuhuQ/AZS8jRCakbBnzaOz8c",
+	"HL/sDXoHB+/evz33PVL85uiknIkeIDncIxdN25A/vBVzPS9dcURYHwbGUtOy1h82zr9/1DVLexfTWcwg",
+	"8b3AkEtUpVtzZvTtVuuMH1bxmLnhknl24lXhMvd5HQKNRVVwwYb633wrRX/1GxWstY5grtpU9LOWrgDE",
+	"6/LcfaNKF3qKZCjPfW6gOwDrmYahm9RA6loP1kxrsrhAuF+5uDAeRciDAKjtFZRZUgCZtW5OqhSbzjCn",
+	"dBM2mjUnItq83CeULIAdZy6/3Xa7z0EndbE5BiMQCabWumgmkl52ePkOSmCc1imCiSxt0yGtwy0iHmLb",
+	"FJPy2tiHrFbnuFEfn6Eh2ue9Il6wEb2UhNFoxBJNtuYrG3WGnDvs5jhjnBkxZzazm0Ebm5ptiG3Dgyl8",
+	"E4jEHEoJZOnSSCIyiq/VDjxJO3dohY/RdK3hl2EKjQATwFKn32iRHsIGtNsk0IQVzFV0qakmiueJ8RSb",
+	"83wkcbNBaqdXIXXhJ4wgXLFjXeAHvkdo7m/r5cYz1UK/4QDH5O4dYAAialEUx2m/GLyQfZ5WhyPeTIn0",
+	"xT6Mxy979yR7j1/28BVfyZN4bcrUee4WZ/zCA9AwGnd+oKN8v3L0PSpR+VwhJbDrS4rK7zCvW0fRViVa",
+	"tVx9icnGJmrkWAH5XL0CD+mmKr1BC8GOO1DbwOllNKZKAGZSmmIwZqre8D1I4bPRL4uD7z5HzpjFNEsb",
+	"KihBbhAKfs7GUcrzfne48n26H4tNMCtDBQiVYTbsS9yQN1Vxv5Nbgrb/XNoClnEkFUtYmMpeKt2WEHd1",
+	"UxKn1eZmjssNaB6LvesNH6FR+ty35552NvWRuFfbj7ZmNJGs0LH0ZSKm2InUeAbSCw5iN+LjmDXnknmm",
+	"pSI08XEzo4zjErz+1qg39eMGlCjFJGoRJ7kYVAYLtw6t7uoJ9J7gClLv+nyWsBFLEhYa/0WJSkTSZxDA",
+	"LT3SgHISU/DTymgM8D00FpxVu09Jlfc0ba9yU/dpjmu4jVe/Aa4RGCq4C7bxbxe9QIZhGQWyjVRPTzIr",
+	"JF9BezPjtJRNbI0iHslJNbc4B4Bi6A5X2pMaEY6vYR3a0NNMB66raWBd0bsa+1NmLMHaPtD3Lad1DNmY",
+	"cotDSpYMTJgQgzAiiaCHE8f+h8Zz9uHwee/9+au3g3enR78cvT3zLWwrwPpFMsP7pNLmh+FZaDvEIkB1",
+	"cyhdeaPZyzsiczFIz0klTl2PGfppzv1oFZO8j7Hsyr+E86u883dvf6zr6/wtugO1AfK9ewK/h/jK96Kb",
+	"4YW5R15rxtrEbrmhKobmR4aSmH0HFgkyplwHfiJGI5Yg1GJO83GG7fO6mbJstMhpwbtGjk4qNQ3TND2r",
+	"DfsG7ZLvsirIxg6ttylmUkIqXTOPgFxCoqt0uFLZVyXgM1sVLOcKerF5BNbBA+5fcGCiq7e+SoQGyBCK",
+	"WkIyn3UBZfQyClgTVfwLtmxA0zRwEpM6JXLJg8xeauxnzcXyQzvdaNEU7/P6ydFbfZGHkZgylUSBREf4",
+	"+9/JKKbjRopsb0AD1EK4LRW1zpDGCQut3ToWORkK+WgYMtNxbJr4HoGutOiD0Eo/+Ju9Pp9zaIGD2Jiz",
+	"mC6h+7TdanBEb2eeU+diljoGVu7c/Un4np3kt+ppzBdn/vAq/pvURJ4Z8znP6NCaXs/uNK/cwiy/dUJX",
+	"q+Py+mpGrS7idS+Uyfl9XlEvqIQojcjDlE6yqs57KaPOveRGd7YiPT4NdkBzVihz/HHLvuMYOKa/uo1d",
+	"XOyOzLR2Lpk1QG+g+8IlHIlkLNY0aenFCwoNP23z5E7WBRcs8KEIl17a09aUe2V9FoYsFtCoQolcoo6+",
+	"svnfUNRmofIrYTSYlHdMegkTvucrmn/Jja5o5+4Ag0xIs0yiHo1W95jkttgzAVQCaU4Y4Ka3xzr7j8Da",
+	"yWMoywsExyH5WDLsaunNK7le8ItNRZybl7+2zp1kZe4GOb2iyF1ILFZvdMliIqB4ErvvZsF7m4EBPi9c",
+	"ICZ5cJEzJo5U1mUPW7y0yEvo1Z6Wl0X8AjLw+jzrtmJRaq3+X57AL9l93+jcO741mftDGG6scjItKLQ1",
+	"ke6/0T6RdOEeXHM5TS7T9d4efFEeMh0SU94efiC5zheYgzXTc+CYZIRZR5gqRE7wC3tRoulUn4Ri8TIr",
+	"tDHjj6lRqNOGNXPJ+nyc0IDZDKXErWiAhv/YPkkkLdLjVlWGXxqftomcY4+zNc1TT83W3NcdhNG/5XyY",
+	"RCgoqnd6ZD+YEv2DC2zKBU7hlODSO5dwDQiPjMZ8PqsG4TnD778R2Ky7K2rBdVU3yzp39ACtdxvA+DQA",
+	"k2aVCtNzyGlOIhVVcwko8Gl6qu1b1jDQV3epDt9yLR50eLMp+Ye/vT86PRz8fnh69PLo8MXg8Lh39MZH",
+	"HbkL/d9SDwOsOAXlN6p2lGkypE7zOQfYtzCS5O85m7Nwn+S2KJe76mQHEIMsBQkRC5qE8ktgw34EoO6L",
+	"51g89rwNq6kEbCuMCq/a5UVOhJyq2tzOQbvk2zagiwsG6FpN3+9Clc0/mr2To+ZrtvQ9k7LkZMCKEXl1",
+	"fn5CnlMZBaau6cnuMwuP4vjpTZfPJdoXnE6Z1+dDoSbQ1LT5/vRNk/FAhOAYJ+lAndZOaxv7q2L6rSQ+",
+	"Dj7AujgfeopSHMWO4I8TytVALWfsZ/O061MHxwJkWZ/nbBvTHX/v2Y6XG6/P3QHnCe9GTI26UEQlu9DW",
+	"vgsPNPUDXdjGZrqNDWzwjMEEJ1ynlyLnw79YoAbwE7/rHAmwQffb7OXggcm/HV8JbzcOSh+DKUhTmZJZ",
+	"MOMgo6Luly/JHRTGMNNs2AzpgHJM/B6yPuc0ScSChV0yYguLUCa9tFWekwFH52HEeMAy0B2TNGVRp3tO",
+	"bCk3fdMHdMiyhbSInzAp5knA/D7HE3zSftKAsA4FxdeYi+at+3DRzB8YdnUad5EJhWadyp2wZrI2OKM0",
+	"o1ImbcS0qzWFEX3uR1LOWeicmO90rnskU4jtRKsYcj7UhoUxvC/Y8pHs6otpIbTTT/vckW12DL3z+4SS",
+	"4TyKFbS2B0y4upWYBirX9/rcz5BzfY+0Wi3YHSBZW0MPsTUqL0wTtuES7ihm4sTRiKloyjJw79UOfw2n",
+	"ZctwmabbHP7j4FXv7S+H0DIZOgFq1jZcZmtze7hg3k9MoylsUZ/rK2DCifgweuVNv7bcuUVhijfsfnzB",
+	"lg29AyIZD6LQJ/Xit5qxIDSg7xEfUdj1v+jcFIBMGA1ZQny1nPl97lP1338tlL+f68AKtpVUxN9qLVgc",
+	"NyHat/XX4kK2tCbip3aa3h0aXIDPEvq0YossBOqyLRAjRWigpP5K8/+UQasVQvL63JxeFDO7pwBuEKjo",
+	"kmmbDVYCtO6niVQOaZved31uDsPdnbp/8v6cbOX62m19wp38vGWHlX5jH8oirENJT2FKkYAI1/aqoyb1",
+	"3r84Onx7cOhDQqO+MdXN+xygo5cuezeatCRjpjJRAc2f+xxrLetZMBX4vz5Rp5P2IOPn+hv7rCEDmFW+",
+	"iMVbYQANIzThtQNH1Pr7fU4JLCPXrmg1zGtntgBoR//Dhw9NV0h3jVhNGI2nP/drwPf7NR/vKn7niDWy",
+	"YPrKSHALHDr4lLZsywpOuAaaVoyogRbaDdvhcq4mA33ZSyPPh4brnhuj6F7K8807Mlvey4121VwsFk2Q",
+	"z/MkNjRxY1t9TeF/+x6Wst418D01NPyh1q+FXCwALHqfakN9UZ0P8qCLlkRWm6jlFB+MFjidF3NfO0ZB",
+	"Xvl0Q3YWkjGv5TuBu9XK1bKqtkMTo7iPq++84S786Ct29Q8v+r3bssc0uSjrhZ+DSg+cVsDXeNSRKCHY",
+	"xcNrqr8yx31WPeq0vdV2RchiNgYDGGo+IqWln6WTPse88UzdeWTUUcRnBoXtEQRDcVpdA9CCbp0xU1rC",
+	"r1VqMKMENT80fvS7tZ7XIsfwLyXQKrPRLTAVYinShEwaJEJKu0RZQIvoHb0ZnB4eHJ0cHb49L68QOYW9",
+	"XF9Q9jCh5t6ql4ukTi4y57FpQpndZFs8U7jRDyP6vpMcj9/09pkI08r+3iyvw5SZhSKQ68CgX+jvr9Wj",
+	"FLtSWxM1jfPEU0RvL9WQtGiEoisw2md0jD2Kbri1a/jW+SSShbdQ9ErHo6ZeBI04C8mr8+M38Ho3CY0p",
+	"m4U2opdRIHgrCsS6/XqJj12/ZdGUjtnWVROezu2a1n+pqnVrw4hTgHO/dh97ZKdztdMhMMOaV0PDFt58",
+	"QIMJax5gi9eqHTXPb8HD5lmsB8K33eVhMMMjzTaVbPWE0VhN1u3yK3ziHvV784bKAvjkMjJwhZB8TxUd",
+	"Umm9Rq1vINjFtN5BtELJQdbwMJslJErRYRTrH645gi3gyJVA3piVT8MI3jBLxJCRum9+6xOp6FKaHA8z",
+	"C3im0SWddjtN+e7zwu7JNJBk4WWhcwIiQtAQ/IJcqJT5SR+8yH1uU8Mg2S3iUmluRxIWMNOb2EDup9/J",
+	"RyYJQ/Z53Q8E5yyAQJQHJZyxkOCpm4KOzsWC1P2QYXGRjwpCoC8Mzk2MRl6fS0EiZdElzHIM+Ey89CBd",
+	"TamYERmLBUvQ853MucT8VyJ4n5/99iZSeie54MxvtMjj9g7x59nB2zT1U6aSZRMQNxyXSple8AtTp/ag",
+	"7hfh0r6k5OLoL5ffztUopxY5EfM4tERDVEK1sld+SSJ+GSnjO0Mkkeu0WAOI7WiuBFF2Ui0IMj30uFod",
+	"NHriDdxpcHWyWCP+sKRveMPxXROLTrOPeEXg4fRMuaWpbuxzkWQdGiFPJd+cBOMHqAPrOyDhKVyc1kmh",
+	"KhJCpbHgY4gMTNl0iIXTmiWJmJEA9h4ceLmN0F/up7/oc6sqbtQTErXUo/Ss7snALb7mK+WrvHNMnCrp",
+	"lfME/yUiKNxN3dApopTe9R+1k98hNuWvIuIr0RK00jnJmNaKkZ6LBlyfEg6hxK1IK4tyxoI1zO+cxbHE",
+	"bDuI5oH+BFcfWTDNGBFGN0ymN1VamE5EDOkNWceHXC8TmS7NOtn0D7TaYGAku9kU/T6vZ1FtrxhwJiZ9",
+	"TmvgIJmdELnLMft8SpcA2ZX35XnF5CLj70t7sOvBJxFXwAuxkJFiTzD0GHDGQsh27fNewU2Y7Q1GhMA9",
+	"EY05VfOEme65S2S/abaNSOyrG6CiAKvuZk133QK4iNutx2a+HugimFCcSsd6oWpOs+EMpMzqcZ7JzAfl",
+	"qNHSa1likwcW628jHsTzEEtzcXEZ38HwklBEMv2kJOyKatWpz/1P/RpOsV/rYu+tzybCkjaRgBq9hF0y",
+	"Gptt/GCauuDgkjHZLQskwjcYLgVH0YJriZfzFhl40jrmRwc0SZb6lQgKjSFIRCdIHVFp3w6ZGgoQldx3",
+	"26yCV9h5r9ER9gEoBCWZ0Nw49wPrGHp3cnjaO393ihlJZ5jHgaBsvxyeky3o0eM33J5mLXIGbigSzKUS",
+	"U+T0hXuJsfg+jxlNNCcxp0eHYq5s1N9EbEtRC47SC3ezaNIXxn+y1349+VuYw/rgUBrxVVSxH9Ghb6Jv",
+	"8k2jPNmBp9wMMlWe7O11XBBoUWyxlQvauELKla7IqNdkfpXIm6oMG+g46Hq160ZQ9rnR6BkX8/EEuruj",
+	"Kh4L7O1C+XJBlw1IOrBS1un/rk15kwSFfFYsAEm56zL2vMw2CRDGILLgT2BmVIpzJ9XFZtZAIjvknWmm",
+	"l09xqJDxBbG+n1lP13n4Yfnrcq7cHK8sn8nu0hB4PItHBk3TTVpwsooasP9xdMlkn1NFpkKmKRYrOTf7",
+	"tsOlES4t8t7ab1k//cxgslMxsszkOHXabUC7gm9BpkkShWw6E6qyeYYe50GZu35lcEvLqoLz5sDDNeFR",
+	"LFQCNekHO/5O2PFqK8Ria3u4IHnm3G4/W8ucN+h/WGxZL2aM01nUsvpCle/6bMaCX8/evf1SPxwNwwgN",
+	"iJNEv0RFehzsMG8CBgKSTKu0j3czxjW7CkUwn+qLfg9hl+I7LD5YuUPNbuGSYiRp3Rb+0Tt+c7MttKP+",
+	"G2yhWXzZFuZs+Ko9fBNJ9S735E3br72JppHmd9c+eDBPpEhqJe2E78fpta7lZW5zKjxeJOKE0WBS2hfz",
+	"YaTB12ilmd8aR23LysRv4Snahr5+FZorqm1aUyxoOb+9f3feG7w7/aX39ujP3vnRu7dnfmGC9d32sz73",
+	"/54LRQfsKgC/iU+GbCl4WN42Ayoxcu7ReyvcKrzoRgrL9ldzBf/w9X6Hvt6swMg9yv38DUYMS+NgyvV9",
+	"vsFFXpEuab74OlG9cuG+kbjHAxP7N97Y9R0vRIXuVgDcSLN4l4yLXV3zR/lO0zA6a6FCCPjpYDqiXaJZ",
+	"qg8tQSSJowtGfonUq/nwkSR9y3j7XC1E00KG5qrYwK9snNmcQDcNG6M0XTQyUOc+zzfxMOY+lo9iwoJI",
+	"yJRyOi6pRDKBWX1/8rDPEIKFS0rUPOHoYNZTgfqOCYXuu9kcTPPNEnH3fhY+jLhbfdF3Evn80SDq+22C",
+	"u3KhAH0RKI0cv+wRMQJph7dXkjrcKNn4glhnRaHULGrqu36dodU7OXqtH7t3K8tbYZY8TivyJOa6gN5t",
+	"6txbNa/Gruh0Fuv17gw7oz36lDWf0t3t5m7w+HHzWbi70+yMHg93g+3RM7bdrnm1SA/895xBbqI+j1q3",
+	"ZsYbDPVnJbmM83kUlmQy3qdViJu+zh7Ue+IRzhZfx8779+kQ73rsVtxxRR/ex3W25yNpXeiS1DEoriYs",
+	"Skyv1Fvd4UrvXcJo+EUKyjrLlgYA3VMfZhBdIsmFcRu2JUSWsYV5YGvztnoQFLGYG/lif0w3yKISJlsB",
+	"91HMVWwSIalyygsxk9E3PTYGVPlOwS9VmKOJ/R1yVY+FAl9zoQDUPjGRJviVSCC7MmUQ/nr7HK/tvRrn",
+	"+IqvZJbjyz9EanIGJL2GORU7Ba92If1302F+2Ph3wVTLnQJZGlJGUZD7CTSlyelW+tEGkZH1ypMb5L5T",
+	"RvxSJGhLYf4NDacR18pgQqgDjeJElRvdFPkMM2ZMvhF3QBTzSXXYItPhbTaHF9EMRpA1C+oVoX2eZbyS",
+	"mI1UOfzwz5Da5FeHXTN98vnyABnsvUGv6ffl3vSVjDucSXgg5uWtQF6JhTa2l6g4LFjWl+WHmfefwPFM",
+	"kNe9tas5fjRn+nwlZvcJcUg+I7uKmWKrVmPhntc2rYrOp+X8sGW+DhFWiN17oDdvndu9inbu2sBeo7/+",
+	"oMAHpsAVP741DI0pnSl+344dfb1z6zVbgp53E/a6lYg4vrVKufmcqnRP25sMEhgNTJmIoXbqkSQxHbLY",
+	"SyHDeJizovVz+neAqN3nC5FAVh60jhKXLInpbIDRB+lnwF1tyBt0sjJNIj82ijf9vrFFuXUiRJDyEJv+",
+	"5l34wzY1NWlxWRahLdDvc/MbM8L1FVinIo7v27DX71gx678FM94SwQ9T/ocpfyudYhbToFKpcDt8pAwm",
+	"RctDXvHAiq7FjqssG++ZbJ/HmHWMkmlGAfCxx5c25jqlS6wvUhM2bZWVNPfSV92nkmNesi6OUAKAKfXa",
+	"EvXgWvg3nmhw7qB1yhV/yiNZ9F3LFG7wwZMP5iWk67Z4x4rntFphxdpEWSsBGdcBaoTCqsgw/jiSyrR/",
+	"rqw6aOyn6Qf6bqusCBFQiYrgiy1ymq/mkramfRbxHFqq/mPZ51i5jn1BigeSVk/YZvbE1yw7Grf0Rr0o",
+	"9+SfFW/mPRRbr1zKh3NFfWcM4YdD6m7yDlAMl3CsjJ2ZNAPITLr7XAMHbWJtusGR89x3ndWdLWTdVZsx",
+	"DtVhzvb8COnfZ3Y41CKv7HlK/FmkpfHgIvuOe9FZ/BXADc8g/LtFGAVAN+BCjwOxHbDBrQBoGbgrBAOk",
+	"fS4jPo5Zcy5N7ytby3309vej88PB+9M3vpdJeSKVSCySN5Xk7FWv2Xm85/URd4Xkfwxw3aatECQaALyH",
+	"KWwfLgnKepNVCDgCej5jzsK0IyckB6TIM0bhWUW6gR4UWR/pYu2lC1xo5vbu9Bcf8WlmAMF0GQEwfNmj",
+	"788OT/2GR3Y7z0xK/36ayzWL5ykBakUqo0CasAymPF9LcHx4/Pzw9AyQqZ+RYtmA1mIyZoNYhWPBJJa+",
+	"jhQkc2D3BkzPgK5R0stB8MmGppGQGOhGCxteIjBgDJhCee283phjWO09aU/4im+wP+G5xfyhtnnyHfQg",
+	"/OEf+Q9ofookTaSYMkClX9pMqhWptI/M0HyObIjcV36oyzc/ZX9sFv8rQFZtEgDMXvFIonTJALcgK/6H",
+	"MvSldoApJl5Vge5IA+rcYyAlo6jr4ilG2lb68I6NNNbqRV6xyOlGWryjBnH9BTGKSwJIFFyQMEoAVCMM",
+	"teXc56CYGC0roJwgOI2aJGI+XvXAaD1sQqXTealM2GrDwizl+7aVcBHr7CRzol+xrPV7tHSmKXE8oCVz",
+	"/b3c+jSXLFkVI0XLx4J6ZP3wi15KlZJG1voO0bn7vCIzzXNaDbtmUDaSZADgSBHnDMFQDcP0LMYamF4q",
+	"oVxSwEoqz3ebistMFy7sZlq3gAX7ZVUJhQXkShNM3LRQ7z8UImaUl5YmVAhds2iw+vR8w/94VfXhpbLe",
+	"96xcr0zro/nIUszoJfvW5PN7yZL1tY8ZvVW4YUYiARgDDK5wtjDIqlieCNCqfU6z9MibXEcs9btX09R9",
+	"xVdKNTXrWytGfxij/xG19aZ9T3bj4C7dmZ6/Rs5b4MjrCgvP7HMPUVmYFQpqAm3/n73d0XbQqSgIZFd4",
+	"DgOo+8uu3pRevWF8rCa1bufxY682jbj9e/th6wPN3q1TmuPokjmNZeyp/AgwfGs1g6tndEf5jWnHzS+r",
+	"Fdzgqm99sv2wN80OP0v7Bm+mqOaAe3+kiH/NFPFVgi2rL7qjzK1819h71F8NQaYUD3GSpm3dVZ0QVmzF",
+	"M6NjRupcECtECJUYcUFojzQfRk0w9BSNtRRGk1NfVOkE0FJ46venb8gooWMAUav7/wu+/rnVavmeLZFF",
+	"w1UAhmpyyRITrxJSSYiY2bih1qvTjmRK9LmbGGS/wOX7rayN/NnhOcT3yExEXOEkTVxQ9flSzKFeDZcf",
+	"cakYDSu7eUimTsyLTrBp0T32aLqXrkws3cIm7BSuG85QbwoLwYMtoVt6OdjdRlrSw6lIX1lZSWHsvgE1",
+	"5Wu47tL1g9ZWogekH90OsK6kyX5prQVWdRZbdRNsvU05ZtytadtuMwYg/R+brZiGhhhpr+cz9BxFu+Gl",
+	"uACC46mTuWQpSH564aCrM3Rmh10jczC73YZ8mu/pmxZSRaGjEaBH609xWgqy3KSCjsh2BWkXmzlPu/jl",
+	"OiLiKPAUcFkHKt+usUUOaTBZdVRqLpAiBaZNyCFr4MXhm8NfeueHLwavD//w05Mn9Sx/YA3kwAs7B1ed",
+	"unvPRvE1Xwl9wPRIrsal74Fws0qJ6SGeCeK5/A68Hz8i6/eNwZxXevM1aDPGMxD6ss79j7JGFzfjzpso",
+	"t65ecEOT6oc99Y2E16ET3iiPzXs7ed5ZVyRbed53rrZV95HE9sU/wrDFItY7Of1bxGCLJmwpK9lKGGeL",
+	"m1eXuoNXqZkHNIZN0cqi023JtNvJ1MgM82mUf66QilmqjZYHWzlbfP0rAVubuUV+cNQH9lAdXinGQ0eA",
+	"GzqMwpiROBoxFU2ZR+YzrcFHShI6lCKeq+zL+5HpmvojPhKVXqRch007edfU6hJfzocmfQHB1Xz97xRp",
+	"LUVZS3vTImCIySOChyr8MRC51bO7x4uTvqPK/o9pNJWt78pm18ri0QtygK13zRJWWFpRVby+XUdKMmvK",
+	"UDlx2quFbDgfjyGBLQpb5K0B5kvh+vLGPYwMIQG/zxEECkF7TU1fFlevaNRGJFMmXS4kExr2U4MZHWBo",
+	"SQ/ZSCTMwndCfxpr39dpHgYQnrSjmKbwaHNDIjqWBEDLYUyFwEbIKWAMwALg4q5pggQ1uyYXj4gkhB7l",
+	"BlhHXxI+n+pNZeDmgFz4Fqn3+DLfwG5Ksa9TbisBwIDGUpCYGe8otFKCKmDbHg/3GY8BetyBz3XK/Faj",
+	"LMFPiIv57L1cmz9UoyH93+avViCmVRFN02Q/b6yXop3aR51g506n/bDhTb1oXH4Vw/gubPlvX76uk6Yv",
+	"I5ClcD2iMM1Ld3gZZBCU9YXLLgZyM6zAbeLvbxZKuUFcBORhGvBQgriRDVMEnEY0fj88PXr5R3lIA3qX",
+	"3SSk8TsMfqh//N0GNOBwmjkmfLOgxjW6m34hFnXDt/MkrnVrW2BNmJGKBPEKmvF7hVb6UOodSadvUcrl",
+	"YCarONJn0ZjPZx6JxTjinu06CH9jg0AsHg/mSaLJCFlLOijI69VBK6IW2vyfsYSE7DIKGOprqwF+Z/hU",
+	"zVx9xUlBgEuDumOhbawMTqC93DBm7qwtuvfqsIfGa+8aYiNsvjgRiWrG0SULc9qnMy783bSO/zLQbjfY",
+	"6xkA5DSBOz3CtXuSDxiXbIwNX0LszTMaR450IfZpH8PJttzc2kBcagF57bkiPRN2qa+VMwJ+ULZ+o5eR",
+	"GOSX9AwDnULjfgOXJBLl6Y/wgBHRPzs64KolI+urRDqtNoxS0D4ZDw0Xq0duG1fPUAf+2xoiDXezKwj8",
+	"zO0RIUn9/N35iQd7mh5iuj1InHZXSSBCJhseSVVbErNLFsvcqcSavMxwcMWbkbsL0xGtff74+f8PAAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

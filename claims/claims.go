@@ -16,6 +16,10 @@ type AccessTokenClaims struct {
 	// AAL is the session's assurance level (aal1 or aal2); empty on exchanged tokens.
 	AAL string `json:"aal,omitempty"`
 
+	// Act is RFC 8693's actor: on an impersonation token, the operator
+	// acting as the subject. Nil on every other token.
+	Act *Actor `json:"act,omitempty"`
+
 	// AMR is the session's authentication methods (RFC 8176): pwd, otp,
 	// hwk, swk, mfa; empty on exchanged tokens.
 	AMR []string `json:"amr,omitempty"`
@@ -65,6 +69,12 @@ type AccessTokenClaims struct {
 	// Subject is sub: the user id; for an organization key's exchanged token,
 	// the organization id.
 	Subject string `json:"sub,omitempty"`
+}
+
+// Actor is the act claim (RFC 8693 section 4.1): who acts as the subject.
+type Actor struct {
+	// Subject is the acting operator's user id.
+	Subject string `json:"sub"`
 }
 
 var _ jwt.Claims = (*AccessTokenClaims)(nil)

@@ -53,6 +53,7 @@ func TestClaimsAreTheSchema(t *testing.T) {
 		"string":          {reflect.TypeFor[string]()},
 		"array of string": {reflect.TypeFor[[]string](), reflect.TypeFor[jwt.ClaimStrings]()},
 		"integer int64":   {reflect.TypeFor[*jwt.NumericDate]()},
+		"object":          {reflect.TypeFor[*claims.Actor]()},
 	}
 	fields := map[string]reflect.Type{}
 	rt := reflect.TypeFor[claims.AccessTokenClaims]()

@@ -33,6 +33,7 @@ var (
 
 // latchd is a running server on a loopback port.
 type latchd struct {
+	app    *app.App
 	base   string
 	http   *http.Client
 	fields fields
@@ -43,6 +44,7 @@ func start(t *testing.T) *latchd {
 	c := testutil.Config(t, testutil.DatabaseURL(t, "sqlite"))
 	// The contract run signs up and goes on to create API keys at once.
 	c.AutoconfirmEmail = true
+	c.APIKeys.OperatorEmails = []string{adminEmail}
 	a, err := app.New(context.Background(), c, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +57,7 @@ func start(t *testing.T) *latchd {
 	done := make(chan struct{})
 	go func() { _ = a.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; a.Close() })
-	return &latchd{base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}}
+	return &latchd{app: a, base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}}
 }
 
 type call struct {
@@ -175,6 +177,7 @@ func flow(t *testing.T, l *latchd) (*fixture, map[string]bool) {
 	l.json(t, "DELETE", "/sessions/"+other["session_id"].(string), nil, bearer(f.access), 204)
 	op("revokeSession")
 	extendedFlow(t, l, f, op)
+	adminFlow(t, l, f, op)
 	// Logout last: it ends the flow's session.
 	spare := l.json(t, "POST", "/auth/login", cred, nil, 200)
 	l.json(t, "POST", "/auth/logout?scope=local", nil, bearer(spare["access_token"].(string)), 204)

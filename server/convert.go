@@ -79,6 +79,10 @@ func apiSession(s *domain.Session, current uuid.UUID) api.Session {
 		ext := s.ExternalID
 		out.ExternalId = &ext
 	}
+	if s.ActorID != nil {
+		id := *s.ActorID
+		out.ActorId = &id
+	}
 	return out
 }
 

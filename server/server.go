@@ -30,6 +30,10 @@ type Server struct {
 	orgs     *service.Orgs
 	recovery *service.Recovery
 	events   *service.Events
+	// userImport imports and exports users; impersonation opens
+	// operators' impersonation sessions.
+	userImport    *service.UserImport
+	impersonation *service.Impersonation
 }
 
 // Spec is the API description the server publishes.

@@ -217,6 +217,7 @@ const (
 	EventTypeApiKeyRevoked            EventType = "api_key_revoked"
 	EventTypeApiKeyRolled             EventType = "api_key_rolled"
 	EventTypeEmailVerified            EventType = "email_verified"
+	EventTypeImpersonationStarted     EventType = "impersonation_started"
 	EventTypeInvitationAccepted       EventType = "invitation_accepted"
 	EventTypeLoginFailed              EventType = "login_failed"
 	EventTypeLoginSucceeded           EventType = "login_succeeded"
@@ -247,6 +248,8 @@ func (e EventType) Valid() bool {
 	case EventTypeApiKeyRolled:
 		return true
 	case EventTypeEmailVerified:
+		return true
+	case EventTypeImpersonationStarted:
 		return true
 	case EventTypeInvitationAccepted:
 		return true
@@ -346,6 +349,21 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImpersonationTokenTokenType.
+const (
+	ImpersonationTokenTokenTypeBearer ImpersonationTokenTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the ImpersonationTokenTokenType enum.
+func (e ImpersonationTokenTokenType) Valid() bool {
+	switch e {
+	case ImpersonationTokenTokenTypeBearer:
 		return true
 	default:
 		return false
@@ -1007,6 +1025,28 @@ type ExchangeResponseIssuedTokenType string
 // ExchangeResponseTokenType defines model for ExchangeResponse.TokenType.
 type ExchangeResponseTokenType string
 
+// ExportedUser defines model for ExportedUser.
+type ExportedUser struct {
+	CreatedAt     time.Time           `json:"created_at"`
+	Email         openapi_types.Email `json:"email"`
+	EmailVerified bool                `json:"email_verified"`
+
+	// ExternalId The id that an import gave the user, if any.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// HasPassword Whether the account has a password (never the hash).
+	HasPassword *bool              `json:"has_password,omitempty"`
+	Id          openapi_types.UUID `json:"id"`
+	UpdatedAt   time.Time          `json:"updated_at"`
+}
+
+// ExportedUserPage defines model for ExportedUserPage.
+type ExportedUserPage struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string        `json:"next_cursor,omitempty"`
+	Users      []ExportedUser `json:"users"`
+}
+
 // ForgotPasswordRequest defines model for ForgotPasswordRequest.
 type ForgotPasswordRequest struct {
 	// Email Example: ada@example.com
@@ -1026,6 +1066,75 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// ImpersonationToken defines model for ImpersonationToken.
+type ImpersonationToken struct {
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+
+	// ExpiresIn Seconds until the token (and its session) ends.
+	ExpiresIn int `json:"expires_in"`
+
+	// SessionId The dedicated session; revoking it ends the token.
+	SessionId openapi_types.UUID          `json:"session_id"`
+	TokenType ImpersonationTokenTokenType `json:"token_type"`
+	UserId    openapi_types.UUID          `json:"user_id"`
+}
+
+// ImpersonationTokenTokenType defines model for ImpersonationToken.TokenType.
+type ImpersonationTokenTokenType string
+
+// ImportUser defines model for ImportUser.
+type ImportUser struct {
+	// AppMetadata The user's application metadata. Not stored by this release: a
+	// record with a non-empty one is refused (400 `invalid_request`)
+	// rather than imported without it.
+	AppMetadata *map[string]interface{} `json:"app_metadata,omitempty"`
+
+	// CreatedAt When the account was created in the system it comes from; now when absent or in the future.
+	CreatedAt     *time.Time          `json:"created_at,omitempty"`
+	Email         openapi_types.Email `json:"email"`
+	EmailVerified *bool               `json:"email_verified,omitempty"`
+
+	// ExternalId The user's id in the system it comes from (returned by the export).
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// PasswordHash The user's password hash in a supported format (see the operation); absent for none.
+	PasswordHash *string `json:"password_hash,omitempty"`
+
+	// UserMetadata The user's own metadata; like `app_metadata`, refused when not empty by this release.
+	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
+}
+
+// ImportUserResult defines model for ImportUserResult.
+type ImportUserResult struct {
+	// Error A stable error code. Codes are only ever added.
+	//
+	// Example: invalid_request
+	Error *ErrorCode `json:"error,omitempty"`
+
+	// Id The new user's id, when it was created.
+	Id *openapi_types.UUID `json:"id,omitempty"`
+
+	// Index The record's position in the request.
+	Index int `json:"index"`
+
+	// Message Why the record was not created (never a hash).
+	Message *string `json:"message,omitempty"`
+}
+
+// ImportUsersRequest defines model for ImportUsersRequest.
+type ImportUsersRequest struct {
+	// Users Example: [{"created_at":"2024-03-01T12:00:00Z","email":"ada@example.com","email_verified":true,"external_id":"auth0|64f1c2","password_hash":"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"}]
+	Users []ImportUser `json:"users"`
+}
+
+// ImportUsersResult defines model for ImportUsersResult.
+type ImportUsersResult struct {
+	// Created How many users were created.
+	Created int                `json:"created"`
+	Results []ImportUserResult `json:"results"`
+}
 
 // IntrospectionRequest defines model for IntrospectionRequest.
 type IntrospectionRequest struct {
@@ -1055,7 +1164,13 @@ type IntrospectionResponse struct {
 	//
 	//
 	// Example: aal1
-	Aal    *AAL `json:"aal,omitempty"`
+	Aal *AAL `json:"aal,omitempty"`
+
+	// Act The `act` claim of an impersonation token (RFC 8693), naming the operator acting as `sub`.
+	Act *struct {
+		// Sub The operator's user id.
+		Sub string `json:"sub"`
+	} `json:"act,omitempty"`
 	Active bool `json:"active"`
 
 	// Amr The authentication methods (RFC 8176) of a session's token: an
@@ -1443,7 +1558,11 @@ type Session struct {
 
 	// AbsoluteExpiresAt When the session ends whatever happens.
 	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
-	CreatedAt         time.Time `json:"created_at"`
+
+	// ActorId Set on an impersonation session: the operator acting as the user
+	// (`POST /admin/users/{user_id}/impersonate`).
+	ActorId   *openapi_types.UUID `json:"actor_id,omitempty"`
+	CreatedAt time.Time           `json:"created_at"`
 
 	// Current True for the session of the access token that asked.
 	Current bool `json:"current"`
@@ -1775,6 +1894,15 @@ type Unavailable = ErrorBody
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
 
+// ExportUsersParams defines parameters for ExportUsers.
+type ExportUsersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListAPIKeysParams defines parameters for ListAPIKeys.
 type ListAPIKeysParams struct {
 	// Limit The most items in the page.
@@ -1878,6 +2006,9 @@ type ListSessionsParams struct {
 type LookupUserParams struct {
 	Email openapi_types.Email `form:"email" json:"email"`
 }
+
+// ImportUsersJSONRequestBody defines body for ImportUsers for application/json ContentType.
+type ImportUsersJSONRequestBody = ImportUsersRequest
 
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
@@ -2176,6 +2307,99 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /accept-invitation (the `GetAcceptInvitationPage` operationId).
 	GetAcceptInvitationPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExportUsers Export the password accounts, a page at a time, without secrets
+	//
+	// Every password account (not an organization's delegated
+	// identities), oldest first, in the shape that `POST
+	// /admin/users/import` takes minus the password: no hash or other
+	// secret is ever exported.
+	//
+	// Corresponds with GET /admin/users/export (the `ExportUsers` operationId).
+	ExportUsers(ctx context.Context, params *ExportUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportUsersWithBody Import users, with password hashes from another system
+	//
+	// Creates up to 1000 password accounts per request (the body may be up
+	// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+	// checked whole first: a malformed record, or a `password_hash` in an
+	// unsupported format or with cost parameters beyond the bounds, refuses
+	// the request with 400 `invalid_request` naming the record's index
+	// (never the hash), and nothing is stored. Then each record is stored
+	// in its own transaction, and the answer gives one result per record:
+	// the new user's id, or an error such as `conflict` for an email
+	// already in use (also by an earlier record of the same request).
+	//
+	// Supported hashes: argon2id and argon2i PHC strings
+	// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+	// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+	// cost at most 14) and scrypt PHC strings
+	// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+	// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+	// absent cannot log in with a password until a reset. At the first
+	// successful login the imported hash is replaced by Latch's argon2id.
+	// An imported `email_verified` marks the email verified but records
+	// no verification time, so an imported account never gains operator
+	// power until it verifies its email with Latch. Each user emits
+	// `user.created` with `imported: true`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+	ImportUsersWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportUsers Import users, with password hashes from another system
+	//
+	// Creates up to 1000 password accounts per request (the body may be up
+	// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+	// checked whole first: a malformed record, or a `password_hash` in an
+	// unsupported format or with cost parameters beyond the bounds, refuses
+	// the request with 400 `invalid_request` naming the record's index
+	// (never the hash), and nothing is stored. Then each record is stored
+	// in its own transaction, and the answer gives one result per record:
+	// the new user's id, or an error such as `conflict` for an email
+	// already in use (also by an earlier record of the same request).
+	//
+	// Supported hashes: argon2id and argon2i PHC strings
+	// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+	// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+	// cost at most 14) and scrypt PHC strings
+	// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+	// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+	// absent cannot log in with a password until a reset. At the first
+	// successful login the imported hash is replaced by Latch's argon2id.
+	// An imported `email_verified` marks the email verified but records
+	// no verification time, so an imported account never gains operator
+	// power until it verifies its email with Latch. Each user emits
+	// `user.created` with `imported: true`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+	ImportUsers(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImpersonateUser A short-lived, read-only access token acting as a user
+	//
+	// Opens a dedicated session of the user that ends after 15 minutes (or
+	// `LATCH_ACCESS_TTL` if shorter) and returns its access token, with no
+	// refresh token. The token carries the RFC 8693 `act` claim naming the
+	// operator (`{"sub": "<operator's user id>"}`), `aal: aal1` and
+	// `amr: ["impersonation"]`, and verifies like any access token (JWKS,
+	// introspection). The user sees the session in `GET /sessions` and an
+	// `impersonation_started` event naming the operator in
+	// `GET /auth/events`, and ends it like any session (revoking it, a
+	// global logout, a password change or reset).
+	//
+	// An impersonation token is read-only, enforced for every operation at
+	// once: it is refused with 403 `insufficient_permissions` on every
+	// operation that needs `aal2` for the request (password change, second
+	// factors, API keys, sessions, organizations' writes, every `/admin`
+	// operation) and on every other operation that is not a read (`GET`),
+	// such as verifying a second factor; it may end its own session
+	// (`POST /auth/logout`).
+	//
+	// Corresponds with POST /admin/users/{user_id}/impersonate (the `ImpersonateUser` operationId).
+	ImpersonateUser(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	//
@@ -3333,6 +3557,139 @@ func (c *Client) GetOpenIDConfiguration(ctx context.Context, reqEditors ...Reque
 // Corresponds with GET /accept-invitation (the `GetAcceptInvitationPage` operationId).
 func (c *Client) GetAcceptInvitationPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetAcceptInvitationPageRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExportUsers Export the password accounts, a page at a time, without secrets
+//
+// Every password account (not an organization's delegated
+// identities), oldest first, in the shape that `POST
+// /admin/users/import` takes minus the password: no hash or other
+// secret is ever exported.
+//
+// Corresponds with GET /admin/users/export (the `ExportUsers` operationId).
+func (c *Client) ExportUsers(ctx context.Context, params *ExportUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExportUsersRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportUsersWithBody Import users, with password hashes from another system
+//
+// Creates up to 1000 password accounts per request (the body may be up
+// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+// checked whole first: a malformed record, or a `password_hash` in an
+// unsupported format or with cost parameters beyond the bounds, refuses
+// the request with 400 `invalid_request` naming the record's index
+// (never the hash), and nothing is stored. Then each record is stored
+// in its own transaction, and the answer gives one result per record:
+// the new user's id, or an error such as `conflict` for an email
+// already in use (also by an earlier record of the same request).
+//
+// Supported hashes: argon2id and argon2i PHC strings
+// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+// cost at most 14) and scrypt PHC strings
+// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+// absent cannot log in with a password until a reset. At the first
+// successful login the imported hash is replaced by Latch's argon2id.
+// An imported `email_verified` marks the email verified but records
+// no verification time, so an imported account never gains operator
+// power until it verifies its email with Latch. Each user emits
+// `user.created` with `imported: true`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+func (c *Client) ImportUsersWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportUsersRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportUsers Import users, with password hashes from another system
+//
+// Creates up to 1000 password accounts per request (the body may be up
+// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+// checked whole first: a malformed record, or a `password_hash` in an
+// unsupported format or with cost parameters beyond the bounds, refuses
+// the request with 400 `invalid_request` naming the record's index
+// (never the hash), and nothing is stored. Then each record is stored
+// in its own transaction, and the answer gives one result per record:
+// the new user's id, or an error such as `conflict` for an email
+// already in use (also by an earlier record of the same request).
+//
+// Supported hashes: argon2id and argon2i PHC strings
+// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+// cost at most 14) and scrypt PHC strings
+// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+// absent cannot log in with a password until a reset. At the first
+// successful login the imported hash is replaced by Latch's argon2id.
+// An imported `email_verified` marks the email verified but records
+// no verification time, so an imported account never gains operator
+// power until it verifies its email with Latch. Each user emits
+// `user.created` with `imported: true`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+func (c *Client) ImportUsers(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportUsersRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImpersonateUser A short-lived, read-only access token acting as a user
+//
+// Opens a dedicated session of the user that ends after 15 minutes (or
+// `LATCH_ACCESS_TTL` if shorter) and returns its access token, with no
+// refresh token. The token carries the RFC 8693 `act` claim naming the
+// operator (`{"sub": "<operator's user id>"}`), `aal: aal1` and
+// `amr: ["impersonation"]`, and verifies like any access token (JWKS,
+// introspection). The user sees the session in `GET /sessions` and an
+// `impersonation_started` event naming the operator in
+// `GET /auth/events`, and ends it like any session (revoking it, a
+// global logout, a password change or reset).
+//
+// An impersonation token is read-only, enforced for every operation at
+// once: it is refused with 403 `insufficient_permissions` on every
+// operation that needs `aal2` for the request (password change, second
+// factors, API keys, sessions, organizations' writes, every `/admin`
+// operation) and on every other operation that is not a read (`GET`),
+// such as verifying a second factor; it may end its own session
+// (`POST /auth/logout`).
+//
+// Corresponds with POST /admin/users/{user_id}/impersonate (the `ImpersonateUser` operationId).
+func (c *Client) ImpersonateUser(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImpersonateUserRequest(c.Server, userId)
 	if err != nil {
 		return nil, err
 	}
@@ -5493,6 +5850,146 @@ func NewGetAcceptInvitationPageRequest(server string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewExportUsersRequest constructs an http.Request for the ExportUsers method
+func NewExportUsersRequest(server string, params *ExportUsersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/export")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewImportUsersRequest calls the generic ImportUsers builder with application/json body
+func NewImportUsersRequest(server string, body ImportUsersJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewImportUsersRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewImportUsersRequestWithBody constructs an http.Request for the ImportUsers method, with any body, and a specified content type
+func NewImportUsersRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/import")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewImpersonateUserRequest constructs an http.Request for the ImpersonateUser method
+func NewImpersonateUserRequest(server string, userId UserId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/impersonate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -8447,6 +8944,103 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /accept-invitation (the `GetAcceptInvitationPage` operationId).
 	GetAcceptInvitationPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAcceptInvitationPageResponse, error)
 
+	// ExportUsersWithResponse Export the password accounts, a page at a time, without secrets
+	//
+	// Every password account (not an organization's delegated
+	// identities), oldest first, in the shape that `POST
+	// /admin/users/import` takes minus the password: no hash or other
+	// secret is ever exported.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/users/export (the `ExportUsers` operationId).
+	ExportUsersWithResponse(ctx context.Context, params *ExportUsersParams, reqEditors ...RequestEditorFn) (*ExportUsersResponse, error)
+
+	// ImportUsersWithBodyWithResponse Import users, with password hashes from another system
+	//
+	// Creates up to 1000 password accounts per request (the body may be up
+	// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+	// checked whole first: a malformed record, or a `password_hash` in an
+	// unsupported format or with cost parameters beyond the bounds, refuses
+	// the request with 400 `invalid_request` naming the record's index
+	// (never the hash), and nothing is stored. Then each record is stored
+	// in its own transaction, and the answer gives one result per record:
+	// the new user's id, or an error such as `conflict` for an email
+	// already in use (also by an earlier record of the same request).
+	//
+	// Supported hashes: argon2id and argon2i PHC strings
+	// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+	// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+	// cost at most 14) and scrypt PHC strings
+	// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+	// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+	// absent cannot log in with a password until a reset. At the first
+	// successful login the imported hash is replaced by Latch's argon2id.
+	// An imported `email_verified` marks the email verified but records
+	// no verification time, so an imported account never gains operator
+	// power until it verifies its email with Latch. Each user emits
+	// `user.created` with `imported: true`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+	ImportUsersWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error)
+
+	// ImportUsersWithResponse Import users, with password hashes from another system
+	//
+	// Creates up to 1000 password accounts per request (the body may be up
+	// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+	// checked whole first: a malformed record, or a `password_hash` in an
+	// unsupported format or with cost parameters beyond the bounds, refuses
+	// the request with 400 `invalid_request` naming the record's index
+	// (never the hash), and nothing is stored. Then each record is stored
+	// in its own transaction, and the answer gives one result per record:
+	// the new user's id, or an error such as `conflict` for an email
+	// already in use (also by an earlier record of the same request).
+	//
+	// Supported hashes: argon2id and argon2i PHC strings
+	// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+	// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+	// cost at most 14) and scrypt PHC strings
+	// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+	// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+	// absent cannot log in with a password until a reset. At the first
+	// successful login the imported hash is replaced by Latch's argon2id.
+	// An imported `email_verified` marks the email verified but records
+	// no verification time, so an imported account never gains operator
+	// power until it verifies its email with Latch. Each user emits
+	// `user.created` with `imported: true`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+	ImportUsersWithResponse(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error)
+
+	// ImpersonateUserWithResponse A short-lived, read-only access token acting as a user
+	//
+	// Opens a dedicated session of the user that ends after 15 minutes (or
+	// `LATCH_ACCESS_TTL` if shorter) and returns its access token, with no
+	// refresh token. The token carries the RFC 8693 `act` claim naming the
+	// operator (`{"sub": "<operator's user id>"}`), `aal: aal1` and
+	// `amr: ["impersonation"]`, and verifies like any access token (JWKS,
+	// introspection). The user sees the session in `GET /sessions` and an
+	// `impersonation_started` event naming the operator in
+	// `GET /auth/events`, and ends it like any session (revoking it, a
+	// global logout, a password change or reset).
+	//
+	// An impersonation token is read-only, enforced for every operation at
+	// once: it is refused with 403 `insufficient_permissions` on every
+	// operation that needs `aal2` for the request (password change, second
+	// factors, API keys, sessions, organizations' writes, every `/admin`
+	// operation) and on every other operation that is not a read (`GET`),
+	// such as verifying a second factor; it may end its own session
+	// (`POST /auth/logout`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users/{user_id}/impersonate (the `ImpersonateUser` operationId).
+	ImpersonateUserWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*ImpersonateUserResponse, error)
+
 	// ListAPIKeysWithResponse The caller's personal API keys (never their secrets)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -9815,6 +10409,297 @@ func (r GetAcceptInvitationPageResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetAcceptInvitationPageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExportUsersResponse401Headers the declared response headers of an HTTP 401 response for ExportUsers
+type ExportUsersResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ExportUsersResponse403Headers the declared response headers of an HTTP 403 response for ExportUsers
+type ExportUsersResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ExportUsersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ExportedUserPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExportUsersResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ExportUsersResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExportUsersResponse) GetJSON200() *ExportedUserPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ExportUsersResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ExportUsersResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ExportUsersResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ExportUsersResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ExportUsersResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ExportUsersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExportUsersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExportUsersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExportUsersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImportUsersResponse401Headers the declared response headers of an HTTP 401 response for ImportUsers
+type ImportUsersResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ImportUsersResponse403Headers the declared response headers of an HTTP 403 response for ImportUsers
+type ImportUsersResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ImportUsersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImportUsersResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportUsersResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ImportUsersResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImportUsersResponse) GetJSON200() *ImportUsersResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ImportUsersResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ImportUsersResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ImportUsersResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ImportUsersResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ImportUsersResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ImportUsersResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ImportUsersResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportUsersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportUsersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportUsersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportUsersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImpersonateUserResponse401Headers the declared response headers of an HTTP 401 response for ImpersonateUser
+type ImpersonateUserResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ImpersonateUserResponse403Headers the declared response headers of an HTTP 403 response for ImpersonateUser
+type ImpersonateUserResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ImpersonateUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImpersonationToken
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImpersonateUserResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ImpersonateUserResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImpersonateUserResponse) GetJSON200() *ImpersonationToken {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ImpersonateUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ImpersonateUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ImpersonateUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ImpersonateUserResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ImpersonateUserResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ImpersonateUserResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ImpersonateUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImpersonateUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImpersonateUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImpersonateUserResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -16080,6 +16965,127 @@ func (c *ClientWithResponses) GetAcceptInvitationPageWithResponse(ctx context.Co
 	return ParseGetAcceptInvitationPageResponse(rsp)
 }
 
+// ExportUsersWithResponse Export the password accounts, a page at a time, without secrets
+//
+// Every password account (not an organization's delegated
+// identities), oldest first, in the shape that `POST
+// /admin/users/import` takes minus the password: no hash or other
+// secret is ever exported.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/users/export (the `ExportUsers` operationId).
+func (c *ClientWithResponses) ExportUsersWithResponse(ctx context.Context, params *ExportUsersParams, reqEditors ...RequestEditorFn) (*ExportUsersResponse, error) {
+	rsp, err := c.ExportUsers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExportUsersResponse(rsp)
+}
+
+// ImportUsersWithBodyWithResponse Import users, with password hashes from another system
+//
+// Creates up to 1000 password accounts per request (the body may be up
+// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+// checked whole first: a malformed record, or a `password_hash` in an
+// unsupported format or with cost parameters beyond the bounds, refuses
+// the request with 400 `invalid_request` naming the record's index
+// (never the hash), and nothing is stored. Then each record is stored
+// in its own transaction, and the answer gives one result per record:
+// the new user's id, or an error such as `conflict` for an email
+// already in use (also by an earlier record of the same request).
+//
+// Supported hashes: argon2id and argon2i PHC strings
+// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+// cost at most 14) and scrypt PHC strings
+// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+// absent cannot log in with a password until a reset. At the first
+// successful login the imported hash is replaced by Latch's argon2id.
+// An imported `email_verified` marks the email verified but records
+// no verification time, so an imported account never gains operator
+// power until it verifies its email with Latch. Each user emits
+// `user.created` with `imported: true`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+func (c *ClientWithResponses) ImportUsersWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error) {
+	rsp, err := c.ImportUsersWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportUsersResponse(rsp)
+}
+
+// ImportUsersWithResponse Import users, with password hashes from another system
+//
+// Creates up to 1000 password accounts per request (the body may be up
+// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+// checked whole first: a malformed record, or a `password_hash` in an
+// unsupported format or with cost parameters beyond the bounds, refuses
+// the request with 400 `invalid_request` naming the record's index
+// (never the hash), and nothing is stored. Then each record is stored
+// in its own transaction, and the answer gives one result per record:
+// the new user's id, or an error such as `conflict` for an email
+// already in use (also by an earlier record of the same request).
+//
+// Supported hashes: argon2id and argon2i PHC strings
+// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+// cost at most 14) and scrypt PHC strings
+// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+// absent cannot log in with a password until a reset. At the first
+// successful login the imported hash is replaced by Latch's argon2id.
+// An imported `email_verified` marks the email verified but records
+// no verification time, so an imported account never gains operator
+// power until it verifies its email with Latch. Each user emits
+// `user.created` with `imported: true`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+func (c *ClientWithResponses) ImportUsersWithResponse(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error) {
+	rsp, err := c.ImportUsers(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportUsersResponse(rsp)
+}
+
+// ImpersonateUserWithResponse A short-lived, read-only access token acting as a user
+//
+// Opens a dedicated session of the user that ends after 15 minutes (or
+// `LATCH_ACCESS_TTL` if shorter) and returns its access token, with no
+// refresh token. The token carries the RFC 8693 `act` claim naming the
+// operator (`{"sub": "<operator's user id>"}`), `aal: aal1` and
+// `amr: ["impersonation"]`, and verifies like any access token (JWKS,
+// introspection). The user sees the session in `GET /sessions` and an
+// `impersonation_started` event naming the operator in
+// `GET /auth/events`, and ends it like any session (revoking it, a
+// global logout, a password change or reset).
+//
+// An impersonation token is read-only, enforced for every operation at
+// once: it is refused with 403 `insufficient_permissions` on every
+// operation that needs `aal2` for the request (password change, second
+// factors, API keys, sessions, organizations' writes, every `/admin`
+// operation) and on every other operation that is not a read (`GET`),
+// such as verifying a second factor; it may end its own session
+// (`POST /auth/logout`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users/{user_id}/impersonate (the `ImpersonateUser` operationId).
+func (c *ClientWithResponses) ImpersonateUserWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*ImpersonateUserResponse, error) {
+	rsp, err := c.ImpersonateUser(ctx, userId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImpersonateUserResponse(rsp)
+}
+
 // ListAPIKeysWithResponse The caller's personal API keys (never their secrets)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -17976,6 +18982,279 @@ func ParseGetAcceptInvitationPageResponse(rsp *http.Response) (*GetAcceptInvitat
 		}
 		response.JSON500 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseExportUsersResponse parses an HTTP response from a ExportUsersWithResponse call
+func ParseExportUsersResponse(rsp *http.Response) (*ExportUsersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExportUsersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ExportedUserPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ExportUsersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ExportUsersResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImportUsersResponse parses an HTTP response from a ImportUsersWithResponse call
+func ParseImportUsersResponse(rsp *http.Response) (*ImportUsersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportUsersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImportUsersResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImportUsersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ImportUsersResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImpersonateUserResponse parses an HTTP response from a ImpersonateUserWithResponse call
+func ParseImpersonateUserResponse(rsp *http.Response) (*ImpersonateUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImpersonateUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImpersonationToken
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImpersonateUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ImpersonateUserResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil

@@ -47,6 +47,10 @@ type Session struct {
 	// MFAAt is when the session last verified a second factor (nil: never,
 	// or before this was recorded).
 	MFAAt *time.Time
+	// ActorID is the operator acting in an impersonation session (nil for
+	// every other session): its tokens carry the act claim, stay aal1 and
+	// are read-only.
+	ActorID *uuid.UUID
 }
 
 // AuthTime is when the session's user last authenticated: the last
@@ -145,7 +149,11 @@ type Event struct {
 
 // The event types.
 const (
-	EventSignup                 = "signup"
+	EventSignup = "signup"
+	// EventImpersonationStarted is on the impersonated user's feed: an
+	// operator (detail actor_id, actor_email) opened an impersonation
+	// session.
+	EventImpersonationStarted   = "impersonation_started"
 	EventLoginSucceeded         = "login_succeeded"
 	EventLoginFailed            = "login_failed"
 	EventRefreshReuseDetected   = "refresh_reuse_detected"

@@ -63,8 +63,11 @@ type Introspection struct {
 	// AAL and AMR are a session's assurance and methods: the access
 	// token's claims, or the refresh token's session's (empty for API keys
 	// and exchanged tokens).
-	AAL      string
-	AMR      []string
+	AAL string
+	AMR []string
+	// Actor is the act claim's sub of an impersonation token: the
+	// operator acting as Subject.
+	Actor    string
 	Exp      *time.Time
 	Iat      *time.Time
 	AuthTime *time.Time
@@ -170,6 +173,9 @@ func (o *OAuth) introspectAccess(ctx context.Context, tok string) (*Introspectio
 func accessIntrospection(c *token.Claims) *Introspection {
 	in := &Introspection{TokenUse: TokenUseAccess, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject,
 		Audience: c.Audience, JTI: c.ID, SID: c.SID, OrgID: c.OrgID, Ext: c.Ext, AAL: c.AAL, AMR: c.AMR}
+	if c.Act != nil {
+		in.Actor = c.Act.Subject
+	}
 	if c.ExpiresAt != nil {
 		in.Exp = &c.ExpiresAt.Time
 	}

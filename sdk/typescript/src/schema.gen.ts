@@ -1118,6 +1118,7 @@ export interface paths {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -1299,6 +1300,109 @@ export interface paths {
         get: operations["lookupUser"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import users, with password hashes from another system
+         * @description Creates up to 1000 password accounts per request (the body may be up
+         *     to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+         *     checked whole first: a malformed record, or a `password_hash` in an
+         *     unsupported format or with cost parameters beyond the bounds, refuses
+         *     the request with 400 `invalid_request` naming the record's index
+         *     (never the hash), and nothing is stored. Then each record is stored
+         *     in its own transaction, and the answer gives one result per record:
+         *     the new user's id, or an error such as `conflict` for an email
+         *     already in use (also by an earlier record of the same request).
+         *
+         *     Supported hashes: argon2id and argon2i PHC strings
+         *     (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+         *     at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+         *     cost at most 14) and scrypt PHC strings
+         *     (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+         *     128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+         *     absent cannot log in with a password until a reset. At the first
+         *     successful login the imported hash is replaced by Latch's argon2id.
+         *     An imported `email_verified` marks the email verified but records
+         *     no verification time, so an imported account never gains operator
+         *     power until it verifies its email with Latch. Each user emits
+         *     `user.created` with `imported: true`.
+         */
+        post: operations["importUsers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the password accounts, a page at a time, without secrets
+         * @description Every password account (not an organization's delegated
+         *     identities), oldest first, in the shape that `POST
+         *     /admin/users/import` takes minus the password: no hash or other
+         *     secret is ever exported.
+         */
+        get: operations["exportUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/impersonate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A short-lived, read-only access token acting as a user
+         * @description Opens a dedicated session of the user that ends after 15 minutes (or
+         *     `LATCH_ACCESS_TTL` if shorter) and returns its access token, with no
+         *     refresh token. The token carries the RFC 8693 `act` claim naming the
+         *     operator (`{"sub": "<operator's user id>"}`), `aal: aal1` and
+         *     `amr: ["impersonation"]`, and verifies like any access token (JWKS,
+         *     introspection). The user sees the session in `GET /sessions` and an
+         *     `impersonation_started` event naming the operator in
+         *     `GET /auth/events`, and ends it like any session (revoking it, a
+         *     global logout, a password change or reset).
+         *
+         *     An impersonation token is read-only, enforced for every operation at
+         *     once: it is refused with 403 `insufficient_permissions` on every
+         *     operation that needs `aal2` for the request (password change, second
+         *     factors, API keys, sessions, organizations' writes, every `/admin`
+         *     operation) and on every other operation that is not a read (`GET`),
+         *     such as verifying a second factor; it may end its own session
+         *     (`POST /auth/logout`).
+         */
+        post: operations["impersonateUser"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1588,6 +1692,12 @@ export interface components {
             org_id?: string;
             external_id?: string;
             aal?: components["schemas"]["AAL"];
+            /**
+             * Format: uuid
+             * @description Set on an impersonation session: the operator acting as the user
+             *     (`POST /admin/users/{user_id}/impersonate`).
+             */
+            actor_id?: string;
         };
         SessionList: {
             sessions: components["schemas"]["Session"][];
@@ -1871,7 +1981,7 @@ export interface components {
             /** Format: uuid */
             id: string;
             /** @enum {string} */
-            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated" | "mfa_locked";
+            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated" | "mfa_locked" | "impersonation_started";
             /** Format: date-time */
             created_at: string;
             /** Format: uuid */
@@ -1987,6 +2097,11 @@ export interface components {
              *     With `aal`, absent for API keys and exchanged tokens.
              */
             amr?: string[];
+            /** @description The `act` claim of an impersonation token (RFC 8693), naming the operator acting as `sub`. */
+            act?: {
+                /** @description The operator's user id. */
+                sub: string;
+            };
         };
         UserInfo: {
             /** Format: uuid */
@@ -2058,9 +2173,112 @@ export interface components {
              * @description The authentication methods of the session (RFC 8176): `pwd`
              *     (password), `otp` (a TOTP code or a recovery code), `hwk` (a
              *     device-bound WebAuthn key), `swk` (a synced passkey), `mfa` (more
-             *     than one factor); absent on exchanged tokens.
+             *     than one factor), `impersonation` (an operator's impersonation
+             *     token); absent on exchanged tokens.
              */
             amr?: string[];
+            /**
+             * @description RFC 8693: on an impersonation token, the operator acting as the
+             *     user (`sub` is the operator's user id). Such a token is read-only.
+             */
+            act?: {
+                /** @description The operator's user id. */
+                sub: string;
+            };
+        };
+        ImportUser: {
+            /** Format: email */
+            email: string;
+            /** @default false */
+            email_verified: boolean;
+            /** @description The user's password hash in a supported format (see the operation); absent for none. */
+            password_hash?: string;
+            /** @description The user's id in the system it comes from (returned by the export). */
+            external_id?: string;
+            /**
+             * Format: date-time
+             * @description When the account was created in the system it comes from; now when absent or in the future.
+             */
+            created_at?: string;
+            /**
+             * @description The user's application metadata. Not stored by this release: a
+             *     record with a non-empty one is refused (400 `invalid_request`)
+             *     rather than imported without it.
+             */
+            app_metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description The user's own metadata; like `app_metadata`, refused when not empty by this release. */
+            user_metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        ImportUsersRequest: {
+            /**
+             * @example [
+             *       {
+             *         "email": "ada@example.com",
+             *         "email_verified": true,
+             *         "password_hash": "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
+             *         "external_id": "auth0|64f1c2",
+             *         "created_at": "2024-03-01T12:00:00Z"
+             *       }
+             *     ]
+             */
+            users: components["schemas"]["ImportUser"][];
+        };
+        ImportUserResult: {
+            /** @description The record's position in the request. */
+            index: number;
+            /**
+             * Format: uuid
+             * @description The new user's id, when it was created.
+             */
+            id?: string;
+            error?: components["schemas"]["ErrorCode"];
+            /** @description Why the record was not created (never a hash). */
+            message?: string;
+        };
+        ImportUsersResult: {
+            /** @description How many users were created. */
+            created: number;
+            results: components["schemas"]["ImportUserResult"][];
+        };
+        ExportedUser: {
+            /** Format: uuid */
+            id: string;
+            /** Format: email */
+            email: string;
+            email_verified: boolean;
+            /** @description The id that an import gave the user, if any. */
+            external_id?: string;
+            /** @description Whether the account has a password (never the hash). */
+            has_password?: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ExportedUserPage: {
+            users: components["schemas"]["ExportedUser"][];
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string;
+        };
+        ImpersonationToken: {
+            access_token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            /** @description Seconds until the token (and its session) ends. */
+            expires_in: number;
+            /** Format: date-time */
+            expires_at: string;
+            /**
+             * Format: uuid
+             * @description The dedicated session; revoking it ends the token.
+             */
+            session_id: string;
+            /** Format: uuid */
+            user_id: string;
         };
         /**
          * @example totp
@@ -2326,6 +2544,7 @@ export interface components {
         SessionId: string;
         KeyId: string;
         OrgId: string;
+        /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
         UserId: string;
         /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
         FactorId: string;
@@ -4018,6 +4237,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4046,6 +4266,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4368,6 +4589,102 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserLookup"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    importUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportUsersRequest"];
+            };
+        };
+        responses: {
+            /** @description One result per record, in the request's order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportUsersResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    exportUsers: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The most items in the page.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next_cursor` of the previous page; absent for the first page.
+                 * @example MjAyNi0xMS0yMVQwNjowMDowMFo
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportedUserPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    impersonateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d2e1f-5a6b-4c7d-8e9f-0a1b2c3d4e5f */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The access token. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImpersonationToken"];
                 };
             };
             400: components["responses"]["BadRequest"];

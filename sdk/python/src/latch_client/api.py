@@ -28,6 +28,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'deleteMFAFactor': ('DELETE', '/auth/mfa/factors/{factor_id}', 'bearer'),
     'enrollTOTP': ('POST', '/auth/mfa/totp', 'bearer'),
     'exchangeToken': ('POST', '/auth/token', 'apikey'),
+    'exportUsers': ('GET', '/admin/users/export', 'bearer'),
     'finishWebAuthnRegistration': ('POST', '/auth/mfa/webauthn/registration/finish', 'bearer'),
     'forgotPassword': ('POST', '/auth/password/forgot', 'none'),
     'getAPIKey': ('GET', '/api-keys/{key_id}', 'bearer'),
@@ -49,6 +50,8 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'getSpecYAML': ('GET', '/openapi.yaml', 'none'),
     'getUserInfo': ('GET', '/userinfo', 'bearer'),
     'getVerifyEmailPage': ('GET', '/verify-email', 'none'),
+    'impersonateUser': ('POST', '/admin/users/{user_id}/impersonate', 'bearer'),
+    'importUsers': ('POST', '/admin/users/import', 'bearer'),
     'introspectToken': ('POST', '/oauth/introspect', 'apikey'),
     'inviteMember': ('POST', '/organizations/{org_id}/invitations', 'bearer'),
     'listAPIKeys': ('GET', '/api-keys', 'bearer'),
@@ -161,6 +164,11 @@ class API:
         status, data = self._send('POST', '/auth/token', {}, {}, body.to_dict() if body is not None else None, 'apikey')
         return m.ExchangeResponse.from_dict(data)
 
+    def export_users(self, *, limit: int | None = None, cursor: str | None = None) -> m.ExportedUserPage:
+        """Export the password accounts, a page at a time, without secrets. GET /admin/users/export."""
+        status, data = self._send('GET', '/admin/users/export', {}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
+        return m.ExportedUserPage.from_dict(data)
+
     def finish_web_authn_registration(self, body: m.WebAuthnRegistrationRequest) -> m.MFAEnrollment:
         """Finish registering a passkey or security key. POST /auth/mfa/webauthn/registration/finish."""
         status, data = self._send('POST', '/auth/mfa/webauthn/registration/finish', {}, {}, body.to_dict(), 'bearer')
@@ -265,6 +273,16 @@ class API:
         """The email-verification page that mailed links open. GET /verify-email."""
         status, data = self._send('GET', '/verify-email', {}, {}, None, 'none')
         return None
+
+    def impersonate_user(self, user_id: str) -> m.ImpersonationToken:
+        """A short-lived, read-only access token acting as a user. POST /admin/users/{user_id}/impersonate."""
+        status, data = self._send('POST', '/admin/users/{user_id}/impersonate', {'user_id': user_id}, {}, None, 'bearer')
+        return m.ImpersonationToken.from_dict(data)
+
+    def import_users(self, body: m.ImportUsersRequest) -> m.ImportUsersResult:
+        """Import users, with password hashes from another system. POST /admin/users/import."""
+        status, data = self._send('POST', '/admin/users/import', {}, {}, body.to_dict(), 'bearer')
+        return m.ImportUsersResult.from_dict(data)
 
     def introspect_token(self) -> m.IntrospectionResponse:
         """Introspect a token (RFC 7662). POST /oauth/introspect."""
