@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 	"github.com/latchauth/latch/claims"
+	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -145,6 +146,7 @@ const (
 	ErrorCodeUnsupportedGrantType    ErrorCode = "unsupported_grant_type"
 	ErrorCodeUnsupportedMediaType    ErrorCode = "unsupported_media_type"
 	ErrorCodeUnsupportedTokenType    ErrorCode = "unsupported_token_type"
+	ErrorCodeUserBanned              ErrorCode = "user_banned"
 	ErrorCodeWeakPassword            ErrorCode = "weak_password"
 )
 
@@ -206,6 +208,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeUnsupportedMediaType:
 		return true
 	case ErrorCodeUnsupportedTokenType:
+		return true
+	case ErrorCodeUserBanned:
 		return true
 	case ErrorCodeWeakPassword:
 		return true
@@ -835,6 +839,113 @@ type AcceptedStatus string
 // generated models name with `x-go-type`.
 type AccessTokenClaims = claims.AccessTokenClaims
 
+// AdminMembership defines model for AdminMembership.
+type AdminMembership struct {
+	CreatedAt *time.Time         `json:"created_at,omitempty"`
+	Id        openapi_types.UUID `json:"id"`
+	Name      string             `json:"name"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
+// AdminUser defines model for AdminUser.
+type AdminUser struct {
+	// AppMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+	BanReason   *string   `json:"ban_reason,omitempty"`
+
+	// Banned Whether the user is banned now.
+	Banned        bool                 `json:"banned"`
+	BannedUntil   *time.Time           `json:"banned_until,omitempty"`
+	CreatedAt     time.Time            `json:"created_at"`
+	Email         *openapi_types.Email `json:"email,omitempty"`
+	EmailVerified bool                 `json:"email_verified"`
+
+	// ExternalId For a delegated identity, the organization's id for its user.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// FactorCount The user's verified second factors.
+	FactorCount int                `json:"factor_count"`
+	HasPassword bool               `json:"has_password"`
+	Id          openapi_types.UUID `json:"id"`
+
+	// OrgId For a delegated identity, the organization that owns it.
+	OrgId     *openapi_types.UUID `json:"org_id,omitempty"`
+	UpdatedAt time.Time           `json:"updated_at"`
+
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata *Metadata `json:"user_metadata,omitempty"`
+}
+
+// AdminUserDetail defines model for AdminUserDetail.
+type AdminUserDetail struct {
+	// ApiKeys The personal API keys, at most 200, newest first.
+	ApiKeys       []APIKey          `json:"api_keys"`
+	Factors       []MFAFactor       `json:"factors"`
+	Organizations []AdminMembership `json:"organizations"`
+
+	// Sessions The active sessions (`current` is always false), at most 200, newest first.
+	Sessions []Session `json:"sessions"`
+	User     AdminUser `json:"user"`
+}
+
+// AdminUserExport defines model for AdminUserExport.
+type AdminUserExport struct {
+	ApiKeys []APIKey `json:"api_keys"`
+
+	// Events The user's security events still kept, newest first.
+	Events     []Event     `json:"events"`
+	ExportedAt time.Time   `json:"exported_at"`
+	Factors    []MFAFactor `json:"factors"`
+
+	// Metadata A delegated identity's metadata from its organization.
+	Metadata      *map[string]interface{} `json:"metadata,omitempty"`
+	Organizations []AdminMembership       `json:"organizations"`
+	Sessions      []Session               `json:"sessions"`
+	User          AdminUser               `json:"user"`
+}
+
+// AdminUserList defines model for AdminUserList.
+type AdminUserList struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string     `json:"next_cursor,omitempty"`
+	Users      []AdminUser `json:"users"`
+}
+
+// AdminUserUpdate defines model for AdminUserUpdate.
+type AdminUserUpdate struct {
+	// AppMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+
+	// BanReason Example: chargeback fraud, ticket 4711
+	BanReason *string `json:"ban_reason,omitempty"`
+
+	// BannedUntil Ban until this time; `null` lifts a ban.
+	//
+	// Example: 2027-01-01T00:00:00Z
+	BannedUntil nullable.Nullable[time.Time] `json:"banned_until,omitempty"`
+
+	// Email Example: ada@example.com
+	Email *string `json:"email,omitempty"`
+
+	// EmailVerified With `email`, marks the new email verified; without it, sets the flag.
+	//
+	// Example: false
+	EmailVerified *bool `json:"email_verified,omitempty"`
+
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata *Metadata `json:"user_metadata,omitempty"`
+}
+
 // AudienceList defines model for AudienceList.
 type AudienceList struct {
 	// Audiences Example: ["https://api.example.com"]
@@ -1255,6 +1366,11 @@ type MemberList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// Metadata A JSON object of at most 8 KiB serialised.
+//
+// Example: {"plan":"pro","theme":"dark"}
+type Metadata map[string]interface{}
+
 // Organization defines model for Organization.
 type Organization struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -1631,6 +1747,14 @@ type TokenType string
 // Example: refresh_token
 type TokenTypeHint string
 
+// UpdateMeRequest defines model for UpdateMeRequest.
+type UpdateMeRequest struct {
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata Metadata `json:"user_metadata"`
+}
+
 // UpdateMemberRequest defines model for UpdateMemberRequest.
 type UpdateMemberRequest struct {
 	// Role Example: member
@@ -1648,7 +1772,11 @@ type UpdateOrganizationRequest struct {
 
 // User defines model for User.
 type User struct {
-	CreatedAt time.Time `json:"created_at"`
+	// AppMetadata What operators store about the user (`PATCH /admin/users/{user_id}`);
+	// read-only to the user, and copied into access tokens as the
+	// `app_metadata` claim.
+	AppMetadata *map[string]interface{} `json:"app_metadata,omitempty"`
+	CreatedAt   time.Time               `json:"created_at"`
 
 	// Email `null` for a delegated identity created without one.
 	Email         *openapi_types.Email `json:"email"`
@@ -1663,6 +1791,9 @@ type User struct {
 
 	// OrgId For a delegated identity, the organization that owns it.
 	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// UserMetadata What the user stores about themselves (`PATCH /auth/me`).
+	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
 }
 
 // UserInfo defines model for UserInfo.
@@ -1778,6 +1909,42 @@ type Unavailable = ErrorBody
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
 
+// ListAdminUsersParams defines parameters for ListAdminUsers.
+type ListAdminUsersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Email The exact email, normalised (trimmed, lower case).
+	Email *string `form:"email,omitempty" json:"email,omitempty"`
+
+	// EmailPrefix Emails that start with this text (normalised to lower case).
+	EmailPrefix *string `form:"email_prefix,omitempty" json:"email_prefix,omitempty"`
+
+	// OrgId Members of the organization, and its delegated identities.
+	OrgId *openapi_types.UUID `form:"org_id,omitempty" json:"org_id,omitempty"`
+
+	// ExternalId Delegated identities with this organization's id for their user.
+	ExternalId *string `form:"external_id,omitempty" json:"external_id,omitempty"`
+
+	// CreatedAfter Accounts created strictly after this time.
+	CreatedAfter *time.Time `form:"created_after,omitempty" json:"created_after,omitempty"`
+
+	// CreatedBefore Accounts created strictly before this time.
+	CreatedBefore *time.Time `form:"created_before,omitempty" json:"created_before,omitempty"`
+
+	// Banned true lists the users banned now; false those who are not.
+	Banned *bool `form:"banned,omitempty" json:"banned,omitempty"`
+}
+
+// DeleteAdminUserParams defines parameters for DeleteAdminUser.
+type DeleteAdminUserParams struct {
+	// DeleteSoleOwnedOrgs Also delete the organizations the user alone owns.
+	DeleteSoleOwnedOrgs *bool `form:"delete_sole_owned_orgs,omitempty" json:"delete_sole_owned_orgs,omitempty"`
+}
+
 // ListAPIKeysParams defines parameters for ListAPIKeys.
 type ListAPIKeysParams struct {
 	// Limit The most items in the page.
@@ -1882,6 +2049,9 @@ type LookupUserParams struct {
 	Email openapi_types.Email `form:"email" json:"email"`
 }
 
+// UpdateAdminUserJSONRequestBody defines body for UpdateAdminUser for application/json ContentType.
+type UpdateAdminUserJSONRequestBody = AdminUserUpdate
+
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
 
@@ -1890,6 +2060,9 @@ type RollAPIKeyJSONRequestBody = RollAPIKeyRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
+
+// UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
+type UpdateMeJSONRequestBody = UpdateMeRequest
 
 // RenameMFAFactorJSONRequestBody defines body for RenameMFAFactor for application/json ContentType.
 type RenameMFAFactorJSONRequestBody = RenameFactorRequest
@@ -2084,6 +2257,30 @@ type ServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request)
+	// ListAdminUsers List and search users (operators)
+	// (GET /admin/users)
+	ListAdminUsers(w http.ResponseWriter, r *http.Request, params ListAdminUsersParams)
+	// DeleteAdminUser Delete a user (operators)
+	// (DELETE /admin/users/{user_id})
+	DeleteAdminUser(w http.ResponseWriter, r *http.Request, userId UserId, params DeleteAdminUserParams)
+	// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+	// (GET /admin/users/{user_id})
+	GetAdminUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// UpdateAdminUser Change a user's email, ban or metadata (operators)
+	// (PATCH /admin/users/{user_id})
+	UpdateAdminUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+	// (GET /admin/users/{user_id}/export)
+	ExportAdminUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors)
+	DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request, userId UserId)
+	// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors/{factor_id})
+	DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request, userId UserId, factorId FactorId)
+	// RevokeAdminUserSessions End every session of a user (operators)
+	// (DELETE /admin/users/{user_id}/sessions)
+	RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams)
@@ -2111,6 +2308,9 @@ type ServerInterface interface {
 	// GetMe The authenticated user
 	// (GET /auth/me)
 	GetMe(w http.ResponseWriter, r *http.Request)
+	// UpdateMe Change the authenticated user's own user_metadata
+	// (PATCH /auth/me)
+	UpdateMe(w http.ResponseWriter, r *http.Request)
 	// ListMFAFactors The caller's second factors and how many recovery codes are left
 	// (GET /auth/mfa/factors)
 	ListMFAFactors(w http.ResponseWriter, r *http.Request)
@@ -2315,6 +2515,54 @@ func (_ Unimplemented) GetAcceptInvitationPage(w http.ResponseWriter, r *http.Re
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListAdminUsers List and search users (operators)
+// (GET /admin/users)
+func (_ Unimplemented) ListAdminUsers(w http.ResponseWriter, r *http.Request, params ListAdminUsersParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminUser Delete a user (operators)
+// (DELETE /admin/users/{user_id})
+func (_ Unimplemented) DeleteAdminUser(w http.ResponseWriter, r *http.Request, userId UserId, params DeleteAdminUserParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+// (GET /admin/users/{user_id})
+func (_ Unimplemented) GetAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateAdminUser Change a user's email, ban or metadata (operators)
+// (PATCH /admin/users/{user_id})
+func (_ Unimplemented) UpdateAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+// (GET /admin/users/{user_id}/export)
+func (_ Unimplemented) ExportAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+// (DELETE /admin/users/{user_id}/factors)
+func (_ Unimplemented) DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+// (DELETE /admin/users/{user_id}/factors/{factor_id})
+func (_ Unimplemented) DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request, userId UserId, factorId FactorId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RevokeAdminUserSessions End every session of a user (operators)
+// (DELETE /admin/users/{user_id}/sessions)
+func (_ Unimplemented) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ListAPIKeys The caller's personal API keys (never their secrets)
 // (GET /api-keys)
 func (_ Unimplemented) ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams) {
@@ -2366,6 +2614,12 @@ func (_ Unimplemented) Logout(w http.ResponseWriter, r *http.Request, params Log
 // GetMe The authenticated user
 // (GET /auth/me)
 func (_ Unimplemented) GetMe(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateMe Change the authenticated user's own user_metadata
+// (PATCH /auth/me)
+func (_ Unimplemented) UpdateMe(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2782,6 +3036,350 @@ func (siw *ServerInterfaceWrapper) GetAcceptInvitationPage(w http.ResponseWriter
 	handler.ServeHTTP(w, r)
 }
 
+// ListAdminUsers operation middleware
+func (siw *ServerInterfaceWrapper) ListAdminUsers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAdminUsersParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "email" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "email", r.URL.Query(), &params.Email, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "email"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "email", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "email_prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "email_prefix", r.URL.Query(), &params.EmailPrefix, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "email_prefix"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "email_prefix", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "org_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org_id", r.URL.Query(), &params.OrgId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "org_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "external_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "external_id", r.URL.Query(), &params.ExternalId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "external_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "external_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "created_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_after", r.URL.Query(), &params.CreatedAfter, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "created_after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "created_after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "created_before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_before", r.URL.Query(), &params.CreatedBefore, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "created_before"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "created_before", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "banned" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "banned", r.URL.Query(), &params.Banned, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "banned"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "banned", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAdminUsers(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteAdminUserParams
+
+	// ------------- Optional query parameter "delete_sole_owned_orgs" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "delete_sole_owned_orgs", r.URL.Query(), &params.DeleteSoleOwnedOrgs, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "delete_sole_owned_orgs"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "delete_sole_owned_orgs", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminUser(w, r, userId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) GetAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAdminUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) UpdateAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateAdminUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExportAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) ExportAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExportAdminUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminUserFactors operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminUserFactors(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminUserFactor operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "factor_id" -------------
+	var factorId FactorId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "factor_id", chi.URLParam(r, "factor_id"), &factorId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "factor_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminUserFactor(w, r, userId, factorId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeAdminUserSessions operation middleware
+func (siw *ServerInterfaceWrapper) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeAdminUserSessions(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListAPIKeys operation middleware
 func (siw *ServerInterfaceWrapper) ListAPIKeys(w http.ResponseWriter, r *http.Request) {
 
@@ -3044,6 +3642,20 @@ func (siw *ServerInterfaceWrapper) GetMe(w http.ResponseWriter, r *http.Request)
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetMe(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateMe operation middleware
+func (siw *ServerInterfaceWrapper) UpdateMe(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateMe(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -4619,6 +5231,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/auth/me", wrapper.GetMe)
 	})
 	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/auth/me", wrapper.UpdateMe)
+	})
+	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/auth/logout", wrapper.Logout)
 	})
 	r.Group(func(r chi.Router) {
@@ -4773,6 +5388,30 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/users", wrapper.LookupUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users", wrapper.ListAdminUsers)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}", wrapper.DeleteAdminUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users/{user_id}", wrapper.GetAdminUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/admin/users/{user_id}", wrapper.UpdateAdminUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}/sessions", wrapper.RevokeAdminUserSessions)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}/factors", wrapper.DeleteAdminUserFactors)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}/factors/{factor_id}", wrapper.DeleteAdminUserFactor)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users/{user_id}/export", wrapper.ExportAdminUser)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/oauth/introspect", wrapper.IntrospectToken)
@@ -5000,6 +5639,909 @@ func (response GetAcceptInvitationPage500JSONResponse) VisitGetAcceptInvitationP
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsersRequestObject struct {
+	Params ListAdminUsersParams
+}
+
+type ListAdminUsersResponseObject interface {
+	VisitListAdminUsersResponse(w http.ResponseWriter) error
+}
+
+type ListAdminUsers200JSONResponse AdminUserList
+
+func (response ListAdminUsers200JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListAdminUsers400JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAdminUsers401JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAdminUsers403JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListAdminUsers500JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListAdminUsers503JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+	Params DeleteAdminUserParams
+}
+
+type DeleteAdminUserResponseObject interface {
+	VisitDeleteAdminUserResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminUser204Response struct {
+}
+
+func (response DeleteAdminUser204Response) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminUser400JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminUser401JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminUser403JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminUser404JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser409JSONResponse struct{ ConflictJSONResponse }
+
+func (response DeleteAdminUser409JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminUser500JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminUser503JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type GetAdminUserResponseObject interface {
+	VisitGetAdminUserResponse(w http.ResponseWriter) error
+}
+
+type GetAdminUser200JSONResponse AdminUserDetail
+
+func (response GetAdminUser200JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetAdminUser400JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetAdminUser401JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetAdminUser403JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetAdminUser404JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetAdminUser500JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetAdminUser503JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+	Body   *UpdateAdminUserJSONRequestBody
+}
+
+type UpdateAdminUserResponseObject interface {
+	VisitUpdateAdminUserResponse(w http.ResponseWriter) error
+}
+
+type UpdateAdminUser200JSONResponse AdminUser
+
+func (response UpdateAdminUser200JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateAdminUser400JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateAdminUser401JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateAdminUser403JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateAdminUser404JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser409JSONResponse struct{ ConflictJSONResponse }
+
+func (response UpdateAdminUser409JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateAdminUser413JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateAdminUser415JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateAdminUser500JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateAdminUser503JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type ExportAdminUserResponseObject interface {
+	VisitExportAdminUserResponse(w http.ResponseWriter) error
+}
+
+type ExportAdminUser200JSONResponse AdminUserExport
+
+func (response ExportAdminUser200JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ExportAdminUser400JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ExportAdminUser401JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ExportAdminUser403JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ExportAdminUser404JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response ExportAdminUser500JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ExportAdminUser503JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactorsRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type DeleteAdminUserFactorsResponseObject interface {
+	VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminUserFactors204Response struct {
+}
+
+func (response DeleteAdminUserFactors204Response) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminUserFactors400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminUserFactors400JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminUserFactors401JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminUserFactors403JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminUserFactors404JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminUserFactors500JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminUserFactors503JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactorRequestObject struct {
+	UserId   UserId   `json:"user_id"`
+	FactorId FactorId `json:"factor_id"`
+}
+
+type DeleteAdminUserFactorResponseObject interface {
+	VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminUserFactor204Response struct {
+}
+
+func (response DeleteAdminUserFactor204Response) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminUserFactor400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminUserFactor400JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminUserFactor401JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminUserFactor403JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminUserFactor404JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminUserFactor500JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminUserFactor503JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessionsRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type RevokeAdminUserSessionsResponseObject interface {
+	VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error
+}
+
+type RevokeAdminUserSessions204Response struct {
+}
+
+func (response RevokeAdminUserSessions204Response) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeAdminUserSessions400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RevokeAdminUserSessions400JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RevokeAdminUserSessions401JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RevokeAdminUserSessions403JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RevokeAdminUserSessions404JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions500JSONResponse struct{ InternalJSONResponse }
+
+func (response RevokeAdminUserSessions500JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RevokeAdminUserSessions503JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6003,6 +7545,146 @@ func (response GetMe500JSONResponse) VisitGetMeResponse(w http.ResponseWriter) e
 type GetMe503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response GetMe503JSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMeRequestObject struct {
+	Body *UpdateMeJSONRequestBody
+}
+
+type UpdateMeResponseObject interface {
+	VisitUpdateMeResponse(w http.ResponseWriter) error
+}
+
+type UpdateMe200JSONResponse User
+
+func (response UpdateMe200JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateMe400JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateMe401JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateMe403JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateMe404JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateMe413JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateMe415JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateMe500JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateMe503JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -12250,6 +13932,30 @@ type StrictServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(ctx context.Context, request GetAcceptInvitationPageRequestObject) (GetAcceptInvitationPageResponseObject, error)
+	// ListAdminUsers List and search users (operators)
+	// (GET /admin/users)
+	ListAdminUsers(ctx context.Context, request ListAdminUsersRequestObject) (ListAdminUsersResponseObject, error)
+	// DeleteAdminUser Delete a user (operators)
+	// (DELETE /admin/users/{user_id})
+	DeleteAdminUser(ctx context.Context, request DeleteAdminUserRequestObject) (DeleteAdminUserResponseObject, error)
+	// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+	// (GET /admin/users/{user_id})
+	GetAdminUser(ctx context.Context, request GetAdminUserRequestObject) (GetAdminUserResponseObject, error)
+	// UpdateAdminUser Change a user's email, ban or metadata (operators)
+	// (PATCH /admin/users/{user_id})
+	UpdateAdminUser(ctx context.Context, request UpdateAdminUserRequestObject) (UpdateAdminUserResponseObject, error)
+	// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+	// (GET /admin/users/{user_id}/export)
+	ExportAdminUser(ctx context.Context, request ExportAdminUserRequestObject) (ExportAdminUserResponseObject, error)
+	// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors)
+	DeleteAdminUserFactors(ctx context.Context, request DeleteAdminUserFactorsRequestObject) (DeleteAdminUserFactorsResponseObject, error)
+	// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors/{factor_id})
+	DeleteAdminUserFactor(ctx context.Context, request DeleteAdminUserFactorRequestObject) (DeleteAdminUserFactorResponseObject, error)
+	// RevokeAdminUserSessions End every session of a user (operators)
+	// (DELETE /admin/users/{user_id}/sessions)
+	RevokeAdminUserSessions(ctx context.Context, request RevokeAdminUserSessionsRequestObject) (RevokeAdminUserSessionsResponseObject, error)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(ctx context.Context, request ListAPIKeysRequestObject) (ListAPIKeysResponseObject, error)
@@ -12277,6 +13983,9 @@ type StrictServerInterface interface {
 	// GetMe The authenticated user
 	// (GET /auth/me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
+	// UpdateMe Change the authenticated user's own user_metadata
+	// (PATCH /auth/me)
+	UpdateMe(ctx context.Context, request UpdateMeRequestObject) (UpdateMeResponseObject, error)
 	// ListMFAFactors The caller's second factors and how many recovery codes are left
 	// (GET /auth/mfa/factors)
 	ListMFAFactors(ctx context.Context, request ListMFAFactorsRequestObject) (ListMFAFactorsResponseObject, error)
@@ -12588,6 +14297,223 @@ func (sh *strictHandler) GetAcceptInvitationPage(w http.ResponseWriter, r *http.
 	}
 }
 
+// ListAdminUsers operation middleware
+func (sh *strictHandler) ListAdminUsers(w http.ResponseWriter, r *http.Request, params ListAdminUsersParams) {
+	var request ListAdminUsersRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAdminUsers(ctx, request.(ListAdminUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAdminUsers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAdminUsersResponseObject); ok {
+		if err := validResponse.VisitListAdminUsersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminUser operation middleware
+func (sh *strictHandler) DeleteAdminUser(w http.ResponseWriter, r *http.Request, userId UserId, params DeleteAdminUserParams) {
+	var request DeleteAdminUserRequestObject
+
+	request.UserId = userId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminUser(ctx, request.(DeleteAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminUserResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAdminUser operation middleware
+func (sh *strictHandler) GetAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request GetAdminUserRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAdminUser(ctx, request.(GetAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAdminUserResponseObject); ok {
+		if err := validResponse.VisitGetAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateAdminUser operation middleware
+func (sh *strictHandler) UpdateAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request UpdateAdminUserRequestObject
+
+	request.UserId = userId
+
+	var body UpdateAdminUserJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateAdminUser(ctx, request.(UpdateAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateAdminUserResponseObject); ok {
+		if err := validResponse.VisitUpdateAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ExportAdminUser operation middleware
+func (sh *strictHandler) ExportAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request ExportAdminUserRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExportAdminUser(ctx, request.(ExportAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExportAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExportAdminUserResponseObject); ok {
+		if err := validResponse.VisitExportAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminUserFactors operation middleware
+func (sh *strictHandler) DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request DeleteAdminUserFactorsRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminUserFactors(ctx, request.(DeleteAdminUserFactorsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminUserFactors")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminUserFactorsResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminUserFactorsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminUserFactor operation middleware
+func (sh *strictHandler) DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request, userId UserId, factorId FactorId) {
+	var request DeleteAdminUserFactorRequestObject
+
+	request.UserId = userId
+	request.FactorId = factorId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminUserFactor(ctx, request.(DeleteAdminUserFactorRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminUserFactor")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminUserFactorResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminUserFactorResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeAdminUserSessions operation middleware
+func (sh *strictHandler) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request RevokeAdminUserSessionsRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeAdminUserSessions(ctx, request.(RevokeAdminUserSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeAdminUserSessions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeAdminUserSessionsResponseObject); ok {
+		if err := validResponse.VisitRevokeAdminUserSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListAPIKeys operation middleware
 func (sh *strictHandler) ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams) {
 	var request ListAPIKeysRequestObject
@@ -12833,6 +14759,37 @@ func (sh *strictHandler) GetMe(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetMeResponseObject); ok {
 		if err := validResponse.VisitGetMeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateMe operation middleware
+func (sh *strictHandler) UpdateMe(w http.ResponseWriter, r *http.Request) {
+	var request UpdateMeRequestObject
+
+	var body UpdateMeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateMe(ctx, request.(UpdateMeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateMe")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateMeResponseObject); ok {
+		if err := validResponse.VisitUpdateMeResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -14510,348 +16467,387 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lcxs38i/6VVA8p8rS/5IU9fCLqtQ9jCzHii1bkeR4k9CXA86AJKIhwAxAUVwff/db6AZmMC+KkiXZ",
-	"3vXW1q5FDgevRj9/3f2pEcrpTAomtGp0PzUmjEYsgX8e0HDCDqTQiYxP5sOYh+bTiKkw4TPNpWh0G6/k",
-	"gsRSjImeMBLJcD5lQpMpXZIhI6F5QdRuNBsJ+2fOExY1ujqZs2ZDhRM2peZ17IpOZzFrdBszGKJJpvSq",
-	"Rcfsp90nnU6j2dDLmflW6YSLcePz52bjlOlk2RtplpTnc8ZCKSJFtCQLyjUZspFMGNHJkosxoWPKxer5",
-	"TLng0/m00d1Oh+ZCszFLYOwPHz705nrChOYh1aw8gfMJIzR7gktB4OWMsKsZC/V1+1FebmHIM81m72fl",
-	"gT9wPSHBdEQH7uUBkSJedsnpywPyfO9p55Ei4YTGMRNj1iQjmRC7+X0R/MxowhLCkkQmP/UbXKj5aMRD",
-	"zoQezBVLBvk19RtNQsNkcEnjOVM/9RuUxjvmwym9GpjD29vd6XSCdl80Vi3uc7MxowmdMu1Ibp4omVTv",
-	"aiDYlR6E8ERA5AhIbpawSy7niszomO0TOlSG/szazLcjnigNX5lNz0jt+O/e8i3vXB2fdZbHv/+2ePu3",
-	"XBy/kIvjl7LRbHAz4j9zliwbzYagU/MLHDa3mCm9esPEWE8a3e2dZ1WE+pKGWiZHUZ7OO8Pd0WP6eKf1",
-	"JNyOWnusM2o9p0+HrZ1wL3rCno06dHvoZjGjepJNYgTvG/BoJQWNZDKlutFtzOfwZHleR+KSazjH4tye",
-	"jLajnXB32Nqjj1lrb/Sk03o2fEpbz8NOtM12Rrt0r2ZuPH3nl8/vNVvixCrGuWDLLx/gDZ9yXU1lU6k0",
-	"4ZpNFeECSaxIPo871TQSw1v9mURsROexxp9M6RVylp2O+Ws1n3mXjGu3QCbjL9+CM6ZUSgAVgyj8/ssH",
-	"eq9YUjsKsJYvHOKz+bGaSaEY8JCfaXTK/pkzBSccSqGZgH/S2Sy2/Gvrb2VO/JM3zP9O2KjRbfyvrUwe",
-	"buG3auvQsEUcqkwxCQ5GuCJTGpvZsojIhAwTRi8UoSSZx6zd+NxsHEgxinn4wPMK7aiKLIyIWEwozFVp",
-	"mRhhZPiUTIY8iph4mImFCYuMKKGxIjENLwglM5ZMORBcuyjDFhOG91DOWILCR0QsjGnCFAmuWjHV4aRF",
-	"lZonVISsS4woCggVEfzK0rFZcUBpvB00iUz64pIlfMRZRLhWRIHSQJC9gjrDEkLHkugJFSSwMi2wzymy",
-	"oZiRmSfvzs7JlhGMW9MR3YJXLoPNfRg3+PDhQ8uX2wFB1cp8K0hIk4Qz1ReecFaazVrzWSak2yQwd716",
-	"P/pCJmMq+L9RybAPGHrLL8dMZsqmQ5aQCVVESE0U02Q+2+8L2OpYhhe5jaZhKOdCPypsjCI0YQSfJtSo",
-	"X0RL2RdTKpZkRHk8T5hCie8pkcVtqKMc+5Otam3nM4otzRJB4/un0p4gc+H0Nbc2PNeIacpjtxfjMYvI",
-	"XNhjzVgB3qu3Ur+UcxHd/4TfSqLm4YQkTMl5EjJyyRUfxszowWZioaGoBCZ1QpexpNG5lG9oMmYPc+WH",
-	"MlqaKygv7U4p/m9GQGDCpM6lPKZiafm2eoATJgnVdgZkQRVJWGqseNQLpkYrtTVWEa5nlcB474XhDDLh",
-	"/2YPQADHhnuKcZNwcUljDgKIXc0My/D5bftOL2e60EvKYzqM2UOcW8RmTERMhEBQkVwIYrmcYokhL0tm",
-	"hsitfHsv1Hw2k4lm0TGLOD0HDeKh6N6YXTgQMaqLmZ9hwjQM2QzMQfNT+zYzWK/35lqzUiYklXgkZpcs",
-	"NgYRTaXdxtujs3NydkKedTqtJ7s/b3b7AsWf5dxSMCcgNiiZUaUWMomMbCT45wVbgr4g55oYLc2JTNyj",
-	"zSZI0x33Or2Q/ntA+hYEEb67L8zLWqn4tUNtotxgwmjEfxlrcrvRBKOy8dE33OwXBRWw2eidHL1mS7Nt",
-	"s8ToCZqjLhgmjGoWDajOaZIR1ayl+ZRVvcv9ZrisPgazALKYSGIfJBsyIYmMYxZtAh1esGVqiYJQpYZE",
-	"PVlt9jbiwGuuUW7N2s0lVjdaAY/W0JubjZgOWVxhlptvFJj9N9s4a5esM7RcCJYMtL2H7tjNzjbgPele",
-	"meMv/XqWsBG/qj4dNPnDCU1oqFminKPggi2bRhomLJRjwRUjRvT4tAWK5GA+2Hv5z/OqOSfsUl7ccEtU",
-	"KGdIiWBSXsdLzszj5nf2RTRJ6NL87eyktSyuzJT6qwGP2P1yJ55Oq+nfj9yhZLsuh3+zUGd37A1Huyp/",
-	"z+iMDy7Ycv2V2gtbsVTPy1M+4ROqFKGKBM4N5Dw95ld5H5BEZdaQcmrCr96rdBH1q//A9eSMhQlDoRHH",
-	"70aN7l9rLrW4aReshsOM5nFsCLZNjsBUE8zINTUxsi51Ya5ei3l3eRkfzUJA7mQuIM9WplHEzUc0PvEm",
-	"OqKxYs3C3LW8QHMxuz+7/+y0ni4O/z79Q78XH3579udw++ps1Ju+Dk86b8a/T17wX/fk2+fJ+WNzVTzv",
-	"2c7jJ+APSb1p1y0OB688JStUyxSqNNVz5XMbJ4ArWExhPPvbugGVOjcTOogpR8LPn+jhJUuWJDTfkjeG",
-	"x5DZXIN3iQrQApQisCIjQX/9cI5meqCXsy6h+v/5e6GDprUTO0+ebbbJ+cSY70BdhjrANhbGMhlxAefn",
-	"eB6MqbpoLVrtSPGxUE0Q0EEYcya0M1yNChypZvq+XyTqK3pCdV9MudFzFOGabMxoeEHHzLzADBA0yQWb",
-	"acL+mdPY8FiuyXBJKNFM6c0mWUx4OMFJjJkwRjyLyFRGLFZE0CmzC75qjWXLjGjdxgUOg3Zf+bJYleeR",
-	"KmlEG1bjkYlVVjZ95sCuwgkVxn6DzVftKv5Np8laLv4p0xMZpcImVcPMqT3bfvpks0uC2SIK+mLD6UhG",
-	"hZJ6FphTP393fkJCGTHUv4yMQqKRETPPTRYX5rm+iNglD1lraKxK8oENjTYO+oR5SuFTRC1F6KlWTfCo",
-	"BGRjKhPWF+DTyNS/1XsCB5Ey9NL2FHk3nUd12xVxJkKm9knwpnd+8GrQe//i6PDtwSGy8FRzbfp2NIvS",
-	"H+JTpRm2bzg9PRmAqC5HT5zzQ83hbqPc8E7Z6Hk6R26xHHPRdMaHm9hmTqvjQj/Za5Q9vM0G3j0r08sb",
-	"9s6cLMGHkIzg8sNQyCyM0cqVmsNWoG+id3IEuiVHRd7u9MGbo8O354OjF4WtbteomxUczOigS2Nbpi4w",
-	"xc2hwMJnMpysuWh2VeN191W+R4oYQWdsWGPSRCxmY9j/bOuNOlQ5fU4rBjjCXaL6DlbAlapeARxF0nSb",
-	"fnR29v7wNKic5N+al9/RI3PB/5kzu+70nCvfYIMglRNxRFC+LCQ0zHaUyGnlS8VwVH7jW+liqKs2j2yg",
-	"YIskyzyMXO8bScAVCScMnIZgDM0SZtjNuvckMypWUw0QS4WdBRRfoqF2rbJeI2RmNGQtxWYUpRcq0Eig",
-	"uLfZXpsNNlOxB1E9VN2SnOSANxsyBy8sflZPD2o+XGGr8mjfsc/i9jxSRSKx8t9/Di3VsoqUV4aajVSA",
-	"N7oN1AzaZfXIe6zFpzOZoDVBjeLXGHM9mQ/boZxugTUGvnX41xa+EMbtWZngTJEbqK2pHMqprn81JlrP",
-	"VHdri854235sZmFUvlS85DTWx9dorKDgHuFPH3cKoqjZwLtuv9fJnJVskXSiVVrnAZzYidUkbqfBh/Mk",
-	"MRLI6SPXWWxuNLTRFrf6HZrQA99aLHDBWBkT3TxFGKhAM5Yos56Ur1nmaCh7n8DKrJMFtJicSW/Xbbdv",
-	"KGXMqChp96WNKKyv8gBAMBsZfQyan29XWMmuwEwcDKniYaNZ+HQmlbkxQgpW6eE4ALscLcfbHW/eb5RZ",
-	"aTud589bne1WZ/u80+nCf//0OfFKd0bqMcreN+RxzMWYLGRyAd4bHxZhA92rrknmIfGuI3CiruNMjaaL",
-	"RquusVFyt3Itd8qX3cWC16SSHuC83nlc83anhmFxf3974ZTddFcL84eX1szaBQZuSl1TyuNrPePwEGB8",
-	"bsoqCivA4bwXVa3mhRPyFtpwy3tzo5WxKwxJWhXFc1TP9aTzf5/sjbbDnaK3Yw3ZwTSNqKb1c0eQRDre",
-	"p8YspgCvSGSjJJpL2+nNumonD90eeOuJ6P/xBaPHMdzheGvc3cmT6G7FGg9FIuPYWL5fdlXyAuQFIm4A",
-	"ANhv9PIRk9ms38j7fE8mhgPf/HqVtwyiQCWvE3MfXxtBOpARsCr4xSC3qEo90ajyml1p8IZOmVJ0zAJE",
-	"9Rlr8cnTvefWfFRdUMeNeW8kal/AEE6OoqHJRDSTXGhFNgJENAALDpok2JLw9/8Ezb4ItozY5WIkAxux",
-	"uSZeUWNkWxsgNUxcpHJDinjp/F/mm4H9JsibCyuFlIVrrIWQ7CI8QiqdmjZ6QhHAOqGXDJwoRt839k5f",
-	"+L4dcBCkcawi6mLD4Toy+IjZsfToADhpbCMLMquFizxS2Rtwy1PkWKfKXrKkUIDWurjcdK6MPUeoJjEz",
-	"C3hGhksNoYCKeAdcyxJr62z/+vzP3Q/PXj/5bedaPzRegGxaudd+rLEhLDgM7sXPMlqmFwwuSYXprDQd",
-	"xgzRq+A0axPzKKI0gKbAg06jCCP8TlWzwfKBnVOj2VgweuFrgsDcBppeMPCE2ee9iLr36TihwrwjR7ne",
-	"9+i2NgqHhwxo5rG2GRBKgX6oByNAkIBMmMhoYD6icSwX8NsZgjkGWspBDHAO8/o02j2YsohTDOk0G8Z0",
-	"HQDiwY5r4TQwozSE32w4wFjDBgIhLuSvHthKYSRYvBvJPYkWtdtFM3V3YRrNxj9zqemAXYWMRfl9Mgsp",
-	"vh831b7fv8P2Tz86PRhRHqffIGIJ44o5LFU+tFymhbLIurRogS8PMiOM6Dr5XhIza4ZX+azSH5q5ja59",
-	"gwf/XOfxYiRX8bGYzwwByTEXAzUP01PGT9ITStgoYWoySNhcsUHENGCu8Dk515nuP7DxV08NHFjPhf+R",
-	"kSx6kDqQy18ZARwz/Arp0qNJa5kO7JF6n2CA3/8gnU7hXiHYbgCAaEfXDhqdxpyQNC2gG/hS/qOETeVl",
-	"gbivoXUXNRgYBqgGCUuDLfmLUGVvIsR/bMl7jZCyvYge6VcqkubCnFhxVNCMLl3GyVqmHF69bypcbFdQ",
-	"uW5rud5Os3W+n7zYrXNR3di4cBoaz8dvdzs+Rv3Zk73rUOo1trt1CDyYpb5i8xEUXoFWAK/kII1h3wno",
-	"Jr+tlZGDeV6OlRX7nCeZUKEWgGAxCgyGEp883930FZh5Irqc6VEX0mhUF3T1LowBLtZubqkfb+b0BpGe",
-	"OrubRSd4pSc6vzw3Tcwuuj7Qnptt7mW5/c0dkFtC1T18KZOx1F/mJ72JQ6DSbVE1sV/M1p4Xdsm6CPPK",
-	"ZfUJw9HgCeNhp76ynE5T+cbSmb1iNDbM4nrIhLyopKFLlihrqXpmQnu73WmsCa3I3lG1W0dCJ1LNWHh7",
-	"x1ou3JpNcrpsOch0CwESFfy0jBD0fbnVdwcB149U6rbeKDuAN6vwZxLwZ39efdiZvo6evZmd7uo/Lp+8",
-	"HR5sT35Vj39jvafzzr8udn55XoGhqb6N+RW/FmFv9/jp6PDFjJ+f/hmOB9u//P5b68PJs8vtYcz+PP1F",
-	"hocHJ/LxcZgfYa/z/Mm1siW7sYMJR2Vi1bUBhmeuwSvz8PownwJBZHw+fxCGZT598mSnTXqCcEFDzS9d",
-	"+Jwrwq5oqOMlCT71G/hdv9HFkMLnVRiUlWCv3htAGsDrPEGQBh9ujinJQCQ5jO8jixrqEir6wscRPVIk",
-	"oNMkQPxPEwAloGSnX2evsIO0+wK9I5TGQdNPo7T0qwAxdEf4kFsiNr4cVbEWQAJipi7gsAoksT7goQ6n",
-	"sD7goA5E8CUg3BrRf1Yd694oHj5QhCOPzVVh7utngvHra7SJ/DRfyiSHnlO+XlSrcLh3zlUlCIhqcsEF",
-	"IDAQ0ZCJTg96w3NjFZQWZ9C6v629uI7yAzyjmt85C/JuvA+pTlNy4j8k/txayBZof+3jiYzZdez31DxT",
-	"abC6BcJbCsBnb42rd78a/JzZ9+vbs96JflNGrb+W2r1gDxFau/Vx5066ag2/fnhdYRPGY1/TPTzbefyk",
-	"0WwcRi/Oeo1m4xT+/liZLnLp//Ck5X648/jx9vPKn7Bq7xxem/Lnepmb2UGj2Xj3+gQm1at8f7VRa1me",
-	"56Kr/PFV5Y+X1/uFLuCemdk2YTdxxJoDOCufwI3yB8wZli5OGQNfTcTHL3sYfZxW+nPRBXfdDI5f9rC+",
-	"A8ZKfN9btfKx3ckDe41FDZB+PeHGyA/ZPsniX/lEXMxqwYndDPOKsnEtRTxVpIsbaTckfVnNnr5M9y2/",
-	"n0MaXrBoMK8qWuIgzGbhCGL1JC5XDsss5MLjXZ4ybd49nw1YzMfcJiDeZARbqMaOskGzfLTK0W4ja9dO",
-	"xrpNylV1ELxHALICgmHG5CxmTUwPpor0MebdbxgFuN/4Yz7kr9myLi5e6+hf62aAgwP9A+i+LitxgN9C",
-	"WDKA4Jm5l1BDCOKwC+qyX0IpRjyZ5txOdYgu30MNO+RN4VqfdTr7mkyntW1AmzW/NkvLMZTiNS4596eU",
-	"C3MmpS19LwwVFVgN2eiQudA89sri2Eg1V2kU26d6vxhJmReoxoopQeLm6r0tur601DOIvg6NxSfyXiz7",
-	"ZYkWj1/2TpiIKnfhBBEGRgNyCF1XJMQihW1yiAvnLyZSWbzshCpCvRIRuGSECrhSCECdNRUgbGqvsUv6",
-	"AvLKbf6JS4VRTCgOvoi0poUhcxZVOR3ukIxqjrLmpH6H1dzS3VYZqDdSMEt12QjMwQabFTkvZCPIUVdQ",
-	"cJVt7+zugZbl+aee7F3rncoY/3Wb6KRGhpCzsCyL9SzajeZUs/uUwlt8M9FScW5dNyT5wvnZ6VQeH8Qg",
-	"H9xYXF9n/4KUVq9mUMmWq9+Lam6OsdobXC7c12/KZHNrqFq7j0i9G2pYU51xikklqognbDAd0UqAmJ7Y",
-	"CiF11W1StpwHXMkR4Vr1hd2NLqGu6o2rYiAFIyEVQmqbuY9+TZmQKRV0zCqK6mzsdXYravDksW+efvhl",
-	"LgqrquRcE7VGrH+y1bT9gBSZz9lf/zrlyPM6cZUfompPTjyccX65z4iWZLuzs+dVBmgSqhH6B18ADs6Q",
-	"0fvzl61n+8QKo+lUir5wGBJElCVsBDrWxl6nQ4IcZCzYbJOeWOoJF2Nj3iVQHWNCBXnWF15VAq4I/LiA",
-	"OrJhBy+CJ5OEhZpMZKIYGVKtzbSUprO4hFvdyUvAZxXHdMpoxAVDn3KeXCKq6ZDmfQQY78tmIy9KZ99s",
-	"XLXM461LmhgCVuZ36TAv7EvfXTQ+fgY8WwpcyQUWQymEA/5EbJxQBMS4/Ah/P7IH15jIW3/AA++3uS9e",
-	"ZCPmPn8Lw4Mfe2w02zRp5c725wxf/Jotld2ictA1YTRa+vuSG9J9e5NRT+1vsmNKX10bn03Jo7AbxUOt",
-	"upenVuc5cM6RsrJY4TPZ7hDFxThmrbliNR6TnFr4V+PpxT+7renV86i1czmatSbPFiIHQbnGW1JMDIJ5",
-	"VS8IfPy3043zAYK7Cc7euIRCfhLVazSEg6bEXSWzfJDJBYnpTMvZfeW0nDLFvhDxcZvMtorD/O1q9/L8",
-	"2fT1zuzN4vmf6nRv+fNTcbAdvXwyftX5u/eYvd/h757982FXH95JPYxr0mNO2aUM6X0gKMC/hxjlh0JO",
-	"7IO5zCJ0mOo0ZzCfdvsDW3ELbMUp7KSRSD8vIa3tttc/X0fLqxMz3Bk9oc9Y6xnd227thY8ft55He7ut",
-	"ndHj4V64PXrOtjvXV8Yq8upssPpFRQdyXuXwd1DeyurmUN4SLIUFA90Pnl3DU+beWjkfayikioSF2NNo",
-	"Cvg2NF3ykt5+VqXVyTj+klxRKJdHZwObAnNNlXcZR3AvLxibKcj75GK8Tzpkw67Y6NVGOG9CYm5f2Mxc",
-	"svFWksCWRO4GZMIS1iUWpCwT86p5HJEpvWDWS8niqC/clhIu0vqaZgdUezOvK+8+ySFYdx4/3+nkMKyd",
-	"yiMrnc2Zg0X47phCPuoMFHGzNf/fX7T174/mfzqt54N26+OnTvPJ7ueu+eR/ss//p+u++d9VJ3gG2LNj",
-	"L+2vjGR6tre9R7bIuxkTRy+IVWbJC66s48wlDbYbZdZN+VQN0mSKm2FwssyOulesYkMZ0rHi1dzHcQ1c",
-	"EloN7nmuJz7w2ealZa+ohhhUDQDF7AcW+nSLNZWyv6uWBvVA1ltKZZGQxYUazBO+5ma0FyyOWxdCLsSW",
-	"+WkbilhWZnWhF7zqQAtVX6YzvexaHAyWDiYucQndI24/bxaRTFJF5HYnjlymrkJf4c0PcdQIkFq1lVAK",
-	"dM5j3eLC4qn2iZErEtxdgdFmuxSINCBcQWGwrCAp/iK3ybcqIqhYcslDNnBtOlKv4BpbH8lQ1SC3DN9c",
-	"yR6ckMMGH9WgrKqo9U3JI8tbrUemPyRduFzZm67D/e56sA7yGI9ZlHaulsdW38OqSddJgHW3tOKCrGBD",
-	"9SRVpUfZVP8vCdPSoZLxXLPBWpnLLlzIRKSglD4Epyd0NrMIxJvVmL1RXVqsU1LBXZI5S/23XgEhCyHJ",
-	"6gtC0JKqi+og+pq527kdmIvYvB7LPKFP1HoWsAdCwgRbsGjT1pBaf4MKhRVuDTGcfZ36tivz6b60nGsW",
-	"AMuFCnKLKqTIVBF5RlErbtY3EFpwUOz1q+hapnCdfy99ceX6IYO1Fl/QI4ItHEDLggcgLJqm2KdxKtuC",
-	"imsSy7EiWL31ukybXIqnn7BcSUvX7ch7VWGfpq5deEP9HpwyBT1sKtHSlGCqr0tW6/pFyHc625tNIpMm",
-	"VmhKdwQ2CkIpmXnX9BFvhMZSMPOCnc02CXCmAdEsjqHe6ZTQGU10kyhJqF9V1BZMFDRJ5EIZ+uI6Y9PA",
-	"vuBdWCQA7MeIm0VNuaAWvDals5k9c5d67NKB6wgOtsCRXbPm8Fb+2BHa55Q0lm9tIx48JsN/BFuj3HB+",
-	"Mp+b6zydjv4xPXVPsq5X5rgAIWxen01W3N3b1+H92Fx5PanAPi+Ie0rJk5LcnG3dEUtsm9iX4t35iSs6",
-	"cSfwlyetiI+5RpQLUPxsBkEN5TCOFSgX39vQaT3/+OlJlRehInpReavNmu4Y/ir1DJQ/a69W9G6zT3S3",
-	"trTUs612ux2Q96dHZOPsVa+13SRPCOyLapLdjivFUgD9FF4Bdmm3UJfo/6XxWCZcT6Y/nb3qbffnnc7O",
-	"E3zzT0/wL1Saf4Kf4yczlnAZ/bTbwT/Rz/zTrz+fffhj98XJ4auT17sn/zop/l0lqv5JBmFNiZKTt784",
-	"nez96dEjRX47BSJoGlFJSRBRTbt8SsdsaybG+0Oq2JO9ptmkN/ltqH6Q//7zu9NF5/UvY/lTtRCt97ib",
-	"V+zuEHwESwjppWGBhAstrTFKhksyoSLKT+bmm1QHLbYTzNNStqOVhIy3dz2PZ9mf5pVIyrWkshWUnj15",
-	"vluo7Ql7M20xYaZUCdb70tT9uoDJvUddvmqaqlc75ibexLTIx6A66/zGyfHZIm/202o3G2QV17hyn3ae",
-	"Zr2auIiwQtk+gUJDhiNor2h2fv+/gJhulPCXHzVX1SE/VGfv2SrHkAuTrSx1IEW8bBbB+VqmD9whCWKs",
-	"bfV816LFNMBWYmoePa/gW7XVKW6QZXzvdSyqu+tmUPKcf8H+tF2ZyGoBf9foFJ4eXMJJfHGRopvVpvgC",
-	"0+p2dSyKmaO5Fpy2N04dsj4jxmqGkwkz6Onw/vQtmGro3PcP0baAwi+sVOgLrO9tK7O/P31b6Nd0U3Zp",
-	"nodLXP+DLGs2z5XX+1nFYebj4bW1AsgWSP+nnc5zMuFC79utSPsGKVuY2Fbht+BS20zoxinBPpAr/1Bp",
-	"Ae9n5t4iAvmWyKPbwlNrUag4p9vUvZ1y4X+6fT+VcEt44zVqQ5cXqe4cSp+nvUDM49h1Z8hq1XMQhHqZ",
-	"NhrzkMztqgqs5jXYhi9XPq4w/sBPx6pyAuc8rxVJ9xVTLFeNf6QIj2BJxvKub9iwHutetyDuF8wWnJB+",
-	"DL1EB3WtCNYfBj3wciGUZRi38P66wy7VrrsmDQL6MIuRrCjFdoNqAGsQkC3mcLOlmR/VzfqNlBeYPHrr",
-	"ed/a115fwgnToyBd/c5aaP0+fCqOdy7ePJ/9trc4fabOt5fvn/B3u6z3OHrZGb/a+fv10/jPvauD55f3",
-	"1kLLpT71lDJzvTVc8ItyrcroLvfVqikf5MZcn0/0SHACsenXbJm9IyBcAPP69ezdW7D8yUaQzaStpfli",
-	"YzOA5po8CpokSOjiCP4Bfaxsmy0X6wzQw4gem3kS2wQVVcD8fwJqbfR+O3rxcw/KSy6O8h94pkOuJ+gL",
-	"4JCNsz//ePv4j/G7v3+ZdN7+HJ78+erP8Ye9wUWSTPnk7zevpr//+99zeRzFO8cve+Y/v6X9CcwbzKrM",
-	"XVr+2mH/+jk++lvyaOd3/se/fu/QX/bmf+783jkSHYsDp3qemMM4Pnx/cPSbF3LBYH/rItfkr3xk72Zp",
-	"LkABk5Z9sf5BBp/6dmDIae6ST+12+/PnwFVZzk5SjrL2WW+gW9huX2xUkQFgILl0MzWvCKCFeNXD9q74",
-	"z252yZALCgAtOG6Me2RUgDdU5XKKagq3u01ZdQlO2ZgrndCvdXWba1VmP8E8+2LeuU1H/0Jw+Ep2gc7Q",
-	"ecL18swsI21g+ZotzWKqnLc5a4hsBK5VKLixZUIC55EwH0CHPua6vQd0xi/YMiBcYZWuGZY9l23SI67J",
-	"LqFkSCOCfTrNC6FjkppPCVdptpGNI1Kx7AuXjWFNN/MuB76EGUKxLjBTCga636SoL7je9EewuE0yXMJt",
-	"4UJpin2eqE7fzzWyteHS1ZNHEFP6tFkQF2mft5OjwevDPwYHvYNXh4Pz8zcB2XhMlPm5hYJuNjHzLuYj",
-	"ZhRn5ybnojVLJMzerCmk4cT2YIcK6tgDD2BSTLk+50xEfQFV0hIZx49sJ2g6axPsYeZ3o3IF8R2q1B7I",
-	"I2WOMwulAyBrkXCtmUgzxmCbaF9MuZhrG0jkhlbw1F0yX7fxr1bv5Kj12jdJkdSweIXiYTXNFR3U+dpw",
-	"uA1pVXdEjHnAd7ifoJbZ7jN26InWMxgYfB5uZPzrpVOOfv1w3mjWXAGfmvIDoRelMNJngGCizpl/Ib7O",
-	"Qt3yde8sTK1rI8tN12jPGsgtm80vEb/W7AsXxyczlhDskAg/knPdTAuUwb+MOGpp2fr1w7nn1M8lFvaF",
-	"Ie5SwzDDnvsCW3kKKVo7V1dZQYGQJgkQoe2cGUCx+gC6f7fJkVYkYPiJTUnlUGDAVq1Xgl6wQUhtkhO2",
-	"GYw5oAhiuYCHo6glRbzc3M96PZjPjXk1mU+pm/aULgmuat+oHa7QfkCmZrvtDIN/taxcaB1FQbYKJF1Y",
-	"Z1b0L2EEkBpUmd9ZWu6S/rzT2Q0NAzf/YAESZJnlpV3OCYUpEhpzqtrk5zwYsmvbPaQQa6NCpT1/zOVj",
-	"0H4i1wbIPGMmmf/DPkwCY3K67/oC36+6GRrOamdwZjOEoLtSdwHA8LveG8yjfZH7HAeCbE8L44RfEznC",
-	"PhGgZqyF7HQYW0dGXEPgrS8ydv3rh3Ost4fFUKB0/yxhGuxI0hNZIQkL8krZgaGJvghpHEOvVSQBnCnX",
-	"kEUDPSiCqxbIsBZ8ZZblus/JhXCXIF9mkkxkHDlvWB7d2ibvsh1Je1y4Z/oCZjKjIVNQBcJ2GsEj8o/e",
-	"nWp6nuYfcAjBpp+Ji0eJo/WF+cIoKzRhkSvy2bXk8T8BljWGNoUTLsZA7++yMhxzASS8haNgf1rqNsz2",
-	"6vC+g1Xg8OaCAo2n5IQbJAXr2mZ+cK0xlQFehCLy3cnhae/83eng8Lh39OYsMBxNa2iqNZEZagYOFuxR",
-	"IzATOR9PgJxovJOh/qB9v22Zlt7j1IFkm/VPHDrJUiGoC2ay3KZ4wHIxk1kK1hcsVsxXFEBngdz4uuYV",
-	"UOskg930BUpWSxCKLpHPwOyQpseGmqdGw4F0aWN4hZh+hPvYLTdENOwOTtNoMiprFWfrlS5xuKa3JdhB",
-	"TsTLlDS1PSWuFYtH7b44KvXrbxJIz8ELCGev4Ee4b+kkcr+BBavNyttBhnOd509kFs9xxiXmsJ+WNMAx",
-	"YfIFRohmZsYLze3NrdgwIDHuC15am129OSsylHoC+273xsFm7K4nMmYEWo+0++JUYts3ivVUFZmwOHJa",
-	"GOhnIZ0ZqQFnCFgCDUd+pqmIaGLOE1sP7bQ7pJdLK8BkGOKyYWwB3L3tvU2YEibA9EU5A4ZqEuQyISA+",
-	"0MolLdgyz46j5x+fMcGjFpSaGs+RIwT7VRiBDaefbeJ78uq1V6wd5+R1VNonOUA2Pvr0yZMd86iZUDGt",
-	"JdgnGVLbPt7pPLdv9lMign3y7ujFQa5N036+RiowTddNGKXKRq7TOLTrlor1BSYNwQ+CUhvPAM7yeB5r",
-	"3rIFOApa3EgaSlHkF3mezJnfnbuF3bmhAXib9PoC9Lus46mziGoKfbiq+DudjnsyE0/alXXa4Dpds5Gr",
-	"S/iiS/oN832/AYJkmnTJX/3GbBH1Gx8DpC7DoRWyrBnGItOaT0ZMTkc02K8t/GTnk9Y4aho1L1/ZCDh0",
-	"6nqgzslG5jNIwbeVpeAGZX1fjepB4x286AnT8wQKRi3cCjew3rOr8Ra4RTX7Daln8P/TEYVFQhMqrtAQ",
-	"kooJMJEIRXaeK3MCXaLgbDbSjUaMQF9MaDxq5dtjax5eML1Jhiykc2XRbTTeTteB6o9MInCHNM3OGLoe",
-	"xqxJzFtbtodKtnCQeLZ9PppBMdQ7IOa+Goa4gM0BxohbAyZC0wLVgWyUZrNcI2+VFVi05Xx1X7gXT6ht",
-	"jp+iM5BfKBKxkEcMbIxEzjV0HcXsHaQ4Y98zAVJ5I0CCaJ/iVvZ6b3Zg5/uil/ao54rMaKLTXv1S6ISG",
-	"umsXXFToLBdOrR0SUgG50mZiMU2M2up0uPSqBRU98MmQKR6xviiofE6JYWTGWciyVvbAjJkYySREgWms",
-	"Dmf6u1mCEmqJNJu6u6sVtKWlf3G9yz+RWICNFOqvIYbYz0DgiqSr88q1gQTLsYxMq0hbqaXt3uhYko3t",
-	"HTKR80SR4bIvnFsCbRpcQqqbu7ZuRgvRbNaaz4zBFcdMjFmbvDcyvS9cnM4xjjFL+RKoEAmzOs8QW/Kg",
-	"+wZLtGNWLfAfr9W84Zj7JEjLoaNTorghhZZ0feGa0cnEXOQxaJ5GrfNrulsWUuhfjSBrM1GpPQs7nb7U",
-	"qcTHU0cfSMxDZj3T1gHSm9Fwwlo70AtinsQegmmxWLQpfN2WyXjL/lZtvTk6OHx7dgi/+dxsaK7BNwhG",
-	"ktcpwrWY+NxsGMFNZ7zRbey2O+1dhMxOwLFXkxnZ/dQYIxYupVZwsv/CNFSnzbzs8JadTgdxvUJbzKyn",
-	"qG25N6JbdI3StWfoGinD8MBB/YENyWu2JGfMVsG0R6oqnDAKYMqPcXpVo6bL2Dpy/d7gB7vX/+C91xXO",
-	"d5s2un99bDbUfDqlybLRbaAfnNiyMEhZqKc83n662Wg2NB0rW7COYomZNbU075gq3EePlNe30lBmSGd0",
-	"yGOuOVOIY0UV0/bBxM2MrLoIVvqUbDilD55pkrNZYhZxZtfaJO12e7NNAoQNI5vP9/gnG5kv05l0J+9/",
-	"fnN0MHh/+sZoVMjR3VzhFejaKT/dXifftgsiCzUVITMPjl7OrC+yRNQ5DbuQbX6PtF4YqYbqXdSduMzU",
-	"dqNpPakwowNgIQdGQsramIR9fgsets8iZeKwN7wjK+j95nbLGnegwvSopf60i6jbL1D61rV8mmBogGyL",
-	"osRwkkJJgZgPEwrSLpbywtwjR5VwCZRlQNbqUU2QBkcvLEPaJ575kWoA0Gr26MUBsWaFEfipXKmhWZzW",
-	"QW5LftDqDWm1rlqEm341aaLbtsVzfScqabEHTxqWib5ETAhjEXg78rmott+DIztbDdeQIujCY0PPTKFu",
-	"IePIcDmbGpPp6uipWoD6CCNDghfXk76wRpnXwcAuI2g7Rnv09vej80NgtMTKDej/i+loui+Wcp74PphH",
-	"dmJcKM1oVMdcYZispcOJ63S7klI1u9JbEz2N8yRaDG1WUiEmS94ppbjXopTMdpHEXFwoo9SLGlqZ8ZYr",
-	"jFepU73hSmN5GgWaWUKnTMN1qUkpyx7ZemNMwtosNu/BA8xG/fzxHjkELgJSYmvOBSNNgi2Y0phuBqe0",
-	"t84p/UzTemXwk+21NLSskzD8aA217qVMhjyKmPgqmuOnXPDxr4/maP3g+18fP5fIMi0Jljo1UwtmQzgX",
-	"M09sBpPyxW1KnB+bjZJ53OiCN6iRfWUzJBqpLxUSMqWqYHxvLbvLZ7XakrHlhsdBBpoXm5C4au5ZXwg5",
-	"lNHSumHRmwo4UJFKZz1hhl0DXwxRVjjsgPXr98Vw6Yd88PeFfk3W5JRzHfNL52fKfJpdLJ8bZIh0sDFD",
-	"OpshMsAmZ6AzN/udjRDBz5ZV/BHwMwyvTtb+G9p639W99IdIr1AeFALdQkusYfuOWcMHridnmGVVzyDQ",
-	"/WS9FJBxVypq+U2zjL3O8+t/ceB6iJsfbK8xxAl2Mj+X8g30MYffPV5nPWmFkGMWceqSw755xoZE68em",
-	"7PXd92gDWqAAdRjCuBlf26njaxC5buRk99Yn7A3+GflczDQry3Esoufd5Nxd2qu2U2x4KC2b942T9t71",
-	"v3gr9Uvoyf89UNmprYtZorK7paVmrTetjlzuWitbwXB/EN0DE907wUr05jS1jLfduZp2I8PiNVseRVjw",
-	"oswFtxIZx1gK+DbvrFMZz6EIzgK2Y2KTfDGmzyABZcjiph98t0oVwElzVTf7wpbdBF0xKNTvDMiGc0d2",
-	"urY2U7E0J4TIBLgiLajD6ZQcIv0xACRD1oU/MNJv39G0eZ5Q4MnGzfrC/sa+Ya/znASh1QGCKrUwq1l6",
-	"T0phuSjqZ6sTfmUV0FHAd68G3pBt/dAb70iiz2IaVon0JjAH7pXplYI5a9LyiHtQIed6ssUuzYJXeoAO",
-	"8ZESnwbY9D9zliwz1DQAARy82JbDBYbW6D7O1fjN1ffdrqrvu7bjqGkGmSUsxEpPVeklqd/dr24GSBNG",
-	"k5izBCCBhXoZx3/3lm955+r4rLM8/v23xdu/5eL4hVwcv5QONF5YPQL9c8sv9Lkq+gjv0+kF5wYezQp+",
-	"1kOXoRwRpIAH5VkPdFWrXVEIi8VbbBefd/x5N83ejlW6TXaVAHEDuofVIQpXCb6+Nz+KQ7it5z+5Oyor",
-	"NiD9XF3RywWMCObcrgEXQ/UHoHUZAgNgXBnUywE1unXArr5I4Vlc5zEP37aM/hoSdG9nDTl/LuUxFU41",
-	"U18fxPBGjgnHeg7Wk2sIJe2o4YlNI5U/5u6rnOuVF9Z8X5J7hczFWIY0DrCqKqiAaZm6LE0qgDwDFTiI",
-	"GGLs80E2cyWaJBjHcmjeR+PYfjNt14gbFOyVwrYBs/IKW7i/cSKNZgPHqSzdV6oXieX1zGg/uelJES+7",
-	"hMYq7eCBSytZj7iGvoAbD7hrJXOFOCrwS5ttYpMOCeQ5dqFWJIxs04Nwux26CQPZ2oZxCMQCbZUtBF+3",
-	"yQeINFLhJ3wgh1mnm5fNtqw6BFz9wFYGUdXHUVez4uO6zrgMx+V3svgRoPL4wCHkBGX3zxZxAHrH2jjZ",
-	"jSpxhbUU6QwIza7YdKZRSKJyjffrc8ZdMJO2zrl2zO7TsWZLG1UasXAPh2zCbQqVB45v//CdfWG8M4+r",
-	"tpWf1qS0KjdZlmri6ZlGvfF6C1eCOzDfMeuwmQmYVNuSCXDNDSrIPMPgAgIef9cXiPu+vrP3ZtN+Qq1L",
-	"pE16cSwX4LZy+lsaOiU0TcygAnwnSIgTyRG97NC3aE6l+JCiblflnDL2alrgVN3nHct3G6+5bHYlTWPT",
-	"F4EF35vdlNPOVYrngS5LhZ7lRkjFbJSDKI3ommaUR95bn/Af5fhWZUQ/xbGnGlgFfB0EwoIrttkmh5k2",
-	"lsHzvdvi+V9tjUPMEuIKKd2zIftiAwayE07YVF6yyKam+O8zGiqL2uTUPOFcPjFVutS3HLUrXDNaO/lt",
-	"3k/f+0hBiXabkGNTf9BoArXYZkwSmxdTdXFewDBZbeB1FZOsd7Zd8o+YzZfdOaALRqjd2WaKzgatt2w+",
-	"rH3Hdm4eakFacJERQPFXxJaNIpwnnHuICVT0tHxgR4dXN7ua2ScwR3d7/+OCAP/BPn3v8tm08bS69dp3",
-	"Kye/HKNupR1yV0LRSoILsnWKeVQYTpwl7JJL2whBEaXlLA0qokTY7oDHTQoriQvRKcy41zJxTTip6osJ",
-	"VROm0uz/Cmtz/xoBWBkqZK7BQ76R8D3e0vxAKwJ5sH3tbxl99fDEj/GpsqZx63ugpZ7VU/+pzYe1OZ8Q",
-	"SuVa+T0HsNcAXgdbd98rxm8jrxaIboh73/MKE+ghoSyRjzRLyqYENCTwtMwta9OkGcGujTu0HSHn6UzB",
-	"OLK3iIkwWc5cnU8HWT/unZ0fng5eH/6RFuWAHEkvYZXQstIn1tdlN6vuHDaIMGbcPYnibIAHCs8X2l7U",
-	"AetzOd/FGP0PZOZ3KI3PNE20y8rPvBBYwmFn99nmF/Glqmt/c+RQXkWuBQ8B43INphxP2ZCCYZa7HJEo",
-	"4SNNGAcBvKBLtBznAhA+feHZWkMWyilTqXpgTdPMTkeG4R6zfGRDsIVL/IKCCLZoT5rlWBuUyFnBWDSj",
-	"wp6FCUKbnszrRIXXFwoiBcjwAbC+3SlImTKOhnxIpBh7TgWjShBXbGBmGLrfKWjGEnJ0QjYsAz7tnR8O",
-	"jl/2Br2Dg3fv354HTVL85uikmokeIDncIxdN+xM9vBVzPS8tOSKcDwNjqWmdhx82zn9+1DWDvcvpLGYA",
-	"fC8w5ApV6dacGX279Trjh3KhFmG5ZJ6dNOsKtvTFBgQai6rggg3Nv8VWWhYi2KxhrRtY5cGYikHW6wEq",
-	"dPg8d9+q0oVig1n5l77A/oNYBIZGkQ9qIBtGDzZMa7K4wDoganFhPYqAg4AaPKXyE6RQfcK5OanWbDpD",
-	"TOk6bDSrWgqt4vcJJQtgx5nLb6/T6QvQSXON80YgEmzJjKKZSHrZ4eVLq4JxukFJYuyQpatGanS4BRcR",
-	"1lO0kNfNfUC1eseN+vgMDdG+6BULiVjRS0nERyOWGLK1X7moM2DusMz7jAlmxZzdTL87IgVwAcS24cG0",
-	"uj+IxFx9NkDpUg5FYJdG5OoZnqSbO/TIwmi60fArItFkBCWLHXUGm23Sg2Jw250OCQ1hhXPNLw3V8Hie",
-	"WE+xPc9HCjcbpHZ6FVIXfsII1jHxrAv8IGgSmvvbebnxTI3Q37R5cbR47yA5GPJfNI/jtJAkXsi+SIuf",
-	"JkyxSrcBFmg/ftm7J9l7/LKHQ3wlT+K1kKnz3C3O+EWTUA1lA9s/0EvfrRx9j0pUHiukJZaDTMt1eczr",
-	"1lG0skSrl6svEWxso0aeFZDH6hV4SDdV6UEi2irnmNsg6CUfUy2Ttg8xGDO9sRk0AcLnol+uQJb/HDlj",
-	"VunMKq1pSW4QCv6ZjXnK8373uPJ9uh+L1fFrQwVAf8Ru2Je4IW+q4n4ntwRt/7lyCSxjrjRLWJTKXqr8",
-	"WnF3dVMSrwb/eo7LNWgek703NgOyYWbfF4E797TlQYDEXe5L0J7RRLFCK4OXiZxiiwLrGUgvOIhdLsYx",
-	"a80Va9pa61Dd00dGWccleP2dUW/zx22p2ccEK6SrNvHAxaAyuDpMUAN7I4GidEID9K4vZgkbsSRhkfVf",
-	"VKhEJH0G20CnRxpSQWIKflrFx4Jwge2k692npM57mtZdvKn7NMc1/I4M3wDXCC0V3AXb+I+LXiDDcIwC",
-	"2UaqpyeZFZLPoL2ZcVrJJrZGXHA1qecW5/TCFXCvbFYDNsd1rMMYeobpwHW1nW1qmtpg4fqMJTjbBwpC",
-	"57SOIRtTDDYKqcmSgQkTYRBGJhyKuwosjG49Zx8Of+69P3/1dvDu9OiXo7dnATr+Eug0b+629jJtrFMV",
-	"z8LYIa6uYTdX/DBvNDfzjshcDLLpQYlT12NWDT7nfnSKSd7HWHXlX8L51d75u7c/VjV8+RbdgcYA+d49",
-	"gd9DfOV70c3wwtwjr7XvWsduuaEqhuaHQ8X5JgdYJF3bvtlrzUXkaMQSiFnkNR/vtX2xYaesNtvktOBd",
-	"I0cntZqG7aaU5YZ9g3bJd5kV5GKHztsUM6UAStdyuUIpyRZJtEyHpcy+OgGf2apgOdfQi8MROAcPuH/B",
-	"gYmu3o0yEXKsrgdJLRGZz7rQt/KSh6yFKv4FW25iczMFr6BELUWY2Uub+1nV4fyrvTYVaIr3xcbJ0Vtz",
-	"kYdcTplOeKjQEf7+dzKK6XgzbWJkiwbohfRrrRudIY0TFmo+79jLh4l8NIqYLUU8TYImgXYV6IMwSj/4",
-	"m5t9MRdQG5OAWJ/FdAltadxWgyN6O/Ocehez0jFQunP3J+FLrRi/7eTMH17F/5CcyDNrPucZHVrTq9md",
-	"4ZVbiPJbJXSNOq6uz2Y06iJe90KaXNAXNfmCWsrKiDxM6STL6ryXNOrcIDe6szXweL/Tm01z/HHLvuMY",
-	"OMJf/R5+fu2OzLT2LpkzQG+g+8IlHMlkLHX9JezFCwqdAFxXlZ2sPYbtsxgtm2mzC5vuBb0WIUt6yGIp",
-	"xlAMOgfUMVc2/xuK2ixkfiWMhhNWWU/3JUz4nq9ofpAbXdGduysYZEOaVRL1aFTeY5Lb4qYNoBKAOWGA",
-	"m96+1tl/Ra2dnHTrqQvbcj8fSyauiXjp5lVcL/jFuiLOx+WvzHMnWZq7bbRSk+QuFSarb3bJYiIheRLb",
-	"cmTBe4fAAJ8XLhBBHkLmjIkjnZXfjqEYQpu8hCZOaXoZFxeAwOuLKU0urK1iq9Q6/b8awK/Yfd/o3Bjf",
-	"msz9IQzXVjmZERTGmkj332qfSLrYt3715bRYpuu9PThQrqclAlPeHn5IG/LA57bhrpmDQJARoo4QKkRO",
-	"8At3Ufh0ak5Cs3iZJdrY94+pVahtD8iEzRXri3FCoXUyIJQSP6MBOoHNYY4y8duNwi+tT9tGzhcTGae2",
-	"cvVNxK25rzsIb/+W8TDQNtiVxH7YclU/uMDaXOAUTgkuvXcJVxThwVbR9UV4zvD7b6Rs1t0lteC6TiFu",
-	"VkfyTg9YuG6cLEoDMCmqVM6gO2TWkW0jUJrquYIq8Ck81f4eg96fm3eqDt9yLU1sp2oh+Ye/vT86PRz8",
-	"fnh69PLo8AW21A1QR+72hZCZhwFWnBblt6o2zzQZskHzmAPzAPhX/5mzOYv2SW6LcthVDx1AbGUpAEQs",
-	"aBKpLykb9iMAdV88x9Vjz9uwhkrAtsKocNkuL3Ii5FT15nautEu+bQO6uAqN0LuQZZO2Xg+aFrLkIWDl",
-	"iLw6Pz8hP1PFw6w1bdozM9eYtQlQbLAvBJ2yZl9A29+RTKat96dvWkyEMgLHOElftNPebW8TRZdqE+G3",
-	"igT48gHmxQXYWhjf4t4QQFfkgV7O2E/2ad+njt3x+6Ivzmua5zZz7+sL/4XzRHQ506MuJFGpLvS76sID",
-	"LfNAF7axlW7jJtH0gikMJnjhOrMUNR/+zUI9wAa9Xe9IgA3632aDgwcmPzoOCaNbB2WAwRSkqUzJLJhx",
-	"gKjYCKqX5L8U3mGnuekQ0iEVCPwesr4QNEnkgkVdMmKLtAG7OXOnM6YIODqPOBMhy4ruWNCUqzrd82JL",
-	"uemHVEAUiWULaZPANUwN+gJP8Gnn6SaEdSgovtZctKPuw0Wzf2DYNdeVmqo+DOJN2DBZF5zRhlFpCxvJ",
-	"t+jsC+zVF3knZh+ED7Iu5DSB1u7zoTEsrOENbcq7xOvol37aF6Xm3JgVvE9oscP3RtahG0rlBs2+CLLK",
-	"uQG2FTRLApJ1OfQQW6PqwlCGTMwszB1FJE7MR0zzKcuKe1uZ1zs4ODw7G5yfvwk2vZYtw2UKtzn818Gr",
-	"3ttfDgfHvX/Bc8DahstsbX4PF8T9pN2f+8JcARtOxIfRKy+T8rnxKK037H98wZabZgdkMh7wKCAbxW8N",
-	"YwlcH9oAq7BDi+a5TQDBjmkk0MtZ0BeB7Va9T7jXHRNsK1XsAZ72/AxSO83sDg0vwGdpW2oa3QcLdSGV",
-	"NM2baaiV+crw/5RB6xIhNfvCnh6PmdtTKG4Qan7JbGtcS+tBCqTySHskc13yc7uzEZy8Pydb/mdq6xPu",
-	"5Oct91oVbO5DWoTf9n1KkYCIMPaqpyb13r84Onx7cBgAoNHcmLo2/rlCRy999m41aexum4oKliSG42Gu",
-	"5UYWTAX+b050nikNg4yfm2/cs5YMYFb5JJZmiQFsWqEJww48URvs9wUlsIxcu6JymNfNzDaR+/DhQ8sX",
-	"0l0rVhNG4+lP/Qbw/X4jwLuK3/md4Rcsgda9QruMKcc0MW3LCU64BoZWrKh5pAiPbDd5r89vZW6+5brn",
-	"1ii6l/R8O0Zmyzdzb7tqLRaLFsjneRJbmrixrb4i8b9zD0tZ7RrwZdyP6Np3rNaXCiw2PzWG5qJ6H+SL",
-	"LjoSKTdRyyk+GC1QE5noVswvjRLlfe0ZBXnl0w/ZuZKMeS3fC9yVM1erstoObYziPq6+N8Jd+NFLdvUP",
-	"L/q927LHNLnwnBqpRyNXKt0qsut41JEoIdglomuyvzLHfZY9isXyben2HhQjHIMBDDkfXBvp5+ikLxA3",
-	"nqk7j6w6ivWZXetvLXEdy64t0IJunTHTRsKvVGoQUYKaHxo/2AGW6zY5hn9piVaZi26BqRArmQIyaZhI",
-	"pdwSVaFaRO/ozeD08ODo5Ojw7Xl1hsgp7OXqhLKHCTX3yl4ukjq5yFzEtglldpNd8kzhRj+M6PtOMB6/",
-	"me2zEabS/t4M12HTzCIZqlXFoF+Y7++167ARjZB0BUb7vfQg5qowCkWvdDxqmUVQLlhEXp0fv4HhqxsS",
-	"j+glD6Vo81Cu2q+X+Nj1W8andMy2rlrwdG7XjP5LdaPbGHJBoZz7tfvYI7s7V7s7BGb4TbcONydu276H",
-	"sqb384TRWE9W7fIrfOIe9Xs7Qm0CfHLJbblCAN9TTYdUOa9R+xsIdjGjdxCjUAqQNSLKZglAKTrksfnh",
-	"iiPYAo5cW8gbUfk04jDCLJFDRjYC+9uAKE2XymI87Czgmc0u2el0Ush3XxR2T6WBJFdeFjonYEUIGoFf",
-	"UEidMj8VgBe5Lxw0DMBuXChtuB1JWMhsb2Jbcj/9Tj2yIAzVFxtBiO3sWRRsNiGFM5YKPHVT0NGFXJCN",
-	"IGKYXBSgghCaC4Nzk6NRsy+UhAbzWF3CLscWn4mXTYCraR0zomK5YAl6vpO5UIh/JVL0xdlvb7g2Oymk",
-	"YMFmmzzu7JJgnh28g6mfMp0sW1Bxw3Op1LSTP3UHdb8VLt0gFRfHfLn8dq5GNbWoiZzHkSMaohNqlL3q",
-	"S5K1s1dbWEnkOi3WFsT2NFeCVXZSLQiQHua9Rh20euIN3GlwdbJYI/6wom/4pue7Jq46zT7WKwIPZ9Om",
-	"W9rsxr6QSdahEXAq+eYkGD9AHdjcAQVP4eKMTgpZkRAqjaUYQ2RgyqZDTJw2LEnGjISw9+DAy22E+XI/",
-	"/UVfOFVxrZ6QqKUepWd1TwZucZivhFd555k4ddIr5wn+W3JI3E3d0GlFKbPrP3Inv8PalL9KLkrRErTS",
-	"BcmYVslIz0UDroeEQyhxixtlUc1YuIL5nbM4Voi2g2ge6E9w9ZEF04wRYXTDIr2pNsJ0ImOAN2QdH3K9",
-	"TFS6NOdkMz8waoMtI9nNphj0xUYW1W4WA87EwueMBg6S2QuR+xyzL6Z0CSW78r68ZhFcZP19aQ928/IJ",
-	"Fxp4ISYyUuwJhh4DwVgEaNe+6BXchNneYEQI3BN8LKieJ8x2z10i+03RNjJxQ2+CigKsups13fUT4Lhw",
-	"W4/NfJugiyCgOJWOG4WsOcOGsyJlTo9rWmQ+KEebbbOWJTZ5YLH5loswnkeYmouLy/gOhpekJoqZJxVh",
-	"V9SoTn0RfOo3cIr9Rhd7b322EZa0iQTk6CXsktHYbuMH29QFX64YU92qQCJ8g+FScBQthJF4OW+RLU+6",
-	"gfjokCbJ0gyJRaExBInVCVJHVNq3Q6WGAkQl9/02q+AV9sa1OsI+FApBSSYNN879wDmG3p0cnvbO350i",
-	"IukMcRxYlO2Xw3OyBT16gk2/p1mbnIEbioRzpeUUOX3hXmIsvi9iRhPDSezp0aGcaxf1txHbyqoFR+mF",
-	"u1k06QvjP9mwX0/+FuawOjiURnw11exHdOib6Jt80yhPduApNwOkytMnT3b8ItCy2GIrF7TxhZQvXZFR",
-	"r0B+VcibOoQNdBz0vdobVlD2hdXomZDz8QS6u6MqHkvs7ULFckGXmwA6cFLW6/9uTHkLgkI+KxdQSbnr",
-	"M/a8zLYACGsQueJPYGbUinMP6uKQNQBkB9yZYXp5iEONjC+I9f3MerrOww/LX4W58jFeGZ7J7dIQeDyL",
-	"R7aapg9a8FBFm7D/Mb9kqi+oJlOpUohFCXOz7zpcWuHSJu+d/Zb1088MJjcVK8ssxmmn04FqV/AtyDRF",
-	"eMSmM6lrm2eY9zwoczdDhre0rGo4b654uCE8iolKoCb9YMffCTsut0IstraHC5Jnzp3O85XMeY3+h8WW",
-	"9XLGBJ3xttMX6nzXZzMW/nr27u2X+uFoFHE0IE4SM4jm5j3YYd4GDCSATOu0j3czJgy7imQ4n5qLfg9h",
-	"l+IYrj5YtUPNbeGSYiRp1Rb+0Tt+c7MtdG/9D9hCu/iqLczZ8HV7+IYr/S735E3br73hU2743bUPHswT",
-	"JZNGRTvh+3F6rWp5mducGo8X4YIwGk4q+2I+jDT4Gq0081vjqW1ZmvgtPEXb0NevRnNFtc1oigUt57f3",
-	"7857g3env/TeHv3ZOz969/YsKExwY6/zvC+Cf+ZS0wG7CsFvEpAhW0oRVbfNgEyMnHv03hK3CgPdSGHZ",
-	"/mqu4B++3u/Q15slGPlHuZ+/wVjD0jqYcn2fb3CRS9IlxYuvEtWlC/eNxD0emNi/8cau70QhKnS3AuBG",
-	"msW7ZFzs6po/yneGhtFZCxlCwE8H0xHtEsNSA2gJokjMLxj5hetX8+EjRfqO8faFXsiWKxmay2IDv7J1",
-	"ZgsC3TRcjNJ20ciKOvdFvomHNfcxfRQBCzIhUyrouCITyQZmzf3Jl32GECxcUqLniUAHs5kK5HdMKHTf",
-	"zeZgm29WiLv3s+hhxF15oO8k8vmjQdT32wS3dKGg+iJQGjl+2SNyBNIOb68iG3Cj1OYXxDprEqVmvGXu",
-	"+nWGVu/k6LV57N6trGaJWYo4zchTiHUBvdvmubcbzQa7otNZbNa7O9wZPaHPWOsZ3dtu7YWPH7eeR3u7",
-	"rZ3R4+FeuD16zrY7jWaDmxf/M2eATTTn0eg27PsGQ/NZBZZxPudRBZLxPq1C3PRV9qDZkyYRbPF17Lz/",
-	"nA7xvseu5I4r+vA+rrI9HynnQldkA4PiesJ4Ynul3uoO13rvEkajL1JQVlm2NITSPRvDrESXTHJh3E3X",
-	"EiJDbCEObCVuqwdBEVdzI5/sj3CDLCph0Qq4j3KuYwuEpNpLL0QkY2B7bAyoDryEX6oRo4n9HXJZj4UE",
-	"X3uhoKh9YiNN8CuZALoyZRDBavscr+29Guc4xFcyy3HwD1xPzoCkVzCnYqfgchfS/zQd5oeNfxdMtdop",
-	"kMGQMooC7CfQlCGnW+lHa0RGVitPfpD7ThnxS5mgLYX4GxpNuTDKYEKoVxrFiypvdtPKZ4iYsXgj4RVR",
-	"zIPqsEWmx9schherGYwANQvqFaF9kSFeScxGurr88E8AbQrqw66ZPvnz8gAZ7L2VXjPj5Ub6SsYdziQ6",
-	"kPPqViCv5MIY20tUHBYs68vyw8z7b+B4Nsjr39oyxo/mTJ+vxOw+YR2Sz8iuYqZZ2Wos3PPGulnReVjO",
-	"D1vm6xBhjdi9B3prrnK719HOXRvYK/TXHxT4wBRY8uM7w9Ca0pni9+3Y0dc7t16zJeh5N2GvW4mM41ur",
-	"lOvPqU73dL3JAMBoy5TJGHKnHikS0yGLm2nJMBHlrGjznPkdVNTui4VMAJUHraPkJUtiOhtg9EEFWeGu",
-	"DuAGPVSmBfJjo3jb7xtblDsnAgfIQ2z7m3fhD9fU1MLiMhShS9DvC/sb+4brM7BOZRzft2FvxiiZ9d+C",
-	"Ge+I4Icp/8OUv5VOMYtpWKtU+B0+UgaTVstDXvHAiq6rHVebNt6zaJ/HiDpGyTSjUPCxJ5Yu5jqlS8wv",
-	"0hM2bVelNPfSoe5TybGDrIojVBTAVGZtiX5wLfwbBxqce9U6Vcmf8kgVfdcqLTf44OCDeQXp+i3eMeM5",
-	"zVYoWZsoaxVUxvUKNUJiFbeMP+ZK2/bPtVkHm/sp/MDcbZ0lIUJVomLxxTY5zWdzKZfTPuMiVy3V/LHs",
-	"C8xcx74gxQNJsydcM3sSGJbNx22zUS+qPflnxZt5D8nWpUv5cK6o74wh/HBI3Q3uAMVwBcfK2JmFGQAy",
-	"6e6xBl61iZVwgyPvue8a1Z0tZNVVmzEB2WHe9vwI6d8nOhxykUt7nhJ/FmnZfHCRfce96Fz9FagbnpXw",
-	"7xbLKEB1AyHNeyC2Aza4EwBtW+4KiwHSvlBcjGPWmivb+8rlch+9/f3o/HDw/vRN0MykPFFaJq6SN1Xk",
-	"7FWvtfP4SbOPdVdI/sdQrtu2FQKgAZT3sIntwyVBWW9RhVBHwMxnLFiUduQEcEBaecYqPOVKN9CDIusj",
-	"Xcy99AsX2rm9O/0lwPo0MyjBdMmhMHzVo+/PDk+DzSbZ23luIf37KZZrFs9TAjSKVEaBNGFZmfJ8LsHx",
-	"4fHPh6dnUJn6OSmmDRgtJmM2WKtwLJnC1NeRBjAHdm9AeAZ0jVLNXAk+tWloJCK2dKMrG14hMOAdMIXq",
-	"3HmzMcew2nvSnnCIb7A/4bmr+UNd8+Q76EH4wz/yX9D8FEmaKDllUJV+6ZBUJam0j8zQfo5siNwXPtTn",
-	"m5+yP9aL/xVKVq0TAMyGeKRQumQFtwAV/0MZ+lI7wCYTl1WgO9KAdu4xkJJR1HXxFCtta314x1YaG/Ui",
-	"r1jkdCMj3lGDuP6CWMUlgUoUQpKIJ1BUI4qM5dwXoJhYLSukgmBxGj1J5Hxc9sAYPWxCldd5qUrYGsPC",
-	"LuX7tpVwEavsJHuiXzGt9Xu0dKYpcTygJXP9vdz6NFcsKYuRouXjinpk/fCLXkqdkkbW+g6rc/dFDTKt",
-	"6bUa9s2g7E2KQQFHinXOsBiqZZhNV2MNTC+dUKEo1EqqxrtN5WWmCxd2M81bwIT9qqyEwgJyqQk2blrI",
-	"9x9KGTMqKlMTaoSuXTRYfWa+0X+9qvrwUtnse5auV6X10XxkKWb0kn1r8vm9Ysnq3MeM3mrcMCOZQBkD",
-	"DK4ItrCVVTE9EUqr9gXN4JE3uY6Y6nevpqk/xFeCmtr1rRSjP4zR/4rcetu+J7txcJfuTM9fIedd4cjr",
-	"EgvP3HMPkVmYJQoaAu383yd7o+1wpyYhkF3hOQwg7y+7elN69YaJsZ40ujuPHzcbUy7c39sPmx9o926V",
-	"0hzzS+Y1lnGn8iPA8K3lDJbP6I7wjWnHzS/LFVzjqm99cv2w10WHn6V9g9dTVHOFe39AxL8mRLxMsFX5",
-	"RXeE3Mp3jb1H/dUSZErxECdpudZd9YCwYiueGR0zsiEkcUKEUIURFyztkeJh9ARDT3xspDCanOaiKi+A",
-	"lpanfn/6howSOoYiahvB/4Kvf2q320HTpcii4SqhhmpyyRIbr5JKK4iYubih0avTjmRa9oUPDHJf4PKD",
-	"dtZG/uzwHOJ7ZCa50DhJGxfUfbGUc8hXw+VzoTSjUW03D8X0iR3oBJsW3WOPpnvpysTSLWzBTuG64QzN",
-	"prAIPNgKuqVXF7tbS0t6OBXpKysraRm7b0BN+Rquu3T9oLVV6AHpR7crWFfRZL8y1wKzOoutugm23qYC",
-	"EXcr2rY7xADA/7HZim1oiJH2jTxCz1O0N5tpXQAp8NTJXLG0SH564aCrM3Rmh10jczC7/YZ8hu+ZmxZR",
-	"TaGjEVSPNp/itDSg3JSGjshuBWkXm7lIu/jlOiLiW+Ap4LJeqXy3xjY5pOGk7Kg0XCCtFJg2IQfUwIvD",
-	"N4e/9M4PXwxeH/4RpCdPNjL8wIqSAy/cHHx16u49G8VhvlL1Adsjub4ufQ+Em1NKbA/xTBDP1Xfg/fgR",
-	"Wb/vGsx5pTefgzZjIitCX9W5/1HW6OJm3Hkd5dbXC25oUv2wp76R8Dp0whvla/PeTp7vrEqSrT3vO1fb",
-	"6vtIYvviH2HYYhLrnZz+LWKwRRO2kpVsJUywxc2zS/2X16mZBzSGTTHKotdtybbbydTIrObTKP9cAYpZ",
-	"qY1WB1sFW3z9KwFbm7lFfnDUB/ZQHV5pJiJPgFs65FHMSMxHTPMpa5L5zGjwXCtCh0rGc519eT8y3VA/",
-	"FyNZ60XKddh0k/dNrS4J1Hxo4QtYXC0w/04rraVV1tLetFgwxOKI4KEafwxEbs3s7vHipGPU2f8x5VPV",
-	"/q5sdqMsHr0gB9h61y6hxNKKquL17TpSklmRhiqI114tYsP5eAwANh61yVtbmC8t15c37uHNEBII+gKL",
-	"QGHRXpvTl8XVaxq1EcW0hctFZEKjfmowowMMLekhG8mEufKd0J/G2fcbNF8GEJ50b7FN4dHmBiA6pgRA",
-	"y2GEQmAj5LRgDJQFwMVd0wQJcnYtFo/IJIIe5bawjrkkYj41m8rAzQFY+DbZ6IllvoHdlGJfp9xWQgED",
-	"GitJYma9o9BKCbKAXXs83Gc8BuhxBz7XKQvam1UAPykv5rP3aiV+qEEj+n/sX+1QTusimrbJft5Yr6x2",
-	"6h71gp27O52HDW+aRePy6xjGd2HLf/vydZU0fclBlsL14FGKS/d4GSAIqvrCZRcDuRlm4Lbw9zcLpdwg",
-	"LgLyMA14aEn8yIZNAk4jGr8fnh69/KM6pAG9y24S0vgdXn5ofvzdBjTgcFo5JnyzoMY1upsZEJO64dt5",
-	"Eje6jS2wJuybigTxCprxNwut9CHVmyuvb1HK5WAm5TrSZ3ws5rMmieWYi6brOgh/Y4NATB4P50liyAhZ",
-	"S/pSkNfll9ZELYz5P2MJidglDxnqa+UAv/f6VM0sD3FSEODKVt1xpW2cDE6gvdwwZv6sXXXv8msPrdfe",
-	"N8RG2HxxIhPdivkli3Lap/de+LvlHP9VRbv9YG/TFkBOAdzpEa7ck3zAuGJjXPgSYm9Nq3HkSBdin+4x",
-	"nGzbx9aG8tIIyGvPFemZsEtzrbw34AdV67d6GYlBfvm/QXZZ8RNzR8hOuwOzLqiVTESWPW1wvz9r0x47",
-	"/ttZGJv+LtZQ7pnf/EGRjfN35ydN2Kz0dNJ1I9W57SKhjJjabJJUZyUxu2Sxym13bOjGvg7ubov7FDQd",
-	"0cbnj5///wAAAP//",
+	"7P0Ncxo59i+OvxUV91YFvhcwdpwnXFP/yzjOjCdx4rGdyc4M+dOCFqBxIzEttQk7N+/9VzpH6lY33Rgc",
+	"20l2vbW1G0Oj1sPRefycc/6pjeRsLgUTWtW6/9SmjIYshn8e0tGUHUqhYxmdJsOIj8ynIVOjmM81l6LW",
+	"rf0sFySSYkL0lJFQjpIZE5rM6JIMGRmZAcJ2rVmL2d8Jj1lY6+o4Yc2aGk3ZjJrh2Cc6m0es1q3N4RVN",
+	"MqOfWnTCfnj8tNOpNWt6OTffKh1zMal9/tysnTEdL3tjzeLV+ZyzkRShIlqSBeWaDNlYxozoeMnFhNAJ",
+	"5WL9fGZc8Fkyq3V301dzodmExfDuDx8+9BI9ZULzEdVsdQIXU0Zo9gSXgsDgjLBPczbS1+3H6nILrzzX",
+	"bP5+vvriD1xPSTAb04EbPCBSRMsuOXt1SF7sP+s8UmQ0pVHExIQ1yVjGxG5+XwQ/MhqzmLA4lvEP/RoX",
+	"KhmP+YgzoQeJYvEgv6Z+rUnoKB5c0Shh6od+jdJoz3w4o58G5vD2H+91OkG7L2rrFve5WZvTmM6YdiSX",
+	"xErG5bsaCPZJD0bwREDkGEhuHrMrLhNF5nTCDggdKkN/Zm3m2zGPlYavzKZnpHbyV2/5lnc+nZx3lie/",
+	"/bp4+5dcnLyUi5NXstascfPGvxMWL2vNmqAz8wt8bW4xM/rpDRMTPa11d/eelxHqKzrSMj4O83TeGT4e",
+	"P6FP9lpPR7tha591xq0X9NmwtTfaD5+y5+MO3R26WcypnmaTGMN4Ax6upaCxjGdU17q1JIEnV+d1LK64",
+	"hnMszu3peDfcGz0etvbpE9baHz/ttJ4Pn9HWi1En3GV748d0v2JuPB3zy+f3mi1xYiXvuWTLL3/BGz7j",
+	"upzKZlJpwjWbKcIFkliRfJ50ymkkglH9mYRsTJNI409m9BNylr2O+Ws9n3kXTyq3QMaTL9+Cc6ZUSgAl",
+	"L1H4/Ze/6L1iceVbgLV84Ss+mx+ruRSKAQ/5kYZn7O+EKTjhkRSaCfgnnc8jy792/lLmxP/xXvO/Yzau",
+	"dWv/ayeThzv4rdo5MmwRX7VKMTG+jHBFZjQys2UhkTEZxoxeKkJJnESsXfvcrB1KMY746J7nNbJvVWRh",
+	"RMRiSmGuSsvYCCPDp2Q85GHIxP1MbBSz0IgSGikS0dEloWTO4hkHgmsXZdhiyvAeyjmLUfiIkI0iGjNF",
+	"gk+tiOrRtEWVSmIqRqxLjCgKCBUh/MrSsVlxQGm0GzSJjPviisV8zFlIuFZEgdJAkL2COsNiQieS6CkV",
+	"JLAyLbDPKVJXzMjM03fnF2THCMad2ZjuwJDLoHEA7w0+fPjQ8uV2QFC1Mt8KMqJxzJnqC084K83mrWSe",
+	"Cek2CcxdL9+PvpDxhAr+b1Qy7AOG3vLLMZOZsdmQxWRKFRFSE8U0SeYHfQFbHcnRZW6j6WgkE6EfFTZG",
+	"ERozgk8TatQvoqXsixkVSzKmPEpiplDie0pkcRuqKMf+ZKdc2/mMYkuzWNDo7qm0J0ginL7m1obnGjJN",
+	"eeT2YjJhIUmEPdaMFeC9eiv1K5mI8O4n/FYSlYymJGZKJvGIkSuu+DBiRg82ExsZiophUqd0GUkaXkj5",
+	"hsYTdj9XfijDpbmC8srulOL/ZgQEJkzqQsoTKpaWb6t7OGESU21nQBZUkZilxopHvWBqtFJbYx3helYJ",
+	"vO+9MJxBxvzf7B4I4MRwTzFpEi6uaMRBALFPc8MyfH7bvtXLmS70ivKIDiN2H+cWsjkTIRMjIKhQLgSx",
+	"XE6x2JCXJTND5Fa+vRcqmc9lrFl4wkJOL0CDuC+6N2YXvogY1cXMzzBhOhqxOZiD5qd2NPOyXu/NtWal",
+	"jEkq8UjErlhkDCKaSrv62+PzC3J+Sp53Oq2nj39sdPsCxZ/l3FIwJyDqlMypUgsZh0Y2Evzzki1BX5CJ",
+	"JkZLcyIT96jRBGm654bTC+mPA9K3IIhw7L4wg7VS8Wtf1UC5wYTRiP801uRurQlGZe2jb7jZLwoqYLPW",
+	"Oz1+zZZm2+ax0RM0R11wFDOqWTigOqdJhlSzluYzVjaW+81wWX4MZgFkMZXEPkjqMiaxjCIWNoAOL9ky",
+	"tURBqFJDop6sNnsbcuA11yi3Zu3mEqutVsDDDfTmZi2iQxaVmOXmGwVm/3YbZ+2STV4tF4LFA23voTt2",
+	"s7M1GCfdK3P8K7+ex2zMP5WfDpr8oymN6UizWDlHwSVbNo00jNlITgRXjBjR49MWKJKDZLD/6u8XZXOO",
+	"2ZW83HJL1EjOkRLBpLyOl5ybx83v7EA0junS/O3spI0srsyU+rMGj9j9cieeTqvp34/coWS7Lod/sZHO",
+	"7tgbjnZV/p7ROR9csuXmK7UXtmSpnpdn9YRPqVKEKhI4N5Dz9Jhf5X1AEpVZQ8qpCb9+r9JFVK/+A9fT",
+	"czaKGQqNKHo3rnX/3HCpxU27ZBUcZpxEkSHYNjkGU00wI9fU1Mi61IW5fi1m7NVlfDQLAbmTuYA8W5mG",
+	"ITcf0ejUm+iYRoo1C3PX8hLNxez+PP57r/VscfTX2e/6vfjw6/M/hrufzse92evRaefN5LfpS/7Lvnz7",
+	"Ir54Yq6K5z3be/IU/CGpN+26xeHLS0/JCtVVClWa6kT53MYJ4BIWU3if/W3VC5W6MBM6jChHws+f6NEV",
+	"i5dkZL4lbwyPIfNEg3eJCtAClCKwIiNBf/lwgWZ6oJfzLqH6//y10EHT2omdp88bbXIxNeY7UJehDrCN",
+	"hbFMxlzA+TmeB+9UXbQWrXak+ESoJgjoYBRxJrQzXI0KHKpmOt5PEvUVPaW6L2bc6DmKcE3qczq6pBNm",
+	"BjAvCJrkks01YX8nNDI8lmsyXBJKNFO60SSLKR9NcRITJowRz0IykyGLFBF0xuyCP7UmsmXeaN3GBQ6D",
+	"dt/qZbEqzyO1ohHVrcYjY6usNHzmwD6NplQY+w02X7XL+DedxRu5+GdMT2WYCptUDTOn9nz32dNGlwTz",
+	"RRj0Rd3pSEaFknoemFO/eHdxSkYyZKh/GRmFRCNDZp6bLi7Nc30Rsis+Yq2hsSrJBzY02jjoE+YphU8R",
+	"tRQjT7VqgkclIPWZjFlfgE8jU//W7wkcRMrQV7anyLvpfD6YMU1Dqmk1Q0EHX1Gvd3sGbwadeb50+2nE",
+	"3yNFAn/8gNQVM4TWF+gZkrFqNI1wsBZd6s/Ay2U+MsTPwpxy1hdsNtdLuBCVO7By7WkSVtFFyJkYMXVA",
+	"gje9i8OfB733L4+P3h4eoaxKVfSm7zBgYfpDfGplIu3tziHR0wHoJKthIrcrKoHVoID0yNkotDp3ryI5",
+	"4aLprCw3sUZOfeVCP92vrbqymzVkMlZ5Wd2wd4aECT6E9wW4XOHguFIJbAU6YXqnx6BEc7RY7E4fvjk+",
+	"ensxOH5Z2Op2hV5dwqqNsr00RnTq61PcHAosfC5H0w0XzT5VhBd83faRIkaiG2Pd2G4hi9gE9j/bekP4",
+	"pdPntOQFx7hLVN/CCrhS5SuAo4ibbtOPz8/fH50FpZP8S/PVMXokEfzvhNl1p+dcOoKN9pROxBHB6mUh",
+	"IyNVxrGclQ4qhuPVEd9KFyxet3mkjhI8lCxzpXJ9YHgOV2Q0ZeAdBdYzj5nhMpvek8x6Wk81QCwlBiVQ",
+	"/AoNtSutkgppOqcj1lJsTlFMo6WABIp7m+212WAzFXsQ5a+qWpJj9zCy5e85EVA+XDJcY5Tz8MCxz+L2",
+	"PFJFIrGKjv8cmuSrumCe/TdrqaZS69ZQBWqv6oHeYy0+m8sYzSZqNNzahOtpMmyP5GwHzE4IIsC/dnBA",
+	"eG8vnHFxAr57NeXz23FvbGihY4CuRNbEMmLXWXdn5plSUxSGtYOU6tNmye8VuluLNmZeuVg3gRP33Odm",
+	"bUjFIGbUOvVW1jOkQrCwVFDqqfVWI3Upgs8SIRceoQyljBgV2ViDRGgebe9w2uYU2YwWXoGfNGsiiawv",
+	"FvWs8p8OnAfO2xNvIewThlpKOdKrAqvh4F3Wy9Ub9UgZLm+uJNdrhJnFNUDUqfp6P1IkdRvmA1PtUoY6",
+	"pWrglO3yVW7qrKrgzJvvA9hQRtgr63W69p3JPNyaJsBJtP0NKbumBRopOIq8yRW2uXCW6e1ae9VfQkht",
+	"vVNplSTmLFbGsnDixxi1GuEbe51Okwi2YEqjPzCnPd/MLWVJbWMH18mrHsJ/ygbzaWMLn1lBHJQMbCVo",
+	"xZbRkeZXqehVpB6MkjhmQgeGudFoQZeKgLuncRubaSEmVf7MjZYLoqBIotZPnC62mZFKdlDFXV5Lgkef",
+	"UgF9V35NduUglpXsTbFREnO9JPgsUZqDI3Cub3gCR2ac0sl8wnDYVvzlVq/ATd0Eq+z2kSJuMFRJjazx",
+	"z75dZsHfyxX8utfEP+TmzS5NSrZrb095TOAeHfm4ui2PEfesuOklrOaa1b8Habil//x2lNnM+T6a0njC",
+	"hnR0ScYxTcIm0Xx0yTTZf7a7m3e3P+l0mlVqcKa65o/rRyoIfEX0lCtiOMQBCYyqGZCIj7Ui1CjH+YDa",
+	"XmfvWauz2+rsXnQ6XfjvH77u4zOb9Vpr3uRyz7bf2n/8aQZpX/AZ+7ix2SXpnLdGMmQTJnbSt3/2f64u",
+	"+bwl53iirbk0umWME/Q1cC86HdL/a/8y78hv++O9zkbKeBmqG54KmmRG40tlr8mCwKepTnyQhuu5bhLF",
+	"ND44jugkdyyWHFe14Zurj6t3wzozHWPY5mI4B2pua/+sTbWeq+7ODp3ztr/HHz1RmIspPbkmpgSHc4w/",
+	"fdIpsIFmDZ1U9ns48mK0MJ1oGXc4BFfDqdWLbxZjs8pZzohZdybubRhFXdzodxjkHlSr3r1ISYJPGTUl",
+	"Xq4o4r7T/gDVSQuDAH6+CTEWtnplIwrrKz0A8Cj3Ej09gdiMH/mzLmkFgdzBkCo+qjULn86lMlJTSMFK",
+	"MQiHYBChunez480jO3y2+eLFpmyzGtORjTfkUcTFhCxkfAkqgJ+4YKHo665JhmHwriO40LrOpebpFd2Y",
+	"0TB3KzcCPHzZXSzgGkrpAc7rnafd3OzUnF8s29/eaMa23dXC/GHQilk76N621OXE01r7AB6CLJxtWUVR",
+	"17Tep7V38qXT3a3Ke8N7s9XKCp4sT1gnetr5f0/3x7ujvSIeYQPZsaH5kr7vn9o8opAAEcvaqsxcUd2z",
+	"WZft5NEmyseKa7CojXhrfFyyxiMRyyi6eHdx+mVXJS9AXmJODKTo9Wu9PKZxPu/X8krk6dRw4O2v1+qW",
+	"AU5zxUph7uNrMZ6HMgRWBb8Y5BZVGuCgM0a0sWaMmTNjStEJCzDv7uzVIXn6bP+FjXuqLsSRpECJ2hfw",
+	"CidHMULKRAgaqCL1AHMOgAUHTRLsSPj7f4JmXwQ7RuxyMZZBIxe7rkIUVkSHbfAqjag5LHFdimjpECrm",
+	"m4H9JsjHudYKKZtQsVEOYxcTGKTSaUwOnKkzuiRTesUA5sBCDNT1hY++AIsxdRkX8yLqLvMiS/AwO5Ye",
+	"HaQ2Ep6mgVUmdDxS2Qi45WluV6fML21JoZD86pCzs0RpMmSEahIxs4DnZLjUANYrQSTCtVxhbZ3dX178",
+	"8fjD89dPf927FimGFyCbVm7YjxXBL5u+BffiRxku0wsGl6Qk5qu0sa8wvxRgLW1iHsU8CqApwLjRMEQM",
+	"vlPVLJx9YOdUa9YWjF76miBaUJpeMsCq2Oc9zLv36SSm4JXOUa73PQLLjMLhYfeb+WzYLFVJgX6oB2PI",
+	"8QCZMJXhwHxEo0gu4LdzTLcYaCkHESRcmOFTPPpgxkJOEXTZrMVUswHkJNj32oQXmFEKsm/WXEpXzUJ1",
+	"Abnprx7YSuFNsHj3JvckhoLdLpqpe07/vxOp6YB9GjEW5vfJLKQ4Pm6qHd+/w/ZPHz8+GFMepd9gThE6",
+	"nwaFX4JVmkURMiJfpYxVAXZl0f1fHjUN0xjFOmm/InQ2jDBhbHcN+uHaEbx0zU0eLyKvFZ+IZG7ISU64",
+	"GKhklJ45fpKeV8zGMVPTQcwSxQYh05Ajhc/JRGeWwMDipT2lcGAD8P5HRs7oQYqDWv3KiOOI4VcrYSlr",
+	"pw7skXqfICDf/yCdTuGWYXLcABKYHZW7VOYUI4qEaoNbwKXyH8VsJq8KpH4N5TuU38CwQzWIWQqOzF+L",
+	"j1WhPjqx5L0BBNxeS4/0S9VKc2FOrXAq6Elp+OLLIg9fD969xpN9ZO3Ym+m5zhOUF8JVDqutTQ2nr/G8",
+	"y/dxx88pf/50/7qs8gpL3roH7s1uX7P5mMRdEoUDcM0gxZzfSpJMfltLAXBJXqqtqvk5QBShQi0g48So",
+	"Mwj9ffriccNXZ5JYdDnT4y6UvVBd0Ny78A7wOXdzS/24HXYLBHyK2WoWsVylcZP88tw0sRrI9cD43Gxz",
+	"g+X2N3dAbgll9/CVjCdSf5nXdBv3QKkTo2xiP5mtvSjsknUY5lXN8hOGo8ETxsNOPWc5naZ0xJUz+5nR",
+	"yDCL61Mc5GUpDV2xWPFiBKnT3m13ahumQmRjlO3WsdCxVHM2urmbLYcaziY5W7ZcinMLExpK+OkqwMr3",
+	"7JbfHUyQfqRSJ3Z91R3cKMsXk5Av9senD3uz1+HzN/Ozx/r3q6dvh4e701/Uk19Z71nS+dfl3k8vSnJe",
+	"ym9jfsWvxaj3+OTZ+OjlnF+c/TGaDHZ/+u3X1ofT51e7w4j9cfaTHB0dnsonJ6P8G/Y7L55eK1uyGzuY",
+	"clQm1l0bYHjmGvxsHt48LadAEBmfzx+EYZnPnj7da5OeIFxYuAo6ILgi7BMd6WhJgn/6NfyuX+tigOHz",
+	"upyRtZHg3hsAzMNw5SixbXNAsqSPXE7uI5vl0yVU9IWf9wOZDbM4wHydJiSAgJKdfp0NYV/S7gv0lVAa",
+	"BU2/7JFDQ0FCwxfnc2Caww0TD748OWAjnD+AM134YR3Wf3PcfhXcfnPcfBUW/kuSZitE/3k5ZLtePHyg",
+	"CEcejXVo7etngjDsa7SJErSkR/XK14sqFQ43ZqJKc1moJpdcQCIBAvMz0ellkPDcuwpKizNo3d/WXtxE",
+	"+QGeUc7vnAV5O96HarTvfeaLWwvZJsZf+/iXAcXdAmGUAv7UW+P63S8HJmX2/eb2rHei35RR66+lci/Y",
+	"fQTabnzcuZMuW8MvH16X2ITRxNd0j873njytNWtH4cvzXq1ZO4O/P5ai7a/8H5623A/3njzZfVH6k/JE",
+	"iEseln+ul7mZHdaatXevT2FSvdLxy41ay/I8F13pjz+V/nh5vV/oEu6ZmW0TdhPfWHEA56snsBUu1pzh",
+	"dVi7ytz7k1c9jEXOSv256ILbCo2a972VKx+7nXwirrGoIQUfIHBSjNgByaJh+cJZWIUCJ7Zd6ibKxo0U",
+	"8VSRLm6k3ZB0sIo9fZXuW34/h3R0ycJBUlZk1KUcm4VjLqYncblyucdrMmRGl8l8wCI+4bZg0DZvsIVl",
+	"7VvqNKsfU/q2O8yPulmJlPKQeI8AgAUEw5zJecSaWM6LKtLHCHi/ZhTgfu33ZMhfs2VVlLzS0b/RzQAH",
+	"B/oHKuCIrwDNhdm1kLTOzL2Emr8QlV1QV61iJMWYx7Oc26kK3+V7qG2CWHnqyVpCrqhMsrENeKvw9hXn",
+	"/oxyYc5kZUvfC0NFBVZD6p0Ub8ty3MRcMrc5jbLEp1JeoGprpgSFltbvbdH1paWeQyx2aCw+kfdi2S9X",
+	"aPHkVe+UibB0F04Rb2A0IJdo6op62oRXW8zBBfcXU6lsYt6UKkK9ko64ZAQOuNKFQJ0VFRttKS5jl/QF",
+	"1IGz9SJc6QrFhOLgi0hrUBoyZ2GZ0+EWyajiKCtO6jdYzQ3dbaVheyMFs9IU9cAcbNAoqVFB6kGOuoKC",
+	"q2x37/E+aFmef+rp/rXeqYzxX7eJTmpkeDkL0rLIz6LdaE41u08p2MU3Ey0V59a1JckXzs9Op/T4IAZ5",
+	"78bi5jr7F5Sg8mr8rthy1XtRzs0xVrvF5cJ9/aZMNreG8rXfLCvql/N3bwkOA+zS5u49J6/5j0SxmNOI",
+	"K0vfpYjEZk1PGWB6Qhpf1sridD529htJRcddHczGdH3+dlWl3PJ8YrODXKu+sCfVJdRV0HUpFlIwMqJC",
+	"SG2rAKLPVcZkRgWdsJICvfX9zuOSer55lJ6nu95Knn3ObVJpYPsn+w3kct0sNS9HnteJ0utTQ089RHR+",
+	"uc+JlmS3s7fvVRnM0mXhC0DsGTJ6f/Gq9fyAWEE5m0nRFw7fgti3mI1B/6vvdzokyIHbgkab9MRST7mY",
+	"GNMzhkqbUyrI877wKhxyReDHBUSUDYl40UUZx4ZBTGWsGBlSrc20lKbzaAVhu5eXzs9LjumM0ZALhv7u",
+	"PLkYFjakef8FxiKz2cjLWlmal3m8dUVjQ8DK/C59zUs76LvL2sfPgLxLQTW5oOdICuFASSGbxBTBOi6T",
+	"w9+P7MENJvLWf+Gh99vcFy+zN+Y+fwuvBx/7xGjdaXrNre3POQ78mi2V3aLVgHDMaLj09yX3SvftNm89",
+	"s7/JjikdujJ2nJJHYTeKh1p2L8+sPnboHDerimyJP2e3QxQXk4i1EsUqvDk54fhn7dnl349bs08vwtbe",
+	"1Xjemj5fiBw85hpPTjGFCeZVviCIP9xMb88HL24ncLx1Ocb8JMrXaAgHzZzbSrv5IONLEtG5lvO7yr45",
+	"Y4p9IRrlJjl4JYf566fHVxfPZ6/35m8WL/5QZ/vLH5+Jw93w1dPJz52/ek/Y+z3+7vnfHx7ro1uprXlN",
+	"Is8Zu5IjehfoDvA9Ipr6vlAdB2DKsxCduTrNbsxXtnrAfdwA93EGO2kk0o9LSMC76fXP1+T2as4O98ZP",
+	"6XPWek73d1v7oydPWi/C/cetvfGT4f5od/yC7XauL7dT5NXZy6oXFR66akVFjoww49JOadAqAyyFBQPd",
+	"D57dwIvnRi2djzUUUkXCJgPQcAbYOzRd8pLeflam1cko+pKsVii9T+cDm6xzTcc4GYVwLy8ZmyvIUOVi",
+	"ckA6pG5XbPRqI5wbtlinzSEm9beSBLa9UjcgUxazLrEAahmboZIoJDN6yawHlUVhX7gtJVykvTrMDqh2",
+	"I68rP36aQ9fuPXmx18nhazulR7ZyNucOsuG7igqZs3NQxM3W/P//pK1/fzT/02m9GLRbH//pNJ8+/tw1",
+	"n/xP9vn/dN03/7vsBM8BF+d7ElZRVs/3d/fJDnk3Z+L4JbHKLHnJlXXqufTGdm2VdVM+U4M07WM7fFCW",
+	"g1I1xDo2lKEwS4bmPsZs4NLlKjDZiZ76oGybQZcNUQ5/KHsBNMYbWFjWDda0kqdetjQoubnZUkrrcC4u",
+	"1SCJ+Yab0V6wKGpdCrkQO+anbWiIUZp/hh76sgMtFFadzfWyazE62IaIuBQrdI+4/dwuWhqnisjNThy5",
+	"TFW1/8LI93HUCN5at5XQViThkW5xYbFeB8TIFQnursBos10KRIplvQTxmpvgLzYv4VXVkECx+IqP2MC1",
+	"/Ey9ghtsfShHqgJVZvjmWvbghBw2Cy0HjJVF1LcljyzDtho1f5904bJ6t12H+931QCLkMR6zWNm5Sh5b",
+	"fg/LJl0lATbd0pILsoYNVZNUmR7l6nB9QQiZDpWMEs0GG+VYu1AmE6GCtnwQOJ/S+dyiI++ufKitqFLC",
+	"XeKEpf5br0avhbdkvQogoErVZXmAf8Ms89wOJCIyw2MlZfSJWs8C9lOMmWALFjZsmebNN6hQAuLG8Mf5",
+	"1+mVszbX70tbw2TBuVyoILeoQvpOGZFnFLXmZn0DoYXbK85X9G26gUvXD9m1ldiHHlTzsuAxC2zA2l6u",
+	"GEAap7LtrLkmkZwogp1grssCyqWfppOuSiu9bkdKSw2mrl0YoXoPzpiCfrilSG5KMA3ZJdJ1/YZme53d",
+	"RpPIuIm1pNIdgY2CUEpm3jV9NB6hkRTMDLDXaJMAZxoQzaIIKqTNCJ3TWDeJkoT6HUpsTwJB41gulKEv",
+	"rjM2DewLxsJyBmA/htwsasYFtcC6GZ3P7Zm7tGiXqlxFcLAFjuyaFYe39seO0D6npLF8a5v64jEZ/iPY",
+	"Bq2L8pP53Nzk6fTtH9NT9yTrZi2TCvDG5vWZbsXdvXlPn4/NtdeTCuwZi5islDwpyc3ZVkixxNbAHpfv",
+	"Lk5deYxbgeY8bYV8wjUicIDi53MIaiiHvyxB4Pjehk7rxcd/npZ5EUqiF6W32qzplqG5Us9B+bP2akkf",
+	"ePtEd2dHSz3fabfbAXl/dkzq5z/3WrtN8pTAvqgmedxxRWMKgKTCEGCXdgsVlP5/NJrImOvp7Ifzn3u7",
+	"/aTT2XuKI//wFP9CpfkH+Dl+Mmcxl+EPjzv4J/qZf/jlx/MPvz9+eXr08+nrx6f/Oi3+XSaq/o4Ho4pi",
+	"Kqdvf3I62fuz40eK/HoGRADdbygJQqppl8/ohO3MxeRgSBV7ut80m/Qmvw3lD/Lffnx3tui8/mkifygX",
+	"otUedzPE4z2Cj2CxI700LJBwoaU1RslwSaZU5OEote03qQr2bCeYp6VsR0sJGW/vZh7PVX+aV8wp197a",
+	"1np6/vTF40L7DNibWYsJM6VSIOGXlhWoCpjcedTlq6bQelVutvEmpgVIBuUZ8Vsn7meL3O6n5W42yHiu",
+	"cOU+6zzL+j5zEWIttQMCJZEMR9BeX6r8/n8BMW2VjJh/a67iRP5Vnf3n6xxDLky2tgyDFJFtweAnA8r0",
+	"gVskQYy1rZ/vRrSYBthWmJpHz2v4VmXljC0yoO+8xkaBUmw1twzmnvMv2J+Wt/awgL9rdApPD17BSXxx",
+	"AaXt6mZ8gWl1sxobxaxWb3lpKfgq1H9GjOUMJxNm0B/y/dlbMNXQue8fom0njV9YqdAX2ELLNj97f/a2",
+	"0Pt5W3ZpnodLXP2DLKM3z5U3+1nJYebj4ZV1DMgOSP9nnc4LMuVCH9itSHsQK1tC2Ta6S+t33yxd2Qdy",
+	"5R9aWQDWrD+5YWLo7TSayY9SRohulrMhuyFu4MYg2kqsLM7pJnWEZ1z4n+7eTWXhFVT0BrW2Vxe5UQOu",
+	"zQHq4N5Ju3QSpWXMCB0aYk/ba9WD097F4c9kB3ALELhQO/9Y/+TnoHEAuTlhy6F03A+xl+1IzjnE9Y2R",
+	"4VcZsApQXxSah0Icu6K75xdlXeRXbnskjCtaRaU95D1gebusdO932NVrQ0l6M4raarbgE/YhDWXdYO6/",
+	"xVeRi255n9KbA9dJZfdpplh0xZR3oyDhzWZlrS88nau9sK4L2McKtnEsxrKkeuAWBSw2IGRbf2S7eIf5",
+	"UdWs30h5mcy/aN43DsFUVx3DjD6osHBrXdp/Gz4TJ3uXb17Mf91fnD1XF7vL90/5u8es9yR81Zn8vPfX",
+	"62fRH/ufDl9c3VmXdpet11PKzPXGKNIvSg9cBf25r9ZN+TD3zm1StIJTgCy8ZstsjIBwAUwU8rcM7ZB6",
+	"kM2kraX5ot4IGt2+CHgYNEkQ08Ux/ANapdtO7i4EHqDjGR15SRzZvCVVSAX5B6i11vv1+OWPPaiIujjO",
+	"f+BZlNQv0f4SeFXt/I/f3z75ffLur5+mnbc/jk7/+PmPyYf9wWUcz/j0rzc/z377978TeRJGeyeveuY/",
+	"v6YNNswIZlXmLi1/6bB//Rgd/yV5uPcb//1fv3XoT/vJH3u/dY5Fx6YHUJ3E5jBOjt4fHv/qReIQA9K6",
+	"zPVbWz2yd/M0RaQAVcy+2Pwgg3/69sWQht8l/7Tb7c+fA1cmPDtJOc46tL+BhvSP+6JeRgYAjeXSzdQM",
+	"ERAZ90XZw/au+M82umTIBQXcHhw3hsMyKsAbWt7MvJgZNa/OvXDLOWMTrnRMv9bVbW7UWuAUS0MUSyXY",
+	"CgpfmDOwll2gjxxa+Z2bZaS9BF+zpVlMmU8/ZySTeoB+qWQA0Q0Zk8A5qswHjTa5mDJbf54EdM4v2TIg",
+	"XGFhuTnW7Zdt0oPRgCdQMqQhmcdszD+ZAaFXtUpmhKs0Cc2Gl6lY9oVL0rHqtBnLYXJhhlBfDqzXgt/G",
+	"bw/dF1w3/DdYOC8ZLuG2cKE0xQ7bVKfjc41sbbh0DREQ25Y+bRbERdph//R48Pro98Fh7/Dno8HFxZuA",
+	"1J8QZX5uEcKNJtoAER8zo8C76AkXrXksYfZmTSM6mjKsOQItAIYyESGi55hyNgcTYV9AYb9YRtEjRSzi",
+	"uU2we7zfB9x1dHBgY3sgj5Q5zgxhATi9Rcy1ZiJNJIRton0x4yLRNr7MDa3gqbscz27tX63e6XHrte+p",
+	"QFLDeiuKj8pprhi3yJczxG1I2xIgkNDLh4D7CWqZbZ9kXz3VGtoiDsEV5t6Mf71yytEvHy5qzYor4FNT",
+	"/kXoXCu86TMgc1HnzA+Iw1kEZL5Uo0Uvdi3goEmgyHnT1V1s2QIUEmGNzb5IW6bOWUxCZn4MP5KJbnoN",
+	"aM1BXLJlS8vWLx8uvFhPLt+0Lwxxr7RqN+y5L46AXoQUrb1Pn7IaGCMax0CExuwQjATQbSEgQxku2+RY",
+	"KxIw/MRmKnOoiWHbLihBL9lgRG3uG6kDUoYDuCSSC3g4RNO6cZA1KzGfGzNvmsyom/aMLgmu6sCoHa5T",
+	"REBmZrvtDIN/taxcaB2HQbYKJF1YZ1anMmYEADxUmd9ZWu6SftLpPB4ZBm7+wQIkyFWWR1KOR2GKhEac",
+	"qjb5MY+R7dp+JSny3qhQadMqc/kY9E/J9bEyz5hJ5v+wD5MAfBT2u77A8VU3A0la7QzOzDo/XHXGALwc",
+	"XW8E82hf5D7HF0ESsEX3wq+JHGOjE1AzNgL8Oui1IyOuwVXSFxm7/uXDBZaIxPo90HtiHjMN9izpiaz2",
+	"icX+pezA0ERfjGgUEcgPRQYKM+UakqugiUrwqQUyrAVfmWW5vrdyIdwlyFdGJVMZhc5Jmgc9t8m7bEfS",
+	"Ji3umb6AmczpCOzgtFUOHpF/9O5U0/M0/4BDCBp+gjYeJb6tL8wXRlmhMQtdXdquJY//CbAStyJGbHEx",
+	"AXp/l1WOSQSQMDq6AtgzQt2G2WYz3newCny9uaBA4yk54QZJwbqEojfAXGvMcIGBUES+Oz066128Oxsc",
+	"nfSO35wHhqNpDV3hpjIDU8HBgj1qBGYsk8kUyIlGexkYNCY07fmX3uPUkUXH2qKjfOQSqgtmstxm/sBy",
+	"McFdCtYXLFLMVxRAZ4GSCVXdV6A8T4bG6guUrJYgFF0in4HZIU1PDDXPjIYDWfTG8BphVhruo9vDrOIu",
+	"sDs4TaPJqKzXoS2xu8TXNb0twRaIIlqmpKntKXGtWDRu98WxMLvqy4QmgawtvIBw9gp+hPuWTiL3G1iw",
+	"apTeDjJMdJ4/kXmU4IxXmMNBWukC3wmTLzBCNDMzXmhub27FhgGJSV/wlbXZ1ZuzIkOpp7Dvdm8cmsru",
+	"eiwjRqB3TrsvziT2LaRYAliRKYtCp4WBfjaicyM14AwBYqLhyM81FSGNzXli76y9dof0ctkmmCNFXGzC",
+	"1mze391vwJQwL6ovVhOjqCZBLkEGwkatXC6LrUzuOHr+8TkTPGxBdbRJghwhOCiDjtSdftbAcfLqtddf",
+	"AOfktQQ7IDmcPj767OnTPfOomVAx2yk4IBmA3z7e6bywI/uZMsEBeXf88jDXZ+yg6HCPGYS9XnSePkep",
+	"Ug/0ct4lVP+fvxY6aDQR49oXmEsGPwh6MAYE1g7h4wDO8iSJNG/ZuiwFLW4sDaUo8pO8iBP2SBGqVBIb",
+	"A6EVgb09kyGL2qTXF6DfYTluYJLWIqqo/+IaOex1Ou7JTDxpV4msznW6ZiNXl/BFl/Rr5vt+DQTJLO6S",
+	"P/u1+SLs1z4GSF2GQ9ugxBxD1GmZMiMmZ2MaHFTWKrPzSctyNY2aly/GBRw6dT1Q52QjyRwqM9hiaHCD",
+	"HJszqgDWPIMZxkwnMdQ4W7gV1rFEuStLGLhFNfs1qefw/7MxhUVCFzWu0BCSigkwkQhFdp6rfgNtzuBs",
+	"6ulGI3SkL6Y0Gre8IzfyCXpaN8iQjWiiLOiRRrvpOlD9kXEI7pCm2RlD18OINYkZtWXb/mQLB4mHe2fN",
+	"oAjKYBBzXw1DXMDmAGPErQEToWnzF4BslGZznziZymqC2grUui/cwFOqmnYoC9pBfqFIyEY8ZGBjxDLR",
+	"0DYXk7qQ4ox9zwRI5XqABNE+w63s9d7swc73Rc/dAihtRmPtrN2RFDqmI921Cy4qdJYLp9YOGVEBKfRm",
+	"YhGNjdrqdLj0qgWGMmB2MrZl88z5KB6yviiofE6JYWTO2Si1wnH5hImxjEcoMI3V4Ux/N0tQQi2RZlN3",
+	"d7WEtrT0L653+acSawaSQslAhJb7iSlckXR1XoVBkGA5lpFpFWkvwLRfIZ1IUt/dI1OZxIoMl33h3BJo",
+	"0+ASUt3c9SU0Wohm81YyNwZXFDExYW3y3sj0vnDxQsc4JizlS6BCxMzqPEPsIoXuG+wqgMnWwH+yxgLA",
+	"MQ9IkFbwR6dEcUMKPRX7wnVTlLG5yBPQPI1a57chsCwk7xqy2HszUak9CzudvtSpxMdTRx9IxEfMeqat",
+	"A6Q3p6Mpa+1B+5Ikjjxg22KxaFP4ui3jyY79rdp5c3x49Pb8CH7zuVnTXINvEIwkr7mJ64ryuVkzgpvO",
+	"ea1be9zutB8jknoKjr2KhNnuP7UJQiRTagUn+09MQ0HlzMsOo+x1Ogj3FtpCqT1FbceNiG7RDaotn6Nr",
+	"ZBWdCQ7qD2xIXrMlOWe2cKs9UlXihFGAXn+C0yt7a7qMnWPXsBB+8Pj6H7z32hr6btNa98+PzZpKZjMa",
+	"L2vdGvrBia0WhJSFesqT3WeNWrOm6UTZGosUKw9tqKV5x1TiPnqkvMargDOgczrkEdecKYQ3o4ppG7ni",
+	"ZoZWXQQrfUbqTumDZ5rkfB6bRZzbtTZJu91utEmAaHJk89ZuOz4/f390FpB65st0Jt3p+x/fHB8O3p+9",
+	"MRoVcnQ3VxgCXTurT7c3ScPugshCTUXIzIOjl3Pri1wh6pyGXShCcIe0XnhTBdW7ODtxCcvtWtN6UmFG",
+	"h8BCDo2ElJUxCfv8Djxsn0XKxNdueUfW0Pv2dssGd6DE9Kik/rQNrtsvUPo2tXyaYGiAbAvD2HCSQqWJ",
+	"iA9jCtIukvLS3CNHlXAJlGVA1upRTZAGxy8tQzognvmRagDQK/n45SGxZoUR+KlcqaBZnNZhbkseaHVL",
+	"Wq0qIuKmX06a6LZt8VyrlFJa7MGThmWiLxHzBFkI3o58irJtUeLIzhZwNqQIuvDE0DNTqFvIKDRczmZM",
+	"Zbo6eqoWxCLJ5hry/rie9oU1yrymG3YZQdsx2uO3vx1fHAGjJVZuQANrzFLUfbGUSez7YB7ZiXGhNKNh",
+	"FXOF12RdSE5dq+a1lKrZJ70z1bMoT6LF0GYpFWIO7a1SihsWpWS2iyTi4lIZpV5U0EoGCaykkiMXi5SJ",
+	"EbKCLZjSmKbXJGMeaRYzCClCrYyxDW/FdMY0aNRaTsDYapN3KVAROzmu9YCmTnBLISt+/cYBUQz4qMJ1",
+	"tGelh/yGK90z34OGD/qlm1xlvmT2yM4bY9hWpmh6Dx5iqrV5cvXQwZXtPMBCxjOsG0zqOuazGQubJJJo",
+	"qyhWyOUpZM+5aOXfCYuXWbDSwacyYvSi8I/3OiVx99VaMnCX0ImhjX1rjW2usN9+3Zu4lutnvG6aAwyW",
+	"r53tNZiB4txPrJ/V0l/eBeycoStwQ455EGUTtcBFf4rXQtBWYROr7/P2tBz6qaeMxyn4s3QPPbRpxRZe",
+	"3/52dbY9vOEqjTiYR6EvoAs9GDrgM1Y1rxTEaB4v37k1SN9tJmThFBvPCJ+/hSnpOGGZmxFOSRFsok6E",
+	"XBxg00SiodTAYiqdwV01Qdt/vbkqQzIY+cc71JtSvgglJEoEVg/lihzjWvPsH6TY/iZS7EealvmEn+xu",
+	"ZMFaDZiF+KMNzN5XMh7yMGTiq1jW/+TAGX9+NPTjg5P+/Pg5J7bNpmP0k9F4NLXkVE/x/L7tgUUHPzZr",
+	"K45Cw3BptFfLvrIphLWiyKwVZX6WBoBiP2K6FP1lPle52g/AxdBbh+4lH63hfGcQXrERsCmfgxdeCkZ0",
+	"TIXCwHqbpDVrwIXIHRIjWmLkDmLyxcCXeQRma12JhdjmCxIYYyzigBTA8jd9EeD6BkpGbGDGDgcynqgf",
+	"zJ1OO5KE6VrNDS6gS7SU1p2OTBpX6ymtJI8/ybh+o0wxwX1Nr+CqZlK4ipGSdn4rMi5jR7Yqh1yIStFW",
+	"vg85JmRdItW5LatMab/c1nWnii8Nv3GWsY/LWP+Lt1K/komwr3hx/Q8OLTF+F0wJqdK59O+GGQH+BpLK",
+	"q1wkmICE18y2K844DX5cNBQUqaNnHpwTo5hpNCimVE0b7ke54EL2C1tXoeFgRTzON5nI4k48hmB6lTXp",
+	"Xea7F9ovmcZu66V2JqqQ/1nX7Zu/Pe8E8wLhjuYc4a6IxwITv0vRv63dCzlHIZTtmUP0ZuWevoOEQfCr",
+	"ofFl2z1ZGGObYIGfAGw+iHolWaQvlcr5tKQuAXFMRnLmbCWuSR1kOj4J1RcCDKBRxC8Dtg3UkilVhOtG",
+	"mwSoWQ8gCT4wKnqWEE81GA2kjjmEfZEI833jAKDcwqKlHTqu4AhDGetQxAJqHxvlwz6OPUWwZR9USga3",
+	"K6F+yQSHwOoLABINcKoeptGCdlYZHHpkC78zmkuEpcuo0qpNCgmZADDK5cQFZtLziI6YrbYlYxbaLkeK",
+	"1PNNjhgdTZteq6NSVQaTd/PcD5jJjzJc3j7jw9ch48uSBwzlfL4PvruO43o4PVcV479c49nf3WBOp3QZ",
+	"SRpeSPmGxhOGv3uyyQaktUdPWMipKzvzzQuKQ0SbpbhI6xocgqmTRSruVP+qtAZ32Cezp2uDWPNYjg3f",
+	"wbw4qafZpC0naXqSb4WXAfbf18WaxLcU0SrG3TWcVRjG9tYqay55oi+Mbte0QEYZO2wzfAi6H44NsFOj",
+	"35WxriNY6v0qbvjOKjaCm/+gut3zjTzK5LeViJj4TV01BJtNml3JJvnp5enZN6SqVV9or3lqlZvnjM3k",
+	"laf25IGbhUa6vjrUhK/iELNEACuGPxvEMGQY4A32EusZZhZYdC3e76DZFy4C4VegYDOuFQzbtn2/02Hn",
+	"LHa9wK/3r7zyGvZu4rlI1XTIVYA3PtzJe76TSJOlJJnBDv0LabWBVuR1fr4Tz8Vd3dCdf+zducYp625r",
+	"1osZUxrM34WW12Aqcewh7io594UUrJHeXLLFxW1izB1hKKjyrr2lG1/NLW8mOn4f7uVXvJdSsP+EW3l9",
+	"bB8J9Job7NdAr762vm8h79ksdTFI20jRpWhjsmg+T/v86Pz8+N1bP0/bBknAPaIOCGSCucyjtk0HD4hM",
+	"NKZi4zX3c2HBn1J2dXEF6dU9d4ve9PJmeGS/UdfD/b1fXTetMeDR3v24/L9EcM55y3V3LUWAA9QHeqzd",
+	"A87nTuPysIiqoLy5RuhKfojG396dyPW1rAwupWGkmOn8BXHEWX1HdkvuSJr5CXdDqhJvy1sLzsy3ZrB9",
+	"z9EpLqROXehBVvlVNKD7gp5S3RdCDmW4tEmj6DKB6nkixRLrKVuSUAKKc4TIVlfpxCJp+gJwfik2D3+f",
+	"5Z+gAwZ3SiY64lcuKy7zf3exB3yQlVWF2MCIzudYx8RWGMbU0+x3Np8dfrYsk0xQ7Yfh1bkjD7T/ivQK",
+	"beKF3r1l1vCB6+k5lgqvZhA+SgPLxq90Zv7G5e6Dq/k2XM1AtCXQ2gOPNswVROowhLEdX9ur4mu+n9kO",
+	"s/PPJVuuGrelOmZ2kzdRLG0y+4NK+bVMQmzuvEJlt0tLzcrcvypyuW2tbA3DfSC6rwC3WEkYsJpaxttu",
+	"XU3byrB4zZYrFkzKBXdiGUXYz/4mY1apjBfQyW0B2zG1bj+sQMKgbO+QRU2/VIhVqqD4Xa51dF/Y3tGg",
+	"KwaFJtQBqbvkyU7XNhgs9pcG5JWAxEkL03Q6JYe6JBGUcxuxLvyBdUnsGE3brAC6FNos/76wv7Ej5NGe",
+	"pQ6LtPH2HSmFq529P1ud8CurgI4Cvns18AGi8HUkOmKEVkV6E5gD93rNS8GcNWl5xB2okFmscK0H6Agf",
+	"WeHTZVhoKFtSDn1+kmtUn2tSv1vWpH67BLF5zEbYrrCsGG6aJey36IS6OIzGEWcxFDArpF2d/NVbvuWd",
+	"TyfnneXJb78u3v4lFycv5eLklaxKP1nNi/GSiJ7ur2bE3KXTC84N8i/XJqJYNMh98qx7uqrlrigs4peD",
+	"wuQdf95Ns7djnW6TXSWoDwS6h9UhClcJvr4zP4qrx3XfKL5CC8wySjNy08VKCHYq2KC4Fao/UAgsqxcD",
+	"Rae8jDEb5e1WlaHqi7SYFNf5Ci3ftoz+GhJ0f28DOX8h5QkVTjVTX7/kyhs5IRybEllPriEUh2nzxaaR",
+	"yh9z91Umeu2FNd9fk0YURHJEowBbg4MKmPZazYo6Bxg4DFxBK6wIuhqmbJJgEsmhGY9Gkf1mVpV4hIK9",
+	"VNjWYFZedyb3N06k1qzhe0r7z640PcYeseZtP7jpSREtu4RGSlrrwi5txXrENfQFxsIAhyhz3aRKqi01",
+	"2sSWSMcE0C40PIY322LGuN0ZHlJI9HNDaAEqF9hWkVgqsk0+QNa7BbhnRV/B4umQgIsrGvFwYJlzUOhD",
+	"YNO2yg4BVz+w7a3uKu3rO4zy3reQPwK0Tnb/ml7EHuGr2Y1a4QobKdJZ2Ub2ic3mGoUkKtd4vz5n3AXr",
+	"/lc5107YXTrWrgXVD9mUW3CTV8qz/eA7+8J4Z74KpG1fuCGllbnJiijW0rwha1cqP9elkKBC6hTBtggl",
+	"B3SCn5XSF1lCykE5RyRDtpQibLRJL5NcIARcSLcvRlRArNPcNK5XMmdcMrLDQzyylcrgR0PWF661wJTF",
+	"rDotxt6d29eii80G71mTfkiF+e90G5XlsehSZmKt13xDti0YjCedxtTHsK8pVJQBETMlNbXYZAyaV50K",
+	"PxcRav7i7/oCK90yEUtovW9z+aiyqAao8hbPWNhoknzycJv0okguwPXtbMAUfkFoWoqaCvC/2nshOdZr",
+	"dWhzdMmkFbGK9mFVgaO007+6SzmdvmUdMinN55FRWAQnfW++l0K6uKtgNqNiWURZG0U3YuNcUbYx3Z68",
+	"NwWAW1RQWrk3teJKCvaCUrngijXa5Ciz6LKCxD7yNIvhND3eDb6Ngh+qL+ploPFGLpHV/NBYuSxsE4AN",
+	"O7cxwtCLlYJpVuVClYDZD3ylQbBP2pYgt8XO0fECprXtEUFsJfBqFHpK1A/483vWXYtwcpev10zr0YLl",
+	"vOqC2PiO7W0frvWg3p4GW8SnGGM6Tzh3EFeEt+ArvpKKly2xgtnHMEd3ex8UvO9HwfMun22UM3bEvPHd",
+	"yskvx6hbwKh9N+VmggvqkxcrxyMkYR6zKy4TZUWt0nKeAhNQIux2wGsvhZXEhQg35hPbOgciWkJLqylV",
+	"U6bSfkclHquDawRgeX7EhAnzATuzG3II+3GHtzT/ojVgANi+9reM4Lx/4s/qYOQ1jRvfAy31vJr6z2wH",
+	"ENvlAuAYkDkn9dwM0d3ZCcj7s2N7HX49y6Xbvj87tugNW3rXEPeBnwRoSyYikRv7e9WUMBP0tcwda9Ok",
+	"PVBGMo7ZSMOb8QLiTME4sreIiVG8nLsO6y4T6aR3fnF0Nnh99HvahgzLIGYtOghdVfrE5rpsafmRIwAF",
+	"GTPujkRx9oJ7gviYV+FLodBzVSnhXJebIs7nAd39HUrjcyi8a/sQZV4IbFq19/h544v4Utm13x59mFeR",
+	"KwGIwLhmCTTDTHlKHXJGNZsblhbGfKwJ4yCAF3SJlmMiACXYF56tNWRYEcpxDmuaZnY6Mgz3mOUjdcEW",
+	"rtQ91BuwbQrTvg6Vgc2cFYxtwkrsWZggj5X2019FWiTTRhuR4UPSy26nIGVWsXjkQyzFxHMqGFWCuPZK",
+	"c7/aFcSNWUyOT0ndMuCz3sXR4ORVb9A7PHz3/u1F0CTFb45Py5noIZLDHXJRM7TRUb6CFXM9L11xRDgf",
+	"BuIx0s5WDzbOfz5yI/Nuy9nclsMsMOQSVenGnBl9u9U644fV1nTCcsk8O2lWtajrizqAFYqq4IINzb/F",
+	"TtoIK2hUsNY69rUypqJLJB/wEHqS+Tz3wKrShfbKWcO7voAmhQTb3tEwzNewMHqwYVrTxSV2PlOLS+tR",
+	"BCwVdB1cabhFCv22nJuTas1mc8Slb8JGsz7txJiXB4SSBbDjzOW33+n0Beikfh/WwRhEgm0SVjQTSS87",
+	"vHwzeTBO65RAPb6ly+s3OtyCixA7SFvYPNQnzB036uNzNET7oldsnWZFLyUhH49ZbMjWfuWQK1iOeUo1",
+	"9IhgVszZzexmXd5s0S3Ax8CDxPVJA5GY60gLSH8KTQKGSyNy9RxP0s19YOYe2B4Q5bHbsTR2i6POoNEm",
+	"PYgl7nY6ZGQIa5RA5QSz60mcr039SOFmg9ROr4JfzQc7t3nWBX4QNAnN/e283HimRug3bG4tLd47rB4N",
+	"5hGPorR1Nl7IvkjbvcdMlZch+w14wMmr3h3J3pNXPXzFV/IkXgu7vMjd4oxfNAnV0Cak/YCA/G7l6HtU",
+	"ovJ4Qy2x/UvaoNRjXjeOoq1KtGq5+goTFmzUaLUShp1YgYd0U5UeJKKcY+1eyI8S9IpPqJZx24cpTZiu",
+	"N4ImwIBd9Mu1BPWfI+fMKp1Zb1ktyRah4B/ZhKc87zePK9+l+9G97x3uRHWoAOiP2A37Ejfktirud3JL",
+	"0PZPlEuCm3CFzZWc7KXK7457WzcFX5T1rbvecbkBzWPBiHojIHUz+74I3LnPoVnaa7YMkLjdn1lOQHtO",
+	"Y8UgbZ1LR1avYjn75fzdW9sGmWW9W0HscjGJWCtRrEmwpBH0M/fRldZxCV5/Z9TbGhQWqfSEzLhINFNt",
+	"4iUogMrgOk+aUyP1GNrwCm1hZPOYjVkcs9D6L0pUIpI+A5CQTJ0aUUEiCn5axSeCcIEdHKrdp6TKe5p2",
+	"mt7WfZrjGmc+NXx9rjGyVHAbbOM/LnqBDMMxCmQbqZ4eZ1ZIPgt/O+O0lE3sjLngalrNLS7opdXKyy54",
+	"gDbHdazDGHqG6cB1ddVXg+zRtpbms3rDGAjHWnkswdk+UPgsp3UM2YRisFFITZYMTJgQgzAy5hPbo0aO",
+	"016xH45+7L2/+Pnt4N3Z8U/Hb88DdPzFTCWRdiBRl61nnap4FsYOcZ2cu7l2z3mjuZl3ROZikE0vHSF1",
+	"PWa14nPuR6eY5H2MZVf+FZxf5Z2/ffuj7FVfD9RwvTvQGCDfuyfwe4ivfC+6GV6YO+S1dqxN7JYtVTE0",
+	"Pxwqzjc5wCLpFsG7EMcYs1hh00Rf8/GG7Yu6nbJqtMlZwbtGjk8rNY1T/FmWX/oN2iXfZWahix06b1PE",
+	"lAIoXcvlG6YkWyTRVTpcyQ6uEvCZrQqWcwW9OByBc/CA+xccmOjqra8SIcd+wpAYF5Jk3jWjsys+Yi1U",
+	"8S/ZskHAU6hgCErUUowye6lxgLWPV4dOVWhnivdF/fT4rbnIQy5nTMd8hI2myPvfyDiik4bta4sX3gj9",
+	"hUydilZnSOOETsrzNBKJIAlIBqZhiP1TYQuahEXKIVeN0g/+5mZfJAK6gRMQ6/OILlnobTU4onczz6l3",
+	"MUsdAyt37u4kfM9N8lv1NOYTvB+8iv8hedXn1nzOMzq0ptezO8MrdxDlt07o+pWb12REu/rMJCik2gZ9",
+	"UZFzrKUsjcjDlE6zzPA7KcWQe8lWd7YCHp8GO7iy2Mnw4ZZ9xzHwLMPLnaxf/yczrb1L5gzQLXRfuIRj",
+	"GU+krr6EvWhB0z5oiux19tJGe2iBD2W4bBqpD/fTpnuZb7HSwpBFUkyglWsOqGOubP43FLVZyPyKGR1N",
+	"WWlz+Vcw4Tu+ovmXbHVF926v6JgNaZZJ1OPx6h6T3BY3bQCVAMwJA9z05vUS/ysSL3PSracuscAWyceS",
+	"ie37v3rzSq4X/GJTEefj8tfWyiBZqQx4ziLuVgtlSIUFLxpdsphKSJ6csijMNZZOW7uzvsAFIshDyJwx",
+	"caxJKBkaCBEUVGmTVzKK5CJNL+PiEhB4fTGj8aW1VWyla6f/lwP4FbvrG517x7cmcx+E4cYqJzOCwlgT",
+	"6f5b7RNJF+7BNZfTYpmu9/bgi+hoBKXa4YYhMOXt0QfiEFHwOWKwbDdWhsX5uOoLhAqRU/zCXRQ+m5mT",
+	"0CxaZok2dvwJtQo1FxbXlSjWF5OYjphDKMV+RoORwSqBOcq4TXrCqcrwy7S1KlzvxVRGqa1cfhNxa+7q",
+	"DsLo3zIeJpYacukRCXO/SvQDF9iUC5zBKcGl9y7hmkJeik9EMq8u5HWO338jpfduL6kF13UGcbMqknd6",
+	"gNG7bdMJkvU1s6hSOWdCZejEvqgHSlOdKKjZksJT7e8x6P25eavq8A3X0iTDRKeQ/KNf3x+fHQ1+Ozo7",
+	"fnV89HJwdNI7fhOgjtztCyEzDwOsOG3sYVVtnmkypE7zmAPzAPhX/05YwsIDktuiHHbVQwcQW50OABEL",
+	"GofqS0oPPgSg7ornuJ4OeRvWUAnYVhgVXrXLi5wIOVW1uZ2r6JJv/YIuLhig6zT9oAtZNv9q9U6PW6/Z",
+	"MmhayJKHgJVj8vPFxSn5kSo+snlNz/ZfuPIonp8eUDtULNG+EHTGmn0BnYbHMp613p+9aTExkiE4xkk6",
+	"0F77cXuXKLpUDYTfKhLg4APMiwv6wlA4juJGCCYxFXqgl3P2g33a96mDYwFQ1hc52wYX8Pzpi8fN3Hh9",
+	"4Q+YxKLLmR53IYlKdSVkesIDLfNAF7axlW5jg2h6yWyLRS9cZ5aiEiiJNYCfBF3vSIAN+t9mLwcPTP7t",
+	"+Ep4u3VQBhhMQZrKlMyCGQeIinpQviR/UBjDTrPhENIjilW4oHyWoHEsFyzskjFbuCqHquna+vsIOJqE",
+	"nIkRy4ruWNCUq1zf82JLuemn5bqyhbRJEDMlk3jEgr7AE3zWedaAsA4Fxdeai/atB3DR7B8Ydo0nVPB/",
+	"I6udUtWHl3gTNkzWBWe0YVTawkbQd+USI/oi4EolLPROzD4IHzxSaZn+2KgYKhkaw8Ia3pds+Uh1zcV0",
+	"ZfjTT/vCk21uDLPzB4SSYcIj3eL2c1J3EtOW2w6afRFk1beDJmm327A7QLIuhx5ia1RdGsqQsZmFuaOI",
+	"xIn4mGk+Y1mDACvzeoeHR+fn0KSw4bV9Gi5TuM3Rvw5/7r396Whw0vsXNjM0rG24zNbm94FC3E9E+Qy2",
+	"qC/MFbDhRHwYvfIyXj03HqY1y/2PL9myYXZAxpMBDwNSL35rGAuWFw2aJMBODuZfNLEJIFNGQxaTQC/n",
+	"QV8EVP+fvxY6OCBcO3mt0LZSmgQ77QWLohZE+3b+WlyqttFEgtROM7tDR5fgs3xj7jEBFCAW5UIqaZqR",
+	"6Ugr85Xh/ymD1iuE1OwLe3o8Ym5PobgBNKM0NhusBGg9SIFUHmmPcS/7wh6Gvzv14PT9BdnxP1M7/+BO",
+	"ft5xw6qgcQBpEc6hZKYwo0hARBh71VOTeu9fHh+9PTwKANBoboxQyXjMR8Cl5yyecaTefKGjVz57t5q0",
+	"IhOmM1HB4thwPMy1rGfBVOD/5kSTTGkYZPzcfOOetWQAs8onsTRXGEDDCk147cATtcFBX1ACy8i1PFsN",
+	"87qZLaA8bPDhw4eWL6S7VqzGjEazH/o14Pv9WoB3Fb/zxBpZMHNlFLgFjrwaty5tywlOuAaGVqyoeaQI",
+	"R7SrIe9ETwfmsgfl/fWR615Yo+hO0vPtOzJbvpkb7VNrsVi0QD4ncWRpYmtbfU3if+cOlrLeNeDLuIfo",
+	"2nes1q8UaW3+Uxuai+p9UGje6nTPlUaMOcUHowVqCo2X+ZVRoryvPaMgr3z6ITtX1jWv5XuBu9XM1bKs",
+	"tiMbo7iLq++94Tb86Ct29YMX/c5t2RMaX3pOjdSjkWu3YBXZTTzqSJQQ7BLhNdlfmeM+yx7Fhhu2/UMP",
+	"ihFOwACGnA+ujfRzdNIXiBvP1J1HVh3FGu+gsD2CYChOq2sLtKBbZ8K0kfBrlRpElKDmh8YP9N+HgsUn",
+	"8C8t0Spz0S0wFSIlU0AmHcVSKbdEVagW0Tt+Mzg7Ojw+PT56e1GeIXIGe7k+oex+Qs29VS8XSZ1cJBGR",
+	"bWSb3WSXPFO40fcj+r4TjMevZvtshGllf7fDddg0s1CO1LqC8i/N99fqUZp90jtTPYvyxFPsAFGqIRnR",
+	"CElXYLTPqa0/veXWruFbF1OuCm+h6JWOxi2zCMoFC8nPFydv4PU+CI1ph0Ib0ys+kqLNR3Ldfr3Cx67f",
+	"Mj6jE7bzqQVP53bN6L9U17q1IRcUWkJcu4898njv0+M9AjOsNWto2MKbD+loylqH2Ca6akft8zvwsH0W",
+	"84Hwbbd5GMzySLtNJVs9ZTTS03W7/DM+cYf6vX1DZQJ8fMVtuUIA31NNh1Q5r1H7Gwh2MaN3EKNQCpA1",
+	"IsxmCUApOuSR+eGaI9gBjlxZyBtR+TTk8IZ5LIeM1AP724AoTZfKYjzsLOCZRpfsdTop5LsvCrun0kCS",
+	"Ky8L3VewIgQNwS8opE6ZnwrAi9wXDhoGYDculDbcjsRsxGx/c9u2I/1OPbIgDNUX9WAkhWAjCEQ1IYUz",
+	"kgo8dTPQ0YVckHoQMkwuClBBGJkLg3OT43GzL5QkXLvqEnY5tvhMtGwCXE3riBEVyQWL0fMdJ0Ih/pVI",
+	"0Rfnv77h2uykkIIFjTZ50nlMgiQ7eAdTP2M6Xrag4obnUinTC35i+swd1N1WuHQvKbk45svlt3M1yqlF",
+	"TWUShY5oiI6pUfbKLwkXV1xb3xlWErlOi/WK7TvVEqvspFoQID3MuEYdtHriFu40uDpZrBF/CIMPhNQD",
+	"942hqtR3TVx1mgOsVwQezqZNt7TZjX0h46zLK+BU8u08MH6AOrC5AwqewsUZnRSyIiFUGkkxgcjAjM2G",
+	"mDhtWJKMGBnB3oMDL7cR5suD9Bd94VTFjfrKopZ6nJ7VHRm4xdd8JbzKO8/EqZJeOU/wX5JD4m7qhk4r",
+	"Spldf8id/A5rU/4iuViJlqCVLkjGtFaM9Fw04HpIOIQSd7hRFtWcjdYwvwsWRQrRdhDNA/0Jrj6yYJox",
+	"IoxuWKQ31UaYTmUE8Ias40OuhYlKl+acbOYHRm2wZSS72RSDvqhnUe1mMeBMLHzOaOAgmb0Quc8x+2JG",
+	"l1CyK+/LaxbBRdbfZyeGeL8pFxp4ISYyUuwriB4DwVgIaNe+6BXchNneYEQI3BN8IqhOYmY7cC+R/aZo",
+	"Gxm7VzdARQFW3c0ad/sJcFy4rceG4E3QRRBQnErHeiFrzrDhrEiZ0+OaFpkPylGjbdayxCYPLDLfcjGK",
+	"khBTc3FxGd/B8JLURDHzpCLsEzWqU18E//RrOMV+rYv9+z7bCEvaRAJy9GJ2xWhkt/GDbeqCgyvGVLcs",
+	"kAjfYLgUHEULYSRezltky5PWER89onG8NK/EotAYgsTqBKkjKu3boVJDAaKSB36rZvAKe++1OsIBFApx",
+	"La0eqfwPnGPo3enRWe/i3Rkiks4Rx4FF2X46uiA70OcraPh9EdvkHNxQZJQoLWfI6Qv3EmPxfRExGhtO",
+	"Yk+PDmWiXdTfRmxLqxYcpxduu2jSF8Z/std+PflbmMP64FAa8dVUs4fo0DfRRGvbKE924Ck3A6TKs6dP",
+	"9/wi0LLYRSsXtPGFlC9dkVGvQX6VyJsqhA10LfW92nUrKPvCavRMyGQyNZatVcUjib1dqFgu6LIBoAMn",
+	"ZbPKy2DKWxAU8lm5gErKXZ+x52W2BUBYg8gVfwIzo1Kce1AXh6wBIDvgzgzTy0McKmR8QawfZNbTdR5+",
+	"WP46zJWP8crwTG6XhsDjWTS21TR90IKHKmrA/kf8iqm+cN0UqzA3B65LrhUubfLe2W+pteYZTG4qVpZZ",
+	"jNNepwPVruBbkGmK8JDN5lJXNs8w49wrczevHN3QsqrgvLni4YbwKCYqgZr0wI6/E3a82k71c8HdAxck",
+	"z5w7nRdrmfMGPVQzbmQZ9pwJOudtpy9U+a7P52z0y/m7t1/qh6NhyNGAOI3NSzQ345hbkAYMsCtrlfbx",
+	"bs6EYVehHCUzc9HvIOxSfIerD1buUHNbuKQYSVq3hb/3Tt5st4Vu1P+ALbSLL9vCnA1ftYdvuNLvck9u",
+	"237tDZ9xw++uffAwiZWMayUtye/G6bWu5WVucyo8XoQLwuhoWtoX836kwddopZnfGk9ty9LEb+Ap2oW+",
+	"fhWaK6ptRlMsaDm/vn930Ru8O/up9/b4j97F8bu350FhgvX9zou+CP5OpKYD9mkEfpOsl3RZkQ7IxMi5",
+	"R+8scavwoq0Ult2v5gp+8PV+h77eLMHIP8qD/A3GGpbWwZTrHb/FRV6RLilefJ2oXrlw30jc456J/Rtv",
+	"7PpOFKJCtysAttIs3sWTYlfX/FG+MzSMzlrIEAJ+OpiNaZcYlhpASxBFIn7JyE9c/5wMHynSd4y3L/RC",
+	"tlzJ0FwWG/iVrTNbEOim4WKUtotGVtS5L/JNPKy5j+mjCFiQMZlRQSclmUg2MGvuT77sM4Rg4ZISncQC",
+	"HcxmKpDfMaXQfTebg22+WSLu3s/D+xF3qy/6TiKfDw2ivt8muCsXCqovAqWRk1c9Iscg7fD2KlKHG6Ua",
+	"XxDrrEiUmvOWuevXGVq90+PX5rE7t7KaK8xSRGlGnkKsC+jdNs+9XWvW2Cc6m0dmvY+He+On9DlrPaf7",
+	"u6390ZMnrRfh/uPW3vjJcH+0O37Bdju1Zo2bgf9OGGATzXnUujU73mBoPivBMiYJD0uQjHdpFeKmr7MH",
+	"zZ40iWCLr2Pn/ed0iPc9divuuKIP7+M62/ORci50ReoYFNdTxmPbK/VGd7jSexczGn6RgrLOsqUjKN1T",
+	"H2YlumScC+M2XEuIDLGFOLC1uK0eBEVczY18sj/CDbKohEUr4D7KREcWCEm1l16ISMbA9tgYUB14Cb9U",
+	"I0YT+zvksh4LCb72QkFR+9hGmuBXMgZ0ZcoggvX2OV7bOzXO8RVfySzHl3/genoOJL2GORU7Ba92If1P",
+	"02EebPzbYKrlToEMhpRRFGA/gaYMOd1IP9ogMrJeefKD3LfKiF/JGG0pxN/QcMaFUQZjQr3SKF5UudFN",
+	"K58hYsbijYRXRDEPqsMWmR5vcxherGYwBtQsqFeE9kWGeCURG+vy8sM/ALQpqA67Zvrkj8tDZLB3VnrN",
+	"vC/3pq9k3OFMwkOZlLcC+VkujLG9RMVhwbK+LA9m3n8Dx7NBXv/WrmL8aM70+UrM7h+sQ/IZ2VXENFu1",
+	"Ggv3vLZpVnQelvNgy3wdIqwQu3dAb811bvcq2rltA3uN/vpAgfdMgSt+fGcYWlM6U/y+HTv6eufWa7YE",
+	"PW8b9roTyyi6sUq5+ZyqdE/XmwwAjLZMmYwgd+qRIhEdsqiZlgwTYc6KNs+Z30FF7b5YyBhQedA6Sl6x",
+	"OKLzAUYfVJAV7uoAbtBDZVogPzaKt/2+sUW5cyJwgDxEtr95F/5wTU0tLC5DEboE/b6wv7EjXJ+BdSaj",
+	"6K4Ne/OOFbP+WzDjHRE8mPIPpvyNdIp5REeVSoXf4SNlMGm1POQV96zoutpxlWnjPYv2eYKoY5RMcwoF",
+	"H3ti6WKuM7rE/CI9ZbN2WUpzL33VXSo59iXr4gglBTCVWVus710L/8aBBhdetU614k95pIq+a5WWG7x3",
+	"8EFSQrp+i3fMeE6zFVasTZS1CirjeoUaIbGKW8YfcaVt++fKrIPGQQo/MHdbZ0mIUJWoWHyxTc7y2VzK",
+	"5bTPuchVSzV/LPsCM9exL0jxQNLsCdfMngSGZfNJ22zUy3JP/nnxZt5BsvXKpbw/V9R3xhAeHFK3gztA",
+	"MVzCsTJ2ZmEGgEy6fayBV21iLdzg2Hvuu0Z1ZwtZd9XmTEB2mLc9DyH9u0SHQy7yyp6nxJ9FWhr3LrJv",
+	"uRedq78CdcOzEv7dYhkFqG4gpBkHYjtggzsB0LblrrAYIO0LxcUkYq1E2d5XLpf7+O1vxxdHg/dnb4Jm",
+	"JuWJ0jJ2lbypIuc/91p7T542+1h3heR/DOW6bVshABpAeQ+b2D5cEpT1FlUIdQTMfCaChWlHTgAHpJVn",
+	"rMKzWukGelBkfaSLuZd+4UI7t3dnPwVYn2YOJZiuOBSGL3v0/fnRWdBokv29FxbSf5BiueZRkhKgUaQy",
+	"CqQxy8qU53MJTo5Ofjw6O4fK1C9IMW3AaDEZs8FahRPJFKa+jjWAObB7A8IzoGuUauZK8KmGoZGQ2NKN",
+	"rmx4icCAMWAK5bnzZmNOYLV3pD3hK77B/oQXruYPdc2Tb6EH4YN/5L+g+SmSNFFyxqAq/dIhqVak0gEy",
+	"Q/s5siFyV/hQn2/+k/2xWfyvULJqkwBg9opHCqVLVnALUPEPytCX2gE2mXhVBbolDWjvDgMpGUVdF0+x",
+	"0rbSh3dipbFRL/KKRU43MuIdNYjrL4hVXGKoRCEkCXkMRTXC0FjOfQGKidWyRlQQLE6jp7FMJqseGKOH",
+	"TanyOi+VCVtjWNilfN+2Ei5inZ1kT/QrprV+j5bOLCWOe7Rkrr+XO/8kisWrYqRo+biiHlk//KKXUqek",
+	"kbW+w+rcfVGBTGt6rYZ9MygbSTEo4EixzhkWQ7UMs+lqrIHppWMqFIVaSeV4t5m8ynThwm6meQuYsF+W",
+	"lVBYQC41wcZNC/n+QykjRkVpakKF0LWLBqvPzDf8r1dV718qm33P0vXKtD6ajyxFjF6xb00+v1csXp/7",
+	"mNFbhRtmLGMoY4DBFcEWtrIqpidCadW+oBk8cpvriKl+d2qa+q/4SlBTu761YvTBGP2vyK237XuyGwd3",
+	"6db0/DVy3hWOvC6x8Nw9dx+ZhVmioCHQzv97uj/eHe1VJASyT3gOA8j7y67ejH56w8RET2vdvSdPmrUZ",
+	"F+7v3fvND7R7t05pjvgV8xrLuFN5CDB8azmDq2d0S/jGtOPml+UKbnDVd/5x/bA3RYefp32DN1NUc4V7",
+	"HyDiXxMivkqwZflFt4TcyneNvUP91RJkSvEQJ2m51l3VgLBiK545nTBSF5I4IUKowogLlvZI8TB6iqEn",
+	"PjFSGE1Oc1GVF0BLy1O/P3tDxjGdQBG1evC/4Osf2u120HQpsmi4SqihGl+x2MarpNIKImYubmj06rQj",
+	"mZZ94QOD3Be4/KCdtZE/P7qA+B6ZSy40TtLGBXVfLGUC+Wq4fC6UZjSs7OahmD61LzrFpkV32KPpTroy",
+	"sXQLW7BTuG44Q7MpLAQPtoJu6eXF7jbSku5PRfrKykpaxu4bUFO+husuXT9obSV6QPrRzQrWlTTZL821",
+	"wKzOYqtugq23qUDE3Zq27Q4xAPB/bLZiGxpipL2eR+h5inajmdYFkAJPnSSKpUXy0wsHXZ2hMzvsGknA",
+	"7PYb8hm+Z25aSDWFjkZQPdp8itPSgHJTGjoiuxWkXWwSkXbxy3VExFHgKeCyXql8t8Y2OaKj6aqj0nCB",
+	"tFJg2oQcUAMvj94c/dS7OHo5eH30e5CePKln+IE1JQdeujn46tTtezaKr/lK1Qdsj+TquvQ9EG5OKbE9",
+	"xDNBnKjvwPvxEFm/6xrMeaU3n4M2ZyIrQl/Wuf9R1uhiO+68iXLr6wVbmlQP9tQ3El6HTnjjfG3em8nz",
+	"vXVJspXnfetqW3UfSWxf/BCGLSax3srp3yAGWzRhS1nJTswEW2yfXeoPXqVmHtIINsUoi163JdtuJ1Mj",
+	"s5pP4/xzBShmqTZaHmwVbPH1rwRsbeYWeeCo9+yhOvqkmQg9AW7pkIcRIxEfM81nrEmSudHguVaEDpWM",
+	"Ep19eTcy3VA/F2NZ6UXKddh0k/dNrS4JVDK08AUsrhaYf6eV1tIqa2lvWiwYYnFE8FCFPwYit2Z2d3hx",
+	"0ndU2f8R5TPV/q5sdqMsHr8kh9h61y5hhaUVVcXr23WkJLMmDVUQr71ayIbJZAIANh62yVtbmC8t15c3",
+	"7mFkCAkEfYFFoLBor83py+LqFY3aiGLawuVCMqVhPzWY0QGGlvSQjWXMXPlO6E/j7Ps6zZcBhCfdKLYp",
+	"PNrcAETHlABoOYxQCGyEnBaMgbIAuLhrmiBBzq7F4hEZh9Cj3BbWMZdEJDOzqQzcHICFb5N6TyzzDexm",
+	"FPs65bYSChjQSEkSMesdhVZKkAXs2uPhPuMxQI878LnOWNBulAH8pLxM5u/VWvxQjYb0/9q/2iM5q4po",
+	"2ib7eWO9tNqpe9QLdj7e69xveNMsGpdfxTC+C1v+25ev66TpKw6yFK4HD1NcusfLAEFQ1hcuuxjIzTAD",
+	"t4W/3y6UskVcBORhGvDQkviRDZsEnEY0fjs6O371e3lIA3qXbRPS+A0GPzI//m4DGnA4rRwT3i6ocY3u",
+	"Zl6ISd3wbRJHtW5tB6wJO1KRIH6GZvzNQit9SPXmyutblHI5mMlqHelzPhHJvEkiOeGi6boOwt/YIBCT",
+	"x0dJHBsyQtaSDgryenXQiqiFMf/nLCYhu+IjhvraaoDfGz5VM1dfcVoQ4MpW3XGlbZwMjqG93DBi/qxd",
+	"de/VYY+s1943xMbYfHEqY92K+BULc9qnNy783XKO/7Ki3X6wt2kLIKcA7vQI1+5JPmBcsjEufAmxt6bV",
+	"OHKkC7FP9xhOtu1ja0fyygjIa88V6ZmwK3OtvBHwg7L1W71MPbIdFIA1yTF2nCX1UI7UDjDO9ixs+CcG",
+	"zLRkQHODyF67A2sqKJ1MhJZ51bnfvbVpiQL/7ewP/3Wygq7P/dYQitQv3l2cNmEr07NLdwVp0m0mGcmQ",
+	"qUaTpBotidgVi1TuMCJDVXY4uNkt7tPXbExrnz9+/v8CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -170,7 +170,8 @@ func (a *APIKeys) RequireOperator(ctx context.Context, p *domain.Principal) erro
 // on this instance is refused at once, one revoked elsewhere within
 // APIKeyConfig.CacheTTL. Its last use is recorded at most once a minute.
 // Returns CodeInvalidToken for a malformed, unknown, revoked or expired key,
-// CodeUnavailable when the store is down.
+// CodeUserBanned for a personal key of a banned user, CodeUnavailable when
+// the store is down.
 func (a *APIKeys) AuthenticateAPIKey(ctx context.Context, key string) (*domain.Principal, error) {
 	parsed, err := apikey.Parse(key)
 	if err != nil {
@@ -189,6 +190,9 @@ func (a *APIKeys) AuthenticateAPIKey(ctx context.Context, key string) (*domain.P
 	}
 	if (parsed.Kind == apikey.Organization) != (e.orgID != nil) {
 		return nil, errBadKey
+	}
+	if err := a.keys.checkOwner(ctx, e, now); err != nil {
+		return nil, err
 	}
 	a.keys.touchKey(ctx, e, now)
 	return e.principal(), nil

@@ -155,6 +155,9 @@ func (ss *Sessions) checkVerified(u *domain.User) error {
 // passkey sign-in).
 func (ss *Sessions) open(ctx context.Context, u *domain.User, orgID *uuid.UUID, meta domain.RequestMeta, ev string, adjust ...func(*domain.Session)) (*TokenSet, error) {
 	now := ss.clock.Now()
+	if u.Banned(now) {
+		return nil, domain.ErrBanned()
+	}
 	sess, rt, refresh, err := ss.newSession(u, orgID, meta, now)
 	if err != nil {
 		return nil, err
@@ -190,8 +193,15 @@ func (ss *Sessions) newSession(u *domain.User, orgID *uuid.UUID, meta domain.Req
 	return sess, rt, refresh, nil
 }
 
-// tokenSet signs an access token for the session.
+// tokenSet signs an access token for the session, with the user's
+// app_metadata as the app_metadata claim. It is the one place every
+// session token is signed (signup, login, refresh, second factors,
+// delegated and passkey sessions), so it refuses a banned user with
+// CodeUserBanned.
 func (ss *Sessions) tokenSet(u *domain.User, sess *domain.Session, refresh string, now time.Time) (*TokenSet, error) {
+	if u.Banned(now) {
+		return nil, domain.ErrBanned()
+	}
 	exp := now.Add(ss.cfg.AccessTTL)
 	c := &token.Claims{}
 	c.Subject = u.ID.String()
@@ -207,6 +217,9 @@ func (ss *Sessions) tokenSet(u *domain.User, sess *domain.Session, refresh strin
 	if u.OrgID != nil {
 		c.OrgID = u.OrgID.String()
 		c.Ext = u.ExternalID
+	}
+	if len(u.AppMetadata) > 0 {
+		c.AppMetadata = u.AppMetadata
 	}
 	at, err := ss.tokens.sign(c)
 	if err != nil {
