@@ -2867,7 +2867,9 @@ type ClientInterface interface {
 	// Returns a new access token and a NEW refresh token; the presented one is
 	// spent. Presenting the immediately previous token again within the reuse
 	// grace window returns the same successor. Any other reuse revokes the
-	// whole session.
+	// whole session. A banned user's refresh is refused with 403
+	// `user_banned` (a ban also revokes their sessions, whose refresh
+	// tokens then answer 401 `invalid_grant`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2879,7 +2881,9 @@ type ClientInterface interface {
 	// Returns a new access token and a NEW refresh token; the presented one is
 	// spent. Presenting the immediately previous token again within the reuse
 	// grace window returns the same successor. Any other reuse revokes the
-	// whole session.
+	// whole session. A banned user's refresh is refused with 403
+	// `user_banned` (a ban also revokes their sessions, whose refresh
+	// tokens then answer 401 `invalid_grant`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4624,7 +4628,9 @@ func (c *Client) ResetPassword(ctx context.Context, body ResetPasswordJSONReques
 // Returns a new access token and a NEW refresh token; the presented one is
 // spent. Presenting the immediately previous token again within the reuse
 // grace window returns the same successor. Any other reuse revokes the
-// whole session.
+// whole session. A banned user's refresh is refused with 403
+// `user_banned` (a ban also revokes their sessions, whose refresh
+// tokens then answer 401 `invalid_grant`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4646,7 +4652,9 @@ func (c *Client) RefreshWithBody(ctx context.Context, contentType string, body i
 // Returns a new access token and a NEW refresh token; the presented one is
 // spent. Presenting the immediately previous token again within the reuse
 // grace window returns the same successor. Any other reuse revokes the
-// whole session.
+// whole session. A banned user's refresh is refused with 403
+// `user_banned` (a ban also revokes their sessions, whose refresh
+// tokens then answer 401 `invalid_grant`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -10002,7 +10010,9 @@ type ClientWithResponsesInterface interface {
 	// Returns a new access token and a NEW refresh token; the presented one is
 	// spent. Presenting the immediately previous token again within the reuse
 	// grace window returns the same successor. Any other reuse revokes the
-	// whole session.
+	// whole session. A banned user's refresh is refused with 403
+	// `user_banned` (a ban also revokes their sessions, whose refresh
+	// tokens then answer 401 `invalid_grant`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10014,7 +10024,9 @@ type ClientWithResponsesInterface interface {
 	// Returns a new access token and a NEW refresh token; the presented one is
 	// spent. Presenting the immediately previous token again within the reuse
 	// grace window returns the same successor. Any other reuse revokes the
-	// whole session.
+	// whole session. A banned user's refresh is refused with 403
+	// `user_banned` (a ban also revokes their sessions, whose refresh
+	// tokens then answer 401 `invalid_grant`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14190,6 +14202,11 @@ type RefreshResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// RefreshResponse403Headers the declared response headers of an HTTP 403 response for Refresh
+type RefreshResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 // RefreshResponse429Headers the declared response headers of an HTTP 429 response for Refresh
 type RefreshResponse429Headers struct {
 	RetryAfter int
@@ -14204,6 +14221,8 @@ type RefreshResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -14216,6 +14235,8 @@ type RefreshResponse struct {
 	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RefreshResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RefreshResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RefreshResponse429Headers
 }
@@ -14233,6 +14254,11 @@ func (r RefreshResponse) GetJSON400() *BadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r RefreshResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RefreshResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -18932,7 +18958,9 @@ func (c *ClientWithResponses) ResetPasswordWithResponse(ctx context.Context, bod
 // Returns a new access token and a NEW refresh token; the presented one is
 // spent. Presenting the immediately previous token again within the reuse
 // grace window returns the same successor. Any other reuse revokes the
-// whole session.
+// whole session. A banned user's refresh is refused with 403
+// `user_banned` (a ban also revokes their sessions, whose refresh
+// tokens then answer 401 `invalid_grant`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18950,7 +18978,9 @@ func (c *ClientWithResponses) RefreshWithBodyWithResponse(ctx context.Context, c
 // Returns a new access token and a NEW refresh token; the presented one is
 // spent. Presenting the immediately previous token again within the reuse
 // grace window returns the same successor. Any other reuse revokes the
-// whole session.
+// whole session. A banned user's refresh is refused with 403
+// `user_banned` (a ban also revokes their sessions, whose refresh
+// tokens then answer 401 `invalid_grant`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -23287,6 +23317,13 @@ func ParseRefreshResponse(rsp *http.Response) (*RefreshResponse, error) {
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -23335,6 +23372,16 @@ func ParseRefreshResponse(rsp *http.Response) (*RefreshResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RefreshResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers RefreshResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

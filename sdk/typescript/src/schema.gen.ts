@@ -295,7 +295,9 @@ export interface paths {
          * @description Returns a new access token and a NEW refresh token; the presented one is
          *     spent. Presenting the immediately previous token again within the reuse
          *     grace window returns the same successor. Any other reuse revokes the
-         *     whole session.
+         *     whole session. A banned user's refresh is refused with 403
+         *     `user_banned` (a ban also revokes their sessions, whose refresh
+         *     tokens then answer 401 `invalid_grant`).
          */
         post: operations["refresh"];
         delete?: never;
@@ -2521,7 +2523,9 @@ export interface components {
          *     RFC 9470's step-up challenge. `org_mfa_required` when the
          *     organization requires a second factor the member has not set up;
          *     `mfa_locked` when the account's second factors are locked after too
-         *     many failures.
+         *     many failures. `user_banned` when an operator banned the account:
+         *     no login, refresh, second-factor step, delegated session or
+         *     personal API key of it works until the ban ends.
          */
         Forbidden: {
             headers: {
@@ -3004,6 +3008,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
