@@ -382,7 +382,11 @@ func ptrStr(s string) *string { return &s }
 // arrive), although that instance would trust its cache for a minute.
 func TestBanReachesAnotherInstance(t *testing.T) {
 	dbURL := testutil.DatabaseURL(t, "postgres")
-	long := func(c *app.Config) { c.SessionCache = time.Minute; c.APIKeys.CacheTTL = 30 * time.Second; withOperator(c) }
+	long := func(c *app.Config) {
+		c.SessionCache = time.Minute
+		c.APIKeys.CacheTTL = 30 * time.Second
+		withOperator(c)
+	}
 	a := testutil.StartURL(t, dbURL, long)
 	b := testutil.StartURL(t, dbURL, long)
 	listening(t, a, b)
