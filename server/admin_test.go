@@ -313,6 +313,11 @@ func TestBanRefusesEverything(t *testing.T) {
 		checkErr(t, "personal key", st, m.Body, 403, "user_banned")
 		x := exchange(t, s, client.ExchangeTokenJSONRequestBody{}, testutil.APIKey(key.Key))
 		checkErr(t, "exchange", x.StatusCode(), x.Body, 403, "user_banned")
+		// Introspection calls the key inactive.
+		ik := createKey(t, s, op, "introspect", "tokens:introspect")
+		if in, st := introspect(t, s, key.Key, testutil.APIKey(ik.Key)); st != 200 || in.JSON200.Active {
+			t.Fatalf("introspection of a banned user's key: %d %s", st, in.Body)
+		}
 		// The delegated identity, banned too.
 		dl, _ := s.Client.ListAdminUsersWithResponse(ctx, &client.ListAdminUsersParams{ExternalId: ptrStr("e1")}, op)
 		check(t, "find delegated", dl.StatusCode(), dl.Body, 200)
