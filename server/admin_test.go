@@ -676,3 +676,31 @@ func (o specOp) send(t *testing.T, s *testutil.Server, path, body string, auth f
 	}
 	return res, []byte(buf.String())
 }
+
+// TestBanRefusesPasskeyLogin: a passkey signs in alone, and not while its
+// user is banned.
+func TestBanRefusesPasskeyLogin(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d, withOperator)
+		ctx := context.Background()
+		ops := signup(t, s, opsEmail)
+		first := signup(t, s, "wanda@example.com")
+		auth := testutil.NewAuthenticator(t)
+		begin, _ := s.Client.BeginWebAuthnRegistrationWithResponse(ctx, testutil.Bearer(first.AccessToken))
+		fin, _ := s.Client.FinishWebAuthnRegistrationWithResponse(ctx, client.FinishWebAuthnRegistrationJSONRequestBody{Credential: auth.Create(begin.JSON200.Options, webOrigin)}, testutil.Bearer(first.AccessToken))
+		if fin.JSON200 == nil {
+			t.Fatalf("register: %d %s", fin.StatusCode(), fin.Body)
+		}
+		passkey := func() *client.PasskeyLoginResponse {
+			pb, _ := s.Client.BeginPasskeyLoginWithResponse(ctx)
+			pl, _ := s.Client.PasskeyLoginWithResponse(ctx, client.PasskeyLoginJSONRequestBody{Credential: auth.Get(pb.JSON200.Options, webOrigin)})
+			return pl
+		}
+		if pl := passkey(); pl.JSON200 == nil {
+			t.Fatalf("passkey before the ban: %d %s", pl.StatusCode(), pl.Body)
+		}
+		ban(t, s, testutil.Bearer(ops.AccessToken), first.User.Id)
+		pl := passkey()
+		checkErr(t, "passkey while banned", pl.StatusCode(), pl.Body, 403, "user_banned")
+	})
+}
