@@ -137,8 +137,8 @@ type fixture struct {
 	access, refresh, sessionID, userID string
 	// victimID is the user the admin operations act on in the malformed
 	// phase (which would otherwise end the flow's own session).
-	victimID string
-	apiKey, keyID, orgID               string
+	victimID             string
+	apiKey, keyID, orgID string
 }
 
 // flow exercises every operation once with well-formed requests.
