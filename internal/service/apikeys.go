@@ -130,6 +130,9 @@ type keyEntry struct {
 	createdAt time.Time
 	expiresAt *time.Time
 	revoked   bool
+	// ownerBannedUntil is the ban of a personal key's owner when the key
+	// was read; a ban or its lifting forgets the owner's keys everywhere.
+	ownerBannedUntil *time.Time
 	// lastUsed is the last use written to the store, in Unix microseconds
 	// (0: never), so that this instance writes at most once per
 	// keyTouchEvery.
@@ -137,7 +140,8 @@ type keyEntry struct {
 }
 
 func newKeyEntry(k *domain.APIKey) *keyEntry {
-	e := &keyEntry{id: k.ID, orgID: k.OrgID, scopes: k.Scopes, createdAt: k.CreatedAt, expiresAt: k.ExpiresAt, revoked: k.RevokedAt != nil}
+	e := &keyEntry{id: k.ID, orgID: k.OrgID, scopes: k.Scopes, createdAt: k.CreatedAt, expiresAt: k.ExpiresAt, revoked: k.RevokedAt != nil,
+		ownerBannedUntil: k.OwnerBannedUntil}
 	copy(e.hash[:], k.Hash)
 	if k.UserID != nil {
 		e.userID = *k.UserID
@@ -191,7 +195,7 @@ func (a *APIKeys) AuthenticateAPIKey(ctx context.Context, key string) (*domain.P
 	if (parsed.Kind == apikey.Organization) != (e.orgID != nil) {
 		return nil, errBadKey
 	}
-	if err := a.keys.checkOwner(ctx, e, now); err != nil {
+	if err := checkOwner(e, now); err != nil {
 		return nil, err
 	}
 	a.keys.touchKey(ctx, e, now)

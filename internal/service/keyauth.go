@@ -30,28 +30,15 @@ type KeyAuth struct {
 	metrics Metrics
 	clock   domain.Clock
 	log     *slog.Logger
-	// user reads a personal key's owner through the shared user cache
-	// (Sessions.user), for the ban check.
-	user func(ctx context.Context, id uuid.UUID) (*domain.User, error)
 }
 
 // checkOwner refuses a personal key (or a token exchanged from one) of a
-// banned user with CodeUserBanned. The owner is read through the user
-// cache, which a ban leaves at once on this instance and within
-// Config.SessionCacheTTL on the others; an organization key has no owner
-// to check.
-func (ka *KeyAuth) checkOwner(ctx context.Context, e *keyEntry, now time.Time) error {
-	if e.orgID != nil || e.userID == uuid.Nil || ka.user == nil {
-		return nil
-	}
-	u, err := ka.user(ctx, e.userID)
-	if domain.IsCode(err, domain.CodeNotFound) {
-		return errBadKey
-	}
-	if err != nil {
-		return err
-	}
-	if u.Banned(now) {
+// banned user with CodeUserBanned. The ban is read with the key, into its
+// cache entry; a ban or its lifting forgets the owner's keys on this
+// instance at once and on the others by notification (within
+// APIKeyConfig.CacheTTL when notifications fail).
+func checkOwner(e *keyEntry, now time.Time) error {
+	if e.ownerBannedUntil != nil && now.Before(*e.ownerBannedUntil) {
 		return domain.ErrBanned()
 	}
 	return nil
@@ -184,7 +171,7 @@ func (ka *KeyAuth) authenticateExchanged(ctx context.Context, c *token.Claims) (
 	if !e.active(now) {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the API key of this token is revoked or expired")
 	}
-	if err := ka.checkOwner(ctx, e, now); err != nil {
+	if err := checkOwner(e, now); err != nil {
 		return nil, err
 	}
 	// The token must describe the key it names.

@@ -289,7 +289,7 @@ func New(cfg Config, d Deps) *Service {
 		cache: newGuardedCache(clockcache.New[uuid.UUID, *domain.Session](100_000, cfg.SessionCacheTTL, now), ch.degraded.Load),
 		users: newGuardedCache(clockcache.New[uuid.UUID, domain.User](100_000, cfg.SessionCacheTTL, now), ch.degraded.Load)}
 	keys := &KeyAuth{cfg: cfg.APIKeys, store: d.Store, state: newAPIKeyState(cfg.APIKeys.CacheTTL, ch.degraded.Load, now),
-		changes: ch, events: events, metrics: d.Metrics, clock: d.Clock, log: d.Log, user: sessions.user}
+		changes: ch, events: events, metrics: d.Metrics, clock: d.Clock, log: d.Log}
 	mail := newMail(cfg.Recovery, d.Clock, d.MailQueued)
 	s := &Service{
 		cfg: cfg, store: d.Store, hasher: d.Hasher, issuer: d.Issuer, sealer: d.Sealer, clock: d.Clock, log: d.Log,

@@ -216,7 +216,7 @@ func (us *Users) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate, m
 	if err := checkMetadata("user_metadata", upd.UserMetadata); err != nil {
 		return nil, err
 	}
-	banned := false
+	banned, banChanged := false, false
 	_, err := us.store.UpdateUser(ctx, id, now, func(u *domain.User) ([]domain.OutboundEvent, error) {
 		var fields []string
 		if upd.Email != nil && *upd.Email != u.Email {
@@ -235,12 +235,13 @@ func (us *Users) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate, m
 		}
 		if upd.Unban && u.BannedUntil != nil {
 			u.BannedUntil, u.BanReason = nil, ""
+			banChanged = true
 			fields = append(fields, "banned_until", "ban_reason")
 		}
 		if upd.BannedUntil != nil {
 			t := upd.BannedUntil.UTC()
 			u.BannedUntil = &t
-			banned = true
+			banned, banChanged = true, true
 			fields = append(fields, "banned_until")
 		}
 		if upd.BanReason != nil && *upd.BanReason != u.BanReason {
@@ -276,12 +277,31 @@ func (us *Users) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate, m
 		return nil, err
 	}
 	us.sessions.userChanged(id)
+	if banChanged {
+		// The key cache holds each key with its owner's ban: every
+		// instance reads the user's keys again.
+		if err := us.forgetKeys(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	if banned {
 		if err := us.endSessions(ctx, id, endReasonBanned, meta); err != nil {
 			return nil, err
 		}
 	}
 	return us.store.UserSummary(ctx, id)
+}
+
+// forgetKeys drops every personal key of the user from every instance's
+// key cache.
+func (us *Users) forgetKeys(ctx context.Context, id uuid.UUID) error {
+	keys, err := all(exportItems, func(after *domain.Cursor, limit int) ([]domain.APIKey, error) {
+		return us.store.ListAPIKeys(ctx, domain.KeyOwner{UserID: id}, nil, after, limit)
+	}, func(k *domain.APIKey) domain.Cursor { return domain.Cursor{CreatedAt: k.CreatedAt, ID: k.ID} })
+	for i := range keys {
+		us.keys.forgetKey(&keys[i])
+	}
+	return err
 }
 
 // EndSessions revokes every active session of the user through the
