@@ -4725,15 +4725,30 @@ export interface operations {
                  * @example ada@
                  */
                 email_prefix?: string;
-                /** @description Members of the organization, and its delegated identities. */
+                /**
+                 * @description Members of the organization, and its delegated identities.
+                 * @example 6f1d2c3b-4a5e-4f60-8b7a-9c0d1e2f3a4b
+                 */
                 org_id?: string;
-                /** @description Delegated identities with this organization's id for their user. */
+                /**
+                 * @description Delegated identities with this organization's id for their user.
+                 * @example auth0|5f7c8ec7c33c6c004bbafe82
+                 */
                 external_id?: string;
-                /** @description Accounts created strictly after this time. */
+                /**
+                 * @description Accounts created strictly after this time.
+                 * @example 2026-01-01T00:00:00Z
+                 */
                 created_after?: string;
-                /** @description Accounts created strictly before this time. */
+                /**
+                 * @description Accounts created strictly before this time.
+                 * @example 2027-01-01T00:00:00Z
+                 */
                 created_before?: string;
-                /** @description true lists the users banned now; false those who are not. */
+                /**
+                 * @description true lists the users banned now; false those who are not.
+                 * @example true
+                 */
                 banned?: boolean;
             };
             header?: never;
@@ -4789,7 +4804,10 @@ export interface operations {
     deleteAdminUser: {
         parameters: {
             query?: {
-                /** @description Also delete the organizations the user alone owns. */
+                /**
+                 * @description Also delete the organizations the user alone owns.
+                 * @example false
+                 */
                 delete_sole_owned_orgs?: boolean;
             };
             header?: never;
