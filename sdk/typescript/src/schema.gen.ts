@@ -1127,6 +1127,7 @@ export interface paths {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -1341,6 +1342,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -1384,6 +1386,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -1408,6 +1411,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -1432,6 +1436,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
                 /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
                 factor_id: components["parameters"]["FactorId"];
@@ -1458,6 +1463,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -2617,6 +2623,7 @@ export interface components {
         SessionId: string;
         KeyId: string;
         OrgId: string;
+        /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
         UserId: string;
         /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
         FactorId: string;
@@ -4342,6 +4349,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4370,6 +4378,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4778,6 +4787,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4812,6 +4822,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4839,6 +4850,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4874,6 +4886,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4900,6 +4913,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4926,6 +4940,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
                 /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
                 factor_id: components["parameters"]["FactorId"];
@@ -4954,6 +4969,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
