@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/google/uuid"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/latchauth/latch/api"
@@ -63,7 +64,8 @@ func apiMembership(o *domain.Organization) api.AdminMembership {
 	return api.AdminMembership{Id: o.ID, Name: o.Name, Role: api.Role(o.Role), CreatedAt: &created}
 }
 
-func apiSessionOf(s *domain.Session) api.Session { return apiSession(s, [16]byte{}) }
+// apiSessionOf converts a session an operator reads: none is theirs.
+func apiSessionOf(s *domain.Session) api.Session { return apiSession(s, uuid.Nil) }
 
 // ListAdminUsers lists and searches users.
 func (s *Server) ListAdminUsers(ctx context.Context, req api.ListAdminUsersRequestObject) (api.ListAdminUsersResponseObject, error) {
