@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 	"github.com/latchauth/latch/claims"
+	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -145,6 +146,7 @@ const (
 	ErrorCodeUnsupportedGrantType    ErrorCode = "unsupported_grant_type"
 	ErrorCodeUnsupportedMediaType    ErrorCode = "unsupported_media_type"
 	ErrorCodeUnsupportedTokenType    ErrorCode = "unsupported_token_type"
+	ErrorCodeUserBanned              ErrorCode = "user_banned"
 	ErrorCodeWeakPassword            ErrorCode = "weak_password"
 )
 
@@ -206,6 +208,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeUnsupportedMediaType:
 		return true
 	case ErrorCodeUnsupportedTokenType:
+		return true
+	case ErrorCodeUserBanned:
 		return true
 	case ErrorCodeWeakPassword:
 		return true
@@ -853,6 +857,113 @@ type AcceptedStatus string
 // generated models name with `x-go-type`.
 type AccessTokenClaims = claims.AccessTokenClaims
 
+// AdminMembership defines model for AdminMembership.
+type AdminMembership struct {
+	CreatedAt *time.Time         `json:"created_at,omitempty"`
+	Id        openapi_types.UUID `json:"id"`
+	Name      string             `json:"name"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
+// AdminUser defines model for AdminUser.
+type AdminUser struct {
+	// AppMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+	BanReason   *string   `json:"ban_reason,omitempty"`
+
+	// Banned Whether the user is banned now.
+	Banned        bool                 `json:"banned"`
+	BannedUntil   *time.Time           `json:"banned_until,omitempty"`
+	CreatedAt     time.Time            `json:"created_at"`
+	Email         *openapi_types.Email `json:"email,omitempty"`
+	EmailVerified bool                 `json:"email_verified"`
+
+	// ExternalId For a delegated identity, the organization's id for its user.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// FactorCount The user's verified second factors.
+	FactorCount int                `json:"factor_count"`
+	HasPassword bool               `json:"has_password"`
+	Id          openapi_types.UUID `json:"id"`
+
+	// OrgId For a delegated identity, the organization that owns it.
+	OrgId     *openapi_types.UUID `json:"org_id,omitempty"`
+	UpdatedAt time.Time           `json:"updated_at"`
+
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata *Metadata `json:"user_metadata,omitempty"`
+}
+
+// AdminUserDetail defines model for AdminUserDetail.
+type AdminUserDetail struct {
+	// ApiKeys The personal API keys, at most 200, newest first.
+	ApiKeys       []APIKey          `json:"api_keys"`
+	Factors       []MFAFactor       `json:"factors"`
+	Organizations []AdminMembership `json:"organizations"`
+
+	// Sessions The active sessions (`current` is always false), at most 200, newest first.
+	Sessions []Session `json:"sessions"`
+	User     AdminUser `json:"user"`
+}
+
+// AdminUserExport defines model for AdminUserExport.
+type AdminUserExport struct {
+	ApiKeys []APIKey `json:"api_keys"`
+
+	// Events The user's security events still kept, newest first.
+	Events     []Event     `json:"events"`
+	ExportedAt time.Time   `json:"exported_at"`
+	Factors    []MFAFactor `json:"factors"`
+
+	// Metadata A delegated identity's metadata from its organization.
+	Metadata      *map[string]interface{} `json:"metadata,omitempty"`
+	Organizations []AdminMembership       `json:"organizations"`
+	Sessions      []Session               `json:"sessions"`
+	User          AdminUser               `json:"user"`
+}
+
+// AdminUserList defines model for AdminUserList.
+type AdminUserList struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string     `json:"next_cursor,omitempty"`
+	Users      []AdminUser `json:"users"`
+}
+
+// AdminUserUpdate defines model for AdminUserUpdate.
+type AdminUserUpdate struct {
+	// AppMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+
+	// BanReason Example: chargeback fraud, ticket 4711
+	BanReason *string `json:"ban_reason,omitempty"`
+
+	// BannedUntil Ban until this time; `null` lifts a ban.
+	//
+	// Example: 2027-01-01T00:00:00Z
+	BannedUntil nullable.Nullable[time.Time] `json:"banned_until,omitempty"`
+
+	// Email Example: ada@example.com
+	Email *string `json:"email,omitempty"`
+
+	// EmailVerified With `email`, marks the new email verified; without it, sets the flag.
+	//
+	// Example: false
+	EmailVerified *bool `json:"email_verified,omitempty"`
+
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata *Metadata `json:"user_metadata,omitempty"`
+}
+
 // AudienceList defines model for AudienceList.
 type AudienceList struct {
 	// Audiences Example: ["https://api.example.com"]
@@ -1370,6 +1481,11 @@ type MemberList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// Metadata A JSON object of at most 8 KiB serialised.
+//
+// Example: {"plan":"pro","theme":"dark"}
+type Metadata map[string]interface{}
+
 // Organization defines model for Organization.
 type Organization struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -1750,6 +1866,14 @@ type TokenType string
 // Example: refresh_token
 type TokenTypeHint string
 
+// UpdateMeRequest defines model for UpdateMeRequest.
+type UpdateMeRequest struct {
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata Metadata `json:"user_metadata"`
+}
+
 // UpdateMemberRequest defines model for UpdateMemberRequest.
 type UpdateMemberRequest struct {
 	// Role Example: member
@@ -1767,7 +1891,11 @@ type UpdateOrganizationRequest struct {
 
 // User defines model for User.
 type User struct {
-	CreatedAt time.Time `json:"created_at"`
+	// AppMetadata What operators store about the user (`PATCH /admin/users/{user_id}`);
+	// read-only to the user, and copied into access tokens as the
+	// `app_metadata` claim.
+	AppMetadata *map[string]interface{} `json:"app_metadata,omitempty"`
+	CreatedAt   time.Time               `json:"created_at"`
 
 	// Email `null` for a delegated identity created without one.
 	Email         *openapi_types.Email `json:"email"`
@@ -1782,6 +1910,9 @@ type User struct {
 
 	// OrgId For a delegated identity, the organization that owns it.
 	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// UserMetadata What the user stores about themselves (`PATCH /auth/me`).
+	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
 }
 
 // UserInfo defines model for UserInfo.
@@ -1897,6 +2028,36 @@ type Unavailable = ErrorBody
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
 
+// ListAdminUsersParams defines parameters for ListAdminUsers.
+type ListAdminUsersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Email The exact email, normalised (trimmed, lower case).
+	Email *string `form:"email,omitempty" json:"email,omitempty"`
+
+	// EmailPrefix Emails that start with this text (normalised to lower case).
+	EmailPrefix *string `form:"email_prefix,omitempty" json:"email_prefix,omitempty"`
+
+	// OrgId Members of the organization, and its delegated identities.
+	OrgId *openapi_types.UUID `form:"org_id,omitempty" json:"org_id,omitempty"`
+
+	// ExternalId Delegated identities with this organization's id for their user.
+	ExternalId *string `form:"external_id,omitempty" json:"external_id,omitempty"`
+
+	// CreatedAfter Accounts created strictly after this time.
+	CreatedAfter *time.Time `form:"created_after,omitempty" json:"created_after,omitempty"`
+
+	// CreatedBefore Accounts created strictly before this time.
+	CreatedBefore *time.Time `form:"created_before,omitempty" json:"created_before,omitempty"`
+
+	// Banned true lists the users banned now; false those who are not.
+	Banned *bool `form:"banned,omitempty" json:"banned,omitempty"`
+}
+
 // ExportUsersParams defines parameters for ExportUsers.
 type ExportUsersParams struct {
 	// Limit The most items in the page.
@@ -1904,6 +2065,12 @@ type ExportUsersParams struct {
 
 	// Cursor The `next_cursor` of the previous page; absent for the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// DeleteAdminUserParams defines parameters for DeleteAdminUser.
+type DeleteAdminUserParams struct {
+	// DeleteSoleOwnedOrgs Also delete the organizations the user alone owns.
+	DeleteSoleOwnedOrgs *bool `form:"delete_sole_owned_orgs,omitempty" json:"delete_sole_owned_orgs,omitempty"`
 }
 
 // ListAPIKeysParams defines parameters for ListAPIKeys.
@@ -2013,6 +2180,9 @@ type LookupUserParams struct {
 // ImportUsersJSONRequestBody defines body for ImportUsers for application/json ContentType.
 type ImportUsersJSONRequestBody = ImportUsersRequest
 
+// UpdateAdminUserJSONRequestBody defines body for UpdateAdminUser for application/json ContentType.
+type UpdateAdminUserJSONRequestBody = AdminUserUpdate
+
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
 
@@ -2021,6 +2191,9 @@ type RollAPIKeyJSONRequestBody = RollAPIKeyRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
+
+// UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
+type UpdateMeJSONRequestBody = UpdateMeRequest
 
 // RenameMFAFactorJSONRequestBody defines body for RenameMFAFactor for application/json ContentType.
 type RenameMFAFactorJSONRequestBody = RenameFactorRequest
@@ -2215,15 +2388,39 @@ type ServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request)
+	// ListAdminUsers List and search users (operators)
+	// (GET /admin/users)
+	ListAdminUsers(w http.ResponseWriter, r *http.Request, params ListAdminUsersParams)
 	// ExportUsers Export the password accounts, a page at a time, without secrets
 	// (GET /admin/users/export)
 	ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams)
 	// ImportUsers Import users, with password hashes from another system
 	// (POST /admin/users/import)
 	ImportUsers(w http.ResponseWriter, r *http.Request)
+	// DeleteAdminUser Delete a user (operators)
+	// (DELETE /admin/users/{user_id})
+	DeleteAdminUser(w http.ResponseWriter, r *http.Request, userId UserId, params DeleteAdminUserParams)
+	// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+	// (GET /admin/users/{user_id})
+	GetAdminUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// UpdateAdminUser Change a user's email, ban or metadata (operators)
+	// (PATCH /admin/users/{user_id})
+	UpdateAdminUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+	// (GET /admin/users/{user_id}/export)
+	ExportAdminUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors)
+	DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request, userId UserId)
+	// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors/{factor_id})
+	DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request, userId UserId, factorId FactorId)
 	// ImpersonateUser A short-lived, read-only access token acting as a user
 	// (POST /admin/users/{user_id}/impersonate)
 	ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// RevokeAdminUserSessions End every session of a user (operators)
+	// (DELETE /admin/users/{user_id}/sessions)
+	RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams)
@@ -2251,6 +2448,9 @@ type ServerInterface interface {
 	// GetMe The authenticated user
 	// (GET /auth/me)
 	GetMe(w http.ResponseWriter, r *http.Request)
+	// UpdateMe Change the authenticated user's own user_metadata
+	// (PATCH /auth/me)
+	UpdateMe(w http.ResponseWriter, r *http.Request)
 	// ListMFAFactors The caller's second factors and how many recovery codes are left
 	// (GET /auth/mfa/factors)
 	ListMFAFactors(w http.ResponseWriter, r *http.Request)
@@ -2455,6 +2655,12 @@ func (_ Unimplemented) GetAcceptInvitationPage(w http.ResponseWriter, r *http.Re
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListAdminUsers List and search users (operators)
+// (GET /admin/users)
+func (_ Unimplemented) ListAdminUsers(w http.ResponseWriter, r *http.Request, params ListAdminUsersParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ExportUsers Export the password accounts, a page at a time, without secrets
 // (GET /admin/users/export)
 func (_ Unimplemented) ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams) {
@@ -2467,9 +2673,51 @@ func (_ Unimplemented) ImportUsers(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// DeleteAdminUser Delete a user (operators)
+// (DELETE /admin/users/{user_id})
+func (_ Unimplemented) DeleteAdminUser(w http.ResponseWriter, r *http.Request, userId UserId, params DeleteAdminUserParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+// (GET /admin/users/{user_id})
+func (_ Unimplemented) GetAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateAdminUser Change a user's email, ban or metadata (operators)
+// (PATCH /admin/users/{user_id})
+func (_ Unimplemented) UpdateAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+// (GET /admin/users/{user_id}/export)
+func (_ Unimplemented) ExportAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+// (DELETE /admin/users/{user_id}/factors)
+func (_ Unimplemented) DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+// (DELETE /admin/users/{user_id}/factors/{factor_id})
+func (_ Unimplemented) DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request, userId UserId, factorId FactorId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ImpersonateUser A short-lived, read-only access token acting as a user
 // (POST /admin/users/{user_id}/impersonate)
 func (_ Unimplemented) ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RevokeAdminUserSessions End every session of a user (operators)
+// (DELETE /admin/users/{user_id}/sessions)
+func (_ Unimplemented) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2524,6 +2772,12 @@ func (_ Unimplemented) Logout(w http.ResponseWriter, r *http.Request, params Log
 // GetMe The authenticated user
 // (GET /auth/me)
 func (_ Unimplemented) GetMe(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateMe Change the authenticated user's own user_metadata
+// (PATCH /auth/me)
+func (_ Unimplemented) UpdateMe(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2940,6 +3194,143 @@ func (siw *ServerInterfaceWrapper) GetAcceptInvitationPage(w http.ResponseWriter
 	handler.ServeHTTP(w, r)
 }
 
+// ListAdminUsers operation middleware
+func (siw *ServerInterfaceWrapper) ListAdminUsers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAdminUsersParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "email" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "email", r.URL.Query(), &params.Email, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "email"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "email", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "email_prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "email_prefix", r.URL.Query(), &params.EmailPrefix, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "email_prefix"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "email_prefix", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "org_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org_id", r.URL.Query(), &params.OrgId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "org_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "external_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "external_id", r.URL.Query(), &params.ExternalId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "external_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "external_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "created_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_after", r.URL.Query(), &params.CreatedAfter, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "created_after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "created_after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "created_before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_before", r.URL.Query(), &params.CreatedBefore, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "created_before"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "created_before", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "banned" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "banned", r.URL.Query(), &params.Banned, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "banned"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "banned", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAdminUsers(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ExportUsers operation middleware
 func (siw *ServerInterfaceWrapper) ExportUsers(w http.ResponseWriter, r *http.Request) {
 
@@ -3000,6 +3391,187 @@ func (siw *ServerInterfaceWrapper) ImportUsers(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// DeleteAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteAdminUserParams
+
+	// ------------- Optional query parameter "delete_sole_owned_orgs" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "delete_sole_owned_orgs", r.URL.Query(), &params.DeleteSoleOwnedOrgs, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "delete_sole_owned_orgs"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "delete_sole_owned_orgs", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminUser(w, r, userId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) GetAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAdminUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) UpdateAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateAdminUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExportAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) ExportAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExportAdminUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminUserFactors operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminUserFactors(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminUserFactor operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "factor_id" -------------
+	var factorId FactorId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "factor_id", chi.URLParam(r, "factor_id"), &factorId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "factor_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminUserFactor(w, r, userId, factorId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ImpersonateUser operation middleware
 func (siw *ServerInterfaceWrapper) ImpersonateUser(w http.ResponseWriter, r *http.Request) {
 
@@ -3017,6 +3589,32 @@ func (siw *ServerInterfaceWrapper) ImpersonateUser(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ImpersonateUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeAdminUserSessions operation middleware
+func (siw *ServerInterfaceWrapper) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeAdminUserSessions(w, r, userId)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -3288,6 +3886,20 @@ func (siw *ServerInterfaceWrapper) GetMe(w http.ResponseWriter, r *http.Request)
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetMe(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateMe operation middleware
+func (siw *ServerInterfaceWrapper) UpdateMe(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateMe(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -4863,6 +5475,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/auth/me", wrapper.GetMe)
 	})
 	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/auth/me", wrapper.UpdateMe)
+	})
+	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/auth/logout", wrapper.Logout)
 	})
 	r.Group(func(r chi.Router) {
@@ -5017,6 +5632,30 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/users", wrapper.LookupUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users", wrapper.ListAdminUsers)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}", wrapper.DeleteAdminUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users/{user_id}", wrapper.GetAdminUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/admin/users/{user_id}", wrapper.UpdateAdminUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}/sessions", wrapper.RevokeAdminUserSessions)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}/factors", wrapper.DeleteAdminUserFactors)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}/factors/{factor_id}", wrapper.DeleteAdminUserFactor)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users/{user_id}/export", wrapper.ExportAdminUser)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/admin/users/import", wrapper.ImportUsers)
@@ -5257,6 +5896,102 @@ func (response GetAcceptInvitationPage500JSONResponse) VisitGetAcceptInvitationP
 	return err
 }
 
+type ListAdminUsersRequestObject struct {
+	Params ListAdminUsersParams
+}
+
+type ListAdminUsersResponseObject interface {
+	VisitListAdminUsersResponse(w http.ResponseWriter) error
+}
+
+type ListAdminUsers200JSONResponse AdminUserList
+
+func (response ListAdminUsers200JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListAdminUsers400JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAdminUsers401JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAdminUsers403JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListAdminUsers500JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListAdminUsers503JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ExportUsersRequestObject struct {
 	Params ExportUsersParams
 }
@@ -5479,6 +6214,709 @@ func (response ImportUsers503JSONResponse) VisitImportUsersResponse(w http.Respo
 	return err
 }
 
+type DeleteAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+	Params DeleteAdminUserParams
+}
+
+type DeleteAdminUserResponseObject interface {
+	VisitDeleteAdminUserResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminUser204Response struct {
+}
+
+func (response DeleteAdminUser204Response) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminUser400JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminUser401JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminUser403JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminUser404JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser409JSONResponse struct{ ConflictJSONResponse }
+
+func (response DeleteAdminUser409JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminUser500JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminUser503JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type GetAdminUserResponseObject interface {
+	VisitGetAdminUserResponse(w http.ResponseWriter) error
+}
+
+type GetAdminUser200JSONResponse AdminUserDetail
+
+func (response GetAdminUser200JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetAdminUser400JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetAdminUser401JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetAdminUser403JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetAdminUser404JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetAdminUser500JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetAdminUser503JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+	Body   *UpdateAdminUserJSONRequestBody
+}
+
+type UpdateAdminUserResponseObject interface {
+	VisitUpdateAdminUserResponse(w http.ResponseWriter) error
+}
+
+type UpdateAdminUser200JSONResponse AdminUser
+
+func (response UpdateAdminUser200JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateAdminUser400JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateAdminUser401JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateAdminUser403JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateAdminUser404JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser409JSONResponse struct{ ConflictJSONResponse }
+
+func (response UpdateAdminUser409JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateAdminUser413JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateAdminUser415JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateAdminUser500JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateAdminUser503JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type ExportAdminUserResponseObject interface {
+	VisitExportAdminUserResponse(w http.ResponseWriter) error
+}
+
+type ExportAdminUser200JSONResponse AdminUserExport
+
+func (response ExportAdminUser200JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ExportAdminUser400JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ExportAdminUser401JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ExportAdminUser403JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ExportAdminUser404JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response ExportAdminUser500JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ExportAdminUser503JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactorsRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type DeleteAdminUserFactorsResponseObject interface {
+	VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminUserFactors204Response struct {
+}
+
+func (response DeleteAdminUserFactors204Response) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminUserFactors400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminUserFactors400JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminUserFactors401JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminUserFactors403JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminUserFactors404JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminUserFactors500JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminUserFactors503JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactorRequestObject struct {
+	UserId   UserId   `json:"user_id"`
+	FactorId FactorId `json:"factor_id"`
+}
+
+type DeleteAdminUserFactorResponseObject interface {
+	VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminUserFactor204Response struct {
+}
+
+func (response DeleteAdminUserFactor204Response) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminUserFactor400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminUserFactor400JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminUserFactor401JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminUserFactor403JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminUserFactor404JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminUserFactor500JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminUserFactor503JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ImpersonateUserRequestObject struct {
 	UserId UserId `json:"user_id"`
 }
@@ -5578,6 +7016,110 @@ func (response ImpersonateUser500JSONResponse) VisitImpersonateUserResponse(w ht
 type ImpersonateUser503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response ImpersonateUser503JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessionsRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type RevokeAdminUserSessionsResponseObject interface {
+	VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error
+}
+
+type RevokeAdminUserSessions204Response struct {
+}
+
+func (response RevokeAdminUserSessions204Response) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeAdminUserSessions400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RevokeAdminUserSessions400JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RevokeAdminUserSessions401JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RevokeAdminUserSessions403JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RevokeAdminUserSessions404JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions500JSONResponse struct{ InternalJSONResponse }
+
+func (response RevokeAdminUserSessions500JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RevokeAdminUserSessions503JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -6588,6 +8130,146 @@ func (response GetMe500JSONResponse) VisitGetMeResponse(w http.ResponseWriter) e
 type GetMe503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response GetMe503JSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMeRequestObject struct {
+	Body *UpdateMeJSONRequestBody
+}
+
+type UpdateMeResponseObject interface {
+	VisitUpdateMeResponse(w http.ResponseWriter) error
+}
+
+type UpdateMe200JSONResponse User
+
+func (response UpdateMe200JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateMe400JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateMe401JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateMe403JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateMe404JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateMe413JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateMe415JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateMe500JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateMe503JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -8367,6 +10049,23 @@ func (response Refresh401JSONResponse) VisitRefreshResponse(w http.ResponseWrite
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Refresh403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response Refresh403JSONResponse) VisitRefreshResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -12835,15 +14534,39 @@ type StrictServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(ctx context.Context, request GetAcceptInvitationPageRequestObject) (GetAcceptInvitationPageResponseObject, error)
+	// ListAdminUsers List and search users (operators)
+	// (GET /admin/users)
+	ListAdminUsers(ctx context.Context, request ListAdminUsersRequestObject) (ListAdminUsersResponseObject, error)
 	// ExportUsers Export the password accounts, a page at a time, without secrets
 	// (GET /admin/users/export)
 	ExportUsers(ctx context.Context, request ExportUsersRequestObject) (ExportUsersResponseObject, error)
 	// ImportUsers Import users, with password hashes from another system
 	// (POST /admin/users/import)
 	ImportUsers(ctx context.Context, request ImportUsersRequestObject) (ImportUsersResponseObject, error)
+	// DeleteAdminUser Delete a user (operators)
+	// (DELETE /admin/users/{user_id})
+	DeleteAdminUser(ctx context.Context, request DeleteAdminUserRequestObject) (DeleteAdminUserResponseObject, error)
+	// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+	// (GET /admin/users/{user_id})
+	GetAdminUser(ctx context.Context, request GetAdminUserRequestObject) (GetAdminUserResponseObject, error)
+	// UpdateAdminUser Change a user's email, ban or metadata (operators)
+	// (PATCH /admin/users/{user_id})
+	UpdateAdminUser(ctx context.Context, request UpdateAdminUserRequestObject) (UpdateAdminUserResponseObject, error)
+	// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+	// (GET /admin/users/{user_id}/export)
+	ExportAdminUser(ctx context.Context, request ExportAdminUserRequestObject) (ExportAdminUserResponseObject, error)
+	// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors)
+	DeleteAdminUserFactors(ctx context.Context, request DeleteAdminUserFactorsRequestObject) (DeleteAdminUserFactorsResponseObject, error)
+	// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors/{factor_id})
+	DeleteAdminUserFactor(ctx context.Context, request DeleteAdminUserFactorRequestObject) (DeleteAdminUserFactorResponseObject, error)
 	// ImpersonateUser A short-lived, read-only access token acting as a user
 	// (POST /admin/users/{user_id}/impersonate)
 	ImpersonateUser(ctx context.Context, request ImpersonateUserRequestObject) (ImpersonateUserResponseObject, error)
+	// RevokeAdminUserSessions End every session of a user (operators)
+	// (DELETE /admin/users/{user_id}/sessions)
+	RevokeAdminUserSessions(ctx context.Context, request RevokeAdminUserSessionsRequestObject) (RevokeAdminUserSessionsResponseObject, error)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(ctx context.Context, request ListAPIKeysRequestObject) (ListAPIKeysResponseObject, error)
@@ -12871,6 +14594,9 @@ type StrictServerInterface interface {
 	// GetMe The authenticated user
 	// (GET /auth/me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
+	// UpdateMe Change the authenticated user's own user_metadata
+	// (PATCH /auth/me)
+	UpdateMe(ctx context.Context, request UpdateMeRequestObject) (UpdateMeResponseObject, error)
 	// ListMFAFactors The caller's second factors and how many recovery codes are left
 	// (GET /auth/mfa/factors)
 	ListMFAFactors(ctx context.Context, request ListMFAFactorsRequestObject) (ListMFAFactorsResponseObject, error)
@@ -13182,6 +14908,32 @@ func (sh *strictHandler) GetAcceptInvitationPage(w http.ResponseWriter, r *http.
 	}
 }
 
+// ListAdminUsers operation middleware
+func (sh *strictHandler) ListAdminUsers(w http.ResponseWriter, r *http.Request, params ListAdminUsersParams) {
+	var request ListAdminUsersRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAdminUsers(ctx, request.(ListAdminUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAdminUsers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAdminUsersResponseObject); ok {
+		if err := validResponse.VisitListAdminUsersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ExportUsers operation middleware
 func (sh *strictHandler) ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams) {
 	var request ExportUsersRequestObject
@@ -13239,6 +14991,171 @@ func (sh *strictHandler) ImportUsers(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// DeleteAdminUser operation middleware
+func (sh *strictHandler) DeleteAdminUser(w http.ResponseWriter, r *http.Request, userId UserId, params DeleteAdminUserParams) {
+	var request DeleteAdminUserRequestObject
+
+	request.UserId = userId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminUser(ctx, request.(DeleteAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminUserResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAdminUser operation middleware
+func (sh *strictHandler) GetAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request GetAdminUserRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAdminUser(ctx, request.(GetAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAdminUserResponseObject); ok {
+		if err := validResponse.VisitGetAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateAdminUser operation middleware
+func (sh *strictHandler) UpdateAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request UpdateAdminUserRequestObject
+
+	request.UserId = userId
+
+	var body UpdateAdminUserJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateAdminUser(ctx, request.(UpdateAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateAdminUserResponseObject); ok {
+		if err := validResponse.VisitUpdateAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ExportAdminUser operation middleware
+func (sh *strictHandler) ExportAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request ExportAdminUserRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExportAdminUser(ctx, request.(ExportAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExportAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExportAdminUserResponseObject); ok {
+		if err := validResponse.VisitExportAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminUserFactors operation middleware
+func (sh *strictHandler) DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request DeleteAdminUserFactorsRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminUserFactors(ctx, request.(DeleteAdminUserFactorsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminUserFactors")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminUserFactorsResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminUserFactorsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminUserFactor operation middleware
+func (sh *strictHandler) DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request, userId UserId, factorId FactorId) {
+	var request DeleteAdminUserFactorRequestObject
+
+	request.UserId = userId
+	request.FactorId = factorId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminUserFactor(ctx, request.(DeleteAdminUserFactorRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminUserFactor")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminUserFactorResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminUserFactorResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ImpersonateUser operation middleware
 func (sh *strictHandler) ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId) {
 	var request ImpersonateUserRequestObject
@@ -13258,6 +15175,32 @@ func (sh *strictHandler) ImpersonateUser(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ImpersonateUserResponseObject); ok {
 		if err := validResponse.VisitImpersonateUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeAdminUserSessions operation middleware
+func (sh *strictHandler) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request RevokeAdminUserSessionsRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeAdminUserSessions(ctx, request.(RevokeAdminUserSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeAdminUserSessions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeAdminUserSessionsResponseObject); ok {
+		if err := validResponse.VisitRevokeAdminUserSessionsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -13510,6 +15453,37 @@ func (sh *strictHandler) GetMe(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetMeResponseObject); ok {
 		if err := validResponse.VisitGetMeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateMe operation middleware
+func (sh *strictHandler) UpdateMe(w http.ResponseWriter, r *http.Request) {
+	var request UpdateMeRequestObject
+
+	var body UpdateMeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateMe(ctx, request.(UpdateMeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateMe")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateMeResponseObject); ok {
+		if err := validResponse.VisitUpdateMeResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -15187,385 +17161,425 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L19c9rIti/8Vbq4UxU4R2CMHSfBNfVc4jgTT+LEYzuTPbPJQY3UgMaim1E3xuzcfK77//1kT/Va3VJL",
-	"SBg7tpPsnVOn9sQgWv2yer2v3/pUC8R0JjjjSta6n2oTRkOWwD8PaDBhB4KrRMQn82EcBfrTkMkgiWYq",
-	"ErzWrb0SCxILPiZqwkgogvmUcUWmdEmGjAR6gLBV82oJ+3seJSysdVUyZ15NBhM2pXo4dkWns5jVurUZ",
-	"vMIjU3rVpGP2885eu13zamo5099KlUR8XPv82audMpUseyPFktX5nLFA8FASJciCRooM2UgkjKhkGfEx",
-	"oWMa8fXzmUY8ms6nte52+uqIKzZmCbz7w4cPvbmaMK6igCq2OoHzCSM0eyISnMDgjLCrGQvUdfuxutzC",
-	"K88Um72frb74Q6QmxJ+O6MAO7hPB42WXnL48IM92n7QfSRJMaBwzPmYeGYmEmM3vc/85owlLCEsSkfzc",
-	"r0VczkejKIgYV4O5ZMkgv6Z+zSM0SAaXNJ4z+XO/Rmnc0R9O6dVAH97uTqfd9lt9Xlu3uM9ebUYTOmXK",
-	"ktw8kSIp31Wfsys1COAJn4gRkNwsYZeRmEsyo2O2T+hQavrTa9PfjqJEKvhKb3pGasd/9ZZvo/bV8Vl7",
-	"efz7b4u3f4nF8QuxOH4pal4t0m/8e86SZc2rcTrVv8DX5hYzpVdvGB+rSa273XlaRqgvaaBEchTm6bw9",
-	"3Bk9po87zb1gO2zusvao+Yw+GTY7wW64x56O2nR7aGcxo2qSTWIE4w2icC0FjUQyparWrc3n8OTqvI74",
-	"ZaTgHItz2xtth51gZ9jcpY9Zc3e0124+HT6hzWdBO9xmndEO3a2YW5SO+eXze82WOLGS91yw5Ze/4E00",
-	"jVQ5lU2FVCRSbCpJxJHEiuTzuF1OIzGM6s4kZCM6jxX+ZEqvkLN02vqv9XzmXTKu3AKRjL98C86YlCkB",
-	"lLxE4vdf/qL3kq1cgZ3gWdhh26PmY7o3bO4GT8LmU/Zs1NSk3wl2wl32eFROZsCLvnBOn/WP5UxwyYDp",
-	"PKfhKft7ziSQRCC4Yhz+SWez2DC8rb+kJpFPzmt+Stio1q39r61MgG7ht3LrUPNRfNUqiSX4MhJJMqWx",
-	"ni0LiUjIMGH0QhJKknnMWrXPXu1A8FEcBQ88r8C8VZKFlimLCYW5SiUSLb00YxPJMApDxh9mYkHCQi17",
-	"aCxJTIMLQsmMJdMIKLRVFHqLCcOLK2YsQWnFQxbENGGS+FfNmKpg0qRSzhPKA9YlWnb5hPIQfmUIX6/Y",
-	"pzTe9j0ikj6/ZEk0ilhIIiWJBC2DID8G/YclhI4FURPKiW+EoG+ek6QumRayJ+/OzsmWlqRb0xHdgiGX",
-	"fmMf3ut/+PCh6Qp6n6Aupr/lJKBJEjHZ5440l4rNmvNZJtVbxNfMoXw/+lwkY8qjf6FWYh7Q9JZfjp7M",
-	"lE2HLCETKgkXikimyHy23+ew1bEILnIbTYNAzLl6VNgYSWjCCD5NqNbXiBKiz6eUL8mIRvE8YRJVBEfr",
-	"LG5DFeWYn2yVq0efUc4plnAa3z+V9jiZc6vg2bXhuYZM0Si2ezEes5DMuTnWjBXgvXor1Esx5+H9T/it",
-	"IHIeTEjCpJgnASOXkYyGMdOKs55YoCkqgUmd0GUsaHguxBuajNnDXPmhCJf6CopLs1My+hcjIGFhUudC",
-	"HFO+NHxbPsAJk4QqMwOyoJIkLLVuHOoF26SZGifrCNcxY+B977nmDCKJ/sUegACONffkY49E/JLGEQgg",
-	"djXTLMPlt607vZzpQi9pFNNhzB7i3EI2YzxkPACCCsWCE8PlJEs0eRky00Ru5Nt7LuezmUgUC49ZGNFz",
-	"0CAeiu61nYYvIlp10fPTTJgGAZuB/ah/akbTL+v13lxrh4qEpBKPxOySxdqCoqm0q789OjsnZyfkabvd",
-	"3Nt53uj2OYo/w7kFZ1ZA1CmZUSkXIgm1bCT45wVbgr4g5opoLc2KTNyjhgfStGOHUwvhjgPStyCIcOw+",
-	"14M1U/FrXtVAucG4VqH/qc3P7ZoHVmjto2vpmS8KKqBX650cvWZLvW2zROsJKkJdMEgYVSwcUJXTJEOq",
-	"WFNFU1Y2lv3NcFl+DHoBZDERxDxI6iIhiYhjFjaADi/YMjVdQahSTaKOrNZ7G0bAa65RbvXa9SWWN1pB",
-	"FG6gN3u1mA5ZXGLH628k+AlutnHGkNnk1WLBWTJQ5h7aY9c7W4Nx0r3Sx7/y61nCRtFV+emgjyCY0IQG",
-	"iiXSehYu2NLT0jBhgRjzSDKiRY9LW6BIDuaD3Zd/Pyubc8IuxcUNt0QGYoaUCDbodbzkTD+uf2cGoklC",
-	"l/pvaydtZKJlptQ/a/CI2S974um0PPd+5A4l23Ux/IsFKrtjbyK0q/L3jM6iwQVbbr5Sc2FLluq4hVZP",
-	"+IRKSagkvvUbWdeQ/lXeaSRQmdWknNr86/cqXUT16j9EanLGgoSh0Ijjd6Na958bLrW4aResgsOM5nGs",
-	"CbZFjsBU40zLNTnRsi71ea5fix57dRkf9UJA7mQ+I8dWpmEY6Y9ofOJMdERjybzC3JW4QHPR8QL83Wk+",
-	"WRz+dfqHes8//Pb0z+H21dmoN30dnLTfjH+fvIh+3RVvnyXnj/VVcdxtncd74EBJ3W/XLQ5fXnpKRqiu",
-	"UqhUVM2ly22sAC5hMYX3md9WvVDKcz2hg5hGSPj5Ez28ZMmSBPpb8kbzGDKbK3BHUQ5agJQEVqQl6K8f",
-	"ztFM99Vy1iVU/fdfC+V7xk5s7z1ttMj5RJvvQF2aOsA25toyGUUczs/yPHin7KK1aLQjGY259EBA+0Ec",
-	"Ma6s4apV4FB66Xi/CNRX1ISqPp9GWs+RJFKkPqPBBR0zPYB+ge+RCzZThP09p7HmsZEiwyWhRDGpGh5Z",
-	"TKJggpMYM66NeBaSqQhZLAmnU2YWfNUci6Z+o/EzFzgM2n2rl8WoPI/kikZUNxqPSIyy0nCZA7sKJpRr",
-	"+w02X7bK+DcNSvyK+iie7j3b6ephKCfRdMYSKTgKdxjNczwWWu0JFMQrJO4CaBB1X86HfnqA5tFHEvWL",
-	"KGy0yJk26aghjghslLApeLws2yA5H5Zv0OrQ17MPPVgZudNpslGMZMrURISp8E3VUti67Sd7jS7xZ4vQ",
-	"7/O61Rm1SinUzNe34Pzd+QkJRMhQH9UyGy+RCJl+brK40M/1ecguo4A1h9rKJh/YUFsnoF/ppyQ+ReSS",
-	"B46q6YGHySf1qUhYn4OPJ1OH9de5A9VDcHcTc9/2OZzOesqC00rF4gqRFSUgnYdVmxxGjAdM7hP/Te/8",
-	"4NWg9/7F0eHbg0MUhKn+77neCBamP8SnVmbYuuH01GQACs9q0Mq6kOQcSAalr0MbWltWuUsbi3HEPWvC",
-	"2Yk1crpxxNXebm3Vse7VkIMZzWh1w95peiD4EBIfsFB4Fd4qbfpHUs5hK9DD0zs5Ag09QnPI7PTBm6PD",
-	"t+eDoxeFrW5VKO0lckBr8kttoaeORBnpQ4GFz0Qw2XDR7Koi2OEqzo8k0epCFKJhGLKYjWH/s63X3KB0",
-	"+hEtecER7hJVd7CCSMryFcBRJJ7d9KOzs/eHp37pJP9S0eoYPTLn0d9zZtadnnPpCCb2VDoRSwSrl4UE",
-	"WmSNEjEtHZQPR6sjvhU2dL1u80gd1YNQsMxPG6l9LU8jSYIJA9crmJSzhGl2s+k9yUyz9VQDxFJirQLF",
-	"r9BQq9LkqRDVMxqwpmQzijoAmiFIoLi32V7rDdZTMQdR/qqqJVl5AyNrMgdfNn5WTQ+VEtSIzX3LPovb",
-	"80gWicTIf/e5KrGbl7FeLVWDat0a6letVSXTeawZTWciQZuMavW5No7UZD5sBWK6BTYtRCjgX1s4ILy3",
-	"Z2SCNehuoPyncihnAPyzNlFqJrtbW3QWtczHehZak0jFS07vf3yN3g9mwhH+9HG7IIq8Gt51871K5mzF",
-	"oksnWqbMHMCJnRj943Z2UDBPEi2BrBZznd1r34aW7uJWv0NHxMC1uQtcMJaC4FOEgeJkNJY45WuGOWrK",
-	"3iewMuOqAi0m5xgx6zbbNxQiZpSvaIwrG1FYX+kBgGDWMvoY9EXXOjOSXYKxPRhSGQU1r/DpTEh9Y7jg",
-	"rNRPdADeDbS/b3e8ee9bZut22s+eNdvbzfb2ebvdhf//0+XEa51Cqd8tG28YxbG2EBYiuQAfmJuNYvIL",
-	"1l2TzM/kXEfgRF3LmWqeTQKQXW1I5G7lRk6pL7uLBd9TKT3Aeb1zuObtTg2TC9z97QVTdtNdLcwfBq2Y",
-	"tQ2v3JS6pjSKr40vwEOQWnVTVlFYAb7OGahsNS+skDcZJbe8NzdaGbvCwK5RURx3/1xN2v9nb3e0HXSK",
-	"PqMNZAdTNKSKVs8dU03S932qzWIKSSqJqK2I5pXtdGZdtpOHdg+c9YT0f7uC0eEY9nCcNe508iS6U7LG",
-	"Q56IONb28pddlbwAeYGJTpB32a/18nGn2axfy3vOTyaaA9/8eq1uGcTSVnx3zH58bRzuQITAquAXg9yi",
-	"SvVErcordqXApzxlUtIx8zGZUluLe092nxnzUXZBHdfmvZaofQ6vsHIUDU3Gw5mIuJKk7mNeCLBg3yP+",
-	"loC//8v3+tzf0mI34iPhm7jXNVGfCiPb2ACpYWLjvXXB46X1IupvBuYbP28urBVSJullo8TULiaZCKlS",
-	"00ZNKOYNT+glA9eL1ve1vdPnrkcIHARpNLCYu1K32TFZEo7esfToIF9V20Ymt68y6eaRzEbALU8T9tpl",
-	"9pIhhUJGs41uTudS23OEKhIzvYCnZLhUEFApiRrBtVxhbe3tX5/9ufPh6eu93zrXuuPwAmTTyg37scKG",
-	"MCl2cC+ei3CZXjC4JCWms1R0GDNMGgZXW4voRzHXBWgK4hA0DDFPwqpqJuVgYOZU82oLRi9cTRCY20DR",
-	"CwaeMPO8k5fgfDpOKNdj5CjX+R6d/1rhcPIrvHyKc5ZOJkE/VIMR5OGATJiIcKA/onEsFvDbGabEDJQQ",
-	"gxiSYvTwac7AYMrCiGJgzKtp03UAeSPmvSYpCWaUJkJ4NZt2VzPhVIiuuasHtlJ4Eyzevsk+iRa13UU9",
-	"dXthal7t77lQdMCuAsbC/D7phRTHx00147t32PzpxvgHIxrF6TeY94XR2VxGWj5Av0oLqyLr0uRcfHmo",
-	"HpOxrpPvK2JmwyB1NCv1h2Zuo2tHcLJuN3m8GA+X0ZjPZ5qAxDjiAzkP0lPGT9ITStgoYXIySNhcskHI",
-	"FGSu4XNirjLdf2Ci2I4aODCeC/cjLVnUIHUgr36lBXDM8CukS4cmjWU6MEfqfIJpEu4H6XQK9wpTFgeQ",
-	"h27p2makp5E7JE2TRw98Kf9RwqbiskDc19C6jTUMNAOUg4SlIaviRcjFAQZS0aQ8mGii93RsyH6DgL25",
-	"oM6VKFUw9UU6MWKqoDFd2gKgjUw8vJLfVDDerKB03caivZ3Ga31CeXFc5bq6sdFhNbcoHx3fabslA0/3",
-	"dq8rGqiw6Y2j4MEs+DWbjyn3Jbkg4K0cpBkCd5LSlN/W0ojCPC/fVhX+nIeZUC4XkB+kFZu6jek2XMVm",
-	"nvBuxNSoC1VNsgs6fBfeAa7Xbm6pH2/mDAdRnzrBvaJzvNRDnV+enSYWe12fxpCbbW6w3P7mDsguofwe",
-	"olbxXrLkbuR56jZYMYvLH81YekYUqYNyxa9QEm4K0VDBIL5IFBlrc8V6Rj0SjQjl5cGHCZU57+2KkaYm",
-	"JtfZ5NND+r2TI1nHtB79xITKScN5i7OGDVWH+Sy84W6XyR272ysSPZcn5rzrOrIol04PKFVQ+N5AEro0",
-	"vSIQC3uGQ5ftwUuRjIX6stDCTXxopZ6+son9ornOeYGBGK963h4rZ37AtZD5IR9M3cs5M6B0xJWjecVo",
-	"rOXo9bla4qKUvV6yRBrnjmNZt7Zb7dqGOV3ZGGW7deSqeOdWoD24uCuviZ5zFcVOKkOdclvOBKp+gzAe",
-	"umlNrm6RM0xWGWPIQpOuYZ7cx3hSxMckUjBwPrh+vW1zM9H1BSmvtxRzboGkfXcFTYhEWZl3E8VzNhts",
-	"6pIuj0E/ksSpUyB2sBZ5K5Sp5yPDJVETyBWLGZWsS2ifa5smCdEjSAkXvMmmM7WErCd4dDSXLCT13Xab",
-	"+AUL3m/0eUKNLEvlJAvT4oBI5XyY2UblFYAKH6aVjQsq03x648yTS6nYVJNbIKZMQkbAPuFi4UYqiUjs",
-	"86O5midscw9ntbJR9MFvoHykpcEV0dINlBFzwtHaDSD1hKl5wu1JAw6BSDARpGiqrCbOWyNeKxxrZ5Fq",
-	"KfpJyFUlqReJ4IZBGWS+MrORK9nngrNWMSzQ2a266198N8QiuxP7JI4uGPHdS+d7KakDBXGhCF6EwqVp",
-	"1a6N/VQK2Iw9nDIJFPHl0YwqiuFskVGNh4uKcndpI9Yc8ZBVVFMg59D0ICSmFhvaNNyhdRNPepEFLM1I",
-	"yJxMbWpaVIPaMV3Rjav0V1jE+hORt1PEUg0ys8Pz5k2t0+7sNts7zfb2+XYnSwcwHKYk7FdkIDYQ6bCI",
-	"YvCzcHdrP3WGP223f3r77G/xdP7mXRRcjK86fx6f/imOl+zorz9742AUP5k968ThL1c03Hv65tc/wzfb",
-	"T+LJh2Xt86auA0fa5fwH223jwLB/31pVzh1P+Y2xfsRSuBooP4bhyYIlzKX89ZSZwNs2Nw1WbvZ15kHm",
-	"/rSvKl0/V4mQMxbcPt8hlwWbKcLTZdPWAzcx+38TGZFLsSnnClhN/Eim2UT11bycRllxlYDiqj+vPnSm",
-	"r8Onb2anO+qPy723w4Ptya/y8W+s92Te/sdF55dnJQUi5RplfsWvedDbOX4yOnwxi85P/wzGg+1ffv+t",
-	"+eHk6eX2MGZ/nv4igsODE/H4OMi/Ybf9bO9a116mSQ4mEfpy19EL2Ava1HqlH968hqVAEJmbbbUK4cne",
-	"XqdFepor00BFlyyrFWBXNFDxkvif+jX8rl/rYqbX53UFFmsrmXpvKosiANKHBso3lS6YSFpSGuH42jzC",
-	"6TQyaFMlxRJQIdH6SpUOsGflfqWbVkFkZQ+5Kt1Hpu6nSyjvc7cS6JEkPp0mZi89KIGAAE/6dTaEeUmr",
-	"zzEyT2nse64aZi6phJqfO6pNuGW1wJdn9G+UnA+Hb5Pd1iXob55sX5Ujv3mye1UC+5eU0Va4l8/K86zr",
-	"xcMHirDk0ViXYn39TPBOXmP256f5Ei57RvXS9b2v8QzgmHNZqlRSRS4iDtn/mE2f+aAcX0mUe1fBY2CD",
-	"qfZvE6vcxMEOPKOcqdvo5cN7yu+vgtxEZ02p/LWPJyJm18mYU/3MWuc0jFJwSTtrXL/75eXLWWz5Bupg",
-	"dqLfVODUXUvlXrCHSOu89XHnTrpsDb9+eF3iiI3Hrmvx8KzzeK/m1Q7DF2e9mlc7hb8/lgI+XLo/PGna",
-	"H3YeP95+VvoTVp4ZEoXln6tlbmYHNa/27vUJTKpXOn65J9mwPCc9pPTHV6U/Xl6fe3AB90zP1oPdxDdW",
-	"HMDZ6gncCAFAn+F1FlRlNf7xyx5mvk5Lc4kw/eO6GRy/7CGkI1qDbt5HufKx3c6XokrPFOWD80jwgO2T",
-	"LPcyD6WFuBQ4sZvVW6Js3MjaSK2F4kaaDUkHq9jTl+m+5fdzSIMLFg7mZTiltuhWLxwLKB2JG0lbfcvF",
-	"ojzAqceezwYsjsaRgRC6yRsMNq15S51miDKlb7uNrN0YTuU2oCnlCdg9AuUSIBhmTMxi5iHAF5Wkj/nW",
-	"/ZpWgPu1P+bD6DVbVuVkVyaZbXQzIFKIgTbH1Z1T4qB2CEtioWyb6XsJsMEQWge/HrjyAsFHUTLNpTZU",
-	"VRO5WVCwQ84Urs2LSmdfgVWysaFrcO82Zmk5hlK8xiuJZVMacX0mK1v6noOPOs9qSL3tRPxcbqIvmd2c",
-	"Rlm4r5QXyNqaKQH00vq9LcaQlVAzyPwdaouP58PB5ssVWjx+2TthPCzdhRPMbgeMBaO1W5hP41ww8A42",
-	"lXwxEdLUakKmhQPyiEvGNHULZgjUWYHhaMC5tF3S54AMZxAkLJiFZFxG4HBJYx+azFlY5lm5QzKqOMqK",
-	"k/odVnNLn2JpkriWghk4Q93XB+s3SlAaSN3PUZdf8Adud3Z2QctynHB7u9e64DLGf90mWqmRVWeZkiBT",
-	"Z1i0G/WpZvcpLa1wzURDxbl13ZDkC+dnplN6fJD/+uDG4uY6+xdE6B3U3xVbrnovyrk55gnf4HLhvn5T",
-	"JptdQ9na3WrIu6GGDdUZq5iUVrRECRtMR3R93lsVPm3KlvPFPmJEIiX73OxGl1CLW2tTDQRnJKA8CxOi",
-	"X1MkZEo5HbMSWNz6bnunBEU3X3fl6Idf5qIwqkrONVFpxLonW07bD5on527b5tcpR57Xiav8K8r25KQy",
-	"ofIpUYJstzu7DrafR6jCsjP4AmqwNBm9P3/ZfLpPjDCaTgXvcxs+xWqmfMpLrlzJb7RIjy/VJOJjbd4l",
-	"yqa+PO1zB1cwkqQ0X8YgWWapcCJJWKDIRCSSkSFVSk9LKjqLWVlyhCMBn5Yc0ymjYcQZ+pTz5BJSRYc0",
-	"7yPAxLlsNuJi5ey92lVTP968pIkmYKl/l77mhRn03UXt42eopUqLJnIZeoHg3BadhGycUCzGsLX57n5k",
-	"D24wkbfuCw+c3+a+eJG9Mff5W3g9+LHHWrNNARPubH/OcODXbCnNFq1mLyaMhkt3X3KvtN/e5K2n5jfZ",
-	"MaVDVyY6puRR2I3ioZbdy1Oj8xxY58iqsljiM9luExnxccyac8kqPCY5tfCftScXf+80p1fPwmbncjRr",
-	"Tp4ueK7M4RpvSTECD/MqXxD4+G+nG+cDBHcTgb4xCGJ+EuVr1ISDpsRdASl8EMkFielMidl94SmcMsm+",
-	"MHX6NqgqJYf529XO5fnT6evO7M3i2Z/ydHf5/Ak/2A5f7o1ftf/qPWbvO9G7p39/2FGHd4JoeQ00wym7",
-	"FAG9jzQR8O9hfexDpYfsg7nMQnSYqhSvJg/59COB5BYJJKewk1oiPV8CpMptr38eCdtBeh12Rnv0KWs+",
-	"pbvbzd3g8ePms3B3p9kZPR7uBtujZ2y7fX3iYXm2lH5Z9aLCAzEvc/jbMtLqDDGwFCBBzDy7gafMjlo6",
-	"H2MopIqEKe+m4RSSy9F0yUt681mZVifi+EtwigDwns4GBn7hmsZuIg7hXl4wNpOAORTx8T5pk7pZsdar",
-	"tXBuQE5pnxtUKFJ/K4hvUp27PpmwhHWJKZAViR5qHodkSi+Y8VKyOOxzu6Uk4mmHDL0DstXI68o7e7kq",
-	"yc7jZ512rk6yXXpkK2dzZtMiXHdMAQtpBoq43pr/+Sdt/uuj/p9289mg1fz4qe3t7Xzu6k/+K/v8v7r2",
-	"m5/KTvAMEuyOnRzmEtDY3e1dskXezRg/ekGMMkteRNI4ztKE/toq66bRVA7SFOyb5eBkqAJVQ6xjQ1nJ",
-	"UMnQkZusNrAAKBW1tXM1cYtrDSZKNkR5ikHZC6B/3cCkPt1iTSvIY2VLAyzKzZZSClC5uJCDeRJtuBmt",
-	"BYvj5gUXC76lf9qCNhSliCLoBS870ALi6HSmll2TB4PNf4gFzUD3iN3Pm0Ukk1QRud2JI5epwtgvjPwQ",
-	"R40JUuu2Epp5zKNYNSNu8qn2iZYrAtxdvtZmuzRAwOBIArS3U6oDv8ht8q3aAEiWXEYBG9jOnKlXcIOt",
-	"D0UgKzK3NN9cyx6skMOenuVJWWVR65uSR4aZVF1C9pB0YXGabroO+7vrk3WQxzjMYmXnKnls+T0sm3SV",
-	"BNh0S0suyBo2VE1SZXqUgZn7kjAtHUoRzxUbbISaZcOFUMO4mFAFwekJnc1MBuJmXvS0d2dJfaYqBYY3",
-	"L+6ugYY3nXbqNiypdUkgJrn1yQRNPm9lozLrx77WmX+rPjiI6FnCC5M5S73NDtSuSXjJ+hlgbb28KA/5",
-	"b4hyljuvOY/18AiIjB5c4wfBnosJ42zBwoZBW75BMWC+Ou/WCZGzr9NPZy3CzJe2j8nCdbnARm5RhWra",
-	"siuZUdQaPvANBEJs4vjmXXsMC7vOG5kOXLp+wHqqzIboQbFfWi0LqQ4QxE3B6NKomumRHSkSi7Ek2C3m",
-	"ugL7HBiSC+1VSkvX7QjWi1U5omGE6j3IqsBKcrspQVAsC9/SdZueddrbDY+IxJRCpjsCGwWBn8wY9XLl",
-	"xzQWnOkBOo0W8XGmPlEsjoEvTwmd0UR5RApC3S4mprUAp0kiFlLTV6QyoQLsC8ZCOD3g1WGkFzWNODWp",
-	"dlM6m5kzt0XoacFbBcHBFliy8yoOb+2PLaF9Tklj+dZ0CsZj0vyHsw3aG+Un89nb5On07R/TU3f0gM3a",
-	"KhUSHr3rQSSKu3v7vj8fvbXX0wIxYJZWSp6U5OZsEDoNsTWwD+a78xMLz3gnyTp7zTAaQwV5iD4ZOptB",
-	"CEbajMySnBzXN9JuPvv4aa/M51ESaym91XpNd5ysK9QMVFVjXZdUopknultbSqjZVqvV8sn70yNSP3vV",
-	"a257ZI/AvkiP7LQtaGkhRakwBFjR3UIp7/9H47FIIjWZ/nz2qrfdn7fbnT0c+ec9/AtV/J/h5/jJjCWR",
-	"CH/eaeOf6BX/+dfnZx/+2Hlxcvjq5PXOyT9Oin+Xiaq/k0FQAeZ58vYXq5O9Pz16JMlvp0AEHgEUIj+k",
-	"inajKR2zrRkf7w+pZHu7nt6kN/ltKH8w+v35u9NF+/UvY/FzuRCtjg/oIXY6BB9BsF21nAG0CFfCmM5k",
-	"uCQTysP8ZG6+SVWJ0GaCeVrKdrSUkPH2buafXfX+OWDCuRbYBmv46d6znUIXDNibaZNxPaXS1MIvBbOr",
-	"Cu/ce4zoq1YOOyirN/F9pnCYg3IwmxvDxWWLvNlPy52CUOhd4Xh+0n6S9YaOeIhY3vsEIHmt8WmJKb//",
-	"X0BMNypPzL81h3OYf1V79+k6N5YN6q0F/xM8XnrFUgIl0gfukAQxMrh+vhvRYhoOXGFqDj2v4VuVeI03",
-	"KPz+6lBXOf+C+Wk5xJVJT7xGp3D04JWsji+G870N5NWtTKvbQV4V61xXILDW1AFkxFjZHtE6gZYzrYK8",
-	"BVMNQxHuIZqW0/iFkQp9jp2wDKbP+9O3hf7QN2WX+nm4xNU/yGp881x5s5+VHGY+el8J30C2QPo/abef",
-	"kUnE1b7ZirRPsTQtfEy/ugx161YFzG7aWf6hlQW8B5hHzJe+ZZ7UbZNpK3NmcU636RAzjbj76fb99IxZ",
-	"yY7eoIvS6iLvHk81T3s+n8ex7WOYdXWLQBCqZYrB5ORdt8p6lehhsO1/Dmj9DkFaX1ZMcbW/GiKn6SVp",
-	"y7u6teFmrPt2WGQ3mi04Id2I/wodVDXt2/w16IEXCy4Nw7iF93cTTNiPFVR8xEeiBADtblF+DfTEzZZW",
-	"BfuiZ/1GiAssdb31vG/ta68GlsNiLiiuv7OW3b8Pn/DjzsWbZ7PfdhenT+X59vL9XvRuh/Uehy/b41ed",
-	"v14/if/cvTp4dnlvLbttoVZPSj3XWyc3flFl2Goumv1q3ZQPcu/cnE/0iH8CkfTXbJmN4ZOIA/P69ezd",
-	"W7D8Sd3PZtJSQn9Rb/iNbp/7Ueh7xE/o4gj+AX2zTVtvG5n10cOIHpt5EptyGlmoUPgE1Frr/Xb04nkP",
-	"GjEsjvIfOKYDdXtBvQAOWTv784+3j/8Yv/vrl0n77fPg5M9Xf44/7A4ukmQaTf5682r6+7/+NRfHYdw5",
-	"ftnT//db2slPj6BXpe/S8tc2+8fz+OgvEYWd36M//vF7m/6yO/+z83v7iLdN1jpV80QfxvHh+4Oj35yQ",
-	"C6YmNC/YsvZ5zZG9m6WVC4UMuuyLzQ/S/9Q3L4YK7C751Gq1Pn/2LUpidpJilLWnfgPdyXcgzrtKBpCx",
-	"GQk7Uz2ET0TS52UPm7viPtvokmHEKaSTwXFj3COjAryhshS1tViwM6suCbDLOWXjSKqEfq2r623Uw+wE",
-	"UQGKVfKmeP4LU9nXsgt0hs6TSC3P9DIsGLB+r15MmfM2Zw2Ruo8OiPkA3NgiIb71SOgPGi1yPmGm0RXx",
-	"6Sy6YEufRBIxxWbYIEy0SA9GMyjAQxqSWcJG0ZUeEHoLy/nUhQM2cUTKl31ua0eM6abHsqmiMEOAFgMz",
-	"pWCgu+18+zxSDfcNJsvUItlGXCqKHZGpSsePFLK14dJ2XsOUq/RpvaCIpx3RT44Grw//GBz0Dl4dDs7P",
-	"3/ik/phI/XOTuNrwsE4wjkZMK87WTR7x5iwRMHu9poAGE4ZwE9BrDHvMQ1IXA6IC8F0e9jlguiUijrW9",
-	"iom4LYLdvt2+zbZ1XIqdigfySOrjzELpkD62SCKlGE/r22CbaJ9PIz5XJpAYaVrBU7elh93aP5q9k6Pm",
-	"a9ckRVJDqA0ZBeU0V3RQ55HscBtSTGDMb3PS9OF+glpm+rSaV0+UmsGLwedh34x/vbTK0a8fzmtexRVw",
-	"qSn/IvSiFN70GRJGUefMD4jDmcS8PEqfSarrmsiyZ1vSGwO5abAHBGbbeX1u4/hkxhISMv1j+JGYKy+F",
-	"U4N/aXHUVKL564dzx6mfK4Psc03cK621NXvu80OgFy54s3N1lcEfBDRJgAi1us8Z8QEt2CdDES5b5EhJ",
-	"4jP8xBTQRgCHYPq7SU4v2CCgpiQLG/LHEWQRxGIBD4dhU/B42djPuiLqz7V5NZlPqZ32lC4Jrmpfqx22",
-	"JZ1Ppnq7zQz9fzSNXGgehX62CiRdWGcGUZgwApkaVOrfGVrukv683d4JNAPX/2A+EuQqyyMpx6MwRULj",
-	"iMoWeZ5P3eyaxohpQrhWodLuuPryMWjUmGuYq5/Rk8z/YR4mPqRpme/6HMeX3Sx3z2hnueQvA8znQ6JX",
-	"1xlBP9rnuc/xRVCbapJO4ddEjLCjIqgZG+Wh2oxgS0aRgsBbn2fs+tcP54gOiNAt0ORuljAFdiTp8Qz2",
-	"Im2gYqXVlC77PKBxTKBsERkozDRSUPMD3Rr9qybIsCZ8pZflonibfc+DYpKJiEPrDcvn4rbIu2xH0m6Q",
-	"9pk+h5nMaMAkYFaYnpx4RO7R21NNz1P/Aw7Bb7h1w3iU+LY+119oZYUmLLS4q11DHv/lY6MfALeeRHwM",
-	"9P4uAw2ZcyBhzPXzYc8ItRtmulo638Eq8PX6ggKNp+SEGyQ465q293CtM0R9IyLfnRye9s7fnQ4Oj3tH",
-	"b858zdEUZCEuJiLLmoGDBXtUC8xEzMcTICcad7Ksv4TQtLl4eo9TBxIdKZMG46aooLqgJ2uxX2G5WHct",
-	"OOtzFstcZwLQWaCSv6rNIyCzZGk3fY6S1RCEpEvkMzA7pOmxpuap1nCwr4EyoOl2H+0eZmCrwO7gNLUm",
-	"I7Om6gZddYmv85wtwV7rPF6mpKnMKUVKsnjU6vMjSBV1ZYJHoJgILyCcvYQf4b6lk8j9BhYsG6W3gwzn",
-	"Ks+fyCye44xXmMN+CsCA74TJFxghmpkZL9S3N7diTGrt82hlbWb1+qzIUKgJNizBvbFpM2bXExEzAk06",
-	"W31+KrBBOkX0V0kmLA6tFgb6WUBnxALfY5sSOPIzRXlIE32e2KS302qTXq4IAkt3iK3dMXC9u9u7DZgS",
-	"luv0+Wq9DlXEz9VtQHygmSuxMMjblqPnH58xHoVNAMYaz5Ej+PtlOQJ1q581cJy8eu1AKuOcnN7D+ySX",
-	"Po6PPtnb6+hH9YSKRTg+tnqxV9UGJ8zIbgGHv0/eHb04yDU03s8jugLThCa+7b2nKFXqvlrOuoSq//5r",
-	"ofyGh8mMfY4lTvADvwdjQATlAD724SyP57GKmgYupKDFjYSmFEl+EefJnD2ShEo5T7SB0IzB3p6KkMUt",
-	"0utz0O8QiRmYpLGIKmBJbJ+4Trttn8zEk7IgVPVIpWvWcnUJX3RJv6a/79dAkEyTLvlnvzZbhP3aRx+p",
-	"S3NoiSxrhrHIFKFKi8npiPr7lTBVZj4pIpNnu71kOEzAoVPXA7VONjKfAWCAwcGCG2TZnFYFEO4KZogN",
-	"RyRkuJkV1hGd2iLS+XZRXr8m1Az+Ox1RWCS0a44kGkJCMg4mEqHIznOgLNBPGc6mnm405gj0+YTGo6Zz",
-	"5Fo+RcEFUw0yZAGdS5PdRuPtdB2o/ogkBHeIp3dG0/UwZh7RozZNt9Fs4SDxcO+MGRQDOgPR91UzxAVs",
-	"DjBG3BowETyTqA5kIxWbucTJZAYHacCHVZ/bgSdUemYok52B/EKSkAVRyMDGSMRcMbIw0DqG4rR9zzhI",
-	"5bqPBNE6xa3s9d50YOf7vGdvAaBa0URZazcQXCU0UF2z4KJCZ7hwau2QgHKo7NYTi2mi1Varw6VXzdeU",
-	"AbMTiUFM0+cjo5D1eUHls0oMI7OIBakVjssnjI9EEqDA1FaHNf3tLEEJNUSaTd3e1RLaUsK9uM7lnwjT",
-	"mK+AFoc5xG4FQiRJujoHXA5bbrksI9Mq0qbjaWN0Ohakvt0hEzFPJBku+9y6JdCmwSWkurltgK61EMVm",
-	"zflMG1xxzPiYtQh0zehzG6ezjGPMUr4EKkTCjM4zxOa16L5BQHmsAQb+k2HKA8fcJ34K3o5OieKGFJq3",
-	"97lt2y4SfZHHoHlqtc5FoDcsJO8aMknWeqJCORZ2On2hUomPp44+kDgKmPFMGwdIb0aDCWt2oAXcPImd",
-	"DKbFYtGi8HVLJOMt81u59ebo4PDt2SH85rNXU5EC3yAYSU6DONtZ7rNX04KbzqJat7bTard2MGV2Ao69",
-	"ijrO7qfaGHPhUmoFJ/svTAGWbuZlh1E67Tbm9XJlcmYdRW3Ljohu0Q2Ads/QNbKahgcO6g9sSF6zJTlj",
-	"BrPTHKksccJISFN+jNMre2u6jK0j2xkdfrBz/Q/eO/3TXbdprfvPj15NzqdTmixr3Rr6wYkBsUHKQj3l",
-	"8faTRs2rKTqWBl6PIiDOhlqac0wl7qNHMq2XRcoM6IwOozhSEZOYx4oqJgoPI1pDoy6ClT4ldav0wTMe",
-	"OZslehFnZq0eabVajRbxMW0Y2byx247Ozt4fnvqknvkyrUl38v75m6ODwfvTN1qjQo5u5wpDoGtn9enW",
-	"JtXBXRBZqKlwkXlw1HJmfJErRJ3TsAu18fdI64U3VVC9jboTW0fbqnnGkwozOgAWcqAlpKiMSZjnt+Bh",
-	"8yxSJr72hndkDb3f3G7Z4A6UmB6V1H9ubSy7X6D0bWr5eGBogGwLw0RzkgIAQhwNEwrSLhbiQt8jS5Vw",
-	"CaRhQMbqkR5Ig6MXhiHtE8f8SDUA/TptnBBjVmiBn8qVCprFaR3ktuQHrd6QVquwLez0y0kT3bbNKNcl",
-	"o5QWe/CkZpnoS8SCMBaCtyNfi2q6U1iyM9i9mhRBFx5rembYdU5r9JrLmdKYTFdHT9UC1Ed4MxR4RWrS",
-	"58Yoc/otmGX4Lctoj97+fnR+CIyWGLmhhzblaKrPl2KeuD6YR2ZiEZeK0bCKucJrsgYU0GX5WkpV7Ept",
-	"TdQ0zpNoMbRZSoVYLHmnlGKHRSmZ7SKJI34htVLPK2jFqYrG5peVxILxkzRuZeuz6vrIC46pRzILwvS5",
-	"SamKmGx4RMQhkwqruby0OeeEzpgDIt3nuYlhm1QfEuwlmUZ8LnMxtK4WpNBbUyToztfcKUgYVDaDss5M",
-	"K+oyIsA21aD+g/KZ0ClTwBEqquayR7beaKu3slDPefAAC24/f7xHJrjSLLyEAHtIJ2KEbf6ADnc3ocPn",
-	"NMWPg59sb6SDGhnGQvzRBorrS5EMozBk/Kvoxp9y4dV/ftQn66YX/PPj59zFwy3PR3TNzZDgu9abDS4A",
-	"bfl5aRYokqd0LiViXX30aiuOgFq3pq20WvaVqQWpFUNdtZU7jVcHMnSELLnUkCDDJJnPEBK23V5dB7pN",
-	"DNYUBDiHIlzaZhHzmdYlyDY5jp5nYQPDs497/xg8f/fij8HzP84Pz3wi6VKaFAs7oFaobVR/MRGxweMH",
-	"xGIaj0QyNfD9SWjS2/1c907ID6K8z+d8pamuMP7IQECNur2MZMiWwoQPIRNB2ma2EnUrOzcTKikBpnWb",
-	"7aV9XaFtap+bbqsQVKVy0kDnjAlZQRcP6C4N28AJAOKbvq3pd+DtjxQG8FRCucQwZBb2NK6NcXTJIEpF",
-	"sC2mOSs9WhfXUuhrC05YAhHtzOWoNdc4CpRJY+YYqcocaxHXQ5A6jaUgwyU8QZM4St+VOpy0Ymv2CH1m",
-	"Z+mZ6L1gsktoMha8E4XGHwF/kJNXBzaXqs/r/k/2oZ8uf95+9tP051bLU/p/Zj+3Wj9JGquf4Ow9MmVT",
-	"gdEDyO3oPN7ThOiBOxnRjPeAok1IZHuPxJSDJBoGyXKmSN3/qUN/8j3i/9QZmv8uf/K9PgeqSYcxAQyJ",
-	"vyrOFz/+KeZ6kknpTN+Sn0nnf+IsD6XzP502RiC2O0//3/99+//+b2JglwuradiIrsEqWLkA0qLKWUTv",
-	"WIz1oRnPb3qjsfSHalphqkV6Kut/0edyDpbBaB4bxzGofVPn9DCKOItpgB2zrSFvD6vV5z2nqbmfTzj2",
-	"yZQmFyi5EW0hQ1mYK0NIss+5yAc4kXFKQdyG6Vb7MOFHGnGZhm77fCb03cDVRo4LRt8ofDXsDMy/RQ71",
-	"DYTtZVMATYfwXsvEXU1gwLev7hKVzJlfpkg43XdraYXjcxEu70zCl7Rf/pxPoNOT+3yPOsZqh+ESJeNd",
-	"GT/yCu2uH0kikpAl37gKsru9wS9O6DIWNDwX4g1Nxgx/93iT6aUy65iFEbXVsd+83oNkgDokajX5Lve2",
-	"wz41CYbYfv8O1R3I4FnVd0qRnRDF+CZqPdRbhKCtl+tN2jSXUDgSmghawV4GfoIxMIhUQPLG9mOCSYeS",
-	"1CEL2aRZHhwcnp1hfmU0sjj5jVzAULOufKkfbDqHnjpOO1tUrtDedlPb0kJCt69wpsTYaJBISN3/1K/J",
-	"+bBf65J+DZPFVpsBY+5Yv/bZb3gmPJsGSfo8Dc/mULv6tY8mUpVy5DgCmOJCqmv91w+vzzytBDnRdqM3",
-	"mn60NhnKhpM48X85PCdbafYRqhe8z/3cHAZS0QTYOrtEtJnVpsmR/hWMBkFieFCamcNpRiqbeIpIAnF8",
-	"TJaA0PE4FkMap7mMjhi2ddMJCmITXCxv8Awil2IGoWcjeWEWxnMDdqrPBQ9Y10B63SDhJ82ndaKCSL3o",
-	"GDLBQQsGlRoDhSV5JjJng1fSTeG0J1PI2XwE+blMWk+7zd5yZtIw0U27YuAohXlG6HuisFukro/Pb3ig",
-	"1YCOi0FdzHrJBRj39W5pW4aZjJlczlzdzRbAo7Q4cSuy37Kb91jte58iOCMTyOuo8jTlM36/bTHb3r3+",
-	"F2+Feqntte9CRPaQkTfj6JKFXnaL86wugyzEGPo9ichZ1LTdOkpDp28iqRAz+zv3geEiAPmu4lIgN+Js",
-	"kfohfzjBvozSc30K0tzFNFEh84dEiXV8uVG1lDirSX27hNTTlEnAXSvV0t6aqEYevM70sULrlAvlWKgp",
-	"NgZvgMmpRYu2SMHhhdmWmDRp/CQ2CKcmbElCASIowJCQLREyZmSfo9/EZvUaP0u+ibwxZ8VcxeDXAcmW",
-	"pS52saeXnwFPQCpJQGczLAAyGCyYs5n9ziSCw8+WZcILvYB4de7JcnVfcSPTdfuOWcOHSE3OEEypmkGg",
-	"zmSSkQBYa6XTzjcuTZ9d/4sD4/X7YeVWMTYkWjcF3VzffYc2wGsL1KEJ42Z8rVPF10pk99anC7bUpi3y",
-	"uZihYZu/ydjZw7nJubu0W56OYLLA014ePxTFB6WyU9OsZ4XK7paWvMqkuSpyuWutbA3D/UF0D0x07zhb",
-	"oTerqWW87c7VtBsZFq/ZEpxwpVxwKxFxfHPPnh2zSmU8NyEzvR0Tg+WHpTsMcGaGLPbcGhujVIFrKtcK",
-	"qM9NLyDQFf1CUyGf1G3WYTvz1+T7BUEmPIfojnHlWJ0ygoKeGOqgA9aFP9C1YcbwDJwb4LibKF6fm9+Y",
-	"EXbbz5zIX5lamDVSuielcLVT02ejE35lFdBSwHevBt6Qbf3QG+9IokOQtESke8AcIqd3mODMWpOGR9yD",
-	"Cpm5sdd6gA7xkRU+DegIf89ZsszAEaDex6IImB5dwNBq3ce5xmO5pmPbZU3HNnYcefols4QFCOhehiKT",
-	"pte6TQygoMxmLOj5F2Bxj//qLd9G7avjs/by+PffFm//EovjF2Jx/FJYbIjC6hHPI7f8QvP9YirgvSZ+",
-	"6XO7PuMLKeBBedYDXdVyVxR68vEWm8XnHX/OTTO3Y51uk10lyI9wk6oKVwm+vjc/ii1kfejQf6FJQBml",
-	"ablp88IJQuttUBWK6g9U0GaFVlCtmVV02nqsblX9Zp+nVZiRypc2/cgvKErQ3c4Gcv5ciGPKrWomv36t",
-	"0hsnqwk9uZpQ0ja/jtjUUvlj7r6KuVp7YfX3K3KvAFAWi4DGPoaAQQVMY78ZGpIP0Unp52KVJbkBHvEx",
-	"QOwTGsfmm2mrQtygYC8VtjWYlYNfa//GidS8Gr6ntEPHSlsY7KKh3/aznZ7g8bJLIPXPtBXGpa1Yj7iG",
-	"PocbD/AKUuTwdkvKFBstYrDFCMCZdVci57jdWfCYC/RzQ2gBUv4NmD5iLLTIBygoSBNPLFoKWDwlmZwF",
-	"AD8DqlZ2CLj6gQEAluXHUQVN+3FTZ1xWrum21/0RoHKTriEHNrt/BqsV6B0zXLMbtcIVNlKkM7wDdsWm",
-	"M4VCEpVrvF+fM+6CgHlVzrVjdp+ONYNgXmrEwj0csklkUoYdDIzWD9/ZF8Y78/AJxcj9ekorc5OtJPFb",
-	"9cboPdeU5RhNKidgUm1LJMA165STeVZqD0AX+Ls+R3gHxhMBjYUw8rig0kQkobQxmbKw4ZlPqHGJtEgv",
-	"jsUC3FZWf0tDp4Sm+CuUg+8ECXEiIgQpsEX2aE6lZWBF3a7MOaXt1bSPkbzPO5a+ZV1WQZrw5BY4tb5P",
-	"uymnncu0bA9av+cAUVBIxWyUq0Qc0Q3NKIe8tz6NbBPQQnyrNKKfwlWkGlgJSgUIhEUkWaNFDjNtLEPh",
-	"cFM1M/+raWWCOXqRREp3bMg+r8OLzIQTNhWXLDQINO54WkNlYYuc6iesyyemUjl4FxYXR2tXuGaZ1pRk",
-	"27yfjvtIQidGg7tjEH7QaDL5oFhlYuBvyi7OC3hN1gJsU8XEGmt6o2DJP2I2X3bngC4YoWZnvRSEAbTe",
-	"VfNh4zvWuXmoBWnBRkYArKMktqwV4Tzh3ENMAN6Cr/hKNQ5Oe7xyZp/AHO3t/bcLAvwb+/Sdy2fQIdMm",
-	"dhvfrZz8soy6CYy6utCySnBBlnoRLgnDibOEXUbC9DuFysBZGlREibDdBo+b4EYSF6JTWLAGBYUIPUhl",
-	"n2N1RgryWWJt7l8jAEtDhcz2cT01G3IA+3GPtzT/ojWBPNi+1recffXwxI/xqVVN49b3QAk1q6b+U1PF",
-	"YqDdIJQaKem2FsWWongdTHtNp+emibwavAlN3PuOV5iYQmUk8pFiyaopAX1HHS1zy9g0KfBfIJKEBdjd",
-	"FS8gzhSMI3OLGIc6T1tUkVY5n50fng5eH/7hu5WaxMGlI3RV6eOb67KlJQfYB1abcfckirMXPFB4vtDd",
-	"tgo/IwftWIzR/8jM/A6l8ZmiibLgm5kXApFaOztPG1/El8qu/c0zh/IqcmXyEDAu20fe8pS64AzBLMWI",
-	"hEk0UoRFIIAXdImW45xDhk+fO7bWkAViymSqHhjTNLPTkWHYxwwfqXO2sPhOUBhnsLlTMLPKoETOCkZs",
-	"3BJ79tzWjDteJ8qd9u8QKUjLFvt8u12QMqt5NORDIvjYcSpoVYJYTNGZZuhuQ/AZS8jRCakbBnzaOz8c",
-	"HL/sDXoHB+/evz33PVL85uiknIkeIDncIxdN25A/vBVzPS9dcURYHwbGUtOy1h82zr9/1DVLexfTWcwg",
-	"8b3AkEtUpVtzZvTtVuuMH1bxmLnhknl24lXhMvd5HQKNRVVwwYb633wrRX/1GxWstY5grtpU9LOWrgDE",
-	"6/LcfaNKF3qKZCjPfW6gOwDrmYahm9RA6loP1kxrsrhAuF+5uDAeRciDAKjtFZRZUgCZtW5OqhSbzjCn",
-	"dBM2mjUnItq83CeULIAdZy6/3Xa7z0EndbE5BiMQCabWumgmkl52ePkOSmCc1imCiSxt0yGtwy0iHmLb",
-	"FJPy2tiHrFbnuFEfn6Eh2ue9Il6wEb2UhNFoxBJNtuYrG3WGnDvs5jhjnBkxZzazm0Ebm5ptiG3Dgyl8",
-	"E4jEHEoJZOnSSCIyiq/VDjxJO3dohY/RdK3hl2EKjQATwFKn32iRHsIGtNsk0IQVzFV0qakmiueJ8RSb",
-	"83wkcbNBaqdXIXXhJ4wgXLFjXeAHvkdo7m/r5cYz1UK/4QDH5O4dYAAialEUx2m/GLyQfZ5WhyPeTIn0",
-	"xT6Mxy979yR7j1/28BVfyZN4bcrUee4WZ/zCA9AwGnd+oKN8v3L0PSpR+VwhJbDrS4rK7zCvW0fRViVa",
-	"tVx9icnGJmrkWAH5XL0CD+mmKr1BC8GOO1DbwOllNKZKAGZSmmIwZqre8D1I4bPRL4uD7z5HzpjFNEsb",
-	"KihBbhAKfs7GUcrzfne48n26H4tNMCtDBQiVYTbsS9yQN1Vxv5Nbgrb/XNoClnEkFUtYmMpeKt2WEHd1",
-	"UxKn1eZmjssNaB6LvesNH6FR+ty35552NvWRuFfbj7ZmNJGs0LH0ZSKm2InUeAbSCw5iN+LjmDXnknmm",
-	"pSI08XEzo4zjErz+1qg39eMGlCjFJGoRJ7kYVAYLtw6t7uoJ9J7gClLv+nyWsBFLEhYa/0WJSkTSZxDA",
-	"LT3SgHISU/DTymgM8D00FpxVu09Jlfc0ba9yU/dpjmu4jVe/Aa4RGCq4C7bxbxe9QIZhGQWyjVRPTzIr",
-	"JF9BezPjtJRNbI0iHslJNbc4B4Bi6A5X2pMaEY6vYR3a0NNMB66raWBd0bsa+1NmLMHaPtD3Lad1DNmY",
-	"cotDSpYMTJgQgzAiiaCHE8f+h8Zz9uHwee/9+au3g3enR78cvT3zLWwrwPpFMsP7pNLmh+FZaDvEIkB1",
-	"cyhdeaPZyzsiczFIz0klTl2PGfppzv1oFZO8j7Hsyr+E86u883dvf6zr6/wtugO1AfK9ewK/h/jK96Kb",
-	"4YW5R15rxtrEbrmhKobmR4aSmH0HFgkyplwHfiJGI5Yg1GJO83GG7fO6mbJstMhpwbtGjk4qNQ3TND2r",
-	"DfsG7ZLvsirIxg6ttylmUkIqXTOPgFxCoqt0uFLZVyXgM1sVLOcKerF5BNbBA+5fcGCiq7e+SoQGyBCK",
-	"WkIyn3UBZfQyClgTVfwLtmxA0zRwEpM6JXLJg8xeauxnzcXyQzvdaNEU7/P6ydFbfZGHkZgylUSBREf4",
-	"+9/JKKbjRopsb0AD1EK4LRW1zpDGCQut3ToWORkK+WgYMtNxbJr4HoGutOiD0Eo/+Ju9Pp9zaIGD2Jiz",
-	"mC6h+7TdanBEb2eeU+diljoGVu7c/Un4np3kt+ppzBdn/vAq/pvURJ4Z8znP6NCaXs/uNK/cwiy/dUJX",
-	"q+Py+mpGrS7idS+Uyfl9XlEvqIQojcjDlE6yqs57KaPOveRGd7YiPT4NdkBzVihz/HHLvuMYOKa/uo1d",
-	"XOyOzLR2Lpk1QG+g+8IlHIlkLNY0aenFCwoNP23z5E7WBRcs8KEIl17a09aUe2V9FoYsFtCoQolcoo6+",
-	"svnfUNRmofIrYTSYlHdMegkTvucrmn/Jja5o5+4Ag0xIs0yiHo1W95jkttgzAVQCaU4Y4Ka3xzr7j8Da",
-	"yWMoywsExyH5WDLsaunNK7le8ItNRZybl7+2zp1kZe4GOb2iyF1ILFZvdMliIqB4ErvvZsF7m4EBPi9c",
-	"ICZ5cJEzJo5U1mUPW7y0yEvo1Z6Wl0X8AjLw+jzrtmJRaq3+X57AL9l93+jcO741mftDGG6scjItKLQ1",
-	"ke6/0T6RdOEeXHM5TS7T9d4efFEeMh0SU94efiC5zheYgzXTc+CYZIRZR5gqRE7wC3tRoulUn4Ri8TIr",
-	"tDHjj6lRqNOGNXPJ+nyc0IDZDKXErWiAhv/YPkkkLdLjVlWGXxqftomcY4+zNc1TT83W3NcdhNG/5XyY",
-	"RCgoqnd6ZD+YEv2DC2zKBU7hlODSO5dwDQiPjMZ8PqsG4TnD778R2Ky7K2rBdVU3yzp39ACtdxvA+DQA",
-	"k2aVCtNzyGlOIhVVcwko8Gl6qu1b1jDQV3epDt9yLR50eLMp+Ye/vT86PRz8fnh69PLo8MXg8Lh39MZH",
-	"HbkL/d9SDwOsOAXlN6p2lGkypE7zOQfYtzCS5O85m7Nwn+S2KJe76mQHEIMsBQkRC5qE8ktgw34EoO6L",
-	"51g89rwNq6kEbCuMCq/a5UVOhJyq2tzOQbvk2zagiwsG6FpN3+9Clc0/mr2To+ZrtvQ9k7LkZMCKEXl1",
-	"fn5CnlMZBaau6cnuMwuP4vjpTZfPJdoXnE6Z1+dDoSbQ1LT5/vRNk/FAhOAYJ+lAndZOaxv7q2L6rSQ+",
-	"Dj7AujgfeopSHMWO4I8TytVALWfsZ/O061MHxwJkWZ/nbBvTHX/v2Y6XG6/P3QHnCe9GTI26UEQlu9DW",
-	"vgsPNPUDXdjGZrqNDWzwjMEEJ1ynlyLnw79YoAbwE7/rHAmwQffb7OXggcm/HV8JbzcOSh+DKUhTmZJZ",
-	"MOMgo6Luly/JHRTGMNNs2AzpgHJM/B6yPuc0ScSChV0yYguLUCa9tFWekwFH52HEeMAy0B2TNGVRp3tO",
-	"bCk3fdMHdMiyhbSInzAp5knA/D7HE3zSftKAsA4FxdeYi+at+3DRzB8YdnUad5EJhWadyp2wZrI2OKM0",
-	"o1ImbcS0qzWFEX3uR1LOWeicmO90rnskU4jtRKsYcj7UhoUxvC/Y8pHs6otpIbTTT/vckW12DL3z+4SS",
-	"4TyKFbS2B0y4upWYBirX9/rcz5BzfY+0Wi3YHSBZW0MPsTUqL0wTtuES7ihm4sTRiKloyjJw79UOfw2n",
-	"ZctwmabbHP7j4FXv7S+H0DIZOgFq1jZcZmtze7hg3k9MoylsUZ/rK2DCifgweuVNv7bcuUVhijfsfnzB",
-	"lg29AyIZD6LQJ/Xit5qxIDSg7xEfUdj1v+jcFIBMGA1ZQny1nPl97lP1338tlL+f68AKtpVUxN9qLVgc",
-	"NyHat/XX4kK2tCbip3aa3h0aXIDPEvq0YossBOqyLRAjRWigpP5K8/+UQasVQvL63JxeFDO7pwBuEKjo",
-	"kmmbDVYCtO6niVQOaZved31uDsPdnbp/8v6cbOX62m19wp38vGWHlX5jH8oirENJT2FKkYAI1/aqoyb1",
-	"3r84Onx7cOhDQqO+MdXN+xygo5cuezeatCRjpjJRAc2f+xxrLetZMBX4vz5Rp5P2IOPn+hv7rCEDmFW+",
-	"iMVbYQANIzThtQNH1Pr7fU4JLCPXrmg1zGtntgBoR//Dhw9NV0h3jVhNGI2nP/drwPf7NR/vKn7niDWy",
-	"YPrKSHALHDr4lLZsywpOuAaaVoyogRbaDdvhcq4mA33ZSyPPh4brnhuj6F7K8807Mlvey4121VwsFk2Q",
-	"z/MkNjRxY1t9TeF/+x6Wst418D01NPyh1q+FXCwALHqfakN9UZ0P8qCLlkRWm6jlFB+MFjidF3NfO0ZB",
-	"Xvl0Q3YWkjGv5TuBu9XK1bKqtkMTo7iPq++84S786Ct29Q8v+r3bssc0uSjrhZ+DSg+cVsDXeNSRKCHY",
-	"xcNrqr8yx31WPeq0vdV2RchiNgYDGGo+IqWln6WTPse88UzdeWTUUcRnBoXtEQRDcVpdA9CCbp0xU1rC",
-	"r1VqMKMENT80fvS7tZ7XIsfwLyXQKrPRLTAVYinShEwaJEJKu0RZQIvoHb0ZnB4eHJ0cHb49L68QOYW9",
-	"XF9Q9jCh5t6ql4ukTi4y57FpQpndZFs8U7jRDyP6vpMcj9/09pkI08r+3iyvw5SZhSKQ68CgX+jvr9Wj",
-	"FLtSWxM1jfPEU0RvL9WQtGiEoisw2md0jD2Kbri1a/jW+SSShbdQ9ErHo6ZeBI04C8mr8+M38Ho3CY0p",
-	"m4U2opdRIHgrCsS6/XqJj12/ZdGUjtnWVROezu2a1n+pqnVrw4hTgHO/dh97ZKdztdMhMMOaV0PDFt58",
-	"QIMJax5gi9eqHTXPb8HD5lmsB8K33eVhMMMjzTaVbPWE0VhN1u3yK3ziHvV784bKAvjkMjJwhZB8TxUd",
-	"Umm9Rq1vINjFtN5BtELJQdbwMJslJErRYRTrH645gi3gyJVA3piVT8MI3jBLxJCRum9+6xOp6FKaHA8z",
-	"C3im0SWddjtN+e7zwu7JNJBk4WWhcwIiQtAQ/IJcqJT5SR+8yH1uU8Mg2S3iUmluRxIWMNOb2EDup9/J",
-	"RyYJQ/Z53Q8E5yyAQJQHJZyxkOCpm4KOzsWC1P2QYXGRjwpCoC8Mzk2MRl6fS0EiZdElzHIM+Ey89CBd",
-	"TamYERmLBUvQ853MucT8VyJ4n5/99iZSeie54MxvtMjj9g7x59nB2zT1U6aSZRMQNxyXSple8AtTp/ag",
-	"7hfh0r6k5OLoL5ffztUopxY5EfM4tERDVEK1sld+SSJ+GSnjO0Mkkeu0WAOI7WiuBFF2Ui0IMj30uFod",
-	"NHriDdxpcHWyWCP+sKRveMPxXROLTrOPeEXg4fRMuaWpbuxzkWQdGiFPJd+cBOMHqAPrOyDhKVyc1kmh",
-	"KhJCpbHgY4gMTNl0iIXTmiWJmJEA9h4ceLmN0F/up7/oc6sqbtQTErXUo/Ss7snALb7mK+WrvHNMnCrp",
-	"lfME/yUiKNxN3dApopTe9R+1k98hNuWvIuIr0RK00jnJmNaKkZ6LBlyfEg6hxK1IK4tyxoI1zO+cxbHE",
-	"bDuI5oH+BFcfWTDNGBFGN0ymN1VamE5EDOkNWceHXC8TmS7NOtn0D7TaYGAku9kU/T6vZ1FtrxhwJiZ9",
-	"TmvgIJmdELnLMft8SpcA2ZX35XnF5CLj70t7sOvBJxFXwAuxkJFiTzD0GHDGQsh27fNewU2Y7Q1GhMA9",
-	"EY05VfOEme65S2S/abaNSOyrG6CiAKvuZk133QK4iNutx2a+HugimFCcSsd6oWpOs+EMpMzqcZ7JzAfl",
-	"qNHSa1likwcW628jHsTzEEtzcXEZ38HwklBEMv2kJOyKatWpz/1P/RpOsV/rYu+tzybCkjaRgBq9hF0y",
-	"Gptt/GCauuDgkjHZLQskwjcYLgVH0YJriZfzFhl40jrmRwc0SZb6lQgKjSFIRCdIHVFp3w6ZGgoQldx3",
-	"26yCV9h5r9ER9gEoBCWZ0Nw49wPrGHp3cnjaO393ihlJZ5jHgaBsvxyeky3o0eM33J5mLXIGbigSzKUS",
-	"U+T0hXuJsfg+jxlNNCcxp0eHYq5s1N9EbEtRC47SC3ezaNIXxn+y1349+VuYw/rgUBrxVVSxH9Ghb6Jv",
-	"8k2jPNmBp9wMMlWe7O11XBBoUWyxlQvauELKla7IqNdkfpXIm6oMG+g46Hq160ZQ9rnR6BkX8/EEuruj",
-	"Kh4L7O1C+XJBlw1IOrBS1un/rk15kwSFfFYsAEm56zL2vMw2CRDGILLgT2BmVIpzJ9XFZtZAIjvknWmm",
-	"l09xqJDxBbG+n1lP13n4Yfnrcq7cHK8sn8nu0hB4PItHBk3TTVpwsooasP9xdMlkn1NFpkKmKRYrOTf7",
-	"tsOlES4t8t7ab1k//cxgslMxsszkOHXabUC7gm9BpkkShWw6E6qyeYYe50GZu35lcEvLqoLz5sDDNeFR",
-	"LFQCNekHO/5O2PFqK8Ria3u4IHnm3G4/W8ucN+h/WGxZL2aM01nUsvpCle/6bMaCX8/evf1SPxwNwwgN",
-	"iJNEv0RFehzsMG8CBgKSTKu0j3czxjW7CkUwn+qLfg9hl+I7LD5YuUPNbuGSYiRp3Rb+0Tt+c7MttKP+",
-	"G2yhWXzZFuZs+Ko9fBNJ9S735E3br72JppHmd9c+eDBPpEhqJe2E78fpta7lZW5zKjxeJOKE0WBS2hfz",
-	"YaTB12ilmd8aR23LysRv4Snahr5+FZorqm1aUyxoOb+9f3feG7w7/aX39ujP3vnRu7dnfmGC9d32sz73",
-	"/54LRQfsKgC/iU+GbCl4WN42Ayoxcu7ReyvcKrzoRgrL9ldzBf/w9X6Hvt6swMg9yv38DUYMS+NgyvV9",
-	"vsFFXpEuab74OlG9cuG+kbjHAxP7N97Y9R0vRIXuVgDcSLN4l4yLXV3zR/lO0zA6a6FCCPjpYDqiXaJZ",
-	"qg8tQSSJowtGfonUq/nwkSR9y3j7XC1E00KG5qrYwK9snNmcQDcNG6M0XTQyUOc+zzfxMOY+lo9iwoJI",
-	"yJRyOi6pRDKBWX1/8rDPEIKFS0rUPOHoYNZTgfqOCYXuu9kcTPPNEnH3fhY+jLhbfdF3Evn80SDq+22C",
-	"u3KhAH0RKI0cv+wRMQJph7dXkjrcKNn4glhnRaHULGrqu36dodU7OXqtH7t3K8tbYZY8TivyJOa6gN5t",
-	"6txbNa/Gruh0Fuv17gw7oz36lDWf0t3t5m7w+HHzWbi70+yMHg93g+3RM7bdrnm1SA/895xBbqI+j1q3",
-	"ZsYbDPVnJbmM83kUlmQy3qdViJu+zh7Ue+IRzhZfx8779+kQ73rsVtxxRR/ex3W25yNpXeiS1DEoriYs",
-	"Skyv1Fvd4UrvXcJo+EUKyjrLlgYA3VMfZhBdIsmFcRu2JUSWsYV5YGvztnoQFLGYG/lif0w3yKISJlsB",
-	"91HMVWwSIalyygsxk9E3PTYGVPlOwS9VmKOJ/R1yVY+FAl9zoQDUPjGRJviVSCC7MmUQ/nr7HK/tvRrn",
-	"+IqvZJbjyz9EanIGJL2GORU7Ba92If1302F+2Ph3wVTLnQJZGlJGUZD7CTSlyelW+tEGkZH1ypMb5L5T",
-	"RvxSJGhLYf4NDacR18pgQqgDjeJElRvdFPkMM2ZMvhF3QBTzSXXYItPhbTaHF9EMRpA1C+oVoX2eZbyS",
-	"mI1UOfzwz5Da5FeHXTN98vnyABnsvUGv6ffl3vSVjDucSXgg5uWtQF6JhTa2l6g4LFjWl+WHmfefwPFM",
-	"kNe9tas5fjRn+nwlZvcJcUg+I7uKmWKrVmPhntc2rYrOp+X8sGW+DhFWiN17oDdvndu9inbu2sBeo7/+",
-	"oMAHpsAVP741DI0pnSl+344dfb1z6zVbgp53E/a6lYg4vrVKufmcqnRP25sMEhgNTJmIoXbqkSQxHbLY",
-	"SyHDeJizovVz+neAqN3nC5FAVh60jhKXLInpbIDRB+lnwF1tyBt0sjJNIj82ijf9vrFFuXUiRJDyEJv+",
-	"5l34wzY1NWlxWRahLdDvc/MbM8L1FVinIo7v27DX71gx678FM94SwQ9T/ocpfyudYhbToFKpcDt8pAwm",
-	"RctDXvHAiq7FjqssG++ZbJ/HmHWMkmlGAfCxx5c25jqlS6wvUhM2bZWVNPfSV92nkmNesi6OUAKAKfXa",
-	"EvXgWvg3nmhw7qB1yhV/yiNZ9F3LFG7wwZMP5iWk67Z4x4rntFphxdpEWSsBGdcBaoTCqsgw/jiSyrR/",
-	"rqw6aOyn6Qf6bqusCBFQiYrgiy1ymq/mkramfRbxHFqq/mPZ51i5jn1BigeSVk/YZvbE1yw7Grf0Rr0o",
-	"9+SfFW/mPRRbr1zKh3NFfWcM4YdD6m7yDlAMl3CsjJ2ZNAPITLr7XAMHbWJtusGR89x3ndWdLWTdVZsx",
-	"DtVhzvb8COnfZ3Y41CKv7HlK/FmkpfHgIvuOe9FZ/BXADc8g/LtFGAVAN+BCjwOxHbDBrQBoGbgrBAOk",
-	"fS4jPo5Zcy5N7ytby3309vej88PB+9M3vpdJeSKVSCySN5Xk7FWv2Xm85/URd4Xkfwxw3aatECQaALyH",
-	"KWwfLgnKepNVCDgCej5jzsK0IyckB6TIM0bhWUW6gR4UWR/pYu2lC1xo5vbu9Bcf8WlmAMF0GQEwfNmj",
-	"788OT/2GR3Y7z0xK/36ayzWL5ykBakUqo0CasAymPF9LcHx4/Pzw9AyQqZ+RYtmA1mIyZoNYhWPBJJa+",
-	"jhQkc2D3BkzPgK5R0stB8MmGppGQGOhGCxteIjBgDJhCee283phjWO09aU/4im+wP+G5xfyhtnnyHfQg",
-	"/OEf+Q9ofookTaSYMkClX9pMqhWptI/M0HyObIjcV36oyzc/ZX9sFv8rQFZtEgDMXvFIonTJALcgK/6H",
-	"MvSldoApJl5Vge5IA+rcYyAlo6jr4ilG2lb68I6NNNbqRV6xyOlGWryjBnH9BTGKSwJIFFyQMEoAVCMM",
-	"teXc56CYGC0roJwgOI2aJGI+XvXAaD1sQqXTealM2GrDwizl+7aVcBHr7CRzol+xrPV7tHSmKXE8oCVz",
-	"/b3c+jSXLFkVI0XLx4J6ZP3wi15KlZJG1voO0bn7vCIzzXNaDbtmUDaSZADgSBHnDMFQDcP0LMYamF4q",
-	"oVxSwEoqz3ebistMFy7sZlq3gAX7ZVUJhQXkShNM3LRQ7z8UImaUl5YmVAhds2iw+vR8w/94VfXhpbLe",
-	"96xcr0zro/nIUszoJfvW5PN7yZL1tY8ZvVW4YUYiARgDDK5wtjDIqlieCNCqfU6z9MibXEcs9btX09R9",
-	"xVdKNTXrWytGfxij/xG19aZ9T3bj4C7dmZ6/Rs5b4MjrCgvP7HMPUVmYFQpqAm3/n73d0XbQqSgIZFd4",
-	"DgOo+8uu3pRevWF8rCa1bufxY682jbj9e/th6wPN3q1TmuPokjmNZeyp/AgwfGs1g6tndEf5jWnHzS+r",
-	"Fdzgqm99sv2wN80OP0v7Bm+mqOaAe3+kiH/NFPFVgi2rL7qjzK1819h71F8NQaYUD3GSpm3dVZ0QVmzF",
-	"M6NjRupcECtECJUYcUFojzQfRk0w9BSNtRRGk1NfVOkE0FJ46venb8gooWMAUav7/wu+/rnVavmeLZFF",
-	"w1UAhmpyyRITrxJSSYiY2bih1qvTjmRK9LmbGGS/wOX7rayN/NnhOcT3yExEXOEkTVxQ9flSzKFeDZcf",
-	"cakYDSu7eUimTsyLTrBp0T32aLqXrkws3cIm7BSuG85QbwoLwYMtoVt6OdjdRlrSw6lIX1lZSWHsvgE1",
-	"5Wu47tL1g9ZWogekH90OsK6kyX5prQVWdRZbdRNsvU05ZtytadtuMwYg/R+brZiGhhhpr+cz9BxFu+Gl",
-	"uACC46mTuWQpSH564aCrM3Rmh10jczC73YZ8mu/pmxZSRaGjEaBH609xWgqy3KSCjsh2BWkXmzlPu/jl",
-	"OiLiKPAUcFkHKt+usUUOaTBZdVRqLpAiBaZNyCFr4MXhm8NfeueHLwavD//w05Mn9Sx/YA3kwAs7B1ed",
-	"unvPRvE1Xwl9wPRIrsal74Fws0qJ6SGeCeK5/A68Hz8i6/eNwZxXevM1aDPGMxD6ss79j7JGFzfjzpso",
-	"t65ecEOT6oc99Y2E16ET3iiPzXs7ed5ZVyRbed53rrZV95HE9sU/wrDFItY7Of1bxGCLJmwpK9lKGGeL",
-	"m1eXuoNXqZkHNIZN0cqi023JtNvJ1MgM82mUf66QilmqjZYHWzlbfP0rAVubuUV+cNQH9lAdXinGQ0eA",
-	"GzqMwpiROBoxFU2ZR+YzrcFHShI6lCKeq+zL+5HpmvojPhKVXqRch007edfU6hJfzocmfQHB1Xz97xRp",
-	"LUVZS3vTImCIySOChyr8MRC51bO7x4uTvqPK/o9pNJWt78pm18ri0QtygK13zRJWWFpRVby+XUdKMmvK",
-	"UDlx2quFbDgfjyGBLQpb5K0B5kvh+vLGPYwMIQG/zxEECkF7TU1fFlevaNRGJFMmXS4kExr2U4MZHWBo",
-	"SQ/ZSCTMwndCfxpr39dpHgYQnrSjmKbwaHNDIjqWBEDLYUyFwEbIKWAMwALg4q5pggQ1uyYXj4gkhB7l",
-	"BlhHXxI+n+pNZeDmgFz4Fqn3+DLfwG5Ksa9TbisBwIDGUpCYGe8otFKCKmDbHg/3GY8BetyBz3XK/Faj",
-	"LMFPiIv57L1cmz9UoyH93+avViCmVRFN02Q/b6yXop3aR51g506n/bDhTb1oXH4Vw/gubPlvX76uk6Yv",
-	"I5ClcD2iMM1Ld3gZZBCU9YXLLgZyM6zAbeLvbxZKuUFcBORhGvBQgriRDVMEnEY0fj88PXr5R3lIA3qX",
-	"3SSk8TsMfqh//N0GNOBwmjkmfLOgxjW6m34hFnXDt/MkrnVrW2BNmJGKBPEKmvF7hVb6UOodSadvUcrl",
-	"YCarONJn0ZjPZx6JxTjinu06CH9jg0AsHg/mSaLJCFlLOijI69VBK6IW2vyfsYSE7DIKGOprqwF+Z/hU",
-	"zVx9xUlBgEuDumOhbawMTqC93DBm7qwtuvfqsIfGa+8aYiNsvjgRiWrG0SULc9qnMy783bSO/zLQbjfY",
-	"6xkA5DSBOz3CtXuSDxiXbIwNX0LszTMaR450IfZpH8PJttzc2kBcagF57bkiPRN2qa+VMwJ+ULZ+o5eR",
-	"GOSX9AwDnULjfgOXJBLl6Y/wgBHRPzs64KolI+urRDqtNoxS0D4ZDw0Xq0duG1fPUAf+2xoiDXezKwj8",
-	"zO0RIUn9/N35iQd7mh5iuj1InHZXSSBCJhseSVVbErNLFsvcqcSavMxwcMWbkbsL0xGtff74+f8PAAD/",
-	"/w==",
+	"7L19c9u2ti/8VTC6nYl0DiXLiuMk8nSeqzpO6yZOXNtpdrvVI0IkJLGmAJWALGv35nPd/+8newZrASRI",
+	"kbLk2E6yt8+c2Y1FEu9Y7+u3/q4FYjoTnHEla92/axNGQ5bAPw9pMGGHgqtExKfzYRwF+teQySCJZioS",
+	"vNat/SQWJBZ8TNSEkVAE8ynjikzpkgwZCXQDYavm1RL21zxKWFjrqmTOvJoMJmxKdXPsmk5nMat1azPo",
+	"wiNTet2kY/b90/12u+bV1HKmn0qVRHxc+/TJq50xlSx7I8WS1fGcs0DwUBIlyIJGigzZSCSMqGQZ8TGh",
+	"Yxrx9eOZRjyazqe17m7adcQVG7ME+v748WNvriaMqyigiq0O4GLCCM3eiAQn0Dgj7HrGAnXTeqxOt9Dl",
+	"uWKzD7PVjj9GakL86YgObOM+ETxedsnZ60Pycu95+4kkwYTGMeNj5pGRSIhZ/D73f2A0YQlhSSKS7/u1",
+	"iMv5aBQFEeNqMJcsGeTn1K95hAbJ4IrGcya/79cojTv6xym9HujN23vaabf9Vp/X1k3uk1eb0YROmbJH",
+	"bp5IkZSvqs/ZtRoE8IZPxAiO3CxhV5GYSzKjY3ZA6FDq86fnpp+OokQqeKQXPTtqJ3/2lu+i9vXJeXt5",
+	"8usvi3d/isXJK7E4eS1qXi3SPf41Z8my5tU4neovsNvcZKb0+i3jYzWpdXc7L8oO6msaKJEch/lz3h4+",
+	"HT2jzzrN/WA3bO6x9qj5kj4fNjvBXrjPXozadHdoRzGjapINYgTtDaJw7QkaiWRKVa1bm8/hzdVxHfOr",
+	"SME+Fse2P9oNO8HTYXOPPmPNvdF+u/li+Jw2XwbtcJd1Rk/pXsXYorTNzx/fG7bEgZX0c8mWn9/B22ga",
+	"qfJTNhVSkUixqSQRxyNWPD7P2uVnJIZW3ZGEbETnscJPpvQaKUunrf9aT2feJ+PKJRDJ+POX4JxJmR6A",
+	"kk4kPv/8jj5ItnIFngYvw+ejDmvuDvdoc4+9CJsvR/u02Rk+D56Fu6xNX74oP2ZAiz5zTJ/0x3ImuGRA",
+	"dH6g4Rn7a84kHIlAcMU4/JPOZrEheDt/Sn1E/na6+S5ho1q39r92Mga6g0/lzpGmo9jV6hFLsDMSSTKl",
+	"sR4tC4lIyDBh9FISSpJ5zFq1T17tUPBRHAUPPK7A9CrJQvOUxYTCWKUSieZemrCJZBiFIeMPM7AgYaHm",
+	"PTSWJKbBJaFkxpJpBCe0VWR6iwnDiytmLEFuxUMWxDRhkvjXzZiqYNKkUs4TygPWJZp3+YTyEL4yB1/P",
+	"2Kc03vU9IpI+v2JJNIpYSCIliQQpgyA9BvmHJYSOBVETyolvmKBv3pOkLplmsqfvzy/IjuakO9MR3YEm",
+	"l37jAPr1P3782HQZvU9QFtNPOQlokkRM9rnDzaVis+Z8lnH1FvE1cShfjz4XyZjy6F8olZgX9HnLT0cP",
+	"ZsqmQ5aQCZWEC0UkU2Q+O+hzWOpYBJe5haZBIOZcPSksjCQ0YQTfJlTLa0QJ0edTypdkRKN4njDZIj7c",
+	"6SHlPG2UcrN5+lbAA7efbp9zQWIxjrhHEjZKmJx4puummYReGo+ELGZjqliY7qreyhlLpOA0Jr3TY3LJ",
+	"llqWiBRZiORSkjlXUQy9DSknjIcShRhHLi5uVNXZNp/slAtwn5ATK5ZwGt//PepxMudWBLWrjycvZIpG",
+	"sd2t8ZiFZM7NwcuIFd78d0K9FnMe3v+A3wki58GEJEyKeRIwchXJaBgzLdrrgQX6zCcwqFO6jAUNL4R4",
+	"S5MxexiiNBThUhMJcWVWSkb/YgRkABjUhRAnlC8NZ5EPsMMkocqMgCyoJAlL9S/n9IL21EzVp3UH11G0",
+	"oL8PXNMukUT/Yg9wAE40fedjj0T8isYRsEh2PdNEzeUIrTu9nOlEr2gU02HMHmLfQjZjPGQ8gAMVioWm",
+	"U4YZJfp4mWOmD7nhwB+4nM9mIlEsPGFhRC9Axnmoc681SeyIaOFKj0+zCRoEbAYarv7UtKY76/Xe3qgp",
+	"i4SkPJnE7IrFmi7TlHLX3x2fX5DzU/Ki3W7uP/2h0e1zZNCGtwjOLAurUzKjUi5EEmruTfBPTeq1RCPm",
+	"imieY5k6rlHDA37fsc2phXDbAfmgwCqx7T7XjTVTAcF01UC+wbgW8v+pFeTdmgd6cu0PVxc1DwpCqlfr",
+	"nR6/YUu9bLNEM0MVobQaJExztAFVOVk3pIo1VTRlZW3Zb4bL8m3QEyCLiSDmRVIXCUlEHLOwAefwki1T",
+	"5Trl0K40odc2jIDW3CB+67nrSyy3mkEUbiDZe7WYDllcYmnQTyRYMrZbOKNqbdK1WHCWDJS5h3bb9crW",
+	"oJ10rfT2r3w9S9goui7fHbRiBBOa0ECxRFrbxyVbepobJiwQYx5JRjTrcc8WiLqD+WDv9V8vy8acsCtx",
+	"ueWSyEDM8CSClnwTLTnXr+vvTEM0SehS/201uY2UyEzZ+2cNXjHrZXc8HZbn3o/cpmSrLoZ/skBld+xt",
+	"hJpf/p7RWTS4ZMvNZ2oubMlUHcPV6g6fUikJlcS3li1rvNJf5c1aAsVtfZRTq8T6tUonUT37j5GanLMg",
+	"Ycg04vj9qNb954ZTLS7aJaugMKN5HOsD2yLHoExypvmanGhel1pl189Ft706jT/0RIDvZFYtR5unYRjp",
+	"n2h86gx0RGPJvMLYlbhEhdaxU/zVaT5fHP159pv6wD/+8uL34e71+ag3fROctt+Of528in7eE+9eJhfP",
+	"9FVxDIKdZ/tg4kkNhDdNDjsv3SXDVFdPqFRUzaVLbSwDLiExhf7Mt1UdSnmhB3QY0wgPfn5Hj65YsiSB",
+	"fkreahpDZnMFBjPKQQqQksCMNAf9+eMFGhJ8tZx1CVX//edC+Z7RZNv7LxotcjGJJNrJqT4doL1zrZmM",
+	"Ig77Z2ke9Cm7qM8a6UhGYy49YNB+EEeMK6taaxE4lF7a3o8C5RU1oarPp5GWc6TW/eozGlzSMdMN6A58",
+	"j1yymSLsrzmNNY2NFBkuCSWKSdXwyGISBRMcxJhxramykExFyGJJOJ0yM+Hr5lg0dY/GEl6gMKj3rV4W",
+	"I/I8kSsSUd1IPCIxwkrDJQ7sOphQrvU3WHzZKqPfNCixfOqteLH/8mlXN0M5iaZGSYa1h9Y8x6aixZ5A",
+	"gUdF4iqABFH35XzopxtoXn0iUb6IwkaLnGuVjprDEYGOEjYFj5dlCyTnw/IFWm36ZvKhGys77nSabOTF",
+	"mTI1EWHKfFOxFJZu9/l+o0v82SL0+7xuZUYtUgo18/UtuHh/cUoCETKURzXPxkskQqbfmywu9Xt9HrKr",
+	"KGDNodayyUc21NoJyFf6LYlvEbnkgSNqemAD80l9KhLW52CFysRh/Ti3oboJ7i5i7mmfw+6sP1mwWylb",
+	"XDlkRQ5IZ7PBlCkaUkWryTIacovakV1p6Bk0j9nS7oLe/SeS+G77PqlLpq9rn9spyoanT6rRi1O7FZ5C",
+	"/ZMmISzMibh9zqYztQSyUrkCq6dpHladpjBiPGDygPhvexeHPw16H14dH707PEKOnyo6nmt2YWH6Ib61",
+	"MpDWdvswV5MBSHar/kO7KnIOs0Exw7kEWi1QOepkTHBGXrEDa+SUgIir/b3aqo/DqyGpNiLg6oK91wef",
+	"4Et4y4BXFDYuknIOS4GmLGvRi1DvMyt9+Pb46N3F4PhVYalbFdpJCcPTKsvS0xzO2nRlpDcFJj4TwWTD",
+	"SbPrCr+TqyE8kUTLRVGIGvCKFdOQvdLhR7Skg2NcJaruYAaRlOUzgK1IPLvox+fnH47O/NJB/qmi1TZ6",
+	"ZM6jv+bMzDvd59IWjBuwdCD2EKxeFhJo3jxKxLS0UT4crbb4TtgognWLR+ooB4WCZSbzSB1omhNJEkwY",
+	"WMGB9MwSpqnMpvck00HXnxo4LCVqOZz4lTPUqtTtKmSSGQ1YU7IZRWEH9S08oLi22VrrBdZDMRtR3lXV",
+	"lFJLvW7Z0PccCyhvrkpUMPLBgSWfxeV5IouHxAg67ntV8kWe/Hu1VN6rdWsoSLZWpWnntWY0nYkElU+q",
+	"9YTaOFKT+bAViOkOKO/gLIJ/7WCD0G8vnEb8BHw0chLN7sZItKGdAx2xJbwmETG7SUc+0++UKvTQrGmk",
+	"VCvRU/4g0Whd1NTzwsW6AZzY9z55tSHlg4RRYxpdmQ86nkoZpZoYmz+eLmmdVFwsnIMyFCJmlGdtDcC5",
+	"tL3ZbptdZFNa6AJ/8Wp8HhuLNspZ5Z8OrB3TWRNnIuwaHValFOl1gdREYKNXy9UbpWXOEK5kpNYwMxPw",
+	"Al6/6uv9RJLU+Jp3QLZKCeqEyoEV0ctnuanJr4Iyb74OoIlqZi+N7e7GPuezcOszAaa27W9I2TUtnJGC",
+	"uc0ZXGGZC3uZ3q61V/0VOCbXm+ZWj0TRvSs9QhXG9XTabY9wtmBSoVU1Jz3fzrhnjtrGZsKT1z2MCytr",
+	"zD0bW1geC+ygpGHDQSuWTCvzVynrlaTuB/MkYVyBMk/jBV1KAkazxl0spok9qrIKbzRdYAXFI2qs7elk",
+	"veyoZBtVXOW1R/DoOmXQ92UdZlc29raSvEkWzJNILQm+S6SKwJw6U7fcgSPdTulgrtGpuBV9udMrcFsz",
+	"wSq5fSKJbQxFUs1r3L1vlWnwD3IFv+w1cTfZu92lSY/t2ttT7ll5QHcIzm7LbcQ1Ky56Cam5YfYfgBtu",
+	"6YW4G2E2c2EEE5qM2ZAGl2SU0HnoERUFl0yRvee7u3mnxbN226sSgzPRNb9dP1CehkxFkmgKcUB8LWr6",
+	"JI5GShKqheO8W7LT7jxvtneb7d2LdrsL//+7K/u4xGa91JpXuey7rXfmH//UjbQuoin7Y2O1S9BZ1AxE",
+	"yMaM76S9f3I/l5fRrClmuKPNmdCyZYIDdCVwx8cf0v9t/tJ95Jf9aae9kTBeFu4Pb/kemdLkUpprsiDw",
+	"ayoTH6RBD5HyiGQKXxzFdJzbFnMcV6Xh24uPq3fDGDMtYdjmYlgDam5p/1mbKDWT3Z0dOota7hr/4bDC",
+	"nGfu2Q2eOdicY/z0WbtABrwaGqnMc9jyos81HWgZdTgEU8OpkYtv56k0wllOiVm3J7Y39EUvbvUdhgoM",
+	"qkXvXiwFwbe0mJIsSVmcpVWaD1CcNMEkQM83OYyFpV5ZiML8SjcALMq9uZqcgEfH9Z8ak7QEd/hgSGUU",
+	"1LzCrzMhNdfkgrPSSI5DUIhQ3Lvd9ubjY1yy+fLlpmSzOjIma28YxXHExxD4CiKAm9FichTWXZMsEsS5",
+	"jmBC61qTmiNXdBNGw9yt3Chs5PPuYiE6pPQ8wH69d6Sb2+2atYtl69sLpmzbVS2MHxqtGLUNgNz2dFn2",
+	"tFY/gJcgPWtbUlGUNY31ae2dfGVldyPy3vLebDWzgiXLYdZzNWn/n/290W7QKUZ1bMA7NlRf0v7+rs1i",
+	"Cokuiait8swV0T0bddlKHm0ifKyYBovSiDPHpyVzPOKJiOOL9xenn3dV8gzkFSZLQe5mv9bLR4bOZv1a",
+	"Xog8nWgKvP31Wl0yiHZd0VKY/fnGSNlDEQKpgi8GuUmVOjjolBGltRmt5kyZlHTMfEzIPHt9SPaf7700",
+	"fk/ZBT+S4MhR+xy6sHwUPaSMhyCBSlL3MbcESLDvEX9HwN//5Xt97u9othvxkfAbOd91VVxmhXfYOK9S",
+	"j5qNyK4LHi9tnI9+MjBP/Lyfay2TMokzGyW3djFRRUiV+uTAmDqlSzKhVwyCI1iIjro+d2M2QGNMTcbF",
+	"/Je6zbDJEnn0iqVbBzmvJErzAysTd57IrAVc8jTpr11mlzZHoZAVbeOPp3OpyJARqkjM9ARekOFSQchj",
+	"SVwnXMsV0tbe/fnl708/vniz/0vnxoAZvADZsHLN/lHh/DJpenAvfhDhMr1gcElKfL5Saf0KE48hGKZF",
+	"9KuYjQJnCiIFaRhiJoMV1UxSwMCMqebVFoxeupIgalCKXjKIVTHvO5kDzq/jhIJVOndynecYnqcFDicD",
+	"wsunSWcpaRLkQzUYQaYM8ISJCAf6JxrHYgHfzjBpZaCEGMSQtqKbT6P6B1MWRhRDV71aQhUbQGaH6dek",
+	"DcGI0lQFr2ZT92om4BniX93ZA1kp9ASTtz3ZN9EVbFdRD90x+v81F4oO2HXAWJhfJz2RYvu4qKZ99w6b",
+	"P90o/MGIRnH6BHPH0Pg0KHzpZI3lA+pXT8YqA7syORKf7zUNUx/FOm6/wnQ29DChb3dN9MONLTh5vJu8",
+	"Xoxfl9GYz2f6OIlxxAdyHqR7jr+k+2US8QYJm0s2CJmCTDN8T8xVpgkMTNS5IxQOjAPe/UnzGTVI46BW",
+	"H2l2HDN8tOKWMnrqwGyp8wumNbg/pMMp3DJMghxAZrs95TbHPY20xYNqnFtApfI/JWwqrgpH/YaTb2MD",
+	"B5ocykHC0hDT4rXIxe0NpKJJefCvuS10bI79BgH25ro6V6JU3NQX6dQwrYL8lLo1Ps8j8eWC59dYuI+M",
+	"fns7+ddaiPLMucqQtbUKYuW4KG8Kftp2QQhe7O/dBENQoeEbs8GD6fNrFh+T+Eu8cxB0M0gj+u8kBSm/",
+	"rKWBcfM8t1sV/3OBUoRyuYB8Hi3m1G0MdsMVc+YJ70ZMjbqAkyK7INF3oQ+wRXdzU/1ju5guYPxpLJdX",
+	"jPEq9afkp2eHifAxN6cd5Eabayy3vrkNslMov4coY5QHBt1t/Mzdx8tA1GSIagsG3YtEkbFWXqyd1CPR",
+	"iFBeHkNXDGSpjlMymfOQ0O/kNNYxDUe/MaFy0igPXtpQdNg+MqUywGSbQJObjkU5d/qKfZC5M317N+Rr",
+	"kYyF+jxHwzYWtVK7X9nAftRU56JAQIyNPa+dlRM/oFpI/JAOpsbmnBpQ2uLK1vzEaKz56M25VeKylLxe",
+	"sURGRadru7Xbatc2zMHK2ihbrWNXxLuwDO3B2V05yloGlmGzvbgFSAFRv4EAGqVReHnFZJUwhiw0WQfm",
+	"zQP0LkV8TCIFDedjxG/WbbZjXZ+RonpLNudCLtm+K86ESJTleZ8RXLB5fI0TjOTgCqTxNS3yTiiDEESG",
+	"SwwGSFjMqGRdQvtc6zRJiPZBSrjgTcyuEZxhGthoLllI6nvtNvELGrzf6POEGl6W8kkWOn7timycvABQ",
+	"YdG0vHFBZZr/bkx7cikVm+rjFogpkxBFdEC4WLh+SyIS+/5oruYJ29zeWS1s3Co+wICNVTrybxRGzA5H",
+	"axeA1BOm5gm3Ow3IhiLBfIaiqrKa6G6VeC1wrB1FKqXoNyG3lKQ2JYILBsBKeaynRg4EkAvOWkUnQWdv",
+	"kxjZW90NscjuxAGJo0tWyE3z0qMOJ4gLRfAiFC5NSWjaxgw2Iw9nTMKJ+HzfRtWJ4WyRnRoPJxXl7tJG",
+	"pDniIatAP0DKoc+DkJgKbM6moQ6tbezqRRKwNC0hcTJoVykIBkrHdEU2rpJfYRLrd0TeThBLJchMD8+r",
+	"N7VOu7PXbD9ttncvdjtZcIChMCVOwCIBsW5Jh0QUXaGFu1v7rjP8brf93buXf4kX87fvo+ByfN35/eTs",
+	"d3GyZMd//t4bB6P4+exlJw5/vKbh/ou3P/8evt19Hk8+LmufNjUdONwuZz/YbRsDhv371qJybnvKb4y1",
+	"I5YC4AKgGTRPFixh7slffzIT6G1z1WDlZt+kHmTmT9tV6fy5SoScseD20Q+5ZM5MEJ4umxa/q4nZ+pvw",
+	"iFzATTlVQPSvJzKNLaqvRuk0ysBQBICh/H79sTN9E754Ozt7qn672n83PNyd/Cyf/cJ6z+ftf1x2fnxZ",
+	"AuhQLlHmZ/yGB72nJ89HR69m0cXZ78F4sPvjr780P56+uNodxuz3sx9FcHR4Kp6dBPke9tov92807WWS",
+	"5GASoS133XkBfUGrWj/plzfHnCgciMzMtooa8Hx/v9MiPU2VTRZBmtvPrmmg4iXx/+7X8Fm/1sW4r0/r",
+	"ABHWBuj23laCGABIMA2Ub5ApMB+yBMrAsbV5hNNpZPCrS8ANANGg9YWQCWDNyu1K26IWZDAFOVStJwan",
+	"o0so73MXuQOy6qeJWUsPIAvAwZM+zpownbT6HP30lMa+54phNhMHkuk/G0sAU+xvmfT++YnpG+WYw+bb",
+	"0Ld1eeab54xXpXpvnrNdlYf9ObBXFebl8/J04Xpx8+FE2OPRWJcpfPNI8E7eoPaXZOo5p166tvc1lgFs",
+	"cy5LhUqqyGXEIYkdk8IzG5RjK4lyfRUsBtaZav82vspNDOxAM8qJuvVePryl/P4Q34x31kDb3fj65yUp",
+	"2wlCKwWTtDPH9atfnhST+Za3EAezHf2qHKfuXCrXgj1EkOettzu302Vz+PnjmxJDbDx2TYtH551n+zWv",
+	"dhS+Ou/VvNoZ/P1Haab3lfvhadN+2Hn2bPdl6SflSfiXUVj+u1rmRnZY82rv35zCoHql7Zdbkg3Jc8JD",
+	"Sj++Lv14eXPswSXcMz1aD1YTe6zYgPPVHdgqJ1Pv4U0aVCV63snrHsbBTktjiTD8Y6tMyHzcR7nwsdvO",
+	"Q0dJz4DogfFI8IAdkCwSMw/OjTiSOLDtYIOQN26kbaTaQnEhzYKkjVWs6et03fLrOaTBJQsH87LKJxYk",
+	"S08ccYAcjhtJi5a1Bp0huJzPBiyOxpGB/N2mB1PtxvRSpxkCbGlv94jNcTuQ0/Jw7B6B5AlgDDMmZjHz",
+	"EJCbStLH6Ot+TQvA/dpv82H0hi2rIrQrg8w2uhngKURHW0Uq3GvIJEJkJ4BZY/peQiEicK2DXQ9MeYHg",
+	"oyiZ5kIbqnKL3CgoA05S7o1ee5ArsEU3VnTvNLV6JbBsSiOu92RlST9wsFHnSQ2ptx2Pn0tN9CWzi9Mo",
+	"c/eV0gJZWzMkgEpev7ZFH7ISagZxwEOt8fG8O9g8XDmLJ697p4yHpatwirHugIlopHZbOMQYFwwcow0s",
+	"X0yENKAwEGnhlI3AKWPQui2PAKezoiqEAdPWekmfA5K7QXy04JOScRmBwSX1fehjzsIyy8odHqOKrazY",
+	"qV9hNre0KZaGjGsumIEp1n29sX6jBFWR1P3c6fIL9sDdztM9kLIcI9z+3o0muIzw37SIlmtkuVomQchk",
+	"HRb1Rr2r2X1KEy1cNdGc4ty8tjzyhf0zwyndPoh/fXBlcXOZ/TM89E4doRVdrnotyqk5xglvcblwXb8q",
+	"lc3OoXzut0Pk+Pn8/TuCzQC5NLgxL8ib6AciWRLROJLmfJdmw3k1NWGQTxLS5LJWFgvq5m1+JTBouKqD",
+	"6Yiuj8mrqsZTjmWFRWpkn5ud6hJqq/TYMAjBGQkoz1yYaHMVCZlSTsespAhQfa/9tKRmUD5DzJFd7wTj",
+	"LWc2qVSw3Z39CnBEbgcLkzueN7HSm2GJTiuDPV8QJchuu7Pn1AnIoJrgAWSL6WP04eJ188UBMYxyOhW8",
+	"z61rF/Ou8uE4ucQqv9EiPb5Uk4iPteqZKBuW86LPnRoFkSSlsTymKkYWpieSRBOIiUgkI0OqlB6WVHQW",
+	"s7LADYc7vyjZpjNGw4gztHfnj4smYUOat19gUF82GnFZK4MY0a83r2iiD7DU36XdvDKNvr+s/fEJsr7S",
+	"hI5c9GAgOLcJMSEbJxQTRSyKgLse2YsbDOSd2+Gh823uwausx9zv76B7sLGPtdSdQjvc2fqcY8Nv2FKa",
+	"JVqNrEwYDZfuuuS6tE+36fXMfJNtU9p0ZRBmejwKq1Hc1LJ7eWbksUNruFkVZEvsObttIiM+jllzLlmF",
+	"NSfHHP9Ze37519Pm9Ppl2OxcjWbNyYsFz6Vg3GDJKUYHwLjKJwT+h9vJ7Xnnxd14x7cuqJAfRPkc9cFB",
+	"NeeuIB8+iuSSxHSmxOy+kB/OmGSfGdZ9G/yXks385frp1cWL6ZvO7O3i5e/ybG/5w3N+uBu+3h//1P6z",
+	"94x96ETvX/z18ak6upPqGDeASJyxKxHQ+whhAdsjZvI+VOjKAajyLERjrkqRdfKoyo/BLbcIbjmDldQc",
+	"6YclgL/c9vrnq2o5VWOGndE+fcGaL+jebnMvePas+TLce9rsjJ4N94Ld0Uu22745KLI8kkt3Vj2p8NAi",
+	"5RYpMqa4VkevgaYAwWvm3Q2seLbV0vEYRSEVJEwiOg2nEPiOqkue05vfyqQ6Ecefg6gExfPobGCAIm4o",
+	"Yy/iEO7lJWMzCehIER8fkDapmxlruVoz54YpFGHwq0j9nSC+CcPu+mTCEtYlJnlXJLqpeRySKb1kxoLK",
+	"4rDP7ZKSiKfVNvUKyFYjLys/3c9lcHaevey0czmc7dItW9mbcxuy4ZqKCqhNMxDE9dL8zz9p819/6P9p",
+	"N18OWs0//m57+08/dfUv/5X9/l9d++S7sh08h+A/15JQUoBmb3eP7JD3M8aPXxEjzJJXkTRGvTTZoLZK",
+	"umk0lYM0PHy7+KAM/6CqiXVkKEtnKmk6cgPpBhaqpSLvd64mbuKvQW/JmigPfyjrAKr1D0xY1i3mtIKR",
+	"VjY1KPew2VRKa0AsLuVgnkQbLkZrweK4ecnFgu/oT1tQ0rIU+wQt9GUbWijqMZ2pZdfE6GCpY2LhPdA8",
+	"YtdzO29pkgoit9txpDJV9foKLT/EVmPw1rqlhMKg8yhWzYibWK8DovmKAHOXr6XZLg2w+FAkoUyYk0YE",
+	"X2wOH11VUlCy5CoK2CAUwXzKeBbstMHShyKQFVFlmm6uJQ+Wyc3mwzgKygPGyjzq2x6PDN2pOr3tIc+F",
+	"RZTadh72u5sDiZDGOMRiZeUqaWz5PSwbdBUH2HRJSy7IGjJUfaTK5CiLAf0ZLmQ6lCKeKzbYCN/LujIh",
+	"v3IxoQoc5xM6m5noyM2s6Ah+UhZCe46AZiuR2abj7poyc6Zqb926TLUsCYdJ7vxtHDqfdrJWmbVj32jM",
+	"v1VNXcQeLaGFyZyl1manmo0JxslqI2Lev7wsD0fYEI8tt19zHuvmseYQWnCNHYRB+eyEcbZgYcMUNNoi",
+	"UTGfOXjrYM3Zl6nNuxb95nNL0WauxJxjIzepQqZv2ZXMTtQaOvAVOELuDsa+aIm1DZfOH3CoKiM1epCI",
+	"mGbyQhgGomBb2LzUq4ZHX9+RWIwlwcqzNyX/54Ca0kFX5YzftCKloPypIRpaqF6DLEOtJO6cEgTsstAy",
+	"XbeAeqe92/CISEyaZroisFDg+MmUUS+XGk1jwZluoNNoER9H6hPF4hjo8pTQGU2UR6Qg1K2Iaqr3cZok",
+	"YiH1+YpUxlSAfEFbCPwHtDqM9KSmEacmDHBKZzOz5zZBPk3GqzhwsAT22HkVm7f2Y3vQPqVHY/kOkQ3N",
+	"Nmn6w9kGpZLzg/nkbfJ22vsf6a47csBmJZoLwZjezQAXxdW9fQ3hP7y119OCRGAEWXo8KcmN2WCJmsPW",
+	"aOklv3h/cWqBJO8kkGi/GUZjyG4P0SZDZzNwwUgbLVoSL+TaRtrNl3/8vV9m8yjxtZTeaj2nOw4kFmoG",
+	"oqrRrkuy5Mwb3Z0dJdRsp9Vq+eTD2TGpn//Ua+56ZJ/AukiPPG1beNVC+FShCdCiu4U04/+PxmORRGoy",
+	"/f78p95uf95ud/ax5e/38S8U8b+Hz/GXGUsiEX7/tI1/olX8+59/OP/429NXp0c/nb55evqP0+LfZazq",
+	"r2QQVMCOnr770cpkH86On0jyyxkcAqgTS4kfUkW70ZSO2c6Mjw+GVLL9PU8v0tv8MpS/GP36w/uzRfvN",
+	"j2PxfTkTrfYP6Caedgi+grDAajkD2BOuhFGdyXBJJpTng2dq2y9SVZC2GWD+LGUrWnqQ8fZuZp9dtf45",
+	"sMdOcDWEr9hszUKhSVibaZNxPaTSsMfPBdqrcu/cu4/oi2Y1O3iw29g+U6jOQTnQztZQdtkkt/u03CgI",
+	"SegVhufn7efEvkIiHiLq+AEB8GCrfNrDlF//zzhMW6VO5nvNYTDmu2rvvVhnxrJOvbXAhILHplihm7oo",
+	"0hfu8AiiZ3D9eDc6i6k7cIWoOed5Dd2qxJLcIin9i8Nw5ewL5tNy+C0TnniDTOHIwStRHZ8NNXwbOK5b",
+	"qVa3g+Mq5uCuwHOtyVHIDmM5wcmYmf6UfDh7B6oauiLcTfQwsB0fGK7Q51hs2uANfTh7Z+xct6O0iLMH",
+	"l7j6gyz/OE+VN/usZDPz3vtKaAmyA9z/ebv9kkwirg7MUiQsEGMeSSZNsSFTEj5DBLtVcrUbdpZ/aWUC",
+	"WN3thN0e0OfzS7LmWyk7iHaU0yG7ZZTDrUN+KyN7cUy3qbgzjbj76+791OBZieHeoCrV6iQ3KlW9eTg9",
+	"mHesWVwi1B6hQ33Y00LUdf+0d3H4U4Vl3G8cQCZR2LQxRRnIrFbJAzGLIApBKxkuJoIRgPo8D2WGyCAb",
+	"Ie9tmSOSn7mpJjiqKKqcwnU5YfCtsiI332D96w056e1O1FajBZuwG4BRVjf14Yth3x60D+5TenPgOsns",
+	"Pk0li6+YdG4UpOeZHLL1wHwbwxj/UUE2jvlIlGD23S0wtUFL2c7fUYVUBLVehbjE7Oxbj/vWLphqLETM",
+	"PwQ8iNuxv5IoyF+Hz/lJ5/Lty9kve4uzF/Jid/lhP3r/lPWeha/b4586f755Hv++d3348upO4l7L5mVz",
+	"C3tS6rHeOub1s5IZV0MU7aN1Qz7M9blNQpl/CgEWb9gya8MnEQciCtlm+uyQup+NpKWEflBv+I1un/tR",
+	"6HvET+jiGP6hx+gj9/Otw95HwzMa8uZJbLKsZCFx5W84rbXeL8evfuhB7ZDFcf4HR6OkbjGzV0Craue/",
+	"//bu2W/j93/+OGm/+yE4/f2n38cf9waXSTKNJn++/Wn667/+NRcnYdw5ed3T//dLWopSt6Bnpe/S8uc2",
+	"+8cP8fGfIgo7v0a//ePXNv1xb/5759f2MW+bZAaq5onejJOjD4fHvzieOIxYaV7mKpOvbtn7WZrQUgis",
+	"zB5svpH+333TMYAGdMnfrVbr0yffAntmOylGJIVeeMuuWEyegvt/9RhAIG8k7Eh1Ez4RSZ+XvWzuivtu",
+	"o0uGEacQZQjbje6w7BTgDZWl4k4xj2tWnSlip3PGxpFUCf1SV9fbqAjfKQJZFIEdDN7DZ2Y4rCUXaCOH",
+	"ovfnehpp1f03bKknU2bTzynJpO6jXWo+AO+GSIhvDVX6h0aLXEyYqdRGfDqLLtnSJ5FEGLwZVrgTLdKD",
+	"1gxw9ZCGZJawUXStGwwmLLiU86mLYG3cy5Qv+9ymFBlxWrdlI4hhhICGB9prwW5jMdJGiZj2eaQabg8m",
+	"+NiCL0dcKqr/BunJth8pJGvDpS0diJF46dt6QhG36HW90+PBm6PfBoe9w5+OBhcXb31Sf0ak/tzEMzc8",
+	"1AHiaMS0AG+9JxFvzhIBo9dzCmgwYYiQAsXyhmLOQ4z1Y9LqHIyHfQ4whImI4yeSmPjsFjm6nkXJUs8W",
+	"1hbyH8wSWbhf3JAnUm9nFmEBUYWLJFKK8TTtEZaJ9vk04nNl/MuRPiu46zYjtVv7R7N3etx841oq8Kgh",
+	"OoyMgvIzV/Rb5MEXcRlSGGsMe3SyN+B+glhmCg2bridKzaBjMIXZnvGv11Y4+vnjRc2ruALuacp3hMa1",
+	"Qk+fII4YZc58g9icidfMA0uaWMuuCTjwCJQD8yxKZNPAZQgMwvT63IZ3kBlLSMj0x/CRmCsvRQCEf2l2",
+	"1FSi+fPHC8fXk8uO7XN9uDOlIkVa7PM+P4LzwgVvdq6vM8SOgCYJHEKtdnBGfAC49slQhMsWOVaS+Ax/",
+	"MXnVESB4mAKFktNLNgioydQjdYiUiSC4JBYLeDlE1bpxkJX11L9rNW8yn1I77CldEpzVgRY7bE1Fn0z1",
+	"cpsR+v9oGr7QPA79bBZ4dGGeGapmwggE8FCpvzNnuUv683b7aaAJuP4H8/FArpI8klI8CkMkNI6obJEf",
+	"8hG9XVPZM80T0CJUWt5ZXz4GlUZzFZ/1O3qQ+T/My8QHG4V51ufYvuxmIZ1GOsvFBBosSR+sHF2nBf1q",
+	"n+d+x44gZdnEIsPXRIywJCiIGRuFJ9tAcXuMIgWmkj7PyPXPHy8Q0BLRhqBK4yxhCvRZ0uMZUkta88dy",
+	"qyld9nlA45hANisSUBhppCAVDMqN+tdN4GFNeKSn5QLPm3XP47iSiYhDayTNh2i3yPtsRdJypvadPoeR",
+	"zGgAenBaVBa3yN16u6vpfup/wCb4DTedHLcSe+tz/UALKzRhoYUK7prj8V8+1qYCPPZJxMdw3t9nODdz",
+	"DkcYDV0+rBmhdsFMWVbnGcwCu9cXFM54epxwgQRnXULRGqCvdVYEwrDI96dHZ72L92eDo5Pe8dtzX1M0",
+	"BcGpi4nIgqlgY0Ef1QwzEfPxBI4TjTtZMGhCaFodP73HqSGLjpSJjnIjl1Bc0IO1cMUwXUzHF5z1OYtl",
+	"rpgGyCwA8FBVpxTAhLJorD5HzmoOhKRLpDMwOjzTY32ap1rCwVIcyuD823W0a5jhAwO5g93UkoxM520B",
+	"gZfYnecsCfQHRkp7NJXZpUhJFo9afX4MEcQuT/AI5JjhBYS9l/ARrls6iNw3MGHZKL0dZDhXefpEZvEc",
+	"R7xCHA5SXA7sEwZfIISoZma0UN/e3Iwx1rnPo5W5mdnrvSJDoSZYYwfXxkZTmVVPRMwIVJlt9fmZwAr/",
+	"FAGLJZmwOLRSGMhnAZ0RW6sBK+vAlp8rykOa6P3EKtOdVpv0crkxmNFFrG/CIEzv7e41YEiYxdXnq2lc",
+	"VBE/l84DbqNmLvPGgMVbip5/fcZ4FDYBy208R4rgH5SFjtStfNbAdvLitYMCjmNyimcfkFxWAb76fH+/",
+	"o1/VAyrmZvlYncheVeuzMi27eT3+AXl//OowV5H7oGhwTxi4vV62918gV6n7ajnrEqr++8+F8hsexrj2",
+	"OWa+wQd+D9oAx9oh/OzDXp7MYxU1DYpMQYobCX1SJPlRXCRz9kQSKuU80QpCMwZ9eypCFrdIr89BvkPw",
+	"cCCSRiOqQKuxpQ077bZ9M2NPyuKm1SOVzlnz1SU86JJ+TT/v14CRTJMu+We/NluE/dofPp4uTaGNU2KG",
+	"LuoUVE2zyemI+geVyGpmPCmImGcLFGXQYUChU9MDtUY2Mp8BjoSBboMbZMmcFgUQoQ1GiDVyJAQ+mhnW",
+	"EVDdgij6dlJevybUDP47HVGYJNQbjyQqQkIyDioSoUjOc1g9UBAc9qaeLjSGjvT5hMajprPlmj9FwSVT",
+	"DTJkAZ1LE/RI4910Hij+iCQEc4inV0af62HMPKJbbZoCudnEgePh2hk1KAbQDqLvqyaIC1gcIIy4NKAi",
+	"eCZ/AY6NVGzmHk4mMwRTg5et+tw2PKHSM02ZoB2kF5KELIhCBjpGIuaKkYVBXDInTuv3jANXrvt4IFpn",
+	"uJS93tsOrHyf9+wtACA2miir7QaCq4QGqmsmXBToDBVOtR0SUA4J/3pgMU202GpluPSq+fpkwOhEYkD+",
+	"9P7IKGR9XhD5rBDDyCxiQaqF4/QJ4yORBMgwtdZhVX87ShBCzSHNhm7vasnZUsK9uM7lnwhTS7IAcIih",
+	"5W5iSiRJOjsHDxGrxLkkI5Mq0qr5aWV/OhakvtshEzFPJBku+9yaJVCnwSmksrmt4K+lEMVmzflMK1xx",
+	"zPiYtQgUeulz6y+0hGPMUroEIkTCjMwzxHrLaL7BGgiYGg70JyuDABTzgPhpvQE0ShQXBFxp6TrQPjfz",
+	"r4tEX+QxSJ5arHOLJhgSkjcNmdh7PVChHA07Hb5QKcfHXUcbSBwFzFimjQGkN6PBhDU7ULVwnsROYNti",
+	"sWhReNwSyXjHfCt33h4fHr07P4JvPnk1FSmwDYKS5NQ0tMUQP3k1zbjpLKp1a09b7dZTjKSegGGvIr23",
+	"+3dtjCGS6WkFI/uPTAH8c2Zlh1Y67TaGe3NlQqkdQW3Htohm0Q2woc/RNLIanQkG6o9sSN6wJTlnBmbW",
+	"bKksMcJIiF5/hsMr6zWdxs6xLe0PHzy9+YMPnF7RCD3brtm01v3nH15NzqdTmixr3RrawYnBNsKThXLK",
+	"s93njZpXU3QsDSIkRZykDaU0Z5tKzEdPZJpGjSczoDM6jOJIRUxieDOKmMg8DGsNjbgIWvqU1K3QB+94",
+	"5HyW6Emcm7l6pNVqNVrEx2hyJPNGbzs+P/9wdOaTembLtCrd6Ycf3h4fDj6cvdUSFVJ0O1ZoAk07q2+3",
+	"Nkka7wLLQkmFi8yCo5YzY4tcOdQ5CbsAmXCPZ73QU8Wpt352YtOrWzXPWFJhRIdAQg41hxSVPgnz/g68",
+	"bN7Fk4ndbnlH1pz37fWWDe5AiepRefovrI5l1wuEvk01Hw8UDeBtYZhoSlLAxYijYUKB28VCXOp7ZE8l",
+	"XAJpCJDReqQH3OD4lSFIB8RRP1IJQHenlRNi1ArN8FO+UnFmcViHuSV5PKtbntUqyBM7/PKjiWbbZpQr",
+	"7FJ6FnvwpiaZaEvEPEEWgrUjn6JsCqrYY2fgpvVRBFl4rM8zw0KJWqLXVM5kTGWyOlqqFsREks0U5P1F",
+	"atLnRilzSoSYafgtS2iP3/16fHEEhJYYvqGbNlmKqs+XYp64NpgnZmARl4rRsIq4QjdZzRQoDH7jSVXs",
+	"Wu1M1DTOH9Gia7P0FGIO7Z2eFNsscslsFUkc8UuphXpecVaykMDKU3JkfZFirpksZwsmFabpeWQUxYqZ",
+	"8r6A7DEy7q2ETpkCiVqJMShbLfI+DVQES1h9rQU0NYKbE7Ji128cEMmAjkqcR2tauslvI6l6+jlI+CBf",
+	"2sFV5ktmr+y81YptZYqm8+IhplrrN1c3HUzZ1gLMRTJFlGNSV0k0nbLQI7FAXUWyQi7PapFO8Fb+NWfJ",
+	"MnNW2vCp7DDeUCx4dZxHeJfQiKG0fmuU7UgSfeBJ3Rm4EutHvG6YA3SWrx3tDTEDxbGfGDurOX95E7A1",
+	"hq6EG0bFDJr90W7YCZ4Om3v0GWvujfbbzRfD57T5MmiHu6wzekr3hhUzM5GO7pxujFlbjbNYHaCzCeWx",
+	"omrCoiSNFnV2Acq0Phs9D16w4Hnw9GmwH7Tbe8MhHbEXnar9cSJZK7YH0pa23J4eUo+slLZ+FcpAWreG",
+	"PmPRtJBD1Gl39pvt3WZ79wJq15rytWUDTyModXvlu7AmzHibEZtYjuohP99yyNjgHYxZJXOWGUFN7dkh",
+	"5RzL3BxglU2iAAhhMRHWHJCbAcZmlY0XW8qNcyXm/Y97FPJSIg54FyXctYdMUIxw6nleBSx3bxOW+wNN",
+	"EVThk92N1G0jrrMQP9pAR38tkmEUhox/ETPA37lIkn/+oY+TG0n1zz8+5WQMvejoqmU0CSbmdNXT5ANX",
+	"UUI8xz+82opVU9MlGndq2SOT71gr8vdaUUDZwYLyN8gpaWCNxRWoa5m04Dl74vCCPs9obcMjIg4d8cYW",
+	"vJ/QGXMKs/R5bmARFGD2ITFUkmnE5zIX5NPVmj7UqxcJxhto9SlIGCDygDUR58ZKBZij67QQ9f1LL/d5",
+	"gY/MJPVUQM6++Q4/3trPu7W45PmQM3MzJDjX9WKDj0IzGS9Nl8HjKe/9TuPVgRBiIUsuNUTwMknmMyxl",
+	"0G6vzgP9OgYjFSKwhiJc2gJs85lWQcguOYl+yOIajFJ50vvH4If3r34b/PDbxdG5TyRdShMDahuMZJ/b",
+	"sMPFRMSmxhVU2qCxZtSmJFYSmrRMP1cRHwKYKe/zOU9B3Qjyd/06SHeBAGwlexnJkC2FiW+CUEnpmfAN",
+	"icYfOzYTy1FSUMEtYI2D0wIjD9l1n9d5CrSjB9hAAdnE1EBlPCUSFsIycAJFprCJ7BmEI2iRGmDpE8ol",
+	"xkllcVnG9zKOrhiE0RAsNW/2SrfWxblwtrBRCqZ2MuUEQu4yn2gg+CiOAmXyvTgqUpnnL+K6CVKnsRSo",
+	"iRJGkzhK+0o9YnSarh469c7TPdFrwWSX0GQseCcKjcME/iCnPx3aYO8+r/vf2Ze+u/p+9+V30+9bLU/p",
+	"/5l932p9J2msvoO998iUTQWGN0DwaefZvj6IHvi7sQrHPpxoE7Oxu09iyoETDYNkOVOk7n/Xod/5HvG/",
+	"6wzNf5ff+V6fw6lJmzERFhK/Ko4Xf/4u5nqQSelI35HvSed/4ixQtvM/nTaGSOx2Xvy///vu//3fxJQL",
+	"KcymYUPODMbWygWQFg3ZVqKJxVhvmnFNpzcaU9apPitMtUhPZTXl+lzOwXQ5msfGsw12qamzexjmNItp",
+	"gAYJ62mwm9Xq8x7PPvHzGVE+mdLkEjk3ooRl6GBzZQ6S7HMu8hFYSDilMOCF2LaVPkx8FI24TGPL+nwG",
+	"mjPONnJ8RPpGYdewMjD+FjmiRtwibArFfiD+qGXUBxO54Nuuu0RL8H6ZIHE8dQUJcw1+EOHyzji800PK",
+	"jPMR/npwn+5RxsiNADDRSoSM92X0KJX2zMI80Qp3qLXqr1oE2dvd4ItTuowFDS+EeEuTMcPvnm0yvJRn",
+	"nbAwohbV5auXe/AYWD0QbkhKZZDQo6+cmgwIuZSKTe9Q3IEQ41V5J827RlEnZqo03Ub/LnNgezAFDI9A",
+	"f74bHm+DFYBYm5DDSTSDsCfNex0O3SIpSCiQlMiGvsdLDJWEIOhipKF+BUZrYjcKwaQvHRbtGbzRPvdx",
+	"fgMpYjbQbYcDkYzl90CfbMHKMJ2r5hyFcH4lhIlfQiMXztbxEpB8wL+jyZXRP1zX1IywqkwVVBEtTeD4",
+	"VoyKmYXFwCCKBc/bEk16VpkhpXxdcoYV45OuBhdY1dP2yp2Ndpex0/Brp2Y4jfVfvBPqtRaL8YOXN39w",
+	"aA7nN0G68JTamKr7MbAY6uRV+6gRAQKvnaYcV8yhPPhz0VMjidEsaGreAH3IKBn4US66K/vCKJwNqz9E",
+	"Sb4mYRb4FyUQzVzlznMu9/0bIl8xRaO4ytGHJvl/r+v21d8eLdplkcj2zNmDu8IuC0T9Ps2Z25ruAPQh",
+	"BIvcDMLnVu7pe0BsgcAG9H6Z6sAmj0xrZVq7Rj0Hwg7nWahlyqXzWpBRH0ggptb3FClSBx6PbwL8nY8R",
+	"jEZ8guQiEFMmVGsxjRbx0VswACXHJ0PKM0QyqkBpInUEcenzOdfPGweQS8tNuqpNTypEIiDPtWmcHErl",
+	"gGkEX0cjBlZ4h8I6EPdCqItZZ1NgjCY1wKE6SWXGHrFK4NCqUfhOSzIxYkdTqWSLFBBxIMMjB0ri60GD",
+	"nmrgjkXCQlMUV5J6viYuo8HEcyrjloo2iJ6Up353r96l7WN3D63bZdNbQ3GdRCkLS/gfLvE8aohljOIQ",
+	"033SxDQTmzEE1ScLFbtX+atSO7zJ1wUBP4kYabqDwCRCTbJBG0riOZxvhZZB8rUri3nE1RzR04erqykr",
+	"14TtnRHWrCrd51q280wmmUhscin8CLIftg15f1q+q3ZvPazghn1WkRFc/EfR7aF9VRn/NhwRkbeohaMz",
+	"cD7ZlfTIj69Oz74iUa36QptLts7sc8am4soRe/KZc+hkcpLRRg5SX2qcppjnNsDPBgk0Gfp4gx1kM4ap",
+	"3Sa9Ee+37/W5DQFzIQDB6gzNtrDZVtrsjCVmhBvYW16bJdjUcpGK6ZAsDj0+3skHvpN4JkuPZJb35V5I",
+	"Iw00Y5Yd2HuxXNzXDd35e2TLVH3a5Laq9KRiTrn1uKY31SR7RYosDGa4VhP6XHDWSG8u2eLiehj0jO5T",
+	"FHnX3tKNr+aWNxMNwY/38gveS8HZv8OtvDk8CQ/oDTfYKfKGBc1va24pDUV5P4MkfBKy0GRNl1kmMO8Z",
+	"slNBD919RhBoSpI6IM8ZaK3Dw6Pzc8TUikZETrQGlTRySeL6PudRv0HU5wJMHpBximBOEK+CorcLZ5Ri",
+	"ivs0UAaY14kLsRnAmnD5f/drcj7s17qkX0OAIPvwiTQuhBDxgvq1T37DMyn5aWJsn6cp+bkCfv3aH8au",
+	"kjq54wgqlhfgzeo/f3xz7vV5DmHBhOJkIksuhZgT/8ejC7KTIs5gxAbvcz83hgEEs2fE1AmNSVcg0l9B",
+	"azmBCCkrB4yRbOBpcSIwVCFABsAFjGMxpHGKX+VENtgSCgnGNpiE8mK1Q5PTrsmqAWT2bPZ2mKVuu0na",
+	"wEcC1jXV/bYAeUkx1JxMcDy9mAxkEsJtXbg0vqowJc/QH5uwnPNLZupnzsz6BDDZNCPD+VjEHmckDZPR",
+	"bmcMTtrCOCPMN6KwWqSut89veBAoAmFDmMiPSCc5InmgV2tKIa0zjWJK89nrLkIEbqXfqAinsOTmvhXX",
+	"Y/eYAJZHle6aR3l75MoPypV7SMibcXTFQi+7xXlSl1UvRU79kHYlt05jtWTrmt/zzr9SKzxcyEimMJII",
+	"aJfHkjw/Oj8/fv/OxZI0cQVwt+UBAbQqi47UMpCVPhFzhXCRSLxdBgcuh7KbiTNIpdtzO+lN5dsMMwFU",
+	"TxjJ42V6aHNQioPqnL2H8Yp/jm45i5qa+VWiVEA64unxG/3ONx3Nj5OoysXR1wiFgMcknLu7E3pVAxrH",
+	"Fe7JLLIbIy0SpvIXxB7O6juyW3JHUnQ6uBulytE7k0CeLx9L6iCDot+YC+XE2qbVqXgDgme1RNfnXEDo",
+	"PgLboVfBRHxbvAM1YUsSCpD8Asy+t2jMJiC2zzEC3OYPm4jxFCMHmTCulJirOLqyyF2Zi1jL0+AbT0s/",
+	"gfs8oLMZYi2bKmgIj5d9ZzA34bNlGWfCfAa8OvfkpHW72CoId/eOScPHSE3OsZxhNYFwAxuxtKWcQFIB",
+	"JLxCYb2vnO8+emPvwhsLh7Yk/f/AORuQfwKnQx+M7ehap4quuSKzaWbn70u2XLX/lsqY2U3eRLA0gJuP",
+	"IuWXsprqdS85ZXd7lrxKfLKq43LXUtkagvt46L5AROIKqImR1DLadudi2laKxRu2XNFgUiq4k4g43t6g",
+	"btusEhkvTPKfXo6J8YwhSjKD0mJDFnsunLERqsAirN/T3wHiYp8vRAJmWC0r+qZsxMCgRPqkbgHe2pmZ",
+	"FOthGAMGBidzyFMzFlQrU0aAnRxDyYmAdeEPtCiaNjxTUDUEORPzEfvcfGNayCdIlBosRBzfq1CYdeCI",
+	"hF+DCGhPwDcvBj5G8X0Zjo5htKss3QPikDp6kLBYbdLQiHsQITPv0VoL0BG+skKny9KFAFq5PDvoWRuq",
+	"LUXT+bTW7ZhaS/jX7mp9521BrGYJA0dnecGuFMkQMrThO4PdbXOv9fgL0FAnf/aW76L29cl5e3ny6y+L",
+	"d3+KxckrsTh5LSpQckrQcRwwov29VVyce4Ww0Pt2M3aFCZh8SJr1QFe13BSFDrRctGje8OfcNHM71sk2",
+	"2VWCTG8XHqJwleDxvdlRbM2Ahw50zxefLz1pmm9aXwnBaqobAPCj+APFCjJMawDGd3CjjCO3WwWV3+cp",
+	"4H2k8ijSj5nSRQ6619mAz18IcUK5Fc3kl4eFfuvgM6AlVx8U6/p32abmyn/k7quYq7UXVj+/IfPWj0VA",
+	"Yx8jL0AETEMussJzPjoO/VyIQImb0iM+xmX4hMaxeTJtVbAbZOylzLYGo3IqyNu/cSA1r4b9OIULq7Ha",
+	"PgJoA/T2vR2e4PGySwDEBLULM7UV7RHn0OfoC4NQfZGreF+CCN9oEVPGEWHguisBK7jcWcwGF2jnBtcC",
+	"oKsOaXAJL01EHLbIR0DmTFPobWEq0HhKMGkKtVLXJEjj7AemBP99ZUZ/g17eh2byRxDQmt0/z/HYY4ZH",
+	"dqNWqMJGgnRWWoZds+lMIZNE4Rrv16eMumBt0irj2gm7T8PajXlnQzaJTPyvU26o9Wg7+0x/Z75STTFg",
+	"Zv1JKzOTFRM9SlNrjV4p3XTQQg4nqVPMR8FsK4hOcBM3+zzL2TyoQOlCoC/AT0o5FzAB69Ltc4OYBOVi",
+	"IrWSXGrxO2w8xBNTTQE+GrI+t+VPJyxh1Zmj5u7cvRRtm/9CcECP2aL/mWajslRPVUpMjPaau9vbEBiH",
+	"O42om+a1BqQ0i9XPhNRUYxMJSF51yt10fahLht/1OVbjYjwR8RTTQyhml6BXASpRJFMWNjySx9dokV4c",
+	"iwWYvq0OmIZfEJqWy6Mc7K/mXogIa0rZhCw0yaSo/UX9sAqE/eR1rzIF7O5ufNrLusikNFbZhXttfZu2",
+	"lwKiiq2yMKV8WUxE0oJuzEa5whEjuv3x3jRHykQFpdXFUi2upKgYCJWLSLJGixxlGl1WNM2NPM18OJ5D",
+	"u8G2UbBD9Xm9LK+qkcN60B9qLZeFLQKZNdZsjJlaxWpmNAOGkiX5Xgeu0MDZtTJlEk1BRjS8mFQOTHc1",
+	"1QqrE7XSQ/2YovXAsmsx48qmtHtpzSzQnFdNEBvfsc727lonG8qRYIvxKVqZzh+ce/ArQi/YxRcS8bIp",
+	"VhD7BMZob++jgPftCHjO5TPFvEf2MG98t3L8yxLqJhDqatjpKsYFCWbF6pYYkjBL2FUk5tKwWqnELA1M",
+	"QI6w2warveCGExc83Ai5YaCAIGlEIr4Gk2lN9hKL1cENDLA8P2LMuP6BnZkFOYT1uMdbmu9oTTAALF/r",
+	"a47gfPjDn0FF5SWNW98DJdSs+vSfmQRUU4kXwjEguVyomW6iu7Pjkw9nx+Y6/HKWQ6T4cHZsojdMeTB9",
+	"uA/cPHkD246HXOvfq6qEHqArZe4YnSat0xyIJGGBgp7xAuJIQTkyt4hxQL22+ZAp5vv5xdHZ4M3Rb76L",
+	"W02cMsKErgp9fHNZtjRb8AiCgrQad0+sOOvggUJ8dFfYKRSjqyp3lqvEXYzzeYzu/ga58TkUBzO10jMr",
+	"BBbW7zx90fgsulR27bePPsyLyJUBiEC4pnOpyJClNKUOsAqKzTRJC5NopAiLgAEv6BI1xzmHKME+d3St",
+	"IUPQREs5jGqa6elIMOxrho7UOVvYcpyQ047/zGrPVjo2c1ow5OCX6bMXFkHfRYjgKa608TamiAN9vtsu",
+	"cJnVWDzyMRF87BgVtChBbAn4mQsICX5jlpDjU1I3BPisd3E0OHndG/QOD99/eHfhe6T45Pi0nIge4nG4",
+	"Ryqqm9YyyhfQYm6mpSuGCGvDwHiMFJHiUcf594/cyKzbYjoziNEFglwiKt2aMqNtt1pm/Ih9wQh0R5oi",
+	"GSqZJycGGPAjG/bmasIJlZIlCpEXIFihKAou2FD/m++kxfr9RgVprWPtfa0q2kTyQRT6jQLNPTCitCm9",
+	"bVPKtfaBxLfPTSETOk18QsMwD/Ok5WBNtCaLS1/PxpeLS2NRhFiqFullEC0Qou4ClzyRJGZXLLZmTqoU",
+	"m84wLn0TMmrqD1K+JFq9PCCULIAcZya/vXa7z0EmdSuVDEbAEgxMSlFNJL1s87BiC1TGNZHvpE6xtMrS",
+	"5vVrGW4R8VAsHOARgPDNbTfK4zNURPu8VwhIs6yXkjAajViij615ZCNXsILBhCqoY8sMmzOL2YWJGOUc",
+	"ApQgPgZeTItZAUvM1WyBSH8KhUyHS81y1Qx30o59oMfumzq15b7bEcD52NPpN1qkh4g/7TYJ9MEK5oCc",
+	"oFd9nuTLOTyRuNjAtdOr4ALexQIqTmXaBf7ge4Tm/rZWbtxTzfQbThmd3L3DggugHkVxTOz+4oXs8xTY",
+	"BavvlHDfX4EGnLzu3RPvPXndwy6+kCXxxrDLi9wtzuiFByXUaNx5rBXz7fLRDyhE5eMNlcAS1YaV5ojX",
+	"rb1oqxytmq++xoQF4zVaRcIwAyvQkG4q0hugL4S3h/woTq+iMVUCKkilYUpjpuoN34MwYOv9QhdWn7vv",
+	"kXNmK7xZxg0hwJu7gn9g4yileb86VPk+zY+2v/e4EtWuAkS5Mgv2OWbIbUXcb+SWoO4/lzYJbhxJLABv",
+	"eS9N7YZ3eVOwIzxFmxkuNzjzCBhRb/iIatbnvt332XwYR8EbtvTxcNs/s5yA1owmkkHaeiTssXqdiOnP",
+	"5+/fgfJ6gWZ5vODAdiM+jllzLpmHZR112/noSmO4BKu/VeoNBoWJVErhBFvESVAAkSGMJPB7vWuknjAJ",
+	"5ZBMGNksYSOWJCw09osSkYik72A5u3RLA8pJTMFOK6MxIO9B0aNq8ympsp5i0MktzKc5qnHmnoYvTzUC",
+	"cwrugmz823kvkGBYQoFkI5XTk0wLyWfhb6eclpKJnVHEIzmpphYXUK5Z04qyC+6bes83kA6t6GmiA9fV",
+	"ApT72astJfRv9YZWEI6VdEiC1X0A+CwndQzZmHJblZUsGagwITphRBKNTVk3MUrxRD8e/dD7cPHTu8H7",
+	"s+Mfj9+d+7aILRQ5NEGiNlvPGFVxL7QeYsEbuzmAzbzS7OUNkTkfpOekI6Smx6ycSs78aAWTvI2x7Mq/",
+	"hv2rvPN3r3+UdfXlghpuNgdqBeRbtwR+C/6Vb0U2wwtzj7TWtLWJ3rKlKIbqRwZw7FRr0hpJtxi8C36M",
+	"EUsQJTkn+TjN9nndDFk2WuSsYF0jx6eVksYpfpbll36Fesk3mVlofYfW2hQzKSGUrpmvB11yRFfP4Up2",
+	"cBWDz3RV0JwrzouNI7AGHjD/ggETTb311UNoMIghMS4k81kXAMKvooA1UcS/ZMsGAUuhhCYokUseZPpS",
+	"4wDLA6w2nYrQVhXv8/rp8Tt9kYeRmDKVRAHWYiQffiWjmI4baZ1/AzyiFiI1KhqZIfUTpjDaqScSgyQg",
+	"GZiGISDl4RJ4hMXSRq5qoR/szV6fz/klBziuxBiHWegsNRiidzPLqXMxSw0DK3fu/jh8zw7ya7U05hO8",
+	"H62K/yZ51edGfc4TOtSm15M7TSt3MMpvHdN1kZvXZERbfGbiF1Jt/T6vyDlWQpR65GFIp1lm+L1AMeQ6",
+	"2erOVoTHp86OSJrYyfDxln3DPvAsw8vurIv/k6nWziWzCugWsi9cwpFIxkJVX8JevKBpqVBJOu1OWosW",
+	"NfChCJee5vpY1CBJE+0RaWHIYsHHUP08F6ijr2z+G4rSLGR+JYwGE4hIWtWjYcD3fEXznWx1RTt3Bzpm",
+	"XJplHPV4tLrGJLfEnnGgEghzQgc3vT1e4n9E4mW+/IG8RIAtkvclw6qW3ryS6wVfbMri3Lj8tVgZJIPK",
+	"MEVPKoAyhETAi0aXLCYCkicnLA5d572NwACbF04Qgzy4yCkTx4qEgqGCEAOgSou8FnEsFml6WcQvIQKv",
+	"z6c0uTS6ikG6tvJ/eQC/ZPd9o3N9fG0895EZbixyMs0otDaRrr+RPvHowj244XKaWKabrT3YUb7aCQSm",
+	"vDv6SHJFqzAGyxQsZwjOF8k+x1AhcooP7EWJplO9E4rFyyzRxrQ/pkagjriJ65pL1ufjhAbMRiglbkaD",
+	"5sFyDmMUSYv0uBWV4cu0+jhc78VExCwD2uoRrPltszvtlEpKLxWLhNextrmD7iNXytNj1JlpNA0KVlhp",
+	"XYsTeYV6nFBeUZvozOzYfZEGaP1rDtNJhIIUf1zDR9n+34WcncG+AvVyqMkaRDIZjfl8Vo1Ido7PvxIM",
+	"wbvLzsF5nYEDcE2xMBBotAJhqmeQrIapCY8Vpu6hUyBNKqrmEsBn0jhb8z2So0/encr1t5yLR4ZzleYW",
+	"HP3y4fjsaPDr0dnx6+OjV4Ojk97xWx+F/W6fc5GZSmDGaYUSozNEmUimiXkueEK/AIbiv+ZszsIDklui",
+	"XBCuE+ZADMweRHYsaBLKz8FQfPSk3RfNscUp8sq4PiWgJKJ7e9XAUKRESKmq7QY5aJp8DRu01UEDXauy",
+	"+F1IF/pHs3d63HzDlr5nYq+cUF4xIj9dXJySH6iMApOg9XzvpcV5cRwOEH5E+RIVJU6nzOvzoVATrdFN",
+	"mx/O3jYZD0QIFn6SNtRpPW3tEkmXsoFxxJL42PgAE/z8PtcnHFuxLfgguQzUcsa+N2+7zgGwkEC4+EVO",
+	"ScMJvNh/+dTLtdfnboPzhHcjpkZdyAaTXQEpq/BCU7/QhWVspsvYIIpeMlNO2fE76qnIOWB7DeATv+ts",
+	"CZBB92nWOZiS8r1jl9C7sbT66BXCM5VJywV9FEJD6n75lNxGoQ0zzIYN9Q4owokBDhinSSIWLOySEVtY",
+	"uEap99wKv2koH52HEeMBy9CDTPSXheDvOU6y3PBT3LFsIi3iJ0yKeRIwv89xB5+3nzfAP0VBgjd6r+n1",
+	"AC6a+QP9x07xUDKhsg+dOAPWRNYKxUoTKmXiX4zUbDI8+tyPpJyz0Nkx36me+0Sm9QYSLWLI+VBrSMaC",
+	"cMmWT2RXX0xbTyD9tc8d3mbb0Ct/QCgZzqNYNSPzO6lbjmlww32vz/0MRtz3SKvVgtWBI2vBAMBJSOWl",
+	"KQQ7XMIdxZCiOBoxFU1ZVulgtcpww6lfNVymcUNH/zj8qffux6PBSe8fWJVRk7bhMpubW9AKA5hiGk1h",
+	"ifpcXwHjF8WX0b1gasbm9i0KU/B19+dLtmzoFRDJeBBpNan4VBMWxEn1PeJjSQr9Lzo3mSwTRkOWEF8t",
+	"Z36f+1T9958L5UON17TmMCiJUhF/p7VgcdwEt+XOn4tL2dKSiJ8qnHp1aHAJxte3+h5jmU5EF7NlmCNF",
+	"aKCkfqTpf0qg1cpB8vrc7F4UM7umgNIAVTW18gkzgbPupxFhztE29Xf73GyGuzp1//TDBdnJ1dbd+RtX",
+	"8tOObVb6jQPI77CWMT2EKcUDRLhWvB0xqffh1fHRu8MjHyIz9Y2pLiDsIDa9dsm7kaQlGTOVsQqWJJri",
+	"YdJoPfMKA/3XOzrPhIZBRs/1E/uuOQYwqnw2jrdCABqGaUK3A4fV+gd9TglMI1e7bdVfbUe2AJxb/+PH",
+	"j02XSXcNW00Yjaff92tA9/s1H+8qPnPYGlkwfWUk2DeOHLBem39mGSdcA31WDKt5IkmEYbv6eM/VZKAv",
+	"e6kL/chQ3QujFN0LzoDpI9P+vVxr183FYtEE/jxPYnMmttbu1yAYtO9hKuuNCd9SUeVHsX4tTmQBbdb7",
+	"uzbUF9X5oVCF1sqeKxUlc4IPuj2c6s+5x45SkBc+Xd+jxafNS/mOB3I1BbcsPe/IOFvu4+o7PdyFQ2BF",
+	"r350B9y7LntCk0vHqJFaNHJ1I4wgu4lrAA8leO14eEMaW+aByNJgndL7Wq8IWczGoABD8kqkNPez56TP",
+	"MQA+E3eeGHEUwepBYHsCXl0cVtcgzaBZZ8yUJDcINRgag5IfKj+6bwnIyyfwLyVQK7NuOlAVYinSyFIa",
+	"JEJKO0VZgL3oHb8dnB0dHp8eH727qLLd67Vcnxn3MD7z3qqVi6RGLjLnsanIm91kmwVUuNEPw/q+kWCV",
+	"X/TyGVfZyvpuF6Bi8uVCEch1yPiv9PMb5SjFrtXORE3j/OEplrIolZA0a4TsMVDaZ9QAaW+5tGvo1sUk",
+	"koVeKFql41FTT4JGnIXkp4uTt9C9G03HlA2nG9GrKBC8FQVi3Xq9xtduXrJoSsds57oJb+dWTcu/VNW6",
+	"tWHEKdS2uHEde+Rp5/pph8AIa14NFVvo+ZAGE9Y8xHrXVStq3t+Bl827mNiEvd3lZjBDI80ylSz1hNFY",
+	"Tdat8k/4xj3K96aHykz+5CoyuIuQRUAVHVJprUatr8DZxbTcQbRAyYHX8DAbJUR80WEU6w/XbMEOUORK",
+	"RHJML6BhBD3MEjFkpO6bb30iFV1KE6xiRgHvNLqk026nset9Xlg9mTqSLE4ulJFBaAsagl2QC5USP+mD",
+	"FbnPbYwbRO1FXCpN7UjCAmYKtZv6I+kz+cREk8g+r/uB4JwF4IjyIBc1FhIsdVOQ0blYkLofMsyS8lFA",
+	"CPSFwbGJ0cjrcylIpCxMhpmOQdGJlx7E3SkVMyJjsWAJWr6TOZcYyEsE7/PzX95GSq8kF5z5jRZ51n5K",
+	"/Hm28Tbe/oypZNkE6BDHpFImF/zI1JndqPuF6rSdlFwc/XD59VyN8tMiJ2Ieh/bQEJVQLeyVX5KIX0XK",
+	"2M4QEuUmKdapGmBFSwzcSKUgCFnR7Wpx0MiJW5jT4Opkvkb8EBofcKEG9ok+VantmliYnQMEXgILp2fy",
+	"Rk2aZp+LJCtXCwE3+bok6D9AGVjfAQlv4eS0TArpneAqjQUfg2dgyqZDzADXJEnEjASw9mDAyy2EfniQ",
+	"ftHnVlTcqEAuSqnH6V7dk4Jb7OYLRbi8d1ScKu6VswT/KSLIQE7N0Ck0ll71xyTQbxBk82cR8RVvCWrp",
+	"nGREa0VJz3kDbo5tB1fiTqSFRTljwRrid8HiWGLYIHjzQH6Cq48kmGaECL0bJmSdKs1MJyKG8IasdEWu",
+	"FotMp2aNbPoDLTYYPMxuNkS/z+uZV9srOpyJiQPUEjhwZsdF7lLMPp/SJWCP5W15XjG4yNj7zMAwcHES",
+	"cQW0EDMyKRZIRIsBZyyEsN0+7xXMhNnaoEcIzBPRmFM1T5gpJb5E8ptG24jEdt0AEQVIdTerQO5m8kXc",
+	"Lj1WNvdAFsHI6JQ71gvpf5oMZ2hrVo7zTIoBCEeNlp7LEqtVsFg/jXgQz0PMMcbJZXQH3UtCEcn0m5Kw",
+	"a6pFpz73/+7XcIj9WhcLEX4yHpa0GgYkGybsitHYLONHU50GG5eMyW6ZIxGeoLsUDEULrjlezlpkQirr",
+	"GOgd0CRZ6i4R3RpdkAizkBqi0gIkMlUUwCt54NacBquw06+REQ4A8cTW5noi8x9Yw9D706Oz3sX7M4xI",
+	"Osc4DkSX+/HoguxAwTK/4RZ4bJFzMEORYC6VmJpY1Py9RF98n8eMJpqSmN2jQzFX1utvPLal8AvH6YXb",
+	"zpv0mf6frNsvx38LY1jvHEo9vooq9ugd+iqqgW3r5ck2PKVmEKnyfH+/46JZi2I5sJzTxmVSLndFQr0m",
+	"8quE31RF2ED5VdeqXTeMss+NRM+4mI8nWrM1ongssEgN5csFXTYg6MBy2QxCGlR5EwSFdFYsABK66xL2",
+	"PM82ARBGIbIoVqBmVLJzJ9TFRtZARD7EnWmilw9xqODxBbZ+kGlPN1n4YfrrYq7cGK8snsmu0hBoPItH",
+	"BhbUDVpwoooasP5xdMVkn9uykFUxNwe23K9hLi3ywepvqbbmKEx2KIaXmRinTrsNsF3wFHiaJFHIpjOh",
+	"KquA6HYelLjrLoNbalYVlDeHgq4PHsWMKxCTHsnxN0KOV+vCfiqYe+CC5Ilzu/1yLXHeoBhsRo0MwZ4x",
+	"TmdRy8oLVbbr8xkLfj5//+5z7XA0DCNUIE4T3YmKdDv6FqQOAywvWyV9vJ8xrslVKIL5VF/0e3C7FPuw",
+	"QGflBjW7hEuKnqR1S/hb7+TtdktoW/03WEIz+bIlzOnwVWv4NpLqfe7NbevIvY2mkaZ3N754OE+kSGol",
+	"tdXvx+i1rnZnbnEqLF4k4oTRYFJa4PNhuMGXqAmaXxpHbMvy3W9hKdqFAoUVkiuKbVpSLEg5v3x4f9Eb",
+	"vD/7sffu+PfexfH7d+d+YYD1vfbLPvf/mgtFB+w6ALtJVhS7DG0EMjFy5tF7S9wqdLSVwLL7xUzBj7be",
+	"b9DWmyUYuVt5kL/BCMZpDEy5IvhbXOQV7pLGi69j1SsX7ivxezzwYf/KK9S+5wWv0N0ygK0ki/fJuFie",
+	"Nr+V7/UZRmMtZAgBPR1MR7RLNEn1obaJJHF0yciPkfppPnwiSd8S3j5XC9G02Ke5LDawKxtjNidQFsT6",
+	"KE05kAydus/z1UiMuo/poxiwIBIypZyOSzKRjGNW3588fjW4YOGSEjVPOBqY9VAgv2NCoYxwNgZTRbSE",
+	"3X2YhQ/D7lY7+kY8n4+Vrr7dar4rFwpgJOGkkZPXPSJGwO3w9kpShxslG5/h66xIlJpFTX3Xb1K0eqfH",
+	"b/Rr965leSvEksdpRp7EWBeQu02ee6vm1dg1nc5iPd+nw85on75gzRd0b7e5Fzx71nwZ7j1tdkbPhnvB",
+	"7ugl223XvFqkG/5rziA2Ue9HrVsz7Q2G+reSWMb5PApLIhnvUyvERV+nD+o18Qhniy+j5/37lLp3LXYr",
+	"5riiDe+PdbrnE2lN6JLU0SluoW6ChKlb3eFK613CaPhZAso6zZYGgEFUH2ZYYyLJuXEbtrZFFrGFcWBr",
+	"47Z64BSxmBv5ZH8MN8i8EiZaAddRzFVsAiGpctILMZLRN8VCBlT5TsIvVRijiYUqclmPhQRfc6EAnT8x",
+	"nib4SiQQXZkSCH+9fo7X9l6Vc+ziC6nl2PnHSE3O4UivIU7Fkser5VT/3WSYRx3/LohquVEgC0PKThTE",
+	"fsKZ0sfpVvLRBp6R9cKT6+S+U0L8WiSoS2H8DQ2nEdfCYEKoA43ieJUb3RRfDSNmTLwRd9Ag80F1WOvT",
+	"oW02hhfRDEYQNQviFaF9nkW8kpiNVDmO8vcQ2uRXu10zefKH5SES2HsDa9P95Xr6QsodjiQ8FPPymiY/",
+	"iYVWtpcoOCxYVmDmUc37T6B4xsnr3trVGD+aU32+ELH7G3FIPiG5ipliq1pj4Z7XNs2KzoflPOoyX+YQ",
+	"VrDdezhv3jqze9XZuWsFe438+ngCH/gErtjxrWJoVOlM8Pt69OibjVtv2BLkvG3I604i4vjWIuXmY6qS",
+	"PW2RNQhgNDBlIobcqSeSxHTIYi+FDONhTovW7+nvABq8zxcigag8qIElrlgS09kAvQ/Sz4C72hA36ERl",
+	"mkB+rHhvCpcj0rA1IkQQ8hCbQu1d+MNWZzVhcVkUoU3Q73PzjWnh5gysMxHH963Y6z5W1PqvQY23h+BR",
+	"lX9U5W8lU8xiGlQKFW6pkpTApGh5SCseWNC12HGVaeM9E+3zDKOOkTPNKAA+9vjS+lyndIn5RWrCpq2y",
+	"lOZe2tV9Cjmmk3V+hBIATKnnlqgHl8K/8kCDCwetU67YU57Iou1apnCDDx58MC85um6tesx4TrMVVrRN",
+	"5LUSkHEdoEZIrIoM4Y8jqUwd68qsg8ZBGn6g77bKkhABlagIvtgiZ/lsLmlz2mcRz6Gl6j+WfY6Z61jg",
+	"pLghafaErcpPfE2yo3FLL9Srckv+efFm3kOy9cqlfDhT1DdGEB4NUncTd4BsuIRiZeTMhBlAZNLdxxo4",
+	"aBNrww2Onfe+6ajubCLrrtqMccgOc5bn0aV/n9HhkIu8subp4c88LY0HZ9l3XFTP4q8AbngG4d8twigA",
+	"ugEXuh3w7YAObhlAy8BdIRgg7XMZ8XHMmnNpinjZXO7jd78eXxwNPpy99b2MyxOpRGKRvKkk5z/1mp1n",
+	"+14fcVdI/mOA6zb1kSDQAOA9TGL7cEmQ15uoQsAR0OMZcxampUUhOCBFnjECzyrSDdSgyApiF3MvXeBC",
+	"M7b3Zz/6iE8zAwimqwiA4cte/XB+dOY3PLLXeWlC+g/SWK5ZPE8PoBakshNIE5bBlOdzCU6OTn44OjsH",
+	"ZOqXpJg2oKWYjNggVuFYMImpryMFwRxYvQHDM6D8lfRyEHyyoc9ISAx0o4UNL2EY0AYMoTx3Xi/MCcz2",
+	"nqQn7OIrLLR4YTF/qK0CfQfFFB/tI/8BVVzxSBMppgxQ6Zc2kmqFKx0gMTS/Ixki9xUf6tLNv7M/NvP/",
+	"FSCrNnEAZl08kchdMsAtiIp/FIY+Vw8wycSrItAdSUCde3SkZCfqJn+K4baVNrwTw421eJEXLHKykWbv",
+	"KEHcfEGM4JIAEgUXJIwSANUIQ6059zkIJkbKCignCE6jJomYj1ctMFoOm1DpVF4qY7ZasTBT+bZ1JZzE",
+	"Oj3J7OgXTGv9FjWdaXo4HlCTufle7vwNBUJX2EhR83EKhprC/kUrpUqPRlb6DtG5+7wiMs1zaia7alDW",
+	"kmQA4EgR5wzBUA3B9CzGGqheKqFcUsBKKo93m4qrTBYurGaat4AJ+2VZCYUJ5FITjN+0kO8/FCJmlJem",
+	"JlQwXTNp0Pr0eMP/eFH14bmyXvcsXa9M6qN5z1LM6BX72vjzB8mS9bmP2XmrMMOMRAIwBuhc4WxhkFUx",
+	"PRGgVfucZuGR21xHTPW7V9XU7eILhZqa+a1lo4/K6H9Ebr0p35PdOLhLdybnr+HzFjjypsTCc/veQ2QW",
+	"ZomC+oC2/8/+3mg36FQkBLJr3IcB5P1lV29Kr98yPlaTWrfz7JlXm0bc/r37sPmBZu3WCc1xdMWcwjJZ",
+	"ufVHB8PXlTO4ukd3FN+YVtz8vFzBDa76zt+2Hvam0eHnad3gzQTVHHDvY4j4lwwRXz2wZflFdxS5la8a",
+	"e4/yqzmQ6YkHP0nTlu6qDggrluKZ0TEjdS6IZSKESvS4ILRHGg+jJuh6isaaC6PKqS+qdBxoKTz1h7O3",
+	"ZJTQMYCo1f3/BY+/b7VavmdTZFFxFYChmlyxxPirhFQSPGbWb6jl6rQimRJ97gYG2Qc4fb+VlZE/P7oA",
+	"/x6ZiYgrHKTxC6o+X4o55Kvh9CMuFaNhZTUPydSp6egUixbdY42me6nKxNIlbMJK4bxhD/WisBAs2BKq",
+	"pZeD3W0kJT2ciPSFhZUUxu4rEFO+hOkunT9IbSVyQPrT7QDrSorsl+ZaYFZnsVQ3wdLblGPE3Zqy7TZi",
+	"AML/sdiKKWiInvZ6PkLPEbQbXooLIDjuOplLloLkpxcOqjpDZXZYNTIHtdstyKfpnr5pIVUUKhoBerT+",
+	"FYelIMpNKqiIbGeQVrGZ87SKX64iIrYCbwGVdaDy7Rxb5IgGk1VDpaYCKVJgWoQcogZeHb09+rF3cfRq",
+	"8OboNz/deVLP4gfWQA68smNwxam7t2wUu/lC6AOmRnI1Ln0PmJsVSkwN8YwRz+U3YP149KzfNwZzXujN",
+	"56DNGM9A6Msq9z/JCl1sR503EW5duWBLlepRn/pK3OtQCW+Ux+a9HT/vrEuSrdzvOxfbqutIYvniRzds",
+	"MYn1Tnb/Fj7YogpbSkp2EsbZYvvsUrfxKjHzkMawKFpYdKotmXI7mRiZYT6N8u8VQjFLpdFyZytniy9/",
+	"JWBpM7PII0V9YAvV0bViPHQYuDmHURgzEkcjpqIp88h8piX4SElCh1LEc5U9vB+erk9/xEei0oqUq7Bp",
+	"B++qWl3iy/nQhC8guJqv/50iraUoa2ltWgQMMXFE8FKFPQY8t3p093hx0j6q9P+YRlPZ+qZ0di0sHr8i",
+	"h1h610xhhaQVRcWby3WkR2ZNGionTnm1kA3n4zEEsEVhi7wzwHwpXF9euYeWwSXg9zmCQCFor8npy/zq",
+	"FYXaiGTKhMuFZELDfqowowEMNekhG4mEWfhOqE9j9fs6zcMAwpu2FVMUHnVuCETHlAAoOYyhEFgIOQWM",
+	"AVgAnNwNRZAgZ9fE4hGRhFCj3ADr6EvC51O9qAzMHBAL3yL1Hl/mC9hNKdZ1yi0lABjQWAoSM2MdhVJK",
+	"kAVsy+PhOuM2QI07sLlOmd9qlAX4CXE5n32Qa+OHajSk/9v81QrEtMqjaYrs55X1UrRT+6rj7HzaaT+s",
+	"e1NPGqdfRTC+CV3+6+ev67jp6wh4KVyPKEzj0h1aBhEEZXXhsouB1AwzcJv4/XaulC38IsAPU4eHEsT1",
+	"bJgk4NSj8evR2fHr38pdGlC7bBuXxq/Q+JH++Jt1aMDmNHNEeDunxg2ym+4Qk7rh6fz/J+wKdhsGYeiv",
+	"oF7WSiSddtx90m6r1F532ILTIZFQQZtb/33CNsgJ6XZroupB8MOYOPgFt3nd7HE3wUhLQryjGL9eSOnj",
+	"UW8bhW5R8XLYk7qO9NGex9tFK+fPdtRZdRCvSSCQDo93txASjci1FFBcr2vQB1mLtP2/QFAGJtsBxWt1",
+	"gl/AlzCzbuKwWMAjV93JpW3yGhxQXu7bgex1ru5dw77xW3u5EetJfPHHh2vj7ARmFn0KXLxu8ov/taLd",
+	"MtmruQBy+YC7mPDPMZknjFcGJqcvMfemOeKYURdzn/lv1NlWflvb+SktkP/alfisYErTSiDQjbXn57gs",
+	"PrGCArom35PirFZ2QAV/rpvkwxVvkaXpKIbxXdyja20Hs5M2RXe70mSaY+qlfUbURVgKo2H3trVS31Uz",
+	"beh33qHI5vwD5h+leERU29PH6aBxsIt1y7gRa/Nwq84biDutSsyrHEzg4sxcLvGO4XDuN1YycOi/NvfP",
+	"+28AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -2,10 +2,15 @@
 // shared by the server (internal/token signs and verifies it), the Go SDK
 // (client/verify reads it) and the models generated from openapi.yaml (whose
 // AccessTokenClaims schema names it with x-go-type). It imports nothing but
-// the JWT library, so that both the server and the SDK may depend on it.
+// the JWT library and the standard library, so that both the server and the
+// SDK may depend on it.
 package claims
 
-import "github.com/golang-jwt/jwt/v5"
+import (
+	"encoding/json"
+
+	"github.com/golang-jwt/jwt/v5"
+)
 
 // AccessTokenClaims are the claims of a Latch access token (a JWT with typ
 // at+jwt, RFC 9068). The AccessTokenClaims schema of openapi.yaml defines
@@ -23,6 +28,11 @@ type AccessTokenClaims struct {
 	// AMR is the session's authentication methods (RFC 8176): pwd, otp,
 	// hwk, swk, mfa; empty on exchanged tokens.
 	AMR []string `json:"amr,omitempty"`
+
+	// AppMetadata is a session token's copy of its user's app_metadata (a
+	// JSON object that operators set), as it was when the token was
+	// signed; empty when the user has none and on exchanged tokens.
+	AppMetadata json.RawMessage `json:"app_metadata,omitempty"`
 
 	// Audience is aud: LATCH_AUDIENCE for a session, the requested audience
 	// for an exchanged token.

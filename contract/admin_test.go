@@ -11,9 +11,9 @@ import (
 // adminEmail is the contract run's operator.
 const adminEmail = "ops@example.com"
 
-// adminFlow exercises the operators' user import, export and impersonation
+// importFlow exercises the operators' user import, export and impersonation
 // as an operator, and once as the flow's user, who is not one.
-func adminFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
+func importFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
 	t.Helper()
 	cred := map[string]any{"email": adminEmail, "password": "correct horse battery staple"}
 	l.json(t, "POST", "/auth/signup", cred, nil, 201)

@@ -34,6 +34,8 @@ type Server struct {
 	// operators' impersonation sessions.
 	userImport    *service.UserImport
 	impersonation *service.Impersonation
+	// users is the admin API for users.
+	users    *service.Users
 }
 
 // Spec is the API description the server publishes.

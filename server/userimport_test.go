@@ -15,14 +15,8 @@ import (
 	"golang.org/x/crypto/scrypt"
 
 	client "github.com/latchauth/latch/client/latchapi"
-	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/testutil"
 )
-
-const opsEmail = "ops@example.com"
-
-// withOperator makes opsEmail an operator.
-func withOperator(c *app.Config) { c.APIKeys.OperatorEmails = []string{opsEmail} }
 
 func b64(b []byte) string { return base64.RawStdEncoding.EncodeToString(b) }
 

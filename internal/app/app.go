@@ -144,7 +144,8 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
 	}, server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
-		Events: service.NewEvents(st), UserImport: service.NewUserImport(sh, st), Impersonation: service.NewImpersonation(sh, st), MFA: mfa}, log, latch.SpecYAML())
+		Events: service.NewEvents(st), UserImport: service.NewUserImport(sh, st), Impersonation: service.NewImpersonation(sh, st), MFA: mfa,
+		Users: service.NewUsers(sh, st)}, log, latch.SpecYAML())
 	if err != nil {
 		return nil, err
 	}

@@ -21,9 +21,35 @@ type User struct {
 	PasswordHash string // PHC string; "" for a delegated identity
 	OrgID        *uuid.UUID
 	ExternalID   string
-	Metadata     json.RawMessage // nil when none
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Metadata is a delegated identity's metadata from its organization;
+	// nil when none.
+	Metadata json.RawMessage
+	// AppMetadata is what operators store about the user (copied into
+	// access tokens); UserMetadata what the user stores about themselves.
+	// Each is a JSON object of at most MaxMetadataBytes, nil when none.
+	AppMetadata  json.RawMessage
+	UserMetadata json.RawMessage
+	// BannedUntil is when the user's ban ends (nil: not banned); see
+	// Banned. BanReason is the operator's note, shown to operators only.
+	BannedUntil *time.Time
+	BanReason   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// MaxMetadataBytes is the most bytes app_metadata and user_metadata may
+// each take, serialised.
+const MaxMetadataBytes = 8 << 10
+
+// Banned reports whether the user is banned at now.
+func (u *User) Banned(now time.Time) bool {
+	return u.BannedUntil != nil && now.Before(*u.BannedUntil)
+}
+
+// ErrBanned is the refusal of anything that would issue a credential to,
+// or authenticate, a banned user.
+func ErrBanned() *Error {
+	return Errorf(CodeUserBanned, "this account is banned")
 }
 
 // Session is one login on one device: a family of refresh tokens.

@@ -54,7 +54,7 @@ var embedded embed.FS
 // and an HTML body.
 func Templates() []string {
 	return []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail, domain.MailInvitation,
-		domain.MailFactorAdded, domain.MailFactorRemoved, domain.MailMFALocked}
+		domain.MailFactorAdded, domain.MailFactorRemoved, domain.MailMFALocked, domain.MailFactorsRemovedBySupport}
 }
 
 // Renderer renders the mail templates. It is safe for concurrent use.

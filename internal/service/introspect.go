@@ -225,12 +225,16 @@ func (o *OAuth) refreshSession(ctx context.Context, tok string) (*domain.Session
 	return sess, live, err
 }
 
-// introspectKey returns the introspection of an active API key, or nil. It
-// does not count as a use of the key.
+// introspectKey returns the introspection of an active API key, or nil (a
+// personal key of a banned user is not active). It does not count as a use
+// of the key.
 func (o *OAuth) introspectKey(ctx context.Context, key string) (*Introspection, owner, error) {
 	e, err := o.activeKey(ctx, key)
 	if err != nil || e == nil {
 		return nil, owner{}, err
+	}
+	if checkOwner(e, o.clock.Now()) != nil {
+		return nil, owner{}, nil
 	}
 	created := e.createdAt
 	in := &Introspection{TokenUse: TokenUseAPIKey, Scope: strings.Join(e.scopes, " "), ClientID: e.id.String(),
@@ -265,7 +269,7 @@ func (o *OAuth) activeKey(ctx context.Context, key string) (*keyEntry, error) {
 // the ones that say the store could not answer.
 func infraOnly(err error) error {
 	switch domain.ErrorCode(err) {
-	case domain.CodeInvalidToken, domain.CodeTokenExpired, domain.CodeNotFound, domain.CodeInvalidGrant:
+	case domain.CodeInvalidToken, domain.CodeTokenExpired, domain.CodeNotFound, domain.CodeInvalidGrant, domain.CodeUserBanned:
 		return nil
 	}
 	return err

@@ -158,6 +158,9 @@ func (ss *Sessions) checkVerified(u *domain.User) error {
 // session quota.
 func (ss *Sessions) open(ctx context.Context, u *domain.User, orgID *uuid.UUID, meta domain.RequestMeta, ev string, adjust ...func(*domain.Session)) (*TokenSet, error) {
 	now := ss.clock.Now()
+	if u.Banned(now) {
+		return nil, domain.ErrBanned()
+	}
 	sess, rt, refresh, err := ss.newSession(u, orgID, meta, now)
 	if err != nil {
 		return nil, err
@@ -198,9 +201,16 @@ func (ss *Sessions) newSession(u *domain.User, orgID *uuid.UUID, meta domain.Req
 	return sess, rt, refresh, nil
 }
 
-// tokenSet signs an access token for the session. An impersonation
-// session's token names its operator in act and never outlives it.
+// tokenSet signs an access token for the session, with the user's
+// app_metadata as the app_metadata claim. It is the one place every
+// session token is signed (signup, login, refresh, second factors,
+// delegated and passkey sessions), so it refuses a banned user with
+// CodeUserBanned. An impersonation session's token names its operator in
+// act and never outlives it.
 func (ss *Sessions) tokenSet(u *domain.User, sess *domain.Session, refresh string, now time.Time) (*TokenSet, error) {
+	if u.Banned(now) {
+		return nil, domain.ErrBanned()
+	}
 	exp := now.Add(ss.cfg.AccessTTL)
 	c := &token.Claims{}
 	if sess.ActorID != nil {
@@ -222,6 +232,9 @@ func (ss *Sessions) tokenSet(u *domain.User, sess *domain.Session, refresh strin
 	if u.OrgID != nil {
 		c.OrgID = u.OrgID.String()
 		c.Ext = u.ExternalID
+	}
+	if len(u.AppMetadata) > 0 {
+		c.AppMetadata = u.AppMetadata
 	}
 	at, err := ss.tokens.sign(c)
 	if err != nil {
