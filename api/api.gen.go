@@ -886,6 +886,25 @@ type CreateOrganizationRequest struct {
 	Name string `json:"name"`
 }
 
+// CreateWebhookRequest defines model for CreateWebhookRequest.
+type CreateWebhookRequest struct {
+	// Description Example: CRM sync
+	Description *string `json:"description,omitempty"`
+
+	// Enabled Whether messages are sent; true when absent.
+	//
+	// Example: true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// EventTypes The event types sent; empty or absent for all.
+	//
+	// Example: ["user.created","session.revoked"]
+	EventTypes *[]WebhookEventType `json:"event_types,omitempty"`
+
+	// Url Example: https://hooks.example.com/latch
+	Url string `json:"url"`
+}
+
 // Credentials defines model for Credentials.
 type Credentials struct {
 	// Email Example: ada@example.com
@@ -1646,6 +1665,21 @@ type UpdateOrganizationRequest struct {
 	RequireMfa *bool `json:"require_mfa,omitempty"`
 }
 
+// UpdateWebhookRequest defines model for UpdateWebhookRequest.
+type UpdateWebhookRequest struct {
+	// Description Example: CRM sync
+	Description *string `json:"description,omitempty"`
+
+	// Enabled Example: false
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// EventTypes Example: ["user.created"]
+	EventTypes *[]WebhookEventType `json:"event_types,omitempty"`
+
+	// Url Example: https://hooks.example.com/latch/v2
+	Url *string `json:"url,omitempty"`
+}
+
 // User defines model for User.
 type User struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -1724,6 +1758,99 @@ type WebAuthnRegistrationRequest struct {
 	Name *string `json:"name,omitempty"`
 }
 
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	// Attempt 1 for the first attempt of the message.
+	Attempt     int       `json:"attempt"`
+	AttemptedAt time.Time `json:"attempted_at"`
+
+	// Error Why the attempt failed ("" for a 2xx).
+	Error     string `json:"error"`
+	EventType string `json:"event_type"`
+	LatencyMs int64  `json:"latency_ms"`
+
+	// MessageId The message's id, which is its event's id and the `webhook-id` header sent.
+	MessageId openapi_types.UUID `json:"message_id"`
+
+	// ResponseExcerpt The first KiB of the response body.
+	ResponseExcerpt string `json:"response_excerpt"`
+
+	// StatusCode The receiver's HTTP status; absent when no response came.
+	StatusCode *int `json:"status_code,omitempty"`
+}
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Deliveries []WebhookDelivery `json:"deliveries"`
+
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// WebhookEndpoint defines model for WebhookEndpoint.
+type WebhookEndpoint struct {
+	CreatedAt   time.Time `json:"created_at"`
+	Description string    `json:"description"`
+
+	// DisabledAt Set when Latch disabled the endpoint after five days of failures only.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	Enabled    bool       `json:"enabled"`
+
+	// EventTypes The event types sent; empty for all.
+	EventTypes []string           `json:"event_types"`
+	Id         openapi_types.UUID `json:"id"`
+
+	// OrgId The organization whose events the endpoint receives; absent for an operator's endpoint (every event).
+	OrgId     *openapi_types.UUID `json:"org_id,omitempty"`
+	UpdatedAt time.Time           `json:"updated_at"`
+	Url       string              `json:"url"`
+}
+
+// WebhookEndpointList defines model for WebhookEndpointList.
+type WebhookEndpointList struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string           `json:"next_cursor,omitempty"`
+	Webhooks   []WebhookEndpoint `json:"webhooks"`
+}
+
+// WebhookEndpointWithSecret defines model for WebhookEndpointWithSecret.
+type WebhookEndpointWithSecret struct {
+	CreatedAt   time.Time `json:"created_at"`
+	Description string    `json:"description"`
+
+	// DisabledAt Set when Latch disabled the endpoint after five days of failures only.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	Enabled    bool       `json:"enabled"`
+
+	// EventTypes The event types sent; empty for all.
+	EventTypes []string           `json:"event_types"`
+	Id         openapi_types.UUID `json:"id"`
+
+	// OrgId The organization whose events the endpoint receives; absent for an operator's endpoint (every event).
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Secret The signing secret, `whsec_` and base64 (Standard Webhooks); shown only here.
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+	Secret    string    `json:"secret"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Url       string    `json:"url"`
+}
+
+// WebhookEventType An outbound event type, such as `user.created` (the list is in docs/webhooks.md); `webhook.test` is sent only by the test operation.
+//
+// Example: user.created
+type WebhookEventType = string
+
+// WebhookSecret defines model for WebhookSecret.
+type WebhookSecret struct {
+	// PreviousValidUntil Until then messages carry the previous secret's signature too.
+	PreviousValidUntil time.Time `json:"previous_valid_until"`
+
+	// Secret The new signing secret; shown only here.
+	Secret string `json:"secret"`
+}
+
 // Cursor defines model for Cursor.
 type Cursor = string
 
@@ -1739,6 +1866,9 @@ type KeyId = openapi_types.UUID
 // Limit defines model for Limit.
 type Limit = int
 
+// MessageId defines model for MessageId.
+type MessageId = openapi_types.UUID
+
 // OrgId defines model for OrgId.
 type OrgId = openapi_types.UUID
 
@@ -1747,6 +1877,9 @@ type SessionId = openapi_types.UUID
 
 // UserId defines model for UserId.
 type UserId = openapi_types.UUID
+
+// WebhookId defines model for WebhookId.
+type WebhookId = openapi_types.UUID
 
 // BadRequest defines model for BadRequest.
 type BadRequest = ErrorBody
@@ -1777,6 +1910,24 @@ type Unavailable = ErrorBody
 
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
+
+// ListAdminWebhooksParams defines parameters for ListAdminWebhooks.
+type ListAdminWebhooksParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListAdminWebhookDeliveriesParams defines parameters for ListAdminWebhookDeliveries.
+type ListAdminWebhookDeliveriesParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
 
 // ListAPIKeysParams defines parameters for ListAPIKeys.
 type ListAPIKeysParams struct {
@@ -1868,6 +2019,24 @@ type ListOrgSessionsParams struct {
 	ExternalId *string `form:"external_id,omitempty" json:"external_id,omitempty"`
 }
 
+// ListOrgWebhooksParams defines parameters for ListOrgWebhooks.
+type ListOrgWebhooksParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListOrgWebhookDeliveriesParams defines parameters for ListOrgWebhookDeliveries.
+type ListOrgWebhookDeliveriesParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListSessionsParams defines parameters for ListSessions.
 type ListSessionsParams struct {
 	// Limit The most items in the page.
@@ -1881,6 +2050,12 @@ type ListSessionsParams struct {
 type LookupUserParams struct {
 	Email openapi_types.Email `form:"email" json:"email"`
 }
+
+// CreateAdminWebhookJSONRequestBody defines body for CreateAdminWebhook for application/json ContentType.
+type CreateAdminWebhookJSONRequestBody = CreateWebhookRequest
+
+// UpdateAdminWebhookJSONRequestBody defines body for UpdateAdminWebhook for application/json ContentType.
+type UpdateAdminWebhookJSONRequestBody = UpdateWebhookRequest
 
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
@@ -1965,6 +2140,12 @@ type InviteMemberJSONRequestBody = InviteRequest
 
 // UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
 type UpdateMemberJSONRequestBody = UpdateMemberRequest
+
+// CreateOrgWebhookJSONRequestBody defines body for CreateOrgWebhook for application/json ContentType.
+type CreateOrgWebhookJSONRequestBody = CreateWebhookRequest
+
+// UpdateOrgWebhookJSONRequestBody defines body for UpdateOrgWebhook for application/json ContentType.
+type UpdateOrgWebhookJSONRequestBody = UpdateWebhookRequest
 
 // CreateDelegatedSessionJSONRequestBody defines body for CreateDelegatedSession for application/json ContentType.
 type CreateDelegatedSessionJSONRequestBody = DelegatedSessionRequest
@@ -2084,6 +2265,33 @@ type ServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request)
+	// ListAdminWebhooks The operator webhook endpoints (operators)
+	// (GET /admin/webhooks)
+	ListAdminWebhooks(w http.ResponseWriter, r *http.Request, params ListAdminWebhooksParams)
+	// CreateAdminWebhook Register a webhook endpoint (operators)
+	// (POST /admin/webhooks)
+	CreateAdminWebhook(w http.ResponseWriter, r *http.Request)
+	// DeleteAdminWebhook Delete a webhook endpoint and its pending messages (operators)
+	// (DELETE /admin/webhooks/{webhook_id})
+	DeleteAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// GetAdminWebhook One webhook endpoint (operators)
+	// (GET /admin/webhooks/{webhook_id})
+	GetAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// UpdateAdminWebhook Change a webhook endpoint (operators)
+	// (PATCH /admin/webhooks/{webhook_id})
+	UpdateAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// ListAdminWebhookDeliveries The endpoint's delivery attempts, newest first (operators)
+	// (GET /admin/webhooks/{webhook_id}/deliveries)
+	ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListAdminWebhookDeliveriesParams)
+	// RedeliverAdminWebhookMessage Send a message to the endpoint again (operators)
+	// (POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request, webhookId WebhookId, messageId MessageId)
+	// RotateAdminWebhookSecret Replace the endpoint's signing secret (operators)
+	// (POST /admin/webhooks/{webhook_id}/secret/rotate)
+	RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// TestAdminWebhook Send a `webhook.test` event to this endpoint only (operators)
+	// (POST /admin/webhooks/{webhook_id}/test)
+	TestAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams)
@@ -2258,6 +2466,33 @@ type ServerInterface interface {
 	// RevokeOrgSession Revoke a delegated session of the organization
 	// (DELETE /organizations/{org_id}/sessions/{session_id})
 	RevokeOrgSession(w http.ResponseWriter, r *http.Request, orgId OrgId, sessionId SessionId)
+	// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
+	// (GET /organizations/{org_id}/webhooks)
+	ListOrgWebhooks(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgWebhooksParams)
+	// CreateOrgWebhook Register a webhook endpoint (owners and admins)
+	// (POST /organizations/{org_id}/webhooks)
+	CreateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// DeleteOrgWebhook Delete a webhook endpoint and its pending messages (owners and admins)
+	// (DELETE /organizations/{org_id}/webhooks/{webhook_id})
+	DeleteOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// GetOrgWebhook One webhook endpoint (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id})
+	GetOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// UpdateOrgWebhook Change a webhook endpoint (owners and admins)
+	// (PATCH /organizations/{org_id}/webhooks/{webhook_id})
+	UpdateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// ListOrgWebhookDeliveries The endpoint's delivery attempts, newest first (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id}/deliveries)
+	ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, params ListOrgWebhookDeliveriesParams)
+	// RedeliverOrgWebhookMessage Send a message to the endpoint again (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, messageId MessageId)
+	// RotateOrgWebhookSecret Replace the endpoint's signing secret (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/secret/rotate)
+	RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// TestOrgWebhook Send a `webhook.test` event to this endpoint only (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/test)
+	TestOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
 	// GetResetPasswordPage The password-reset page that mailed links open
 	// (GET /reset-password)
 	GetResetPasswordPage(w http.ResponseWriter, r *http.Request)
@@ -2312,6 +2547,60 @@ func (_ Unimplemented) GetOpenIDConfiguration(w http.ResponseWriter, r *http.Req
 // GetAcceptInvitationPage The page that invitation links open
 // (GET /accept-invitation)
 func (_ Unimplemented) GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListAdminWebhooks The operator webhook endpoints (operators)
+// (GET /admin/webhooks)
+func (_ Unimplemented) ListAdminWebhooks(w http.ResponseWriter, r *http.Request, params ListAdminWebhooksParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateAdminWebhook Register a webhook endpoint (operators)
+// (POST /admin/webhooks)
+func (_ Unimplemented) CreateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminWebhook Delete a webhook endpoint and its pending messages (operators)
+// (DELETE /admin/webhooks/{webhook_id})
+func (_ Unimplemented) DeleteAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetAdminWebhook One webhook endpoint (operators)
+// (GET /admin/webhooks/{webhook_id})
+func (_ Unimplemented) GetAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateAdminWebhook Change a webhook endpoint (operators)
+// (PATCH /admin/webhooks/{webhook_id})
+func (_ Unimplemented) UpdateAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListAdminWebhookDeliveries The endpoint's delivery attempts, newest first (operators)
+// (GET /admin/webhooks/{webhook_id}/deliveries)
+func (_ Unimplemented) ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListAdminWebhookDeliveriesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RedeliverAdminWebhookMessage Send a message to the endpoint again (operators)
+// (POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+func (_ Unimplemented) RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request, webhookId WebhookId, messageId MessageId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RotateAdminWebhookSecret Replace the endpoint's signing secret (operators)
+// (POST /admin/webhooks/{webhook_id}/secret/rotate)
+func (_ Unimplemented) RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// TestAdminWebhook Send a `webhook.test` event to this endpoint only (operators)
+// (POST /admin/webhooks/{webhook_id}/test)
+func (_ Unimplemented) TestAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2663,6 +2952,60 @@ func (_ Unimplemented) RevokeOrgSession(w http.ResponseWriter, r *http.Request, 
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
+// (GET /organizations/{org_id}/webhooks)
+func (_ Unimplemented) ListOrgWebhooks(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgWebhooksParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateOrgWebhook Register a webhook endpoint (owners and admins)
+// (POST /organizations/{org_id}/webhooks)
+func (_ Unimplemented) CreateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteOrgWebhook Delete a webhook endpoint and its pending messages (owners and admins)
+// (DELETE /organizations/{org_id}/webhooks/{webhook_id})
+func (_ Unimplemented) DeleteOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetOrgWebhook One webhook endpoint (owners and admins)
+// (GET /organizations/{org_id}/webhooks/{webhook_id})
+func (_ Unimplemented) GetOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateOrgWebhook Change a webhook endpoint (owners and admins)
+// (PATCH /organizations/{org_id}/webhooks/{webhook_id})
+func (_ Unimplemented) UpdateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListOrgWebhookDeliveries The endpoint's delivery attempts, newest first (owners and admins)
+// (GET /organizations/{org_id}/webhooks/{webhook_id}/deliveries)
+func (_ Unimplemented) ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, params ListOrgWebhookDeliveriesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RedeliverOrgWebhookMessage Send a message to the endpoint again (owners and admins)
+// (POST /organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+func (_ Unimplemented) RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, messageId MessageId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RotateOrgWebhookSecret Replace the endpoint's signing secret (owners and admins)
+// (POST /organizations/{org_id}/webhooks/{webhook_id}/secret/rotate)
+func (_ Unimplemented) RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// TestOrgWebhook Send a `webhook.test` event to this endpoint only (owners and admins)
+// (POST /organizations/{org_id}/webhooks/{webhook_id}/test)
+func (_ Unimplemented) TestOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetResetPasswordPage The password-reset page that mailed links open
 // (GET /reset-password)
 func (_ Unimplemented) GetResetPasswordPage(w http.ResponseWriter, r *http.Request) {
@@ -2773,6 +3116,286 @@ func (siw *ServerInterfaceWrapper) GetAcceptInvitationPage(w http.ResponseWriter
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetAcceptInvitationPage(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListAdminWebhooks operation middleware
+func (siw *ServerInterfaceWrapper) ListAdminWebhooks(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAdminWebhooksParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAdminWebhooks(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) CreateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateAdminWebhook(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminWebhook(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) GetAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAdminWebhook(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) UpdateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateAdminWebhook(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListAdminWebhookDeliveries operation middleware
+func (siw *ServerInterfaceWrapper) ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAdminWebhookDeliveriesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAdminWebhookDeliveries(w, r, webhookId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RedeliverAdminWebhookMessage operation middleware
+func (siw *ServerInterfaceWrapper) RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "message_id" -------------
+	var messageId MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "message_id", chi.URLParam(r, "message_id"), &messageId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "message_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RedeliverAdminWebhookMessage(w, r, webhookId, messageId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RotateAdminWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RotateAdminWebhookSecret(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// TestAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) TestAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.TestAdminWebhook(w, r, webhookId)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -4244,6 +4867,370 @@ func (siw *ServerInterfaceWrapper) RevokeOrgSession(w http.ResponseWriter, r *ht
 	handler.ServeHTTP(w, r)
 }
 
+// ListOrgWebhooks operation middleware
+func (siw *ServerInterfaceWrapper) ListOrgWebhooks(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOrgWebhooksParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOrgWebhooks(w, r, orgId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) CreateOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateOrgWebhook(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) DeleteOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) GetOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) UpdateOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOrgWebhookDeliveries operation middleware
+func (siw *ServerInterfaceWrapper) ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOrgWebhookDeliveriesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOrgWebhookDeliveries(w, r, orgId, webhookId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RedeliverOrgWebhookMessage operation middleware
+func (siw *ServerInterfaceWrapper) RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "message_id" -------------
+	var messageId MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "message_id", chi.URLParam(r, "message_id"), &messageId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "message_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RedeliverOrgWebhookMessage(w, r, orgId, webhookId, messageId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RotateOrgWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RotateOrgWebhookSecret(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// TestOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) TestOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.TestOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetResetPasswordPage operation middleware
 func (siw *ServerInterfaceWrapper) GetResetPasswordPage(w http.ResponseWriter, r *http.Request) {
 
@@ -4783,6 +5770,60 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/userinfo", wrapper.GetUserInfo)
 	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/webhooks", wrapper.ListAdminWebhooks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks", wrapper.CreateAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/webhooks/{webhook_id}", wrapper.DeleteAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/webhooks/{webhook_id}", wrapper.GetAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/admin/webhooks/{webhook_id}", wrapper.UpdateAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks/{webhook_id}/secret/rotate", wrapper.RotateAdminWebhookSecret)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/webhooks/{webhook_id}/deliveries", wrapper.ListAdminWebhookDeliveries)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver", wrapper.RedeliverAdminWebhookMessage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks/{webhook_id}/test", wrapper.TestAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/webhooks", wrapper.ListOrgWebhooks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks", wrapper.CreateOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}", wrapper.DeleteOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}", wrapper.GetOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}", wrapper.UpdateOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/secret/rotate", wrapper.RotateOrgWebhookSecret)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/deliveries", wrapper.ListOrgWebhookDeliveries)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver", wrapper.RedeliverOrgWebhookMessage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/test", wrapper.TestOrgWebhook)
+	})
 
 	return r
 }
@@ -5000,6 +6041,1053 @@ func (response GetAcceptInvitationPage500JSONResponse) VisitGetAcceptInvitationP
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooksRequestObject struct {
+	Params ListAdminWebhooksParams
+}
+
+type ListAdminWebhooksResponseObject interface {
+	VisitListAdminWebhooksResponse(w http.ResponseWriter) error
+}
+
+type ListAdminWebhooks200JSONResponse WebhookEndpointList
+
+func (response ListAdminWebhooks200JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListAdminWebhooks400JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAdminWebhooks401JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAdminWebhooks403JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListAdminWebhooks404JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListAdminWebhooks500JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListAdminWebhooks503JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhookRequestObject struct {
+	Body *CreateAdminWebhookJSONRequestBody
+}
+
+type CreateAdminWebhookResponseObject interface {
+	VisitCreateAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type CreateAdminWebhook201JSONResponse WebhookEndpointWithSecret
+
+func (response CreateAdminWebhook201JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateAdminWebhook400JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateAdminWebhook401JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateAdminWebhook403JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateAdminWebhook404JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateAdminWebhook413JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateAdminWebhook415JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response CreateAdminWebhook500JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateAdminWebhook503JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type DeleteAdminWebhookResponseObject interface {
+	VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminWebhook204Response struct {
+}
+
+func (response DeleteAdminWebhook204Response) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminWebhook400JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminWebhook401JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminWebhook403JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminWebhook404JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminWebhook500JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminWebhook503JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type GetAdminWebhookResponseObject interface {
+	VisitGetAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type GetAdminWebhook200JSONResponse WebhookEndpoint
+
+func (response GetAdminWebhook200JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetAdminWebhook400JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetAdminWebhook401JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetAdminWebhook403JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetAdminWebhook404JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetAdminWebhook500JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetAdminWebhook503JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+	Body      *UpdateAdminWebhookJSONRequestBody
+}
+
+type UpdateAdminWebhookResponseObject interface {
+	VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type UpdateAdminWebhook200JSONResponse WebhookEndpoint
+
+func (response UpdateAdminWebhook200JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateAdminWebhook400JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateAdminWebhook401JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateAdminWebhook403JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateAdminWebhook404JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateAdminWebhook413JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateAdminWebhook415JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateAdminWebhook500JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateAdminWebhook503JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveriesRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+	Params    ListAdminWebhookDeliveriesParams
+}
+
+type ListAdminWebhookDeliveriesResponseObject interface {
+	VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListAdminWebhookDeliveries200JSONResponse WebhookDeliveryList
+
+func (response ListAdminWebhookDeliveries200JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListAdminWebhookDeliveries400JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAdminWebhookDeliveries401JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAdminWebhookDeliveries403JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListAdminWebhookDeliveries404JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListAdminWebhookDeliveries500JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListAdminWebhookDeliveries503JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessageRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+	MessageId MessageId `json:"message_id"`
+}
+
+type RedeliverAdminWebhookMessageResponseObject interface {
+	VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error
+}
+
+type RedeliverAdminWebhookMessage202JSONResponse Accepted
+
+func (response RedeliverAdminWebhookMessage202JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RedeliverAdminWebhookMessage400JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RedeliverAdminWebhookMessage401JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RedeliverAdminWebhookMessage403JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RedeliverAdminWebhookMessage404JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage500JSONResponse struct{ InternalJSONResponse }
+
+func (response RedeliverAdminWebhookMessage500JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RedeliverAdminWebhookMessage503JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecretRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type RotateAdminWebhookSecretResponseObject interface {
+	VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateAdminWebhookSecret200JSONResponse WebhookSecret
+
+func (response RotateAdminWebhookSecret200JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RotateAdminWebhookSecret400JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RotateAdminWebhookSecret401JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RotateAdminWebhookSecret403JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RotateAdminWebhookSecret404JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret500JSONResponse struct{ InternalJSONResponse }
+
+func (response RotateAdminWebhookSecret500JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RotateAdminWebhookSecret503JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type TestAdminWebhookResponseObject interface {
+	VisitTestAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type TestAdminWebhook202JSONResponse Accepted
+
+func (response TestAdminWebhook202JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response TestAdminWebhook400JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response TestAdminWebhook401JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response TestAdminWebhook403JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response TestAdminWebhook404JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response TestAdminWebhook500JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response TestAdminWebhook503JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -11439,6 +13527,1062 @@ func (response RevokeOrgSession503JSONResponse) VisitRevokeOrgSessionResponse(w 
 	return err
 }
 
+type ListOrgWebhooksRequestObject struct {
+	OrgId  OrgId `json:"org_id"`
+	Params ListOrgWebhooksParams
+}
+
+type ListOrgWebhooksResponseObject interface {
+	VisitListOrgWebhooksResponse(w http.ResponseWriter) error
+}
+
+type ListOrgWebhooks200JSONResponse WebhookEndpointList
+
+func (response ListOrgWebhooks200JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOrgWebhooks400JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOrgWebhooks401JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOrgWebhooks403JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListOrgWebhooks404JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOrgWebhooks500JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOrgWebhooks503JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhookRequestObject struct {
+	OrgId OrgId `json:"org_id"`
+	Body  *CreateOrgWebhookJSONRequestBody
+}
+
+type CreateOrgWebhookResponseObject interface {
+	VisitCreateOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type CreateOrgWebhook201JSONResponse WebhookEndpointWithSecret
+
+func (response CreateOrgWebhook201JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateOrgWebhook400JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateOrgWebhook401JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateOrgWebhook403JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateOrgWebhook404JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateOrgWebhook413JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateOrgWebhook415JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response CreateOrgWebhook500JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateOrgWebhook503JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type DeleteOrgWebhookResponseObject interface {
+	VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type DeleteOrgWebhook204Response struct {
+}
+
+func (response DeleteOrgWebhook204Response) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteOrgWebhook400JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteOrgWebhook401JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteOrgWebhook403JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteOrgWebhook404JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteOrgWebhook500JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteOrgWebhook503JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type GetOrgWebhookResponseObject interface {
+	VisitGetOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type GetOrgWebhook200JSONResponse WebhookEndpoint
+
+func (response GetOrgWebhook200JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetOrgWebhook400JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetOrgWebhook401JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetOrgWebhook403JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetOrgWebhook404JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetOrgWebhook500JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetOrgWebhook503JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+	Body      *UpdateOrgWebhookJSONRequestBody
+}
+
+type UpdateOrgWebhookResponseObject interface {
+	VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type UpdateOrgWebhook200JSONResponse WebhookEndpoint
+
+func (response UpdateOrgWebhook200JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateOrgWebhook400JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateOrgWebhook401JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateOrgWebhook403JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateOrgWebhook404JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateOrgWebhook413JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateOrgWebhook415JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateOrgWebhook500JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateOrgWebhook503JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveriesRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+	Params    ListOrgWebhookDeliveriesParams
+}
+
+type ListOrgWebhookDeliveriesResponseObject interface {
+	VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListOrgWebhookDeliveries200JSONResponse WebhookDeliveryList
+
+func (response ListOrgWebhookDeliveries200JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOrgWebhookDeliveries400JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOrgWebhookDeliveries401JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOrgWebhookDeliveries403JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListOrgWebhookDeliveries404JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOrgWebhookDeliveries500JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOrgWebhookDeliveries503JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessageRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+	MessageId MessageId `json:"message_id"`
+}
+
+type RedeliverOrgWebhookMessageResponseObject interface {
+	VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error
+}
+
+type RedeliverOrgWebhookMessage202JSONResponse Accepted
+
+func (response RedeliverOrgWebhookMessage202JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RedeliverOrgWebhookMessage400JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RedeliverOrgWebhookMessage401JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RedeliverOrgWebhookMessage403JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RedeliverOrgWebhookMessage404JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage500JSONResponse struct{ InternalJSONResponse }
+
+func (response RedeliverOrgWebhookMessage500JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RedeliverOrgWebhookMessage503JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecretRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type RotateOrgWebhookSecretResponseObject interface {
+	VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateOrgWebhookSecret200JSONResponse WebhookSecret
+
+func (response RotateOrgWebhookSecret200JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RotateOrgWebhookSecret400JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RotateOrgWebhookSecret401JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RotateOrgWebhookSecret403JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RotateOrgWebhookSecret404JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret500JSONResponse struct{ InternalJSONResponse }
+
+func (response RotateOrgWebhookSecret500JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RotateOrgWebhookSecret503JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type TestOrgWebhookResponseObject interface {
+	VisitTestOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type TestOrgWebhook202JSONResponse Accepted
+
+func (response TestOrgWebhook202JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response TestOrgWebhook400JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response TestOrgWebhook401JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response TestOrgWebhook403JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response TestOrgWebhook404JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response TestOrgWebhook500JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response TestOrgWebhook503JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetResetPasswordPageRequestObject struct {
 }
 
@@ -12250,6 +15394,33 @@ type StrictServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(ctx context.Context, request GetAcceptInvitationPageRequestObject) (GetAcceptInvitationPageResponseObject, error)
+	// ListAdminWebhooks The operator webhook endpoints (operators)
+	// (GET /admin/webhooks)
+	ListAdminWebhooks(ctx context.Context, request ListAdminWebhooksRequestObject) (ListAdminWebhooksResponseObject, error)
+	// CreateAdminWebhook Register a webhook endpoint (operators)
+	// (POST /admin/webhooks)
+	CreateAdminWebhook(ctx context.Context, request CreateAdminWebhookRequestObject) (CreateAdminWebhookResponseObject, error)
+	// DeleteAdminWebhook Delete a webhook endpoint and its pending messages (operators)
+	// (DELETE /admin/webhooks/{webhook_id})
+	DeleteAdminWebhook(ctx context.Context, request DeleteAdminWebhookRequestObject) (DeleteAdminWebhookResponseObject, error)
+	// GetAdminWebhook One webhook endpoint (operators)
+	// (GET /admin/webhooks/{webhook_id})
+	GetAdminWebhook(ctx context.Context, request GetAdminWebhookRequestObject) (GetAdminWebhookResponseObject, error)
+	// UpdateAdminWebhook Change a webhook endpoint (operators)
+	// (PATCH /admin/webhooks/{webhook_id})
+	UpdateAdminWebhook(ctx context.Context, request UpdateAdminWebhookRequestObject) (UpdateAdminWebhookResponseObject, error)
+	// ListAdminWebhookDeliveries The endpoint's delivery attempts, newest first (operators)
+	// (GET /admin/webhooks/{webhook_id}/deliveries)
+	ListAdminWebhookDeliveries(ctx context.Context, request ListAdminWebhookDeliveriesRequestObject) (ListAdminWebhookDeliveriesResponseObject, error)
+	// RedeliverAdminWebhookMessage Send a message to the endpoint again (operators)
+	// (POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverAdminWebhookMessage(ctx context.Context, request RedeliverAdminWebhookMessageRequestObject) (RedeliverAdminWebhookMessageResponseObject, error)
+	// RotateAdminWebhookSecret Replace the endpoint's signing secret (operators)
+	// (POST /admin/webhooks/{webhook_id}/secret/rotate)
+	RotateAdminWebhookSecret(ctx context.Context, request RotateAdminWebhookSecretRequestObject) (RotateAdminWebhookSecretResponseObject, error)
+	// TestAdminWebhook Send a `webhook.test` event to this endpoint only (operators)
+	// (POST /admin/webhooks/{webhook_id}/test)
+	TestAdminWebhook(ctx context.Context, request TestAdminWebhookRequestObject) (TestAdminWebhookResponseObject, error)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(ctx context.Context, request ListAPIKeysRequestObject) (ListAPIKeysResponseObject, error)
@@ -12424,6 +15595,33 @@ type StrictServerInterface interface {
 	// RevokeOrgSession Revoke a delegated session of the organization
 	// (DELETE /organizations/{org_id}/sessions/{session_id})
 	RevokeOrgSession(ctx context.Context, request RevokeOrgSessionRequestObject) (RevokeOrgSessionResponseObject, error)
+	// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
+	// (GET /organizations/{org_id}/webhooks)
+	ListOrgWebhooks(ctx context.Context, request ListOrgWebhooksRequestObject) (ListOrgWebhooksResponseObject, error)
+	// CreateOrgWebhook Register a webhook endpoint (owners and admins)
+	// (POST /organizations/{org_id}/webhooks)
+	CreateOrgWebhook(ctx context.Context, request CreateOrgWebhookRequestObject) (CreateOrgWebhookResponseObject, error)
+	// DeleteOrgWebhook Delete a webhook endpoint and its pending messages (owners and admins)
+	// (DELETE /organizations/{org_id}/webhooks/{webhook_id})
+	DeleteOrgWebhook(ctx context.Context, request DeleteOrgWebhookRequestObject) (DeleteOrgWebhookResponseObject, error)
+	// GetOrgWebhook One webhook endpoint (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id})
+	GetOrgWebhook(ctx context.Context, request GetOrgWebhookRequestObject) (GetOrgWebhookResponseObject, error)
+	// UpdateOrgWebhook Change a webhook endpoint (owners and admins)
+	// (PATCH /organizations/{org_id}/webhooks/{webhook_id})
+	UpdateOrgWebhook(ctx context.Context, request UpdateOrgWebhookRequestObject) (UpdateOrgWebhookResponseObject, error)
+	// ListOrgWebhookDeliveries The endpoint's delivery attempts, newest first (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id}/deliveries)
+	ListOrgWebhookDeliveries(ctx context.Context, request ListOrgWebhookDeliveriesRequestObject) (ListOrgWebhookDeliveriesResponseObject, error)
+	// RedeliverOrgWebhookMessage Send a message to the endpoint again (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverOrgWebhookMessage(ctx context.Context, request RedeliverOrgWebhookMessageRequestObject) (RedeliverOrgWebhookMessageResponseObject, error)
+	// RotateOrgWebhookSecret Replace the endpoint's signing secret (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/secret/rotate)
+	RotateOrgWebhookSecret(ctx context.Context, request RotateOrgWebhookSecretRequestObject) (RotateOrgWebhookSecretResponseObject, error)
+	// TestOrgWebhook Send a `webhook.test` event to this endpoint only (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/test)
+	TestOrgWebhook(ctx context.Context, request TestOrgWebhookRequestObject) (TestOrgWebhookResponseObject, error)
 	// GetResetPasswordPage The password-reset page that mailed links open
 	// (GET /reset-password)
 	GetResetPasswordPage(ctx context.Context, request GetResetPasswordPageRequestObject) (GetResetPasswordPageResponseObject, error)
@@ -12581,6 +15779,254 @@ func (sh *strictHandler) GetAcceptInvitationPage(w http.ResponseWriter, r *http.
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetAcceptInvitationPageResponseObject); ok {
 		if err := validResponse.VisitGetAcceptInvitationPageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListAdminWebhooks operation middleware
+func (sh *strictHandler) ListAdminWebhooks(w http.ResponseWriter, r *http.Request, params ListAdminWebhooksParams) {
+	var request ListAdminWebhooksRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAdminWebhooks(ctx, request.(ListAdminWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAdminWebhooks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAdminWebhooksResponseObject); ok {
+		if err := validResponse.VisitListAdminWebhooksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateAdminWebhook operation middleware
+func (sh *strictHandler) CreateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+	var request CreateAdminWebhookRequestObject
+
+	var body CreateAdminWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateAdminWebhook(ctx, request.(CreateAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitCreateAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminWebhook operation middleware
+func (sh *strictHandler) DeleteAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request DeleteAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminWebhook(ctx, request.(DeleteAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAdminWebhook operation middleware
+func (sh *strictHandler) GetAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request GetAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAdminWebhook(ctx, request.(GetAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitGetAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateAdminWebhook operation middleware
+func (sh *strictHandler) UpdateAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request UpdateAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	var body UpdateAdminWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateAdminWebhook(ctx, request.(UpdateAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitUpdateAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListAdminWebhookDeliveries operation middleware
+func (sh *strictHandler) ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListAdminWebhookDeliveriesParams) {
+	var request ListAdminWebhookDeliveriesRequestObject
+
+	request.WebhookId = webhookId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAdminWebhookDeliveries(ctx, request.(ListAdminWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAdminWebhookDeliveries")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAdminWebhookDeliveriesResponseObject); ok {
+		if err := validResponse.VisitListAdminWebhookDeliveriesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RedeliverAdminWebhookMessage operation middleware
+func (sh *strictHandler) RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request, webhookId WebhookId, messageId MessageId) {
+	var request RedeliverAdminWebhookMessageRequestObject
+
+	request.WebhookId = webhookId
+	request.MessageId = messageId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RedeliverAdminWebhookMessage(ctx, request.(RedeliverAdminWebhookMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RedeliverAdminWebhookMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RedeliverAdminWebhookMessageResponseObject); ok {
+		if err := validResponse.VisitRedeliverAdminWebhookMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RotateAdminWebhookSecret operation middleware
+func (sh *strictHandler) RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request RotateAdminWebhookSecretRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateAdminWebhookSecret(ctx, request.(RotateAdminWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateAdminWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RotateAdminWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitRotateAdminWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// TestAdminWebhook operation middleware
+func (sh *strictHandler) TestAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request TestAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.TestAdminWebhook(ctx, request.(TestAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TestAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(TestAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitTestAdminWebhookResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -14272,6 +17718,264 @@ func (sh *strictHandler) RevokeOrgSession(w http.ResponseWriter, r *http.Request
 	}
 }
 
+// ListOrgWebhooks operation middleware
+func (sh *strictHandler) ListOrgWebhooks(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgWebhooksParams) {
+	var request ListOrgWebhooksRequestObject
+
+	request.OrgId = orgId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOrgWebhooks(ctx, request.(ListOrgWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOrgWebhooks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOrgWebhooksResponseObject); ok {
+		if err := validResponse.VisitListOrgWebhooksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateOrgWebhook operation middleware
+func (sh *strictHandler) CreateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request CreateOrgWebhookRequestObject
+
+	request.OrgId = orgId
+
+	var body CreateOrgWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateOrgWebhook(ctx, request.(CreateOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitCreateOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteOrgWebhook operation middleware
+func (sh *strictHandler) DeleteOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request DeleteOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteOrgWebhook(ctx, request.(DeleteOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitDeleteOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOrgWebhook operation middleware
+func (sh *strictHandler) GetOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request GetOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOrgWebhook(ctx, request.(GetOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitGetOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateOrgWebhook operation middleware
+func (sh *strictHandler) UpdateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request UpdateOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	var body UpdateOrgWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateOrgWebhook(ctx, request.(UpdateOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitUpdateOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListOrgWebhookDeliveries operation middleware
+func (sh *strictHandler) ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, params ListOrgWebhookDeliveriesParams) {
+	var request ListOrgWebhookDeliveriesRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOrgWebhookDeliveries(ctx, request.(ListOrgWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOrgWebhookDeliveries")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOrgWebhookDeliveriesResponseObject); ok {
+		if err := validResponse.VisitListOrgWebhookDeliveriesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RedeliverOrgWebhookMessage operation middleware
+func (sh *strictHandler) RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, messageId MessageId) {
+	var request RedeliverOrgWebhookMessageRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+	request.MessageId = messageId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RedeliverOrgWebhookMessage(ctx, request.(RedeliverOrgWebhookMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RedeliverOrgWebhookMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RedeliverOrgWebhookMessageResponseObject); ok {
+		if err := validResponse.VisitRedeliverOrgWebhookMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RotateOrgWebhookSecret operation middleware
+func (sh *strictHandler) RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request RotateOrgWebhookSecretRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateOrgWebhookSecret(ctx, request.(RotateOrgWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateOrgWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RotateOrgWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitRotateOrgWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// TestOrgWebhook operation middleware
+func (sh *strictHandler) TestOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request TestOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.TestOrgWebhook(ctx, request.(TestOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TestOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(TestOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitTestOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetResetPasswordPage operation middleware
 func (sh *strictHandler) GetResetPasswordPage(w http.ResponseWriter, r *http.Request) {
 	var request GetResetPasswordPageRequestObject
@@ -14510,348 +18214,394 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lcxs38i/6VVA8p8rS/5IU9fCLqtQ9jCzHii1bkeR4k9CXA86AJKIhwAxAUVwff/db6AZmMC+KkiXZ",
-	"3vXW1q5FDgevRj9/3f2pEcrpTAomtGp0PzUmjEYsgX8e0HDCDqTQiYxP5sOYh+bTiKkw4TPNpWh0G6/k",
-	"gsRSjImeMBLJcD5lQpMpXZIhI6F5QdRuNBsJ+2fOExY1ujqZs2ZDhRM2peZ17IpOZzFrdBszGKJJpvSq",
-	"Rcfsp90nnU6j2dDLmflW6YSLcePz52bjlOlk2RtplpTnc8ZCKSJFtCQLyjUZspFMGNHJkosxoWPKxer5",
-	"TLng0/m00d1Oh+ZCszFLYOwPHz705nrChOYh1aw8gfMJIzR7gktB4OWMsKsZC/V1+1FebmHIM81m72fl",
-	"gT9wPSHBdEQH7uUBkSJedsnpywPyfO9p55Ei4YTGMRNj1iQjmRC7+X0R/MxowhLCkkQmP/UbXKj5aMRD",
-	"zoQezBVLBvk19RtNQsNkcEnjOVM/9RuUxjvmwym9GpjD29vd6XSCdl80Vi3uc7MxowmdMu1Ibp4omVTv",
-	"aiDYlR6E8ERA5AhIbpawSy7niszomO0TOlSG/szazLcjnigNX5lNz0jt+O/e8i3vXB2fdZbHv/+2ePu3",
-	"XBy/kIvjl7LRbHAz4j9zliwbzYagU/MLHDa3mCm9esPEWE8a3e2dZ1WE+pKGWiZHUZ7OO8Pd0WP6eKf1",
-	"JNyOWnusM2o9p0+HrZ1wL3rCno06dHvoZjGjepJNYgTvG/BoJQWNZDKlutFtzOfwZHleR+KSazjH4tye",
-	"jLajnXB32Nqjj1lrb/Sk03o2fEpbz8NOtM12Rrt0r2ZuPH3nl8/vNVvixCrGuWDLLx/gDZ9yXU1lU6k0",
-	"4ZpNFeECSaxIPo871TQSw1v9mURsROexxp9M6RVylp2O+Ws1n3mXjGu3QCbjL9+CM6ZUSgAVgyj8/ssH",
-	"eq9YUjsKsJYvHOKz+bGaSaEY8JCfaXTK/pkzBSccSqGZgH/S2Sy2/Gvrb2VO/JM3zP9O2KjRbfyvrUwe",
-	"buG3auvQsEUcqkwxCQ5GuCJTGpvZsojIhAwTRi8UoSSZx6zd+NxsHEgxinn4wPMK7aiKLIyIWEwozFVp",
-	"mRhhZPiUTIY8iph4mImFCYuMKKGxIjENLwglM5ZMORBcuyjDFhOG91DOWILCR0QsjGnCFAmuWjHV4aRF",
-	"lZonVISsS4woCggVEfzK0rFZcUBpvB00iUz64pIlfMRZRLhWRIHSQJC9gjrDEkLHkugJFSSwMi2wzymy",
-	"oZiRmSfvzs7JlhGMW9MR3YJXLoPNfRg3+PDhQ8uX2wFB1cp8K0hIk4Qz1ReecFaazVrzWSak2yQwd716",
-	"P/pCJmMq+L9RybAPGHrLL8dMZsqmQ5aQCVVESE0U02Q+2+8L2OpYhhe5jaZhKOdCPypsjCI0YQSfJtSo",
-	"X0RL2RdTKpZkRHk8T5hCie8pkcVtqKMc+5Otam3nM4otzRJB4/un0p4gc+H0Nbc2PNeIacpjtxfjMYvI",
-	"XNhjzVgB3qu3Ur+UcxHd/4TfSqLm4YQkTMl5EjJyyRUfxszowWZioaGoBCZ1QpexpNG5lG9oMmYPc+WH",
-	"MlqaKygv7U4p/m9GQGDCpM6lPKZiafm2eoATJgnVdgZkQRVJWGqseNQLpkYrtTVWEa5nlcB474XhDDLh",
-	"/2YPQADHhnuKcZNwcUljDgKIXc0My/D5bftOL2e60EvKYzqM2UOcW8RmTERMhEBQkVwIYrmcYokhL0tm",
-	"hsitfHsv1Hw2k4lm0TGLOD0HDeKh6N6YXTgQMaqLmZ9hwjQM2QzMQfNT+zYzWK/35lqzUiYklXgkZpcs",
-	"NgYRTaXdxtujs3NydkKedTqtJ7s/b3b7AsWf5dxSMCcgNiiZUaUWMomMbCT45wVbgr4g55oYLc2JTNyj",
-	"zSZI0x33Or2Q/ntA+hYEEb67L8zLWqn4tUNtotxgwmjEfxlrcrvRBKOy8dE33OwXBRWw2eidHL1mS7Nt",
-	"s8ToCZqjLhgmjGoWDajOaZIR1ayl+ZRVvcv9ZrisPgazALKYSGIfJBsyIYmMYxZtAh1esGVqiYJQpYZE",
-	"PVlt9jbiwGuuUW7N2s0lVjdaAY/W0JubjZgOWVxhlptvFJj9N9s4a5esM7RcCJYMtL2H7tjNzjbgPele",
-	"meMv/XqWsBG/qj4dNPnDCU1oqFminKPggi2bRhomLJRjwRUjRvT4tAWK5GA+2Hv5z/OqOSfsUl7ccEtU",
-	"KGdIiWBSXsdLzszj5nf2RTRJ6NL87eyktSyuzJT6qwGP2P1yJ55Oq+nfj9yhZLsuh3+zUGd37A1Huyp/",
-	"z+iMDy7Ycv2V2gtbsVTPy1M+4ROqFKGKBM4N5Dw95ld5H5BEZdaQcmrCr96rdBH1q//A9eSMhQlDoRHH",
-	"70aN7l9rLrW4aReshsOM5nFsCLZNjsBUE8zINTUxsi51Ya5ei3l3eRkfzUJA7mQuIM9WplHEzUc0PvEm",
-	"OqKxYs3C3LW8QHMxuz+7/+y0ni4O/z79Q78XH3579udw++ps1Ju+Dk86b8a/T17wX/fk2+fJ+WNzVTzv",
-	"2c7jJ+APSb1p1y0OB688JStUyxSqNNVz5XMbJ4ArWExhPPvbugGVOjcTOogpR8LPn+jhJUuWJDTfkjeG",
-	"x5DZXIN3iQrQApQisCIjQX/9cI5meqCXsy6h+v/5e6GDprUTO0+ebbbJ+cSY70BdhjrANhbGMhlxAefn",
-	"eB6MqbpoLVrtSPGxUE0Q0EEYcya0M1yNChypZvq+XyTqK3pCdV9MudFzFOGabMxoeEHHzLzADBA0yQWb",
-	"acL+mdPY8FiuyXBJKNFM6c0mWUx4OMFJjJkwRjyLyFRGLFZE0CmzC75qjWXLjGjdxgUOg3Zf+bJYleeR",
-	"KmlEG1bjkYlVVjZ95sCuwgkVxn6DzVftKv5Np8laLv4p0xMZpcImVcPMqT3bfvpks0uC2SIK+mLD6UhG",
-	"hZJ6FphTP393fkJCGTHUv4yMQqKRETPPTRYX5rm+iNglD1lraKxK8oENjTYO+oR5SuFTRC1F6KlWTfCo",
-	"BGRjKhPWF+DTyNS/1XsCB5Ey9NL2FHk3nUd12xVxJkKm9knwpnd+8GrQe//i6PDtwSGy8FRzbfp2NIvS",
-	"H+JTpRm2bzg9PRmAqC5HT5zzQ83hbqPc8E7Z6Hk6R26xHHPRdMaHm9hmTqvjQj/Za5Q9vM0G3j0r08sb",
-	"9s6cLMGHkIzg8sNQyCyM0cqVmsNWoG+id3IEuiVHRd7u9MGbo8O354OjF4WtbteomxUczOigS2Nbpi4w",
-	"xc2hwMJnMpysuWh2VeN191W+R4oYQWdsWGPSRCxmY9j/bOuNOlQ5fU4rBjjCXaL6DlbAlapeARxF0nSb",
-	"fnR29v7wNKic5N+al9/RI3PB/5kzu+70nCvfYIMglRNxRFC+LCQ0zHaUyGnlS8VwVH7jW+liqKs2j2yg",
-	"YIskyzyMXO8bScAVCScMnIZgDM0SZtjNuvckMypWUw0QS4WdBRRfoqF2rbJeI2RmNGQtxWYUpRcq0Eig",
-	"uLfZXpsNNlOxB1E9VN2SnOSANxsyBy8sflZPD2o+XGGr8mjfsc/i9jxSRSKx8t9/Di3VsoqUV4aajVSA",
-	"N7oN1AzaZfXIe6zFpzOZoDVBjeLXGHM9mQ/boZxugTUGvnX41xa+EMbtWZngTJEbqK2pHMqprn81JlrP",
-	"VHdri854235sZmFUvlS85DTWx9dorKDgHuFPH3cKoqjZwLtuv9fJnJVskXSiVVrnAZzYidUkbqfBh/Mk",
-	"MRLI6SPXWWxuNLTRFrf6HZrQA99aLHDBWBkT3TxFGKhAM5Yos56Ur1nmaCh7n8DKrJMFtJicSW/Xbbdv",
-	"KGXMqChp96WNKKyv8gBAMBsZfQyan29XWMmuwEwcDKniYaNZ+HQmlbkxQgpW6eE4ALscLcfbHW/eb5RZ",
-	"aTud589bne1WZ/u80+nCf//0OfFKd0bqMcreN+RxzMWYLGRyAd4bHxZhA92rrknmIfGuI3CiruNMjaaL",
-	"RquusVFyt3Itd8qX3cWC16SSHuC83nlc83anhmFxf3974ZTddFcL84eX1szaBQZuSl1TyuNrPePwEGB8",
-	"bsoqCivA4bwXVa3mhRPyFtpwy3tzo5WxKwxJWhXFc1TP9aTzf5/sjbbDnaK3Yw3ZwTSNqKb1c0eQRDre",
-	"p8YspgCvSGSjJJpL2+nNumonD90eeOuJ6P/xBaPHMdzheGvc3cmT6G7FGg9FIuPYWL5fdlXyAuQFIm4A",
-	"ANhv9PIRk9ms38j7fE8mhgPf/HqVtwyiQCWvE3MfXxtBOpARsCr4xSC3qEo90ajyml1p8IZOmVJ0zAJE",
-	"9Rlr8cnTvefWfFRdUMeNeW8kal/AEE6OoqHJRDSTXGhFNgJENAALDpok2JLw9/8Ezb4ItozY5WIkAxux",
-	"uSZeUWNkWxsgNUxcpHJDinjp/F/mm4H9JsibCyuFlIVrrIWQ7CI8QiqdmjZ6QhHAOqGXDJwoRt839k5f",
-	"+L4dcBCkcawi6mLD4Toy+IjZsfToADhpbCMLMquFizxS2Rtwy1PkWKfKXrKkUIDWurjcdK6MPUeoJjEz",
-	"C3hGhksNoYCKeAdcyxJr62z/+vzP3Q/PXj/5bedaPzRegGxaudd+rLEhLDgM7sXPMlqmFwwuSYXprDQd",
-	"xgzRq+A0axPzKKI0gKbAg06jCCP8TlWzwfKBnVOj2VgweuFrgsDcBppeMPCE2ee9iLr36TihwrwjR7ne",
-	"9+i2NgqHhwxo5rG2GRBKgX6oByNAkIBMmMhoYD6icSwX8NsZgjkGWspBDHAO8/o02j2YsohTDOk0G8Z0",
-	"HQDiwY5r4TQwozSE32w4wFjDBgIhLuSvHthKYSRYvBvJPYkWtdtFM3V3YRrNxj9zqemAXYWMRfl9Mgsp",
-	"vh831b7fv8P2Tz86PRhRHqffIGIJ44o5LFU+tFymhbLIurRogS8PMiOM6Dr5XhIza4ZX+azSH5q5ja59",
-	"gwf/XOfxYiRX8bGYzwwByTEXAzUP01PGT9ITStgoYWoySNhcsUHENGCu8Dk515nuP7DxV08NHFjPhf+R",
-	"kSx6kDqQy18ZARwz/Arp0qNJa5kO7JF6n2CA3/8gnU7hXiHYbgCAaEfXDhqdxpyQNC2gG/hS/qOETeVl",
-	"gbivoXUXNRgYBqgGCUuDLfmLUGVvIsR/bMl7jZCyvYge6VcqkubCnFhxVNCMLl3GyVqmHF69bypcbFdQ",
-	"uW5rud5Os3W+n7zYrXNR3di4cBoaz8dvdzs+Rv3Zk73rUOo1trt1CDyYpb5i8xEUXoFWAK/kII1h3wno",
-	"Jr+tlZGDeV6OlRX7nCeZUKEWgGAxCgyGEp883930FZh5Irqc6VEX0mhUF3T1LowBLtZubqkfb+b0BpGe",
-	"OrubRSd4pSc6vzw3Tcwuuj7Qnptt7mW5/c0dkFtC1T18KZOx1F/mJ72JQ6DSbVE1sV/M1p4Xdsm6CPPK",
-	"ZfUJw9HgCeNhp76ynE5T+cbSmb1iNDbM4nrIhLyopKFLlihrqXpmQnu73WmsCa3I3lG1W0dCJ1LNWHh7",
-	"x1ou3JpNcrpsOch0CwESFfy0jBD0fbnVdwcB149U6rbeKDuAN6vwZxLwZ39efdiZvo6evZmd7uo/Lp+8",
-	"HR5sT35Vj39jvafzzr8udn55XoGhqb6N+RW/FmFv9/jp6PDFjJ+f/hmOB9u//P5b68PJs8vtYcz+PP1F",
-	"hocHJ/LxcZgfYa/z/Mm1siW7sYMJR2Vi1bUBhmeuwSvz8PownwJBZHw+fxCGZT598mSnTXqCcEFDzS9d",
-	"+Jwrwq5oqOMlCT71G/hdv9HFkMLnVRiUlWCv3htAGsDrPEGQBh9ujinJQCQ5jO8jixrqEir6wscRPVIk",
-	"oNMkQPxPEwAloGSnX2evsIO0+wK9I5TGQdNPo7T0qwAxdEf4kFsiNr4cVbEWQAJipi7gsAoksT7goQ6n",
-	"sD7goA5E8CUg3BrRf1Yd694oHj5QhCOPzVVh7utngvHra7SJ/DRfyiSHnlO+XlSrcLh3zlUlCIhqcsEF",
-	"IDAQ0ZCJTg96w3NjFZQWZ9C6v629uI7yAzyjmt85C/JuvA+pTlNy4j8k/txayBZof+3jiYzZdez31DxT",
-	"abC6BcJbCsBnb42rd78a/JzZ9+vbs96JflNGrb+W2r1gDxFau/Vx5066ag2/fnhdYRPGY1/TPTzbefyk",
-	"0WwcRi/Oeo1m4xT+/liZLnLp//Ck5X648/jx9vPKn7Bq7xxem/Lnepmb2UGj2Xj3+gQm1at8f7VRa1me",
-	"56Kr/PFV5Y+X1/uFLuCemdk2YTdxxJoDOCufwI3yB8wZli5OGQNfTcTHL3sYfZxW+nPRBXfdDI5f9rC+",
-	"A8ZKfN9btfKx3ckDe41FDZB+PeHGyA/ZPsniX/lEXMxqwYndDPOKsnEtRTxVpIsbaTckfVnNnr5M9y2/",
-	"n0MaXrBoMK8qWuIgzGbhCGL1JC5XDsss5MLjXZ4ybd49nw1YzMfcJiDeZARbqMaOskGzfLTK0W4ja9dO",
-	"xrpNylV1ELxHALICgmHG5CxmTUwPpor0MebdbxgFuN/4Yz7kr9myLi5e6+hf62aAgwP9A+i+LitxgN9C",
-	"WDKA4Jm5l1BDCOKwC+qyX0IpRjyZ5txOdYgu30MNO+RN4VqfdTr7mkyntW1AmzW/NkvLMZTiNS4596eU",
-	"C3MmpS19LwwVFVgN2eiQudA89sri2Eg1V2kU26d6vxhJmReoxoopQeLm6r0tur601DOIvg6NxSfyXiz7",
-	"ZYkWj1/2TpiIKnfhBBEGRgNyCF1XJMQihW1yiAvnLyZSWbzshCpCvRIRuGSECrhSCECdNRUgbGqvsUv6",
-	"AvLKbf6JS4VRTCgOvoi0poUhcxZVOR3ukIxqjrLmpH6H1dzS3VYZqDdSMEt12QjMwQabFTkvZCPIUVdQ",
-	"cJVt7+zugZbl+aee7F3rncoY/3Wb6KRGhpCzsCyL9SzajeZUs/uUwlt8M9FScW5dNyT5wvnZ6VQeH8Qg",
-	"H9xYXF9n/4KUVq9mUMmWq9+Lam6OsdobXC7c12/KZHNrqFq7j0i9G2pYU51xikklqognbDAd0UqAmJ7Y",
-	"CiF11W1StpwHXMkR4Vr1hd2NLqGu6o2rYiAFIyEVQmqbuY9+TZmQKRV0zCqK6mzsdXYravDksW+efvhl",
-	"LgqrquRcE7VGrH+y1bT9gBSZz9lf/zrlyPM6cZUfompPTjyccX65z4iWZLuzs+dVBmgSqhH6B18ADs6Q",
-	"0fvzl61n+8QKo+lUir5wGBJElCVsBDrWxl6nQ4IcZCzYbJOeWOoJF2Nj3iVQHWNCBXnWF15VAq4I/LiA",
-	"OrJhBy+CJ5OEhZpMZKIYGVKtzbSUprO4hFvdyUvAZxXHdMpoxAVDn3KeXCKq6ZDmfQQY78tmIy9KZ99s",
-	"XLXM461LmhgCVuZ36TAv7EvfXTQ+fgY8WwpcyQUWQymEA/5EbJxQBMS4/Ah/P7IH15jIW3/AA++3uS9e",
-	"ZCPmPn8Lw4Mfe2w02zRp5c725wxf/Jotld2ictA1YTRa+vuSG9J9e5NRT+1vsmNKX10bn03Jo7AbxUOt",
-	"upenVuc5cM6RsrJY4TPZ7hDFxThmrbliNR6TnFr4V+PpxT+7renV86i1czmatSbPFiIHQbnGW1JMDIJ5",
-	"VS8IfPy3043zAYK7Cc7euIRCfhLVazSEg6bEXSWzfJDJBYnpTMvZfeW0nDLFvhDxcZvMtorD/O1q9/L8",
-	"2fT1zuzN4vmf6nRv+fNTcbAdvXwyftX5u/eYvd/h757982FXH95JPYxr0mNO2aUM6X0gKMC/hxjlh0JO",
-	"7IO5zCJ0mOo0ZzCfdvsDW3ELbMUp7KSRSD8vIa3tttc/X0fLqxMz3Bk9oc9Y6xnd227thY8ft55He7ut",
-	"ndHj4V64PXrOtjvXV8Yq8upssPpFRQdyXuXwd1DeyurmUN4SLIUFA90Pnl3DU+beWjkfayikioSF2NNo",
-	"Cvg2NF3ykt5+VqXVyTj+klxRKJdHZwObAnNNlXcZR3AvLxibKcj75GK8Tzpkw67Y6NVGOG9CYm5f2Mxc",
-	"svFWksCWRO4GZMIS1iUWpCwT86p5HJEpvWDWS8niqC/clhIu0vqaZgdUezOvK+8+ySFYdx4/3+nkMKyd",
-	"yiMrnc2Zg0X47phCPuoMFHGzNf/fX7T174/mfzqt54N26+OnTvPJ7ueu+eR/ss//p+u++d9VJ3gG2LNj",
-	"L+2vjGR6tre9R7bIuxkTRy+IVWbJC66s48wlDbYbZdZN+VQN0mSKm2FwssyOulesYkMZ0rHi1dzHcQ1c",
-	"EloN7nmuJz7w2ealZa+ohhhUDQDF7AcW+nSLNZWyv6uWBvVA1ltKZZGQxYUazBO+5ma0FyyOWxdCLsSW",
-	"+WkbilhWZnWhF7zqQAtVX6YzvexaHAyWDiYucQndI24/bxaRTFJF5HYnjlymrkJf4c0PcdQIkFq1lVAK",
-	"dM5j3eLC4qn2iZErEtxdgdFmuxSINCBcQWGwrCAp/iK3ybcqIqhYcslDNnBtOlKv4BpbH8lQ1SC3DN9c",
-	"yR6ckMMGH9WgrKqo9U3JI8tbrUemPyRduFzZm67D/e56sA7yGI9ZlHaulsdW38OqSddJgHW3tOKCrGBD",
-	"9SRVpUfZVP8vCdPSoZLxXLPBWpnLLlzIRKSglD4Epyd0NrMIxJvVmL1RXVqsU1LBXZI5S/23XgEhCyHJ",
-	"6gtC0JKqi+og+pq527kdmIvYvB7LPKFP1HoWsAdCwgRbsGjT1pBaf4MKhRVuDTGcfZ36tivz6b60nGsW",
-	"AMuFCnKLKqTIVBF5RlErbtY3EFpwUOz1q+hapnCdfy99ceX6IYO1Fl/QI4ItHEDLggcgLJqm2KdxKtuC",
-	"imsSy7EiWL31ukybXIqnn7BcSUvX7ch7VWGfpq5deEP9HpwyBT1sKtHSlGCqr0tW6/pFyHc625tNIpMm",
-	"VmhKdwQ2CkIpmXnX9BFvhMZSMPOCnc02CXCmAdEsjqHe6ZTQGU10kyhJqF9V1BZMFDRJ5EIZ+uI6Y9PA",
-	"vuBdWCQA7MeIm0VNuaAWvDals5k9c5d67NKB6wgOtsCRXbPm8Fb+2BHa55Q0lm9tIx48JsN/BFuj3HB+",
-	"Mp+b6zydjv4xPXVPsq5X5rgAIWxen01W3N3b1+H92Fx5PanAPi+Ie0rJk5LcnG3dEUtsm9iX4t35iSs6",
-	"cSfwlyetiI+5RpQLUPxsBkEN5TCOFSgX39vQaT3/+OlJlRehInpReavNmu4Y/ir1DJQ/a69W9G6zT3S3",
-	"trTUs612ux2Q96dHZOPsVa+13SRPCOyLapLdjivFUgD9FF4Bdmm3UJfo/6XxWCZcT6Y/nb3qbffnnc7O",
-	"E3zzT0/wL1Saf4Kf4yczlnAZ/bTbwT/Rz/zTrz+fffhj98XJ4auT17sn/zop/l0lqv5JBmFNiZKTt784",
-	"nez96dEjRX47BSJoGlFJSRBRTbt8SsdsaybG+0Oq2JO9ptmkN/ltqH6Q//7zu9NF5/UvY/lTtRCt97ib",
-	"V+zuEHwESwjppWGBhAstrTFKhksyoSLKT+bmm1QHLbYTzNNStqOVhIy3dz2PZ9mf5pVIyrWkshWUnj15",
-	"vluo7Ql7M20xYaZUCdb70tT9uoDJvUddvmqaqlc75ibexLTIx6A66/zGyfHZIm/202o3G2QV17hyn3ae",
-	"Zr2auIiwQtk+gUJDhiNor2h2fv+/gJhulPCXHzVX1SE/VGfv2SrHkAuTrSx1IEW8bBbB+VqmD9whCWKs",
-	"bfV816LFNMBWYmoePa/gW7XVKW6QZXzvdSyqu+tmUPKcf8H+tF2ZyGoBf9foFJ4eXMJJfHGRopvVpvgC",
-	"0+p2dSyKmaO5Fpy2N04dsj4jxmqGkwkz6Onw/vQtmGro3PcP0baAwi+sVOgLrO9tK7O/P31b6Nd0U3Zp",
-	"nodLXP+DLGs2z5XX+1nFYebj4bW1AsgWSP+nnc5zMuFC79utSPsGKVuY2Fbht+BS20zoxinBPpAr/1Bp",
-	"Ae9n5t4iAvmWyKPbwlNrUag4p9vUvZ1y4X+6fT+VcEt44zVqQ5cXqe4cSp+nvUDM49h1Z8hq1XMQhHqZ",
-	"NhrzkMztqgqs5jXYhi9XPq4w/sBPx6pyAuc8rxVJ9xVTLFeNf6QIj2BJxvKub9iwHutetyDuF8wWnJB+",
-	"DL1EB3WtCNYfBj3wciGUZRi38P66wy7VrrsmDQL6MIuRrCjFdoNqAGsQkC3mcLOlmR/VzfqNlBeYPHrr",
-	"ed/a115fwgnToyBd/c5aaP0+fCqOdy7ePJ/9trc4fabOt5fvn/B3u6z3OHrZGb/a+fv10/jPvauD55f3",
-	"1kLLpT71lDJzvTVc8ItyrcroLvfVqikf5MZcn0/0SHACsenXbJm9IyBcAPP69ezdW7D8yUaQzaStpfli",
-	"YzOA5po8CpokSOjiCP4Bfaxsmy0X6wzQw4gem3kS2wQVVcD8fwJqbfR+O3rxcw/KSy6O8h94pkOuJ+gL",
-	"4JCNsz//ePv4j/G7v3+ZdN7+HJ78+erP8Ye9wUWSTPnk7zevpr//+99zeRzFO8cve+Y/v6X9CcwbzKrM",
-	"XVr+2mH/+jk++lvyaOd3/se/fu/QX/bmf+783jkSHYsDp3qemMM4Pnx/cPSbF3LBYH/rItfkr3xk72Zp",
-	"LkABk5Z9sf5BBp/6dmDIae6ST+12+/PnwFVZzk5SjrL2WW+gW9huX2xUkQFgILl0MzWvCKCFeNXD9q74",
-	"z252yZALCgAtOG6Me2RUgDdU5XKKagq3u01ZdQlO2ZgrndCvdXWba1VmP8E8+2LeuU1H/0Jw+Ep2gc7Q",
-	"ecL18swsI21g+ZotzWKqnLc5a4hsBK5VKLixZUIC55EwH0CHPua6vQd0xi/YMiBcYZWuGZY9l23SI67J",
-	"LqFkSCOCfTrNC6FjkppPCVdptpGNI1Kx7AuXjWFNN/MuB76EGUKxLjBTCga636SoL7je9EewuE0yXMJt",
-	"4UJpin2eqE7fzzWyteHS1ZNHEFP6tFkQF2mft5OjwevDPwYHvYNXh4Pz8zcB2XhMlPm5hYJuNjHzLuYj",
-	"ZhRn5ybnojVLJMzerCmk4cT2YIcK6tgDD2BSTLk+50xEfQFV0hIZx49sJ2g6axPsYeZ3o3IF8R2q1B7I",
-	"I2WOMwulAyBrkXCtmUgzxmCbaF9MuZhrG0jkhlbw1F0yX7fxr1bv5Kj12jdJkdSweIXiYTXNFR3U+dpw",
-	"uA1pVXdEjHnAd7ifoJbZ7jN26InWMxgYfB5uZPzrpVOOfv1w3mjWXAGfmvIDoRelMNJngGCizpl/Ib7O",
-	"Qt3yde8sTK1rI8tN12jPGsgtm80vEb/W7AsXxyczlhDskAg/knPdTAuUwb+MOGpp2fr1w7nn1M8lFvaF",
-	"Ie5SwzDDnvsCW3kKKVo7V1dZQYGQJgkQoe2cGUCx+gC6f7fJkVYkYPiJTUnlUGDAVq1Xgl6wQUhtkhO2",
-	"GYw5oAhiuYCHo6glRbzc3M96PZjPjXk1mU+pm/aULgmuat+oHa7QfkCmZrvtDIN/taxcaB1FQbYKJF1Y",
-	"Z1b0L2EEkBpUmd9ZWu6S/rzT2Q0NAzf/YAESZJnlpV3OCYUpEhpzqtrk5zwYsmvbPaQQa6NCpT1/zOVj",
-	"0H4i1wbIPGMmmf/DPkwCY3K67/oC36+6GRrOamdwZjOEoLtSdwHA8LveG8yjfZH7HAeCbE8L44RfEznC",
-	"PhGgZqyF7HQYW0dGXEPgrS8ydv3rh3Ost4fFUKB0/yxhGuxI0hNZIQkL8krZgaGJvghpHEOvVSQBnCnX",
-	"kEUDPSiCqxbIsBZ8ZZblus/JhXCXIF9mkkxkHDlvWB7d2ibvsh1Je1y4Z/oCZjKjIVNQBcJ2GsEj8o/e",
-	"nWp6nuYfcAjBpp+Ji0eJo/WF+cIoKzRhkSvy2bXk8T8BljWGNoUTLsZA7++yMhxzASS8haNgf1rqNsz2",
-	"6vC+g1Xg8OaCAo2n5IQbJAXr2mZ+cK0xlQFehCLy3cnhae/83eng8Lh39OYsMBxNa2iqNZEZagYOFuxR",
-	"IzATOR9PgJxovJOh/qB9v22Zlt7j1IFkm/VPHDrJUiGoC2ay3KZ4wHIxk1kK1hcsVsxXFEBngdz4uuYV",
-	"UOskg930BUpWSxCKLpHPwOyQpseGmqdGw4F0aWN4hZh+hPvYLTdENOwOTtNoMiprFWfrlS5xuKa3JdhB",
-	"TsTLlDS1PSWuFYtH7b44KvXrbxJIz8ELCGev4Ee4b+kkcr+BBavNyttBhnOd509kFs9xxiXmsJ+WNMAx",
-	"YfIFRohmZsYLze3NrdgwIDHuC15am129OSsylHoC+273xsFm7K4nMmYEWo+0++JUYts3ivVUFZmwOHJa",
-	"GOhnIZ0ZqQFnCFgCDUd+pqmIaGLOE1sP7bQ7pJdLK8BkGOKyYWwB3L3tvU2YEibA9EU5A4ZqEuQyISA+",
-	"0MolLdgyz46j5x+fMcGjFpSaGs+RIwT7VRiBDaefbeJ78uq1V6wd5+R1VNonOUA2Pvr0yZMd86iZUDGt",
-	"JdgnGVLbPt7pPLdv9lMign3y7ujFQa5N036+RiowTddNGKXKRq7TOLTrlor1BSYNwQ+CUhvPAM7yeB5r",
-	"3rIFOApa3EgaSlHkF3mezJnfnbuF3bmhAXib9PoC9Lus46mziGoKfbiq+DudjnsyE0/alXXa4Dpds5Gr",
-	"S/iiS/oN832/AYJkmnTJX/3GbBH1Gx8DpC7DoRWyrBnGItOaT0ZMTkc02K8t/GTnk9Y4aho1L1/ZCDh0",
-	"6nqgzslG5jNIwbeVpeAGZX1fjepB4x286AnT8wQKRi3cCjew3rOr8Ra4RTX7Daln8P/TEYVFQhMqrtAQ",
-	"kooJMJEIRXaeK3MCXaLgbDbSjUaMQF9MaDxq5dtjax5eML1Jhiykc2XRbTTeTteB6o9MInCHNM3OGLoe",
-	"xqxJzFtbtodKtnCQeLZ9PppBMdQ7IOa+Goa4gM0BxohbAyZC0wLVgWyUZrNcI2+VFVi05Xx1X7gXT6ht",
-	"jp+iM5BfKBKxkEcMbIxEzjV0HcXsHaQ4Y98zAVJ5I0CCaJ/iVvZ6b3Zg5/uil/ao54rMaKLTXv1S6ISG",
-	"umsXXFToLBdOrR0SUgG50mZiMU2M2up0uPSqBRU98MmQKR6xviiofE6JYWTGWciyVvbAjJkYySREgWms",
-	"Dmf6u1mCEmqJNJu6u6sVtKWlf3G9yz+RWICNFOqvIYbYz0DgiqSr88q1gQTLsYxMq0hbqaXt3uhYko3t",
-	"HTKR80SR4bIvnFsCbRpcQqqbu7ZuRgvRbNaaz4zBFcdMjFmbvDcyvS9cnM4xjjFL+RKoEAmzOs8QW/Kg",
-	"+wZLtGNWLfAfr9W84Zj7JEjLoaNTorghhZZ0feGa0cnEXOQxaJ5GrfNrulsWUuhfjSBrM1GpPQs7nb7U",
-	"qcTHU0cfSMxDZj3T1gHSm9Fwwlo70AtinsQegmmxWLQpfN2WyXjL/lZtvTk6OHx7dgi/+dxsaK7BNwhG",
-	"ktcpwrWY+NxsGMFNZ7zRbey2O+1dhMxOwLFXkxnZ/dQYIxYupVZwsv/CNFSnzbzs8JadTgdxvUJbzKyn",
-	"qG25N6JbdI3StWfoGinD8MBB/YENyWu2JGfMVsG0R6oqnDAKYMqPcXpVo6bL2Dpy/d7gB7vX/+C91xXO",
-	"d5s2un99bDbUfDqlybLRbaAfnNiyMEhZqKc83n662Wg2NB0rW7COYomZNbU075gq3EePlNe30lBmSGd0",
-	"yGOuOVOIY0UV0/bBxM2MrLoIVvqUbDilD55pkrNZYhZxZtfaJO12e7NNAoQNI5vP9/gnG5kv05l0J+9/",
-	"fnN0MHh/+sZoVMjR3VzhFejaKT/dXifftgsiCzUVITMPjl7OrC+yRNQ5DbuQbX6PtF4YqYbqXdSduMzU",
-	"dqNpPakwowNgIQdGQsramIR9fgsets8iZeKwN7wjK+j95nbLGnegwvSopf60i6jbL1D61rV8mmBogGyL",
-	"osRwkkJJgZgPEwrSLpbywtwjR5VwCZRlQNbqUU2QBkcvLEPaJ575kWoA0Gr26MUBsWaFEfipXKmhWZzW",
-	"QW5LftDqDWm1rlqEm341aaLbtsVzfScqabEHTxqWib5ETAhjEXg78rmott+DIztbDdeQIujCY0PPTKFu",
-	"IePIcDmbGpPp6uipWoD6CCNDghfXk76wRpnXwcAuI2g7Rnv09vej80NgtMTKDej/i+loui+Wcp74PphH",
-	"dmJcKM1oVMdcYZispcOJ63S7klI1u9JbEz2N8yRaDG1WUiEmS94ppbjXopTMdpHEXFwoo9SLGlqZ8ZYr",
-	"jFepU73hSmN5GgWaWUKnTMN1qUkpyx7ZemNMwtosNu/BA8xG/fzxHjkELgJSYmvOBSNNgi2Y0phuBqe0",
-	"t84p/UzTemXwk+21NLSskzD8aA217qVMhjyKmPgqmuOnXPDxr4/maP3g+18fP5fIMi0Jljo1UwtmQzgX",
-	"M09sBpPyxW1KnB+bjZJ53OiCN6iRfWUzJBqpLxUSMqWqYHxvLbvLZ7XakrHlhsdBBpoXm5C4au5ZXwg5",
-	"lNHSumHRmwo4UJFKZz1hhl0DXwxRVjjsgPXr98Vw6Yd88PeFfk3W5JRzHfNL52fKfJpdLJ8bZIh0sDFD",
-	"OpshMsAmZ6AzN/udjRDBz5ZV/BHwMwyvTtb+G9p639W99IdIr1AeFALdQkusYfuOWcMHridnmGVVzyDQ",
-	"/WS9FJBxVypq+U2zjL3O8+t/ceB6iJsfbK8xxAl2Mj+X8g30MYffPV5nPWmFkGMWceqSw755xoZE68em",
-	"7PXd92gDWqAAdRjCuBlf26njaxC5buRk99Yn7A3+GflczDQry3Esoufd5Nxd2qu2U2x4KC2b942T9t71",
-	"v3gr9Uvoyf89UNmprYtZorK7paVmrTetjlzuWitbwXB/EN0DE907wUr05jS1jLfduZp2I8PiNVseRVjw",
-	"oswFtxIZx1gK+DbvrFMZz6EIzgK2Y2KTfDGmzyABZcjiph98t0oVwElzVTf7wpbdBF0xKNTvDMiGc0d2",
-	"urY2U7E0J4TIBLgiLajD6ZQcIv0xACRD1oU/MNJv39G0eZ5Q4MnGzfrC/sa+Ya/znASh1QGCKrUwq1l6",
-	"T0phuSjqZ6sTfmUV0FHAd68G3pBt/dAb70iiz2IaVon0JjAH7pXplYI5a9LyiHtQIed6ssUuzYJXeoAO",
-	"8ZESnwbY9D9zliwz1DQAARy82JbDBYbW6D7O1fjN1ffdrqrvu7bjqGkGmSUsxEpPVeklqd/dr24GSBNG",
-	"k5izBCCBhXoZx3/3lm955+r4rLM8/v23xdu/5eL4hVwcv5QONF5YPQL9c8sv9Lkq+gjv0+kF5wYezQp+",
-	"1kOXoRwRpIAH5VkPdFWrXVEIi8VbbBefd/x5N83ejlW6TXaVAHEDuofVIQpXCb6+Nz+KQ7it5z+5Oyor",
-	"NiD9XF3RywWMCObcrgEXQ/UHoHUZAgNgXBnUywE1unXArr5I4Vlc5zEP37aM/hoSdG9nDTl/LuUxFU41",
-	"U18fxPBGjgnHeg7Wk2sIJe2o4YlNI5U/5u6rnOuVF9Z8X5J7hczFWIY0DrCqKqiAaZm6LE0qgDwDFTiI",
-	"GGLs80E2cyWaJBjHcmjeR+PYfjNt14gbFOyVwrYBs/IKW7i/cSKNZgPHqSzdV6oXieX1zGg/uelJES+7",
-	"hMYq7eCBSytZj7iGvoAbD7hrJXOFOCrwS5ttYpMOCeQ5dqFWJIxs04Nwux26CQPZ2oZxCMQCbZUtBF+3",
-	"yQeINFLhJ3wgh1mnm5fNtqw6BFz9wFYGUdXHUVez4uO6zrgMx+V3svgRoPL4wCHkBGX3zxZxAHrH2jjZ",
-	"jSpxhbUU6QwIza7YdKZRSKJyjffrc8ZdMJO2zrl2zO7TsWZLG1UasXAPh2zCbQqVB45v//CdfWG8M4+r",
-	"tpWf1qS0KjdZlmri6ZlGvfF6C1eCOzDfMeuwmQmYVNuSCXDNDSrIPMPgAgIef9cXiPu+vrP3ZtN+Qq1L",
-	"pE16cSwX4LZy+lsaOiU0TcygAnwnSIgTyRG97NC3aE6l+JCiblflnDL2alrgVN3nHct3G6+5bHYlTWPT",
-	"F4EF35vdlNPOVYrngS5LhZ7lRkjFbJSDKI3ommaUR95bn/Af5fhWZUQ/xbGnGlgFfB0EwoIrttkmh5k2",
-	"lsHzvdvi+V9tjUPMEuIKKd2zIftiAwayE07YVF6yyKam+O8zGiqL2uTUPOFcPjFVutS3HLUrXDNaO/lt",
-	"3k/f+0hBiXabkGNTf9BoArXYZkwSmxdTdXFewDBZbeB1FZOsd7Zd8o+YzZfdOaALRqjd2WaKzgatt2w+",
-	"rH3Hdm4eakFacJERQPFXxJaNIpwnnHuICVT0tHxgR4dXN7ua2ScwR3d7/+OCAP/BPn3v8tm08bS69dp3",
-	"Kye/HKNupR1yV0LRSoILsnWKeVQYTpwl7JJL2whBEaXlLA0qokTY7oDHTQoriQvRKcy41zJxTTip6osJ",
-	"VROm0uz/Cmtz/xoBWBkqZK7BQ76R8D3e0vxAKwJ5sH3tbxl99fDEj/GpsqZx63ugpZ7VU/+pzYe1OZ8Q",
-	"SuVa+T0HsNcAXgdbd98rxm8jrxaIboh73/MKE+ghoSyRjzRLyqYENCTwtMwta9OkGcGujTu0HSHn6UzB",
-	"OLK3iIkwWc5cnU8HWT/unZ0fng5eH/6RFuWAHEkvYZXQstIn1tdlN6vuHDaIMGbcPYnibIAHCs8X2l7U",
-	"AetzOd/FGP0PZOZ3KI3PNE20y8rPvBBYwmFn99nmF/Glqmt/c+RQXkWuBQ8B43INphxP2ZCCYZa7HJEo",
-	"4SNNGAcBvKBLtBznAhA+feHZWkMWyilTqXpgTdPMTkeG4R6zfGRDsIVL/IKCCLZoT5rlWBuUyFnBWDSj",
-	"wp6FCUKbnszrRIXXFwoiBcjwAbC+3SlImTKOhnxIpBh7TgWjShBXbGBmGLrfKWjGEnJ0QjYsAz7tnR8O",
-	"jl/2Br2Dg3fv354HTVL85uikmokeIDncIxdN+xM9vBVzPS8tOSKcDwNjqWmdhx82zn9+1DWDvcvpLGYA",
-	"fC8w5ApV6dacGX279Trjh3KhFmG5ZJ6dNOsKtvTFBgQai6rggg3Nv8VWWhYi2KxhrRtY5cGYikHW6wEq",
-	"dPg8d9+q0oVig1n5l77A/oNYBIZGkQ9qIBtGDzZMa7K4wDoganFhPYqAg4AaPKXyE6RQfcK5OanWbDpD",
-	"TOk6bDSrWgqt4vcJJQtgx5nLb6/T6QvQSXON80YgEmzJjKKZSHrZ4eVLq4JxukFJYuyQpatGanS4BRcR",
-	"1lO0kNfNfUC1eseN+vgMDdG+6BULiVjRS0nERyOWGLK1X7moM2DusMz7jAlmxZzdTL87IgVwAcS24cG0",
-	"uj+IxFx9NkDpUg5FYJdG5OoZnqSbO/TIwmi60fArItFkBCWLHXUGm23Sg2Jw250OCQ1hhXPNLw3V8Hie",
-	"WE+xPc9HCjcbpHZ6FVIXfsII1jHxrAv8IGgSmvvbebnxTI3Q37R5cbR47yA5GPJfNI/jtJAkXsi+SIuf",
-	"JkyxSrcBFmg/ftm7J9l7/LKHQ3wlT+K1kKnz3C3O+EWTUA1lA9s/0EvfrRx9j0pUHiukJZaDTMt1eczr",
-	"1lG0skSrl6svEWxso0aeFZDH6hV4SDdV6UEi2irnmNsg6CUfUy2Ttg8xGDO9sRk0AcLnol+uQJb/HDlj",
-	"VunMKq1pSW4QCv6ZjXnK8373uPJ9uh+L1fFrQwVAf8Ru2Je4IW+q4n4ntwRt/7lyCSxjrjRLWJTKXqr8",
-	"WnF3dVMSrwb/eo7LNWgek703NgOyYWbfF4E797TlQYDEXe5L0J7RRLFCK4OXiZxiiwLrGUgvOIhdLsYx",
-	"a80Va9pa61Dd00dGWccleP2dUW/zx22p2ccEK6SrNvHAxaAyuDpMUAN7I4GidEID9K4vZgkbsSRhkfVf",
-	"VKhEJH0G20CnRxpSQWIKflrFx4Jwge2k692npM57mtZdvKn7NMc1/I4M3wDXCC0V3AXb+I+LXiDDcIwC",
-	"2UaqpyeZFZLPoL2ZcVrJJrZGXHA1qecW5/TCFXCvbFYDNsd1rMMYeobpwHW1nW1qmtpg4fqMJTjbBwpC",
-	"57SOIRtTDDYKqcmSgQkTYRBGJhyKuwosjG49Zx8Of+69P3/1dvDu9OiXo7dnATr+Eug0b+629jJtrFMV",
-	"z8LYIa6uYTdX/DBvNDfzjshcDLLpQYlT12NWDT7nfnSKSd7HWHXlX8L51d75u7c/VjV8+RbdgcYA+d49",
-	"gd9DfOV70c3wwtwjr7XvWsduuaEqhuaHQ8X5JgdYJF3bvtlrzUXkaMQSiFnkNR/vtX2xYaesNtvktOBd",
-	"I0cntZqG7aaU5YZ9g3bJd5kV5GKHztsUM6UAStdyuUIpyRZJtEyHpcy+OgGf2apgOdfQi8MROAcPuH/B",
-	"gYmu3o0yEXKsrgdJLRGZz7rQt/KSh6yFKv4FW25iczMFr6BELUWY2Uub+1nV4fyrvTYVaIr3xcbJ0Vtz",
-	"kYdcTplOeKjQEf7+dzKK6XgzbWJkiwbohfRrrRudIY0TFmo+79jLh4l8NIqYLUU8TYImgXYV6IMwSj/4",
-	"m5t9MRdQG5OAWJ/FdAltadxWgyN6O/Ocehez0jFQunP3J+FLrRi/7eTMH17F/5CcyDNrPucZHVrTq9md",
-	"4ZVbiPJbJXSNOq6uz2Y06iJe90KaXNAXNfmCWsrKiDxM6STL6ryXNOrcIDe6szXweL/Tm01z/HHLvuMY",
-	"OMJf/R5+fu2OzLT2LpkzQG+g+8IlHMlkLHX9JezFCwqdAFxXlZ2sPYbtsxgtm2mzC5vuBb0WIUt6yGIp",
-	"xlAMOgfUMVc2/xuK2ixkfiWMhhNWWU/3JUz4nq9ofpAbXdGduysYZEOaVRL1aFTeY5Lb4qYNoBKAOWGA",
-	"m96+1tl/Ra2dnHTrqQvbcj8fSyauiXjp5lVcL/jFuiLOx+WvzHMnWZq7bbRSk+QuFSarb3bJYiIheRLb",
-	"cmTBe4fAAJ8XLhBBHkLmjIkjnZXfjqEYQpu8hCZOaXoZFxeAwOuLKU0urK1iq9Q6/b8awK/Yfd/o3Bjf",
-	"msz9IQzXVjmZERTGmkj332qfSLrYt3715bRYpuu9PThQrqclAlPeHn5IG/LA57bhrpmDQJARoo4QKkRO",
-	"8At3Ufh0ak5Cs3iZJdrY94+pVahtD8iEzRXri3FCoXUyIJQSP6MBOoHNYY4y8duNwi+tT9tGzhcTGae2",
-	"cvVNxK25rzsIb/+W8TDQNtiVxH7YclU/uMDaXOAUTgkuvXcJVxThwVbR9UV4zvD7b6Rs1t0lteC6TiFu",
-	"VkfyTg9YuG6cLEoDMCmqVM6gO2TWkW0jUJrquYIq8Ck81f4eg96fm3eqDt9yLU1sp2oh+Ye/vT86PRz8",
-	"fnh69PLo8AW21A1QR+72hZCZhwFWnBblt6o2zzQZskHzmAPzAPhX/5mzOYv2SW6LcthVDx1AbGUpAEQs",
-	"aBKpLykb9iMAdV88x9Vjz9uwhkrAtsKocNkuL3Ii5FT15nautEu+bQO6uAqN0LuQZZO2Xg+aFrLkIWDl",
-	"iLw6Pz8hP1PFw6w1bdozM9eYtQlQbLAvBJ2yZl9A29+RTKat96dvWkyEMgLHOElftNPebW8TRZdqE+G3",
-	"igT48gHmxQXYWhjf4t4QQFfkgV7O2E/2ad+njt3x+6Ivzmua5zZz7+sL/4XzRHQ506MuJFGpLvS76sID",
-	"LfNAF7axlW7jJtH0gikMJnjhOrMUNR/+zUI9wAa9Xe9IgA3632aDgwcmPzoOCaNbB2WAwRSkqUzJLJhx",
-	"gKjYCKqX5L8U3mGnuekQ0iEVCPwesr4QNEnkgkVdMmKLtAG7OXOnM6YIODqPOBMhy4ruWNCUqzrd82JL",
-	"uemHVEAUiWULaZPANUwN+gJP8Gnn6SaEdSgovtZctKPuw0Wzf2DYNdeVmqo+DOJN2DBZF5zRhlFpCxvJ",
-	"t+jsC+zVF3knZh+ED7Iu5DSB1u7zoTEsrOENbcq7xOvol37aF6Xm3JgVvE9oscP3RtahG0rlBs2+CLLK",
-	"uQG2FTRLApJ1OfQQW6PqwlCGTMwszB1FJE7MR0zzKcuKe1uZ1zs4ODw7G5yfvwk2vZYtw2UKtzn818Gr",
-	"3ttfDgfHvX/Bc8DahstsbX4PF8T9pN2f+8JcARtOxIfRKy+T8rnxKK037H98wZabZgdkMh7wKCAbxW8N",
-	"YwlcH9oAq7BDi+a5TQDBjmkk0MtZ0BeB7Va9T7jXHRNsK1XsAZ72/AxSO83sDg0vwGdpW2oa3QcLdSGV",
-	"NM2baaiV+crw/5RB6xIhNfvCnh6PmdtTKG4Qan7JbGtcS+tBCqTySHskc13yc7uzEZy8Pydb/mdq6xPu",
-	"5Oct91oVbO5DWoTf9n1KkYCIMPaqpyb13r84Onx7cBgAoNHcmLo2/rlCRy999m41aexum4oKliSG42Gu",
-	"5UYWTAX+b050nikNg4yfm2/cs5YMYFb5JJZmiQFsWqEJww48URvs9wUlsIxcu6JymNfNzDaR+/DhQ8sX",
-	"0l0rVhNG4+lP/Qbw/X4jwLuK3/md4Rcsgda9QruMKcc0MW3LCU64BoZWrKh5pAiPbDd5r89vZW6+5brn",
-	"1ii6l/R8O0Zmyzdzb7tqLRaLFsjneRJbmrixrb4i8b9zD0tZ7RrwZdyP6Np3rNaXCiw2PzWG5qJ6H+SL",
-	"LjoSKTdRyyk+GC1QE5noVswvjRLlfe0ZBXnl0w/ZuZKMeS3fC9yVM1erstoObYziPq6+N8Jd+NFLdvUP",
-	"L/q927LHNLnwnBqpRyNXKt0qsut41JEoIdglomuyvzLHfZY9isXyben2HhQjHIMBDDkfXBvp5+ikLxA3",
-	"nqk7j6w6ivWZXetvLXEdy64t0IJunTHTRsKvVGoQUYKaHxo/2AGW6zY5hn9piVaZi26BqRArmQIyaZhI",
-	"pdwSVaFaRO/ozeD08ODo5Ojw7Xl1hsgp7OXqhLKHCTX3yl4ukjq5yFzEtglldpNd8kzhRj+M6PtOMB6/",
-	"me2zEabS/t4M12HTzCIZqlXFoF+Y7++167ARjZB0BUb7vfQg5qowCkWvdDxqmUVQLlhEXp0fv4HhqxsS",
-	"j+glD6Vo81Cu2q+X+Nj1W8andMy2rlrwdG7XjP5LdaPbGHJBoZz7tfvYI7s7V7s7BGb4TbcONydu276H",
-	"sqb384TRWE9W7fIrfOIe9Xs7Qm0CfHLJbblCAN9TTYdUOa9R+xsIdjGjdxCjUAqQNSLKZglAKTrksfnh",
-	"iiPYAo5cW8gbUfk04jDCLJFDRjYC+9uAKE2XymI87Czgmc0u2el0Ush3XxR2T6WBJFdeFjonYEUIGoFf",
-	"UEidMj8VgBe5Lxw0DMBuXChtuB1JWMhsb2Jbcj/9Tj2yIAzVFxtBiO3sWRRsNiGFM5YKPHVT0NGFXJCN",
-	"IGKYXBSgghCaC4Nzk6NRsy+UhAbzWF3CLscWn4mXTYCraR0zomK5YAl6vpO5UIh/JVL0xdlvb7g2Oymk",
-	"YMFmmzzu7JJgnh28g6mfMp0sW1Bxw3Op1LSTP3UHdb8VLt0gFRfHfLn8dq5GNbWoiZzHkSMaohNqlL3q",
-	"S5K1s1dbWEnkOi3WFsT2NFeCVXZSLQiQHua9Rh20euIN3GlwdbJYI/6wom/4pue7Jq46zT7WKwIPZ9Om",
-	"W9rsxr6QSdahEXAq+eYkGD9AHdjcAQVP4eKMTgpZkRAqjaUYQ2RgyqZDTJw2LEnGjISw9+DAy22E+XI/",
-	"/UVfOFVxrZ6QqKUepWd1TwZucZivhFd555k4ddIr5wn+W3JI3E3d0GlFKbPrP3Inv8PalL9KLkrRErTS",
-	"BcmYVslIz0UDroeEQyhxixtlUc1YuIL5nbM4Voi2g2ge6E9w9ZEF04wRYXTDIr2pNsJ0ImOAN2QdH3K9",
-	"TFS6NOdkMz8waoMtI9nNphj0xUYW1W4WA87EwueMBg6S2QuR+xyzL6Z0CSW78r68ZhFcZP19aQ928/IJ",
-	"Fxp4ISYyUuwJhh4DwVgEaNe+6BXchNneYEQI3BN8LKieJ8x2z10i+03RNjJxQ2+CigKsups13fUT4Lhw",
-	"W4/NfJugiyCgOJWOG4WsOcOGsyJlTo9rWmQ+KEebbbOWJTZ5YLH5loswnkeYmouLy/gOhpekJoqZJxVh",
-	"V9SoTn0RfOo3cIr9Rhd7b322EZa0iQTk6CXsktHYbuMH29QFX64YU92qQCJ8g+FScBQthJF4OW+RLU+6",
-	"gfjokCbJ0gyJRaExBInVCVJHVNq3Q6WGAkQl9/02q+AV9sa1OsI+FApBSSYNN879wDmG3p0cnvbO350i",
-	"IukMcRxYlO2Xw3OyBT16gk2/p1mbnIEbioRzpeUUOX3hXmIsvi9iRhPDSezp0aGcaxf1txHbyqoFR+mF",
-	"u1k06QvjP9mwX0/+FuawOjiURnw11exHdOib6Jt80yhPduApNwOkytMnT3b8ItCy2GIrF7TxhZQvXZFR",
-	"r0B+VcibOoQNdBz0vdobVlD2hdXomZDz8QS6u6MqHkvs7ULFckGXmwA6cFLW6/9uTHkLgkI+KxdQSbnr",
-	"M/a8zLYACGsQueJPYGbUinMP6uKQNQBkB9yZYXp5iEONjC+I9f3MerrOww/LX4W58jFeGZ7J7dIQeDyL",
-	"R7aapg9a8FBFm7D/Mb9kqi+oJlOpUohFCXOz7zpcWuHSJu+d/Zb1088MJjcVK8ssxmmn04FqV/AtyDRF",
-	"eMSmM6lrm2eY9zwoczdDhre0rGo4b654uCE8iolKoCb9YMffCTsut0IstraHC5Jnzp3O85XMeY3+h8WW",
-	"9XLGBJ3xttMX6nzXZzMW/nr27u2X+uFoFHE0IE4SM4jm5j3YYd4GDCSATOu0j3czJgy7imQ4n5qLfg9h",
-	"l+IYrj5YtUPNbeGSYiRp1Rb+0Tt+c7MtdG/9D9hCu/iqLczZ8HV7+IYr/S735E3br73hU2743bUPHswT",
-	"JZNGRTvh+3F6rWp5mducGo8X4YIwGk4q+2I+jDT4Gq0081vjqW1ZmvgtPEXb0NevRnNFtc1oigUt57f3",
-	"7857g3env/TeHv3ZOz969/YsKExwY6/zvC+Cf+ZS0wG7CsFvEpAhW0oRVbfNgEyMnHv03hK3CgPdSGHZ",
-	"/mqu4B++3u/Q15slGPlHuZ+/wVjD0jqYcn2fb3CRS9IlxYuvEtWlC/eNxD0emNi/8cau70QhKnS3AuBG",
-	"msW7ZFzs6po/yneGhtFZCxlCwE8H0xHtEsNSA2gJokjMLxj5hetX8+EjRfqO8faFXsiWKxmay2IDv7J1",
-	"ZgsC3TRcjNJ20ciKOvdFvomHNfcxfRQBCzIhUyrouCITyQZmzf3Jl32GECxcUqLniUAHs5kK5HdMKHTf",
-	"zeZgm29WiLv3s+hhxF15oO8k8vmjQdT32wS3dKGg+iJQGjl+2SNyBNIOb68iG3Cj1OYXxDprEqVmvGXu",
-	"+nWGVu/k6LV57N6trGaJWYo4zchTiHUBvdvmubcbzQa7otNZbNa7O9wZPaHPWOsZ3dtu7YWPH7eeR3u7",
-	"rZ3R4+FeuD16zrY7jWaDmxf/M2eATTTn0eg27PsGQ/NZBZZxPudRBZLxPq1C3PRV9qDZkyYRbPF17Lz/",
-	"nA7xvseu5I4r+vA+rrI9HynnQldkA4PiesJ4Ynul3uoO13rvEkajL1JQVlm2NITSPRvDrESXTHJh3E3X",
-	"EiJDbCEObCVuqwdBEVdzI5/sj3CDLCph0Qq4j3KuYwuEpNpLL0QkY2B7bAyoDryEX6oRo4n9HXJZj4UE",
-	"X3uhoKh9YiNN8CuZALoyZRDBavscr+29Guc4xFcyy3HwD1xPzoCkVzCnYqfgchfS/zQd5oeNfxdMtdop",
-	"kMGQMooC7CfQlCGnW+lHa0RGVitPfpD7ThnxS5mgLYX4GxpNuTDKYEKoVxrFiypvdtPKZ4iYsXgj4RVR",
-	"zIPqsEWmx9schherGYwANQvqFaF9kSFeScxGurr88E8AbQrqw66ZPvnz8gAZ7L2VXjPj5Ub6SsYdziQ6",
-	"kPPqViCv5MIY20tUHBYs68vyw8z7b+B4Nsjr39oyxo/mTJ+vxOw+YR2Sz8iuYqZZ2Wos3PPGulnReVjO",
-	"D1vm6xBhjdi9B3prrnK719HOXRvYK/TXHxT4wBRY8uM7w9Ca0pni9+3Y0dc7t16zJeh5N2GvW4mM41ur",
-	"lOvPqU73dL3JAMBoy5TJGHKnHikS0yGLm2nJMBHlrGjznPkdVNTui4VMAJUHraPkJUtiOhtg9EEFWeGu",
-	"DuAGPVSmBfJjo3jb7xtblDsnAgfIQ2z7m3fhD9fU1MLiMhShS9DvC/sb+4brM7BOZRzft2FvxiiZ9d+C",
-	"Ge+I4Icp/8OUv5VOMYtpWKtU+B0+UgaTVstDXvHAiq6rHVebNt6zaJ/HiDpGyTSjUPCxJ5Yu5jqlS8wv",
-	"0hM2bVelNPfSoe5TybGDrIojVBTAVGZtiX5wLfwbBxqce9U6Vcmf8kgVfdcqLTf44OCDeQXp+i3eMeM5",
-	"zVYoWZsoaxVUxvUKNUJiFbeMP+ZK2/bPtVkHm/sp/MDcbZ0lIUJVomLxxTY5zWdzKZfTPuMiVy3V/LHs",
-	"C8xcx74gxQNJsydcM3sSGJbNx22zUS+qPflnxZt5D8nWpUv5cK6o74wh/HBI3Q3uAMVwBcfK2JmFGQAy",
-	"6e6xBl61iZVwgyPvue8a1Z0tZNVVmzEB2WHe9vwI6d8nOhxykUt7nhJ/FmnZfHCRfce96Fz9FagbnpXw",
-	"7xbLKEB1AyHNeyC2Aza4EwBtW+4KiwHSvlBcjGPWmivb+8rlch+9/f3o/HDw/vRN0MykPFFaJq6SN1Xk",
-	"7FWvtfP4SbOPdVdI/sdQrtu2FQKgAZT3sIntwyVBWW9RhVBHwMxnLFiUduQEcEBaecYqPOVKN9CDIusj",
-	"Xcy99AsX2rm9O/0lwPo0MyjBdMmhMHzVo+/PDk+DzSbZ23luIf37KZZrFs9TAjSKVEaBNGFZmfJ8LsHx",
-	"4fHPh6dnUJn6OSmmDRgtJmM2WKtwLJnC1NeRBjAHdm9AeAZ0jVLNXAk+tWloJCK2dKMrG14hMOAdMIXq",
-	"3HmzMcew2nvSnnCIb7A/4bmr+UNd8+Q76EH4wz/yX9D8FEmaKDllUJV+6ZBUJam0j8zQfo5siNwXPtTn",
-	"m5+yP9aL/xVKVq0TAMyGeKRQumQFtwAV/0MZ+lI7wCYTl1WgO9KAdu4xkJJR1HXxFCtta314x1YaG/Ui",
-	"r1jkdCMj3lGDuP6CWMUlgUoUQpKIJ1BUI4qM5dwXoJhYLSukgmBxGj1J5Hxc9sAYPWxCldd5qUrYGsPC",
-	"LuX7tpVwEavsJHuiXzGt9Xu0dKYpcTygJXP9vdz6NFcsKYuRouXjinpk/fCLXkqdkkbW+g6rc/dFDTKt",
-	"6bUa9s2g7E2KQQFHinXOsBiqZZhNV2MNTC+dUKEo1EqqxrtN5WWmCxd2M81bwIT9qqyEwgJyqQk2blrI",
-	"9x9KGTMqKlMTaoSuXTRYfWa+0X+9qvrwUtnse5auV6X10XxkKWb0kn1r8vm9Ysnq3MeM3mrcMCOZQBkD",
-	"DK4ItrCVVTE9EUqr9gXN4JE3uY6Y6nevpqk/xFeCmtr1rRSjP4zR/4rcetu+J7txcJfuTM9fIedd4cjr",
-	"EgvP3HMPkVmYJQoaAu383yd7o+1wpyYhkF3hOQwg7y+7elN69YaJsZ40ujuPHzcbUy7c39sPmx9o926V",
-	"0hzzS+Y1lnGn8iPA8K3lDJbP6I7wjWnHzS/LFVzjqm99cv2w10WHn6V9g9dTVHOFe39AxL8mRLxMsFX5",
-	"RXeE3Mp3jb1H/dUSZErxECdpudZd9YCwYiueGR0zsiEkcUKEUIURFyztkeJh9ARDT3xspDCanOaiKi+A",
-	"lpanfn/6howSOoYiahvB/4Kvf2q320HTpcii4SqhhmpyyRIbr5JKK4iYubih0avTjmRa9oUPDHJf4PKD",
-	"dtZG/uzwHOJ7ZCa50DhJGxfUfbGUc8hXw+VzoTSjUW03D8X0iR3oBJsW3WOPpnvpysTSLWzBTuG64QzN",
-	"prAIPNgKuqVXF7tbS0t6OBXpKysraRm7b0BN+Rquu3T9oLVV6AHpR7crWFfRZL8y1wKzOoutugm23qYC",
-	"EXcr2rY7xADA/7HZim1oiJH2jTxCz1O0N5tpXQAp8NTJXLG0SH564aCrM3Rmh10jczC7/YZ8hu+ZmxZR",
-	"TaGjEVSPNp/itDSg3JSGjshuBWkXm7lIu/jlOiLiW+Ap4LJeqXy3xjY5pOGk7Kg0XCCtFJg2IQfUwIvD",
-	"N4e/9M4PXwxeH/4RpCdPNjL8wIqSAy/cHHx16u49G8VhvlL1Adsjub4ufQ+Em1NKbA/xTBDP1Xfg/fgR",
-	"Wb/vGsx5pTefgzZjIitCX9W5/1HW6OJm3Hkd5dbXC25oUv2wp76R8Dp0whvla/PeTp7vrEqSrT3vO1fb",
-	"6vtIYvviH2HYYhLrnZz+LWKwRRO2kpVsJUywxc2zS/2X16mZBzSGTTHKotdtybbbydTIrObTKP9cAYpZ",
-	"qY1WB1sFW3z9KwFbm7lFfnDUB/ZQHV5pJiJPgFs65FHMSMxHTPMpa5L5zGjwXCtCh0rGc519eT8y3VA/",
-	"FyNZ60XKddh0k/dNrS4J1Hxo4QtYXC0w/04rraVV1tLetFgwxOKI4KEafwxEbs3s7vHipGPU2f8x5VPV",
-	"/q5sdqMsHr0gB9h61y6hxNKKquL17TpSklmRhiqI114tYsP5eAwANh61yVtbmC8t15c37uHNEBII+gKL",
-	"QGHRXpvTl8XVaxq1EcW0hctFZEKjfmowowMMLekhG8mEufKd0J/G2fcbNF8GEJ50b7FN4dHmBiA6pgRA",
-	"y2GEQmAj5LRgDJQFwMVd0wQJcnYtFo/IJIIe5bawjrkkYj41m8rAzQFY+DbZ6IllvoHdlGJfp9xWQgED",
-	"GitJYma9o9BKCbKAXXs83Gc8BuhxBz7XKQvam1UAPykv5rP3aiV+qEEj+n/sX+1QTusimrbJft5Yr6x2",
-	"6h71gp27O52HDW+aRePy6xjGd2HLf/vydZU0fclBlsL14FGKS/d4GSAIqvrCZRcDuRlm4Lbw9zcLpdwg",
-	"LgLyMA14aEn8yIZNAk4jGr8fnh69/KM6pAG9y24S0vgdXn5ofvzdBjTgcFo5JnyzoMY1upsZEJO64dt5",
-	"Eje6jS2wJuybigTxCprxNwut9CHVmyuvb1HK5WAm5TrSZ3ws5rMmieWYi6brOgh/Y4NATB4P50liyAhZ",
-	"S/pSkNfll9ZELYz5P2MJidglDxnqa+UAv/f6VM0sD3FSEODKVt1xpW2cDE6gvdwwZv6sXXXv8msPrdfe",
-	"N8RG2HxxIhPdivkli3Lap/de+LvlHP9VRbv9YG/TFkBOAdzpEa7ck3zAuGJjXPgSYm9Nq3HkSBdin+4x",
-	"nGzbx9aG8tIIyGvPFemZsEtzrbw34AdV67d6GYlBfvm/QXZZ8RNzR8hOuwOzLqiVTESWPW1wvz9r0x47",
-	"/ttZGJv+LtZQ7pnf/EGRjfN35ydN2Kz0dNJ1I9W57SKhjJjabJJUZyUxu2Sxym13bOjGvg7ubov7FDQd",
-	"0cbnj5///wAAAP//",
+	"7L0NUxs59i/8VVS+tyr2f21jCMkkpqae6yEkYQKBATLZmXUet9wt2xrakqelxnhz891v6Ryp39xtGwIk",
+	"2WVraze4u/V6dHRef+dzzZfTmRRMaFXrfq5NGA1YBP/cp/6E7UuhIxmexsOQ++bXgCk/4jPNpah1a2/l",
+	"nIRSjImeMBJIP54yocmULsiQEd80ELRrzVrE/o55xIJaV0cxa9aUP2FTappj13Q6C1mtW5tBF00ypdct",
+	"OmY/P33e6dSaNb2YmadKR1yMa1++NGtnTEeL3kizaHk858yXIlBESzKnXJMhG8mIER0tuBgTOqZcrB7P",
+	"lAs+jae17nbSNReajVkEfX/8+LEX6wkTmvtUs+UBXEwYoekbXAoCjTPCrmfM1+vWY3m6hS7PNZt9mC13",
+	"/JHrCfGmIzpwjXtEinDRJWev98nL3Z86TxTxJzQMmRizJhnJiNjF7wvvF0YjFhEWRTL6uV/jQsWjEfc5",
+	"E3oQKxYN8nPq15qE+tHgioYxUz/3a5SGO+bHKb0emM3bfbrT6XjtvqitmtyXZm1GIzpl2pFcHCkZla+q",
+	"J9i1HvjwhkfkCEhuFrErLmNFZnTM9ggdKkN/Zm7m6YhHSsMjs+gpqR3/1Vu8553r4/PO4vj33+bv/5Lz",
+	"41dyfvxa1po1bnr8O2bRotasCTo1X2C3uclM6fURE2M9qXW3d16UEepr6msZHQZ5Ou8Mn46e0Wc7ref+",
+	"dtDaZZ1R6yX9adja8XeD5+zFqEO3h24UM6on6SBG0N6AByspaCSjKdW1bi2O4c3lcR2KK65hH4tjez7a",
+	"Dnb8p8PWLn3GWruj553Wi+FPtPXS7wTbbGf0lO5WjI0nbX79+N6xBQ6spJ9Ltvj6Do74lOtyKptKpQnX",
+	"bKoIF0hiRfJ51imnkRBazY4kYCMahxo/mdJr5Cw7HfPXaj5zzJSiY1a5DFN8/vVLcRKNKzuR0fjrOzhn",
+	"SiWUVtKJwudf39EHxaLKXoCHfXUXH9lwIuVlZS9zfP61HX0xH6uZFIoBV/yFBmfs75gpoFlfCs0E/JPO",
+	"ZqHlyFt/KUPDnzPd/O+IjWrd2v/aSm/4LXyqtg4Mo8euls9AhJ0RrsiUhma0LCAyIsOI0UtFKInikLVr",
+	"X5q1fSlGIfcfeFy+7VWRubn05hMKY1VaRuZ6NZxXRkMeBEw8zMD8iAXmcqShIiH1LwklMxZNOVB2u3gr",
+	"zycMOYucsQivUxEwP6QRU8S7boVU+5MWVSqOqPBZl5jL1SNUBPCVPTBmxh6l4bbXJDLqiysW8RFnAeFa",
+	"EQViEMELAwQ0FhE6lkRPqCCevaU9+54idcWMFHB6cn5BtsxVvzUd0S1ocuE19qBf7+PHj62sJOIRFBbN",
+	"U0F8GkWcqb7IiBtKs1krnqViR5t4hqmUr0dfyGhMBf83ik32BUNv+emYwUzZdMgiMqGKCKmJYprEs72+",
+	"gKUOpX+ZW2jq+zIW+klhYRShESP4NqFGoCRayr6YUrEgI8rDOGIKZZiMWFxchirKsZ9slctvX/Ai1iwS",
+	"NLx/Ku0JEgsngbq54b4GTFMeurUYj1lAYmG3NWUFeK7eS/1axiK4/wG/l0TF/oRETMk48hm54ooPQ2Yk",
+	"ezMw31BUBIM6pYtQ0uBCyiMajdnDHPmhDBbmCMoru1KK/5sREAFgUBdSHlOxsHxbPcAOk4hqOwIyp4pE",
+	"LFG/MtQLylMr0Z5WEW5Gz4L+PgjDGWTE/80egACODfcU4ybh4oqGHC4gdj0zLCPLb9t3ejiTiV5RHtJh",
+	"yB5i3wI2YyJgwgeCCuRcEMvlFIsMeVkyM0Ru77cPQsWzmYw0C45ZwOkFSBAPRfdGkcSOiBFdzPgME6a+",
+	"z2ag4JpPbWums17vaK2iLCOS3HgkZFcsNCoeTW67+vvD8wtyfkpedDqt509/aXT7Aq8/y7mlYO6CqFMy",
+	"o0rNZRSYu5Hgn5dsAfKCjDUx4qC7MnGNGk24TXdcc3ous+3A7Vu4iLDtvjCNtZLr13bVwHuDCSPj/8vo",
+	"x9u1JqjJtU9ZVdQ+KIiAzVrv9PAdW5hlm0VGTtAcZUE/YlSzYEB1TpIMqGYtzaesrC33zXBRvg1mAmQ+",
+	"kcS+SOoyIpEMQxY0gA4v2SLRreFSpYZEM3e1WduAA69ZI9yauZtDrG40Ax5sIDc3ayEdsrDE0GCeKDBk",
+	"3GzhrAK0SddyLlg00PYcum03K1uDdpK1Mtu/9PUsYiN+Xb47aMTwJzSivmaRcqaPS7ZomtswYr4cC64Y",
+	"MVdPlrZAkBzEg93Xf78sG3PEruTlDZdE+XKGlAhK8jpecm5eN9/ZhmgU0YX52ylkG+ldqSr1rxq8YtfL",
+	"7XgyrGb2fOQ2JV11OfyL+To9Y0cc9ar8OaMzPrhki81nag9syVQzdqvlHT6lShGqiOcMW852Zb7KW7Uk",
+	"CrOGlBOjxOq1SiZRPfuPXE/OmR8xvDTC8GRU6/5rw6kWF+2SVXCYURyGhmDb5BBUNcHMvaYm5q5LjLKr",
+	"52LaXp7GJzMRuHdSo1ZGV6ZBwM1PNDzNDHREQ8WahbFreYnqYnp+nv690/ppfvDX2R/6g/j424s/h9vX",
+	"56Pe9J1/2jka/z55xX/dle9fRhfPzFHJ2AN3nj0HC09iH1w3Oey8dJfspbpMoUpTHasst3EXcAmLKfRn",
+	"v63qUKkLM6D9kHIk/PyOHlyxaEF885QcGR5DZrEGexkVIAUoRWBG5gb99eMFqumeXsy6hOp//DXXXtPq",
+	"iZ3nLxptcjEx6jtQl6EO0I2F0UxGXMD+OZ4HfaouaotWOlJ8LFQTLmjPDzkT2imuRgQOVDNp741EeUVP",
+	"qO6LKTdyjiJck/qM+pd0zEwDpgOvSS7ZTBP2d0xDw2O5JsMFoUQzpRtNMp9wf4KDGDNhlHgWkKkMWKiI",
+	"oFNmJ3zdGsuW6dEawgscBvW+5cNiRZ4nakkiqluJR0ZWWGlkmQO79idUGP0NFl+1y/g3nUYbOS2mTE9k",
+	"kFw2iRhmdu3F9k/PG13izeaB1xd1JyMZEUrqmWd2/eLk4pT4MmAof5k7ColGBsy8N5lfmvf6ImBX3Get",
+	"odEqyUc2NNI4yBPmLYVvEbUQfka0aoJFxSP1qYxYX4BNIxX/Vq8JbETC0JeWp8i7aRxULVfAmfCZ2iPe",
+	"Ue9i/+2g9+HV4cH7/QNk4Ynk2szq0SxIPsS3lkbYvuHw9GQAV/WyP8gZP1QMZxvvjcwuGzlP58gtlGMu",
+	"mk75cANr5KQ6LvTz3dqyzbpZw7Nn7/TlBTsxO0vwJSQjOPzQFTILo7RypWJYCrRN9E4PQbbkKMjbld4/",
+	"Ojx4fzE4fFVY6naFuFnCwYwMujC6ZWICU9xsCkx8Jv3JhpNm1xV+hKzI90QRc9EZHdaoNAEL2RjWP116",
+	"Iw6VDp/Tkg4OcZWovoMZcKXKZwBbETXdoh+en384OPNKB/mX5stt9Egs+N8xs/NO9rm0BevWKR2II4Ll",
+	"w0J8w2xHkZyWNiqGo+UW30vnFV61eKSOF1sgWWph5HrP3ARcEX/CwGgIytAsYobdbHpOUqViNdUAsZTo",
+	"WUDxSzTUrhTWKy6ZGfVZS7EZxdsLBWgkUFzbdK3NApuh2I0o76pqSu7mgJYNmYMVFn+rpgcVD1foqjzY",
+	"c+yzuDxPVJFI7P2ffQ811WURKS8MNWvJBV7r1lAyaC+LR5nXWnw6kxFqE9QIfrUx15N42PbldAu0MbCt",
+	"w7+2sEHot2fvBKeK3EBsTe6hnOj6r9pE65nqbm3RGW/bn80ojMiXXC85ifXZGokVBNxD/PRZp3AVNWt4",
+	"1u1zHcVsSRdJBlomde7Djp1aSeJ2ErwfR5G5gZw8sk5jc72hjja/1XeoQg+y2mKBC4bKqOjmLcJABJqx",
+	"SJn5JHzNMkdD2XsEZmaNLCDF5FR6O2+7fEMpQ0bFknS/tBCF+ZVuAFzM5o4+Bskvq1fYm12BmjgYUsX9",
+	"WrPw60wqc2KEFKzUwrEPejlqjrfb3rzdKNXSdjovX7Y6263O9kWn04X//pnlxCvNGYnFKG1vyMOQizGZ",
+	"y+gSrDfZQA/rul91TFILSeY4AifqOs5Uazq3t+oaHSV3Kjcyp3zdWSxYTUrpAfbrJMM1b7dr6BnPrm/P",
+	"n7Kbrmph/NBo9aitm/52A84d3+y498+OQREpqPqdTpnQKegwZEGpVK4nLCI2fgO9buaY7xGzUZUHH0MI",
+	"iue+WWNX5gya3yukOHgB1F5l+2HTmUYpIg2WomGY6w4tl21rTEvJtW1NhhsTrN2KAzMKcFLcnHabtTgq",
+	"HFF3uZmmVfZ6w6u1uEO7L25GXqa/Cupybqeb8q4p5eFavwu8BDFxN72IChPA7jINlc3mlRMhbYTOLbny",
+	"jWbGrtHhbQXgjBsk1pPO/32+O9r2d4q2tA0kE6ZpQDWtHjuen6S/z7VZSCF+J5K1JcFvaTkzoy5byQO3",
+	"Bpn5BPT/ZMWuzH3kNiczx6c7eQb4tGSOByKSYXhxcnH6dYw4zyJeYYQaBMz2a728P24269fyHoXTibnf",
+	"b868l5cMfIxLNk3mfl7rn9yXATAT+GJQYNolWohRFDW71mBrt9zXwyjYs9f75PlPuy+tcUJ1QdmTAuW1",
+	"voAunJSGZgwmgpnkQitS9zBeBi54r0m8LQl//4/X7Atvy7BRLkbSs/7ANd6wChOO1TATtdf5wetShAtn",
+	"XTVPBvaJl1dGV4pANhhoo4jiLgbfSKUTxVlPKAZ8T+gVAxOd0SaNNt0XWcshmJ8SL2kxpqfuoobS4CSz",
+	"YsnWQaCx0bxtUGZlMNITlbaAS55EWnbKtHFLCoVQdOf1ncZKkyEjVJOQmQm8IMOFBkdTiTcNjuUSa+ts",
+	"//ryz6cfX7x7/tvOWi8HHoB0WLlmP1VoqDb6EM7FLzJYJAcMDkmJYUZpI55gtDeYZNvEvIrSCNAU+Gdo",
+	"EGD8iFMEbCjGwI6p1qzNGb3M6hnA3AaaXjKws9r3M/EamV/HERWmjRzlZp6jU8SIBJm4k2Y+Nj0Ns1Og",
+	"fejBCOKT4E6YyGBgfqJhKOfw7QxDhQZaykEIwUKm+SSWYjBlAafoMGzWIqrZAOJpbL82WAtGlASINGsu",
+	"HLFm3czgdczOHthKoSeYvOvJvYn2GreKZujuwNSatb9jqemAXfuMBfl1MhMpto+LatvPnmH7Zzb2YTCi",
+	"PEyeYDwceq1zkXr5wIVlWli+sq5sLMrXhzBgkNq6+33pmtnQec9npdb21Ci5toVMFPMmrxfjBBQfi3hm",
+	"CEiOuRio2E92GX9Jdihio4ipySBisWKDgGmI6MP3ZKxTUX3gRPVUDBxYu1j2J3Oz6EHinlh+ZC7gkOEj",
+	"pMsMTVq7xyBVFNwvGD6S/SEZTuFcYSjnABIIHF27VILEo4mkaRMggC/lf4rYVF4ViHsNrTuf1MAwQDWI",
+	"WOLKyx+EMmsGpsSMLXlvELBgD2KG9EsFSXNgTu11VJCMrlyG1kZ6Fx697yoYwc6gdN7WLnI7ydZZFst1",
+	"xKIB9MbKhZPQeN4e8LSTzel48Xx3XVZHhWXImpsezA60YvEx5aAkFgZs3oMkQuJOQrryy1rql4rz99iy",
+	"YJ/zUxAq1Bzio4wAg47q5y+fNrICTByJLmd61IW0M9UFWb0LfYABv5ub6qebuVTgSk9cKc2ii6XUz5Gf",
+	"nhsmZuOtD+PIjTbXWG59cxvkplB2Dl/LaCz111nhb2IQKDVblA3sjVnai8IqWQN0Xrgs32HYGtxh3OzE",
+	"EpuTaUpbXNqzt4yGhlmsD8iRl6U0dMUitWRe7LS3253ahoE7aRtlq3UodCTVjPm3N9vmnPnpIKeLlgvI",
+	"b2H4TQk/XY4/zXoKys8OhvM/UYlTpL7sXmiURTdKiG788/rjzvRd8OJodvZU/3H1/P1wf3vyq3r2G+v9",
+	"FHf+ebnz5mVJhFb5aczP+J3we0+PfxodvJrxi7M//fFg+83vv7U+nr642h6G7M+zN9I/2D+Vz44LhuHd",
+	"zsvna++W9MQOJhyFiVXHBhieOQZvzcubB5EVCCLl8/mNMCzzp+fPd9qkJwgX1Nf8ygVncEXYNfV1uCDe",
+	"534Nn/VrXXRYfVkV4bQylLB3BHEs0FzmIsiYuG8asZSGKOUiyJ/YmLQuoaIvslFqTxTx6DTyMLqsCeFK",
+	"IGQnj9MmbCftvkDrCKWh18xa0i39KohHu6Poo1vGA319zM5G4TfgkXfurFUhOJuH01RFwWwezlIVovI1",
+	"Id4VV/95eSRFvbj5QBGOPBqrgijWjwSjI9ZIE/lhvpZRLjZTZeWiSoHDtRmr0hAzqsklFxDfg/Ey6dWZ",
+	"Ceziub4KQotTaN3fVl/cRPgBnlHO75wGeTfWh0SmWTLiP2R2g9WQbRrH2tcjGbJ17PfMvFOqsLoJQiuF",
+	"sPrMHFevfnlofarfb67PZnb0u1Jqs3OpXAv2EK61W293bqfL5vDrx3clOmE4zkq6B+c7z57XmrWD4NV5",
+	"r9asncHfn0qTka6yH5623Ic7z55tvyz9hJVb5/DYLP+uF7mR7deatZN3pzCoXmn75UqtZXkZE13px9el",
+	"Hy/W24Uu4ZyZ0TZhNbHHig04X96BG2WnmD1cOjjLGRblRHz8uofex2mpPRdNcOtGcPy6h3go6CvJ2t7K",
+	"hY/tTj5s3GjUkDCiJ9wo+T7bI6n/K5/mjTlTOLCbRVTj3biRIJ4I0sWFtAuSNFaxpq+Tdcuv55D6lywY",
+	"xGUgPy5A3kwcQ6QzNy5XLlJeyHmGd2WEadN2PBuwkI+5TW+9SQ8W2Mn2UqdptmNpb7e5azdO9btNQl+5",
+	"E7xHICAKLoYZk7OQNTH5nCrSR593v2YE4H7tj3jI37FFlV+80tC/0clwATKJ+XpZiIPoQAx6hxQLZs4l",
+	"YG6BH3ZOXW6VL8WIR9Oc2akqXjBroYYVygxhrc06GX1FHt3GOqDFZNiYpeUYSvEYLxn3p5QLsydLS/pB",
+	"GCoqsBpS75BYaB5mYKSsp5qrxIudpfoseM8yL1C1FUOCtODVa1s0fWmpZ+B9HRqNT+StWPbhEi0ev+6d",
+	"MhGUrsIpRhgYCcjFfzsIGhuHblOPnDt/PpHKRmNPqCI0A0CCU8ZQAQe0AdRZgS9iE8eNXtIXgFpgs5tc",
+	"opViQnGwRSSIKYbMWVBmdLhDMqrYyoqd+h1mc0tzW6mj3tyCaSJV3TMb6zVKMqpI3ctRl1cwlW3vPN0F",
+	"KStjn3q+u9Y6lTL+DcL84NZII+RsWJaNJC7qjWZX0/OUhLdk1URLxbl53ZDkC/tnh1O6feCDfHBlcXOZ",
+	"/SsSpjPQV0u6XPValHNz9NXe4HDhun5XKpubQ9ncs/HOd0MNG4ozTjApjSriERtMR7Q6mngpwSWDnZSw",
+	"5XzAlRwRrlVf2NXoEuowlRxGhhSM+FQIqS0uBNo1ZUSmVNAxK4Fsqu92npYgPOVj3zLy4deZKKyokjNN",
+	"VCqx2Z0tp+0HpMg8IsTmxylHnuuuq3wXZWtymokzzk/3BdGSbHd2djO4E01CNYb+wQOIgzNk9OHidevF",
+	"HrGX0XQqRV+4GBKMKIvYCGSs+m6nQ7xcyJjXaJOeWOgJF2Oj3kWAvTKhgrzoiwzmBVcEPi5EHVm3Q8aD",
+	"J6OI+ZpMZKQYGVKtzbCUprNwKW51J38DvijZpjNGAy4Y2pQLeQJU0yHN2wjQ35eORl4u7X2zdt0yr7eu",
+	"aGQIWJnvkm5e2UZPLmufvkA8WxK4knMs+lIIF/gTsHFEMSDGZd9k1yN9cYOBvM92uJ/5NvfgVdpj7vf3",
+	"0D3YscdGsk1Sou5sfc6x4XdsoewSLTtdI0aDRXZdcl26pzfp9cx+k25T0nSlfzYhj8JqFDe17FyeWZln",
+	"3xlHloXFEpvJdocoLsYha8WKVVhMCkkeP13+/bQ1vX4ZtHauRrPW5MVc5EJQ1lhLimlnMK7yCYGN/3ay",
+	"cd5BcDfO2RsDdOQHUT5HQzioStxVqtRHGV2SkM60nN1XxtQZU+wrIz5ukzdZspm/XT+9ungxfbczO5q/",
+	"/FOd7S5++Unsbwevn4/fdv7qPWMfdvjJi78/PtUHd4K2siY95oxdSZ/eRwQF2PcwRvmhIif2QF1mARpM",
+	"dZKRmk/qfoytuEVsxRmspLmRfllA+uFtj38epS2DQjTcGT2nL1jrBd3dbu36z561Xga7T1s7o2fDXX97",
+	"9JJtd9bjrhV5ddpZ9aSCfRmXGfxdKG9pNQAATwVNYc5A9oN3N7CUZVILl8djFYVEkLAh9jSYQnwbqi75",
+	"m97+VibVyTD8mkxkAGOks4FNgVlTFUGGAZzLS8ZmCrKKuRjvkQ6p2xkbudpczg3I/uwLm/5J6u8l8SyE",
+	"eNcjExaxLrFByjIyTcVhQKb0klkrJQuDvnBLSrhI0Fsh/bPdyMvKT5/nIlh3nr3c6eRiWDulW7a0N+cu",
+	"LCJrjilkO89AEDdL8///i7b+/cn8T6f1ctBuffrcaT5/+qVrfvmf9Pf/6bon/7tsB88h9uw4k/a3HMn0",
+	"Ynd7l2yRkxkTh6+IFWbJK66s4cwlDbZry6yb8qkaJMkUN4vBSTM7qppYxYbSSMeSpnk2jmvgktAq4p5j",
+	"PcmlxmJeWtpEeYhBWQdQ/GFgQ59uMaclbIGyqQHazGZTKYWgmV+qQRzxDRejPWdh2LoUci62zKdtgEgt",
+	"zepCK3jZhhYwhaYzvejaOBgEpiYucQnNI249b+aRjBJB5HY7jlymCv+x0PJDbDUGSK1aSgCajXmoW1zY",
+	"eKo9Yu4VCeYuz0izXQpE6hGuAHYuhbvFL3KLfCuISsWiK+6zgStrQ5cxASqXPpC+qojcMnxzJXtwlxwW",
+	"xCkPyirzWt+UPNK81erI9IekC5cre9N5uO/WB+sgj8kwi6WVq+Sx5eewbNBVN8CmS1pyQFawoWqSKpOj",
+	"bKr/17hp6VDJMNZssFHmsnMXMhEoKNQAzukJnc1sBOLNEIxvhHqMKDgl3CWKWWK/zcBT2RCSFL0SnJZU",
+	"XZY70TfM3c6tQCxC0zyCiKFN1FoWsMJGxASbs6BhEco2X6ACsMKtQwxn3wY9eWU+3deCBacOsJyrIDep",
+	"QopMGZGnFLXiZH0HrgUXir05RrNlCuvse0nDpfOHDNbK+IIeEWzuArRs8AC4RZMU+8RPZUu2cU1COVYE",
+	"sYHXZdrkUjyzCcultLRuRT6oEv00Me1CC9VrcMYU1HwqjZamBFN9XbJaNwtxv9PZbjSJjJoIA5SsCCwU",
+	"uFJS9a6ZjXgjNJSCmQZ2Gm3i4Ug9olkYAprulNAZjXSTKEloFrPWwnEKGkVyrgx9cZ2yaWBf0BaCBID+",
+	"GHAzqSkX1AavTelsZvfcpR67dOAqgoMlcGTXrNi8lR87QvuSkMbiva0nhdtk+I9gG4BZ5wfzpbnJ20nv",
+	"n5Jdz9ysm4FoF0IIm+uzyYqre3uU50/NlceTCqwihHFPCXlSkhuzxR2xxNbAqicnF6cOdOJOwl+etwI+",
+	"5hqjXIDiZzNwaigX41gS5ZK1NnRaLz99fl5mRSjxXpSeajOnOw5/lXoGwp/VV0tqHdo3ultbWurZVrvd",
+	"9siHs0NSP3/ba203yXMC66Ka5GnHQbEUgn4KTYBe2i3gEv1/NBzLiOvJ9Ofzt73tftzp7DzHln9+jn+h",
+	"0PwzfI6/zFjEZfDz0w7+iXbmn3/95fzjH09fnR68PX339PSfp8W/y66qv6OBXwFRcvr+jZPJPpwdPlHk",
+	"tzMggqa5KinxAqppl0/pmG3NxHhvSBV7vts0i3SUX4byF/nvv5yczTvv3ozlz+WXaLXF3TTxdIfgKwgh",
+	"pBeGBRIutLTKKBkuyISKID+Ymy9SVWixHWCeltIVLSVkPL2bWTyX7WkZiKRcwTOLoPTi+cunBeRYWJtp",
+	"iwkzpNJgva9N3a9ymNy71+WbpqlmsGNuYk1MQD4G5VnnN06OTyd5s0/LzWyQVVxhyv2p81NaCYyLABHK",
+	"9ggADRmOoDOQ7Pn1/wpiulHCX77XHKpDCRxhtWHIuclWQh1IES6axeB8LZMX7pAE0de2erwb0WLiYFti",
+	"ahl6XsG3KtEpbpBlfO84FuXVqNNQ8px9wX7aLk1ktQF/a2SKjBy8FCfx1SBFN8Om+ArV6nY4FsXM0Vwl",
+	"WVt5qSqyPiXGcoaTXmZQMeTD2XtQ1dC4n91EW2AMH9hboS8QPd7i/n84e1+oBnZTdmneh0Nc/UGaNZvn",
+	"ypt9VrKZeX94JVYA2YLb/6dO5yWZcKH37FIkVamUhb22NR5scKktVXXjlOBsIFf+paUJfJiZc4sRyLeM",
+	"PLpteGplFCqO6TaoylMusr9u3w/O8lK88QbI4xWT/K5AmNdNYwlIuQoJ+bvGPd662rkN9PHyBqo7z4XI",
+	"Mw9PxGHoirekpSw4SDJ6kdQhzISit8sgdE0zWKUzh/9X6H+Qzacrs+LnTOclqAklQ1wuKvFEER7AlLhe",
+	"Vc9ls7t3U0TjrxgtWJGzQRBLdFBVqWTzbtCFIudCWY5/C/O92+wl8ME1eSxQD16MZAmW3g3gHDYgIIvG",
+	"cbOpmY+qRn0k5SVm/9563Ld2llRjcGF+G+AN3FmFvd+HP4njncujl7PfdudnL9TF9uLDc37ylPWeBa87",
+	"47c7f737Kfxz93r/5dW9VdhzuWs9pcxYbx3v+VXJcsvhee7RqiHv5/rcnE/0iHcKwQXv2CJtwyNcAPP6",
+	"9fzkPZhuSN1LR9LW0jyoNzyovcsDr0m8iM4P4R9Q5s5W4XPOag9NxGhyi6PQZhipQtLGZ6DWWu+3w1e/",
+	"9AAfdH6Y/yGj++VKBr8CDlk7//OP98/+GJ/89WbSef+Lf/rn2z/HH3cHl1E05ZO/jt5Of//3v2N5HIQ7",
+	"x6975j+/JeVLTAtmVuYsLX7tsH/+Eh7+JXmw8zv/45+/d+ib3fjPnd87h6JjA/mpjiOzGccHH/YPf8v4",
+	"zDBao3WZqwG6vGUnsySZoxBUmD7YfCO9z33bMSSld8nndrv95YvnYLLTnZSjtLreERQTfNoX9TIygCBW",
+	"Lt1ITRMekVFflL1sz0r23UaXDLmgEGEH242Oq5QK8ISqXFJYBfK+W5RVh+CMjbnSEf1WR7e5EbT+KQIl",
+	"FIEDLJ7AV0b3r2cXRmJ8xUJuVLESE4rWbDor0fK2E2c0+oLsi84yb1HKyw0Y9t2bSoyuAkDRebpA+4kd",
+	"AKL4knq/1q9ZOXLn+rocVSsV7SuCGzQT/mKAQv0GEGN21pWoafY5CIQuhZ0r4KwwFJQUDacEJPs57k6L",
+	"Bw7DnrjyL+sxnlxYELv2WTTTqypIv+O/uH1LUvuHMqgo5wZevUG1Yy5iPjPU9ESRtxcXp9ZPnK8SLmTa",
+	"k0+nbIMg8Mza5jYuIadabsNKVqCZYOjnCHCDc1EeuxHgU36DotfF8/ZdpT9n5rNiTQ4yIXh3gd6eU+eX",
+	"n3MFqnppJNU5s+RkKzLad7FWox2mLdo/4leMBHQBeamGRcQRQzzgG0RSpVaDOyy3lCmytHnk76al5zct",
+	"KGnDbgCHO7989jSn59dVV5xhssETlb5bR3seNNPYiEvFYBC6GclY28cm4V1RWMuTWH6f0i0tBIBlhrXB",
+	"SfgOIrvsTXFjRpQc5nURXkkHG6zHbQrHL49nKeplhc/V5tEmjndvPlHMH3hwlaJ4SernmoqARlBLGubS",
+	"2LNJsJD6NmFRwTmGjRyP3v32Mnrx5t0ff0cX878+nL56cXh0+ueh3DmiR/R8vl6fx4GXV6hfsgYuBzwI",
+	"ImONVbBTHpLCUHlZK6SHhZtDrrQtiRNIX2253WtPg8ZeIle0NVMaouQtoYULMkRhyjxJIXXyy1Ko/1YA",
+	"jink8ww+/aPe77ftPxv/KM3ZsYuQ0kwhizRiV1zGaoAJ/uAyK0Nrsp40kZbQ82kULVydJGjDksgTRRKV",
+	"jWgpN78EVpGhYPMCKZZS2Ebk0iyf9qcyvUgxP464Xpybw2Tl9plRHoxGUhZCk/NJkbqHbuB4AMFEMiKe",
+	"8wubH6AKP3MCqEdn/JItDNkgVvIMi0/JNulBa6DYUzKkgVn0Eb82DUJVZBVPDbE5zAcbzUnFoi9cTrx1",
+	"oJm2XAocjJAi8UeLops0W4i4L7huZHuw2XOOqLlQmmItZ6qT9rlG28Rw4ap6YSpJ8raZEBdJLffTw8G7",
+	"gz8G+739tweDi4sjj9SfEWU+twl5jSbin4R8xAwVOdGai9YskjB6Myef+hOGMHpQxwpPOCSrMNAM7TXc",
+	"F4BVHckwfKKITTBsE6xTnq047cqSudw+uyFPlNnONKAZDvw84lozkeB2wDLRvphyEWsbzskNreCuO0iV",
+	"bu2frd7pYetd1jGIpIYQgor75TRXDBPKI3TjMiS1tTBvJ5N+DLcECFy2wqzteqL1DDoGz7PrGf967Y7z",
+	"rx8vas2KI5ClpnxH6Msu9PQFEuHQcJxvEJuzCUd59HGbLNS18b1NV0zfuilbFlNNYhZRsy9cNDWZsYgE",
+	"zHwMH8lYNxOYaPhX65ItWlq2fv14kQmtysG79IUh7qWi4KrdF31xAPQipGjtXF9nNbIoAiI0YqJgxIOS",
+	"YR7qhORQK+Ix/MUCA3GAebO1w5Sgl2zgUws1kbmRhiyUc3g5CFqGJZrLyFXcM78bKWgST6kb9pQuCM5q",
+	"j3hpuTOPTM1y2xF6/2xZ407rMPDSWSDpwjxT6HVbUxUuzoSWu6QfdzpP/Uu2gH8wDwlymeWRhONRGCKh",
+	"IaeqTX7Jp6R1bdG9JNHVaxIvqetrDh+DIoC5Ur/mHTPI/B/2Zbzm3bO+wPZVN81JMu+4ez5pIvnBNeNs",
+	"C0587wsLSu5BwnQ320v+t2Qg+GO+K9NuXxQf4ScA42Pz86AzIkdYABDMjxul7LnkSUeZXENEZV+kN8Cv",
+	"Hy8QSB1RLqEm2yxiGvxLpCdSccZm7yQcxpBZX/g0DAkgvCBPhpFyDfAIIEl51y24FlvwyEzLFa03N7zd",
+	"ynz9ADKRYeDCHPJpi21ykq5IUrzQvdMXMJIZ9ZkCeD9bQhJ3PUtNjlASEslue7JdXiMLt4RkgD33hXlg",
+	"JHIascBVcuha6vsfD2vXKGJuRS7GcJxOUqzFWMAJ2cJeYP0IdYtnCzJmnsGMsHtz/uEIOVK0iyUF6xKK",
+	"+JGGa2C+OjSEN/DJ6cFZ7+LkbHBw3Ds8OvcMw9Qa6nJPZJoaAZsMPitzH0cyHk+AtGi4k6Z2RYQmVdcT",
+	"NpE4mdF0YLrO5iGgNGIGy20eP0wX4aqkYH3BQsWycgiIRACAVlWhEAAt09yKvsCL2xKHogtkYzA6pO+x",
+	"oeypEaAAE4trhcN26+jWMK1RAdwUdtMISiqtNm+LUiywu2ZmSbAIvZFdHZlqu0tcKxaO2n1xKMAakLly",
+	"mgQwGPAwwt4r+AjXLRlE7huYsGqUnhQyjHWO/S0xsaSu0iyMgS0vljnIXgJoh4OBWRUYMPqoUh5sjnhu",
+	"KQyXEuO+4EuTtstiNpEMpZ7AhthFc0kTdjsiGTIChSfbfXEmsaQ8xWoaikxYGDjpD+RCn87MbQWbC5Hk",
+	"GmjBabOqawvP7rQ7pJdLKkcoBOKwEGz5k93t3QYMCeEP+mIZ/4Bq4uXy4CE6rJVLWbdFfhznz78+Y4IH",
+	"LQAaHsfIKry9sgjxupMLG9hOXqzPlOrCMWXq6e6RXDouvvrT8+c75lUzoCKogbdH0jxd+3qn89K2nE2I",
+	"9/bIyeGr/VyR3r18hQzgplCYtvP8BV49dU8vZl1C9T/+mmuv0USbWl8gZAR84PWgDYif24efPdjL4zjU",
+	"vGXhFwvS40gaSlHkjbyIYvZEEapUHBnFpBWCs24qAxa2Sa8vQK7EyjbAPa0mVgHz6Gqi7XQ67s30DtMO",
+	"1LfOdTJn1KbNgy7p18zzfg1umGnUJf/q12bzoF/75CF1GdatkJfNMBI1Qfw1d+l0RL29SthfO54E4bZp",
+	"xMs8ri2w7sRvSZ2HnsQzAGCzuMJwghz/M/ICwgfDCCOm4wjgguduhnWs9pOYVtykmv2a1DP4/+mIwiSh",
+	"BDFXqIBJxQSoZoQin8+BXEKNYNiberLQGCHeFxMajlqZLTcXF/cvmW6QIfNprGxuEw23k3mgjCSjAHyp",
+	"TbMyhq6HIWsS02rLVtBMJw5XIa6dVb9CQLsj5rwahjiHxQHGiEsDqknTpikD2SjNZlniZCqF17fFXHRf",
+	"uIYnVDVtUzY2H/mFIgHzecBAt4lkrBmZW6hSS3Fc9QUTcF3XPSSI9hkuZa93tAMr3xc9dwoAJZhGiePR",
+	"l0JH1NddO+Gi1Ge5cKJlEZ8KQMoyAwtpZERhJ+glR80zlAGjk5FFoDb7o3jA+qIgFzrphpEZZ36i/eP0",
+	"CRMjGfl4kxptx5kcElObkVQtkaZDd2e1hLa0zB7czOGfSITfJgX0bfSYZPPPuSLJ7DJg3XCD5VhGKm4k",
+	"hbSTYt90LEl9e4dMZBwpMlz0hTOHoC6FU0gEeFfU24gnms1a8cwoemHIxJi1yQdz2feFC/JzjGPMEr4E",
+	"skXErDA0xIKsaDbCAl2IqQT8J63RBRxzj3hJMSw0hhQXpFCQvC9cKXIZmYM8BpHUyHvZil6WheRNUjbF",
+	"1gxU6oxmnwxf6uTGx11H20vIfWbDWqzhpTej/oS1dqASILhAkpjP+XzepvC4LaPxlv1WbR0d7h+8Pz+A",
+	"b740a5prsN+CJpWpE+gKDH5p1szFTWe81q09bXfaTzFhcgIGxQpcnO7n2hjNoQm1QoTOG6ahNknqhoVW",
+	"djodzOoU2mZMZgS1LdciOgU2KFxyjiaZZUssRLd8ZEPyji3IObM1EOyWqhLjj4Ik1Wc4vLJek2lsHbpq",
+	"3/DB0/UffMjUBM+aa2vdf31q1lQ8ndJoUevWMIgmsSADZaGc8mz7p0atWdN0rCxcOUWA0Q2ltMw2lZit",
+	"Mi48pEyfzuiQh1xzI1QbNoUiJl4e9moNrLgIqvyU1J3QB+80yfksMpM4t3Ntkna73WgTD5NGkc1bhe7w",
+	"/PzDwZlH6qkN1el6px9+OTrcH3w4OzISlXUvOnejaQJNSstvtzdBW+rClYWSSjYiQS9m1ga6RNQ5CbuA",
+	"NXaPtF7oqYLqXcgucbhE7VrTWnBhRPvAQvbNDSkrA5rs+1vwsn0XKRO7veEZWUHvN9dbNjgDJapHJfVf",
+	"OB3LrRcIfZtqPk1QNOBuC4LIcJICoFzIhxGF2y6U8tKcI0eVcAiUZUBW61FNuA0OX1mGtEcy6kciAZju",
+	"jHJCrFphLvzkXqmgWRzWfm5JHmn1hrRahRXohl9OmmgubvFc1cFSWuzBm4ZlosER4UBYAGaQPBKRrfbn",
+	"yM4GkhlSBFl4bOiZKZQtZBgYLmeBEVJZHU1YcxAfoWeA9+B60hdWKcvUr7PT8NqO0R6+//3w4gAYLbH3",
+	"BgT9IRiJ7ouFjKOsDeaJHRgXSjMaVDFX6CYt6Af17tdSqmbXemuip2GeRIte1lIqxICKO6UU1yzekukq",
+	"kpCLS2WEelFBK8GUi61sJEepZHXEle6ZV10YA0hpEZ0yDUenItAifWXryKiHlXgmmRf3MXrly6d75BZl",
+	"sTQVm5UIKU0iw4ApjeGLsH+7m+zfLzTBsYZPtjeS3SzvZwF+tIHA91pGQx4ETOAXu+u/eC/1axmL4JsI",
+	"oZ9z/tN/fTKUkY0f+NenL0sUnpheLb1mJMi6e6ay9zXi8X5q1paU61oXbEm19JHNrq+VeJoA1keqist8",
+	"KWqNZCLSHPu0TgUvEwnmkToNQwuyC2F5jablvw5CYCl6iKgZ81OngKJGWleM9cVSyA0GUOQjQ9A/oOPI",
+	"9DFhEbM+eOfA6gs6plzgpx/OjhI0LA/UPo/ULWKcZckfD355e3LybtA7Ojr5ODg9O/y9d3HgNdCPipY7",
+	"IdE0YCSKPUJJyDWLaEhmEb+iGnzMcjak/iUxei4Xl61Q+jTsCyffrC61kWdTkCvAsoyqluBM/CKDxZ0x",
+	"EOyokFP6JR9VY7MmC0xs+76YWCYAbg0ra6INzZpaDFnUXcCQzxr/aZxtd3uDLk7pIpQ0uJDyiEZjht89",
+	"22Q+CcDlMQs4dbm13z07xSwVsB0XmekteenOel4Krvlaidyx9dn+a8CDLzbKnWm2LIe8gt+XDnjuhO2u",
+	"YdNcEWw+eLzEH5jqcPvKaM65K53bJommvG9ibFaaEldT2b0Jo+u49yPRPjDRngh2VzzyJvLmjbQrS0OH",
+	"AehNMzC2l2WuWJXZxiSM+RUTbXIg6NDGAyTZLMlE/ZDRCLPFbAYLUTpi9LK9JH0h0MYDSF+liB4bSV+P",
+	"p/ZRqrpHVrGPESTfn0y1lU8b3MjG8yr95D/B2JNLq6w4rTZFUzWJYPNHW8+3tPW4k/MEpHVuQ8TKtud7",
+	"vos3P5Zbn9Nc4y9bEbNPsKDdLbtff/6OsU8nN1TauOzYQHeKWZLjAtaipoucwhiIiOloQczhC+KQJWGT",
+	"4PLKJpcvyw9nbtJZLmRHuCyA79wZg+jZ8Ppqr1Ey+b9jFj/qjQ/OEM6ZCKAiNG5EmqdklUdDht/8ikVb",
+	"2hbk1LCvOreVR/HMRg9ql/eH5jsopQo220LGIVGaLhQBwymEVOzs9gUES3VTEFCXweVW10VLQURxkrCo",
+	"CBd9kRzg5HcPUfwTAAaItVZzDrEuGiK8NZ+WRjacwUplD/u5S0O8b2FgtaE0s7T/yZbRH8BIOQupz3KH",
+	"3SbRZnwa3/rca4vwcxfHPX9ALphaY4V6uEsQkrMfb8Lv5CYsZNPbFH2JlbWTexHSTR7keMx4yxVXr9Yt",
+	"ocTpD65M4iRW6ZCYJ/sD6Y8/hDqYlJVOUqOSOOi6cBlsPLJ3Qp7UHXHeTBdMMrKqvf/vbdBUvjISqUPE",
+	"PEJ1CqkTuE4vI3M1QGzSE6r7QsihDBY2mQtzsizejfOB6wlbkEBCdJWPEWcO+cCmDfbFcJHNLsXv07hw",
+	"DMDClZKxDiFOAYKF0syoLuFa9YWXoppDpLpPZzPENbAA/5gSln5nk1Hhs8UKtzwcnXt1yOerKD+wPx47",
+	"X++GT/AqUgd80yJ2APsGaf57v1dfrv9iX4pRyBGs59FcXGouBqLNpr7a47uXDc7giqRKyM342k4VXyu5",
+	"u7c+X7LFOv87FmLPnORNPO82yTQpvf4oMj6wFmXWvYTK7paWVjjSK8jlrqWyFQz3kei+gdO8SG9OUkt5",
+	"252LaTdSLN6xRWqkL3LBrUiG4c3VetfmKmO6YHNYjomN8kRkAAYY+EMWNrMp/FaoAuOeec98B1mGfTGX",
+	"0SVkOMuIeBaiaWAzIz1Sd0lNna6t7+uwp6zxHhGjBCQ0WcwIJ1NywAsIAd7JZ134A+MDbBtNWysIigTb",
+	"7Nu+sN/YFnY7L4nnWxnAK7f/heG9CoVpBxmR8HsQAR0F/PBi4E2jBh7lxru0iy5f6U1gDg4ixjKWBD0V",
+	"ecQ9iJCxnmwhjutKC9ABvrLEpwH07e+YRYsU8w3gBBw4GkVGCgwNy9VM6TWfxlNba2fKBf61XYbovLHh",
+	"qGk6mUXMx2rBZQj3SfZeFkcV8CoYjULOIkAcKtRcPP6rt3jPO9fH553F8e+/zd//JefHr+T8+LV0kHeF",
+	"2SNMYW76BcjLYqbRfRq9YN8gL6qEn/Uw8UiOLJLvg/KsBzqq5aYoRODCU2wnnzf8ZU6aPR2rZJv0KAFu",
+	"B8gepW6BI3h8b3YUh5Pz0BF1hQrUZZSGjjlMOyVY9mcD0BkUfwCgJ8VxADCYFDDGwT10q+Bh+iIBeeE6",
+	"j5zwfd/R3+IG3d3Z4J6/kPKYCieaqW8PhXAkx4RjTUBryTWE4gBCs9emuZU/5c6rjPXKA2ueL917heIp",
+	"kPjkESYChSJgUuo8BXn1ANJQeQ5oBuH88qm65kg0iTcO5dC0R8PQPpm2K64bvNhLL9sajCpTHNH9jQOp",
+	"NWvYT2n596WyGVii3fT2sxueFOGiS2iopNUu7NSWtEecQ1/AiQdYNyVzxRxLUFAabWLrnhAotdIltC+w",
+	"ZwtuisvtMFIwHV5bNw6BjGJbqRkh3NrkI+QrU5HFlkQOsyJNrVjwr2wTcPYDW11SlW9HVd3DT5sa41I0",
+	"GIBm/BFMcg99yR9AyFp6/mwdOaB3rK+anqglrrCRIJ3CqbFrV+nGCdd4vr6k3AWL+VQZ147ZfRrWbHnc",
+	"UiUWzuGQTbiN8MtA7LUfbWdf6e/Mo7PZ6sEbUlqZmSxFsszImUa8sXJPJUQEojVbSSp3wSTSloyAa9ap",
+	"IHGK5AU4evhdXyB6HBORDAHyBDyPc6qsRxKQU6IpCxpN+wu1JpE26YWhnIPZyslvieuU0ATekQqwnSAh",
+	"TiRHDDSH4YXqVIIyUZTtyoxTRl89ft17bZfnHs9Y0suqqAI7k1IQgh9Nb8pJ5ypBBZlSsSA5vEW8pEI2",
+	"ygGdjOiGalSGvLc+4z+W/VulHv0EDS+RwEpA8OBCmHPFGm1ykEpjKchf5rRk7K+2Tj5minCFlJ7RIfui",
+	"Dh3ZAUdsKq9YYAEus+1NoeZYm5yZN5zJJ6RKZ+D0HOymka5wzspW3Mou817S7hMFxWAsrKcFEEWlCcRi",
+	"C8js0jTLDg7meCZEvbGX0ClrZqFgyo8+m687c0AXjFC7ss0kbhKk3mX1YeMztnNzVwvSQjE9sehbNoJw",
+	"nnDuwScAvWAX3yh1MJ1iBbOPYIzu9D6mDv44Nv3M4bOo9CNHzBufrdz95Rh1Cxh11sSw2cUFmJ9FNNZC",
+	"rgBetUrLWeJUxBthuwMWNynsTVzwTiGgv5bgBxThAspTTKiaMJUUGijRNvfWXIClrkI2ZsL8wM7sguzD",
+	"etzjKc13tMKRB8vX/p6jrx6e+NO4/bykcetzoKWeVVN/Ni/GuVK5VsSTemaa6G5teeTD2aE9Dr+dWThv",
+	"FNA+nB1az6uFszPEvZexChNfxkIrS+QjzaJlVcIMMCtlblmdJsEV92UUMV9DzxabCUYKypE9RUz40QIq",
+	"vcBHFmXpuHd+cXA2eHfwR1L/A5CWM7DXhC4LfWJzWbZRduYOwKFv1Lh7uorTDh7IPW+6wk4BPLEKni+H",
+	"HF/00T9GZv6At/G5ppF22P6pFQILQew8fdH4Kr5UduxvHjmUF5Erg4eAcTlYNsdT6lIwxMqXIxJEfKQJ",
+	"43ABz+kCNcdYQIRPX2R0rSHz5ZSpRDywqmmqpyPDcK9ZPlIXbO7gY6Gsgq0PlGAlVzolclowlt4o0WfT",
+	"EtGp1YkKQn3gws5TgAwfAta3O4VbZjmOhnyMpBhnjApGlCCuZMEMkO9c+wJ+IIenpG4Z8Fnv4mBw/Lo3",
+	"6O3vn3x4f+E1SfHJ4Wk5E91HcrhHLmqaNjLKN9Bi1vPSJUOEs2GgLzWpFvGo4/zne13TsHc5nVkcsAJD",
+	"LhGVbs2Z0bZbLTN+XC73IiyXzLOTZlXZl76og6OxKArO2dD8W2wlxSW8RgVrrWOtCMBGsL8NeAB1PrI8",
+	"dy9fJt9laKdFZPoCi2ljKRkaBNmgBlI3crBhWpP5JVYTUfNLa1GEOAio5LNUxIIUalg4M6eF4QBuvgkb",
+	"TWuuEqNe7hFK5sCOU5PfbqfTFyCTZoueDUZwJdjCG0U1kfTSzcsXhgXltE5JZPSQhaulamS4ORcBVoO0",
+	"Ia+NPcxdT7cb5fEZKqJ90SuWI7FXLyUBH41YBNXJ8ZHzOkPMHfgn5IwJZq85u5jdtHIKoRBcAL5teJG4",
+	"2iNwJebKv0GULuVQwnZhrlw9w510Yx+YsXs25bPUE01GMsIMfqBOr9EmPag1t93pEN8Qlh9rfsXSSvUA",
+	"M4/7+UThYsOtnRyFxIQfMYLVUDLaBf7gNQnN/e2s3Lin5tJv2Lw4Wjx3ADEO+S+ah2FSBhMPZF8kpVsj",
+	"plip2eB34AHHr3v3dPcev+5hF9/Ikrg2ZOoid4pTftEEbAYa7rQfo5d+2Hv0AwpR+VghLbHaZFL0K8O8",
+	"bu1FW77Rqu/V1xhsbL1GGS0gH6tX4CHdRKSHG1HOsNIn5DYIesXHVEsoAJ+EGIyZrje8JoTwOe+XK7OV",
+	"fY9AyjywsqRem5bkBq7gX9iYJzzv9wxXvmegEujvBFei2lUA9Efsgn2NGfKmIu4PckpQ94+VS2BB3GMW",
+	"JHcvVdmKc3d1UrCjtBbMesPlBjSPyd71hkfqZvR94bl9n0EBknds4SFxuz/TeN72jEaKQcopl46sXkdy",
+	"+uv5yXtbWpCl9dDg2uViHLJWrFjTVop3EBNJZJQ1XILV3yn1Nn/cVrJ9RrC+u2qTTHAxiAyumhNU8K5H",
+	"UNpOaAi964tZxEYsilhg7RclIhFJ3rEgRG5LfSpISMFOq/hYEC4IDaVg1eZTUmU9Tao33tR8muMaZ1lq",
+	"+PZcw7dUcBds4z/Oe4EMwzEKZBuJnB6lWkg+g/Zmymkpm9gaccHVpJpbXNBLV36+5IB7qHOsYx1G0cMK",
+	"EE3D+qBoXd1LX21raX6rN4yCcKhVhiU43QfqTeekjiEbU3Q2CqnJgoEKE6ATRkYcSsQKrMGelo7ofbh4",
+	"+35wcnb45vD9uYeGv4ipOATVUmcybaxRFffC6CGuOmI3V0IxrzQ384bInA+ymQklTkyPaaH6nPnRCSZ5",
+	"G2PZkX8N+1d55u9e/yjr6tsFNaw3BxoF5Ee3BP4I/pUfRTbDA3OPvNa2tYneckNRDNUPFxWXVTlAI0HG",
+	"lIniBT/GiFko9Zzkk2m2L+p2yKrRJmcF6xo5PK2UNE7xszQ37DvUS37IrCDnO3TWJqh/ZKTKlssVSki2",
+	"SKLLdLiU2Vd1wae6KmjOFfTi4gicgQfMv2DARFNvfZkIOdbog6SWgMSzrmmdXXGftVDEv2SLBtRkBiMx",
+	"qVOiFsJP9aXGXlq7ON90IkI7Vbwv6qeH781BHnI5ZTrivkJD+IffySik4wb84Q68ufTnMlux3cgMiZ+w",
+	"UDl6xx4+TOSjQcBsQeNp5DUJC5WLXDVCP9ibm30RC6iwSeBan4V0AbW23FKDIXo7tZxmDmapYWDpzN3f",
+	"Dd9zg/xeLY355MxHq+J/SE7kuVWf84wOtenV7M7wyi2M8lt16RpxXK3PZjTiIh73Qpqc1xcV+YJaylKP",
+	"PAzpNM3qvJc06lwnNzqzFeHxibODKxs7GTyesh/YB47hrzqzs1nsjlS1zhwyp4DeQPaFQziS0Vjq6kPY",
+	"C+d0oZJqzzsd6z1INPChDBZNc+vD+bTpXgDKDFnSQxZKMYaS0rlAHXNk899QlGYh8yti1J+w0qq8r2HA",
+	"93xE853c6Ig+DOry4Wh5jUluiZvWgUogzAkd3PT2WGf/FVg7udutpy4RHIfkfcmwqqUnr+R4wRebXnHZ",
+	"uPyVee4kTXOH92zE3XKSu1SYrN7okvlEQvLkhIVB1nnvIjDA5oUTxCAPIXPKxKFOi3iHAIbQJq9lGMp5",
+	"kl7GxSVE4PXFlEaXVlexKLVO/i8P4Ffsvk90ro/v7c59vAw3FjmZuSiMNpGsv5U+kXThHKw5nDaWab21",
+	"Bzuivg8wy0mVekreH3wkLiIKfscYrJkZg8AgI4w6wlAhcooP3EHh06nZCc3CRZpoY9uHaiU2KAnjumLF",
+	"+mIcUZ+5CKUom9Fg7mAVwxhl1CY94URl+NLatK3nfD6RYaIrl59EXJr7OoPQ+vccD4MFWiwk9sPCVT1y",
+	"gY25ABaHgUOfOYQrQHgUH4t4Vg3Cc47PvxPYrLtLasF5nYHfrLKunZUDjNxtAeMTB0wSVSpnTKg0OrEv",
+	"6p7SVMcKUOCT8FT7PTq9vzTvVBy+5VyaZBjrJCT/4LcPh2cHg98Pzg5fHx68Ghwc9w6PPJSRu30hZGph",
+	"gBknoPxW1OapJEPqNB9zYF4A+yqWP9kjuSXKxa5mogOIRZaCgIg5jQL1NbBhjw6o++I5Do89r8MaKsH6",
+	"t+AVXtbLi5wIOVW1up2DdsmXbUATFzTQdZK+14Usm3+2eqeHrXds4TVtyFImAlaOyNuLi1PyC1Xct3lN",
+	"P+2+dPAoGTs9RO1QsUD9QtApa/YFlPoayWja+nB21GLClwEYxknS0E77aXubKLpQDQy/VcTDxgeYF+f1",
+	"haFwbMW14I0jKvRAL2bsZ/t21qYOhgWIsr7I6TY4gRfPXz5t5trri2yDcSS6nOlRF5KoVFdCpie80DIv",
+	"dGEZW8kyNoiml0yhMyHjrjNTUfHwL+brAXzidTNbAmww+zTtHCww+d6xS+jdGig9dKYgTaVCZkGNg4iK",
+	"ulc+pWyj0IYdZsNFSPtUYOD3kPWFoFEk5yzokhGbO4QyZfbcyYxJBByNA86Ez1LQHRs05VCnexnfUm74",
+	"PhXgRWLpRNrEi5iSceQzry9wB3/q/NQAtw4Fwdeqi7bXPTho9g90u0ZjKvi/kdVOqOpDJ5kBGybrnDPa",
+	"MCptw0bQduUSI/rC40rFLMjsmH0RfniiEojtyIgYKh4axcIq3pds8UR1zcF0ENrJr32RudtcG2bl9wgl",
+	"w5iHusXt76TubkwLles1+8JLkXO9Jmm327A6QLIuhx58a1RdMizYN1zAGcVInJCPmOZTloJ72zuvt79/",
+	"cH4+uLg48hqZki3DRRJuc/DP/be9928OBse9f8J7wNqGi3Ru2RouGPcTUj6FJeoLcwSsOxFfRqu8jJb3",
+	"zVYaNCSZ/fmSLRpmBWQ0HvDAI/XiU8NYEBrQaxIPUdjNv2hsE0AmjAYsIp5ezLy+8Kj+x19z7e0Rrt19",
+	"rVC3Upp4W+05C8MWePu2/ppfqraRRLxETzOrQ/1LsFkeUShWaGQfBOpCKmmalqmvlXlk+H/CoPUSITX7",
+	"wu4eD5lbUwA38DW/YkZng5kArXtJIFWGtEe4ln1hNyO7OnXv9MMF2cr+prY+40p+2XLNKq+xB2kRzqBk",
+	"hjClSEBEGH01Iyb1Prw6PHi/f+BBQKM5MULFoxH3gUvPWDTlSL15oKPXWfZuJWlFxkynVwWLIsPxMNey",
+	"njpTgf+bHY1ToWGQ8nPzxL1ryQBGlU9iaS4xgIa9NKHbQeaq9fb6ghKYRq5c0bKb141sDtCO3sePH1vZ",
+	"S7prr9WI0XD6c78GfL9f8/Cs4rPMtUbmzBwZBWaBgww+pUvbchcnHANDK/aqeaIIx2hXQ96xngzMYS/1",
+	"PB9YrnthlaJ7Sc+3faS6fDPX2nVrPp+34H6Oo9DSxI119RWJ/517mMpq00D2jnv0rv3AYv0SwGLzc21o",
+	"DmrmhzzooiOR5SJqOcEHvQVqIiPdCvmVEaIyjzNKQV74zLrsHCRjXsrPOO6WM1fLstoOrI/iPo5+poe7",
+	"sKMv6dWPVvR712WPaXSZMWokFo0cVLoVZDexqCNRgrNLBGuyv1LDfZo9imD5Frq9B2CEY1CAIeeDa3P7",
+	"OTrpC4wbT8WdJ1YcRXxmENiegDMUh9W1AC1o1hkzbW74lUINRpSg5IfKj+nbyHltcgz/0hK1MufdAlUh",
+	"VDIJyKR+JJVyU1QFtIje4dHg7GD/8PTw4P1FeYbIGazl6oSyh3E195atXGmNXxKL0BahTE+yS54pnOiH",
+	"ufp+kBiP38zyWQ/T0vreLK7DppkF0lerwKBfmedr5SjNrvXWRE/DPPEU0dtLJSRzNULSFSjtMzrGGkU3",
+	"XNoVfOtiwlWhF4pW6XDUMpOgXLCAvL04PoLus0FoTLsotBG94r4Ube7LVev1Gl9bv2R8Ssds67oFb+dW",
+	"zci/VNe6tSEXFODc165jjzzduX66Q2CEtWYNFVvoeZ/6E9baxxKvVStq39+Cl+27mA+Evd3lZjDLI+0y",
+	"lSz1hNFQT1at8lt84x7le9tDZQJ8dMUtXCEE31NNh1Q5q1H7O3B2MSN3ECNQCrhrRJCOEgKl6JCH5sMV",
+	"W7AFHLkSyBuj8mnAoYdZJIeM1D37rUeUpgtlYzzsKOCdRpfsdDpJyHdfFFZPJY4kBy8LlRMQEYIGYBcU",
+	"UifMT3lgRe4LFxoGwW5cKG24HYmYz2xtYgu5nzxTT2wQhuqLuudLIZgPjqgmpHCGUoGlbgoyupBzUvcC",
+	"hslFHgoIvjkwODY5GjX7QknCtUOXsNOx4DPhognhalqHjKhQzlmElu8oFgrjX4kUfXH+2xHXZiWFFMxr",
+	"tMmzzlPixenGuzD1M6ajRQsQNzImlTK54A3TZ26j7hfh0nVScnDMw8X3czTKqUVNZBwGjmiIjqgR9soP",
+	"CRdXXFvbGSKJrJNiLSB2RnIliLKTSEEQ6WHaNeKglRNvYE6Do5P6GvHDkrrhjYztmjh0mj3EKwILZ9Om",
+	"W9rsxr6QUVqhEeJU8sVJ0H+AMrA5AwrewskZmRSyIsFVGkoxBs/AlE2HmDhtWJIMGfFh7cGAl1sI83Av",
+	"+aIvnKi4UU1IlFIPk726JwW32M03ilc5yag4VbdXzhL8l+SQuJuYoRNEKbPqj7mTPyA25a+SiyVvCWrp",
+	"gqRMa0lJz3kD1oeEgytxixthUc2Yv4L5XbAwVBhtB948kJ/g6CMLpikjQu+GjfSm2lymExlCeENa8SFX",
+	"y0QlU3NGNvOBERssjGQ3HaLXF/XUq90sOpyJDZ8zEjjczBkXeZZj9sWULgCyK2/LaxaDi6y9L6nBbhqf",
+	"cKGBF2IiI8WaYGgxEIwFEO3aF72CmTBdG/QIgXmCjwXVccRs9dwFst8k2kZGrusGiCjAqrtp0d1sAhwX",
+	"bumxmG8TZBEMKE5ux3oha86w4RSkzMlxTRuZD8JRo23mssAiDyw0T7nwwzjA1FycXMp30L0kNVHMvKkI",
+	"u6ZGdOoL73O/hkPs17pYe+uL9bAkRSQgRy9iV4yGdhk/2qIu2LhiTHXLHInwBN2lYCiaC3Pj5axFFp60",
+	"jvHRPo2ihekSQaHRBYnoBIkhKqnboRJFAbySe9kyq2AVzvRrZYQ9AArBm0wabpz7wBmGTk4PznoXJ2cY",
+	"kXSOcRwIyvbm4IJsQY0er5GtadYm52CGIn6stJwipy+cS/TF90XIaGQ4id09OpSxdl5/67EtRS04TA7c",
+	"zbxJX+n/Sbv9dvdvYQyrnUOJx1dTzR69Q99F3eSbennSDU+4GUSq/PT8+U4WBFoWS2zlnDbZSyp7uyKj",
+	"XhH5VXLfVEXYQMXBrFW7bi/KvrASPRMyHk+gujuK4qHE2i5ULOZ00YCgA3fLZuq/G1XeBkEhn5VzQFLu",
+	"Zhl7/s62ARBWIXLgT6BmVF7nmVAXF1kDgewQd2aYXj7EoeKOL1zre6n2tM7CD9NfFXOVjfFK45ncKg2B",
+	"x7NwZNE0s0ELmaiiBqx/yK+Y6guqyVSqJMRiKeZmz1W4tJdLm3xw+ltaTz9VmNxQ7F1mY5x2Oh1Au4Kn",
+	"cKcpwgM2nUldWTzDtPOgzN106d9Ss6rgvDnwcEN4FBOVQEx6ZMc/CDteLoVYLG0PByTPnDudlyuZ8wb1",
+	"D4sl6+WMCTrjbScvVNmuz2fM//X85P3X2uFoEHBUIE4j04nmph2sMG8dBhKCTKukj5MZE4ZdBdKPp+ag",
+	"34PbpdiHwwcrN6i5JVxQ9CStWsI/esdHN1tC1+p/wBLayZctYU6Hr1rDI670Se7Nm5ZfO+JTbvjd2hf3",
+	"40jJqFZSTvh+jF6rSl7mFqfC4kW4IIz6k9K6mA9zG3yLUpr5pcmIbWma+C0sRdtQ169CckWxzUiKBSnn",
+	"tw8nF73Bydmb3vvDP3sXhyfvz73CAOu7nZd94f0dS00H7NoHu4lHhmwhRVBeNgMyMXLm0XtL3Cp0dCOB",
+	"ZfubmYIfbb0/oK03TTDKbuVe/gQjhqU1MOXqPt/gIC/dLkm8+KqreunAfSd+jwcm9u+8sOuJKHiF7vYC",
+	"uJFkcRKNi1Vd81t5YmgYjbWQIQT8dDAd0S4xLNWDkiCKhPySkTdcv42HTxTpO8bbF3ouWw4yNJfFBnZl",
+	"a8wWBKppOB+lraKRgjr3Rb6Ih1X3MX0UAxZkRKZU0HFJJpJ1zJrzk4d9BhcsHFKi40iggdkMBfI7JhSq",
+	"76ZjsMU3S667D7PgYa675Y5+EM/nY4GoH7cI7tKBAvRFoDRy/LpH5AhuOzy9itThRKnGV/g6KxKlZrxl",
+	"zvo6Rat3evjOvHbvWlZziVmKMMnIUxjrAnK3zXNv15o1dk2ns9DM9+lwZ/ScvmCtF3R3u7XrP3vWehns",
+	"Pm3tjJ4Nd/3t0Uu23ak1a9w0/HfMIDbR7EetW7PtDYbmt5JYxjjmQUkk431qhbjoq/RBsyZNItj82+h5",
+	"/zkV4rMWuyVzXNGG92mV7vlEORO6InV0iusJ45GtlXqrM1xpvYsYDb5KQFml2VIfoHvqwxSiS0Y5N27D",
+	"lYRII7YwDmxl3FYPnCIOcyOf7I/hBqlXwkYr4DrKWIc2EJLqTHohRjJ6tsbGgGovk/BLNcZoYn2HXNZj",
+	"IcHXHigAtY+spwm+khFEVyYMwlutn+OxvVflHLv4Rmo5dv6R68k5kPQK5lSsFLxchfQ/TYZ51PHvgqmW",
+	"GwXSMKSUoiD2E2jKkNOt5KMNPCOrhaesk/tOGfFrGaEuhfE3NJhyYYTBiNAMNErGq9zoJshnGDFj441E",
+	"BkQxH1SHJTIzvM3F8CKawQiiZkG8IrQv0ohXErKRLocf/hlCm7xqt2sqT/6y2EcGe2/Qa6a/XE/fSLnD",
+	"kQT7Mi4vBfJWzo2yvUDBYc7SuiyPat5/A8ezTt7sqV2O8aM51ecbMbvPiEPyBdlVyDRb1hoL57y2aVZ0",
+	"PiznUZf5NkRYce3eA701V5ndq2jnrhXsFfLrIwU+MAUu2fGdYmhV6VTw+3706PXGrXdsAXLeTdjrViTD",
+	"8NYi5eZjqpI9XW0yCGC0MGUyhNypJ4qEdMjCZgIZJoKcFm3eM98BonZfzGUEUXlQOkpesSikswF6H5SX",
+	"And1IG4wE5VpA/mxULyt940lyp0RgUPIQ2jrm3fhD1fU1IbFpVGELkG/L+w3toX1GVhnMgzvW7E3fSyp",
+	"9d+DGu+I4FGVf1TlbyVTzELqVwoV2QofCYNJ0PKQVzywoOuw4yrTxns22ucZRh3jzTSjAPjYEwvnc53S",
+	"BeYX6QmbtstSmntJV/cp5NhOVvkRSgAwlZlbpB9cCv/OAw0uMmidasme8kQVbdcqgRt88OCDuIR0syXe",
+	"MeM5yVZY0jbxrlWAjJsBaoTEKm4Zf8iVtuWfK7MOGntJ+IE52zpNQgRUoiL4Ypuc5bO5lMtpn3GRQ0s1",
+	"fyz6AjPXsS5IcUOS7AlXzJ54hmXzcdss1KtyS/558WTeQ7L10qF8OFPUD8YQHg1SdxN3gNdwCcdK2ZkN",
+	"M4DIpLuPNcigTawMNzjMvPdDR3WnE1l11GZMQHZYZnkeXfr3GR0OuchLa54Qf+ppaTz4lX3Htegc/grg",
+	"hqcQ/t0ijAKgGwhp2gHfDujg7gJoW7grBAOkfaG4GIesFStb+8rlch++//3w4mDw4ezIa6a3PFFaRg7J",
+	"mypy/rbX2nn2vNlH3BWS/xjgum1ZIQg0AHgPm9g+XBC8621UIeAImPGMBQuSipwQHJAgz1iBZxnpBmpQ",
+	"pHWki7mXWeBCO7aTszce4tPMAILpigMwfNmrH84PzrxGk+zuvLQh/XtJLNcsjBMCNIJUSoE0YilMeT6X",
+	"4Pjg+JeDs3NApn5JimkDRopJmQ1iFY4lU5j6OtIQzIHVGzA8A6pGqWYOgk81DI0ExEI3OtjwkgsD2oAh",
+	"lOfOm4U5htnek/SEXXyH9QkvHOYPdcWT76AG4aN95L+g+CmSNFFyygCVfuEiqZZupT1khvZ3ZEPkvuJD",
+	"s3zzc/rHZv6/AmTVJg7AtIsnCm+XFHALouIfhaGv1QNsMvGyCHRHEtDOPTpSUopa50+xt22lDe/Y3sZG",
+	"vMgLFjnZyFzvKEGsPyBWcIkAiUJIEvAIQDWCwGjOfQGCiZWyfCoIgtPoSSTj8bIFxshhE6oylZfKLluj",
+	"WNip/Ni6Ek5ilZ5kd/QbprX+iJrONCGOB9Rk1p/Lrc+xYtHyNVLUfByoR1oPv2il1AlppKXvEJ27Lyoi",
+	"05qZUsNZNShtSTEAcKSIc4ZgqJZhNh3GGqheOqJCUcBKKo93m8qrVBYurGaSt4AJ+2VZCYUJ5FITrN+0",
+	"kO8/lDJkVJSmJlRcunbSoPWZ8Qb/9aLqw9/KZt3TdL0yqY/mPUsho1fse7ufPygWrc59TOmtwgwzkhHA",
+	"GKBzRbC5RVbF9ESAVu0LmoZH3uQ4Yqrfvaqm2S6+Uaipnd/Ka/RRGf2vyK235XvSEwdn6c7k/BX3vAOO",
+	"XJdYeO7ee4jMwjRR0BBo5/8+3x1t+zsVCYHsGvdhAHl/6dGb0usjJsZ6UuvuPHvWrE25cH9vP2x+oF27",
+	"VUJzyK9YprCM25VHB8P3ljO4vEd3FN+YVNz8ulzBDY761mdXD3vT6PDzpG7wZoJqDrj3MUT8W4aILxNs",
+	"WX7RHUVu5avG3qP8aglyHcXP2XAi5eXay+2je++HNs3YWRyIYCa50KuuG2bf+bZWmsdTWnLBWJpNt+jO",
+	"HN7L59Wdj3vKT89SWqE6TiEW74rBRKnAf7p0R1dwmVtAiexnDcfHQq4Md/PgS0C2VR6p0zC0aMFsOtOL",
+	"RpNY97MNkT/XVAQ0Cog7+0TNmJ/WOVN0oUhdMdYXgfRVwkra08AC9LuaQWl+a8R0HJk+wLgsha3bBHGn",
+	"fQGOWvz0w9lRUkfZm2g9MyO2peqsO/njwS9vT07eDXpHRycfB6dnh7/3Lg485/qlUbQgQmKaGRcjuYcF",
+	"f1hEQzKL+BXVrElCKWdD6l8SGYGPphVKn4ZpWcBiaRVXqHhl1rxdr3tNm7d9fKO8+QIfXR9572i8WYy9",
+	"J/U05bnxGI733xFGj/E4hC5x8jvT51cw8vVh8+7Vrc/2X+u0gFfwe+Hkb1Q6182bo9qkH9WABydH3Lwy",
+	"YnSFQpxtd8qUomOmHpBKV2aVVlLbvQnM69j7I/F+gyTTe2Ki9ycNr9cFLdmt9r+cM60ynk5FxvyKiTY5",
+	"EHRoUycDrswqB+na+CGjEQIijSgP44gRpSNGL9vVsI33K89hN7eR5x6P+aOcdp/IRc7l8gNJaVsBC/kV",
+	"izjb1KL1Kv3gP8G0ZaezEmqRam00/kfXybe3bLkjhW4TjpA5pdvzH3arf8XB3vpsBXHElmD2yT0CTGQG",
+	"vv7lYxzcWrOfnQSofnFS6hGTFayZhBKsJxYxHS2IOelBHLK0JDedMuLZRWrxwGuXRG3Z1UkZnh1f7Rvm",
+	"FWSm/nfM4kel98F5zzkzXCTZCC2BoFLN1xDh93zNo/FwK5KaavYwJ7/yMJ+BTTsN8rKGTQASAVv2LGJX",
+	"XMaJyROL8WPO2EhGZGe3LyYyjlSXxELzEDFiMKjT7ZBPI8P7yFDqSVprVhEu+iJhAcnvHqA5UOdRwDA7",
+	"NefanxhGQ8WCaD5l5QAxOqf1WLvu/Usu66Fb/gssxj8MBorOCy8FT893zDk0wzP8oAwjf8QumFppvnu4",
+	"i9gsxuNt/L3cxo6Pt822eNbPC1cz1IO1dzOkzD3sAYMc29aMKjWXUVANJkQUC0ctQ7mUCxYAkBCpC0lc",
+	"ACKhCrN1sSxMgqWiJ5i2zMdmJpiuYJQRlUm+Tkqbfzg7IqOIjqEAX937X/D453a77TUdvLqyK0ct7orN",
+	"dZZKK8i2djnn5lZx0yJa9kUWVMY9wOl7bed3Pjs4P7iA3HBiww/ACIk55bovFjIGrGOcPhdKMxqUXbVv",
+	"mD4zTZ/ajk5LxfLiRavZtd6a6GL9xGK0ZjlAAx2zO6+LyJIlbMFK4bxhD82isAA864rIGRPlhRI3irB9",
+	"uPDabxzompRA/A5CXL9F2lcyf4j4LYkhTX66XbHDTO1rV7OhFKcTEcHzAXseFCeGjxCtqar8tBTMoU0A",
+	"dCTgRXGo1qAXiNJQz6M7ZYK0G82kpoQU1vwTK2atAkImB26P0L4IqWYRrBqJwZeADAmTrg3fMyctoJoa",
+	"1qeg8rj5FYelASFJ6b2+oMTNAD/lisTCVbtwk0n4a2DBE4DLJhGUfeHm2CYH1J8sJ7kZLpBUmeyLLOLE",
+	"q4Ojgze9i4NXg3cHf3jJzpN6ij2xolzFKzeGbCju3btrit18owgcqPd9Zlsv4yQ9qzJhQKtRM4Eo3EUc",
+	"qx8gc+YRleG+63fnxdS8a3nGBAhQKQUVOKUtOmNI6WbceZPA6KxccMNw/MdY/O8EmsHceTYEdUmouSnF",
+	"rAiFqdzvOxfbqkQ2O4PHFP4lAPQ72f1b5O8X0x9KWclWxASb39walG28SszcpyEsihEWdUoiT5QtR+PE",
+	"yLRe2Cj/XgHGq1QaLU/UF2z+7Y8ELG2aUvPIUR/YpnRwrdGq5G43S4c8CBkJ+YhpPmVNEs+MBM+1InSo",
+	"ZBjr9OH93OmG+rkYyUor0muoCWVeS/kFyapaXeKpeGihL7Awn2f+nVTpSyr0QXpDUgLKYdDASxX2GMj6",
+	"N6O7x4OT9FGl/4eUTx061A+isxth8fAV2ZdCMF/bKSyxtKKoKM3A11c6N1+tgDAXBLdRRhBFMYzHY4j+",
+	"40GbvLdFHZNSj3nlHlqGsAevLzCjBgs+WzzoFJPB6qknpwdnvYuTs8HBce/w6NwoqdpCLQVkQoN+ojCj",
+	"AQw16SEbyYi50q9kTlWi39dpvoQkvOlasYk2qHMDiCHCSco5ixoIowGm07TYEJSUwMlh3cpKKGvwEFoc",
+	"JyKjgAsaLWxRJnNIRDw1i8rAzAE4im1S74lFrmom+BUnMgxySwnFL2ioJAldiOYlW/QFIMjbyvd2nXEb",
+	"3hw4m+uUee1GGTiUlJfx7INaiT1TowH9P/avti+nVdnwZk9qRWW9tFKuezWTKP90p/OwqfFm0jj9Kobx",
+	"Q+jy3//9uuo2fc3hLsVksiDBNMzwMvDCZHmZuwTTg4HcDNHbW/j9zVwpN/CLwH2YODy0JFnPhgWQTzwa",
+	"vx+cHb7+o9yl0RdUk5u4NH6Hxg/Mxz+sQwM2p5VjwjdzaqyR3UyHWBAAnsZRWOvWtkCbsC0VCeIto6Ge",
+	"NBNHO9RWxEAwrkgg/dhsezvlcjCS5Rrk53ws4lmThHLMRdPcGBFTE/gbEHZtaJkfR5EhI2QtSaNwXy83",
+	"WuG1MOr/jEUkYFfcZyivLYNDZJpPxMzlLk4LF7iyFZtcWSR3B0fsSvrmfGdH7SrDLzd7YK32WUUMLF1E",
+	"TWSkWyG/YkFO+sy0C3+3nOG/rOB71g/btMWzE/C/ZAtXrknel1uyMM59Cb63ppU4cqQLvk/3Gg62ncVl",
+	"8+WVuSDX7ivSs01FzrSAP5TN38plJIT7C2ebpAlnNgh4Z8n35sCQnXYHPizImJnsby50JNWM+ehJQRrA",
+	"fzt1o5Fd0goyPoc6XmREfS0jReoXJxenTVi5ZKuSRUASdGtHfBkw1WiSRIAlIbtiocqtPSQv2+bgILd4",
+	"lpymI1r78unL/wsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -116,7 +116,7 @@ func newRig(t *testing.T, cfg service.Config) *rig {
 	apiKeys := service.NewAPIKeys(sh, st, orgs)
 	handler, err := server.NewHandler(server.Config{Version: app.Version(), Observe: observe},
 		server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
-			Events: service.NewEvents(st)}, log, latch.SpecYAML())
+			Events: service.NewEvents(st), Webhooks: service.NewWebhooks(service.WebhookConfig{}, sh, st, orgs, nil)}, log, latch.SpecYAML())
 	if err != nil {
 		t.Fatal(err)
 	}

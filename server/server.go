@@ -30,6 +30,7 @@ type Server struct {
 	orgs     *service.Orgs
 	recovery *service.Recovery
 	events   *service.Events
+	webhooks *service.Webhooks
 }
 
 // Spec is the API description the server publishes.
