@@ -23,6 +23,7 @@ import (
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/testutil"
+	"github.com/latchauth/latch/internal/token"
 	"github.com/latchauth/latch/internal/webhook"
 )
 
@@ -70,9 +71,10 @@ func (r *receiver) all() []received {
 
 const opsEmail = "ops@example.com"
 
-// webhookOpts lets endpoints on loopback be used and makes opsEmail an
-// operator.
+// webhookOpts lets endpoints on loopback be used, makes opsEmail an
+// operator, and seals secrets under a master key.
 func webhookOpts(c *app.Config) {
+	c.MasterKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 	c.Webhooks.AllowPrivate = true
 	c.APIKeys.OperatorEmails = []string{opsEmail}
 }
@@ -182,7 +184,7 @@ func TestWebhookDeliveredAfterRetry(t *testing.T) {
 		if err := s.App.Store.DB().QueryRow(rebind(d, `SELECT secret FROM webhook_endpoints WHERE id = ?`), ep.Id.String()).Scan(&stored); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(string(stored), strings.TrimPrefix(ep.Secret, "whsec_")) && s.App.Config.MasterKey != "" {
+		if !token.IsSealed(stored) || strings.Contains(string(stored), strings.TrimPrefix(ep.Secret, "whsec_")) {
 			t.Fatal("the secret is stored in plain form")
 		}
 		evID := emit(t, s, domain.OutUserCreated, nil)
