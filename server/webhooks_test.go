@@ -283,16 +283,39 @@ func TestWebhookRedirectNotFollowedAndScheduleEnds(t *testing.T) {
 	})
 }
 
+// disabledMails returns the mails about a disabled endpoint sent since the
+// last flush, by recipient.
+func disabledMails(t *testing.T, s *testutil.Server) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, m := range flush(t, s, &mailbox{}) {
+		if strings.Contains(m.Subject, "webhook endpoint was disabled") {
+			out[m.To] = m.Text
+		}
+	}
+	return out
+}
+
 // TestWebhookEndpointDisabledAfterFiveDaysOfFailures: an endpoint whose
-// attempts all fail for five days is disabled, and no longer gets messages.
+// attempts all fail for five days is disabled, its owners (the operators,
+// or the organization's owners) are mailed, and it gets no more messages
+// until it is enabled again.
 func TestWebhookEndpointDisabledAfterFiveDaysOfFailures(t *testing.T) {
 	s := testutil.Start(t, "sqlite", webhookOpts)
 	ctx := context.Background()
 	rcv := newReceiver(t, func(int) int { return 503 })
 	tok := operator(t, s)
+	alice := signup(t, s, "alice@example.com")
+	org := createOrg(t, s, alice.AccessToken, "Acme")
+	ores, _ := s.Client.CreateOrgWebhookWithResponse(ctx, org.Id, client.CreateOrgWebhookJSONRequestBody{Url: rcv.srv.URL + "/org"}, testutil.Bearer(alice.AccessToken))
+	check(t, "org endpoint", ores.StatusCode(), ores.Body, 201)
 	ep := createAdminWebhook(t, s, tok, rcv.srv.URL)
-	emit(t, s, domain.OutUserCreated, nil)
+	disabledMails(t, s)
+	emit(t, s, domain.OutUserCreated, &org.Id)
 	drain(t, s)
+	if m := disabledMails(t, s); len(m) != 0 {
+		t.Fatalf("mails after one failure: %v", m)
+	}
 	s.Clock.Advance(5*24*time.Hour + time.Minute)
 	tok = login(s, opsEmail, goodPassword).JSON200.AccessToken
 	tr, _ := s.Client.TestAdminWebhookWithResponse(ctx, ep.Id, testutil.Bearer(tok))
@@ -302,7 +325,13 @@ func TestWebhookEndpointDisabledAfterFiveDaysOfFailures(t *testing.T) {
 	if g.JSON200 == nil || g.JSON200.Enabled || g.JSON200.DisabledAt == nil {
 		t.Fatalf("after five days of failures: %s", g.Body)
 	}
-	if v := metricValue(t, s, `latch_webhook_endpoints_disabled_total`); v != 1 {
+	// The organization's endpoint failed (its retry came due) and is
+	// disabled too: the operator hears of theirs, the owner of hers.
+	mails := disabledMails(t, s)
+	if len(mails) != 2 || !strings.Contains(mails[opsEmail], rcv.srv.URL) || !strings.Contains(mails["alice@example.com"], rcv.srv.URL+"/org") {
+		t.Fatalf("mails about the disabled endpoints: %v", mails)
+	}
+	if v := metricValue(t, s, `latch_webhook_endpoints_disabled_total`); v != 2 {
 		t.Fatalf("disabled metric: %v", v)
 	}
 	before := len(rcv.all())

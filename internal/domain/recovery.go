@@ -169,6 +169,8 @@ type MailData struct {
 	Factor string `json:"factor,omitempty"`
 	// Factors are the account's second factors, listed in a reset mail.
 	Factors []string `json:"factors,omitempty"`
+	// Endpoint is the URL of the webhook endpoint a mail is about.
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 // OutboxPayloadLabel is the label an outbox payload is sealed under: it

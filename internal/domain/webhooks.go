@@ -47,6 +47,11 @@ type WebhookEndpoint struct {
 	FailingSince *time.Time
 }
 
+// MailWebhookDisabled is the template of the mail that tells an
+// endpoint's owners (the operators, or the organization's owners) that
+// Latch disabled it.
+const MailWebhookDisabled = "webhook_disabled"
+
 // WebhookSecretLabel is the sealing label of an endpoint's secrets.
 func WebhookSecretLabel(endpointID uuid.UUID) string { return "webhook-secret:" + endpointID.String() }
 

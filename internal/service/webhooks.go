@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -107,6 +108,11 @@ type Webhooks struct {
 	client  *http.Client
 	metrics WebhookMetrics
 	wake    chan struct{}
+	// mailOn is whether mail is configured; operators are the addresses
+	// told about a disabled operator endpoint.
+	mailOn    bool
+	mailer    *Mail
+	operators []string
 }
 
 // WebhookStores are the storage pieces of webhooks (the SQL store is both).
@@ -124,7 +130,7 @@ func NewWebhooks(cfg WebhookConfig, sh Shared, store WebhookStores, orgs *Orgs, 
 	}
 	return &Webhooks{cfg: cfg, store: store, queue: store, orgs: orgs, sealer: sh.Sealer, clock: sh.Clock, log: sh.Log,
 		client: webhook.NewClient(webhook.ClientConfig{Timeout: cfg.Timeout, AllowPrivate: cfg.AllowPrivate}), metrics: metrics,
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), mailOn: sh.Config.Recovery.Mail, mailer: sh.Mail, operators: sh.Config.APIKeys.OperatorEmails}
 }
 
 // WithQueue returns a service like w whose worker claims through q, as
@@ -490,6 +496,48 @@ func (w *Webhooks) deliver(ctx context.Context, m *domain.WebhookMessage) {
 	if disabled {
 		w.metrics.WebhookEndpointDisabled()
 		log.Error("webhook endpoint disabled: every attempt failed for too long", "disable_after", w.cfg.DisableAfter)
+		w.mailDisabled(ctx, &m.Endpoint)
+	}
+}
+
+// mailDisabled tells the endpoint's owners that it was disabled: the
+// operators for an operator endpoint, the organization's owners for an
+// organization's. A failure is logged: the metric and the endpoint's
+// disabled_at still tell.
+func (w *Webhooks) mailDisabled(ctx context.Context, e *domain.WebhookEndpoint) {
+	if !w.mailOn || w.mailer == nil || w.mailer.outbox == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	to := w.operators
+	if e.OrgID != nil {
+		var err error
+		if to, err = w.queue.OrgOwnerEmails(ctx, *e.OrgID); err != nil {
+			w.log.Error("find the owners of a disabled webhook endpoint", "endpoint_id", e.ID, "err", err)
+			return
+		}
+	}
+	now := w.clock.Now()
+	queued := false
+	for _, addr := range to {
+		data, err := json.Marshal(domain.MailData{Email: addr, Endpoint: e.URL, ExpiresAt: now})
+		if err != nil {
+			continue
+		}
+		id := uuid.New()
+		payload, err := w.mailer.outbox.Seal(data, domain.OutboxPayloadLabel(id))
+		if err == nil {
+			err = w.queue.EnqueueMail(ctx, &domain.OutboxMessage{ID: id, Template: domain.MailWebhookDisabled, Recipient: addr,
+				Payload: payload, CreatedAt: now, NextAttemptAt: now, Priority: domain.MailPriorityNotification})
+		}
+		if err != nil {
+			w.log.Error("queue the mail about a disabled webhook endpoint", "endpoint_id", e.ID, "err", err)
+			continue
+		}
+		queued = true
+	}
+	if queued {
+		w.mailer.queued()
 	}
 }
 

@@ -55,4 +55,8 @@ type WebhookQueue interface {
 	// OldestPendingWebhook returns when the oldest undelivered message was
 	// queued, nil when none is.
 	OldestPendingWebhook(ctx context.Context) (*time.Time, error)
+	// OrgOwnerEmails returns the addresses of the organization's owners.
+	OrgOwnerEmails(ctx context.Context, orgID uuid.UUID) ([]string, error)
+	// EnqueueMail queues a mail.
+	EnqueueMail(ctx context.Context, m *domain.OutboxMessage) error
 }

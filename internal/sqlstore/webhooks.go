@@ -391,3 +391,13 @@ func (s *Store) OldestPendingWebhook(ctx context.Context) (*time.Time, error) {
 	}
 	return t.ptr(), nil
 }
+
+// OrgOwnerEmails returns the addresses of the organization's owners.
+func (s *Store) OrgOwnerEmails(ctx context.Context, orgID uuid.UUID) ([]string, error) {
+	var out []string
+	if err := s.db.SelectContext(ctx, &out, s.q(`SELECT u.email FROM org_members m JOIN users u ON u.id = m.user_id
+		WHERE m.org_id = ? AND m.role = 'owner' AND u.email IS NOT NULL AND u.email <> '' ORDER BY u.email`), orgID); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
