@@ -237,6 +237,12 @@ func TestWebhookDeliveredAfterRetry(t *testing.T) {
 		if v := metricValue(t, s, `latch_webhook_attempts_total{result="delivered"}`); v != 2 {
 			t.Fatalf("delivered attempts metric: %v", v)
 		}
+		// Past the event retention, the delivered message and its log go.
+		s.Clock.Advance(91 * 24 * time.Hour)
+		pruned, err := s.App.Service.Pruner().Prune(ctx)
+		if err != nil || pruned[domain.PruneWebhookMessages] != 1 || pruned[domain.PruneWebhookAttempts] != 3 {
+			t.Fatalf("pruned %v (%v), want the message and its 3 attempts", pruned, err)
+		}
 	})
 }
 
