@@ -37,8 +37,9 @@ type receiver struct {
 }
 
 type received struct {
-	header http.Header
-	body   []byte
+	method, path string
+	header       http.Header
+	body         []byte
 }
 
 func newReceiver(t *testing.T, status func(n int) int) *receiver {
@@ -46,7 +47,7 @@ func newReceiver(t *testing.T, status func(n int) int) *receiver {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		r.got = append(r.got, received{req.Header.Clone(), b})
+		r.got = append(r.got, received{req.Method, req.URL.Path, req.Header.Clone(), b})
 		n := len(r.got)
 		r.mu.Unlock()
 		st := 200
@@ -275,8 +276,8 @@ func TestWebhookRedirectNotFollowedAndScheduleEnds(t *testing.T) {
 			t.Fatalf("%d requests, want %d", len(got), len(sched)+1)
 		}
 		for _, r := range got {
-			if r.header.Get("webhook-id") == "" {
-				t.Fatal("a request without webhook-id: the redirect was followed")
+			if r.method != http.MethodPost || r.path != "/hook" {
+				t.Fatalf("%s %s: the redirect was followed", r.method, r.path)
 			}
 		}
 		ds := deliveries(t, s, login(s, opsEmail, goodPassword).JSON200.AccessToken, ep.Id)
