@@ -1422,6 +1422,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -1446,6 +1447,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -1470,6 +1472,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -1489,7 +1492,12 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's id, which is its event's id and the `webhook-id` header it was sent with.
+                 * @example 2d1c0f3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f
+                 */
                 message_id: components["parameters"]["MessageId"];
             };
             cookie?: never;
@@ -1512,6 +1520,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -1560,6 +1569,7 @@ export interface paths {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -1585,6 +1595,7 @@ export interface paths {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -1610,6 +1621,7 @@ export interface paths {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -1630,7 +1642,12 @@ export interface paths {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's id, which is its event's id and the `webhook-id` header it was sent with.
+                 * @example 2d1c0f3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f
+                 */
                 message_id: components["parameters"]["MessageId"];
             };
             cookie?: never;
@@ -1654,6 +1671,7 @@ export interface paths {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -2695,7 +2713,12 @@ export interface components {
         };
     };
     parameters: {
+        /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
         WebhookId: string;
+        /**
+         * @description The message's id, which is its event's id and the `webhook-id` header it was sent with.
+         * @example 2d1c0f3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f
+         */
         MessageId: string;
         /**
          * @description The most items in the page.
@@ -4921,6 +4944,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -4949,6 +4973,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -4975,6 +5000,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -5009,6 +5035,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -5048,6 +5075,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -5076,7 +5104,12 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's id, which is its event's id and the `webhook-id` header it was sent with.
+                 * @example 2d1c0f3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f
+                 */
                 message_id: components["parameters"]["MessageId"];
             };
             cookie?: never;
@@ -5105,6 +5138,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -5207,6 +5241,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -5236,6 +5271,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -5263,6 +5299,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -5298,6 +5335,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -5338,6 +5376,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
@@ -5367,7 +5406,12 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's id, which is its event's id and the `webhook-id` header it was sent with.
+                 * @example 2d1c0f3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f
+                 */
                 message_id: components["parameters"]["MessageId"];
             };
             cookie?: never;
@@ -5397,6 +5441,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
                 webhook_id: components["parameters"]["WebhookId"];
             };
             cookie?: never;
