@@ -536,3 +536,33 @@ func TestWebhookEachMessageOnceAcrossInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookEndpointQuota: concurrent creations never take an owner past
+// LATCH_QUOTA_WEBHOOK_ENDPOINTS; the operators and each organization have
+// their own.
+func TestWebhookEndpointQuota(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d, webhookOpts, func(c *app.Config) { c.Quotas.WebhookEndpoints = 2 })
+		ctx := context.Background()
+		alice := signup(t, s, "alice@example.com")
+		org := createOrg(t, s, alice.AccessToken, "Acme")
+		create := func() int {
+			r, err := s.Client.CreateOrgWebhookWithResponse(ctx, org.Id, client.CreateOrgWebhookJSONRequestBody{Url: "https://hooks.example.com/"}, testutil.Bearer(alice.AccessToken))
+			if err != nil {
+				t.Error(err)
+				return 0
+			}
+			return r.StatusCode()
+		}
+		if got := concurrently(6, create); got[201] != 2 || got[409] != 4 {
+			t.Fatalf("six concurrent creations under a quota of 2: %v", got)
+		}
+		r, _ := s.Client.CreateOrgWebhookWithResponse(ctx, org.Id, client.CreateOrgWebhookJSONRequestBody{Url: "https://hooks.example.com/"}, testutil.Bearer(alice.AccessToken))
+		checkErr(t, "over the quota", r.StatusCode(), r.Body, 409, "quota_exceeded")
+		tok := operator(t, s)
+		createAdminWebhook(t, s, tok, "https://hooks.example.com/a")
+		createAdminWebhook(t, s, tok, "https://hooks.example.com/b")
+		ra, _ := s.Client.CreateAdminWebhookWithResponse(ctx, client.CreateAdminWebhookJSONRequestBody{Url: "https://hooks.example.com/c"}, testutil.Bearer(tok))
+		checkErr(t, "operators over the quota", ra.StatusCode(), ra.Body, 409, "quota_exceeded")
+	})
+}

@@ -2370,7 +2370,9 @@ type ClientInterface interface {
 	// docs/webhooks.md). The signing secret is returned here once and never
 	// again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 	// and carry no user info; a literal private, loopback or link-local
-	// address is 400 `invalid_request`.
+	// address is 400 `invalid_request`. An owner (an organization, or the
+	// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+	// endpoints (409 `quota_exceeded`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2384,7 +2386,9 @@ type ClientInterface interface {
 	// docs/webhooks.md). The signing secret is returned here once and never
 	// again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 	// and carry no user info; a literal private, loopback or link-local
-	// address is 400 `invalid_request`.
+	// address is 400 `invalid_request`. An owner (an organization, or the
+	// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+	// endpoints (409 `quota_exceeded`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3452,7 +3456,9 @@ type ClientInterface interface {
 	// docs/webhooks.md). The signing secret is returned here once and never
 	// again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 	// and carry no user info; a literal private, loopback or link-local
-	// address is 400 `invalid_request`.
+	// address is 400 `invalid_request`. An owner (an organization, or the
+	// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+	// endpoints (409 `quota_exceeded`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3466,7 +3472,9 @@ type ClientInterface interface {
 	// docs/webhooks.md). The signing secret is returned here once and never
 	// again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 	// and carry no user info; a literal private, loopback or link-local
-	// address is 400 `invalid_request`.
+	// address is 400 `invalid_request`. An owner (an organization, or the
+	// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+	// endpoints (409 `quota_exceeded`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3720,7 +3728,9 @@ func (c *Client) ListAdminWebhooks(ctx context.Context, params *ListAdminWebhook
 // docs/webhooks.md). The signing secret is returned here once and never
 // again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 // and carry no user info; a literal private, loopback or link-local
-// address is 400 `invalid_request`.
+// address is 400 `invalid_request`. An owner (an organization, or the
+// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+// endpoints (409 `quota_exceeded`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3744,7 +3754,9 @@ func (c *Client) CreateAdminWebhookWithBody(ctx context.Context, contentType str
 // docs/webhooks.md). The signing secret is returned here once and never
 // again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 // and carry no user info; a literal private, loopback or link-local
-// address is 400 `invalid_request`.
+// address is 400 `invalid_request`. An owner (an organization, or the
+// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+// endpoints (409 `quota_exceeded`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5772,7 +5784,9 @@ func (c *Client) ListOrgWebhooks(ctx context.Context, orgId OrgId, params *ListO
 // docs/webhooks.md). The signing secret is returned here once and never
 // again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 // and carry no user info; a literal private, loopback or link-local
-// address is 400 `invalid_request`.
+// address is 400 `invalid_request`. An owner (an organization, or the
+// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+// endpoints (409 `quota_exceeded`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -5796,7 +5810,9 @@ func (c *Client) CreateOrgWebhookWithBody(ctx context.Context, orgId OrgId, cont
 // docs/webhooks.md). The signing secret is returned here once and never
 // again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 // and carry no user info; a literal private, loopback or link-local
-// address is 400 `invalid_request`.
+// address is 400 `invalid_request`. An owner (an organization, or the
+// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+// endpoints (409 `quota_exceeded`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -10079,7 +10095,9 @@ type ClientWithResponsesInterface interface {
 	// docs/webhooks.md). The signing secret is returned here once and never
 	// again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 	// and carry no user info; a literal private, loopback or link-local
-	// address is 400 `invalid_request`.
+	// address is 400 `invalid_request`. An owner (an organization, or the
+	// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+	// endpoints (409 `quota_exceeded`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10093,7 +10111,9 @@ type ClientWithResponsesInterface interface {
 	// docs/webhooks.md). The signing secret is returned here once and never
 	// again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 	// and carry no user info; a literal private, loopback or link-local
-	// address is 400 `invalid_request`.
+	// address is 400 `invalid_request`. An owner (an organization, or the
+	// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+	// endpoints (409 `quota_exceeded`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11237,7 +11257,9 @@ type ClientWithResponsesInterface interface {
 	// docs/webhooks.md). The signing secret is returned here once and never
 	// again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 	// and carry no user info; a literal private, loopback or link-local
-	// address is 400 `invalid_request`.
+	// address is 400 `invalid_request`. An owner (an organization, or the
+	// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+	// endpoints (409 `quota_exceeded`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11251,7 +11273,9 @@ type ClientWithResponsesInterface interface {
 	// docs/webhooks.md). The signing secret is returned here once and never
 	// again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 	// and carry no user info; a literal private, loopback or link-local
-	// address is 400 `invalid_request`.
+	// address is 400 `invalid_request`. An owner (an organization, or the
+	// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+	// endpoints (409 `quota_exceeded`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11761,6 +11785,8 @@ type CreateAdminWebhookResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -11798,6 +11824,11 @@ func (r CreateAdminWebhookResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CreateAdminWebhookResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateAdminWebhookResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -18127,6 +18158,8 @@ type CreateOrgWebhookResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -18164,6 +18197,11 @@ func (r CreateOrgWebhookResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CreateOrgWebhookResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateOrgWebhookResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -19708,7 +19746,9 @@ func (c *ClientWithResponses) ListAdminWebhooksWithResponse(ctx context.Context,
 // docs/webhooks.md). The signing secret is returned here once and never
 // again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 // and carry no user info; a literal private, loopback or link-local
-// address is 400 `invalid_request`.
+// address is 400 `invalid_request`. An owner (an organization, or the
+// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+// endpoints (409 `quota_exceeded`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19728,7 +19768,9 @@ func (c *ClientWithResponses) CreateAdminWebhookWithBodyWithResponse(ctx context
 // docs/webhooks.md). The signing secret is returned here once and never
 // again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 // and carry no user info; a literal private, loopback or link-local
-// address is 400 `invalid_request`.
+// address is 400 `invalid_request`. An owner (an organization, or the
+// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+// endpoints (409 `quota_exceeded`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -21448,7 +21490,9 @@ func (c *ClientWithResponses) ListOrgWebhooksWithResponse(ctx context.Context, o
 // docs/webhooks.md). The signing secret is returned here once and never
 // again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 // and carry no user info; a literal private, loopback or link-local
-// address is 400 `invalid_request`.
+// address is 400 `invalid_request`. An owner (an organization, or the
+// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+// endpoints (409 `quota_exceeded`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -21468,7 +21512,9 @@ func (c *ClientWithResponses) CreateOrgWebhookWithBodyWithResponse(ctx context.C
 // docs/webhooks.md). The signing secret is returned here once and never
 // again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
 // and carry no user info; a literal private, loopback or link-local
-// address is 400 `invalid_request`.
+// address is 400 `invalid_request`. An owner (an organization, or the
+// operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+// endpoints (409 `quota_exceeded`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -22062,6 +22108,13 @@ func ParseCreateAdminWebhookResponse(rsp *http.Response) (*CreateAdminWebhookRes
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
@@ -28002,6 +28055,13 @@ func ParseCreateOrgWebhookResponse(rsp *http.Response) (*CreateOrgWebhookRespons
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge

@@ -59,7 +59,7 @@ func TestWebhookSurvivesKill9(t *testing.T) {
 	now := time.Now()
 	ep := &domain.WebhookEndpoint{ID: uuid.New(), URL: rcv.URL, Enabled: true, Secret: []byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
 		CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateWebhookEndpoint(ctx, ep); err != nil {
+	if err := st.CreateWebhookEndpoint(ctx, ep, 0); err != nil {
 		t.Fatal(err)
 	}
 	ev := &domain.OutboundEvent{ID: uuid.New(), Type: domain.OutUserCreated, CreatedAt: now}

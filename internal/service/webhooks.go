@@ -113,6 +113,8 @@ type Webhooks struct {
 	mailOn    bool
 	mailer    *Mail
 	operators []string
+	// maxEndpoints is the endpoints per owner (Quotas.WebhookEndpoints).
+	maxEndpoints int
 }
 
 // WebhookStores are the storage pieces of webhooks (the SQL store is both).
@@ -130,7 +132,8 @@ func NewWebhooks(cfg WebhookConfig, sh Shared, store WebhookStores, orgs *Orgs, 
 	}
 	return &Webhooks{cfg: cfg, store: store, queue: store, orgs: orgs, sealer: sh.Sealer, clock: sh.Clock, log: sh.Log,
 		client: webhook.NewClient(webhook.ClientConfig{Timeout: cfg.Timeout, AllowPrivate: cfg.AllowPrivate}), metrics: metrics,
-		wake: make(chan struct{}, 1), mailOn: sh.Config.Recovery.Mail, mailer: sh.Mail, operators: sh.Config.APIKeys.OperatorEmails}
+		wake: make(chan struct{}, 1), mailOn: sh.Config.Recovery.Mail, mailer: sh.Mail, operators: sh.Config.APIKeys.OperatorEmails,
+		maxEndpoints: sh.Config.Quotas.WebhookEndpoints}
 }
 
 // WithQueue returns a service like w whose worker claims through q, as
@@ -236,7 +239,8 @@ func (w *Webhooks) newSecret(id uuid.UUID) (string, []byte, error) {
 
 // Create registers an endpoint of the owner and returns it with its secret,
 // which is never shown again. Returns CodeInvalidRequest for a bad URL or
-// event type, and the access errors.
+// event type, CodeQuotaExceeded when the owner has Quotas.WebhookEndpoints
+// already, and the access errors.
 func (w *Webhooks) Create(ctx context.Context, p *domain.Principal, orgID *uuid.UUID, in WebhookInput) (*domain.WebhookEndpoint, string, error) {
 	if err := w.access(ctx, p, orgID, true); err != nil {
 		return nil, "", err
@@ -259,7 +263,7 @@ func (w *Webhooks) Create(ctx context.Context, p *domain.Principal, orgID *uuid.
 		return nil, "", err
 	}
 	e.Secret = sealed
-	if err := w.store.CreateWebhookEndpoint(ctx, e); err != nil {
+	if err := w.store.CreateWebhookEndpoint(ctx, e, w.maxEndpoints); err != nil {
 		return nil, "", err
 	}
 	return e, secret, nil

@@ -14,8 +14,9 @@ import (
 // organization. Methods return the codes documented and anything else
 // only for a storage failure.
 type WebhookStore interface {
-	// CreateWebhookEndpoint stores a new endpoint.
-	CreateWebhookEndpoint(ctx context.Context, e *domain.WebhookEndpoint) error
+	// CreateWebhookEndpoint stores a new endpoint unless its owner already
+	// has max (0: no quota), atomically. Returns CodeQuotaExceeded.
+	CreateWebhookEndpoint(ctx context.Context, e *domain.WebhookEndpoint, max int) error
 	// WebhookEndpoint returns the owner's endpoint. Returns CodeNotFound if
 	// the owner has no such endpoint.
 	WebhookEndpoint(ctx context.Context, orgID *uuid.UUID, id uuid.UUID) (*domain.WebhookEndpoint, error)

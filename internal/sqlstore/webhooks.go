@@ -79,9 +79,32 @@ func (s *Store) fanOutWebhooks(ctx context.Context, tx *sqlx.Tx, e *domain.Outbo
 	return err
 }
 
-// CreateWebhookEndpoint stores a new endpoint.
-func (s *Store) CreateWebhookEndpoint(ctx context.Context, e *domain.WebhookEndpoint) error {
+// CreateWebhookEndpoint stores a new endpoint unless its owner (e.OrgID,
+// nil for the operators) already has max (0: no quota). The count and the
+// insert are one transaction that serialises with the owner's other
+// creations (an advisory lock on PostgreSQL, the one writer on SQLite).
+// Returns CodeQuotaExceeded.
+func (s *Store) CreateWebhookEndpoint(ctx context.Context, e *domain.WebhookEndpoint, max int) error {
 	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		if max > 0 {
+			if s.dialect == Postgres {
+				owner := "operators"
+				if e.OrgID != nil {
+					owner = e.OrgID.String()
+				}
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "latch:webhook_endpoints:"+owner); err != nil {
+					return err
+				}
+			}
+			cond, args := webhookOwnerCond(e.OrgID)
+			var n int
+			if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM webhook_endpoints WHERE 1 = 1`+cond), args...); err != nil {
+				return err
+			}
+			if n >= max {
+				return domain.Errorf(domain.CodeQuotaExceeded, "at most %d webhook endpoints; delete one first", max)
+			}
+		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhook_endpoints (`+webhookEndpointCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			e.ID, nullUUID(e.OrgID), e.URL, e.Description, eventTypesCol(e.EventTypes), e.Enabled, e.Secret, e.PreviousSecret,
 			ntsOf(e.PreviousSecretUntil), nullUUID(e.CreatedBy), ts(e.CreatedAt), ts(e.UpdatedAt), ntsOf(e.DisabledAt), ntsOf(e.FailingSince))

@@ -1408,7 +1408,9 @@ export interface paths {
          *     docs/webhooks.md). The signing secret is returned here once and never
          *     again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
          *     and carry no user info; a literal private, loopback or link-local
-         *     address is 400 `invalid_request`.
+         *     address is 400 `invalid_request`. An owner (an organization, or the
+         *     operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+         *     endpoints (409 `quota_exceeded`).
          */
         post: operations["createAdminWebhook"];
         delete?: never;
@@ -1554,7 +1556,9 @@ export interface paths {
          *     docs/webhooks.md). The signing secret is returned here once and never
          *     again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
          *     and carry no user info; a literal private, loopback or link-local
-         *     address is 400 `invalid_request`.
+         *     address is 400 `invalid_request`. An owner (an organization, or the
+         *     operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+         *     endpoints (409 `quota_exceeded`).
          */
         post: operations["createOrgWebhook"];
         delete?: never;
@@ -4933,6 +4937,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];
@@ -5229,6 +5234,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];

@@ -43,6 +43,8 @@ CREATE TABLE webhook_messages (
     PRIMARY KEY (endpoint_id, event_id)
 );
 CREATE INDEX webhook_messages_due_idx ON webhook_messages (next_attempt_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+-- The oldest pending message, for latch_webhook_oldest_pending_seconds.
+CREATE INDEX webhook_messages_pending_idx ON webhook_messages (created_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
 
 CREATE TABLE webhook_attempts (
     id               UUID PRIMARY KEY,
