@@ -43,6 +43,8 @@ func start(t *testing.T) *latchd {
 	c := testutil.Config(t, testutil.DatabaseURL(t, "sqlite"))
 	// The contract run signs up and goes on to create API keys at once.
 	c.AutoconfirmEmail = true
+	// The webhook flow's receiver listens on loopback.
+	c.Webhooks.AllowPrivate = true
 	a, err := app.New(context.Background(), c, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -105,6 +105,7 @@ func extendedFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
 	// Not an operator: the lookup is refused, as declared.
 	l.json(t, "GET", "/users?email="+url.QueryEscape("flow@example.com"), nil, http.Header{"X-API-Key": {f.apiKey}}, 403)
 	op("lookupUser")
+	webhookFlow(t, l, base, auth, op)
 
 	recoveryFlow(t, l, op)
 	mfaFlow(t, l, f, op)

@@ -136,15 +136,6 @@ func NewWebhooks(cfg WebhookConfig, sh Shared, store WebhookStores, orgs *Orgs, 
 		maxEndpoints: sh.Config.Quotas.WebhookEndpoints}
 }
 
-// WithQueue returns a service like w whose worker claims through q, as
-// another instance would; for tests.
-func (w *Webhooks) WithQueue(q WebhookQueue) *Webhooks {
-	c := *w
-	c.queue = q
-	c.wake = make(chan struct{}, 1)
-	return &c
-}
-
 // Config returns the configuration, defaults applied.
 func (w *Webhooks) Config() WebhookConfig { return w.cfg }
 
