@@ -53,7 +53,7 @@ func webhookFlow(t *testing.T, l *latchd, base string, auth http.Header, op func
 	some, msg := uuid.NewString(), uuid.NewString()
 	for _, c := range []struct {
 		method, path, id string
-		body         any
+		body             any
 	}{
 		{"GET", "/admin/webhooks", "listAdminWebhooks", nil},
 		{"POST", "/admin/webhooks", "createAdminWebhook", map[string]any{"url": "https://hooks.example.com/latch"}},
