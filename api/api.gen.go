@@ -1015,6 +1015,25 @@ type CreateOrganizationRequest struct {
 	Name string `json:"name"`
 }
 
+// CreateWebhookRequest defines model for CreateWebhookRequest.
+type CreateWebhookRequest struct {
+	// Description Example: CRM sync
+	Description *string `json:"description,omitempty"`
+
+	// Enabled Whether messages are sent; true when absent.
+	//
+	// Example: true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// EventTypes The event types sent; empty or absent for all.
+	//
+	// Example: ["user.created","session.revoked"]
+	EventTypes *[]WebhookEventType `json:"event_types,omitempty"`
+
+	// Url Example: https://hooks.example.com/latch
+	Url string `json:"url"`
+}
+
 // Credentials defines model for Credentials.
 type Credentials struct {
 	// Email Example: ada@example.com
@@ -1889,6 +1908,21 @@ type UpdateOrganizationRequest struct {
 	RequireMfa *bool `json:"require_mfa,omitempty"`
 }
 
+// UpdateWebhookRequest defines model for UpdateWebhookRequest.
+type UpdateWebhookRequest struct {
+	// Description Example: CRM sync
+	Description *string `json:"description,omitempty"`
+
+	// Enabled Example: false
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// EventTypes Example: ["user.created"]
+	EventTypes *[]WebhookEventType `json:"event_types,omitempty"`
+
+	// Url Example: https://hooks.example.com/latch/v2
+	Url *string `json:"url,omitempty"`
+}
+
 // User defines model for User.
 type User struct {
 	// AppMetadata What operators store about the user (`PATCH /admin/users/{user_id}`);
@@ -1974,6 +2008,99 @@ type WebAuthnRegistrationRequest struct {
 	Name *string `json:"name,omitempty"`
 }
 
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	// Attempt 1 for the first attempt of the message.
+	Attempt     int       `json:"attempt"`
+	AttemptedAt time.Time `json:"attempted_at"`
+
+	// Error Why the attempt failed ("" for a 2xx).
+	Error     string `json:"error"`
+	EventType string `json:"event_type"`
+	LatencyMs int64  `json:"latency_ms"`
+
+	// MessageId The message's id, which is its event's id and the `webhook-id` header sent.
+	MessageId openapi_types.UUID `json:"message_id"`
+
+	// ResponseExcerpt The first KiB of the response body.
+	ResponseExcerpt string `json:"response_excerpt"`
+
+	// StatusCode The receiver's HTTP status; absent when no response came.
+	StatusCode *int `json:"status_code,omitempty"`
+}
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Deliveries []WebhookDelivery `json:"deliveries"`
+
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// WebhookEndpoint defines model for WebhookEndpoint.
+type WebhookEndpoint struct {
+	CreatedAt   time.Time `json:"created_at"`
+	Description string    `json:"description"`
+
+	// DisabledAt Set when Latch disabled the endpoint after five days of failures only.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	Enabled    bool       `json:"enabled"`
+
+	// EventTypes The event types sent; empty for all.
+	EventTypes []string           `json:"event_types"`
+	Id         openapi_types.UUID `json:"id"`
+
+	// OrgId The organization whose events the endpoint receives; absent for an operator's endpoint (every event).
+	OrgId     *openapi_types.UUID `json:"org_id,omitempty"`
+	UpdatedAt time.Time           `json:"updated_at"`
+	Url       string              `json:"url"`
+}
+
+// WebhookEndpointList defines model for WebhookEndpointList.
+type WebhookEndpointList struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string           `json:"next_cursor,omitempty"`
+	Webhooks   []WebhookEndpoint `json:"webhooks"`
+}
+
+// WebhookEndpointWithSecret defines model for WebhookEndpointWithSecret.
+type WebhookEndpointWithSecret struct {
+	CreatedAt   time.Time `json:"created_at"`
+	Description string    `json:"description"`
+
+	// DisabledAt Set when Latch disabled the endpoint after five days of failures only.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	Enabled    bool       `json:"enabled"`
+
+	// EventTypes The event types sent; empty for all.
+	EventTypes []string           `json:"event_types"`
+	Id         openapi_types.UUID `json:"id"`
+
+	// OrgId The organization whose events the endpoint receives; absent for an operator's endpoint (every event).
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Secret The signing secret, `whsec_` and base64 (Standard Webhooks); shown only here.
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+	Secret    string    `json:"secret"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Url       string    `json:"url"`
+}
+
+// WebhookEventType An outbound event type, such as `user.created` (the list is in docs/webhooks.md); `webhook.test` is sent only by the test operation.
+//
+// Example: user.created
+type WebhookEventType = string
+
+// WebhookSecret defines model for WebhookSecret.
+type WebhookSecret struct {
+	// PreviousValidUntil Until then messages carry the previous secret's signature too.
+	PreviousValidUntil time.Time `json:"previous_valid_until"`
+
+	// Secret The new signing secret; shown only here.
+	Secret string `json:"secret"`
+}
+
 // Cursor defines model for Cursor.
 type Cursor = string
 
@@ -1989,6 +2116,9 @@ type KeyId = openapi_types.UUID
 // Limit defines model for Limit.
 type Limit = int
 
+// MessageId defines model for MessageId.
+type MessageId = openapi_types.UUID
+
 // OrgId defines model for OrgId.
 type OrgId = openapi_types.UUID
 
@@ -1997,6 +2127,9 @@ type SessionId = openapi_types.UUID
 
 // UserId defines model for UserId.
 type UserId = openapi_types.UUID
+
+// WebhookId defines model for WebhookId.
+type WebhookId = openapi_types.UUID
 
 // BadRequest defines model for BadRequest.
 type BadRequest = ErrorBody
@@ -2071,6 +2204,24 @@ type ExportUsersParams struct {
 type DeleteAdminUserParams struct {
 	// DeleteSoleOwnedOrgs Also delete the organizations the user alone owns.
 	DeleteSoleOwnedOrgs *bool `form:"delete_sole_owned_orgs,omitempty" json:"delete_sole_owned_orgs,omitempty"`
+}
+
+// ListAdminWebhooksParams defines parameters for ListAdminWebhooks.
+type ListAdminWebhooksParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListAdminWebhookDeliveriesParams defines parameters for ListAdminWebhookDeliveries.
+type ListAdminWebhookDeliveriesParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListAPIKeysParams defines parameters for ListAPIKeys.
@@ -2163,6 +2314,24 @@ type ListOrgSessionsParams struct {
 	ExternalId *string `form:"external_id,omitempty" json:"external_id,omitempty"`
 }
 
+// ListOrgWebhooksParams defines parameters for ListOrgWebhooks.
+type ListOrgWebhooksParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListOrgWebhookDeliveriesParams defines parameters for ListOrgWebhookDeliveries.
+type ListOrgWebhookDeliveriesParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListSessionsParams defines parameters for ListSessions.
 type ListSessionsParams struct {
 	// Limit The most items in the page.
@@ -2182,6 +2351,12 @@ type ImportUsersJSONRequestBody = ImportUsersRequest
 
 // UpdateAdminUserJSONRequestBody defines body for UpdateAdminUser for application/json ContentType.
 type UpdateAdminUserJSONRequestBody = AdminUserUpdate
+
+// CreateAdminWebhookJSONRequestBody defines body for CreateAdminWebhook for application/json ContentType.
+type CreateAdminWebhookJSONRequestBody = CreateWebhookRequest
+
+// UpdateAdminWebhookJSONRequestBody defines body for UpdateAdminWebhook for application/json ContentType.
+type UpdateAdminWebhookJSONRequestBody = UpdateWebhookRequest
 
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
@@ -2269,6 +2444,12 @@ type InviteMemberJSONRequestBody = InviteRequest
 
 // UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
 type UpdateMemberJSONRequestBody = UpdateMemberRequest
+
+// CreateOrgWebhookJSONRequestBody defines body for CreateOrgWebhook for application/json ContentType.
+type CreateOrgWebhookJSONRequestBody = CreateWebhookRequest
+
+// UpdateOrgWebhookJSONRequestBody defines body for UpdateOrgWebhook for application/json ContentType.
+type UpdateOrgWebhookJSONRequestBody = UpdateWebhookRequest
 
 // CreateDelegatedSessionJSONRequestBody defines body for CreateDelegatedSession for application/json ContentType.
 type CreateDelegatedSessionJSONRequestBody = DelegatedSessionRequest
@@ -2421,6 +2602,33 @@ type ServerInterface interface {
 	// RevokeAdminUserSessions End every session of a user (operators)
 	// (DELETE /admin/users/{user_id}/sessions)
 	RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId)
+	// ListAdminWebhooks The operator webhook endpoints (operators)
+	// (GET /admin/webhooks)
+	ListAdminWebhooks(w http.ResponseWriter, r *http.Request, params ListAdminWebhooksParams)
+	// CreateAdminWebhook Register a webhook endpoint (operators)
+	// (POST /admin/webhooks)
+	CreateAdminWebhook(w http.ResponseWriter, r *http.Request)
+	// DeleteAdminWebhook Delete a webhook endpoint and its pending messages (operators)
+	// (DELETE /admin/webhooks/{webhook_id})
+	DeleteAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// GetAdminWebhook One webhook endpoint (operators)
+	// (GET /admin/webhooks/{webhook_id})
+	GetAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// UpdateAdminWebhook Change a webhook endpoint (operators)
+	// (PATCH /admin/webhooks/{webhook_id})
+	UpdateAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// ListAdminWebhookDeliveries The endpoint's delivery attempts, newest first (operators)
+	// (GET /admin/webhooks/{webhook_id}/deliveries)
+	ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListAdminWebhookDeliveriesParams)
+	// RedeliverAdminWebhookMessage Send a message to the endpoint again (operators)
+	// (POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request, webhookId WebhookId, messageId MessageId)
+	// RotateAdminWebhookSecret Replace the endpoint's signing secret (operators)
+	// (POST /admin/webhooks/{webhook_id}/secret/rotate)
+	RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// TestAdminWebhook Send a `webhook.test` event to this endpoint only (operators)
+	// (POST /admin/webhooks/{webhook_id}/test)
+	TestAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams)
@@ -2598,6 +2806,33 @@ type ServerInterface interface {
 	// RevokeOrgSession Revoke a delegated session of the organization
 	// (DELETE /organizations/{org_id}/sessions/{session_id})
 	RevokeOrgSession(w http.ResponseWriter, r *http.Request, orgId OrgId, sessionId SessionId)
+	// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
+	// (GET /organizations/{org_id}/webhooks)
+	ListOrgWebhooks(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgWebhooksParams)
+	// CreateOrgWebhook Register a webhook endpoint (owners and admins)
+	// (POST /organizations/{org_id}/webhooks)
+	CreateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// DeleteOrgWebhook Delete a webhook endpoint and its pending messages (owners and admins)
+	// (DELETE /organizations/{org_id}/webhooks/{webhook_id})
+	DeleteOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// GetOrgWebhook One webhook endpoint (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id})
+	GetOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// UpdateOrgWebhook Change a webhook endpoint (owners and admins)
+	// (PATCH /organizations/{org_id}/webhooks/{webhook_id})
+	UpdateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// ListOrgWebhookDeliveries The endpoint's delivery attempts, newest first (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id}/deliveries)
+	ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, params ListOrgWebhookDeliveriesParams)
+	// RedeliverOrgWebhookMessage Send a message to the endpoint again (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, messageId MessageId)
+	// RotateOrgWebhookSecret Replace the endpoint's signing secret (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/secret/rotate)
+	RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// TestOrgWebhook Send a `webhook.test` event to this endpoint only (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/test)
+	TestOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
 	// GetResetPasswordPage The password-reset page that mailed links open
 	// (GET /reset-password)
 	GetResetPasswordPage(w http.ResponseWriter, r *http.Request)
@@ -2718,6 +2953,60 @@ func (_ Unimplemented) ImpersonateUser(w http.ResponseWriter, r *http.Request, u
 // RevokeAdminUserSessions End every session of a user (operators)
 // (DELETE /admin/users/{user_id}/sessions)
 func (_ Unimplemented) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListAdminWebhooks The operator webhook endpoints (operators)
+// (GET /admin/webhooks)
+func (_ Unimplemented) ListAdminWebhooks(w http.ResponseWriter, r *http.Request, params ListAdminWebhooksParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateAdminWebhook Register a webhook endpoint (operators)
+// (POST /admin/webhooks)
+func (_ Unimplemented) CreateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminWebhook Delete a webhook endpoint and its pending messages (operators)
+// (DELETE /admin/webhooks/{webhook_id})
+func (_ Unimplemented) DeleteAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetAdminWebhook One webhook endpoint (operators)
+// (GET /admin/webhooks/{webhook_id})
+func (_ Unimplemented) GetAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateAdminWebhook Change a webhook endpoint (operators)
+// (PATCH /admin/webhooks/{webhook_id})
+func (_ Unimplemented) UpdateAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListAdminWebhookDeliveries The endpoint's delivery attempts, newest first (operators)
+// (GET /admin/webhooks/{webhook_id}/deliveries)
+func (_ Unimplemented) ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListAdminWebhookDeliveriesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RedeliverAdminWebhookMessage Send a message to the endpoint again (operators)
+// (POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+func (_ Unimplemented) RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request, webhookId WebhookId, messageId MessageId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RotateAdminWebhookSecret Replace the endpoint's signing secret (operators)
+// (POST /admin/webhooks/{webhook_id}/secret/rotate)
+func (_ Unimplemented) RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// TestAdminWebhook Send a `webhook.test` event to this endpoint only (operators)
+// (POST /admin/webhooks/{webhook_id}/test)
+func (_ Unimplemented) TestAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -3072,6 +3361,60 @@ func (_ Unimplemented) ListOrgSessions(w http.ResponseWriter, r *http.Request, o
 // RevokeOrgSession Revoke a delegated session of the organization
 // (DELETE /organizations/{org_id}/sessions/{session_id})
 func (_ Unimplemented) RevokeOrgSession(w http.ResponseWriter, r *http.Request, orgId OrgId, sessionId SessionId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
+// (GET /organizations/{org_id}/webhooks)
+func (_ Unimplemented) ListOrgWebhooks(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgWebhooksParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateOrgWebhook Register a webhook endpoint (owners and admins)
+// (POST /organizations/{org_id}/webhooks)
+func (_ Unimplemented) CreateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteOrgWebhook Delete a webhook endpoint and its pending messages (owners and admins)
+// (DELETE /organizations/{org_id}/webhooks/{webhook_id})
+func (_ Unimplemented) DeleteOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetOrgWebhook One webhook endpoint (owners and admins)
+// (GET /organizations/{org_id}/webhooks/{webhook_id})
+func (_ Unimplemented) GetOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateOrgWebhook Change a webhook endpoint (owners and admins)
+// (PATCH /organizations/{org_id}/webhooks/{webhook_id})
+func (_ Unimplemented) UpdateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListOrgWebhookDeliveries The endpoint's delivery attempts, newest first (owners and admins)
+// (GET /organizations/{org_id}/webhooks/{webhook_id}/deliveries)
+func (_ Unimplemented) ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, params ListOrgWebhookDeliveriesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RedeliverOrgWebhookMessage Send a message to the endpoint again (owners and admins)
+// (POST /organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+func (_ Unimplemented) RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, messageId MessageId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RotateOrgWebhookSecret Replace the endpoint's signing secret (owners and admins)
+// (POST /organizations/{org_id}/webhooks/{webhook_id}/secret/rotate)
+func (_ Unimplemented) RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// TestOrgWebhook Send a `webhook.test` event to this endpoint only (owners and admins)
+// (POST /organizations/{org_id}/webhooks/{webhook_id}/test)
+func (_ Unimplemented) TestOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -3615,6 +3958,286 @@ func (siw *ServerInterfaceWrapper) RevokeAdminUserSessions(w http.ResponseWriter
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RevokeAdminUserSessions(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListAdminWebhooks operation middleware
+func (siw *ServerInterfaceWrapper) ListAdminWebhooks(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAdminWebhooksParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAdminWebhooks(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) CreateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateAdminWebhook(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminWebhook(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) GetAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAdminWebhook(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) UpdateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateAdminWebhook(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListAdminWebhookDeliveries operation middleware
+func (siw *ServerInterfaceWrapper) ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAdminWebhookDeliveriesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAdminWebhookDeliveries(w, r, webhookId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RedeliverAdminWebhookMessage operation middleware
+func (siw *ServerInterfaceWrapper) RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "message_id" -------------
+	var messageId MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "message_id", chi.URLParam(r, "message_id"), &messageId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "message_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RedeliverAdminWebhookMessage(w, r, webhookId, messageId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RotateAdminWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RotateAdminWebhookSecret(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// TestAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) TestAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.TestAdminWebhook(w, r, webhookId)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -5100,6 +5723,370 @@ func (siw *ServerInterfaceWrapper) RevokeOrgSession(w http.ResponseWriter, r *ht
 	handler.ServeHTTP(w, r)
 }
 
+// ListOrgWebhooks operation middleware
+func (siw *ServerInterfaceWrapper) ListOrgWebhooks(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOrgWebhooksParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOrgWebhooks(w, r, orgId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) CreateOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateOrgWebhook(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) DeleteOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) GetOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) UpdateOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOrgWebhookDeliveries operation middleware
+func (siw *ServerInterfaceWrapper) ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOrgWebhookDeliveriesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOrgWebhookDeliveries(w, r, orgId, webhookId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RedeliverOrgWebhookMessage operation middleware
+func (siw *ServerInterfaceWrapper) RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "message_id" -------------
+	var messageId MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "message_id", chi.URLParam(r, "message_id"), &messageId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "message_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RedeliverOrgWebhookMessage(w, r, orgId, webhookId, messageId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RotateOrgWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RotateOrgWebhookSecret(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// TestOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) TestOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.TestOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetResetPasswordPage operation middleware
 func (siw *ServerInterfaceWrapper) GetResetPasswordPage(w http.ResponseWriter, r *http.Request) {
 
@@ -5674,6 +6661,60 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/userinfo", wrapper.GetUserInfo)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/webhooks", wrapper.ListAdminWebhooks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks", wrapper.CreateAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/webhooks/{webhook_id}", wrapper.DeleteAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/webhooks/{webhook_id}", wrapper.GetAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/admin/webhooks/{webhook_id}", wrapper.UpdateAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks/{webhook_id}/secret/rotate", wrapper.RotateAdminWebhookSecret)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/webhooks/{webhook_id}/deliveries", wrapper.ListAdminWebhookDeliveries)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver", wrapper.RedeliverAdminWebhookMessage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks/{webhook_id}/test", wrapper.TestAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/webhooks", wrapper.ListOrgWebhooks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks", wrapper.CreateOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}", wrapper.DeleteOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}", wrapper.GetOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}", wrapper.UpdateOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/secret/rotate", wrapper.RotateOrgWebhookSecret)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/deliveries", wrapper.ListOrgWebhookDeliveries)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver", wrapper.RedeliverOrgWebhookMessage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/test", wrapper.TestOrgWebhook)
 	})
 
 	return r
@@ -7120,6 +8161,1067 @@ func (response RevokeAdminUserSessions500JSONResponse) VisitRevokeAdminUserSessi
 type RevokeAdminUserSessions503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response RevokeAdminUserSessions503JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooksRequestObject struct {
+	Params ListAdminWebhooksParams
+}
+
+type ListAdminWebhooksResponseObject interface {
+	VisitListAdminWebhooksResponse(w http.ResponseWriter) error
+}
+
+type ListAdminWebhooks200JSONResponse WebhookEndpointList
+
+func (response ListAdminWebhooks200JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListAdminWebhooks400JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAdminWebhooks401JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAdminWebhooks403JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListAdminWebhooks404JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListAdminWebhooks500JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListAdminWebhooks503JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhookRequestObject struct {
+	Body *CreateAdminWebhookJSONRequestBody
+}
+
+type CreateAdminWebhookResponseObject interface {
+	VisitCreateAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type CreateAdminWebhook201JSONResponse WebhookEndpointWithSecret
+
+func (response CreateAdminWebhook201JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateAdminWebhook400JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateAdminWebhook401JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateAdminWebhook403JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateAdminWebhook404JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateAdminWebhook409JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateAdminWebhook413JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateAdminWebhook415JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response CreateAdminWebhook500JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateAdminWebhook503JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type DeleteAdminWebhookResponseObject interface {
+	VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminWebhook204Response struct {
+}
+
+func (response DeleteAdminWebhook204Response) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminWebhook400JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminWebhook401JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminWebhook403JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminWebhook404JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminWebhook500JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminWebhook503JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type GetAdminWebhookResponseObject interface {
+	VisitGetAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type GetAdminWebhook200JSONResponse WebhookEndpoint
+
+func (response GetAdminWebhook200JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetAdminWebhook400JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetAdminWebhook401JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetAdminWebhook403JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetAdminWebhook404JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetAdminWebhook500JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetAdminWebhook503JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+	Body      *UpdateAdminWebhookJSONRequestBody
+}
+
+type UpdateAdminWebhookResponseObject interface {
+	VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type UpdateAdminWebhook200JSONResponse WebhookEndpoint
+
+func (response UpdateAdminWebhook200JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateAdminWebhook400JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateAdminWebhook401JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateAdminWebhook403JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateAdminWebhook404JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateAdminWebhook413JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateAdminWebhook415JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateAdminWebhook500JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateAdminWebhook503JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveriesRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+	Params    ListAdminWebhookDeliveriesParams
+}
+
+type ListAdminWebhookDeliveriesResponseObject interface {
+	VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListAdminWebhookDeliveries200JSONResponse WebhookDeliveryList
+
+func (response ListAdminWebhookDeliveries200JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListAdminWebhookDeliveries400JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAdminWebhookDeliveries401JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAdminWebhookDeliveries403JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListAdminWebhookDeliveries404JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListAdminWebhookDeliveries500JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListAdminWebhookDeliveries503JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessageRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+	MessageId MessageId `json:"message_id"`
+}
+
+type RedeliverAdminWebhookMessageResponseObject interface {
+	VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error
+}
+
+type RedeliverAdminWebhookMessage202JSONResponse Accepted
+
+func (response RedeliverAdminWebhookMessage202JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RedeliverAdminWebhookMessage400JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RedeliverAdminWebhookMessage401JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RedeliverAdminWebhookMessage403JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RedeliverAdminWebhookMessage404JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage500JSONResponse struct{ InternalJSONResponse }
+
+func (response RedeliverAdminWebhookMessage500JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RedeliverAdminWebhookMessage503JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecretRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type RotateAdminWebhookSecretResponseObject interface {
+	VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateAdminWebhookSecret200JSONResponse WebhookSecret
+
+func (response RotateAdminWebhookSecret200JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RotateAdminWebhookSecret400JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RotateAdminWebhookSecret401JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RotateAdminWebhookSecret403JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RotateAdminWebhookSecret404JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret500JSONResponse struct{ InternalJSONResponse }
+
+func (response RotateAdminWebhookSecret500JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RotateAdminWebhookSecret503JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type TestAdminWebhookResponseObject interface {
+	VisitTestAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type TestAdminWebhook202JSONResponse Accepted
+
+func (response TestAdminWebhook202JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response TestAdminWebhook400JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response TestAdminWebhook401JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response TestAdminWebhook403JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response TestAdminWebhook404JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response TestAdminWebhook500JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response TestAdminWebhook503JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -13723,6 +15825,1076 @@ func (response RevokeOrgSession503JSONResponse) VisitRevokeOrgSessionResponse(w 
 	return err
 }
 
+type ListOrgWebhooksRequestObject struct {
+	OrgId  OrgId `json:"org_id"`
+	Params ListOrgWebhooksParams
+}
+
+type ListOrgWebhooksResponseObject interface {
+	VisitListOrgWebhooksResponse(w http.ResponseWriter) error
+}
+
+type ListOrgWebhooks200JSONResponse WebhookEndpointList
+
+func (response ListOrgWebhooks200JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOrgWebhooks400JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOrgWebhooks401JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOrgWebhooks403JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListOrgWebhooks404JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOrgWebhooks500JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOrgWebhooks503JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhookRequestObject struct {
+	OrgId OrgId `json:"org_id"`
+	Body  *CreateOrgWebhookJSONRequestBody
+}
+
+type CreateOrgWebhookResponseObject interface {
+	VisitCreateOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type CreateOrgWebhook201JSONResponse WebhookEndpointWithSecret
+
+func (response CreateOrgWebhook201JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateOrgWebhook400JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateOrgWebhook401JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateOrgWebhook403JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateOrgWebhook404JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateOrgWebhook409JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateOrgWebhook413JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateOrgWebhook415JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response CreateOrgWebhook500JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateOrgWebhook503JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type DeleteOrgWebhookResponseObject interface {
+	VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type DeleteOrgWebhook204Response struct {
+}
+
+func (response DeleteOrgWebhook204Response) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteOrgWebhook400JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteOrgWebhook401JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteOrgWebhook403JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteOrgWebhook404JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteOrgWebhook500JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteOrgWebhook503JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type GetOrgWebhookResponseObject interface {
+	VisitGetOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type GetOrgWebhook200JSONResponse WebhookEndpoint
+
+func (response GetOrgWebhook200JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetOrgWebhook400JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetOrgWebhook401JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetOrgWebhook403JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetOrgWebhook404JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetOrgWebhook500JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetOrgWebhook503JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+	Body      *UpdateOrgWebhookJSONRequestBody
+}
+
+type UpdateOrgWebhookResponseObject interface {
+	VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type UpdateOrgWebhook200JSONResponse WebhookEndpoint
+
+func (response UpdateOrgWebhook200JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateOrgWebhook400JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateOrgWebhook401JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateOrgWebhook403JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateOrgWebhook404JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateOrgWebhook413JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateOrgWebhook415JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateOrgWebhook500JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateOrgWebhook503JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveriesRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+	Params    ListOrgWebhookDeliveriesParams
+}
+
+type ListOrgWebhookDeliveriesResponseObject interface {
+	VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListOrgWebhookDeliveries200JSONResponse WebhookDeliveryList
+
+func (response ListOrgWebhookDeliveries200JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOrgWebhookDeliveries400JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOrgWebhookDeliveries401JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOrgWebhookDeliveries403JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListOrgWebhookDeliveries404JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOrgWebhookDeliveries500JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOrgWebhookDeliveries503JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessageRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+	MessageId MessageId `json:"message_id"`
+}
+
+type RedeliverOrgWebhookMessageResponseObject interface {
+	VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error
+}
+
+type RedeliverOrgWebhookMessage202JSONResponse Accepted
+
+func (response RedeliverOrgWebhookMessage202JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RedeliverOrgWebhookMessage400JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RedeliverOrgWebhookMessage401JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RedeliverOrgWebhookMessage403JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RedeliverOrgWebhookMessage404JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage500JSONResponse struct{ InternalJSONResponse }
+
+func (response RedeliverOrgWebhookMessage500JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RedeliverOrgWebhookMessage503JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecretRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type RotateOrgWebhookSecretResponseObject interface {
+	VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateOrgWebhookSecret200JSONResponse WebhookSecret
+
+func (response RotateOrgWebhookSecret200JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RotateOrgWebhookSecret400JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RotateOrgWebhookSecret401JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RotateOrgWebhookSecret403JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RotateOrgWebhookSecret404JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret500JSONResponse struct{ InternalJSONResponse }
+
+func (response RotateOrgWebhookSecret500JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RotateOrgWebhookSecret503JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type TestOrgWebhookResponseObject interface {
+	VisitTestOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type TestOrgWebhook202JSONResponse Accepted
+
+func (response TestOrgWebhook202JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response TestOrgWebhook400JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response TestOrgWebhook401JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response TestOrgWebhook403JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response TestOrgWebhook404JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response TestOrgWebhook500JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response TestOrgWebhook503JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetResetPasswordPageRequestObject struct {
 }
 
@@ -14567,6 +17739,33 @@ type StrictServerInterface interface {
 	// RevokeAdminUserSessions End every session of a user (operators)
 	// (DELETE /admin/users/{user_id}/sessions)
 	RevokeAdminUserSessions(ctx context.Context, request RevokeAdminUserSessionsRequestObject) (RevokeAdminUserSessionsResponseObject, error)
+	// ListAdminWebhooks The operator webhook endpoints (operators)
+	// (GET /admin/webhooks)
+	ListAdminWebhooks(ctx context.Context, request ListAdminWebhooksRequestObject) (ListAdminWebhooksResponseObject, error)
+	// CreateAdminWebhook Register a webhook endpoint (operators)
+	// (POST /admin/webhooks)
+	CreateAdminWebhook(ctx context.Context, request CreateAdminWebhookRequestObject) (CreateAdminWebhookResponseObject, error)
+	// DeleteAdminWebhook Delete a webhook endpoint and its pending messages (operators)
+	// (DELETE /admin/webhooks/{webhook_id})
+	DeleteAdminWebhook(ctx context.Context, request DeleteAdminWebhookRequestObject) (DeleteAdminWebhookResponseObject, error)
+	// GetAdminWebhook One webhook endpoint (operators)
+	// (GET /admin/webhooks/{webhook_id})
+	GetAdminWebhook(ctx context.Context, request GetAdminWebhookRequestObject) (GetAdminWebhookResponseObject, error)
+	// UpdateAdminWebhook Change a webhook endpoint (operators)
+	// (PATCH /admin/webhooks/{webhook_id})
+	UpdateAdminWebhook(ctx context.Context, request UpdateAdminWebhookRequestObject) (UpdateAdminWebhookResponseObject, error)
+	// ListAdminWebhookDeliveries The endpoint's delivery attempts, newest first (operators)
+	// (GET /admin/webhooks/{webhook_id}/deliveries)
+	ListAdminWebhookDeliveries(ctx context.Context, request ListAdminWebhookDeliveriesRequestObject) (ListAdminWebhookDeliveriesResponseObject, error)
+	// RedeliverAdminWebhookMessage Send a message to the endpoint again (operators)
+	// (POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverAdminWebhookMessage(ctx context.Context, request RedeliverAdminWebhookMessageRequestObject) (RedeliverAdminWebhookMessageResponseObject, error)
+	// RotateAdminWebhookSecret Replace the endpoint's signing secret (operators)
+	// (POST /admin/webhooks/{webhook_id}/secret/rotate)
+	RotateAdminWebhookSecret(ctx context.Context, request RotateAdminWebhookSecretRequestObject) (RotateAdminWebhookSecretResponseObject, error)
+	// TestAdminWebhook Send a `webhook.test` event to this endpoint only (operators)
+	// (POST /admin/webhooks/{webhook_id}/test)
+	TestAdminWebhook(ctx context.Context, request TestAdminWebhookRequestObject) (TestAdminWebhookResponseObject, error)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(ctx context.Context, request ListAPIKeysRequestObject) (ListAPIKeysResponseObject, error)
@@ -14744,6 +17943,33 @@ type StrictServerInterface interface {
 	// RevokeOrgSession Revoke a delegated session of the organization
 	// (DELETE /organizations/{org_id}/sessions/{session_id})
 	RevokeOrgSession(ctx context.Context, request RevokeOrgSessionRequestObject) (RevokeOrgSessionResponseObject, error)
+	// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
+	// (GET /organizations/{org_id}/webhooks)
+	ListOrgWebhooks(ctx context.Context, request ListOrgWebhooksRequestObject) (ListOrgWebhooksResponseObject, error)
+	// CreateOrgWebhook Register a webhook endpoint (owners and admins)
+	// (POST /organizations/{org_id}/webhooks)
+	CreateOrgWebhook(ctx context.Context, request CreateOrgWebhookRequestObject) (CreateOrgWebhookResponseObject, error)
+	// DeleteOrgWebhook Delete a webhook endpoint and its pending messages (owners and admins)
+	// (DELETE /organizations/{org_id}/webhooks/{webhook_id})
+	DeleteOrgWebhook(ctx context.Context, request DeleteOrgWebhookRequestObject) (DeleteOrgWebhookResponseObject, error)
+	// GetOrgWebhook One webhook endpoint (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id})
+	GetOrgWebhook(ctx context.Context, request GetOrgWebhookRequestObject) (GetOrgWebhookResponseObject, error)
+	// UpdateOrgWebhook Change a webhook endpoint (owners and admins)
+	// (PATCH /organizations/{org_id}/webhooks/{webhook_id})
+	UpdateOrgWebhook(ctx context.Context, request UpdateOrgWebhookRequestObject) (UpdateOrgWebhookResponseObject, error)
+	// ListOrgWebhookDeliveries The endpoint's delivery attempts, newest first (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id}/deliveries)
+	ListOrgWebhookDeliveries(ctx context.Context, request ListOrgWebhookDeliveriesRequestObject) (ListOrgWebhookDeliveriesResponseObject, error)
+	// RedeliverOrgWebhookMessage Send a message to the endpoint again (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverOrgWebhookMessage(ctx context.Context, request RedeliverOrgWebhookMessageRequestObject) (RedeliverOrgWebhookMessageResponseObject, error)
+	// RotateOrgWebhookSecret Replace the endpoint's signing secret (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/secret/rotate)
+	RotateOrgWebhookSecret(ctx context.Context, request RotateOrgWebhookSecretRequestObject) (RotateOrgWebhookSecretResponseObject, error)
+	// TestOrgWebhook Send a `webhook.test` event to this endpoint only (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/test)
+	TestOrgWebhook(ctx context.Context, request TestOrgWebhookRequestObject) (TestOrgWebhookResponseObject, error)
 	// GetResetPasswordPage The password-reset page that mailed links open
 	// (GET /reset-password)
 	GetResetPasswordPage(ctx context.Context, request GetResetPasswordPageRequestObject) (GetResetPasswordPageResponseObject, error)
@@ -15201,6 +18427,254 @@ func (sh *strictHandler) RevokeAdminUserSessions(w http.ResponseWriter, r *http.
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RevokeAdminUserSessionsResponseObject); ok {
 		if err := validResponse.VisitRevokeAdminUserSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListAdminWebhooks operation middleware
+func (sh *strictHandler) ListAdminWebhooks(w http.ResponseWriter, r *http.Request, params ListAdminWebhooksParams) {
+	var request ListAdminWebhooksRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAdminWebhooks(ctx, request.(ListAdminWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAdminWebhooks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAdminWebhooksResponseObject); ok {
+		if err := validResponse.VisitListAdminWebhooksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateAdminWebhook operation middleware
+func (sh *strictHandler) CreateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+	var request CreateAdminWebhookRequestObject
+
+	var body CreateAdminWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateAdminWebhook(ctx, request.(CreateAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitCreateAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminWebhook operation middleware
+func (sh *strictHandler) DeleteAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request DeleteAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminWebhook(ctx, request.(DeleteAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAdminWebhook operation middleware
+func (sh *strictHandler) GetAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request GetAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAdminWebhook(ctx, request.(GetAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitGetAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateAdminWebhook operation middleware
+func (sh *strictHandler) UpdateAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request UpdateAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	var body UpdateAdminWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateAdminWebhook(ctx, request.(UpdateAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitUpdateAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListAdminWebhookDeliveries operation middleware
+func (sh *strictHandler) ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListAdminWebhookDeliveriesParams) {
+	var request ListAdminWebhookDeliveriesRequestObject
+
+	request.WebhookId = webhookId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAdminWebhookDeliveries(ctx, request.(ListAdminWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAdminWebhookDeliveries")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAdminWebhookDeliveriesResponseObject); ok {
+		if err := validResponse.VisitListAdminWebhookDeliveriesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RedeliverAdminWebhookMessage operation middleware
+func (sh *strictHandler) RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request, webhookId WebhookId, messageId MessageId) {
+	var request RedeliverAdminWebhookMessageRequestObject
+
+	request.WebhookId = webhookId
+	request.MessageId = messageId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RedeliverAdminWebhookMessage(ctx, request.(RedeliverAdminWebhookMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RedeliverAdminWebhookMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RedeliverAdminWebhookMessageResponseObject); ok {
+		if err := validResponse.VisitRedeliverAdminWebhookMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RotateAdminWebhookSecret operation middleware
+func (sh *strictHandler) RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request RotateAdminWebhookSecretRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateAdminWebhookSecret(ctx, request.(RotateAdminWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateAdminWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RotateAdminWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitRotateAdminWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// TestAdminWebhook operation middleware
+func (sh *strictHandler) TestAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request TestAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.TestAdminWebhook(ctx, request.(TestAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TestAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(TestAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitTestAdminWebhookResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -16923,6 +20397,264 @@ func (sh *strictHandler) RevokeOrgSession(w http.ResponseWriter, r *http.Request
 	}
 }
 
+// ListOrgWebhooks operation middleware
+func (sh *strictHandler) ListOrgWebhooks(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgWebhooksParams) {
+	var request ListOrgWebhooksRequestObject
+
+	request.OrgId = orgId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOrgWebhooks(ctx, request.(ListOrgWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOrgWebhooks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOrgWebhooksResponseObject); ok {
+		if err := validResponse.VisitListOrgWebhooksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateOrgWebhook operation middleware
+func (sh *strictHandler) CreateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request CreateOrgWebhookRequestObject
+
+	request.OrgId = orgId
+
+	var body CreateOrgWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateOrgWebhook(ctx, request.(CreateOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitCreateOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteOrgWebhook operation middleware
+func (sh *strictHandler) DeleteOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request DeleteOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteOrgWebhook(ctx, request.(DeleteOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitDeleteOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOrgWebhook operation middleware
+func (sh *strictHandler) GetOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request GetOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOrgWebhook(ctx, request.(GetOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitGetOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateOrgWebhook operation middleware
+func (sh *strictHandler) UpdateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request UpdateOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	var body UpdateOrgWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateOrgWebhook(ctx, request.(UpdateOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitUpdateOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListOrgWebhookDeliveries operation middleware
+func (sh *strictHandler) ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, params ListOrgWebhookDeliveriesParams) {
+	var request ListOrgWebhookDeliveriesRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOrgWebhookDeliveries(ctx, request.(ListOrgWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOrgWebhookDeliveries")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOrgWebhookDeliveriesResponseObject); ok {
+		if err := validResponse.VisitListOrgWebhookDeliveriesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RedeliverOrgWebhookMessage operation middleware
+func (sh *strictHandler) RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, messageId MessageId) {
+	var request RedeliverOrgWebhookMessageRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+	request.MessageId = messageId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RedeliverOrgWebhookMessage(ctx, request.(RedeliverOrgWebhookMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RedeliverOrgWebhookMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RedeliverOrgWebhookMessageResponseObject); ok {
+		if err := validResponse.VisitRedeliverOrgWebhookMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RotateOrgWebhookSecret operation middleware
+func (sh *strictHandler) RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request RotateOrgWebhookSecretRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateOrgWebhookSecret(ctx, request.(RotateOrgWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateOrgWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RotateOrgWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitRotateOrgWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// TestOrgWebhook operation middleware
+func (sh *strictHandler) TestOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request TestOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.TestOrgWebhook(ctx, request.(TestOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TestOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(TestOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitTestOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetResetPasswordPage operation middleware
 func (sh *strictHandler) GetResetPasswordPage(w http.ResponseWriter, r *http.Request) {
 	var request GetResetPasswordPageRequestObject
@@ -17161,425 +20893,472 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L19c9u2ti/8VTC6nYl0DiXLiuMk8nSeqzpO6yZOXNtpdrvVI0IkJLGmAJWALGv35nPd/+8newZrASRI",
-	"kbLk2E6yt8+c2Y1FEu9Y7+u3/q4FYjoTnHEla92/axNGQ5bAPw9pMGGHgqtExKfzYRwF+teQySCJZioS",
-	"vNat/SQWJBZ8TNSEkVAE8ynjikzpkgwZCXQDYavm1RL21zxKWFjrqmTOvJoMJmxKdXPsmk5nMat1azPo",
-	"wiNTet2kY/b90/12u+bV1HKmn0qVRHxc+/TJq50xlSx7I8WS1fGcs0DwUBIlyIJGigzZSCSMqGQZ8TGh",
-	"Yxrx9eOZRjyazqe17m7adcQVG7ME+v748WNvriaMqyigiq0O4GLCCM3eiAQn0Dgj7HrGAnXTeqxOt9Dl",
-	"uWKzD7PVjj9GakL86YgObOM+ETxedsnZ60Pycu95+4kkwYTGMeNj5pGRSIhZ/D73f2A0YQlhSSKS7/u1",
-	"iMv5aBQFEeNqMJcsGeTn1K95hAbJ4IrGcya/79cojTv6xym9HujN23vaabf9Vp/X1k3uk1eb0YROmbJH",
-	"bp5IkZSvqs/ZtRoE8IZPxAiO3CxhV5GYSzKjY3ZA6FDq86fnpp+OokQqeKQXPTtqJ3/2lu+i9vXJeXt5",
-	"8usvi3d/isXJK7E4eS1qXi3SPf41Z8my5tU4neovsNvcZKb0+i3jYzWpdXc7L8oO6msaKJEch/lz3h4+",
-	"HT2jzzrN/WA3bO6x9qj5kj4fNjvBXrjPXozadHdoRzGjapINYgTtDaJw7QkaiWRKVa1bm8/hzdVxHfOr",
-	"SME+Fse2P9oNO8HTYXOPPmPNvdF+u/li+Jw2XwbtcJd1Rk/pXsXYorTNzx/fG7bEgZX0c8mWn9/B22ga",
-	"qfJTNhVSkUixqSQRxyNWPD7P2uVnJIZW3ZGEbETnscJPpvQaKUunrf9aT2feJ+PKJRDJ+POX4JxJmR6A",
-	"kk4kPv/8jj5ItnIFngYvw+ejDmvuDvdoc4+9CJsvR/u02Rk+D56Fu6xNX74oP2ZAiz5zTJ/0x3ImuGRA",
-	"dH6g4Rn7a84kHIlAcMU4/JPOZrEheDt/Sn1E/na6+S5ho1q39r92Mga6g0/lzpGmo9jV6hFLsDMSSTKl",
-	"sR4tC4lIyDBh9FISSpJ5zFq1T17tUPBRHAUPPK7A9CrJQvOUxYTCWKUSieZemrCJZBiFIeMPM7AgYaHm",
-	"PTSWJKbBJaFkxpJpBCe0VWR6iwnDiytmLEFuxUMWxDRhkvjXzZiqYNKkUs4TygPWJZp3+YTyEL4yB1/P",
-	"2Kc03vU9IpI+v2JJNIpYSCIliQQpgyA9BvmHJYSOBVETyolvmKBv3pOkLplmsqfvzy/IjuakO9MR3YEm",
-	"l37jAPr1P3782HQZvU9QFtNPOQlokkRM9rnDzaVis+Z8lnH1FvE1cShfjz4XyZjy6F8olZgX9HnLT0cP",
-	"ZsqmQ5aQCZWEC0UkU2Q+O+hzWOpYBJe5haZBIOZcPSksjCQ0YQTfJlTLa0QJ0edTypdkRKN4njDZIj7c",
-	"6SHlPG2UcrN5+lbAA7efbp9zQWIxjrhHEjZKmJx4puummYReGo+ELGZjqliY7qreyhlLpOA0Jr3TY3LJ",
-	"llqWiBRZiORSkjlXUQy9DSknjIcShRhHLi5uVNXZNp/slAtwn5ATK5ZwGt//PepxMudWBLWrjycvZIpG",
-	"sd2t8ZiFZM7NwcuIFd78d0K9FnMe3v+A3wki58GEJEyKeRIwchXJaBgzLdrrgQX6zCcwqFO6jAUNL4R4",
-	"S5MxexiiNBThUhMJcWVWSkb/YgRkABjUhRAnlC8NZ5EPsMMkocqMgCyoJAlL9S/n9IL21EzVp3UH11G0",
-	"oL8PXNMukUT/Yg9wAE40fedjj0T8isYRsEh2PdNEzeUIrTu9nOlEr2gU02HMHmLfQjZjPGQ8gAMVioWm",
-	"U4YZJfp4mWOmD7nhwB+4nM9mIlEsPGFhRC9Axnmoc681SeyIaOFKj0+zCRoEbAYarv7UtKY76/Xe3qgp",
-	"i4SkPJnE7IrFmi7TlHLX3x2fX5DzU/Ki3W7uP/2h0e1zZNCGtwjOLAurUzKjUi5EEmruTfBPTeq1RCPm",
-	"imieY5k6rlHDA37fsc2phXDbAfmgwCqx7T7XjTVTAcF01UC+wbgW8v+pFeTdmgd6cu0PVxc1DwpCqlfr",
-	"nR6/YUu9bLNEM0MVobQaJExztAFVOVk3pIo1VTRlZW3Zb4bL8m3QEyCLiSDmRVIXCUlEHLOwAefwki1T",
-	"5Trl0K40odc2jIDW3CB+67nrSyy3mkEUbiDZe7WYDllcYmnQTyRYMrZbOKNqbdK1WHCWDJS5h3bb9crW",
-	"oJ10rfT2r3w9S9goui7fHbRiBBOa0ECxRFrbxyVbepobJiwQYx5JRjTrcc8WiLqD+WDv9V8vy8acsCtx",
-	"ueWSyEDM8CSClnwTLTnXr+vvTEM0SehS/201uY2UyEzZ+2cNXjHrZXc8HZbn3o/cpmSrLoZ/skBld+xt",
-	"hJpf/p7RWTS4ZMvNZ2oubMlUHcPV6g6fUikJlcS3li1rvNJf5c1aAsVtfZRTq8T6tUonUT37j5GanLMg",
-	"Ycg04vj9qNb954ZTLS7aJaugMKN5HOsD2yLHoExypvmanGhel1pl189Ft706jT/0RIDvZFYtR5unYRjp",
-	"n2h86gx0RGPJvMLYlbhEhdaxU/zVaT5fHP159pv6wD/+8uL34e71+ag3fROctt+Of528in7eE+9eJhfP",
-	"9FVxDIKdZ/tg4kkNhDdNDjsv3SXDVFdPqFRUzaVLbSwDLiExhf7Mt1UdSnmhB3QY0wgPfn5Hj65YsiSB",
-	"fkreahpDZnMFBjPKQQqQksCMNAf9+eMFGhJ8tZx1CVX//edC+Z7RZNv7LxotcjGJJNrJqT4doL1zrZmM",
-	"Ig77Z2ke9Cm7qM8a6UhGYy49YNB+EEeMK6taaxE4lF7a3o8C5RU1oarPp5GWc6TW/eozGlzSMdMN6A58",
-	"j1yymSLsrzmNNY2NFBkuCSWKSdXwyGISBRMcxJhxramykExFyGJJOJ0yM+Hr5lg0dY/GEl6gMKj3rV4W",
-	"I/I8kSsSUd1IPCIxwkrDJQ7sOphQrvU3WHzZKqPfNCixfOqteLH/8mlXN0M5iaZGSYa1h9Y8x6aixZ5A",
-	"gUdF4iqABFH35XzopxtoXn0iUb6IwkaLnGuVjprDEYGOEjYFj5dlCyTnw/IFWm36ZvKhGys77nSabOTF",
-	"mTI1EWHKfFOxFJZu9/l+o0v82SL0+7xuZUYtUgo18/UtuHh/cUoCETKURzXPxkskQqbfmywu9Xt9HrKr",
-	"KGDNodayyUc21NoJyFf6LYlvEbnkgSNqemAD80l9KhLW52CFysRh/Ti3oboJ7i5i7mmfw+6sP1mwWylb",
-	"XDlkRQ5IZ7PBlCkaUkWryTIacovakV1p6Bk0j9nS7oLe/SeS+G77PqlLpq9rn9spyoanT6rRi1O7FZ5C",
-	"/ZMmISzMibh9zqYztQSyUrkCq6dpHladpjBiPGDygPhvexeHPw16H14dH707PEKOnyo6nmt2YWH6Ib61",
-	"MpDWdvswV5MBSHar/kO7KnIOs0Exw7kEWi1QOepkTHBGXrEDa+SUgIir/b3aqo/DqyGpNiLg6oK91wef",
-	"4Et4y4BXFDYuknIOS4GmLGvRi1DvMyt9+Pb46N3F4PhVYalbFdpJCcPTKsvS0xzO2nRlpDcFJj4TwWTD",
-	"SbPrCr+TqyE8kUTLRVGIGvCKFdOQvdLhR7Skg2NcJaruYAaRlOUzgK1IPLvox+fnH47O/NJB/qmi1TZ6",
-	"ZM6jv+bMzDvd59IWjBuwdCD2EKxeFhJo3jxKxLS0UT4crbb4TtgognWLR+ooB4WCZSbzSB1omhNJEkwY",
-	"WMGB9MwSpqnMpvck00HXnxo4LCVqOZz4lTPUqtTtKmSSGQ1YU7IZRWEH9S08oLi22VrrBdZDMRtR3lXV",
-	"lFJLvW7Z0PccCyhvrkpUMPLBgSWfxeV5IouHxAg67ntV8kWe/Hu1VN6rdWsoSLZWpWnntWY0nYkElU+q",
-	"9YTaOFKT+bAViOkOKO/gLIJ/7WCD0G8vnEb8BHw0chLN7sZItKGdAx2xJbwmETG7SUc+0++UKvTQrGmk",
-	"VCvRU/4g0Whd1NTzwsW6AZzY9z55tSHlg4RRYxpdmQ86nkoZpZoYmz+eLmmdVFwsnIMyFCJmlGdtDcC5",
-	"tL3ZbptdZFNa6AJ/8Wp8HhuLNspZ5Z8OrB3TWRNnIuwaHValFOl1gdREYKNXy9UbpWXOEK5kpNYwMxPw",
-	"Al6/6uv9RJLU+Jp3QLZKCeqEyoEV0ctnuanJr4Iyb74OoIlqZi+N7e7GPuezcOszAaa27W9I2TUtnJGC",
-	"uc0ZXGGZC3uZ3q61V/0VOCbXm+ZWj0TRvSs9QhXG9XTabY9wtmBSoVU1Jz3fzrhnjtrGZsKT1z2MCytr",
-	"zD0bW1geC+ygpGHDQSuWTCvzVynrlaTuB/MkYVyBMk/jBV1KAkazxl0spok9qrIKbzRdYAXFI2qs7elk",
-	"veyoZBtVXOW1R/DoOmXQ92UdZlc29raSvEkWzJNILQm+S6SKwJw6U7fcgSPdTulgrtGpuBV9udMrcFsz",
-	"wSq5fSKJbQxFUs1r3L1vlWnwD3IFv+w1cTfZu92lSY/t2ttT7ll5QHcIzm7LbcQ1Ky56Cam5YfYfgBtu",
-	"6YW4G2E2c2EEE5qM2ZAGl2SU0HnoERUFl0yRvee7u3mnxbN226sSgzPRNb9dP1CehkxFkmgKcUB8LWr6",
-	"JI5GShKqheO8W7LT7jxvtneb7d2LdrsL//+7K/u4xGa91JpXuey7rXfmH//UjbQuoin7Y2O1S9BZ1AxE",
-	"yMaM76S9f3I/l5fRrClmuKPNmdCyZYIDdCVwx8cf0v9t/tJ95Jf9aae9kTBeFu4Pb/kemdLkUpprsiDw",
-	"ayoTH6RBD5HyiGQKXxzFdJzbFnMcV6Xh24uPq3fDGDMtYdjmYlgDam5p/1mbKDWT3Z0dOota7hr/4bDC",
-	"nGfu2Q2eOdicY/z0WbtABrwaGqnMc9jyos81HWgZdTgEU8OpkYtv56k0wllOiVm3J7Y39EUvbvUdhgoM",
-	"qkXvXiwFwbe0mJIsSVmcpVWaD1CcNMEkQM83OYyFpV5ZiML8SjcALMq9uZqcgEfH9Z8ak7QEd/hgSGUU",
-	"1LzCrzMhNdfkgrPSSI5DUIhQ3Lvd9ubjY1yy+fLlpmSzOjIma28YxXHExxD4CiKAm9FichTWXZMsEsS5",
-	"jmBC61qTmiNXdBNGw9yt3Chs5PPuYiE6pPQ8wH69d6Sb2+2atYtl69sLpmzbVS2MHxqtGLUNgNz2dFn2",
-	"tFY/gJcgPWtbUlGUNY31ae2dfGVldyPy3vLebDWzgiXLYdZzNWn/n/290W7QKUZ1bMA7NlRf0v7+rs1i",
-	"Cokuiait8swV0T0bddlKHm0ifKyYBovSiDPHpyVzPOKJiOOL9xenn3dV8gzkFSZLQe5mv9bLR4bOZv1a",
-	"Xog8nWgKvP31Wl0yiHZd0VKY/fnGSNlDEQKpgi8GuUmVOjjolBGltRmt5kyZlHTMfEzIPHt9SPaf7700",
-	"fk/ZBT+S4MhR+xy6sHwUPaSMhyCBSlL3MbcESLDvEX9HwN//5Xt97u9othvxkfAbOd91VVxmhXfYOK9S",
-	"j5qNyK4LHi9tnI9+MjBP/Lyfay2TMokzGyW3djFRRUiV+uTAmDqlSzKhVwyCI1iIjro+d2M2QGNMTcbF",
-	"/Je6zbDJEnn0iqVbBzmvJErzAysTd57IrAVc8jTpr11mlzZHoZAVbeOPp3OpyJARqkjM9ARekOFSQchj",
-	"SVwnXMsV0tbe/fnl708/vniz/0vnxoAZvADZsHLN/lHh/DJpenAvfhDhMr1gcElKfL5Saf0KE48hGKZF",
-	"9KuYjQJnCiIFaRhiJoMV1UxSwMCMqebVFoxeupIgalCKXjKIVTHvO5kDzq/jhIJVOndynecYnqcFDicD",
-	"wsunSWcpaRLkQzUYQaYM8ISJCAf6JxrHYgHfzjBpZaCEGMSQtqKbT6P6B1MWRhRDV71aQhUbQGaH6dek",
-	"DcGI0lQFr2ZT92om4BniX93ZA1kp9ASTtz3ZN9EVbFdRD90x+v81F4oO2HXAWJhfJz2RYvu4qKZ99w6b",
-	"P90o/MGIRnH6BHPH0Pg0KHzpZI3lA+pXT8YqA7syORKf7zUNUx/FOm6/wnQ29DChb3dN9MONLTh5vJu8",
-	"Xoxfl9GYz2f6OIlxxAdyHqR7jr+k+2US8QYJm0s2CJmCTDN8T8xVpgkMTNS5IxQOjAPe/UnzGTVI46BW",
-	"H2l2HDN8tOKWMnrqwGyp8wumNbg/pMMp3DJMghxAZrs95TbHPY20xYNqnFtApfI/JWwqrgpH/YaTb2MD",
-	"B5ocykHC0hDT4rXIxe0NpKJJefCvuS10bI79BgH25ro6V6JU3NQX6dQwrYL8lLo1Ps8j8eWC59dYuI+M",
-	"fns7+ddaiPLMucqQtbUKYuW4KG8Kftp2QQhe7O/dBENQoeEbs8GD6fNrFh+T+Eu8cxB0M0gj+u8kBSm/",
-	"rKWBcfM8t1sV/3OBUoRyuYB8Hi3m1G0MdsMVc+YJ70ZMjbqAkyK7INF3oQ+wRXdzU/1ju5guYPxpLJdX",
-	"jPEq9afkp2eHifAxN6cd5Eabayy3vrkNslMov4coY5QHBt1t/Mzdx8tA1GSIagsG3YtEkbFWXqyd1CPR",
-	"iFBeHkNXDGSpjlMymfOQ0O/kNNYxDUe/MaFy0igPXtpQdNg+MqUywGSbQJObjkU5d/qKfZC5M317N+Rr",
-	"kYyF+jxHwzYWtVK7X9nAftRU56JAQIyNPa+dlRM/oFpI/JAOpsbmnBpQ2uLK1vzEaKz56M25VeKylLxe",
-	"sURGRadru7Xbatc2zMHK2ihbrWNXxLuwDO3B2V05yloGlmGzvbgFSAFRv4EAGqVReHnFZJUwhiw0WQfm",
-	"zQP0LkV8TCIFDedjxG/WbbZjXZ+RonpLNudCLtm+K86ESJTleZ8RXLB5fI0TjOTgCqTxNS3yTiiDEESG",
-	"SwwGSFjMqGRdQvtc6zRJiPZBSrjgTcyuEZxhGthoLllI6nvtNvELGrzf6POEGl6W8kkWOn7timycvABQ",
-	"YdG0vHFBZZr/bkx7cikVm+rjFogpkxBFdEC4WLh+SyIS+/5oruYJ29zeWS1s3Co+wICNVTrybxRGzA5H",
-	"axeA1BOm5gm3Ow3IhiLBfIaiqrKa6G6VeC1wrB1FKqXoNyG3lKQ2JYILBsBKeaynRg4EkAvOWkUnQWdv",
-	"kxjZW90NscjuxAGJo0tWyE3z0qMOJ4gLRfAiFC5NSWjaxgw2Iw9nTMKJ+HzfRtWJ4WyRnRoPJxXl7tJG",
-	"pDniIatAP0DKoc+DkJgKbM6moQ6tbezqRRKwNC0hcTJoVykIBkrHdEU2rpJfYRLrd0TeThBLJchMD8+r",
-	"N7VOu7PXbD9ttncvdjtZcIChMCVOwCIBsW5Jh0QUXaGFu1v7rjP8brf93buXf4kX87fvo+ByfN35/eTs",
-	"d3GyZMd//t4bB6P4+exlJw5/vKbh/ou3P/8evt19Hk8+LmufNjUdONwuZz/YbRsDhv371qJybnvKb4y1",
-	"I5YC4AKgGTRPFixh7slffzIT6G1z1WDlZt+kHmTmT9tV6fy5SoScseD20Q+5ZM5MEJ4umxa/q4nZ+pvw",
-	"iFzATTlVQPSvJzKNLaqvRuk0ysBQBICh/H79sTN9E754Ozt7qn672n83PNyd/Cyf/cJ6z+ftf1x2fnxZ",
-	"AuhQLlHmZ/yGB72nJ89HR69m0cXZ78F4sPvjr780P56+uNodxuz3sx9FcHR4Kp6dBPke9tov92807WWS",
-	"5GASoS133XkBfUGrWj/plzfHnCgciMzMtooa8Hx/v9MiPU2VTRZBmtvPrmmg4iXx/+7X8Fm/1sW4r0/r",
-	"ABHWBuj23laCGABIMA2Ub5ApMB+yBMrAsbV5hNNpZPCrS8ANANGg9YWQCWDNyu1K26IWZDAFOVStJwan",
-	"o0so73MXuQOy6qeJWUsPIAvAwZM+zpownbT6HP30lMa+54phNhMHkuk/G0sAU+xvmfT++YnpG+WYw+bb",
-	"0Ld1eeab54xXpXpvnrNdlYf9ObBXFebl8/J04Xpx8+FE2OPRWJcpfPNI8E7eoPaXZOo5p166tvc1lgFs",
-	"cy5LhUqqyGXEIYkdk8IzG5RjK4lyfRUsBtaZav82vspNDOxAM8qJuvVePryl/P4Q34x31kDb3fj65yUp",
-	"2wlCKwWTtDPH9atfnhST+Za3EAezHf2qHKfuXCrXgj1EkOettzu302Vz+PnjmxJDbDx2TYtH551n+zWv",
-	"dhS+Ou/VvNoZ/P1Haab3lfvhadN+2Hn2bPdl6SflSfiXUVj+u1rmRnZY82rv35zCoHql7Zdbkg3Jc8JD",
-	"Sj++Lv14eXPswSXcMz1aD1YTe6zYgPPVHdgqJ1Pv4U0aVCV63snrHsbBTktjiTD8Y6tMyHzcR7nwsdvO",
-	"Q0dJz4DogfFI8IAdkCwSMw/OjTiSOLDtYIOQN26kbaTaQnEhzYKkjVWs6et03fLrOaTBJQsH87LKJxYk",
-	"S08ccYAcjhtJi5a1Bp0huJzPBiyOxpGB/N2mB1PtxvRSpxkCbGlv94jNcTuQ0/Jw7B6B5AlgDDMmZjHz",
-	"EJCbStLH6Ot+TQvA/dpv82H0hi2rIrQrg8w2uhngKURHW0Uq3GvIJEJkJ4BZY/peQiEicK2DXQ9MeYHg",
-	"oyiZ5kIbqnKL3CgoA05S7o1ee5ArsEU3VnTvNLV6JbBsSiOu92RlST9wsFHnSQ2ptx2Pn0tN9CWzi9Mo",
-	"c/eV0gJZWzMkgEpev7ZFH7ISagZxwEOt8fG8O9g8XDmLJ697p4yHpatwirHugIlopHZbOMQYFwwcow0s",
-	"X0yENKAwEGnhlI3AKWPQui2PAKezoiqEAdPWekmfA5K7QXy04JOScRmBwSX1fehjzsIyy8odHqOKrazY",
-	"qV9hNre0KZaGjGsumIEp1n29sX6jBFWR1P3c6fIL9sDdztM9kLIcI9z+3o0muIzw37SIlmtkuVomQchk",
-	"HRb1Rr2r2X1KEy1cNdGc4ty8tjzyhf0zwyndPoh/fXBlcXOZ/TM89E4doRVdrnotyqk5xglvcblwXb8q",
-	"lc3OoXzut0Pk+Pn8/TuCzQC5NLgxL8ib6AciWRLROJLmfJdmw3k1NWGQTxLS5LJWFgvq5m1+JTBouKqD",
-	"6Yiuj8mrqsZTjmWFRWpkn5ud6hJqq/TYMAjBGQkoz1yYaHMVCZlSTsespAhQfa/9tKRmUD5DzJFd7wTj",
-	"LWc2qVSw3Z39CnBEbgcLkzueN7HSm2GJTiuDPV8QJchuu7Pn1AnIoJrgAWSL6WP04eJ188UBMYxyOhW8",
-	"z61rF/Ou8uE4ucQqv9EiPb5Uk4iPteqZKBuW86LPnRoFkSSlsTymKkYWpieSRBOIiUgkI0OqlB6WVHQW",
-	"s7LADYc7vyjZpjNGw4gztHfnj4smYUOat19gUF82GnFZK4MY0a83r2iiD7DU36XdvDKNvr+s/fEJsr7S",
-	"hI5c9GAgOLcJMSEbJxQTRSyKgLse2YsbDOSd2+Gh823uwausx9zv76B7sLGPtdSdQjvc2fqcY8Nv2FKa",
-	"JVqNrEwYDZfuuuS6tE+36fXMfJNtU9p0ZRBmejwKq1Hc1LJ7eWbksUNruFkVZEvsObttIiM+jllzLlmF",
-	"NSfHHP9Ze37519Pm9Ppl2OxcjWbNyYsFz6Vg3GDJKUYHwLjKJwT+h9vJ7Xnnxd14x7cuqJAfRPkc9cFB",
-	"NeeuIB8+iuSSxHSmxOy+kB/OmGSfGdZ9G/yXks385frp1cWL6ZvO7O3i5e/ybG/5w3N+uBu+3h//1P6z",
-	"94x96ETvX/z18ak6upPqGDeASJyxKxHQ+whhAdsjZvI+VOjKAajyLERjrkqRdfKoyo/BLbcIbjmDldQc",
-	"6YclgL/c9vrnq2o5VWOGndE+fcGaL+jebnMvePas+TLce9rsjJ4N94Ld0Uu22745KLI8kkt3Vj2p8NAi",
-	"5RYpMqa4VkevgaYAwWvm3Q2seLbV0vEYRSEVJEwiOg2nEPiOqkue05vfyqQ6Ecefg6gExfPobGCAIm4o",
-	"Yy/iEO7lJWMzCehIER8fkDapmxlruVoz54YpFGHwq0j9nSC+CcPu+mTCEtYlJnlXJLqpeRySKb1kxoLK",
-	"4rDP7ZKSiKfVNvUKyFYjLys/3c9lcHaevey0czmc7dItW9mbcxuy4ZqKCqhNMxDE9dL8zz9p819/6P9p",
-	"N18OWs0//m57+08/dfUv/5X9/l9d++S7sh08h+A/15JQUoBmb3eP7JD3M8aPXxEjzJJXkTRGvTTZoLZK",
-	"umk0lYM0PHy7+KAM/6CqiXVkKEtnKmk6cgPpBhaqpSLvd64mbuKvQW/JmigPfyjrAKr1D0xY1i3mtIKR",
-	"VjY1KPew2VRKa0AsLuVgnkQbLkZrweK4ecnFgu/oT1tQ0rIU+wQt9GUbWijqMZ2pZdfE6GCpY2LhPdA8",
-	"YtdzO29pkgoit9txpDJV9foKLT/EVmPw1rqlhMKg8yhWzYibWK8DovmKAHOXr6XZLg2w+FAkoUyYk0YE",
-	"X2wOH11VUlCy5CoK2CAUwXzKeBbstMHShyKQFVFlmm6uJQ+Wyc3mwzgKygPGyjzq2x6PDN2pOr3tIc+F",
-	"RZTadh72u5sDiZDGOMRiZeUqaWz5PSwbdBUH2HRJSy7IGjJUfaTK5CiLAf0ZLmQ6lCKeKzbYCN/LujIh",
-	"v3IxoQoc5xM6m5noyM2s6Ah+UhZCe46AZiuR2abj7poyc6Zqb926TLUsCYdJ7vxtHDqfdrJWmbVj32jM",
-	"v1VNXcQeLaGFyZyl1manmo0JxslqI2Lev7wsD0fYEI8tt19zHuvmseYQWnCNHYRB+eyEcbZgYcMUNNoi",
-	"UTGfOXjrYM3Zl6nNuxb95nNL0WauxJxjIzepQqZv2ZXMTtQaOvAVOELuDsa+aIm1DZfOH3CoKiM1epCI",
-	"mGbyQhgGomBb2LzUq4ZHX9+RWIwlwcqzNyX/54Ca0kFX5YzftCKloPypIRpaqF6DLEOtJO6cEgTsstAy",
-	"XbeAeqe92/CISEyaZroisFDg+MmUUS+XGk1jwZluoNNoER9H6hPF4hjo8pTQGU2UR6Qg1K2Iaqr3cZok",
-	"YiH1+YpUxlSAfEFbCPwHtDqM9KSmEacmDHBKZzOz5zZBPk3GqzhwsAT22HkVm7f2Y3vQPqVHY/kOkQ3N",
-	"Nmn6w9kGpZLzg/nkbfJ22vsf6a47csBmJZoLwZjezQAXxdW9fQ3hP7y119OCRGAEWXo8KcmN2WCJmsPW",
-	"aOklv3h/cWqBJO8kkGi/GUZjyG4P0SZDZzNwwUgbLVoSL+TaRtrNl3/8vV9m8yjxtZTeaj2nOw4kFmoG",
-	"oqrRrkuy5Mwb3Z0dJdRsp9Vq+eTD2TGpn//Ua+56ZJ/AukiPPG1beNVC+FShCdCiu4U04/+PxmORRGoy",
-	"/f78p95uf95ud/ax5e/38S8U8b+Hz/GXGUsiEX7/tI1/olX8+59/OP/429NXp0c/nb55evqP0+LfZazq",
-	"r2QQVMCOnr770cpkH86On0jyyxkcAqgTS4kfUkW70ZSO2c6Mjw+GVLL9PU8v0tv8MpS/GP36w/uzRfvN",
-	"j2PxfTkTrfYP6Caedgi+grDAajkD2BOuhFGdyXBJJpTng2dq2y9SVZC2GWD+LGUrWnqQ8fZuZp9dtf45",
-	"sMdOcDWEr9hszUKhSVibaZNxPaTSsMfPBdqrcu/cu4/oi2Y1O3iw29g+U6jOQTnQztZQdtkkt/u03CgI",
-	"SegVhufn7efEvkIiHiLq+AEB8GCrfNrDlF//zzhMW6VO5nvNYTDmu2rvvVhnxrJOvbXAhILHplihm7oo",
-	"0hfu8AiiZ3D9eDc6i6k7cIWoOed5Dd2qxJLcIin9i8Nw5ewL5tNy+C0TnniDTOHIwStRHZ8NNXwbOK5b",
-	"qVa3g+Mq5uCuwHOtyVHIDmM5wcmYmf6UfDh7B6oauiLcTfQwsB0fGK7Q51hs2uANfTh7Z+xct6O0iLMH",
-	"l7j6gyz/OE+VN/usZDPz3vtKaAmyA9z/ebv9kkwirg7MUiQsEGMeSSZNsSFTEj5DBLtVcrUbdpZ/aWUC",
-	"WN3thN0e0OfzS7LmWyk7iHaU0yG7ZZTDrUN+KyN7cUy3qbgzjbj76+791OBZieHeoCrV6iQ3KlW9eTg9",
-	"mHesWVwi1B6hQ33Y00LUdf+0d3H4U4Vl3G8cQCZR2LQxRRnIrFbJAzGLIApBKxkuJoIRgPo8D2WGyCAb",
-	"Ie9tmSOSn7mpJjiqKKqcwnU5YfCtsiI332D96w056e1O1FajBZuwG4BRVjf14Yth3x60D+5TenPgOsns",
-	"Pk0li6+YdG4UpOeZHLL1wHwbwxj/UUE2jvlIlGD23S0wtUFL2c7fUYVUBLVehbjE7Oxbj/vWLphqLETM",
-	"PwQ8iNuxv5IoyF+Hz/lJ5/Lty9kve4uzF/Jid/lhP3r/lPWeha/b4586f755Hv++d3348upO4l7L5mVz",
-	"C3tS6rHeOub1s5IZV0MU7aN1Qz7M9blNQpl/CgEWb9gya8MnEQciCtlm+uyQup+NpKWEflBv+I1un/tR",
-	"6HvET+jiGP6hx+gj9/Otw95HwzMa8uZJbLKsZCFx5W84rbXeL8evfuhB7ZDFcf4HR6OkbjGzV0Craue/",
-	"//bu2W/j93/+OGm/+yE4/f2n38cf9waXSTKNJn++/Wn667/+NRcnYdw5ed3T//dLWopSt6Bnpe/S8uc2",
-	"+8cP8fGfIgo7v0a//ePXNv1xb/5759f2MW+bZAaq5onejJOjD4fHvzieOIxYaV7mKpOvbtn7WZrQUgis",
-	"zB5svpH+333TMYAGdMnfrVbr0yffAntmOylGJIVeeMuuWEyegvt/9RhAIG8k7Eh1Ez4RSZ+XvWzuivtu",
-	"o0uGEacQZQjbje6w7BTgDZWl4k4xj2tWnSlip3PGxpFUCf1SV9fbqAjfKQJZFIEdDN7DZ2Y4rCUXaCOH",
-	"ovfnehpp1f03bKknU2bTzynJpO6jXWo+AO+GSIhvDVX6h0aLXEyYqdRGfDqLLtnSJ5FEGLwZVrgTLdKD",
-	"1gxw9ZCGZJawUXStGwwmLLiU86mLYG3cy5Qv+9ymFBlxWrdlI4hhhICGB9prwW5jMdJGiZj2eaQabg8m",
-	"+NiCL0dcKqr/BunJth8pJGvDpS0diJF46dt6QhG36HW90+PBm6PfBoe9w5+OBhcXb31Sf0ak/tzEMzc8",
-	"1AHiaMS0AG+9JxFvzhIBo9dzCmgwYYiQAsXyhmLOQ4z1Y9LqHIyHfQ4whImI4yeSmPjsFjm6nkXJUs8W",
-	"1hbyH8wSWbhf3JAnUm9nFmEBUYWLJFKK8TTtEZaJ9vk04nNl/MuRPiu46zYjtVv7R7N3etx841oq8Kgh",
-	"OoyMgvIzV/Rb5MEXcRlSGGsMe3SyN+B+glhmCg2bridKzaBjMIXZnvGv11Y4+vnjRc2ruALuacp3hMa1",
-	"Qk+fII4YZc58g9icidfMA0uaWMuuCTjwCJQD8yxKZNPAZQgMwvT63IZ3kBlLSMj0x/CRmCsvRQCEf2l2",
-	"1FSi+fPHC8fXk8uO7XN9uDOlIkVa7PM+P4LzwgVvdq6vM8SOgCYJHEKtdnBGfAC49slQhMsWOVaS+Ax/",
-	"MXnVESB4mAKFktNLNgioydQjdYiUiSC4JBYLeDlE1bpxkJX11L9rNW8yn1I77CldEpzVgRY7bE1Fn0z1",
-	"cpsR+v9oGr7QPA79bBZ4dGGeGapmwggE8FCpvzNnuUv683b7aaAJuP4H8/FArpI8klI8CkMkNI6obJEf",
-	"8hG9XVPZM80T0CJUWt5ZXz4GlUZzFZ/1O3qQ+T/My8QHG4V51ufYvuxmIZ1GOsvFBBosSR+sHF2nBf1q",
-	"n+d+x44gZdnEIsPXRIywJCiIGRuFJ9tAcXuMIgWmkj7PyPXPHy8Q0BLRhqBK4yxhCvRZ0uMZUkta88dy",
-	"qyld9nlA45hANisSUBhppCAVDMqN+tdN4GFNeKSn5QLPm3XP47iSiYhDayTNh2i3yPtsRdJypvadPoeR",
-	"zGgAenBaVBa3yN16u6vpfup/wCb4DTedHLcSe+tz/UALKzRhoYUK7prj8V8+1qYCPPZJxMdw3t9nODdz",
-	"DkcYDV0+rBmhdsFMWVbnGcwCu9cXFM54epxwgQRnXULRGqCvdVYEwrDI96dHZ72L92eDo5Pe8dtzX1M0",
-	"BcGpi4nIgqlgY0Ef1QwzEfPxBI4TjTtZMGhCaFodP73HqSGLjpSJjnIjl1Bc0IO1cMUwXUzHF5z1OYtl",
-	"rpgGyCwA8FBVpxTAhLJorD5HzmoOhKRLpDMwOjzTY32ap1rCwVIcyuD823W0a5jhAwO5g93UkoxM520B",
-	"gZfYnecsCfQHRkp7NJXZpUhJFo9afX4MEcQuT/AI5JjhBYS9l/ARrls6iNw3MGHZKL0dZDhXefpEZvEc",
-	"R7xCHA5SXA7sEwZfIISoZma0UN/e3Iwx1rnPo5W5mdnrvSJDoSZYYwfXxkZTmVVPRMwIVJlt9fmZwAr/",
-	"FAGLJZmwOLRSGMhnAZ0RW6sBK+vAlp8rykOa6P3EKtOdVpv0crkxmNFFrG/CIEzv7e41YEiYxdXnq2lc",
-	"VBE/l84DbqNmLvPGgMVbip5/fcZ4FDYBy208R4rgH5SFjtStfNbAdvLitYMCjmNyimcfkFxWAb76fH+/",
-	"o1/VAyrmZvlYncheVeuzMi27eT3+AXl//OowV5H7oGhwTxi4vV62918gV6n7ajnrEqr++8+F8hsexrj2",
-	"OWa+wQd+D9oAx9oh/OzDXp7MYxU1DYpMQYobCX1SJPlRXCRz9kQSKuU80QpCMwZ9eypCFrdIr89BvkPw",
-	"cCCSRiOqQKuxpQ077bZ9M2NPyuKm1SOVzlnz1SU86JJ+TT/v14CRTJMu+We/NluE/dofPp4uTaGNU2KG",
-	"LuoUVE2zyemI+geVyGpmPCmImGcLFGXQYUChU9MDtUY2Mp8BjoSBboMbZMmcFgUQoQ1GiDVyJAQ+mhnW",
-	"EVDdgij6dlJevybUDP47HVGYJNQbjyQqQkIyDioSoUjOc1g9UBAc9qaeLjSGjvT5hMajprPlmj9FwSVT",
-	"DTJkAZ1LE/RI4910Hij+iCQEc4inV0af62HMPKJbbZoCudnEgePh2hk1KAbQDqLvqyaIC1gcIIy4NKAi",
-	"eCZ/AY6NVGzmHk4mMwRTg5et+tw2PKHSM02ZoB2kF5KELIhCBjpGIuaKkYVBXDInTuv3jANXrvt4IFpn",
-	"uJS93tsOrHyf9+wtACA2miir7QaCq4QGqmsmXBToDBVOtR0SUA4J/3pgMU202GpluPSq+fpkwOhEYkD+",
-	"9P7IKGR9XhD5rBDDyCxiQaqF4/QJ4yORBMgwtdZhVX87ShBCzSHNhm7vasnZUsK9uM7lnwhTS7IAcIih",
-	"5W5iSiRJOjsHDxGrxLkkI5Mq0qr5aWV/OhakvtshEzFPJBku+9yaJVCnwSmksrmt4K+lEMVmzflMK1xx",
-	"zPiYtQgUeulz6y+0hGPMUroEIkTCjMwzxHrLaL7BGgiYGg70JyuDABTzgPhpvQE0ShQXBFxp6TrQPjfz",
-	"r4tEX+QxSJ5arHOLJhgSkjcNmdh7PVChHA07Hb5QKcfHXUcbSBwFzFimjQGkN6PBhDU7ULVwnsROYNti",
-	"sWhReNwSyXjHfCt33h4fHr07P4JvPnk1FSmwDYKS5NQ0tMUQP3k1zbjpLKp1a09b7dZTjKSegGGvIr23",
-	"+3dtjCGS6WkFI/uPTAH8c2Zlh1Y67TaGe3NlQqkdQW3Htohm0Q2woc/RNLIanQkG6o9sSN6wJTlnBmbW",
-	"bKksMcJIiF5/hsMr6zWdxs6xLe0PHzy9+YMPnF7RCD3brtm01v3nH15NzqdTmixr3RrawYnBNsKThXLK",
-	"s93njZpXU3QsDSIkRZykDaU0Z5tKzEdPZJpGjSczoDM6jOJIRUxieDOKmMg8DGsNjbgIWvqU1K3QB+94",
-	"5HyW6Emcm7l6pNVqNVrEx2hyJPNGbzs+P/9wdOaTembLtCrd6Ycf3h4fDj6cvdUSFVJ0O1ZoAk07q2+3",
-	"Nkka7wLLQkmFi8yCo5YzY4tcOdQ5CbsAmXCPZ73QU8Wpt352YtOrWzXPWFJhRIdAQg41hxSVPgnz/g68",
-	"bN7Fk4ndbnlH1pz37fWWDe5AiepRefovrI5l1wuEvk01Hw8UDeBtYZhoSlLAxYijYUKB28VCXOp7ZE8l",
-	"XAJpCJDReqQH3OD4lSFIB8RRP1IJQHenlRNi1ArN8FO+UnFmcViHuSV5PKtbntUqyBM7/PKjiWbbZpQr",
-	"7FJ6FnvwpiaZaEvEPEEWgrUjn6JsCqrYY2fgpvVRBFl4rM8zw0KJWqLXVM5kTGWyOlqqFsREks0U5P1F",
-	"atLnRilzSoSYafgtS2iP3/16fHEEhJYYvqGbNlmKqs+XYp64NpgnZmARl4rRsIq4QjdZzRQoDH7jSVXs",
-	"Wu1M1DTOH9Gia7P0FGIO7Z2eFNsscslsFUkc8UuphXpecVaykMDKU3JkfZFirpksZwsmFabpeWQUxYqZ",
-	"8r6A7DEy7q2ETpkCiVqJMShbLfI+DVQES1h9rQU0NYKbE7Ji128cEMmAjkqcR2tauslvI6l6+jlI+CBf",
-	"2sFV5ktmr+y81YptZYqm8+IhplrrN1c3HUzZ1gLMRTJFlGNSV0k0nbLQI7FAXUWyQi7PapFO8Fb+NWfJ",
-	"MnNW2vCp7DDeUCx4dZxHeJfQiKG0fmuU7UgSfeBJ3Rm4EutHvG6YA3SWrx3tDTEDxbGfGDurOX95E7A1",
-	"hq6EG0bFDJr90W7YCZ4Om3v0GWvujfbbzRfD57T5MmiHu6wzekr3hhUzM5GO7pxujFlbjbNYHaCzCeWx",
-	"omrCoiSNFnV2Acq0Phs9D16w4Hnw9GmwH7Tbe8MhHbEXnar9cSJZK7YH0pa23J4eUo+slLZ+FcpAWreG",
-	"PmPRtJBD1Gl39pvt3WZ79wJq15rytWUDTyModXvlu7AmzHibEZtYjuohP99yyNjgHYxZJXOWGUFN7dkh",
-	"5RzL3BxglU2iAAhhMRHWHJCbAcZmlY0XW8qNcyXm/Y97FPJSIg54FyXctYdMUIxw6nleBSx3bxOW+wNN",
-	"EVThk92N1G0jrrMQP9pAR38tkmEUhox/ETPA37lIkn/+oY+TG0n1zz8+5WQMvejoqmU0CSbmdNXT5ANX",
-	"UUI8xz+82opVU9MlGndq2SOT71gr8vdaUUDZwYLyN8gpaWCNxRWoa5m04Dl74vCCPs9obcMjIg4d8cYW",
-	"vJ/QGXMKs/R5bmARFGD2ITFUkmnE5zIX5NPVmj7UqxcJxhto9SlIGCDygDUR58ZKBZij67QQ9f1LL/d5",
-	"gY/MJPVUQM6++Q4/3trPu7W45PmQM3MzJDjX9WKDj0IzGS9Nl8HjKe/9TuPVgRBiIUsuNUTwMknmMyxl",
-	"0G6vzgP9OgYjFSKwhiJc2gJs85lWQcguOYl+yOIajFJ50vvH4If3r34b/PDbxdG5TyRdShMDahuMZJ/b",
-	"sMPFRMSmxhVU2qCxZtSmJFYSmrRMP1cRHwKYKe/zOU9B3Qjyd/06SHeBAGwlexnJkC2FiW+CUEnpmfAN",
-	"icYfOzYTy1FSUMEtYI2D0wIjD9l1n9d5CrSjB9hAAdnE1EBlPCUSFsIycAJFprCJ7BmEI2iRGmDpE8ol",
-	"xkllcVnG9zKOrhiE0RAsNW/2SrfWxblwtrBRCqZ2MuUEQu4yn2gg+CiOAmXyvTgqUpnnL+K6CVKnsRSo",
-	"iRJGkzhK+0o9YnSarh469c7TPdFrwWSX0GQseCcKjcME/iCnPx3aYO8+r/vf2Ze+u/p+9+V30+9bLU/p",
-	"/5l932p9J2msvoO998iUTQWGN0DwaefZvj6IHvi7sQrHPpxoE7Oxu09iyoETDYNkOVOk7n/Xod/5HvG/",
-	"6wzNf5ff+V6fw6lJmzERFhK/Ko4Xf/4u5nqQSelI35HvSed/4ixQtvM/nTaGSOx2Xvy///vu//3fxJQL",
-	"KcymYUPODMbWygWQFg3ZVqKJxVhvmnFNpzcaU9apPitMtUhPZTXl+lzOwXQ5msfGsw12qamzexjmNItp",
-	"gAYJ62mwm9Xq8x7PPvHzGVE+mdLkEjk3ooRl6GBzZQ6S7HMu8hFYSDilMOCF2LaVPkx8FI24TGPL+nwG",
-	"mjPONnJ8RPpGYdewMjD+FjmiRtwibArFfiD+qGXUBxO54Nuuu0RL8H6ZIHE8dQUJcw1+EOHyzji800PK",
-	"jPMR/npwn+5RxsiNADDRSoSM92X0KJX2zMI80Qp3qLXqr1oE2dvd4ItTuowFDS+EeEuTMcPvnm0yvJRn",
-	"nbAwohbV5auXe/AYWD0QbkhKZZDQo6+cmgwIuZSKTe9Q3IEQ41V5J827RlEnZqo03Ub/LnNgezAFDI9A",
-	"f74bHm+DFYBYm5DDSTSDsCfNex0O3SIpSCiQlMiGvsdLDJWEIOhipKF+BUZrYjcKwaQvHRbtGbzRPvdx",
-	"fgMpYjbQbYcDkYzl90CfbMHKMJ2r5hyFcH4lhIlfQiMXztbxEpB8wL+jyZXRP1zX1IywqkwVVBEtTeD4",
-	"VoyKmYXFwCCKBc/bEk16VpkhpXxdcoYV45OuBhdY1dP2yp2Ndpex0/Brp2Y4jfVfvBPqtRaL8YOXN39w",
-	"aA7nN0G68JTamKr7MbAY6uRV+6gRAQKvnaYcV8yhPPhz0VMjidEsaGreAH3IKBn4US66K/vCKJwNqz9E",
-	"Sb4mYRb4FyUQzVzlznMu9/0bIl8xRaO4ytGHJvl/r+v21d8eLdplkcj2zNmDu8IuC0T9Ps2Z25ruAPQh",
-	"BIvcDMLnVu7pe0BsgcAG9H6Z6sAmj0xrZVq7Rj0Hwg7nWahlyqXzWpBRH0ggptb3FClSBx6PbwL8nY8R",
-	"jEZ8guQiEFMmVGsxjRbx0VswACXHJ0PKM0QyqkBpInUEcenzOdfPGweQS8tNuqpNTypEIiDPtWmcHErl",
-	"gGkEX0cjBlZ4h8I6EPdCqItZZ1NgjCY1wKE6SWXGHrFK4NCqUfhOSzIxYkdTqWSLFBBxIMMjB0ri60GD",
-	"nmrgjkXCQlMUV5J6viYuo8HEcyrjloo2iJ6Up353r96l7WN3D63bZdNbQ3GdRCkLS/gfLvE8aohljOIQ",
-	"033SxDQTmzEE1ScLFbtX+atSO7zJ1wUBP4kYabqDwCRCTbJBG0riOZxvhZZB8rUri3nE1RzR04erqykr",
-	"14TtnRHWrCrd51q280wmmUhscin8CLIftg15f1q+q3ZvPazghn1WkRFc/EfR7aF9VRn/NhwRkbeohaMz",
-	"cD7ZlfTIj69Oz74iUa36QptLts7sc8am4soRe/KZc+hkcpLRRg5SX2qcppjnNsDPBgk0Gfp4gx1kM4ap",
-	"3Sa9Ee+37/W5DQFzIQDB6gzNtrDZVtrsjCVmhBvYW16bJdjUcpGK6ZAsDj0+3skHvpN4JkuPZJb35V5I",
-	"Iw00Y5Yd2HuxXNzXDd35e2TLVH3a5Laq9KRiTrn1uKY31SR7RYosDGa4VhP6XHDWSG8u2eLiehj0jO5T",
-	"FHnX3tKNr+aWNxMNwY/38gveS8HZv8OtvDk8CQ/oDTfYKfKGBc1va24pDUV5P4MkfBKy0GRNl1kmMO8Z",
-	"slNBD919RhBoSpI6IM8ZaK3Dw6Pzc8TUikZETrQGlTRySeL6PudRv0HU5wJMHpBximBOEK+CorcLZ5Ri",
-	"ivs0UAaY14kLsRnAmnD5f/drcj7s17qkX0OAIPvwiTQuhBDxgvq1T37DMyn5aWJsn6cp+bkCfv3aH8au",
-	"kjq54wgqlhfgzeo/f3xz7vV5DmHBhOJkIksuhZgT/8ejC7KTIs5gxAbvcz83hgEEs2fE1AmNSVcg0l9B",
-	"azmBCCkrB4yRbOBpcSIwVCFABsAFjGMxpHGKX+VENtgSCgnGNpiE8mK1Q5PTrsmqAWT2bPZ2mKVuu0na",
-	"wEcC1jXV/bYAeUkx1JxMcDy9mAxkEsJtXbg0vqowJc/QH5uwnPNLZupnzsz6BDDZNCPD+VjEHmckDZPR",
-	"bmcMTtrCOCPMN6KwWqSut89veBAoAmFDmMiPSCc5InmgV2tKIa0zjWJK89nrLkIEbqXfqAinsOTmvhXX",
-	"Y/eYAJZHle6aR3l75MoPypV7SMibcXTFQi+7xXlSl1UvRU79kHYlt05jtWTrmt/zzr9SKzxcyEimMJII",
-	"aJfHkjw/Oj8/fv/OxZI0cQVwt+UBAbQqi47UMpCVPhFzhXCRSLxdBgcuh7KbiTNIpdtzO+lN5dsMMwFU",
-	"TxjJ42V6aHNQioPqnL2H8Yp/jm45i5qa+VWiVEA64unxG/3ONx3Nj5OoysXR1wiFgMcknLu7E3pVAxrH",
-	"Fe7JLLIbIy0SpvIXxB7O6juyW3JHUnQ6uBulytE7k0CeLx9L6iCDot+YC+XE2qbVqXgDgme1RNfnXEDo",
-	"PgLboVfBRHxbvAM1YUsSCpD8Asy+t2jMJiC2zzEC3OYPm4jxFCMHmTCulJirOLqyyF2Zi1jL0+AbT0s/",
-	"gfs8oLMZYi2bKmgIj5d9ZzA34bNlGWfCfAa8OvfkpHW72CoId/eOScPHSE3OsZxhNYFwAxuxtKWcQFIB",
-	"JLxCYb2vnO8+emPvwhsLh7Yk/f/AORuQfwKnQx+M7ehap4quuSKzaWbn70u2XLX/lsqY2U3eRLA0gJuP",
-	"IuWXsprqdS85ZXd7lrxKfLKq43LXUtkagvt46L5AROIKqImR1DLadudi2laKxRu2XNFgUiq4k4g43t6g",
-	"btusEhkvTPKfXo6J8YwhSjKD0mJDFnsunLERqsAirN/T3wHiYp8vRAJmWC0r+qZsxMCgRPqkbgHe2pmZ",
-	"FOthGAMGBidzyFMzFlQrU0aAnRxDyYmAdeEPtCiaNjxTUDUEORPzEfvcfGNayCdIlBosRBzfq1CYdeCI",
-	"hF+DCGhPwDcvBj5G8X0Zjo5htKss3QPikDp6kLBYbdLQiHsQITPv0VoL0BG+skKny9KFAFq5PDvoWRuq",
-	"LUXT+bTW7ZhaS/jX7mp9521BrGYJA0dnecGuFMkQMrThO4PdbXOv9fgL0FAnf/aW76L29cl5e3ny6y+L",
-	"d3+KxckrsTh5LSpQckrQcRwwov29VVyce4Ww0Pt2M3aFCZh8SJr1QFe13BSFDrRctGje8OfcNHM71sk2",
-	"2VWCTG8XHqJwleDxvdlRbM2Ahw50zxefLz1pmm9aXwnBaqobAPCj+APFCjJMawDGd3CjjCO3WwWV3+cp",
-	"4H2k8ijSj5nSRQ6619mAz18IcUK5Fc3kl4eFfuvgM6AlVx8U6/p32abmyn/k7quYq7UXVj+/IfPWj0VA",
-	"Yx8jL0AETEMussJzPjoO/VyIQImb0iM+xmX4hMaxeTJtVbAbZOylzLYGo3IqyNu/cSA1r4b9OIULq7Ha",
-	"PgJoA/T2vR2e4PGySwDEBLULM7UV7RHn0OfoC4NQfZGreF+CCN9oEVPGEWHguisBK7jcWcwGF2jnBtcC",
-	"oKsOaXAJL01EHLbIR0DmTFPobWEq0HhKMGkKtVLXJEjj7AemBP99ZUZ/g17eh2byRxDQmt0/z/HYY4ZH",
-	"dqNWqMJGgnRWWoZds+lMIZNE4Rrv16eMumBt0irj2gm7T8PajXlnQzaJTPyvU26o9Wg7+0x/Z75STTFg",
-	"Zv1JKzOTFRM9SlNrjV4p3XTQQg4nqVPMR8FsK4hOcBM3+zzL2TyoQOlCoC/AT0o5FzAB69Ltc4OYBOVi",
-	"IrWSXGrxO2w8xBNTTQE+GrI+t+VPJyxh1Zmj5u7cvRRtm/9CcECP2aL/mWajslRPVUpMjPaau9vbEBiH",
-	"O42om+a1BqQ0i9XPhNRUYxMJSF51yt10fahLht/1OVbjYjwR8RTTQyhml6BXASpRJFMWNjySx9dokV4c",
-	"iwWYvq0OmIZfEJqWy6Mc7K/mXogIa0rZhCw0yaSo/UX9sAqE/eR1rzIF7O5ufNrLusikNFbZhXttfZu2",
-	"lwKiiq2yMKV8WUxE0oJuzEa5whEjuv3x3jRHykQFpdXFUi2upKgYCJWLSLJGixxlGl1WNM2NPM18OJ5D",
-	"u8G2UbBD9Xm9LK+qkcN60B9qLZeFLQKZNdZsjJlaxWpmNAOGkiX5Xgeu0MDZtTJlEk1BRjS8mFQOTHc1",
-	"1QqrE7XSQ/2YovXAsmsx48qmtHtpzSzQnFdNEBvfsc727lonG8qRYIvxKVqZzh+ce/ArQi/YxRcS8bIp",
-	"VhD7BMZob++jgPftCHjO5TPFvEf2MG98t3L8yxLqJhDqatjpKsYFCWbF6pYYkjBL2FUk5tKwWqnELA1M",
-	"QI6w2warveCGExc83Ai5YaCAIGlEIr4Gk2lN9hKL1cENDLA8P2LMuP6BnZkFOYT1uMdbmu9oTTAALF/r",
-	"a47gfPjDn0FF5SWNW98DJdSs+vSfmQRUU4kXwjEguVyomW6iu7Pjkw9nx+Y6/HKWQ6T4cHZsojdMeTB9",
-	"uA/cPHkD246HXOvfq6qEHqArZe4YnSat0xyIJGGBgp7xAuJIQTkyt4hxQL22+ZAp5vv5xdHZ4M3Rb76L",
-	"W02cMsKErgp9fHNZtjRb8AiCgrQad0+sOOvggUJ8dFfYKRSjqyp3lqvEXYzzeYzu/ga58TkUBzO10jMr",
-	"BBbW7zx90fgsulR27bePPsyLyJUBiEC4pnOpyJClNKUOsAqKzTRJC5NopAiLgAEv6BI1xzmHKME+d3St",
-	"IUPQREs5jGqa6elIMOxrho7UOVvYcpyQ047/zGrPVjo2c1ow5OCX6bMXFkHfRYjgKa608TamiAN9vtsu",
-	"cJnVWDzyMRF87BgVtChBbAn4mQsICX5jlpDjU1I3BPisd3E0OHndG/QOD99/eHfhe6T45Pi0nIge4nG4",
-	"Ryqqm9YyyhfQYm6mpSuGCGvDwHiMFJHiUcf594/cyKzbYjoziNEFglwiKt2aMqNtt1pm/Ih9wQh0R5oi",
-	"GSqZJycGGPAjG/bmasIJlZIlCpEXIFihKAou2FD/m++kxfr9RgVprWPtfa0q2kTyQRT6jQLNPTCitCm9",
-	"bVPKtfaBxLfPTSETOk18QsMwD/Ok5WBNtCaLS1/PxpeLS2NRhFiqFullEC0Qou4ClzyRJGZXLLZmTqoU",
-	"m84wLn0TMmrqD1K+JFq9PCCULIAcZya/vXa7z0EmdSuVDEbAEgxMSlFNJL1s87BiC1TGNZHvpE6xtMrS",
-	"5vVrGW4R8VAsHOARgPDNbTfK4zNURPu8VwhIs6yXkjAajViij615ZCNXsILBhCqoY8sMmzOL2YWJGOUc",
-	"ApQgPgZeTItZAUvM1WyBSH8KhUyHS81y1Qx30o59oMfumzq15b7bEcD52NPpN1qkh4g/7TYJ9MEK5oCc",
-	"oFd9nuTLOTyRuNjAtdOr4ALexQIqTmXaBf7ge4Tm/rZWbtxTzfQbThmd3L3DggugHkVxTOz+4oXs8xTY",
-	"BavvlHDfX4EGnLzu3RPvPXndwy6+kCXxxrDLi9wtzuiFByXUaNx5rBXz7fLRDyhE5eMNlcAS1YaV5ojX",
-	"rb1oqxytmq++xoQF4zVaRcIwAyvQkG4q0hugL4S3h/woTq+iMVUCKkilYUpjpuoN34MwYOv9QhdWn7vv",
-	"kXNmK7xZxg0hwJu7gn9g4yileb86VPk+zY+2v/e4EtWuAkS5Mgv2OWbIbUXcb+SWoO4/lzYJbhxJLABv",
-	"eS9N7YZ3eVOwIzxFmxkuNzjzCBhRb/iIatbnvt332XwYR8EbtvTxcNs/s5yA1owmkkHaeiTssXqdiOnP",
-	"5+/fgfJ6gWZ5vODAdiM+jllzLpmHZR112/noSmO4BKu/VeoNBoWJVErhBFvESVAAkSGMJPB7vWuknjAJ",
-	"5ZBMGNksYSOWJCw09osSkYik72A5u3RLA8pJTMFOK6MxIO9B0aNq8ympsp5i0MktzKc5qnHmnoYvTzUC",
-	"cwrugmz823kvkGBYQoFkI5XTk0wLyWfhb6eclpKJnVHEIzmpphYXUK5Z04qyC+6bes83kA6t6GmiA9fV",
-	"ApT72astJfRv9YZWEI6VdEiC1X0A+CwndQzZmHJblZUsGagwITphRBKNTVk3MUrxRD8e/dD7cPHTu8H7",
-	"s+Mfj9+d+7aILRQ5NEGiNlvPGFVxL7QeYsEbuzmAzbzS7OUNkTkfpOekI6Smx6ycSs78aAWTvI2x7Mq/",
-	"hv2rvPN3r3+UdfXlghpuNgdqBeRbtwR+C/6Vb0U2wwtzj7TWtLWJ3rKlKIbqRwZw7FRr0hpJtxi8C36M",
-	"EUsQJTkn+TjN9nndDFk2WuSsYF0jx6eVksYpfpbll36Fesk3mVlofYfW2hQzKSGUrpmvB11yRFfP4Up2",
-	"cBWDz3RV0JwrzouNI7AGHjD/ggETTb311UNoMIghMS4k81kXAMKvooA1UcS/ZMsGAUuhhCYokUseZPpS",
-	"4wDLA6w2nYrQVhXv8/rp8Tt9kYeRmDKVRAHWYiQffiWjmI4baZ1/AzyiFiI1KhqZIfUTpjDaqScSgyQg",
-	"GZiGISDl4RJ4hMXSRq5qoR/szV6fz/klBziuxBiHWegsNRiidzPLqXMxSw0DK3fu/jh8zw7ya7U05hO8",
-	"H62K/yZ51edGfc4TOtSm15M7TSt3MMpvHdN1kZvXZERbfGbiF1Jt/T6vyDlWQpR65GFIp1lm+L1AMeQ6",
-	"2erOVoTHp86OSJrYyfDxln3DPvAsw8vurIv/k6nWziWzCugWsi9cwpFIxkJVX8JevKBpqVBJOu1OWosW",
-	"NfChCJee5vpY1CBJE+0RaWHIYsHHUP08F6ijr2z+G4rSLGR+JYwGE4hIWtWjYcD3fEXznWx1RTt3Bzpm",
-	"XJplHPV4tLrGJLfEnnGgEghzQgc3vT1e4n9E4mW+/IG8RIAtkvclw6qW3ryS6wVfbMri3Lj8tVgZJIPK",
-	"MEVPKoAyhETAi0aXLCYCkicnLA5d572NwACbF04Qgzy4yCkTx4qEgqGCEAOgSou8FnEsFml6WcQvIQKv",
-	"z6c0uTS6ikG6tvJ/eQC/ZPd9o3N9fG0895EZbixyMs0otDaRrr+RPvHowj244XKaWKabrT3YUb7aCQSm",
-	"vDv6SHJFqzAGyxQsZwjOF8k+x1AhcooP7EWJplO9E4rFyyzRxrQ/pkagjriJ65pL1ufjhAbMRiglbkaD",
-	"5sFyDmMUSYv0uBWV4cu0+jhc78VExCwD2uoRrPltszvtlEpKLxWLhNextrmD7iNXytNj1JlpNA0KVlhp",
-	"XYsTeYV6nFBeUZvozOzYfZEGaP1rDtNJhIIUf1zDR9n+34WcncG+AvVyqMkaRDIZjfl8Vo1Ido7PvxIM",
-	"wbvLzsF5nYEDcE2xMBBotAJhqmeQrIapCY8Vpu6hUyBNKqrmEsBn0jhb8z2So0/encr1t5yLR4ZzleYW",
-	"HP3y4fjsaPDr0dnx6+OjV4Ojk97xWx+F/W6fc5GZSmDGaYUSozNEmUimiXkueEK/AIbiv+ZszsIDklui",
-	"XBCuE+ZADMweRHYsaBLKz8FQfPSk3RfNscUp8sq4PiWgJKJ7e9XAUKRESKmq7QY5aJp8DRu01UEDXauy",
-	"+F1IF/pHs3d63HzDlr5nYq+cUF4xIj9dXJySH6iMApOg9XzvpcV5cRwOEH5E+RIVJU6nzOvzoVATrdFN",
-	"mx/O3jYZD0QIFn6SNtRpPW3tEkmXsoFxxJL42PgAE/z8PtcnHFuxLfgguQzUcsa+N2+7zgGwkEC4+EVO",
-	"ScMJvNh/+dTLtdfnboPzhHcjpkZdyAaTXQEpq/BCU7/QhWVspsvYIIpeMlNO2fE76qnIOWB7DeATv+ts",
-	"CZBB92nWOZiS8r1jl9C7sbT66BXCM5VJywV9FEJD6n75lNxGoQ0zzIYN9Q4owokBDhinSSIWLOySEVtY",
-	"uEap99wKv2koH52HEeMBy9CDTPSXheDvOU6y3PBT3LFsIi3iJ0yKeRIwv89xB5+3nzfAP0VBgjd6r+n1",
-	"AC6a+QP9x07xUDKhsg+dOAPWRNYKxUoTKmXiX4zUbDI8+tyPpJyz0Nkx36me+0Sm9QYSLWLI+VBrSMaC",
-	"cMmWT2RXX0xbTyD9tc8d3mbb0Ct/QCgZzqNYNSPzO6lbjmlww32vz/0MRtz3SKvVgtWBI2vBAMBJSOWl",
-	"KQQ7XMIdxZCiOBoxFU1ZVulgtcpww6lfNVymcUNH/zj8qffux6PBSe8fWJVRk7bhMpubW9AKA5hiGk1h",
-	"ifpcXwHjF8WX0b1gasbm9i0KU/B19+dLtmzoFRDJeBBpNan4VBMWxEn1PeJjSQr9Lzo3mSwTRkOWEF8t",
-	"Z36f+1T9958L5UON17TmMCiJUhF/p7VgcdwEt+XOn4tL2dKSiJ8qnHp1aHAJxte3+h5jmU5EF7NlmCNF",
-	"aKCkfqTpf0qg1cpB8vrc7F4UM7umgNIAVTW18gkzgbPupxFhztE29Xf73GyGuzp1//TDBdnJ1dbd+RtX",
-	"8tOObVb6jQPI77CWMT2EKcUDRLhWvB0xqffh1fHRu8MjHyIz9Y2pLiDsIDa9dsm7kaQlGTOVsQqWJJri",
-	"YdJoPfMKA/3XOzrPhIZBRs/1E/uuOQYwqnw2jrdCABqGaUK3A4fV+gd9TglMI1e7bdVfbUe2AJxb/+PH",
-	"j02XSXcNW00Yjaff92tA9/s1H+8qPnPYGlkwfWUk2DeOHLBem39mGSdcA31WDKt5IkmEYbv6eM/VZKAv",
-	"e6kL/chQ3QujFN0LzoDpI9P+vVxr183FYtEE/jxPYnMmttbu1yAYtO9hKuuNCd9SUeVHsX4tTmQBbdb7",
-	"uzbUF9X5oVCF1sqeKxUlc4IPuj2c6s+5x45SkBc+Xd+jxafNS/mOB3I1BbcsPe/IOFvu4+o7PdyFQ2BF",
-	"r350B9y7LntCk0vHqJFaNHJ1I4wgu4lrAA8leO14eEMaW+aByNJgndL7Wq8IWczGoABD8kqkNPez56TP",
-	"MQA+E3eeGHEUwepBYHsCXl0cVtcgzaBZZ8yUJDcINRgag5IfKj+6bwnIyyfwLyVQK7NuOlAVYinSyFIa",
-	"JEJKO0VZgL3oHb8dnB0dHp8eH727qLLd67Vcnxn3MD7z3qqVi6RGLjLnsanIm91kmwVUuNEPw/q+kWCV",
-	"X/TyGVfZyvpuF6Bi8uVCEch1yPiv9PMb5SjFrtXORE3j/OEplrIolZA0a4TsMVDaZ9QAaW+5tGvo1sUk",
-	"koVeKFql41FTT4JGnIXkp4uTt9C9G03HlA2nG9GrKBC8FQVi3Xq9xtduXrJoSsds57oJb+dWTcu/VNW6",
-	"tWHEKdS2uHEde+Rp5/pph8AIa14NFVvo+ZAGE9Y8xHrXVStq3t+Bl827mNiEvd3lZjBDI80ylSz1hNFY",
-	"Tdat8k/4xj3K96aHykz+5CoyuIuQRUAVHVJprUatr8DZxbTcQbRAyYHX8DAbJUR80WEU6w/XbMEOUORK",
-	"RHJML6BhBD3MEjFkpO6bb30iFV1KE6xiRgHvNLqk026nset9Xlg9mTqSLE4ulJFBaAsagl2QC5USP+mD",
-	"FbnPbYwbRO1FXCpN7UjCAmYKtZv6I+kz+cREk8g+r/uB4JwF4IjyIBc1FhIsdVOQ0blYkLofMsyS8lFA",
-	"CPSFwbGJ0cjrcylIpCxMhpmOQdGJlx7E3SkVMyJjsWAJWr6TOZcYyEsE7/PzX95GSq8kF5z5jRZ51n5K",
-	"/Hm28Tbe/oypZNkE6BDHpFImF/zI1JndqPuF6rSdlFwc/XD59VyN8tMiJ2Ieh/bQEJVQLeyVX5KIX0XK",
-	"2M4QEuUmKdapGmBFSwzcSKUgCFnR7Wpx0MiJW5jT4Opkvkb8EBofcKEG9ok+VantmliYnQMEXgILp2fy",
-	"Rk2aZp+LJCtXCwE3+bok6D9AGVjfAQlv4eS0TArpneAqjQUfg2dgyqZDzADXJEnEjASw9mDAyy2EfniQ",
-	"ftHnVlTcqEAuSqnH6V7dk4Jb7OYLRbi8d1ScKu6VswT/KSLIQE7N0Ck0ll71xyTQbxBk82cR8RVvCWrp",
-	"nGREa0VJz3kDbo5tB1fiTqSFRTljwRrid8HiWGLYIHjzQH6Cq48kmGaECL0bJmSdKs1MJyKG8IasdEWu",
-	"FotMp2aNbPoDLTYYPMxuNkS/z+uZV9srOpyJiQPUEjhwZsdF7lLMPp/SJWCP5W15XjG4yNj7zMAwcHES",
-	"cQW0EDMyKRZIRIsBZyyEsN0+7xXMhNnaoEcIzBPRmFM1T5gpJb5E8ptG24jEdt0AEQVIdTerQO5m8kXc",
-	"Lj1WNvdAFsHI6JQ71gvpf5oMZ2hrVo7zTIoBCEeNlp7LEqtVsFg/jXgQz0PMMcbJZXQH3UtCEcn0m5Kw",
-	"a6pFpz73/+7XcIj9WhcLEX4yHpa0GgYkGybsitHYLONHU50GG5eMyW6ZIxGeoLsUDEULrjlezlpkQirr",
-	"GOgd0CRZ6i4R3RpdkAizkBqi0gIkMlUUwCt54NacBquw06+REQ4A8cTW5noi8x9Yw9D706Oz3sX7M4xI",
-	"Osc4DkSX+/HoguxAwTK/4RZ4bJFzMEORYC6VmJpY1Py9RF98n8eMJpqSmN2jQzFX1utvPLal8AvH6YXb",
-	"zpv0mf6frNsvx38LY1jvHEo9vooq9ugd+iqqgW3r5ck2PKVmEKnyfH+/46JZi2I5sJzTxmVSLndFQr0m",
-	"8quE31RF2ED5VdeqXTeMss+NRM+4mI8nWrM1ongssEgN5csFXTYg6MBy2QxCGlR5EwSFdFYsABK66xL2",
-	"PM82ARBGIbIoVqBmVLJzJ9TFRtZARD7EnWmilw9xqODxBbZ+kGlPN1n4YfrrYq7cGK8snsmu0hBoPItH",
-	"BhbUDVpwoooasP5xdMVkn9uykFUxNwe23K9hLi3ywepvqbbmKEx2KIaXmRinTrsNsF3wFHiaJFHIpjOh",
-	"KquA6HYelLjrLoNbalYVlDeHgq4PHsWMKxCTHsnxN0KOV+vCfiqYe+CC5Ilzu/1yLXHeoBhsRo0MwZ4x",
-	"TmdRy8oLVbbr8xkLfj5//+5z7XA0DCNUIE4T3YmKdDv6FqQOAywvWyV9vJ8xrslVKIL5VF/0e3C7FPuw",
-	"QGflBjW7hEuKnqR1S/hb7+TtdktoW/03WEIz+bIlzOnwVWv4NpLqfe7NbevIvY2mkaZ3N754OE+kSGol",
-	"tdXvx+i1rnZnbnEqLF4k4oTRYFJa4PNhuMGXqAmaXxpHbMvy3W9hKdqFAoUVkiuKbVpSLEg5v3x4f9Eb",
-	"vD/7sffu+PfexfH7d+d+YYD1vfbLPvf/mgtFB+w6ALtJVhS7DG0EMjFy5tF7S9wqdLSVwLL7xUzBj7be",
-	"b9DWmyUYuVt5kL/BCMZpDEy5IvhbXOQV7pLGi69j1SsX7ivxezzwYf/KK9S+5wWv0N0ygK0ki/fJuFie",
-	"Nr+V7/UZRmMtZAgBPR1MR7RLNEn1obaJJHF0yciPkfppPnwiSd8S3j5XC9G02Ke5LDawKxtjNidQFsT6",
-	"KE05kAydus/z1UiMuo/poxiwIBIypZyOSzKRjGNW3588fjW4YOGSEjVPOBqY9VAgv2NCoYxwNgZTRbSE",
-	"3X2YhQ/D7lY7+kY8n4+Vrr7dar4rFwpgJOGkkZPXPSJGwO3w9kpShxslG5/h66xIlJpFTX3Xb1K0eqfH",
-	"b/Rr965leSvEksdpRp7EWBeQu02ee6vm1dg1nc5iPd+nw85on75gzRd0b7e5Fzx71nwZ7j1tdkbPhnvB",
-	"7ugl223XvFqkG/5rziA2Ue9HrVsz7Q2G+reSWMb5PApLIhnvUyvERV+nD+o18Qhniy+j5/37lLp3LXYr",
-	"5riiDe+PdbrnE2lN6JLU0SluoW6ChKlb3eFK613CaPhZAso6zZYGgEFUH2ZYYyLJuXEbtrZFFrGFcWBr",
-	"47Z64BSxmBv5ZH8MN8i8EiZaAddRzFVsAiGpctILMZLRN8VCBlT5TsIvVRijiYUqclmPhQRfc6EAnT8x",
-	"nib4SiQQXZkSCH+9fo7X9l6Vc+ziC6nl2PnHSE3O4UivIU7Fkser5VT/3WSYRx3/LohquVEgC0PKThTE",
-	"fsKZ0sfpVvLRBp6R9cKT6+S+U0L8WiSoS2H8DQ2nEdfCYEKoA43ieJUb3RRfDSNmTLwRd9Ag80F1WOvT",
-	"oW02hhfRDEYQNQviFaF9nkW8kpiNVDmO8vcQ2uRXu10zefKH5SES2HsDa9P95Xr6QsodjiQ8FPPymiY/",
-	"iYVWtpcoOCxYVmDmUc37T6B4xsnr3trVGD+aU32+ELH7G3FIPiG5ipliq1pj4Z7XNs2KzoflPOoyX+YQ",
-	"VrDdezhv3jqze9XZuWsFe438+ngCH/gErtjxrWJoVOlM8Pt69OibjVtv2BLkvG3I604i4vjWIuXmY6qS",
-	"PW2RNQhgNDBlIobcqSeSxHTIYi+FDONhTovW7+nvABq8zxcigag8qIElrlgS09kAvQ/Sz4C72hA36ERl",
-	"mkB+rHhvCpcj0rA1IkQQ8hCbQu1d+MNWZzVhcVkUoU3Q73PzjWnh5gysMxHH963Y6z5W1PqvQY23h+BR",
-	"lX9U5W8lU8xiGlQKFW6pkpTApGh5SCseWNC12HGVaeM9E+3zDKOOkTPNKAA+9vjS+lyndIn5RWrCpq2y",
-	"lOZe2tV9Cjmmk3V+hBIATKnnlqgHl8K/8kCDCwetU67YU57Iou1apnCDDx58MC85um6tesx4TrMVVrRN",
-	"5LUSkHEdoEZIrIoM4Y8jqUwd68qsg8ZBGn6g77bKkhABlagIvtgiZ/lsLmlz2mcRz6Gl6j+WfY6Z61jg",
-	"pLghafaErcpPfE2yo3FLL9Srckv+efFm3kOy9cqlfDhT1DdGEB4NUncTd4BsuIRiZeTMhBlAZNLdxxo4",
-	"aBNrww2Onfe+6ajubCLrrtqMccgOc5bn0aV/n9HhkIu8subp4c88LY0HZ9l3XFTP4q8AbngG4d8twigA",
-	"ugEXuh3w7YAObhlAy8BdIRgg7XMZ8XHMmnNpinjZXO7jd78eXxwNPpy99b2MyxOpRGKRvKkk5z/1mp1n",
-	"+14fcVdI/mOA6zb1kSDQAOA9TGL7cEmQ15uoQsAR0OMZcxampUUhOCBFnjECzyrSDdSgyApiF3MvXeBC",
-	"M7b3Zz/6iE8zAwimqwiA4cte/XB+dOY3PLLXeWlC+g/SWK5ZPE8PoBakshNIE5bBlOdzCU6OTn44OjsH",
-	"ZOqXpJg2oKWYjNggVuFYMImpryMFwRxYvQHDM6D8lfRyEHyyoc9ISAx0o4UNL2EY0AYMoTx3Xi/MCcz2",
-	"nqQn7OIrLLR4YTF/qK0CfQfFFB/tI/8BVVzxSBMppgxQ6Zc2kmqFKx0gMTS/Ixki9xUf6tLNv7M/NvP/",
-	"FSCrNnEAZl08kchdMsAtiIp/FIY+Vw8wycSrItAdSUCde3SkZCfqJn+K4baVNrwTw421eJEXLHKykWbv",
-	"KEHcfEGM4JIAEgUXJIwSANUIQ6059zkIJkbKCignCE6jJomYj1ctMFoOm1DpVF4qY7ZasTBT+bZ1JZzE",
-	"Oj3J7OgXTGv9FjWdaXo4HlCTufle7vwNBUJX2EhR83EKhprC/kUrpUqPRlb6DtG5+7wiMs1zaia7alDW",
-	"kmQA4EgR5wzBUA3B9CzGGqheKqFcUsBKKo93m4qrTBYurGaat4AJ+2VZCYUJ5FITjN+0kO8/FCJmlJem",
-	"JlQwXTNp0Pr0eMP/eFH14bmyXvcsXa9M6qN5z1LM6BX72vjzB8mS9bmP2XmrMMOMRAIwBuhc4WxhkFUx",
-	"PRGgVfucZuGR21xHTPW7V9XU7eILhZqa+a1lo4/K6H9Ebr0p35PdOLhLdybnr+HzFjjypsTCc/veQ2QW",
-	"ZomC+oC2/8/+3mg36FQkBLJr3IcB5P1lV29Kr98yPlaTWrfz7JlXm0bc/r37sPmBZu3WCc1xdMWcwjJZ",
-	"ufVHB8PXlTO4ukd3FN+YVtz8vFzBDa76zt+2Hvam0eHnad3gzQTVHHDvY4j4lwwRXz2wZflFdxS5la8a",
-	"e4/yqzmQ6YkHP0nTlu6qDggrluKZ0TEjdS6IZSKESvS4ILRHGg+jJuh6isaaC6PKqS+qdBxoKTz1h7O3",
-	"ZJTQMYCo1f3/BY+/b7VavmdTZFFxFYChmlyxxPirhFQSPGbWb6jl6rQimRJ97gYG2Qc4fb+VlZE/P7oA",
-	"/x6ZiYgrHKTxC6o+X4o55Kvh9CMuFaNhZTUPydSp6egUixbdY42me6nKxNIlbMJK4bxhD/WisBAs2BKq",
-	"pZeD3W0kJT2ciPSFhZUUxu4rEFO+hOkunT9IbSVyQPrT7QDrSorsl+ZaYFZnsVQ3wdLblGPE3Zqy7TZi",
-	"AML/sdiKKWiInvZ6PkLPEbQbXooLIDjuOplLloLkpxcOqjpDZXZYNTIHtdstyKfpnr5pIVUUKhoBerT+",
-	"FYelIMpNKqiIbGeQVrGZ87SKX64iIrYCbwGVdaDy7Rxb5IgGk1VDpaYCKVJgWoQcogZeHb09+rF3cfRq",
-	"8OboNz/deVLP4gfWQA68smNwxam7t2wUu/lC6AOmRnI1Ln0PmJsVSkwN8YwRz+U3YP149KzfNwZzXujN",
-	"56DNGM9A6Msq9z/JCl1sR503EW5duWBLlepRn/pK3OtQCW+Ux+a9HT/vrEuSrdzvOxfbqutIYvniRzds",
-	"MYn1Tnb/Fj7YogpbSkp2EsbZYvvsUrfxKjHzkMawKFpYdKotmXI7mRiZYT6N8u8VQjFLpdFyZytniy9/",
-	"JWBpM7PII0V9YAvV0bViPHQYuDmHURgzEkcjpqIp88h8piX4SElCh1LEc5U9vB+erk9/xEei0oqUq7Bp",
-	"B++qWl3iy/nQhC8guJqv/50iraUoa2ltWgQMMXFE8FKFPQY8t3p093hx0j6q9P+YRlPZ+qZ0di0sHr8i",
-	"h1h610xhhaQVRcWby3WkR2ZNGionTnm1kA3n4zEEsEVhi7wzwHwpXF9euYeWwSXg9zmCQCFor8npy/zq",
-	"FYXaiGTKhMuFZELDfqowowEMNekhG4mEWfhOqE9j9fs6zcMAwpu2FVMUHnVuCETHlAAoOYyhEFgIOQWM",
-	"AVgAnNwNRZAgZ9fE4hGRhFCj3ADr6EvC51O9qAzMHBAL3yL1Hl/mC9hNKdZ1yi0lABjQWAoSM2MdhVJK",
-	"kAVsy+PhOuM2QI07sLlOmd9qlAX4CXE5n32Qa+OHajSk/9v81QrEtMqjaYrs55X1UrRT+6rj7HzaaT+s",
-	"e1NPGqdfRTC+CV3+6+ev67jp6wh4KVyPKEzj0h1aBhEEZXXhsouB1AwzcJv4/XaulC38IsAPU4eHEsT1",
-	"bJgk4NSj8evR2fHr38pdGlC7bBuXxq/Q+JH++Jt1aMDmNHNEeDunxg2ym+4Qk7rh6fz/J+wKdhsGYeiv",
-	"oF7WSiSddtx90m6r1F532ILTIZFQQZtb/33CNsgJ6XZroupB8MOYOPgFt3nd7HE3wUhLQryjGL9eSOnj",
-	"UW8bhW5R8XLYk7qO9NGex9tFK+fPdtRZdRCvSSCQDo93txASjci1FFBcr2vQB1mLtP2/QFAGJtsBxWt1",
-	"gl/AlzCzbuKwWMAjV93JpW3yGhxQXu7bgex1ru5dw77xW3u5EetJfPHHh2vj7ARmFn0KXLxu8ov/taLd",
-	"MtmruQBy+YC7mPDPMZknjFcGJqcvMfemOeKYURdzn/lv1NlWflvb+SktkP/alfisYErTSiDQjbXn57gs",
-	"PrGCArom35PirFZ2QAV/rpvkwxVvkaXpKIbxXdyja20Hs5M2RXe70mSaY+qlfUbURVgKo2H3trVS31Uz",
-	"beh33qHI5vwD5h+leERU29PH6aBxsIt1y7gRa/Nwq84biDutSsyrHEzg4sxcLvGO4XDuN1YycOi/NvfP",
-	"+28AAAD//w==",
+	"7L19c9u21i/6VTC6nYn0PJQsv8RJ5OncqzhO6yaOXdtpdruVI0IkJLGmAJWALGv35HOd/88nu4O1ABKk",
+	"SFlybCfpkz179o5FEq8LC+v1t/6uBWIyFZxxJWudv2tjRkOWwD8PaTBmh4KrRMRns0EcBfrXkMkgiaYq",
+	"ErzWqf0s5iQWfETUmJFQBLMJ44pM6IIMGAl0A2Gr5tUS9tcsSlhY66hkxryaDMZsQnVz7IZOpjGrdWpT",
+	"6MIjE3rTpCP24+5+u13zamox1U+lSiI+qn365NXOmUoW3aFiyfJ4LlggeCiJEmROI0UGbCgSRlSyiPiI",
+	"0BGN+OrxTCIeTWaTWmc77Triio1YAn1/+PChO1NjxlUUUMWWB3A5ZoRmb0SCE2icEXYzZYG6bT2Wp1vo",
+	"8kKx6fvpcscfIjUm/mRI+7ZxnwgeLzrk/PUhebH3rP1EkmBM45jxEfPIUCTELH6P+y8ZTVhCWJKI5Mde",
+	"LeJyNhxGQcS46s8kS/r5OfVqHqFB0r+m8YzJH3s1SuMd/eOE3vT15u3t7rTbfqvHa6sm98mrTWlCJ0xZ",
+	"kpslUiTlq+pzdqP6AbzhEzEEkpsm7DoSM0mmdMQOCB1ITX96bvrpMEqkgkd60TNSO/mzu3gXtW9OLtqL",
+	"k99+nb/7U8xPXon5yWtR82qR7vGvGUsWNa/G6UR/gd3mJjOhN28ZH6lxrbO987yMUF/TQInkOMzTeXuw",
+	"O3xKn+4094PtsLnH2sPmC/ps0NwJ9sJ99nzYptsDO4opVeNsEENorx+FKyloKJIJVbVObTaDN5fHdcyv",
+	"IwX7WBzb/nA73Al2B809+pQ194b77ebzwTPafBG0w222M9ylexVji9I2P398b9gCB1bSzxVbfH4Hb6NJ",
+	"pMqpbCKkIpFiE0kijiRWJJ+n7XIaiaFVdyQhG9JZrPCTCb1BzrLT1n+t5jMnTEo6YrgMJaPEx08kiUKP",
+	"zMdRMCaRJJGShF0zruABoTyEGfhzNhgLcdWMQp8ggyeRInMqCRyXeaTG+QOyE24H7eEuaz6nLwbNveBp",
+	"2HyhCXWb7gx2g73wKdsfltOBGdnn79FpMqokApGMPr+DCyZlegRKOpH4/PM7ei/ZEhPYDV6Ez4Y7rLk9",
+	"2KPNPfY8bL4Y7tPmzuBZ8DTcZm364nn5AgM3/uwxfUCKKD//e6z5dPCcNveCXdZ8MdxuN3fos8Hz4EXY",
+	"ZtsV+25I7HNH9kl/LKeCSwYXwksanrO/ZkzCcQ0EV4zDP+l0GpvLaOtPqQ/G3043PyRsWOvU/p+tTLjZ",
+	"wqdy60jfcdjV8sFKsDN9mCY01qNlIREJGSSMXklCSTKLWav2yasdCj6Mo+CRxxWYXiUcWjIfUxirVCLR",
+	"koW+dEQyiMKQ8ccZWJCwUMsFNJYkpsEVoWTKkkkEZ6dVFEjmY4ZMVUxZgpIED1kQ04RJ4t80Y6qCcZNK",
+	"OUsoD1iHaLnCTxmZOZJ6xj6l8bbvEZH0+DVLomHEQuB/EiRAgnclyKYsIXQkiBpTTnwjoPjmPUnqkmkB",
+	"6Oz04pJsaSlnazKkW9Dkwm8cIAP98OFD0xXCUjaqfyIBTZKIyR53JC2p2LQ5m2YSV4v4mm2Vr0ePi2RE",
+	"efQflBjNC5re8tNRwPsnA5aQMZWEC0UkU2Q2PehxWOpYBFe5haZBIGZwIeRakoQmjODbhGpZmighenxC",
+	"+YIMaRTPEiZbxAduM6Ccp41SbjZPnwp44PbT6XEuSCxGEfdIwoYJk2PPdN00k9BL45GQxWxEFQvTXdVb",
+	"OWWJFJzGpHt2TK7YQst5+qoSyZUkM66iGHobUE4YDyUKmI7OUtyoKto2n2yVC9efUEpSLOE0fvhz1OVk",
+	"xq16YFcfKS9kikax3a3RiIVkxg3hZcwKT/47oV6LGQ8ffsDvBJGzYEwSJsUsCRi5jmQ0iJlWu/TAAk3z",
+	"CQzqjC5iQcNLId7SZMQehykNRLjQTEJcm5WS0X8YAfkMBnUpxAnlC3OzyEfYYZJQZUYAclfCUt3YoV7Q",
+	"bJuparuKcB0lGPp7zzXvEkn0H/YIBHCi+TsfeSTi1zSO4IpkN1PN1NwboXWvhzOd6DWNYjqI2WPsW8im",
+	"jIeMB0BQoZhrPmUuo0STlyEzTeTmBn7P5Ww6FYli4QkLI3oJMs5j0b3W8rEjooUrPT59TdAgYFOwPuhP",
+	"TWu6s2737a1WDJGQ9E4mMbtmsebLNOXc9XfHF5fk4ow8b7eb+7svG50exwva3C2CM3uF1SmZUinnIgn1",
+	"7U3wT83qtUQjZoroO8de6rhGDQ/u+x3bnJoLtx2QDwpXJbbd47qxZiogmK4aeG8wrhWwf9f0SGse2DBq",
+	"H101yDwoCKlerXt2/IYt9LJNE30Zqgil1SBh+kbrU5WTdUOqWFNFE1bWlv1msCjfBj0BMh8LYl4kdZGQ",
+	"RMQxCxtAh1dskRo+0hvalSb02oYR8JpbxG89d32I5UYziMI1JHuvFtMBi0usQPqJBCvTZgtnlMB1uhZz",
+	"zpK+MufQbrte2Rq0k66V3v6lr6cJG0Y35buDFqZgTBMaKJZIa5e6YgtP34YJC8SIR5IRffW4tAWibn/W",
+	"33v914uyMSfsWlxtuCQyEFOkRLBg3MZLLvTr+jvTEE0SutB/Wx1zLVUyU/b+XYNXzHrZHU+H5bnnI7cp",
+	"2aqLwZ8sUNkZexuh5pc/Z3Qa9a/YYv2ZmgNbMlXHqLi8w2dUSkIl8a3V0RoW9Vd5k6NAcVuTcmoxWr1W",
+	"6SSqZ/8hUuMLFiQML404Ph3WOv9ec6rFRbtiFRxmOItjTbAtcgzKJGf6XpNjfdelFvPVc9FtL0/jo54I",
+	"3DuZxdHR5mkYRvonGp85Ax3SWDKvMHYlrlChdSwof+00n82P/jz/Xb3nH359/sdg++Zi2J28Cc7ab0e/",
+	"jV9Fv+yJdy+Sy6f6qDjG2p2n+2B+S423t00OOy/dJXOpLlOoVFTNpMtt7AVcwmIK/ZlvqzqU8lIP6DCm",
+	"ERJ+fkePrlmyIIF+St5qHkOmMwXGTMpBCpCSwIz0DfrLh0s0JPhqMe0Qqv77z7nyPaPJtvefN1rkchxJ",
+	"9GFQTR2gvXOtmQwjDvtneR70KTuozxrpSEYjLj24oP0gjhhXVrXWInAovbS9nwTKK2pMVY9PIi3nSK37",
+	"1ac0uKIjphvQHfgeuWJTRdhfMxprHhspMlgQShSTqmGtoTCIEeNaU2UhmYiQxZJwOmFmwjfNkWjqHo2X",
+	"osBhUO9bPixG5HkilySiupF4RGKElYbLHNhNMKZc62+w+LJVxr9pUGKV1lvxfP/Fbkc3QzmJJkZJhrWH",
+	"1jzHpqLFnkCBt0viKoAEUfflbOCnG2hefSJRvojCRotcaJWOGuKIQEcJm4LHi7IFkrNB+QItN307+9CN",
+	"lZE7nSRredgmTI1FmF6+qVgKS7f9bL/RIf50Hvo9XrcyoxYphZr6+hRcnl6ekUCEDOVRfWfjIRIh0++N",
+	"51f6vR4P2XUUsOZAa9nkAxto7QTkK/2WxLeIXPDAETU9sIH5pD4RCetxsEJl4rB+nNtQ3QR3FzH3tMdh",
+	"d1ZTFuxWei0uEVnxBqTTaX/CFA2potVsGQ25Re3IrjT0DJrHdGF3Qe/+E0l8t32f1CXTx7XH7RRlw9OU",
+	"avTi1G6FVAguimjEWZgTcXucTaZqAWylcgWWqWkWVlFTGDEeMHlA/Lfdy8Of+933r46P3h0e4Y2fKjqe",
+	"a3ZhYfohvrU0kNZm+zBT4z5Idsu+XbsqcgazQTHDOQRaLVA57mRMcEZesQNr5JSAiKv9vdqy/8mrIas2",
+	"IuDygp1qwif4Ep4yuCsKGxdJOYOlQFOWtehFqPeZlT58e3z07rJ//Kqw1K0K7aTkwtMqy8LTN5y16cpI",
+	"bwpMfCqC8ZqTZjcVPkFXQ3giiZaLohA14CUrpmF7pcOPaEkHx7hKVN3DDCIpy2cAW5F4dtGPLy7eH537",
+	"pYP8U0XLbXTJjEd/zZiZd7rPpS0YF23pQCwRLB8WEui7eZiISWmjfDBcbvGdsBEeqxaP1FEOCgXLTOaR",
+	"OtA8J5IkGDOwggPrmSZMc5l1z0mmg66mGiCWErUcKH6JhlqVul2FTDKlAWtKNqUo7KC+hQSKa5uttV5g",
+	"PRSzEeVdVU0ptdTrlg1/z10B5c1ViQpGPjiw7LO4PE9kkUiMoOO+VyVf5Nm/V0vlvVqnhoJka1madl5r",
+	"RpOpSFD5pFpPqI0iNZ4NWoGYbIHyDs4i+NcWNgj9dsNJxE/ARyPH0fR+jERr2jnQF1ty1yQiZrfpyOf6",
+	"nVKFHpo1jZRqJXrK7yUarYuael64WDWAE/veJ682oLyfMGpMo0vzQcdT6UWpxsbmj9QlrZOKi7lDKAMh",
+	"YkZ51lYfnEubm+022UU2oYUu8BevxmexsWijnFX+ad/aMZ01cSbCbtBhVcqRXhdYTQQ2erVYPlEYO6KP",
+	"ZKRWXGYmGAm8ftXH+4kkqfE174BslTLUMZV9K6KXz3Jdk18FZ15/HUAT1Ze9NLa7W/ucTcONaQJMbZuf",
+	"kLJjWqCRgrnNGVxhmQt7mZ6ulUf9FTgmV5vmlkmi6N6VHqEKY6522m2PcDZnUqFVNSc93824Z0htbTPh",
+	"yesuxuyVNebSxgaWx8J1UNKwuUErlkwr89fp1StJ3Q9mScK4AmWexnO6kASMZo37WEwTFVVlFV5runAV",
+	"FEnUWNvTyXoZqWQbVVzllSR4dJNe0A9lHYZgOrmSvUkWzJJILTDwThKpIjCnTtUdd+BIt1M6mBt0Km7E",
+	"X+71CNzVTLDMbp9IYhtDkVTfNe7et8o0+Ec5gl/2mLib7N3t0KRku/L0lHtWHtEdgrPbcBtxzYqLXsJq",
+	"bpn9e7gNN/RC3I8wm7kwgjFNRmxAgysyTOgs9IiKgiumyN6z7e280+Jpu+1VicGZ6JrfrpeUpyFTkSSa",
+	"QxwQX4uaPomjoZKEauG4EPnb3nnWbG8329uX7XYH/vuHK/u4zGa11JpXuey7rXfmH//WjbQuown7uLba",
+	"Jeg0agYiZCPGt9LeP7mfy6to2hRT3NHmVGjZMsEBuhK44+MP6f9n/tJ95Jd9d6e9ljBelooBb/kemdDk",
+	"SppjMifwayoTH6RBD5HyiGQKXxzGdJTbFkOOy9Lw3cXH5bNhjJmWMWxyMKwBNbe0/66NlZrKztYWnUYt",
+	"d40/OldhzjP39BbPHGzOMX76tF1gA14NjVTmOWx50eeaDrSMOxyCqeHMyMV381Qa4SynxKzaE9sb+qLn",
+	"d/oOQwX61aJ3N5aC4FtaTEkWpCzO0irNByhOmmAS4OfrEGNhqZcWojC/0g0Ai3J3psYn4NFx/afGJC3B",
+	"Hd4fUBkFNa/w61RIfWtywVlpJMchKEQo7t1te/PxMS7bfPFiXbZZHRmTtTeI4jjiIwh8BRHAzTYy+SOr",
+	"jkkWCeIcRzChdaxJzZErOgmjYe5UrhU28nlnsRAdUkoPsF+njnRzt12zdrFsfbvBhG26qoXxQ6PVozYZ",
+	"FncbcO74uuM+PD8BB2MhpKFUOmBcX48rrGQmVweji/UxPyB6oyoPfu6Wdw1PWtyESJ4KVQleAPe+NP2g",
+	"/04kbsYejeNcdyjItYwVIyPXlgmNWptgzVaAYgXBmJvTrlebJYUjai833bR0rze0CRd3aO/5ZuSl+6ug",
+	"LhteuynvssLPSu0TXoLEzE0voqImY2ybKzn+K6sZGoXqjlx5o5kV7KSOKDhT4/b/3t8bbgc7xZihNSST",
+	"NZXjtL+/a9OYQiZVImrLEtmSYpiNumwlj9YRbZcMz0VZ15njbskcj3gi4vjy9PLs8xhxnkW8wjRJyNru",
+	"1br5uOPptFfLqyhnY32/b868l5cMYqmXdGBmf741DvtQhMBM4It+gWmXuM/ohBGldWWtRBvu62Mq9vnr",
+	"Q7L/bO+F8arLDngpBUd5rcehCyulof+d8RD0G0nqPmYuwQXve8TfEvD3f/lej/tbmo1GfCj8Ri4yoirq",
+	"tyL2wLhGU3+tjfevCx4vbBSZftI3T/y8F3WlCGTSstZKa+9gGpSQKvX4gql+QhdkTK8ZhN6wEN3APe5G",
+	"BIE9InVIFLOr6jZ/K0sT0yuWbh1ku0OeLV+dFvZEZi3gkqfpvu0yr4chhQIego1un8ykIgNGqCIx0xN4",
+	"TgYLBQG1JVHDcCyXWFt7+5cXf+x+eP5m/9edW8Ox8ABkw8o1+7HCtWryQOFcvBThIj1gcEhKIgqk0uIJ",
+	"Qg5AqFWL6FdRGgGagjhUGoaYJ2MVAZNy0jdjqnm1OaNXrp6B+rmiVwwiocz7Tl6K8+sooeDzyFGu8xyD",
+	"P7VI4OTXeHmAhCzhUYL2ofpDyMOCO2Eswr7+icaxmMO3U0yJ6ish+jEkRenm05yR/oSFEcXAaK+WUMX6",
+	"kDdk+jVJaTCiNBHGq9nE0JoJp4foanf2wFYKPcHkbU/2TQw0sKuoh+64lP6aCUX77CZgLMyvk55IsX1c",
+	"VNO+e4bNn26OR39Iozh9gpmJaNrsF750chLz6RrLlLF8gV2bDJzP98mHqQds1W2/dOms6b/EyIEVsTW3",
+	"tuDkr6/zejE7QkYjPptqchKjiPflLEj3HH9J98ukefYTNpOsHzIFeYz4npipTHDvW8E9Ewr7JrzD/Unf",
+	"M6qfRtktP9LXcczw0ZLT01hB+pnaYH/BpBn3h3Q4hVOGKbZ9wLSwVG7RLdI4biRU4zoFLpX/KWETcV0g",
+	"9Vso30ae9jU7lP2EpQHMxWORiwrtS0WT8tByc1royJD9Gukb5rg6R6JU3NQH6cxcWgX5KXWafZ6/68ul",
+	"ZqzwnxwZ68nd5F9rfyzXJItm0o1VECvHRXmrwW7bhR95vr93GwBJhf3IGKUezVq0YvERIqLE9wshXf00",
+	"X+ReEtzyy1oadjnL33bL4n8uDI9QLueQLabFnLqN8G+4Ys4s4Z2IqWEHEJJkByT6DvQBno5ObqofN4sY",
+	"hIs/jRT0ihGEpd66/PTsMBE46vakltxoc43l1je3QXYK5ecQZYzysLP7jc66/2gsiMkNUW3BlA6RKDLS",
+	"you1wnskGhLKyyM0i2FS1VFwBpcB4CKcjNk6JnnpN8ZUjhvloXFrig6bxz1Vhi9tEsZ0G1mU305fsYc7",
+	"R9N3d3K/FslIqM9zY21iUSu1+5UN7CfNdS4LDMR4cPLaWTnzA66FzA/5YOrKyKkBpS0ubc3PjMb6Hr09",
+	"c09clbLXa5bIJft8u7XdatfWzPDL2ihbrWNXxLu0F9qjX3fl+IoZFIvNJeQWfgdE/QbCs5TGeOYVk2XG",
+	"GLLQ5LSYNw/QdxnxEYkUNJzPQLhdt9ns6vqMBOg7XnMu1Jjtu4ImRKLsnfcZoSvrR285oW4OakUavdUi",
+	"74Qy+FNksMBQk4TFjErWIbTHtU6ThGgfpIQL3jS+H84wyXA4kywk9b12m/gFDd5v9HhCzV2W3pMsdKIm",
+	"KnK98gJAhUXT3o1zKlN0BWPakwup2ESTWyAmTEKM2gHhYu46x4hI7PvDmZolbH17Z7WwcafoEwMzWBkm",
+	"cqswYnY4WrkApJ4wNUu43WnANBUJZssUVZVlGAWrxGuBY+UoUilFvwmZyyS1KRFcMIDtyiOJNXLwn1xw",
+	"1io6CXb21onAvtPZEPPsTByQOLpihcxHLyV1oCAulHGCFg5NSeDj2hdsxh7OmQSK+HzfRhXFcDbPqMbD",
+	"SUW5s7QWa454yCqwNZBzaHoQEhPNDW0a7tDaxK5eZAEL0xIyJ4OllkKsoHRMl2TjKvkVJrF6R+TdBLFU",
+	"gsz08Lx6U9tp7+w127vN9vbl9k4WemI4TIkTsMhArFvSYRFFV2jh7NZ+2Bn8sN3+4d2Lv8Tz2dvTKLga",
+	"3ez8cXL+hzhZsOM//+iOgmH8bPpiJw5/uqHh/vO3v/wRvt1+Fo8/LGqf1jUdOLddzn6w3TYGDPv3nUXl",
+	"3PaUnxhrRyyFvga4PGiezFnCXMpfTZkJ9La+arB0sm9TDzLzp+2qdP5cJUJOWXD32JpcqnAmCE8WTYsO",
+	"10QsiHXuiFw4VzlXQGy5JzKNXKsvx4A1yqB2BEDt/HHzYWfyJnz+dnq+q36/3n83ONwe/yKf/sq6z2bt",
+	"f13t/PSiBC6kXKLMz/gND7q7J8+GR6+m0eX5H8Gov/3Tb782P5w9v94exOyP859EcHR4Jp6eFKJ39tov",
+	"9m817WWSZH8coS13Fb2AvqBVrZ/1y+sjmhQIIjOzLWNSPNvf32mRrubKJkclRY5gNzRQ8YL4f/dq+KxX",
+	"62BU4adVcBsrw7+7byshMgAenAbKN7gnmG1bApTh2No8wukkMsj1JdAZgJfR+kK4F7Bm5XalTTExMhCM",
+	"HGbbE4MC0yGU97iLCwOYDZPErKUHgBjg4EkfZ02YTlo9jn56SmPfc8Uwm+cFUA2fjVSBAA53hFT4fNiD",
+	"tRAMYPNtYOUqFIP1EQmqgATWRwSoyvL/HFC1CvPyRXkyer24+UARljwaq/LQbx8Jnslb1P6SPFCH6qVr",
+	"e19hGcA2Z7JUqKSKXEUcIBIQciCzQTm2kijXV8FiYJ2p9m/jq1zHwA48o5ypW+/l41vKHw5P0HhnDXDi",
+	"ra9/Xgq8nSC0UjBJO3NcvfrlKVeZb3kDcTDb0a/KcerOpXIt2GMEed55u3M7XTaHXz68KTHExiPXtHh0",
+	"sfN0v+bVjsJXF92aVzuHvz+W4ghcux+eNe2HO0+fbr8o/aQc4uEqCst/V4vcyA5rXu30zRkMqlvafrkl",
+	"2bA8Jzyk9OOb0o8Xt8ceXME506P1YDWxx4oNuFjegY0yfvUe3qZBVWIznrzuYhzspDSWCMM/Nsqzzcd9",
+	"lAsf2+08MJn0DEQjGI8ED9gBySIx89DviFKKA9sMlArvxrW0jVRbKC6kWZC0sYo1fZ2uW349BzS4YmF/",
+	"VlbzyEKw6YkjypRz40bSYrGtwP4IrmbTPoujUWQApTfpwdS5Mr3UaYYvXNrbAyK/3A1Ctzwcu0sgNQcu",
+	"hikT05h5CPdOJelh9HWvpgXgXu332SB6wxZVEdqVQWZrnQybqlGdaPka8tQQNwxA/Jg+l1CCDFzrYNcD",
+	"U14g+DBKJrnQhqrMNTcKykDflHujVxJyBXLt2oruvSbuLwWWTWjE9Z4sLel7DjbqPKsh9bbj8XO5iT5k",
+	"dnEaZe6+Ul4gayuGBEDcq9e26ENWQk0hDnigNT6edwebh0u0ePK6e8Z4WLoKZxjrDoibRmq3ZWmMccGA",
+	"fdrA8vlYSAM5BJEWTlESnDIGrdviG0CdFTVHDFS71kt6HOoEGDxRC20qGZcRGFxS34cmcxaWWVbukYwq",
+	"trJip36D2dzRplgaMq5vwQyqs+7rjfUbJZidpO7nqMsv2AO3d3b3QMpyjHD7e7ea4DLGv0bCGdwaWa6W",
+	"SRAyOa1FvVHvanae0kQLV000VJyb14YkX9g/M5zS7YP410dXFteX2T/DQ+/Uz1rS5arXopybY5zwBocL",
+	"1/WrUtnsHMrnfje8l18uTt8RbAbYpUElek7eRC+JZElE40ga+i7NhvNqaswgnySkyVWtLBbUzQr+SkD2",
+	"cFX7kyFdHZNXVeupHCkNSyDJHjc71SHU1oCyYRCCMxJQnrkw0eYqEjKhnI5YSYmp+l57t6QiVT5DzJFd",
+	"7wVBMGc2qVSw3Z39ClBq7gY6lCPP267S20GvziqDPZ8TJch2e2fPqUKRAYHBA8gW02T0/vJ18/kBMRfl",
+	"ZCJ4j1vXLuZd5cNxcolVfqNFunyhxhEfadUzUTYs53mPOxUwIklKY3lMzZUsTE8kiWYQY5FIRgZUKT0s",
+	"qeg0ZmWBG87t/Lxkm84ZDSPO0N5dyKanig5o3n6BQX3ZaMRVrQzARr/evKaJJmCpv0u7eWUaPb2qffwE",
+	"WV9pQkcuejAQnNuEmJCNEoqJIhajwl2P7MU1BvLO7fDQ+Tb34FXWY+73d9A92NhHWupOgUPubX0usOE3",
+	"bCHNEi1HViaMhgt3XXJd2qeb9Hpuvsm2KW26MggzJY/CahQ3texcnht57NAabpYF2RJ7znabyIiPYtac",
+	"SVZhzSlAITy7+mu3Obl5ETZ3rofT5vj5nOdSMG6x5BSjA2Bc5RMC/8Pd5Pa88+J+vOMbl+vID6J8jppw",
+	"UM25L0CRDyK5IjGdKjF9KFyRcybZZ4Z13wVdqGQzf73Zvb58PnmzM307f/GHPN9bvHzGD7fD1/ujn9t/",
+	"dp+y9zvR6fO/Puyqo3upvXILiMQ5uxYBfYgQFrA9YibvY4WuHIAqz0I05qoUtymP2f09uOUOwS3nsJL6",
+	"Rnq5AJCeux7/fM02pybRYGe4T5+z5nO6t93cC54+bb4I93abO8Ong71ge/iCbbdvD4osj+TSnVVPKjy0",
+	"OMxFjowprtXRa6ApQPCaeXcNK54DwLM8HqMopIKESUSn4QQC31F1yd/05rcyqU7E8efgdUFpRjrtG6CI",
+	"8nWIhQ0DikM4l1eMTSVgb0V8dEDapG5mrOVqfTk3TBkSA5JE6u8E8U0YdscnY5awDjHJuyLRTc3ikEzo",
+	"FTMWVBaHPW6XlEQ8reUKIEmtRl5W3t3PZXDuPH2x087lcLZLt2xpby5syIZrKipggk1BENdL87/+TZv/",
+	"+aj/p9180W81P/7d9vZ3P3X0L/+V/f5fHfvkh7IdvIDgP9eSUFLeaG97j2yR0ynjx6+IEWbJq0gao16a",
+	"bFBbZt00msh+Gh6+WXxQhn9Q1cQqNpSlM5U0HbmBdH0L1VKR9ztT4xyAFKK3ZE2Uhz+UddCHkCcTlnWH",
+	"OS0h8JVNDYqJrDeV0goj8yvZnyXRmovRmrM4bl5xMedb+tMWFEwtxT5BC33ZhhZKxkymatExMTpYSJtY",
+	"eA80j9j13MxbmqSCyN12HLlMVTXIQsuPsdUYvLVqKaHs7CyKVTPiJtbrgOh7RYC5y9fSbIcGWNoqklCE",
+	"zkkjgi/WByevKlgpWXIdBawfimA2YTwLdlpj6UMRyIqoMs03V7IHe8lNZ4M4CsoDxso86puSR4buVJ3e",
+	"9ph0YRGlNp2H/e72QCLkMQ6zWFq5Sh5bfg7LBl11A6y7pCUHZAUbqiapMjnKIox/hguZDqSIZ4r118L3",
+	"sq5MyK+cj6kCx/mYTqcmOnI9KzqCn5SF0F4goNlSZLbpuLOiiKGpCV23LlMtSwIxya2/jUPn01bWKrN2",
+	"7FuN+Xeq2IzItiW8MJmx1Nrs1EoywThZ5U3M+5dX5eEIa+Kx5fZrxmPdPFa0QguusYMwKM6eMM7mLGyY",
+	"clkbJCrmMwfvHKw5/TKVn1ei33xuoePMlZhzbOQmVcj0LTuSGUWt4ANfgSPk/ookFC2xtuHS+QMOVWWk",
+	"RhcSEdNMXgjDQIx1C5uXetWQ9PUZicVIEqxrfFvyfw6oKR10Vc74bStSWvIhNURDC9VrkGWolcSdU4KA",
+	"XRZapuOW599pbzc8IhKTppmuCCwUOH4yZdTLpUbTWHCmG9hptIiPI/WJYnEMfHlC6JQmyiNSEOrW2zW1",
+	"ITlNEjGXmr4ilV0qwL6gLQT+A14dRnpSk4hTEwY4odOp2XObIJ8m41UQHCyBJTuvYvNWfmwJ7VNKGot3",
+	"iGxotknzH87WKMSdH8wnb523094/prvuyAHrFQAvBGN6twNcFFf37hWqP3orj6cFicAIspQ8KcmN2WCJ",
+	"GmJrtPSSX55enlkgyXsJJNpvhtEIsttDtMnQ6RRcMNJGi5bEC7m2kXbzxce/98tsHiW+ltJTred0z4HE",
+	"Qk1BVDXadUmWnHmjs7WlhJputVotn7w/Pyb1i5+7zW2P7BNYF+mR3baFVy2ETxWaAC26U0gz/n9pPBJJ",
+	"pMaTHy9+7m73Zu32zj62/OM+/oUi/o/wOf4yZUkkwh932/gnWsV//OXlxYffd1+dHf189mb37F9nxb/L",
+	"rqq/kn5QATt69u4nK5O9Pz9+Ismv50AEUIWYEj+kinaiCR2xrSkfHQyoZPt7nl6kt/llKH8x+u3l6fm8",
+	"/eankfix/BKt9g/oJnZ3CL6CsMBqMQXYE66EUZ3JYEHGlOeDZ2qbL1JVkLYZYJ6WshUtJWQ8vevZZ5et",
+	"fw7ssRNcDeErNluzUMYU1mbSZFwPqTTs8XOB9qrcOw/uI/qiWc0OHuwmts8UqrNfDrSzMZRdNsnNPi03",
+	"CkISeoXh+Vn7GbGvkIiHiDp+QAA82Cqflpjy6/8ZxLRR6mS+1xwGY0mJgWozlnXqrQQmFDw2pTDd1EWR",
+	"vnCPJIiewdXjXYsWU3fgElNz6HkF36rEktwgKf2Lw3Dl7Avm03L4LROeeItM4cjBS1Ednw01fBc4rjup",
+	"VneD4yrm4C7Bc63IUciIsZzhZJeZ/pS8P38Hqhq6ItxN9DCwHR+YW6HHsZS5wRt6f/7O2LnuxmkRZw8O",
+	"cfUHWf5xniuv91nJZua995XQEmQLbv9n7fYLMo64OjBLkbBAjHgkmTSlrHA1HUSwOyVXu2Fn+ZeWJoC1",
+	"A0/Y3QF9Pr/gb76VMkK0o5wM2B2jHO4c8lsZ2Ytjuks9p0nE3V+3H6bC01IM9xo1zyom+VWVf7q9jmCh",
+	"hFNVDaavuuLS1vXOXYouLW/gWpXs18+HAPuc9WtIxEokdKC5VVqnvu6fdS8Pf65wbfiNA0gFC5s2KCxD",
+	"CaY8JIGYRhBGorVEF9TCSLA9nseiQ2iXtaATN0zyyc/cFBsdVtRcT/HWnDyGVlmVom+wPP6aotDdKGqj",
+	"0YJR342gKSur/Pi18u+OugjnKT05cJxkdp4mksXXTDonCvIrTRLgamTFtXGoP1awjWM+FCWgi/eLLG7g",
+	"bjZzWFVBTUEpaCGuML3+zuO+sw+tGswSE0gB0ONut2hJGOtvg2f8ZOfq7Yvpr3vz8+fycnvxfj863WXd",
+	"p+Hr9ujnnT/fPIv/2Ls5fHF9L4HLZfOyyaFdKfVY7xy0/FnZqMsxpvbRqiEf5vrcJCPQP4MImTdskbXh",
+	"k4gDE4V0QU07pO5nI2kpoR/UG36j0+N+FPoe8RM6P4Z/6DH6ePv5NuLCR88BWmJnSWzS5GQh8+hvoNZa",
+	"99fjVy+7UPxlfpz/wTEJULca3SvgVbWLP35/9/T30emfP43b714GZ3/8/Mfow17/Kkkm0fjPtz9PfvvP",
+	"f2biJIx3Tl539X9+TSvV6hb0rPRZWvzSZv96GR//KaJw57fo93/91qY/7c3+2PmtfczbJhuFqlmiN+Pk",
+	"6P3h8a+OKxVDjppaffm0YstOp2lGUiEyNnuw/kb6f/dMx4D60CF/t1qtT598i8ya7aQYkhQ74y27ZjHZ",
+	"hfiNZTKASOxI2JHqJnwikh4ve9mcFffdRocMIk4hTBS2G/2ZGRXgCZWl4k4xEW9anepjp3PORpFUCf1S",
+	"R9dbq4riGSKRFJE5DGDHZ6ao3M4utIj+isWR1tBLZGml2GRaovxvpzEK6CI0L1qHjcHzLbdrmXc3lVwt",
+	"IHI5QLAdAJZoIvVerVcz8uzOzU05bF2mS1XEvCjGg0Uftag1MPzMrCthCc3zFIg5CsZQpFBJLLyLEqvm",
+	"lFC0cI6704xCW66Q2Eq/t4Oo2dg2dhOwZFrhw8C9exO9tPuWYmcMRFhe0ASdvf1qf23CAqap6YkkP19e",
+	"npnwgTSAxWBqZz0FdMLWyGRw1ja3cSk51XIbVrICXlouMUeAa5yL8pCeEJ9acLgNtO30vH1V+ALOfFas",
+	"yZETR3ofpfly9pPl55EE20hpgN0FM+SE9kb7LuLdm2ESOlQsIcPompGQLiC5WrOImVZFtI6+QYBdZqa5",
+	"x8raTj3t9cPX19RZq9TFy6JSaKKxoJhafvnMaZY5yH7KXRDd9N06mnmhmcZ6uuXG9YhSY9M6UX9JXMuT",
+	"WH6fsi3drHRR4SR8BQF/5qbYmBGlh/m2wL+0gzXW40Okxhep43y9UKjl8SwFQ61wxZtk8DQew5+PJQv6",
+	"PlylKF6S+oWiPKRJSExfsnFgMrnBVDdmScFnio2cDN/8+iJ5/tOb3/9KLud/vj979fz47dkfx2LnLX1L",
+	"L+a36/M48JIQLGfpUvPrchwMJ2KmBmLGQ4eHZDhvvmv29UkdiCWSylQ/DkUgt+zutSZh4yCVK1qKSQWp",
+	"HobQ4oWtFqKfZJhV+WUplPovIDMVktL6H/+73uu1zD8b/12aeGYWIaOZQip0wq4jMZN9RKkAT2oZHJpx",
+	"sHIrZkkS0CRZ2JLY0IYhkSeSpCobUUKsfwmsIkPO5gVSLKWwtcjFK5/2xzK9SLJglkRqcaEPk7WBa+VB",
+	"ayRlkVU5VyWp+xgdMOtDjJlIiG/DBfQPjRbRkzMCqE+n0RVbaLJBMPIp1hkXLdKF1kz5oAEN9aIPoxvd",
+	"YDBmwZWcTdw6QibIl/JFj1tgB2MT123ZPE4YIUXiTxZF77lFqh4mYtLjkWq4PZgUUEvUEZeK6r/BBGrb",
+	"jxTaJgYLW8Ad86HSt/WEIm4xxLtnx/03R7/3D7uHPx/1Ly/f+qT+lEj9uckqbXhoyI+jIdNUZEXriDen",
+	"iYDR6zkFNBgzxKmEkuV4wiHjiknrOGA87HEAg09EHD+RxGTJtsjRzTRKFnq2sLaQhW6WyBZdwQ15IvV2",
+	"ZnHucODnSaQU4yn4DCwT7fFJxGfKRPlGmlZw1y0uUKf2r2b37Lj5xvUXI6khRqeMgnKaK0aP5SHwcRnS",
+	"YkKYfObk0MMtAQKX7iHreqzUFDqGgATbM/712h7nXz5c1ryKI+BSU74jDHEo9PQJsjnRcJxvEJszWXN5",
+	"eH+T8dYxYd8egaLMnsXqbxrQQoGpcF6P2yB7MmUJCZn+GD4SM+WlOOzwr+YVWzSVaP7y4dKJuMthFPW4",
+	"Ju7MM5Di3fd4jx8BvXDBmzs3N65GliRAhFpM5Iz4UGbIR52QHCtJfIa/GHSrCHAUTZl4yekV6wfU4KU4",
+	"N9KAxWIOL4foH9OXkWHWQJZaChrPJtQOe0IXBGd1QPyssr1PJnq5zQj9fzWNcad5HPrZLJB0YZ5ZbYOE",
+	"4WWnL86UljukN2u3d4MrtoB/MB8JcpnlkZTjURgioXFEZYu8zOdVdoifz9b2PeLble/ow8d8r8eznxJG",
+	"wVaqB5n/w7yM17x91uPYvuxkiXX6HXvPp02kP9hmrG3Biu89blD/fXBndtxe8r+lA8Ef813pdnu8+Ag/",
+	"ASwqk2QKnREx7HGwHIlksl7eqc0AtpQZKXCh9nh2A/zy4RIrFSCMLJTfnyZMgZ+LdHkmzqTFXO0FOKGL",
+	"Hg9oHBOAKUKeDCONFGB8gCTl3zThWmzCIz0tt6KY2cp8gQ4yFnFoo1/yubctcpqtiLRWWftOj8NIpjQA",
+	"/xg0BrZ02HWXmiyhpCTibnu6XX7DxQxDMsCee1w/0BI5TVho68F0DPX9l48FiKHo1jjiIzhOpxmY6YzD",
+	"CUFnuA/rR6hdPJyT7zyDGWH3+vzDEUrzCHGxBGcdQtFjqLlGVunP3MCnZ0fn3cvT8/7RSff47YWvGaaC",
+	"DMT5WGQZM7DJ4LPS93EiZqMxkBaNd7KMv4RQYlIR45RNpM5uNB3ort30FJRG9GBtTRqYLmKuCc56nMUy",
+	"VzERRCJA8Yu4nA2HUQABw1OWTKJ0F92Umx7Hi9sQh6QLZGMwOqTvkabsiRagsN6iMsXc7DraNcyKwAA3",
+	"hd3UgpJM522rviywO89ZEugPZFdLpsrsUqQki4etHj+GNFH3yvEIAIngYYS9l/ARrls6iNw3MGHZKD0p",
+	"ZDBTOfa3xMTS4tjTeAZsebHMQQ5SVEYcDMyqwIDRR5XxYH3Ec0uBma49Hi1N2iyL3kQyEGqMFVZx0Wwu",
+	"jdmORMSM0DgW81aPnwsIEiYUy9VIMmZxaKU/kAsDOiW2Uh/WVQVasNqs7JBTLfiQnVabdHPICIjnQWxk",
+	"mqkvtLe914AhIYZHjy+DeFBF/ByYAwQNNnO4C6ZUmOX8+denjEdhE5C8RzNkFf5BWeJA3cqFDWwnL9Y7",
+	"NaBwTFlyvX9Acjnl+Oqz/f0d/aoeUBGZw8fatPYM24hF07KL6uAfkNPjV4e6EZuI7h8Uo3USBkGPL9r7",
+	"z/HqqftqMe0Qqv77z7nyGx7a1HoccU/gA78LbUBY5SH87MNensxiFTUNhmhBehwKTSmS/CQukxl7IgmV",
+	"cpZoxaQZg7NuIkIWt0i3x0GuxNJRwD2NJlaBVWoL2++02/bN7A5TFjW7Hql0zqhN6wcd0qvp570a3DCT",
+	"pEP+3atN52Gv9tFH6tKs20Q0TTFAOYXU1nfpZEj9g0pcbTOeFELas+VpM+BoYN2p35JaDz2ZTQFF0AB3",
+	"wwmy/E/LC4jPDSPECqkStHYzwzqW00pNK3ZSXq8m1BT+fzKkMMlWj1+OI4kKmJCMg2pGKPL5HFKrpjDc",
+	"m3q60Jg40ONjGg+bzpbriysKrphqkAEL6EyalDcab6fzQBlJJCH4Uj29MpquBzHziG61GUeTyJH1zVWI",
+	"a2fUrxggG4k+r5ohzmFxgDHi0oBq4pnsdSAbqdjUJU4ms/oVplqS6nHb8JhKzzRlUjaQX0gSsiAKGeg2",
+	"iZgpRuYGb9dQXCR7nHG4rus+EkTrHJey2327Ayvf4117CgCGmyap4zEQXCU0UB0z4aLUZ7hwqmWRgHKA",
+	"e9MDi2miRWEr6KVHzdeUAaMTiYF41/sjo5D1eEEutNINI9OIBan2j9MnjA9FEuBNqrUda3JITW1aUjVE",
+	"mg3dntUS2lLCPbjO4R8LxLcnBXh79Ji4sASRJOnsHDR8rBHusoxM3PAn9KYPWptJPCR0JEh9e4eMxSyR",
+	"ZLDocWsOQV0Kp5AK8MA79561tXii2LQ5m2pFL44ZH7EWgTKfPW6DDS3jGLGUL4FskTAjDA1iEVyxEM1G",
+	"WAEPgcGA/2RF8IBjHhA/rTaHxpDigoCtPV0H2uNm/nWR6IM8ApFUy3tuyTzDQvImKZN5rQcqlKPZp8MX",
+	"Kr3xcdfR9hJHATNhLcbw0p3SYMyaO1CzHlwgaZDtfD5vUXjcEsloy3wrt94eHx69uziCbz55NRUpsN+C",
+	"JuVUtLel8D95NX1x02lU69R2W+3WLubRjsGgWAHu1Pm7NkJzaEqtEKHzE1NQ/Cdzw0IrO+02JvtyZRJp",
+	"HUFty7aIToE1KgNdoElm2RIL0S0f2IC8YQtywUyREbOlssT4IyF3+SkOr6zXdBpbxxyjU/GD3ds/eM/p",
+	"NY0wLNY119Y6//7o1eRsMqHJotapYRBNakEGykI55en2s0bNqyk6kqYeAEWU3DWlNGebSsxWjgsPKTOg",
+	"UzqI4khFWqjWbApFTLw8zNUaGnERVPkJqVuhD97xyMU00ZO4MHP1SKvVarSIj7nEyOaNQnd8cfH+6Nwn",
+	"9cyGanW9s/cv3x4f9t+fv9USlXEvWnejbgJNSstvt9aBDOvAlYWSihuRoBZTYwNdIuqchF0AzHtAWi/0",
+	"VEH1NkiXWHCtVs0zFlwY0SGwkEN9Q4rKgCbz/ha8bN5FysRuNzwjK+h9c71ljTNQonpUUv+l1bHseoHQ",
+	"t67m44GiAXdbGCaakxRQEeNokFC47WIhrvQ5slQJh0AaBmS0HunBbXD8yjCkA+KoH6kEoLvTygkxaoW+",
+	"8NN7pYJmcViHuSX5Tqsb0moV4KUdfjlporm4GeXKepbSYhfe1CwTDY6IEsNCMIPkAapMOU1LdiaQTJMi",
+	"yMIjTc8My+RriV5zOYOXkcnqaMKaE5OGMlWA+hKpcY8bpcwpEGmm4bcsoz1+99vx5REwWmLuDQj6Q4wa",
+	"1eMLMUtcG8wTM7CIS8VoWMVcoZusYuYZBZzTWyhVsRu1NVaTOE+iRS9rKRViQMW9UoptFm/JbBVJHPEr",
+	"qYV6XkErWT5RJZUcWR+omOlLlrM5kwqj+DwyjGLFEgauTMB1HBq3WkInTIFErcQIlK0WOU2znMASVl9p",
+	"Gk0t5YZClnwFjQMiGcNgA3jYmpRu8ttIqq5+DhI+yJd2cJUhItkrW2+1YlsJ0OO8eIhxN/rNkkisGxqk",
+	"pmEukgnWuCF1lUSTCQs9EgvUVSQrIDkUsFOsl/SvGUsWmZPU5l5kxOgESezutEtCAJZxT+EsoRFDaf3W",
+	"KNuRJJrgSd0ZuBKrR7xqmH100q8c7S0Bx8Wxnxg7q6G/vG3YGkOXcpWiIn7C/nA73Al2B809+pQ194b7",
+	"7ebzwTPafBG0w222M9yle4OKmZm4N3dOtya8LAdpLw/Q2YTyRDM1ZlGSppo5uzBT4/b/fjp8FjxnwbNg",
+	"dzfYD9rtvcGADtnznar9cdLgKrYHQCs23J4ucg+Zujn0q4GKF6m/Q9NYNClEQ+20d/ab7e1me/uy3e7A",
+	"f/+oGHgaS6fbK9+FFTE2m4zYxJBUD/nZhkPGBu9hzCqZscwICiQhyYByjkVODwjkGxAFgZfzsbDmgNwM",
+	"MLGjbLzYUm6cSxnPHx9QyEuZOAQ/ltyuXbwExRCnnr+r4MrdW+fKfUnT+hnwyfZa6rYR11mIH62ho78W",
+	"ySAKQ8a/iBng71wEy78/anJyI7j+/fFTTsbQi44+XEaTYGyoq55mLruKEqL5f/RqS1ZNzZdovFPLHhm0",
+	"m1rxfq8VBZQtdjMVibpFTkkDeiyqXF3LpAXP2RPnLujxjNc2PCLi0BFvjBdYjumUOWU5ezw3sGiiB+YD",
+	"LJAkk4jPZC64qKM1/TGVYy3hQFCCVp+ChEHAJFgTcW6sVIA5gmePJL085AE+MpPUUwE5+/Yz/P3Uft6p",
+	"xSXPh7qZkyHB664XG3wU+pLx0lx7JE/54Gcajw5E3ApZcqgh/Y9JMptiIbt2e3ke6NcxFTIg8msgwoUt",
+	"vz2bahWEbJOT6GUW8GCUypPuv/ovT1/93n/5++XRhU8kXUgTe2objGSP23DH+VjEJoEJ6izSWF/UpiBy",
+	"EhpQHt+OsK/PPGQ/Ut7jM55CehO83/XrIN0FAgLt7WEkA7YQJt4AQjSlZ+I6JBp/7NhMkEdJOT3C6cSG",
+	"iuDgtMDIQ3bT43WewqzqATZQQDbBNhCarUTCQlgGTqDEMDaRPYNwBC1SQ1GyhHKJwVRZsJfxvYyia8h5",
+	"gSyvWazMXunWOjgXzuY2SiEyK8gJhPplPtFA8GEcBcq3mSCgRmSev4jrJkidxlKgJkoYTeIo7Sv1iNFJ",
+	"unro1LtI90SvBZMdQpOR4DsmJ878Qc5+PrSZoj1e93+wL/1w/eP2ix8mP7ZantL/M/2x1fpB0lj9AHvv",
+	"kQmbCAxvgKDXnaf7mhA98HdjDcZ9oGgTs7G9T2LK4SYaBMliqkjd/2GH/uB7xP9hZ2D+f/GD7/U4UE3a",
+	"jImwkPhVcbz48w8x14NMSkf6jvxIdv5XnAXo7vyvnTaGSGzvPP+//+fd//0/iSkWWZhNw8almZyepQMg",
+	"bS0cW4c0FiO9acY1nZ5oBCyjmlaYapGuypI9e1zOwHQ5nMXGsw12qYmzexj/NI1pgAYJ62mwm9Xq8S7P",
+	"PvHzcAo+mdDkyqQiAUZ0hg09U4aQZI9zkQ/NQsYphYGux7at9GECp2jEpRP/OAXNGWcbOT4iSMqErmFl",
+	"YPwtckSNuEXYBEq9FtIvEBDXdt0hWoL3ywSJ44krSJhj8FKEi3u74Z0e0ss4n2xg0HseTMbIjQAQsUuE",
+	"jNMyfpRKe2ZhnmiFO9Ra9Vctguxtr/HFGV3EgoaXQrylyYjhd0/XGV56Z52wMKIWremrl3uQDKweCCck",
+	"5TLI6NFXTk3mhVxIxSb3KO5AHPKyvJOCNplkXqZKc/X17zIHtQ5TwPAI9Oe7Yfk2WAGYtQk5HEdTCHvS",
+	"d69zQ7dIWiICWEpkQ+7jBcZQQqR0MdJQvwKjNbEbhSjTF84V7ZlqEz3u4/z6UsSsr9sO+yIZyR+BP9lU",
+	"9DCdq745CmkESggTv4RGLpyt4yUg+UQDR5Mr43+4rqkZYVmZKqgiWprA8S0ZFTMLiwHBF3OetyUabIcy",
+	"Q0r5uuQMK8YnXQ0tt6yn7ZU7G+0uY6fh187NcBqrv3gn1GstFuMHL27/4NAQ5zfBupBKbUzVwxhYDHfy",
+	"qn3UCB+Hx05zjmvmcB78ueipkcRoFjQ1b4A+ZJQM/CgX3ZV9YRTOhtUfoiRfkT4L/IsSiGaucuc5h/vh",
+	"DZGvmKJRXOXoQ5P8P+u4ffWnR4t2WSSypTlLuEvXZYGpP6Q5c1PTHSDGhWCRm0L43NI5PQW4RwhsQO/X",
+	"VCtOWstCNG6C9TVQz4Gww1kWapne0nktyKgPJBAT63uKFKnDHY9vAvi5jxGMRnyCDCQQU8ZUazGNFvHR",
+	"W4ApxD4ZUJ7hUVMFShOpIwJkj8+4ft44gBxebtJkbQ5TIRIB71ybPsqhUCqYRvB1NGJAH1hWFeJeCHUR",
+	"y21ujNGk+jhUJ1PN2COWGRxaNQrfaUkmxspBVCrZIgU4TcjwyCEa+nrQoKeaYjciYSHB7GpJ6la9fg4o",
+	"OYwGY49IlkToei0VbRBWNs/97l+9S9vH7h5bt8umt4LjOhlUFpT+f7jE811DLLsoDjHdJ81YM7EZA1B9",
+	"slCxB5W/KrXD23xdEPCTiKHmO4hqKNQ4G7ThJJ5z8y3xMkj6dmUxj7iaI3r6cHUNSE+LvDPCmlWle1zL",
+	"dp7JJBOJzUCFH0H2w7afWAyMavfW4wpu2GcVG8HF/y66PbavKru/zY2IsL3UYlkbLNDsSHrkp1dn51+R",
+	"qFZ9oM0hW2X2OWcTce2IPfnMOXQyOcloQwfmOzVOU8xz6+Nn/QSaDH2L4pPCIjPM/zbpjXi+fa/HbQiY",
+	"ix8OVmdotoXNttJmpywxI1zD3vLaLMG6lotUTIcscujx+5l85DOJNFlKklnel3sgjTTQjFlGsA9iuXio",
+	"E7r199AWKf60zmlVKaVisrn1uKYn1SR7RYrMTcUorSb0uOCskZ5cssHB9TDoGd2nKPKuPKVrH80NTyYa",
+	"gr+fyy94LgVn/4RTeXt4EhLoLSfYKfENESV3NreUhqKcTiEJn4QsNFnTZZYJzHuG7FTQQ7efEgS4kqQO",
+	"sNUG0uvw8OjiArG8oiGRY61BJY1ckrg+z/maTyDqcwEmD8g4RRApiFdB0duFUUorSvk0UKaqhxMXYjOA",
+	"NePy/+7V5GzQq3VIr4bARA7YJroQQsQp6tU++Q3PpOSnibE9nqbk58q392ofjV0ldXLH0RUgsOVh1eq/",
+	"fHhz4fV4DmHBhOJkIksuhZgT/6ejS7KVwtJgxAbvcT83hj4Es2fM1AmNSVcg0l9BazmBCDkrB/CRbOBp",
+	"aVowVCFABsAFjGIxoHGKm+VENtgCegnGNpiE8mKte5PTrtmqqebi2eztMEvddpO04R4JWMfUdt8A/SXF",
+	"bnMywZF6MRnIJIRbkNA0vqowJc/wH5uwnPNLZupnzsz6BLDg9EWG87FQPs5IGiaj3c4YnLSFcUaYb0Rh",
+	"tUhdb5/f8CBQBMKGMJEfkU5yTPJAr9aEQlpnGsWU5rPXXYQI3Eq/URFOYdnNQyuuxy6ZAJZHle6aR5f7",
+	"fis/6q3cRUbejKNrFnrZKc6zOkT0wYLCpl7go9mV3Cr91ZKta37PO/9KrfBwIAH6FeErEUgvj2F5cXRx",
+	"cXz6zsWwNHEFcLblAQEYK4uO1DJQmX4RiNa94MDlUHYycQapdHthJ72ufJthJoDqCSP5fpge2xyU4q86",
+	"tPc4XvHP1i1dbOxSrIo0KdECQ3/bkf1l6ORVxlUL+5DPtfh+vB75eF264q+hVweT424nbLvyhOWwO+GM",
+	"lSpZl2V1AIiD8W8vIAPT6DvY+j6p0zgGa0uPQ6GDhmcy2m2t7iU8dqJVjSyWV9KFJHXJWI8vgZijLpLH",
+	"2kaZW6trLASs7dQtjZG/PU5HNDIa2vvzt2QyA0xa4gOQjk/q6Ia3t+SHo5c/n56+6Xffvj390D87P/6t",
+	"e3nkN/BCRSw0Low+xofigFASR4olNCbTJLqmClB7xXRAgyutbMQRv2rGIqBxj1vEiEiWpwwgYCmEANaX",
+	"4RWTvMqoZRlM624g5JNxWZt5/Pr+9LKbzubo3auz0+N3lxd+jzsUBjEFf82EolAuhYUsLBe0MQnEZZcP",
+	"5N/GjgrFWddycm8/FCt1ChvcwlA9N0YUiLNugeAD1vjuBf/uBS+1I440I00IXboD7l3IymM0u1qKfbL1",
+	"t/nXsvG90nztcoR1ZHsHyumfGhP77YS4LtGchWqw+J1pWY2HJkavElNuNZU9mAx9G7v/TrRfILL0nnjk",
+	"JmLyRkqhoaHVYaMXzGInmbDRUXTNeIsccTowwNBpWbN0okHMaII+CVPKjEiVMHrVWhWL+LDiWmkt/UeO",
+	"Sfwffmq/S1UrYwu/NplqK18/ci3T1Kvsk3+CjSpXX7PKiYK1Or8tBJl/ponKnhyEbIlMrYCy7fma7+L1",
+	"j+XW31nR2U9bCTNPNo9ncLq//fydYJ8r4x+cYsKgO81YloYxopENT6AEQxMSppIF0YcvnMUsTa0ABAa3",
+	"ynCrxHtjJu1yITPCZQF85/6ig02dpWr40HTyf83Y7Lve+OgM4YLxkNB0I7KCdUZ51GT4xa9YNL5tQXE1",
+	"9lnntvIonpsIIYufYrMtecDQ1FwoPUmkogtJwN4LER07ez0OqPmdNCmL2VgLu7rW0wqpBWnlSomhMvYA",
+	"p7/7CIGRVuKG+Ao5jwD0XEHYDIDllXlrYaXcw35h61E+tDCw2rLqLO0/2ZT6DRgps1w5Rx4ouGK+9LlX",
+	"zJRkvofjnj8gl0zeYoV6vEsQqvR+vwm/kpuwUFbZBIsLDMdJ70VEW36M4zGNmldscYtueXb8Rr/zTSuT",
+	"OIlVOiRGQH5HIL1fdTCgcVyRm53B2iHMRMJUntQtcW6mC6al+aqDFt4Z9Pw0tx4xvOoQgItJ81woB2gs",
+	"k7kaIDapMVU9zgXgFmJVP0ypNHB31nWvxmxBQgFhrwGWHrAlsA0aWI8j/J0FTzdweWmBIIxAxJUSMxVH",
+	"17ZsWZYf3yGIMsZuplHCpK3fHNDpFAtcQ+ydrQ2YfWeqksJnixV+fDg6D+rBxy6+kAMfO7/db58WLs88",
+	"9p4p3Y5o31qa/9rv1e9O+PswFwPRltQ+OHCjOSJJMiVkM762U8XXSu7urb+v2OI2/7sJsM1O8jqed1Nt",
+	"9Hs87ZfSovS6l1DZ/dLSCkd6Bbnct1S2guF+J7ov4DRfquhiJLWMt927mLaRYvGGLTIjfZELbiUijjdX",
+	"622bq4zpnM1hOcYmOBVLRLMnksR0wGLPreVshCow7un39HdQbrLH5yKBHDQtK/rimiUxnfZNiUyf1G11",
+	"u3aWIwb81xrvEZmNA0ivSR+zMmUEhaNjFhLMMUvSwtGmDQ/HpV9IbH3XHjffmBby6JDl9r84flChMOvA",
+	"EQm/BhHQUsA3LwZ+D978knbR5SvdA+aQZrkiY7HapOERDyBCZqmzKy1AR/jKEp8uw0qFutLl0KhP215t",
+	"Qm+iyWxS6+y0sWgU/pXVJIq4YiNADNuwgtc0YZDlbSviVJRxBHh6+M4ULrfA83r8hbpYJ392F++i9s3J",
+	"RXtx8tuv83d/ivnJKzE/eS0qSgSVlAZyKjHt7y0XBXrQ+h16324v3GHQoh6TZz3SUS03RWH2cA4qK2/4",
+	"c06aOR2rZJvsKAHMvVsbo3CU4PGD2VGMVUc+dkQdpDefm9bLKQ0dc5goSl4D0FiG+enY4fLQGCj+UIUV",
+	"+U1Bb38ypL5TNMtksXeImwU+GdItzCb3ezyt9h+pfAnt7zDxxRt0b2eNe/5SiBPKrWgmv3xN7LdOcQq0",
+	"5GpCsbgH7rWpb+WPufMqZmrlgdXPb4Ed9yFfy0fYCRABU7wJW97eIz5mTfs5fISSHG2P+AhK4RMax+bJ",
+	"pFVx3eDFXnrZ1mBU+jrj+oL9d/o3DqTm1bAfzdpuLVT3ASpWQG8/2uEJHi86BCq4oHZhprakPeIcehwT",
+	"gQGnUJh30bpdUg6/0SKvjB4EgOqdJbQOXO4MsIILtHODawFKyw5ocAUvjUUctsgHKEua1g/QczEcpjy7",
+	"DhSfddDhcfZ9Oo36V+gnewhY+G8wxf2xL/kjCFnLzp/nwBUgvGV2opa4wlqCdPqoyW7YZKrwkkThGs/X",
+	"p4y7TFilUP0TUyfsIQ1rt4LuDtg4MhF+mUPIyoDfbWd39nfqVdGLiYBTRbSQ1ZRWZiYrolyWJogYvVK6",
+	"WNgFAGtSpwjGiVCzAM3golb3eAZYfVBRogyrnEHxqPTmgkvAunR73JSL0qI2idQSsrYtXmIjG54QzJOG",
+	"jwasx7VyqhiH1Oxq2Gxzdh4qQeWEfaHclO9Q2f8zzUZluSiqlJkY7TV3tjdhMM7tNKQuxu2KCq0ZUGEm",
+	"pKYam0hA8qpT7tYquDy9PDPf9XgEYJmMJyKeIDYmRWhN9CoEgg+jZMLChkfyxUVapBvHYg6mb6sDpuEX",
+	"hJIgjkyJOrC/mnMhogCsGhaNFk0yPV6hH1ZVoD953a3Ev72/E5/2sioyKQVqK8Ff+dZsL4VyMpr9662b",
+	"UL4oorBqQTdmQ9caMxnSzcl7XYBYExXELZJeqsVBWNBkSPv2JvBRqJxHkjVa5CjT6PQtugy7lflwPId3",
+	"g22jYIfq8XoZqGwjV+hCf6i1XBa2CMCKWrMxwtSmh9AiUWdVsWQJ2O2BKzRwdqN6HMxYuP7G8GJwLBHr",
+	"26R6V6PUpkT9HZ/2kWXXItysxfP30thr0JyXTRBrn7Gdzd21DhSsI8EW41O0Mp0nnAfwK0Iv2MUXEvGy",
+	"KVYw+wTGaE/vdwHv2xHwnMPHwdNk9nCTs5W7vyyjbgKjrq65XXVxAbouKdwHhXwjvGqlEtM0MAFvhO02",
+	"WO0FNzdxwcON9UZMHSRAzJRYXITJFjl1WUvOYnVwywVYDg45Ylz/wM7NghzCejzgKc13tCIYAJav9TVH",
+	"cD4+8We5P3lJ487nQAk1raZ+N7fOhmMAsr5QU91EZ2vLJ+/Pj81x+PU8V47j/fmxid7o8ZS4D9wiAaZm",
+	"PRK51r+XVQk9QFfK3DI6jW8dXIFIEhYo6NnA0sFIQTkyp4hxKPltwaDTgvcXl0fn/TdHv/tu0W4bvINY",
+	"bstCH19fli1FcDuCoCCtxj3QVZx18EghPror7FQroVVn2sIYmWUsxPl8j+7+Bm/jC0UTRSjaJDIrRP38",
+	"9SHZ39l93vgsvlR27DePPsyLyJUBiMC4LCKl5Sl1qCmh2FSztDCJhoqwCC7gOV2g5jjjECXY446uNWBY",
+	"MdJyDqOaZno6Mgz7muEjdc7mPQ5uO6xHhP/0G95tjs2cFgwFCMr0WRgggEM45TF4WlTbeBvTcgs9vt0u",
+	"3DLLsXjkQyL4yDEqaFGCQJwSC8nUrYYJfmOWkOMzUjcM+Lx7edQ/ed3tdw8PT9+/u/Q9UnxyfFYBg4nk",
+	"8IBcVDetZZQvoMXczkuXDBHWhoHxGGk5ju86zj8/ciOzbovJ1GAJFhhyiah0Z86Mtt1qmfED9gUj0B1p",
+	"jmS4ZJ6dmKqIH9igO1NjTqiULFFYdgKCFYqi4JwN9L/5VjDWrJSPmN+oYK11iIpAfBXzWz8K/UaB5x4Y",
+	"URrXNkV50NoHMt8en0Mtfp9OEp/QMMzXuNJysGZa4/mVr2fjy/mVsShCLFWLdLP6NBCi7lZteSJJzK5Z",
+	"bM2cBsoHuPk6bBSt7wAnodXLA0LJHNhxZvLba7d7HGRS5BjIkfpDuBJMjZiimki62eZBJDw1afConNYp",
+	"gXq9C1vUQMtw84iHYu5UXYH6xbntRnl8iopoj3cLAWn26qUkjIZDlmiyNY9s5ArE7YJ/QkwZZ+aaM4vZ",
+	"gYkY5RwClCA+Bl6EkYqZwivRXQmM9KeRJs7BQl+5aoo7acfe12P3Tdp4ue92CLWMLHX6jRbpYrmjdpsE",
+	"mrCCGZSNMFiBSANmP59IXGy4tdOj4Fb7i0VwxUJHu8AffI/Q3N/Wyo17qi/9hsmtpcVzNx9HwRhy6FQU",
+	"x8TuLx7IHk+r2kB5nrLb9zfgASevuw9095687mIXX8iSeGvY5WXuFGf8wgN8FxrvtL5HQH6z9+h7FKLy",
+	"8YZKwL7aqzTHvO7sRVu+0arv1deYsGC8RstlQMzACjykk4r0BrIea/tDfhSn19GIKpG03DClEVP1hu9B",
+	"GLD1fqELq8fd9wjAbgArsxc3hACv7wp+yUZRyvN+c7jyA4MdQX+nuBLVrgIs8WUW7HPMkJuKuN/IKUHd",
+	"fyZtEhxip7MwvXtpaje8z5OCHSEVrWe4XIPmETCi3vCxpFuP+3bfp7NBHAVv2MJH4rZ/ZjkBrSlNJIO0",
+	"9UhYsnqdiMkvF6fvQHm9RLM8HnC4diM+illzJplHsJ6ThalJoyuN4RKs/lapNxgUJlIpraXYIk6CAogM",
+	"YSThvte7RuoJk5F+bMLIpgkbsiRhobFflIhEJH3HAJnZLQ0oJzEFO62MRlB2kMaCs2rzKamynmLQyR3M",
+	"pzmuce5Sw5fnGoGhgvtgG/847wUyDMsokG2kcnqSaSH5LPzNlNNSNrE1jHgkx9Xc4pJeGam87ID7qHPc",
+	"xjq0oofFb5zq7H72aksJ/Vu9oRWEYyUdlmB1H6j6lpM6BmxE0dnIhSILBipMiE4YkUSjiINSJIZpMdUP",
+	"Ry+77y9/ftc/PT/+6fjdhY+Gv4TJWaxskKjN1jNGVdwLrYfYypWdXHXRvNLs5Q2ROR+k56QjpKZHLzVP",
+	"5cyPVjDJ2xjLjvxr2L/KM3//+kdZV18uqOF2c6BWQL51S+C34F/5VmQzPDAPyGtNW+voLRuKYqh+ZNWd",
+	"s2egkXSKwbvgxxgyU44hJ/k4zfZ43QxZNlrkvGBdI8dnlZLGGX6W5Zd+hXrJN5lZaH2H1toEpd+0VNm0",
+	"+YYpyRZJdJkOl7KDqy74TFcFzbmCXmwcgTXwgPkXDJho6q0vE6EpwAyJcSGZTTtQHf06ClgTRfwrtmgQ",
+	"sBRKaIISueBBpi81DqBaXwl9pyK0VcV7vH52/E4f5EEkJkwlUSDREP7+NzKM6agBf9gDry/9uUiNikZm",
+	"SP2EaQ3x1BOJQRKQDEzDEJDycAk8wmJpI1e10A/2Zq/HZ/yKAxxXYozDUGbQLjUYorczy6lzMEsNA0tn",
+	"7uFu+K4d5NdqacwneH+3Kv5D8qovjPqcZ3SoTa9md5pXbmGU36pL1y1bvSIj2hanJn4h1dbv8YqcYyVE",
+	"qUcehnSWZYY/CBRDrpONzmxFeHzq7IikiZ0Mv5+yb9gHnmV42Z118X8y1do5ZFYB3UD2hUM4FMlIqOpD",
+	"2I3ndCEJ5XKu5dOdtvEepBr4QIQLT9/6cD5NuhcAuwPSwoDFgo9kjyuRC9TRRzb/DUVpFjK/EkaDMUQk",
+	"LevRMOAHPqL5TjY6oo+D3H48XF5jkltizzhQCYQ5oYOb3h0v8X9E4mXuduvKKwTYInlfMqxq6ckrOV7w",
+	"xbpXnBuXvxIrg2RQGfCeibhbBsoQEgEvGh0yHwtInhyzOHSd9zYCA2xeOEEM8uAip0wcKxIKhgpCDIAq",
+	"LfJaxLGYp+llEb+CCLwen9DkyugqBunayv/lAfySPfSJzvXxtd253y/DtUVOpi8KrU2k62+kTyRdOAe3",
+	"HE4Ty3S7tQc7okEAUO1wwjAw5d3RB2IjouB3jMGa6jFwDDLCqCMMFSJn+MAelGgy0TuhWLzIEm1M+1Dx",
+	"yAQlYVzXTLIeHyU0YDZCKXEzGvQdLGcwRpG0SJdbURm+NDZt4zmfj0XMMqCtLhlQzrPMcTulLAIKF3ev",
+	"vdvjiBeBH4DmP9B3TYbuI1Ogfou4g1FnptE0KBiwSVGcyCvUo4RyVe4uOzc79lCsAVr/msN0sPaUQfuX",
+	"32X7fwo7w0pZwL0cbrICkUxGIz6bViOSXeDzrwRD8P6yc3Be5+AArCzyaQQarUCY6hmpJykNjxVTxmUW",
+	"ZtnjdV8qqmYSwGfSOFvzPbKjT969yvV3nItHBjOV5hYc/fr++Pyo/9vR+fHr46NX/aOT7vFbH4X9To9z",
+	"kZlKYMZphRKjM0SZSKaZeS54Qr8AhmKsBXVAckuUC8J1whyIgdmDyI45TUL5ORiK3z1pD8VzbHGKvDKu",
+	"qQSLgYN7e9nAUOREyKmq7QY5aJp8DRu01UEDHauy+B1IF/pXs3t23HzDFr5nYq+cUF4xJD9fXp6Rl1RG",
+	"gUnQerb3wuK8OA4HCD+ifIGKEqcT5vU41D0cimTSfH/+tsl4IEKw8JO0oZ3WbmubSLqQDYwjlsTHxvuY",
+	"4Of3uKZwbMW24IPk0leLKfvRvO06B8BCAuHilzklDSfwfP/Frpdrr8fdBmcJ70RMDTuQDSY7AlJW4YWm",
+	"fqEDy9hMl7FBFL1iEr0ijt9RT0XOANurD5/4HWdLgA26T7POwZSU7x27hN6NpdVHrxDSVCYtF/RRCA2p",
+	"++VTchuFNswwGzbUO6AIJwY4YJwmiZizsEOGbG7hGqXecyv8pqF8dBZGjAcsQw8y0V8Wgr/rOMlyw09x",
+	"x7KJtIifMClmScD8HscdfNZ+1gD/FAUJ3ui9ptcDOGjmD/QfJyPKo/8gqx1T2YNOnAFrJmuFYqUZlTLx",
+	"L0ZqNhkePe5HUs5Y6OyYeRF+eCLTegOJFjHkbKA1JGNBuGKLJ7KjD6atJ5D+2uPO3Wbb0Ct/QCgZzKJY",
+	"NSPzO6nbG9Pghvtej/sZjLjvkVarBasDJGvBAMBJSOUVw+qlgwWcUQwpiqMhU9GEZZUOzJ3XPTw8urjo",
+	"X16+9RtO/arBIo0bOvrX4c/ddz8d9U+6/4L3gLUNFtnc3IJWGMAU02gCS9Tj+ggYvyi+jO4FkSzvmym7",
+	"qknS/fmKLRp6BUQy6kdaTSo+1YwFcVJ9j/hYkkL/i85MJsuY0ZAlxFeLqd/jPlX//edc+QckUva+lqgk",
+	"SkX8rdacxXET3JZbf86vZEtLIn6qcOrVocEVGF/fUqjcqmUfRBdDKvF0yzRQUj/S/D9l0GqJkLweN7sX",
+	"xcyuKaA0BCq6Zlr5hJkArftpRJhD2kNcyx43m+GuTt0/e39Jttzf5NbfuJKftmyz0m8cQH6HtYzpIUwo",
+	"EhDhWvF2xKTu+1fHR+8Oj3yIzNQnhsvZcBgFwKWnLJlESL15xKbXLns3krQkI6ayq4IlieZ4mDRaz7zC",
+	"wP/1js4yoaGf8XP9xL5ryABGlc/G8ZYYQMNcmtBt37lq/YMepwSmkavdtuyvtiObA86t/+HDh6Z7SXfM",
+	"tZowGk9+7NWA7/dqPp5VfOZca2TO9JGRYN84csB6bf6ZvTjhGGhaMVfNE0kiDNvV5D1T474+7KUu9CPD",
+	"dS+NUvQgOAOmj0z793Kt3TTn83kT7udZEhua2Fi7X4Fg0H6Aqaw2Jrh33HdTwjcs1i+hzXp/1wb6oDo/",
+	"5LEjLYksV5TMCT7o9pBjkahmHF1rIcp57CgFeeHT9T1afNq8lO94IJdTcMvS846Ms+Uhjr7Tw304BJb0",
+	"6u/ugAfXZU9ocuUYNVKLRq5uhBFk13ENIFGC146Ht6SxZR6ILA0WK4ek5vWQxWwECjAkr0RK336WTnoc",
+	"A+AzceeJEUcRrB4Etifg1cVhdQzSDJp1RkxJcotQg6ExKPmh8qP7loC8fAL/UgK1MuumA1UhliKNLKVB",
+	"IqS0U5QF2Ivu8dv++dHh8dnx0bvLKtu9XsvVmXGP4zPvLlu5soLnZMZjU5E3O8k2C6hwoh/n6vtGglV+",
+	"1ctnXGVL67tZgIrJlwtFIFch47/Sz2+VoxS7UVtjNYnzxFMsZVEqIemrEbLHQGmfUgOkveHSruBbl+NI",
+	"FnqhaJWOh009CRpxFpKfL0/eQvduNB1TNpxuSK+jQPBWFIhV6/UaX7t9yaIJHbGtmya8nVs1Lf9SVevU",
+	"BhGnUNvi1nXskt2dm90dAiOseTVUbKHnQxqMWfMQ611Xrah5fwteNu9iYhP2dp+bwQyPNMtUstRjRmM1",
+	"XrXKP+MbDyjfmx4qM/mT68jgLkIWAVV0QKW1GrW+AmcX03IH0QIlh7uGh9koIeKLDqJYf7hiC7aAI1ci",
+	"kmN6AQ0j6GGaiAEjdd986xOp6EKaYBUzCnin0SE77XYau97jhdWTqSPJ4uRCGRmEtqAh2AW5UCnzkz5Y",
+	"kXvcxrhB1F7EpdLcjiQsYKZQu6k/kj6TT0w0iezxuh8IzlkAjigPclFjIcFSNwEZnYs5qfshwywpHwWE",
+	"QB8YHJsYDr0el4JEysJkmOkYFJ144UHcnVIxIzIWc5ag5TuZcYmBvETwHr/49W2k9EpywZnfaJGn7V3i",
+	"z7KNt/H250wliyZAhzgmlTK54Cemzu1GPSxUp+2k5ODoh4uv52iUU4sci1kcWqIhKqFa2Cs/JBG/jpSx",
+	"nSEkym1SrFM1wIqWGLiRSkEQsqLb1eKgkRM3MKfB0cl8jfghNN7nQvXtE01Vqe2aWJidAwReAgunZ/JG",
+	"TZpmj4skK1cLATf5uiToP0AZWJ8BCW/h5LRMCumd4CqNBR+BZ2DCJgPMANcsScSMBLD2YMDLLYR+eJB+",
+	"0eNWVFyrQC5KqcfpXj2Qglvs5gtFuJw6Kk7V7ZWzBP8pIshATs3QKTSWXvXvSaDfIMjmLyLiS94S1NI5",
+	"yZjWkpKe8wbcHtsOrsStSAuLcsqCFczvksWxxLBB8OaB/ARHH1kwzRgRejdMyDpV+jIdixjCG7LSFbla",
+	"LDKdmjWy6Q+02GDwMDvZEP0er2deba/ocCYmDlBL4HAzOy5yl2P2+IQuAHssb8vzisFFxt5nBoaBi+OI",
+	"K+CFmJFJsUAiWgw4YyGE7fZ4t2AmzNYGPUJgnohGnKpZwkwp8QWy3zTaRiS26waIKMCqO1kFcjeTL+J2",
+	"6bGyuQeyCEZGp7djvZD+p9lwhrZm5TjPpBiAcNRo6bkssFoFi/XTiAfxLMQcY5xcxnfQvSQUkUy/KQm7",
+	"oVp06nH/714Nh9irdbAQ4SfjYUmrYUCyYcKuGY3NMn4w1WmwccmY7JQ5EuEJukvBUDTn+sbLWYtMSGUd",
+	"A70DmiQL3SWiW6MLEmEWUkNUWoBEpooCeCUP3JrTYBV2+jUywgEgntjaXE9k/gNrGDo9OzrvXp6eY0TS",
+	"BcZxILrcT0eXZAsKlvkNt8Bji1yAGYoEM6nExMSi5s8l+uJ7PGY00ZzE7B4diJmyXn/jsS2FXzhOD9xm",
+	"3qTP9P9k3X65+7cwhtXOodTjq6hi371DX0U1sE29PNmGp9wMIlWe7e/vuGjWolgOLOe0cS8p93ZFRr0i",
+	"8qvkvqmKsIHyq65Vu24uyh43Ej3jYjYaa83WiOKxwCI1lC/mdNGAoAN7y2YQ0qDKmyAo5LNiDpDQHZex",
+	"5+9sEwBhFCKLYgVqRuV17oS62MgaiMiHuDPN9PIhDhV3fOFaP8i0p9ss/DD9VTFXboxXFs9kV2kAPJ7F",
+	"QwML6gYtOFFFDVj/OLpmssdtWciqmJsDW+7XXC4t8t7qb6m25ihMdijmLjMxTjvtNsB2wVO40ySJQjaZ",
+	"ClVZBUS386jMXXcZ3FGzquC8ORR0TXgUM65ATPrOjr8RdrxcF/ZTwdwDByTPnNvtFyuZ8xrFYDNuZBj2",
+	"lHE6jVpWXqiyXV9MWfDLxem7z7XD0TCMUIE4S3QnKtLt6FOQOgywvGyV9HE6ZVyzq1AEs4k+6A/gdin2",
+	"YYHOyg1qdgkXFD1Jq5bw9+7J282W0Lb6D1hCM/myJczp8FVr+DaS6jT35qZ15N5Gk0jzu1tfPJwlUiS1",
+	"ktrqD2P0WlW7M7c4FRYvEnHCaDAuLfD5OLfBl6gJml8aR2zL8t3vYCnahgKFFZIrim1aUixIOb++P73s",
+	"9k/Pf+q+O/6je3l8+u7CLwywvtd+0eP+XzOhaJ/dBGA3yYpil6GNQCZGzjz6YIlbhY42Eli2v5gp+Lut",
+	"9xu09WYJRu5WHuRPMIJxGgNTrgj+Bgd56XZJ48VXXdVLB+4r8Xs8MrF/5RVqT3nBK3S/F8BGksVpMiqW",
+	"p81v5ammYTTWQoYQ8NP+ZEg7RLNUH2qbSBJHV4z8FKmfZ4MnkvQs4+1xNRdNi32ay2IDu7IxZnMCZUGs",
+	"j9KUA8nQqXs8X43EqPuYPooBCyIhE8rpqCQTyThm9fnJ41eDCxYOKVGzhKOBWQ8F8jvGFMoIZ2MwVURL",
+	"rrv30/Bxrrvljr4Rz+f3SlffbjXfpQMFMJJAaeTkdZeIIdx2eHolqcOJko3P8HVWJEpNo6Y+67cpWt2z",
+	"4zf6tQfXsrwlZsnjNCNPYqwLyN0mz71V82rshk6msZ7v7mBnuE+fs+Zzurfd3AuePm2+CPd2mzvDp4O9",
+	"YHv4gm23a14t0g3/NWMQm6j3o9apmfb6A/1bSSzjbBaFJZGMD6kV4qKv0gf1mniEs/mX0fP+OaXuXYvd",
+	"kjmuaMP7uEr3fCKtCV2SOjrFLdRNkDB1pzNcab1LGA0/S0BZpdnSADCI6oMMa0wkOTduw9a2yCK2MA5s",
+	"ZdxWF5wiFnMjn+yP4QaZV8JEK+A6ipmKTSAkVU56IUYy+qZYSJ8q30n4pQpjNLFQRS7rsZDgaw4UoPMn",
+	"xtMEX4kEoitTBuGv1s/x2D6oco5dfCG1HDv/EKnxBZD0CuZULHm8XE71nybDfNfx74OplhsFsjCkjKIg",
+	"9hNoSpPTneSjNTwjq4Un18l9r4z4tUhQl8L4GxpOIq6FwYRQBxrF8So3Oim+GkbMmHgj7qBB5oPqsNan",
+	"w9tsDC+iGQwhahbEK0J7PIt4JTEbqnIc5R8htMmvdrtm8uTLxSEy2AcDa9P95Xr6QsodjiQ8FLPymiY/",
+	"i7lWthcoOMxZVmDmu5r3P4HjGSeve2qXY/xoTvX5Qszub8Qh+YTsKmaKLWuNhXNeWzcrOh+W812X+TJE",
+	"WHHtPgC9eavM7lW0c98K9gr59TsFPjIFLtnx/3/2rv+3bRuL/ytE7ocmgON0uXXAWhxw2eJ1wdKmsNMO",
+	"A3yoGYu2icqkT6ScGr397we+90hKsmQnne0kq3+LHVkSv73v7/PxjiG50tHwezx+9Prg1m9iAXbefcTr",
+	"SabT9KtNyru/U5Pt6UnWoICRYMp0Cr1TzwxL+Y1IWwEyTCUlL9pd534H0OB9daszqMoDDiw9F1nKZx8x",
+	"+2AGEbjrOdQNFqoyqZAfGe+JuByRhn0QQULJQ0pE7S/hg2dnpbK4WEXoG/T7in5Dd1jfgdXVabptx949",
+	"Y8mtfwxuvN8Ee1d+78p/lU0xS/mw0agoUpUEARPQ8lBW7NjQ9dhxjW3jZ1Tt8wKrjlEzzTgAPp6phc+5",
+	"TvkC+4vsREzbdS3NZ+FR2zRy6CGr8gg1AJjGjS2zO7fCH3mhwXUBrdMsxVOemWrs2gS4wZ0XH+Q1W7fI",
+	"VY8dz6FbYcnbRF1rABm3ANQIjVWSBH8qjSUe68aug6NXofzAnW0bmxABlagKvthm3XI3l/E97TOpSmip",
+	"7sOir7BzHQlOqgsSuic8Kz8bOJEtx203Uef1kfxe9WRuodl66VDuLhT1xATCPiC1mboDVMM1EiuKMyoz",
+	"gMqkzdcaFNAmVpYbXBSue9JV3XEgq47aTCjoDitMzz6lv83qcOhFXprzsPljpuVo5yp7w6R6Hn8FcMMj",
+	"hP/LKowCoBso7e4DuR3wwb0CaBPcFYIB8r4yUo1TcZwbIvHyvdwXbz9cXHc+vu9eDlpRyzNjdeaRvLlh",
+	"vV/Pjk9f/NDqI+4KK/8Y4LqJHwkKDQDegxrbbxYMdT1VFQKOgHufsRJJoBaF4oCAPEMGzzLSDXBQRELs",
+	"au9lEbiQ3u2q+3qA+DQzgGCaSwCGr7v0fa/THRy12PenP1JJ/6tQyzVL87ABnSEVdyDPRIQpL/cSvOm8",
+	"+anT7QEy9Y+s2jbgrJgobBCrcKyFwdbXkYViDmRvwPIMoL8yrRIEnzlyeyRhBN3oYcNrFAbcA16hvnfe",
+	"TcwbGO2WrCd8xCMkWrz2mD/cs0BvgExxHx/5BlhccUszo6cCUOkXvpJqSSu9QmFI36MYYtuqDy3KzS/x",
+	"w93yfxXIqrskAOMjnhnULhFwC6ri98bQX/UDqJl42QTakAV0usVEStxR6/IppG0bY3hvSBs786JsWJRs",
+	"I6fe0YJYf0DIcMkAiUJplsgMQDWSxHnOfQWGCVlZQ64YgtPYSabz8XIExtlhE24KzEt1ytY5FjSUp+0r",
+	"4SBW+Um0og/Y1voUPZ1p2Bw79GTWn8uTL0AQuqRGqp5PgTCUiP2rUUobtkakvkN07r5qqExrFTiTi25Q",
+	"vJMRAODIEecMwVBJYLY8xhq4XjbjynDASqqvd5vqebSFK7MZ+hawYb+uK6EygFJrAuVNK/3+N1qngqva",
+	"1oQGpUuDBq/PvW/yzZuqu9fKbt5ju16d1cfLmaVU8Ll4bPr5vRHZ6t7HuN8awjAjnQGMASZXlLglZFVs",
+	"TwRo1b7isTzyPscRW/226poWH/FApaY0vpVqdO+MfhO99UTfE08cnKWN2fkr9LwHjlzXWNjz1+2iszA2",
+	"CroN+vx/P3w/+m542tAQKD7jOnyEvr949Kb886VQYzs5eHn64kXrYCqV//zdbvsDae5WGc2pnIsCsUyk",
+	"W98nGB5Xz+DyGm2ovjEwbv61XsE7HPWTL54P+67V4b3AG3w3Q7UE3LsvEX/IEvHlDVvXX7Shyq0ya+wW",
+	"7VfakOt2/K24mWj9aa1y+91f96RDMzSKjkpmWiq7St0IuuZhozT7U1qjYGjPxiXaWMJ7+bz687Gl/vTi",
+	"Tquw41Rq8eYCBsoV/unbHT3hsiRAieLPjrwcS6Vx0m0AvwRkWzNghzxNCS1YTGd2cdRilH6mEvme5Srh",
+	"WcL82WdmJoaR58zwhWGHRoi+SvTQBFHSniYE0O85g2J/ayZsnrlnQHBZK+JtgrrTvoJELf70ffcy8CgP",
+	"JtbO3BsTVR2lk3/v/PTr1dVvH88uL69+//iue/Hh7Loz8KlfnmULpjS2mUk10q+Q8EdkPGWzTM65FS2W",
+	"aj274cNPTGeQozlO9ZCnkRawSq3iiYoBfhixgQ4r4W7Pmx0R4w2zegwVDUcYB6+D2POj6bw9f3d18fa6",
+	"N+irwgZvypU39+7Tqm21eZ+e8UDd+xVpvr7+389nq9oBwA5j4/XRPqCwr/6vNRexjIjxJQW0sTDECv2z",
+	"vtrfX3ryhf5a57ycw/cVUXEnxl8/bonent17Lzvfjrh4dZvR85v4kPRUGMPHwuxwl65shm3cbVuz89fp",
+	"g/3mfYDe2C0J0e0Z8etdWNp2q9NGPWFNIUFr2FjOhWqzjuI31PGZSONmOYlzM0wFzxDHacRlmmeCGZsJ",
+	"/qndjDa5XQMQH/M1BuD+mO+7PbYJuOQzRU/ISjtJRCrnIpPiroG48/iDv0NEjoazEiGSWyumM7vP+Dx8",
+	"QM4fKcz2SET6qV2ev5lW/wsH++QLGeIIiSHoP1vExSi8+PqL3+DLrY1W0iDA9csDQyX2WFBchTOkQcuE",
+	"zRbMnfQkT0VkEudTwQY0SccyGbRris1odqLAo/c7eMB2iMLQ/5uLfO/07lz29ISTImEhrIYNFT1ftwkf",
+	"s5rHaONJpi23Yjcnv/EwdyEUH2vTKBIK+CcQgp9lYi51HmKkxvKFQUI2KG07/b6vJjrPzEuWKytThLbB",
+	"WlS/QkOeOdnHbrSdRIpcw6TqqyACwvcDAKHgPhGC1YHmVtrhxAkarhbMyqmox7WxJa+HAsHbt1zWI858",
+	"AyHmJwPdYsvGSyVB9YglhxV4hncqMMpH7FqYleG73SliNxl7bfxYtLGX4223LANKT4NqBhpb0s3Q6bfb",
+	"AwatwcczbsytzpJmDCRmRDo6djuXSyUSwD9ih0ozXzfJuMEmY2SzCRAwdoLd1nLsRoJdFs4ZMYWe8cDI",
+	"/r57yUYZHwNv4OHgH/Dvf7Xb7UHLo8IbmjlOcDHUoq2NNdAk7lvlnVbxw2JW91URC8f/A4c/aPs0c7fT",
+	"61xDSzujpDIEIbEV3vbVQucA0YzDl8pYwZM6Vfta2K679Tt60Ltas7yqaK34bE8mtkr7WC0yrceV4GOx",
+	"cTpHEabwGGYKxw1r6CZFJFAQYJieCVXP73inwuDdVQU/cH1uYG58BJW5D9GtFsYPhco1pa/hq6/jaCxQ",
+	"dnuqiVp4UQQyL9cZDqAoBX6EIFNNrNlaCQ+SAYiXAHMlgWTCLhBc4rBc7FKoLT9qBSoMrSj8kxtBUQGl",
+	"w4F7xXhfpdyKDGaN5ZBLQIGEveJO7rmTlnDLnegzQJjuvsXXsgDsZOyrvuLMjwB/Kg3LlSfp8IMJ8jUh",
+	"zAeQsqHws6/8GNusw4eT5d48JwVC5U5fFYEyzjuXnddn153zj791/hiElWeHETJjRaXOuX+HYgXx5tM1",
+	"1cc8UMkO0JR36e51kuSMXCaswx1hKVVUxLl5Ag0/ezCJbdOOl83Ucmp5JhQYUHEHVSQlceW4rXQ/6XyX",
+	"eu6iXXDPLoJ9C8EjQZRwOo8qZ5eMmvvumBWlMI3rvXGzrclkoxHskQeWcNs3svpfATtQ7dqoFSUnmVDi",
+	"9v7RoOLNm8zMn3kKk+KMRRu3yDNDLDrejIw0Z6PydRX0sVprtB5fQInbhz8SMLWxE2gvUXccU+p8thhV",
+	"8tqN9qFMUsFSORJWTkWL5TNnwUtrGL8xOs1t/Od2dLrb/VKNdGMU6RegsnKXRXnBiq7WSzYw+Q0hdiCf",
+	"4MD9HcgFA7EgdGUE5ioPnQMXNcRjAKzAvd0WD054RpP/n3I59aBWT8Rnd8bixTn7WSslhpaGsCTSqqai",
+	"di++nqDd/WoF8rpivj8Eqihu8vEYqv9k0mZviYsyMFSWnXu4M5Q9DPoKG4GwF4VgrCOUBPmpV+863bPr",
+	"q+7Hzpuzi8uec1ItIUQlbMKTfnCYMQCGnvSNGOlMeMZadstN8O8PeZn5Eq70d6H+IPS5AXsRUTD1rciO",
+	"EP0DQqeRIwmYMHBwSLfZiMANGUKCn2I6S6Ti2YK4pNwhUfnUTaqAMAfAP7bZ4ZlalMg+Ia840WlSmkrg",
+	"7OCp0Sz1JZqfxKKvAPieCPtpnnEZXnd8zHUqBu2jOkwrrT/ls/dmJWTOAU/4v+lTe6inTU38bk0Oqs56",
+	"LcGvv7TQ3//P0+e77eh3g8bhNwmMJ+HLP379ukqb/iJBl2IPXBKgGAuyDLIwRVnmlWA8GCjNEHT+GH9/",
+	"v1TKPfIioA9DwsNqVsxsEO59yGh86HQvfvmjPqXRV9yy+6Q0PsDNO+7HTzahAYtzXBLC90tqrLHd3AOR",
+	"xwD+m2fpwcuDE/Am6E7VDfGr4KmdtEKiHSghsRBMGpboYe6WvR2lHLzJMnV6T45VPmuxVI+lajmNkQkz",
+	"gc8ADEylZcM8y9w2QtESbgr6evmmDVkL5/7PRMYSMZdDgfbaMqZF4fbBzFx+xLuKAjdENOXZnLwOzsRc",
+	"D935Lr61J7Rfvm2HovZFRwwiXcxMdGaPUzkXScn6LNwXPh/7wH8dT30xD9sizu+AWRiWcOWclHO5NRPj",
+	"05eQe2uRxVHaupD79Jfhy7aLcHJDPXcKcu264n6mDurCHfCLuvH7vt1nbMoVHwsQTXoE28q0mJzOdGY9",
+	"VZjOLHyFK43oo9APDaK1PU2OcAv5DDX9t9QtXVh0kMc17+QOITttP4d7VezWQp+wVDbTZiaGmJ3BfYV/",
+	"exem+DjdcDR6QGnGRnwI/cuH11fX71qwGmH5w8TitvbrwYY6EcaN2RvFLBVzkZrSekIfN90OhMOxLG7R",
+	"6Ygf/PmfP/8fAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -36,6 +36,7 @@ type Server struct {
 	impersonation *service.Impersonation
 	// users is the admin API for users.
 	users    *service.Users
+	webhooks *service.Webhooks
 }
 
 // Spec is the API description the server publishes.

@@ -141,13 +141,18 @@ const (
 	// PruneMFAFactors are factors whose enrolment was never confirmed.
 	// (Used TOTP steps need no pruning: a factor keeps its last ten.)
 	PruneMFAFactors = "mfa_factors"
+	// PruneWebhookMessages are webhook messages delivered or failed before
+	// the event retention; PruneWebhookAttempts the delivery log's entries
+	// older than it.
+	PruneWebhookMessages = "webhook_messages"
+	PruneWebhookAttempts = "webhook_attempts"
 )
 
 // PruneKinds returns the kinds in the order they are pruned: refresh tokens
 // before the sessions that own them.
 func PruneKinds() []string {
 	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits,
-		PruneMFAChallenges, PruneMFAFactors}
+		PruneMFAChallenges, PruneMFAFactors, PruneWebhookMessages, PruneWebhookAttempts}
 }
 
 // MailData is what a queued mail's template is rendered with. It is stored
@@ -169,6 +174,8 @@ type MailData struct {
 	Factor string `json:"factor,omitempty"`
 	// Factors are the account's second factors, listed in a reset mail.
 	Factors []string `json:"factors,omitempty"`
+	// Endpoint is the URL of the webhook endpoint a mail is about.
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 // OutboxPayloadLabel is the label an outbox payload is sealed under: it

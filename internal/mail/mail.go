@@ -54,7 +54,7 @@ var embedded embed.FS
 // and an HTML body.
 func Templates() []string {
 	return []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail, domain.MailInvitation,
-		domain.MailFactorAdded, domain.MailFactorRemoved, domain.MailMFALocked, domain.MailFactorsRemovedBySupport}
+		domain.MailFactorAdded, domain.MailFactorRemoved, domain.MailMFALocked, domain.MailFactorsRemovedBySupport, domain.MailWebhookDisabled}
 }
 
 // Renderer renders the mail templates. It is safe for concurrent use.
@@ -79,6 +79,8 @@ type TemplateData struct {
 	// Factors are the account's second factors (name and kind), listed in
 	// a password reset mail.
 	Factors []string
+	// Endpoint is set for a disabled webhook endpoint: its URL.
+	Endpoint string
 }
 
 // NewRenderer parses the embedded templates, each replaced by the file of
@@ -138,7 +140,7 @@ func (r *Renderer) Render(name string, d domain.MailData) (*Message, error) {
 		return nil, fmt.Errorf("mail: unknown template %q", name)
 	}
 	data := TemplateData{Email: d.Email, Link: d.Link, ExpiresAt: d.ExpiresAt, ExpiresIn: HumanDuration(d.TTL),
-		Organization: d.Organization, Role: d.Role, Factor: d.Factor, Factors: d.Factors}
+		Organization: d.Organization, Role: d.Role, Factor: d.Factor, Factors: d.Factors, Endpoint: d.Endpoint}
 	var subj, text, html bytes.Buffer
 	if err := st.Execute(&subj, data); err != nil {
 		return nil, fmt.Errorf("mail template %s: %w", name, err)
