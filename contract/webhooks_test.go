@@ -50,6 +50,8 @@ func webhookFlow(t *testing.T, l *latchd, base string, auth http.Header, op func
 	op("deleteOrgWebhook")
 
 	// Not an operator: every operator webhook operation is refused.
+	nonOperator := l.json(t, "POST", "/auth/signup", map[string]any{"email": "not-an-operator@example.com", "password": "correct horse battery staple"}, nil, 201)
+	refused := bearer(nonOperator["access_token"].(string))
 	some, msg := uuid.NewString(), uuid.NewString()
 	for _, c := range []struct {
 		method, path, id string
@@ -65,7 +67,7 @@ func webhookFlow(t *testing.T, l *latchd, base string, auth http.Header, op func
 		{"GET", "/admin/webhooks/" + some + "/deliveries", "listAdminWebhookDeliveries", nil},
 		{"POST", "/admin/webhooks/" + some + "/deliveries/" + msg + "/redeliver", "redeliverAdminWebhookMessage", nil},
 	} {
-		l.json(t, c.method, c.path, c.body, auth, 403)
+		l.json(t, c.method, c.path, c.body, refused, 403)
 		op(c.id)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
+	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/testutil"
 )
 
@@ -82,9 +83,15 @@ func TestEveryAdminOperationIsForOperators(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d string) {
 		s := testutil.Start(t, d, withOperator)
 		user := signup(t, s, "user@example.com")
-		userKey := createKey(t, s, testutil.Bearer(user.AccessToken), "admin?", "admin:users:read", "admin:users:write")
+		var adminScopes []string
+		for _, sc := range domain.BuiltinScopes() {
+			if domain.IsAdminScope(sc) {
+				adminScopes = append(adminScopes, sc)
+			}
+		}
+		userKey := createKey(t, s, testutil.Bearer(user.AccessToken), "admin?", adminScopes...)
 		_, en, opAAL1 := userWithFactor(t, s, opsEmail)
-		opKey := createKey(t, s, testutil.Bearer(en.Tokens.AccessToken), "ops", "admin:users:read", "admin:users:write")
+		opKey := createKey(t, s, testutil.Bearer(en.Tokens.AccessToken), "ops", adminScopes...)
 		org := createOrg(t, s, en.Tokens.AccessToken, "Ops")
 		orgKey := createOrgKey(t, s, testutil.Bearer(en.Tokens.AccessToken), org.Id, "keys:read")
 		n := 0

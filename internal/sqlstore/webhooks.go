@@ -312,7 +312,9 @@ func endpointIDs(rows []webhookMessageRow) []uuid.UUID {
 // endpoint's failure streak: a success ends it, a failure starts it, and a
 // failure of a streak begun at or before out.DisableIfFailingSince disables
 // the endpoint. Returns whether this call disabled the endpoint, and
-// CodeNotFound (the attempt still logged) when the claim had lapsed.
+// CodeNotFound (the attempt still logged) when the claim had lapsed. When
+// the endpoint was deleted meanwhile it records nothing and returns
+// false, nil.
 func (s *Store) RecordWebhookAttempt(ctx context.Context, m *domain.WebhookMessage, a *domain.WebhookAttempt, out domain.WebhookOutcome) (bool, error) {
 	if len(a.Error) > maxErrorLen {
 		a.Error = a.Error[:maxErrorLen]
@@ -320,6 +322,15 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, m *domain.WebhookMessa
 	disabled, lapsed := false, false
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		disabled, lapsed = false, false
+		// An endpoint deleted during the delivery took its messages and log
+		// with it: there is nothing left to record the attempt in.
+		var exists int
+		if err := tx.GetContext(ctx, &exists, s.q(`SELECT COUNT(*) FROM webhook_endpoints WHERE id = ?`), m.EndpointID); err != nil {
+			return err
+		}
+		if exists == 0 {
+			return nil
+		}
 		var status sql.NullInt64
 		if a.StatusCode != 0 {
 			status = sql.NullInt64{Int64: int64(a.StatusCode), Valid: true}
