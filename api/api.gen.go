@@ -505,6 +505,66 @@ func (e MFAVerifyRequestMethod) Valid() bool {
 	}
 }
 
+// Defines values for OutboundEventType.
+const (
+	OutAPIKeyCreated     OutboundEventType = "api_key.created"
+	OutAPIKeyRevoked     OutboundEventType = "api_key.revoked"
+	OutEmailVerified     OutboundEventType = "email.verified"
+	OutInvitationCreated OutboundEventType = "invitation.created"
+	OutMFAFactorAdded    OutboundEventType = "mfa.factor.added"
+	OutMFAFactorRemoved  OutboundEventType = "mfa.factor.removed"
+	OutOrgMemberAdded    OutboundEventType = "organization.member.added"
+	OutOrgMemberRemoved  OutboundEventType = "organization.member.removed"
+	OutPasswordReset     OutboundEventType = "password.reset"
+	OutSessionCreated    OutboundEventType = "session.created"
+	OutSessionRevoked    OutboundEventType = "session.revoked"
+	OutUserBanned        OutboundEventType = "user.banned"
+	OutUserCreated       OutboundEventType = "user.created"
+	OutUserDeleted       OutboundEventType = "user.deleted"
+	OutUserUpdated       OutboundEventType = "user.updated"
+	OutWebhookTest       OutboundEventType = "webhook.test"
+)
+
+// Valid indicates whether the value is a known member of the OutboundEventType enum.
+func (e OutboundEventType) Valid() bool {
+	switch e {
+	case OutAPIKeyCreated:
+		return true
+	case OutAPIKeyRevoked:
+		return true
+	case OutEmailVerified:
+		return true
+	case OutInvitationCreated:
+		return true
+	case OutMFAFactorAdded:
+		return true
+	case OutMFAFactorRemoved:
+		return true
+	case OutOrgMemberAdded:
+		return true
+	case OutOrgMemberRemoved:
+		return true
+	case OutPasswordReset:
+		return true
+	case OutSessionCreated:
+		return true
+	case OutSessionRevoked:
+		return true
+	case OutUserBanned:
+		return true
+	case OutUserCreated:
+		return true
+	case OutUserDeleted:
+		return true
+	case OutUserUpdated:
+		return true
+	case OutWebhookTest:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessDatabase.
 const (
 	ReadinessDatabaseOk ReadinessDatabase = "ok"
@@ -778,12 +838,94 @@ type APIKey struct {
 // APIKeyOwnerType defines model for APIKey.OwnerType.
 type APIKeyOwnerType string
 
+// APIKeyCreatedEvent The `api_key.created` event.
+type APIKeyCreatedEvent struct {
+	// Data An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`).
+	Data APIKeyCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `api_key.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// APIKeyCreatedEventData An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`).
+type APIKeyCreatedEventData struct {
+	ApiKeyId  openapi_types.UUID  `json:"api_key_id"`
+	CreatedBy *openapi_types.UUID `json:"created_by,omitempty"`
+	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
+	Label     *string             `json:"label,omitempty"`
+
+	// OrgId The organization of an organization key.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Prefix The key's public prefix (never the secret).
+	Prefix              string              `json:"prefix"`
+	RolledFrom          *openapi_types.UUID `json:"rolled_from,omitempty"`
+	RolledFromExpiresAt *time.Time          `json:"rolled_from_expires_at,omitempty"`
+	Scopes              []string            `json:"scopes"`
+
+	// UserId The owner of a personal key.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
 // APIKeyList defines model for APIKeyList.
 type APIKeyList struct {
 	ApiKeys []APIKey `json:"api_keys"`
 
 	// NextCursor Pass as `cursor` for the next page; absent on the last page.
 	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// APIKeyRevokedEvent The `api_key.revoked` event.
+type APIKeyRevokedEvent struct {
+	// Data API keys of one owner were revoked, in one change: one event lists them all.
+	Data APIKeyRevokedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `api_key.revoked`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// APIKeyRevokedEventData API keys of one owner were revoked, in one change: one event lists them all.
+type APIKeyRevokedEventData struct {
+	ApiKeyIds []openapi_types.UUID `json:"api_key_ids"`
+
+	// OrgId The organization of organization keys.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Reason `revoked` (by their owner), `rolled` (a roll without overlap), `password_changed`, `password_reset`, `member_removed` (their creator left the organization).
+	Reason string `json:"reason"`
+
+	// UserId The owner of personal keys.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
 
 // APIKeyWithSecret defines model for APIKeyWithSecret.
@@ -914,6 +1056,36 @@ type DelegatedSessionRequest struct {
 
 // Email Example: ada@example.com
 type Email = openapi_types.Email
+
+// EmailVerifiedEvent The `email.verified` event.
+type EmailVerifiedEvent struct {
+	// Data A user verified their email address.
+	Data EmailVerifiedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `email.verified`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// EmailVerifiedEventData A user verified their email address.
+type EmailVerifiedEventData struct {
+	Email  openapi_types.Email `json:"email"`
+	UserId openapi_types.UUID  `json:"user_id"`
+}
 
 // EnrollTOTPRequest defines model for EnrollTOTPRequest.
 type EnrollTOTPRequest struct {
@@ -1107,6 +1279,42 @@ type Invitation struct {
 	Role Role `json:"role"`
 }
 
+// InvitationCreatedEvent The `invitation.created` event.
+type InvitationCreatedEvent struct {
+	// Data Someone was invited to an organization.
+	Data InvitationCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `invitation.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// InvitationCreatedEventData Someone was invited to an organization.
+type InvitationCreatedEventData struct {
+	Email        openapi_types.Email `json:"email"`
+	ExpiresAt    time.Time           `json:"expires_at"`
+	InvitationId openapi_types.UUID  `json:"invitation_id"`
+	InvitedBy    *openapi_types.UUID `json:"invited_by,omitempty"`
+	OrgId        openapi_types.UUID  `json:"org_id"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
 // InvitationList defines model for InvitationList.
 type InvitationList struct {
 	Invitations []Invitation `json:"invitations"`
@@ -1186,6 +1394,40 @@ type MFAFactor struct {
 	Verified bool `json:"verified"`
 }
 
+// MFAFactorAddedEvent The `mfa.factor.added` event.
+type MFAFactorAddedEvent struct {
+	// Data A second factor was added: a confirmed TOTP enrolment or a registered WebAuthn credential.
+	Data MFAFactorAddedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `mfa.factor.added`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// MFAFactorAddedEventData A second factor was added: a confirmed TOTP enrolment or a registered WebAuthn credential.
+type MFAFactorAddedEventData struct {
+	FactorId openapi_types.UUID `json:"factor_id"`
+
+	// FactorType Example: totp
+	FactorType MFAFactorType      `json:"factor_type"`
+	Name       *string            `json:"name,omitempty"`
+	UserId     openapi_types.UUID `json:"user_id"`
+}
+
 // MFAFactorList defines model for MFAFactorList.
 type MFAFactorList struct {
 	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
@@ -1200,6 +1442,40 @@ type MFAFactorList struct {
 
 	// RecoveryCodesRemaining Unused recovery codes (0 until the first factor is verified).
 	RecoveryCodesRemaining int `json:"recovery_codes_remaining"`
+}
+
+// MFAFactorRemovedEvent The `mfa.factor.removed` event.
+type MFAFactorRemovedEvent struct {
+	// Data A second factor was removed.
+	Data MFAFactorRemovedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `mfa.factor.removed`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// MFAFactorRemovedEventData A second factor was removed.
+type MFAFactorRemovedEventData struct {
+	FactorId openapi_types.UUID `json:"factor_id"`
+
+	// FactorType Example: totp
+	FactorType          MFAFactorType      `json:"factor_type"`
+	UserId              openapi_types.UUID `json:"user_id"`
+	VerifiedFactorsLeft *int               `json:"verified_factors_left,omitempty"`
 }
 
 // MFAFactorType Example: totp
@@ -1255,6 +1531,74 @@ type MemberList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// OrgMemberAddedEvent The `organization.member.added` event.
+type OrgMemberAddedEvent struct {
+	// Data A user joined an organization: they created it (as its owner) or accepted an invitation.
+	Data OrgMemberAddedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `organization.member.added`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// OrgMemberAddedEventData A user joined an organization: they created it (as its owner) or accepted an invitation.
+type OrgMemberAddedEventData struct {
+	// InvitationId The invitation accepted.
+	InvitationId *openapi_types.UUID `json:"invitation_id,omitempty"`
+	OrgId        openapi_types.UUID  `json:"org_id"`
+
+	// Role Example: member
+	Role   Role               `json:"role"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// OrgMemberRemovedEvent The `organization.member.removed` event.
+type OrgMemberRemovedEvent struct {
+	// Data A member left or was removed from an organization.
+	Data OrgMemberRemovedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `organization.member.removed`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// OrgMemberRemovedEventData A member left or was removed from an organization.
+type OrgMemberRemovedEventData struct {
+	OrgId openapi_types.UUID `json:"org_id"`
+
+	// Role Example: member
+	Role   Role               `json:"role"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
 // Organization defines model for Organization.
 type Organization struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -1277,12 +1621,89 @@ type OrganizationList struct {
 	Organizations []Organization `json:"organizations"`
 }
 
+// OutboundEvent One outbound event: the envelope and the payload of its type,
+// discriminated by `type`.
+type OutboundEvent struct {
+	union json.RawMessage
+}
+
+// OutboundEventEnvelope What every outbound event carries, whatever its type. Data never holds
+// a secret (no token, hash or code): ids, emails, times and reasons.
+type OutboundEventEnvelope struct {
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type The event's type (one of `OutboundEventType`); it selects the payload.
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// OutboundEventPage defines model for OutboundEventPage.
+type OutboundEventPage struct {
+	// Events Oldest first, in ascending `seq`.
+	Events []OutboundEvent `json:"events"`
+
+	// HasMore Whether more events are ready now; poll again later when false.
+	HasMore bool `json:"has_more"`
+
+	// NextCursor The `seq` of the last event of the page (the `after` given when the
+	// page is empty): pass it as `after` to continue.
+	NextCursor int64 `json:"next_cursor"`
+}
+
+// OutboundEventType The type of an outbound event: what changed. `docs/events.md` tells when
+// each is emitted; each one's payload is the `...EventData` schema that
+// `OutboundEvent` maps it to.
+type OutboundEventType string
+
 // Password 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
 // passwords are refused (400 `weak_password`). Anything shorter than 8
 // characters is 400 `invalid_request`.
 //
 // Example: correct horse battery staple
 type Password = string
+
+// PasswordResetEvent The `password.reset` event.
+type PasswordResetEvent struct {
+	// Data A password reset completed: the password changed through a reset link.
+	Data PasswordResetEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `password.reset`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// PasswordResetEventData A password reset completed: the password changed through a reset link.
+type PasswordResetEventData struct {
+	ApiKeysRevoked  *int               `json:"api_keys_revoked,omitempty"`
+	SessionsRevoked *int               `json:"sessions_revoked,omitempty"`
+	UserId          openapi_types.UUID `json:"user_id"`
+}
 
 // Readiness defines model for Readiness.
 type Readiness struct {
@@ -1462,11 +1883,92 @@ type Session struct {
 	UserId     openapi_types.UUID  `json:"user_id"`
 }
 
+// SessionCreatedEvent The `session.created` event.
+type SessionCreatedEvent struct {
+	// Data A session opened: a login (password or passkey), a signup's first session, or a delegated session. A refresh never creates one.
+	Data SessionCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `session.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// SessionCreatedEventData A session opened: a login (password or passkey), a signup's first session, or a delegated session. A refresh never creates one.
+type SessionCreatedEventData struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal AAL `json:"aal"`
+
+	// Amr The authentication methods (RFC 8176).
+	Amr *[]string `json:"amr,omitempty"`
+
+	// ExpiresAt The session's absolute expiry.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Ip        *string    `json:"ip,omitempty"`
+
+	// OrgId The organization of a delegated session.
+	OrgId     *openapi_types.UUID `json:"org_id,omitempty"`
+	SessionId openapi_types.UUID  `json:"session_id"`
+	UserAgent *string             `json:"user_agent,omitempty"`
+	UserId    openapi_types.UUID  `json:"user_id"`
+}
+
 // SessionList defines model for SessionList.
 type SessionList struct {
 	// NextCursor Pass as `cursor` for the next page; absent on the last page.
 	NextCursor *string   `json:"next_cursor,omitempty"`
 	Sessions   []Session `json:"sessions"`
+}
+
+// SessionRevokedEvent The `session.revoked` event.
+type SessionRevokedEvent struct {
+	// Data Sessions of one user were revoked, in one change: one event lists them all.
+	Data SessionRevokedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `session.revoked`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// SessionRevokedEventData Sessions of one user were revoked, in one change: one event lists them all.
+type SessionRevokedEventData struct {
+	// Reason `revoked` (a logout or a revocation by the user or the organization), `reuse_detected` (a spent refresh token was presented again), `password_changed`, `password_reset`, `session_quota` (the oldest session made room for a new one).
+	Reason     string               `json:"reason"`
+	SessionIds []openapi_types.UUID `json:"session_ids"`
+	UserId     openapi_types.UUID   `json:"user_id"`
 }
 
 // SignupPending A new account whose email must be verified before it logs in.
@@ -1665,6 +2167,108 @@ type User struct {
 	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
 }
 
+// UserBannedEvent The `user.banned` event.
+type UserBannedEvent struct {
+	// Data An operator banned (or unbanned) a user.
+	Data UserBannedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.banned`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserBannedEventData An operator banned (or unbanned) a user.
+type UserBannedEventData struct {
+	// Banned False when the ban was lifted.
+	Banned *bool              `json:"banned,omitempty"`
+	Reason *string            `json:"reason,omitempty"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// UserCreatedEvent The `user.created` event.
+type UserCreatedEvent struct {
+	// Data A user was created: a signup, a delegated identity's first session, or an import.
+	Data UserCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserCreatedEventData A user was created: a signup, a delegated identity's first session, or an import.
+type UserCreatedEventData struct {
+	Email         *openapi_types.Email `json:"email,omitempty"`
+	EmailVerified *bool                `json:"email_verified,omitempty"`
+
+	// ExternalId The delegated identity's id in the organization's system.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// OrgId The organization of a delegated identity.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Source How the user came: `signup`, `delegated` or `import`.
+	Source *string            `json:"source,omitempty"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// UserDeletedEvent The `user.deleted` event.
+type UserDeletedEvent struct {
+	// Data An operator deleted a user.
+	Data UserDeletedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.deleted`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserDeletedEventData An operator deleted a user.
+type UserDeletedEventData struct {
+	Email  *openapi_types.Email `json:"email,omitempty"`
+	UserId openapi_types.UUID   `json:"user_id"`
+}
+
 // UserInfo defines model for UserInfo.
 type UserInfo struct {
 	Email         *openapi_types.Email `json:"email,omitempty"`
@@ -1676,6 +2280,37 @@ type UserInfo struct {
 type UserLookup struct {
 	Email openapi_types.Email `json:"email"`
 	Id    openapi_types.UUID  `json:"id"`
+}
+
+// UserUpdatedEvent The `user.updated` event.
+type UserUpdatedEvent struct {
+	// Data An operator changed a user.
+	Data UserUpdatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.updated`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserUpdatedEventData An operator changed a user.
+type UserUpdatedEventData struct {
+	// Changes The names of the fields that changed.
+	Changes *[]string          `json:"changes,omitempty"`
+	UserId  openapi_types.UUID `json:"user_id"`
 }
 
 // VerifyEmailRequest defines model for VerifyEmailRequest.
@@ -1724,8 +2359,44 @@ type WebAuthnRegistrationRequest struct {
 	Name *string `json:"name,omitempty"`
 }
 
+// WebhookTestEvent The `webhook.test` event.
+type WebhookTestEvent struct {
+	// Data A test delivery that an endpoint's owner asked for; nothing happened.
+	Data WebhookTestEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `webhook.test`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// WebhookTestEventData A test delivery that an endpoint's owner asked for; nothing happened.
+type WebhookTestEventData struct {
+	Message   *string             `json:"message,omitempty"`
+	WebhookId *openapi_types.UUID `json:"webhook_id,omitempty"`
+}
+
 // Cursor defines model for Cursor.
 type Cursor = string
+
+// EventTypes defines model for EventTypes.
+type EventTypes = []OutboundEventType
+
+// EventsAfter defines model for EventsAfter.
+type EventsAfter = int64
 
 // FactorId defines model for FactorId.
 type FactorId = openapi_types.UUID
@@ -1814,6 +2485,21 @@ type LogoutParams struct {
 // LogoutParamsScope defines parameters for Logout.
 type LogoutParamsScope string
 
+// ListOutboundEventsParams defines parameters for ListOutboundEvents.
+type ListOutboundEventsParams struct {
+	// After The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
+	After *EventsAfter `form:"after,omitempty" json:"after,omitempty"`
+
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Types Only events of these types (comma-separated).
+	Types *EventTypes `form:"types,omitempty" json:"types,omitempty"`
+
+	// OrgId Only the events of this organization.
+	OrgId *openapi_types.UUID `form:"org_id,omitempty" json:"org_id,omitempty"`
+}
+
 // ListOrganizationsParams defines parameters for ListOrganizations.
 type ListOrganizationsParams struct {
 	// Limit The most items in the page.
@@ -1833,6 +2519,18 @@ type ListOrgAPIKeysParams struct {
 
 	// CreatedBy Only the keys this user created.
 	CreatedBy *openapi_types.UUID `form:"created_by,omitempty" json:"created_by,omitempty"`
+}
+
+// ListOrgOutboundEventsParams defines parameters for ListOrgOutboundEvents.
+type ListOrgOutboundEventsParams struct {
+	// After The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
+	After *EventsAfter `form:"after,omitempty" json:"after,omitempty"`
+
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Types Only events of these types (comma-separated).
+	Types *EventTypes `form:"types,omitempty" json:"types,omitempty"`
 }
 
 // ListInvitationsParams defines parameters for ListInvitations.
@@ -1968,6 +2666,611 @@ type UpdateMemberJSONRequestBody = UpdateMemberRequest
 
 // CreateDelegatedSessionJSONRequestBody defines body for CreateDelegatedSession for application/json ContentType.
 type CreateDelegatedSessionJSONRequestBody = DelegatedSessionRequest
+
+// AsUserCreatedEvent returns the union data inside the OutboundEvent as a UserCreatedEvent
+func (t OutboundEvent) AsUserCreatedEvent() (UserCreatedEvent, error) {
+	var body UserCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserCreatedEvent overwrites any union data inside the OutboundEvent as the provided UserCreatedEvent
+func (t *OutboundEvent) FromUserCreatedEvent(v UserCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserCreatedEvent
+func (t *OutboundEvent) MergeUserCreatedEvent(v UserCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUserUpdatedEvent returns the union data inside the OutboundEvent as a UserUpdatedEvent
+func (t OutboundEvent) AsUserUpdatedEvent() (UserUpdatedEvent, error) {
+	var body UserUpdatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserUpdatedEvent overwrites any union data inside the OutboundEvent as the provided UserUpdatedEvent
+func (t *OutboundEvent) FromUserUpdatedEvent(v UserUpdatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.updated"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserUpdatedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserUpdatedEvent
+func (t *OutboundEvent) MergeUserUpdatedEvent(v UserUpdatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.updated"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUserDeletedEvent returns the union data inside the OutboundEvent as a UserDeletedEvent
+func (t OutboundEvent) AsUserDeletedEvent() (UserDeletedEvent, error) {
+	var body UserDeletedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserDeletedEvent overwrites any union data inside the OutboundEvent as the provided UserDeletedEvent
+func (t *OutboundEvent) FromUserDeletedEvent(v UserDeletedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.deleted"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserDeletedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserDeletedEvent
+func (t *OutboundEvent) MergeUserDeletedEvent(v UserDeletedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.deleted"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUserBannedEvent returns the union data inside the OutboundEvent as a UserBannedEvent
+func (t OutboundEvent) AsUserBannedEvent() (UserBannedEvent, error) {
+	var body UserBannedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserBannedEvent overwrites any union data inside the OutboundEvent as the provided UserBannedEvent
+func (t *OutboundEvent) FromUserBannedEvent(v UserBannedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.banned"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserBannedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserBannedEvent
+func (t *OutboundEvent) MergeUserBannedEvent(v UserBannedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.banned"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSessionCreatedEvent returns the union data inside the OutboundEvent as a SessionCreatedEvent
+func (t OutboundEvent) AsSessionCreatedEvent() (SessionCreatedEvent, error) {
+	var body SessionCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSessionCreatedEvent overwrites any union data inside the OutboundEvent as the provided SessionCreatedEvent
+func (t *OutboundEvent) FromSessionCreatedEvent(v SessionCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeSessionCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided SessionCreatedEvent
+func (t *OutboundEvent) MergeSessionCreatedEvent(v SessionCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSessionRevokedEvent returns the union data inside the OutboundEvent as a SessionRevokedEvent
+func (t OutboundEvent) AsSessionRevokedEvent() (SessionRevokedEvent, error) {
+	var body SessionRevokedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSessionRevokedEvent overwrites any union data inside the OutboundEvent as the provided SessionRevokedEvent
+func (t *OutboundEvent) FromSessionRevokedEvent(v SessionRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.revoked"}`))
+	t.union = b
+	return err
+}
+
+// MergeSessionRevokedEvent performs a merge with any union data inside the OutboundEvent, using the provided SessionRevokedEvent
+func (t *OutboundEvent) MergeSessionRevokedEvent(v SessionRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.revoked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPasswordResetEvent returns the union data inside the OutboundEvent as a PasswordResetEvent
+func (t OutboundEvent) AsPasswordResetEvent() (PasswordResetEvent, error) {
+	var body PasswordResetEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPasswordResetEvent overwrites any union data inside the OutboundEvent as the provided PasswordResetEvent
+func (t *OutboundEvent) FromPasswordResetEvent(v PasswordResetEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"password.reset"}`))
+	t.union = b
+	return err
+}
+
+// MergePasswordResetEvent performs a merge with any union data inside the OutboundEvent, using the provided PasswordResetEvent
+func (t *OutboundEvent) MergePasswordResetEvent(v PasswordResetEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"password.reset"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsEmailVerifiedEvent returns the union data inside the OutboundEvent as a EmailVerifiedEvent
+func (t OutboundEvent) AsEmailVerifiedEvent() (EmailVerifiedEvent, error) {
+	var body EmailVerifiedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromEmailVerifiedEvent overwrites any union data inside the OutboundEvent as the provided EmailVerifiedEvent
+func (t *OutboundEvent) FromEmailVerifiedEvent(v EmailVerifiedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"email.verified"}`))
+	t.union = b
+	return err
+}
+
+// MergeEmailVerifiedEvent performs a merge with any union data inside the OutboundEvent, using the provided EmailVerifiedEvent
+func (t *OutboundEvent) MergeEmailVerifiedEvent(v EmailVerifiedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"email.verified"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMFAFactorAddedEvent returns the union data inside the OutboundEvent as a MFAFactorAddedEvent
+func (t OutboundEvent) AsMFAFactorAddedEvent() (MFAFactorAddedEvent, error) {
+	var body MFAFactorAddedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMFAFactorAddedEvent overwrites any union data inside the OutboundEvent as the provided MFAFactorAddedEvent
+func (t *OutboundEvent) FromMFAFactorAddedEvent(v MFAFactorAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.added"}`))
+	t.union = b
+	return err
+}
+
+// MergeMFAFactorAddedEvent performs a merge with any union data inside the OutboundEvent, using the provided MFAFactorAddedEvent
+func (t *OutboundEvent) MergeMFAFactorAddedEvent(v MFAFactorAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.added"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMFAFactorRemovedEvent returns the union data inside the OutboundEvent as a MFAFactorRemovedEvent
+func (t OutboundEvent) AsMFAFactorRemovedEvent() (MFAFactorRemovedEvent, error) {
+	var body MFAFactorRemovedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMFAFactorRemovedEvent overwrites any union data inside the OutboundEvent as the provided MFAFactorRemovedEvent
+func (t *OutboundEvent) FromMFAFactorRemovedEvent(v MFAFactorRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.removed"}`))
+	t.union = b
+	return err
+}
+
+// MergeMFAFactorRemovedEvent performs a merge with any union data inside the OutboundEvent, using the provided MFAFactorRemovedEvent
+func (t *OutboundEvent) MergeMFAFactorRemovedEvent(v MFAFactorRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.removed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAPIKeyCreatedEvent returns the union data inside the OutboundEvent as a APIKeyCreatedEvent
+func (t OutboundEvent) AsAPIKeyCreatedEvent() (APIKeyCreatedEvent, error) {
+	var body APIKeyCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAPIKeyCreatedEvent overwrites any union data inside the OutboundEvent as the provided APIKeyCreatedEvent
+func (t *OutboundEvent) FromAPIKeyCreatedEvent(v APIKeyCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeAPIKeyCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided APIKeyCreatedEvent
+func (t *OutboundEvent) MergeAPIKeyCreatedEvent(v APIKeyCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAPIKeyRevokedEvent returns the union data inside the OutboundEvent as a APIKeyRevokedEvent
+func (t OutboundEvent) AsAPIKeyRevokedEvent() (APIKeyRevokedEvent, error) {
+	var body APIKeyRevokedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAPIKeyRevokedEvent overwrites any union data inside the OutboundEvent as the provided APIKeyRevokedEvent
+func (t *OutboundEvent) FromAPIKeyRevokedEvent(v APIKeyRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.revoked"}`))
+	t.union = b
+	return err
+}
+
+// MergeAPIKeyRevokedEvent performs a merge with any union data inside the OutboundEvent, using the provided APIKeyRevokedEvent
+func (t *OutboundEvent) MergeAPIKeyRevokedEvent(v APIKeyRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.revoked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOrgMemberAddedEvent returns the union data inside the OutboundEvent as a OrgMemberAddedEvent
+func (t OutboundEvent) AsOrgMemberAddedEvent() (OrgMemberAddedEvent, error) {
+	var body OrgMemberAddedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOrgMemberAddedEvent overwrites any union data inside the OutboundEvent as the provided OrgMemberAddedEvent
+func (t *OutboundEvent) FromOrgMemberAddedEvent(v OrgMemberAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.added"}`))
+	t.union = b
+	return err
+}
+
+// MergeOrgMemberAddedEvent performs a merge with any union data inside the OutboundEvent, using the provided OrgMemberAddedEvent
+func (t *OutboundEvent) MergeOrgMemberAddedEvent(v OrgMemberAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.added"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOrgMemberRemovedEvent returns the union data inside the OutboundEvent as a OrgMemberRemovedEvent
+func (t OutboundEvent) AsOrgMemberRemovedEvent() (OrgMemberRemovedEvent, error) {
+	var body OrgMemberRemovedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOrgMemberRemovedEvent overwrites any union data inside the OutboundEvent as the provided OrgMemberRemovedEvent
+func (t *OutboundEvent) FromOrgMemberRemovedEvent(v OrgMemberRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.removed"}`))
+	t.union = b
+	return err
+}
+
+// MergeOrgMemberRemovedEvent performs a merge with any union data inside the OutboundEvent, using the provided OrgMemberRemovedEvent
+func (t *OutboundEvent) MergeOrgMemberRemovedEvent(v OrgMemberRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.removed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvitationCreatedEvent returns the union data inside the OutboundEvent as a InvitationCreatedEvent
+func (t OutboundEvent) AsInvitationCreatedEvent() (InvitationCreatedEvent, error) {
+	var body InvitationCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvitationCreatedEvent overwrites any union data inside the OutboundEvent as the provided InvitationCreatedEvent
+func (t *OutboundEvent) FromInvitationCreatedEvent(v InvitationCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"invitation.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeInvitationCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided InvitationCreatedEvent
+func (t *OutboundEvent) MergeInvitationCreatedEvent(v InvitationCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"invitation.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookTestEvent returns the union data inside the OutboundEvent as a WebhookTestEvent
+func (t OutboundEvent) AsWebhookTestEvent() (WebhookTestEvent, error) {
+	var body WebhookTestEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookTestEvent overwrites any union data inside the OutboundEvent as the provided WebhookTestEvent
+func (t *OutboundEvent) FromWebhookTestEvent(v WebhookTestEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"webhook.test"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookTestEvent performs a merge with any union data inside the OutboundEvent, using the provided WebhookTestEvent
+func (t *OutboundEvent) MergeWebhookTestEvent(v WebhookTestEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"webhook.test"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t OutboundEvent) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t OutboundEvent) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "api_key.created":
+		return t.AsAPIKeyCreatedEvent()
+	case "api_key.revoked":
+		return t.AsAPIKeyRevokedEvent()
+	case "email.verified":
+		return t.AsEmailVerifiedEvent()
+	case "invitation.created":
+		return t.AsInvitationCreatedEvent()
+	case "mfa.factor.added":
+		return t.AsMFAFactorAddedEvent()
+	case "mfa.factor.removed":
+		return t.AsMFAFactorRemovedEvent()
+	case "organization.member.added":
+		return t.AsOrgMemberAddedEvent()
+	case "organization.member.removed":
+		return t.AsOrgMemberRemovedEvent()
+	case "password.reset":
+		return t.AsPasswordResetEvent()
+	case "session.created":
+		return t.AsSessionCreatedEvent()
+	case "session.revoked":
+		return t.AsSessionRevokedEvent()
+	case "user.banned":
+		return t.AsUserBannedEvent()
+	case "user.created":
+		return t.AsUserCreatedEvent()
+	case "user.deleted":
+		return t.AsUserDeletedEvent()
+	case "user.updated":
+		return t.AsUserUpdatedEvent()
+	case "webhook.test":
+		return t.AsWebhookTestEvent()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t OutboundEvent) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *OutboundEvent) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // AsSignupSession returns the union data inside the SignupResult as a SignupSession
 func (t SignupResult) AsSignupSession() (SignupSession, error) {
@@ -2174,6 +3477,9 @@ type ServerInterface interface {
 	// GetDocs This API reference as a self-contained HTML page
 	// (GET /docs)
 	GetDocs(w http.ResponseWriter, r *http.Request)
+	// ListOutboundEvents The outbound events feed (operators)
+	// (GET /events)
+	ListOutboundEvents(w http.ResponseWriter, r *http.Request, params ListOutboundEventsParams)
 	// GetFavicon The Latch icon
 	// (GET /favicon.ico)
 	GetFavicon(w http.ResponseWriter, r *http.Request)
@@ -2234,6 +3540,9 @@ type ServerInterface interface {
 	// SetAudiences Replace the organization's audiences (owners only)
 	// (PUT /organizations/{org_id}/audiences)
 	SetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// ListOrgOutboundEvents The organization's outbound events (owners and admins)
+	// (GET /organizations/{org_id}/events)
+	ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgOutboundEventsParams)
 	// ListInvitations The organization's pending invitations (owners and admins)
 	// (GET /organizations/{org_id}/invitations)
 	ListInvitations(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListInvitationsParams)
@@ -2495,6 +3804,12 @@ func (_ Unimplemented) GetDocs(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListOutboundEvents The outbound events feed (operators)
+// (GET /events)
+func (_ Unimplemented) ListOutboundEvents(w http.ResponseWriter, r *http.Request, params ListOutboundEventsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetFavicon The Latch icon
 // (GET /favicon.ico)
 func (_ Unimplemented) GetFavicon(w http.ResponseWriter, r *http.Request) {
@@ -2612,6 +3927,12 @@ func (_ Unimplemented) GetAudiences(w http.ResponseWriter, r *http.Request, orgI
 // SetAudiences Replace the organization's audiences (owners only)
 // (PUT /organizations/{org_id}/audiences)
 func (_ Unimplemented) SetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListOrgOutboundEvents The organization's outbound events (owners and admins)
+// (GET /organizations/{org_id}/events)
+func (_ Unimplemented) ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgOutboundEventsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -3383,6 +4704,78 @@ func (siw *ServerInterfaceWrapper) GetDocs(w http.ResponseWriter, r *http.Reques
 	handler.ServeHTTP(w, r)
 }
 
+// ListOutboundEvents operation middleware
+func (siw *ServerInterfaceWrapper) ListOutboundEvents(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOutboundEventsParams
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "types" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", false, false, "types", r.URL.Query(), &params.Types, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "types"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "types", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "org_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org_id", r.URL.Query(), &params.OrgId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "org_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOutboundEvents(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetFavicon operation middleware
 func (siw *ServerInterfaceWrapper) GetFavicon(w http.ResponseWriter, r *http.Request) {
 
@@ -3875,6 +5268,74 @@ func (siw *ServerInterfaceWrapper) SetAudiences(w http.ResponseWriter, r *http.R
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.SetAudiences(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOrgOutboundEvents operation middleware
+func (siw *ServerInterfaceWrapper) ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOrgOutboundEventsParams
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "types" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", false, false, "types", r.URL.Query(), &params.Types, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "types"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "types", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOrgOutboundEvents(w, r, orgId, params)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -4766,10 +6227,16 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Post(options.BaseURL+"/organizations/{org_id}/api-keys/{key_id}/roll", wrapper.RollOrgAPIKey)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/events", wrapper.ListOrgOutboundEvents)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/organizations/{org_id}/sessions", wrapper.ListOrgSessions)
 	})
 	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/organizations/{org_id}/sessions/{session_id}", wrapper.RevokeOrgSession)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/events", wrapper.ListOutboundEvents)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/users", wrapper.LookupUser)
@@ -8394,6 +9861,102 @@ func (response GetDocs500JSONResponse) VisitGetDocsResponse(w http.ResponseWrite
 	return err
 }
 
+type ListOutboundEventsRequestObject struct {
+	Params ListOutboundEventsParams
+}
+
+type ListOutboundEventsResponseObject interface {
+	VisitListOutboundEventsResponse(w http.ResponseWriter) error
+}
+
+type ListOutboundEvents200JSONResponse OutboundEventPage
+
+func (response ListOutboundEvents200JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboundEvents400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOutboundEvents400JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboundEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOutboundEvents401JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboundEvents403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOutboundEvents403JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboundEvents500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOutboundEvents500JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboundEvents503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOutboundEvents503JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetFaviconRequestObject struct {
 }
 
@@ -10467,6 +12030,117 @@ func (response SetAudiences503JSONResponse) VisitSetAudiencesResponse(w http.Res
 	return err
 }
 
+type ListOrgOutboundEventsRequestObject struct {
+	OrgId  OrgId `json:"org_id"`
+	Params ListOrgOutboundEventsParams
+}
+
+type ListOrgOutboundEventsResponseObject interface {
+	VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error
+}
+
+type ListOrgOutboundEvents200JSONResponse OutboundEventPage
+
+func (response ListOrgOutboundEvents200JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOrgOutboundEvents400JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOrgOutboundEvents401JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOrgOutboundEvents403JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListOrgOutboundEvents404JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOrgOutboundEvents500JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOrgOutboundEvents503JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListInvitationsRequestObject struct {
 	OrgId  OrgId `json:"org_id"`
 	Params ListInvitationsParams
@@ -12340,6 +14014,9 @@ type StrictServerInterface interface {
 	// GetDocs This API reference as a self-contained HTML page
 	// (GET /docs)
 	GetDocs(ctx context.Context, request GetDocsRequestObject) (GetDocsResponseObject, error)
+	// ListOutboundEvents The outbound events feed (operators)
+	// (GET /events)
+	ListOutboundEvents(ctx context.Context, request ListOutboundEventsRequestObject) (ListOutboundEventsResponseObject, error)
 	// GetFavicon The Latch icon
 	// (GET /favicon.ico)
 	GetFavicon(ctx context.Context, request GetFaviconRequestObject) (GetFaviconResponseObject, error)
@@ -12400,6 +14077,9 @@ type StrictServerInterface interface {
 	// SetAudiences Replace the organization's audiences (owners only)
 	// (PUT /organizations/{org_id}/audiences)
 	SetAudiences(ctx context.Context, request SetAudiencesRequestObject) (SetAudiencesResponseObject, error)
+	// ListOrgOutboundEvents The organization's outbound events (owners and admins)
+	// (GET /organizations/{org_id}/events)
+	ListOrgOutboundEvents(ctx context.Context, request ListOrgOutboundEventsRequestObject) (ListOrgOutboundEventsResponseObject, error)
 	// ListInvitations The organization's pending invitations (owners and admins)
 	// (GET /organizations/{org_id}/invitations)
 	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
@@ -13462,6 +15142,32 @@ func (sh *strictHandler) GetDocs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ListOutboundEvents operation middleware
+func (sh *strictHandler) ListOutboundEvents(w http.ResponseWriter, r *http.Request, params ListOutboundEventsParams) {
+	var request ListOutboundEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOutboundEvents(ctx, request.(ListOutboundEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOutboundEvents")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOutboundEventsResponseObject); ok {
+		if err := validResponse.VisitListOutboundEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetFavicon operation middleware
 func (sh *strictHandler) GetFavicon(w http.ResponseWriter, r *http.Request) {
 	var request GetFaviconRequestObject
@@ -14042,6 +15748,33 @@ func (sh *strictHandler) SetAudiences(w http.ResponseWriter, r *http.Request, or
 	}
 }
 
+// ListOrgOutboundEvents operation middleware
+func (sh *strictHandler) ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgOutboundEventsParams) {
+	var request ListOrgOutboundEventsRequestObject
+
+	request.OrgId = orgId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOrgOutboundEvents(ctx, request.(ListOrgOutboundEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOrgOutboundEvents")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOrgOutboundEventsResponseObject); ok {
+		if err := validResponse.VisitListOrgOutboundEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListInvitations operation middleware
 func (sh *strictHandler) ListInvitations(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListInvitationsParams) {
 	var request ListInvitationsRequestObject
@@ -14510,348 +16243,403 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lcxs38i/6VVA8p8rS/5IU9fCLqtQ9jCzHii1bkeR4k9CXA86AJKIhwAxAUVwff/db6AZmMC+KkiXZ",
-	"3vXW1q5FDgevRj9/3f2pEcrpTAomtGp0PzUmjEYsgX8e0HDCDqTQiYxP5sOYh+bTiKkw4TPNpWh0G6/k",
-	"gsRSjImeMBLJcD5lQpMpXZIhI6F5QdRuNBsJ+2fOExY1ujqZs2ZDhRM2peZ17IpOZzFrdBszGKJJpvSq",
-	"Rcfsp90nnU6j2dDLmflW6YSLcePz52bjlOlk2RtplpTnc8ZCKSJFtCQLyjUZspFMGNHJkosxoWPKxer5",
-	"TLng0/m00d1Oh+ZCszFLYOwPHz705nrChOYh1aw8gfMJIzR7gktB4OWMsKsZC/V1+1FebmHIM81m72fl",
-	"gT9wPSHBdEQH7uUBkSJedsnpywPyfO9p55Ei4YTGMRNj1iQjmRC7+X0R/MxowhLCkkQmP/UbXKj5aMRD",
-	"zoQezBVLBvk19RtNQsNkcEnjOVM/9RuUxjvmwym9GpjD29vd6XSCdl80Vi3uc7MxowmdMu1Ibp4omVTv",
-	"aiDYlR6E8ERA5AhIbpawSy7niszomO0TOlSG/szazLcjnigNX5lNz0jt+O/e8i3vXB2fdZbHv/+2ePu3",
-	"XBy/kIvjl7LRbHAz4j9zliwbzYagU/MLHDa3mCm9esPEWE8a3e2dZ1WE+pKGWiZHUZ7OO8Pd0WP6eKf1",
-	"JNyOWnusM2o9p0+HrZ1wL3rCno06dHvoZjGjepJNYgTvG/BoJQWNZDKlutFtzOfwZHleR+KSazjH4tye",
-	"jLajnXB32Nqjj1lrb/Sk03o2fEpbz8NOtM12Rrt0r2ZuPH3nl8/vNVvixCrGuWDLLx/gDZ9yXU1lU6k0",
-	"4ZpNFeECSaxIPo871TQSw1v9mURsROexxp9M6RVylp2O+Ws1n3mXjGu3QCbjL9+CM6ZUSgAVgyj8/ssH",
-	"eq9YUjsKsJYvHOKz+bGaSaEY8JCfaXTK/pkzBSccSqGZgH/S2Sy2/Gvrb2VO/JM3zP9O2KjRbfyvrUwe",
-	"buG3auvQsEUcqkwxCQ5GuCJTGpvZsojIhAwTRi8UoSSZx6zd+NxsHEgxinn4wPMK7aiKLIyIWEwozFVp",
-	"mRhhZPiUTIY8iph4mImFCYuMKKGxIjENLwglM5ZMORBcuyjDFhOG91DOWILCR0QsjGnCFAmuWjHV4aRF",
-	"lZonVISsS4woCggVEfzK0rFZcUBpvB00iUz64pIlfMRZRLhWRIHSQJC9gjrDEkLHkugJFSSwMi2wzymy",
-	"oZiRmSfvzs7JlhGMW9MR3YJXLoPNfRg3+PDhQ8uX2wFB1cp8K0hIk4Qz1ReecFaazVrzWSak2yQwd716",
-	"P/pCJmMq+L9RybAPGHrLL8dMZsqmQ5aQCVVESE0U02Q+2+8L2OpYhhe5jaZhKOdCPypsjCI0YQSfJtSo",
-	"X0RL2RdTKpZkRHk8T5hCie8pkcVtqKMc+5Otam3nM4otzRJB4/un0p4gc+H0Nbc2PNeIacpjtxfjMYvI",
-	"XNhjzVgB3qu3Ur+UcxHd/4TfSqLm4YQkTMl5EjJyyRUfxszowWZioaGoBCZ1QpexpNG5lG9oMmYPc+WH",
-	"MlqaKygv7U4p/m9GQGDCpM6lPKZiafm2eoATJgnVdgZkQRVJWGqseNQLpkYrtTVWEa5nlcB474XhDDLh",
-	"/2YPQADHhnuKcZNwcUljDgKIXc0My/D5bftOL2e60EvKYzqM2UOcW8RmTERMhEBQkVwIYrmcYokhL0tm",
-	"hsitfHsv1Hw2k4lm0TGLOD0HDeKh6N6YXTgQMaqLmZ9hwjQM2QzMQfNT+zYzWK/35lqzUiYklXgkZpcs",
-	"NgYRTaXdxtujs3NydkKedTqtJ7s/b3b7AsWf5dxSMCcgNiiZUaUWMomMbCT45wVbgr4g55oYLc2JTNyj",
-	"zSZI0x33Or2Q/ntA+hYEEb67L8zLWqn4tUNtotxgwmjEfxlrcrvRBKOy8dE33OwXBRWw2eidHL1mS7Nt",
-	"s8ToCZqjLhgmjGoWDajOaZIR1ayl+ZRVvcv9ZrisPgazALKYSGIfJBsyIYmMYxZtAh1esGVqiYJQpYZE",
-	"PVlt9jbiwGuuUW7N2s0lVjdaAY/W0JubjZgOWVxhlptvFJj9N9s4a5esM7RcCJYMtL2H7tjNzjbgPele",
-	"meMv/XqWsBG/qj4dNPnDCU1oqFminKPggi2bRhomLJRjwRUjRvT4tAWK5GA+2Hv5z/OqOSfsUl7ccEtU",
-	"KGdIiWBSXsdLzszj5nf2RTRJ6NL87eyktSyuzJT6qwGP2P1yJ55Oq+nfj9yhZLsuh3+zUGd37A1Huyp/",
-	"z+iMDy7Ycv2V2gtbsVTPy1M+4ROqFKGKBM4N5Dw95ld5H5BEZdaQcmrCr96rdBH1q//A9eSMhQlDoRHH",
-	"70aN7l9rLrW4aReshsOM5nFsCLZNjsBUE8zINTUxsi51Ya5ei3l3eRkfzUJA7mQuIM9WplHEzUc0PvEm",
-	"OqKxYs3C3LW8QHMxuz+7/+y0ni4O/z79Q78XH3579udw++ps1Ju+Dk86b8a/T17wX/fk2+fJ+WNzVTzv",
-	"2c7jJ+APSb1p1y0OB688JStUyxSqNNVz5XMbJ4ArWExhPPvbugGVOjcTOogpR8LPn+jhJUuWJDTfkjeG",
-	"x5DZXIN3iQrQApQisCIjQX/9cI5meqCXsy6h+v/5e6GDprUTO0+ebbbJ+cSY70BdhjrANhbGMhlxAefn",
-	"eB6MqbpoLVrtSPGxUE0Q0EEYcya0M1yNChypZvq+XyTqK3pCdV9MudFzFOGabMxoeEHHzLzADBA0yQWb",
-	"acL+mdPY8FiuyXBJKNFM6c0mWUx4OMFJjJkwRjyLyFRGLFZE0CmzC75qjWXLjGjdxgUOg3Zf+bJYleeR",
-	"KmlEG1bjkYlVVjZ95sCuwgkVxn6DzVftKv5Np8laLv4p0xMZpcImVcPMqT3bfvpks0uC2SIK+mLD6UhG",
-	"hZJ6FphTP393fkJCGTHUv4yMQqKRETPPTRYX5rm+iNglD1lraKxK8oENjTYO+oR5SuFTRC1F6KlWTfCo",
-	"BGRjKhPWF+DTyNS/1XsCB5Ey9NL2FHk3nUd12xVxJkKm9knwpnd+8GrQe//i6PDtwSGy8FRzbfp2NIvS",
-	"H+JTpRm2bzg9PRmAqC5HT5zzQ83hbqPc8E7Z6Hk6R26xHHPRdMaHm9hmTqvjQj/Za5Q9vM0G3j0r08sb",
-	"9s6cLMGHkIzg8sNQyCyM0cqVmsNWoG+id3IEuiVHRd7u9MGbo8O354OjF4WtbteomxUczOigS2Nbpi4w",
-	"xc2hwMJnMpysuWh2VeN191W+R4oYQWdsWGPSRCxmY9j/bOuNOlQ5fU4rBjjCXaL6DlbAlapeARxF0nSb",
-	"fnR29v7wNKic5N+al9/RI3PB/5kzu+70nCvfYIMglRNxRFC+LCQ0zHaUyGnlS8VwVH7jW+liqKs2j2yg",
-	"YIskyzyMXO8bScAVCScMnIZgDM0SZtjNuvckMypWUw0QS4WdBRRfoqF2rbJeI2RmNGQtxWYUpRcq0Eig",
-	"uLfZXpsNNlOxB1E9VN2SnOSANxsyBy8sflZPD2o+XGGr8mjfsc/i9jxSRSKx8t9/Di3VsoqUV4aajVSA",
-	"N7oN1AzaZfXIe6zFpzOZoDVBjeLXGHM9mQ/boZxugTUGvnX41xa+EMbtWZngTJEbqK2pHMqprn81JlrP",
-	"VHdri854235sZmFUvlS85DTWx9dorKDgHuFPH3cKoqjZwLtuv9fJnJVskXSiVVrnAZzYidUkbqfBh/Mk",
-	"MRLI6SPXWWxuNLTRFrf6HZrQA99aLHDBWBkT3TxFGKhAM5Yos56Ur1nmaCh7n8DKrJMFtJicSW/Xbbdv",
-	"KGXMqChp96WNKKyv8gBAMBsZfQyan29XWMmuwEwcDKniYaNZ+HQmlbkxQgpW6eE4ALscLcfbHW/eb5RZ",
-	"aTud589bne1WZ/u80+nCf//0OfFKd0bqMcreN+RxzMWYLGRyAd4bHxZhA92rrknmIfGuI3CiruNMjaaL",
-	"RquusVFyt3Itd8qX3cWC16SSHuC83nlc83anhmFxf3974ZTddFcL84eX1szaBQZuSl1TyuNrPePwEGB8",
-	"bsoqCivA4bwXVa3mhRPyFtpwy3tzo5WxKwxJWhXFc1TP9aTzf5/sjbbDnaK3Yw3ZwTSNqKb1c0eQRDre",
-	"p8YspgCvSGSjJJpL2+nNumonD90eeOuJ6P/xBaPHMdzheGvc3cmT6G7FGg9FIuPYWL5fdlXyAuQFIm4A",
-	"ANhv9PIRk9ms38j7fE8mhgPf/HqVtwyiQCWvE3MfXxtBOpARsCr4xSC3qEo90ajyml1p8IZOmVJ0zAJE",
-	"9Rlr8cnTvefWfFRdUMeNeW8kal/AEE6OoqHJRDSTXGhFNgJENAALDpok2JLw9/8Ezb4ItozY5WIkAxux",
-	"uSZeUWNkWxsgNUxcpHJDinjp/F/mm4H9JsibCyuFlIVrrIWQ7CI8QiqdmjZ6QhHAOqGXDJwoRt839k5f",
-	"+L4dcBCkcawi6mLD4Toy+IjZsfToADhpbCMLMquFizxS2Rtwy1PkWKfKXrKkUIDWurjcdK6MPUeoJjEz",
-	"C3hGhksNoYCKeAdcyxJr62z/+vzP3Q/PXj/5bedaPzRegGxaudd+rLEhLDgM7sXPMlqmFwwuSYXprDQd",
-	"xgzRq+A0axPzKKI0gKbAg06jCCP8TlWzwfKBnVOj2VgweuFrgsDcBppeMPCE2ee9iLr36TihwrwjR7ne",
-	"9+i2NgqHhwxo5rG2GRBKgX6oByNAkIBMmMhoYD6icSwX8NsZgjkGWspBDHAO8/o02j2YsohTDOk0G8Z0",
-	"HQDiwY5r4TQwozSE32w4wFjDBgIhLuSvHthKYSRYvBvJPYkWtdtFM3V3YRrNxj9zqemAXYWMRfl9Mgsp",
-	"vh831b7fv8P2Tz86PRhRHqffIGIJ44o5LFU+tFymhbLIurRogS8PMiOM6Dr5XhIza4ZX+azSH5q5ja59",
-	"gwf/XOfxYiRX8bGYzwwByTEXAzUP01PGT9ITStgoYWoySNhcsUHENGCu8Dk515nuP7DxV08NHFjPhf+R",
-	"kSx6kDqQy18ZARwz/Arp0qNJa5kO7JF6n2CA3/8gnU7hXiHYbgCAaEfXDhqdxpyQNC2gG/hS/qOETeVl",
-	"gbivoXUXNRgYBqgGCUuDLfmLUGVvIsR/bMl7jZCyvYge6VcqkubCnFhxVNCMLl3GyVqmHF69bypcbFdQ",
-	"uW5rud5Os3W+n7zYrXNR3di4cBoaz8dvdzs+Rv3Zk73rUOo1trt1CDyYpb5i8xEUXoFWAK/kII1h3wno",
-	"Jr+tlZGDeV6OlRX7nCeZUKEWgGAxCgyGEp883930FZh5Irqc6VEX0mhUF3T1LowBLtZubqkfb+b0BpGe",
-	"OrubRSd4pSc6vzw3Tcwuuj7Qnptt7mW5/c0dkFtC1T18KZOx1F/mJ72JQ6DSbVE1sV/M1p4Xdsm6CPPK",
-	"ZfUJw9HgCeNhp76ynE5T+cbSmb1iNDbM4nrIhLyopKFLlihrqXpmQnu73WmsCa3I3lG1W0dCJ1LNWHh7",
-	"x1ou3JpNcrpsOch0CwESFfy0jBD0fbnVdwcB149U6rbeKDuAN6vwZxLwZ39efdiZvo6evZmd7uo/Lp+8",
-	"HR5sT35Vj39jvafzzr8udn55XoGhqb6N+RW/FmFv9/jp6PDFjJ+f/hmOB9u//P5b68PJs8vtYcz+PP1F",
-	"hocHJ/LxcZgfYa/z/Mm1siW7sYMJR2Vi1bUBhmeuwSvz8PownwJBZHw+fxCGZT598mSnTXqCcEFDzS9d",
-	"+Jwrwq5oqOMlCT71G/hdv9HFkMLnVRiUlWCv3htAGsDrPEGQBh9ujinJQCQ5jO8jixrqEir6wscRPVIk",
-	"oNMkQPxPEwAloGSnX2evsIO0+wK9I5TGQdNPo7T0qwAxdEf4kFsiNr4cVbEWQAJipi7gsAoksT7goQ6n",
-	"sD7goA5E8CUg3BrRf1Yd694oHj5QhCOPzVVh7utngvHra7SJ/DRfyiSHnlO+XlSrcLh3zlUlCIhqcsEF",
-	"IDAQ0ZCJTg96w3NjFZQWZ9C6v629uI7yAzyjmt85C/JuvA+pTlNy4j8k/txayBZof+3jiYzZdez31DxT",
-	"abC6BcJbCsBnb42rd78a/JzZ9+vbs96JflNGrb+W2r1gDxFau/Vx5066ag2/fnhdYRPGY1/TPTzbefyk",
-	"0WwcRi/Oeo1m4xT+/liZLnLp//Ck5X648/jx9vPKn7Bq7xxem/Lnepmb2UGj2Xj3+gQm1at8f7VRa1me",
-	"56Kr/PFV5Y+X1/uFLuCemdk2YTdxxJoDOCufwI3yB8wZli5OGQNfTcTHL3sYfZxW+nPRBXfdDI5f9rC+",
-	"A8ZKfN9btfKx3ckDe41FDZB+PeHGyA/ZPsniX/lEXMxqwYndDPOKsnEtRTxVpIsbaTckfVnNnr5M9y2/",
-	"n0MaXrBoMK8qWuIgzGbhCGL1JC5XDsss5MLjXZ4ybd49nw1YzMfcJiDeZARbqMaOskGzfLTK0W4ja9dO",
-	"xrpNylV1ELxHALICgmHG5CxmTUwPpor0MebdbxgFuN/4Yz7kr9myLi5e6+hf62aAgwP9A+i+LitxgN9C",
-	"WDKA4Jm5l1BDCOKwC+qyX0IpRjyZ5txOdYgu30MNO+RN4VqfdTr7mkyntW1AmzW/NkvLMZTiNS4596eU",
-	"C3MmpS19LwwVFVgN2eiQudA89sri2Eg1V2kU26d6vxhJmReoxoopQeLm6r0tur601DOIvg6NxSfyXiz7",
-	"ZYkWj1/2TpiIKnfhBBEGRgNyCF1XJMQihW1yiAvnLyZSWbzshCpCvRIRuGSECrhSCECdNRUgbGqvsUv6",
-	"AvLKbf6JS4VRTCgOvoi0poUhcxZVOR3ukIxqjrLmpH6H1dzS3VYZqDdSMEt12QjMwQabFTkvZCPIUVdQ",
-	"cJVt7+zugZbl+aee7F3rncoY/3Wb6KRGhpCzsCyL9SzajeZUs/uUwlt8M9FScW5dNyT5wvnZ6VQeH8Qg",
-	"H9xYXF9n/4KUVq9mUMmWq9+Lam6OsdobXC7c12/KZHNrqFq7j0i9G2pYU51xikklqognbDAd0UqAmJ7Y",
-	"CiF11W1StpwHXMkR4Vr1hd2NLqGu6o2rYiAFIyEVQmqbuY9+TZmQKRV0zCqK6mzsdXYravDksW+efvhl",
-	"LgqrquRcE7VGrH+y1bT9gBSZz9lf/zrlyPM6cZUfompPTjyccX65z4iWZLuzs+dVBmgSqhH6B18ADs6Q",
-	"0fvzl61n+8QKo+lUir5wGBJElCVsBDrWxl6nQ4IcZCzYbJOeWOoJF2Nj3iVQHWNCBXnWF15VAq4I/LiA",
-	"OrJhBy+CJ5OEhZpMZKIYGVKtzbSUprO4hFvdyUvAZxXHdMpoxAVDn3KeXCKq6ZDmfQQY78tmIy9KZ99s",
-	"XLXM461LmhgCVuZ36TAv7EvfXTQ+fgY8WwpcyQUWQymEA/5EbJxQBMS4/Ah/P7IH15jIW3/AA++3uS9e",
-	"ZCPmPn8Lw4Mfe2w02zRp5c725wxf/Jotld2ictA1YTRa+vuSG9J9e5NRT+1vsmNKX10bn03Jo7AbxUOt",
-	"upenVuc5cM6RsrJY4TPZ7hDFxThmrbliNR6TnFr4V+PpxT+7renV86i1czmatSbPFiIHQbnGW1JMDIJ5",
-	"VS8IfPy3043zAYK7Cc7euIRCfhLVazSEg6bEXSWzfJDJBYnpTMvZfeW0nDLFvhDxcZvMtorD/O1q9/L8",
-	"2fT1zuzN4vmf6nRv+fNTcbAdvXwyftX5u/eYvd/h757982FXH95JPYxr0mNO2aUM6X0gKMC/hxjlh0JO",
-	"7IO5zCJ0mOo0ZzCfdvsDW3ELbMUp7KSRSD8vIa3tttc/X0fLqxMz3Bk9oc9Y6xnd227thY8ft55He7ut",
-	"ndHj4V64PXrOtjvXV8Yq8upssPpFRQdyXuXwd1DeyurmUN4SLIUFA90Pnl3DU+beWjkfayikioSF2NNo",
-	"Cvg2NF3ykt5+VqXVyTj+klxRKJdHZwObAnNNlXcZR3AvLxibKcj75GK8Tzpkw67Y6NVGOG9CYm5f2Mxc",
-	"svFWksCWRO4GZMIS1iUWpCwT86p5HJEpvWDWS8niqC/clhIu0vqaZgdUezOvK+8+ySFYdx4/3+nkMKyd",
-	"yiMrnc2Zg0X47phCPuoMFHGzNf/fX7T174/mfzqt54N26+OnTvPJ7ueu+eR/ss//p+u++d9VJ3gG2LNj",
-	"L+2vjGR6tre9R7bIuxkTRy+IVWbJC66s48wlDbYbZdZN+VQN0mSKm2FwssyOulesYkMZ0rHi1dzHcQ1c",
-	"EloN7nmuJz7w2ealZa+ohhhUDQDF7AcW+nSLNZWyv6uWBvVA1ltKZZGQxYUazBO+5ma0FyyOWxdCLsSW",
-	"+WkbilhWZnWhF7zqQAtVX6YzvexaHAyWDiYucQndI24/bxaRTFJF5HYnjlymrkJf4c0PcdQIkFq1lVAK",
-	"dM5j3eLC4qn2iZErEtxdgdFmuxSINCBcQWGwrCAp/iK3ybcqIqhYcslDNnBtOlKv4BpbH8lQ1SC3DN9c",
-	"yR6ckMMGH9WgrKqo9U3JI8tbrUemPyRduFzZm67D/e56sA7yGI9ZlHaulsdW38OqSddJgHW3tOKCrGBD",
-	"9SRVpUfZVP8vCdPSoZLxXLPBWpnLLlzIRKSglD4Epyd0NrMIxJvVmL1RXVqsU1LBXZI5S/23XgEhCyHJ",
-	"6gtC0JKqi+og+pq527kdmIvYvB7LPKFP1HoWsAdCwgRbsGjT1pBaf4MKhRVuDTGcfZ36tivz6b60nGsW",
-	"AMuFCnKLKqTIVBF5RlErbtY3EFpwUOz1q+hapnCdfy99ceX6IYO1Fl/QI4ItHEDLggcgLJqm2KdxKtuC",
-	"imsSy7EiWL31ukybXIqnn7BcSUvX7ch7VWGfpq5deEP9HpwyBT1sKtHSlGCqr0tW6/pFyHc625tNIpMm",
-	"VmhKdwQ2CkIpmXnX9BFvhMZSMPOCnc02CXCmAdEsjqHe6ZTQGU10kyhJqF9V1BZMFDRJ5EIZ+uI6Y9PA",
-	"vuBdWCQA7MeIm0VNuaAWvDals5k9c5d67NKB6wgOtsCRXbPm8Fb+2BHa55Q0lm9tIx48JsN/BFuj3HB+",
-	"Mp+b6zydjv4xPXVPsq5X5rgAIWxen01W3N3b1+H92Fx5PanAPi+Ie0rJk5LcnG3dEUtsm9iX4t35iSs6",
-	"cSfwlyetiI+5RpQLUPxsBkEN5TCOFSgX39vQaT3/+OlJlRehInpReavNmu4Y/ir1DJQ/a69W9G6zT3S3",
-	"trTUs612ux2Q96dHZOPsVa+13SRPCOyLapLdjivFUgD9FF4Bdmm3UJfo/6XxWCZcT6Y/nb3qbffnnc7O",
-	"E3zzT0/wL1Saf4Kf4yczlnAZ/bTbwT/Rz/zTrz+fffhj98XJ4auT17sn/zop/l0lqv5JBmFNiZKTt784",
-	"nez96dEjRX47BSJoGlFJSRBRTbt8SsdsaybG+0Oq2JO9ptmkN/ltqH6Q//7zu9NF5/UvY/lTtRCt97ib",
-	"V+zuEHwESwjppWGBhAstrTFKhksyoSLKT+bmm1QHLbYTzNNStqOVhIy3dz2PZ9mf5pVIyrWkshWUnj15",
-	"vluo7Ql7M20xYaZUCdb70tT9uoDJvUddvmqaqlc75ibexLTIx6A66/zGyfHZIm/202o3G2QV17hyn3ae",
-	"Zr2auIiwQtk+gUJDhiNor2h2fv+/gJhulPCXHzVX1SE/VGfv2SrHkAuTrSx1IEW8bBbB+VqmD9whCWKs",
-	"bfV816LFNMBWYmoePa/gW7XVKW6QZXzvdSyqu+tmUPKcf8H+tF2ZyGoBf9foFJ4eXMJJfHGRopvVpvgC",
-	"0+p2dSyKmaO5Fpy2N04dsj4jxmqGkwkz6Onw/vQtmGro3PcP0baAwi+sVOgLrO9tK7O/P31b6Nd0U3Zp",
-	"nodLXP+DLGs2z5XX+1nFYebj4bW1AsgWSP+nnc5zMuFC79utSPsGKVuY2Fbht+BS20zoxinBPpAr/1Bp",
-	"Ae9n5t4iAvmWyKPbwlNrUag4p9vUvZ1y4X+6fT+VcEt44zVqQ5cXqe4cSp+nvUDM49h1Z8hq1XMQhHqZ",
-	"NhrzkMztqgqs5jXYhi9XPq4w/sBPx6pyAuc8rxVJ9xVTLFeNf6QIj2BJxvKub9iwHutetyDuF8wWnJB+",
-	"DL1EB3WtCNYfBj3wciGUZRi38P66wy7VrrsmDQL6MIuRrCjFdoNqAGsQkC3mcLOlmR/VzfqNlBeYPHrr",
-	"ed/a115fwgnToyBd/c5aaP0+fCqOdy7ePJ/9trc4fabOt5fvn/B3u6z3OHrZGb/a+fv10/jPvauD55f3",
-	"1kLLpT71lDJzvTVc8ItyrcroLvfVqikf5MZcn0/0SHACsenXbJm9IyBcAPP69ezdW7D8yUaQzaStpfli",
-	"YzOA5po8CpokSOjiCP4Bfaxsmy0X6wzQw4gem3kS2wQVVcD8fwJqbfR+O3rxcw/KSy6O8h94pkOuJ+gL",
-	"4JCNsz//ePv4j/G7v3+ZdN7+HJ78+erP8Ye9wUWSTPnk7zevpr//+99zeRzFO8cve+Y/v6X9CcwbzKrM",
-	"XVr+2mH/+jk++lvyaOd3/se/fu/QX/bmf+783jkSHYsDp3qemMM4Pnx/cPSbF3LBYH/rItfkr3xk72Zp",
-	"LkABk5Z9sf5BBp/6dmDIae6ST+12+/PnwFVZzk5SjrL2WW+gW9huX2xUkQFgILl0MzWvCKCFeNXD9q74",
-	"z252yZALCgAtOG6Me2RUgDdU5XKKagq3u01ZdQlO2ZgrndCvdXWba1VmP8E8+2LeuU1H/0Jw+Ep2gc7Q",
-	"ecL18swsI21g+ZotzWKqnLc5a4hsBK5VKLixZUIC55EwH0CHPua6vQd0xi/YMiBcYZWuGZY9l23SI67J",
-	"LqFkSCOCfTrNC6FjkppPCVdptpGNI1Kx7AuXjWFNN/MuB76EGUKxLjBTCga636SoL7je9EewuE0yXMJt",
-	"4UJpin2eqE7fzzWyteHS1ZNHEFP6tFkQF2mft5OjwevDPwYHvYNXh4Pz8zcB2XhMlPm5hYJuNjHzLuYj",
-	"ZhRn5ybnojVLJMzerCmk4cT2YIcK6tgDD2BSTLk+50xEfQFV0hIZx49sJ2g6axPsYeZ3o3IF8R2q1B7I",
-	"I2WOMwulAyBrkXCtmUgzxmCbaF9MuZhrG0jkhlbw1F0yX7fxr1bv5Kj12jdJkdSweIXiYTXNFR3U+dpw",
-	"uA1pVXdEjHnAd7ifoJbZ7jN26InWMxgYfB5uZPzrpVOOfv1w3mjWXAGfmvIDoRelMNJngGCizpl/Ib7O",
-	"Qt3yde8sTK1rI8tN12jPGsgtm80vEb/W7AsXxyczlhDskAg/knPdTAuUwb+MOGpp2fr1w7nn1M8lFvaF",
-	"Ie5SwzDDnvsCW3kKKVo7V1dZQYGQJgkQoe2cGUCx+gC6f7fJkVYkYPiJTUnlUGDAVq1Xgl6wQUhtkhO2",
-	"GYw5oAhiuYCHo6glRbzc3M96PZjPjXk1mU+pm/aULgmuat+oHa7QfkCmZrvtDIN/taxcaB1FQbYKJF1Y",
-	"Z1b0L2EEkBpUmd9ZWu6S/rzT2Q0NAzf/YAESZJnlpV3OCYUpEhpzqtrk5zwYsmvbPaQQa6NCpT1/zOVj",
-	"0H4i1wbIPGMmmf/DPkwCY3K67/oC36+6GRrOamdwZjOEoLtSdwHA8LveG8yjfZH7HAeCbE8L44RfEznC",
-	"PhGgZqyF7HQYW0dGXEPgrS8ydv3rh3Ost4fFUKB0/yxhGuxI0hNZIQkL8krZgaGJvghpHEOvVSQBnCnX",
-	"kEUDPSiCqxbIsBZ8ZZblus/JhXCXIF9mkkxkHDlvWB7d2ibvsh1Je1y4Z/oCZjKjIVNQBcJ2GsEj8o/e",
-	"nWp6nuYfcAjBpp+Ji0eJo/WF+cIoKzRhkSvy2bXk8T8BljWGNoUTLsZA7++yMhxzASS8haNgf1rqNsz2",
-	"6vC+g1Xg8OaCAo2n5IQbJAXr2mZ+cK0xlQFehCLy3cnhae/83eng8Lh39OYsMBxNa2iqNZEZagYOFuxR",
-	"IzATOR9PgJxovJOh/qB9v22Zlt7j1IFkm/VPHDrJUiGoC2ay3KZ4wHIxk1kK1hcsVsxXFEBngdz4uuYV",
-	"UOskg930BUpWSxCKLpHPwOyQpseGmqdGw4F0aWN4hZh+hPvYLTdENOwOTtNoMiprFWfrlS5xuKa3JdhB",
-	"TsTLlDS1PSWuFYtH7b44KvXrbxJIz8ELCGev4Ee4b+kkcr+BBavNyttBhnOd509kFs9xxiXmsJ+WNMAx",
-	"YfIFRohmZsYLze3NrdgwIDHuC15am129OSsylHoC+273xsFm7K4nMmYEWo+0++JUYts3ivVUFZmwOHJa",
-	"GOhnIZ0ZqQFnCFgCDUd+pqmIaGLOE1sP7bQ7pJdLK8BkGOKyYWwB3L3tvU2YEibA9EU5A4ZqEuQyISA+",
-	"0MolLdgyz46j5x+fMcGjFpSaGs+RIwT7VRiBDaefbeJ78uq1V6wd5+R1VNonOUA2Pvr0yZMd86iZUDGt",
-	"JdgnGVLbPt7pPLdv9lMign3y7ujFQa5N036+RiowTddNGKXKRq7TOLTrlor1BSYNwQ+CUhvPAM7yeB5r",
-	"3rIFOApa3EgaSlHkF3mezJnfnbuF3bmhAXib9PoC9Lus46mziGoKfbiq+DudjnsyE0/alXXa4Dpds5Gr",
-	"S/iiS/oN832/AYJkmnTJX/3GbBH1Gx8DpC7DoRWyrBnGItOaT0ZMTkc02K8t/GTnk9Y4aho1L1/ZCDh0",
-	"6nqgzslG5jNIwbeVpeAGZX1fjepB4x286AnT8wQKRi3cCjew3rOr8Ra4RTX7Daln8P/TEYVFQhMqrtAQ",
-	"kooJMJEIRXaeK3MCXaLgbDbSjUaMQF9MaDxq5dtjax5eML1Jhiykc2XRbTTeTteB6o9MInCHNM3OGLoe",
-	"xqxJzFtbtodKtnCQeLZ9PppBMdQ7IOa+Goa4gM0BxohbAyZC0wLVgWyUZrNcI2+VFVi05Xx1X7gXT6ht",
-	"jp+iM5BfKBKxkEcMbIxEzjV0HcXsHaQ4Y98zAVJ5I0CCaJ/iVvZ6b3Zg5/uil/ao54rMaKLTXv1S6ISG",
-	"umsXXFToLBdOrR0SUgG50mZiMU2M2up0uPSqBRU98MmQKR6xviiofE6JYWTGWciyVvbAjJkYySREgWms",
-	"Dmf6u1mCEmqJNJu6u6sVtKWlf3G9yz+RWICNFOqvIYbYz0DgiqSr88q1gQTLsYxMq0hbqaXt3uhYko3t",
-	"HTKR80SR4bIvnFsCbRpcQqqbu7ZuRgvRbNaaz4zBFcdMjFmbvDcyvS9cnM4xjjFL+RKoEAmzOs8QW/Kg",
-	"+wZLtGNWLfAfr9W84Zj7JEjLoaNTorghhZZ0feGa0cnEXOQxaJ5GrfNrulsWUuhfjSBrM1GpPQs7nb7U",
-	"qcTHU0cfSMxDZj3T1gHSm9Fwwlo70AtinsQegmmxWLQpfN2WyXjL/lZtvTk6OHx7dgi/+dxsaK7BNwhG",
-	"ktcpwrWY+NxsGMFNZ7zRbey2O+1dhMxOwLFXkxnZ/dQYIxYupVZwsv/CNFSnzbzs8JadTgdxvUJbzKyn",
-	"qG25N6JbdI3StWfoGinD8MBB/YENyWu2JGfMVsG0R6oqnDAKYMqPcXpVo6bL2Dpy/d7gB7vX/+C91xXO",
-	"d5s2un99bDbUfDqlybLRbaAfnNiyMEhZqKc83n662Wg2NB0rW7COYomZNbU075gq3EePlNe30lBmSGd0",
-	"yGOuOVOIY0UV0/bBxM2MrLoIVvqUbDilD55pkrNZYhZxZtfaJO12e7NNAoQNI5vP9/gnG5kv05l0J+9/",
-	"fnN0MHh/+sZoVMjR3VzhFejaKT/dXifftgsiCzUVITMPjl7OrC+yRNQ5DbuQbX6PtF4YqYbqXdSduMzU",
-	"dqNpPakwowNgIQdGQsramIR9fgsets8iZeKwN7wjK+j95nbLGnegwvSopf60i6jbL1D61rV8mmBogGyL",
-	"osRwkkJJgZgPEwrSLpbywtwjR5VwCZRlQNbqUU2QBkcvLEPaJ575kWoA0Gr26MUBsWaFEfipXKmhWZzW",
-	"QW5LftDqDWm1rlqEm341aaLbtsVzfScqabEHTxqWib5ETAhjEXg78rmott+DIztbDdeQIujCY0PPTKFu",
-	"IePIcDmbGpPp6uipWoD6CCNDghfXk76wRpnXwcAuI2g7Rnv09vej80NgtMTKDej/i+loui+Wcp74PphH",
-	"dmJcKM1oVMdcYZispcOJ63S7klI1u9JbEz2N8yRaDG1WUiEmS94ppbjXopTMdpHEXFwoo9SLGlqZ8ZYr",
-	"jFepU73hSmN5GgWaWUKnTMN1qUkpyx7ZemNMwtosNu/BA8xG/fzxHjkELgJSYmvOBSNNgi2Y0phuBqe0",
-	"t84p/UzTemXwk+21NLSskzD8aA217qVMhjyKmPgqmuOnXPDxr4/maP3g+18fP5fIMi0Jljo1UwtmQzgX",
-	"M09sBpPyxW1KnB+bjZJ53OiCN6iRfWUzJBqpLxUSMqWqYHxvLbvLZ7XakrHlhsdBBpoXm5C4au5ZXwg5",
-	"lNHSumHRmwo4UJFKZz1hhl0DXwxRVjjsgPXr98Vw6Yd88PeFfk3W5JRzHfNL52fKfJpdLJ8bZIh0sDFD",
-	"OpshMsAmZ6AzN/udjRDBz5ZV/BHwMwyvTtb+G9p639W99IdIr1AeFALdQkusYfuOWcMHridnmGVVzyDQ",
-	"/WS9FJBxVypq+U2zjL3O8+t/ceB6iJsfbK8xxAl2Mj+X8g30MYffPV5nPWmFkGMWceqSw755xoZE68em",
-	"7PXd92gDWqAAdRjCuBlf26njaxC5buRk99Yn7A3+GflczDQry3Esoufd5Nxd2qu2U2x4KC2b942T9t71",
-	"v3gr9Uvoyf89UNmprYtZorK7paVmrTetjlzuWitbwXB/EN0DE907wUr05jS1jLfduZp2I8PiNVseRVjw",
-	"oswFtxIZx1gK+DbvrFMZz6EIzgK2Y2KTfDGmzyABZcjiph98t0oVwElzVTf7wpbdBF0xKNTvDMiGc0d2",
-	"urY2U7E0J4TIBLgiLajD6ZQcIv0xACRD1oU/MNJv39G0eZ5Q4MnGzfrC/sa+Ya/znASh1QGCKrUwq1l6",
-	"T0phuSjqZ6sTfmUV0FHAd68G3pBt/dAb70iiz2IaVon0JjAH7pXplYI5a9LyiHtQIed6ssUuzYJXeoAO",
-	"8ZESnwbY9D9zliwz1DQAARy82JbDBYbW6D7O1fjN1ffdrqrvu7bjqGkGmSUsxEpPVeklqd/dr24GSBNG",
-	"k5izBCCBhXoZx3/3lm955+r4rLM8/v23xdu/5eL4hVwcv5QONF5YPQL9c8sv9Lkq+gjv0+kF5wYezQp+",
-	"1kOXoRwRpIAH5VkPdFWrXVEIi8VbbBefd/x5N83ejlW6TXaVAHEDuofVIQpXCb6+Nz+KQ7it5z+5Oyor",
-	"NiD9XF3RywWMCObcrgEXQ/UHoHUZAgNgXBnUywE1unXArr5I4Vlc5zEP37aM/hoSdG9nDTl/LuUxFU41",
-	"U18fxPBGjgnHeg7Wk2sIJe2o4YlNI5U/5u6rnOuVF9Z8X5J7hczFWIY0DrCqKqiAaZm6LE0qgDwDFTiI",
-	"GGLs80E2cyWaJBjHcmjeR+PYfjNt14gbFOyVwrYBs/IKW7i/cSKNZgPHqSzdV6oXieX1zGg/uelJES+7",
-	"hMYq7eCBSytZj7iGvoAbD7hrJXOFOCrwS5ttYpMOCeQ5dqFWJIxs04Nwux26CQPZ2oZxCMQCbZUtBF+3",
-	"yQeINFLhJ3wgh1mnm5fNtqw6BFz9wFYGUdXHUVez4uO6zrgMx+V3svgRoPL4wCHkBGX3zxZxAHrH2jjZ",
-	"jSpxhbUU6QwIza7YdKZRSKJyjffrc8ZdMJO2zrl2zO7TsWZLG1UasXAPh2zCbQqVB45v//CdfWG8M4+r",
-	"tpWf1qS0KjdZlmri6ZlGvfF6C1eCOzDfMeuwmQmYVNuSCXDNDSrIPMPgAgIef9cXiPu+vrP3ZtN+Qq1L",
-	"pE16cSwX4LZy+lsaOiU0TcygAnwnSIgTyRG97NC3aE6l+JCiblflnDL2alrgVN3nHct3G6+5bHYlTWPT",
-	"F4EF35vdlNPOVYrngS5LhZ7lRkjFbJSDKI3ommaUR95bn/Af5fhWZUQ/xbGnGlgFfB0EwoIrttkmh5k2",
-	"lsHzvdvi+V9tjUPMEuIKKd2zIftiAwayE07YVF6yyKam+O8zGiqL2uTUPOFcPjFVutS3HLUrXDNaO/lt",
-	"3k/f+0hBiXabkGNTf9BoArXYZkwSmxdTdXFewDBZbeB1FZOsd7Zd8o+YzZfdOaALRqjd2WaKzgatt2w+",
-	"rH3Hdm4eakFacJERQPFXxJaNIpwnnHuICVT0tHxgR4dXN7ua2ScwR3d7/+OCAP/BPn3v8tm08bS69dp3",
-	"Kye/HKNupR1yV0LRSoILsnWKeVQYTpwl7JJL2whBEaXlLA0qokTY7oDHTQoriQvRKcy41zJxTTip6osJ",
-	"VROm0uz/Cmtz/xoBWBkqZK7BQ76R8D3e0vxAKwJ5sH3tbxl99fDEj/GpsqZx63ugpZ7VU/+pzYe1OZ8Q",
-	"SuVa+T0HsNcAXgdbd98rxm8jrxaIboh73/MKE+ghoSyRjzRLyqYENCTwtMwta9OkGcGujTu0HSHn6UzB",
-	"OLK3iIkwWc5cnU8HWT/unZ0fng5eH/6RFuWAHEkvYZXQstIn1tdlN6vuHDaIMGbcPYnibIAHCs8X2l7U",
-	"AetzOd/FGP0PZOZ3KI3PNE20y8rPvBBYwmFn99nmF/Glqmt/c+RQXkWuBQ8B43INphxP2ZCCYZa7HJEo",
-	"4SNNGAcBvKBLtBznAhA+feHZWkMWyilTqXpgTdPMTkeG4R6zfGRDsIVL/IKCCLZoT5rlWBuUyFnBWDSj",
-	"wp6FCUKbnszrRIXXFwoiBcjwAbC+3SlImTKOhnxIpBh7TgWjShBXbGBmGLrfKWjGEnJ0QjYsAz7tnR8O",
-	"jl/2Br2Dg3fv354HTVL85uikmokeIDncIxdN+xM9vBVzPS8tOSKcDwNjqWmdhx82zn9+1DWDvcvpLGYA",
-	"fC8w5ApV6dacGX279Trjh3KhFmG5ZJ6dNOsKtvTFBgQai6rggg3Nv8VWWhYi2KxhrRtY5cGYikHW6wEq",
-	"dPg8d9+q0oVig1n5l77A/oNYBIZGkQ9qIBtGDzZMa7K4wDoganFhPYqAg4AaPKXyE6RQfcK5OanWbDpD",
-	"TOk6bDSrWgqt4vcJJQtgx5nLb6/T6QvQSXON80YgEmzJjKKZSHrZ4eVLq4JxukFJYuyQpatGanS4BRcR",
-	"1lO0kNfNfUC1eseN+vgMDdG+6BULiVjRS0nERyOWGLK1X7moM2DusMz7jAlmxZzdTL87IgVwAcS24cG0",
-	"uj+IxFx9NkDpUg5FYJdG5OoZnqSbO/TIwmi60fArItFkBCWLHXUGm23Sg2Jw250OCQ1hhXPNLw3V8Hie",
-	"WE+xPc9HCjcbpHZ6FVIXfsII1jHxrAv8IGgSmvvbebnxTI3Q37R5cbR47yA5GPJfNI/jtJAkXsi+SIuf",
-	"JkyxSrcBFmg/ftm7J9l7/LKHQ3wlT+K1kKnz3C3O+EWTUA1lA9s/0EvfrRx9j0pUHiukJZaDTMt1eczr",
-	"1lG0skSrl6svEWxso0aeFZDH6hV4SDdV6UEi2irnmNsg6CUfUy2Ttg8xGDO9sRk0AcLnol+uQJb/HDlj",
-	"VunMKq1pSW4QCv6ZjXnK8373uPJ9uh+L1fFrQwVAf8Ru2Je4IW+q4n4ntwRt/7lyCSxjrjRLWJTKXqr8",
-	"WnF3dVMSrwb/eo7LNWgek703NgOyYWbfF4E797TlQYDEXe5L0J7RRLFCK4OXiZxiiwLrGUgvOIhdLsYx",
-	"a80Va9pa61Dd00dGWccleP2dUW/zx22p2ccEK6SrNvHAxaAyuDpMUAN7I4GidEID9K4vZgkbsSRhkfVf",
-	"VKhEJH0G20CnRxpSQWIKflrFx4Jwge2k692npM57mtZdvKn7NMc1/I4M3wDXCC0V3AXb+I+LXiDDcIwC",
-	"2UaqpyeZFZLPoL2ZcVrJJrZGXHA1qecW5/TCFXCvbFYDNsd1rMMYeobpwHW1nW1qmtpg4fqMJTjbBwpC",
-	"57SOIRtTDDYKqcmSgQkTYRBGJhyKuwosjG49Zx8Of+69P3/1dvDu9OiXo7dnATr+Eug0b+629jJtrFMV",
-	"z8LYIa6uYTdX/DBvNDfzjshcDLLpQYlT12NWDT7nfnSKSd7HWHXlX8L51d75u7c/VjV8+RbdgcYA+d49",
-	"gd9DfOV70c3wwtwjr7XvWsduuaEqhuaHQ8X5JgdYJF3bvtlrzUXkaMQSiFnkNR/vtX2xYaesNtvktOBd",
-	"I0cntZqG7aaU5YZ9g3bJd5kV5GKHztsUM6UAStdyuUIpyRZJtEyHpcy+OgGf2apgOdfQi8MROAcPuH/B",
-	"gYmu3o0yEXKsrgdJLRGZz7rQt/KSh6yFKv4FW25iczMFr6BELUWY2Uub+1nV4fyrvTYVaIr3xcbJ0Vtz",
-	"kYdcTplOeKjQEf7+dzKK6XgzbWJkiwbohfRrrRudIY0TFmo+79jLh4l8NIqYLUU8TYImgXYV6IMwSj/4",
-	"m5t9MRdQG5OAWJ/FdAltadxWgyN6O/Ocehez0jFQunP3J+FLrRi/7eTMH17F/5CcyDNrPucZHVrTq9md",
-	"4ZVbiPJbJXSNOq6uz2Y06iJe90KaXNAXNfmCWsrKiDxM6STL6ryXNOrcIDe6szXweL/Tm01z/HHLvuMY",
-	"OMJf/R5+fu2OzLT2LpkzQG+g+8IlHMlkLHX9JezFCwqdAFxXlZ2sPYbtsxgtm2mzC5vuBb0WIUt6yGIp",
-	"xlAMOgfUMVc2/xuK2ixkfiWMhhNWWU/3JUz4nq9ofpAbXdGduysYZEOaVRL1aFTeY5Lb4qYNoBKAOWGA",
-	"m96+1tl/Ra2dnHTrqQvbcj8fSyauiXjp5lVcL/jFuiLOx+WvzHMnWZq7bbRSk+QuFSarb3bJYiIheRLb",
-	"cmTBe4fAAJ8XLhBBHkLmjIkjnZXfjqEYQpu8hCZOaXoZFxeAwOuLKU0urK1iq9Q6/b8awK/Yfd/o3Bjf",
-	"msz9IQzXVjmZERTGmkj332qfSLrYt3715bRYpuu9PThQrqclAlPeHn5IG/LA57bhrpmDQJARoo4QKkRO",
-	"8At3Ufh0ak5Cs3iZJdrY94+pVahtD8iEzRXri3FCoXUyIJQSP6MBOoHNYY4y8duNwi+tT9tGzhcTGae2",
-	"cvVNxK25rzsIb/+W8TDQNtiVxH7YclU/uMDaXOAUTgkuvXcJVxThwVbR9UV4zvD7b6Rs1t0lteC6TiFu",
-	"VkfyTg9YuG6cLEoDMCmqVM6gO2TWkW0jUJrquYIq8Ck81f4eg96fm3eqDt9yLU1sp2oh+Ye/vT86PRz8",
-	"fnh69PLo8AW21A1QR+72hZCZhwFWnBblt6o2zzQZskHzmAPzAPhX/5mzOYv2SW6LcthVDx1AbGUpAEQs",
-	"aBKpLykb9iMAdV88x9Vjz9uwhkrAtsKocNkuL3Ii5FT15nautEu+bQO6uAqN0LuQZZO2Xg+aFrLkIWDl",
-	"iLw6Pz8hP1PFw6w1bdozM9eYtQlQbLAvBJ2yZl9A29+RTKat96dvWkyEMgLHOElftNPebW8TRZdqE+G3",
-	"igT48gHmxQXYWhjf4t4QQFfkgV7O2E/2ad+njt3x+6Ivzmua5zZz7+sL/4XzRHQ506MuJFGpLvS76sID",
-	"LfNAF7axlW7jJtH0gikMJnjhOrMUNR/+zUI9wAa9Xe9IgA3632aDgwcmPzoOCaNbB2WAwRSkqUzJLJhx",
-	"gKjYCKqX5L8U3mGnuekQ0iEVCPwesr4QNEnkgkVdMmKLtAG7OXOnM6YIODqPOBMhy4ruWNCUqzrd82JL",
-	"uemHVEAUiWULaZPANUwN+gJP8Gnn6SaEdSgovtZctKPuw0Wzf2DYNdeVmqo+DOJN2DBZF5zRhlFpCxvJ",
-	"t+jsC+zVF3knZh+ED7Iu5DSB1u7zoTEsrOENbcq7xOvol37aF6Xm3JgVvE9oscP3RtahG0rlBs2+CLLK",
-	"uQG2FTRLApJ1OfQQW6PqwlCGTMwszB1FJE7MR0zzKcuKe1uZ1zs4ODw7G5yfvwk2vZYtw2UKtzn818Gr",
-	"3ttfDgfHvX/Bc8DahstsbX4PF8T9pN2f+8JcARtOxIfRKy+T8rnxKK037H98wZabZgdkMh7wKCAbxW8N",
-	"YwlcH9oAq7BDi+a5TQDBjmkk0MtZ0BeB7Va9T7jXHRNsK1XsAZ72/AxSO83sDg0vwGdpW2oa3QcLdSGV",
-	"NM2baaiV+crw/5RB6xIhNfvCnh6PmdtTKG4Qan7JbGtcS+tBCqTySHskc13yc7uzEZy8Pydb/mdq6xPu",
-	"5Oct91oVbO5DWoTf9n1KkYCIMPaqpyb13r84Onx7cBgAoNHcmLo2/rlCRy999m41aexum4oKliSG42Gu",
-	"5UYWTAX+b050nikNg4yfm2/cs5YMYFb5JJZmiQFsWqEJww48URvs9wUlsIxcu6JymNfNzDaR+/DhQ8sX",
-	"0l0rVhNG4+lP/Qbw/X4jwLuK3/md4Rcsgda9QruMKcc0MW3LCU64BoZWrKh5pAiPbDd5r89vZW6+5brn",
-	"1ii6l/R8O0Zmyzdzb7tqLRaLFsjneRJbmrixrb4i8b9zD0tZ7RrwZdyP6Np3rNaXCiw2PzWG5qJ6H+SL",
-	"LjoSKTdRyyk+GC1QE5noVswvjRLlfe0ZBXnl0w/ZuZKMeS3fC9yVM1erstoObYziPq6+N8Jd+NFLdvUP",
-	"L/q927LHNLnwnBqpRyNXKt0qsut41JEoIdglomuyvzLHfZY9isXyben2HhQjHIMBDDkfXBvp5+ikLxA3",
-	"nqk7j6w6ivWZXetvLXEdy64t0IJunTHTRsKvVGoQUYKaHxo/2AGW6zY5hn9piVaZi26BqRArmQIyaZhI",
-	"pdwSVaFaRO/ozeD08ODo5Ojw7Xl1hsgp7OXqhLKHCTX3yl4ukjq5yFzEtglldpNd8kzhRj+M6PtOMB6/",
-	"me2zEabS/t4M12HTzCIZqlXFoF+Y7++167ARjZB0BUb7vfQg5qowCkWvdDxqmUVQLlhEXp0fv4HhqxsS",
-	"j+glD6Vo81Cu2q+X+Nj1W8andMy2rlrwdG7XjP5LdaPbGHJBoZz7tfvYI7s7V7s7BGb4TbcONydu276H",
-	"sqb384TRWE9W7fIrfOIe9Xs7Qm0CfHLJbblCAN9TTYdUOa9R+xsIdjGjdxCjUAqQNSLKZglAKTrksfnh",
-	"iiPYAo5cW8gbUfk04jDCLJFDRjYC+9uAKE2XymI87Czgmc0u2el0Ush3XxR2T6WBJFdeFjonYEUIGoFf",
-	"UEidMj8VgBe5Lxw0DMBuXChtuB1JWMhsb2Jbcj/9Tj2yIAzVFxtBiO3sWRRsNiGFM5YKPHVT0NGFXJCN",
-	"IGKYXBSgghCaC4Nzk6NRsy+UhAbzWF3CLscWn4mXTYCraR0zomK5YAl6vpO5UIh/JVL0xdlvb7g2Oymk",
-	"YMFmmzzu7JJgnh28g6mfMp0sW1Bxw3Op1LSTP3UHdb8VLt0gFRfHfLn8dq5GNbWoiZzHkSMaohNqlL3q",
-	"S5K1s1dbWEnkOi3WFsT2NFeCVXZSLQiQHua9Rh20euIN3GlwdbJYI/6wom/4pue7Jq46zT7WKwIPZ9Om",
-	"W9rsxr6QSdahEXAq+eYkGD9AHdjcAQVP4eKMTgpZkRAqjaUYQ2RgyqZDTJw2LEnGjISw9+DAy22E+XI/",
-	"/UVfOFVxrZ6QqKUepWd1TwZucZivhFd555k4ddIr5wn+W3JI3E3d0GlFKbPrP3Inv8PalL9KLkrRErTS",
-	"BcmYVslIz0UDroeEQyhxixtlUc1YuIL5nbM4Voi2g2ge6E9w9ZEF04wRYXTDIr2pNsJ0ImOAN2QdH3K9",
-	"TFS6NOdkMz8waoMtI9nNphj0xUYW1W4WA87EwueMBg6S2QuR+xyzL6Z0CSW78r68ZhFcZP19aQ928/IJ",
-	"Fxp4ISYyUuwJhh4DwVgEaNe+6BXchNneYEQI3BN8LKieJ8x2z10i+03RNjJxQ2+CigKsups13fUT4Lhw",
-	"W4/NfJugiyCgOJWOG4WsOcOGsyJlTo9rWmQ+KEebbbOWJTZ5YLH5loswnkeYmouLy/gOhpekJoqZJxVh",
-	"V9SoTn0RfOo3cIr9Rhd7b322EZa0iQTk6CXsktHYbuMH29QFX64YU92qQCJ8g+FScBQthJF4OW+RLU+6",
-	"gfjokCbJ0gyJRaExBInVCVJHVNq3Q6WGAkQl9/02q+AV9sa1OsI+FApBSSYNN879wDmG3p0cnvbO350i",
-	"IukMcRxYlO2Xw3OyBT16gk2/p1mbnIEbioRzpeUUOX3hXmIsvi9iRhPDSezp0aGcaxf1txHbyqoFR+mF",
-	"u1k06QvjP9mwX0/+FuawOjiURnw11exHdOib6Jt80yhPduApNwOkytMnT3b8ItCy2GIrF7TxhZQvXZFR",
-	"r0B+VcibOoQNdBz0vdobVlD2hdXomZDz8QS6u6MqHkvs7ULFckGXmwA6cFLW6/9uTHkLgkI+KxdQSbnr",
-	"M/a8zLYACGsQueJPYGbUinMP6uKQNQBkB9yZYXp5iEONjC+I9f3MerrOww/LX4W58jFeGZ7J7dIQeDyL",
-	"R7aapg9a8FBFm7D/Mb9kqi+oJlOpUohFCXOz7zpcWuHSJu+d/Zb1088MJjcVK8ssxmmn04FqV/AtyDRF",
-	"eMSmM6lrm2eY9zwoczdDhre0rGo4b654uCE8iolKoCb9YMffCTsut0IstraHC5Jnzp3O85XMeY3+h8WW",
-	"9XLGBJ3xttMX6nzXZzMW/nr27u2X+uFoFHE0IE4SM4jm5j3YYd4GDCSATOu0j3czJgy7imQ4n5qLfg9h",
-	"l+IYrj5YtUPNbeGSYiRp1Rb+0Tt+c7MtdG/9D9hCu/iqLczZ8HV7+IYr/S735E3br73hU2743bUPHswT",
-	"JZNGRTvh+3F6rWp5mducGo8X4YIwGk4q+2I+jDT4Gq0081vjqW1ZmvgtPEXb0NevRnNFtc1oigUt57f3",
-	"7857g3env/TeHv3ZOz969/YsKExwY6/zvC+Cf+ZS0wG7CsFvEpAhW0oRVbfNgEyMnHv03hK3CgPdSGHZ",
-	"/mqu4B++3u/Q15slGPlHuZ+/wVjD0jqYcn2fb3CRS9IlxYuvEtWlC/eNxD0emNi/8cau70QhKnS3AuBG",
-	"msW7ZFzs6po/yneGhtFZCxlCwE8H0xHtEsNSA2gJokjMLxj5hetX8+EjRfqO8faFXsiWKxmay2IDv7J1",
-	"ZgsC3TRcjNJ20ciKOvdFvomHNfcxfRQBCzIhUyrouCITyQZmzf3Jl32GECxcUqLniUAHs5kK5HdMKHTf",
-	"zeZgm29WiLv3s+hhxF15oO8k8vmjQdT32wS3dKGg+iJQGjl+2SNyBNIOb68iG3Cj1OYXxDprEqVmvGXu",
-	"+nWGVu/k6LV57N6trGaJWYo4zchTiHUBvdvmubcbzQa7otNZbNa7O9wZPaHPWOsZ3dtu7YWPH7eeR3u7",
-	"rZ3R4+FeuD16zrY7jWaDmxf/M2eATTTn0eg27PsGQ/NZBZZxPudRBZLxPq1C3PRV9qDZkyYRbPF17Lz/",
-	"nA7xvseu5I4r+vA+rrI9HynnQldkA4PiesJ4Ynul3uoO13rvEkajL1JQVlm2NITSPRvDrESXTHJh3E3X",
-	"EiJDbCEObCVuqwdBEVdzI5/sj3CDLCph0Qq4j3KuYwuEpNpLL0QkY2B7bAyoDryEX6oRo4n9HXJZj4UE",
-	"X3uhoKh9YiNN8CuZALoyZRDBavscr+29Guc4xFcyy3HwD1xPzoCkVzCnYqfgchfS/zQd5oeNfxdMtdop",
-	"kMGQMooC7CfQlCGnW+lHa0RGVitPfpD7ThnxS5mgLYX4GxpNuTDKYEKoVxrFiypvdtPKZ4iYsXgj4RVR",
-	"zIPqsEWmx9schherGYwANQvqFaF9kSFeScxGurr88E8AbQrqw66ZPvnz8gAZ7L2VXjPj5Ub6SsYdziQ6",
-	"kPPqViCv5MIY20tUHBYs68vyw8z7b+B4Nsjr39oyxo/mTJ+vxOw+YR2Sz8iuYqZZ2Wos3PPGulnReVjO",
-	"D1vm6xBhjdi9B3prrnK719HOXRvYK/TXHxT4wBRY8uM7w9Ca0pni9+3Y0dc7t16zJeh5N2GvW4mM41ur",
-	"lOvPqU73dL3JAMBoy5TJGHKnHikS0yGLm2nJMBHlrGjznPkdVNTui4VMAJUHraPkJUtiOhtg9EEFWeGu",
-	"DuAGPVSmBfJjo3jb7xtblDsnAgfIQ2z7m3fhD9fU1MLiMhShS9DvC/sb+4brM7BOZRzft2FvxiiZ9d+C",
-	"Ge+I4Icp/8OUv5VOMYtpWKtU+B0+UgaTVstDXvHAiq6rHVebNt6zaJ/HiDpGyTSjUPCxJ5Yu5jqlS8wv",
-	"0hM2bVelNPfSoe5TybGDrIojVBTAVGZtiX5wLfwbBxqce9U6Vcmf8kgVfdcqLTf44OCDeQXp+i3eMeM5",
-	"zVYoWZsoaxVUxvUKNUJiFbeMP+ZK2/bPtVkHm/sp/MDcbZ0lIUJVomLxxTY5zWdzKZfTPuMiVy3V/LHs",
-	"C8xcx74gxQNJsydcM3sSGJbNx22zUS+qPflnxZt5D8nWpUv5cK6o74wh/HBI3Q3uAMVwBcfK2JmFGQAy",
-	"6e6xBl61iZVwgyPvue8a1Z0tZNVVmzEB2WHe9vwI6d8nOhxykUt7nhJ/FmnZfHCRfce96Fz9FagbnpXw",
-	"7xbLKEB1AyHNeyC2Aza4EwBtW+4KiwHSvlBcjGPWmivb+8rlch+9/f3o/HDw/vRN0MykPFFaJq6SN1Xk",
-	"7FWvtfP4SbOPdVdI/sdQrtu2FQKgAZT3sIntwyVBWW9RhVBHwMxnLFiUduQEcEBaecYqPOVKN9CDIusj",
-	"Xcy99AsX2rm9O/0lwPo0MyjBdMmhMHzVo+/PDk+DzSbZ23luIf37KZZrFs9TAjSKVEaBNGFZmfJ8LsHx",
-	"4fHPh6dnUJn6OSmmDRgtJmM2WKtwLJnC1NeRBjAHdm9AeAZ0jVLNXAk+tWloJCK2dKMrG14hMOAdMIXq",
-	"3HmzMcew2nvSnnCIb7A/4bmr+UNd8+Q76EH4wz/yX9D8FEmaKDllUJV+6ZBUJam0j8zQfo5siNwXPtTn",
-	"m5+yP9aL/xVKVq0TAMyGeKRQumQFtwAV/0MZ+lI7wCYTl1WgO9KAdu4xkJJR1HXxFCtta314x1YaG/Ui",
-	"r1jkdCMj3lGDuP6CWMUlgUoUQpKIJ1BUI4qM5dwXoJhYLSukgmBxGj1J5Hxc9sAYPWxCldd5qUrYGsPC",
-	"LuX7tpVwEavsJHuiXzGt9Xu0dKYpcTygJXP9vdz6NFcsKYuRouXjinpk/fCLXkqdkkbW+g6rc/dFDTKt",
-	"6bUa9s2g7E2KQQFHinXOsBiqZZhNV2MNTC+dUKEo1EqqxrtN5WWmCxd2M81bwIT9qqyEwgJyqQk2blrI",
-	"9x9KGTMqKlMTaoSuXTRYfWa+0X+9qvrwUtnse5auV6X10XxkKWb0kn1r8vm9Ysnq3MeM3mrcMCOZQBkD",
-	"DK4ItrCVVTE9EUqr9gXN4JE3uY6Y6nevpqk/xFeCmtr1rRSjP4zR/4rcetu+J7txcJfuTM9fIedd4cjr",
-	"EgvP3HMPkVmYJQoaAu383yd7o+1wpyYhkF3hOQwg7y+7elN69YaJsZ40ujuPHzcbUy7c39sPmx9o926V",
-	"0hzzS+Y1lnGn8iPA8K3lDJbP6I7wjWnHzS/LFVzjqm99cv2w10WHn6V9g9dTVHOFe39AxL8mRLxMsFX5",
-	"RXeE3Mp3jb1H/dUSZErxECdpudZd9YCwYiueGR0zsiEkcUKEUIURFyztkeJh9ARDT3xspDCanOaiKi+A",
-	"lpanfn/6howSOoYiahvB/4Kvf2q320HTpcii4SqhhmpyyRIbr5JKK4iYubih0avTjmRa9oUPDHJf4PKD",
-	"dtZG/uzwHOJ7ZCa50DhJGxfUfbGUc8hXw+VzoTSjUW03D8X0iR3oBJsW3WOPpnvpysTSLWzBTuG64QzN",
-	"prAIPNgKuqVXF7tbS0t6OBXpKysraRm7b0BN+Rquu3T9oLVV6AHpR7crWFfRZL8y1wKzOoutugm23qYC",
-	"EXcr2rY7xADA/7HZim1oiJH2jTxCz1O0N5tpXQAp8NTJXLG0SH564aCrM3Rmh10jczC7/YZ8hu+ZmxZR",
-	"TaGjEVSPNp/itDSg3JSGjshuBWkXm7lIu/jlOiLiW+Ap4LJeqXy3xjY5pOGk7Kg0XCCtFJg2IQfUwIvD",
-	"N4e/9M4PXwxeH/4RpCdPNjL8wIqSAy/cHHx16u49G8VhvlL1Adsjub4ufQ+Em1NKbA/xTBDP1Xfg/fgR",
-	"Wb/vGsx5pTefgzZjIitCX9W5/1HW6OJm3Hkd5dbXC25oUv2wp76R8Dp0whvla/PeTp7vrEqSrT3vO1fb",
-	"6vtIYvviH2HYYhLrnZz+LWKwRRO2kpVsJUywxc2zS/2X16mZBzSGTTHKotdtybbbydTIrObTKP9cAYpZ",
-	"qY1WB1sFW3z9KwFbm7lFfnDUB/ZQHV5pJiJPgFs65FHMSMxHTPMpa5L5zGjwXCtCh0rGc519eT8y3VA/",
-	"FyNZ60XKddh0k/dNrS4J1Hxo4QtYXC0w/04rraVV1tLetFgwxOKI4KEafwxEbs3s7vHipGPU2f8x5VPV",
-	"/q5sdqMsHr0gB9h61y6hxNKKquL17TpSklmRhiqI114tYsP5eAwANh61yVtbmC8t15c37uHNEBII+gKL",
-	"QGHRXpvTl8XVaxq1EcW0hctFZEKjfmowowMMLekhG8mEufKd0J/G2fcbNF8GEJ50b7FN4dHmBiA6pgRA",
-	"y2GEQmAj5LRgDJQFwMVd0wQJcnYtFo/IJIIe5bawjrkkYj41m8rAzQFY+DbZ6IllvoHdlGJfp9xWQgED",
-	"GitJYma9o9BKCbKAXXs83Gc8BuhxBz7XKQvam1UAPykv5rP3aiV+qEEj+n/sX+1QTusimrbJft5Yr6x2",
-	"6h71gp27O52HDW+aRePy6xjGd2HLf/vydZU0fclBlsL14FGKS/d4GSAIqvrCZRcDuRlm4Lbw9zcLpdwg",
-	"LgLyMA14aEn8yIZNAk4jGr8fnh69/KM6pAG9y24S0vgdXn5ofvzdBjTgcFo5JnyzoMY1upsZEJO64dt5",
-	"Eje6jS2wJuybigTxCprxNwut9CHVmyuvb1HK5WAm5TrSZ3ws5rMmieWYi6brOgh/Y4NATB4P50liyAhZ",
-	"S/pSkNfll9ZELYz5P2MJidglDxnqa+UAv/f6VM0sD3FSEODKVt1xpW2cDE6gvdwwZv6sXXXv8msPrdfe",
-	"N8RG2HxxIhPdivkli3Lap/de+LvlHP9VRbv9YG/TFkBOAdzpEa7ck3zAuGJjXPgSYm9Nq3HkSBdin+4x",
-	"nGzbx9aG8tIIyGvPFemZsEtzrbw34AdV67d6GYlBfvm/QXZZ8RNzR8hOuwOzLqiVTESWPW1wvz9r0x47",
-	"/ttZGJv+LtZQ7pnf/EGRjfN35ydN2Kz0dNJ1I9W57SKhjJjabJJUZyUxu2Sxym13bOjGvg7ubov7FDQd",
-	"0cbnj5///wAAAP//",
+	"7P0Jc9s41i8OfxWU7q2K/FxKlpdscnW9V+04HXcWu22nM92jvCJEQhLbFKAmICt6+ua7/wvnACS4aXFs",
+	"J5knU1MzsUhiPTg46+/80wjEdCY440o2uv80JoyGLIF/HtNgwo4FV4mIz+fDOAr0ryGTQRLNVCR4o9t4",
+	"JRYkFnxM1ISRUATzKeOKTOmSDBkJdANhu+E1Evb3PEpY2OiqZM68hgwmbEp1c+wTnc5i1ug2ZtCFR6b0",
+	"U4uO2U8HTzqdhtdQy5l+KlUS8XHj82evccFUsuyNFEvK47lkgeChJEqQBY0UGbKRSBhRyTLiY0LHNOKr",
+	"xzONeDSdTxvdvbTriCs2Zgn0/eHDh95cTRhXUUAVKw/gasIIzd6IBCfQOCPs04wFat16lKdb6PJSsdn7",
+	"WbnjD5GaEH86ogPbuE8Ej5ddcvHymDw/fNp5JEkwoXHM+Jh5ZCQSYha/z/2fGU1YQliSiOSnfiPicj4a",
+	"RUHEuBrMJUsG+Tn1Gx6hQTK4ofGcyZ/6DUrjff3jlH4a6M07PNjvdPx2nzdWTe6z15jRhE6ZsiQ3T6RI",
+	"qlfV5+yTGgTwhk/ECEhulrCbSMwlmdExOyJ0KDX96bnpp6MokQoe6UXPSO3tX73lu6jz6e1lZ/n2998W",
+	"7/4Si7cvxOLtS9HwGpHu8e85S5YNr8HpVH+B3eYmM6Wf3jA+VpNGd2//WRWhntwwrq6WMybLMzrj8ZIw",
+	"/YI0c5GM6CYkaQZiOqUtyfTaKBbu5Ab/74ZkUkaCt4OE6cd6UOaXhN2IaxY2Pur3Z7EIWaM7orFk1ZOC",
+	"7nJzihSbwmD/d8JGjW7jf+1m3GEXX5O7Z3M1FHMeptNrfPb0apzixwf76VrQJKFL/VSqJSz8SCTThl0Z",
+	"WXOGYbMl+zvd5JhKhWtFJGOcNEs7/0jmyWMnJQWRkE5KDyIOmVS55dzrHO5Xrw6F0bmrE7IRnceq0e14",
+	"MBOqkDs8OWx4GePoVDKOlzRQIjkN8zyvMzwYPaaP91tPgr2wdcg6o9Zz+nTY2g8Owyfs2ahD94aWImdU",
+	"TbLRjaC9QRSu5CbpKOdzeLNMo6f8JlJwpotjezLaC/eDg2HrkD5mrcPRk07r2fApbT0POuEe2x8d0MOa",
+	"sUVpm18+vtdsiQOr6OeaLb+8gzfRNFLVRDgVUhE4EiTiyG6KrORxp5p4Ymi1knj0J1P6CYllv9Px1t05",
+	"Z8m4dglEMv7yJbhE9lHbiWEvX97Re8mS2l7gmvnCLj7rj+VMcIk892caXrC/50zCDgeCK8bhn3Q2i81d",
+	"tvuX1Dv+j9PNKu53oq9I7KpMMQl2RiJJpjTWo2WhZkHDhNFrSShJ5jFraw54LPgojoIHHldgepVkocWF",
+	"xYTCWKUSiRZMNJ8SyTAKQ8YfZmBBwkItVtBYkpgG14SSGUumEd5nRXlmMWF4DsWMJSiI8JAFMU2YJP6n",
+	"VkxVMGlRKecJ5QHrEi2W+ITyEL4ydKxn7FMa7/keEUmf37AkGkUsJJGSRIIASZC9gmjLEkLHgqgJ5cQ3",
+	"8o1v3pOkKZmWn87PLq/IrhaSdqcjugtNLvU1pPv1P3z40HJlOJ+gmK2fchLQJImY7HNHUJOKzVrzWSaw",
+	"tYmvz3r1evS5SMaUR/+NAqd5QdNbfjp6MFM2HbKETKgkXOgLVZH57KjPYaljEVznFpoGgZhz9aiwMJLQ",
+	"hBF8m8BFSZQQfT6lfElGNIrnCZMo/TkKRXEZ6ijHfLJbLfl+xmtLsYTT+P6ptMfJnFvZ3c4N9zVkikax",
+	"XYvxmIVkzs22ZqwAz9U7oV5qoen+B/xOEDkPJiRhUsyTgJGbSEbDmGmdSA8s0BSVwKDO6TIWNLwS4g1N",
+	"xuxhjvxQhEt9BMWNWSkZ/TcjcGHCoK6EeEv50vBt+QA7TLSYjSMgCypJwlLF1aFeUDtbqcy6inAdDRX6",
+	"e881ZxBJ9N/sAQjgreaefOyRiN/QOIILiH2aaZbh8tv2nR7OdKI3NIrpMGYPsW8hmzEeMh4AQYViwYnh",
+	"cpIlmrwMmWkiN/fbey7ns5lIFAvfsjCioL88GN1rFRw7Al1Pj08zYRoEbAamAf2paU131uu9WWtiEAlJ",
+	"bzwSsxsWa72Jprdd893p5RW5PCfPOp3Wk4Ofd7p9jtef4dyCM3tBNCmZUSkXIgn13Ujwz2u2BHlBzBXR",
+	"Upq9MnGNdjy4Tfdtc2oh3Hbg9i1cRNh2n+vGWun1a7rawXuDcS0R/7uhR9rwwMCAeq3VT8yDggjoNXrn",
+	"p6/ZUi/bLNFygopQFjTq8oCqnCQZUsVaKpqyqrbsN8Nl9TboCZDFRBDzImmKhCQijlm4A3R4zZapKgqX",
+	"KtUk6tzVem3DCHjNGuEWdHp9rW81gyjcQG72GjEdsrjCRKOfSDABbbdwRi/ZpGux4CwZKHMO7bbrlW1A",
+	"O+la6e0vfT1L2Cj6VL07aP4JJjShgWKJNbToNff0bZiwQIx5JBmJ8kaBBgiSg/ng8OXfz6vGbAwtWy2J",
+	"DISxBG1kZbnUr+vvirYUqydtpHFlqtS/G/CKWS+74+mwPPd85DYlW3Ux/IsFKjtjx/gFGHOAccbx2ajR",
+	"/fcW5qMTfsNinGjxvIZUrWW45XG80F+lq1akCp/OosE1W1rbmb920eCph4Mpr8THKkZf6gRtV+3qhXth",
+	"plmSOnvnp8AdtERiWvK0ciQFpzEw0DwreSSPtIIp4ti8LvEmnAcBk1Izdx8502CUiKlPtNot7XkgkSIJ",
+	"m8U0YNIji0kUTLRWOJOEKuJ+N8iYkA+Gyfymmalvevbz/PVeGGA9Z8t4VHkPczxaX6dltr0Ry17Fnq6Z",
+	"lgfQ7UHwRdLkLBWLWZAwBWtc5j/Zhmy0cNUb+EW8q/TOCj5Vsb6av6CckpL0ZmtaOJ8OwTnMzYy3dGC9",
+	"hjUSwJFs2THnD2x2UN9EaDmqJPLNebkRSSoWyTFalxfqnEpJqCS+dXpYO7b+Ku/xEDyzlFsj5UYLJ1fw",
+	"9wu85b46f3fHsSF/Nxf0/fJ320mJv5cGXObvyNxBJNHyN56HBUsYMa1q9Q0eBRPKx6wL/0YnSBxJBZx7",
+	"Smgcr2LCeRJdyyaK1LkNhyyyR7kRf0wYNRpWYSPTtW0Ol3qqUYJrpLUN5Ga+1jLgurO6Cah6dKZfsdrH",
+	"AFcv9N3fEiaZ0r+gLWyQsKm4gQaxI2ADIiExGyk0Nzpzq2bImzE7l9XJL+F1spEu3bY8zvoIU2L9EKnJ",
+	"Jdw1m5/xlKEVD/U1q9GURvMYOTw5BZMz3nNyonX21C2/evq67YojqicC+nPmynJs/jQMI/0Tjc+dgRqn",
+	"aH7sSlyj2TvTAw7+3m89XZz8dfGHes8//Pbsz+Hep8tRb/o6OO+8Gf8+eRH9eijePU+uHmsm4niE9x8/",
+	"Ab9O6iFey4eg80pebIwD5XtIKqrm0tWarCGhQlUq9Ge+retQyis9oOOYRtMK7/XJDUuWJNBPyRtNa2Q2",
+	"V+AloxysGVISmJE+o79+uEJ3g6+Wsy6h6v/8tVC+Z+zdnSfPdtrkahJJDJSgmjrg0HFGQjaKeGRZDFgv",
+	"YURdtHobK4+Mxlx6YGjwgzhiXFkDPEkYDaWXtveLQLuLmlDV59MoSUQitezbnNHgmo6ZbkB34Hvkms0U",
+	"YX/Paax1xUiR4ZJQophUO1ZChkGMGWfgpydTEbJYgmBtJvypNRZwAE0oRIFPo/26fFiM6eaRLFl2msZy",
+	"IxJjdNlxRQD2ybA7XHxZyaroNNkobGXK1ESEqdKcmpP0rj3be/pkp0v82SL0+7xpOavmvELNgDNfnV2d",
+	"k0CEDO1IWtdGohEh0+9NFtf6vT4P2U0UsBbIDOQDG/bmagI3iH5L4ltELnngmIg88Az5pDkVCetz8M1k",
+	"ZqzVawIbsbkYS+dh3XKFEeMBk0fEf9O7On416L1/cXry7vgEBbXUAue5/gAWph/iW6URtrccnpoMQGwv",
+	"RwRZJ46cw9lG6dDZZRZiKEVGbrEYR9yzRlQ7sJ3cVWUDHoqeaq+BZ6/2GjzTO0vwJSQjOPzQFTILrepG",
+	"Us5hKdDHYrXgCA2SZqWP35yevLsanL4oLHW7Rmus4GBaC1qCkGVdeTLSmwITn4lgsuGk2Se1XkB6JLUQ",
+	"QKIQVZ6QxWwM658tvZYgKocf0YoOTnGVqLqDGURSVs8AtiLx7KKfXl6+P7nwKwf5l4oqhFwy59Hfc2bm",
+	"ne5zZQuZ1aA8EEsE5cNCAs1stV5b2SgfjsotvhM2LnDV4pEmXmyhYJmnNFJH+iaIJAkmDJyfYNSdaYmS",
+	"q03PyRcaHpChlmioXau411wyMxqwLMqMoM6MBIprm621XmA9FLMR1V3VTcneHNCyJnPwJuNv9fQg58MV",
+	"NvcoPLLss7g8j2SRSLySEE/Q4l4WkcqitLnAG90GSgbtsnjkvNaKpjORoM2AasGvMY7UZD5sB2K6C1I5",
+	"xAjAv3axQei3Z+4Ea3DYQmxN76Gc6PrvxkSpmezu7tJZ1DY/61FokS+9XnIS6+M1Eqsb5Pe4U7iKvAae",
+	"dfNcJXNWUl/SgVZJncewY+dGkridBB/Mk0TfQFYeWWdesL2hJWZxq+9Qnxq4NqECF4ylMEq91t+TZaYG",
+	"Wr5mmKOm7CMCMzPOIpBicq4JM2+zfEMhYkZ5SbovLURhfpUbABezvqPfguTn6hXmZkeT5GBIZRQ0vMKv",
+	"MyH1ieGCs0pPDRq9rYHkNtubt1xmWtp+5/nzVmev1dm76nS68N8/XU68mX04a28YxXHEx2QhkmvwQrmh",
+	"viZgb9UxyaylznEETtS1nCkL2pVdraPkTuVGbqEvO4sF708lPcB+nTlc83a7huF97vr2ginbdlUL44dG",
+	"a0ZtAxy2pa4pjeK1Hn54CeLWt2UVhRlgd05DVbN5YS95E6J5y3Oz1czYJwytMiKK43Cfq0nn/z05HO0F",
+	"+0VrxwZ3B1PUmnyrx47Bnml//zRmMYUw0UQ0SldzaTmdUVet5IldA2c+If2/7sXocAy7Oc4cD/bzJHpQ",
+	"MUfo5HcTz/AVzeblcawxm8N82zYS436s5oU+HKN5zXCr9Akt+6UBI2ithXYJDcOESVk2hqfEX9rcVUbc",
+	"7QyzWegytr2pTTa/JLAUPBFxfHV2df5lzDa/cC8w9hzSovqNXj52aDbrN/LRD+cTfYdvz6DLhw7ioUp2",
+	"S2Z/XhtLdSxCuOzgi0FuUpWahlYGFfukwGs2ZVLSMfMx1+ni5TF58vTwuTFAyC4odIKjTNbn0IWVxNBU",
+	"wXg4ExFXkjR9jO2FS9z3iL8r4O//8r0+93f1/kd8JHwTu7TGcV1jpjFaZKra2pi9puDx0lpQ9RPjwg39",
+	"vMK5Uswxgcsb5Y11MVBYSJUqx2pCMa1vQm8YmOG0xqg15j53rYNgYkoPaDH+uGkjnLNAar1i6dZBOpnW",
+	"rk26RW3g9COZtYBLvir9Rl8+QAqFhEMboTadS0WGjFBFYqYn8IwMlwqCYiocVnAsS5djZ+/X538efHj2",
+	"+slv+2v5BR6AbFi5Zj/WaKEmTQLOxc8iXKYHDA5JBbOUig5jhjl9YHZtE/0qxisLk3+WaM6Jsa5W2Ddh",
+	"owMzpobXWDB67eoSwLcGil4zsKWa953YUufXcUK5biNHuc5zdHxokdWJkfXyGYhZSoAEDUMNRhBLDVLF",
+	"RIQD/RONY7GAb2cY1jxQQgxiCGzWzadxn4MpCyM6MHdYQhUbQOyv6dcElsOI0mBWr2FTJxomJA6ceu7s",
+	"ga0UeoLJ257sm2iTsauoh57eAF7j77lQdMA+BYyF+XXSEym2j4tq2nfPsPnTjdMcjGgUp08wdh8j7HJZ",
+	"BfkgyzItlIUeK+d8ebglBtSvkxBL18yGwUbRrNKivkW4kpMItbk7PdOiZTTm85kmIDGO+AAis8wu4y/p",
+	"DiVslDA5GSRsLtkgZAqyD/A9MVeZ9jiw7txMkbAub/cn8HgPUhdE+ZG+gGOGj5AuHZq0fucs4dT+gp54",
+	"94d0OIVzZVztkBpo6domCaZeSyRNk9oIfCn/k3HU54h7Da1bv9NAM0A5SFjqrssfhI918iAdG/LeILjS",
+	"HESH9CtVEX1gzs11VJCMbmwe/kbGADx631RYkZlB5byN7eN2kq21Huav3Toj59bqqZXQonwEwEHHzdZ8",
+	"9uRwXb5mjfXHmJQezNazYvExPbIiqg3s2oM0CuJOoi/zy1rpe5rn77GyYJ/zRRDK5QJiubUAg87oJ88P",
+	"dlwBZp7wbsTUqAvgArILsnoX+gDNq5ub6sft3CZwpafuEq/oRqn0ZeSnZ4eJmAvrQzVyo801llvf3AbZ",
+	"KVSdw5ciGQv1ZZb2bUxKlYavqoH9opf2qrBKxsicFy6rdxi2BncYNzu1tuZkmsoWS3v2itFYM4v1QTfi",
+	"upKGblgijabqqAntvXansWFwTtZG1WqdcpUIOWPB7U2zOYd9NsjpsmWTB1sYYlPBT8ux3K43oPrsYOrh",
+	"I5k6PpplF8JOVSaGgEyMPz992J++Dp+9mV0cqD9unrwbHu9NfpWPf2O9p/POv673f3leEYVVfRrzM37N",
+	"g97B26ejkxez6Oriz2A82Pvl999aH86f3ewNY/bnxS8iODk+F4/fBvkeDjvPn6y9W7ITO5hEKEysOjbA",
+	"8PQxeKVf3jxQrEAQGZ/Pb4RmmU+fPNlvkx4nEaeBim5sAEYkCftEAxUvif9Pv4HP+o0uOqU+r4piWhku",
+	"2HsDsSrQnHMRpO6r7aOSsjCkXLbbIxN31iWU97kbifZIEp9OEx8jyDwISQIhO32cNWE6afc5WkcojX3P",
+	"BZdJw3cpD+8qwuiWMT9fHpezUYgNWF6ty2pVmM3mITN1kS6bh6zUhaF8STpazdV/WR0t0SxuPlCEJY+d",
+	"VYES60eCERBrpIn8MF+KJBd/KV25qFbgsG3OZWUYGVXkOuIQw4MxMdnV6QRvRbm+CkKLVWjt30Zf3ET4",
+	"AZ5Rze+sBnk31octPAX3mIlpNORNU6ISEbN17PdCv1OpsNoJQiuFFEBnjqtX/+unAVaPZY3PKzNA3G82",
+	"YEU/ju9rxdDLPEhMmeAMwySRTIgSxRioL3KB3Yqwc3BP90DjW3Dv2x+HAmZVCqxUOCKrTkWNl69MAPmN",
+	"r04yy77a3B7kcMRvyijkzqWWl7CHCG64NX3kyKBqDr9+eF1hU4nHrqZ4crn/+EnDa5yELy57Da9xAX9/",
+	"rEyMvXE/PG/ZD/cfP957XvkJq7Zu48Ep/66WuZEdN7zG2etzGFSvsv1qo5ARGRwTd+XHnyo/Xq63q17D",
+	"IdSj9WA1sceaDbgs78BWeZp6D0sHp5yFVE3Eb1/20Hs/rfSHoAl73QjevuwhUiD6Gl3bdbXwvtfJp1ZI",
+	"zyRVqUkkieABOyKZ/zgP6YT4CDiw7bIOULbcSJFNFdHiQpoFSRurWdOX6brl13NIg2sWDuZVUKg2iURP",
+	"HNMIHIk1kjabhIuFw7scZVS3PZ8NWByNIwNls00PBv7W9NKkGbJJZW+3kVU3hvW4DXhHdRBJj0DQIFwM",
+	"MyZmMfMQaIpK0seYkX5DK5D9xh/zYfSaLeviSmodZRudDIs4mrp/ykoQRNBiYgikITF9LgGZGOIYtPyE",
+	"+YeB4KMomebMtnUxta6HB1bIGcJan086+l4YflVRuWIga+Tk6Yi2DY8Al9z9SMmlXhwZuW7MVTEPuXgT",
+	"vdHQWpfQbK+LNGHy08aRVCxhTg5adqTLMnWGv7rJOTRv34rO7Wm8j3A1F0XWHeOmom1x13K7VQOesLG5",
+	"0EANbnx75+7O4o1V8gNPacT14pSI6D3XDLNwq5Jmh8y5imIHV9oQWSTTgCeXwbsIruVrTzZWDAnQrlaz",
+	"kQv0hH8LjMQdyuasxObc3zczSXP7K9hJaeQbMRTT4tdkCZuf/OyOMjEUchCzkapyxj4Ek7ABHO4uFB1+",
+	"SqgZxJwNqebCed+deVia5duXvXPGw8oDfY5xlVpvtZltFiTYZNiZpGobxLiYCGnyzCb6BnEgYnEeGCBp",
+	"oVBBpqhBgDXQfpIo0eeAK2nytlOQJcZlBB6YFNNWCycsrHK13CFHrOFKNUwHgrNvmbUTVIYn6nOapYg3",
+	"fb2x/k5Frjhp+jlG6RcchHv7B4egGzteuSeHa31y2d2+bhGtOJBllph0BpMjVbSW613NroY0qNc1jhsq",
+	"zs1rS5Iv7J8ZTuX2QeTVg5vIN7e03IkkU7Zg169FtWCCEWpbHC5c12/K0GbnUDX3s2SMQ/7aKkjFQNbI",
+	"DTnzNs7xPnWR+u4cKaJuFnVZK3+JiLOwaKyHm2SZwodGijSpBCByRDsixp83U/itY0su3Q4lO3xFRn/6",
+	"ioM5630lC/wXnPvUOl9gAJuKJLU7nNvZry9kVw7lFoflXqXtVR1WHZhNxG6DUg8IXHm5O8UiWO3z+p9A",
+	"sY407abp3s1Vv+Hi1VonzOQH0xGtzHlSE4NzWVe6IJW58yqYGGn22OfmqusSaoklhYHjjASUc6EMXzVI",
+	"ewmZUk7HrKJiQvOwc1BRYCGfzuWYbL/M626shzlve61fyd3ZasHlAcWNPCDz5rJSjjzX6SL5LirXxGWx",
+	"VbW1GBHmFWRAqLAxw4zTgiAmUcjQFECDeX0eRrqxacThSh4uAbfM5pk5D3G5p3Q2M2pnEUZ0Y9DiLCAm",
+	"hefbGBDTuqizNNKNk4JzWRjrRl0T7+GVbYCbW57zX1t2to3BqQARnr/LN5c/a5pZM6JqQSHLrWlDbs06",
+	"ZIAL/ZL9tFjbrS4zAF8r7ESxDNzqjwtEBPhTQ8p5/YfvJUt+hjdyH60Zq/6qMFD4LGSYcLTisxf4Su6z",
+	"+Sxc19t7fMV+tmDDiRDXbQW2i1olX79zxaRKk2oMl12+y6rlAQfkbAMpsDRrLQCu+yA38E0+yC3QJh+4",
+	"27fu/Soi2/CbHG2t+6biIKz7pIKXrfukiv1s/E3ugK/7qoK/b/bJVqtWxcU2/mar+dRw/nWflY/Ux+LV",
+	"nWpH1UGniJaUv8lttSwPipeBE9de3W2itQnj2Z2IOJR9Tg2MOmlyYcHAJlROiEmJ3umSKJQegkhIj2hp",
+	"GGN4EV5XVplhq7Tr94h0N2MJjvMIPY5yPmUJCVk4x5oyTGoxC8tNbKF1b40T14L45NCAR2/Um2R/V3cF",
+	"83kkyUxIsPkeESoDNLbbRP0RY2GbgKyZipBaDIdynVr6hNIw/ob4eLAJik5nK8ASTDZYIKbTSGVIlkok",
+	"7JEkQSyC6y3QEWoyz5zJA2xsE6C6R8QvlUD1dwAYULKYBYjNbYXL7eGiwVzkzDGShA7FXHlpWbYEfhSc",
+	"bY8hHWG92L+zWIZstdeK2uuSVgtiOFRbRWcpIC1mZAPlXXMhRxtbVKoMrhMqB1ORsHpFUz+15XYpgKzT",
+	"cEm4WByRmYhjhKAmMVVQz4dxTHipjtdZqW+tKl5raxZrHRTI1RwLMo5uGHeq+cEbkSRsOlPLnS7ED2ny",
+	"yk4SUQIqSUV8zpBFrT1X1Ym6+ek4S7mWGK5qzwycFcOTCmoYVJw0GRNt4ocikLs4kvY09IlicSxhIfoc",
+	"nGWwCHDAjwj8ILg+31ZxM1DRfrvdTs1JvsWRRpDn/Fn1yZTOYC2VyNeZyomyBVmzILHmhWVvg4LMJZ2g",
+	"pLRV6FGVypFX0jLLuuMqnWi1olOpEBYk6FJ4p9f41NKr2LqhCRSV0ct5NleOCNzw7A/v0yU1P7xIF9X8",
+	"8LNd1rO5yougud8u0smezVVOhMSfciIi/pQXAQu/XaRLcDZXORHO/SnXa14EK/yWa68kQuHPjojU+Aj1",
+	"GDNQufyxeqYP/F5n/9ApZ+URqhClBx4AZI0+du+vXraeHRHjQZ1OBdccBVu23G8EMS7Nw06H+Dl0F3+n",
+	"TXp8qSaaTcuJSKCk24Ry8qzPnVJakSTwcQEgxFhJnGRbkSQsUGQiEsnIkCqlhyUVncUliKn9vNv2WcXF",
+	"WaErfBXDfHkca6zy+fN/P4b4Qh+O7b1muBWG9xQUCdogKS5I11xd5mma9DZJxHw8Aae9fj+O+HVtQRKZ",
+	"woNUYgHY7MLVb32xr3hTi3uBY3/2GheMhhFnmHtYppkhzcfCY154dhTEdWMj1pl288I0enYN3IELlQKc",
+	"5BLQA8G5BYgJ2TihyI0sEqt7GLMXNxjIO7fDY+fb3IMXWY+5399B95DvOOYRH6fwuHe2PpfY8Gu2lGaJ",
+	"ysn5IOi565Lr0j7dptcL8022TWnTtXn8KXkUVqO4qVVC14WJEjm2SQDl8JoK4XuvQ2TExzFrzSWryQzI",
+	"BdL8u/H0+u+D1vTT87C1fzOatSbPFjwHVbImK6AIQQzjqp4Q5ILeLpoon0h6N0n8WxdryQ+ieo6acKxk",
+	"cTewuR9Eck1iOlNidl/ouXA/fBkyyG0wtCs287dPBzdXz6av92dvFs//lBeHy5+f8uO98OWT8avOX73H",
+	"7P1+dPbs7w8H6uROKu+sAeLVcl9A7wNpA/JYEMvuoRA2jiDAkIWYGKRSdPI8wP8PDI5bYHCgfqBvpJ9R",
+	"fbjt8c9XxnQqUg33R0/oM9Z6Rg/3WofB48et5+HhQWt/9Hh4GOyNnrO9ztZGIaez+kmFx2JeldjmSGt5",
+	"enwlFmRK+RLd725tuw3C5G2rleMx3vdUkDBQjDScAg4SKrX5m978VkEZFyKOvwSV3lSdGxio1Op1iAUf",
+	"Y7RDHMK5vGZsJgFhPuLjI9IhTTNjrdTpy3nHmEFMDQDSfCeIHyKQb9cnE5awLjFgdiLRTc3jkEzpNTMp",
+	"CiwO+9wuKYm4rUAE5hnZ3skragdPckhn+4+f73dyWGedyi0r7c2lhc9wA1gLyPcz0AL10vz//01b//1R",
+	"/0+n9XzQbn38p+M9Ofjc1b/8V/b7f3Xtk/9dtYOXgFH01gEYLyPePDvcOyS75GzG+OkLYoRZ8iKSJtTY",
+	"wpOXlRes0jFIQTe3w2rJEEDrmljFhjJErIqmIxfvZ2DBimvw8eZq4gLkGfzirInqNP2qDgYAP2Mgcm4x",
+	"p1KdiaqpQeWhzaZSWY5ocS0H8yTacDHaCxbHrWsuFnxXf9qGsv+V6L+YN1C1oYX6UtOZWnYNXsqESsIF",
+	"sQC36LSx67ld5m2SCiK323HkMnU1zQstP8RWI5DOqqXUcs1wHsWqFXGDu3NE9L0iwLTva2m2S4FIfXCW",
+	"cEJn6G7T6wxfbOxrqC27LllyEwVsEIpgPmU8A57ZYOlDEcgahB/NN1eyB3vJYZ3oavCequzsbckjwzev",
+	"RzB8SLqwmOrbzsN+t94ThjzGYRallavlsdXnsGrQdTfApktacUBWsKF6kqqSo4wl/UtyNOlQiniu2GAj",
+	"hHubYMV4KDP//YTOZgapajNv7W3CWU1FpAruksxZGhTplCozUAlZJVNI86LyujpZfEOM/9wKzHnM0LEX",
+	"Qf2/UAuBYFnQullCEsbZgoU7plrd5gtUKOFyayiqasDs24EKbBGQvRJ3+QsswIX461z8bW5SBSjVKiLP",
+	"KGrFyfr6yFgVA1njqCg4M+/HU1HsxHFV1I24MjfXnNYZ45jjDzDqJK1Hqw9RVjKWEgRgT5FP0vqsNQUV",
+	"SS/FiDRwETCoNPLi1kzz1liX28mKqzhSocywoXCsObLcnNPUsIitIpeqS1neNRj/fTEVZxguc6nM4K/x",
+	"NBXjB7JT8A0E/Fuv3MbCnZUq1jkI0oZXMNBcROTXZKDuQDZkoMaec78M1HZSZqClEZfhBM0G6EMouIk7",
+	"c810ELQF2TRguenCvzGUKY4khrlNCY0r4FEwerJiddIBN4FbQ74O5nxbeZoMl2k1TFuJ2uUZOx7x83Ux",
+	"sEL4TI8rh+kLaWNZVSWI8dJfFytl+O5v6Dv30iUeQEUWHwO2BIa02YtnSkNGEiGmBmyIs4Veo532an6V",
+	"P0sblhHJa0ZfmC3tjsWzm7Utu7ImWk1zcLHWIjD0YGUM8JiBV8Cybbb0UprshaKuloljMZYkqkjtKzt5",
+	"c6U/3EI2lWx+3ZF/Lyvs0akrF1qoZFmwBhdMzmNVE9BsJRBbxKCbAVeT5n5nb0eLIibMM10RDE0mNGGZ",
+	"OddzkdwIjfXBbO539nfaxMeR2lg6PKIzmiiPSEFon6cFUGwpdk6TRCxMYHKmlmE8rW4Li0etTX+yRLUu",
+	"dwWWwN4SXs3mrfzYElo5ScNs08ZpGvnBrM1uyPf+Md11R5Pe7IoqQON566sMFFf344ZFBDa4UfLHk/IQ",
+	"QupzMrLmsLkxm3p0hth24Oa5Ors6t8XI7gQg5EkrjMaRQhwQoPjZDIIYpMXuq8ABcb0Lndbzj/88qfIa",
+	"VEQrVJ5qPac7hnUUagbGHmOfrsqoxje6u7tKqNluu932yfuLU9K8fNVr7XnkCYF1kR456NgSfQVYlEIT",
+	"YIfuFiqe/v9oPBZJpCbTny5f9fb6805n/wm2/NMT/AuNZD/B5/jLjCWRCH866OCf6Ff+6defLz/8cfDi",
+	"/OTV+euD83+dF/+uutf+TgZBTem683e/WBvM+4vTR5L8dgFE4GnJlhJfy0rdaErHbHfGx0dDKtmTQ08v",
+	"0pv8MlS/GP3+89nFovP6l7H4qfqqrvew6yYO9k1aCZaWVMsZ5kIgGLMm0uGSTCgP84PZfpHqIDPNAPO0",
+	"lK1oJSHj6d3Mw1n2nzmlMx1cPMiqtjV40rKVKFbB2kxbjOshVcIZfWlJp7oAiXuPsviq5UucmoLbeA/T",
+	"4m+D6mpEWxdNyia53afVbjWoNlPjun3aeUrsKyTiIVauPSJQgFJzBLgaDDHl1/8LiGmrQhD5XnPVvvJd",
+	"dQ6frXIE2bCYlSWwBI+XXhF0Von0hTskQYytWT3ejWgxDagpMTWHnlfwrdqqZVtUn7n3+mZF/Rpr52a4",
+	"kTl/gvm0XZkCZ1Az1sgUjhxciov84uKV29Us+wLV6nb1zYoVRUp2uBUwmhkxVjOc7DKDVKb3F+9AVUNn",
+	"vruJxnSMD8yt0OdN+PsRYDjpj3cKmUZbskv9Phzi+g+yaip5rrzZZxWbmY9/q60hRXbh9n/a6Twnk4ir",
+	"I7MUCQvEmEeSSZPEa+wxBqEF81+3LxXjBm7nXypNAPOMbCrOrSKNb4vxUgvlgmNysVA2Hdk04u6ve+uD",
+	"hXvBdOsS7iXQnrQ5M4wKhOzyJOWdgw0WTIh8Hse+sbhlroMILkKVYak5cEA5f4JFLNTNQG3nfFnhQv8D",
+	"F2a8yumb87RWFGOqGKJXsmk+kiQKYUpa84bswi/AZJo6kXCrCil/wWjBZ+DGzJXooM4FtHk36HEXCy43",
+	"S5hfVeCoVNN4DVBkESvjq/geCoNY43dwclLvx+fgduD4G6pGWVbpucG3FQnBJkhTJGTO8Y8dQlOqL5Z5",
+	"QESaaox/mzKt2wRrfxyNVF2ARuaTuHso9U1t527isFm7rx8kUBzFJoR2r+EBuR4KpLZJYAB6sqi0d0E3",
+	"tbx7lbynOiKAk2g6E4n6soJaX3qJ6AWpHHEUWvSNAm+WS6nYtP3FiCIV3W7mmK/R5V+JRebYC+iUdYmP",
+	"u+J7xE8786EIJS69vw494wFOq+OVL0EufbXj6o5ik+NqoAvu8bjaHgrHtTTQlVeDaaT2Ntji4D0skVho",
+	"CDPrUz4SFUApd8s2TH3QLcNV5sNageeNENdYT+nW4751WF59VfASMNpXO3TuKDY5dAY+5B4Pne2hcOhK",
+	"A1156Gwuf92hw+c19ccgP9r6aiDpyBREsCAvW0WsPeyhtfAun70GFjgAzJDbWQsqEhp/Hz7lb/ev3zyf",
+	"/Xa4uHgmr/aW759EZwes9zh82Rm/2v/r9dP4z8NPx89v7iSFterw2OIFPSn1WG+dvvpF1RLK2Yb20aoh",
+	"H+f63FyP7RH/HHIlEMHFtOFrYUkr179enr0DzxRp+k6BJyX0g+aOv9Ptcz+CmKCELk7hH4D/6oFn3Lex",
+	"9z56wNGjOE9ig0IsCwAoiBbX6P12+uLnXsNrQJu5HxzTthP/KRI8uI3LP/949/iP8dlfv0w6734Ozv98",
+	"9ef4w+HgOkmm0eSvN6+mv//3f8/F2zDef/uyp//zW8P6sHQLelaaYS9/7bB//Ryf/iWicP/36I9//d6h",
+	"vxzO/9z/vXPKOwaXgKp5ojfj7cn749PfnAOKySeta7ZsfF6xZWezFJuikCOZPdh8I/1/+qZjqCXXJf+0",
+	"2+3Pn30r9mY7KUZZ0a437IbF5KDPm1VkANpDJOxIdRNa3uzzqpfNWXHf3emSYcQpJAzCdmNcTkYFeEJl",
+	"DjjaLlQR53hWD/pgp3MBZckS+rWObl0xwBeYiCqJEqQPMafX5Xp/pgzgF4IVrGcXeZjJryIeFEexRjxw",
+	"AbXuRzzI9eCIB5UDrVCh9XdaHI/QfA/Ra1nO4iNTnwLzYfQhPCJcIGgUpvNUFciaMikNgmBJEjDj3fjy",
+	"3+iWz+GWfcbAjnkSqeWl3rYUm+g1W2rCr1qGnGeHNH10ps4HEJKj9VTrXdU/7LSJXvsJoyFLiE9n0TVb",
+	"+iSSfZ7W8FBCtEkPWoP7g5IhDcksYaPoE4CSTlhwLedTEskUpsvERFK+7HOLJGPcUJijgInjMEKKWHvJ",
+	"suhstFLeKBHTPo/UjtuDyTm3obcRl4rqv2HfbfuRwitwuMQe+hwTMNO39YQiTvw3vavjV4Pe+eng9ckf",
+	"g+Pe8auTwdXVG580HxOpPzdp7Dsewh3G0YipaMqsGBnx1iwRMHo9p4AGE4ZFViWdMoKAgpDiyYABIbZ7",
+	"2OdgtUhEHGv6xLT8NjmBlAY9W1hbgL0wS2RiIsyGPJJ6O7M0IEgmXSSRUoynUGuwTLTPpxGfKxMUGWla",
+	"wV236P7dxr9avfPT1mvXvYakhgVmZRRU01wx2CafE3KUh+HCbFcHtAP4EeiJuoes64lSM+gY/Le2Z/zr",
+	"pT1sv364ang1R8ClpnxH6BEu9PQZ0sdRCc43iM2ZNN18votJse2mtjpI5/FsUHfL1G4TmHvr9blNIQDY",
+	"3ZDpjz0TVe7ZVZHwLy26tJRo/frhyglQylUa6HNN3KVcFH2V9/kJ0AsXvLX/6VNWPs6AEaMVjjPinySJ",
+	"SHwyFOGyTU6VJD7DX0yNigjKyUlFhzEjktNrNgioAWjCEPM4gojoWCzg5TBsCR4vd46Ib9gnkOVIJGQy",
+	"n1I77CldGo3rSIuoQNaDKPTJVC+3GaH/r5aRIVqnoZ/NAkkX5mkXDWACIUmESv2doeUu6c87nYNAX/b6",
+	"H8xHgiyzPKdqEQyR0Diisk1+zidyd4mfh4dwIu9lVx8+5nt9nv2UMAoiuR5k/g/zMmrG9lmfY/uym2Xy",
+	"6ncQc9Q2YOtBpCoxDq7PfYAU6botktxv2ClqBvi72zJAKZo0dWiSiFGfg6asxdaNMtcthoAltUhBoGGf",
+	"Zyz91w9XiFmNWWoRVyyZJUyB34ykqn7qUstYhqabPg9oHBtFHpgsjDRSgBIktbTt29sVHulpganARDiY",
+	"vcFLLr1xAIDb8Nl89n6bnGUrIq00b9/pcxjJjAZMQl3Aa8ZBB4NtdMnD7ny659nGptvk77iAl7jTdnP1",
+	"Ay3K0YSFhH2igYqXXUNM/+UTiEuSVqyB03GWlWiccyD4XewFVo9Qu3Q4I995BvPB7vVxhhORUhsuleCs",
+	"a2wwwARYat83F+rZ+clF7+rsYnDytnf65tLX/E8pLXItJiLLF4AtBnOal8EzckJpvJ9lTCaEaqYptQqR",
+	"nvrUdQ4Yw9C1G5yPwoUebGTAbGC6CBgqOOtzFkvmihUg4UBpnYjL+WgUBRAuOWPJNEr30E046HO8hw1p",
+	"SLpErgSjQ+oea7oGOGdAJdUqfYBAS7iOdg11K2mazhJ3U8s9Mp23YXR8id15zpJAf4COZYlUmV2KlGTx",
+	"qN3np7yIue6hTIxHEfZewke4bukgct/AhOVO5Tkhw7nKczMyi+c44hKbOEorImGfMPgC20Q2lXFOfY5z",
+	"M9asiI/7PCrNzcwe4JuHQk1g3c3a2IQBs+qJiBmhcSwW7T6/EBAJSSi0H0kyYXFoZTaQ5gI6I9ZTB1HU",
+	"Crb8UlEe0kTv55kWV8h+u0N6OQAVhP0hFvfHpMke7h3uwJAQ6qfPy1g/VBE/h/kCkVGtHDxLS0LrsGZ9",
+	"Xnh9xngUtqCg+HiOHME/qoqOblppbgfbyQvjZsRPnh/s4JgyDA7/iOSgJ/DVp0+e7OtX9YCKAD7+kZtD",
+	"17RhWaZlF/zFPyJnpy+OdSMWr8I/ygl4eP3rJp53njzD+6Xpq+WsS6j6P38tlL/jYRpXnyM8Enzg96AN",
+	"iB07hp992Mu381hFLVO/qyDzjYSmFEl+EVfJnD2ShEo5T7Q60YrBkjMVIYvbpNfnmNwNMj46eFF/qqkT",
+	"ZlKsyH6nY9/MLiplS/42oXgEzlnfsEt40CX9hn7eb8BFMk265N/9xmwR9hsffaSuNAGyz2cG1N7WA9YX",
+	"5nRE/aPaosBmPGn9W08Lhfmqt8ChU6MWteZbMp8B2KgxssMJsmxOCwVYXNgUsFDzBIoJL+wMm3ouPpFz",
+	"LdBL4ttJef2GUDP4/+mIwiTbfX41iSSqTUIyDgoVocjOc1XSNIWZxPt0oTE6us8nNB61nC3X91MUXDO1",
+	"Q4YsoHNp8npovJfOAwUhkYRgaPP0ymi6HsbMI7rVVhxNI0dCNzcerp1RmmIE+NfnVTPEBSwOMEZcGlAo",
+	"PAPJAWQjFZu5xMkkbpN+BY9tpPrcNjyh0jNNmbh05BeShCyIQiwEkoi5ghgVxClCiotknzMOt3LTR4Jo",
+	"X+BS9npv9mHl+7xnTwHUEKZJWjwgEFwlNFBdWx2lINoZLpzqRiSgHFAh9cBimjCZSXPpUfM1ZcDoRGLq",
+	"U+v9kVHI+rwg/FkhhpFZxIJUZ8fpE8ZHIgnwwtQ6ijUU2FGCOGqINBu6PasVtKWEe3Cdwz8RWJybFGpz",
+	"ZzFBDj2ls3NKecMNlmMZmVThT+mnAehaJruK0LEgzb19MhHzRJLhss+tEQM1IJxCKqUD7zx82tFSiGKz",
+	"1nym1bM4ZnzM2uS9vtP73EYoWsYxZilfAhEiYUbmGcYiuGahC0iB+IHAfzIYB+CYR8SHlCAVTVFXLC0I",
+	"BO+l60D73My/KRJ9kMcgeWqxLlUGtX6ELCRvSDLppXqgQjn6eDp8odIbH3cdLSZxFDDj8zDmkt6MBhPW",
+	"2m93IOI5dnI3FotFm8LjtkjGu+Zbufvm9Pjk3eUJfANVYxRYnUFdwrxSzMlsdNp7+Iq+uOksanQbB+1O",
+	"+wCTBSdgBqzBgOv+0xhjFlBKreC++YWpXz+8vnT8N9DKfqeDGY1cWVN0Jqjt2hbRaLzOpAztgyGlbN4F",
+	"18cHNiSv2ZJcMoWH32yprDDZSDD+PsbhVfWaTmP3lGM0En5wsP6D95ze0AhjaV0ja6P7749eQ86nU5os",
+	"G90GeliIAcBGykI55fHe052G11B0LE0xc4pg2htKac42VRibHsnUbo2UGdAZHUZxpKCOlGZTKGLi5WGu",
+	"1tCIi6CvT0nTCn3wjkcuZ4mexKWZq0fa7fZOm/iYMIls3uhtp5eX708ufNLMLJ9WpTt///Ob0+PB+4s3",
+	"WqJCjm7HCk2gIaj8dnsTZMEuXFkoqXCR2XugWBacwxJR5yTsAq7mPdJ6oacaqrfxxsRi8LUbnrG7woiO",
+	"gYUc6xtS1Hq7zPu78LJ5FykTu93yjKyg9+31lg3OQIXqUUv9V1bHsusFQt+mmo8HigbcbWGYaE5SAE+N",
+	"o2FC4baLhbjW58hSJRwCaRiQ0XqkB7fB6QvDkI6Io36kEoDuTisnxKgV+sJP75UamsVhHeeW5Aetbkmr",
+	"dbi4dvjVpIlG3lZWNKiWFnvwpmaZaFXEgFwWgrUjj7oHrWnBBMlOa5pRMNGkCLLwWNMzkyhbiDjsQuE1",
+	"AAXIZHW0VC1AfISeAdoiUpM+N0pZNmZppuG3LaM9fff76dUJMFpi7g3dtAHiUH2+FPPEtcE8MgOLuFSM",
+	"hnXMFbrJagFBObW1lKrYJ7U7UdM4T6JFl2glFSKq051Sim0Wb8lsFaH0iwQsthpamUUtWwKkUqZ6E0lT",
+	"ZUmCZJbQKVNwXGoc+dkru2+0SliL3+G8eIywWZ8/3iOHwEkAdlfNvqBfirNFWiAPdulwk136maaVGeCT",
+	"vY0kNMPhMdrtcBOx7qVIhlEYMv5VJMd/cq7Kf3/UW+u66v/98XOJLNPiB6lRM9VgmtyamKPEYDdI97pN",
+	"ifNjFkqQqseNLliDnCgDkxveSG2pAEUjZAXje2fYXR7Px1ScxzBfLlQa6utn6cJ8ByB7sIwdF0MRLo0Z",
+	"Fq2pI0xSsLezmjDNroEvBnhX2EgDY9fv8+HSdf7g95lGh6wTV0rMVRzdWDtTZtPsYvV9P8vFBR0zoLMZ",
+	"xhGYtHQ05mbfGV+RwRes4I+Y14FHp5HCFfwswuWdnUu3i/QI5YNtVDJnn0usYe+OWcOHSE0uEV+inkGg",
+	"+clYKQBrpFS+55tmGYed5+u/0FJbHGEk1+HeBl2cY+XHKyHe0GTM8LvHm8wnxUJ+y8KIWliMb56xIdG6",
+	"vilzfI8c2tBHEKlDE8Z2fG2/jq+Bb7uRu7t3/7lmy0EUfkY+FzPFyvc4Ig86Jzl3lg6r9RTjHkoLhHzj",
+	"pH24/ot3Qr0Ucx5+F1R2YSoAlajsbmnJq7Wm1ZHLXUtlKxjuD6J7YKI746xEb1ZSy3jbnYtpWykWr9ny",
+	"NESovzIX3E1EHGPRs9u0WScyQl4NW8ByTAy8Efr0GaTeD1nsuc53I1RB8GmuvlCfmwJDICv6hUpFPmla",
+	"c2Sna1Doi0WIwEXGwRRpgjqsTBmBpz+GcMqAdeEP9PSn6LEoIwIKt/Gb9bn5xrRw2HlO/MDIAH6VWJhV",
+	"Z7onobBc/umzkQm/sghoKeC7FwO3ZFs/5MY7utFnMQ2qrnQPmEPkFCQTnFlt0vCIexAh52piSr2vtACd",
+	"2Lr0BZ4KQdZ/z1myzGKsIRDABiObNAZgaI3u41w1s1wls72qSmYbG4483cksYQFi3FYlLqV2dxeGHSJN",
+	"GE3iiCUQElhACnz7V2/5Lup8envZWb79/bfFu7/E4u0LsXj7UtgQ88LsMS0gN30nz+bJYTlt4j6NXrBv",
+	"YNGs4Gc9NBmKETHF/h+SZz3QUa02RWGALJ5iM/m84c85aeZ0rJJtsqMEETcgexgZonCU4PG92VFshNtm",
+	"9pO7o7ICbnIVpel7M63ggWhDG4SLofgDoXVZBAaEcWWhXjZQo1sX2NXnaXhWpPIxD9/2Hf01btDD/Q3u",
+	"+Ssh3lJuRTP59YMY3ogxiRDJzlhyNaGktYOda1Pfyh9z51XM1coDq5+X7r1C5mAsAhr7WD8KRMAUoDtL",
+	"qvIh40D6NkQMo+3zTjZ9JDzij2Mx1O3RODZPADim6rrBi73ysm3AqBxIP/s3DqThNbCfStDyElI+Aovr",
+	"3n6ywxM8XnYJjWVaqxinVtIecQ59Dice4q6lyEEQVsQv7bSJSWclkEHbBZR86NmWqIDlttFN6MhWxo1D",
+	"wBdo8IUx+LpNPoCnkXI39QM5zGGnQ/yI39A4CgeGOfuFnHGTx1u1CTj7gcFElNXbUYfW93FTY1wWx+XW",
+	"7P3hoHL4wAmkDGXnz8DXAb0jfFR2okpcYSNBOguEZp/YdKbwkkThGs/X54y7YI52nXHtLbtPw5oBda1U",
+	"YuEcDtkkMhlWTnB8+4ft7Av9nfm4aoN5uyGlVZnJslQTR87U4o2Re2qDOzA70khSuQsmlbZEAlyzSTmZ",
+	"ZzG4EAGP3/U5xn0zngiotYCexwWVtvia4KMombJwxzO/UGMSaZNeHIsFmK2s/Ja6TglNEzMoB9sJEuJE",
+	"RBi9bKNvUZ1K40OKsl2VcUrrq2lpB3mfZyztZVVUgZmJZ8sUuYEF35velJPOZRrPA/Xkc5kSeEnFbJQL",
+	"URrRDdUoh7x3/8F/lP1blR79NI49lcAqwtfhQlhEku20yUkmjWXh+c5pceyvBt0ds4QiiZTu6JB93oSO",
+	"zIATNhU3LDSpKW57WkJlYZtc6DesySemUjmB8DZhRktXOGfUdvLLfJS2+0hCLTmTkGNSf1BpArHYAkGY",
+	"vJiqg4OocFlVlE0FE6us6YWCKf/w2XzZmQO6YISalfXS6GyQesvqw8ZnbH97VwvSgvWMQBR/hW9ZC8J5",
+	"wrkHnwD0gl1sFShyDwy/jtknMEZ7ev/jnAD/wTZ95/CZtPG0rs/GZyt3f1lG3QJG7ZoYNru4IFunmEeF",
+	"7sRZwm4iYUrASSKVmKVORbwR9jq27KEBjch7pzDjXgnwA/J4CXAQEyonTKY4ABXa5tGaC7DSVchsabsL",
+	"syDHsB73eErzHa1w5MHytb/l6KuHJ370T5UljVufAyXUrJ76L0w+rMn5BFdqpKRbbQ2rrOFxMBXHnDJk",
+	"xvNqAtE1cR85VmEC1fOkIfKRYklZlYBSbI6UuWt0mjQjOBBJwgIseIcHEEcKypE5RYwHyXJmKxzYkPW3",
+	"vcurk4vB65M/UngOyJF0ElYJLQt9fHNZdqfqzGFpPK3G3dNVnHXwQO75QsG/usD6XM530Uf/IzLzO7yN",
+	"LxVNlM3Kz6wQCOGwf/Bs54v4UtWx3z5yKC8i1wYPAeOypXUtT2kKzjDLXYxImEQjRVgEF/CCLlFznHOI",
+	"8OlzR9caskBMmUzFA6OaZno6Mgz7muEjTc4WNvELABEMfE+a5VjrlMhpwQiaUaHPwgABsj+zOlHuVMQF",
+	"TwEyfAhY3+sUbplyHA35kAg+dowKWpQgFmxgphm6WyN1xhJyek6ahgFf9K5OBm9f9ga94+Oz9++ufI8U",
+	"n5yeVzPRYySHe+SiaWXWh9di1vPSkiHC2jDQl5riPPzQcf7zva5Z2LuYzmIGge8FhlwhKt2aM6Ntt15m",
+	"/FAGauGGS+bZiVcH2NLnTXA0FkXBBRvqf/PdFBbC36lhrU1EedCqop9VuQOEDpfnHhlRugBNmMG/9DlW",
+	"XkcQGBqGblADaWo5WDOtyeIacUDk4tpYFCEOAjB4SvATpIA+Yc2cVCk2nWFM6SZsNMM4JVq9PCKULIAd",
+	"Zya/w06nz0EmzZUMH8GVYCAzimoi6WWblwdiBeW0SUmi9ZClxS7VMtwi4iGiL5qQ150jiGp1thvl8Rkq",
+	"on3eKwKJmKuXkjAajViiydY8sl5niLnDAleAlovXnFlMty48heAC8G3Di2ldM7gSc/hsEKVLI4CMXeor",
+	"V81wJ+3YoTowetO1hF/hiSYjAMO21OnvtEkPwOD2Oh0SaMIK5iq60VQTxfPEWIrNfj6SuNhwa6dHITXh",
+	"J4wgjomjXeAPvkdo7m9r5cY91Zf+jsmLo8VzB8nBkP+iojhOYSfxQPZ5CpWaMMkqzQYI/f/2Ze+e7t63",
+	"L3vYxVeyJK4NmbrKneKMX3iEKoANbP+IXvpu79H3KETlY4WUQDjIFK7LYV639qKVb7T6e/UlBhsbr5Gj",
+	"BeRj9Qo8pJuK9HAjGvx8zG3g9CYaUyWgXlMaYjBmqrnjexDCZ71fFiDLfY9cMiN0ZkhrSpAtXME/s3GU",
+	"8rzfHa58n+bHYt2FWlcB0B8xC/YlZshtRdzv5JSg7j+XNoFlHEnFEhamdy+VLlbcXZ2UxKnusJnhcgOa",
+	"x2Tv5o5Pmnr0fe7bfU+LafhI3OWKF+0ZTSQrFMl4mYgpFr8wloH0gMO1G/FxzFpzyTyDzA7onm5klDFc",
+	"gtXfKvUmf9xAzT4miKcu28QJLgaRweIwAWJ2MwFQOq4g9K7PZwkbsSSBApI8rBSJSPoOhIRk4lRAOYkp",
+	"2GllNOYk4oTGgrN68ymps56muIvbmk9zXMOt9fENcI3AUMFdsI3/OO8FMgzLKJBtpHJ6kmkh+Qza7ZTT",
+	"SjaxO4p4JCf13OKKXlu498oySKBzrGMdWtHTTAeOq6mZVFMuCWHuM5ZgdR8AhM5JHUM2puhs5EKRJQMV",
+	"JkQnjEgiAHflCJFuLGcfTn7uvb969W5wdnH6y+m7Sx8NfwmT8xhUS+Vk2hijKu6F1kMsrmE3B36YV5q9",
+	"vCEy54P0nFDi1PSYgcXnzI9WMMnbGKuO/EvYv9ozf/f6x6pSQt+iOVArIN+7JfB78K98L7IZHph75LWm",
+	"rU30li1FMVQ/bFScq3KARoKMKVf0jYjRiCXgs8hLPk6zfd40Q5Y7bXJRsK6R0/NaScPU6cpyw75BveS7",
+	"zAqyvkNrbYqZlBBK17K5QinJFkm0TIelzL66Cz7TVbFcczW92DgCa+AB8y8YMNHU2ywTYYToepDUEpL5",
+	"rAvFoG+igLVQxL9myx0smyehCUrkkgeZvrRzlKEO55t2ylSgKt7nzfPTd/ogDyMxZSqJAomG8Pe/k1FM",
+	"xztpySMDGqAWwsVa1zJD6icsYD7vm8OHiXw0DJmBIp4mvkegXAXaILTQD/Zmr8/nHLAxCVzrs5guoYiN",
+	"XWowRO9lllPnYFYaBkpn7v5u+FKRz287OfOHVfE/JCfy0qjPeUaH2vRqdqd55S5G+a26dLU4LtdnM2px",
+	"EY97IU3O7/OafEElRKVHHoZ0nmV13ksada6Trc5sTXi8Wxcurb/845R9tz5wDH91K/652B2Zau0cMquA",
+	"biH7wiEciWQsVP0h7MULCpUAbFWV/aw8hqnKGC69tNiFSfeCyoyQJT1kseBjAIPOBeroI5v/hqI0C5lf",
+	"CaPBhFXi6b6EAd/zEc13stUR3b87wCDj0qy6UU9H5TUmuSX2jAOVQJgTOrjp7bHO/kdg7eRut568RnAc",
+	"kvclw6pWnryK4wVfbHrFuXH5K/PcSZbmbgqt1CS5C4nJ6jtdspgISJ7EshyZ895GYIDNCyeIQR5c5JSJ",
+	"U5XBb8cAhtAmL6GIU5peFvFriMDr8ylNro2uYlBqrfxfHcAv2X2f6Fwf39qd++My3FjkZPqi0NpEuv5G",
+	"+kTShXOw5nCaWKb11h7sKFfdEgNT3p18SAvywO+mPK8eA8cgI4w6wlAhco4P7EGJplO9E4rFyyzRxrQ/",
+	"pkagNjUgEzaXrM/HCYVCyxChlLgZDVAJbA5jFIlbeBS+NDZt4zlfTESc6srVJxGX5r7OILT+LcfDQJFh",
+	"C4n9sHBVP7jAxlzgAnYJDr1zCFeA8GBh6XoQnkt8/o3AZt1dUgvO6wL8ZnUkb+WAha3GycLUAZNGlYoZ",
+	"VIfMKrI1famomktAgU/DU8336PT+7N2pOHzLuXhYTtWE5J/89v704mTw+8nF6cvTkxdYUtdHGbnb51xk",
+	"FgaYcQrKb0TtKJNkSJPmYw70C2Bf/XvO5iw8IrklysWuOtEBxCBLQUDEgiah/BLYsB8OqPviORaPPa/D",
+	"aioB3Qq9wmW9vMiJkFPVq9s5aJd82QY0cRXKpnchyyYt1O57JmTJiYAVI/Lq6uqc/ExlFGSladOambnC",
+	"rB6EYoN+wemUeX0OZX9HIpm23l+8aTEeiBAM4yRtaL990N4jki7lDobfSuJj4wPMi/OxtDC2YlvwoSry",
+	"QC1n7CfztmtTx1r6fd7nVzXFc71ce33uNjhPeDdiatSFJCrZhXpXXXihpV/owjK20mXcIYpeM4nOBMdd",
+	"p6ci58O/WKAGWKC362wJsEH3adY5WGDyvWOX0LsxUProTEGayoTMghoHERVNv3pKbqPQhhnmjo2QDijH",
+	"wO8h63NOk0QsWNglI7ZIS7HrPbcyYxoBR+dhxHjAMtAdEzRlUad7jm8pN/yAcvAisWwibeLbgql+n+MO",
+	"Pu083QG3DgXB16iLptcjOGjmD3S75qpSU9mHTpwBayZrnTNKMyplwkbyJTr7HGv1hc6OmRfhh6wKOU2g",
+	"tPt8qBULo3hDmfIucSr6pb/2eak4N2YFHxFarPDdzCp0A1Su7/W5nyHn+lhWUE8JSNbm0INvjcprTRki",
+	"0aPQZxQjceJoxFQ0ZRm4t7nzesfHJ5eXg6urN/6OU7JluEzDbU7+dfyq9+6Xk8Hb3r/gPWBtw2U2N7eG",
+	"C8b9pNWf+1wfAeNOxJfRKi+S8r5FYYo37P58zZY7egVEMh5EoU+axaeasfi2Dq2PKOxQonluEkCwYhrx",
+	"1XLm97lvqlUfkcipjgm6lSzWAE9rfvqpnqZXhwbXYLM0JTW17INAXUglnm6ZBkrqR5r/pwxalQjJ63Oz",
+	"e1HM7JoCuEGgohtmSuMaWvfTQCqHtEciVyU/tzpN//z9Fdl1f5O7/+BKft61zUp/5wjSItyy71OKBES4",
+	"1lcdMan3/sXpybvjEx8CGvWJqSvjnwM6eumydyNJY3Xb9KpgSaI5HuZaNjNnKvB/vaPzTGgYZPxcP7Hv",
+	"GjKAUeWTWLwSA9gxlyZ0O3CuWv+ozymBaeTKFZXdvHZkpojchw8fWu4l3TXXasJoPP2p3wC+32/4eFbx",
+	"mVsZfsESKN3Llc2YskwT07bsxQnHQNOKuWoeSRKFppq8U+e3MjffcN0roxTdS3q+6SPT5b1ca59ai8Wi",
+	"BffzPIkNTWytq69I/O/cw1RWmwbcO+6Hd+07FutLAIveP42hPqjOD3nQRUsi5SJqOcEHvQVyIhLViqMb",
+	"LUQ5jx2lIC98ui47C8mYl/Idx105c7Uqq+3E+Cju4+g7PdyFHb2kV/+wot+7LvuWJteOUSO1aOSg0o0g",
+	"u4lFHYkSnF08XJP9lRnus+xRBMs30O09ACMcgwIMOR+R0refpZM+x7jxTNx5ZMRRxGe2pb+VwHksuwag",
+	"Bc06Y6b0Db9SqMGIEpT8UPnBCrCRapO38C8lUCuz3i1QFWIp0oBMGiRCSjtFWUCL6J2+GVycHJ+en568",
+	"u6rOELmAtVydUPYwruZe2cpFUiMXmfPYFKHMTrJNnimc6Ie5+r6TGI/f9PIZD1NpfbeL6zBpZqEI5Cow",
+	"6Bf6+b1WHdZXIyRdgdJ+LzWII1nohaJVOh619CRoxFlIXl29fQPdVxckLhWjqQI1FnOFIa/wtlX/QzaL",
+	"xXLKuMqD7XbJAkCL2XAixLXs85BpASDxNKeYiThOK0STM9gXkRjEMMsYzs5PLnpXZxdokb70tT6sJomY",
+	"jycgZ9B4PzNNJ251n8w0SMNpxLs4PYBz1urBOTXH0+fskxrYsjQQOQzFWagkPhiffatnAsyrZnBghWHT",
+	"mVr2ObyLkQH5lqiy39tEOxHHLCEUI4f0tkR8ziQYszT3Nig+jIWGu8rraIYY0HroXTswwNV38CFwJwDL",
+	"os9VQrnUCjQcmaVBAQjEdBqlUCGxWLCE+JL97ZOmZFAPX5rtb09DzXex6hDspZ465VYFPvn95N3V5eDi",
+	"5Ork3dXp2TufNA86JNQzyow/O2gAmSVzXh3Z8CaS6sxQUl2BozXQT/gZgDFsUud644LY0K4WY2SjXIvh",
+	"TJMm8HSzPiODl+Rcu/kyRk9Ge+F+cDBsHdLHrHU4etJpPRs+pa3nQSfcY/ujA3o4rCkwgbaKXEkDrThS",
+	"1eg25nN48pAFjXL7tWlhI49QGRhsOCC4H2UTvhznPs+DJbKMprAMNFcgUrO+LSuVldgl3qMjehMFgrej",
+	"QKy6Tl/ia+tv1GhKx2z3UwvezlFhSuXDiFM4EWuv2R452P90sE9ghA2vgXZP6PmYBhPWOsYK4HV7Zd7f",
+	"hZfNu5guir3d5V3NjAhtlqniJp4wGqvJqlV+hW/c43E3PdTioyQ3kUGzhdwsquiQSutUaH8DsRBMq6VE",
+	"ixscVBEeZqOEOFo6jGL94Yot2AWBvVYkwqQtGkbQwywRQ0aavvnWJ1LpaxFDAM0o4J2dLtnvdNKMoD4v",
+	"rJ5M4wws+jgU1kHAIBqC24gLlcrG0gcnY5/byGG4k7RkpQ86SVjATOl6U5ElfSYfmRg92edNPxCcswDi",
+	"FDzI8I+FBEfOFCQgLhak6YcMc0991B8DfWBwbGI08vpcChIpCz5kpmOwyeKlB9HMSsWMSJBC0DGazLnE",
+	"9AgieJ9f/vYmUnolueDM32mTx50D4s+zjbdZTBdMJctWD4W01OJeJXD8wtSF3aj7BUC2nVQcHP1w+e0c",
+	"jWpqkRMxj0NLNEQldDSKgupDEvGbSBnXCgJNrTNymHoJjmEDBddMSYZAQN0uC9Mg2S28LXB0slAU/BAa",
+	"H3ChBvaJpqrUtUkseNkRwtmBA8wz2fgm+b3PRZIV8IUwxnztKnQvo4lEnwEJb+HkJOMhJM1DJE0s+Bgc",
+	"x1M2HSKuhmZJImYkgLUH/05uIfTDo/SLPreWhI1KBqMR4zTdq3uyfxa7+UrhjGeOKF53e+UchX+JCHAd",
+	"Ui9lCjioV/1Hav13CF38q4h4yZmOyi8nGdMq2XBzzuL1GUMQabIbaWFRzliwgvldsTiWGIwNwR4gP8HR",
+	"RxZMM0aEzm+TCESVvkwnIobot6wgUK7UlUynZn0w+gPQuDBct5sN0e/zZhb05BXjkYiJrtYSONzMTgSV",
+	"yzH7fEqXgOiYd/V4xdhT4w4yA8Nw8EnEFfBCzHOnWDISTR6csRBMBn3eK3iRsrXBgAGwXkdjTtU8Yaa4",
+	"+hLZbxqMKRLbNZgkCLDqblaT3c2Pjrhdeqz17oEsgvkm6e3YLCRVazacYVhaOc4ziVsgHO209VyWWAOI",
+	"xfppxIN4HiJyA04u4zsYfSAUkUy/KQn7RLXo1Of+P/0GDrHf6GJpxs/GAZ/WGIIU7oTdMBqbZfxgan5h",
+	"45Ix2a2KM4EnaHoDP8KC6xsv50ww6NVNTJ8JaJIsdZdYMwAjVBC8JvVTpGWdZKooQNDKUdFO5/ZrZIQj",
+	"wJGySu0jmf+gzjwIYX6I2fnLyRXZhRJu/o5b8rJNLsFLQYK5VGKKnL5wLjFUq89jRhPNSczu0aGYKxsU",
+	"ZgJ6KkFtTtMDt12wwReGB2Tdfr37tzCG1bEDaUCQoor9CB74JsrqbxsEkG14ys0gkPHpkyf7rilKFCsw",
+	"5nz67iXl3q7IqFcEBlfcN3UBmGA4d52eTXNR9rmR6BkX8/FEa7ZGFI8Flv6ifLmgyx2ISbO3bAbMD6q8",
+	"iZFFPisWALTfdRl7/s428XFGIbLYgKBm1F7nTiSk9bxAnhOEJWuml4+Aq7njC9f6UaY9rXMAw/RXheS6",
+	"IcBZuKtdpSHweBaPDNiyG9PmBJ3uwPrH0Q2TfU4VmQqZRuCVQjKPbAFkc7m0yXurv6XamqMw2aGYu8yE",
+	"wO53OuCjgadwp0kShWw6E6q2tpJu50GZu+4yuKVmVcN5c7UlNOFRzGMFMekHO/5O2HHZg/C5YO6BA5Jn",
+	"zp3O85XMeYPyuBk3Mgx7xjidRW0rL9TZri9nLPj18uzdl9rhaBhGqECcJ7oTFel29ClIHQYCchDqpI+z",
+	"GeOaXYUimE/1Qb8Hr3yxDwsfWW1Qs0u4pBhosGoJ/+i9fbPdEtpW/wOW0Ey+aglzOnzdGoIDOvfmtv7n",
+	"jR3KxxAP0Lhf36wzlVUVkXOLU2PxIhEnjAaTyrLJD3MbfI1Ky/mlccS2DEXkFpaiPSj7WiO5otimJcWC",
+	"lPPb+7Or3uDs4pfeu9M/e1enZ+8u/cIAm4ed533u/z0Xig7YpwDsJj4ZsqXgYXVVJUjUy5lH7y2vt9DR",
+	"VgLL3lczBf+w9X6Htt4s/9TdyqP8CUaIY2NgYsntDnLpdknTiVZd1aUD9434PR6Y2L/xut9nvOAVutsL",
+	"YCvJ4iwZF4t+F6LQNA2jsRYSSIGfDqYj2iWapfpQMUqSOLpm5JdIvZoPH0nSt4y3z9VCtCyidC7JGezK",
+	"xpjNCRRbsj5KU2Qpw/zv83yNJ6PuI7oABiyIhEwpp+OKRFXjmNXnJ18VAFywcEiJmiccDcx6KJD+N6FQ",
+	"nD0bg6nNXHHdvZ+FD3PdlTv6TjyfP+oHfr810ksHCsB5gdLI25c9IkZw2+HplaQJJyoXGbitr7Mmj3YW",
+	"tfRZX6do9c5PX+vX7l3Lqg/ZBZYEsS4gdxsYlHy07sFwf/SEPmOtZ/Rwr3UYPH7ceh4eHrT2R4+Hh8He",
+	"6Dnb69RE65r2BsPlNxOxi4u+Sh/Ua+IRzhZfR897AKbwfQT05h2txoQuSROd4mrCosSU0r7VGa613mF0",
+	"7xcIKKs0WxoAsltzuHQzNFw37o6tGJRFbGEc2Mq4rR44RSwkUx4LBsMNMq+EiVbAdRRzFZtASKqc7HOM",
+	"ZPRNCaYBVb6DB0EVxmhi+Z9cUnwB/8EcKKh5khhPE3wlEoiuTBmEv1o/x2N7r8o5dvGV1HLs/EOkJpdA",
+	"0iuYU7GQfLlI9X+aDPNDx78LplptFMjCkDKKgthPoClNTreSjzbwjKwWnlwn950y4pciQV0K428gsUML",
+	"gwmhTnqc41Xe6abAmBgxY+KNuIOxmw+qwwrKDm+zMbwIdjOCqFkQrwjt8yzilcRspKrR6X+C0Ca/3u2a",
+	"yZM/L4+Rwd4bMqfuL9fTV1LucCThsZhXV4p6JRZa2V6i4LBgWdmuH2re/wSOZ5y87qktx/jRnOrzlZjd",
+	"PwhT9RnZVcwUK2uNhXPe2BQ0Ix+W80OX+TpEWHPt3gO9eavM7nW0c9cK9gr59QcFPjAFluz4VjE0qnQm",
+	"+H07evR649ZrtgQ5bxv2upuIOL61SLn5mOpkT1u6EgIYDYqliCF36pEkMR2y2EsRJXmY06L1e/o7gFXo",
+	"84VIICoPKguKG5bEdDZA74P0M1zHDsQNOlGZJpB/x0N/RiT7PGGjuWShNSJEEPIQQ0pXwLrwh615bcLi",
+	"sihCi9/S5+Yb08L6DKwLEcf3rdjrPkpq/begxlsi+KHK/1DlbyVTzGIa1AoVbgGolMGkYKrIKx5Y0LXQ",
+	"orVp4z0T7fMYo47xZppRwAPu8aX1uU7pEvOL1IRN21Upzb20q/sUckwnq/wIFfjIUs8tUQ8uhX/jgQZX",
+	"DpizLNlTHsmi7VqmaLQPHnwwryBd//zs8oo4kO1+mq1Q0jbxrpWAUeTg+EJiVWQYfxxJBdZ+Up91sHOU",
+	"hh/os62yJEQArSti87bJRT6bS9qc9lnEc2Da+o9ln2PmOpaNKm5Imj1hsPx84muWHY3beqFeVFvyL4sn",
+	"8x6SrUuH8uFMUd8ZQ/hhkLqbuAO8his4VsbOTJgBRCbdfazBGny6KmSkKpN10wmM8JxscOmBmdsgxRSh",
+	"NiOjptiE1p18eLRHqLQ5p9i3T8YWdGUKuJgWnqlN3oHT03cB6UzidT6Dq1s23nukGiY+zRGLVLvPNevH",
+	"8K+K7bIVDWgoa6HZkvF3gM72A+zsh/lnfTBFkSU0S2fqrixBOcS028pdK/ifw6pWhludOu9911kt2URW",
+	"iRozc+JcTv4jpOkes2MAi6G05nd2sO4+HOnWpZot/hSU1ckqXHWLMDKA7sKFbgd822CDtAJw28D9IVY2",
+	"7XMZ8XHMWnNpSsNaLIvTd7+fXp0M3l+88b1MyyFSicQWuqGSXL7qtfYfP/H6iDtF8h9DNRtTdRMCrQDe",
+	"yAB7DJcEdR0TVQ04Kno8Y64FHW6XhaoMecsofGWkLyjRZlC9Z6yUe+7iepuxnV384iM+1wwg6G4iqJtU",
+	"9er7y5MLf8cjh/vPTUrTURrLOovnKQFqRTKjQJqwrIpPPpfq7cnbn08uLqFwy3NSTJvSWlzGbBDKeyyY",
+	"xNR/LcSkxc0wPA2Kqkovh1AtdzSNhMQgm9uqOhUSGLQBQ6jGDtEL8xZme0/aI3bxDZbvvrKYZ6Ys0p2U",
+	"6P5hH/7PLeTgoJBokiZSTBkUbVraSNLSrXSEzND8jmyI3Fd8vMs3/8n+2Cz+oQDZt0kARNbFI4m3SwY4",
+	"CFlBP4ShL7WDGDCFsgh0RxLQ/j06kjOKWqdsmNu21try1tzGWrzICxY52Uhf7yhBrD8gRnBJAImHCxJG",
+	"CYAKhaFHpOhzEEyMlBVQThCcyykGUIxMBL9zJrbVWTvMVL5vXQknsUpPSk1eXy2t/3vUdKYpcTygJrP+",
+	"XO7+M5csKV8jRc3HghqlAb0lw6FKSSOrDI3Fa/q8JjIXQW4tMmKmBmUtSQYAthRxHhEM2jBMz2JMgurl",
+	"lKuojvediptMFi6sZpq3hYAlVVlZhQnkUrNM3EgB72QoRMwor0zNqrl0zaRB69PjDf/Hi6oPfyvrdc/S",
+	"laukPpr3rMeM3rBv7X5+L1myOvc7o7caM8xIJADjIk3FmoVBlsb0bICW7nOahYdvcxwx1fleVVO3i68U",
+	"am/mt/Ia/aGM/o/AFjHVLbMTB2fpzuT8Ffe89TOuS6y+tO89RGZ1liitCbTz/54cjvaC/ZqEaPYJ96FY",
+	"w2hKP71hfKwmje7+48deYxpx+/few+ZHm7VbJTTH0Q1znMF2V344GL41N195j+7Iq5cWpL83v57tYfcf",
+	"86+Ns2MMAW9sHcoBl/9IkfmaKTJlgq0KVrmjyNWUhtO0mXuSXw1BphQPfpKWrWxbHxBbrFQJcRVNLoi9",
+	"RAiV6HFBaKM0HlBN0PUUjfUtjConhLY4DrQUnv/9xRsySugYQCSb/v+Cxz+1223fsxABqLgKwJBOblhi",
+	"/FVCKklsAUUrV6cFe5Xoczcw0j7A6ftt64q6OLk8uQL/HpmJiCscpPELqj5fijnk6+L0bWXMumpGkqlz",
+	"09E51vS8xxKm91K0lKVL2IKVwnnDHupFYSFYsCURM1ZTKG0jKenhRKSvLKykMJ7fgJjyNUx36fxBaquQ",
+	"A9KfbgfY6eC3W9yRylwzzGrPM10fIvfgI4w4roNQF5zZiAGsKgvQ9KbeN3ram/kIZUfQ3vFSXBTBcdfJ",
+	"XLK0SEh64I4I7fOYKqh1EcdkDmq3W69a8z190kKqKFR0A/R8/SsOS0GUr1RHfU6JnUFaxWvO0yLXuYLh",
+	"2Aq8BVzWKRVi59gmJzSYlA2VmgukSKl97kYNvDh5c/JL7+rkxeD1yR9+uvOkmcUPrIBceWHH4IpTd2/Z",
+	"KHbzldBXALN+VV2OHlxuViixpY/Ti3guvwPrxw/P+n1j0OeF3nwO7ozxrAhHmotVCMs0hX62486bCLeu",
+	"XLClSvVDn/pG3OtQCXSUxya/3X2+vwokoHa/71xsq6+jC49/uGFLSfx3svu38MEWVdhKVrKbMM4W22fX",
+	"u43XiZnHNIZF0cKiU23OlBvLxMgM826Uf68QilkpjVY7WzlbfP0jAUubmUV+cNQHtlCdfFKMh84Fbugw",
+	"CmNG4mjEVDRlHpnPtAQfKUnoUIp4rrKH93Ona+qP+EjUWpFyFYbt4F1Vq0t8OR+a8AUEl/T1v1OkyRRl",
+	"Mq3NjYBJJo4IXqqxx4DnVo/uHg9O2ked/h/TaGoj/L4TnV0Li6cvyDGWHjdTKLG0oqi4vlxRSjIr0vA5",
+	"ccpLhmw4H48hgC0KbY6eU6Yyr9xDy5i61+cIgoeg5SanOfOr1xSqJJIpEy4XkgkN+6nCjAYw1KSHbCQS",
+	"ZuGLoT6X1e+bNA+DCm/aVpC8jM4NgeiYEgAl1zEUAtMAU8AsgEXBya0pAgeYBSYWj4gkjDhNlgZYTB8S",
+	"Pp/qRWVg5oBY+DZp9vgyX8BzSjFnMbeUAOBCYylIzIx1FErJAQqCLQ+K64zbAPmWYHOdMr+9UxXgJ8T1",
+	"fPZerowfatCQ/l/zVzsQ0zqPpt6TRlFZr0R7tq86zs6D/c7Dujf1pHH6dQzju9Dlv/37ddVt+jKCuxSO",
+	"RxSmcekOL4MIgqq6mNnBQG6GCAQt/H47V8oWfhG4D1OHhxLE9WwYEITUo/H7ycXpyz+qXRpQu3Ebl8bv",
+	"0PiJ/vi7dWjA5rRyTHg7p8Ya2U13iKAW8HSexI1uYxe0CdNSkSBeMRqriQelsvV9k6a4A/5GVrct5XIw",
+	"kjKO/mU05vOZR2Ixjrhnq67C31ggFcEzgnmSaDJC1pI2Cvd1udEar4VW/2csISG7iQLmFTLy7XtO86mY",
+	"We7ivHCBS4M6ZqG97B2cQHnNYczcUdvqBuVmT4zV3lXERlh8diIS1YqjGxbmpE+nXfi7ZQ3/VUULXGev",
+	"ZwDg0wDuCpSCijXJO4wrFsa6L8H35hmJI0e64Pu0r+Fg225sbSBu9AW5dl+Rnk0GttOCQXSomL+Ry0gM",
+	"95f7DbLLik/0GSH77Q6MuiBWMh4a9tSM3PrUntl2/LfVMHbcVayh3Eu3+I0kzauzq3MPFivdnXTeSHV2",
+	"uUggQiZ3PJLKrCRmNyyWueWONd2Y5uDstiKXgqYj2vj88fP/FwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -141,13 +141,15 @@ const (
 	// PruneMFAFactors are factors whose enrolment was never confirmed.
 	// (Used TOTP steps need no pruning: a factor keeps its last ten.)
 	PruneMFAFactors = "mfa_factors"
+	// PruneOutboundEvents are outbound events older than their retention.
+	PruneOutboundEvents = "outbound_events"
 )
 
 // PruneKinds returns the kinds in the order they are pruned: refresh tokens
 // before the sessions that own them.
 func PruneKinds() []string {
 	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits,
-		PruneMFAChallenges, PruneMFAFactors}
+		PruneMFAChallenges, PruneMFAFactors, PruneOutboundEvents}
 }
 
 // MailData is what a queued mail's template is rendered with. It is stored

@@ -30,6 +30,8 @@ var pruneCandidates = map[string]string{
 	domain.PruneRateLimits:    `SELECT key FROM rate_limits WHERE tat < ? LIMIT ?`,
 	domain.PruneMFAChallenges: `SELECT challenge_hash FROM mfa_challenges WHERE expires_at < ? LIMIT ?`,
 	domain.PruneMFAFactors:    `SELECT id FROM mfa_factors WHERE verified_at IS NULL AND created_at < ? LIMIT ?`,
+	// Outbound events go oldest first, along the primary key.
+	domain.PruneOutboundEvents: `SELECT seq FROM outbound_events WHERE created_at < ? ORDER BY seq LIMIT ?`,
 }
 
 // pruneTables names each kind's table and its key column.
@@ -42,6 +44,7 @@ var pruneTables = map[string]struct{ table, key string }{
 	domain.PruneRateLimits:     {"rate_limits", "key"},
 	domain.PruneMFAChallenges:  {"mfa_challenges", "challenge_hash"},
 	domain.PruneMFAFactors:     {"mfa_factors", "id"},
+	domain.PruneOutboundEvents: {"outbound_events", "seq"},
 }
 
 // Prune deletes at most limit rows of the kind that ended before before, in
