@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,8 +20,6 @@ type outboundRow struct {
 	UserID    uuid.NullUUID `db:"user_id"`
 	Data      []byte        `db:"data"`
 	CreatedAt ts            `db:"created_at"`
-	// Snap is the reading statement's snapshot (PostgreSQL only).
-	Snap string `db:"snap"`
 }
 
 func (r *outboundRow) domain() (domain.OutboundEvent, error) {
@@ -48,43 +45,90 @@ const defaultFeedWait = 2 * time.Second
 //
 // On SQLite writes are serial, so seqs become visible in order. On
 // PostgreSQL a BIGSERIAL seq is taken before its transaction commits, so a
-// transaction A may hold seq 10 while B's 11 is visible already. The page
-// is read with its statement's snapshot; when that snapshot had
-// transactions in flight, those of them that write outbound_events (they
-// hold its RowExclusiveLock) are waited for, up to Options.FeedWait, and the
-// page is read again up to its last seq, now final. Every emit follows the
-// first write of its transaction, so a transaction that holds a seq has its
-// xid (and is in the snapshot's in-flight list) before it takes that seq.
-// If they are still running after the wait, the page is empty (the reader
-// asks again). This needs no session state, so it works through a
-// transaction-mode pooler.
+// transaction A may hold seq 10 while B's 11 is visible already; nor does
+// A's transaction id tell (A may be younger than B, and then not even in
+// the in-progress list of a snapshot, which stops at the newest completed
+// id). So the read is in three steps, none needing session state (it
+// works through a transaction-mode pooler):
+//
+//  1. one statement reads the highest visible seq, top, and then, from
+//     pg_locks, the transactions writing outbound_events at that moment (a
+//     writer takes the table's RowExclusiveLock before its seq, and keeps
+//     it to its end). Any transaction holding a seq below top took it
+//     before top's transaction committed, so it is one of these, or has
+//     ended since;
+//  2. it waits, up to Options.FeedWait, until every one of these has ended
+//     (their virtual transaction's lock is gone); writers that start later
+//     take seqs above top and are not waited for. If some are still
+//     running at the deadline, the page is empty and the reader asks again;
+//  3. it reads the page up to top: every seq up to top is final.
 func (s *Store) ListOutboundEvents(ctx context.Context, f domain.OutboundFilter) ([]domain.OutboundEvent, error) {
-	rows, err := s.outboundPage(ctx, f, 0)
-	if err != nil || len(rows) == 0 || s.dialect != Postgres {
-		return outboundEvents(rows, err)
+	if s.dialect != Postgres {
+		return outboundEvents(s.outboundPage(ctx, f, 0))
 	}
-	xip := snapshotXIP(rows[0].Snap)
-	if len(xip) == 0 {
-		return outboundEvents(rows, nil)
+	var r struct {
+		Top     int64          `db:"top"`
+		Writers pq.StringArray `db:"writers"`
 	}
-	last := rows[len(rows)-1].Seq
-	settled, err := s.awaitEventWriters(ctx, xip)
-	if err != nil || !settled {
-		return nil, err
+	if err := s.db.GetContext(ctx, &r, eventWriters); err != nil {
+		return nil, translate(err)
 	}
-	rows, err = s.outboundPage(ctx, f, last)
-	return outboundEvents(rows, err)
+	if r.Top <= f.After {
+		return []domain.OutboundEvent{}, nil
+	}
+	if len(r.Writers) > 0 {
+		settled, err := s.awaitEnded(ctx, r.Writers)
+		if err != nil || !settled {
+			return []domain.OutboundEvent{}, err
+		}
+	}
+	return outboundEvents(s.outboundPage(ctx, f, r.Top))
+}
+
+// eventWriters reads the highest visible seq and then the virtual
+// transactions writing outbound_events (but this one).
+const eventWriters = `SELECT COALESCE(MAX(seq), 0) AS top,
+	ARRAY(SELECT virtualtransaction FROM pg_locks
+		WHERE locktype = 'relation' AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()
+		  AND relation = 'outbound_events'::regclass
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS writers
+	FROM outbound_events`
+
+// runningOf counts the virtual transactions among $1 still running (each
+// holds the lock on its own virtual transaction id until it ends).
+const runningOf = `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'virtualxid' AND virtualxid = ANY($1::text[])`
+
+// awaitEnded waits until none of the virtual transactions vxids runs any
+// more, polling, up to Options.FeedWait. It reports whether they all
+// ended.
+func (s *Store) awaitEnded(ctx context.Context, vxids []string) (bool, error) {
+	deadline := time.Now().Add(s.feedWait)
+	pause := time.Millisecond
+	for {
+		var n int
+		if err := s.db.GetContext(ctx, &n, runningOf, pq.Array(vxids)); err != nil {
+			return false, translate(err)
+		}
+		if n == 0 {
+			return true, nil
+		}
+		if !time.Now().Add(pause).Before(deadline) {
+			return false, nil
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, cancelled(ctx.Err())
+		case <-t.C:
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
 }
 
 // outboundPage reads a page of the feed, up to seq upTo when it is not 0.
 func (s *Store) outboundPage(ctx context.Context, f domain.OutboundFilter, upTo int64) ([]outboundRow, error) {
-	cols := `seq, id, type, org_id, user_id, data, created_at`
-	if s.dialect == Postgres {
-		cols += `, pg_current_snapshot()::text AS snap`
-	} else {
-		cols += `, '' AS snap`
-	}
-	q := `SELECT ` + cols + ` FROM outbound_events WHERE seq > ? AND type <> ?`
+	q := `SELECT seq, id, type, org_id, user_id, data, created_at FROM outbound_events WHERE seq > ? AND type <> ?`
 	args := []any{f.After, domain.OutWebhookTest}
 	if upTo > 0 {
 		q += ` AND seq <= ?`
@@ -120,60 +164,4 @@ func outboundEvents(rows []outboundRow, err error) ([]domain.OutboundEvent, erro
 		}
 	}
 	return out, nil
-}
-
-// snapshotXIP returns the in-flight transaction ids of a pg_snapshot's text
-// form (xmin:xmax:xip,...), as 32-bit xids in text, as pg_locks shows
-// them.
-func snapshotXIP(snap string) []string {
-	parts := strings.Split(snap, ":")
-	if len(parts) != 3 || parts[2] == "" {
-		return nil
-	}
-	var out []string
-	for _, x := range strings.Split(parts[2], ",") {
-		n, err := strconv.ParseUint(x, 10, 64)
-		if err != nil {
-			continue
-		}
-		out = append(out, strconv.FormatUint(n&0xffffffff, 10))
-	}
-	return out
-}
-
-// eventWriters counts the transactions among xids that are still running
-// and write outbound_events (each holds the table's RowExclusiveLock and
-// the ExclusiveLock on its own xid, in one virtual transaction).
-const eventWriters = `SELECT COUNT(*) FROM pg_locks r JOIN pg_locks x
-	ON x.virtualtransaction = r.virtualtransaction AND x.locktype = 'transactionid' AND x.mode = 'ExclusiveLock' AND x.granted
-	WHERE r.locktype = 'relation' AND r.relation = 'outbound_events'::regclass AND r.mode = 'RowExclusiveLock'
-	  AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-	  AND x.transactionid::text = ANY($1::text[])`
-
-// awaitEventWriters waits until no transaction among xids writes
-// outbound_events any more, polling, up to Options.FeedWait. It reports
-// whether they all ended.
-func (s *Store) awaitEventWriters(ctx context.Context, xids []string) (bool, error) {
-	deadline := time.Now().Add(s.feedWait)
-	pause := time.Millisecond
-	for {
-		var n int
-		if err := s.db.GetContext(ctx, &n, eventWriters, pq.Array(xids)); err != nil {
-			return false, translate(err)
-		}
-		if n == 0 {
-			return true, nil
-		}
-		if !time.Now().Add(pause).Before(deadline) {
-			return false, nil
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false, cancelled(ctx.Err())
-		case <-t.C:
-		}
-		pause = min(2*pause, 50*time.Millisecond)
-	}
 }
