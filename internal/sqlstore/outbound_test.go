@@ -167,7 +167,10 @@ func TestOutboundEventsOfChanges(t *testing.T) {
 			t.Fatalf("organization.member.added = %+v", evs[0])
 		}
 		var tok []byte
-		evs = expectEvents(t, s, func() error { tok = sendInvitation(t, s, org.ID, &u.ID, "bob@example.com", domain.RoleMember); return nil },
+		evs = expectEvents(t, s, func() error {
+			tok = sendInvitation(t, s, org.ID, &u.ID, "bob@example.com", domain.RoleMember)
+			return nil
+		},
 			domain.OutInvitationCreated)
 		if *evs[0].OrgID != org.ID || evs[0].Data["email"] != "bob@example.com" || evs[0].Data["role"] != "member" {
 			t.Fatalf("invitation.created = %+v", evs[0])
