@@ -12,6 +12,7 @@ import (
 
 	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
+	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/testutil"
 )
 
@@ -187,4 +188,112 @@ func TestOutboundEventsFeed(t *testing.T) {
 			}
 		}
 	})
+}
+
+// storeFeed returns the events after after, as the store keeps them.
+func storeFeed(t *testing.T, s *testutil.Server, after int64) []domain.OutboundEvent {
+	t.Helper()
+	evs, err := s.App.Store.ListOutboundEvents(context.Background(), domain.OutboundFilter{After: after, Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// expectOut checks that do emits exactly the events of the types, in
+// order, and returns them.
+func expectOut(t *testing.T, s *testutil.Server, do func(), want ...string) []domain.OutboundEvent {
+	t.Helper()
+	before := int64(0)
+	if evs := storeFeed(t, s, 0); len(evs) > 0 {
+		before = evs[len(evs)-1].Seq
+	}
+	do()
+	evs := storeFeed(t, s, before)
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Type)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v: %+v", got, want, evs)
+	}
+	return evs
+}
+
+// TestOutboundEventsOfCredentialChanges: an email verification, a
+// password change, a reset and second factors emit their events, in the
+// transaction of the change, with the reason of what they revoked.
+func TestOutboundEventsOfCredentialChanges(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d)
+		ctx := context.Background()
+		box := &mailbox{}
+		eve := signupUnverified(t, s, "eve@example.com")
+		msgs := flush(t, s, box)
+		if len(msgs) != 1 {
+			t.Fatalf("%d mails", len(msgs))
+		}
+		evs := expectOut(t, s, func() {
+			if r := verify(s, tokenIn(t, msgs[0])); r.StatusCode() != http.StatusOK && r.StatusCode() != http.StatusNoContent {
+				t.Fatalf("verify: %d %s", r.StatusCode(), r.Body)
+			}
+		}, "email.verified")
+		if *evs[0].UserID != eve.User.Id || evs[0].Data["email"] != "eve@example.com" {
+			t.Fatalf("email.verified = %+v", evs[0])
+		}
+
+		here := signup(t, s, "carol@example.com")
+		there := login(s, "carol@example.com", goodPassword).JSON200
+		evs = expectOut(t, s, func() {
+			if r := change(s, here.AccessToken, goodPassword, newPassword); r.StatusCode() != http.StatusNoContent {
+				t.Fatalf("change: %d %s", r.StatusCode(), r.Body)
+			}
+		}, "session.revoked")
+		if evs[0].Data["reason"] != "password_changed" || !slices.Equal(anyStrings(evs[0].Data["session_ids"]), []string{there.SessionId.String()}) {
+			t.Fatalf("session.revoked = %+v", evs[0].Data)
+		}
+		// A failed change (a wrong current password) emits nothing.
+		expectOut(t, s, func() { change(s, here.AccessToken, "not my password", goodPassword) })
+
+		flush(t, s, box)
+		tok := resetMail(t, s, box, "carol@example.com")
+		evs = expectOut(t, s, func() {
+			if r := reset(s, tok, goodPassword); r.StatusCode() != http.StatusOK && r.StatusCode() != http.StatusNoContent {
+				t.Fatalf("reset: %d %s", r.StatusCode(), r.Body)
+			}
+		}, "password.reset", "session.revoked")
+		if evs[0].Data["sessions_revoked"] != float64(1) || evs[1].Data["reason"] != "password_reset" {
+			t.Fatalf("reset events = %+v", evs)
+		}
+		// The link is spent: a second use emits nothing.
+		expectOut(t, s, func() { reset(s, tok, newPassword) })
+
+		// A factor added, then removed (which signs the others out).
+		carol := login(s, "carol@example.com", goodPassword).JSON200
+		var en *client.MFAEnrollment
+		evs = expectOut(t, s, func() { _, en = enrollTOTP(t, s, carol.AccessToken) }, "mfa.factor.added")
+		if evs[0].Data["factor_id"] != en.Factor.Id.String() || evs[0].Data["factor_type"] != "totp" {
+			t.Fatalf("mfa.factor.added = %+v", evs[0].Data)
+		}
+		login(s, "carol@example.com", goodPassword)
+		evs = expectOut(t, s, func() {
+			r, err := s.Client.DeleteMFAFactorWithResponse(ctx, en.Factor.Id, testutil.Bearer(en.Tokens.AccessToken))
+			if err != nil || r.StatusCode() != http.StatusNoContent {
+				t.Fatalf("delete factor: %v %d %s", err, r.StatusCode(), r.Body)
+			}
+		}, "mfa.factor.removed", "session.revoked")
+		if evs[0].Data["factor_id"] != en.Factor.Id.String() || evs[0].Data["verified_factors_left"] != float64(0) {
+			t.Fatalf("mfa.factor.removed = %+v", evs[0].Data)
+		}
+	})
+}
+
+func anyStrings(v any) []string {
+	var out []string
+	if xs, ok := v.([]any); ok {
+		for _, x := range xs {
+			out = append(out, x.(string))
+		}
+	}
+	return out
 }

@@ -177,7 +177,8 @@ func (s *Store) ChangeCredentials(ctx context.Context, userID uuid.UUID, c domai
 
 // emitCredentialChange emits the events of the credential change c that
 // made res, in its transaction: password.reset when reset (a reset token
-// set the password), email.verified, and one session.revoked and one
+// set the password), email.verified when the change verified the address
+// for the first time, and one session.revoked and one
 // api_key.revoked for what it revoked, whose reason is the password's
 // reset or change.
 func (s *Store) emitCredentialChange(ctx context.Context, tx *sqlx.Tx, res *domain.CredentialResult, c domain.CredentialChange, reset bool, now time.Time) error {
@@ -191,8 +192,16 @@ func (s *Store) emitCredentialChange(ctx context.Context, tx *sqlx.Tx, res *doma
 			Data: map[string]any{"user_id": res.UserID, "sessions_revoked": len(res.Revoked), "api_keys_revoked": len(res.RevokedKeys)}})
 	}
 	if c.VerifyEmail != "" {
-		evs = append(evs, &domain.OutboundEvent{Type: domain.OutEmailVerified, UserID: idPtr(res.UserID), CreatedAt: now,
-			Data: map[string]any{"user_id": res.UserID, "email": c.VerifyEmail}})
+		// Only a first verification is one: a reset of an address already
+		// verified verifies nothing new.
+		var at nts
+		if err := tx.GetContext(ctx, &at, s.q(`SELECT email_verified_at FROM users WHERE id = ? AND email = ?`), res.UserID, c.VerifyEmail); err != nil {
+			return err
+		}
+		if at.Valid && at.T.Sub(now).Abs() < time.Microsecond {
+			evs = append(evs, &domain.OutboundEvent{Type: domain.OutEmailVerified, UserID: idPtr(res.UserID), CreatedAt: now,
+				Data: map[string]any{"user_id": res.UserID, "email": c.VerifyEmail}})
+		}
 	}
 	evs = append(evs, sessionsRevoked(res.UserID, nil, res.Revoked, reason, now), apiKeysRevoked(res.RevokedKeys, reason, now))
 	return s.emitEach(ctx, tx, evs...)
