@@ -12,10 +12,10 @@ import (
 
 // The outbound events of the store's changes. Each builder below makes the
 // event of one kind of change, with the payload that openapi.yaml declares
-// for its type (the ...EventData schemas); none carries a secret. Every
-// call of emit comes after the change's first write in its transaction, so
-// that on PostgreSQL the transaction holds its id before it takes its seq
-// (the events feed relies on it, see ListOutboundEvents).
+// for its type (the ...EventData schemas); none carries a secret. A change
+// emits after its writes succeeded, so a change that fails or changes
+// nothing emits nothing; and one event per kind of change, so that a bulk
+// revocation writes one row whatever it revoked.
 
 // Reasons of session.revoked and api_key.revoked.
 const (

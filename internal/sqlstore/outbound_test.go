@@ -385,3 +385,31 @@ func TestOutboundFeedNeverSkipsOnPostgres(t *testing.T) {
 		})
 	}
 }
+
+// TestOutboundEventsArePruned: pruning deletes the events created before
+// the cutoff, oldest first, and keeps the others.
+func TestOutboundEventsArePruned(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		newUser(t, s, "ada@example.com") // two events at now
+		later := &domain.APIKey{ID: uuid.New(), Scopes: []string{}, Prefix: "lk_later", Hash: hash(randBytes()), CreatedAt: now.Add(time.Hour)}
+		ada, err := s.UserByEmail(ctx, "ada@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		later.UserID = &ada.ID
+		if err := s.CreateAPIKey(ctx, later); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Prune(ctx, domain.PruneOutboundEvents, now.Add(time.Minute), 1)
+		if err != nil || n != 1 {
+			t.Fatalf("prune = %d, %v", n, err)
+		}
+		if n, err := s.Prune(ctx, domain.PruneOutboundEvents, now.Add(time.Minute), 10); err != nil || n != 1 {
+			t.Fatalf("second prune = %d, %v", n, err)
+		}
+		if evs := feed(t, s, 0); len(evs) != 1 || evs[0].Type != domain.OutAPIKeyCreated {
+			t.Fatalf("after pruning: %+v", evs)
+		}
+	})
+}
