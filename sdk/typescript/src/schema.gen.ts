@@ -2306,8 +2306,8 @@ export interface components {
         OutboundEvent: components["schemas"]["UserCreatedEvent"] | components["schemas"]["UserUpdatedEvent"] | components["schemas"]["UserDeletedEvent"] | components["schemas"]["UserBannedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionRevokedEvent"] | components["schemas"]["PasswordResetEvent"] | components["schemas"]["EmailVerifiedEvent"] | components["schemas"]["MFAFactorAddedEvent"] | components["schemas"]["MFAFactorRemovedEvent"] | components["schemas"]["APIKeyCreatedEvent"] | components["schemas"]["APIKeyRevokedEvent"] | components["schemas"]["OrgMemberAddedEvent"] | components["schemas"]["OrgMemberRemovedEvent"] | components["schemas"]["InvitationCreatedEvent"] | components["schemas"]["WebhookTestEvent"];
         /** @description The `user.created` event. */
         UserCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "user.created";
+            /** @description `user.created` */
+            type: string;
             data: components["schemas"]["UserCreatedEventData"];
         } & {
             /**
@@ -2335,8 +2335,8 @@ export interface components {
         };
         /** @description The `user.updated` event. */
         UserUpdatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "user.updated";
+            /** @description `user.updated` */
+            type: string;
             data: components["schemas"]["UserUpdatedEventData"];
         } & {
             /**
@@ -2354,8 +2354,8 @@ export interface components {
         };
         /** @description The `user.deleted` event. */
         UserDeletedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "user.deleted";
+            /** @description `user.deleted` */
+            type: string;
             data: components["schemas"]["UserDeletedEventData"];
         } & {
             /**
@@ -2373,8 +2373,8 @@ export interface components {
         };
         /** @description The `user.banned` event. */
         UserBannedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "user.banned";
+            /** @description `user.banned` */
+            type: string;
             data: components["schemas"]["UserBannedEventData"];
         } & {
             /**
@@ -2393,8 +2393,8 @@ export interface components {
         };
         /** @description The `session.created` event. */
         SessionCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "session.created";
+            /** @description `session.created` */
+            type: string;
             data: components["schemas"]["SessionCreatedEventData"];
         } & {
             /**
@@ -2414,8 +2414,7 @@ export interface components {
              * @description The organization of a delegated session.
              */
             org_id?: string;
-            /** @enum {string} */
-            aal: "aal1" | "aal2";
+            aal: components["schemas"]["AAL"];
             /** @description The authentication methods (RFC 8176). */
             amr?: string[];
             ip?: string;
@@ -2428,8 +2427,8 @@ export interface components {
         };
         /** @description The `session.revoked` event. */
         SessionRevokedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "session.revoked";
+            /** @description `session.revoked` */
+            type: string;
             data: components["schemas"]["SessionRevokedEventData"];
         } & {
             /**
@@ -2448,8 +2447,8 @@ export interface components {
         };
         /** @description The `password.reset` event. */
         PasswordResetEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "password.reset";
+            /** @description `password.reset` */
+            type: string;
             data: components["schemas"]["PasswordResetEventData"];
         } & {
             /**
@@ -2467,8 +2466,8 @@ export interface components {
         };
         /** @description The `email.verified` event. */
         EmailVerifiedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "email.verified";
+            /** @description `email.verified` */
+            type: string;
             data: components["schemas"]["EmailVerifiedEventData"];
         } & {
             /**
@@ -2486,8 +2485,8 @@ export interface components {
         };
         /** @description The `mfa.factor.added` event. */
         MFAFactorAddedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "mfa.factor.added";
+            /** @description `mfa.factor.added` */
+            type: string;
             data: components["schemas"]["MFAFactorAddedEventData"];
         } & {
             /**
@@ -2502,14 +2501,13 @@ export interface components {
             user_id: string;
             /** Format: uuid */
             factor_id: string;
-            /** @enum {string} */
-            factor_type: "totp" | "webauthn";
+            factor_type: components["schemas"]["MFAFactorType"];
             name?: string;
         };
         /** @description The `mfa.factor.removed` event. */
         MFAFactorRemovedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "mfa.factor.removed";
+            /** @description `mfa.factor.removed` */
+            type: string;
             data: components["schemas"]["MFAFactorRemovedEventData"];
         } & {
             /**
@@ -2524,14 +2522,13 @@ export interface components {
             user_id: string;
             /** Format: uuid */
             factor_id: string;
-            /** @enum {string} */
-            factor_type: "totp" | "webauthn";
+            factor_type: components["schemas"]["MFAFactorType"];
             verified_factors_left?: number;
         };
         /** @description The `api_key.created` event. */
         APIKeyCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "api_key.created";
+            /** @description `api_key.created` */
+            type: string;
             data: components["schemas"]["APIKeyCreatedEventData"];
         } & {
             /**
@@ -2569,8 +2566,8 @@ export interface components {
         };
         /** @description The `api_key.revoked` event. */
         APIKeyRevokedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "api_key.revoked";
+            /** @description `api_key.revoked` */
+            type: string;
             data: components["schemas"]["APIKeyRevokedEventData"];
         } & {
             /**
@@ -2597,8 +2594,8 @@ export interface components {
         };
         /** @description The `organization.member.added` event. */
         OrgMemberAddedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "organization.member.added";
+            /** @description `organization.member.added` */
+            type: string;
             data: components["schemas"]["OrgMemberAddedEventData"];
         } & {
             /**
@@ -2613,8 +2610,7 @@ export interface components {
             org_id: string;
             /** Format: uuid */
             user_id: string;
-            /** @enum {string} */
-            role: "owner" | "admin" | "member";
+            role: components["schemas"]["Role"];
             /**
              * Format: uuid
              * @description The invitation accepted.
@@ -2623,8 +2619,8 @@ export interface components {
         };
         /** @description The `organization.member.removed` event. */
         OrgMemberRemovedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "organization.member.removed";
+            /** @description `organization.member.removed` */
+            type: string;
             data: components["schemas"]["OrgMemberRemovedEventData"];
         } & {
             /**
@@ -2639,13 +2635,12 @@ export interface components {
             org_id: string;
             /** Format: uuid */
             user_id: string;
-            /** @enum {string} */
-            role: "owner" | "admin" | "member";
+            role: components["schemas"]["Role"];
         };
         /** @description The `invitation.created` event. */
         InvitationCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "invitation.created";
+            /** @description `invitation.created` */
+            type: string;
             data: components["schemas"]["InvitationCreatedEventData"];
         } & {
             /**
@@ -2662,8 +2657,7 @@ export interface components {
             org_id: string;
             /** Format: email */
             email: string;
-            /** @enum {string} */
-            role: "owner" | "admin" | "member";
+            role: components["schemas"]["Role"];
             /** Format: uuid */
             invited_by?: string;
             /** Format: date-time */
@@ -2671,8 +2665,8 @@ export interface components {
         };
         /** @description The `webhook.test` event. */
         WebhookTestEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @enum {string} */
-            type: "webhook.test";
+            /** @description `webhook.test` */
+            type: string;
             data: components["schemas"]["WebhookTestEventData"];
         } & {
             /**

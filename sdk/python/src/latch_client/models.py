@@ -2194,7 +2194,7 @@ class UserCreatedEvent:
 
     id: str
     seq: int
-    type: Literal['user.created']
+    type: str
     timestamp: str
     data: UserCreatedEventData
     org_id: str | None = None
@@ -2278,7 +2278,7 @@ class UserUpdatedEvent:
 
     id: str
     seq: int
-    type: Literal['user.updated']
+    type: str
     timestamp: str
     data: UserUpdatedEventData
     org_id: str | None = None
@@ -2346,7 +2346,7 @@ class UserDeletedEvent:
 
     id: str
     seq: int
-    type: Literal['user.deleted']
+    type: str
     timestamp: str
     data: UserDeletedEventData
     org_id: str | None = None
@@ -2414,7 +2414,7 @@ class UserBannedEvent:
 
     id: str
     seq: int
-    type: Literal['user.banned']
+    type: str
     timestamp: str
     data: UserBannedEventData
     org_id: str | None = None
@@ -2486,7 +2486,7 @@ class SessionCreatedEvent:
 
     id: str
     seq: int
-    type: Literal['session.created']
+    type: str
     timestamp: str
     data: SessionCreatedEventData
     org_id: str | None = None
@@ -2528,7 +2528,7 @@ class SessionCreatedEventData:
 
     session_id: str
     user_id: str
-    aal: Literal['aal1', 'aal2']
+    aal: AAL
     org_id: str | None = None
     amr: list[str] | None = None
     ip: str | None = None
@@ -2576,7 +2576,7 @@ class SessionRevokedEvent:
 
     id: str
     seq: int
-    type: Literal['session.revoked']
+    type: str
     timestamp: str
     data: SessionRevokedEventData
     org_id: str | None = None
@@ -2646,7 +2646,7 @@ class PasswordResetEvent:
 
     id: str
     seq: int
-    type: Literal['password.reset']
+    type: str
     timestamp: str
     data: PasswordResetEventData
     org_id: str | None = None
@@ -2718,7 +2718,7 @@ class EmailVerifiedEvent:
 
     id: str
     seq: int
-    type: Literal['email.verified']
+    type: str
     timestamp: str
     data: EmailVerifiedEventData
     org_id: str | None = None
@@ -2785,7 +2785,7 @@ class MFAFactorAddedEvent:
 
     id: str
     seq: int
-    type: Literal['mfa.factor.added']
+    type: str
     timestamp: str
     data: MFAFactorAddedEventData
     org_id: str | None = None
@@ -2827,7 +2827,7 @@ class MFAFactorAddedEventData:
 
     user_id: str
     factor_id: str
-    factor_type: Literal['totp', 'webauthn']
+    factor_type: MFAFactorType
     name: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
@@ -2859,7 +2859,7 @@ class MFAFactorRemovedEvent:
 
     id: str
     seq: int
-    type: Literal['mfa.factor.removed']
+    type: str
     timestamp: str
     data: MFAFactorRemovedEventData
     org_id: str | None = None
@@ -2901,7 +2901,7 @@ class MFAFactorRemovedEventData:
 
     user_id: str
     factor_id: str
-    factor_type: Literal['totp', 'webauthn']
+    factor_type: MFAFactorType
     verified_factors_left: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
@@ -2933,7 +2933,7 @@ class APIKeyCreatedEvent:
 
     id: str
     seq: int
-    type: Literal['api_key.created']
+    type: str
     timestamp: str
     data: APIKeyCreatedEventData
     org_id: str | None = None
@@ -3031,7 +3031,7 @@ class APIKeyRevokedEvent:
 
     id: str
     seq: int
-    type: Literal['api_key.revoked']
+    type: str
     timestamp: str
     data: APIKeyRevokedEventData
     org_id: str | None = None
@@ -3106,7 +3106,7 @@ class OrgMemberAddedEvent:
 
     id: str
     seq: int
-    type: Literal['organization.member.added']
+    type: str
     timestamp: str
     data: OrgMemberAddedEventData
     org_id: str | None = None
@@ -3148,7 +3148,7 @@ class OrgMemberAddedEventData:
 
     org_id: str
     user_id: str
-    role: Literal['owner', 'admin', 'member']
+    role: Role
     invitation_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
@@ -3180,7 +3180,7 @@ class OrgMemberRemovedEvent:
 
     id: str
     seq: int
-    type: Literal['organization.member.removed']
+    type: str
     timestamp: str
     data: OrgMemberRemovedEventData
     org_id: str | None = None
@@ -3222,7 +3222,7 @@ class OrgMemberRemovedEventData:
 
     org_id: str
     user_id: str
-    role: Literal['owner', 'admin', 'member']
+    role: Role
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
@@ -3250,7 +3250,7 @@ class InvitationCreatedEvent:
 
     id: str
     seq: int
-    type: Literal['invitation.created']
+    type: str
     timestamp: str
     data: InvitationCreatedEventData
     org_id: str | None = None
@@ -3293,7 +3293,7 @@ class InvitationCreatedEventData:
     invitation_id: str
     org_id: str
     email: str
-    role: Literal['owner', 'admin', 'member']
+    role: Role
     expires_at: str
     invited_by: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -3330,7 +3330,7 @@ class WebhookTestEvent:
 
     id: str
     seq: int
-    type: Literal['webhook.test']
+    type: str
     timestamp: str
     data: WebhookTestEventData
     org_id: str | None = None
