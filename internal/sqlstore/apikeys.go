@@ -131,7 +131,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, owner domain.KeyOwner, id uuid
 			WHERE id = ? AND `+cond+` RETURNING `+apiKeyCols), ts(now), id, arg); err != nil {
 			return err
 		}
-		if k := r.domain(); k.RevokedAt != nil && k.RevokedAt.Equal(now) {
+		if k := r.domain(); k.RevokedAt != nil && k.RevokedAt.Sub(now).Abs() < time.Microsecond {
 			return s.emit(ctx, tx, apiKeysRevoked([]domain.APIKey{*k}, reasonRevoked, now))
 		}
 		return nil

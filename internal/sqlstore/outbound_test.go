@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func expectNoEvent(t *testing.T, s *sqlstore.Store, code domain.Code, do func() 
 	}
 }
 
-func ids(v any) []string {
+func idStrings(v any) []string {
 	var out []string
 	switch x := v.(type) {
 	case []any:
@@ -114,7 +115,7 @@ func TestOutboundEventsOfChanges(t *testing.T) {
 			return s.CreateSession(ctx, second, &domain.RefreshToken{ID: uuid.New(), SessionID: second.ID, Hash: randBytes(), CreatedAt: now})
 		}, domain.OutSessionCreated)
 		evs = expectEvents(t, s, func() error { return s.RevokeSession(ctx, u.ID, second.ID, now) }, domain.OutSessionRevoked)
-		if got := ids(evs[0].Data["session_ids"]); len(got) != 1 || got[0] != second.ID.String() || evs[0].Data["reason"] != "revoked" {
+		if got := idStrings(evs[0].Data["session_ids"]); len(got) != 1 || got[0] != second.ID.String() || evs[0].Data["reason"] != "revoked" {
 			t.Fatalf("session.revoked = %+v", evs[0].Data)
 		}
 		expectNoEvent(t, s, domain.CodeNotFound, func() error { return s.RevokeSession(ctx, u.ID, second.ID, now) })
@@ -127,7 +128,7 @@ func TestOutboundEventsOfChanges(t *testing.T) {
 			}
 		}
 		evs = expectEvents(t, s, func() error { _, err := s.RevokeUserSessions(ctx, u.ID, sess.ID, now); return err }, domain.OutSessionRevoked)
-		if got := ids(evs[0].Data["session_ids"]); len(got) != 2 {
+		if got := idStrings(evs[0].Data["session_ids"]); len(got) != 2 {
 			t.Fatalf("bulk session.revoked = %+v", evs[0].Data)
 		}
 		expectEvents(t, s, func() error { _, err := s.RevokeUserSessions(ctx, u.ID, sess.ID, now); return err })
@@ -411,5 +412,34 @@ func TestOutboundEventsArePruned(t *testing.T) {
 		if evs := feed(t, s, 0); len(evs) != 1 || evs[0].Type != domain.OutAPIKeyCreated {
 			t.Fatalf("after pruning: %+v", evs)
 		}
+	})
+}
+
+// TestOutboundEventsOfTrimmedSessions: the session quota ends the oldest
+// sessions in one change, with one session.revoked (reason session_quota);
+// a trim that ends nothing emits nothing.
+func TestOutboundEventsOfTrimmedSessions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		u, first, _ := newUser(t, s, "ada@example.com")
+		var created []uuid.UUID
+		for i := 1; i <= 2; i++ {
+			x := &domain.Session{ID: uuid.New(), UserID: u.ID, CreatedAt: now.Add(time.Duration(i) * time.Second), LastUsedAt: now,
+				ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)}
+			if err := s.CreateSession(ctx, x, &domain.RefreshToken{ID: uuid.New(), SessionID: x.ID, Hash: randBytes(), CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			created = append(created, x.ID)
+		}
+		evs := expectEvents(t, s, func() error { _, err := s.TrimSessions(ctx, u.ID, 1, now); return err }, domain.OutSessionRevoked)
+		// The newest (the second created) stays; the first two go.
+		got := idStrings(evs[0].Data["session_ids"])
+		slices.Sort(got)
+		want := []string{first.ID.String(), created[0].String()}
+		slices.Sort(want)
+		if !slices.Equal(got, want) || evs[0].Data["reason"] != "session_quota" {
+			t.Fatalf("trim: %+v, want %v", evs[0].Data, want)
+		}
+		expectEvents(t, s, func() error { _, err := s.TrimSessions(ctx, u.ID, 1, now); return err })
 	})
 }
