@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -441,5 +442,36 @@ func TestOutboundEventsOfTrimmedSessions(t *testing.T) {
 			t.Fatalf("trim: %+v, want %v", evs[0].Data, want)
 		}
 		expectEvents(t, s, func() error { _, err := s.TrimSessions(ctx, u.ID, 1, now); return err })
+	})
+}
+
+// TestOutboundEventsOfRacingSignups: of racing signups of one email, which
+// SQLite's writer runs in one group commit (each in its own savepoint), the
+// one that wins emits its two events and those rolled back emit none.
+func TestOutboundEventsOfRacingSignups(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		var wg sync.WaitGroup
+		won := make(chan uuid.UUID, 20)
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u := &domain.User{ID: uuid.New(), Email: "race@example.com", CreatedAt: now, UpdatedAt: now}
+				sess := &domain.Session{ID: uuid.New(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)}
+				if err := s.CreateUser(context.Background(), u, sess, &domain.RefreshToken{ID: uuid.New(), SessionID: sess.ID, Hash: randBytes(), CreatedAt: now}); err == nil {
+					won <- u.ID
+				}
+			}()
+		}
+		wg.Wait()
+		close(won)
+		var winners []uuid.UUID
+		for id := range won {
+			winners = append(winners, id)
+		}
+		evs := feed(t, s, 0)
+		if len(winners) != 1 || len(evs) != 2 || *evs[0].UserID != winners[0] || *evs[1].UserID != winners[0] {
+			t.Fatalf("%d winners, events %+v", len(winners), evs)
+		}
 	})
 }
