@@ -837,7 +837,7 @@ type APIKeyOwnerType string
 
 // APIKeyCreatedEvent The `api_key.created` event.
 type APIKeyCreatedEvent struct {
-	// Data An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`).
+	// Data An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked).
 	Data APIKeyCreatedEventData `json:"data"`
 
 	// Id Unique per event; a consumer deduplicates on it.
@@ -859,7 +859,7 @@ type APIKeyCreatedEvent struct {
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
 
-// APIKeyCreatedEventData An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`).
+// APIKeyCreatedEventData An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked).
 type APIKeyCreatedEventData struct {
 	ApiKeyId  openapi_types.UUID  `json:"api_key_id"`
 	CreatedBy *openapi_types.UUID `json:"created_by,omitempty"`
@@ -918,7 +918,7 @@ type APIKeyRevokedEventData struct {
 	// OrgId The organization of organization keys.
 	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
 
-	// Reason `revoked` (by their owner), `rolled` (a roll without overlap), `password_changed`, `password_reset`, `member_removed` (their creator left the organization).
+	// Reason `revoked` (by their owner or the organization), `password_changed`, `password_reset`, `member_removed` (their creator left the organization).
 	Reason string `json:"reason"`
 
 	// UserId The owner of personal keys.

@@ -2537,7 +2537,7 @@ export interface components {
              */
             type: "api_key.created";
         };
-        /** @description An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`). */
+        /** @description An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked). */
         APIKeyCreatedEventData: {
             /** Format: uuid */
             api_key_id: string;
@@ -2589,7 +2589,7 @@ export interface components {
              * @description The organization of organization keys.
              */
             org_id?: string;
-            /** @description `revoked` (by their owner), `rolled` (a roll without overlap), `password_changed`, `password_reset`, `member_removed` (their creator left the organization). */
+            /** @description `revoked` (by their owner or the organization), `password_changed`, `password_reset`, `member_removed` (their creator left the organization). */
             reason: string;
         };
         /** @description The `organization.member.added` event. */

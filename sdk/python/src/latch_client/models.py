@@ -2971,7 +2971,7 @@ class APIKeyCreatedEvent:
 
 @dataclass
 class APIKeyCreatedEventData:
-    """An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`)."""
+    """An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked)."""
 
     api_key_id: str
     prefix: str
