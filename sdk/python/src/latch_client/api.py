@@ -308,7 +308,7 @@ class API:
         status, data = self._send('GET', '/organizations/{org_id}/api-keys', {'org_id': org_id}, {'limit': limit, 'cursor': cursor, 'created_by': created_by}, None, 'bearer')
         return m.APIKeyList.from_dict(data)
 
-    def list_org_outbound_events(self, org_id: str, *, after: int | None = None, limit: int | None = None, types: list[OutboundEventType] | None = None) -> m.OutboundEventPage:
+    def list_org_outbound_events(self, org_id: str, *, after: int | None = None, limit: int | None = None, types: list[m.OutboundEventType] | None = None) -> m.OutboundEventPage:
         """The organization's outbound events (owners and admins). GET /organizations/{org_id}/events."""
         status, data = self._send('GET', '/organizations/{org_id}/events', {'org_id': org_id}, {'after': after, 'limit': limit, 'types': types}, None, 'bearer')
         return m.OutboundEventPage.from_dict(data)
@@ -323,7 +323,7 @@ class API:
         status, data = self._send('GET', '/organizations', {}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
         return m.OrganizationList.from_dict(data)
 
-    def list_outbound_events(self, *, after: int | None = None, limit: int | None = None, types: list[OutboundEventType] | None = None, org_id: str | None = None) -> m.OutboundEventPage:
+    def list_outbound_events(self, *, after: int | None = None, limit: int | None = None, types: list[m.OutboundEventType] | None = None, org_id: str | None = None) -> m.OutboundEventPage:
         """The outbound events feed (operators). GET /events."""
         status, data = self._send('GET', '/events', {}, {'after': after, 'limit': limit, 'types': types, 'org_id': org_id}, None, 'bearer')
         return m.OutboundEventPage.from_dict(data)
