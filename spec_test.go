@@ -231,3 +231,87 @@ func quotedAfter(t *testing.T, file, start, end, q string) []string {
 	}
 	return out
 }
+
+// TestOutboundEventTypesAreTheSpecs ties the outbound event types to the
+// spec: every domain.Out* constant is in the OutboundEventType enum and
+// the OutboundEvent discriminator, and vice versa, and each type's variant
+// carries as data the ...EventData schema that declares that type in
+// x-latch-event-type.
+func TestOutboundEventTypesAreTheSpecs(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(SpecYAML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var consts []string
+	pkgs, err := parser.ParseDir(token.NewFileSet(), "internal/domain", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			for _, d := range f.Decls {
+				g, ok := d.(*ast.GenDecl)
+				if !ok || g.Tok != token.CONST {
+					continue
+				}
+				for _, sp := range g.Specs {
+					vs := sp.(*ast.ValueSpec)
+					for i, n := range vs.Names {
+						if !strings.HasPrefix(n.Name, "Out") || i >= len(vs.Values) {
+							continue
+						}
+						lit, ok := vs.Values[i].(*ast.BasicLit)
+						if !ok {
+							t.Fatalf("%s is not a string literal", n.Name)
+						}
+						v, _ := strconv.Unquote(lit.Value)
+						consts = append(consts, v)
+					}
+				}
+			}
+		}
+	}
+	if len(consts) == 0 {
+		t.Fatal("no domain.Out* constants found")
+	}
+	var enum []string
+	for _, v := range doc.Components.Schemas["OutboundEventType"].Value.Enum {
+		enum = append(enum, v.(string))
+	}
+	ev := doc.Components.Schemas["OutboundEvent"].Value
+	var mapped []string
+	for typ, ref := range ev.Discriminator.Mapping {
+		mapped = append(mapped, typ)
+		name := strings.TrimPrefix(ref.Ref, "#/components/schemas/")
+		variant := doc.Components.Schemas[name]
+		if variant == nil {
+			t.Errorf("%s maps to the missing schema %s", typ, name)
+			continue
+		}
+		var data *openapi3.SchemaRef
+		for _, part := range variant.Value.AllOf {
+			if d := part.Value.Properties["data"]; d != nil {
+				data = d
+			}
+		}
+		if data == nil || data.Value.Extensions["x-latch-event-type"] != typ {
+			t.Errorf("%s: its data is not the schema whose x-latch-event-type is %s", name, typ)
+		}
+	}
+	if len(ev.OneOf) != len(mapped) {
+		t.Errorf("OutboundEvent has %d variants but maps %d types", len(ev.OneOf), len(mapped))
+	}
+	var declared []string
+	for _, s := range doc.Components.Schemas {
+		if typ, ok := s.Value.Extensions["x-latch-event-type"].(string); ok {
+			declared = append(declared, typ)
+		}
+	}
+	for what, got := range map[string][]string{"the OutboundEventType enum": enum, "the OutboundEvent discriminator": mapped, "the x-latch-event-type schemas": declared} {
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(consts))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s is %v; the domain.Out* constants are %v", what, got, want)
+		}
+	}
+}

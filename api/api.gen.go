@@ -527,6 +527,66 @@ func (e MFAVerifyRequestMethod) Valid() bool {
 	}
 }
 
+// Defines values for OutboundEventType.
+const (
+	OutAPIKeyCreated     OutboundEventType = "api_key.created"
+	OutAPIKeyRevoked     OutboundEventType = "api_key.revoked"
+	OutEmailVerified     OutboundEventType = "email.verified"
+	OutInvitationCreated OutboundEventType = "invitation.created"
+	OutMFAFactorAdded    OutboundEventType = "mfa.factor.added"
+	OutMFAFactorRemoved  OutboundEventType = "mfa.factor.removed"
+	OutOrgMemberAdded    OutboundEventType = "organization.member.added"
+	OutOrgMemberRemoved  OutboundEventType = "organization.member.removed"
+	OutPasswordReset     OutboundEventType = "password.reset"
+	OutSessionCreated    OutboundEventType = "session.created"
+	OutSessionRevoked    OutboundEventType = "session.revoked"
+	OutUserBanned        OutboundEventType = "user.banned"
+	OutUserCreated       OutboundEventType = "user.created"
+	OutUserDeleted       OutboundEventType = "user.deleted"
+	OutUserUpdated       OutboundEventType = "user.updated"
+	OutWebhookTest       OutboundEventType = "webhook.test"
+)
+
+// Valid indicates whether the value is a known member of the OutboundEventType enum.
+func (e OutboundEventType) Valid() bool {
+	switch e {
+	case OutAPIKeyCreated:
+		return true
+	case OutAPIKeyRevoked:
+		return true
+	case OutEmailVerified:
+		return true
+	case OutInvitationCreated:
+		return true
+	case OutMFAFactorAdded:
+		return true
+	case OutMFAFactorRemoved:
+		return true
+	case OutOrgMemberAdded:
+		return true
+	case OutOrgMemberRemoved:
+		return true
+	case OutPasswordReset:
+		return true
+	case OutSessionCreated:
+		return true
+	case OutSessionRevoked:
+		return true
+	case OutUserBanned:
+		return true
+	case OutUserCreated:
+		return true
+	case OutUserDeleted:
+		return true
+	case OutUserUpdated:
+		return true
+	case OutWebhookTest:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessDatabase.
 const (
 	ReadinessDatabaseOk ReadinessDatabase = "ok"
@@ -800,12 +860,94 @@ type APIKey struct {
 // APIKeyOwnerType defines model for APIKey.OwnerType.
 type APIKeyOwnerType string
 
+// APIKeyCreatedEvent The `api_key.created` event.
+type APIKeyCreatedEvent struct {
+	// Data An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked).
+	Data APIKeyCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `api_key.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// APIKeyCreatedEventData An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked).
+type APIKeyCreatedEventData struct {
+	ApiKeyId  openapi_types.UUID  `json:"api_key_id"`
+	CreatedBy *openapi_types.UUID `json:"created_by,omitempty"`
+	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
+	Label     *string             `json:"label,omitempty"`
+
+	// OrgId The organization of an organization key.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Prefix The key's public prefix (never the secret).
+	Prefix              string              `json:"prefix"`
+	RolledFrom          *openapi_types.UUID `json:"rolled_from,omitempty"`
+	RolledFromExpiresAt *time.Time          `json:"rolled_from_expires_at,omitempty"`
+	Scopes              []string            `json:"scopes"`
+
+	// UserId The owner of a personal key.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
 // APIKeyList defines model for APIKeyList.
 type APIKeyList struct {
 	ApiKeys []APIKey `json:"api_keys"`
 
 	// NextCursor Pass as `cursor` for the next page; absent on the last page.
 	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// APIKeyRevokedEvent The `api_key.revoked` event.
+type APIKeyRevokedEvent struct {
+	// Data API keys of one owner were revoked, in one change: one event lists them all.
+	Data APIKeyRevokedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `api_key.revoked`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// APIKeyRevokedEventData API keys of one owner were revoked, in one change: one event lists them all.
+type APIKeyRevokedEventData struct {
+	ApiKeyIds []openapi_types.UUID `json:"api_key_ids"`
+
+	// OrgId The organization of organization keys.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Reason `revoked` (by their owner or the organization), `password_changed`, `password_reset`, `member_removed` (their creator left the organization).
+	Reason string `json:"reason"`
+
+	// UserId The owner of personal keys.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
 
 // APIKeyWithSecret defines model for APIKeyWithSecret.
@@ -1062,6 +1204,36 @@ type DelegatedSessionRequest struct {
 
 // Email Example: ada@example.com
 type Email = openapi_types.Email
+
+// EmailVerifiedEvent The `email.verified` event.
+type EmailVerifiedEvent struct {
+	// Data A user verified their email address.
+	Data EmailVerifiedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `email.verified`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// EmailVerifiedEventData A user verified their email address.
+type EmailVerifiedEventData struct {
+	Email  openapi_types.Email `json:"email"`
+	UserId openapi_types.UUID  `json:"user_id"`
+}
 
 // EnrollTOTPRequest defines model for EnrollTOTPRequest.
 type EnrollTOTPRequest struct {
@@ -1352,6 +1524,42 @@ type Invitation struct {
 	Role Role `json:"role"`
 }
 
+// InvitationCreatedEvent The `invitation.created` event.
+type InvitationCreatedEvent struct {
+	// Data Someone was invited to an organization.
+	Data InvitationCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `invitation.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// InvitationCreatedEventData Someone was invited to an organization.
+type InvitationCreatedEventData struct {
+	Email        openapi_types.Email `json:"email"`
+	ExpiresAt    time.Time           `json:"expires_at"`
+	InvitationId openapi_types.UUID  `json:"invitation_id"`
+	InvitedBy    *openapi_types.UUID `json:"invited_by,omitempty"`
+	OrgId        openapi_types.UUID  `json:"org_id"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
 // InvitationList defines model for InvitationList.
 type InvitationList struct {
 	Invitations []Invitation `json:"invitations"`
@@ -1431,6 +1639,40 @@ type MFAFactor struct {
 	Verified bool `json:"verified"`
 }
 
+// MFAFactorAddedEvent The `mfa.factor.added` event.
+type MFAFactorAddedEvent struct {
+	// Data A second factor was added: a confirmed TOTP enrolment or a registered WebAuthn credential.
+	Data MFAFactorAddedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `mfa.factor.added`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// MFAFactorAddedEventData A second factor was added: a confirmed TOTP enrolment or a registered WebAuthn credential.
+type MFAFactorAddedEventData struct {
+	FactorId openapi_types.UUID `json:"factor_id"`
+
+	// FactorType Example: totp
+	FactorType MFAFactorType      `json:"factor_type"`
+	Name       *string            `json:"name,omitempty"`
+	UserId     openapi_types.UUID `json:"user_id"`
+}
+
 // MFAFactorList defines model for MFAFactorList.
 type MFAFactorList struct {
 	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
@@ -1445,6 +1687,43 @@ type MFAFactorList struct {
 
 	// RecoveryCodesRemaining Unused recovery codes (0 until the first factor is verified).
 	RecoveryCodesRemaining int `json:"recovery_codes_remaining"`
+}
+
+// MFAFactorRemovedEvent The `mfa.factor.removed` event.
+type MFAFactorRemovedEvent struct {
+	// Data A second factor was removed.
+	Data MFAFactorRemovedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `mfa.factor.removed`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// MFAFactorRemovedEventData A second factor was removed.
+type MFAFactorRemovedEventData struct {
+	FactorId openapi_types.UUID `json:"factor_id"`
+
+	// FactorType Example: totp
+	FactorType MFAFactorType `json:"factor_type"`
+
+	// RemovedBy `operator` when an operator removed it (account recovery by support); absent when the user did.
+	RemovedBy           *string            `json:"removed_by,omitempty"`
+	UserId              openapi_types.UUID `json:"user_id"`
+	VerifiedFactorsLeft *int               `json:"verified_factors_left,omitempty"`
 }
 
 // MFAFactorType Example: totp
@@ -1505,6 +1784,74 @@ type MemberList struct {
 // Example: {"plan":"pro","theme":"dark"}
 type Metadata map[string]interface{}
 
+// OrgMemberAddedEvent The `organization.member.added` event.
+type OrgMemberAddedEvent struct {
+	// Data A user joined an organization: they created it (as its owner) or accepted an invitation.
+	Data OrgMemberAddedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `organization.member.added`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// OrgMemberAddedEventData A user joined an organization: they created it (as its owner) or accepted an invitation.
+type OrgMemberAddedEventData struct {
+	// InvitationId The invitation accepted.
+	InvitationId *openapi_types.UUID `json:"invitation_id,omitempty"`
+	OrgId        openapi_types.UUID  `json:"org_id"`
+
+	// Role Example: member
+	Role   Role               `json:"role"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// OrgMemberRemovedEvent The `organization.member.removed` event.
+type OrgMemberRemovedEvent struct {
+	// Data A member left or was removed from an organization.
+	Data OrgMemberRemovedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `organization.member.removed`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// OrgMemberRemovedEventData A member left or was removed from an organization.
+type OrgMemberRemovedEventData struct {
+	OrgId openapi_types.UUID `json:"org_id"`
+
+	// Role Example: member
+	Role   Role               `json:"role"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
 // Organization defines model for Organization.
 type Organization struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -1527,12 +1874,89 @@ type OrganizationList struct {
 	Organizations []Organization `json:"organizations"`
 }
 
+// OutboundEvent One outbound event: the envelope and the payload of its type,
+// discriminated by `type`.
+type OutboundEvent struct {
+	union json.RawMessage
+}
+
+// OutboundEventEnvelope What every outbound event carries, whatever its type. Data never holds
+// a secret (no token, hash or code): ids, emails, times and reasons.
+type OutboundEventEnvelope struct {
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type The event's type (one of `OutboundEventType`); it selects the payload.
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// OutboundEventPage defines model for OutboundEventPage.
+type OutboundEventPage struct {
+	// Events Oldest first, in ascending `seq`.
+	Events []OutboundEvent `json:"events"`
+
+	// HasMore Whether more events are ready now; poll again later when false.
+	HasMore bool `json:"has_more"`
+
+	// NextCursor The `seq` of the last event of the page (the `after` given when the
+	// page is empty): pass it as `after` to continue.
+	NextCursor int64 `json:"next_cursor"`
+}
+
+// OutboundEventType The type of an outbound event: what changed. `docs/events.md` tells when
+// each is emitted; each one's payload is the `...EventData` schema that
+// `OutboundEvent` maps it to.
+type OutboundEventType string
+
 // Password 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
 // passwords are refused (400 `weak_password`). Anything shorter than 8
 // characters is 400 `invalid_request`.
 //
 // Example: correct horse battery staple
 type Password = string
+
+// PasswordResetEvent The `password.reset` event.
+type PasswordResetEvent struct {
+	// Data A password reset completed: the password changed through a reset link.
+	Data PasswordResetEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `password.reset`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// PasswordResetEventData A password reset completed: the password changed through a reset link.
+type PasswordResetEventData struct {
+	ApiKeysRevoked  *int               `json:"api_keys_revoked,omitempty"`
+	SessionsRevoked *int               `json:"sessions_revoked,omitempty"`
+	UserId          openapi_types.UUID `json:"user_id"`
+}
 
 // Readiness defines model for Readiness.
 type Readiness struct {
@@ -1716,11 +2140,92 @@ type Session struct {
 	UserId     openapi_types.UUID  `json:"user_id"`
 }
 
+// SessionCreatedEvent The `session.created` event.
+type SessionCreatedEvent struct {
+	// Data A session opened: a login (password or passkey), a signup's first session, or a delegated session. A refresh never creates one.
+	Data SessionCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `session.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// SessionCreatedEventData A session opened: a login (password or passkey), a signup's first session, or a delegated session. A refresh never creates one.
+type SessionCreatedEventData struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal AAL `json:"aal"`
+
+	// Amr The authentication methods (RFC 8176).
+	Amr *[]string `json:"amr,omitempty"`
+
+	// ExpiresAt The session's absolute expiry.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Ip        *string    `json:"ip,omitempty"`
+
+	// OrgId The organization of a delegated session.
+	OrgId     *openapi_types.UUID `json:"org_id,omitempty"`
+	SessionId openapi_types.UUID  `json:"session_id"`
+	UserAgent *string             `json:"user_agent,omitempty"`
+	UserId    openapi_types.UUID  `json:"user_id"`
+}
+
 // SessionList defines model for SessionList.
 type SessionList struct {
 	// NextCursor Pass as `cursor` for the next page; absent on the last page.
 	NextCursor *string   `json:"next_cursor,omitempty"`
 	Sessions   []Session `json:"sessions"`
+}
+
+// SessionRevokedEvent The `session.revoked` event.
+type SessionRevokedEvent struct {
+	// Data Sessions of one user were revoked, in one change: one event lists them all.
+	Data SessionRevokedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `session.revoked`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// SessionRevokedEventData Sessions of one user were revoked, in one change: one event lists them all.
+type SessionRevokedEventData struct {
+	// Reason `revoked` (a logout or a revocation by the user or the organization), `reuse_detected` (a spent refresh token was presented again), `password_changed`, `password_reset`, `session_quota` (the oldest session made room for a new one), `member_removed`, `operator` (an operator ended them), `banned` (an operator banned the user).
+	Reason     string               `json:"reason"`
+	SessionIds []openapi_types.UUID `json:"session_ids"`
+	UserId     openapi_types.UUID   `json:"user_id"`
 }
 
 // SignupPending A new account whose email must be verified before it logs in.
@@ -1949,6 +2454,111 @@ type User struct {
 	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
 }
 
+// UserBannedEvent The `user.banned` event.
+type UserBannedEvent struct {
+	// Data An operator banned (or unbanned) a user.
+	Data UserBannedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.banned`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserBannedEventData An operator banned (or unbanned) a user.
+type UserBannedEventData struct {
+	// Banned True: the user was banned (an unban is told by user.updated).
+	Banned      *bool              `json:"banned,omitempty"`
+	BannedUntil *time.Time         `json:"banned_until,omitempty"`
+	Reason      *string            `json:"reason,omitempty"`
+	UserId      openapi_types.UUID `json:"user_id"`
+}
+
+// UserCreatedEvent The `user.created` event.
+type UserCreatedEvent struct {
+	// Data A user was created: a signup, a delegated identity's first session, or an import.
+	Data UserCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserCreatedEventData A user was created: a signup, a delegated identity's first session, or an import.
+type UserCreatedEventData struct {
+	Email         *openapi_types.Email `json:"email,omitempty"`
+	EmailVerified *bool                `json:"email_verified,omitempty"`
+
+	// ExternalId The delegated identity's id in the organization's system.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// OrgId The organization of a delegated identity.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Source How the user came: `signup`, `delegated` or `import`.
+	Source *string            `json:"source,omitempty"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// UserDeletedEvent The `user.deleted` event.
+type UserDeletedEvent struct {
+	// Data An operator deleted a user.
+	Data UserDeletedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.deleted`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserDeletedEventData An operator deleted a user.
+type UserDeletedEventData struct {
+	// DeletedOrganizations The organizations the user alone owned, deleted with the user (delete_sole_owned_orgs).
+	DeletedOrganizations *[]openapi_types.UUID `json:"deleted_organizations,omitempty"`
+	Email                *openapi_types.Email  `json:"email,omitempty"`
+	UserId               openapi_types.UUID    `json:"user_id"`
+}
+
 // UserInfo defines model for UserInfo.
 type UserInfo struct {
 	Email         *openapi_types.Email `json:"email,omitempty"`
@@ -1960,6 +2570,37 @@ type UserInfo struct {
 type UserLookup struct {
 	Email openapi_types.Email `json:"email"`
 	Id    openapi_types.UUID  `json:"id"`
+}
+
+// UserUpdatedEvent The `user.updated` event.
+type UserUpdatedEvent struct {
+	// Data An operator changed a user.
+	Data UserUpdatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.updated`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserUpdatedEventData An operator changed a user.
+type UserUpdatedEventData struct {
+	// Changes The names of the fields that changed.
+	Changes *[]string          `json:"changes,omitempty"`
+	UserId  openapi_types.UUID `json:"user_id"`
 }
 
 // VerifyEmailRequest defines model for VerifyEmailRequest.
@@ -2101,8 +2742,44 @@ type WebhookSecret struct {
 	Secret string `json:"secret"`
 }
 
+// WebhookTestEvent The `webhook.test` event.
+type WebhookTestEvent struct {
+	// Data A test delivery that an endpoint's owner asked for; nothing happened.
+	Data WebhookTestEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `webhook.test`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// WebhookTestEventData A test delivery that an endpoint's owner asked for; nothing happened.
+type WebhookTestEventData struct {
+	Message   *string             `json:"message,omitempty"`
+	WebhookId *openapi_types.UUID `json:"webhook_id,omitempty"`
+}
+
 // Cursor defines model for Cursor.
 type Cursor = string
+
+// EventTypes defines model for EventTypes.
+type EventTypes = []OutboundEventType
+
+// EventsAfter defines model for EventsAfter.
+type EventsAfter = int64
 
 // FactorId defines model for FactorId.
 type FactorId = openapi_types.UUID
@@ -2260,6 +2937,21 @@ type LogoutParams struct {
 // LogoutParamsScope defines parameters for Logout.
 type LogoutParamsScope string
 
+// ListOutboundEventsParams defines parameters for ListOutboundEvents.
+type ListOutboundEventsParams struct {
+	// After The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
+	After *EventsAfter `form:"after,omitempty" json:"after,omitempty"`
+
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Types Only events of these types (comma-separated).
+	Types *EventTypes `form:"types,omitempty" json:"types,omitempty"`
+
+	// OrgId Only the events of this organization.
+	OrgId *openapi_types.UUID `form:"org_id,omitempty" json:"org_id,omitempty"`
+}
+
 // ListOrganizationsParams defines parameters for ListOrganizations.
 type ListOrganizationsParams struct {
 	// Limit The most items in the page.
@@ -2279,6 +2971,18 @@ type ListOrgAPIKeysParams struct {
 
 	// CreatedBy Only the keys this user created.
 	CreatedBy *openapi_types.UUID `form:"created_by,omitempty" json:"created_by,omitempty"`
+}
+
+// ListOrgOutboundEventsParams defines parameters for ListOrgOutboundEvents.
+type ListOrgOutboundEventsParams struct {
+	// After The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
+	After *EventsAfter `form:"after,omitempty" json:"after,omitempty"`
+
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Types Only events of these types (comma-separated).
+	Types *EventTypes `form:"types,omitempty" json:"types,omitempty"`
 }
 
 // ListInvitationsParams defines parameters for ListInvitations.
@@ -2453,6 +3157,611 @@ type UpdateOrgWebhookJSONRequestBody = UpdateWebhookRequest
 
 // CreateDelegatedSessionJSONRequestBody defines body for CreateDelegatedSession for application/json ContentType.
 type CreateDelegatedSessionJSONRequestBody = DelegatedSessionRequest
+
+// AsUserCreatedEvent returns the union data inside the OutboundEvent as a UserCreatedEvent
+func (t OutboundEvent) AsUserCreatedEvent() (UserCreatedEvent, error) {
+	var body UserCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserCreatedEvent overwrites any union data inside the OutboundEvent as the provided UserCreatedEvent
+func (t *OutboundEvent) FromUserCreatedEvent(v UserCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserCreatedEvent
+func (t *OutboundEvent) MergeUserCreatedEvent(v UserCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUserUpdatedEvent returns the union data inside the OutboundEvent as a UserUpdatedEvent
+func (t OutboundEvent) AsUserUpdatedEvent() (UserUpdatedEvent, error) {
+	var body UserUpdatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserUpdatedEvent overwrites any union data inside the OutboundEvent as the provided UserUpdatedEvent
+func (t *OutboundEvent) FromUserUpdatedEvent(v UserUpdatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.updated"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserUpdatedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserUpdatedEvent
+func (t *OutboundEvent) MergeUserUpdatedEvent(v UserUpdatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.updated"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUserDeletedEvent returns the union data inside the OutboundEvent as a UserDeletedEvent
+func (t OutboundEvent) AsUserDeletedEvent() (UserDeletedEvent, error) {
+	var body UserDeletedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserDeletedEvent overwrites any union data inside the OutboundEvent as the provided UserDeletedEvent
+func (t *OutboundEvent) FromUserDeletedEvent(v UserDeletedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.deleted"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserDeletedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserDeletedEvent
+func (t *OutboundEvent) MergeUserDeletedEvent(v UserDeletedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.deleted"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUserBannedEvent returns the union data inside the OutboundEvent as a UserBannedEvent
+func (t OutboundEvent) AsUserBannedEvent() (UserBannedEvent, error) {
+	var body UserBannedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserBannedEvent overwrites any union data inside the OutboundEvent as the provided UserBannedEvent
+func (t *OutboundEvent) FromUserBannedEvent(v UserBannedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.banned"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserBannedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserBannedEvent
+func (t *OutboundEvent) MergeUserBannedEvent(v UserBannedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.banned"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSessionCreatedEvent returns the union data inside the OutboundEvent as a SessionCreatedEvent
+func (t OutboundEvent) AsSessionCreatedEvent() (SessionCreatedEvent, error) {
+	var body SessionCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSessionCreatedEvent overwrites any union data inside the OutboundEvent as the provided SessionCreatedEvent
+func (t *OutboundEvent) FromSessionCreatedEvent(v SessionCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeSessionCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided SessionCreatedEvent
+func (t *OutboundEvent) MergeSessionCreatedEvent(v SessionCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSessionRevokedEvent returns the union data inside the OutboundEvent as a SessionRevokedEvent
+func (t OutboundEvent) AsSessionRevokedEvent() (SessionRevokedEvent, error) {
+	var body SessionRevokedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSessionRevokedEvent overwrites any union data inside the OutboundEvent as the provided SessionRevokedEvent
+func (t *OutboundEvent) FromSessionRevokedEvent(v SessionRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.revoked"}`))
+	t.union = b
+	return err
+}
+
+// MergeSessionRevokedEvent performs a merge with any union data inside the OutboundEvent, using the provided SessionRevokedEvent
+func (t *OutboundEvent) MergeSessionRevokedEvent(v SessionRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.revoked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPasswordResetEvent returns the union data inside the OutboundEvent as a PasswordResetEvent
+func (t OutboundEvent) AsPasswordResetEvent() (PasswordResetEvent, error) {
+	var body PasswordResetEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPasswordResetEvent overwrites any union data inside the OutboundEvent as the provided PasswordResetEvent
+func (t *OutboundEvent) FromPasswordResetEvent(v PasswordResetEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"password.reset"}`))
+	t.union = b
+	return err
+}
+
+// MergePasswordResetEvent performs a merge with any union data inside the OutboundEvent, using the provided PasswordResetEvent
+func (t *OutboundEvent) MergePasswordResetEvent(v PasswordResetEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"password.reset"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsEmailVerifiedEvent returns the union data inside the OutboundEvent as a EmailVerifiedEvent
+func (t OutboundEvent) AsEmailVerifiedEvent() (EmailVerifiedEvent, error) {
+	var body EmailVerifiedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromEmailVerifiedEvent overwrites any union data inside the OutboundEvent as the provided EmailVerifiedEvent
+func (t *OutboundEvent) FromEmailVerifiedEvent(v EmailVerifiedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"email.verified"}`))
+	t.union = b
+	return err
+}
+
+// MergeEmailVerifiedEvent performs a merge with any union data inside the OutboundEvent, using the provided EmailVerifiedEvent
+func (t *OutboundEvent) MergeEmailVerifiedEvent(v EmailVerifiedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"email.verified"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMFAFactorAddedEvent returns the union data inside the OutboundEvent as a MFAFactorAddedEvent
+func (t OutboundEvent) AsMFAFactorAddedEvent() (MFAFactorAddedEvent, error) {
+	var body MFAFactorAddedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMFAFactorAddedEvent overwrites any union data inside the OutboundEvent as the provided MFAFactorAddedEvent
+func (t *OutboundEvent) FromMFAFactorAddedEvent(v MFAFactorAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.added"}`))
+	t.union = b
+	return err
+}
+
+// MergeMFAFactorAddedEvent performs a merge with any union data inside the OutboundEvent, using the provided MFAFactorAddedEvent
+func (t *OutboundEvent) MergeMFAFactorAddedEvent(v MFAFactorAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.added"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMFAFactorRemovedEvent returns the union data inside the OutboundEvent as a MFAFactorRemovedEvent
+func (t OutboundEvent) AsMFAFactorRemovedEvent() (MFAFactorRemovedEvent, error) {
+	var body MFAFactorRemovedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMFAFactorRemovedEvent overwrites any union data inside the OutboundEvent as the provided MFAFactorRemovedEvent
+func (t *OutboundEvent) FromMFAFactorRemovedEvent(v MFAFactorRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.removed"}`))
+	t.union = b
+	return err
+}
+
+// MergeMFAFactorRemovedEvent performs a merge with any union data inside the OutboundEvent, using the provided MFAFactorRemovedEvent
+func (t *OutboundEvent) MergeMFAFactorRemovedEvent(v MFAFactorRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.removed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAPIKeyCreatedEvent returns the union data inside the OutboundEvent as a APIKeyCreatedEvent
+func (t OutboundEvent) AsAPIKeyCreatedEvent() (APIKeyCreatedEvent, error) {
+	var body APIKeyCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAPIKeyCreatedEvent overwrites any union data inside the OutboundEvent as the provided APIKeyCreatedEvent
+func (t *OutboundEvent) FromAPIKeyCreatedEvent(v APIKeyCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeAPIKeyCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided APIKeyCreatedEvent
+func (t *OutboundEvent) MergeAPIKeyCreatedEvent(v APIKeyCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAPIKeyRevokedEvent returns the union data inside the OutboundEvent as a APIKeyRevokedEvent
+func (t OutboundEvent) AsAPIKeyRevokedEvent() (APIKeyRevokedEvent, error) {
+	var body APIKeyRevokedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAPIKeyRevokedEvent overwrites any union data inside the OutboundEvent as the provided APIKeyRevokedEvent
+func (t *OutboundEvent) FromAPIKeyRevokedEvent(v APIKeyRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.revoked"}`))
+	t.union = b
+	return err
+}
+
+// MergeAPIKeyRevokedEvent performs a merge with any union data inside the OutboundEvent, using the provided APIKeyRevokedEvent
+func (t *OutboundEvent) MergeAPIKeyRevokedEvent(v APIKeyRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.revoked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOrgMemberAddedEvent returns the union data inside the OutboundEvent as a OrgMemberAddedEvent
+func (t OutboundEvent) AsOrgMemberAddedEvent() (OrgMemberAddedEvent, error) {
+	var body OrgMemberAddedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOrgMemberAddedEvent overwrites any union data inside the OutboundEvent as the provided OrgMemberAddedEvent
+func (t *OutboundEvent) FromOrgMemberAddedEvent(v OrgMemberAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.added"}`))
+	t.union = b
+	return err
+}
+
+// MergeOrgMemberAddedEvent performs a merge with any union data inside the OutboundEvent, using the provided OrgMemberAddedEvent
+func (t *OutboundEvent) MergeOrgMemberAddedEvent(v OrgMemberAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.added"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOrgMemberRemovedEvent returns the union data inside the OutboundEvent as a OrgMemberRemovedEvent
+func (t OutboundEvent) AsOrgMemberRemovedEvent() (OrgMemberRemovedEvent, error) {
+	var body OrgMemberRemovedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOrgMemberRemovedEvent overwrites any union data inside the OutboundEvent as the provided OrgMemberRemovedEvent
+func (t *OutboundEvent) FromOrgMemberRemovedEvent(v OrgMemberRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.removed"}`))
+	t.union = b
+	return err
+}
+
+// MergeOrgMemberRemovedEvent performs a merge with any union data inside the OutboundEvent, using the provided OrgMemberRemovedEvent
+func (t *OutboundEvent) MergeOrgMemberRemovedEvent(v OrgMemberRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.removed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvitationCreatedEvent returns the union data inside the OutboundEvent as a InvitationCreatedEvent
+func (t OutboundEvent) AsInvitationCreatedEvent() (InvitationCreatedEvent, error) {
+	var body InvitationCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvitationCreatedEvent overwrites any union data inside the OutboundEvent as the provided InvitationCreatedEvent
+func (t *OutboundEvent) FromInvitationCreatedEvent(v InvitationCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"invitation.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeInvitationCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided InvitationCreatedEvent
+func (t *OutboundEvent) MergeInvitationCreatedEvent(v InvitationCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"invitation.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookTestEvent returns the union data inside the OutboundEvent as a WebhookTestEvent
+func (t OutboundEvent) AsWebhookTestEvent() (WebhookTestEvent, error) {
+	var body WebhookTestEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookTestEvent overwrites any union data inside the OutboundEvent as the provided WebhookTestEvent
+func (t *OutboundEvent) FromWebhookTestEvent(v WebhookTestEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"webhook.test"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookTestEvent performs a merge with any union data inside the OutboundEvent, using the provided WebhookTestEvent
+func (t *OutboundEvent) MergeWebhookTestEvent(v WebhookTestEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"webhook.test"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t OutboundEvent) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t OutboundEvent) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "api_key.created":
+		return t.AsAPIKeyCreatedEvent()
+	case "api_key.revoked":
+		return t.AsAPIKeyRevokedEvent()
+	case "email.verified":
+		return t.AsEmailVerifiedEvent()
+	case "invitation.created":
+		return t.AsInvitationCreatedEvent()
+	case "mfa.factor.added":
+		return t.AsMFAFactorAddedEvent()
+	case "mfa.factor.removed":
+		return t.AsMFAFactorRemovedEvent()
+	case "organization.member.added":
+		return t.AsOrgMemberAddedEvent()
+	case "organization.member.removed":
+		return t.AsOrgMemberRemovedEvent()
+	case "password.reset":
+		return t.AsPasswordResetEvent()
+	case "session.created":
+		return t.AsSessionCreatedEvent()
+	case "session.revoked":
+		return t.AsSessionRevokedEvent()
+	case "user.banned":
+		return t.AsUserBannedEvent()
+	case "user.created":
+		return t.AsUserCreatedEvent()
+	case "user.deleted":
+		return t.AsUserDeletedEvent()
+	case "user.updated":
+		return t.AsUserUpdatedEvent()
+	case "webhook.test":
+		return t.AsWebhookTestEvent()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t OutboundEvent) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *OutboundEvent) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // AsSignupSession returns the union data inside the SignupResult as a SignupSession
 func (t SignupResult) AsSignupSession() (SignupSession, error) {
@@ -2722,6 +4031,9 @@ type ServerInterface interface {
 	// GetDocs This API reference as a self-contained HTML page
 	// (GET /docs)
 	GetDocs(w http.ResponseWriter, r *http.Request)
+	// ListOutboundEvents The outbound events feed (operators)
+	// (GET /events)
+	ListOutboundEvents(w http.ResponseWriter, r *http.Request, params ListOutboundEventsParams)
 	// GetFavicon The Latch icon
 	// (GET /favicon.ico)
 	GetFavicon(w http.ResponseWriter, r *http.Request)
@@ -2782,6 +4094,9 @@ type ServerInterface interface {
 	// SetAudiences Replace the organization's audiences (owners only)
 	// (PUT /organizations/{org_id}/audiences)
 	SetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// ListOrgOutboundEvents The organization's outbound events (owners and admins)
+	// (GET /organizations/{org_id}/events)
+	ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgOutboundEventsParams)
 	// ListInvitations The organization's pending invitations (owners and admins)
 	// (GET /organizations/{org_id}/invitations)
 	ListInvitations(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListInvitationsParams)
@@ -3196,6 +4511,12 @@ func (_ Unimplemented) GetDocs(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListOutboundEvents The outbound events feed (operators)
+// (GET /events)
+func (_ Unimplemented) ListOutboundEvents(w http.ResponseWriter, r *http.Request, params ListOutboundEventsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetFavicon The Latch icon
 // (GET /favicon.ico)
 func (_ Unimplemented) GetFavicon(w http.ResponseWriter, r *http.Request) {
@@ -3313,6 +4634,12 @@ func (_ Unimplemented) GetAudiences(w http.ResponseWriter, r *http.Request, orgI
 // SetAudiences Replace the organization's audiences (owners only)
 // (PUT /organizations/{org_id}/audiences)
 func (_ Unimplemented) SetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListOrgOutboundEvents The organization's outbound events (owners and admins)
+// (GET /organizations/{org_id}/events)
+func (_ Unimplemented) ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgOutboundEventsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -4862,6 +6189,78 @@ func (siw *ServerInterfaceWrapper) GetDocs(w http.ResponseWriter, r *http.Reques
 	handler.ServeHTTP(w, r)
 }
 
+// ListOutboundEvents operation middleware
+func (siw *ServerInterfaceWrapper) ListOutboundEvents(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOutboundEventsParams
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "types" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", false, false, "types", r.URL.Query(), &params.Types, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "types"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "types", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "org_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org_id", r.URL.Query(), &params.OrgId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "org_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOutboundEvents(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetFavicon operation middleware
 func (siw *ServerInterfaceWrapper) GetFavicon(w http.ResponseWriter, r *http.Request) {
 
@@ -5354,6 +6753,74 @@ func (siw *ServerInterfaceWrapper) SetAudiences(w http.ResponseWriter, r *http.R
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.SetAudiences(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOrgOutboundEvents operation middleware
+func (siw *ServerInterfaceWrapper) ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOrgOutboundEventsParams
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "types" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", false, false, "types", r.URL.Query(), &params.Types, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "types"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "types", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOrgOutboundEvents(w, r, orgId, params)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -6612,10 +8079,16 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Post(options.BaseURL+"/organizations/{org_id}/api-keys/{key_id}/roll", wrapper.RollOrgAPIKey)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/events", wrapper.ListOrgOutboundEvents)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/organizations/{org_id}/sessions", wrapper.ListOrgSessions)
 	})
 	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/organizations/{org_id}/sessions/{session_id}", wrapper.RevokeOrgSession)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/events", wrapper.ListOutboundEvents)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/users", wrapper.LookupUser)
@@ -12780,6 +14253,102 @@ func (response GetDocs500JSONResponse) VisitGetDocsResponse(w http.ResponseWrite
 	return err
 }
 
+type ListOutboundEventsRequestObject struct {
+	Params ListOutboundEventsParams
+}
+
+type ListOutboundEventsResponseObject interface {
+	VisitListOutboundEventsResponse(w http.ResponseWriter) error
+}
+
+type ListOutboundEvents200JSONResponse OutboundEventPage
+
+func (response ListOutboundEvents200JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboundEvents400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOutboundEvents400JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboundEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOutboundEvents401JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboundEvents403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOutboundEvents403JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboundEvents500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOutboundEvents500JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboundEvents503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOutboundEvents503JSONResponse) VisitListOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetFaviconRequestObject struct {
 }
 
@@ -14842,6 +16411,117 @@ func (response SetAudiences500JSONResponse) VisitSetAudiencesResponse(w http.Res
 type SetAudiences503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response SetAudiences503JSONResponse) VisitSetAudiencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEventsRequestObject struct {
+	OrgId  OrgId `json:"org_id"`
+	Params ListOrgOutboundEventsParams
+}
+
+type ListOrgOutboundEventsResponseObject interface {
+	VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error
+}
+
+type ListOrgOutboundEvents200JSONResponse OutboundEventPage
+
+func (response ListOrgOutboundEvents200JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOrgOutboundEvents400JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOrgOutboundEvents401JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOrgOutboundEvents403JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListOrgOutboundEvents404JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOrgOutboundEvents500JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgOutboundEvents503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOrgOutboundEvents503JSONResponse) VisitListOrgOutboundEventsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -17859,6 +19539,9 @@ type StrictServerInterface interface {
 	// GetDocs This API reference as a self-contained HTML page
 	// (GET /docs)
 	GetDocs(ctx context.Context, request GetDocsRequestObject) (GetDocsResponseObject, error)
+	// ListOutboundEvents The outbound events feed (operators)
+	// (GET /events)
+	ListOutboundEvents(ctx context.Context, request ListOutboundEventsRequestObject) (ListOutboundEventsResponseObject, error)
 	// GetFavicon The Latch icon
 	// (GET /favicon.ico)
 	GetFavicon(ctx context.Context, request GetFaviconRequestObject) (GetFaviconResponseObject, error)
@@ -17919,6 +19602,9 @@ type StrictServerInterface interface {
 	// SetAudiences Replace the organization's audiences (owners only)
 	// (PUT /organizations/{org_id}/audiences)
 	SetAudiences(ctx context.Context, request SetAudiencesRequestObject) (SetAudiencesResponseObject, error)
+	// ListOrgOutboundEvents The organization's outbound events (owners and admins)
+	// (GET /organizations/{org_id}/events)
+	ListOrgOutboundEvents(ctx context.Context, request ListOrgOutboundEventsRequestObject) (ListOrgOutboundEventsResponseObject, error)
 	// ListInvitations The organization's pending invitations (owners and admins)
 	// (GET /organizations/{org_id}/invitations)
 	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
@@ -19587,6 +21273,32 @@ func (sh *strictHandler) GetDocs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ListOutboundEvents operation middleware
+func (sh *strictHandler) ListOutboundEvents(w http.ResponseWriter, r *http.Request, params ListOutboundEventsParams) {
+	var request ListOutboundEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOutboundEvents(ctx, request.(ListOutboundEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOutboundEvents")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOutboundEventsResponseObject); ok {
+		if err := validResponse.VisitListOutboundEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetFavicon operation middleware
 func (sh *strictHandler) GetFavicon(w http.ResponseWriter, r *http.Request) {
 	var request GetFaviconRequestObject
@@ -20160,6 +21872,33 @@ func (sh *strictHandler) SetAudiences(w http.ResponseWriter, r *http.Request, or
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(SetAudiencesResponseObject); ok {
 		if err := validResponse.VisitSetAudiencesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListOrgOutboundEvents operation middleware
+func (sh *strictHandler) ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgOutboundEventsParams) {
+	var request ListOrgOutboundEventsRequestObject
+
+	request.OrgId = orgId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOrgOutboundEvents(ctx, request.(ListOrgOutboundEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOrgOutboundEvents")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOrgOutboundEventsResponseObject); ok {
+		if err := validResponse.VisitListOrgOutboundEventsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -20893,472 +22632,529 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L19c9u21i/6VTC6nYn0PJQsv8RJ5OncqzhO6yaOXdtpdruVI0IkJLGmAJWALGv35HOd/88nu4O1ABKk",
-	"SFlybCfpkz179o5FEq8LC+v1t/6uBWIyFZxxJWudv2tjRkOWwD8PaTBmh4KrRMRns0EcBfrXkMkgiaYq",
-	"ErzWqf0s5iQWfETUmJFQBLMJ44pM6IIMGAl0A2Gr5tUS9tcsSlhY66hkxryaDMZsQnVz7IZOpjGrdWpT",
-	"6MIjE3rTpCP24+5+u13zamox1U+lSiI+qn365NXOmUoW3aFiyfJ4LlggeCiJEmROI0UGbCgSRlSyiPiI",
-	"0BGN+OrxTCIeTWaTWmc77Triio1YAn1/+PChO1NjxlUUUMWWB3A5ZoRmb0SCE2icEXYzZYG6bT2Wp1vo",
-	"8kKx6fvpcscfIjUm/mRI+7ZxnwgeLzrk/PUhebH3rP1EkmBM45jxEfPIUCTELH6P+y8ZTVhCWJKI5Mde",
-	"LeJyNhxGQcS46s8kS/r5OfVqHqFB0r+m8YzJH3s1SuMd/eOE3vT15u3t7rTbfqvHa6sm98mrTWlCJ0xZ",
-	"kpslUiTlq+pzdqP6AbzhEzEEkpsm7DoSM0mmdMQOCB1ITX96bvrpMEqkgkd60TNSO/mzu3gXtW9OLtqL",
-	"k99+nb/7U8xPXon5yWtR82qR7vGvGUsWNa/G6UR/gd3mJjOhN28ZH6lxrbO987yMUF/TQInkOMzTeXuw",
-	"O3xKn+4094PtsLnH2sPmC/ps0NwJ9sJ99nzYptsDO4opVeNsEENorx+FKyloKJIJVbVObTaDN5fHdcyv",
-	"IwX7WBzb/nA73Al2B809+pQ194b77ebzwTPafBG0w222M9ylexVji9I2P398b9gCB1bSzxVbfH4Hb6NJ",
-	"pMqpbCKkIpFiE0kijiRWJJ+n7XIaiaFVdyQhG9JZrPCTCb1BzrLT1n+t5jMnTEo6YrgMJaPEx08kiUKP",
-	"zMdRMCaRJJGShF0zruABoTyEGfhzNhgLcdWMQp8ggyeRInMqCRyXeaTG+QOyE24H7eEuaz6nLwbNveBp",
-	"2HyhCXWb7gx2g73wKdsfltOBGdnn79FpMqokApGMPr+DCyZlegRKOpH4/PM7ei/ZEhPYDV6Ez4Y7rLk9",
-	"2KPNPfY8bL4Y7tPmzuBZ8DTcZm364nn5AgM3/uwxfUCKKD//e6z5dPCcNveCXdZ8MdxuN3fos8Hz4EXY",
-	"ZtsV+25I7HNH9kl/LKeCSwYXwksanrO/ZkzCcQ0EV4zDP+l0GpvLaOtPqQ/G3043PyRsWOvU/p+tTLjZ",
-	"wqdy60jfcdjV8sFKsDN9mCY01qNlIREJGSSMXklCSTKLWav2yasdCj6Mo+CRxxWYXiUcWjIfUxirVCLR",
-	"koW+dEQyiMKQ8ccZWJCwUMsFNJYkpsEVoWTKkkkEZ6dVFEjmY4ZMVUxZgpIED1kQ04RJ4t80Y6qCcZNK",
-	"OUsoD1iHaLnCTxmZOZJ6xj6l8bbvEZH0+DVLomHEQuB/EiRAgnclyKYsIXQkiBpTTnwjoPjmPUnqkmkB",
-	"6Oz04pJsaSlnazKkW9Dkwm8cIAP98OFD0xXCUjaqfyIBTZKIyR53JC2p2LQ5m2YSV4v4mm2Vr0ePi2RE",
-	"efQflBjNC5re8tNRwPsnA5aQMZWEC0UkU2Q2PehxWOpYBFe5haZBIGZwIeRakoQmjODbhGpZmighenxC",
-	"+YIMaRTPEiZbxAduM6Ccp41SbjZPnwp44PbT6XEuSCxGEfdIwoYJk2PPdN00k9BL45GQxWxEFQvTXdVb",
-	"OWWJFJzGpHt2TK7YQst5+qoSyZUkM66iGHobUE4YDyUKmI7OUtyoKto2n2yVC9efUEpSLOE0fvhz1OVk",
-	"xq16YFcfKS9kikax3a3RiIVkxg3hZcwKT/47oV6LGQ8ffsDvBJGzYEwSJsUsCRi5jmQ0iJlWu/TAAk3z",
-	"CQzqjC5iQcNLId7SZMQehykNRLjQTEJcm5WS0X8YAfkMBnUpxAnlC3OzyEfYYZJQZUYAclfCUt3YoV7Q",
-	"bJuparuKcB0lGPp7zzXvEkn0H/YIBHCi+TsfeSTi1zSO4IpkN1PN1NwboXWvhzOd6DWNYjqI2WPsW8im",
-	"jIeMB0BQoZhrPmUuo0STlyEzTeTmBn7P5Ww6FYli4QkLI3oJMs5j0b3W8rEjooUrPT59TdAgYFOwPuhP",
-	"TWu6s2737a1WDJGQ9E4mMbtmsebLNOXc9XfHF5fk4ow8b7eb+7svG50exwva3C2CM3uF1SmZUinnIgn1",
-	"7U3wT83qtUQjZoroO8de6rhGDQ/u+x3bnJoLtx2QDwpXJbbd47qxZiogmK4aeG8wrhWwf9f0SGse2DBq",
-	"H101yDwoCKlerXt2/IYt9LJNE30Zqgil1SBh+kbrU5WTdUOqWFNFE1bWlv1msCjfBj0BMh8LYl4kdZGQ",
-	"RMQxCxtAh1dskRo+0hvalSb02oYR8JpbxG89d32I5UYziMI1JHuvFtMBi0usQPqJBCvTZgtnlMB1uhZz",
-	"zpK+MufQbrte2Rq0k66V3v6lr6cJG0Y35buDFqZgTBMaKJZIa5e6YgtP34YJC8SIR5IRffW4tAWibn/W",
-	"33v914uyMSfsWlxtuCQyEFOkRLBg3MZLLvTr+jvTEE0SutB/Wx1zLVUyU/b+XYNXzHrZHU+H5bnnI7cp",
-	"2aqLwZ8sUNkZexuh5pc/Z3Qa9a/YYv2ZmgNbMlXHqLi8w2dUSkIl8a3V0RoW9Vd5k6NAcVuTcmoxWr1W",
-	"6SSqZ/8hUuMLFiQML404Ph3WOv9ec6rFRbtiFRxmOItjTbAtcgzKJGf6XpNjfdelFvPVc9FtL0/jo54I",
-	"3DuZxdHR5mkYRvonGp85Ax3SWDKvMHYlrlChdSwof+00n82P/jz/Xb3nH359/sdg++Zi2J28Cc7ab0e/",
-	"jV9Fv+yJdy+Sy6f6qDjG2p2n+2B+S423t00OOy/dJXOpLlOoVFTNpMtt7AVcwmIK/ZlvqzqU8lIP6DCm",
-	"ERJ+fkePrlmyIIF+St5qHkOmMwXGTMpBCpCSwIz0DfrLh0s0JPhqMe0Qqv77z7nyPaPJtvefN1rkchxJ",
-	"9GFQTR2gvXOtmQwjDvtneR70KTuozxrpSEYjLj24oP0gjhhXVrXWInAovbS9nwTKK2pMVY9PIi3nSK37",
-	"1ac0uKIjphvQHfgeuWJTRdhfMxprHhspMlgQShSTqmGtoTCIEeNaU2UhmYiQxZJwOmFmwjfNkWjqHo2X",
-	"osBhUO9bPixG5HkilySiupF4RGKElYbLHNhNMKZc62+w+LJVxr9pUGKV1lvxfP/Fbkc3QzmJJkZJhrWH",
-	"1jzHpqLFnkCBt0viKoAEUfflbOCnG2hefSJRvojCRotcaJWOGuKIQEcJm4LHi7IFkrNB+QItN307+9CN",
-	"lZE7nSRredgmTI1FmF6+qVgKS7f9bL/RIf50Hvo9XrcyoxYphZr6+hRcnl6ekUCEDOVRfWfjIRIh0++N",
-	"51f6vR4P2XUUsOZAa9nkAxto7QTkK/2WxLeIXPDAETU9sIH5pD4RCetxsEJl4rB+nNtQ3QR3FzH3tMdh",
-	"d1ZTFuxWei0uEVnxBqTTaX/CFA2potVsGQ25Re3IrjT0DJrHdGF3Qe/+E0l8t32f1CXTx7XH7RRlw9OU",
-	"avTi1G6FVAguimjEWZgTcXucTaZqAWylcgWWqWkWVlFTGDEeMHlA/Lfdy8Of+933r46P3h0e4Y2fKjqe",
-	"a3ZhYfohvrU0kNZm+zBT4z5Idsu+XbsqcgazQTHDOQRaLVA57mRMcEZesQNr5JSAiKv9vdqy/8mrIas2",
-	"IuDygp1qwif4Ep4yuCsKGxdJOYOlQFOWtehFqPeZlT58e3z07rJ//Kqw1K0K7aTkwtMqy8LTN5y16cpI",
-	"bwpMfCqC8ZqTZjcVPkFXQ3giiZaLohA14CUrpmF7pcOPaEkHx7hKVN3DDCIpy2cAW5F4dtGPLy7eH537",
-	"pYP8U0XLbXTJjEd/zZiZd7rPpS0YF23pQCwRLB8WEui7eZiISWmjfDBcbvGdsBEeqxaP1FEOCgXLTOaR",
-	"OtA8J5IkGDOwggPrmSZMc5l1z0mmg66mGiCWErUcKH6JhlqVul2FTDKlAWtKNqUo7KC+hQSKa5uttV5g",
-	"PRSzEeVdVU0ptdTrlg1/z10B5c1ViQpGPjiw7LO4PE9kkUiMoOO+VyVf5Nm/V0vlvVqnhoJka1madl5r",
-	"RpOpSFD5pFpPqI0iNZ4NWoGYbIHyDs4i+NcWNgj9dsNJxE/ARyPH0fR+jERr2jnQF1ty1yQiZrfpyOf6",
-	"nVKFHpo1jZRqJXrK7yUarYuael64WDWAE/veJ682oLyfMGpMo0vzQcdT6UWpxsbmj9QlrZOKi7lDKAMh",
-	"YkZ51lYfnEubm+022UU2oYUu8BevxmexsWijnFX+ad/aMZ01cSbCbtBhVcqRXhdYTQQ2erVYPlEYO6KP",
-	"ZKRWXGYmGAm8ftXH+4kkqfE174BslTLUMZV9K6KXz3Jdk18FZ15/HUAT1Ze9NLa7W/ucTcONaQJMbZuf",
-	"kLJjWqCRgrnNGVxhmQt7mZ6ulUf9FTgmV5vmlkmi6N6VHqEKY6522m2PcDZnUqFVNSc93824Z0htbTPh",
-	"yesuxuyVNebSxgaWx8J1UNKwuUErlkwr89fp1StJ3Q9mScK4AmWexnO6kASMZo37WEwTFVVlFV5runAV",
-	"FEnUWNvTyXoZqWQbVVzllSR4dJNe0A9lHYZgOrmSvUkWzJJILTDwThKpIjCnTtUdd+BIt1M6mBt0Km7E",
-	"X+71CNzVTLDMbp9IYhtDkVTfNe7et8o0+Ec5gl/2mLib7N3t0KRku/L0lHtWHtEdgrPbcBtxzYqLXsJq",
-	"bpn9e7gNN/RC3I8wm7kwgjFNRmxAgysyTOgs9IiKgiumyN6z7e280+Jpu+1VicGZ6JrfrpeUpyFTkSSa",
-	"QxwQX4uaPomjoZKEauG4EPnb3nnWbG8329uX7XYH/vuHK/u4zGa11JpXuey7rXfmH//WjbQuown7uLba",
-	"Jeg0agYiZCPGt9LeP7mfy6to2hRT3NHmVGjZMsEBuhK44+MP6f9n/tJ95Jd9d6e9ljBelooBb/kemdDk",
-	"SppjMifwayoTH6RBD5HyiGQKXxzGdJTbFkOOy9Lw3cXH5bNhjJmWMWxyMKwBNbe0/66NlZrKztYWnUYt",
-	"d40/OldhzjP39BbPHGzOMX76tF1gA14NjVTmOWx50eeaDrSMOxyCqeHMyMV381Qa4SynxKzaE9sb+qLn",
-	"d/oOQwX61aJ3N5aC4FtaTEkWpCzO0irNByhOmmAS4OfrEGNhqZcWojC/0g0Ai3J3psYn4NFx/afGJC3B",
-	"Hd4fUBkFNa/w61RIfWtywVlpJMchKEQo7t1te/PxMS7bfPFiXbZZHRmTtTeI4jjiIwh8BRHAzTYy+SOr",
-	"jkkWCeIcRzChdaxJzZErOgmjYe5UrhU28nlnsRAdUkoPsF+njnRzt12zdrFsfbvBhG26qoXxQ6PVozYZ",
-	"FncbcO74uuM+PD8BB2MhpKFUOmBcX48rrGQmVweji/UxPyB6oyoPfu6Wdw1PWtyESJ4KVQleAPe+NP2g",
-	"/04kbsYejeNcdyjItYwVIyPXlgmNWptgzVaAYgXBmJvTrlebJYUjai833bR0rze0CRd3aO/5ZuSl+6ug",
-	"LhteuynvssLPSu0TXoLEzE0voqImY2ybKzn+K6sZGoXqjlx5o5kV7KSOKDhT4/b/3t8bbgc7xZihNSST",
-	"NZXjtL+/a9OYQiZVImrLEtmSYpiNumwlj9YRbZcMz0VZ15njbskcj3gi4vjy9PLs8xhxnkW8wjRJyNru",
-	"1br5uOPptFfLqyhnY32/b868l5cMYqmXdGBmf741DvtQhMBM4It+gWmXuM/ohBGldWWtRBvu62Mq9vnr",
-	"Q7L/bO+F8arLDngpBUd5rcehCyulof+d8RD0G0nqPmYuwQXve8TfEvD3f/lej/tbmo1GfCj8Ri4yoirq",
-	"tyL2wLhGU3+tjfevCx4vbBSZftI3T/y8F3WlCGTSstZKa+9gGpSQKvX4gql+QhdkTK8ZhN6wEN3APe5G",
-	"BIE9InVIFLOr6jZ/K0sT0yuWbh1ku0OeLV+dFvZEZi3gkqfpvu0yr4chhQIego1un8ykIgNGqCIx0xN4",
-	"TgYLBQG1JVHDcCyXWFt7+5cXf+x+eP5m/9edW8Ox8ABkw8o1+7HCtWryQOFcvBThIj1gcEhKIgqk0uIJ",
-	"Qg5AqFWL6FdRGgGagjhUGoaYJ2MVAZNy0jdjqnm1OaNXrp6B+rmiVwwiocz7Tl6K8+sooeDzyFGu8xyD",
-	"P7VI4OTXeHmAhCzhUYL2ofpDyMOCO2Eswr7+icaxmMO3U0yJ6ish+jEkRenm05yR/oSFEcXAaK+WUMX6",
-	"kDdk+jVJaTCiNBHGq9nE0JoJp4foanf2wFYKPcHkbU/2TQw0sKuoh+64lP6aCUX77CZgLMyvk55IsX1c",
-	"VNO+e4bNn26OR39Iozh9gpmJaNrsF750chLz6RrLlLF8gV2bDJzP98mHqQds1W2/dOms6b/EyIEVsTW3",
-	"tuDkr6/zejE7QkYjPptqchKjiPflLEj3HH9J98ukefYTNpOsHzIFeYz4npipTHDvW8E9Ewr7JrzD/Unf",
-	"M6qfRtktP9LXcczw0ZLT01hB+pnaYH/BpBn3h3Q4hVOGKbZ9wLSwVG7RLdI4biRU4zoFLpX/KWETcV0g",
-	"9Vso30ae9jU7lP2EpQHMxWORiwrtS0WT8tByc1royJD9Gukb5rg6R6JU3NQH6cxcWgX5KXWafZ6/68ul",
-	"ZqzwnxwZ68nd5F9rfyzXJItm0o1VECvHRXmrwW7bhR95vr93GwBJhf3IGKUezVq0YvERIqLE9wshXf00",
-	"X+ReEtzyy1oadjnL33bL4n8uDI9QLueQLabFnLqN8G+4Ys4s4Z2IqWEHEJJkByT6DvQBno5ObqofN4sY",
-	"hIs/jRT0ihGEpd66/PTsMBE46vakltxoc43l1je3QXYK5ecQZYzysLP7jc66/2gsiMkNUW3BlA6RKDLS",
-	"you1wnskGhLKyyM0i2FS1VFwBpcB4CKcjNk6JnnpN8ZUjhvloXFrig6bxz1Vhi9tEsZ0G1mU305fsYc7",
-	"R9N3d3K/FslIqM9zY21iUSu1+5UN7CfNdS4LDMR4cPLaWTnzA66FzA/5YOrKyKkBpS0ubc3PjMb6Hr09",
-	"c09clbLXa5bIJft8u7XdatfWzPDL2ihbrWNXxLu0F9qjX3fl+IoZFIvNJeQWfgdE/QbCs5TGeOYVk2XG",
-	"GLLQ5LSYNw/QdxnxEYkUNJzPQLhdt9ns6vqMBOg7XnMu1Jjtu4ImRKLsnfcZoSvrR285oW4OakUavdUi",
-	"74Qy+FNksMBQk4TFjErWIbTHtU6ThGgfpIQL3jS+H84wyXA4kywk9b12m/gFDd5v9HhCzV2W3pMsdKIm",
-	"KnK98gJAhUXT3o1zKlN0BWPakwup2ESTWyAmTEKM2gHhYu46x4hI7PvDmZolbH17Z7WwcafoEwMzWBkm",
-	"cqswYnY4WrkApJ4wNUu43WnANBUJZssUVZVlGAWrxGuBY+UoUilFvwmZyyS1KRFcMIDtyiOJNXLwn1xw",
-	"1io6CXb21onAvtPZEPPsTByQOLpihcxHLyV1oCAulHGCFg5NSeDj2hdsxh7OmQSK+HzfRhXFcDbPqMbD",
-	"SUW5s7QWa454yCqwNZBzaHoQEhPNDW0a7tDaxK5eZAEL0xIyJ4OllkKsoHRMl2TjKvkVJrF6R+TdBLFU",
-	"gsz08Lx6U9tp7+w127vN9vbl9k4WemI4TIkTsMhArFvSYRFFV2jh7NZ+2Bn8sN3+4d2Lv8Tz2dvTKLga",
-	"3ez8cXL+hzhZsOM//+iOgmH8bPpiJw5/uqHh/vO3v/wRvt1+Fo8/LGqf1jUdOLddzn6w3TYGDPv3nUXl",
-	"3PaUnxhrRyyFvga4PGiezFnCXMpfTZkJ9La+arB0sm9TDzLzp+2qdP5cJUJOWXD32JpcqnAmCE8WTYsO",
-	"10QsiHXuiFw4VzlXQGy5JzKNXKsvx4A1yqB2BEDt/HHzYWfyJnz+dnq+q36/3n83ONwe/yKf/sq6z2bt",
-	"f13t/PSiBC6kXKLMz/gND7q7J8+GR6+m0eX5H8Gov/3Tb782P5w9v94exOyP859EcHR4Jp6eFKJ39tov",
-	"9m817WWSZH8coS13Fb2AvqBVrZ/1y+sjmhQIIjOzLWNSPNvf32mRrubKJkclRY5gNzRQ8YL4f/dq+KxX",
-	"62BU4adVcBsrw7+7byshMgAenAbKN7gnmG1bApTh2No8wukkMsj1JdAZgJfR+kK4F7Bm5XalTTExMhCM",
-	"HGbbE4MC0yGU97iLCwOYDZPErKUHgBjg4EkfZ02YTlo9jn56SmPfc8Uwm+cFUA2fjVSBAA53hFT4fNiD",
-	"tRAMYPNtYOUqFIP1EQmqgATWRwSoyvL/HFC1CvPyRXkyer24+UARljwaq/LQbx8Jnslb1P6SPFCH6qVr",
-	"e19hGcA2Z7JUqKSKXEUcIBIQciCzQTm2kijXV8FiYJ2p9m/jq1zHwA48o5ypW+/l41vKHw5P0HhnDXDi",
-	"ra9/Xgq8nSC0UjBJO3NcvfrlKVeZb3kDcTDb0a/KcerOpXIt2GMEed55u3M7XTaHXz68KTHExiPXtHh0",
-	"sfN0v+bVjsJXF92aVzuHvz+W4ghcux+eNe2HO0+fbr8o/aQc4uEqCst/V4vcyA5rXu30zRkMqlvafrkl",
-	"2bA8Jzyk9OOb0o8Xt8ceXME506P1YDWxx4oNuFjegY0yfvUe3qZBVWIznrzuYhzspDSWCMM/Nsqzzcd9",
-	"lAsf2+08MJn0DEQjGI8ED9gBySIx89DviFKKA9sMlArvxrW0jVRbKC6kWZC0sYo1fZ2uW349BzS4YmF/",
-	"VlbzyEKw6YkjypRz40bSYrGtwP4IrmbTPoujUWQApTfpwdS5Mr3UaYYvXNrbAyK/3A1Ctzwcu0sgNQcu",
-	"hikT05h5CPdOJelh9HWvpgXgXu332SB6wxZVEdqVQWZrnQybqlGdaPka8tQQNwxA/Jg+l1CCDFzrYNcD",
-	"U14g+DBKJrnQhqrMNTcKykDflHujVxJyBXLt2oruvSbuLwWWTWjE9Z4sLel7DjbqPKsh9bbj8XO5iT5k",
-	"dnEaZe6+Ul4gayuGBEDcq9e26ENWQk0hDnigNT6edwebh0u0ePK6e8Z4WLoKZxjrDoibRmq3ZWmMccGA",
-	"fdrA8vlYSAM5BJEWTlESnDIGrdviG0CdFTVHDFS71kt6HOoEGDxRC20qGZcRGFxS34cmcxaWWVbukYwq",
-	"trJip36D2dzRplgaMq5vwQyqs+7rjfUbJZidpO7nqMsv2AO3d3b3QMpyjHD7e7ea4DLGv0bCGdwaWa6W",
-	"SRAyOa1FvVHvanae0kQLV000VJyb14YkX9g/M5zS7YP410dXFteX2T/DQ+/Uz1rS5arXopybY5zwBocL",
-	"1/WrUtnsHMrnfje8l18uTt8RbAbYpUElek7eRC+JZElE40ga+i7NhvNqaswgnySkyVWtLBbUzQr+SkD2",
-	"cFX7kyFdHZNXVeupHCkNSyDJHjc71SHU1oCyYRCCMxJQnrkw0eYqEjKhnI5YSYmp+l57t6QiVT5DzJFd",
-	"7wVBMGc2qVSw3Z39ClBq7gY6lCPP267S20GvziqDPZ8TJch2e2fPqUKRAYHBA8gW02T0/vJ18/kBMRfl",
-	"ZCJ4j1vXLuZd5cNxcolVfqNFunyhxhEfadUzUTYs53mPOxUwIklKY3lMzZUsTE8kiWYQY5FIRgZUKT0s",
-	"qeg0ZmWBG87t/Lxkm84ZDSPO0N5dyKanig5o3n6BQX3ZaMRVrQzARr/evKaJJmCpv0u7eWUaPb2qffwE",
-	"WV9pQkcuejAQnNuEmJCNEoqJIhajwl2P7MU1BvLO7fDQ+Tb34FXWY+73d9A92NhHWupOgUPubX0usOE3",
-	"bCHNEi1HViaMhgt3XXJd2qeb9Hpuvsm2KW26MggzJY/CahQ3texcnht57NAabpYF2RJ7znabyIiPYtac",
-	"SVZhzSlAITy7+mu3Obl5ETZ3rofT5vj5nOdSMG6x5BSjA2Bc5RMC/8Pd5Pa88+J+vOMbl+vID6J8jppw",
-	"UM25L0CRDyK5IjGdKjF9KFyRcybZZ4Z13wVdqGQzf73Zvb58PnmzM307f/GHPN9bvHzGD7fD1/ujn9t/",
-	"dp+y9zvR6fO/Puyqo3upvXILiMQ5uxYBfYgQFrA9YibvY4WuHIAqz0I05qoUtymP2f09uOUOwS3nsJL6",
-	"Rnq5AJCeux7/fM02pybRYGe4T5+z5nO6t93cC54+bb4I93abO8Ong71ge/iCbbdvD4osj+TSnVVPKjy0",
-	"OMxFjowprtXRa6ApQPCaeXcNK54DwLM8HqMopIKESUSn4QQC31F1yd/05rcyqU7E8efgdUFpRjrtG6CI",
-	"8nWIhQ0DikM4l1eMTSVgb0V8dEDapG5mrOVqfTk3TBkSA5JE6u8E8U0YdscnY5awDjHJuyLRTc3ikEzo",
-	"FTMWVBaHPW6XlEQ8reUKIEmtRl5W3t3PZXDuPH2x087lcLZLt2xpby5syIZrKipggk1BENdL87/+TZv/",
-	"+aj/p9180W81P/7d9vZ3P3X0L/+V/f5fHfvkh7IdvIDgP9eSUFLeaG97j2yR0ynjx6+IEWbJq0gao16a",
-	"bFBbZt00msh+Gh6+WXxQhn9Q1cQqNpSlM5U0HbmBdH0L1VKR9ztT4xyAFKK3ZE2Uhz+UddCHkCcTlnWH",
-	"OS0h8JVNDYqJrDeV0goj8yvZnyXRmovRmrM4bl5xMedb+tMWFEwtxT5BC33ZhhZKxkymatExMTpYSJtY",
-	"eA80j9j13MxbmqSCyN12HLlMVTXIQsuPsdUYvLVqKaHs7CyKVTPiJtbrgOh7RYC5y9fSbIcGWNoqklCE",
-	"zkkjgi/WByevKlgpWXIdBawfimA2YTwLdlpj6UMRyIqoMs03V7IHe8lNZ4M4CsoDxso86puSR4buVJ3e",
-	"9ph0YRGlNp2H/e72QCLkMQ6zWFq5Sh5bfg7LBl11A6y7pCUHZAUbqiapMjnKIox/hguZDqSIZ4r118L3",
-	"sq5MyK+cj6kCx/mYTqcmOnI9KzqCn5SF0F4goNlSZLbpuLOiiKGpCV23LlMtSwIxya2/jUPn01bWKrN2",
-	"7FuN+Xeq2IzItiW8MJmx1Nrs1EoywThZ5U3M+5dX5eEIa+Kx5fZrxmPdPFa0QguusYMwKM6eMM7mLGyY",
-	"clkbJCrmMwfvHKw5/TKVn1ei33xuoePMlZhzbOQmVcj0LTuSGUWt4ANfgSPk/ookFC2xtuHS+QMOVWWk",
-	"RhcSEdNMXgjDQIx1C5uXetWQ9PUZicVIEqxrfFvyfw6oKR10Vc74bStSWvIhNURDC9VrkGWolcSdU4KA",
-	"XRZapuOW599pbzc8IhKTppmuCCwUOH4yZdTLpUbTWHCmG9hptIiPI/WJYnEMfHlC6JQmyiNSEOrW2zW1",
-	"ITlNEjGXmr4ilV0qwL6gLQT+A14dRnpSk4hTEwY4odOp2XObIJ8m41UQHCyBJTuvYvNWfmwJ7VNKGot3",
-	"iGxotknzH87WKMSdH8wnb523094/prvuyAHrFQAvBGN6twNcFFf37hWqP3orj6cFicAIspQ8KcmN2WCJ",
-	"GmJrtPSSX55enlkgyXsJJNpvhtEIsttDtMnQ6RRcMNJGi5bEC7m2kXbzxce/98tsHiW+ltJTred0z4HE",
-	"Qk1BVDXadUmWnHmjs7WlhJputVotn7w/Pyb1i5+7zW2P7BNYF+mR3baFVy2ETxWaAC26U0gz/n9pPBJJ",
-	"pMaTHy9+7m73Zu32zj62/OM+/oUi/o/wOf4yZUkkwh932/gnWsV//OXlxYffd1+dHf189mb37F9nxb/L",
-	"rqq/kn5QATt69u4nK5O9Pz9+Ismv50AEUIWYEj+kinaiCR2xrSkfHQyoZPt7nl6kt/llKH8x+u3l6fm8",
-	"/eankfix/BKt9g/oJnZ3CL6CsMBqMQXYE66EUZ3JYEHGlOeDZ2qbL1JVkLYZYJ6WshUtJWQ8vevZZ5et",
-	"fw7ssRNcDeErNluzUMYU1mbSZFwPqTTs8XOB9qrcOw/uI/qiWc0OHuwmts8UqrNfDrSzMZRdNsnNPi03",
-	"CkISeoXh+Vn7GbGvkIiHiDp+QAA82Cqflpjy6/8ZxLRR6mS+1xwGY0mJgWozlnXqrQQmFDw2pTDd1EWR",
-	"vnCPJIiewdXjXYsWU3fgElNz6HkF36rEktwgKf2Lw3Dl7Avm03L4LROeeItM4cjBS1Ednw01fBc4rjup",
-	"VneD4yrm4C7Bc63IUciIsZzhZJeZ/pS8P38Hqhq6ItxN9DCwHR+YW6HHsZS5wRt6f/7O2LnuxmkRZw8O",
-	"cfUHWf5xniuv91nJZua995XQEmQLbv9n7fYLMo64OjBLkbBAjHgkmTSlrHA1HUSwOyVXu2Fn+ZeWJoC1",
-	"A0/Y3QF9Pr/gb76VMkK0o5wM2B2jHO4c8lsZ2Ytjuks9p0nE3V+3H6bC01IM9xo1zyom+VWVf7q9jmCh",
-	"hFNVDaavuuLS1vXOXYouLW/gWpXs18+HAPuc9WtIxEokdKC5VVqnvu6fdS8Pf65wbfiNA0gFC5s2KCxD",
-	"CaY8JIGYRhBGorVEF9TCSLA9nseiQ2iXtaATN0zyyc/cFBsdVtRcT/HWnDyGVlmVom+wPP6aotDdKGqj",
-	"0YJR342gKSur/Pi18u+OugjnKT05cJxkdp4mksXXTDonCvIrTRLgamTFtXGoP1awjWM+FCWgi/eLLG7g",
-	"bjZzWFVBTUEpaCGuML3+zuO+sw+tGswSE0gB0ONut2hJGOtvg2f8ZOfq7Yvpr3vz8+fycnvxfj863WXd",
-	"p+Hr9ujnnT/fPIv/2Ls5fHF9L4HLZfOyyaFdKfVY7xy0/FnZqMsxpvbRqiEf5vrcJCPQP4MImTdskbXh",
-	"k4gDE4V0QU07pO5nI2kpoR/UG36j0+N+FPoe8RM6P4Z/6DH6ePv5NuLCR88BWmJnSWzS5GQh8+hvoNZa",
-	"99fjVy+7UPxlfpz/wTEJULca3SvgVbWLP35/9/T30emfP43b714GZ3/8/Mfow17/Kkkm0fjPtz9PfvvP",
-	"f2biJIx3Tl539X9+TSvV6hb0rPRZWvzSZv96GR//KaJw57fo93/91qY/7c3+2PmtfczbJhuFqlmiN+Pk",
-	"6P3h8a+OKxVDjppaffm0YstOp2lGUiEyNnuw/kb6f/dMx4D60CF/t1qtT598i8ya7aQYkhQ74y27ZjHZ",
-	"hfiNZTKASOxI2JHqJnwikh4ve9mcFffdRocMIk4hTBS2G/2ZGRXgCZWl4k4xEW9anepjp3PORpFUCf1S",
-	"R9dbq4riGSKRFJE5DGDHZ6ao3M4utIj+isWR1tBLZGml2GRaovxvpzEK6CI0L1qHjcHzLbdrmXc3lVwt",
-	"IHI5QLAdAJZoIvVerVcz8uzOzU05bF2mS1XEvCjGg0Uftag1MPzMrCthCc3zFIg5CsZQpFBJLLyLEqvm",
-	"lFC0cI6704xCW66Q2Eq/t4Oo2dg2dhOwZFrhw8C9exO9tPuWYmcMRFhe0ASdvf1qf23CAqap6YkkP19e",
-	"npnwgTSAxWBqZz0FdMLWyGRw1ja3cSk51XIbVrICXlouMUeAa5yL8pCeEJ9acLgNtO30vH1V+ALOfFas",
-	"yZETR3ofpfly9pPl55EE20hpgN0FM+SE9kb7LuLdm2ESOlQsIcPompGQLiC5WrOImVZFtI6+QYBdZqa5",
-	"x8raTj3t9cPX19RZq9TFy6JSaKKxoJhafvnMaZY5yH7KXRDd9N06mnmhmcZ6uuXG9YhSY9M6UX9JXMuT",
-	"WH6fsi3drHRR4SR8BQF/5qbYmBGlh/m2wL+0gzXW40Okxhep43y9UKjl8SwFQ61wxZtk8DQew5+PJQv6",
-	"PlylKF6S+oWiPKRJSExfsnFgMrnBVDdmScFnio2cDN/8+iJ5/tOb3/9KLud/vj979fz47dkfx2LnLX1L",
-	"L+a36/M48JIQLGfpUvPrchwMJ2KmBmLGQ4eHZDhvvmv29UkdiCWSylQ/DkUgt+zutSZh4yCVK1qKSQWp",
-	"HobQ4oWtFqKfZJhV+WUplPovIDMVktL6H/+73uu1zD8b/12aeGYWIaOZQip0wq4jMZN9RKkAT2oZHJpx",
-	"sHIrZkkS0CRZ2JLY0IYhkSeSpCobUUKsfwmsIkPO5gVSLKWwtcjFK5/2xzK9SLJglkRqcaEPk7WBa+VB",
-	"ayRlkVU5VyWp+xgdMOtDjJlIiG/DBfQPjRbRkzMCqE+n0RVbaLJBMPIp1hkXLdKF1kz5oAEN9aIPoxvd",
-	"YDBmwZWcTdw6QibIl/JFj1tgB2MT123ZPE4YIUXiTxZF77lFqh4mYtLjkWq4PZgUUEvUEZeK6r/BBGrb",
-	"jxTaJgYLW8Ad86HSt/WEIm4xxLtnx/03R7/3D7uHPx/1Ly/f+qT+lEj9uckqbXhoyI+jIdNUZEXriDen",
-	"iYDR6zkFNBgzxKmEkuV4wiHjiknrOGA87HEAg09EHD+RxGTJtsjRzTRKFnq2sLaQhW6WyBZdwQ15IvV2",
-	"ZnHucODnSaQU4yn4DCwT7fFJxGfKRPlGmlZw1y0uUKf2r2b37Lj5xvUXI6khRqeMgnKaK0aP5SHwcRnS",
-	"YkKYfObk0MMtAQKX7iHreqzUFDqGgATbM/712h7nXz5c1ryKI+BSU74jDHEo9PQJsjnRcJxvEJszWXN5",
-	"eH+T8dYxYd8egaLMnsXqbxrQQoGpcF6P2yB7MmUJCZn+GD4SM+WlOOzwr+YVWzSVaP7y4dKJuMthFPW4",
-	"Ju7MM5Di3fd4jx8BvXDBmzs3N65GliRAhFpM5Iz4UGbIR52QHCtJfIa/GHSrCHAUTZl4yekV6wfU4KU4",
-	"N9KAxWIOL4foH9OXkWHWQJZaChrPJtQOe0IXBGd1QPyssr1PJnq5zQj9fzWNcad5HPrZLJB0YZ5ZbYOE",
-	"4WWnL86UljukN2u3d4MrtoB/MB8JcpnlkZTjURgioXFEZYu8zOdVdoifz9b2PeLble/ow8d8r8eznxJG",
-	"wVaqB5n/w7yM17x91uPYvuxkiXX6HXvPp02kP9hmrG3Biu89blD/fXBndtxe8r+lA8Ef813pdnu8+Ag/",
-	"ASwqk2QKnREx7HGwHIlksl7eqc0AtpQZKXCh9nh2A/zy4RIrFSCMLJTfnyZMgZ+LdHkmzqTFXO0FOKGL",
-	"Hg9oHBOAKUKeDCONFGB8gCTl3zThWmzCIz0tt6KY2cp8gQ4yFnFoo1/yubctcpqtiLRWWftOj8NIpjQA",
-	"/xg0BrZ02HWXmiyhpCTibnu6XX7DxQxDMsCee1w/0BI5TVho68F0DPX9l48FiKHo1jjiIzhOpxmY6YzD",
-	"CUFnuA/rR6hdPJyT7zyDGWH3+vzDEUrzCHGxBGcdQtFjqLlGVunP3MCnZ0fn3cvT8/7RSff47YWvGaaC",
-	"DMT5WGQZM7DJ4LPS93EiZqMxkBaNd7KMv4RQYlIR45RNpM5uNB3ort30FJRG9GBtTRqYLmKuCc56nMUy",
-	"VzERRCJA8Yu4nA2HUQABw1OWTKJ0F92Umx7Hi9sQh6QLZGMwOqTvkabsiRagsN6iMsXc7DraNcyKwAA3",
-	"hd3UgpJM522rviywO89ZEugPZFdLpsrsUqQki4etHj+GNFH3yvEIAIngYYS9l/ARrls6iNw3MGHZKD0p",
-	"ZDBTOfa3xMTS4tjTeAZsebHMQQ5SVEYcDMyqwIDRR5XxYH3Ec0uBma49Hi1N2iyL3kQyEGqMFVZx0Wwu",
-	"jdmORMSM0DgW81aPnwsIEiYUy9VIMmZxaKU/kAsDOiW2Uh/WVQVasNqs7JBTLfiQnVabdHPICIjnQWxk",
-	"mqkvtLe914AhIYZHjy+DeFBF/ByYAwQNNnO4C6ZUmOX8+denjEdhE5C8RzNkFf5BWeJA3cqFDWwnL9Y7",
-	"NaBwTFlyvX9Acjnl+Oqz/f0d/aoeUBGZw8fatPYM24hF07KL6uAfkNPjV4e6EZuI7h8Uo3USBkGPL9r7",
-	"z/HqqftqMe0Qqv77z7nyGx7a1HoccU/gA78LbUBY5SH87MNensxiFTUNhmhBehwKTSmS/CQukxl7IgmV",
-	"cpZoxaQZg7NuIkIWt0i3x0GuxNJRwD2NJlaBVWoL2++02/bN7A5TFjW7Hql0zqhN6wcd0qvp570a3DCT",
-	"pEP+3atN52Gv9tFH6tKs20Q0TTFAOYXU1nfpZEj9g0pcbTOeFELas+VpM+BoYN2p35JaDz2ZTQFF0AB3",
-	"wwmy/E/LC4jPDSPECqkStHYzwzqW00pNK3ZSXq8m1BT+fzKkMMlWj1+OI4kKmJCMg2pGKPL5HFKrpjDc",
-	"m3q60Jg40ONjGg+bzpbriysKrphqkAEL6EyalDcab6fzQBlJJCH4Uj29MpquBzHziG61GUeTyJH1zVWI",
-	"a2fUrxggG4k+r5ohzmFxgDHi0oBq4pnsdSAbqdjUJU4ms/oVplqS6nHb8JhKzzRlUjaQX0gSsiAKGeg2",
-	"iZgpRuYGb9dQXCR7nHG4rus+EkTrHJey2327Ayvf4117CgCGmyap4zEQXCU0UB0z4aLUZ7hwqmWRgHKA",
-	"e9MDi2miRWEr6KVHzdeUAaMTiYF41/sjo5D1eEEutNINI9OIBan2j9MnjA9FEuBNqrUda3JITW1aUjVE",
-	"mg3dntUS2lLCPbjO4R8LxLcnBXh79Ji4sASRJOnsHDR8rBHusoxM3PAn9KYPWptJPCR0JEh9e4eMxSyR",
-	"ZLDocWsOQV0Kp5AK8MA79561tXii2LQ5m2pFL44ZH7EWgTKfPW6DDS3jGLGUL4FskTAjDA1iEVyxEM1G",
-	"WAEPgcGA/2RF8IBjHhA/rTaHxpDigoCtPV0H2uNm/nWR6IM8ApFUy3tuyTzDQvImKZN5rQcqlKPZp8MX",
-	"Kr3xcdfR9hJHATNhLcbw0p3SYMyaO1CzHlwgaZDtfD5vUXjcEsloy3wrt94eHx69uziCbz55NRUpsN+C",
-	"JuVUtLel8D95NX1x02lU69R2W+3WLubRjsGgWAHu1Pm7NkJzaEqtEKHzE1NQ/Cdzw0IrO+02JvtyZRJp",
-	"HUFty7aIToE1KgNdoElm2RIL0S0f2IC8YQtywUyREbOlssT4IyF3+SkOr6zXdBpbxxyjU/GD3ds/eM/p",
-	"NY0wLNY119Y6//7o1eRsMqHJotapYRBNakEGykI55en2s0bNqyk6kqYeAEWU3DWlNGebSsxWjgsPKTOg",
-	"UzqI4khFWqjWbApFTLw8zNUaGnERVPkJqVuhD97xyMU00ZO4MHP1SKvVarSIj7nEyOaNQnd8cfH+6Nwn",
-	"9cyGanW9s/cv3x4f9t+fv9USlXEvWnejbgJNSstvt9aBDOvAlYWSihuRoBZTYwNdIuqchF0AzHtAWi/0",
-	"VEH1NkiXWHCtVs0zFlwY0SGwkEN9Q4rKgCbz/ha8bN5FysRuNzwjK+h9c71ljTNQonpUUv+l1bHseoHQ",
-	"t67m44GiAXdbGCaakxRQEeNokFC47WIhrvQ5slQJh0AaBmS0HunBbXD8yjCkA+KoH6kEoLvTygkxaoW+",
-	"8NN7pYJmcViHuSX5Tqsb0moV4KUdfjlporm4GeXKepbSYhfe1CwTDY6IEsNCMIPkAapMOU1LdiaQTJMi",
-	"yMIjTc8My+RriV5zOYOXkcnqaMKaE5OGMlWA+hKpcY8bpcwpEGmm4bcsoz1+99vx5REwWmLuDQj6Q4wa",
-	"1eMLMUtcG8wTM7CIS8VoWMVcoZusYuYZBZzTWyhVsRu1NVaTOE+iRS9rKRViQMW9UoptFm/JbBVJHPEr",
-	"qYV6XkErWT5RJZUcWR+omOlLlrM5kwqj+DwyjGLFEgauTMB1HBq3WkInTIFErcQIlK0WOU2znMASVl9p",
-	"Gk0t5YZClnwFjQMiGcNgA3jYmpRu8ttIqq5+DhI+yJd2cJUhItkrW2+1YlsJ0OO8eIhxN/rNkkisGxqk",
-	"pmEukgnWuCF1lUSTCQs9EgvUVSQrIDkUsFOsl/SvGUsWmZPU5l5kxOgESezutEtCAJZxT+EsoRFDaf3W",
-	"KNuRJJrgSd0ZuBKrR7xqmH100q8c7S0Bx8Wxnxg7q6G/vG3YGkOXcpWiIn7C/nA73Al2B809+pQ194b7",
-	"7ebzwTPafBG0w222M9yle4OKmZm4N3dOtya8LAdpLw/Q2YTyRDM1ZlGSppo5uzBT4/b/fjp8FjxnwbNg",
-	"dzfYD9rtvcGADtnznar9cdLgKrYHQCs23J4ucg+Zujn0q4GKF6m/Q9NYNClEQ+20d/ab7e1me/uy3e7A",
-	"f/+oGHgaS6fbK9+FFTE2m4zYxJBUD/nZhkPGBu9hzCqZscwICiQhyYByjkVODwjkGxAFgZfzsbDmgNwM",
-	"MLGjbLzYUm6cSxnPHx9QyEuZOAQ/ltyuXbwExRCnnr+r4MrdW+fKfUnT+hnwyfZa6rYR11mIH62ho78W",
-	"ySAKQ8a/iBng71wEy78/anJyI7j+/fFTTsbQi44+XEaTYGyoq55mLruKEqL5f/RqS1ZNzZdovFPLHhm0",
-	"m1rxfq8VBZQtdjMVibpFTkkDeiyqXF3LpAXP2RPnLujxjNc2PCLi0BFvjBdYjumUOWU5ezw3sGiiB+YD",
-	"LJAkk4jPZC64qKM1/TGVYy3hQFCCVp+ChEHAJFgTcW6sVIA5gmePJL085AE+MpPUUwE5+/Yz/P3Uft6p",
-	"xSXPh7qZkyHB664XG3wU+pLx0lx7JE/54Gcajw5E3ApZcqgh/Y9JMptiIbt2e3ke6NcxFTIg8msgwoUt",
-	"vz2bahWEbJOT6GUW8GCUypPuv/ovT1/93n/5++XRhU8kXUgTe2objGSP23DH+VjEJoEJ6izSWF/UpiBy",
-	"EhpQHt+OsK/PPGQ/Ut7jM55CehO83/XrIN0FAgLt7WEkA7YQJt4AQjSlZ+I6JBp/7NhMkEdJOT3C6cSG",
-	"iuDgtMDIQ3bT43WewqzqATZQQDbBNhCarUTCQlgGTqDEMDaRPYNwBC1SQ1GyhHKJwVRZsJfxvYyia8h5",
-	"gSyvWazMXunWOjgXzuY2SiEyK8gJhPplPtFA8GEcBcq3mSCgRmSev4jrJkidxlKgJkoYTeIo7Sv1iNFJ",
-	"unro1LtI90SvBZMdQpOR4DsmJ878Qc5+PrSZoj1e93+wL/1w/eP2ix8mP7ZantL/M/2x1fpB0lj9AHvv",
-	"kQmbCAxvgKDXnaf7mhA98HdjDcZ9oGgTs7G9T2LK4SYaBMliqkjd/2GH/uB7xP9hZ2D+f/GD7/U4UE3a",
-	"jImwkPhVcbz48w8x14NMSkf6jvxIdv5XnAXo7vyvnTaGSGzvPP+//+fd//0/iSkWWZhNw8almZyepQMg",
-	"bS0cW4c0FiO9acY1nZ5oBCyjmlaYapGuypI9e1zOwHQ5nMXGsw12qYmzexj/NI1pgAYJ62mwm9Xq8S7P",
-	"PvHzcAo+mdDkyqQiAUZ0hg09U4aQZI9zkQ/NQsYphYGux7at9GECp2jEpRP/OAXNGWcbOT4iSMqErmFl",
-	"YPwtckSNuEXYBEq9FtIvEBDXdt0hWoL3ywSJ44krSJhj8FKEi3u74Z0e0ss4n2xg0HseTMbIjQAQsUuE",
-	"jNMyfpRKe2ZhnmiFO9Ra9Vctguxtr/HFGV3EgoaXQrylyYjhd0/XGV56Z52wMKIWremrl3uQDKweCCck",
-	"5TLI6NFXTk3mhVxIxSb3KO5AHPKyvJOCNplkXqZKc/X17zIHtQ5TwPAI9Oe7Yfk2WAGYtQk5HEdTCHvS",
-	"d69zQ7dIWiICWEpkQ+7jBcZQQqR0MdJQvwKjNbEbhSjTF84V7ZlqEz3u4/z6UsSsr9sO+yIZyR+BP9lU",
-	"9DCdq745CmkESggTv4RGLpyt4yUg+UQDR5Mr43+4rqkZYVmZKqgiWprA8S0ZFTMLiwHBF3OetyUabIcy",
-	"Q0r5uuQMK8YnXQ0tt6yn7ZU7G+0uY6fh187NcBqrv3gn1GstFuMHL27/4NAQ5zfBupBKbUzVwxhYDHfy",
-	"qn3UCB+Hx05zjmvmcB78ueipkcRoFjQ1b4A+ZJQM/CgX3ZV9YRTOhtUfoiRfkT4L/IsSiGaucuc5h/vh",
-	"DZGvmKJRXOXoQ5P8P+u4ffWnR4t2WSSypTlLuEvXZYGpP6Q5c1PTHSDGhWCRm0L43NI5PQW4RwhsQO/X",
-	"VCtOWstCNG6C9TVQz4Gww1kWapne0nktyKgPJBAT63uKFKnDHY9vAvi5jxGMRnyCDCQQU8ZUazGNFvHR",
-	"W4ApxD4ZUJ7hUVMFShOpIwJkj8+4ft44gBxebtJkbQ5TIRIB71ybPsqhUCqYRvB1NGJAH1hWFeJeCHUR",
-	"y21ujNGk+jhUJ1PN2COWGRxaNQrfaUkmxspBVCrZIgU4TcjwyCEa+nrQoKeaYjciYSHB7GpJ6la9fg4o",
-	"OYwGY49IlkToei0VbRBWNs/97l+9S9vH7h5bt8umt4LjOhlUFpT+f7jE811DLLsoDjHdJ81YM7EZA1B9",
-	"slCxB5W/KrXD23xdEPCTiKHmO4hqKNQ4G7ThJJ5z8y3xMkj6dmUxj7iaI3r6cHUNSE+LvDPCmlWle1zL",
-	"dp7JJBOJzUCFH0H2w7afWAyMavfW4wpu2GcVG8HF/y66PbavKru/zY2IsL3UYlkbLNDsSHrkp1dn51+R",
-	"qFZ9oM0hW2X2OWcTce2IPfnMOXQyOcloQwfmOzVOU8xz6+Nn/QSaDH2L4pPCIjPM/zbpjXi+fa/HbQiY",
-	"ix8OVmdotoXNttJmpywxI1zD3vLaLMG6lotUTIcscujx+5l85DOJNFlKklnel3sgjTTQjFlGsA9iuXio",
-	"E7r199AWKf60zmlVKaVisrn1uKYn1SR7RYrMTcUorSb0uOCskZ5cssHB9TDoGd2nKPKuPKVrH80NTyYa",
-	"gr+fyy94LgVn/4RTeXt4EhLoLSfYKfENESV3NreUhqKcTiEJn4QsNFnTZZYJzHuG7FTQQ7efEgS4kqQO",
-	"sNUG0uvw8OjiArG8oiGRY61BJY1ckrg+z/maTyDqcwEmD8g4RRApiFdB0duFUUorSvk0UKaqhxMXYjOA",
-	"NePy/+7V5GzQq3VIr4bARA7YJroQQsQp6tU++Q3PpOSnibE9nqbk58q392ofjV0ldXLH0RUgsOVh1eq/",
-	"fHhz4fV4DmHBhOJkIksuhZgT/6ejS7KVwtJgxAbvcT83hj4Es2fM1AmNSVcg0l9BazmBCDkrB/CRbOBp",
-	"aVowVCFABsAFjGIxoHGKm+VENtgCegnGNpiE8mKte5PTrtmqqebi2eztMEvddpO04R4JWMfUdt8A/SXF",
-	"bnMywZF6MRnIJIRbkNA0vqowJc/wH5uwnPNLZupnzsz6BLDg9EWG87FQPs5IGiaj3c4YnLSFcUaYb0Rh",
-	"tUhdb5/f8CBQBMKGMJEfkU5yTPJAr9aEQlpnGsWU5rPXXYQI3Eq/URFOYdnNQyuuxy6ZAJZHle6aR5f7",
-	"fis/6q3cRUbejKNrFnrZKc6zOkT0wYLCpl7go9mV3Cr91ZKta37PO/9KrfBwIAH6FeErEUgvj2F5cXRx",
-	"cXz6zsWwNHEFcLblAQEYK4uO1DJQmX4RiNa94MDlUHYycQapdHthJ72ufJthJoDqCSP5fpge2xyU4q86",
-	"tPc4XvHP1i1dbOxSrIo0KdECQ3/bkf1l6ORVxlUL+5DPtfh+vB75eF264q+hVweT475PWA67E85YqZJ1",
-	"WVYHgDgY//YCMjCNvoOt75M6jWOwtvQ4FDpoeCaj3dbqXsJjJ1rVyGJ5JV1IUpeM9fgSiDnqInmsbZS5",
-	"tbrGQsDaTt3SGPnb43REI6OhvT9/SyYzwKQlPgDp+KSObnh7S344evnz6embfvft29MP/bPz49+6l0d+",
-	"Ay9UxELjwuhjfCgOCCVxpFhCYzJNomuqALVXTAc0uNLKRhzxq2YsAhr3uEWMiGR5ygAClkIIYH0ZXjHJ",
-	"q4xalsG07gZCPhmXtZnHr+9PL7vpbI7evTo7PX53eeH3uENhEFPw10woCuVSWMjCckEbk0BcdvlA/m3s",
-	"qFCcdS0n9/ZDsVKnsMEtDNVzY0SBOOsWCD5gje9e8O9e8FI74kgz0oTQpTvg4a6AJS3FPtn62/xr2fhe",
-	"ab52OcI6sr0D5fRPjYn9dkJcl2jOQjVY/M60rMZDE6NXiSm3msoeTIa+jd1/J9ovEFn6eDzyboEIhoZW",
-	"h41eMIudZMJGR9E14y1yxOnAAEOnZc3SiQYxown6JEwpMyJVwuhVa1Us4sOKa6W19B85JvF/+Kn9LlWt",
-	"jC382mSqrXz9yLVMU6+yT/4JNqpcfc0qJwrW6vy2EGT+mSYqe3IQsiUytQLKtudrvovXP5Zbf2dFZz9t",
-	"Jcw82Tyewen+9vN3gn2ujH9wigmD7jRjWRrGiEY2PIESDE1ImEoWRB++cBazNLUCEBjcKsOtEu+NmbTL",
-	"hcwIlwXwnfuLDjZ1lqrhQ9PJ/zVjs+9646MzhAvGQ0LTjcgK1hnlUZPhF79i0fi2BcXV2Ged28qjeG4i",
-	"hCx+is225AFDU3Oh9CSRii4kAXsvRHTs7PU4oOZ30qQsZmMt7OpaTyukFqSVKyWGytgDnP7uIwRGWokb",
-	"4ivkPALQcwVhMwCWV+athZVyD/uFrUf50MLAasuqs7T/ZFPqN2CkzHLlHHmg4Ir50udeMVOS+R6Oe/6A",
-	"XDJ5ixXq8S5BqNL7/Sb8Sm7CQlllEywuMBwnvRcRbfkxjsc0al6xxS265dnxG/3ON61M4iRW6ZAYAfkd",
-	"gfR+1cGAxnFFbnYGa4cwEwlTeVK3xFlN7dsl1J6W5qsOWnhn0PPT3HrE8KpDAC4mzXOhHKCxTOZqgNik",
-	"xlT1OBeAW4hV/TCl0sDdWde9GrMFCQWEvQZYesCWwDZoYD2O8HcWPN3A5aUFgjACEVdKzFQcXduyZVl+",
-	"fIcgyhi7mUYJk7Z+c0CnUyxwDbF3tjZg9p2pSgqfLVb48eHoPKgHH7v4Qg587Px2v31auDzz2HumdDui",
-	"fWtp/mu/V7874e/DXAxEW1L74MCN5ogkyZSQzfjaThVfK7m7t/6+Yovb/O8mwDY7yet43k210e/xtF9K",
-	"i9LrXkJl90tLKxzpFeRy31LZCob7nei+gNN8qaKLkdQy3nbvYtpGisUbtsiM9EUuuJWION5crbdtrjKm",
-	"czaH5Rib4FQsEc2eSBLTAYs9t5azEarAuKff099Bucken4sEctC0rOiLa5bEdNo3JTJ9UrfV7dpZjhjw",
-	"X2u8R2Q2DiC9Jn3MypQRFI6OWUgwxyxJC0ebNjwcl34hsfVde9x8Y1rIo0OW2//i+EGFwqwDRyT8GkRA",
-	"SwHfvBj4PXjzS9pFl690D5hDmuWKjMVqk4ZHPIAImaXOrrQAHeErS3y6DCsV6kqXQ6M+bXu1Cb2JJrNJ",
-	"rbPTxqJR+FdWkyjiio0AMWzDCl7ThEGWt62IU1HGEeDp4TtTuNwCz+vxF+pinfzZXbyL2jcnF+3FyW+/",
-	"zt/9KeYnr8T85LWoKBFUUhrIqcS0v7dcFOhB63fofbu9cIdBi3pMnvVIR7XcFIXZwzmorLzhzzlp5nSs",
-	"km2yowQw925tjMJRgscPZkcxVh352BF1kN58blovpzR0zGGiKHkNQGMZ5qdjh8tDY6D4QxVW5DcFvf3J",
-	"kPpO0SyTxd4hbhb4ZEi3MJvc7/G02n+k8iW0v8PEF2/QvZ017vlLIU4ot6KZ/PI1sd86xSnQkqsJxeIe",
-	"uNemvpU/5s6rmKmVB1Y/vwV23Id8LR9hJ0AETPEmbHl7j/iYNe3n8BFKcrQ94iMohU9oHJsnk1bFdYMX",
-	"e+llW4NR6euM6wv23+nfOJCaV8N+NGu7tVDdB6hYAb39aIcneLzoEKjggtqFmdqS9ohz6HFMBAacQmHe",
-	"Ret2STn8Rou8MnoQAKp3ltA6cLkzwAou0M4NrgUoLTugwRW8NBZx2CIfoCxpWj9Az8VwmPLsOlB81kGH",
-	"x9n36TTqX6Gf7CFg4b/BFPfHvuSPIGQtO3+eA1eA8JbZiVriCmsJ0umjJrthk6nCSxKFazxfnzLuMmGV",
-	"QvVPTJ2whzSs3Qq6O2DjyET4ZQ4hKwN+t53d2d+pV0UvJgJOFdFCVlNamZmsiHJZmiBi9ErpYmEXAKxJ",
-	"nSIYJ0LNAjSDi1rd4xlg9UFFiTKscgbFo9KbCy4B69LtcVMuSovaJFJLyNq2eImNbHhCME8aPhqwHtfK",
-	"qWIcUrOrYbPN2XmoBJUT9oVyU75DZf/PNBuV5aKoUmZitNfc2d6EwTi305C6GLcrKrRmQIWZkJpqbCIB",
-	"yatOuVur4PL08sx81+MRgGUynoh4gtiYFKE10asQCD6MkgkLGx7JFxdpkW4cizmYvq0OmIZfEEqCODIl",
-	"6sD+as6FiAKwalg0WjTJ9HiFflhVgf7kdbcS//b+Tnzay6rIpBSorQR/5VuzvRTKyWj2r7duQvmiiMKq",
-	"Bd2YDV1rzGRINyfvdQFiTVQQt0h6qRYHYUGTIe3bm8BHoXIeSdZokaNMo9O36DLsVubD8RzeDbaNgh2q",
-	"x+tloLKNXKEL/aHWclnYIgAras3GCFObHkKLRJ1VxZIlYLcHrtDA2Y3qcTBj4fobw4vBsUSsb5PqXY1S",
-	"mxL1d3zaR5Zdi3CzFs/fS2OvQXNeNkGsfcZ2NnfXOlCwjgRbjE/RynSecB7Arwi9YBdfSMTLpljB7BMY",
-	"oz293wW8b0fAcw4fB0+T2cNNzlbu/rKMugmMurrmdtXFBei6pHAfFPKN8KqVSkzTwAS8EbbbYLUX3NzE",
-	"BQ831hsxdZAAMVNicREmW+TUZS05i9XBLRdgOTjkiHH9Azs3C3II6/GApzTf0YpgAFi+1tccwfn4xJ/l",
-	"/uQljTufAyXUtJr63dw6G44ByPpCTXUTna0tn7w/PzbH4dfzXDmO9+fHJnqjx1PiPnCLBJia9UjkWv9e",
-	"ViX0AF0pc8voNL51cAUiSVigoGcDSwcjBeXInCLGoeS3BYNOC95fXB6d998c/e67Rbtt8A5iuS0LfXx9",
-	"WbYUwe0IgoK0GvdAV3HWwSOF+OiusFOthFadaQtjZJaxEOfzPbr7G7yNLxRNFKFok8isEPXz14dkf2f3",
-	"eeOz+FLZsd88+jAvIlcGIALjsoiUlqfUoaaEYlPN0sIkGirCIriA53SBmuOMQ5Rgjzu61oBhxUjLOYxq",
-	"munpyDDsa4aP1Dmb9zi47bAeEf7Tb3i3OTZzWjAUICjTZ2GAAA7hlMfgaVFt421Myy30+Ha7cMssx+KR",
-	"D4ngI8eooEUJAnFKLCRTtxom+I1ZQo7PSN0w4PPu5VH/5HW33z08PH3/7tL3SPHJ8VkFDCaSwwNyUd20",
-	"llG+gBZzOy9dMkRYGwbGY6TlOL7rOP/8yI3Mui0mU4MlWGDIJaLSnTkz2narZcYP2BeMQHekOZLhknl2",
-	"YqoifmCD7kyNOaFSskRh2QkIViiKgnM20P/mW8FYs1I+Yn6jgrXWISoC8VXMb/0o9BsFnntgRGlc2xTl",
-	"QWsfyHx7fA61+H06SXxCwzBf40rLwZppjedXvp6NL+dXxqIIsVQt0s3q00CIulu15YkkMbtmsTVzGigf",
-	"4ObrsFG0vgOchFYvDwglc2DHmclvr93ucZBJkWMgR+oP4UowNWKKaiLpZpsHkfDUpMGjclqnBOr1LmxR",
-	"Ay3DzSMeirlTdQXqF+e2G+XxKSqiPd4tBKTZq5eSMBoOWaLJ1jyykSsQtwv+CTFlnJlrzixmByZilHMI",
-	"UIL4GHgRRipmCq9EdyUw0p9GmjgHC33lqinupB17X4/dN2nj5b7bIdQystTpN1qki+WO2m0SaMIKZlA2",
-	"wmAFIg2Y/XwicbHh1k6PglvtLxbBFQsd7QJ/8D1Cc39bKzfuqb70Gya3lhbP3XwcBWPIoVNRHBO7v3gg",
-	"ezytagPlecpu39+AB5y87j7Q3XvyuotdfCFL4q1hl5e5U5zxCw/wXWi80/oeAfnN3qPvUYjKxxsqAftq",
-	"r9Ic87qzF235Rqu+V19jwoLxGi2XATEDK/CQTirSG8h6rO0P+VGcXkcjqkTScsOURkzVG74HYcDW+4Uu",
-	"rB533yMAuwGszF7cEAK8viv4JRtFKc/7zeHKDwx2BP2d4kpUuwqwxJdZsM8xQ24q4n4jpwR1/5m0SXCI",
-	"nc7C9O6lqd3wPk8KdoRUtJ7hcg2aR8CIesPHkm497tt9n84GcRS8YQsfidv+meUEtKY0kQzS1iNhyep1",
-	"Iia/XJy+A+X1Es3yeMDh2o34KGbNmWQewXpOFqYmja40hkuw+lul3mBQmEiltJZiizgJCiAyhJGE+17v",
-	"GqknTEb6sQkjmyZsyJKEhcZ+USISkfQdA2RmtzSgnMQU7LQyGkHZQRoLzqrNp6TKeopBJ3cwn+a4xrlL",
-	"DV+eawSGCu6DbfzjvBfIMCyjQLaRyulJpoXks/A3U05L2cTWMOKRHFdzi0t6ZaTysgPuo85xG+vQih4W",
-	"v3Gqs/vZqy0l9G/1hlYQjpV0WILVfaDqW07qGLARRWcjF4osGKgwITphRBKNIg5KkRimxVQ/HL3svr/8",
-	"+V3/9Pz4p+N3Fz4a/hImZ7GyQaI2W88YVXEvtB5iK1d2ctVF80qzlzdE5nyQnpOOkJoevdQ8lTM/WsEk",
-	"b2MsO/KvYf8qz/z96x9lXX25oIbbzYFaAfnWLYHfgn/lW5HN8MA8IK81ba2jt2woiqH6kVV3zp6BRtIp",
-	"Bu+CH2PITDmGnOTjNNvjdTNk2WiR84J1jRyfVUoaZ/hZll/6Feol32RmofUdWmsTlH7TUmXT5humJFsk",
-	"0WU6XMoOrrrgM10VNOcKerFxBNbAA+ZfMGCiqbe+TISmADMkxoVkNu1AdfTrKGBNFPGv2KJBwFIooQlK",
-	"5IIHmb7UOIBqfSX0nYrQVhXv8frZ8Tt9kAeRmDCVRIFEQ/j738gwpqMG/GEPvL705yI1KhqZIfUTpjXE",
-	"U08kBklAMjANQ0DKwyXwCIuljVzVQj/Ym70en/ErDnBciTEOQ5lBu9RgiN7OLKfOwSw1DCyduYe74bt2",
-	"kF+rpTGf4P3dqvgPyau+MOpzntGhNr2a3WleuYVRfqsuXbds9YqMaFucmviFVFu/xytyjpUQpR55GNJZ",
-	"lhn+IFAMuU42OrMV4fGpsyOSJnYy/H7KvmEfeJbhZXfWxf/JVGvnkFkFdAPZFw7hUCQjoaoPYTee04Uk",
-	"lMu5lk932sZ7kGrgAxEuPH3rw/k06V4A7A5ICwMWCz6SPa5ELlBHH9n8NxSlWcj8ShgNxhCRtKxHw4Af",
-	"+IjmO9noiD4OcvvxcHmNSW6JPeNAJRDmhA5uene8xP8RiZe5260rrxBgi+R9ybCqpSev5HjBF+tecW5c",
-	"/kqsDJJBZcB7JuJuGShDSAS8aHTIfCwgeXLM4tB13tsIDLB54QQxyIOLnDJxrEgoGCoIMQCqtMhrEcdi",
-	"nqaXRfwKIvB6fEKTK6OrGKRrK/+XB/BL9tAnOtfH13bnfr8M1xY5mb4otDaRrr+RPpF04RzccjhNLNPt",
-	"1h7siAYBQLXDCcPAlHdHH4iNiILfMQZrqsfAMcgIo44wVIic4QN7UKLJRO+EYvEiS7Qx7UPFIxOUhHFd",
-	"M8l6fJTQgNkIpcTNaNB3sJzBGEXSIl1uRWX40ti0jed8PhYxy4C2umRAOc8yx+2UsggoXNy99m6PI14E",
-	"fgCa/0DfNRm6j0yB+i3iDkadmUbToGDAJkVxIq9QjxLKVbm77Nzs2EOxBmj9aw7TwdpTBu1ffpft/yns",
-	"DCtlAfdyuMkKRDIZjfhsWo1IdoHPvxIMwfvLzsF5nYMDsLLIpxFotAJhqmeknqQ0PFZMGZdZmGWP132p",
-	"qJpJAJ9J42zN98iOPnn3KtffcS4eGcxUmltw9Ov74/Oj/m9H58evj49e9Y9OusdvfRT2Oz3ORWYqgRmn",
-	"FUqMzhBlIplm5rngCf0CGIqxFtQByS1RLgjXCXMgBmYPIjvmNAnl52AofvekPRTPscUp8sq4phIsBg7u",
-	"7WUDQ5ETIaeqthvkoGnyNWzQVgcNdKzK4ncgXehfze7ZcfMNW/ieib1yQnnFkPx8eXlGXlIZBSZB69ne",
-	"C4vz4jgcIPyI8gUqSpxOmNfjUPdwKJJJ8/352ybjgQjBwk/ShnZau61tIulCNjCOWBIfG+9jgp/f45rC",
-	"sRXbgg+SS18tpuxH87brHAALCYSLX+aUNJzA8/0Xu16uvR53G5wlvBMxNexANpjsCEhZhRea+oUOLGMz",
-	"XcYGUfSKSfSKOH5HPRU5A2yvPnzid5wtATboPs06B1NSvnfsEno3llYfvUJIU5m0XNBHITSk7pdPyW0U",
-	"2jDDbNhQ74AinBjggHGaJGLOwg4ZsrmFa5R6z63wm4by0VkYMR6wDD3IRH9ZCP6u4yTLDT/FHcsm0iJ+",
-	"wqSYJQHzexx38Fn7WQP8UxQkeKP3ml4P4KCZP9B/nIwoj/6DrHZMZQ86cQasmawVipVmVMrEvxip2WR4",
-	"9LgfSTljobNj5kX44YlM6w0kWsSQs4HWkIwF4YotnsiOPpi2nkD6a487d5ttQ6/8AaFkMIti1YzM76Ru",
-	"b0yDG+57Pe5nMOK+R1qtFqwOkKwFAwAnIZVXDKuXDhZwRjGkKI6GTEUTllU6MHde9/Dw6OKif3n51m84",
-	"9asGizRu6Ohfhz933/101D/p/gveA9Y2WGRzcwtaYQBTTKMJLFGP6yNg/KL4MroXRLK8b6bsqiZJ9+cr",
-	"tmjoFRDJqB9pNan4VDMWxEn1PeJjSQr9LzozmSxjRkOWEF8tpn6P+1T9959z5R+QSNn7WqKSKBXxt1pz",
-	"FsdNcFtu/Tm/ki0tifipwqlXhwZXYHx9S6Fyq5Z9EF0MqcTTLdNASf1I8/+UQaslQvJ63OxeFDO7poDS",
-	"EKjommnlE2YCtO6nEWEOaQ9xLXvcbIa7OnX/7P0l2XJ/k1t/40p+2rLNSr9xAPkd1jKmhzChSECEa8Xb",
-	"EZO6718dH707PPIhMlOfGC5nw2EUAJeesmQSIfXmEZteu+zdSNKSjJjKrgqWJJrjYdJoPfMKA//XOzrL",
-	"hIZ+xs/1E/uuIQMYVT4bx1tiAA1zaUK3feeq9Q96nBKYRq5227K/2o5sDji3/ocPH5ruJd0x12rCaDz5",
-	"sVcDvt+r+XhW8ZlzrZE500dGgn3jyAHrtfln9uKEY6BpxVw1TySJMGxXk/dMjfv6sJe60I8M1700StGD",
-	"4AyYPjLt38u1dtOcz+dNuJ9nSWxoYmPtfgWCQfsBprLamODecd9NCd+wWL+ENuv9XRvog+r8kMeOtCSy",
-	"XFEyJ/ig20OORaKacXSthSjnsaMU5IVP1/do8WnzUr7jgVxOwS1LzzsyzpaHOPpOD/fhEFjSq7+7Ax5c",
-	"lz2hyZVj1EgtGrm6EUaQXcc1gEQJXjse3pLGlnkgsjRYrBySmtdDFrMRKMCQvBIpfftZOulxDIDPxJ0n",
-	"RhxFsHoQ2J6AVxeH1TFIM2jWGTElyS1CDYbGoOSHyo/uWwLy8gn8SwnUyqybDlSFWIo0spQGiZDSTlEW",
-	"YC+6x2/750eHx2fHR+8uq2z3ei1XZ8Y9js+8u2zlygqekxmPTUXe7CTbLKDCiX6cq+8bCVb5VS+fcZUt",
-	"re9mASomXy4UgVyFjP9KP79VjlLsRm2N1STOE0+xlEWphKSvRsgeA6V9Sg2Q9oZLu4JvXY4jWeiFolU6",
-	"Hjb1JGjEWUh+vjx5C9270XRM2XC6Ib2OAsFbUSBWrddrfO32JYsmdMS2bprwdm7VtPxLVa1TG0ScQm2L",
-	"W9exS3Z3bnZ3CIyw5tVQsYWeD2kwZs1DrHddtaLm/S142byLiU3Y231uBjM80ixTyVKPGY3VeNUq/4xv",
-	"PKB8b3qozORPriODuwhZBFTRAZXWatT6CpxdTMsdRAuUHO4aHmajhIgvOohi/eGKLdgCjlyJSI7pBTSM",
-	"oIdpIgaM1H3zrU+kogtpglXMKOCdRofstNtp7HqPF1ZPpo4ki5MLZWQQ2oKGYBfkQqXMT/pgRe5xG+MG",
-	"UXsRl0pzO5KwgJlC7ab+SPpMPjHRJLLH634gOGcBOKI8yEWNhQRL3QRkdC7mpO6HDLOkfBQQAn1gcGxi",
-	"OPR6XAoSKQuTYaZjUHTihQdxd0rFjMhYzFmClu9kxiUG8hLBe/zi17eR0ivJBWd+o0WetneJP8s23sbb",
-	"nzOVLJoAHeKYVMrkgp+YOrcb9bBQnbaTkoOjHy6+nqNRTi1yLGZxaImGqIRqYa/8kET8OlLGdoaQKLdJ",
-	"sU7VACtaYuBGKgVByIpuV4uDRk7cwJwGRyfzNeKH0HifC9W3TzRVpbZrYmF2DhB4CSycnskbNWmaPS6S",
-	"rFwtBNzk65Kg/wBlYH0GJLyFk9MyKaR3gqs0FnwEnoEJmwwwA1yzJBEzEsDagwEvtxD64UH6RY9bUXGt",
-	"ArkopR6ne/VACm6xmy8U4XLqqDhVt1fOEvyniCADOTVDp9BYetW/J4F+gyCbv4iIL3lLUEvnJGNaS0p6",
-	"zhtwe2w7uBK3Ii0syikLVjC/SxbHEsMGwZsH8hMcfWTBNGNE6N0wIetU6ct0LGIIb8hKV+Rqsch0atbI",
-	"pj/QYoPBw+xkQ/R7vJ55tb2iw5mYOEAtgcPN7LjIXY7Z4xO6AOyxvC3PKwYXGXufGRgGLo4jroAXYkYm",
-	"xQKJaDHgjIUQttvj3YKZMFsb9AiBeSIacapmCTOlxBfIftNoG5HYrhsgogCr7mQVyN1MvojbpcfK5h7I",
-	"IhgZnd6O9UL6n2bDGdqaleM8k2IAwlGjpeeywGoVLNZPIx7EsxBzjHFyGd9B95JQRDL9piTshmrRqcf9",
-	"v3s1HGKv1sFChJ+MhyWthgHJhgm7ZjQ2y/jBVKfBxiVjslPmSIQn6C4FQ9Gc6xsvZy0yIZV1DPQOaJIs",
-	"dJeIbo0uSIRZSA1RaQESmSoK4JU8cGtOg1XY6dfICAeAeGJrcz2R+Q+sYej07Oi8e3l6jhFJFxjHgehy",
-	"Px1dki0oWOY33AKPLXIBZigSzKQSExOLmj+X6Ivv8ZjRRHMSs3t0IGbKev2Nx7YUfuE4PXCbeZM+0/+T",
-	"dfvl7t/CGFY7h1KPr6KKffcOfRXVwDb18mQbnnIziFR5tr+/46JZi2I5sJzTxr2k3NsVGfWKyK+S+6Yq",
-	"wgbKr7pW7bq5KHvcSPSMi9lorDVbI4rHAovUUL6Y00UDgg7sLZtBSIMqb4KgkM+KOUBCd1zGnr+zTQCE",
-	"UYgsihWoGZXXuRPqYiNrICIf4s4008uHOFTc8YVr/SDTnm6z8MP0V8VcuTFeWTyTXaUB8HgWDw0sqBu0",
-	"4EQVNWD94+iayR63ZSGrYm4ObLlfc7m0yHurv6XamqMw2aGYu8zEOO202wDbBU/hTpMkCtlkKlRlFRDd",
-	"zqMyd91lcEfNqoLz5lDQNeFRzLgCMek7O/5G2PFyXdhPBXMPHJA8c263X6xkzmsUg824kWHYU8bpNGpZ",
-	"eaHKdn0xZcEvF6fvPtcOR8MwQgXiLNGdqEi3o09B6jDA8rJV0sfplHHNrkIRzCb6oD+A26XYhwU6Kzeo",
-	"2SVcUPQkrVrC37snbzdbQtvqP2AJzeTLljCnw1et4dtIqtPcm5vWkXsbTSLN72598XCWSJHUSmqrP4zR",
-	"a1XtztziVFi8SMQJo8G4tMDn49wGX6ImaH5pHLEty3e/g6VoGwoUVkiuKLZpSbEg5fz6/vSy2z89/6n7",
-	"7viP7uXx6bsLvzDA+l77RY/7f82Eon12E4DdJCuKXYY2ApkYOfPogyVuFTraSGDZ/mKm4O+23m/Q1psl",
-	"GLlbeZA/wQjGaQxMuSL4GxzkpdsljRdfdVUvHbivxO/xyMT+lVeoPeUFr9D9XgAbSRanyahYnja/laea",
-	"htFYCxlCwE/7kyHtEM1SfahtIkkcXTHyU6R+ng2eSNKzjLfH1Vw0LfZpLosN7MrGmM0JlAWxPkpTDiRD",
-	"p+7xfDUSo+5j+igGLIiETCino5JMJOOY1ecnj18NLlg4pETNEo4GZj0UyO8YUygjnI3BVBEtue7eT8PH",
-	"ue6WO/pGPJ/fK119u9V8lw4UwEgCpZGT110ihnDb4emVpA4nSjY+w9dZkSg1jZr6rN+maHXPjt/o1x5c",
-	"y/KWmCWP04w8ibEuIHebPPdWzauxGzqZxnq+u4Od4T59zprP6d52cy94+rT5Itzbbe4Mnw72gu3hC7bd",
-	"rnm1SDf814xBbKLej1qnZtrrD/RvJbGMs1kUlkQyPqRWiIu+Sh/Ua+IRzuZfRs/755S6dy12S+a4og3v",
-	"4yrd84m0JnRJ6ugUt1A3QcLUnc5wpfUuYTT8LAFllWZLA8Agqg8yrDGR5Ny4DVvbIovYwjiwlXFbXXCK",
-	"WMyNfLI/hhtkXgkTrYDrKGYqNoGQVDnphRjJ6JtiIX2qfCfhlyqM0cRCFbmsx0KCrzlQgM6fGE8TfCUS",
-	"iK5MGYS/Wj/HY/ugyjl28YXUcuz8Q6TGF0DSK5hTseTxcjnVf5oM813Hvw+mWm4UyMKQMoqC2E+gKU1O",
-	"d5KP1vCMrBaeXCf3vTLi1yJBXQrjb2g4ibgWBhNCHWgUx6vc6KT4ahgxY+KNuIMGmQ+qw1qfDm+zMbyI",
-	"ZjCEqFkQrwjt8SzilcRsqMpxlH+E0Ca/2u2ayZMvF4fIYB8MrE33l+vpCyl3OJLwUMzKa5r8LOZa2V6g",
-	"4DBnWYGZ72re/wSOZ5y87qldjvGjOdXnCzG7vxGH5BOyq5gptqw1Fs55bd2s6HxYzndd5ssQYcW1+wD0",
-	"5q0yu1fRzn0r2Cvk1+8U+MgUuGTHt4qhUaX/f/auv7eNG4l+FcL3R2xAllNfU6AJDji3VlOjThxITooC",
-	"OkS0lpKIrEjdkitHyPW7HzgzJHdXu5KdSrLd6D9LXu0uf80MOfPei4Hf49lHrz/c+k0sIM67j3k9yXSa",
-	"fnVIefd3aoo9vcgaFDASTZlOATv1zLCU34i0FSjDVFLaRbvr3O+AGryvbnUGVXmggaXnIkv57CNmH8wg",
-	"Enc9h7rBQlUmFfKj4j0JlyPTsD9EkFDykJJQ+0v44NVZqSwuVhF6gH5f0W/oDusRWF2dptve2LtnLG3r",
-	"H8M23k+C/VZ+v5X/qphilvJhY1BRlCoJBiaw5aGt2HGg67njGmHjZ1Tt8wKrjtEzzTgQPp6phc+5TvkC",
-	"8UV2IqbtOkjzWXjUNoMcesiqPEINAaZxbcvszqPwR15ocF1g6zRL5ynPTPXs2gS6wZ0XH+Q1U7eoVY+I",
-	"54BWWNptoq81wIxbIGoEYJUkw59KY0nHuhF1cPQqlB+4tW0jCBFYiarki23WLaO5jMe0z6QqsaW6D4u+",
-	"QuQ6CpxUBySgJ7wqPxs4ky3HbddR5/Un+b3qytwC2HppUe7uKOqJGYT9gdRm6g7QDddYrGjOqMwAKpM2",
-	"X2tQYJtYWW5wUbjuSVd1x4asWmozoQAdVuiefUp/m9XhgEVe6vMw+WOm5WjnLnvDonqefwV4wyOF/8sq",
-	"jQKwGyjt7gO5HdiDewfQJrorJAPkfWWkGqfiODck4uWx3BdvP1xcdz6+714OWtHLM2N15pm8uWG9X8+O",
-	"T1/80Ooj7wor/xjoukkfCQoNgN6DgO03C4a+nqoKgUfAvc9YiSRIi0JxQGCeoYBnmekGNCiiIHYVe1kk",
-	"LqR3u+q+HiA/zQwomOYSiOHrLn3f63QHRy32/emPVNL/KtRyzdI8TEAXSMUZyDMRacrLWII3nTc/dbo9",
-	"YKb+kVVhAy6KicYGuQrHWhiEvo4sFHOgegOWZ4D8lWmVKPjMkZsjCSPqRk8bXuMw4B7wCvXYedcxb6C1",
-	"W4qe8BGPUGjx2nP+cK8CvQExxf35yDeg4opTmhk9FcBKv/CVVEte6RUaQ/oezRDbVn1o0W5+iR/ulv+r",
-	"UFbdJQEYH/HMoHeJhFtQFb8Phv7qPoDAxMsh0IYioNMtJlLijFqXTyFv23iG94a8sQsvyoFFKTZy7h0j",
-	"iPULhAKXDJgolGaJzIBUI0nczrmvIDChKGvIFUNyGjvJdD5ePoFxcdiEm4LyUp2zdRsLasrT3ithI1bt",
-	"k2hEHxDW+hR3OtMwOXa4k1m/Lk++gEDokhup7nwKgqEk7F89pbRhakTpO2Tn7quGyrRWQTO5uA2KdzIC",
-	"CBw58pwhGSoZzJbnWIOtl824Mhy4kurr3aZ6HmPhSm8G3AIC9utQCZUGlKAJlDet4P1vtE4FV7XQhAan",
-	"S42GXZ973+SbD1V375Vdv0e4Xl3Ux8uZpVTwuXhs/vm9Edlq7GOcbw3HMCOdAY0BJleUuCVmVYQnArVq",
-	"X/FYHnmf5YhQv61uTYuPeKBSU2rfSje634x+E9h6ku+JKw7W0sbi/BV+3hNHrgMW9vx1u0AWRqCgm6DP",
-	"//fD96PvhqcNgEDxGcfhI+D+4tKb8s+XQo3t5ODl6YsXrYOpVP7zd7vFB1LfrQqaUzkXBWGZKLe+TzA8",
-	"Lszg8hhtqL4xKG7+NazgHZb6yRevh33X6vBe0A2+W6BaIu7dl4g/ZIn48oStwxdtqHKrrBq7xfiVJuS6",
-	"GX8rbiZaf1rr3H731z3poxlqRUclMy2VXeVuBF3zsKc0+1Va42BozsYh2ljCe3m9+vWxJXx6caZV1HEq",
-	"tXhzAQ3lCv/0cEcvuCyJUKL4syNvx1JpnHUbwC+B2dYM2CFPU2ILFtOZXRy1GKWfqUS+Z7lKeJYwv/aZ",
-	"mYlh1DkzfGHYoRGirxI9NMGUtKcJEfR7zaCIb82EzTP3DDhc1op0m6DutK8gUYs/fd+9DDrKg4m1M/fG",
-	"JFVH6eTfOz/9enX128ezy8ur3z++6158OLvuDHzql2fZgimNMDOpRvoVCv6IjKdslsk5t6LFUq1nN3z4",
-	"iekMcjTHqR7yNMoCVqVVvFAx0A8jN9Bh5bjb62ZHxnjDrB5DRcMRnoPXUez51nTenr+7unh73Rv0VWGC",
-	"N+XKm7H7NGpbBe/TMx4IvV+x5uvr/31/tqoIAHYYgddH+wOFffV/bbiIZUSMLzmgjR1DrPA/66v9/aUn",
-	"X+ivdZuXc/i+YirupPjr2y1xt2f3u5edT0ccvLrJ6PVN/JH0VBjDx8LscJauBMM2zratxfnr/MF+8j4A",
-	"NnZLRnR7Qfz6LSxNu9Vpo56wppCgNWws50K1WUfxG0J8JtK4Xk5i3wxTwTPkcRpxmeaZYMZmgn9qN7NN",
-	"bjcAxMd8TQC4X+Z7tMc2CZd8pugJRWkniUjlXGRS3PUg7jz+4O9wIkfNWckQya0V05ndZ3we/kDOLynM",
-	"9khk+qkdnr+ZV/8LC/vkCwXiSIkh6D9b5MUovPj6i9/gy609raRGwNYvDwqViLGgcxXOUAYtEzZbMLfS",
-	"kzwVUUmcTwUbUCcdy2TQrik2o96JBo/e7+AB4RCFpv83F/l+07tz29MTzoqEgbAaJlTc+bpJ+JjdPJ42",
-	"nmTacit2s/IbF3MXjuJjbRqdhAL/CRzBzzIxlzoPZ6TG8oVBQTYobTv9vq8mOs/MS5YrK1OktsFaVD9C",
-	"Q54528dutJ1EiVzDpOqrYALC9wMgoeA+EYLVgeZW2uHEGRquFszKqajntbGlXQ8dBG8/clnPOPMNHDE/",
-	"GeoWWw5eKgmqR2w5rMA1vFODUV5i18KsPL7bnSN2nbH3xo/FG3s73nbDMqD0NLhmkLEl3wxIv90uMIAG",
-	"H8+4Mbc6S5o5kJgR6ejYzVwulUiA/4gdKs183STjBkHGqGYTKGDsBNHWcuxagigLtxkxBcx4UGR/371k",
-	"o4yPQTfwcPAP+Pe/2u32oOVZ4Q31HCe6GIJoa2MNgMQ9VN55Fd8sZnVfFblw/D+w+YO2TzN3O73ONUDa",
-	"GSWV4RASofC2rxY6B4pmbL5Uxgqe1Lna18J23a3f0YPe1YblVUdrxWd7MrFV2cdqkWk9rwQfi43LOYrQ",
-	"hcfQU9huGEPXKSKBggDD9Eyoen3HOxUG764q+IHrc4Ny4yOozH0ItFpoPxQq15S+hq++TqOxINntpSZq",
-	"6UWRyLxcZziAohT4EZJMNalmayU8SQYwXgLNlQSRCbtAconDcrFLobb8qBWkMLSi45/cCDoVUDosuFeM",
-	"91XKrcig11gOuQQ0SIgVd3bPrbSEW+5MnwHBdPctvpYFYidjX/UVZ74F+FNpWK68SIdvTLCvCXE+gJUN",
-	"hZ995dvYZh0+nCxj85wVCJU7fVUkyjjvXHZen113zj/+1vljEEaeHUbKjBWVOuf+HYoVxJtP11Qf80Al",
-	"OyBT3qW711mSM9oyYR3uCEupoiPOzRMA/OzJJLYtO14OU8up5ZlQEEDFGVSxlKSV46bS/azzXeq5i3HB",
-	"PVEEewjBI2GUcD6PKmeXgpr7zpgVpTCN473xsK0pZKMW7JkHlnjbNzL6X0E7UEVt1JqSk0wocXv/06Di",
-	"zZvCzJ95Cp3igkUbp8gzQyo6PoyMMmej8nUV9rHaaLSeX0CJ24dfEtC1EQm0t6g7PlPqfLZ4quS9G81D",
-	"maSCpXIkrJyKFstnLoKX1jB+Y3Sa2/jP7fh0N/ulGunGU6RfQMrKXRbtBStutV6ygclviLED9QQH7u8g",
-	"LhiEBQGVEZSrPHUOXNRwHgNkBe7ttrhwwjOa9v8pl1NPavVE9uwuWLw4Zz9rpcTQUhOWTFo1VNTuxdcL",
-	"tLtfrWBeV8zjQ6CK4iYfj6H6TyZt9pa0KINCZXlzD3eGsodBXyEQCLEoRGMdqSRon3r1rtM9u77qfuy8",
-	"Obu47LlNqiWGqIRNeNIPG2Y8AMOd9I0Y6Ux4xVp2y03Y3x/ysvIlXOnvQvgg3HMD9yKyYOpbkR0h+wcc",
-	"nUaNJFDCwMah3GYjAzdkCIl+iukskYpnC9KScotE5VPXqQKOOYD+sc0Oz9SiJPYJecWJTpNSV4JmB0+N",
-	"Zqkv0fwkFn0FxPck2E/9jMPwuuPPXKdi0D6q47TS+lM+e29WUuYc8IT/mz61h3raBOJ3Y3JQ3azXCvz6",
-	"Swv4/n+ePt8tot81GpvfZDCexF7+8fvXVd70Fwm+FDFwSaBiLNgyyMIUbZl3gnFhoDVD0vlj/P39Uin3",
-	"yIuAPwwJD6tZMbNBvPcho/Gh07345Y/6lEZfccvuk9L4ADfvuB8/2YQGDM5xyQjfL6mxJnZzD0QdA/hv",
-	"nqUHLw9OYDdBd6pOiF8FT+2kFRLtIAmJhWDSsEQPczfs7Wjl4E2WpdN7cqzyWYuleixVy3mMTJgJfAZi",
-	"YCotG+ZZ5qYRmpZwU/DXyzdtyFq47f9MZCwRczkUGK8tc1oUbh/CzOVHvKs4cENCU17NyfvgTMz10K3v",
-	"4lt7Qfvl23bo1L64EYOTLmYmOrPHqZyLpBR9Fu4Ln4/9wX+dTn0xD9size/AWRiGcGWflHO5NR3j05eQ",
-	"e2tRxFGaupD79Jfhy7aLdHJDPXcOcu244nwmBHXhDvhFXfs9bvcZm3LFxwJMkx7BtDItJqcznVkvFaYz",
-	"C1/hSCP7KOChwbS2p8kRTiGfoab/ltDShUEHe1zzTm4RstP2c7hXJW4t4ISlspk2MzHE7AzOK/zbb2GK",
-	"j9MNS6MHkmZsxIeAXz68vrp+14LRCMMfOhantR8PNtSJMK7NPihmqZiL1JTGE3DcdDswDseyOEWnI37w",
-	"53/+/H8AAAD//w==",
+	"7L37chs31i/6KiieVJn8viZFXSzbVKXOkWU5UWxZiiTHk4TZbLAbJDtqAkwDNM3J9nPt//eTncJaQDf6",
+	"xotk2c58npqasdjduC4srOtv/d0IxHQmOONKNnp/NyaMhiyBf57QYMJOBFeJiC/nwzgK9K8hk0ESzVQk",
+	"eKPX+FEsSCz4mKgJI6EI5lPGFZnSJRkyEugGwk7DayTsr3mUsLDRU8mceQ0ZTNiU6ubYBzqdxazRa8yg",
+	"C49M6Yc2HbPv9w+73YbXUMuZfipVEvFx4+NHr3HFVLI8HimWlMdzzQLBQ0mUIAsaKTJkI5EwopJlxMeE",
+	"jmnEV49nGvFoOp82ertp1xFXbMwS6Pvdu3fHczVhXEUBVaw8gJsJIzR7IxKcQOOMsA8zFqh161GebqHL",
+	"a8Vmb2fljt9FakL86YgObOM+ETxe9sjVyxPy7OBJ95EkwYTGMeNj5pGRSIhZ/D73nzOasISwJBHJ9/1G",
+	"xOV8NIqCiHE1mEuWDPJz6jc8QoNk8J7Gcya/7zcojff0j1P6YaA372B/r9v1O33eWDW5j15jRhM6ZcqS",
+	"3DyRIqleVZ+zD2oQwBs+ESMguVnC3kdiLsmMjtkRoUOp6U/PTT8dRYlU8EgvekZq538eL99E3Q/n193l",
+	"+S8/L978KRbnL8Ti/KVoeI1I9/jXnCXLhtfgdKq/wG5zk5nSD68ZH6tJo7e797SKUE/fM65uljMmyzO6",
+	"4PGSMP2CNHORjOgmJGkGYjqlbcn02igWtnKD/70hmZSR4J0gYfqxHpT5JWHvxS0LG3/o92exCFmjN6Kx",
+	"ZNWTgu5yc4oUm8Jgv0vYqNFr/D87GXfYwdfkzsVcDcWch+n0Gh89vRpn+PH+XroWNEnoUj+VagkLPxLJ",
+	"tGFXRtacYdhsyf5KNzmmUuFaEckYJ83Szj+SefJopaQgEtJN6UHEIZMqt5y73YO96tWhMDp3dUI2ovNY",
+	"NXpdD2ZCFXKHw4OGlzGObiXjeEkDJZKzMM/zusP90WP6eK99GOyG7QPWHbWf0SfD9l5wEB6yp6Mu3R1a",
+	"ipxRNclGN4L2BlG4kpuko5zP4c0yjZ7x95GCM10c2+FoN9wL9oftA/qYtQ9Gh9320+ET2n4WdMNdtjfa",
+	"pwc1Y4vSNu8/vldsiQOr6OeWLe/fwetoGqlqIpwKqQgcCRJxZDdFVvK4W008MbRaSTz6kyn9gMSy1+16",
+	"6+6ccyYlHTNchopR4uNHkkShRxaTKJiQSJJISTwz8IBQHsIM/AUbToS4bUehT/CyJ5EiCyoJnJdFpCZ5",
+	"ZrkX7gbd0T5rP6XPhu2D4HHYfqYJdZfuDfeDg/AxOxxV04EZ2f336CIZ1xKBSMb37+AaGWhtJ4bB3r+j",
+	"t5KVmMB+8Cx8Mtpj7d3hAW0fsKdh+9nokLb3hk+Cx+Eu69JnT6sXGG7me4/pHVJE9fk/YO3Hw6e0fRDs",
+	"s/az0W63vUefDJ8Gz8Iu263Zd0Ni9x3ZR/2xnAku8QJ9TsMr9tecSTiugeCKcfgnnc1iI5js/Cn1wfjb",
+	"6WbVVXaq5R3sqnywEuxMH6YpjfVoWajvk2HC6K0klCTzmHX0dXYi+CiOgs88rsD0KuHQksWEwlilEomW",
+	"MvWlI5JhFIaMf56BBQkLtYxIY0liGtwSSmYsmUYonBSF08WEIVMVM5agVMlDFsQ0YZL4H9oxVcGkTaWc",
+	"J5QHrEe0jOmnjMwcST1jn9J41/eISPr8PUuiUcRC4H8StAGCdyXoKSwhdCyImlBOfCOs+uY9SZqSaWH4",
+	"8uL6huxoiXdnOqI70ORSyxTAQN+9e9d2BfKUjeqfSECTJGKyzx2pWyo2a89nmfTdIb5mW9Xr0eciGVMe",
+	"/Ru1B/OCprf8dBTw/umQJWRCJeFCS0eKzGdHfQ5LHYvgNrfQNAjEHC6EXEuS0IQRfJuA1EOUEH0+pXxJ",
+	"RjSK5wmTHeIDtxlSztNGKTebp08FPHD76fU5FyQW44h7JGGjhMmJZ7pum0nopfFIyGI21rJsuqt6K2cs",
+	"kYLTmBxfnpFbttTioL6qRHIryZyrKIbehpQTxkOJyoajvxY3qo62zSc71YrWR5SSFEs4jR/+HB1zMudW",
+	"VbSrj5QXMkWj2O7WeMxCMueG8DJmhSf/jVAvtYz+8AN+I4icBxOSMCnmScDI+0hGw5hpFVwPLNA0n8Cg",
+	"LukyFjS8EeI1Tcbs8zCloQiXmkmI92alZPRvRkA+g0HdCHFO+dLcLPIz7DDRWh2OAOSuhKV2Eod6wcrR",
+	"TlWkVYTrGESgv7dc8y6RRP9mn4EAzjV/52OPRPw9jSO4ItmHmWZq7o3Q+aSHM53oexrFdBizz7FvIZsx",
+	"HjIeAEGFYqH5lLmMEk1ehsw0kZsb+C2X89lMJIqF5yyMKKjLn43uH0liOgLTgh6fviZoELAZWKL0p6Y1",
+	"3dnx8eu1Fi2RkPROJjF7z2LNl2nKuZtvzq5vyPUledrttg/3n7d6fY4XtLlbBGf2CmtSMqNSLkQS6tub",
+	"4J+a1WuJRswV0XeOvdRxjVoe3Pd7tjm1EG47IB8Urkpsu891Y+1UQDBdtfDeYFwrYL839EgbHtiz0Ixi",
+	"xWHzoCCkeo3jy7NXbKmXbZboy1BFKK0a68yAqpysG1LF2iqasqq27DfDZfU26AmQxUQQ8yJpioQkIo5Z",
+	"2AI6vGXL1PKR3tCuNKHXNoyA16wRv8GEpAWPrWYQhRtI9l4jpkMWV1gE9RMJFsftFs4ogZt0LRacJQNl",
+	"zqHddr2yDWgnXSu9/aWvZwkbRR+qdwetjcGEJjRQLLF2Pb3mnr4NExaIMY8kI1HeBtUAUXcwHxy8/OtZ",
+	"1ZiNXW+rJZGBMIbHjYx61/p1/V3RdGd1zI1UyUzZ+70Br5j1sjueDstzz0duU7JVF8M/WaCyM3aCX4Dt",
+	"EBhnHF+MGr3ft7BWnvL3LMaJFs9rSNVahlsexwv9VbpqRarw6Swa3LKlNdX6axcNnno4mPJK/FHF6Eud",
+	"oNmnU71wL8w0S1KnFbK1RGJa8kgqgmsGmmclj+SRVoFFHJvXJd6E8yBgUmrm7iNnGowSMfUJp1Pziu4l",
+	"UiRhs5gGTFqblVRiJglVxP1ukDEh39MPhb52RnBXQN/2ooB7l87SMbGpVgC5IHZ1zBkCY3p+580bmzKQ",
+	"PJN+EC5azx4zRlcmhByj13dymfdvxPdX8bhbpoUKdNURfJE0OUtlaxYkTMEal5lYtqsbLVw1FdyLAZbe",
+	"WcHsKtZXMykUdtJzsdmaFg65Q3AOhzTjLZ16r2FtIXCu23bM+VOfnfbXERrIKol88wvByDUVi+Q4WsoL",
+	"dUmlJFQS3zrqrO9Ff5X30gmeeXesYX2jhZMrLokrPOZf/JJwx7HhJWE41MNeEraT0iVRGnD5ksAbAuQa",
+	"LcTjeViwhBHTqtYB4VEwoXzMevBvdNzFkVTA/qeExvEqJpwn0bVsokid23DIInuUG/HHhFGjphU2Ml3b",
+	"5nCppxollmcY96PTnVZjrM4ywOUKffe3hEmm7zwfbXyDhE3Fe2gcW4ZzLxISs5Eqt17JgTfjbi5vk/dh",
+	"brKRrtW2TM06slPqfBepyTVcLpsf6pSDFU/xLavRr0bzGFk6OQNTOl5scqI1/TR2ZPX0ddsVZ1JPBLTu",
+	"zN/q+DJoGEb6JxpfOgM1nvv82JW4RXO+4z/6a6/9ZHH659Wv6i1/9/PT34a7H65Hx9NXwWX39fiXyYvo",
+	"pwPx5lly81hzDSdsYe/xITgf0zCGtYwHOq9kvsakUL54pKJqLl1dy5ofKhSsQn/m27oOpbzRAzqJaTSt",
+	"CLE4fc+SJQn0U/Ja0xqZzRW4cikHG4iUBGZEmpT89O4G3Si+Ws56hKr//nOhfM/Y8buHT1sdcjOJJEbz",
+	"UE0dcOg4IyEbRTyyPAVsnjCiHlrzjW1IRmMuPTBP+EEcMa6sY4EkjIbSS9v7QaC1Rk2o6vNplCQikVpi",
+	"bs5ocEvHTDegO/A9cstmirC/5jTWGmakyHBJKFFMqpaVq2EQY8YZBJOQqQhZLEEcNxP+0B4LOIAmXqfA",
+	"mNHqXT4sxuDzSJbsQU1j7xGJMdW03DuffTDsDhdfVrIqGlT45PVWPD18tq/vFb2H0dTwKlh7aM1zPEpa",
+	"SQgUxH1JXAWwnzR9OR/66QaaVx9JtK5EYatDrufBRC8jEEcEFtqwLXi8rFogOR/WcNRS0+vZh26sitzp",
+	"NNko1mzK1ESEqekhNcrB0u0+OWz1iD9bhH6fN+1No28ioWa+PgU3FzeXJBAhQ2tcwgKBh0iETL83Wdzq",
+	"9/o8ZO+jgLVBaCLv2PB4riZwheq3JL5F5JIHjqHNAw+gT5pTkbA+Bx9cZgzUj3Mbqpvg7iLmnvY57M5q",
+	"yoLd2lz6p7PZYMoUtVJeNVtGN3bRNmxXGnoGu+tsaXdB7/4jqWWwrH2fNCXTx7XP7RRly9OUarwCqdcO",
+	"qRACNKIxZ2HOwNfnbDpTS2ArtStQpqZ5WEdNYcR4wOQR8V8f35z8ODh+++Ls9M3JqW+UbjNPz3U6sTD9",
+	"EN8qDaSz3T7M1WQAal05ytGuipzDbFB7cA4BCzE8LONOxgFpZDA7sFZOsrFBXMXoG6+BrLpWarrQhE/w",
+	"JTxlcFcUNi6Scg5LgY48a2qJ0OptVvrk9dnpm5vB2YvCUndqrAoVF57WkpcghFuPtoz0psDEZyKYbDhp",
+	"9kGtF6AfSS0zkihElbjkwzVsr3L4Ea3o4AxXiapPMINIyuoZwFYknl30s+vrt6dXfuUg/1RRhRJE5jz6",
+	"a87MvNN9rmwhsyqVB2KJoHxYSKDv5lEippWN8uGo3OIbYWOdVy0eaaIcFAqWBQxE6kjznEiSYMIgBgBY",
+	"z0wrIFxtek7uaZjC+6ZEQ51aw06NTDKjAcsiZwnaVJBAcW2ztdYLrIdiNqK6q7oppXEKumXD33NXQHVz",
+	"daKCkQ+OLPssLs8jWSQSr6Tz1coXZc3LyHuNXgMFyU5ZmnZea0fTmUjQpkS1ntAYR2oyH3YCMd0BJQ5C",
+	"ZeBfO9gg9HscTiN+DtqrnESzT+Mi29BIi5Fof1daFdk6C86VfqfSnQHNmkYqtRI95bcSXfZFA0deuFg1",
+	"gHP73kevMaR8kFkcSvPBsJvKi1JNjFUWqUvaEB0uFg6hDIWIGeVZWwMIrdneabnNLrIpLXSBv3gNPo+N",
+	"Px/lrOpPB9aL66yJMxH2AcN1KjnSywKriSBCQS3LJwojZ/WRjNSKy8yEYkPMU/3xfiRJ6nrOh191Khnq",
+	"hMqBFdGrZ7mpw7OGM2++DqCJ6steGs/l2j7ns3BrmgDr1PYnpOqYFmik4Gx0BldY5sJepqdr5VF/AWFZ",
+	"qy3uZZIoBrdJ8G5BxPlet+sRzhZMKvQp56Tnu9nsDaltbP0/f3mMGQs1JtaUNrZwKBSug4qGzQ1as2Ra",
+	"mX+fXr2SNP1gniSMK1DmabygS0nAaNb6FItpYsLr3EQbTReugiKJmliDdLJeRirZRhVXeSUJnn5IL+iH",
+	"cvpgqtJK9iZZME8ilaY1SRWBOXWm7rgD6MSpGswHDKnair980iNwVzNBmd0+ksQ2hiKpvmvcve9UafCf",
+	"5Qh+2WPibrJ3t0OTku3K01PtMP2MXk6c3ZbbiGtWXPQKVrNm9m/hNtzSC/FphNnMhRFMaDJmQxrcklFC",
+	"56FHVBTcMkUOnuzu5p0Wj7tdr04MzkTX/HY9pzwNGI8k0RziiPha1PRJHI2UJFQLx4W8p+7ek3Z3t93d",
+	"vel2e/Df31zZx2U2q6XWvMpl3+28Mf/4XTfSuYmm7I+N1S5BZ1E7ECEbM76T9v7R/VzeRrO2mOGOtmdC",
+	"y5YJDtCVwJ0Ix5D+f+Yv3Ud+2ff3uhsJ41VJyfCW75EpTW6lOSYLAr+mMvFRGskTKY9Ihs5iMorpOLct",
+	"hhzL0vDdxcfy2TDGTMsYtjkY1oCaW9rfGxOlZrK3s0NnUcdd4z+cqzDnmXu8xjPnZtw+7hbYgNdAI5V5",
+	"DltedNOmA63iDidgarg0cvHdPJVGOMspMav2xPaGISaLO32HfuNBveh9HEthohW0mJIsSVWWiVWaj1Cc",
+	"NKG0wM83IcbCUpcWojC/yg0Ai/LxXE3OwaPj+k+NSRpjrQZDKqOg4RV+nQmpb00uOKuMY8WQQBv5cZft",
+	"zYdkuWzz2bNN2WZ94FvW3jCK44iPIe0HRAA3795kz646JlkYmHMcwYTWsyY1R67oJYyGuVO5UdDs/c5i",
+	"ITa2kh5gvy4c6eZuu2btYtn6HgdTtu2qFsYPjdaP2uSX3m3AuePrjvvk6hwcjIWQhkrpgHF9Pa6wkplM",
+	"Zcyt0sf8iOiNqj34uVveNTxpcXOgqiEftKqEwVCI84D9oP9OJC52hYmQcggWjE8rAR82IlizFTXIDRvR",
+	"rteYJ4Ujai833bR0rze0CRd36ODpduSl+6uhLptctC3vssLPSu0TXgKIkm0voqImY2ybKzn+C6sZGoXq",
+	"jlx5q5kV7KSOKDhXk+7/PjwY7QZ7xZihDSSTDZXjtL+/G7OYQh55IhpliaykGGajrlrJ001E25LhuSjr",
+	"OnPcr5gjdPKLEV6/YLRpeRxrok1hvh0rdj9MsGmhDyfWtGa4VW5WyZLMYo4xj6gy0DBMmJTlGNJ6r8Kq",
+	"UMjtwhszyAVse9PIxvySwFLwRMTxzcXN5f2u8vzCvUCYEUDA6jeO83l7s1m/kVdyLydaQtz++i8fOshF",
+	"LFlRmP15bR7jiQjhOoIvBoVrv8IBS6eMKPZBgRnG3N8+wlpdvTwhh08Onpm4DNkDP7fgKPH3OXRh5XyM",
+	"4GA8BA1ZkqaPmf8gIvoe8XcE/P1fvtfn/o7e/4iPhN/KxdbU5XvURK8Y53rq8bf5sk3B46WNQ9RPTOZD",
+	"6Of98CuFaANrsBFEWA9hBIRUacwAOHumdEkm9D2D4C0WYiBBn7sxZWDRSg9oEZ2gafEPMpgFvWLp1gFy",
+	"GODU8NWwCo9k1gIu+SqkJc+CzhSw5Wx26HQuFRkyQhWJmZ7AUzJcKkhIq4jzhmNZuhy7uz89+23/3dNX",
+	"hz/vreUXeACyYeWa/aPGOW9wVOBcPBfhMj1gcEgqmKVUWsBF+DYI1usQ/SrKs8JAjSWac2KeuVUlTcr2",
+	"wIyp4TUWjN66mipaeBS9ZRBLZ9538rqdX8cJBa9ZjnKd5xg+rIVKJz/dy4PNZYAhEvRXNRgBjgFIFRMR",
+	"DvRPNI7FAr6dIaTAQAkxiAFUQDef5lwPpiyM6MDcYQlVbAB596ZfA+oAI0oTyb2GBVZpmHRUCI13Zw9s",
+	"pdATTN72ZN/EUBW7inrojlPyr7lQdMA+BIyF+XXSEym2j4tq2nfPsPnTzZEejGgUp08Q2QON44PClw6m",
+	"Rz7duUwZZRHISj33j+oIUx/qKnmxdOls6AHH2JMV0VlrW3DwnzbPScksNjIa8/lMk5MYR3wAOZJmz/GX",
+	"dL8MTMogYXPJBiFTgAOC74m5ylS/gVX9MrXCppG4P0EWySCN0yw/0tdxzPBRyW1uczkyxdP+gsl57g/p",
+	"cAqnzKSvACacpXKLDpdmAiChGuc7cKn8Tyb5JUfqayjfxi4PNDuUg4SlIfDFY5GLKx5IRZPq5ARzWujY",
+	"kP0G6c/muDpHolJh0Qfp0lxaBfkpdbvez2P65XL2VnjgTo397W7yr7VgV9siiob2rZVYK8dFebvTfteF",
+	"73t6eLAOwK/GAmnMmp/N3rhi8RFirSJ6AIICB2nG0SdJbc4va2Xg7jx/25XF/1wgJ6FcLgBtQYs5TZsj",
+	"0nLFnHnCexFTox6gzcoeSPQ96AP0s15uqn9sF3MKF38aa+oVY1Ar/b356dlhIgjv+rSo3GhzjeXWN7dB",
+	"dgrV5xBljOrAxU8b3/fp4/kgqjtEtQWTgkSiyFgrL9aP45FoRCivjvEtBtrVx1EaXDOAW3MQZ5z89wmV",
+	"k1Z1cOWGosP2kXO1AXDbBMKtI4vq2+krjpHI0fTdwyReimQs1P0codvYZCstx1UD+0FznZsCAzE+wLx2",
+	"Vs38gGsh80M+mDrDcmpAZYulrfmR0Vjfo+tzP8VtJXt9zxJZ8vB0O7udbmPDHNGsjarVOnNFvBt7oX32",
+	"664aqz6DMrTZqNzCV4Ko30J4w8oo4bxiUmaMIQtNVpR58wi93xEfk0hBw/kclvW6zXZX1z1MrXe85lyo",
+	"Xtt3DU2IRNk77x7BT5vH/znBkg7qWxr/1yFvhDL4rQQgBCD3NGZUsh6hfa51miRE+yAlXPC28R5yhmmq",
+	"o7lkIWkedLvEL2jwfqvPE2rusvSeZKETd1OTLZgXAGosmvZudOCDrGlPLqViU01ugZgyCVGOR4SLhete",
+	"JSKx74/map6wze2d9cLGneKXDEx3baDRWmHE7HC0cgFIM2FqnnC701AfQiSYb1VUVcoQPVaJ1wLHylGk",
+	"Uop+E3LfSWpTIrhgAHubR+Jt5UopcMFZp+gk2DvYJIb/TmdDLLIzcUTi6JYVcme9lNSBgrhQxo1eODQV",
+	"obMbX7AZe7hiEiji/r6NOorhbJFRjYeTinJnaSPWHPGQ1eA2IefQ9CAkQhUY2jTcobONXb3IApamJWRO",
+	"Bos4hShE6ZiWZOM6+RUmsXpH5N0EsVSCzPTwvHrT2OvuHbS7++3u7s3uXha8ZDhMhRu5yECsY9thEUVn",
+	"euHsNr7bG3632/3uzbO/xNP564souB1/2Pvt/Oo3cb5kZ3/+djwORvGT2bO9OPzhAw0Pn77+6bfw9e6T",
+	"ePJuCQ7YjeRh57bL2Q92u8aAYf++s6ic257qE2PtiJVlhABuGppHTCGH8ldTZgK9ba4alE72OvUgM3/a",
+	"rirnz1Ui5IwFd4/OyiWbZ4LwdNm26MptRBPZ5I7IBQRWcwXEZn4k09jHZjmKsFUFVSkAqvK3D+/2pq/C",
+	"p69nV/vq1/eHb4Ynu5Of5OOf2fGTefdft3s/PKsAnKmWKPMzfsWD4/3zJ6PTF7Po5uq3YDzY/eGXn9vv",
+	"Lp++3x3G7LerH0RwenIpHp8X4r8Ous8O15r2MklyMInQlruKXkBf0KrWj/rlzTFxCgSRmdnKqCZPDg/3",
+	"OuRYc2WT5ZRij7APNFDxkvh/9xv4rN/oYVzqx1WALSsTCI5f14KsIFpYoHyDnIP52hVQK46tzSOcTiNT",
+	"BawCfAUQVzpfCDkF1qzarrQtqkoGo5LDPH5kcIR6hPI+d5GFAPVjmpi19ABSBRw86eOsCdNJp8/RT09p",
+	"7HuuGJbir2n98N5YJwgBckdQjvsDZ2yEgQGbb0NzV+FgbI5pUQdFsTmmRB1OxH1AiWvMy9fVcAbN4uYD",
+	"RVjyaK1CMlg/EjyTa9T+ikxih+qla3tfYRnANueyUqikitxGHEA2ELQis0E5tpIo11fBYmCdqfZv46vc",
+	"xMAOPKOaqVvv5ee3lD8cHrfxzm6KaXs/EAU7QWilYJJ25rh69b88GHT1WNZEX2bO74fFhK7ox4nCXDH0",
+	"Mg8SUyY4QxwjJBOiRBGk5F7BmHci7FyNuQeg8S24992PQ6FQXlrLrHBEVp2KmnjTMgHkN7466TX7agt1",
+	"KuOIX1XggTuXWl7CPkeY/Z3pI0cGVXP46d2rCkdGPHZN86fXe48PG17jNHxxfdzwGlfw9x+VSC7v3Q8v",
+	"2/bDvcePd59VflINsnMbhdW/q2VuZCcNr3Hx6hIGdVzZfrUnxogMTnhV5ccfKj9ero/duYVDqEfrwWpi",
+	"jzUbcF3ega0wF/QerrNA1IJen788xjjyaWUsHoZPbYV0kI+bqhbed7t5aEjpGZBcML4KHrAjkkUy50uP",
+	"YZUMHNh2sIAoW26krafadnEhzYKkjdWs6ct03fLrOaTBLQsH86r6yxYEU08ccf4ciTWSFg1zBfpScDuf",
+	"DVgcjSNT0GibHkzNbdNLk2b1bSp7e0DsrbuVcKlOZzgmkBwJF8OMiVnMPCw3RiXpY/ZCv6EVyH7j1/kw",
+	"esWWdRkOtUGaG50MmyxXn+r+EjKFEbkRYFSZPpdQDh1CU8AuDqbwQPBRlExzoUF1ucNuFKEBH6uO5lhJ",
+	"yMdh+EVF5YqBrJGTpyPaMTwCwkEfRkou9eLIyHVjroq+z2U+6I2G1nqEZntdpAmDrzuOpGIJczB0syNd",
+	"lqmzos+bnEPz9p3ovBY/7xMkTrmlq90xbiraFnctt1s11S82tol+UpSgUgzylEZcL06JiN5ycGfmb1XS",
+	"7DrBIe7Fqe8TywdaVZEhldeebKwYEtQ8W81GrjAK+2tgJO5QNmcltobCQzOTtFZDBTspjXwjhmJa/JIs",
+	"wQyhsjidby32FYVhzXcAYG+jRFI6Hy5tOEIrX7guxa0Mo7BzvwzO7Mo06QRyELORqoo//hw8y+YyuERR",
+	"DORTQs0gGWtI9aWQj8kzD0uzPH95fMl4WMlfLjHhEIDzjenU1tY2Hh6D2W+z+xYTIc0OQLirU1kZ54GZ",
+	"g7aCMIg4NYWTTb1JSZTocyh2asoCpJW/GJcReL3SABQtK7Gwyr31CRl0DZOs4YGQtXxHsJSgMm9Ps40M",
+	"cb/p6431WxXQ+6Tp5/i2X3DK7u7tH4Cq7nhCDw/W+kEzUWMD3AiQTjLIBZPnb6BpisZ7vavZTZVmu7q2",
+	"ekPFuXltSfKF/TPDqdw+SEL67Bb7zQ0/n0SwKhvU69eiWk7CZK0tDheu61dl97NzqJ773WAbf7q+eEOw",
+	"GWCXBlz0KXkVPSeSJRGNI2nouxLUwmuoCYOk3pAmt42qhJyLZIzL+aW1tYqBrBGxcp4AXP+HVNvqu3ME",
+	"rrpZ1EFN/CkizsKiXwNuuWUW0aplGIkQnQvOEmTWJosR4iQys3vp5iq5LCryWNJXnCLN3hdyVtyDJ6WO",
+	"jAJz2lRcqt3h3M5+eX2kcih3OCwPqpis6rDqwGyioWAzWHwur6KkdRVWuwf/J1CsI+m7yG1fSSEEnPxg",
+	"OqKrs95ySPDmK0loDZq9vh4jJfvcXMM9Qi2xpKV6OSMB5VmQsKkqmZAp5XTMsFZXrtvmQXcfCDmHX1DA",
+	"YHGs25+kykMuMKHWBefu7FeAJHw3YOgcea7Tk9YDk+dYbHnOF5wRYV5BBoTKJDPMGMKZACYH0T0MTQFs",
+	"ntfnYaQbm0YcruThEkr2WXAY5yEu95TOZkYlLpbM3bjKdxY7lCLubVz81XrzM+ynjZG8cmAJ60ZdExrj",
+	"lc2lmxvp819bdraNba4AyZ2/yzeXP2uaWTOiakEhi8DvAATGOji/K/2S/dQCL67ZDIPhV9iJImrj6o8L",
+	"RAQIkLbaS/WHbyVLnsMbuY/WjFV/VRgofBYyxAVZ8dkLfCX3mUkqXvUZQo6nny0QlLKjwK6yErjyhkmV",
+	"YlwYLrt8g2hJytgpBWcbSIGlWWsBcN0HuYFv8kFugTb5wN2+de9XEdmG3+Roa903FQdh3ScVvGzdJ1Xs",
+	"Z+Nvcgd83VcV/H2zT7ZatSoutvE3W82nhvOv+6x8pP4oXt2pdlQdn4sA2vmbnAQ0SSImPbKYUAX+bnt1",
+	"d4jWJowTfCLiUPY5wMYlTJEmF7awGWQqGhyzVo9EofQQ+VF6AN2P4c5YRkBWmYirtOu3WLVvxhIc5xE6",
+	"Z+V8yhISsnCO6bhMajFrwypH96h514ZQ7tAUSt+oN8n+WoEp7KT2HREqA3QEpCm1jIUdArJmKkJqMVwy",
+	"xkH6pCPFEn/DWn+wCYpOZyvygQ04SyCm00hlVTmVSNgjSYJYBLdbQBrWAME4k4eKyU0oSz8ifo6Kb7R0",
+	"2IIih5LFLDClBYxwuX2ldDAXOXOMJKFDMVde6rlK4EeTNbudHhohvPNfWdhHttprRe11GFIFMTwO05o8",
+	"UDUyIxtfsr/8jev05MX9CmPwhMrBVCRsBQC3SJitG0QTBhWXl4SLxRGZiTjG6uskpkrrkXqVwc1SHdq0",
+	"Ut8Ci4iencX/hLOArMv8onUrJFdzLMg4es94urt9Dm9EEpOOWz0ItdLklZ0kooRmLyric4Ysau25qsbN",
+	"yk/HWcq1xHBTe2bgrBieVFDDNNM2dB12iB+KQO7gSDrT0CeKxbG0hYdpMMFFgAN+ROAHwRlknaPiZops",
+	"+51OJzUn+baEOtY3z59Vn0zpDNZSCVy3FMMpj4CekzULEmteWC4L7WVJvKQTlJS2Cj2qUjnySlpmWXdc",
+	"pROtVnQqFcKCBP1HVfkZvYrt9zThdKqZwu+aVBwRuOHZH96mS2p+eJEuqvnhuV3Wi7nKi6C5367SyV7M",
+	"VU6ExJ9yIiL+lBcBC79dpUtwMVc5Ec79KddrXgQr/JZrryRC4c+OiNTQwtFlLUzUU33gd7t7B/rwJDRQ",
+	"LHEq+sEDwJnVx+7tzcv20yNivLvTqeCao2DLlvu5QB45SFa/1SHHfKkmmk3LiUiUBfR42udZ3/rkVaKA",
+	"mEOVAfyIJGGBIhORSEaGVCk9LKnoLGZVkA+OS/lpxcVZoSt8EcN8eRxrrPL58/8whvhCH47tvWa4FYb3",
+	"FM8D2iApfGfPXF3maZofOEnEfDyBgAL9fhzx27Ix3tbLSVE8K6H5bCLm6rfu7cfe1OJe4NgfvcYVo2HE",
+	"GaZplmlmSPNpA4hFlR0FcdvYiHWm3bwwjV7cAnfgQqU4pDnQq0BwbnFcQzZOKHIjW5zHPYzZixsM5I3b",
+	"4Ynzbe7Bi6zH3O9voHtIDR3ziI/TikmfbH2useFXbCnNEpUBwUDQc9cl16V9uk2vV+abbJvSpmuxw1Ly",
+	"KKxGcVOrhK4rE8FyYvMlyqE/FcL3bpfIiI9j1p5LVpNEUagB8+T2r/329MOzsL33fjRrT54ueA45dE0C",
+	"RRHUAsZVPSFIm71bpFM+5/bTgDoAbMQ2FWPyg6ieoyYcK1l8mkpK70RyS2I6U2L2UAWV4H64HxrhXcqq",
+	"VWzmzx/23988nb7am71ePPtNXh0snz/hJ7vhy8Pxj90/jx+zt3vRxdO/3u2r03tups3eXlk9R8t9AX0I",
+	"5BVI+UEA+s+FuHIEwY8sxBwqlRaso9x+9g2T5Y6YLKgf6BvpOaoPdz3+1jmM0dDZKu0P90aH9ClrP6UH",
+	"u+2D4PHj9rPwYL+9N3o8PAh2R8/Ybndro5DTWf2kwhNbgL7IkVNprQZ0CdzvgLlk3t0go8CpPFYej/G+",
+	"p4KEqZ9AwyngNaJSm7/pzW8VlHEl4vg+hQr15RzT2cDUN6leh1hY9Jo4hHN5y9hMQtHBiI+PSJc0zYy1",
+	"Uqcv55Yxg5jqcKT5RhDfoAf2fDJhCesRgzkvEt3UPA7JlN4yk83B4rDP7ZKSiFsoNqwO12nlFbX9wxzw",
+	"+N7jZ3vdHPR4t3LLSntzbZFG3ODaQjHEGWiBemn+1++0/e8/9P90288GnfYff3e9w/2PPf3Lf2W//1fP",
+	"PvmuagevAbPKjb0sIyA9Pdg9IDvkYsb42QtihFnyIpImDDrFyGyUWTeNpnKQohpuB2uTle2oa2IVG8pQ",
+	"eCuajlz8p4GtMFQDVz9Xk1zlPCw6lDVRjWhQ1cEAkHoMmtAd5lQqPVo1NSnnGE+9fipVI/9zcSsH8yTa",
+	"cDE6CxbH7VsuFnxHf9r5UwpeXbIHcxqqNjRPc6fTmVr2DLTMBDALia1Kg04bu57bJSknqSBytx1HLlM9",
+	"t1LLn2OrEXNo1VJquWY4j2LVjriBKDoi+l4RYNr3tTTbo0CkPjhLeA79Fr7Y2NeQlkAoF65P3kcBG4Qi",
+	"mE8ZzzB6Nlj6UASyBgxJ882V7MFecrP5MI6CapyjqkT2bckjK0pWj8r8OenCFkLbdh72u/WeMOQxDrMo",
+	"rVwtj60+h1WDrrsBNl3SigOygg3Vk1SVHGUs6fdJZ6VDKeK5YoONytLZ5C+ABU/99xM6mxlQr828tW5K",
+	"YhHyHFPQioCCpuNeHYCgzQbs86ZNMtOyJBCT3PnbmA4/7mStMhscutavfpfgW1PSu4IXJnOWhnDa5TR+",
+	"RRcizZSrkLfVKAAblhHM7decxwzdkBHAJoZaZAU7iNYkE5IwzhYsbJEhG4mt8LXzgNd3xhirrsJ1N7SI",
+	"LcLHVxZtuoe9uhAtnosWzk2qAFBfdSQzilrBB7485FnFQNa4VQqu14fxqxQ7cRwrdSOuTLo2p3XGOII3",
+	"QG020kydKiJJQVU8QglWdUshbcz3HuZvhracs/29Q45T8E+DAwKDSuNE7szi7wxiup1ku4oj3WTM6JEk",
+	"lsKxrOlyc05TwyK2irOqWPnNoqu2qvD3UEylsnpFDTRDjV+sGO2QnYKvID3B+hA3FkWtDLTOnZE2vIKB",
+	"5uI3vyQDdQeyIQM11qeHZaC2kzIDLY24QrTDDdCHUHATJecaFSHEDHJ/wM7Ug39j4FUcSQzKmxIaV+De",
+	"YKxnxeqkA24Ct4bsIsyet9K/ra4BwxHljKaWR/x8sU1oTM4YwFQ4YM2Q5JYVboaINP11sfym7/6Gnn4v",
+	"XeIBFH31MbxMYACevXimNGQkEWJqUKQ4W+g10n2YIpo2a88jDuBG0wXbYDzEaulT/RlGQBVewR/TRWl1",
+	"VrPD/FHdsPRpXk28Z1q7OxbP0sK23NDaqzVJw71dC5VxDAuf1rMBHAwsPG+LR6eZbyhJa5E7FmNJooo8",
+	"x7LHO1euNJ1xXeWkdRwFKzrU+bWhhUqOCGuQ1WmoiO62Ao4tsNjLAM9Jc6+729KSjol5TVcE47QJTVhm",
+	"2/ZyBYJorM99c6+71+oQH0dqAwuRA8xoojwiBaF9nhZtNbXcCadJIhYmSjvTUTG4WLeF5a/X5oJZolqX",
+	"yANLYC8hr2bzVn5sCa2csWK2aeOclfxg1qZ65Hv/I911x6yw2Q1YgFT01pd5K67uHxtWcdvgwsofT1sq",
+	"LSeCawaeG7OpqG+IrQUX283FzaUtp/5JkFwO22E0hhpPIbp46GwGER3SYj5WALa4rpZu+9kffx9WuVAq",
+	"QjcqT7We0yeGAxVqBpYvY6yvSi/HN3o7O0qo2U6n0/HJ26sz0rz+8bi965FDAusiPbLfNbnCsoBfU2gC",
+	"jPK9QrGd/5fGY5FEajL9/vrH493+vNvdO8SWvz/Ev9Bi+D18jr/MWBKJ8Pv9Lv6JTvbvf3p+/e7X/ReX",
+	"pz9evtq//Ndl8e+qe+2vZBDUFN+/fPODNfG8vTp7JMnPV0AEHoE6ob4WxXrRlI7ZzoyPj4ZUssMDTy/S",
+	"6/wyVL8Y/fL84mrRffXDWHxffVXXhxvoJvb3TI6Nh8L7coaJIQjirYl0uCQTyvPoJY3tF6kOatUMME9L",
+	"2YpWEjKe3s3cvWVn4uGTg2f2wnBKV2r5z9YsMTKd9XrC2kzbjOshVeJO3bfcdF20yIOHnHzR2j6ZcX0r",
+	"V2pasH5QXW5y64LO2SS3+7TaxwilmGr82E+6T4h9hUQcym+K5Igoeou5VnA1GGLKr/89iGmrAiL5XnOV",
+	"yPNddQ+ervKK2RihleW5BY+XXhGsWIn0hU9IghhotHq8G9FiGl1UYmoOPa/gW7UV1bcozfTFi9Hm3BXm",
+	"0+oitAZCZI1M4cjBpSDR+5rj7lSU9k6q1d2K0hYr0ZTMfCvgVzNirGY42WUGeV1vr96AqoaRDe4mGss0",
+	"PjC3Qp834W9TdfPt1ZtWIe1qS3ap34dDXP9BVoUnz5U3+6xiM/PBgLUF1sgO3P5Put1nZBJxdWSWImGB",
+	"GPNIMmkymo25J6uLe6cSQ24Ue/6l0gQw6eqc3b2sZa7o6mrEPvNepb0lbaWKEO0oMXvqTsHhd4XlqUXf",
+	"wTG58DWbjmwacffX3fXx3cfBlG0b2F3CWUqbq6kv/LF2kiYZ7W4rnzsR7qROrs6hZkDx5q+slszpMGbh",
+	"JtPwMH8VwxzyJVfzmZyb1i81s88yW3NVTB93C5ZHrzGHhH/zXCVzprl+EleL77ppmQtTAWa0836vSiJa",
+	"F71e3kBZBT569zriYJ+zBl2JWfWYg57Zupv+5fHNyY81kRJ+6wiweMO2jTG3H3pgUwnELIKoVK0luqXd",
+	"jATb5/mKzFjgcKMC4luirBYs/nwex74xkGeevggES5UBNTpYYzn3n4Vq1c1QqLKB67tBZfAtK4G/rBmi",
+	"V3JBYK1wPaVIYcHLzj0A3+5GUVuNFlx8bkBuacfrPLabd4MBMmLB5aZoHPeoPQ7nKT05cJxkdp6mksXv",
+	"mXROFABcGxTm1fXFc9W8CjS1Fqm3CAj0RVyWhUGscVc6ifcP46p0O3DclFWjLJvqyl6wpkjInOMfLULT",
+	"01cs+4OwW1XRXr2McBZUpu1Sju0CBIKIAafOxSxo1RUB0p8PQAvbnFlm/tFPX69jU0ebC7lgNuTLBywV",
+	"R7EJ9T5oqFKuhwL9bhKklNKZaaOXuum8SsZaHZ0E4ZciUfer2njfG1IvSOWIo9DiFhUuHrmUik0798Zi",
+	"quh2syChGsPfj2KRcYGATlmP+Lgrvkf8tDMfKh3j0vv3LGrxKU6rEyFUAqv7YsfVHcUmx9WAvjzgcbU9",
+	"FI5raaAr7xvTSO0VY54PSvitq8k5C402jnWx4Cz00u7SAnyoE+DPAyliNoA3dX8yHwi4dYjHFjzj89K3",
+	"xQMyG3bGR6ICHevTcjxTP3vLqL+a2vV61K+FuMV6g3ce952jm7HFupHl0DC/GL9wR7EJvzDy1wPyC9tD",
+	"gV+UBrqSX1gAlzp+gc9rOASAYlifNGSamgo9Ftlrq8Dfz3toLabXR6+BFXcAKOpuVq+KLPZfhk/4+d7t",
+	"62eznw8WV0/lze7y7WF0sc+OH4cvu+Mf9/589ST+7eDDybP3nwS3oOrw2Go6x1Lqsd4Zs+Be5XvKKeb2",
+	"0aohn+T63KaEin8JCXII22Xa8LWcFymJ9VU0cZGm7xRAVEI/aLb8Vq/P/QgCHxO6OIN/AOg3Wqt8m3Dl",
+	"44WHkRPzJDbQ87KAeoUQoY3jn89ePD9ueA1oM/eD48JzwuhFgge3cf3br28e/zq++POHSffN8+Dytx9/",
+	"G787GNwmyTSa/Pn6x+kv//73XJyH8d75y2P9n58b1levW9Cz0gx7+VOX/et5fPaniMK9X6Jf//VLl/5w",
+	"MP9t75fuGe8aMBqq5onejPPTtydnPzsHFDMO27dsWVlPxm7ZxSyVJQqJ8dmDzTfS/7tvOoZaqz3yd6fT",
+	"+fjRtxJ7tpNilBW1fM3es5jsQ/pWmQxA8YmEHaluQovKfV71sjkr7rutHhlGnEKWOGw3xh9mVIAnVFaa",
+	"J4vg9rN6pB87nSso25nQL3V064rlvkD0AUmUIH0I3b8t18M1ZXLviVCznl1MhLh9weLoPUuWFbZvpdh0",
+	"VuGs200zDFBvNS/ay2zKpMznFjh+aPPutpbmJKnKfHg3wcBxO4ARjWIWkma/0W8Y+/Pehw/V0dOZ76Mm",
+	"5U0xHiwHBXm7HnDXzLpWwTXPQXW2RfUiLFNk8XGjMK2q4Bu4yHYU+mTCaMgSAhgWm6jAaWor+xCwZFYT",
+	"c4R79yp6bvctLTY4FOGyOuIcgjMH9fGVCQuYpqZHkvx4c3Npwn3zVSO5yHrSevgGQCbO2uY2LiWnRm7D",
+	"KlbAklCBADc4F9UJOSE+tWDWW3jH0vP2VRVkc+azYk1OnTTy+1fHKfg7y88jCb7Mymy2a2bICeMD7Lum",
+	"RgkOkwDOLxlF7xkJ6RKkbc0i5glk9MVbZL05btW1btQaAGzEjIFTfISoxMiiMJlmc1F/Qx/TxsY2kz2B",
+	"uM655TOnOTu/IzRMWgXokczebWJYBjTT2swXhErEViRjnMObJP0mcSNPYvl9yra0kBbsDGuDk/AVpOuZ",
+	"m2JrRpQe5nVpe2kHG6zHu0hNrtNA182sDeXxlJIXVoTOGizINH7aX0wkCwY+XKUoXpLmtaI8pAmUcIe5",
+	"tI4MkCO41icsKcQ4YiPno1c/P0ue/vDq17+Sm8Wfby9fPD17ffnbmdh7TV/T68UGqaIw8ArThLN09UDg",
+	"x0XwbyyvROQ8mAAJ5V0VkLAWRxLQBSJOABnc7l5nGraOUrkCYKgB6cUQWry0WXj6SVbkN78sBYDvQinb",
+	"AibV4I//bvb7HfPP1n9X4k6ZRchopoCEmLD3kZjLASIkpz63YuEIExDJrZglocYFTsi2YUjkkSSpykaU",
+	"EJtfAqvIkLNFgRQrKWwjcvGqp73i+GUFQr6Ija84ijU2vhwNPoiNL0/lmY2vcqAVLjw4A0YmWhockAxt",
+	"6pGpLIrYIJp/HxEuEO4bgViqqsAbyqy84814N7bgbWSqyyHOf0T6nSeRWl7rbUtRpV+xpdZeq5YhF4ZK",
+	"mj5Gfs8HkD8kEuLbUHD9Q6tD9NobZcWns+iWLTWL6fO0+qo+buQYWgMjECVDGuoDOoo+QDmZCQtu5Xyq",
+	"GZMFWDcJnJQv+9xiAJt4J8RrQMg/GCFFRpksi5HR1lQ7SsS0zyPVcnswaIGWAUZcKqr/hn237UcK7VjD",
+	"JfbQ5widlb6tJxRx4r8+vjn5cXB8eTZ4dfrr4OT45MfTwc3Na580HxOpPzcAhC0Pg7TiaMQ0x7FqWMTb",
+	"s0TA6PWcAhpM2BEmT9KpVs70bQDgXEzaoDDGwz4Hr2ki4ljTJwIqdsgpwDvo2cLaAmCpWSKTwGE25JHU",
+	"25lBosDlsEgipRhPQfJhmWifTyM+VyaDM9K0grtu6zL2Gv9qH1+etV+5scBIahhAIaOgmuaKmUF5fIyj",
+	"PIA64pQ5cKvAj0A41z1kXU+UmkHHEGxue8a/XtrD9tO7m4ZXcwRcasp3hOHrhZ4+AvAferLyDWJzBmAt",
+	"j/1hwNF6aawAQJt4NsG9jaScCERN8/rcwilAwaSQ6Y89k2Hv2VWR8K/2LVu2lWj/9O7GyabK+Sj7XBN3",
+	"CZdDdvq8z0+BXrjg7b0PH1ztHcpIYRQAZ8Q/1Tq2j/YDcqYk8Rn+YqqL6nn39XkZxoxITm/ZIKAGWtuR",
+	"XoYsFgt4OcTYRy24GPYJZKkl5sl8Su2wp3Rp3CZHxDdkPYhCn0z1cpsR+v9qG0Ng+yz0s1kg6cI87aJB",
+	"gQcQjLSQldJyj/Tn3e5+cMuW8A/mI0GWWZ5TbxqGSGgcUdkhz/MQfD3i54E9HRQC2dOHj/len2c/JYyC",
+	"XV0PMv+HeRlFQvusz7F92csw2PQ7ViZMm0h/SJtBfTBtx9qlUt8XToD4ELnaczvN/5ZNAn8tdV34Gd9H",
+	"jwE+ckfS6fPjFLQQhkDEqM/BFCmS6WY4hhZR0pJvpCCGts+za+KndzdYwQxRgCKuWDJLmIJAR5L6ANMY",
+	"yIwNaVrs84DGsfHwAeOGkUYKMKNBNPftjQ2PfM2D9XqZFA+z33hxprcYlGMzvDuP5dghF9mKSGvmt+/0",
+	"OYxkRgMIkITGwDkDpOGSnKWmlI5c2sioIt02v+WWQsH7EcfQ5/qBFhVpwkLCPtBAxcueIdb/8gkkaUkr",
+	"NsHpu7BrKsmcw4HCuGgfVpJQu4w4O995BnPD7jW7gBOXUioum+CsZxy1wGRYGr9kLuyLy9Or45uLq8Hp",
+	"+fHZ62tf81cF2HaLicjAE2C7wefuZYU7OKE03svQqRJCiQG5i1OuksY9o1VKd+0iFaDwogcbGZhjmC6W",
+	"khGc9TmLJXPFFpCgoOhyxOV8NIoCyB2dsWQapfvpoi/0Od7zhkwkXSLXg9EhpY81jUOhL6hXEykTxWbX",
+	"0a6hbiWFRFnibmq5SqbzNoyUL7E7z1kS6A/UIkuwyuxSpCSLR50+P+PFanweytx4LGHvJXyE65YOIvcN",
+	"TFi2Ks8MGc5VjluSGh7nkVk8By6+LPOSo7SINg4GZlXg18jMMpatD3tuKRBDsc+j0qTNskDFr6FQE9gQ",
+	"s2gWVsFsRyJiRmgci0Wnz68E5IsSCu1HkkxYHFphEcTIgM6IDVGEXHMFtGANJbJHLrScRPY6XXKcw9xF",
+	"pGhik5QMVtnB7kELhoTo0H1ehoemivg5mGDIH2vnEH3bElqHNevzwuszxqOwHQg+isZzZBX+UVUOedOK",
+	"kS1sJ68FmBEfPttv4Zgy2Fb/iOTQSvHVJ4eHe/pVPaAi5rN/5AIZNW3ymmnZxQv2j8jF2YsT3YiFOPWP",
+	"iokbCYP8t2fdw6d4CTV9tZz1CFX//edC+S0PzbV9joja8IF/DG1Aht0J/OzDXp7PYxW1Tcn3grA5EppS",
+	"JPlB3CRz9kgSKuU80XpMOwY/8FSELO6Q4z5HhD1QLjCyFRW3mtLyBoiG7HW79s3sNlPEpzTe9UkT6o3i",
+	"nNFQox/0SL+hn/cbcMNMkx75vd+YLcJ+4w8fqStFoerzmamDiB3jrTodUf+IWPhRSAEY0R0Y6tK347m5",
+	"uLm04A99npjSMCiEAutOXeLUBn+Q+Qzq05gQHThBlv9pyUGPfs83NU/VPOESDEJmhk09Fz+z2tlJef2G",
+	"UDP4/+mIwiQ7fX4ziSTqa0IyDpococjnc4X1NYUZ9MN0oTGHvM8nNB61nS3XF1cU3DLVIkMW0Lk06Cc0",
+	"3k3ngdKSSEJw03t6ZTRdD2PmEd1qO46mkaMamKsQ185oazHWhNTnVTPEBSwOMEZcGtBkPIOLCmQjFZu5",
+	"xMlkFg+JxzZSfW4bnlDpmaZM9j7yC0lCFkQh1o5NxFwxsjBVKw3FRbLPGYfruukjQXSucCmPj1/vwcr3",
+	"+bE9BXo1ZjRJfdqB4CqhgerZgroF+c9w4VQpIwHlUEhEDyymiRaVrciXHjVfUwaMTuA493y9PzIKWZ8X",
+	"JEQr3TAyi1iQGgtw+oTxkUgCvEm1cmQtFKkVV8ushkizoduzWkFbSrgH1zn8EwFI7M75Nwd/UQS8jSRJ",
+	"Z9fn6etwg+VYRiZu+FP6YQBKnsGgIXQsSHN3j0zEPJFkuOxzaz1B1QunkIrywDsPnnS1eKLYrD2fab0w",
+	"jhkfsw55qy/7Prd5Z5ZxjFnKl0C2SJgRhoaxCG5Z6KKCYskJ4D8ZliZwzCPiA3CKiqaopJYWBNw46TrQ",
+	"Pjfzb4pEH+QxiKRa3ku1UC2QIAvJW7AMCJceqFCOISAdvlDpjY+7jqaaOAqYiZgydprjGQ0mrL3X6Rqf",
+	"WZZvuVgsOhQed0Qy3jHfyp3XZyenb65P4RsoNKzANQA6FaJvIXJVo9vZxVf0xU1nUaPX2O90O/sIqTQB",
+	"+2NN2YDe340xWtpTaoXgrx+Y+undq2vHww+t7HW7iPvElbWBZ4Lajm0RrdXrbNnQPlhwynZlCJx6x4bk",
+	"FVuSa6bw8JstlRW2IglW58c4vKpe02nsnHFMw8AP9td/8JbT9zTCDEnXutvo/f6H15Dz6ZQmy0avgfFZ",
+	"qXMCKAvllMe7T1oNr6HoWGKUhaJYf21DKc3Zpgorl+MdRsoM6IwOozhSUHpcsykUMfHyMFdraMRFUOqn",
+	"pGmFPnjHI9ezRE/i2szVI51Op9UhPsJKIZs3Ct3Z9fXb0yufNDOTq9X1Lt8+f312Mnh79VpLVMZzbT3Z",
+	"ugm0QJXf7mxSjKIHVxZKKm6wC9RXh3NYIuqchF0oxfKAtF7oqYbqbb4msWUbOg3PGHxhRCfAQk70DSlq",
+	"Y+XM+zvwsnkXKRO73fKMrKD37fWWDc5AhepRS/03Vsey6wVC36aajweKBtxtYZhoTlKotxNHw4TCbRcL",
+	"cavPkaVKOATSMCCj9UgPboOzF4YhHRFH/UglAN2dVk6IUSv0hZ/eKzU0i8M6yS3JN1rdklbrSinZ4VeT",
+	"JlqX21md6VpaPIY3NctE0yNmIrIQzCD50gfQmhZMkOxMjKImRZCFx5qemUTZQsRhD2r1A3RiJqujCWtB",
+	"DCLBTAEAaKQmfW6UsmzM0kzD71hGe/bml7ObU2C0xNwbEE+KcKWqz5dinrg2mEdmYBGXitGwjrlCN1n5",
+	"aKjAv5ZSFfugdiZqGudJtOiLraRCjNX5pJRim8VbMltFqBYsARC/hlYyaIlaKjm1LlMx15csZwsmFQaI",
+	"emQUxYolDDyfUDHIVuBP6JQpkKiVGIOy1SEXKeAFWMKaK02jqc3cUEjJl9A6IpIxjGOBh51p5Sa/jqQ6",
+	"1s9Bwgf50g6uNg4ie2XntVZsa7FanRdPMKRLv1kR5PeBBqlpmItkSuMIKnyoJJpOWeiRWKCuIlkB1K8A",
+	"o2mdqn/NWbLMfKo2dywjRif+Zn+vWxEoUK6oBWcJjRhK67dG2Y4k0QRPms7AlVg94lXDHKBPf+Vo18Sy",
+	"F8d+buyshv7ytmFrDC0lDUdFKL3D0W64F+wP2wf0MWsfjA677afDJ7T9LOiGu2xvtE8PhjUzMyGV7pzW",
+	"hmqU4//LA3Q2oRpzRE1YlKRJZs4uzNWk+78fj54ET1nwJNjfDw6DbvdgOKQj9nSvbn+cfO+a7QH8wi23",
+	"5xi5R5r1DgkdgYqXqb9D01g0LQTa7XX3Dtvd3XZ396bb7cF/f6sZeBqmqdur3oUV4VvbjNiEnNQP+cmW",
+	"Q8YGP8GYVTJnmREUSCLFs+BicUQglYUoiOldTIQ1B+RmgDlDVeM12BBe+cLLwK/+eEAhL2XiEFdbcbse",
+	"4yUoRjj1/F0FV+7BJlfuc5pWZoZPdjdSt424jomPB5vo6C9FMozCkPEvYgb4Oxfw8vsfmpzcgK/f//iY",
+	"kzH0oqMPl9EkmBjqaqYgVq6ihHVi/8hCz1KrpuZLNN5zotIM8GmjeL83igLKDvswE4laI6ek8T8WYLyp",
+	"ZdKC5+yRcxf0ecZrW54t6WDEG+MFlhM6M8IVSKp9nhuYAYQAhFhJphGfy1wsUk9r+hMqJ1rCgfAErT4F",
+	"CYNYXLAm4txYpQBzCs8+k/TykAf41ExSTwXk7PVn+Nupvd+pxSXPR8aZkyHB664XG3wU+pLxUtg1JE/5",
+	"4Gcajw4EcwtZcahPTImt+UxLnLvdbrc8D/TrmNrLECg2FCHE2pAhI/OZVkHILjmPnmcBD0apPD/+1+D5",
+	"xYtfB89/vTm99omkS2lCVW2DkexzGx25mIjY5Mb1CCVTGuuLmoWAQJqEBp81Kx6jzzwk1lLe53OeFosk",
+	"eL/r10G6CwTkcNjDSIZsKUy8AUR0Ss/EdUg0/tixmSCPLvEjjsHg5glEvthQERycFhh5yD70eZOnFTf0",
+	"AFsoINsY5cjAEYawDJwwahBWMaYSn0E4ghapxYITlVAuMazKS+MkjO9lHL3HAmkkgVIlZq90az2cC2cL",
+	"G6UQhRbdCCIDM59oIPgojgLl2yQjUCMyz1/EdROkSWMpUBMljCZxlPaVesToNF09dOpdp3ui14LJHqHJ",
+	"WPA9k25p/iCXP57YJOQ+b/rf2Ze+e//97rPvpt93Op7S/zP7vtP5TtJYfQd775EpmwoMb4AY2b3Hh5oQ",
+	"PfB3wy+7h0DRJmZj95DElMNNNAyS5UyRpv/dHv3O94j/3d7Q/P/yO9/rc6CatBkTYSHxq+J48efvYq4H",
+	"mVSO9A35nuz9rziL5937X3tdDJHY3Xv6f//Pm//7fxIyXOrTWJhNy0aomXSx0gGQtso6CSjX93EsxnrT",
+	"jGs6PdGIXU0JFF3qkGOV5RH3uZyD6XI0j41nG+xSU2f3MP5pFtMADRLW02A3CwIEs0/8PByMT6Y0uTVZ",
+	"blAuKCsTNFeGkGSfc5EPzULGKUWGysUy6cMETtGIyzR0qM9noDnjbCPHRwT5vtA1rAyMv0NOqRG3CJtG",
+	"SvZ5IbMHa6PYrntES/B+lSBxNnUFCXMMnotw+clueKeH9DLOp2wYINcHkzFyI4DiSBVCxkUVP0qlPbMw",
+	"j7TCHWqt+qsWQQ52N/jiki5jQcMbIV7TZMzwu8ebDC+9s85ZGFEL3PvVyz1IBlYPhBOSchlk9OgrpyZR",
+	"A4HpPqG4A6HKZXknxe/NIMOqYCD07zJXdQumgOER6M93o/htsAIwaxNyOIlm0hbsc27oDkmLDwNLiWyE",
+	"frw0eUtihCGyeSxXRPpTJnajEGX6zLmiPVPHuM/9arCy74E/WZSDMJ2rvjkKWQdKCBO/hEYunK3jJSD5",
+	"vARHk6vif7iuqRmhrEwVVBEtTeD4SkbFKti2vC3RwIZUGVKq1yVnWDE+6XqU8bKedlDtbLS7bLDUvnZu",
+	"htNY/cUboV5qsRg/eLb+gxNDnP8I1oVUamOqHsbAYriTV++jRiRxPHaac7xnDufBn4ueGkmMZkFT8wbo",
+	"Q0bJwI9y0V3ZF0bhbFn9IUr6PH/eHDaQiLg2VsI53A9viHzBFI3iOkcfmuT/s47bV396LtLKtRm9ZIRb",
+	"ui4LTP0hzZnbmu4A8TIEi9wMwudK5/QCkP8hsAG9X6a4rUl301qZ1q5Rz4Gww3kWapne0nktyKgPJBBT",
+	"63uKFGnCHY9vQh0sHyMYjfgEuUggpkyo1mJaHVu6FrPTfTKkPCtNRBUoTaSJxQD6HIC2ZesIUn65yaq1",
+	"2UyFSAS8c222qRZ4jGkEX0cjBvSxEPM4xLgXQt3iVTY3xmhSA4NGnhkvjD2izODQqlH4TksyMRaRpVLJ",
+	"DilUVoAMjxy4va8HDXqqqXsqEhYSTNiWpGnV66cAwMRoMPGIZEmErtdK0QaxKfPc79Ord2n72N3n1u2y",
+	"6a3guE4Gla1P9j9c4vmmIVZdFCeY7pNmrJnYjCGoPlmo2IPKX7Xa4TpfFwT8JGKk+Q4CZgo1yQZtOInn",
+	"3HwlXgY54q4s5hFXc0RPH66uwX/qkDdGWLOqdJ9r2c4zmWQisbmo8CPIftj2IwuvUu/e+ryCG/ZZx0Zw",
+	"8b+Jbp/bV5Xd3+ZGxAou1JY1MjCz2ZH0yA8vLq++IlGt/kCbQ7bK7HPFpuK9I/bkM+fQyeQko42cik+p",
+	"cZpintsAPxsk0KRFsnYq5DDMBDfpjTZzu89tCJhbSgqsztBsB5vtpM3OWGJGuIG95aVZgk0tF6mYDlnk",
+	"0OO3M/mZzyTSZCVJZnlf7oE00kA7ZhnBPojl4qFO6M7f5uysMdLa06pSSsVkc+txTU+qSfaKFJR9sZB9",
+	"fS44a6Unl2xxcD0Mekb3KYq8K0/pxkdzy5OJhuBv5/ILnkvB2X/CqVwfnoQEuuYER1Mj5eJ5vbu5pTIU",
+	"5WIGSfgkZKHJmq6yTGDeM2Sngh66+5ggHpYkTUBENwhgJyen19cI/RWNiJxoDSpp5ZLE9XnOl/8FUZ8L",
+	"MHlAxiliTkG8CoreLupSWlzYp4EyBR6duBCbAawZl/93vyHnw36jR/oNxDFycFzRhRAirFG/8dFveSYl",
+	"P02M7fM0JT/bhUjwfuMPY1dJndxxdAuAbXkUtuZP715de32eQ1gwoTiZyJJLIebE/+H0huykADUYscH7",
+	"3M+NYQDB7BkzdUJj0hWI9FfQWk4gQs7KAXwkG7gdQRMMVQiQAXAB41gMaZzCbDmRDbaWeoKxDSahHAIG",
+	"soHanHbNVk1hT89mb4dZ6rabpA33SMAg32Y79JcU6s3JBEfqxWQgkxBu8WfT+KrClDzDf2zCcs4vmamf",
+	"OTPrI4CO0xcZzsdC+TgjaZmMdjtjcNIWxhlhvhGF1SJNvX1+y4NAEQgbwkR+RDrJMckjvVpTCmmdaRRT",
+	"ms/edBEicCv9Vk04hWU3D624nrlkAlgedbprHozu2638WW/lY2Tk7Th6z0IvO8V5VoeIPgSAEkzp+M9m",
+	"V7IncrVk65rf886/Sis8HEhAFUa0S0SEy0NeXp9eX59dvHEhL01cAZxteUQAxsqiI3UMsqZfxDh2Lzhw",
+	"OVSdTJxBKt1e20lvKt9mmAmgesJIvh2mz20OSuFaHdr7PF7xe+uWLux6JVZFmpRoMcf/2ZH9VcD3dcZV",
+	"C/uQz7X4drw+8/G6ccVfQ68OJsenPmE5aE84Y5VK1k1ViQnilI+wF5CBafSdsg0+adI4BmtLn0MNjZZn",
+	"MtpN0XtSgvonWtXIYnklXUrSlIz1eQkfH3WRPIw7ytxaXWMhwLinbmmM/O1zOqaR0dDeXr0m0zlA2BIf",
+	"gHR80kQ3vL0l350+//Hi4tXg+PXri3eDy6uzX45vTv0WXqiIhcaF0cf4SBwRSuJIsYTGZJZE76kCkF8x",
+	"G9LgVisbccRv27EIaNznFjEiktUpAwhdCiGAzTK8YpJXGbUsg2ndLYR8Mi5rM4+f317cHKezOX3z4vLi",
+	"7M3Ntd/nDoVBTMFfc6EoVOJhIQurBW1MAnHZ5QP5t7Ej08dWAcy7D8VKnZoZaxiq58aIAnE2bY2BgLW+",
+	"ecG/ecEr7YhjzUgTQkt3wMNdASUtxT7Z+TurdVAwvtear12OsIls70A5/afGxP5zQlxLNGehGix+Z1qx",
+	"5aGJ0avFlFtNZQ8mQ69j99+I9gtEln4+Hnm3QARDQ6vDRq+ZxU4yYaPj6D3jHXLK6dAAQ6cV89KJBjGj",
+	"CfokTJU8IlXC6G1nVSziw4pr2NFdxLVvp/ZTiWHfpKpVsYVfm0y1ky9NupFp6kX2yX+CjSpXurXOiYJl",
+	"YP9ZCDL/mSYqp6xaWnKtenu+5rt482O583dWz/jjTsLMk+3jGZzu15+/c+xzZfyDU6cadKc5y9IwxjSy",
+	"4QmUYGhCwlSyJPrwhfOYpakVgMDgFrDuVHhvzKRdLmRGWBbA9z5ddLApy1QPH5pO/q85m3/TGz87Q7hm",
+	"PCQ03Yisvp1RHjUZfvErFo1vO1CLjd3r3NYexSsTIWTxU2y2JQ8YmpoLVU2JVHQpCdh7IaJj76DPATW/",
+	"lyZlMRtrYVfXelohtSAtiioxVMYe4PR3HyEw0iLvEF8hFxGAnisImwGwvCpvLayUe9ivbanThxYGVltW",
+	"naX9Tzal/gOMlFmunCMPFFwxX/rcQyXVT3Tc8wfkhsk1VqjPdwlC8dtvN+FXchNW1TLGazFyyu8j2vLn",
+	"OB6zqH3Llmt0y8uzV/qdf7QyiZNYpUNiBOQ3BNJPqw4GNI5rcrMzWDuEmUiYypO6Jc56at+toPa0NF99",
+	"0MIbg56f5tYjhlcTAnAxaZ4L5QCNZTJXC8QmNaGqz7kA3EKs6ocplQbuzrru1YQtSSgg7DXA0gO2YrZB",
+	"A+tzhL+z4OkGLi8tEIQRiLhSYq7i6L0tW5blx/cIooyxD7MoYdKWew7obIb1sCH2ztYGzL4z9Unhs+UK",
+	"Pz4cnQf14GMXX8iBj52v99undc4zj71HUMxEtG8tzX/t9+o3J/ynMBcD0VbUPjhyozkiSTIlZDu+tlfH",
+	"1yru7p2/b9lynf/dBNhmJ3kTz7upNvotnvZLaVF63Suo7NPS0gpHeg25fGqpbAXD/UZ0X8BpXqroYiS1",
+	"jLd9cjFtK8XiFVtmRvoiF9xJRBxvr9bbNlcZ0zlbwHJMTHAqlohmjySJ6ZDFnlvL2QhVYNzT7+nvoNxk",
+	"ny9EAjloWlb0xXuWxHQ2MCUyfdK01e26WY4Y8F9rvEdkNg4gvSZ9zMqUERSOjllIMMcsSQtHmzY8HJd+",
+	"IbH1XfvcfGNayKNDVtv/4vhBhcKsA0ck/BpEQEsB/3gx8Fvw5pe0i5avdA+YQ5rliozFapOGRzyACJml",
+	"zq60AJ3iKyU+XYWVCnWlq6FRH3e9xpR+iKbzaaO318WiUfhXVpMo4oqNATFsywpes4RBlretiFNTxhHg",
+	"6eE7U7jcAs/r8RfqYp3/ebx8E3U/nF93l+e//Lx486dYnL8Qi/OXoqZEUEVpIKcS0+FBuSjQg9bv0Pu2",
+	"vnCHQYv6nDzrMx3ValMUZg/noLLyhj/npJnTsUq2yY4SwNy7tTEKRwkeP5gdxVh15OeOqIP05ivTejWl",
+	"oWMOE0XJSwAayzA/HTtcHhoDxR+qsCK/KejtT0fUd4pmmSz2HnGzwKcjuoPZ5H6fp9X+I5Uvof0NJr54",
+	"gx7sbXDP3whxTrkVzeSXr4n92ilOgZZcTSgW98C9NvWt/EfuvIq5Wnlg9fM1sOM+5Gv5CDsBImCKN2HL",
+	"23vEx6xpP4ePUJGj7REfQSl8QuPYPJl2aq4bvNgrL9sGjEpfZ1xfsL+nf+NAGl4D+9GsbW2hundQsQJ6",
+	"+94OT/B42SNQwQW1CzO1kvaIc+hzTAQGnEJh3kXrdkU5/FaHvDB6EACq90poHbjcGWAFF2jnBtcClJYd",
+	"0uAWXpqIOOyQd1CWNK0foOdiOEx1dh0oPpugw+PsB3QWDW7RT/YQsPD/wBT3z33Jn0LIWnb+PAeuAOEt",
+	"sxNV4gobCdLpozb7wKYzhZckCtd4vj5m3GXKaoXqH5g6Zw9pWFsLujtkk8hE+GUOISsDfrOd3dnfqVdF",
+	"LyYCThXRQlZTWpWZrIhyWZkgYvRK6WJhFwCsSZMiGCdCzQI0g4ta3ecZYPVRTYkyrHIGxaPSmwsuAevS",
+	"7XNTLkqL2iRSJWRtW7zERjY8IpgnDR8NWZ9r5VQxDqnZ9bDZ5uw8VILKOftCuSnfoLL/Z5qNqnJRVCUz",
+	"Mdpr7mxvw2Cc22lEXYzbFRVaM6DCTEhNNTaRgOTVpNytVXBzcXNpvuvzCMAyGU9EPEVsTIrQmuhVCAQf",
+	"RcmUhS2P5IuLdMhxHIsFmL6tDpiGXxBKgjgyJerA/mrOhYgCsGpYNFo0yfR5jX5YV4H+/OVxLf7tpzvx",
+	"aS+rIpNSoLYK/JV/mu2lUE5Gs3+9dVPKl0UUVi3oxmzkWmOmI7o9eW8KEGuigrhF0ku1OAgLmo7owN4E",
+	"PgqVi0iyVoecZhqdvkXLsFuZD8dzeDfYNgp2qD5vVoHKtnKFLvSHWstlYYcArKg1GyNMbXoILRJ1VhVL",
+	"VoDdHrlCA2cfVJ+DGQvX3xheDI4lYn2bVO96lNqUqL/h035m2bUIN2vx/L009ho057IJYuMztre9u9aB",
+	"gnUk2GJ8ilam84TzAH5F6AW7+EIiXjbFGmafwBjt6f0m4P1zBDzn8HHwNJk93OZs5e4vy6jbwKjra27X",
+	"XVyArksK90Eh3wivWqnELA1MwBthtwtWe8HNTVzwcGO9EVMHCRAzJRYXYbJDLlzWkrNYHa25AKvBIceM",
+	"6x/YlVmQE1iPBzyl+Y5WBAPA8nW+5gjOz0/8We5PXtK48zlQQs3qqd/NrbPhGICsL9RMN9Hb2fHJ26sz",
+	"cxx+vsqV43h7dWaiN/o8Je4jt0iAqVmPRK7177IqoQfoSpk7RqfxrYMrEEnCAgU9G1g6GCkoR+YUMQ4l",
+	"vy0YdFrw/vrm9Grw6vRX3y3abYN3EMutLPTxzWXZSgS3UwgK0mrcA13FWQefKcRHd4WdaiW07kxbGCOz",
+	"jIU4n2/R3f/A2/ha0UQRijaJzArRvHp5Qg739p+27sWXqo799tGHeRG5NgARGJdFpLQ8pQk1JRSbaZYW",
+	"JtFIERbBBbygS9Qc5xyiBPvc0bWGDCtGWs5hVNNMT0eGYV8zfKTJ2aLPwW2H9Yjwn37LW+fYzGnBUICg",
+	"Sp+FAQI4hFMeg6dFtY23MS230Oe73cItU47FI+8SwceOUUGLEgTilFhIZm41TPAbs4ScXZKmYcBXxzen",
+	"g/OXx4Pjk5OLt29ufI8Un5xd1sBgIjk8IBfVTWsZ5QtoMet5ackQYW0YGI+RluP4puP850duZNZtMZ0Z",
+	"LMECQ64Qle7MmdG2Wy8zvsO+YAS6I82RDJfMsxNTFfEdGx7P1YQTKiVLFJadgGCFoii4YEP9b74TTDQr",
+	"5WPmt2pYaxOiIhBfxfw2iEK/VeC5R0aUxrVNUR609oHMt88XUIvfp9PEJzQM8zWutBysmdZkcevr2fhy",
+	"cWssihBL1SHHWX0aCFF3q7Y8kiRm71lszZwGyge4+SZsFK3vACeh1csjQskC2HFm8jvodvscZFLkGMiR",
+	"BiO4EkyNmKKaSI6zzYNIeGrS4FE5bVIC9XqXtqiBluEWEQ/Fwqm6AvWLc9uN8vgMFdE+Py4EpNmrl5Iw",
+	"Go1YosnWPLKRKxC3C/4JMWOcmWvOLGYPJmKUcwhQgvgYeBFGKuYKr0R3JTDSn0aaOIdLfeWqGe6kHftA",
+	"j903aePVvtsR1DKy1Om3OuQYyx11uyTQhBXMoWyEwQpEGjD7+UjiYsOtnR4Ft9pfLIJbFjraBf7ge4Tm",
+	"/rZWbtxTfem3TG4tLZ67xSQKJpBDp6I4JnZ/8UD2eVrVBsrzVN2+vwAPOH95/EB37/nLY+ziC1kS14Zd",
+	"3uROccYvPMB3ofFe51sE5D/2Hn2LQlQ+3lAJ2Fd7leaY1529aOUbrf5efYkJC8ZrVC4DYgZW4CG9VKQ3",
+	"kPVY2x/yozh9H42pEknHDVMaM9Vs+R6EAVvvF7qw+tx9jwDsBrAye3FDCPDmruDnbBylPO8Xhys/MNgR",
+	"9HeBK1HvKsASX2bB7mOG3FbE/YecEtT959ImwSF2OgvTu5emdsNPeVKwI6SizQyXG9A8AkY0Wz6WdOtz",
+	"3+77bD6Mo+AVW/pI3PbPLCegM6OJZJC2HglLVi8TMf3p+uINKK83aJbHAw7XbsTHMWvPJfMI1nOyMDVp",
+	"dKUxXILV3yr1BoPCRCqltRQ7xElQAJEhjCTc93rXSDNhMtKPTRjZLGEjliQsNPaLCpGIpO8YIDO7pQHl",
+	"JKZgp5XRGMoO0lhwVm8+JXXWUww6uYP5NMc1rlxq+PJcIzBU8CnYxn+c9wIZhmUUyDZSOT3JtJB8Fv52",
+	"ymklm9gZRTySk3pucUNvjVRedcB91DnWsQ6t6GHxG6c6u5+92lFC/9ZsaQXhTEmHJVjdB6q+5aSOIRtT",
+	"dDZyociSgQoTohNGJNE44qAUiVFaTPXd6fPjtzc/vhlcXJ39cPbm2kfDX8LkPFY2SNRm6xmjKu6F1kNs",
+	"5cperrpoXmn28obInA/Sc9IRUtOjl5qncuZHK5jkbYxVR/4l7F/tmf/0+kdVV18uqGG9OVArIP90S+A/",
+	"wb/yT5HN8MA8IK81bW2it2wpiqH6kVV3zp6BRtIrBu+CH2PETDmGnOTjNNvnTTNk2eqQq4J1jZxd1koa",
+	"l/hZll/6Feol/8jMQus7tNYmKP2mpcq2zTdMSbZIomU6LGUH113wma4KmnMNvdg4AmvgAfMvGDDR1Nss",
+	"E6EpwAyJcSGZz3pQHf19FLA2ivi3bNkiYCmU0AQlcsmDTF9qHUG1vgr6TkVoq4r3efPy7I0+yMNITJlK",
+	"okCiIfztL2QU03EL/rAHXl/6C5EaFY3MkPoJ0xriqScSgyQgGZiGISDl4RJ4hMXSRq5qoR/szV6fz/kt",
+	"BziuxBiHocygXWowRO9mllPnYFYaBkpn7uFu+GM7yK/V0phP8P5mVfwPyau+NupzntGhNr2a3WleuYNR",
+	"fqsuXbds9YqMaFucmviFVFu/z2tyjpUQlR55GNJllhn+IFAMuU62OrM14fGpsyOSJnYy/HbK/sE+8CzD",
+	"y+6si/+TqdbOIbMK6BayLxzCkUjGQtUfwuN4QZeSUC4XWj7d6xrvQaqBD0W49PStD+fTpHsBsDsgLQxZ",
+	"LPhY9rkSuUAdfWTz31CUZiHzK2E0mEBEUlmPhgE/8BHNd7LVEf08yO1no/Iak9wSe8aBSiDMCR3c9O54",
+	"if8jEi9zt9uxvEWALZL3JcOqVp68iuMFX2x6xblx+SuxMkgGlQHvmYi7MlCGkAh40eqRxURA8uSExaHr",
+	"vLcRGGDzwglikAcXOWXiTJFQMFQQYgBU6ZCXIo7FIk0vi/gtROD1+ZQmt0ZXMUjXVv6vDuCX7KFPdK6P",
+	"r+3O/XYZbixyMn1RaG0iXX8jfSLpwjlYczhNLNN6aw92RIMAoNrhhGFgypvTd8RGRMHvGIM102PgGGSE",
+	"UUcYKkQu8YE9KNF0qndCsXiZJdqY9qHikQlKwriuuWR9Pk5owGyEUuJmNOg7WM5hjCLpkGNuRWX40ti0",
+	"jed8MRExy4C2jsmQcp5ljtspZRFQuLgH3f0+R7wI/AA0/6G+azJ0H5kC9VvEHYw6M42mQcGATYriRF6h",
+	"HieUq2p32ZXZsYdiDdD61xymg7WnDNq//Cbb/6ewM6yUBdzL4SYrEMlkNObzWT0i2TU+/0owBD9ddg7O",
+	"6wocgLVFPo1AoxUIUz0j9SSl4bFixrjMwiz7vOlLRdVcAvhMGmdrvkd29NH7pHL9HefikeFcpbkFpz+/",
+	"Pbs6HfxyenX28uz0xeD0/PjstY/Cfq/PuchMJTDjtEKJ0RmiTCTTzDwXPKFfAEMx1oI6IrklygXhOmEO",
+	"xMDsQWTHgiahvA+G4jdP2kPxHFucIq+MayrBYuDg3i4bGIqcCDlVvd0gB02Tr2GDtjpooGdVFr8H6UL/",
+	"ah9fnrVfsaXvmdgrJ5RXjMiPNzeX5DmVUWAStJ4cPLM4L47DAcKPKF+iosTplHl9DnUPRyKZtt9evW4z",
+	"HogQLPwkbWivs9/ZJZIuZQvjiCXxsfEBJvj5fa4pHFuxLfgguQzUcsa+N2+7zgGwkEC4+E1OScMJPD18",
+	"tu/l2utzt8F5wnsRU6MeZIPJnoCUVXihrV/owTK202VsEUVvmUSviON31FORc8D2GsAnfs/ZEmCD7tOs",
+	"czAl5XvHLqF3Y2n10SuENJVJywV9FEJDmn71lNxGoQ0zzJYN9Q4owokBDhinSSIWLOyREVtYuEap99wK",
+	"v2koH52HEeMBy9CDTPSXheA/dpxkueGnuGPZRDrET5gU8yRgfp/jDj7pPmmBf4qCBG/0XtPrERw08wf6",
+	"j5Mx5dG/kdVOqOxDJ86ANZO1QrHSjEqZ+BcjNZsMjz73IynnLHR2zLwIPzySab2BRIsYcj7UGpKxINyy",
+	"5SPZ0wfT1hNIf+1z526zbeiVPyKUDOdRrNqR+Z007Y1pcMN9r8/9DEbc90in04HVAZK1YADgJKTylmH1",
+	"0uESziiGFMXRiKloyrJKB+bOOz45Ob2+HtzcvPZbTv2q4TKNGzr918mPx29+OB2cH/8L3gPWNlxmc3ML",
+	"WmEAU0yjKSxRn+sjYPyi+DK6F0RS3jdTdlWTpPvzLVu29AqIZDyItJpUfKoZC+Kk+h7xsSSF/hedm0yW",
+	"CaMhS4ivljO/z32q/vvPhfKPSKTsfS1RSZSK+DudBYvjNrgtd/5c3MqOlkT8VOHUq0ODWzC+vqZQuVXL",
+	"PoguhlTi6ZZpoKR+pPl/yqBViZC8Pje7F8XMrimgNAQqes+08gkzAVr304gwh7RHuJZ9bjbDXZ2mf/n2",
+	"huy4v8mdv3ElP+7YZqXfOoL8DmsZ00OYUiQgwrXi7YhJx29fnJ2+OTn1ITJTnxgu56NRFACXnrFkGiH1",
+	"5hGbXrrs3UjSkoyZyq4KliSa42HSaDPzCgP/1zs6z4SGQcbP9RP7riEDGFU+G8crMYCWuTSh24Fz1fpH",
+	"fU4JTCNXu63sr7YjWwDOrf/u3bu2e0n3zLWaMBpPv+83gO/3Gz6eVXzmXGtkwfSRkWDfOHXAem3+mb04",
+	"4RhoWjFXzSNJIgzb1eQ9V5OBPuyVLvRTw3VvjFL0IDgDpo9M+/dyrX1oLxaLNtzP8yQ2NLG1dr8CwaD7",
+	"AFNZbUxw77hvpoR/sFhfQpv1/m4M9UF1fshjR1oS+f/Z+9amtpFt7b/Sxfshpso2hFz2BGpXvUziJOwh",
+	"MQPOTM0pnUJtqW3rRO72qFsQV87891O91mrdLNlAsIEZfwuxrq3u1evyrOdZVJQsOT5Y9tATlZhOHF1Z",
+	"J6rwcyEoKDufxdqj46cte/mFCuRiC25de16Pii3rWPqFO9xHQWAhrt6WA9Yey37iyddCUiPLaJR0I8iR",
+	"vUlpACclVO1kuKKNLa9A5G2wqBySpddDEYsxBMDQvBIZu/u5eeJJBMDn7s4zckeRrB4ctmdQ1cXHOiSm",
+	"GUzrjIXRbIVTg9AY9Pww+LH31sC8/An+ZRRGZa5MB6FCrFWGLOVBorR2r6grtBfHJ6eX5723J2cnvc+D",
+	"pty9HcvlnXGbqZkfL2a5csFzlsqYFHnzley6gCorejNb3xMBq/xqh49KZQvjezuACvXLhSrQy5jx39nf",
+	"V/pRRnwzexMzjcuTpyplUesh2a0RuscgaJ9xItK+5dAusVuDSaQrd+GYlY5HHfsSPJIiZB8Hn07h9kU0",
+	"nTAOTregzFXHzqxSg9hd1JKn8D8Us1jNp0KaMmvwIbsG9mXSgvdkKKwDkLStpZipOGY28hQ87LK+I2kn",
+	"XgEyDP2z3vnxoH+OGekL38bDZpKodDwBP4PHB3lqOilKneWpQRSkx9cDbnsbHpxxWp6+FN/MpdPoAgg0",
+	"KFVxzXxIPvsuzgS+WmvgIAsjpjMz9yQcixCH8pW4cee7jkEVxyJhHCFQ9rNEMhUaklnWehMdkRAhWVf9",
+	"NZohmbV99EP3YCAyUiC6wC8B5VFPmoRLbQNoWDJzojMI1BSwULiPxepaJMzX4k+ftbQQzC4R+vzdaWjt",
+	"Lkqwwbe0r86lC4F7v/U+Dy4uz3uD3ufBSf+zz1ov9llo3yhP/uxiAmSWpLIeonEaadOnmdSk9raCwwpP",
+	"A1aJm4j+n4JO3A0OhOtaN0bvLArT9O3UBJtO4zMi4qfCtlvWdHs9eh4eBC+GnZf8lei8HL3e7/w0/Bfv",
+	"vAn2w+fiYPSCvxw2qO1grqKk72IDR252DnfSFH7ZpLpb6XvdVOWtzbgOiOQOJtxWQ+bHRT/KNlijyWhl",
+	"KhcltVxr+m4p27hgLnEfHfGrKFCyGwVq2Xb6Hg9bvaNGUz4We986cHRpFmazfBhJDiti5TZ7zF4cfHtx",
+	"wOAJd9o7mPeEO7/lwUR03ippEhU3fSs6fg8OpmOx7xXvdp97tSAXmoapZieeCB6bybJR/ohHrHG50x0a",
+	"iV6Sq4hoeaHJjBs+5NoVFbqPAAshbFjKrLshIRSRYf6UAAjmwyi2Jy75BHvgsDe6RNh9xsMI7jBL1FCw",
+	"lk/n+kwbuy0ilpGeAo7ZPWQH+/tZa5MnK6OnM5yBo1EHlTFkPuIhlI2kMplvrH0oMnrSQaBhT7KelV3o",
+	"LBGBiK6o2QvrWe43/YzAhtqTLT9QUooAcAptoCqIlYZCzhQ8IKmuWcsPBTbR+hg/BnbB4LOp0ajtSa1Y",
+	"ZByLEr0OkazF8zbAso2JBdPghWBhNEmlxj4PpqQnL349jYwdSamk8He77NX+C+an+Yd37VjnwiTzzjE6",
+	"aVnGvc7h+CDMuftQ62VydjepWTj2x/njWRr1s0VPVBqHbtIwk/DRKArqF0kkryJDpRVkzFqV5CiIyjiv",
+	"HXF9WZAMiEZ7XRFmaN9bVFtg6eRQFDwRLn4plbl0v9hZlZU2mWNhO0JePiiAtYlWgLr4PamSXM0c8Jhl",
+	"2SosL2OKxK4BDUfhy2khQ+j+ByRNrOQYCsdTMR0iQYg1SSoWLICxh/pOaSDsj0fZGZ50mYQb6adjEuMk",
+	"+1Zryn9Wb/NAAMh+wRVv2r1KhcL/UREQVGRVyow50Y76liPgCXIw/0dFcqGYjsGvZLnRWsjhlorFq1uf",
+	"AGmyF1lnUc9EsMT4DUQca0SVA9gD/CdY+miCeW6IsPhNHU3c2M10omJAv+XKRiWpLp29mqvB2BMg4kKA",
+	"72H+iL4nWznoqV3FIzGCiVsPHHbmAoKqaDE9OeVzoKYsl3raVewplYPowRDXPomkAVuIDfsc9XMx5SGF",
+	"CCFl4MnjShUpHxsEDED2OhpLbtJEtAmFgeY3A2OqxN0aUhIMTPUhPCRY9WKjdyTd0Btg9WyDL4KNM9nu",
+	"2Kp0h1sznJNxOj+uTR1o4Bztdu27zFHMSMT210gGcRoiBQW+XG53EH2gDNPCHqmZ+Mat6+RJ/7u3g4/o",
+	"7RyiTu1fVIDPxJKgFz0RV4LHNIy/k3gZXlwLoQ/rcCbwC6beoI5wLe2OVyomEOK+hX1AAU+Sub0lih8g",
+	"QgVZeLI6RaZPpbNAAUArR9U8XfG+5CMcASGWC2qf6fIJTelBgPkh+eiH3oDtgZ6lv1vU/+2yC6hSsCDV",
+	"Rk2pVaG8LhGq5clY8MRaEvp6fKhS40BhBOipZec5yRbc7cAGPwgPyG/7cPtv5RmWYwcyQJDhRmzBA49C",
+	"LPK2IID8g2fWDICM/3r9+qCYilJVtchSTb+4SRV3VzTUS4DBNftNEwATEufFomeLNkpPkkcvpErHExvZ",
+	"kiseK9Qw43J+zee7gElzu2yuMAChPGFk0c6qa1AMOCwa9vKeTfg4CogcySGEGY3beQEJ6Sov0LAFsGRr",
+	"9MoIuIY9vrKtH+XR06oCMLz+MkhuEQKcw13dKA3Bxot4RKzRRUxbAXS6C+MfR1dCe9KpBjdBMo+cGjxt",
+	"Ll32xcVvWbRWCJjco9BeRhDYg/19qNHAr7CnaRaFYjpTplEkyl5no8bd3jK4Y2TVYHlLIhl24nFsyAU3",
+	"aWuOn4g5Xqwg/FVJ98ACKRvn/f03S43zDbTCc2tEBnsmJJ9FXecvNOWuL2Yi+M9F//OP5uF4GEYYQJwl",
+	"9iYmstexqyArGKD6eJP30Z8Jac1VqIJ0ahf6Gqry1Xs4Hsz6hJobwjlHoMGyIfzj+NPp7YbQXfVvMIT0",
+	"8nVDWIrhm8YQCtClI29bf75xQfkt4AF21lubLbzKMmnn0uA0ZLxYJJngwaRW/3kzu8FDSEaXh6bgtuV0",
+	"KHfIFD0H/doGzxXdNuspVrycX7/0B8eX/fMPx59P/ut4cNL/fOFXHrD1cv+NJ/0/U2X4pfgWQN7EZ0Mx",
+	"VzKsl4eCRr1SenRtfb2VG93KYXn+YKngba73CeZ68/7T4qc8Kq9g5GqmBJNI7raQF3aXrJ1o2Va9sOAe",
+	"Sd1jw5P9kQuY92WlKnS/G8CtPIt+Mq6ql1dQaHYOY7IWGkjBnl5OR/yQWZPqg/SVZnH0VbAPkfmYDp9p",
+	"5jnD60lzrTqOGrvU5Ax5ZUpmSwaqUa5GSWpRuXiBJ8tiVRTuI7sAAhZUwqZc8nFNoyoVZu36KcsbQAkW",
+	"FikzaSIxwWwfBdr/JhxU5vNnIJHpmu3uyyzczHa3eKMnUvncCiE+XbH3hQUFLMMw09in98dMjWC3w9Wr",
+	"WQtWVAkZeNtaZ0Mf7Szq2LW+KtA6Pjv5xR629iirGbILJgmwLuB3Ew1KGa37Yngwes1/Ep2f+MvnnZfB",
+	"q1edN+HLF52D0avhy+D56I14vt+A1qXrXQ7njwaxi4O+LB60Y9JmUlw/TJy3AaPwNAC95UIrpdA1a2FR",
+	"3DGhBYkwd1rDjdk7RPf+gIOyLLLlAVDUtYbzYodGsYy766SPcsQW4sCW4raOoSjiKJnKXDAIN8irEoRW",
+	"wHFUqYkJCMlNofsckYw+aUldcuMX+CC4QYwm6hiVmuIr/A+0oEC8JaFKE5ylEkBXZgbCXx6f47Jda3CO",
+	"t3igsBxv/ntkJhcwpZcYp6oi/qLa9t/Nh9nG+PdhVOuTAjkMKZ9RgP2EOWWn0538oxtURpY7T8Ui970a",
+	"4vcqwVgK8TfQ2GGdwYTxQntcoaq8e5jRbyJihvBGskAWXAbVoRR0wbY5DC+S3YwANQvuFeOezBGvLBYj",
+	"U0+z/2+ANvnNZdfcn/x5/hYN7Nq4PO39Snd6oOAOnyR8q9J6yauP6toG23N0HK5Frj+2DfP+CRaPirzF",
+	"VbuI8eOl0OeBjN13pKn6C81VLIxYjBor63znpqQZZVjONpZ5mEnYsO2uYb61l6Xdm+bOfQfYS/zX7Qzc",
+	"8AxcyOO7wJBC6dzxezxx9Ork1i9iDn7ebczrXqLi+M4u5c2fqcn3dBqcAGAkFksVQ+/UM81iPhRxO2OU",
+	"lGEpirbH2fOAVsGT1yoBVB5IJKorkcR8donVB+3nvI77gBssoDIJyL/bxnpGpD1JRPQuiRAB5CGGlq5A",
+	"HMIfTrybYHE5itDxt3iSzqErrO7AOldxvO7A3t5jIax/DGG8mwTbUH4byt/Jp5jFPGh0KopKVpmBychU",
+	"0VZs2NF11KKNbePHhPZ5hahj3JlmHPiAj+Xc1VynfI79RWYipt26lubj7FbrdHLoJsvqCDX8yNq+W2I2",
+	"7oU/cqDBoEDmrBfyKc90NXetMzbajYMP0pqp65/1LwasQNnuZ90KC9Em7rUaOIoKPL7QWBWR4Y8jbSDb",
+	"z5q7DnaPMviBXdsmb0IE0roqN2+XnZe7ubTraZ9FskSmbf+YexI711H/qvpBsu4J4vLzmW9NdjTu2oF6",
+	"V5/Jv6iuzDU0Wy8sys2lop6YQdgmpO4Hd4DbcI3Fys0ZwQwAmXT/WIMV/HR1zEh1KetWARjRLnSD6zak",
+	"uYkppkq1GVGY4hpad8vw6Dbj2vWc4r19NnakK1PgxXT0TF32GYqefpGQjhqvyx1ch4vJ+zarp4nPesQi",
+	"0/WkNf0I/6r5XE7RgIe6kZotGT8BdrYt2dk2/bMaTFE1Ca2FNXVfmaASY9pd/a4l9q9gqpbCrU4Kxz3p",
+	"rpb8RZa5GjNacUVLvoU0rbE7BrgYFsb83hbW/cOR7qw57finQFYnV7g6rNLIALuLVPY6UNuGHKRzgLtE",
+	"94dc2dyTOpLjWHRSTRq3jsvi5PNvJ4Pe5ZfzU7+dRzlMG5U4oRuu2cXH487Bq9dtD3mnWPlkULMh+VAA",
+	"WgG9ERF7DOcMYx1CVQOPin2esbSOjnTDwk3OvEUB3yLTF0i0Eav3TCz0nhd5venZ+ucffOTnmgEF3VUE",
+	"ukl1h3656J37u2328uANtTQdZVjWWZxmE9AGkvkM5InIVXzKvVSfep9+7p1fgHDLG1Ztm7JRXG5skMp7",
+	"rITG1n/rxGTiZghPA3VY3S4xVOtdO0dCRszmTlWnxgODa8Aj1HOH2IH5BG+7pugRb/EIdcgHjvOMZJHu",
+	"RWt8mx/++wo5FFhI7JRmWk0FiDbNHZJ0YVc6QmNI/49miK0LH1+0m9/zP26Gf6hQ9t0EAJHf4pnG3SUn",
+	"HISuoK0z9KN5ECJTWHSB7skDOlhjITmfUauCDdptG7Mtn2g3tu5F2bEo+UZ2e0cPYvUCIcclASYeqVgY",
+	"JUAqFIZtppUnwTEhLyvgkiE5V0EMoIpMhLpz7rY1ZTvoVZ52rIQvsSxOylJeD9bW/xQjnWk2OTYYyaxe",
+	"l3vfQT9/YRupRj4FPX2EBi4kDk02NXJlaBSv8WQDMhdJbh0zYh4G5VfSAghsOfI8Ihk0Gcy245iE0Ksg",
+	"V1GP952qq9wXroxm1reFhCV1XVmVFyi1ZhFupMJ3MlQqFlzWtmY1bLr00hD12ecN//Gu6uZ3ZTvuebty",
+	"ndfHy5X1WPAr8dj25y9aJMt7v/P51pCGGakEaFw0KdZcE7M0tmcDtbQneQ4Pv81yxFbntYamxVs8ENSe",
+	"3m/pNroNRv8R3CKkbpmvOFhL9+bnL9nnXZ1xVWP1hTtuE53VeaO0naD7//v65eh5cNDQEC2+4XeoahhN",
+	"+bdTIcdmsnN48OpVe2caSff38832R9PYLXOa4+hKFIrB7qtsCwyPrcy3+I3uqaqXCdKvra7n7rD3nf51",
+	"4+4YmsA3zg6ViMu3LTIP2SKzOGHrwCr3hFzN5nDWNrMm/5Um5KoZ7/QgV21uv7vjnnRqht6iJ8OZiqRZ",
+	"tt0IOuZhszTbVVqzwdCczT/RGpEkbn2siZ+jONMq6mAVLDJBZpwEqWv3JrUHbPWuyF/uOjsWR9paN4S5",
+	"AbO39lmLxzGxpYN+6m6bUfmZWoQuDJchT0Lm1j7TMxHkMsCazzWIlnoSVEvdUIFuKTQPOc20vL8/ESZN",
+	"7D0guawk6dYB7t6TUKjFU7+cnyLP2FAwf2LMzD4xKTlTOfn33s8f+/1fLo9PT/u/X56dn/x2POj5rvTL",
+	"k2TOpMI220iO1BEKnomEx2yWRFfciDaLlZoNefCVqQRqNJ1YBTzOVbOr0lIUZyP9OnKjtSrpbsAFIoAw",
+	"09E1agyIhl3Mg9dRjLq36X1+d9Y/+Ty48D1ZmOBNtfJm7hL6amslL6F7PBB7ScWar+5/cuPZrnZAsVZO",
+	"PLG7TShsu59q3UWEETG+sAHdWxpiyf6zutvJHbr3nf61Knh5B/9fMRU3CV6y944w2jPb6GXj0xE/Xt1k",
+	"dPpOLiU9FVrzsdAbnKVLyQAaZ9va/PxV+8F28j4AN8CajOj6nPjVISxNu+VlowthdKFAq6E5RXZZT/Ih",
+	"dbyHkbajHOZjE8SCJ8hjN+JRnCaCaZMI/rXbzLa7XgcQb3MXB3C7zLfdbusknHOVoifkpe2FIo6uRBKJ",
+	"mybi3uUn/B0ycvQ6SxlyuTFiOjPbis/DJ+TcksJqT4RMZ7Wf52+2q//Awt77To44UgIJ+mWNvECFB199",
+	"8Cd8uJXZSnoJCP3STKEXeywor8IZykAmwiRzZld6mMaY6MvgLT4NUicK/W4N2IxGJzd49Hw7D9gOUXj1",
+	"P1ORboPejdueC2GtSPYhjIIJlUe+dhI+5m0es417iTLciM2s/MbFfA6p+BybRplQ4H+CFPwsEVeRSrMc",
+	"qTZ8rlGQEqBtBy89OVFpog9ZKk0UI7UXYlHdFwp4Ym0fGyozySXCNYukJzMTkP2/DyQ83BVCEB2oryMT",
+	"TKyh4XLOTDQV9bxephT1UCJ4/Z7Lasatf0CK+clQV5my81IpUD1iy2EEruGNGozyEhsIvTR9t7mN2A7G",
+	"djd+LLuxs+Nd+1l8Kk/D1gwy3rQ3Q6ffZhcYtAZ3Zlzra5WEzRxwTIt41LEzl0dShEgl0pKKOdwk4xqb",
+	"jFHNK6PAMhPsto7G9k2wywLYXAo9407ECyrao4SPQTe15f8/+Pnf3W7XbztVDE0jx4kui1q0lTYamsRd",
+	"q7zdVdxrMaM8WeQCcz/g6/tdV2Y+7130BtDSzqioDElIbIU3npyrFCjq8fUjqY3gYd1W+0GYc3vpM7rR",
+	"Wa1bXt1ojfhm9iamKntbBZnW80rwsbh3OVuRDWEHRgrfG76hHRQRAiBAMzUTsl7f9kbA4M2hgh8Yn5sp",
+	"1z4CZO5DdKtl7w9A5Rroa/Zfd9OozeUBM6mdWnplFHIo4wx9AKXASUiypzWZp5zjEAyVksKRZADjL9D8",
+	"Ee/WHMklWmWwSwFbvtvOpICUpPRPqgVlBaTKFtwR456MuREJjBpLoZaABgl7xa3dsyst5IZb06eFDHHb",
+	"wMcyQGynzZEnOXNvgKdGmqXSiRS5l8nsa0icD2BlM+CnJ907dlmPB5PF3jxrBTLkjieLRBnveqe9D8eD",
+	"3rvLX3p/+NmXZ62cMmMJUuede4Yigvj+yzXV2zwQZGdgJ905Xb2eyAtDJsThjhBKlW/EqX4CDT9bMol7",
+	"dUorLmh7wU0tl5ZnQoIDlc+giqUkrTA7lW5nnW+C5y76BbfsIti2EDwSRgm75xFydsGpue2MWQKFafze",
+	"9+62Nbls9AZb5oEF3Yp7+fp3oB2odm3UmpK9REhxfftsUPHiTW7mWx7DoFhn0eRT5JkmFTHnRuYyj6Py",
+	"cRX2sVpvtJ5fQIrrh18SMLR5J9DWom44p9T7ZjCr5HY3modRGAsWRyNhoqlos3RmPfjIaMaHWsWpyX9c",
+	"z55uZ38kR6oxi/QepPzsYbm9YMVQ65D5Oh0SYwfqqfr235m4aiasCl0ZmXKfo86BgxryMUBWYJ9ujQsn",
+	"u0dT/B/zaOpIrZ5IzG6dxZN37K2SUgSGXmHBpFVdRWUffLndd1NmifKEzHioAUUxTMdjQP9FoaOl5rlC",
+	"bzm4hysjW7UnsREIe1GIxj+nkqA4tX/WOz8e9M8ve5+OT04vbJBqiCEqZBMeelnAjAkwjKSHYqQS4RS7",
+	"2TXXWXzf4mXlXzjSXYX6gzDmBu5FZMFU1yLZRfYPZL7ONOJACQhfDuWGGxUIoEJI9FNMJWEkeTInLT27",
+	"SGQ6tYMqIM0B9I9d1jqW85LYMdQVJyoOS0MJmkU81orFDqL5Vcw9CcIf1tRA+Q7GGT8DUIxDznUq/O5u",
+	"HaeVUl/T2Re9lDJnh4f8/9Nf3UBNm5r47TfZqQbrtQLn7tBCf/+Lg/3NdvTbl8bXbzIYTyKWf/z767Ld",
+	"9H0Eeyn2wIUZFWPBlkEVpmjL3CaYLwy0Zii60cHzb1dKuUVdBPbDrOBhFCtWNkj3I6to/NY7P3n/R31J",
+	"w5PcsNuUNH6Di/fsyU+2oAEfp1Mywrcraqzw3ewNUccFfk2TeOdwZw+iCbpSdUJ8FDw2k3ZWaM9UHaA4",
+	"GKogtZ+9m1s5eBLrJFZA89FYprM2i9U4km27YyRCT+BvIAYmaFmQJomdRmhasovCfr140YaqhQ3/ZyJh",
+	"obiKAtGuiFC44wqXz9zMxVucVTZwTUJ7Ts3O7cGJuFKBXd/FpyYdwZrL9ihrXwzEINPF9EQlphNHVyIs",
+	"eZ+F68LfHZf4r7l6v1iHBf7rKMk5C2uEOWrGpFzLrRkYV76E2lubPI7S1IXapzsMH7ZbpJML1JXdIFd+",
+	"V5zP1EFduAKJmNS8v+vbfcamXPKxANOkRjCtdJtF05lKjJNKVImB/8Ivjeyj0A8NprU7DXdxCrkKNf1a",
+	"6pYufHSwxzXPZBchO+juw7UqfmuhTziSJlF6JgKszuC8wn+7EKZ4O9WwNC5A0pGNeAD9y61Bf3DWhq+R",
+	"ff5sYHFau+/BAhUKbd/ZOcUsFlci1qXvCX3cdDkwDp2oOEWnI77z13//9X8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -121,7 +121,7 @@ func TestImportedUsersLogInAndAreRehashed(t *testing.T) {
 			}
 		}
 		var events int
-		if err := s.App.Store.DB().QueryRow(`SELECT COUNT(*) FROM outbound_events WHERE type = 'user.created' AND REPLACE(CAST(data AS TEXT), ' ', '') LIKE '%"imported":true%'`).Scan(&events); err != nil || events != 5 {
+		if err := s.App.Store.DB().QueryRow(`SELECT COUNT(*) FROM outbound_events WHERE type = 'user.created' AND REPLACE(CAST(data AS TEXT), ' ', '') LIKE '%"source":"import"%'`).Scan(&events); err != nil || events != 5 {
 			t.Fatalf("user.created events: %d %v", events, err)
 		}
 		for email, pw := range pws {

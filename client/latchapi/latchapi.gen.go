@@ -524,6 +524,66 @@ func (e MFAVerifyRequestMethod) Valid() bool {
 	}
 }
 
+// Defines values for OutboundEventType.
+const (
+	OutAPIKeyCreated     OutboundEventType = "api_key.created"
+	OutAPIKeyRevoked     OutboundEventType = "api_key.revoked"
+	OutEmailVerified     OutboundEventType = "email.verified"
+	OutInvitationCreated OutboundEventType = "invitation.created"
+	OutMFAFactorAdded    OutboundEventType = "mfa.factor.added"
+	OutMFAFactorRemoved  OutboundEventType = "mfa.factor.removed"
+	OutOrgMemberAdded    OutboundEventType = "organization.member.added"
+	OutOrgMemberRemoved  OutboundEventType = "organization.member.removed"
+	OutPasswordReset     OutboundEventType = "password.reset"
+	OutSessionCreated    OutboundEventType = "session.created"
+	OutSessionRevoked    OutboundEventType = "session.revoked"
+	OutUserBanned        OutboundEventType = "user.banned"
+	OutUserCreated       OutboundEventType = "user.created"
+	OutUserDeleted       OutboundEventType = "user.deleted"
+	OutUserUpdated       OutboundEventType = "user.updated"
+	OutWebhookTest       OutboundEventType = "webhook.test"
+)
+
+// Valid indicates whether the value is a known member of the OutboundEventType enum.
+func (e OutboundEventType) Valid() bool {
+	switch e {
+	case OutAPIKeyCreated:
+		return true
+	case OutAPIKeyRevoked:
+		return true
+	case OutEmailVerified:
+		return true
+	case OutInvitationCreated:
+		return true
+	case OutMFAFactorAdded:
+		return true
+	case OutMFAFactorRemoved:
+		return true
+	case OutOrgMemberAdded:
+		return true
+	case OutOrgMemberRemoved:
+		return true
+	case OutPasswordReset:
+		return true
+	case OutSessionCreated:
+		return true
+	case OutSessionRevoked:
+		return true
+	case OutUserBanned:
+		return true
+	case OutUserCreated:
+		return true
+	case OutUserDeleted:
+		return true
+	case OutUserUpdated:
+		return true
+	case OutWebhookTest:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessDatabase.
 const (
 	ReadinessDatabaseOk ReadinessDatabase = "ok"
@@ -797,12 +857,94 @@ type APIKey struct {
 // APIKeyOwnerType defines model for APIKey.OwnerType.
 type APIKeyOwnerType string
 
+// APIKeyCreatedEvent The `api_key.created` event.
+type APIKeyCreatedEvent struct {
+	// Data An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked).
+	Data APIKeyCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `api_key.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// APIKeyCreatedEventData An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked).
+type APIKeyCreatedEventData struct {
+	ApiKeyId  openapi_types.UUID  `json:"api_key_id"`
+	CreatedBy *openapi_types.UUID `json:"created_by,omitempty"`
+	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
+	Label     *string             `json:"label,omitempty"`
+
+	// OrgId The organization of an organization key.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Prefix The key's public prefix (never the secret).
+	Prefix              string              `json:"prefix"`
+	RolledFrom          *openapi_types.UUID `json:"rolled_from,omitempty"`
+	RolledFromExpiresAt *time.Time          `json:"rolled_from_expires_at,omitempty"`
+	Scopes              []string            `json:"scopes"`
+
+	// UserId The owner of a personal key.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
 // APIKeyList defines model for APIKeyList.
 type APIKeyList struct {
 	ApiKeys []APIKey `json:"api_keys"`
 
 	// NextCursor Pass as `cursor` for the next page; absent on the last page.
 	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// APIKeyRevokedEvent The `api_key.revoked` event.
+type APIKeyRevokedEvent struct {
+	// Data API keys of one owner were revoked, in one change: one event lists them all.
+	Data APIKeyRevokedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `api_key.revoked`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// APIKeyRevokedEventData API keys of one owner were revoked, in one change: one event lists them all.
+type APIKeyRevokedEventData struct {
+	ApiKeyIds []openapi_types.UUID `json:"api_key_ids"`
+
+	// OrgId The organization of organization keys.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Reason `revoked` (by their owner or the organization), `password_changed`, `password_reset`, `member_removed` (their creator left the organization).
+	Reason string `json:"reason"`
+
+	// UserId The owner of personal keys.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
 
 // APIKeyWithSecret defines model for APIKeyWithSecret.
@@ -1059,6 +1201,36 @@ type DelegatedSessionRequest struct {
 
 // Email Example: ada@example.com
 type Email = openapi_types.Email
+
+// EmailVerifiedEvent The `email.verified` event.
+type EmailVerifiedEvent struct {
+	// Data A user verified their email address.
+	Data EmailVerifiedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `email.verified`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// EmailVerifiedEventData A user verified their email address.
+type EmailVerifiedEventData struct {
+	Email  openapi_types.Email `json:"email"`
+	UserId openapi_types.UUID  `json:"user_id"`
+}
 
 // EnrollTOTPRequest defines model for EnrollTOTPRequest.
 type EnrollTOTPRequest struct {
@@ -1349,6 +1521,42 @@ type Invitation struct {
 	Role Role `json:"role"`
 }
 
+// InvitationCreatedEvent The `invitation.created` event.
+type InvitationCreatedEvent struct {
+	// Data Someone was invited to an organization.
+	Data InvitationCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `invitation.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// InvitationCreatedEventData Someone was invited to an organization.
+type InvitationCreatedEventData struct {
+	Email        openapi_types.Email `json:"email"`
+	ExpiresAt    time.Time           `json:"expires_at"`
+	InvitationId openapi_types.UUID  `json:"invitation_id"`
+	InvitedBy    *openapi_types.UUID `json:"invited_by,omitempty"`
+	OrgId        openapi_types.UUID  `json:"org_id"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
 // InvitationList defines model for InvitationList.
 type InvitationList struct {
 	Invitations []Invitation `json:"invitations"`
@@ -1428,6 +1636,40 @@ type MFAFactor struct {
 	Verified bool `json:"verified"`
 }
 
+// MFAFactorAddedEvent The `mfa.factor.added` event.
+type MFAFactorAddedEvent struct {
+	// Data A second factor was added: a confirmed TOTP enrolment or a registered WebAuthn credential.
+	Data MFAFactorAddedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `mfa.factor.added`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// MFAFactorAddedEventData A second factor was added: a confirmed TOTP enrolment or a registered WebAuthn credential.
+type MFAFactorAddedEventData struct {
+	FactorId openapi_types.UUID `json:"factor_id"`
+
+	// FactorType Example: totp
+	FactorType MFAFactorType      `json:"factor_type"`
+	Name       *string            `json:"name,omitempty"`
+	UserId     openapi_types.UUID `json:"user_id"`
+}
+
 // MFAFactorList defines model for MFAFactorList.
 type MFAFactorList struct {
 	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
@@ -1442,6 +1684,43 @@ type MFAFactorList struct {
 
 	// RecoveryCodesRemaining Unused recovery codes (0 until the first factor is verified).
 	RecoveryCodesRemaining int `json:"recovery_codes_remaining"`
+}
+
+// MFAFactorRemovedEvent The `mfa.factor.removed` event.
+type MFAFactorRemovedEvent struct {
+	// Data A second factor was removed.
+	Data MFAFactorRemovedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `mfa.factor.removed`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// MFAFactorRemovedEventData A second factor was removed.
+type MFAFactorRemovedEventData struct {
+	FactorId openapi_types.UUID `json:"factor_id"`
+
+	// FactorType Example: totp
+	FactorType MFAFactorType `json:"factor_type"`
+
+	// RemovedBy `operator` when an operator removed it (account recovery by support); absent when the user did.
+	RemovedBy           *string            `json:"removed_by,omitempty"`
+	UserId              openapi_types.UUID `json:"user_id"`
+	VerifiedFactorsLeft *int               `json:"verified_factors_left,omitempty"`
 }
 
 // MFAFactorType Example: totp
@@ -1502,6 +1781,74 @@ type MemberList struct {
 // Example: {"plan":"pro","theme":"dark"}
 type Metadata map[string]interface{}
 
+// OrgMemberAddedEvent The `organization.member.added` event.
+type OrgMemberAddedEvent struct {
+	// Data A user joined an organization: they created it (as its owner) or accepted an invitation.
+	Data OrgMemberAddedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `organization.member.added`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// OrgMemberAddedEventData A user joined an organization: they created it (as its owner) or accepted an invitation.
+type OrgMemberAddedEventData struct {
+	// InvitationId The invitation accepted.
+	InvitationId *openapi_types.UUID `json:"invitation_id,omitempty"`
+	OrgId        openapi_types.UUID  `json:"org_id"`
+
+	// Role Example: member
+	Role   Role               `json:"role"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// OrgMemberRemovedEvent The `organization.member.removed` event.
+type OrgMemberRemovedEvent struct {
+	// Data A member left or was removed from an organization.
+	Data OrgMemberRemovedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `organization.member.removed`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// OrgMemberRemovedEventData A member left or was removed from an organization.
+type OrgMemberRemovedEventData struct {
+	OrgId openapi_types.UUID `json:"org_id"`
+
+	// Role Example: member
+	Role   Role               `json:"role"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
 // Organization defines model for Organization.
 type Organization struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -1524,12 +1871,89 @@ type OrganizationList struct {
 	Organizations []Organization `json:"organizations"`
 }
 
+// OutboundEvent One outbound event: the envelope and the payload of its type,
+// discriminated by `type`.
+type OutboundEvent struct {
+	union json.RawMessage
+}
+
+// OutboundEventEnvelope What every outbound event carries, whatever its type. Data never holds
+// a secret (no token, hash or code): ids, emails, times and reasons.
+type OutboundEventEnvelope struct {
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type The event's type (one of `OutboundEventType`); it selects the payload.
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// OutboundEventPage defines model for OutboundEventPage.
+type OutboundEventPage struct {
+	// Events Oldest first, in ascending `seq`.
+	Events []OutboundEvent `json:"events"`
+
+	// HasMore Whether more events are ready now; poll again later when false.
+	HasMore bool `json:"has_more"`
+
+	// NextCursor The `seq` of the last event of the page (the `after` given when the
+	// page is empty): pass it as `after` to continue.
+	NextCursor int64 `json:"next_cursor"`
+}
+
+// OutboundEventType The type of an outbound event: what changed. `docs/events.md` tells when
+// each is emitted; each one's payload is the `...EventData` schema that
+// `OutboundEvent` maps it to.
+type OutboundEventType string
+
 // Password 8 to 1024 characters, at most 1024 bytes of UTF-8; very common
 // passwords are refused (400 `weak_password`). Anything shorter than 8
 // characters is 400 `invalid_request`.
 //
 // Example: correct horse battery staple
 type Password = string
+
+// PasswordResetEvent The `password.reset` event.
+type PasswordResetEvent struct {
+	// Data A password reset completed: the password changed through a reset link.
+	Data PasswordResetEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `password.reset`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// PasswordResetEventData A password reset completed: the password changed through a reset link.
+type PasswordResetEventData struct {
+	ApiKeysRevoked  *int               `json:"api_keys_revoked,omitempty"`
+	SessionsRevoked *int               `json:"sessions_revoked,omitempty"`
+	UserId          openapi_types.UUID `json:"user_id"`
+}
 
 // Readiness defines model for Readiness.
 type Readiness struct {
@@ -1713,11 +2137,92 @@ type Session struct {
 	UserId     openapi_types.UUID  `json:"user_id"`
 }
 
+// SessionCreatedEvent The `session.created` event.
+type SessionCreatedEvent struct {
+	// Data A session opened: a login (password or passkey), a signup's first session, or a delegated session. A refresh never creates one.
+	Data SessionCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `session.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// SessionCreatedEventData A session opened: a login (password or passkey), a signup's first session, or a delegated session. A refresh never creates one.
+type SessionCreatedEventData struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal AAL `json:"aal"`
+
+	// Amr The authentication methods (RFC 8176).
+	Amr *[]string `json:"amr,omitempty"`
+
+	// ExpiresAt The session's absolute expiry.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Ip        *string    `json:"ip,omitempty"`
+
+	// OrgId The organization of a delegated session.
+	OrgId     *openapi_types.UUID `json:"org_id,omitempty"`
+	SessionId openapi_types.UUID  `json:"session_id"`
+	UserAgent *string             `json:"user_agent,omitempty"`
+	UserId    openapi_types.UUID  `json:"user_id"`
+}
+
 // SessionList defines model for SessionList.
 type SessionList struct {
 	// NextCursor Pass as `cursor` for the next page; absent on the last page.
 	NextCursor *string   `json:"next_cursor,omitempty"`
 	Sessions   []Session `json:"sessions"`
+}
+
+// SessionRevokedEvent The `session.revoked` event.
+type SessionRevokedEvent struct {
+	// Data Sessions of one user were revoked, in one change: one event lists them all.
+	Data SessionRevokedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `session.revoked`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// SessionRevokedEventData Sessions of one user were revoked, in one change: one event lists them all.
+type SessionRevokedEventData struct {
+	// Reason `revoked` (a logout or a revocation by the user or the organization), `reuse_detected` (a spent refresh token was presented again), `password_changed`, `password_reset`, `session_quota` (the oldest session made room for a new one), `member_removed`, `operator` (an operator ended them), `banned` (an operator banned the user).
+	Reason     string               `json:"reason"`
+	SessionIds []openapi_types.UUID `json:"session_ids"`
+	UserId     openapi_types.UUID   `json:"user_id"`
 }
 
 // SignupPending A new account whose email must be verified before it logs in.
@@ -1946,6 +2451,111 @@ type User struct {
 	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
 }
 
+// UserBannedEvent The `user.banned` event.
+type UserBannedEvent struct {
+	// Data An operator banned (or unbanned) a user.
+	Data UserBannedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.banned`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserBannedEventData An operator banned (or unbanned) a user.
+type UserBannedEventData struct {
+	// Banned True: the user was banned (an unban is told by user.updated).
+	Banned      *bool              `json:"banned,omitempty"`
+	BannedUntil *time.Time         `json:"banned_until,omitempty"`
+	Reason      *string            `json:"reason,omitempty"`
+	UserId      openapi_types.UUID `json:"user_id"`
+}
+
+// UserCreatedEvent The `user.created` event.
+type UserCreatedEvent struct {
+	// Data A user was created: a signup, a delegated identity's first session, or an import.
+	Data UserCreatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.created`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserCreatedEventData A user was created: a signup, a delegated identity's first session, or an import.
+type UserCreatedEventData struct {
+	Email         *openapi_types.Email `json:"email,omitempty"`
+	EmailVerified *bool                `json:"email_verified,omitempty"`
+
+	// ExternalId The delegated identity's id in the organization's system.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// OrgId The organization of a delegated identity.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Source How the user came: `signup`, `delegated` or `import`.
+	Source *string            `json:"source,omitempty"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// UserDeletedEvent The `user.deleted` event.
+type UserDeletedEvent struct {
+	// Data An operator deleted a user.
+	Data UserDeletedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.deleted`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserDeletedEventData An operator deleted a user.
+type UserDeletedEventData struct {
+	// DeletedOrganizations The organizations the user alone owned, deleted with the user (delete_sole_owned_orgs).
+	DeletedOrganizations *[]openapi_types.UUID `json:"deleted_organizations,omitempty"`
+	Email                *openapi_types.Email  `json:"email,omitempty"`
+	UserId               openapi_types.UUID    `json:"user_id"`
+}
+
 // UserInfo defines model for UserInfo.
 type UserInfo struct {
 	Email         *openapi_types.Email `json:"email,omitempty"`
@@ -1957,6 +2567,37 @@ type UserInfo struct {
 type UserLookup struct {
 	Email openapi_types.Email `json:"email"`
 	Id    openapi_types.UUID  `json:"id"`
+}
+
+// UserUpdatedEvent The `user.updated` event.
+type UserUpdatedEvent struct {
+	// Data An operator changed a user.
+	Data UserUpdatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `user.updated`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// UserUpdatedEventData An operator changed a user.
+type UserUpdatedEventData struct {
+	// Changes The names of the fields that changed.
+	Changes *[]string          `json:"changes,omitempty"`
+	UserId  openapi_types.UUID `json:"user_id"`
 }
 
 // VerifyEmailRequest defines model for VerifyEmailRequest.
@@ -2098,8 +2739,44 @@ type WebhookSecret struct {
 	Secret string `json:"secret"`
 }
 
+// WebhookTestEvent The `webhook.test` event.
+type WebhookTestEvent struct {
+	// Data A test delivery that an endpoint's owner asked for; nothing happened.
+	Data WebhookTestEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `webhook.test`
+	Type string `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// WebhookTestEventData A test delivery that an endpoint's owner asked for; nothing happened.
+type WebhookTestEventData struct {
+	Message   *string             `json:"message,omitempty"`
+	WebhookId *openapi_types.UUID `json:"webhook_id,omitempty"`
+}
+
 // Cursor defines model for Cursor.
 type Cursor = string
+
+// EventTypes defines model for EventTypes.
+type EventTypes = []OutboundEventType
+
+// EventsAfter defines model for EventsAfter.
+type EventsAfter = int64
 
 // FactorId defines model for FactorId.
 type FactorId = openapi_types.UUID
@@ -2257,6 +2934,21 @@ type LogoutParams struct {
 // LogoutParamsScope defines parameters for Logout.
 type LogoutParamsScope string
 
+// ListOutboundEventsParams defines parameters for ListOutboundEvents.
+type ListOutboundEventsParams struct {
+	// After The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
+	After *EventsAfter `form:"after,omitempty" json:"after,omitempty"`
+
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Types Only events of these types (comma-separated).
+	Types *EventTypes `form:"types,omitempty" json:"types,omitempty"`
+
+	// OrgId Only the events of this organization.
+	OrgId *openapi_types.UUID `form:"org_id,omitempty" json:"org_id,omitempty"`
+}
+
 // ListOrganizationsParams defines parameters for ListOrganizations.
 type ListOrganizationsParams struct {
 	// Limit The most items in the page.
@@ -2276,6 +2968,18 @@ type ListOrgAPIKeysParams struct {
 
 	// CreatedBy Only the keys this user created.
 	CreatedBy *openapi_types.UUID `form:"created_by,omitempty" json:"created_by,omitempty"`
+}
+
+// ListOrgOutboundEventsParams defines parameters for ListOrgOutboundEvents.
+type ListOrgOutboundEventsParams struct {
+	// After The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
+	After *EventsAfter `form:"after,omitempty" json:"after,omitempty"`
+
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Types Only events of these types (comma-separated).
+	Types *EventTypes `form:"types,omitempty" json:"types,omitempty"`
 }
 
 // ListInvitationsParams defines parameters for ListInvitations.
@@ -2450,6 +3154,611 @@ type UpdateOrgWebhookJSONRequestBody = UpdateWebhookRequest
 
 // CreateDelegatedSessionJSONRequestBody defines body for CreateDelegatedSession for application/json ContentType.
 type CreateDelegatedSessionJSONRequestBody = DelegatedSessionRequest
+
+// AsUserCreatedEvent returns the union data inside the OutboundEvent as a UserCreatedEvent
+func (t OutboundEvent) AsUserCreatedEvent() (UserCreatedEvent, error) {
+	var body UserCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserCreatedEvent overwrites any union data inside the OutboundEvent as the provided UserCreatedEvent
+func (t *OutboundEvent) FromUserCreatedEvent(v UserCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserCreatedEvent
+func (t *OutboundEvent) MergeUserCreatedEvent(v UserCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUserUpdatedEvent returns the union data inside the OutboundEvent as a UserUpdatedEvent
+func (t OutboundEvent) AsUserUpdatedEvent() (UserUpdatedEvent, error) {
+	var body UserUpdatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserUpdatedEvent overwrites any union data inside the OutboundEvent as the provided UserUpdatedEvent
+func (t *OutboundEvent) FromUserUpdatedEvent(v UserUpdatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.updated"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserUpdatedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserUpdatedEvent
+func (t *OutboundEvent) MergeUserUpdatedEvent(v UserUpdatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.updated"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUserDeletedEvent returns the union data inside the OutboundEvent as a UserDeletedEvent
+func (t OutboundEvent) AsUserDeletedEvent() (UserDeletedEvent, error) {
+	var body UserDeletedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserDeletedEvent overwrites any union data inside the OutboundEvent as the provided UserDeletedEvent
+func (t *OutboundEvent) FromUserDeletedEvent(v UserDeletedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.deleted"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserDeletedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserDeletedEvent
+func (t *OutboundEvent) MergeUserDeletedEvent(v UserDeletedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.deleted"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsUserBannedEvent returns the union data inside the OutboundEvent as a UserBannedEvent
+func (t OutboundEvent) AsUserBannedEvent() (UserBannedEvent, error) {
+	var body UserBannedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUserBannedEvent overwrites any union data inside the OutboundEvent as the provided UserBannedEvent
+func (t *OutboundEvent) FromUserBannedEvent(v UserBannedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.banned"}`))
+	t.union = b
+	return err
+}
+
+// MergeUserBannedEvent performs a merge with any union data inside the OutboundEvent, using the provided UserBannedEvent
+func (t *OutboundEvent) MergeUserBannedEvent(v UserBannedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.banned"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSessionCreatedEvent returns the union data inside the OutboundEvent as a SessionCreatedEvent
+func (t OutboundEvent) AsSessionCreatedEvent() (SessionCreatedEvent, error) {
+	var body SessionCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSessionCreatedEvent overwrites any union data inside the OutboundEvent as the provided SessionCreatedEvent
+func (t *OutboundEvent) FromSessionCreatedEvent(v SessionCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeSessionCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided SessionCreatedEvent
+func (t *OutboundEvent) MergeSessionCreatedEvent(v SessionCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSessionRevokedEvent returns the union data inside the OutboundEvent as a SessionRevokedEvent
+func (t OutboundEvent) AsSessionRevokedEvent() (SessionRevokedEvent, error) {
+	var body SessionRevokedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSessionRevokedEvent overwrites any union data inside the OutboundEvent as the provided SessionRevokedEvent
+func (t *OutboundEvent) FromSessionRevokedEvent(v SessionRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.revoked"}`))
+	t.union = b
+	return err
+}
+
+// MergeSessionRevokedEvent performs a merge with any union data inside the OutboundEvent, using the provided SessionRevokedEvent
+func (t *OutboundEvent) MergeSessionRevokedEvent(v SessionRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.revoked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPasswordResetEvent returns the union data inside the OutboundEvent as a PasswordResetEvent
+func (t OutboundEvent) AsPasswordResetEvent() (PasswordResetEvent, error) {
+	var body PasswordResetEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPasswordResetEvent overwrites any union data inside the OutboundEvent as the provided PasswordResetEvent
+func (t *OutboundEvent) FromPasswordResetEvent(v PasswordResetEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"password.reset"}`))
+	t.union = b
+	return err
+}
+
+// MergePasswordResetEvent performs a merge with any union data inside the OutboundEvent, using the provided PasswordResetEvent
+func (t *OutboundEvent) MergePasswordResetEvent(v PasswordResetEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"password.reset"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsEmailVerifiedEvent returns the union data inside the OutboundEvent as a EmailVerifiedEvent
+func (t OutboundEvent) AsEmailVerifiedEvent() (EmailVerifiedEvent, error) {
+	var body EmailVerifiedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromEmailVerifiedEvent overwrites any union data inside the OutboundEvent as the provided EmailVerifiedEvent
+func (t *OutboundEvent) FromEmailVerifiedEvent(v EmailVerifiedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"email.verified"}`))
+	t.union = b
+	return err
+}
+
+// MergeEmailVerifiedEvent performs a merge with any union data inside the OutboundEvent, using the provided EmailVerifiedEvent
+func (t *OutboundEvent) MergeEmailVerifiedEvent(v EmailVerifiedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"email.verified"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMFAFactorAddedEvent returns the union data inside the OutboundEvent as a MFAFactorAddedEvent
+func (t OutboundEvent) AsMFAFactorAddedEvent() (MFAFactorAddedEvent, error) {
+	var body MFAFactorAddedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMFAFactorAddedEvent overwrites any union data inside the OutboundEvent as the provided MFAFactorAddedEvent
+func (t *OutboundEvent) FromMFAFactorAddedEvent(v MFAFactorAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.added"}`))
+	t.union = b
+	return err
+}
+
+// MergeMFAFactorAddedEvent performs a merge with any union data inside the OutboundEvent, using the provided MFAFactorAddedEvent
+func (t *OutboundEvent) MergeMFAFactorAddedEvent(v MFAFactorAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.added"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMFAFactorRemovedEvent returns the union data inside the OutboundEvent as a MFAFactorRemovedEvent
+func (t OutboundEvent) AsMFAFactorRemovedEvent() (MFAFactorRemovedEvent, error) {
+	var body MFAFactorRemovedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMFAFactorRemovedEvent overwrites any union data inside the OutboundEvent as the provided MFAFactorRemovedEvent
+func (t *OutboundEvent) FromMFAFactorRemovedEvent(v MFAFactorRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.removed"}`))
+	t.union = b
+	return err
+}
+
+// MergeMFAFactorRemovedEvent performs a merge with any union data inside the OutboundEvent, using the provided MFAFactorRemovedEvent
+func (t *OutboundEvent) MergeMFAFactorRemovedEvent(v MFAFactorRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor.removed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAPIKeyCreatedEvent returns the union data inside the OutboundEvent as a APIKeyCreatedEvent
+func (t OutboundEvent) AsAPIKeyCreatedEvent() (APIKeyCreatedEvent, error) {
+	var body APIKeyCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAPIKeyCreatedEvent overwrites any union data inside the OutboundEvent as the provided APIKeyCreatedEvent
+func (t *OutboundEvent) FromAPIKeyCreatedEvent(v APIKeyCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeAPIKeyCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided APIKeyCreatedEvent
+func (t *OutboundEvent) MergeAPIKeyCreatedEvent(v APIKeyCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAPIKeyRevokedEvent returns the union data inside the OutboundEvent as a APIKeyRevokedEvent
+func (t OutboundEvent) AsAPIKeyRevokedEvent() (APIKeyRevokedEvent, error) {
+	var body APIKeyRevokedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAPIKeyRevokedEvent overwrites any union data inside the OutboundEvent as the provided APIKeyRevokedEvent
+func (t *OutboundEvent) FromAPIKeyRevokedEvent(v APIKeyRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.revoked"}`))
+	t.union = b
+	return err
+}
+
+// MergeAPIKeyRevokedEvent performs a merge with any union data inside the OutboundEvent, using the provided APIKeyRevokedEvent
+func (t *OutboundEvent) MergeAPIKeyRevokedEvent(v APIKeyRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"api_key.revoked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOrgMemberAddedEvent returns the union data inside the OutboundEvent as a OrgMemberAddedEvent
+func (t OutboundEvent) AsOrgMemberAddedEvent() (OrgMemberAddedEvent, error) {
+	var body OrgMemberAddedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOrgMemberAddedEvent overwrites any union data inside the OutboundEvent as the provided OrgMemberAddedEvent
+func (t *OutboundEvent) FromOrgMemberAddedEvent(v OrgMemberAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.added"}`))
+	t.union = b
+	return err
+}
+
+// MergeOrgMemberAddedEvent performs a merge with any union data inside the OutboundEvent, using the provided OrgMemberAddedEvent
+func (t *OutboundEvent) MergeOrgMemberAddedEvent(v OrgMemberAddedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.added"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsOrgMemberRemovedEvent returns the union data inside the OutboundEvent as a OrgMemberRemovedEvent
+func (t OutboundEvent) AsOrgMemberRemovedEvent() (OrgMemberRemovedEvent, error) {
+	var body OrgMemberRemovedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOrgMemberRemovedEvent overwrites any union data inside the OutboundEvent as the provided OrgMemberRemovedEvent
+func (t *OutboundEvent) FromOrgMemberRemovedEvent(v OrgMemberRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.removed"}`))
+	t.union = b
+	return err
+}
+
+// MergeOrgMemberRemovedEvent performs a merge with any union data inside the OutboundEvent, using the provided OrgMemberRemovedEvent
+func (t *OutboundEvent) MergeOrgMemberRemovedEvent(v OrgMemberRemovedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.removed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvitationCreatedEvent returns the union data inside the OutboundEvent as a InvitationCreatedEvent
+func (t OutboundEvent) AsInvitationCreatedEvent() (InvitationCreatedEvent, error) {
+	var body InvitationCreatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvitationCreatedEvent overwrites any union data inside the OutboundEvent as the provided InvitationCreatedEvent
+func (t *OutboundEvent) FromInvitationCreatedEvent(v InvitationCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"invitation.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeInvitationCreatedEvent performs a merge with any union data inside the OutboundEvent, using the provided InvitationCreatedEvent
+func (t *OutboundEvent) MergeInvitationCreatedEvent(v InvitationCreatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"invitation.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookTestEvent returns the union data inside the OutboundEvent as a WebhookTestEvent
+func (t OutboundEvent) AsWebhookTestEvent() (WebhookTestEvent, error) {
+	var body WebhookTestEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookTestEvent overwrites any union data inside the OutboundEvent as the provided WebhookTestEvent
+func (t *OutboundEvent) FromWebhookTestEvent(v WebhookTestEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"webhook.test"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookTestEvent performs a merge with any union data inside the OutboundEvent, using the provided WebhookTestEvent
+func (t *OutboundEvent) MergeWebhookTestEvent(v WebhookTestEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"webhook.test"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t OutboundEvent) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t OutboundEvent) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "api_key.created":
+		return t.AsAPIKeyCreatedEvent()
+	case "api_key.revoked":
+		return t.AsAPIKeyRevokedEvent()
+	case "email.verified":
+		return t.AsEmailVerifiedEvent()
+	case "invitation.created":
+		return t.AsInvitationCreatedEvent()
+	case "mfa.factor.added":
+		return t.AsMFAFactorAddedEvent()
+	case "mfa.factor.removed":
+		return t.AsMFAFactorRemovedEvent()
+	case "organization.member.added":
+		return t.AsOrgMemberAddedEvent()
+	case "organization.member.removed":
+		return t.AsOrgMemberRemovedEvent()
+	case "password.reset":
+		return t.AsPasswordResetEvent()
+	case "session.created":
+		return t.AsSessionCreatedEvent()
+	case "session.revoked":
+		return t.AsSessionRevokedEvent()
+	case "user.banned":
+		return t.AsUserBannedEvent()
+	case "user.created":
+		return t.AsUserCreatedEvent()
+	case "user.deleted":
+		return t.AsUserDeletedEvent()
+	case "user.updated":
+		return t.AsUserUpdatedEvent()
+	case "webhook.test":
+		return t.AsWebhookTestEvent()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t OutboundEvent) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *OutboundEvent) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // AsSignupSession returns the union data inside the SignupResult as a SignupSession
 func (t SignupResult) AsSignupSession() (SignupSession, error) {
@@ -3552,6 +4861,21 @@ type ClientInterface interface {
 	// Corresponds with GET /docs (the `GetDocs` operationId).
 	GetDocs(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListOutboundEvents The outbound events feed (operators)
+	//
+	// Every outbound event of the deployment, oldest first: what webhooks
+	// deliver, to poll instead. Operators only (`LATCH_OPERATOR_EMAILS`),
+	// through an aal2 session or a personal key with `admin:events:read`.
+	// Pass the `next_cursor` of a page as `after` for the next one; an empty
+	// page keeps `next_cursor` at `after`, so a poller always continues from
+	// it. The feed never skips an event: a page ends before any event whose
+	// transaction may still commit with a lower `seq` (see docs/events.md).
+	// Events older than `LATCH_EVENTS_RETENTION` (30 days by default) are
+	// pruned.
+	//
+	// Corresponds with GET /events (the `ListOutboundEvents` operationId).
+	ListOutboundEvents(ctx context.Context, params *ListOutboundEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetFavicon The Latch icon
 	//
 	// Corresponds with GET /favicon.ico (the `GetFavicon` operationId).
@@ -3871,6 +5195,17 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
 	SetAudiences(ctx context.Context, orgId OrgId, body SetAudiencesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListOrgOutboundEvents The organization's outbound events (owners and admins)
+	//
+	// The outbound events of the organization (its members, invitations,
+	// keys and delegated identities and sessions), oldest first, as
+	// `GET /events` gives them to operators. Needs `events:read` in the
+	// organization: owners and admins, or an organization key holding it.
+	// aal1 like the organization's other reads.
+	//
+	// Corresponds with GET /organizations/{org_id}/events (the `ListOrgOutboundEvents` operationId).
+	ListOrgOutboundEvents(ctx context.Context, orgId OrgId, params *ListOrgOutboundEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListInvitations The organization's pending invitations (owners and admins)
 	//
@@ -5848,6 +7183,31 @@ func (c *Client) GetDocs(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 	return c.Client.Do(req)
 }
 
+// ListOutboundEvents The outbound events feed (operators)
+//
+// Every outbound event of the deployment, oldest first: what webhooks
+// deliver, to poll instead. Operators only (`LATCH_OPERATOR_EMAILS`),
+// through an aal2 session or a personal key with `admin:events:read`.
+// Pass the `next_cursor` of a page as `after` for the next one; an empty
+// page keeps `next_cursor` at `after`, so a poller always continues from
+// it. The feed never skips an event: a page ends before any event whose
+// transaction may still commit with a lower `seq` (see docs/events.md).
+// Events older than `LATCH_EVENTS_RETENTION` (30 days by default) are
+// pruned.
+//
+// Corresponds with GET /events (the `ListOutboundEvents` operationId).
+func (c *Client) ListOutboundEvents(ctx context.Context, params *ListOutboundEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListOutboundEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetFavicon The Latch icon
 //
 // Corresponds with GET /favicon.ico (the `GetFavicon` operationId).
@@ -6448,6 +7808,27 @@ func (c *Client) SetAudiencesWithBody(ctx context.Context, orgId OrgId, contentT
 // Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
 func (c *Client) SetAudiences(ctx context.Context, orgId OrgId, body SetAudiencesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSetAudiencesRequest(c.Server, orgId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListOrgOutboundEvents The organization's outbound events (owners and admins)
+//
+// The outbound events of the organization (its members, invitations,
+// keys and delegated identities and sessions), oldest first, as
+// `GET /events` gives them to operators. Needs `events:read` in the
+// organization: owners and admins, or an organization key holding it.
+// aal1 like the organization's other reads.
+//
+// Corresponds with GET /organizations/{org_id}/events (the `ListOrgOutboundEvents` operationId).
+func (c *Client) ListOrgOutboundEvents(ctx context.Context, orgId OrgId, params *ListOrgOutboundEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListOrgOutboundEventsRequest(c.Server, orgId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -9373,6 +10754,96 @@ func NewGetDocsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListOutboundEventsRequest constructs an http.Request for the ListOutboundEvents method
+func NewListOutboundEventsRequest(server string, params *ListOutboundEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Types != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "types", *params.Types, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.OrgId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org_id", *params.OrgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetFaviconRequest constructs an http.Request for the GetFavicon method
 func NewGetFaviconRequest(server string) (*http.Request, error) {
 	var err error
@@ -10207,6 +11678,91 @@ func NewSetAudiencesRequestWithBody(server string, orgId OrgId, contentType stri
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListOrgOutboundEventsRequest constructs an http.Request for the ListOrgOutboundEvents method
+func NewListOrgOutboundEventsRequest(server string, orgId OrgId, params *ListOrgOutboundEventsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Types != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "types", *params.Types, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -12536,6 +14092,23 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /docs (the `GetDocs` operationId).
 	GetDocsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetDocsResponse, error)
 
+	// ListOutboundEventsWithResponse The outbound events feed (operators)
+	//
+	// Every outbound event of the deployment, oldest first: what webhooks
+	// deliver, to poll instead. Operators only (`LATCH_OPERATOR_EMAILS`),
+	// through an aal2 session or a personal key with `admin:events:read`.
+	// Pass the `next_cursor` of a page as `after` for the next one; an empty
+	// page keeps `next_cursor` at `after`, so a poller always continues from
+	// it. The feed never skips an event: a page ends before any event whose
+	// transaction may still commit with a lower `seq` (see docs/events.md).
+	// Events older than `LATCH_EVENTS_RETENTION` (30 days by default) are
+	// pruned.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /events (the `ListOutboundEvents` operationId).
+	ListOutboundEventsWithResponse(ctx context.Context, params *ListOutboundEventsParams, reqEditors ...RequestEditorFn) (*ListOutboundEventsResponse, error)
+
 	// GetFaviconWithResponse The Latch icon
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -12877,6 +14450,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
 	SetAudiencesWithResponse(ctx context.Context, orgId OrgId, body SetAudiencesJSONRequestBody, reqEditors ...RequestEditorFn) (*SetAudiencesResponse, error)
+
+	// ListOrgOutboundEventsWithResponse The organization's outbound events (owners and admins)
+	//
+	// The outbound events of the organization (its members, invitations,
+	// keys and delegated identities and sessions), oldest first, as
+	// `GET /events` gives them to operators. Needs `events:read` in the
+	// organization: owners and admins, or an organization key holding it.
+	// aal1 like the organization's other reads.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /organizations/{org_id}/events (the `ListOrgOutboundEvents` operationId).
+	ListOrgOutboundEventsWithResponse(ctx context.Context, orgId OrgId, params *ListOrgOutboundEventsParams, reqEditors ...RequestEditorFn) (*ListOrgOutboundEventsResponse, error)
 
 	// ListInvitationsWithResponse The organization's pending invitations (owners and admins)
 	//
@@ -18388,6 +19974,96 @@ func (r GetDocsResponse) ContentType() string {
 	return ""
 }
 
+// ListOutboundEventsResponse401Headers the declared response headers of an HTTP 401 response for ListOutboundEvents
+type ListOutboundEventsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListOutboundEventsResponse403Headers the declared response headers of an HTTP 403 response for ListOutboundEvents
+type ListOutboundEventsResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListOutboundEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OutboundEventPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListOutboundEventsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListOutboundEventsResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListOutboundEventsResponse) GetJSON200() *OutboundEventPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListOutboundEventsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListOutboundEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListOutboundEventsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListOutboundEventsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListOutboundEventsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListOutboundEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListOutboundEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListOutboundEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListOutboundEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetFaviconResponse200Headers the declared response headers of an HTTP 200 response for GetFavicon
 type GetFaviconResponse200Headers struct {
 	CacheControl string
@@ -20154,6 +21830,103 @@ func (r SetAudiencesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SetAudiencesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListOrgOutboundEventsResponse401Headers the declared response headers of an HTTP 401 response for ListOrgOutboundEvents
+type ListOrgOutboundEventsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListOrgOutboundEventsResponse403Headers the declared response headers of an HTTP 403 response for ListOrgOutboundEvents
+type ListOrgOutboundEventsResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListOrgOutboundEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OutboundEventPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListOrgOutboundEventsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListOrgOutboundEventsResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListOrgOutboundEventsResponse) GetJSON200() *OutboundEventPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListOrgOutboundEventsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListOrgOutboundEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListOrgOutboundEventsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListOrgOutboundEventsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListOrgOutboundEventsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListOrgOutboundEventsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListOrgOutboundEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListOrgOutboundEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListOrgOutboundEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListOrgOutboundEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -24040,6 +25813,29 @@ func (c *ClientWithResponses) GetDocsWithResponse(ctx context.Context, reqEditor
 	return ParseGetDocsResponse(rsp)
 }
 
+// ListOutboundEventsWithResponse The outbound events feed (operators)
+//
+// Every outbound event of the deployment, oldest first: what webhooks
+// deliver, to poll instead. Operators only (`LATCH_OPERATOR_EMAILS`),
+// through an aal2 session or a personal key with `admin:events:read`.
+// Pass the `next_cursor` of a page as `after` for the next one; an empty
+// page keeps `next_cursor` at `after`, so a poller always continues from
+// it. The feed never skips an event: a page ends before any event whose
+// transaction may still commit with a lower `seq` (see docs/events.md).
+// Events older than `LATCH_EVENTS_RETENTION` (30 days by default) are
+// pruned.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /events (the `ListOutboundEvents` operationId).
+func (c *ClientWithResponses) ListOutboundEventsWithResponse(ctx context.Context, params *ListOutboundEventsParams, reqEditors ...RequestEditorFn) (*ListOutboundEventsResponse, error) {
+	rsp, err := c.ListOutboundEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListOutboundEventsResponse(rsp)
+}
+
 // GetFaviconWithResponse The Latch icon
 //
 // Returns a wrapper object for the known response body format(s).
@@ -24554,6 +26350,25 @@ func (c *ClientWithResponses) SetAudiencesWithResponse(ctx context.Context, orgI
 		return nil, err
 	}
 	return ParseSetAudiencesResponse(rsp)
+}
+
+// ListOrgOutboundEventsWithResponse The organization's outbound events (owners and admins)
+//
+// The outbound events of the organization (its members, invitations,
+// keys and delegated identities and sessions), oldest first, as
+// `GET /events` gives them to operators. Needs `events:read` in the
+// organization: owners and admins, or an organization key holding it.
+// aal1 like the organization's other reads.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /organizations/{org_id}/events (the `ListOrgOutboundEvents` operationId).
+func (c *ClientWithResponses) ListOrgOutboundEventsWithResponse(ctx context.Context, orgId OrgId, params *ListOrgOutboundEventsParams, reqEditors ...RequestEditorFn) (*ListOrgOutboundEventsResponse, error) {
+	rsp, err := c.ListOrgOutboundEvents(ctx, orgId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListOrgOutboundEventsResponse(rsp)
 }
 
 // ListInvitationsWithResponse The organization's pending invitations (owners and admins)
@@ -29921,6 +31736,90 @@ func ParseGetDocsResponse(rsp *http.Response) (*GetDocsResponse, error) {
 	return response, nil
 }
 
+// ParseListOutboundEventsResponse parses an HTTP response from a ListOutboundEventsWithResponse call
+func ParseListOutboundEventsResponse(rsp *http.Response) (*ListOutboundEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListOutboundEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OutboundEventPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListOutboundEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListOutboundEventsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetFaviconResponse parses an HTTP response from a GetFaviconWithResponse call
 func ParseGetFaviconResponse(rsp *http.Response) (*GetFaviconResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -31518,6 +33417,97 @@ func ParseSetAudiencesResponse(rsp *http.Response) (*SetAudiencesResponse, error
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers SetAudiencesResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListOrgOutboundEventsResponse parses an HTTP response from a ListOrgOutboundEventsWithResponse call
+func ParseListOrgOutboundEventsResponse(rsp *http.Response) (*ListOrgOutboundEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListOrgOutboundEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OutboundEventPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListOrgOutboundEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListOrgOutboundEventsResponse403Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

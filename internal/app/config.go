@@ -336,6 +336,7 @@ func (c *Config) settings() *settings {
 	integer(&c.Recovery.MailMaxAttempts, "mail-max-attempts", "LATCH_MAIL_MAX_ATTEMPTS", "delivery attempts before a mail is abandoned")
 	dur(&c.Recovery.MailPoll, "mail-poll-interval", "LATCH_MAIL_POLL_INTERVAL", "how often the mail outbox is checked")
 	dur(&c.Recovery.EventRetention, "event-retention", "LATCH_EVENT_RETENTION", "how long security events are kept")
+	dur(&c.Recovery.EventsRetention, "events-retention", "LATCH_EVENTS_RETENTION", "how long outbound events (the events feed) are kept")
 	dur(&c.Recovery.PruneInterval, "prune-interval", "LATCH_PRUNE_INTERVAL", "how often expired rows are pruned")
 	integer(&c.Recovery.PruneBatch, "prune-batch", "LATCH_PRUNE_BATCH", "most rows one pruning statement deletes")
 	value(ruleFlag{&c.Limits.ForgotEmail}, "rate-forgot-email", "LATCH_RATE_FORGOT_EMAIL", "password-reset mails per email, N/duration")

@@ -54,8 +54,11 @@ type RecoveryConfig struct {
 	MailMaxAttempts  int
 	MailPoll         time.Duration
 	EventRetention   time.Duration
-	PruneInterval    time.Duration
-	PruneBatch       int
+	// EventsRetention is how long outbound events are kept
+	// (LATCH_EVENTS_RETENTION).
+	EventsRetention time.Duration
+	PruneInterval   time.Duration
+	PruneBatch      int
 }
 
 // defaultRecovery returns the defaults of RecoveryConfig: the service's
@@ -74,6 +77,7 @@ func defaultRecovery() RecoveryConfig {
 		MailMaxAttempts: 10,
 		MailPoll:        2 * time.Second,
 		EventRetention:  svc.EventRetention,
+		EventsRetention: svc.OutboundRetention,
 		PruneInterval:   svc.PruneInterval,
 		PruneBatch:      svc.PruneBatch,
 	}
@@ -163,6 +167,9 @@ func (r RecoveryConfig) validate(bad func(env, format string, args ...any)) {
 	if r.EventRetention < 24*time.Hour {
 		bad("LATCH_EVENT_RETENTION", "want a duration of at least 24h such as 2160h")
 	}
+	if r.EventsRetention < 24*time.Hour {
+		bad("LATCH_EVENTS_RETENTION", "want a duration of at least 24h such as 720h")
+	}
 	if r.PruneInterval < time.Second {
 		bad("LATCH_PRUNE_INTERVAL", "want a duration of at least 1s such as 10m")
 	}
@@ -175,7 +182,7 @@ func (r RecoveryConfig) validate(bad func(env, format string, args ...any)) {
 func (r RecoveryConfig) serviceConfig() service.RecoveryConfig {
 	return service.RecoveryConfig{
 		Mail: r.Transport() != MailNone, ResetURL: r.ResetLink(), VerifyURL: r.VerifyLink(),
-		ResetTTL: r.ResetTTL, VerifyTTL: r.VerifyTTL, EventRetention: r.EventRetention,
+		ResetTTL: r.ResetTTL, VerifyTTL: r.VerifyTTL, EventRetention: r.EventRetention, OutboundRetention: r.EventsRetention,
 		InviteURL: r.link(r.InviteURL), InviteTTL: r.InviteTTL,
 		PruneInterval: r.PruneInterval, PruneBatch: r.PruneBatch,
 	}

@@ -29,6 +29,9 @@ const (
 	// ScopeTokensIntrospect lets an API key call the RFC 7662
 	// introspection endpoint.
 	ScopeTokensIntrospect = "tokens:introspect"
+	// ScopeEventsRead lets an organization's owners and admins (and keys
+	// holding it) read the organization's outbound events feed.
+	ScopeEventsRead = "events:read"
 	// The operator scopes (the admin namespace): only an operator holds
 	// them, whatever a key's scopes say (see IsAdminScope).
 	ScopeAdminUsersRead  = "admin:users:read"
@@ -41,6 +44,8 @@ const (
 	// operators' webhook endpoints, which receive every event.
 	ScopeAdminWebhooksRead  = "admin:webhooks:read"
 	ScopeAdminWebhooksWrite = "admin:webhooks:write"
+	// ScopeAdminEventsRead reads the whole outbound events feed.
+	ScopeAdminEventsRead = "admin:events:read"
 )
 
 // IsAdminScope reports whether scope is in the operators' admin namespace.
@@ -50,8 +55,9 @@ func IsAdminScope(scope string) bool { return strings.HasPrefix(scope, "admin:")
 
 // BuiltinScopes returns the scopes that Latch itself interprets.
 func BuiltinScopes() []string {
-	return []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead, ScopeTokensIntrospect, ScopeAdminUsersRead, ScopeAdminUsersWrite,
-		ScopeWebhooksRead, ScopeWebhooksWrite, ScopeAdminWebhooksRead, ScopeAdminWebhooksWrite}
+	return []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead, ScopeTokensIntrospect,
+		ScopeWebhooksRead, ScopeWebhooksWrite, ScopeEventsRead,
+		ScopeAdminUsersRead, ScopeAdminUsersWrite, ScopeAdminWebhooksRead, ScopeAdminWebhooksWrite, ScopeAdminEventsRead}
 }
 
 // IsBuiltinScope reports whether s is one of BuiltinScopes.

@@ -146,13 +146,15 @@ const (
 	// older than it.
 	PruneWebhookMessages = "webhook_messages"
 	PruneWebhookAttempts = "webhook_attempts"
+	// PruneOutboundEvents are outbound events older than their retention.
+	PruneOutboundEvents = "outbound_events"
 )
 
 // PruneKinds returns the kinds in the order they are pruned: refresh tokens
 // before the sessions that own them.
 func PruneKinds() []string {
 	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits,
-		PruneMFAChallenges, PruneMFAFactors, PruneWebhookMessages, PruneWebhookAttempts}
+		PruneMFAChallenges, PruneMFAFactors, PruneWebhookMessages, PruneWebhookAttempts, PruneOutboundEvents}
 }
 
 // MailData is what a queued mail's template is rendered with. It is stored

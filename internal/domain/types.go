@@ -230,4 +230,7 @@ const (
 	OutOrgMemberAdded    = "organization.member.added"
 	OutOrgMemberRemoved  = "organization.member.removed"
 	OutInvitationCreated = "invitation.created"
+	// OutWebhookTest is a test delivery to a webhook endpoint; nothing
+	// happened. It never enters the feed.
+	OutWebhookTest = "webhook.test"
 )

@@ -7,10 +7,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// OutWebhookTest is the event type of the message that the test operation
-// sends to one endpoint; it is never emitted by a change.
-const OutWebhookTest = "webhook.test"
-
 // OutboundTypes returns every outbound event type that a change emits: the
 // types an endpoint may subscribe to (besides OutWebhookTest, which it
 // always receives when it asks for a test).

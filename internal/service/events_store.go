@@ -15,4 +15,5 @@ type EventStore interface {
 	// ListEvents returns up to limit events of the user created before the
 	// cursor (the zero cursor means from the newest), newest first.
 	ListEvents(ctx context.Context, userID uuid.UUID, before domain.EventCursor, limit int) ([]domain.Event, error)
+	outboundStore
 }

@@ -287,7 +287,7 @@ func (m *MFA) DeleteFactor(ctx context.Context, p *domain.Principal, id uuid.UUI
 	if i < 0 {
 		return domain.Errorf(domain.CodeNotFound, "factor not found")
 	}
-	left, err := m.store.DeleteFactor(ctx, p.UserID, id)
+	left, err := m.store.DeleteFactor(ctx, p.UserID, id, m.clock.Now())
 	if err != nil {
 		return err
 	}

@@ -44,10 +44,11 @@ type MFAStore interface {
 	// RenameFactor renames the user's factor. Returns CodeNotFound if it is
 	// not the user's.
 	RenameFactor(ctx context.Context, userID, id uuid.UUID, name string) (*domain.Factor, error)
-	// DeleteFactor removes the user's factor (and the recovery codes with
-	// the last verified one) and returns how many verified factors are left.
-	// Returns CodeNotFound if it is not the user's.
-	DeleteFactor(ctx context.Context, userID, id uuid.UUID) (int, error)
+	// DeleteFactor removes the user's factor at now (and the recovery codes
+	// with the last verified one), with mfa.factor.removed for a verified
+	// one, and returns how many verified factors are left. Returns
+	// CodeNotFound if it is not the user's.
+	DeleteFactor(ctx context.Context, userID, id uuid.UUID, now time.Time) (int, error)
 	// UseFactor records a use: last_used_at, and a WebAuthn factor's
 	// updated credential record.
 	UseFactor(ctx context.Context, f *domain.Factor, now time.Time) error

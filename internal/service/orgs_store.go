@@ -104,4 +104,6 @@ type OrgStore interface {
 	UserByEmail(ctx context.Context, email string) (*domain.User, error)
 	// UserByID returns the user. Returns CodeNotFound if there is none.
 	UserByID(ctx context.Context, id uuid.UUID) (*domain.User, error)
+	// The organization's outbound events feed (filtered by org_id).
+	outboundStore
 }

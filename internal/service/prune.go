@@ -60,6 +60,8 @@ func (p *Pruner) pruneCutoff(kind string, now time.Time) time.Time {
 		return now.Add(-p.cfg.OutboxRetention)
 	case domain.PruneMFAFactors:
 		return now.Add(-UnconfirmedFactorTTL)
+	case domain.PruneOutboundEvents:
+		return now.Add(-p.cfg.OutboundRetention)
 	}
 	return now
 }
@@ -75,7 +77,8 @@ const UnconfirmedFactorTTL = 24 * time.Hour
 // older than the retention, sent or abandoned mails older than theirs,
 // shared rate-limit rows whose bucket is full again, expired WebAuthn
 // ceremonies, factors left unconfirmed for UnconfirmedFactorTTL, and
-// webhook messages and delivery attempts older than the event retention.
+// webhook messages and delivery attempts older than the event retention,
+// and outbound events older than their own retention.
 // Each statement deletes at most PruneBatch rows. It returns the rows
 // deleted per kind; on a failure it stops and returns what it did so far.
 func (p *Pruner) Prune(ctx context.Context) (map[string]int, error) {

@@ -58,6 +58,9 @@ type RecoveryConfig struct {
 	// OutboxRetention is how long sent or abandoned mails are kept, without
 	// their payload (default 7 days).
 	OutboxRetention time.Duration
+	// OutboundRetention is how long outbound events (the events feed) are
+	// kept (default 30 days).
+	OutboundRetention time.Duration
 	// PruneInterval is how often pruning runs (default 10m); PruneBatch is
 	// the most rows one statement deletes (default 1000).
 	PruneInterval time.Duration
@@ -68,14 +71,14 @@ type RecoveryConfig struct {
 }
 
 // DefaultRecoveryConfig returns the defaults of RecoveryConfig: tokens of
-// 1 h (reset), 48 h (verification) and 7 days (invitation), events kept 90
-// days and sent mails 7, pruning every 10 minutes by 1000 rows, 16
+// 1 h (reset), 48 h (verification) and 7 days (invitation), security
+// events kept 90 days, sent mails 7 and outbound events 30, pruning every 10 minutes by 1000 rows, 16
 // background resets at once. New applies them to the fields left zero.
 func DefaultRecoveryConfig() RecoveryConfig {
 	return RecoveryConfig{
 		ResetTTL: time.Hour, VerifyTTL: 48 * time.Hour, InviteTTL: 7 * 24 * time.Hour,
 		InviteURL:      "http://127.0.0.1:8080/accept-invitation#token=" + TokenPlaceholder,
-		EventRetention: 90 * 24 * time.Hour, OutboxRetention: 7 * 24 * time.Hour,
+		EventRetention: 90 * 24 * time.Hour, OutboxRetention: 7 * 24 * time.Hour, OutboundRetention: 30 * 24 * time.Hour,
 		PruneInterval: 10 * time.Minute, PruneBatch: 1000, ForgotWorkers: 16,
 	}
 }
@@ -99,6 +102,9 @@ func (c RecoveryConfig) withDefaults() RecoveryConfig {
 	}
 	if c.OutboxRetention <= 0 {
 		c.OutboxRetention = def.OutboxRetention
+	}
+	if c.OutboundRetention <= 0 {
+		c.OutboundRetention = def.OutboundRetention
 	}
 	if c.PruneInterval <= 0 {
 		c.PruneInterval = def.PruneInterval

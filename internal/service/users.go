@@ -263,10 +263,10 @@ func (us *Users) UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate, m
 		}
 		uid := u.ID
 		evs := []domain.OutboundEvent{{Type: domain.OutUserUpdated, UserID: &uid, OrgID: u.OrgID, CreatedAt: now,
-			Data: map[string]any{"user_id": u.ID.String(), "fields": fields}}}
+			Data: map[string]any{"user_id": u.ID.String(), "changes": fields}}}
 		if banned {
 			evs = append(evs, domain.OutboundEvent{Type: domain.OutUserBanned, UserID: &uid, OrgID: u.OrgID, CreatedAt: now,
-				Data: map[string]any{"user_id": u.ID.String(), "banned_until": u.BannedUntil.Format(time.RFC3339), "reason": u.BanReason}})
+				Data: map[string]any{"user_id": u.ID.String(), "banned": true, "banned_until": u.BannedUntil.Format(time.RFC3339), "reason": u.BanReason}})
 		}
 		return evs, nil
 	})
@@ -411,7 +411,7 @@ func (us *Users) UpdateOwnMetadata(ctx context.Context, p *domain.Principal, use
 		u.UserMetadata = metadataOrNil(userMetadata)
 		uid := u.ID
 		return []domain.OutboundEvent{{Type: domain.OutUserUpdated, UserID: &uid, OrgID: u.OrgID, CreatedAt: now,
-			Data: map[string]any{"user_id": u.ID.String(), "fields": []string{"user_metadata"}}}}, nil
+			Data: map[string]any{"user_id": u.ID.String(), "changes": []string{"user_metadata"}}}}, nil
 	})
 	if err != nil {
 		return nil, err

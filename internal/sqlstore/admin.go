@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"time"
 
@@ -156,9 +157,7 @@ func (s *Store) EndUserSessions(ctx context.Context, userID uuid.UUID, reason st
 		if ids, err = s.revokeUserSessionsTx(ctx, tx, userID, uuid.Nil, now); err != nil || len(ids) == 0 {
 			return err
 		}
-		uid := userID
-		return s.emit(ctx, tx, &domain.OutboundEvent{Type: domain.OutSessionRevoked, UserID: &uid, CreatedAt: now,
-			Data: map[string]any{"user_id": userID.String(), "count": len(ids), "reason": reason}})
+		return s.emit(ctx, tx, sessionsRevoked(userID, nil, ids, reason, now))
 	})
 	return ids, err
 }
@@ -198,9 +197,8 @@ func (s *Store) RemoveFactors(ctx context.Context, userID uuid.UUID, id *uuid.UU
 					return err
 				}
 			}
-			uid := userID
-			if err := s.emit(ctx, tx, &domain.OutboundEvent{Type: domain.OutMFAFactorRemoved, UserID: &uid, CreatedAt: now,
-				Data: map[string]any{"user_id": userID.String(), "factor_id": r.ID.String(), "type": r.Type, "by": "operator"}}); err != nil {
+			if err := s.emit(ctx, tx, &domain.OutboundEvent{Type: domain.OutMFAFactorRemoved, UserID: idPtr(userID), CreatedAt: now,
+				Data: map[string]any{"user_id": userID, "factor_id": r.ID, "factor_type": r.Type, "removed_by": "operator"}}); err != nil {
 				return err
 			}
 			removed = append(removed, domain.Factor{ID: r.ID, UserID: userID, Type: domain.FactorType(r.Type), Name: r.Name})
@@ -241,8 +239,9 @@ func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID, deleteSoleOwnedOrg
 	var out *domain.DeletedUser
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		out = &domain.DeletedUser{}
-		if err := s.userExists(ctx, tx, id); err != nil {
-			return err
+		var email sql.NullString
+		if err := tx.GetContext(ctx, &email, s.q(`SELECT email FROM users WHERE id = ?`), id); err != nil {
+			return translate(err)
 		}
 		orgs, err := s.soleOwnedOrgs(ctx, tx, id)
 		if err != nil {
@@ -290,9 +289,11 @@ func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID, deleteSoleOwnedOrg
 		for i, o := range orgs {
 			orgIDs[i] = o.String()
 		}
-		uid := id
-		return s.emit(ctx, tx, &domain.OutboundEvent{Type: domain.OutUserDeleted, UserID: &uid, CreatedAt: now,
-			Data: map[string]any{"user_id": id.String(), "deleted_organizations": orgIDs}})
+		data := map[string]any{"user_id": id.String(), "deleted_organizations": orgIDs}
+		if email.Valid {
+			data["email"] = email.String
+		}
+		return s.emit(ctx, tx, &domain.OutboundEvent{Type: domain.OutUserDeleted, UserID: idPtr(id), CreatedAt: now, Data: data})
 	})
 	return out, err
 }

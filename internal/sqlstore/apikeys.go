@@ -78,9 +78,14 @@ func (s *Store) insertAPIKey(ctx context.Context, tx *sqlx.Tx, k *domain.APIKey)
 	return err
 }
 
-// CreateAPIKey stores a new key.
+// CreateAPIKey stores a new key, with its api_key.created event.
 func (s *Store) CreateAPIKey(ctx context.Context, k *domain.APIKey) error {
-	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error { return s.insertAPIKey(ctx, tx, k) })
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		if err := s.insertAPIKey(ctx, tx, k); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, apiKeyCreated(k, nil))
+	})
 }
 
 // APIKeyByHash returns the key with the hash, through the unique index on
@@ -125,14 +130,20 @@ func (s *Store) ListAPIKeys(ctx context.Context, owner domain.KeyOwner, createdB
 }
 
 // RevokeAPIKey revokes the owner's key and returns it; a revoked key keeps
-// its first revocation time. Returns CodeNotFound if the owner has no such
-// key.
+// its first revocation time, and only the first revocation has an
+// api_key.revoked event. Returns CodeNotFound if the owner has no such key.
 func (s *Store) RevokeAPIKey(ctx context.Context, owner domain.KeyOwner, id uuid.UUID, now time.Time) (*domain.APIKey, error) {
 	cond, arg := ownerCond(owner)
 	var r apiKeyRow
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		return tx.GetContext(ctx, &r, s.q(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?)
-			WHERE id = ? AND `+cond+` RETURNING `+apiKeyCols), ts(now), id, arg)
+		if err := tx.GetContext(ctx, &r, s.q(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?)
+			WHERE id = ? AND `+cond+` RETURNING `+apiKeyCols), ts(now), id, arg); err != nil {
+			return err
+		}
+		if k := r.domain(); k.RevokedAt != nil && k.RevokedAt.Sub(now).Abs() < time.Microsecond {
+			return s.emit(ctx, tx, apiKeysRevoked([]domain.APIKey{*k}, reasonRevoked, now))
+		}
+		return nil
 	})
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil, domain.Errorf(domain.CodeNotFound, "API key not found")
@@ -145,9 +156,10 @@ func (s *Store) RevokeAPIKey(ctx context.Context, owner domain.KeyOwner, id uuid
 
 // RollAPIKey stores next as the successor of the owner's active key. The
 // conditional UPDATE (active and not yet rolled) has exactly one winner, so
-// two concurrent rolls of one key never both succeed. Returns CodeNotFound if
-// the owner has no such key and CodeConflict if it is revoked, expired or
-// already rolled.
+// two concurrent rolls of one key never both succeed. The successor's
+// api_key.created event names the key it replaces and when that one stops.
+// Returns CodeNotFound if the owner has no such key and CodeConflict if it
+// is revoked, expired or already rolled.
 func (s *Store) RollAPIKey(ctx context.Context, owner domain.KeyOwner, id uuid.UUID, next *domain.APIKey, now time.Time, overlap time.Duration) (*domain.APIKey, error) {
 	cond, arg := ownerCond(owner)
 	var r apiKeyRow
@@ -176,7 +188,10 @@ func (s *Store) RollAPIKey(ctx context.Context, owner domain.KeyOwner, id uuid.U
 		if err != nil {
 			return err
 		}
-		return s.insertAPIKey(ctx, tx, next)
+		if err := s.insertAPIKey(ctx, tx, next); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, apiKeyCreated(next, r.domain()))
 	})
 	if err != nil {
 		return nil, err
@@ -204,23 +219,28 @@ func (s *Store) revokeUserAPIKeysTx(ctx context.Context, tx *sqlx.Tx, userID uui
 }
 
 // RevokeUserAPIKeys revokes every active personal key of the user and
-// returns them.
+// returns them, with one api_key.revoked event for them all.
 func (s *Store) RevokeUserAPIKeys(ctx context.Context, userID uuid.UUID, now time.Time) ([]domain.APIKey, error) {
 	var keys []domain.APIKey
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) (err error) {
-		keys, err = s.revokeUserAPIKeysTx(ctx, tx, userID, now)
-		return err
+		if keys, err = s.revokeUserAPIKeysTx(ctx, tx, userID, now); err != nil {
+			return err
+		}
+		return s.emitEach(ctx, tx, apiKeysRevoked(keys, reasonRevoked, now))
 	})
 	return keys, err
 }
 
 // RevokeAPIKeysByCreator revokes every active key of the organization that
-// the user created and returns them.
+// the user created and returns them, with one api_key.revoked event for
+// them all.
 func (s *Store) RevokeAPIKeysByCreator(ctx context.Context, orgID, creator uuid.UUID, now time.Time) ([]domain.APIKey, error) {
 	var keys []domain.APIKey
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) (err error) {
-		keys, err = s.revokeKeysWhere(ctx, tx, `org_id = ? AND created_by = ?`, now, orgID, creator)
-		return err
+		if keys, err = s.revokeKeysWhere(ctx, tx, `org_id = ? AND created_by = ?`, now, orgID, creator); err != nil {
+			return err
+		}
+		return s.emitEach(ctx, tx, apiKeysRevoked(keys, reasonRevoked, now))
 	})
 	return keys, err
 }

@@ -9,15 +9,14 @@ import (
 )
 
 // ImportUser stores an imported password account and emits its
-// user.created event (with imported: true) in one transaction. Returns
+// user.created event (with source import) in one transaction. Returns
 // CodeConflict if the email is in use.
 func (s *Store) ImportUser(ctx context.Context, u *domain.User) error {
 	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if err := s.insertUser(ctx, tx, u); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, &domain.OutboundEvent{Type: domain.OutUserCreated, UserID: &u.ID, CreatedAt: u.UpdatedAt,
-			Data: map[string]any{"user_id": u.ID.String(), "email": u.Email, "imported": true}})
+		return s.emit(ctx, tx, userCreated(u, "import"))
 	})
 }
 

@@ -55,17 +55,23 @@ func (s *Store) revokeInvitationsBy(ctx context.Context, tx *sqlx.Tx, orgID, inv
 }
 
 // CreateInvitation stores the invitation and queues its mail (when m is
-// not nil) in one transaction.
+// not nil) in one transaction, with its invitation.created event.
 func (s *Store) CreateInvitation(ctx context.Context, inv *domain.Invitation, m *domain.OutboxMessage) error {
 	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO org_invitations (`+invitationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 			inv.ID, inv.OrgID, inv.Email, string(inv.Role), inv.Hash, nullUUID(inv.InvitedBy), ts(inv.CreatedAt), ts(inv.ExpiresAt)); err != nil {
 			return err
 		}
-		if m == nil {
-			return nil
+		if m != nil {
+			if err := s.insertOutbox(ctx, tx, m); err != nil {
+				return err
+			}
 		}
-		return s.insertOutbox(ctx, tx, m)
+		data := map[string]any{"invitation_id": inv.ID, "org_id": inv.OrgID, "email": inv.Email, "role": string(inv.Role),
+			"expires_at": inv.ExpiresAt.UTC()}
+		putOpt(data, "invited_by", inv.InvitedBy)
+		return s.emit(ctx, tx, &domain.OutboundEvent{Type: domain.OutInvitationCreated, OrgID: idPtr(inv.OrgID), UserID: inv.InvitedBy,
+			Data: data, CreatedAt: inv.CreatedAt})
 	})
 }
 
@@ -121,7 +127,8 @@ func (s *Store) InvitationByHash(ctx context.Context, hash []byte, now time.Time
 // CodeInvalidToken when the invitation is no longer pending or its sender
 // is no longer a member whose role grants its role (nothing changes then),
 // and CodeConflict when the user is already a member (the invitation then
-// stays pending).
+// stays pending). The new member's organization.member.added event names
+// the invitation.
 func (s *Store) AcceptInvitation(ctx context.Context, hash []byte, userID uuid.UUID, now time.Time) (*domain.Member, error) {
 	var m *domain.Member
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
@@ -164,7 +171,10 @@ func (s *Store) AcceptInvitation(ctx context.Context, hash []byte, userID uuid.U
 		if domain.IsCode(translate(err), domain.CodeConflict) {
 			return domain.Errorf(domain.CodeConflict, "you are already a member of this organization")
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, memberAdded(m, &r.ID))
 	})
 	if err != nil {
 		return nil, err

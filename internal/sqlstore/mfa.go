@@ -109,8 +109,8 @@ func (s *Store) CreateFactor(ctx context.Context, f *domain.Factor) error {
 // ConfirmFactor does what a factor's verification writes, in one
 // transaction: it stores the new factor (c.New) or marks the user's
 // unverified factor verified, deletes every other pending enrolment of the
-// user, replaces the recovery codes when c.RecoveryHashes is not nil, and
-// raises the session's assurance. It
+// user, replaces the recovery codes when c.RecoveryHashes is not nil,
+// raises the session's assurance, and emits mfa.factor.added. It
 // returns the session. Returns CodeNotFound if the factor is not an
 // unverified factor of the user or the session is not an active session of
 // the user; CodeConflict if the credential is already registered.
@@ -118,18 +118,22 @@ func (s *Store) ConfirmFactor(ctx context.Context, c domain.FactorChange) (*doma
 	var sess *domain.Session
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		f := c.Factor
+		added := struct {
+			Type string `db:"type"`
+			Name string `db:"name"`
+		}{string(f.Type), f.Name}
 		if c.New {
 			if err := s.insertFactor(ctx, tx, f); err != nil {
 				return err
 			}
 		} else {
-			res, err := tx.ExecContext(ctx, s.q(`UPDATE mfa_factors SET verified_at = ?, last_used_at = ?
-				WHERE id = ? AND user_id = ? AND verified_at IS NULL`), ts(c.Now), ts(c.Now), f.ID, f.UserID)
+			err := tx.GetContext(ctx, &added, s.q(`UPDATE mfa_factors SET verified_at = ?, last_used_at = ?
+				WHERE id = ? AND user_id = ? AND verified_at IS NULL RETURNING type, name`), ts(c.Now), ts(c.Now), f.ID, f.UserID)
+			if domain.IsCode(translate(err), domain.CodeNotFound) {
+				return domain.Errorf(domain.CodeNotFound, "factor not found")
+			}
 			if err != nil {
 				return err
-			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return domain.Errorf(domain.CodeNotFound, "factor not found")
 			}
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM mfa_factors WHERE user_id = ? AND verified_at IS NULL AND id <> ?`),
@@ -142,8 +146,12 @@ func (s *Store) ConfirmFactor(ctx context.Context, c domain.FactorChange) (*doma
 			}
 		}
 		var err error
-		sess, err = s.setAssurance(ctx, tx, f.UserID, c.SessionID, c.AAL, c.AMR, c.Refresh, c.Now)
-		return err
+		if sess, err = s.setAssurance(ctx, tx, f.UserID, c.SessionID, c.AAL, c.AMR, c.Refresh, c.Now); err != nil {
+			return err
+		}
+		data := map[string]any{"user_id": f.UserID, "factor_id": f.ID, "factor_type": added.Type}
+		putOpt(data, "name", added.Name)
+		return s.emit(ctx, tx, &domain.OutboundEvent{Type: domain.OutMFAFactorAdded, UserID: idPtr(f.UserID), Data: data, CreatedAt: c.Now})
 	})
 	return sess, err
 }
@@ -205,18 +213,24 @@ func (s *Store) RenameFactor(ctx context.Context, userID, id uuid.UUID, name str
 	return &f, nil
 }
 
-// DeleteFactor removes the user's factor and returns how many verified
-// factors the user has left; with none left, the recovery codes are
-// deleted too. Returns CodeNotFound if it is not a factor of the user.
-func (s *Store) DeleteFactor(ctx context.Context, userID, id uuid.UUID) (int, error) {
+// DeleteFactor removes the user's factor at now and returns how many
+// verified factors the user has left; with none left, the recovery codes
+// are deleted too. Removing a verified factor emits mfa.factor.removed (a
+// pending enrolment was never added). Returns CodeNotFound if it is not a
+// factor of the user.
+func (s *Store) DeleteFactor(ctx context.Context, userID, id uuid.UUID, now time.Time) (int, error) {
 	var left int
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM mfa_factors WHERE id = ? AND user_id = ?`), id, userID)
+		var gone struct {
+			Type     string `db:"type"`
+			Verified nts    `db:"verified_at"`
+		}
+		err := tx.GetContext(ctx, &gone, s.q(`DELETE FROM mfa_factors WHERE id = ? AND user_id = ? RETURNING type, verified_at`), id, userID)
+		if domain.IsCode(translate(err), domain.CodeNotFound) {
+			return domain.Errorf(domain.CodeNotFound, "factor not found")
+		}
 		if err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return domain.Errorf(domain.CodeNotFound, "factor not found")
 		}
 		// SQLite does not cascade without PRAGMA foreign_keys: the
 		// dependent rows go explicitly on both databases.
@@ -229,9 +243,15 @@ func (s *Store) DeleteFactor(ctx context.Context, userID, id uuid.UUID) (int, er
 			return err
 		}
 		if left == 0 {
-			_, err = tx.ExecContext(ctx, s.q(`DELETE FROM mfa_recovery_codes WHERE user_id = ?`), userID)
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM mfa_recovery_codes WHERE user_id = ?`), userID); err != nil {
+				return err
+			}
 		}
-		return err
+		if !gone.Verified.Valid {
+			return nil
+		}
+		return s.emit(ctx, tx, &domain.OutboundEvent{Type: domain.OutMFAFactorRemoved, UserID: idPtr(userID), CreatedAt: now,
+			Data: map[string]any{"user_id": userID, "factor_id": id, "factor_type": gone.Type, "verified_factors_left": left}})
 	})
 	return left, err
 }

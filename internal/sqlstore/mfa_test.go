@@ -82,13 +82,13 @@ func TestMFAStore(t *testing.T) {
 		if _, err := s.TakeChallenge(ctx, late.Hash, now.Add(5*time.Minute)); !domain.IsCode(err, domain.CodeNotFound) {
 			t.Fatalf("an expired challenge: %v", err)
 		}
-		if left, err := s.DeleteFactor(ctx, u.ID, f.ID); err != nil || left != 0 {
+		if left, err := s.DeleteFactor(ctx, u.ID, f.ID, now); err != nil || left != 0 {
 			t.Fatalf("delete: %d %v", left, err)
 		}
 		if n, _ := s.CountRecoveryCodes(ctx, u.ID); n != 0 {
 			t.Fatalf("recovery codes after the last factor: %d", n)
 		}
-		if _, err := s.DeleteFactor(ctx, u.ID, f.ID); !domain.IsCode(err, domain.CodeNotFound) {
+		if _, err := s.DeleteFactor(ctx, u.ID, f.ID, now); !domain.IsCode(err, domain.CodeNotFound) {
 			t.Fatalf("delete twice: %v", err)
 		}
 	})

@@ -38,16 +38,18 @@ func (r *memberRow) domain() domain.Member {
 const memberSelect = `SELECT m.org_id, m.user_id, u.email, m.role, m.created_at FROM org_members m JOIN users u ON u.id = m.user_id`
 
 // CreateOrganization stores the organization and its owner in one
-// transaction.
+// transaction, with the owner's organization.member.added event.
 func (s *Store) CreateOrganization(ctx context.Context, o *domain.Organization, owner *domain.Member) error {
 	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)`),
 			o.ID, o.Name, ts(o.CreatedAt)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`),
-			owner.OrgID, owner.UserID, string(owner.Role), ts(owner.CreatedAt))
-		return err
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`),
+			owner.OrgID, owner.UserID, string(owner.Role), ts(owner.CreatedAt)); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, memberAdded(owner, nil))
 	})
 }
 
@@ -198,8 +200,10 @@ func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 // RemoveMember deletes a membership unless fn vetoes it, revokes at now the
 // member's pending invitations and, with revokeKeys, every active key of
 // the organization the member created, in one transaction serialised per
-// organization. Returns the revoked keys; fn's error, CodeNotFound, or
-// CodeLastOwner when the last owner would leave.
+// organization, with the organization.member.removed event and one
+// api_key.revoked (reason member_removed) for the keys. Returns the revoked
+// keys; fn's error, CodeNotFound, or CodeLastOwner when the last owner
+// would leave.
 func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, now time.Time, revokeKeys bool) ([]domain.APIKey, error) {
 	var keys []domain.APIKey
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
@@ -226,20 +230,24 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 			return err
 		}
 		if revokeKeys {
-			keys, err = s.revokeKeysWhere(ctx, tx, `org_id = ? AND created_by = ?`, now, orgID, userID)
+			if keys, err = s.revokeKeysWhere(ctx, tx, `org_id = ? AND created_by = ?`, now, orgID, userID); err != nil {
+				return err
+			}
 		}
-		return err
+		removed := &domain.OutboundEvent{Type: domain.OutOrgMemberRemoved, OrgID: idPtr(orgID), UserID: idPtr(userID), CreatedAt: now,
+			Data: map[string]any{"org_id": orgID, "user_id": userID, "role": string(m.Role)}}
+		return s.emitEach(ctx, tx, removed, apiKeysRevoked(keys, reasonMemberRemoved, now))
 	})
 	return keys, err
 }
 
 // UpsertExternalUser returns the organization's identity for u.ExternalID,
-// creating it on first use, in one statement that has exactly one winner
-// when two first uses race.
+// creating it on first use (with its user.created event), in one statement
+// that has exactly one winner when two first uses race.
 func (s *Store) UpsertExternalUser(ctx context.Context, u *domain.User) (*domain.User, error) {
 	var r userRow
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		return tx.GetContext(ctx, &r, s.q(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if err := tx.GetContext(ctx, &r, s.q(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org_id, external_id) WHERE org_id IS NOT NULL DO UPDATE SET
 				email_verified = CASE WHEN excluded.email IS NOT NULL AND excluded.email <> COALESCE(users.email, '')
 					THEN excluded.email_verified ELSE users.email_verified END,
@@ -249,7 +257,15 @@ func (s *Store) UpsertExternalUser(ctx context.Context, u *domain.User) (*domain
 				metadata = COALESCE(excluded.metadata, users.metadata),
 				updated_at = excluded.updated_at
 			RETURNING `+userReadCols),
-			u.ID, nullStr(u.Email), false, nil, nullUUID(u.OrgID), u.ExternalID, nullJSON(u.Metadata), ts(u.CreatedAt), ts(u.UpdatedAt))
+			u.ID, nullStr(u.Email), false, nil, nullUUID(u.OrgID), u.ExternalID, nullJSON(u.Metadata), ts(u.CreatedAt), ts(u.UpdatedAt)); err != nil {
+			return err
+		}
+		// The upsert keeps the id of an existing identity: the new id came
+		// back only if this statement created it.
+		if r.ID != u.ID {
+			return nil
+		}
+		return s.emit(ctx, tx, userCreated(r.domain(), "delegated"))
 	})
 	if err != nil {
 		return nil, err
@@ -289,7 +305,7 @@ func (s *Store) ListOrgSessions(ctx context.Context, orgID uuid.UUID, externalID
 }
 
 // RevokeOrgSession revokes a delegated session of the organization and its
-// refresh tokens, and returns its user. Returns CodeNotFound if it is not an
+// refresh tokens, with its session.revoked event, and returns its user. Returns CodeNotFound if it is not an
 // active session of that organization.
 func (s *Store) RevokeOrgSession(ctx context.Context, orgID, sessionID uuid.UUID, now time.Time) (uuid.UUID, error) {
 	var userID uuid.UUID
@@ -298,8 +314,10 @@ func (s *Store) RevokeOrgSession(ctx context.Context, orgID, sessionID uuid.UUID
 			WHERE id = ? AND org_id = ? AND revoked_at IS NULL RETURNING user_id`), ts(now), sessionID, orgID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL`), ts(now), sessionID)
-		return err
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL`), ts(now), sessionID); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, sessionsRevoked(userID, &orgID, []uuid.UUID{sessionID}, reasonRevoked, now))
 	})
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return uuid.Nil, domain.Errorf(domain.CodeNotFound, "session not found")

@@ -33,6 +33,8 @@ var pruneCandidates = map[string]string{
 	// A webhook message is keyed by its endpoint and event.
 	domain.PruneWebhookMessages: `SELECT endpoint_id, event_id FROM webhook_messages WHERE delivered_at < ? OR failed_at < ? LIMIT ?`,
 	domain.PruneWebhookAttempts: `SELECT id FROM webhook_attempts WHERE attempted_at < ? LIMIT ?`,
+	// Outbound events go oldest first, along the primary key.
+	domain.PruneOutboundEvents: `SELECT seq FROM outbound_events WHERE created_at < ? ORDER BY seq LIMIT ?`,
 }
 
 // pruneTables names each kind's table and its key column.
@@ -47,6 +49,7 @@ var pruneTables = map[string]struct{ table, key string }{
 	domain.PruneMFAFactors:      {"mfa_factors", "id"},
 	domain.PruneWebhookMessages: {"webhook_messages", "(endpoint_id, event_id)"},
 	domain.PruneWebhookAttempts: {"webhook_attempts", "id"},
+	domain.PruneOutboundEvents:  {"outbound_events", "seq"},
 }
 
 // Prune deletes at most limit rows of the kind that ended before before, in

@@ -38,8 +38,9 @@ func (s *Store) insertRecoveryToken(ctx context.Context, tx *sqlx.Tx, t *domain.
 	return err
 }
 
-// CreateUserWithMail stores a new user with its first session, a
-// verification token and its mail in one transaction. Returns
+// CreateUserWithMail stores a new user with its first session (none when
+// sess is nil), a verification token and its mail in one transaction, with
+// their user.created and session.created events. Returns
 // CodeEmailTaken if the email is in use.
 func (s *Store) CreateUserWithMail(ctx context.Context, u *domain.User, sess *domain.Session, rt *domain.RefreshToken, t *domain.RecoveryToken, m *domain.OutboxMessage) error {
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
@@ -52,7 +53,10 @@ func (s *Store) CreateUserWithMail(ctx context.Context, u *domain.User, sess *do
 		if err := s.insertRecoveryToken(ctx, tx, t); err != nil {
 			return err
 		}
-		return s.insertOutbox(ctx, tx, m)
+		if err := s.insertOutbox(ctx, tx, m); err != nil {
+			return err
+		}
+		return s.emitEach(ctx, tx, userCreated(u, "signup"), sessionCreated(sess))
 	})
 	if domain.IsCode(err, domain.CodeConflict) {
 		return &domain.Error{Code: domain.CodeEmailTaken, Message: "an account with this email already exists", Err: err}
@@ -123,8 +127,9 @@ func (s *Store) revokeUserSessionsTx(ctx context.Context, tx *sqlx.Tx, userID, k
 }
 
 // RedeemRecoveryToken spends the token of the purpose with the hash and
-// applies to its user the change that decide returns for it, in one
-// transaction whose conditional update has exactly one winner among
+// applies to its user the change that decide returns for it, with its
+// events (password.reset for a password reset, email.verified, and what it
+// revoked), in one transaction whose conditional update has exactly one winner among
 // concurrent uses of the token. Returns CodeInvalidToken for an unknown,
 // used or expired token, or when the change does not apply (its IfEmail no
 // longer holds); the token then stays unspent.
@@ -135,7 +140,11 @@ func (s *Store) RedeemRecoveryToken(ctx context.Context, purpose string, hash []
 		if err != nil {
 			return err
 		}
-		res, err = s.changeCredentialsTx(ctx, tx, t.UserID, decide(t), now)
+		c := decide(t)
+		res, err = s.changeCredentialsTx(ctx, tx, t.UserID, c, now)
+		if err == nil {
+			err = s.emitCredentialChange(ctx, tx, res, c, purpose == domain.PurposePasswordReset, now)
+		}
 		if domain.IsCode(err, domain.CodeNotFound) {
 			return invalidRecoveryToken()
 		}
@@ -148,19 +157,54 @@ func (s *Store) RedeemRecoveryToken(ctx context.Context, purpose string, hash []
 }
 
 // ChangeCredentials applies the change to the user's credentials in one
-// transaction. Returns CodeNotFound if the user is not a password account
+// transaction, with the events of what it revoked (reason
+// password_changed) and email.verified when it verified the email. Returns CodeNotFound if the user is not a password account
 // or the change's conditions (IfPasswordHash, IfEmail) no longer hold.
 func (s *Store) ChangeCredentials(ctx context.Context, userID uuid.UUID, c domain.CredentialChange, now time.Time) (*domain.CredentialResult, error) {
 	var res *domain.CredentialResult
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		var err error
-		res, err = s.changeCredentialsTx(ctx, tx, userID, c, now)
-		return err
+		if res, err = s.changeCredentialsTx(ctx, tx, userID, c, now); err != nil {
+			return err
+		}
+		return s.emitCredentialChange(ctx, tx, res, c, false, now)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// emitCredentialChange emits the events of the credential change c that
+// made res, in its transaction: password.reset when reset (a reset token
+// set the password), email.verified when the change verified the address
+// for the first time, and one session.revoked and one
+// api_key.revoked for what it revoked, whose reason is the password's
+// reset or change.
+func (s *Store) emitCredentialChange(ctx context.Context, tx *sqlx.Tx, res *domain.CredentialResult, c domain.CredentialChange, reset bool, now time.Time) error {
+	var evs []*domain.OutboundEvent
+	reason := reasonPasswordChanged
+	if reset {
+		reason = reasonPasswordReset
+	}
+	if reset && c.PasswordHash != "" {
+		evs = append(evs, &domain.OutboundEvent{Type: domain.OutPasswordReset, UserID: idPtr(res.UserID), CreatedAt: now,
+			Data: map[string]any{"user_id": res.UserID, "sessions_revoked": len(res.Revoked), "api_keys_revoked": len(res.RevokedKeys)}})
+	}
+	if c.VerifyEmail != "" {
+		// Only a first verification is one: a reset of an address already
+		// verified verifies nothing new.
+		var at nts
+		if err := tx.GetContext(ctx, &at, s.q(`SELECT email_verified_at FROM users WHERE id = ? AND email = ?`), res.UserID, c.VerifyEmail); err != nil {
+			return err
+		}
+		if at.Valid && at.T.Sub(now).Abs() < time.Microsecond {
+			evs = append(evs, &domain.OutboundEvent{Type: domain.OutEmailVerified, UserID: idPtr(res.UserID), CreatedAt: now,
+				Data: map[string]any{"user_id": res.UserID, "email": c.VerifyEmail}})
+		}
+	}
+	evs = append(evs, sessionsRevoked(res.UserID, nil, res.Revoked, reason, now), apiKeysRevoked(res.RevokedKeys, reason, now))
+	return s.emitEach(ctx, tx, evs...)
 }
 
 // changeCredentialsTx applies c to the user inside tx: the user row first

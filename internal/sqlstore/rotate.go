@@ -267,7 +267,7 @@ func (s *Store) rotateAlone(ctx context.Context, req domain.RotateRequest) (*dom
 		now := req.Now
 		revoked.RevokedAt = &now
 		res = &domain.RotateResult{Outcome: domain.ReuseDetected, Session: revoked}
-		return nil
+		return s.emit(ctx, tx, sessionsRevoked(revoked.UserID, revoked.OrgID, []uuid.UUID{revoked.ID}, reasonReuseDetected, now))
 	})
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil, invalid

@@ -78,10 +78,16 @@ func (s *Store) insertRefreshToken(ctx context.Context, tx *sqlx.Tx, rt *domain.
 	return err
 }
 
-// CreateSession stores a session with its first refresh token; a nil rt
-// stores a session that can never be refreshed.
+// CreateSession stores a session with its first refresh token (a nil rt
+// stores a session that can never be refreshed) and its session.created
+// event (with the organization of a delegated session).
 func (s *Store) CreateSession(ctx context.Context, sess *domain.Session, rt *domain.RefreshToken) error {
-	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error { return s.insertSession(ctx, tx, sess, rt) })
+	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		if err := s.insertSession(ctx, tx, sess, rt); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, sessionCreated(sess))
+	})
 }
 
 // revokeSessions revokes the active sessions matching where (a condition on
@@ -123,25 +129,30 @@ func (s *Store) ListSessions(ctx context.Context, userID uuid.UUID, now time.Tim
 	return out, nil
 }
 
-// RevokeSession revokes the user's session and its refresh tokens. Returns
-// CodeNotFound if it is not an active session of that user.
+// RevokeSession revokes the user's session and its refresh tokens, with its
+// session.revoked event. Returns CodeNotFound if it is not an active
+// session of that user.
 func (s *Store) RevokeSession(ctx context.Context, userID, sessionID uuid.UUID, now time.Time) error {
-	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL`),
-			ts(now), sessionID, userID)
-		if err != nil {
+	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		var orgID uuid.NullUUID
+		if err := tx.GetContext(ctx, &orgID, s.q(`UPDATE sessions SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL RETURNING org_id`),
+			ts(now), sessionID, userID); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return domain.Errorf(domain.CodeNotFound, "session not found")
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL`), ts(now), sessionID); err != nil {
+			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL`), ts(now), sessionID)
-		return err
+		return s.emit(ctx, tx, sessionsRevoked(userID, ptrUUID(orgID), []uuid.UUID{sessionID}, reasonRevoked, now))
 	})
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	return err
 }
 
 // RevokeUserSessions revokes every active session of the user except keep
-// and returns the ids it revoked.
+// and returns the ids it revoked, with one session.revoked event for them
+// all.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep uuid.UUID, now time.Time) ([]uuid.UUID, error) {
 	var ids []uuid.UUID
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
@@ -150,9 +161,11 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep uuid.UUID, 
 			ts(now), userID, keep); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND session_id IN (SELECT id FROM sessions WHERE user_id = ? AND id <> ?)`),
-			ts(now), userID, keep)
-		return err
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND session_id IN (SELECT id FROM sessions WHERE user_id = ? AND id <> ?)`),
+			ts(now), userID, keep); err != nil {
+			return err
+		}
+		return s.emitEach(ctx, tx, sessionsRevoked(userID, nil, ids, reasonRevoked, now))
 	})
 	return ids, err
 }
@@ -199,7 +212,7 @@ func (s *Store) CountActiveSessions(ctx context.Context, userID uuid.UUID, now t
 
 // TrimSessions revokes every active session of the user but the newest
 // keep, with their refresh tokens, in one transaction, and returns the
-// revoked ids.
+// revoked ids, with one session.revoked event (reason session_quota).
 func (s *Store) TrimSessions(ctx context.Context, userID uuid.UUID, keep int, now time.Time) ([]uuid.UUID, error) {
 	var ids []uuid.UUID
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
@@ -215,7 +228,7 @@ func (s *Store) TrimSessions(ctx context.Context, userID uuid.UUID, keep int, no
 				return err
 			}
 		}
-		return nil
+		return s.emitEach(ctx, tx, sessionsRevoked(userID, nil, ids, reasonSessionQuota, now))
 	})
 	return ids, err
 }

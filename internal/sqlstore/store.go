@@ -57,6 +57,9 @@ type Store struct {
 	listenURL string
 	// origin tells this store's change notifications from other instances'.
 	origin string
+	// feedWait bounds a PostgreSQL read of the events feed's wait for the
+	// transactions still writing events (Options.FeedWait).
+	feedWait time.Duration
 }
 
 // Options tune the connection pool.
@@ -81,6 +84,11 @@ type Options struct {
 	// Logger receives what the store cannot return to a caller (a failed
 	// rotation batch); nil discards it.
 	Logger *slog.Logger
+	// FeedWait bounds how long a read of the outbound events feed on
+	// PostgreSQL waits for the transactions that may still commit events
+	// below its page (see ListOutboundEvents); 0 is 2s, a negative value
+	// does not wait (tests).
+	FeedWait time.Duration
 }
 
 // Open connects to the database that url names: sqlite://relative/path.db,
@@ -155,7 +163,10 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		if log == nil {
 			log = slog.New(slog.DiscardHandler)
 		}
-		s := &Store{db: db, dialect: Postgres, listenURL: u.String(), origin: newOrigin()}
+		s := &Store{db: db, dialect: Postgres, listenURL: u.String(), origin: newOrigin(), feedWait: opt.FeedWait}
+		if s.feedWait == 0 {
+			s.feedWait = defaultFeedWait
+		}
 		s.stmts.disabled = opt.NoPreparedStatements
 		if err := s.Ping(ctx); err != nil {
 			db.Close()

@@ -89,13 +89,17 @@ func (s *Store) insertUser(ctx context.Context, tx *sqlx.Tx, u *domain.User) err
 }
 
 // CreateUser stores a new user with its first session and refresh token in
-// one transaction. Returns CodeEmailTaken if the email is in use.
+// one transaction, with their user.created and session.created events.
+// Returns CodeEmailTaken if the email is in use.
 func (s *Store) CreateUser(ctx context.Context, u *domain.User, sess *domain.Session, rt *domain.RefreshToken) error {
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		if err := s.insertUser(ctx, tx, u); err != nil {
 			return err
 		}
-		return s.insertSession(ctx, tx, sess, rt)
+		if err := s.insertSession(ctx, tx, sess, rt); err != nil {
+			return err
+		}
+		return s.emitEach(ctx, tx, userCreated(u, "signup"), sessionCreated(sess))
 	})
 	if domain.IsCode(err, domain.CodeConflict) {
 		return &domain.Error{Code: domain.CodeEmailTaken, Message: "an account with this email already exists", Err: err}

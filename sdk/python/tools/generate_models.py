@@ -240,7 +240,7 @@ class Gen:
             if body is not None and not body_required:
                 kw.append(f"body: {self.body_type(body)} | None = None")
             for p in query_ps:
-                kw.append(f"{ident(p['name'])}: {self.py_type(p.get('schema', {}))} | None = None")
+                kw.append(f"{ident(p['name'])}: {self.qual(p.get('schema', {}))} | None = None")
             if kw:
                 args.append("*")
                 args += kw

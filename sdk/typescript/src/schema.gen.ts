@@ -1250,6 +1250,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/organizations/{org_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The organization's outbound events (owners and admins)
+         * @description The outbound events of the organization (its members, invitations,
+         *     keys and delegated identities and sessions), oldest first, as
+         *     `GET /events` gives them to operators. Needs `events:read` in the
+         *     organization: owners and admins, or an organization key holding it.
+         *     aal1 like the organization's other reads.
+         */
+        get: operations["listOrgOutboundEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/organizations/{org_id}/sessions": {
         parameters: {
             query?: never;
@@ -1284,6 +1310,34 @@ export interface paths {
         post?: never;
         /** Revoke a delegated session of the organization */
         delete: operations["revokeOrgSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The outbound events feed (operators)
+         * @description Every outbound event of the deployment, oldest first: what webhooks
+         *     deliver, to poll instead. Operators only (`LATCH_OPERATOR_EMAILS`),
+         *     through an aal2 session or a personal key with `admin:events:read`.
+         *     Pass the `next_cursor` of a page as `after` for the next one; an empty
+         *     page keeps `next_cursor` at `after`, so a poller always continues from
+         *     it. The feed never skips an event: a page ends before any event whose
+         *     transaction may still commit with a lower `seq` (see docs/events.md).
+         *     Events older than `LATCH_EVENTS_RETENTION` (30 days by default) are
+         *     pruned.
+         */
+        get: operations["listOutboundEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -3123,6 +3177,446 @@ export interface components {
             code?: string;
             credential?: components["schemas"]["WebAuthnCredential"];
         };
+        /**
+         * @description The type of an outbound event: what changed. `docs/events.md` tells when
+         *     each is emitted; each one's payload is the `...EventData` schema that
+         *     `OutboundEvent` maps it to.
+         * @enum {string}
+         */
+        OutboundEventType: "user.created" | "user.updated" | "user.deleted" | "user.banned" | "session.created" | "session.revoked" | "password.reset" | "email.verified" | "mfa.factor.added" | "mfa.factor.removed" | "api_key.created" | "api_key.revoked" | "organization.member.added" | "organization.member.removed" | "invitation.created" | "webhook.test";
+        /**
+         * @description What every outbound event carries, whatever its type. Data never holds
+         *     a secret (no token, hash or code): ids, emails, times and reasons.
+         */
+        OutboundEventEnvelope: {
+            /**
+             * Format: uuid
+             * @description Unique per event; a consumer deduplicates on it.
+             */
+            id: string;
+            /**
+             * Format: int64
+             * @description The event's position; ascending in the feed. Pass the last one seen as `after`.
+             */
+            seq: number;
+            /** @description The event's type (one of `OutboundEventType`); it selects the payload. */
+            type: string;
+            /**
+             * Format: date-time
+             * @description When the change committed (the store's clock).
+             */
+            timestamp: string;
+            /**
+             * Format: uuid
+             * @description The organization of an organization-scoped change.
+             */
+            org_id?: string;
+            /**
+             * Format: uuid
+             * @description The user the change is about, when there is one.
+             */
+            user_id?: string;
+        };
+        /**
+         * @description One outbound event: the envelope and the payload of its type,
+         *     discriminated by `type`.
+         */
+        OutboundEvent: components["schemas"]["UserCreatedEvent"] | components["schemas"]["UserUpdatedEvent"] | components["schemas"]["UserDeletedEvent"] | components["schemas"]["UserBannedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionRevokedEvent"] | components["schemas"]["PasswordResetEvent"] | components["schemas"]["EmailVerifiedEvent"] | components["schemas"]["MFAFactorAddedEvent"] | components["schemas"]["MFAFactorRemovedEvent"] | components["schemas"]["APIKeyCreatedEvent"] | components["schemas"]["APIKeyRevokedEvent"] | components["schemas"]["OrgMemberAddedEvent"] | components["schemas"]["OrgMemberRemovedEvent"] | components["schemas"]["InvitationCreatedEvent"] | components["schemas"]["WebhookTestEvent"];
+        /** @description The `user.created` event. */
+        UserCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `user.created` */
+            type: string;
+            data: components["schemas"]["UserCreatedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user.created";
+        };
+        /** @description A user was created: a signup, a delegated identity's first session, or an import. */
+        UserCreatedEventData: {
+            /** Format: uuid */
+            user_id: string;
+            /** Format: email */
+            email?: string;
+            email_verified?: boolean;
+            /**
+             * Format: uuid
+             * @description The organization of a delegated identity.
+             */
+            org_id?: string;
+            /** @description The delegated identity's id in the organization's system. */
+            external_id?: string;
+            /** @description How the user came: `signup`, `delegated` or `import`. */
+            source?: string;
+        };
+        /** @description The `user.updated` event. */
+        UserUpdatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `user.updated` */
+            type: string;
+            data: components["schemas"]["UserUpdatedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user.updated";
+        };
+        /** @description An operator changed a user. */
+        UserUpdatedEventData: {
+            /** Format: uuid */
+            user_id: string;
+            /** @description The names of the fields that changed. */
+            changes?: string[];
+        };
+        /** @description The `user.deleted` event. */
+        UserDeletedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `user.deleted` */
+            type: string;
+            data: components["schemas"]["UserDeletedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user.deleted";
+        };
+        /** @description An operator deleted a user. */
+        UserDeletedEventData: {
+            /** Format: uuid */
+            user_id: string;
+            /** Format: email */
+            email?: string;
+            /** @description The organizations the user alone owned, deleted with the user (delete_sole_owned_orgs). */
+            deleted_organizations?: string[];
+        };
+        /** @description The `user.banned` event. */
+        UserBannedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `user.banned` */
+            type: string;
+            data: components["schemas"]["UserBannedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user.banned";
+        };
+        /** @description An operator banned (or unbanned) a user. */
+        UserBannedEventData: {
+            /** Format: uuid */
+            user_id: string;
+            /** @description True: the user was banned (an unban is told by user.updated). */
+            banned?: boolean;
+            /** Format: date-time */
+            banned_until?: string;
+            reason?: string;
+        };
+        /** @description The `session.created` event. */
+        SessionCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `session.created` */
+            type: string;
+            data: components["schemas"]["SessionCreatedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "session.created";
+        };
+        /** @description A session opened: a login (password or passkey), a signup's first session, or a delegated session. A refresh never creates one. */
+        SessionCreatedEventData: {
+            /** Format: uuid */
+            session_id: string;
+            /** Format: uuid */
+            user_id: string;
+            /**
+             * Format: uuid
+             * @description The organization of a delegated session.
+             */
+            org_id?: string;
+            aal: components["schemas"]["AAL"];
+            /** @description The authentication methods (RFC 8176). */
+            amr?: string[];
+            ip?: string;
+            user_agent?: string;
+            /**
+             * Format: date-time
+             * @description The session's absolute expiry.
+             */
+            expires_at?: string;
+        };
+        /** @description The `session.revoked` event. */
+        SessionRevokedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `session.revoked` */
+            type: string;
+            data: components["schemas"]["SessionRevokedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "session.revoked";
+        };
+        /** @description Sessions of one user were revoked, in one change: one event lists them all. */
+        SessionRevokedEventData: {
+            /** Format: uuid */
+            user_id: string;
+            session_ids: string[];
+            /** @description `revoked` (a logout or a revocation by the user or the organization), `reuse_detected` (a spent refresh token was presented again), `password_changed`, `password_reset`, `session_quota` (the oldest session made room for a new one), `member_removed`, `operator` (an operator ended them), `banned` (an operator banned the user). */
+            reason: string;
+        };
+        /** @description The `password.reset` event. */
+        PasswordResetEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `password.reset` */
+            type: string;
+            data: components["schemas"]["PasswordResetEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "password.reset";
+        };
+        /** @description A password reset completed: the password changed through a reset link. */
+        PasswordResetEventData: {
+            /** Format: uuid */
+            user_id: string;
+            sessions_revoked?: number;
+            api_keys_revoked?: number;
+        };
+        /** @description The `email.verified` event. */
+        EmailVerifiedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `email.verified` */
+            type: string;
+            data: components["schemas"]["EmailVerifiedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "email.verified";
+        };
+        /** @description A user verified their email address. */
+        EmailVerifiedEventData: {
+            /** Format: uuid */
+            user_id: string;
+            /** Format: email */
+            email: string;
+        };
+        /** @description The `mfa.factor.added` event. */
+        MFAFactorAddedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `mfa.factor.added` */
+            type: string;
+            data: components["schemas"]["MFAFactorAddedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "mfa.factor.added";
+        };
+        /** @description A second factor was added: a confirmed TOTP enrolment or a registered WebAuthn credential. */
+        MFAFactorAddedEventData: {
+            /** Format: uuid */
+            user_id: string;
+            /** Format: uuid */
+            factor_id: string;
+            factor_type: components["schemas"]["MFAFactorType"];
+            name?: string;
+        };
+        /** @description The `mfa.factor.removed` event. */
+        MFAFactorRemovedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `mfa.factor.removed` */
+            type: string;
+            data: components["schemas"]["MFAFactorRemovedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "mfa.factor.removed";
+        };
+        /** @description A second factor was removed. */
+        MFAFactorRemovedEventData: {
+            /** Format: uuid */
+            user_id: string;
+            /** Format: uuid */
+            factor_id: string;
+            factor_type: components["schemas"]["MFAFactorType"];
+            verified_factors_left?: number;
+            /** @description `operator` when an operator removed it (account recovery by support); absent when the user did. */
+            removed_by?: string;
+        };
+        /** @description The `api_key.created` event. */
+        APIKeyCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `api_key.created` */
+            type: string;
+            data: components["schemas"]["APIKeyCreatedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "api_key.created";
+        };
+        /** @description An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked). */
+        APIKeyCreatedEventData: {
+            /** Format: uuid */
+            api_key_id: string;
+            /** @description The key's public prefix (never the secret). */
+            prefix: string;
+            label?: string;
+            scopes: string[];
+            /**
+             * Format: uuid
+             * @description The owner of a personal key.
+             */
+            user_id?: string;
+            /**
+             * Format: uuid
+             * @description The organization of an organization key.
+             */
+            org_id?: string;
+            /** Format: uuid */
+            created_by?: string;
+            /** Format: date-time */
+            expires_at?: string;
+            /** Format: uuid */
+            rolled_from?: string;
+            /** Format: date-time */
+            rolled_from_expires_at?: string;
+        };
+        /** @description The `api_key.revoked` event. */
+        APIKeyRevokedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `api_key.revoked` */
+            type: string;
+            data: components["schemas"]["APIKeyRevokedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "api_key.revoked";
+        };
+        /** @description API keys of one owner were revoked, in one change: one event lists them all. */
+        APIKeyRevokedEventData: {
+            api_key_ids: string[];
+            /**
+             * Format: uuid
+             * @description The owner of personal keys.
+             */
+            user_id?: string;
+            /**
+             * Format: uuid
+             * @description The organization of organization keys.
+             */
+            org_id?: string;
+            /** @description `revoked` (by their owner or the organization), `password_changed`, `password_reset`, `member_removed` (their creator left the organization). */
+            reason: string;
+        };
+        /** @description The `organization.member.added` event. */
+        OrgMemberAddedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `organization.member.added` */
+            type: string;
+            data: components["schemas"]["OrgMemberAddedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "organization.member.added";
+        };
+        /** @description A user joined an organization: they created it (as its owner) or accepted an invitation. */
+        OrgMemberAddedEventData: {
+            /** Format: uuid */
+            org_id: string;
+            /** Format: uuid */
+            user_id: string;
+            role: components["schemas"]["Role"];
+            /**
+             * Format: uuid
+             * @description The invitation accepted.
+             */
+            invitation_id?: string;
+        };
+        /** @description The `organization.member.removed` event. */
+        OrgMemberRemovedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `organization.member.removed` */
+            type: string;
+            data: components["schemas"]["OrgMemberRemovedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "organization.member.removed";
+        };
+        /** @description A member left or was removed from an organization. */
+        OrgMemberRemovedEventData: {
+            /** Format: uuid */
+            org_id: string;
+            /** Format: uuid */
+            user_id: string;
+            role: components["schemas"]["Role"];
+        };
+        /** @description The `invitation.created` event. */
+        InvitationCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `invitation.created` */
+            type: string;
+            data: components["schemas"]["InvitationCreatedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "invitation.created";
+        };
+        /** @description Someone was invited to an organization. */
+        InvitationCreatedEventData: {
+            /** Format: uuid */
+            invitation_id: string;
+            /** Format: uuid */
+            org_id: string;
+            /** Format: email */
+            email: string;
+            role: components["schemas"]["Role"];
+            /** Format: uuid */
+            invited_by?: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        /** @description The `webhook.test` event. */
+        WebhookTestEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /** @description `webhook.test` */
+            type: string;
+            data: components["schemas"]["WebhookTestEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "webhook.test";
+        };
+        /** @description A test delivery that an endpoint's owner asked for; nothing happened. */
+        WebhookTestEventData: {
+            /** Format: uuid */
+            webhook_id?: string;
+            message?: string;
+        };
+        OutboundEventPage: {
+            /** @description Oldest first, in ascending `seq`. */
+            events: components["schemas"]["OutboundEvent"][];
+            /**
+             * Format: int64
+             * @description The `seq` of the last event of the page (the `after` given when the
+             *     page is empty): pass it as `after` to continue.
+             */
+            next_cursor: number;
+            /** @description Whether more events are ready now; poll again later when false. */
+            has_more: boolean;
+        };
     };
     responses: {
         /** @description The request is malformed or breaks a rule. */
@@ -3231,6 +3725,19 @@ export interface components {
         };
     };
     parameters: {
+        /**
+         * @description The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
+         * @example 1042
+         */
+        EventsAfter: number;
+        /**
+         * @description Only events of these types (comma-separated).
+         * @example [
+         *       "session.created",
+         *       "session.revoked"
+         *     ]
+         */
+        EventTypes: components["schemas"]["OutboundEventType"][];
         /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
         WebhookId: string;
         /**
@@ -5244,6 +5751,53 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    listOrgOutboundEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
+                 * @example 1042
+                 */
+                after?: components["parameters"]["EventsAfter"];
+                /**
+                 * @description The most items in the page.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Only events of these types (comma-separated).
+                 * @example [
+                 *       "session.created",
+                 *       "session.revoked"
+                 *     ]
+                 */
+                types?: components["parameters"]["EventTypes"];
+            };
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events, ascending `seq`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutboundEventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     listOrgSessions: {
         parameters: {
             query?: {
@@ -5308,6 +5862,55 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listOutboundEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
+                 * @example 1042
+                 */
+                after?: components["parameters"]["EventsAfter"];
+                /**
+                 * @description The most items in the page.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Only events of these types (comma-separated).
+                 * @example [
+                 *       "session.created",
+                 *       "session.revoked"
+                 *     ]
+                 */
+                types?: components["parameters"]["EventTypes"];
+                /**
+                 * @description Only the events of this organization.
+                 * @example 6f1d2c3b-4a5e-4f60-8b7a-9c0d1e2f3a4b
+                 */
+                org_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events, ascending `seq`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutboundEventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

@@ -74,10 +74,12 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'listMFAFactors': ('GET', '/auth/mfa/factors', 'bearer'),
     'listMembers': ('GET', '/organizations/{org_id}/members', 'bearer'),
     'listOrgAPIKeys': ('GET', '/organizations/{org_id}/api-keys', 'bearer'),
+    'listOrgOutboundEvents': ('GET', '/organizations/{org_id}/events', 'bearer'),
     'listOrgSessions': ('GET', '/organizations/{org_id}/sessions', 'bearer'),
     'listOrgWebhookDeliveries': ('GET', '/organizations/{org_id}/webhooks/{webhook_id}/deliveries', 'bearer'),
     'listOrgWebhooks': ('GET', '/organizations/{org_id}/webhooks', 'bearer'),
     'listOrganizations': ('GET', '/organizations', 'bearer'),
+    'listOutboundEvents': ('GET', '/events', 'bearer'),
     'listSessions': ('GET', '/sessions', 'bearer'),
     'login': ('POST', '/auth/login', 'none'),
     'logout': ('POST', '/auth/logout', 'bearer'),
@@ -421,6 +423,11 @@ class API:
         status, data = self._send('GET', '/organizations/{org_id}/api-keys', {'org_id': org_id}, {'limit': limit, 'cursor': cursor, 'created_by': created_by}, None, 'bearer')
         return m.APIKeyList.from_dict(data)
 
+    def list_org_outbound_events(self, org_id: str, *, after: int | None = None, limit: int | None = None, types: list[m.OutboundEventType] | None = None) -> m.OutboundEventPage:
+        """The organization's outbound events (owners and admins). GET /organizations/{org_id}/events."""
+        status, data = self._send('GET', '/organizations/{org_id}/events', {'org_id': org_id}, {'after': after, 'limit': limit, 'types': types}, None, 'bearer')
+        return m.OutboundEventPage.from_dict(data)
+
     def list_org_sessions(self, org_id: str, *, limit: int | None = None, cursor: str | None = None, external_id: str | None = None) -> m.SessionList:
         """The organization's delegated sessions. GET /organizations/{org_id}/sessions."""
         status, data = self._send('GET', '/organizations/{org_id}/sessions', {'org_id': org_id}, {'limit': limit, 'cursor': cursor, 'external_id': external_id}, None, 'bearer')
@@ -440,6 +447,11 @@ class API:
         """The organizations the caller belongs to. GET /organizations."""
         status, data = self._send('GET', '/organizations', {}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
         return m.OrganizationList.from_dict(data)
+
+    def list_outbound_events(self, *, after: int | None = None, limit: int | None = None, types: list[m.OutboundEventType] | None = None, org_id: str | None = None) -> m.OutboundEventPage:
+        """The outbound events feed (operators). GET /events."""
+        status, data = self._send('GET', '/events', {}, {'after': after, 'limit': limit, 'types': types, 'org_id': org_id}, None, 'bearer')
+        return m.OutboundEventPage.from_dict(data)
 
     def list_sessions(self, *, limit: int | None = None, cursor: str | None = None) -> m.SessionList:
         """The caller's live sessions. GET /sessions."""

@@ -733,7 +733,9 @@ class Client:
         and on a 401 token_expired or invalid_token renews once and retries once."""
         for name, value in path_params.items():
             path = path.replace("{" + name + "}", urllib.parse.quote(value, safe=""))
-        q = {k: ("true" if v is True else "false" if v is False else str(v)) for k, v in query.items() if v is not None}
+        # A list is one comma-separated value (the spec's form style, explode: false).
+        q = {k: ("true" if v is True else "false" if v is False else ",".join(str(x) for x in v) if isinstance(v, list) else str(v))
+             for k, v in query.items() if v is not None}
         target = path + ("?" + urllib.parse.urlencode(q) if q else "")
         headers: dict[str, str] = {}
         data: bytes | None = None

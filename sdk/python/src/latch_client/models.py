@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest']
+__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest', 'OutboundEventType', 'OutboundEventEnvelope', 'OutboundEvent', 'UserCreatedEvent', 'UserCreatedEventData', 'UserUpdatedEvent', 'UserUpdatedEventData', 'UserDeletedEvent', 'UserDeletedEventData', 'UserBannedEvent', 'UserBannedEventData', 'SessionCreatedEvent', 'SessionCreatedEventData', 'SessionRevokedEvent', 'SessionRevokedEventData', 'PasswordResetEvent', 'PasswordResetEventData', 'EmailVerifiedEvent', 'EmailVerifiedEventData', 'MFAFactorAddedEvent', 'MFAFactorAddedEventData', 'MFAFactorRemovedEvent', 'MFAFactorRemovedEventData', 'APIKeyCreatedEvent', 'APIKeyCreatedEventData', 'APIKeyRevokedEvent', 'APIKeyRevokedEventData', 'OrgMemberAddedEvent', 'OrgMemberAddedEventData', 'OrgMemberRemovedEvent', 'OrgMemberRemovedEventData', 'InvitationCreatedEvent', 'InvitationCreatedEventData', 'WebhookTestEvent', 'WebhookTestEventData', 'OutboundEventPage']
 
 
 WebhookEventType = str
@@ -2962,6 +2962,1296 @@ class MFAVerifyRequest:
             d['credential'] = self.credential
         return d
 
+OutboundEventType = Literal['user.created', 'user.updated', 'user.deleted', 'user.banned', 'session.created', 'session.revoked', 'password.reset', 'email.verified', 'mfa.factor.added', 'mfa.factor.removed', 'api_key.created', 'api_key.revoked', 'organization.member.added', 'organization.member.removed', 'invitation.created', 'webhook.test']
+"""The type of an outbound event: what changed. `docs/events.md` tells when
+each is emitted; each one's payload is the `...EventData` schema that
+`OutboundEvent` maps it to."""
+
+
+@dataclass
+class OutboundEventEnvelope:
+    """What every outbound event carries, whatever its type. Data never holds
+a secret (no token, hash or code): ids, emails, times and reasons."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OutboundEventEnvelope:
+        known = {'id', 'seq', 'type', 'timestamp', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class UserCreatedEvent:
+    """The `user.created` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: UserCreatedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UserCreatedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=UserCreatedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class UserCreatedEventData:
+    """A user was created: a signup, a delegated identity's first session, or an import."""
+
+    user_id: str
+    email: str | None = None
+    email_verified: bool | None = None
+    org_id: str | None = None
+    external_id: str | None = None
+    source: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UserCreatedEventData:
+        known = {'user_id', 'email', 'email_verified', 'org_id', 'external_id', 'source'}
+        return cls(
+            user_id=d['user_id'],
+            email=d['email'] if d.get('email') is not None else None,
+            email_verified=d['email_verified'] if d.get('email_verified') is not None else None,
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            external_id=d['external_id'] if d.get('external_id') is not None else None,
+            source=d['source'] if d.get('source') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user_id'] = self.user_id
+        if self.email is not None:
+            d['email'] = self.email
+        if self.email_verified is not None:
+            d['email_verified'] = self.email_verified
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.external_id is not None:
+            d['external_id'] = self.external_id
+        if self.source is not None:
+            d['source'] = self.source
+        return d
+
+
+@dataclass
+class UserUpdatedEvent:
+    """The `user.updated` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: UserUpdatedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UserUpdatedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=UserUpdatedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class UserUpdatedEventData:
+    """An operator changed a user."""
+
+    user_id: str
+    changes: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UserUpdatedEventData:
+        known = {'user_id', 'changes'}
+        return cls(
+            user_id=d['user_id'],
+            changes=d['changes'] if d.get('changes') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user_id'] = self.user_id
+        if self.changes is not None:
+            d['changes'] = self.changes
+        return d
+
+
+@dataclass
+class UserDeletedEvent:
+    """The `user.deleted` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: UserDeletedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UserDeletedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=UserDeletedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class UserDeletedEventData:
+    """An operator deleted a user."""
+
+    user_id: str
+    email: str | None = None
+    deleted_organizations: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UserDeletedEventData:
+        known = {'user_id', 'email', 'deleted_organizations'}
+        return cls(
+            user_id=d['user_id'],
+            email=d['email'] if d.get('email') is not None else None,
+            deleted_organizations=d['deleted_organizations'] if d.get('deleted_organizations') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user_id'] = self.user_id
+        if self.email is not None:
+            d['email'] = self.email
+        if self.deleted_organizations is not None:
+            d['deleted_organizations'] = self.deleted_organizations
+        return d
+
+
+@dataclass
+class UserBannedEvent:
+    """The `user.banned` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: UserBannedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UserBannedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=UserBannedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class UserBannedEventData:
+    """An operator banned (or unbanned) a user."""
+
+    user_id: str
+    banned: bool | None = None
+    banned_until: str | None = None
+    reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UserBannedEventData:
+        known = {'user_id', 'banned', 'banned_until', 'reason'}
+        return cls(
+            user_id=d['user_id'],
+            banned=d['banned'] if d.get('banned') is not None else None,
+            banned_until=d['banned_until'] if d.get('banned_until') is not None else None,
+            reason=d['reason'] if d.get('reason') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user_id'] = self.user_id
+        if self.banned is not None:
+            d['banned'] = self.banned
+        if self.banned_until is not None:
+            d['banned_until'] = self.banned_until
+        if self.reason is not None:
+            d['reason'] = self.reason
+        return d
+
+
+@dataclass
+class SessionCreatedEvent:
+    """The `session.created` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: SessionCreatedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SessionCreatedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=SessionCreatedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class SessionCreatedEventData:
+    """A session opened: a login (password or passkey), a signup's first session, or a delegated session. A refresh never creates one."""
+
+    session_id: str
+    user_id: str
+    aal: AAL
+    org_id: str | None = None
+    amr: list[str] | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    expires_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SessionCreatedEventData:
+        known = {'session_id', 'user_id', 'aal', 'org_id', 'amr', 'ip', 'user_agent', 'expires_at'}
+        return cls(
+            session_id=d['session_id'],
+            user_id=d['user_id'],
+            aal=d['aal'],
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            amr=d['amr'] if d.get('amr') is not None else None,
+            ip=d['ip'] if d.get('ip') is not None else None,
+            user_agent=d['user_agent'] if d.get('user_agent') is not None else None,
+            expires_at=d['expires_at'] if d.get('expires_at') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['session_id'] = self.session_id
+        d['user_id'] = self.user_id
+        d['aal'] = self.aal
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.amr is not None:
+            d['amr'] = self.amr
+        if self.ip is not None:
+            d['ip'] = self.ip
+        if self.user_agent is not None:
+            d['user_agent'] = self.user_agent
+        if self.expires_at is not None:
+            d['expires_at'] = self.expires_at
+        return d
+
+
+@dataclass
+class SessionRevokedEvent:
+    """The `session.revoked` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: SessionRevokedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SessionRevokedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=SessionRevokedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class SessionRevokedEventData:
+    """Sessions of one user were revoked, in one change: one event lists them all."""
+
+    user_id: str
+    session_ids: list[str]
+    reason: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SessionRevokedEventData:
+        known = {'user_id', 'session_ids', 'reason'}
+        return cls(
+            user_id=d['user_id'],
+            session_ids=d['session_ids'],
+            reason=d['reason'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user_id'] = self.user_id
+        d['session_ids'] = self.session_ids
+        d['reason'] = self.reason
+        return d
+
+
+@dataclass
+class PasswordResetEvent:
+    """The `password.reset` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: PasswordResetEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PasswordResetEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=PasswordResetEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class PasswordResetEventData:
+    """A password reset completed: the password changed through a reset link."""
+
+    user_id: str
+    sessions_revoked: int | None = None
+    api_keys_revoked: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PasswordResetEventData:
+        known = {'user_id', 'sessions_revoked', 'api_keys_revoked'}
+        return cls(
+            user_id=d['user_id'],
+            sessions_revoked=d['sessions_revoked'] if d.get('sessions_revoked') is not None else None,
+            api_keys_revoked=d['api_keys_revoked'] if d.get('api_keys_revoked') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user_id'] = self.user_id
+        if self.sessions_revoked is not None:
+            d['sessions_revoked'] = self.sessions_revoked
+        if self.api_keys_revoked is not None:
+            d['api_keys_revoked'] = self.api_keys_revoked
+        return d
+
+
+@dataclass
+class EmailVerifiedEvent:
+    """The `email.verified` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: EmailVerifiedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EmailVerifiedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=EmailVerifiedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class EmailVerifiedEventData:
+    """A user verified their email address."""
+
+    user_id: str
+    email: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EmailVerifiedEventData:
+        known = {'user_id', 'email'}
+        return cls(
+            user_id=d['user_id'],
+            email=d['email'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user_id'] = self.user_id
+        d['email'] = self.email
+        return d
+
+
+@dataclass
+class MFAFactorAddedEvent:
+    """The `mfa.factor.added` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: MFAFactorAddedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MFAFactorAddedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=MFAFactorAddedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class MFAFactorAddedEventData:
+    """A second factor was added: a confirmed TOTP enrolment or a registered WebAuthn credential."""
+
+    user_id: str
+    factor_id: str
+    factor_type: MFAFactorType
+    name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MFAFactorAddedEventData:
+        known = {'user_id', 'factor_id', 'factor_type', 'name'}
+        return cls(
+            user_id=d['user_id'],
+            factor_id=d['factor_id'],
+            factor_type=d['factor_type'],
+            name=d['name'] if d.get('name') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user_id'] = self.user_id
+        d['factor_id'] = self.factor_id
+        d['factor_type'] = self.factor_type
+        if self.name is not None:
+            d['name'] = self.name
+        return d
+
+
+@dataclass
+class MFAFactorRemovedEvent:
+    """The `mfa.factor.removed` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: MFAFactorRemovedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MFAFactorRemovedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=MFAFactorRemovedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class MFAFactorRemovedEventData:
+    """A second factor was removed."""
+
+    user_id: str
+    factor_id: str
+    factor_type: MFAFactorType
+    verified_factors_left: int | None = None
+    removed_by: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MFAFactorRemovedEventData:
+        known = {'user_id', 'factor_id', 'factor_type', 'verified_factors_left', 'removed_by'}
+        return cls(
+            user_id=d['user_id'],
+            factor_id=d['factor_id'],
+            factor_type=d['factor_type'],
+            verified_factors_left=d['verified_factors_left'] if d.get('verified_factors_left') is not None else None,
+            removed_by=d['removed_by'] if d.get('removed_by') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user_id'] = self.user_id
+        d['factor_id'] = self.factor_id
+        d['factor_type'] = self.factor_type
+        if self.verified_factors_left is not None:
+            d['verified_factors_left'] = self.verified_factors_left
+        if self.removed_by is not None:
+            d['removed_by'] = self.removed_by
+        return d
+
+
+@dataclass
+class APIKeyCreatedEvent:
+    """The `api_key.created` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: APIKeyCreatedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> APIKeyCreatedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=APIKeyCreatedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class APIKeyCreatedEventData:
+    """An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked)."""
+
+    api_key_id: str
+    prefix: str
+    scopes: list[str]
+    label: str | None = None
+    user_id: str | None = None
+    org_id: str | None = None
+    created_by: str | None = None
+    expires_at: str | None = None
+    rolled_from: str | None = None
+    rolled_from_expires_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> APIKeyCreatedEventData:
+        known = {'api_key_id', 'prefix', 'scopes', 'label', 'user_id', 'org_id', 'created_by', 'expires_at', 'rolled_from', 'rolled_from_expires_at'}
+        return cls(
+            api_key_id=d['api_key_id'],
+            prefix=d['prefix'],
+            scopes=d['scopes'],
+            label=d['label'] if d.get('label') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            created_by=d['created_by'] if d.get('created_by') is not None else None,
+            expires_at=d['expires_at'] if d.get('expires_at') is not None else None,
+            rolled_from=d['rolled_from'] if d.get('rolled_from') is not None else None,
+            rolled_from_expires_at=d['rolled_from_expires_at'] if d.get('rolled_from_expires_at') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['api_key_id'] = self.api_key_id
+        d['prefix'] = self.prefix
+        d['scopes'] = self.scopes
+        if self.label is not None:
+            d['label'] = self.label
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.created_by is not None:
+            d['created_by'] = self.created_by
+        if self.expires_at is not None:
+            d['expires_at'] = self.expires_at
+        if self.rolled_from is not None:
+            d['rolled_from'] = self.rolled_from
+        if self.rolled_from_expires_at is not None:
+            d['rolled_from_expires_at'] = self.rolled_from_expires_at
+        return d
+
+
+@dataclass
+class APIKeyRevokedEvent:
+    """The `api_key.revoked` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: APIKeyRevokedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> APIKeyRevokedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=APIKeyRevokedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class APIKeyRevokedEventData:
+    """API keys of one owner were revoked, in one change: one event lists them all."""
+
+    api_key_ids: list[str]
+    reason: str
+    user_id: str | None = None
+    org_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> APIKeyRevokedEventData:
+        known = {'api_key_ids', 'reason', 'user_id', 'org_id'}
+        return cls(
+            api_key_ids=d['api_key_ids'],
+            reason=d['reason'],
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['api_key_ids'] = self.api_key_ids
+        d['reason'] = self.reason
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        return d
+
+
+@dataclass
+class OrgMemberAddedEvent:
+    """The `organization.member.added` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: OrgMemberAddedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OrgMemberAddedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=OrgMemberAddedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class OrgMemberAddedEventData:
+    """A user joined an organization: they created it (as its owner) or accepted an invitation."""
+
+    org_id: str
+    user_id: str
+    role: Role
+    invitation_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OrgMemberAddedEventData:
+        known = {'org_id', 'user_id', 'role', 'invitation_id'}
+        return cls(
+            org_id=d['org_id'],
+            user_id=d['user_id'],
+            role=d['role'],
+            invitation_id=d['invitation_id'] if d.get('invitation_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['org_id'] = self.org_id
+        d['user_id'] = self.user_id
+        d['role'] = self.role
+        if self.invitation_id is not None:
+            d['invitation_id'] = self.invitation_id
+        return d
+
+
+@dataclass
+class OrgMemberRemovedEvent:
+    """The `organization.member.removed` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: OrgMemberRemovedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OrgMemberRemovedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=OrgMemberRemovedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class OrgMemberRemovedEventData:
+    """A member left or was removed from an organization."""
+
+    org_id: str
+    user_id: str
+    role: Role
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OrgMemberRemovedEventData:
+        known = {'org_id', 'user_id', 'role'}
+        return cls(
+            org_id=d['org_id'],
+            user_id=d['user_id'],
+            role=d['role'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['org_id'] = self.org_id
+        d['user_id'] = self.user_id
+        d['role'] = self.role
+        return d
+
+
+@dataclass
+class InvitationCreatedEvent:
+    """The `invitation.created` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: InvitationCreatedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InvitationCreatedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=InvitationCreatedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class InvitationCreatedEventData:
+    """Someone was invited to an organization."""
+
+    invitation_id: str
+    org_id: str
+    email: str
+    role: Role
+    expires_at: str
+    invited_by: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InvitationCreatedEventData:
+        known = {'invitation_id', 'org_id', 'email', 'role', 'expires_at', 'invited_by'}
+        return cls(
+            invitation_id=d['invitation_id'],
+            org_id=d['org_id'],
+            email=d['email'],
+            role=d['role'],
+            expires_at=d['expires_at'],
+            invited_by=d['invited_by'] if d.get('invited_by') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['invitation_id'] = self.invitation_id
+        d['org_id'] = self.org_id
+        d['email'] = self.email
+        d['role'] = self.role
+        d['expires_at'] = self.expires_at
+        if self.invited_by is not None:
+            d['invited_by'] = self.invited_by
+        return d
+
+
+@dataclass
+class WebhookTestEvent:
+    """The `webhook.test` event."""
+
+    id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: WebhookTestEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebhookTestEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=WebhookTestEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class WebhookTestEventData:
+    """A test delivery that an endpoint's owner asked for; nothing happened."""
+
+    webhook_id: str | None = None
+    message: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebhookTestEventData:
+        known = {'webhook_id', 'message'}
+        return cls(
+            webhook_id=d['webhook_id'] if d.get('webhook_id') is not None else None,
+            message=d['message'] if d.get('message') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        if self.webhook_id is not None:
+            d['webhook_id'] = self.webhook_id
+        if self.message is not None:
+            d['message'] = self.message
+        return d
+
+
+@dataclass
+class OutboundEventPage:
+    """OutboundEventPage (openapi.yaml)."""
+
+    events: list[OutboundEvent]
+    next_cursor: int
+    has_more: bool
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OutboundEventPage:
+        known = {'events', 'next_cursor', 'has_more'}
+        return cls(
+            events=[outbound_event_from_dict(x) for x in d['events']],
+            next_cursor=d['next_cursor'],
+            has_more=d['has_more'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['events'] = self.events
+        d['next_cursor'] = self.next_cursor
+        d['has_more'] = self.has_more
+        return d
+
 
 SignupResult = SignupSession | SignupPending
 """What a signup answers: a session (201), or, when verified emails are
@@ -2977,3 +4267,46 @@ def signup_result_from_dict(d: Mapping[str, Any]) -> SignupResult:
     if kind == 'verification_required':
         return SignupPending.from_dict(d)
     raise ValueError(f'unknown status {kind!r} of SignupResult')
+
+
+OutboundEvent = UserCreatedEvent | UserUpdatedEvent | UserDeletedEvent | UserBannedEvent | SessionCreatedEvent | SessionRevokedEvent | PasswordResetEvent | EmailVerifiedEvent | MFAFactorAddedEvent | MFAFactorRemovedEvent | APIKeyCreatedEvent | APIKeyRevokedEvent | OrgMemberAddedEvent | OrgMemberRemovedEvent | InvitationCreatedEvent | WebhookTestEvent
+"""One outbound event: the envelope and the payload of its type,
+discriminated by `type`."""
+
+
+def outbound_event_from_dict(d: Mapping[str, Any]) -> OutboundEvent:
+    """Decodes the member of OutboundEvent that 'type' names."""
+    kind = d.get('type')
+    if kind == 'user.created':
+        return UserCreatedEvent.from_dict(d)
+    if kind == 'user.updated':
+        return UserUpdatedEvent.from_dict(d)
+    if kind == 'user.deleted':
+        return UserDeletedEvent.from_dict(d)
+    if kind == 'user.banned':
+        return UserBannedEvent.from_dict(d)
+    if kind == 'session.created':
+        return SessionCreatedEvent.from_dict(d)
+    if kind == 'session.revoked':
+        return SessionRevokedEvent.from_dict(d)
+    if kind == 'password.reset':
+        return PasswordResetEvent.from_dict(d)
+    if kind == 'email.verified':
+        return EmailVerifiedEvent.from_dict(d)
+    if kind == 'mfa.factor.added':
+        return MFAFactorAddedEvent.from_dict(d)
+    if kind == 'mfa.factor.removed':
+        return MFAFactorRemovedEvent.from_dict(d)
+    if kind == 'api_key.created':
+        return APIKeyCreatedEvent.from_dict(d)
+    if kind == 'api_key.revoked':
+        return APIKeyRevokedEvent.from_dict(d)
+    if kind == 'organization.member.added':
+        return OrgMemberAddedEvent.from_dict(d)
+    if kind == 'organization.member.removed':
+        return OrgMemberRemovedEvent.from_dict(d)
+    if kind == 'invitation.created':
+        return InvitationCreatedEvent.from_dict(d)
+    if kind == 'webhook.test':
+        return WebhookTestEvent.from_dict(d)
+    raise ValueError(f'unknown type {kind!r} of OutboundEvent')
