@@ -147,4 +147,18 @@ func adminFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
 	op("deleteAdminUser")
 	victim := l.json(t, "POST", "/auth/signup", map[string]any{"email": "admin-victim@example.com", "password": "correct horse battery staple"}, nil, 201)
 	f.victimID = victim["user"].(map[string]any)["id"].(string)
+	// The events feed: every event the flow's changes emitted so far, each
+	// validated against its type's schema with the rest of the response.
+	after := ""
+	for pages := 0; ; pages++ {
+		feed := l.json(t, "GET", "/events?limit=100"+after, nil, auth, 200)
+		if more, _ := feed["has_more"].(bool); !more || pages > 50 {
+			break
+		}
+		after = "&after=" + url.QueryEscape(feed["next_cursor"].(string))
+	}
+	l.json(t, "GET", "/events?limit=5&types=user.created,user.banned", nil, auth, 200)
+	op("listOutboundEvents")
+	l.json(t, "GET", "/organizations/"+f.orgID+"/events?limit=100", nil, auth, 200)
+	op("listOrgOutboundEvents")
 }
