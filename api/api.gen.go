@@ -62,6 +62,36 @@ func (e APIKeyOwnerType) Valid() bool {
 	}
 }
 
+// Defines values for APIKeyCreatedEventType.
+const (
+	APIKeyCreatedEventTypeValue APIKeyCreatedEventType = "api_key.created"
+)
+
+// Valid indicates whether the value is a known member of the APIKeyCreatedEventType enum.
+func (e APIKeyCreatedEventType) Valid() bool {
+	switch e {
+	case APIKeyCreatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for APIKeyRevokedEventType.
+const (
+	APIKeyRevokedEventTypeValue APIKeyRevokedEventType = "api_key.revoked"
+)
+
+// Valid indicates whether the value is a known member of the APIKeyRevokedEventType enum.
+func (e APIKeyRevokedEventType) Valid() bool {
+	switch e {
+	case APIKeyRevokedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for APIKeyWithSecretOwnerType.
 const (
 	APIKeyWithSecretOwnerTypeOrganization APIKeyWithSecretOwnerType = "organization"
@@ -110,6 +140,21 @@ func (e ClientAuthMethod) Valid() bool {
 	case ClientSecretPost:
 		return true
 	case None:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EmailVerifiedEventType.
+const (
+	EmailVerifiedEventTypeValue EmailVerifiedEventType = "email.verified"
+)
+
+// Valid indicates whether the value is a known member of the EmailVerifiedEventType enum.
+func (e EmailVerifiedEventType) Valid() bool {
+	switch e {
+	case EmailVerifiedEventTypeValue:
 		return true
 	default:
 		return false
@@ -413,6 +458,21 @@ func (e IntrospectionResponseTokenUse) Valid() bool {
 	}
 }
 
+// Defines values for InvitationCreatedEventType.
+const (
+	InvitationCreatedEventTypeValue InvitationCreatedEventType = "invitation.created"
+)
+
+// Valid indicates whether the value is a known member of the InvitationCreatedEventType enum.
+func (e InvitationCreatedEventType) Valid() bool {
+	switch e {
+	case InvitationCreatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JWKAlg.
 const (
 	ES256 JWKAlg = "ES256"
@@ -488,6 +548,36 @@ func (e JWKUse) Valid() bool {
 	}
 }
 
+// Defines values for MFAFactorAddedEventType.
+const (
+	MFAFactorAddedEventTypeValue MFAFactorAddedEventType = "mfa.factor.added"
+)
+
+// Valid indicates whether the value is a known member of the MFAFactorAddedEventType enum.
+func (e MFAFactorAddedEventType) Valid() bool {
+	switch e {
+	case MFAFactorAddedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAFactorRemovedEventType.
+const (
+	MFAFactorRemovedEventTypeValue MFAFactorRemovedEventType = "mfa.factor.removed"
+)
+
+// Valid indicates whether the value is a known member of the MFAFactorRemovedEventType enum.
+func (e MFAFactorRemovedEventType) Valid() bool {
+	switch e {
+	case MFAFactorRemovedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MFAFactorType.
 const (
 	MFAFactorTypeTotp     MFAFactorType = "totp"
@@ -521,6 +611,36 @@ func (e MFAVerifyRequestMethod) Valid() bool {
 	case MFAVerifyRequestMethodTotp:
 		return true
 	case MFAVerifyRequestMethodWebauthn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OrgMemberAddedEventType.
+const (
+	OrgMemberAddedEventTypeValue OrgMemberAddedEventType = "organization.member.added"
+)
+
+// Valid indicates whether the value is a known member of the OrgMemberAddedEventType enum.
+func (e OrgMemberAddedEventType) Valid() bool {
+	switch e {
+	case OrgMemberAddedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OrgMemberRemovedEventType.
+const (
+	OrgMemberRemovedEventTypeValue OrgMemberRemovedEventType = "organization.member.removed"
+)
+
+// Valid indicates whether the value is a known member of the OrgMemberRemovedEventType enum.
+func (e OrgMemberRemovedEventType) Valid() bool {
+	switch e {
+	case OrgMemberRemovedEventTypeValue:
 		return true
 	default:
 		return false
@@ -581,6 +701,21 @@ func (e OutboundEventType) Valid() bool {
 	case OutUserUpdated:
 		return true
 	case OutWebhookTest:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasswordResetEventType.
+const (
+	PasswordResetEventTypeValue PasswordResetEventType = "password.reset"
+)
+
+// Valid indicates whether the value is a known member of the PasswordResetEventType enum.
+func (e PasswordResetEventType) Valid() bool {
+	switch e {
+	case PasswordResetEventTypeValue:
 		return true
 	default:
 		return false
@@ -686,6 +821,36 @@ const (
 func (e ServerMetadataSubjectTypesSupported) Valid() bool {
 	switch e {
 	case Public:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SessionCreatedEventType.
+const (
+	SessionCreatedEventTypeValue SessionCreatedEventType = "session.created"
+)
+
+// Valid indicates whether the value is a known member of the SessionCreatedEventType enum.
+func (e SessionCreatedEventType) Valid() bool {
+	switch e {
+	case SessionCreatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SessionRevokedEventType.
+const (
+	SessionRevokedEventTypeValue SessionRevokedEventType = "session.revoked"
+)
+
+// Valid indicates whether the value is a known member of the SessionRevokedEventType enum.
+func (e SessionRevokedEventType) Valid() bool {
+	switch e {
+	case SessionRevokedEventTypeValue:
 		return true
 	default:
 		return false
@@ -806,6 +971,81 @@ func (e TokenTypeHint) Valid() bool {
 	}
 }
 
+// Defines values for UserBannedEventType.
+const (
+	UserBannedEventTypeValue UserBannedEventType = "user.banned"
+)
+
+// Valid indicates whether the value is a known member of the UserBannedEventType enum.
+func (e UserBannedEventType) Valid() bool {
+	switch e {
+	case UserBannedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserCreatedEventType.
+const (
+	UserCreatedEventTypeValue UserCreatedEventType = "user.created"
+)
+
+// Valid indicates whether the value is a known member of the UserCreatedEventType enum.
+func (e UserCreatedEventType) Valid() bool {
+	switch e {
+	case UserCreatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserDeletedEventType.
+const (
+	UserDeletedEventTypeValue UserDeletedEventType = "user.deleted"
+)
+
+// Valid indicates whether the value is a known member of the UserDeletedEventType enum.
+func (e UserDeletedEventType) Valid() bool {
+	switch e {
+	case UserDeletedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserUpdatedEventType.
+const (
+	UserUpdatedEventTypeValue UserUpdatedEventType = "user.updated"
+)
+
+// Valid indicates whether the value is a known member of the UserUpdatedEventType enum.
+func (e UserUpdatedEventType) Valid() bool {
+	switch e {
+	case UserUpdatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookTestEventType.
+const (
+	WebhookTestEventTypeValue WebhookTestEventType = "webhook.test"
+)
+
+// Valid indicates whether the value is a known member of the WebhookTestEventType enum.
+func (e WebhookTestEventType) Valid() bool {
+	switch e {
+	case WebhookTestEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LogoutParamsScope.
 const (
 	Global LogoutParamsScope = "global"
@@ -878,11 +1118,14 @@ type APIKeyCreatedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `api_key.created`
-	Type string `json:"type"`
+	Type APIKeyCreatedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// APIKeyCreatedEventType `api_key.created`
+type APIKeyCreatedEventType string
 
 // APIKeyCreatedEventData An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked).
 type APIKeyCreatedEventData struct {
@@ -930,11 +1173,14 @@ type APIKeyRevokedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `api_key.revoked`
-	Type string `json:"type"`
+	Type APIKeyRevokedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// APIKeyRevokedEventType `api_key.revoked`
+type APIKeyRevokedEventType string
 
 // APIKeyRevokedEventData API keys of one owner were revoked, in one change: one event lists them all.
 type APIKeyRevokedEventData struct {
@@ -1223,11 +1469,14 @@ type EmailVerifiedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `email.verified`
-	Type string `json:"type"`
+	Type EmailVerifiedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// EmailVerifiedEventType `email.verified`
+type EmailVerifiedEventType string
 
 // EmailVerifiedEventData A user verified their email address.
 type EmailVerifiedEventData struct {
@@ -1542,11 +1791,14 @@ type InvitationCreatedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `invitation.created`
-	Type string `json:"type"`
+	Type InvitationCreatedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// InvitationCreatedEventType `invitation.created`
+type InvitationCreatedEventType string
 
 // InvitationCreatedEventData Someone was invited to an organization.
 type InvitationCreatedEventData struct {
@@ -1657,11 +1909,14 @@ type MFAFactorAddedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `mfa.factor.added`
-	Type string `json:"type"`
+	Type MFAFactorAddedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// MFAFactorAddedEventType `mfa.factor.added`
+type MFAFactorAddedEventType string
 
 // MFAFactorAddedEventData A second factor was added: a confirmed TOTP enrolment or a registered WebAuthn credential.
 type MFAFactorAddedEventData struct {
@@ -1707,11 +1962,14 @@ type MFAFactorRemovedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `mfa.factor.removed`
-	Type string `json:"type"`
+	Type MFAFactorRemovedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// MFAFactorRemovedEventType `mfa.factor.removed`
+type MFAFactorRemovedEventType string
 
 // MFAFactorRemovedEventData A second factor was removed.
 type MFAFactorRemovedEventData struct {
@@ -1802,11 +2060,14 @@ type OrgMemberAddedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `organization.member.added`
-	Type string `json:"type"`
+	Type OrgMemberAddedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// OrgMemberAddedEventType `organization.member.added`
+type OrgMemberAddedEventType string
 
 // OrgMemberAddedEventData A user joined an organization: they created it (as its owner) or accepted an invitation.
 type OrgMemberAddedEventData struct {
@@ -1837,11 +2098,14 @@ type OrgMemberRemovedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `organization.member.removed`
-	Type string `json:"type"`
+	Type OrgMemberRemovedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// OrgMemberRemovedEventType `organization.member.removed`
+type OrgMemberRemovedEventType string
 
 // OrgMemberRemovedEventData A member left or was removed from an organization.
 type OrgMemberRemovedEventData struct {
@@ -1945,11 +2209,14 @@ type PasswordResetEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `password.reset`
-	Type string `json:"type"`
+	Type PasswordResetEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// PasswordResetEventType `password.reset`
+type PasswordResetEventType string
 
 // PasswordResetEventData A password reset completed: the password changed through a reset link.
 type PasswordResetEventData struct {
@@ -2158,11 +2425,14 @@ type SessionCreatedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `session.created`
-	Type string `json:"type"`
+	Type SessionCreatedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// SessionCreatedEventType `session.created`
+type SessionCreatedEventType string
 
 // SessionCreatedEventData A session opened: a login (password or passkey), a signup's first session, or a delegated session. A refresh never creates one.
 type SessionCreatedEventData struct {
@@ -2214,11 +2484,14 @@ type SessionRevokedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `session.revoked`
-	Type string `json:"type"`
+	Type SessionRevokedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// SessionRevokedEventType `session.revoked`
+type SessionRevokedEventType string
 
 // SessionRevokedEventData Sessions of one user were revoked, in one change: one event lists them all.
 type SessionRevokedEventData struct {
@@ -2472,11 +2745,14 @@ type UserBannedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `user.banned`
-	Type string `json:"type"`
+	Type UserBannedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// UserBannedEventType `user.banned`
+type UserBannedEventType string
 
 // UserBannedEventData An operator banned (or unbanned) a user.
 type UserBannedEventData struct {
@@ -2505,11 +2781,14 @@ type UserCreatedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `user.created`
-	Type string `json:"type"`
+	Type UserCreatedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// UserCreatedEventType `user.created`
+type UserCreatedEventType string
 
 // UserCreatedEventData A user was created: a signup, a delegated identity's first session, or an import.
 type UserCreatedEventData struct {
@@ -2545,11 +2824,14 @@ type UserDeletedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `user.deleted`
-	Type string `json:"type"`
+	Type UserDeletedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// UserDeletedEventType `user.deleted`
+type UserDeletedEventType string
 
 // UserDeletedEventData An operator deleted a user.
 type UserDeletedEventData struct {
@@ -2590,11 +2872,14 @@ type UserUpdatedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `user.updated`
-	Type string `json:"type"`
+	Type UserUpdatedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// UserUpdatedEventType `user.updated`
+type UserUpdatedEventType string
 
 // UserUpdatedEventData An operator changed a user.
 type UserUpdatedEventData struct {
@@ -2760,11 +3045,14 @@ type WebhookTestEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `webhook.test`
-	Type string `json:"type"`
+	Type WebhookTestEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// WebhookTestEventType `webhook.test`
+type WebhookTestEventType string
 
 // WebhookTestEventData A test delivery that an endpoint's owner asked for; nothing happened.
 type WebhookTestEventData struct {
@@ -22632,432 +22920,435 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs31i/6KiieVJn8viZFXSzbVKXOkWU5UWxZiiTHk4TZbLAbJDtqAkwDNM3J9nPt//eTncJaQDf6",
-	"xotk2c58npqasdjduC4srOtv/d0IxHQmOONKNnp/NyaMhiyBf57QYMJOBFeJiC/nwzgK9K8hk0ESzVQk",
-	"eKPX+FEsSCz4mKgJI6EI5lPGFZnSJRkyEugGwk7DayTsr3mUsLDRU8mceQ0ZTNiU6ubYBzqdxazRa8yg",
-	"C49M6Yc2HbPv9w+73YbXUMuZfipVEvFx4+NHr3HFVLI8HimWlMdzzQLBQ0mUIAsaKTJkI5EwopJlxMeE",
-	"jmnEV49nGvFoOp82ertp1xFXbMwS6Pvdu3fHczVhXEUBVaw8gJsJIzR7IxKcQOOMsA8zFqh161GebqHL",
-	"a8Vmb2fljt9FakL86YgObOM+ETxe9sjVyxPy7OBJ95EkwYTGMeNj5pGRSIhZ/D73nzOasISwJBHJ9/1G",
-	"xOV8NIqCiHE1mEuWDPJz6jc8QoNk8J7Gcya/7zcojff0j1P6YaA372B/r9v1O33eWDW5j15jRhM6ZcqS",
-	"3DyRIqleVZ+zD2oQwBs+ESMguVnC3kdiLsmMjtkRoUOp6U/PTT8dRYlU8EgvekZq538eL99E3Q/n193l",
-	"+S8/L978KRbnL8Ti/KVoeI1I9/jXnCXLhtfgdKq/wG5zk5nSD68ZH6tJo7e797SKUE/fM65uljMmyzO6",
-	"4PGSMP2CNHORjOgmJGkGYjqlbcn02igWtnKD/70hmZSR4J0gYfqxHpT5JWHvxS0LG3/o92exCFmjN6Kx",
-	"ZNWTgu5yc4oUm8Jgv0vYqNFr/D87GXfYwdfkzsVcDcWch+n0Gh89vRpn+PH+XroWNEnoUj+VagkLPxLJ",
-	"tGFXRtacYdhsyf5KNzmmUuFaEckYJ83Szj+SefJopaQgEtJN6UHEIZMqt5y73YO96tWhMDp3dUI2ovNY",
-	"NXpdD2ZCFXKHw4OGlzGObiXjeEkDJZKzMM/zusP90WP6eK99GOyG7QPWHbWf0SfD9l5wEB6yp6Mu3R1a",
-	"ipxRNclGN4L2BlG4kpuko5zP4c0yjZ7x95GCM10c2+FoN9wL9oftA/qYtQ9Gh9320+ET2n4WdMNdtjfa",
-	"pwc1Y4vSNu8/vldsiQOr6OeWLe/fwetoGqlqIpwKqQgcCRJxZDdFVvK4W008MbRaSTz6kyn9gMSy1+16",
-	"6+6ccyYlHTNchopR4uNHkkShRxaTKJiQSJJISTwz8IBQHsIM/AUbToS4bUehT/CyJ5EiCyoJnJdFpCZ5",
-	"ZrkX7gbd0T5rP6XPhu2D4HHYfqYJdZfuDfeDg/AxOxxV04EZ2f336CIZ1xKBSMb37+AaGWhtJ4bB3r+j",
-	"t5KVmMB+8Cx8Mtpj7d3hAW0fsKdh+9nokLb3hk+Cx+Eu69JnT6sXGG7me4/pHVJE9fk/YO3Hw6e0fRDs",
-	"s/az0W63vUefDJ8Gz8Iu263Zd0Ni9x3ZR/2xnAku8QJ9TsMr9tecSTiugeCKcfgnnc1iI5js/Cn1wfjb",
-	"6WbVVXaq5R3sqnywEuxMH6YpjfVoWajvk2HC6K0klCTzmHX0dXYi+CiOgs88rsD0KuHQksWEwlilEomW",
-	"MvWlI5JhFIaMf56BBQkLtYxIY0liGtwSSmYsmUYonBSF08WEIVMVM5agVMlDFsQ0YZL4H9oxVcGkTaWc",
-	"J5QHrEe0jOmnjMwcST1jn9J41/eISPr8PUuiUcRC4H8StAGCdyXoKSwhdCyImlBOfCOs+uY9SZqSaWH4",
-	"8uL6huxoiXdnOqI70ORSyxTAQN+9e9d2BfKUjeqfSECTJGKyzx2pWyo2a89nmfTdIb5mW9Xr0eciGVMe",
-	"/Ru1B/OCprf8dBTw/umQJWRCJeFCS0eKzGdHfQ5LHYvgNrfQNAjEHC6EXEuS0IQRfJuA1EOUEH0+pXxJ",
-	"RjSK5wmTHeIDtxlSztNGKTebp08FPHD76fU5FyQW44h7JGGjhMmJZ7pum0nopfFIyGI21rJsuqt6K2cs",
-	"kYLTmBxfnpFbttTioL6qRHIryZyrKIbehpQTxkOJyoajvxY3qo62zSc71YrWR5SSFEs4jR/+HB1zMudW",
-	"VbSrj5QXMkWj2O7WeMxCMueG8DJmhSf/jVAvtYz+8AN+I4icBxOSMCnmScDI+0hGw5hpFVwPLNA0n8Cg",
-	"LukyFjS8EeI1Tcbs8zCloQiXmkmI92alZPRvRkA+g0HdCHFO+dLcLPIz7DDRWh2OAOSuhKV2Eod6wcrR",
-	"TlWkVYTrGESgv7dc8y6RRP9mn4EAzjV/52OPRPw9jSO4ItmHmWZq7o3Q+aSHM53oexrFdBizz7FvIZsx",
-	"HjIeAEGFYqH5lLmMEk1ehsw0kZsb+C2X89lMJIqF5yyMKKjLn43uH0liOgLTgh6fviZoELAZWKL0p6Y1",
-	"3dnx8eu1Fi2RkPROJjF7z2LNl2nKuZtvzq5vyPUledrttg/3n7d6fY4XtLlbBGf2CmtSMqNSLkQS6tub",
-	"4J+a1WuJRswV0XeOvdRxjVoe3Pd7tjm1EG47IB8Urkpsu891Y+1UQDBdtfDeYFwrYL839EgbHtiz0Ixi",
-	"xWHzoCCkeo3jy7NXbKmXbZboy1BFKK0a68yAqpysG1LF2iqasqq27DfDZfU26AmQxUQQ8yJpioQkIo5Z",
-	"2AI6vGXL1PKR3tCuNKHXNoyA16wRv8GEpAWPrWYQhRtI9l4jpkMWV1gE9RMJFsftFs4ogZt0LRacJQNl",
-	"zqHddr2yDWgnXSu9/aWvZwkbRR+qdwetjcGEJjRQLLF2Pb3mnr4NExaIMY8kI1HeBtUAUXcwHxy8/OtZ",
-	"1ZiNXW+rJZGBMIbHjYx61/p1/V3RdGd1zI1UyUzZ+70Br5j1sjueDstzz0duU7JVF8M/WaCyM3aCX4Dt",
-	"EBhnHF+MGr3ft7BWnvL3LMaJFs9rSNVahlsexwv9VbpqRarw6Swa3LKlNdX6axcNnno4mPJK/FHF6Eud",
-	"oNmnU71wL8w0S1KnFbK1RGJa8kgqgmsGmmclj+SRVoFFHJvXJd6E8yBgUmrm7iNnGowSMfUJp1Pziu4l",
-	"UiRhs5gGTFqblVRiJglVxP1ukDEh39MPhb52RnBXQN/2ooB7l87SMbGpVgC5IHZ1zBkCY3p+580bmzKQ",
-	"PJN+EC5azx4zRlcmhByj13dymfdvxPdX8bhbpoUKdNURfJE0OUtlaxYkTMEal5lYtqsbLVw1FdyLAZbe",
-	"WcHsKtZXMykUdtJzsdmaFg65Q3AOhzTjLZ16r2FtIXCu23bM+VOfnfbXERrIKol88wvByDUVi+Q4WsoL",
-	"dUmlJFQS3zrqrO9Ff5X30gmeeXesYX2jhZMrLokrPOZf/JJwx7HhJWE41MNeEraT0iVRGnD5ksAbAuQa",
-	"LcTjeViwhBHTqtYB4VEwoXzMevBvdNzFkVTA/qeExvEqJpwn0bVsokid23DIInuUG/HHhFGjphU2Ml3b",
-	"5nCppxollmcY96PTnVZjrM4ywOUKffe3hEmm7zwfbXyDhE3Fe2gcW4ZzLxISs5Eqt17JgTfjbi5vk/dh",
-	"brKRrtW2TM06slPqfBepyTVcLpsf6pSDFU/xLavRr0bzGFk6OQNTOl5scqI1/TR2ZPX0ddsVZ1JPBLTu",
-	"zN/q+DJoGEb6JxpfOgM1nvv82JW4RXO+4z/6a6/9ZHH659Wv6i1/9/PT34a7H65Hx9NXwWX39fiXyYvo",
-	"pwPx5lly81hzDSdsYe/xITgf0zCGtYwHOq9kvsakUL54pKJqLl1dy5ofKhSsQn/m27oOpbzRAzqJaTSt",
-	"CLE4fc+SJQn0U/Ja0xqZzRW4cikHG4iUBGZEmpT89O4G3Si+Ws56hKr//nOhfM/Y8buHT1sdcjOJJEbz",
-	"UE0dcOg4IyEbRTyyPAVsnjCiHlrzjW1IRmMuPTBP+EEcMa6sY4EkjIbSS9v7QaC1Rk2o6vNplCQikVpi",
-	"bs5ocEvHTDegO/A9cstmirC/5jTWGmakyHBJKFFMqpaVq2EQY8YZBJOQqQhZLEEcNxP+0B4LOIAmXqfA",
-	"mNHqXT4sxuDzSJbsQU1j7xGJMdW03DuffTDsDhdfVrIqGlT45PVWPD18tq/vFb2H0dTwKlh7aM1zPEpa",
-	"SQgUxH1JXAWwnzR9OR/66QaaVx9JtK5EYatDrufBRC8jEEcEFtqwLXi8rFogOR/WcNRS0+vZh26sitzp",
-	"NNko1mzK1ESEqekhNcrB0u0+OWz1iD9bhH6fN+1No28ioWa+PgU3FzeXJBAhQ2tcwgKBh0iETL83Wdzq",
-	"9/o8ZO+jgLVBaCLv2PB4riZwheq3JL5F5JIHjqHNAw+gT5pTkbA+Bx9cZgzUj3Mbqpvg7iLmnvY57M5q",
-	"yoLd2lz6p7PZYMoUtVJeNVtGN3bRNmxXGnoGu+tsaXdB7/4jqWWwrH2fNCXTx7XP7RRly9OUarwCqdcO",
-	"qRACNKIxZ2HOwNfnbDpTS2ArtStQpqZ5WEdNYcR4wOQR8V8f35z8ODh+++Ls9M3JqW+UbjNPz3U6sTD9",
-	"EN8qDaSz3T7M1WQAal05ytGuipzDbFB7cA4BCzE8LONOxgFpZDA7sFZOsrFBXMXoG6+BrLpWarrQhE/w",
-	"JTxlcFcUNi6Scg5LgY48a2qJ0OptVvrk9dnpm5vB2YvCUndqrAoVF57WkpcghFuPtoz0psDEZyKYbDhp",
-	"9kGtF6AfSS0zkihElbjkwzVsr3L4Ea3o4AxXiapPMINIyuoZwFYknl30s+vrt6dXfuUg/1RRhRJE5jz6",
-	"a87MvNN9rmwhsyqVB2KJoHxYSKDv5lEippWN8uGo3OIbYWOdVy0eaaIcFAqWBQxE6kjznEiSYMIgBgBY",
-	"z0wrIFxtek7uaZjC+6ZEQ51aw06NTDKjAcsiZwnaVJBAcW2ztdYLrIdiNqK6q7oppXEKumXD33NXQHVz",
-	"daKCkQ+OLPssLs8jWSQSr6Tz1coXZc3LyHuNXgMFyU5ZmnZea0fTmUjQpkS1ntAYR2oyH3YCMd0BJQ5C",
-	"ZeBfO9gg9HscTiN+DtqrnESzT+Mi29BIi5Fof1daFdk6C86VfqfSnQHNmkYqtRI95bcSXfZFA0deuFg1",
-	"gHP73kevMaR8kFkcSvPBsJvKi1JNjFUWqUvaEB0uFg6hDIWIGeVZWwMIrdneabnNLrIpLXSBv3gNPo+N",
-	"Px/lrOpPB9aL66yJMxH2AcN1KjnSywKriSBCQS3LJwojZ/WRjNSKy8yEYkPMU/3xfiRJ6nrOh191Khnq",
-	"hMqBFdGrZ7mpw7OGM2++DqCJ6steGs/l2j7ns3BrmgDr1PYnpOqYFmik4Gx0BldY5sJepqdr5VF/AWFZ",
-	"qy3uZZIoBrdJ8G5BxPlet+sRzhZMKvQp56Tnu9nsDaltbP0/f3mMGQs1JtaUNrZwKBSug4qGzQ1as2Ra",
-	"mX+fXr2SNP1gniSMK1DmabygS0nAaNb6FItpYsLr3EQbTReugiKJmliDdLJeRirZRhVXeSUJnn5IL+iH",
-	"cvpgqtJK9iZZME8ilaY1SRWBOXWm7rgD6MSpGswHDKnair980iNwVzNBmd0+ksQ2hiKpvmvcve9UafCf",
-	"5Qh+2WPibrJ3t0OTku3K01PtMP2MXk6c3ZbbiGtWXPQKVrNm9m/hNtzSC/FphNnMhRFMaDJmQxrcklFC",
-	"56FHVBTcMkUOnuzu5p0Wj7tdr04MzkTX/HY9pzwNGI8k0RziiPha1PRJHI2UJFQLx4W8p+7ek3Z3t93d",
-	"vel2e/Df31zZx2U2q6XWvMpl3+28Mf/4XTfSuYmm7I+N1S5BZ1E7ECEbM76T9v7R/VzeRrO2mOGOtmdC",
-	"y5YJDtCVwJ0Ix5D+f+Yv3Ud+2ff3uhsJ41VJyfCW75EpTW6lOSYLAr+mMvFRGskTKY9Ihs5iMorpOLct",
-	"hhzL0vDdxcfy2TDGTMsYtjkY1oCaW9rfGxOlZrK3s0NnUcdd4z+cqzDnmXu8xjPnZtw+7hbYgNdAI5V5",
-	"DltedNOmA63iDidgarg0cvHdPJVGOMspMav2xPaGISaLO32HfuNBveh9HEthohW0mJIsSVWWiVWaj1Cc",
-	"NKG0wM83IcbCUpcWojC/yg0Ai/LxXE3OwaPj+k+NSRpjrQZDKqOg4RV+nQmpb00uOKuMY8WQQBv5cZft",
-	"zYdkuWzz2bNN2WZ94FvW3jCK44iPIe0HRAA3795kz646JlkYmHMcwYTWsyY1R67oJYyGuVO5UdDs/c5i",
-	"ITa2kh5gvy4c6eZuu2btYtn6HgdTtu2qFsYPjdaP2uSX3m3AuePrjvvk6hwcjIWQhkrpgHF9Pa6wkplM",
-	"Zcyt0sf8iOiNqj34uVveNTxpcXOgqiEftKqEwVCI84D9oP9OJC52hYmQcggWjE8rAR82IlizFTXIDRvR",
-	"rteYJ4Ujai833bR0rze0CRd36ODpduSl+6uhLptctC3vssLPSu0TXgKIkm0voqImY2ybKzn+C6sZGoXq",
-	"jlx5q5kV7KSOKDhXk+7/PjwY7QZ7xZihDSSTDZXjtL+/G7OYQh55IhpliaykGGajrlrJ001E25LhuSjr",
-	"OnPcr5gjdPKLEV6/YLRpeRxrok1hvh0rdj9MsGmhDyfWtGa4VW5WyZLMYo4xj6gy0DBMmJTlGNJ6r8Kq",
-	"UMjtwhszyAVse9PIxvySwFLwRMTxzcXN5f2u8vzCvUCYEUDA6jeO83l7s1m/kVdyLydaQtz++i8fOshF",
-	"LFlRmP15bR7jiQjhOoIvBoVrv8IBS6eMKPZBgRnG3N8+wlpdvTwhh08Onpm4DNkDP7fgKPH3OXRh5XyM",
-	"4GA8BA1ZkqaPmf8gIvoe8XcE/P1fvtfn/o7e/4iPhN/KxdbU5XvURK8Y53rq8bf5sk3B46WNQ9RPTOZD",
-	"6Of98CuFaANrsBFEWA9hBIRUacwAOHumdEkm9D2D4C0WYiBBn7sxZWDRSg9oEZ2gafEPMpgFvWLp1gFy",
-	"GODU8NWwCo9k1gIu+SqkJc+CzhSw5Wx26HQuFRkyQhWJmZ7AUzJcKkhIq4jzhmNZuhy7uz89+23/3dNX",
-	"hz/vreUXeACyYeWa/aPGOW9wVOBcPBfhMj1gcEgqmKVUWsBF+DYI1usQ/SrKs8JAjSWac2KeuVUlTcr2",
-	"wIyp4TUWjN66mipaeBS9ZRBLZ9538rqdX8cJBa9ZjnKd5xg+rIVKJz/dy4PNZYAhEvRXNRgBjgFIFRMR",
-	"DvRPNI7FAr6dIaTAQAkxiAFUQDef5lwPpiyM6MDcYQlVbAB596ZfA+oAI0oTyb2GBVZpmHRUCI13Zw9s",
-	"pdATTN72ZN/EUBW7inrojlPyr7lQdMA+BIyF+XXSEym2j4tq2nfPsPnTzZEejGgUp08Q2QON44PClw6m",
-	"Rz7duUwZZRHISj33j+oIUx/qKnmxdOls6AHH2JMV0VlrW3DwnzbPScksNjIa8/lMk5MYR3wAOZJmz/GX",
-	"dL8MTMogYXPJBiFTgAOC74m5ylS/gVX9MrXCppG4P0EWySCN0yw/0tdxzPBRyW1uczkyxdP+gsl57g/p",
-	"cAqnzKSvACacpXKLDpdmAiChGuc7cKn8Tyb5JUfqayjfxi4PNDuUg4SlIfDFY5GLKx5IRZPq5ARzWujY",
-	"kP0G6c/muDpHolJh0Qfp0lxaBfkpdbvez2P65XL2VnjgTo397W7yr7VgV9siiob2rZVYK8dFebvTfteF",
-	"73t6eLAOwK/GAmnMmp/N3rhi8RFirSJ6AIICB2nG0SdJbc4va2Xg7jx/25XF/1wgJ6FcLgBtQYs5TZsj",
-	"0nLFnHnCexFTox6gzcoeSPQ96AP0s15uqn9sF3MKF38aa+oVY1Ar/b356dlhIgjv+rSo3GhzjeXWN7dB",
-	"dgrV5xBljOrAxU8b3/fp4/kgqjtEtQWTgkSiyFgrL9aP45FoRCivjvEtBtrVx1EaXDOAW3MQZ5z89wmV",
-	"k1Z1cOWGosP2kXO1AXDbBMKtI4vq2+krjpHI0fTdwyReimQs1P0codvYZCstx1UD+0FznZsCAzE+wLx2",
-	"Vs38gGsh80M+mDrDcmpAZYulrfmR0Vjfo+tzP8VtJXt9zxJZ8vB0O7udbmPDHNGsjarVOnNFvBt7oX32",
-	"664aqz6DMrTZqNzCV4Ko30J4w8oo4bxiUmaMIQtNVpR58wi93xEfk0hBw/kclvW6zXZX1z1MrXe85lyo",
-	"Xtt3DU2IRNk77x7BT5vH/znBkg7qWxr/1yFvhDL4rQQgBCD3NGZUsh6hfa51miRE+yAlXPC28R5yhmmq",
-	"o7lkIWkedLvEL2jwfqvPE2rusvSeZKETd1OTLZgXAGosmvZudOCDrGlPLqViU01ugZgyCVGOR4SLhete",
-	"JSKx74/map6wze2d9cLGneKXDEx3baDRWmHE7HC0cgFIM2FqnnC701AfQiSYb1VUVcoQPVaJ1wLHylGk",
-	"Uop+E3LfSWpTIrhgAHubR+Jt5UopcMFZp+gk2DvYJIb/TmdDLLIzcUTi6JYVcme9lNSBgrhQxo1eODQV",
-	"obMbX7AZe7hiEiji/r6NOorhbJFRjYeTinJnaSPWHPGQ1eA2IefQ9CAkQhUY2jTcobONXb3IApamJWRO",
-	"Bos4hShE6ZiWZOM6+RUmsXpH5N0EsVSCzPTwvHrT2OvuHbS7++3u7s3uXha8ZDhMhRu5yECsY9thEUVn",
-	"euHsNr7bG3632/3uzbO/xNP564souB1/2Pvt/Oo3cb5kZ3/+djwORvGT2bO9OPzhAw0Pn77+6bfw9e6T",
-	"ePJuCQ7YjeRh57bL2Q92u8aAYf++s6ic257qE2PtiJVlhABuGppHTCGH8ldTZgK9ba4alE72OvUgM3/a",
-	"rirnz1Ui5IwFd4/OyiWbZ4LwdNm26MptRBPZ5I7IBQRWcwXEZn4k09jHZjmKsFUFVSkAqvK3D+/2pq/C",
-	"p69nV/vq1/eHb4Ynu5Of5OOf2fGTefdft3s/PKsAnKmWKPMzfsWD4/3zJ6PTF7Po5uq3YDzY/eGXn9vv",
-	"Lp++3x3G7LerH0RwenIpHp8X4r8Ous8O15r2MklyMInQlruKXkBf0KrWj/rlzTFxCgSRmdnKqCZPDg/3",
-	"OuRYc2WT5ZRij7APNFDxkvh/9xv4rN/oYVzqx1WALSsTCI5f14KsIFpYoHyDnIP52hVQK46tzSOcTiNT",
-	"BawCfAUQVzpfCDkF1qzarrQtqkoGo5LDPH5kcIR6hPI+d5GFAPVjmpi19ABSBRw86eOsCdNJp8/RT09p",
-	"7HuuGJbir2n98N5YJwgBckdQjvsDZ2yEgQGbb0NzV+FgbI5pUQdFsTmmRB1OxH1AiWvMy9fVcAbN4uYD",
-	"RVjyaK1CMlg/EjyTa9T+ikxih+qla3tfYRnANueyUqikitxGHEA2ELQis0E5tpIo11fBYmCdqfZv46vc",
-	"xMAOPKOaqVvv5ee3lD8cHrfxzm6KaXs/EAU7QWilYJJ25rh69b88GHT1WNZEX2bO74fFhK7ox4nCXDH0",
-	"Mg8SUyY4QxwjJBOiRBGk5F7BmHci7FyNuQeg8S24992PQ6FQXlrLrHBEVp2KmnjTMgHkN7466TX7agt1",
-	"KuOIX1XggTuXWl7CPkeY/Z3pI0cGVXP46d2rCkdGPHZN86fXe48PG17jNHxxfdzwGlfw9x+VSC7v3Q8v",
-	"2/bDvcePd59VflINsnMbhdW/q2VuZCcNr3Hx6hIGdVzZfrUnxogMTnhV5ccfKj9ero/duYVDqEfrwWpi",
-	"jzUbcF3ega0wF/QerrNA1IJen788xjjyaWUsHoZPbYV0kI+bqhbed7t5aEjpGZBcML4KHrAjkkUy50uP",
-	"YZUMHNh2sIAoW26krafadnEhzYKkjdWs6ct03fLrOaTBLQsH86r6yxYEU08ccf4ciTWSFg1zBfpScDuf",
-	"DVgcjSNT0GibHkzNbdNLk2b1bSp7e0DsrbuVcKlOZzgmkBwJF8OMiVnMPCw3RiXpY/ZCv6EVyH7j1/kw",
-	"esWWdRkOtUGaG50MmyxXn+r+EjKFEbkRYFSZPpdQDh1CU8AuDqbwQPBRlExzoUF1ucNuFKEBH6uO5lhJ",
-	"yMdh+EVF5YqBrJGTpyPaMTwCwkEfRkou9eLIyHVjroq+z2U+6I2G1nqEZntdpAmDrzuOpGIJczB0syNd",
-	"lqmzos+bnEPz9p3ovBY/7xMkTrmlq90xbiraFnctt1s11S82tol+UpSgUgzylEZcL06JiN5ycGfmb1XS",
-	"7DrBIe7Fqe8TywdaVZEhldeebKwYEtQ8W81GrjAK+2tgJO5QNmcltobCQzOTtFZDBTspjXwjhmJa/JIs",
-	"wQyhsjidby32FYVhzXcAYG+jRFI6Hy5tOEIrX7guxa0Mo7BzvwzO7Mo06QRyELORqoo//hw8y+YyuERR",
-	"DORTQs0gGWtI9aWQj8kzD0uzPH95fMl4WMlfLjHhEIDzjenU1tY2Hh6D2W+z+xYTIc0OQLirU1kZ54GZ",
-	"g7aCMIg4NYWTTb1JSZTocyh2asoCpJW/GJcReL3SABQtK7Gwyr31CRl0DZOs4YGQtXxHsJSgMm9Ps40M",
-	"cb/p6431WxXQ+6Tp5/i2X3DK7u7tH4Cq7nhCDw/W+kEzUWMD3AiQTjLIBZPnb6BpisZ7vavZTZVmu7q2",
-	"ekPFuXltSfKF/TPDqdw+SEL67Bb7zQ0/n0SwKhvU69eiWk7CZK0tDheu61dl97NzqJ773WAbf7q+eEOw",
-	"GWCXBlz0KXkVPSeSJRGNI2nouxLUwmuoCYOk3pAmt42qhJyLZIzL+aW1tYqBrBGxcp4AXP+HVNvqu3ME",
-	"rrpZ1EFN/CkizsKiXwNuuWUW0aplGIkQnQvOEmTWJosR4iQys3vp5iq5LCryWNJXnCLN3hdyVtyDJ6WO",
-	"jAJz2lRcqt3h3M5+eX2kcih3OCwPqpis6rDqwGyioWAzWHwur6KkdRVWuwf/J1CsI+m7yG1fSSEEnPxg",
-	"OqKrs95ySPDmK0loDZq9vh4jJfvcXMM9Qi2xpKV6OSMB5VmQsKkqmZAp5XTMsFZXrtvmQXcfCDmHX1DA",
-	"YHGs25+kykMuMKHWBefu7FeAJHw3YOgcea7Tk9YDk+dYbHnOF5wRYV5BBoTKJDPMGMKZACYH0T0MTQFs",
-	"ntfnYaQbm0YcruThEkr2WXAY5yEu95TOZkYlLpbM3bjKdxY7lCLubVz81XrzM+ynjZG8cmAJ60ZdExrj",
-	"lc2lmxvp819bdraNba4AyZ2/yzeXP2uaWTOiakEhi8DvAATGOji/K/2S/dQCL67ZDIPhV9iJImrj6o8L",
-	"RAQIkLbaS/WHbyVLnsMbuY/WjFV/VRgofBYyxAVZ8dkLfCX3mUkqXvUZQo6nny0QlLKjwK6yErjyhkmV",
-	"YlwYLrt8g2hJytgpBWcbSIGlWWsBcN0HuYFv8kFugTb5wN2+de9XEdmG3+Roa903FQdh3ScVvGzdJ1Xs",
-	"Z+Nvcgd83VcV/H2zT7ZatSoutvE3W82nhvOv+6x8pP4oXt2pdlQdn4sA2vmbnAQ0SSImPbKYUAX+bnt1",
-	"d4jWJowTfCLiUPY5wMYlTJEmF7awGWQqGhyzVo9EofQQ+VF6AN2P4c5YRkBWmYirtOu3WLVvxhIc5xE6",
-	"Z+V8yhISsnCO6bhMajFrwypH96h514ZQ7tAUSt+oN8n+WoEp7KT2HREqA3QEpCm1jIUdArJmKkJqMVwy",
-	"xkH6pCPFEn/DWn+wCYpOZyvygQ04SyCm00hlVTmVSNgjSYJYBLdbQBrWAME4k4eKyU0oSz8ifo6Kb7R0",
-	"2IIih5LFLDClBYxwuX2ldDAXOXOMJKFDMVde6rlK4EeTNbudHhohvPNfWdhHttprRe11GFIFMTwO05o8",
-	"UDUyIxtfsr/8jev05MX9CmPwhMrBVCRsBQC3SJitG0QTBhWXl4SLxRGZiTjG6uskpkrrkXqVwc1SHdq0",
-	"Ut8Ci4iencX/hLOArMv8onUrJFdzLMg4es94urt9Dm9EEpOOWz0ItdLklZ0kooRmLyric4Ysau25qsbN",
-	"yk/HWcq1xHBTe2bgrBieVFDDNNM2dB12iB+KQO7gSDrT0CeKxbG0hYdpMMFFgAN+ROAHwRlknaPiZops",
-	"+51OJzUn+baEOtY3z59Vn0zpDNZSCVy3FMMpj4CekzULEmteWC4L7WVJvKQTlJS2Cj2qUjnySlpmWXdc",
-	"pROtVnQqFcKCBP1HVfkZvYrt9zThdKqZwu+aVBwRuOHZH96mS2p+eJEuqvnhuV3Wi7nKi6C5367SyV7M",
-	"VU6ExJ9yIiL+lBcBC79dpUtwMVc5Ec79KddrXgQr/JZrryRC4c+OiNTQwtFlLUzUU33gd7t7B/rwJDRQ",
-	"LHEq+sEDwJnVx+7tzcv20yNivLvTqeCao2DLlvu5QB45SFa/1SHHfKkmmk3LiUiUBfR42udZ3/rkVaKA",
-	"mEOVAfyIJGGBIhORSEaGVCk9LKnoLGZVkA+OS/lpxcVZoSt8EcN8eRxrrPL58/8whvhCH47tvWa4FYb3",
-	"FM8D2iApfGfPXF3maZofOEnEfDyBgAL9fhzx27Ix3tbLSVE8K6H5bCLm6rfu7cfe1OJe4NgfvcYVo2HE",
-	"GaZplmlmSPNpA4hFlR0FcdvYiHWm3bwwjV7cAnfgQqU4pDnQq0BwbnFcQzZOKHIjW5zHPYzZixsM5I3b",
-	"4Ynzbe7Bi6zH3O9voHtIDR3ziI/TikmfbH2useFXbCnNEpUBwUDQc9cl16V9uk2vV+abbJvSpmuxw1Ly",
-	"KKxGcVOrhK4rE8FyYvMlyqE/FcL3bpfIiI9j1p5LVpNEUagB8+T2r/329MOzsL33fjRrT54ueA45dE0C",
-	"RRHUAsZVPSFIm71bpFM+5/bTgDoAbMQ2FWPyg6ieoyYcK1l8mkpK70RyS2I6U2L2UAWV4H64HxrhXcqq",
-	"VWzmzx/23988nb7am71ePPtNXh0snz/hJ7vhy8Pxj90/jx+zt3vRxdO/3u2r03tups3eXlk9R8t9AX0I",
-	"5BVI+UEA+s+FuHIEwY8sxBwqlRaso9x+9g2T5Y6YLKgf6BvpOaoPdz3+1jmM0dDZKu0P90aH9ClrP6UH",
-	"u+2D4PHj9rPwYL+9N3o8PAh2R8/Ybndro5DTWf2kwhNbgL7IkVNprQZ0CdzvgLlk3t0go8CpPFYej/G+",
-	"p4KEqZ9AwyngNaJSm7/pzW8VlHEl4vg+hQr15RzT2cDUN6leh1hY9Jo4hHN5y9hMQtHBiI+PSJc0zYy1",
-	"Uqcv55Yxg5jqcKT5RhDfoAf2fDJhCesRgzkvEt3UPA7JlN4yk83B4rDP7ZKSiFsoNqwO12nlFbX9wxzw",
-	"+N7jZ3vdHPR4t3LLSntzbZFG3ODaQjHEGWiBemn+1++0/e8/9P90288GnfYff3e9w/2PPf3Lf2W//1fP",
-	"PvmuagevAbPKjb0sIyA9Pdg9IDvkYsb42QtihFnyIpImDDrFyGyUWTeNpnKQohpuB2uTle2oa2IVG8pQ",
-	"eCuajlz8p4GtMFQDVz9Xk1zlPCw6lDVRjWhQ1cEAkHoMmtAd5lQqPVo1NSnnGE+9fipVI/9zcSsH8yTa",
-	"cDE6CxbH7VsuFnxHf9r5UwpeXbIHcxqqNjRPc6fTmVr2DLTMBDALia1Kg04bu57bJSknqSBytx1HLlM9",
-	"t1LLn2OrEXNo1VJquWY4j2LVjriBKDoi+l4RYNr3tTTbo0CkPjhLeA79Fr7Y2NeQlkAoF65P3kcBG4Qi",
-	"mE8ZzzB6Nlj6UASyBgxJ882V7MFecrP5MI6CapyjqkT2bckjK0pWj8r8OenCFkLbdh72u/WeMOQxDrMo",
-	"rVwtj60+h1WDrrsBNl3SigOygg3Vk1SVHGUs6fdJZ6VDKeK5YoONytLZ5C+ABU/99xM6mxlQr828tW5K",
-	"YhHyHFPQioCCpuNeHYCgzQbs86ZNMtOyJBCT3PnbmA4/7mStMhscutavfpfgW1PSu4IXJnOWhnDa5TR+",
-	"RRcizZSrkLfVKAAblhHM7decxwzdkBHAJoZaZAU7iNYkE5IwzhYsbJEhG4mt8LXzgNd3xhirrsJ1N7SI",
-	"LcLHVxZtuoe9uhAtnosWzk2qAFBfdSQzilrBB7485FnFQNa4VQqu14fxqxQ7cRwrdSOuTLo2p3XGOII3",
-	"QG020kydKiJJQVU8QglWdUshbcz3HuZvhracs/29Q45T8E+DAwKDSuNE7szi7wxiup1ku4oj3WTM6JEk",
-	"lsKxrOlyc05TwyK2irOqWPnNoqu2qvD3UEylsnpFDTRDjV+sGO2QnYKvID3B+hA3FkWtDLTOnZE2vIKB",
-	"5uI3vyQDdQeyIQM11qeHZaC2kzIDLY24QrTDDdCHUHATJecaFSHEDHJ/wM7Ug39j4FUcSQzKmxIaV+De",
-	"YKxnxeqkA24Ct4bsIsyet9K/ra4BwxHljKaWR/x8sU1oTM4YwFQ4YM2Q5JYVboaINP11sfym7/6Gnn4v",
-	"XeIBFH31MbxMYACevXimNGQkEWJqUKQ4W+g10n2YIpo2a88jDuBG0wXbYDzEaulT/RlGQBVewR/TRWl1",
-	"VrPD/FHdsPRpXk28Z1q7OxbP0sK23NDaqzVJw71dC5VxDAuf1rMBHAwsPG+LR6eZbyhJa5E7FmNJooo8",
-	"x7LHO1euNJ1xXeWkdRwFKzrU+bWhhUqOCGuQ1WmoiO62Ao4tsNjLAM9Jc6+729KSjol5TVcE47QJTVhm",
-	"2/ZyBYJorM99c6+71+oQH0dqAwuRA8xoojwiBaF9nhZtNbXcCadJIhYmSjvTUTG4WLeF5a/X5oJZolqX",
-	"yANLYC8hr2bzVn5sCa2csWK2aeOclfxg1qZ65Hv/I911x6yw2Q1YgFT01pd5K67uHxtWcdvgwsofT1sq",
-	"LSeCawaeG7OpqG+IrQUX283FzaUtp/5JkFwO22E0hhpPIbp46GwGER3SYj5WALa4rpZu+9kffx9WuVAq",
-	"QjcqT7We0yeGAxVqBpYvY6yvSi/HN3o7O0qo2U6n0/HJ26sz0rz+8bi965FDAusiPbLfNbnCsoBfU2gC",
-	"jPK9QrGd/5fGY5FEajL9/vrH493+vNvdO8SWvz/Ev9Bi+D18jr/MWBKJ8Pv9Lv6JTvbvf3p+/e7X/ReX",
-	"pz9evtq//Ndl8e+qe+2vZBDUFN+/fPODNfG8vTp7JMnPV0AEHoE6ob4WxXrRlI7ZzoyPj4ZUssMDTy/S",
-	"6/wyVL8Y/fL84mrRffXDWHxffVXXhxvoJvb3TI6Nh8L7coaJIQjirYl0uCQTyvPoJY3tF6kOatUMME9L",
-	"2YpWEjKe3s3cvWVn4uGTg2f2wnBKV2r5z9YsMTKd9XrC2kzbjOshVeJO3bfcdF20yIOHnHzR2j6ZcX0r",
-	"V2pasH5QXW5y64LO2SS3+7TaxwilmGr82E+6T4h9hUQcym+K5Igoeou5VnA1GGLKr/89iGmrAiL5XnOV",
-	"yPNddQ+ervKK2RihleW5BY+XXhGsWIn0hU9IghhotHq8G9FiGl1UYmoOPa/gW7UV1bcozfTFi9Hm3BXm",
-	"0+oitAZCZI1M4cjBpSDR+5rj7lSU9k6q1d2K0hYr0ZTMfCvgVzNirGY42WUGeV1vr96AqoaRDe4mGss0",
-	"PjC3Qp834W9TdfPt1ZtWIe1qS3ap34dDXP9BVoUnz5U3+6xiM/PBgLUF1sgO3P5Put1nZBJxdWSWImGB",
-	"GPNIMmkymo25J6uLe6cSQ24Ue/6l0gQw6eqc3b2sZa7o6mrEPvNepb0lbaWKEO0oMXvqTsHhd4XlqUXf",
-	"wTG58DWbjmwacffX3fXx3cfBlG0b2F3CWUqbq6kv/LF2kiYZ7W4rnzsR7qROrs6hZkDx5q+slszpMGbh",
-	"JtPwMH8VwxzyJVfzmZyb1i81s88yW3NVTB93C5ZHrzGHhH/zXCVzprl+EleL77ppmQtTAWa0836vSiJa",
-	"F71e3kBZBT569zriYJ+zBl2JWfWYg57Zupv+5fHNyY81kRJ+6wiweMO2jTG3H3pgUwnELIKoVK0luqXd",
-	"jATb5/mKzFjgcKMC4luirBYs/nwex74xkGeevggES5UBNTpYYzn3n4Vq1c1QqLKB67tBZfAtK4G/rBmi",
-	"V3JBYK1wPaVIYcHLzj0A3+5GUVuNFlx8bkBuacfrPLabd4MBMmLB5aZoHPeoPQ7nKT05cJxkdp6mksXv",
-	"mXROFABcGxTm1fXFc9W8CjS1Fqm3CAj0RVyWhUGscVc6ifcP46p0O3DclFWjLJvqyl6wpkjInOMfLULT",
-	"01cs+4OwW1XRXr2McBZUpu1Sju0CBIKIAafOxSxo1RUB0p8PQAvbnFlm/tFPX69jU0ebC7lgNuTLBywV",
-	"R7EJ9T5oqFKuhwL9bhKklNKZaaOXuum8SsZaHZ0E4ZciUfer2njfG1IvSOWIo9DiFhUuHrmUik0798Zi",
-	"quh2syChGsPfj2KRcYGATlmP+Lgrvkf8tDMfKh3j0vv3LGrxKU6rEyFUAqv7YsfVHcUmx9WAvjzgcbU9",
-	"FI5raaAr7xvTSO0VY54PSvitq8k5C402jnWx4Cz00u7SAnyoE+DPAyliNoA3dX8yHwi4dYjHFjzj89K3",
-	"xQMyG3bGR6ICHevTcjxTP3vLqL+a2vV61K+FuMV6g3ce952jm7HFupHl0DC/GL9wR7EJvzDy1wPyC9tD",
-	"gV+UBrqSX1gAlzp+gc9rOASAYlifNGSamgo9Ftlrq8Dfz3toLabXR6+BFXcAKOpuVq+KLPZfhk/4+d7t",
-	"62eznw8WV0/lze7y7WF0sc+OH4cvu+Mf9/589ST+7eDDybP3nwS3oOrw2Go6x1Lqsd4Zs+Be5XvKKeb2",
-	"0aohn+T63KaEin8JCXII22Xa8LWcFymJ9VU0cZGm7xRAVEI/aLb8Vq/P/QgCHxO6OIN/AOg3Wqt8m3Dl",
-	"44WHkRPzJDbQ87KAeoUQoY3jn89ePD9ueA1oM/eD48JzwuhFgge3cf3br28e/zq++POHSffN8+Dytx9/",
-	"G787GNwmyTSa/Pn6x+kv//73XJyH8d75y2P9n58b1levW9Cz0gx7+VOX/et5fPaniMK9X6Jf//VLl/5w",
-	"MP9t75fuGe8aMBqq5onejPPTtydnPzsHFDMO27dsWVlPxm7ZxSyVJQqJ8dmDzTfS/7tvOoZaqz3yd6fT",
-	"+fjRtxJ7tpNilBW1fM3es5jsQ/pWmQxA8YmEHaluQovKfV71sjkr7rutHhlGnEKWOGw3xh9mVIAnVFaa",
-	"J4vg9rN6pB87nSso25nQL3V064rlvkD0AUmUIH0I3b8t18M1ZXLviVCznl1MhLh9weLoPUuWFbZvpdh0",
-	"VuGs200zDFBvNS/ay2zKpMznFjh+aPPutpbmJKnKfHg3wcBxO4ARjWIWkma/0W8Y+/Pehw/V0dOZ76Mm",
-	"5U0xHiwHBXm7HnDXzLpWwTXPQXW2RfUiLFNk8XGjMK2q4Bu4yHYU+mTCaMgSAhgWm6jAaWor+xCwZFYT",
-	"c4R79yp6bvctLTY4FOGyOuIcgjMH9fGVCQuYpqZHkvx4c3Npwn3zVSO5yHrSevgGQCbO2uY2LiWnRm7D",
-	"KlbAklCBADc4F9UJOSE+tWDWW3jH0vP2VRVkc+azYk1OnTTy+1fHKfg7y88jCb7Mymy2a2bICeMD7Lum",
-	"RgkOkwDOLxlF7xkJ6RKkbc0i5glk9MVbZL05btW1btQaAGzEjIFTfISoxMiiMJlmc1F/Qx/TxsY2kz2B",
-	"uM655TOnOTu/IzRMWgXokczebWJYBjTT2swXhErEViRjnMObJP0mcSNPYvl9yra0kBbsDGuDk/AVpOuZ",
-	"m2JrRpQe5nVpe2kHG6zHu0hNrtNA182sDeXxlJIXVoTOGizINH7aX0wkCwY+XKUoXpLmtaI8pAmUcIe5",
-	"tI4MkCO41icsKcQ4YiPno1c/P0ue/vDq17+Sm8Wfby9fPD17ffnbmdh7TV/T68UGqaIw8ArThLN09UDg",
-	"x0XwbyyvROQ8mAAJ5V0VkLAWRxLQBSJOABnc7l5nGraOUrkCYKgB6cUQWry0WXj6SVbkN78sBYDvQinb",
-	"AibV4I//bvb7HfPP1n9X4k6ZRchopoCEmLD3kZjLASIkpz63YuEIExDJrZglocYFTsi2YUjkkSSpykaU",
-	"EJtfAqvIkLNFgRQrKWwjcvGqp73i+GUFQr6Ija84ijU2vhwNPoiNL0/lmY2vcqAVLjw4A0YmWhockAxt",
-	"6pGpLIrYIJp/HxEuEO4bgViqqsAbyqy84814N7bgbWSqyyHOf0T6nSeRWl7rbUtRpV+xpdZeq5YhF4ZK",
-	"mj5Gfs8HkD8kEuLbUHD9Q6tD9NobZcWns+iWLTWL6fO0+qo+buQYWgMjECVDGuoDOoo+QDmZCQtu5Xyq",
-	"GZMFWDcJnJQv+9xiAJt4J8RrQMg/GCFFRpksi5HR1lQ7SsS0zyPVcnswaIGWAUZcKqr/hn237UcK7VjD",
-	"JfbQ5widlb6tJxRx4r8+vjn5cXB8eTZ4dfrr4OT45MfTwc3Na580HxOpPzcAhC0Pg7TiaMQ0x7FqWMTb",
-	"s0TA6PWcAhpM2BEmT9KpVs70bQDgXEzaoDDGwz4Hr2ki4ljTJwIqdsgpwDvo2cLaAmCpWSKTwGE25JHU",
-	"25lBosDlsEgipRhPQfJhmWifTyM+VyaDM9K0grtu6zL2Gv9qH1+etV+5scBIahhAIaOgmuaKmUF5fIyj",
-	"PIA64pQ5cKvAj0A41z1kXU+UmkHHEGxue8a/XtrD9tO7m4ZXcwRcasp3hOHrhZ4+AvAferLyDWJzBmAt",
-	"j/1hwNF6aawAQJt4NsG9jaScCERN8/rcwilAwaSQ6Y89k2Hv2VWR8K/2LVu2lWj/9O7GyabK+Sj7XBN3",
-	"CZdDdvq8z0+BXrjg7b0PH1ztHcpIYRQAZ8Q/1Tq2j/YDcqYk8Rn+YqqL6nn39XkZxoxITm/ZIKAGWtuR",
-	"XoYsFgt4OcTYRy24GPYJZKkl5sl8Su2wp3Rp3CZHxDdkPYhCn0z1cpsR+v9qG0Ng+yz0s1kg6cI87aJB",
-	"gQcQjLSQldJyj/Tn3e5+cMuW8A/mI0GWWZ5TbxqGSGgcUdkhz/MQfD3i54E9HRQC2dOHj/len2c/JYyC",
-	"XV0PMv+HeRlFQvusz7F92csw2PQ7ViZMm0h/SJtBfTBtx9qlUt8XToD4ELnaczvN/5ZNAn8tdV34Gd9H",
-	"jwE+ckfS6fPjFLQQhkDEqM/BFCmS6WY4hhZR0pJvpCCGts+za+KndzdYwQxRgCKuWDJLmIJAR5L6ANMY",
-	"yIwNaVrs84DGsfHwAeOGkUYKMKNBNPftjQ2PfM2D9XqZFA+z33hxprcYlGMzvDuP5dghF9mKSGvmt+/0",
-	"OYxkRgMIkITGwDkDpOGSnKWmlI5c2sioIt02v+WWQsH7EcfQ5/qBFhVpwkLCPtBAxcueIdb/8gkkaUkr",
-	"NsHpu7BrKsmcw4HCuGgfVpJQu4w4O995BnPD7jW7gBOXUioum+CsZxy1wGRYGr9kLuyLy9Or45uLq8Hp",
-	"+fHZ62tf81cF2HaLicjAE2C7wefuZYU7OKE03svQqRJCiQG5i1OuksY9o1VKd+0iFaDwogcbGZhjmC6W",
-	"khGc9TmLJXPFFpCgoOhyxOV8NIoCyB2dsWQapfvpoi/0Od7zhkwkXSLXg9EhpY81jUOhL6hXEykTxWbX",
-	"0a6hbiWFRFnibmq5SqbzNoyUL7E7z1kS6A/UIkuwyuxSpCSLR50+P+PFanweytx4LGHvJXyE65YOIvcN",
-	"TFi2Ks8MGc5VjluSGh7nkVk8By6+LPOSo7SINg4GZlXg18jMMpatD3tuKRBDsc+j0qTNskDFr6FQE9gQ",
-	"s2gWVsFsRyJiRmgci0Wnz68E5IsSCu1HkkxYHFphEcTIgM6IDVGEXHMFtGANJbJHLrScRPY6XXKcw9xF",
-	"pGhik5QMVtnB7kELhoTo0H1ehoemivg5mGDIH2vnEH3bElqHNevzwuszxqOwHQg+isZzZBX+UVUOedOK",
-	"kS1sJ68FmBEfPttv4Zgy2Fb/iOTQSvHVJ4eHe/pVPaAi5rN/5AIZNW3ymmnZxQv2j8jF2YsT3YiFOPWP",
-	"iokbCYP8t2fdw6d4CTV9tZz1CFX//edC+S0PzbV9joja8IF/DG1Aht0J/OzDXp7PYxW1Tcn3grA5EppS",
-	"JPlB3CRz9kgSKuU80XpMOwY/8FSELO6Q4z5HhD1QLjCyFRW3mtLyBoiG7HW79s3sNlPEpzTe9UkT6o3i",
-	"nNFQox/0SL+hn/cbcMNMkx75vd+YLcJ+4w8fqStFoerzmamDiB3jrTodUf+IWPhRSAEY0R0Y6tK347m5",
-	"uLm04A99npjSMCiEAutOXeLUBn+Q+Qzq05gQHThBlv9pyUGPfs83NU/VPOESDEJmhk09Fz+z2tlJef2G",
-	"UDP4/+mIwiQ7fX4ziSTqa0IyDpococjnc4X1NYUZ9MN0oTGHvM8nNB61nS3XF1cU3DLVIkMW0Lk06Cc0",
-	"3k3ngdKSSEJw03t6ZTRdD2PmEd1qO46mkaMamKsQ185oazHWhNTnVTPEBSwOMEZcGtBkPIOLCmQjFZu5",
-	"xMlkFg+JxzZSfW4bnlDpmaZM9j7yC0lCFkQh1o5NxFwxsjBVKw3FRbLPGYfruukjQXSucCmPj1/vwcr3",
-	"+bE9BXo1ZjRJfdqB4CqhgerZgroF+c9w4VQpIwHlUEhEDyymiRaVrciXHjVfUwaMTuA493y9PzIKWZ8X",
-	"JEQr3TAyi1iQGgtw+oTxkUgCvEm1cmQtFKkVV8ushkizoduzWkFbSrgH1zn8EwFI7M75Nwd/UQS8jSRJ",
-	"Z9fn6etwg+VYRiZu+FP6YQBKnsGgIXQsSHN3j0zEPJFkuOxzaz1B1QunkIrywDsPnnS1eKLYrD2fab0w",
-	"jhkfsw55qy/7Prd5Z5ZxjFnKl0C2SJgRhoaxCG5Z6KKCYskJ4D8ZliZwzCPiA3CKiqaopJYWBNw46TrQ",
-	"Pjfzb4pEH+QxiKRa3ku1UC2QIAvJW7AMCJceqFCOISAdvlDpjY+7jqaaOAqYiZgydprjGQ0mrL3X6Rqf",
-	"WZZvuVgsOhQed0Qy3jHfyp3XZyenb65P4RsoNKzANQA6FaJvIXJVo9vZxVf0xU1nUaPX2O90O/sIqTQB",
-	"+2NN2YDe340xWtpTaoXgrx+Y+undq2vHww+t7HW7iPvElbWBZ4Lajm0RrdXrbNnQPlhwynZlCJx6x4bk",
-	"FVuSa6bw8JstlRW2IglW58c4vKpe02nsnHFMw8AP9td/8JbT9zTCDEnXutvo/f6H15Dz6ZQmy0avgfFZ",
-	"qXMCKAvllMe7T1oNr6HoWGKUhaJYf21DKc3Zpgorl+MdRsoM6IwOozhSUHpcsykUMfHyMFdraMRFUOqn",
-	"pGmFPnjHI9ezRE/i2szVI51Op9UhPsJKIZs3Ct3Z9fXb0yufNDOTq9X1Lt8+f312Mnh79VpLVMZzbT3Z",
-	"ugm0QJXf7mxSjKIHVxZKKm6wC9RXh3NYIuqchF0oxfKAtF7oqYbqbb4msWUbOg3PGHxhRCfAQk70DSlq",
-	"Y+XM+zvwsnkXKRO73fKMrKD37fWWDc5AhepRS/03Vsey6wVC36aajweKBtxtYZhoTlKotxNHw4TCbRcL",
-	"cavPkaVKOATSMCCj9UgPboOzF4YhHRFH/UglAN2dVk6IUSv0hZ/eKzU0i8M6yS3JN1rdklbrSinZ4VeT",
-	"JlqX21md6VpaPIY3NctE0yNmIrIQzCD50gfQmhZMkOxMjKImRZCFx5qemUTZQsRhD2r1A3RiJqujCWtB",
-	"DCLBTAEAaKQmfW6UsmzM0kzD71hGe/bml7ObU2C0xNwbEE+KcKWqz5dinrg2mEdmYBGXitGwjrlCN1n5",
-	"aKjAv5ZSFfugdiZqGudJtOiLraRCjNX5pJRim8VbMltFqBYsARC/hlYyaIlaKjm1LlMx15csZwsmFQaI",
-	"emQUxYolDDyfUDHIVuBP6JQpkKiVGIOy1SEXKeAFWMKaK02jqc3cUEjJl9A6IpIxjGOBh51p5Sa/jqQ6",
-	"1s9Bwgf50g6uNg4ie2XntVZsa7FanRdPMKRLv1kR5PeBBqlpmItkSuMIKnyoJJpOWeiRWKCuIlkB1K8A",
-	"o2mdqn/NWbLMfKo2dywjRif+Zn+vWxEoUK6oBWcJjRhK67dG2Y4k0QRPms7AlVg94lXDHKBPf+Vo18Sy",
-	"F8d+buyshv7ytmFrDC0lDUdFKL3D0W64F+wP2wf0MWsfjA677afDJ7T9LOiGu2xvtE8PhjUzMyGV7pzW",
-	"hmqU4//LA3Q2oRpzRE1YlKRJZs4uzNWk+78fj54ET1nwJNjfDw6DbvdgOKQj9nSvbn+cfO+a7QH8wi23",
-	"5xi5R5r1DgkdgYqXqb9D01g0LQTa7XX3Dtvd3XZ396bb7cF/f6sZeBqmqdur3oUV4VvbjNiEnNQP+cmW",
-	"Q8YGP8GYVTJnmREUSCLFs+BicUQglYUoiOldTIQ1B+RmgDlDVeM12BBe+cLLwK/+eEAhL2XiEFdbcbse",
-	"4yUoRjj1/F0FV+7BJlfuc5pWZoZPdjdSt424jomPB5vo6C9FMozCkPEvYgb4Oxfw8vsfmpzcgK/f//iY",
-	"kzH0oqMPl9EkmBjqaqYgVq6ihHVi/8hCz1KrpuZLNN5zotIM8GmjeL83igLKDvswE4laI6ek8T8WYLyp",
-	"ZdKC5+yRcxf0ecZrW54t6WDEG+MFlhM6M8IVSKp9nhuYAYQAhFhJphGfy1wsUk9r+hMqJ1rCgfAErT4F",
-	"CYNYXLAm4txYpQBzCs8+k/TykAf41ExSTwXk7PVn+Nupvd+pxSXPR8aZkyHB664XG3wU+pLxUtg1JE/5",
-	"4Gcajw4EcwtZcahPTImt+UxLnLvdbrc8D/TrmNrLECg2FCHE2pAhI/OZVkHILjmPnmcBD0apPD/+1+D5",
-	"xYtfB89/vTm99omkS2lCVW2DkexzGx25mIjY5Mb1CCVTGuuLmoWAQJqEBp81Kx6jzzwk1lLe53OeFosk",
-	"eL/r10G6CwTkcNjDSIZsKUy8AUR0Ss/EdUg0/tixmSCPLvEjjsHg5glEvthQERycFhh5yD70eZOnFTf0",
-	"AFsoINsY5cjAEYawDJwwahBWMaYSn0E4ghapxYITlVAuMazKS+MkjO9lHL3HAmkkgVIlZq90az2cC2cL",
-	"G6UQhRbdCCIDM59oIPgojgLl2yQjUCMyz1/EdROkSWMpUBMljCZxlPaVesToNF09dOpdp3ui14LJHqHJ",
-	"WPA9k25p/iCXP57YJOQ+b/rf2Ze+e//97rPvpt93Op7S/zP7vtP5TtJYfQd775EpmwoMb4AY2b3Hh5oQ",
-	"PfB3wy+7h0DRJmZj95DElMNNNAyS5UyRpv/dHv3O94j/3d7Q/P/yO9/rc6CatBkTYSHxq+J48efvYq4H",
-	"mVSO9A35nuz9rziL5937X3tdDJHY3Xv6f//Pm//7fxIyXOrTWJhNy0aomXSx0gGQtso6CSjX93EsxnrT",
-	"jGs6PdGIXU0JFF3qkGOV5RH3uZyD6XI0j41nG+xSU2f3MP5pFtMADRLW02A3CwIEs0/8PByMT6Y0uTVZ",
-	"blAuKCsTNFeGkGSfc5EPzULGKUWGysUy6cMETtGIyzR0qM9noDnjbCPHRwT5vtA1rAyMv0NOqRG3CJtG",
-	"SvZ5IbMHa6PYrntES/B+lSBxNnUFCXMMnotw+clueKeH9DLOp2wYINcHkzFyI4DiSBVCxkUVP0qlPbMw",
-	"j7TCHWqt+qsWQQ52N/jiki5jQcMbIV7TZMzwu8ebDC+9s85ZGFEL3PvVyz1IBlYPhBOSchlk9OgrpyZR",
-	"A4HpPqG4A6HKZXknxe/NIMOqYCD07zJXdQumgOER6M93o/htsAIwaxNyOIlm0hbsc27oDkmLDwNLiWyE",
-	"frw0eUtihCGyeSxXRPpTJnajEGX6zLmiPVPHuM/9arCy74E/WZSDMJ2rvjkKWQdKCBO/hEYunK3jJSD5",
-	"vARHk6vif7iuqRmhrEwVVBEtTeD4SkbFKti2vC3RwIZUGVKq1yVnWDE+6XqU8bKedlDtbLS7bLDUvnZu",
-	"htNY/cUboV5qsRg/eLb+gxNDnP8I1oVUamOqHsbAYriTV++jRiRxPHaac7xnDufBn4ueGkmMZkFT8wbo",
-	"Q0bJwI9y0V3ZF0bhbFn9IUr6PH/eHDaQiLg2VsI53A9viHzBFI3iOkcfmuT/s47bV396LtLKtRm9ZIRb",
-	"ui4LTP0hzZnbmu4A8TIEi9wMwudK5/QCkP8hsAG9X6a4rUl301qZ1q5Rz4Gww3kWapne0nktyKgPJBBT",
-	"63uKFGnCHY9vQh0sHyMYjfgEuUggpkyo1mJaHVu6FrPTfTKkPCtNRBUoTaSJxQD6HIC2ZesIUn65yaq1",
-	"2UyFSAS8c222qRZ4jGkEX0cjBvSxEPM4xLgXQt3iVTY3xmhSA4NGnhkvjD2izODQqlH4TksyMRaRpVLJ",
-	"DilUVoAMjxy4va8HDXqqqXsqEhYSTNiWpGnV66cAwMRoMPGIZEmErtdK0QaxKfPc79Ord2n72N3n1u2y",
-	"6a3guE4Gla1P9j9c4vmmIVZdFCeY7pNmrJnYjCGoPlmo2IPKX7Xa4TpfFwT8JGKk+Q4CZgo1yQZtOInn",
-	"3HwlXgY54q4s5hFXc0RPH66uwX/qkDdGWLOqdJ9r2c4zmWQisbmo8CPIftj2IwuvUu/e+ryCG/ZZx0Zw",
-	"8b+Jbp/bV5Xd3+ZGxAou1JY1MjCz2ZH0yA8vLq++IlGt/kCbQ7bK7HPFpuK9I/bkM+fQyeQko42cik+p",
-	"cZpintsAPxsk0KRFsnYq5DDMBDfpjTZzu89tCJhbSgqsztBsB5vtpM3OWGJGuIG95aVZgk0tF6mYDlnk",
-	"0OO3M/mZzyTSZCVJZnlf7oE00kA7ZhnBPojl4qFO6M7f5uysMdLa06pSSsVkc+txTU+qSfaKFJR9sZB9",
-	"fS44a6Unl2xxcD0Mekb3KYq8K0/pxkdzy5OJhuBv5/ILnkvB2X/CqVwfnoQEuuYER1Mj5eJ5vbu5pTIU",
-	"5WIGSfgkZKHJmq6yTGDeM2Sngh66+5ggHpYkTUBENwhgJyen19cI/RWNiJxoDSpp5ZLE9XnOl/8FUZ8L",
-	"MHlAxiliTkG8CoreLupSWlzYp4EyBR6duBCbAawZl/93vyHnw36jR/oNxDFycFzRhRAirFG/8dFveSYl",
-	"P02M7fM0JT/bhUjwfuMPY1dJndxxdAuAbXkUtuZP715de32eQ1gwoTiZyJJLIebE/+H0huykADUYscH7",
-	"3M+NYQDB7BkzdUJj0hWI9FfQWk4gQs7KAXwkG7gdQRMMVQiQAXAB41gMaZzCbDmRDbaWeoKxDSahHAIG",
-	"soHanHbNVk1hT89mb4dZ6rabpA33SMAg32Y79JcU6s3JBEfqxWQgkxBu8WfT+KrClDzDf2zCcs4vmamf",
-	"OTPrI4CO0xcZzsdC+TgjaZmMdjtjcNIWxhlhvhGF1SJNvX1+y4NAEQgbwkR+RDrJMckjvVpTCmmdaRRT",
-	"ms/edBEicCv9Vk04hWU3D624nrlkAlgedbprHozu2638WW/lY2Tk7Th6z0IvO8V5VoeIPgSAEkzp+M9m",
-	"V7IncrVk65rf886/Sis8HEhAFUa0S0SEy0NeXp9eX59dvHEhL01cAZxteUQAxsqiI3UMsqZfxDh2Lzhw",
-	"OVSdTJxBKt1e20lvKt9mmAmgesJIvh2mz20OSuFaHdr7PF7xe+uWLux6JVZFmpRoMcf/2ZH9VcD3dcZV",
-	"C/uQz7X4drw+8/G6ccVfQ68OJsenPmE5aE84Y5VK1k1ViQnilI+wF5CBafSdsg0+adI4BmtLn0MNjZZn",
-	"MtpN0XtSgvonWtXIYnklXUrSlIz1eQkfH3WRPIw7ytxaXWMhwLinbmmM/O1zOqaR0dDeXr0m0zlA2BIf",
-	"gHR80kQ3vL0l350+//Hi4tXg+PXri3eDy6uzX45vTv0WXqiIhcaF0cf4SBwRSuJIsYTGZJZE76kCkF8x",
-	"G9LgVisbccRv27EIaNznFjEiktUpAwhdCiGAzTK8YpJXGbUsg2ndLYR8Mi5rM4+f317cHKezOX3z4vLi",
-	"7M3Ntd/nDoVBTMFfc6EoVOJhIQurBW1MAnHZ5QP5t7Ej08dWAcy7D8VKnZoZaxiq58aIAnE2bY2BgLW+",
-	"ecG/ecEr7YhjzUgTQkt3wMNdASUtxT7Z+TurdVAwvtear12OsIls70A5/afGxP5zQlxLNGehGix+Z1qx",
-	"5aGJ0avFlFtNZQ8mQ69j99+I9gtEln4+Hnm3QARDQ6vDRq+ZxU4yYaPj6D3jHXLK6dAAQ6cV89KJBjGj",
-	"CfokTJU8IlXC6G1nVSziw4pr2NFdxLVvp/ZTiWHfpKpVsYVfm0y1ky9NupFp6kX2yX+CjSpXurXOiYJl",
-	"YP9ZCDL/mSYqp6xaWnKtenu+5rt482O583dWz/jjTsLMk+3jGZzu15+/c+xzZfyDU6cadKc5y9IwxjSy",
-	"4QmUYGhCwlSyJPrwhfOYpakVgMDgFrDuVHhvzKRdLmRGWBbA9z5ddLApy1QPH5pO/q85m3/TGz87Q7hm",
-	"PCQ03Yisvp1RHjUZfvErFo1vO1CLjd3r3NYexSsTIWTxU2y2JQ8YmpoLVU2JVHQpCdh7IaJj76DPATW/",
-	"lyZlMRtrYVfXelohtSAtiioxVMYe4PR3HyEw0iLvEF8hFxGAnisImwGwvCpvLayUe9ivbanThxYGVltW",
-	"naX9Tzal/gOMlFmunCMPFFwxX/rcQyXVT3Tc8wfkhsk1VqjPdwlC8dtvN+FXchNW1TLGazFyyu8j2vLn",
-	"OB6zqH3Llmt0y8uzV/qdf7QyiZNYpUNiBOQ3BNJPqw4GNI5rcrMzWDuEmUiYypO6Jc56at+toPa0NF99",
-	"0MIbg56f5tYjhlcTAnAxaZ4L5QCNZTJXC8QmNaGqz7kA3EKs6ocplQbuzrru1YQtSSgg7DXA0gO2YrZB",
-	"A+tzhL+z4OkGLi8tEIQRiLhSYq7i6L0tW5blx/cIooyxD7MoYdKWew7obIb1sCH2ztYGzL4z9Unhs+UK",
-	"Pz4cnQf14GMXX8iBj52v99undc4zj71HUMxEtG8tzX/t9+o3J/ynMBcD0VbUPjhyozkiSTIlZDu+tlfH",
-	"1yru7p2/b9lynf/dBNhmJ3kTz7upNvotnvZLaVF63Suo7NPS0gpHeg25fGqpbAXD/UZ0X8BpXqroYiS1",
-	"jLd9cjFtK8XiFVtmRvoiF9xJRBxvr9bbNlcZ0zlbwHJMTHAqlohmjySJ6ZDFnlvL2QhVYNzT7+nvoNxk",
-	"ny9EAjloWlb0xXuWxHQ2MCUyfdK01e26WY4Y8F9rvEdkNg4gvSZ9zMqUERSOjllIMMcsSQtHmzY8HJd+",
-	"IbH1XfvcfGNayKNDVtv/4vhBhcKsA0ck/BpEQEsB/3gx8Fvw5pe0i5avdA+YQ5rliozFapOGRzyACJml",
-	"zq60AJ3iKyU+XYWVCnWlq6FRH3e9xpR+iKbzaaO318WiUfhXVpMo4oqNATFsywpes4RBlretiFNTxhHg",
-	"6eE7U7jcAs/r8RfqYp3/ebx8E3U/nF93l+e//Lx486dYnL8Qi/OXoqZEUEVpIKcS0+FBuSjQg9bv0Pu2",
-	"vnCHQYv6nDzrMx3ValMUZg/noLLyhj/npJnTsUq2yY4SwNy7tTEKRwkeP5gdxVh15OeOqIP05ivTejWl",
-	"oWMOE0XJSwAayzA/HTtcHhoDxR+qsCK/KejtT0fUd4pmmSz2HnGzwKcjuoPZ5H6fp9X+I5Uvof0NJr54",
-	"gx7sbXDP3whxTrkVzeSXr4n92ilOgZZcTSgW98C9NvWt/EfuvIq5Wnlg9fM1sOM+5Gv5CDsBImCKN2HL",
-	"23vEx6xpP4ePUJGj7REfQSl8QuPYPJl2aq4bvNgrL9sGjEpfZ1xfsL+nf+NAGl4D+9GsbW2hundQsQJ6",
-	"+94OT/B42SNQwQW1CzO1kvaIc+hzTAQGnEJh3kXrdkU5/FaHvDB6EACq90poHbjcGWAFF2jnBtcClJYd",
-	"0uAWXpqIOOyQd1CWNK0foOdiOEx1dh0oPpugw+PsB3QWDW7RT/YQsPD/wBT3z33Jn0LIWnb+PAeuAOEt",
-	"sxNV4gobCdLpozb7wKYzhZckCtd4vj5m3GXKaoXqH5g6Zw9pWFsLujtkk8hE+GUOISsDfrOd3dnfqVdF",
-	"LyYCThXRQlZTWpWZrIhyWZkgYvRK6WJhFwCsSZMiGCdCzQI0g4ta3ecZYPVRTYkyrHIGxaPSmwsuAevS",
-	"7XNTLkqL2iRSJWRtW7zERjY8IpgnDR8NWZ9r5VQxDqnZ9bDZ5uw8VILKOftCuSnfoLL/Z5qNqnJRVCUz",
-	"Mdpr7mxvw2Cc22lEXYzbFRVaM6DCTEhNNTaRgOTVpNytVXBzcXNpvuvzCMAyGU9EPEVsTIrQmuhVCAQf",
-	"RcmUhS2P5IuLdMhxHIsFmL6tDpiGXxBKgjgyJerA/mrOhYgCsGpYNFo0yfR5jX5YV4H+/OVxLf7tpzvx",
-	"aS+rIpNSoLYK/JV/mu2lUE5Gs3+9dVPKl0UUVi3oxmzkWmOmI7o9eW8KEGuigrhF0ku1OAgLmo7owN4E",
-	"PgqVi0iyVoecZhqdvkXLsFuZD8dzeDfYNgp2qD5vVoHKtnKFLvSHWstlYYcArKg1GyNMbXoILRJ1VhVL",
-	"VoDdHrlCA2cfVJ+DGQvX3xheDI4lYn2bVO96lNqUqL/h035m2bUIN2vx/L009ho057IJYuMztre9u9aB",
-	"gnUk2GJ8ilam84TzAH5F6AW7+EIiXjbFGmafwBjt6f0m4P1zBDzn8HHwNJk93OZs5e4vy6jbwKjra27X",
-	"XVyArksK90Eh3wivWqnELA1MwBthtwtWe8HNTVzwcGO9EVMHCRAzJRYXYbJDLlzWkrNYHa25AKvBIceM",
-	"6x/YlVmQE1iPBzyl+Y5WBAPA8nW+5gjOz0/8We5PXtK48zlQQs3qqd/NrbPhGICsL9RMN9Hb2fHJ26sz",
-	"cxx+vsqV43h7dWaiN/o8Je4jt0iAqVmPRK7177IqoQfoSpk7RqfxrYMrEEnCAgU9G1g6GCkoR+YUMQ4l",
-	"vy0YdFrw/vrm9Grw6vRX3y3abYN3EMutLPTxzWXZSgS3UwgK0mrcA13FWQefKcRHd4WdaiW07kxbGCOz",
-	"jIU4n2/R3f/A2/ha0UQRijaJzArRvHp5Qg739p+27sWXqo799tGHeRG5NgARGJdFpLQ8pQk1JRSbaZYW",
-	"JtFIERbBBbygS9Qc5xyiBPvc0bWGDCtGWs5hVNNMT0eGYV8zfKTJ2aLPwW2H9Yjwn37LW+fYzGnBUICg",
-	"Sp+FAQI4hFMeg6dFtY23MS230Oe73cItU47FI+8SwceOUUGLEgTilFhIZm41TPAbs4ScXZKmYcBXxzen",
-	"g/OXx4Pjk5OLt29ufI8Un5xd1sBgIjk8IBfVTWsZ5QtoMet5ackQYW0YGI+RluP4puP850duZNZtMZ0Z",
-	"LMECQ64Qle7MmdG2Wy8zvsO+YAS6I82RDJfMsxNTFfEdGx7P1YQTKiVLFJadgGCFoii4YEP9b74TTDQr",
-	"5WPmt2pYaxOiIhBfxfw2iEK/VeC5R0aUxrVNUR609oHMt88XUIvfp9PEJzQM8zWutBysmdZkcevr2fhy",
-	"cWssihBL1SHHWX0aCFF3q7Y8kiRm71lszZwGyge4+SZsFK3vACeh1csjQskC2HFm8jvodvscZFLkGMiR",
-	"BiO4EkyNmKKaSI6zzYNIeGrS4FE5bVIC9XqXtqiBluEWEQ/Fwqm6AvWLc9uN8vgMFdE+Py4EpNmrl5Iw",
-	"Go1YosnWPLKRKxC3C/4JMWOcmWvOLGYPJmKUcwhQgvgYeBFGKuYKr0R3JTDSn0aaOIdLfeWqGe6kHftA",
-	"j903aePVvtsR1DKy1Om3OuQYyx11uyTQhBXMoWyEwQpEGjD7+UjiYsOtnR4Ft9pfLIJbFjraBf7ge4Tm",
-	"/rZWbtxTfem3TG4tLZ67xSQKJpBDp6I4JnZ/8UD2eVrVBsrzVN2+vwAPOH95/EB37/nLY+ziC1kS14Zd",
-	"3uROccYvPMB3ofFe51sE5D/2Hn2LQlQ+3lAJ2Fd7leaY1529aOUbrf5efYkJC8ZrVC4DYgZW4CG9VKQ3",
-	"kPVY2x/yozh9H42pEknHDVMaM9Vs+R6EAVvvF7qw+tx9jwDsBrAye3FDCPDmruDnbBylPO8Xhys/MNgR",
-	"9HeBK1HvKsASX2bB7mOG3FbE/YecEtT959ImwSF2OgvTu5emdsNPeVKwI6SizQyXG9A8AkY0Wz6WdOtz",
-	"3+77bD6Mo+AVW/pI3PbPLCegM6OJZJC2HglLVi8TMf3p+uINKK83aJbHAw7XbsTHMWvPJfMI1nOyMDVp",
-	"dKUxXILV3yr1BoPCRCqltRQ7xElQAJEhjCTc93rXSDNhMtKPTRjZLGEjliQsNPaLCpGIpO8YIDO7pQHl",
-	"JKZgp5XRGMoO0lhwVm8+JXXWUww6uYP5NMc1rlxq+PJcIzBU8CnYxn+c9wIZhmUUyDZSOT3JtJB8Fv52",
-	"ymklm9gZRTySk3pucUNvjVRedcB91DnWsQ6t6GHxG6c6u5+92lFC/9ZsaQXhTEmHJVjdB6q+5aSOIRtT",
-	"dDZyociSgQoTohNGJNE44qAUiVFaTPXd6fPjtzc/vhlcXJ39cPbm2kfDX8LkPFY2SNRm6xmjKu6F1kNs",
-	"5cperrpoXmn28obInA/Sc9IRUtOjl5qncuZHK5jkbYxVR/4l7F/tmf/0+kdVV18uqGG9OVArIP90S+A/",
-	"wb/yT5HN8MA8IK81bW2it2wpiqH6kVV3zp6BRtIrBu+CH2PETDmGnOTjNNvnTTNk2eqQq4J1jZxd1koa",
-	"l/hZll/6Feol/8jMQus7tNYmKP2mpcq2zTdMSbZIomU6LGUH113wma4KmnMNvdg4AmvgAfMvGDDR1Nss",
-	"E6EpwAyJcSGZz3pQHf19FLA2ivi3bNkiYCmU0AQlcsmDTF9qHUG1vgr6TkVoq4r3efPy7I0+yMNITJlK",
-	"okCiIfztL2QU03EL/rAHXl/6C5EaFY3MkPoJ0xriqScSgyQgGZiGISDl4RJ4hMXSRq5qoR/szV6fz/kt",
-	"BziuxBiHocygXWowRO9mllPnYFYaBkpn7uFu+GM7yK/V0phP8P5mVfwPyau+NupzntGhNr2a3WleuYNR",
-	"fqsuXbds9YqMaFucmviFVFu/z2tyjpUQlR55GNJllhn+IFAMuU62OrM14fGpsyOSJnYy/HbK/sE+8CzD",
-	"y+6si/+TqdbOIbMK6BayLxzCkUjGQtUfwuN4QZeSUC4XWj7d6xrvQaqBD0W49PStD+fTpHsBsDsgLQxZ",
-	"LPhY9rkSuUAdfWTz31CUZiHzK2E0mEBEUlmPhgE/8BHNd7LVEf08yO1no/Iak9wSe8aBSiDMCR3c9O54",
-	"if8jEi9zt9uxvEWALZL3JcOqVp68iuMFX2x6xblx+SuxMkgGlQHvmYi7MlCGkAh40eqRxURA8uSExaHr",
-	"vLcRGGDzwglikAcXOWXiTJFQMFQQYgBU6ZCXIo7FIk0vi/gtROD1+ZQmt0ZXMUjXVv6vDuCX7KFPdK6P",
-	"r+3O/XYZbixyMn1RaG0iXX8jfSLpwjlYczhNLNN6aw92RIMAoNrhhGFgypvTd8RGRMHvGIM102PgGGSE",
-	"UUcYKkQu8YE9KNF0qndCsXiZJdqY9qHikQlKwriuuWR9Pk5owGyEUuJmNOg7WM5hjCLpkGNuRWX40ti0",
-	"jed8MRExy4C2jsmQcp5ljtspZRFQuLgH3f0+R7wI/AA0/6G+azJ0H5kC9VvEHYw6M42mQcGATYriRF6h",
-	"HieUq2p32ZXZsYdiDdD61xymg7WnDNq//Cbb/6ewM6yUBdzL4SYrEMlkNObzWT0i2TU+/0owBD9ddg7O",
-	"6wocgLVFPo1AoxUIUz0j9SSl4bFixrjMwiz7vOlLRdVcAvhMGmdrvkd29NH7pHL9HefikeFcpbkFpz+/",
-	"Pbs6HfxyenX28uz0xeD0/PjstY/Cfq/PuchMJTDjtEKJ0RmiTCTTzDwXPKFfAEMx1oI6IrklygXhOmEO",
-	"xMDsQWTHgiahvA+G4jdP2kPxHFucIq+MayrBYuDg3i4bGIqcCDlVvd0gB02Tr2GDtjpooGdVFr8H6UL/",
-	"ah9fnrVfsaXvmdgrJ5RXjMiPNzeX5DmVUWAStJ4cPLM4L47DAcKPKF+iosTplHl9DnUPRyKZtt9evW4z",
-	"HogQLPwkbWivs9/ZJZIuZQvjiCXxsfEBJvj5fa4pHFuxLfgguQzUcsa+N2+7zgGwkEC4+E1OScMJPD18",
-	"tu/l2utzt8F5wnsRU6MeZIPJnoCUVXihrV/owTK202VsEUVvmUSviON31FORc8D2GsAnfs/ZEmCD7tOs",
-	"czAl5XvHLqF3Y2n10SuENJVJywV9FEJDmn71lNxGoQ0zzJYN9Q4owokBDhinSSIWLOyREVtYuEap99wK",
-	"v2koH52HEeMBy9CDTPSXheA/dpxkueGnuGPZRDrET5gU8yRgfp/jDj7pPmmBf4qCBG/0XtPrERw08wf6",
-	"j5Mx5dG/kdVOqOxDJ86ANZO1QrHSjEqZ+BcjNZsMjz73IynnLHR2zLwIPzySab2BRIsYcj7UGpKxINyy",
-	"5SPZ0wfT1hNIf+1z526zbeiVPyKUDOdRrNqR+Z007Y1pcMN9r8/9DEbc90in04HVAZK1YADgJKTylmH1",
-	"0uESziiGFMXRiKloyrJKB+bOOz45Ob2+HtzcvPZbTv2q4TKNGzr918mPx29+OB2cH/8L3gPWNlxmc3ML",
-	"WmEAU0yjKSxRn+sjYPyi+DK6F0RS3jdTdlWTpPvzLVu29AqIZDyItJpUfKoZC+Kk+h7xsSSF/hedm0yW",
-	"CaMhS4ivljO/z32q/vvPhfKPSKTsfS1RSZSK+DudBYvjNrgtd/5c3MqOlkT8VOHUq0ODWzC+vqZQuVXL",
-	"PoguhlTi6ZZpoKR+pPl/yqBViZC8Pje7F8XMrimgNAQqes+08gkzAVr304gwh7RHuJZ9bjbDXZ2mf/n2",
-	"huy4v8mdv3ElP+7YZqXfOoL8DmsZ00OYUiQgwrXi7YhJx29fnJ2+OTn1ITJTnxgu56NRFACXnrFkGiH1",
-	"5hGbXrrs3UjSkoyZyq4KliSa42HSaDPzCgP/1zs6z4SGQcbP9RP7riEDGFU+G8crMYCWuTSh24Fz1fpH",
-	"fU4JTCNXu63sr7YjWwDOrf/u3bu2e0n3zLWaMBpPv+83gO/3Gz6eVXzmXGtkwfSRkWDfOHXAem3+mb04",
-	"4RhoWjFXzSNJIgzb1eQ9V5OBPuyVLvRTw3VvjFL0IDgDpo9M+/dyrX1oLxaLNtzP8yQ2NLG1dr8CwaD7",
-	"AFNZbUxw77hvpoR/sFhfQpv1/m4M9UF1fshjR1oS+f/Z+9amtpFt7b/Sxfshpso2hFz2BGpXvUziJOwh",
-	"MQPOTM0pnUJtqW3rRO72qFsQV87891O91mrdLNlAsIEZfwuxrq3u1evyrOdZVJQsOT5Y9tATlZhOHF1Z",
-	"J6rwcyEoKDufxdqj46cte/mFCuRiC25de16Pii3rWPqFO9xHQWAhrt6WA9Yey37iyddCUiPLaJR0I8iR",
-	"vUlpACclVO1kuKKNLa9A5G2wqBySpddDEYsxBMDQvBIZu/u5eeJJBMDn7s4zckeRrB4ctmdQ1cXHOiSm",
-	"GUzrjIXRbIVTg9AY9Pww+LH31sC8/An+ZRRGZa5MB6FCrFWGLOVBorR2r6grtBfHJ6eX5723J2cnvc+D",
-	"pty9HcvlnXGbqZkfL2a5csFzlsqYFHnzley6gCorejNb3xMBq/xqh49KZQvjezuACvXLhSrQy5jx39nf",
-	"V/pRRnwzexMzjcuTpyplUesh2a0RuscgaJ9xItK+5dAusVuDSaQrd+GYlY5HHfsSPJIiZB8Hn07h9kU0",
-	"nTAOTregzFXHzqxSg9hd1JKn8D8Us1jNp0KaMmvwIbsG9mXSgvdkKKwDkLStpZipOGY28hQ87LK+I2kn",
-	"XgEyDP2z3vnxoH+OGekL38bDZpKodDwBP4PHB3lqOilKneWpQRSkx9cDbnsbHpxxWp6+FN/MpdPoAgg0",
-	"KFVxzXxIPvsuzgS+WmvgIAsjpjMz9yQcixCH8pW4cee7jkEVxyJhHCFQ9rNEMhUaklnWehMdkRAhWVf9",
-	"NZohmbV99EP3YCAyUiC6wC8B5VFPmoRLbQNoWDJzojMI1BSwULiPxepaJMzX4k+ftbQQzC4R+vzdaWjt",
-	"Lkqwwbe0r86lC4F7v/U+Dy4uz3uD3ufBSf+zz1ov9llo3yhP/uxiAmSWpLIeonEaadOnmdSk9raCwwpP",
-	"A1aJm4j+n4JO3A0OhOtaN0bvLArT9O3UBJtO4zMi4qfCtlvWdHs9eh4eBC+GnZf8lei8HL3e7/w0/Bfv",
-	"vAn2w+fiYPSCvxw2qO1grqKk72IDR252DnfSFH7ZpLpb6XvdVOWtzbgOiOQOJtxWQ+bHRT/KNlijyWhl",
-	"KhcltVxr+m4p27hgLnEfHfGrKFCyGwVq2Xb6Hg9bvaNGUz4We986cHRpFmazfBhJDiti5TZ7zF4cfHtx",
+	"7L35chtH0i/6KhW4jhDwfQ0QBClKAsNxL0RRNi1RpEnKGtvQQRe6C0CLjSq4q0EQ46PnOv+fJ7tRmVXd",
+	"1RsWLpI8nyYmZkT0VktmVq6//LvmielMcMZjWev+XZsw6rMI/nlEvQk7EjyORHg+H4aBp371mfSiYBYH",
+	"gte6tZ/FgoSCj0k8YcQX3nzKeEymdEmGjHjqBX6r5tQi9tc8iJhf68bRnDk16U3YlKrXsVs6nYWs1q3N",
+	"4BMOmdLbJh2zH/cO2u2aU4uXM3VVxlHAx7XPn53aBYujZW8Us6g4nkvmCe5LEguyoEFMhmwkIkbiaBnw",
+	"MaFjGvDV45kGPJjOp7XubvLpgMdszCL49ocPH3rzeMJ4HHg0ZsUBXE0YoekdgeAEXs4Iu50xL163HsXp",
+	"5j55GbPZ+1nxwx+CeELc6YgOzMtdIni47JKL10fkxf6z9hNJvAkNQ8bHzCEjERG9+H3uvmQ0YhFhUSSi",
+	"H/u1gMv5aBR4AePxYC5ZNMjOqV9zCPWiwQ0N50z+2K9RGnbUj1N6O1Cbt7/XabfdVp/XVk3us1Ob0YhO",
+	"WWxIbh5JEZWvqsvZbTzw4A6XiBGQ3CxiN4GYSzKjY3ZI6FAq+lNzU1dHQSRjuKQWPSW100+95bugfXt6",
+	"2V6e/vbr4t0nsTh9JRanr0XNqQXqi3/NWbSsOTVOp+oJ/GxmMlN6+5bxcTypdXc7z8sI9fiG8fhqOWOy",
+	"OKMzHi4JUzdIPRfJiHqFJHVPTKe0KZlam5j5jczg/6xJJmUgeMuLmLqsBqV/idiNuGZ+7aO6fxYKn9W6",
+	"IxpKVj4p+FxmTkHMpjDYHyI2qnVr/89OKh128Da5czaPh2LO/WR6tc+OWo0TfHivk6wFjSK6VFdlvISF",
+	"H4loWjMrIyt4GDZbsr+STQ6pjHGtiGSMk3ph55/ILHk0ElIQEWkn9CBCn8k4s5y77f1O+epQGJ29Oj4b",
+	"0XkY17ptB2ZCY5QOB/s1JxUc7VLB8Zp6sYhO/KzMaw/3Rk/p007zwNv1m/usPWq+oM+GzY637x+w56M2",
+	"3R0aipzReJKObgTvGwT+SmmSjHI+hzuLNHrCb4IYeDo/toPRrt/x9obNffqUNfdHB+3m8+Ez2nzhtf1d",
+	"1hnt0f2KsQXJO+8/vjdsiQMr+c41W97/A2+DaRCXE+FUyJgAS5CAo7jJi5Kn7XLiCeGtpcSjHpnSWySW",
+	"TrvtrDtzTpmUdMxwGUpGiZefSBL4DllMAm9CAkmCWCLPwAVCuQ8zcBdsOBHiuhn4LsHDngQxWVBJgF8W",
+	"QTzJCsuOv+u1R3us+Zy+GDb3vad+84Ui1F3aGe55+/5TdjAqpwM9svvv0Vk0riQCEY3v/4FLFKCVH9EC",
+	"9v4fei9ZQQjseS/8Z6MOa+4O92lznz33my9GB7TZGT7znvq7rE1fPC9fYDiZ7z2mD0gR5fy/z5pPh89p",
+	"c9/bY80Xo912s0OfDZ97L/w2263Yd01i9x3ZZ/WwnAku8QB9Sf0L9tecSWBXT/CYcfgnnc1CrZjsfJKK",
+	"Mf62PrPqKDtW+g5+qshYEX5MMdOUhmq0zFfnyTBi9FoSSqJ5yFrqODsSfBQG3hcel6e/KoFpyWJCYawy",
+	"FpHSMtWhI6Jh4PuMf5mBeRHzlY5IQ0lC6l0TSmYsmgaonOSV08WEoVAVMxahVsl95oU0YpK4t82Qxt6k",
+	"SaWcR5R7rEuUjukmgkyzpJqxS2m46zpERH1+w6JgFDAf5J8Ea4DgWQl2CosIHQsSTygnrlZWXX2fJHXJ",
+	"lDJ8fnZ5RXaUxrszHdEdeOVS6RQgQD98+NC0FfJEjKqfiEejKGCyzy2tW8Zs1pzPUu27RVwltsrXo89F",
+	"NKY8+DdaD/oGRW/Z6cQg+6dDFpEJlYQLpR3FZD477HNY6lB415mFpp4n5nAgZN4kCY0YwbsJaD0kFqLP",
+	"p5QvyYgG4TxiskVckDZDynnyUsr15imugAv2d7p9zgUJxTjgDonYKGJy4uhPN/Uk1NI4xGchGytdNtlV",
+	"tZUzFknBaUh65yfkmi2VOqiOKhFdSzLncRDC14aUE8Z9icaGZb/mN6qKtvUjO+WG1mfUkmIWcRo+Ph/1",
+	"OJlzYyqa1UfK81lMg9Ds1njMfDLnmvBSYYWc/07Er5WO/vgDfieInHsTEjEp5pHHyE0gg2HIlAmuBuYp",
+	"mo9gUOd0GQrqXwnxlkZj9mWE0lD4SyUkxI1eKRn8mxHQz2BQV0KcUr7UJ4v8AjtMlFWHIwC9K2KJn8Si",
+	"XvByNBMTaRXhWg4R+N57rmSXiIJ/sy9AAKdKvvOxQwJ+Q8MAjkh2O1NCzT4RWg/KnMlEb2gQ0mHIvsS+",
+	"+WzGuM+4BwTli4WSU/owihR5aTJTRK5P4PdczmczEcXMP2V+QMFc/mJ0/0QS/SFwLajxqWOCeh6bgSdK",
+	"Parfpj7W671d69ESEUnOZBKyGxYquUwTyV1/d3J5RS7PyfN2u3mw97LR7XM8oPXZIjgzR1idkhmVciEi",
+	"X53eBP9Uol5pNGIeE3XmmEMd16jhwHnfMa+LF8J+D+gHuaMS393n6mXNREHQn2rgucG4MsD+rKmR1hzw",
+	"Z6EbxajD+kJOSXVqvfOTN2yplm0WqcMwDlBb1d6ZAY0zuq5PY9aMgykre5d5Zrgs3wY1AbKYCKJvJHUR",
+	"kUiEIfMbQIfXbJl4PpIT2tYm1Nr6AciaNeo3uJCU4rHVDAJ/A83eqYV0yMISj6C6IsHjuN3CaSNwk0+L",
+	"BWfRINZ8aLZdrWwN3pOsldr+wtOziI2C2/LdQW+jN6ER9WIWGb+eWnNHnYYR88SYB5KRIOuDqoGqO5gP",
+	"9l//9aJszNqvt9WSSE9ox+NGTr1Ldbt6Lu+6MzbmRqZkauz9WYNb9HqZHU+G5dj8kdmUdNXF8BPz4pTH",
+	"jvAJ8B2C4AzDs1Gt++cW3spjfsNCnGieX30arxW4xXG8Uk8lq5anCpfOgsE1WxpXrWsLmuylIrU5tdum",
+	"url5QyNlWEv1VHEE6kT5jYZzVvuY3wF4n4MzKy7rx7JTozBi9CG1ynfhlV6zggprNHal3ug3OSTR55U0",
+	"zsqlJ/JQ2dMiDPXtEo/VuecxKdVJ4aKYG4wiMXUJrIdhLmUURGwWUo9J4wCTsZhJQmNiPzdIJZrrqItC",
+	"nWEjOHjg2+bUgUOczpIxsamyJrkgZnU0Q4JnPktG+o5NpVFW4j+KSK6WtanULBJC5tRQB3zxINnoEFkl",
+	"MK+Z0lAw7kfwRlLnLFHUmRexGNa4KBHTXd1o4cqp4F7StHDPCslZsr5K4qHmlPDFZmuaY3KL4Cxxq8db",
+	"4HolVNCxAnzdNGPOCaOE298G6G0rJfLNTxetJJUskhW1KS7UOZWSUElcE/UzgRz1VDbkJ3gaKjJe+o0W",
+	"Tq44cS6Qzb/6iWOPY8MTR0uoshPHihJufOLYI3ikE8eMuHDiFGZfPHHwuAGNS5kXyFwLFjGi36qsU7jk",
+	"TSgfsy78G0OKYSBjOEumhIbhKomepfe1MidP6tuI27yslRsJ24hRbUDmqCJZ2/pwqaYaREYA6cCo9Tll",
+	"YBlraoDL5bv2bxGTTB2gLnofBxGbiht4Ob4ZhIiISMhGcfHtpeJ8M1FpC0p5H0kpa8labSshDfMk1Pkh",
+	"iCeXcFJtLiEScZgXCdeswvIbzUM8H8gJOPnxlJQTseBpVsvq6at3l/Ckmgj4A9JIsBVlob4fqJ9oeG4N",
+	"VOcUZMcei2sMNFiRrb86zWeL408Xv8fv+Ydfn/8x3L29HPWmb7zz9tvxb5NXwS/74t2L6OqpkhpWQkXn",
+	"6QGERZMEi3WTw4+XSnLt7CieYjKm8VzaVqBxjJSYfrnv6WerPijllRrQUUiDaUnyx/ENi5bEU1fJW0Vr",
+	"ZDaPIchMOXhnpCQwI1Kn5JcPVxjgcePlrEto/N+fFrHr6AhD++B5o0WuJoHEPCOqqAOYjjPis1HAAyNT",
+	"wBsLI+pinEF7rWQw5tIBx4nrhQHjsQl5kIhRXzrJ+34S6EeKJzTu82kQRSKSSv2uz6h3TcdMvUB9wHXI",
+	"NZvFhP01p6GyfYOYDJeEkpjJuGGUdBjEmHEGaS5kKnwWStDt9YRvm2MBDKgziXKCGf3xRWbRrqgnsuCp",
+	"qmtPlIi0E6lhKxDsVos7XHxZKqqoV5ItoLbi+cGLPXWuqD0MplpWwdrD2xwr1qUsDi+GjDSJqwCenbor",
+	"50M32UB96xOJfp/Ab7TI5dybqGUE4gjAd+w3BQ+XZQsk58MKiVp49XrxoV5WRu50Gm2UBTdl8UT4iVMk",
+	"cRfC0u0+O2h0iTtb+G6f181Jo04iEc9cxQVXZ1fnxBM+Qz9hxDyBTCR8pu6bLK7VfX3us5vAY03QwMgH",
+	"NuzN4wkcoeouiXcRueSe5QJ0IDbpkvpURKzPITqYuinV5cyGqldwexEzV/scdmc1ZcFubW5K0NlsMGUx",
+	"NSpjuVjGAHvea21WGr4MHuHZ0uyC2v0nUulg6ftdUpdMsWufmynKhqMoVccrkngiUiGkjgRjzvyM67HP",
+	"2XQWL0GsVK5AkZrmfhU1+QHjHpOHxH3buzr6edB7/+rk+N3RsasteD1Pxw6HMT95EO8qDKS13T7M48kA",
+	"bMRi/qVZFTmH2aApYjEB8zFxLZVOOjSqdTAzsEZGszHpZfm8IKeGorpSazpThE/wJuQyOCtyGxdIOYel",
+	"wBCj8dsE6I/XK3309uT43dXg5FVuqVsVLoqSA0+Z3EtQwk2sXQZqU2DiM+FNNpw0u43XK9BPpNIZSeCj",
+	"fV2ILmuxVzr8gJZ84ARXicYPMINAyvIZwFZEjln0k8vL98cXbukgP8VBiRFE5jz4a870vJN9Ln1D6qIq",
+	"DsQQQZFZiKfO5lEkpqUv5cNR8Y3vhMnCXrV4pI56kC9YmsoQxIdK5gSSeBMG2QkgembKAOHxpnxyTy8X",
+	"njcFGmpVeokqdJIZ9Via00vQQYMEimubrrVaYDUUvRHln6qaUpJBod6s5XvmCCh/XZWqoPWDQyM+88vz",
+	"ROaJxCnYfJX6RdHy0vperVtDRbJV1Kat25rBdCYidFBRZSfUxkE8mQ9bnpjugBEHSTzwrx18IXy3508D",
+	"fgrWq5wEs4cJ3m3o8cUcub9LXZRsnTvoQt1TGmiB1+qXlFolasrvJSYT5B0cWeVi1QBOzX2fndqQ8kHq",
+	"cSjMBxOCSg/KeKJdvEhd0iQPcbGwCGUoRMgoT981gKSf7cOp2+wim9LcJ/AXp8bnoc40QD2r/NGBiS9b",
+	"a2JNhN1iIlGpRHqdEzUB5E7EyyJHYU6vYskgXnGY6SRxyMaqZu8nkiRB8WxiWKtUoE6oHBgVvXyWm4Zi",
+	"KyTz5usAlqg67KWOqa795nzmb00T4J3ankPK2DRHI7kwqDW43DLn9jLhrpWs/goSxla774skkU+7kxAq",
+	"g1z4TrvtEM4WTMYY7c5oz3cLAGhS2ziUcPq6h7UUFS7WhDa2iE7kjoOSF+sTtGLJlDF/kxy9ktRdbx5F",
+	"jMdgzNNwQZeSgNOs8RCLqbPVq2JOG00XjoI8ieosiGSyTkoq6UblV3klCR7fJgf0Y0WQsIhqpXiTzJtH",
+	"QZwUXMk4AHfqLL7jDmBEqGwwt5jstZV8eVAWuKuboChun0hiXoYqqTpr7L1vlVnwX4QFvy6b2Jvs3I1p",
+	"ErJdyT3l0dcvGDLF2W25jbhm+UUvETVrZv8eTsMtoxAPo8ymIQxvQqMxG1LvmowiOvcdEgfeNYvJ/rPd",
+	"3WzQ4mm77VSpwanqmt2ul5QnqeyBJEpCHBJXqZouCYNRLAlVynGuIqvdedZs7zbbu1ftdhf++4et+9jC",
+	"ZrXWmjW5zL2td/off6qXtK6CKfu4sdkl6CxoesJnY8Z3kq9/th+X18GsKWa4o82ZULplhAO0NXAr99Kn",
+	"/5/+S30ju+x7nfZGynhZuTTc5TpkSqNrqdlkQeDXRCc+TNKCgtghkmGwmIxCOs5siybHojZ8d/WxyBva",
+	"mWkEwzaMYRyomaX9szaJ45ns7uzQWdCy1/ijdRRmInNP10Tm7Frgp+2cGHBq6KTS12HL82HaZKBl0uEI",
+	"XA3nWi++W6RSK2cZI2bVnpivYb7K4k7PYdx4UK1690IpdLaCUlOiJSmrfzFG8yGqkzrJF+T5JsSYW+rC",
+	"QuTmV7oB4FHuzePJKUR07Pipdklj4tZgSGXg1ZzcrzMh1anJBWelGbaYX2gyP+6yvdn8Lltsvnixqdis",
+	"zqJL3zcMwjDgYyhIAhXARgTQdb2r2CTNKbPYEVxoXeNSs/SKbsSon+HKjdJ578eLuazdUnqA/TqztJu7",
+	"7Zrxi6Xr2/OmbNtVzY0fXlo9al35ercBZ9jXHvfRxSkEGHMpDaXaAePqeFzhJdM11Fj1pdj8kKiNqmT8",
+	"zClvO56UujmIy8EolKmEyVCIQIHfwfidiGxUDZ0hZREsOJ9WQlFsRLB6KyowJTaiXac2j3Isag439Wpp",
+	"H2/oE87v0P7z7chLfa+CukzZ07ayyyg/K61PuAnAU7Y9iPKWjPZtrpT4r4xlqA2qO0rlrWaW85NaquA8",
+	"nrT/98H+aNfr5HOGNtBMNjSOk+/9XZuFFCrcI1EramQFwzAdddlKHm+i2hYcz3ld15rjXskc4SO/aeX1",
+	"K6auFsexJnUV5tsyareduZq9smHiavH7D5y4mhuvlbdaMfWykK1kUep9x/xJND+o70dMymI+anWEYlVa",
+	"5XapkimwBL570yzJ3EappeCRCMOrs6vz+6kF2YV7hWAqgPPVr/Wy1YmzWb+WNZjPJ0rb3F6VKDIwVFwW",
+	"PDLM/Ly2WvNI+HC0wRODnApREsylU0ZidhuDS0frAi6Cd128PiIHz/Zf6BwP2YWYueBoPfQ5fMLYDJgN",
+	"wrgP1rYkdRfxDUDddB3i7gj4+79cp8/dHbX/AR8Jt5HJ06kqRKnIhNGB+iR7wFQF1wUPlyanUV3RJRm+",
+	"m43pr1TINXjDRkBoXQRLEDJO8g8gcDSlSzKhNwwSwZiPSQl9buengXcsYdA8BkPdoDykYBJqxZKtA3w0",
+	"QOPhq8Ejnsj0Dbjkq/CkHAOtk0PQMzWw07mMyZARGpOQqQk8J8NlDGV3JTnjwJaFg7a9+8uLP/Y+PH9z",
+	"8GtnrbxABkiHlXntx4pAv0aLAb54KfxlwmDAJCXCUsZKWUaQOkj8axF1K+rGQgOqRUpyYjW9OT50YfpA",
+	"j6nm1BaMXttWL3qLYnrNIC9P329Vr1u/jiMKEbgM5VrXMRVZKahWFb6ThdRLYVEk2MLxYARoDaChTIQ/",
+	"UD/RMBQLeHaGwAmDWIhBCNAJ6vVJZflgyvyADvQZFtGYDQBdQH9XQ1fAiJJyeadm4GNquugW0uzt2YNY",
+	"yX0JJm++ZO7EtBezimroVoDzr7mI6YDdeoz52XVSE8m/HxdVv9/mYf2nXQk+GNEgTK4gfgk62ge5Jy3k",
+	"kmxRd5EyiuqU0aDunyHiJ/HYVbpn4dDZMJqOeSwrMr3WvsFCudq8viX1/shgzOczRU5iHPABFG/qPcdf",
+	"kv3SYDCDiM0lG/gsBrQTvE/M49SMHBgzMjVRTEmK/RNUpAySnM/iJXUchwwvFULwpi4kNWLNL1g1aP+Q",
+	"DCfHZboUBpDvDJUbDLykqgAJVQfyQUplf9KFNBlSX0P5Jg96oMShHEQsSafPs0UmR3kgYxqVFzpobqFj",
+	"TfYbFHlrdrVYotT4UYx0rg+tnP6UhHDvF339esWEK6J5x9qXdzf913jDy/0aeaf91gax0eOCrA9rr22D",
+	"FD4/2F8HU1jhzdQu0i/mu1yx+AgkV5KJAAmGg6R66UFqrrPLWpoEPM+edkX1P5MUSiiXC8CUUGpO3dSb",
+	"NGw1Zx7xbsDiURcwdWUXNPoufAPss25mqh+3y1+Fgz/JW3Xy+aylsePs9MwwEWp4fYlVZrSZl2XWN7NB",
+	"ZgrlfIg6RnkS5MPmCj58biBkiPtotmCBkYhiMlbGi4kJOSQYEcrL84XzSXvVOZkavQ1A5SxcHaswf0Ll",
+	"pFGeqLmh6rB9Fl5lMt02SXXryKL8dPqG8y0yNH33lIvXIhqL+H5B1W38u6Ve6LKB/aSkzlVOgOh4YtY6",
+	"Kxd+ILVQ+KEcTAJrGTOg9I2FrfmZ0VCdo+vrSMV1qXi9YZEsRIvard1Wu7ZhvWn6jrLVOrFVvCtzoH3x",
+	"464ckT8FbDSVrdyAdIKq30AQx9KM46xhUhSMPvN1hZW+8xAj6QEfkyCGF2frYdbbNtsdXfdwtd7xmLMB",
+	"ic23K2hCRLE58+6RSLV5LqGVeGlh2yW5hC3yTsQapZYAHAHUsYaMStYltM+VTRP56B+khAve1JFIzrDk",
+	"dTSXzCf1/XabuDkL3m30eUT1WZack8y3cngqKg+zCkCFR9OcjRaukXHtyaWM2VSRmyemTELG5CHhYmGH",
+	"aomIzP2jeTyP2Ob+zmpl4065UBqMvDJpaa0yonc4WLkApB6xeB5xs9PQBUNEWLuVN1WK2EHGiFcKx8pR",
+	"JFqKuhPq6EniUyK4YADum8UbbmQaRnDBWSsfJOjsb1IPcCfeEIuUJw5JGFyzXB2uk5A6UBAXsQ7J55im",
+	"JA134wM2FQ8XTAJF3D+2UUUxnC1SqnFwUkGGlzYSzQH3WQWgFEoORQ9CIuyBpk0tHVrb+NXzImCp34TC",
+	"SSMuJ0CMqB3Tgm5cpb/CJFbviLybIpZokKkdnjVvap12Z7/Z3mu2d692O2kilJYwJSHpvAAxQXJLROQD",
+	"8znerf3QGf6w2/7h3Yu/xPP527PAux7fdv44vfhDnC7Zyac/emNvFD6bveiE/k+31D94/vaXP/y3u8/C",
+	"yYclBGA30oet0y7jP9htaweG+fvOqnJme8o5xvgRS5slAag2vB7xiSzKX02ZEXxtc9OgwNnrzIPU/Wk+",
+	"VTp/HkdCzph390yvTOF6qghPl02DId1EZJJNzohMcmG5VEAE6icyyaOsFzMSG2WAnAIAOf+4/dCZvvGf",
+	"v51d7MW/3xy8Gx7tTn6RT39lvWfz9r+uOz+9KAGvKdcoszN+w73e3umz0fGrWXB18Yc3Huz+9NuvzQ/n",
+	"z292hyH74+In4R0fnYunp7lcsv32i4O1rr1UkxxMAvTlrqIXsBeUqfWzunlzfJ0cQaRutiJCyrODg06L",
+	"9JRU1hVTCY4Ju6VeHC6J+3e/htf6tS7muH5eBf6yshih97YSsAWRx7zY1Sg8WPtdAtti+docwuk00L3O",
+	"SoBcAL2l9ZVQWGDNyv1K2yK0pJAsGWTnJxqTqEso73MbpQgQRKaRXksH4FkgwJNcTl+hP9Lqc4zTUxq6",
+	"jq2GJVhuyj68N24KwoncEeDj/iAcG+FpwOabNN9VmBqb42NUwVpsjk9RhTlxH+jlCvfyZTk0Qj2/+UAR",
+	"hjwaq1AR1o8EeXKN2V9SlWxRvbR97ys8A/jOuSxVKmlMrgMOgB0IgJH6oCxfSZD5Vs5jYIKp5m8dq9zE",
+	"wQ4yo1yom+jll/eUPx7quI7Obgq2ez9ABjNBeEvOJW3NcfXqf33I6/KxrMnkTIPfZcjXxasbZnSWj+WB",
+	"szpLxm5ldq5YjqJcE1MmOEOcJSQ9Eos8iMq9EjzvxCyZ7nyPwDdbnAh3Z7Fci8GkC1yO7VZxWkUOawl5",
+	"Zja+vCg3fWoLEy2Vst9UMoM9l0r5xL5EGcCd6SNDBmVz+OXDm5LgSDi23f3Hl52nBzWnduy/uuzVnNoF",
+	"/P2xFGnmxn7wvGke7Dx9uvui9JFyEKDrwC//PV5mRnZUc2pnb85hUL3S95dHd7QaYqVslT58W/rwcn0+",
+	"0DUwoRqtA6uJX6zYgMviDmyFCaH2cJ1XoxLh+/R1D3PTp6X5fZiStRUSQzYXq9wg2G1noSulo0F8waEr",
+	"uMcOSZodnW3ahv1FcGDbwRaivrqRByCx4PMLqRckeVnFmr5O1i27nkPqXTN/MC/rXG1AOtXEEYfQ0oID",
+	"adA6V6BDedfz2YCFwTjQraC2+YLuVq6/UqdpZ6DSrz0iNtjdmt+Ul0j0CBRvwsEwY2IWMgcbtVFJ+lgR",
+	"0a8po7Rf+30+DN6wZVXVRGXi50acYYr5qkvxX0MlMyJLAswrU3wJjeQh3QV87eBe9wQfBdE0k25UVdts",
+	"ZyZqcLTyDJGVhNzz/a+qfpcMZI3uPR3RlpYRkGJqa975axvq3SWDeGCluzBoS+WuWoKyAoFMcYaiG3hb",
+	"l9CUdPIkpuGEx4GMWcQsyOBUQhRV9LT79iZsre++E9tUwgU+QG2X3UPcHuOmmnKBnOzdqugcsrHb9kFB",
+	"kQpp0lMacLU4BSJ6zyHimj2kSb1t5a/Y57A6noxYaZQlr5SeorK2YkjQfG61VLrARPFvQS7ZQ9lcMpmW",
+	"EeWyyeTBbymd7KE8nnxKul2USKjCYmwko/Qbv6aU0UMobTzomjhFSdNf/Ry0ADC5MQnrDJcmCaORbUqY",
+	"IH/6gd+6X91qeqjrIgo5CNkoLsu6/hJi0FCuTRT59MVYxDMoQRtSdc5kMxH1xcIsT1/3zhn3S0XWOZZZ",
+	"QusB7TA2fdN1XEt3PTA1jYuJkHoHIMnX6pqN88B6SdMdGpSwiqbYupeoJLHoc2hkqxsrJI3YGJcBxPqS",
+	"tBulzTG/LKj3gDK/Qu5WiFWo1b4j3IxXWq2oxEbas6Duqo11GyXNC0jdzRwFbi4UvdvZ2wdnghX/Pdhf",
+	"G/1NtZcNkDdA4UlBKzRSggb3yYcs1K6mh19S42tHKDQVZ+a1Jcnn9k8Pp3T7oPTqi8cpNndNPYiuVgwj",
+	"VK9FueqFJWpbMBeu6zflmTRzKJ/73YAvf7k8e0fwNSAuNTzrc/ImeEkkiwIaBlLTdyksiFOLJwxKmX0a",
+	"XdfKypDOojEu59e2J0sGskZry8QqcP2LhmXlTRvqcCXDemANrnoaliJXtTpVwB2fRMCZn4/owOm5TPOD",
+	"lW4kETx1wVmEh4CuCYWskzTgUDgRC8Gakqqg5BarsbfzlcI095B1SQgnJ/Q2VcOqadDe2a9vOpUO5Q5M",
+	"WGJDrbhtW0Z8RGNq1WTKmHETqwpfgy0Hs2ZV0k1jddD1fwI3WNaJjdf3jbS/wMkPpiO6uj4xg/+vn5KE",
+	"VvQwUEd6EMs+16pDl1BDLEm3Z86IR3mazq17iUZkSjkdM+zQlvlsfb+9B4ScQZrIoeVYMYMH6e2RSSGp",
+	"DGzaO/sN4EffDQ48Q57rbLv1cPQZ8V2c8xlnROhbUAChAcy0oIfEMwA0QhwWTVMAluj0uR+ol00DDsf9",
+	"cAmNGg2Mj3URl3tKZzNtxue7Lm/cdT7N8kpwFjfuH2xyJFKUro3x2zKwFutGXZHE5BS9xpuHPrJPG3G2",
+	"jYsyB8Se1RM215krXrNmROVKSFor0QKwknUgjhfqJvOogdtcsxkauTG3E3msztUP54gIcD9Nj5/yB99L",
+	"Fr2EOzIPrRmreio3UHjMZ4jgsuKxV3hL5jFd/r3qMQSaTx5bIBRpKwZf0Eq40ism4wSNREvZ5TvEtYq1",
+	"b1VwtoGGWZi1Ui7XPZAZ+CYPZBZokwfs7Vt3fxmRbfhMhrbWPVPCCOseKZFl6x4pEz8bP5Nh8HVPlcj3",
+	"zR7ZatXKpNjGz2w1nwrJv+6xIkt9zB/dieVVnkmNsOnZk5x4NIoCJh2ymNAYsgjM0d0iyprQqQUTEfqy",
+	"zwHgL2IxqXNh2tlBTalGnGt0SeBLBzE6pQMNGzAxHZtHyDK3dpnl/h57Nc5YhOM8xBi1nE9ZRHzmz7Fw",
+	"mkmlZm3Y2+oenQ6bkHTv6/b4G31Nsr9WIElbRZiHhEoPgxdJ8TNjfouArpmokEoNl4xx0D7pKGaRu2GH",
+	"R9iEmE5nKyq3NYyOJ6bTIE57scYiYk8k8ULhXW8BPlkB2WNNHvpk19WcxIi4GSpW5rTbgNaWkoXM0w0l",
+	"tHK5fX98cEVZcwwkoUMxj50k2hbBj7q+eTs7NEBQ77/SZJp0tdeq2uvQvnJqeOgnnZigV2hKNq5kf7kb",
+	"d2fKqvslDuwJlYOpiNgK2HURMdMtikYM+mwvCReLQzITYYg990lIY2VHqlWG0FB5wthKews8Imp2BqkV",
+	"eAFFl/5F2VZIrpotyDi4YTzZ3T6HOwKJ5eGNLiSwKfJKOYnEQomXOOBzhiJqLV+VI5xlp2Mt5VpiuKrk",
+	"GeAVLZNyZpgS2pqu/RZxfeHJHRxJa+q7JGZhKE27aepNcBGAwQ8J/CA4A3wANNx0a3W31Wol7iTXNM7H",
+	"rvZZXnXJlM5gLWOB65agbWVx7zO6Zk5jzSrLRaW9qIkXbIKC0VZiR5UaR07ByizajqtsotWGTqlBmNOg",
+	"N3Q8zmNLBa455of3yZLqH14li6p/eGmW9WweZ1XQzG8XyWTP5nFGhcSfMioi/pRVAXO/XSRLcDaPMyqc",
+	"/VPmq1kVLPdb5n0FFQp/tlSkmlKOzisBvZ4rht9td/YV80TUi1lk9XGEC4AIrNju/dXr5vNDoiPS06ng",
+	"SqLgm430syFXMuC5bqNFenwZT5SYlhMRxQZ65Xmfp99WnFeK16KZKoViElHEvJhMRCQZGdI4VsOSMZ2F",
+	"rAycwwqDPy85OEtsha/i9C+OY43HP8v/tpM/Jxk2Y6/i9x/YqZ8br+XHr5h6iRM/QXGBd5AEtLWrj0F9",
+	"NakKnURiPp5AQoW6Pwz4ddGxbzouJditpYCMpvx29V33juNv6r3P7fFnp3bBqB9whsW5Rfob0mxhByKQ",
+	"pWwlrmsb0UnymVf6pWfXIGm4iBP02QzUmSc4N+i9PhtHFCWbae9kM3Z64wYDeWd/8Mh6NnPhVfrFzO/v",
+	"4PNQEDzmAR8nPbcebH0u8cVv2FLqJSrCwIHSaK9L5pPm6jZfvdDPpNuUvLoSMS4hj9xq5De1TIG70Bk8",
+	"R6aipZj6VKLI77aJDPg4ZM25ZBVlLrkuQs+u/9prTm9f+M3OzWjWnDxf8Axe7JoSlzyUCYyrfEJQLH23",
+	"TK9spfXDQHkAWMg2PYeygyifoyIco6U8TC+uDyK6JiGdxWL2WC254Hy4HwblXRrzlWzmr7d7N1fPp286",
+	"s7eLF3/Ii/3ly2f8aNd/fTD+uf2p95S97wRnz//6sBcf33MzTc3+yv5LSof06GPg7UBRFrYd+FI4O4eQ",
+	"/Ml8rHKLk5aHlJvHviPx3BGJB20NdSK9RFPkruxvAs2YDZ6u0t6wMzqgz1nzOd3fbe57T582X/j7e83O",
+	"6Olw39sdvWC77a0dTNbHqiflH0Hb+8IBZGlrFVBbEMoHpC197wZFGlbvuuJ4dCQ/USR01wzqTwGlEw3k",
+	"7EmvfyuhjAsRhvdpdakO55DOBrqrTfk6hMJgFoU+8OU1YzMJbSsDPj4kbVLXM1YGojqcG9qlovsLkvo7",
+	"QVyNGdl1yYRFrEt0pwERqVfNQ59M6TXTBTIs9PvcLCkJuAHgw/6CrUbW6Ns7yMDNd56+6LQzgPPt0i0r",
+	"7M2lwZexk4tz7TRnYFGqpflff9Lmvz+q/2k3XwxazY9/t52Dvc9d9ct/pb//V9dc+aFsBy8BqczOPS3i",
+	"Xj3f390nO+RsxvjJK6KVWfIqkDoNPEFGrRVFNw2mcpBgWW4HZpQ2a6l6xSoxlGIvl7w6sFG/BqavVEWT",
+	"gnk8yfRexFZT6SvKMSfKPjAAfCaNIXWHORWa15ZNTco55pOvn0rZyD8truVgHgUbLkZrwcKwec3Fgu+o",
+	"R1ufpODljZqwpqNsQ7M0dzydxcuuBhSaAFIlMb2IMABk1nO7MvIoUUTutuMoZcrnVnjzl9hqRJpatZRK",
+	"rxnOgzBuBlwDUx0Sda4ICBO4SpvtUiBSFwIvPIN5DE9sHLdIGl8Uxsmim8BjA1948ynjKTLTBkvvC09W",
+	"QGApublSPCQup/kwDLxydKsyqIFtySNtRVeNxf0l6cK0v9t2Hua59VE1lDGWsCisXKWMLefDskFXnQCb",
+	"LmkJg6wQQ9UkVaZHaa/8fSqE6VCKcB6zwUbNCE3xG4DBJ7kAEzqbaSi3zSK/dklmHugeS/DyMJL6w90q",
+	"2EhTDdnndVNkp3RJICa587d2HX7eSd/KTKLp2hj9XRJ5dVP4ElkYzVmSDmqWU8cobWA83aREXpfjNGzY",
+	"PDKzX3MeMgxpBgCW6SuVFfwgypKMSMQ4WzC/QYZsJLZCVc/CnN8ZWa6899rd8Dy2SEVf2arrHv7qXOZ5",
+	"JvM4M6lcW4IylkwpaoUc+PpAdyUDWROiyYVx7RhNPsK7WZCmZAgPHKXJD9kK01TNv7SEXfP+jHFE14D+",
+	"fqSehGhElIDoOIQS7AyYQBjp5x2shvVNe3Hze4v0EgBZjfsCg0oyWO58YNwZCHc7PXmVfLtKRdsTSQy/",
+	"YGvc5eZyq0LgbJUBVrLym+V9bdUl8rFEVGkHlArsjIooW55LUy74BgonTERyY8XWaFTrgiPJi1eI40xm",
+	"6dcUx/ZANhTH2pdVJo6Ljr0NxLE9hEcSx2bIRXFcmH+J2onbqVhacJ0NaDs8IZUOapzAB9aFf2OCWRhI",
+	"TD6cEhqWwBxhTmvJWicDroPshyoqRDYwlonp9wLDEcXKrYZD3Gz7V3iZnDGAELHgw6GYL20lDpl36ul8",
+	"Q1jX/g2zEJxkiQfQhtjFNDqBiYbmGJtSn5FIiKnGIONsodZIfUO3dTXViQ6xwFDqNhAK4z7275+qxzDT",
+	"K3cL/pgsSqO1WrhmGX/DZrxZE/aekAP2WBxDC9vKVsNyiqRBC6iEMenBwicdlgCjBJLeknbmSYUfavnK",
+	"HAjFWJKgpJ6zGI3PNNBNZlzVy2udfMIeI1Uxd3hDqXyFNUg7h5RksRt1ybT87KYQ/KTeae82lN6kc3uT",
+	"FcF8dEIjlvrdnUzLKhoqvq932p1Gi7g4UpNAiRJgRqPYIVIQ2udJG2GCMTzCaRSJhc5GT+1nTKJW78KG",
+	"7Gtr3gxRrStYgiUwR5pTsXkrHzaEVqzM0du0cW1OdjBrS1qyX/+Y7Lrl8tjsPM0BcjrrGw/mV/fjhn0F",
+	"NziwsuxpmvdlFHolwDNjRhRTQ2wNONiuzq7OTYP/B0HZOWj6wRi6jvkYfqKzGWSbSIMYWgKmY4eB2s0X",
+	"H/8+KAvvlKSVlHK1mtMDg8mKeAZeOR1IKCujxzu6OzuxiGc7rVbLJe8vTkj98udec9chBwTWRTpkr61r",
+	"omUOWyj3CggYdHPtn/5fGo5FFMST6Y+XP/d2+/N2u3OAb/7xAP9Cb+aP8Dj+MmNRIPwf99r4JyYA/PjL",
+	"y8sPv++9Oj/++fzN3vm/zvN/l51rf0WD8q3vkfN3Pxn30/uLkyeS/HoBROAQ6FzrKlWsG0zpmO3M+Phw",
+	"SCU72HfUIr3NLkP5jcFvL88uFu03P43Fj+VHdXUqhHrFXkfXEjloCixnWACDEPCKSIdLMqE8iyxT236R",
+	"qoB69QCztJSuaCkhI/duFoouBjoPnu2/MAeG1UxV6X+mi47W6UxEFtZm2mRcDakUE+y+DdCrMlkePR3m",
+	"q3abSh3/W4V5dZi+0Jr8zi3G00lu92h5/BOag1XE2J+1nxFzCwk4NIQV0SGJ6TXWlMHRoIkpu/73IKat",
+	"Wtpkv5rpjZ/9VHv/+aqInclfWtkwXvBw6eShrmOR3PCAJIhJUKvHuxEtJplPBaFm0fMKuVXZ43+LZmFf",
+	"vT1yJpSiHy1vi6yhUtboFJYeXEhgva9z705tku9kWt2tTXK+N1LBabgCbTclxnKBkx5mUL/2/uIdmGqY",
+	"dWFvovZz4wV9KvR5Hf7WfWDfX7xr5MrLthSX6n5g4uoH0r5QWam82WMlm5lNVKxs+Ud24PR/1m6/IJOA",
+	"x4d6KSLmiTEPJJO6clu7e9JOzXdqemVn2GdvKkwAi8tO2d0brWbaAK9GU9T3lfpbkreUEaIZJVaJ3Slx",
+	"/a7wQ5UoQzgmG6Zn05FNA27/urs+97znTdm2SecFPKnkdRUdrz9XTlIX3d1t5TMcYU/q6OIUOk7kT/7S",
+	"/t2cDkPmbzINB+t0MQUj2wQ4W7G6aUddPfu0gjfTV/dpO+d5dGpzADbQ1+NozpTUj8Jy9V29WmZSaEAY",
+	"7dx0yjSidZn1xQ2UZcCwd+9sD/4549CViB6Atfapr7vunveujn6uyOJwG4eAk+w3Tf67edABn4onZgFk",
+	"zCor0W42qDXYPs/2CMeWmxu1tN8SATfn8efzMHS1gzyNGwagWMYp2KWFqZYJJhoYXfUaCj1acH036FW/",
+	"ZW/61xVDdAohCOxer6YUxNiCtXUPYLu7UdRWo4WAoZ0sXNjxqvjv5p/B5B2x4HJT1JF7dMMHfko4B9hJ",
+	"pvw0lSy8YdLiKAAf1wjZqzveZ3rB5WhqLYpyHvjoqwRAc4NYE/y0AAbcPEiBxh3YLOiZ++wDBzztYVrB",
+	"zrK5Fh1+xVhaXURkzvGPBqEJD+dbTyFIWVk+WzclvwWVyXspx/cCYIQIAdXPRnhoVDWiUo8PwJbbXOSm",
+	"UdaHb/KyabjOJhS9IV8/JSs/ik14oCQZK6/3bMgFj5iGlRlpjg82ScBK6FW/o5sEDZ1SMV+eeQWJqiKK",
+	"79eB9L7ntVqQ0hEHvkGLyh2DciljNm3dGwGr5LObJUBVuCF/FotUmnh0yrrExV1xHeImH3OhEzguvXvP",
+	"9icPwfVW9lMBIvCrsb09ik3YXkPtFNjeQPBszvb2lx+D7c1Ic2xfmPDK80+/pPLI09cHBfTd1WyRJqPr",
+	"dAGx4Mx3ks8lTSnR0sGfB1KEbAB3qu/JbLLk1okrW8ieL8snhpT0hp3wkSjBNntYyan71G+ZGTkfVqq1",
+	"b4W4xh6cdx73nfPJ8Y1VI8tgmX41uWOPYhO5o/XBgtwxSGCbyx37y48hd8xIc3KnMOGVcsdA71TJHbxe",
+	"IWlguiZiDzXCureUwXfbKsn6yzK/2c/PTg17RQFc2N18giX4A78Nn/HTzvXbF7Nf9xcXz+XV7vL9QXC2",
+	"x3pP/dft8c+dT2+ehX/s3x69uHkQxIkyJjR9oHpSqrHeGW3iXo2niuAA5tKqIR9lvrlN8x/3HEobEbxN",
+	"v8NVemcQS+wMpIiL1F2rG2gs1IV6w210+9wNIC00oosT+AdAv6MvzzWlci4enJhXMo9C3YBA5rDPECi2",
+	"1vv15NXLXs2pwTszP1gBTqtkQUTIuLXLP35/9/T38dmnnybtdy+98z9+/mP8YX9wHUXTYPLp7c/T3/79",
+	"77k49cPO6eue+s+vNZPJoN6gZqUE//KXNvvXy/Dkkwj8zm/B7//6rU1/2p//0fmtfcLbGkaIxvNIbcbp",
+	"8fujk18tBsVa0eY1W5Z2QjJbdjZLdJIcpEF6YfONdP/u6w9DH+Mu+bvVan3+7BoLIt1JMUo7vL5lNywk",
+	"e1B4VyQDMMQCYUaqXqFU9z4vu1nzin1vo0uGAadQ3w/bjdmZKRUgh8pS522+xcGsGqPJTOcCethG9Gux",
+	"blUj6leIGyFJLEgfyiSui72mdQvqe2ILrRcXEyGuX7EwuGHRsiQyEMdsOisJZe4m1RxoR+sbzWE2ZVJm",
+	"6zisKL2+d1s/fBSVVZl8mGBavRnAiAYh80m9X+vXtHe+c3tbnlueRoYqihVjxr3lIKe3V8Mu61lXGtz6",
+	"Opjyph1kgI2wDEpy4Ce9NVwNGtoMfJdMGPVZRAB9ZBOTPClKZrcei2YVGVm4d2+Cl2bfkjaZQ+Evy/Px",
+	"IXV1UJ19GjGPKWp6IsnPV1fnOhk62++Ui/RLHp2yDSBorLXNbFxCTrXMhpWsgCGhHAFuwBflxU8+XjWQ",
+	"5lvEDhN++6ZaCVrzWbEmxxYAwP17JOWiwcXrgYRIb2nl4CXT5ITZE+Ze3akGh0kA7ZmMghtGfLoEbVuJ",
+	"iHkE1ZPhFhWGVtB5bZC5AgYd0X6Aiw8RmxpFFJYaba7qbxiB29j5p2tLEN07s3yam1P+HaGj1BhAT2R6",
+	"bx2TVuA1jc0iZWhEbEUyOnS+Sbl2FNayJJbdp3RLcwXd1rA24IRvoDRSnxRbC6KEmdeVSCYf2GA9PgTx",
+	"5DJJA97Ma1EcT6G0Y0VisUbxTLLL3cVEMm/gwlGK6iWpX8aU+zTyif6WbBxqCE5IPJiwKJcBii85Hb35",
+	"9UX0/Kc3v/8VXS0+vT9/9fzk7fkfJ6Lzlr6ll4sNynJh4CWuCWvpquHge3kIeGyyReTcmwAJZUMnUM4X",
+	"BhJwIQJOAB/e7F5r6jcOE70CwMgBo0cTWrg0NYrqStqeOrssOZj3XBPmHJrY4ON/1/v9lv5n479LEcP0",
+	"IqQ0k8OwjNhNIOZygDjZSSwx3z5Ep4tyo2ZJ6HSCEzLv0CTyRJLEZCOxEJsfAqvIkLNFjhRLKWwjcnHK",
+	"p72C/dI2MV/FV5gfxRpfYYYGLV/hHYDy819+YF9hlltSX2HphEtCk8BLWrdaaiSYFG/sie6Bi+gw6hw4",
+	"JFwgeDxC8aAbMN+5Gii8VFfQ493YE7iRyy+zLZ+RD+ZREC8v1fYnuOJv2FJZwWXLkEn2JXUX8+vnA6jS",
+	"EhFxTcK9+qHRImrttdHj0llwzZZKVPV50idYsS3pwdvAmUTJkPqK0UfBLTQnmjDvWs6nSsAZuH5dJkv5",
+	"ss8NCrTOKkOMDQR9hBFSFLjRMp9/bly+o0hM+zyIG/YXNF6kEaQBlzFVf8O+m/cHMfrDhkv8Qp8jeFpy",
+	"t5pQwIn7tnd19POgd34yeHP8++Cod/Tz8eDq6q1L6k+JVI9rCMqGg6lwYTBiSnIZcy7gzVkkYPRqTh71",
+	"JuwQS1TpVBl56lQBeDYmTeod436fQzQ4EmGo6BMhNVvkGCA51GxhbQGyVi+RLpPRG/JEqu1MQXHgkFlE",
+	"QRwznrRcgGWifT4N+DzWdbKBohXcddPls1v7V7N3ftJ8Y2dcI6lhgokMvHKay9dfZTFNDrMQ+ohUZwHu",
+	"glwDJV99If30JI5n8GFI6Tdfxr9eG2b75cNVzalgAZuash/CIoHclz4D9CNG1rIvxNdpiL0sXouGx+sm",
+	"ORAAR+MYGIEmknIkEDfP6XMDgQHtt3ymHnY0joFjVkXCv5rXbNmMRfOXD1dWzVomZtrnirgLWCqy1ed9",
+	"fgz0wgVvdm5vbS8ANCXD7AbOiHusbHUX/RDkJJbEZfiL7lWr5t1X/DIMGZGcXrOBRzW4uqUFDVkoFnCz",
+	"jxmmSgHS4hPIUmnek/mUmmFP6VKHXw6Jq8l6EPgumarl1iN0/9XUDsXmie+ms0DShXmaRYN2IaBgKWUt",
+	"oeUu6c/b7T3vmi3hH8xFgiyKPKszOgyR0DCgskVeZkEYu8TNQrtaWA+yq5iPuU6fpz9FjIJ/Xg0y+4e+",
+	"GVVLc63P8f2ym6LwqXuMbpm8IvkheQ3alcl7jH8riaHhBIgL+cFd+6PZ39JJ4K+FT+d+xvsx8oCX7JG0",
+	"+ryXwFbCEIgY9Tm4NEU03QzJ0mCKGvINYshU7vP0mPjlwxX2w0PkpoDHLJpFLIZ0UpLEEpNM01QMKVrs",
+	"c4+GoY4UguCGkQYxoIaDiu+aExsuuUoGq/XShTR6v/HgTE4xaO6nZXcWzbNFztIVkSZcYO7pcxjJjHqQ",
+	"hgovgyAPkIZNcoaaEjqyaSOlimTb3IbdWAfPRxxDn6sLSuWkEfMJu6VeHC67mlj/yyVQCieN2gTcd2bW",
+	"VJI5B4bC7HMXVpJQs4w4O9e6BnPDzytxARyXUCoum+CsqwO+IGRYkpelD+yz8+OL3tXZxeD4tHfy9tJV",
+	"8jUGdMPFRKQQFbDdkAPgpK1bOKE07KSIYhGhRMMcholUSbLL0bulPm3jQaDyogYbaKBrmC42JhKc9TkL",
+	"JbPVFtCgoIV3wOV8NAo8qNCdsWgaJPtpY1z0OZ7zmkwkXaLUg9EhpY8VjUPbOOh+FMQ6O8+so1lD9ZYE",
+	"eGaJu6n0KpnMWwtSvsTPOdaSwPfAvDIEG+tdCmLJwlGrz094vrejgzo3siXsvYSHcN2SQWSegQnLRinP",
+	"kOE8zkhLUiHjHDIL5yDFl0VZcpi0ZMfBwKxy8hqFWSqyFbNnlgJRNPs8KExaLwv0jxuKeAIbohfNgFfo",
+	"7YhEyAgNQ7Fo9fmFgKpcQuH9gSQTFvpGWQQ10qMzYlIvoaI/BlowDhfZJWdKTyKdVpv0MqjLiBVOTCmY",
+	"xpfb391vwJAQH7zPiwDhNCZuBigaqvSaGUznpoS3w5r1ee72GeOB3/QEHwXjOYoK97CsUr9u1MgGvidr",
+	"BegRH7zYa+CYUuBe95Bk8Grx1mcHBx11qxpQHvXbPbThouqmRFC/2UaMdg/J2cmrI/USA3LrHubLYyIG",
+	"VYYv2gfP8RCqu/Fy1iU0/u9Pi9htOOj27XPEVIcH3B68A+oYj+BnF/bydB7GQROBFPLK5kgoSpHkJ3EV",
+	"zdkTSaiU80jZMc0Q4slT4bOwRXp9jqiIYFxgxi4abolERFAOYr6DcD+k026bO9PTLCYupeGuS+rQvRbn",
+	"jA4fdaFL+jV1vV+DE2Yadcmf/dps4fdrH12krgTrq89nuqsmfhhP1emIuofEANBCocWI7sBQl64Zz9XZ",
+	"1bmB2OjzSDcHQiUURHcSWqcmiYTMZ9ChSKf6AAcZ+ac0BzX6jqs76MbziEtwLOkZ1tVc3NT7Zybl9Gsi",
+	"nsH/T0cUJtnq86tJINFeE5JxsOQIRTk/HdEENshVFKYRK5OFxkr9Pp/QcNS0tlwdXIF3zeIGGTKPzqXG",
+	"mKHhbjIP1JZE5EO431Ero+h6GDKHqLc2w2AaWKaBPgpx7bS1FmKHUcWvSiAuYHFAMOLSgCXjaGRcIBsZ",
+	"s5lNnEym+ZnItkHc5+bFEyod/SqNkYDyQhKfeYGPnYgjMY8ZWegeqJriAtnnjMNxXXeRIFoXuJS93tsO",
+	"rHyf9wwXqNWY0SiJjXuCxxH14q5pz5zT/7QUTowy4lEOrWTUwEIaKVXZqHwJq7mKMmB0AsfZcdX+yMBn",
+	"fZ7TEI12w8gsYF7iLMDpE8ZHIvLwJFXGkfFQJN5gpbNqIk2Hbni1hLZiYTOuxfwTAVj8Fv9rxl/kIY8D",
+	"SZLZ9XlyO5xgGZGRqhvulN4OwMjTSD+EjgWp73bIRMwjSYbLPjfeEzS9cAqJKg+yc/9ZW6knMZs15zNl",
+	"F4Yh42PWIu/VYd/nprrPCI4xS+QS6BYR08rQMBTeNfNtJFdsOgLyJ8U/BYl5SFyAp4mDKRqphQWBcFCy",
+	"DrTP9fzrIlKMPAaVVOl7iRWqFBIUIVkPloY6UwMVseUISIYv4uTEx11HV00YeExnXmk/TW9GvQlrdlpt",
+	"HXtLq1oXi0WLwuWWiMY7+lm58/bk6Pjd5TE8A22rYwgxgE2FGGeID1Zrt3bxFnVw01lQ69b2Wu3WHgJX",
+	"TcD/WNE4ovt3bYwe+4RaIYnsJxb/8uHNpZUpAG/ptNuIrsVj40tPFbUd80b0eq/zicP7wYNT9CtDAtYH",
+	"NiRv2JJcshiZX2+pLPEVSfA6P8XhlX01mcbOCcfyEnxgb/0D7zm9oQHWodre3Vr3z49OTc6nUxota90a",
+	"5nklQQ6gLNRTnu4+a9ScWkzHErM1Yoru9w21NGubSrxcVpQZKdOjMzoMwiCGRvZKTKGKiYeHPlp9rS6C",
+	"UT8ldaP0wT0OuZxFahKXeq4OabVajRZxEbwLxbw26E4uL98fX7iknrpcja13/v7l25OjwfuLt0qj0hFw",
+	"ExFXr0APVPHu1ibtSLpwZKGmYifNQLd+4MMCUWc07Fwznkek9dyXKqjeVMUS07ijVXO0wxdGdAQi5Eid",
+	"kKIy507fvwM363uRMvGzW/LICnrf3m7ZgAdKTI9K6r8yNpZZL1D6NrV8HDA04Gzz/UhJklzHpTAYRhRO",
+	"u1CIa8VHhiqBCaQWQNrqkQ6cBievtEA6JJb5kWgA6nPKOCHarFAHfnKuVNAsDusosyTfaXVLWq1qpmWG",
+	"X06a6F1upl3LK2mxB3cqkYmuR6ywZD64QbLNL+BtSjFBstO5jooUQRceK3pmEnULEfpKymmAylRXRxfW",
+	"gmjch1kMMKtBPOlzbZSlY5Z6Gm7LCNqTd7+dXB2DoCX63IC8VASFjft8KeaR7YN5ogcWcBkz6lcJV/hM",
+	"2oz8nEIPtTWUGrPbeGcST8MsieZjsaVUiDk/D0op5rV4SqarCP2iJTQxqKCVFMCjkkqOTchUzNUhy9mC",
+	"yRgTTR0yCsKYRQwin9AzaqSjcBGdshg06liMwdhqkbMEVgQ8YfWVrtHEZ64ppBBLaBwSyRjmw8DF1rR0",
+	"k98GMu6p66Dhg35pBleZT5HesvNWGbaViLjWjUeYGqbuLEkWvKVe4hrmIprSMIAeL3EUTKfMd0go0FaR",
+	"LAedmAMrNUHVv+YsWqYxVVPLlhKjlcez12mXJAoUe6oBL6ETI1b2rTa2A0kUwZO6NfBYrB7xqmEOMKa/",
+	"crRrcuLzYz/VflZNf1nfsHGGFoqhgzxg4cFo1+94e8PmPn3Kmvujg3bz+fAZbb7w2v4u64z26P6wYmY6",
+	"NdOe09pUjWIdQXGA1iaUI7vEExZESbGatQvzeNL+309Hz7znzHvm7e15B167vT8c0hF73qnaH6uOvWJ7",
+	"ACVyy+3pofRIqvmhMMSLw2US71A0FkxzCXuddueg2d5ttnev2u0u/PePioEn6Z7qfeW7sCINbJsR65ST",
+	"6iE/23LI+MIHGHMczVnqBAWSSPA+uFgcEiiJITHkBi8mwrgDMjPA2qOy8WrsDKd44KUQYx8fUclLhDjk",
+	"55acrj08BMUIp549q+DI3d/kyH1Jk97c8MjuRua2VtexgHJ/Exv9tYiGge8z/lXcAH9nEl7+/KjIyU74",
+	"+vPj54yOoRYdY7iMRt5EU1c9gQqzDSXsFPwxTT1LvJpKLtGwY2WlaXjZWv58r+UVlB12OxNRvEZPSfJ/",
+	"DIx7XemkucjZE+ss6PNU1jYc0zhDqzc6CiwndKaVK9BU+zwzMA10ATi8kkwDPpeZXKSusvQnVE6UhgPp",
+	"Ccp88iIGOb3gTcS5sVIF5hiufSHt5TEZ+FhPUk0F9Oz1PPyda+/Htbjk2cw4zRkSou5qsSFGoQ4ZJwG3",
+	"Q/KUj87TyDqQFC5kCVMf6bZo85nSOHfb7XZxHhjX0d23IVFsKHzItSFDRuYzZYKQXXIavEwTHrRRedr7",
+	"1+Dl2avfBy9/vzq+dImkS6lTVc0LA9nnJjtyMRGhrrHrEkqmNFQHNfMB5zXyNQpu2qJH8TwU6FLe53Oe",
+	"tAsleL6r20G78wTUghhmJEO2FDrfADI6paPzOiQ6f8zYdJJHm7gBx6RyfQUyX0yqCA5OKYzcZ7d9XudJ",
+	"XxM1wAYqyCZHOdCgjz4sAyeMahxbzKnEa5COoFRqseAkjiiXmFblJHkSOvYyDm6wqR2JoCGM3iv1ti7O",
+	"hbOFyVIIfIPaBJmBaUzUE3wUBl7smmIlMCPSyF/A1StInYZSoCVKGI3CIPlWEhGj02T1MKh3meyJWgsm",
+	"u4RGY8E7umxT/0HOfz4yxcx9Xnd/MDf9cPPj7osfpj+2Wk6s/mf2Y6v1g6Rh/APsvUOmbCowvQFyZDtP",
+	"DxQhOhDvhl92D4Cidc7G7gEJKYeTaOhFy1lM6u4PHfqD6xD3h85Q///yB9fpc6Ca5DU6w0LiU/nx4s8/",
+	"hFwNMiod6TvyI+n8rzDN5+38r04bUyR2O8//7/9593//T0SGS8WNudk0TIaaLjsrMIA0ffaJR7k6j0Mx",
+	"VpumQ9MJRyNCOCXQ2qpFenFaj9zncg6uy9E81JFt8EtNrd3D/KdZSD10SJhIg9ksSBBMH3Gz8DQumdLo",
+	"WlfLQVOmtBnTPNaEJPuci2xqFgpOKVK0MZZqHzpxigZcJqlDfT4DyxlnG1gxIqgbhk/DysD4W+SYanWL",
+	"sGkQyz7PVQhhBxrz6S5RGrxbpkicTG1FQrPBS+EvH+yEt76QHMbZkg0Nl/toOkZmBNCCqkTJOCuTR4m2",
+	"pxfmiTK4fWVVf9MqyP7uBk+c02UoqH8lxFsajRk+93ST4SVn1inzA2rgkb95vQfJwNiBwCGJlEFBj7Fy",
+	"qgs1EHDvAdUdSFUu6jsJSnIKYVYGJ6F+l5neZjAFTI/AeL6dxW+SFUBY65TDSTCTpi2idUK3SNJ+GkRK",
+	"YDL0w6WuWxIjTJHNIuYigmGsczdyWaYvrCPa0Z2s+9wtB0/7EeSTQUvwk7mqkyNXdRALofOX0MmFs7Wi",
+	"BCRbl2BZcmXyD9c1cSMUjamcKaK0CRxfwalYBiOX9SVq+JEyR0r5umQcKzomXY3lXrTT9suDjWaXNbbb",
+	"ty7NcBqrn3gn4tdKLcYHXqx/4EgT5z9CdCGVmpyqx3GwaOnkVMeoEa8d2U5JjhtmSR78OR+pkURbFjRx",
+	"b4A9pI0MfCiT3ZU+oQ3OhrEfgqjPs/xmiYFIhJW5EhZzP74j8hWLaRBWBfrQJf+fxW7fPPecJf2BU3pJ",
+	"CbdwXOaE+mO6M7d13QECpw8euRmkzxX49Az6K0BiA0a/dAthXe6mrDJlXaOdA2mH8zTVMjmls1aQNh+I",
+	"J6Ym9hTEpA5nPN4J3cZczGDU6hPUIoGaMqHKimm0TINgrHJ3yZDytAEUjcFoInVsudDnAEQuG4dQ8st1",
+	"Va2pZsplIuCZa6pNlcKjXSN4Ozox4BsLMQ99zHsh1G4RZmpjtCU10GjtqfNC+yOKAg69GrnnlCYTYqte",
+	"KmPZIrn+FVDhkWkh4KpBg52qu8uKiPkEC7YlqRvz+jkAOTHqTRwiWRRg6LVUtUGMy6z0e3jzLnk/fu5L",
+	"23bp9FZIXKuCynSB+x+u8Xy3EMsOiiMs90kq1nRuxhBMnzRV7FH1r0rrcF2sCxJ+IjFScgeBN0U8SQet",
+	"JYljnXwFWQY14rYu5hDbcsRIH66uxpFqkXdaWTOmdJ8r3c7RlWQiMrWo8CPofvjuJwampTq89WUVN/xm",
+	"lRjBxf+uun3pWFV6fusTEfvkUNM8SsPVpizpkJ9enV98Q6paNUNrJlvl9rlgU3FjqT3ZyjkMMlnFaCOr",
+	"r1binKZY5zbAxwYRvNIgYlt9iBhWguvyRlO53ecmBcxu2AVeZ3htC1/bSl47Y5Ee4Qb+ltd6CTb1XCRq",
+	"OlSRwxe/8+QX5kmkyVKSTOu+bIbU2kAzZCnBPorn4rE4dOdvzTtrnLSGW+OEUrHY3ERcE07VxV5BDO1s",
+	"DPRfnwvOGgnnki0Y18GkZwyfosq7kks3Zs0tORMdwd/58ivypeDsP4Er16cnIYGu4eBgqrVc5Ne7u1tK",
+	"U1HOZlCET3zm66rpMs8E1j1DdSrYobtPCeJhSVIHZHWNAHZ0dHx5idBfwYjIibKgokamSFzxc7bJMqj6",
+	"XIDLAypOEXMK8lVQ9bZRl5IWzi71Yt1G08oLMRXASnC5f/drcj7s17qkX0McIwsPFkMIPsIa9Wuf3Yaj",
+	"S/KTwtg+T0ry010IBO/XPmq/ShLkDoNrAGzLorDVf/nw5tLp8wzCgk7FSVWWTAkxJ+5Px1dkJwGowYwN",
+	"3uduZgwDSGZPhamVGpOsQKCegrdlFCKUrBzAR9KBmxHUwVGFABkAFzAOxZCGCcyWldlgOtZHmNugC8oh",
+	"YSAdqKlpV2JVt091TPW2n5Zu20XacI54DOpttkN/SaDerEpwpF4sBtIF4QbHNsmvyk3J0fLHFCxn4pKp",
+	"+Zlxsz4B6Dh1kOF8DJSPNZKGrmg3M4YgbW6cAdYbUVgtUlfb5zYcSBSBtCEs5Eekk4yQPFSrNaVQ1plk",
+	"MSX17HUbIQK30m1UpFMYcfPYhuuJTSaA5VFlu2bB6L6fyl/0VO6hIG+GwQ3znZSLs6IOEX0IACXoBv1f",
+	"zK9kOHK1Zmu737PBv1IvPDAkoBMj2iUiwmUhLy+PLy9Pzt7ZkJc6rwB4Wx4SgLEy6Egtjazp5rGS7QMO",
+	"Qg5lnIkzSLTbSzPpTfXbFDMBTE8YyXdm+tLuoASu1aK9LxMVv7dtacO3l2JVJEWJBrv8n53ZXwagX+Vc",
+	"NbAP2VqL7+z1hdnrylZ/Nb1amBwPzWEZaE/gsVIj66qsVQWx2lCYA0jDNLpW+weX1GkYgrelz6EXR8PR",
+	"Fe1Ee14KLQOIMjXSXF5Jl5LUJWN9XsDZR1skCwePOrcy15gPcPBJWBozf/ucjmmgLbT3F2/JdA4QtsQF",
+	"IB2X1DEMb07JD8cvfz47ezPovX179mFwfnHyW+/q2G3ggYpYaFxoe4yPxCGhJAxiFtGQzKLghsYA8itm",
+	"Q+pdK2MjDPh1MxQeDfvcIEYEsrxkAKFLIQWwXoRXjLImo9JlsKy7gZBPOmSt5/Hr+7OrXjKb43evzs9O",
+	"3l1dun1uURjkFPw1FzGFjj7MZ365oo1FILa4fKT4Nn5If2OrBObdxxKlVu+NNQLVsXNEgTjrpleBxxrf",
+	"o+Dfo+ClfsSxEqQRoYUz4PGOgIKVYq7s/J32Osg53yvd17ZE2ES3t6Cc/lNzYv85Ka4FmjNQDQa/M+n8",
+	"8tjE6FRiyq2mskfTodeJ++9E+xUyS7+cjLxbIoKmodVpo5fMYCfptNFxcMN4ixxzOtTA0EnnvWSiXsho",
+	"hDEJ3W2PyDhi9Lq1KhfxcdU1/NBd1LXvXPtQath3rWpVbuG3plPtZFucbuSaepU+8p/go8q0gK0KomA7",
+	"2X8Wgsx/povKaquWtFwr355v+SzenC13/k77In/eiZi+sn0+g/X59fx3it9cmf9g9bsG22nO0jKMMQ1M",
+	"egIlmJoQsThaEsV8/jxkSWkFIDDYjbBbJdEbPWlbCukRFhXwzsNlB+u2TNXwocnk/5qz+Xe78YsLhEvG",
+	"fUKTjUj722njUZHhVz9i0fm2A73Y2L34tpIVL3SGkMFPMdWW3GPoas51RyUypktJwN8LGR2d/T4H1Pxu",
+	"UpTFTK6FWV0TaYXSgqS5qsRUGcPAye8uQmAkzeIhv0IuAgA9jyFtBsDyyqK1sFI2s1+alqmPrQys9qxa",
+	"S/uf7Er9Bzgp01o5Sx/IhWK+Nt9DJ9UHYvcsg1wxucYL9eUOQWh++/0k/EZOwrJexngsBlYbf0Rb/hLs",
+	"MQua12y5xrY8P3mj7vlHG5M4iVU2JGZAfkcgfVhz0KNhWFGbncLaIcxExOIsqRvirKb23RJqT1rzVSct",
+	"vNPo+UltPWJ41SEBF4vmuYgtoLFU52qA2hRPaNznXABuIXb1w5JKDXdnQvfxhC2JLyDt1cPWA6ZjtkYD",
+	"63OEvzPg6RouL2kQhBmIuFJiHofBjWlbltbHdwmijLHbWRAxado9e3Q2w37YkHtnegOmz+n+pPDYckUc",
+	"H1jnUSP4+ImvFMDHj6+P2yd9ztOIvUNQzUS0b6XNf+vn6vcg/EO4i4FoS3ofHNrZHIEkqRGynVzrVMm1",
+	"krN75+9rtlwXf9cJtiknbxJ5191Gv+fTfi0rSq17CZU9LC2tCKRXkMtDa2UrBO53ovsKQfNCRxetqaWy",
+	"7cHVtK0MizdsmTrp81JwJxJhuL1Zb965ypnO2QKWY6KTU7FFNHsiSUiHLHTsXs5aqQLnnrpPPQftJvt8",
+	"ISKoQVO6oituWBTS2UC3yHRJ3XS3a6c1YiB/jfMekdk4gPTq8jGjUwbQODpkPsEasyhpHK3f4eC41A2R",
+	"6e/a5/oZ/YYsOmS5/y8MH1UpTD9gqYTfggpoKOAfrwZ+T978mn7R4pHugHBIqlxRsBhrUsuIR1Ah09LZ",
+	"lR6gY7ylIKfLsFKhr3Q5NOrTtlOb0ttgOp/Wup02No3Cv9KeRAGP2RgQw7bs4DWLGFR5m444FW0cAZ4e",
+	"ntONyw3wvBp/ri/W6afe8l3Qvj29bC9Pf/t18e6TWJy+EovT16KiRVBJayCrE9PBfrEp0KP271D7tr5x",
+	"h0aL+pIy6wuxarkrCquHM1BZWcefxWmaO1bpNikrAcy93Rsjx0pw+dH8KNqrI790Rh2UN1/ot5dTGgbm",
+	"sFCUvAagsRTz0/LDZaExUP2hMXbk1w293emIulbTLF3F3iV2Ffh0RHewmtzt86TbfxBnW2h/h4nPn6D7",
+	"nQ3O+SshTik3qpn8+j2x31rNKdCTqwjF4B7Yx6Y6lT9m+FXM45UMq66vgR13oV7LRdgJUAETvAnT3t4h",
+	"LlZNuxl8hJIabYe4CErhEhqG+sq0VXHc4MFeetjWYFTqOOPqgP0z+RsHUnNq+B0l2tY2qvsAHSvgaz+a",
+	"4QkeLrsEOrigdaGnVrAecQ59joXAgFMo9L3o3S5ph99okVfaDgJA9W4BrQOXOwWs4AL93BBagNayQ+pd",
+	"w00TEfot8gHakib9A9RctIQpr64Dw2cTdHic/YDOgsE1xskeAxb+H1ji/qUP+WNIWUv5z7HgChDeMuWo",
+	"glTYSJFOLjXZLZvOYjwkUblG/vqcSpcpq1Sqf2LxKXtMx9pa0N0hmwQ6wy8NCBkd8Lvv7M7xTrUqajER",
+	"cCqPFrKa0srcZHmUy9ICEW1XShsLOwdgTeoUwTgRahagGWzU6j5PAasPK1qUYZczaB6VnFxwCJiQbp/r",
+	"dlFK1SZBXEDWNs1LTGbDE4J10vDQkPW5Mk5jxqE0uxo2W/POYxWonLKvVJvyHSr7f6bbqKwWJS4VJtp6",
+	"zfD2NgLGOp1G1Ma4XdGhNQUqTJXUxGITEWhedcrtXgVXZ1fn+rk+DwAsk/FIhFPExqQIrYlRBU/wURBN",
+	"md9wSLa5SIv0wlAswPVtbMAk/YJQ4oWBblEH/lfNFyLwwKth0GjRJdPnFfZhVQf609e9Svzbh+P45Cur",
+	"MpMSoLYS/JV/mu8l105GiX+1dVPKl3kUVqXohmxke2OmI7o9eW8KEKuzgrhB0kusOEgLmo7owJwELiqV",
+	"i0CyRoscpxadOkWLsFtpDMexZDf4NnJ+qD6vl4HKNjKNLtSDysplfosArKhxGyNMbcKEBok67YolS8Bu",
+	"D22lgbPbuM/BjYXrrx0vGscSsb51qXc1Sm1C1N/xab+w7pqHmzV4/k6Sew2Wc9EFsTGPdbYP11pQsJYG",
+	"m89PUcZ0lnAeIa4IX8FPfCUVL51ihbCPYIyGe78reP8cBc9iPg6RJr2H2/BW5vwygroJgrq653bVwQXo",
+	"uiR3HuTqjfColbGYJYkJeCLstsFrL7g+iXMRbuw3ovsgAWKmxOYiTLbImS1aMh6rwzUHYDk45Jhx9QO7",
+	"0AtyBOvxiFya/dCKZABYvta3nMH55Yk/rf3Jahp35oNYxLNq6rdr60w6BiDri3imXtHd2XHJ+4sTzQ6/",
+	"XmTacby/ONHZG32eEPeh3SRA96xHIlf2d9GUUAO0tcwdbdO4JsDliShiXgxf1rB0MFIwjjQXMQ4tvw0Y",
+	"dNLw/vLq+GLw5vh3127abZJ3EMutqPTxzXXZUgS3Y0gKUmbcIx3F6Qe+UIqP+hR+VBmhVTxtYIz0Muby",
+	"fL5nd/8DT+PLmEYxoeiTSL0Q9YvXR+Sgs/e8cS+5VMb222cfZlXkygREEFwGkdLIlDr0lIjZTIk0PwpG",
+	"MWEBHMALukTLcc4hS7DPLVtryLBjpJEc2jRN7XQUGOY2LUfqnC36HMJ22I8I/+k2nHWBzYwVDA0IyuxZ",
+	"GCCAQ1jtMXjSVFtHG5N2C32+286dMsVcPPIhEnxsORWUKkEgT4n5ZGZ3w4S4MYvIyTmpawF80bs6Hpy+",
+	"7g16R0dn799duQ7JXzk5r4DBRHJ4RCmqXq10lK9gxayXpQVHhPFhYD5G0o7ju43zn5+5kXq3xXSmsQRz",
+	"ArlEVbqzZEbfbrXO+AG/BSNQH1ISSUvJrDjRXRE/sGFvHk84oVKyKMa2E5CskFcFF2yo/s13vIkSpXzM",
+	"3EaFaK1DVgTiq+jfBoHvNnIy91Cr0ri2CcqDsj5Q+Pb5Anrxu3QauYT6frbHldKDldCaLK5dNRtXLq61",
+	"RxFyqVqkl/angRR1u2vLE0lCdsNC4+bUUD4gzTcRo+h9BzgJZV4eEkoWII5Tl99+u93noJOixECJNBjB",
+	"kaB7xOTNRNJLNw8y4akug0fjtE4J9OtdmqYGSodbBNwXC6vrCvQvzmw36uMzNET7vJdLSDNHLyV+MBqx",
+	"SJGtvmQyVyBvF+ITYsY408ecXswuTEQb55CgBPkxcCOMVMxjPBLtlcBMfxoo4hwu1ZEbz3AnzdgHauyu",
+	"Lhsvj92OoJeRoU630SI9bHfUbhNPEZY3h7YRGisQaUDv5xOJiw2ndsIKdre/UHjXzLesC/zBdQjN/G28",
+	"3Lin6tBv6Npamue7xSTwJlBDFwdhSMz+IkP2edLVBtrzlJ2+v4EMOH3de6Sz9/R1Dz/xlTyJa9MurzJc",
+	"nMoLB/BdaNhpfc+A/Meeo+9RicrmG8YC9tUcpRnhdecoWvFEqz5XX2PBgo4aFduA6IHlZEg3Uek1ZD32",
+	"9of6KE5vgjGNRdSy05TGLK43XAfSgE30C0NYfW7fRwB2A0SZObghBXjzUPBLNg4SmfebJZUfGewIvneG",
+	"K1EdKsAWX3rB7uOG3FbF/YdwCdr+c2mK4BA7nfnJ2UsTv+FDcgp+CKloM8flBjSPgBH1host3frcNfs+",
+	"mw/DwHvDli4St/kzrQlozWgkGZStB8KQ1etITH+5PHsHxusVuuWRweHYDfg4ZM25ZA7Bfk4GpibJrtSO",
+	"S/D6G6NeY1DoTKWkl2KLWAUKoDL4gYTzXu0aqUdMBuqyTiObRWzEooj52n9RohKR5B4NZGa21KOchBT8",
+	"tDIYQ9tBGgrOqt2npMp7ikknd3CfZqTGhU0NX19qeJoKHkJs/MdFL1BgGEGBYiPR06PUCslW4W9nnJaK",
+	"iZ1RwAM5qZYWV/Raa+VlDO6izbFOdChDD5vfWN3Z3fTWVizUb/WGMhBOYmmJBGP7QNe3jNYxZGOKwUYu",
+	"YrJkYML4GIQRUTAOOBhFYpQ0U/1w/LL3/urnd4Ozi5OfTt5duuj4i5ich7FJEjXVetqpinuh7BDTubKb",
+	"6S6aNZqdrCMyE4N0rHKExPXoJO6pjPvRKCZZH2MZy7+G/avk+Ye3P8o+9fWSGta7A5UB8k/3BP4T4iv/",
+	"FN0MGeYRZa1+1yZ2y5aqGJofaXfn9BpYJN188i7EMUZMt2PIaD7Wa/u8rocsGy1ykfOukZPzSk3jHB9L",
+	"60u/QbvkH1lZaGKHxtsErd+UVtk09YYJyeZJtEiHhergqgM+tVXBcq6gF5NHYBw84P4FBya6eutFItQN",
+	"mKEwzifzWRe6o98EHmuiin/Nlg0CnkIJr6BELrmX2kuNQ+jWV0LfiQptTPE+r5+fvFOMPAzElMVR4El0",
+	"hL//jYxCOm7AH4bh1aG/EIlTUesMSZww6SGeRCIxSQKKganvA1IeLoFDWChN5qpS+sHf7PT5nF9zgOOK",
+	"tHMY2gyapQZH9G7qObUYs9QxUOC5xzvhe2aQ36qnMVvg/d2r+B9SV32pzeesoENrerW4U7JyB7P8Vh26",
+	"dtvqFRXRpjk1cXOltm6fV9Qcx0KURuRhSOdpZfijQDFkPrIVz1akxyfBjkDq3En/O5f9g2PgaYWX2Vkb",
+	"/yc1rS0mMwboFrovMOFIRGMRVzNhL1zQpSSUy4XSTzttHT1ILPCh8JeOOvWBP3W5FwC7A9LCkIWCj2Wf",
+	"xyKTqKNYNvsMRW0WKr8iRr0JZCQV7WgY8COzaPYjW7Hol0FuPxkV15hkltjRAVQCaU4Y4KZ3x0v8H1F4",
+	"mTndevIaAbZINpYMq1rKeSXsBU9sesTZefkrsTJICpUB9+mMuyJQhpAIeNHoksVEQPHkhIW+Hbw3GRjg",
+	"88IJYpIHFxlj4iQmvmBoIIQAqNIir0UYikVSXhbwa8jA6/Mpja61raKRro3+X57AL9ljc3TmG9/amfv9",
+	"MNxY5WTqoFDWRLL+WvtE0gU+WMOcOpdpvbcHP0Q9D6DagcMwMeXd8QdiMqLgd8zBmqkxcEwywqwjTBUi",
+	"53jBMEownaqdiFm4TAtt9Puh45FOSsK8rrlkfT6OqMdMhlJkVzSoM1jOYYwiapEeN6oyPKl92jpyvpiI",
+	"kKVAWz0ypJynleNmSmkGFC7ufnuvzxEvAh8Ay3+ozpoU3UcmQP0GcQezzvRLk6RgwCZFdSJrUI8jyuPy",
+	"cNmF3rHHEg3w9m85TQd7T2m0f/ldt/9PEWfYKQuklyVNViCSyWDM57NqRLJLvP6NYAg+XHUOzusCAoCV",
+	"TT61QqMMCN09I4kkJemxYsa4TNMs+7zuypjGcwngM0merX4exdFn50H1+jvOxSHDeZzUFhz/+v7k4njw",
+	"2/HFyeuT41eD49PeyVsXlf1un3ORukpgxkmHEm0zBKlKpoR5JnlC3QCOYuwFdUgyS5RJwrXSHIiG2YPM",
+	"jgWNfHkfDMXvkbTHkjmmOUXWGFdUgs3AIbxddDDkJRFKqmq/QQaaJtvDBn118IKuMVncLpQL/avZOz9p",
+	"vmFL19G5V1YqrxiRn6+uzslLKgNPF2g9239hcF6sgAOkH1G+REOJ0ylz+hz6Ho5ENG2+v3jbZNwTPnj4",
+	"SfKiTmuvtUskXcoG5hFL4uLLB1jg5/a5onB8i3mDC5rLIF7O2I/6bjs4AB4SSBe/yhhpOIHnBy/2nMz7",
+	"+tx+4Tzi3YDFoy5Ug8mugJJVuKGpbujCMjaTZWyQmF4ziVERK+6opiLngO01gEfcrrUlIAbtq+nHwZWU",
+	"/Tp+Er6uPa0uRoWQplJtOWePQmpI3S2fkv1SeIceZsOkensU4cQAB4zTKBIL5nfJiC0MXKNUe26U3ySV",
+	"j879gHGPpehBOvvLQPD3rCBZZvgJ7lg6kRZxIybFPPKY2+e4g8/azxoQn6KgwWu7V3/1EBhN/4Hx42hM",
+	"efBvFLUTKvvwEWvASsgapThWgirW+S9aa9YVHn3uBlLOmW/tmL4Rfngik34DkVIx5HyoLCTtQbhmyyey",
+	"qxjT9BNIfu1z62wz71Arf0goGc6DMG4G+ndSNyemxg13nT53Uxhx1yGtVgtWB0jWgAFAkJDKa4bdS4dL",
+	"4FFMKQqDEYuDKUs7Hegzr3d0dHx5Obi6eus2rP5Vw2WSN3T8r6Ofe+9+Oh6c9v4F94FoGy7TudkNrTCB",
+	"KaTBFJaozxUL6Lgo3ozhBREV9023XVUkaf98zZYNtQIiGg8CZSblryrBgjiprkNcbEmh/kXnupJlwqjP",
+	"IuLGy5nb5y6N//vTInYPSRCb81qikShj4u60FiwMmxC23Pm0uJYtpYm4icGpVod61+B8fUuhc6vSfRBd",
+	"DKnEUW+mXizVJSX/EwEdFwjJ6XO9e0HIzJoCSoMXBzdMGZ8wE6B1N8kIs0h7hGvZ53oz7NWpu+fvr8iO",
+	"/Zvc+RtX8vOOea10G4dQ32E8Y2oIU4oERLgyvC01qff+1cnxu6NjFzIzFcdwOR+NAg+k9IxF0wCpN4vY",
+	"9NoW71qTlmTM4vSoYFGkJB4WjdbTqDDIf7Wj81RpGKTyXF0x92oygFFlq3GcggBo6EMTPjuwjlr3sM8p",
+	"gWlkercV49VmZIv/n71vbWob2db+K128H2KqbEPIZe9A7aqXnTgJe0jMgDOpOaVTqC21bZ3I3R51C+LK",
+	"mf9+qtdarZslGwg2MONvIda11b16XZ71PMBz63/9+rVT3KQPaVtNBI+n//J2wO57Oz6uVfytsK2xa2GX",
+	"jIb8Rq9A1uv6z9zGCcvAzhXaap5pFiFs107v1Ewu7WKvLaH3yOoOKChaC88A3SOP/tulq33vXF9fd2B/",
+	"TpOY5sSto/slDAb7a3iV5cmE4h63TSU8Ybd+gW22/WNnaBdq4T/K3JFuiiwqSpYcHyx76IlKTCeOrqwT",
+	"Vfi5EBSUnc9i7dHx05a9/EIFcrEFt649r0fFlnUs/cId7qMgsBBXb8sBa49lP/HkWyGpkWU0SroR5Mje",
+	"pDSAkxKqdjJc0caWVyDyNlhUDsnS66GIxRgCYGheiYzd/dw88SQC4HN35xm5o0hWDw7bM6jq4mMdEtMM",
+	"pnXGwmi2wqlBaAx6fhj82HtrYF7+BP8yCqMyV6aDUCHWKkOW8iBRWrtX1BXai+OT08vz3tuTs5Pe50FT",
+	"7t6O5fLOuM3UzI8Xs1y54DlLZUyKvPlKdl1AlRW9ma3viYBVfrXDR6WyhfG9HUCF+uVCFehlzPjv7O8r",
+	"/Sgjvpu9iZnG5clTlbKo9ZDs1gjdYxC0zzgRad9yaJfYrcEk0pW7cMxKx6OOfQkeSRGyj4NPp3D7IppO",
+	"GAenW1DmqmNnVqlB7C5qyVP4H4pZrOZTIU2ZNfiQXQP7MmnBezIU1gFI2tZSzFQcMxt5Ch52Wd+RtBOv",
+	"ABmG/lnv/HjQP8eM9IVv42EzSVQ6noCfweODPDWdFKXO8tQgCtLj6wG3vQ0PzjgtT1+K7+bSaXQBBBqU",
+	"qrhmPiSffRdnAl+tNXCQhRHTmZl7Eo5FiEP5Sty4813HoIpjkTCOECj7WSKZCg3JLGu9iY5IiJCsq/4W",
+	"zZDM2j76oXswEBkpEF3gl4DyqCdNwqW2ATQsmTnRGQRqClgo3MdidS0S5mvxh89aWghmlwh9/u40tHYX",
+	"JdjgW9pX59KFwL3fep8HF5fnvUHv8+Ck/9lnrRf7LLRvlCd/djEBMktSWQ/ROI206dNMalJ7W8FhhacB",
+	"q8TODbTbTkEn7gYHwnWtG6N3FoVp+nZqgk2n8RkR8VNh2y1rur0ePQ8PghfDzkv+SnRejl7vd/45/Afv",
+	"vAn2w+fiYPSCvxw2qO1grqKk72IDR252DnfSFH7ZpLpb6XvdVOWtzbgOiOQOJtxWQ+bnRT/KNlijyWhl",
+	"KhcltVxr+m4p27hgLnEfHfGrKFCyGwVq2Xb6Hg9bvaNGUz4We987cHRpFmazfBhJDiti5TZ7zF4cfH9x",
 	"wOAJd9o7mPeEO7/lwUR03ippEhU3fSs6fg8OpmOx7xXvdp97tSAXmoapZieeCB6bybJR/ohHrHG50x0a",
 	"iV6Sq4hoeaHJjBs+5NoVFbqPAAshbFjKrLshIRSRYf6UAAjmwyi2Jy75BHvgsDe6RNh9xsMI7jBL1FCw",
 	"lk/n+kwbuy0ilpGeAo7ZPWQH+/tZa5MnK6OnM5yBo1EHlTFkPuIhlI2kMplvrH0oMnrSQaBhT7KelV3o",
@@ -23070,91 +23361,91 @@ var swaggerSpec = []string{
 	"AGmyF1lnUc9EsMT4DUQca0SVA9gD/CdY+miCeW6IsPhNHU3c2M10omJAv+XKRiWpLp29mqvB2BMg4kKA",
 	"72H+iL4nWznoqV3FIzGCiVsPHHbmAoKqaDE9OeVzoKYsl3raVewplYPowRDXPomkAVuIDfsc9XMx5SGF",
 	"CCFl4MnjShUpHxsEDED2OhpLbtJEtAmFgeY3A2OqxN0aUhIMTPUhPCRY9WKjdyTd0Btg9WyDL4KNM9nu",
-	"2Kp0h1sznJNxOj+uTR1o4Bztdu27zFHMSMT210gGcRoiBQW+XG53EH2gDNPCHqmZ+Mat6+RJ/7u3g4/o",
-	"7RyiTu1fVIDPxJKgFz0RV4LHNIy/k3gZXlwLoQ/rcCbwC6beoI5wLe2OVyomEOK+hX1AAU+Sub0lih8g",
-	"QgVZeLI6RaZPpbNAAUArR9U8XfG+5CMcASGWC2qf6fIJTelBgPkh+eiH3oDtgZ6lv1vU/+2yC6hSsCDV",
-	"Rk2pVaG8LhGq5clY8MRaEvp6fKhS40BhBOipZec5yRbc7cAGPwgPyG/7cPtv5RmWYwcyQJDhRmzBA49C",
-	"LPK2IID8g2fWDICM/3r9+qCYilJVtchSTb+4SRV3VzTUS4DBNftNEwATEufFomeLNkpPkkcvpErHExvZ",
-	"kiseK9Qw43J+zee7gElzu2yuMAChPGFk0c6qa1AMOCwa9vKeTfg4CogcySGEGY3beQEJ6Sov0LAFsGRr",
-	"9MoIuIY9vrKtH+XR06oCMLz+MkhuEQKcw13dKA3Bxot4RKzRRUxbAXS6C+MfR1dCe9KpBjdBMo+cGjxt",
-	"Ll32xcVvWbRWCJjco9BeRhDYg/19qNHAr7CnaRaFYjpTplEkyl5no8bd3jK4Y2TVYHlLIhl24nFsyAU3",
-	"aWuOn4g5Xqwg/FVJ98ACKRvn/f03S43zDbTCc2tEBnsmJJ9FXecvNOWuL2Yi+M9F//OP5uF4GEYYQJwl",
-	"9iYmstexqyArGKD6eJP30Z8Jac1VqIJ0ahf6Gqry1Xs4Hsz6hJobwjlHoMGyIfzj+NPp7YbQXfVvMIT0",
-	"8nVDWIrhm8YQCtClI29bf75xQfkt4AF21lubLbzKMmnn0uA0ZLxYJJngwaRW/3kzu8FDSEaXh6bgtuV0",
-	"KHfIFD0H/doGzxXdNuspVrycX7/0B8eX/fMPx59P/ut4cNL/fOFXHrD1cv+NJ/0/U2X4pfgWQN7EZ0Mx",
-	"VzKsl4eCRr1SenRtfb2VG93KYXn+YKngba73CeZ68/7T4qc8Kq9g5GqmBJNI7raQF3aXrJ1o2Va9sOAe",
-	"Sd1jw5P9kQuY92WlKnS/G8CtPIt+Mq6ql1dQaHYOY7IWGkjBnl5OR/yQWZPqg/SVZnH0VbAPkfmYDp9p",
-	"5jnD60lzrTqOGrvU5Ax5ZUpmSwaqUa5GSWpRuXiBJ8tiVRTuI7sAAhZUwqZc8nFNoyoVZu36KcsbQAkW",
-	"FikzaSIxwWwfBdr/JhxU5vNnIJHpmu3uyyzczHa3eKMnUvncCiE+XbH3hQUFLMMw09in98dMjWC3w9Wr",
-	"WQtWVAkZeNtaZ0Mf7Szq2LW+KtA6Pjv5xR629iirGbILJgmwLuB3Ew1KGa37Yngwes1/Ep2f+MvnnZfB",
-	"q1edN+HLF52D0avhy+D56I14vt+A1qXrXQ7njwaxi4O+LB60Y9JmUlw/TJy3AaPwNAC95UIrpdA1a2FR",
-	"3DGhBYkwd1rDjdk7RPf+gIOyLLLlAVDUtYbzYodGsYy766SPcsQW4sCW4raOoSjiKJnKXDAIN8irEoRW",
-	"wHFUqYkJCMlNofsckYw+aUldcuMX+CC4QYwm6hiVmuIr/A+0oEC8JaFKE5ylEkBXZgbCXx6f47Jda3CO",
-	"t3igsBxv/ntkJhcwpZcYp6oi/qLa9t/Nh9nG+PdhVOuTAjkMKZ9RgP2EOWWn0538oxtURpY7T8Ui970a",
+	"2Kp0h1sznJNxOj+uTR1o4Bztdu27zFHMSMT210gGcRoiBQW+XG53EH2gDNPCHqmZ+M6t6+RJ/4e3g4/o",
+	"7RyiTu2fVIDPxJKgFz0RV4LHNIxfSbwML66F0Id1OBP4BVNvUEe4lnbHKxUTCHHfwj6ggCfJ3N4SxQ8Q",
+	"oYIsPFmdItOn0lmgAKCVo2qernhf8hGOgBDLBbXPdPmEpvQgwPyQfPRDb8D2QM/S3y3q/3bZBVQpWJBq",
+	"o6bUqlBelwjV8mQseGItCX09PlSpcaAwAvTUsvOcZAvudmCDn4QH5Ld9uP238gzLsQMZIMhwI7bggUch",
+	"FnlbEED+wTNrBkDGf7x+fVBMRamqWmSppl/cpIq7KxrqJcDgmv2mCYAJifNi0bNFG6UnyaMXUqXjiY1s",
+	"yRWPFWqYcTm/5vNdwKS5XTZXGIBQnjCyaGfVNSgGHBYNe3nPJnwcBUSO5BDCjMbtvICEdJUXaNgCWLI1",
+	"emUEXMMeX9nWj/LoaVUBGF5/GSS3CAHO4a5ulIZg40U8ItboIqatADrdhfGPoyuhPelUg5sgmUdODZ42",
+	"ly774uK3LForBEzuUWgvIwjswf4+1GjgV9jTNItCMZ0p0ygSZa+zUeNubxncMbJqsLwlkQw78Tg25IKb",
+	"tDXHT8QcL1YQ/qyke2CBlI3z/v6bpcb5BlrhuTUigz0Tks+irvMXmnLXFzMR/Oei//ln83A8DCMMIM4S",
+	"exMT2evYVZAVDFB9vMn76M+EtOYqVEE6tQt9DVX56j0cD2Z9Qs0N4Zwj0GDZEP5+/On0dkPorvoXGEJ6",
+	"+bohLMXwTWMIBejSkbetP9+4oPwW8AA7663NFl5lmbRzaXAaMl4skkzwYFKr/7yZ3eAhJKPLQ1Nw23I6",
+	"lDtkip6Dfm2D54pum/UUK17Or1/6g+PL/vmH488n/3U8OOl/vvArD9h6uf/Gk/4fqTL8UnwPIG/is6GY",
+	"KxnWy0NBo14pPbq2vt7KjW7lsDx/sFTwNtf7BHO9ef9p8VMelVcwcjVTgkkkd1vIC7tL1k60bKteWHCP",
+	"pO6x4cn+yAXM+7JSFbrfDeBWnkU/GVfVyysoNDuHMVkLDaRgTy+nI37IrEn1QfpKszj6JtiHyHxMh880",
+	"85zh9aS5Vh1HjV1qcoa8MiWzJQPVKFejJLWoXLzAk2WxKgr3kV0AAQsqYVMu+bimUZUKs3b9lOUNoAQL",
+	"i5SZNJGYYLaPAu1/Ew4q8/kzkMh0zXb3ZRZuZrtbvNETqXxuhRCfrtj7woIClmGYaezT+2OmRrDb4erV",
+	"rAUrqoQMvG2ts6GPdhZ17FpfFWgdn538Yg9be5TVDNkFkwRYF/C7iQaljNZ9MTwYveb/FJ1/8pfPOy+D",
+	"V686b8KXLzoHo1fDl8Hz0RvxfL8BrUvXuxzOHw1iFwd9WTxox6TNpLh+mDhvA0bhaQB6y4VWSqFr1sKi",
+	"uGNCCxJh7rSGG7N3iO79CQdlWWTLA6Coaw3nxQ6NYhl310kf5YgtxIEtxW0dQ1HEUTKVuWAQbpBXJQit",
+	"gOOoUhMTEJKbQvc5Ihl90pK65MYv8EFwgxhN1DEqNcVX+B9oQYF4S0KVJjhLJYCuzAyEvzw+x2W71uAc",
+	"b/FAYTne/GtkJhcwpZcYp6oi/qLa9l/Nh9nG+PdhVOuTAjkMKZ9RgP2EOWWn0538oxtURpY7T8Ui970a",
 	"4vcqwVgK8TfQ2GGdwYTxQntcoaq8e5jRbyJihvBGskAWXAbVoRR0wbY5DC+S3YwANQvuFeOezBGvLBYj",
-	"U0+z/2+ANvnNZdfcn/x5/hYN7Nq4PO39Snd6oOAOnyR8q9J6yauP6toG23N0HK5Frj+2DfP+CRaPirzF",
-	"VbuI8eOl0OeBjN13pKn6C81VLIxYjBor63znpqQZZVjONpZ5mEnYsO2uYb61l6Xdm+bOfQfYS/zX7Qzc",
-	"8AxcyOO7wJBC6dzxezxx9Ork1i9iDn7ebczrXqLi+M4u5c2fqcn3dBqcAGAkFksVQ+/UM81iPhRxO2OU",
-	"lGEpirbH2fOAVsGT1yoBVB5IJKorkcR8donVB+3nvI77gBssoDIJyL/bxnpGpD1JRPQuiRAB5CGGlq5A",
-	"HMIfTrybYHE5itDxt3iSzqErrO7AOldxvO7A3t5jIax/DGG8mwTbUH4byt/Jp5jFPGh0KopKVpmBychU",
-	"0VZs2NF11KKNbePHhPZ5hahj3JlmHPiAj+Xc1VynfI79RWYipt26lubj7FbrdHLoJsvqCDX8yNq+W2I2",
-	"7oU/cqDBoEDmrBfyKc90NXetMzbajYMP0pqp65/1LwasQNnuZ90KC9Em7rUaOIoKPL7QWBWR4Y8jbSDb",
-	"z5q7DnaPMviBXdsmb0IE0roqN2+XnZe7ubTraZ9FskSmbf+YexI711H/qvpBsu4J4vLzmW9NdjTu2oF6",
-	"V5/Jv6iuzDU0Wy8sys2lop6YQdgmpO4Hd4DbcI3Fys0ZwQwAmXT/WIMV/HR1zEh1KetWARjRLnSD6zak",
-	"uYkppkq1GVGY4hpad8vw6Dbj2vWc4r19NnakK1PgxXT0TF32GYqefpGQjhqvyx1ch4vJ+zarp4nPesQi",
-	"0/WkNf0I/6r5XE7RgIe6kZotGT8BdrYt2dk2/bMaTFE1Ca2FNXVfmaASY9pd/a4l9q9gqpbCrU4Kxz3p",
-	"rpb8RZa5GjNacUVLvoU0rbE7BrgYFsb83hbW/cOR7qw57finQFYnV7g6rNLIALuLVPY6UNuGHKRzgLtE",
-	"94dc2dyTOpLjWHRSTRq3jsvi5PNvJ4Pe5ZfzU7+dRzlMG5U4oRuu2cXH487Bq9dtD3mnWPlkULMh+VAA",
-	"WgG9ERF7DOcMYx1CVQOPin2esbSOjnTDwk3OvEUB3yLTF0i0Eav3TCz0nhd5venZ+ucffOTnmgEF3VUE",
-	"ukl1h3656J37u2328uANtTQdZVjWWZxmE9AGkvkM5InIVXzKvVSfep9+7p1fgHDLG1Ztm7JRXG5skMp7",
-	"rITG1n/rxGTiZghPA3VY3S4xVOtdO0dCRszmTlWnxgODa8Aj1HOH2IH5BG+7pugRb/EIdcgHjvOMZJHu",
-	"RWt8mx/++wo5FFhI7JRmWk0FiDbNHZJ0YVc6QmNI/49miK0LH1+0m9/zP26Gf6hQ9t0EAJHf4pnG3SUn",
-	"HISuoK0z9KN5ECJTWHSB7skDOlhjITmfUauCDdptG7Mtn2g3tu5F2bEo+UZ2e0cPYvUCIcclASYeqVgY",
-	"JUAqFIZtppUnwTEhLyvgkiE5V0EMoIpMhLpz7rY1ZTvoVZ52rIQvsSxOylJeD9bW/xQjnWk2OTYYyaxe",
-	"l3vfQT9/YRupRj4FPX2EBi4kDk02NXJlaBSv8WQDMhdJbh0zYh4G5VfSAghsOfI8Ihk0Gcy245iE0Ksg",
-	"V1GP952qq9wXroxm1reFhCV1XVmVFyi1ZhFupMJ3MlQqFlzWtmY1bLr00hD12ecN//Gu6uZ3ZTvuebty",
-	"ndfHy5X1WPAr8dj25y9aJMt7v/P51pCGGakEaFw0KdZcE7M0tmcDtbQneQ4Pv81yxFbntYamxVs8ENSe",
-	"3m/pNroNRv8R3CKkbpmvOFhL9+bnL9nnXZ1xVWP1hTtuE53VeaO0naD7//v65eh5cNDQEC2+4XeoahhN",
-	"+bdTIcdmsnN48OpVe2caSff38832R9PYLXOa4+hKFIrB7qtsCwyPrcy3+I3uqaqXCdKvra7n7rD3nf51",
-	"4+4YmsA3zg6ViMu3LTIP2SKzOGHrwCr3hFzN5nDWNrMm/5Um5KoZ7/QgV21uv7vjnnRqht6iJ8OZiqRZ",
-	"tt0IOuZhszTbVVqzwdCczT/RGpEkbn2siZ+jONMq6mAVLDJBZpwEqWv3JrUHbPWuyF/uOjsWR9paN4S5",
-	"AbO39lmLxzGxpYN+6m6bUfmZWoQuDJchT0Lm1j7TMxHkMsCazzWIlnoSVEvdUIFuKTQPOc20vL8/ESZN",
-	"7D0guawk6dYB7t6TUKjFU7+cnyLP2FAwf2LMzD4xKTlTOfn33s8f+/1fLo9PT/u/X56dn/x2POj5rvTL",
-	"k2TOpMI220iO1BEKnomEx2yWRFfciDaLlZoNefCVqQRqNJ1YBTzOVbOr0lIUZyP9OnKjtSrpbsAFIoAw",
+	"U0+z/y+ANvnNZdfcn/z3/C0a2LVxedr7le70QMEdPkn4VqX1klcf1bUNtufoOFyLXH9sG+b9HSweFXmL",
+	"q3YR48dLoc8DGbsfSFP1J5qrWBixGDVW1vnOTUkzyrCcbSzzMJOwYdtdw3xrL0u7N82d+w6wl/iv2xm4",
+	"4Rm4kMd3gSGF0rnj93ji6NXJrV/EHPy825jXvUTF8Z1dyps/U5Pv6TQ4AcBILJYqht6pZ5rFfCjidsYo",
+	"KcNSFG2Ps+cBrYInr1UCqDyQSFRXIon57BKrD9rPeR33ATdYQGUSkH+3jfWMSHuSiOhdEiECyEMMLV2B",
+	"OIQ/nHg3weJyFKHjb/EknUNXWN2Bda7ieN2Bvb3HQlj/GMJ4Nwm2ofw2lL+TTzGLedDoVBSVrDIDk5Gp",
+	"oq3YsKPrqEUb28aPCe3zClHHuDPNOPABH8u5q7lO+Rz7i8xETLt1Lc3H2a3W6eTQTZbVEWr4kbV9t8Rs",
+	"3At/5ECDQYHMWS/kU57pau5aZ2y0GwcfpDVT1z/rXwxYgbLdz7oVFqJN3Gs1cBQVeHyhsSoiwx9H2kC2",
+	"nzV3HeweZfADu7ZN3oQIpHVVbt4uOy93c2nX0z6LZIlM2/4x9yR2rqP+VfWDZN0TxOXnM9+a7GjctQP1",
+	"rj6Tf1FdmWtotl5YlJtLRT0xg7BNSN0P7gC34RqLlZszghkAMun+sQYr+OnqmJHqUtatAjCiXegG121I",
+	"cxNTTJVqM6IwxTW07pbh0W3Gtes5xXv7bOxIV6bAi+nombrsMxQ9/SIhHTVelzu4DheT921WTxOf9YhF",
+	"putJa/oR/lXzuZyiAQ91IzVbMn4C7GxbsrNt+mc1mKJqEloLa+q+MkElxrS7+l1L7F/BVC2FW50UjnvS",
+	"XS35iyxzNWa04oqWfAtpWmN3DHAxLIz5vS2s+4cj3Vlz2vFPgaxOrnB1WKWRAXYXqex1oLYNOUjnAHeJ",
+	"7g+5srkndSTHseikmjRuHZfFyeffTga9yy/np347j3KYNipxQjdcs4uPx52DV6/bHvJOsfLJoGZD8qEA",
+	"tAJ6IyL2GM4ZxjqEqgYeFfs8Y2kdHemGhZuceYsCvkWmL5BoI1bvmVjoPS/yetOz9c8/+MjPNQMKuqsI",
+	"dJPqDv1y0Tv3d9vs5cEbamk6yrCsszjNJqANJPMZyBORq/iUe6k+9T79u3d+AcItb1i1bcpGcbmxQSrv",
+	"sRIaW/+tE5OJmyE8DdRhdbvEUK137RwJGTGbO1WdGg8MrgGPUM8dYgfmE7ztmqJHvMUj1CEfOM4zkkW6",
+	"F63xbX74ryvkUGAhsVOaaTUVINo0d0jShV3pCI0h/T+aIbYufHzRbv7I/7gZ/qFC2XcTAER+i2cad5ec",
+	"cBC6grbO0M/mQYhMYdEFuicP6GCNheR8Rq0KNmi3bcy2fKLd2LoXZcei5BvZ7R09iNULhByXBJh4pGJh",
+	"lACpUBi2mVaeBMeEvKyAS4bkXAUxgCoyEerOudvWlO2gV3nasRK+xLI4KUt5PVhb/1OMdKbZ5NhgJLN6",
+	"Xe79AP38hW2kGvkU9PQRGriQODTZ1MiVoVG8xpMNyFwkuXXMiHkYlF9JCyCw5cjziGTQZDDbjmMSQq+C",
+	"XEU93neqrnJfuDKaWd8WEpbUdWVVXqDUmkW4kQrfyVCpWHBZ25rVsOnSS0PUZ583/Nu7qpvfle245+3K",
+	"dV4fL1fWY8GvxGPbn79okSzv/c7nW0MaZqQSoHHRpFhzTczS2J4N1NKe5Dk8/DbLEVud1xqaFm/xQFB7",
+	"er+l2+g2GP1bcIuQumW+4mAt3Zufv2Sfd3XGVY3VF+64TXRW543SdoLu/+/rl6PnwUFDQ7T4jt+hqmE0",
+	"5d9PhRybyc7hwatX7Z1pJN3fzzfbH01jt8xpjqMrUSgGu6+yLTA8tjLf4je6p6peJki/trqeu8PeD/rX",
+	"jbtjaALfODtUIi7ftsg8ZIvM4oStA6vcE3I1m8NZ28ya/FeakKtmvNODXLW5fXXHPenUDL1FT4YzFUmz",
+	"bLsRdMzDZmm2q7Rmg6E5m3+iNSJJ3PpYEz9HcaZV1MEqWGSCzDgJUtfuTWoP2Opdkb/cdXYsjrS1bghz",
+	"A2Zv7bMWj2NiSwf91N02o/IztQhdGC5DnoTMrX2mZyLIZYA1n2sQLfUkqJa6oQLdUmgecpppeX9/Ikya",
+	"2HtAcllJ0q0D3L0noVCLp345P0WesaFg/sSYmX1iUnKmcvLX3r8/9vu/XB6fnva/Xp6dn/x2POj5rvTL",
+	"k2TOpMI220iO1BEKnomEx2yWRFfciDaLlZoNefCNqQRqNJ1YBTzOVbOr0lIUZyP9OnKjtSrpbsAFIoAw",
 	"09E1agyIhl3Mg9dRjLq36X1+d9Y/+Ty48D1ZmOBNtfJm7hL6amslL6F7PBB7ScWar+5/cuPZrnZAsVZO",
-	"PLG7TShsu59q3UWEETG+sAHdWxpiyf6zutvJHbr3nf61Knh5B/9fMRU3CV6y944w2jPb6GXj0xE/Xt1k",
+	"PLG7TShsu59q3UWEETG+sAHdWxpiyf6zutvJHbr3g/61Knh5B/9fMRU3CV6y944w2jPb6GXj0xE/Xt1k",
 	"dPpOLiU9FVrzsdAbnKVLyQAaZ9va/PxV+8F28j4AN8CajOj6nPjVISxNu+VlowthdKFAq6E5RXZZT/Ih",
-	"dbyHkbajHOZjE8SCJ8hjN+JRnCaCaZMI/rXbzLa7XgcQb3MXB3C7zLfdbusknHOVoifkpe2FIo6uRBKJ",
-	"mybi3uUn/B0ycvQ6SxlyuTFiOjPbis/DJ+TcksJqT4RMZ7Wf52+2q//Awt77To44UgIJ+mWNvECFB199",
+	"dbyHkbajHOZjE8SCJ8hjN+JRnCaCaZMI/q3bzLa7XgcQb3MXB3C7zLfdbusknHOVoifkpe2FIo6uRBKJ",
+	"mybi3uUn/BUycvQ6SxlyuTFiOjPbis/DJ+TcksJqT4RMZ7Wf5y+2q//Ewt77QY44UgIJ+mWNvECFB199",
 	"8Cd8uJXZSnoJCP3STKEXeywor8IZykAmwiRzZld6mMaY6MvgLT4NUicK/W4N2IxGJzd49Hw7D9gOUXj1",
-	"P1ORboPejdueC2GtSPYhjIIJlUe+dhI+5m0es417iTLciM2s/MbFfA6p+BybRplQ4H+CFPwsEVeRSrMc",
+	"P1KRboPejdueC2GtSPYhjIIJlUe+dhI+5m0es417iTLciM2s/MbFfA6p+BybRplQ4H+CFPwsEVeRSrMc",
 	"qTZ8rlGQEqBtBy89OVFpog9ZKk0UI7UXYlHdFwp4Ym0fGyozySXCNYukJzMTkP2/DyQ83BVCEB2oryMT",
-	"TKyh4XLOTDQV9bxephT1UCJ4/Z7Lasatf0CK+clQV5my81IpUD1iy2EEruGNGozyEhsIvTR9t7mN2A7G",
+	"TKyh4XLOTDQV9bxephT1UCJ4/Z7Lasatv0GK+clQV5my81IpUD1iy2EEruGNGozyEhsIvTR9t7mN2A7G",
 	"djd+LLuxs+Nd+1l8Kk/D1gwy3rQ3Q6ffZhcYtAZ3Zlzra5WEzRxwTIt41LEzl0dShEgl0pKKOdwk4xqb",
-	"jFHNK6PAMhPsto7G9k2wywLYXAo9407ECyrao4SPQTe15f8/+Pnf3W7XbztVDE0jx4kui1q0lTYamsRd",
+	"jFHNK6PAMhPsto7G9k2wywLYXAo9407ECyrao4SPQTe15f8/+Plf3W7XbztVDE0jx4kui1q0lTYamsRd",
 	"q7zdVdxrMaM8WeQCcz/g6/tdV2Y+7130BtDSzqioDElIbIU3npyrFCjq8fUjqY3gYd1W+0GYc3vpM7rR",
-	"Wa1bXt1ojfhm9iamKntbBZnW80rwsbh3OVuRDWEHRgrfG76hHRQRAiBAMzUTsl7f9kbA4M2hgh8Yn5sp",
+	"Wa1bXt1ojfhu9iamKntbBZnW80rwsbh3OVuRDWEHRgrfG76hHRQRAiBAMzUTsl7f9kbA4M2hgh8Yn5sp",
 	"1z4CZO5DdKtl7w9A5Rroa/Zfd9OozeUBM6mdWnplFHIo4wx9AKXASUiypzWZp5zjEAyVksKRZADjL9D8",
 	"Ee/WHMklWmWwSwFbvtvOpICUpPRPqgVlBaTKFtwR456MuREJjBpLoZaABgl7xa3dsyst5IZb06eFDHHb",
 	"wMcyQGynzZEnOXNvgKdGmqXSiRS5l8nsa0icD2BlM+CnJ907dlmPB5PF3jxrBTLkjieLRBnveqe9D8eD",
-	"3rvLX3p/+NmXZ62cMmMJUuede4Yigvj+yzXV2zwQZGdgJ905Xb2eyAtDJsThjhBKlW/EqX4CDT9bMol7",
+	"3rvLX3q/+9mXZ62cMmMJUuede4Yigvj+yzXV2zwQZGdgJ905Xb2eyAtDJsThjhBKlW/EqX4CDT9bMol7",
 	"dUorLmh7wU0tl5ZnQoIDlc+giqUkrTA7lW5nnW+C5y76BbfsIti2EDwSRgm75xFydsGpue2MWQKFafze",
 	"9+62Nbls9AZb5oEF3Yp7+fp3oB2odm3UmpK9REhxfftsUPHiTW7mWx7DoFhn0eRT5JkmFTHnRuYyj6Py",
-	"cRX2sVpvtJ5fQIrrh18SMLR5J9DWom44p9T7ZjCr5HY3modRGAsWRyNhoqlos3RmPfjIaMaHWsWpyX9c",
+	"cRX2sVpvtJ5fQIrrh18SMLR5J9DWom44p9T7bjCr5HY3modRGAsWRyNhoqlos3RmPfjIaMaHWsWpyX9c",
 	"z55uZ38kR6oxi/QepPzsYbm9YMVQ65D5Oh0SYwfqqfr235m4aiasCl0ZmXKfo86BgxryMUBWYJ9ujQsn",
 	"u0dT/B/zaOpIrZ5IzG6dxZN37K2SUgSGXmHBpFVdRWUffLndd1NmifKEzHioAUUxTMdjQP9FoaOl5rlC",
 	"bzm4hysjW7UnsREIe1GIxj+nkqA4tX/WOz8e9M8ve5+OT04vbJBqiCEqZBMeelnAjAkwjKSHYqQS4RS7",
 	"2TXXWXzf4mXlXzjSXYX6gzDmBu5FZMFU1yLZRfYPZL7ONOJACQhfDuWGGxUIoEJI9FNMJWEkeTInLT27",
-	"SGQ6tYMqIM0B9I9d1jqW85LYMdQVJyoOS0MJmkU81orFDqL5Vcw9CcIf1tRA+Q7GGT8DUIxDznUq/O5u",
-	"HaeVUl/T2Re9lDJnh4f8/9Nf3UBNm5r47TfZqQbrtQLn7tBCf/+Lg/3NdvTbl8bXbzIYTyKWf/z767Ld",
-	"9H0Eeyn2wIUZFWPBlkEVpmjL3CaYLwy0Zii60cHzb1dKuUVdBPbDrOBhFCtWNkj3I6to/NY7P3n/R31J",
+	"SGQ6tYMqIM0B9I9d1jqW85LYMdQVJyoOS0MJmkU81orFDqL5Tcw9CcIf1tRA+Q7GGT8DUIxDznUq/O5u",
+	"HaeVUt/S2Re9lDJnh4f8/9Nf3UBNm5r47TfZqQbrtQLn7tBCf/+Lg/3NdvTbl8bXbzIYTyKWf/z767Ld",
+	"9H0Eeyn2wIUZFWPBlkEVpmjL3CaYLwy0Zii60cHzb1dKuUVdBPbDrOBhFCtWNkj3I6to/NY7P3n/e31J",
 	"w5PcsNuUNH6Di/fsyU+2oAEfp1Mywrcraqzw3ewNUccFfk2TeOdwZw+iCbpSdUJ8FDw2k3ZWaM9UHaA4",
 	"GKogtZ+9m1s5eBLrJFZA89FYprM2i9U4km27YyRCT+BvIAYmaFmQJomdRmhasovCfr140YaqhQ3/ZyJh",
 	"obiKAtGuiFC44wqXz9zMxVucVTZwTUJ7Ts3O7cGJuFKBXd/FpyYdwZrL9ihrXwzEINPF9EQlphNHVyIs",
 	"eZ+F68LfHZf4r7l6v1iHBf7rKMk5C2uEOWrGpFzLrRkYV76E2lubPI7S1IXapzsMH7ZbpJML1JXdIFd+",
 	"V5zP1EFduAKJmNS8v+vbfcamXPKxANOkRjCtdJtF05lKjJNKVImB/8Ivjeyj0A8NprU7DXdxCrkKNf1a",
 	"6pYufHSwxzXPZBchO+juw7UqfmuhTziSJlF6JgKszuC8wn+7EKZ4O9WwNC5A0pGNeAD9y61Bf3DWhq+R",
-	"ff5sYHFau+/BAhUKbd/ZOcUsFlci1qXvCX3cdDkwDp2oOEWnI77z13//9X8BAAD//w==",
+	"ff5sYHFau+/BAhUKbd/ZOcUsFlci1qXvCX3cdDkwDp2oOEWnI77z53//+X8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -59,6 +59,36 @@ func (e APIKeyOwnerType) Valid() bool {
 	}
 }
 
+// Defines values for APIKeyCreatedEventType.
+const (
+	APIKeyCreatedEventTypeValue APIKeyCreatedEventType = "api_key.created"
+)
+
+// Valid indicates whether the value is a known member of the APIKeyCreatedEventType enum.
+func (e APIKeyCreatedEventType) Valid() bool {
+	switch e {
+	case APIKeyCreatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for APIKeyRevokedEventType.
+const (
+	APIKeyRevokedEventTypeValue APIKeyRevokedEventType = "api_key.revoked"
+)
+
+// Valid indicates whether the value is a known member of the APIKeyRevokedEventType enum.
+func (e APIKeyRevokedEventType) Valid() bool {
+	switch e {
+	case APIKeyRevokedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for APIKeyWithSecretOwnerType.
 const (
 	APIKeyWithSecretOwnerTypeOrganization APIKeyWithSecretOwnerType = "organization"
@@ -107,6 +137,21 @@ func (e ClientAuthMethod) Valid() bool {
 	case ClientSecretPost:
 		return true
 	case None:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EmailVerifiedEventType.
+const (
+	EmailVerifiedEventTypeValue EmailVerifiedEventType = "email.verified"
+)
+
+// Valid indicates whether the value is a known member of the EmailVerifiedEventType enum.
+func (e EmailVerifiedEventType) Valid() bool {
+	switch e {
+	case EmailVerifiedEventTypeValue:
 		return true
 	default:
 		return false
@@ -410,6 +455,21 @@ func (e IntrospectionResponseTokenUse) Valid() bool {
 	}
 }
 
+// Defines values for InvitationCreatedEventType.
+const (
+	InvitationCreatedEventTypeValue InvitationCreatedEventType = "invitation.created"
+)
+
+// Valid indicates whether the value is a known member of the InvitationCreatedEventType enum.
+func (e InvitationCreatedEventType) Valid() bool {
+	switch e {
+	case InvitationCreatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JWKAlg.
 const (
 	ES256 JWKAlg = "ES256"
@@ -485,6 +545,36 @@ func (e JWKUse) Valid() bool {
 	}
 }
 
+// Defines values for MFAFactorAddedEventType.
+const (
+	MFAFactorAddedEventTypeValue MFAFactorAddedEventType = "mfa.factor.added"
+)
+
+// Valid indicates whether the value is a known member of the MFAFactorAddedEventType enum.
+func (e MFAFactorAddedEventType) Valid() bool {
+	switch e {
+	case MFAFactorAddedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAFactorRemovedEventType.
+const (
+	MFAFactorRemovedEventTypeValue MFAFactorRemovedEventType = "mfa.factor.removed"
+)
+
+// Valid indicates whether the value is a known member of the MFAFactorRemovedEventType enum.
+func (e MFAFactorRemovedEventType) Valid() bool {
+	switch e {
+	case MFAFactorRemovedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MFAFactorType.
 const (
 	MFAFactorTypeTotp     MFAFactorType = "totp"
@@ -518,6 +608,36 @@ func (e MFAVerifyRequestMethod) Valid() bool {
 	case MFAVerifyRequestMethodTotp:
 		return true
 	case MFAVerifyRequestMethodWebauthn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OrgMemberAddedEventType.
+const (
+	OrgMemberAddedEventTypeValue OrgMemberAddedEventType = "organization.member.added"
+)
+
+// Valid indicates whether the value is a known member of the OrgMemberAddedEventType enum.
+func (e OrgMemberAddedEventType) Valid() bool {
+	switch e {
+	case OrgMemberAddedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OrgMemberRemovedEventType.
+const (
+	OrgMemberRemovedEventTypeValue OrgMemberRemovedEventType = "organization.member.removed"
+)
+
+// Valid indicates whether the value is a known member of the OrgMemberRemovedEventType enum.
+func (e OrgMemberRemovedEventType) Valid() bool {
+	switch e {
+	case OrgMemberRemovedEventTypeValue:
 		return true
 	default:
 		return false
@@ -578,6 +698,21 @@ func (e OutboundEventType) Valid() bool {
 	case OutUserUpdated:
 		return true
 	case OutWebhookTest:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasswordResetEventType.
+const (
+	PasswordResetEventTypeValue PasswordResetEventType = "password.reset"
+)
+
+// Valid indicates whether the value is a known member of the PasswordResetEventType enum.
+func (e PasswordResetEventType) Valid() bool {
+	switch e {
+	case PasswordResetEventTypeValue:
 		return true
 	default:
 		return false
@@ -683,6 +818,36 @@ const (
 func (e ServerMetadataSubjectTypesSupported) Valid() bool {
 	switch e {
 	case Public:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SessionCreatedEventType.
+const (
+	SessionCreatedEventTypeValue SessionCreatedEventType = "session.created"
+)
+
+// Valid indicates whether the value is a known member of the SessionCreatedEventType enum.
+func (e SessionCreatedEventType) Valid() bool {
+	switch e {
+	case SessionCreatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SessionRevokedEventType.
+const (
+	SessionRevokedEventTypeValue SessionRevokedEventType = "session.revoked"
+)
+
+// Valid indicates whether the value is a known member of the SessionRevokedEventType enum.
+func (e SessionRevokedEventType) Valid() bool {
+	switch e {
+	case SessionRevokedEventTypeValue:
 		return true
 	default:
 		return false
@@ -803,6 +968,81 @@ func (e TokenTypeHint) Valid() bool {
 	}
 }
 
+// Defines values for UserBannedEventType.
+const (
+	UserBannedEventTypeValue UserBannedEventType = "user.banned"
+)
+
+// Valid indicates whether the value is a known member of the UserBannedEventType enum.
+func (e UserBannedEventType) Valid() bool {
+	switch e {
+	case UserBannedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserCreatedEventType.
+const (
+	UserCreatedEventTypeValue UserCreatedEventType = "user.created"
+)
+
+// Valid indicates whether the value is a known member of the UserCreatedEventType enum.
+func (e UserCreatedEventType) Valid() bool {
+	switch e {
+	case UserCreatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserDeletedEventType.
+const (
+	UserDeletedEventTypeValue UserDeletedEventType = "user.deleted"
+)
+
+// Valid indicates whether the value is a known member of the UserDeletedEventType enum.
+func (e UserDeletedEventType) Valid() bool {
+	switch e {
+	case UserDeletedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserUpdatedEventType.
+const (
+	UserUpdatedEventTypeValue UserUpdatedEventType = "user.updated"
+)
+
+// Valid indicates whether the value is a known member of the UserUpdatedEventType enum.
+func (e UserUpdatedEventType) Valid() bool {
+	switch e {
+	case UserUpdatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookTestEventType.
+const (
+	WebhookTestEventTypeValue WebhookTestEventType = "webhook.test"
+)
+
+// Valid indicates whether the value is a known member of the WebhookTestEventType enum.
+func (e WebhookTestEventType) Valid() bool {
+	switch e {
+	case WebhookTestEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LogoutParamsScope.
 const (
 	Global LogoutParamsScope = "global"
@@ -875,11 +1115,14 @@ type APIKeyCreatedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `api_key.created`
-	Type string `json:"type"`
+	Type APIKeyCreatedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// APIKeyCreatedEventType `api_key.created`
+type APIKeyCreatedEventType string
 
 // APIKeyCreatedEventData An API key was created, personal or an organization's; a roll creates the successor (`rolled_from` names the key it replaces, which stops at `rolled_from_expires_at`, at once for a roll without overlap; a roll emits no api_key.revoked).
 type APIKeyCreatedEventData struct {
@@ -927,11 +1170,14 @@ type APIKeyRevokedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `api_key.revoked`
-	Type string `json:"type"`
+	Type APIKeyRevokedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// APIKeyRevokedEventType `api_key.revoked`
+type APIKeyRevokedEventType string
 
 // APIKeyRevokedEventData API keys of one owner were revoked, in one change: one event lists them all.
 type APIKeyRevokedEventData struct {
@@ -1220,11 +1466,14 @@ type EmailVerifiedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `email.verified`
-	Type string `json:"type"`
+	Type EmailVerifiedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// EmailVerifiedEventType `email.verified`
+type EmailVerifiedEventType string
 
 // EmailVerifiedEventData A user verified their email address.
 type EmailVerifiedEventData struct {
@@ -1539,11 +1788,14 @@ type InvitationCreatedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `invitation.created`
-	Type string `json:"type"`
+	Type InvitationCreatedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// InvitationCreatedEventType `invitation.created`
+type InvitationCreatedEventType string
 
 // InvitationCreatedEventData Someone was invited to an organization.
 type InvitationCreatedEventData struct {
@@ -1654,11 +1906,14 @@ type MFAFactorAddedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `mfa.factor.added`
-	Type string `json:"type"`
+	Type MFAFactorAddedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// MFAFactorAddedEventType `mfa.factor.added`
+type MFAFactorAddedEventType string
 
 // MFAFactorAddedEventData A second factor was added: a confirmed TOTP enrolment or a registered WebAuthn credential.
 type MFAFactorAddedEventData struct {
@@ -1704,11 +1959,14 @@ type MFAFactorRemovedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `mfa.factor.removed`
-	Type string `json:"type"`
+	Type MFAFactorRemovedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// MFAFactorRemovedEventType `mfa.factor.removed`
+type MFAFactorRemovedEventType string
 
 // MFAFactorRemovedEventData A second factor was removed.
 type MFAFactorRemovedEventData struct {
@@ -1799,11 +2057,14 @@ type OrgMemberAddedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `organization.member.added`
-	Type string `json:"type"`
+	Type OrgMemberAddedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// OrgMemberAddedEventType `organization.member.added`
+type OrgMemberAddedEventType string
 
 // OrgMemberAddedEventData A user joined an organization: they created it (as its owner) or accepted an invitation.
 type OrgMemberAddedEventData struct {
@@ -1834,11 +2095,14 @@ type OrgMemberRemovedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `organization.member.removed`
-	Type string `json:"type"`
+	Type OrgMemberRemovedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// OrgMemberRemovedEventType `organization.member.removed`
+type OrgMemberRemovedEventType string
 
 // OrgMemberRemovedEventData A member left or was removed from an organization.
 type OrgMemberRemovedEventData struct {
@@ -1942,11 +2206,14 @@ type PasswordResetEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `password.reset`
-	Type string `json:"type"`
+	Type PasswordResetEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// PasswordResetEventType `password.reset`
+type PasswordResetEventType string
 
 // PasswordResetEventData A password reset completed: the password changed through a reset link.
 type PasswordResetEventData struct {
@@ -2155,11 +2422,14 @@ type SessionCreatedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `session.created`
-	Type string `json:"type"`
+	Type SessionCreatedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// SessionCreatedEventType `session.created`
+type SessionCreatedEventType string
 
 // SessionCreatedEventData A session opened: a login (password or passkey), a signup's first session, or a delegated session. A refresh never creates one.
 type SessionCreatedEventData struct {
@@ -2211,11 +2481,14 @@ type SessionRevokedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `session.revoked`
-	Type string `json:"type"`
+	Type SessionRevokedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// SessionRevokedEventType `session.revoked`
+type SessionRevokedEventType string
 
 // SessionRevokedEventData Sessions of one user were revoked, in one change: one event lists them all.
 type SessionRevokedEventData struct {
@@ -2469,11 +2742,14 @@ type UserBannedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `user.banned`
-	Type string `json:"type"`
+	Type UserBannedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// UserBannedEventType `user.banned`
+type UserBannedEventType string
 
 // UserBannedEventData An operator banned (or unbanned) a user.
 type UserBannedEventData struct {
@@ -2502,11 +2778,14 @@ type UserCreatedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `user.created`
-	Type string `json:"type"`
+	Type UserCreatedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// UserCreatedEventType `user.created`
+type UserCreatedEventType string
 
 // UserCreatedEventData A user was created: a signup, a delegated identity's first session, or an import.
 type UserCreatedEventData struct {
@@ -2542,11 +2821,14 @@ type UserDeletedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `user.deleted`
-	Type string `json:"type"`
+	Type UserDeletedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// UserDeletedEventType `user.deleted`
+type UserDeletedEventType string
 
 // UserDeletedEventData An operator deleted a user.
 type UserDeletedEventData struct {
@@ -2587,11 +2869,14 @@ type UserUpdatedEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `user.updated`
-	Type string `json:"type"`
+	Type UserUpdatedEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// UserUpdatedEventType `user.updated`
+type UserUpdatedEventType string
 
 // UserUpdatedEventData An operator changed a user.
 type UserUpdatedEventData struct {
@@ -2757,11 +3042,14 @@ type WebhookTestEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 
 	// Type `webhook.test`
-	Type string `json:"type"`
+	Type WebhookTestEventType `json:"type"`
 
 	// UserId The user the change is about, when there is one.
 	UserId *openapi_types.UUID `json:"user_id,omitempty"`
 }
+
+// WebhookTestEventType `webhook.test`
+type WebhookTestEventType string
 
 // WebhookTestEventData A test delivery that an endpoint's owner asked for; nothing happened.
 type WebhookTestEventData struct {

@@ -3224,8 +3224,11 @@ export interface components {
         OutboundEvent: components["schemas"]["UserCreatedEvent"] | components["schemas"]["UserUpdatedEvent"] | components["schemas"]["UserDeletedEvent"] | components["schemas"]["UserBannedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionRevokedEvent"] | components["schemas"]["PasswordResetEvent"] | components["schemas"]["EmailVerifiedEvent"] | components["schemas"]["MFAFactorAddedEvent"] | components["schemas"]["MFAFactorRemovedEvent"] | components["schemas"]["APIKeyCreatedEvent"] | components["schemas"]["APIKeyRevokedEvent"] | components["schemas"]["OrgMemberAddedEvent"] | components["schemas"]["OrgMemberRemovedEvent"] | components["schemas"]["InvitationCreatedEvent"] | components["schemas"]["WebhookTestEvent"];
         /** @description The `user.created` event. */
         UserCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `user.created` */
-            type: string;
+            /**
+             * @description `user.created`
+             * @enum {string}
+             */
+            type: "user.created";
             data: components["schemas"]["UserCreatedEventData"];
         } & {
             /**
@@ -3253,8 +3256,11 @@ export interface components {
         };
         /** @description The `user.updated` event. */
         UserUpdatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `user.updated` */
-            type: string;
+            /**
+             * @description `user.updated`
+             * @enum {string}
+             */
+            type: "user.updated";
             data: components["schemas"]["UserUpdatedEventData"];
         } & {
             /**
@@ -3272,8 +3278,11 @@ export interface components {
         };
         /** @description The `user.deleted` event. */
         UserDeletedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `user.deleted` */
-            type: string;
+            /**
+             * @description `user.deleted`
+             * @enum {string}
+             */
+            type: "user.deleted";
             data: components["schemas"]["UserDeletedEventData"];
         } & {
             /**
@@ -3293,8 +3302,11 @@ export interface components {
         };
         /** @description The `user.banned` event. */
         UserBannedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `user.banned` */
-            type: string;
+            /**
+             * @description `user.banned`
+             * @enum {string}
+             */
+            type: "user.banned";
             data: components["schemas"]["UserBannedEventData"];
         } & {
             /**
@@ -3315,8 +3327,11 @@ export interface components {
         };
         /** @description The `session.created` event. */
         SessionCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `session.created` */
-            type: string;
+            /**
+             * @description `session.created`
+             * @enum {string}
+             */
+            type: "session.created";
             data: components["schemas"]["SessionCreatedEventData"];
         } & {
             /**
@@ -3349,8 +3364,11 @@ export interface components {
         };
         /** @description The `session.revoked` event. */
         SessionRevokedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `session.revoked` */
-            type: string;
+            /**
+             * @description `session.revoked`
+             * @enum {string}
+             */
+            type: "session.revoked";
             data: components["schemas"]["SessionRevokedEventData"];
         } & {
             /**
@@ -3369,8 +3387,11 @@ export interface components {
         };
         /** @description The `password.reset` event. */
         PasswordResetEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `password.reset` */
-            type: string;
+            /**
+             * @description `password.reset`
+             * @enum {string}
+             */
+            type: "password.reset";
             data: components["schemas"]["PasswordResetEventData"];
         } & {
             /**
@@ -3388,8 +3409,11 @@ export interface components {
         };
         /** @description The `email.verified` event. */
         EmailVerifiedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `email.verified` */
-            type: string;
+            /**
+             * @description `email.verified`
+             * @enum {string}
+             */
+            type: "email.verified";
             data: components["schemas"]["EmailVerifiedEventData"];
         } & {
             /**
@@ -3407,8 +3431,11 @@ export interface components {
         };
         /** @description The `mfa.factor.added` event. */
         MFAFactorAddedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `mfa.factor.added` */
-            type: string;
+            /**
+             * @description `mfa.factor.added`
+             * @enum {string}
+             */
+            type: "mfa.factor.added";
             data: components["schemas"]["MFAFactorAddedEventData"];
         } & {
             /**
@@ -3428,8 +3455,11 @@ export interface components {
         };
         /** @description The `mfa.factor.removed` event. */
         MFAFactorRemovedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `mfa.factor.removed` */
-            type: string;
+            /**
+             * @description `mfa.factor.removed`
+             * @enum {string}
+             */
+            type: "mfa.factor.removed";
             data: components["schemas"]["MFAFactorRemovedEventData"];
         } & {
             /**
@@ -3451,8 +3481,11 @@ export interface components {
         };
         /** @description The `api_key.created` event. */
         APIKeyCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `api_key.created` */
-            type: string;
+            /**
+             * @description `api_key.created`
+             * @enum {string}
+             */
+            type: "api_key.created";
             data: components["schemas"]["APIKeyCreatedEventData"];
         } & {
             /**
@@ -3490,8 +3523,11 @@ export interface components {
         };
         /** @description The `api_key.revoked` event. */
         APIKeyRevokedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `api_key.revoked` */
-            type: string;
+            /**
+             * @description `api_key.revoked`
+             * @enum {string}
+             */
+            type: "api_key.revoked";
             data: components["schemas"]["APIKeyRevokedEventData"];
         } & {
             /**
@@ -3518,8 +3554,11 @@ export interface components {
         };
         /** @description The `organization.member.added` event. */
         OrgMemberAddedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `organization.member.added` */
-            type: string;
+            /**
+             * @description `organization.member.added`
+             * @enum {string}
+             */
+            type: "organization.member.added";
             data: components["schemas"]["OrgMemberAddedEventData"];
         } & {
             /**
@@ -3543,8 +3582,11 @@ export interface components {
         };
         /** @description The `organization.member.removed` event. */
         OrgMemberRemovedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `organization.member.removed` */
-            type: string;
+            /**
+             * @description `organization.member.removed`
+             * @enum {string}
+             */
+            type: "organization.member.removed";
             data: components["schemas"]["OrgMemberRemovedEventData"];
         } & {
             /**
@@ -3563,8 +3605,11 @@ export interface components {
         };
         /** @description The `invitation.created` event. */
         InvitationCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `invitation.created` */
-            type: string;
+            /**
+             * @description `invitation.created`
+             * @enum {string}
+             */
+            type: "invitation.created";
             data: components["schemas"]["InvitationCreatedEventData"];
         } & {
             /**
@@ -3589,8 +3634,11 @@ export interface components {
         };
         /** @description The `webhook.test` event. */
         WebhookTestEvent: components["schemas"]["OutboundEventEnvelope"] & {
-            /** @description `webhook.test` */
-            type: string;
+            /**
+             * @description `webhook.test`
+             * @enum {string}
+             */
+            type: "webhook.test";
             data: components["schemas"]["WebhookTestEventData"];
         } & {
             /**

@@ -3014,7 +3014,7 @@ class UserCreatedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['user.created']
     timestamp: str
     data: UserCreatedEventData
     org_id: str | None = None
@@ -3098,7 +3098,7 @@ class UserUpdatedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['user.updated']
     timestamp: str
     data: UserUpdatedEventData
     org_id: str | None = None
@@ -3166,7 +3166,7 @@ class UserDeletedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['user.deleted']
     timestamp: str
     data: UserDeletedEventData
     org_id: str | None = None
@@ -3238,7 +3238,7 @@ class UserBannedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['user.banned']
     timestamp: str
     data: UserBannedEventData
     org_id: str | None = None
@@ -3314,7 +3314,7 @@ class SessionCreatedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['session.created']
     timestamp: str
     data: SessionCreatedEventData
     org_id: str | None = None
@@ -3404,7 +3404,7 @@ class SessionRevokedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['session.revoked']
     timestamp: str
     data: SessionRevokedEventData
     org_id: str | None = None
@@ -3474,7 +3474,7 @@ class PasswordResetEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['password.reset']
     timestamp: str
     data: PasswordResetEventData
     org_id: str | None = None
@@ -3546,7 +3546,7 @@ class EmailVerifiedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['email.verified']
     timestamp: str
     data: EmailVerifiedEventData
     org_id: str | None = None
@@ -3613,7 +3613,7 @@ class MFAFactorAddedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['mfa.factor.added']
     timestamp: str
     data: MFAFactorAddedEventData
     org_id: str | None = None
@@ -3687,7 +3687,7 @@ class MFAFactorRemovedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['mfa.factor.removed']
     timestamp: str
     data: MFAFactorRemovedEventData
     org_id: str | None = None
@@ -3765,7 +3765,7 @@ class APIKeyCreatedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['api_key.created']
     timestamp: str
     data: APIKeyCreatedEventData
     org_id: str | None = None
@@ -3863,7 +3863,7 @@ class APIKeyRevokedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['api_key.revoked']
     timestamp: str
     data: APIKeyRevokedEventData
     org_id: str | None = None
@@ -3938,7 +3938,7 @@ class OrgMemberAddedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['organization.member.added']
     timestamp: str
     data: OrgMemberAddedEventData
     org_id: str | None = None
@@ -4012,7 +4012,7 @@ class OrgMemberRemovedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['organization.member.removed']
     timestamp: str
     data: OrgMemberRemovedEventData
     org_id: str | None = None
@@ -4082,7 +4082,7 @@ class InvitationCreatedEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['invitation.created']
     timestamp: str
     data: InvitationCreatedEventData
     org_id: str | None = None
@@ -4162,7 +4162,7 @@ class WebhookTestEvent:
 
     id: str
     seq: int
-    type: str
+    type: Literal['webhook.test']
     timestamp: str
     data: WebhookTestEventData
     org_id: str | None = None
