@@ -1255,6 +1255,34 @@ type MemberList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// OTPRequest defines model for OTPRequest.
+type OTPRequest struct {
+	// CreateUser Create the account on verification if none has this email; false when absent.
+	//
+	// Example: false
+	CreateUser *bool `json:"create_user,omitempty"`
+
+	// Email Example: ada@example.com
+	Email Email `json:"email"`
+
+	// RedirectTo The page the mail's link opens (with `token` added to its query); it must be listed in `LATCH_OTP_REDIRECT_URLS`.
+	//
+	// Example: https://app.example.com/auth/callback
+	RedirectTo *string `json:"redirect_to,omitempty"`
+}
+
+// OTPVerifyRequest Either `email` and `code`, or `token`.
+type OTPVerifyRequest struct {
+	// Code Example: 123456
+	Code *string `json:"code,omitempty"`
+
+	// Email Example: ada@example.com
+	Email *Email `json:"email,omitempty"`
+
+	// Token Example: Zr4nM8kL2pQ7wR1sT6yU9iO4eA3dF5gH0jK2lX8cV1b
+	Token *string `json:"token,omitempty"`
+}
+
 // Organization defines model for Organization.
 type Organization struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -1906,6 +1934,12 @@ type VerifyMFAJSONRequestBody = MFAVerifyRequest
 // FinishWebAuthnRegistrationJSONRequestBody defines body for FinishWebAuthnRegistration for application/json ContentType.
 type FinishWebAuthnRegistrationJSONRequestBody = WebAuthnRegistrationRequest
 
+// SignInWithOtpJSONRequestBody defines body for SignInWithOtp for application/json ContentType.
+type SignInWithOtpJSONRequestBody = OTPRequest
+
+// VerifyOtpJSONRequestBody defines body for VerifyOtp for application/json ContentType.
+type VerifyOtpJSONRequestBody = OTPVerifyRequest
+
 // PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
 type PasskeyLoginJSONRequestBody = WebAuthnAssertionRequest
 
@@ -2141,6 +2175,12 @@ type ServerInterface interface {
 	// FinishWebAuthnRegistration Finish registering a passkey or security key
 	// (POST /auth/mfa/webauthn/registration/finish)
 	FinishWebAuthnRegistration(w http.ResponseWriter, r *http.Request)
+	// SignInWithOtp Mail a sign-in link and code
+	// (POST /auth/otp)
+	SignInWithOtp(w http.ResponseWriter, r *http.Request)
+	// VerifyOtp Sign in with a mailed code or link token
+	// (POST /auth/otp/verify)
+	VerifyOtp(w http.ResponseWriter, r *http.Request)
 	// BeginPasskeyLogin Start a passwordless sign-in with a passkey
 	// (POST /auth/passkey/challenge)
 	BeginPasskeyLogin(w http.ResponseWriter, r *http.Request)
@@ -2426,6 +2466,18 @@ func (_ Unimplemented) BeginWebAuthnRegistration(w http.ResponseWriter, r *http.
 // FinishWebAuthnRegistration Finish registering a passkey or security key
 // (POST /auth/mfa/webauthn/registration/finish)
 func (_ Unimplemented) FinishWebAuthnRegistration(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SignInWithOtp Mail a sign-in link and code
+// (POST /auth/otp)
+func (_ Unimplemented) SignInWithOtp(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// VerifyOtp Sign in with a mailed code or link token
+// (POST /auth/otp/verify)
+func (_ Unimplemented) VerifyOtp(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -3220,6 +3272,34 @@ func (siw *ServerInterfaceWrapper) FinishWebAuthnRegistration(w http.ResponseWri
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.FinishWebAuthnRegistration(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SignInWithOtp operation middleware
+func (siw *ServerInterfaceWrapper) SignInWithOtp(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SignInWithOtp(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// VerifyOtp operation middleware
+func (siw *ServerInterfaceWrapper) VerifyOtp(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.VerifyOtp(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -4611,6 +4691,12 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/auth/login", wrapper.Login)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/otp", wrapper.SignInWithOtp)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/otp/verify", wrapper.VerifyOtp)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/auth/refresh", wrapper.Refresh)
@@ -7187,6 +7273,241 @@ func (response FinishWebAuthnRegistration500JSONResponse) VisitFinishWebAuthnReg
 type FinishWebAuthnRegistration503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response FinishWebAuthnRegistration503JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtpRequestObject struct {
+	Body *SignInWithOtpJSONRequestBody
+}
+
+type SignInWithOtpResponseObject interface {
+	VisitSignInWithOtpResponse(w http.ResponseWriter) error
+}
+
+type SignInWithOtp202JSONResponse Accepted
+
+func (response SignInWithOtp202JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SignInWithOtp400JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SignInWithOtp413JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SignInWithOtp415JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response SignInWithOtp429JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp500JSONResponse struct{ InternalJSONResponse }
+
+func (response SignInWithOtp500JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SignInWithOtp503JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtpRequestObject struct {
+	Body *VerifyOtpJSONRequestBody
+}
+
+type VerifyOtpResponseObject interface {
+	VisitVerifyOtpResponse(w http.ResponseWriter) error
+}
+
+type VerifyOtp200JSONResponse TokenResponse
+
+func (response VerifyOtp200JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response VerifyOtp400JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response VerifyOtp403JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response VerifyOtp413JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response VerifyOtp415JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response VerifyOtp429JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp500JSONResponse struct{ InternalJSONResponse }
+
+func (response VerifyOtp500JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response VerifyOtp503JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -12307,6 +12628,12 @@ type StrictServerInterface interface {
 	// FinishWebAuthnRegistration Finish registering a passkey or security key
 	// (POST /auth/mfa/webauthn/registration/finish)
 	FinishWebAuthnRegistration(ctx context.Context, request FinishWebAuthnRegistrationRequestObject) (FinishWebAuthnRegistrationResponseObject, error)
+	// SignInWithOtp Mail a sign-in link and code
+	// (POST /auth/otp)
+	SignInWithOtp(ctx context.Context, request SignInWithOtpRequestObject) (SignInWithOtpResponseObject, error)
+	// VerifyOtp Sign in with a mailed code or link token
+	// (POST /auth/otp/verify)
+	VerifyOtp(ctx context.Context, request VerifyOtpRequestObject) (VerifyOtpResponseObject, error)
 	// BeginPasskeyLogin Start a passwordless sign-in with a passkey
 	// (POST /auth/passkey/challenge)
 	BeginPasskeyLogin(ctx context.Context, request BeginPasskeyLoginRequestObject) (BeginPasskeyLoginResponseObject, error)
@@ -13117,6 +13444,68 @@ func (sh *strictHandler) FinishWebAuthnRegistration(w http.ResponseWriter, r *ht
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(FinishWebAuthnRegistrationResponseObject); ok {
 		if err := validResponse.VisitFinishWebAuthnRegistrationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SignInWithOtp operation middleware
+func (sh *strictHandler) SignInWithOtp(w http.ResponseWriter, r *http.Request) {
+	var request SignInWithOtpRequestObject
+
+	var body SignInWithOtpJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SignInWithOtp(ctx, request.(SignInWithOtpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SignInWithOtp")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SignInWithOtpResponseObject); ok {
+		if err := validResponse.VisitSignInWithOtpResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// VerifyOtp operation middleware
+func (sh *strictHandler) VerifyOtp(w http.ResponseWriter, r *http.Request) {
+	var request VerifyOtpRequestObject
+
+	var body VerifyOtpJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyOtp(ctx, request.(VerifyOtpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyOtp")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(VerifyOtpResponseObject); ok {
+		if err := validResponse.VisitVerifyOtpResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -14510,348 +14899,362 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lcxs38i/6VVA8p8rS/5IU9fCLqtQ9jCzHii1bkeR4k9CXA86AJKIhwAxAUVwff/db6AZmMC+KkiXZ",
-	"3vXW1q5FDgevRj9/3f2pEcrpTAomtGp0PzUmjEYsgX8e0HDCDqTQiYxP5sOYh+bTiKkw4TPNpWh0G6/k",
-	"gsRSjImeMBLJcD5lQpMpXZIhI6F5QdRuNBsJ+2fOExY1ujqZs2ZDhRM2peZ17IpOZzFrdBszGKJJpvSq",
-	"Rcfsp90nnU6j2dDLmflW6YSLcePz52bjlOlk2RtplpTnc8ZCKSJFtCQLyjUZspFMGNHJkosxoWPKxer5",
-	"TLng0/m00d1Oh+ZCszFLYOwPHz705nrChOYh1aw8gfMJIzR7gktB4OWMsKsZC/V1+1FebmHIM81m72fl",
-	"gT9wPSHBdEQH7uUBkSJedsnpywPyfO9p55Ei4YTGMRNj1iQjmRC7+X0R/MxowhLCkkQmP/UbXKj5aMRD",
-	"zoQezBVLBvk19RtNQsNkcEnjOVM/9RuUxjvmwym9GpjD29vd6XSCdl80Vi3uc7MxowmdMu1Ibp4omVTv",
-	"aiDYlR6E8ERA5AhIbpawSy7niszomO0TOlSG/szazLcjnigNX5lNz0jt+O/e8i3vXB2fdZbHv/+2ePu3",
-	"XBy/kIvjl7LRbHAz4j9zliwbzYagU/MLHDa3mCm9esPEWE8a3e2dZ1WE+pKGWiZHUZ7OO8Pd0WP6eKf1",
-	"JNyOWnusM2o9p0+HrZ1wL3rCno06dHvoZjGjepJNYgTvG/BoJQWNZDKlutFtzOfwZHleR+KSazjH4tye",
-	"jLajnXB32Nqjj1lrb/Sk03o2fEpbz8NOtM12Rrt0r2ZuPH3nl8/vNVvixCrGuWDLLx/gDZ9yXU1lU6k0",
-	"4ZpNFeECSaxIPo871TQSw1v9mURsROexxp9M6RVylp2O+Ws1n3mXjGu3QCbjL9+CM6ZUSgAVgyj8/ssH",
-	"eq9YUjsKsJYvHOKz+bGaSaEY8JCfaXTK/pkzBSccSqGZgH/S2Sy2/Gvrb2VO/JM3zP9O2KjRbfyvrUwe",
-	"buG3auvQsEUcqkwxCQ5GuCJTGpvZsojIhAwTRi8UoSSZx6zd+NxsHEgxinn4wPMK7aiKLIyIWEwozFVp",
-	"mRhhZPiUTIY8iph4mImFCYuMKKGxIjENLwglM5ZMORBcuyjDFhOG91DOWILCR0QsjGnCFAmuWjHV4aRF",
-	"lZonVISsS4woCggVEfzK0rFZcUBpvB00iUz64pIlfMRZRLhWRIHSQJC9gjrDEkLHkugJFSSwMi2wzymy",
-	"oZiRmSfvzs7JlhGMW9MR3YJXLoPNfRg3+PDhQ8uX2wFB1cp8K0hIk4Qz1ReecFaazVrzWSak2yQwd716",
-	"P/pCJmMq+L9RybAPGHrLL8dMZsqmQ5aQCVVESE0U02Q+2+8L2OpYhhe5jaZhKOdCPypsjCI0YQSfJtSo",
-	"X0RL2RdTKpZkRHk8T5hCie8pkcVtqKMc+5Otam3nM4otzRJB4/un0p4gc+H0Nbc2PNeIacpjtxfjMYvI",
-	"XNhjzVgB3qu3Ur+UcxHd/4TfSqLm4YQkTMl5EjJyyRUfxszowWZioaGoBCZ1QpexpNG5lG9oMmYPc+WH",
-	"MlqaKygv7U4p/m9GQGDCpM6lPKZiafm2eoATJgnVdgZkQRVJWGqseNQLpkYrtTVWEa5nlcB474XhDDLh",
-	"/2YPQADHhnuKcZNwcUljDgKIXc0My/D5bftOL2e60EvKYzqM2UOcW8RmTERMhEBQkVwIYrmcYokhL0tm",
-	"hsitfHsv1Hw2k4lm0TGLOD0HDeKh6N6YXTgQMaqLmZ9hwjQM2QzMQfNT+zYzWK/35lqzUiYklXgkZpcs",
-	"NgYRTaXdxtujs3NydkKedTqtJ7s/b3b7AsWf5dxSMCcgNiiZUaUWMomMbCT45wVbgr4g55oYLc2JTNyj",
-	"zSZI0x33Or2Q/ntA+hYEEb67L8zLWqn4tUNtotxgwmjEfxlrcrvRBKOy8dE33OwXBRWw2eidHL1mS7Nt",
-	"s8ToCZqjLhgmjGoWDajOaZIR1ayl+ZRVvcv9ZrisPgazALKYSGIfJBsyIYmMYxZtAh1esGVqiYJQpYZE",
-	"PVlt9jbiwGuuUW7N2s0lVjdaAY/W0JubjZgOWVxhlptvFJj9N9s4a5esM7RcCJYMtL2H7tjNzjbgPele",
-	"meMv/XqWsBG/qj4dNPnDCU1oqFminKPggi2bRhomLJRjwRUjRvT4tAWK5GA+2Hv5z/OqOSfsUl7ccEtU",
-	"KGdIiWBSXsdLzszj5nf2RTRJ6NL87eyktSyuzJT6qwGP2P1yJ55Oq+nfj9yhZLsuh3+zUGd37A1Huyp/",
-	"z+iMDy7Ycv2V2gtbsVTPy1M+4ROqFKGKBM4N5Dw95ld5H5BEZdaQcmrCr96rdBH1q//A9eSMhQlDoRHH",
-	"70aN7l9rLrW4aReshsOM5nFsCLZNjsBUE8zINTUxsi51Ya5ei3l3eRkfzUJA7mQuIM9WplHEzUc0PvEm",
-	"OqKxYs3C3LW8QHMxuz+7/+y0ni4O/z79Q78XH3579udw++ps1Ju+Dk86b8a/T17wX/fk2+fJ+WNzVTzv",
-	"2c7jJ+APSb1p1y0OB688JStUyxSqNNVz5XMbJ4ArWExhPPvbugGVOjcTOogpR8LPn+jhJUuWJDTfkjeG",
-	"x5DZXIN3iQrQApQisCIjQX/9cI5meqCXsy6h+v/5e6GDprUTO0+ebbbJ+cSY70BdhjrANhbGMhlxAefn",
-	"eB6MqbpoLVrtSPGxUE0Q0EEYcya0M1yNChypZvq+XyTqK3pCdV9MudFzFOGabMxoeEHHzLzADBA0yQWb",
-	"acL+mdPY8FiuyXBJKNFM6c0mWUx4OMFJjJkwRjyLyFRGLFZE0CmzC75qjWXLjGjdxgUOg3Zf+bJYleeR",
-	"KmlEG1bjkYlVVjZ95sCuwgkVxn6DzVftKv5Np8laLv4p0xMZpcImVcPMqT3bfvpks0uC2SIK+mLD6UhG",
-	"hZJ6FphTP393fkJCGTHUv4yMQqKRETPPTRYX5rm+iNglD1lraKxK8oENjTYO+oR5SuFTRC1F6KlWTfCo",
-	"BGRjKhPWF+DTyNS/1XsCB5Ey9NL2FHk3nUd12xVxJkKm9knwpnd+8GrQe//i6PDtwSGy8FRzbfp2NIvS",
-	"H+JTpRm2bzg9PRmAqC5HT5zzQ83hbqPc8E7Z6Hk6R26xHHPRdMaHm9hmTqvjQj/Za5Q9vM0G3j0r08sb",
-	"9s6cLMGHkIzg8sNQyCyM0cqVmsNWoG+id3IEuiVHRd7u9MGbo8O354OjF4WtbteomxUczOigS2Nbpi4w",
-	"xc2hwMJnMpysuWh2VeN191W+R4oYQWdsWGPSRCxmY9j/bOuNOlQ5fU4rBjjCXaL6DlbAlapeARxF0nSb",
-	"fnR29v7wNKic5N+al9/RI3PB/5kzu+70nCvfYIMglRNxRFC+LCQ0zHaUyGnlS8VwVH7jW+liqKs2j2yg",
-	"YIskyzyMXO8bScAVCScMnIZgDM0SZtjNuvckMypWUw0QS4WdBRRfoqF2rbJeI2RmNGQtxWYUpRcq0Eig",
-	"uLfZXpsNNlOxB1E9VN2SnOSANxsyBy8sflZPD2o+XGGr8mjfsc/i9jxSRSKx8t9/Di3VsoqUV4aajVSA",
-	"N7oN1AzaZfXIe6zFpzOZoDVBjeLXGHM9mQ/boZxugTUGvnX41xa+EMbtWZngTJEbqK2pHMqprn81JlrP",
-	"VHdri854235sZmFUvlS85DTWx9dorKDgHuFPH3cKoqjZwLtuv9fJnJVskXSiVVrnAZzYidUkbqfBh/Mk",
-	"MRLI6SPXWWxuNLTRFrf6HZrQA99aLHDBWBkT3TxFGKhAM5Yos56Ur1nmaCh7n8DKrJMFtJicSW/Xbbdv",
-	"KGXMqChp96WNKKyv8gBAMBsZfQyan29XWMmuwEwcDKniYaNZ+HQmlbkxQgpW6eE4ALscLcfbHW/eb5RZ",
-	"aTud589bne1WZ/u80+nCf//0OfFKd0bqMcreN+RxzMWYLGRyAd4bHxZhA92rrknmIfGuI3CiruNMjaaL",
-	"RquusVFyt3Itd8qX3cWC16SSHuC83nlc83anhmFxf3974ZTddFcL84eX1szaBQZuSl1TyuNrPePwEGB8",
-	"bsoqCivA4bwXVa3mhRPyFtpwy3tzo5WxKwxJWhXFc1TP9aTzf5/sjbbDnaK3Yw3ZwTSNqKb1c0eQRDre",
-	"p8YspgCvSGSjJJpL2+nNumonD90eeOuJ6P/xBaPHMdzheGvc3cmT6G7FGg9FIuPYWL5fdlXyAuQFIm4A",
-	"ANhv9PIRk9ms38j7fE8mhgPf/HqVtwyiQCWvE3MfXxtBOpARsCr4xSC3qEo90ajyml1p8IZOmVJ0zAJE",
-	"9Rlr8cnTvefWfFRdUMeNeW8kal/AEE6OoqHJRDSTXGhFNgJENAALDpok2JLw9/8Ezb4ItozY5WIkAxux",
-	"uSZeUWNkWxsgNUxcpHJDinjp/F/mm4H9JsibCyuFlIVrrIWQ7CI8QiqdmjZ6QhHAOqGXDJwoRt839k5f",
-	"+L4dcBCkcawi6mLD4Toy+IjZsfToADhpbCMLMquFizxS2Rtwy1PkWKfKXrKkUIDWurjcdK6MPUeoJjEz",
-	"C3hGhksNoYCKeAdcyxJr62z/+vzP3Q/PXj/5bedaPzRegGxaudd+rLEhLDgM7sXPMlqmFwwuSYXprDQd",
-	"xgzRq+A0axPzKKI0gKbAg06jCCP8TlWzwfKBnVOj2VgweuFrgsDcBppeMPCE2ee9iLr36TihwrwjR7ne",
-	"9+i2NgqHhwxo5rG2GRBKgX6oByNAkIBMmMhoYD6icSwX8NsZgjkGWspBDHAO8/o02j2YsohTDOk0G8Z0",
-	"HQDiwY5r4TQwozSE32w4wFjDBgIhLuSvHthKYSRYvBvJPYkWtdtFM3V3YRrNxj9zqemAXYWMRfl9Mgsp",
-	"vh831b7fv8P2Tz86PRhRHqffIGIJ44o5LFU+tFymhbLIurRogS8PMiOM6Dr5XhIza4ZX+azSH5q5ja59",
-	"gwf/XOfxYiRX8bGYzwwByTEXAzUP01PGT9ITStgoYWoySNhcsUHENGCu8Dk515nuP7DxV08NHFjPhf+R",
-	"kSx6kDqQy18ZARwz/Arp0qNJa5kO7JF6n2CA3/8gnU7hXiHYbgCAaEfXDhqdxpyQNC2gG/hS/qOETeVl",
-	"gbivoXUXNRgYBqgGCUuDLfmLUGVvIsR/bMl7jZCyvYge6VcqkubCnFhxVNCMLl3GyVqmHF69bypcbFdQ",
-	"uW5rud5Os3W+n7zYrXNR3di4cBoaz8dvdzs+Rv3Zk73rUOo1trt1CDyYpb5i8xEUXoFWAK/kII1h3wno",
-	"Jr+tlZGDeV6OlRX7nCeZUKEWgGAxCgyGEp883930FZh5Irqc6VEX0mhUF3T1LowBLtZubqkfb+b0BpGe",
-	"OrubRSd4pSc6vzw3Tcwuuj7Qnptt7mW5/c0dkFtC1T18KZOx1F/mJ72JQ6DSbVE1sV/M1p4Xdsm6CPPK",
-	"ZfUJw9HgCeNhp76ynE5T+cbSmb1iNDbM4nrIhLyopKFLlihrqXpmQnu73WmsCa3I3lG1W0dCJ1LNWHh7",
-	"x1ou3JpNcrpsOch0CwESFfy0jBD0fbnVdwcB149U6rbeKDuAN6vwZxLwZ39efdiZvo6evZmd7uo/Lp+8",
-	"HR5sT35Vj39jvafzzr8udn55XoGhqb6N+RW/FmFv9/jp6PDFjJ+f/hmOB9u//P5b68PJs8vtYcz+PP1F",
-	"hocHJ/LxcZgfYa/z/Mm1siW7sYMJR2Vi1bUBhmeuwSvz8PownwJBZHw+fxCGZT598mSnTXqCcEFDzS9d",
-	"+Jwrwq5oqOMlCT71G/hdv9HFkMLnVRiUlWCv3htAGsDrPEGQBh9ujinJQCQ5jO8jixrqEir6wscRPVIk",
-	"oNMkQPxPEwAloGSnX2evsIO0+wK9I5TGQdNPo7T0qwAxdEf4kFsiNr4cVbEWQAJipi7gsAoksT7goQ6n",
-	"sD7goA5E8CUg3BrRf1Yd694oHj5QhCOPzVVh7utngvHra7SJ/DRfyiSHnlO+XlSrcLh3zlUlCIhqcsEF",
-	"IDAQ0ZCJTg96w3NjFZQWZ9C6v629uI7yAzyjmt85C/JuvA+pTlNy4j8k/txayBZof+3jiYzZdez31DxT",
-	"abC6BcJbCsBnb42rd78a/JzZ9+vbs96JflNGrb+W2r1gDxFau/Vx5066ag2/fnhdYRPGY1/TPTzbefyk",
-	"0WwcRi/Oeo1m4xT+/liZLnLp//Ck5X648/jx9vPKn7Bq7xxem/Lnepmb2UGj2Xj3+gQm1at8f7VRa1me",
-	"56Kr/PFV5Y+X1/uFLuCemdk2YTdxxJoDOCufwI3yB8wZli5OGQNfTcTHL3sYfZxW+nPRBXfdDI5f9rC+",
-	"A8ZKfN9btfKx3ckDe41FDZB+PeHGyA/ZPsniX/lEXMxqwYndDPOKsnEtRTxVpIsbaTckfVnNnr5M9y2/",
-	"n0MaXrBoMK8qWuIgzGbhCGL1JC5XDsss5MLjXZ4ybd49nw1YzMfcJiDeZARbqMaOskGzfLTK0W4ja9dO",
-	"xrpNylV1ELxHALICgmHG5CxmTUwPpor0MebdbxgFuN/4Yz7kr9myLi5e6+hf62aAgwP9A+i+LitxgN9C",
-	"WDKA4Jm5l1BDCOKwC+qyX0IpRjyZ5txOdYgu30MNO+RN4VqfdTr7mkyntW1AmzW/NkvLMZTiNS4596eU",
-	"C3MmpS19LwwVFVgN2eiQudA89sri2Eg1V2kU26d6vxhJmReoxoopQeLm6r0tur601DOIvg6NxSfyXiz7",
-	"ZYkWj1/2TpiIKnfhBBEGRgNyCF1XJMQihW1yiAvnLyZSWbzshCpCvRIRuGSECrhSCECdNRUgbGqvsUv6",
-	"AvLKbf6JS4VRTCgOvoi0poUhcxZVOR3ukIxqjrLmpH6H1dzS3VYZqDdSMEt12QjMwQabFTkvZCPIUVdQ",
-	"cJVt7+zugZbl+aee7F3rncoY/3Wb6KRGhpCzsCyL9SzajeZUs/uUwlt8M9FScW5dNyT5wvnZ6VQeH8Qg",
-	"H9xYXF9n/4KUVq9mUMmWq9+Lam6OsdobXC7c12/KZHNrqFq7j0i9G2pYU51xikklqognbDAd0UqAmJ7Y",
-	"CiF11W1StpwHXMkR4Vr1hd2NLqGu6o2rYiAFIyEVQmqbuY9+TZmQKRV0zCqK6mzsdXYravDksW+efvhl",
-	"LgqrquRcE7VGrH+y1bT9gBSZz9lf/zrlyPM6cZUfompPTjyccX65z4iWZLuzs+dVBmgSqhH6B18ADs6Q",
-	"0fvzl61n+8QKo+lUir5wGBJElCVsBDrWxl6nQ4IcZCzYbJOeWOoJF2Nj3iVQHWNCBXnWF15VAq4I/LiA",
-	"OrJhBy+CJ5OEhZpMZKIYGVKtzbSUprO4hFvdyUvAZxXHdMpoxAVDn3KeXCKq6ZDmfQQY78tmIy9KZ99s",
-	"XLXM461LmhgCVuZ36TAv7EvfXTQ+fgY8WwpcyQUWQymEA/5EbJxQBMS4/Ah/P7IH15jIW3/AA++3uS9e",
-	"ZCPmPn8Lw4Mfe2w02zRp5c725wxf/Jotld2ictA1YTRa+vuSG9J9e5NRT+1vsmNKX10bn03Jo7AbxUOt",
-	"upenVuc5cM6RsrJY4TPZ7hDFxThmrbliNR6TnFr4V+PpxT+7renV86i1czmatSbPFiIHQbnGW1JMDIJ5",
-	"VS8IfPy3043zAYK7Cc7euIRCfhLVazSEg6bEXSWzfJDJBYnpTMvZfeW0nDLFvhDxcZvMtorD/O1q9/L8",
-	"2fT1zuzN4vmf6nRv+fNTcbAdvXwyftX5u/eYvd/h757982FXH95JPYxr0mNO2aUM6X0gKMC/hxjlh0JO",
-	"7IO5zCJ0mOo0ZzCfdvsDW3ELbMUp7KSRSD8vIa3tttc/X0fLqxMz3Bk9oc9Y6xnd227thY8ft55He7ut",
-	"ndHj4V64PXrOtjvXV8Yq8upssPpFRQdyXuXwd1DeyurmUN4SLIUFA90Pnl3DU+beWjkfayikioSF2NNo",
-	"Cvg2NF3ykt5+VqXVyTj+klxRKJdHZwObAnNNlXcZR3AvLxibKcj75GK8Tzpkw67Y6NVGOG9CYm5f2Mxc",
-	"svFWksCWRO4GZMIS1iUWpCwT86p5HJEpvWDWS8niqC/clhIu0vqaZgdUezOvK+8+ySFYdx4/3+nkMKyd",
-	"yiMrnc2Zg0X47phCPuoMFHGzNf/fX7T174/mfzqt54N26+OnTvPJ7ueu+eR/ss//p+u++d9VJ3gG2LNj",
-	"L+2vjGR6tre9R7bIuxkTRy+IVWbJC66s48wlDbYbZdZN+VQN0mSKm2FwssyOulesYkMZ0rHi1dzHcQ1c",
-	"EloN7nmuJz7w2ealZa+ohhhUDQDF7AcW+nSLNZWyv6uWBvVA1ltKZZGQxYUazBO+5ma0FyyOWxdCLsSW",
-	"+WkbilhWZnWhF7zqQAtVX6YzvexaHAyWDiYucQndI24/bxaRTFJF5HYnjlymrkJf4c0PcdQIkFq1lVAK",
-	"dM5j3eLC4qn2iZErEtxdgdFmuxSINCBcQWGwrCAp/iK3ybcqIqhYcslDNnBtOlKv4BpbH8lQ1SC3DN9c",
-	"yR6ckMMGH9WgrKqo9U3JI8tbrUemPyRduFzZm67D/e56sA7yGI9ZlHaulsdW38OqSddJgHW3tOKCrGBD",
-	"9SRVpUfZVP8vCdPSoZLxXLPBWpnLLlzIRKSglD4Epyd0NrMIxJvVmL1RXVqsU1LBXZI5S/23XgEhCyHJ",
-	"6gtC0JKqi+og+pq527kdmIvYvB7LPKFP1HoWsAdCwgRbsGjT1pBaf4MKhRVuDTGcfZ36tivz6b60nGsW",
-	"AMuFCnKLKqTIVBF5RlErbtY3EFpwUOz1q+hapnCdfy99ceX6IYO1Fl/QI4ItHEDLggcgLJqm2KdxKtuC",
-	"imsSy7EiWL31ukybXIqnn7BcSUvX7ch7VWGfpq5deEP9HpwyBT1sKtHSlGCqr0tW6/pFyHc625tNIpMm",
-	"VmhKdwQ2CkIpmXnX9BFvhMZSMPOCnc02CXCmAdEsjqHe6ZTQGU10kyhJqF9V1BZMFDRJ5EIZ+uI6Y9PA",
-	"vuBdWCQA7MeIm0VNuaAWvDals5k9c5d67NKB6wgOtsCRXbPm8Fb+2BHa55Q0lm9tIx48JsN/BFuj3HB+",
-	"Mp+b6zydjv4xPXVPsq5X5rgAIWxen01W3N3b1+H92Fx5PanAPi+Ie0rJk5LcnG3dEUtsm9iX4t35iSs6",
-	"cSfwlyetiI+5RpQLUPxsBkEN5TCOFSgX39vQaT3/+OlJlRehInpReavNmu4Y/ir1DJQ/a69W9G6zT3S3",
-	"trTUs612ux2Q96dHZOPsVa+13SRPCOyLapLdjivFUgD9FF4Bdmm3UJfo/6XxWCZcT6Y/nb3qbffnnc7O",
-	"E3zzT0/wL1Saf4Kf4yczlnAZ/bTbwT/Rz/zTrz+fffhj98XJ4auT17sn/zop/l0lqv5JBmFNiZKTt784",
-	"nez96dEjRX47BSJoGlFJSRBRTbt8SsdsaybG+0Oq2JO9ptmkN/ltqH6Q//7zu9NF5/UvY/lTtRCt97ib",
-	"V+zuEHwESwjppWGBhAstrTFKhksyoSLKT+bmm1QHLbYTzNNStqOVhIy3dz2PZ9mf5pVIyrWkshWUnj15",
-	"vluo7Ql7M20xYaZUCdb70tT9uoDJvUddvmqaqlc75ibexLTIx6A66/zGyfHZIm/202o3G2QV17hyn3ae",
-	"Zr2auIiwQtk+gUJDhiNor2h2fv+/gJhulPCXHzVX1SE/VGfv2SrHkAuTrSx1IEW8bBbB+VqmD9whCWKs",
-	"bfV816LFNMBWYmoePa/gW7XVKW6QZXzvdSyqu+tmUPKcf8H+tF2ZyGoBf9foFJ4eXMJJfHGRopvVpvgC",
-	"0+p2dSyKmaO5Fpy2N04dsj4jxmqGkwkz6Onw/vQtmGro3PcP0baAwi+sVOgLrO9tK7O/P31b6Nd0U3Zp",
-	"nodLXP+DLGs2z5XX+1nFYebj4bW1AsgWSP+nnc5zMuFC79utSPsGKVuY2Fbht+BS20zoxinBPpAr/1Bp",
-	"Ae9n5t4iAvmWyKPbwlNrUag4p9vUvZ1y4X+6fT+VcEt44zVqQ5cXqe4cSp+nvUDM49h1Z8hq1XMQhHqZ",
-	"NhrzkMztqgqs5jXYhi9XPq4w/sBPx6pyAuc8rxVJ9xVTLFeNf6QIj2BJxvKub9iwHutetyDuF8wWnJB+",
-	"DL1EB3WtCNYfBj3wciGUZRi38P66wy7VrrsmDQL6MIuRrCjFdoNqAGsQkC3mcLOlmR/VzfqNlBeYPHrr",
-	"ed/a115fwgnToyBd/c5aaP0+fCqOdy7ePJ/9trc4fabOt5fvn/B3u6z3OHrZGb/a+fv10/jPvauD55f3",
-	"1kLLpT71lDJzvTVc8ItyrcroLvfVqikf5MZcn0/0SHACsenXbJm9IyBcAPP69ezdW7D8yUaQzaStpfli",
-	"YzOA5po8CpokSOjiCP4Bfaxsmy0X6wzQw4gem3kS2wQVVcD8fwJqbfR+O3rxcw/KSy6O8h94pkOuJ+gL",
-	"4JCNsz//ePv4j/G7v3+ZdN7+HJ78+erP8Ye9wUWSTPnk7zevpr//+99zeRzFO8cve+Y/v6X9CcwbzKrM",
-	"XVr+2mH/+jk++lvyaOd3/se/fu/QX/bmf+783jkSHYsDp3qemMM4Pnx/cPSbF3LBYH/rItfkr3xk72Zp",
-	"LkABk5Z9sf5BBp/6dmDIae6ST+12+/PnwFVZzk5SjrL2WW+gW9huX2xUkQFgILl0MzWvCKCFeNXD9q74",
-	"z252yZALCgAtOG6Me2RUgDdU5XKKagq3u01ZdQlO2ZgrndCvdXWba1VmP8E8+2LeuU1H/0Jw+Ep2gc7Q",
-	"ecL18swsI21g+ZotzWKqnLc5a4hsBK5VKLixZUIC55EwH0CHPua6vQd0xi/YMiBcYZWuGZY9l23SI67J",
-	"LqFkSCOCfTrNC6FjkppPCVdptpGNI1Kx7AuXjWFNN/MuB76EGUKxLjBTCga636SoL7je9EewuE0yXMJt",
-	"4UJpin2eqE7fzzWyteHS1ZNHEFP6tFkQF2mft5OjwevDPwYHvYNXh4Pz8zcB2XhMlPm5hYJuNjHzLuYj",
-	"ZhRn5ybnojVLJMzerCmk4cT2YIcK6tgDD2BSTLk+50xEfQFV0hIZx49sJ2g6axPsYeZ3o3IF8R2q1B7I",
-	"I2WOMwulAyBrkXCtmUgzxmCbaF9MuZhrG0jkhlbw1F0yX7fxr1bv5Kj12jdJkdSweIXiYTXNFR3U+dpw",
-	"uA1pVXdEjHnAd7ifoJbZ7jN26InWMxgYfB5uZPzrpVOOfv1w3mjWXAGfmvIDoRelMNJngGCizpl/Ib7O",
-	"Qt3yde8sTK1rI8tN12jPGsgtm80vEb/W7AsXxyczlhDskAg/knPdTAuUwb+MOGpp2fr1w7nn1M8lFvaF",
-	"Ie5SwzDDnvsCW3kKKVo7V1dZQYGQJgkQoe2cGUCx+gC6f7fJkVYkYPiJTUnlUGDAVq1Xgl6wQUhtkhO2",
-	"GYw5oAhiuYCHo6glRbzc3M96PZjPjXk1mU+pm/aULgmuat+oHa7QfkCmZrvtDIN/taxcaB1FQbYKJF1Y",
-	"Z1b0L2EEkBpUmd9ZWu6S/rzT2Q0NAzf/YAESZJnlpV3OCYUpEhpzqtrk5zwYsmvbPaQQa6NCpT1/zOVj",
-	"0H4i1wbIPGMmmf/DPkwCY3K67/oC36+6GRrOamdwZjOEoLtSdwHA8LveG8yjfZH7HAeCbE8L44RfEznC",
-	"PhGgZqyF7HQYW0dGXEPgrS8ydv3rh3Ost4fFUKB0/yxhGuxI0hNZIQkL8krZgaGJvghpHEOvVSQBnCnX",
-	"kEUDPSiCqxbIsBZ8ZZblus/JhXCXIF9mkkxkHDlvWB7d2ibvsh1Je1y4Z/oCZjKjIVNQBcJ2GsEj8o/e",
-	"nWp6nuYfcAjBpp+Ji0eJo/WF+cIoKzRhkSvy2bXk8T8BljWGNoUTLsZA7++yMhxzASS8haNgf1rqNsz2",
-	"6vC+g1Xg8OaCAo2n5IQbJAXr2mZ+cK0xlQFehCLy3cnhae/83eng8Lh39OYsMBxNa2iqNZEZagYOFuxR",
-	"IzATOR9PgJxovJOh/qB9v22Zlt7j1IFkm/VPHDrJUiGoC2ay3KZ4wHIxk1kK1hcsVsxXFEBngdz4uuYV",
-	"UOskg930BUpWSxCKLpHPwOyQpseGmqdGw4F0aWN4hZh+hPvYLTdENOwOTtNoMiprFWfrlS5xuKa3JdhB",
-	"TsTLlDS1PSWuFYtH7b44KvXrbxJIz8ELCGev4Ee4b+kkcr+BBavNyttBhnOd509kFs9xxiXmsJ+WNMAx",
-	"YfIFRohmZsYLze3NrdgwIDHuC15am129OSsylHoC+273xsFm7K4nMmYEWo+0++JUYts3ivVUFZmwOHJa",
-	"GOhnIZ0ZqQFnCFgCDUd+pqmIaGLOE1sP7bQ7pJdLK8BkGOKyYWwB3L3tvU2YEibA9EU5A4ZqEuQyISA+",
-	"0MolLdgyz46j5x+fMcGjFpSaGs+RIwT7VRiBDaefbeJ78uq1V6wd5+R1VNonOUA2Pvr0yZMd86iZUDGt",
-	"JdgnGVLbPt7pPLdv9lMign3y7ujFQa5N036+RiowTddNGKXKRq7TOLTrlor1BSYNwQ+CUhvPAM7yeB5r",
-	"3rIFOApa3EgaSlHkF3mezJnfnbuF3bmhAXib9PoC9Lus46mziGoKfbiq+DudjnsyE0/alXXa4Dpds5Gr",
-	"S/iiS/oN832/AYJkmnTJX/3GbBH1Gx8DpC7DoRWyrBnGItOaT0ZMTkc02K8t/GTnk9Y4aho1L1/ZCDh0",
-	"6nqgzslG5jNIwbeVpeAGZX1fjepB4x286AnT8wQKRi3cCjew3rOr8Ra4RTX7Daln8P/TEYVFQhMqrtAQ",
-	"kooJMJEIRXaeK3MCXaLgbDbSjUaMQF9MaDxq5dtjax5eML1Jhiykc2XRbTTeTteB6o9MInCHNM3OGLoe",
-	"xqxJzFtbtodKtnCQeLZ9PppBMdQ7IOa+Goa4gM0BxohbAyZC0wLVgWyUZrNcI2+VFVi05Xx1X7gXT6ht",
-	"jp+iM5BfKBKxkEcMbIxEzjV0HcXsHaQ4Y98zAVJ5I0CCaJ/iVvZ6b3Zg5/uil/ao54rMaKLTXv1S6ISG",
-	"umsXXFToLBdOrR0SUgG50mZiMU2M2up0uPSqBRU98MmQKR6xviiofE6JYWTGWciyVvbAjJkYySREgWms",
-	"Dmf6u1mCEmqJNJu6u6sVtKWlf3G9yz+RWICNFOqvIYbYz0DgiqSr88q1gQTLsYxMq0hbqaXt3uhYko3t",
-	"HTKR80SR4bIvnFsCbRpcQqqbu7ZuRgvRbNaaz4zBFcdMjFmbvDcyvS9cnM4xjjFL+RKoEAmzOs8QW/Kg",
-	"+wZLtGNWLfAfr9W84Zj7JEjLoaNTorghhZZ0feGa0cnEXOQxaJ5GrfNrulsWUuhfjSBrM1GpPQs7nb7U",
-	"qcTHU0cfSMxDZj3T1gHSm9Fwwlo70AtinsQegmmxWLQpfN2WyXjL/lZtvTk6OHx7dgi/+dxsaK7BNwhG",
-	"ktcpwrWY+NxsGMFNZ7zRbey2O+1dhMxOwLFXkxnZ/dQYIxYupVZwsv/CNFSnzbzs8JadTgdxvUJbzKyn",
-	"qG25N6JbdI3StWfoGinD8MBB/YENyWu2JGfMVsG0R6oqnDAKYMqPcXpVo6bL2Dpy/d7gB7vX/+C91xXO",
-	"d5s2un99bDbUfDqlybLRbaAfnNiyMEhZqKc83n662Wg2NB0rW7COYomZNbU075gq3EePlNe30lBmSGd0",
-	"yGOuOVOIY0UV0/bBxM2MrLoIVvqUbDilD55pkrNZYhZxZtfaJO12e7NNAoQNI5vP9/gnG5kv05l0J+9/",
-	"fnN0MHh/+sZoVMjR3VzhFejaKT/dXifftgsiCzUVITMPjl7OrC+yRNQ5DbuQbX6PtF4YqYbqXdSduMzU",
-	"dqNpPakwowNgIQdGQsramIR9fgsets8iZeKwN7wjK+j95nbLGnegwvSopf60i6jbL1D61rV8mmBogGyL",
-	"osRwkkJJgZgPEwrSLpbywtwjR5VwCZRlQNbqUU2QBkcvLEPaJ575kWoA0Gr26MUBsWaFEfipXKmhWZzW",
-	"QW5LftDqDWm1rlqEm341aaLbtsVzfScqabEHTxqWib5ETAhjEXg78rmott+DIztbDdeQIujCY0PPTKFu",
-	"IePIcDmbGpPp6uipWoD6CCNDghfXk76wRpnXwcAuI2g7Rnv09vej80NgtMTKDej/i+loui+Wcp74PphH",
-	"dmJcKM1oVMdcYZispcOJ63S7klI1u9JbEz2N8yRaDG1WUiEmS94ppbjXopTMdpHEXFwoo9SLGlqZ8ZYr",
-	"jFepU73hSmN5GgWaWUKnTMN1qUkpyx7ZemNMwtosNu/BA8xG/fzxHjkELgJSYmvOBSNNgi2Y0phuBqe0",
-	"t84p/UzTemXwk+21NLSskzD8aA217qVMhjyKmPgqmuOnXPDxr4/maP3g+18fP5fIMi0Jljo1UwtmQzgX",
-	"M09sBpPyxW1KnB+bjZJ53OiCN6iRfWUzJBqpLxUSMqWqYHxvLbvLZ7XakrHlhsdBBpoXm5C4au5ZXwg5",
-	"lNHSumHRmwo4UJFKZz1hhl0DXwxRVjjsgPXr98Vw6Yd88PeFfk3W5JRzHfNL52fKfJpdLJ8bZIh0sDFD",
-	"OpshMsAmZ6AzN/udjRDBz5ZV/BHwMwyvTtb+G9p639W99IdIr1AeFALdQkusYfuOWcMHridnmGVVzyDQ",
-	"/WS9FJBxVypq+U2zjL3O8+t/ceB6iJsfbK8xxAl2Mj+X8g30MYffPV5nPWmFkGMWceqSw755xoZE68em",
-	"7PXd92gDWqAAdRjCuBlf26njaxC5buRk99Yn7A3+GflczDQry3Esoufd5Nxd2qu2U2x4KC2b942T9t71",
-	"v3gr9Uvoyf89UNmprYtZorK7paVmrTetjlzuWitbwXB/EN0DE907wUr05jS1jLfduZp2I8PiNVseRVjw",
-	"oswFtxIZx1gK+DbvrFMZz6EIzgK2Y2KTfDGmzyABZcjiph98t0oVwElzVTf7wpbdBF0xKNTvDMiGc0d2",
-	"urY2U7E0J4TIBLgiLajD6ZQcIv0xACRD1oU/MNJv39G0eZ5Q4MnGzfrC/sa+Ya/znASh1QGCKrUwq1l6",
-	"T0phuSjqZ6sTfmUV0FHAd68G3pBt/dAb70iiz2IaVon0JjAH7pXplYI5a9LyiHtQIed6ssUuzYJXeoAO",
-	"8ZESnwbY9D9zliwz1DQAARy82JbDBYbW6D7O1fjN1ffdrqrvu7bjqGkGmSUsxEpPVeklqd/dr24GSBNG",
-	"k5izBCCBhXoZx3/3lm955+r4rLM8/v23xdu/5eL4hVwcv5QONF5YPQL9c8sv9Lkq+gjv0+kF5wYezQp+",
-	"1kOXoRwRpIAH5VkPdFWrXVEIi8VbbBefd/x5N83ejlW6TXaVAHEDuofVIQpXCb6+Nz+KQ7it5z+5Oyor",
-	"NiD9XF3RywWMCObcrgEXQ/UHoHUZAgNgXBnUywE1unXArr5I4Vlc5zEP37aM/hoSdG9nDTl/LuUxFU41",
-	"U18fxPBGjgnHeg7Wk2sIJe2o4YlNI5U/5u6rnOuVF9Z8X5J7hczFWIY0DrCqKqiAaZm6LE0qgDwDFTiI",
-	"GGLs80E2cyWaJBjHcmjeR+PYfjNt14gbFOyVwrYBs/IKW7i/cSKNZgPHqSzdV6oXieX1zGg/uelJES+7",
-	"hMYq7eCBSytZj7iGvoAbD7hrJXOFOCrwS5ttYpMOCeQ5dqFWJIxs04Nwux26CQPZ2oZxCMQCbZUtBF+3",
-	"yQeINFLhJ3wgh1mnm5fNtqw6BFz9wFYGUdXHUVez4uO6zrgMx+V3svgRoPL4wCHkBGX3zxZxAHrH2jjZ",
-	"jSpxhbUU6QwIza7YdKZRSKJyjffrc8ZdMJO2zrl2zO7TsWZLG1UasXAPh2zCbQqVB45v//CdfWG8M4+r",
-	"tpWf1qS0KjdZlmri6ZlGvfF6C1eCOzDfMeuwmQmYVNuSCXDNDSrIPMPgAgIef9cXiPu+vrP3ZtN+Qq1L",
-	"pE16cSwX4LZy+lsaOiU0TcygAnwnSIgTyRG97NC3aE6l+JCiblflnDL2alrgVN3nHct3G6+5bHYlTWPT",
-	"F4EF35vdlNPOVYrngS5LhZ7lRkjFbJSDKI3ommaUR95bn/Af5fhWZUQ/xbGnGlgFfB0EwoIrttkmh5k2",
-	"lsHzvdvi+V9tjUPMEuIKKd2zIftiAwayE07YVF6yyKam+O8zGiqL2uTUPOFcPjFVutS3HLUrXDNaO/lt",
-	"3k/f+0hBiXabkGNTf9BoArXYZkwSmxdTdXFewDBZbeB1FZOsd7Zd8o+YzZfdOaALRqjd2WaKzgatt2w+",
-	"rH3Hdm4eakFacJERQPFXxJaNIpwnnHuICVT0tHxgR4dXN7ua2ScwR3d7/+OCAP/BPn3v8tm08bS69dp3",
-	"Kye/HKNupR1yV0LRSoILsnWKeVQYTpwl7JJL2whBEaXlLA0qokTY7oDHTQoriQvRKcy41zJxTTip6osJ",
-	"VROm0uz/Cmtz/xoBWBkqZK7BQ76R8D3e0vxAKwJ5sH3tbxl99fDEj/GpsqZx63ugpZ7VU/+pzYe1OZ8Q",
-	"SuVa+T0HsNcAXgdbd98rxm8jrxaIboh73/MKE+ghoSyRjzRLyqYENCTwtMwta9OkGcGujTu0HSHn6UzB",
-	"OLK3iIkwWc5cnU8HWT/unZ0fng5eH/6RFuWAHEkvYZXQstIn1tdlN6vuHDaIMGbcPYnibIAHCs8X2l7U",
-	"AetzOd/FGP0PZOZ3KI3PNE20y8rPvBBYwmFn99nmF/Glqmt/c+RQXkWuBQ8B43INphxP2ZCCYZa7HJEo",
-	"4SNNGAcBvKBLtBznAhA+feHZWkMWyilTqXpgTdPMTkeG4R6zfGRDsIVL/IKCCLZoT5rlWBuUyFnBWDSj",
-	"wp6FCUKbnszrRIXXFwoiBcjwAbC+3SlImTKOhnxIpBh7TgWjShBXbGBmGLrfKWjGEnJ0QjYsAz7tnR8O",
-	"jl/2Br2Dg3fv354HTVL85uikmokeIDncIxdN+xM9vBVzPS8tOSKcDwNjqWmdhx82zn9+1DWDvcvpLGYA",
-	"fC8w5ApV6dacGX279Trjh3KhFmG5ZJ6dNOsKtvTFBgQai6rggg3Nv8VWWhYi2KxhrRtY5cGYikHW6wEq",
-	"dPg8d9+q0oVig1n5l77A/oNYBIZGkQ9qIBtGDzZMa7K4wDoganFhPYqAg4AaPKXyE6RQfcK5OanWbDpD",
-	"TOk6bDSrWgqt4vcJJQtgx5nLb6/T6QvQSXON80YgEmzJjKKZSHrZ4eVLq4JxukFJYuyQpatGanS4BRcR",
-	"1lO0kNfNfUC1eseN+vgMDdG+6BULiVjRS0nERyOWGLK1X7moM2DusMz7jAlmxZzdTL87IgVwAcS24cG0",
-	"uj+IxFx9NkDpUg5FYJdG5OoZnqSbO/TIwmi60fArItFkBCWLHXUGm23Sg2Jw250OCQ1hhXPNLw3V8Hie",
-	"WE+xPc9HCjcbpHZ6FVIXfsII1jHxrAv8IGgSmvvbebnxTI3Q37R5cbR47yA5GPJfNI/jtJAkXsi+SIuf",
-	"JkyxSrcBFmg/ftm7J9l7/LKHQ3wlT+K1kKnz3C3O+EWTUA1lA9s/0EvfrRx9j0pUHiukJZaDTMt1eczr",
-	"1lG0skSrl6svEWxso0aeFZDH6hV4SDdV6UEi2irnmNsg6CUfUy2Ttg8xGDO9sRk0AcLnol+uQJb/HDlj",
-	"VunMKq1pSW4QCv6ZjXnK8373uPJ9uh+L1fFrQwVAf8Ru2Je4IW+q4n4ntwRt/7lyCSxjrjRLWJTKXqr8",
-	"WnF3dVMSrwb/eo7LNWgek703NgOyYWbfF4E797TlQYDEXe5L0J7RRLFCK4OXiZxiiwLrGUgvOIhdLsYx",
-	"a80Va9pa61Dd00dGWccleP2dUW/zx22p2ccEK6SrNvHAxaAyuDpMUAN7I4GidEID9K4vZgkbsSRhkfVf",
-	"VKhEJH0G20CnRxpSQWIKflrFx4Jwge2k692npM57mtZdvKn7NMc1/I4M3wDXCC0V3AXb+I+LXiDDcIwC",
-	"2UaqpyeZFZLPoL2ZcVrJJrZGXHA1qecW5/TCFXCvbFYDNsd1rMMYeobpwHW1nW1qmtpg4fqMJTjbBwpC",
-	"57SOIRtTDDYKqcmSgQkTYRBGJhyKuwosjG49Zx8Of+69P3/1dvDu9OiXo7dnATr+Eug0b+629jJtrFMV",
-	"z8LYIa6uYTdX/DBvNDfzjshcDLLpQYlT12NWDT7nfnSKSd7HWHXlX8L51d75u7c/VjV8+RbdgcYA+d49",
-	"gd9DfOV70c3wwtwjr7XvWsduuaEqhuaHQ8X5JgdYJF3bvtlrzUXkaMQSiFnkNR/vtX2xYaesNtvktOBd",
-	"I0cntZqG7aaU5YZ9g3bJd5kV5GKHztsUM6UAStdyuUIpyRZJtEyHpcy+OgGf2apgOdfQi8MROAcPuH/B",
-	"gYmu3o0yEXKsrgdJLRGZz7rQt/KSh6yFKv4FW25iczMFr6BELUWY2Uub+1nV4fyrvTYVaIr3xcbJ0Vtz",
-	"kYdcTplOeKjQEf7+dzKK6XgzbWJkiwbohfRrrRudIY0TFmo+79jLh4l8NIqYLUU8TYImgXYV6IMwSj/4",
-	"m5t9MRdQG5OAWJ/FdAltadxWgyN6O/Ocehez0jFQunP3J+FLrRi/7eTMH17F/5CcyDNrPucZHVrTq9md",
-	"4ZVbiPJbJXSNOq6uz2Y06iJe90KaXNAXNfmCWsrKiDxM6STL6ryXNOrcIDe6szXweL/Tm01z/HHLvuMY",
-	"OMJf/R5+fu2OzLT2LpkzQG+g+8IlHMlkLHX9JezFCwqdAFxXlZ2sPYbtsxgtm2mzC5vuBb0WIUt6yGIp",
-	"xlAMOgfUMVc2/xuK2ixkfiWMhhNWWU/3JUz4nq9ofpAbXdGduysYZEOaVRL1aFTeY5Lb4qYNoBKAOWGA",
-	"m96+1tl/Ra2dnHTrqQvbcj8fSyauiXjp5lVcL/jFuiLOx+WvzHMnWZq7bbRSk+QuFSarb3bJYiIheRLb",
-	"cmTBe4fAAJ8XLhBBHkLmjIkjnZXfjqEYQpu8hCZOaXoZFxeAwOuLKU0urK1iq9Q6/b8awK/Yfd/o3Bjf",
-	"msz9IQzXVjmZERTGmkj332qfSLrYt3715bRYpuu9PThQrqclAlPeHn5IG/LA57bhrpmDQJARoo4QKkRO",
-	"8At3Ufh0ak5Cs3iZJdrY94+pVahtD8iEzRXri3FCoXUyIJQSP6MBOoHNYY4y8duNwi+tT9tGzhcTGae2",
-	"cvVNxK25rzsIb/+W8TDQNtiVxH7YclU/uMDaXOAUTgkuvXcJVxThwVbR9UV4zvD7b6Rs1t0lteC6TiFu",
-	"VkfyTg9YuG6cLEoDMCmqVM6gO2TWkW0jUJrquYIq8Ck81f4eg96fm3eqDt9yLU1sp2oh+Ye/vT86PRz8",
-	"fnh69PLo8AW21A1QR+72hZCZhwFWnBblt6o2zzQZskHzmAPzAPhX/5mzOYv2SW6LcthVDx1AbGUpAEQs",
-	"aBKpLykb9iMAdV88x9Vjz9uwhkrAtsKocNkuL3Ii5FT15nautEu+bQO6uAqN0LuQZZO2Xg+aFrLkIWDl",
-	"iLw6Pz8hP1PFw6w1bdozM9eYtQlQbLAvBJ2yZl9A29+RTKat96dvWkyEMgLHOElftNPebW8TRZdqE+G3",
-	"igT48gHmxQXYWhjf4t4QQFfkgV7O2E/2ad+njt3x+6Ivzmua5zZz7+sL/4XzRHQ506MuJFGpLvS76sID",
-	"LfNAF7axlW7jJtH0gikMJnjhOrMUNR/+zUI9wAa9Xe9IgA3632aDgwcmPzoOCaNbB2WAwRSkqUzJLJhx",
-	"gKjYCKqX5L8U3mGnuekQ0iEVCPwesr4QNEnkgkVdMmKLtAG7OXOnM6YIODqPOBMhy4ruWNCUqzrd82JL",
-	"uemHVEAUiWULaZPANUwN+gJP8Gnn6SaEdSgovtZctKPuw0Wzf2DYNdeVmqo+DOJN2DBZF5zRhlFpCxvJ",
-	"t+jsC+zVF3knZh+ED7Iu5DSB1u7zoTEsrOENbcq7xOvol37aF6Xm3JgVvE9oscP3RtahG0rlBs2+CLLK",
-	"uQG2FTRLApJ1OfQQW6PqwlCGTMwszB1FJE7MR0zzKcuKe1uZ1zs4ODw7G5yfvwk2vZYtw2UKtzn818Gr",
-	"3ttfDgfHvX/Bc8DahstsbX4PF8T9pN2f+8JcARtOxIfRKy+T8rnxKK037H98wZabZgdkMh7wKCAbxW8N",
-	"YwlcH9oAq7BDi+a5TQDBjmkk0MtZ0BeB7Va9T7jXHRNsK1XsAZ72/AxSO83sDg0vwGdpW2oa3QcLdSGV",
-	"NM2baaiV+crw/5RB6xIhNfvCnh6PmdtTKG4Qan7JbGtcS+tBCqTySHskc13yc7uzEZy8Pydb/mdq6xPu",
-	"5Oct91oVbO5DWoTf9n1KkYCIMPaqpyb13r84Onx7cBgAoNHcmLo2/rlCRy999m41aexum4oKliSG42Gu",
-	"5UYWTAX+b050nikNg4yfm2/cs5YMYFb5JJZmiQFsWqEJww48URvs9wUlsIxcu6JymNfNzDaR+/DhQ8sX",
-	"0l0rVhNG4+lP/Qbw/X4jwLuK3/md4Rcsgda9QruMKcc0MW3LCU64BoZWrKh5pAiPbDd5r89vZW6+5brn",
-	"1ii6l/R8O0Zmyzdzb7tqLRaLFsjneRJbmrixrb4i8b9zD0tZ7RrwZdyP6Np3rNaXCiw2PzWG5qJ6H+SL",
-	"LjoSKTdRyyk+GC1QE5noVswvjRLlfe0ZBXnl0w/ZuZKMeS3fC9yVM1erstoObYziPq6+N8Jd+NFLdvUP",
-	"L/q927LHNLnwnBqpRyNXKt0qsut41JEoIdglomuyvzLHfZY9isXyben2HhQjHIMBDDkfXBvp5+ikLxA3",
-	"nqk7j6w6ivWZXetvLXEdy64t0IJunTHTRsKvVGoQUYKaHxo/2AGW6zY5hn9piVaZi26BqRArmQIyaZhI",
-	"pdwSVaFaRO/ozeD08ODo5Ojw7Xl1hsgp7OXqhLKHCTX3yl4ukjq5yFzEtglldpNd8kzhRj+M6PtOMB6/",
-	"me2zEabS/t4M12HTzCIZqlXFoF+Y7++167ARjZB0BUb7vfQg5qowCkWvdDxqmUVQLlhEXp0fv4HhqxsS",
-	"j+glD6Vo81Cu2q+X+Nj1W8andMy2rlrwdG7XjP5LdaPbGHJBoZz7tfvYI7s7V7s7BGb4TbcONydu276H",
-	"sqb384TRWE9W7fIrfOIe9Xs7Qm0CfHLJbblCAN9TTYdUOa9R+xsIdjGjdxCjUAqQNSLKZglAKTrksfnh",
-	"iiPYAo5cW8gbUfk04jDCLJFDRjYC+9uAKE2XymI87Czgmc0u2el0Ush3XxR2T6WBJFdeFjonYEUIGoFf",
-	"UEidMj8VgBe5Lxw0DMBuXChtuB1JWMhsb2Jbcj/9Tj2yIAzVFxtBiO3sWRRsNiGFM5YKPHVT0NGFXJCN",
-	"IGKYXBSgghCaC4Nzk6NRsy+UhAbzWF3CLscWn4mXTYCraR0zomK5YAl6vpO5UIh/JVL0xdlvb7g2Oymk",
-	"YMFmmzzu7JJgnh28g6mfMp0sW1Bxw3Op1LSTP3UHdb8VLt0gFRfHfLn8dq5GNbWoiZzHkSMaohNqlL3q",
-	"S5K1s1dbWEnkOi3WFsT2NFeCVXZSLQiQHua9Rh20euIN3GlwdbJYI/6wom/4pue7Jq46zT7WKwIPZ9Om",
-	"W9rsxr6QSdahEXAq+eYkGD9AHdjcAQVP4eKMTgpZkRAqjaUYQ2RgyqZDTJw2LEnGjISw9+DAy22E+XI/",
-	"/UVfOFVxrZ6QqKUepWd1TwZucZivhFd555k4ddIr5wn+W3JI3E3d0GlFKbPrP3Inv8PalL9KLkrRErTS",
-	"BcmYVslIz0UDroeEQyhxixtlUc1YuIL5nbM4Voi2g2ge6E9w9ZEF04wRYXTDIr2pNsJ0ImOAN2QdH3K9",
-	"TFS6NOdkMz8waoMtI9nNphj0xUYW1W4WA87EwueMBg6S2QuR+xyzL6Z0CSW78r68ZhFcZP19aQ928/IJ",
-	"Fxp4ISYyUuwJhh4DwVgEaNe+6BXchNneYEQI3BN8LKieJ8x2z10i+03RNjJxQ2+CigKsups13fUT4Lhw",
-	"W4/NfJugiyCgOJWOG4WsOcOGsyJlTo9rWmQ+KEebbbOWJTZ5YLH5loswnkeYmouLy/gOhpekJoqZJxVh",
-	"V9SoTn0RfOo3cIr9Rhd7b322EZa0iQTk6CXsktHYbuMH29QFX64YU92qQCJ8g+FScBQthJF4OW+RLU+6",
-	"gfjokCbJ0gyJRaExBInVCVJHVNq3Q6WGAkQl9/02q+AV9sa1OsI+FApBSSYNN879wDmG3p0cnvbO350i",
-	"IukMcRxYlO2Xw3OyBT16gk2/p1mbnIEbioRzpeUUOX3hXmIsvi9iRhPDSezp0aGcaxf1txHbyqoFR+mF",
-	"u1k06QvjP9mwX0/+FuawOjiURnw11exHdOib6Jt80yhPduApNwOkytMnT3b8ItCy2GIrF7TxhZQvXZFR",
-	"r0B+VcibOoQNdBz0vdobVlD2hdXomZDz8QS6u6MqHkvs7ULFckGXmwA6cFLW6/9uTHkLgkI+KxdQSbnr",
-	"M/a8zLYACGsQueJPYGbUinMP6uKQNQBkB9yZYXp5iEONjC+I9f3MerrOww/LX4W58jFeGZ7J7dIQeDyL",
-	"R7aapg9a8FBFm7D/Mb9kqi+oJlOpUohFCXOz7zpcWuHSJu+d/Zb1088MJjcVK8ssxmmn04FqV/AtyDRF",
-	"eMSmM6lrm2eY9zwoczdDhre0rGo4b654uCE8iolKoCb9YMffCTsut0IstraHC5Jnzp3O85XMeY3+h8WW",
-	"9XLGBJ3xttMX6nzXZzMW/nr27u2X+uFoFHE0IE4SM4jm5j3YYd4GDCSATOu0j3czJgy7imQ4n5qLfg9h",
-	"l+IYrj5YtUPNbeGSYiRp1Rb+0Tt+c7MtdG/9D9hCu/iqLczZ8HV7+IYr/S735E3br73hU2743bUPHswT",
-	"JZNGRTvh+3F6rWp5mducGo8X4YIwGk4q+2I+jDT4Gq0081vjqW1ZmvgtPEXb0NevRnNFtc1oigUt57f3",
-	"7857g3env/TeHv3ZOz969/YsKExwY6/zvC+Cf+ZS0wG7CsFvEpAhW0oRVbfNgEyMnHv03hK3CgPdSGHZ",
-	"/mqu4B++3u/Q15slGPlHuZ+/wVjD0jqYcn2fb3CRS9IlxYuvEtWlC/eNxD0emNi/8cau70QhKnS3AuBG",
-	"msW7ZFzs6po/yneGhtFZCxlCwE8H0xHtEsNSA2gJokjMLxj5hetX8+EjRfqO8faFXsiWKxmay2IDv7J1",
-	"ZgsC3TRcjNJ20ciKOvdFvomHNfcxfRQBCzIhUyrouCITyQZmzf3Jl32GECxcUqLniUAHs5kK5HdMKHTf",
-	"zeZgm29WiLv3s+hhxF15oO8k8vmjQdT32wS3dKGg+iJQGjl+2SNyBNIOb68iG3Cj1OYXxDprEqVmvGXu",
-	"+nWGVu/k6LV57N6trGaJWYo4zchTiHUBvdvmubcbzQa7otNZbNa7O9wZPaHPWOsZ3dtu7YWPH7eeR3u7",
-	"rZ3R4+FeuD16zrY7jWaDmxf/M2eATTTn0eg27PsGQ/NZBZZxPudRBZLxPq1C3PRV9qDZkyYRbPF17Lz/",
-	"nA7xvseu5I4r+vA+rrI9HynnQldkA4PiesJ4Ynul3uoO13rvEkajL1JQVlm2NITSPRvDrESXTHJh3E3X",
-	"EiJDbCEObCVuqwdBEVdzI5/sj3CDLCph0Qq4j3KuYwuEpNpLL0QkY2B7bAyoDryEX6oRo4n9HXJZj4UE",
-	"X3uhoKh9YiNN8CuZALoyZRDBavscr+29Guc4xFcyy3HwD1xPzoCkVzCnYqfgchfS/zQd5oeNfxdMtdop",
-	"kMGQMooC7CfQlCGnW+lHa0RGVitPfpD7ThnxS5mgLYX4GxpNuTDKYEKoVxrFiypvdtPKZ4iYsXgj4RVR",
-	"zIPqsEWmx9schherGYwANQvqFaF9kSFeScxGurr88E8AbQrqw66ZPvnz8gAZ7L2VXjPj5Ub6SsYdziQ6",
-	"kPPqViCv5MIY20tUHBYs68vyw8z7b+B4Nsjr39oyxo/mTJ+vxOw+YR2Sz8iuYqZZ2Wos3PPGulnReVjO",
-	"D1vm6xBhjdi9B3prrnK719HOXRvYK/TXHxT4wBRY8uM7w9Ca0pni9+3Y0dc7t16zJeh5N2GvW4mM41ur",
-	"lOvPqU73dL3JAMBoy5TJGHKnHikS0yGLm2nJMBHlrGjznPkdVNTui4VMAJUHraPkJUtiOhtg9EEFWeGu",
-	"DuAGPVSmBfJjo3jb7xtblDsnAgfIQ2z7m3fhD9fU1MLiMhShS9DvC/sb+4brM7BOZRzft2FvxiiZ9d+C",
-	"Ge+I4Icp/8OUv5VOMYtpWKtU+B0+UgaTVstDXvHAiq6rHVebNt6zaJ/HiDpGyTSjUPCxJ5Yu5jqlS8wv",
-	"0hM2bVelNPfSoe5TybGDrIojVBTAVGZtiX5wLfwbBxqce9U6Vcmf8kgVfdcqLTf44OCDeQXp+i3eMeM5",
-	"zVYoWZsoaxVUxvUKNUJiFbeMP+ZK2/bPtVkHm/sp/MDcbZ0lIUJVomLxxTY5zWdzKZfTPuMiVy3V/LHs",
-	"C8xcx74gxQNJsydcM3sSGJbNx22zUS+qPflnxZt5D8nWpUv5cK6o74wh/HBI3Q3uAMVwBcfK2JmFGQAy",
-	"6e6xBl61iZVwgyPvue8a1Z0tZNVVmzEB2WHe9vwI6d8nOhxykUt7nhJ/FmnZfHCRfce96Fz9FagbnpXw",
-	"7xbLKEB1AyHNeyC2Aza4EwBtW+4KiwHSvlBcjGPWmivb+8rlch+9/f3o/HDw/vRN0MykPFFaJq6SN1Xk",
-	"7FWvtfP4SbOPdVdI/sdQrtu2FQKgAZT3sIntwyVBWW9RhVBHwMxnLFiUduQEcEBaecYqPOVKN9CDIusj",
-	"Xcy99AsX2rm9O/0lwPo0MyjBdMmhMHzVo+/PDk+DzSbZ23luIf37KZZrFs9TAjSKVEaBNGFZmfJ8LsHx",
-	"4fHPh6dnUJn6OSmmDRgtJmM2WKtwLJnC1NeRBjAHdm9AeAZ0jVLNXAk+tWloJCK2dKMrG14hMOAdMIXq",
-	"3HmzMcew2nvSnnCIb7A/4bmr+UNd8+Q76EH4wz/yX9D8FEmaKDllUJV+6ZBUJam0j8zQfo5siNwXPtTn",
-	"m5+yP9aL/xVKVq0TAMyGeKRQumQFtwAV/0MZ+lI7wCYTl1WgO9KAdu4xkJJR1HXxFCtta314x1YaG/Ui",
-	"r1jkdCMj3lGDuP6CWMUlgUoUQpKIJ1BUI4qM5dwXoJhYLSukgmBxGj1J5Hxc9sAYPWxCldd5qUrYGsPC",
-	"LuX7tpVwEavsJHuiXzGt9Xu0dKYpcTygJXP9vdz6NFcsKYuRouXjinpk/fCLXkqdkkbW+g6rc/dFDTKt",
-	"6bUa9s2g7E2KQQFHinXOsBiqZZhNV2MNTC+dUKEo1EqqxrtN5WWmCxd2M81bwIT9qqyEwgJyqQk2blrI",
-	"9x9KGTMqKlMTaoSuXTRYfWa+0X+9qvrwUtnse5auV6X10XxkKWb0kn1r8vm9Ysnq3MeM3mrcMCOZQBkD",
-	"DK4ItrCVVTE9EUqr9gXN4JE3uY6Y6nevpqk/xFeCmtr1rRSjP4zR/4rcetu+J7txcJfuTM9fIedd4cjr",
-	"EgvP3HMPkVmYJQoaAu383yd7o+1wpyYhkF3hOQwg7y+7elN69YaJsZ40ujuPHzcbUy7c39sPmx9o926V",
-	"0hzzS+Y1lnGn8iPA8K3lDJbP6I7wjWnHzS/LFVzjqm99cv2w10WHn6V9g9dTVHOFe39AxL8mRLxMsFX5",
-	"RXeE3Mp3jb1H/dUSZErxECdpudZd9YCwYiueGR0zsiEkcUKEUIURFyztkeJh9ARDT3xspDCanOaiKi+A",
-	"lpanfn/6howSOoYiahvB/4Kvf2q320HTpcii4SqhhmpyyRIbr5JKK4iYubih0avTjmRa9oUPDHJf4PKD",
-	"dtZG/uzwHOJ7ZCa50DhJGxfUfbGUc8hXw+VzoTSjUW03D8X0iR3oBJsW3WOPpnvpysTSLWzBTuG64QzN",
-	"prAIPNgKuqVXF7tbS0t6OBXpKysraRm7b0BN+Rquu3T9oLVV6AHpR7crWFfRZL8y1wKzOoutugm23qYC",
-	"EXcr2rY7xADA/7HZim1oiJH2jTxCz1O0N5tpXQAp8NTJXLG0SH564aCrM3Rmh10jczC7/YZ8hu+ZmxZR",
-	"TaGjEVSPNp/itDSg3JSGjshuBWkXm7lIu/jlOiLiW+Ap4LJeqXy3xjY5pOGk7Kg0XCCtFJg2IQfUwIvD",
-	"N4e/9M4PXwxeH/4RpCdPNjL8wIqSAy/cHHx16u49G8VhvlL1Adsjub4ufQ+Em1NKbA/xTBDP1Xfg/fgR",
-	"Wb/vGsx5pTefgzZjIitCX9W5/1HW6OJm3Hkd5dbXC25oUv2wp76R8Dp0whvla/PeTp7vrEqSrT3vO1fb",
-	"6vtIYvviH2HYYhLrnZz+LWKwRRO2kpVsJUywxc2zS/2X16mZBzSGTTHKotdtybbbydTIrObTKP9cAYpZ",
-	"qY1WB1sFW3z9KwFbm7lFfnDUB/ZQHV5pJiJPgFs65FHMSMxHTPMpa5L5zGjwXCtCh0rGc519eT8y3VA/",
-	"FyNZ60XKddh0k/dNrS4J1Hxo4QtYXC0w/04rraVV1tLetFgwxOKI4KEafwxEbs3s7vHipGPU2f8x5VPV",
-	"/q5sdqMsHr0gB9h61y6hxNKKquL17TpSklmRhiqI114tYsP5eAwANh61yVtbmC8t15c37uHNEBII+gKL",
-	"QGHRXpvTl8XVaxq1EcW0hctFZEKjfmowowMMLekhG8mEufKd0J/G2fcbNF8GEJ50b7FN4dHmBiA6pgRA",
-	"y2GEQmAj5LRgDJQFwMVd0wQJcnYtFo/IJIIe5bawjrkkYj41m8rAzQFY+DbZ6IllvoHdlGJfp9xWQgED",
-	"GitJYma9o9BKCbKAXXs83Gc8BuhxBz7XKQvam1UAPykv5rP3aiV+qEEj+n/sX+1QTusimrbJft5Yr6x2",
-	"6h71gp27O52HDW+aRePy6xjGd2HLf/vydZU0fclBlsL14FGKS/d4GSAIqvrCZRcDuRlm4Lbw9zcLpdwg",
-	"LgLyMA14aEn8yIZNAk4jGr8fnh69/KM6pAG9y24S0vgdXn5ofvzdBjTgcFo5JnyzoMY1upsZEJO64dt5",
-	"Eje6jS2wJuybigTxCprxNwut9CHVmyuvb1HK5WAm5TrSZ3ws5rMmieWYi6brOgh/Y4NATB4P50liyAhZ",
-	"S/pSkNfll9ZELYz5P2MJidglDxnqa+UAv/f6VM0sD3FSEODKVt1xpW2cDE6gvdwwZv6sXXXv8msPrdfe",
-	"N8RG2HxxIhPdivkli3Lap/de+LvlHP9VRbv9YG/TFkBOAdzpEa7ck3zAuGJjXPgSYm9Nq3HkSBdin+4x",
-	"nGzbx9aG8tIIyGvPFemZsEtzrbw34AdV67d6GYlBfvm/QXZZ8RNzR8hOuwOzLqiVTESWPW1wvz9r0x47",
-	"/ttZGJv+LtZQ7pnf/EGRjfN35ydN2Kz0dNJ1I9W57SKhjJjabJJUZyUxu2Sxym13bOjGvg7ubov7FDQd",
-	"0cbnj5///wAAAP//",
+	"7L0Ncxo51i/+VVTcWxX8XMD4JU6Ca+p/GceZeBInHtuZ7MyQPy26BWjcSD0tYczmyXe/pXOkbnXTYOzY",
+	"TrKPt7Z2Y2hab0fn/fzO51ooJ4kUTGhV63yujRmNWAr/PKDhmB1IoVMZn0wHMQ/NpxFTYcoTzaWodWqv",
+	"5YzEUoyIHjMSyXA6YUKTCZ2TASOheUHUqjVqKftnylMW1To6nbJGTYVjNqHmdeyKTpKY1Tq1BIZokAm9",
+	"atIR+2lnr92uNWp6nphvlU65GNW+fGnUTplO592hZunifM5YKEWkiJZkRrkmAzaUKSM6nXMxInREuVg9",
+	"nwkXfDKd1Dpb2dBcaDZiKYz98ePH7lSPmdA8pJotTuB8zAjNn+BSEHg5I+wqYaG+bj8Wl1sa8kyz5EOy",
+	"OPBHrsckmAxp3708IFLE8w45fXVAXuw+az9RJBzTOGZixBpkKFNiN78ngp8ZTVlKWJrK9KdejQs1HQ55",
+	"yJnQ/aliab+4pl6tQWiY9i9pPGXqp16N0njbfDihV31zeLs72+120OqJ2qrFfWnUEprSCdOO5Kapkmn1",
+	"rgaCXel+CE8ERA6B5JKUXXI5VSShI7ZP6EAZ+jNrM98Oeao0fGU2PSe147+783e8fXV81p4f//7b7N3f",
+	"cnb8Us6OX8lao8bNiP9MWTqvNWqCTswvcNjCYib06i0TIz2udba2n1cR6isaapkeRUU6bw92hk/p0+3m",
+	"XrgVNXdZe9h8QZ8NmtvhbrTHng/bdGvgZpFQPc4nMYT39Xm0koKGMp1QXevUplN4cnFeR+KSazjH8tz2",
+	"hlvRdrgzaO7Sp6y5O9xrN58PntHmi7AdbbHt4Q7dXTI3nr3z6+f3hs1xYhXjXLD51w/wlk+4rqayiVSa",
+	"cM0minCBJFYmn6ftahqJ4a3+TCI2pNNY408m9Ao5y3bb/LWaz7xPR0u3QKajr9+CM6ZURgAVgyj8/usH",
+	"+qBYunQUYC1fOcQX82OVSKEY8JCfaXTK/pkyBSccSqGZgH/SJIkt/9r8W5kT/+wN879TNqx1av9rM5eH",
+	"m/it2jw0bBGHWqSYFAcjXJEJjc1sWURkSgYpoxeKUJJOY9aqfWnUDqQYxjx84HmFdlRFZkZEzMYU5qq0",
+	"TI0wMnxKpgMeRUw8zMTClEVGlNBYkZiGF4SShKUTDgTXKsuw2ZjhPZQJS1H4iIiFMU2ZIsFVM6Y6HDep",
+	"UtOUipB1iBFFAaEigl9ZOjYrDiiNt4IGkWlPXLKUDzmLCNeKKFAaCLJXUGdYSuhIEj2mggRWpgX2OUXq",
+	"ihmZefL+7JxsGsG4ORnSTXjlPNjYh3GDjx8/Nn25HRBUrcy3goQ0TTlTPeEJZ6VZ0pwmuZBukcDc9er9",
+	"6AmZjqjg/0Ylwz5g6K24HDOZCZsMWErGVBEhNVFMk2my3xOw1bEMLwobTcNQToV+UtoYRWjKCD5NqFG/",
+	"iJayJyZUzMmQ8niaMoUS31Miy9uwjHLsTzartZ0vKLY0SwWN759Ku4JMhdPX3NrwXCOmKY/dXoxGLCJT",
+	"YY81ZwV4r95J/UpORXT/E34niZqGY5IyJadpyMglV3wQM6MHm4mFhqJSmNQJnceSRudSvqXpiD3MlR/I",
+	"aG6uoLy0O6X4vxkBgQmTOpfymIq55dvqAU6YpFTbGZAZVSRlmbHiUS+YGs3M1lhFuJ5VAuN9EIYzyJT/",
+	"mz0AARwb7ilGDcLFJY05CCB2lRiW4fPb1p1ezmyhl5THdBCzhzi3iCVMREyEQFCRnAliuZxiqSEvS2aG",
+	"yK18+yDUNElkqll0zCJOz0GDeCi6N2YXDkSM6mLmZ5gwDUOWgDlofmrfZgbrdt9ea1bKlGQSj8TsksXG",
+	"IKKZtKu/Ozo7J2cn5Hm73dzb+Xmj0xMo/iznloI5AVGnJKFKzWQaGdlI8M8LNgd9QU41MVqaE5m4RxsN",
+	"kKbb7nV6Jv33gPQtCSJ8d0+YlzUz8WuH2kC5wYTRiP8y1uRWrQFGZe2Tb7jZL0oqYKPWPTl6w+Zm25LU",
+	"6Amaoy4YpoxqFvWpLmiSEdWsqfmEVb3L/WYwrz4GswAyG0tiHyR1mZJUxjGLNoAOL9g8s0RBqFJDop6s",
+	"NnsbceA11yi3Zu3mEqsbrYBHa+jNjVpMByyuMMvNNwrM/pttnLVL1hlazgRL+9reQ3fsZmdr8J5sr8zx",
+	"L/w6SdmQX1WfDpr84ZimNNQsVc5RcMHmDSMNUxbKkeCKESN6fNoCRbI/7e+++udF1ZxTdikvbrglKpQJ",
+	"UiKYlNfxkjPzuPmdfRFNUzo3fzs7aS2LKzel/qrBI3a/3Iln02r496NwKPmuy8HfLNT5HXvL0a4q3jOa",
+	"8P4Fm6+/UnthK5bqeXkWT/iEKkWoIoFzAzlPj/lV0QckUZk1pJyZ8Kv3KlvE8tV/5Hp8xsKUodCI4/fD",
+	"WuevNZda3rQLtoTDDKdxbAi2RY7AVBPMyDU1NrIuc2GuXot59+IyPpmFgNzJXUCerUyjiJuPaHziTXRI",
+	"Y8UapblreYHmYn5/dv7Zbj6bHf59+of+ID7+9vzPwdbV2bA7eROetN+Ofh+/5L/uyncv0vOn5qp43rPt",
+	"p3vgD8m8adctDgevPCUrVBcpVGmqp8rnNk4AV7CY0nj2t8sGVOrcTOggphwJv3iih5csnZPQfEveGh5D",
+	"kqkG7xIVoAUoRWBFRoL++vEczfRAz5MOofr//D3TQcPaie295xstcj425jtQl6EOsI2FsUyGXMD5OZ4H",
+	"Y6oOWotWO1J8JFQDBHQQxpwJ7QxXowJHqpG97xeJ+ooeU90TE270HEW4JvWEhhd0xMwLzABBg1ywRBP2",
+	"z5TGhsdyTQZzQolmSm80yGzMwzFOYsSEMeJZRCYyYrEigk6YXfBVcySbZkTrNi5xGLT7Fi+LVXmeqAWN",
+	"qG41HplaZWXDZw7sKhxTYew32HzVquLfdJKu5eKfMD2WUSZsMjXMnNrzrWd7Gx0SJLMo6Im605GMCiV1",
+	"EphTP39/fkJCGTHUv4yMQqKRETPPjWcX5rmeiNglD1lzYKxK8pENjDYO+oR5SuFTRM1F6KlWDfCoBKQ+",
+	"kSnrCfBp5Orf6j2Bg8gY+sL2lHk3nUbLtiviTIRM7ZPgbff84HW/++Hl0eG7g0Nk4Znm2vDtaBZlP8Sn",
+	"FmbYuuH09LgPonoxeuKcH2oKdxvlhnfKRs/TBXKL5YiLhjM+3MQ2ClodF3pvt7bo4W3U8O5Zmb64Ye/N",
+	"yRJ8CMkILj8MhczCGK1cqSlsBfomuidHoFtyVOTtTh+8PTp8d94/elna6tYSdbOCgxkddG5sy8wFprg5",
+	"FFh4IsPxmotmV0u87r7K90QRI+iMDWtMmojFbAT7n2+9UYcqp89pxQBHuEtU38EKuFLVK4CjSBtu04/O",
+	"zj4cngaVk/xb88V3dMlU8H+mzK47O+fKN9ggSOVEHBEsXhYSGmY7TOWk8qViMFx84zvpYqirNo/UUbBF",
+	"kuUeRq73jSTgioRjBk5DMIaSlBl2s+49yY2K1VQDxFJhZwHFL9BQa6myvkTIJDRkTcUSitILFWgkUNzb",
+	"fK/NBpup2IOoHmrZkpzkgDcbMgcvLH62nB7UdLDCVuXRvmOf5e15ospEYuW//xxaqosqUlEZatQyAV7r",
+	"1FAzaC2qR95jTT5JZIrWBDWKX23E9Xg6aIVysgnWGPjW4V+b+EIYt2tlgjNFbqC2ZnKooLr+VRtrnajO",
+	"5iZNeMt+bGZhVL5MvBQ01qfXaKyg4B7hT5+2S6KoUcO7br/X6ZQt2CLZRKu0zgM4sROrSdxOgw+naWok",
+	"kNNHrrPY3Ghoo81u9Ts0ofu+tVjigrEyJrp5ijBQgRKWKrOejK9Z5mgoe5/AyqyTBbSYgklv1223byBl",
+	"zKhY0O4XNqK0vsoDAMFsZPQxaH6+XWEluwIzsT+gioe1RunTRCpzY4QUrNLDcQB2OVqOtzveot8ot9K2",
+	"2y9eNNtbzfbWebvdgf/+6XPile6MzGOUv2/A45iLEZnJ9AK8N35ahA10r7omuYfEu47AiTqOM9UaLhqt",
+	"OsZGKdzKtdwpX3cXS16TSnqA83rvcc3bnRqGxf397YYTdtNdLc0fXrpk1i4wcFPqmlAeX+sZh4cgx+em",
+	"rKK0AhzOe1HVal46IW9TG255b260MnaFIUmroniO6qket/97b3e4FW6XvR1ryA6maUQ1XT53TJLIxvtc",
+	"S2IK6RWprC2I5oXt9GZdtZOHbg+89UT0//qC0eMY7nC8Ne5sF0l0p2KNhyKVcWws36+7KkUB8hIzbiAB",
+	"sFfrFiMmSdKrFX2+J2PDgW9+vRa3DKJAC14n5j6+NoJ0ICNgVfCLfmFRlXqiUeU1u9LgDZ0wpeiIBZjV",
+	"Z6zFvWe7L6z5qDqgjhvz3kjUnoAhnBxFQ5OJKJFcaEXqAWY0AAsOGiTYlPD3fwWNngg2jdjlYigDG7G5",
+	"Jl6xxMi2NkBmmLhIZV2KeO78X+abvv0mKJoLK4WUTddYK0Oyg+kRUunMtNFjigmsY3rJwIli9H1j7/SE",
+	"79sBB0EWxypnXdRdXkeePmJ2LDs6SJw0tpFNMluaLvJE5W/ALc8yx9pV9pIlhVJqrYvLTabK2HOEahIz",
+	"s4DnZDDXEAqoiHfAtVxgbe2tX1/8ufPx+Zu937av9UPjBcinVXjtpyU2hE0Og3vxs4zm2QWDS1JhOitN",
+	"BzHD7FVwmrWIeRSzNICmwINOowgj/E5Vs8Hyvp1TrVGbMXrha4LA3PqaXjDwhNnnvYi69+kopcK8o0C5",
+	"3vfotjYKh5cZ0Cjm2uaJUAr0Q90fQgYJyISxjPrmIxrHcga/TTCZo6+l7MeQzmFen0W7+xMWcYohnUbN",
+	"mK59yHiw49p0GphRFsJv1FzCWM0GAiEu5K8e2EppJFi8G8k9iRa120UzdXdhao3aP1OpaZ9dhYxFxX0y",
+	"Cym/HzfVvt+/w/ZPPzrdH1IeZ99gxhLGFQu5VMXQ8iItLIqsS5st8PVBZkwjuk6+L4iZNcOrPKn0h+Zu",
+	"o2vf4KV/rvN4OZKr+EhME0NAcsRFX03D7JTxk+yEUjZMmRr3UzZVrB8xDTlX+Jyc6lz379v4q6cG9q3n",
+	"wv/ISBbdzxzIi18ZARwz/Arp0qNJa5n27ZF6n2CA3/8gm07pXmGyXR8Soh1du9ToLOaEpGkTuoEvFT9K",
+	"2UReloj7Glp3UYO+YYCqn7Is2FK8CFX2Jqb4jyx5rxFSthfRI/1KRdJcmBMrjkqa0aWrOFnLlMOr912F",
+	"i+0KKtdtLdfbabbO91MUu8tcVDc2LpyGxovx2522n6P+fG/3uiz1Jba7dQg8mKW+YvMxKbwiWwG8kv0s",
+	"hn0nSTfFba2MHEyLcmxRsS94kgkVagYZLEaBwVDi3oudDV+Bmaaiw5kedqCMRnVAV+/AGOBi7RSW+ulm",
+	"Tm8Q6Zmzu1F2gld6oovLc9PE6qLrA+2F2RZeVtjfwgG5JVTdw1cyHUn9dX7SmzgEKt0WVRP7xWzteWmX",
+	"rIuwqFxWnzAcDZ4wHnbmKyvoNJVvXDiz14zGhllcnzIhLypp6JKlylqqnpnQ2mq1a2umVuTvqNqtI6FT",
+	"qRIW3t6xVgi35pOczJsuZbqJCRIV/HQxQ9D35VbfHUy4fqIyt3V90QG8UZV/JiH/7M+rj9uTN9Hzt8np",
+	"jv7jcu/d4GBr/Kt6+hvrPpu2/3Wx/cuLihya6ttYXPEbEXZ3jp8ND18m/Pz0z3DU3/rl99+aH0+eX24N",
+	"Yvbn6S8yPDw4kU+Pw+IIu+0Xe9fKlvzG9scclYlV1wYYnrkGr83D66f5lAgi5/PFgzAs89ne3naLdAXh",
+	"goaaX7rwOVeEXdFQx3MSfO7V8LterYMhhS+rclBWJnt130KmAbzOEwRZ8OHmOSV5Ekkhx/eJzRrqECp6",
+	"ws8jeqJIQCdpgPk/DUgoASU7+zp/hR2k1RPoHaE0Dhp+GaWlXwUZQ3eUH3LLjI2vz6pYK0ECYqYu4LAq",
+	"SWL9hIdleQrrJxwsSyL4miTcJaL/rDrWXS8fPlCEI4+NVWHu62eC8etrtIniNF/JtJA9p3y9aKnC4d45",
+	"VZVJQFSTCy4gAwMzGnLR6aXe8MJYJaXFGbTub2svrqP8AM+o5nfOgrwb70Om0yw48R8y/9xayDbR/trH",
+	"Uxmz69jvqXmm0mB1C4S3lBKfvTWu3v3q5Ofcvl/fnvVO9Lsyav21LN0L9hChtVsfd+Gkq9bw68c3FTZh",
+	"PPI13cOz7ad7tUbtMHp51q01aqfw96fKcpFL/4cnTffD7adPt15U/oRVe+fw2ix+rueFmR3UGrX3b05g",
+	"Ut3K91cbtZbleS66yh9fVf54fr1f6ALumZltA3YTR1xyAGeLJ3Cj+gFzhgsXZzEHvpqIj191Mfo4qfTn",
+	"ogvuuhkcv+oivgPGSnzfW7XysdUuJvYaixpS+vWYGyM/ZPskj38VC3GxqgUndrOcV5SNaynimSJd3ki7",
+	"IdnLluzpq2zfivs5oOEFi/rTKtASl8JsFo5JrJ7E5crlMgs583iXp0ybd0+TPov5iNsCxJuMYIFq7Ch1",
+	"mtejVY52G1m7djHWbUquqoPgXQIpKyAYEiaTmDWwPJgq0sOYd69mFOBe7Y/pgL9h82Vx8aWO/rVuBjg4",
+	"0D+A7utFJQ7ytzAtGZLgmbmXgCEEcdgZddUvoRRDnk4KbqdlGV2+hxp2yJvCtT7rbPZLKp3WtgFt1fza",
+	"LK3AUMrXeMG5P6FcmDNZ2NIPwlBRidWQeptMheaxB4tjI9VcZVFsn+p9MJJFXqBqK6YEhZur97bs+tJS",
+	"JxB9HRiLTxS9WPbLBVo8ftU9YSKq3IUTzDAwGpDL0HUgITZT2BaHuHD+bCyVzZcdU0WoBxGBS8ZUAQeF",
+	"ANS5BAHClvYau6QnoK7c1p+4UhjFhOLgi8gwLQyZs6jK6XCHZLTkKJec1O+wmlu62yoD9UYK5qUu9cAc",
+	"bLBRUfNC6kGBuoKSq2xre2cXtCzPP7W3e613Kmf8122ikxp5hpxNy7K5nmW70Zxqfp+y9BbfTLRUXFjX",
+	"DUm+dH52OpXHBzHIBzcW19fZv6Kk1cMMWrDllu9FNTfHWO0NLhfu63dlsrk1VK391tl1uKcA/ba4HMx2",
+	"9VVUM20/Kk34kAgpGPBS0G+BZm6ZsN24qenIIp6yUPe1rGZCZmMx84vy+IkiMRcXhhcLRepe9lmAGUNY",
+	"0qgIwH1tQFGLy6OKOVSpceF8ie/PT/qnhy+PTg8PzvsfTt+eBUXOlUdxEz+KizIkpHFsFNqSa7+9+/za",
+	"WPTSSNP785ObMfJS6RfXY5aSAAYIbNmo4cjoQMVtatWW8f8Klp1QrVlq3v3//9Vuvvj0ee/L/17JdtY6",
+	"8opIx5/prjh+fvF2O/nt2ex0S53vzT+84O93WXcnevV09Lr995vt+F/Pw98Bbu+m9ciLG+2jFtwJ413T",
+	"cnA2QGUCH09ZfzKklbmYcLIL1T4ekFSmARVzG+XQXIeesIynQ6gDmHKAIebmh1QIqS1IBoYQZEomVNi7",
+	"V8Kvqu+2dyrgroppph5H+DpvoLUKCl7Apf4i/2SrxcgDMv8iPMb6kqtAntdphsUhqvbkxEvpLy73uWGX",
+	"W+3tXQ+Eo0Goxixb+AJSTg0ZfTh/1Xy+T6zeN5lI0RMuXQuTN1M2BHOmvttuk6CQnRlstEhXzPWYixFR",
+	"Y5kCEM2YCvK8JzwAEK4I/LiU4GcjfF6wXKZGaJCxTBUjA2BTc6I0TeKFFPHtorL5vOKYThmNuGAYvimS",
+	"S0Q1HdCiOw5D6/ls5MXC2TdqV03zePOSpoaAlfldNsxL+9L3F7VPXyB1NJPGhRh+KIVwOXYRG6UUc89c",
+	"KZK/H/mDa0zknT/ggffbwhcv8xELn7+D4SFkNDJGZFYfdmf7c4YvfsPmym7RYn5Dymg09/elMKT79iaj",
+	"ntrf5MeUvXppKkRGHqXdKB9q1b08tebFgfNDLsrlCvfkVpsoLkYxa04VW+KcLOgxf9WeXfyz05xcvYia",
+	"25fDpDl+PhOFbK9rHJPlGjyYV/WCIJx2Oy22GIu7mzyIG6OVFCdRvUZDOGi131Xd2EeZXpCYJlom91U+",
+	"dsoU+8rkqtsUkVYc5m9XO5fnzydvtpO3sxd/qtPd+c/PxMFW9GrPqHndp+zDNn///J+PO/rwTqBnrqlE",
+	"O2WXMqT3kawErnQsB3ioJKV98EyxCGMTOivPLVa4P6Yx3SKN6RR20kikn+dgU9/2+hch6zxIpsH2cI8+",
+	"Z83ndHeruRs+fdp8Ee3uNLeHTwe74dbwBdtqXw9CV+bV+WDLFxUdyGlVbM1lzVc2EgAkWbAUZgx0P3h2",
+	"Dae0e2vlfKyhkCkStpqFRhNIJUXTpSjp7WdVWp2M468pywZkSpr0bbXZNQ0VZBzBvbxgLFFQYs3FaJ+0",
+	"Sd2u2OjVRjhvgEulJ6xPhdTfSRJY9PFOQMYsZR1i6wFkal41jSMyoRfMBgRYHPWE21LCRQZla3ZAtTaK",
+	"uvLOXiFZfPvpi+12IV28XXlkC2dz5jKQfM9nqfTb9xfQ5r8/mf9pN1/0W81Pn9uNvZ0vHfPJf+Wf/1fH",
+	"fVPpVziDNM9jr8J2MWnw+e7WLtkk7xMmjl4Sq8ySl1xZH7Wrz61wfABMRT+rW7pZulteRLXsFavYUJ5U",
+	"XPFq7qdM9l2955ISg6keF7xTWAKav6I6m6dqAOgb0bdZhrdY0wLQQtXSAHpnvaVU4vHMLlR/mvI1N6M1",
+	"Y3HcvBByJjbNT1uAF1tZQIkBp6oDLXnZJomed2zKGaJ0E1cjiO4Rt583C/6nmSJyuxNHLrMMDLP05oc4",
+	"asxFXLWVgLo75bFucmFTF/eJkSsSHZlGm+1QINKAcAUYfDn2L/6isMm3wutULL3kIeu7jjiZV3CNrY9k",
+	"qJYkSf4NTu0V7MEJOeylU53/WJUgclPyyEvElxeBPCRduLL0m67D/e76vDjkMR6zWNi5pTy2+h5WTXqZ",
+	"BFh3SysuyAo2tJykqvQoi6rxNRkRdKBkPNWsvxZIgIvMMxEp6FoBeSBjmiQ22fdmcM43goBGSKAK7pJO",
+	"Wea/9bC6bCgsh/KE/ACqLqrzVdaESSjswFTE5vWIqIY+UetZwHYjKRNsxqINC9e2/gaVMExunc2bfBso",
+	"6ZWlq1+LnJzHmguhgsKiStVoVUSeU9SKm/UdhBZc1cP6gNWWKVzn38teXLl+KBZfmsrTJYLNskAz5ulA",
+	"cDCLwmZxKtvtjWsSy5EiCJR8XVFboZraxwaopKXrduSDqrBPM9cuvGH5HpwyBe2iKgsTKMGqelcX2vHx",
+	"/rfbWxsNItMGxtazHYGNglBKbt41CpF7GkvBzAu2N1okwJkGRLM4BmjhCaEJTXWDKEmoD+BrsUkFTVM5",
+	"U4a+uM7ZNLAveBficYD9GHGzqAkX1OaJTmiS2DN3Vf6u8n4ZwcEWOLJrLDm8lT92hPYlI435O9vzCo/J",
+	"8B/B1kD2Lk7mS2Odp7PRP2Wn7knW9RDFS9m6jesLN8u7e3vI60+NldeTCmyphCmGGXlSUpizhfixxLaB",
+	"LWDen584fJc7yTTba0Z8xDUmlAHFJwkENZRLJ751dkJF9KLyVps13XGmudQJKH/WXq1ok2if6GxuaqmT",
+	"zVarFZAPp0ekfva629xqkD0C+6IaZKftUI9K+XWlV4Bd2ilBgP1/NB7JlOvx5Kez192t3rTd3t7DN/+0",
+	"h3+h0vwT/Bw/SVjKZfTTThv/RD/zT7/+fPbxj52XJ4evT97snPzrpPx3laj6J+2HS9CATt794nSyD6dH",
+	"TxT57RSIoGFEJSVBRDXt8Akdsc1EjPYHVLG93YbZpLfFbah+kP/+8/vTWfvNLyP5U7UQXe5xN6/Y2Sb4",
+	"CKJ16blhgYQLLa0xSgZzMqYiKk7m5pu0LIvfTrBIS/mOVhIy3t7bZBCV0MgK3d8sWNnzvRc7JRhd2JtJ",
+	"kwkzpcq82K9FyVgWMLn3qMs3rQj3YJpu4k3M8HT61QAPN8ahyBd5s59Wu9mggH+JK/dZ+1neFo2LCMEA",
+	"9wlgehGK/RMcMS1L1rsxMd2otrY4agFA5fpMQM+Kd2GylagiUsTzRrkORsvsgTskQYy1rZ7vWrSYBdgW",
+	"mJpHzyv41lIgmBsU9N87ZEx1I+u8aqPgX7A/bVXWjNuEv2t0Ck8PXsiT+Go8sJvBwHyFaXU7yJhykXah",
+	"261tQ7WsiCUnxmqGkwszaJ/y4fQdmGro3PcP0XZbwy+sVOgJhNK3TRA+nL4rtUa7Kbs0z8MlXv6DvEC9",
+	"yJXX+1nFYRbj4UthOcgmSP9n7fYLMuZC79utyFp0KYsBbhte2ORS27frxtX3fiJX8aGFBXxIzL3FZP9b",
+	"Zh7dNj11aRYqzuk2ENMTLvxPt+4HdHoh33gNGPbFRao7r1op0l4gpnHsGqHkbSE4CEI9z3r6eZnMrSqw",
+	"Y/Ma7HhZQGosjd/3Kx+rnMAFz2sFvkXFFBcbNDxRhEewJGN5L++Nsh7rXhd7+itmC05IP4a+QAfLun6s",
+	"Pwx64OVMKMswbuH9dYe9ABN5TcURtDwXQ1mBengD4I01CMjiptxsaeZHy2b9VsoLrNO+9bxv7WtfXsOC",
+	"BSxQ63Fn3ep+HzwTx9sXb18kv+3OTp+r8635hz3+fod1n0av2qPX23+/eRb/uXt18OLy3rrVuSrDrlJm",
+	"rrdOF/yqssbF7C731aopHxTGXJ9PdElwArHpN2yevyMgXADz+vXs/Tuw/Ek9yGfS0tJ8Ud8IoI8tj4IG",
+	"CVI6O4J/QMs429HOxToD9DCix2aaxrZARZVy/j8Dtda6vx29/LkLSK6zo+IHnulQaL/7Ejhk7ezPP949",
+	"/WP0/u9fxu13P4cnf77+c/Rxt3+RphM+/vvt68nv//73VB5H8fbxq675z29ZKxDzBrMqc5fmv7bZv36O",
+	"j/6WPNr+nf/xr9/b9Jfd6Z/bv7ePRNvmgVM9Tc1hHB9+ODj6zQu5YLC/eVHop7l4ZO+TrBaglJOWf7H+",
+	"QQafe3ZggA/okM+tVuvLl8ABmucnKYd5p7q30JhvpyfqVWQAOZBcupmaVwTQrb/qYXtX/Gc3OmTABYUE",
+	"LThujHvkVIA3VBVqipb0SHCbsuoSnLIRVzql3+rqNtZqgnCCkBZliAeL/PCVyeEr2QU6Q6cp1/Mzs4ys",
+	"V+wbNjeLqXLeFqwhUg9cV15wY8uUBM4jYT6AZpjMIuWTgCb8gs0DwhUC4iXYYUC2SJe4ftaEkgGNCLbE",
+	"NS+E5mRqOiFcZdVGNo5IxbwnXDWGNd3Mu1zyJcwQcPHATCkZ6H4/sJ7gesMfweZtksEcbgsXSlNsqUZ1",
+	"9n6uka0N5q51AyYxZU+bBeW1p92To/6bwz/6B92D14f98/O3Aak/Jcr83KaCbjSw8i7mQ2YUZ+cm56KZ",
+	"pBJmb9YU0nDMECsFmhVgu0lIk2JAVND4TUQ9AYCEqYzjJ7bpOk1aBNsF+o3fXO8Jl1VqD+SJMseZh9Ih",
+	"IWuWcq2ZyCrGYJtoT0y4mGobSOSGVvDUXTFfp/avZvfkqPnGN0mR1BAnRvGwmubKDuoiDCNuQ9ZAATPG",
+	"vMR3uJ+gltlGT3bosdYJDAw+Dzcy/vXKKUe/fjyvNZZcAZ+aigOhF6U00hdIwRxWFDzj62yqWxFi0qap",
+	"dWxkueF6WloDuWmBMyTmrzV6wsXxScJSgs1I4UdyqhsZFiD8y4ijppbNXz+ee079QmFhTxjiXujNZ9hz",
+	"T2DXXCFFc/vqKsfuCGmaAhHaJrUB9IUIoNF+ixxpRQKGn9iSVA5YHrZBhBL0gvVDaoucsKNnzCGLIJYz",
+	"eDiKmlLE8439vK2K+dyYV+PphLppT+ic4Kr2jdrheloEZGK2284w+FfTyoXmURTkq0DShXXm+JopI5Cp",
+	"QZX5naXlDulN2+2d0DBw8w8WIEEusjyScTwKUyQ05lS1yM/FZMiOLdrOUqyNCpW11zKXj0Gnl0LHLfOM",
+	"mWTxD/swCYzJ6b7rCXy/6uTZcFY7gzNLMAXdoUoGkIbf8d5gHu2Jwuc4EFR72jRO+DWRQ2zJAmrGWpmd",
+	"LsfWkRHXEHjriZxd//rxHKEtEXcIumQkKdNgR5KuyDFbbJJXxg4MTfRESOMY2hojCeBMuYYqGmj3Elw1",
+	"QYY14SuzLNfoUc6EuwRFRFcylnHkvGHF7NYWeZ/vSNZOxj3TEzCThIZMAeCKbeqDR+QfvTvV7DzNP+AQ",
+	"gg2/EhePEkfrCfOFUVZoyiKHp9ux5PFfASKIQ0fQMRcjoPf3OeLNVAAJb+Io2Aqaug2zbXG872AVOLy5",
+	"oEDjGTnhBknBOrZvpgfNAC+y8Awnh6fd8/en/cPj7tHbs8BwNK2hf91Y5lkzcLBgjxqBmcrpaAzkROPt",
+	"POsvJTTrTpjd48yBRIfapsEUcDFAXTCT5bbEA5aLlcxSsJ5gsWK+ogA6C9TGL+sTA7BCedpNT6BktQSh",
+	"6Bz5DMwOaXpkqHliNBwolzaGV4jlR7iPncXeo4bdwWkaTUblXRktNPAch2t4W4LNGkU8z0hT21PiWrF4",
+	"2OqJI1HuSdogUJ6DFxDOXsGPcN+ySRR+AwtWG5W3gwymusifSBJPccYLzGE/gzTAMWHyJUaIZmbOC83t",
+	"LazYMCAx6gm+sDa7enNWZCD1GPbd7o1Lm7G7nsqYEejy0+qJU4kdFilCFysyZnHktDDQz0KaGKkBZwi5",
+	"BBqO/ExTEdHUnCd2+dputUm3UFaAxTDEVcNYrOndrd0NmBIWwPTEYgUM1SQoVEJAfKBZKFqwiOqOoxcf",
+	"T5jgURNQ3UZT5AjBflWOQN3pZxv4nqJ67fVFwDl5zcv2SSEhGx99tre3bR41EyqXtQT7JM/Uto+32y/s",
+	"m/2SiGCfvD96eVDoiLZfhCMGpukad6NUqRea+kNnfKlYT2DREPwgWOiYG8BZHk9jzZsWgKOkxQ2loRRF",
+	"fpHn6ZT5jfCb2Agfeu23SLcnQL/Lmws7i2gJ0IdrQLHdbrsnc/GkHYJanetszUauzuGLDunVzPe9GgiS",
+	"Sdohf/VqySzq1T4FSF2GQytkWQnGIjN4NSMmJ0Ma7C/FWLPzyeDEGkbNK4KIAYfOXA/UOdnINIESfAvi",
+	"Bjcob7FsVA8ab+NFT5mepoDNNnMrrCO0uoNTDNyiGr2a1An8/2RIYZHQ740rNISkYgJMJEKRnRdgTqAh",
+	"G5xNPdtozBHoiTGNh81iJ3rNwwumN8iAhXSqbHYbjbeydaD6I9MI3CENszOGrgcxaxDz1qZtV5QvHCQe",
+	"7p01g2LAOyDmvhqGOIPNAcaIWwMmQsMmqgPZKM2SQs98lWOZWuRs3RPuxWOqGvZVNjsD+YUiEQt5xMDG",
+	"SOVUA14UVu8gxRn7ngmQyvUACaJ1ilvZ7b7dhp3via67BQDJRlPtrN1QCp3SUHfsgssKneXCmbVDQiqg",
+	"VtpMLKapUVudDpddtcBQBsxOphbuz5yP4hHriZLK55QYRhLOwswKx+UTJoYyDVFgGqvDmf5ulqCEWiLN",
+	"p+7uagVtaelfXO/yjyViHZIS1CHmEPsVCFyRbHUeMiJIsALLyLWKrGth1lmRjiSpb22TsZymigzmPeHc",
+	"EmjT4BIy3dx1UDRaiGZJc5oYgyuOmRixFvlgZHpPuDidYxwjlvElUCFSZnWeAXa/QvcNdkPAqlrgP3lD",
+	"BOCY+yTIOg+gU6K8IaXujz3h+j7K1FzkEWieRq3z2ydYFlJqFY9J1maiUnsWdjZ9qTOJj6eOPpCYh8x6",
+	"pq0DpJvQcMya29B2ZZrGXgbTbDZrUfi6JdPRpv2t2nx7dHD47uwQfvOlUdNcg28QjCSvKYvr5vKlUTOC",
+	"mya81qnttNqtHUyZHYNjb0llZOdzbYS5cBm1gpP9F6YBCDr3ssNbttttzOsV2ubMeorapnsjukXXQIk+",
+	"Q9fIYhoeOKg/sgF5w+bkjFnAWXukqsIJoyBN+SlOr2rUbBmbR661Ivxg5/offPAaMPpu01rnr0+NmppO",
+	"JjSd1zo19IMTCwuDlIV6ytOtZxu1Rk3TkbLYkBQhZtbU0rxjqnAfPVFei1hDmSFN6IDHXHOmMI8VVUzb",
+	"chY3M7LqIljpE1J3Sh880yBnSWoWcWbX2iCtVmujRQJMG0Y2b+22o7OzD4enAannvkxn0p18+Pnt0UH/",
+	"w+lbo1EhR3dzhVega2fx6dY69bYdEFmoqQiZe3D0PLG+yAWiLmjYpWrze6T10khLqN5F3YmrTG3VGtaT",
+	"CjM6ABZyYCSkXBqTsM9vwsP2WaRMHPaGd2QFvd/cblnjDlSYHkupP2vY6/YLlL51LZ8GGBog26IoNZyk",
+	"BCkQ80FKQdrFUl6Ye+SoEi6BsgzIWj2qAdLg6KVlSPvEMz8yDQC6Oh+9PCDWrDACP5MrS2gWp3VQ2JJH",
+	"Wr0hrS5Di3DTryZNdNs2eaHFSyUtduFJwzLRl4gFYSwCb0exFtW2VnFkZ4GnDSmCLjwy9MwU6hYyjgyX",
+	"s6Uxua6OnqoZqI8wMhR4cT3uCWuUec1C7DKClmO0R+9+Pzo/BEZLrNxwgKsKbsVcTlPfB/PETowLpRmN",
+	"ljFXGCbvnnLimkqvpFTNrvTmWE/iIomWQ5uVVIjFkndKKR4ELdUk30XAoVUARLuEVhLedMB4lTrVW640",
+	"wtMo0MxSOmEarsuSkrL8kc23xiRcWsXmPXiA1ahfPt0jh8BFQEnsknPBSJNgM6Y0lpvBKe2uc0o/0wyv",
+	"DH6ytZaGljfthh+toda9kumARxET30Rz/FwIPv71yRytH3z/69OXBbLMIMEyp2ZmwdSFczHz1FYwKV/c",
+	"ZsT5qVFbMI9rHfAG1fKvbIVELfOlQkGmVBWM751ld8WqVgsZu9hbPMiT5sUGFK6ae9YTQg5kNLduWPSm",
+	"Qh6oyKSzHjPDroEvhigrXO6A9ev3xGDuh3zw96XWaNbklFMd80vnZ8p9mh2Ezw3yjHSwMUOaJJgZYIsz",
+	"0Jmb/85GiOBn8yr+iLjceHXyTvvQQf+u7qU/RHaFikkh0Jh3gTVs3TFr+Mj1+AyrrJYzCHQ/WS8FVNwt",
+	"gFp+1yxjt/3i+l8cuHb95gdbawxxQuexpNG5lG9pOmL4u6frrCdDCDlmEaeuOOy7Z2wWr54uMLV9jzag",
+	"2xBQhyGMm/G17WV8DSLXtYLs3vyMbfi/IJ+LmWaLchxB9LybXLhLu9V2ig0PZbB53zlp717/i3dSv5JT",
+	"Ef0QVHZqcTEXqOxuaamx1Ju2jFzuWitbwXAfie6Bie69YAv05jS1nLfduZp2I8PiDZsfRQh4scgFN1MZ",
+	"xwgFfJt3LlMZzwEEZwbbMbZFvhjTZ1CAMmBxww++W6UK0kkLqJs9YWE3QVcMSvidAak7d2S7Y7GZytCc",
+	"ECIT4Iq0SR1Op+QQ6Y8hQTJkHfgDI/32HQ1b5wkATzZu1hP2N/YNu+0XJAitDhBUqYU5Zuk9KYWLoKhf",
+	"rE74jVVARwE/vBp4Q7b1qDfekURPYhpWifQGMAfuwfRKwZw1aXnEPaiQUz3eZJdmwSs9QIf4yAKfhrRp",
+	"6GKUZ01DIoBLL7ZwuMDQap2nBYzfAr7vVhW+79qOo4YZJElZiEhPVeUlmd/dRzeDTBNG05izFFICS3gZ",
+	"x3935+94++r4rD0//v232bu/5ez4pZwdv5Iuaby0ekz0Lyy/1FKu7CO8T6cXnBt4NCv4WRddhnJIkAIe",
+	"lGc90FWtdkVhWizeYrv4ouPPu2n2dqzSbfKrBBk3oHtYHaJ0leDre/OjuAy39fwnd0dl5V6/X6oRvVzA",
+	"iGDN7RrpYqj+QGpdnoEBaVx5qpdL1OgsS+zqiSw9i+tizsP3LaO/hQTd3V5Dzp9LeUyFU83Ut09ieCtH",
+	"hCOeg/XkGkLJOmp4YtNI5U+F+yqneuWFNd8vyL1S5WIsQxoHiKoKKmAGU5eXSQVQZ6AClyKGOfbFIJu5",
+	"Eg0SjGI5MO+jcWy/mbSWiBsU7JXCtgaz8oAt3N84kVqjhuNUQvct4EUivJ4Z7Sc3PSnieYfQWGUdPHBp",
+	"C9YjrqEn4MZD3rWSBSCOivyljRaxRYfY4bEDWJEwsi0Pwu122U0YyNY2jEMgFmhRtjD5ukU+QqSRCr/g",
+	"AznMOt28bLVl1SHg6vsWGURVH8cyzIpP6zrj8jwuv5PFY4DK4wOHUBOU3z8L4gD0jtg4+Y1a4AprKdJ5",
+	"IjS7YpNEo5BE5Rrv15ecu2Al7TLn2jG7T8eahTaqNGLhHg7YmNsSKi85vvXoO/vKeGcxr9oiP61JaVVu",
+	"srzUxNMzjXrjtfGuTO7Aese8w2YuYDJtS6bANetUkGmegwsZ8Pi7nsC87+ub6G807CfUukRapBvHcgZu",
+	"K6e/ZaFTQrPCDCrAd4KEOJYcs5dd9i2aU1l+SFm3q3JOGXs1AzhV93nHio39l1w2u5KGsenLiQU/mt1U",
+	"0M5Vls8DXZYKlRIopGI2LKQoDemaZpRH3puf8R+L8a3KiH6Wx55pYBXp6yAQZlyxjRY5zLWxPD3fuy2e",
+	"/9ViHGKVEFdI6Z4N2RN1GMhOOGUTeckiW5riv89oqCxqkVPzhHP5xFRpLxHeFcwY7QrXjNZOcZv3s/c+",
+	"UQDRbgtybOkPGk2gFtuKSWLrYqouzksYJscGXlcxydvU2yU/xmy+7s4BXTBC7c42suxs0HoXzYe179j2",
+	"zUMtSAsuMgJZ/BWxZaMIFwnnHmICFT0tH9jR4eFmVzP7FObobu9/XBDgP9in710+WzaeoVuvfbcK8ssx",
+	"6mbWIXdlKtqC4IJqnXIdFYYTk5RdcmkbISiitEyyoCJKhK02eNyksJK4FJ3CinstU9eEk6qeGFM1Ziqr",
+	"/q+wNvevEYCVoULmGjwUGwnf4y0tDrQikAfb1/qes68envgxPrWoadz6Hmipk+XUf2rrYW3NJ4RSuVZ+",
+	"zwHsNYDXweLue2D8NvJqE9ENce97XmECPSSUJfKhZumiKQENCTwtc9PaNFlFsGvjDm1HyHk2UzCO7C1i",
+	"IkznicP5dCnrx92z88PT/pvDPzJQDqiR9ApWCV1U+sT6uuxG1Z3DBhHGjLsnUZwP8EDh+VLbi2WJ9YWa",
+	"73KM/jEz8weUxmeaptpV5edeCIRw2N55vvFVfKnq2t88c6ioIi9NHgLG5RpMOZ5Sl4JhlbsckijlQ00Y",
+	"BwE8o3O0HKcCMnx6wrO1BiyUE6Yy9cCaprmdjgzDPWb5SF2wmSv8AkAEC9qTVTkuDUoUrGAEzaiwZ2GC",
+	"0KYn9zpR4fWFgkgBMnxIWN9ql6TMYh4N+ZhKMfKcCkaVIA5sIDEM3e8UlLCUHJ2QumXAp93zw/7xq26/",
+	"e3Dw/sO786BByt8cnVQz0QMkh3vkoll/ooe3Yq7npQuOCOfDwFhqhvPwaOP850dd87R3OUliBonvJYZc",
+	"oSrdmjOjb3e5zvhxEahFWC5ZZCeNZYAtPVGHQGNZFZyxgfm32MxgIYKNJay1jigPxlQM8l4PgNDh89x9",
+	"q0qXwAZz+JeewP6DCAJDo8hPaiB1owcbpjWeXSAOiJpdWI8i5EEABs8C/AQpoU84NyfVmk0SzCldh43m",
+	"qKXQKn6fUDIDdpy7/Hbb7Z4AnbTQOG8IIsFCZpTNRNLND68IrQrGaZ2S1Nghc4dGanS4GRcR4inalNeN",
+	"fchq9Y4b9fEEDdGe6JaBRKzopSTiwyFLDdnar1zUGXLuEOY9YYJZMWc30++OSCG5AGLb8GCG7g8isYDP",
+	"Blm6lAMI7NyIXJ3gSbq5Q48sjKYbDb8iEk2GAFnsqDPYaJEugMFttdskNIQVTjW/NFTD42lqPcX2PJ8o",
+	"3GyQ2tlVyFz4KSOIY+JZF/hB0CC08LfzcuOZGqG/YeviaPneQXEw1L9oHscZkCReyJ7IwE9Tplil2wAB",
+	"2o9fde9J9h6/6uIQ38iTeG3K1HnhFuf8okGoBtjA1mP20g8rRz+gElXMFdIS4SAzuC6Ped06irYo0ZbL",
+	"1VeYbGyjRp4VUMzVK/GQTqbSg0S0KOdY2yDoJR9RLdOWn2IwYrq+ETQghc9FvxxAlv8cOWNW6cyR1rQk",
+	"NwgF/8xGPON5v3tc+T7dj2V0/KWhAqA/Yjfsa9yQN1Vxf5Bbgrb/VLkClhFXmqUsymQvVT5W3F3dlNTD",
+	"4F/PcbkGzWOxd30jIHUz+54I3LlnLQ8CJO7FvgSthKaKlVoZvErlBFsUWM9AdsFB7HIxillzqljDYq0D",
+	"uqefGWUdl+D1d0a9rR+3ULNPCSKkqxbxkotBZXA4TICBXU8BlE5oSL3riSRlQ5amLLL+iwqViGTPYBvo",
+	"7EhDKkhMwU+r+EgQLrCd9HL3KVnmPc1wF2/qPi1wDb8jw3fANUJLBXfBNv7johfIMByjQLaR6elpboUU",
+	"K2hvZpxWsonNIRdcjZdzi3N64QDcK5vVgM1xHeswhp5hOnBdbWebJU1tELg+ZwnO9gFA6ILWMWAjisFG",
+	"ITWZMzBhIgzCyJQDuKtAYHTrOft4+HP3w/nrd/33p0e/HL07C9Dxl0KneXO3tVdpY52qeBbGDnG4hp0C",
+	"+GHRaG4UHZGFGGTDSyXOXI85GnzB/egUk6KPserKv4LzW3rn797+WNXw5Xt0BxoD5Ef3BP4I8ZUfRTfD",
+	"C3OPvHZl1PgYML8MX7INNTIAfEQwa3JEvrLuJ79vfwOR0sGjkjEqFzjMGKbzYCDazlbbaUJZYOH9+Qn0",
+	"w9lAd0iKcXPreEHsnycqT9QADeYcWoOIC8C+TVnEU+xZHPRE3WiO+ZsBetJGksHs/wl7dsC/bdcOMwzA",
+	"AwGrhoqEDvLGCgg0s40WNcg2ki3aUVInnh1VmFwmO/L2B95MTw9fHp0eHpybKZ8hsHg3nlGAp3VQ39s5",
+	"ZrNt/hPNG6DZDeRU559rPmGNnnDQzDY5GToDQU3PgMVSjKBdUB5V6mSZjZk0AFhpD4PJ+ea8UNRUxOab",
+	"AGVr30gTQEwyvNaomrvbL8CbmLDUJSofnZgZmQ8yCLxs5hmosvuuSsac8ZE4Eh+5Hr/XyT2JlWJE/nop",
+	"sn13BfTWxVclQI6G150ioBxXnsZGw/oaCUQE0RdMbw8L8sjU1y2qO4Y6ukV+WortlEvqclZynTpsA92I",
+	"t2ZrO9EXDl2UfK7tYtHodAZvOHZkIPXMd2++e6Jgnmh4ygSaJuQI2xzAdLAjFQJ9530EAGr/k9VlK2xp",
+	"oxbvkyG/ZDYEArpkTzDos2H0bZKk0kgLC/Pmpmw5Qqfkk4dF98RiIN/MHKdWuA7erwHaDcHjWj2xdjFt",
+	"Nfo6dtKoLqkFMwN9ATRvWAb7B5DxUwF4tQ1Qx4vQIkwY4eTJU5hlvnONPHbkoh14oMuDAffKNb/vYECh",
+	"frpwKngYt9a8H73698Y+z6z7yl5Kq5q4NiLATbNu8UtYqdWn1/Hd39AdiS54Vxniu92BC1hm5benJXI4",
+	"NOqckb8F75/32p6o2ymrjRY5LUWYydHJUm+b7Sia4yN8h775H5MKbf6c496g9jqRbknTnlnZTFukwwV0",
+	"i2VOrjxeA9GjJfTicmldkBNSIEDtxnSH+iIRckSYhsLuiEyTDvRuv+Qha6Kb+4LNrX6g4BWUqLkI85jB",
+	"xn7eeaP4aq9VG4ajeqJ+cvTOXNYBlxOmUx5anf/D72QY09FG1sjTAmfpmfT7DRn7NMuVK0nebXv5UPJm",
+	"phxsQYNAyzYU0MYaAbFppCzKWwKurSSmc2jN6LYaBOpWnj3gXcxKqbpw5+7Py7XQjvz7Bih5jKz/Z8rg",
+	"LG4YS8FWszvDKzex0mWV0L2UYMhch+iR6/QlqIigJ5ZgZmgpK7NSYUonObLJvUAJFQa50Z1dUiLqdzu2",
+	"UB+Pt+wHzgPFEjC/j7WPX5eHl7xL5oIwa/p/s0s4lOlI6uWXcE1343VexZ4oOqTgyhZ/Q1GbBfSDlNFw",
+	"zCp7SryCCd/zFS0O8kP6/P4DHHvfVrp11QUCRJJiPiXsauXNq7he8It1RZxfm7oS64nkUE+22eASoCep",
+	"ELBpo0NmYwkAItiaznN32SxkiG3gAjHRWciCMXGk8xY0MQCCtcgraGSaQSyACzNWsicmNL0oRGsy/b+6",
+	"iFWx+77RhTG+N5n7KAzXVjmZERTGmsj232qfSLpln0/V5bT5/Nd7e3CgQl93jHi+O/yYNaWEz7EOITFz",
+	"EJhoj5n3mC5PTvALd1H4ZGJOQrN4nscw7ftH1CrUtg96yqaK9cQopSFzWfqpX9UL3XCnMEeZ+i334Zc2",
+	"r8Nmj87GMs5s5eqbiFtzX3cQ3v4954SnUmPD3ryB5IMp0Y9cYF0ucAqnBJfeu4QrXL2Kj8Q0WQ5EeYbf",
+	"fyfQsXdX2I3rOoXcsWUk7/SAGc3iXlkSUlZZVQr29UQ9UJrqqYJIclaiZX+PiZ9fGneqDt9yLQ0ymGa9",
+	"R08Pf/twdHrY//3w9OjV0eHL/uFx9+htgDpypyeEzD0MsOKsMZVVtXmuyZA6LebdYsiRQ7bIlEX7pLBF",
+	"hfotL0OWWHRVCDnNaBqpr4HOfUzCui+e43oSFW1YQyVgW2Fm5KJdXuZEyKmWm9sFeMNi6zIvYanjNP2g",
+	"AxlD/2p2T46ab9g8aNi0fa8KTA7J6/PzE/IzVTy0tf3Pdl9kfePzITH8KeZoXwgKCUMuoWvS/HD6tslE",
+	"KCNwjJPsRdutndYWUXSuNjASrUiAL+8jNkTQE4bC8S3uDcEopUL39TxhP9mnfZ86OBYg4+m8YNvY1rF7",
+	"L3Yahff1hP/CaSo6nOlhB4AEVAd6vnbggaZ5oAPb2My2cYNoesEUBhO8cJ1ZipoO/sZsrQsmgo53JMAG",
+	"/W/zwcEDUxwdh4TRrYMywGAK0lSuZJbMOMgqrgfVS/JfCu+w09xwOXYhFVj8OGA9IWiayhmLOmTIZg6l",
+	"F7r6O50xqwKh04gzEbIceNIWDrjOK10vtlSYfkgFRJFYvpAWCVKm5DQNWdATeILP2s82IKxDQfG15qId",
+	"dR8umv0Dw67piArXTnhMVQ8G8SZsmGyW7GAYlbbpJsU29T2B/aoj78Tsg/DBE5W1mUmNiqGmA2NYWMP7",
+	"gs2fqA7xulpnnxYyA907zM7vE0oGUx5r6PsKuMh1JzFtu4ig0RNB3j0iwNbaZklAsg5HCmJrVF0YypCp",
+	"mYW5o5iNHvMh03zC8gY3VuZ1Dw4Oz84wndJrWziYZynnh/86eN1998th/7j7L3gOWNtgnq/N72OIue/Y",
+	"qpgCeKiaDmw4ER9Gr7zNiSmcG4+ynhv+xxdsvmF2QKajPo8CUi9/axgLwmMHDRJgJyLzLzq1RdDYNZgE",
+	"ep4EPRFQ/X/+nulgn3CvQzzYVkqXukFnfe+DzE4zu0PDC/BZ2rbyRvdBsFqkkoZ5Mw21Ml8Z/p8xaL1A",
+	"SI2esKfHY+b2FAC+Qs0vGeT6BI7W84RQj7SHuJc9YQ/D3516cPLhnGz6n6nNz7iTXzbda1WwsQ+lwc6h",
+	"ZKYwoUhARBh71VOTuh9eHh2+OzgMoKgHkojUdDjkIXDphKUTjtRbBPt85bN3q0krMmI6FxUsTQ3HQ7yR",
+	"eh5MBf5vTnSaKw39nJ+bb9yzlgy81CZXyN1YYAAuyxeG7XuiNtjvCUpgGYWWnYthXjcz20j548ePTV9I",
+	"d6xYTRmNJz/1asD3e7UA7yp+54k1MmPmyihwCxx6GO0OusAJTrgGhlasqHmiCMeKL0PeUz3um8teGXk+",
+	"tFz33BpF9wJRZcfIbflG4W1Xzdls1gT5PE1jSxM3ttVXgF+172Epq10Dvox7jK79wGr9Ash443NtYC6q",
+	"90EReNyRyGIj4YLig9ECNZapbsb80ihR3teeUVBUPv2QnYMlL2r5XuBuMfe3Kpnz0MYo7uPqeyPchR99",
+	"wa5+9KI/QO55euE5NTKPRiHD2Sqy63jUkSgh2CWiaxAQcsd9nq2NDaNs+6IuAHKPwACGumeu5y6jG5zq",
+	"WDuZqztPrDqKPUpAYXsCwVCcVseCFKJbZ8S0kfArlRrMKEHND42fCVREcd0iWBulJVplLroFpkKsZJaQ",
+	"ScNUKuWWqEqIad2jt/3Tw4Ojk6PDd+fVVdKnsJerQRUeJtTcXfRykczJ5Up9Ch4yV0BeutEPI/p+kByP",
+	"38z22QjTwv7eLK/DQi1EMlSrGqK8NN9fq0dpdqU3x3oSF4mn3MGoUkMyohGAB8BoT+gI+3TecGtX8K3z",
+	"MVelUSh6peNh0yyCcsEi8vr8+C0M7yehMe2y0Ib0kodStHgoV+3XK3zs+i3jEzpim1dNeLqwa0b/pbrW",
+	"qQ24oNDS6Np97JKd7audbQIzrDVqaNjCyAc0HLPmAda/LNtR+/wmPGyfxZp4HO0uD4NZHmm3qWKrx4zG",
+	"erxql1/jE/eo39sRloJApZfcQnZD8j3VdECV8xq1voNgFzN6B9TKCpA1IspnCYlSdMBj88MVR7AJHHlp",
+	"MxvMyqcRhxGSVA4YqQf2twFRms6VzfGws4BnNjpku93OUr57orR7KgskuRYL0D0MUdFoBH5BIXXG/FQA",
+	"XuS8SBWS3bhQ2nA7krKQQcVw1nYq+049sUkYqifqQSiFYCEEohoAYxJLBZ66CejoQs5IPYgYFtgHqCCE",
+	"5sLg3ORw2OgJJQnXDmHNLscCMMbzBqSraR0zomI5Yyl6vtOpUJj/SqToibPf3nJtdlJIwYKNFnna3iHB",
+	"ND94l6Z+ynQ6bwLqnOdSqdILfmH61B3U/aK8u0EqLo75cv79XI1qalFjOY0jRzREp9Qoe9WXhItLrq3v",
+	"DNH0rtNibVMYT3MliDSZaUGQ6WHea9RBqyfewJ0GVyePNeIP4eV9IXXffWOoKvNdE4fQuI+YnVg/aCFH",
+	"LMJHT8g0LyWEPJVigz6MH6AObO4AIgHg4oxOCsggECqNpRhBZGDCJgMEDzIsScaMhLD34MArbIT5cj/7",
+	"RU84VXGtvuiopR5lZ3VPBm55mG+Ur/LeM3GWSa+CJ/hvyQG8JnNDZ6iqZtcf8UN+QHz2XyUXC9EStNIF",
+	"yZnWgpFeiAZcnxIOocRNbpRFlbBwBfM7Z3GsMNsOonmgP8HVRxZMc0aE0Q2b6U21EaZjGUN6Q971rNDP",
+	"T2VLc042hztiodQ7+RSDnqjnUe1GOeBMbPqc0cBBMnshcp9j9sSEzgG2tujLa5STi6y/z04M8/3GHKrF",
+	"HSojxb646DEQjEWQ7doT3ZKbMN8bjAiBe4KPBNXTlNky7zmy3yzbRqZu6A1QUYBVd2CSwNX9Ajgu3NZr",
+	"QPxtgC6CCcWZdKyXquYMG86Bep0e17CZ+aAcbbTMWuYIB8Ji8y0XYTy1yDAW+SQ/WggvSU0Uw3p0dkWN",
+	"6tQTwedeDafYq3Ww/+wXG2HJ4EagRi9ll4zGdhs/2saG+HLFmOpUBRLhGwyXgqNoJozEK3iLLER/HfOj",
+	"Q5qmc0A4gcYoGIJEhK7MEZX1rlOZoQBRSSPKCiE1f1yrI+wDWB5KMmm4ceEHGeLNyeFp9/z9KWYknWEe",
+	"BwIT/3J4TjahT2Ww4ff1bZEzcEORcKq0nCCnL91LjMX3RMxoajiJPT2EhrFRfxuxrURVOcou3M2iSV8Z",
+	"/8mH/XbytzSH1cGhLOKrqWaP0aHvoJbj5lGe/MAzbgaZKs/29rb9Riiy3Ga2ELTxhZQvXZFRr8j8qpA3",
+	"yzJsoOu279WuW0HZE1ajZ0JOR2Nj2VpVPJbY35CK+YzONyDpwEnZvPsImPI2CQr5rJxBN5GOz9iLMtsm",
+	"QFiDyKFogJmxVJx7qS4uswYS2SHvzDC9YorDEhlfEuv7ufV0nYcflr8q58rP8crzmdwuDYDHs3hoEeX9",
+	"pAUvq2gD9h9AznqCajKRKkuxWMi52Xdd3q1waZEPzn7LgV9yg8lNxcoym+O03W4D4it8a1G7eMQmidRL",
+	"G8iZ9zwoczdDhre0rJZw3kIDHUN4FAuVQE16ZMc/CDtebAf+peTugQtSZM7t9ouVzHmNHuA5N7IMO2GC",
+	"Jrzl9IVlvuuzhIW/nr1/97V+OBpFHA2Ik9QMorl5j7kFWcBAQpLpMu3jfcKEYVeRDKcTc9HvIexSHsNh",
+	"5FY71NwWzilGklZt4R/d47c320L31v+ALbSLr9rCgg2/bA/fcqXfF568aQvit3zCDb+79sGDaapkCm3Y",
+	"HsTptarte2Fzlni8CBeE0XBc2Rv+YaTBt2gnX9waT23Ly8Rv4Snagt7WSzRXVNuMpljScn778P68239/",
+	"+kv33dGf3fOj9+/OgtIE67vtFz0R/DOVmvbZVQh+k4AM2FyKqLp1HFRiFNyj91a4VRroRgrL1jdzBT/6",
+	"en9AX29eYOQf5X7xBiOcpXUwsfR2F3lBumT54qtE9cKF+07iHg9M7DfsBvPQVPRelKJCdysAbqRZvE9H",
+	"rm2reeOi5HhvaBidtVAhBPy0PxnSDoATB9AWTyGy7C9cv54OnijSc4y3J/RMNh1sfqGKDfzK1pktCHSU",
+	"czFKh1adxVZ7ogjkas19LB/FhAWZkgkVdFRRiWQDs+b+FFufQAgWLinR01Sgg9lMBeo7xvSSFeZgG9BX",
+	"iLsPSfQw4m5xoB8k8vnYJPUHFHenDEqPFi4UoC8CpZHjV10ihyDt8PYqUocbpTa+Ita5pFAq4U1z168z",
+	"tLonR2/MY/duZTUWmKWIs4o8hbkuoHc7rOpao8au6CSJzXp3BtvDPfqcNZ/T3a3mbvj0afNFtLvT3B4+",
+	"HeyGW8MXbKtda9S4eTE0N6g1auY8ap2afV9/YD6ryGWcTnlUkcl4n1Yhbvoqe9DsSYMINvs2dt4DMIVv",
+	"4LFbcMeVfXifVtmeT5RzoStSx6C4HjMOzUtSpm91h5d671JGo69SUFZZtjQE6J76IIfowl4VWRh3w7VF",
+	"yzO2MA9sZd5WF4IiDnOjWOyP6QZ5VMJmK+A+yqmObSIk1V55IWYyBrbPXJ/qwCv4pRpzNLHHWaHqsVTg",
+	"ay8UNHZKbaQJfiVTyK7MGESw2j7Ha3uvxjkO8Y3Mchz8I9fjMyDpFcwJXVQYsjOPLnbi/0/TYR5t/Ltg",
+	"qtVOgTwNKacoyP0EmjLkdCv9aI3IyGrlyQ9y3ykjfiVTtKUw/4ZGEy4UdLWhHjSKF1Xe6GTIZ7ZzEOYb",
+	"CQ9EsZhUh23iPd7mcngRzQB6EKF6RWhP5BmvJGZDXQ0//BOkNgXLw665Pvnz/AAZ7L1Br5nxCiN9I+MO",
+	"ZxIdyGl1O7zXcmaM7TkqDjOW9yZ8NPP+J3A8G+T1b+1ijh8tmD7fiNl9RhySL8iuYqbZotVYuue1daui",
+	"i2k5j7bMtyHCJWL3Huitscrtvox27trAXqG/PlLgA1Pggh/fGYbWlM4Vv+/Hjr7eufWGzUHPuwl73Uxl",
+	"HN9apVx/Tst0T9efFxIYLUyZjKF26okiMR2wuJFBhomoYEWb58zvAFG7J2Yyhaw8aB0lL1ka06SP0QcV",
+	"5MBdbcgb9LIybSL/RgPjGVz1RMqGU8Ui50TgkPIQQ0lXyDrwh2vsb9PivPZxNomwJ+xv7Buur8A6lXF8",
+	"34a9GWPBrP8ezHhHBI+m/KMpfyudApoYL1Mq/A4fGYPJ0PKQVzywouuw45aWjXdtts9TzDpGyZRQAHzs",
+	"irmLuU7oHOuL9JhNWlUlzd1sqPtUcuwgq+IIFQCYyqwt1Q+uhX/niQbnHlqnWvCnPFFl37XK4AYfPPlg",
+	"WkG6fntu2+vWVSssWJsoaxUg43pAjVBYxS3jj7nS4O0ny6sONvaz9ANzt3VehAioRGXwxRY5LVZzKVfT",
+	"nnBRQEs1f8x7AivXsS9I+UCy6gnXiJwEhmXzUcts1MtqT/5Z+WbeQ7H1wqV8OFfUD8YQHh1Sd5N3gGK4",
+	"gmPl7MymGUBm0t3nGnhoEyvTDY68537orO58IauuWsIEVId52/MY0r/P7HCoRV7Y84z480jLxoOL7Dvu",
+	"RefwVwA3PIfw75RhFADdQEjzHojtgA3uBEDLwl0hGCDtCWxd35wq2/vK1XIfvfv96Pyw/+H0bdDIpTxR",
+	"WqYOyZsqcva629x+utfoIe4KKf4Y4LptWyFINAB4D1vYPpgTlPU2qxBwBMx8RoJFWUdOSA7IkGeswrOI",
+	"dAM9KPI+0uXaSx+40M7t/ekvAeLTJADBdMkBGL7q0Q9nh6fBRoPsbr+wKf37WS5XEk8zAjSKVE6BNGU5",
+	"THmxluD48Pjnw9MzQKZ+QcplA0aLyZkNYhWOJFNY+opN3W33BkzPgK5RqlGA4FMbhkYiYqEbHWx4hcCA",
+	"d8AUqmvnzcYcw2rvSXvCIb7D/oTnDvOHuubJd9CD8NE/8j+g+SmSNFFywgCVfu4yqRak0j4yQ/s5siFy",
+	"X/mhPt/8nP+xXvyvBFm1TgAwH+KJQumSA25BVvyjMvS1doAtJl5Uge5IA9q+x0BKTlHXxVOstF3qwzu2",
+	"0tioF0XFoqAbGfGOGsT1F8QqLikgUQhJIp4CqEYUGcu5J0AxsVpWSAVBcBo9TuV0tOiBMXrYmCqv81KV",
+	"sDWGhV3Kj20r4SJW2Un2RL9hWeuPaOlMMuJ4QEvm+nu5+XmqWLooRsqWjwP1yPvhl72UOiONvPUdonP3",
+	"xJLMtIbXatg3g/I3KQYAjhRxzhAM1TLMhsNYA9NLp1QoClhJ1fluE3mZ68Kl3czqFrBgv6oqobSAQmmC",
+	"jZuW6v0HUsaMisrShCVC1y4arD4z3+h/vKr68FLZ7Hterlel9dFiZClm9JJ9b/L5g2Lp6trHnN6WuGGG",
+	"MgUYAwyuCDazyKpYngjQqj1B8/TIm1xHLPW7V9PUH+IbpZra9a0Uo4/G6P+I2nrbvie/cXCX7kzPXyHn",
+	"HXDkdYWFZ+65h6gszAsFDYG2/3tvd7gVbi8pCGRXeA59qPvLr96EXr1lYqTHtc7206eN2oQL9/fWw9YH",
+	"2r1bpTTH/JJ5jWXcqTwGGL63msHFM7qj/Mas4+bX1QqucdU3P7t+2Otmh59lfYPXU1QLwL2PKeLfMkV8",
+	"kWCr6ovuKHOr2DX2HvVXS5AZxUOcpOlady1PCCu34knoiJG6kMQJEUIVRlwQ2iPLh9FjDD3xkZHCaHKa",
+	"i6q8AFoGT/3h9C0ZpnQEIGr14H/B1z+1Wq2g4Upk0XCVgKGaXrLUxquk0goiZi5uaPTqrCOZlj3hJwa5",
+	"L3D5QStvI392eA7xPZJILjRO0sYFdU/M5RTq1XD5XCjNaLS0m4di+sQOdIJNi+6xR9O9dGVi2RY2Yadw",
+	"3XCGZlNYBB5sBd3Sq8Hu1tKSHk5F+sbKSgZj9x2oKd/CdZetH7S2Cj0g++h2gHUVTfYray2wqrPcqptg",
+	"620qMONuRdt2lzEA6f/YbMU2NMRIe72Yoecp2huNDBdACjx1MlUsA8nPLhx0dYbO7LBrZApmt9+Qz/A9",
+	"c9Miqil0NAL0aPMpTktDlpvS0BHZrSDrYjMVWRe/QkdEfAs8BVzWg8p3a2yRQxqOFx2VhgtkSIFZE3LI",
+	"Gnh5+Pbwl+754cv+m8M/guzkST3PH1gBOfDSzcFXp+7es1Ee5huhD9geyctx6bsg3JxSYnuI54J4qn4A",
+	"78djZP2+MZiLSm+xBi1hIgehr+rc/yRvdHEz7ryOcuvrBTc0qR7tqe8kvA6d8IZFbN7byfPtVUWyS8/7",
+	"ztW25X0ksX3xYxi2XMR6J6d/ixhs2YStZCWbKRNsdvPqUv/ly9TMAxrDphhl0eu2ZNvt5Gpkjvk0LD5X",
+	"SsWs1Earg62Czb79lYCtzd0ijxz1gT1Uh1eaicgT4JYOeRQzEvMh03zCGmSaGA2ea0XoQMl4qvMv70em",
+	"G+rnYiiXepEKHTbd5H1Tq0MCNR3Y9AUEVwvMvzOktQxlLetNi4AhNo8IHlrij4HIrZndPV6cbIxl9n9M",
+	"+US1fiib3SiLRy/JAbbetUtYYGllVfH6dh0ZyawoQxXEa68WscF0NIIENh61yDsLzJfB9RWNe3gzhASC",
+	"nkAQKATttTV9eVx9SaM2opi26XIRGdOolxnM6ABDS3rAhjJlDr4T+tM4+75OizCA8KR7i20KjzY3JKJj",
+	"SQC0HMZUCGyEnAHGACwALu6aJkhQs2tz8YhMI+hRboF1zCUR04nZVAZuDsiFb5F6V8yLDewmFPs6FbYS",
+	"AAxorCSJmfWOQislqAJ27fFwn/EYoMcd+FwnLGhtVCX4SXkxTT6olflDNRrR/2v/aoVysiyiaZvsF431",
+	"SrRT96gX7NzZbj9seNMsGpe/jGH8ELb89y9fV0nTVxxkKVwPHmV56R4vgwyCqr5w+cVAboYVuE38/c1C",
+	"KTeIi4A8zAIeWhI/smGLgLOIxu+Hp0ev/qgOaUDvspuENH6Hlx+aH/+wAQ04nGaBCd8sqHGN7mYGxKJu",
+	"+HaaxrVObROsCfumMkG8hmb8jVIrfSj15srrW5RxOZjJIo70GR+JadIgsRxx0XBdB+FvbBCIxePhNE0N",
+	"GSFryV4K8nrxpUuiFsb8T1hKInbJQ4b62mKA33t9pmYuDnFSEuDKou44aBsng1NoLzeImT9rh+69+NpD",
+	"67X3DbEhNl8cy1Q3Y37JooL26b0X/m46x38VaLcf7G1YAOQsgTs7wpV7UgwYV2yMC19C7K1hNY4C6ULs",
+	"0z2Gk235ubWhvDQC8tpzRXom7NJcK+8N+EHV+q1eRmKQX/5vkF1W/MTcEbLdasOsS2olE5FlT3Xu92dt",
+	"2GPHfzsLY8PfxSWUe+Y3f1Ckfv7+/KQBm5WdTrZupDq3XSSUEVMbDZLprCRmlyxWhe2ODd3Y18HdbXKf",
+	"giZDWvvy6cv/CwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -49,6 +49,9 @@ type Services struct {
 	Events   *service.Events
 	// MFA is multi-factor authentication; nil turns it off.
 	MFA *service.MFA
+	// OTP is email sign-in with links and codes; nil turns it off (its
+	// operations answer 404).
+	OTP *service.OTP
 }
 
 type handler struct {
@@ -104,7 +107,7 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (h
 	h := &handler{cfg: cfg, svc: svcs.Core, keys: svcs.APIKeys, mfa: svcs.MFA, log: log, ids: newRequestIDs()}
 	srv := &Server{svc: svcs.Core, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON},
 		publicURL: cfg.PublicURL, mfa: svcs.MFA,
-		apiKeys: svcs.APIKeys, oauth: svcs.OAuth, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events}
+		apiKeys: svcs.APIKeys, oauth: svcs.OAuth, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events, otp: svcs.OTP}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})

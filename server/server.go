@@ -30,6 +30,8 @@ type Server struct {
 	orgs     *service.Orgs
 	recovery *service.Recovery
 	events   *service.Events
+	// otp is email sign-in; nil answers its operations 404.
+	otp *service.OTP
 }
 
 // Spec is the API description the server publishes.

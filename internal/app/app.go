@@ -139,12 +139,16 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		return nil, err
 	}
 	orgs := service.NewOrgs(sh, st)
+	otp := service.NewOTP(sh, st, c.otpServiceConfig())
+	if err := otp.Init(ctx); err != nil {
+		return nil, err
+	}
 	apiKeys := service.NewAPIKeys(sh, st, orgs)
 	h, err := server.NewHandler(server.Config{
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
 	}, server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
-		Events: service.NewEvents(st), MFA: mfa}, log, latch.SpecYAML())
+		Events: service.NewEvents(st), MFA: mfa, OTP: otp}, log, latch.SpecYAML())
 	if err != nil {
 		return nil, err
 	}

@@ -87,6 +87,8 @@ type Config struct {
 	// confirmed.
 	MFAMaxAge        time.Duration
 	MFAEnrollmentTTL time.Duration
+	// OTP configures email sign-in links and codes.
+	OTP OTPConfig
 }
 
 type ruleFlag struct{ r *ratelimit.Rule }
@@ -202,6 +204,7 @@ func DefaultConfig() Config {
 		Recovery:             defaultRecovery(),
 		APIKeys:              service.DefaultAPIKeyConfig(),
 		Quotas:               service.DefaultQuotas(),
+		OTP:                  defaultOTP(),
 	}
 }
 
@@ -342,6 +345,8 @@ func (c *Config) settings() *settings {
 	value(ruleFlag{&c.Limits.ResendUser}, "rate-resend-user", "LATCH_RATE_RESEND_USER", "verification mails per user, N/duration")
 	// API keys, token exchange and operator lookups.
 	apiKeyFlags(&c.APIKeys, dur, value)
+	// Email sign-in links and codes.
+	otpFlags(c, str, dur, value)
 	// Mail quotas, delegated sessions, invitations and per-owner quotas.
 	quotaFlags(c, integer, value)
 	return s
@@ -426,6 +431,7 @@ func (c *Config) validate(s *settings) error {
 	validateAPIKeys(&c.APIKeys, bad)
 	c.validateQuotas(bad)
 	c.validateLimits(bad)
+	c.validateOTP(bad)
 	return errors.Join(errs...)
 }
 

@@ -141,13 +141,15 @@ const (
 	// PruneMFAFactors are factors whose enrolment was never confirmed.
 	// (Used TOTP steps need no pruning: a factor keeps its last ten.)
 	PruneMFAFactors = "mfa_factors"
+	// PruneOTPChallenges are email sign-in challenges that expired.
+	PruneOTPChallenges = "otp_challenges"
 )
 
 // PruneKinds returns the kinds in the order they are pruned: refresh tokens
 // before the sessions that own them.
 func PruneKinds() []string {
 	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits,
-		PruneMFAChallenges, PruneMFAFactors}
+		PruneMFAChallenges, PruneMFAFactors, PruneOTPChallenges}
 }
 
 // MailData is what a queued mail's template is rendered with. It is stored
@@ -169,6 +171,8 @@ type MailData struct {
 	Factor string `json:"factor,omitempty"`
 	// Factors are the account's second factors, listed in a reset mail.
 	Factors []string `json:"factors,omitempty"`
+	// Code is the 6-digit code of a sign-in mail (MailOTP).
+	Code string `json:"code,omitempty"`
 }
 
 // OutboxPayloadLabel is the label an outbox payload is sealed under: it

@@ -71,9 +71,11 @@ export const operations: ReadonlyArray<readonly [operationId: string, method: st
   ["rollAPIKey", "POST", "/api-keys/{key_id}/roll", "bearer"],
   ["rollOrgAPIKey", "POST", "/organizations/{org_id}/api-keys/{key_id}/roll", "bearer"],
   ["setAudiences", "PUT", "/organizations/{org_id}/audiences", "bearer"],
+  ["signInWithOtp", "POST", "/auth/otp", "none"],
   ["signup", "POST", "/auth/signup", "none"],
   ["updateMember", "PATCH", "/organizations/{org_id}/members/{user_id}", "bearer"],
   ["updateOrganization", "PATCH", "/organizations/{org_id}", "bearer"],
   ["verifyEmail", "POST", "/auth/verify", "none"],
   ["verifyMFA", "POST", "/auth/mfa/verify", "bearer"],
+  ["verifyOtp", "POST", "/auth/otp/verify", "none"],
 ];
