@@ -19,7 +19,7 @@ LATCHD_WHO=test-sdk
 . tools/latchd.sh
 SDK="${SDK:-both}"
 
-export LATCH_ACCESS_TTL=10s LATCH_MAIL_LOG_LINKS=true LATCH_AUTOCONFIRM_EMAIL=true
+export LATCH_ACCESS_TTL=10s LATCH_MAIL_LOG_LINKS=true LATCH_AUTOCONFIRM_EMAIL=true LATCH_OTP_REDIRECT_URLS=http://app.test/callback
 
 # SDK_PREBUILT=1 uses $BIN/latchd as it is (a build from another tree).
 if [ -z "${SDK_PREBUILT:-}" ]; then latchd_build || exit 1; fi
