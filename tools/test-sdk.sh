@@ -4,8 +4,9 @@
 #
 # Builds latchd and starts it like tools/latchd.sh does (free loopback port,
 # fresh SQLite database, no rate limits), with a 10 s access token lifetime,
-# autoconfirmed signups (so they can create API keys) and reset links in its
-# log. Then: the TypeScript SDK is built (ESM and CommonJS, npm run build)
+# autoconfirmed signups (so they can create API keys), reset links and
+# sign-in codes in its log, and one allowed sign-in redirect. Then: the
+# TypeScript SDK is built (ESM and CommonJS, npm run build)
 # and its node:test suite runs;
 # the Python SDK is checked with mypy --strict and its unittest suite runs.
 # Each suite talks to latchd through a recording proxy of its own.
