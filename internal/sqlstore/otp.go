@@ -115,6 +115,13 @@ func (s *Store) otpUserTx(ctx context.Context, tx *sqlx.Tx, c *domain.OTPChallen
 		nu := *newUser
 		nu.Email = c.Email
 		if err := s.insertUser(ctx, tx, &nu); err != nil {
+			if domain.IsCode(translate(err), domain.CodeConflict) {
+				// An account with the address was created meanwhile: the
+				// transaction rolls back, the challenge stays, and trying
+				// again signs that account in.
+				return nil, &domain.Error{Code: domain.CodeUnavailable, Message: "the account changed meanwhile; try again",
+					RetryAfter: time.Second, Err: err}
+			}
 			return nil, err
 		}
 		res.Created = true
