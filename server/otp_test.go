@@ -451,7 +451,7 @@ func TestOTPRedirect(t *testing.T) {
 	signup(t, s, "go@example.com")
 	flush(t, s, box)
 	for _, bad := range []string{"https://evil.example/callback", "https://app.example.com/callback/x", "https://app.example.com.evil.example/magic/x",
-		"http://app.example.com/callback", "https://app.example.com/magic/../admin", "javascript:alert(1)", "https://user@app.example.com/callback"} {
+		"http://app.example.com/callback", "https://app.example.com/magic/../admin", "https://app.example.com/magic/%2e%2e/admin", `https://app.example.com/magic\x`, "javascript:alert(1)", "https://user@app.example.com/callback"} {
 		st, body := askOTP(t, s, "go@example.com", false, bad)
 		wantError(t, bad, st, body, client.ErrorCodeInvalidRequest)
 	}

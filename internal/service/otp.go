@@ -131,7 +131,10 @@ func (o *OTP) codeHash(email, code string) []byte {
 // allow-list (see OTPConfig.RedirectURLs).
 func (o *OTP) redirectAllowed(redirect string) bool {
 	u, err := url.Parse(redirect)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		strings.Contains(u.Path, "..") || strings.Contains(redirect, `\`) {
+		// A browser resolves dot segments (also percent-encoded ones) and
+		// reads a backslash as a slash: either could leave a prefix.
 		return false
 	}
 	bare := *u
@@ -139,7 +142,7 @@ func (o *OTP) redirectAllowed(redirect string) bool {
 	s := bare.String()
 	for _, e := range o.cfg.RedirectURLs {
 		if p, ok := strings.CutSuffix(e, "*"); ok {
-			if strings.HasPrefix(s, p) && !strings.Contains(s[len(p):], "..") {
+			if strings.HasPrefix(s, p) {
 				return true
 			}
 		} else if s == e {
