@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 	"github.com/latchauth/latch/claims"
+	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -145,6 +146,7 @@ const (
 	ErrorCodeUnsupportedGrantType    ErrorCode = "unsupported_grant_type"
 	ErrorCodeUnsupportedMediaType    ErrorCode = "unsupported_media_type"
 	ErrorCodeUnsupportedTokenType    ErrorCode = "unsupported_token_type"
+	ErrorCodeUserBanned              ErrorCode = "user_banned"
 	ErrorCodeWeakPassword            ErrorCode = "weak_password"
 )
 
@@ -207,6 +209,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeUnsupportedTokenType:
 		return true
+	case ErrorCodeUserBanned:
+		return true
 	case ErrorCodeWeakPassword:
 		return true
 	default:
@@ -220,6 +224,7 @@ const (
 	EventTypeApiKeyRevoked            EventType = "api_key_revoked"
 	EventTypeApiKeyRolled             EventType = "api_key_rolled"
 	EventTypeEmailVerified            EventType = "email_verified"
+	EventTypeImpersonationStarted     EventType = "impersonation_started"
 	EventTypeInvitationAccepted       EventType = "invitation_accepted"
 	EventTypeLoginFailed              EventType = "login_failed"
 	EventTypeLoginSucceeded           EventType = "login_succeeded"
@@ -250,6 +255,8 @@ func (e EventType) Valid() bool {
 	case EventTypeApiKeyRolled:
 		return true
 	case EventTypeEmailVerified:
+		return true
+	case EventTypeImpersonationStarted:
 		return true
 	case EventTypeInvitationAccepted:
 		return true
@@ -349,6 +356,21 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImpersonationTokenTokenType.
+const (
+	ImpersonationTokenTokenTypeBearer ImpersonationTokenTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the ImpersonationTokenTokenType enum.
+func (e ImpersonationTokenTokenType) Valid() bool {
+	switch e {
+	case ImpersonationTokenTokenTypeBearer:
 		return true
 	default:
 		return false
@@ -835,6 +857,113 @@ type AcceptedStatus string
 // generated models name with `x-go-type`.
 type AccessTokenClaims = claims.AccessTokenClaims
 
+// AdminMembership defines model for AdminMembership.
+type AdminMembership struct {
+	CreatedAt *time.Time         `json:"created_at,omitempty"`
+	Id        openapi_types.UUID `json:"id"`
+	Name      string             `json:"name"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
+// AdminUser defines model for AdminUser.
+type AdminUser struct {
+	// AppMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+	BanReason   *string   `json:"ban_reason,omitempty"`
+
+	// Banned Whether the user is banned now.
+	Banned        bool                 `json:"banned"`
+	BannedUntil   *time.Time           `json:"banned_until,omitempty"`
+	CreatedAt     time.Time            `json:"created_at"`
+	Email         *openapi_types.Email `json:"email,omitempty"`
+	EmailVerified bool                 `json:"email_verified"`
+
+	// ExternalId For a delegated identity, the organization's id for its user.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// FactorCount The user's verified second factors.
+	FactorCount int                `json:"factor_count"`
+	HasPassword bool               `json:"has_password"`
+	Id          openapi_types.UUID `json:"id"`
+
+	// OrgId For a delegated identity, the organization that owns it.
+	OrgId     *openapi_types.UUID `json:"org_id,omitempty"`
+	UpdatedAt time.Time           `json:"updated_at"`
+
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata *Metadata `json:"user_metadata,omitempty"`
+}
+
+// AdminUserDetail defines model for AdminUserDetail.
+type AdminUserDetail struct {
+	// ApiKeys The personal API keys, at most 200, newest first.
+	ApiKeys       []APIKey          `json:"api_keys"`
+	Factors       []MFAFactor       `json:"factors"`
+	Organizations []AdminMembership `json:"organizations"`
+
+	// Sessions The active sessions (`current` is always false), at most 200, newest first.
+	Sessions []Session `json:"sessions"`
+	User     AdminUser `json:"user"`
+}
+
+// AdminUserExport defines model for AdminUserExport.
+type AdminUserExport struct {
+	ApiKeys []APIKey `json:"api_keys"`
+
+	// Events The user's security events still kept, newest first.
+	Events     []Event     `json:"events"`
+	ExportedAt time.Time   `json:"exported_at"`
+	Factors    []MFAFactor `json:"factors"`
+
+	// Metadata A delegated identity's metadata from its organization.
+	Metadata      *map[string]interface{} `json:"metadata,omitempty"`
+	Organizations []AdminMembership       `json:"organizations"`
+	Sessions      []Session               `json:"sessions"`
+	User          AdminUser               `json:"user"`
+}
+
+// AdminUserList defines model for AdminUserList.
+type AdminUserList struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string     `json:"next_cursor,omitempty"`
+	Users      []AdminUser `json:"users"`
+}
+
+// AdminUserUpdate defines model for AdminUserUpdate.
+type AdminUserUpdate struct {
+	// AppMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+
+	// BanReason Example: chargeback fraud, ticket 4711
+	BanReason *string `json:"ban_reason,omitempty"`
+
+	// BannedUntil Ban until this time; `null` lifts a ban.
+	//
+	// Example: 2027-01-01T00:00:00Z
+	BannedUntil nullable.Nullable[time.Time] `json:"banned_until,omitempty"`
+
+	// Email Example: ada@example.com
+	Email *string `json:"email,omitempty"`
+
+	// EmailVerified With `email`, marks the new email verified; without it, sets the flag.
+	//
+	// Example: false
+	EmailVerified *bool `json:"email_verified,omitempty"`
+
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata *Metadata `json:"user_metadata,omitempty"`
+}
+
 // AudienceList defines model for AudienceList.
 type AudienceList struct {
 	// Audiences Example: ["https://api.example.com"]
@@ -1010,6 +1139,28 @@ type ExchangeResponseIssuedTokenType string
 // ExchangeResponseTokenType defines model for ExchangeResponse.TokenType.
 type ExchangeResponseTokenType string
 
+// ExportedUser defines model for ExportedUser.
+type ExportedUser struct {
+	CreatedAt     time.Time           `json:"created_at"`
+	Email         openapi_types.Email `json:"email"`
+	EmailVerified bool                `json:"email_verified"`
+
+	// ExternalId The id that an import gave the user, if any.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// HasPassword Whether the account has a password (never the hash).
+	HasPassword *bool              `json:"has_password,omitempty"`
+	Id          openapi_types.UUID `json:"id"`
+	UpdatedAt   time.Time          `json:"updated_at"`
+}
+
+// ExportedUserPage defines model for ExportedUserPage.
+type ExportedUserPage struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string        `json:"next_cursor,omitempty"`
+	Users      []ExportedUser `json:"users"`
+}
+
 // ForgotPasswordRequest defines model for ForgotPasswordRequest.
 type ForgotPasswordRequest struct {
 	// Email Example: ada@example.com
@@ -1029,6 +1180,75 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// ImpersonationToken defines model for ImpersonationToken.
+type ImpersonationToken struct {
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+
+	// ExpiresIn Seconds until the token (and its session) ends.
+	ExpiresIn int `json:"expires_in"`
+
+	// SessionId The dedicated session; revoking it ends the token.
+	SessionId openapi_types.UUID          `json:"session_id"`
+	TokenType ImpersonationTokenTokenType `json:"token_type"`
+	UserId    openapi_types.UUID          `json:"user_id"`
+}
+
+// ImpersonationTokenTokenType defines model for ImpersonationToken.TokenType.
+type ImpersonationTokenTokenType string
+
+// ImportUser defines model for ImportUser.
+type ImportUser struct {
+	// AppMetadata The user's application metadata. Not stored by this release: a
+	// record with a non-empty one is refused (400 `invalid_request`)
+	// rather than imported without it.
+	AppMetadata *map[string]interface{} `json:"app_metadata,omitempty"`
+
+	// CreatedAt When the account was created in the system it comes from; now when absent or in the future.
+	CreatedAt     *time.Time          `json:"created_at,omitempty"`
+	Email         openapi_types.Email `json:"email"`
+	EmailVerified *bool               `json:"email_verified,omitempty"`
+
+	// ExternalId The user's id in the system it comes from (returned by the export).
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// PasswordHash The user's password hash in a supported format (see the operation); absent for none.
+	PasswordHash *string `json:"password_hash,omitempty"`
+
+	// UserMetadata The user's own metadata; like `app_metadata`, refused when not empty by this release.
+	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
+}
+
+// ImportUserResult defines model for ImportUserResult.
+type ImportUserResult struct {
+	// Error A stable error code. Codes are only ever added.
+	//
+	// Example: invalid_request
+	Error *ErrorCode `json:"error,omitempty"`
+
+	// Id The new user's id, when it was created.
+	Id *openapi_types.UUID `json:"id,omitempty"`
+
+	// Index The record's position in the request.
+	Index int `json:"index"`
+
+	// Message Why the record was not created (never a hash).
+	Message *string `json:"message,omitempty"`
+}
+
+// ImportUsersRequest defines model for ImportUsersRequest.
+type ImportUsersRequest struct {
+	// Users Example: [{"created_at":"2024-03-01T12:00:00Z","email":"ada@example.com","email_verified":true,"external_id":"auth0|64f1c2","password_hash":"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"}]
+	Users []ImportUser `json:"users"`
+}
+
+// ImportUsersResult defines model for ImportUsersResult.
+type ImportUsersResult struct {
+	// Created How many users were created.
+	Created int                `json:"created"`
+	Results []ImportUserResult `json:"results"`
+}
 
 // IntrospectionRequest defines model for IntrospectionRequest.
 type IntrospectionRequest struct {
@@ -1058,7 +1278,13 @@ type IntrospectionResponse struct {
 	//
 	//
 	// Example: aal1
-	Aal    *AAL `json:"aal,omitempty"`
+	Aal *AAL `json:"aal,omitempty"`
+
+	// Act The `act` claim of an impersonation token (RFC 8693), naming the operator acting as `sub`.
+	Act *struct {
+		// Sub The operator's user id.
+		Sub string `json:"sub"`
+	} `json:"act,omitempty"`
 	Active bool `json:"active"`
 
 	// Amr The authentication methods (RFC 8176) of a session's token: an
@@ -1254,6 +1480,11 @@ type MemberList struct {
 	// NextCursor Pass as `cursor` for the next page; absent on the last page.
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
+
+// Metadata A JSON object of at most 8 KiB serialised.
+//
+// Example: {"plan":"pro","theme":"dark"}
+type Metadata map[string]interface{}
 
 // OTPRequest defines model for OTPRequest.
 type OTPRequest struct {
@@ -1474,7 +1705,11 @@ type Session struct {
 
 	// AbsoluteExpiresAt When the session ends whatever happens.
 	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
-	CreatedAt         time.Time `json:"created_at"`
+
+	// ActorId Set on an impersonation session: the operator acting as the user
+	// (`POST /admin/users/{user_id}/impersonate`).
+	ActorId   *openapi_types.UUID `json:"actor_id,omitempty"`
+	CreatedAt time.Time           `json:"created_at"`
 
 	// Current True for the session of the access token that asked.
 	Current bool `json:"current"`
@@ -1659,6 +1894,14 @@ type TokenType string
 // Example: refresh_token
 type TokenTypeHint string
 
+// UpdateMeRequest defines model for UpdateMeRequest.
+type UpdateMeRequest struct {
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata Metadata `json:"user_metadata"`
+}
+
 // UpdateMemberRequest defines model for UpdateMemberRequest.
 type UpdateMemberRequest struct {
 	// Role Example: member
@@ -1676,7 +1919,11 @@ type UpdateOrganizationRequest struct {
 
 // User defines model for User.
 type User struct {
-	CreatedAt time.Time `json:"created_at"`
+	// AppMetadata What operators store about the user (`PATCH /admin/users/{user_id}`);
+	// read-only to the user, and copied into access tokens as the
+	// `app_metadata` claim.
+	AppMetadata *map[string]interface{} `json:"app_metadata,omitempty"`
+	CreatedAt   time.Time               `json:"created_at"`
 
 	// Email `null` for a delegated identity created without one.
 	Email         *openapi_types.Email `json:"email"`
@@ -1691,6 +1938,9 @@ type User struct {
 
 	// OrgId For a delegated identity, the organization that owns it.
 	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// UserMetadata What the user stores about themselves (`PATCH /auth/me`).
+	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
 }
 
 // UserInfo defines model for UserInfo.
@@ -1806,6 +2056,51 @@ type Unavailable = ErrorBody
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
 
+// ListAdminUsersParams defines parameters for ListAdminUsers.
+type ListAdminUsersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Email The exact email, normalised (trimmed, lower case).
+	Email *string `form:"email,omitempty" json:"email,omitempty"`
+
+	// EmailPrefix Emails that start with this text (normalised to lower case).
+	EmailPrefix *string `form:"email_prefix,omitempty" json:"email_prefix,omitempty"`
+
+	// OrgId Members of the organization, and its delegated identities.
+	OrgId *openapi_types.UUID `form:"org_id,omitempty" json:"org_id,omitempty"`
+
+	// ExternalId Delegated identities with this organization's id for their user.
+	ExternalId *string `form:"external_id,omitempty" json:"external_id,omitempty"`
+
+	// CreatedAfter Accounts created strictly after this time.
+	CreatedAfter *time.Time `form:"created_after,omitempty" json:"created_after,omitempty"`
+
+	// CreatedBefore Accounts created strictly before this time.
+	CreatedBefore *time.Time `form:"created_before,omitempty" json:"created_before,omitempty"`
+
+	// Banned true lists the users banned now; false those who are not.
+	Banned *bool `form:"banned,omitempty" json:"banned,omitempty"`
+}
+
+// ExportUsersParams defines parameters for ExportUsers.
+type ExportUsersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// DeleteAdminUserParams defines parameters for DeleteAdminUser.
+type DeleteAdminUserParams struct {
+	// DeleteSoleOwnedOrgs Also delete the organizations the user alone owns.
+	DeleteSoleOwnedOrgs *bool `form:"delete_sole_owned_orgs,omitempty" json:"delete_sole_owned_orgs,omitempty"`
+}
+
 // ListAPIKeysParams defines parameters for ListAPIKeys.
 type ListAPIKeysParams struct {
 	// Limit The most items in the page.
@@ -1910,6 +2205,12 @@ type LookupUserParams struct {
 	Email openapi_types.Email `form:"email" json:"email"`
 }
 
+// ImportUsersJSONRequestBody defines body for ImportUsers for application/json ContentType.
+type ImportUsersJSONRequestBody = ImportUsersRequest
+
+// UpdateAdminUserJSONRequestBody defines body for UpdateAdminUser for application/json ContentType.
+type UpdateAdminUserJSONRequestBody = AdminUserUpdate
+
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
 
@@ -1918,6 +2219,9 @@ type RollAPIKeyJSONRequestBody = RollAPIKeyRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
+
+// UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
+type UpdateMeJSONRequestBody = UpdateMeRequest
 
 // RenameMFAFactorJSONRequestBody defines body for RenameMFAFactor for application/json ContentType.
 type RenameMFAFactorJSONRequestBody = RenameFactorRequest
@@ -2118,6 +2422,39 @@ type ServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(w http.ResponseWriter, r *http.Request)
+	// ListAdminUsers List and search users (operators)
+	// (GET /admin/users)
+	ListAdminUsers(w http.ResponseWriter, r *http.Request, params ListAdminUsersParams)
+	// ExportUsers Export the password accounts, a page at a time, without secrets
+	// (GET /admin/users/export)
+	ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams)
+	// ImportUsers Import users, with password hashes from another system
+	// (POST /admin/users/import)
+	ImportUsers(w http.ResponseWriter, r *http.Request)
+	// DeleteAdminUser Delete a user (operators)
+	// (DELETE /admin/users/{user_id})
+	DeleteAdminUser(w http.ResponseWriter, r *http.Request, userId UserId, params DeleteAdminUserParams)
+	// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+	// (GET /admin/users/{user_id})
+	GetAdminUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// UpdateAdminUser Change a user's email, ban or metadata (operators)
+	// (PATCH /admin/users/{user_id})
+	UpdateAdminUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+	// (GET /admin/users/{user_id}/export)
+	ExportAdminUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors)
+	DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request, userId UserId)
+	// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors/{factor_id})
+	DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request, userId UserId, factorId FactorId)
+	// ImpersonateUser A short-lived, read-only access token acting as a user
+	// (POST /admin/users/{user_id}/impersonate)
+	ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// RevokeAdminUserSessions End every session of a user (operators)
+	// (DELETE /admin/users/{user_id}/sessions)
+	RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams)
@@ -2145,6 +2482,9 @@ type ServerInterface interface {
 	// GetMe The authenticated user
 	// (GET /auth/me)
 	GetMe(w http.ResponseWriter, r *http.Request)
+	// UpdateMe Change the authenticated user's own user_metadata
+	// (PATCH /auth/me)
+	UpdateMe(w http.ResponseWriter, r *http.Request)
 	// ListMFAFactors The caller's second factors and how many recovery codes are left
 	// (GET /auth/mfa/factors)
 	ListMFAFactors(w http.ResponseWriter, r *http.Request)
@@ -2355,6 +2695,72 @@ func (_ Unimplemented) GetAcceptInvitationPage(w http.ResponseWriter, r *http.Re
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListAdminUsers List and search users (operators)
+// (GET /admin/users)
+func (_ Unimplemented) ListAdminUsers(w http.ResponseWriter, r *http.Request, params ListAdminUsersParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExportUsers Export the password accounts, a page at a time, without secrets
+// (GET /admin/users/export)
+func (_ Unimplemented) ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ImportUsers Import users, with password hashes from another system
+// (POST /admin/users/import)
+func (_ Unimplemented) ImportUsers(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminUser Delete a user (operators)
+// (DELETE /admin/users/{user_id})
+func (_ Unimplemented) DeleteAdminUser(w http.ResponseWriter, r *http.Request, userId UserId, params DeleteAdminUserParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+// (GET /admin/users/{user_id})
+func (_ Unimplemented) GetAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateAdminUser Change a user's email, ban or metadata (operators)
+// (PATCH /admin/users/{user_id})
+func (_ Unimplemented) UpdateAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+// (GET /admin/users/{user_id}/export)
+func (_ Unimplemented) ExportAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+// (DELETE /admin/users/{user_id}/factors)
+func (_ Unimplemented) DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+// (DELETE /admin/users/{user_id}/factors/{factor_id})
+func (_ Unimplemented) DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request, userId UserId, factorId FactorId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ImpersonateUser A short-lived, read-only access token acting as a user
+// (POST /admin/users/{user_id}/impersonate)
+func (_ Unimplemented) ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RevokeAdminUserSessions End every session of a user (operators)
+// (DELETE /admin/users/{user_id}/sessions)
+func (_ Unimplemented) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ListAPIKeys The caller's personal API keys (never their secrets)
 // (GET /api-keys)
 func (_ Unimplemented) ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams) {
@@ -2406,6 +2812,12 @@ func (_ Unimplemented) Logout(w http.ResponseWriter, r *http.Request, params Log
 // GetMe The authenticated user
 // (GET /auth/me)
 func (_ Unimplemented) GetMe(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateMe Change the authenticated user's own user_metadata
+// (PATCH /auth/me)
+func (_ Unimplemented) UpdateMe(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2834,6 +3246,436 @@ func (siw *ServerInterfaceWrapper) GetAcceptInvitationPage(w http.ResponseWriter
 	handler.ServeHTTP(w, r)
 }
 
+// ListAdminUsers operation middleware
+func (siw *ServerInterfaceWrapper) ListAdminUsers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAdminUsersParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "email" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "email", r.URL.Query(), &params.Email, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "email"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "email", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "email_prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "email_prefix", r.URL.Query(), &params.EmailPrefix, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "email_prefix"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "email_prefix", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "org_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org_id", r.URL.Query(), &params.OrgId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "org_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "external_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "external_id", r.URL.Query(), &params.ExternalId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "external_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "external_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "created_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_after", r.URL.Query(), &params.CreatedAfter, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "created_after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "created_after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "created_before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_before", r.URL.Query(), &params.CreatedBefore, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "created_before"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "created_before", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "banned" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "banned", r.URL.Query(), &params.Banned, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "banned"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "banned", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAdminUsers(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExportUsers operation middleware
+func (siw *ServerInterfaceWrapper) ExportUsers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ExportUsersParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExportUsers(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ImportUsers operation middleware
+func (siw *ServerInterfaceWrapper) ImportUsers(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ImportUsers(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteAdminUserParams
+
+	// ------------- Optional query parameter "delete_sole_owned_orgs" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "delete_sole_owned_orgs", r.URL.Query(), &params.DeleteSoleOwnedOrgs, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "delete_sole_owned_orgs"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "delete_sole_owned_orgs", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminUser(w, r, userId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) GetAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAdminUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) UpdateAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateAdminUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExportAdminUser operation middleware
+func (siw *ServerInterfaceWrapper) ExportAdminUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExportAdminUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminUserFactors operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminUserFactors(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminUserFactor operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "factor_id" -------------
+	var factorId FactorId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "factor_id", chi.URLParam(r, "factor_id"), &factorId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "factor_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminUserFactor(w, r, userId, factorId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ImpersonateUser operation middleware
+func (siw *ServerInterfaceWrapper) ImpersonateUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ImpersonateUser(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeAdminUserSessions operation middleware
+func (siw *ServerInterfaceWrapper) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeAdminUserSessions(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListAPIKeys operation middleware
 func (siw *ServerInterfaceWrapper) ListAPIKeys(w http.ResponseWriter, r *http.Request) {
 
@@ -3096,6 +3938,20 @@ func (siw *ServerInterfaceWrapper) GetMe(w http.ResponseWriter, r *http.Request)
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetMe(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateMe operation middleware
+func (siw *ServerInterfaceWrapper) UpdateMe(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateMe(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -4705,6 +5561,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/auth/me", wrapper.GetMe)
 	})
 	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/auth/me", wrapper.UpdateMe)
+	})
+	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/auth/logout", wrapper.Logout)
 	})
 	r.Group(func(r chi.Router) {
@@ -4859,6 +5718,39 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/users", wrapper.LookupUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users", wrapper.ListAdminUsers)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}", wrapper.DeleteAdminUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users/{user_id}", wrapper.GetAdminUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/admin/users/{user_id}", wrapper.UpdateAdminUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}/sessions", wrapper.RevokeAdminUserSessions)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}/factors", wrapper.DeleteAdminUserFactors)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}/factors/{factor_id}", wrapper.DeleteAdminUserFactor)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users/{user_id}/export", wrapper.ExportAdminUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/users/import", wrapper.ImportUsers)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users/export", wrapper.ExportUsers)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/users/{user_id}/impersonate", wrapper.ImpersonateUser)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/oauth/introspect", wrapper.IntrospectToken)
@@ -5086,6 +5978,1241 @@ func (response GetAcceptInvitationPage500JSONResponse) VisitGetAcceptInvitationP
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsersRequestObject struct {
+	Params ListAdminUsersParams
+}
+
+type ListAdminUsersResponseObject interface {
+	VisitListAdminUsersResponse(w http.ResponseWriter) error
+}
+
+type ListAdminUsers200JSONResponse AdminUserList
+
+func (response ListAdminUsers200JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListAdminUsers400JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAdminUsers401JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAdminUsers403JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListAdminUsers500JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminUsers503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListAdminUsers503JSONResponse) VisitListAdminUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsersRequestObject struct {
+	Params ExportUsersParams
+}
+
+type ExportUsersResponseObject interface {
+	VisitExportUsersResponse(w http.ResponseWriter) error
+}
+
+type ExportUsers200JSONResponse ExportedUserPage
+
+func (response ExportUsers200JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ExportUsers400JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ExportUsers401JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ExportUsers403JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers500JSONResponse struct{ InternalJSONResponse }
+
+func (response ExportUsers500JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportUsers503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ExportUsers503JSONResponse) VisitExportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsersRequestObject struct {
+	Body *ImportUsersJSONRequestBody
+}
+
+type ImportUsersResponseObject interface {
+	VisitImportUsersResponse(w http.ResponseWriter) error
+}
+
+type ImportUsers200JSONResponse ImportUsersResult
+
+func (response ImportUsers200JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ImportUsers400JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ImportUsers401JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ImportUsers403JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ImportUsers413JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response ImportUsers415JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers500JSONResponse struct{ InternalJSONResponse }
+
+func (response ImportUsers500JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportUsers503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ImportUsers503JSONResponse) VisitImportUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+	Params DeleteAdminUserParams
+}
+
+type DeleteAdminUserResponseObject interface {
+	VisitDeleteAdminUserResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminUser204Response struct {
+}
+
+func (response DeleteAdminUser204Response) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminUser400JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminUser401JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminUser403JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminUser404JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser409JSONResponse struct{ ConflictJSONResponse }
+
+func (response DeleteAdminUser409JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminUser500JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminUser503JSONResponse) VisitDeleteAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type GetAdminUserResponseObject interface {
+	VisitGetAdminUserResponse(w http.ResponseWriter) error
+}
+
+type GetAdminUser200JSONResponse AdminUserDetail
+
+func (response GetAdminUser200JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetAdminUser400JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetAdminUser401JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetAdminUser403JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetAdminUser404JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetAdminUser500JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetAdminUser503JSONResponse) VisitGetAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+	Body   *UpdateAdminUserJSONRequestBody
+}
+
+type UpdateAdminUserResponseObject interface {
+	VisitUpdateAdminUserResponse(w http.ResponseWriter) error
+}
+
+type UpdateAdminUser200JSONResponse AdminUser
+
+func (response UpdateAdminUser200JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateAdminUser400JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateAdminUser401JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateAdminUser403JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateAdminUser404JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser409JSONResponse struct{ ConflictJSONResponse }
+
+func (response UpdateAdminUser409JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateAdminUser413JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateAdminUser415JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateAdminUser500JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateAdminUser503JSONResponse) VisitUpdateAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type ExportAdminUserResponseObject interface {
+	VisitExportAdminUserResponse(w http.ResponseWriter) error
+}
+
+type ExportAdminUser200JSONResponse AdminUserExport
+
+func (response ExportAdminUser200JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ExportAdminUser400JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ExportAdminUser401JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ExportAdminUser403JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ExportAdminUser404JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response ExportAdminUser500JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportAdminUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ExportAdminUser503JSONResponse) VisitExportAdminUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactorsRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type DeleteAdminUserFactorsResponseObject interface {
+	VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminUserFactors204Response struct {
+}
+
+func (response DeleteAdminUserFactors204Response) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminUserFactors400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminUserFactors400JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminUserFactors401JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminUserFactors403JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminUserFactors404JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminUserFactors500JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactors503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminUserFactors503JSONResponse) VisitDeleteAdminUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactorRequestObject struct {
+	UserId   UserId   `json:"user_id"`
+	FactorId FactorId `json:"factor_id"`
+}
+
+type DeleteAdminUserFactorResponseObject interface {
+	VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminUserFactor204Response struct {
+}
+
+func (response DeleteAdminUserFactor204Response) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminUserFactor400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminUserFactor400JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminUserFactor401JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminUserFactor403JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminUserFactor404JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminUserFactor500JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminUserFactor503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminUserFactor503JSONResponse) VisitDeleteAdminUserFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type ImpersonateUserResponseObject interface {
+	VisitImpersonateUserResponse(w http.ResponseWriter) error
+}
+
+type ImpersonateUser200JSONResponse ImpersonationToken
+
+func (response ImpersonateUser200JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ImpersonateUser400JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ImpersonateUser401JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ImpersonateUser403JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ImpersonateUser404JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser500JSONResponse struct{ InternalJSONResponse }
+
+func (response ImpersonateUser500JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImpersonateUser503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ImpersonateUser503JSONResponse) VisitImpersonateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessionsRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type RevokeAdminUserSessionsResponseObject interface {
+	VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error
+}
+
+type RevokeAdminUserSessions204Response struct {
+}
+
+func (response RevokeAdminUserSessions204Response) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeAdminUserSessions400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RevokeAdminUserSessions400JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RevokeAdminUserSessions401JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RevokeAdminUserSessions403JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RevokeAdminUserSessions404JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions500JSONResponse struct{ InternalJSONResponse }
+
+func (response RevokeAdminUserSessions500JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAdminUserSessions503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RevokeAdminUserSessions503JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6089,6 +8216,146 @@ func (response GetMe500JSONResponse) VisitGetMeResponse(w http.ResponseWriter) e
 type GetMe503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response GetMe503JSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMeRequestObject struct {
+	Body *UpdateMeJSONRequestBody
+}
+
+type UpdateMeResponseObject interface {
+	VisitUpdateMeResponse(w http.ResponseWriter) error
+}
+
+type UpdateMe200JSONResponse User
+
+func (response UpdateMe200JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateMe400JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateMe401JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateMe403JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateMe404JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateMe413JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateMe415JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateMe500JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateMe503JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -8103,6 +10370,23 @@ func (response Refresh401JSONResponse) VisitRefreshResponse(w http.ResponseWrite
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Refresh403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response Refresh403JSONResponse) VisitRefreshResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -12571,6 +14855,39 @@ type StrictServerInterface interface {
 	// GetAcceptInvitationPage The page that invitation links open
 	// (GET /accept-invitation)
 	GetAcceptInvitationPage(ctx context.Context, request GetAcceptInvitationPageRequestObject) (GetAcceptInvitationPageResponseObject, error)
+	// ListAdminUsers List and search users (operators)
+	// (GET /admin/users)
+	ListAdminUsers(ctx context.Context, request ListAdminUsersRequestObject) (ListAdminUsersResponseObject, error)
+	// ExportUsers Export the password accounts, a page at a time, without secrets
+	// (GET /admin/users/export)
+	ExportUsers(ctx context.Context, request ExportUsersRequestObject) (ExportUsersResponseObject, error)
+	// ImportUsers Import users, with password hashes from another system
+	// (POST /admin/users/import)
+	ImportUsers(ctx context.Context, request ImportUsersRequestObject) (ImportUsersResponseObject, error)
+	// DeleteAdminUser Delete a user (operators)
+	// (DELETE /admin/users/{user_id})
+	DeleteAdminUser(ctx context.Context, request DeleteAdminUserRequestObject) (DeleteAdminUserResponseObject, error)
+	// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+	// (GET /admin/users/{user_id})
+	GetAdminUser(ctx context.Context, request GetAdminUserRequestObject) (GetAdminUserResponseObject, error)
+	// UpdateAdminUser Change a user's email, ban or metadata (operators)
+	// (PATCH /admin/users/{user_id})
+	UpdateAdminUser(ctx context.Context, request UpdateAdminUserRequestObject) (UpdateAdminUserResponseObject, error)
+	// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+	// (GET /admin/users/{user_id}/export)
+	ExportAdminUser(ctx context.Context, request ExportAdminUserRequestObject) (ExportAdminUserResponseObject, error)
+	// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors)
+	DeleteAdminUserFactors(ctx context.Context, request DeleteAdminUserFactorsRequestObject) (DeleteAdminUserFactorsResponseObject, error)
+	// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+	// (DELETE /admin/users/{user_id}/factors/{factor_id})
+	DeleteAdminUserFactor(ctx context.Context, request DeleteAdminUserFactorRequestObject) (DeleteAdminUserFactorResponseObject, error)
+	// ImpersonateUser A short-lived, read-only access token acting as a user
+	// (POST /admin/users/{user_id}/impersonate)
+	ImpersonateUser(ctx context.Context, request ImpersonateUserRequestObject) (ImpersonateUserResponseObject, error)
+	// RevokeAdminUserSessions End every session of a user (operators)
+	// (DELETE /admin/users/{user_id}/sessions)
+	RevokeAdminUserSessions(ctx context.Context, request RevokeAdminUserSessionsRequestObject) (RevokeAdminUserSessionsResponseObject, error)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(ctx context.Context, request ListAPIKeysRequestObject) (ListAPIKeysResponseObject, error)
@@ -12598,6 +14915,9 @@ type StrictServerInterface interface {
 	// GetMe The authenticated user
 	// (GET /auth/me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
+	// UpdateMe Change the authenticated user's own user_metadata
+	// (PATCH /auth/me)
+	UpdateMe(ctx context.Context, request UpdateMeRequestObject) (UpdateMeResponseObject, error)
 	// ListMFAFactors The caller's second factors and how many recovery codes are left
 	// (GET /auth/mfa/factors)
 	ListMFAFactors(ctx context.Context, request ListMFAFactorsRequestObject) (ListMFAFactorsResponseObject, error)
@@ -12915,6 +15235,306 @@ func (sh *strictHandler) GetAcceptInvitationPage(w http.ResponseWriter, r *http.
 	}
 }
 
+// ListAdminUsers operation middleware
+func (sh *strictHandler) ListAdminUsers(w http.ResponseWriter, r *http.Request, params ListAdminUsersParams) {
+	var request ListAdminUsersRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAdminUsers(ctx, request.(ListAdminUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAdminUsers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAdminUsersResponseObject); ok {
+		if err := validResponse.VisitListAdminUsersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ExportUsers operation middleware
+func (sh *strictHandler) ExportUsers(w http.ResponseWriter, r *http.Request, params ExportUsersParams) {
+	var request ExportUsersRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExportUsers(ctx, request.(ExportUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExportUsers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExportUsersResponseObject); ok {
+		if err := validResponse.VisitExportUsersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ImportUsers operation middleware
+func (sh *strictHandler) ImportUsers(w http.ResponseWriter, r *http.Request) {
+	var request ImportUsersRequestObject
+
+	var body ImportUsersJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ImportUsers(ctx, request.(ImportUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ImportUsers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ImportUsersResponseObject); ok {
+		if err := validResponse.VisitImportUsersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminUser operation middleware
+func (sh *strictHandler) DeleteAdminUser(w http.ResponseWriter, r *http.Request, userId UserId, params DeleteAdminUserParams) {
+	var request DeleteAdminUserRequestObject
+
+	request.UserId = userId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminUser(ctx, request.(DeleteAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminUserResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAdminUser operation middleware
+func (sh *strictHandler) GetAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request GetAdminUserRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAdminUser(ctx, request.(GetAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAdminUserResponseObject); ok {
+		if err := validResponse.VisitGetAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateAdminUser operation middleware
+func (sh *strictHandler) UpdateAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request UpdateAdminUserRequestObject
+
+	request.UserId = userId
+
+	var body UpdateAdminUserJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateAdminUser(ctx, request.(UpdateAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateAdminUserResponseObject); ok {
+		if err := validResponse.VisitUpdateAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ExportAdminUser operation middleware
+func (sh *strictHandler) ExportAdminUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request ExportAdminUserRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExportAdminUser(ctx, request.(ExportAdminUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExportAdminUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExportAdminUserResponseObject); ok {
+		if err := validResponse.VisitExportAdminUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminUserFactors operation middleware
+func (sh *strictHandler) DeleteAdminUserFactors(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request DeleteAdminUserFactorsRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminUserFactors(ctx, request.(DeleteAdminUserFactorsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminUserFactors")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminUserFactorsResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminUserFactorsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminUserFactor operation middleware
+func (sh *strictHandler) DeleteAdminUserFactor(w http.ResponseWriter, r *http.Request, userId UserId, factorId FactorId) {
+	var request DeleteAdminUserFactorRequestObject
+
+	request.UserId = userId
+	request.FactorId = factorId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminUserFactor(ctx, request.(DeleteAdminUserFactorRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminUserFactor")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminUserFactorResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminUserFactorResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ImpersonateUser operation middleware
+func (sh *strictHandler) ImpersonateUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request ImpersonateUserRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ImpersonateUser(ctx, request.(ImpersonateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ImpersonateUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ImpersonateUserResponseObject); ok {
+		if err := validResponse.VisitImpersonateUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeAdminUserSessions operation middleware
+func (sh *strictHandler) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request RevokeAdminUserSessionsRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeAdminUserSessions(ctx, request.(RevokeAdminUserSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeAdminUserSessions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeAdminUserSessionsResponseObject); ok {
+		if err := validResponse.VisitRevokeAdminUserSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListAPIKeys operation middleware
 func (sh *strictHandler) ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams) {
 	var request ListAPIKeysRequestObject
@@ -13160,6 +15780,37 @@ func (sh *strictHandler) GetMe(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetMeResponseObject); ok {
 		if err := validResponse.VisitGetMeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateMe operation middleware
+func (sh *strictHandler) UpdateMe(w http.ResponseWriter, r *http.Request) {
+	var request UpdateMeRequestObject
+
+	var body UpdateMeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateMe(ctx, request.(UpdateMeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateMe")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateMeResponseObject); ok {
+		if err := validResponse.VisitUpdateMeResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -14899,362 +17550,438 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Ncxo51i/+VVTcWxX8XMD4JU6Ca+p/GceZeBInHtuZ7MyQPy26BWjcSD0tYczmyXe/pXOkbnXTYOzY",
-	"TrKPt7Z2Y2hab0fn/fzO51ooJ4kUTGhV63yujRmNWAr/PKDhmB1IoVMZn0wHMQ/NpxFTYcoTzaWodWqv",
-	"5YzEUoyIHjMSyXA6YUKTCZ2TASOheUHUqjVqKftnylMW1To6nbJGTYVjNqHmdeyKTpKY1Tq1BIZokAm9",
-	"atIR+2lnr92uNWp6nphvlU65GNW+fGnUTplO592hZunifM5YKEWkiJZkRrkmAzaUKSM6nXMxInREuVg9",
-	"nwkXfDKd1Dpb2dBcaDZiKYz98ePH7lSPmdA8pJotTuB8zAjNn+BSEHg5I+wqYaG+bj8Wl1sa8kyz5EOy",
-	"OPBHrsckmAxp3708IFLE8w45fXVAXuw+az9RJBzTOGZixBpkKFNiN78ngp8ZTVlKWJrK9KdejQs1HQ55",
-	"yJnQ/aliab+4pl6tQWiY9i9pPGXqp16N0njbfDihV31zeLs72+120OqJ2qrFfWnUEprSCdOO5Kapkmn1",
-	"rgaCXel+CE8ERA6B5JKUXXI5VSShI7ZP6EAZ+jNrM98Oeao0fGU2PSe147+783e8fXV81p4f//7b7N3f",
-	"cnb8Us6OX8lao8bNiP9MWTqvNWqCTswvcNjCYib06i0TIz2udba2n1cR6isaapkeRUU6bw92hk/p0+3m",
-	"XrgVNXdZe9h8QZ8NmtvhbrTHng/bdGvgZpFQPc4nMYT39Xm0koKGMp1QXevUplN4cnFeR+KSazjH8tz2",
-	"hlvRdrgzaO7Sp6y5O9xrN58PntHmi7AdbbHt4Q7dXTI3nr3z6+f3hs1xYhXjXLD51w/wlk+4rqayiVSa",
-	"cM0minCBJFYmn6ftahqJ4a3+TCI2pNNY408m9Ao5y3bb/LWaz7xPR0u3QKajr9+CM6ZURgAVgyj8/usH",
-	"+qBYunQUYC1fOcQX82OVSKEY8JCfaXTK/pkyBSccSqGZgH/SJIkt/9r8W5kT/+wN879TNqx1av9rM5eH",
-	"m/it2jw0bBGHWqSYFAcjXJEJjc1sWURkSgYpoxeKUJJOY9aqfWnUDqQYxjx84HmFdlRFZkZEzMYU5qq0",
-	"TI0wMnxKpgMeRUw8zMTClEVGlNBYkZiGF4SShKUTDgTXKsuw2ZjhPZQJS1H4iIiFMU2ZIsFVM6Y6HDep",
-	"UtOUipB1iBFFAaEigl9ZOjYrDiiNt4IGkWlPXLKUDzmLCNeKKFAaCLJXUGdYSuhIEj2mggRWpgX2OUXq",
-	"ihmZefL+7JxsGsG4ORnSTXjlPNjYh3GDjx8/Nn25HRBUrcy3goQ0TTlTPeEJZ6VZ0pwmuZBukcDc9er9",
-	"6AmZjqjg/0Ylwz5g6K24HDOZCZsMWErGVBEhNVFMk2my3xOw1bEMLwobTcNQToV+UtoYRWjKCD5NqFG/",
-	"iJayJyZUzMmQ8niaMoUS31Miy9uwjHLsTzartZ0vKLY0SwWN759Ku4JMhdPX3NrwXCOmKY/dXoxGLCJT",
-	"YY81ZwV4r95J/UpORXT/E34niZqGY5IyJadpyMglV3wQM6MHm4mFhqJSmNQJnceSRudSvqXpiD3MlR/I",
-	"aG6uoLy0O6X4vxkBgQmTOpfymIq55dvqAU6YpFTbGZAZVSRlmbHiUS+YGs3M1lhFuJ5VAuN9EIYzyJT/",
-	"mz0AARwb7ilGDcLFJY05CCB2lRiW4fPb1p1ezmyhl5THdBCzhzi3iCVMREyEQFCRnAliuZxiqSEvS2aG",
-	"yK18+yDUNElkqll0zCJOz0GDeCi6N2YXDkSM6mLmZ5gwDUOWgDlofmrfZgbrdt9ea1bKlGQSj8TsksXG",
-	"IKKZtKu/Ozo7J2cn5Hm73dzb+Xmj0xMo/iznloI5AVGnJKFKzWQaGdlI8M8LNgd9QU41MVqaE5m4RxsN",
-	"kKbb7nV6Jv33gPQtCSJ8d0+YlzUz8WuH2kC5wYTRiP8y1uRWrQFGZe2Tb7jZL0oqYKPWPTl6w+Zm25LU",
-	"6Amaoy4YpoxqFvWpLmiSEdWsqfmEVb3L/WYwrz4GswAyG0tiHyR1mZJUxjGLNoAOL9g8s0RBqFJDop6s",
-	"NnsbceA11yi3Zu3mEqsbrYBHa+jNjVpMByyuMMvNNwrM/pttnLVL1hlazgRL+9reQ3fsZmdr8J5sr8zx",
-	"L/w6SdmQX1WfDpr84ZimNNQsVc5RcMHmDSMNUxbKkeCKESN6fNoCRbI/7e+++udF1ZxTdikvbrglKpQJ",
-	"UiKYlNfxkjPzuPmdfRFNUzo3fzs7aS2LKzel/qrBI3a/3Iln02r496NwKPmuy8HfLNT5HXvL0a4q3jOa",
-	"8P4Fm6+/UnthK5bqeXkWT/iEKkWoIoFzAzlPj/lV0QckUZk1pJyZ8Kv3KlvE8tV/5Hp8xsKUodCI4/fD",
-	"WuevNZda3rQLtoTDDKdxbAi2RY7AVBPMyDU1NrIuc2GuXot59+IyPpmFgNzJXUCerUyjiJuPaHziTXRI",
-	"Y8UapblreYHmYn5/dv7Zbj6bHf59+of+ID7+9vzPwdbV2bA7eROetN+Ofh+/5L/uyncv0vOn5qp43rPt",
-	"p3vgD8m8adctDgevPCUrVBcpVGmqp8rnNk4AV7CY0nj2t8sGVOrcTOggphwJv3iih5csnZPQfEveGh5D",
-	"kqkG7xIVoAUoRWBFRoL++vEczfRAz5MOofr//D3TQcPaie295xstcj425jtQl6EOsI2FsUyGXMD5OZ4H",
-	"Y6oOWotWO1J8JFQDBHQQxpwJ7QxXowJHqpG97xeJ+ooeU90TE270HEW4JvWEhhd0xMwLzABBg1ywRBP2",
-	"z5TGhsdyTQZzQolmSm80yGzMwzFOYsSEMeJZRCYyYrEigk6YXfBVcySbZkTrNi5xGLT7Fi+LVXmeqAWN",
-	"qG41HplaZWXDZw7sKhxTYew32HzVquLfdJKu5eKfMD2WUSZsMjXMnNrzrWd7Gx0SJLMo6Im605GMCiV1",
-	"EphTP39/fkJCGTHUv4yMQqKRETPPjWcX5rmeiNglD1lzYKxK8pENjDYO+oR5SuFTRM1F6KlWDfCoBKQ+",
-	"kSnrCfBp5Orf6j2Bg8gY+sL2lHk3nUbLtiviTIRM7ZPgbff84HW/++Hl0eG7g0Nk4Znm2vDtaBZlP8Sn",
-	"FmbYuuH09LgPonoxeuKcH2oKdxvlhnfKRs/TBXKL5YiLhjM+3MQ2ClodF3pvt7bo4W3U8O5Zmb64Ye/N",
-	"yRJ8CMkILj8MhczCGK1cqSlsBfomuidHoFtyVOTtTh+8PTp8d94/elna6tYSdbOCgxkddG5sy8wFprg5",
-	"FFh4IsPxmotmV0u87r7K90QRI+iMDWtMmojFbAT7n2+9UYcqp89pxQBHuEtU38EKuFLVK4CjSBtu04/O",
-	"zj4cngaVk/xb88V3dMlU8H+mzK47O+fKN9ggSOVEHBEsXhYSGmY7TOWk8qViMFx84zvpYqirNo/UUbBF",
-	"kuUeRq73jSTgioRjBk5DMIaSlBl2s+49yY2K1VQDxFJhZwHFL9BQa6myvkTIJDRkTcUSitILFWgkUNzb",
-	"fK/NBpup2IOoHmrZkpzkgDcbMgcvLH62nB7UdLDCVuXRvmOf5e15ospEYuW//xxaqosqUlEZatQyAV7r",
-	"1FAzaC2qR95jTT5JZIrWBDWKX23E9Xg6aIVysgnWGPjW4V+b+EIYt2tlgjNFbqC2ZnKooLr+VRtrnajO",
-	"5iZNeMt+bGZhVL5MvBQ01qfXaKyg4B7hT5+2S6KoUcO7br/X6ZQt2CLZRKu0zgM4sROrSdxOgw+naWok",
-	"kNNHrrPY3Ghoo81u9Ts0ofu+tVjigrEyJrp5ijBQgRKWKrOejK9Z5mgoe5/AyqyTBbSYgklv1223byBl",
-	"zKhY0O4XNqK0vsoDAMFsZPQxaH6+XWEluwIzsT+gioe1RunTRCpzY4QUrNLDcQB2OVqOtzveot8ot9K2",
-	"2y9eNNtbzfbWebvdgf/+6XPile6MzGOUv2/A45iLEZnJ9AK8N35ahA10r7omuYfEu47AiTqOM9UaLhqt",
-	"OsZGKdzKtdwpX3cXS16TSnqA83rvcc3bnRqGxf397YYTdtNdLc0fXrpk1i4wcFPqmlAeX+sZh4cgx+em",
-	"rKK0AhzOe1HVal46IW9TG255b260MnaFIUmroniO6qket/97b3e4FW6XvR1ryA6maUQ1XT53TJLIxvtc",
-	"S2IK6RWprC2I5oXt9GZdtZOHbg+89UT0//qC0eMY7nC8Ne5sF0l0p2KNhyKVcWws36+7KkUB8hIzbiAB",
-	"sFfrFiMmSdKrFX2+J2PDgW9+vRa3DKJAC14n5j6+NoJ0ICNgVfCLfmFRlXqiUeU1u9LgDZ0wpeiIBZjV",
-	"Z6zFvWe7L6z5qDqgjhvz3kjUnoAhnBxFQ5OJKJFcaEXqAWY0AAsOGiTYlPD3fwWNngg2jdjlYigDG7G5",
-	"Jl6xxMi2NkBmmLhIZV2KeO78X+abvv0mKJoLK4WUTddYK0Oyg+kRUunMtNFjigmsY3rJwIli9H1j7/SE",
-	"79sBB0EWxypnXdRdXkeePmJ2LDs6SJw0tpFNMluaLvJE5W/ALc8yx9pV9pIlhVJqrYvLTabK2HOEahIz",
-	"s4DnZDDXEAqoiHfAtVxgbe2tX1/8ufPx+Zu937av9UPjBcinVXjtpyU2hE0Og3vxs4zm2QWDS1JhOitN",
-	"BzHD7FVwmrWIeRSzNICmwINOowgj/E5Vs8Hyvp1TrVGbMXrha4LA3PqaXjDwhNnnvYi69+kopcK8o0C5",
-	"3vfotjYKh5cZ0Cjm2uaJUAr0Q90fQgYJyISxjPrmIxrHcga/TTCZo6+l7MeQzmFen0W7+xMWcYohnUbN",
-	"mK59yHiw49p0GphRFsJv1FzCWM0GAiEu5K8e2EppJFi8G8k9iRa120UzdXdhao3aP1OpaZ9dhYxFxX0y",
-	"Cym/HzfVvt+/w/ZPPzrdH1IeZ99gxhLGFQu5VMXQ8iItLIqsS5st8PVBZkwjuk6+L4iZNcOrPKn0h+Zu",
-	"o2vf4KV/rvN4OZKr+EhME0NAcsRFX03D7JTxk+yEUjZMmRr3UzZVrB8xDTlX+Jyc6lz379v4q6cG9q3n",
-	"wv/ISBbdzxzIi18ZARwz/Arp0qNJa5n27ZF6n2CA3/8gm07pXmGyXR8Soh1du9ToLOaEpGkTuoEvFT9K",
-	"2UReloj7Glp3UYO+YYCqn7Is2FK8CFX2Jqb4jyx5rxFSthfRI/1KRdJcmBMrjkqa0aWrOFnLlMOr912F",
-	"i+0KKtdtLdfbabbO91MUu8tcVDc2LpyGxovx2522n6P+fG/3uiz1Jba7dQg8mKW+YvMxKbwiWwG8kv0s",
-	"hn0nSTfFba2MHEyLcmxRsS94kgkVagYZLEaBwVDi3oudDV+Bmaaiw5kedqCMRnVAV+/AGOBi7RSW+ulm",
-	"Tm8Q6Zmzu1F2gld6oovLc9PE6qLrA+2F2RZeVtjfwgG5JVTdw1cyHUn9dX7SmzgEKt0WVRP7xWzteWmX",
-	"rIuwqFxWnzAcDZ4wHnbmKyvoNJVvXDiz14zGhllcnzIhLypp6JKlylqqnpnQ2mq1a2umVuTvqNqtI6FT",
-	"qRIW3t6xVgi35pOczJsuZbqJCRIV/HQxQ9D35VbfHUy4fqIyt3V90QG8UZV/JiH/7M+rj9uTN9Hzt8np",
-	"jv7jcu/d4GBr/Kt6+hvrPpu2/3Wx/cuLihya6ttYXPEbEXZ3jp8ND18m/Pz0z3DU3/rl99+aH0+eX24N",
-	"Yvbn6S8yPDw4kU+Pw+IIu+0Xe9fKlvzG9scclYlV1wYYnrkGr83D66f5lAgi5/PFgzAs89ne3naLdAXh",
-	"goaaX7rwOVeEXdFQx3MSfO7V8LterYMhhS+rclBWJnt130KmAbzOEwRZ8OHmOSV5Ekkhx/eJzRrqECp6",
-	"ws8jeqJIQCdpgPk/DUgoASU7+zp/hR2k1RPoHaE0Dhp+GaWlXwUZQ3eUH3LLjI2vz6pYK0ECYqYu4LAq",
-	"SWL9hIdleQrrJxwsSyL4miTcJaL/rDrWXS8fPlCEI4+NVWHu62eC8etrtIniNF/JtJA9p3y9aKnC4d45",
-	"VZVJQFSTCy4gAwMzGnLR6aXe8MJYJaXFGbTub2svrqP8AM+o5nfOgrwb70Om0yw48R8y/9xayDbR/trH",
-	"Uxmz69jvqXmm0mB1C4S3lBKfvTWu3v3q5Ofcvl/fnvVO9Lsyav21LN0L9hChtVsfd+Gkq9bw68c3FTZh",
-	"PPI13cOz7ad7tUbtMHp51q01aqfw96fKcpFL/4cnTffD7adPt15U/oRVe+fw2ix+rueFmR3UGrX3b05g",
-	"Ut3K91cbtZbleS66yh9fVf54fr1f6ALumZltA3YTR1xyAGeLJ3Cj+gFzhgsXZzEHvpqIj191Mfo4qfTn",
-	"ogvuuhkcv+oivgPGSnzfW7XysdUuJvYaixpS+vWYGyM/ZPskj38VC3GxqgUndrOcV5SNaynimSJd3ki7",
-	"IdnLluzpq2zfivs5oOEFi/rTKtASl8JsFo5JrJ7E5crlMgs583iXp0ybd0+TPov5iNsCxJuMYIFq7Ch1",
-	"mtejVY52G1m7djHWbUquqoPgXQIpKyAYEiaTmDWwPJgq0sOYd69mFOBe7Y/pgL9h82Vx8aWO/rVuBjg4",
-	"0D+A7utFJQ7ytzAtGZLgmbmXgCEEcdgZddUvoRRDnk4KbqdlGV2+hxp2yJvCtT7rbPZLKp3WtgFt1fza",
-	"LK3AUMrXeMG5P6FcmDNZ2NIPwlBRidWQeptMheaxB4tjI9VcZVFsn+p9MJJFXqBqK6YEhZur97bs+tJS",
-	"JxB9HRiLTxS9WPbLBVo8ftU9YSKq3IUTzDAwGpDL0HUgITZT2BaHuHD+bCyVzZcdU0WoBxGBS8ZUAQeF",
-	"ANS5BAHClvYau6QnoK7c1p+4UhjFhOLgi8gwLQyZs6jK6XCHZLTkKJec1O+wmlu62yoD9UYK5qUu9cAc",
-	"bLBRUfNC6kGBuoKSq2xre2cXtCzPP7W3e613Kmf8122ikxp5hpxNy7K5nmW70Zxqfp+y9BbfTLRUXFjX",
-	"DUm+dH52OpXHBzHIBzcW19fZv6Kk1cMMWrDllu9FNTfHWO0NLhfu63dlsrk1VK391tl1uKcA/ba4HMx2",
-	"9VVUM20/Kk34kAgpGPBS0G+BZm6ZsN24qenIIp6yUPe1rGZCZmMx84vy+IkiMRcXhhcLRepe9lmAGUNY",
-	"0qgIwH1tQFGLy6OKOVSpceF8ie/PT/qnhy+PTg8PzvsfTt+eBUXOlUdxEz+KizIkpHFsFNqSa7+9+/za",
-	"WPTSSNP785ObMfJS6RfXY5aSAAYIbNmo4cjoQMVtatWW8f8Klp1QrVlq3v3//9Vuvvj0ee/L/17JdtY6",
-	"8opIx5/prjh+fvF2O/nt2ex0S53vzT+84O93WXcnevV09Lr995vt+F/Pw98Bbu+m9ciLG+2jFtwJ413T",
-	"cnA2QGUCH09ZfzKklbmYcLIL1T4ekFSmARVzG+XQXIeesIynQ6gDmHKAIebmh1QIqS1IBoYQZEomVNi7",
-	"V8Kvqu+2dyrgroppph5H+DpvoLUKCl7Apf4i/2SrxcgDMv8iPMb6kqtAntdphsUhqvbkxEvpLy73uWGX",
-	"W+3tXQ+Eo0Goxixb+AJSTg0ZfTh/1Xy+T6zeN5lI0RMuXQuTN1M2BHOmvttuk6CQnRlstEhXzPWYixFR",
-	"Y5kCEM2YCvK8JzwAEK4I/LiU4GcjfF6wXKZGaJCxTBUjA2BTc6I0TeKFFPHtorL5vOKYThmNuGAYvimS",
-	"S0Q1HdCiOw5D6/ls5MXC2TdqV03zePOSpoaAlfldNsxL+9L3F7VPXyB1NJPGhRh+KIVwOXYRG6UUc89c",
-	"KZK/H/mDa0zknT/ggffbwhcv8xELn7+D4SFkNDJGZFYfdmf7c4YvfsPmym7RYn5Dymg09/elMKT79iaj",
-	"ntrf5MeUvXppKkRGHqXdKB9q1b08tebFgfNDLsrlCvfkVpsoLkYxa04VW+KcLOgxf9WeXfyz05xcvYia",
-	"25fDpDl+PhOFbK9rHJPlGjyYV/WCIJx2Oy22GIu7mzyIG6OVFCdRvUZDOGi131Xd2EeZXpCYJlom91U+",
-	"dsoU+8rkqtsUkVYc5m9XO5fnzydvtpO3sxd/qtPd+c/PxMFW9GrPqHndp+zDNn///J+PO/rwTqBnrqlE",
-	"O2WXMqT3kawErnQsB3ioJKV98EyxCGMTOivPLVa4P6Yx3SKN6RR20kikn+dgU9/2+hch6zxIpsH2cI8+",
-	"Z83ndHeruRs+fdp8Ee3uNLeHTwe74dbwBdtqXw9CV+bV+WDLFxUdyGlVbM1lzVc2EgAkWbAUZgx0P3h2",
-	"Dae0e2vlfKyhkCkStpqFRhNIJUXTpSjp7WdVWp2M468pywZkSpr0bbXZNQ0VZBzBvbxgLFFQYs3FaJ+0",
-	"Sd2u2OjVRjhvgEulJ6xPhdTfSRJY9PFOQMYsZR1i6wFkal41jSMyoRfMBgRYHPWE21LCRQZla3ZAtTaK",
-	"uvLOXiFZfPvpi+12IV28XXlkC2dz5jKQfM9nqfTb9xfQ5r8/mf9pN1/0W81Pn9uNvZ0vHfPJf+Wf/1fH",
-	"fVPpVziDNM9jr8J2MWnw+e7WLtkk7xMmjl4Sq8ySl1xZH7Wrz61wfABMRT+rW7pZulteRLXsFavYUJ5U",
-	"XPFq7qdM9l2955ISg6keF7xTWAKav6I6m6dqAOgb0bdZhrdY0wLQQtXSAHpnvaVU4vHMLlR/mvI1N6M1",
-	"Y3HcvBByJjbNT1uAF1tZQIkBp6oDLXnZJomed2zKGaJ0E1cjiO4Rt583C/6nmSJyuxNHLrMMDLP05oc4",
-	"asxFXLWVgLo75bFucmFTF/eJkSsSHZlGm+1QINKAcAUYfDn2L/6isMm3wutULL3kIeu7jjiZV3CNrY9k",
-	"qJYkSf4NTu0V7MEJOeylU53/WJUgclPyyEvElxeBPCRduLL0m67D/e76vDjkMR6zWNi5pTy2+h5WTXqZ",
-	"BFh3SysuyAo2tJykqvQoi6rxNRkRdKBkPNWsvxZIgIvMMxEp6FoBeSBjmiQ22fdmcM43goBGSKAK7pJO",
-	"Wea/9bC6bCgsh/KE/ACqLqrzVdaESSjswFTE5vWIqIY+UetZwHYjKRNsxqINC9e2/gaVMExunc2bfBso",
-	"6ZWlq1+LnJzHmguhgsKiStVoVUSeU9SKm/UdhBZc1cP6gNWWKVzn38teXLl+KBZfmsrTJYLNskAz5ulA",
-	"cDCLwmZxKtvtjWsSy5EiCJR8XVFboZraxwaopKXrduSDqrBPM9cuvGH5HpwyBe2iKgsTKMGqelcX2vHx",
-	"/rfbWxsNItMGxtazHYGNglBKbt41CpF7GkvBzAu2N1okwJkGRLM4BmjhCaEJTXWDKEmoD+BrsUkFTVM5",
-	"U4a+uM7ZNLAveBficYD9GHGzqAkX1OaJTmiS2DN3Vf6u8n4ZwcEWOLJrLDm8lT92hPYlI435O9vzCo/J",
-	"8B/B1kD2Lk7mS2Odp7PRP2Wn7knW9RDFS9m6jesLN8u7e3vI60+NldeTCmyphCmGGXlSUpizhfixxLaB",
-	"LWDen584fJc7yTTba0Z8xDUmlAHFJwkENZRLJ751dkJF9KLyVps13XGmudQJKH/WXq1ok2if6GxuaqmT",
-	"zVarFZAPp0ekfva629xqkD0C+6IaZKftUI9K+XWlV4Bd2ilBgP1/NB7JlOvx5Kez192t3rTd3t7DN/+0",
-	"h3+h0vwT/Bw/SVjKZfTTThv/RD/zT7/+fPbxj52XJ4evT97snPzrpPx3laj6J+2HS9CATt794nSyD6dH",
-	"TxT57RSIoGFEJSVBRDXt8Akdsc1EjPYHVLG93YbZpLfFbah+kP/+8/vTWfvNLyP5U7UQXe5xN6/Y2Sb4",
-	"CKJ16blhgYQLLa0xSgZzMqYiKk7m5pu0LIvfTrBIS/mOVhIy3t7bZBCV0MgK3d8sWNnzvRc7JRhd2JtJ",
-	"kwkzpcq82K9FyVgWMLn3qMs3rQj3YJpu4k3M8HT61QAPN8ahyBd5s59Wu9mggH+JK/dZ+1neFo2LCMEA",
-	"9wlgehGK/RMcMS1L1rsxMd2otrY4agFA5fpMQM+Kd2GylagiUsTzRrkORsvsgTskQYy1rZ7vWrSYBdgW",
-	"mJpHzyv41lIgmBsU9N87ZEx1I+u8aqPgX7A/bVXWjNuEv2t0Ck8PXsiT+Go8sJvBwHyFaXU7yJhykXah",
-	"261tQ7WsiCUnxmqGkwszaJ/y4fQdmGro3PcP0XZbwy+sVOgJhNK3TRA+nL4rtUa7Kbs0z8MlXv6DvEC9",
-	"yJXX+1nFYRbj4UthOcgmSP9n7fYLMuZC79utyFp0KYsBbhte2ORS27frxtX3fiJX8aGFBXxIzL3FZP9b",
-	"Zh7dNj11aRYqzuk2ENMTLvxPt+4HdHoh33gNGPbFRao7r1op0l4gpnHsGqHkbSE4CEI9z3r6eZnMrSqw",
-	"Y/Ma7HhZQGosjd/3Kx+rnMAFz2sFvkXFFBcbNDxRhEewJGN5L++Nsh7rXhd7+itmC05IP4a+QAfLun6s",
-	"Pwx64OVMKMswbuH9dYe9ABN5TcURtDwXQ1mBengD4I01CMjiptxsaeZHy2b9VsoLrNO+9bxv7WtfXsOC",
-	"BSxQ63Fn3ep+HzwTx9sXb18kv+3OTp+r8635hz3+fod1n0av2qPX23+/eRb/uXt18OLy3rrVuSrDrlJm",
-	"rrdOF/yqssbF7C731aopHxTGXJ9PdElwArHpN2yevyMgXADz+vXs/Tuw/Ek9yGfS0tJ8Ud8IoI8tj4IG",
-	"CVI6O4J/QMs429HOxToD9DCix2aaxrZARZVy/j8Dtda6vx29/LkLSK6zo+IHnulQaL/7Ejhk7ezPP949",
-	"/WP0/u9fxu13P4cnf77+c/Rxt3+RphM+/vvt68nv//73VB5H8fbxq675z29ZKxDzBrMqc5fmv7bZv36O",
-	"j/6WPNr+nf/xr9/b9Jfd6Z/bv7ePRNvmgVM9Tc1hHB9+ODj6zQu5YLC/eVHop7l4ZO+TrBaglJOWf7H+",
-	"QQafe3ZggA/okM+tVuvLl8ABmucnKYd5p7q30JhvpyfqVWQAOZBcupmaVwTQrb/qYXtX/Gc3OmTABYUE",
-	"LThujHvkVIA3VBVqipb0SHCbsuoSnLIRVzql3+rqNtZqgnCCkBZliAeL/PCVyeEr2QU6Q6cp1/Mzs4ys",
-	"V+wbNjeLqXLeFqwhUg9cV15wY8uUBM4jYT6AZpjMIuWTgCb8gs0DwhUC4iXYYUC2SJe4ftaEkgGNCLbE",
-	"NS+E5mRqOiFcZdVGNo5IxbwnXDWGNd3Mu1zyJcwQcPHATCkZ6H4/sJ7gesMfweZtksEcbgsXSlNsqUZ1",
-	"9n6uka0N5q51AyYxZU+bBeW1p92To/6bwz/6B92D14f98/O3Aak/Jcr83KaCbjSw8i7mQ2YUZ+cm56KZ",
-	"pBJmb9YU0nDMECsFmhVgu0lIk2JAVND4TUQ9AYCEqYzjJ7bpOk1aBNsF+o3fXO8Jl1VqD+SJMseZh9Ih",
-	"IWuWcq2ZyCrGYJtoT0y4mGobSOSGVvDUXTFfp/avZvfkqPnGN0mR1BAnRvGwmubKDuoiDCNuQ9ZAATPG",
-	"vMR3uJ+gltlGT3bosdYJDAw+Dzcy/vXKKUe/fjyvNZZcAZ+aigOhF6U00hdIwRxWFDzj62yqWxFi0qap",
-	"dWxkueF6WloDuWmBMyTmrzV6wsXxScJSgs1I4UdyqhsZFiD8y4ijppbNXz+ee079QmFhTxjiXujNZ9hz",
-	"T2DXXCFFc/vqKsfuCGmaAhHaJrUB9IUIoNF+ixxpRQKGn9iSVA5YHrZBhBL0gvVDaoucsKNnzCGLIJYz",
-	"eDiKmlLE8439vK2K+dyYV+PphLppT+ic4Kr2jdrheloEZGK2284w+FfTyoXmURTkq0DShXXm+JopI5Cp",
-	"QZX5naXlDulN2+2d0DBw8w8WIEEusjyScTwKUyQ05lS1yM/FZMiOLdrOUqyNCpW11zKXj0Gnl0LHLfOM",
-	"mWTxD/swCYzJ6b7rCXy/6uTZcFY7gzNLMAXdoUoGkIbf8d5gHu2Jwuc4EFR72jRO+DWRQ2zJAmrGWpmd",
-	"LsfWkRHXEHjriZxd//rxHKEtEXcIumQkKdNgR5KuyDFbbJJXxg4MTfRESOMY2hojCeBMuYYqGmj3Elw1",
-	"QYY14SuzLNfoUc6EuwRFRFcylnHkvGHF7NYWeZ/vSNZOxj3TEzCThIZMAeCKbeqDR+QfvTvV7DzNP+AQ",
-	"gg2/EhePEkfrCfOFUVZoyiKHp9ux5PFfASKIQ0fQMRcjoPf3OeLNVAAJb+Io2Aqaug2zbXG872AVOLy5",
-	"oEDjGTnhBknBOrZvpgfNAC+y8Awnh6fd8/en/cPj7tHbs8BwNK2hf91Y5lkzcLBgjxqBmcrpaAzkROPt",
-	"POsvJTTrTpjd48yBRIfapsEUcDFAXTCT5bbEA5aLlcxSsJ5gsWK+ogA6C9TGL+sTA7BCedpNT6BktQSh",
-	"6Bz5DMwOaXpkqHliNBwolzaGV4jlR7iPncXeo4bdwWkaTUblXRktNPAch2t4W4LNGkU8z0hT21PiWrF4",
-	"2OqJI1HuSdogUJ6DFxDOXsGPcN+ySRR+AwtWG5W3gwymusifSBJPccYLzGE/gzTAMWHyJUaIZmbOC83t",
-	"LazYMCAx6gm+sDa7enNWZCD1GPbd7o1Lm7G7nsqYEejy0+qJU4kdFilCFysyZnHktDDQz0KaGKkBZwi5",
-	"BBqO/ExTEdHUnCd2+dputUm3UFaAxTDEVcNYrOndrd0NmBIWwPTEYgUM1SQoVEJAfKBZKFqwiOqOoxcf",
-	"T5jgURNQ3UZT5AjBflWOQN3pZxv4nqJ67fVFwDl5zcv2SSEhGx99tre3bR41EyqXtQT7JM/Uto+32y/s",
-	"m/2SiGCfvD96eVDoiLZfhCMGpukad6NUqRea+kNnfKlYT2DREPwgWOiYG8BZHk9jzZsWgKOkxQ2loRRF",
-	"fpHn6ZT5jfCb2Agfeu23SLcnQL/Lmws7i2gJ0IdrQLHdbrsnc/GkHYJanetszUauzuGLDunVzPe9GgiS",
-	"Sdohf/VqySzq1T4FSF2GQytkWQnGIjN4NSMmJ0Ma7C/FWLPzyeDEGkbNK4KIAYfOXA/UOdnINIESfAvi",
-	"Bjcob7FsVA8ab+NFT5mepoDNNnMrrCO0uoNTDNyiGr2a1An8/2RIYZHQ740rNISkYgJMJEKRnRdgTqAh",
-	"G5xNPdtozBHoiTGNh81iJ3rNwwumN8iAhXSqbHYbjbeydaD6I9MI3CENszOGrgcxaxDz1qZtV5QvHCQe",
-	"7p01g2LAOyDmvhqGOIPNAcaIWwMmQsMmqgPZKM2SQs98lWOZWuRs3RPuxWOqGvZVNjsD+YUiEQt5xMDG",
-	"SOVUA14UVu8gxRn7ngmQyvUACaJ1ilvZ7b7dhp3via67BQDJRlPtrN1QCp3SUHfsgssKneXCmbVDQiqg",
-	"VtpMLKapUVudDpddtcBQBsxOphbuz5yP4hHriZLK55QYRhLOwswKx+UTJoYyDVFgGqvDmf5ulqCEWiLN",
-	"p+7uagVtaelfXO/yjyViHZIS1CHmEPsVCFyRbHUeMiJIsALLyLWKrGth1lmRjiSpb22TsZymigzmPeHc",
-	"EmjT4BIy3dx1UDRaiGZJc5oYgyuOmRixFvlgZHpPuDidYxwjlvElUCFSZnWeAXa/QvcNdkPAqlrgP3lD",
-	"BOCY+yTIOg+gU6K8IaXujz3h+j7K1FzkEWieRq3z2ydYFlJqFY9J1maiUnsWdjZ9qTOJj6eOPpCYh8x6",
-	"pq0DpJvQcMya29B2ZZrGXgbTbDZrUfi6JdPRpv2t2nx7dHD47uwQfvOlUdNcg28QjCSvKYvr5vKlUTOC",
-	"mya81qnttNqtHUyZHYNjb0llZOdzbYS5cBm1gpP9F6YBCDr3ssNbttttzOsV2ubMeorapnsjukXXQIk+",
-	"Q9fIYhoeOKg/sgF5w+bkjFnAWXukqsIJoyBN+SlOr2rUbBmbR661Ivxg5/offPAaMPpu01rnr0+NmppO",
-	"JjSd1zo19IMTCwuDlIV6ytOtZxu1Rk3TkbLYkBQhZtbU0rxjqnAfPVFei1hDmSFN6IDHXHOmMI8VVUzb",
-	"chY3M7LqIljpE1J3Sh880yBnSWoWcWbX2iCtVmujRQJMG0Y2b+22o7OzD4enAannvkxn0p18+Pnt0UH/",
-	"w+lbo1EhR3dzhVega2fx6dY69bYdEFmoqQiZe3D0PLG+yAWiLmjYpWrze6T10khLqN5F3YmrTG3VGtaT",
-	"CjM6ABZyYCSkXBqTsM9vwsP2WaRMHPaGd2QFvd/cblnjDlSYHkupP2vY6/YLlL51LZ8GGBog26IoNZyk",
-	"BCkQ80FKQdrFUl6Ye+SoEi6BsgzIWj2qAdLg6KVlSPvEMz8yDQC6Oh+9PCDWrDACP5MrS2gWp3VQ2JJH",
-	"Wr0hrS5Di3DTryZNdNs2eaHFSyUtduFJwzLRl4gFYSwCb0exFtW2VnFkZ4GnDSmCLjwy9MwU6hYyjgyX",
-	"s6Uxua6OnqoZqI8wMhR4cT3uCWuUec1C7DKClmO0R+9+Pzo/BEZLrNxwgKsKbsVcTlPfB/PETowLpRmN",
-	"ljFXGCbvnnLimkqvpFTNrvTmWE/iIomWQ5uVVIjFkndKKR4ELdUk30XAoVUARLuEVhLedMB4lTrVW640",
-	"wtMo0MxSOmEarsuSkrL8kc23xiRcWsXmPXiA1ahfPt0jh8BFQEnsknPBSJNgM6Y0lpvBKe2uc0o/0wyv",
-	"DH6ytZaGljfthh+toda9kumARxET30Rz/FwIPv71yRytH3z/69OXBbLMIMEyp2ZmwdSFczHz1FYwKV/c",
-	"ZsT5qVFbMI9rHfAG1fKvbIVELfOlQkGmVBWM751ld8WqVgsZu9hbPMiT5sUGFK6ae9YTQg5kNLduWPSm",
-	"Qh6oyKSzHjPDroEvhigrXO6A9ev3xGDuh3zw96XWaNbklFMd80vnZ8p9mh2Ezw3yjHSwMUOaJJgZYIsz",
-	"0Jmb/85GiOBn8yr+iLjceHXyTvvQQf+u7qU/RHaFikkh0Jh3gTVs3TFr+Mj1+AyrrJYzCHQ/WS8FVNwt",
-	"gFp+1yxjt/3i+l8cuHb95gdbawxxQuexpNG5lG9pOmL4u6frrCdDCDlmEaeuOOy7Z2wWr54uMLV9jzag",
-	"2xBQhyGMm/G17WV8DSLXtYLs3vyMbfi/IJ+LmWaLchxB9LybXLhLu9V2ig0PZbB53zlp717/i3dSv5JT",
-	"Ef0QVHZqcTEXqOxuaamx1Ju2jFzuWitbwXAfie6Bie69YAv05jS1nLfduZp2I8PiDZsfRQh4scgFN1MZ",
-	"xwgFfJt3LlMZzwEEZwbbMbZFvhjTZ1CAMmBxww++W6UK0kkLqJs9YWE3QVcMSvidAak7d2S7Y7GZytCc",
-	"ECIT4Iq0SR1Op+QQ6Y8hQTJkHfgDI/32HQ1b5wkATzZu1hP2N/YNu+0XJAitDhBUqYU5Zuk9KYWLoKhf",
-	"rE74jVVARwE/vBp4Q7b1qDfekURPYhpWifQGMAfuwfRKwZw1aXnEPaiQUz3eZJdmwSs9QIf4yAKfhrRp",
-	"6GKUZ01DIoBLL7ZwuMDQap2nBYzfAr7vVhW+79qOo4YZJElZiEhPVeUlmd/dRzeDTBNG05izFFICS3gZ",
-	"x3935+94++r4rD0//v232bu/5ez4pZwdv5Iuaby0ekz0Lyy/1FKu7CO8T6cXnBt4NCv4WRddhnJIkAIe",
-	"lGc90FWtdkVhWizeYrv4ouPPu2n2dqzSbfKrBBk3oHtYHaJ0leDre/OjuAy39fwnd0dl5V6/X6oRvVzA",
-	"iGDN7RrpYqj+QGpdnoEBaVx5qpdL1OgsS+zqiSw9i+tizsP3LaO/hQTd3V5Dzp9LeUyFU83Ut09ieCtH",
-	"hCOeg/XkGkLJOmp4YtNI5U+F+yqneuWFNd8vyL1S5WIsQxoHiKoKKmAGU5eXSQVQZ6AClyKGOfbFIJu5",
-	"Eg0SjGI5MO+jcWy/mbSWiBsU7JXCtgaz8oAt3N84kVqjhuNUQvct4EUivJ4Z7Sc3PSnieYfQWGUdPHBp",
-	"C9YjrqEn4MZD3rWSBSCOivyljRaxRYfY4bEDWJEwsi0Pwu122U0YyNY2jEMgFmhRtjD5ukU+QqSRCr/g",
-	"AznMOt28bLVl1SHg6vsWGURVH8cyzIpP6zrj8jwuv5PFY4DK4wOHUBOU3z8L4gD0jtg4+Y1a4AprKdJ5",
-	"IjS7YpNEo5BE5Rrv15ecu2Al7TLn2jG7T8eahTaqNGLhHg7YmNsSKi85vvXoO/vKeGcxr9oiP61JaVVu",
-	"srzUxNMzjXrjtfGuTO7Aese8w2YuYDJtS6bANetUkGmegwsZ8Pi7nsC87+ub6G807CfUukRapBvHcgZu",
-	"K6e/ZaFTQrPCDCrAd4KEOJYcs5dd9i2aU1l+SFm3q3JOGXs1AzhV93nHio39l1w2u5KGsenLiQU/mt1U",
-	"0M5Vls8DXZYKlRIopGI2LKQoDemaZpRH3puf8R+L8a3KiH6Wx55pYBXp6yAQZlyxjRY5zLWxPD3fuy2e",
-	"/9ViHGKVEFdI6Z4N2RN1GMhOOGUTeckiW5riv89oqCxqkVPzhHP5xFRpLxHeFcwY7QrXjNZOcZv3s/c+",
-	"UQDRbgtybOkPGk2gFtuKSWLrYqouzksYJscGXlcxydvU2yU/xmy+7s4BXTBC7c42suxs0HoXzYe179j2",
-	"zUMtSAsuMgJZ/BWxZaMIFwnnHmICFT0tH9jR4eFmVzP7FObobu9/XBDgP9in710+WzaeoVuvfbcK8ssx",
-	"6mbWIXdlKtqC4IJqnXIdFYYTk5RdcmkbISiitEyyoCJKhK02eNyksJK4FJ3CinstU9eEk6qeGFM1Ziqr",
-	"/q+wNvevEYCVoULmGjwUGwnf4y0tDrQikAfb1/qes68envgxPrWoadz6Hmipk+XUf2rrYW3NJ4RSuVZ+",
-	"zwHsNYDXweLue2D8NvJqE9ENce97XmECPSSUJfKhZumiKQENCTwtc9PaNFlFsGvjDm1HyHk2UzCO7C1i",
-	"IkznicP5dCnrx92z88PT/pvDPzJQDqiR9ApWCV1U+sT6uuxG1Z3DBhHGjLsnUZwP8EDh+VLbi2WJ9YWa",
-	"73KM/jEz8weUxmeaptpV5edeCIRw2N55vvFVfKnq2t88c6ioIi9NHgLG5RpMOZ5Sl4JhlbsckijlQ00Y",
-	"BwE8o3O0HKcCMnx6wrO1BiyUE6Yy9cCaprmdjgzDPWb5SF2wmSv8AkAEC9qTVTkuDUoUrGAEzaiwZ2GC",
-	"0KYn9zpR4fWFgkgBMnxIWN9ql6TMYh4N+ZhKMfKcCkaVIA5sIDEM3e8UlLCUHJ2QumXAp93zw/7xq26/",
-	"e3Dw/sO786BByt8cnVQz0QMkh3vkoll/ooe3Yq7npQuOCOfDwFhqhvPwaOP850dd87R3OUliBonvJYZc",
-	"oSrdmjOjb3e5zvhxEahFWC5ZZCeNZYAtPVGHQGNZFZyxgfm32MxgIYKNJay1jigPxlQM8l4PgNDh89x9",
-	"q0qXwAZz+JeewP6DCAJDo8hPaiB1owcbpjWeXSAOiJpdWI8i5EEABs8C/AQpoU84NyfVmk0SzCldh43m",
-	"qKXQKn6fUDIDdpy7/Hbb7Z4AnbTQOG8IIsFCZpTNRNLND68IrQrGaZ2S1Nghc4dGanS4GRcR4inalNeN",
-	"fchq9Y4b9fEEDdGe6JaBRKzopSTiwyFLDdnar1zUGXLuEOY9YYJZMWc30++OSCG5AGLb8GCG7g8isYDP",
-	"Blm6lAMI7NyIXJ3gSbq5Q48sjKYbDb8iEk2GAFnsqDPYaJEugMFttdskNIQVTjW/NFTD42lqPcX2PJ8o",
-	"3GyQ2tlVyFz4KSOIY+JZF/hB0CC08LfzcuOZGqG/YeviaPneQXEw1L9oHscZkCReyJ7IwE9Tplil2wAB",
-	"2o9fde9J9h6/6uIQ38iTeG3K1HnhFuf8okGoBtjA1mP20g8rRz+gElXMFdIS4SAzuC6Ped06irYo0ZbL",
-	"1VeYbGyjRp4VUMzVK/GQTqbSg0S0KOdY2yDoJR9RLdOWn2IwYrq+ETQghc9FvxxAlv8cOWNW6cyR1rQk",
-	"NwgF/8xGPON5v3tc+T7dj2V0/KWhAqA/Yjfsa9yQN1Vxf5Bbgrb/VLkClhFXmqUsymQvVT5W3F3dlNTD",
-	"4F/PcbkGzWOxd30jIHUz+54I3LlnLQ8CJO7FvgSthKaKlVoZvErlBFsUWM9AdsFB7HIxillzqljDYq0D",
-	"uqefGWUdl+D1d0a9rR+3ULNPCSKkqxbxkotBZXA4TICBXU8BlE5oSL3riSRlQ5amLLL+iwqViGTPYBvo",
-	"7EhDKkhMwU+r+EgQLrCd9HL3KVnmPc1wF2/qPi1wDb8jw3fANUJLBXfBNv7johfIMByjQLaR6elpboUU",
-	"K2hvZpxWsonNIRdcjZdzi3N64QDcK5vVgM1xHeswhp5hOnBdbWebJU1tELg+ZwnO9gFA6ILWMWAjisFG",
-	"ITWZMzBhIgzCyJQDuKtAYHTrOft4+HP3w/nrd/33p0e/HL07C9Dxl0KneXO3tVdpY52qeBbGDnG4hp0C",
-	"+GHRaG4UHZGFGGTDSyXOXI85GnzB/egUk6KPserKv4LzW3rn797+WNXw5Xt0BxoD5Ef3BP4I8ZUfRTfD",
-	"C3OPvHZl1PgYML8MX7INNTIAfEQwa3JEvrLuJ79vfwOR0sGjkjEqFzjMGKbzYCDazlbbaUJZYOH9+Qn0",
-	"w9lAd0iKcXPreEHsnycqT9QADeYcWoOIC8C+TVnEU+xZHPRE3WiO+ZsBetJGksHs/wl7dsC/bdcOMwzA",
-	"AwGrhoqEDvLGCgg0s40WNcg2ki3aUVInnh1VmFwmO/L2B95MTw9fHp0eHpybKZ8hsHg3nlGAp3VQ39s5",
-	"ZrNt/hPNG6DZDeRU559rPmGNnnDQzDY5GToDQU3PgMVSjKBdUB5V6mSZjZk0AFhpD4PJ+ea8UNRUxOab",
-	"AGVr30gTQEwyvNaomrvbL8CbmLDUJSofnZgZmQ8yCLxs5hmosvuuSsac8ZE4Eh+5Hr/XyT2JlWJE/nop",
-	"sn13BfTWxVclQI6G150ioBxXnsZGw/oaCUQE0RdMbw8L8sjU1y2qO4Y6ukV+WortlEvqclZynTpsA92I",
-	"t2ZrO9EXDl2UfK7tYtHodAZvOHZkIPXMd2++e6Jgnmh4ygSaJuQI2xzAdLAjFQJ9530EAGr/k9VlK2xp",
-	"oxbvkyG/ZDYEArpkTzDos2H0bZKk0kgLC/Pmpmw5Qqfkk4dF98RiIN/MHKdWuA7erwHaDcHjWj2xdjFt",
-	"Nfo6dtKoLqkFMwN9ATRvWAb7B5DxUwF4tQ1Qx4vQIkwY4eTJU5hlvnONPHbkoh14oMuDAffKNb/vYECh",
-	"frpwKngYt9a8H73698Y+z6z7yl5Kq5q4NiLATbNu8UtYqdWn1/Hd39AdiS54Vxniu92BC1hm5benJXI4",
-	"NOqckb8F75/32p6o2ymrjRY5LUWYydHJUm+b7Sia4yN8h775H5MKbf6c496g9jqRbknTnlnZTFukwwV0",
-	"i2VOrjxeA9GjJfTicmldkBNSIEDtxnSH+iIRckSYhsLuiEyTDvRuv+Qha6Kb+4LNrX6g4BWUqLkI85jB",
-	"xn7eeaP4aq9VG4ajeqJ+cvTOXNYBlxOmUx5anf/D72QY09FG1sjTAmfpmfT7DRn7NMuVK0nebXv5UPJm",
-	"phxsQYNAyzYU0MYaAbFppCzKWwKurSSmc2jN6LYaBOpWnj3gXcxKqbpw5+7Py7XQjvz7Bih5jKz/Z8rg",
-	"LG4YS8FWszvDKzex0mWV0L2UYMhch+iR6/QlqIigJ5ZgZmgpK7NSYUonObLJvUAJFQa50Z1dUiLqdzu2",
-	"UB+Pt+wHzgPFEjC/j7WPX5eHl7xL5oIwa/p/s0s4lOlI6uWXcE1343VexZ4oOqTgyhZ/Q1GbBfSDlNFw",
-	"zCp7SryCCd/zFS0O8kP6/P4DHHvfVrp11QUCRJJiPiXsauXNq7he8It1RZxfm7oS64nkUE+22eASoCep",
-	"ELBpo0NmYwkAItiaznN32SxkiG3gAjHRWciCMXGk8xY0MQCCtcgraGSaQSyACzNWsicmNL0oRGsy/b+6",
-	"iFWx+77RhTG+N5n7KAzXVjmZERTGmsj232qfSLpln0/V5bT5/Nd7e3CgQl93jHi+O/yYNaWEz7EOITFz",
-	"EJhoj5n3mC5PTvALd1H4ZGJOQrN4nscw7ftH1CrUtg96yqaK9cQopSFzWfqpX9UL3XCnMEeZ+i334Zc2",
-	"r8Nmj87GMs5s5eqbiFtzX3cQ3v4954SnUmPD3ryB5IMp0Y9cYF0ucAqnBJfeu4QrXL2Kj8Q0WQ5EeYbf",
-	"fyfQsXdX2I3rOoXcsWUk7/SAGc3iXlkSUlZZVQr29UQ9UJrqqYJIclaiZX+PiZ9fGneqDt9yLQ0ymGa9",
-	"R08Pf/twdHrY//3w9OjV0eHL/uFx9+htgDpypyeEzD0MsOKsMZVVtXmuyZA6LebdYsiRQ7bIlEX7pLBF",
-	"hfotL0OWWHRVCDnNaBqpr4HOfUzCui+e43oSFW1YQyVgW2Fm5KJdXuZEyKmWm9sFeMNi6zIvYanjNP2g",
-	"AxlD/2p2T46ab9g8aNi0fa8KTA7J6/PzE/IzVTy0tf3Pdl9kfePzITH8KeZoXwgKCUMuoWvS/HD6tslE",
-	"KCNwjJPsRdutndYWUXSuNjASrUiAL+8jNkTQE4bC8S3uDcEopUL39TxhP9mnfZ86OBYg4+m8YNvY1rF7",
-	"L3Yahff1hP/CaSo6nOlhB4AEVAd6vnbggaZ5oAPb2My2cYNoesEUBhO8cJ1ZipoO/sZsrQsmgo53JMAG",
-	"/W/zwcEDUxwdh4TRrYMywGAK0lSuZJbMOMgqrgfVS/JfCu+w09xwOXYhFVj8OGA9IWiayhmLOmTIZg6l",
-	"F7r6O50xqwKh04gzEbIceNIWDrjOK10vtlSYfkgFRJFYvpAWCVKm5DQNWdATeILP2s82IKxDQfG15qId",
-	"dR8umv0Dw67piArXTnhMVQ8G8SZsmGyW7GAYlbbpJsU29T2B/aoj78Tsg/DBE5W1mUmNiqGmA2NYWMP7",
-	"gs2fqA7xulpnnxYyA907zM7vE0oGUx5r6PsKuMh1JzFtu4ig0RNB3j0iwNbaZklAsg5HCmJrVF0YypCp",
-	"mYW5o5iNHvMh03zC8gY3VuZ1Dw4Oz84wndJrWziYZynnh/86eN1998th/7j7L3gOWNtgnq/N72OIue/Y",
-	"qpgCeKiaDmw4ER9Gr7zNiSmcG4+ynhv+xxdsvmF2QKajPo8CUi9/axgLwmMHDRJgJyLzLzq1RdDYNZgE",
-	"ep4EPRFQ/X/+nulgn3CvQzzYVkqXukFnfe+DzE4zu0PDC/BZ2rbyRvdBsFqkkoZ5Mw21Ml8Z/p8xaL1A",
-	"SI2esKfHY+b2FAC+Qs0vGeT6BI7W84RQj7SHuJc9YQ/D3516cPLhnGz6n6nNz7iTXzbda1WwsQ+lwc6h",
-	"ZKYwoUhARBh71VOTuh9eHh2+OzgMoKgHkojUdDjkIXDphKUTjtRbBPt85bN3q0krMmI6FxUsTQ3HQ7yR",
-	"eh5MBf5vTnSaKw39nJ+bb9yzlgy81CZXyN1YYAAuyxeG7XuiNtjvCUpgGYWWnYthXjcz20j548ePTV9I",
-	"d6xYTRmNJz/1asD3e7UA7yp+54k1MmPmyihwCxx6GO0OusAJTrgGhlasqHmiCMeKL0PeUz3um8teGXk+",
-	"tFz33BpF9wJRZcfIbflG4W1Xzdls1gT5PE1jSxM3ttVXgF+172Epq10Dvox7jK79wGr9Ash443NtYC6q",
-	"90EReNyRyGIj4YLig9ECNZapbsb80ihR3teeUVBUPv2QnYMlL2r5XuBuMfe3Kpnz0MYo7uPqeyPchR99",
-	"wa5+9KI/QO55euE5NTKPRiHD2Sqy63jUkSgh2CWiaxAQcsd9nq2NDaNs+6IuAHKPwACGumeu5y6jG5zq",
-	"WDuZqztPrDqKPUpAYXsCwVCcVseCFKJbZ8S0kfArlRrMKEHND42fCVREcd0iWBulJVplLroFpkKsZJaQ",
-	"ScNUKuWWqEqIad2jt/3Tw4Ojk6PDd+fVVdKnsJerQRUeJtTcXfRykczJ5Up9Ch4yV0BeutEPI/p+kByP",
-	"38z22QjTwv7eLK/DQi1EMlSrGqK8NN9fq0dpdqU3x3oSF4mn3MGoUkMyohGAB8BoT+gI+3TecGtX8K3z",
-	"MVelUSh6peNh0yyCcsEi8vr8+C0M7yehMe2y0Ib0kodStHgoV+3XK3zs+i3jEzpim1dNeLqwa0b/pbrW",
-	"qQ24oNDS6Np97JKd7audbQIzrDVqaNjCyAc0HLPmAda/LNtR+/wmPGyfxZp4HO0uD4NZHmm3qWKrx4zG",
-	"erxql1/jE/eo39sRloJApZfcQnZD8j3VdECV8xq1voNgFzN6B9TKCpA1IspnCYlSdMBj88MVR7AJHHlp",
-	"MxvMyqcRhxGSVA4YqQf2twFRms6VzfGws4BnNjpku93OUr57orR7KgskuRYL0D0MUdFoBH5BIXXG/FQA",
-	"XuS8SBWS3bhQ2nA7krKQQcVw1nYq+049sUkYqifqQSiFYCEEohoAYxJLBZ66CejoQs5IPYgYFtgHqCCE",
-	"5sLg3ORw2OgJJQnXDmHNLscCMMbzBqSraR0zomI5Yyl6vtOpUJj/SqToibPf3nJtdlJIwYKNFnna3iHB",
-	"ND94l6Z+ynQ6bwLqnOdSqdILfmH61B3U/aK8u0EqLo75cv79XI1qalFjOY0jRzREp9Qoe9WXhItLrq3v",
-	"DNH0rtNibVMYT3MliDSZaUGQ6WHea9RBqyfewJ0GVyePNeIP4eV9IXXffWOoKvNdE4fQuI+YnVg/aCFH",
-	"LMJHT8g0LyWEPJVigz6MH6AObO4AIgHg4oxOCsggECqNpRhBZGDCJgMEDzIsScaMhLD34MArbIT5cj/7",
-	"RU84VXGtvuiopR5lZ3VPBm55mG+Ur/LeM3GWSa+CJ/hvyQG8JnNDZ6iqZtcf8UN+QHz2XyUXC9EStNIF",
-	"yZnWgpFeiAZcnxIOocRNbpRFlbBwBfM7Z3GsMNsOonmgP8HVRxZMc0aE0Q2b6U21EaZjGUN6Q971rNDP",
-	"T2VLc042hztiodQ7+RSDnqjnUe1GOeBMbPqc0cBBMnshcp9j9sSEzgG2tujLa5STi6y/z04M8/3GHKrF",
-	"HSojxb646DEQjEWQ7doT3ZKbMN8bjAiBe4KPBNXTlNky7zmy3yzbRqZu6A1QUYBVd2CSwNX9Ajgu3NZr",
-	"QPxtgC6CCcWZdKyXquYMG86Bep0e17CZ+aAcbbTMWuYIB8Ji8y0XYTy1yDAW+SQ/WggvSU0Uw3p0dkWN",
-	"6tQTwedeDafYq3Ww/+wXG2HJ4EagRi9ll4zGdhs/2saG+HLFmOpUBRLhGwyXgqNoJozEK3iLLER/HfOj",
-	"Q5qmc0A4gcYoGIJEhK7MEZX1rlOZoQBRSSPKCiE1f1yrI+wDWB5KMmm4ceEHGeLNyeFp9/z9KWYknWEe",
-	"BwIT/3J4TjahT2Ww4ff1bZEzcEORcKq0nCCnL91LjMX3RMxoajiJPT2EhrFRfxuxrURVOcou3M2iSV8Z",
-	"/8mH/XbytzSH1cGhLOKrqWaP0aHvoJbj5lGe/MAzbgaZKs/29rb9Riiy3Ga2ELTxhZQvXZFRr8j8qpA3",
-	"yzJsoOu279WuW0HZE1ajZ0JOR2Nj2VpVPJbY35CK+YzONyDpwEnZvPsImPI2CQr5rJxBN5GOz9iLMtsm",
-	"QFiDyKFogJmxVJx7qS4uswYS2SHvzDC9YorDEhlfEuv7ufV0nYcflr8q58rP8crzmdwuDYDHs3hoEeX9",
-	"pAUvq2gD9h9AznqCajKRKkuxWMi52Xdd3q1waZEPzn7LgV9yg8lNxcoym+O03W4D4it8a1G7eMQmidRL",
-	"G8iZ9zwoczdDhre0rJZw3kIDHUN4FAuVQE16ZMc/CDtebAf+peTugQtSZM7t9ouVzHmNHuA5N7IMO2GC",
-	"Jrzl9IVlvuuzhIW/nr1/97V+OBpFHA2Ik9QMorl5j7kFWcBAQpLpMu3jfcKEYVeRDKcTc9HvIexSHsNh",
-	"5FY71NwWzilGklZt4R/d47c320L31v+ALbSLr9rCgg2/bA/fcqXfF568aQvit3zCDb+79sGDaapkCm3Y",
-	"HsTptarte2Fzlni8CBeE0XBc2Rv+YaTBt2gnX9waT23Ly8Rv4Snagt7WSzRXVNuMpljScn778P68239/",
-	"+kv33dGf3fOj9+/OgtIE67vtFz0R/DOVmvbZVQh+k4AM2FyKqLp1HFRiFNyj91a4VRroRgrL1jdzBT/6",
-	"en9AX29eYOQf5X7xBiOcpXUwsfR2F3lBumT54qtE9cKF+07iHg9M7DfsBvPQVPRelKJCdysAbqRZvE9H",
-	"rm2reeOi5HhvaBidtVAhBPy0PxnSDoATB9AWTyGy7C9cv54OnijSc4y3J/RMNh1sfqGKDfzK1pktCHSU",
-	"czFKh1adxVZ7ogjkas19LB/FhAWZkgkVdFRRiWQDs+b+FFufQAgWLinR01Sgg9lMBeo7xvSSFeZgG9BX",
-	"iLsPSfQw4m5xoB8k8vnYJPUHFHenDEqPFi4UoC8CpZHjV10ihyDt8PYqUocbpTa+Ita5pFAq4U1z168z",
-	"tLonR2/MY/duZTUWmKWIs4o8hbkuoHc7rOpao8au6CSJzXp3BtvDPfqcNZ/T3a3mbvj0afNFtLvT3B4+",
-	"HeyGW8MXbKtda9S4eTE0N6g1auY8ap2afV9/YD6ryGWcTnlUkcl4n1Yhbvoqe9DsSYMINvs2dt4DMIVv",
-	"4LFbcMeVfXifVtmeT5RzoStSx6C4HjMOzUtSpm91h5d671JGo69SUFZZtjQE6J76IIfowl4VWRh3w7VF",
-	"yzO2MA9sZd5WF4IiDnOjWOyP6QZ5VMJmK+A+yqmObSIk1V55IWYyBrbPXJ/qwCv4pRpzNLHHWaHqsVTg",
-	"ay8UNHZKbaQJfiVTyK7MGESw2j7Ha3uvxjkO8Y3Mchz8I9fjMyDpFcwJXVQYsjOPLnbi/0/TYR5t/Ltg",
-	"qtVOgTwNKacoyP0EmjLkdCv9aI3IyGrlyQ9y3ykjfiVTtKUw/4ZGEy4UdLWhHjSKF1Xe6GTIZ7ZzEOYb",
-	"CQ9EsZhUh23iPd7mcngRzQB6EKF6RWhP5BmvJGZDXQ0//BOkNgXLw665Pvnz/AAZ7L1Br5nxCiN9I+MO",
-	"ZxIdyGl1O7zXcmaM7TkqDjOW9yZ8NPP+J3A8G+T1b+1ijh8tmD7fiNl9RhySL8iuYqbZotVYuue1daui",
-	"i2k5j7bMtyHCJWL3Huitscrtvox27trAXqG/PlLgA1Pggh/fGYbWlM4Vv+/Hjr7eufWGzUHPuwl73Uxl",
-	"HN9apVx/Tst0T9efFxIYLUyZjKF26okiMR2wuJFBhomoYEWb58zvAFG7J2Yyhaw8aB0lL1ka06SP0QcV",
-	"5MBdbcgb9LIybSL/RgPjGVz1RMqGU8Ui50TgkPIQQ0lXyDrwh2vsb9PivPZxNomwJ+xv7Buur8A6lXF8",
-	"34a9GWPBrP8ezHhHBI+m/KMpfyudApoYL1Mq/A4fGYPJ0PKQVzywouuw45aWjXdtts9TzDpGyZRQAHzs",
-	"irmLuU7oHOuL9JhNWlUlzd1sqPtUcuwgq+IIFQCYyqwt1Q+uhX/niQbnHlqnWvCnPFFl37XK4AYfPPlg",
-	"WkG6fntu2+vWVSssWJsoaxUg43pAjVBYxS3jj7nS4O0ny6sONvaz9ANzt3VehAioRGXwxRY5LVZzKVfT",
-	"nnBRQEs1f8x7AivXsS9I+UCy6gnXiJwEhmXzUcts1MtqT/5Z+WbeQ7H1wqV8OFfUD8YQHh1Sd5N3gGK4",
-	"gmPl7MymGUBm0t3nGnhoEyvTDY68537orO58IauuWsIEVId52/MY0r/P7HCoRV7Y84z480jLxoOL7Dvu",
-	"RefwVwA3PIfw75RhFADdQEjzHojtgA3uBEDLwl0hGCDtCWxd35wq2/vK1XIfvfv96Pyw/+H0bdDIpTxR",
-	"WqYOyZsqcva629x+utfoIe4KKf4Y4LptWyFINAB4D1vYPpgTlPU2qxBwBMx8RoJFWUdOSA7IkGeswrOI",
-	"dAM9KPI+0uXaSx+40M7t/ekvAeLTJADBdMkBGL7q0Q9nh6fBRoPsbr+wKf37WS5XEk8zAjSKVE6BNGU5",
-	"THmxluD48Pjnw9MzQKZ+QcplA0aLyZkNYhWOJFNY+opN3W33BkzPgK5RqlGA4FMbhkYiYqEbHWx4hcCA",
-	"d8AUqmvnzcYcw2rvSXvCIb7D/oTnDvOHuubJd9CD8NE/8j+g+SmSNFFywgCVfu4yqRak0j4yQ/s5siFy",
-	"X/mhPt/8nP+xXvyvBFm1TgAwH+KJQumSA25BVvyjMvS1doAtJl5Uge5IA9q+x0BKTlHXxVOstF3qwzu2",
-	"0tioF0XFoqAbGfGOGsT1F8QqLikgUQhJIp4CqEYUGcu5J0AxsVpWSAVBcBo9TuV0tOiBMXrYmCqv81KV",
-	"sDWGhV3Kj20r4SJW2Un2RL9hWeuPaOlMMuJ4QEvm+nu5+XmqWLooRsqWjwP1yPvhl72UOiONvPUdonP3",
-	"xJLMtIbXatg3g/I3KQYAjhRxzhAM1TLMhsNYA9NLp1QoClhJ1fluE3mZ68Kl3czqFrBgv6oqobSAQmmC",
-	"jZuW6v0HUsaMisrShCVC1y4arD4z3+h/vKr68FLZ7Hterlel9dFiZClm9JJ9b/L5g2Lp6trHnN6WuGGG",
-	"MgUYAwyuCDazyKpYngjQqj1B8/TIm1xHLPW7V9PUH+IbpZra9a0Uo4/G6P+I2nrbvie/cXCX7kzPXyHn",
-	"HXDkdYWFZ+65h6gszAsFDYG2/3tvd7gVbi8pCGRXeA59qPvLr96EXr1lYqTHtc7206eN2oQL9/fWw9YH",
-	"2r1bpTTH/JJ5jWXcqTwGGL63msHFM7qj/Mas4+bX1QqucdU3P7t+2Otmh59lfYPXU1QLwL2PKeLfMkV8",
-	"kWCr6ovuKHOr2DX2HvVXS5AZxUOcpOlady1PCCu34knoiJG6kMQJEUIVRlwQ2iPLh9FjDD3xkZHCaHKa",
-	"i6q8AFoGT/3h9C0ZpnQEIGr14H/B1z+1Wq2g4Upk0XCVgKGaXrLUxquk0goiZi5uaPTqrCOZlj3hJwa5",
-	"L3D5QStvI392eA7xPZJILjRO0sYFdU/M5RTq1XD5XCjNaLS0m4di+sQOdIJNi+6xR9O9dGVi2RY2Yadw",
-	"3XCGZlNYBB5sBd3Sq8Hu1tKSHk5F+sbKSgZj9x2oKd/CdZetH7S2Cj0g++h2gHUVTfYray2wqrPcqptg",
-	"620qMONuRdt2lzEA6f/YbMU2NMRIe72Yoecp2huNDBdACjx1MlUsA8nPLhx0dYbO7LBrZApmt9+Qz/A9",
-	"c9Miqil0NAL0aPMpTktDlpvS0BHZrSDrYjMVWRe/QkdEfAs8BVzWg8p3a2yRQxqOFx2VhgtkSIFZE3LI",
-	"Gnh5+Pbwl+754cv+m8M/guzkST3PH1gBOfDSzcFXp+7es1Ee5huhD9geyctx6bsg3JxSYnuI54J4qn4A",
-	"78djZP2+MZiLSm+xBi1hIgehr+rc/yRvdHEz7ryOcuvrBTc0qR7tqe8kvA6d8IZFbN7byfPtVUWyS8/7",
-	"ztW25X0ksX3xYxi2XMR6J6d/ixhs2YStZCWbKRNsdvPqUv/ly9TMAxrDphhl0eu2ZNvt5Gpkjvk0LD5X",
-	"SsWs1Earg62Czb79lYCtzd0ijxz1gT1Uh1eaicgT4JYOeRQzEvMh03zCGmSaGA2ea0XoQMl4qvMv70em",
-	"G+rnYiiXepEKHTbd5H1Tq0MCNR3Y9AUEVwvMvzOktQxlLetNi4AhNo8IHlrij4HIrZndPV6cbIxl9n9M",
-	"+US1fiib3SiLRy/JAbbetUtYYGllVfH6dh0ZyawoQxXEa68WscF0NIIENh61yDsLzJfB9RWNe3gzhASC",
-	"nkAQKATttTV9eVx9SaM2opi26XIRGdOolxnM6ABDS3rAhjJlDr4T+tM4+75OizCA8KR7i20KjzY3JKJj",
-	"SQC0HMZUCGyEnAHGACwALu6aJkhQs2tz8YhMI+hRboF1zCUR04nZVAZuDsiFb5F6V8yLDewmFPs6FbYS",
-	"AAxorCSJmfWOQislqAJ27fFwn/EYoMcd+FwnLGhtVCX4SXkxTT6olflDNRrR/2v/aoVysiyiaZvsF431",
-	"SrRT96gX7NzZbj9seNMsGpe/jGH8ELb89y9fV0nTVxxkKVwPHmV56R4vgwyCqr5w+cVAboYVuE38/c1C",
-	"KTeIi4A8zAIeWhI/smGLgLOIxu+Hp0ev/qgOaUDvspuENH6Hlx+aH/+wAQ04nGaBCd8sqHGN7mYGxKJu",
-	"+HaaxrVObROsCfumMkG8hmb8jVIrfSj15srrW5RxOZjJIo70GR+JadIgsRxx0XBdB+FvbBCIxePhNE0N",
-	"GSFryV4K8nrxpUuiFsb8T1hKInbJQ4b62mKA33t9pmYuDnFSEuDKou44aBsng1NoLzeImT9rh+69+NpD",
-	"67X3DbEhNl8cy1Q3Y37JooL26b0X/m46x38VaLcf7G1YAOQsgTs7wpV7UgwYV2yMC19C7K1hNY4C6ULs",
-	"0z2Gk235ubWhvDQC8tpzRXom7NJcK+8N+EHV+q1eRmKQX/5vkF1W/MTcEbLdasOsS2olE5FlT3Xu92dt",
-	"2GPHfzsLY8PfxSWUe+Y3f1Ckfv7+/KQBm5WdTrZupDq3XSSUEVMbDZLprCRmlyxWhe2ODd3Y18HdbXKf",
-	"giZDWvvy6cv/CwAA//8=",
+	"7L19c9u2ti/8VTC6nYl0DiXLiuMk8nSeR3Gc1k0cu7bT7HYrR4RISGJNASoBWdbuzee6/99PdgdrASRI",
+	"kbLs2E6yt8+c2Y0lCsTLwnpfv/V3LRDTmeCMK1nr/l2bMBqyBP65T4MJ2xdcJSI+mQ/jKNCfhkwGSTRT",
+	"keC1bu1nsSCx4GOiJoyEIphPGVdkSpdkyEigBwhbNa+WsL/mUcLCWlclc+bVZDBhU6qHY1d0OotZrVub",
+	"wSs8MqVXTTpmPz7dbbdrXk0tZ/pbqZKIj2ufP3u1U6aSZW+kWLI6nzMWCB5KogRZ0EiRIRuJhBGVLCM+",
+	"JnRMI75+PtOIR9P5tNbdTl8dccXGLIF3f/z4sTdXE8ZVFFDFVidwPmGEZk9EghMYnBF2NWOBum4/Vpdb",
+	"eOWZYrMPs9UXf4zUhPjTER3YwX0ieLzsktM3++TlzvP2E0mCCY1jxsfMIyORELP5fe6/YjRhCWFJIpIf",
+	"+7WIy/loFAUR42owlywZ5NfUr3mEBsngksZzJn/s1yiNO/rDKb0a6MPbedppt/1Wn9fWLe6zV5vRhE6Z",
+	"siQ3T6RIynfV5+xKDQJ4widiBCQ3S9hlJOaSzOiY7RE6lJr+9Nr0t6MokQq+0puekdrRn73l+6h9dXTW",
+	"Xh799uvi/Z9icfRaLI7eiJpXi/Qb/5qzZFnzapxO9S/wtbnFTOnVO8bHalLrbndelBHqGxookRyGeTpv",
+	"D5+OntFnneZusB02d1h71HxJnw+bnWAn3GUvRm26PbSzmFE1ySYxgvEGUbiWgkYimVJV69bmc3hydV6H",
+	"/DJScI7Fue2OtsNO8HTY3KHPWHNntNtuvhg+p82XQTvcZp3RU7pTMbcoHfPL5/eWLXFiJe+5YMsvf8G7",
+	"aBqpciqbCqlIpNhUkogjiRXJ51m7nEZiGNWdSchGdB4r/MmUXiFn6bT1X+v5zHEyrtwCkYy/fAvOmJQp",
+	"AZS8ROL3X/6iD5KtXIGnwcvw+ajDmtvDHdrcYS/C5svRLm12hs+DZ+E2a9OXL8rJDHjRF87ps/6xnAku",
+	"GTCdVzQ8ZX/NmQSSCARXjMM/6WwWG4a39afUJPK385ofEjaqdWv/aysToFv4rdw60HwUX7VKYgm+jESS",
+	"TGmsZ8tCIhIyTBi9kISSZB6zVu2zV9sXfBRHwQPPKzBvlWShZcpiQmGuUolESy/N2EQyjMKQ8YeZWJCw",
+	"UMseGksS0+CCUDJjyTQCCm0Vhd5iwvDiihlLUFrxkAUxTZgk/lUzpiqYNKmU84TygHWJll0+oTyEXxnC",
+	"1yv2KY23fY+IpM8vWRKNIhaSSEkiQcsgyI9B/2EJoWNB1IRy4hsh6JvnJKlLpoXsyfHZOdnSknRrOqJb",
+	"MOTSb+zBe/2PHz82XUHvE9TF9LecBDRJIib73JHmUrFZcz7LpHqL+Jo5lO9Hn4tkTHn0L9RKzAOa3vLL",
+	"0ZOZsumQJWRCJeFCEckUmc/2+hy2OhbBRW6jaRCIOVdPChsjCU0YwacJ1foaUUL0+ZTyJRnRKJ4nTLaI",
+	"D3d6SDlPB6XcHJ6+FfCF+55un3NBYjGOuEcSNkqYnHjm1U2zCL01HglZzMZUsTA9VX2UM5ZIwWlMeieH",
+	"5IIttS4RKbIQyYUkc66iGN42pJwwHkpUYhy9uHhQVbRtfrJVrsB9RkmsWMJpfP/3qMfJnFsV1O4+Ul7I",
+	"FI1ie1rjMQvJnBvCy5gV3vz3Qr0Rcx7e/4TfCyLnwYQkTIp5EjByGcloGDOt2uuJBZrmE5jUCV3Ggobn",
+	"QryjyZg9DFMainCpmYS4NDslo38xAjoATOpciCPKl0ayyAc4YZJQZWZAFlSShKX2l0O9YD01U/NpHeE6",
+	"hha87wPXvEsk0b/YAxDAkebvfOyRiF/SOAIRya5mmqm5EqF1p5czXegljWI6jNlDnFvIZoyHjAdAUKFY",
+	"aD5lhFGiycuQmSZyI4E/cDmfzUSiWHjEwoieg47zUHSvLUl8EdHKlZ6fFhM0CNgMLFz9UzOaflmv9+5a",
+	"S1kkJJXJJGaXLNZ8maacu/7+8OycnJ2QF+12c/fpq0a3z1FAG9kiOLMirE7JjEq5EEmopTfBPzWr1xqN",
+	"mCuiZY4V6rhHDQ/kfccOpxbCHQf0g4KoxLH7XA/WTBUE86oGyg3GtZL/T20gb9c8sJNrn1xb1HxRUFK9",
+	"Wu/k8C1b6m2bJVoYqgi11SBhWqINqMrpuiFVrKmiKSsby/5muCw/Br0AspgIYh4kdZGQRMQxCxtAhxds",
+	"mRrXqYR2tQm9t2EEvOYa9VuvXV9ieaMVROEGmr1Xi+mQxSWeBv2NBE/GzTbOmFqbvFosOEsGytxDe+x6",
+	"Z2swTrpX+vhXfj1L2Ci6Kj8d9GIEE5rQQLFEWt/HBVt6WhomLBBjHklGtOhxaQtU3cF8sPPmr5dlc07Y",
+	"pbi44ZbIQMyQEsFKvo6XnOnH9e/MQDRJ6FL/bS25jYzIzNj7Zw0eMftlTzydlufej9yhZLsuhn+yQGV3",
+	"7F2Ell/+ntFZNLhgy81Xai5syVIdx9XqCZ9QKQmVxLeeLeu80r/Ku7UEqtualFOvxPq9ShdRvfqPkZqc",
+	"sSBhKDTi+HhU6/5zw6UWN+2CVXCY0TyONcG2yCEYk5xpuSYnWtalXtn1a9Fjry7jk14IyJ3Mq+VY8zQM",
+	"I/0RjU+ciY5oLJlXmLsSF2jQOn6KvzrN54uDP09/Vx/4x19f/DHcvjob9aZvg5P2u/Fvk9fRLzvi/cvk",
+	"/Jm+Ko5DsPNsF1w8qYPwusXhy0tPyQjVVQqViqq5dLmNFcAlLKbwPvPbqhdKea4ntB/TCAk/f6IHlyxZ",
+	"kkB/S95pHkNmcwUOM8pBC5CSwIq0BP3l4zk6Eny1nHUJVf/950L5nrFk27svGi1yPokk+smppg6w3rm2",
+	"TEYRh/OzPA/eKbtozxrtSEZjLj0Q0H4QR4wra1prFTiUXjreTwL1FTWhqs+nkdZzpLb96jMaXNAx0wPo",
+	"F/geuWAzRdhfcxprHhspMlwSShSTquGRxSQKJjiJMePaUmUhmYqQxZJwOmVmwVfNsWjqNxpPeIHDoN23",
+	"elmMyvNErmhEdaPxiMQoKw2XObCrYEK5tt9g82WrjH/ToMTzqY/ixe7Lp109DOUkmhojGfYeRvMcn4pW",
+	"ewIFERWJuwAaRN2X86GfHqB59IlE/SIKGy1ypk06aogjAhslbAoeL8s2SM6H5Ru0OvT17EMPVkbudJps",
+	"FMWZMjURYSp8U7UUtm77+W6jS/zZIvT7vG51Rq1SCjXz9S04Pz4/IYEIGeqjWmbjJRIh089NFhf6uT4P",
+	"2WUUsOZQW9nkIxtq6wT0K/2UxKeIXPLAUTU98IH5pD4VCetz8EJl6rD+OnegegjubmLu2z6H01lPWXBa",
+	"qVhcIbKiBKSz2WDKFA2potVsGR25RevI7jS8GSyP2dKegj79J5L47vg+qUumr2uf2yXKhqcp1djFqd8K",
+	"qVB/pFkIC3Mqbp+z6Uwtga1U7sAqNc3DKmoKI8YDJveI/653vv/zoPfh9eHB+/0DlPipoeO5bhcWpj/E",
+	"p1Ym0rrZOczVZACa3Wr80O6KnMNqUM1wLoE2C1SOOxkXnNFX7MQaOSMg4mp3p7Ya4/BqyKqNCri6Ycea",
+	"8Ak+hLcMZEXh4CIp57AV6MqyHr0I7T6z0/vvDg/enw8OXxe2ulVhnZQIPG2yLD0t4axPV0b6UGDhMxFM",
+	"Nlw0u6qIO7kWwhNJtF4UhWgBr3gxDdsrnX5ES15wiLtE1R2sIJKyfAVwFIlnN/3w7OzDwalfOsk/VbQ6",
+	"Ro/MefTXnJl1p+dcOoIJA5ZOxBLB6mUhgZbNo0RMSwflw9HqiO+FzSJYt3mkjnpQKFjmMo/UnuY5kSTB",
+	"hIEXHFjPLGGay2x6TzIbdD3VALGUmOVA8Ss01Kq07Sp0khkNWFOyGUVlB+0tJFDc22yv9QbrqZiDKH9V",
+	"1ZJST70e2fD3nAgoH65KVTD6wZ5ln8XteSKLRGIUHfe5Kv0iz/69Wqrv1bo1VCRbq9q081gzms5EgsYn",
+	"1XZCbRypyXzYCsR0C4x3CBbBv7ZwQHhvL5xG/AhiNHISze7GSbShnwMDsSWyJhExu85GPtXPlBr0MKwZ",
+	"pNQq0Uv+INFpXbTU88rFugkc2ec+e7Uh5YOEUeMaXVkPBp5KBaWaGJ8/Upe0QSouFg6hDIWIGeXZWAMI",
+	"Lt3cbXeTU2RTWngFfuLV+Dw2Hm3Us8p/OrB+TGdPnIWwKwxYlXKkNwVWE4GPXi1Xb5TWOUO4kpFaI8xM",
+	"wgtE/aqv9xNJUudrPgDZKmWoEyoHVkUvX+WmLr8Kzrz5PoAlqoW9NL67a985n4U3pglwtd38hpRd0wKN",
+	"FNxtzuQK21w4y/R2rb3qryEwud41t0oSxfCu9AhVmNfTabc9wtmCSYVe1Zz2fDvnniG1jd2ER296mBdW",
+	"NphLGzfwPBbEQcnARoJWbJk25i9T0StJ3Q/mScK4AmOexgu6lAScZo272EyTe1TlFd5ouSAKiiRqvO3p",
+	"Yr2MVLKDKu7yWhI8uEoF9H15h9mlzb2tZG+SBfMkUkuCzxKpInCnztQtT+BAj1M6mSsMKt6Iv9zpFbit",
+	"m2CV3T6RxA6GKqmWNe7Zt8os+Ae5gl/3mriH7N3u0qRku/b2lEdWHjAcgqu74THinhU3vYTVXLP6DyAN",
+	"bxiFuBtlNgthBBOajNmQBhdklNB56BEVBRdMkZ3n29v5oMWzdturUoMz1TV/XK8oT1OmIkk0h9gjvlY1",
+	"fRJHIyUJ1cpxPizZaXeeN9vbzfb2ebvdhf//w9V9XGazXmvNm1z22dZ7849/6kFa59GUfdrY7BJ0FjUD",
+	"EbIx41vp2z+7P5cX0awpZniizZnQumWCE3Q1cCfGH9L/3/yl35Hf9qed9kbKeFm6Pzzle2RKkwtprsmC",
+	"wKepTryXJj1EyiOSKXxwFNNx7lgMOa5qw7dXH1fvhnFmWsZwk4thHai5rf1nbaLUTHa3tugsarl7/MkR",
+	"hbnI3LNrInNwOIf402ftAhvwauikMt/DkRdjrulEy7jDPrgaToxefLtIpVHOckbMujOxb8NY9OJWv8NU",
+	"gUG16t2LpSD4lFZTkiUpy7O0RvMeqpMmmQT4+SbEWNjqlY0orK/0AMCj3JuryRFEdNz4qXFJSwiHD4ZU",
+	"RkHNK3w6E1JLTS44K83k2AeDCNW92x1vPj/GZZsvX27KNqszY7LxhlEcR3wMia+gArgVLaZGYd01yTJB",
+	"nOsILrSudak5ekU3YTTM3cqN0ka+7C4WskNK6QHO69jRbm53atYvlu1vL5iym+5qYf4waMWsbQLkTanL",
+	"iqe19gE8BOVZN2UVRV3TeJ/W3snXVnc3Ku8t782NVlbwZDnCeq4m7f+9uzPaDjrFrI4NZMeG5kv6vr9r",
+	"s5hCoUsiaqsyc0V1z2ZdtpMHmygfK67BojbirPFpyRoPeCLi+Pz4/OTLrkpegLzGYimo3ezXevnM0Nms",
+	"X8srkScTzYFvfr1WtwyyXVesFGY/vjZTdl+EwKrgF4PcokoDHHTKiNLWjDZzpkxKOmY+FmSevtknu893",
+	"Xpq4p+xCHElwlKh9Dq+wchQjpIyHoIFKUvextgRYsO8Rf0vA3//le33ub2mxG/GR8Bu52HVVXmZFdNgE",
+	"r9KIms3IrgseL22ej/5mYL7x83GutULKFM5sVNzaxUIVIVUakwNn6pQuyYReMkiOYCEG6vrczdkAizF1",
+	"GRfrX+q2wiYr5NE7lh4d1LySKK0PrCzceSKzEXDL06K/dplf2pBCoSra5h9P51KRISNUkZjpBbwgw6WC",
+	"lMeSvE64liusrb39y8s/nn588Xb31861CTN4AbJp5Yb9VBH8MmV6cC9eiXCZXjC4JCUxX6m0fYWFx5AM",
+	"0yL6UaxGAZqCTEEahljJYFU1UxQwMHOqebUFoxeuJogWlKIXDHJVzPNO5YDz6Tih4JXOUa7zPabnaYXD",
+	"qYDw8mXSWUmaBP1QDUZQKQMyYSLCgf6IxrFYwG9nWLQyUEIMYihb0cOnWf2DKQsjiqmrXi2hig2gssO8",
+	"15QNwYzSUgWvZkv3aibhGfJf3dUDWym8CRZv32SfxFCw3UU9dcfp/9dcKDpgVwFjYX6f9EKK4+OmmvHd",
+	"O2z+dLPwByMaxek3WDuGzqdB4ZdO1Vg+oX6VMlYF2KWpkfjyqGmYxijWSfsVobNhhAlju2uyH64dwanj",
+	"3eTxYv66jMZ8PtPkJMYRH8h5kJ45fpKelynEGyRsLtkgZAoqzfA5MVeZJTAwWeeOUjgwAXj3Iy1n1CDN",
+	"g1r9SovjmOFXK2EpY6cOzJE6n2BZg/tBOp3CLcMiyAFUtlsqtzXuaaYtEqoJbgGXyn+UsKm4LJD6NZRv",
+	"cwMHmh3KQcLSFNPitcjl7Q2kokl58q+5LXRsyH6DBHtzXZ0rUapu6ot0YoRWQX9KwxpfFpH4esnzazzc",
+	"B8a+vZ3+az1EeeFc5ci6sQli9bgo7wp+2nZBCF7s7lwHQ1Bh4Ru3wYPZ82s2H4v4S6JzkHQzSDP676QE",
+	"Kb+tpYlx87y0W1X/c4lShHK5gHoerebUbQ52w1Vz5gnvRkyNuoCTIrug0XfhHeCL7uaW+ulmOV0g+NNc",
+	"Lq+Y41UaT8kvz04T4WOuLzvIzTY3WG5/cwdkl1B+D1HHKE8Mutv8mbvPl4GsyRDNFky6F4kiY228WD+p",
+	"R6IRobw8h66YyFKdp2Qq56Gg36lprGMZjn5iQuWkUZ68tKHqcPPMlMoEk5skmlxHFuXS6RuOQeZo+vZh",
+	"yDciGQv1ZYGGm3jUSv1+ZRP7SXOd8wIDMT72vHVWzvyAayHzQz6YOptzZkDpiCtH8zOjsZaj19dWiYtS",
+	"9nrJEhkVg67t1narXduwBisbo2y3Dl0V79wKtAcXd+UoaxlYhq324hYgBVT9BgJolGbh5Q2TVcYYstBU",
+	"HZgn9zC6FPExiRQMnM8Rv962uZno+oIS1VuKORdyyb67giZEoqzM+4Lkgs3za5xkJAdXIM2vaZH3QhmE",
+	"IDJcYjJAwmJGJesS2ufapklC9A9SwgVvYnWN4AzLwEZzyUJS32m3iV+w4P1GnyfUyLJUTrLQiWtXVOPk",
+	"FYAKj6aVjQsq0/p349qTS6nYVJNbIKZMQhbRHuFi4cYtiUjs86O5midsc39ntbJxq/wAAzZWGci/Vhkx",
+	"Jxyt3QBST5iaJ9yeNCAbigTrGYqmymqhuzXitcKxdhaplqKfhNpSkvqUCG4YACvlsZ4aORBALjhrFYME",
+	"nZ1NcmRvdTfEIrsTeySOLlihNs1LSR0oiAtF8CIULk1JatrGAjZjD6dMAkV8eWyjimI4W2RU4+Giotxd",
+	"2og1RzxkFegHyDk0PQiJpcCGNg13aN3Er15kAUszEjIng3aVgmCgdkxXdOMq/RUWsf5E5O0UsVSDzOzw",
+	"vHlT67Q7O83202Z7+3y7kyUHGA5TEgQsMhAblnRYRDEUWri7tR86wx+22z+8f/mXeDF/dxwFF+Orzh9H",
+	"p3+IoyU7/POP3jgYxc9nLztx+NMVDXdfvPvlj/Dd9vN48nFZ+7yp68CRdjn/wXbbODDs37dWlXPHU35j",
+	"rB+xFAAXAM1geLJgCXMpfz1lJvC2zU2DlZt9nXmQuT/tq0rXz1Ui5IwFt89+yBVzZorwdNm0+F1NrNbf",
+	"REbkEm7KuQKifz2RaW5RfTVLp1EGhiIADOWPq4+d6dvwxbvZ6VP1++Xu++H+9uQX+exX1ns+b//jovPT",
+	"yxJAh3KNMr/itzzoPT16Pjp4PYvOT/8IxoPtn377tfnx5MXl9jBmf5z+JIKD/RPx7CjIv2Gn/XL3Wtde",
+	"pkkOJhH6ctfRC9gL2tT6WT+8OeZEgSAyN9sqasDz3d1Oi/Q0VzZVBGltP7uigYqXxP+7X8Pv+rUu5n19",
+	"XgeIsDZBt/euEsQAQIJpoHyDTIH1kCVQBo6vzSOcTiODX10CbgCIBq2vhEwAe1buV7opakEGU5BD1Xpi",
+	"cDq6hPI+d5E7oKp+mpi99ACyAAI86dfZEOYlrT7HOD2lse+5apitxIFi+i/GEsAS+1sWvX95YfpGNeZw",
+	"+Db1bV2d+eY141Wl3pvXbFfVYX8J7FWFe/msvFy4Xjx8oAhLHo11lcLXzwTv5DVmf0mlnkP10vW9r/EM",
+	"4JhzWapUUkUuIg5F7FgUnvmgHF9JlHtXwWNgg6n2bxOr3MTBDjyjnKnb6OXDe8rvD/HNRGcNtN21j39Z",
+	"kbJdIIxScEk7a1y/++VFMVls+QbqYHai31Tg1F1L5V6wh0jyvPVx5066bA2/fHxb4oiNx65r8eCs82y3",
+	"5tUOwtdnvZpXO4W/P5VWel+6Pzxp2h92nj3bfln6k/Ii/IsoLP9cLXMz2695teO3JzCpXun45Z5kw/Kc",
+	"9JDSH1+V/nh5fe7BBdwzPVsPdhPfWHEAZ6sncKOaTH2G11lQleh5R296mAc7Lc0lwvSPG1VC5vM+ypWP",
+	"7XYeOkp6BkQPnEeCB2yPZJmYeXBuxJHEid0MNghl40bWRmotFDfSbEg6WMWevkn3Lb+fQxpcsHAwL+t8",
+	"YkGy9MIRB8iRuJG0aFlr0BmCi/lswOJoHBnI35u8wXS7MW+p0wwBtvRt94jNcTuQ0/J07B6B4gkQDDMm",
+	"ZjHzEJCbStLH7Ot+TSvA/drv82H0li2rMrQrk8w2uhkQKcRAW0Up3BuoJEJkJ4BZY/peQiMiCK2DXw9c",
+	"eYHgoyiZ5lIbqmqL3CwoA05SHo1eS8gV2KIbG7p3Wlq9klg2pRHXZ7KypR84+KjzrIbU207Ez+Um+pLZ",
+	"zWmUhftKeYGsrZkSQCWv39tiDFkJNYM84KG2+Hg+HGy+XKHFoze9E8bD0l04wVx3wEQ0WrttHGKcCwaO",
+	"0SaWLyZCGlAYyLRw2kbgkjFp3bZHAOqs6AphwLS1XdLngORuEB8t+KRkXEbgcEljH5rMWVjmWblDMqo4",
+	"yoqT+g1Wc0ufYmnKuJaCGZhi3dcH6zdKUBVJ3c9Rl1/wB253nu6AluU44XZ3rnXBZYz/uk20UiOr1TIF",
+	"QqbqsGg36lPN7lNaaOGaiYaKc+u6IckXzs9Mp/T4IP/1wY3FzXX2L4jQO32EVmy56r0o5+aYJ3yDy4X7",
+	"+k2ZbHYN5Wu/HSLHL2fH7wkOA+zS4Ma8IG+jV0SyJKJxJA19l1bDeTU1YVBPEtLkolaWC3rrGjQ874EF",
+	"0sjPHWtCc9kBghM3W5tEIwguA58H3Rvo+ZZlzd5NzVoWRgkL1ECJCgwkOsbp6188kSSO+IWWE1ySulOj",
+	"5WNdDQIcSwL9zBqAWWirjeJImnwI4+c8Pj8ZnB68Pjw92D8ffDh9d+bnuWqWxTxzs5hRvgU0jrWyXYit",
+	"tHdeXJuLXRntPj4/uZmQKSB7RpBYYpAUDIi0lhbo3MVtWg0AWNlUIk5mVCmW6LH/55/t5stPf+9+/mEt",
+	"S9zoyEtCTX8kO/zoxcW7zuzX54vTbXm+u/zwMjreYb2n4Ztn45/bf77txP94EfwG/QRvik6+utFuD4Nv",
+	"A3EQCWQwHdH16a9Vja/KYeOwH5Tsc8MUu4Tahlg240jf/IDyLFsAwxsiIVPKzd0r9Nuq77SflrTnyhdj",
+	"OhzhTuAUcx7KSl+We7LfAGTP7RCYcuR5ndZ6PQLYSWVe9QvNLrfbnR2nJUeGigZfQGGmJqMP52+aL/aI",
+	"0UmnU8H73GZRYIljPvMtV8PoN1qkx5dqEvExkRORKJsB96LPnXYgkSSlaXOmAU2WESsSLTTIRCSSkSGw",
+	"qSWRis5iVpYj5XCIFyXHdMpoGHGGoaU8uWhtYUjzrkLMn81mIy5qZWg++vHmJU00AUv9u/Q1r82gxxe1",
+	"T5+hwDKVxrlE3UBwbmvPQjZOKNZkWcAOdz+yBzeYyHv3hfvOb3NfvM7emPv8PbwewlljbeCmKCp3tj9n",
+	"OPBbtpRmi1aTmBNGw6W7L7lX2m9v8tZT85vsmNKhK/OdU/Io7EbxUMvu5akxffatj3RVLpe4TrfbREZ8",
+	"HLPmXLIKx2lOj/ln7fnFX0+b06uXYbNzOZo1Jy8WPFftdI3TtJiIA/MqXxCE+m6nxebjhHeTiHLj3iX5",
+	"SZSvURMOehTuCl3lo0guSExnSszuC2TllEn2hRUUt4FaKjnMX6+eXp6/mL7tzN4tXv4hT3eWr57z/e3w",
+	"za5W83rP2IdOdPzir49P1cGdNKK5Bq/llF2KgN5Hthi4+bFo/qGyxPbAa8ZCjJuoFMQqD2D+mEd2izyy",
+	"U9hJLZFeLcGmvu31zzewcxo0DTujXfqCNV/Qne3mTvDsWfNluPO02Rk9G+4E26OXbLt9ff5xedKkfln1",
+	"osJ9C0pd5MhYTV6dKAqWAuSJmmc3cJjbUUvnYwyFVJEwmA80nEKNCZoueUlvPivT6kQcfwl4GfSppLOB",
+	"wWQp34dY2Iy7OIR7ecHYTAIQWcTHe6RN6mbFWq/WwrlherIYnwqpvxfENxUPXZ9MWMK6xNTJi0QPNY9D",
+	"MqUXzAQrWBz2ud1SEvG0sa3eAdlq5HXlp7u5YunOs5eddq5cul16ZCtnc2azo1yvbAEgzfUX0Oa/Pun/",
+	"aTdfDlrNT3+3vd2nn7v6k//KPv+vrv2m1K9wBnm2rtOupNfTzvYO2SLHM8YPXxOjzJLXkTT+87SuZ9Xx",
+	"AV0IBmklxs1S8TKokaoh1rGhrHKwZOjIzVkdWFSkihL7uZrkvFMIlJQNUZ5pVPaCAWQXmgzIW6xpBY6w",
+	"bGnQWWWzpZS2W1lcyME8iTbcjNaCxXHzgosF39I/bUH32FKYIQyGlR1owcs2nall16TDYVdxYpF00D1i",
+	"9/NmiQlJqojc7sSRy1S1xiyM/BBHjXmS67YSevDOo1g1I27SKveIlisCHZlam+3SAPt8RRI68jkVe/CL",
+	"zZHaq7p3SpZcRgEbhCKYTxnP8go32PpQBLIigfNPcGqvYQ9WyM3mwzgKynMzy5JXbkoeGZBadSXpQ9KF",
+	"BW+76Trs767P2UMe4zCLlZ2r5LHl97Bs0lUSYNMtLbkga9hQNUmV6VEWbv0LsjXoUIp4rthgIyg9mzUA",
+	"pcyLCVWQozKhs5lJRN7Mi444Q2XZ6meIHbhSBGFe3F3T0dE0yK7b7AStSwIxya2/Tez081Y2KrN+7Gud",
+	"+bdqX40wvyW8MJmz1NvsNI4ygbusDSlCbMiL8syfDaEPc+c157EeHtt7oQfX+EEYdKpPGGcLFjZM77Ab",
+	"1ATni3RvnRc9+zptsNcCTX1p1+csap8LbOQWVSiqL7uSGUWt4QPfQCDk7jpGFD2xduDS9QPkW2VSVA9q",
+	"ftOiech4QsB5GzNOo2pI+vqOxGIsCTZ5vg5nI4eJlk66Cp7huh0p7X+ROqJhhOo9yIpBS0o8KEFsPIvi",
+	"1M2qqki9095ueEQkpiI63RHYKAj8ZMaol8szoLHgTA/QabSIjzP1iWJxDHx5SuiMJsojUhDqNh82jTI5",
+	"TRKxkJq+IpUJFWBfMBZibAKvDiO9qGnEqcm4ndLZzJy5xaJI614rCA62wJKdV3F4a39sCe1zShrL9wgi",
+	"ao5J8x/ONuhKnp/MZ2+Tp9O3f0pP3dEDNuuGXsh79q7Hkinu7u3bdX/y1l5Pi8eCyZopeVKSm7OB7TXE",
+	"1mjpLT8/Pj+xmK13krO32wyjMQBJhCazZjaDEIy0idm3zqUoibWU3mq9pjvO2RdqBqqqsa5LClLNE92t",
+	"LSXUbKvVavnkw+khqZ/93Gtue2SXwL5IjzxtWyTjQqZiYQiworuFiv7/j8ZjkURqMv3x7Ofedn/ebnd2",
+	"ceQfd/EvVPF/hJ/jJzOWRCL88Wkb/0Sv+I+/vDr7+PvT1ycHP5+8fXryj5Pi32Wi6q9kEFQg/J68/8nq",
+	"ZB9OD59I8uspEAG0ZKbED6mi3WhKx2xrxsd7QyrZ7o6nN+ldfhvKH4x+e3V8umi//WksfiwXotXxAT3E",
+	"0w7BRxCBWy1ngDDElTCmMxkuyYTyfJ5a7eabVFUPYSaYp6VsR0sJGW/vbfKdCgjjTh0DpK/YwuhCT1fY",
+	"m2mTcT2l0gzjL8W0rArv3HuM6KsCCDjQyzfxfaaouINyTKsbo0Zmi7zZT8udgoD3UOF4ft5+TuwjJOIh",
+	"AvzvEcDptsanJaaq1MIbE9ONqpTzb83BnV6ft+j4HGxQby0GqOCx6QvqVgmL9IE7JEGMDK6f70a0mIYD",
+	"V5iaQ89r+FYlbOsN8B++OuJdzr9gflqOdGfSE6/RKRw9eCWr44tRvW+DfHcr0+p2yHfFcvcVJLw15UAZ",
+	"MZYznEyY6Z+SD6fvwVTDUIR7iB7WkOAXRir0OfZ1N9BeH07fGz/X7TgtQlrCJa7+QVbqn+fKm/2s5DDz",
+	"0ftKFBeyBdL/ebv9kkwirvbMViQsEGMeSSZNXy/cTQd871Y4Bm7aWf6hlQVgI8UjdnvsrC/vfpwfpYwQ",
+	"7SynQ3bLLIdbp/xWZvbinG7T3GoacffT7ftpd7WSw71BA7jVRW7UFX7zyhVw71i3uERUS0KHmtjTnu91",
+	"/6R3vv9zhWfcb+xB0V7YtDlFGZ6zNskDMYsgC0EbGS78iFGA+jyPGoggPBuBXN6wHCu/ctO4c1TRvzxF",
+	"xnPS4Ftl/aS+w1bzG0rS21HUjWYLPmE3AaOsRfHD952/PT4m3Kf05sB1ktl9mkoWXzLp3CiohDXlmusx",
+	"MDdGDP9UwTYO+UiUwGPeLQa8ASa6WbyjChQM2ioLcYFACLee961DMNWFWFiFBQVLtxN/JVmQvw2f86PO",
+	"xbuXs193Fqcv5Pn28sNudPyU9Z6Fb9rjnzt/vn0e/7Fztf/y8k7yXsvWZct4e1Lqud465/WL6oZXUxTt",
+	"V+umvJ97501qN/0TSLB4y5bZGD6JODBRKOzUtEPqfjaTlhL6i3rDb3T73I9C3yN+QheH8A89Rx+ln28D",
+	"9j46ntGRN09iU2UlC4UrfwO11nq/Hr5+1YM2PYvD/AeORUndvoGvgVfVzv74/f2z38fHf/40ab9/FZz8",
+	"8fMf4487g4skmUaTP9/9PP3tX/+ai6Mw7hy96en/+zXt+qpH0KvSd2n5S5v941V8+KeIws5v0e//+K1N",
+	"f9qZ/9H5rX3I26aYgap5og/j6ODD/uGvTiQOM1aaWvv9vObIjmdpQUshsTL7YvOD9P/umxcDPkeX/N1q",
+	"tT5/9i2GbnaSYkRSlJN37JLF5CmE/1fJABJ5I2FnqofwiUj6vOxhc1fcZxtdMow4hSxDOG4Mh2VUgDdU",
+	"lqo7xTquWXWliF3OKRtHUiX0a11db6N+lyeIGVPEUDHQKl9Y4bCWXaCPfJ5Eanmml2HVZ/1evZgyn37O",
+	"SCZ1H/1S8wFEN0RCfOuo0h80WuR8wkxTROLTWXTBlj6JJCJOzrCZpGiRHoxmMOKHNCSzhI2iKz1gMGHB",
+	"hZxPXbB4E16mfNnntqTIqNN6LJtBDDME4EmwXgt+GwtHOErEtM8j1XDfYJKPLc55xKWi+m/Qnuz4kUK2",
+	"NlzaLp2YiZc+rReUFVD3Tg4Hbw9+H+z39n8+GJyfv/NJ/RmR+ucmn7nhoQ0QRyOmFXgbPYl4c5YImL1e",
+	"U0CDCUMwIuhLORRzHmKuH5PW5mA87HNA/ExEHD+RxORnt8jB1SxKlnq1sLdQ/2C2yCJr44E8kfo4swwL",
+	"yCpcJJFSjKdlj7BNtM+nEZ8rE1+ONK3gqduK1G7tH83eyWHzreupQFJDICYZBeU0V4xb5HFOcRtSxHhM",
+	"e3SqN+B+glpmenqbV0+UmsGLwRVm34x/vbHK0S8fz2texRVwqSn/InSuFd70GfKIRyVV+zicydfMY7ia",
+	"XMuuSTjwCHTe8ywga9Mg0whMwvT63KZ3kBlLSMj0j+FHYq68FGwT/qXFUVOJ5i8fz51YT646ts81cWdG",
+	"RQpq2ud9fgD0wgVvdq6uMnCcgCYJEKE2OzgjPmDJ+2QowmWLHCpJfIafmLrqCMByTC9QyekFGwTUVOqR",
+	"OmTKRJBcEosFPByiad3Yyzro6s+1mTeZT6md9pQuCa5qT6sdtn2pT6Z6u80M/X80jVxoHoZ+tgokXVhn",
+	"BmCbMAIJPFTq3xla7pL+vN1+GmgGrv/BfCTIVZZHUo5HYYqExhGVLfIqn9HbNcgDaZ2AVqHSTur68jFo",
+	"6ptrrq6f0ZPM/2EeJj74KMx3fY7jy26W0mm0s1xOoIFt9cHL0XVG0I/2ee5zfBGULJtcZPg1ESPsvgtq",
+	"xkbpyTZR3JJRpMBV0ucZu/7l4zlixyKwFzREnSVMgT1LejwDRUrba1lpNaXLPg9oHBOoZkUGCjONFJSC",
+	"QWdf/6oJMqwJX+lluT0ezL7nIZPJRMShdZLmU7Rb5DjbkbRzsH2mz2EmMxqAHZz2b8Yjco/enmp6nvof",
+	"cAh+wy0nx6PEt/W5/kIrKzRhoUXl7hry+C8f28BB64NJxMdA78cZpNScAwmjo8uHPSPUbpjpgOx8B6vA",
+	"1+sLCjSekhNukOCsSyh6AzJ8ERjIYIycHJz2zo9PBwdHvcN3Z77maAqSUxcTkSVTwcGCPaoFZiLm4wmQ",
+	"E407WTJoQigxWapxeo9TRxYdKZMdlQN3AXVBT9Yig8NysRxfcNbnLJa5vjWgswDAQ1VLYMDtyrKx+hwl",
+	"qyEISZfIZ2B2SNNjTc1TreFg1xtlWmrYfbR7mEFxA7uD09SajEzXbbG3l/g6z9kSeB84KS1pKnNKkZIs",
+	"HrX6/BAyiF2Z4BGoMcMLCGcv4Ue4b+kkcr+BBctG6e0gw7nK8ycyi+c44xXmsJficuA7YfIFRohmZsYL",
+	"9e3NrRhznfs8WlmbWb0+KzIUaoLtrHBvbDaV2fVExIxAQ+dWn58KCBMTitjgkkxYHFotDPSzgM6IbYuC",
+	"TazgyM8U5SFN9HliQ/dOq016udoYrOgiNjZhwNx3tncaMCWs4urz1TIuqoifK+eBsFEzV3lj+jJYjp5/",
+	"fMZ4FDYBNnE8R47g75WljtStftbAcfLqtQO4j3Ny+tTvkVxVAT76fHe3ox/VEyrWZvnYCMxeVRuzMiO7",
+	"dT3+Hjk+fL2fa36/V3S4JwzCXi/buy9QqtR9tZx1CVX//edC+Q0Pc1z7HCvf4Ad+D8aAwNo+fOzDWR7N",
+	"YxU1DYpMQYsbCU0pkvwkzpM5eyIJlXKeaAOhGYO9PRUhi1uk1+eg3yFOPzBJYxFVoNXYLqKddts+mYkn",
+	"ZSEK65FK16zl6hK+6JJ+TX/fr4EgmSZd8s9+bbYI+7VPPlKX5tAmKDHDEHWKX6jF5HRE/b1KEEMznxSv",
+	"z7O9wDKUPuDQqeuBWicbmc8AR8KgJMINsmxOqwIIhggzxHZUEhIfzQrr2LvA4pX6dlFevybUDP47HVFY",
+	"JLT2jyQaQkIyDiYSocjOc1g90HsfzqaebjSmjvT5hMajpnPkWj5FwQVTDTJkAZ1Lk/RI4+10Haj+iCQE",
+	"d4ind0bT9TBmHtGjNk0v6mzhIPFw74wZFANoB9H3VTPEBWwOMEbcGjARPFO/AGQjFZu5xMlkBhZsoOlV",
+	"n9uBJ1R6ZiiTtIP8QpKQBVHIwMZIxFwB6BmWoCHFafuecZDKdR8JonWKW9nrvevAzvd5z94CwDykibLW",
+	"biC4SmigumbBRYXOcOHU2iEB5VDwrycW00SrrVaHS6+arykDZicSg6epz0dGIevzgspnlRhGZhELUisc",
+	"l08YH4kkQIGprQ5r+ttZghJqiDSbur2rJbSlhHtxncs/EaZtawFLFFPL3cKUSJJ0dQ70KDZkdFlGplX4",
+	"U3o1AOvJpJ4SOhakvt0hEzFPJBku+9y6JdCmwSWkujnwzp3nba2FKDZrzmfa4IpjxsesRaCnUp/beKFl",
+	"HGOW8iVQIRJmdJ4htjZH9w22G8HScOA/WccR4Jh7xE9be6BTorghEEpL94H2uVl/XST6Io9B89Rqnduf",
+	"xLCQvGvI5N7riQrlWNjp9IVKJT6eOvpA4ihgxjNtHCC9GQ0mrNmBBqHzJHYS2xaLRYvC1y2RjLfMb+XW",
+	"u8P9g/dnB/Cbz15NRQp8g2AkOe1Dbd/Rz15NC246i2rd2tNWu/UUM6kn4NirKO/t/l0bY4pkSq3gZP+J",
+	"KUBaz7zsMEqn3cZ0b65MKrWjqG3ZEdEtugEM+xm6RlazM8FB/ZENyVu2JGfMIDqbI5UlThgJ2evPcHpl",
+	"b02XsXXIMcCMP3h6/Q8+cHpJI4xsu27TWvefn7yanE+nNFnWujX0gxODbYSUhXrKs+3njZpXU3QsDfgq",
+	"RZykDbU055hK3EdPZFpGjZQZ0BkdRnGkIiYxvRlVTBQeRrSGRl0EK31K6lbpg2c8cjZL9CLOzFo90mq1",
+	"Gi3iYzY5snljtx2enX04OPVJPfNlWpPu5MOrd4f7gw+n77RGhRzdzhWGQNfO6tOtTYrGuyCyUFPhIvPg",
+	"qOXM+CJXiDqnYRcgE+6R1gtvqqB6G2cntry6VfOMJxVmtA8sZF9LSFEZkzDPb8HD5lmkTHztDe/IGnq/",
+	"ud2ywR0oMT0qqf/c2lh2v0Dp29Ty8cDQANkWhonmJAVcjDgaJhSkXSzEhb5HlirhEkjDgIzVIz2QBoev",
+	"DUPaI475kWoA+nXaOCHGrNACP5UrFTSL09rPbckjrd6QVqsgT+z0y0kT3bbNKNdDqZQWe/CkZpnoS8Q6",
+	"QRaCtyNfomx6F1myM8jumhRBFx5rembYk1Rr9JrLmYqpTFdHT9WCmEyymYK6v0hN+twYZU43HrMMv2UZ",
+	"7eH73w7PD4DREiM3LGqwhFuxFPPE9cE8MROLuFSMhlXMFV6TtSeCHvzXUqpiV2proqZxnkSLoc1SKsQa",
+	"2julFAdHmSqS7SKAKUtAU66glSwlsJJKDmwsUsy1kOVswaTCMj2PjKJYMdNJG5A9Ria8ldApU6BRKzEG",
+	"Y6tFjtNERfCE1dd6QFMnuKGQFb9+Y49IBnxU4jpa09JDfhdJ1dPfg4YP+qWdXGW9ZPbI1jtt2FaWaDoP",
+	"7mOptX5y9dDBlW09wFwkUwQUJ3WVRNMpCz0SC7RVJCvU8qz2w4VoJSBgZ8FKmz6VEeM1fblX53mAdwmd",
+	"GErbt8bYjiTRBE/qzsSVWD/jddMcYLB87WyvyRkozv3I+FkN/eVdwNYZupJuGBUraHZH22EneDps7tBn",
+	"rLkz2m03Xwyf0+bLoB1us87oKd0ZVqzMZDq6a7o2Z201z2J1gs4hlOeKqgmLkjRb1DkF6Ij8bPQ8eMGC",
+	"58HTp8Fu0G7vDId0xF50qs7HyWStOB4oW7rh8fSQe2Rd6/Wj0HHVhjU0jUXTQg1Rp93Zbba3m+3tc2gT",
+	"bTpFl008zaDU45Wfwpo045vM2ORyVE/5+Q2njAPewZxVMmeZE9S0eR5SzrGjlEX8VwCEsJgI6w7IrQBz",
+	"s8rmiyPl5rmS8/7pHpW8lIkD3kWJdO2hEBQjXHpeVoHI3dlE5L6iKYIq/GR7I3PbqOssxB9tYKO/Eckw",
+	"CkPGv4ob4O9cJsk/P2lycjOp/vnpc07H0JuOoVpGk2BiqKueFh+4hhLiOX7yaiteTc2XaNypZV+Zesda",
+	"Ub7XigrKFruaiURdo6ekiTUWV6CuddJC5OyJIwv6POO1DY+IOHTUGxPslRM6Y04PpD7PTSyCXuc+FIZK",
+	"Mo34XOaSfLra0p9QOdEaDuQbaPMpSBgg8oA3EdfGShWYg6u05/v9ay/3eYEPzCL1UkDPvv4OP97aL7u1",
+	"uOX5lDNzMyQE1/VmQ4xCCxkvLZdB8pT3fqfx6kAKsZCqqr2NJPMZtjJot1fXgXEdg5EKGVhDES5tr8P5",
+	"TJsgZJscRa+yvAZjVB71/jF4dfz698Gr388Pznwi6VKaHFA7YCT73KYdLiYiNu3koNMGjbWgNt3nktCU",
+	"Zfp2hgN95yGBmfI+n/MU1I2gfNePg3YXCMBWspeRDNlSmPwmSJWUnknfkOj8sXMzuRwlDRXcXvE4Oa0w",
+	"8pBd9Xmdp0A7eoINVJBNTg00oVQiYSFsAyfQzw2HyL6DdAStUgMsfUK5xDypLC/LxF7G0SWDNBqSAEKR",
+	"OSs9WhfXwtnCZimYNuWUE0i5y2KigeCjOAqUqffiaEhlkb+I6yFIncZSoCVKGE3iKH1XGhGj03T3MKh3",
+	"lp6J3gsmu4QmY8E7UWgCJvAHOfl53yZ793nd/8E+9MPlj9svf5j+2Gp5Sv/P7MdW6wdJY/UDnL1Hpmwq",
+	"ML0Bkk87z3Y1IXoQ78YuHLtA0SZnY3uXxJSDJBoGyXKmSN3/oUN/8D3i/9AZmv8uf/C9PgeqSYcxGRYS",
+	"f1WcL378Q8z1JJPSmb4nP5LO/8RZomznfzptTJHY7rz4v//n/f/9P4lpF1JYTcOmnBmMrZULIC0asu1E",
+	"E4uxPjQTmk5vNJasU00rTLVIT2XtG/tczsF1OZrHJrINfqmpc3qY5jSLaYAOCRtpsIfV6vMez37i5yui",
+	"fDKlyQVKbkQJy9DB5soQkuxzLvIZWMg4pTDghTi21T5MfhSNuExzy/p8BpYzrjZyYkT6RuGrYWdg/i1y",
+	"QI26RdgUmv1A/lHLmA8mc8G3r+4SrcH7ZYrE4dRVJMw1eCXC5Z1JeOcNqTDOZ/jryX2+Rx0jNwPARCtR",
+	"Mo7L+FGq7ZmNeaIN7lBb1d+0CrKzvcEvTugyFjQ8F+IdTcYMf/dsk+mlMuuIhRG1qC7fvN6DZGDtQLgh",
+	"KZdBRo+xcmoqIORSKja9Q3UHUoxX9Z207hpVnZip0nIb/bnMge3BEjA9AuP5bnq8TVYAZm1SDifRDNKe",
+	"tOx1JHSLpCChwFIim/oeLzFVEpKgi5mG+hGYrcndKCSTvnREtGfwRvvcx/UNpIjZQI8dDkQylj8Cf7K9",
+	"YcN0rVpyFNL5lRAmfwmdXLhaJ0pA8gn/jiVXxv9wX1M3wqoxVTBFtDaB81txKmYeFgODKBZclvVPLHOk",
+	"lO9LzrFiYtLV4AKrdtpOebDRnjK+NPzWuRkuY/0v3gv1RqvF+IOX1/9g3xDnd8G6kEptTtX9OFgMd/Kq",
+	"Y9SIAIHXTnOOS+ZwHvy4GKmRxFgWNHVvgD1kjAz8US67K/uFMTgb1n6IknxPwizxL0ogm7kqnOdc7vt3",
+	"RL5mCnpelgf60CX/73Xdvvnbo1W7LBPZ0pwl3BVxWWDq9+nOvKnrDkAfQvDIzSB9buWeHgNiCyQ2YPTL",
+	"NOI2dWTaKtPWtW0YG0kyz1ItUymdt4KM+UACMbWxp0iROsh4fBLg73zTN5gbd6ZVUyZUWzGNFvExWjAA",
+	"I8cnQ8ozRDKqwGgidQRx6fM519839qCWlptyVVueVMhEQJlryzg5tMoB1wg+jk4MeAc21oG8F0JdzDpb",
+	"AmMsqQFO1SkqM/6IVQaHXo3C77QmEyN2NJVKtkgBEQcqPHKgJL6eNNipBu5YJCw0/aclqefbTzMaTDyn",
+	"CXWpaoPoSXnud/fmXTo+vu6hbbtseWs4rlMoZWEJ/8M1nkcLsUxQ7GO5T1qYZnIzhmD6ZKli96p/VVqH",
+	"18W6IOEnESPNdxCYRKhJNmnDSTxH8q3wMii+dnUxj7iWI0b6cHc1Z+Wasb03ypo1pftc63aeqSQTiS0u",
+	"hQ9B98Oxoe5P63fV4a2HVdzwnVVsBDf/UXV76FhVJr+NRETkLWrh6AycT3YlPfLT65PTb0hVq77Q5pKt",
+	"c/ucsqm4dNSefOUcBpmcYrSRg9SXOqcp1rkN8GeDBIYMfbzBDrIZw9JuU96I99v3+tymgLkQgOB1hmFb",
+	"OGwrHXbGEjPDDfwtb8wWbOq5SNV0KBaHNz7eyQe+k0iTpSSZ1X25F9JoA82YZQR7L56L+7qhW3+PbJuq",
+	"z5vcVpVSKtaU24hrelNNsVekyMJghmszoc8FZ4305pIbXFwPk54xfIoq79pbuvHVvOHNREfw4738ivdS",
+	"cPbvcCuvT09CAr3mBjtN3rCh+W3dLaWpKMczKMInIQtN1XSZZwLrnqE6FezQ7WcEgaYkqQPynIHW2t8/",
+	"ODtDTK1oROREW1BJI1ckru9zHvUbVH0uwOUBFacI5gT5Kqh6u3BGKaa4TwNlgHmdvBBbAawZl/93vybn",
+	"w36tS/o1BAiyXz6RJoQQIl5Qv/bZb3imJD8tjO3ztCQ/18CvX/tk/CppkDuOoGN5Ad6s/svHt2den+cQ",
+	"FkwqTqay5EqIOfF/OjgnWyniDGZs8D73c3MYQDJ7xkyd1Jh0ByL9KxgtpxAhZ+WAMZJNPG1OBI4qBMgA",
+	"uIBxLIY0TvGrnMwG20IhwdwGU1Be7HZoato1WzWAzJ6t3g6z0m23SBvkSMC6prvfDUBeUgw1pxIcqReL",
+	"gUxBuO0Ll+ZXFZbkGf5jC5ZzccnM/My5WZ8AJpsWZLgei9jjzKRhKtrtiiFIW5hnhPVGFHaL1PXx+Q0P",
+	"EkUgbQgL+RHpJMck9/RuTSmUdaZZTGk9e91FiMCj9BsV6RSW3dy34XrokglgeVTZrnmUt0ep/KBSuYeM",
+	"vBlHlyz0slucZ3VZ91KU1A/pV3L7NFZrtq77PR/8K/XCw4WMZAojiYB2eSzJs4Ozs8Pj9y6WpMkrgLst",
+	"9wigVVl0pJaBrPSJmCuEi0Tm7Qo4CDmU3UxcQardntlFb6rfZpgJYHrCTB4v00O7g1IcVIf2HiYq/iW2",
+	"5SxqauFXiVIB5Ygnh2/1M991Nj8uoqoWR18jVAIei3Du7k7oXQ1oHFeEJ7PMbsy0SJjKXxBLnNV3ZLvk",
+	"jqTodHA3So2j96aAPN8+ltRBB8W4MRfKybVNu1PxBiTPao2uz7mA1H0EtsOogsn4tngHasKWJBSg+QVY",
+	"fW/RmE1CbJ9jBritHzYZ4ylGDgph3CkxV3F0aZG7shCx1qchNp62foLweUBnM8RaNl3QEB4v+53B3ISf",
+	"LcskE9Yz4NW5pyCt+4obJeFu3zFr+BipyRm2M6xmEG5iI7a2lBMoKoCCV2is943L3cdo7F1EY4FoS8r/",
+	"9xzagPoToA5NGDfja50qvuaqzGaYrb8v2HLV/1uqY2Y3eRPF0gBuPqqUX8trqve9hMrulpa8SnyyKnK5",
+	"a61sDcN9JLqvkJG4AmpiNLWMt925mnYjw+ItW65YMCkX3EpEHN/coW7HrFIZz03xn96OiYmMIUoyg9Zi",
+	"QxZ7LpyxUarAI6yf078DxMU+X4gE3LBaV/RN24iBQYn0Sd0CvLUzNyn2wzAODExO5lCnZjyoVqeMADs5",
+	"hpYTAevCH+hRNGN4pqFqCHom1iP2ufmNGSFfIFHqsBBxfK9KYfYCRyX8FlRASwHfvRr4mMX3dSQ6ptGu",
+	"inQPmEMa6EHGYq1JwyPuQYXMokdrPUAH+MgKny4rFwJo5fLqoGdt6LYUTefTWrdjei3hX9ur/Z1vCmI1",
+	"SxgEOssbdqVIhlChDb8z2N229lrPvwANdfRnb/k+al8dnbWXR7/9unj/p1gcvRaLozeiAiWnBB3HASPa",
+	"3VnFxblXCAt9btdjV5iEyYfkWQ90VctdURhAy2WL5h1/zk0zt2OdbpNdJaj0duEhClcJvr43P4rtGfDQ",
+	"ie755vOllKblpo2VEOymugEAP6o/0Kwgw7QGYHwHN8oEcrtVUPl9ngLeRyqPIv1YKV2UoDudDeT8uRBH",
+	"lFvVTH59WOh3Dj4DenI1odjQvys2tVT+lLuvYq7WXlj9/TWVt34sAhr7mHkBKmCacpE1nvMxcOjnUgRK",
+	"wpQe8TEvwyc0js0301aFuEHBXipsazArp4O8/RsnUvNq+B6ncWE1VttHAG2At/1opyd4vOwSADFB68Is",
+	"bcV6xDX0OcbCIFVf5DrelyDCN1rEtHFEGLjuSsIKbneWs8EF+rkhtADoqkMaXMBDExGHLfIRkDnTEnrb",
+	"mAosnhJMmkKv1DUF0rj6gWnBf1+V0d9hlPehhfwBJLRm989zIvZY4ZHdqBWusJEinbWWYVdsOlMoJFG5",
+	"xvv1OeMu2Ju0yrl2xO7TsXZt3dmQTSKT/+u0G2o9+s6+MN6Z71RTTJhZT2llbrJioUdpaa2xK6VbDlqo",
+	"4SR1ivUoWG0F2Qlu4WafZzWbexUoXQj0BfhJqeQCIWBDun1uEJOgXUykVopLLX6HzYd4YropwI+GrM9t",
+	"+9MJS1h15ai5O3evRdvhvxIc0GO16H+m26is1FOVMhNjvebu9k0YjCOdRtQt81oDUprl6mdKamqxiQQ0",
+	"rzrlbrk+9CXD3/U5duNiPBHxFMtDKFaXYFQBOlEkUxY2PJLH12iRXhyLBbi+rQ2Ypl8QmrbLoxz8r+Ze",
+	"iAh7StmCLHTJpKj9RfuwCoT96E2vsgTs7m58+pZ1mUlprrIL99r6Pn0vBUQV22VhSvmyWIikFd2YjXKN",
+	"I0b05uS9aY2UyQpKu4ulVlxJUzFQKheRZI0WOcgsuqxpmpt5msVwPId3g2+j4Ifq83pZXVUjh/Wgf6it",
+	"XBa2CFTWWLcxVmoVu5nRDBhKltR77blKA2dXyrRJNA0Z0fFiSjmw3NV0K6wu1EqJ+rFE64F112LFlS1p",
+	"99KeWWA5r7ogNr5jnZuHa51qKEeDLeanaGM6Tzj3EFeEt+ArvpKKly2xgtknMEd7ex8VvO9HwXMun2nm",
+	"PbLEvPHdyskvy6ibwKirYaerBBcUmBW7W2JKwixhl5GYSyNqpRKzNDEBJcJ2G7z2ghtJXIhwI+SGgQKC",
+	"ohGJ+BpMpj3ZSzxWe9cIwPL6iDHj+gN2ajZkH/bjHm9p/kVrkgFg+1rfcgbnwxN/BhWV1zRufQ+UULNq",
+	"6j81BaimEy+kY0BxuVAzPUR3a8snH04PzXX49TSHSPHh9NBkb5j2YJq499w6eQPbjkSu7e9VU0JP0NUy",
+	"t4xNk/ZpDkSSsEDBm/EC4kzBODK3iHFAvbb1kCnm+9n5weng7cHvvotbTZw2woSuKn18c122tFrwAJKC",
+	"tBl3T6I4e8EDpfjoV+FLoRldVbuzXCfuYp7PY3b3dyiNz6A5mOmVnnkhsLF+5+mLxhfxpbJrf/Psw7yK",
+	"XJmACIxrOpeKDFnKU+oAq6DYTLO0MIlGirAIBPCCLtFynHPIEuxzx9YaMgRNtJzDmKaZnY4Mwz5m+Eid",
+	"s4Vtxwk17fjPrPdsZWAzZwVDDX6ZPXtuEfRdhAie4kqbaGOKONDn2+2ClFnNxSMfE8HHjlNBqxLEtoCf",
+	"uYCQEDdmCTk8IXXDgE975weDoze9QW9///jD+3PfI8VvDk/Kmeg+ksM9clE9tNZRvoIVcz0vXXFEWB8G",
+	"5mOkiBSPNs6/f+ZG5t0W05lBjC4w5BJV6dacGX271TrjR3wXzEC/SHMkwyXz7MQAA35kw95cTTihUrJE",
+	"IfICJCsUVcEFG+p/8620Wb/fqGCtdey9r01FW0g+iEK/UeC5e0aVNq23bUm5tj6Q+fa5aWRCp4lPaBjm",
+	"YZ60HqyZ1mRx4evV+HJxYTyKkEvVIr0MogVS1F3gkieSxOySxdbNSZVi0xnmpW/CRk3/QcqXRJuXe4SS",
+	"BbDjzOW30273OeikbqeSwQhEgoFJKZqJpJcdHnZsgc64JvOd1Cm2Vlnaun6twy0iHoqFAzwCEL6540Z9",
+	"fIaGaJ/3CglpVvRSEkajEUs02ZqvbOYKdjCYUAV9bJkRc2Yzu7AQY5xDghLkx8CDaTMrEIm5ni2Q6U+h",
+	"kelwqUWumuFJ2rkP9Nx906e2PHY7AjgfS51+o0V6iPjTbpNAE1YwB+QEvevzJN/O4YnEzQapnV4FF/Au",
+	"FtBxKrMu8APfIzT3t/Vy45lqod9w2ujk7h02XADzKIpjYs8XL2Sfp8Au2H2nRPr+Bjzg6E3vnmTv0Zse",
+	"vuIreRKvTbs8z93ijF940EKNxp3HXjHfrxz9gEpUPt9QCWxRbURpjnndOoq2KtGq5eobLFgwUaNVJAwz",
+	"sQIP6aYqvQH6Qnh7qI/i9DIaUyWgg1SapjRmqt7wPUgDttEvDGH1ufscOWO2w5sV3JACvHko+BUbRynP",
+	"+83hyvfpfrTvO8adqA4VIMqV2bAvcUPeVMX9Tm4J2v5zaYvgxpHEBvBW9tLUb3iXNwVfhFS0meNyA5pH",
+	"wIh6w0dUsz737bnP5sM4Ct6ypY/Ebf/MagJaM5pIBmXrkbBk9SYR01/Ojt+D8XqObnm84CB2Iz6OWXMu",
+	"mYdtHfXY+exK47gEr7816g0GhclUSuEEW8QpUACVIYwkyHt9aqSeMAntkEwa2SxhI5YkLDT+ixKViKTP",
+	"YDu79EgDyklMwU8rozEg70HTo2r3KanynmLSyS3cpzmucepSw9fnGoGhgrtgG/920QtkGJZRINtI9fQk",
+	"s0LyVfg3M05L2cTWKOKRnFRzi3No16x5RdkF902/52tYhzb0NNOB62oByv3s0ZYS+rN6QxsIh0o6LMHa",
+	"PgB8ltM6hmxMue3KSpYMTJgQgzAiicamrZsYpXiiHw9e9T6c//x+cHx6+NPh+zPfNrGFJocmSdRW6xmn",
+	"Kp6FtkMseGM3B7CZN5q9vCMyF4P0nHKE1PWYtVPJuR+tYpL3MZZd+TdwfpV3/u7tj7JXfb2khuvdgdoA",
+	"+d49gd9DfOV70c3wwtwjr10bNT6C1gGaL02ZlHTMoErIwK9GY96MOIkjfmHcT7vNMBpHyvgmoH8JeFRS",
+	"RmUDhynDtB4MROzabmfAyoYJHp+fALJkA90hiZvDb/DDnsgsUQM0GH2PYFaRJH7CwihhgRoo4fd5XaR9",
+	"wvXIH07f+Q0TSQaz/0cESoZ/IzYy+AoBYgxYNVQ1dZE3OqxAz0Fvj95GgzyGVVsFO0qomWNH5SaXyg5t",
+	"rrGQZDibeqanB68PTw/2z/WUz3z0u8ULmvavkqTT7qQN0nC3hyJcQgdc7LmRfg7djft8MWEIwZukZWFY",
+	"FzhkseBjCYZyGlXqut3EURoQJaA7hcVxs745JxSFHcmIj7J1oKUJ1jckc1A1dzovwZs4Y4lNVD480TPS",
+	"H5hxvWzmGV6y+a5MxpxFY37IP0Zqcqxm9yRW8hH566VI5+5AOIyLr0yAHI6uO0UCF6DsNBqe8TUSiAii",
+	"L5jeHlrokalvWph7BLW4q/y0ENspluVmrOQ6ddgEum3PQIhpoC+8rsnF5do2Fo1OZ/CGAx/zST313evv",
+	"nkiYp4H0Nij6VslEUHXs6K75DLBXCyUv1Kxf+2R02RJbWqvFe2QUXTITAgFdss8R11vr22SWQJcOAxVp",
+	"p2w4Qrfgk4dF9/lqIN/iGReug9ugOZIWgLLV5xsX5OcA7SXxXUD98rJ8MDPQF+Dgy8P+tUiPkzm/4GKh",
+	"9xJtBgeeiHEtnBx5CrPMds7LYkc22oEHWh0MuFeu+W0HA3IYDLlTwcO4teb96NW/N/Z5ZtxX5lIa1QSZ",
+	"WYLcFCh+DSs1+vQmvvsbuiPRBZ81+XA6lmou0C0WsEEuz0irc1r+5rx/zrB9XjdTlo0WOS1EmMnhSaW3",
+	"7QR/lmGsfIO++e+TCk3+nOXeoPZakW5I05xZ0UxbpcMVhJwqJ1cWr4HoUQW92FxaG+SEFAhQuzHdob5K",
+	"hKYPB4BDhGQ+60KTnMsoYE10c1+wpdEPJAxBiVzyIIsZNPawRdbq0KnUtOGoPq+fHL7Xl3UYiSlTSRQY",
+	"nf/Db2QU03ED/rBGr9ZXFyINrBu/WZorV5C8HXP5UPKmphxsgUdYLG31lrZGQGxqKYvyFlu7zGK6ZKGz",
+	"1SBQt7PsAedilkrVlTt3f16unp3kdyFgHyPr/6YyOI0bxoKz9exO88otrHRZJ3Td7iVrUIEynb4AN+P3",
+	"eQXujhKiNCsVpnSSoSPdCxxZ7iU3urMVJaKp8RBJUz8UPt6y7zgPNEM5sCfrYmBm4SXnktkgzIb+3/QS",
+	"jkQyFqr6Em7obrzOq9jneYcUXNn8byhqs4B+kDAaTMD+Xo0lwYTv+YrmX/Jd+vz+DRx7X1e69eQFgsyS",
+	"fD4l7GrpzSu5XvCLTUWcW5u6Fi+OZHBxpvFfBVickAj61uiSxUQAgMiExWHO3WWykCG2gQvERGcucsbE",
+	"oSKhYGggxAAq2CJvRByLRQqxAC7MWIo+n9LkIhetSfX/8iJWye77Rufe8a3J3EdhuLHKybSg0NZEuv9G",
+	"+0TSLfp8yi6nyee/3tuDL8p3/IOI5/uDjyTXuBXrEGZ6DhwT7THzHtPlyQl+YS9KNJ3qk1AsXmYxTDP+",
+	"mBqFOuKmtmEuWZ+PExowm6WfuFW9WgbLOcxRJC3S41ZVhl+avA6TPbqYiJhlYLM9MqScZ+hJdkkl7Uf7",
+	"HDHT8Adg+Q+1rMkQLmXarMqiTmLlhRk0LYwDfH5UJ/IG9TihvKI/56k5sftiDTD6t5yqnggFMFe4h4+6",
+	"/b8LOzuFcwXu5XCTNT5rGY35fFaNynuG338jONp3V6GO6zqFJLg1DXNBodEGhAngkayPvykRK0Qt+7zu",
+	"S0XVXEJIPK01M79HdvTZu1O9/pZr8chwrtL62oNfPxyeHgx+Ozg9fHN48HpwcNQ7fOejst/tcy4yVwms",
+	"OO3SZ2yGKFPJNDPPJRBj7DSCtJc5C/dIbotyhWhOqi8xUNMQO1vQJJRfgiP+mE12XzzHNmjLG+OaSsBI",
+	"xBTPVQdDkRMhp6r2G+TgGfN9HJ3Mq641WfwupD79o9k7OWy+ZUvfM/UHTjmbGJGfz89PyCsqo8CAFDzf",
+	"eWlTiJyAA8Zx+RINJU4h88lmpk2bH07fNRkPRAgefpIO1Gk9bW0TSZeygSF1SXwcfIAgF36fawrHUewI",
+	"PmguA7WcsR/N025wADwkkLp1njPScAEvdl8+9XLj9bk74Dzh3YipURcQEWRXAGwLPNDUD3RhG5vpNjaI",
+	"ohdMYlTEiTvqpcg54NuaVICucyTABt1vs5eDKyn/dnwlvN14Wn2MCiFNZdpywR6F9Oi6X74kd1AYw0yz",
+	"YZMFA4qQuoCFy2mSiAULu2TEFhayXOozt8pvWs5C52HEeMAyBE1TAWHbUPWcIFlu+in2braQFvETJsU8",
+	"CZjf53iCz9vPGxCfoqDBG7vXvHUPLpr5A+PHTgN9MqGyDy9xJqyZbJq1oRmVMnkzRms2Vc597kdSzlno",
+	"nJh5ED54ItOeW4lWMeR8qC0k40G4YMsnsqsvpu2plX6aS3G0Y+id3yOUDOdRrJqR+ZzUrcQ0vXN8r8/9",
+	"rJWO75FWqwW7AyRrAbEgSEjlhaYMkehZ6DuKafVxNGIqmrKs25eReb39/YOzM8wLdXq4Dpdp7vzBP/Z/",
+	"7r3/6WBw1PsHdibXrG24zNbmNnXFJP6YRlPYoj7XV8DERfFhDC+Y5J7cuUVh2oDI/fiCLRt6B0QyHkTa",
+	"TCp+qxkL9grwPeJjWzb9Lzo31dwTRkOWEF8tZ36f+1T9958L5e+RSFl5LdFIlIr4W60Fi+MmhC23/lxc",
+	"yJbWRPzU4NS7Q4MLcL6+0/cYW9Ujwi5SiadHpoGS+ivN/1MGrVYIyetzc3pRzOyeAlIZdJaHpCXf0nqW",
+	"2eqQ9gj3ss/NYbi7U/dPPpyTLfczufU37uTnLTus9Bt7UONsPWN6ClOKBES4NrwdNan34fXhwfv9Ax+q",
+	"kyAbSs5HoygALj1jyTRC6s2jlr5x2bvRpCUZM5WJCpYkmuMhcEo9iwoD/9cnOs+UhkHGz/U39llDBk6O",
+	"lq1I91YYgE1XhtcOHFHr7/U5JbCMXP/i1Xi1ndkCej34Hz9+bLpCumvEasJoPP2xXwO+36/5eFfxO0es",
+	"kQXTV0aCf+PAaVhhMRis4IRroGnFiJonkkRYuqbJe64mA33ZS0PoB4brnhuj6F6wtsw7Muvfy4121Vws",
+	"Fk2Qz/MkNjRxY+t+DYpX+x6Wst6Z4Mq4R1fCd6zWr3Rc8P6uDfVFdT7I46dbElntqp5TfDDsISciUc04",
+	"utRKlPO1YxTklU839mh7NOS1fCcCuZrEXJaVemCCLfdx9Z033EVAYMWufgwHPEASfXLhODVSj0YuVdso",
+	"spuEBpAoIWrHw2ugHLIIRJZ2jt3zUvd6yGI2BgMYCrgjtbSp6RAdwCLQTN15YtRRbNgECtsTiOritLoG",
+	"bRHdOmOmJLlGqcHUGNT80PiZQmlXpFoEi7yUQKvMhunAVIilSDNLaZAIKe0SZQH6rXf4bnB6sH94cnjw",
+	"/rzKd6/3cj06xMPEzHurXi6SOrlszVLOQ2Yr4Qs3+mFE33eSrPKr3j4TKlvZ35slqBjMiFAEcl13qNf6",
+	"+2v1KMWu1NZETeM88RTbuZVqSFo0AoICGO0zaprJ3HBr1/Ct80kkC2+h6JWOR029CBpxFpKfz4/ewevd",
+	"bDqmbDrdiF5GgeCtKBDr9usNPnb9lkVTOmZbV014OrdrWv+lqtatDSNOob/btfvYI087V087BGZY82po",
+	"2MKb92kwYc19LOSp2lHz/BY8bJ7F4n58210eBjM80mxTyVZPGI3VZN0u/4xP3KN+b95QiWaVXEYGexyq",
+	"CKiiQyqt16j1DQS7mNY7oOiXg6zhYTZLyPiiwyjWP1xzBFvAkSu78mB5AQ0jeMMsEUNG6r75rU+koktp",
+	"klXMLOCZRpd02u00d73PC7sn00CS7RUBrRQR3o2G4BfkQqXMT/rgRc6qbSFrL+JSaW5HEhYwKH1Oe/Cl",
+	"38knJptE9nndDwTnLIBAlAd4LLGQ4Kmbgo7OxYLU/ZAhUoCPCkKgLwzOTYxGXp9LQSJloeLMcgySZLz0",
+	"IO9OqZgRGYsFS9Dzncy5xEReInifn/36LlJ6J7ngzG+0yLP2U+LPs4O3+fanTCXLJsDnOS6VMr3gJ6ZO",
+	"7UHdL1y9fUnJxdFfLr+dq1FOLXIi5nFoiYaohGplr/ySRPwyUsZ3hrCA12mxTucsq1pi4kaqBUHKih5X",
+	"q4NGT7yBOw2uThZrxB/C4AMu1MB+o6kq9V0TCzW5h+CjWAhpsFMMVEmfiySriYSEm3xvPowfoA6s7wBC",
+	"GuDitE4KECcQKo0FH0NkYMqmQ0RB0ixJxIwEsPfgwMtthP5yL/1Fn1tVESbxkuibC8HJUscWaqmH6Vnd",
+	"k4FbfM1XynA5dkycKumV8wT/KSJA4Und0Ck8rN71RyCU7xBo/hcR8ZVoCVrpnGRMa8VIz0UDrs9th1Di",
+	"VqSVRTljwRrmd87iWGLaIETzQH+Cq48smGaMCKMbJmWdKi1MJyKG9IasfVuuH6FMl2adbBZAxWDCd7Mp",
+	"+n1ez6LaXjHgTEweoNbAQTI7IXKXY/b5lC4Bfzfvy/OKyUXG32cmhomLkwjK3i28JMUm4egx4IyFkLbb",
+	"572CmzDbG4wIgXsiGnOq5gkz9epLZL9pto1I7KsboKIAq+7CJIGru5V8EbdbrwC62ANdBDOjU+lYL5T/",
+	"aTacIQ5bPc4zJQagHDVaei1LxDVhsf424kE8NxA3BsIlO1oILwlFJMPCenZFterU5/7f/RpOsV/rYjPu",
+	"zybCkuKmQLFhwi4Zjc02fjQdGnFwyZjslgUS4RsMl4KjaMG1xMt5i0xKZR0TvQOaJEuAaoEOLxiCRKix",
+	"1BGVNuGTqaEAUUktynIhNfe9RkfYA9Q/25/2icz/IIXuOTk47Z0fn2JG0hnmcSDC8k8H52QLmvb6DbfJ",
+	"eYucgRuKBHOpxNTkoubvJcbi+zxmNNGcxJweYtyYqL+J2JbCwxymF+5m0aQvjP9kr/168rcwh/XBoTTi",
+	"q6hij9Ghb6Ij7k2jPNmBp9wMMlWe7+523I4uotgSNxe0cYWUK12RUa/J/CqRN1UZNoyHMufVrhtB2edG",
+	"o2dczMcTbdkaVTwW2KiR8uWCLhuQdGClbNZGBUx5kwSFfFYsoC1K12XseZltEiCMQWThQMDMqBTnTqqL",
+	"zayBjHzIO9NML5/iUCHjC2J9L7OervPww/LX5Vy5OV5ZPpPdpSHweBaPDDS+m7TgZBU1YP8Bra3PbWv0",
+	"qpybPTO6FS4t8sHabxmCTWYw2akYWWZynDrtNkDXwrcGfiwK2XQmVGUnPD3OgzJ3/crglpZVBefNdQLS",
+	"hEex4grUpEd2/J2w42IP8yKDRlotMOd2++Va5rwSLFnl2xk3Mgx7xjidRS2rL1T5rs9mLPjl7Pj9l/rh",
+	"aBhGaECcJPolKtLj6FuQBgwEJJlWaR/HM8Y1uwpFMJ/qi34PYZfiOyzYb7lDzW7hkmIkad0W/t47enez",
+	"LbSj/htsoVl82RbmbPiqPXwXSXWce/KmvZTfRdNI87trH9yfJ1Ik0E/uQZxe6/rX5zanwuNFIk4YDSal",
+	"Te4fRhp8jb74+a1x1Las3v0WnqJtaNJdobmi2qY1xYKW8+uH4/Pe4Pj0p977wz9654fH78/8wgTrO+2X",
+	"fe7/NReKDthVAH4TnwzZUvCwvAceVGLk3KP3VrhVeNGNFJbtr+YKfvT1foe+3qzAyD3KvfwNRlxO42Bi",
+	"ye0u8op0SfPF14nqlQv3jcQ9HpjYb9jW5qGp6JgXokJ3KwBupFkcJ2Pbf1aPuCo5jjUNo7MWKoSAnw6m",
+	"I9oFlGUf+vtJhMj9KVI/z4dPJOlbxtvnaiGaFv8/V8UGfmXjzOYEWuPZGKWF3U5jq32eR6Q15j6Wj2LC",
+	"gkjIlHI6LqlEMoFZfX/yPVwgBAuXlKh5wtHBrKcC9R0TeslyczCd9EvE3YdZ+DDibvVF30nk87Hb63co",
+	"7k4ZlB6tXCiAkQRKI0dvekSMQNrh7ZWkDjdKNr4g1llRKDWLmvquX2do9U4O3+rH7t3K8laYJY/TijyJ",
+	"uS6gd1vQ7ZpXY1d0Oov1ep8OO6Nd+oI1X9Cd7eZO8OxZ82W487TZGT0b7gTbo5dsu13zapEeGLo01Lya",
+	"Po9at2bGGwz1ZyW5jPN5FJZkMt6nVYibvs4e1HviEc4WX8fOewCm8BU8divuuKIP79M62/OJtC50SeoY",
+	"FLdQN0HC1K3ucKX3LmE0/CIFZZ1lSwPAIKoPM6wxbLqRhnEbtr9blrGFeWBr87Z6EBSxmBv5Yn9MN8ii",
+	"EiZbAfdRzFVsEiGpcsoLMZPRNw3zBlT5TsEvVZijic3aclWPhQJfc6GgQ1ViIk3wK5FAdmXKIPz19jle",
+	"23s1zvEVX8ksx5d/jNTkDEh6DXNCFxWG7PSjHpETveXAxgUP2L+dDvNo498FUy13CmRpSBlFQe4n0JQm",
+	"p1vpRxtERtYrT26Q+04Z8RuRoC2F+Tc0nEZcQnse6kCjOFHlRjfFVzMtkDDfiDtokPmkOux37/A2m8OL",
+	"aAbQTAnVK0L7PMt4JTEbqXIc5R8htcmvDrtm+uSr5T4y2HsDa9Pvy73pKxl3OJNwX8zL+/r9LBba2F6i",
+	"4rBgWZPFRzPvP4HjmSCve2tXc/xozvT5Sszub8Qh+YzsKmaKrVqNhXte27QqOp+W82jLfB0irBC790Bv",
+	"3jq3exXt3LWBvUZ/faTAB6bAFT++NQyNKZ0pft+OHX29c+stW4KedxP2upWIOL61Srn5nKp0T9toGBIY",
+	"DUyZiKF26okkMR2y2Eshw3iYs6L1c/p3AA3e5wuRQFYe9MASlyyJ6WyA0QfpZ8BdbcgbdLIyTSJ/w8N4",
+	"RiT73CANWydCBCkPMZR0BawLf2BafpoW5/TBM0mEfW5+Y0a4vgLrVMTxfRv2+h0rZv23YMZbIng05R9N",
+	"+VvpFNCNuUqpcFuVpAwmRctDXvHAiq7FjqssG++ZbJ9nmHWMkmlGAfCxx5c25jqlS6wvUhM2bZWVNPfS",
+	"V92nkmNesi6OUAKAKfXaEvXgWvg3nmhw7qB1yhV/yhNZ9F3LFG7wwZMP5iWk6/YZN017bbXCirWJslYC",
+	"Mq4D1AiFVZFh/HEkFXj7SXXVQWMvTT/Qd1tlRYiASlQEX2yR03w1l7Q17bOI59BS9R/LPsfKdWxwUjyQ",
+	"tHrCdlQnvmbZ0bilN+p1uSf/rHgz76HYeuVSPpwr6jtjCI8OqbvJO0AxXMKxMnZm0gwgM+nucw0ctIm1",
+	"6QaHznPfdVZ3tpB1V23GOFSHOdvzGNK/z+xwqEVe2fOU+LNIS+PBRfYdN9Wz+CuAG55B+HeLMAqAbsCF",
+	"HgdiO2CDWwHQMnBXCAZI+xx78Dfn0jTxsrXch+9/Ozw/GHw4fed7mZQnUonEInlTSc5+7jU7z3a9PuKu",
+	"kPyPAa7b9EeCRAOA9zCF7cMlQVlvsgoBR0DPZ8xZmLYWheSAFHnGKDyrSDfQgyJriF2svXSBC83cjk9/",
+	"8hGfZgYQTJcRAMOXPfrh7ODUb3hkp/PSpPTvpblcs3ieEqBWpDIKpAnLYMrztQRHB0evDk7PAJn6JSmW",
+	"DWgtJmM2iFU4Fkxi6St2pzfdGzA9A9pfSS8HwScbmkZCYqAbLWx4icCAMWAK5bXzemOOYLX3pD3hK77B",
+	"RovnFvOH2i7Qd9BM8dE/8h/QxRVJmkgxZYBKv7SZVCtSaQ+Zofkc2RC5r/xQl2/+nf2xWfyvAFm1SQAw",
+	"e8UTidIlA9yCrPhHZehL7QBTTLyqAt2RBtS5x0BKRlHXxVOMtK304R0ZaazVi7xikdONtHhHDeL6C2IU",
+	"lwSQKLggYZQAqEYYasu5z0ExMVpWQDlBcBo1ScR8vOqB0XrYhEqn81KZsNWGhVnK920r4SLW2UnmRL9i",
+	"Wev3aOlMU+J4QEvm+nu59Tc0CF0RI0XLx2kYahr7F72UKiWNrPUdonP3eUVmmuf0THbNoGwkyQDAkSLO",
+	"GYKhGobpWYw1ML1UQrmkgJVUnu82FZeZLlzYzbRuAQv2y6oSCgvIlSaYuGmh3n8oRMwoLy1NqBC6ZtFg",
+	"9en5hv/xqurDS2W971m5XpnWR/ORpZjRS/atyecPkiXrax8zeqtww4xEAjAGGFzhbGGQVbE8EaBV+5xm",
+	"6ZE3uY5Y6nevpqn7iq+UamrWt1aMPhqj/xG19aZ9T3bj4C7dmZ6/Rs5b4MjrCgvP7HMPUVmYFQpqAm3/",
+	"792d0XbQqSgIZFd4DgOo+8uu3pRevWN8rCa1bufZM682jbj9e/th6wPN3q1TmuPokjmNZbJ2648Bhm+r",
+	"ZnD1jO4ovzHtuPlltYIbXPWtv20/7E2zw8/SvsGbKao54N7HFPGvmSK+SrBl9UV3lLmV7xp7j/qrIciU",
+	"4iFO0rStu6oTwoqteGZ0zEidC2KFCKESIy4I7ZHmw6gJhp6isZbCaHLqiyqdAFoKT/3h9B0ZJXQMIGp1",
+	"/3/B1z+2Wi3fsyWyaLgKwFBNLlli4lVCKgkRMxs31Hp12pFMiT53E4PsF7h8v5W1kT87OIf4HpmJiCuc",
+	"pIkLqj5fijnUq+HyIy4Vo2FlNw/J1Mn/Y+/aetu2ofBfIfJSB5CVInvr04JG3YoNW7BmBQp0mGWTSohJ",
+	"oiFK7vbQ/z7wOyRFypITB3EugN9sWabE2+G5fp990BWRFh2Qo+kgrEzCD+EcI0X9xhyaQREcHmwNtvRx",
+	"sLt7aUlPpyI9s7LiYexegJryHK47339obSN6gL/0MMC6EZL90VoLquocUnUzot7Oa8q420Hb7jIGkP5P",
+	"ZCuW0JAi7bM4Qy9QtE8Tjwugapp11mnhQfL9hgOrM5jZMWqsg9kdEvIZuWd2Gs/bHIxGQI82V+m1WmS5",
+	"6RaMyK4HnsWmqz2LX8SISK3gLkjZACrf9TFlWb663XZUGingkQI9CTmyBi6zX7OfLq6zy79/yb4s/Myz",
+	"WZ8/sANy4NK9Q6hOPb5nY/iYZ0IfsBzJ07j0FzjcnFJiOcT7g7jTr8D7cYysHxqDOVZ64xq0tah7EPox",
+	"5v43PdHFftL5PsptqBfsaVId7akXEl4HE14RY/M+7Dw/31UkOznfj662TfNIEn3xMQw7LGJ9lNl/QAx2",
+	"aMKOipKzRtTi2/7VpWHjU2rm+7zEoBhlMWBbsnQ7vRrZYz4V8X2DVMxRbXQ82FqLb8+/JTC0vVvkKFGf",
+	"2EOV/duKmgcHuF2HkpeClbIQraxEwrq10eBlq1m+1Krs2v7Hw5zpZvXLulCTXqSIYdO9fGhqvWML3S1t",
+	"+gKBqy3MZ4+05lHWPDctAYbYPCLcNOGPQeTWvN0BN45/xpT9X+ay0umrstmNsvjxkr0n6l3bhS2RNlQV",
+	"76br8EtmRxlqzQJ6NS6W3c0NEtgkT9lvFpjPw/XFxj1aRkhg8bUmECgC7bU1fX1cfYKojWnR2nQ5zm5z",
+	"/tUbzOQAI0t6KQrVCAffCX4aZ9/P8hgGEHe6ViwpPNncSESnkgBQDlMqBBEhe8AYwAJQ5+4gQULNrs3F",
+	"Y6rh4Ci3wDpmk9RdZQZVwM2BXPiUzS7q/2ICuyonXqdoKAFgkJdasVJY7yiolFAF7OjxaJxpGsBxB59r",
+	"JRbp6ViCn1L/dOs/9c78oZOc5z/ab+lKVVMRTUuyHxvro2in7tYg2PnD+dunDW+aTlP3pwTGq7DlX/75",
+	"uus0/SBxlmJ7SO7z0gNZhgyCMV64fmOQNKMK3Dn9f79Qyh5xEZyHPuDRKhZGNmwRsI9ofM7++Pjhy3hI",
+	"A9xl+4Q0PqPxzPz51QY0MDnzSAjvF9S4Q3czD6SibvzaNeXJu5MzWBO2peGC+Blk/MmASh+l3lIHvEVe",
+	"yuFNtnGkP8mbulsnrFQ3sk4c6yC+E0EgFY+vuqYxy4hEi28U5/V2oxNRC2P+r0XDuNjIlSB9bTvAHzTv",
+	"1cztR1wNDnBtUXcctI07gxvQyy1LEb61Q/febjazXvvQECuIfPFWNe28lBvBI+0zaBff587xPwbaHQZ7",
+	"EwuA7BO4/RTuHJM4YDwyMC58idhbYjWOaOki9uluo5dNw9zaldqYA/LOeaX1zMTGbKugBbow1n+rl+k3",
+	"lkEBokkVxDibMFmBwd/iJqmmxSWaaSrF4GqlzyBa04qfhnMKcTvySLPH2Hn6Fq0O1FJRcyveZjLkd03s",
+	"sqHPzkIJH6cmVv6nkDxCs9n179dXCQbbz64fN1q1brjZSnGhTxPmdV5Wio0odTRdpVl3tjns/bkMV2BV",
+	"5Cff//r+fwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

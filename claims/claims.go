@@ -2,10 +2,15 @@
 // shared by the server (internal/token signs and verifies it), the Go SDK
 // (client/verify reads it) and the models generated from openapi.yaml (whose
 // AccessTokenClaims schema names it with x-go-type). It imports nothing but
-// the JWT library, so that both the server and the SDK may depend on it.
+// the JWT library and the standard library, so that both the server and the
+// SDK may depend on it.
 package claims
 
-import "github.com/golang-jwt/jwt/v5"
+import (
+	"encoding/json"
+
+	"github.com/golang-jwt/jwt/v5"
+)
 
 // AccessTokenClaims are the claims of a Latch access token (a JWT with typ
 // at+jwt, RFC 9068). The AccessTokenClaims schema of openapi.yaml defines
@@ -16,9 +21,18 @@ type AccessTokenClaims struct {
 	// AAL is the session's assurance level (aal1 or aal2); empty on exchanged tokens.
 	AAL string `json:"aal,omitempty"`
 
+	// Act is RFC 8693's actor: on an impersonation token, the operator
+	// acting as the subject. Nil on every other token.
+	Act *Actor `json:"act,omitempty"`
+
 	// AMR is the session's authentication methods (RFC 8176): pwd, otp,
 	// hwk, swk, mfa; empty on exchanged tokens.
 	AMR []string `json:"amr,omitempty"`
+
+	// AppMetadata is a session token's copy of its user's app_metadata (a
+	// JSON object that operators set), as it was when the token was
+	// signed; empty when the user has none and on exchanged tokens.
+	AppMetadata json.RawMessage `json:"app_metadata,omitempty"`
 
 	// Audience is aud: LATCH_AUDIENCE for a session, the requested audience
 	// for an exchanged token.
@@ -65,6 +79,12 @@ type AccessTokenClaims struct {
 	// Subject is sub: the user id; for an organization key's exchanged token,
 	// the organization id.
 	Subject string `json:"sub,omitempty"`
+}
+
+// Actor is the act claim (RFC 8693 section 4.1): who acts as the subject.
+type Actor struct {
+	// Subject is the acting operator's user id.
+	Subject string `json:"sub"`
 }
 
 var _ jwt.Claims = (*AccessTokenClaims)(nil)

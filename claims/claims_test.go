@@ -1,6 +1,7 @@
 package claims_test
 
 import (
+	"encoding/json"
 	"os"
 	"reflect"
 	"slices"
@@ -53,6 +54,7 @@ func TestClaimsAreTheSchema(t *testing.T) {
 		"string":          {reflect.TypeFor[string]()},
 		"array of string": {reflect.TypeFor[[]string](), reflect.TypeFor[jwt.ClaimStrings]()},
 		"integer int64":   {reflect.TypeFor[*jwt.NumericDate]()},
+		"object":          {reflect.TypeFor[*claims.Actor](), reflect.TypeFor[json.RawMessage](), reflect.TypeFor[map[string]any]()},
 	}
 	fields := map[string]reflect.Type{}
 	rt := reflect.TypeFor[claims.AccessTokenClaims]()

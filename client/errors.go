@@ -116,6 +116,9 @@ const (
 	// ErrOrgMFARequired: the organization requires a second factor of its
 	// members, and the caller has none.
 	ErrOrgMFARequired Code = "org_mfa_required"
+	// ErrUserBanned: an operator banned the account; no session, token or
+	// personal API key works until the ban ends or is lifted.
+	ErrUserBanned Code = "user_banned"
 )
 
 // ErrSessionEnded is returned when the session has ended: Latch refused to

@@ -33,6 +33,7 @@ var (
 
 // latchd is a running server on a loopback port.
 type latchd struct {
+	app    *app.App
 	base   string
 	http   *http.Client
 	fields fields
@@ -43,6 +44,11 @@ func start(t *testing.T) *latchd {
 	c := testutil.Config(t, testutil.DatabaseURL(t, "sqlite"))
 	// The contract run signs up and goes on to create API keys at once.
 	c.AutoconfirmEmail = true
+	// The import and impersonation steps act as adminEmail; the flow's
+	// own user is an operator too (once verifyOperator records the
+	// verification), so that the admin operations on users run, and the
+	// malformed phase reaches their deepest checks.
+	c.APIKeys.OperatorEmails = []string{adminEmail, "flow@example.com"}
 	a, err := app.New(context.Background(), c, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +61,17 @@ func start(t *testing.T) *latchd {
 	done := make(chan struct{})
 	go func() { _ = a.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; a.Close() })
-	return &latchd{base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}}
+	return &latchd{base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}, app: a}
+}
+
+// verifyOperator records the verification of the email a second ago, as
+// its link would: an autoconfirmed account is never an operator.
+func (l *latchd) verifyOperator(t *testing.T, email string) {
+	t.Helper()
+	at := time.Now().Add(-time.Second).UTC().Format("2006-01-02 15:04:05.000000+00:00")
+	if _, err := l.app.Store.DB().Exec(`UPDATE users SET email_verified_at = ? WHERE email = ?`, at, email); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type call struct {
@@ -120,7 +136,10 @@ func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bear
 // fixture is what the scripted flow creates, for the malformed phase to use.
 type fixture struct {
 	access, refresh, sessionID, userID string
-	apiKey, keyID, orgID               string
+	// victimID is the user the admin operations act on in the malformed
+	// phase (which would otherwise end the flow's own session).
+	victimID             string
+	apiKey, keyID, orgID string
 }
 
 // flow exercises every operation once with well-formed requests.
@@ -155,6 +174,7 @@ func flow(t *testing.T, l *latchd) (*fixture, map[string]bool) {
 	cred := map[string]any{"email": "flow@example.com", "password": "correct horse battery staple"}
 	su := l.json(t, "POST", "/auth/signup", cred, nil, 201)
 	op("signup")
+	l.verifyOperator(t, "flow@example.com")
 	li := l.json(t, "POST", "/auth/login", cred, nil, 200)
 	op("login")
 	f.access, f.refresh = li["access_token"].(string), li["refresh_token"].(string)
@@ -175,6 +195,7 @@ func flow(t *testing.T, l *latchd) (*fixture, map[string]bool) {
 	l.json(t, "DELETE", "/sessions/"+other["session_id"].(string), nil, bearer(f.access), 204)
 	op("revokeSession")
 	extendedFlow(t, l, f, op)
+	importFlow(t, l, f, op)
 	// Logout last: it ends the flow's session.
 	spare := l.json(t, "POST", "/auth/login", cred, nil, 200)
 	l.json(t, "POST", "/auth/logout?scope=local", nil, bearer(spare["access_token"].(string)), 204)
@@ -265,7 +286,11 @@ func (g *gen) auth(o *openapi3.Operation) http.Header {
 
 // fillPath substitutes valid ids of the fixture for path parameters.
 func (g *gen) fillPath(path string) string {
-	r := strings.NewReplacer("{session_id}", g.f.sessionID, "{key_id}", orUUID(g.f.keyID), "{org_id}", orUUID(g.f.orgID), "{user_id}", g.f.userID)
+	user := g.f.userID
+	if strings.HasPrefix(path, "/admin/") {
+		user = orUUID(g.f.victimID)
+	}
+	r := strings.NewReplacer("{session_id}", g.f.sessionID, "{key_id}", orUUID(g.f.keyID), "{org_id}", orUUID(g.f.orgID), "{user_id}", user)
 	return r.Replace(path)
 }
 

@@ -102,10 +102,48 @@ func extendedFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
 	l.json(t, "POST", "/sessions/"+ds["session_id"].(string)+"/renew", nil, orgKey, 200)
 	l.json(t, "DELETE", base+"/sessions/"+ds["session_id"].(string), nil, orgKey, 204)
 	op("revokeOrgSession")
-	// Not an operator: the lookup is refused, as declared.
-	l.json(t, "GET", "/users?email="+url.QueryEscape("flow@example.com"), nil, http.Header{"X-API-Key": {f.apiKey}}, 403)
+	// The flow's user is an operator, and the key was made after the
+	// verification: the lookup answers.
+	l.json(t, "GET", "/users?email="+url.QueryEscape("flow@example.com"), nil, http.Header{"X-API-Key": {f.apiKey}}, 200)
 	op("lookupUser")
 
 	recoveryFlow(t, l, op)
 	mfaFlow(t, l, f, op)
+	adminFlow(t, l, f, op)
+}
+
+// adminFlow exercises the admin API as the flow's operator (an aal2
+// session after mfaFlow), and PATCH /auth/me.
+func adminFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
+	t.Helper()
+	auth := bearer(f.access)
+	l.json(t, "PATCH", "/auth/me", map[string]any{"user_metadata": map[string]any{"theme": "dark"}}, auth, 200)
+	op("updateMe")
+	l.json(t, "PATCH", "/admin/users/"+f.userID, map[string]any{"app_metadata": map[string]any{"plan": "pro"}}, auth, 200)
+	l.json(t, "GET", "/auth/me", nil, auth, 200)
+	target := l.json(t, "POST", "/auth/signup", map[string]any{"email": "admin-target@example.com", "password": "correct horse battery staple"}, nil, 201)
+	id := target["user"].(map[string]any)["id"].(string)
+	l.json(t, "PATCH", "/admin/users/"+id, map[string]any{"banned_until": "2099-01-01T00:00:00Z", "ban_reason": "contract",
+		"user_metadata": map[string]any{"a": 1}, "app_metadata": map[string]any{"b": 2}}, auth, 200)
+	op("updateAdminUser")
+	list := l.json(t, "GET", "/admin/users?limit=1", nil, auth, 200)
+	l.json(t, "GET", "/admin/users?limit=50&cursor="+url.QueryEscape(list["next_cursor"].(string)), nil, auth, 200)
+	page := l.json(t, "GET", "/admin/users?external_id="+url.QueryEscape("auth0|contract"), nil, auth, 200)
+	op("listAdminUsers")
+	l.json(t, "GET", "/admin/users/"+f.userID, nil, auth, 200)
+	op("getAdminUser")
+	delegated := page["users"].([]any)[0].(map[string]any)["id"].(string)
+	l.json(t, "GET", "/admin/users/"+delegated+"/export", nil, auth, 200)
+	l.json(t, "GET", "/admin/users/"+f.userID+"/export", nil, auth, 200)
+	op("exportAdminUser")
+	l.json(t, "DELETE", "/admin/users/"+id+"/sessions", nil, auth, 204)
+	op("revokeAdminUserSessions")
+	l.json(t, "DELETE", "/admin/users/"+id+"/factors", nil, auth, 204)
+	op("deleteAdminUserFactors")
+	l.json(t, "DELETE", "/admin/users/"+id+"/factors/"+id, nil, auth, 404)
+	op("deleteAdminUserFactor")
+	l.json(t, "DELETE", "/admin/users/"+id, nil, auth, 204)
+	op("deleteAdminUser")
+	victim := l.json(t, "POST", "/auth/signup", map[string]any{"email": "admin-victim@example.com", "password": "correct horse battery staple"}, nil, 201)
+	f.victimID = victim["user"].(map[string]any)["id"].(string)
 }

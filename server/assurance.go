@@ -50,3 +50,24 @@ func requiredAssurance(op *openapi3.Operation, r *http.Request) string {
 	}
 	return domain.AAL1
 }
+
+// impersonationAllows reports whether an impersonation token (an operator
+// acting as a user) may call op for r. It may read: a GET or HEAD that
+// needs only aal1 for the request. It may end its own session: an
+// operation that declares aal2 but whose x-latch-assurance-exempt applies
+// to r (logout of this session alone). Everything else is refused, derived
+// from the spec rather than listed: every credential change, second
+// factor, API key, session management and admin operation needs aal2, and
+// the aal1 writes (verifying a second factor, which would raise or lock
+// the user's assurance, creating an organization, revoking a token,
+// resending a verification mail) are not reads.
+func impersonationAllows(op *openapi3.Operation, r *http.Request) bool {
+	if op == nil || requiredAssurance(op, r) == domain.AAL2 {
+		return false
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	declared, _ := op.Extensions[extAssurance].(string)
+	return declared == domain.AAL2
+}

@@ -38,6 +38,14 @@ func apiUser(u *domain.User) api.User {
 			out.Metadata = &m
 		}
 	}
+	if m := apiMetadata(u.AppMetadata); m != nil {
+		mm := map[string]any(*m)
+		out.AppMetadata = &mm
+	}
+	if m := apiMetadata(u.UserMetadata); m != nil {
+		mm := map[string]any(*m)
+		out.UserMetadata = &mm
+	}
 	return out
 }
 
@@ -78,6 +86,10 @@ func apiSession(s *domain.Session, current uuid.UUID) api.Session {
 	if s.ExternalID != "" {
 		ext := s.ExternalID
 		out.ExternalId = &ext
+	}
+	if s.ActorID != nil {
+		id := *s.ActorID
+		out.ActorId = &id
 	}
 	return out
 }

@@ -45,6 +45,7 @@ var statuses = map[domain.Code]int{
 	domain.CodeMFARequired:             http.StatusForbidden,
 	domain.CodeMFAVerificationFailed:   http.StatusBadRequest,
 	domain.CodeMFALocked:               http.StatusForbidden,
+	domain.CodeUserBanned:              http.StatusForbidden,
 	domain.CodeOrgMFARequired:          http.StatusForbidden,
 }
 

@@ -47,8 +47,15 @@ type Services struct {
 	Orgs     *service.Orgs
 	Recovery *service.Recovery
 	Events   *service.Events
+	// UserImport is the operators' user import and export.
+	UserImport *service.UserImport
+	// Impersonation is the operators' impersonation of users.
+	Impersonation *service.Impersonation
 	// MFA is multi-factor authentication; nil turns it off.
 	MFA *service.MFA
+	// Users is the operators' management of users and a user's own
+	// metadata.
+	Users *service.Users
 	// OTP is email sign-in with links and codes; nil turns it off (its
 	// operations answer 404).
 	OTP *service.OTP
@@ -85,7 +92,8 @@ func LoadSpec(yamlDoc []byte) (*openapi3.T, error) {
 // the spec, then the strict handler over the services. Returns an error
 // when a required service is missing or the spec does not load.
 func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (http.Handler, error) {
-	if svcs.Core == nil || svcs.APIKeys == nil || svcs.OAuth == nil || svcs.Orgs == nil || svcs.Recovery == nil || svcs.Events == nil {
+	if svcs.Core == nil || svcs.APIKeys == nil || svcs.OAuth == nil || svcs.Orgs == nil || svcs.Recovery == nil || svcs.Events == nil ||
+		svcs.UserImport == nil || svcs.Impersonation == nil || svcs.Users == nil {
 		return nil, errors.New("server: a required service is missing (every one of Services but MFA is)")
 	}
 	if cfg.MaxBodyBytes <= 0 {
@@ -107,7 +115,8 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (h
 	h := &handler{cfg: cfg, svc: svcs.Core, keys: svcs.APIKeys, mfa: svcs.MFA, log: log, ids: newRequestIDs()}
 	srv := &Server{svc: svcs.Core, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON},
 		publicURL: cfg.PublicURL, mfa: svcs.MFA,
-		apiKeys: svcs.APIKeys, oauth: svcs.OAuth, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events, otp: svcs.OTP}
+		apiKeys: svcs.APIKeys, oauth: svcs.OAuth, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events,
+		userImport: svcs.UserImport, impersonation: svcs.Impersonation, users: svcs.Users, otp: svcs.OTP}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})

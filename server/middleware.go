@@ -129,12 +129,16 @@ func (h *handler) base(next http.Handler) http.Handler {
 					slog.Duration("duration", time.Since(start)), slog.String("ip", st.meta.IP))
 			}
 		}()
-		if r.ContentLength > h.cfg.MaxBodyBytes {
-			writeError(h.log, rec, r, domain.Errorf(domain.CodePayloadTooLarge, "the body is over %d bytes", h.cfg.MaxBodyBytes))
+		limit := h.cfg.MaxBodyBytes
+		if r.Method == http.MethodPost && r.URL.Path == importPath {
+			limit = max(limit, maxImportBodyBytes)
+		}
+		if r.ContentLength > limit {
+			writeError(h.log, rec, r, domain.Errorf(domain.CodePayloadTooLarge, "the body is over %d bytes", limit))
 			return
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(rec, r.Body, h.cfg.MaxBodyBytes)
+			r.Body = http.MaxBytesReader(rec, r.Body, limit)
 		}
 		// Some clients send API keys as "apikey"; the spec names X-API-Key.
 		if r.Header.Get("X-API-Key") == "" {

@@ -142,6 +142,11 @@ func apiIntrospection(in *service.Introspection) api.IntrospectionResponse {
 		amr := append([]string(nil), in.AMR...)
 		out.Amr = &amr
 	}
+	if in.Actor != "" {
+		out.Act = &struct {
+			Sub string `json:"sub"`
+		}{Sub: in.Actor}
+	}
 	use := api.IntrospectionResponseTokenUse(in.TokenUse)
 	out.TokenUse = &use
 	if in.TokenUse == service.TokenUseAccess {

@@ -45,11 +45,3 @@ func (s *Server) VerifyOtp(ctx context.Context, req api.VerifyOtpRequestObject) 
 	}
 	return api.VerifyOtp200JSONResponse(tr), nil
 }
-
-// deref returns *p, or "" for nil.
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}

@@ -547,3 +547,24 @@ func TestOTPSecretsAreNotStoredInPlain(t *testing.T) {
 		}
 	})
 }
+
+// TestOTPRefusesBannedUsers: a banned user's code opens no session (403
+// user_banned), as a login would.
+func TestOTPRefusesBannedUsers(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d, otpConfig)
+		box := &mailbox{}
+		ada := signup(t, s, "banned@example.com")
+		flush(t, s, box)
+		if _, err := s.App.Store.DB().Exec(rebind(d, `UPDATE users SET banned_until = ? WHERE id = ?`),
+			s.Clock.Now().Add(time.Hour).UTC().Format("2006-01-02 15:04:05.000000+00:00"), ada.User.Id); err != nil {
+			t.Fatal(err)
+		}
+		code, _ := otpMail(t, s, box, "banned@example.com", false)
+		x := verifyOTPCode(s, "banned@example.com", code)
+		if x.StatusCode() != 403 {
+			t.Fatalf("a banned user's code: %d %s", x.StatusCode(), x.Body)
+		}
+		wantError(t, "a banned user's code", x.StatusCode(), x.Body, client.ErrorCodeUserBanned)
+	})
+}

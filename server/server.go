@@ -30,6 +30,12 @@ type Server struct {
 	orgs     *service.Orgs
 	recovery *service.Recovery
 	events   *service.Events
+	// userImport imports and exports users; impersonation opens
+	// operators' impersonation sessions.
+	userImport    *service.UserImport
+	impersonation *service.Impersonation
+	// users is the admin API for users.
+	users *service.Users
 	// otp is email sign-in; nil answers its operations 404.
 	otp *service.OTP
 }

@@ -104,6 +104,11 @@ func (h *handler) authenticate(ctx context.Context, in *openapi3filter.Authentic
 			err = domain.Errorf(domain.CodeInsufficientPermissions, "this operation needs the scope %q", need)
 		}
 	}
+	if err == nil && p.Impersonated() && !impersonationAllows(in.RequestValidationInput.Route.Operation, r) {
+		// The one read-only gate of impersonation tokens, before the
+		// assurance gate (which a user without factors would pass).
+		err = domain.Errorf(domain.CodeInsufficientPermissions, "an impersonation token is read-only: it cannot call operations that need aal2 or change anything")
+	}
 	if need := requiredScope(in.RequestValidationInput.Route.Operation); err == nil && domain.IsAdminScope(need) {
 		// The one operator gate: every operation that names an admin scope
 		// passes here, and no handler checks it again.

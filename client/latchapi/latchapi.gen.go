@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/latchauth/latch/claims"
+	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -142,6 +143,7 @@ const (
 	ErrorCodeUnsupportedGrantType    ErrorCode = "unsupported_grant_type"
 	ErrorCodeUnsupportedMediaType    ErrorCode = "unsupported_media_type"
 	ErrorCodeUnsupportedTokenType    ErrorCode = "unsupported_token_type"
+	ErrorCodeUserBanned              ErrorCode = "user_banned"
 	ErrorCodeWeakPassword            ErrorCode = "weak_password"
 )
 
@@ -204,6 +206,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeUnsupportedTokenType:
 		return true
+	case ErrorCodeUserBanned:
+		return true
 	case ErrorCodeWeakPassword:
 		return true
 	default:
@@ -217,6 +221,7 @@ const (
 	EventTypeApiKeyRevoked            EventType = "api_key_revoked"
 	EventTypeApiKeyRolled             EventType = "api_key_rolled"
 	EventTypeEmailVerified            EventType = "email_verified"
+	EventTypeImpersonationStarted     EventType = "impersonation_started"
 	EventTypeInvitationAccepted       EventType = "invitation_accepted"
 	EventTypeLoginFailed              EventType = "login_failed"
 	EventTypeLoginSucceeded           EventType = "login_succeeded"
@@ -247,6 +252,8 @@ func (e EventType) Valid() bool {
 	case EventTypeApiKeyRolled:
 		return true
 	case EventTypeEmailVerified:
+		return true
+	case EventTypeImpersonationStarted:
 		return true
 	case EventTypeInvitationAccepted:
 		return true
@@ -346,6 +353,21 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImpersonationTokenTokenType.
+const (
+	ImpersonationTokenTokenTypeBearer ImpersonationTokenTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the ImpersonationTokenTokenType enum.
+func (e ImpersonationTokenTokenType) Valid() bool {
+	switch e {
+	case ImpersonationTokenTokenTypeBearer:
 		return true
 	default:
 		return false
@@ -832,6 +854,113 @@ type AcceptedStatus string
 // generated models name with `x-go-type`.
 type AccessTokenClaims = claims.AccessTokenClaims
 
+// AdminMembership defines model for AdminMembership.
+type AdminMembership struct {
+	CreatedAt *time.Time         `json:"created_at,omitempty"`
+	Id        openapi_types.UUID `json:"id"`
+	Name      string             `json:"name"`
+
+	// Role Example: member
+	Role Role `json:"role"`
+}
+
+// AdminUser defines model for AdminUser.
+type AdminUser struct {
+	// AppMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+	BanReason   *string   `json:"ban_reason,omitempty"`
+
+	// Banned Whether the user is banned now.
+	Banned        bool                 `json:"banned"`
+	BannedUntil   *time.Time           `json:"banned_until,omitempty"`
+	CreatedAt     time.Time            `json:"created_at"`
+	Email         *openapi_types.Email `json:"email,omitempty"`
+	EmailVerified bool                 `json:"email_verified"`
+
+	// ExternalId For a delegated identity, the organization's id for its user.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// FactorCount The user's verified second factors.
+	FactorCount int                `json:"factor_count"`
+	HasPassword bool               `json:"has_password"`
+	Id          openapi_types.UUID `json:"id"`
+
+	// OrgId For a delegated identity, the organization that owns it.
+	OrgId     *openapi_types.UUID `json:"org_id,omitempty"`
+	UpdatedAt time.Time           `json:"updated_at"`
+
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata *Metadata `json:"user_metadata,omitempty"`
+}
+
+// AdminUserDetail defines model for AdminUserDetail.
+type AdminUserDetail struct {
+	// ApiKeys The personal API keys, at most 200, newest first.
+	ApiKeys       []APIKey          `json:"api_keys"`
+	Factors       []MFAFactor       `json:"factors"`
+	Organizations []AdminMembership `json:"organizations"`
+
+	// Sessions The active sessions (`current` is always false), at most 200, newest first.
+	Sessions []Session `json:"sessions"`
+	User     AdminUser `json:"user"`
+}
+
+// AdminUserExport defines model for AdminUserExport.
+type AdminUserExport struct {
+	ApiKeys []APIKey `json:"api_keys"`
+
+	// Events The user's security events still kept, newest first.
+	Events     []Event     `json:"events"`
+	ExportedAt time.Time   `json:"exported_at"`
+	Factors    []MFAFactor `json:"factors"`
+
+	// Metadata A delegated identity's metadata from its organization.
+	Metadata      *map[string]interface{} `json:"metadata,omitempty"`
+	Organizations []AdminMembership       `json:"organizations"`
+	Sessions      []Session               `json:"sessions"`
+	User          AdminUser               `json:"user"`
+}
+
+// AdminUserList defines model for AdminUserList.
+type AdminUserList struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string     `json:"next_cursor,omitempty"`
+	Users      []AdminUser `json:"users"`
+}
+
+// AdminUserUpdate defines model for AdminUserUpdate.
+type AdminUserUpdate struct {
+	// AppMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+
+	// BanReason Example: chargeback fraud, ticket 4711
+	BanReason *string `json:"ban_reason,omitempty"`
+
+	// BannedUntil Ban until this time; `null` lifts a ban.
+	//
+	// Example: 2027-01-01T00:00:00Z
+	BannedUntil nullable.Nullable[time.Time] `json:"banned_until,omitempty"`
+
+	// Email Example: ada@example.com
+	Email *string `json:"email,omitempty"`
+
+	// EmailVerified With `email`, marks the new email verified; without it, sets the flag.
+	//
+	// Example: false
+	EmailVerified *bool `json:"email_verified,omitempty"`
+
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata *Metadata `json:"user_metadata,omitempty"`
+}
+
 // AudienceList defines model for AudienceList.
 type AudienceList struct {
 	// Audiences Example: ["https://api.example.com"]
@@ -1007,6 +1136,28 @@ type ExchangeResponseIssuedTokenType string
 // ExchangeResponseTokenType defines model for ExchangeResponse.TokenType.
 type ExchangeResponseTokenType string
 
+// ExportedUser defines model for ExportedUser.
+type ExportedUser struct {
+	CreatedAt     time.Time           `json:"created_at"`
+	Email         openapi_types.Email `json:"email"`
+	EmailVerified bool                `json:"email_verified"`
+
+	// ExternalId The id that an import gave the user, if any.
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// HasPassword Whether the account has a password (never the hash).
+	HasPassword *bool              `json:"has_password,omitempty"`
+	Id          openapi_types.UUID `json:"id"`
+	UpdatedAt   time.Time          `json:"updated_at"`
+}
+
+// ExportedUserPage defines model for ExportedUserPage.
+type ExportedUserPage struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string        `json:"next_cursor,omitempty"`
+	Users      []ExportedUser `json:"users"`
+}
+
 // ForgotPasswordRequest defines model for ForgotPasswordRequest.
 type ForgotPasswordRequest struct {
 	// Email Example: ada@example.com
@@ -1026,6 +1177,75 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// ImpersonationToken defines model for ImpersonationToken.
+type ImpersonationToken struct {
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+
+	// ExpiresIn Seconds until the token (and its session) ends.
+	ExpiresIn int `json:"expires_in"`
+
+	// SessionId The dedicated session; revoking it ends the token.
+	SessionId openapi_types.UUID          `json:"session_id"`
+	TokenType ImpersonationTokenTokenType `json:"token_type"`
+	UserId    openapi_types.UUID          `json:"user_id"`
+}
+
+// ImpersonationTokenTokenType defines model for ImpersonationToken.TokenType.
+type ImpersonationTokenTokenType string
+
+// ImportUser defines model for ImportUser.
+type ImportUser struct {
+	// AppMetadata The user's application metadata. Not stored by this release: a
+	// record with a non-empty one is refused (400 `invalid_request`)
+	// rather than imported without it.
+	AppMetadata *map[string]interface{} `json:"app_metadata,omitempty"`
+
+	// CreatedAt When the account was created in the system it comes from; now when absent or in the future.
+	CreatedAt     *time.Time          `json:"created_at,omitempty"`
+	Email         openapi_types.Email `json:"email"`
+	EmailVerified *bool               `json:"email_verified,omitempty"`
+
+	// ExternalId The user's id in the system it comes from (returned by the export).
+	ExternalId *string `json:"external_id,omitempty"`
+
+	// PasswordHash The user's password hash in a supported format (see the operation); absent for none.
+	PasswordHash *string `json:"password_hash,omitempty"`
+
+	// UserMetadata The user's own metadata; like `app_metadata`, refused when not empty by this release.
+	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
+}
+
+// ImportUserResult defines model for ImportUserResult.
+type ImportUserResult struct {
+	// Error A stable error code. Codes are only ever added.
+	//
+	// Example: invalid_request
+	Error *ErrorCode `json:"error,omitempty"`
+
+	// Id The new user's id, when it was created.
+	Id *openapi_types.UUID `json:"id,omitempty"`
+
+	// Index The record's position in the request.
+	Index int `json:"index"`
+
+	// Message Why the record was not created (never a hash).
+	Message *string `json:"message,omitempty"`
+}
+
+// ImportUsersRequest defines model for ImportUsersRequest.
+type ImportUsersRequest struct {
+	// Users Example: [{"created_at":"2024-03-01T12:00:00Z","email":"ada@example.com","email_verified":true,"external_id":"auth0|64f1c2","password_hash":"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"}]
+	Users []ImportUser `json:"users"`
+}
+
+// ImportUsersResult defines model for ImportUsersResult.
+type ImportUsersResult struct {
+	// Created How many users were created.
+	Created int                `json:"created"`
+	Results []ImportUserResult `json:"results"`
+}
 
 // IntrospectionRequest defines model for IntrospectionRequest.
 type IntrospectionRequest struct {
@@ -1055,7 +1275,13 @@ type IntrospectionResponse struct {
 	//
 	//
 	// Example: aal1
-	Aal    *AAL `json:"aal,omitempty"`
+	Aal *AAL `json:"aal,omitempty"`
+
+	// Act The `act` claim of an impersonation token (RFC 8693), naming the operator acting as `sub`.
+	Act *struct {
+		// Sub The operator's user id.
+		Sub string `json:"sub"`
+	} `json:"act,omitempty"`
 	Active bool `json:"active"`
 
 	// Amr The authentication methods (RFC 8176) of a session's token: an
@@ -1251,6 +1477,11 @@ type MemberList struct {
 	// NextCursor Pass as `cursor` for the next page; absent on the last page.
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
+
+// Metadata A JSON object of at most 8 KiB serialised.
+//
+// Example: {"plan":"pro","theme":"dark"}
+type Metadata map[string]interface{}
 
 // OTPRequest defines model for OTPRequest.
 type OTPRequest struct {
@@ -1471,7 +1702,11 @@ type Session struct {
 
 	// AbsoluteExpiresAt When the session ends whatever happens.
 	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
-	CreatedAt         time.Time `json:"created_at"`
+
+	// ActorId Set on an impersonation session: the operator acting as the user
+	// (`POST /admin/users/{user_id}/impersonate`).
+	ActorId   *openapi_types.UUID `json:"actor_id,omitempty"`
+	CreatedAt time.Time           `json:"created_at"`
 
 	// Current True for the session of the access token that asked.
 	Current bool `json:"current"`
@@ -1656,6 +1891,14 @@ type TokenType string
 // Example: refresh_token
 type TokenTypeHint string
 
+// UpdateMeRequest defines model for UpdateMeRequest.
+type UpdateMeRequest struct {
+	// UserMetadata A JSON object of at most 8 KiB serialised.
+	//
+	// Example: {"plan":"pro","theme":"dark"}
+	UserMetadata Metadata `json:"user_metadata"`
+}
+
 // UpdateMemberRequest defines model for UpdateMemberRequest.
 type UpdateMemberRequest struct {
 	// Role Example: member
@@ -1673,7 +1916,11 @@ type UpdateOrganizationRequest struct {
 
 // User defines model for User.
 type User struct {
-	CreatedAt time.Time `json:"created_at"`
+	// AppMetadata What operators store about the user (`PATCH /admin/users/{user_id}`);
+	// read-only to the user, and copied into access tokens as the
+	// `app_metadata` claim.
+	AppMetadata *map[string]interface{} `json:"app_metadata,omitempty"`
+	CreatedAt   time.Time               `json:"created_at"`
 
 	// Email `null` for a delegated identity created without one.
 	Email         *openapi_types.Email `json:"email"`
@@ -1688,6 +1935,9 @@ type User struct {
 
 	// OrgId For a delegated identity, the organization that owns it.
 	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// UserMetadata What the user stores about themselves (`PATCH /auth/me`).
+	UserMetadata *map[string]interface{} `json:"user_metadata,omitempty"`
 }
 
 // UserInfo defines model for UserInfo.
@@ -1803,6 +2053,51 @@ type Unavailable = ErrorBody
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
 
+// ListAdminUsersParams defines parameters for ListAdminUsers.
+type ListAdminUsersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Email The exact email, normalised (trimmed, lower case).
+	Email *string `form:"email,omitempty" json:"email,omitempty"`
+
+	// EmailPrefix Emails that start with this text (normalised to lower case).
+	EmailPrefix *string `form:"email_prefix,omitempty" json:"email_prefix,omitempty"`
+
+	// OrgId Members of the organization, and its delegated identities.
+	OrgId *openapi_types.UUID `form:"org_id,omitempty" json:"org_id,omitempty"`
+
+	// ExternalId Delegated identities with this organization's id for their user.
+	ExternalId *string `form:"external_id,omitempty" json:"external_id,omitempty"`
+
+	// CreatedAfter Accounts created strictly after this time.
+	CreatedAfter *time.Time `form:"created_after,omitempty" json:"created_after,omitempty"`
+
+	// CreatedBefore Accounts created strictly before this time.
+	CreatedBefore *time.Time `form:"created_before,omitempty" json:"created_before,omitempty"`
+
+	// Banned true lists the users banned now; false those who are not.
+	Banned *bool `form:"banned,omitempty" json:"banned,omitempty"`
+}
+
+// ExportUsersParams defines parameters for ExportUsers.
+type ExportUsersParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// DeleteAdminUserParams defines parameters for DeleteAdminUser.
+type DeleteAdminUserParams struct {
+	// DeleteSoleOwnedOrgs Also delete the organizations the user alone owns.
+	DeleteSoleOwnedOrgs *bool `form:"delete_sole_owned_orgs,omitempty" json:"delete_sole_owned_orgs,omitempty"`
+}
+
 // ListAPIKeysParams defines parameters for ListAPIKeys.
 type ListAPIKeysParams struct {
 	// Limit The most items in the page.
@@ -1907,6 +2202,12 @@ type LookupUserParams struct {
 	Email openapi_types.Email `form:"email" json:"email"`
 }
 
+// ImportUsersJSONRequestBody defines body for ImportUsers for application/json ContentType.
+type ImportUsersJSONRequestBody = ImportUsersRequest
+
+// UpdateAdminUserJSONRequestBody defines body for UpdateAdminUser for application/json ContentType.
+type UpdateAdminUserJSONRequestBody = AdminUserUpdate
+
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
 
@@ -1915,6 +2216,9 @@ type RollAPIKeyJSONRequestBody = RollAPIKeyRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
+
+// UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
+type UpdateMeJSONRequestBody = UpdateMeRequest
 
 // RenameMFAFactorJSONRequestBody defines body for RenameMFAFactor for application/json ContentType.
 type RenameMFAFactorJSONRequestBody = RenameFactorRequest
@@ -2211,6 +2515,196 @@ type ClientInterface interface {
 	// Corresponds with GET /accept-invitation (the `GetAcceptInvitationPage` operationId).
 	GetAcceptInvitationPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListAdminUsers List and search users (operators)
+	//
+	// Every account, newest first, filtered by any of the parameters
+	// together. Operators only (an aal2 session or a personal API key with
+	// `admin:users:read`); see docs/admin.md.
+	//
+	// Corresponds with GET /admin/users (the `ListAdminUsers` operationId).
+	ListAdminUsers(ctx context.Context, params *ListAdminUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExportUsers Export the password accounts, a page at a time, without secrets
+	//
+	// Every password account (not an organization's delegated
+	// identities), oldest first, in the shape that `POST
+	// /admin/users/import` takes minus the password: no hash or other
+	// secret is ever exported.
+	//
+	// Corresponds with GET /admin/users/export (the `ExportUsers` operationId).
+	ExportUsers(ctx context.Context, params *ExportUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportUsersWithBody Import users, with password hashes from another system
+	//
+	// Creates up to 1000 password accounts per request (the body may be up
+	// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+	// checked whole first: a malformed record, or a `password_hash` in an
+	// unsupported format or with cost parameters beyond the bounds, refuses
+	// the request with 400 `invalid_request` naming the record's index
+	// (never the hash), and nothing is stored. Then each record is stored
+	// in its own transaction, and the answer gives one result per record:
+	// the new user's id, or an error such as `conflict` for an email
+	// already in use (also by an earlier record of the same request).
+	//
+	// Supported hashes: argon2id and argon2i PHC strings
+	// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+	// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+	// cost at most 14) and scrypt PHC strings
+	// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+	// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+	// absent cannot log in with a password until a reset. At the first
+	// successful login the imported hash is replaced by Latch's argon2id.
+	// An imported `email_verified` marks the email verified but records
+	// no verification time, so an imported account never gains operator
+	// power until it verifies its email with Latch. Each user emits
+	// `user.created` with `imported: true`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+	ImportUsersWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportUsers Import users, with password hashes from another system
+	//
+	// Creates up to 1000 password accounts per request (the body may be up
+	// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+	// checked whole first: a malformed record, or a `password_hash` in an
+	// unsupported format or with cost parameters beyond the bounds, refuses
+	// the request with 400 `invalid_request` naming the record's index
+	// (never the hash), and nothing is stored. Then each record is stored
+	// in its own transaction, and the answer gives one result per record:
+	// the new user's id, or an error such as `conflict` for an email
+	// already in use (also by an earlier record of the same request).
+	//
+	// Supported hashes: argon2id and argon2i PHC strings
+	// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+	// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+	// cost at most 14) and scrypt PHC strings
+	// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+	// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+	// absent cannot log in with a password until a reset. At the first
+	// successful login the imported hash is replaced by Latch's argon2id.
+	// An imported `email_verified` marks the email verified but records
+	// no verification time, so an imported account never gains operator
+	// power until it verifies its email with Latch. Each user emits
+	// `user.created` with `imported: true`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+	ImportUsers(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteAdminUser Delete a user (operators)
+	//
+	// Deletes the account with its sessions, API keys, factors and
+	// memberships in one transaction. When the user is the only owner of
+	// an organization the deletion is refused with 409 `conflict`, unless
+	// `delete_sole_owned_orgs=true`, which deletes those organizations
+	// too (with their keys, invitations and delegated identities).
+	//
+	// Corresponds with DELETE /admin/users/{user_id} (the `DeleteAdminUser` operationId).
+	DeleteAdminUser(ctx context.Context, userId UserId, params *DeleteAdminUserParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+	//
+	// The user, their active sessions, their personal API keys (never a
+	// secret or a hash), their second factors (never a secret) and their
+	// organizations with their role.
+	//
+	// Corresponds with GET /admin/users/{user_id} (the `GetAdminUser` operationId).
+	GetAdminUser(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateAdminUserWithBody Change a user's email, ban or metadata (operators)
+	//
+	// Only the members present change. A new `email` is unverified unless
+	// `email_verified: true` comes with it (409 `email_taken` when another
+	// account has it). `banned_until` bans until that time (`null`
+	// unbans); a ban revokes every session of the user at once and
+	// refuses everything that would issue a credential with 403
+	// `user_banned`, and the user's personal API keys answer
+	// `user_banned` while it lasts. `app_metadata` and `user_metadata`
+	// replace the stored objects (at most 8 KiB each, serialised).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /admin/users/{user_id} (the `UpdateAdminUser` operationId).
+	UpdateAdminUserWithBody(ctx context.Context, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateAdminUser Change a user's email, ban or metadata (operators)
+	//
+	// Only the members present change. A new `email` is unverified unless
+	// `email_verified: true` comes with it (409 `email_taken` when another
+	// account has it). `banned_until` bans until that time (`null`
+	// unbans); a ban revokes every session of the user at once and
+	// refuses everything that would issue a credential with 403
+	// `user_banned`, and the user's personal API keys answer
+	// `user_banned` while it lasts. `app_metadata` and `user_metadata`
+	// replace the stored objects (at most 8 KiB each, serialised).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /admin/users/{user_id} (the `UpdateAdminUser` operationId).
+	UpdateAdminUser(ctx context.Context, userId UserId, body UpdateAdminUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+	//
+	// The profile with both metadata objects, sessions, personal API keys,
+	// second factors, memberships and security events. Never a password
+	// hash, a key or token hash, or a factor's secret.
+	//
+	// Corresponds with GET /admin/users/{user_id}/export (the `ExportAdminUser` operationId).
+	ExportAdminUser(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+	//
+	// Removes every second factor and recovery code of the user, records
+	// an `mfa_factor_removed` event the user sees in `/auth/events`,
+	// mails the user, and emits `mfa.factor.removed` per factor.
+	//
+	// Corresponds with DELETE /admin/users/{user_id}/factors (the `DeleteAdminUserFactors` operationId).
+	DeleteAdminUserFactors(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+	//
+	// Removes the factor (and the recovery codes when it was the last
+	// one), records an `mfa_factor_removed` event the user sees, mails
+	// the user and emits `mfa.factor.removed`.
+	//
+	// Corresponds with DELETE /admin/users/{user_id}/factors/{factor_id} (the `DeleteAdminUserFactor` operationId).
+	DeleteAdminUserFactor(ctx context.Context, userId UserId, factorId FactorId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImpersonateUser A short-lived, read-only access token acting as a user
+	//
+	// Opens a dedicated session of the user that ends after 15 minutes (or
+	// `LATCH_ACCESS_TTL` if shorter) and returns its access token, with no
+	// refresh token. The token carries the RFC 8693 `act` claim naming the
+	// operator (`{"sub": "<operator's user id>"}`), `aal: aal1` and
+	// `amr: ["impersonation"]`, and verifies like any access token (JWKS,
+	// introspection). The user sees the session in `GET /sessions` and an
+	// `impersonation_started` event naming the operator in
+	// `GET /auth/events`, and ends it like any session (revoking it, a
+	// global logout, a password change or reset).
+	//
+	// An impersonation token is read-only, enforced for every operation at
+	// once: it is refused with 403 `insufficient_permissions` on every
+	// operation that needs `aal2` for the request (password change, second
+	// factors, API keys, sessions, organizations' writes, every `/admin`
+	// operation) and on every other operation that is not a read (`GET`),
+	// such as verifying a second factor; it may end its own session
+	// (`POST /auth/logout`).
+	//
+	// Corresponds with POST /admin/users/{user_id}/impersonate (the `ImpersonateUser` operationId).
+	ImpersonateUser(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeAdminUserSessions End every session of a user (operators)
+	//
+	// Revokes every active session of the user at once on this instance
+	// and within `LATCH_SESSION_CACHE_TTL` on the others; one
+	// `session.revoked` outbound event carries the count.
+	//
+	// Corresponds with DELETE /admin/users/{user_id}/sessions (the `RevokeAdminUserSessions` operationId).
+	RevokeAdminUserSessions(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	//
 	// Corresponds with GET /api-keys (the `ListAPIKeys` operationId).
@@ -2302,6 +2796,30 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /auth/me (the `GetMe` operationId).
 	GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateMeWithBody Change the authenticated user's own user_metadata
+	//
+	// Replaces the user's `user_metadata` (a JSON object of at most 8 KiB
+	// serialised; 400 `invalid_request` beyond). A session only: API keys
+	// cannot call it. `app_metadata` is the operators' and cannot be
+	// written here.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /auth/me (the `UpdateMe` operationId).
+	UpdateMeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateMe Change the authenticated user's own user_metadata
+	//
+	// Replaces the user's `user_metadata` (a JSON object of at most 8 KiB
+	// serialised; 400 `invalid_request` beyond). A session only: API keys
+	// cannot call it. `app_metadata` is the operators' and cannot be
+	// written here.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /auth/me (the `UpdateMe` operationId).
+	UpdateMe(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListMFAFactors The caller's second factors and how many recovery codes are left
 	//
@@ -2679,7 +3197,9 @@ type ClientInterface interface {
 	// Returns a new access token and a NEW refresh token; the presented one is
 	// spent. Presenting the immediately previous token again within the reuse
 	// grace window returns the same successor. Any other reuse revokes the
-	// whole session.
+	// whole session. A banned user's refresh is refused with 403
+	// `user_banned` (a ban also revokes their sessions, whose refresh
+	// tokens then answer 401 `invalid_grant`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2691,7 +3211,9 @@ type ClientInterface interface {
 	// Returns a new access token and a NEW refresh token; the presented one is
 	// spent. Presenting the immediately previous token again within the reuse
 	// grace window returns the same successor. Any other reuse revokes the
-	// whole session.
+	// whole session. A banned user's refresh is refused with 403
+	// `user_banned` (a ban also revokes their sessions, whose refresh
+	// tokens then answer 401 `invalid_grant`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3449,6 +3971,326 @@ func (c *Client) GetAcceptInvitationPage(ctx context.Context, reqEditors ...Requ
 	return c.Client.Do(req)
 }
 
+// ListAdminUsers List and search users (operators)
+//
+// Every account, newest first, filtered by any of the parameters
+// together. Operators only (an aal2 session or a personal API key with
+// `admin:users:read`); see docs/admin.md.
+//
+// Corresponds with GET /admin/users (the `ListAdminUsers` operationId).
+func (c *Client) ListAdminUsers(ctx context.Context, params *ListAdminUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAdminUsersRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExportUsers Export the password accounts, a page at a time, without secrets
+//
+// Every password account (not an organization's delegated
+// identities), oldest first, in the shape that `POST
+// /admin/users/import` takes minus the password: no hash or other
+// secret is ever exported.
+//
+// Corresponds with GET /admin/users/export (the `ExportUsers` operationId).
+func (c *Client) ExportUsers(ctx context.Context, params *ExportUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExportUsersRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportUsersWithBody Import users, with password hashes from another system
+//
+// Creates up to 1000 password accounts per request (the body may be up
+// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+// checked whole first: a malformed record, or a `password_hash` in an
+// unsupported format or with cost parameters beyond the bounds, refuses
+// the request with 400 `invalid_request` naming the record's index
+// (never the hash), and nothing is stored. Then each record is stored
+// in its own transaction, and the answer gives one result per record:
+// the new user's id, or an error such as `conflict` for an email
+// already in use (also by an earlier record of the same request).
+//
+// Supported hashes: argon2id and argon2i PHC strings
+// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+// cost at most 14) and scrypt PHC strings
+// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+// absent cannot log in with a password until a reset. At the first
+// successful login the imported hash is replaced by Latch's argon2id.
+// An imported `email_verified` marks the email verified but records
+// no verification time, so an imported account never gains operator
+// power until it verifies its email with Latch. Each user emits
+// `user.created` with `imported: true`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+func (c *Client) ImportUsersWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportUsersRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportUsers Import users, with password hashes from another system
+//
+// Creates up to 1000 password accounts per request (the body may be up
+// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+// checked whole first: a malformed record, or a `password_hash` in an
+// unsupported format or with cost parameters beyond the bounds, refuses
+// the request with 400 `invalid_request` naming the record's index
+// (never the hash), and nothing is stored. Then each record is stored
+// in its own transaction, and the answer gives one result per record:
+// the new user's id, or an error such as `conflict` for an email
+// already in use (also by an earlier record of the same request).
+//
+// Supported hashes: argon2id and argon2i PHC strings
+// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+// cost at most 14) and scrypt PHC strings
+// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+// absent cannot log in with a password until a reset. At the first
+// successful login the imported hash is replaced by Latch's argon2id.
+// An imported `email_verified` marks the email verified but records
+// no verification time, so an imported account never gains operator
+// power until it verifies its email with Latch. Each user emits
+// `user.created` with `imported: true`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+func (c *Client) ImportUsers(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportUsersRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteAdminUser Delete a user (operators)
+//
+// Deletes the account with its sessions, API keys, factors and
+// memberships in one transaction. When the user is the only owner of
+// an organization the deletion is refused with 409 `conflict`, unless
+// `delete_sole_owned_orgs=true`, which deletes those organizations
+// too (with their keys, invitations and delegated identities).
+//
+// Corresponds with DELETE /admin/users/{user_id} (the `DeleteAdminUser` operationId).
+func (c *Client) DeleteAdminUser(ctx context.Context, userId UserId, params *DeleteAdminUserParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAdminUserRequest(c.Server, userId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAdminUser One user with their sessions, keys, factors and organizations (operators)
+//
+// The user, their active sessions, their personal API keys (never a
+// secret or a hash), their second factors (never a secret) and their
+// organizations with their role.
+//
+// Corresponds with GET /admin/users/{user_id} (the `GetAdminUser` operationId).
+func (c *Client) GetAdminUser(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAdminUserRequest(c.Server, userId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateAdminUserWithBody Change a user's email, ban or metadata (operators)
+//
+// Only the members present change. A new `email` is unverified unless
+// `email_verified: true` comes with it (409 `email_taken` when another
+// account has it). `banned_until` bans until that time (`null`
+// unbans); a ban revokes every session of the user at once and
+// refuses everything that would issue a credential with 403
+// `user_banned`, and the user's personal API keys answer
+// `user_banned` while it lasts. `app_metadata` and `user_metadata`
+// replace the stored objects (at most 8 KiB each, serialised).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /admin/users/{user_id} (the `UpdateAdminUser` operationId).
+func (c *Client) UpdateAdminUserWithBody(ctx context.Context, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateAdminUserRequestWithBody(c.Server, userId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateAdminUser Change a user's email, ban or metadata (operators)
+//
+// Only the members present change. A new `email` is unverified unless
+// `email_verified: true` comes with it (409 `email_taken` when another
+// account has it). `banned_until` bans until that time (`null`
+// unbans); a ban revokes every session of the user at once and
+// refuses everything that would issue a credential with 403
+// `user_banned`, and the user's personal API keys answer
+// `user_banned` while it lasts. `app_metadata` and `user_metadata`
+// replace the stored objects (at most 8 KiB each, serialised).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /admin/users/{user_id} (the `UpdateAdminUser` operationId).
+func (c *Client) UpdateAdminUser(ctx context.Context, userId UserId, body UpdateAdminUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateAdminUserRequest(c.Server, userId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExportAdminUser Everything stored about a user, as JSON (operators, GDPR)
+//
+// The profile with both metadata objects, sessions, personal API keys,
+// second factors, memberships and security events. Never a password
+// hash, a key or token hash, or a factor's secret.
+//
+// Corresponds with GET /admin/users/{user_id}/export (the `ExportAdminUser` operationId).
+func (c *Client) ExportAdminUser(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExportAdminUserRequest(c.Server, userId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteAdminUserFactors Remove every second factor of a user (operators, support-led recovery)
+//
+// Removes every second factor and recovery code of the user, records
+// an `mfa_factor_removed` event the user sees in `/auth/events`,
+// mails the user, and emits `mfa.factor.removed` per factor.
+//
+// Corresponds with DELETE /admin/users/{user_id}/factors (the `DeleteAdminUserFactors` operationId).
+func (c *Client) DeleteAdminUserFactors(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAdminUserFactorsRequest(c.Server, userId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteAdminUserFactor Remove one second factor of a user (operators, support-led recovery)
+//
+// Removes the factor (and the recovery codes when it was the last
+// one), records an `mfa_factor_removed` event the user sees, mails
+// the user and emits `mfa.factor.removed`.
+//
+// Corresponds with DELETE /admin/users/{user_id}/factors/{factor_id} (the `DeleteAdminUserFactor` operationId).
+func (c *Client) DeleteAdminUserFactor(ctx context.Context, userId UserId, factorId FactorId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAdminUserFactorRequest(c.Server, userId, factorId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImpersonateUser A short-lived, read-only access token acting as a user
+//
+// Opens a dedicated session of the user that ends after 15 minutes (or
+// `LATCH_ACCESS_TTL` if shorter) and returns its access token, with no
+// refresh token. The token carries the RFC 8693 `act` claim naming the
+// operator (`{"sub": "<operator's user id>"}`), `aal: aal1` and
+// `amr: ["impersonation"]`, and verifies like any access token (JWKS,
+// introspection). The user sees the session in `GET /sessions` and an
+// `impersonation_started` event naming the operator in
+// `GET /auth/events`, and ends it like any session (revoking it, a
+// global logout, a password change or reset).
+//
+// An impersonation token is read-only, enforced for every operation at
+// once: it is refused with 403 `insufficient_permissions` on every
+// operation that needs `aal2` for the request (password change, second
+// factors, API keys, sessions, organizations' writes, every `/admin`
+// operation) and on every other operation that is not a read (`GET`),
+// such as verifying a second factor; it may end its own session
+// (`POST /auth/logout`).
+//
+// Corresponds with POST /admin/users/{user_id}/impersonate (the `ImpersonateUser` operationId).
+func (c *Client) ImpersonateUser(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImpersonateUserRequest(c.Server, userId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeAdminUserSessions End every session of a user (operators)
+//
+// Revokes every active session of the user at once on this instance
+// and within `LATCH_SESSION_CACHE_TTL` on the others; one
+// `session.revoked` outbound event carries the count.
+//
+// Corresponds with DELETE /admin/users/{user_id}/sessions (the `RevokeAdminUserSessions` operationId).
+func (c *Client) RevokeAdminUserSessions(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeAdminUserSessionsRequest(c.Server, userId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListAPIKeys The caller's personal API keys (never their secrets)
 //
 // Corresponds with GET /api-keys (the `ListAPIKeys` operationId).
@@ -3651,6 +4493,50 @@ func (c *Client) Logout(ctx context.Context, params *LogoutParams, reqEditors ..
 // Corresponds with GET /auth/me (the `GetMe` operationId).
 func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateMeWithBody Change the authenticated user's own user_metadata
+//
+// Replaces the user's `user_metadata` (a JSON object of at most 8 KiB
+// serialised; 400 `invalid_request` beyond). A session only: API keys
+// cannot call it. `app_metadata` is the operators' and cannot be
+// written here.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /auth/me (the `UpdateMe` operationId).
+func (c *Client) UpdateMeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateMeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateMe Change the authenticated user's own user_metadata
+//
+// Replaces the user's `user_metadata` (a JSON object of at most 8 KiB
+// serialised; 400 `invalid_request` beyond). A session only: API keys
+// cannot call it. `app_metadata` is the operators' and cannot be
+// written here.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /auth/me (the `UpdateMe` operationId).
+func (c *Client) UpdateMe(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateMeRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4317,7 +5203,9 @@ func (c *Client) ResetPassword(ctx context.Context, body ResetPasswordJSONReques
 // Returns a new access token and a NEW refresh token; the presented one is
 // spent. Presenting the immediately previous token again within the reuse
 // grace window returns the same successor. Any other reuse revokes the
-// whole session.
+// whole session. A banned user's refresh is refused with 403
+// `user_banned` (a ban also revokes their sessions, whose refresh
+// tokens then answer 401 `invalid_grant`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4339,7 +5227,9 @@ func (c *Client) RefreshWithBody(ctx context.Context, contentType string, body i
 // Returns a new access token and a NEW refresh token; the presented one is
 // spent. Presenting the immediately previous token again within the reuse
 // grace window returns the same successor. Any other reuse revokes the
-// whole session.
+// whole session. A banned user's refresh is refused with 403
+// `user_banned` (a ban also revokes their sessions, whose refresh
+// tokens then answer 401 `invalid_grant`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5718,6 +6608,581 @@ func NewGetAcceptInvitationPageRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListAdminUsersRequest constructs an http.Request for the ListAdminUsers method
+func NewListAdminUsersRequest(server string, params *ListAdminUsersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Email != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "email", *params.Email, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.EmailPrefix != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "email_prefix", *params.EmailPrefix, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.OrgId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org_id", *params.OrgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ExternalId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "external_id", *params.ExternalId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedAfter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_after", *params.CreatedAfter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CreatedBefore != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_before", *params.CreatedBefore, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Banned != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "banned", *params.Banned, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewExportUsersRequest constructs an http.Request for the ExportUsers method
+func NewExportUsersRequest(server string, params *ExportUsersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/export")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewImportUsersRequest calls the generic ImportUsers builder with application/json body
+func NewImportUsersRequest(server string, body ImportUsersJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewImportUsersRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewImportUsersRequestWithBody constructs an http.Request for the ImportUsers method, with any body, and a specified content type
+func NewImportUsersRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/import")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteAdminUserRequest constructs an http.Request for the DeleteAdminUser method
+func NewDeleteAdminUserRequest(server string, userId UserId, params *DeleteAdminUserParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DeleteSoleOwnedOrgs != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "delete_sole_owned_orgs", *params.DeleteSoleOwnedOrgs, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAdminUserRequest constructs an http.Request for the GetAdminUser method
+func NewGetAdminUserRequest(server string, userId UserId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateAdminUserRequest calls the generic UpdateAdminUser builder with application/json body
+func NewUpdateAdminUserRequest(server string, userId UserId, body UpdateAdminUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateAdminUserRequestWithBody(server, userId, "application/json", bodyReader)
+}
+
+// NewUpdateAdminUserRequestWithBody constructs an http.Request for the UpdateAdminUser method, with any body, and a specified content type
+func NewUpdateAdminUserRequestWithBody(server string, userId UserId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewExportAdminUserRequest constructs an http.Request for the ExportAdminUser method
+func NewExportAdminUserRequest(server string, userId UserId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/export", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteAdminUserFactorsRequest constructs an http.Request for the DeleteAdminUserFactors method
+func NewDeleteAdminUserFactorsRequest(server string, userId UserId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/factors", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteAdminUserFactorRequest constructs an http.Request for the DeleteAdminUserFactor method
+func NewDeleteAdminUserFactorRequest(server string, userId UserId, factorId FactorId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "factor_id", factorId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/factors/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewImpersonateUserRequest constructs an http.Request for the ImpersonateUser method
+func NewImpersonateUserRequest(server string, userId UserId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/impersonate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRevokeAdminUserSessionsRequest constructs an http.Request for the RevokeAdminUserSessions method
+func NewRevokeAdminUserSessionsRequest(server string, userId UserId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/sessions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListAPIKeysRequest constructs an http.Request for the ListAPIKeys method
 func NewListAPIKeysRequest(server string, params *ListAPIKeysParams) (*http.Request, error) {
 	var err error
@@ -6146,6 +7611,46 @@ func NewGetMeRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewUpdateMeRequest calls the generic UpdateMe builder with application/json body
+func NewUpdateMeRequest(server string, body UpdateMeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateMeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUpdateMeRequestWithBody constructs an http.Request for the UpdateMe method, with any body, and a specified content type
+func NewUpdateMeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -8745,6 +10250,214 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /accept-invitation (the `GetAcceptInvitationPage` operationId).
 	GetAcceptInvitationPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAcceptInvitationPageResponse, error)
 
+	// ListAdminUsersWithResponse List and search users (operators)
+	//
+	// Every account, newest first, filtered by any of the parameters
+	// together. Operators only (an aal2 session or a personal API key with
+	// `admin:users:read`); see docs/admin.md.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/users (the `ListAdminUsers` operationId).
+	ListAdminUsersWithResponse(ctx context.Context, params *ListAdminUsersParams, reqEditors ...RequestEditorFn) (*ListAdminUsersResponse, error)
+
+	// ExportUsersWithResponse Export the password accounts, a page at a time, without secrets
+	//
+	// Every password account (not an organization's delegated
+	// identities), oldest first, in the shape that `POST
+	// /admin/users/import` takes minus the password: no hash or other
+	// secret is ever exported.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/users/export (the `ExportUsers` operationId).
+	ExportUsersWithResponse(ctx context.Context, params *ExportUsersParams, reqEditors ...RequestEditorFn) (*ExportUsersResponse, error)
+
+	// ImportUsersWithBodyWithResponse Import users, with password hashes from another system
+	//
+	// Creates up to 1000 password accounts per request (the body may be up
+	// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+	// checked whole first: a malformed record, or a `password_hash` in an
+	// unsupported format or with cost parameters beyond the bounds, refuses
+	// the request with 400 `invalid_request` naming the record's index
+	// (never the hash), and nothing is stored. Then each record is stored
+	// in its own transaction, and the answer gives one result per record:
+	// the new user's id, or an error such as `conflict` for an email
+	// already in use (also by an earlier record of the same request).
+	//
+	// Supported hashes: argon2id and argon2i PHC strings
+	// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+	// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+	// cost at most 14) and scrypt PHC strings
+	// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+	// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+	// absent cannot log in with a password until a reset. At the first
+	// successful login the imported hash is replaced by Latch's argon2id.
+	// An imported `email_verified` marks the email verified but records
+	// no verification time, so an imported account never gains operator
+	// power until it verifies its email with Latch. Each user emits
+	// `user.created` with `imported: true`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+	ImportUsersWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error)
+
+	// ImportUsersWithResponse Import users, with password hashes from another system
+	//
+	// Creates up to 1000 password accounts per request (the body may be up
+	// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+	// checked whole first: a malformed record, or a `password_hash` in an
+	// unsupported format or with cost parameters beyond the bounds, refuses
+	// the request with 400 `invalid_request` naming the record's index
+	// (never the hash), and nothing is stored. Then each record is stored
+	// in its own transaction, and the answer gives one result per record:
+	// the new user's id, or an error such as `conflict` for an email
+	// already in use (also by an earlier record of the same request).
+	//
+	// Supported hashes: argon2id and argon2i PHC strings
+	// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+	// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+	// cost at most 14) and scrypt PHC strings
+	// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+	// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+	// absent cannot log in with a password until a reset. At the first
+	// successful login the imported hash is replaced by Latch's argon2id.
+	// An imported `email_verified` marks the email verified but records
+	// no verification time, so an imported account never gains operator
+	// power until it verifies its email with Latch. Each user emits
+	// `user.created` with `imported: true`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+	ImportUsersWithResponse(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error)
+
+	// DeleteAdminUserWithResponse Delete a user (operators)
+	//
+	// Deletes the account with its sessions, API keys, factors and
+	// memberships in one transaction. When the user is the only owner of
+	// an organization the deletion is refused with 409 `conflict`, unless
+	// `delete_sole_owned_orgs=true`, which deletes those organizations
+	// too (with their keys, invitations and delegated identities).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /admin/users/{user_id} (the `DeleteAdminUser` operationId).
+	DeleteAdminUserWithResponse(ctx context.Context, userId UserId, params *DeleteAdminUserParams, reqEditors ...RequestEditorFn) (*DeleteAdminUserResponse, error)
+
+	// GetAdminUserWithResponse One user with their sessions, keys, factors and organizations (operators)
+	//
+	// The user, their active sessions, their personal API keys (never a
+	// secret or a hash), their second factors (never a secret) and their
+	// organizations with their role.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/users/{user_id} (the `GetAdminUser` operationId).
+	GetAdminUserWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*GetAdminUserResponse, error)
+
+	// UpdateAdminUserWithBodyWithResponse Change a user's email, ban or metadata (operators)
+	//
+	// Only the members present change. A new `email` is unverified unless
+	// `email_verified: true` comes with it (409 `email_taken` when another
+	// account has it). `banned_until` bans until that time (`null`
+	// unbans); a ban revokes every session of the user at once and
+	// refuses everything that would issue a credential with 403
+	// `user_banned`, and the user's personal API keys answer
+	// `user_banned` while it lasts. `app_metadata` and `user_metadata`
+	// replace the stored objects (at most 8 KiB each, serialised).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /admin/users/{user_id} (the `UpdateAdminUser` operationId).
+	UpdateAdminUserWithBodyWithResponse(ctx context.Context, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateAdminUserResponse, error)
+
+	// UpdateAdminUserWithResponse Change a user's email, ban or metadata (operators)
+	//
+	// Only the members present change. A new `email` is unverified unless
+	// `email_verified: true` comes with it (409 `email_taken` when another
+	// account has it). `banned_until` bans until that time (`null`
+	// unbans); a ban revokes every session of the user at once and
+	// refuses everything that would issue a credential with 403
+	// `user_banned`, and the user's personal API keys answer
+	// `user_banned` while it lasts. `app_metadata` and `user_metadata`
+	// replace the stored objects (at most 8 KiB each, serialised).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /admin/users/{user_id} (the `UpdateAdminUser` operationId).
+	UpdateAdminUserWithResponse(ctx context.Context, userId UserId, body UpdateAdminUserJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateAdminUserResponse, error)
+
+	// ExportAdminUserWithResponse Everything stored about a user, as JSON (operators, GDPR)
+	//
+	// The profile with both metadata objects, sessions, personal API keys,
+	// second factors, memberships and security events. Never a password
+	// hash, a key or token hash, or a factor's secret.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/users/{user_id}/export (the `ExportAdminUser` operationId).
+	ExportAdminUserWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*ExportAdminUserResponse, error)
+
+	// DeleteAdminUserFactorsWithResponse Remove every second factor of a user (operators, support-led recovery)
+	//
+	// Removes every second factor and recovery code of the user, records
+	// an `mfa_factor_removed` event the user sees in `/auth/events`,
+	// mails the user, and emits `mfa.factor.removed` per factor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /admin/users/{user_id}/factors (the `DeleteAdminUserFactors` operationId).
+	DeleteAdminUserFactorsWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*DeleteAdminUserFactorsResponse, error)
+
+	// DeleteAdminUserFactorWithResponse Remove one second factor of a user (operators, support-led recovery)
+	//
+	// Removes the factor (and the recovery codes when it was the last
+	// one), records an `mfa_factor_removed` event the user sees, mails
+	// the user and emits `mfa.factor.removed`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /admin/users/{user_id}/factors/{factor_id} (the `DeleteAdminUserFactor` operationId).
+	DeleteAdminUserFactorWithResponse(ctx context.Context, userId UserId, factorId FactorId, reqEditors ...RequestEditorFn) (*DeleteAdminUserFactorResponse, error)
+
+	// ImpersonateUserWithResponse A short-lived, read-only access token acting as a user
+	//
+	// Opens a dedicated session of the user that ends after 15 minutes (or
+	// `LATCH_ACCESS_TTL` if shorter) and returns its access token, with no
+	// refresh token. The token carries the RFC 8693 `act` claim naming the
+	// operator (`{"sub": "<operator's user id>"}`), `aal: aal1` and
+	// `amr: ["impersonation"]`, and verifies like any access token (JWKS,
+	// introspection). The user sees the session in `GET /sessions` and an
+	// `impersonation_started` event naming the operator in
+	// `GET /auth/events`, and ends it like any session (revoking it, a
+	// global logout, a password change or reset).
+	//
+	// An impersonation token is read-only, enforced for every operation at
+	// once: it is refused with 403 `insufficient_permissions` on every
+	// operation that needs `aal2` for the request (password change, second
+	// factors, API keys, sessions, organizations' writes, every `/admin`
+	// operation) and on every other operation that is not a read (`GET`),
+	// such as verifying a second factor; it may end its own session
+	// (`POST /auth/logout`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users/{user_id}/impersonate (the `ImpersonateUser` operationId).
+	ImpersonateUserWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*ImpersonateUserResponse, error)
+
+	// RevokeAdminUserSessionsWithResponse End every session of a user (operators)
+	//
+	// Revokes every active session of the user at once on this instance
+	// and within `LATCH_SESSION_CACHE_TTL` on the others; one
+	// `session.revoked` outbound event carries the count.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /admin/users/{user_id}/sessions (the `RevokeAdminUserSessions` operationId).
+	RevokeAdminUserSessionsWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*RevokeAdminUserSessionsResponse, error)
+
 	// ListAPIKeysWithResponse The caller's personal API keys (never their secrets)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -8848,6 +10561,30 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /auth/me (the `GetMe` operationId).
 	GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error)
+
+	// UpdateMeWithBodyWithResponse Change the authenticated user's own user_metadata
+	//
+	// Replaces the user's `user_metadata` (a JSON object of at most 8 KiB
+	// serialised; 400 `invalid_request` beyond). A session only: API keys
+	// cannot call it. `app_metadata` is the operators' and cannot be
+	// written here.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /auth/me (the `UpdateMe` operationId).
+	UpdateMeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error)
+
+	// UpdateMeWithResponse Change the authenticated user's own user_metadata
+	//
+	// Replaces the user's `user_metadata` (a JSON object of at most 8 KiB
+	// serialised; 400 `invalid_request` beyond). A session only: API keys
+	// cannot call it. `app_metadata` is the operators' and cannot be
+	// written here.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /auth/me (the `UpdateMe` operationId).
+	UpdateMeWithResponse(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error)
 
 	// ListMFAFactorsWithResponse The caller's second factors and how many recovery codes are left
 	//
@@ -9237,7 +10974,9 @@ type ClientWithResponsesInterface interface {
 	// Returns a new access token and a NEW refresh token; the presented one is
 	// spent. Presenting the immediately previous token again within the reuse
 	// grace window returns the same successor. Any other reuse revokes the
-	// whole session.
+	// whole session. A banned user's refresh is refused with 403
+	// `user_banned` (a ban also revokes their sessions, whose refresh
+	// tokens then answer 401 `invalid_grant`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9249,7 +10988,9 @@ type ClientWithResponsesInterface interface {
 	// Returns a new access token and a NEW refresh token; the presented one is
 	// spent. Presenting the immediately previous token again within the reuse
 	// grace window returns the same successor. Any other reuse revokes the
-	// whole session.
+	// whole session. A banned user's refresh is refused with 403
+	// `user_banned` (a ban also revokes their sessions, whose refresh
+	// tokens then answer 401 `invalid_grant`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10191,6 +11932,1066 @@ func (r GetAcceptInvitationPageResponse) ContentType() string {
 	return ""
 }
 
+// ListAdminUsersResponse401Headers the declared response headers of an HTTP 401 response for ListAdminUsers
+type ListAdminUsersResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListAdminUsersResponse403Headers the declared response headers of an HTTP 403 response for ListAdminUsers
+type ListAdminUsersResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListAdminUsersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AdminUserList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListAdminUsersResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListAdminUsersResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAdminUsersResponse) GetJSON200() *AdminUserList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListAdminUsersResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListAdminUsersResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListAdminUsersResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListAdminUsersResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListAdminUsersResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAdminUsersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAdminUsersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAdminUsersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAdminUsersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExportUsersResponse401Headers the declared response headers of an HTTP 401 response for ExportUsers
+type ExportUsersResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ExportUsersResponse403Headers the declared response headers of an HTTP 403 response for ExportUsers
+type ExportUsersResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ExportUsersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ExportedUserPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExportUsersResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ExportUsersResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExportUsersResponse) GetJSON200() *ExportedUserPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ExportUsersResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ExportUsersResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ExportUsersResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ExportUsersResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ExportUsersResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ExportUsersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExportUsersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExportUsersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExportUsersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImportUsersResponse401Headers the declared response headers of an HTTP 401 response for ImportUsers
+type ImportUsersResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ImportUsersResponse403Headers the declared response headers of an HTTP 403 response for ImportUsers
+type ImportUsersResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ImportUsersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImportUsersResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportUsersResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ImportUsersResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImportUsersResponse) GetJSON200() *ImportUsersResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ImportUsersResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ImportUsersResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ImportUsersResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ImportUsersResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ImportUsersResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ImportUsersResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ImportUsersResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportUsersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportUsersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportUsersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportUsersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteAdminUserResponse401Headers the declared response headers of an HTTP 401 response for DeleteAdminUser
+type DeleteAdminUserResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// DeleteAdminUserResponse403Headers the declared response headers of an HTTP 403 response for DeleteAdminUser
+type DeleteAdminUserResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteAdminUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteAdminUserResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteAdminUserResponse403Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteAdminUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteAdminUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteAdminUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteAdminUserResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteAdminUserResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteAdminUserResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteAdminUserResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteAdminUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteAdminUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteAdminUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteAdminUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAdminUserResponse401Headers the declared response headers of an HTTP 401 response for GetAdminUser
+type GetAdminUserResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetAdminUserResponse403Headers the declared response headers of an HTTP 403 response for GetAdminUser
+type GetAdminUserResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetAdminUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AdminUserDetail
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetAdminUserResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetAdminUserResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAdminUserResponse) GetJSON200() *AdminUserDetail {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetAdminUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetAdminUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetAdminUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetAdminUserResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetAdminUserResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetAdminUserResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAdminUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAdminUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAdminUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAdminUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UpdateAdminUserResponse401Headers the declared response headers of an HTTP 401 response for UpdateAdminUser
+type UpdateAdminUserResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// UpdateAdminUserResponse403Headers the declared response headers of an HTTP 403 response for UpdateAdminUser
+type UpdateAdminUserResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type UpdateAdminUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AdminUser
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UpdateAdminUserResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UpdateAdminUserResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateAdminUserResponse) GetJSON200() *AdminUser {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateAdminUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateAdminUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateAdminUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateAdminUserResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r UpdateAdminUserResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UpdateAdminUserResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UpdateAdminUserResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateAdminUserResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpdateAdminUserResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateAdminUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateAdminUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateAdminUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateAdminUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExportAdminUserResponse401Headers the declared response headers of an HTTP 401 response for ExportAdminUser
+type ExportAdminUserResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ExportAdminUserResponse403Headers the declared response headers of an HTTP 403 response for ExportAdminUser
+type ExportAdminUserResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ExportAdminUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AdminUserExport
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExportAdminUserResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ExportAdminUserResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExportAdminUserResponse) GetJSON200() *AdminUserExport {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ExportAdminUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ExportAdminUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ExportAdminUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ExportAdminUserResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ExportAdminUserResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ExportAdminUserResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ExportAdminUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExportAdminUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExportAdminUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExportAdminUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteAdminUserFactorsResponse401Headers the declared response headers of an HTTP 401 response for DeleteAdminUserFactors
+type DeleteAdminUserFactorsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// DeleteAdminUserFactorsResponse403Headers the declared response headers of an HTTP 403 response for DeleteAdminUserFactors
+type DeleteAdminUserFactorsResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteAdminUserFactorsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteAdminUserFactorsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteAdminUserFactorsResponse403Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteAdminUserFactorsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteAdminUserFactorsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteAdminUserFactorsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteAdminUserFactorsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteAdminUserFactorsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteAdminUserFactorsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteAdminUserFactorsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteAdminUserFactorsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteAdminUserFactorsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteAdminUserFactorsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteAdminUserFactorResponse401Headers the declared response headers of an HTTP 401 response for DeleteAdminUserFactor
+type DeleteAdminUserFactorResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// DeleteAdminUserFactorResponse403Headers the declared response headers of an HTTP 403 response for DeleteAdminUserFactor
+type DeleteAdminUserFactorResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteAdminUserFactorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteAdminUserFactorResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteAdminUserFactorResponse403Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteAdminUserFactorResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteAdminUserFactorResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteAdminUserFactorResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteAdminUserFactorResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteAdminUserFactorResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteAdminUserFactorResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteAdminUserFactorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteAdminUserFactorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteAdminUserFactorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteAdminUserFactorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImpersonateUserResponse401Headers the declared response headers of an HTTP 401 response for ImpersonateUser
+type ImpersonateUserResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ImpersonateUserResponse403Headers the declared response headers of an HTTP 403 response for ImpersonateUser
+type ImpersonateUserResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ImpersonateUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImpersonationToken
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImpersonateUserResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ImpersonateUserResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImpersonateUserResponse) GetJSON200() *ImpersonationToken {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ImpersonateUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ImpersonateUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ImpersonateUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ImpersonateUserResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ImpersonateUserResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ImpersonateUserResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ImpersonateUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImpersonateUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImpersonateUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImpersonateUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeAdminUserSessionsResponse401Headers the declared response headers of an HTTP 401 response for RevokeAdminUserSessions
+type RevokeAdminUserSessionsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// RevokeAdminUserSessionsResponse403Headers the declared response headers of an HTTP 403 response for RevokeAdminUserSessions
+type RevokeAdminUserSessionsResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type RevokeAdminUserSessionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeAdminUserSessionsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RevokeAdminUserSessionsResponse403Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RevokeAdminUserSessionsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RevokeAdminUserSessionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RevokeAdminUserSessionsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RevokeAdminUserSessionsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RevokeAdminUserSessionsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RevokeAdminUserSessionsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeAdminUserSessionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeAdminUserSessionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeAdminUserSessionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeAdminUserSessionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListAPIKeysResponse401Headers the declared response headers of an HTTP 401 response for ListAPIKeys
 type ListAPIKeysResponse401Headers struct {
 	WWWAuthenticate string
@@ -11058,6 +13859,117 @@ func (r GetMeResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetMeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UpdateMeResponse401Headers the declared response headers of an HTTP 401 response for UpdateMe
+type UpdateMeResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// UpdateMeResponse403Headers the declared response headers of an HTTP 403 response for UpdateMe
+type UpdateMeResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type UpdateMeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *User
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UpdateMeResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UpdateMeResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateMeResponse) GetJSON200() *User {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateMeResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateMeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateMeResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateMeResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UpdateMeResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UpdateMeResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateMeResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpdateMeResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateMeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateMeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateMeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateMeResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12739,6 +15651,11 @@ type RefreshResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// RefreshResponse403Headers the declared response headers of an HTTP 403 response for Refresh
+type RefreshResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 // RefreshResponse429Headers the declared response headers of an HTTP 429 response for Refresh
 type RefreshResponse429Headers struct {
 	RetryAfter int
@@ -12753,6 +15670,8 @@ type RefreshResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -12765,6 +15684,8 @@ type RefreshResponse struct {
 	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RefreshResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RefreshResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RefreshResponse429Headers
 }
@@ -12782,6 +15703,11 @@ func (r RefreshResponse) GetJSON400() *BadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r RefreshResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RefreshResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -16644,6 +19570,292 @@ func (c *ClientWithResponses) GetAcceptInvitationPageWithResponse(ctx context.Co
 	return ParseGetAcceptInvitationPageResponse(rsp)
 }
 
+// ListAdminUsersWithResponse List and search users (operators)
+//
+// Every account, newest first, filtered by any of the parameters
+// together. Operators only (an aal2 session or a personal API key with
+// `admin:users:read`); see docs/admin.md.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/users (the `ListAdminUsers` operationId).
+func (c *ClientWithResponses) ListAdminUsersWithResponse(ctx context.Context, params *ListAdminUsersParams, reqEditors ...RequestEditorFn) (*ListAdminUsersResponse, error) {
+	rsp, err := c.ListAdminUsers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAdminUsersResponse(rsp)
+}
+
+// ExportUsersWithResponse Export the password accounts, a page at a time, without secrets
+//
+// Every password account (not an organization's delegated
+// identities), oldest first, in the shape that `POST
+// /admin/users/import` takes minus the password: no hash or other
+// secret is ever exported.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/users/export (the `ExportUsers` operationId).
+func (c *ClientWithResponses) ExportUsersWithResponse(ctx context.Context, params *ExportUsersParams, reqEditors ...RequestEditorFn) (*ExportUsersResponse, error) {
+	rsp, err := c.ExportUsers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExportUsersResponse(rsp)
+}
+
+// ImportUsersWithBodyWithResponse Import users, with password hashes from another system
+//
+// Creates up to 1000 password accounts per request (the body may be up
+// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+// checked whole first: a malformed record, or a `password_hash` in an
+// unsupported format or with cost parameters beyond the bounds, refuses
+// the request with 400 `invalid_request` naming the record's index
+// (never the hash), and nothing is stored. Then each record is stored
+// in its own transaction, and the answer gives one result per record:
+// the new user's id, or an error such as `conflict` for an email
+// already in use (also by an earlier record of the same request).
+//
+// Supported hashes: argon2id and argon2i PHC strings
+// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+// cost at most 14) and scrypt PHC strings
+// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+// absent cannot log in with a password until a reset. At the first
+// successful login the imported hash is replaced by Latch's argon2id.
+// An imported `email_verified` marks the email verified but records
+// no verification time, so an imported account never gains operator
+// power until it verifies its email with Latch. Each user emits
+// `user.created` with `imported: true`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+func (c *ClientWithResponses) ImportUsersWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error) {
+	rsp, err := c.ImportUsersWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportUsersResponse(rsp)
+}
+
+// ImportUsersWithResponse Import users, with password hashes from another system
+//
+// Creates up to 1000 password accounts per request (the body may be up
+// to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+// checked whole first: a malformed record, or a `password_hash` in an
+// unsupported format or with cost parameters beyond the bounds, refuses
+// the request with 400 `invalid_request` naming the record's index
+// (never the hash), and nothing is stored. Then each record is stored
+// in its own transaction, and the answer gives one result per record:
+// the new user's id, or an error such as `conflict` for an email
+// already in use (also by an earlier record of the same request).
+//
+// Supported hashes: argon2id and argon2i PHC strings
+// (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+// at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+// cost at most 14) and scrypt PHC strings
+// (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+// 128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+// absent cannot log in with a password until a reset. At the first
+// successful login the imported hash is replaced by Latch's argon2id.
+// An imported `email_verified` marks the email verified but records
+// no verification time, so an imported account never gains operator
+// power until it verifies its email with Latch. Each user emits
+// `user.created` with `imported: true`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users/import (the `ImportUsers` operationId).
+func (c *ClientWithResponses) ImportUsersWithResponse(ctx context.Context, body ImportUsersJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportUsersResponse, error) {
+	rsp, err := c.ImportUsers(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportUsersResponse(rsp)
+}
+
+// DeleteAdminUserWithResponse Delete a user (operators)
+//
+// Deletes the account with its sessions, API keys, factors and
+// memberships in one transaction. When the user is the only owner of
+// an organization the deletion is refused with 409 `conflict`, unless
+// `delete_sole_owned_orgs=true`, which deletes those organizations
+// too (with their keys, invitations and delegated identities).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /admin/users/{user_id} (the `DeleteAdminUser` operationId).
+func (c *ClientWithResponses) DeleteAdminUserWithResponse(ctx context.Context, userId UserId, params *DeleteAdminUserParams, reqEditors ...RequestEditorFn) (*DeleteAdminUserResponse, error) {
+	rsp, err := c.DeleteAdminUser(ctx, userId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAdminUserResponse(rsp)
+}
+
+// GetAdminUserWithResponse One user with their sessions, keys, factors and organizations (operators)
+//
+// The user, their active sessions, their personal API keys (never a
+// secret or a hash), their second factors (never a secret) and their
+// organizations with their role.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/users/{user_id} (the `GetAdminUser` operationId).
+func (c *ClientWithResponses) GetAdminUserWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*GetAdminUserResponse, error) {
+	rsp, err := c.GetAdminUser(ctx, userId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAdminUserResponse(rsp)
+}
+
+// UpdateAdminUserWithBodyWithResponse Change a user's email, ban or metadata (operators)
+//
+// Only the members present change. A new `email` is unverified unless
+// `email_verified: true` comes with it (409 `email_taken` when another
+// account has it). `banned_until` bans until that time (`null`
+// unbans); a ban revokes every session of the user at once and
+// refuses everything that would issue a credential with 403
+// `user_banned`, and the user's personal API keys answer
+// `user_banned` while it lasts. `app_metadata` and `user_metadata`
+// replace the stored objects (at most 8 KiB each, serialised).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /admin/users/{user_id} (the `UpdateAdminUser` operationId).
+func (c *ClientWithResponses) UpdateAdminUserWithBodyWithResponse(ctx context.Context, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateAdminUserResponse, error) {
+	rsp, err := c.UpdateAdminUserWithBody(ctx, userId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateAdminUserResponse(rsp)
+}
+
+// UpdateAdminUserWithResponse Change a user's email, ban or metadata (operators)
+//
+// Only the members present change. A new `email` is unverified unless
+// `email_verified: true` comes with it (409 `email_taken` when another
+// account has it). `banned_until` bans until that time (`null`
+// unbans); a ban revokes every session of the user at once and
+// refuses everything that would issue a credential with 403
+// `user_banned`, and the user's personal API keys answer
+// `user_banned` while it lasts. `app_metadata` and `user_metadata`
+// replace the stored objects (at most 8 KiB each, serialised).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /admin/users/{user_id} (the `UpdateAdminUser` operationId).
+func (c *ClientWithResponses) UpdateAdminUserWithResponse(ctx context.Context, userId UserId, body UpdateAdminUserJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateAdminUserResponse, error) {
+	rsp, err := c.UpdateAdminUser(ctx, userId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateAdminUserResponse(rsp)
+}
+
+// ExportAdminUserWithResponse Everything stored about a user, as JSON (operators, GDPR)
+//
+// The profile with both metadata objects, sessions, personal API keys,
+// second factors, memberships and security events. Never a password
+// hash, a key or token hash, or a factor's secret.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/users/{user_id}/export (the `ExportAdminUser` operationId).
+func (c *ClientWithResponses) ExportAdminUserWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*ExportAdminUserResponse, error) {
+	rsp, err := c.ExportAdminUser(ctx, userId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExportAdminUserResponse(rsp)
+}
+
+// DeleteAdminUserFactorsWithResponse Remove every second factor of a user (operators, support-led recovery)
+//
+// Removes every second factor and recovery code of the user, records
+// an `mfa_factor_removed` event the user sees in `/auth/events`,
+// mails the user, and emits `mfa.factor.removed` per factor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /admin/users/{user_id}/factors (the `DeleteAdminUserFactors` operationId).
+func (c *ClientWithResponses) DeleteAdminUserFactorsWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*DeleteAdminUserFactorsResponse, error) {
+	rsp, err := c.DeleteAdminUserFactors(ctx, userId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAdminUserFactorsResponse(rsp)
+}
+
+// DeleteAdminUserFactorWithResponse Remove one second factor of a user (operators, support-led recovery)
+//
+// Removes the factor (and the recovery codes when it was the last
+// one), records an `mfa_factor_removed` event the user sees, mails
+// the user and emits `mfa.factor.removed`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /admin/users/{user_id}/factors/{factor_id} (the `DeleteAdminUserFactor` operationId).
+func (c *ClientWithResponses) DeleteAdminUserFactorWithResponse(ctx context.Context, userId UserId, factorId FactorId, reqEditors ...RequestEditorFn) (*DeleteAdminUserFactorResponse, error) {
+	rsp, err := c.DeleteAdminUserFactor(ctx, userId, factorId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAdminUserFactorResponse(rsp)
+}
+
+// ImpersonateUserWithResponse A short-lived, read-only access token acting as a user
+//
+// Opens a dedicated session of the user that ends after 15 minutes (or
+// `LATCH_ACCESS_TTL` if shorter) and returns its access token, with no
+// refresh token. The token carries the RFC 8693 `act` claim naming the
+// operator (`{"sub": "<operator's user id>"}`), `aal: aal1` and
+// `amr: ["impersonation"]`, and verifies like any access token (JWKS,
+// introspection). The user sees the session in `GET /sessions` and an
+// `impersonation_started` event naming the operator in
+// `GET /auth/events`, and ends it like any session (revoking it, a
+// global logout, a password change or reset).
+//
+// An impersonation token is read-only, enforced for every operation at
+// once: it is refused with 403 `insufficient_permissions` on every
+// operation that needs `aal2` for the request (password change, second
+// factors, API keys, sessions, organizations' writes, every `/admin`
+// operation) and on every other operation that is not a read (`GET`),
+// such as verifying a second factor; it may end its own session
+// (`POST /auth/logout`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users/{user_id}/impersonate (the `ImpersonateUser` operationId).
+func (c *ClientWithResponses) ImpersonateUserWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*ImpersonateUserResponse, error) {
+	rsp, err := c.ImpersonateUser(ctx, userId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImpersonateUserResponse(rsp)
+}
+
+// RevokeAdminUserSessionsWithResponse End every session of a user (operators)
+//
+// Revokes every active session of the user at once on this instance
+// and within `LATCH_SESSION_CACHE_TTL` on the others; one
+// `session.revoked` outbound event carries the count.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /admin/users/{user_id}/sessions (the `RevokeAdminUserSessions` operationId).
+func (c *ClientWithResponses) RevokeAdminUserSessionsWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*RevokeAdminUserSessionsResponse, error) {
+	rsp, err := c.RevokeAdminUserSessions(ctx, userId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeAdminUserSessionsResponse(rsp)
+}
+
 // ListAPIKeysWithResponse The caller's personal API keys (never their secrets)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -16818,6 +20030,42 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 		return nil, err
 	}
 	return ParseGetMeResponse(rsp)
+}
+
+// UpdateMeWithBodyWithResponse Change the authenticated user's own user_metadata
+//
+// Replaces the user's `user_metadata` (a JSON object of at most 8 KiB
+// serialised; 400 `invalid_request` beyond). A session only: API keys
+// cannot call it. `app_metadata` is the operators' and cannot be
+// written here.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /auth/me (the `UpdateMe` operationId).
+func (c *ClientWithResponses) UpdateMeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error) {
+	rsp, err := c.UpdateMeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateMeResponse(rsp)
+}
+
+// UpdateMeWithResponse Change the authenticated user's own user_metadata
+//
+// Replaces the user's `user_metadata` (a JSON object of at most 8 KiB
+// serialised; 400 `invalid_request` beyond). A session only: API keys
+// cannot call it. `app_metadata` is the operators' and cannot be
+// written here.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /auth/me (the `UpdateMe` operationId).
+func (c *ClientWithResponses) UpdateMeWithResponse(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error) {
+	rsp, err := c.UpdateMe(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateMeResponse(rsp)
 }
 
 // ListMFAFactorsWithResponse The caller's second factors and how many recovery codes are left
@@ -17376,7 +20624,9 @@ func (c *ClientWithResponses) ResetPasswordWithResponse(ctx context.Context, bod
 // Returns a new access token and a NEW refresh token; the presented one is
 // spent. Presenting the immediately previous token again within the reuse
 // grace window returns the same successor. Any other reuse revokes the
-// whole session.
+// whole session. A banned user's refresh is refused with 403
+// `user_banned` (a ban also revokes their sessions, whose refresh
+// tokens then answer 401 `invalid_grant`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17394,7 +20644,9 @@ func (c *ClientWithResponses) RefreshWithBodyWithResponse(ctx context.Context, c
 // Returns a new access token and a NEW refresh token; the presented one is
 // spent. Presenting the immediately previous token again within the reuse
 // grace window returns the same successor. Any other reuse revokes the
-// whole session.
+// whole session. A banned user's refresh is refused with 403
+// `user_banned` (a ban also revokes their sessions, whose refresh
+// tokens then answer 401 `invalid_grant`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18641,6 +21893,1012 @@ func ParseGetAcceptInvitationPageResponse(rsp *http.Response) (*GetAcceptInvitat
 	return response, nil
 }
 
+// ParseListAdminUsersResponse parses an HTTP response from a ListAdminUsersWithResponse call
+func ParseListAdminUsersResponse(rsp *http.Response) (*ListAdminUsersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAdminUsersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AdminUserList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListAdminUsersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListAdminUsersResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExportUsersResponse parses an HTTP response from a ExportUsersWithResponse call
+func ParseExportUsersResponse(rsp *http.Response) (*ExportUsersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExportUsersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ExportedUserPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ExportUsersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ExportUsersResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImportUsersResponse parses an HTTP response from a ImportUsersWithResponse call
+func ParseImportUsersResponse(rsp *http.Response) (*ImportUsersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportUsersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImportUsersResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImportUsersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ImportUsersResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteAdminUserResponse parses an HTTP response from a DeleteAdminUserWithResponse call
+func ParseDeleteAdminUserResponse(rsp *http.Response) (*DeleteAdminUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteAdminUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteAdminUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteAdminUserResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAdminUserResponse parses an HTTP response from a GetAdminUserWithResponse call
+func ParseGetAdminUserResponse(rsp *http.Response) (*GetAdminUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAdminUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AdminUserDetail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetAdminUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetAdminUserResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUpdateAdminUserResponse parses an HTTP response from a UpdateAdminUserWithResponse call
+func ParseUpdateAdminUserResponse(rsp *http.Response) (*UpdateAdminUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateAdminUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AdminUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers UpdateAdminUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UpdateAdminUserResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExportAdminUserResponse parses an HTTP response from a ExportAdminUserWithResponse call
+func ParseExportAdminUserResponse(rsp *http.Response) (*ExportAdminUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExportAdminUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AdminUserExport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ExportAdminUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ExportAdminUserResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteAdminUserFactorsResponse parses an HTTP response from a DeleteAdminUserFactorsWithResponse call
+func ParseDeleteAdminUserFactorsResponse(rsp *http.Response) (*DeleteAdminUserFactorsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteAdminUserFactorsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteAdminUserFactorsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteAdminUserFactorsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteAdminUserFactorResponse parses an HTTP response from a DeleteAdminUserFactorWithResponse call
+func ParseDeleteAdminUserFactorResponse(rsp *http.Response) (*DeleteAdminUserFactorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteAdminUserFactorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteAdminUserFactorResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteAdminUserFactorResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImpersonateUserResponse parses an HTTP response from a ImpersonateUserWithResponse call
+func ParseImpersonateUserResponse(rsp *http.Response) (*ImpersonateUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImpersonateUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImpersonationToken
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImpersonateUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ImpersonateUserResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeAdminUserSessionsResponse parses an HTTP response from a RevokeAdminUserSessionsWithResponse call
+func ParseRevokeAdminUserSessionsResponse(rsp *http.Response) (*RevokeAdminUserSessionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeAdminUserSessionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeAdminUserSessionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RevokeAdminUserSessionsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListAPIKeysResponse parses an HTTP response from a ListAPIKeysWithResponse call
 func ParseListAPIKeysResponse(rsp *http.Response) (*ListAPIKeysResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -19453,6 +23711,111 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers GetMeResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUpdateMeResponse parses an HTTP response from a UpdateMeWithResponse call
+func ParseUpdateMeResponse(rsp *http.Response) (*UpdateMeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateMeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers UpdateMeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UpdateMeResponse403Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -21072,6 +25435,13 @@ func ParseRefreshResponse(rsp *http.Response) (*RefreshResponse, error) {
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -21120,6 +25490,16 @@ func ParseRefreshResponse(rsp *http.Response) (*RefreshResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RefreshResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers RefreshResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

@@ -148,7 +148,8 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
 	}, server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
-		Events: service.NewEvents(st), MFA: mfa, OTP: otp}, log, latch.SpecYAML())
+		Events: service.NewEvents(st), UserImport: service.NewUserImport(sh, st), Impersonation: service.NewImpersonation(sh, st), MFA: mfa,
+		Users: service.NewUsers(sh, st), OTP: otp}, log, latch.SpecYAML())
 	if err != nil {
 		return nil, err
 	}

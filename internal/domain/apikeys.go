@@ -30,6 +30,10 @@ type APIKey struct {
 	RevokedAt  *time.Time
 	// RolledTo is the key that replaced this one; a key is rolled once.
 	RolledTo *uuid.UUID
+	// OwnerBannedUntil is when the ban of a personal key's owner ends (nil:
+	// not banned); read by the lookups authentication uses (APIKeyByHash,
+	// APIKeyByID) only.
+	OwnerBannedUntil *time.Time
 }
 
 // Active reports whether the key can be used at now.

@@ -56,6 +56,9 @@ const (
 	// CodeOrgMFARequired refuses a member without a verified second factor
 	// what an organization that requires one reserves to members who have.
 	CodeOrgMFARequired Code = "org_mfa_required"
+	// CodeUserBanned refuses a banned user a session, a refreshed token, a
+	// second-factor step or the use of their personal API keys.
+	CodeUserBanned Code = "user_banned"
 )
 
 // Error is an error with a stable code and a message that is safe to show to

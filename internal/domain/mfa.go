@@ -19,7 +19,10 @@ const (
 // The authentication methods of a session (RFC 8176).
 const (
 	AMRPassword = "pwd"
-	AMROTP      = "otp"
+	// AMRImpersonation is the only method of an impersonation session: an
+	// operator acts as the user, who did not authenticate.
+	AMRImpersonation = "impersonation"
+	AMROTP           = "otp"
 	// AMRHardwareKey is a device-bound WebAuthn credential.
 	AMRHardwareKey = "hwk"
 	// AMRSoftwareKey is a synced (backed-up) passkey.

@@ -84,7 +84,16 @@ type Principal struct {
 	// AuthTime is a session token's auth_time: when its user last
 	// authenticated (see Session.AuthTime).
 	AuthTime time.Time
+	// ActorID is the operator acting as the user on an impersonation token
+	// (its act claim, matching its session); nil otherwise. Such a
+	// principal is read-only: the HTTP layer refuses it every operation
+	// that needs aal2 or writes (see Impersonated).
+	ActorID *uuid.UUID
 }
+
+// Impersonated reports whether an operator acts as the user through an
+// impersonation token.
+func (p *Principal) Impersonated() bool { return p.ActorID != nil }
 
 // HasScope reports whether the principal holds scope.
 func (p *Principal) HasScope(scope string) bool {

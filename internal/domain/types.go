@@ -21,9 +21,35 @@ type User struct {
 	PasswordHash string // PHC string; "" for a delegated identity
 	OrgID        *uuid.UUID
 	ExternalID   string
-	Metadata     json.RawMessage // nil when none
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Metadata is a delegated identity's metadata from its organization;
+	// nil when none.
+	Metadata json.RawMessage
+	// AppMetadata is what operators store about the user (copied into
+	// access tokens); UserMetadata what the user stores about themselves.
+	// Each is a JSON object of at most MaxMetadataBytes, nil when none.
+	AppMetadata  json.RawMessage
+	UserMetadata json.RawMessage
+	// BannedUntil is when the user's ban ends (nil: not banned); see
+	// Banned. BanReason is the operator's note, shown to operators only.
+	BannedUntil *time.Time
+	BanReason   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// MaxMetadataBytes is the most bytes app_metadata and user_metadata may
+// each take, serialised.
+const MaxMetadataBytes = 8 << 10
+
+// Banned reports whether the user is banned at now.
+func (u *User) Banned(now time.Time) bool {
+	return u.BannedUntil != nil && now.Before(*u.BannedUntil)
+}
+
+// ErrBanned is the refusal of anything that would issue a credential to,
+// or authenticate, a banned user.
+func ErrBanned() *Error {
+	return Errorf(CodeUserBanned, "this account is banned")
 }
 
 // Session is one login on one device: a family of refresh tokens.
@@ -47,6 +73,10 @@ type Session struct {
 	// MFAAt is when the session last verified a second factor (nil: never,
 	// or before this was recorded).
 	MFAAt *time.Time
+	// ActorID is the operator acting in an impersonation session (nil for
+	// every other session): its tokens carry the act claim, stay aal1 and
+	// are read-only.
+	ActorID *uuid.UUID
 }
 
 // AuthTime is when the session's user last authenticated: the last
@@ -145,7 +175,11 @@ type Event struct {
 
 // The event types.
 const (
-	EventSignup                 = "signup"
+	EventSignup = "signup"
+	// EventImpersonationStarted is on the impersonated user's feed: an
+	// operator (detail actor_id, actor_email) opened an impersonation
+	// session.
+	EventImpersonationStarted   = "impersonation_started"
 	EventLoginSucceeded         = "login_succeeded"
 	EventLoginFailed            = "login_failed"
 	EventRefreshReuseDetected   = "refresh_reuse_detected"

@@ -56,7 +56,7 @@ var embedded embed.FS
 // and an HTML body.
 func Templates() []string {
 	return []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail, domain.MailInvitation,
-		domain.MailFactorAdded, domain.MailFactorRemoved, domain.MailMFALocked, domain.MailOTP}
+		domain.MailFactorAdded, domain.MailFactorRemoved, domain.MailMFALocked, domain.MailFactorsRemovedBySupport, domain.MailOTP}
 }
 
 // Renderer renders the mail templates. It is safe for concurrent use.

@@ -34,6 +34,13 @@ func TestEmbeddedTemplates(t *testing.T) {
 		if m.Subject == "" || strings.ContainsAny(m.Subject, "\r\n") {
 			t.Fatalf("%s: subject %q", name, m.Subject)
 		}
+		if name == domain.MailFactorsRemovedBySupport {
+			// The support notice carries no link and says what to do.
+			if !strings.Contains(m.Text, "reset your password") || !strings.Contains(m.HTML, "ada@example.com") || m.To != "ada@example.com" {
+				t.Fatalf("%s: %q", name, m.Text)
+			}
+			continue
+		}
 		if name == domain.MailMFALocked {
 			// The lock notice carries no link and says how to unlock.
 			if !strings.Contains(m.Text, "recovery code") || !strings.Contains(m.HTML, "reset your password") || m.To != "ada@example.com" {

@@ -1,12 +1,12 @@
-// Package password hashes passwords with argon2id in PHC string form and
-// applies Latch's password policy.
+// Package password hashes passwords with argon2id in PHC string form,
+// verifies them and the imported formats (argon2i, bcrypt, scrypt; see
+// CheckImported), and applies Latch's password policy.
 package password
 
 import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	_ "embed"
 	"encoding/base64"
 	"errors"
@@ -206,16 +206,21 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	return encode(h.params, salt, key), nil
 }
 
-// Verify reports whether pw matches the PHC string, in constant time, and
-// whether the string's parameters are weaker than configured (so the caller
-// should rehash). An empty phc verifies against a dummy hash, costing the
-// same time, and never matches.
+// Verify reports whether pw matches the stored hash, in constant time, and
+// whether the caller should rehash it with the configured parameters: a
+// hash in another format than argon2id (an imported one, see
+// CheckImported) always, an argon2id one whose parameters are weaker than
+// configured (a stronger one is kept). Every format is verified in a hashing slot, under the same
+// queue and limits as Hash. An empty phc verifies against a dummy hash,
+// costing the same time, and never matches. Returns ErrUnknownFormat for a
+// hash it cannot verify, CodeUnavailable when hashing capacity stays
+// exhausted.
 func (h *Hasher) Verify(ctx context.Context, pw, phc string) (ok, rehash bool, err error) {
 	target := phc
 	if target == "" {
 		target = h.dummy
 	}
-	p, salt, key, err := Decode(target)
+	parsed, err := parse(target)
 	if err != nil {
 		return false, false, err
 	}
@@ -224,15 +229,18 @@ func (h *Hasher) Verify(ctx context.Context, pw, phc string) (ok, rehash bool, e
 		return false, false, err
 	}
 	defer h.release(m)
-	got := m.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(key)))
-	ok = subtle.ConstantTimeCompare(got, key) == 1 && phc != ""
-	rehash = p.MemoryKiB < h.params.MemoryKiB || p.Time < h.params.Time || p.Threads < h.params.Threads || uint32(len(key)) < h.params.KeyLen
+	ok = parsed.verify(m, pw) && phc != ""
+	p := parsed.params
+	rehash = parsed.format != FormatArgon2id ||
+		p.MemoryKiB < h.params.MemoryKiB || p.Time < h.params.Time || p.Threads < h.params.Threads || p.KeyLen < h.params.KeyLen
 	return ok, rehash, nil
 }
 
-func encode(p Params, salt, key []byte) string {
+func encode(p Params, salt, key []byte) string { return encodeArgon2(FormatArgon2id, p, salt, key) }
+
+func encodeArgon2(variant string, p Params, salt, key []byte) string {
 	b := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads, b.EncodeToString(salt), b.EncodeToString(key))
+	return fmt.Sprintf("$%s$v=%d$m=%d,t=%d,p=%d$%s$%s", variant, argon2.Version, p.MemoryKiB, p.Time, p.Threads, b.EncodeToString(salt), b.EncodeToString(key))
 }
 
 // ErrMalformed is returned by Decode for anything that is not an argon2id
@@ -249,10 +257,13 @@ const (
 
 // Decode parses an argon2id PHC string in its canonical form. Returns
 // ErrMalformed for anything else, including parameters outside sane bounds.
-func Decode(phc string) (Params, []byte, []byte, error) {
+func Decode(phc string) (Params, []byte, []byte, error) { return decodeArgon2(phc, FormatArgon2id) }
+
+// decodeArgon2 is Decode for the variant (argon2id or argon2i).
+func decodeArgon2(phc, variant string) (Params, []byte, []byte, error) {
 	var p Params
 	parts := strings.Split(phc, "$")
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != variant || parts[2] != "v="+strconv.Itoa(argon2.Version) {
 		return p, nil, nil, ErrMalformed
 	}
 	var seen [3]bool
@@ -294,7 +305,7 @@ func Decode(phc string) (Params, []byte, []byte, error) {
 	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
 	// Only the canonical form: no leading zeros, no line breaks (which the
 	// base64 decoder skips), nothing that a re-encoding would not give back.
-	if encode(p, salt, key) != phc {
+	if encodeArgon2(variant, p, salt, key) != phc {
 		return p, nil, nil, ErrMalformed
 	}
 	return p, salt, key, nil

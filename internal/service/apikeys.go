@@ -130,6 +130,9 @@ type keyEntry struct {
 	createdAt time.Time
 	expiresAt *time.Time
 	revoked   bool
+	// ownerBannedUntil is the ban of a personal key's owner when the key
+	// was read; a ban or its lifting forgets the owner's keys everywhere.
+	ownerBannedUntil *time.Time
 	// lastUsed is the last use written to the store, in Unix microseconds
 	// (0: never), so that this instance writes at most once per
 	// keyTouchEvery.
@@ -137,7 +140,8 @@ type keyEntry struct {
 }
 
 func newKeyEntry(k *domain.APIKey) *keyEntry {
-	e := &keyEntry{id: k.ID, orgID: k.OrgID, scopes: k.Scopes, createdAt: k.CreatedAt, expiresAt: k.ExpiresAt, revoked: k.RevokedAt != nil}
+	e := &keyEntry{id: k.ID, orgID: k.OrgID, scopes: k.Scopes, createdAt: k.CreatedAt, expiresAt: k.ExpiresAt, revoked: k.RevokedAt != nil,
+		ownerBannedUntil: k.OwnerBannedUntil}
 	copy(e.hash[:], k.Hash)
 	if k.UserID != nil {
 		e.userID = *k.UserID
@@ -170,7 +174,8 @@ func (a *APIKeys) RequireOperator(ctx context.Context, p *domain.Principal) erro
 // on this instance is refused at once, one revoked elsewhere within
 // APIKeyConfig.CacheTTL. Its last use is recorded at most once a minute.
 // Returns CodeInvalidToken for a malformed, unknown, revoked or expired key,
-// CodeUnavailable when the store is down.
+// CodeUserBanned for a personal key of a banned user, CodeUnavailable when
+// the store is down.
 func (a *APIKeys) AuthenticateAPIKey(ctx context.Context, key string) (*domain.Principal, error) {
 	parsed, err := apikey.Parse(key)
 	if err != nil {
@@ -189,6 +194,9 @@ func (a *APIKeys) AuthenticateAPIKey(ctx context.Context, key string) (*domain.P
 	}
 	if (parsed.Kind == apikey.Organization) != (e.orgID != nil) {
 		return nil, errBadKey
+	}
+	if err := checkOwner(e, now); err != nil {
+		return nil, err
 	}
 	a.keys.touchKey(ctx, e, now)
 	return e.principal(), nil

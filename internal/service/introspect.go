@@ -63,8 +63,11 @@ type Introspection struct {
 	// AAL and AMR are a session's assurance and methods: the access
 	// token's claims, or the refresh token's session's (empty for API keys
 	// and exchanged tokens).
-	AAL      string
-	AMR      []string
+	AAL string
+	AMR []string
+	// Actor is the act claim's sub of an impersonation token: the
+	// operator acting as Subject.
+	Actor    string
 	Exp      *time.Time
 	Iat      *time.Time
 	AuthTime *time.Time
@@ -170,6 +173,9 @@ func (o *OAuth) introspectAccess(ctx context.Context, tok string) (*Introspectio
 func accessIntrospection(c *token.Claims) *Introspection {
 	in := &Introspection{TokenUse: TokenUseAccess, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject,
 		Audience: c.Audience, JTI: c.ID, SID: c.SID, OrgID: c.OrgID, Ext: c.Ext, AAL: c.AAL, AMR: c.AMR}
+	if c.Act != nil {
+		in.Actor = c.Act.Subject
+	}
 	if c.ExpiresAt != nil {
 		in.Exp = &c.ExpiresAt.Time
 	}
@@ -219,12 +225,16 @@ func (o *OAuth) refreshSession(ctx context.Context, tok string) (*domain.Session
 	return sess, live, err
 }
 
-// introspectKey returns the introspection of an active API key, or nil. It
-// does not count as a use of the key.
+// introspectKey returns the introspection of an active API key, or nil (a
+// personal key of a banned user is not active). It does not count as a use
+// of the key.
 func (o *OAuth) introspectKey(ctx context.Context, key string) (*Introspection, owner, error) {
 	e, err := o.activeKey(ctx, key)
 	if err != nil || e == nil {
 		return nil, owner{}, err
+	}
+	if checkOwner(e, o.clock.Now()) != nil {
+		return nil, owner{}, nil
 	}
 	created := e.createdAt
 	in := &Introspection{TokenUse: TokenUseAPIKey, Scope: strings.Join(e.scopes, " "), ClientID: e.id.String(),
@@ -259,7 +269,7 @@ func (o *OAuth) activeKey(ctx context.Context, key string) (*keyEntry, error) {
 // the ones that say the store could not answer.
 func infraOnly(err error) error {
 	switch domain.ErrorCode(err) {
-	case domain.CodeInvalidToken, domain.CodeTokenExpired, domain.CodeNotFound, domain.CodeInvalidGrant:
+	case domain.CodeInvalidToken, domain.CodeTokenExpired, domain.CodeNotFound, domain.CodeInvalidGrant, domain.CodeUserBanned:
 		return nil
 	}
 	return err

@@ -32,6 +32,18 @@ type KeyAuth struct {
 	log     *slog.Logger
 }
 
+// checkOwner refuses a personal key (or a token exchanged from one) of a
+// banned user with CodeUserBanned. The ban is read with the key, into its
+// cache entry; a ban or its lifting forgets the owner's keys on this
+// instance at once and on the others by notification (within
+// APIKeyConfig.CacheTTL when notifications fail).
+func checkOwner(e *keyEntry, now time.Time) error {
+	if e.ownerBannedUntil != nil && now.Before(*e.ownerBannedUntil) {
+		return domain.ErrBanned()
+	}
+	return nil
+}
+
 // keyAuthStore is what KeyAuth needs of the store.
 type keyAuthStore interface {
 	APIKeyByHash(ctx context.Context, hash []byte) (*domain.APIKey, error)
@@ -155,8 +167,12 @@ func (ka *KeyAuth) authenticateExchanged(ctx context.Context, c *token.Claims) (
 		}
 		return nil, err
 	}
-	if !e.active(ka.clock.Now()) {
+	now := ka.clock.Now()
+	if !e.active(now) {
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the API key of this token is revoked or expired")
+	}
+	if err := checkOwner(e, now); err != nil {
+		return nil, err
 	}
 	// The token must describe the key it names.
 	if e.orgID != nil {

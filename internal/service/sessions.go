@@ -39,6 +39,15 @@ func (s *Service) AuthenticateBearer(ctx context.Context, tok string) (*domain.P
 		return nil, domain.Errorf(domain.CodeInvalidToken, "the session has ended")
 	}
 	p := &domain.Principal{Kind: domain.PrincipalSession, UserID: sub, SessionID: sid, OrgID: e.OrgID, AAL: c.AAL, AMR: c.AMR}
+	// An impersonation token names its operator, exactly as its session
+	// does; any other token names none.
+	if e.ActorID != nil || c.Act != nil {
+		if e.ActorID == nil || c.Act == nil || c.Act.Subject != e.ActorID.String() {
+			return nil, domain.Errorf(domain.CodeInvalidToken, "the access token is invalid")
+		}
+		actor := *e.ActorID
+		p.ActorID, p.AAL = &actor, domain.AAL1
+	}
 	if c.AuthTime != nil {
 		p.AuthTime = c.AuthTime.Time
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/latchauth/latch/claims"
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/token"
 )
@@ -152,9 +153,14 @@ func (ss *Sessions) checkVerified(u *domain.User) error {
 
 // open stores a new session for u and returns its tokens; adjust,
 // when given, sets what differs from a password login (the assurance of a
-// passkey sign-in).
+// passkey sign-in, an impersonation). An impersonation session (one that
+// adjust gave an ActorID) gets no refresh token and is not held to the
+// session quota.
 func (ss *Sessions) open(ctx context.Context, u *domain.User, orgID *uuid.UUID, meta domain.RequestMeta, ev string, adjust ...func(*domain.Session)) (*TokenSet, error) {
 	now := ss.clock.Now()
+	if u.Banned(now) {
+		return nil, domain.ErrBanned()
+	}
 	sess, rt, refresh, err := ss.newSession(u, orgID, meta, now)
 	if err != nil {
 		return nil, err
@@ -162,7 +168,12 @@ func (ss *Sessions) open(ctx context.Context, u *domain.User, orgID *uuid.UUID, 
 	for _, f := range adjust {
 		f(sess)
 	}
-	if err := ss.trim(ctx, u.ID, meta, now); err != nil {
+	if sess.ActorID != nil {
+		// An impersonation is never refreshed, and never ends one of the
+		// user's own sessions to make room under the quota: it lasts
+		// minutes, and only operators open one.
+		rt, refresh = nil, ""
+	} else if err := ss.trim(ctx, u.ID, meta, now); err != nil {
 		return nil, err
 	}
 	if err := ss.store.CreateSession(ctx, sess, rt); err != nil {
@@ -190,10 +201,24 @@ func (ss *Sessions) newSession(u *domain.User, orgID *uuid.UUID, meta domain.Req
 	return sess, rt, refresh, nil
 }
 
-// tokenSet signs an access token for the session.
+// tokenSet signs an access token for the session, with the user's
+// app_metadata as the app_metadata claim. It is the one place every
+// session token is signed (signup, login, refresh, second factors,
+// delegated and passkey sessions), so it refuses a banned user with
+// CodeUserBanned. An impersonation session's token names its operator in
+// act and never outlives it.
 func (ss *Sessions) tokenSet(u *domain.User, sess *domain.Session, refresh string, now time.Time) (*TokenSet, error) {
+	if u.Banned(now) {
+		return nil, domain.ErrBanned()
+	}
 	exp := now.Add(ss.cfg.AccessTTL)
 	c := &token.Claims{}
+	if sess.ActorID != nil {
+		if exp.After(sess.AbsoluteExpiresAt) {
+			exp = sess.AbsoluteExpiresAt
+		}
+		c.Act = &claims.Actor{Subject: sess.ActorID.String()}
+	}
 	c.Subject = u.ID.String()
 	c.IssuedAt = jwt.NewNumericDate(now)
 	c.ExpiresAt = jwt.NewNumericDate(exp)
@@ -208,6 +233,9 @@ func (ss *Sessions) tokenSet(u *domain.User, sess *domain.Session, refresh strin
 		c.OrgID = u.OrgID.String()
 		c.Ext = u.ExternalID
 	}
+	if len(u.AppMetadata) > 0 {
+		c.AppMetadata = u.AppMetadata
+	}
 	at, err := ss.tokens.sign(c)
 	if err != nil {
 		return nil, err
@@ -218,9 +246,10 @@ func (ss *Sessions) tokenSet(u *domain.User, sess *domain.Session, refresh strin
 }
 
 // cachedSession is what the session cache keeps of a session read from the
-// store: only what authentication needs (its user, organization and
-// expiries), so that an entry stays small; the cached value is never
+// store: only what authentication needs (its user, organization,
+// expiries and impersonating operator), so that an entry stays small; the cached value is never
 // changed, so a cache hit copies nothing.
 func cachedSession(s *domain.Session) *domain.Session {
-	return &domain.Session{ID: s.ID, UserID: s.UserID, OrgID: s.OrgID, ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt}
+	return &domain.Session{ID: s.ID, UserID: s.UserID, OrgID: s.OrgID, ExpiresAt: s.ExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt,
+		ActorID: s.ActorID}
 }

@@ -151,7 +151,8 @@ func (s *Store) ConfirmFactor(ctx context.Context, c domain.FactorChange) (*doma
 // SetSessionAssurance sets the assurance level and methods of the user's
 // active session, replaces its refresh token with rt (the live one counts
 // as spent, as after a rotation), and returns the session. Returns
-// CodeNotFound if it is not an active session of the user.
+// CodeNotFound if it is not an active session of the user, or is an
+// impersonation session (which never rises above aal1).
 func (s *Store) SetSessionAssurance(ctx context.Context, userID, sessionID uuid.UUID, aal string, amr []string, rt *domain.RefreshToken, now time.Time) (*domain.Session, error) {
 	var sess *domain.Session
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
@@ -165,7 +166,7 @@ func (s *Store) SetSessionAssurance(ctx context.Context, userID, sessionID uuid.
 func (s *Store) setAssurance(ctx context.Context, tx *sqlx.Tx, userID, sessionID uuid.UUID, aal string, amr []string, rt *domain.RefreshToken, now time.Time) (*domain.Session, error) {
 	var r sessionRow
 	err := tx.GetContext(ctx, &r, s.q(`UPDATE sessions SET aal = ?, amr = ?, mfa_at = ?
-		WHERE id = ? AND user_id = ? AND `+activeAt("", "?")+`
+		WHERE id = ? AND user_id = ? AND actor_id IS NULL AND `+activeAt("", "?")+`
 		RETURNING `+sessionCols), aalOf(aal), joinAMR(amr), ts(now), sessionID, userID, ts(now), ts(now))
 	if err != nil {
 		if domain.IsCode(translate(err), domain.CodeNotFound) {

@@ -248,7 +248,7 @@ func (s *Store) UpsertExternalUser(ctx context.Context, u *domain.User) (*domain
 				email = COALESCE(excluded.email, users.email),
 				metadata = COALESCE(excluded.metadata, users.metadata),
 				updated_at = excluded.updated_at
-			RETURNING `+userCols),
+			RETURNING `+userReadCols),
 			u.ID, nullStr(u.Email), false, nil, nullUUID(u.OrgID), u.ExternalID, nullJSON(u.Metadata), ts(u.CreatedAt), ts(u.UpdatedAt))
 	})
 	if err != nil {

@@ -24,9 +24,10 @@ type sessionRow struct {
 	AAL               string        `db:"aal"`
 	AMR               string        `db:"amr"`
 	MFAAt             nts           `db:"mfa_at"`
+	ActorID           uuid.NullUUID `db:"actor_id"`
 }
 
-const sessionCols = `id, user_id, org_id, created_at, last_used_at, expires_at, absolute_expires_at, revoked_at, user_agent, ip, aal, amr, mfa_at`
+const sessionCols = `id, user_id, org_id, created_at, last_used_at, expires_at, absolute_expires_at, revoked_at, user_agent, ip, aal, amr, mfa_at, actor_id`
 
 func (r *sessionRow) domain() domain.Session {
 	s := domain.Session{
@@ -47,6 +48,10 @@ func (r *sessionRow) domain() domain.Session {
 		id := r.OrgID.UUID
 		s.OrgID = &id
 	}
+	if r.ActorID.Valid {
+		id := r.ActorID.UUID
+		s.ActorID = &id
+	}
 	return s
 }
 
@@ -54,11 +59,15 @@ func (s *Store) insertSession(ctx context.Context, tx *sqlx.Tx, sess *domain.Ses
 	if sess == nil { // an account created without a session (verification pending)
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		sess.ID, sess.UserID, nullUUID(sess.OrgID), ts(sess.CreatedAt), ts(sess.LastUsedAt), ts(sess.ExpiresAt),
-		ts(sess.AbsoluteExpiresAt), ntsOf(sess.RevokedAt), sess.UserAgent, sess.IP, aalOf(sess.AAL), joinAMR(sess.AMR), ntsOf(sess.MFAAt))
+		ts(sess.AbsoluteExpiresAt), ntsOf(sess.RevokedAt), sess.UserAgent, sess.IP, aalOf(sess.AAL), joinAMR(sess.AMR), ntsOf(sess.MFAAt),
+		nullUUID(sess.ActorID))
 	if err != nil {
 		return err
+	}
+	if rt == nil { // a session without refresh tokens (impersonation)
+		return nil
 	}
 	return s.insertRefreshToken(ctx, tx, rt)
 }
@@ -69,7 +78,8 @@ func (s *Store) insertRefreshToken(ctx context.Context, tx *sqlx.Tx, rt *domain.
 	return err
 }
 
-// CreateSession stores a session with its first refresh token.
+// CreateSession stores a session with its first refresh token; a nil rt
+// stores a session that can never be refreshed.
 func (s *Store) CreateSession(ctx context.Context, sess *domain.Session, rt *domain.RefreshToken) error {
 	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error { return s.insertSession(ctx, tx, sess, rt) })
 }

@@ -21,8 +21,12 @@ type userRow struct {
 	Metadata      []byte         `db:"metadata"`
 	CreatedAt     ts             `db:"created_at"`
 	UpdatedAt     ts             `db:"updated_at"`
-	// VerifiedAt is read by UserByID and UserByEmail only (userReadCols).
-	VerifiedAt nts `db:"email_verified_at"`
+	// The columns of a full read only (userReadCols).
+	VerifiedAt   nts            `db:"email_verified_at"`
+	AppMetadata  []byte         `db:"app_metadata"`
+	UserMetadata []byte         `db:"user_metadata"`
+	BannedUntil  nts            `db:"banned_until"`
+	BanReason    sql.NullString `db:"ban_reason"`
 }
 
 // userCols are the columns written on insert. email_verified_at is set only
@@ -30,7 +34,7 @@ type userRow struct {
 const userCols = `id, email, email_verified, password_hash, org_id, external_id, metadata, created_at, updated_at`
 
 // userReadCols are the columns of a full read.
-const userReadCols = userCols + `, email_verified_at`
+const userReadCols = userCols + `, email_verified_at, app_metadata, user_metadata, banned_until, ban_reason`
 
 func (r *userRow) domain() *domain.User {
 	u := &domain.User{
@@ -42,6 +46,14 @@ func (r *userRow) domain() *domain.User {
 		CreatedAt:     time.Time(r.CreatedAt),
 		UpdatedAt:     time.Time(r.UpdatedAt),
 		VerifiedAt:    r.VerifiedAt.ptr(),
+		BannedUntil:   r.BannedUntil.ptr(),
+		BanReason:     r.BanReason.String,
+	}
+	if len(r.AppMetadata) > 0 {
+		u.AppMetadata = append([]byte(nil), r.AppMetadata...)
+	}
+	if len(r.UserMetadata) > 0 {
+		u.UserMetadata = append([]byte(nil), r.UserMetadata...)
 	}
 	if r.OrgID.Valid {
 		id := r.OrgID.UUID

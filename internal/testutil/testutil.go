@@ -310,9 +310,11 @@ func ValidateResponse(req *http.Request, res *http.Response) error {
 	if err != nil {
 		return err
 	}
-	// Route on a copy whose URL has no host, as the spec's servers are relative.
+	// Route on a copy whose URL has no host, as the spec's servers are
+	// relative, and keeps its escaping, as the server's router sees it (a
+	// path parameter "..%2F.." is one segment).
 	r2 := req.Clone(context.Background())
-	r2.URL = &url.URL{Path: req.URL.Path, RawQuery: req.URL.RawQuery}
+	r2.URL = &url.URL{Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
 	route, params, err := router.FindRoute(r2)
 	if err != nil {
 		if res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusMethodNotAllowed || res.StatusCode == http.StatusBadRequest {

@@ -353,7 +353,9 @@ export interface paths {
          * @description Returns a new access token and a NEW refresh token; the presented one is
          *     spent. Presenting the immediately previous token again within the reuse
          *     grace window returns the same successor. Any other reuse revokes the
-         *     whole session.
+         *     whole session. A banned user's refresh is refused with 403
+         *     `user_banned` (a ban also revokes their sessions, whose refresh
+         *     tokens then answer 401 `invalid_grant`).
          */
         post: operations["refresh"];
         delete?: never;
@@ -376,7 +378,14 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change the authenticated user's own user_metadata
+         * @description Replaces the user's `user_metadata` (a JSON object of at most 8 KiB
+         *     serialised; 400 `invalid_request` beyond). A session only: API keys
+         *     cannot call it. `app_metadata` is the operators' and cannot be
+         *     written here.
+         */
+        patch: operations["updateMe"];
         trace?: never;
     };
     "/auth/logout": {
@@ -1176,6 +1185,7 @@ export interface paths {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -1363,6 +1373,277 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List and search users (operators)
+         * @description Every account, newest first, filtered by any of the parameters
+         *     together. Operators only (an aal2 session or a personal API key with
+         *     `admin:users:read`); see docs/admin.md.
+         */
+        get: operations["listAdminUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One user with their sessions, keys, factors and organizations (operators)
+         * @description The user, their active sessions, their personal API keys (never a
+         *     secret or a hash), their second factors (never a secret) and their
+         *     organizations with their role.
+         */
+        get: operations["getAdminUser"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a user (operators)
+         * @description Deletes the account with its sessions, API keys, factors and
+         *     memberships in one transaction. When the user is the only owner of
+         *     an organization the deletion is refused with 409 `conflict`, unless
+         *     `delete_sole_owned_orgs=true`, which deletes those organizations
+         *     too (with their keys, invitations and delegated identities).
+         */
+        delete: operations["deleteAdminUser"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a user's email, ban or metadata (operators)
+         * @description Only the members present change. A new `email` is unverified unless
+         *     `email_verified: true` comes with it (409 `email_taken` when another
+         *     account has it). `banned_until` bans until that time (`null`
+         *     unbans); a ban revokes every session of the user at once and
+         *     refuses everything that would issue a credential with 403
+         *     `user_banned`, and the user's personal API keys answer
+         *     `user_banned` while it lasts. `app_metadata` and `user_metadata`
+         *     replace the stored objects (at most 8 KiB each, serialised).
+         */
+        patch: operations["updateAdminUser"];
+        trace?: never;
+    };
+    "/admin/users/{user_id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End every session of a user (operators)
+         * @description Revokes every active session of the user at once on this instance
+         *     and within `LATCH_SESSION_CACHE_TTL` on the others; one
+         *     `session.revoked` outbound event carries the count.
+         */
+        delete: operations["revokeAdminUserSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/factors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove every second factor of a user (operators, support-led recovery)
+         * @description Removes every second factor and recovery code of the user, records
+         *     an `mfa_factor_removed` event the user sees in `/auth/events`,
+         *     mails the user, and emits `mfa.factor.removed` per factor.
+         */
+        delete: operations["deleteAdminUserFactors"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/factors/{factor_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+                /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+                factor_id: components["parameters"]["FactorId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove one second factor of a user (operators, support-led recovery)
+         * @description Removes the factor (and the recovery codes when it was the last
+         *     one), records an `mfa_factor_removed` event the user sees, mails
+         *     the user and emits `mfa.factor.removed`.
+         */
+        delete: operations["deleteAdminUserFactor"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Everything stored about a user, as JSON (operators, GDPR)
+         * @description The profile with both metadata objects, sessions, personal API keys,
+         *     second factors, memberships and security events. Never a password
+         *     hash, a key or token hash, or a factor's secret.
+         */
+        get: operations["exportAdminUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import users, with password hashes from another system
+         * @description Creates up to 1000 password accounts per request (the body may be up
+         *     to 1 MiB whatever `LATCH_MAX_BODY_BYTES` says). The request is
+         *     checked whole first: a malformed record, or a `password_hash` in an
+         *     unsupported format or with cost parameters beyond the bounds, refuses
+         *     the request with 400 `invalid_request` naming the record's index
+         *     (never the hash), and nothing is stored. Then each record is stored
+         *     in its own transaction, and the answer gives one result per record:
+         *     the new user's id, or an error such as `conflict` for an email
+         *     already in use (also by an earlier record of the same request).
+         *
+         *     Supported hashes: argon2id and argon2i PHC strings
+         *     (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, memory at most 256 MiB,
+         *     at most 16 passes and 16 lanes), bcrypt (`$2a$`, `$2b$`, `$2y$`,
+         *     cost at most 14) and scrypt PHC strings
+         *     (`$scrypt$ln=..,r=..,p=..$salt$hash`, N = 2^ln at most 2^20 and
+         *     128·N·r bytes at most 256 MiB). A user whose `password_hash` is
+         *     absent cannot log in with a password until a reset. At the first
+         *     successful login the imported hash is replaced by Latch's argon2id.
+         *     An imported `email_verified` marks the email verified but records
+         *     no verification time, so an imported account never gains operator
+         *     power until it verifies its email with Latch. Each user emits
+         *     `user.created` with `imported: true`.
+         */
+        post: operations["importUsers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the password accounts, a page at a time, without secrets
+         * @description Every password account (not an organization's delegated
+         *     identities), oldest first, in the shape that `POST
+         *     /admin/users/import` takes minus the password: no hash or other
+         *     secret is ever exported.
+         */
+        get: operations["exportUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/impersonate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A short-lived, read-only access token acting as a user
+         * @description Opens a dedicated session of the user that ends after 15 minutes (or
+         *     `LATCH_ACCESS_TTL` if shorter) and returns its access token, with no
+         *     refresh token. The token carries the RFC 8693 `act` claim naming the
+         *     operator (`{"sub": "<operator's user id>"}`), `aal: aal1` and
+         *     `amr: ["impersonation"]`, and verifies like any access token (JWKS,
+         *     introspection). The user sees the session in `GET /sessions` and an
+         *     `impersonation_started` event naming the operator in
+         *     `GET /auth/events`, and ends it like any session (revoking it, a
+         *     global logout, a password change or reset).
+         *
+         *     An impersonation token is read-only, enforced for every operation at
+         *     once: it is refused with 403 `insufficient_permissions` on every
+         *     operation that needs `aal2` for the request (password change, second
+         *     factors, API keys, sessions, organizations' writes, every `/admin`
+         *     operation) and on every other operation that is not a read (`GET`),
+         *     such as verifying a second factor; it may end its own session
+         *     (`POST /auth/logout`).
+         */
+        post: operations["impersonateUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/oauth/introspect": {
         parameters: {
             query?: never;
@@ -1458,7 +1739,7 @@ export interface components {
          * @example invalid_request
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type" | "mfa_required" | "mfa_verification_failed" | "mfa_locked" | "org_mfa_required";
+        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type" | "mfa_required" | "mfa_verification_failed" | "mfa_locked" | "org_mfa_required" | "user_banned";
         Error: {
             error: components["schemas"]["ErrorCode"];
             /** @example password must be at least 8 bytes */
@@ -1571,6 +1852,115 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /**
+             * @description What operators store about the user (`PATCH /admin/users/{user_id}`);
+             *     read-only to the user, and copied into access tokens as the
+             *     `app_metadata` claim.
+             */
+            app_metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description What the user stores about themselves (`PATCH /auth/me`). */
+            user_metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description A JSON object of at most 8 KiB serialised.
+         * @example {
+         *       "plan": "pro",
+         *       "theme": "dark"
+         *     }
+         */
+        Metadata: {
+            [key: string]: unknown;
+        };
+        AdminUser: {
+            /** Format: uuid */
+            id: string;
+            /** Format: email */
+            email?: string | null;
+            email_verified: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description Whether the user is banned now. */
+            banned: boolean;
+            /** Format: date-time */
+            banned_until?: string;
+            ban_reason?: string;
+            app_metadata?: components["schemas"]["Metadata"];
+            user_metadata?: components["schemas"]["Metadata"];
+            /**
+             * Format: uuid
+             * @description For a delegated identity, the organization that owns it.
+             */
+            org_id?: string;
+            /** @description For a delegated identity, the organization's id for its user. */
+            external_id?: string;
+            has_password: boolean;
+            /** @description The user's verified second factors. */
+            factor_count: number;
+        };
+        AdminUserList: {
+            users: components["schemas"]["AdminUser"][];
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string;
+        };
+        AdminMembership: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            role: components["schemas"]["Role"];
+            /** Format: date-time */
+            created_at?: string;
+        };
+        AdminUserDetail: {
+            user: components["schemas"]["AdminUser"];
+            /** @description The active sessions (`current` is always false), at most 200, newest first. */
+            sessions: components["schemas"]["Session"][];
+            /** @description The personal API keys, at most 200, newest first. */
+            api_keys: components["schemas"]["APIKey"][];
+            factors: components["schemas"]["MFAFactor"][];
+            organizations: components["schemas"]["AdminMembership"][];
+        };
+        AdminUserExport: {
+            /** Format: date-time */
+            exported_at: string;
+            user: components["schemas"]["AdminUser"];
+            /** @description A delegated identity's metadata from its organization. */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            sessions: components["schemas"]["Session"][];
+            api_keys: components["schemas"]["APIKey"][];
+            factors: components["schemas"]["MFAFactor"][];
+            organizations: components["schemas"]["AdminMembership"][];
+            /** @description The user's security events still kept, newest first. */
+            events: components["schemas"]["Event"][];
+        };
+        AdminUserUpdate: {
+            /** @example ada@example.com */
+            email?: string;
+            /**
+             * @description With `email`, marks the new email verified; without it, sets the flag.
+             * @example false
+             */
+            email_verified?: boolean;
+            /**
+             * Format: date-time
+             * @description Ban until this time; `null` lifts a ban.
+             * @example 2027-01-01T00:00:00Z
+             */
+            banned_until?: string | null;
+            /** @example chargeback fraud, ticket 4711 */
+            ban_reason?: string;
+            app_metadata?: components["schemas"]["Metadata"];
+            user_metadata?: components["schemas"]["Metadata"];
+        };
+        UpdateMeRequest: {
+            user_metadata: components["schemas"]["Metadata"];
         };
         /**
          * @description What a signup answers: a session (201), or, when verified emails are
@@ -1646,6 +2036,12 @@ export interface components {
             org_id?: string;
             external_id?: string;
             aal?: components["schemas"]["AAL"];
+            /**
+             * Format: uuid
+             * @description Set on an impersonation session: the operator acting as the user
+             *     (`POST /admin/users/{user_id}/impersonate`).
+             */
+            actor_id?: string;
         };
         SessionList: {
             sessions: components["schemas"]["Session"][];
@@ -1950,7 +2346,7 @@ export interface components {
             /** Format: uuid */
             id: string;
             /** @enum {string} */
-            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated" | "mfa_locked";
+            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated" | "mfa_locked" | "impersonation_started";
             /** Format: date-time */
             created_at: string;
             /** Format: uuid */
@@ -2066,6 +2462,11 @@ export interface components {
              *     With `aal`, absent for API keys and exchanged tokens.
              */
             amr?: string[];
+            /** @description The `act` claim of an impersonation token (RFC 8693), naming the operator acting as `sub`. */
+            act?: {
+                /** @description The operator's user id. */
+                sub: string;
+            };
         };
         UserInfo: {
             /** Format: uuid */
@@ -2137,9 +2538,120 @@ export interface components {
              * @description The authentication methods of the session (RFC 8176): `pwd`
              *     (password), `otp` (a TOTP code or a recovery code), `hwk` (a
              *     device-bound WebAuthn key), `swk` (a synced passkey), `mfa` (more
-             *     than one factor); absent on exchanged tokens.
+             *     than one factor), `impersonation` (an operator's impersonation
+             *     token); absent on exchanged tokens.
              */
             amr?: string[];
+            /**
+             * @description RFC 8693: on an impersonation token, the operator acting as the
+             *     user (`sub` is the operator's user id). Such a token is read-only.
+             */
+            act?: {
+                /** @description The operator's user id. */
+                sub: string;
+            };
+            /**
+             * @description A session token's copy of the user's `app_metadata` (set by
+             *     operators), as it was when the token was signed; absent when
+             *     empty and on exchanged tokens.
+             */
+            app_metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        ImportUser: {
+            /** Format: email */
+            email: string;
+            /** @default false */
+            email_verified: boolean;
+            /** @description The user's password hash in a supported format (see the operation); absent for none. */
+            password_hash?: string;
+            /** @description The user's id in the system it comes from (returned by the export). */
+            external_id?: string;
+            /**
+             * Format: date-time
+             * @description When the account was created in the system it comes from; now when absent or in the future.
+             */
+            created_at?: string;
+            /**
+             * @description The user's application metadata. Not stored by this release: a
+             *     record with a non-empty one is refused (400 `invalid_request`)
+             *     rather than imported without it.
+             */
+            app_metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description The user's own metadata; like `app_metadata`, refused when not empty by this release. */
+            user_metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        ImportUsersRequest: {
+            /**
+             * @example [
+             *       {
+             *         "email": "ada@example.com",
+             *         "email_verified": true,
+             *         "password_hash": "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
+             *         "external_id": "auth0|64f1c2",
+             *         "created_at": "2024-03-01T12:00:00Z"
+             *       }
+             *     ]
+             */
+            users: components["schemas"]["ImportUser"][];
+        };
+        ImportUserResult: {
+            /** @description The record's position in the request. */
+            index: number;
+            /**
+             * Format: uuid
+             * @description The new user's id, when it was created.
+             */
+            id?: string;
+            error?: components["schemas"]["ErrorCode"];
+            /** @description Why the record was not created (never a hash). */
+            message?: string;
+        };
+        ImportUsersResult: {
+            /** @description How many users were created. */
+            created: number;
+            results: components["schemas"]["ImportUserResult"][];
+        };
+        ExportedUser: {
+            /** Format: uuid */
+            id: string;
+            /** Format: email */
+            email: string;
+            email_verified: boolean;
+            /** @description The id that an import gave the user, if any. */
+            external_id?: string;
+            /** @description Whether the account has a password (never the hash). */
+            has_password?: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ExportedUserPage: {
+            users: components["schemas"]["ExportedUser"][];
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string;
+        };
+        ImpersonationToken: {
+            access_token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            /** @description Seconds until the token (and its session) ends. */
+            expires_in: number;
+            /** Format: date-time */
+            expires_at: string;
+            /**
+             * Format: uuid
+             * @description The dedicated session; revoking it ends the token.
+             */
+            session_id: string;
+            /** Format: uuid */
+            user_id: string;
         };
         /**
          * @example totp
@@ -2313,7 +2825,9 @@ export interface components {
          *     RFC 9470's step-up challenge. `org_mfa_required` when the
          *     organization requires a second factor the member has not set up;
          *     `mfa_locked` when the account's second factors are locked after too
-         *     many failures.
+         *     many failures. `user_banned` when an operator banned the account:
+         *     no login, refresh, second-factor step, delegated session or
+         *     personal API key of it works until the ban ends.
          */
         Forbidden: {
             headers: {
@@ -2405,6 +2919,7 @@ export interface components {
         SessionId: string;
         KeyId: string;
         OrgId: string;
+        /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
         UserId: string;
         /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
         FactorId: string;
@@ -2857,6 +3372,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -2885,6 +3401,38 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateMeRequest"];
+            };
+        };
+        responses: {
+            /** @description The user after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -4158,6 +4706,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4186,6 +4735,7 @@ export interface operations {
             header?: never;
             path: {
                 org_id: components["parameters"]["OrgId"];
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
                 user_id: components["parameters"]["UserId"];
             };
             cookie?: never;
@@ -4508,6 +5058,384 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserLookup"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listAdminUsers: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The most items in the page.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next_cursor` of the previous page; absent for the first page.
+                 * @example MjAyNi0xMS0yMVQwNjowMDowMFo
+                 */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description The exact email, normalised (trimmed, lower case).
+                 * @example ada@example.com
+                 */
+                email?: string;
+                /**
+                 * @description Emails that start with this text (normalised to lower case).
+                 * @example ada@
+                 */
+                email_prefix?: string;
+                /**
+                 * @description Members of the organization, and its delegated identities.
+                 * @example 6f1d2c3b-4a5e-4f60-8b7a-9c0d1e2f3a4b
+                 */
+                org_id?: string;
+                /**
+                 * @description Delegated identities with this organization's id for their user.
+                 * @example auth0|5f7c8ec7c33c6c004bbafe82
+                 */
+                external_id?: string;
+                /**
+                 * @description Accounts created strictly after this time.
+                 * @example 2026-01-01T00:00:00Z
+                 */
+                created_after?: string;
+                /**
+                 * @description Accounts created strictly before this time.
+                 * @example 2027-01-01T00:00:00Z
+                 */
+                created_before?: string;
+                /**
+                 * @description true lists the users banned now; false those who are not.
+                 * @example true
+                 */
+                banned?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getAdminUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteAdminUser: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Also delete the organizations the user alone owns.
+                 * @example false
+                 */
+                delete_sole_owned_orgs?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateAdminUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminUserUpdate"];
+            };
+        };
+        responses: {
+            /** @description The user after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokeAdminUserSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sessions are revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteAdminUserFactors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The factors are removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteAdminUserFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+                /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+                factor_id: components["parameters"]["FactorId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The factor is removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    exportAdminUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserExport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    importUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportUsersRequest"];
+            };
+        };
+        responses: {
+            /** @description One result per record, in the request's order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportUsersResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    exportUsers: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The most items in the page.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next_cursor` of the previous page; absent for the first page.
+                 * @example MjAyNi0xMS0yMVQwNjowMDowMFo
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportedUserPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    impersonateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The access token. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImpersonationToken"];
                 };
             };
             400: components["responses"]["BadRequest"];

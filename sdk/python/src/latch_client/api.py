@@ -25,13 +25,19 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'createDelegatedSession': ('POST', '/sessions', 'bearer'),
     'createOrgAPIKey': ('POST', '/organizations/{org_id}/api-keys', 'bearer'),
     'createOrganization': ('POST', '/organizations', 'bearer'),
+    'deleteAdminUser': ('DELETE', '/admin/users/{user_id}', 'bearer'),
+    'deleteAdminUserFactor': ('DELETE', '/admin/users/{user_id}/factors/{factor_id}', 'bearer'),
+    'deleteAdminUserFactors': ('DELETE', '/admin/users/{user_id}/factors', 'bearer'),
     'deleteMFAFactor': ('DELETE', '/auth/mfa/factors/{factor_id}', 'bearer'),
     'enrollTOTP': ('POST', '/auth/mfa/totp', 'bearer'),
     'exchangeToken': ('POST', '/auth/token', 'apikey'),
+    'exportAdminUser': ('GET', '/admin/users/{user_id}/export', 'bearer'),
+    'exportUsers': ('GET', '/admin/users/export', 'bearer'),
     'finishWebAuthnRegistration': ('POST', '/auth/mfa/webauthn/registration/finish', 'bearer'),
     'forgotPassword': ('POST', '/auth/password/forgot', 'none'),
     'getAPIKey': ('GET', '/api-keys/{key_id}', 'bearer'),
     'getAcceptInvitationPage': ('GET', '/accept-invitation', 'none'),
+    'getAdminUser': ('GET', '/admin/users/{user_id}', 'bearer'),
     'getAudiences': ('GET', '/organizations/{org_id}/audiences', 'bearer'),
     'getAuthorizationServerMetadata': ('GET', '/.well-known/oauth-authorization-server', 'none'),
     'getDocs': ('GET', '/docs', 'none'),
@@ -49,9 +55,12 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'getSpecYAML': ('GET', '/openapi.yaml', 'none'),
     'getUserInfo': ('GET', '/userinfo', 'bearer'),
     'getVerifyEmailPage': ('GET', '/verify-email', 'none'),
+    'impersonateUser': ('POST', '/admin/users/{user_id}/impersonate', 'bearer'),
+    'importUsers': ('POST', '/admin/users/import', 'bearer'),
     'introspectToken': ('POST', '/oauth/introspect', 'apikey'),
     'inviteMember': ('POST', '/organizations/{org_id}/invitations', 'bearer'),
     'listAPIKeys': ('GET', '/api-keys', 'bearer'),
+    'listAdminUsers': ('GET', '/admin/users', 'bearer'),
     'listEvents': ('GET', '/auth/events', 'bearer'),
     'listInvitations': ('GET', '/organizations/{org_id}/invitations', 'bearer'),
     'listMFAFactors': ('GET', '/auth/mfa/factors', 'bearer'),
@@ -72,6 +81,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'resendVerification': ('POST', '/auth/verify/resend', 'bearer'),
     'resetPassword': ('POST', '/auth/password/reset', 'none'),
     'revokeAPIKey': ('DELETE', '/api-keys/{key_id}', 'bearer'),
+    'revokeAdminUserSessions': ('DELETE', '/admin/users/{user_id}/sessions', 'bearer'),
     'revokeInvitation': ('DELETE', '/organizations/{org_id}/invitations/{invitation_id}', 'bearer'),
     'revokeOrgAPIKey': ('DELETE', '/organizations/{org_id}/api-keys/{key_id}', 'bearer'),
     'revokeOrgAPIKeysByCreator': ('POST', '/organizations/{org_id}/api-keys/revoke', 'bearer'),
@@ -83,6 +93,8 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'setAudiences': ('PUT', '/organizations/{org_id}/audiences', 'bearer'),
     'signInWithOtp': ('POST', '/auth/otp', 'none'),
     'signup': ('POST', '/auth/signup', 'none'),
+    'updateAdminUser': ('PATCH', '/admin/users/{user_id}', 'bearer'),
+    'updateMe': ('PATCH', '/auth/me', 'bearer'),
     'updateMember': ('PATCH', '/organizations/{org_id}/members/{user_id}', 'bearer'),
     'updateOrganization': ('PATCH', '/organizations/{org_id}', 'bearer'),
     'verifyEmail': ('POST', '/auth/verify', 'none'),
@@ -148,6 +160,21 @@ class API:
         status, data = self._send('POST', '/organizations', {}, {}, body.to_dict(), 'bearer')
         return m.Organization.from_dict(data)
 
+    def delete_admin_user(self, user_id: str, *, delete_sole_owned_orgs: bool | None = None) -> None:
+        """Delete a user (operators). DELETE /admin/users/{user_id}."""
+        status, data = self._send('DELETE', '/admin/users/{user_id}', {'user_id': user_id}, {'delete_sole_owned_orgs': delete_sole_owned_orgs}, None, 'bearer')
+        return None
+
+    def delete_admin_user_factor(self, user_id: str, factor_id: str) -> None:
+        """Remove one second factor of a user (operators, support-led recovery). DELETE /admin/users/{user_id}/factors/{factor_id}."""
+        status, data = self._send('DELETE', '/admin/users/{user_id}/factors/{factor_id}', {'user_id': user_id, 'factor_id': factor_id}, {}, None, 'bearer')
+        return None
+
+    def delete_admin_user_factors(self, user_id: str) -> None:
+        """Remove every second factor of a user (operators, support-led recovery). DELETE /admin/users/{user_id}/factors."""
+        status, data = self._send('DELETE', '/admin/users/{user_id}/factors', {'user_id': user_id}, {}, None, 'bearer')
+        return None
+
     def delete_mfa_factor(self, factor_id: str) -> None:
         """Remove a factor, signing out every other session. DELETE /auth/mfa/factors/{factor_id}."""
         status, data = self._send('DELETE', '/auth/mfa/factors/{factor_id}', {'factor_id': factor_id}, {}, None, 'bearer')
@@ -162,6 +189,16 @@ class API:
         """Exchange an API key or an access token for a short-lived access token. POST /auth/token."""
         status, data = self._send('POST', '/auth/token', {}, {}, body.to_dict() if body is not None else None, 'apikey')
         return m.ExchangeResponse.from_dict(data)
+
+    def export_admin_user(self, user_id: str) -> m.AdminUserExport:
+        """Everything stored about a user, as JSON (operators, GDPR). GET /admin/users/{user_id}/export."""
+        status, data = self._send('GET', '/admin/users/{user_id}/export', {'user_id': user_id}, {}, None, 'bearer')
+        return m.AdminUserExport.from_dict(data)
+
+    def export_users(self, *, limit: int | None = None, cursor: str | None = None) -> m.ExportedUserPage:
+        """Export the password accounts, a page at a time, without secrets. GET /admin/users/export."""
+        status, data = self._send('GET', '/admin/users/export', {}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
+        return m.ExportedUserPage.from_dict(data)
 
     def finish_web_authn_registration(self, body: m.WebAuthnRegistrationRequest) -> m.MFAEnrollment:
         """Finish registering a passkey or security key. POST /auth/mfa/webauthn/registration/finish."""
@@ -182,6 +219,11 @@ class API:
         """The page that invitation links open. GET /accept-invitation."""
         status, data = self._send('GET', '/accept-invitation', {}, {}, None, 'none')
         return None
+
+    def get_admin_user(self, user_id: str) -> m.AdminUserDetail:
+        """One user with their sessions, keys, factors and organizations (operators). GET /admin/users/{user_id}."""
+        status, data = self._send('GET', '/admin/users/{user_id}', {'user_id': user_id}, {}, None, 'bearer')
+        return m.AdminUserDetail.from_dict(data)
 
     def get_audiences(self, org_id: str) -> m.AudienceList:
         """The audiences the organization's exchanged tokens may name. GET /organizations/{org_id}/audiences."""
@@ -268,6 +310,16 @@ class API:
         status, data = self._send('GET', '/verify-email', {}, {}, None, 'none')
         return None
 
+    def impersonate_user(self, user_id: str) -> m.ImpersonationToken:
+        """A short-lived, read-only access token acting as a user. POST /admin/users/{user_id}/impersonate."""
+        status, data = self._send('POST', '/admin/users/{user_id}/impersonate', {'user_id': user_id}, {}, None, 'bearer')
+        return m.ImpersonationToken.from_dict(data)
+
+    def import_users(self, body: m.ImportUsersRequest) -> m.ImportUsersResult:
+        """Import users, with password hashes from another system. POST /admin/users/import."""
+        status, data = self._send('POST', '/admin/users/import', {}, {}, body.to_dict(), 'bearer')
+        return m.ImportUsersResult.from_dict(data)
+
     def introspect_token(self) -> m.IntrospectionResponse:
         """Introspect a token (RFC 7662). POST /oauth/introspect."""
         status, data = self._send('POST', '/oauth/introspect', {}, {}, None, 'apikey')
@@ -282,6 +334,11 @@ class API:
         """The caller's personal API keys (never their secrets). GET /api-keys."""
         status, data = self._send('GET', '/api-keys', {}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
         return m.APIKeyList.from_dict(data)
+
+    def list_admin_users(self, *, limit: int | None = None, cursor: str | None = None, email: str | None = None, email_prefix: str | None = None, org_id: str | None = None, external_id: str | None = None, created_after: str | None = None, created_before: str | None = None, banned: bool | None = None) -> m.AdminUserList:
+        """List and search users (operators). GET /admin/users."""
+        status, data = self._send('GET', '/admin/users', {}, {'limit': limit, 'cursor': cursor, 'email': email, 'email_prefix': email_prefix, 'org_id': org_id, 'external_id': external_id, 'created_after': created_after, 'created_before': created_before, 'banned': banned}, None, 'bearer')
+        return m.AdminUserList.from_dict(data)
 
     def list_events(self, *, limit: int | None = None, cursor: str | None = None, before: str | None = None) -> m.EventPage:
         """The caller's own security events, newest first. GET /auth/events."""
@@ -383,6 +440,11 @@ class API:
         status, data = self._send('DELETE', '/api-keys/{key_id}', {'key_id': key_id}, {}, None, 'bearer')
         return None
 
+    def revoke_admin_user_sessions(self, user_id: str) -> None:
+        """End every session of a user (operators). DELETE /admin/users/{user_id}/sessions."""
+        status, data = self._send('DELETE', '/admin/users/{user_id}/sessions', {'user_id': user_id}, {}, None, 'bearer')
+        return None
+
     def revoke_invitation(self, org_id: str, invitation_id: str) -> None:
         """Revoke a pending invitation (owners and admins). DELETE /organizations/{org_id}/invitations/{invitation_id}."""
         status, data = self._send('DELETE', '/organizations/{org_id}/invitations/{invitation_id}', {'org_id': org_id, 'invitation_id': invitation_id}, {}, None, 'bearer')
@@ -439,6 +501,16 @@ class API:
         if status in (201, 202):
             return m.signup_result_from_dict(data)
         raise ValueError(f'unexpected status {status} of signup')
+
+    def update_admin_user(self, user_id: str, body: m.AdminUserUpdate) -> m.AdminUser:
+        """Change a user's email, ban or metadata (operators). PATCH /admin/users/{user_id}."""
+        status, data = self._send('PATCH', '/admin/users/{user_id}', {'user_id': user_id}, {}, body.to_dict(), 'bearer')
+        return m.AdminUser.from_dict(data)
+
+    def update_me(self, body: m.UpdateMeRequest) -> m.User:
+        """Change the authenticated user's own user_metadata. PATCH /auth/me."""
+        status, data = self._send('PATCH', '/auth/me', {}, {}, body.to_dict(), 'bearer')
+        return m.User.from_dict(data)
 
     def update_member(self, org_id: str, user_id: str, body: m.UpdateMemberRequest) -> m.Member:
         """Change a member's role (owners and admins). PATCH /organizations/{org_id}/members/{user_id}."""

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest']
+__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest']
 
 
-ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed', 'mfa_locked', 'org_mfa_required']
+ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed', 'mfa_locked', 'org_mfa_required', 'user_banned']
 """A stable error code. Codes are only ever added."""
 
 
@@ -248,12 +248,14 @@ class User:
     org_id: str | None = None
     external_id: str | None = None
     metadata: dict[str, Any] | None = None
+    app_metadata: dict[str, Any] | None = None
+    user_metadata: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> User:
-        known = {'id', 'email', 'email_verified', 'created_at', 'org_id', 'external_id', 'metadata'}
+        known = {'id', 'email', 'email_verified', 'created_at', 'org_id', 'external_id', 'metadata', 'app_metadata', 'user_metadata'}
         return cls(
             id=d['id'],
             email=d['email'],
@@ -262,6 +264,8 @@ class User:
             org_id=d['org_id'] if d.get('org_id') is not None else None,
             external_id=d['external_id'] if d.get('external_id') is not None else None,
             metadata=d['metadata'] if d.get('metadata') is not None else None,
+            app_metadata=d['app_metadata'] if d.get('app_metadata') is not None else None,
+            user_metadata=d['user_metadata'] if d.get('user_metadata') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -277,6 +281,282 @@ class User:
             d['external_id'] = self.external_id
         if self.metadata is not None:
             d['metadata'] = self.metadata
+        if self.app_metadata is not None:
+            d['app_metadata'] = self.app_metadata
+        if self.user_metadata is not None:
+            d['user_metadata'] = self.user_metadata
+        return d
+
+Metadata = dict[str, Any]
+"""A JSON object of at most 8 KiB serialised."""
+
+
+@dataclass
+class AdminUser:
+    """AdminUser (openapi.yaml)."""
+
+    id: str
+    email_verified: bool
+    created_at: str
+    updated_at: str
+    banned: bool
+    has_password: bool
+    factor_count: int
+    email: str | None = None
+    banned_until: str | None = None
+    ban_reason: str | None = None
+    app_metadata: Metadata | None = None
+    user_metadata: Metadata | None = None
+    org_id: str | None = None
+    external_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AdminUser:
+        known = {'id', 'email_verified', 'created_at', 'updated_at', 'banned', 'has_password', 'factor_count', 'email', 'banned_until', 'ban_reason', 'app_metadata', 'user_metadata', 'org_id', 'external_id'}
+        return cls(
+            id=d['id'],
+            email_verified=d['email_verified'],
+            created_at=d['created_at'],
+            updated_at=d['updated_at'],
+            banned=d['banned'],
+            has_password=d['has_password'],
+            factor_count=d['factor_count'],
+            email=d['email'] if d.get('email') is not None else None,
+            banned_until=d['banned_until'] if d.get('banned_until') is not None else None,
+            ban_reason=d['ban_reason'] if d.get('ban_reason') is not None else None,
+            app_metadata=d['app_metadata'] if d.get('app_metadata') is not None else None,
+            user_metadata=d['user_metadata'] if d.get('user_metadata') is not None else None,
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            external_id=d['external_id'] if d.get('external_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['email_verified'] = self.email_verified
+        d['created_at'] = self.created_at
+        d['updated_at'] = self.updated_at
+        d['banned'] = self.banned
+        d['has_password'] = self.has_password
+        d['factor_count'] = self.factor_count
+        if self.email is not None:
+            d['email'] = self.email
+        if self.banned_until is not None:
+            d['banned_until'] = self.banned_until
+        if self.ban_reason is not None:
+            d['ban_reason'] = self.ban_reason
+        if self.app_metadata is not None:
+            d['app_metadata'] = self.app_metadata
+        if self.user_metadata is not None:
+            d['user_metadata'] = self.user_metadata
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.external_id is not None:
+            d['external_id'] = self.external_id
+        return d
+
+
+@dataclass
+class AdminUserList:
+    """AdminUserList (openapi.yaml)."""
+
+    users: list[AdminUser]
+    next_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AdminUserList:
+        known = {'users', 'next_cursor'}
+        return cls(
+            users=[AdminUser.from_dict(x) for x in d['users']],
+            next_cursor=d['next_cursor'] if d.get('next_cursor') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['users'] = [x.to_dict() for x in self.users]
+        if self.next_cursor is not None:
+            d['next_cursor'] = self.next_cursor
+        return d
+
+
+@dataclass
+class AdminMembership:
+    """AdminMembership (openapi.yaml)."""
+
+    id: str
+    name: str
+    role: Role
+    created_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AdminMembership:
+        known = {'id', 'name', 'role', 'created_at'}
+        return cls(
+            id=d['id'],
+            name=d['name'],
+            role=d['role'],
+            created_at=d['created_at'] if d.get('created_at') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['name'] = self.name
+        d['role'] = self.role
+        if self.created_at is not None:
+            d['created_at'] = self.created_at
+        return d
+
+
+@dataclass
+class AdminUserDetail:
+    """AdminUserDetail (openapi.yaml)."""
+
+    user: AdminUser
+    sessions: list[Session]
+    api_keys: list[APIKey]
+    factors: list[MFAFactor]
+    organizations: list[AdminMembership]
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AdminUserDetail:
+        known = {'user', 'sessions', 'api_keys', 'factors', 'organizations'}
+        return cls(
+            user=AdminUser.from_dict(d['user']),
+            sessions=[Session.from_dict(x) for x in d['sessions']],
+            api_keys=[APIKey.from_dict(x) for x in d['api_keys']],
+            factors=[MFAFactor.from_dict(x) for x in d['factors']],
+            organizations=[AdminMembership.from_dict(x) for x in d['organizations']],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user'] = self.user.to_dict()
+        d['sessions'] = [x.to_dict() for x in self.sessions]
+        d['api_keys'] = [x.to_dict() for x in self.api_keys]
+        d['factors'] = [x.to_dict() for x in self.factors]
+        d['organizations'] = [x.to_dict() for x in self.organizations]
+        return d
+
+
+@dataclass
+class AdminUserExport:
+    """AdminUserExport (openapi.yaml)."""
+
+    exported_at: str
+    user: AdminUser
+    sessions: list[Session]
+    api_keys: list[APIKey]
+    factors: list[MFAFactor]
+    organizations: list[AdminMembership]
+    events: list[Event]
+    metadata: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AdminUserExport:
+        known = {'exported_at', 'user', 'sessions', 'api_keys', 'factors', 'organizations', 'events', 'metadata'}
+        return cls(
+            exported_at=d['exported_at'],
+            user=AdminUser.from_dict(d['user']),
+            sessions=[Session.from_dict(x) for x in d['sessions']],
+            api_keys=[APIKey.from_dict(x) for x in d['api_keys']],
+            factors=[MFAFactor.from_dict(x) for x in d['factors']],
+            organizations=[AdminMembership.from_dict(x) for x in d['organizations']],
+            events=[Event.from_dict(x) for x in d['events']],
+            metadata=d['metadata'] if d.get('metadata') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['exported_at'] = self.exported_at
+        d['user'] = self.user.to_dict()
+        d['sessions'] = [x.to_dict() for x in self.sessions]
+        d['api_keys'] = [x.to_dict() for x in self.api_keys]
+        d['factors'] = [x.to_dict() for x in self.factors]
+        d['organizations'] = [x.to_dict() for x in self.organizations]
+        d['events'] = [x.to_dict() for x in self.events]
+        if self.metadata is not None:
+            d['metadata'] = self.metadata
+        return d
+
+
+@dataclass
+class AdminUserUpdate:
+    """AdminUserUpdate (openapi.yaml)."""
+
+    email: str | None = None
+    email_verified: bool | None = None
+    banned_until: str | None = None
+    ban_reason: str | None = None
+    app_metadata: Metadata | None = None
+    user_metadata: Metadata | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AdminUserUpdate:
+        known = {'email', 'email_verified', 'banned_until', 'ban_reason', 'app_metadata', 'user_metadata'}
+        return cls(
+            email=d['email'] if d.get('email') is not None else None,
+            email_verified=d['email_verified'] if d.get('email_verified') is not None else None,
+            banned_until=d['banned_until'] if d.get('banned_until') is not None else None,
+            ban_reason=d['ban_reason'] if d.get('ban_reason') is not None else None,
+            app_metadata=d['app_metadata'] if d.get('app_metadata') is not None else None,
+            user_metadata=d['user_metadata'] if d.get('user_metadata') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        if self.email is not None:
+            d['email'] = self.email
+        if self.email_verified is not None:
+            d['email_verified'] = self.email_verified
+        if self.banned_until is not None:
+            d['banned_until'] = self.banned_until
+        if self.ban_reason is not None:
+            d['ban_reason'] = self.ban_reason
+        if self.app_metadata is not None:
+            d['app_metadata'] = self.app_metadata
+        if self.user_metadata is not None:
+            d['user_metadata'] = self.user_metadata
+        return d
+
+
+@dataclass
+class UpdateMeRequest:
+    """UpdateMeRequest (openapi.yaml)."""
+
+    user_metadata: Metadata
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UpdateMeRequest:
+        known = {'user_metadata'}
+        return cls(
+            user_metadata=d['user_metadata'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['user_metadata'] = self.user_metadata
         return d
 
 
@@ -443,12 +723,13 @@ class Session:
     org_id: str | None = None
     external_id: str | None = None
     aal: AAL | None = None
+    actor_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Session:
-        known = {'id', 'user_id', 'created_at', 'last_used_at', 'expires_at', 'absolute_expires_at', 'current', 'user_agent', 'ip', 'org_id', 'external_id', 'aal'}
+        known = {'id', 'user_id', 'created_at', 'last_used_at', 'expires_at', 'absolute_expires_at', 'current', 'user_agent', 'ip', 'org_id', 'external_id', 'aal', 'actor_id'}
         return cls(
             id=d['id'],
             user_id=d['user_id'],
@@ -462,6 +743,7 @@ class Session:
             org_id=d['org_id'] if d.get('org_id') is not None else None,
             external_id=d['external_id'] if d.get('external_id') is not None else None,
             aal=d['aal'] if d.get('aal') is not None else None,
+            actor_id=d['actor_id'] if d.get('actor_id') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -484,6 +766,8 @@ class Session:
             d['external_id'] = self.external_id
         if self.aal is not None:
             d['aal'] = self.aal
+        if self.actor_id is not None:
+            d['actor_id'] = self.actor_id
         return d
 
 
@@ -1432,7 +1716,7 @@ class Event:
     """Event (openapi.yaml)."""
 
     id: str
-    type: Literal['signup', 'login_succeeded', 'login_failed', 'refresh_reuse_detected', 'logout', 'session_revoked', 'password_changed', 'password_reset_requested', 'password_reset_completed', 'email_verified', 'api_key_created', 'api_key_rolled', 'api_key_revoked', 'rate_limited', 'member_invited', 'invitation_accepted', 'mfa_factor_added', 'mfa_factor_removed', 'mfa_verified', 'mfa_verification_failed', 'recovery_codes_regenerated', 'mfa_locked']
+    type: Literal['signup', 'login_succeeded', 'login_failed', 'refresh_reuse_detected', 'logout', 'session_revoked', 'password_changed', 'password_reset_requested', 'password_reset_completed', 'email_verified', 'api_key_created', 'api_key_rolled', 'api_key_revoked', 'rate_limited', 'member_invited', 'invitation_accepted', 'mfa_factor_added', 'mfa_factor_removed', 'mfa_verified', 'mfa_verification_failed', 'recovery_codes_regenerated', 'mfa_locked', 'impersonation_started']
     created_at: str
     session_id: str | None = None
     key_id: str | None = None
@@ -1663,12 +1947,13 @@ class IntrospectionResponse:
     ext: str | None = None
     aal: AAL | None = None
     amr: list[str] | None = None
+    act: Any | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IntrospectionResponse:
-        known = {'active', 'scope', 'client_id', 'sub', 'exp', 'iat', 'auth_time', 'iss', 'aud', 'jti', 'token_type', 'token_use', 'sid', 'org_id', 'ext', 'aal', 'amr'}
+        known = {'active', 'scope', 'client_id', 'sub', 'exp', 'iat', 'auth_time', 'iss', 'aud', 'jti', 'token_type', 'token_use', 'sid', 'org_id', 'ext', 'aal', 'amr', 'act'}
         return cls(
             active=d['active'],
             scope=d['scope'] if d.get('scope') is not None else None,
@@ -1687,6 +1972,7 @@ class IntrospectionResponse:
             ext=d['ext'] if d.get('ext') is not None else None,
             aal=d['aal'] if d.get('aal') is not None else None,
             amr=d['amr'] if d.get('amr') is not None else None,
+            act=d['act'] if d.get('act') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -1725,6 +2011,8 @@ class IntrospectionResponse:
             d['aal'] = self.aal
         if self.amr is not None:
             d['amr'] = self.amr
+        if self.act is not None:
+            d['act'] = self.act
         return d
 
 
@@ -1788,12 +2076,14 @@ generated models name with `x-go-type`."""
     auth_time: int | None = None
     aal: str | None = None
     amr: list[str] | None = None
+    act: Any | None = None
+    app_metadata: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AccessTokenClaims:
-        known = {'iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'sid', 'scope', 'key_id', 'org_id', 'ext', 'client_id', 'auth_time', 'aal', 'amr'}
+        known = {'iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'sid', 'scope', 'key_id', 'org_id', 'ext', 'client_id', 'auth_time', 'aal', 'amr', 'act', 'app_metadata'}
         return cls(
             iss=d['iss'] if d.get('iss') is not None else None,
             sub=d['sub'] if d.get('sub') is not None else None,
@@ -1811,6 +2101,8 @@ generated models name with `x-go-type`."""
             auth_time=d['auth_time'] if d.get('auth_time') is not None else None,
             aal=d['aal'] if d.get('aal') is not None else None,
             amr=d['amr'] if d.get('amr') is not None else None,
+            act=d['act'] if d.get('act') is not None else None,
+            app_metadata=d['app_metadata'] if d.get('app_metadata') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -1848,6 +2140,242 @@ generated models name with `x-go-type`."""
             d['aal'] = self.aal
         if self.amr is not None:
             d['amr'] = self.amr
+        if self.act is not None:
+            d['act'] = self.act
+        if self.app_metadata is not None:
+            d['app_metadata'] = self.app_metadata
+        return d
+
+
+@dataclass
+class ImportUser:
+    """ImportUser (openapi.yaml)."""
+
+    email: str
+    email_verified: bool | None = None
+    password_hash: str | None = None
+    external_id: str | None = None
+    created_at: str | None = None
+    app_metadata: dict[str, Any] | None = None
+    user_metadata: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ImportUser:
+        known = {'email', 'email_verified', 'password_hash', 'external_id', 'created_at', 'app_metadata', 'user_metadata'}
+        return cls(
+            email=d['email'],
+            email_verified=d['email_verified'] if d.get('email_verified') is not None else None,
+            password_hash=d['password_hash'] if d.get('password_hash') is not None else None,
+            external_id=d['external_id'] if d.get('external_id') is not None else None,
+            created_at=d['created_at'] if d.get('created_at') is not None else None,
+            app_metadata=d['app_metadata'] if d.get('app_metadata') is not None else None,
+            user_metadata=d['user_metadata'] if d.get('user_metadata') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['email'] = self.email
+        if self.email_verified is not None:
+            d['email_verified'] = self.email_verified
+        if self.password_hash is not None:
+            d['password_hash'] = self.password_hash
+        if self.external_id is not None:
+            d['external_id'] = self.external_id
+        if self.created_at is not None:
+            d['created_at'] = self.created_at
+        if self.app_metadata is not None:
+            d['app_metadata'] = self.app_metadata
+        if self.user_metadata is not None:
+            d['user_metadata'] = self.user_metadata
+        return d
+
+
+@dataclass
+class ImportUsersRequest:
+    """ImportUsersRequest (openapi.yaml)."""
+
+    users: list[ImportUser]
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ImportUsersRequest:
+        known = {'users'}
+        return cls(
+            users=[ImportUser.from_dict(x) for x in d['users']],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['users'] = [x.to_dict() for x in self.users]
+        return d
+
+
+@dataclass
+class ImportUserResult:
+    """ImportUserResult (openapi.yaml)."""
+
+    index: int
+    id: str | None = None
+    error: ErrorCode | None = None
+    message: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ImportUserResult:
+        known = {'index', 'id', 'error', 'message'}
+        return cls(
+            index=d['index'],
+            id=d['id'] if d.get('id') is not None else None,
+            error=d['error'] if d.get('error') is not None else None,
+            message=d['message'] if d.get('message') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['index'] = self.index
+        if self.id is not None:
+            d['id'] = self.id
+        if self.error is not None:
+            d['error'] = self.error
+        if self.message is not None:
+            d['message'] = self.message
+        return d
+
+
+@dataclass
+class ImportUsersResult:
+    """ImportUsersResult (openapi.yaml)."""
+
+    created: int
+    results: list[ImportUserResult]
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ImportUsersResult:
+        known = {'created', 'results'}
+        return cls(
+            created=d['created'],
+            results=[ImportUserResult.from_dict(x) for x in d['results']],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['created'] = self.created
+        d['results'] = [x.to_dict() for x in self.results]
+        return d
+
+
+@dataclass
+class ExportedUser:
+    """ExportedUser (openapi.yaml)."""
+
+    id: str
+    email: str
+    email_verified: bool
+    created_at: str
+    updated_at: str
+    external_id: str | None = None
+    has_password: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ExportedUser:
+        known = {'id', 'email', 'email_verified', 'created_at', 'updated_at', 'external_id', 'has_password'}
+        return cls(
+            id=d['id'],
+            email=d['email'],
+            email_verified=d['email_verified'],
+            created_at=d['created_at'],
+            updated_at=d['updated_at'],
+            external_id=d['external_id'] if d.get('external_id') is not None else None,
+            has_password=d['has_password'] if d.get('has_password') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['email'] = self.email
+        d['email_verified'] = self.email_verified
+        d['created_at'] = self.created_at
+        d['updated_at'] = self.updated_at
+        if self.external_id is not None:
+            d['external_id'] = self.external_id
+        if self.has_password is not None:
+            d['has_password'] = self.has_password
+        return d
+
+
+@dataclass
+class ExportedUserPage:
+    """ExportedUserPage (openapi.yaml)."""
+
+    users: list[ExportedUser]
+    next_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ExportedUserPage:
+        known = {'users', 'next_cursor'}
+        return cls(
+            users=[ExportedUser.from_dict(x) for x in d['users']],
+            next_cursor=d['next_cursor'] if d.get('next_cursor') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['users'] = [x.to_dict() for x in self.users]
+        if self.next_cursor is not None:
+            d['next_cursor'] = self.next_cursor
+        return d
+
+
+@dataclass
+class ImpersonationToken:
+    """ImpersonationToken (openapi.yaml)."""
+
+    access_token: str
+    token_type: Literal['Bearer']
+    expires_in: int
+    expires_at: str
+    session_id: str
+    user_id: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ImpersonationToken:
+        known = {'access_token', 'token_type', 'expires_in', 'expires_at', 'session_id', 'user_id'}
+        return cls(
+            access_token=d['access_token'],
+            token_type=d['token_type'],
+            expires_in=d['expires_in'],
+            expires_at=d['expires_at'],
+            session_id=d['session_id'],
+            user_id=d['user_id'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['access_token'] = self.access_token
+        d['token_type'] = self.token_type
+        d['expires_in'] = self.expires_in
+        d['expires_at'] = self.expires_at
+        d['session_id'] = self.session_id
+        d['user_id'] = self.user_id
         return d
 
 MFAFactorType = Literal['totp', 'webauthn']
