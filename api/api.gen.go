@@ -1015,6 +1015,25 @@ type CreateOrganizationRequest struct {
 	Name string `json:"name"`
 }
 
+// CreateWebhookRequest defines model for CreateWebhookRequest.
+type CreateWebhookRequest struct {
+	// Description Example: CRM sync
+	Description *string `json:"description,omitempty"`
+
+	// Enabled Whether messages are sent; true when absent.
+	//
+	// Example: true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// EventTypes The event types sent; empty or absent for all.
+	//
+	// Example: ["user.created","session.revoked"]
+	EventTypes *[]WebhookEventType `json:"event_types,omitempty"`
+
+	// Url Example: https://hooks.example.com/latch
+	Url string `json:"url"`
+}
+
 // Credentials defines model for Credentials.
 type Credentials struct {
 	// Email Example: ada@example.com
@@ -1917,6 +1936,21 @@ type UpdateOrganizationRequest struct {
 	RequireMfa *bool `json:"require_mfa,omitempty"`
 }
 
+// UpdateWebhookRequest defines model for UpdateWebhookRequest.
+type UpdateWebhookRequest struct {
+	// Description Example: CRM sync
+	Description *string `json:"description,omitempty"`
+
+	// Enabled Example: false
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// EventTypes Example: ["user.created"]
+	EventTypes *[]WebhookEventType `json:"event_types,omitempty"`
+
+	// Url Example: https://hooks.example.com/latch/v2
+	Url *string `json:"url,omitempty"`
+}
+
 // User defines model for User.
 type User struct {
 	// AppMetadata What operators store about the user (`PATCH /admin/users/{user_id}`);
@@ -2002,6 +2036,99 @@ type WebAuthnRegistrationRequest struct {
 	Name *string `json:"name,omitempty"`
 }
 
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	// Attempt 1 for the first attempt of the message.
+	Attempt     int       `json:"attempt"`
+	AttemptedAt time.Time `json:"attempted_at"`
+
+	// Error Why the attempt failed ("" for a 2xx).
+	Error     string `json:"error"`
+	EventType string `json:"event_type"`
+	LatencyMs int64  `json:"latency_ms"`
+
+	// MessageId The message's id, which is its event's id and the `webhook-id` header sent.
+	MessageId openapi_types.UUID `json:"message_id"`
+
+	// ResponseExcerpt The first KiB of the response body.
+	ResponseExcerpt string `json:"response_excerpt"`
+
+	// StatusCode The receiver's HTTP status; absent when no response came.
+	StatusCode *int `json:"status_code,omitempty"`
+}
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Deliveries []WebhookDelivery `json:"deliveries"`
+
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// WebhookEndpoint defines model for WebhookEndpoint.
+type WebhookEndpoint struct {
+	CreatedAt   time.Time `json:"created_at"`
+	Description string    `json:"description"`
+
+	// DisabledAt Set when Latch disabled the endpoint after five days of failures only.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	Enabled    bool       `json:"enabled"`
+
+	// EventTypes The event types sent; empty for all.
+	EventTypes []string           `json:"event_types"`
+	Id         openapi_types.UUID `json:"id"`
+
+	// OrgId The organization whose events the endpoint receives; absent for an operator's endpoint (every event).
+	OrgId     *openapi_types.UUID `json:"org_id,omitempty"`
+	UpdatedAt time.Time           `json:"updated_at"`
+	Url       string              `json:"url"`
+}
+
+// WebhookEndpointList defines model for WebhookEndpointList.
+type WebhookEndpointList struct {
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string           `json:"next_cursor,omitempty"`
+	Webhooks   []WebhookEndpoint `json:"webhooks"`
+}
+
+// WebhookEndpointWithSecret defines model for WebhookEndpointWithSecret.
+type WebhookEndpointWithSecret struct {
+	CreatedAt   time.Time `json:"created_at"`
+	Description string    `json:"description"`
+
+	// DisabledAt Set when Latch disabled the endpoint after five days of failures only.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	Enabled    bool       `json:"enabled"`
+
+	// EventTypes The event types sent; empty for all.
+	EventTypes []string           `json:"event_types"`
+	Id         openapi_types.UUID `json:"id"`
+
+	// OrgId The organization whose events the endpoint receives; absent for an operator's endpoint (every event).
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Secret The signing secret, `whsec_` and base64 (Standard Webhooks); shown only here.
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+	Secret    string    `json:"secret"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Url       string    `json:"url"`
+}
+
+// WebhookEventType An outbound event type, such as `user.created` (the list is in docs/webhooks.md); `webhook.test` is sent only by the test operation.
+//
+// Example: user.created
+type WebhookEventType = string
+
+// WebhookSecret defines model for WebhookSecret.
+type WebhookSecret struct {
+	// PreviousValidUntil Until then messages carry the previous secret's signature too.
+	PreviousValidUntil time.Time `json:"previous_valid_until"`
+
+	// Secret The new signing secret; shown only here.
+	Secret string `json:"secret"`
+}
+
 // Cursor defines model for Cursor.
 type Cursor = string
 
@@ -2017,6 +2144,9 @@ type KeyId = openapi_types.UUID
 // Limit defines model for Limit.
 type Limit = int
 
+// MessageId defines model for MessageId.
+type MessageId = openapi_types.UUID
+
 // OrgId defines model for OrgId.
 type OrgId = openapi_types.UUID
 
@@ -2025,6 +2155,9 @@ type SessionId = openapi_types.UUID
 
 // UserId defines model for UserId.
 type UserId = openapi_types.UUID
+
+// WebhookId defines model for WebhookId.
+type WebhookId = openapi_types.UUID
 
 // BadRequest defines model for BadRequest.
 type BadRequest = ErrorBody
@@ -2099,6 +2232,24 @@ type ExportUsersParams struct {
 type DeleteAdminUserParams struct {
 	// DeleteSoleOwnedOrgs Also delete the organizations the user alone owns.
 	DeleteSoleOwnedOrgs *bool `form:"delete_sole_owned_orgs,omitempty" json:"delete_sole_owned_orgs,omitempty"`
+}
+
+// ListAdminWebhooksParams defines parameters for ListAdminWebhooks.
+type ListAdminWebhooksParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListAdminWebhookDeliveriesParams defines parameters for ListAdminWebhookDeliveries.
+type ListAdminWebhookDeliveriesParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListAPIKeysParams defines parameters for ListAPIKeys.
@@ -2191,6 +2342,24 @@ type ListOrgSessionsParams struct {
 	ExternalId *string `form:"external_id,omitempty" json:"external_id,omitempty"`
 }
 
+// ListOrgWebhooksParams defines parameters for ListOrgWebhooks.
+type ListOrgWebhooksParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListOrgWebhookDeliveriesParams defines parameters for ListOrgWebhookDeliveries.
+type ListOrgWebhookDeliveriesParams struct {
+	// Limit The most items in the page.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListSessionsParams defines parameters for ListSessions.
 type ListSessionsParams struct {
 	// Limit The most items in the page.
@@ -2210,6 +2379,12 @@ type ImportUsersJSONRequestBody = ImportUsersRequest
 
 // UpdateAdminUserJSONRequestBody defines body for UpdateAdminUser for application/json ContentType.
 type UpdateAdminUserJSONRequestBody = AdminUserUpdate
+
+// CreateAdminWebhookJSONRequestBody defines body for CreateAdminWebhook for application/json ContentType.
+type CreateAdminWebhookJSONRequestBody = CreateWebhookRequest
+
+// UpdateAdminWebhookJSONRequestBody defines body for UpdateAdminWebhook for application/json ContentType.
+type UpdateAdminWebhookJSONRequestBody = UpdateWebhookRequest
 
 // CreateAPIKeyJSONRequestBody defines body for CreateAPIKey for application/json ContentType.
 type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
@@ -2303,6 +2478,12 @@ type InviteMemberJSONRequestBody = InviteRequest
 
 // UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
 type UpdateMemberJSONRequestBody = UpdateMemberRequest
+
+// CreateOrgWebhookJSONRequestBody defines body for CreateOrgWebhook for application/json ContentType.
+type CreateOrgWebhookJSONRequestBody = CreateWebhookRequest
+
+// UpdateOrgWebhookJSONRequestBody defines body for UpdateOrgWebhook for application/json ContentType.
+type UpdateOrgWebhookJSONRequestBody = UpdateWebhookRequest
 
 // CreateDelegatedSessionJSONRequestBody defines body for CreateDelegatedSession for application/json ContentType.
 type CreateDelegatedSessionJSONRequestBody = DelegatedSessionRequest
@@ -2455,6 +2636,33 @@ type ServerInterface interface {
 	// RevokeAdminUserSessions End every session of a user (operators)
 	// (DELETE /admin/users/{user_id}/sessions)
 	RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId)
+	// ListAdminWebhooks The operator webhook endpoints (operators)
+	// (GET /admin/webhooks)
+	ListAdminWebhooks(w http.ResponseWriter, r *http.Request, params ListAdminWebhooksParams)
+	// CreateAdminWebhook Register a webhook endpoint (operators)
+	// (POST /admin/webhooks)
+	CreateAdminWebhook(w http.ResponseWriter, r *http.Request)
+	// DeleteAdminWebhook Delete a webhook endpoint and its pending messages (operators)
+	// (DELETE /admin/webhooks/{webhook_id})
+	DeleteAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// GetAdminWebhook One webhook endpoint (operators)
+	// (GET /admin/webhooks/{webhook_id})
+	GetAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// UpdateAdminWebhook Change a webhook endpoint (operators)
+	// (PATCH /admin/webhooks/{webhook_id})
+	UpdateAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// ListAdminWebhookDeliveries The endpoint's delivery attempts, newest first (operators)
+	// (GET /admin/webhooks/{webhook_id}/deliveries)
+	ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListAdminWebhookDeliveriesParams)
+	// RedeliverAdminWebhookMessage Send a message to the endpoint again (operators)
+	// (POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request, webhookId WebhookId, messageId MessageId)
+	// RotateAdminWebhookSecret Replace the endpoint's signing secret (operators)
+	// (POST /admin/webhooks/{webhook_id}/secret/rotate)
+	RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// TestAdminWebhook Send a `webhook.test` event to this endpoint only (operators)
+	// (POST /admin/webhooks/{webhook_id}/test)
+	TestAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(w http.ResponseWriter, r *http.Request, params ListAPIKeysParams)
@@ -2638,6 +2846,33 @@ type ServerInterface interface {
 	// RevokeOrgSession Revoke a delegated session of the organization
 	// (DELETE /organizations/{org_id}/sessions/{session_id})
 	RevokeOrgSession(w http.ResponseWriter, r *http.Request, orgId OrgId, sessionId SessionId)
+	// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
+	// (GET /organizations/{org_id}/webhooks)
+	ListOrgWebhooks(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgWebhooksParams)
+	// CreateOrgWebhook Register a webhook endpoint (owners and admins)
+	// (POST /organizations/{org_id}/webhooks)
+	CreateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// DeleteOrgWebhook Delete a webhook endpoint and its pending messages (owners and admins)
+	// (DELETE /organizations/{org_id}/webhooks/{webhook_id})
+	DeleteOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// GetOrgWebhook One webhook endpoint (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id})
+	GetOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// UpdateOrgWebhook Change a webhook endpoint (owners and admins)
+	// (PATCH /organizations/{org_id}/webhooks/{webhook_id})
+	UpdateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// ListOrgWebhookDeliveries The endpoint's delivery attempts, newest first (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id}/deliveries)
+	ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, params ListOrgWebhookDeliveriesParams)
+	// RedeliverOrgWebhookMessage Send a message to the endpoint again (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, messageId MessageId)
+	// RotateOrgWebhookSecret Replace the endpoint's signing secret (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/secret/rotate)
+	RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
+	// TestOrgWebhook Send a `webhook.test` event to this endpoint only (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/test)
+	TestOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId)
 	// GetResetPasswordPage The password-reset page that mailed links open
 	// (GET /reset-password)
 	GetResetPasswordPage(w http.ResponseWriter, r *http.Request)
@@ -2758,6 +2993,60 @@ func (_ Unimplemented) ImpersonateUser(w http.ResponseWriter, r *http.Request, u
 // RevokeAdminUserSessions End every session of a user (operators)
 // (DELETE /admin/users/{user_id}/sessions)
 func (_ Unimplemented) RevokeAdminUserSessions(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListAdminWebhooks The operator webhook endpoints (operators)
+// (GET /admin/webhooks)
+func (_ Unimplemented) ListAdminWebhooks(w http.ResponseWriter, r *http.Request, params ListAdminWebhooksParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateAdminWebhook Register a webhook endpoint (operators)
+// (POST /admin/webhooks)
+func (_ Unimplemented) CreateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAdminWebhook Delete a webhook endpoint and its pending messages (operators)
+// (DELETE /admin/webhooks/{webhook_id})
+func (_ Unimplemented) DeleteAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetAdminWebhook One webhook endpoint (operators)
+// (GET /admin/webhooks/{webhook_id})
+func (_ Unimplemented) GetAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateAdminWebhook Change a webhook endpoint (operators)
+// (PATCH /admin/webhooks/{webhook_id})
+func (_ Unimplemented) UpdateAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListAdminWebhookDeliveries The endpoint's delivery attempts, newest first (operators)
+// (GET /admin/webhooks/{webhook_id}/deliveries)
+func (_ Unimplemented) ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListAdminWebhookDeliveriesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RedeliverAdminWebhookMessage Send a message to the endpoint again (operators)
+// (POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+func (_ Unimplemented) RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request, webhookId WebhookId, messageId MessageId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RotateAdminWebhookSecret Replace the endpoint's signing secret (operators)
+// (POST /admin/webhooks/{webhook_id}/secret/rotate)
+func (_ Unimplemented) RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// TestAdminWebhook Send a `webhook.test` event to this endpoint only (operators)
+// (POST /admin/webhooks/{webhook_id}/test)
+func (_ Unimplemented) TestAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -3124,6 +3413,60 @@ func (_ Unimplemented) ListOrgSessions(w http.ResponseWriter, r *http.Request, o
 // RevokeOrgSession Revoke a delegated session of the organization
 // (DELETE /organizations/{org_id}/sessions/{session_id})
 func (_ Unimplemented) RevokeOrgSession(w http.ResponseWriter, r *http.Request, orgId OrgId, sessionId SessionId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
+// (GET /organizations/{org_id}/webhooks)
+func (_ Unimplemented) ListOrgWebhooks(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgWebhooksParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateOrgWebhook Register a webhook endpoint (owners and admins)
+// (POST /organizations/{org_id}/webhooks)
+func (_ Unimplemented) CreateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteOrgWebhook Delete a webhook endpoint and its pending messages (owners and admins)
+// (DELETE /organizations/{org_id}/webhooks/{webhook_id})
+func (_ Unimplemented) DeleteOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetOrgWebhook One webhook endpoint (owners and admins)
+// (GET /organizations/{org_id}/webhooks/{webhook_id})
+func (_ Unimplemented) GetOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateOrgWebhook Change a webhook endpoint (owners and admins)
+// (PATCH /organizations/{org_id}/webhooks/{webhook_id})
+func (_ Unimplemented) UpdateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListOrgWebhookDeliveries The endpoint's delivery attempts, newest first (owners and admins)
+// (GET /organizations/{org_id}/webhooks/{webhook_id}/deliveries)
+func (_ Unimplemented) ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, params ListOrgWebhookDeliveriesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RedeliverOrgWebhookMessage Send a message to the endpoint again (owners and admins)
+// (POST /organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+func (_ Unimplemented) RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, messageId MessageId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RotateOrgWebhookSecret Replace the endpoint's signing secret (owners and admins)
+// (POST /organizations/{org_id}/webhooks/{webhook_id}/secret/rotate)
+func (_ Unimplemented) RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// TestOrgWebhook Send a `webhook.test` event to this endpoint only (owners and admins)
+// (POST /organizations/{org_id}/webhooks/{webhook_id}/test)
+func (_ Unimplemented) TestOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -3667,6 +4010,286 @@ func (siw *ServerInterfaceWrapper) RevokeAdminUserSessions(w http.ResponseWriter
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RevokeAdminUserSessions(w, r, userId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListAdminWebhooks operation middleware
+func (siw *ServerInterfaceWrapper) ListAdminWebhooks(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAdminWebhooksParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAdminWebhooks(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) CreateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateAdminWebhook(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAdminWebhook(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) GetAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAdminWebhook(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) UpdateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateAdminWebhook(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListAdminWebhookDeliveries operation middleware
+func (siw *ServerInterfaceWrapper) ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAdminWebhookDeliveriesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAdminWebhookDeliveries(w, r, webhookId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RedeliverAdminWebhookMessage operation middleware
+func (siw *ServerInterfaceWrapper) RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "message_id" -------------
+	var messageId MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "message_id", chi.URLParam(r, "message_id"), &messageId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "message_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RedeliverAdminWebhookMessage(w, r, webhookId, messageId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RotateAdminWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RotateAdminWebhookSecret(w, r, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// TestAdminWebhook operation middleware
+func (siw *ServerInterfaceWrapper) TestAdminWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.TestAdminWebhook(w, r, webhookId)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -5180,6 +5803,370 @@ func (siw *ServerInterfaceWrapper) RevokeOrgSession(w http.ResponseWriter, r *ht
 	handler.ServeHTTP(w, r)
 }
 
+// ListOrgWebhooks operation middleware
+func (siw *ServerInterfaceWrapper) ListOrgWebhooks(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOrgWebhooksParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOrgWebhooks(w, r, orgId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) CreateOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateOrgWebhook(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) DeleteOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) GetOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) UpdateOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOrgWebhookDeliveries operation middleware
+func (siw *ServerInterfaceWrapper) ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOrgWebhookDeliveriesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOrgWebhookDeliveries(w, r, orgId, webhookId, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RedeliverOrgWebhookMessage operation middleware
+func (siw *ServerInterfaceWrapper) RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "message_id" -------------
+	var messageId MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "message_id", chi.URLParam(r, "message_id"), &messageId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "message_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RedeliverOrgWebhookMessage(w, r, orgId, webhookId, messageId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RotateOrgWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RotateOrgWebhookSecret(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// TestOrgWebhook operation middleware
+func (siw *ServerInterfaceWrapper) TestOrgWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "webhook_id" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhook_id", chi.URLParam(r, "webhook_id"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhook_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.TestOrgWebhook(w, r, orgId, webhookId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetResetPasswordPage operation middleware
 func (siw *ServerInterfaceWrapper) GetResetPasswordPage(w http.ResponseWriter, r *http.Request) {
 
@@ -5760,6 +6747,60 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/userinfo", wrapper.GetUserInfo)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/webhooks", wrapper.ListAdminWebhooks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks", wrapper.CreateAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/webhooks/{webhook_id}", wrapper.DeleteAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/webhooks/{webhook_id}", wrapper.GetAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/admin/webhooks/{webhook_id}", wrapper.UpdateAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks/{webhook_id}/secret/rotate", wrapper.RotateAdminWebhookSecret)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/webhooks/{webhook_id}/deliveries", wrapper.ListAdminWebhookDeliveries)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver", wrapper.RedeliverAdminWebhookMessage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/webhooks/{webhook_id}/test", wrapper.TestAdminWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/webhooks", wrapper.ListOrgWebhooks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks", wrapper.CreateOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}", wrapper.DeleteOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}", wrapper.GetOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}", wrapper.UpdateOrgWebhook)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/secret/rotate", wrapper.RotateOrgWebhookSecret)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/deliveries", wrapper.ListOrgWebhookDeliveries)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver", wrapper.RedeliverOrgWebhookMessage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/webhooks/{webhook_id}/test", wrapper.TestOrgWebhook)
 	})
 
 	return r
@@ -7206,6 +8247,1067 @@ func (response RevokeAdminUserSessions500JSONResponse) VisitRevokeAdminUserSessi
 type RevokeAdminUserSessions503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response RevokeAdminUserSessions503JSONResponse) VisitRevokeAdminUserSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooksRequestObject struct {
+	Params ListAdminWebhooksParams
+}
+
+type ListAdminWebhooksResponseObject interface {
+	VisitListAdminWebhooksResponse(w http.ResponseWriter) error
+}
+
+type ListAdminWebhooks200JSONResponse WebhookEndpointList
+
+func (response ListAdminWebhooks200JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListAdminWebhooks400JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAdminWebhooks401JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAdminWebhooks403JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListAdminWebhooks404JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListAdminWebhooks500JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhooks503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListAdminWebhooks503JSONResponse) VisitListAdminWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhookRequestObject struct {
+	Body *CreateAdminWebhookJSONRequestBody
+}
+
+type CreateAdminWebhookResponseObject interface {
+	VisitCreateAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type CreateAdminWebhook201JSONResponse WebhookEndpointWithSecret
+
+func (response CreateAdminWebhook201JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateAdminWebhook400JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateAdminWebhook401JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateAdminWebhook403JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateAdminWebhook404JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateAdminWebhook409JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateAdminWebhook413JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateAdminWebhook415JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response CreateAdminWebhook500JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateAdminWebhook503JSONResponse) VisitCreateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type DeleteAdminWebhookResponseObject interface {
+	VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type DeleteAdminWebhook204Response struct {
+}
+
+func (response DeleteAdminWebhook204Response) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteAdminWebhook400JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteAdminWebhook401JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteAdminWebhook403JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteAdminWebhook404JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteAdminWebhook500JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteAdminWebhook503JSONResponse) VisitDeleteAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type GetAdminWebhookResponseObject interface {
+	VisitGetAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type GetAdminWebhook200JSONResponse WebhookEndpoint
+
+func (response GetAdminWebhook200JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetAdminWebhook400JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetAdminWebhook401JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetAdminWebhook403JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetAdminWebhook404JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetAdminWebhook500JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetAdminWebhook503JSONResponse) VisitGetAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+	Body      *UpdateAdminWebhookJSONRequestBody
+}
+
+type UpdateAdminWebhookResponseObject interface {
+	VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type UpdateAdminWebhook200JSONResponse WebhookEndpoint
+
+func (response UpdateAdminWebhook200JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateAdminWebhook400JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateAdminWebhook401JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateAdminWebhook403JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateAdminWebhook404JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateAdminWebhook413JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateAdminWebhook415JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateAdminWebhook500JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateAdminWebhook503JSONResponse) VisitUpdateAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveriesRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+	Params    ListAdminWebhookDeliveriesParams
+}
+
+type ListAdminWebhookDeliveriesResponseObject interface {
+	VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListAdminWebhookDeliveries200JSONResponse WebhookDeliveryList
+
+func (response ListAdminWebhookDeliveries200JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListAdminWebhookDeliveries400JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAdminWebhookDeliveries401JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAdminWebhookDeliveries403JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListAdminWebhookDeliveries404JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListAdminWebhookDeliveries500JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAdminWebhookDeliveries503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListAdminWebhookDeliveries503JSONResponse) VisitListAdminWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessageRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+	MessageId MessageId `json:"message_id"`
+}
+
+type RedeliverAdminWebhookMessageResponseObject interface {
+	VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error
+}
+
+type RedeliverAdminWebhookMessage202JSONResponse Accepted
+
+func (response RedeliverAdminWebhookMessage202JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RedeliverAdminWebhookMessage400JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RedeliverAdminWebhookMessage401JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RedeliverAdminWebhookMessage403JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RedeliverAdminWebhookMessage404JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage500JSONResponse struct{ InternalJSONResponse }
+
+func (response RedeliverAdminWebhookMessage500JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverAdminWebhookMessage503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RedeliverAdminWebhookMessage503JSONResponse) VisitRedeliverAdminWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecretRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type RotateAdminWebhookSecretResponseObject interface {
+	VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateAdminWebhookSecret200JSONResponse WebhookSecret
+
+func (response RotateAdminWebhookSecret200JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RotateAdminWebhookSecret400JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RotateAdminWebhookSecret401JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RotateAdminWebhookSecret403JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RotateAdminWebhookSecret404JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret500JSONResponse struct{ InternalJSONResponse }
+
+func (response RotateAdminWebhookSecret500JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateAdminWebhookSecret503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RotateAdminWebhookSecret503JSONResponse) VisitRotateAdminWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type TestAdminWebhookResponseObject interface {
+	VisitTestAdminWebhookResponse(w http.ResponseWriter) error
+}
+
+type TestAdminWebhook202JSONResponse Accepted
+
+func (response TestAdminWebhook202JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response TestAdminWebhook400JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response TestAdminWebhook401JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response TestAdminWebhook403JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response TestAdminWebhook404JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response TestAdminWebhook500JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestAdminWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response TestAdminWebhook503JSONResponse) VisitTestAdminWebhookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -14044,6 +16146,1076 @@ func (response RevokeOrgSession503JSONResponse) VisitRevokeOrgSessionResponse(w 
 	return err
 }
 
+type ListOrgWebhooksRequestObject struct {
+	OrgId  OrgId `json:"org_id"`
+	Params ListOrgWebhooksParams
+}
+
+type ListOrgWebhooksResponseObject interface {
+	VisitListOrgWebhooksResponse(w http.ResponseWriter) error
+}
+
+type ListOrgWebhooks200JSONResponse WebhookEndpointList
+
+func (response ListOrgWebhooks200JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOrgWebhooks400JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOrgWebhooks401JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOrgWebhooks403JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListOrgWebhooks404JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOrgWebhooks500JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhooks503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOrgWebhooks503JSONResponse) VisitListOrgWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhookRequestObject struct {
+	OrgId OrgId `json:"org_id"`
+	Body  *CreateOrgWebhookJSONRequestBody
+}
+
+type CreateOrgWebhookResponseObject interface {
+	VisitCreateOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type CreateOrgWebhook201JSONResponse WebhookEndpointWithSecret
+
+func (response CreateOrgWebhook201JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateOrgWebhook400JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateOrgWebhook401JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateOrgWebhook403JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateOrgWebhook404JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateOrgWebhook409JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateOrgWebhook413JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateOrgWebhook415JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response CreateOrgWebhook500JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateOrgWebhook503JSONResponse) VisitCreateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type DeleteOrgWebhookResponseObject interface {
+	VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type DeleteOrgWebhook204Response struct {
+}
+
+func (response DeleteOrgWebhook204Response) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteOrgWebhook400JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteOrgWebhook401JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteOrgWebhook403JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteOrgWebhook404JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteOrgWebhook500JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteOrgWebhook503JSONResponse) VisitDeleteOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type GetOrgWebhookResponseObject interface {
+	VisitGetOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type GetOrgWebhook200JSONResponse WebhookEndpoint
+
+func (response GetOrgWebhook200JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetOrgWebhook400JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetOrgWebhook401JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetOrgWebhook403JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetOrgWebhook404JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetOrgWebhook500JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetOrgWebhook503JSONResponse) VisitGetOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+	Body      *UpdateOrgWebhookJSONRequestBody
+}
+
+type UpdateOrgWebhookResponseObject interface {
+	VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type UpdateOrgWebhook200JSONResponse WebhookEndpoint
+
+func (response UpdateOrgWebhook200JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateOrgWebhook400JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateOrgWebhook401JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateOrgWebhook403JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateOrgWebhook404JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateOrgWebhook413JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateOrgWebhook415JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response UpdateOrgWebhook500JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UpdateOrgWebhook503JSONResponse) VisitUpdateOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveriesRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+	Params    ListOrgWebhookDeliveriesParams
+}
+
+type ListOrgWebhookDeliveriesResponseObject interface {
+	VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListOrgWebhookDeliveries200JSONResponse WebhookDeliveryList
+
+func (response ListOrgWebhookDeliveries200JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOrgWebhookDeliveries400JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOrgWebhookDeliveries401JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOrgWebhookDeliveries403JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListOrgWebhookDeliveries404JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOrgWebhookDeliveries500JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgWebhookDeliveries503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOrgWebhookDeliveries503JSONResponse) VisitListOrgWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessageRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+	MessageId MessageId `json:"message_id"`
+}
+
+type RedeliverOrgWebhookMessageResponseObject interface {
+	VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error
+}
+
+type RedeliverOrgWebhookMessage202JSONResponse Accepted
+
+func (response RedeliverOrgWebhookMessage202JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RedeliverOrgWebhookMessage400JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RedeliverOrgWebhookMessage401JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RedeliverOrgWebhookMessage403JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RedeliverOrgWebhookMessage404JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage500JSONResponse struct{ InternalJSONResponse }
+
+func (response RedeliverOrgWebhookMessage500JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RedeliverOrgWebhookMessage503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RedeliverOrgWebhookMessage503JSONResponse) VisitRedeliverOrgWebhookMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecretRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type RotateOrgWebhookSecretResponseObject interface {
+	VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateOrgWebhookSecret200JSONResponse WebhookSecret
+
+func (response RotateOrgWebhookSecret200JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RotateOrgWebhookSecret400JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RotateOrgWebhookSecret401JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RotateOrgWebhookSecret403JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RotateOrgWebhookSecret404JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret500JSONResponse struct{ InternalJSONResponse }
+
+func (response RotateOrgWebhookSecret500JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateOrgWebhookSecret503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RotateOrgWebhookSecret503JSONResponse) VisitRotateOrgWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhookRequestObject struct {
+	OrgId     OrgId     `json:"org_id"`
+	WebhookId WebhookId `json:"webhook_id"`
+}
+
+type TestOrgWebhookResponseObject interface {
+	VisitTestOrgWebhookResponse(w http.ResponseWriter) error
+}
+
+type TestOrgWebhook202JSONResponse Accepted
+
+func (response TestOrgWebhook202JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response TestOrgWebhook400JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response TestOrgWebhook401JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response TestOrgWebhook403JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response TestOrgWebhook404JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook500JSONResponse struct{ InternalJSONResponse }
+
+func (response TestOrgWebhook500JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestOrgWebhook503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response TestOrgWebhook503JSONResponse) VisitTestOrgWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetResetPasswordPageRequestObject struct {
 }
 
@@ -14888,6 +18060,33 @@ type StrictServerInterface interface {
 	// RevokeAdminUserSessions End every session of a user (operators)
 	// (DELETE /admin/users/{user_id}/sessions)
 	RevokeAdminUserSessions(ctx context.Context, request RevokeAdminUserSessionsRequestObject) (RevokeAdminUserSessionsResponseObject, error)
+	// ListAdminWebhooks The operator webhook endpoints (operators)
+	// (GET /admin/webhooks)
+	ListAdminWebhooks(ctx context.Context, request ListAdminWebhooksRequestObject) (ListAdminWebhooksResponseObject, error)
+	// CreateAdminWebhook Register a webhook endpoint (operators)
+	// (POST /admin/webhooks)
+	CreateAdminWebhook(ctx context.Context, request CreateAdminWebhookRequestObject) (CreateAdminWebhookResponseObject, error)
+	// DeleteAdminWebhook Delete a webhook endpoint and its pending messages (operators)
+	// (DELETE /admin/webhooks/{webhook_id})
+	DeleteAdminWebhook(ctx context.Context, request DeleteAdminWebhookRequestObject) (DeleteAdminWebhookResponseObject, error)
+	// GetAdminWebhook One webhook endpoint (operators)
+	// (GET /admin/webhooks/{webhook_id})
+	GetAdminWebhook(ctx context.Context, request GetAdminWebhookRequestObject) (GetAdminWebhookResponseObject, error)
+	// UpdateAdminWebhook Change a webhook endpoint (operators)
+	// (PATCH /admin/webhooks/{webhook_id})
+	UpdateAdminWebhook(ctx context.Context, request UpdateAdminWebhookRequestObject) (UpdateAdminWebhookResponseObject, error)
+	// ListAdminWebhookDeliveries The endpoint's delivery attempts, newest first (operators)
+	// (GET /admin/webhooks/{webhook_id}/deliveries)
+	ListAdminWebhookDeliveries(ctx context.Context, request ListAdminWebhookDeliveriesRequestObject) (ListAdminWebhookDeliveriesResponseObject, error)
+	// RedeliverAdminWebhookMessage Send a message to the endpoint again (operators)
+	// (POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverAdminWebhookMessage(ctx context.Context, request RedeliverAdminWebhookMessageRequestObject) (RedeliverAdminWebhookMessageResponseObject, error)
+	// RotateAdminWebhookSecret Replace the endpoint's signing secret (operators)
+	// (POST /admin/webhooks/{webhook_id}/secret/rotate)
+	RotateAdminWebhookSecret(ctx context.Context, request RotateAdminWebhookSecretRequestObject) (RotateAdminWebhookSecretResponseObject, error)
+	// TestAdminWebhook Send a `webhook.test` event to this endpoint only (operators)
+	// (POST /admin/webhooks/{webhook_id}/test)
+	TestAdminWebhook(ctx context.Context, request TestAdminWebhookRequestObject) (TestAdminWebhookResponseObject, error)
 	// ListAPIKeys The caller's personal API keys (never their secrets)
 	// (GET /api-keys)
 	ListAPIKeys(ctx context.Context, request ListAPIKeysRequestObject) (ListAPIKeysResponseObject, error)
@@ -15071,6 +18270,33 @@ type StrictServerInterface interface {
 	// RevokeOrgSession Revoke a delegated session of the organization
 	// (DELETE /organizations/{org_id}/sessions/{session_id})
 	RevokeOrgSession(ctx context.Context, request RevokeOrgSessionRequestObject) (RevokeOrgSessionResponseObject, error)
+	// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
+	// (GET /organizations/{org_id}/webhooks)
+	ListOrgWebhooks(ctx context.Context, request ListOrgWebhooksRequestObject) (ListOrgWebhooksResponseObject, error)
+	// CreateOrgWebhook Register a webhook endpoint (owners and admins)
+	// (POST /organizations/{org_id}/webhooks)
+	CreateOrgWebhook(ctx context.Context, request CreateOrgWebhookRequestObject) (CreateOrgWebhookResponseObject, error)
+	// DeleteOrgWebhook Delete a webhook endpoint and its pending messages (owners and admins)
+	// (DELETE /organizations/{org_id}/webhooks/{webhook_id})
+	DeleteOrgWebhook(ctx context.Context, request DeleteOrgWebhookRequestObject) (DeleteOrgWebhookResponseObject, error)
+	// GetOrgWebhook One webhook endpoint (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id})
+	GetOrgWebhook(ctx context.Context, request GetOrgWebhookRequestObject) (GetOrgWebhookResponseObject, error)
+	// UpdateOrgWebhook Change a webhook endpoint (owners and admins)
+	// (PATCH /organizations/{org_id}/webhooks/{webhook_id})
+	UpdateOrgWebhook(ctx context.Context, request UpdateOrgWebhookRequestObject) (UpdateOrgWebhookResponseObject, error)
+	// ListOrgWebhookDeliveries The endpoint's delivery attempts, newest first (owners and admins)
+	// (GET /organizations/{org_id}/webhooks/{webhook_id}/deliveries)
+	ListOrgWebhookDeliveries(ctx context.Context, request ListOrgWebhookDeliveriesRequestObject) (ListOrgWebhookDeliveriesResponseObject, error)
+	// RedeliverOrgWebhookMessage Send a message to the endpoint again (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver)
+	RedeliverOrgWebhookMessage(ctx context.Context, request RedeliverOrgWebhookMessageRequestObject) (RedeliverOrgWebhookMessageResponseObject, error)
+	// RotateOrgWebhookSecret Replace the endpoint's signing secret (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/secret/rotate)
+	RotateOrgWebhookSecret(ctx context.Context, request RotateOrgWebhookSecretRequestObject) (RotateOrgWebhookSecretResponseObject, error)
+	// TestOrgWebhook Send a `webhook.test` event to this endpoint only (owners and admins)
+	// (POST /organizations/{org_id}/webhooks/{webhook_id}/test)
+	TestOrgWebhook(ctx context.Context, request TestOrgWebhookRequestObject) (TestOrgWebhookResponseObject, error)
 	// GetResetPasswordPage The password-reset page that mailed links open
 	// (GET /reset-password)
 	GetResetPasswordPage(ctx context.Context, request GetResetPasswordPageRequestObject) (GetResetPasswordPageResponseObject, error)
@@ -15528,6 +18754,254 @@ func (sh *strictHandler) RevokeAdminUserSessions(w http.ResponseWriter, r *http.
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RevokeAdminUserSessionsResponseObject); ok {
 		if err := validResponse.VisitRevokeAdminUserSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListAdminWebhooks operation middleware
+func (sh *strictHandler) ListAdminWebhooks(w http.ResponseWriter, r *http.Request, params ListAdminWebhooksParams) {
+	var request ListAdminWebhooksRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAdminWebhooks(ctx, request.(ListAdminWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAdminWebhooks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAdminWebhooksResponseObject); ok {
+		if err := validResponse.VisitListAdminWebhooksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateAdminWebhook operation middleware
+func (sh *strictHandler) CreateAdminWebhook(w http.ResponseWriter, r *http.Request) {
+	var request CreateAdminWebhookRequestObject
+
+	var body CreateAdminWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateAdminWebhook(ctx, request.(CreateAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitCreateAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAdminWebhook operation middleware
+func (sh *strictHandler) DeleteAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request DeleteAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAdminWebhook(ctx, request.(DeleteAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitDeleteAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAdminWebhook operation middleware
+func (sh *strictHandler) GetAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request GetAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAdminWebhook(ctx, request.(GetAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitGetAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateAdminWebhook operation middleware
+func (sh *strictHandler) UpdateAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request UpdateAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	var body UpdateAdminWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateAdminWebhook(ctx, request.(UpdateAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitUpdateAdminWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListAdminWebhookDeliveries operation middleware
+func (sh *strictHandler) ListAdminWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListAdminWebhookDeliveriesParams) {
+	var request ListAdminWebhookDeliveriesRequestObject
+
+	request.WebhookId = webhookId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAdminWebhookDeliveries(ctx, request.(ListAdminWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAdminWebhookDeliveries")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAdminWebhookDeliveriesResponseObject); ok {
+		if err := validResponse.VisitListAdminWebhookDeliveriesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RedeliverAdminWebhookMessage operation middleware
+func (sh *strictHandler) RedeliverAdminWebhookMessage(w http.ResponseWriter, r *http.Request, webhookId WebhookId, messageId MessageId) {
+	var request RedeliverAdminWebhookMessageRequestObject
+
+	request.WebhookId = webhookId
+	request.MessageId = messageId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RedeliverAdminWebhookMessage(ctx, request.(RedeliverAdminWebhookMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RedeliverAdminWebhookMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RedeliverAdminWebhookMessageResponseObject); ok {
+		if err := validResponse.VisitRedeliverAdminWebhookMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RotateAdminWebhookSecret operation middleware
+func (sh *strictHandler) RotateAdminWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request RotateAdminWebhookSecretRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateAdminWebhookSecret(ctx, request.(RotateAdminWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateAdminWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RotateAdminWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitRotateAdminWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// TestAdminWebhook operation middleware
+func (sh *strictHandler) TestAdminWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request TestAdminWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.TestAdminWebhook(ctx, request.(TestAdminWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TestAdminWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(TestAdminWebhookResponseObject); ok {
+		if err := validResponse.VisitTestAdminWebhookResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -17312,6 +20786,264 @@ func (sh *strictHandler) RevokeOrgSession(w http.ResponseWriter, r *http.Request
 	}
 }
 
+// ListOrgWebhooks operation middleware
+func (sh *strictHandler) ListOrgWebhooks(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgWebhooksParams) {
+	var request ListOrgWebhooksRequestObject
+
+	request.OrgId = orgId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOrgWebhooks(ctx, request.(ListOrgWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOrgWebhooks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOrgWebhooksResponseObject); ok {
+		if err := validResponse.VisitListOrgWebhooksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateOrgWebhook operation middleware
+func (sh *strictHandler) CreateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request CreateOrgWebhookRequestObject
+
+	request.OrgId = orgId
+
+	var body CreateOrgWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateOrgWebhook(ctx, request.(CreateOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitCreateOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteOrgWebhook operation middleware
+func (sh *strictHandler) DeleteOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request DeleteOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteOrgWebhook(ctx, request.(DeleteOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitDeleteOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOrgWebhook operation middleware
+func (sh *strictHandler) GetOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request GetOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOrgWebhook(ctx, request.(GetOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitGetOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateOrgWebhook operation middleware
+func (sh *strictHandler) UpdateOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request UpdateOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	var body UpdateOrgWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateOrgWebhook(ctx, request.(UpdateOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitUpdateOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListOrgWebhookDeliveries operation middleware
+func (sh *strictHandler) ListOrgWebhookDeliveries(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, params ListOrgWebhookDeliveriesParams) {
+	var request ListOrgWebhookDeliveriesRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOrgWebhookDeliveries(ctx, request.(ListOrgWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOrgWebhookDeliveries")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOrgWebhookDeliveriesResponseObject); ok {
+		if err := validResponse.VisitListOrgWebhookDeliveriesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RedeliverOrgWebhookMessage operation middleware
+func (sh *strictHandler) RedeliverOrgWebhookMessage(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId, messageId MessageId) {
+	var request RedeliverOrgWebhookMessageRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+	request.MessageId = messageId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RedeliverOrgWebhookMessage(ctx, request.(RedeliverOrgWebhookMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RedeliverOrgWebhookMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RedeliverOrgWebhookMessageResponseObject); ok {
+		if err := validResponse.VisitRedeliverOrgWebhookMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RotateOrgWebhookSecret operation middleware
+func (sh *strictHandler) RotateOrgWebhookSecret(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request RotateOrgWebhookSecretRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateOrgWebhookSecret(ctx, request.(RotateOrgWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateOrgWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RotateOrgWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitRotateOrgWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// TestOrgWebhook operation middleware
+func (sh *strictHandler) TestOrgWebhook(w http.ResponseWriter, r *http.Request, orgId OrgId, webhookId WebhookId) {
+	var request TestOrgWebhookRequestObject
+
+	request.OrgId = orgId
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.TestOrgWebhook(ctx, request.(TestOrgWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TestOrgWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(TestOrgWebhookResponseObject); ok {
+		if err := validResponse.VisitTestOrgWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetResetPasswordPage operation middleware
 func (sh *strictHandler) GetResetPasswordPage(w http.ResponseWriter, r *http.Request) {
 	var request GetResetPasswordPageRequestObject
@@ -17550,438 +21282,484 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L19c9u2ti/8VTC6nYl0DiXLiuMk8nSeR3Gc1k0cu7bT7HYrR4RISGJNASoBWdbuzee6/99PdgdrASRI",
-	"kbLs2E6yt8+c2Y0lCsTLwnpfv/V3LRDTmeCMK1nr/l2bMBqyBP65T4MJ2xdcJSI+mQ/jKNCfhkwGSTRT",
-	"keC1bu1nsSCx4GOiJoyEIphPGVdkSpdkyEigBwhbNa+WsL/mUcLCWlclc+bVZDBhU6qHY1d0OotZrVub",
-	"wSs8MqVXTTpmPz7dbbdrXk0tZ/pbqZKIj2ufP3u1U6aSZW+kWLI6nzMWCB5KogRZ0EiRIRuJhBGVLCM+",
-	"JnRMI75+PtOIR9P5tNbdTl8dccXGLIF3f/z4sTdXE8ZVFFDFVidwPmGEZk9EghMYnBF2NWOBum4/Vpdb",
-	"eOWZYrMPs9UXf4zUhPjTER3YwX0ieLzsktM3++TlzvP2E0mCCY1jxsfMIyORELP5fe6/YjRhCWFJIpIf",
-	"+7WIy/loFAUR42owlywZ5NfUr3mEBsngksZzJn/s1yiNO/rDKb0a6MPbedppt/1Wn9fWLe6zV5vRhE6Z",
-	"siQ3T6RIynfV5+xKDQJ4widiBCQ3S9hlJOaSzOiY7RE6lJr+9Nr0t6MokQq+0puekdrRn73l+6h9dXTW",
-	"Xh799uvi/Z9icfRaLI7eiJpXi/Qb/5qzZFnzapxO9S/wtbnFTOnVO8bHalLrbndelBHqGxookRyGeTpv",
-	"D5+OntFnneZusB02d1h71HxJnw+bnWAn3GUvRm26PbSzmFE1ySYxgvEGUbiWgkYimVJV69bmc3hydV6H",
-	"/DJScI7Fue2OtsNO8HTY3KHPWHNntNtuvhg+p82XQTvcZp3RU7pTMbcoHfPL5/eWLXFiJe+5YMsvf8G7",
-	"aBqpciqbCqlIpNhUkogjiRXJ51m7nEZiGNWdSchGdB4r/MmUXiFn6bT1X+v5zHEyrtwCkYy/fAvOmJQp",
-	"AZS8ROL3X/6iD5KtXIGnwcvw+ajDmtvDHdrcYS/C5svRLm12hs+DZ+E2a9OXL8rJDHjRF87ps/6xnAku",
-	"GTCdVzQ8ZX/NmQSSCARXjMM/6WwWG4a39afUJPK385ofEjaqdWv/aysToFv4rdw60HwUX7VKYgm+jESS",
-	"TGmsZ8tCIhIyTBi9kISSZB6zVu2zV9sXfBRHwQPPKzBvlWShZcpiQmGuUolESy/N2EQyjMKQ8YeZWJCw",
-	"UMseGksS0+CCUDJjyTQCCm0Vhd5iwvDiihlLUFrxkAUxTZgk/lUzpiqYNKmU84TygHWJll0+oTyEXxnC",
-	"1yv2KY23fY+IpM8vWRKNIhaSSEkiQcsgyI9B/2EJoWNB1IRy4hsh6JvnJKlLpoXsyfHZOdnSknRrOqJb",
-	"MOTSb+zBe/2PHz82XUHvE9TF9LecBDRJIib73JHmUrFZcz7LpHqL+Jo5lO9Hn4tkTHn0L9RKzAOa3vLL",
-	"0ZOZsumQJWRCJeFCEckUmc/2+hy2OhbBRW6jaRCIOVdPChsjCU0YwacJ1foaUUL0+ZTyJRnRKJ4nTLaI",
-	"D3d6SDlPB6XcHJ6+FfCF+55un3NBYjGOuEcSNkqYnHjm1U2zCL01HglZzMZUsTA9VX2UM5ZIwWlMeieH",
-	"5IIttS4RKbIQyYUkc66iGN42pJwwHkpUYhy9uHhQVbRtfrJVrsB9RkmsWMJpfP/3qMfJnFsV1O4+Ul7I",
-	"FI1ie1rjMQvJnBvCy5gV3vz3Qr0Rcx7e/4TfCyLnwYQkTIp5EjByGcloGDOt2uuJBZrmE5jUCV3Ggobn",
-	"QryjyZg9DFMainCpmYS4NDslo38xAjoATOpciCPKl0ayyAc4YZJQZWZAFlSShKX2l0O9YD01U/NpHeE6",
-	"hha87wPXvEsk0b/YAxDAkebvfOyRiF/SOAIRya5mmqm5EqF1p5czXegljWI6jNlDnFvIZoyHjAdAUKFY",
-	"aD5lhFGiycuQmSZyI4E/cDmfzUSiWHjEwoieg47zUHSvLUl8EdHKlZ6fFhM0CNgMLFz9UzOaflmv9+5a",
-	"S1kkJJXJJGaXLNZ8maacu/7+8OycnJ2QF+12c/fpq0a3z1FAG9kiOLMirE7JjEq5EEmopTfBPzWr1xqN",
-	"mCuiZY4V6rhHDQ/kfccOpxbCHQf0g4KoxLH7XA/WTBUE86oGyg3GtZL/T20gb9c8sJNrn1xb1HxRUFK9",
-	"Wu/k8C1b6m2bJVoYqgi11SBhWqINqMrpuiFVrKmiKSsby/5muCw/Br0AspgIYh4kdZGQRMQxCxtAhxds",
-	"mRrXqYR2tQm9t2EEvOYa9VuvXV9ieaMVROEGmr1Xi+mQxSWeBv2NBE/GzTbOmFqbvFosOEsGytxDe+x6",
-	"Z2swTrpX+vhXfj1L2Ci6Kj8d9GIEE5rQQLFEWt/HBVt6WhomLBBjHklGtOhxaQtU3cF8sPPmr5dlc07Y",
-	"pbi44ZbIQMyQEsFKvo6XnOnH9e/MQDRJ6FL/bS25jYzIzNj7Zw0eMftlTzydlufej9yhZLsuhn+yQGV3",
-	"7F2Ell/+ntFZNLhgy81Xai5syVIdx9XqCZ9QKQmVxLeeLeu80r/Ku7UEqtualFOvxPq9ShdRvfqPkZqc",
-	"sSBhKDTi+HhU6/5zw6UWN+2CVXCY0TyONcG2yCEYk5xpuSYnWtalXtn1a9Fjry7jk14IyJ3Mq+VY8zQM",
-	"I/0RjU+ciY5oLJlXmLsSF2jQOn6KvzrN54uDP09/Vx/4x19f/DHcvjob9aZvg5P2u/Fvk9fRLzvi/cvk",
-	"/Jm+Ko5DsPNsF1w8qYPwusXhy0tPyQjVVQqViqq5dLmNFcAlLKbwPvPbqhdKea4ntB/TCAk/f6IHlyxZ",
-	"kkB/S95pHkNmcwUOM8pBC5CSwIq0BP3l4zk6Eny1nHUJVf/950L5nrFk27svGi1yPokk+smppg6w3rm2",
-	"TEYRh/OzPA/eKbtozxrtSEZjLj0Q0H4QR4wra1prFTiUXjreTwL1FTWhqs+nkdZzpLb96jMaXNAx0wPo",
-	"F/geuWAzRdhfcxprHhspMlwSShSTquGRxSQKJjiJMePaUmUhmYqQxZJwOmVmwVfNsWjqNxpPeIHDoN23",
-	"elmMyvNErmhEdaPxiMQoKw2XObCrYEK5tt9g82WrjH/ToMTzqY/ixe7Lp109DOUkmhojGfYeRvMcn4pW",
-	"ewIFERWJuwAaRN2X86GfHqB59IlE/SIKGy1ypk06aogjAhslbAoeL8s2SM6H5Ru0OvT17EMPVkbudJps",
-	"FMWZMjURYSp8U7UUtm77+W6jS/zZIvT7vG51Rq1SCjXz9S04Pz4/IYEIGeqjWmbjJRIh089NFhf6uT4P",
-	"2WUUsOZQW9nkIxtq6wT0K/2UxKeIXPLAUTU98IH5pD4VCetz8EJl6rD+OnegegjubmLu2z6H01lPWXBa",
-	"qVhcIbKiBKSz2WDKFA2potVsGR25RevI7jS8GSyP2dKegj79J5L47vg+qUumr2uf2yXKhqcp1djFqd8K",
-	"qVB/pFkIC3Mqbp+z6Uwtga1U7sAqNc3DKmoKI8YDJveI/653vv/zoPfh9eHB+/0DlPipoeO5bhcWpj/E",
-	"p1Ym0rrZOczVZACa3Wr80O6KnMNqUM1wLoE2C1SOOxkXnNFX7MQaOSMg4mp3p7Ya4/BqyKqNCri6Ycea",
-	"8Ak+hLcMZEXh4CIp57AV6MqyHr0I7T6z0/vvDg/enw8OXxe2ulVhnZQIPG2yLD0t4axPV0b6UGDhMxFM",
-	"Nlw0u6qIO7kWwhNJtF4UhWgBr3gxDdsrnX5ES15wiLtE1R2sIJKyfAVwFIlnN/3w7OzDwalfOsk/VbQ6",
-	"Ro/MefTXnJl1p+dcOoIJA5ZOxBLB6mUhgZbNo0RMSwflw9HqiO+FzSJYt3mkjnpQKFjmMo/UnuY5kSTB",
-	"hIEXHFjPLGGay2x6TzIbdD3VALGUmOVA8Ss01Kq07Sp0khkNWFOyGUVlB+0tJFDc22yv9QbrqZiDKH9V",
-	"1ZJST70e2fD3nAgoH65KVTD6wZ5ln8XteSKLRGIUHfe5Kv0iz/69Wqrv1bo1VCRbq9q081gzms5EgsYn",
-	"1XZCbRypyXzYCsR0C4x3CBbBv7ZwQHhvL5xG/AhiNHISze7GSbShnwMDsSWyJhExu85GPtXPlBr0MKwZ",
-	"pNQq0Uv+INFpXbTU88rFugkc2ec+e7Uh5YOEUeMaXVkPBp5KBaWaGJ8/Upe0QSouFg6hDIWIGeXZWAMI",
-	"Lt3cbXeTU2RTWngFfuLV+Dw2Hm3Us8p/OrB+TGdPnIWwKwxYlXKkNwVWE4GPXi1Xb5TWOUO4kpFaI8xM",
-	"wgtE/aqv9xNJUudrPgDZKmWoEyoHVkUvX+WmLr8Kzrz5PoAlqoW9NL67a985n4U3pglwtd38hpRd0wKN",
-	"FNxtzuQK21w4y/R2rb3qryEwud41t0oSxfCu9AhVmNfTabc9wtmCSYVe1Zz2fDvnniG1jd2ER296mBdW",
-	"NphLGzfwPBbEQcnARoJWbJk25i9T0StJ3Q/mScK4AmOexgu6lAScZo272EyTe1TlFd5ouSAKiiRqvO3p",
-	"Yr2MVLKDKu7yWhI8uEoF9H15h9mlzb2tZG+SBfMkUkuCzxKpInCnztQtT+BAj1M6mSsMKt6Iv9zpFbit",
-	"m2CV3T6RxA6GKqmWNe7Zt8os+Ae5gl/3mriH7N3u0qRku/b2lEdWHjAcgqu74THinhU3vYTVXLP6DyAN",
-	"bxiFuBtlNgthBBOajNmQBhdklNB56BEVBRdMkZ3n29v5oMWzdturUoMz1TV/XK8oT1OmIkk0h9gjvlY1",
-	"fRJHIyUJ1cpxPizZaXeeN9vbzfb2ebvdhf//w9V9XGazXmvNm1z22dZ7849/6kFa59GUfdrY7BJ0FjUD",
-	"EbIx41vp2z+7P5cX0awpZniizZnQumWCE3Q1cCfGH9L/3/yl35Hf9qed9kbKeFm6Pzzle2RKkwtprsmC",
-	"wKepTryXJj1EyiOSKXxwFNNx7lgMOa5qw7dXH1fvhnFmWsZwk4thHai5rf1nbaLUTHa3tugsarl7/MkR",
-	"hbnI3LNrInNwOIf402ftAhvwauikMt/DkRdjrulEy7jDPrgaToxefLtIpVHOckbMujOxb8NY9OJWv8NU",
-	"gUG16t2LpSD4lFZTkiUpy7O0RvMeqpMmmQT4+SbEWNjqlY0orK/0AMCj3JuryRFEdNz4qXFJSwiHD4ZU",
-	"RkHNK3w6E1JLTS44K83k2AeDCNW92x1vPj/GZZsvX27KNqszY7LxhlEcR3wMia+gArgVLaZGYd01yTJB",
-	"nOsILrSudak5ekU3YTTM3cqN0ka+7C4WskNK6QHO69jRbm53atYvlu1vL5iym+5qYf4waMWsbQLkTanL",
-	"iqe19gE8BOVZN2UVRV3TeJ/W3snXVnc3Ku8t782NVlbwZDnCeq4m7f+9uzPaDjrFrI4NZMeG5kv6vr9r",
-	"s5hCoUsiaqsyc0V1z2ZdtpMHmygfK67BojbirPFpyRoPeCLi+Pz4/OTLrkpegLzGYimo3ezXevnM0Nms",
-	"X8srkScTzYFvfr1WtwyyXVesFGY/vjZTdl+EwKrgF4PcokoDHHTKiNLWjDZzpkxKOmY+FmSevtknu893",
-	"Xpq4p+xCHElwlKh9Dq+wchQjpIyHoIFKUvextgRYsO8Rf0vA3//le33ub2mxG/GR8Bu52HVVXmZFdNgE",
-	"r9KIms3IrgseL22ej/5mYL7x83GutULKFM5sVNzaxUIVIVUakwNn6pQuyYReMkiOYCEG6vrczdkAizF1",
-	"GRfrX+q2wiYr5NE7lh4d1LySKK0PrCzceSKzEXDL06K/dplf2pBCoSra5h9P51KRISNUkZjpBbwgw6WC",
-	"lMeSvE64liusrb39y8s/nn588Xb31861CTN4AbJp5Yb9VBH8MmV6cC9eiXCZXjC4JCUxX6m0fYWFx5AM",
-	"0yL6UaxGAZqCTEEahljJYFU1UxQwMHOqebUFoxeuJogWlKIXDHJVzPNO5YDz6Tih4JXOUa7zPabnaYXD",
-	"qYDw8mXSWUmaBP1QDUZQKQMyYSLCgf6IxrFYwG9nWLQyUEIMYihb0cOnWf2DKQsjiqmrXi2hig2gssO8",
-	"15QNwYzSUgWvZkv3aibhGfJf3dUDWym8CRZv32SfxFCw3UU9dcfp/9dcKDpgVwFjYX6f9EKK4+OmmvHd",
-	"O2z+dLPwByMaxek3WDuGzqdB4ZdO1Vg+oX6VMlYF2KWpkfjyqGmYxijWSfsVobNhhAlju2uyH64dwanj",
-	"3eTxYv66jMZ8PtPkJMYRH8h5kJ45fpKelynEGyRsLtkgZAoqzfA5MVeZJTAwWeeOUjgwAXj3Iy1n1CDN",
-	"g1r9SovjmOFXK2EpY6cOzJE6n2BZg/tBOp3CLcMiyAFUtlsqtzXuaaYtEqoJbgGXyn+UsKm4LJD6NZRv",
-	"cwMHmh3KQcLSFNPitcjl7Q2kokl58q+5LXRsyH6DBHtzXZ0rUapu6ot0YoRWQX9KwxpfFpH4esnzazzc",
-	"B8a+vZ3+az1EeeFc5ci6sQli9bgo7wp+2nZBCF7s7lwHQ1Bh4Ru3wYPZ82s2H4v4S6JzkHQzSDP676QE",
-	"Kb+tpYlx87y0W1X/c4lShHK5gHoerebUbQ52w1Vz5gnvRkyNuoCTIrug0XfhHeCL7uaW+ulmOV0g+NNc",
-	"Lq+Y41UaT8kvz04T4WOuLzvIzTY3WG5/cwdkl1B+D1HHKE8Mutv8mbvPl4GsyRDNFky6F4kiY228WD+p",
-	"R6IRobw8h66YyFKdp2Qq56Gg36lprGMZjn5iQuWkUZ68tKHqcPPMlMoEk5skmlxHFuXS6RuOQeZo+vZh",
-	"yDciGQv1ZYGGm3jUSv1+ZRP7SXOd8wIDMT72vHVWzvyAayHzQz6YOptzZkDpiCtH8zOjsZaj19dWiYtS",
-	"9nrJEhkVg67t1narXduwBisbo2y3Dl0V79wKtAcXd+UoaxlYhq324hYgBVT9BgJolGbh5Q2TVcYYstBU",
-	"HZgn9zC6FPExiRQMnM8Rv962uZno+oIS1VuKORdyyb67giZEoqzM+4Lkgs3za5xkJAdXIM2vaZH3QhmE",
-	"IDJcYjJAwmJGJesS2ufapklC9A9SwgVvYnWN4AzLwEZzyUJS32m3iV+w4P1GnyfUyLJUTrLQiWtXVOPk",
-	"FYAKj6aVjQsq0/p349qTS6nYVJNbIKZMQhbRHuFi4cYtiUjs86O5midsc39ntbJxq/wAAzZWGci/Vhkx",
-	"Jxyt3QBST5iaJ9yeNCAbigTrGYqmymqhuzXitcKxdhaplqKfhNpSkvqUCG4YACvlsZ4aORBALjhrFYME",
-	"nZ1NcmRvdTfEIrsTeySOLlihNs1LSR0oiAtF8CIULk1JatrGAjZjD6dMAkV8eWyjimI4W2RU4+Giotxd",
-	"2og1RzxkFegHyDk0PQiJpcCGNg13aN3Er15kAUszEjIng3aVgmCgdkxXdOMq/RUWsf5E5O0UsVSDzOzw",
-	"vHlT67Q7O83202Z7+3y7kyUHGA5TEgQsMhAblnRYRDEUWri7tR86wx+22z+8f/mXeDF/dxwFF+Orzh9H",
-	"p3+IoyU7/POP3jgYxc9nLztx+NMVDXdfvPvlj/Dd9vN48nFZ+7yp68CRdjn/wXbbODDs37dWlXPHU35j",
-	"rB+xFAAXAM1geLJgCXMpfz1lJvC2zU2DlZt9nXmQuT/tq0rXz1Ui5IwFt89+yBVzZorwdNm0+F1NrNbf",
-	"REbkEm7KuQKifz2RaW5RfTVLp1EGhiIADOWPq4+d6dvwxbvZ6VP1++Xu++H+9uQX+exX1ns+b//jovPT",
-	"yxJAh3KNMr/itzzoPT16Pjp4PYvOT/8IxoPtn377tfnx5MXl9jBmf5z+JIKD/RPx7CjIv2Gn/XL3Wtde",
-	"pkkOJhH6ctfRC9gL2tT6WT+8OeZEgSAyN9sqasDz3d1Oi/Q0VzZVBGltP7uigYqXxP+7X8Pv+rUu5n19",
-	"XgeIsDZBt/euEsQAQIJpoHyDTIH1kCVQBo6vzSOcTiODX10CbgCIBq2vhEwAe1buV7opakEGU5BD1Xpi",
-	"cDq6hPI+d5E7oKp+mpi99ACyAAI86dfZEOYlrT7HOD2lse+5apitxIFi+i/GEsAS+1sWvX95YfpGNeZw",
-	"+Db1bV2d+eY141Wl3pvXbFfVYX8J7FWFe/msvFy4Xjx8oAhLHo11lcLXzwTv5DVmf0mlnkP10vW9r/EM",
-	"4JhzWapUUkUuIg5F7FgUnvmgHF9JlHtXwWNgg6n2bxOr3MTBDjyjnKnb6OXDe8rvD/HNRGcNtN21j39Z",
-	"kbJdIIxScEk7a1y/++VFMVls+QbqYHai31Tg1F1L5V6wh0jyvPVx5066bA2/fHxb4oiNx65r8eCs82y3",
-	"5tUOwtdnvZpXO4W/P5VWel+6Pzxp2h92nj3bfln6k/Ii/IsoLP9cLXMz2695teO3JzCpXun45Z5kw/Kc",
-	"9JDSH1+V/nh5fe7BBdwzPVsPdhPfWHEAZ6sncKOaTH2G11lQleh5R296mAc7Lc0lwvSPG1VC5vM+ypWP",
-	"7XYeOkp6BkQPnEeCB2yPZJmYeXBuxJHEid0MNghl40bWRmotFDfSbEg6WMWevkn3Lb+fQxpcsHAwL+t8",
-	"YkGy9MIRB8iRuJG0aFlr0BmCi/lswOJoHBnI35u8wXS7MW+p0wwBtvRt94jNcTuQ0/J07B6B4gkQDDMm",
-	"ZjHzEJCbStLH7Ot+TSvA/drv82H0li2rMrQrk8w2uhkQKcRAW0Up3BuoJEJkJ4BZY/peQiMiCK2DXw9c",
-	"eYHgoyiZ5lIbqmqL3CwoA05SHo1eS8gV2KIbG7p3Wlq9klg2pRHXZ7KypR84+KjzrIbU207Ez+Um+pLZ",
-	"zWmUhftKeYGsrZkSQCWv39tiDFkJNYM84KG2+Hg+HGy+XKHFoze9E8bD0l04wVx3wEQ0WrttHGKcCwaO",
-	"0SaWLyZCGlAYyLRw2kbgkjFp3bZHAOqs6AphwLS1XdLngORuEB8t+KRkXEbgcEljH5rMWVjmWblDMqo4",
-	"yoqT+g1Wc0ufYmnKuJaCGZhi3dcH6zdKUBVJ3c9Rl1/wB253nu6AluU44XZ3rnXBZYz/uk20UiOr1TIF",
-	"QqbqsGg36lPN7lNaaOGaiYaKc+u6IckXzs9Mp/T4IP/1wY3FzXX2L4jQO32EVmy56r0o5+aYJ3yDy4X7",
-	"+k2ZbHYN5Wu/HSLHL2fH7wkOA+zS4Ma8IG+jV0SyJKJxJA19l1bDeTU1YVBPEtLkolaWC3rrGjQ874EF",
-	"0sjPHWtCc9kBghM3W5tEIwguA58H3Rvo+ZZlzd5NzVoWRgkL1ECJCgwkOsbp6188kSSO+IWWE1ySulOj",
-	"5WNdDQIcSwL9zBqAWWirjeJImnwI4+c8Pj8ZnB68Pjw92D8ffDh9d+bnuWqWxTxzs5hRvgU0jrWyXYit",
-	"tHdeXJuLXRntPj4/uZmQKSB7RpBYYpAUDIi0lhbo3MVtWg0AWNlUIk5mVCmW6LH/55/t5stPf+9+/mEt",
-	"S9zoyEtCTX8kO/zoxcW7zuzX54vTbXm+u/zwMjreYb2n4Ztn45/bf77txP94EfwG/QRvik6+utFuD4Nv",
-	"A3EQCWQwHdH16a9Vja/KYeOwH5Tsc8MUu4Tahlg240jf/IDyLFsAwxsiIVPKzd0r9Nuq77SflrTnyhdj",
-	"OhzhTuAUcx7KSl+We7LfAGTP7RCYcuR5ndZ6PQLYSWVe9QvNLrfbnR2nJUeGigZfQGGmJqMP52+aL/aI",
-	"0UmnU8H73GZRYIljPvMtV8PoN1qkx5dqEvExkRORKJsB96LPnXYgkSSlaXOmAU2WESsSLTTIRCSSkSGw",
-	"qSWRis5iVpYj5XCIFyXHdMpoGHGGoaU8uWhtYUjzrkLMn81mIy5qZWg++vHmJU00AUv9u/Q1r82gxxe1",
-	"T5+hwDKVxrlE3UBwbmvPQjZOKNZkWcAOdz+yBzeYyHv3hfvOb3NfvM7emPv8PbwewlljbeCmKCp3tj9n",
-	"OPBbtpRmi1aTmBNGw6W7L7lX2m9v8tZT85vsmNKhK/OdU/Io7EbxUMvu5akxffatj3RVLpe4TrfbREZ8",
-	"HLPmXLIKx2lOj/ln7fnFX0+b06uXYbNzOZo1Jy8WPFftdI3TtJiIA/MqXxCE+m6nxebjhHeTiHLj3iX5",
-	"SZSvURMOehTuCl3lo0guSExnSszuC2TllEn2hRUUt4FaKjnMX6+eXp6/mL7tzN4tXv4hT3eWr57z/e3w",
-	"za5W83rP2IdOdPzir49P1cGdNKK5Bq/llF2KgN5Hthi4+bFo/qGyxPbAa8ZCjJuoFMQqD2D+mEd2izyy",
-	"U9hJLZFeLcGmvu31zzewcxo0DTujXfqCNV/Qne3mTvDsWfNluPO02Rk9G+4E26OXbLt9ff5xedKkfln1",
-	"osJ9C0pd5MhYTV6dKAqWAuSJmmc3cJjbUUvnYwyFVJEwmA80nEKNCZoueUlvPivT6kQcfwl4GfSppLOB",
-	"wWQp34dY2Iy7OIR7ecHYTAIQWcTHe6RN6mbFWq/WwrlherIYnwqpvxfENxUPXZ9MWMK6xNTJi0QPNY9D",
-	"MqUXzAQrWBz2ud1SEvG0sa3eAdlq5HXlp7u5YunOs5eddq5cul16ZCtnc2azo1yvbAEgzfUX0Oa/Pun/",
-	"aTdfDlrNT3+3vd2nn7v6k//KPv+vrv2m1K9wBnm2rtOupNfTzvYO2SLHM8YPXxOjzJLXkTT+87SuZ9Xx",
-	"AV0IBmklxs1S8TKokaoh1rGhrHKwZOjIzVkdWFSkihL7uZrkvFMIlJQNUZ5pVPaCAWQXmgzIW6xpBY6w",
-	"bGnQWWWzpZS2W1lcyME8iTbcjNaCxXHzgosF39I/bUH32FKYIQyGlR1owcs2nall16TDYVdxYpF00D1i",
-	"9/NmiQlJqojc7sSRy1S1xiyM/BBHjXmS67YSevDOo1g1I27SKveIlisCHZlam+3SAPt8RRI68jkVe/CL",
-	"zZHaq7p3SpZcRgEbhCKYTxnP8go32PpQBLIigfNPcGqvYQ9WyM3mwzgKynMzy5JXbkoeGZBadSXpQ9KF",
-	"BW+76Trs767P2UMe4zCLlZ2r5LHl97Bs0lUSYNMtLbkga9hQNUmV6VEWbv0LsjXoUIp4rthgIyg9mzUA",
-	"pcyLCVWQozKhs5lJRN7Mi444Q2XZ6meIHbhSBGFe3F3T0dE0yK7b7AStSwIxya2/Tez081Y2KrN+7Gud",
-	"+bdqX40wvyW8MJmz1NvsNI4ygbusDSlCbMiL8syfDaEPc+c157EeHtt7oQfX+EEYdKpPGGcLFjZM77Ab",
-	"1ATni3RvnRc9+zptsNcCTX1p1+csap8LbOQWVSiqL7uSGUWt4QPfQCDk7jpGFD2xduDS9QPkW2VSVA9q",
-	"ftOiech4QsB5GzNOo2pI+vqOxGIsCTZ5vg5nI4eJlk66Cp7huh0p7X+ROqJhhOo9yIpBS0o8KEFsPIvi",
-	"1M2qqki9095ueEQkpiI63RHYKAj8ZMaol8szoLHgTA/QabSIjzP1iWJxDHx5SuiMJsojUhDqNh82jTI5",
-	"TRKxkJq+IpUJFWBfMBZibAKvDiO9qGnEqcm4ndLZzJy5xaJI614rCA62wJKdV3F4a39sCe1zShrL9wgi",
-	"ao5J8x/ONuhKnp/MZ2+Tp9O3f0pP3dEDNuuGXsh79q7Hkinu7u3bdX/y1l5Pi8eCyZopeVKSm7OB7TXE",
-	"1mjpLT8/Pj+xmK13krO32wyjMQBJhCazZjaDEIy0idm3zqUoibWU3mq9pjvO2RdqBqqqsa5LClLNE92t",
-	"LSXUbKvVavnkw+khqZ/93Gtue2SXwL5IjzxtWyTjQqZiYQiworuFiv7/j8ZjkURqMv3x7Ofedn/ebnd2",
-	"ceQfd/EvVPF/hJ/jJzOWRCL88Wkb/0Sv+I+/vDr7+PvT1ycHP5+8fXryj5Pi32Wi6q9kEFQg/J68/8nq",
-	"ZB9OD59I8uspEAG0ZKbED6mi3WhKx2xrxsd7QyrZ7o6nN+ldfhvKH4x+e3V8umi//WksfiwXotXxAT3E",
-	"0w7BRxCBWy1ngDDElTCmMxkuyYTyfJ5a7eabVFUPYSaYp6VsR0sJGW/vbfKdCgjjTh0DpK/YwuhCT1fY",
-	"m2mTcT2l0gzjL8W0rArv3HuM6KsCCDjQyzfxfaaouINyTKsbo0Zmi7zZT8udgoD3UOF4ft5+TuwjJOIh",
-	"AvzvEcDptsanJaaq1MIbE9ONqpTzb83BnV6ft+j4HGxQby0GqOCx6QvqVgmL9IE7JEGMDK6f70a0mIYD",
-	"V5iaQ89r+FYlbOsN8B++OuJdzr9gflqOdGfSE6/RKRw9eCWr44tRvW+DfHcr0+p2yHfFcvcVJLw15UAZ",
-	"MZYznEyY6Z+SD6fvwVTDUIR7iB7WkOAXRir0OfZ1N9BeH07fGz/X7TgtQlrCJa7+QVbqn+fKm/2s5DDz",
-	"0ftKFBeyBdL/ebv9kkwirvbMViQsEGMeSSZNXy/cTQd871Y4Bm7aWf6hlQVgI8UjdnvsrC/vfpwfpYwQ",
-	"7SynQ3bLLIdbp/xWZvbinG7T3GoacffT7ftpd7WSw71BA7jVRW7UFX7zyhVw71i3uERUS0KHmtjTnu91",
-	"/6R3vv9zhWfcb+xB0V7YtDlFGZ6zNskDMYsgC0EbGS78iFGA+jyPGoggPBuBXN6wHCu/ctO4c1TRvzxF",
-	"xnPS4Ftl/aS+w1bzG0rS21HUjWYLPmE3AaOsRfHD952/PT4m3Kf05sB1ktl9mkoWXzLp3CiohDXlmusx",
-	"MDdGDP9UwTYO+UiUwGPeLQa8ASa6WbyjChQM2ioLcYFACLee961DMNWFWFiFBQVLtxN/JVmQvw2f86PO",
-	"xbuXs193Fqcv5Pn28sNudPyU9Z6Fb9rjnzt/vn0e/7Fztf/y8k7yXsvWZct4e1Lqud465/WL6oZXUxTt",
-	"V+umvJ97501qN/0TSLB4y5bZGD6JODBRKOzUtEPqfjaTlhL6i3rDb3T73I9C3yN+QheH8A89Rx+ln28D",
-	"9j46ntGRN09iU2UlC4UrfwO11nq/Hr5+1YM2PYvD/AeORUndvoGvgVfVzv74/f2z38fHf/40ab9/FZz8",
-	"8fMf4487g4skmUaTP9/9PP3tX/+ai6Mw7hy96en/+zXt+qpH0KvSd2n5S5v941V8+KeIws5v0e//+K1N",
-	"f9qZ/9H5rX3I26aYgap5og/j6ODD/uGvTiQOM1aaWvv9vObIjmdpQUshsTL7YvOD9P/umxcDPkeX/N1q",
-	"tT5/9i2GbnaSYkRSlJN37JLF5CmE/1fJABJ5I2FnqofwiUj6vOxhc1fcZxtdMow4hSxDOG4Mh2VUgDdU",
-	"lqo7xTquWXWliF3OKRtHUiX0a11db6N+lyeIGVPEUDHQKl9Y4bCWXaCPfJ5Eanmml2HVZ/1evZgyn37O",
-	"SCZ1H/1S8wFEN0RCfOuo0h80WuR8wkxTROLTWXTBlj6JJCJOzrCZpGiRHoxmMOKHNCSzhI2iKz1gMGHB",
-	"hZxPXbB4E16mfNnntqTIqNN6LJtBDDME4EmwXgt+GwtHOErEtM8j1XDfYJKPLc55xKWi+m/Qnuz4kUK2",
-	"NlzaLp2YiZc+rReUFVD3Tg4Hbw9+H+z39n8+GJyfv/NJ/RmR+ucmn7nhoQ0QRyOmFXgbPYl4c5YImL1e",
-	"U0CDCUMwIuhLORRzHmKuH5PW5mA87HNA/ExEHD+RxORnt8jB1SxKlnq1sLdQ/2C2yCJr44E8kfo4swwL",
-	"yCpcJJFSjKdlj7BNtM+nEZ8rE1+ONK3gqduK1G7tH83eyWHzreupQFJDICYZBeU0V4xb5HFOcRtSxHhM",
-	"e3SqN+B+glpmenqbV0+UmsGLwRVm34x/vbHK0S8fz2texRVwqSn/InSuFd70GfKIRyVV+zicydfMY7ia",
-	"XMuuSTjwCHTe8ywga9Mg0whMwvT63KZ3kBlLSMj0j+FHYq68FGwT/qXFUVOJ5i8fz51YT646ts81cWdG",
-	"RQpq2ud9fgD0wgVvdq6uMnCcgCYJEKE2OzgjPmDJ+2QowmWLHCpJfIafmLrqCMByTC9QyekFGwTUVOqR",
-	"OmTKRJBcEosFPByiad3Yyzro6s+1mTeZT6md9pQuCa5qT6sdtn2pT6Z6u80M/X80jVxoHoZ+tgokXVhn",
-	"BmCbMAIJPFTq3xla7pL+vN1+GmgGrv/BfCTIVZZHUo5HYYqExhGVLfIqn9HbNcgDaZ2AVqHSTur68jFo",
-	"6ptrrq6f0ZPM/2EeJj74KMx3fY7jy26W0mm0s1xOoIFt9cHL0XVG0I/2ee5zfBGULJtcZPg1ESPsvgtq",
-	"xkbpyTZR3JJRpMBV0ucZu/7l4zlixyKwFzREnSVMgT1LejwDRUrba1lpNaXLPg9oHBOoZkUGCjONFJSC",
-	"QWdf/6oJMqwJX+lluT0ezL7nIZPJRMShdZLmU7Rb5DjbkbRzsH2mz2EmMxqAHZz2b8Yjco/enmp6nvof",
-	"cAh+wy0nx6PEt/W5/kIrKzRhoUXl7hry+C8f28BB64NJxMdA78cZpNScAwmjo8uHPSPUbpjpgOx8B6vA",
-	"1+sLCjSekhNukOCsSyh6AzJ8ERjIYIycHJz2zo9PBwdHvcN3Z77maAqSUxcTkSVTwcGCPaoFZiLm4wmQ",
-	"E407WTJoQigxWapxeo9TRxYdKZMdlQN3AXVBT9Yig8NysRxfcNbnLJa5vjWgswDAQ1VLYMDtyrKx+hwl",
-	"qyEISZfIZ2B2SNNjTc1TreFg1xtlWmrYfbR7mEFxA7uD09SajEzXbbG3l/g6z9kSeB84KS1pKnNKkZIs",
-	"HrX6/BAyiF2Z4BGoMcMLCGcv4Ue4b+kkcr+BBctG6e0gw7nK8ycyi+c44xXmsJficuA7YfIFRohmZsYL",
-	"9e3NrRhznfs8WlmbWb0+KzIUaoLtrHBvbDaV2fVExIxAQ+dWn58KCBMTitjgkkxYHFotDPSzgM6IbYuC",
-	"TazgyM8U5SFN9HliQ/dOq016udoYrOgiNjZhwNx3tncaMCWs4urz1TIuqoifK+eBsFEzV3lj+jJYjp5/",
-	"fMZ4FDYBNnE8R47g75WljtStftbAcfLqtQO4j3Ny+tTvkVxVAT76fHe3ox/VEyrWZvnYCMxeVRuzMiO7",
-	"dT3+Hjk+fL2fa36/V3S4JwzCXi/buy9QqtR9tZx1CVX//edC+Q0Pc1z7HCvf4Ad+D8aAwNo+fOzDWR7N",
-	"YxU1DYpMQYsbCU0pkvwkzpM5eyIJlXKeaAOhGYO9PRUhi1uk1+eg3yFOPzBJYxFVoNXYLqKddts+mYkn",
-	"ZSEK65FK16zl6hK+6JJ+TX/fr4EgmSZd8s9+bbYI+7VPPlKX5tAmKDHDEHWKX6jF5HRE/b1KEEMznxSv",
-	"z7O9wDKUPuDQqeuBWicbmc8AR8KgJMINsmxOqwIIhggzxHZUEhIfzQrr2LvA4pX6dlFevybUDP47HVFY",
-	"JLT2jyQaQkIyDiYSocjOc1g90HsfzqaebjSmjvT5hMajpnPkWj5FwQVTDTJkAZ1Lk/RI4+10Haj+iCQE",
-	"d4ind0bT9TBmHtGjNk0v6mzhIPFw74wZFANoB9H3VTPEBWwOMEbcGjARPFO/AGQjFZu5xMlkBhZsoOlV",
-	"n9uBJ1R6ZiiTtIP8QpKQBVHIwMZIxFwB6BmWoCHFafuecZDKdR8JonWKW9nrvevAzvd5z94CwDykibLW",
-	"biC4SmigumbBRYXOcOHU2iEB5VDwrycW00SrrVaHS6+arykDZicSg6epz0dGIevzgspnlRhGZhELUisc",
-	"l08YH4kkQIGprQ5r+ttZghJqiDSbur2rJbSlhHtxncs/EaZtawFLFFPL3cKUSJJ0dQ70KDZkdFlGplX4",
-	"U3o1AOvJpJ4SOhakvt0hEzFPJBku+9y6JdCmwSWkujnwzp3nba2FKDZrzmfa4IpjxsesRaCnUp/beKFl",
-	"HGOW8iVQIRJmdJ4htjZH9w22G8HScOA/WccR4Jh7xE9be6BTorghEEpL94H2uVl/XST6Io9B89Rqnduf",
-	"xLCQvGvI5N7riQrlWNjp9IVKJT6eOvpA4ihgxjNtHCC9GQ0mrNmBBqHzJHYS2xaLRYvC1y2RjLfMb+XW",
-	"u8P9g/dnB/Cbz15NRQp8g2AkOe1Dbd/Rz15NC246i2rd2tNWu/UUM6kn4NirKO/t/l0bY4pkSq3gZP+J",
-	"KUBaz7zsMEqn3cZ0b65MKrWjqG3ZEdEtugEM+xm6RlazM8FB/ZENyVu2JGfMIDqbI5UlThgJ2evPcHpl",
-	"b02XsXXIMcCMP3h6/Q8+cHpJI4xsu27TWvefn7yanE+nNFnWujX0gxODbYSUhXrKs+3njZpXU3QsDfgq",
-	"RZykDbU055hK3EdPZFpGjZQZ0BkdRnGkIiYxvRlVTBQeRrSGRl0EK31K6lbpg2c8cjZL9CLOzFo90mq1",
-	"Gi3iYzY5snljtx2enX04OPVJPfNlWpPu5MOrd4f7gw+n77RGhRzdzhWGQNfO6tOtTYrGuyCyUFPhIvPg",
-	"qOXM+CJXiDqnYRcgE+6R1gtvqqB6G2cntry6VfOMJxVmtA8sZF9LSFEZkzDPb8HD5lmkTHztDe/IGnq/",
-	"ud2ywR0oMT0qqf/c2lh2v0Dp29Ty8cDQANkWhonmJAVcjDgaJhSkXSzEhb5HlirhEkjDgIzVIz2QBoev",
-	"DUPaI475kWoA+nXaOCHGrNACP5UrFTSL09rPbckjrd6QVqsgT+z0y0kT3bbNKNdDqZQWe/CkZpnoS8Q6",
-	"QRaCtyNfomx6F1myM8jumhRBFx5rembYk1Rr9JrLmYqpTFdHT9WCmEyymYK6v0hN+twYZU43HrMMv2UZ",
-	"7eH73w7PD4DREiM3LGqwhFuxFPPE9cE8MROLuFSMhlXMFV6TtSeCHvzXUqpiV2proqZxnkSLoc1SKsQa",
-	"2julFAdHmSqS7SKAKUtAU66glSwlsJJKDmwsUsy1kOVswaTCMj2PjKJYMdNJG5A9Ria8ldApU6BRKzEG",
-	"Y6tFjtNERfCE1dd6QFMnuKGQFb9+Y49IBnxU4jpa09JDfhdJ1dPfg4YP+qWdXGW9ZPbI1jtt2FaWaDoP",
-	"7mOptX5y9dDBlW09wFwkUwQUJ3WVRNMpCz0SC7RVJCvU8qz2w4VoJSBgZ8FKmz6VEeM1fblX53mAdwmd",
-	"GErbt8bYjiTRBE/qzsSVWD/jddMcYLB87WyvyRkozv3I+FkN/eVdwNYZupJuGBUraHZH22EneDps7tBn",
-	"rLkz2m03Xwyf0+bLoB1us87oKd0ZVqzMZDq6a7o2Z201z2J1gs4hlOeKqgmLkjRb1DkF6Ij8bPQ8eMGC",
-	"58HTp8Fu0G7vDId0xF50qs7HyWStOB4oW7rh8fSQe2Rd6/Wj0HHVhjU0jUXTQg1Rp93Zbba3m+3tc2gT",
-	"bTpFl008zaDU45Wfwpo045vM2ORyVE/5+Q2njAPewZxVMmeZE9S0eR5SzrGjlEX8VwCEsJgI6w7IrQBz",
-	"s8rmiyPl5rmS8/7pHpW8lIkD3kWJdO2hEBQjXHpeVoHI3dlE5L6iKYIq/GR7I3PbqOssxB9tYKO/Eckw",
-	"CkPGv4ob4O9cJsk/P2lycjOp/vnpc07H0JuOoVpGk2BiqKueFh+4hhLiOX7yaiteTc2XaNypZV+Zesda",
-	"Ub7XigrKFruaiURdo6ekiTUWV6CuddJC5OyJIwv6POO1DY+IOHTUGxPslRM6Y04PpD7PTSyCXuc+FIZK",
-	"Mo34XOaSfLra0p9QOdEaDuQbaPMpSBgg8oA3EdfGShWYg6u05/v9ay/3eYEPzCL1UkDPvv4OP97aL7u1",
-	"uOX5lDNzMyQE1/VmQ4xCCxkvLZdB8pT3fqfx6kAKsZCqqr2NJPMZtjJot1fXgXEdg5EKGVhDES5tr8P5",
-	"TJsgZJscRa+yvAZjVB71/jF4dfz698Gr388Pznwi6VKaHFA7YCT73KYdLiYiNu3koNMGjbWgNt3nktCU",
-	"Zfp2hgN95yGBmfI+n/MU1I2gfNePg3YXCMBWspeRDNlSmPwmSJWUnknfkOj8sXMzuRwlDRXcXvE4Oa0w",
-	"8pBd9Xmdp0A7eoINVJBNTg00oVQiYSFsAyfQzw2HyL6DdAStUgMsfUK5xDypLC/LxF7G0SWDNBqSAEKR",
-	"OSs9WhfXwtnCZimYNuWUE0i5y2KigeCjOAqUqffiaEhlkb+I6yFIncZSoCVKGE3iKH1XGhGj03T3MKh3",
-	"lp6J3gsmu4QmY8E7UWgCJvAHOfl53yZ793nd/8E+9MPlj9svf5j+2Gp5Sv/P7MdW6wdJY/UDnL1Hpmwq",
-	"ML0Bkk87z3Y1IXoQ78YuHLtA0SZnY3uXxJSDJBoGyXKmSN3/oUN/8D3i/9AZmv8uf/C9PgeqSYcxGRYS",
-	"f1WcL378Q8z1JJPSmb4nP5LO/8RZomznfzptTJHY7rz4v//n/f/9P4lpF1JYTcOmnBmMrZULIC0asu1E",
-	"E4uxPjQTmk5vNJasU00rTLVIT2XtG/tczsF1OZrHJrINfqmpc3qY5jSLaYAOCRtpsIfV6vMez37i5yui",
-	"fDKlyQVKbkQJy9DB5soQkuxzLvIZWMg4pTDghTi21T5MfhSNuExzy/p8BpYzrjZyYkT6RuGrYWdg/i1y",
-	"QI26RdgUmv1A/lHLmA8mc8G3r+4SrcH7ZYrE4dRVJMw1eCXC5Z1JeOcNqTDOZ/jryX2+Rx0jNwPARCtR",
-	"Mo7L+FGq7ZmNeaIN7lBb1d+0CrKzvcEvTugyFjQ8F+IdTcYMf/dsk+mlMuuIhRG1qC7fvN6DZGDtQLgh",
-	"KZdBRo+xcmoqIORSKja9Q3UHUoxX9Z207hpVnZip0nIb/bnMge3BEjA9AuP5bnq8TVYAZm1SDifRDNKe",
-	"tOx1JHSLpCChwFIim/oeLzFVEpKgi5mG+hGYrcndKCSTvnREtGfwRvvcx/UNpIjZQI8dDkQylj8Cf7K9",
-	"YcN0rVpyFNL5lRAmfwmdXLhaJ0pA8gn/jiVXxv9wX1M3wqoxVTBFtDaB81txKmYeFgODKBZclvVPLHOk",
-	"lO9LzrFiYtLV4AKrdtpOebDRnjK+NPzWuRkuY/0v3gv1RqvF+IOX1/9g3xDnd8G6kEptTtX9OFgMd/Kq",
-	"Y9SIAIHXTnOOS+ZwHvy4GKmRxFgWNHVvgD1kjAz8US67K/uFMTgb1n6IknxPwizxL0ogm7kqnOdc7vt3",
-	"RL5mCnpelgf60CX/73Xdvvnbo1W7LBPZ0pwl3BVxWWDq9+nOvKnrDkAfQvDIzSB9buWeHgNiCyQ2YPTL",
-	"NOI2dWTaKtPWtW0YG0kyz1ItUymdt4KM+UACMbWxp0iROsh4fBLg73zTN5gbd6ZVUyZUWzGNFvExWjAA",
-	"I8cnQ8ozRDKqwGgidQRx6fM519839qCWlptyVVueVMhEQJlryzg5tMoB1wg+jk4MeAc21oG8F0JdzDpb",
-	"AmMsqQFO1SkqM/6IVQaHXo3C77QmEyN2NJVKtkgBEQcqPHKgJL6eNNipBu5YJCw0/aclqefbTzMaTDyn",
-	"CXWpaoPoSXnud/fmXTo+vu6hbbtseWs4rlMoZWEJ/8M1nkcLsUxQ7GO5T1qYZnIzhmD6ZKli96p/VVqH",
-	"18W6IOEnESPNdxCYRKhJNmnDSTxH8q3wMii+dnUxj7iWI0b6cHc1Z+Wasb03ypo1pftc63aeqSQTiS0u",
-	"hQ9B98Oxoe5P63fV4a2HVdzwnVVsBDf/UXV76FhVJr+NRETkLWrh6AycT3YlPfLT65PTb0hVq77Q5pKt",
-	"c/ucsqm4dNSefOUcBpmcYrSRg9SXOqcp1rkN8GeDBIYMfbzBDrIZw9JuU96I99v3+tymgLkQgOB1hmFb",
-	"OGwrHXbGEjPDDfwtb8wWbOq5SNV0KBaHNz7eyQe+k0iTpSSZ1X25F9JoA82YZQR7L56L+7qhW3+PbJuq",
-	"z5vcVpVSKtaU24hrelNNsVekyMJghmszoc8FZ4305pIbXFwPk54xfIoq79pbuvHVvOHNREfw4738ivdS",
-	"cPbvcCuvT09CAr3mBjtN3rCh+W3dLaWpKMczKMInIQtN1XSZZwLrnqE6FezQ7WcEgaYkqQPynIHW2t8/",
-	"ODtDTK1oROREW1BJI1ckru9zHvUbVH0uwOUBFacI5gT5Kqh6u3BGKaa4TwNlgHmdvBBbAawZl/93vybn",
-	"w36tS/o1BAiyXz6RJoQQIl5Qv/bZb3imJD8tjO3ztCQ/18CvX/tk/CppkDuOoGN5Ad6s/svHt2den+cQ",
-	"FkwqTqay5EqIOfF/OjgnWyniDGZs8D73c3MYQDJ7xkyd1Jh0ByL9KxgtpxAhZ+WAMZJNPG1OBI4qBMgA",
-	"uIBxLIY0TvGrnMwG20IhwdwGU1Be7HZoato1WzWAzJ6t3g6z0m23SBvkSMC6prvfDUBeUgw1pxIcqReL",
-	"gUxBuO0Ll+ZXFZbkGf5jC5ZzccnM/My5WZ8AJpsWZLgei9jjzKRhKtrtiiFIW5hnhPVGFHaL1PXx+Q0P",
-	"EkUgbQgL+RHpJMck9/RuTSmUdaZZTGk9e91FiMCj9BsV6RSW3dy34XrokglgeVTZrnmUt0ep/KBSuYeM",
-	"vBlHlyz0slucZ3VZ91KU1A/pV3L7NFZrtq77PR/8K/XCw4WMZAojiYB2eSzJs4Ozs8Pj9y6WpMkrgLst",
-	"9wigVVl0pJaBrPSJmCuEi0Tm7Qo4CDmU3UxcQardntlFb6rfZpgJYHrCTB4v00O7g1IcVIf2HiYq/iW2",
-	"5SxqauFXiVIB5Ygnh2/1M991Nj8uoqoWR18jVAIei3Du7k7oXQ1oHFeEJ7PMbsy0SJjKXxBLnNV3ZLvk",
-	"jqTodHA3So2j96aAPN8+ltRBB8W4MRfKybVNu1PxBiTPao2uz7mA1H0EtsOogsn4tngHasKWJBSg+QVY",
-	"fW/RmE1CbJ9jBritHzYZ4ylGDgph3CkxV3F0aZG7shCx1qchNp62foLweUBnM8RaNl3QEB4v+53B3ISf",
-	"LcskE9Yz4NW5pyCt+4obJeFu3zFr+BipyRm2M6xmEG5iI7a2lBMoKoCCV2is943L3cdo7F1EY4FoS8r/",
-	"9xzagPoToA5NGDfja50qvuaqzGaYrb8v2HLV/1uqY2Y3eRPF0gBuPqqUX8trqve9hMrulpa8SnyyKnK5",
-	"a61sDcN9JLqvkJG4AmpiNLWMt925mnYjw+ItW65YMCkX3EpEHN/coW7HrFIZz03xn96OiYmMIUoyg9Zi",
-	"QxZ7LpyxUarAI6yf078DxMU+X4gE3LBaV/RN24iBQYn0Sd0CvLUzNyn2wzAODExO5lCnZjyoVqeMADs5",
-	"hpYTAevCH+hRNGN4pqFqCHom1iP2ufmNGSFfIFHqsBBxfK9KYfYCRyX8FlRASwHfvRr4mMX3dSQ6ptGu",
-	"inQPmEMa6EHGYq1JwyPuQYXMokdrPUAH+MgKny4rFwJo5fLqoGdt6LYUTefTWrdjei3hX9ur/Z1vCmI1",
-	"SxgEOssbdqVIhlChDb8z2N229lrPvwANdfRnb/k+al8dnbWXR7/9unj/p1gcvRaLozeiAiWnBB3HASPa",
-	"3VnFxblXCAt9btdjV5iEyYfkWQ90VctdURhAy2WL5h1/zk0zt2OdbpNdJaj0duEhClcJvr43P4rtGfDQ",
-	"ie755vOllKblpo2VEOymugEAP6o/0Kwgw7QGYHwHN8oEcrtVUPl9ngLeRyqPIv1YKV2UoDudDeT8uRBH",
-	"lFvVTH59WOh3Dj4DenI1odjQvys2tVT+lLuvYq7WXlj9/TWVt34sAhr7mHkBKmCacpE1nvMxcOjnUgRK",
-	"wpQe8TEvwyc0js0301aFuEHBXipsazArp4O8/RsnUvNq+B6ncWE1VttHAG2At/1opyd4vOwSADFB68Is",
-	"bcV6xDX0OcbCIFVf5DrelyDCN1rEtHFEGLjuSsIKbneWs8EF+rkhtADoqkMaXMBDExGHLfIRkDnTEnrb",
-	"mAosnhJMmkKv1DUF0rj6gWnBf1+V0d9hlPehhfwBJLRm989zIvZY4ZHdqBWusJEinbWWYVdsOlMoJFG5",
-	"xvv1OeMu2Ju0yrl2xO7TsXZt3dmQTSKT/+u0G2o9+s6+MN6Z71RTTJhZT2llbrJioUdpaa2xK6VbDlqo",
-	"4SR1ivUoWG0F2Qlu4WafZzWbexUoXQj0BfhJqeQCIWBDun1uEJOgXUykVopLLX6HzYd4YropwI+GrM9t",
-	"+9MJS1h15ai5O3evRdvhvxIc0GO16H+m26is1FOVMhNjvebu9k0YjCOdRtQt81oDUprl6mdKamqxiQQ0",
-	"rzrlbrk+9CXD3/U5duNiPBHxFMtDKFaXYFQBOlEkUxY2PJLH12iRXhyLBbi+rQ2Ypl8QmrbLoxz8r+Ze",
-	"iAh7StmCLHTJpKj9RfuwCoT96E2vsgTs7m58+pZ1mUlprrIL99r6Pn0vBUQV22VhSvmyWIikFd2YjXKN",
-	"I0b05uS9aY2UyQpKu4ulVlxJUzFQKheRZI0WOcgsuqxpmpt5msVwPId3g2+j4Ifq83pZXVUjh/Wgf6it",
-	"XBa2CFTWWLcxVmoVu5nRDBhKltR77blKA2dXyrRJNA0Z0fFiSjmw3NV0K6wu1EqJ+rFE64F112LFlS1p",
-	"99KeWWA5r7ogNr5jnZuHa51qKEeDLeanaGM6Tzj3EFeEt+ArvpKKly2xgtknMEd7ex8VvO9HwXMun2nm",
-	"PbLEvPHdyskvy6ibwKirYaerBBcUmBW7W2JKwixhl5GYSyNqpRKzNDEBJcJ2G7z2ghtJXIhwI+SGgQKC",
-	"ohGJ+BpMpj3ZSzxWe9cIwPL6iDHj+gN2ajZkH/bjHm9p/kVrkgFg+1rfcgbnwxN/BhWV1zRufQ+UULNq",
-	"6j81BaimEy+kY0BxuVAzPUR3a8snH04PzXX49TSHSPHh9NBkb5j2YJq499w6eQPbjkSu7e9VU0JP0NUy",
-	"t4xNk/ZpDkSSsEDBm/EC4kzBODK3iHFAvbb1kCnm+9n5weng7cHvvotbTZw2woSuKn18c122tFrwAJKC",
-	"tBl3T6I4e8EDpfjoV+FLoRldVbuzXCfuYp7PY3b3dyiNz6A5mOmVnnkhsLF+5+mLxhfxpbJrf/Psw7yK",
-	"XJmACIxrOpeKDFnKU+oAq6DYTLO0MIlGirAIBPCCLtFynHPIEuxzx9YaMgRNtJzDmKaZnY4Mwz5m+Eid",
-	"s4Vtxwk17fjPrPdsZWAzZwVDDX6ZPXtuEfRdhAie4kqbaGOKONDn2+2ClFnNxSMfE8HHjlNBqxLEtoCf",
-	"uYCQEDdmCTk8IXXDgE975weDoze9QW9///jD+3PfI8VvDk/Kmeg+ksM9clE9tNZRvoIVcz0vXXFEWB8G",
-	"5mOkiBSPNs6/f+ZG5t0W05lBjC4w5BJV6dacGX271TrjR3wXzEC/SHMkwyXz7MQAA35kw95cTTihUrJE",
-	"IfICJCsUVcEFG+p/8620Wb/fqGCtdey9r01FW0g+iEK/UeC5e0aVNq23bUm5tj6Q+fa5aWRCp4lPaBjm",
-	"YZ60HqyZ1mRx4evV+HJxYTyKkEvVIr0MogVS1F3gkieSxOySxdbNSZVi0xnmpW/CRk3/QcqXRJuXe4SS",
-	"BbDjzOW30273OeikbqeSwQhEgoFJKZqJpJcdHnZsgc64JvOd1Cm2Vlnaun6twy0iHoqFAzwCEL6540Z9",
-	"fIaGaJ/3CglpVvRSEkajEUs02ZqvbOYKdjCYUAV9bJkRc2Yzu7AQY5xDghLkx8CDaTMrEIm5ni2Q6U+h",
-	"kelwqUWumuFJ2rkP9Nx906e2PHY7AjgfS51+o0V6iPjTbpNAE1YwB+QEvevzJN/O4YnEzQapnV4FF/Au",
-	"FtBxKrMu8APfIzT3t/Vy45lqod9w2ujk7h02XADzKIpjYs8XL2Sfp8Au2H2nRPr+Bjzg6E3vnmTv0Zse",
-	"vuIreRKvTbs8z93ijF940EKNxp3HXjHfrxz9gEpUPt9QCWxRbURpjnndOoq2KtGq5eobLFgwUaNVJAwz",
-	"sQIP6aYqvQH6Qnh7qI/i9DIaUyWgg1SapjRmqt7wPUgDttEvDGH1ufscOWO2w5sV3JACvHko+BUbRynP",
-	"+83hyvfpfrTvO8adqA4VIMqV2bAvcUPeVMX9Tm4J2v5zaYvgxpHEBvBW9tLUb3iXNwVfhFS0meNyA5pH",
-	"wIh6w0dUsz737bnP5sM4Ct6ypY/Ebf/MagJaM5pIBmXrkbBk9SYR01/Ojt+D8XqObnm84CB2Iz6OWXMu",
-	"mYdtHfXY+exK47gEr7816g0GhclUSuEEW8QpUACVIYwkyHt9aqSeMAntkEwa2SxhI5YkLDT+ixKViKTP",
-	"YDu79EgDyklMwU8rozEg70HTo2r3KanynmLSyS3cpzmucepSw9fnGoGhgrtgG/920QtkGJZRINtI9fQk",
-	"s0LyVfg3M05L2cTWKOKRnFRzi3No16x5RdkF902/52tYhzb0NNOB62oByv3s0ZYS+rN6QxsIh0o6LMHa",
-	"PgB8ltM6hmxMue3KSpYMTJgQgzAiicamrZsYpXiiHw9e9T6c//x+cHx6+NPh+zPfNrGFJocmSdRW6xmn",
-	"Kp6FtkMseGM3B7CZN5q9vCMyF4P0nHKE1PWYtVPJuR+tYpL3MZZd+TdwfpV3/u7tj7JXfb2khuvdgdoA",
-	"+d49gd9DfOV70c3wwtwjr10bNT6C1gGaL02ZlHTMoErIwK9GY96MOIkjfmHcT7vNMBpHyvgmoH8JeFRS",
-	"RmUDhynDtB4MROzabmfAyoYJHp+fALJkA90hiZvDb/DDnsgsUQM0GH2PYFaRJH7CwihhgRoo4fd5XaR9",
-	"wvXIH07f+Q0TSQaz/0cESoZ/IzYy+AoBYgxYNVQ1dZE3OqxAz0Fvj95GgzyGVVsFO0qomWNH5SaXyg5t",
-	"rrGQZDibeqanB68PTw/2z/WUz3z0u8ULmvavkqTT7qQN0nC3hyJcQgdc7LmRfg7djft8MWEIwZukZWFY",
-	"FzhkseBjCYZyGlXqut3EURoQJaA7hcVxs745JxSFHcmIj7J1oKUJ1jckc1A1dzovwZs4Y4lNVD480TPS",
-	"H5hxvWzmGV6y+a5MxpxFY37IP0Zqcqxm9yRW8hH566VI5+5AOIyLr0yAHI6uO0UCF6DsNBqe8TUSiAii",
-	"L5jeHlrokalvWph7BLW4q/y0ENspluVmrOQ6ddgEum3PQIhpoC+8rsnF5do2Fo1OZ/CGAx/zST313evv",
-	"nkiYp4H0Nij6VslEUHXs6K75DLBXCyUv1Kxf+2R02RJbWqvFe2QUXTITAgFdss8R11vr22SWQJcOAxVp",
-	"p2w4Qrfgk4dF9/lqIN/iGReug9ugOZIWgLLV5xsX5OcA7SXxXUD98rJ8MDPQF+Dgy8P+tUiPkzm/4GKh",
-	"9xJtBgeeiHEtnBx5CrPMds7LYkc22oEHWh0MuFeu+W0HA3IYDLlTwcO4teb96NW/N/Z5ZtxX5lIa1QSZ",
-	"WYLcFCh+DSs1+vQmvvsbuiPRBZ81+XA6lmou0C0WsEEuz0irc1r+5rx/zrB9XjdTlo0WOS1EmMnhSaW3",
-	"7QR/lmGsfIO++e+TCk3+nOXeoPZakW5I05xZ0UxbpcMVhJwqJ1cWr4HoUQW92FxaG+SEFAhQuzHdob5K",
-	"hKYPB4BDhGQ+60KTnMsoYE10c1+wpdEPJAxBiVzyIIsZNPawRdbq0KnUtOGoPq+fHL7Xl3UYiSlTSRQY",
-	"nf/Db2QU03ED/rBGr9ZXFyINrBu/WZorV5C8HXP5UPKmphxsgUdYLG31lrZGQGxqKYvyFlu7zGK6ZKGz",
-	"1SBQt7PsAedilkrVlTt3f16unp3kdyFgHyPr/6YyOI0bxoKz9exO88otrHRZJ3Td7iVrUIEynb4AN+P3",
-	"eQXujhKiNCsVpnSSoSPdCxxZ7iU3urMVJaKp8RBJUz8UPt6y7zgPNEM5sCfrYmBm4SXnktkgzIb+3/QS",
-	"jkQyFqr6Em7obrzOq9jneYcUXNn8byhqs4B+kDAaTMD+Xo0lwYTv+YrmX/Jd+vz+DRx7X1e69eQFgsyS",
-	"fD4l7GrpzSu5XvCLTUWcW5u6Fi+OZHBxpvFfBVickAj61uiSxUQAgMiExWHO3WWykCG2gQvERGcucsbE",
-	"oSKhYGggxAAq2CJvRByLRQqxAC7MWIo+n9LkIhetSfX/8iJWye77Rufe8a3J3EdhuLHKybSg0NZEuv9G",
-	"+0TSLfp8yi6nyee/3tuDL8p3/IOI5/uDjyTXuBXrEGZ6DhwT7THzHtPlyQl+YS9KNJ3qk1AsXmYxTDP+",
-	"mBqFOuKmtmEuWZ+PExowm6WfuFW9WgbLOcxRJC3S41ZVhl+avA6TPbqYiJhlYLM9MqScZ+hJdkkl7Uf7",
-	"HDHT8Adg+Q+1rMkQLmXarMqiTmLlhRk0LYwDfH5UJ/IG9TihvKI/56k5sftiDTD6t5yqnggFMFe4h4+6",
-	"/b8LOzuFcwXu5XCTNT5rGY35fFaNynuG338jONp3V6GO6zqFJLg1DXNBodEGhAngkayPvykRK0Qt+7zu",
-	"S0XVXEJIPK01M79HdvTZu1O9/pZr8chwrtL62oNfPxyeHgx+Ozg9fHN48HpwcNQ7fOejst/tcy4yVwms",
-	"OO3SZ2yGKFPJNDPPJRBj7DSCtJc5C/dIbotyhWhOqi8xUNMQO1vQJJRfgiP+mE12XzzHNmjLG+OaSsBI",
-	"xBTPVQdDkRMhp6r2G+TgGfN9HJ3Mq641WfwupD79o9k7OWy+ZUvfM/UHTjmbGJGfz89PyCsqo8CAFDzf",
-	"eWlTiJyAA8Zx+RINJU4h88lmpk2bH07fNRkPRAgefpIO1Gk9bW0TSZeygSF1SXwcfIAgF36fawrHUewI",
-	"PmguA7WcsR/N025wADwkkLp1njPScAEvdl8+9XLj9bk74Dzh3YipURcQEWRXAGwLPNDUD3RhG5vpNjaI",
-	"ohdMYlTEiTvqpcg54NuaVICucyTABt1vs5eDKyn/dnwlvN14Wn2MCiFNZdpywR6F9Oi6X74kd1AYw0yz",
-	"YZMFA4qQuoCFy2mSiAULu2TEFhayXOozt8pvWs5C52HEeMAyBE1TAWHbUPWcIFlu+in2braQFvETJsU8",
-	"CZjf53iCz9vPGxCfoqDBG7vXvHUPLpr5A+PHTgN9MqGyDy9xJqyZbJq1oRmVMnkzRms2Vc597kdSzlno",
-	"nJh5ED54ItOeW4lWMeR8qC0k40G4YMsnsqsvpu2plX6aS3G0Y+id3yOUDOdRrJqR+ZzUrcQ0vXN8r8/9",
-	"rJWO75FWqwW7AyRrAbEgSEjlhaYMkehZ6DuKafVxNGIqmrKs25eReb39/YOzM8wLdXq4Dpdp7vzBP/Z/",
-	"7r3/6WBw1PsHdibXrG24zNbmNnXFJP6YRlPYoj7XV8DERfFhDC+Y5J7cuUVh2oDI/fiCLRt6B0QyHkTa",
-	"TCp+qxkL9grwPeJjWzb9Lzo31dwTRkOWEF8tZ36f+1T9958L5e+RSFl5LdFIlIr4W60Fi+MmhC23/lxc",
-	"yJbWRPzU4NS7Q4MLcL6+0/cYW9Ujwi5SiadHpoGS+ivN/1MGrVYIyetzc3pRzOyeAlIZdJaHpCXf0nqW",
-	"2eqQ9gj3ss/NYbi7U/dPPpyTLfczufU37uTnLTus9Bt7UONsPWN6ClOKBES4NrwdNan34fXhwfv9Ax+q",
-	"kyAbSs5HoygALj1jyTRC6s2jlr5x2bvRpCUZM5WJCpYkmuMhcEo9iwoD/9cnOs+UhkHGz/U39llDBk6O",
-	"lq1I91YYgE1XhtcOHFHr7/U5JbCMXP/i1Xi1ndkCej34Hz9+bLpCumvEasJoPP2xXwO+36/5eFfxO0es",
-	"kQXTV0aCf+PAaVhhMRis4IRroGnFiJonkkRYuqbJe64mA33ZS0PoB4brnhuj6F6wtsw7Muvfy4121Vws",
-	"Fk2Qz/MkNjRxY+t+DYpX+x6Wst6Z4Mq4R1fCd6zWr3Rc8P6uDfVFdT7I46dbElntqp5TfDDsISciUc04",
-	"utRKlPO1YxTklU839mh7NOS1fCcCuZrEXJaVemCCLfdx9Z033EVAYMWufgwHPEASfXLhODVSj0YuVdso",
-	"spuEBpAoIWrHw2ugHLIIRJZ2jt3zUvd6yGI2BgMYCrgjtbSp6RAdwCLQTN15YtRRbNgECtsTiOritLoG",
-	"bRHdOmOmJLlGqcHUGNT80PiZQmlXpFoEi7yUQKvMhunAVIilSDNLaZAIKe0SZQH6rXf4bnB6sH94cnjw",
-	"/rzKd6/3cj06xMPEzHurXi6SOrlszVLOQ2Yr4Qs3+mFE33eSrPKr3j4TKlvZ35slqBjMiFAEcl13qNf6",
-	"+2v1KMWu1NZETeM88RTbuZVqSFo0AoICGO0zaprJ3HBr1/Ct80kkC2+h6JWOR029CBpxFpKfz4/ewevd",
-	"bDqmbDrdiF5GgeCtKBDr9usNPnb9lkVTOmZbV014OrdrWv+lqtatDSNOob/btfvYI087V087BGZY82po",
-	"2MKb92kwYc19LOSp2lHz/BY8bJ7F4n58210eBjM80mxTyVZPGI3VZN0u/4xP3KN+b95QiWaVXEYGexyq",
-	"CKiiQyqt16j1DQS7mNY7oOiXg6zhYTZLyPiiwyjWP1xzBFvAkSu78mB5AQ0jeMMsEUNG6r75rU+koktp",
-	"klXMLOCZRpd02u00d73PC7sn00CS7RUBrRQR3o2G4BfkQqXMT/rgRc6qbSFrL+JSaW5HEhYwKH1Oe/Cl",
-	"38knJptE9nndDwTnLIBAlAd4LLGQ4Kmbgo7OxYLU/ZAhUoCPCkKgLwzOTYxGXp9LQSJloeLMcgySZLz0",
-	"IO9OqZgRGYsFS9Dzncy5xEReInifn/36LlJ6J7ngzG+0yLP2U+LPs4O3+fanTCXLJsDnOS6VMr3gJ6ZO",
-	"7UHdL1y9fUnJxdFfLr+dq1FOLXIi5nFoiYaohGplr/ySRPwyUsZ3hrCA12mxTucsq1pi4kaqBUHKih5X",
-	"q4NGT7yBOw2uThZrxB/C4AMu1MB+o6kq9V0TCzW5h+CjWAhpsFMMVEmfiySriYSEm3xvPowfoA6s7wBC",
-	"GuDitE4KECcQKo0FH0NkYMqmQ0RB0ixJxIwEsPfgwMtthP5yL/1Fn1tVESbxkuibC8HJUscWaqmH6Vnd",
-	"k4FbfM1XynA5dkycKumV8wT/KSJA4Und0Ck8rN71RyCU7xBo/hcR8ZVoCVrpnGRMa8VIz0UDrs9th1Di",
-	"VqSVRTljwRrmd87iWGLaIETzQH+Cq48smGaMCKMbJmWdKi1MJyKG9IasfVuuH6FMl2adbBZAxWDCd7Mp",
-	"+n1ez6LaXjHgTEweoNbAQTI7IXKXY/b5lC4Bfzfvy/OKyUXG32cmhomLkwjK3i28JMUm4egx4IyFkLbb",
-	"572CmzDbG4wIgXsiGnOq5gkz9epLZL9pto1I7KsboKIAq+7CJIGru5V8EbdbrwC62ANdBDOjU+lYL5T/",
-	"aTacIQ5bPc4zJQagHDVaei1LxDVhsf424kE8NxA3BsIlO1oILwlFJMPCenZFterU5/7f/RpOsV/rYjPu",
-	"zybCkuKmQLFhwi4Zjc02fjQdGnFwyZjslgUS4RsMl4KjaMG1xMt5i0xKZR0TvQOaJEuAaoEOLxiCRKix",
-	"1BGVNuGTqaEAUUktynIhNfe9RkfYA9Q/25/2icz/IIXuOTk47Z0fn2JG0hnmcSDC8k8H52QLmvb6DbfJ",
-	"eYucgRuKBHOpxNTkoubvJcbi+zxmNNGcxJweYtyYqL+J2JbCwxymF+5m0aQvjP9kr/168rcwh/XBoTTi",
-	"q6hij9Ghb6Ij7k2jPNmBp9wMMlWe7+523I4uotgSNxe0cYWUK12RUa/J/CqRN1UZNoyHMufVrhtB2edG",
-	"o2dczMcTbdkaVTwW2KiR8uWCLhuQdGClbNZGBUx5kwSFfFYsoC1K12XseZltEiCMQWThQMDMqBTnTqqL",
-	"zayBjHzIO9NML5/iUCHjC2J9L7OervPww/LX5Vy5OV5ZPpPdpSHweBaPDDS+m7TgZBU1YP8Bra3PbWv0",
-	"qpybPTO6FS4t8sHabxmCTWYw2akYWWZynDrtNkDXwrcGfiwK2XQmVGUnPD3OgzJ3/crglpZVBefNdQLS",
-	"hEex4grUpEd2/J2w42IP8yKDRlotMOd2++Va5rwSLFnl2xk3Mgx7xjidRS2rL1T5rs9mLPjl7Pj9l/rh",
-	"aBhGaECcJPolKtLj6FuQBgwEJJlWaR/HM8Y1uwpFMJ/qi34PYZfiOyzYb7lDzW7hkmIkad0W/t47enez",
-	"LbSj/htsoVl82RbmbPiqPXwXSXWce/KmvZTfRdNI87trH9yfJ1Ik0E/uQZxe6/rX5zanwuNFIk4YDSal",
-	"Te4fRhp8jb74+a1x1Las3v0WnqJtaNJdobmi2qY1xYKW8+uH4/Pe4Pj0p977wz9654fH78/8wgTrO+2X",
-	"fe7/NReKDthVAH4TnwzZUvCwvAceVGLk3KP3VrhVeNGNFJbtr+YKfvT1foe+3qzAyD3KvfwNRlxO42Bi",
-	"ye0u8op0SfPF14nqlQv3jcQ9HpjYb9jW5qGp6JgXokJ3KwBupFkcJ2Pbf1aPuCo5jjUNo7MWKoSAnw6m",
-	"I9oFlGUf+vtJhMj9KVI/z4dPJOlbxtvnaiGaFv8/V8UGfmXjzOYEWuPZGKWF3U5jq32eR6Q15j6Wj2LC",
-	"gkjIlHI6LqlEMoFZfX/yPVwgBAuXlKh5wtHBrKcC9R0TeslyczCd9EvE3YdZ+DDibvVF30nk87Hb63co",
-	"7k4ZlB6tXCiAkQRKI0dvekSMQNrh7ZWkDjdKNr4g1llRKDWLmvquX2do9U4O3+rH7t3K8laYJY/TijyJ",
-	"uS6gd1vQ7ZpXY1d0Oov1ep8OO6Nd+oI1X9Cd7eZO8OxZ82W487TZGT0b7gTbo5dsu13zapEeGLo01Lya",
-	"Po9at2bGGwz1ZyW5jPN5FJZkMt6nVYibvs4e1HviEc4WX8fOewCm8BU8divuuKIP79M62/OJtC50SeoY",
-	"FLdQN0HC1K3ucKX3LmE0/CIFZZ1lSwPAIKoPM6wxbLqRhnEbtr9blrGFeWBr87Z6EBSxmBv5Yn9MN8ii",
-	"EiZbAfdRzFVsEiGpcsoLMZPRNw3zBlT5TsEvVZijic3aclWPhQJfc6GgQ1ViIk3wK5FAdmXKIPz19jle",
-	"23s1zvEVX8ksx5d/jNTkDEh6DXNCFxWG7PSjHpETveXAxgUP2L+dDvNo498FUy13CmRpSBlFQe4n0JQm",
-	"p1vpRxtERtYrT26Q+04Z8RuRoC2F+Tc0nEZcQnse6kCjOFHlRjfFVzMtkDDfiDtokPmkOux37/A2m8OL",
-	"aAbQTAnVK0L7PMt4JTEbqXIc5R8htcmvDrtm+uSr5T4y2HsDa9Pvy73pKxl3OJNwX8zL+/r9LBba2F6i",
-	"4rBgWZPFRzPvP4HjmSCve2tXc/xozvT5Sszub8Qh+YzsKmaKrVqNhXte27QqOp+W82jLfB0irBC790Bv",
-	"3jq3exXt3LWBvUZ/faTAB6bAFT++NQyNKZ0pft+OHX29c+stW4KedxP2upWIOL61Srn5nKp0T9toGBIY",
-	"DUyZiKF26okkMR2y2Eshw3iYs6L1c/p3AA3e5wuRQFYe9MASlyyJ6WyA0QfpZ8BdbcgbdLIyTSJ/w8N4",
-	"RiT73CANWydCBCkPMZR0BawLf2BafpoW5/TBM0mEfW5+Y0a4vgLrVMTxfRv2+h0rZv23YMZbIng05R9N",
-	"+VvpFNCNuUqpcFuVpAwmRctDXvHAiq7FjqssG++ZbJ9nmHWMkmlGAfCxx5c25jqlS6wvUhM2bZWVNPfS",
-	"V92nkmNesi6OUAKAKfXaEvXgWvg3nmhw7qB1yhV/yhNZ9F3LFG7wwZMP5iWk6/YZN017bbXCirWJslYC",
-	"Mq4D1AiFVZFh/HEkFXj7SXXVQWMvTT/Qd1tlRYiASlQEX2yR03w1l7Q17bOI59BS9R/LPsfKdWxwUjyQ",
-	"tHrCdlQnvmbZ0bilN+p1uSf/rHgz76HYeuVSPpwr6jtjCI8OqbvJO0AxXMKxMnZm0gwgM+nucw0ctIm1",
-	"6QaHznPfdVZ3tpB1V23GOFSHOdvzGNK/z+xwqEVe2fOU+LNIS+PBRfYdN9Wz+CuAG55B+HeLMAqAbsCF",
-	"HgdiO2CDWwHQMnBXCAZI+xx78Dfn0jTxsrXch+9/Ozw/GHw4fed7mZQnUonEInlTSc5+7jU7z3a9PuKu",
-	"kPyPAa7b9EeCRAOA9zCF7cMlQVlvsgoBR0DPZ8xZmLYWheSAFHnGKDyrSDfQgyJriF2svXSBC83cjk9/",
-	"8hGfZgYQTJcRAMOXPfrh7ODUb3hkp/PSpPTvpblcs3ieEqBWpDIKpAnLYMrztQRHB0evDk7PAJn6JSmW",
-	"DWgtJmM2iFU4Fkxi6St2pzfdGzA9A9pfSS8HwScbmkZCYqAbLWx4icCAMWAK5bXzemOOYLX3pD3hK77B",
-	"RovnFvOH2i7Qd9BM8dE/8h/QxRVJmkgxZYBKv7SZVCtSaQ+Zofkc2RC5r/xQl2/+nf2xWfyvAFm1SQAw",
-	"e8UTidIlA9yCrPhHZehL7QBTTLyqAt2RBtS5x0BKRlHXxVOMtK304R0ZaazVi7xikdONtHhHDeL6C2IU",
-	"lwSQKLggYZQAqEYYasu5z0ExMVpWQDlBcBo1ScR8vOqB0XrYhEqn81KZsNWGhVnK920r4SLW2UnmRL9i",
-	"Wev3aOlMU+J4QEvm+nu59Tc0CF0RI0XLx2kYahr7F72UKiWNrPUdonP3eUVmmuf0THbNoGwkyQDAkSLO",
-	"GYKhGobpWYw1ML1UQrmkgJVUnu82FZeZLlzYzbRuAQv2y6oSCgvIlSaYuGmh3n8oRMwoLy1NqBC6ZtFg",
-	"9en5hv/xqurDS2W971m5XpnWR/ORpZjRS/atyecPkiXrax8zeqtww4xEAjAGGFzhbGGQVbE8EaBV+5xm",
-	"6ZE3uY5Y6nevpqn7iq+UamrWt1aMPhqj/xG19aZ9T3bj4C7dmZ6/Rs5b4MjrCgvP7HMPUVmYFQpqAm3/",
-	"792d0XbQqSgIZFd4DgOo+8uu3pRevWN8rCa1bufZM682jbj9e/th6wPN3q1TmuPokjmNZbJ2648Bhm+r",
-	"ZnD1jO4ovzHtuPlltYIbXPWtv20/7E2zw8/SvsGbKao54N7HFPGvmSK+SrBl9UV3lLmV7xp7j/qrIciU",
-	"4iFO0rStu6oTwoqteGZ0zEidC2KFCKESIy4I7ZHmw6gJhp6isZbCaHLqiyqdAFoKT/3h9B0ZJXQMIGp1",
-	"/3/B1z+2Wi3fsyWyaLgKwFBNLlli4lVCKgkRMxs31Hp12pFMiT53E4PsF7h8v5W1kT87OIf4HpmJiCuc",
-	"pIkLqj5fijnUq+HyIy4Vo2FlNw/J1Mn/Y+/aetu2ofBfIfJSB5CVInvr04JG3YoNW7BmBQp0mGWTSohJ",
-	"oiFK7vbQ/z7wOyRFypITB3EugN9sWabE2+G5fp990BWRFh2Qo+kgrEzCD+EcI0X9xhyaQREcHmwNtvRx",
-	"sLt7aUlPpyI9s7LiYexegJryHK47339obSN6gL/0MMC6EZL90VoLquocUnUzot7Oa8q420Hb7jIGkP5P",
-	"ZCuW0JAi7bM4Qy9QtE8Tjwugapp11mnhQfL9hgOrM5jZMWqsg9kdEvIZuWd2Gs/bHIxGQI82V+m1WmS5",
-	"6RaMyK4HnsWmqz2LX8SISK3gLkjZACrf9TFlWb663XZUGingkQI9CTmyBi6zX7OfLq6zy79/yb4s/Myz",
-	"WZ8/sANy4NK9Q6hOPb5nY/iYZ0IfsBzJ07j0FzjcnFJiOcT7g7jTr8D7cYysHxqDOVZ64xq0tah7EPox",
-	"5v43PdHFftL5PsptqBfsaVId7akXEl4HE14RY/M+7Dw/31UkOznfj662TfNIEn3xMQw7LGJ9lNl/QAx2",
-	"aMKOipKzRtTi2/7VpWHjU2rm+7zEoBhlMWBbsnQ7vRrZYz4V8X2DVMxRbXQ82FqLb8+/JTC0vVvkKFGf",
-	"2EOV/duKmgcHuF2HkpeClbIQraxEwrq10eBlq1m+1Krs2v7Hw5zpZvXLulCTXqSIYdO9fGhqvWML3S1t",
-	"+gKBqy3MZ4+05lHWPDctAYbYPCLcNOGPQeTWvN0BN45/xpT9X+ay0umrstmNsvjxkr0n6l3bhS2RNlQV",
-	"76br8EtmRxlqzQJ6NS6W3c0NEtgkT9lvFpjPw/XFxj1aRkhg8bUmECgC7bU1fX1cfYKojWnR2nQ5zm5z",
-	"/tUbzOQAI0t6KQrVCAffCX4aZ9/P8hgGEHe6ViwpPNncSESnkgBQDlMqBBEhe8AYwAJQ5+4gQULNrs3F",
-	"Y6rh4Ci3wDpmk9RdZQZVwM2BXPiUzS7q/2ICuyonXqdoKAFgkJdasVJY7yiolFAF7OjxaJxpGsBxB59r",
-	"JRbp6ViCn1L/dOs/9c78oZOc5z/ab+lKVVMRTUuyHxvro2in7tYg2PnD+dunDW+aTlP3pwTGq7DlX/75",
-	"uus0/SBxlmJ7SO7z0gNZhgyCMV64fmOQNKMK3Dn9f79Qyh5xEZyHPuDRKhZGNmwRsI9ofM7++Pjhy3hI",
-	"A9xl+4Q0PqPxzPz51QY0MDnzSAjvF9S4Q3czD6SibvzaNeXJu5MzWBO2peGC+Blk/MmASh+l3lIHvEVe",
-	"yuFNtnGkP8mbulsnrFQ3sk4c6yC+E0EgFY+vuqYxy4hEi28U5/V2oxNRC2P+r0XDuNjIlSB9bTvAHzTv",
-	"1cztR1wNDnBtUXcctI07gxvQyy1LEb61Q/febjazXvvQECuIfPFWNe28lBvBI+0zaBff587xPwbaHQZ7",
-	"EwuA7BO4/RTuHJM4YDwyMC58idhbYjWOaOki9uluo5dNw9zaldqYA/LOeaX1zMTGbKugBbow1n+rl+k3",
-	"lkEBokkVxDibMFmBwd/iJqmmxSWaaSrF4GqlzyBa04qfhnMKcTvySLPH2Hn6Fq0O1FJRcyveZjLkd03s",
-	"sqHPzkIJH6cmVv6nkDxCs9n179dXCQbbz64fN1q1brjZSnGhTxPmdV5Wio0odTRdpVl3tjns/bkMV2BV",
-	"5Cff//r+fwAAAP//",
+	"7L37chs31i/6KiieVJn8viZFUbJsU5U6h5blRLFlKZIcTzL0ZoPdIImoCTANUBQn28+1/99PdgprAX1j",
+	"N0XKli/5PDU1Y7G7cV1YWNff+rsWyOlMCia0qnX/rk0YDVkM/zyiwYQdSaFjGZ3PhxEPzK8hU0HMZ5pL",
+	"UevWfpYLEkkxJnrCSCiD+ZQJTaZ0SYaMBKaBsFXzajH7a85jFta6Op4zr6aCCZtS0xy7pdNZxGrd2gy6",
+	"8MiU3jbpmP24d9Bu17yaXs7MU6VjLsa1Dx+82gXT8bI30ixeHc8lC6QIFdGSLCjXZMhGMmZEx0suxoSO",
+	"KRfrxzPlgk/n01p3N+maC83GLIa+371715vrCROaB1Sz1QFcTRih6RtcCgKNM8JuZyzQd63H6nQLXV5q",
+	"Nns7W+34HdcT4k9HdOAa94kU0bJLLl4ekWf7T9qPFAkmNIqYGDOPjGRM7OL3hf+c0ZjFhMWxjH/s17hQ",
+	"89GIB5wJPZgrFg/yc+rXPEKDeHBDozlTP/ZrlEYd8+OU3g7M5u3vddptv9UXtXWT++DVZjSmU6Ydyc1j",
+	"JePyVfUFu9WDAN7wiRwByc1idsPlXJEZHbNDQofK0J+Zm3k64rHS8Mgsekpqp3/2lm94+/b0sr08/e3X",
+	"xZs/5eL0hVycvpQ1r8ZNj3/NWbyseTVBp+YL7DY3mSm9fc3EWE9q3d3O0zJCfUkDLeOTME/n7eHe6DF9",
+	"3GkeBLthc5+1R81n9Mmw2Qn2wwP2dNSmu0M3ihnVk3QQI2hvwMO1FDSS8ZTqWrc2n8Obq+M6ETdcwz4W",
+	"x3Yw2g07wd6wuU8fs+b+6KDdfDp8QpvPgna4yzqjPbpfMTaetPnx43vFljiwkn6u2fLjO3jNp1yXU9lU",
+	"Kk24ZlNFuEASK5LP43Y5jUTQanYkIRvReaTxkym9Rc7SaZu/1vOZU6YUHTNchpJR4uNHivDQI4sJDyaE",
+	"K8K1IuyGCQ0PCBUhzMBfsOFEyusmD32CDJ5wTRZUETguC64n+QPSCXeD9miPNZ/SZ8PmfvA4bD4zhLpL",
+	"O8O9YD98zA5G5XRgR/bxe3QWjyuJQMbjj+/gkimVHIGSThQ+//iO3iq2wgT2gmfhk1GHNXeH+7S5z56G",
+	"zWejA9rsDJ8Ej8Nd1qbPnpYvMHDjjx7TO6SI8vO/z5qPh09pcz/YY81no912s0OfDJ8Gz8I2263Yd0ti",
+	"HzuyD+ZjNZNCMbgQntPwgv01ZwqOayCFZgL+SWezyF5GO38qczD+znTzQ8xGtW7t/9lJhZsdfKp2js0d",
+	"h12tHqwYOzOHaUojM1oWEhmTYczotSKUxPOItWofvNqRFKOIB595XIHtVcGhJYsJhbEqLWMjWZhLR8ZD",
+	"HoZMfJ6BBTELjVxAI0UiGlwTSmYsnnI4O62iQLKYMGSqcsZilCREyIKIxkwR/7YZUR1MmlSpeUxFwLrE",
+	"yBV+wsjskTQz9imNdn2PyLgvbljMR5yFwP8USIAE70qQTVlM6FgSPaGC+FZA8e17itQVMwLQ+dnlFdkx",
+	"Us7OdER3oMml3zhEBvru3btmVghL2Kj5iQQ0jjlTfZGRtJRms+Z8lkpcLeIbtlW+Hn0h4zEV/D8oMdoX",
+	"DL3lp6OB90+HLCYTqoiQmiimyXx22Bew1JEMrnMLTYNAzuFCyLWkCI0ZwbcJNbI00VL2xZSKJRlRHs1j",
+	"plrEB24zpEIkjVJhN8+cCniQ7afbF0KSSI658EjMRjFTE8923bSTMEvjkZBFbEw1C5NdNVs5Y7GSgkak",
+	"d35CrtnSyHnmqpLxtSJzoXkEvQ2pIEyECgXMjM5S3Kgq2raf7JQL1x9QStIsFjR6+HPUE2QunHrgVh8p",
+	"L2Sa8sjt1njMQjIXlvBSZoUn/43UL+VchA8/4DeSqHkwITFTch4HjNxwxYcRM2qXGVhgaD6GQZ3TZSRp",
+	"eCXlaxqP2edhSkMZLg2TkDd2pRT/DyMgn8GgrqQ8pWJpbxb1GXaYxFTbEYDcFbNEN85QL2i2zUS1XUe4",
+	"GSUY+nsrDO+SMf8P+wwEcGr4uxh7hIsbGnG4ItntzDC17I3Q+qSHM5noDeURHUbsc+xbyGZMhEwEQFCh",
+	"XBg+ZS+j2JCXJTND5PYGfivUfDaTsWbhKQs5vQIZ53PRvdHysSNihCszPnNN0CBgM7A+mE9ta6azXu/1",
+	"nVYMGZPkTiYRu2GR4cs04dz1NyeXV+TynDxtt5sHe88b3b7AC9reLVIwd4XVKZlRpRYyDs3tTfBPw+qN",
+	"RCPnmpg7x13quEYND+77jmtOL2S2HZAPClcltt0XprFmIiDYrhp4bzBhFLB/18xIax7YMGrvs2qQfVAQ",
+	"Ur1a7/zkFVuaZZvF5jLUHKXVIGbmRhtQnZN1Q6pZU/MpK2vLfTNclm+DmQBZTCSxL5K6jEkso4iFDaDD",
+	"a7ZMDB/JDZ2VJszahhx4zR3it5m7OcRqqxnwcAPJ3qtFdMiiEiuQeaLAyrTdwlklcJOu5UKweKDtOXTb",
+	"bla2Bu0ka2W2f+XrWcxG/LZ8d9DCFExoTAPNYuXsUtds6ZnbMGaBHAuuGDFXT5a2QNQdzAf7L/96Vjbm",
+	"mN3I6y2XRAVyhpQIFoy7eMmled18ZxuicUyX5m+nY26kSqbK3r9r8IpdL7fjybC87PnIbUq66nL4Jwt0",
+	"esZec9T88ueMzvjgmi03n6k9sCVTzRgVV3f4nCpFqCK+szo6w6L5Km9ylChuG1JOLEbr1yqZRPXs33E9",
+	"uWRBzPDSiKKzUa377w2nWly0a1bBYUbzKDIE2yInoEwKZu41NTF3XWIxXz8X0/bqNN6bicC9k1ocM9o8",
+	"DUNufqLReWagIxop5hXGruU1KrQZC8pfneaTxfGfF7/rt+Ldr0//GO7eXo5601fBefv1+LfJC/7Lvnzz",
+	"LL56bI5KxljbeXwA5rfEeHvX5LDz0l2yl+oqhSpN9VxluY27gEtYTKE/+21Vh0pdmQEdRZQj4ed39PiG",
+	"xUsSmKfkteExZDbXYMykAqQApQjMyNygv7y7QkOCr5ezLqH6v/9caN+zmmz74GmjRa4mXKEPgxrqAO1d",
+	"GM1kxAXsn+N50Kfqoj5rpSPFx0J5cEH7QcSZ0E61NiJwqLykvZ8kyit6QnVfTLmRc5TR/eozGlzTMTMN",
+	"mA58j1yzmSbsrzmNDI/lmgyXhBLNlG44aygMYsyE0VRZSKYyZJEigk6ZnfBtcyybpkfrpShwGNT7Vg+L",
+	"FXkeqRWJqG4lHhlbYaWRZQ7sNphQYfQ3WHzVKuPfNCixSputeHrwbK9rmqGC8KlVkmHtoTUvY1MxYk+g",
+	"wdulcBVAgqj7aj70kw20rz5SKF/wsNEil0alo5Y4OOgoYVOKaFm2QGo+LF+g1abvZh+msTJyp9N4Iw/b",
+	"lOmJDJPLNxFLYel2nxw0usSfLUK/L+pOZjQipdQz35yCq7OrcxLIkKE8au5sPEQyZOa9yeLavNcXIbvh",
+	"AWsOjZZN3rGh0U5AvjJvKXyLqKUIMqKmBzYwn9SnMmZ9AVaoVBw2j3MbapoQ2UXMPe0L2J31lAW7lVyL",
+	"K0RWvAHpbDaYMk1Dqmk1W0ZDblE7cisNPYPmMVu6XTC7/0gRP9u+T+qKmePaF26KquEZSrV6cWK3QioE",
+	"FwUfCxbmRNy+YNOZXgJbqVyBVWqah1XUFHImAqYOif+6d3X086D39sXJ8ZujY7zxE0XHy5pdWJh8iG+t",
+	"DKS13T7M9WQAkt2qb9etiprDbFDMyBwCoxboHHeyJjgrr7iBNXJKABf6YL+26n/yasiqrQi4umBnhvAJ",
+	"voSnDO6KwsZxpeawFGjKchY9jnqfXemj1yfHb64GJy8KS92q0E5KLjyjsiw9c8M5m67iZlNg4jMZTDac",
+	"NLut8AlmNYRHihi5iIeoAa9YMS3bKx0+pyUdnOAqUf0JZsCVKp8BbEXsuUU/ubx8e3zhlw7yT81X2+iR",
+	"ueB/zZmdd7LPpS1YF23pQBwRrB4WEpi7eRTLaWmjYjhabfGNdBEe6xaP1FEOCiVLTeZcHxqewxUJJgys",
+	"4MB6ZjEzXGbTc5LqoOupBoilRC0Hil+hoValblchk8xowJqKzSgKO6hvIYHi2qZrbRbYDMVuRHlXVVNK",
+	"LPWmZcvfc1dAeXNVooKVDw4d+ywuzyNVJBIr6GTfq5Iv8uzfqyXyXq1bQ0GytSpNZ15r8ulMxqh8UqMn",
+	"1MZcT+bDViCnO6C8g7MI/rWDDUK/vXDKxSn4aNSEzz6NkWhDOwf6YkvumlhG7C4d+cK8U6rQQ7O2kVKt",
+	"xEz5rUKjdVFTzwsX6wZw6t774NWGVAxiRq1pdGU+6HgqvSj1xNr8kbqUc1IJucgQylDKiFGRtjUA59L2",
+	"ZrttdpFNaaEL/MWriXlkLdooZ5V/OnB2zMyaZCbCbtFhVcqRXhZYDQcbvV6uniiMHTFHkus1l5kNRgKv",
+	"X/XxfqRIYnzNOyBbpQx1QtXAiejls9zU5FfBmTdfB9BEzWWvrO3uzj7ns3BrmgBT2/YnpOyYFmikYG7L",
+	"DK6wzIW9TE7X2qP+AhyT601zqyRRdO8qj1CNMVeddtsjgi2Y0mhVzUnP9zPuWVLb2Ex4+rKHMXtljWVp",
+	"YwvLY+E6KGnY3qAVS2aU+Zvk6lWk7gfzOGZCgzJPowVdKgJGs8anWEwbFVVlFd5ounAVFEnUWtuTyXop",
+	"qaQbVVzltSR4fJtc0A9lHYZgOrWWvSkWzGOulxh4p4jSHMypM33PHTg27ZQO5hadilvxl096BO5rJlhl",
+	"t48UcY2hSGrumuzet8o0+M9yBL/sMclusne/Q5OQ7drTU+5Z+YzuEJzdltuIa1Zc9BJWc8fs38JtuKUX",
+	"4tMIs6kLI5jQeMyGNLgmo5jOQ49oHlwzTfaf7O7mnRaP222vSgxORdf8dj2nIgmZ4ooYDnFIfCNq+iTi",
+	"I60INcJxIfK33XnSbO8227tX7XYX/vtHVvbJMpv1Umte5XLvtt7Yf/zbNNK64lP2fmO1S9IZbwYyZGMm",
+	"dpLeP2Q/V9d81pQz3NHmTBrZMsYBZiXwjI8/pP+f/cv0kV/2vU57I2G8LBUD3vI9MqXxtbLHZEHg10Qm",
+	"PkyCHrj2iGIaXxxFdJzbFkuOq9Lw/cXH1bNhjZmOMWxzMJwBNbe0/65NtJ6p7s4OnfFWdo3fZ67CnGfu",
+	"8R2eOdicE/z0cbvABrwaGqnsc9jyos81GWgZdzgCU8O5lYvv56m0wllOiVm3J6439EUv7vUdhgoMqkXv",
+	"XqQkwbeMmBIvSVmcpVOaD1GctMEkwM83IcbCUq8sRGF+pRsAFuXeXE9OwaOT9Z9ak7QCd/hgSBUPal7h",
+	"15lU5tYUUrDSSI4jUIhQ3Lvf9ubjY7Js89mzTdlmdWRM2t6QRxEXYwh8BREgm21k80fWHZM0EiRzHMGE",
+	"1nUmtYxc0Y0ZDXOncqOwkY87i4XokFJ6gP06y0g399s1ZxdL17cXTNm2q1oYPzRaPWqbYXG/AeeOb3bc",
+	"Rxen4GAshDSUSgdMmOtxjZXM5upgdLE55ofEbFTlwc/d8lnDkxE3IZKnQlWCF8C9r2w/6L+TcTZjj0ZR",
+	"rjsU5FrWipGSa8uGRm1MsHYrQLGCYMztaderzePCEXWXm2laZa83tAkXd2j/6XbkZfqroC4XXrst73LC",
+	"z1rtE16CxMxtL6KiJmNtm2s5/gunGVqF6p5ceauZFeykGVFwrift/32wP9oNOsWYoQ0kkw2V46S/v2uz",
+	"iEImVSxrqxLZimKYjrpsJY83EW1XDM9FWTczx72SOR6LWEbR1dnV+ccx4jyLeIFpkpC13a/18nHHs1m/",
+	"lldRzifmft+eea8uGcRSr+jAzP18Zxz2kQyBmcAXgwLTLnGf0Skj2ujKRom23NfHVOyLl0fk4Mn+M+tV",
+	"V13wUkqB8lpfQBdOSkP/OxMh6DeK1H3MXIIL3veIvyPh7//yvb7wdwwb5WIk/UYuMqIq6rci9sC6RhN/",
+	"rYv3r0sRLV0UmXkysE/8vBd1rQhk07I2SmvvYhqUVDrx+IKpfkqXZEJvGITesBDdwH2RjQgCe0TikChm",
+	"V9Vd/laaJmZWLNk6yHaHPFuxPi3skUpbwCVP0n3bZV4PSwoFPAQX3T6dK02GjFBNImYm8JQMlxoCakui",
+	"huFYrrC29u4vz/7Ye/f01cGvnTvDsfAApMPKNfu+wrVq80DhXDyX4TI5YHBISiIKlDbiCUIOQKhVi5hX",
+	"URoBmoI4VBqGmCfjFAGbcjKwY6p5tQWj11k9A/VzTa8ZRELZ9zN5KZlfxzEFn0eOcjPPMfjTiASZ/Bov",
+	"D5CQJjwq0D70YAR5WHAnTGQ4MD/RKJIL+HaGKVEDLeUggqQo03ySMzKYspBTDIz2ajHVbAB5Q7Zfm5QG",
+	"I0oSYbyaSwyt2XB6iK7Ozh7YSqEnmLzryb2JgQZuFc3QMy6lv+ZS0wG7DRgL8+tkJlJsHxfVtp89w/bP",
+	"bI7HYER5lDzBzEQ0bQ4KX2ZyEvPpGquUsXqB3dgMnI/3yYeJB2zdbb9y6Wzov8TIgTWxNXe2kMlf3+T1",
+	"YnaE4mMxnxlykmMuBmoeJHuOvyT7ZdM8BzGbKzYImYY8RnxPznUquA+c4J4KhQMb3pH9ydwzepBE2a0+",
+	"MtdxxPDRitPTWkEGqdrgfsGkmewPyXAKpwxTbAeAaeGo3KFbJHHcSKjWdQpcKv9TzKbypkDqd1C+izwd",
+	"GHaoBjFLApiLxyIXFTpQmsbloeX2tNCxJfsN0jfscc0ciVJx0xykc3tpFeSnxGn2cf6uL5eascZ/cmyt",
+	"J/eTf539sVyTLJpJt1ZBnBzH81aDvXYWfuTpwf5dACQV9iNrlPps1qI1i48QESW+XwjpGiT5Ip8kwS2/",
+	"rKVhl/P8bbcq/ufC8AgVagHZYkbMqbsI/0ZWzJnHosuZHnUBIUl1QaLvQh/g6ejmpvp+u4hBuPiTSEGv",
+	"GEFY6q3LT88NE4Gj7k5qyY0211hufXMb5KZQfg5RxigPO/u00VmfPhoLYnJDVFswpUPGmoyN8uKs8B7h",
+	"I0JFeYRmMUyqOgrO4jIAXEQmY7aOSV7mjQlVk0Z5aNyGosP2cU+V4UvbhDHdRRblt9NX7OHO0fT9ndwv",
+	"ZTyW+uPcWNtY1ErtfmUD+8lwnasCA7EenLx2Vs78gGsh80M+mLgycmpAaYsrW/Mzo5G5R+/O3JPXpez1",
+	"hsVqxT7fbu222rUNM/zSNspW6yQr4l25C+2zX3fl+IopFIvLJRQOfgdE/QbCs5TGeOYVk1XGGLLQ5rTY",
+	"Nw/Rd8nFmHANDeczEO7Wbba7uj4iAfqe11wWasz1XUETMtbuzvuI0JXNo7cyoW4Z1IokeqtF3kht8afI",
+	"cImhJjGLGFWsS2hfGJ0mDtE+SImQoml9P4JhkuForlhI6vvtNvELGrzf6IuY2rssuSdZmImaqMj1ygsA",
+	"FRZNdzcuqErQFaxpTy2VZlNDboGcMgUxaodEyEXWOUZk7N4fzfU8ZpvbO6uFjXtFn1iYwcowkTuFEbvD",
+	"fO0CkHrM9DwWbqcB01TGmC1TVFVWYRScEm8EjrWjSKQU8yZkLpPEpkRwwQC2K48k1sjBfwopWKvoJOjs",
+	"bxKBfa+zIRfpmTgkEb9mhcxHLyF1oCAhtXWCFg5NSeDjxhdsyh4umAKK+HjfRhXFCLZIqcbDSfHcWdqI",
+	"NXMRsgpsDeQchh6kwkRzS5uWO7S2sasXWcDStoTMyWKpJRArKB3TFdm4Sn6FSazfEXU/QSyRIFM9PK/e",
+	"1Drtzn6zvdds717tdtLQE8thSpyARQbi3JIZFlF0hRbObu2HzvCH3fYPb579JZ/OX5/x4Hp82/nj9OIP",
+	"ebpkJ3/+0RsHo+jJ7FknCn+6peHB09e//BG+3n0STd4tax82NR1kbruc/WC3bQ0Y7u97i8q57Sk/Mc6O",
+	"WAp9DXB50DxZsJhlKX89ZcbQ2+aqwcrJvks9SM2frqvS+QsdSzVjwf1ja3KpwqkgPF02HTpcE7EgNrkj",
+	"cuFc5VwBseUeqSRyrb4aA9Yog9qRALXzx+27zvRV+PT17GJP/35z8GZ4tDv5RT3+lfWezNv/uu789KwE",
+	"LqRcoszP+JUIenunT0bHL2b86uKPYDzY/em3X5vvzp/e7A4j9sfFTzI4PjqXj08L0Tv77WcHd5r2Ukly",
+	"MOFoy11HL6AvGFXrZ/Py5ogmBYJIzWyrmBRPDg46LdIzXNnmqCTIEeyWBjpaEv/vfg2f9WtdjCr8sA5u",
+	"Y234d+91JUQGwIPTQPsW9wSzbUuAMjK2No8IOuUWub4EOgPwMlpfCPcC1qzcrrQtJkYKgpHDbHtkUWC6",
+	"hIq+yOLCAGbDNLZr6QEgBjh4ksdpE7aTVl+gn57SyPeyYpjL8wKoho9GqkAAh3tCKnw87MFGCAaw+S6w",
+	"ch2KweaIBFVAApsjAlRl+X8MqFqFefmyPBm9Xtx8oAhHHo11eeh3jwTP5B1qf0keaIbqVdb2vsYygG3O",
+	"ValQSTW55gIgEhByILVBZWwlPNdXwWLgnKnub+ur3MTADjyjnKk77+Xnt5Q/HJ6g9c5a4MQ7X/+4FHg3",
+	"QWilYJLOzHH96penXKW+5S3EwXRHvyrHaXYulWvBPkeQ5723O7fTZXP45d2rEkNsNM6aFo8vO48Pal7t",
+	"OHxx2at5tQv4+30pjsBN9sPzpvuw8/jx7rPST8ohHq55WP67XuZGdlTzamevzmFQvdL2yy3JluVlwkNK",
+	"P74t/Xh5d+zBNZwzM1oPVhN7rNiAy9Ud2Crj1+zhXRpUJTbj6csexsFOS2OJMPxjqzzbfNxHufCx284D",
+	"kynPQjSC8UiKgB2SNBIzD/2OKKU4sO1AqfBu3EjbSLSF4kLaBUkaq1jTl8m65ddzSINrFg7mZTWPHASb",
+	"mTiiTGVuXK4cFtsa7I/gej4bsIiPuQWU3qYHW+fK9lKnKb5waW8PiPxyPwjd8nDsHoHUHLgYZkzOIuYh",
+	"3DtVpI/R1/2aEYD7td/nQ/6KLasitCuDzDY6GS5VozrR8iXkqSFuGID4MXMuoQQZuNbBrgemvECKEY+n",
+	"udCGqsy1bBSUhb4p90avJeQK5NqNFd1Pmri/Elg2pVyYPVlZ0rcCbNR5VkPq7YzHL8tNzCFzi9Moc/eV",
+	"8gJVWzMkAOJev7ZFH7KWegZxwEOj8Ym8O9g+XKHF05e9cybC0lU4x1h3QNy0UrsrS2ONCxbs0wWWLyZS",
+	"WcghiLTIFCXBKWPQuiu+AdRZUXPEQrUbvaQvoE6AxRN10KaKCcXB4JL4PgyZs7DMsvIJyahiKyt26jeY",
+	"zT1tiqUh4+YWTKE6677ZWL9RgtlJ6n6OuvyCPXC3s7cPUlbGCHewf6cJLmX8GyScwa2R5mrZBCGb01rU",
+	"G82upucpSbTIqomWinPz2pLkC/tnh1O6fRD/+tmVxc1l9o/w0GfqZ63octVrUc7NMU54i8OF6/pVqWxu",
+	"DuVzvx/eyy+XZ28INgPs0qISPSWv+HOiWMxpxJWl79JsOK+mJwzySUIaX9fKYkHvnYOG+z1wMC35sWPu",
+	"bi46QAqSjdYmfATOZeDzIHsDPd8zad7bVq1lIY9ZoAdaViBs0TEO33zxSJGIi2tzTwhF6pkcLR/zahA+",
+	"WxGoZNgAREyXbRRxZeMhrJ3z7Op8cHH84uTi+Ohq8Pbi9aWf56ppFPMslw0L91tAo8gI22VZsXfEYld6",
+	"u8+uzre7ZAq4sRwCSyxOh4UoN7cFGndxmVYdAO5uKrlOZlRrFpu2/9e/281n7/8++PDDWpa40ZaXuJr+",
+	"iPfF6dPr153Zr08WF7vq6mD59hk/22e9vfDl4/HP7T9fdaJ/PQ1+g0qi22Lfry50tkLG14FniQQymI7o",
+	"+vDXqrJq5aCEWG1M9YVlil1CXbk1F3FkTn5ARRotgO4NGZMpFfbsFaq51ffbeyXF3/LJmBmO8EnAOnMW",
+	"ykpbVnZnvwJAqPvhe+XI8y6p9W58ufPKuOqnhl3utjv7mYIvKeYePIDETENGb69eNp8eEiuTTqdS9IWL",
+	"osAUx3zkWy6H0W+0SE8s9YSLMVETGWsXAfe0LzLFZrgipWFztrxRGhErY3NpkImMFSNDYFNLojSdRaws",
+	"RirDIZ6WbNMFoyEXDF1LBeAKqumQ5k2FGD+bjkZe18qwoszrzRsaGwJW5rukmxe20bPr2vsPkGCZ3Ma5",
+	"QN1ACuFyz0I2jinmZDk4mOx6pC9uMJA32Q6PMt/mHrxIe8z9/ga6B3fW2Ci4CUbPJ1ufS2z4FVsqu0Sr",
+	"Qcwxo+Eyuy65Lt3TbXq9sN+k25Q0XRnvnJBHYTWKm1p2Li+s6nPkbKSr93KJ6XS3TRQX44g154pVGE4L",
+	"qCNPrv/aa05vn4XNzs1o1pw8XYhcttMdRtNiIA6Mq3xC4Oq7nxSb9xN+mkCUrSvj5AdRPkdDOGhR+FTY",
+	"Pe9kfE0iOtNy9lAQPhdMsY/MoLgPkFfJZv56u3dz9XT6qjN7vXj2h7rYXz5/Io52w5cHRszrPWZvO/zs",
+	"6V/v9vTxJylzdAdeywW7kQF9iGgxMPNj0vznihI7BKsZC9FvohOItDw8/vc4snvEkV3ASpob6fkSdOr7",
+	"Hv98ecRM+a9hZ3RAn7LmU7q/29wPHj9uPgv395qd0ePhfrA7esZ223fHH5cHTZrOqicVHjnI8yJHxmzy",
+	"6kBR0BQgTtS+u4HBPIN1tToeqygkgoTFfKDhFHJMUHXJ3/T2tzKpTkbRx0DjQRVUOhtYTJbydYiki7iL",
+	"QjiX14zNFMDccTE+JG1StzM2crW5nBu24o+1qZD6G0l8m/HQ9cmExaxLbJ68jE1T8ygkU3rNrLOCRWFf",
+	"uCUlXCRlkwGPrNXIy8p7B7lk6c7jZ512Ll26XbplK3tz6aKjslbZAvxe1l5Am/95b/6n3Xw2aDXf/932",
+	"DvY+dM0v/5X+/l9d96TUrnAJcbZZo11JJbH93X2yQ85mTJy8IFaYJS+4svbzJK9n1fABNS4GSSbGdqF4",
+	"KdRIVRPr2FCaOVjSNM/GrA4cKlJFiv1cT3LWKQRKSpsojzQq62AA0YU2AvIec1oBuyybGtTt2WwqpcV8",
+	"FtdqMI/5hovRWrAoal4LuRA75tMW1CYuhRlCZ1jZhhasbNOZXnZtOBzWrCcOSQfNI249twtMiBNB5H47",
+	"jlymqvBqoeXPsdUYJ7luKaHC85xHusmFDas8JOZekWjINNJslwZYRY4rqPeYydiDLzavA1BVG1ax+IYH",
+	"bBDKYD5lIo0r3GDpQxmoigDOP8GovYY9uEtuNh9GPCiPzSwLXtmWPFIgtepM0s9JFw68bdt5uO/ujtlD",
+	"HpNhFisrV8ljy89h2aCrboBNl7TkgKxhQ9UkVSZHOTD/j4jWoEMlo7lmg42g9FzUAKQyLyZUQ4zKhM5m",
+	"NhB5Mys64gyVRatfInbgShKE7bi7pl6oLb9ed9EJRpYEYlI7f1vf6YedtFXm7Nh3GvPvVRwdQaRLeGE8",
+	"Z4m1OVOWzDru0iK3CLGhrssjfzaEPszt11xEpnksHocWXGsHMZpkTGIm2IKFDVuZbouc4HyS7r3jomdf",
+	"psj6WqCpj60pnnrtc46N3KQKSfVlRzKlqDV84CtwhHy6eiRFS6xruHT+APlWGRTVg5zfJGkeIp6wnIHz",
+	"GSdeNSR9c0YiOVYES4jfhbORw0RLBl0Fz3DXipRWV0kM0dBC9RqkyaAlKR6UIDaeQ3HqpllVpN5p7zY8",
+	"ImObEZ2sCCwUOH5SZdTLxRnQSApmGug0WsTHkfpEsygCvjwldEZj7RElCc2WtrZlWAWNY7lQhr64Ti8V",
+	"YF/QFmJsAq8OuZnUlAtqI26ndDaze+6wKJK81wqCgyVwZOdVbN7ajx2hfUhIY/kGQUTtNhn+I9gGNe/z",
+	"g/ngbfJ20vv7ZNczcsBmtfYLcc/e3VgyxdW9fzH4997a4+nwWDBYMyFPSnJjtrC9ltgaLbPkV2dX5w6z",
+	"9ZPE7B00Qz4GIInQRtbMZuCCUS4w+96xFCW+ltJTbeb0iWP2pZ6BqGq165KEVPtGd2dHSz3babVaPnl7",
+	"cULqlz/3mrseOSCwLsoje22HZFyIVCw0AVp0t5DR///SaCxjrifTHy9/7u325+125wBb/vEA/0IR/0f4",
+	"HH+ZsZjL8Me9Nv6JVvEff3l++e73vRfnxz+fv9o7/9d58e+yq+qveBBUIPyev/nJyWRvL04eKfLrBRAB",
+	"FPymxA+ppl0+pWO2MxPjwyFV7GDfM4v0Or8M5S/y356fXSzar34ayx/LL9Fq/4BpYq9D8BVE4NbLGSAM",
+	"CS2t6kyGSzKhIh+nVtt+karyIewA87SUrmgpIePpvU+8UwFhPJPHAOErLjG6UDEY1mbaZMIMqTTC+GMx",
+	"LavcOw/uI/qiAAIZ6OVtbJ8JKu6gHNNqa9TIdJLbfVpuFAS8hwrD85P2E+JeIVyECPB/SACn2ymfjpiq",
+	"Qgu3JqatspTzvebgTu+OW8zYHJxTby0GqBSRrTqbzRKWyQufkATRM7h+vBvRYuIOXGFqGXpew7cqYVu3",
+	"wH/44oh3OfuC/bQc6c6GJ94hU2Tk4JWojo9G9b4P8t29VKv7Id8V091XkPDWpAOlxFjOcNLLzHxK3l68",
+	"AVUNXRHZTfQwhwQf2FuhL+rwt4X2envxxtq57sdpEdISDnH1B2mqf54rb/ZZyWbmvfeVKC5kB27/J+32",
+	"MzLhQh/apYhZIMeCK6Zs1ThczQz43r1wDLJhZ/mXViaAZTpP2f2xsz6+tna+lTJCdKOcDtk9oxzuHfJb",
+	"GdmLY7pP6bQpF9lfdx+mmNpKDPcG5QUrJvlVVVrbIOEjXy2tqtzZV13cbOemc5/6ZqsbWIrefX+wUrDP",
+	"Ob+GQlhSQoeGWznXBqn7572ro58rXBt+4xCyLsOmCwpLAbmpCEkgZxzCSIyWmMWPsRJsX+RhHxFFaSOU",
+	"0i3z6fIzt3V9MRd6td52Am2YyWNolRUEW1/T91Ngn7+sGKK3krCBgKRmSlwjqlbrI5JJ7kdRW40WjPrZ",
+	"CJqyCuYfuSjo0ZILoewFvJlj5iPOU3Jy4Dip9DxNFYtumMqcKEhltvm260FMN4Z8f1/BNk7ESJbgm35a",
+	"EH+LLLWdw6oK1Q2qrkt5jUgW9x73vX1o1Zl0mEYHGWf3u0VLwlh/Gz4Rp53r189mv+4vLp6qq93l2wN+",
+	"tsd6j8OX7fHPnT9fPYn+2L89enbzSQKXy+bl8rB7Spmx3jto+aMSv1djTN2jdUM+yvW5TfKtfw4RMq/Y",
+	"Mm3DJ1wAE4XMXEM7pO6nI2lpaR7UG36j2xc+D32P+DFdnMA/zBh9vP18F3Hho+cALbHzOLJpcqqQefQ3",
+	"UGut9+vJi+c9qLO0OMn/kDEJ0GzhxxfAq2qXf/z+5vHv47M/f5q03zwPzv/4+Y/xu/3BdRxP+eTP1z9P",
+	"f/vPf+byNIw6py975j+/JkWhTQtmVuYsLX9ps389j07+lDzs/MZ//9dvbfrT/vyPzm/tE9G22ShUz2Oz",
+	"GafHb49Ofs24UjHkqGnUlw9rtuxslmQkFSJj0webb6T/d992DAArXfJ3q9X68MF3IMjpTsoRSWBqXrMb",
+	"FpE9iN9YJQOIxObSjdQ04RMZ90XZy/asZN9tdMmQCwphorDd6M9MqQBPqCoVd4qJeLPqVB83nQs25krH",
+	"9EsdXW+jgqXnCPpTBMGx2DgfmaJyN7swIvoLFnGjoZfI0lqz6axE+d9NYhTQRWhfdA4bC51dbtey724r",
+	"uTrs8XIsbjcArIZG6v1av2bl2c7tbTlCZKpLVcS8aCaC5QC1qA3gMu2sKxFA7fME85wHE6gHqhXWuEaJ",
+	"1XBKqA+6wN1p8tBVBiUOGOBuvEIX28ZuAxbPKnwYuHev+HO3bwlMzVCG5bWD0Nk7qPbXxixghpoeKfLz",
+	"1dW5DR9IAlgsfH3aU0CnbINMhsza5jYuIadabsNKVsBLKpPmCHCDc1Ee0hPiU4fDuIW2nZy3rwrKIzOf",
+	"NWtynIkj/RRVMHP2k9XnXIFtpDTA7pJZckJ7o3sXS0vYYRI60iwmI37DSEiXkFxtWMTcqCJGR98iwC41",
+	"03zCIvaZ0vWbh69vqLNWqYtXRaXQRmNB3cL88tnTrHLVMajI4lUn79bRzAvNNDbTLbcu/ZUYmzaJ+ouj",
+	"Wp7E8vuUbul2VcIKJ+ErCPizN8XWjCg5zHcF/iUdbLAe77ieXCaO881CoVbHsxIMtcYVb5PBk3gMfzFR",
+	"LBggKguKl6R+qakIaRwS25dqHNpMbjDVTVhc8JliI6ejV78+i5/+9Or3v+KrxZ9vz188PXl9/seJ7Lym",
+	"r+nl4m59HgdeEoKVWbrE/LoaByOInOuhnIsww0NSSEU/a/b1SR2IhSttC42HMlA7bvda07BxmMgVLc2U",
+	"hlQPS2jR0hXmMU9SeLj8suTMzCsgaIWktMH7/673+y37z8Z/lyae2UVIaaaQCh2zGy7naoAoFeBJLUMe",
+	"tA5W4cQsRQIax0tXfR7asCTySJFEZSNays0vgXVkKNiiQIqlFLYRuXjl035fphcpFsxjrpeX5jA5G7hR",
+	"HoxGUhZZlXNVkrqP0QHzAcSYyZj4LlzA/NBoETM5K4D6dMav2dKQDeL+z7Ckv2yRHrRmK3UNaWgWfcRv",
+	"TYPBhAXXaj7NluyyQb5ULPvCATtYm7hpy+VxwggpEn+8LHrPHSj8KJbTvuC6ke3BpoA6ouZCaWr+BhOo",
+	"a59rtE0MsWD8si8wHyp520wohbHqnZ8MXh3/PjjqHf18PLi6eu2T+mOizOc2q7ThoSE/4iNmqMiJ1lw0",
+	"Z7GE0Zs5BTSYMISEVXRqBG5zwiHjiinnOGAi7AuouxDLKHqkiM2SbZHj2xmPl2a2sLaQhW6XyNU3wg15",
+	"pMx2pnHucOAXMdeaiQR8BpaJ9sWUi7m2Ub7c0AruusMF6tb+1eydnzRfZf3FSGoIh6t4UE5zxeixfLUJ",
+	"XIakbhcmn2Vy6OGWAIHL9JB2PdF6Bh1DQILrGf966Y7zL++ual7FEchSU74jDHEo9PQBsjlHJdhp2JzN",
+	"mstX0rAZb10b9u0RqH/uubIYTYsPKjEVzusLF2RPZiwmITMfw0dyrr2k5AH8q3nNlk0tm7+8u8pE3OUw",
+	"ivrCEHfqGUhKS/RFXxwDvQgpmp3b26xGFsdAhEZMFIz4UNHLR52QnGhFfIa/WHQrDpClShthiihBr9kg",
+	"oBYvJXMjDVkkF/ByiP4xcxlZZg1kaaSgyXxK3bCndElwVofEt2Q9MNrw1Cy3HaH/r6Y17jRPQj+dBZIu",
+	"zDMtIxIzvOzMxZnQcpf05+32XnDNlvAP5iNBrrI8knA8CkMkNOJUtcjzfF5l1+K/Jdnavkd8t/Jdc/iY",
+	"7/VF+lPMKNhKzSDzf9iX8Zp3z/oC21fdNLHOvOPu+aSJ5AfXjLMtOPG9L2yBDR/cmd1sL/nfkoHgj/mu",
+	"TLt9UXyEnwAWlU0yhc6IHPUFWI5kPN0s79RlADvK5BpcqH2R3gC/vLvCoiCI2MyFZvEsZhr8XKQnUnEm",
+	"qZvsLsApXfZFQKOIAEwR8mQYKdeA8QGSlH/bhGuxCY/MtLLF++xW5mvhkImMQhf9ks+9bZGzdEWUs8q6",
+	"d/oCRjKjAfjHEEzQs1SlstTkCCUhkey2J9vlN7KYYUgG2HNfmAdGIqcxC13ppa6lvv/ysdY31LebcDGG",
+	"43SW4gbPBZwQdIb7sH6EusXDOfmZZzAj7N6cfzhCSR4hLpYUrEsoegxTEEloyAJJnh9f9K7OLgbHp72T",
+	"15e+YZgaMhAXE5lmzMAmg8/K3MexnI8nQFo06qQZfzGhxKYiRgmbSJzdaDowXecQPEEaMYN15Z9guoi5",
+	"JgXrCxapXHFSEIkAxY8LNR+NeAABwzMWT3myi9mUm77Ai9sSh6JLZGMwOqTvsaHsqRGgsLSptnUT3Tq6",
+	"NUzrLQE3hd00gpJK5u0KLC2xOy+zJNAfyK6OTLXdJa4Vi0atvjiBNNHsleMRABLBwwh7r+AjXLdkELlv",
+	"YMKqUXpSyHCuc+xvhYkldehn0RzY8nKVgxwmqIw4GJhVgQGjjyrlweaI55YCM137gq9M2i6L2UQylHqC",
+	"xYxx0Vwujd2OWEaM0CiSi1ZfXEgIEiYUK0MpMmFR6KQ/kAsDOiOuKCaWMAZacNqs6pIzI/iQTqtNejlk",
+	"BMTzIC4yzZby2t/db8CQEMOjL1ZBPKgmfg7MAYIGmzncBVuVz3H+/OszJnjYBND88RxZhX9YljhQd3Jh",
+	"A9vJi/WZcms4pjS53j8kuZxyfPXJwUHHvGoGVETm8LEMtDvDLmLRtpxFdfAPydnJiyPTiEtE9w+L0Tox",
+	"g6DHZ+2Dp3j11H29nHUJ1f/950L7DQ9tan2BuCfwgd+DNiCs8gh+9mEvT+eR5k2LIVqQHkfSUIoiP8mr",
+	"eM4eKUKVmsdGMWlG4KybypBFLdLrC5ArsUobcE+riVVgldrsQ9Jpt92b6R2mHUB9netkzqhNmwdd0q+Z",
+	"5/0a3DDTuEv+3a/NFmG/9t5H6jKs20Y0zTBAOUGvN3fpdET9w0oIezueBK3dc5WgU4x2YN2J35I6Dz2Z",
+	"zwBF0GLkwwly/M/ICwiFDyPEYsQKtHY7wzpWrktMK25SXr8m9Qz+fzqiMMlWX1xNuEIFTComQDUjFPl8",
+	"DqnVUBjuTT1ZaEwc6IsJjUbNzJabi4sH10w3yJAFdK5syhuNdpN5oIwk4xB8qZ5ZGUPXw4h5xLTajPiU",
+	"Z2R9exXi2ln1KwLIRmLOq2GIC1gcYIy4NKCaeDZ7HchGaTbLEidTaakYW5hM94VreEKVZ5uyKRvILxQJ",
+	"WcBDBrpNLOcaIK8RgAQpjqu+YAKu67qPBNG6wKXs9V53YOX7oudOASDe0zhxPAZS6JgGumsnXJT6LBdO",
+	"tCwSUAFwb2ZgEY2NKOwEveSo+YYyYHQyttUUzP4oHrK+KMiFTrphZMZZkGj/OH3CxEjGAd6kRttxJofE",
+	"1GYkVUuk6dDdWS2hLS2zBzdz+CcSS0mQQiUJ9JhkYQm4IsnsMoUnsBx/lmWk4oY/pbcD0Nps4iGhY0nq",
+	"ux0ykfNYkeGyL5w5BHUpnEIiwAPv3H/SNuKJZrPmfGYUvShiYsxaBCrq9oULNnSMY8wSvgSyRcysMDSM",
+	"ZHDNQjQbYbFJBAYD/pPWmwSOeUj8pLAjGkOKCwK29mQdaF/Y+ddlbA7yGERSI+9lq1NaFpI3SdnMazNQ",
+	"qTOafTJ8qZMbH3cdbS8RD5gNa7GGl96MBhPW7LTa1rGRBtkuFosWhcctGY937Ldq5/XJ0fGby2P45oNX",
+	"01yD/RY0KUy5xnTlWru1i6+Yi5vOeK1b22u1W3uYRzsBg2IFuFP379oYzaEJtUKEzk9MQ52t1A0LrXTa",
+	"bUz2Fdom0mYEtR3XIjoFNijCdYkmmVVLLES3vGND8ootySWz9XzslqoS44+C3OXHOLyyXpNp7JwIjE7F",
+	"D/bu/uCtoDeUY1hs1lxb6/77vVdT8+mUxstat4ZBNIkFGSgL5ZTHu08aNa+m6VjZ0hsUUXI3lNIy21Ri",
+	"tsq48JAyAzqjQx5xzY1QbdgUiph4edirNbTiIqjyU1J3Qh+845HLWWwmcWnn6pFWq9VoER9ziZHNW4Xu",
+	"5PLy7fGFT+qpDdXpeudvn78+ORq8vXhtJCrrXnTuRtMEmpRW325tAhnWhSsLJZVsRIJezqwNdIWocxJ2",
+	"ATDvAWm90FMF1bsgXeLAtVo1z1pwYURHwEKOzA0pKwOa7Ps78LJ9FykTu93yjKyh9+31lg3OQInqUUn9",
+	"V07HcusFQt+mmo8HigbcbWEYG05SQEWM+DCmcNtFUl6bc+SoEg6BsgzIaj3Kg9vg5IVlSIcko34kEoDp",
+	"zignxKoV5sJP7pUKmsVhHeWW5DutbkmrVYCXbvjlpInm4ibPVdAtpcUevGlYJhocESWGhWAGyQNU2cq1",
+	"juxsIJkhRZCFx4aemULZQkah4XIWLyOV1dGEtSA2DWWmAfWF60lfWKUsU4vVTsNvOUZ78ua3k6tjYLTE",
+	"3huuZoyCU7GU8zhrg3lkB8aF0oyGVcwVukmL055TwDm9g1I1u9U7Ez2N8iRa9LKWUiEGVHxSSslU0aGa",
+	"pKsIpXQU1NKpoJU0n6iSSo6dD1TOzSUr2IIpjVF8HhnxSLOYgSsTcB1H1q0W0ynTIFFrOQZlq0XOkiwn",
+	"sITV15pGE0u5pZAVX0HjkCjGMNgAHrampZv8mivdM89Bwgf50g2uMkQkfWXntVFsKwF6Mi8eYdyNebMk",
+	"EuuWBolpWMh4iuWkSF3HfDploUciibqKYgUkhwJ2ivOSQv2j1Enqci9SYswESex12iUhAKu4p3CW0Iih",
+	"jX5rlW2uiCF4Us8MXMv1I143zAE66deO9o6A4+LYT62d1dJf3jbsjKEruUq8iJ9wMNoNO8HesLlPH7Pm",
+	"/uig3Xw6fEKbz4J2uMs6oz26P6yYmY17y87pzoSX1SDt1QFmNqE80UxPGI+TVLPMLsz1pP2/H4+eBE9Z",
+	"8CTY2wsOgnZ7fzikI/a0U7U/mTS4iu0B0Iott6eH3EMlbg7zaqCjZeLvMDTGp4VoqE67c9Bs7zbbu1ft",
+	"dhf++0fFwJNYOtNe+S6sibHZZsQ2hqR6yE+2HDI2+AnGrOM5S42gQBKKDKkQWE/Y1XvTEHi5mEhnDsjN",
+	"ABM7ysaLLeXGuZLx/P4BhbyEiUPwY8nt2sNLUI5w6vm7Cq7c/U2u3Oc0qZ8Bn+xupG5bcZ2F+NEGOvpL",
+	"GQ95GDLxRcwAf+ciWP793pBTNoLr3+8/5GQMs+jow2U0DiaWuupJ5nJWUUI0//debcWqafgSjTq19JFF",
+	"u6kV7/daUUDZYbczGes75JQkoMehytWNTFrwnD3K3AV9kfLahkdkFGbEG+sFVhM6Y5kKuH2RGxifmoH5",
+	"AAukyJSLucoFF3WNpj+hamIkHAhKMOpTEDMImARrIs6NlQowx/DsM0kvD3mAj+0kzVRAzr77DH8/tR93",
+	"anHJ86Fu9mQo8LqbxQYfhblkvCTXHslTPfiZxqMDEbdS6ariporMZ1jIrt1enQf6dWyFDIj8Gspw6Srd",
+	"z2dGBSG75JQ/TwMerFJ52vvX4PnZi98Hz3+/Or70iaJLZWNPXYNc9YULd1xMZGQTmKDOIo3MRW1rj8eh",
+	"BeXx3QgH5sxD9iMVfTEXCaQ3wfvdvA7SXSAh0N4dRjJkS2njDSBEU3k2rkOh8ceNzQZ5lJTTI4JOXagI",
+	"Ds4IjCJkt31RFwnMqhlgAwVkG2wDodlaxiyEZRAEqnljE+kzCEcwIjUUJYupUBhMlQZ7Wd/LmN9Azgtk",
+	"ec0jbffKtNbFuQi2cFEK3K6gIBDql/pEAylGEQ+07zJBQI1IPX9cmCZInUZKoiZKGI0jnvSVeMToNFk9",
+	"dOpdJnti1oKpLqHxWIqOzYmzf5Dzn49cpmhf1P0f3Es/3Py4++yH6Y+tlqfN/8x+bLV+UDTSP8Dee2TK",
+	"phLDGyDotfP4wBCiB/5urMF4ABRtYzZ2D0hEBdxEwyBezjSp+z906A++R/wfOkP7/8sffK8vgGqSZmyE",
+	"hcKviuPFn3+IhBlkXDrSN+RH0vlfURqg2/lfnTaGSOx2nv7f//Pm//6f2BaLLMym4eLSbE7PygFQrhaO",
+	"q0MaybHZNOuaTk40ApZRQytMt0hPp8mefaHmYLoczSPr2Qa71DSzexj/NItogAYJ52lwm9Xqi55IP/Hz",
+	"cAo+mdL42qYiAUZ0ig0915aQVF8ImQ/NQsappIWux7ad9GEDpygXKhP/OAPNGWfLMz4iSMqErmFlYPwt",
+	"ckytuEXYFEq9FtIvEBDXdd0lRoL3ywSJk2lWkLDH4LkMl5/shs/0kFzG+WQDi97zYDJGbgSAiF0iZJyV",
+	"8aNE2rML88go3KHRqr9qEWR/d4MvzukykjS8kvI1jccMv3u8yfCSO+uUhZw6tKavXu5BMnB6IJyQhMsg",
+	"o0dfObWZF2qpNJt+QnEH4pBX5Z0EtMkm8zJdmqtvflc5qHWYAoZHoD8/G5bvghWAWduQwwmfQdiTuXsz",
+	"N3SLJCUigKVwF3IfLTGGEiKli5GG5hUYrY3dKESZPstc0Z6tNtEXPs5voGTEBqbtcCDjsfoR+JNLRQ+T",
+	"uZqbo5BGoKW08Uto5MLZZrwEJJ9okNHkyvgfrmtiRlhVpgqqiJEmcHwrRsXUwmJB8OVCqLLq+WWGlPJ1",
+	"yRlWrE+6GlpuVU/bL3c2ul3GTsOvnZvhNNZ/8Ubql0Ysxg+e3f3BkSXOb4J1IZW6mKqHMbBY7uRV+6gR",
+	"Pg6PneEcNyzDefDnoqdGEatZ0MS8AfqQVTLwo1x0V/qFVTgbTn/gcb4ifRr4x2OIZq5y52UO98MbIl8w",
+	"TXlU5ehDk/w/67h99afHiHZpJLKjOUe4K9dlgak/pDlzW9MdIMaFYJGbQfjcyjk9A7hHCGxA79fMKE5G",
+	"y0I0boL1NVDPgbDDeRpqmdzSeS3Iqg8kkFPne+Ka1OGOxzcB/NzHCEYrPkEGEogpE2q0mEaL+OgtwBRi",
+	"nwypSPGoqQalidQRAbIv5sI8bxxCDq+wabIuh6kQiYB3rksfFVAoFUwj+DoaMaAPLKsKcS+EZhHLXW6M",
+	"1aQGONRMppq1R6wyOLRqFL4zkkyElYOo0qpFCnCakOGRQzT0zaBBT7XFbmTMQoLZ1YrUnXr9FFByGA0m",
+	"HlEs5uh6LRVtEFY2z/0+vXqXtI/dfW7dLp3eGo6byaByoPT/wyWe7xpi2UVxhOk+Scaajc0YguqThoo9",
+	"qPxVqR3e5euCgJ9YjgzfQVRDqSfpoC0n8TI33wovg6TvrCzmkazmiJ4+XF0L0tMib6yw5lTpvjCynWcz",
+	"yWTsMlDhR5D9sO1HDgOj2r31eQU37LOKjeDifxfdPrevKr2/7Y2IsL3UYVlbLND0SHrkpxfnF1+RqFZ9",
+	"oO0hW2f2uWBTeZMRe/KZc+hkyiSjjTIw34lxmmKe2wA/G8TQZOg7FJ8EFplh/rdNb8Tz7Xt94ULAsvjh",
+	"YHWGZlvYbCtpdsZiO8IN7C0v7RJsarlIxHTIIocev5/Jz3wmkSZLSTLN+8oeSCsNNCOWEuyDWC4e6oTu",
+	"/D1yRYo/bHJadUKpmGzuPK7JSbXJXlyTha0YZdSEvpCCNZKTS7Y4uB4GPaP7FEXetad046O55clEQ/D3",
+	"c/kFz6UU7J9wKu8OT0ICveMEZ0p8Q0TJvc0tpaEoZzNIwichC23WdJllAvOeITsV9NDdxwQBrhSpA2y1",
+	"hfQ6Ojq+vEQsLz4iamI0qLiRSxI35zlf8wlEfSHB5AEZpwgiBfEqKHpnYZSSilI+DbSt6pGJC3EZwIZx",
+	"+X/3a2o+7Ne6pF9DYKIM2Ca6EELEKerXPvgNz6bkJ4mxfZGk5OfKt/dr761dJXFyR/waENjysGr1X969",
+	"uvT6IoewYENxUpEll0IsiP/T8RXZSWBpMGJD9IWfG8MAgtlTZpoJjUlWgJuvoLWcQIScVQD4SDrwpDQt",
+	"GKoQIAPgAsaRHNIowc3KRDa4AnoxxjbYhPJirXub027Yqq3m4rns7TBN3c4macM9ErCure2+BfpLgt2W",
+	"yQRH6sVkIJsQ7kBCk/iqwpQ8y39cwnLOL5mqnzkz6yPAgjMXGc7HQflkRtKwGe1uxuCkLYyTY74RhdUi",
+	"dbN9fsODQBEIG8JEfkQ6yTHJQ7NaUwppnUkUU5LPXs8iROBW+o2KcArHbh5acT3JkglgeVTprnl0ue+3",
+	"8me9lXvIyJsRv2Ghl57iPKtDRB8sKGzrBX42u1K2Sn+1ZJs1v+edf6VWeDiQAP2K8JUIpJfHsLw8vrw8",
+	"OXuTxbC0cQVwttUhARgrh47UslCZfhGINnvBgcuh7GTiDBLp9tJNelP5NsVMANUTRvL9MH1uc1CCv5qh",
+	"vc/jFf9o3TKLjV2KVZEkJTpg6G87sr8MnbzKuOpgH/K5Ft+P12c+XldZ8dfSawaT434nbLfyhOWwO+GM",
+	"lSpZV2V1AEgG499dQBam0c9g6/ukTqMIrC19AYUOGp7NaHe1ulfw2IlRNdJYXkWXitQVY32xAmKOukge",
+	"axtlbqOusRCwthO3NEb+9gUdU241tLcXr8l0Dpi0xAcgHZ/U0Q3vbsl3x89/Pjt7Nei9fn32bnB+cfJb",
+	"7+rYb+CFilhoQlp9TIzkIaEk4prFNCKzmN9QDai9cjakwbVRNiIurpuRDGjUFw4xgqvylAEELIUQwPoq",
+	"vGKcVxmNLINp3Q2EfLIuazuPX9+eXfWS2Ry/eXF+dvLm6tLviwyFQUzBX3OpKZRLYSELywVtTALJsssH",
+	"8m9jR4XirBs5uXcfipVmChvcwVC9bIwoEGfdAcEHrPHdC/7dC15qRxwbRhoTunIHfHIhK4/RnNVS3JOd",
+	"v+2/Vo3vlebrLEfYRLbPQDn9U2Niv50Q1xWac1ANDr8zKavx0MToVWLKraeyB5Oh72L334n2C0SWfiIe",
+	"uY2YvJVSaGlofdjoJXPYSTZsdMxvmGiRY0GHFhg6KWuWTDSIGI3RJ2FLmRGlY0avW+tiER9WXCutpf+Z",
+	"YxL/h5/a71LV2tjCr02m2snXj9zINPUi/eSfYKPK1descqJgrc5vC0Hmn2micicHIVu4rRVQtj1f8128",
+	"+bHc+TstOvthJ2b2yfbxDJnu7z5/p9jn2viHTDFh0J3mLE3DGFPuwhMowdCEmOl4SczhC+cRS1IrAIEh",
+	"W2W4VeK9sZPOciE7wlUBvPPpooNtnaVq+NBk8n/N2fy73vjZGcIlEyGhyUakBeus8mjI8ItfsWh824Hi",
+	"auyjzm3lUbywEUIOP8VlW4qAoam5UHqSKE2XioC9FyI6Ovt9Aaj53SQpi7lYC7e6ztMKqQVJ5UqFoTLu",
+	"ACe/+wiBkVTihvgKteAAeq4hbAbA8sq8tbBS2cN+6epRPrQwsN6ymlnaf7Ip9RswUqa5chl5oOCK+dLn",
+	"XjNbkvkTHPf8Abli6g4r1Oe7BKFK7/eb8Cu5CQtllW2wuMRwnOReRLTlz3E8Zrx5zZZ36JbnJ6/MO9+0",
+	"MomTWKdDYgTkdwTST6sOBjSKKnKzU1g7hJmImc6TuiPO7XTBpDRfddDCG4uen+TWI4ZXHQJwMWleSJ0B",
+	"GktlrgaITXpCdV8ICbiFWNUPUyot3J1z3esJW5JQQthrgKUHXAlsiwbWFwh/58DTLVxeUiAIIxBxpeRc",
+	"R/zGlS1L8+O7BFHG2O2Mx0y5+s0Bnc2wwDXE3rnagOl3tiopfLZc48eHo/OgHnzs4gs58LHzu/32SeHy",
+	"1GPv2dLtiPZtpPmv/V797oT/FOZiINqS2geH2WgOrkiqhGzH1zpVfK3k7t75+5ot7/K/2wDb9CRv4nm3",
+	"1Ua/x9N+KS3KrHsJlX1aWlrjSK8gl08tla1huN+J7gs4zVcqulhJLeVtn1xM20qxeMWWqZG+yAV3YhlF",
+	"26v1rs11xnTBFrAcExuciiWi2SNFIjpkkZet5WyFKjDumffMd1Busi8WMoYcNCMr+vKGxRGdDWyJTJ/U",
+	"XXW7dpojBvzXGe8RmU0ASK9NH3MyJYfC0RELCeaYxUnhaNuGh+MyL8Suvmtf2G9sC3l0yHL7XxQ9qFCY",
+	"dpARCb8GEdBRwDcvBn4P3vySdtHVK90D5pBkuSJjcdqk5REPIEKmqbNrLUDH+MoKny7DSoW60uXQqI/b",
+	"Xm1Kb/l0Pq11O20sGoV/pTWJuNBsDIhhW1bwmsUMsrxdRZyKMo4ATw/f2cLlDnjejL9QF+v0z97yDW/f",
+	"nl62l6e//bp486dcnL6Qi9OXsqJEUElpoEwlpoP91aJAD1q/w+zb3YU7LFrU5+RZn+molpuiMHs4B5WV",
+	"N/xlTpo9Hetkm/QoAcx9tjZG4SjB4wezo1irjvrcEXWQ3nxhWy+nNHTMYaIoeQlAYynmZ8YOl4fGQPGH",
+	"aqzIbwt6+9MR9TNFs2wWe5dks8CnI7qD2eR+XyTV/rnOl9D+DhNfvEH3Oxvc81dSnlLhRDP15Wtiv84U",
+	"p0BLriEUh3uQvTbNrfw+d17lXK89sOb5HbDjPuRr+Qg7ASJggjfhytt7xMesaT+Hj1CSo+0RH0EpfEKj",
+	"yD6ZtiquG7zYSy/bGozKXGfCXLD/Tv7GgdS8GvZjWNudhereQcUK6O1HNzwpomWXQAUX1C7s1Fa0R5xD",
+	"X2AiMOAUSvsuWrdLyuE3WuSF1YMAUL27gtaBy50CVgiJdm5wLUBp2SENruGliYzCFnkHZUmT+gFmLpbD",
+	"lGfXgeKzCTo8zn5AZ3xwjX6yh4CF/wZT3D/3JX8MIWvp+fMycAUIb5meqBWusJEgnTxqsls2nWm8JFG4",
+	"xvP1IeUuU1YpVP/E9Cl7SMPanaC7QzbhNsIvdQg5GfC77eze/k6zKmYxEXCqiBayntLKzGRFlMvSBBGr",
+	"V6osFnYBwJrUKYJxItQsQDNkUav7IgWsPqwoUYZVzqB4VHJzwSXgXLp9YctFGVGbcL2CrO2Kl7jIhkcE",
+	"86ThoyHrC6OcaiYgNbsaNtuenYdKUDllXyg35TtU9v9Ms1FZLoouZSZWe82d7W0YTOZ2GtEsxu2aCq0p",
+	"UGEqpCYam4xB8qpTka1VcHV2dW6/6wsOYJlMxDKaIjYmRWhN9CoEUox4PGVhwyP54iIt0osiuQDTt9MB",
+	"k/ALQkkQcVuiDuyv9lxIHoBVw6HRokmmLyr0w6oK9Kcve5X4t5/uxCe9rItMSoDaSvBXvjXbS6GcjGH/",
+	"ZuumVCyLKKxG0I3YKGuNmY7o9uS9KUCsjQoSDkkv0eIgLGg6ogN3E/goVC64Yo0WOU41OnOLrsJupT4c",
+	"L8O7wbZRsEP1Rb0MVLaRK3RhPjRaLgtbBGBFndkYYWqTQ+iQqNOqWKoE7PYwKzQIdqv7AsxYuP7W8GJx",
+	"LBHr26Z6V6PUJkT9HZ/2M8uuRbhZh+fvJbHXoDmvmiA2PmOd7d21GSjYjARbjE8xynSecB7Arwi9YBdf",
+	"SMRLp1jB7GMYozu93wW8b0fAyxw+AZ4mu4fbnK3c/eUYdRMYdXXN7aqLC9B1SeE+KOQb4VWrtJwlgQl4",
+	"I+y2wWovhb2JCx5urDdi6yABYqbC4iJMtchZlrXkLFaHd1yA5eCQYybMD+zCLsgRrMcDntJ8R2uCAWD5",
+	"Wl9zBOfnJ/409ycvadz7HGipZ9XUn82tc+EYgKwv9cw00d3Z8cnbixN7HH69yJXjeHtxYqM3+iIh7sNs",
+	"kQBbsx6J3Ojfq6qEGWBWytyxOo3vHFyBjGMWaOjZwtLBSEE5sqeICSj57cCgk4L3l1fHF4NXx7/72aLd",
+	"LngHsdxWhT6xuSxbiuB2DEFBRo17oKs47eAzhfiYrrBTo4RWnWkHY2SXsRDn8z26+xu8jS81jTWhaJNI",
+	"rRD1i5dH5KCz97TxUXyp7NhvH32YF5ErAxCBcTlESsdT6lBTQrOZYWlhzEeaMA4X8IIuUXOcC4gS7IuM",
+	"rjVkWDHScQ6rmqZ6OjIM95rlI3XBFn0BbjusR4T/9BveXY7NnBYMBQjK9FkYIIBDZMpjiKSotvU2JuUW",
+	"+mK3XbhlVmPxyLtYinHGqGBECQJxSiwks2w1TPAbs5icnJO6ZcAXvavjwenL3qB3dHT29s2V75Hik5Pz",
+	"ChhMJIcH5KKmaSOjfAEt5m5eumKIcDYMjMdIynF813H++ZEbqXVbTmcWS7DAkEtEpXtzZrTtVsuM77Av",
+	"GIHpyHAkyyXz7MRWRXzHhr25nghClWKxxrITEKxQFAUXbGj+LXaCiWGlYsz8RgVrrUNUBOKr2N8GPPQb",
+	"BZ57aEVpXNsE5cFoH8h8+2IBtfh9Oo19QsMwX+PKyMGGaU0W176Zja8W19aiCLFULdJL69NAiHq2assj",
+	"RSJ2wyJn5rRQPsDNN2GjaH0HOAmjXh4SShbAjlOT33673RcgkyLHQI40GMGVYGvEFNVE0ks3DyLhqU2D",
+	"R+W0TgnU6126ogZGhltwEcpFpuoK1C/ObTfK4zNURPuiVwhIc1cvJSEfjVhsyNY+cpErELcL/gk5Y4LZ",
+	"a84uZhcmYpVzCFCC+Bh4EUYq5xqvxOxKYKQ/5YY4h0tz5eoZ7qQb+8CM3bdp4+W+2xHUMnLU6TdapIfl",
+	"jtptEhjCCuZQNsJiBSIN2P18pHCx4dZOjkK22l8kg2sWZrQL/MH3CM397azcuKfm0m/Y3FpaPHeLCQ8m",
+	"kEOneRQRt794IPsiqWoD5XnKbt/fgAecvuw90N17+rKHXXwhS+KdYZdXuVOc8gsP8F1o1Gl9j4D8Zu/R",
+	"tyhE5eMNtYR9dVdpjnnd24u2eqNV36svMWHBeo1Wy4DYgRV4SDcR6S1kPdb2h/woQW/4mGoZt7JhSmOm",
+	"6w3fgzBg5/1CF1ZfZN8jALsBrMxd3BACvLkr+Dkb84Tn/Zbhyg8MdgT9neFKVLsKsMSXXbCPMUNuK+J+",
+	"I6cEdf+5cklwiJ3OwuTupYnd8FOeFOwIqWgzw+UGNI+AEfWGjyXd+sJ3+z6bDyMevGJLH4nb/ZnmBLRm",
+	"NFYM0ta5dGT1MpbTXy7P3oDyeoVmeTzgcO1yMY5Yc66YR7Cek4OpSaIrreESrP5OqbcYFDZSKaml2CKZ",
+	"BAUQGUKu4L43u0bqMVPcPLZhZLOYjVgcs9DaL0pEIpK8Y4HM3JYGVJCIgp1W8TGUHaSRFKzafEqqrKcY",
+	"dHIP82mOa1xkqeHLc43AUsGnYBv/OO8FMgzHKJBtJHJ6nGoh+Sz87ZTTUjaxM+KCq0k1t7ii11YqLzvg",
+	"Puocd7EOo+hh8ZtMdXY/fbWlpfmt3jAKwolWGZbgdB+o+paTOoZsTNHZKKQmSwYqTIhOGBnzMRegFMlR",
+	"Ukz13fHz3turn98Mzi5Ofjp5c+mj4S9mah5pFyTqsvWsURX3wughrnJlN1ddNK80e3lDZM4H6WXSERLT",
+	"o5eYp3LmRyeY5G2MZUf+Jexf5Zn/9PpHWVdfLqjhbnOgUUC+dUvgt+Bf+VZkMzwwD8hr13qNTymPFPAl",
+	"h404kVFoa8/ysWhyAcW4rPnpoBnyMdfWNgEIq2BRSRiVcxwmDNNZMBCxa7edVpW2TPDs6hzKatpiYXE2",
+	"ht/ihz1SaaAGSDBXUEhNXBu+5ccs5DEL9EBLvy/qRnJMW3578dpvWE8yqP0/YpVo+DcWhgZbIUCMAauG",
+	"rKYu8sYMKzBjMMtjltEij2HWVkGPknqW0aNyg0vuDlsDLi0yakZ6cfzi5OL46MoM+dJHu1u0oEsjgKkF",
+	"ixXptK1Km6z2UIZLDyS7oZzr9HfNp8zri8WEYf3hOEkLw7zAIYukGCtQlBOvUjeJbExuA6Kl2ZUEx83Z",
+	"5jKuKFcHDu/WgblNML8hnoOoud95BtbEGYtdoPLJuRmR+cG266UjT4tF22dld8wlH4sT8Y7ryZmePdC1",
+	"kvfI332LfB4k05PRXbtI4ACU7UbDs7ZGAh5BtAXT+0MLfWfqmybmnkIu7io/Lfh2imm5KSu5Sxy2jm7E",
+	"bLT54WgLrxtyyXJt54tGozNYw4GP+aSe2O7Ns0cKxmnrmc+YUBmjPVaUJxAgbfgMsFdXR1/qWb/23sqy",
+	"Jbq0EYsPyYjfMOsCAVkSKixCrtSJJrNYmtvCQkW6IVuO0C3Y5GHSfbHqyHfFnAvHIfM1wEMiAGWrLzZO",
+	"yM9V81ckzcpH/01JWj6oGWgLyBTXh/WD8pVzcS3kwqwl6gwZeCImzOWUuU9hlOnKeanvyHk7cEOrnQEP",
+	"yjW/bmdADoMhtyu4GfeWvL9b9R+MfV5a85U9lFY0QWaGpWJRFFvDSq08vYntfktzJJrgXWZI1uwOXKBb",
+	"TGCDWJ4RsyXJcta/TLN9UbdDVo0WuSh4mMnJeaW17Rw/SzFWvkLb/LdJhTZ+znFvEHvdlW5J0+5ZUU1b",
+	"pcMVhJwqI1fqrwHvUQW9uFha5+SEEAgQuzHcob5KhFyBTgDgECGZz7qmdXbDA9ZEM/c1W1r5QEETlKil",
+	"CFKfQeMQKlaX0Hdyazp3VF/Uz0/emMM65HLKdMwDK/O//Y2MIjpuwB9O6TXy6kImjnVrN0ti5Qo3b8ce",
+	"Prx5E1UOlsAjLFIue8toI3BtmlsW71sCpq1ZRJdQatstNVyou2n0QOZglt6qK2fu4axcPTfIb+KC/e5Z",
+	"/4fewYnfMJKCrWd3hlfuYKbLukv3Rl4nBfPXoAKlMn0BbsbviwrcHS1laVQqDOk8RUd6EDiyXCdbndmK",
+	"FNFEeeDK5g+F30/ZNxwHmqIcuJ3NYmCm7qXMIXNOmA3tv8khHMl4LHX1IdzQ3HiXVbEv8gYpOLL5byhK",
+	"s4B+EDMaTED/XvUlwYAf+IjmO/kmbX7/AMPel73deuoaQWZJPp4SVrX05JUcL/hi0ysum5u6Fi+OpHBx",
+	"8J7NOlkFi5MKQd8aXbKYSAAQmbAozJm7bBQy+DZwghjoLGROmTjRJJQMFYQIQAVb5KWMIrlIIBbAhBkp",
+	"2RdTGl/nvDWJ/F+exKrYQ5/oXB9f2537/TLcWORk5qIw2kSy/lb6RNIt2nzKDqeN57/b2oMd0SCAckVw",
+	"wtDj+eb4HXFZAfA75iHMzBgEBtpj5D2Gy5NzfOAOCp9OzU5oFi1TH6ZtH6p+2sB8zG2YK9YX45gGzEXp",
+	"x9msXnMHqzmMUcYt0hNOVIYvbVyHjR5dTGTEUrDZHhlSIVL0JDelNAsAF3e/vdcXiJmGH4DmPzR3TYpw",
+	"qZJiVQ51EjMvbKNJYhzg86M4kVeoxzEVujxk7MLu2EOxBmj9aw5Vx/qrtuKV+i7b/1PYGVaLBe6V4SZr",
+	"bNaKj8V8Vo3Ke4nPvxIc7U+XoY7zuoAguMpC91agMQqEdeAl0VRJiljBa9kXdV9pqucKXOJJrpn9HtnR",
+	"B++TyvX3nItHhnOd5Nce//r25OJ48NvxxcnLk+MXg+PT3slrH4X9bl8ImZpKYMZJlT6rM/BUJDPMPBdA",
+	"jL7TpB7qIcktUS4RLRPqSyzUNPjOFjQO1cfgiH+PJnsonuMKtOWVcUMloCRiiOeqgaHIiZBTVdsNcvCM",
+	"+TqOmcirrlNZ/C6EPv2r2Ts/ab5iS9+z+QeZdDY5Ij9fXZ2T51TxwIIUPNl/5kKIMg4H9OOKJSpKgkLk",
+	"k4tMmzbfXrxuMhHIECz8JGmo09pr7RJFl6qBLnVFfGx8gCAXfl8YCsdWXAs+SC4DvZyxH+3bWecAWEgg",
+	"dOsqp6ThBJ4ePNvzcu31RbbBeSy6nOlRFxARVFcCbAu80DQvdGEZm8kyNoim10yhVyTjdzRTUXPAt7Wh",
+	"AN3MlgAbzD5NOwdTUr537BJ6t5ZWH71CSFOptFzQRyE8uu6XTynbKLRhh9lwwYIBRUhdwMIVNI7lgoVd",
+	"MmILB1muzJ474TdJZ6HzkDMRsBRB02ZAuDJUvYyTLDf8BHs3nUiL+DFTch4HzO8L3MEn7ScN8E9RkOCt",
+	"3mt7PYSDZv9A/3E8poL/B1nthKo+dJIZsGGySdSGYVTaxs1YqdlmOfeFz5WaszCzY/ZF+OGRSmpuxUbE",
+	"UPOh0ZCsBeGaLR+prjmYrqZW8msuxNG1YVb+kFAynPNIN7n9ndTdjWlr5/heX/hpKR3fI61WC1YHSNYB",
+	"YoGTkKprhhX8h0s4oxhWH/ER03zK0mpf9s7rHR0dX15iXGimhutwmcTOH//r6Ofem5+OB6e9f8F7wNqG",
+	"y3Ru2aKuGMQfUT6FJeoLcwSsXxRfRveCDe7J7RsPkwJE2Z+v2bJhVkDG4wE3alLxqWEsWCvA94iPZdnM",
+	"v+jcZnNPGA1ZTHy9nPl94VP9338utH9IuHb3tUIlUWni77QWLIqa4Lbc+XNxrVpGEvEThdOsDg2uwfj6",
+	"2pxjiG0hiLCLVOKZlmmglXlk+H/CoPUKIXl9YXePR8ytKSCVBZrfMAha8h2tp5GtGdIe4Vr2hd2M7OrU",
+	"/fO3V2Qn+5va+RtX8sOOa1b5jUPIcXaWMTOEKUUCIsIo3hkxqff2xcnxm6NjH7KTIBpKzUcjHgCXnrF4",
+	"ypF686ilL7Ps3UrSioyZTq8KFseG4yFwSj31CgP/Nzs6T4WGQcrPzRP3riWDTIyWy0j3VhiAC1eGbgeZ",
+	"q9Y/7AtKYBq5+sWr/mo3sgXUevDfvXvXzF7SXXutxoxG0x/7NeD7/ZqPZxWfZa41smDmyCiwbxxnClY4",
+	"DAZ3ccIxMLRir5pHinBMXTPkPdeTgTnspS70Y8t1r6xS9CBYW7aPVPv3cq3dNheLRRPu53kcWZrYWrtf",
+	"g+LVfoCprDcmZO+476aEb1isX6m44P1dG5qDmvkhj5/uSGS1qnpO8EG3h5rIWDcjfmOEqMzjjFKQFz6z",
+	"vkdXoyEv5Wc8kKtBzGVRqcfW2fIQRz/Tw6dwCKzo1d/dAZ8hiD6+zhg1EotGLlTbCrKbuAaQKMFrJ8I7",
+	"oBxSD0Qado7V8xLzesgiNgYFGBK4uV660HTwDmASaCruPLLiKBZsAoHtEXh1cVhdi7aIZp0x04rcIdRg",
+	"aAxKfqj8TCG1i+sWwSQvLVErc246UBUiJZPIUhrEUik3RVWAfuudvB5cHB+dnJ8cv7mqst2btVyPDvF5",
+	"fOa9VSsXSYxcLmcpZyFzmfCFE/15rr5vJFjlV7N81lW2sr7bBahYzIhQBmpddagX5vmdcpRmt3pnoqdR",
+	"nniK5dxKJSRzNQKCAijtM2qLyWy5tGv41tWEq0IvFK3S0ahpJkG5YCH5+er0NXSfjaZj2oXTjegND6Ro",
+	"8UCuW6+X+NrdS8andMx2bpvwdm7VjPxLda1bG3JBob7bnevYI3ud270OgRHWvBoqttDzEQ0mrHmEiTxV",
+	"K2rf34GX7buY3I+9fcrNYJZH2mUqWeoJo5GerFvln/GNB5TvbQ+VaFbxDbfY45BFQDUdUuWsRq2vwNnF",
+	"jNwBSb8C7hoRpqOEiC865JH5cM0W7ABHrqzKg+kFNOTQwyyWQ0bqvv3WJ0rTpbLBKnYU8E6jSzrtdhK7",
+	"3heF1VOJI8nVioBSigjvRkOwCwqpE+anfLAip9m2ELXHhdKG25GYBQxSn5MafMkz9chGk6i+qPuBFIIF",
+	"4IjyAI8lkgosdVOQ0YVckLofMkQK8FFACMyBwbHJ0cjrCyUJ1w4qzk7HIklGSw/i7rSOGFGRXLAYLd/x",
+	"XCgM5CVS9MXlr6+5NisppGB+o0Uet/eIP0833sXbXzAdL5sAn5cxqZTJBT8xfeE26mHh6l0nJQfHPFx+",
+	"PUejnFrURM6j0BEN0TE1wl75IeHihmtrO0NYwLuk2EzlLCdaYuBGIgVByIpp14iDVk7cwpwGRyf1NeKH",
+	"0PhASD1wTwxVJbZr4qAmDxF8FBMhLXaKhSrpCxmnOZEQcJOvzYf+A5SBzRlASAOcnJFJAeIEXKWRFGPw",
+	"DEzZdIgoSIYlyYiRANYeDHi5hTAPD5Mv+sKJijCIZ8ScXHBOlhq2UEo9SfbqgRTcYjdfKMLlLKPiVN1e",
+	"OUvwn5IDCk9ihk7gYc2qfwdC+QaB5n+RXKx4S1BLFyRlWitKes4bcHdsO7gSd7gRFtWMBWuY3xWLIoVh",
+	"g+DNA/kJjj6yYJoyIvRu2JB1qs1lOpERhDek5dty9QhVMjVnZHMAKhYTvpsO0e+LeurV9ooOZ2LjAI0E",
+	"DjdzxkWe5Zh9MaVLwN/N2/K8YnCRtffZgWHg4oRD2ruDl6RYJBwtBoKxEMJ2+6JXMBOma4MeITBP8LGg",
+	"eh4zm6++RPabRNvI2HXdABEFWHUXBglcPZvJx4Vbeg3QxR7IIhgZndyO9UL6n2HDKeKwk+M8m2IAwlGj",
+	"ZeayRFwTFpmnXATR3ELcWAiXdGvBvSQ1UQwT69ktNaJTX/h/92s4xH6ti8W4P1gPS4KbAsmGMbthNLLL",
+	"+M5WaMTGFWOqW+ZIhCfoLgVD0UKYGy9nLbIhlXUM9A5oHC8BqgUqvKALEqHGEkNUUoRPJYoCeCXNVZZz",
+	"qWX7tTLCIaD+ufq0j1T+gwS65/z4ond1doERSZcYx4EIyz8dX5EdKNrrN7JFzlvkEsxQJJgrLac2FjV/",
+	"LtEX3xcRo7HhJHb3EOPGev2tx7YUHuYkOXDbeZM+0v+Tdvvl7t/CGNY7hxKPr6aaffcOfRUVcbf18qQb",
+	"nnAziFR5cnDQyVZ0kcWSuDmnTfaSyt6uyKjXRH6V3DdVETZMhCpn1a7bi7IvrETPhJyPJ0aztaJ4JLFQ",
+	"IxXLBV02IOjA3bJpGRVQ5W0QFPJZuYCyKN0sY8/f2TYAwipEDg4E1IzK6zwT6uIiayAiH+LODNPLhzhU",
+	"3PGFa/0w1Z7usvDD9NfFXGVjvNJ4JrdKQ+DxLBpZaPxs0EImqqgB6w9obX3hSqNXxdwc2tbd5dIib53+",
+	"liLYpAqTG4q9y2yMU6fdBuhaeGrhx3jIpjOpKyvhmXY+K3M3XQb31KwqOG+uEpAhPIoZVyAmfWfH3wg7",
+	"LtYwLzJopNUCc263n61lzivOklW+nXIjy7BnTNAZbzl5ocp2fTljwS+XZ28+1g5Hw5CjAnEem040N+2Y",
+	"U5A4DCQEmVZJH2czJgy7CmUwn5qD/gBul2IfDuy33KDmlnBJ0ZO0bgl/752+3m4JXav/gCW0ky9bwpwO",
+	"X7WGr7nSZ7k3t62l/JpPueF3d754NI+VjKGe3Gcxeq2rX59bnAqLF+GCMBpMSovcf57b4EvUxc8vTUZs",
+	"S/Pd72Ep2oUi3RWSK4ptRlIsSDm/vj276g3OLn7qvTn5o3d1cvbm0i8MsL7fftYX/l9zqemA3QZgN/HJ",
+	"kC2lCMtr4EEmRs48+mCJW4WOthJYdr+YKfi7rfcbtPWmCUbZrTz8/9m71t00km39KiXOjxgJcOJJRnsc",
+	"bel4YpJYcWILO4m2xMgUdAGtNFWcrmoclDPvvlVr1aXv2A4Xe8I/g5vurtu6r+/LnmDE5TQBJhY/7CAX",
+	"tIurF69T1YUD90jyHlve7Pektdn2LrrguazQehXAvSyLi3hi+Wf1HYua40LvYQzWQocQyNOb2ZgeA8ry",
+	"APj9JELkvgvV+2T4TJK+Fbx9rm5F2+L/Z7rYIK5sgtmcADWezVFa2G2XW+3zLCKtcfexfRQLFkRMZpTT",
+	"SUknkknM6vOT5XCBFCwcUqKSmGOAWb8K9HdM6YJl3sEw6Zeou8/zYDvqrvigJ5L53LO9PkF112PQelQ4",
+	"UAAjCTuNfHx7QsQYtB2eXkkO4ETJ5k/kOisapeZhW5/1VY7WyeXZB33Zxr2sVkFY8sh15EmsdQG724Ju",
+	"N1oN9p3O5pEe72/Do/Hv9F+s/S/68kX75ejVq/Yfwcvf2kfjV8OXoxfjP9iL541WI9Q3BpaGRquh16Nx",
+	"3DD3uxnq70pqGZMkDEoqGTfpFeKk1/mDek5ahLPb3fh5WxAKO4jYFcJx+RjeX3W+5zNpQ+iSHGBS3ELd",
+	"jGKmHnSGK6N3MaPBTxkodZ4tHQEG0cHQY40h6YZL4zYtv5uv2MI6sNq6rRNIiljMjWyzP5Yb+KyEqVbA",
+	"eRSJikwhJFWp9kKsZBwYwrwbqgaphl+qsEYTydoyXY+5Bl9zoIChKjaZJviViKG60gmIQb1/jsd2o845",
+	"PmJHbjk+/GuoplewpWuEE4aoMGWnL20ROdVTDmJc8BH7x9kwex9/HUK1PCjgy5D8joLaT9hTejs9yD66",
+	"Q2ak3nhKJ7nXKojfihh9Kay/ocEs5BLoeWgKGiWVVW4eO3w1Q4GE9UY8hQaZLapDvvuUbLM1vIhmAGRK",
+	"aF4R2ue+4pVEbKzKcZT/DaVNg+q0q7cn/1y+QQG7MbA2/bzMk3bk3OGbBG9EUs7r917camd7iYbDLfMk",
+	"i3s371eQeCbJmz61xRo/mnF9diTsfiAOyd8oriKmWNFrzJ3zxl27orNlOXtfZjebsELtbmC/terC7lV7",
+	"Z90Odo39ut+BW96BhTi+dQyNK+0Nv8fjR68Obn1gS7Dz7iNeD2MRRQ82Ke/+TlW2pyUahgJGA1MmIuid",
+	"eiZJRIcsajnIMB5kvGh9nf4dQIP3+a2IoSoPOLDEgsURnd9g9kEOPHDXc6gbTFVlmkL+ZgvzGaHsc4M0",
+	"bIMIIZQ8RNDSNWLH8AHL8l1ZXIoHzxQR9rn5jbnD6g6snoiiTTv2+hkFt/4xuPF2E+xd+b0r/yCbAtiY",
+	"q4yKNFWJEzAOLQ9lxZYNXYsdV9k2fmKqfV5h1TFqpjkFwMcTvrQ51xldYn+RmrJZp6yl+cQ9apNGjnlI",
+	"XR6hBABT6rHFautW+CMvNLhOoXXKQjzlmczHrqWDG9x68UFSsnXTPOOGtNd2KxS8TdS1EpBxU0CN0FgV",
+	"GsEfhVJBtJ9Udx00X7vyA322lW9CBFSiPPhih/Sy3VzS9rTPQ55BS9Ufln2OnetIcJJfENc9YRnVyUCL",
+	"7HDS0RN1Wh7Jv8qfzA00WxcO5fZCUU9MIOwDUuupO0A1XCKxvDgzZQZQmbT+WoMU2kRtucFZ6ronXdXt",
+	"B1J31OaMQ3dYanr2Kf1NVodDL3Jhzt3m95mW5tZV9ppJ9Sz+CuCGewj/4zyMAqAbcKHvA7kd8MGtAugY",
+	"uCsEA6R9jhz87UQaEi/by3326cvZdffmc+980PJankglYovkTSW5en/SPnr1e6uPuCsk+2OA6zb8SFBo",
+	"APAeprF9uCSo601VIeAI6PeZcBY4alEoDnDIM8bgKSLdAAeFJ8TO916mgQvNu1303g0Qn2YOEEyLEIDh",
+	"yy79fNXtDZot8vLoD1PS/9rVcs2jxG1AbUj5HUhj5mHKs70EH7sf/+z2rgCZ+g+SbxvQVowXNohVOBFM",
+	"YusrstMb9gYszwD6K9nKQPDJpt4jATHQjRY2vERhwD3gFcp75/XEfITRbsh6wkc8QqLFa4v5Qy0L9BrI",
+	"FPfxkV+AxRW3NJFixgCVfmkrqQpa6TUKQ/M9iiGyqfrQtNz84T/cLf+Xg6y6SwLQP+KZRO3iAbegKn5v",
+	"DP2sH2CaiYsm0JosoKMNJlL8jlqVTzHatjKG99FoY21eZA2LjG2k1TtaEKsPiDFcYkCi4IIEYQygGkGg",
+	"Pec+B8PEWFkjygmC06hpLJJJMQKj7bAplSnmpTJlqx0LM5Sn7SvhIOr8JLOiO2xrfYqezsxtji16MqvP",
+	"5eEPIAgtqJG855MiDDXE/vkopXJbw1PfITp3n1dUprVSnMlpN8jfSTIAcKSIc4ZgqEZgtizGGrheKqZc",
+	"UsBKKq93m4mFt4Vzs+n6FrBhv6wrITeATGuCyZvm+v2HQkSM8tLWhAqlawYNXp9+3+CXN1W3r5X1vPt2",
+	"vTKrj2YzSxGjC/bY9PNnyeL63ke/3yrCMGMRA4wBJlc4uzXIqtieCNCqfU59eeR9jiO2+m3UNU0/Ykel",
+	"pmZ8tWp074z+Er31hr7Hnzg4S2uz82v0vAWOXNVYeGWv20ZnoW8U1Bv0+f///nL8YnRU0RDIvuM63EDf",
+	"nz96M/r9nPGJmjaOj169ajVmIbefX2y3P9DMXZ3RHIULliKW8XTr+wTD4+oZLK7RmuobHePmz/UK3uGo",
+	"H/6wfNh3rQ6/crzBdzNUM8C9+xLxXZaIFzdsWX/Rmiq3sqyxG7RfzYZcteNv2XAqxLeVyu2rve5Jh2bM",
+	"KLo8mIuQqzp1w8w1u43S7E9piYIxe9Yv0doS3sXzas/HhvrT0zstx46Tq8VbMBgo5finbXe0hMuhAZRI",
+	"/6xp5VgUSi3dBvBLQLaVA3JAo8igBbPZXC2bLWLSz6ZE/kpRHtA4IPbsEzlnI89zJulSkgPJWJ8HYiSd",
+	"KOnMAgPQbzmDfH9rzFQS62dAcFlww9sEdad9Dola/Onn3rnjUR5MlZrrNzZUdSad/LX75/uLiw83J+fn",
+	"F19vLntnX06uuwOb+qVxvCRcYJtZyMfiNRL+sJhGZB6HC6pYi0RCzId09I2IGHI07UiMaORpAfPUKpao",
+	"GOCHERvoIBfutrzZHjFeEiUmUNHQxDh4GcSeHU330+nlxdmn66tBn6c2eFWuvLp336zaRpv3zTN21L2f",
+	"k+ar6//tfLbyHQDkwDdeN/cBhX31f6m5iGVEhBYU0NrCEDX6Z3W1v7308If5a5Xzcgrf50TFnRh/7bhD",
+	"9PbU3nvZ+nbExSvbjJbfxIakZ0xKOmFyi7u0thm2crdtzM5fpQ/2m3cHvbEbEqKbM+JXu7Bm29Wnja6Y",
+	"kqkErSSTcMF4h3Q5HZqOzyCUepYDPzejiNEYcZzGNIySmBGpYka/darRJjdrAOJjHmIA7o/5vttjk4BL",
+	"NlP0hKy0w4BF4YLFIbtrIO7U/+CfEJEzw6lFiKRKsdlc7TM+uw/I2SOF2Z4QkX5Kl+cfptV/4mAf/jCG",
+	"OEJiMPOfDeJipF589cUf8eVWRivNIMD1SxxDJfZYmLgKJUiDFjMVL4k+6UESMc8kTmeMDMwktcNg0Ckp",
+	"NjOz4wWeeb/GDtshUkP/v4Qle6d367Lnimkp4hZCCdhQ3vPVm/Axq3mMNh7GQlHFtnPyKw9zD0LxvjbN",
+	"REIB/wRC8POYLUKRuBipVHQpkZANStuOXvb5VCSxPCYJV2GE0DZYi2pXaERjLfvIUKipp8iVJOR97kSA",
+	"+34AIBTUJkKwOlDehmo01YKG8iVR4YyV49qojNdjAsGbt1xWI878AiHmJwPdorLGSy5B9Yglh2J4hrcq",
+	"MLJH7JrJ2vDd9hSxnoy9Nn4s2tjK8Y5eloFJT4NqBhpbo5uh02+7Bwxag9tzKuWtiINqDCQiWTRu651L",
+	"Q84CwD8iB1wQWzdJqMQmY2SzcRAwaord1uFEjwS7LLQzIlM9446R/XPvnIxjOgHewIPB/8C//93pdAYt",
+	"iwovzcxRAxdjWrSFVBKaxG2rvNYqdlhEiT5PY+HYf+DwBx2bZu51r7rX0NJOTFIZgpDYCq/6fCkSgGjG",
+	"4YdcKkaDMlX7jqmevvWledBlqVmeV7SKfVeHU5WnfcwXmZbjStAJWzudI3NT2IaZwnHDGupJYQEUBEgi",
+	"5oyX8zveqTB4e1XBO67PdcyNj6Aydxfdam78UKhcUvrqvnoYR2OKsttSTZTCiyKQebbOcABFKfAjBJmq",
+	"Ys0WnFmQDEC8BJirEEgm1BLBJQ6yxS6p2vJmy1FhCG7CP4lkJirAhTtwrwnt84gqFsOskQRyCSiQsFdc",
+	"yz190gKqqBZ9EgjT9bf4WgqAnaR63eeU2BHgT0NJEm5JOuxgnHwNDOYDSFlX+Nnndowd0qWjabE3T0sB",
+	"V7nT52mgjNPueffdyXX39OZD9z8Dt/LkwENm1FTqnNp3SFcQrz9dk3/Mjkp2gKa8Z+5eJklOjMuEdbhj",
+	"LKXyijiRT6DhZw8msWna8ayZmk0tzxkHA8rvoJykNFw5eivdTzrfpZ47bRfcs4tg30LwSBAltM4zlbMF",
+	"o+a+O6amFKZyvddutlWZbGYEe+SBAm77Wlb/AbAD+a6NUlFyGDPObu8fDUrfvMrMfEMjmBRtLCq/RZ5J",
+	"w6JjzUhPczbOXpdDHyu1RsvxBTi73f2RgKn1nUB7ibrlmFL3u8KoktVuZh+GQcRIFI6ZCmesRZK5tuBD",
+	"JQkdShElyv9zMzpd7/6Qj0VlFOktUFnpy7y8IGlX65gMZDI0iB3IJzjQfztyQUcsCF0ZjrnKQufARRXx",
+	"GAAr0G+3wYPjnlHl/0c0nFlQqyfis2tj8eyUvBGcs5EyQyiItLypKPSLryZo17+qQV7nxPaHQBXFMJlM",
+	"oPovDDrkk+GidAyVWece7gxlD4M+x0Yg7EUxMNYeSsL4qReX3d7J9UXvpvvx5Oz8SjupyiBEBWRKg75z",
+	"mDEAhp70kI1FzCxjLbml0vn3BzTLfAlX2ruY/iD0uQF7EVEwxS2Lm4j+AaFTz5EETBg4OKTbrETghgyh",
+	"gZ8iIg5CTuOl4ZLSh4QnMz2pDMIcAP/YIQcnfJkh+4S84lREQWYqgbODRlKQyJZofmPLPgfge0PYb+YZ",
+	"l+Fd18ZcZ2zQaZZhWgnxLZl/lrWQOQ0a0P81nzojMatq4tdr0sg766UEv/bSVH//b0fPt9vRrweNw68S",
+	"GE/Cl3/8+rVOm74NQZdiD1zgoBhTsgyyMGlZZpWgPxgozRB0vo2/v18q5R55EdCHLuGhBElnNgzuvcto",
+	"fOn2zt7+pzyl0edUkfukNL7Azbv6x082oQGL084I4fslNVbYbvqByGMA/03iqHHcOARvwtwpvyHeMxqp",
+	"acsl2oESEgvBQkkCMUr0sne8lIM3KVKnX4UTnsxbJBKTkLe0xoiZnMJnAAY2pWWjJI71NkLR4m4K+rp4",
+	"04qshXb/5ywmAVuEI4b2WhHTInV7Z2YWH3GZU+DSEE1ZNierg2O2ECN9vtNvbQnti7ftmqh92hGDSBeR",
+	"UxGrdhQuWJCxPlP3hc9tG/gv46lP52FbhvPbYRa6Jaydk2wut2RibPoScm8tY3Fkti7kPu1l+LKdNJzc",
+	"SCy0gly5rrifTQd16g74Rdn4bd/uMzKjnE4YiCYxhm0lWySczUWsLFWYiBV8hSuN6KPQDw2itTMLmriF",
+	"bIba/DfTLZ1adJDHJe+kDyE56jyHe+Xs1lSfcMhVLOScjTA7g/sK/7YuTPpxouJoXAGlGRnTEfQvH1xf",
+	"XF+2YDXc8ruJxW1t14OMRMCkHrM1iknEFiySmfWEPm5zOxAO7TC9RWdj2vj7r7//GwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -12,7 +12,7 @@ import (
 const adminEmail = "ops@example.com"
 
 // importFlow exercises the operators' user import, export and impersonation
-// as an operator, and once as the flow's user, who is not one.
+// as an operator, and once as the imported user, who is not one.
 func importFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
 	t.Helper()
 	cred := map[string]any{"email": adminEmail, "password": "correct horse battery staple"}
@@ -34,7 +34,8 @@ func importFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
 	}}, ops, 200)
 	op("importUsers")
 	id := im["results"].([]any)[0].(map[string]any)["id"].(string)
-	l.json(t, "POST", "/admin/users/import", map[string]any{"users": []map[string]any{{"email": "x@example.com"}}}, bearer(f.access), 403)
+	imported := l.json(t, "POST", "/auth/login", map[string]any{"email": "imported@example.com", "password": "imported password 1"}, nil, 200)
+	l.json(t, "POST", "/admin/users/import", map[string]any{"users": []map[string]any{{"email": "x@example.com"}}}, bearer(imported["access_token"].(string)), 403)
 	l.json(t, "GET", "/admin/users/export?limit=2", nil, ops, 200)
 	op("exportUsers")
 	imp := l.json(t, "POST", "/admin/users/"+id+"/impersonate", nil, ops, 200)

@@ -49,6 +49,8 @@ func start(t *testing.T) *latchd {
 	// verification), so that the admin operations on users run, and the
 	// malformed phase reaches their deepest checks.
 	c.APIKeys.OperatorEmails = []string{adminEmail, "flow@example.com"}
+	// The webhook flow's receiver listens on loopback.
+	c.Webhooks.AllowPrivate = true
 	a, err := app.New(context.Background(), c, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -121,6 +121,9 @@ var neverSent = map[string]string{
 	"MemberList.next_cursor":             "sent only when a further page exists, like APIKeyList",
 	"OrganizationList.next_cursor":       "sent only when a further page exists, like APIKeyList",
 	"SessionList.next_cursor":            "sent only when a further page exists, like APIKeyList",
+	"WebhookEndpointList.next_cursor":    "sent only when a further page exists, like APIKeyList",
+	"WebhookDeliveryList.next_cursor":    "sent only when a further page exists, like APIKeyList",
+	"WebhookEndpoint.disabled_at":        "set only after five days of failures (server/webhooks_test.go advances the clock)",
 }
 
 // checkFields fails for every property of a schema that a 2xx response used

@@ -5,8 +5,9 @@
 # openapi.yaml with openapi-typescript and type-checks it (tsc --noEmit),
 # builds latchd and starts it like the other end-to-end checks (a fresh
 # SQLite database, LATCH_AUTOCONFIRM_EMAIL=true, see tools/latchd.sh), then
-# runs oauth.mjs (openid-client, jose), the typed program and PyJWT
-# (pyjwt_check.py, Debian's python3-jwt) against it.
+# runs oauth.mjs (openid-client, jose), the typed program, webhooks.mjs
+# (Latch's webhooks verified by the standardwebhooks reference package) and
+# PyJWT (pyjwt_check.py, Debian's python3-jwt) against it.
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,12 +30,17 @@ if ! /usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null; then
 fi
 
 latchd_build || exit 1
+# The webhook check (webhooks.mjs) runs its receiver on loopback.
+export LATCH_WEBHOOK_ALLOW_PRIVATE=true
 latchd_start || exit 1
 
 status=0
 node interop/oauth.mjs "$LATCHD_URL" || status=$?
 if [ "$status" -eq 0 ]; then
 	node interop/out/flows.js "$LATCHD_URL" || status=$?
+fi
+if [ "$status" -eq 0 ]; then
+	(cd interop && node webhooks.mjs "$LATCHD_URL" webhooks@interop.test) || status=$?
 fi
 if [ "$status" -eq 0 ]; then
 	/usr/bin/python3 interop/pyjwt_check.py "$LATCHD_URL" latch || status=$?

@@ -95,6 +95,7 @@ func TestEveryAAL2OperationRefusesAAL1(t *testing.T) {
 		// assurance gate (anyone else stops at the operator gate first).
 		s := testutil.Start(t, d, func(c *app.Config) { c.APIKeys.OperatorEmails = []string{"walker@example.com"} })
 		_, _, aal1 := userWithFactor(t, s, "walker@example.com")
+		s.MarkVerified(t, "walker@example.com")
 		n := 0
 		for _, o := range specOperations(t) {
 			level, _ := o.op.Extensions["x-latch-assurance"].(string)

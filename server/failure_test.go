@@ -117,7 +117,8 @@ func newRig(t *testing.T, cfg service.Config) *rig {
 	handler, err := server.NewHandler(server.Config{Version: app.Version(), Observe: observe},
 		server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
 			Events: service.NewEvents(st), UserImport: service.NewUserImport(sh, st), Impersonation: service.NewImpersonation(sh, st),
-			Users: service.NewUsers(sh, st)}, log, latch.SpecYAML())
+			Webhooks: service.NewWebhooks(service.WebhookConfig{}, sh, st, orgs, nil),
+			Users:    service.NewUsers(sh, st)}, log, latch.SpecYAML())
 	if err != nil {
 		t.Fatal(err)
 	}

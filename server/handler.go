@@ -51,6 +51,8 @@ type Services struct {
 	UserImport *service.UserImport
 	// Impersonation is the operators' impersonation of users.
 	Impersonation *service.Impersonation
+	// Webhooks is the webhook endpoints and their delivery log.
+	Webhooks *service.Webhooks
 	// MFA is multi-factor authentication; nil turns it off.
 	MFA *service.MFA
 	// Users is the operators' management of users and a user's own
@@ -93,7 +95,7 @@ func LoadSpec(yamlDoc []byte) (*openapi3.T, error) {
 // when a required service is missing or the spec does not load.
 func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (http.Handler, error) {
 	if svcs.Core == nil || svcs.APIKeys == nil || svcs.OAuth == nil || svcs.Orgs == nil || svcs.Recovery == nil || svcs.Events == nil ||
-		svcs.UserImport == nil || svcs.Impersonation == nil || svcs.Users == nil {
+		svcs.UserImport == nil || svcs.Impersonation == nil || svcs.Users == nil || svcs.Webhooks == nil {
 		return nil, errors.New("server: a required service is missing (every one of Services but MFA is)")
 	}
 	if cfg.MaxBodyBytes <= 0 {
@@ -116,7 +118,7 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (h
 	srv := &Server{svc: svcs.Core, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON},
 		publicURL: cfg.PublicURL, mfa: svcs.MFA,
 		apiKeys: svcs.APIKeys, oauth: svcs.OAuth, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events,
-		userImport: svcs.UserImport, impersonation: svcs.Impersonation, users: svcs.Users, otp: svcs.OTP}
+		userImport: svcs.UserImport, impersonation: svcs.Impersonation, users: svcs.Users, webhooks: svcs.Webhooks, otp: svcs.OTP}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})

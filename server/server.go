@@ -35,7 +35,8 @@ type Server struct {
 	userImport    *service.UserImport
 	impersonation *service.Impersonation
 	// users is the admin API for users.
-	users *service.Users
+	users    *service.Users
+	webhooks *service.Webhooks
 	// otp is email sign-in; nil answers its operations 404.
 	otp *service.OTP
 }

@@ -40,6 +40,8 @@ type App struct {
 	Clock   domain.Clock
 	// Mail drains the mail outbox; nil when mail is off.
 	Mail *mail.Worker
+	// Webhooks manages webhook endpoints and delivers their messages.
+	Webhooks *service.Webhooks
 	// Metrics are served at /metrics on the admin listener.
 	Metrics *metrics.Metrics
 	// limiter is the rate-limit store's connection, when it has its own.
@@ -144,16 +146,17 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		return nil, err
 	}
 	apiKeys := service.NewAPIKeys(sh, st, orgs)
+	webhooks := service.NewWebhooks(c.Webhooks, sh, st, orgs, m)
 	h, err := server.NewHandler(server.Config{
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
 	}, server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
-		Events: service.NewEvents(st), UserImport: service.NewUserImport(sh, st), Impersonation: service.NewImpersonation(sh, st), MFA: mfa,
+		Events: service.NewEvents(st), UserImport: service.NewUserImport(sh, st), Impersonation: service.NewImpersonation(sh, st), Webhooks: webhooks, MFA: mfa,
 		Users: service.NewUsers(sh, st), OTP: otp}, log, latch.SpecYAML())
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: c, Log: log, Store: st, Service: svc, Handler: h, Clock: clock, Mail: worker, limiter: limiterCloser, Metrics: m}
+	a := &App{Config: c, Log: log, Store: st, Service: svc, Handler: h, Clock: clock, Mail: worker, Webhooks: webhooks, limiter: limiterCloser, Metrics: m}
 	a.listen()
 	return a, nil
 }
@@ -281,6 +284,8 @@ func (a *App) ServeListeners(ctx context.Context, l Listeners) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Mail.Run(bg) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Webhooks.Run(bg) }()
 	if l.Admin != nil {
 		mux := http.NewServeMux()
 		// No /debug/pprof/cmdline: the command line may hold secrets

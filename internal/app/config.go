@@ -25,7 +25,9 @@ import (
 
 // Config is the whole configuration of latchd.
 type Config struct {
-	Addr        string
+	Addr string
+	// Webhooks tunes webhook delivery (LATCH_WEBHOOK_*).
+	Webhooks    service.WebhookConfig
 	DatabaseURL string
 	DBMaxConns  int
 	// DBPreparedStatements uses named prepared statements for hot queries
@@ -204,6 +206,7 @@ func DefaultConfig() Config {
 		Recovery:             defaultRecovery(),
 		APIKeys:              service.DefaultAPIKeyConfig(),
 		Quotas:               service.DefaultQuotas(),
+		Webhooks:             service.WebhookConfig{Timeout: 10 * time.Second},
 		OTP:                  defaultOTP(),
 	}
 }
@@ -349,6 +352,10 @@ func (c *Config) settings() *settings {
 	otpFlags(c, str, dur, value)
 	// Mail quotas, delegated sessions, invitations and per-owner quotas.
 	quotaFlags(c, integer, value)
+	// Webhooks.
+	dur(&c.Webhooks.Timeout, "webhook-timeout", "LATCH_WEBHOOK_TIMEOUT", "how long one webhook delivery may take")
+	boolean(&c.Webhooks.AllowPrivate, "webhook-allow-private", "LATCH_WEBHOOK_ALLOW_PRIVATE",
+		"let webhook endpoints use http and private, loopback or link-local addresses (tests, internal receivers)")
 	return s
 }
 

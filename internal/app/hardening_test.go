@@ -245,7 +245,7 @@ func TestKeysSealUpgradesAnUnsealedDatabase(t *testing.T) {
 				t.Fatalf("keys seal without a master key: %d %q", code, stderr)
 			}
 			code, stdout, stderr := latchd("keys", "seal", "-database-url", dbURL, "-master-key", masterKey, "-log-level", "error")
-			if code != 0 || !strings.Contains(stdout, "sealed 5 values (1 signing keys, 3 server secrets, 1 TOTP seeds, 0 WebAuthn credentials)") {
+			if code != 0 || !strings.Contains(stdout, "sealed 5 values (1 signing keys, 3 server secrets, 1 TOTP seeds, 0 WebAuthn credentials, 0 webhook secrets)") {
 				t.Fatalf("keys seal: %d %q %q", code, stdout, stderr)
 			}
 			after := storedValues(t, old.App.Store.DB())

@@ -17,13 +17,14 @@ func quotaFlags(c *Config, integer func(p *int, name, env, usage string), value 
 	integer(&c.Quotas.Organizations, "quota-organizations", "LATCH_QUOTA_ORGANIZATIONS", "organizations one user may own (0: no quota)")
 	integer(&c.Quotas.Members, "quota-members", "LATCH_QUOTA_MEMBERS", "members plus pending invitations per organization (0: no quota)")
 	integer(&c.Quotas.DelegatedIdentities, "quota-delegated-identities", "LATCH_QUOTA_DELEGATED_IDENTITIES", "delegated identities per organization (0: no quota)")
+	integer(&c.Quotas.WebhookEndpoints, "quota-webhook-endpoints", "LATCH_QUOTA_WEBHOOK_ENDPOINTS", "webhook endpoints per organization, and for the operators together (0: no quota)")
 }
 
 func (c *Config) validateQuotas(bad func(env, format string, args ...any)) {
 	for env, n := range map[string]int{
 		"LATCH_QUOTA_API_KEYS": c.Quotas.APIKeys, "LATCH_QUOTA_SESSIONS": c.Quotas.Sessions,
 		"LATCH_QUOTA_ORGANIZATIONS": c.Quotas.Organizations, "LATCH_QUOTA_MEMBERS": c.Quotas.Members,
-		"LATCH_QUOTA_DELEGATED_IDENTITIES": c.Quotas.DelegatedIdentities,
+		"LATCH_QUOTA_DELEGATED_IDENTITIES": c.Quotas.DelegatedIdentities, "LATCH_QUOTA_WEBHOOK_ENDPOINTS": c.Quotas.WebhookEndpoints,
 	} {
 		if n < 0 {
 			bad(env, "want a whole number, 0 for no quota, such as 100")

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/google/uuid"
+
+	"github.com/latchauth/latch/internal/domain"
+
 	"github.com/latchauth/latch/internal/sqlstore"
 	"github.com/latchauth/latch/internal/token"
 )
@@ -15,11 +19,12 @@ type SealReport struct {
 	ServerSecrets       int
 	TOTPSeeds           int
 	WebAuthnCredentials int
+	WebhookSecrets      int
 }
 
 // Total is the number of values sealed.
 func (r SealReport) Total() int {
-	return r.SigningKeys + r.ServerSecrets + r.TOTPSeeds + r.WebAuthnCredentials
+	return r.SigningKeys + r.ServerSecrets + r.TOTPSeeds + r.WebAuthnCredentials + r.WebhookSecrets
 }
 
 // SealStoredValues seals with sealer's master key every value that the
@@ -52,6 +57,15 @@ func SealStoredValues(ctx context.Context, st *sqlstore.Store, sealer *token.Sea
 	}); err != nil {
 		return r, fmt.Errorf("seal WebAuthn credentials: %w", err)
 	}
+	if r.WebhookSecrets, err = st.SealWebhookSecrets(ctx, func(id string, stored []byte) ([]byte, bool, error) {
+		eid, err := uuid.Parse(id)
+		if err != nil {
+			return nil, false, err
+		}
+		return sealer.SealStored(stored, domain.WebhookSecretLabel(eid))
+	}); err != nil {
+		return r, fmt.Errorf("seal webhook secrets: %w", err)
+	}
 	return r, nil
 }
 
@@ -78,7 +92,7 @@ func sealCommand(ctx context.Context, c Config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "latchd:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "sealed %d values (%d signing keys, %d server secrets, %d TOTP seeds, %d WebAuthn credentials)\n",
-		r.Total(), r.SigningKeys, r.ServerSecrets, r.TOTPSeeds, r.WebAuthnCredentials)
+	fmt.Fprintf(stdout, "sealed %d values (%d signing keys, %d server secrets, %d TOTP seeds, %d WebAuthn credentials, %d webhook secrets)\n",
+		r.Total(), r.SigningKeys, r.ServerSecrets, r.TOTPSeeds, r.WebAuthnCredentials, r.WebhookSecrets)
 	return 0
 }

@@ -33,6 +33,14 @@ const (
 	// them, whatever a key's scopes say (see IsAdminScope).
 	ScopeAdminUsersRead  = "admin:users:read"
 	ScopeAdminUsersWrite = "admin:users:write"
+	// ScopeWebhooksRead and ScopeWebhooksWrite read and manage an
+	// organization's webhook endpoints (owners and admins hold them).
+	ScopeWebhooksRead  = "webhooks:read"
+	ScopeWebhooksWrite = "webhooks:write"
+	// ScopeAdminWebhooksRead and ScopeAdminWebhooksWrite read and manage the
+	// operators' webhook endpoints, which receive every event.
+	ScopeAdminWebhooksRead  = "admin:webhooks:read"
+	ScopeAdminWebhooksWrite = "admin:webhooks:write"
 )
 
 // IsAdminScope reports whether scope is in the operators' admin namespace.
@@ -42,7 +50,8 @@ func IsAdminScope(scope string) bool { return strings.HasPrefix(scope, "admin:")
 
 // BuiltinScopes returns the scopes that Latch itself interprets.
 func BuiltinScopes() []string {
-	return []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead, ScopeTokensIntrospect, ScopeAdminUsersRead, ScopeAdminUsersWrite}
+	return []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead, ScopeTokensIntrospect, ScopeAdminUsersRead, ScopeAdminUsersWrite,
+		ScopeWebhooksRead, ScopeWebhooksWrite, ScopeAdminWebhooksRead, ScopeAdminWebhooksWrite}
 }
 
 // IsBuiltinScope reports whether s is one of BuiltinScopes.

@@ -141,6 +141,11 @@ const (
 	// PruneMFAFactors are factors whose enrolment was never confirmed.
 	// (Used TOTP steps need no pruning: a factor keeps its last ten.)
 	PruneMFAFactors = "mfa_factors"
+	// PruneWebhookMessages are webhook messages delivered or failed before
+	// the event retention; PruneWebhookAttempts the delivery log's entries
+	// older than it.
+	PruneWebhookMessages = "webhook_messages"
+	PruneWebhookAttempts = "webhook_attempts"
 	// PruneOTPChallenges are email sign-in challenges that expired.
 	PruneOTPChallenges = "otp_challenges"
 )
@@ -149,7 +154,7 @@ const (
 // before the sessions that own them.
 func PruneKinds() []string {
 	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits,
-		PruneMFAChallenges, PruneMFAFactors, PruneOTPChallenges}
+		PruneMFAChallenges, PruneMFAFactors, PruneWebhookMessages, PruneWebhookAttempts, PruneOTPChallenges}
 }
 
 // MailData is what a queued mail's template is rendered with. It is stored
@@ -173,6 +178,8 @@ type MailData struct {
 	Factors []string `json:"factors,omitempty"`
 	// Code is the 6-digit code of a sign-in mail (MailOTP).
 	Code string `json:"code,omitempty"`
+	// Endpoint is the URL of the webhook endpoint a mail is about.
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 // OutboxPayloadLabel is the label an outbox payload is sealed under: it

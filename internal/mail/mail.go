@@ -56,7 +56,7 @@ var embedded embed.FS
 // and an HTML body.
 func Templates() []string {
 	return []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail, domain.MailInvitation,
-		domain.MailFactorAdded, domain.MailFactorRemoved, domain.MailMFALocked, domain.MailFactorsRemovedBySupport, domain.MailOTP}
+		domain.MailFactorAdded, domain.MailFactorRemoved, domain.MailMFALocked, domain.MailFactorsRemovedBySupport, domain.MailWebhookDisabled, domain.MailOTP}
 }
 
 // Renderer renders the mail templates. It is safe for concurrent use.
@@ -81,6 +81,8 @@ type TemplateData struct {
 	// Factors are the account's second factors (name and kind), listed in
 	// a password reset mail.
 	Factors []string
+	// Endpoint is set for a disabled webhook endpoint: its URL.
+	Endpoint string
 	// Code is the 6-digit code of a sign-in mail; its Link may be "" (no
 	// page configured: the code alone).
 	Code string
@@ -150,7 +152,7 @@ func (r *Renderer) Render(name string, d domain.MailData) (*Message, error) {
 		return nil, fmt.Errorf("mail: unknown template %q", name)
 	}
 	data := TemplateData{Email: d.Email, Link: d.Link, ExpiresAt: d.ExpiresAt, ExpiresIn: HumanDuration(d.TTL),
-		Organization: d.Organization, Role: d.Role, Factor: d.Factor, Factors: d.Factors, Code: d.Code}
+		Organization: d.Organization, Role: d.Role, Factor: d.Factor, Factors: d.Factors, Endpoint: d.Endpoint, Code: d.Code}
 	var subj, text, html bytes.Buffer
 	if err := st.Execute(&subj, data); err != nil {
 		return nil, fmt.Errorf("mail template %s: %w", name, err)

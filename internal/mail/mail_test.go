@@ -48,6 +48,15 @@ func TestEmbeddedTemplates(t *testing.T) {
 			}
 			continue
 		}
+		if name == domain.MailWebhookDisabled {
+			// The notice names the endpoint and carries no link.
+			d := data()
+			d.Endpoint = "https://hooks.example.com/latch"
+			if m, err = r.Render(name, d); err != nil || !strings.Contains(m.Text, d.Endpoint) || !strings.Contains(m.HTML, d.Endpoint) || strings.Contains(m.Text, link) {
+				t.Fatalf("%s: %v %q", name, err, m.Text)
+			}
+			continue
+		}
 		if name == domain.MailFactorAdded || name == domain.MailFactorRemoved {
 			// A notice of a factor change carries no link, and names the factor.
 			if d := data(); true {

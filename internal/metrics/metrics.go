@@ -14,6 +14,10 @@
 //	latch_notification_lag_seconds                   from a change's publication on another instance to its arrival here
 //	latch_password_hash_queue_wait_seconds           how long a hash or verification waited for a hashing slot
 //	latch_password_hash_rejected_total               hashes and verifications refused after the maximum wait (503)
+//	latch_webhook_attempts_total{result}             webhook delivery attempts: delivered, http_error, transport_error
+//	latch_webhook_failures_total                     webhook messages abandoned after their last attempt
+//	latch_webhook_oldest_pending_seconds             age of the oldest webhook message not yet delivered nor failed
+//	latch_webhook_endpoints_disabled_total           webhook endpoints disabled after days of failures only
 //	go_sql_*{db_name="latch"}                       the database pool (sql.DBStats)
 //	go_*, process_*                                  the Go runtime and the process
 package metrics
@@ -46,6 +50,10 @@ type Metrics struct {
 	lag          prometheus.Histogram
 	hashWait     prometheus.Histogram
 	hashRejected prometheus.Counter
+	whAttempts   *prometheus.CounterVec
+	whFailures   prometheus.Counter
+	whOldest     prometheus.Gauge
+	whDisabled   prometheus.Counter
 	// cacheCounters holds the resolved cache counters: a lookup on every
 	// request skips the label hashing.
 	cacheCounters sync.Map
@@ -78,8 +86,17 @@ func New() *Metrics {
 			Buckets: []float64{0, .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 		hashRejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "latch_password_hash_rejected_total",
 			Help: "Password hashes and verifications refused because no hashing slot freed within LATCH_HASH_MAX_WAIT (answered 503)."}),
+		whAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "latch_webhook_attempts_total",
+			Help: "Webhook delivery attempts by result: delivered (2xx), http_error (another status), transport_error (no answer)."}, []string{"result"}),
+		whFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "latch_webhook_failures_total",
+			Help: "Webhook messages abandoned after their last attempt."}),
+		whOldest: prometheus.NewGauge(prometheus.GaugeOpts{Name: "latch_webhook_oldest_pending_seconds",
+			Help: "Age of the oldest webhook message neither delivered nor failed (0 when none), as of this instance's last pass."}),
+		whDisabled: prometheus.NewCounter(prometheus.CounterOpts{Name: "latch_webhook_endpoints_disabled_total",
+			Help: "Webhook endpoints disabled because all their attempts failed for five days."}),
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.refresh, m.rateLimit, m.cache, m.notified, m.connected, m.lag, m.hashWait, m.hashRejected,
+		m.whAttempts, m.whFailures, m.whOldest, m.whDisabled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -188,5 +205,33 @@ func (m *Metrics) HashQueueWait(d time.Duration) {
 func (m *Metrics) HashQueueRejected() {
 	if m != nil {
 		m.hashRejected.Inc()
+	}
+}
+
+// WebhookAttempt counts a webhook delivery attempt by result.
+func (m *Metrics) WebhookAttempt(result string) {
+	if m != nil {
+		m.whAttempts.WithLabelValues(result).Inc()
+	}
+}
+
+// WebhookFailed counts a webhook message abandoned after its last attempt.
+func (m *Metrics) WebhookFailed() {
+	if m != nil {
+		m.whFailures.Inc()
+	}
+}
+
+// WebhookEndpointDisabled counts an endpoint disabled for failing.
+func (m *Metrics) WebhookEndpointDisabled() {
+	if m != nil {
+		m.whDisabled.Inc()
+	}
+}
+
+// WebhookOldestPending sets the age of the oldest pending webhook message.
+func (m *Metrics) WebhookOldestPending(d time.Duration) {
+	if m != nil {
+		m.whOldest.Set(max(d, 0).Seconds())
 	}
 }

@@ -54,7 +54,7 @@ func (p *Pruner) Metrics() *PruneMetrics { return &p.metrics }
 // pruneCutoff is when the rows of the kind must have ended to go.
 func (p *Pruner) pruneCutoff(kind string, now time.Time) time.Time {
 	switch kind {
-	case domain.PruneEvents:
+	case domain.PruneEvents, domain.PruneWebhookMessages, domain.PruneWebhookAttempts:
 		return now.Add(-p.cfg.EventRetention)
 	case domain.PruneOutbox:
 		return now.Add(-p.cfg.OutboxRetention)
@@ -74,7 +74,8 @@ const UnconfirmedFactorTTL = 24 * time.Hour
 // ended, spent or expired reset and verification tokens, security events
 // older than the retention, sent or abandoned mails older than theirs,
 // shared rate-limit rows whose bucket is full again, expired WebAuthn
-// ceremonies, and factors left unconfirmed for UnconfirmedFactorTTL.
+// ceremonies, factors left unconfirmed for UnconfirmedFactorTTL, and
+// webhook messages and delivery attempts older than the event retention.
 // Each statement deletes at most PruneBatch rows. It returns the rows
 // deleted per kind; on a failure it stops and returns what it did so far.
 func (p *Pruner) Prune(ctx context.Context) (map[string]int, error) {

@@ -87,12 +87,16 @@ type Quotas struct {
 	Members int
 	// DelegatedIdentities is the delegated identities per organization.
 	DelegatedIdentities int
+	// WebhookEndpoints is the webhook endpoints per owner (an
+	// organization, or the operators together); every event is sent to
+	// each, so the quota bounds the fan-out.
+	WebhookEndpoints int
 }
 
 // DefaultQuotas returns the default quotas: generous for real use and
 // small enough to keep every list short.
 func DefaultQuotas() Quotas {
-	return Quotas{APIKeys: 100, Sessions: 100, Organizations: 50, Members: 1000, DelegatedIdentities: 1_000_000}
+	return Quotas{APIKeys: 100, Sessions: 100, Organizations: 50, Members: 1000, DelegatedIdentities: 1_000_000, WebhookEndpoints: 20}
 }
 
 // DefaultLimits returns the default rate limits: they stop a guesser after

@@ -30,20 +30,25 @@ var pruneCandidates = map[string]string{
 	domain.PruneRateLimits:    `SELECT key FROM rate_limits WHERE tat < ? LIMIT ?`,
 	domain.PruneMFAChallenges: `SELECT challenge_hash FROM mfa_challenges WHERE expires_at < ? LIMIT ?`,
 	domain.PruneMFAFactors:    `SELECT id FROM mfa_factors WHERE verified_at IS NULL AND created_at < ? LIMIT ?`,
-	domain.PruneOTPChallenges: `SELECT id FROM otp_challenges WHERE expires_at < ? LIMIT ?`,
+	// A webhook message is keyed by its endpoint and event.
+	domain.PruneWebhookMessages: `SELECT endpoint_id, event_id FROM webhook_messages WHERE delivered_at < ? OR failed_at < ? LIMIT ?`,
+	domain.PruneWebhookAttempts: `SELECT id FROM webhook_attempts WHERE attempted_at < ? LIMIT ?`,
+	domain.PruneOTPChallenges:   `SELECT id FROM otp_challenges WHERE expires_at < ? LIMIT ?`,
 }
 
 // pruneTables names each kind's table and its key column.
 var pruneTables = map[string]struct{ table, key string }{
-	domain.PruneRefreshTokens:  {"refresh_tokens", "id"},
-	domain.PruneSessions:       {"sessions", "id"},
-	domain.PruneRecoveryTokens: {"recovery_tokens", "id"},
-	domain.PruneEvents:         {"security_events", "id"},
-	domain.PruneOutbox:         {"mail_outbox", "id"},
-	domain.PruneRateLimits:     {"rate_limits", "key"},
-	domain.PruneMFAChallenges:  {"mfa_challenges", "challenge_hash"},
-	domain.PruneMFAFactors:     {"mfa_factors", "id"},
-	domain.PruneOTPChallenges:  {"otp_challenges", "id"},
+	domain.PruneRefreshTokens:   {"refresh_tokens", "id"},
+	domain.PruneSessions:        {"sessions", "id"},
+	domain.PruneRecoveryTokens:  {"recovery_tokens", "id"},
+	domain.PruneEvents:          {"security_events", "id"},
+	domain.PruneOutbox:          {"mail_outbox", "id"},
+	domain.PruneRateLimits:      {"rate_limits", "key"},
+	domain.PruneMFAChallenges:   {"mfa_challenges", "challenge_hash"},
+	domain.PruneMFAFactors:      {"mfa_factors", "id"},
+	domain.PruneWebhookMessages: {"webhook_messages", "(endpoint_id, event_id)"},
+	domain.PruneWebhookAttempts: {"webhook_attempts", "id"},
+	domain.PruneOTPChallenges:   {"otp_challenges", "id"},
 }
 
 // Prune deletes at most limit rows of the kind that ended before before, in

@@ -39,6 +39,18 @@ func (s *Store) SealWebAuthnCredentials(ctx context.Context, reseal Reseal) (int
 	return s.resealColumn(ctx, "mfa_webauthn_credentials", "factor_id", "credential", reseal)
 }
 
+// SealWebhookSecrets passes every webhook endpoint's stored secrets, the
+// current and the previous one (id: the endpoint id), through reseal like
+// SealSigningKeys, and returns how many values it wrote.
+func (s *Store) SealWebhookSecrets(ctx context.Context, reseal Reseal) (int, error) {
+	n, err := s.resealColumn(ctx, "webhook_endpoints", "id", "secret", reseal)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.resealColumn(ctx, "webhook_endpoints", "id", "previous_secret", reseal)
+	return n + m, err
+}
+
 // resealColumn does the Seal methods; rows whose value is NULL are skipped; table and the
 // column names are constants of this package, never input. The rows are
 // locked on PostgreSQL (SQLite's write transaction holds the database), so

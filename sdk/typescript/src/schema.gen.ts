@@ -1730,10 +1730,416 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The operator webhook endpoints (operators) */
+        get: operations["listAdminWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint (operators)
+         * @description The endpoint receives every event of the listed `event_types` (all when
+         *     empty), signed as the Standard Webhooks specification says (see
+         *     docs/webhooks.md). The signing secret is returned here once and never
+         *     again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
+         *     and carry no user info; a literal private, loopback or link-local
+         *     address is 400 `invalid_request`. An owner (an organization, or the
+         *     operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+         *     endpoints (409 `quota_exceeded`).
+         */
+        post: operations["createAdminWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /** One webhook endpoint (operators) */
+        get: operations["getAdminWebhook"];
+        put?: never;
+        post?: never;
+        /** Delete a webhook endpoint and its pending messages (operators) */
+        delete: operations["deleteAdminWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint (operators)
+         * @description Sets the members given. Enabling a disabled endpoint clears its failure streak.
+         */
+        patch: operations["updateAdminWebhook"];
+        trace?: never;
+    };
+    "/admin/webhooks/{webhook_id}/secret/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the endpoint's signing secret (operators)
+         * @description Returns the new secret once. The previous secret stays valid for 24
+         *     hours: until then every message carries both signatures in
+         *     `webhook-signature`, so a receiver may switch at any time.
+         */
+        post: operations["rotateAdminWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /** The endpoint's delivery attempts, newest first (operators) */
+        get: operations["listAdminWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's id, which is its event's id and the `webhook-id` header it was sent with.
+                 * @example 2d1c0f3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f
+                 */
+                message_id: components["parameters"]["MessageId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a message to the endpoint again (operators)
+         * @description The message is due at once again, with a fresh retry schedule and the same `webhook-id`.
+         */
+        post: operations["redeliverAdminWebhookMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhooks/{webhook_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a `webhook.test` event to this endpoint only (operators) */
+        post: operations["testAdminWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{org_id}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        /** The organization's webhook endpoints (owners and admins) */
+        get: operations["listOrgWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint (owners and admins)
+         * @description The endpoint receives the organization's events (an event whose `org_id` is this organization) of the listed `event_types` (all when
+         *     empty), signed as the Standard Webhooks specification says (see
+         *     docs/webhooks.md). The signing secret is returned here once and never
+         *     again. The URL must be `https` (unless `LATCH_WEBHOOK_ALLOW_PRIVATE`)
+         *     and carry no user info; a literal private, loopback or link-local
+         *     address is 400 `invalid_request`. An owner (an organization, or the
+         *     operators together) has at most `LATCH_QUOTA_WEBHOOK_ENDPOINTS`
+         *     endpoints (409 `quota_exceeded`).
+         */
+        post: operations["createOrgWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{org_id}/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /** One webhook endpoint (owners and admins) */
+        get: operations["getOrgWebhook"];
+        put?: never;
+        post?: never;
+        /** Delete a webhook endpoint and its pending messages (owners and admins) */
+        delete: operations["deleteOrgWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint (owners and admins)
+         * @description Sets the members given. Enabling a disabled endpoint clears its failure streak.
+         */
+        patch: operations["updateOrgWebhook"];
+        trace?: never;
+    };
+    "/organizations/{org_id}/webhooks/{webhook_id}/secret/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the endpoint's signing secret (owners and admins)
+         * @description Returns the new secret once. The previous secret stays valid for 24
+         *     hours: until then every message carries both signatures in
+         *     `webhook-signature`, so a receiver may switch at any time.
+         */
+        post: operations["rotateOrgWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{org_id}/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /** The endpoint's delivery attempts, newest first (owners and admins) */
+        get: operations["listOrgWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's id, which is its event's id and the `webhook-id` header it was sent with.
+                 * @example 2d1c0f3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f
+                 */
+                message_id: components["parameters"]["MessageId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a message to the endpoint again (owners and admins)
+         * @description The message is due at once again, with a fresh retry schedule and the same `webhook-id`.
+         */
+        post: operations["redeliverOrgWebhookMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{org_id}/webhooks/{webhook_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a `webhook.test` event to this endpoint only (owners and admins) */
+        post: operations["testOrgWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description An outbound event type, such as `user.created` (the list is in docs/webhooks.md); `webhook.test` is sent only by the test operation.
+         * @example user.created
+         */
+        WebhookEventType: string;
+        CreateWebhookRequest: {
+            /** @example https://hooks.example.com/latch */
+            url: string;
+            /**
+             * @description The event types sent; empty or absent for all.
+             * @example [
+             *       "user.created",
+             *       "session.revoked"
+             *     ]
+             */
+            event_types?: components["schemas"]["WebhookEventType"][];
+            /** @example CRM sync */
+            description?: string;
+            /**
+             * @description Whether messages are sent; true when absent.
+             * @example true
+             */
+            enabled?: boolean;
+        };
+        UpdateWebhookRequest: {
+            /** @example https://hooks.example.com/latch/v2 */
+            url?: string;
+            /**
+             * @example [
+             *       "user.created"
+             *     ]
+             */
+            event_types?: components["schemas"]["WebhookEventType"][];
+            /** @example CRM sync */
+            description?: string;
+            /** @example false */
+            enabled?: boolean;
+        };
+        WebhookEndpoint: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The organization whose events the endpoint receives; absent for an operator's endpoint (every event).
+             */
+            org_id?: string;
+            url: string;
+            description: string;
+            /** @description The event types sent; empty for all. */
+            event_types: string[];
+            enabled: boolean;
+            /**
+             * Format: date-time
+             * @description Set when Latch disabled the endpoint after five days of failures only.
+             */
+            disabled_at?: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        WebhookEndpointWithSecret: components["schemas"]["WebhookEndpoint"] & {
+            /**
+             * @description The signing secret, `whsec_` and base64 (Standard Webhooks); shown only here.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+        };
+        WebhookEndpointList: {
+            webhooks: components["schemas"]["WebhookEndpoint"][];
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string;
+        };
+        WebhookSecret: {
+            /** @description The new signing secret; shown only here. */
+            secret: string;
+            /**
+             * Format: date-time
+             * @description Until then messages carry the previous secret's signature too.
+             */
+            previous_valid_until: string;
+        };
+        WebhookDelivery: {
+            /**
+             * Format: uuid
+             * @description The message's id, which is its event's id and the `webhook-id` header sent.
+             */
+            message_id: string;
+            event_type: string;
+            /** @description 1 for the first attempt of the message. */
+            attempt: number;
+            /** @description The receiver's HTTP status; absent when no response came. */
+            status_code?: number;
+            /** Format: int64 */
+            latency_ms: number;
+            /** @description The first KiB of the response body. */
+            response_excerpt: string;
+            /** @description Why the attempt failed ("" for a 2xx). */
+            error: string;
+            /** Format: date-time */
+            attempted_at: string;
+        };
+        WebhookDeliveryList: {
+            deliveries: components["schemas"]["WebhookDelivery"][];
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string;
+        };
         /**
          * @description A stable error code. Codes are only ever added.
          * @example invalid_request
@@ -2904,6 +3310,13 @@ export interface components {
         };
     };
     parameters: {
+        /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+        WebhookId: string;
+        /**
+         * @description The message's id, which is its event's id and the `webhook-id` header it was sent with.
+         * @example 2d1c0f3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f
+         */
+        MessageId: string;
         /**
          * @description The most items in the page.
          * @example 50
@@ -5525,6 +5938,603 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listAdminWebhooks: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The most items in the page.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next_cursor` of the previous page; absent for the first page.
+                 * @example MjAyNi0xMS0yMVQwNjowMDowMFo
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createAdminWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret (shown once). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getAdminWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteAdminWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateAdminWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotateAdminWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret (shown once). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listAdminWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The most items in the page.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next_cursor` of the previous page; absent for the first page.
+                 * @example MjAyNi0xMS0yMVQwNjowMDowMFo
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempts, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    redeliverAdminWebhookMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's id, which is its event's id and the `webhook-id` header it was sent with.
+                 * @example 2d1c0f3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f
+                 */
+                message_id: components["parameters"]["MessageId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message is queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    testAdminWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The test message is queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listOrgWebhooks: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The most items in the page.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next_cursor` of the previous page; absent for the first page.
+                 * @example MjAyNi0xMS0yMVQwNjowMDowMFo
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createOrgWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret (shown once). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getOrgWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteOrgWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    updateOrgWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotateOrgWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret (shown once). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listOrgWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The most items in the page.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next_cursor` of the previous page; absent for the first page.
+                 * @example MjAyNi0xMS0yMVQwNjowMDowMFo
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempts, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    redeliverOrgWebhookMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's id, which is its event's id and the `webhook-id` header it was sent with.
+                 * @example 2d1c0f3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f
+                 */
+                message_id: components["parameters"]["MessageId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message is queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    testOrgWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The test message is queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

@@ -22,13 +22,17 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'changePassword': ('POST', '/auth/password/change', 'bearer'),
     'confirmTOTP': ('POST', '/auth/mfa/totp/{factor_id}/confirm', 'bearer'),
     'createAPIKey': ('POST', '/api-keys', 'bearer'),
+    'createAdminWebhook': ('POST', '/admin/webhooks', 'bearer'),
     'createDelegatedSession': ('POST', '/sessions', 'bearer'),
     'createOrgAPIKey': ('POST', '/organizations/{org_id}/api-keys', 'bearer'),
+    'createOrgWebhook': ('POST', '/organizations/{org_id}/webhooks', 'bearer'),
     'createOrganization': ('POST', '/organizations', 'bearer'),
     'deleteAdminUser': ('DELETE', '/admin/users/{user_id}', 'bearer'),
     'deleteAdminUserFactor': ('DELETE', '/admin/users/{user_id}/factors/{factor_id}', 'bearer'),
     'deleteAdminUserFactors': ('DELETE', '/admin/users/{user_id}/factors', 'bearer'),
+    'deleteAdminWebhook': ('DELETE', '/admin/webhooks/{webhook_id}', 'bearer'),
     'deleteMFAFactor': ('DELETE', '/auth/mfa/factors/{factor_id}', 'bearer'),
+    'deleteOrgWebhook': ('DELETE', '/organizations/{org_id}/webhooks/{webhook_id}', 'bearer'),
     'enrollTOTP': ('POST', '/auth/mfa/totp', 'bearer'),
     'exchangeToken': ('POST', '/auth/token', 'apikey'),
     'exportAdminUser': ('GET', '/admin/users/{user_id}/export', 'bearer'),
@@ -38,6 +42,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'getAPIKey': ('GET', '/api-keys/{key_id}', 'bearer'),
     'getAcceptInvitationPage': ('GET', '/accept-invitation', 'none'),
     'getAdminUser': ('GET', '/admin/users/{user_id}', 'bearer'),
+    'getAdminWebhook': ('GET', '/admin/webhooks/{webhook_id}', 'bearer'),
     'getAudiences': ('GET', '/organizations/{org_id}/audiences', 'bearer'),
     'getAuthorizationServerMetadata': ('GET', '/.well-known/oauth-authorization-server', 'none'),
     'getDocs': ('GET', '/docs', 'none'),
@@ -47,6 +52,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'getMe': ('GET', '/auth/me', 'bearer'),
     'getOpenIDConfiguration': ('GET', '/.well-known/openid-configuration', 'none'),
     'getOrgAPIKey': ('GET', '/organizations/{org_id}/api-keys/{key_id}', 'bearer'),
+    'getOrgWebhook': ('GET', '/organizations/{org_id}/webhooks/{webhook_id}', 'bearer'),
     'getOrganization': ('GET', '/organizations/{org_id}', 'bearer'),
     'getReadiness': ('GET', '/health/ready', 'none'),
     'getResetPasswordPage': ('GET', '/reset-password', 'none'),
@@ -61,18 +67,24 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'inviteMember': ('POST', '/organizations/{org_id}/invitations', 'bearer'),
     'listAPIKeys': ('GET', '/api-keys', 'bearer'),
     'listAdminUsers': ('GET', '/admin/users', 'bearer'),
+    'listAdminWebhookDeliveries': ('GET', '/admin/webhooks/{webhook_id}/deliveries', 'bearer'),
+    'listAdminWebhooks': ('GET', '/admin/webhooks', 'bearer'),
     'listEvents': ('GET', '/auth/events', 'bearer'),
     'listInvitations': ('GET', '/organizations/{org_id}/invitations', 'bearer'),
     'listMFAFactors': ('GET', '/auth/mfa/factors', 'bearer'),
     'listMembers': ('GET', '/organizations/{org_id}/members', 'bearer'),
     'listOrgAPIKeys': ('GET', '/organizations/{org_id}/api-keys', 'bearer'),
     'listOrgSessions': ('GET', '/organizations/{org_id}/sessions', 'bearer'),
+    'listOrgWebhookDeliveries': ('GET', '/organizations/{org_id}/webhooks/{webhook_id}/deliveries', 'bearer'),
+    'listOrgWebhooks': ('GET', '/organizations/{org_id}/webhooks', 'bearer'),
     'listOrganizations': ('GET', '/organizations', 'bearer'),
     'listSessions': ('GET', '/sessions', 'bearer'),
     'login': ('POST', '/auth/login', 'none'),
     'logout': ('POST', '/auth/logout', 'bearer'),
     'lookupUser': ('GET', '/users', 'apikey'),
     'passkeyLogin': ('POST', '/auth/passkey/login', 'none'),
+    'redeliverAdminWebhookMessage': ('POST', '/admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver', 'bearer'),
+    'redeliverOrgWebhookMessage': ('POST', '/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver', 'bearer'),
     'refresh': ('POST', '/auth/refresh', 'none'),
     'regenerateRecoveryCodes': ('POST', '/auth/mfa/recovery-codes', 'bearer'),
     'removeMember': ('DELETE', '/organizations/{org_id}/members/{user_id}', 'bearer'),
@@ -90,12 +102,18 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'revokeToken': ('POST', '/oauth/revoke', 'bearer'),
     'rollAPIKey': ('POST', '/api-keys/{key_id}/roll', 'bearer'),
     'rollOrgAPIKey': ('POST', '/organizations/{org_id}/api-keys/{key_id}/roll', 'bearer'),
+    'rotateAdminWebhookSecret': ('POST', '/admin/webhooks/{webhook_id}/secret/rotate', 'bearer'),
+    'rotateOrgWebhookSecret': ('POST', '/organizations/{org_id}/webhooks/{webhook_id}/secret/rotate', 'bearer'),
     'setAudiences': ('PUT', '/organizations/{org_id}/audiences', 'bearer'),
     'signInWithOtp': ('POST', '/auth/otp', 'none'),
     'signup': ('POST', '/auth/signup', 'none'),
+    'testAdminWebhook': ('POST', '/admin/webhooks/{webhook_id}/test', 'bearer'),
+    'testOrgWebhook': ('POST', '/organizations/{org_id}/webhooks/{webhook_id}/test', 'bearer'),
     'updateAdminUser': ('PATCH', '/admin/users/{user_id}', 'bearer'),
+    'updateAdminWebhook': ('PATCH', '/admin/webhooks/{webhook_id}', 'bearer'),
     'updateMe': ('PATCH', '/auth/me', 'bearer'),
     'updateMember': ('PATCH', '/organizations/{org_id}/members/{user_id}', 'bearer'),
+    'updateOrgWebhook': ('PATCH', '/organizations/{org_id}/webhooks/{webhook_id}', 'bearer'),
     'updateOrganization': ('PATCH', '/organizations/{org_id}', 'bearer'),
     'verifyEmail': ('POST', '/auth/verify', 'none'),
     'verifyMFA': ('POST', '/auth/mfa/verify', 'bearer'),
@@ -145,6 +163,11 @@ class API:
         status, data = self._send('POST', '/api-keys', {}, {}, body.to_dict(), 'bearer')
         return m.APIKeyWithSecret.from_dict(data)
 
+    def create_admin_webhook(self, body: m.CreateWebhookRequest) -> m.WebhookEndpointWithSecret:
+        """Register a webhook endpoint (operators). POST /admin/webhooks."""
+        status, data = self._send('POST', '/admin/webhooks', {}, {}, body.to_dict(), 'bearer')
+        return m.WebhookEndpointWithSecret.from_dict(data)
+
     def create_delegated_session(self, body: m.DelegatedSessionRequest) -> m.TokenResponse:
         """Open a session for an organization's own user. POST /sessions."""
         status, data = self._send('POST', '/sessions', {}, {}, body.to_dict(), 'bearer')
@@ -154,6 +177,11 @@ class API:
         """Create an organization API key; its secret is shown once. POST /organizations/{org_id}/api-keys."""
         status, data = self._send('POST', '/organizations/{org_id}/api-keys', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
         return m.APIKeyWithSecret.from_dict(data)
+
+    def create_org_webhook(self, org_id: str, body: m.CreateWebhookRequest) -> m.WebhookEndpointWithSecret:
+        """Register a webhook endpoint (owners and admins). POST /organizations/{org_id}/webhooks."""
+        status, data = self._send('POST', '/organizations/{org_id}/webhooks', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
+        return m.WebhookEndpointWithSecret.from_dict(data)
 
     def create_organization(self, body: m.CreateOrganizationRequest) -> m.Organization:
         """Create an organization; the caller becomes its owner. POST /organizations."""
@@ -175,9 +203,19 @@ class API:
         status, data = self._send('DELETE', '/admin/users/{user_id}/factors', {'user_id': user_id}, {}, None, 'bearer')
         return None
 
+    def delete_admin_webhook(self, webhook_id: str) -> None:
+        """Delete a webhook endpoint and its pending messages (operators). DELETE /admin/webhooks/{webhook_id}."""
+        status, data = self._send('DELETE', '/admin/webhooks/{webhook_id}', {'webhook_id': webhook_id}, {}, None, 'bearer')
+        return None
+
     def delete_mfa_factor(self, factor_id: str) -> None:
         """Remove a factor, signing out every other session. DELETE /auth/mfa/factors/{factor_id}."""
         status, data = self._send('DELETE', '/auth/mfa/factors/{factor_id}', {'factor_id': factor_id}, {}, None, 'bearer')
+        return None
+
+    def delete_org_webhook(self, org_id: str, webhook_id: str) -> None:
+        """Delete a webhook endpoint and its pending messages (owners and admins). DELETE /organizations/{org_id}/webhooks/{webhook_id}."""
+        status, data = self._send('DELETE', '/organizations/{org_id}/webhooks/{webhook_id}', {'org_id': org_id, 'webhook_id': webhook_id}, {}, None, 'bearer')
         return None
 
     def enroll_totp(self, *, body: m.EnrollTOTPRequest | None = None) -> m.TOTPEnrollment:
@@ -225,6 +263,11 @@ class API:
         status, data = self._send('GET', '/admin/users/{user_id}', {'user_id': user_id}, {}, None, 'bearer')
         return m.AdminUserDetail.from_dict(data)
 
+    def get_admin_webhook(self, webhook_id: str) -> m.WebhookEndpoint:
+        """One webhook endpoint (operators). GET /admin/webhooks/{webhook_id}."""
+        status, data = self._send('GET', '/admin/webhooks/{webhook_id}', {'webhook_id': webhook_id}, {}, None, 'bearer')
+        return m.WebhookEndpoint.from_dict(data)
+
     def get_audiences(self, org_id: str) -> m.AudienceList:
         """The audiences the organization's exchanged tokens may name. GET /organizations/{org_id}/audiences."""
         status, data = self._send('GET', '/organizations/{org_id}/audiences', {'org_id': org_id}, {}, None, 'bearer')
@@ -269,6 +312,11 @@ class API:
         """One organization API key (never its secret). GET /organizations/{org_id}/api-keys/{key_id}."""
         status, data = self._send('GET', '/organizations/{org_id}/api-keys/{key_id}', {'org_id': org_id, 'key_id': key_id}, {}, None, 'bearer')
         return m.APIKey.from_dict(data)
+
+    def get_org_webhook(self, org_id: str, webhook_id: str) -> m.WebhookEndpoint:
+        """One webhook endpoint (owners and admins). GET /organizations/{org_id}/webhooks/{webhook_id}."""
+        status, data = self._send('GET', '/organizations/{org_id}/webhooks/{webhook_id}', {'org_id': org_id, 'webhook_id': webhook_id}, {}, None, 'bearer')
+        return m.WebhookEndpoint.from_dict(data)
 
     def get_organization(self, org_id: str) -> m.Organization:
         """One organization the caller belongs to. GET /organizations/{org_id}."""
@@ -340,6 +388,16 @@ class API:
         status, data = self._send('GET', '/admin/users', {}, {'limit': limit, 'cursor': cursor, 'email': email, 'email_prefix': email_prefix, 'org_id': org_id, 'external_id': external_id, 'created_after': created_after, 'created_before': created_before, 'banned': banned}, None, 'bearer')
         return m.AdminUserList.from_dict(data)
 
+    def list_admin_webhook_deliveries(self, webhook_id: str, *, limit: int | None = None, cursor: str | None = None) -> m.WebhookDeliveryList:
+        """The endpoint's delivery attempts, newest first (operators). GET /admin/webhooks/{webhook_id}/deliveries."""
+        status, data = self._send('GET', '/admin/webhooks/{webhook_id}/deliveries', {'webhook_id': webhook_id}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
+        return m.WebhookDeliveryList.from_dict(data)
+
+    def list_admin_webhooks(self, *, limit: int | None = None, cursor: str | None = None) -> m.WebhookEndpointList:
+        """The operator webhook endpoints (operators). GET /admin/webhooks."""
+        status, data = self._send('GET', '/admin/webhooks', {}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
+        return m.WebhookEndpointList.from_dict(data)
+
     def list_events(self, *, limit: int | None = None, cursor: str | None = None, before: str | None = None) -> m.EventPage:
         """The caller's own security events, newest first. GET /auth/events."""
         status, data = self._send('GET', '/auth/events', {}, {'limit': limit, 'cursor': cursor, 'before': before}, None, 'bearer')
@@ -370,6 +428,16 @@ class API:
         status, data = self._send('GET', '/organizations/{org_id}/sessions', {'org_id': org_id}, {'limit': limit, 'cursor': cursor, 'external_id': external_id}, None, 'bearer')
         return m.SessionList.from_dict(data)
 
+    def list_org_webhook_deliveries(self, org_id: str, webhook_id: str, *, limit: int | None = None, cursor: str | None = None) -> m.WebhookDeliveryList:
+        """The endpoint's delivery attempts, newest first (owners and admins). GET /organizations/{org_id}/webhooks/{webhook_id}/deliveries."""
+        status, data = self._send('GET', '/organizations/{org_id}/webhooks/{webhook_id}/deliveries', {'org_id': org_id, 'webhook_id': webhook_id}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
+        return m.WebhookDeliveryList.from_dict(data)
+
+    def list_org_webhooks(self, org_id: str, *, limit: int | None = None, cursor: str | None = None) -> m.WebhookEndpointList:
+        """The organization's webhook endpoints (owners and admins). GET /organizations/{org_id}/webhooks."""
+        status, data = self._send('GET', '/organizations/{org_id}/webhooks', {'org_id': org_id}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
+        return m.WebhookEndpointList.from_dict(data)
+
     def list_organizations(self, *, limit: int | None = None, cursor: str | None = None) -> m.OrganizationList:
         """The organizations the caller belongs to. GET /organizations."""
         status, data = self._send('GET', '/organizations', {}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
@@ -399,6 +467,16 @@ class API:
         """Sign in with a passkey alone. POST /auth/passkey/login."""
         status, data = self._send('POST', '/auth/passkey/login', {}, {}, body.to_dict(), 'none')
         return m.TokenResponse.from_dict(data)
+
+    def redeliver_admin_webhook_message(self, webhook_id: str, message_id: str) -> m.Accepted:
+        """Send a message to the endpoint again (operators). POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver."""
+        status, data = self._send('POST', '/admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver', {'webhook_id': webhook_id, 'message_id': message_id}, {}, None, 'bearer')
+        return m.Accepted.from_dict(data)
+
+    def redeliver_org_webhook_message(self, org_id: str, webhook_id: str, message_id: str) -> m.Accepted:
+        """Send a message to the endpoint again (owners and admins). POST /organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver."""
+        status, data = self._send('POST', '/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver', {'org_id': org_id, 'webhook_id': webhook_id, 'message_id': message_id}, {}, None, 'bearer')
+        return m.Accepted.from_dict(data)
 
     def refresh(self, body: m.RefreshRequest) -> m.TokenResponse:
         """Rotate a refresh token. POST /auth/refresh."""
@@ -485,6 +563,16 @@ class API:
         status, data = self._send('POST', '/organizations/{org_id}/api-keys/{key_id}/roll', {'org_id': org_id, 'key_id': key_id}, {}, body.to_dict() if body is not None else None, 'bearer')
         return m.APIKeyWithSecret.from_dict(data)
 
+    def rotate_admin_webhook_secret(self, webhook_id: str) -> m.WebhookSecret:
+        """Replace the endpoint's signing secret (operators). POST /admin/webhooks/{webhook_id}/secret/rotate."""
+        status, data = self._send('POST', '/admin/webhooks/{webhook_id}/secret/rotate', {'webhook_id': webhook_id}, {}, None, 'bearer')
+        return m.WebhookSecret.from_dict(data)
+
+    def rotate_org_webhook_secret(self, org_id: str, webhook_id: str) -> m.WebhookSecret:
+        """Replace the endpoint's signing secret (owners and admins). POST /organizations/{org_id}/webhooks/{webhook_id}/secret/rotate."""
+        status, data = self._send('POST', '/organizations/{org_id}/webhooks/{webhook_id}/secret/rotate', {'org_id': org_id, 'webhook_id': webhook_id}, {}, None, 'bearer')
+        return m.WebhookSecret.from_dict(data)
+
     def set_audiences(self, org_id: str, body: m.AudienceList) -> m.AudienceList:
         """Replace the organization's audiences (owners only). PUT /organizations/{org_id}/audiences."""
         status, data = self._send('PUT', '/organizations/{org_id}/audiences', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
@@ -502,10 +590,25 @@ class API:
             return m.signup_result_from_dict(data)
         raise ValueError(f'unexpected status {status} of signup')
 
+    def test_admin_webhook(self, webhook_id: str) -> m.Accepted:
+        """Send a `webhook.test` event to this endpoint only (operators). POST /admin/webhooks/{webhook_id}/test."""
+        status, data = self._send('POST', '/admin/webhooks/{webhook_id}/test', {'webhook_id': webhook_id}, {}, None, 'bearer')
+        return m.Accepted.from_dict(data)
+
+    def test_org_webhook(self, org_id: str, webhook_id: str) -> m.Accepted:
+        """Send a `webhook.test` event to this endpoint only (owners and admins). POST /organizations/{org_id}/webhooks/{webhook_id}/test."""
+        status, data = self._send('POST', '/organizations/{org_id}/webhooks/{webhook_id}/test', {'org_id': org_id, 'webhook_id': webhook_id}, {}, None, 'bearer')
+        return m.Accepted.from_dict(data)
+
     def update_admin_user(self, user_id: str, body: m.AdminUserUpdate) -> m.AdminUser:
         """Change a user's email, ban or metadata (operators). PATCH /admin/users/{user_id}."""
         status, data = self._send('PATCH', '/admin/users/{user_id}', {'user_id': user_id}, {}, body.to_dict(), 'bearer')
         return m.AdminUser.from_dict(data)
+
+    def update_admin_webhook(self, webhook_id: str, body: m.UpdateWebhookRequest) -> m.WebhookEndpoint:
+        """Change a webhook endpoint (operators). PATCH /admin/webhooks/{webhook_id}."""
+        status, data = self._send('PATCH', '/admin/webhooks/{webhook_id}', {'webhook_id': webhook_id}, {}, body.to_dict(), 'bearer')
+        return m.WebhookEndpoint.from_dict(data)
 
     def update_me(self, body: m.UpdateMeRequest) -> m.User:
         """Change the authenticated user's own user_metadata. PATCH /auth/me."""
@@ -516,6 +619,11 @@ class API:
         """Change a member's role (owners and admins). PATCH /organizations/{org_id}/members/{user_id}."""
         status, data = self._send('PATCH', '/organizations/{org_id}/members/{user_id}', {'org_id': org_id, 'user_id': user_id}, {}, body.to_dict(), 'bearer')
         return m.Member.from_dict(data)
+
+    def update_org_webhook(self, org_id: str, webhook_id: str, body: m.UpdateWebhookRequest) -> m.WebhookEndpoint:
+        """Change a webhook endpoint (owners and admins). PATCH /organizations/{org_id}/webhooks/{webhook_id}."""
+        status, data = self._send('PATCH', '/organizations/{org_id}/webhooks/{webhook_id}', {'org_id': org_id, 'webhook_id': webhook_id}, {}, body.to_dict(), 'bearer')
+        return m.WebhookEndpoint.from_dict(data)
 
     def update_organization(self, org_id: str, body: m.UpdateOrganizationRequest) -> m.Organization:
         """Rename the organization or require MFA of its members (owners). PATCH /organizations/{org_id}."""

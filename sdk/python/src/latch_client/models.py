@@ -7,8 +7,300 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest']
+__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest']
 
+
+WebhookEventType = str
+"""An outbound event type, such as `user.created` (the list is in docs/webhooks.md); `webhook.test` is sent only by the test operation."""
+
+
+@dataclass
+class CreateWebhookRequest:
+    """CreateWebhookRequest (openapi.yaml)."""
+
+    url: str
+    event_types: list[WebhookEventType] | None = None
+    description: str | None = None
+    enabled: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CreateWebhookRequest:
+        known = {'url', 'event_types', 'description', 'enabled'}
+        return cls(
+            url=d['url'],
+            event_types=d['event_types'] if d.get('event_types') is not None else None,
+            description=d['description'] if d.get('description') is not None else None,
+            enabled=d['enabled'] if d.get('enabled') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['url'] = self.url
+        if self.event_types is not None:
+            d['event_types'] = self.event_types
+        if self.description is not None:
+            d['description'] = self.description
+        if self.enabled is not None:
+            d['enabled'] = self.enabled
+        return d
+
+
+@dataclass
+class UpdateWebhookRequest:
+    """UpdateWebhookRequest (openapi.yaml)."""
+
+    url: str | None = None
+    event_types: list[WebhookEventType] | None = None
+    description: str | None = None
+    enabled: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UpdateWebhookRequest:
+        known = {'url', 'event_types', 'description', 'enabled'}
+        return cls(
+            url=d['url'] if d.get('url') is not None else None,
+            event_types=d['event_types'] if d.get('event_types') is not None else None,
+            description=d['description'] if d.get('description') is not None else None,
+            enabled=d['enabled'] if d.get('enabled') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        if self.url is not None:
+            d['url'] = self.url
+        if self.event_types is not None:
+            d['event_types'] = self.event_types
+        if self.description is not None:
+            d['description'] = self.description
+        if self.enabled is not None:
+            d['enabled'] = self.enabled
+        return d
+
+
+@dataclass
+class WebhookEndpoint:
+    """WebhookEndpoint (openapi.yaml)."""
+
+    id: str
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    created_at: str
+    updated_at: str
+    org_id: str | None = None
+    disabled_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebhookEndpoint:
+        known = {'id', 'url', 'description', 'event_types', 'enabled', 'created_at', 'updated_at', 'org_id', 'disabled_at'}
+        return cls(
+            id=d['id'],
+            url=d['url'],
+            description=d['description'],
+            event_types=d['event_types'],
+            enabled=d['enabled'],
+            created_at=d['created_at'],
+            updated_at=d['updated_at'],
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            disabled_at=d['disabled_at'] if d.get('disabled_at') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['url'] = self.url
+        d['description'] = self.description
+        d['event_types'] = self.event_types
+        d['enabled'] = self.enabled
+        d['created_at'] = self.created_at
+        d['updated_at'] = self.updated_at
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.disabled_at is not None:
+            d['disabled_at'] = self.disabled_at
+        return d
+
+
+@dataclass
+class WebhookEndpointWithSecret:
+    """WebhookEndpointWithSecret (openapi.yaml)."""
+
+    id: str
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    created_at: str
+    updated_at: str
+    secret: str
+    org_id: str | None = None
+    disabled_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebhookEndpointWithSecret:
+        known = {'id', 'url', 'description', 'event_types', 'enabled', 'created_at', 'updated_at', 'secret', 'org_id', 'disabled_at'}
+        return cls(
+            id=d['id'],
+            url=d['url'],
+            description=d['description'],
+            event_types=d['event_types'],
+            enabled=d['enabled'],
+            created_at=d['created_at'],
+            updated_at=d['updated_at'],
+            secret=d['secret'],
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            disabled_at=d['disabled_at'] if d.get('disabled_at') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['url'] = self.url
+        d['description'] = self.description
+        d['event_types'] = self.event_types
+        d['enabled'] = self.enabled
+        d['created_at'] = self.created_at
+        d['updated_at'] = self.updated_at
+        d['secret'] = self.secret
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.disabled_at is not None:
+            d['disabled_at'] = self.disabled_at
+        return d
+
+
+@dataclass
+class WebhookEndpointList:
+    """WebhookEndpointList (openapi.yaml)."""
+
+    webhooks: list[WebhookEndpoint]
+    next_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebhookEndpointList:
+        known = {'webhooks', 'next_cursor'}
+        return cls(
+            webhooks=[WebhookEndpoint.from_dict(x) for x in d['webhooks']],
+            next_cursor=d['next_cursor'] if d.get('next_cursor') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['webhooks'] = [x.to_dict() for x in self.webhooks]
+        if self.next_cursor is not None:
+            d['next_cursor'] = self.next_cursor
+        return d
+
+
+@dataclass
+class WebhookSecret:
+    """WebhookSecret (openapi.yaml)."""
+
+    secret: str
+    previous_valid_until: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebhookSecret:
+        known = {'secret', 'previous_valid_until'}
+        return cls(
+            secret=d['secret'],
+            previous_valid_until=d['previous_valid_until'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['secret'] = self.secret
+        d['previous_valid_until'] = self.previous_valid_until
+        return d
+
+
+@dataclass
+class WebhookDelivery:
+    """WebhookDelivery (openapi.yaml)."""
+
+    message_id: str
+    event_type: str
+    attempt: int
+    latency_ms: int
+    response_excerpt: str
+    error: str
+    attempted_at: str
+    status_code: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebhookDelivery:
+        known = {'message_id', 'event_type', 'attempt', 'latency_ms', 'response_excerpt', 'error', 'attempted_at', 'status_code'}
+        return cls(
+            message_id=d['message_id'],
+            event_type=d['event_type'],
+            attempt=d['attempt'],
+            latency_ms=d['latency_ms'],
+            response_excerpt=d['response_excerpt'],
+            error=d['error'],
+            attempted_at=d['attempted_at'],
+            status_code=d['status_code'] if d.get('status_code') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['message_id'] = self.message_id
+        d['event_type'] = self.event_type
+        d['attempt'] = self.attempt
+        d['latency_ms'] = self.latency_ms
+        d['response_excerpt'] = self.response_excerpt
+        d['error'] = self.error
+        d['attempted_at'] = self.attempted_at
+        if self.status_code is not None:
+            d['status_code'] = self.status_code
+        return d
+
+
+@dataclass
+class WebhookDeliveryList:
+    """WebhookDeliveryList (openapi.yaml)."""
+
+    deliveries: list[WebhookDelivery]
+    next_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WebhookDeliveryList:
+        known = {'deliveries', 'next_cursor'}
+        return cls(
+            deliveries=[WebhookDelivery.from_dict(x) for x in d['deliveries']],
+            next_cursor=d['next_cursor'] if d.get('next_cursor') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['deliveries'] = [x.to_dict() for x in self.deliveries]
+        if self.next_cursor is not None:
+            d['next_cursor'] = self.next_cursor
+        return d
 
 ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed', 'mfa_locked', 'org_mfa_required', 'user_banned']
 """A stable error code. Codes are only ever added."""
