@@ -2042,6 +2042,34 @@ type MemberList struct {
 // Example: {"plan":"pro","theme":"dark"}
 type Metadata map[string]interface{}
 
+// OTPRequest defines model for OTPRequest.
+type OTPRequest struct {
+	// CreateUser Create the account on verification if none has this email; false when absent.
+	//
+	// Example: false
+	CreateUser *bool `json:"create_user,omitempty"`
+
+	// Email Example: ada@example.com
+	Email Email `json:"email"`
+
+	// RedirectTo The page the mail's link opens (with `token` added to its query); it must be listed in `LATCH_OTP_REDIRECT_URLS`.
+	//
+	// Example: https://app.example.com/auth/callback
+	RedirectTo *string `json:"redirect_to,omitempty"`
+}
+
+// OTPVerifyRequest Either `email` and `code`, or `token`.
+type OTPVerifyRequest struct {
+	// Code Example: 123456
+	Code *string `json:"code,omitempty"`
+
+	// Email Example: ada@example.com
+	Email *Email `json:"email,omitempty"`
+
+	// Token Example: Zr4nM8kL2pQ7wR1sT6yU9iO4eA3dF5gH0jK2lX8cV1b
+	Token *string `json:"token,omitempty"`
+}
+
 // OrgMemberAddedEvent The `organization.member.added` event.
 type OrgMemberAddedEvent struct {
 	// Data A user joined an organization: they created it (as its owner) or accepted an invitation.
@@ -3377,6 +3405,12 @@ type VerifyMFAJSONRequestBody = MFAVerifyRequest
 // FinishWebAuthnRegistrationJSONRequestBody defines body for FinishWebAuthnRegistration for application/json ContentType.
 type FinishWebAuthnRegistrationJSONRequestBody = WebAuthnRegistrationRequest
 
+// SignInWithOtpJSONRequestBody defines body for SignInWithOtp for application/json ContentType.
+type SignInWithOtpJSONRequestBody = OTPRequest
+
+// VerifyOtpJSONRequestBody defines body for VerifyOtp for application/json ContentType.
+type VerifyOtpJSONRequestBody = OTPVerifyRequest
+
 // PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
 type PasskeyLoginJSONRequestBody = WebAuthnAssertionRequest
 
@@ -4286,6 +4320,12 @@ type ServerInterface interface {
 	// FinishWebAuthnRegistration Finish registering a passkey or security key
 	// (POST /auth/mfa/webauthn/registration/finish)
 	FinishWebAuthnRegistration(w http.ResponseWriter, r *http.Request)
+	// SignInWithOtp Mail a sign-in link and code
+	// (POST /auth/otp)
+	SignInWithOtp(w http.ResponseWriter, r *http.Request)
+	// VerifyOtp Sign in with a mailed code or link token
+	// (POST /auth/otp/verify)
+	VerifyOtp(w http.ResponseWriter, r *http.Request)
 	// BeginPasskeyLogin Start a passwordless sign-in with a passkey
 	// (POST /auth/passkey/challenge)
 	BeginPasskeyLogin(w http.ResponseWriter, r *http.Request)
@@ -4730,6 +4770,18 @@ func (_ Unimplemented) BeginWebAuthnRegistration(w http.ResponseWriter, r *http.
 // FinishWebAuthnRegistration Finish registering a passkey or security key
 // (POST /auth/mfa/webauthn/registration/finish)
 func (_ Unimplemented) FinishWebAuthnRegistration(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SignInWithOtp Mail a sign-in link and code
+// (POST /auth/otp)
+func (_ Unimplemented) SignInWithOtp(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// VerifyOtp Sign in with a mailed code or link token
+// (POST /auth/otp/verify)
+func (_ Unimplemented) VerifyOtp(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -6314,6 +6366,34 @@ func (siw *ServerInterfaceWrapper) FinishWebAuthnRegistration(w http.ResponseWri
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.FinishWebAuthnRegistration(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SignInWithOtp operation middleware
+func (siw *ServerInterfaceWrapper) SignInWithOtp(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SignInWithOtp(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// VerifyOtp operation middleware
+func (siw *ServerInterfaceWrapper) VerifyOtp(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.VerifyOtp(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -8209,6 +8289,12 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/auth/login", wrapper.Login)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/otp", wrapper.SignInWithOtp)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/otp/verify", wrapper.VerifyOtp)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/auth/refresh", wrapper.Refresh)
@@ -13317,6 +13403,241 @@ func (response FinishWebAuthnRegistration500JSONResponse) VisitFinishWebAuthnReg
 type FinishWebAuthnRegistration503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response FinishWebAuthnRegistration503JSONResponse) VisitFinishWebAuthnRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtpRequestObject struct {
+	Body *SignInWithOtpJSONRequestBody
+}
+
+type SignInWithOtpResponseObject interface {
+	VisitSignInWithOtpResponse(w http.ResponseWriter) error
+}
+
+type SignInWithOtp202JSONResponse Accepted
+
+func (response SignInWithOtp202JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SignInWithOtp400JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SignInWithOtp413JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SignInWithOtp415JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response SignInWithOtp429JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp500JSONResponse struct{ InternalJSONResponse }
+
+func (response SignInWithOtp500JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInWithOtp503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SignInWithOtp503JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtpRequestObject struct {
+	Body *VerifyOtpJSONRequestBody
+}
+
+type VerifyOtpResponseObject interface {
+	VisitVerifyOtpResponse(w http.ResponseWriter) error
+}
+
+type VerifyOtp200JSONResponse TokenResponse
+
+func (response VerifyOtp200JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response VerifyOtp400JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response VerifyOtp403JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response VerifyOtp413JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response VerifyOtp415JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response VerifyOtp429JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp500JSONResponse struct{ InternalJSONResponse }
+
+func (response VerifyOtp500JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOtp503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response VerifyOtp503JSONResponse) VisitVerifyOtpResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -19794,6 +20115,12 @@ type StrictServerInterface interface {
 	// FinishWebAuthnRegistration Finish registering a passkey or security key
 	// (POST /auth/mfa/webauthn/registration/finish)
 	FinishWebAuthnRegistration(ctx context.Context, request FinishWebAuthnRegistrationRequestObject) (FinishWebAuthnRegistrationResponseObject, error)
+	// SignInWithOtp Mail a sign-in link and code
+	// (POST /auth/otp)
+	SignInWithOtp(ctx context.Context, request SignInWithOtpRequestObject) (SignInWithOtpResponseObject, error)
+	// VerifyOtp Sign in with a mailed code or link token
+	// (POST /auth/otp/verify)
+	VerifyOtp(ctx context.Context, request VerifyOtpRequestObject) (VerifyOtpResponseObject, error)
 	// BeginPasskeyLogin Start a passwordless sign-in with a passkey
 	// (POST /auth/passkey/challenge)
 	BeginPasskeyLogin(ctx context.Context, request BeginPasskeyLoginRequestObject) (BeginPasskeyLoginResponseObject, error)
@@ -21216,6 +21543,68 @@ func (sh *strictHandler) FinishWebAuthnRegistration(w http.ResponseWriter, r *ht
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(FinishWebAuthnRegistrationResponseObject); ok {
 		if err := validResponse.VisitFinishWebAuthnRegistrationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SignInWithOtp operation middleware
+func (sh *strictHandler) SignInWithOtp(w http.ResponseWriter, r *http.Request) {
+	var request SignInWithOtpRequestObject
+
+	var body SignInWithOtpJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SignInWithOtp(ctx, request.(SignInWithOtpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SignInWithOtp")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SignInWithOtpResponseObject); ok {
+		if err := validResponse.VisitSignInWithOtpResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// VerifyOtp operation middleware
+func (sh *strictHandler) VerifyOtp(w http.ResponseWriter, r *http.Request) {
+	var request VerifyOtpRequestObject
+
+	var body VerifyOtpJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyOtp(ctx, request.(VerifyOtpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyOtp")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(VerifyOtpResponseObject); ok {
+		if err := validResponse.VisitVerifyOtpResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -22920,532 +23309,545 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L35chtH0i/6KhW4jhDwfQ0QBClKAsNxL0RRNi1RpEnKGtvQQRe6C0CLjSq4q0EQ46PnOv+fJ7tRmVXd",
-	"1RsWLpI8nyYmZkT0VktmVq6//LvmielMcMZjWev+XZsw6rMI/nlEvQk7EjyORHg+H4aBp371mfSiYBYH",
-	"gte6tZ/FgoSCj0k8YcQX3nzKeEymdEmGjHjqBX6r5tQi9tc8iJhf68bRnDk16U3YlKrXsVs6nYWs1q3N",
-	"4BMOmdLbJh2zH/cO2u2aU4uXM3VVxlHAx7XPn53aBYujZW8Us6g4nkvmCe5LEguyoEFMhmwkIkbiaBnw",
-	"MaFjGvDV45kGPJjOp7XubvLpgMdszCL49ocPH3rzeMJ4HHg0ZsUBXE0YoekdgeAEXs4Iu50xL163HsXp",
-	"5j55GbPZ+1nxwx+CeELc6YgOzMtdIni47JKL10fkxf6z9hNJvAkNQ8bHzCEjERG9+H3uvmQ0YhFhUSSi",
-	"H/u1gMv5aBR4AePxYC5ZNMjOqV9zCPWiwQ0N50z+2K9RGnbUj1N6O1Cbt7/XabfdVp/XVk3us1Ob0YhO",
-	"WWxIbh5JEZWvqsvZbTzw4A6XiBGQ3CxiN4GYSzKjY3ZI6FAq+lNzU1dHQSRjuKQWPSW100+95bugfXt6",
-	"2V6e/vbr4t0nsTh9JRanr0XNqQXqi3/NWbSsOTVOp+oJ/GxmMlN6+5bxcTypdXc7z8sI9fiG8fhqOWOy",
-	"OKMzHi4JUzdIPRfJiHqFJHVPTKe0KZlam5j5jczg/6xJJmUgeMuLmLqsBqV/idiNuGZ+7aO6fxYKn9W6",
-	"IxpKVj4p+FxmTkHMpjDYHyI2qnVr/89OKh128Da5czaPh2LO/WR6tc+OWo0TfHivk6wFjSK6VFdlvISF",
-	"H4loWjMrIyt4GDZbsr+STQ6pjHGtiGSMk3ph55/ILHk0ElIQEWkn9CBCn8k4s5y77f1O+epQGJ29Oj4b",
-	"0XkY17ptB2ZCY5QOB/s1JxUc7VLB8Zp6sYhO/KzMaw/3Rk/p007zwNv1m/usPWq+oM+GzY637x+w56M2",
-	"3R0aipzReJKObgTvGwT+SmmSjHI+hzuLNHrCb4IYeDo/toPRrt/x9obNffqUNfdHB+3m8+Ez2nzhtf1d",
-	"1hnt0f2KsQXJO+8/vjdsiQMr+c41W97/A2+DaRCXE+FUyJgAS5CAo7jJi5Kn7XLiCeGtpcSjHpnSWySW",
-	"TrvtrDtzTpmUdMxwGUpGiZefSBL4DllMAm9CAkmCWCLPwAVCuQ8zcBdsOBHiuhn4LsHDngQxWVBJgF8W",
-	"QTzJCsuOv+u1R3us+Zy+GDb3vad+84Ui1F3aGe55+/5TdjAqpwM9svvv0Vk0riQCEY3v/4FLFKCVH9EC",
-	"9v4fei9ZQQjseS/8Z6MOa+4O92lznz33my9GB7TZGT7znvq7rE1fPC9fYDiZ7z2mD0gR5fy/z5pPh89p",
-	"c9/bY80Xo912s0OfDZ97L/w2263Yd01i9x3ZZ/WwnAku8QB9Sf0L9tecSWBXT/CYcfgnnc1CrZjsfJKK",
-	"Mf62PrPqKDtW+g5+qshYEX5MMdOUhmq0zFfnyTBi9FoSSqJ5yFrqODsSfBQG3hcel6e/KoFpyWJCYawy",
-	"FpHSMtWhI6Jh4PuMf5mBeRHzlY5IQ0lC6l0TSmYsmgaonOSV08WEoVAVMxahVsl95oU0YpK4t82Qxt6k",
-	"SaWcR5R7rEuUjukmgkyzpJqxS2m46zpERH1+w6JgFDAf5J8Ea4DgWQl2CosIHQsSTygnrlZWXX2fJHXJ",
-	"lDJ8fnZ5RXaUxrszHdEdeOVS6RQgQD98+NC0FfJEjKqfiEejKGCyzy2tW8Zs1pzPUu27RVwltsrXo89F",
-	"NKY8+DdaD/oGRW/Z6cQg+6dDFpEJlYQLpR3FZD477HNY6lB415mFpp4n5nAgZN4kCY0YwbsJaD0kFqLP",
-	"p5QvyYgG4TxiskVckDZDynnyUsr15imugAv2d7p9zgUJxTjgDonYKGJy4uhPN/Uk1NI4xGchGytdNtlV",
-	"tZUzFknBaUh65yfkmi2VOqiOKhFdSzLncRDC14aUE8Z9icaGZb/mN6qKtvUjO+WG1mfUkmIWcRo+Ph/1",
-	"OJlzYyqa1UfK81lMg9Ds1njMfDLnmvBSYYWc/07Er5WO/vgDfieInHsTEjEp5pHHyE0gg2HIlAmuBuYp",
-	"mo9gUOd0GQrqXwnxlkZj9mWE0lD4SyUkxI1eKRn8mxHQz2BQV0KcUr7UJ4v8AjtMlFWHIwC9K2KJn8Si",
-	"XvByNBMTaRXhWg4R+N57rmSXiIJ/sy9AAKdKvvOxQwJ+Q8MAjkh2O1NCzT4RWg/KnMlEb2gQ0mHIvsS+",
-	"+WzGuM+4BwTli4WSU/owihR5aTJTRK5P4PdczmczEcXMP2V+QMFc/mJ0/0QS/SFwLajxqWOCeh6bgSdK",
-	"Parfpj7W671d69ESEUnOZBKyGxYquUwTyV1/d3J5RS7PyfN2u3mw97LR7XM8oPXZIjgzR1idkhmVciEi",
-	"X53eBP9Uol5pNGIeE3XmmEMd16jhwHnfMa+LF8J+D+gHuaMS393n6mXNREHQn2rgucG4MsD+rKmR1hzw",
-	"Z6EbxajD+kJOSXVqvfOTN2yplm0WqcMwDlBb1d6ZAY0zuq5PY9aMgykre5d5Zrgs3wY1AbKYCKJvJHUR",
-	"kUiEIfMbQIfXbJl4PpIT2tYm1Nr6AciaNeo3uJCU4rHVDAJ/A83eqYV0yMISj6C6IsHjuN3CaSNwk0+L",
-	"BWfRINZ8aLZdrWwN3pOsldr+wtOziI2C2/LdQW+jN6ER9WIWGb+eWnNHnYYR88SYB5KRIOuDqoGqO5gP",
-	"9l//9aJszNqvt9WSSE9ox+NGTr1Ldbt6Lu+6MzbmRqZkauz9WYNb9HqZHU+G5dj8kdmUdNXF8BPz4pTH",
-	"jvAJ8B2C4AzDs1Gt++cW3spjfsNCnGieX30arxW4xXG8Uk8lq5anCpfOgsE1WxpXrWsLmuylIrU5tdum",
-	"url5QyNlWEv1VHEE6kT5jYZzVvuY3wF4n4MzKy7rx7JTozBi9CG1ynfhlV6zggprNHal3ug3OSTR55U0",
-	"zsqlJ/JQ2dMiDPXtEo/VuecxKdVJ4aKYG4wiMXUJrIdhLmUURGwWUo9J4wCTsZhJQmNiPzdIJZrrqItC",
-	"nWEjOHjg2+bUgUOczpIxsamyJrkgZnU0Q4JnPktG+o5NpVFW4j+KSK6WtanULBJC5tRQB3zxINnoEFkl",
-	"MK+Z0lAw7kfwRlLnLFHUmRexGNa4KBHTXd1o4cqp4F7StHDPCslZsr5K4qHmlPDFZmuaY3KL4Cxxq8db",
-	"4HolVNCxAnzdNGPOCaOE298G6G0rJfLNTxetJJUskhW1KS7UOZWSUElcE/UzgRz1VDbkJ3gaKjJe+o0W",
-	"Tq44cS6Qzb/6iWOPY8MTR0uoshPHihJufOLYI3ikE8eMuHDiFGZfPHHwuAGNS5kXyFwLFjGi36qsU7jk",
-	"TSgfsy78G0OKYSBjOEumhIbhKomepfe1MidP6tuI27yslRsJ24hRbUDmqCJZ2/pwqaYaREYA6cCo9Tll",
-	"YBlraoDL5bv2bxGTTB2gLnofBxGbiht4Ob4ZhIiISMhGcfHtpeJ8M1FpC0p5H0kpa8labSshDfMk1Pkh",
-	"iCeXcFJtLiEScZgXCdeswvIbzUM8H8gJOPnxlJQTseBpVsvq6at3l/Ckmgj4A9JIsBVlob4fqJ9oeG4N",
-	"VOcUZMcei2sMNFiRrb86zWeL408Xv8fv+Ydfn/8x3L29HPWmb7zz9tvxb5NXwS/74t2L6OqpkhpWQkXn",
-	"6QGERZMEi3WTw4+XSnLt7CieYjKm8VzaVqBxjJSYfrnv6WerPijllRrQUUiDaUnyx/ENi5bEU1fJW0Vr",
-	"ZDaPIchMOXhnpCQwI1Kn5JcPVxjgcePlrEto/N+fFrHr6AhD++B5o0WuJoHEPCOqqAOYjjPis1HAAyNT",
-	"wBsLI+pinEF7rWQw5tIBx4nrhQHjsQl5kIhRXzrJ+34S6EeKJzTu82kQRSKSSv2uz6h3TcdMvUB9wHXI",
-	"NZvFhP01p6GyfYOYDJeEkpjJuGGUdBjEmHEGaS5kKnwWStDt9YRvm2MBDKgziXKCGf3xRWbRrqgnsuCp",
-	"qmtPlIi0E6lhKxDsVos7XHxZKqqoV5ItoLbi+cGLPXWuqD0MplpWwdrD2xwr1qUsDi+GjDSJqwCenbor",
-	"50M32UB96xOJfp/Ab7TI5dybqGUE4gjAd+w3BQ+XZQsk58MKiVp49XrxoV5WRu50Gm2UBTdl8UT4iVMk",
-	"cRfC0u0+O2h0iTtb+G6f181Jo04iEc9cxQVXZ1fnxBM+Qz9hxDyBTCR8pu6bLK7VfX3us5vAY03QwMgH",
-	"NuzN4wkcoeouiXcRueSe5QJ0IDbpkvpURKzPITqYuinV5cyGqldwexEzV/scdmc1ZcFubW5K0NlsMGUx",
-	"NSpjuVjGAHvea21WGr4MHuHZ0uyC2v0nUulg6ftdUpdMsWufmynKhqMoVccrkngiUiGkjgRjzvyM67HP",
-	"2XQWL0GsVK5AkZrmfhU1+QHjHpOHxH3buzr6edB7/+rk+N3RsasteD1Pxw6HMT95EO8qDKS13T7M48kA",
-	"bMRi/qVZFTmH2aApYjEB8zFxLZVOOjSqdTAzsEZGszHpZfm8IKeGorpSazpThE/wJuQyOCtyGxdIOYel",
-	"wBCj8dsE6I/XK3309uT43dXg5FVuqVsVLoqSA0+Z3EtQwk2sXQZqU2DiM+FNNpw0u43XK9BPpNIZSeCj",
-	"fV2ILmuxVzr8gJZ84ARXicYPMINAyvIZwFZEjln0k8vL98cXbukgP8VBiRFE5jz4a870vJN9Ln1D6qIq",
-	"DsQQQZFZiKfO5lEkpqUv5cNR8Y3vhMnCXrV4pI56kC9YmsoQxIdK5gSSeBMG2QkgembKAOHxpnxyTy8X",
-	"njcFGmpVeokqdJIZ9Via00vQQYMEimubrrVaYDUUvRHln6qaUpJBod6s5XvmCCh/XZWqoPWDQyM+88vz",
-	"ROaJxCnYfJX6RdHy0vperVtDRbJV1Kat25rBdCYidFBRZSfUxkE8mQ9bnpjugBEHSTzwrx18IXy3508D",
-	"fgrWq5wEs4cJ3m3o8cUcub9LXZRsnTvoQt1TGmiB1+qXlFolasrvJSYT5B0cWeVi1QBOzX2fndqQ8kHq",
-	"cSjMBxOCSg/KeKJdvEhd0iQPcbGwCGUoRMgoT981gKSf7cOp2+wim9LcJ/AXp8bnoc40QD2r/NGBiS9b",
-	"a2JNhN1iIlGpRHqdEzUB5E7EyyJHYU6vYskgXnGY6SRxyMaqZu8nkiRB8WxiWKtUoE6oHBgVvXyWm4Zi",
-	"KyTz5usAlqg67KWOqa795nzmb00T4J3ankPK2DRHI7kwqDW43DLn9jLhrpWs/goSxla774skkU+7kxAq",
-	"g1z4TrvtEM4WTMYY7c5oz3cLAGhS2ziUcPq6h7UUFS7WhDa2iE7kjoOSF+sTtGLJlDF/kxy9ktRdbx5F",
-	"jMdgzNNwQZeSgNOs8RCLqbPVq2JOG00XjoI8ieosiGSyTkoq6UblV3klCR7fJgf0Y0WQsIhqpXiTzJtH",
-	"QZwUXMk4AHfqLL7jDmBEqGwwt5jstZV8eVAWuKuboChun0hiXoYqqTpr7L1vlVnwX4QFvy6b2Jvs3I1p",
-	"ErJdyT3l0dcvGDLF2W25jbhm+UUvETVrZv8eTsMtoxAPo8ymIQxvQqMxG1LvmowiOvcdEgfeNYvJ/rPd",
-	"3WzQ4mm77VSpwanqmt2ul5QnqeyBJEpCHBJXqZouCYNRLAlVynGuIqvdedZs7zbbu1ftdhf++4et+9jC",
-	"ZrXWmjW5zL2td/off6qXtK6CKfu4sdkl6CxoesJnY8Z3kq9/th+X18GsKWa4o82ZULplhAO0NXAr99Kn",
-	"/5/+S30ju+x7nfZGynhZuTTc5TpkSqNrqdlkQeDXRCc+TNKCgtghkmGwmIxCOs5siybHojZ8d/WxyBva",
-	"mWkEwzaMYRyomaX9szaJ45ns7uzQWdCy1/ijdRRmInNP10Tm7Frgp+2cGHBq6KTS12HL82HaZKBl0uEI",
-	"XA3nWi++W6RSK2cZI2bVnpivYb7K4k7PYdx4UK1690IpdLaCUlOiJSmrfzFG8yGqkzrJF+T5JsSYW+rC",
-	"QuTmV7oB4FHuzePJKUR07Pipdklj4tZgSGXg1ZzcrzMh1anJBWelGbaYX2gyP+6yvdn8Lltsvnixqdis",
-	"zqJL3zcMwjDgYyhIAhXARgTQdb2r2CTNKbPYEVxoXeNSs/SKbsSon+HKjdJ578eLuazdUnqA/TqztJu7",
-	"7Zrxi6Xr2/OmbNtVzY0fXlo9al35ercBZ9jXHvfRxSkEGHMpDaXaAePqeFzhJdM11Fj1pdj8kKiNqmT8",
-	"zClvO56UujmIy8EolKmEyVCIQIHfwfidiGxUDZ0hZREsOJ9WQlFsRLB6KyowJTaiXac2j3Isag439Wpp",
-	"H2/oE87v0P7z7chLfa+CukzZ07ayyyg/K61PuAnAU7Y9iPKWjPZtrpT4r4xlqA2qO0rlrWaW85NaquA8",
-	"nrT/98H+aNfr5HOGNtBMNjSOk+/9XZuFFCrcI1EramQFwzAdddlKHm+i2hYcz3ld15rjXskc4SO/aeX1",
-	"K6auFsexJnUV5tsyareduZq9smHiavH7D5y4mhuvlbdaMfWykK1kUep9x/xJND+o70dMymI+anWEYlVa",
-	"5XapkimwBL570yzJ3EappeCRCMOrs6vz+6kF2YV7hWAqgPPVr/Wy1YmzWb+WNZjPJ0rb3F6VKDIwVFwW",
-	"PDLM/Ly2WvNI+HC0wRODnApREsylU0ZidhuDS0frAi6Cd128PiIHz/Zf6BwP2YWYueBoPfQ5fMLYDJgN",
-	"wrgP1rYkdRfxDUDddB3i7gj4+79cp8/dHbX/AR8Jt5HJ06kqRKnIhNGB+iR7wFQF1wUPlyanUV3RJRm+",
-	"m43pr1TINXjDRkBoXQRLEDJO8g8gcDSlSzKhNwwSwZiPSQl9buengXcsYdA8BkPdoDykYBJqxZKtA3w0",
-	"QOPhq8Ejnsj0Dbjkq/CkHAOtk0PQMzWw07mMyZARGpOQqQk8J8NlDGV3JTnjwJaFg7a9+8uLP/Y+PH9z",
-	"8GtnrbxABkiHlXntx4pAv0aLAb54KfxlwmDAJCXCUsZKWUaQOkj8axF1K+rGQgOqRUpyYjW9OT50YfpA",
-	"j6nm1BaMXttWL3qLYnrNIC9P329Vr1u/jiMKEbgM5VrXMRVZKahWFb6ThdRLYVEk2MLxYARoDaChTIQ/",
-	"UD/RMBQLeHaGwAmDWIhBCNAJ6vVJZflgyvyADvQZFtGYDQBdQH9XQ1fAiJJyeadm4GNquugW0uzt2YNY",
-	"yX0JJm++ZO7EtBezimroVoDzr7mI6YDdeoz52XVSE8m/HxdVv9/mYf2nXQk+GNEgTK4gfgk62ge5Jy3k",
-	"kmxRd5EyiuqU0aDunyHiJ/HYVbpn4dDZMJqOeSwrMr3WvsFCudq8viX1/shgzOczRU5iHPABFG/qPcdf",
-	"kv3SYDCDiM0lG/gsBrQTvE/M49SMHBgzMjVRTEmK/RNUpAySnM/iJXUchwwvFULwpi4kNWLNL1g1aP+Q",
-	"DCfHZboUBpDvDJUbDLykqgAJVQfyQUplf9KFNBlSX0P5Jg96oMShHEQsSafPs0UmR3kgYxqVFzpobqFj",
-	"TfYbFHlrdrVYotT4UYx0rg+tnP6UhHDvF339esWEK6J5x9qXdzf913jDy/0aeaf91gax0eOCrA9rr22D",
-	"FD4/2F8HU1jhzdQu0i/mu1yx+AgkV5KJAAmGg6R66UFqrrPLWpoEPM+edkX1P5MUSiiXC8CUUGpO3dSb",
-	"NGw1Zx7xbsDiURcwdWUXNPoufAPss25mqh+3y1+Fgz/JW3Xy+aylsePs9MwwEWp4fYlVZrSZl2XWN7NB",
-	"ZgrlfIg6RnkS5MPmCj58biBkiPtotmCBkYhiMlbGi4kJOSQYEcrL84XzSXvVOZkavQ1A5SxcHaswf0Ll",
-	"pFGeqLmh6rB9Fl5lMt02SXXryKL8dPqG8y0yNH33lIvXIhqL+H5B1W38u6Ve6LKB/aSkzlVOgOh4YtY6",
-	"Kxd+ILVQ+KEcTAJrGTOg9I2FrfmZ0VCdo+vrSMV1qXi9YZEsRIvard1Wu7ZhvWn6jrLVOrFVvCtzoH3x",
-	"464ckT8FbDSVrdyAdIKq30AQx9KM46xhUhSMPvN1hZW+8xAj6QEfkyCGF2frYdbbNtsdXfdwtd7xmLMB",
-	"ic23K2hCRLE58+6RSLV5LqGVeGlh2yW5hC3yTsQapZYAHAHUsYaMStYltM+VTRP56B+khAve1JFIzrDk",
-	"dTSXzCf1/XabuDkL3m30eUT1WZack8y3cngqKg+zCkCFR9OcjRaukXHtyaWM2VSRmyemTELG5CHhYmGH",
-	"aomIzP2jeTyP2Ob+zmpl4065UBqMvDJpaa0yonc4WLkApB6xeB5xs9PQBUNEWLuVN1WK2EHGiFcKx8pR",
-	"JFqKuhPq6EniUyK4YADum8UbbmQaRnDBWSsfJOjsb1IPcCfeEIuUJw5JGFyzXB2uk5A6UBAXsQ7J55im",
-	"JA134wM2FQ8XTAJF3D+2UUUxnC1SqnFwUkGGlzYSzQH3WQWgFEoORQ9CIuyBpk0tHVrb+NXzImCp34TC",
-	"SSMuJ0CMqB3Tgm5cpb/CJFbviLybIpZokKkdnjVvap12Z7/Z3mu2d692O2kilJYwJSHpvAAxQXJLROQD",
-	"8znerf3QGf6w2/7h3Yu/xPP527PAux7fdv44vfhDnC7Zyac/emNvFD6bveiE/k+31D94/vaXP/y3u8/C",
-	"yYclBGA30oet0y7jP9htaweG+fvOqnJme8o5xvgRS5slAag2vB7xiSzKX02ZEXxtc9OgwNnrzIPU/Wk+",
-	"VTp/HkdCzph390yvTOF6qghPl02DId1EZJJNzohMcmG5VEAE6icyyaOsFzMSG2WAnAIAOf+4/dCZvvGf",
-	"v51d7MW/3xy8Gx7tTn6RT39lvWfz9r+uOz+9KAGvKdcoszN+w73e3umz0fGrWXB18Yc3Huz+9NuvzQ/n",
-	"z292hyH74+In4R0fnYunp7lcsv32i4O1rr1UkxxMAvTlrqIXsBeUqfWzunlzfJ0cQaRutiJCyrODg06L",
-	"9JRU1hVTCY4Ju6VeHC6J+3e/htf6tS7muH5eBf6yshih97YSsAWRx7zY1Sg8WPtdAtti+docwuk00L3O",
-	"SoBcAL2l9ZVQWGDNyv1K2yK0pJAsGWTnJxqTqEso73MbpQgQRKaRXksH4FkgwJNcTl+hP9Lqc4zTUxq6",
-	"jq2GJVhuyj68N24KwoncEeDj/iAcG+FpwOabNN9VmBqb42NUwVpsjk9RhTlxH+jlCvfyZTk0Qj2/+UAR",
-	"hjwaq1AR1o8EeXKN2V9SlWxRvbR97ys8A/jOuSxVKmlMrgMOgB0IgJH6oCxfSZD5Vs5jYIKp5m8dq9zE",
-	"wQ4yo1yom+jll/eUPx7quI7Obgq2ez9ABjNBeEvOJW3NcfXqf33I6/KxrMnkTIPfZcjXxasbZnSWj+WB",
-	"szpLxm5ldq5YjqJcE1MmOEOcJSQ9Eos8iMq9EjzvxCyZ7nyPwDdbnAh3Z7Fci8GkC1yO7VZxWkUOawl5",
-	"Zja+vCg3fWoLEy2Vst9UMoM9l0r5xL5EGcCd6SNDBmVz+OXDm5LgSDi23f3Hl52nBzWnduy/uuzVnNoF",
-	"/P2xFGnmxn7wvGke7Dx9uvui9JFyEKDrwC//PV5mRnZUc2pnb85hUL3S95dHd7QaYqVslT58W/rwcn0+",
-	"0DUwoRqtA6uJX6zYgMviDmyFCaH2cJ1XoxLh+/R1D3PTp6X5fZiStRUSQzYXq9wg2G1noSulo0F8waEr",
-	"uMcOSZodnW3ahv1FcGDbwRaivrqRByCx4PMLqRckeVnFmr5O1i27nkPqXTN/MC/rXG1AOtXEEYfQ0oID",
-	"adA6V6BDedfz2YCFwTjQraC2+YLuVq6/UqdpZ6DSrz0iNtjdmt+Ul0j0CBRvwsEwY2IWMgcbtVFJ+lgR",
-	"0a8po7Rf+30+DN6wZVXVRGXi50acYYr5qkvxX0MlMyJLAswrU3wJjeQh3QV87eBe9wQfBdE0k25UVdts",
-	"ZyZqcLTyDJGVhNzz/a+qfpcMZI3uPR3RlpYRkGJqa975axvq3SWDeGCluzBoS+WuWoKyAoFMcYaiG3hb",
-	"l9CUdPIkpuGEx4GMWcQsyOBUQhRV9LT79iZsre++E9tUwgU+QG2X3UPcHuOmmnKBnOzdqugcsrHb9kFB",
-	"kQpp0lMacLU4BSJ6zyHimj2kSb1t5a/Y57A6noxYaZQlr5SeorK2YkjQfG61VLrARPFvQS7ZQ9lcMpmW",
-	"EeWyyeTBbymd7KE8nnxKul2USKjCYmwko/Qbv6aU0UMobTzomjhFSdNf/Ry0ADC5MQnrDJcmCaORbUqY",
-	"IH/6gd+6X91qeqjrIgo5CNkoLsu6/hJi0FCuTRT59MVYxDMoQRtSdc5kMxH1xcIsT1/3zhn3S0XWOZZZ",
-	"QusB7TA2fdN1XEt3PTA1jYuJkHoHIMnX6pqN88B6SdMdGpSwiqbYupeoJLHoc2hkqxsrJI3YGJcBxPqS",
-	"tBulzTG/LKj3gDK/Qu5WiFWo1b4j3IxXWq2oxEbas6Duqo11GyXNC0jdzRwFbi4UvdvZ2wdnghX/Pdhf",
-	"G/1NtZcNkDdA4UlBKzRSggb3yYcs1K6mh19S42tHKDQVZ+a1Jcnn9k8Pp3T7oPTqi8cpNndNPYiuVgwj",
-	"VK9FueqFJWpbMBeu6zflmTRzKJ/73YAvf7k8e0fwNSAuNTzrc/ImeEkkiwIaBlLTdyksiFOLJwxKmX0a",
-	"XdfKypDOojEu59e2J0sGskZry8QqcP2LhmXlTRvqcCXDemANrnoaliJXtTpVwB2fRMCZn4/owOm5TPOD",
-	"lW4kETx1wVmEh4CuCYWskzTgUDgRC8Gakqqg5BarsbfzlcI095B1SQgnJ/Q2VcOqadDe2a9vOpUO5Q5M",
-	"WGJDrbhtW0Z8RGNq1WTKmHETqwpfgy0Hs2ZV0k1jddD1fwI3WNaJjdf3jbS/wMkPpiO6uj4xg/+vn5KE",
-	"VvQwUEd6EMs+16pDl1BDLEm3Z86IR3mazq17iUZkSjkdM+zQlvlsfb+9B4ScQZrIoeVYMYMH6e2RSSGp",
-	"DGzaO/sN4EffDQ48Q57rbLv1cPQZ8V2c8xlnROhbUAChAcy0oIfEMwA0QhwWTVMAluj0uR+ol00DDsf9",
-	"cAmNGg2Mj3URl3tKZzNtxue7Lm/cdT7N8kpwFjfuH2xyJFKUro3x2zKwFutGXZHE5BS9xpuHPrJPG3G2",
-	"jYsyB8Se1RM215krXrNmROVKSFor0QKwknUgjhfqJvOogdtcsxkauTG3E3msztUP54gIcD9Nj5/yB99L",
-	"Fr2EOzIPrRmreio3UHjMZ4jgsuKxV3hL5jFd/r3qMQSaTx5bIBRpKwZf0Eq40ism4wSNREvZ5TvEtYq1",
-	"b1VwtoGGWZi1Ui7XPZAZ+CYPZBZokwfs7Vt3fxmRbfhMhrbWPVPCCOseKZFl6x4pEz8bP5Nh8HVPlcj3",
-	"zR7ZatXKpNjGz2w1nwrJv+6xIkt9zB/dieVVnkmNsOnZk5x4NIoCJh2ymNAYsgjM0d0iyprQqQUTEfqy",
-	"zwHgL2IxqXNh2tlBTalGnGt0SeBLBzE6pQMNGzAxHZtHyDK3dpnl/h57Nc5YhOM8xBi1nE9ZRHzmz7Fw",
-	"mkmlZm3Y2+oenQ6bkHTv6/b4G31Nsr9WIElbRZiHhEoPgxdJ8TNjfouArpmokEoNl4xx0D7pKGaRu2GH",
-	"R9iEmE5nKyq3NYyOJ6bTIE57scYiYk8k8ULhXW8BPlkB2WNNHvpk19WcxIi4GSpW5rTbgNaWkoXM0w0l",
-	"tHK5fX98cEVZcwwkoUMxj50k2hbBj7q+eTs7NEBQ77/SZJp0tdeq2uvQvnJqeOgnnZigV2hKNq5kf7kb",
-	"d2fKqvslDuwJlYOpiNgK2HURMdMtikYM+mwvCReLQzITYYg990lIY2VHqlWG0FB5wthKews8Imp2BqkV",
-	"eAFFl/5F2VZIrpotyDi4YTzZ3T6HOwKJ5eGNLiSwKfJKOYnEQomXOOBzhiJqLV+VI5xlp2Mt5VpiuKrk",
-	"GeAVLZNyZpgS2pqu/RZxfeHJHRxJa+q7JGZhKE27aepNcBGAwQ8J/CA4A3wANNx0a3W31Wol7iTXNM7H",
-	"rvZZXnXJlM5gLWOB65agbWVx7zO6Zk5jzSrLRaW9qIkXbIKC0VZiR5UaR07ByizajqtsotWGTqlBmNOg",
-	"N3Q8zmNLBa455of3yZLqH14li6p/eGmW9WweZ1XQzG8XyWTP5nFGhcSfMioi/pRVAXO/XSRLcDaPMyqc",
-	"/VPmq1kVLPdb5n0FFQp/tlSkmlKOzisBvZ4rht9td/YV80TUi1lk9XGEC4AIrNju/dXr5vNDoiPS06ng",
-	"SqLgm430syFXMuC5bqNFenwZT5SYlhMRxQZ65Xmfp99WnFeK16KZKoViElHEvJhMRCQZGdI4VsOSMZ2F",
-	"rAycwwqDPy85OEtsha/i9C+OY43HP8v/tpM/Jxk2Y6/i9x/YqZ8br+XHr5h6iRM/QXGBd5AEtLWrj0F9",
-	"NakKnURiPp5AQoW6Pwz4ddGxbzouJditpYCMpvx29V33juNv6r3P7fFnp3bBqB9whsW5Rfob0mxhByKQ",
-	"pWwlrmsb0UnymVf6pWfXIGm4iBP02QzUmSc4N+i9PhtHFCWbae9kM3Z64wYDeWd/8Mh6NnPhVfrFzO/v",
-	"4PNQEDzmAR8nPbcebH0u8cVv2FLqJSrCwIHSaK9L5pPm6jZfvdDPpNuUvLoSMS4hj9xq5De1TIG70Bk8",
-	"R6aipZj6VKLI77aJDPg4ZM25ZBVlLrkuQs+u/9prTm9f+M3OzWjWnDxf8Axe7JoSlzyUCYyrfEJQLH23",
-	"TK9spfXDQHkAWMg2PYeygyifoyIco6U8TC+uDyK6JiGdxWL2WC254Hy4HwblXRrzlWzmr7d7N1fPp286",
-	"s7eLF3/Ii/3ly2f8aNd/fTD+uf2p95S97wRnz//6sBcf33MzTc3+yv5LSof06GPg7UBRFrYd+FI4O4eQ",
-	"/Ml8rHKLk5aHlJvHviPx3BGJB20NdSK9RFPkruxvAs2YDZ6u0t6wMzqgz1nzOd3fbe57T582X/j7e83O",
-	"6Olw39sdvWC77a0dTNbHqiflH0Hb+8IBZGlrFVBbEMoHpC197wZFGlbvuuJ4dCQ/USR01wzqTwGlEw3k",
-	"7EmvfyuhjAsRhvdpdakO55DOBrqrTfk6hMJgFoU+8OU1YzMJbSsDPj4kbVLXM1YGojqcG9qlovsLkvo7",
-	"QVyNGdl1yYRFrEt0pwERqVfNQ59M6TXTBTIs9PvcLCkJuAHgw/6CrUbW6Ns7yMDNd56+6LQzgPPt0i0r",
-	"7M2lwZexk4tz7TRnYFGqpflff9Lmvz+q/2k3XwxazY9/t52Dvc9d9ct/pb//V9dc+aFsBy8BqczOPS3i",
-	"Xj3f390nO+RsxvjJK6KVWfIqkDoNPEFGrRVFNw2mcpBgWW4HZpQ2a6l6xSoxlGIvl7w6sFG/BqavVEWT",
-	"gnk8yfRexFZT6SvKMSfKPjAAfCaNIXWHORWa15ZNTco55pOvn0rZyD8truVgHgUbLkZrwcKwec3Fgu+o",
-	"R1ufpODljZqwpqNsQ7M0dzydxcuuBhSaAFIlMb2IMABk1nO7MvIoUUTutuMoZcrnVnjzl9hqRJpatZRK",
-	"rxnOgzBuBlwDUx0Sda4ICBO4SpvtUiBSFwIvPIN5DE9sHLdIGl8Uxsmim8BjA1948ynjKTLTBkvvC09W",
-	"QGApublSPCQup/kwDLxydKsyqIFtySNtRVeNxf0l6cK0v9t2Hua59VE1lDGWsCisXKWMLefDskFXnQCb",
-	"LmkJg6wQQ9UkVaZHaa/8fSqE6VCKcB6zwUbNCE3xG4DBJ7kAEzqbaSi3zSK/dklmHugeS/DyMJL6w90q",
-	"2EhTDdnndVNkp3RJICa587d2HX7eSd/KTKLp2hj9XRJ5dVP4ElkYzVmSDmqWU8cobWA83aREXpfjNGzY",
-	"PDKzX3MeMgxpBgCW6SuVFfwgypKMSMQ4WzC/QYZsJLZCVc/CnN8ZWa6899rd8Dy2SEVf2arrHv7qXOZ5",
-	"JvM4M6lcW4IylkwpaoUc+PpAdyUDWROiyYVx7RhNPsK7WZCmZAgPHKXJD9kK01TNv7SEXfP+jHFE14D+",
-	"fqSehGhElIDoOIQS7AyYQBjp5x2shvVNe3Hze4v0EgBZjfsCg0oyWO58YNwZCHc7PXmVfLtKRdsTSQy/",
-	"YGvc5eZyq0LgbJUBVrLym+V9bdUl8rFEVGkHlArsjIooW55LUy74BgonTERyY8XWaFTrgiPJi1eI40xm",
-	"6dcUx/ZANhTH2pdVJo6Ljr0NxLE9hEcSx2bIRXFcmH+J2onbqVhacJ0NaDs8IZUOapzAB9aFf2OCWRhI",
-	"TD6cEhqWwBxhTmvJWicDroPshyoqRDYwlonp9wLDEcXKrYZD3Gz7V3iZnDGAELHgw6GYL20lDpl36ul8",
-	"Q1jX/g2zEJxkiQfQhtjFNDqBiYbmGJtSn5FIiKnGIONsodZIfUO3dTXViQ6xwFDqNhAK4z7275+qxzDT",
-	"K3cL/pgsSqO1WrhmGX/DZrxZE/aekAP2WBxDC9vKVsNyiqRBC6iEMenBwicdlgCjBJLeknbmSYUfavnK",
-	"HAjFWJKgpJ6zGI3PNNBNZlzVy2udfMIeI1Uxd3hDqXyFNUg7h5RksRt1ybT87KYQ/KTeae82lN6kc3uT",
-	"FcF8dEIjlvrdnUzLKhoqvq932p1Gi7g4UpNAiRJgRqPYIVIQ2udJG2GCMTzCaRSJhc5GT+1nTKJW78KG",
-	"7Gtr3gxRrStYgiUwR5pTsXkrHzaEVqzM0du0cW1OdjBrS1qyX/+Y7Lrl8tjsPM0BcjrrGw/mV/fjhn0F",
-	"NziwsuxpmvdlFHolwDNjRhRTQ2wNONiuzq7OTYP/B0HZOWj6wRi6jvkYfqKzGWSbSIMYWgKmY4eB2s0X",
-	"H/8+KAvvlKSVlHK1mtMDg8mKeAZeOR1IKCujxzu6OzuxiGc7rVbLJe8vTkj98udec9chBwTWRTpkr61r",
-	"omUOWyj3CggYdHPtn/5fGo5FFMST6Y+XP/d2+/N2u3OAb/7xAP9Cb+aP8Dj+MmNRIPwf99r4JyYA/PjL",
-	"y8sPv++9Oj/++fzN3vm/zvN/l51rf0WD8q3vkfN3Pxn30/uLkyeS/HoBROAQ6FzrKlWsG0zpmO3M+Phw",
-	"SCU72HfUIr3NLkP5jcFvL88uFu03P43Fj+VHdXUqhHrFXkfXEjloCixnWACDEPCKSIdLMqE8iyxT236R",
-	"qoB69QCztJSuaCkhI/duFoouBjoPnu2/MAeG1UxV6X+mi47W6UxEFtZm2mRcDakUE+y+DdCrMlkePR3m",
-	"q3abSh3/W4V5dZi+0Jr8zi3G00lu92h5/BOag1XE2J+1nxFzCwk4NIQV0SGJ6TXWlMHRoIkpu/73IKat",
-	"Wtpkv5rpjZ/9VHv/+aqInclfWtkwXvBw6eShrmOR3PCAJIhJUKvHuxEtJplPBaFm0fMKuVXZ43+LZmFf",
-	"vT1yJpSiHy1vi6yhUtboFJYeXEhgva9z705tku9kWt2tTXK+N1LBabgCbTclxnKBkx5mUL/2/uIdmGqY",
-	"dWFvovZz4wV9KvR5Hf7WfWDfX7xr5MrLthSX6n5g4uoH0r5QWam82WMlm5lNVKxs+Ud24PR/1m6/IJOA",
-	"x4d6KSLmiTEPJJO6clu7e9JOzXdqemVn2GdvKkwAi8tO2d0brWbaAK9GU9T3lfpbkreUEaIZJVaJ3Slx",
-	"/a7wQ5UoQzgmG6Zn05FNA27/urs+97znTdm2SecFPKnkdRUdrz9XTlIX3d1t5TMcYU/q6OIUOk7kT/7S",
-	"/t2cDkPmbzINB+t0MQUj2wQ4W7G6aUddPfu0gjfTV/dpO+d5dGpzADbQ1+NozpTUj8Jy9V29WmZSaEAY",
-	"7dx0yjSidZn1xQ2UZcCwd+9sD/4549CViB6Atfapr7vunveujn6uyOJwG4eAk+w3Tf67edABn4onZgFk",
-	"zCor0W42qDXYPs/2CMeWmxu1tN8SATfn8efzMHS1gzyNGwagWMYp2KWFqZYJJhoYXfUaCj1acH036FW/",
-	"ZW/61xVDdAohCOxer6YUxNiCtXUPYLu7UdRWo4WAoZ0sXNjxqvjv5p/B5B2x4HJT1JF7dMMHfko4B9hJ",
-	"pvw0lSy8YdLiKAAf1wjZqzveZ3rB5WhqLYpyHvjoqwRAc4NYE/y0AAbcPEiBxh3YLOiZ++wDBzztYVrB",
-	"zrK5Fh1+xVhaXURkzvGPBqEJD+dbTyFIWVk+WzclvwWVyXspx/cCYIQIAdXPRnhoVDWiUo8PwJbbXOSm",
-	"UdaHb/KyabjOJhS9IV8/JSs/ik14oCQZK6/3bMgFj5iGlRlpjg82ScBK6FW/o5sEDZ1SMV+eeQWJqiKK",
-	"79eB9L7ntVqQ0hEHvkGLyh2DciljNm3dGwGr5LObJUBVuCF/FotUmnh0yrrExV1xHeImH3OhEzguvXvP",
-	"9icPwfVW9lMBIvCrsb09ik3YXkPtFNjeQPBszvb2lx+D7c1Ic2xfmPDK80+/pPLI09cHBfTd1WyRJqPr",
-	"dAGx4Mx3ks8lTSnR0sGfB1KEbAB3qu/JbLLk1okrW8ieL8snhpT0hp3wkSjBNntYyan71G+ZGTkfVqq1",
-	"b4W4xh6cdx73nfPJ8Y1VI8tgmX41uWOPYhO5o/XBgtwxSGCbyx37y48hd8xIc3KnMOGVcsdA71TJHbxe",
-	"IWlguiZiDzXCureUwXfbKsn6yzK/2c/PTg17RQFc2N18giX4A78Nn/HTzvXbF7Nf9xcXz+XV7vL9QXC2",
-	"x3pP/dft8c+dT2+ehX/s3x69uHkQxIkyJjR9oHpSqrHeGW3iXo2niuAA5tKqIR9lvrlN8x/3HEobEbxN",
-	"v8NVemcQS+wMpIiL1F2rG2gs1IV6w210+9wNIC00oosT+AdAv6MvzzWlci4enJhXMo9C3YBA5rDPECi2",
-	"1vv15NXLXs2pwTszP1gBTqtkQUTIuLXLP35/9/T38dmnnybtdy+98z9+/mP8YX9wHUXTYPLp7c/T3/79",
-	"77k49cPO6eue+s+vNZPJoN6gZqUE//KXNvvXy/Dkkwj8zm/B7//6rU1/2p//0fmtfcLbGkaIxvNIbcbp",
-	"8fujk18tBsVa0eY1W5Z2QjJbdjZLdJIcpEF6YfONdP/u6w9DH+Mu+bvVan3+7BoLIt1JMUo7vL5lNywk",
-	"e1B4VyQDMMQCYUaqXqFU9z4vu1nzin1vo0uGAadQ3w/bjdmZKRUgh8pS522+xcGsGqPJTOcCethG9Gux",
-	"blUj6leIGyFJLEgfyiSui72mdQvqe2ILrRcXEyGuX7EwuGHRsiQyEMdsOisJZe4m1RxoR+sbzWE2ZVJm",
-	"6zisKL2+d1s/fBSVVZl8mGBavRnAiAYh80m9X+vXtHe+c3tbnlueRoYqihVjxr3lIKe3V8Mu61lXGtz6",
-	"Opjyph1kgI2wDEpy4Ce9NVwNGtoMfJdMGPVZRAB9ZBOTPClKZrcei2YVGVm4d2+Cl2bfkjaZQ+Evy/Px",
-	"IXV1UJ19GjGPKWp6IsnPV1fnOhk62++Ui/RLHp2yDSBorLXNbFxCTrXMhpWsgCGhHAFuwBflxU8+XjWQ",
-	"5lvEDhN++6ZaCVrzWbEmxxYAwP17JOWiwcXrgYRIb2nl4CXT5ITZE+Ze3akGh0kA7ZmMghtGfLoEbVuJ",
-	"iHkE1ZPhFhWGVtB5bZC5AgYd0X6Aiw8RmxpFFJYaba7qbxiB29j5p2tLEN07s3yam1P+HaGj1BhAT2R6",
-	"bx2TVuA1jc0iZWhEbEUyOnS+Sbl2FNayJJbdp3RLcwXd1rA24IRvoDRSnxRbC6KEmdeVSCYf2GA9PgTx",
-	"5DJJA97Ma1EcT6G0Y0VisUbxTLLL3cVEMm/gwlGK6iWpX8aU+zTyif6WbBxqCE5IPJiwKJcBii85Hb35",
-	"9UX0/Kc3v/8VXS0+vT9/9fzk7fkfJ6Lzlr6ll4sNynJh4CWuCWvpquHge3kIeGyyReTcmwAJZUMnUM4X",
-	"BhJwIQJOAB/e7F5r6jcOE70CwMgBo0cTWrg0NYrqStqeOrssOZj3XBPmHJrY4ON/1/v9lv5n479LEcP0",
-	"IqQ0k8OwjNhNIOZygDjZSSwx3z5Ep4tyo2ZJ6HSCEzLv0CTyRJLEZCOxEJsfAqvIkLNFjhRLKWwjcnHK",
-	"p72C/dI2MV/FV5gfxRpfYYYGLV/hHYDy819+YF9hlltSX2HphEtCk8BLWrdaaiSYFG/sie6Bi+gw6hw4",
-	"JFwgeDxC8aAbMN+5Gii8VFfQ493YE7iRyy+zLZ+RD+ZREC8v1fYnuOJv2FJZwWXLkEn2JXUX8+vnA6jS",
-	"EhFxTcK9+qHRImrttdHj0llwzZZKVPV50idYsS3pwdvAmUTJkPqK0UfBLTQnmjDvWs6nSsAZuH5dJkv5",
-	"ss8NCrTOKkOMDQR9hBFSFLjRMp9/bly+o0hM+zyIG/YXNF6kEaQBlzFVf8O+m/cHMfrDhkv8Qp8jeFpy",
-	"t5pQwIn7tnd19POgd34yeHP8++Cod/Tz8eDq6q1L6k+JVI9rCMqGg6lwYTBiSnIZcy7gzVkkYPRqTh71",
-	"JuwQS1TpVBl56lQBeDYmTeod436fQzQ4EmGo6BMhNVvkGCA51GxhbQGyVi+RLpPRG/JEqu1MQXHgkFlE",
-	"QRwznrRcgGWifT4N+DzWdbKBohXcddPls1v7V7N3ftJ8Y2dcI6lhgokMvHKay9dfZTFNDrMQ+ohUZwHu",
-	"glwDJV99If30JI5n8GFI6Tdfxr9eG2b75cNVzalgAZuash/CIoHclz4D9CNG1rIvxNdpiL0sXouGx+sm",
-	"ORAAR+MYGIEmknIkEDfP6XMDgQHtt3ymHnY0joFjVkXCv5rXbNmMRfOXD1dWzVomZtrnirgLWCqy1ed9",
-	"fgz0wgVvdm5vbS8ANCXD7AbOiHusbHUX/RDkJJbEZfiL7lWr5t1X/DIMGZGcXrOBRzW4uqUFDVkoFnCz",
-	"jxmmSgHS4hPIUmnek/mUmmFP6VKHXw6Jq8l6EPgumarl1iN0/9XUDsXmie+ms0DShXmaRYN2IaBgKWUt",
-	"oeUu6c/b7T3vmi3hH8xFgiyKPKszOgyR0DCgskVeZkEYu8TNQrtaWA+yq5iPuU6fpz9FjIJ/Xg0y+4e+",
-	"GVVLc63P8f2ym6LwqXuMbpm8IvkheQ3alcl7jH8riaHhBIgL+cFd+6PZ39JJ4K+FT+d+xvsx8oCX7JG0",
-	"+ryXwFbCEIgY9Tm4NEU03QzJ0mCKGvINYshU7vP0mPjlwxX2w0PkpoDHLJpFLIZ0UpLEEpNM01QMKVrs",
-	"c4+GoY4UguCGkQYxoIaDiu+aExsuuUoGq/XShTR6v/HgTE4xaO6nZXcWzbNFztIVkSZcYO7pcxjJjHqQ",
-	"hgovgyAPkIZNcoaaEjqyaSOlimTb3IbdWAfPRxxDn6sLSuWkEfMJu6VeHC67mlj/yyVQCieN2gTcd2bW",
-	"VJI5B4bC7HMXVpJQs4w4O9e6BnPDzytxARyXUCoum+CsqwO+IGRYkpelD+yz8+OL3tXZxeD4tHfy9tJV",
-	"8jUGdMPFRKQQFbDdkAPgpK1bOKE07KSIYhGhRMMcholUSbLL0bulPm3jQaDyogYbaKBrmC42JhKc9TkL",
-	"JbPVFtCgoIV3wOV8NAo8qNCdsWgaJPtpY1z0OZ7zmkwkXaLUg9EhpY8VjUPbOOh+FMQ6O8+so1lD9ZYE",
-	"eGaJu6n0KpnMWwtSvsTPOdaSwPfAvDIEG+tdCmLJwlGrz094vrejgzo3siXsvYSHcN2SQWSegQnLRinP",
-	"kOE8zkhLUiHjHDIL5yDFl0VZcpi0ZMfBwKxy8hqFWSqyFbNnlgJRNPs8KExaLwv0jxuKeAIbohfNgFfo",
-	"7YhEyAgNQ7Fo9fmFgKpcQuH9gSQTFvpGWQQ10qMzYlIvoaI/BlowDhfZJWdKTyKdVpv0MqjLiBVOTCmY",
-	"xpfb391vwJAQH7zPiwDhNCZuBigaqvSaGUznpoS3w5r1ee72GeOB3/QEHwXjOYoK97CsUr9u1MgGvidr",
-	"BegRH7zYa+CYUuBe95Bk8Grx1mcHBx11qxpQHvXbPbThouqmRFC/2UaMdg/J2cmrI/USA3LrHubLYyIG",
-	"VYYv2gfP8RCqu/Fy1iU0/u9Pi9htOOj27XPEVIcH3B68A+oYj+BnF/bydB7GQROBFPLK5kgoSpHkJ3EV",
-	"zdkTSaiU80jZMc0Q4slT4bOwRXp9jqiIYFxgxi4abolERFAOYr6DcD+k026bO9PTLCYupeGuS+rQvRbn",
-	"jA4fdaFL+jV1vV+DE2Yadcmf/dps4fdrH12krgTrq89nuqsmfhhP1emIuofEANBCocWI7sBQl64Zz9XZ",
-	"1bmB2OjzSDcHQiUURHcSWqcmiYTMZ9ChSKf6AAcZ+ac0BzX6jqs76MbziEtwLOkZ1tVc3NT7Zybl9Gsi",
-	"nsH/T0cUJtnq86tJINFeE5JxsOQIRTk/HdEENshVFKYRK5OFxkr9Pp/QcNS0tlwdXIF3zeIGGTKPzqXG",
-	"mKHhbjIP1JZE5EO431Ero+h6GDKHqLc2w2AaWKaBPgpx7bS1FmKHUcWvSiAuYHFAMOLSgCXjaGRcIBsZ",
-	"s5lNnEym+ZnItkHc5+bFEyod/SqNkYDyQhKfeYGPnYgjMY8ZWegeqJriAtnnjMNxXXeRIFoXuJS93tsO",
-	"rHyf9wwXqNWY0SiJjXuCxxH14q5pz5zT/7QUTowy4lEOrWTUwEIaKVXZqHwJq7mKMmB0AsfZcdX+yMBn",
-	"fZ7TEI12w8gsYF7iLMDpE8ZHIvLwJFXGkfFQJN5gpbNqIk2Hbni1hLZiYTOuxfwTAVj8Fv9rxl/kIY8D",
-	"SZLZ9XlyO5xgGZGRqhvulN4OwMjTSD+EjgWp73bIRMwjSYbLPjfeEzS9cAqJKg+yc/9ZW6knMZs15zNl",
-	"F4Yh42PWIu/VYd/nprrPCI4xS+QS6BYR08rQMBTeNfNtJFdsOgLyJ8U/BYl5SFyAp4mDKRqphQWBcFCy",
-	"DrTP9fzrIlKMPAaVVOl7iRWqFBIUIVkPloY6UwMVseUISIYv4uTEx11HV00YeExnXmk/TW9GvQlrdlpt",
-	"HXtLq1oXi0WLwuWWiMY7+lm58/bk6Pjd5TE8A22rYwgxgE2FGGeID1Zrt3bxFnVw01lQ69b2Wu3WHgJX",
-	"TcD/WNE4ovt3bYwe+4RaIYnsJxb/8uHNpZUpAG/ptNuIrsVj40tPFbUd80b0eq/zicP7wYNT9CtDAtYH",
-	"NiRv2JJcshiZX2+pLPEVSfA6P8XhlX01mcbOCcfyEnxgb/0D7zm9oQHWodre3Vr3z49OTc6nUxota90a",
-	"5nklQQ6gLNRTnu4+a9ScWkzHErM1Yoru9w21NGubSrxcVpQZKdOjMzoMwiCGRvZKTKGKiYeHPlp9rS6C",
-	"UT8ldaP0wT0OuZxFahKXeq4OabVajRZxEbwLxbw26E4uL98fX7iknrpcja13/v7l25OjwfuLt0qj0hFw",
-	"ExFXr0APVPHu1ibtSLpwZKGmYifNQLd+4MMCUWc07Fwznkek9dyXKqjeVMUS07ijVXO0wxdGdAQi5Eid",
-	"kKIy507fvwM363uRMvGzW/LICnrf3m7ZgAdKTI9K6r8yNpZZL1D6NrV8HDA04Gzz/UhJklzHpTAYRhRO",
-	"u1CIa8VHhiqBCaQWQNrqkQ6cBievtEA6JJb5kWgA6nPKOCHarFAHfnKuVNAsDusosyTfaXVLWq1qpmWG",
-	"X06a6F1upl3LK2mxB3cqkYmuR6ywZD64QbLNL+BtSjFBstO5jooUQRceK3pmEnULEfpKymmAylRXRxfW",
-	"gmjch1kMMKtBPOlzbZSlY5Z6Gm7LCNqTd7+dXB2DoCX63IC8VASFjft8KeaR7YN5ogcWcBkz6lcJV/hM",
-	"2oz8nEIPtTWUGrPbeGcST8MsieZjsaVUiDk/D0op5rV4SqarCP2iJTQxqKCVFMCjkkqOTchUzNUhy9mC",
-	"yRgTTR0yCsKYRQwin9AzaqSjcBGdshg06liMwdhqkbMEVgQ8YfWVrtHEZ64ppBBLaBwSyRjmw8DF1rR0",
-	"k98GMu6p66Dhg35pBleZT5HesvNWGbaViLjWjUeYGqbuLEkWvKVe4hrmIprSMIAeL3EUTKfMd0go0FaR",
-	"LAedmAMrNUHVv+YsWqYxVVPLlhKjlcez12mXJAoUe6oBL6ETI1b2rTa2A0kUwZO6NfBYrB7xqmEOMKa/",
-	"crRrcuLzYz/VflZNf1nfsHGGFoqhgzxg4cFo1+94e8PmPn3Kmvujg3bz+fAZbb7w2v4u64z26P6wYmY6",
-	"NdOe09pUjWIdQXGA1iaUI7vEExZESbGatQvzeNL+309Hz7znzHvm7e15B167vT8c0hF73qnaH6uOvWJ7",
-	"ACVyy+3pofRIqvmhMMSLw2US71A0FkxzCXuddueg2d5ttnev2u0u/PePioEn6Z7qfeW7sCINbJsR65ST",
-	"6iE/23LI+MIHGHMczVnqBAWSSPA+uFgcEiiJITHkBi8mwrgDMjPA2qOy8WrsDKd44KUQYx8fUclLhDjk",
-	"55acrj08BMUIp549q+DI3d/kyH1Jk97c8MjuRua2VtexgHJ/Exv9tYiGge8z/lXcAH9nEl7+/KjIyU74",
-	"+vPj54yOoRYdY7iMRt5EU1c9gQqzDSXsFPwxTT1LvJpKLtGwY2WlaXjZWv58r+UVlB12OxNRvEZPSfJ/",
-	"DIx7XemkucjZE+ss6PNU1jYc0zhDqzc6CiwndKaVK9BU+zwzMA10ATi8kkwDPpeZXKSusvQnVE6UhgPp",
-	"Ccp88iIGOb3gTcS5sVIF5hiufSHt5TEZ+FhPUk0F9Oz1PPyda+/Htbjk2cw4zRkSou5qsSFGoQ4ZJwG3",
-	"Q/KUj87TyDqQFC5kCVMf6bZo85nSOHfb7XZxHhjX0d23IVFsKHzItSFDRuYzZYKQXXIavEwTHrRRedr7",
-	"1+Dl2avfBy9/vzq+dImkS6lTVc0LA9nnJjtyMRGhrrHrEkqmNFQHNfMB5zXyNQpu2qJH8TwU6FLe53Oe",
-	"tAsleL6r20G78wTUghhmJEO2FDrfADI6paPzOiQ6f8zYdJJHm7gBx6RyfQUyX0yqCA5OKYzcZ7d9XudJ",
-	"XxM1wAYqyCZHOdCgjz4sAyeMahxbzKnEa5COoFRqseAkjiiXmFblJHkSOvYyDm6wqR2JoCGM3iv1ti7O",
-	"hbOFyVIIfIPaBJmBaUzUE3wUBl7smmIlMCPSyF/A1StInYZSoCVKGI3CIPlWEhGj02T1MKh3meyJWgsm",
-	"u4RGY8E7umxT/0HOfz4yxcx9Xnd/MDf9cPPj7osfpj+2Wk6s/mf2Y6v1g6Rh/APsvUOmbCowvQFyZDtP",
-	"DxQhOhDvhl92D4Cidc7G7gEJKYeTaOhFy1lM6u4PHfqD6xD3h85Q///yB9fpc6Ca5DU6w0LiU/nx4s8/",
-	"hFwNMiod6TvyI+n8rzDN5+38r04bUyR2O8//7/9593//T0SGS8WNudk0TIaaLjsrMIA0ffaJR7k6j0Mx",
-	"VpumQ9MJRyNCOCXQ2qpFenFaj9zncg6uy9E81JFt8EtNrd3D/KdZSD10SJhIg9ksSBBMH3Gz8DQumdLo",
-	"WlfLQVOmtBnTPNaEJPuci2xqFgpOKVK0MZZqHzpxigZcJqlDfT4DyxlnG1gxIqgbhk/DysD4W+SYanWL",
-	"sGkQyz7PVQhhBxrz6S5RGrxbpkicTG1FQrPBS+EvH+yEt76QHMbZkg0Nl/toOkZmBNCCqkTJOCuTR4m2",
-	"pxfmiTK4fWVVf9MqyP7uBk+c02UoqH8lxFsajRk+93ST4SVn1inzA2rgkb95vQfJwNiBwCGJlEFBj7Fy",
-	"qgs1EHDvAdUdSFUu6jsJSnIKYVYGJ6F+l5neZjAFTI/AeL6dxW+SFUBY65TDSTCTpi2idUK3SNJ+GkRK",
-	"YDL0w6WuWxIjTJHNIuYigmGsczdyWaYvrCPa0Z2s+9wtB0/7EeSTQUvwk7mqkyNXdRALofOX0MmFs7Wi",
-	"BCRbl2BZcmXyD9c1cSMUjamcKaK0CRxfwalYBiOX9SVq+JEyR0r5umQcKzomXY3lXrTT9suDjWaXNbbb",
-	"ty7NcBqrn3gn4tdKLcYHXqx/4EgT5z9CdCGVmpyqx3GwaOnkVMeoEa8d2U5JjhtmSR78OR+pkURbFjRx",
-	"b4A9pI0MfCiT3ZU+oQ3OhrEfgqjPs/xmiYFIhJW5EhZzP74j8hWLaRBWBfrQJf+fxW7fPPecJf2BU3pJ",
-	"CbdwXOaE+mO6M7d13QECpw8euRmkzxX49Az6K0BiA0a/dAthXe6mrDJlXaOdA2mH8zTVMjmls1aQNh+I",
-	"J6Ym9hTEpA5nPN4J3cZczGDU6hPUIoGaMqHKimm0TINgrHJ3yZDytAEUjcFoInVsudDnAEQuG4dQ8st1",
-	"Va2pZsplIuCZa6pNlcKjXSN4Ozox4BsLMQ99zHsh1G4RZmpjtCU10GjtqfNC+yOKAg69GrnnlCYTYqte",
-	"KmPZIrn+FVDhkWkh4KpBg52qu8uKiPkEC7YlqRvz+jkAOTHqTRwiWRRg6LVUtUGMy6z0e3jzLnk/fu5L",
-	"23bp9FZIXKuCynSB+x+u8Xy3EMsOiiMs90kq1nRuxhBMnzRV7FH1r0rrcF2sCxJ+IjFScgeBN0U8SQet",
-	"JYljnXwFWQY14rYu5hDbcsRIH66uxpFqkXdaWTOmdJ8r3c7RlWQiMrWo8CPofvjuJwampTq89WUVN/xm",
-	"lRjBxf+uun3pWFV6fusTEfvkUNM8SsPVpizpkJ9enV98Q6paNUNrJlvl9rlgU3FjqT3ZyjkMMlnFaCOr",
-	"r1binKZY5zbAxwYRvNIgYlt9iBhWguvyRlO53ecmBcxu2AVeZ3htC1/bSl47Y5Ee4Qb+ltd6CTb1XCRq",
-	"OlSRwxe/8+QX5kmkyVKSTOu+bIbU2kAzZCnBPorn4rE4dOdvzTtrnLSGW+OEUrHY3ERcE07VxV5BDO1s",
-	"DPRfnwvOGgnnki0Y18GkZwyfosq7kks3Zs0tORMdwd/58ivypeDsP4Er16cnIYGu4eBgqrVc5Ne7u1tK",
-	"U1HOZlCET3zm66rpMs8E1j1DdSrYobtPCeJhSVIHZHWNAHZ0dHx5idBfwYjIibKgokamSFzxc7bJMqj6",
-	"XIDLAypOEXMK8lVQ9bZRl5IWzi71Yt1G08oLMRXASnC5f/drcj7s17qkX0McIwsPFkMIPsIa9Wuf3Yaj",
-	"S/KTwtg+T0ry010IBO/XPmq/ShLkDoNrAGzLorDVf/nw5tLp8wzCgk7FSVWWTAkxJ+5Px1dkJwGowYwN",
-	"3uduZgwDSGZPhamVGpOsQKCegrdlFCKUrBzAR9KBmxHUwVGFABkAFzAOxZCGCcyWldlgOtZHmNugC8oh",
-	"YSAdqKlpV2JVt091TPW2n5Zu20XacI54DOpttkN/SaDerEpwpF4sBtIF4QbHNsmvyk3J0fLHFCxn4pKp",
-	"+Zlxsz4B6Dh1kOF8DJSPNZKGrmg3M4YgbW6cAdYbUVgtUlfb5zYcSBSBtCEs5Eekk4yQPFSrNaVQ1plk",
-	"MSX17HUbIQK30m1UpFMYcfPYhuuJTSaA5VFlu2bB6L6fyl/0VO6hIG+GwQ3znZSLs6IOEX0IACXoBv1f",
-	"zK9kOHK1Zmu737PBv1IvPDAkoBMj2iUiwmUhLy+PLy9Pzt7ZkJc6rwB4Wx4SgLEy6Egtjazp5rGS7QMO",
-	"Qg5lnIkzSLTbSzPpTfXbFDMBTE8YyXdm+tLuoASu1aK9LxMVv7dtacO3l2JVJEWJBrv8n53ZXwagX+Vc",
-	"NbAP2VqL7+z1hdnrylZ/Nb1amBwPzWEZaE/gsVIj66qsVQWx2lCYA0jDNLpW+weX1GkYgrelz6EXR8PR",
-	"Fe1Ee14KLQOIMjXSXF5Jl5LUJWN9XsDZR1skCwePOrcy15gPcPBJWBozf/ucjmmgLbT3F2/JdA4QtsQF",
-	"IB2X1DEMb07JD8cvfz47ezPovX179mFwfnHyW+/q2G3ggYpYaFxoe4yPxCGhJAxiFtGQzKLghsYA8itm",
-	"Q+pdK2MjDPh1MxQeDfvcIEYEsrxkAKFLIQWwXoRXjLImo9JlsKy7gZBPOmSt5/Hr+7OrXjKb43evzs9O",
-	"3l1dun1uURjkFPw1FzGFjj7MZ365oo1FILa4fKT4Nn5If2OrBObdxxKlVu+NNQLVsXNEgTjrpleBxxrf",
-	"o+Dfo+ClfsSxEqQRoYUz4PGOgIKVYq7s/J32Osg53yvd17ZE2ES3t6Cc/lNzYv85Ka4FmjNQDQa/M+n8",
-	"8tjE6FRiyq2mskfTodeJ++9E+xUyS7+cjLxbIoKmodVpo5fMYCfptNFxcMN4ixxzOtTA0EnnvWSiXsho",
-	"hDEJ3W2PyDhi9Lq1KhfxcdU1/NBd1LXvXPtQath3rWpVbuG3plPtZFucbuSaepU+8p/go8q0gK0KomA7",
-	"2X8Wgsx/povKaquWtFwr355v+SzenC13/k77In/eiZi+sn0+g/X59fx3it9cmf9g9bsG22nO0jKMMQ1M",
-	"egIlmJoQsThaEsV8/jxkSWkFIDDYjbBbJdEbPWlbCukRFhXwzsNlB+u2TNXwocnk/5qz+Xe78YsLhEvG",
-	"fUKTjUj722njUZHhVz9i0fm2A73Y2L34tpIVL3SGkMFPMdWW3GPoas51RyUypktJwN8LGR2d/T4H1Pxu",
-	"UpTFTK6FWV0TaYXSgqS5qsRUGcPAye8uQmAkzeIhv0IuAgA9jyFtBsDyyqK1sFI2s1+alqmPrQys9qxa",
-	"S/uf7Er9Bzgp01o5Sx/IhWK+Nt9DJ9UHYvcsg1wxucYL9eUOQWh++/0k/EZOwrJexngsBlYbf0Rb/hLs",
-	"MQua12y5xrY8P3mj7vlHG5M4iVU2JGZAfkcgfVhz0KNhWFGbncLaIcxExOIsqRvirKb23RJqT1rzVSct",
-	"vNPo+UltPWJ41SEBF4vmuYgtoLFU52qA2hRPaNznXABuIXb1w5JKDXdnQvfxhC2JLyDt1cPWA6ZjtkYD",
-	"63OEvzPg6RouL2kQhBmIuFJiHofBjWlbltbHdwmijLHbWRAxado9e3Q2w37YkHtnegOmz+n+pPDYckUc",
-	"H1jnUSP4+ImvFMDHj6+P2yd9ztOIvUNQzUS0b6XNf+vn6vcg/EO4i4FoS3ofHNrZHIEkqRGynVzrVMm1",
-	"krN75+9rtlwXf9cJtiknbxJ5191Gv+fTfi0rSq17CZU9LC2tCKRXkMtDa2UrBO53ovsKQfNCRxetqaWy",
-	"7cHVtK0MizdsmTrp81JwJxJhuL1Zb965ypnO2QKWY6KTU7FFNHsiSUiHLHTsXs5aqQLnnrpPPQftJvt8",
-	"ISKoQVO6oituWBTS2UC3yHRJ3XS3a6c1YiB/jfMekdk4gPTq8jGjUwbQODpkPsEasyhpHK3f4eC41A2R",
-	"6e/a5/oZ/YYsOmS5/y8MH1UpTD9gqYTfggpoKOAfrwZ+T978mn7R4pHugHBIqlxRsBhrUsuIR1Ah09LZ",
-	"lR6gY7ylIKfLsFKhr3Q5NOrTtlOb0ttgOp/Wup02No3Cv9KeRAGP2RgQw7bs4DWLGFR5m444FW0cAZ4e",
-	"ntONyw3wvBp/ri/W6afe8l3Qvj29bC9Pf/t18e6TWJy+EovT16KiRVBJayCrE9PBfrEp0KP271D7tr5x",
-	"h0aL+pIy6wuxarkrCquHM1BZWcefxWmaO1bpNikrAcy93Rsjx0pw+dH8KNqrI790Rh2UN1/ot5dTGgbm",
-	"sFCUvAagsRTz0/LDZaExUP2hMXbk1w293emIulbTLF3F3iV2Ffh0RHewmtzt86TbfxBnW2h/h4nPn6D7",
-	"nQ3O+SshTik3qpn8+j2x31rNKdCTqwjF4B7Yx6Y6lT9m+FXM45UMq66vgR13oV7LRdgJUAETvAnT3t4h",
-	"LlZNuxl8hJIabYe4CErhEhqG+sq0VXHc4MFeetjWYFTqOOPqgP0z+RsHUnNq+B0l2tY2qvsAHSvgaz+a",
-	"4QkeLrsEOrigdaGnVrAecQ59joXAgFMo9L3o3S5ph99okVfaDgJA9W4BrQOXOwWs4AL93BBagNayQ+pd",
-	"w00TEfot8gHakib9A9RctIQpr64Dw2cTdHic/YDOgsE1xskeAxb+H1ji/qUP+WNIWUv5z7HgChDeMuWo",
-	"glTYSJFOLjXZLZvOYjwkUblG/vqcSpcpq1Sqf2LxKXtMx9pa0N0hmwQ6wy8NCBkd8Lvv7M7xTrUqajER",
-	"cCqPFrKa0srcZHmUy9ICEW1XShsLOwdgTeoUwTgRahagGWzU6j5PAasPK1qUYZczaB6VnFxwCJiQbp/r",
-	"dlFK1SZBXEDWNs1LTGbDE4J10vDQkPW5Mk5jxqE0uxo2W/POYxWonLKvVJvyHSr7f6bbqKwWJS4VJtp6",
-	"zfD2NgLGOp1G1Ma4XdGhNQUqTJXUxGITEWhedcrtXgVXZ1fn+rk+DwAsk/FIhFPExqQIrYlRBU/wURBN",
-	"md9wSLa5SIv0wlAswPVtbMAk/YJQ4oWBblEH/lfNFyLwwKth0GjRJdPnFfZhVQf609e9Svzbh+P45Cur",
-	"MpMSoLYS/JV/mu8l105GiX+1dVPKl3kUVqXohmxke2OmI7o9eW8KEKuzgrhB0kusOEgLmo7owJwELiqV",
-	"i0CyRoscpxadOkWLsFtpDMexZDf4NnJ+qD6vl4HKNjKNLtSDysplfosArKhxGyNMbcKEBok67YolS8Bu",
-	"D22lgbPbuM/BjYXrrx0vGscSsb51qXc1Sm1C1N/xab+w7pqHmzV4/k6Sew2Wc9EFsTGPdbYP11pQsJYG",
-	"m89PUcZ0lnAeIa4IX8FPfCUVL51ihbCPYIyGe78reP8cBc9iPg6RJr2H2/BW5vwygroJgrq653bVwQXo",
-	"uiR3HuTqjfColbGYJYkJeCLstsFrL7g+iXMRbuw3ovsgAWKmxOYiTLbImS1aMh6rwzUHYDk45Jhx9QO7",
-	"0AtyBOvxiFya/dCKZABYvta3nMH55Yk/rf3Jahp35oNYxLNq6rdr60w6BiDri3imXtHd2XHJ+4sTzQ6/",
-	"XmTacby/ONHZG32eEPeh3SRA96xHIlf2d9GUUAO0tcwdbdO4JsDliShiXgxf1rB0MFIwjjQXMQ4tvw0Y",
-	"dNLw/vLq+GLw5vh3127abZJ3EMutqPTxzXXZUgS3Y0gKUmbcIx3F6Qe+UIqP+hR+VBmhVTxtYIz0Muby",
-	"fL5nd/8DT+PLmEYxoeiTSL0Q9YvXR+Sgs/e8cS+5VMb222cfZlXkygREEFwGkdLIlDr0lIjZTIk0PwpG",
-	"MWEBHMALukTLcc4hS7DPLVtryLBjpJEc2jRN7XQUGOY2LUfqnC36HMJ22I8I/+k2nHWBzYwVDA0IyuxZ",
-	"GCCAQ1jtMXjSVFtHG5N2C32+286dMsVcPPIhEnxsORWUKkEgT4n5ZGZ3w4S4MYvIyTmpawF80bs6Hpy+",
-	"7g16R0dn799duQ7JXzk5r4DBRHJ4RCmqXq10lK9gxayXpQVHhPFhYD5G0o7ju43zn5+5kXq3xXSmsQRz",
-	"ArlEVbqzZEbfbrXO+AG/BSNQH1ISSUvJrDjRXRE/sGFvHk84oVKyKMa2E5CskFcFF2yo/s13vIkSpXzM",
-	"3EaFaK1DVgTiq+jfBoHvNnIy91Cr0ri2CcqDsj5Q+Pb5Anrxu3QauYT6frbHldKDldCaLK5dNRtXLq61",
-	"RxFyqVqkl/angRR1u2vLE0lCdsNC4+bUUD4gzTcRo+h9BzgJZV4eEkoWII5Tl99+u93noJOixECJNBjB",
-	"kaB7xOTNRNJLNw8y4akug0fjtE4J9OtdmqYGSodbBNwXC6vrCvQvzmw36uMzNET7vJdLSDNHLyV+MBqx",
-	"SJGtvmQyVyBvF+ITYsY408ecXswuTEQb55CgBPkxcCOMVMxjPBLtlcBMfxoo4hwu1ZEbz3AnzdgHauyu",
-	"Lhsvj92OoJeRoU630SI9bHfUbhNPEZY3h7YRGisQaUDv5xOJiw2ndsIKdre/UHjXzLesC/zBdQjN/G28",
-	"3Lin6tBv6Npamue7xSTwJlBDFwdhSMz+IkP2edLVBtrzlJ2+v4EMOH3de6Sz9/R1Dz/xlTyJa9MurzJc",
-	"nMoLB/BdaNhpfc+A/Meeo+9RicrmG8YC9tUcpRnhdecoWvFEqz5XX2PBgo4aFduA6IHlZEg3Uek1ZD32",
-	"9of6KE5vgjGNRdSy05TGLK43XAfSgE30C0NYfW7fRwB2A0SZObghBXjzUPBLNg4SmfebJZUfGewIvneG",
-	"K1EdKsAWX3rB7uOG3FbF/YdwCdr+c2mK4BA7nfnJ2UsTv+FDcgp+CKloM8flBjSPgBH1host3frcNfs+",
-	"mw/DwHvDli4St/kzrQlozWgkGZStB8KQ1etITH+5PHsHxusVuuWRweHYDfg4ZM25ZA7Bfk4GpibJrtSO",
-	"S/D6G6NeY1DoTKWkl2KLWAUKoDL4gYTzXu0aqUdMBuqyTiObRWzEooj52n9RohKR5B4NZGa21KOchBT8",
-	"tDIYQ9tBGgrOqt2npMp7ikknd3CfZqTGhU0NX19qeJoKHkJs/MdFL1BgGEGBYiPR06PUCslW4W9nnJaK",
-	"iZ1RwAM5qZYWV/Raa+VlDO6izbFOdChDD5vfWN3Z3fTWVizUb/WGMhBOYmmJBGP7QNe3jNYxZGOKwUYu",
-	"YrJkYML4GIQRUTAOOBhFYpQ0U/1w/LL3/urnd4Ozi5OfTt5duuj4i5ich7FJEjXVetqpinuh7BDTubKb",
-	"6S6aNZqdrCMyE4N0rHKExPXoJO6pjPvRKCZZH2MZy7+G/avk+Ye3P8o+9fWSGta7A5UB8k/3BP4T4iv/",
-	"FN0MGeYRZa1+1yZ2y5aqGJofaXfn9BpYJN188i7EMUZMt2PIaD7Wa/u8rocsGy1ykfOukZPzSk3jHB9L",
-	"60u/QbvkH1lZaGKHxtsErd+UVtk09YYJyeZJtEiHhergqgM+tVXBcq6gF5NHYBw84P4FBya6eutFItQN",
-	"mKEwzifzWRe6o98EHmuiin/Nlg0CnkIJr6BELrmX2kuNQ+jWV0LfiQptTPE+r5+fvFOMPAzElMVR4El0",
-	"hL//jYxCOm7AH4bh1aG/EIlTUesMSZww6SGeRCIxSQKKganvA1IeLoFDWChN5qpS+sHf7PT5nF9zgOOK",
-	"tHMY2gyapQZH9G7qObUYs9QxUOC5xzvhe2aQ36qnMVvg/d2r+B9SV32pzeesoENrerW4U7JyB7P8Vh26",
-	"dtvqFRXRpjk1cXOltm6fV9Qcx0KURuRhSOdpZfijQDFkPrIVz1akxyfBjkDq3En/O5f9g2PgaYWX2Vkb",
-	"/yc1rS0mMwboFrovMOFIRGMRVzNhL1zQpSSUy4XSTzttHT1ILPCh8JeOOvWBP3W5FwC7A9LCkIWCj2Wf",
-	"xyKTqKNYNvsMRW0WKr8iRr0JZCQV7WgY8COzaPYjW7Hol0FuPxkV15hkltjRAVQCaU4Y4KZ3x0v8H1F4",
-	"mTndevIaAbZINpYMq1rKeSXsBU9sesTZefkrsTJICpUB9+mMuyJQhpAIeNHoksVEQPHkhIW+Hbw3GRjg",
-	"88IJYpIHFxlj4iQmvmBoIIQAqNIir0UYikVSXhbwa8jA6/Mpja61raKRro3+X57AL9ljc3TmG9/amfv9",
-	"MNxY5WTqoFDWRLL+WvtE0gU+WMOcOpdpvbcHP0Q9D6DagcMwMeXd8QdiMqLgd8zBmqkxcEwywqwjTBUi",
-	"53jBMEownaqdiFm4TAtt9Puh45FOSsK8rrlkfT6OqMdMhlJkVzSoM1jOYYwiapEeN6oyPKl92jpyvpiI",
-	"kKVAWz0ypJynleNmSmkGFC7ufnuvzxEvAh8Ay3+ozpoU3UcmQP0GcQezzvRLk6RgwCZFdSJrUI8jyuPy",
-	"cNmF3rHHEg3w9m85TQd7T2m0f/ldt/9PEWfYKQuklyVNViCSyWDM57NqRLJLvP6NYAg+XHUOzusCAoCV",
-	"TT61QqMMCN09I4kkJemxYsa4TNMs+7zuypjGcwngM0merX4exdFn50H1+jvOxSHDeZzUFhz/+v7k4njw",
-	"2/HFyeuT41eD49PeyVsXlf1un3ORukpgxkmHEm0zBKlKpoR5JnlC3QCOYuwFdUgyS5RJwrXSHIiG2YPM",
-	"jgWNfHkfDMXvkbTHkjmmOUXWGFdUgs3AIbxddDDkJRFKqmq/QQaaJtvDBn118IKuMVncLpQL/avZOz9p",
-	"vmFL19G5V1YqrxiRn6+uzslLKgNPF2g9239hcF6sgAOkH1G+REOJ0ylz+hz6Ho5ENG2+v3jbZNwTPnj4",
-	"SfKiTmuvtUskXcoG5hFL4uLLB1jg5/a5onB8i3mDC5rLIF7O2I/6bjs4AB4SSBe/yhhpOIHnBy/2nMz7",
-	"+tx+4Tzi3YDFoy5Ug8mugJJVuKGpbujCMjaTZWyQmF4ziVERK+6opiLngO01gEfcrrUlIAbtq+nHwZWU",
-	"/Tp+Er6uPa0uRoWQplJtOWePQmpI3S2fkv1SeIceZsOkensU4cQAB4zTKBIL5nfJiC0MXKNUe26U3ySV",
-	"j879gHGPpehBOvvLQPD3rCBZZvgJ7lg6kRZxIybFPPKY2+e4g8/azxoQn6KgwWu7V3/1EBhN/4Hx42hM",
-	"efBvFLUTKvvwEWvASsgapThWgirW+S9aa9YVHn3uBlLOmW/tmL4Rfngik34DkVIx5HyoLCTtQbhmyyey",
-	"qxjT9BNIfu1z62wz71Arf0goGc6DMG4G+ndSNyemxg13nT53Uxhx1yGtVgtWB0jWgAFAkJDKa4bdS4dL",
-	"4FFMKQqDEYuDKUs7Hegzr3d0dHx5Obi6eus2rP5Vw2WSN3T8r6Ofe+9+Oh6c9v4F94FoGy7TudkNrTCB",
-	"KaTBFJaozxUL6Lgo3ozhBREV9023XVUkaf98zZYNtQIiGg8CZSblryrBgjiprkNcbEmh/kXnupJlwqjP",
-	"IuLGy5nb5y6N//vTInYPSRCb81qikShj4u60FiwMmxC23Pm0uJYtpYm4icGpVod61+B8fUuhc6vSfRBd",
-	"DKnEUW+mXizVJSX/EwEdFwjJ6XO9e0HIzJoCSoMXBzdMGZ8wE6B1N8kIs0h7hGvZ53oz7NWpu+fvr8iO",
-	"/Zvc+RtX8vOOea10G4dQ32E8Y2oIU4oERLgyvC01qff+1cnxu6NjFzIzFcdwOR+NAg+k9IxF0wCpN4vY",
-	"9NoW71qTlmTM4vSoYFGkJB4WjdbTqDDIf7Wj81RpGKTyXF0x92oygFFlq3GcggBo6EMTPjuwjlr3sM8p",
-	"gWlkercV49VmZIv/n71vbWob2db+K128H2KqbEPIZe9A7aqXnTgJe0jMgDOpOaVTqC21bZ3I3R51C+LK",
-	"mf9+qtdarZslGwg2MONvIda11b16XZ71PMBz63/9+rVT3KQPaVtNBI+n//J2wO57Oz6uVfytsK2xa2GX",
-	"jIb8Rq9A1uv6z9zGCcvAzhXaap5pFiFs107v1Ewu7WKvLaH3yOoOKChaC88A3SOP/tulq33vXF9fd2B/",
-	"TpOY5sSto/slDAb7a3iV5cmE4h63TSU8Ybd+gW22/WNnaBdq4T/K3JFuiiwqSpYcHyx76IlKTCeOrqwT",
-	"Vfi5EBSUnc9i7dHx05a9/EIFcrEFt649r0fFlnUs/cId7qMgsBBXb8sBa49lP/HkWyGpkWU0SroR5Mje",
-	"pDSAkxKqdjJc0caWVyDyNlhUDsnS66GIxRgCYGheiYzd/dw88SQC4HN35xm5o0hWDw7bM6jq4mMdEtMM",
-	"pnXGwmi2wqlBaAx6fhj82HtrYF7+BP8yCqMyV6aDUCHWKkOW8iBRWrtX1BXai+OT08vz3tuTs5Pe50FT",
-	"7t6O5fLOuM3UzI8Xs1y54DlLZUyKvPlKdl1AlRW9ma3viYBVfrXDR6WyhfG9HUCF+uVCFehlzPjv7O8r",
-	"/Sgjvpu9iZnG5clTlbKo9ZDs1gjdYxC0zzgRad9yaJfYrcEk0pW7cMxKx6OOfQkeSRGyj4NPp3D7IppO",
-	"GAenW1DmqmNnVqlB7C5qyVP4H4pZrOZTIU2ZNfiQXQP7MmnBezIU1gFI2tZSzFQcMxt5Ch52Wd+RtBOv",
-	"ABmG/lnv/HjQP8eM9IVv42EzSVQ6noCfweODPDWdFKXO8tQgCtLj6wG3vQ0PzjgtT1+K7+bSaXQBBBqU",
-	"qrhmPiSffRdnAl+tNXCQhRHTmZl7Eo5FiEP5Sty4813HoIpjkTCOECj7WSKZCg3JLGu9iY5IiJCsq/4W",
-	"zZDM2j76oXswEBkpEF3gl4DyqCdNwqW2ATQsmTnRGQRqClgo3MdidS0S5mvxh89aWghmlwh9/u40tHYX",
-	"JdjgW9pX59KFwL3fep8HF5fnvUHv8+Ck/9lnrRf7LLRvlCd/djEBMktSWQ/ROI206dNMalJ7W8FhhacB",
-	"q8TODbTbTkEn7gYHwnWtG6N3FoVp+nZqgk2n8RkR8VNh2y1rur0ePQ8PghfDzkv+SnRejl7vd/45/Afv",
-	"vAn2w+fiYPSCvxw2qO1grqKk72IDR252DnfSFH7ZpLpb6XvdVOWtzbgOiOQOJtxWQ+bnRT/KNlijyWhl",
-	"KhcltVxr+m4p27hgLnEfHfGrKFCyGwVq2Xb6Hg9bvaNGUz4We987cHRpFmazfBhJDiti5TZ7zF4cfH9x",
-	"wOAJd9o7mPeEO7/lwUR03ippEhU3fSs6fg8OpmOx7xXvdp97tSAXmoapZieeCB6bybJR/ohHrHG50x0a",
-	"iV6Sq4hoeaHJjBs+5NoVFbqPAAshbFjKrLshIRSRYf6UAAjmwyi2Jy75BHvgsDe6RNh9xsMI7jBL1FCw",
-	"lk/n+kwbuy0ilpGeAo7ZPWQH+/tZa5MnK6OnM5yBo1EHlTFkPuIhlI2kMplvrH0oMnrSQaBhT7KelV3o",
-	"LBGBiK6o2QvrWe43/YzAhtqTLT9QUooAcAptoCqIlYZCzhQ8IKmuWcsPBTbR+hg/BnbB4LOp0ajtSa1Y",
-	"ZByLEr0OkazF8zbAso2JBdPghWBhNEmlxj4PpqQnL349jYwdSamk8He77NX+C+an+Yd37VjnwiTzzjE6",
-	"aVnGvc7h+CDMuftQ62VydjepWTj2x/njWRr1s0VPVBqHbtIwk/DRKArqF0kkryJDpRVkzFqV5CiIyjiv",
-	"HXF9WZAMiEZ7XRFmaN9bVFtg6eRQFDwRLn4plbl0v9hZlZU2mWNhO0JePiiAtYlWgLr4PamSXM0c8Jhl",
-	"2SosL2OKxK4BDUfhy2khQ+j+ByRNrOQYCsdTMR0iQYg1SSoWLICxh/pOaSDsj0fZGZ50mYQb6adjEuMk",
-	"+1Zryn9Wb/NAAMh+wRVv2r1KhcL/UREQVGRVyow50Y76liPgCXIw/0dFcqGYjsGvZLnRWsjhlorFq1uf",
-	"AGmyF1lnUc9EsMT4DUQca0SVA9gD/CdY+miCeW6IsPhNHU3c2M10omJAv+XKRiWpLp29mqvB2BMg4kKA",
-	"72H+iL4nWznoqV3FIzGCiVsPHHbmAoKqaDE9OeVzoKYsl3raVewplYPowRDXPomkAVuIDfsc9XMx5SGF",
-	"CCFl4MnjShUpHxsEDED2OhpLbtJEtAmFgeY3A2OqxN0aUhIMTPUhPCRY9WKjdyTd0Btg9WyDL4KNM9nu",
-	"2Kp0h1sznJNxOj+uTR1o4Bztdu27zFHMSMT210gGcRoiBQW+XG53EH2gDNPCHqmZ+M6t6+RJ/4e3g4/o",
-	"7RyiTu2fVIDPxJKgFz0RV4LHNIxfSbwML66F0Id1OBP4BVNvUEe4lnbHKxUTCHHfwj6ggCfJ3N4SxQ8Q",
-	"oYIsPFmdItOn0lmgAKCVo2qernhf8hGOgBDLBbXPdPmEpvQgwPyQfPRDb8D2QM/S3y3q/3bZBVQpWJBq",
-	"o6bUqlBelwjV8mQseGItCX09PlSpcaAwAvTUsvOcZAvudmCDn4QH5Ld9uP238gzLsQMZIMhwI7bggUch",
-	"FnlbEED+wTNrBkDGf7x+fVBMRamqWmSppl/cpIq7KxrqJcDgmv2mCYAJifNi0bNFG6UnyaMXUqXjiY1s",
-	"yRWPFWqYcTm/5vNdwKS5XTZXGIBQnjCyaGfVNSgGHBYNe3nPJnwcBUSO5BDCjMbtvICEdJUXaNgCWLI1",
-	"emUEXMMeX9nWj/LoaVUBGF5/GSS3CAHO4a5ulIZg40U8ItboIqatADrdhfGPoyuhPelUg5sgmUdODZ42",
-	"ly774uK3LForBEzuUWgvIwjswf4+1GjgV9jTNItCMZ0p0ygSZa+zUeNubxncMbJqsLwlkQw78Tg25IKb",
-	"tDXHT8QcL1YQ/qyke2CBlI3z/v6bpcb5BlrhuTUigz0Tks+irvMXmnLXFzMR/Oei//ln83A8DCMMIM4S",
-	"exMT2evYVZAVDFB9vMn76M+EtOYqVEE6tQt9DVX56j0cD2Z9Qs0N4Zwj0GDZEP5+/On0dkPorvoXGEJ6",
-	"+bohLMXwTWMIBejSkbetP9+4oPwW8AA7663NFl5lmbRzaXAaMl4skkzwYFKr/7yZ3eAhJKPLQ1Nw23I6",
-	"lDtkip6Dfm2D54pum/UUK17Or1/6g+PL/vmH488n/3U8OOl/vvArD9h6uf/Gk/4fqTL8UnwPIG/is6GY",
-	"KxnWy0NBo14pPbq2vt7KjW7lsDx/sFTwNtf7BHO9ef9p8VMelVcwcjVTgkkkd1vIC7tL1k60bKteWHCP",
-	"pO6x4cn+yAXM+7JSFbrfDeBWnkU/GVfVyysoNDuHMVkLDaRgTy+nI37IrEn1QfpKszj6JtiHyHxMh880",
-	"85zh9aS5Vh1HjV1qcoa8MiWzJQPVKFejJLWoXLzAk2WxKgr3kV0AAQsqYVMu+bimUZUKs3b9lOUNoAQL",
-	"i5SZNJGYYLaPAu1/Ew4q8/kzkMh0zXb3ZRZuZrtbvNETqXxuhRCfrtj7woIClmGYaezT+2OmRrDb4erV",
-	"rAUrqoQMvG2ts6GPdhZ17FpfFWgdn538Yg9be5TVDNkFkwRYF/C7iQaljNZ9MTwYveb/FJ1/8pfPOy+D",
-	"V686b8KXLzoHo1fDl8Hz0RvxfL8BrUvXuxzOHw1iFwd9WTxox6TNpLh+mDhvA0bhaQB6y4VWSqFr1sKi",
-	"uGNCCxJh7rSGG7N3iO79CQdlWWTLA6Coaw3nxQ6NYhl310kf5YgtxIEtxW0dQ1HEUTKVuWAQbpBXJQit",
-	"gOOoUhMTEJKbQvc5Ihl90pK65MYv8EFwgxhN1DEqNcVX+B9oQYF4S0KVJjhLJYCuzAyEvzw+x2W71uAc",
-	"b/FAYTne/GtkJhcwpZcYp6oi/qLa9l/Nh9nG+PdhVOuTAjkMKZ9RgP2EOWWn0538oxtURpY7T8Ui970a",
-	"4vcqwVgK8TfQ2GGdwYTxQntcoaq8e5jRbyJihvBGskAWXAbVoRR0wbY5DC+S3YwANQvuFeOezBGvLBYj",
-	"U0+z/y+ANvnNZdfcn/z3/C0a2LVxedr7le70QMEdPkn4VqX1klcf1bUNtufoOFyLXH9sG+b9HSweFXmL",
-	"q3YR48dLoc8DGbsfSFP1J5qrWBixGDVW1vnOTUkzyrCcbSzzMJOwYdtdw3xrL0u7N82d+w6wl/iv2xm4",
-	"4Rm4kMd3gSGF0rnj93ji6NXJrV/EHPy825jXvUTF8Z1dyps/U5Pv6TQ4AcBILJYqht6pZ5rFfCjidsYo",
-	"KcNSFG2Ps+cBrYInr1UCqDyQSFRXIon57BKrD9rPeR33ATdYQGUSkH+3jfWMSHuSiOhdEiECyEMMLV2B",
-	"OIQ/nHg3weJyFKHjb/EknUNXWN2Bda7ieN2Bvb3HQlj/GMJ4Nwm2ofw2lL+TTzGLedDoVBSVrDIDk5Gp",
-	"oq3YsKPrqEUb28aPCe3zClHHuDPNOPABH8u5q7lO+Rz7i8xETLt1Lc3H2a3W6eTQTZbVEWr4kbV9t8Rs",
-	"3At/5ECDQYHMWS/kU57pau5aZ2y0GwcfpDVT1z/rXwxYgbLdz7oVFqJN3Gs1cBQVeHyhsSoiwx9H2kC2",
-	"nzV3HeweZfADu7ZN3oQIpHVVbt4uOy93c2nX0z6LZIlM2/4x9yR2rqP+VfWDZN0TxOXnM9+a7GjctQP1",
-	"rj6Tf1FdmWtotl5YlJtLRT0xg7BNSN0P7gC34RqLlZszghkAMun+sQYr+OnqmJHqUtatAjCiXegG121I",
-	"cxNTTJVqM6IwxTW07pbh0W3Gtes5xXv7bOxIV6bAi+nombrsMxQ9/SIhHTVelzu4DheT921WTxOf9YhF",
-	"putJa/oR/lXzuZyiAQ91IzVbMn4C7GxbsrNt+mc1mKJqEloLa+q+MkElxrS7+l1L7F/BVC2FW50UjnvS",
-	"XS35iyxzNWa04oqWfAtpWmN3DHAxLIz5vS2s+4cj3Vlz2vFPgaxOrnB1WKWRAXYXqex1oLYNOUjnAHeJ",
-	"7g+5srkndSTHseikmjRuHZfFyeffTga9yy/np347j3KYNipxQjdcs4uPx52DV6/bHvJOsfLJoGZD8qEA",
-	"tAJ6IyL2GM4ZxjqEqgYeFfs8Y2kdHemGhZuceYsCvkWmL5BoI1bvmVjoPS/yetOz9c8/+MjPNQMKuqsI",
-	"dJPqDv1y0Tv3d9vs5cEbamk6yrCsszjNJqANJPMZyBORq/iUe6k+9T79u3d+AcItb1i1bcpGcbmxQSrv",
-	"sRIaW/+tE5OJmyE8DdRhdbvEUK137RwJGTGbO1WdGg8MrgGPUM8dYgfmE7ztmqJHvMUj1CEfOM4zkkW6",
-	"F63xbX74ryvkUGAhsVOaaTUVINo0d0jShV3pCI0h/T+aIbYufHzRbv7I/7gZ/qFC2XcTAER+i2cad5ec",
-	"cBC6grbO0M/mQYhMYdEFuicP6GCNheR8Rq0KNmi3bcy2fKLd2LoXZcei5BvZ7R09iNULhByXBJh4pGJh",
-	"lACpUBi2mVaeBMeEvKyAS4bkXAUxgCoyEerOudvWlO2gV3nasRK+xLI4KUt5PVhb/1OMdKbZ5NhgJLN6",
-	"Xe79AP38hW2kGvkU9PQRGriQODTZ1MiVoVG8xpMNyFwkuXXMiHkYlF9JCyCw5cjziGTQZDDbjmMSQq+C",
-	"XEU93neqrnJfuDKaWd8WEpbUdWVVXqDUmkW4kQrfyVCpWHBZ25rVsOnSS0PUZ583/Nu7qpvfle245+3K",
-	"dV4fL1fWY8GvxGPbn79okSzv/c7nW0MaZqQSoHHRpFhzTczS2J4N1NKe5Dk8/DbLEVud1xqaFm/xQFB7",
-	"er+l2+g2GP1bcIuQumW+4mAt3Zufv2Sfd3XGVY3VF+64TXRW543SdoLu/+/rl6PnwUFDQ7T4jt+hqmE0",
-	"5d9PhRybyc7hwatX7Z1pJN3fzzfbH01jt8xpjqMrUSgGu6+yLTA8tjLf4je6p6peJki/trqeu8PeD/rX",
-	"jbtjaALfODtUIi7ftsg8ZIvM4oStA6vcE3I1m8NZ28ya/FeakKtmvNODXLW5fXXHPenUDL1FT4YzFUmz",
-	"bLsRdMzDZmm2q7Rmg6E5m3+iNSJJ3PpYEz9HcaZV1MEqWGSCzDgJUtfuTWoP2Opdkb/cdXYsjrS1bghz",
-	"A2Zv7bMWj2NiSwf91N02o/IztQhdGC5DnoTMrX2mZyLIZYA1n2sQLfUkqJa6oQLdUmgecpppeX9/Ikya",
-	"2HtAcllJ0q0D3L0noVCLp345P0WesaFg/sSYmX1iUnKmcvLX3r8/9vu/XB6fnva/Xp6dn/x2POj5rvTL",
-	"k2TOpMI220iO1BEKnomEx2yWRFfciDaLlZoNefCNqQRqNJ1YBTzOVbOr0lIUZyP9OnKjtSrpbsAFIoAw",
-	"09E1agyIhl3Mg9dRjLq36X1+d9Y/+Ty48D1ZmOBNtfJm7hL6amslL6F7PBB7ScWar+5/cuPZrnZAsVZO",
-	"PLG7TShsu59q3UWEETG+sAHdWxpiyf6zutvJHbr3g/61Knh5B/9fMRU3CV6y944w2jPb6GXj0xE/Xt1k",
-	"dPpOLiU9FVrzsdAbnKVLyQAaZ9va/PxV+8F28j4AN8CajOj6nPjVISxNu+VlowthdKFAq6E5RXZZT/Ih",
-	"dbyHkbajHOZjE8SCJ8hjN+JRnCaCaZMI/q3bzLa7XgcQb3MXB3C7zLfdbusknHOVoifkpe2FIo6uRBKJ",
-	"mybi3uUn/BUycvQ6SxlyuTFiOjPbis/DJ+TcksJqT4RMZ7Wf5y+2q//Ewt77QY44UgIJ+mWNvECFB199",
-	"8Cd8uJXZSnoJCP3STKEXeywor8IZykAmwiRzZld6mMaY6MvgLT4NUicK/W4N2IxGJzd49Hw7D9gOUXj1",
-	"P1KRboPejdueC2GtSPYhjIIJlUe+dhI+5m0es417iTLciM2s/MbFfA6p+BybRplQ4H+CFPwsEVeRSrMc",
-	"qTZ8rlGQEqBtBy89OVFpog9ZKk0UI7UXYlHdFwp4Ym0fGyozySXCNYukJzMTkP2/DyQ83BVCEB2oryMT",
-	"TKyh4XLOTDQV9bxephT1UCJ4/Z7Lasatv0GK+clQV5my81IpUD1iy2EEruGNGozyEhsIvTR9t7mN2A7G",
-	"djd+LLuxs+Nd+1l8Kk/D1gwy3rQ3Q6ffZhcYtAZ3Zlzra5WEzRxwTIt41LEzl0dShEgl0pKKOdwk4xqb",
-	"jFHNK6PAMhPsto7G9k2wywLYXAo9407ECyrao4SPQTe15f8/+Plf3W7XbztVDE0jx4kui1q0lTYamsRd",
-	"q7zdVdxrMaM8WeQCcz/g6/tdV2Y+7130BtDSzqioDElIbIU3npyrFCjq8fUjqY3gYd1W+0GYc3vpM7rR",
-	"Wa1bXt1ojfhu9iamKntbBZnW80rwsbh3OVuRDWEHRgrfG76hHRQRAiBAMzUTsl7f9kbA4M2hgh8Yn5sp",
-	"1z4CZO5DdKtl7w9A5Rroa/Zfd9OozeUBM6mdWnplFHIo4wx9AKXASUiypzWZp5zjEAyVksKRZADjL9D8",
-	"Ee/WHMklWmWwSwFbvtvOpICUpPRPqgVlBaTKFtwR456MuREJjBpLoZaABgl7xa3dsyst5IZb06eFDHHb",
-	"wMcyQGynzZEnOXNvgKdGmqXSiRS5l8nsa0icD2BlM+CnJ907dlmPB5PF3jxrBTLkjieLRBnveqe9D8eD",
-	"3rvLX3q/+9mXZ62cMmMJUuede4Yigvj+yzXV2zwQZGdgJ905Xb2eyAtDJsThjhBKlW/EqX4CDT9bMol7",
-	"dUorLmh7wU0tl5ZnQoIDlc+giqUkrTA7lW5nnW+C5y76BbfsIti2EDwSRgm75xFydsGpue2MWQKFafze",
-	"9+62Nbls9AZb5oEF3Yp7+fp3oB2odm3UmpK9REhxfftsUPHiTW7mWx7DoFhn0eRT5JkmFTHnRuYyj6Py",
-	"cRX2sVpvtJ5fQIrrh18SMLR5J9DWom44p9T7bjCr5HY3modRGAsWRyNhoqlos3RmPfjIaMaHWsWpyX9c",
-	"z55uZ38kR6oxi/QepPzsYbm9YMVQ65D5Oh0SYwfqqfr235m4aiasCl0ZmXKfo86BgxryMUBWYJ9ujQsn",
-	"u0dT/B/zaOpIrZ5IzG6dxZN37K2SUgSGXmHBpFVdRWUffLndd1NmifKEzHioAUUxTMdjQP9FoaOl5rlC",
-	"bzm4hysjW7UnsREIe1GIxj+nkqA4tX/WOz8e9M8ve5+OT04vbJBqiCEqZBMeelnAjAkwjKSHYqQS4RS7",
-	"2TXXWXzf4mXlXzjSXYX6gzDmBu5FZMFU1yLZRfYPZL7ONOJACQhfDuWGGxUIoEJI9FNMJWEkeTInLT27",
-	"SGQ6tYMqIM0B9I9d1jqW85LYMdQVJyoOS0MJmkU81orFDqL5Tcw9CcIf1tRA+Q7GGT8DUIxDznUq/O5u",
-	"HaeVUt/S2Re9lDJnh4f8/9Nf3UBNm5r47TfZqQbrtQLn7tBCf/+Lg/3NdvTbl8bXbzIYTyKWf/z767Ld",
-	"9H0Eeyn2wIUZFWPBlkEVpmjL3CaYLwy0Zii60cHzb1dKuUVdBPbDrOBhFCtWNkj3I6to/NY7P3n/e31J",
-	"w5PcsNuUNH6Di/fsyU+2oAEfp1Mywrcraqzw3ewNUccFfk2TeOdwZw+iCbpSdUJ8FDw2k3ZWaM9UHaA4",
-	"GKogtZ+9m1s5eBLrJFZA89FYprM2i9U4km27YyRCT+BvIAYmaFmQJomdRmhasovCfr140YaqhQ3/ZyJh",
-	"obiKAtGuiFC44wqXz9zMxVucVTZwTUJ7Ts3O7cGJuFKBXd/FpyYdwZrL9ihrXwzEINPF9EQlphNHVyIs",
-	"eZ+F68LfHZf4r7l6v1iHBf7rKMk5C2uEOWrGpFzLrRkYV76E2lubPI7S1IXapzsMH7ZbpJML1JXdIFd+",
-	"V5zP1EFduAKJmNS8v+vbfcamXPKxANOkRjCtdJtF05lKjJNKVImB/8Ivjeyj0A8NprU7DXdxCrkKNf1a",
-	"6pYufHSwxzXPZBchO+juw7UqfmuhTziSJlF6JgKszuC8wn+7EKZ4O9WwNC5A0pGNeAD9y61Bf3DWhq+R",
-	"ff5sYHFau+/BAhUKbd/ZOcUsFlci1qXvCX3cdDkwDp2oOEWnI77z53//+X8BAAD//w==",
+	"7L17c9tG0jf6VaZ4UmXyeUCKomTZpip1jizLiWLLUiQ53s3SLzEEhiQicIbBgKK5ef253v/fT3ZqumeA",
+	"wY0EdbGdfby1tWsRt7l09/T11381PDGbC854LBv9vxpTRn0WwT+PqTdlx4LHkQgvFqMw8NSvPpNeFMzj",
+	"QPBGv/GzWJJQ8AmJp4z4wlvMGI/JjK7IiBFPvcDvNJxGxP5cBBHzG/04WjCnIb0pm1H1OvaJzuYha/Qb",
+	"c/iEQ2b0U5tO2I97B91uw2nEq7m6KuMo4JPG589O45LF0epoHLOoOJ4r5gnuSxILsqRBTEZsLCJG4mgV",
+	"8AmhExrw9eOZBTyYLWaN/m7y6YDHbMIi+PaHDx+OFvGU8TjwaMyKA7ieMkLTOwLBCbycEfZpzrx403oU",
+	"p5v75FXM5u/nxQ9/COIpcWdjOjQvd4ng4apPLl8fkxf7z7pPJPGmNAwZnzCHjEVE9OIPuPuS0YhFhEWR",
+	"iH4cNAIuF+Nx4AWMx8OFZNEwO6dBwyHUi4a3NFww+eOgQWnYUz/O6Keh2rz9vV6363YGvLFucp+dxpxG",
+	"dMZiQ3KLSIqofFVdzj7FQw/ucIkYA8nNI3YbiIUkczphh4SOpKI/NTd1dRxEMoZLatFTUjv742j1Luh+",
+	"Orvqrs5++3X57g+xPHsllmevRcNpBOqLfy5YtGo4DU5n6gn8bGYyM/rpLeOTeNro7/aelxHqyS3j8fVq",
+	"zmRxRuc8XBGmbpB6LpIR9QpJmp6YzWhbMrU2MfNbmcH/qyGZlIHgHS9i6rIalP4lYrfihvmNj+r+eSh8",
+	"1uiPaShZ+aTgc5k5BTGbwWB/iNi40W/8PzupdNjB2+TO+SIeiQX3k+k1PjtqNU7x4b1eshY0iuhKXZXx",
+	"ChZ+LKJZw6yMrOBh2GzJ/kw2OaQyxrUikjFOmoWdfyKz5NFKSEFEpJvQgwh9JuPMcu5293vlq0NhdPbq",
+	"+GxMF2Hc6HcdmAmNUToc7DecVHB0SwXHa+rFIjr1szKvO9obP6VPe+0Db9dv77PuuP2CPhu1e96+f8Ce",
+	"j7t0d2Qock7jaTq6MbxvGPhrpUkyysUC7izS6Cm/DWLg6fzYDsa7fs/bG7X36VPW3h8fdNvPR89o+4XX",
+	"9XdZb7xH9yvGFiTvvP/43rAVDqzkOzdsdf8PvA1mQVxOhDMhYwIsQQKO4iYvSp52y4knhLeWEo96ZEY/",
+	"IbH0ul1n05lzxqSkE4bLUDJKvPxEksB3yHIaeFMSSBLEEnkGLhDKfZiBu2SjqRA37cB3CR72JIjJkkoC",
+	"/LIM4mlWWPb8Xa873mPt5/TFqL3vPfXbLxSh7tLeaM/b95+yg3E5HeiR3X+PzqNJJRGIaHL/D1yhAK38",
+	"iBaw9//Qe8kKQmDPe+E/G/dYe3e0T9v77LnffjE+oO3e6Jn31N9lXfriefkCw8l87zF9QIoo5/991n46",
+	"ek7b+94ea78Y73bbPfps9Nx74XfZbsW+axK778g+q4flXHCJB+hL6l+yPxdMArt6gseMwz/pfB5qxWTn",
+	"D6kY4y/rM+uOshOl7+CniowV4ccUM81oqEbLfHWejCJGbyShJFqErKOOs2PBx2HgfeFxefqrEpiWLKcU",
+	"xipjESktUx06IhoFvs/4lxmYFzFf6Yg0lCSk3g2hZM6iWYDKSV45XU4ZClUxZxFqldxnXkgjJon7qR3S",
+	"2Ju2qZSLiHKP9YnSMd1EkGmWVDN2KQ13XYeIaMBvWRSMA+aD/JNgDRA8K8FOYRGhE0HiKeXE1cqqq++T",
+	"pCmZUoYvzq+uyY7SeHdmY7oDr1wpnQIE6IcPH9q2Qp6IUfUT8WgUBUwOuKV1y5jN24t5qn13iKvEVvl6",
+	"DLiIJpQH/0brQd+g6C07nRhk/2zEIjKlknChtKOYLOaHAw5LHQrvJrPQ1PPEAg6EzJskoREjeDcBrYfE",
+	"Qgz4jPIVGdMgXERMdogL0mZEOU9eSrnePMUVcMH+Tn/AuSChmATcIREbR0xOHf3ptp6EWhqH+CxkE6XL",
+	"JruqtnLOIik4DcnRxSm5YSulDqqjSkQ3kix4HITwtRHlhHFforFh2a/5jaqibf3ITrmh9Rm1pJhFnIaP",
+	"z0dHnCy4MRXN6iPl+SymQWh2azJhPllwTXipsELOfyfi10pHf/wBvxNELrwpiZgUi8hj5DaQwShkygRX",
+	"A/MUzUcwqAu6CgX1r4V4S6MJ+zJCaST8lRIS4lavlAz+zQjoZzCoayHOKF/pk0V+gR0myqrDEYDeFbHE",
+	"T2JRL3g52omJtI5wLYcIfO89V7JLRMG/2RcggDMl3/nEIQG/pWEARyT7NFdCzT4ROg/KnMlEb2kQ0lHI",
+	"vsS++WzOuM+4BwTli6WSU/owihR5aTJTRK5P4PdcLuZzEcXMP2N+QMFc/mJ0/0QS/SFwLajxqWOCeh6b",
+	"gydKParfpj52dPR2o0dLRCQ5k0nIblmo5DJNJHfz3enVNbm6IM+73fbB3stWf8DxgNZni+DMHGFNSuZU",
+	"yqWIfHV6E/xTiXql0YhFTNSZYw51XKOWA+d9z7wuXgr7PaAf5I5KfPeAq5e1EwVBf6qF5wbjygD7V0ON",
+	"tOGAPwvdKEYd1hdySqrTOLo4fcNWatnmkToM4wC1Ve2dGdI4o+v6NGbtOJixsneZZ0ar8m1QEyDLqSD6",
+	"RtIUEYlEGDK/BXR4w1aJ5yM5oW1tQq2tH4Cs2aB+gwtJKR5bzSDwa2j2TiOkIxaWeATVFQkex+0WThuB",
+	"dT4tlpxFw1jzodl2tbINeE+yVmr7C0/PIzYOPpXvDnobvSmNqBezyPj11Jo76jSMmCcmPJCMBFkfVANU",
+	"3eFiuP/6zxdlY9Z+va2WRHpCOx5rOfWu1O3qubzrztiYtUzJ1Nj7VwNu0etldjwZlmPzR2ZT0lUXoz+Y",
+	"F6c8doxPgO8QBGcYno8b/X9t4a084bcsxInm+dWn8UaBWxzHK/VUsmp5qnDpPBjesJVx1bq2oMleKlKb",
+	"0/jUVje3b2mkDGupniqOQJ0ov9FwwRof8zsA73NwZsVl/Vh2ahRGjD6kTvkuvNJrVlBhjcau1Bv9Jock",
+	"+rySxlm59EQeKntahKG+XeKxuvA8JqU6KVwUc8NxJGYugfUwzKWMgojNQ+oxaRxgMhZzSWhM7OeGqURz",
+	"HXVRqDNsDAcPfNucOnCI03kyJjZT1iQXxKyOZkjwzGfJSN9RVxplJf6jiORqWZtKzSIhZE4NdcAXD5Ja",
+	"h8g6gXnDlIaCcT+CN5ImZ4mizryIxbDGRYmY7mqthSungntJ08I9ayRnyfoqiYeaU8IX9dY0x+QWwVni",
+	"Vo+3wPVKqKBjBfi6bcacE0YJt78N0NtWSuT1TxetJJUskhW1KS7UBZWSUElcE/UzgRz1VDbkJ3gaKjJe",
+	"+loLJ9ecOJfI5l/9xLHHUfPE0RKq7MSxooS1Txx7BI904pgRF06cwuyLJw4eN6BxKfMCmWvJIkb0W5V1",
+	"Cpe8KeUT1od/Y0gxDGQMZ8mM0DBcJ9Gz9L5R5uRJfRtxm5e1spawjRjVBmSOKpK1bY5WaqpBZASQDoxa",
+	"n1MGlrGmhrhcvmv/FjHJ1AHqovdxGLGZuIWX45tBiIiIhGwcF99eKs7riUpbUMr7SErZSNZqWwlpmCeh",
+	"zg9BPL2Ck6q+hEjEYV4k3LAKy2+8CPF8IKfg5MdTUk7FkqdZLeunr95dwpNqIuAPSCPBVpSF+n6gfqLh",
+	"hTVQnVOQHXssbjDQYEW2/uy1ny1P/rj8Z/yef/j1+e+j3U9X46PZG++i+3by2/RV8Mu+ePciun6qpIaV",
+	"UNF7egBh0STBYtPk8OOlklw7O4qnmIxpvJC2FWgcIyWmX+57+tmqD0p5rQZ0HNJgVpL8cXLLohXx1FXy",
+	"VtEamS9iCDJTDt4ZKQnMiDQp+eXDNQZ43Hg17xMa//cfy9h1dIShe/C81SHX00BinhFV1AFMxxnx2Tjg",
+	"gZEp4I2FEfUxzqC9VjKYcOmA48T1woDx2IQ8SMSoL53kfT8J9CPFUxoP+CyIIhFJpX4359S7oROmXqA+",
+	"4Drkhs1jwv5c0FDZvkFMRitCScxk3DJKOgxiwjiDNBcyEz4LJej2esKf2hMBDKgziXKCGf3xRWbRrqgn",
+	"suCpampPlIi0E6llKxDskxZ3uPiyVFRRryRbQG3F84MXe+pcUXsYzLSsgrWHtzlWrEtZHF4MGWkSVwE8",
+	"O01XLkZusoH61icS/T6B3+qQq4U3VcsIxBGA79hvCx6uyhZILkYVErXw6s3iQ72sjNzpLKqVBTdj8VT4",
+	"iVMkcRfC0u0+O2j1iTtf+u6AN81Jo04iEc9dxQXX59cXxBM+Qz9hxDyBTCR8pu6bLm/UfQPus9vAY23Q",
+	"wMgHNjpaxFM4QtVdEu8icsU9ywXoQGzSJc2ZiNiAQ3QwdVOqy5kNVa/g9iJmrg447M56yoLdqm9K0Pl8",
+	"OGMxNSpjuVjGAHvea21WGr4MHuH5yuyC2v0nUulg6ftd0pRMseuAmynKlqMoVccrkngiUiGkjgQTzvyM",
+	"63HA2Wwer0CsVK5AkZoWfhU1+QHjHpOHxH17dH388/Do/avTk3fHJ6624PU8HTscxvzkQbyrMJDOdvuw",
+	"iKdDsBGL+ZdmVeQCZoOmiMUEzMfEtVQ66dCo1sHMwFoZzcakl+XzgpwGiupKrelcET7Bm5DL4KzIbVwg",
+	"5QKWAkOMxm8ToD9er/Tx29OTd9fD01e5pe5UuChKDjxlcq9ACTexdhmoTYGJz4U3rTlp9inerEA/kUpn",
+	"JIGP9nUhuqzFXunwA1rygVNcJRo/wAwCKctnAFsROWbRT6+u3p9cuqWD/CMOSowgsuDBnwum553sc+kb",
+	"UhdVcSCGCIrMQjx1No8jMSt9KR+Ni298J0wW9rrFI03Ug3zB0lSGID5UMieQxJsyyE4A0TNXBgiP6/LJ",
+	"Pb1ceN4UaKhT6SWq0Enm1GNpTi9BBw0SKK5tutZqgdVQ9EaUf6pqSkkGhXqzlu+ZI6D8dVWqgtYPDo34",
+	"zC/PE5knEqdg81XqF0XLS+t7jX4DFclOUZu2bmsHs7mI0EFFlZ3QmATxdDHqeGK2A0YcJPHAv3bwhfDd",
+	"I38W8DOwXuU0mD9M8K6mxxdz5P4qdVGyTe6gS3VPaaAFXqtfUmqVqCm/l5hMkHdwZJWLdQM4M/d9dhoj",
+	"yoepx6EwH0wIKj0o46l28SJ1SZM8xMXSIpSRECGjPH3XEJJ+tg+nbrOLbEZzn8BfnAZfhDrTAPWs8keH",
+	"Jr5srYk1EfYJE4lKJdLrnKgJIHciXhU5CnN6FUsG8ZrDTCeJQzZWNXs/kSQJimcTwzqlAnVK5dCo6OWz",
+	"rBuKrZDM9dcBLFF12EsdU934zcXc35omwDu1PYeUsWmORnJhUGtwuWXO7WXCXWtZ/RUkjK133xdJIp92",
+	"JyFUBrnwvW7XIZwtmYwx2p3Rnu8WANCkVjuUcPb6CGspKlysCW1sEZ3IHQclL9YnaMWSKWP+Njl6JWm6",
+	"3iKKGI/BmKfhkq4kAadZ6yEWU2erV8Wcak0XjoI8ieosiGSyTkoq6UblV3ktCZ58Sg7ox4ogYRHVWvEm",
+	"mbeIgjgpuJJxAO7UeXzHHcCIUNlgPmGy11by5UFZ4K5ugqK4fSKJeRmqpOqssfe+U2bBfxEW/LpsYm+y",
+	"czemSch2LfeUR1+/YMgUZ7flNuKa5Re9RNRsmP17OA23jEI8jDKbhjC8KY0mbES9GzKO6MJ3SBx4Nywm",
+	"+892d7NBi6fdrlOlBqeqa3a7XlKepLIHkigJcUhcpWq6JAzGsSRUKce5iqxu71m7u9vu7l53u3347++2",
+	"7mMLm/Vaa9bkMvd23ul//Eu9pHMdzNjH2maXoPOg7QmfTRjfSb7+2X5c3gTztpjjjrbnQumWEQ7Q1sCt",
+	"3Euf/n/6L/WN7LLv9bq1lPGycmm4y3XIjEY3UrPJksCviU58mKQFBbFDJMNgMRmHdJLZFk2ORW347upj",
+	"kTe0M9MIhm0YwzhQM0v7r8Y0jueyv7ND50HHXuOP1lGYicw93RCZs2uBn3ZzYsBpoJNKX4ctz4dpk4GW",
+	"SYdjcDVcaL34bpFKrZxljJh1e2K+hvkqyzs9h3HjYbXqfRRKobMVlJoSrUhZ/Ysxmg9RndRJviDP6xBj",
+	"bqkLC5GbX+kGgEf5aBFPzyCiY8dPtUsaE7eGIyoDr+Hkfp0LqU5NLjgrzbDF/EKT+XGX7c3md9li88WL",
+	"umKzOosufd8oCMOAT6AgCVQAGxFA1/WuY5M0p8xiR3Ch9Y1LzdIr+hGjfoYra6Xz3o8Xc1m7pfQA+3Vu",
+	"aTd32zXjF0vX98ibsW1XNTd+eGn1qHXl690GnGFfe9zHl2cQYMylNJRqB4yr43GNl0zXUGPVl2LzQ6I2",
+	"qpLxM6e87XhS6uYwLgejUKYSJkMhAgV+B+N3IrJRNXSGlEWw4HxaC0VRi2D1VlRgStSiXaexiHIsag43",
+	"9WppH2/oE87v0P7z7chLfa+CukzZ07ayyyg/a61PuAnAU7Y9iPKWjPZtrpX4r4xlqA2qO0rlrWaW85Na",
+	"quAinnb/98H+eNfr5XOGamgmNY3j5Ht/NeYhhQr3SDSKGlnBMExHXbaSJ3VU24LjOa/rWnPcK5kjfOQ3",
+	"rbx+xdTV4jg2pK7CfDtG7bYzV7NXaiauFr//wImrufFaeasVUy8L2UoWpd53zJ9E84P6fsSkLOajVkco",
+	"1qVVbpcqmQJL4LvrZknmNkotBY9EGF6fX1/cTy3ILtwrBFMBnK9B4yhbnTifDxpZg/liqrTN7VWJIgND",
+	"xWXBI8PMzxurNY+FD0cbPDHMqRAlwVw6YyRmn2Jw6WhdwEXwrsvXx+Tg2f4LneMh+xAzFxythwGHTxib",
+	"AbNBGPfB2pak6SK+AaibrkPcHQF//5frDLi7o/Y/4GPhtjJ5OlWFKBWZMDpQn2QPmKrgpuDhyuQ0qiu6",
+	"JMN3szH9tQq5Bm+oBYTWR7AEIeMk/wACRzO6IlN6yyARjPmYlDDgdn4aeMcSBs1jMDQNykMKJqFWLNk6",
+	"wEcDNB6+HjziiUzfgEu+Dk/KMdA6OQQ9UwM7W8iYjBihMQmZmsBzMlrFUHZXkjMObFk4aLu7v7z4fe/D",
+	"8zcHv/Y2ygtkgHRYmdd+rAj0a7QY4IuXwl8lDAZMUiIsZayUZQSpg8S/DlG3om4sNKBapCQnVtOb40MX",
+	"pg/1mBpOY8nojW31orcopjcM8vL0/Vb1uvXrJKIQgctQrnUdU5GVgmpV4TtZSL0UFkWCLRwPx4DWABrK",
+	"VPhD9RMNQ7GEZ+cInDCMhRiGAJ2gXp9Ulg9nzA/oUJ9hEY3ZENAF9Hc1dAWMKCmXdxoGPqahi24hzd6e",
+	"PYiV3Jdg8uZL5k5MezGrqIZuBTj/XIiYDtknjzE/u05qIvn346Lq99s8rP+0K8GHYxqEyRXEL0FH+zD3",
+	"pIVcki3qLlJGUZ0yGtT9M0T8JB67TvcsHDo1o+mYx7Im02vjGyyUq/r1Lan3RwYTvpgrchKTgA+heFPv",
+	"Of6S7JcGgxlGbCHZ0GcxoJ3gfWIRp2bk0JiRqYliSlLsn6AiZZjkfBYvqeM4ZHipEII3dSGpEWt+wapB",
+	"+4dkODku06UwgHxnqNxg4CVVBUioOpAPUir7ky6kyZD6Bso3edBDJQ7lMGJJOn2eLTI5ykMZ06i80EFz",
+	"C51osq9R5K3Z1WKJUuNHMdKFPrRy+lMSwr1f9PXrFROuieadaF/e3fRf4w0v92vknfZbG8RGjwuyPqy9",
+	"rg1S+PxgfxNMYYU3U7tIv5jvcs3iI5BcSSYCJBgOk+qlB6m5zi5raRLwInvaFdX/TFIooVwuAVNCqTlN",
+	"U2/SstWcRcT7AYvHfcDUlX3Q6PvwDbDP+pmpftwufxUO/iRv1cnns5bGjrPTM8NEqOHNJVaZ0WZellnf",
+	"zAaZKZTzIeoY5UmQD5sr+PC5gZAh7qPZggVGIorJRBkvJibkkGBMKC/PF84n7VXnZGr0NgCVs3B1rML8",
+	"KZXTVnmiZk3VYfssvMpkum2S6jaRRfnp9A3nW2Ro+u4pF69FNBHx/YKq2/h3S73QZQP7SUmd65wA0fHE",
+	"rHVWLvxAaqHwQzmYBNYyZkDpGwtb8zOjoTpHN9eRiptS8XrLIlmIFnU7u51uo2a9afqOstU6tVW8a3Og",
+	"ffHjrhyRPwVsNJWt3IB0gqrfQhDH0ozjrGFSFIw+83WFlb7zECPpAZ+QIIYXZ+thNts22x1d93C13vGY",
+	"swGJzbcraEJEsTnz7pFIVT+X0Eq8tLDtklzCDnknYo1SSwCOAOpYQ0Yl6xM64MqmiXz0D1LCBW/rSCRn",
+	"WPI6Xkjmk+Z+t0vcnAXvtgY8ovosS85J5ls5PBWVh1kFoMKjac5GC9fIuPbkSsZspsjNEzMmIWPykHCx",
+	"tEO1RETm/vEiXkSsvr+zWtm4Uy6UBiOvTFraqIzoHQ7WLgBpRixeRNzsNHTBEBHWbuVNlSJ2kDHilcKx",
+	"dhSJlqLuhDp6kviUCC4YgPtm8YZbmYYRXHDWyQcJevt16gHuxBtimfLEIQmDG5arw3USUgcK4iLWIfkc",
+	"05Sk4dY+YFPxcMkkUMT9YxtVFMPZMqUaBycVZHiplmgOuM8qAKVQcih6EBJhDzRtaunQ2cavnhcBK/0m",
+	"FE4acTkBYkTtmBZ04yr9FSaxfkfk3RSxRINM7fCsedPodXv77e5eu7t7vdtLE6G0hCkJSecFiAmSWyIi",
+	"H5jP8W7jh97oh93uD+9e/CmeL96eB97N5FPv97PL38XZip3+8fvRxBuHz+YveqH/0yfqHzx/+8vv/tvd",
+	"Z+H0wwoCsLX0Yeu0y/gPdrvagWH+vrOqnNmeco4xfsTSZkkAqg2vR3wii/LXU2YEX6tvGhQ4e5N5kLo/",
+	"zadK58/jSMg58+6e6ZUpXE8V4dmqbTCk24hMUueMyCQXlksFRKB+IpM8ymYxI7FVBsgpAJDz908ferM3",
+	"/vO388u9+J+3B+9Gx7vTX+TTX9nRs0X3Hze9n16UgNeUa5TZGb/h3tHe2bPxyat5cH35uzcZ7v7026/t",
+	"DxfPb3dHIfv98ifhnRxfiKdnuVyy/e6Lg42uvVSTHE4D9OWuoxewF5Sp9bO6uT6+To4gUjdbESHl2cFB",
+	"r0OOlFTWFVMJjgn7RL04XBH3r0EDrw0afcxx/bwO/GVtMcLR20rAFkQe82JXo/Bg7XcJbIvla3MIp7NA",
+	"9zorAXIB9JbOV0JhgTUr9ytti9CSQrJkkJ2faEyiPqF8wG2UIkAQmUV6LR2AZ4EAT3I5fYX+SGfAMU5P",
+	"aeg6thqWYLkp+/DeuCkIJ3JHgI/7g3DUwtOAzTdpvuswNerjY1TBWtTHp6jCnLgP9HKFe/mqHBqhmd98",
+	"oAhDHq11qAibR4I8ucHsL6lKtqhe2r73NZ4BfOdCliqVNCY3AQfADgTASH1Qlq8kyHwr5zEwwVTzt45V",
+	"1nGwg8woF+omevnlPeWPhzquo7N1wXbvB8hgJghvybmkrTmuX/2vD3ldPpYNmZxp8LsM+bp4tWZGZ/lY",
+	"Hjirs2TsVmbnmuUoyjUxY4IzxFlC0iOxyIOo3CvB807MkunO9wh8s8WJcHcWy7UYTLrA5dhuHadV5LCW",
+	"kGdm48uLctOntjDRUin7TSUz2HOplE/sS5QB3Jk+MmRQNodfPrwpCY6EE9vdf3LVe3rQcBon/quro4bT",
+	"uIS/P5YizdzaD160zYO9p093X5Q+Ug4CdBP45b/Hq8zIjhtO4/zNBQzqqPT95dEdrYZYKVulD38qfXi1",
+	"OR/oBphQjdaB1cQvVmzAVXEHtsKEUHu4yatRifB99voIc9Nnpfl9mJK1FRJDNher3CDY7WahK6WjQXzB",
+	"oSu4xw5Jmh2dbdqG/UVwYNvBFqK+WssDkFjw+YXUC5K8rGJNXyfrll3PEfVumD9clHWuNiCdauKIQ2hp",
+	"wYE0aJ1r0KG8m8V8yMJgEuhWUNt8QXcr119p0rQzUOnXHhEb7G7Nb8pLJI4IFG/CwTBnYh4yBxu1UUkG",
+	"WBExaCijdND452IUvGGrqqqJysTPWpxhivmqS/FfQyUzIksCzCtTfAmN5CHdBXzt4F73BB8H0SyTblRV",
+	"22xnJmpwtPIMkbWEfOT7X1X9LhnIBt17NqYdLSMgxdTWvPPXaurdJYN4YKW7MGhL5a5agrICgUxxhqIb",
+	"eFuf0JR08iSm4YQngYxZxCzI4FRCFFX0tPt2HbbWd9+JbSrhAh+gtsvuIW6Psa6mXCAne7cqOofUdts+",
+	"KChSIU16RgOuFqdARO85RFyzhzRpdq38FfscVseTESutsuSV0lNUNtYMCZrPrZdKl5go/i3IJXso9SWT",
+	"aRlRLptMHvyW0skeyuPJp6TbRYmEKixGLRml3/g1pYweQmnjQdfEKUqa/urnoAWAyY1JWGe0MkkYrWxT",
+	"wgT50w/8zv3qVtNDXRdRyGHIxnFZ1vWXEIOGcm2iyKcvxiKeQwnaiKpzJpuJqC8WZnn2+uiCcb9UZF1g",
+	"mSW0HtAOY9M3Xce1dNcDU9O4nAqpdwCSfK2u2TgPrJc03aFBCatoiq17iUoSiwGHRra6sULSiI1xGUCs",
+	"L0m7Udoc88uCeg8o8yvkboVYhVrtO8LNeKXVikpspD0Lmq7aWLdV0ryANN3MUeDmQtG7vb19cCZY8d+D",
+	"/Y3R31R7qYG8AQpPClqhkRI0uE8+ZKF2NT38khpfO0KhqTgzry1JPrd/ejil2welV188TlHfNfUgulox",
+	"jFC9FuWqF5aobcFcuK7flGfSzKF87ncDvvzl6vwdwdeAuNTwrM/Jm+AlkSwKaBhITd+lsCBOI54yKGX2",
+	"aXTTKCtDujP8Ae730OBVZseOIYhMYqrgxC4UJMEY8hpBzoOLCej5juhhzrbeW+YHEfPiYSwqoIbpBIev",
+	"nngiSRjwG3VOcEmaFjyAi2Yc9hGS5M8Fi1YtaA1gCt3DQOpUXB1iP7++GF6evDq9PDm+Hr6/fHvlZqVq",
+	"WkA3z8ACwfnm0TAcUe+mDB5oQxlgZaLl+fXFdodMroFGADnNGrBQ92pSpwXmFeAyFTVIczaVHCdzGscs",
+	"Uu/+X//qtl98/Ovg8w9rRWKtLS/Jcvo92udnz2/e9ua/Plte7srrg9X7F8H5Pjva818/nfzc/eNNL/zH",
+	"c++33dEdmoAVFzqaoOT62q6bkoFsMJAyYUEUdUUfTuVNNc2lkmE9sLFUPQ3LZqpanSqMnD9EwJmfD56C",
+	"orpKU/GVGSIRp3jJWYT6li6/hgSvNLZX4JVCXLSkAC+5xeqh73yliOg91IokWprTL+paPNU0aO/s1/dS",
+	"lA7lDkxY4q5Yc9u2jPiIfot1kyljxjoODHwNdvfMejCSxjXr8xv+J3CD5QiwoTG/kU4zOPnhbEzXlwJn",
+	"Wm3opyShFe1ClPYcxHLAtZbeJ9QQS9JYnTPiUZ5WTui2vRGZUa6VwQHPfLa5390DQs6AuuSAqSwV9UHa",
+	"6GSytSpzCOyd/Qag2u+GvJ8hz01ulM2dHzLiuzjnc86I0LegAEJfE9OCHjRbwA5DyCNNU4BL6gy4H6iX",
+	"zQIOx/1oBT1RDWKWdRGXe0bnc+0xyzc4X9tlIpN15xRa/9Zu1W3SkVJAvNpQiRkEmU2jrsgXdIoBmvpR",
+	"xuzTRpxtEw3I9TzI6gn1deaK12wYUbkSkpYldQAXaBNe6qW6yTxqkG03bIYGSc3tRB4Wd/3DOSICiF3T",
+	"Tqv8wfeSRS/hjsxDG8aqnsoNFB7zGYIlrXnsFd6SeUwjLax7DHs6JI8tEfW3E4NFvBYZ+JrJOAH+0VJ2",
+	"9Q4h5GIdxhCc1dAwC7NWyuWmBzIDr/NAZoHqPGBv36b7y4is5jMZ2tr0TAkjbHqkRJZteqRM/NR+JsPg",
+	"m54qke/1Htlq1cqkWO1ntppPheTf9FiRpT7mj+7E8iovWsAOBdmTnHg0igImHbKc0hgSdszR3SHKmtBZ",
+	"PFMR+nLAAUszYjFpcmE6R0L5tgZ3bPVJ4EsHPZbSgd4oWAOCfVpkWQSpzHJ/j21R5yzCcR5iOohczFhE",
+	"fOYvEKOASaVm1Wwjd4+mom2ob/EJFrfU+ppkf64BbbfqnQ8JlR7GCROcAcb8DgFdM1EhlRouGeOgfdJx",
+	"zCK3ZjNV2ISYzuZrQBI0YpUnZrMgTtsexyJiTyTxQuHdbIHzWoGOZU0eWtI31ZzEmLgZKlbmtIuuYslC",
+	"5uneLVq53BR7ruiGas0xkISOxCJ2ksB2BD9qKIHt7NAA8fP/TPPW0tXeqGpvAtbLqeGhnzQ9g7a8Kdm4",
+	"kv3p1m6EllX3S2JFUyqHMxGxNR0ORMRMYzYaMWhpvyJcLA/JXIQhoRMacBLSWNmRapXBQV6em7nW3gKP",
+	"iJqdAUUGXkDRpX+BgASQq2YLMgluGU92d8DhDoijzONVqw+5ooq8Uk4isVDiJQ74gqGI2shX5WCC2elY",
+	"S7mRGK4reQZ4RcuknBmmhLama79DXF94cgdH0pn5LolZGErT2Z16U1wEYPBDAj8IzgCKAw23AFnN7XQ6",
+	"iTvJJUg3kFIw4FledcmMzmEtY4HrlgDbZVtMZHTNnMaaVZaLSntREy/YBAWjrcSOKjWOnIKVWbQd19lE",
+	"6w2dUoMwp0HXdDwuYksFbjjmh/fJkuofXiWLqn94aZb1fBFnVdDMb5fJZM8XcUaFxJ8yKiL+lFUBc79d",
+	"JktwvogzKpz9U+arWRUs91vmfQUVCn+2VKSGUo4uKrHzniuG3+329hXzRNSLWWS1TIULAL6t2O799ev2",
+	"80Oikz9mM8GVRME3G+lnoxtlcKrdVocc8VU8VWJaTkUUG5Sj5wOefltxXik0kmaqFPVMRBHzYjIVkWRk",
+	"BPHAFZExnYesDAfHCsU9Lzk4S2yFr+L0L45jg8c/y/+2kz8nGeqxV/H7D+zUz43X8uNXTL3EiZ8AJsE7",
+	"SIKP3NfHoL6aFGBPI7GYTCF3Sd0fBvym6Ng3zc0SmORS7FNT6b7+rnunzNT13uf2+LPTuGTUDzjDOvgi",
+	"/Y1otoYKwf5SthI3jVp0knzmlX7p+Q1IGi7iJH8jgyroCc4NULbPJhFFyWY6qdmMnd5YYyDv7A8eW89m",
+	"LrxKv5j5/R18HmrvJzzgk6S93YOtzxW++A1bSb1ERcRFUBrtdcl80lzd5quX+pl0m5JXV4IzJuSRW438",
+	"ppYpcJc6We7YFI8VMzlKFPndLpEBn4SsvZCsoqIs17Dr2c2fe+3Zpxd+u3c7nrenz5c8A828oZosjxoE",
+	"4yqfEOAS3C3vKQtq8DCoObXySey5ZQdRPkdFOEZLeZi2dx9EdENCOo/F/LG638H5cD+417v0wCzZzF8/",
+	"7d1eP5+96c3fLl/8Li/3Vy+f8eNd//XB5OfuH0dP2ftecP78zw978ck9N9PAY6xtdaZ0SI8+BrQV1D9i",
+	"h48vBWl1CHnWzMeC0jjpLkq5eew76NUdQa/Q1lAn0ks0Re7K/ibQjIUX6SrtjXrjA/qctZ/T/d32vvf0",
+	"afuFv7/X7o2fjva93fELttvd2sFkfax6Uv6xWJQVRFvaWgWqHYTyAdRO31ujHspqE1kcj47kJ4qEblBD",
+	"/RkA4qKBnD3p9W8llHEpwvA+XWXV4RzS+VA3kCpfh1AYeLDQB768YWwuoUNswCeHpEuaesbKQFSHc0u7",
+	"VHQWLmm+E8TV8Kx9l0xZxPpEN/UQkXrVIvTJjN4wXYvGQn/AzZKSgBusS2zl2Wlljb69g0xnh97TF71u",
+	"prdDt3TLCntzZaCc7Dz+XOdaO8OUtv/9Uf1Pt/1i2Gl//KvrHOx97qtf/iv9/b/65kppJuoVgALaad5F",
+	"iLnn+7v7ZIeczxk/fUW0MkteBVJXXCQgxMVU2ZAGMzlMYGO3ww1L+yJVvWKdGEphzkteHdgAe0PTwq2i",
+	"H8ginmbymbGrW/qKcniXsg8MAQpNw7XdYU6FPtFlU5NygYntm6dSNvI/ljdyuIiCmovRWbIwbN9wseQ7",
+	"6tHOH1Lw8p5oWD5VtqG5vOzZPF71NXbXFEBhiWn7hQEgs57bITZEiSJytx1HKVM+t8Kbv8RWI6jbuqVU",
+	"es1oEYRxO+AaA+6QqHNFYOq70mb7FIjUhcALz8CLwxO14xZJj5nCOFl0G3hs6AtvMWM8BUGrsfS+8GQF",
+	"2twfUAaxRjwkLqfFKAy8ciC5MlSPbckj7fpYDXv/JenCdJrcdh7muc1RNZQxlrAorFyljC3nw7JBV50A",
+	"dZe0hEHWiKFqkirTo7RX/j7F+HQkRbiI2bBW309TZwp9F5JcgCmdzzVqYr3Ir139nO8pgdWuecRW/eF+",
+	"FUKrKTwe8KapZ1W6JBCT3PlLuw4/76RvZSbRdGOM/i6JvN4iikrTJK+jBUvSQc1y6hiljUGp+wHJm3JI",
+	"lJp9WjP7teAhw5BmALi0vlJZwQ+iLMmIRIyzJfNbZMTGYqsGBtmOAncGcSxvc3g36JwtUtHXdsW7h786",
+	"l3meyTzOTCrXAaSMJVOKWiMHvj6mZMlANoRocmFcO0aTj/DWC9KUDOGBozT5IVthmqr5l6JFaN6fM45A",
+	"NtBKkzSTEI2IErwqh1CCTTgTtDD9vIOF577p5G9+75CjBKtZQyzBoJIMljsfGHfGnN5OT14n365T0fZE",
+	"EsMv2IV6VV9uVQicrTLASla+Xt7XVg1ZH0tElTYbqoCpqYiy5bk05YJvoHDCRCRrK7ZGo9oUHElevEYc",
+	"ZzJLv6Y4tgdSUxxrX1aZOC469mqIY3sIjySOzZCL4rgw/xK1E7dTsbTgOhvQdnhCKh3UOIEPrA//xgSz",
+	"MJCYfDgjNCxBFMOc1pK1TgbcBNkPVVQIImIsE9NaCYYjipVbLYe42U7L8DI5Z4DWYyH1QzFf2rUfMu/U",
+	"0/ney679G2YhOMkSD6Hjt4tpdAITDc0xNqM+I5EQMw33x9lSrZH6hu6gbKoTHWLhDjVtzCHGAQtgymbq",
+	"Mcz0yt2CPyaL0uqsF65Zxq/Z9zprwt4T3cMei2NoYVvZalhOkTRoAZWIQUew8EkzM4ADgqS3BFAhqfBD",
+	"LV+ZA6GYSBKU1HMWo/GZXtXJjKva5m2ST9jOpyrmDm8ola+wBmmTnpIsdqMume66/bTbBWn2urstpTfp",
+	"3N5kRTAfndCIpX53JwPCQUPF981et9fqEBdHahIoUQLMaRQ7RApCBzzp2E0whkc4jSKx1Nnoqf2MSdTq",
+	"XRDn31zzZohqU8ESLIE50pyKzVv7sCG0YmWO3qbatTnZwWwsacl+/WOy65bLo955msO+dTb3+Myv7sea",
+	"LTxrHFhZ9jR9MjMKvRLgmTEjYLAhthYcbNfn1xfHGgHkQQCtDtp+MIEGf76GnZnPIdtEGnDeOwONlKSV",
+	"lHK1mtMD4zaLeA5eOR1IKCujxzv6OzuxiOc7nU7HJe8vT0nz6uej9q5DDgisi3TIXlfXRMscjFfuFRAw",
+	"6Oc6rf2/NJyIKIinsx+vfj7aHSy63d4BvvnHA/wLvZk/wuP4y5xFgfB/3Ovin5gA8OMvL68+/HPv1cXJ",
+	"zxdv9i7+cZH/u+xc+zMalm/9Ebl495NxP72/PH0iya+XQAQOgSbRrlLF+sGMTtjOnE8OR1Syg31HLdLb",
+	"7DKU3xj89vL8ctl989NE/Fh+VFenQqhX7PV0LZGDpsBqjgUw2G1BEeloRaaUZ0GcGtsvUhUmth5glpbS",
+	"FS0lZOTeu4ABKVv54Nn+C3NgWH2Llf5nGlZpnc5EZGFtZm3G1ZBK4ffowg8Y91iFC34e5OJxdTNZHj0d",
+	"5qs2dksd/1uFeXWYnvnD8l7DW3fzTye53aPl8U/ow1cRY3/WfUbMLSTg0HtZRIckpjdYUwZHgyamKtyt",
+	"rYlpq+5R2a+OgjAM+KQfMerXAPWywismfylHcxnGgvwqJ48qH4vkhgckQUyCWj/eWrSYZD4VhJpFz2vk",
+	"Vtrn7+59+b56J/JMKEU/Wt6BXEOlbNApLD24kMB6X+fenTqS38m0ultH8nwbsoLTcA2wdUqM5QInPcyg",
+	"fu395Tsw1TDrwt5E7efGC/pUGPAm/K1bLr+/fNfKlZdtKS7V/cDE1Q+kLdiyUrneYyWbmU1UrOyuSXbg",
+	"9H/W7b4g04DHh3opIuaJCQ8kk7pyW7t70qbod+ovZ2fYZ28qTACLy87Y3XsaZzpurwcu1feV+luSt5QR",
+	"ohklVondKXH9rvBDlShDOCYbpqfuyGYBt3/d3Zx7fuTN2LZJ5wU8qU0wop8rJ6mL7u628hmOsCd1fHkG",
+	"zV3yJ39pq3xORyHz60zDwTpdTMHI9tvOVqzWbV6tZ59W8GZaWD/t5jyPTmMBwAb6ehwtmJL6UViuvqtX",
+	"y0wKDQijndtemUa0Nezme1mGwWz3s98Olxf8c8ahKxE9AGvtU1930704uj7+uSKLw20dAiS53zb57+ZB",
+	"B3wqnpgHkDGrrES7r6fWYAc8244fu9tmYMfS6d8LbDrn8eeLMHS1gzyNGwagWMYp2KWFqZYJJhrEavUa",
+	"Cu2QcH3Lvz+0+/KU5Y9kkjZKOqKWDNEphCCg5T9MKYix23HnHsB2d6OorUYLAUM7Wbiw41Xx3/qfweQd",
+	"seSyLupI4Rjckp8SzgF2kik/zSQLb5m0OApw/jUYfW7u67qd5mhqI2B5HvjoqwRAc4PYEPy0AAbcPEiB",
+	"xh2oF/TMffaBA572MK1gZ9lciw6/YiytKSKy4PhHi9CEh/Nd3hCkrCyfrZ+S35LK5L2U43sBMEKEgOpn",
+	"Izy0qnq+qceHYMvVF7lplPXh+ynVDdfZhKI35OunZOVHUYcHSpKx8npPTS54xDSszEhzfFAnASuhV/2O",
+	"fhI0dErFfHnmFSSqiii+X7Pf+57XakFKRxz4Bi0qdwzKlYzZrHNvBKySz9ZLgKpwQ/4slqk08eiM9YmL",
+	"u+I6xE0+5gI4Pi69e89OQw/B9Vb2UwEi8KuxvT2KOmyvoXYKbG8geOqzvf3lx2B7M9Ic2xcmvPb80y+p",
+	"PPL09WEBfXc9W6TJ6DpdQCw5853kc0n/V7R08OehFCEbwp3qezKbLLl14soWsufL8okhJb1hp3wsSrDN",
+	"HlZyysXoDpmRi1GlWvtWiBtsd3vncd85n7y6D0kBy/SryR17FHXkjtYHC3LHIIHVlzv2lx9D7piR5uRO",
+	"YcJr5Y6B3qmSO3i9QtLAdE3EHmqEdRs3g++2VZL1l2V+s5+fnQZ2zAG4sLv5BEvwB34bPeNnvZu3L+a/",
+	"7i8vn8vr3dX7g+B8jx099V93Jz/3/njzLPx9/9Pxi9sHQZwoY0LTcu1ISjXWO6NN3KvHWxEcwFxaN+Tj",
+	"zDe36bPlXkBpI4K36Xe4Su8MYolNuBRxkaZrNd6NhbrQbLmt/oC7AaSFRnR5Cv8A6Hf05bmmVM7FgxPz",
+	"ShZRqBsQyBz2GQLFNo5+PX318qjhNOCdmR+sAKdVsiAiZNzG1e//fPf0n5PzP36adt+99C5+//n3yYf9",
+	"4U0UzYLpH29/nv32738vxJkf9s5eH6n//NowmQzqDWpWSvCvfumyf7wMT/8Qgd/7LfjnP37r0p/2F7/3",
+	"fuue8q6GEaLxIlKbcXby/vj0V4tBsVa0fcNWpU3HzJadzxOdJAdpkF6ov5HuXwP9YWgZ3id/dTqdz59d",
+	"Y0GkOynGaTPlt+yWhWQPCu+KZACGWCDMSNUrlOo+4GU3a16x7231ySjgFOr7YbsxOzOlAuRQWeq8zbc4",
+	"mFdjNJnpXEK76Ih+Ldat6vn+CnEjJIkFGUCZxE2xrbvu9n5PbKHN4mIqxM0rFga3LFqVRAbimM3mJaHM",
+	"3aSaA+1ofaM5zGZMymwdhxWl1/du64ePorIqkw9TTKs3AxjTIGQ+aQ4ag4b2zvc+fSrPLU8jQxXFijHj",
+	"3mqY09urYZf1rCsNbn0dTHnTeTXARlgGJTnwk94argYNbQe+S6aM+iwipgfg5pY8piiZffJYNK/IyMK9",
+	"exO8NPuWdKQdCX9Vno8PqavD6uzTiHlMUdMTSX6+vr7QydDZ1sJcpF/y6IzVgKCx1jazcQk5NTIbVrIC",
+	"hoRyBFiDL8qLn3y8aiDNt4gdJvz2TXXttOazZk1OLACA+/dIykWDi9cDCZHe0srBK6bJCbMnzL26Uw0O",
+	"kwDaMxkHt4z4dAXathIRiwiqJ8MtKgytoPPGIHMFDDqi/QAXHyI2NYooLDWqr+rXjMDVdv7p2hJE984s",
+	"n+bmlH/H6Cg1BtATmd7bxKQVeE2rXqQMjYitSEaHzuuUa0dhI0ti2X1KtzRX0G0NqwYnfAOlkfqk2FoQ",
+	"Jcy8qUQy+UCN9fgQxNOrJA24nteiOJ5CaceaxGKN4plkl7vLqWTeEBuwonpJmlcx5T6NfKK/JVuHGoIT",
+	"Eg+mLMplgOJLzsZvfn0RPf/pzT//jK6Xf7y/ePX89O3F76ei95a+pVfLGmW5MPAS14S1dNVw8Ed5CHhs",
+	"skXkwpsCCWVDJ1DOFwYScCECTgAf3uxeZ+a3DhO9AsDIAaNHE1q4MjWK6kraCT67LDmY91y/8xya2PDj",
+	"fzcHg47+Z+u/SxHD9CKkNJPDsIzYbSAWcog42UksMd8+RKeLcqNmSeh0ghMy79Ak8kSSxGQjsRD1D4F1",
+	"ZMjZMkeKpRRWi1yc8mmvYb+0TcxX8RXmR7HBV5ihQctXeAeg/PyXH9hXmOWW1FdYOuGS0CTwktatVhoJ",
+	"JsUbe6J74CI6jDoHDgkXCB6PUDzoBsw3iQcKL9UV9HhrewJrufwy2/IZ+WARBfHqSm1/giv+hq2UFVy2",
+	"DJlkX9J0Mb9+MYQqLRER1yTcqx9aHaLWXhs9Lp0HN2ylRNWAJ32CFduSI3gbOJMoGVFfMfo4+ATNiabM",
+	"u5GLmRJwBq5fl8lSvhpwgwKts8oQYwNBH2GEFAVutMrnnxuX7zgSswEP4pb9BY0XaQRpwGVM1d+w7+b9",
+	"QYz+sNEKvzDgCJ6W3K0mlHZJP7o4Hb45+efw+Oj455Ph9fVblzSfEqke1xCULQdT4cJgzJTkMuZcwNvz",
+	"SMDo1Zw86k3ZIZao0pky8tSpAvBsTJrUO8b9AYdocCTCUNEnQmp2yAlAcqjZwtoCZK1eIl0mozfkiVTb",
+	"mYLiwCGzjII4ZjxpuQDLRAd8FvBFrOtkA0UruOumy2e/8Y/20cVp+42dcY2khgkmMvDKaS5ff5XFNDnM",
+	"QugjUp0FuAtyDZR89YX009M4nsOHIaXffBn/em2Y7ZcP1w2nggVsasp+CIsEcl/6DNCP45LW/Pg6DbGX",
+	"xWvR8Hj9JAcC4GgcAyPQRlKOBOLmOQNuIDCg/ZbP1MOOxjFwzKpI+Ff7hq3asWj/8uHaqlnLxEwHXBF3",
+	"AUtFdgZ8wE+AXrjg7d6nT7YXAJqSYXYDZ8Q9Uba6i34IchpL4jL8RfeqVfMeKH4ZhYxITm/Y0KMaXN3S",
+	"gkYsFEu42ccMU6UAafEJZKk07+liRs2wZ3Slwy+HxNVkPQx8l8zUcusRuv9oa4di+9R301kg6cI8zaJB",
+	"uxBQsJSyltBynwwW3e6ed8NW8A/mIkEWRZ7VGR2GSGgYUNkhL7MgjH3iZqFdLawH2VfMx1xnwNOfIkbB",
+	"P68Gmf1D34yqpbk24Ph+2U9R+NQ9RrdMXpH8kLwG7crkPca/lcTQcALEhfzgvv3R7G/pJPDXwqdzP+P9",
+	"GHnAS/ZIOgN+lMBWwhCIGA84uDRFNKuHZGkwRQ35BjFkKg94ekz88uEa++EhclPAYxbNIxZDOilJYolJ",
+	"pmkqhhQtDrhHw1BHCkFww0iDGFDDQcV3zYkNl1wlg9V66UIavd94cCanGDT307I7i+bZIefpikgTLjD3",
+	"DDiMZE49SEOFl0GQB0jDJjlDTQkd2bSRUkWybW7LbqyD5yOOYcDVBaVy0oj5hH2iXhyu+ppY/8slUAon",
+	"jdoE3Hdu1lSSBQeGwuxzF1aSULOMODvXugZzw88rcQEcl1AqLpvgrK8DviBkWJKXpQ/s84uTy6Pr88vh",
+	"ydnR6dsrV8nXGNANl1ORQlTAdkMOgJO2buGE0rCXIopFhBINcxgmUiXJLkfvlvq0jQeByosabKCBrmG6",
+	"2JhIcDbgLJTMVltAg4IW3gGXi/E48KBCd86iWZDsp41xMeB4zmsykXSFUg9Gh5Q+UTQObeOg+1EQ6+w8",
+	"s45mDdVbEuCZFe6m0qtkMm8tSPkKP+dYSwLfA/PKEGysdymIJQvHnQE/5fnejg7q3MiWsPcSHsJ1SwaR",
+	"eQYmLFulPENGizgjLUmFjHPIPFyAFF8VZclh0pIdBwOzyslrFGapyFbMnlkKRNEc8KAwab0s0D9uJOIp",
+	"bIheNANeobcjEiEjNAzFsjPglwKqcgmF9weSTFnoG2UR1EiPzolJvYSK/hhowThcZJ+cKz2J9DpdcpRB",
+	"XUascGJKwTS+3P7ufguGhPjgA14ECKcxcTNA0VCl185gOrclvB3WbMBzt88ZD/y2J/g4mCxQVLiHZZX6",
+	"TaNGtvA9WStAj/jgxV4Lx5QC97qHJINXi7c+OzjoqVvVgPKo3+6hDRfVNCWC+s02YrR7SM5PXx2rlxiQ",
+	"W/cwXx4TMagyfNE9eI6HUNONV/M+ofF//7GM3ZaDbt8BR0x1eMA9gndAHeMx/OzCXp4twjhoI5BCXtkc",
+	"C0UpkvwkrqMFeyIJlXIRKTumHUI8eSZ8FnbI0YAjKiIYF5ixi4ZbIhERlIOY7yDcD+l1u+bO9DSLiUtp",
+	"uOuSJnSvxTmjw0dd6JNBQ10fNOCEmUV98q9BY770B42PLlJXgvU14HPdVRM/jKfqbEzdQ2IAaKHQYkx3",
+	"YKgr14zn+vz6wkBsDHikmwOhEgqiOwmtU5NEQhZz6FCkU32Ag4z8U5qDGn3P1R1040XEJTiW9Aybai5u",
+	"6v0zk3IGDRHP4f9nYwqT7Az49TSQaK8JyThYcoSinJ+NaQIb5CoK04iVyUJjpf6AT2k4bltbrg6uwLth",
+	"cYuMmEcXUmPM0HA3mQdqSyLyIdzvqJVRdD0KmUPUW9thMAss00Afhbh22loLscOo4lclEJewOCAYcWnA",
+	"knE0Mi6QjYzZ3CZOJtP8TGTbIB5w8+IplY5+lcZIQHkhic+8wMdOxJFYxIwsdQ9UTXGBHHDG4bhuukgQ",
+	"nUtcyqOjtz1Y+QE/MlygVmNOoyQ27gkeR9SL+6Y9c07/01I4McqIRzm0klEDC2mkVGWj8iWs5irKgNEJ",
+	"HGfPVfsjA58NeE5DNNoNI/OAeYmzAKdPGB+LyMOTVBlHxkOReIOVzqqJNB264dUS2oqFzbgW808FYPFb",
+	"/K8Zf5mHPA4kSWY34MntcIJlREaqbrgz+mkIRp5G+iF0Ikhzt0emYhFJMloNuPGeoOmFU0hUeZCd+8+6",
+	"Sj2J2by9mCu7MAwZn7AOea8O+wE31X1GcExYIpdAt4iYVoZGofBumG8juWLTEZA/Kf4pSMxD4gI8TRzM",
+	"0EgtLAiEg5J1oAOu598UkWLkCaikSt9LrFClkKAIyXqwNNSZGqiILUdAMnwRJyc+7jq6asLAYzrzSvtp",
+	"jubUm7J2r9PVsbe0qnW5XHYoXO6IaLKjn5U7b0+PT95dncAz0LY6hhAD2FSIcYb4YI1uZxdvUQc3nQeN",
+	"fmOv0+3sIXDVFPyPFY0j+n81JuixT6gVksh+YvEvH95cWZkC8JZet4voWjw2vvRUUdsxb0Sv9yafOLwf",
+	"PDhFvzIkYH1gI/KGrcgVi5H59ZbKEl+RBK/zUxxe2VeTaeycciwvwQf2Nj/wntNbGmAdqu3dbfT/9dFp",
+	"yMVsRqNVo9/APK8kyAGUhXrK091nrYbTiOlEYrZGTNH9XlNLs7apxMtlRZmRMj06p6MgDGJoZK/EFKqY",
+	"eHjoo9XX6iIY9TPSNEof3OOQq3mkJnGl5+qQTqfT6hAXwbtQzGuD7vTq6v3JpUuaqcvV2HoX71++PT0e",
+	"vr98qzQqHQE3EXH1CvRAFe/u1GlH0ocjCzUVO2kGuvUDHxaIOqNh55rxPCKt575UQfWmKpaYxh2dhqMd",
+	"vjCiYxAhx+qEFJU5d/r+HbhZ34uUiZ/dkkfW0Pv2dksNHigxPSqp/9rYWGa9QOmra/k4YGjA2eb7kZIk",
+	"uY5LYTCKKJx2oRA3io8MVQITSC2AtNUjHTgNTl9pgXRILPMj0QDU55RxQrRZoQ785FypoFkc1nFmSb7T",
+	"6pa0WtVMywy/nDTRu9xOu5ZX0uIR3KlEJroescKS+eAGyTa/gLcpxQTJTuc6KlIEXXii6JlJ1C1E6Csp",
+	"pwEqU10dXVhLonEf5jHArAbxdMC1UZaOWeppuB0jaE/f/XZ6fQKCluhzA/JSERQ2HvCVWES2D+aJHljA",
+	"ZcyoXyVc4TNpM/ILCj3UNlBqzD7FO9N4FmZJNB+LLaVCzPl5UEoxr8VTMl1F6BctoYlBBa2kAB6VVHJi",
+	"QqZioQ5ZzpZMxpho6pBxEMYsYhD5hJ5RYx2Fi+iMxaBRx2ICxlaHnCewIuAJa651jSY+c00hhVhC65BI",
+	"xjAfBi52ZqWb/DaQ8ZG6Dho+6JdmcJX5FOktO2+VYVuJiGvdeIypYerOkmTBT9RLXMNcRDMaBtDjJY6C",
+	"2Yz5DgkF2iqS5aATc2ClJqj654JFqzSmamrZUmK08nj2et2SRIFiTzXgJXRixMq+1cZ2IIkieNK0Bh6L",
+	"9SNeN8whxvTXjnZDTnx+7Gfaz6rpL+sbNs7QQjF0kAcsPBjv+j1vb9Tep09Ze3980G0/Hz2j7Rde199l",
+	"vfEe3R9VzEynZtpz2piqUawjKA7Q2oRyZJd4yoIoKVazdmERT7v/++n4mfecec+8vT3vwOt290cjOmbP",
+	"e1X7Y9WxV2wPoERuuT1HKD2San4oDPHicJXEOxSNBbNcwl6v2ztod3fb3d3rbrcP//29YuBJuqd6X/ku",
+	"rEkD22bEOuWkesjPthwyvvABxhxHC5Y6QYEkErwPLpaHBEpiSAy5wcupMO6AzAyw9qhsvBo7wykeeCnE",
+	"2MdHVPISIQ75uSWn6xEegmKMU8+eVXDk7tc5cl/SpDc3PLJby9zW6joWUO7XsdFfi2gU+D7jX8UN8Fcm",
+	"4eVfHxU52Qlf//r4OaNjqEXHGC6jkTfV1NVMoMJsQwk7BX9MU88Sr6aSSzTsWVlpGl62kT/fG3kFZYd9",
+	"moso3qCnJPk/Bsa9qXTSXOTsiXUWDHgqa1uOaZyh1RsdBZZTOtfKFWiqA54ZmAa6ABxeSWYBX8hMLlJf",
+	"WfpTKqdKw4H0BGU+eRGDnF7wJuLcWKkCcwLXvpD28pgMfKInqaYCevZmHv7OtffjWlzybGac5gwJUXe1",
+	"2BCjUIeMk4DbIXnKR+dpZB1ICheyhKmPdVu0xVxpnLvdbrc4D4zr6O7bkCg2Ej7k2pARI4u5MkHILjkL",
+	"XqYJD9qoPDv6x/Dl+at/Dl/+8/rkyiWSrqROVTUvDOSAm+zI5VSEusauTyiZ0VAd1MwHnNfI1yi4aYse",
+	"xfNQoEv5gC940i6U4PmubgftzhNQC2KYkYzYSuh8A8jolI7O65Do/DFj00keXeIGHJPK9RXIfDGpIjg4",
+	"pTByn30a8CZP+pqoAbZQQTY5yoEGffRhGThhVOPYYk4lXoN0BKVSiyUncUS5xLQqJ8mT0LGXSXCLTe1I",
+	"BA1h9F6pt/VxLpwtTZZC4BvUJsgMTGOinuDjMPBi1xQrgRmRRv4Crl5BmjSUAi1RwmgUBsm3kogYnSWr",
+	"h0G9q2RP1Fow2Sc0mgje02Wb+g9y8fOxKWYe8Kb7g7nph9sfd1/8MPux03Fi9T/zHzudHyQN4x9g7x0y",
+	"YzOB6Q2QI9t7eqAI0YF4N/yyewAUrXM2dg9ISDmcRCMvWs1j0nR/6NEfXIe4P/RG+v9XP7jOgAPVJK/R",
+	"GRYSn8qPF3/+IeRqkFHpSN+RH0nvf4VpPm/vf/W6mCKx23v+f//Pu//7fyIyWiluzM2mZTLUdNlZgQGk",
+	"6bNPPMrVeRyKido0HZpOOBoRwimB1lYdchSn9cgDLhfguhwvQh3ZBr/UzNo9zH+ah9RDh4SJNJjNggTB",
+	"9BE3C0/jkhmNbnS1HDRlSpsxLWJNSHLAucimZqHglCJFG2Op9qETp2jAZZI6NOBzsJxxtoEVI4K6Yfg0",
+	"rAyMv0NOqFa3CJsFsRzwXIUQdqAxn+4TpcG7ZYrE6cxWJDQbvBT+6sFOeOsLyWGcLdnQcLmPpmNkRgAt",
+	"qEqUjPMyeZRoe3phniiD21dW9Tetguzv1njigq5CQf1rId7SaMLwuad1hpecWWfMD6iBR/7m9R4kA2MH",
+	"AockUgYFPcbKqS7UQMC9B1R3IFW5qO8kKMkphFkZnIT6XWZ6m8EUMD0C4/l2Fr9JVgBhrVMOp8FcmraI",
+	"1gndIUn7aRApgcnQD1e6bkmMMUU2i5iLCIaxzt3IZZm+sI5oR3eyHnC3HDztR5BPBi3BT+aqTo5c1UEs",
+	"hM5fQicXztaKEpBsXYJlyZXJP1zXxI1QNKZypojSJnB8BadiGYxc1peo4UfKHCnl65JxrOiYdDWWe9FO",
+	"2y8PNppd1thu37o0w2msf+KdiF8rtRgfeLH5gWNNnH8L0YVUanKqHsfBoqWTUx2jRrx2ZDslOW6ZJXnw",
+	"53ykRhJtWdDEvQH2kDYy8KFMdlf6hDY4W8Z+CKIBz/KbJQYiEVbmSljM/fiOyFcspkFYFehDl/x/Frt9",
+	"89xznvQHTuklJdzCcZkT6o/pztzWdQcInD545OaQPlfg03PorwCJDRj90i2EdbmbssqUdY12DqQdLtJU",
+	"y+SUzlpB2nwgnpiZ2FMQkyac8XgndBtzMYNRq09QiwRqypQqK6bVMQ2CscrdJSPK0wZQNAajiTSx5cKA",
+	"AxC5bB1CyS/XVbWmmimXiYBnrqk2VQqPdo3g7ejEgG8sxSL0Me+FULtFmKmN0ZbUUKO1p84L7Y8oCjj0",
+	"auSeU5pMiK16qYxlh+T6V0CFR6aFgKsGDXaq7i4rIuYTLNiWpGnM6+cA5MSoN3WIZFGAoddS1QYxLrPS",
+	"7+HNu+T9+Lkvbdul01sjca0KKtMF7n+4xvPdQiw7KI6x3CepWNO5GSMwfdJUsUfVvyqtw02xLkj4icRY",
+	"yR0E3hTxNB20liSOdfIVZBnUiNu6mENsyxEjfbi6GkeqQ95pZc2Y0gOudDtHV5KJyNSiwo+g++G7nxiY",
+	"lurw1pdV3PCbVWIEF/+76valY1Xp+a1PROyTQ03zKA1Xm7KkQ356dXH5Dalq1QytmWyd2+eSzcStpfZk",
+	"K+cwyGQVo42tvlqJc5pindsQHxtG8EqDiG31IWJYCa7LG03l9oCbFDC7YRd4neG1HXxtJ3ntnEV6hDX8",
+	"La/1EtT1XCRqOlSRwxe/8+QX5kmkyVKSTOu+bIbU2kA7ZCnBPorn4rE4dOcvzTsbnLSGW+OEUrHY3ERc",
+	"E07VxV5BDO1sDPTfgAvOWgnnki0Y18GkZwyfosq7lktrs+aWnImO4O98+RX5UnD2n8CVm9OTkEA3cHAw",
+	"01ou8uvd3S2lqSjncyjCJz7zddV0mWcC656hOhXs0N2nBPGwJGkCsrpGADs+Prm6QuivYEzkVFlQUStT",
+	"JK74OdtkGVR9LsDlARWniDkF+SqoetuoS0kLZ5d6sW6jaeWFmApgJbjcvwYNuRgNGn0yaCCOkYUHiyEE",
+	"H2GNBo3PbsvRJflJYeyAJyX56S4Egg8aH7VfJQlyh8ENALZlUdiav3x4c+UMeAZhQafipCpLpoSYE/en",
+	"k2uykwDUYMYGH3A3M4YhJLOnwtRKjUlWIFBPwdsyChFKVg7gI+nAzQia4KhCgAyAC5iEYkTDBGbLymww",
+	"HesjzG3QBeWQMJAO1NS0K7Gq26c6pnrbT0u37SJtOEc8BvU226G/JFBvViU4Ui8WA+mCcINjm+RX5abk",
+	"aPljCpYzccnU/My4WZ8AdJw6yHA+BsrHGklLV7SbGUOQNjfOAOuNKKwWaartc1sOJIpA2hAW8iPSSUZI",
+	"HqrVmlEo60yymJJ69qaNEIFb6bYq0imMuHlsw/XUJhPA8qiyXbNgdN9P5S96Kh+hIG+HwS3znZSLs6IO",
+	"EX0IACXoBv1fzK9kOHK9Zmu737PBv1IvPDAkoBMj2iUiwmUhL69Orq5Oz9/ZkJc6rwB4Wx4SgLEy6Egd",
+	"jazp5rGS7QMOQg5lnIkzSLTbKzPpuvptipkApieM5DszfWl3UALXatHel4mK39u2tOHbS7EqkqJEg13+",
+	"987sLwPQr3KuGtiHbK3Fd/b6wux1bau/ml4tTI6H5rAMtCfwWKmRdV3WqoJYbSjMAaRhGl2r/YNLmjQM",
+	"wdsy4NCLo+XoinaiPS+FlgFEmRppLq+kK0makrEBL+Dsoy2ShYNHnVuZa8wHOPgkLI2ZvwNOJzTQFtr7",
+	"y7dktgAIW+ICkI5LmhiGN6fkh5OXP5+fvxkevX17/mF4cXn629H1idvCAxWx0LjQ9hgfi0NCSRjELKIh",
+	"mUfBLY0B5FfMR9S7UcZGGPCbdig8Gg64QYwIZHnJAEKXQgpgswivGGVNRqXLYFl3CyGfdMhaz+PX9+fX",
+	"R8lsTt69ujg/fXd95Q64RWGQU/DnQsQUOvown/nlijYWgdji8pHi2/gh/Y2tEph3H0uUWr03NghUx84R",
+	"BeJsml4FHmt9j4J/j4KX+hEnSpBGhBbOgMc7AgpWirmy81fa6yDnfK90X9sSoY5ub0E5/afmxP59UlwL",
+	"NGegGgx+Z9L55bGJ0anElFtPZY+mQ28S99+J9itkln45GXm3RARNQ+vTRq+YwU7SaaOT4JbxDjnhdKSB",
+	"oZPOe8lEvZDRCGMSutsekXHE6E1nXS7i46pr+KG7qGvfufah1LDvWtW63MJvTafaybY4reWaepU+8p/g",
+	"o8q0gK0KomA72b8Xgsx/povKaquWtFwr355v+Syuz5Y7f6V9kT/vRExf2T6fwfr8Zv47w2+uzX+w+l2D",
+	"7bRgaRnGhAYmPYESTE2IWBytiGI+fxGypLQCEBjsRtidkuiNnrQthfQIiwp47+Gyg3Vbpmr40GTyfy7Y",
+	"4rvd+MUFwhXjPqHJRqT97bTxqMjwqx+x6HzbgV5s7F58W8mKlzpDyOCnmGpL7jF0Nee6oxIZ05Uk4O+F",
+	"jI7e/oADan4/KcpiJtfCrK6JtEJpQdJcVWKqjGHg5HcXITCSZvGQXyGXAYCex5A2A2B5ZdFaWCmb2a9M",
+	"y9THVgbWe1atpf1PdqX+DZyUaa2cpQ/kQjFfm++hk+oDsXuWQa6Z3OCF+nKHIDS//X4SfiMnYVkvYzwW",
+	"A6uNP6Itfwn2mAftG7baYFtenL5R9/ytjUmcxDobEjMgvyOQPqw56NEwrKjNTmHtEGYiYnGW1A1xVlP7",
+	"bgm1J635qpMW3mn0/KS2HjG8mpCAi0XzXMQW0Fiqc7VAbYqnNB5wLgC3ELv6YUmlhrszoft4ylbEF5D2",
+	"6mHrAdMxW6OBDTjC3xnwdA2XlzQIwgxEXCmxiMPg1rQtS+vj+wRRxtineRAxado9e3Q+x37YkHtnegOm",
+	"z+n+pPDYak0cH1jnUSP4+ImvFMDHj2+O2yd9ztOIvUNQzUS0b6XNf+vn6vcg/EO4i4FoS3ofHNrZHIEk",
+	"qRGynVzrVcm1krN7568bttoUf9cJtikn14m8626j3/Npv5YVpda9hMoelpbWBNIryOWhtbI1Avc70X2F",
+	"oHmho4vW1FLZ9uBq2laGxRu2Sp30eSm4E4kw3N6sN+9c50znbAnLMdXJqdgimj2RJKQjFjp2L2etVIFz",
+	"T92nnoN2kwO+FBHUoCld0RW3LArpfKhbZLqkabrbddMaMZC/xnmPyGwcQHp1+ZjRKQNoHB0yn2CNWZQ0",
+	"jtbvcHBc6obI9HcdcP2MfkMWHbLc/xeGj6oUph+wVMJvQQU0FPC3VwO/J29+Tb9o8Uh3QDgkVa4oWIw1",
+	"qWXEI6iQaensWg/QCd5SkNNlWKnQV7ocGvVp12nM6Kdgtpg1+r0uNo3Cv9KeRAGP2QQQw7bs4DWPGFR5",
+	"m444FW0cAZ4entONyw3wvBp/ri/W2R9Hq3dB99PZVXd19tuvy3d/iOXZK7E8ey0qWgSVtAayOjEd7Beb",
+	"Aj1q/w61b5sbd2i0qC8ps74Qq5a7orB6OAOVlXX8WZymuWOdbpOyEsDc270xcqwElx/Nj6K9OvJLZ9RB",
+	"efOlfns5pWFgDgtFyWsAGksxPy0/XBYaA9UfGmNHft3Q252NqWs1zdJV7H1iV4HPxnQHq8ndAU+6/Qdx",
+	"toX2d5j4/Am636txzl8LcUa5Uc3k1++J/dZqToGeXEUoBvfAPjbVqfwxw69iEa9lWHV9A+y4C/VaLsJO",
+	"gAqY4E2Y9vYOcbFq2s3gI5TUaDvERVAKl9Aw1FdmnYrjBg/20sO2AaNSxxlXB+y/kr9xIA2ngd9Rom1j",
+	"o7oP0LECvvajGZ7g4apPoIMLWhd6agXrEecw4FgIDDiFQt+L3u2SdvitDnml7SAAVO8X0DpwuVPACi7Q",
+	"zw2hBWgtO6LeDdw0FaHfIR+gLWnSP0DNRUuY8uo6MHzqoMPj7Id0HgxvME72GLDwf8MS9y99yJ9AylrK",
+	"f44FV4DwlilHFaRCLUU6udRmn9hsHuMhico18tfnVLrMWKVS/ROLz9hjOtY2gu6O2DTQGX5pQMjogN99",
+	"Z3eOd6pVUYuJgFN5tJD1lFbmJsujXJYWiGi7UtpY2DkAa9KkCMaJULMAzWCjVg94Clh9WNGiDLucQfOo",
+	"5OSCQ8CEdAdct4tSqjYJ4gKytmleYjIbnhCsk4aHRmzAlXEaMw6l2dWw2Zp3HqtA5Yx9pdqU71DZ/zPd",
+	"RmW1KHGpMNHWa4a3txEw1uk0pjbG7ZoOrSlQYaqkJhabiEDzalJu9yq4Pr++0M8NeABgmYxHIpwhNiZF",
+	"aE2MKniCj4NoxvyWQ7LNRTrkKAzFElzfxgZM0i8IJV4Y6BZ14H/VfCECD7waBo0WXTIDXmEfVnWgP3t9",
+	"VIl/+3Acn3xlXWZSAtRWgr/yd/O95NrJKPGvtm5G+SqPwqoU3ZCNbW/MbEy3J++6ALE6K4gbJL3EioO0",
+	"oNmYDs1J4KJSuQwka3XISWrRqVO0CLuVxnAcS3aDbyPnhxrwZhmobCvT6EI9qKxc5ncIwIoatzHC1CZM",
+	"aJCo065YsgTs9tBWGjj7FA84uLFw/bXjReNYIta3LvWuRqlNiPo7Pu0X1l3zcLMGz99Jcq/Bci66IGrz",
+	"WG/7cK0FBWtpsPn8FGVMZwnnEeKK8BX8xFdS8dIpVgj7CMZouPe7gvf3UfAs5uMQadJ7uA1vZc4vI6jb",
+	"IKire25XHVyArkty50Gu3giPWhmLeZKYgCfCbhe89oLrkzgX4cZ+I7oPEiBmSmwuwmSHnNuiJeOxOtxw",
+	"AJaDQ04YVz+wS70gx7Aej8il2Q+tSQaA5et8yxmcX57409qfrKZxZz6IRTyvpn67ts6kYwCyvojn6hX9",
+	"nR2XvL881ezw62WmHcf7y1OdvTHgCXEf2k0CdM96JHJlfxdNCTVAW8vc0TaNawJcnogi5sXwZQ1LByMF",
+	"40hzEePQ8tuAQScN76+uTy6Hb07+6dpNu03yDmK5FZU+Xl+XLUVwO4GkIGXGPdJRnH7gC6X4qE/hR5UR",
+	"WsXTBsZIL2Muz+d7dvff8DS+imkUE4o+idQL0bx8fUwOenvPW/eSS2Vsv332YVZFrkxABMFlECmNTGlC",
+	"T4mYzZVI86NgHBMWwAG8pCu0HBccsgQH3LK1Rgw7RhrJoU3T1E5HgWFu03KkydlywCFsh/2I8J9uy9kU",
+	"2MxYwdCAoMyehQECOITVHoMnTbV1tDFptzDgu93cKVPMxSMfIsEnllNBqRIE8pSYT+Z2N0yIG7OInF6Q",
+	"phbAl0fXJ8Oz10fDo+Pj8/fvrl2H5K+cXlTAYCI5PKIUVa9WOspXsGI2y9KCI8L4MDAfI2nH8d3G+c/P",
+	"3Ei922I211iCOYFcoirdWTKjb7daZ/yA34IRqA8piaSlZFac6K6IH9joaBFPOaFSsijGthOQrJBXBZds",
+	"pP7Nd7ypEqV8wtxWhWhtQlYE4qvo34aB77ZyMvdQq9K4tgnKg7I+UPgO+BJ68bt0FrmE+n62x5XSg5XQ",
+	"mi5vXDUbVy5vtEcRcqk65CjtTwMp6nbXlieShOyWhcbNqaF8QJrXEaPofQc4CWVeHhJKliCOU5fffrc7",
+	"4KCTosRAiTQcw5Gge8TkzURylG4eZMJTXQaPxmmTEujXuzJNDZQOtwy4L5ZW1xXoX5zZbtTH52iIDvhR",
+	"LiHNHL2U+MF4zCJFtvqSyVyBvF2IT4g540wfc3ox+zARbZxDghLkx8CNMFKxiPFItFcCM/1poIhztFJH",
+	"bjzHnTRjH6qxu7psvDx2O4ZeRoY63VaHHGG7o26XeIqwvAW0jdBYgUgDej+fSFxsOLUTVrC7/YXCu2G+",
+	"ZV3gD65DaOZv4+XGPVWHfkvX1tI83y2ngTeFGro4CENi9hcZcsCTrjbQnqfs9P0NZMDZ66NHOnvPXh/h",
+	"J76SJ3Fj2uV1hotTeeEAvgsNe53vGZB/23P0PSpR2XzDWMC+mqM0I7zuHEUrnmjV5+prLFjQUaNiGxA9",
+	"sJwM6ScqvYasx97+UB/F6W0wobGIOnaa0oTFzZbrQBqwiX5hCGvA7fsIwG6AKDMHN6QA1w8Fv2STIJF5",
+	"v1lS+ZHBjuB757gS1aECbPGlF+w+bshtVdy/CZeg7b+QpggOsdOZn5y9NPEbPiSn4IeQiuo5LmvQPAJG",
+	"NFsutnQbcNfs+3wxCgPvDVu5SNzmz7QmoDOnkWRQth4IQ1avIzH75er8HRiv1+iWRwaHYzfgk5C1F5I5",
+	"BPs5GZiaJLtSOy7B62+Meo1BoTOVkl6KHWIVKIDK4AcSznu1a6QZMRmoyzqNbB6xMYsi5mv/RYlKRJJ7",
+	"NJCZ2VKPchJS8NPKYAJtB2koOKt2n5Iq7ykmndzBfZqRGpc2NXx9qeFpKngIsfEfF71AgWEEBYqNRE+P",
+	"UiskW4W/nXFaKiZ2xgEP5LRaWlzTG62VlzG4izbHJtGhDD1sfmN1Z3fTWzuxUL81W8pAOI2lJRKM7QNd",
+	"3zJax4hNKAYbuYjJioEJ42MQRkTBJOBgFIlx0kz1w8nLo/fXP78bnl+e/nT67spFx1/E5CKMTZKoqdbT",
+	"TlXcC2WHmM6V/Ux30azR7GQdkZkYpGOVIySuRydxT2Xcj0YxyfoYy1j+NexfJc8/vP1R9qmvl9Sw2R2o",
+	"DJC/uyfw7xBf+bvoZsgwjyhr10aNz2gQSpBLBhtxKkJf954NJrwdcGjGpd1PB20/mASx9k0Awip4VBJB",
+	"ZQKHicA0HgxE7Nrtpl2ltRA8v76Atpq6WVhk5/Br/LAnMk3UAA3mGhqp8Rslt9yI+UHEvHgYC3fAm0pz",
+	"TN/8/vKt29KRZDD7f8Qu0fBvbAwNvkKAGANRDVVNfZSNlihQY1DLo5ZRI49h1VbOjhLx3LKjMoNLzg7d",
+	"Ay5tMqpGenny6vTy5PhaDfnKRb9buKQrpYDJJYsk6XW1SZus9kj4Kwc0u5FYxOnvcTBjzoAvpwz7D0dJ",
+	"WRjWBY5YKPhEgqGcRJX6SWZjchqQWKhdSXDcjG/OCkWZPnB4tg7VaYL1DdECVM393gvwJs5ZZBKVTy/U",
+	"iNQP+r1OOvK0WbS+VnbGXAUTfso/BPH0PJ4/0rGSjchvPkW+DJLp6XjTLhJggLLdaDna10ggIoi+YHp3",
+	"aKHvQr1uYe4Z1OIW5WkutpMvy01FySZ1WAe6EbNR14ejL7ypyMWW2iYWjU5n8IaDHHNJM/Hdq2tPJIxT",
+	"9zOfMy4tpz12lCeQIK3kDIhX00dfxPNB46PWZUtsaaUWH5JxcMt0CAR0SeiwCLVSpzGZR0KdFhoq0gxZ",
+	"S4R+zicPkx7wYiDfNHPOsYP1NMBDIgBlZ8BrF+RnuvlLklblY/ympCwfzAz0BVjN9WH9oH3lgt9wsVRr",
+	"iTaDBU/EuDqcrPMURpmunJPGjky0Aze0OhjwqFLz2w4GZDAYMruCm3Fnzfu7V//RxOeVdl9pptSqCQoz",
+	"bBWLqtgaUar16Tq++y3dkeiCN5UhttsdpEA/X8AGuTxjpluSZbx/1msHvKmHLFsdcpmLMJPTi0pv2wU+",
+	"lmKsfIO++b8nFer8OSO9Qe01R7omTb1neTOtSIcFhJwqJ1car4HoUQW9mFxaE+SEFAhQuzHdoVkkwkCC",
+	"TQDgED5ZzPvq7ew28Fgb3dw3bKX1AwmvoESuuJfGDFqH0LG6hL6TU9OEowa8eXH6TjHrKBAzFkeBp3X+",
+	"97+RcUgnLfjDGL1KX12KJLCu/WZJrlzu5O1p5sOTNzHlYAkcwkJpqreUNQLHpjpl8bwl4Nqah3QFrbbN",
+	"UsOBuptmD1iMWXqqFnju8bxcR2aQf4sD9ntk/T/0DE7ihqHgbL24U7JyBytd1h26t+ImaZi/BhUo1elz",
+	"cDPugFfg7sRClGalwpAuUnSkR4Ejy3xkK56tKBFNjIdA6voh/zuX/Y3zQFOUA7OzNgZmGl6ymMwEYWr6",
+	"fxMmHItoIuJqJqzpbtzkVRzwrEMKWDb7DEVtFtAPIka9KdjfxVgSDPiRWTT7kb+lz+8/wLH3dU+3I3mD",
+	"ILMkm08Jq1rKeSXsBU/UPeLs2tS1eHEkhYuD+3TVSREsTkgEfWv1yXIqAEBkykI/4+7SWcgQ28AJYqIz",
+	"Fxlj4jQmvmBoIIQAKtghr0UYimUCsQAuzFCKAZ/R6CYTrUn0//IiVskem6Mz3/jWztzvh2FtlZOpg0JZ",
+	"E8n6a+0TSTfv8yljTp3Pv9nbgx+ingftioDDMOL57uQDMVUB8DvWIczVGDgm2mPmPabLkwu8YBglmM3U",
+	"TsQsXKUxTP1+6PqpE/OxtmEh2YBPIuoxk6Uf2VW96gyWCxijiDrkiBtVGZ7UeR06e3Q5FSFLwWaPyIhy",
+	"nqInmSmlVQC4uPvdvQFHzDR8ACz/kTprUoRLmTSrMqiTWHmhX5oUxgE+P6oTWYN6ElEel6eMXeodeyzR",
+	"AG//llPVsf+q7nglv+v2/yniDLvFgvSypMkan7UMJnwxr0blvcLr3wiO9sNVqOO8LiEJrrLRvVZolAGh",
+	"A3hJNlVSIpaLWg5405UxjRcSQuJJrZl+HsXRZ+dB9fo7zsUho0Wc1Nee/Pr+9PJk+NvJ5enr05NXw5Oz",
+	"o9O3Lir7/QHnInWVwIyTLn3aZghSlUwJ80wCMcZOk36ohySzRJlCNCvVl2ioaYidLWnky/vgiH/PJnss",
+	"mWMatGWNcUUlYCRiimfRwZCXRCipqv0GGXjGbB9HK/Oqb0wWtw+pT/9oH12ctt+wlevo+gOrnE2Myc/X",
+	"1xfkJZWBp0EKnu2/MClEVsAB47h8hYYSp5D5ZDLTZu33l2/bjHvCBw8/SV7U6+x1domkK9nCkLokLr58",
+	"iCAX7oArCse3mDe4oLkM49Wc/ajvtoMD4CGB1K3rjJGGE3h+8GLPybxvwO0XLiLeD1g87gMiguz//+x9",
+	"bXPbOLLuX0H5fohcV5IdJ5nZ2LVVV5soiXeSOGs7k91bPGVCJCRxQwFaArSikzP//RS6GyRIUZKdsWR7",
+	"Rt9sieILCDT65ennUUDbAgd07AHHMIydYhj3meFfhcaqiFd3tI+ic+C3JSjAsfdKwAz635YXh1RS9ep4",
+	"Sbg6ZVpDrArhnCq95Vo8CvDoVtj8SP5J4Rx0m/sOLBhxpNQFLlzJs0zNRHzMhmLmKMu1fefO+S3aWXge",
+	"J0JGomTQpA4IJ0PV84pkldsvuHfLB+myMBNa5VkkwkDiG/z58Od9qE9x8OAp7qWrnsBCo3+wfpyNuEz+",
+	"G03tmOsALuLdsDWyBWrDGipDuBnymqnLOZBhonUuYu+N0YHwwRNdaG5l1sXQ+cBGSJRB+CrmT/SxXZhO",
+	"U6v4tAJxdOewI3/COBvkSWo6CX3OWm7HJO2csB3IsJTSCdus2+3C6MCUdYRYUCTk+qtABf/BHNYowurT",
+	"ZChMMhGl2hfteb1Xr/oXF4gL9TRcB/MCO9//56t3vY9v+1cfev+E48C0Debls/mirgjiT3kygSEKpF0C",
+	"VBfFg7G8QOCeyntL4kKAyP/4q5jv2xFQ2egqsWFS/VtrWFArIGyzEGXZ7F88p27useCxyFho5tMwkCE3",
+	"//ffMxOesMS4/VpjkKgNCw+6M5GmHShbHvx79lV3rScSFgGnHR0efYXk63u7jgHbwpBhF2dJ256ZR0bb",
+	"r6z9Lwy0WZhI7UDS20tS4cYUmMoik1wLAC2Fbq6XyFZvag9xLANJL8MfnVb46fMlO/A/0wffcSR/O3Cn",
+	"1eH+CfQ4u8yYvYUJxwnEpA28PTep9/n1af/jq34I3UmAhtL5cJhEYKWnIpskOHurrKVvfPNOnrRmI2HK",
+	"rUJkmbV4SJzSKqvCYP/tG81Lp+GqtOf2G3csTQMPo+U60tsLBsDBleGyV95WG54EkjN4jIp+8WK92t3Z",
+	"DLQewi9fvnT8TfqYttVM8HTy12AP7H6wF+Jaxe+8bY3NhF0yGvIbfU+wwnEwuI0TloGdK7TVPNEswdY1",
+	"O71zM76yi72xhN4nq3tJQdFGuLboGmX0366c7VtnNpt1YH/Os5TmxK2j+xUsXocbeJTVyQR/j9ulEh6x",
+	"W7+guND+vjewC9X7oMqf7qbIoqp6xfHBsoceq8x00uTaOlHe115QUHU+/dqj02ioevleBXIRxNyESu1T",
+	"sWUTS9+7wl0UBBbi6l05YAsg+uyrl9QoMhoVqDY5sjcpDeCkhKqdjNdQOZQViBJ2jup5RXo9FqkYQQAM",
+	"DdyJmTtoOlQHsAm0dHeekDuKgk3gsD2Bqi7e1jGxLWJaZySMZmucGoTGoOeHwc8EWrsS02XY5GUURmWu",
+	"TAehQqpVgSzlUaa0do+oa9RvvdP3V+f9V6efTvsfL5fl7u1YrmaH2E7NvLeY5WJFksv1LFUyZK4Tvrai",
+	"t7P1PRKwyj/s8FGpbGF8bwdQIc6IWEV6lTrUa/v9Wj/KiG/mYGwmaXXy1OXcGj0kuzUCgwIE7VNOYjK3",
+	"HNoVdutynOjaVThmpdNhxz4ET6SI2bvLD+/h8j6aThgHp1tQp21SKFG5QewuHO3C/1hMUzWfCGmqyhnH",
+	"bAYKJGIwVuqrDmQsrAOQta2lmKo0ZTbyFDzusjMnVETcWq5t8VP/vHd5do4Z6YvQxsNmnKl8NAY/g6dH",
+	"ZWo68+V+y9QgjyeJPMbHA30nGx584rQ8Qym+mSunUwsQaOjC5JqFkHwOXZwJmg3WwEEWRkymZh5IOBYh",
+	"DtUzceN+71gzVJqKjHGEQNnXkshcaEhmWetNlJxCxGRd9ddkioIu9taP3Y2B0J5H9oZvAsqjgTQZl9oG",
+	"0LBk5kTpFakJYKFwH0vVTGQs1OI/IWtpIZhdIvT6u5PY2l2UIYZ3aR+dF22k/V/7Hy8vrs77l/2Pl6dn",
+	"H0PWenbIYvtEZfJnHxMg0yyXzRCN94k2ZzSTliker+FxxZ8Bs9reDfSL34NW8g0OhPNaN0bvLYozntmp",
+	"CTadxmdI5KfetlvVNf5p+DQ+ip4NOs/5C9F5PvzpsPOXwc+88zI6jJ+Ko+Ez/nywRHEScxUVjUMbOHKz",
+	"d7yX5/DNNhWOK+/rpkrHbcZ1RP3aMOF2Ooq/X/iuaoM1moxWofTmsyyD6buldPmCucR9dMivk0jJbhKp",
+	"VdvpGzxs/Y6aTPhIHHzrwNGVWVjM8kEiOayItdtsjz07+vbsiMEd7rX3MO8JV37Fo7HovMI+z2Xvio4/",
+	"gIPpWOR+wavd5V4tyIWmYWrYiceCp2a8apTf4REbXO50haVkh9l1QtIU0GTGDR9w7YoK3QeAhRA2LAVO",
+	"CAmhiIzLuwRAMB8kqf3hildwAA77UpcIu894nMAVppkaCNYK6bch08Zui4hlpLuAY/aP2dHhYdHaFMja",
+	"6OkCZ+CkhEBpF9k/eQxlI6lM4RvrEIqMJRkD7EnWs7ILnWUiEsCMUUi0Ft/pJwQ21IFshZGSUkSAU2gD",
+	"XVeqNBRyJuABSTVjrTAWSCQTYvwY2QWD96aGw3YgtWKJcUyi9DhENJzO2wDLNiYVTIMXgoXRLJca+zyY",
+	"koG8+Mf7xNiRlEqKcL/LXhw+Y2FevnjXjnUuTDbv9NBJKzLuTQ7HW2HO3YvarJqJu0jDwrFfzh/O0mie",
+	"LXqs8jR2k4aZjA+HSdS8SBJ5nRgqrSBr7Lokhyes6Lx2xPUVQTIgGu15RVygfW9RbYGlU0JR8Idw8iup",
+	"zJX7xs6qorTJHBPxCXJTY588UWsRk1UgVVa2zAMesyrdiuVlTJHYNYCMN/hwWsgYGLAASZMqOYLC8URM",
+	"BkiSZ02SSgWLYOyhvlMZCPvlSfGLQLpMAtzES2ZXLmBXGusemMQ4Ld7VhvKf9cvcEwDyzHPFl+1elULh",
+	"v1UCJG1FlbJgD7ejvuPJeoQ6JH9XiVwopmPwK1lptBZyuJVi8frWJ0CaHCTWWdRTEa0wfpciTTWiygHs",
+	"Af4TLH00wbw0RFj8po4mbuxmOlYpoN9Kdc+KXK0uHs3VYBy/FkmGHJe3GAayVYKe2nU8EiOYuPXAYWf2",
+	"EFS+xQzkhM+Bnr1a6mnXsadUDqIbQ1z7OAFWFMc+zFMkNISUhxQihpRBIHu1KlI5NggYgOx1MpLc5Jkg",
+	"OpM5mt8CjKkyd2lISTAw1cdwk2DV/UbvRLqhN8Bs3wZfBBtnit2xVesOt2a4JKR3flybOtDAOdrv2meZ",
+	"I+2VSO23iYzSnBjQiOGrfLWAPlCGaYG8K+Ibt65TIMPvwR7eYrB3zIY81eI3KsAXtFrQi56Ja8FTGsYv",
+	"JOCLJ9dC6OMmnAl8g6k3qCPMpN3xKsUEQty3sA8o4lk2ByYvEABDhAoyURZ1ikKjVReBAoBWTup5Ov+6",
+	"5COcACmsC2qf6OoPlqUHAeaHBPxv+5fsADTdw33qf8IaNbuAKgWLcm3UhFoVqusSoVqBTAXPrCWht4cU",
+	"aAQKI0BPI3vYabHgbgc2+J3wgPKy97f/1u5hNXagAAQZbsQOPPAgBNNvCwIoX3hhzQDI+PNPPx35qShV",
+	"V0yv1PT9TcrfXdFQrwAGN+w3ywCYkDj3i54t2igDSR69kCofjW1kS654qlDHl8v5jM/3AZPmdtlSZQtC",
+	"ecLIop1VM1DNOvYNe3XPJnwcBUSOLQrCjKXbuYeEdJUXaNgCWLI1elUE3JI9vratn5TR07oCMDz+Kkiu",
+	"DwEu4a5ulAZg40U6JOUUH9PmgU73YfyBzDOQ3LCJ0gUCbwGSeUJnd5tLl3128VtJcFYGTO5WaC8jCOzR",
+	"4SHUaOBbYqdMYjGZKrNUKNWeZ6vG3V4y+sHIaonlrQjF2YnHsSEX3KSdOX4k5nixgvBbLd0DC6RqnA8P",
+	"X640zgu19EW7XVojMthTIfk06Tp/YVnu+mIqor9fnH38vXk4HscJBhCfMnsRk9jz2FVQFAwU9CAs8z7O",
+	"pkJacxWrKJ/Yhb6Bqnz9Go4Lvjmh5oZwzhFosGoI/9X78P52Q+jO+gcYQnr4piGsxPDLxhAK0JUjb1t/",
+	"vnFB+RXgAfY2W5v1HsU+2k0SX3pJxoslkgkejatIjq3uBtvOFy0Ojee2lXQoP5Apemrvbpnnim6b9RRr",
+	"Xs4/Pp9d9q7Ozt/2Pp7+/97l6dnHi7B2g63nhy8DGf4nV4ZfiW8R5E1CNhBzJeNmiVRo1KukRzfW11u7",
+	"0K0clqf3lgre5XofYa637D/1X+VJdQUjbTMlmET2Ywt5YXcp2olWbdULC+6B1D22PNlvqXq27Vl0JmtV",
+	"obvdAG7lWZxlIydPbs+4uHOc2TmMyVpoIAV7ejUZ8mMg4Q9B/lUjg/rbxLzLB080C5zhDaSZqY6Th6k0",
+	"OUNemZLZkoFyqqtROlWGorYayCphOYX7yC6AgAWVsQmXfNTQqEqFWbt+qhJfUIKFRcpMnklMMNtbgfa/",
+	"Mb8WlXvAizdtd5+n8Xa2u8ULPZLK504M/BFud+cCOlMXFhSwDMNMYx/e9Jgawm6Hq1ezFqyoCjLwtrXO",
+	"JX2006Rj1/q6QKv36fQXe9jGo6zlkF0wSYB1Ab/baTJU0LrPBkfDn/hfROcv/PnTzvPoxYvOy/j5s87R",
+	"8MXgefR0+FI8PVyC1qXzXQ3mDwaxi4O+Kh60Y9JmUszuJ87bglF4HIDeaqGVUuiatbAo7pjQokyYH1rD",
+	"S7N3iO79HQ7KqsiWR0BR1xrM/Q4Nv4y77+Q/S8QW4sBW4rZ6UBRxlExVLhiEG5RVCUIr4Diq3KQEhOTG",
+	"6z5HJGNIeqpX3IQeHwQ3iNFELc9KU3yN/4EWFAgYZlRpgl+pDNCVhYEIV8fnuGw3GpzjJe4pLMeLf0nM",
+	"+AKm9ArjhCkqLNnZQ9tMj+2QY9OFjMQfzofZxfh3YVSbkwIlDKmcUYD9hDllp9MP+Uc3qIysdp78Ived",
+	"GuI3KsNYCvE30NihQb2Ne+1xXlV5/7ig3ySFPMQbSY8suAqqAyyQb9schhfJbkBrD90rxgNZIl5ZKoam",
+	"mWb/rwBtCpeXXUt/8m/zV2hgN8blaa9XudI9BXd4J/ErlTfLvr5TMxtsz9FxmIlSg3cX5v0ZLB4Vef1V",
+	"u4jx45XQ556M3XekqfoNzVUqjFiMGmvrfO+mpBlVWM4ulrmfSbhk293AfGuvSrsvmzt3HWCv8F93M3DL",
+	"M3Ahj+8CQwqlS8fv4cTR65Nbv4g5+Hm3Ma8HmUrTH3Ypb35Py3xPp0MPAEZisVQp9E490SzlA5G2C0ZJ",
+	"GVeiaHuc/R3QKgRypjJA5YFEoroWWcqnV1h90GHJ63gIuEEPlUlA/v021jMSHUgiondJhAQgDym0dEXi",
+	"GP5BWH4Bi/NkUglEGEj6DZ1hfQfWuUrTTQf29hoLYf1DCOPdJNiF8rtQ/od8ChDrX+ZU+EpWhYEpyFTR",
+	"VmzZ0XXUokvbxnuE9nmBqGPcmaYc+IB7cu5qrhM+x/4iMxaTblNLc6+41CadHLrIqjpCAz+yts+Wma17",
+	"4Q8caHDpkTnrhXzKE13PXeuCjXbr4IO8YeqGn84uLplH2R4W3QoL0SbutRo4ijweX2isSsjwp4k2kO1n",
+	"y7sO9k8K+IFd26ZsQgTSujo3b5edV7u5tOtpnyayQqZt/5kHEjvXUf+q/kKK7gni8gtZaE12MuragXrd",
+	"nMm/qK/MDTRbLyzK7aWiHplB2CWk7gZ3gNtwg8UqzRnBDACZdPdYgzX8dE3MSE0p65YHjGh73eC6DWlu",
+	"YoqpU20mFKa4htb9Kjy6zbh2Pad47ZCNHOnKBHgxHT1Tl32EomfoE9JR43W1g+t4MXnfZs008UWPWGK6",
+	"gbSmH+FfDa/LKRrwWC+lZstGj4CdbUd2tkv/rAdT1E1Ca2FN3VUmqMKY9qN+1wr755mqlXCrU++4R93V",
+	"Uj7IKldjSivOt+Q7SNMGu2OAi2FhzO9sYd09HOmHNacd/xTI6pQKV8d1Ghlgd5HKngdq25CDdA5wl+j+",
+	"kCubB1IncpSKTq5J49ZxWZx+/PX0sn/1+fx92C6jHKaNypzQDdfs4l2vc/Tip3aAvFOs+mNQsyH5UABa",
+	"Ab0REXsM5gxjHUJVA4+KvZ+RtI6OdMPCTcm8RQHfItMXSLQRq/dULPSe+7zedG9n529D5OeaAgXddQK6",
+	"SU2Hfr7on4f7bfb86CW1NJ0UWNZpmhcT0AaS5QzkmShVfKq9VB/6H/7WP78A4ZaXrN42ZaO40tgglfdI",
+	"CY2t/9aJKcTNEJ4G6rC6XWGo1vt2jsSMmM2dqk6DBwbngFto5g6xA/MBnnZD0SNe4gHqkF86zjOSRboT",
+	"rfFdfviPK+TgsZDYKc20mggQbZo7JOnCrnSCxpA+RzPENoWP9+3m9/Kfm+EfapR9NwFAlJd4onF3KQkH",
+	"oSto5wz93jwIkSksukB35AEdbbCQXM6odcEG7bZLsy0faDe27kXVsaj4RnZ7Rw9i/QIhxyUDJh6pWJxk",
+	"QCoUx22mVSDBMSEvK+KSITmXJwZQRyZC3bl025ZlO+hRHneshA+xKk4qUl731tb/GCOdSTE5thjJrF+X",
+	"B99BP39hG6lHPp6ePkIDFxKHppgapTI0itcEcgkyF0luHTNiGQaVZ9ICCGw58jwiGTQZzLbjmITQy5Or",
+	"aMb7TtR16QvXRrPo20LCkqaurNoDVFqzCDdS4zsZKJUKLhtbs5ZsuvTQEPXZ+43/9K7q9ndlO+5lu3KT",
+	"18erlfVU8Gvx0Pbnz1pkq3u/y/m2JA0zVBnQuGhSrJkRszS2ZwO1dCB5CQ+/zXLEVueNhqb+Je4Jak/P",
+	"t3Ib3QWjfwpuEVK3LFccrKU78/NX7POuzriusfrCHbeNzuqyUdpO0MP/+en58Gl0tKQhWnzD91DXMJrw",
+	"b++FHJnx3vHRixftvUki3f9Pt9sfTWO3ymlOk2vhFYPdW9kVGB5amW/xHd1RVa8QpN9YXc9d4eA7/XXj",
+	"7hiawDfODlWIy3ctMvfZIrM4YZvAKneEXC3mcNE2syH/lSbkuhnv9CDXbW5f3HGPOjVDT9GX8VQl0qza",
+	"bgQdc79Zmt0qbdhgaM6Wr2iDSBK3PjbEz+HPtJo6WA2LTJAZJ0Hq2r1J7QFbvWvyl/vOjqWJttYNYW7A",
+	"7K1D1uJpSmzpoJ+632ZUfqYWoQvDZcyzmLm1z/RURKUMsOZzDaKlgQTVUjdUoFsKzUNOM63s78+EyTN7",
+	"DUguK0m6dYC7DyQUavGnn8/fI8/YQLBwbMzU3jEpOVM5+Uv/b+/Ozn656r1/f/bl6tP56a+9y37oSr88",
+	"y+ZMKmyzTeRQnaDgmch4yqZZcs2NaLNUqemAR1+ZyqBG00lVxNNSNbsuLUVxNtKvIzdaq5buBlwgAggL",
+	"HV2jRoBo2Mc8eBPFqHua/sfXn85OP15ehIH0JviyWvly7hJ6axslL6Fr3BN7Sc2ar+9/cuPZrndAsVZJ",
+	"PLG/Syjsup8a3UWEETG+sAHdWRpixf6zvtvJHXrwnf5aF7y8hs9rpuImwUvx3AlGe2YXvWx9OuLLa5qM",
+	"Tt/JpaQnQms+EnqLs3QlGcDS2bYxP3/dfrCbvPfADbAhI7o5J359CEvTbnXZ6EIY7RVoNTSnyC7rSz6g",
+	"jvc40XaU43JsolTwDHnshjxJ80wwbTLBv3aXs+1u1gHEy/yIA7hb5rtut00SzrlK0SPy0g5ikSbXIkvE",
+	"TRNxr8sf/BEycvQ4KxlyuTFiMjW7is/9J+TcksJqT4JMZ42v5w+2q/+OhX3wnRxxpAQS9M0GeYG8G19/",
+	"8Ae8ubXZSnoICP3yQqEXeywor8IZykBmwmRzZld6nKeY6CvgLSENUieJw24D2IxGpzR4dH9799gO4T36",
+	"f3KR74LerdueC2GtSPEijIIJVUa+dhI+5G0es40HmTLciO2s/KWL+RxS8SU2jTKhwP8EKfhpJq4TlRc5",
+	"Um34XKMgJUDbjp4HcqzyTB+zXJokRWovxKK6NxTxzNo+NlBmXEqEa5bIQBYmoPg8BBIe7gohiA7Us8RE",
+	"Y2touJwzk0xEM6+XqUQ9lAjevOeynnHrT5BifjTUVabqvNQKVA/YchiBa3irBqO6xC6FXpm+295GbAdj",
+	"txs/lN3Y2fGufS0hladhawYZb9qbodNvuwsMWoM7U671TGXxcg44pkU67NiZyxMpYqQSaUnFHG6ScY1N",
+	"xqjmVVBgmTF2Wycj+yTYZQFsLl7PuBPxgor2MOMj0E1thf8Hvv5rt9sN204VQ9PIcaLLohZtpY2GJnHX",
+	"Km93FfdYzKhA+lxg7gt8/LDryszn/Yv+JbS0MyoqQxISW+FNIOcqB4p6fPxEaiN43LTVvhXm3J76E13o",
+	"U6NbXt9ojfhmDsamLntbB5k280rwkbhzOVtRDGEHRgqfG96hHRQRAyBAMzUVslnf9kbA4O2hgu8Zn1so",
+	"1z4AZO59dKsVzw9A5Qboa/HRj2nUlvKAhdROI70yCjlUcYYhgFLgR0iypzWZp5LjEAyVksKRZADjL9D8",
+	"Ee/WHMklWlWwi4ct328XUkBKUvon14KyAlIVC+6E8UCm3IgMRo3lUEtAg4S94tbu2ZUWc8Ot6dNCxrht",
+	"4G0ZILbT5iSQnLknwJ8mmuXSiRS5hynsa0ycD2BlC+BnIN0zdlmfR+PF3jxrBQrkTiB9oozX/ff9t73L",
+	"/uurX/r/Cos3z1olZcYKpM5rdw8+gvjuyzX1y9wTZOfSTrpzOnszkReGTIjDHSKUqtyIc/0IGn52ZBJ3",
+	"6pTWXND2gptaLS1PhQQHqpxBNUtJWmF2Kt3OOt8Ez+37BbfsIti1EDwQRgm75xFydsGpue2MWQGFWfq+",
+	"79xtW+ay0RPsmAcWdCvu5O3/AO1AvWuj0ZQcZEKK2e2zQf7Jl7mZr3gKg2KdRVNOkSeaVMScG1nKPA6r",
+	"x9XYxxq90WZ+ASlm978kYGjLTqCdRd1yTqn/zWBWye1uNA+TOBUsTYbCJBPRZvnUevCJ0YwPtEpzU365",
+	"mT3dzv5EDtXSLNIbkPKzh5X2gvmh1jELdT4gxg7UUw3t34W4aiGsCl0ZhXKfo86Bg5bkY4CswN7dBhdO",
+	"cY1l8X/Kk4kjtXokMbt1Fk9fs1dKShEZeoQFk1Z3FZW98dV2302ZFcoTsuChBhTFIB+NAP2XxI6WmpcK",
+	"vdXgHs6MbNWBxEYg7EUhGv+SSoLi1LNP/fPe5dn5Vf9D7/T9hQ1SDTFExWzM46AImDEBhpH0QAxVJpxi",
+	"N5txXcT3LV5V/oUj3VmoPwhjbuBeRBZMNRPZPrJ/IPN1oREHSkD4cCg3vFSBACqERD/FVBYnkmdz0tKz",
+	"i0TmEzuoAtIcQP/YZa2enFfEjqGuOFZpXBlK0CziqVYsdRDNr2IeSBD+sKYGyncwzvgagGIccq4TEXb3",
+	"mzitlPqaTz/rlZQ5ezzm/4/+60ZqsqyJ376TvXqw3ihw7g71+vufHR1ut6PfPjQ+/jKD8Shi+Ye/v67a",
+	"Td8ksJdiD1xcUDF6tgyqML4tc5tguTDQmqHoRgd/f7tSyi3qIrAfFgUPo5hf2SDdj6Ki8Wv//PTNv5pL",
+	"GoHkht2mpPErnLxvf/xoCxrwcjoVI3y7osYa381eEHVc4Ns8S/eO9w4gmqAz1SfEO8FTM24XhfZC1QGK",
+	"g7GKcvvau6WVgzuxTmINNJ+MZD5ts1SNEtm2O0Ym9Bj+B2JggpZFeZbZaYSmpTgp7NeLJ11StbDh/1Rk",
+	"LBbXSSTaNREKd5x3+sLNXLzEp9oGrkloz6nZuT04E9cqsuvbv2vSEWw4bZ+y9n4gBpkupscqM500uRZx",
+	"xfv0zgv/d1ziv+HsZ34dFvivk6zkLGwQ5mgYk2ott2FgXPkSam9t8jgqUxdqn+4wvNmuTycXqWu7Qa59",
+	"rzifqYPaOwOJmDQ8v+vbfcImXPKRANOkhjCtdJslk6nKjJNKVJmBj/BNI/so9EODae1O4n2cQq5CTd9W",
+	"uqW9lw72uOGe7CJkR91DOFfNb/X6hBNpMqWnIsLqDM4r/NuFMP7l1JKlcQGSjmzII+hfbl2eXX5qw9so",
+	"Xn8xsDit3ftgkYqFts/snGKWimuR6sr7hD5uOh0Yh07iT9HJkO/99l+//W8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

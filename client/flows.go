@@ -91,12 +91,90 @@ func (c *Client) SignIn(ctx context.Context, email, password string) (*SignInRes
 	if res.JSON200 == nil {
 		return nil, c.fail(res.HTTPResponse, res.Body)
 	}
-	t := res.JSON200
+	return c.signedIn(ctx, res.JSON200)
+}
+
+// signedIn makes the session t, just opened, the Client's and says which
+// second factor it waits for.
+func (c *Client) signedIn(ctx context.Context, t *TokenResponse) (*SignInResult, error) {
 	out := &SignInResult{Tokens: t}
 	if t.Mfa != nil && len(t.Mfa.Factors) > 0 {
 		out.MFA = &MFAStep{Factors: t.Mfa.Factors}
 	}
 	return out, c.keep(ctx, t)
+}
+
+// OTPRequest is what SignInWithOTP asks for.
+type OTPRequest struct {
+	// Email is the address the mail goes to.
+	Email string
+	// CreateUser creates the account on verification if none has Email.
+	CreateUser bool
+	// RedirectTo is the page the mail's link opens, with "token" added to
+	// its query; Latch must list it in LATCH_OTP_REDIRECT_URLS. "" leaves
+	// the link to Latch's configuration (LATCH_OTP_URL, or none).
+	RedirectTo string
+}
+
+// SignInWithOTP asks Latch to mail a sign-in link and a 6-digit code, which
+// VerifyOTP takes. It returns nil whether or not an account has the
+// address (nothing is mailed to an unknown one unless CreateUser). Returns
+// an *Error matching ErrInvalidRequest for a RedirectTo Latch does not
+// allow, ErrRateLimited per address and per IP.
+func (c *Client) SignInWithOTP(ctx context.Context, req OTPRequest) error {
+	body := latchapi.SignInWithOtpJSONRequestBody{Email: latchapi.Email(req.Email)}
+	if req.CreateUser {
+		body.CreateUser = &req.CreateUser
+	}
+	if req.RedirectTo != "" {
+		body.RedirectTo = &req.RedirectTo
+	}
+	res, err := c.api.SignInWithOtpWithResponse(ctx, body)
+	if err != nil {
+		return err
+	}
+	if res.JSON202 == nil {
+		return c.fail(res.HTTPResponse, res.Body)
+	}
+	return nil
+}
+
+// OTPVerification is what VerifyOTP presents: Email and the mail's Code,
+// or the Token of its link (the "token" query parameter of the page the
+// link opened).
+type OTPVerification struct {
+	Email string
+	Code  string
+	Token string
+}
+
+// VerifyOTP signs in with a mailed code or link token and makes the new
+// session the Client's, exactly as SignIn does (the result's MFA is set
+// when a second factor is pending). Returns an *Error matching
+// ErrInvalidToken for a wrong, used or expired code or link (five wrong
+// codes end the mail's challenge), ErrInvalidRequest unless exactly one
+// form is given, ErrRateLimited. When the token store fails, the result
+// comes with the error, as with SignIn.
+func (c *Client) VerifyOTP(ctx context.Context, v OTPVerification) (*SignInResult, error) {
+	var body latchapi.VerifyOtpJSONRequestBody
+	if v.Email != "" {
+		e := latchapi.Email(v.Email)
+		body.Email = &e
+	}
+	if v.Code != "" {
+		body.Code = &v.Code
+	}
+	if v.Token != "" {
+		body.Token = &v.Token
+	}
+	res, err := c.api.VerifyOtpWithResponse(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	if res.JSON200 == nil {
+		return nil, c.fail(res.HTTPResponse, res.Body)
+	}
+	return c.signedIn(ctx, res.JSON200)
 }
 
 // keep makes the session t, just opened or upgraded by Latch, the Client's

@@ -39,6 +39,9 @@ var publicPaths = map[string]bool{
 	// Passwordless sign-in.
 	"/auth/passkey/challenge": true,
 	"/auth/passkey/login":     true,
+	// Email sign-in links and codes.
+	"/auth/otp":        true,
+	"/auth/otp/verify": true,
 }
 
 var (

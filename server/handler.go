@@ -58,6 +58,9 @@ type Services struct {
 	// Users is the operators' management of users and a user's own
 	// metadata.
 	Users *service.Users
+	// OTP is email sign-in with links and codes; nil turns it off (its
+	// operations answer 404).
+	OTP *service.OTP
 }
 
 type handler struct {
@@ -115,7 +118,7 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (h
 	srv := &Server{svc: svcs.Core, log: log, version: cfg.Version, spec: Spec{YAML: specYAML, JSON: specJSON},
 		publicURL: cfg.PublicURL, mfa: svcs.MFA,
 		apiKeys: svcs.APIKeys, oauth: svcs.OAuth, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events,
-		userImport: svcs.UserImport, impersonation: svcs.Impersonation, users: svcs.Users, webhooks: svcs.Webhooks}
+		userImport: svcs.UserImport, impersonation: svcs.Impersonation, users: svcs.Users, webhooks: svcs.Webhooks, otp: svcs.OTP}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})

@@ -37,6 +37,8 @@ type Server struct {
 	// users is the admin API for users.
 	users    *service.Users
 	webhooks *service.Webhooks
+	// otp is email sign-in; nil answers its operations 404.
+	otp *service.OTP
 }
 
 // Spec is the API description the server publishes.

@@ -28,6 +28,9 @@ if [ ! -f "$COLLECTION" ]; then
 	exit 1
 fi
 
+# The spec's example redirect_to of POST /auth/otp, which the collection sends.
+export LATCH_OTP_REDIRECT_URLS=https://app.example.com/auth/callback
+
 latchd_build || exit 1
 latchd_start || exit 1
 

@@ -4,8 +4,9 @@
 #
 # Builds latchd and starts it like tools/latchd.sh does (free loopback port,
 # fresh SQLite database, no rate limits), with a 10 s access token lifetime,
-# autoconfirmed signups (so they can create API keys) and reset links in its
-# log. Then: the TypeScript SDK is built (ESM and CommonJS, npm run build)
+# autoconfirmed signups (so they can create API keys), reset links and
+# sign-in codes in its log, and one allowed sign-in redirect. Then: the
+# TypeScript SDK is built (ESM and CommonJS, npm run build)
 # and its node:test suite runs;
 # the Python SDK is checked with mypy --strict and its unittest suite runs.
 # Each suite talks to latchd through a recording proxy of its own.
@@ -19,7 +20,7 @@ LATCHD_WHO=test-sdk
 . tools/latchd.sh
 SDK="${SDK:-both}"
 
-export LATCH_ACCESS_TTL=10s LATCH_MAIL_LOG_LINKS=true LATCH_AUTOCONFIRM_EMAIL=true
+export LATCH_ACCESS_TTL=10s LATCH_MAIL_LOG_LINKS=true LATCH_AUTOCONFIRM_EMAIL=true LATCH_OTP_REDIRECT_URLS=http://app.test/callback
 
 # SDK_PREBUILT=1 uses $BIN/latchd as it is (a build from another tree).
 if [ -z "${SDK_PREBUILT:-}" ]; then latchd_build || exit 1; fi

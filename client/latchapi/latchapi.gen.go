@@ -2039,6 +2039,34 @@ type MemberList struct {
 // Example: {"plan":"pro","theme":"dark"}
 type Metadata map[string]interface{}
 
+// OTPRequest defines model for OTPRequest.
+type OTPRequest struct {
+	// CreateUser Create the account on verification if none has this email; false when absent.
+	//
+	// Example: false
+	CreateUser *bool `json:"create_user,omitempty"`
+
+	// Email Example: ada@example.com
+	Email Email `json:"email"`
+
+	// RedirectTo The page the mail's link opens (with `token` added to its query); it must be listed in `LATCH_OTP_REDIRECT_URLS`.
+	//
+	// Example: https://app.example.com/auth/callback
+	RedirectTo *string `json:"redirect_to,omitempty"`
+}
+
+// OTPVerifyRequest Either `email` and `code`, or `token`.
+type OTPVerifyRequest struct {
+	// Code Example: 123456
+	Code *string `json:"code,omitempty"`
+
+	// Email Example: ada@example.com
+	Email *Email `json:"email,omitempty"`
+
+	// Token Example: Zr4nM8kL2pQ7wR1sT6yU9iO4eA3dF5gH0jK2lX8cV1b
+	Token *string `json:"token,omitempty"`
+}
+
 // OrgMemberAddedEvent The `organization.member.added` event.
 type OrgMemberAddedEvent struct {
 	// Data A user joined an organization: they created it (as its owner) or accepted an invitation.
@@ -3373,6 +3401,12 @@ type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // FinishWebAuthnRegistrationJSONRequestBody defines body for FinishWebAuthnRegistration for application/json ContentType.
 type FinishWebAuthnRegistrationJSONRequestBody = WebAuthnRegistrationRequest
+
+// SignInWithOtpJSONRequestBody defines body for SignInWithOtp for application/json ContentType.
+type SignInWithOtpJSONRequestBody = OTPRequest
+
+// VerifyOtpJSONRequestBody defines body for VerifyOtp for application/json ContentType.
+type VerifyOtpJSONRequestBody = OTPVerifyRequest
 
 // PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
 type PasskeyLoginJSONRequestBody = WebAuthnAssertionRequest
@@ -4853,6 +4887,78 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
 	FinishWebAuthnRegistration(ctx context.Context, body FinishWebAuthnRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInWithOtpWithBody Mail a sign-in link and code
+	//
+	// Mails one message holding a sign-in link and a 6-digit code, both for
+	// the same pending challenge, which lives 10 minutes (`LATCH_OTP_TTL`)
+	// and replaces the address's previous one. The link is `redirect_to`
+	// (or `LATCH_OTP_URL`) with `token=<token>` added to its query: the
+	// application's page posts that token to `POST /auth/otp/verify`.
+	// `redirect_to` must be listed in `LATCH_OTP_REDIRECT_URLS`.
+	//
+	// Always answers 202 with the same body, in about the same time,
+	// whether or not the email belongs to an account: nothing is mailed to
+	// an address without an account unless `create_user` is true. A 429
+	// is per client IP or per address, the same for every address.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/otp (the `SignInWithOtp` operationId).
+	SignInWithOtpWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInWithOtp Mail a sign-in link and code
+	//
+	// Mails one message holding a sign-in link and a 6-digit code, both for
+	// the same pending challenge, which lives 10 minutes (`LATCH_OTP_TTL`)
+	// and replaces the address's previous one. The link is `redirect_to`
+	// (or `LATCH_OTP_URL`) with `token=<token>` added to its query: the
+	// application's page posts that token to `POST /auth/otp/verify`.
+	// `redirect_to` must be listed in `LATCH_OTP_REDIRECT_URLS`.
+	//
+	// Always answers 202 with the same body, in about the same time,
+	// whether or not the email belongs to an account: nothing is mailed to
+	// an address without an account unless `create_user` is true. A 429
+	// is per client IP or per address, the same for every address.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/otp (the `SignInWithOtp` operationId).
+	SignInWithOtp(ctx context.Context, body SignInWithOtpJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyOtpWithBody Sign in with a mailed code or link token
+	//
+	// Takes either `email` and `code` (the 6-digit code of the mail) or
+	// `token` (from the mail's link) and opens a session like a login,
+	// with `amr: ["otp"]`. The challenge is single use; five wrong codes
+	// end it. It proves control of the address: the account's email
+	// becomes verified, and with `create_user` the account is created.
+	// For a user with a verified second factor the session is `aal1` and
+	// `mfa` lists the factors, as after a password login. An unknown,
+	// used, expired or ended challenge, or a wrong code, is 400
+	// `invalid_token`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/otp/verify (the `VerifyOtp` operationId).
+	VerifyOtpWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyOtp Sign in with a mailed code or link token
+	//
+	// Takes either `email` and `code` (the 6-digit code of the mail) or
+	// `token` (from the mail's link) and opens a session like a login,
+	// with `amr: ["otp"]`. The challenge is single use; five wrong codes
+	// end it. It proves control of the address: the account's email
+	// becomes verified, and with `create_user` the account is created.
+	// For a user with a verified second factor the session is `aal1` and
+	// `mfa` lists the factors, as after a password login. An unknown,
+	// used, expired or ended challenge, or a wrong code, is 400
+	// `invalid_token`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/otp/verify (the `VerifyOtp` operationId).
+	VerifyOtp(ctx context.Context, body VerifyOtpJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// BeginPasskeyLogin Start a passwordless sign-in with a passkey
 	//
@@ -6966,6 +7072,118 @@ func (c *Client) FinishWebAuthnRegistrationWithBody(ctx context.Context, content
 // Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
 func (c *Client) FinishWebAuthnRegistration(ctx context.Context, body FinishWebAuthnRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewFinishWebAuthnRegistrationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInWithOtpWithBody Mail a sign-in link and code
+//
+// Mails one message holding a sign-in link and a 6-digit code, both for
+// the same pending challenge, which lives 10 minutes (`LATCH_OTP_TTL`)
+// and replaces the address's previous one. The link is `redirect_to`
+// (or `LATCH_OTP_URL`) with `token=<token>` added to its query: the
+// application's page posts that token to `POST /auth/otp/verify`.
+// `redirect_to` must be listed in `LATCH_OTP_REDIRECT_URLS`.
+//
+// Always answers 202 with the same body, in about the same time,
+// whether or not the email belongs to an account: nothing is mailed to
+// an address without an account unless `create_user` is true. A 429
+// is per client IP or per address, the same for every address.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/otp (the `SignInWithOtp` operationId).
+func (c *Client) SignInWithOtpWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInWithOtpRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInWithOtp Mail a sign-in link and code
+//
+// Mails one message holding a sign-in link and a 6-digit code, both for
+// the same pending challenge, which lives 10 minutes (`LATCH_OTP_TTL`)
+// and replaces the address's previous one. The link is `redirect_to`
+// (or `LATCH_OTP_URL`) with `token=<token>` added to its query: the
+// application's page posts that token to `POST /auth/otp/verify`.
+// `redirect_to` must be listed in `LATCH_OTP_REDIRECT_URLS`.
+//
+// Always answers 202 with the same body, in about the same time,
+// whether or not the email belongs to an account: nothing is mailed to
+// an address without an account unless `create_user` is true. A 429
+// is per client IP or per address, the same for every address.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/otp (the `SignInWithOtp` operationId).
+func (c *Client) SignInWithOtp(ctx context.Context, body SignInWithOtpJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInWithOtpRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyOtpWithBody Sign in with a mailed code or link token
+//
+// Takes either `email` and `code` (the 6-digit code of the mail) or
+// `token` (from the mail's link) and opens a session like a login,
+// with `amr: ["otp"]`. The challenge is single use; five wrong codes
+// end it. It proves control of the address: the account's email
+// becomes verified, and with `create_user` the account is created.
+// For a user with a verified second factor the session is `aal1` and
+// `mfa` lists the factors, as after a password login. An unknown,
+// used, expired or ended challenge, or a wrong code, is 400
+// `invalid_token`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/otp/verify (the `VerifyOtp` operationId).
+func (c *Client) VerifyOtpWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyOtpRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyOtp Sign in with a mailed code or link token
+//
+// Takes either `email` and `code` (the 6-digit code of the mail) or
+// `token` (from the mail's link) and opens a session like a login,
+// with `amr: ["otp"]`. The challenge is single use; five wrong codes
+// end it. It proves control of the address: the account's email
+// becomes verified, and with `create_user` the account is created.
+// For a user with a verified second factor the session is `aal1` and
+// `mfa` lists the factors, as after a password login. An unknown,
+// used, expired or ended challenge, or a wrong code, is 400
+// `invalid_token`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/otp/verify (the `VerifyOtp` operationId).
+func (c *Client) VerifyOtp(ctx context.Context, body VerifyOtpJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyOtpRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -10630,6 +10848,86 @@ func NewFinishWebAuthnRegistrationRequestWithBody(server string, contentType str
 	return req, nil
 }
 
+// NewSignInWithOtpRequest calls the generic SignInWithOtp builder with application/json body
+func NewSignInWithOtpRequest(server string, body SignInWithOtpJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInWithOtpRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInWithOtpRequestWithBody constructs an http.Request for the SignInWithOtp method, with any body, and a specified content type
+func NewSignInWithOtpRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/otp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyOtpRequest calls the generic VerifyOtp builder with application/json body
+func NewVerifyOtpRequest(server string, body VerifyOtpJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyOtpRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewVerifyOtpRequestWithBody constructs an http.Request for the VerifyOtp method, with any body, and a specified content type
+func NewVerifyOtpRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/otp/verify")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewBeginPasskeyLoginRequest constructs an http.Request for the BeginPasskeyLogin method
 func NewBeginPasskeyLoginRequest(server string) (*http.Request, error) {
 	var err error
@@ -14078,6 +14376,78 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /auth/mfa/webauthn/registration/finish (the `FinishWebAuthnRegistration` operationId).
 	FinishWebAuthnRegistrationWithResponse(ctx context.Context, body FinishWebAuthnRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*FinishWebAuthnRegistrationResponse, error)
+
+	// SignInWithOtpWithBodyWithResponse Mail a sign-in link and code
+	//
+	// Mails one message holding a sign-in link and a 6-digit code, both for
+	// the same pending challenge, which lives 10 minutes (`LATCH_OTP_TTL`)
+	// and replaces the address's previous one. The link is `redirect_to`
+	// (or `LATCH_OTP_URL`) with `token=<token>` added to its query: the
+	// application's page posts that token to `POST /auth/otp/verify`.
+	// `redirect_to` must be listed in `LATCH_OTP_REDIRECT_URLS`.
+	//
+	// Always answers 202 with the same body, in about the same time,
+	// whether or not the email belongs to an account: nothing is mailed to
+	// an address without an account unless `create_user` is true. A 429
+	// is per client IP or per address, the same for every address.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/otp (the `SignInWithOtp` operationId).
+	SignInWithOtpWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInWithOtpResponse, error)
+
+	// SignInWithOtpWithResponse Mail a sign-in link and code
+	//
+	// Mails one message holding a sign-in link and a 6-digit code, both for
+	// the same pending challenge, which lives 10 minutes (`LATCH_OTP_TTL`)
+	// and replaces the address's previous one. The link is `redirect_to`
+	// (or `LATCH_OTP_URL`) with `token=<token>` added to its query: the
+	// application's page posts that token to `POST /auth/otp/verify`.
+	// `redirect_to` must be listed in `LATCH_OTP_REDIRECT_URLS`.
+	//
+	// Always answers 202 with the same body, in about the same time,
+	// whether or not the email belongs to an account: nothing is mailed to
+	// an address without an account unless `create_user` is true. A 429
+	// is per client IP or per address, the same for every address.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/otp (the `SignInWithOtp` operationId).
+	SignInWithOtpWithResponse(ctx context.Context, body SignInWithOtpJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInWithOtpResponse, error)
+
+	// VerifyOtpWithBodyWithResponse Sign in with a mailed code or link token
+	//
+	// Takes either `email` and `code` (the 6-digit code of the mail) or
+	// `token` (from the mail's link) and opens a session like a login,
+	// with `amr: ["otp"]`. The challenge is single use; five wrong codes
+	// end it. It proves control of the address: the account's email
+	// becomes verified, and with `create_user` the account is created.
+	// For a user with a verified second factor the session is `aal1` and
+	// `mfa` lists the factors, as after a password login. An unknown,
+	// used, expired or ended challenge, or a wrong code, is 400
+	// `invalid_token`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/otp/verify (the `VerifyOtp` operationId).
+	VerifyOtpWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyOtpResponse, error)
+
+	// VerifyOtpWithResponse Sign in with a mailed code or link token
+	//
+	// Takes either `email` and `code` (the 6-digit code of the mail) or
+	// `token` (from the mail's link) and opens a session like a login,
+	// with `amr: ["otp"]`. The challenge is single use; five wrong codes
+	// end it. It proves control of the address: the account's email
+	// becomes verified, and with `create_user` the account is created.
+	// For a user with a verified second factor the session is `aal1` and
+	// `mfa` lists the factors, as after a password login. An unknown,
+	// used, expired or ended challenge, or a wrong code, is 400
+	// `invalid_token`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/otp/verify (the `VerifyOtp` operationId).
+	VerifyOtpWithResponse(ctx context.Context, body VerifyOtpJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyOtpResponse, error)
 
 	// BeginPasskeyLoginWithResponse Start a passwordless sign-in with a passkey
 	//
@@ -19238,6 +19608,200 @@ func (r FinishWebAuthnRegistrationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r FinishWebAuthnRegistrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SignInWithOtpResponse429Headers the declared response headers of an HTTP 429 response for SignInWithOtp
+type SignInWithOtpResponse429Headers struct {
+	RetryAfter int
+}
+
+type SignInWithOtpResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Accepted
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SignInWithOtpResponse429Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r SignInWithOtpResponse) GetJSON202() *Accepted {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SignInWithOtpResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SignInWithOtpResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r SignInWithOtpResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignInWithOtpResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SignInWithOtpResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SignInWithOtpResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInWithOtpResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInWithOtpResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInWithOtpResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInWithOtpResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyOtpResponse403Headers the declared response headers of an HTTP 403 response for VerifyOtp
+type VerifyOtpResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// VerifyOtpResponse429Headers the declared response headers of an HTTP 429 response for VerifyOtp
+type VerifyOtpResponse429Headers struct {
+	RetryAfter int
+}
+
+type VerifyOtpResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TokenResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *VerifyOtpResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyOtpResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyOtpResponse) GetJSON200() *TokenResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyOtpResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r VerifyOtpResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r VerifyOtpResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r VerifyOtpResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyOtpResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyOtpResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyOtpResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyOtpResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyOtpResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyOtpResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyOtpResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -25680,6 +26244,102 @@ func (c *ClientWithResponses) FinishWebAuthnRegistrationWithResponse(ctx context
 	return ParseFinishWebAuthnRegistrationResponse(rsp)
 }
 
+// SignInWithOtpWithBodyWithResponse Mail a sign-in link and code
+//
+// Mails one message holding a sign-in link and a 6-digit code, both for
+// the same pending challenge, which lives 10 minutes (`LATCH_OTP_TTL`)
+// and replaces the address's previous one. The link is `redirect_to`
+// (or `LATCH_OTP_URL`) with `token=<token>` added to its query: the
+// application's page posts that token to `POST /auth/otp/verify`.
+// `redirect_to` must be listed in `LATCH_OTP_REDIRECT_URLS`.
+//
+// Always answers 202 with the same body, in about the same time,
+// whether or not the email belongs to an account: nothing is mailed to
+// an address without an account unless `create_user` is true. A 429
+// is per client IP or per address, the same for every address.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/otp (the `SignInWithOtp` operationId).
+func (c *ClientWithResponses) SignInWithOtpWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInWithOtpResponse, error) {
+	rsp, err := c.SignInWithOtpWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInWithOtpResponse(rsp)
+}
+
+// SignInWithOtpWithResponse Mail a sign-in link and code
+//
+// Mails one message holding a sign-in link and a 6-digit code, both for
+// the same pending challenge, which lives 10 minutes (`LATCH_OTP_TTL`)
+// and replaces the address's previous one. The link is `redirect_to`
+// (or `LATCH_OTP_URL`) with `token=<token>` added to its query: the
+// application's page posts that token to `POST /auth/otp/verify`.
+// `redirect_to` must be listed in `LATCH_OTP_REDIRECT_URLS`.
+//
+// Always answers 202 with the same body, in about the same time,
+// whether or not the email belongs to an account: nothing is mailed to
+// an address without an account unless `create_user` is true. A 429
+// is per client IP or per address, the same for every address.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/otp (the `SignInWithOtp` operationId).
+func (c *ClientWithResponses) SignInWithOtpWithResponse(ctx context.Context, body SignInWithOtpJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInWithOtpResponse, error) {
+	rsp, err := c.SignInWithOtp(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInWithOtpResponse(rsp)
+}
+
+// VerifyOtpWithBodyWithResponse Sign in with a mailed code or link token
+//
+// Takes either `email` and `code` (the 6-digit code of the mail) or
+// `token` (from the mail's link) and opens a session like a login,
+// with `amr: ["otp"]`. The challenge is single use; five wrong codes
+// end it. It proves control of the address: the account's email
+// becomes verified, and with `create_user` the account is created.
+// For a user with a verified second factor the session is `aal1` and
+// `mfa` lists the factors, as after a password login. An unknown,
+// used, expired or ended challenge, or a wrong code, is 400
+// `invalid_token`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/otp/verify (the `VerifyOtp` operationId).
+func (c *ClientWithResponses) VerifyOtpWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyOtpResponse, error) {
+	rsp, err := c.VerifyOtpWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyOtpResponse(rsp)
+}
+
+// VerifyOtpWithResponse Sign in with a mailed code or link token
+//
+// Takes either `email` and `code` (the 6-digit code of the mail) or
+// `token` (from the mail's link) and opens a session like a login,
+// with `amr: ["otp"]`. The challenge is single use; five wrong codes
+// end it. It proves control of the address: the account's email
+// becomes verified, and with `create_user` the account is created.
+// For a user with a verified second factor the session is `aal1` and
+// `mfa` lists the factors, as after a password login. An unknown,
+// used, expired or ended challenge, or a wrong code, is 400
+// `invalid_token`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/otp/verify (the `VerifyOtp` operationId).
+func (c *ClientWithResponses) VerifyOtpWithResponse(ctx context.Context, body VerifyOtpJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyOtpResponse, error) {
+	rsp, err := c.VerifyOtp(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyOtpResponse(rsp)
+}
+
 // BeginPasskeyLoginWithResponse Start a passwordless sign-in with a passkey
 //
 // Returns the options for `navigator.credentials.get()` with no
@@ -31065,6 +31725,185 @@ func ParseFinishWebAuthnRegistrationResponse(rsp *http.Response) (*FinishWebAuth
 		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers FinishWebAuthnRegistrationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSignInWithOtpResponse parses an HTTP response from a SignInWithOtpWithResponse call
+func ParseSignInWithOtpResponse(rsp *http.Response) (*SignInWithOtpResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInWithOtpResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Accepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SignInWithOtpResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyOtpResponse parses an HTTP response from a VerifyOtpWithResponse call
+func ParseVerifyOtpResponse(rsp *http.Response) (*VerifyOtpResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyOtpResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TokenResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 403:
+		var headers VerifyOtpResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyOtpResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

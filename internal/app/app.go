@@ -141,6 +141,10 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		return nil, err
 	}
 	orgs := service.NewOrgs(sh, st)
+	otp := service.NewOTP(sh, st, c.otpServiceConfig())
+	if err := otp.Init(ctx); err != nil {
+		return nil, err
+	}
 	apiKeys := service.NewAPIKeys(sh, st, orgs)
 	webhooks := service.NewWebhooks(c.Webhooks, sh, st, orgs, m)
 	h, err := server.NewHandler(server.Config{
@@ -148,7 +152,7 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
 	}, server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
 		Events: service.NewEvents(st), UserImport: service.NewUserImport(sh, st), Impersonation: service.NewImpersonation(sh, st), Webhooks: webhooks, MFA: mfa,
-		Users: service.NewUsers(sh, st)}, log, latch.SpecYAML())
+		Users: service.NewUsers(sh, st), OTP: otp}, log, latch.SpecYAML())
 	if err != nil {
 		return nil, err
 	}

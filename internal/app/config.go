@@ -89,6 +89,8 @@ type Config struct {
 	// confirmed.
 	MFAMaxAge        time.Duration
 	MFAEnrollmentTTL time.Duration
+	// OTP configures email sign-in links and codes.
+	OTP OTPConfig
 }
 
 type ruleFlag struct{ r *ratelimit.Rule }
@@ -205,6 +207,7 @@ func DefaultConfig() Config {
 		APIKeys:              service.DefaultAPIKeyConfig(),
 		Quotas:               service.DefaultQuotas(),
 		Webhooks:             service.WebhookConfig{Timeout: 10 * time.Second},
+		OTP:                  defaultOTP(),
 	}
 }
 
@@ -346,6 +349,8 @@ func (c *Config) settings() *settings {
 	value(ruleFlag{&c.Limits.ResendUser}, "rate-resend-user", "LATCH_RATE_RESEND_USER", "verification mails per user, N/duration")
 	// API keys, token exchange and operator lookups.
 	apiKeyFlags(&c.APIKeys, dur, value)
+	// Email sign-in links and codes.
+	otpFlags(c, str, dur, value)
 	// Mail quotas, delegated sessions, invitations and per-owner quotas.
 	quotaFlags(c, integer, value)
 	// Webhooks.
@@ -434,6 +439,7 @@ func (c *Config) validate(s *settings) error {
 	validateAPIKeys(&c.APIKeys, bad)
 	c.validateQuotas(bad)
 	c.validateLimits(bad)
+	c.validateOTP(bad)
 	return errors.Join(errs...)
 }
 

@@ -226,8 +226,8 @@ func TestKeysSealUpgradesAnUnsealedDatabase(t *testing.T) {
 			}
 			tok = &conf.JSON200.Tokens
 			before := storedValues(t, old.App.Store.DB())
-			if len(before) != 4 {
-				t.Fatalf("stored values %v, want a signing key, two server secrets and a TOTP seed", before)
+			if len(before) != 5 {
+				t.Fatalf("stored values %v, want a signing key, three server secrets and a TOTP seed", before)
 			}
 			for id, v := range before {
 				if token.IsSealed([]byte(v)) {
@@ -245,7 +245,7 @@ func TestKeysSealUpgradesAnUnsealedDatabase(t *testing.T) {
 				t.Fatalf("keys seal without a master key: %d %q", code, stderr)
 			}
 			code, stdout, stderr := latchd("keys", "seal", "-database-url", dbURL, "-master-key", masterKey, "-log-level", "error")
-			if code != 0 || !strings.Contains(stdout, "sealed 4 values (1 signing keys, 2 server secrets, 1 TOTP seeds, 0 WebAuthn credentials, 0 webhook secrets)") {
+			if code != 0 || !strings.Contains(stdout, "sealed 5 values (1 signing keys, 3 server secrets, 1 TOTP seeds, 0 WebAuthn credentials, 0 webhook secrets)") {
 				t.Fatalf("keys seal: %d %q %q", code, stdout, stderr)
 			}
 			after := storedValues(t, old.App.Store.DB())

@@ -148,13 +148,15 @@ const (
 	PruneWebhookAttempts = "webhook_attempts"
 	// PruneOutboundEvents are outbound events older than their retention.
 	PruneOutboundEvents = "outbound_events"
+	// PruneOTPChallenges are email sign-in challenges that expired.
+	PruneOTPChallenges = "otp_challenges"
 )
 
 // PruneKinds returns the kinds in the order they are pruned: refresh tokens
 // before the sessions that own them.
 func PruneKinds() []string {
 	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits,
-		PruneMFAChallenges, PruneMFAFactors, PruneWebhookMessages, PruneWebhookAttempts, PruneOutboundEvents}
+		PruneMFAChallenges, PruneMFAFactors, PruneWebhookMessages, PruneWebhookAttempts, PruneOutboundEvents, PruneOTPChallenges}
 }
 
 // MailData is what a queued mail's template is rendered with. It is stored
@@ -176,6 +178,8 @@ type MailData struct {
 	Factor string `json:"factor,omitempty"`
 	// Factors are the account's second factors, listed in a reset mail.
 	Factors []string `json:"factors,omitempty"`
+	// Code is the 6-digit code of a sign-in mail (MailOTP).
+	Code string `json:"code,omitempty"`
 	// Endpoint is the URL of the webhook endpoint a mail is about.
 	Endpoint string `json:"endpoint,omitempty"`
 }

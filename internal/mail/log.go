@@ -23,6 +23,9 @@ func (t LogTransport) Send(ctx context.Context, m *Message) error {
 	if !t.ShowLinks && m.Secret != "" {
 		text = strings.ReplaceAll(text, m.Secret, "[link redacted: set LATCH_MAIL_LOG_LINKS=true in development]")
 	}
+	if !t.ShowLinks && m.Code != "" {
+		text = strings.ReplaceAll(text, m.Code, "[code redacted]")
+	}
 	t.Log.LogAttrs(ctx, slog.LevelInfo, "mail (log transport, development only; set LATCH_SMTP_URL to send mail)",
 		slog.String("mail_id", m.ID), slog.String("from", m.From), slog.String("to", m.To),
 		slog.String("subject", m.Subject), slog.String("text", text))

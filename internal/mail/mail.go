@@ -30,9 +30,11 @@ type Message struct {
 	Subject string
 	Text    string
 	HTML    string
-	// Secret is the link the mail carries (it holds a token): transports
-	// that write anywhere but to the recipient must not reveal it.
+	// Secret is the link the mail carries (it holds a token), and Code the
+	// sign-in code: transports that write anywhere but to the recipient
+	// must not reveal them.
 	Secret string
+	Code   string
 }
 
 // Transport delivers rendered mails.
@@ -54,7 +56,7 @@ var embedded embed.FS
 // and an HTML body.
 func Templates() []string {
 	return []string{domain.PurposePasswordReset, domain.PurposeVerifyEmail, domain.MailInvitation,
-		domain.MailFactorAdded, domain.MailFactorRemoved, domain.MailMFALocked, domain.MailFactorsRemovedBySupport, domain.MailWebhookDisabled}
+		domain.MailFactorAdded, domain.MailFactorRemoved, domain.MailMFALocked, domain.MailFactorsRemovedBySupport, domain.MailWebhookDisabled, domain.MailOTP}
 }
 
 // Renderer renders the mail templates. It is safe for concurrent use.
@@ -81,6 +83,9 @@ type TemplateData struct {
 	Factors []string
 	// Endpoint is set for a disabled webhook endpoint: its URL.
 	Endpoint string
+	// Code is the 6-digit code of a sign-in mail; its Link may be "" (no
+	// page configured: the code alone).
+	Code string
 }
 
 // NewRenderer parses the embedded templates, each replaced by the file of
@@ -124,9 +129,16 @@ func NewRenderer(dir string) (*Renderer, error) {
 		}
 		// A template that fails on sample data should fail at startup, not
 		// in the worker.
-		if _, err := r.Render(t, domain.MailData{Email: "user@example.com", Link: "https://example.com/x#token=t",
-			ExpiresAt: time.Unix(0, 0).UTC(), TTL: time.Hour}); err != nil {
+		sample := domain.MailData{Email: "user@example.com", Link: "https://example.com/x#token=t",
+			ExpiresAt: time.Unix(0, 0).UTC(), TTL: time.Hour}
+		if _, err := r.Render(t, sample); err != nil {
 			return nil, err
+		}
+		if t == domain.MailOTP {
+			sample.Link, sample.Code = "", "123456"
+			if _, err := r.Render(t, sample); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return r, nil
@@ -140,7 +152,7 @@ func (r *Renderer) Render(name string, d domain.MailData) (*Message, error) {
 		return nil, fmt.Errorf("mail: unknown template %q", name)
 	}
 	data := TemplateData{Email: d.Email, Link: d.Link, ExpiresAt: d.ExpiresAt, ExpiresIn: HumanDuration(d.TTL),
-		Organization: d.Organization, Role: d.Role, Factor: d.Factor, Factors: d.Factors, Endpoint: d.Endpoint}
+		Organization: d.Organization, Role: d.Role, Factor: d.Factor, Factors: d.Factors, Endpoint: d.Endpoint, Code: d.Code}
 	var subj, text, html bytes.Buffer
 	if err := st.Execute(&subj, data); err != nil {
 		return nil, fmt.Errorf("mail template %s: %w", name, err)
@@ -153,7 +165,7 @@ func (r *Renderer) Render(name string, d domain.MailData) (*Message, error) {
 	}
 	// A subject is one line: a template must not inject headers.
 	s := strings.Join(strings.Fields(subj.String()), " ")
-	return &Message{To: d.Email, Subject: s, Text: text.String(), HTML: html.String(), Secret: d.Link}, nil
+	return &Message{To: d.Email, Subject: s, Text: text.String(), HTML: html.String(), Secret: d.Link, Code: d.Code}, nil
 }
 
 // HumanDuration writes d in words, in its largest whole unit: "1 hour",

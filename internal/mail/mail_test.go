@@ -195,6 +195,27 @@ func TestLogTransportRedactsTheLinkUnlessAskedTo(t *testing.T) {
 	}
 }
 
+func TestLogTransportRedactsTheSignInCodeUnlessAskedTo(t *testing.T) {
+	r, _ := mail.NewRenderer("")
+	d := data()
+	d.Code = "408321"
+	m, err := r.Render(domain.MailOTP, d)
+	if err != nil || !strings.Contains(m.Text, "408321") || !strings.Contains(m.HTML, "408321") {
+		t.Fatalf("render: %v %+v", err, m)
+	}
+	var buf bytes.Buffer
+	tr := mail.LogTransport{Log: slog.New(slog.NewTextHandler(&buf, nil))}
+	if err := tr.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "408321") || strings.Contains(buf.String(), "AbC-_123") || !strings.Contains(buf.String(), "code redacted") {
+		t.Fatalf("the code or the token reached the log by default: %s", buf.String())
+	}
+	if strings.Contains(m.Subject, "408321") {
+		t.Fatal("the code is in the subject, which mail clients show in notifications and logs")
+	}
+}
+
 func TestSMTPWithSTARTTLSAndAuth(t *testing.T) {
 	srv := mailtest.Start(t, mailtest.Options{})
 	cfg, err := mail.ParseSMTPURL(srv.URL())

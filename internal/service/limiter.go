@@ -193,6 +193,12 @@ func (l *RateLimits) rule(name string) (r ratelimit.Rule) {
 		return l.rules.MFAAccount
 	case ruleMFAIP:
 		return l.rules.MFAIP
+	case ruleOTPEmail:
+		return l.rules.OTPEmail
+	case ruleOTPIP:
+		return l.rules.OTPIP
+	case ruleOTPVerifyIP:
+		return l.rules.OTPVerifyIP
 	}
 	return r
 }

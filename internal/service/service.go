@@ -63,6 +63,12 @@ type Limits struct {
 	// (second factors, passkey sign-ins).
 	MFAAccount ratelimit.Rule
 	MFAIP      ratelimit.Rule
+	// OTPEmail is the sign-in mails asked for one address, OTPIP per
+	// client IP; OTPVerifyIP the codes and links presented per client IP
+	// (each challenge also ends after domain.OTPMaxAttempts wrong codes).
+	OTPEmail    ratelimit.Rule
+	OTPIP       ratelimit.Rule
+	OTPVerifyIP ratelimit.Rule
 }
 
 // Quotas bound what one owner may hold, so that nothing can be hidden
@@ -114,6 +120,9 @@ func DefaultLimits() Limits {
 		InviteUser:    ratelimit.Rule{Burst: 20, Per: time.Hour},
 		MFAAccount:    ratelimit.Rule{Burst: 5, Per: 15 * time.Minute},
 		MFAIP:         ratelimit.Rule{Burst: 30, Per: time.Minute},
+		OTPEmail:      ratelimit.Rule{Burst: 1, Per: time.Minute},
+		OTPIP:         ratelimit.Rule{Burst: 20, Per: 10 * time.Minute},
+		OTPVerifyIP:   ratelimit.Rule{Burst: 30, Per: time.Minute},
 	}
 }
 

@@ -35,6 +35,7 @@ var pruneCandidates = map[string]string{
 	domain.PruneWebhookAttempts: `SELECT id FROM webhook_attempts WHERE attempted_at < ? LIMIT ?`,
 	// Outbound events go oldest first, along the primary key.
 	domain.PruneOutboundEvents: `SELECT seq FROM outbound_events WHERE created_at < ? ORDER BY seq LIMIT ?`,
+	domain.PruneOTPChallenges:  `SELECT id FROM otp_challenges WHERE expires_at < ? LIMIT ?`,
 }
 
 // pruneTables names each kind's table and its key column.
@@ -50,6 +51,7 @@ var pruneTables = map[string]struct{ table, key string }{
 	domain.PruneWebhookMessages: {"webhook_messages", "(endpoint_id, event_id)"},
 	domain.PruneWebhookAttempts: {"webhook_attempts", "id"},
 	domain.PruneOutboundEvents:  {"outbound_events", "seq"},
+	domain.PruneOTPChallenges:   {"otp_challenges", "id"},
 }
 
 // Prune deletes at most limit rows of the kind that ended before before, in

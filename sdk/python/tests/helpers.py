@@ -192,6 +192,23 @@ def reset_token(to: str, timeout: float = 15.0) -> str:
     raise AssertionError(f"no reset mail to {to} in the latchd log within {timeout}s")
 
 
+def otp_mail(to: str, timeout: float = 15.0) -> tuple[str, str | None]:
+    """Waits for the sign-in mail to `to` in latchd's log (which shows it:
+    LATCH_MAIL_LOG_LINKS=true) and returns its code and its link's token
+    (None when it has no link)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open(LATCHD_LOG, encoding="utf-8") as f:
+            for line in reversed(f.read().splitlines()):
+                if f"to={to} " in line:
+                    mo = re.search(r"sign-in code is:(?:\\n|\s)*([0-9]{6})", line)
+                    if mo:
+                        tok = re.search(r"token=([A-Za-z0-9_-]{43})", line)
+                        return mo.group(1), tok.group(1) if tok else None
+        time.sleep(0.2)
+    raise AssertionError(f"no sign-in mail to {to} in the latchd log within {timeout}s")
+
+
 def refresh_lines() -> int:
     """latchd's access-log lines of POST /auth/refresh."""
     with open(LATCHD_LOG, encoding="utf-8") as f:

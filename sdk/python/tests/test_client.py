@@ -24,7 +24,7 @@ from unittest import mock
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import LATCHD_URL, PASSWORD, Answer, Clock, Proxy, Seen, SoftAuthenticator, email, reset_token  # noqa: E402
+from helpers import LATCHD_URL, PASSWORD, Answer, Clock, Proxy, Seen, SoftAuthenticator, email, otp_mail, reset_token  # noqa: E402
 
 from latch_client import (  # noqa: E402
     ERROR_CODES, Client, FileStore, InitialSession, LatchClientError, LatchError, MemoryStore, NetworkError,
@@ -384,6 +384,42 @@ class TestClient(unittest.TestCase):
         with self.assertRaises(SessionEndedError):
             c.me()
         self.assertEqual(ev.reasons(), ["invalid_grant"])
+
+    def test_email_sign_in_with_code_and_link(self) -> None:
+        addr = email("otp")
+        c, _ = new()
+        c.sign_up(addr, PASSWORD)
+        anon, ev = new()
+        anon.sign_in_with_otp(addr)
+        code, _ = otp_mail(addr)
+        r = anon.verify_otp(email=addr, code=code)
+        self.assertIsNone(r.mfa)
+        self.assertEqual(r.tokens.aal, "aal1")
+        self.assertEqual(anon.me().email, addr)
+        with self.assertRaises(LatchError) as cm:
+            new()[0].verify_otp(email=addr, code=code)
+        self.assertEqual((cm.exception.status, cm.exception.code), (400, "invalid_token"))
+
+        other = email("otp-link")
+        new()[0].sign_up(other, PASSWORD)
+        linked, _ = new()
+        linked.sign_in_with_otp(other, redirect_to="http://app.test/callback")
+        _, tok = otp_mail(other)
+        assert tok is not None
+        self.assertEqual(linked.verify_otp(token=tok).tokens.user.email, other)
+        with self.assertRaises(LatchError) as cm:
+            new()[0].verify_otp(token=tok)
+        self.assertEqual(cm.exception.code, "invalid_token")
+        with self.assertRaises(LatchError) as cm:
+            anon.sign_in_with_otp(addr, redirect_to="https://evil.test/")
+        self.assertEqual(cm.exception.code, "invalid_request")
+
+        fresh = email("otp-new")
+        made, _ = new()
+        made.sign_in_with_otp(fresh, create_user=True)
+        code, _ = otp_mail(fresh)
+        self.assertEqual(made.verify_otp(email=fresh, code=code).tokens.user.email, fresh)
+        self.assertTrue(made.me().email_verified)
 
     def test_file_store_shared_by_two_clients(self) -> None:
         with tempfile.TemporaryDirectory() as d:

@@ -39,6 +39,25 @@ export interface SignInResult {
 }
 
 /**
+ * SignInWithOtpRequest is what signInWithOtp asks for: a mail to `email`;
+ * `createUser` creates the account on verification if none has the address
+ * (default false); `redirectTo` is the page the mail's link opens, with
+ * `token` added to its query (it must be listed in LATCH_OTP_REDIRECT_URLS).
+ */
+export interface SignInWithOtpRequest {
+  email: string;
+  createUser?: boolean;
+  redirectTo?: string;
+}
+
+/**
+ * VerifyOtpRequest is what verifyOtp takes: the email and the 6-digit code of
+ * the mail, or the token of its link (the `token` query parameter of the
+ * page the link opened).
+ */
+export type VerifyOtpRequest = { email: string; code: string } | { token: string };
+
+/**
  * RefreshPolicy says how long before expiry an access token is renewed: the
  * shorter of `beforeMs` and `fraction` of the token's lifetime, plus a random
  * extra of up to `jitter` times that, drawn once per token. Within that margin
@@ -322,7 +341,36 @@ export class LatchClient {
    * `mfa` lists the factors that raise it (see client.mfa).
    */
   async signIn(email: string, password: string): Promise<SignInResult> {
-    const tokens = await this.unwrap(await this.api.POST('/auth/login', { body: { email, password } }));
+    return this.signedIn(await this.unwrap(await this.api.POST('/auth/login', { body: { email, password } })));
+  }
+
+  /**
+   * signInWithOtp asks Latch to mail a sign-in link and a 6-digit code, which
+   * verifyOtp takes. It resolves the same whether or not an account has the
+   * address (nothing is mailed to an unknown one unless `createUser`).
+   * LatchError `invalid_request` for a `redirectTo` Latch does not allow,
+   * `rate_limited` (per address and per IP).
+   */
+  async signInWithOtp(req: SignInWithOtpRequest): Promise<void> {
+    const body: Schemas['OTPRequest'] = { email: req.email };
+    if (req.createUser !== undefined) body.create_user = req.createUser;
+    if (req.redirectTo !== undefined) body.redirect_to = req.redirectTo;
+    await this.unwrap(await this.api.POST('/auth/otp', { body }));
+  }
+
+  /**
+   * verifyOtp opens a session with the mailed code or the link's token,
+   * exactly as signIn does: the session is the client's, and `mfa` lists the
+   * factors that raise it when the user has one. LatchError `invalid_token`
+   * for a wrong, used or expired code or link (five wrong codes end the
+   * mail's challenge), `rate_limited`.
+   */
+  async verifyOtp(req: VerifyOtpRequest): Promise<SignInResult> {
+    return this.signedIn(await this.unwrap(await this.api.POST('/auth/otp/verify', { body: req })));
+  }
+
+  /** signedIn makes a new session the client's and says what it waits for. */
+  private async signedIn(tokens: TokenResponse): Promise<SignInResult> {
     await this.saveSession(tokens);
     const mfa = tokens.mfa && tokens.mfa.factors.length > 0 ? tokens.mfa : null;
     return { tokens, mfa };

@@ -2,7 +2,8 @@ export { LatchClient, MFA, createLatchClient } from './client.js';
 export type {
   APIKeyWithSecret, CreateAPIKeyRequest, ExchangeRequest, ExchangeResponse, LatchClientOptions, LatchEvents, LogoutScope,
   MFAEnrollment, MFAFactor, MFAFactorList, MFAFactorType, MFAPending, RefreshPolicy, RetryPolicy, Schemas,
-  Session, SessionList, SignInResult, SignupPending, SignupResult, TokenResponse, TOTPEnrollment, User, WebAuthnCredential,
+  Session, SessionList, SignInResult, SignInWithOtpRequest, SignupPending, SignupResult, TokenResponse, TOTPEnrollment, User,
+  VerifyOtpRequest, WebAuthnCredential,
 } from './client.js';
 export { LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError } from './errors.js';
 export type { ErrorBody, ErrorCode, SessionEndReason } from './errors.js';

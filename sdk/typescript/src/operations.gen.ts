@@ -97,6 +97,7 @@ export const operations: ReadonlyArray<readonly [operationId: string, method: st
   ["rotateAdminWebhookSecret", "POST", "/admin/webhooks/{webhook_id}/secret/rotate", "bearer"],
   ["rotateOrgWebhookSecret", "POST", "/organizations/{org_id}/webhooks/{webhook_id}/secret/rotate", "bearer"],
   ["setAudiences", "PUT", "/organizations/{org_id}/audiences", "bearer"],
+  ["signInWithOtp", "POST", "/auth/otp", "none"],
   ["signup", "POST", "/auth/signup", "none"],
   ["testAdminWebhook", "POST", "/admin/webhooks/{webhook_id}/test", "bearer"],
   ["testOrgWebhook", "POST", "/organizations/{org_id}/webhooks/{webhook_id}/test", "bearer"],
@@ -108,4 +109,5 @@ export const operations: ReadonlyArray<readonly [operationId: string, method: st
   ["updateOrganization", "PATCH", "/organizations/{org_id}", "bearer"],
   ["verifyEmail", "POST", "/auth/verify", "none"],
   ["verifyMFA", "POST", "/auth/mfa/verify", "bearer"],
+  ["verifyOtp", "POST", "/auth/otp/verify", "none"],
 ];

@@ -281,6 +281,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/otp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a sign-in link and code
+         * @description Mails one message holding a sign-in link and a 6-digit code, both for
+         *     the same pending challenge, which lives 10 minutes (`LATCH_OTP_TTL`)
+         *     and replaces the address's previous one. The link is `redirect_to`
+         *     (or `LATCH_OTP_URL`) with `token=<token>` added to its query: the
+         *     application's page posts that token to `POST /auth/otp/verify`.
+         *     `redirect_to` must be listed in `LATCH_OTP_REDIRECT_URLS`.
+         *
+         *     Always answers 202 with the same body, in about the same time,
+         *     whether or not the email belongs to an account: nothing is mailed to
+         *     an address without an account unless `create_user` is true. A 429
+         *     is per client IP or per address, the same for every address.
+         */
+        post: operations["signInWithOtp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/otp/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with a mailed code or link token
+         * @description Takes either `email` and `code` (the 6-digit code of the mail) or
+         *     `token` (from the mail's link) and opens a session like a login,
+         *     with `amr: ["otp"]`. The challenge is single use; five wrong codes
+         *     end it. It proves control of the address: the account's email
+         *     becomes verified, and with `create_user` the account is created.
+         *     For a user with a verified second factor the session is `aal1` and
+         *     `mfa` lists the factors, as after a password login. An unknown,
+         *     used, expired or ended challenge, or a wrong code, is 400
+         *     `invalid_token`.
+         */
+        post: operations["verifyOtp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/refresh": {
         parameters: {
             query?: never;
@@ -2702,6 +2760,27 @@ export interface components {
             /** @enum {string} */
             status: "accepted";
         };
+        OTPRequest: {
+            email: components["schemas"]["Email"];
+            /**
+             * @description Create the account on verification if none has this email; false when absent.
+             * @example false
+             */
+            create_user?: boolean;
+            /**
+             * @description The page the mail's link opens (with `token` added to its query); it must be listed in `LATCH_OTP_REDIRECT_URLS`.
+             * @example https://app.example.com/auth/callback
+             */
+            redirect_to?: string;
+        };
+        /** @description Either `email` and `code`, or `token`. */
+        OTPVerifyRequest: {
+            email?: components["schemas"]["Email"];
+            /** @example 123456 */
+            code?: string;
+            /** @example Zr4nM8kL2pQ7wR1sT6yU9iO4eA3dF5gH0jK2lX8cV1b */
+            token?: string;
+        };
         ForgotPasswordRequest: {
             email: components["schemas"]["Email"];
         };
@@ -4168,6 +4247,67 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    signInWithOtp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OTPRequest"];
+            };
+        };
+        responses: {
+            /** @description If the email belongs to an account (or `create_user` is true), a mail is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    verifyOtp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OTPVerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description A new session, as after a login. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

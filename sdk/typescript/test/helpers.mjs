@@ -88,6 +88,26 @@ export async function resetToken(to, timeoutMs = 15000) {
   throw new Error(`no reset mail to ${to} in the latchd log within ${timeoutMs} ms`);
 }
 
+/**
+ * otpMail returns the code and the link's token (null when the mail has no
+ * link) of the last sign-in mail to `to` in the latchd log (which shows
+ * them: LATCH_MAIL_LOG_LINKS=true), waiting for it.
+ */
+export async function otpMail(to, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const lines = readFileSync(LATCHD_LOG, 'utf8').split('\n').filter((l) => l.includes(`to=${to} `) && l.includes('sign-in code is:'));
+    if (lines.length > 0) {
+      const line = lines.at(-1);
+      const code = /sign-in code is:(?:\\n|\s)*([0-9]{6})/.exec(line)[1];
+      const tok = /token=([A-Za-z0-9_-]{43})/.exec(line);
+      return { code, token: tok ? tok[1] : null };
+    }
+    await sleep(200);
+  }
+  throw new Error(`no sign-in mail to ${to} in the latchd log within ${timeoutMs} ms`);
+}
+
 /** A clock the test moves: real time plus an offset. */
 export function testClock() {
   const c = { offset: 0, now: () => Date.now() + c.offset };

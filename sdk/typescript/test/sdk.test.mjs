@@ -14,7 +14,7 @@ import {
   LatchClient, LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError,
 } from '../dist/index.js';
 import { FileStorage } from '../dist/node.js';
-import { LATCHD_URL, PASSWORD, email, refreshLines, resetToken, sleep, softAuthenticator, startProxy, testClock } from './helpers.mjs';
+import { LATCHD_URL, PASSWORD, email, otpMail, refreshLines, resetToken, sleep, softAuthenticator, startProxy, testClock } from './helpers.mjs';
 
 let proxy;
 before(async () => { proxy = await startProxy(); });
@@ -353,6 +353,43 @@ test('password reset through the mail log ends the old session', async () => {
   assert.equal((await anon.me()).email, addr);
   await rejectsWith(c.me(), SessionEndedError);
   assert.deepEqual(events.signedOut.map((e) => e.reason), ['invalid_grant']);
+});
+
+test('email sign-in: signInWithOtp, verifyOtp with the code and with the link token, replay refused, createUser', async () => {
+  const addr = email('otp');
+  const { c } = client();
+  await c.signUp(addr, PASSWORD);
+  const { c: anon, events } = client();
+  await anon.signInWithOtp({ email: addr });
+  const { code } = await otpMail(addr);
+  const r = await anon.verifyOtp({ email: addr, code });
+  assert.equal(r.mfa, null);
+  assert.equal(r.tokens.aal, 'aal1');
+  assert.equal(events.signedIn.length, 1);
+  assert.equal((await anon.me()).email, addr);
+  await rejectsWith(client().c.verifyOtp({ email: addr, code }), LatchError, (e) => {
+    assert.equal(e.status, 400);
+    assert.equal(e.code, 'invalid_token');
+  });
+
+  // The link's token, through redirectTo (LATCH_OTP_REDIRECT_URLS).
+  const other = email('otp-link');
+  await client().c.signUp(other, PASSWORD);
+  const { c: linked } = client();
+  await linked.signInWithOtp({ email: other, redirectTo: 'http://app.test/callback' });
+  const mail = await otpMail(other);
+  assert.ok(mail.token);
+  assert.equal((await linked.verifyOtp({ token: mail.token })).tokens.user.email, other);
+  await rejectsWith(client().c.verifyOtp({ token: mail.token }), LatchError, (e) => assert.equal(e.code, 'invalid_token'));
+  await rejectsWith(anon.signInWithOtp({ email: addr, redirectTo: 'https://evil.test/' }), LatchError, (e) => assert.equal(e.code, 'invalid_request'));
+
+  // createUser makes the account on verification, its email verified.
+  const fresh = email('otp-new');
+  const { c: created } = client();
+  await created.signInWithOtp({ email: fresh, createUser: true });
+  const made = await created.verifyOtp({ email: fresh, code: (await otpMail(fresh)).code });
+  assert.equal(made.tokens.user.email, fresh);
+  assert.equal((await created.me()).email_verified, true);
 });
 
 test('a custom async storage keeps the session for the next client', async () => {

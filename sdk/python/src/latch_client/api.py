@@ -107,6 +107,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'rotateAdminWebhookSecret': ('POST', '/admin/webhooks/{webhook_id}/secret/rotate', 'bearer'),
     'rotateOrgWebhookSecret': ('POST', '/organizations/{org_id}/webhooks/{webhook_id}/secret/rotate', 'bearer'),
     'setAudiences': ('PUT', '/organizations/{org_id}/audiences', 'bearer'),
+    'signInWithOtp': ('POST', '/auth/otp', 'none'),
     'signup': ('POST', '/auth/signup', 'none'),
     'testAdminWebhook': ('POST', '/admin/webhooks/{webhook_id}/test', 'bearer'),
     'testOrgWebhook': ('POST', '/organizations/{org_id}/webhooks/{webhook_id}/test', 'bearer'),
@@ -118,6 +119,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'updateOrganization': ('PATCH', '/organizations/{org_id}', 'bearer'),
     'verifyEmail': ('POST', '/auth/verify', 'none'),
     'verifyMFA': ('POST', '/auth/mfa/verify', 'bearer'),
+    'verifyOtp': ('POST', '/auth/otp/verify', 'none'),
 }
 """operationId -> (method, path template, auth), for every operation."""
 
@@ -588,6 +590,11 @@ class API:
         status, data = self._send('PUT', '/organizations/{org_id}/audiences', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
         return m.AudienceList.from_dict(data)
 
+    def sign_in_with_otp(self, body: m.OTPRequest) -> m.Accepted:
+        """Mail a sign-in link and code. POST /auth/otp."""
+        status, data = self._send('POST', '/auth/otp', {}, {}, body.to_dict(), 'none')
+        return m.Accepted.from_dict(data)
+
     def signup(self, body: m.Credentials) -> m.SignupResult:
         """Create an account and open its first session. POST /auth/signup."""
         status, data = self._send('POST', '/auth/signup', {}, {}, body.to_dict(), 'none')
@@ -643,4 +650,9 @@ class API:
     def verify_mfa(self, body: m.MFAVerifyRequest) -> m.TokenResponse:
         """Upgrade this session to aal2 with a second factor. POST /auth/mfa/verify."""
         status, data = self._send('POST', '/auth/mfa/verify', {}, {}, body.to_dict(), 'bearer')
+        return m.TokenResponse.from_dict(data)
+
+    def verify_otp(self, body: m.OTPVerifyRequest) -> m.TokenResponse:
+        """Sign in with a mailed code or link token. POST /auth/otp/verify."""
+        status, data = self._send('POST', '/auth/otp/verify', {}, {}, body.to_dict(), 'none')
         return m.TokenResponse.from_dict(data)

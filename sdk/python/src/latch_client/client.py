@@ -332,7 +332,31 @@ class Client:
         the client's either way (at aal1 while ``mfa`` is set; then
         client.mfa.verify_*). StorageError as sign_up."""
         self._check_store()
-        r = self.api.login(m.Credentials(email=email, password=password))
+        return self._signed_in(self.api.login(m.Credentials(email=email, password=password)))
+
+    def sign_in_with_otp(self, email: str, *, create_user: bool | None = None, redirect_to: str | None = None) -> None:
+        """Asks Latch to mail a sign-in link and a 6-digit code, which
+        verify_otp takes. It returns the same whether or not an account has
+        the address (nothing is mailed to an unknown one unless
+        ``create_user``, which creates the account on verification).
+        ``redirect_to`` is the page the link opens, with ``token`` added to
+        its query; it must be listed in LATCH_OTP_REDIRECT_URLS (LatchError
+        invalid_request otherwise). LatchError rate_limited per address and
+        per IP."""
+        self.api.sign_in_with_otp(m.OTPRequest(email=email, create_user=create_user, redirect_to=redirect_to))
+
+    def verify_otp(self, *, email: str | None = None, code: str | None = None, token: str | None = None) -> SignInResult:
+        """Opens a session with the mailed ``code`` (with ``email``) or the
+        link's ``token``, exactly as sign_in does (``mfa`` set when a second
+        factor is pending). LatchError invalid_token for a wrong, used or
+        expired code or link (five wrong codes end the mail's challenge),
+        invalid_request unless exactly one of the two forms is given.
+        StorageError as sign_up."""
+        self._check_store()
+        return self._signed_in(self.api.verify_otp(m.OTPVerifyRequest(email=email, code=code, token=token)))
+
+    def _signed_in(self, r: m.TokenResponse) -> SignInResult:
+        """Makes a new session the client's and says what it waits for."""
         out = SignInResult(r, r.mfa if r.mfa is not None and r.mfa.factors else None)
         self._save_session(r, out)
         return out

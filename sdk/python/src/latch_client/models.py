@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest', 'OutboundEventType', 'OutboundEventEnvelope', 'OutboundEvent', 'UserCreatedEvent', 'UserCreatedEventData', 'UserUpdatedEvent', 'UserUpdatedEventData', 'UserDeletedEvent', 'UserDeletedEventData', 'UserBannedEvent', 'UserBannedEventData', 'SessionCreatedEvent', 'SessionCreatedEventData', 'SessionRevokedEvent', 'SessionRevokedEventData', 'PasswordResetEvent', 'PasswordResetEventData', 'EmailVerifiedEvent', 'EmailVerifiedEventData', 'MFAFactorAddedEvent', 'MFAFactorAddedEventData', 'MFAFactorRemovedEvent', 'MFAFactorRemovedEventData', 'APIKeyCreatedEvent', 'APIKeyCreatedEventData', 'APIKeyRevokedEvent', 'APIKeyRevokedEventData', 'OrgMemberAddedEvent', 'OrgMemberAddedEventData', 'OrgMemberRemovedEvent', 'OrgMemberRemovedEventData', 'InvitationCreatedEvent', 'InvitationCreatedEventData', 'WebhookTestEvent', 'WebhookTestEventData', 'OutboundEventPage']
+__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest', 'OutboundEventType', 'OutboundEventEnvelope', 'OutboundEvent', 'UserCreatedEvent', 'UserCreatedEventData', 'UserUpdatedEvent', 'UserUpdatedEventData', 'UserDeletedEvent', 'UserDeletedEventData', 'UserBannedEvent', 'UserBannedEventData', 'SessionCreatedEvent', 'SessionCreatedEventData', 'SessionRevokedEvent', 'SessionRevokedEventData', 'PasswordResetEvent', 'PasswordResetEventData', 'EmailVerifiedEvent', 'EmailVerifiedEventData', 'MFAFactorAddedEvent', 'MFAFactorAddedEventData', 'MFAFactorRemovedEvent', 'MFAFactorRemovedEventData', 'APIKeyCreatedEvent', 'APIKeyCreatedEventData', 'APIKeyRevokedEvent', 'APIKeyRevokedEventData', 'OrgMemberAddedEvent', 'OrgMemberAddedEventData', 'OrgMemberRemovedEvent', 'OrgMemberRemovedEventData', 'InvitationCreatedEvent', 'InvitationCreatedEventData', 'WebhookTestEvent', 'WebhookTestEventData', 'OutboundEventPage']
 
 
 WebhookEventType = str
@@ -1841,6 +1841,67 @@ class Accepted:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = dict(self.extra)
         d['status'] = self.status
+        return d
+
+
+@dataclass
+class OTPRequest:
+    """OTPRequest (openapi.yaml)."""
+
+    email: Email
+    create_user: bool | None = None
+    redirect_to: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OTPRequest:
+        known = {'email', 'create_user', 'redirect_to'}
+        return cls(
+            email=d['email'],
+            create_user=d['create_user'] if d.get('create_user') is not None else None,
+            redirect_to=d['redirect_to'] if d.get('redirect_to') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['email'] = self.email
+        if self.create_user is not None:
+            d['create_user'] = self.create_user
+        if self.redirect_to is not None:
+            d['redirect_to'] = self.redirect_to
+        return d
+
+
+@dataclass
+class OTPVerifyRequest:
+    """Either `email` and `code`, or `token`."""
+
+    email: Email | None = None
+    code: str | None = None
+    token: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OTPVerifyRequest:
+        known = {'email', 'code', 'token'}
+        return cls(
+            email=d['email'] if d.get('email') is not None else None,
+            code=d['code'] if d.get('code') is not None else None,
+            token=d['token'] if d.get('token') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        if self.email is not None:
+            d['email'] = self.email
+        if self.code is not None:
+            d['code'] = self.code
+        if self.token is not None:
+            d['token'] = self.token
         return d
 
 
