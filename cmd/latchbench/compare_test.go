@@ -162,3 +162,21 @@ func TestCompareFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestLatchdEnvTakesLatchAndRuntimeVariablesOnly(t *testing.T) {
+	var got []string
+	f := envFlag{&got}
+	for _, ok := range []string{"LATCH_LOG_LEVEL=info", "GOMAXPROCS=1", "GOGC=200", "GOMEMLIMIT=1GiB"} {
+		if err := f.Set(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"PATH=/tmp", "LATCH_NOVALUE", "GODEBUG=x=1"} {
+		if err := f.Set(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if len(got) != 4 {
+		t.Fatalf("kept %v", got)
+	}
+}

@@ -95,8 +95,11 @@ type envFlag struct{ l *[]string }
 
 func (f envFlag) String() string { return "" }
 func (f envFlag) Set(s string) error {
-	if !strings.HasPrefix(s, "LATCH_") || !strings.Contains(s, "=") {
-		return errors.New("want LATCH_NAME=value")
+	// The Go runtime's own settings are accepted too, to run latchd (and
+	// not the load generator) with, say, GOMAXPROCS=1.
+	goRuntime := strings.HasPrefix(s, "GOMAXPROCS=") || strings.HasPrefix(s, "GOGC=") || strings.HasPrefix(s, "GOMEMLIMIT=")
+	if !(strings.HasPrefix(s, "LATCH_") && strings.Contains(s, "=")) && !goRuntime {
+		return errors.New("want LATCH_NAME=value, or GOMAXPROCS, GOGC or GOMEMLIMIT=value")
 	}
 	*f.l = append(*f.l, s)
 	return nil
@@ -133,7 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (options, string, error) {
 	fs.IntVar(&o.largeBatch, "large-batch", 50_000, "rows per transaction of -seed-large")
 	fs.Float64Var(&o.errorBudget, "error-budget", 0.001, "fail when a scenario's error rate is above this")
 	fs.StringVar(&o.apiKeyReadPath, "apikey-read-path", "/auth/me", "GET path of the apikey-read scenario (/auth/me or /api-keys)")
-	fs.Var(envFlag{&o.extraEnv}, "latchd-env", "extra LATCH_NAME=value for latchd (repeatable)")
+	fs.Var(envFlag{&o.extraEnv}, "latchd-env", "extra LATCH_NAME=value (or GOMAXPROCS, GOGC, GOMEMLIMIT=value) for latchd (repeatable)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress")
 	fs.StringVar(&o.pg, "pg", defaultPG(), "PostgreSQL server of the two-instance scenarios (refresh-x2, me-x2) when -db is SQLite; a fresh database is created there and dropped after (default $LATCH_TEST_POSTGRES_URL or the local server)")
 	fs.StringVar(&o.base, "base", "", "compare with latchd built at this commit: each scenario runs on both, alternating, -rounds times; prints the ratio new/base per scenario with its spread")
