@@ -4,6 +4,12 @@ export type {
   MFAEnrollment, MFAFactor, MFAFactorList, MFAFactorType, MFAPending, RefreshPolicy, RetryPolicy, Schemas,
   Session, SessionList, SignInResult, SignupPending, SignupResult, TokenResponse, TOTPEnrollment, User, WebAuthnCredential,
 } from './client.js';
+export { LatchAdmin } from './admin.js';
+export type {
+  AdminUser, AdminUserDetail, AdminUserExport, AdminUserList, AdminUserUpdate, CreateWebhookRequest, EventFilter, ExportedUser,
+  ImpersonationToken, ImportUser, ImportUsersResult, LatchAdminOptions, OutboundEvent, OutboundEventPage, OutboundEventType,
+  UpdateWebhookRequest, UserFilter, WebhookDeliveryList, WebhookEndpoint, WebhookEndpointList, WebhookEndpointWithSecret, WebhookSecret,
+} from './admin.js';
 export { LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError } from './errors.js';
 export type { ErrorBody, ErrorCode, SessionEndReason } from './errors.js';
 export { memoryStorage } from './storage.js';
