@@ -30,7 +30,7 @@ func (c *Client) Admin() *Admin { return c.admin }
 // an operator's personal API key, on every request (WithAPIKey): no user
 // session is involved. opts are the Client's other options.
 func NewAdmin(baseURL, apiKey string, opts ...Option) (*Admin, error) {
-	c, err := New(baseURL, append(opts, WithAPIKey(apiKey))...)
+	c, err := New(baseURL, append(append([]Option(nil), opts...), WithAPIKey(apiKey))...)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +89,9 @@ type (
 	OutboundEventType = latchapi.OutboundEventType
 )
 
-// UserFilter narrows ListUsers: the zero value lists every user, newest
-// first. Limit 0 takes Latch's default page size.
+// UserFilter narrows ListUsers and IterUsers (every field set, together):
+// the zero value lists every user, newest first; a nil Limit takes Latch's
+// default page size. Its Cursor is ignored: ListUsers takes the cursor.
 type UserFilter = latchapi.ListAdminUsersParams
 
 // EventFilter says which events ListEvents returns: those after the seq
