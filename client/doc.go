@@ -7,8 +7,9 @@
 //	me, err := c.Me(ctx)
 //
 // The Client's methods cover the common flows: SignUp, SignIn, Refresh,
-// Logout, Me, Sessions, API keys, organizations, and the second factors of
-// [Client.MFA]. Every operation of openapi.yaml is reached, typed, through
+// Logout, Me, Sessions, API keys, organizations, the second factors of
+// [Client.MFA], and the operators' admin API of [Client.Admin] ([NewAdmin]
+// builds one from an operator's API key). Every operation of openapi.yaml is reached, typed, through
 // [Client.API]: the generated client of package
 // [github.com/latchauth/latch/client/latchapi], which also holds every
 // generated model (this package re-exports, as aliases, those its methods

@@ -18,11 +18,12 @@ import (
 // authenticated by the Client's transport; the methods of Client are
 // shortcuts for the common flows that return the decoded body or an *Error.
 type Client struct {
-	base *url.URL
-	auth *auth
-	http *http.Client
-	api  *latchapi.ClientWithResponses
-	mfa  *MFA
+	base  *url.URL
+	auth  *auth
+	http  *http.Client
+	api   *latchapi.ClientWithResponses
+	mfa   *MFA
+	admin *Admin
 }
 
 type settings struct {
@@ -338,6 +339,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	c := &Client{base: u, auth: a, http: hc, api: api}
 	c.mfa = &MFA{c: c}
+	c.admin = &Admin{c: c}
 	return c, nil
 }
 

@@ -5,6 +5,12 @@ export type {
   Session, SessionList, SignInResult, SignInWithOtpRequest, SignupPending, SignupResult, TokenResponse, TOTPEnrollment, User,
   VerifyOtpRequest, WebAuthnCredential,
 } from './client.js';
+export { LatchAdmin } from './admin.js';
+export type {
+  AdminUser, AdminUserDetail, AdminUserExport, AdminUserList, AdminUserUpdate, CreateWebhookRequest, EventFilter, ExportedUser,
+  ImpersonationToken, ImportUser, ImportUsersResult, LatchAdminOptions, OutboundEvent, OutboundEventPage, OutboundEventType,
+  UpdateWebhookRequest, UserFilter, WebhookDeliveryList, WebhookEndpoint, WebhookEndpointList, WebhookEndpointWithSecret, WebhookSecret,
+} from './admin.js';
 export { LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError } from './errors.js';
 export type { ErrorBody, ErrorCode, SessionEndReason } from './errors.js';
 export { memoryStorage } from './storage.js';

@@ -9,6 +9,7 @@
 """
 
 from . import models
+from .admin import LatchAdmin
 from .client import (
     MFA, Client, Event, InitialSession, LogoutScope, RefreshPolicy, RetryPolicy, SignedIn, SignedOut, SignInResult,
     TokenRefreshed,
@@ -21,7 +22,7 @@ from .models import ErrorCode
 from .store import FileStore, MemoryStore, StoreCheck, TokenLocker, Tokens, TokenStore
 
 __all__ = [
-    "ERROR_CODES", "Client", "ErrorCode", "Event", "FileStore", "InitialSession", "LatchClientError", "LatchError",
+    "ERROR_CODES", "Client", "ErrorCode", "Event", "FileStore", "InitialSession", "LatchAdmin", "LatchClientError", "LatchError",
     "LogoutScope", "MFA", "MemoryStore", "NetworkError", "NotLoggedInError", "RefreshBackoffError", "RefreshPolicy",
     "RetryPolicy", "SessionEndReason", "SessionEndedError", "SignInResult", "SignedIn", "SignedOut", "StorageError",
     "StoreCheck", "TokenLocker", "TokenRefreshed", "TokenStore", "Tokens", "models",
