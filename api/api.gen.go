@@ -120,6 +120,7 @@ const (
 	ErrorCodeConflict                ErrorCode = "conflict"
 	ErrorCodeEmailNotVerified        ErrorCode = "email_not_verified"
 	ErrorCodeEmailTaken              ErrorCode = "email_taken"
+	ErrorCodeIdentityNotLinked       ErrorCode = "identity_not_linked"
 	ErrorCodeInsufficientPermissions ErrorCode = "insufficient_permissions"
 	ErrorCodeInternal                ErrorCode = "internal"
 	ErrorCodeInvalidClient           ErrorCode = "invalid_client"
@@ -129,6 +130,7 @@ const (
 	ErrorCodeInvalidScope            ErrorCode = "invalid_scope"
 	ErrorCodeInvalidTarget           ErrorCode = "invalid_target"
 	ErrorCodeInvalidToken            ErrorCode = "invalid_token"
+	ErrorCodeLastIdentity            ErrorCode = "last_identity"
 	ErrorCodeLastOwner               ErrorCode = "last_owner"
 	ErrorCodeMethodNotAllowed        ErrorCode = "method_not_allowed"
 	ErrorCodeMfaLocked               ErrorCode = "mfa_locked"
@@ -157,6 +159,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeEmailTaken:
 		return true
+	case ErrorCodeIdentityNotLinked:
+		return true
 	case ErrorCodeInsufficientPermissions:
 		return true
 	case ErrorCodeInternal:
@@ -174,6 +178,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeInvalidTarget:
 		return true
 	case ErrorCodeInvalidToken:
+		return true
+	case ErrorCodeLastIdentity:
 		return true
 	case ErrorCodeLastOwner:
 		return true
@@ -324,6 +330,7 @@ func (e ExchangeResponseTokenType) Valid() bool {
 
 // Defines values for GrantType.
 const (
+	AuthorizationCode                        GrantType = "authorization_code"
 	ClientCredentials                        GrantType = "client_credentials"
 	UrnIetfParamsOauthGrantTypeTokenExchange GrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
@@ -331,6 +338,8 @@ const (
 // Valid indicates whether the value is a known member of the GrantType enum.
 func (e GrantType) Valid() bool {
 	switch e {
+	case AuthorizationCode:
+		return true
 	case ClientCredentials:
 		return true
 	case UrnIetfParamsOauthGrantTypeTokenExchange:
@@ -349,6 +358,27 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IdentityKind.
+const (
+	IdentityKindPasskey  IdentityKind = "passkey"
+	IdentityKindPassword IdentityKind = "password"
+	IdentityKindProvider IdentityKind = "provider"
+)
+
+// Valid indicates whether the value is a known member of the IdentityKind enum.
+func (e IdentityKind) Valid() bool {
+	switch e {
+	case IdentityKindPasskey:
+		return true
+	case IdentityKindPassword:
+		return true
+	case IdentityKindProvider:
 		return true
 	default:
 		return false
@@ -499,6 +529,33 @@ func (e MFAVerifyRequestMethod) Valid() bool {
 	case MFAVerifyRequestMethodTotp:
 		return true
 	case MFAVerifyRequestMethodWebauthn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderKind.
+const (
+	Apple     ProviderKind = "apple"
+	Github    ProviderKind = "github"
+	Google    ProviderKind = "google"
+	Microsoft ProviderKind = "microsoft"
+	Oidc      ProviderKind = "oidc"
+)
+
+// Valid indicates whether the value is a known member of the ProviderKind enum.
+func (e ProviderKind) Valid() bool {
+	switch e {
+	case Apple:
+		return true
+	case Github:
+		return true
+	case Google:
+		return true
+	case Microsoft:
+		return true
+	case Oidc:
 		return true
 	default:
 		return false
@@ -739,6 +796,21 @@ func (e LogoutParamsScope) Valid() bool {
 	case Local:
 		return true
 	case Others:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuthorizeProviderParamsCodeChallengeMethod.
+const (
+	S256 AuthorizeProviderParamsCodeChallengeMethod = "S256"
+)
+
+// Valid indicates whether the value is a known member of the AuthorizeProviderParamsCodeChallengeMethod enum.
+func (e AuthorizeProviderParamsCodeChallengeMethod) Valid() bool {
+	switch e {
+	case S256:
 		return true
 	default:
 		return false
@@ -992,6 +1064,14 @@ type ExchangeRequest struct {
 
 // ExchangeResponse defines model for ExchangeResponse.
 type ExchangeResponse struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal         *AAL      `json:"aal,omitempty"`
 	AccessToken string    `json:"access_token"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	ExpiresIn   int       `json:"expires_in"`
@@ -999,9 +1079,21 @@ type ExchangeResponse struct {
 	// IssuedTokenType Token exchange answers only (RFC 8693).
 	IssuedTokenType *ExchangeResponseIssuedTokenType `json:"issued_token_type,omitempty"`
 
+	// Mfa Present on a token response of an `aal1` session whose user has a
+	// verified factor: the factors that `POST /auth/mfa/verify` accepts to
+	// reach `aal2`, which sensitive operations need.
+	Mfa *MFAPending `json:"mfa,omitempty"`
+
+	// RefreshToken `authorization_code` answers only: the new session's refresh token (as in `TokenResponse`).
+	RefreshToken *string `json:"refresh_token,omitempty"`
+
 	// Scope The granted scopes, space-separated.
-	Scope     string                    `json:"scope"`
+	Scope string `json:"scope"`
+
+	// SessionId `authorization_code` answers only.
+	SessionId *openapi_types.UUID       `json:"session_id,omitempty"`
 	TokenType ExchangeResponseTokenType `json:"token_type"`
+	User      *User                     `json:"user,omitempty"`
 }
 
 // ExchangeResponseIssuedTokenType Token exchange answers only (RFC 8693).
@@ -1029,6 +1121,37 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// Identity defines model for Identity.
+type Identity struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Email The email the provider asserted.
+	//
+	// Example: ada@example.com
+	Email         *string `json:"email,omitempty"`
+	EmailVerified *bool   `json:"email_verified,omitempty"`
+
+	// Id The identity's id (`provider`), the factor's id (`passkey`), the user's id (`password`).
+	Id openapi_types.UUID `json:"id"`
+
+	// Kind Example: provider
+	Kind         IdentityKind `json:"kind"`
+	LastSignInAt *time.Time   `json:"last_sign_in_at,omitempty"`
+
+	// Provider The provider's id (`provider` only).
+	//
+	// Example: google
+	Provider *string `json:"provider,omitempty"`
+}
+
+// IdentityKind Example: provider
+type IdentityKind string
+
+// IdentityList defines model for IdentityList.
+type IdentityList struct {
+	Identities []Identity `json:"identities"`
+}
 
 // IntrospectionRequest defines model for IntrospectionRequest.
 type IntrospectionRequest struct {
@@ -1152,6 +1275,14 @@ type JWKUse string
 // JWKS defines model for JWKS.
 type JWKS struct {
 	Keys []JWK `json:"keys"`
+}
+
+// LinkProviderRequest defines model for LinkProviderRequest.
+type LinkProviderRequest struct {
+	// RedirectTo Where the browser returns after linking; one of `LATCH_REDIRECT_URLS`.
+	//
+	// Example: https://app.example.com/settings/identities
+	RedirectTo string `json:"redirect_to"`
 }
 
 // MFAEnrollment defines model for MFAEnrollment.
@@ -1283,6 +1414,62 @@ type OrganizationList struct {
 //
 // Example: correct horse battery staple
 type Password = string
+
+// Provider defines model for Provider.
+type Provider struct {
+	// Id Example: google
+	Id string `json:"id"`
+
+	// Kind Example: google
+	Kind ProviderKind `json:"kind"`
+
+	// Name A name for buttons.
+	//
+	// Example: Google
+	Name string `json:"name"`
+}
+
+// ProviderCallbackForm A provider's answer by form_post (Apple also sends `user`, its JSON of the name, on the first sign-in, and `id_token`, which Latch ignores in favour of the one the code exchange returns).
+type ProviderCallbackForm struct {
+	// Code Example: c1a2b3
+	Code *string `json:"code,omitempty"`
+
+	// Error Example: user_cancelled_authorize
+	Error *string `json:"error,omitempty"`
+
+	// ErrorDescription Example: the user cancelled
+	ErrorDescription *string `json:"error_description,omitempty"`
+
+	// IdToken Example: eyJhbGciOiJSUzI1NiJ9.e30.c2ln
+	IdToken *string `json:"id_token,omitempty"`
+
+	// Iss Example: https://appleid.apple.com
+	Iss *string `json:"iss,omitempty"`
+
+	// State Example: 8Tq0Lr5iXk7mJH3V2sZb1nQy6wAoPcEu9fGdRtYhKjM
+	State *string `json:"state,omitempty"`
+
+	// User Example: {"name":{"firstName":"Ada","lastName":"Lovelace"}}
+	User *string `json:"user,omitempty"`
+}
+
+// ProviderKind Example: google
+type ProviderKind string
+
+// ProviderLink defines model for ProviderLink.
+type ProviderLink struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Url Latch's authorize URL with the link token; send the browser there.
+	//
+	// Example: https://auth.example.com/auth/providers/google/authorize?link_token=3nq6lX6CzG6h8mM9uT3xU0l0bq4gUqjX5FhCz0yD5Ck&redirect_to=https%3A%2F%2Fapp.example.com%2Fsettings%2Fidentities
+	Url string `json:"url"`
+}
+
+// ProviderList defines model for ProviderList.
+type ProviderList struct {
+	Providers []Provider `json:"providers"`
+}
 
 // Readiness defines model for Readiness.
 type Readiness struct {
@@ -1546,7 +1733,8 @@ type TOTPEnrollment struct {
 	Secret string `json:"secret"`
 }
 
-// TokenRequest RFC 6749 client credentials or RFC 8693 token exchange, form-encoded.
+// TokenRequest RFC 6749 client credentials, RFC 8693 token exchange, or the
+// authorization-code grant of a provider sign-in, form-encoded.
 type TokenRequest struct {
 	// Audience Example: https://api.example.com
 	Audience *string `json:"audience,omitempty"`
@@ -1559,8 +1747,23 @@ type TokenRequest struct {
 	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
 	ClientSecret *string `json:"client_secret,omitempty"`
 
+	// Code `authorization_code` only: the one-time code a provider sign-in returned to `redirect_to`.
+	//
+	// Example: lc_Yk3mC0v8WQ2tq0Jx7nH4eR9sB5uA1dZ6fG2hK8pL3oI
+	Code *string `json:"code,omitempty"`
+
+	// CodeVerifier `authorization_code` only: the PKCE verifier whose S256 challenge the application sent to the authorize endpoint.
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier *string `json:"code_verifier,omitempty"`
+
 	// GrantType Example: client_credentials
 	GrantType GrantType `json:"grant_type"`
+
+	// RedirectUri `authorization_code` only, optional: when sent, it must be the flow's `redirect_to`.
+	//
+	// Example: https://app.example.com/auth/callback
+	RedirectUri *string `json:"redirect_uri,omitempty"`
 
 	// RequestedTokenType Example: urn:ietf:params:oauth:token-type:access_token
 	RequestedTokenType *TokenRequestRequestedTokenType `json:"requested_token_type,omitempty"`
@@ -1730,6 +1933,9 @@ type Cursor = string
 // FactorId defines model for FactorId.
 type FactorId = openapi_types.UUID
 
+// IdentityId defines model for IdentityId.
+type IdentityId = openapi_types.UUID
+
 // InvitationId defines model for InvitationId.
 type InvitationId = openapi_types.UUID
 
@@ -1741,6 +1947,9 @@ type Limit = int
 
 // OrgId defines model for OrgId.
 type OrgId = openapi_types.UUID
+
+// ProviderId defines model for ProviderId.
+type ProviderId = string
 
 // SessionId defines model for SessionId.
 type SessionId = openapi_types.UUID
@@ -1813,6 +2022,63 @@ type LogoutParams struct {
 
 // LogoutParamsScope defines parameters for Logout.
 type LogoutParamsScope string
+
+// AuthorizeProviderParams defines parameters for AuthorizeProvider.
+type AuthorizeProviderParams struct {
+	// RedirectTo Where the browser returns; exactly one of `LATCH_REDIRECT_URLS` (or under one of its prefixes, see docs/configuration.md).
+	RedirectTo string `form:"redirect_to" json:"redirect_to"`
+
+	// CodeChallenge The application's PKCE challenge, BASE64URL(SHA-256(code_verifier)); required unless `link_token` is given.
+	CodeChallenge *string `form:"code_challenge,omitempty" json:"code_challenge,omitempty"`
+
+	// CodeChallengeMethod Only `S256`.
+	CodeChallengeMethod *AuthorizeProviderParamsCodeChallengeMethod `form:"code_challenge_method,omitempty" json:"code_challenge_method,omitempty"`
+
+	// LinkToken The single-use token of `POST /auth/providers/{provider}/link`.
+	LinkToken *string `form:"link_token,omitempty" json:"link_token,omitempty"`
+
+	// UnderscoreUnderscoreHostLatchFlow This browser's flow cookie from an earlier sign-in, reused so that parallel sign-ins in one browser all work.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie's name when Latch is served over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
+
+// AuthorizeProviderParamsCodeChallengeMethod defines parameters for AuthorizeProvider.
+type AuthorizeProviderParamsCodeChallengeMethod string
+
+// ProviderCallbackParams defines parameters for ProviderCallback.
+type ProviderCallbackParams struct {
+	// Code The provider's authorization code.
+	Code *string `form:"code,omitempty" json:"code,omitempty"`
+
+	// State Latch's state.
+	State *string `form:"state,omitempty" json:"state,omitempty"`
+
+	// Iss RFC 9207 issuer identification.
+	Iss *string `form:"iss,omitempty" json:"iss,omitempty"`
+
+	// Error The provider's error code.
+	Error *string `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The provider's error text.
+	ErrorDescription *string `form:"error_description,omitempty" json:"error_description,omitempty"`
+
+	// UnderscoreUnderscoreHostLatchFlow The flow cookie.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
+
+// ProviderCallbackFormParams defines parameters for ProviderCallbackForm.
+type ProviderCallbackFormParams struct {
+	// UnderscoreUnderscoreHostLatchFlow The flow cookie.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
 
 // ListOrganizationsParams defines parameters for ListOrganizations.
 type ListOrganizationsParams struct {
@@ -1917,6 +2183,12 @@ type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
 
 // ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
 type ResetPasswordJSONRequestBody = ResetPasswordRequest
+
+// ProviderCallbackFormFormdataRequestBody defines body for ProviderCallbackForm for application/x-www-form-urlencoded ContentType.
+type ProviderCallbackFormFormdataRequestBody = ProviderCallbackForm
+
+// LinkProviderJSONRequestBody defines body for LinkProvider for application/json ContentType.
+type LinkProviderJSONRequestBody = LinkProviderRequest
 
 // RefreshJSONRequestBody defines body for Refresh for application/json ContentType.
 type RefreshJSONRequestBody = RefreshRequest
@@ -2102,6 +2374,12 @@ type ServerInterface interface {
 	// ListEvents The caller's own security events, newest first
 	// (GET /auth/events)
 	ListEvents(w http.ResponseWriter, r *http.Request, params ListEventsParams)
+	// ListIdentities The ways the caller signs in
+	// (GET /auth/identities)
+	ListIdentities(w http.ResponseWriter, r *http.Request)
+	// DeleteIdentity Unlink a provider identity
+	// (DELETE /auth/identities/{identity_id})
+	DeleteIdentity(w http.ResponseWriter, r *http.Request, identityId IdentityId)
 	// Login Log in with email and password
 	// (POST /auth/login)
 	Login(w http.ResponseWriter, r *http.Request)
@@ -2156,6 +2434,21 @@ type ServerInterface interface {
 	// ResetPassword Set a new password with a reset token
 	// (POST /auth/password/reset)
 	ResetPassword(w http.ResponseWriter, r *http.Request)
+	// ListProviders The identity providers users may sign in with
+	// (GET /auth/providers)
+	ListProviders(w http.ResponseWriter, r *http.Request)
+	// AuthorizeProvider Send the browser to an identity provider
+	// (GET /auth/providers/{provider}/authorize)
+	AuthorizeProvider(w http.ResponseWriter, r *http.Request, provider ProviderId, params AuthorizeProviderParams)
+	// ProviderCallback Where the identity provider returns the browser
+	// (GET /auth/providers/{provider}/callback)
+	ProviderCallback(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackParams)
+	// ProviderCallbackForm Where a form_post provider (Apple) returns the browser
+	// (POST /auth/providers/{provider}/callback)
+	ProviderCallbackForm(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackFormParams)
+	// LinkProvider Start linking a provider to the signed-in user
+	// (POST /auth/providers/{provider}/link)
+	LinkProvider(w http.ResponseWriter, r *http.Request, provider ProviderId)
 	// Refresh Rotate a refresh token
 	// (POST /auth/refresh)
 	Refresh(w http.ResponseWriter, r *http.Request)
@@ -2351,6 +2644,18 @@ func (_ Unimplemented) ListEvents(w http.ResponseWriter, r *http.Request, params
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListIdentities The ways the caller signs in
+// (GET /auth/identities)
+func (_ Unimplemented) ListIdentities(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteIdentity Unlink a provider identity
+// (DELETE /auth/identities/{identity_id})
+func (_ Unimplemented) DeleteIdentity(w http.ResponseWriter, r *http.Request, identityId IdentityId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // Login Log in with email and password
 // (POST /auth/login)
 func (_ Unimplemented) Login(w http.ResponseWriter, r *http.Request) {
@@ -2456,6 +2761,36 @@ func (_ Unimplemented) ForgotPassword(w http.ResponseWriter, r *http.Request) {
 // ResetPassword Set a new password with a reset token
 // (POST /auth/password/reset)
 func (_ Unimplemented) ResetPassword(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListProviders The identity providers users may sign in with
+// (GET /auth/providers)
+func (_ Unimplemented) ListProviders(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AuthorizeProvider Send the browser to an identity provider
+// (GET /auth/providers/{provider}/authorize)
+func (_ Unimplemented) AuthorizeProvider(w http.ResponseWriter, r *http.Request, provider ProviderId, params AuthorizeProviderParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ProviderCallback Where the identity provider returns the browser
+// (GET /auth/providers/{provider}/callback)
+func (_ Unimplemented) ProviderCallback(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ProviderCallbackForm Where a form_post provider (Apple) returns the browser
+// (POST /auth/providers/{provider}/callback)
+func (_ Unimplemented) ProviderCallbackForm(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackFormParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// LinkProvider Start linking a provider to the signed-in user
+// (POST /auth/providers/{provider}/link)
+func (_ Unimplemented) LinkProvider(w http.ResponseWriter, r *http.Request, provider ProviderId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2979,6 +3314,46 @@ func (siw *ServerInterfaceWrapper) ListEvents(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// ListIdentities operation middleware
+func (siw *ServerInterfaceWrapper) ListIdentities(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListIdentities(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteIdentity operation middleware
+func (siw *ServerInterfaceWrapper) DeleteIdentity(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "identity_id" -------------
+	var identityId IdentityId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "identity_id", chi.URLParam(r, "identity_id"), &identityId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "identity_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteIdentity(w, r, identityId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // Login operation middleware
 func (siw *ServerInterfaceWrapper) Login(w http.ResponseWriter, r *http.Request) {
 
@@ -3290,6 +3665,340 @@ func (siw *ServerInterfaceWrapper) ResetPassword(w http.ResponseWriter, r *http.
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ResetPassword(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListProviders operation middleware
+func (siw *ServerInterfaceWrapper) ListProviders(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListProviders(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AuthorizeProvider operation middleware
+func (siw *ServerInterfaceWrapper) AuthorizeProvider(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider" -------------
+	var provider ProviderId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider", chi.URLParam(r, "provider"), &provider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "provider", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AuthorizeProviderParams
+
+	// ------------- Required query parameter "redirect_to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "redirect_to", r.URL.Query(), &params.RedirectTo, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "redirect_to"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "redirect_to", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "code_challenge" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code_challenge", r.URL.Query(), &params.CodeChallenge, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "code_challenge"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "code_challenge", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "code_challenge_method" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code_challenge_method", r.URL.Query(), &params.CodeChallengeMethod, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "code_challenge_method"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "code_challenge_method", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "link_token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "link_token", r.URL.Query(), &params.LinkToken, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "link_token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "link_token", Err: err})
+		}
+		return
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("__Host-latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "__Host-latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "__Host-latch_flow", Err: err})
+				return
+			}
+			params.UnderscoreUnderscoreHostLatchFlow = &value
+
+		}
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "latch_flow", Err: err})
+				return
+			}
+			params.LatchFlow = &value
+
+		}
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AuthorizeProvider(w, r, provider, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ProviderCallback operation middleware
+func (siw *ServerInterfaceWrapper) ProviderCallback(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider" -------------
+	var provider ProviderId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider", chi.URLParam(r, "provider"), &provider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "provider", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ProviderCallbackParams
+
+	// ------------- Optional query parameter "code" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code", r.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "code"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "code", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "state", r.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "state"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "state", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "iss" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "iss", r.URL.Query(), &params.Iss, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "iss"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "iss", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "error" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error", r.URL.Query(), &params.Error, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "error"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "error", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "error_description" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error_description", r.URL.Query(), &params.ErrorDescription, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "error_description"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "error_description", Err: err})
+		}
+		return
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("__Host-latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "__Host-latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "__Host-latch_flow", Err: err})
+				return
+			}
+			params.UnderscoreUnderscoreHostLatchFlow = &value
+
+		}
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "latch_flow", Err: err})
+				return
+			}
+			params.LatchFlow = &value
+
+		}
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ProviderCallback(w, r, provider, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ProviderCallbackForm operation middleware
+func (siw *ServerInterfaceWrapper) ProviderCallbackForm(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider" -------------
+	var provider ProviderId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider", chi.URLParam(r, "provider"), &provider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "provider", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ProviderCallbackFormParams
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("__Host-latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "__Host-latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "__Host-latch_flow", Err: err})
+				return
+			}
+			params.UnderscoreUnderscoreHostLatchFlow = &value
+
+		}
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "latch_flow", Err: err})
+				return
+			}
+			params.LatchFlow = &value
+
+		}
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ProviderCallbackForm(w, r, provider, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// LinkProvider operation middleware
+func (siw *ServerInterfaceWrapper) LinkProvider(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider" -------------
+	var provider ProviderId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider", chi.URLParam(r, "provider"), &provider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "provider", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.LinkProvider(w, r, provider)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -4679,6 +5388,27 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Post(options.BaseURL+"/auth/passkey/login", wrapper.PasskeyLogin)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/auth/providers", wrapper.ListProviders)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/auth/providers/{provider}/authorize", wrapper.AuthorizeProvider)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/auth/providers/{provider}/callback", wrapper.ProviderCallback)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/providers/{provider}/callback", wrapper.ProviderCallbackForm)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/providers/{provider}/link", wrapper.LinkProvider)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/auth/identities", wrapper.ListIdentities)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/auth/identities/{identity_id}", wrapper.DeleteIdentity)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/sessions", wrapper.ListSessions)
 	})
 	r.Group(func(r chi.Router) {
@@ -5677,6 +6407,174 @@ func (response ListEvents500JSONResponse) VisitListEventsResponse(w http.Respons
 type ListEvents503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response ListEvents503JSONResponse) VisitListEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentitiesRequestObject struct {
+}
+
+type ListIdentitiesResponseObject interface {
+	VisitListIdentitiesResponse(w http.ResponseWriter) error
+}
+
+type ListIdentities200JSONResponse IdentityList
+
+func (response ListIdentities200JSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentities401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListIdentities401JSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentities500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListIdentities500JSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentities503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListIdentities503JSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentityRequestObject struct {
+	IdentityId IdentityId `json:"identity_id"`
+}
+
+type DeleteIdentityResponseObject interface {
+	VisitDeleteIdentityResponse(w http.ResponseWriter) error
+}
+
+type DeleteIdentity204Response struct {
+}
+
+func (response DeleteIdentity204Response) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteIdentity401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteIdentity401JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteIdentity403JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteIdentity404JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity409JSONResponse struct{ ConflictJSONResponse }
+
+func (response DeleteIdentity409JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteIdentity500JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteIdentity503JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -7724,6 +8622,484 @@ func (response ResetPassword500JSONResponse) VisitResetPasswordResponse(w http.R
 type ResetPassword503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response ResetPassword503JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProvidersRequestObject struct {
+}
+
+type ListProvidersResponseObject interface {
+	VisitListProvidersResponse(w http.ResponseWriter) error
+}
+
+type ListProviders200JSONResponse ProviderList
+
+func (response ListProviders200JSONResponse) VisitListProvidersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProviders429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListProviders429JSONResponse) VisitListProvidersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProviders500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListProviders500JSONResponse) VisitListProvidersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeProviderRequestObject struct {
+	Provider ProviderId `json:"provider"`
+	Params   AuthorizeProviderParams
+}
+
+type AuthorizeProviderResponseObject interface {
+	VisitAuthorizeProviderResponse(w http.ResponseWriter) error
+}
+
+type AuthorizeProvider302ResponseHeaders struct {
+	Location  string
+	SetCookie string
+}
+
+type AuthorizeProvider302Response struct {
+	Headers AuthorizeProvider302ResponseHeaders
+}
+
+func (response AuthorizeProvider302Response) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.Header().Set("Set-Cookie", fmt.Sprint(response.Headers.SetCookie))
+	w.WriteHeader(302)
+	return nil
+}
+
+type AuthorizeProvider400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response AuthorizeProvider400JSONResponse) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeProvider404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AuthorizeProvider404JSONResponse) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeProvider429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response AuthorizeProvider429JSONResponse) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeProvider500JSONResponse struct{ InternalJSONResponse }
+
+func (response AuthorizeProvider500JSONResponse) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeProvider503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response AuthorizeProvider503JSONResponse) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackRequestObject struct {
+	Provider ProviderId `json:"provider"`
+	Params   ProviderCallbackParams
+}
+
+type ProviderCallbackResponseObject interface {
+	VisitProviderCallbackResponse(w http.ResponseWriter) error
+}
+
+type ProviderCallback302ResponseHeaders struct {
+	Location string
+}
+
+type ProviderCallback302Response struct {
+	Headers ProviderCallback302ResponseHeaders
+}
+
+func (response ProviderCallback302Response) VisitProviderCallbackResponse(w http.ResponseWriter) error {
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type ProviderCallback400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ProviderCallback400JSONResponse) VisitProviderCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallback404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ProviderCallback404JSONResponse) VisitProviderCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallback429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ProviderCallback429JSONResponse) VisitProviderCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallback500JSONResponse struct{ InternalJSONResponse }
+
+func (response ProviderCallback500JSONResponse) VisitProviderCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackFormRequestObject struct {
+	Provider ProviderId `json:"provider"`
+	Params   ProviderCallbackFormParams
+	Body     *ProviderCallbackFormFormdataRequestBody
+}
+
+type ProviderCallbackFormResponseObject interface {
+	VisitProviderCallbackFormResponse(w http.ResponseWriter) error
+}
+
+type ProviderCallbackForm302ResponseHeaders struct {
+	Location string
+}
+
+type ProviderCallbackForm302Response struct {
+	Headers ProviderCallbackForm302ResponseHeaders
+}
+
+func (response ProviderCallbackForm302Response) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type ProviderCallbackForm400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ProviderCallbackForm400JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackForm404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ProviderCallbackForm404JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackForm413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ProviderCallbackForm413JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackForm415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response ProviderCallbackForm415JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackForm429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ProviderCallbackForm429JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackForm500JSONResponse struct{ InternalJSONResponse }
+
+func (response ProviderCallbackForm500JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProviderRequestObject struct {
+	Provider ProviderId `json:"provider"`
+	Body     *LinkProviderJSONRequestBody
+}
+
+type LinkProviderResponseObject interface {
+	VisitLinkProviderResponse(w http.ResponseWriter) error
+}
+
+type LinkProvider200JSONResponse ProviderLink
+
+func (response LinkProvider200JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response LinkProvider400JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response LinkProvider401JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response LinkProvider403JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response LinkProvider404JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response LinkProvider413JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response LinkProvider415JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider500JSONResponse struct{ InternalJSONResponse }
+
+func (response LinkProvider500JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response LinkProvider503JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -12268,6 +13644,12 @@ type StrictServerInterface interface {
 	// ListEvents The caller's own security events, newest first
 	// (GET /auth/events)
 	ListEvents(ctx context.Context, request ListEventsRequestObject) (ListEventsResponseObject, error)
+	// ListIdentities The ways the caller signs in
+	// (GET /auth/identities)
+	ListIdentities(ctx context.Context, request ListIdentitiesRequestObject) (ListIdentitiesResponseObject, error)
+	// DeleteIdentity Unlink a provider identity
+	// (DELETE /auth/identities/{identity_id})
+	DeleteIdentity(ctx context.Context, request DeleteIdentityRequestObject) (DeleteIdentityResponseObject, error)
 	// Login Log in with email and password
 	// (POST /auth/login)
 	Login(ctx context.Context, request LoginRequestObject) (LoginResponseObject, error)
@@ -12322,6 +13704,21 @@ type StrictServerInterface interface {
 	// ResetPassword Set a new password with a reset token
 	// (POST /auth/password/reset)
 	ResetPassword(ctx context.Context, request ResetPasswordRequestObject) (ResetPasswordResponseObject, error)
+	// ListProviders The identity providers users may sign in with
+	// (GET /auth/providers)
+	ListProviders(ctx context.Context, request ListProvidersRequestObject) (ListProvidersResponseObject, error)
+	// AuthorizeProvider Send the browser to an identity provider
+	// (GET /auth/providers/{provider}/authorize)
+	AuthorizeProvider(ctx context.Context, request AuthorizeProviderRequestObject) (AuthorizeProviderResponseObject, error)
+	// ProviderCallback Where the identity provider returns the browser
+	// (GET /auth/providers/{provider}/callback)
+	ProviderCallback(ctx context.Context, request ProviderCallbackRequestObject) (ProviderCallbackResponseObject, error)
+	// ProviderCallbackForm Where a form_post provider (Apple) returns the browser
+	// (POST /auth/providers/{provider}/callback)
+	ProviderCallbackForm(ctx context.Context, request ProviderCallbackFormRequestObject) (ProviderCallbackFormResponseObject, error)
+	// LinkProvider Start linking a provider to the signed-in user
+	// (POST /auth/providers/{provider}/link)
+	LinkProvider(ctx context.Context, request LinkProviderRequestObject) (LinkProviderResponseObject, error)
 	// Refresh Rotate a refresh token
 	// (POST /auth/refresh)
 	Refresh(ctx context.Context, request RefreshRequestObject) (RefreshResponseObject, error)
@@ -12752,6 +14149,56 @@ func (sh *strictHandler) ListEvents(w http.ResponseWriter, r *http.Request, para
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ListEventsResponseObject); ok {
 		if err := validResponse.VisitListEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListIdentities operation middleware
+func (sh *strictHandler) ListIdentities(w http.ResponseWriter, r *http.Request) {
+	var request ListIdentitiesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListIdentities(ctx, request.(ListIdentitiesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListIdentities")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListIdentitiesResponseObject); ok {
+		if err := validResponse.VisitListIdentitiesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteIdentity operation middleware
+func (sh *strictHandler) DeleteIdentity(w http.ResponseWriter, r *http.Request, identityId IdentityId) {
+	var request DeleteIdentityRequestObject
+
+	request.IdentityId = identityId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteIdentity(ctx, request.(DeleteIdentityRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteIdentity")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteIdentityResponseObject); ok {
+		if err := validResponse.VisitDeleteIdentityResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -13265,6 +14712,155 @@ func (sh *strictHandler) ResetPassword(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ResetPasswordResponseObject); ok {
 		if err := validResponse.VisitResetPasswordResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListProviders operation middleware
+func (sh *strictHandler) ListProviders(w http.ResponseWriter, r *http.Request) {
+	var request ListProvidersRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListProviders(ctx, request.(ListProvidersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListProviders")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListProvidersResponseObject); ok {
+		if err := validResponse.VisitListProvidersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AuthorizeProvider operation middleware
+func (sh *strictHandler) AuthorizeProvider(w http.ResponseWriter, r *http.Request, provider ProviderId, params AuthorizeProviderParams) {
+	var request AuthorizeProviderRequestObject
+
+	request.Provider = provider
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AuthorizeProvider(ctx, request.(AuthorizeProviderRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AuthorizeProvider")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AuthorizeProviderResponseObject); ok {
+		if err := validResponse.VisitAuthorizeProviderResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ProviderCallback operation middleware
+func (sh *strictHandler) ProviderCallback(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackParams) {
+	var request ProviderCallbackRequestObject
+
+	request.Provider = provider
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ProviderCallback(ctx, request.(ProviderCallbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ProviderCallback")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ProviderCallbackResponseObject); ok {
+		if err := validResponse.VisitProviderCallbackResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ProviderCallbackForm operation middleware
+func (sh *strictHandler) ProviderCallbackForm(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackFormParams) {
+	var request ProviderCallbackFormRequestObject
+
+	request.Provider = provider
+	request.Params = params
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body ProviderCallbackFormFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ProviderCallbackForm(ctx, request.(ProviderCallbackFormRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ProviderCallbackForm")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ProviderCallbackFormResponseObject); ok {
+		if err := validResponse.VisitProviderCallbackFormResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// LinkProvider operation middleware
+func (sh *strictHandler) LinkProvider(w http.ResponseWriter, r *http.Request, provider ProviderId) {
+	var request LinkProviderRequestObject
+
+	request.Provider = provider
+
+	var body LinkProviderJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.LinkProvider(ctx, request.(LinkProviderRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "LinkProvider")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(LinkProviderResponseObject); ok {
+		if err := validResponse.VisitLinkProviderResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -14510,348 +16106,413 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lcxs38i/6VVA8p8rS/5IU9fCLqtQ9jCzHii1bkeR4k9CXA86AJKIhwAxAUVwff/db6AZmMC+KkiXZ",
-	"3vXW1q5FDgevRj9/3f2pEcrpTAomtGp0PzUmjEYsgX8e0HDCDqTQiYxP5sOYh+bTiKkw4TPNpWh0G6/k",
-	"gsRSjImeMBLJcD5lQpMpXZIhI6F5QdRuNBsJ+2fOExY1ujqZs2ZDhRM2peZ17IpOZzFrdBszGKJJpvSq",
-	"Rcfsp90nnU6j2dDLmflW6YSLcePz52bjlOlk2RtplpTnc8ZCKSJFtCQLyjUZspFMGNHJkosxoWPKxer5",
-	"TLng0/m00d1Oh+ZCszFLYOwPHz705nrChOYh1aw8gfMJIzR7gktB4OWMsKsZC/V1+1FebmHIM81m72fl",
-	"gT9wPSHBdEQH7uUBkSJedsnpywPyfO9p55Ei4YTGMRNj1iQjmRC7+X0R/MxowhLCkkQmP/UbXKj5aMRD",
-	"zoQezBVLBvk19RtNQsNkcEnjOVM/9RuUxjvmwym9GpjD29vd6XSCdl80Vi3uc7MxowmdMu1Ibp4omVTv",
-	"aiDYlR6E8ERA5AhIbpawSy7niszomO0TOlSG/szazLcjnigNX5lNz0jt+O/e8i3vXB2fdZbHv/+2ePu3",
-	"XBy/kIvjl7LRbHAz4j9zliwbzYagU/MLHDa3mCm9esPEWE8a3e2dZ1WE+pKGWiZHUZ7OO8Pd0WP6eKf1",
-	"JNyOWnusM2o9p0+HrZ1wL3rCno06dHvoZjGjepJNYgTvG/BoJQWNZDKlutFtzOfwZHleR+KSazjH4tye",
-	"jLajnXB32Nqjj1lrb/Sk03o2fEpbz8NOtM12Rrt0r2ZuPH3nl8/vNVvixCrGuWDLLx/gDZ9yXU1lU6k0",
-	"4ZpNFeECSaxIPo871TQSw1v9mURsROexxp9M6RVylp2O+Ws1n3mXjGu3QCbjL9+CM6ZUSgAVgyj8/ssH",
-	"eq9YUjsKsJYvHOKz+bGaSaEY8JCfaXTK/pkzBSccSqGZgH/S2Sy2/Gvrb2VO/JM3zP9O2KjRbfyvrUwe",
-	"buG3auvQsEUcqkwxCQ5GuCJTGpvZsojIhAwTRi8UoSSZx6zd+NxsHEgxinn4wPMK7aiKLIyIWEwozFVp",
-	"mRhhZPiUTIY8iph4mImFCYuMKKGxIjENLwglM5ZMORBcuyjDFhOG91DOWILCR0QsjGnCFAmuWjHV4aRF",
-	"lZonVISsS4woCggVEfzK0rFZcUBpvB00iUz64pIlfMRZRLhWRIHSQJC9gjrDEkLHkugJFSSwMi2wzymy",
-	"oZiRmSfvzs7JlhGMW9MR3YJXLoPNfRg3+PDhQ8uX2wFB1cp8K0hIk4Qz1ReecFaazVrzWSak2yQwd716",
-	"P/pCJmMq+L9RybAPGHrLL8dMZsqmQ5aQCVVESE0U02Q+2+8L2OpYhhe5jaZhKOdCPypsjCI0YQSfJtSo",
-	"X0RL2RdTKpZkRHk8T5hCie8pkcVtqKMc+5Otam3nM4otzRJB4/un0p4gc+H0Nbc2PNeIacpjtxfjMYvI",
-	"XNhjzVgB3qu3Ur+UcxHd/4TfSqLm4YQkTMl5EjJyyRUfxszowWZioaGoBCZ1QpexpNG5lG9oMmYPc+WH",
-	"MlqaKygv7U4p/m9GQGDCpM6lPKZiafm2eoATJgnVdgZkQRVJWGqseNQLpkYrtTVWEa5nlcB474XhDDLh",
-	"/2YPQADHhnuKcZNwcUljDgKIXc0My/D5bftOL2e60EvKYzqM2UOcW8RmTERMhEBQkVwIYrmcYokhL0tm",
-	"hsitfHsv1Hw2k4lm0TGLOD0HDeKh6N6YXTgQMaqLmZ9hwjQM2QzMQfNT+zYzWK/35lqzUiYklXgkZpcs",
-	"NgYRTaXdxtujs3NydkKedTqtJ7s/b3b7AsWf5dxSMCcgNiiZUaUWMomMbCT45wVbgr4g55oYLc2JTNyj",
-	"zSZI0x33Or2Q/ntA+hYEEb67L8zLWqn4tUNtotxgwmjEfxlrcrvRBKOy8dE33OwXBRWw2eidHL1mS7Nt",
-	"s8ToCZqjLhgmjGoWDajOaZIR1ayl+ZRVvcv9ZrisPgazALKYSGIfJBsyIYmMYxZtAh1esGVqiYJQpYZE",
-	"PVlt9jbiwGuuUW7N2s0lVjdaAY/W0JubjZgOWVxhlptvFJj9N9s4a5esM7RcCJYMtL2H7tjNzjbgPele",
-	"meMv/XqWsBG/qj4dNPnDCU1oqFminKPggi2bRhomLJRjwRUjRvT4tAWK5GA+2Hv5z/OqOSfsUl7ccEtU",
-	"KGdIiWBSXsdLzszj5nf2RTRJ6NL87eyktSyuzJT6qwGP2P1yJ55Oq+nfj9yhZLsuh3+zUGd37A1Huyp/",
-	"z+iMDy7Ycv2V2gtbsVTPy1M+4ROqFKGKBM4N5Dw95ld5H5BEZdaQcmrCr96rdBH1q//A9eSMhQlDoRHH",
-	"70aN7l9rLrW4aReshsOM5nFsCLZNjsBUE8zINTUxsi51Ya5ei3l3eRkfzUJA7mQuIM9WplHEzUc0PvEm",
-	"OqKxYs3C3LW8QHMxuz+7/+y0ni4O/z79Q78XH3579udw++ps1Ju+Dk86b8a/T17wX/fk2+fJ+WNzVTzv",
-	"2c7jJ+APSb1p1y0OB688JStUyxSqNNVz5XMbJ4ArWExhPPvbugGVOjcTOogpR8LPn+jhJUuWJDTfkjeG",
-	"x5DZXIN3iQrQApQisCIjQX/9cI5meqCXsy6h+v/5e6GDprUTO0+ebbbJ+cSY70BdhjrANhbGMhlxAefn",
-	"eB6MqbpoLVrtSPGxUE0Q0EEYcya0M1yNChypZvq+XyTqK3pCdV9MudFzFOGabMxoeEHHzLzADBA0yQWb",
-	"acL+mdPY8FiuyXBJKNFM6c0mWUx4OMFJjJkwRjyLyFRGLFZE0CmzC75qjWXLjGjdxgUOg3Zf+bJYleeR",
-	"KmlEG1bjkYlVVjZ95sCuwgkVxn6DzVftKv5Np8laLv4p0xMZpcImVcPMqT3bfvpks0uC2SIK+mLD6UhG",
-	"hZJ6FphTP393fkJCGTHUv4yMQqKRETPPTRYX5rm+iNglD1lraKxK8oENjTYO+oR5SuFTRC1F6KlWTfCo",
-	"BGRjKhPWF+DTyNS/1XsCB5Ey9NL2FHk3nUd12xVxJkKm9knwpnd+8GrQe//i6PDtwSGy8FRzbfp2NIvS",
-	"H+JTpRm2bzg9PRmAqC5HT5zzQ83hbqPc8E7Z6Hk6R26xHHPRdMaHm9hmTqvjQj/Za5Q9vM0G3j0r08sb",
-	"9s6cLMGHkIzg8sNQyCyM0cqVmsNWoG+id3IEuiVHRd7u9MGbo8O354OjF4WtbteomxUczOigS2Nbpi4w",
-	"xc2hwMJnMpysuWh2VeN191W+R4oYQWdsWGPSRCxmY9j/bOuNOlQ5fU4rBjjCXaL6DlbAlapeARxF0nSb",
-	"fnR29v7wNKic5N+al9/RI3PB/5kzu+70nCvfYIMglRNxRFC+LCQ0zHaUyGnlS8VwVH7jW+liqKs2j2yg",
-	"YIskyzyMXO8bScAVCScMnIZgDM0SZtjNuvckMypWUw0QS4WdBRRfoqF2rbJeI2RmNGQtxWYUpRcq0Eig",
-	"uLfZXpsNNlOxB1E9VN2SnOSANxsyBy8sflZPD2o+XGGr8mjfsc/i9jxSRSKx8t9/Di3VsoqUV4aajVSA",
-	"N7oN1AzaZfXIe6zFpzOZoDVBjeLXGHM9mQ/boZxugTUGvnX41xa+EMbtWZngTJEbqK2pHMqprn81JlrP",
-	"VHdri854235sZmFUvlS85DTWx9dorKDgHuFPH3cKoqjZwLtuv9fJnJVskXSiVVrnAZzYidUkbqfBh/Mk",
-	"MRLI6SPXWWxuNLTRFrf6HZrQA99aLHDBWBkT3TxFGKhAM5Yos56Ur1nmaCh7n8DKrJMFtJicSW/Xbbdv",
-	"KGXMqChp96WNKKyv8gBAMBsZfQyan29XWMmuwEwcDKniYaNZ+HQmlbkxQgpW6eE4ALscLcfbHW/eb5RZ",
-	"aTud589bne1WZ/u80+nCf//0OfFKd0bqMcreN+RxzMWYLGRyAd4bHxZhA92rrknmIfGuI3CiruNMjaaL",
-	"RquusVFyt3Itd8qX3cWC16SSHuC83nlc83anhmFxf3974ZTddFcL84eX1szaBQZuSl1TyuNrPePwEGB8",
-	"bsoqCivA4bwXVa3mhRPyFtpwy3tzo5WxKwxJWhXFc1TP9aTzf5/sjbbDnaK3Yw3ZwTSNqKb1c0eQRDre",
-	"p8YspgCvSGSjJJpL2+nNumonD90eeOuJ6P/xBaPHMdzheGvc3cmT6G7FGg9FIuPYWL5fdlXyAuQFIm4A",
-	"ANhv9PIRk9ms38j7fE8mhgPf/HqVtwyiQCWvE3MfXxtBOpARsCr4xSC3qEo90ajyml1p8IZOmVJ0zAJE",
-	"9Rlr8cnTvefWfFRdUMeNeW8kal/AEE6OoqHJRDSTXGhFNgJENAALDpok2JLw9/8Ezb4ItozY5WIkAxux",
-	"uSZeUWNkWxsgNUxcpHJDinjp/F/mm4H9JsibCyuFlIVrrIWQ7CI8QiqdmjZ6QhHAOqGXDJwoRt839k5f",
-	"+L4dcBCkcawi6mLD4Toy+IjZsfToADhpbCMLMquFizxS2Rtwy1PkWKfKXrKkUIDWurjcdK6MPUeoJjEz",
-	"C3hGhksNoYCKeAdcyxJr62z/+vzP3Q/PXj/5bedaPzRegGxaudd+rLEhLDgM7sXPMlqmFwwuSYXprDQd",
-	"xgzRq+A0axPzKKI0gKbAg06jCCP8TlWzwfKBnVOj2VgweuFrgsDcBppeMPCE2ee9iLr36TihwrwjR7ne",
-	"9+i2NgqHhwxo5rG2GRBKgX6oByNAkIBMmMhoYD6icSwX8NsZgjkGWspBDHAO8/o02j2YsohTDOk0G8Z0",
-	"HQDiwY5r4TQwozSE32w4wFjDBgIhLuSvHthKYSRYvBvJPYkWtdtFM3V3YRrNxj9zqemAXYWMRfl9Mgsp",
-	"vh831b7fv8P2Tz86PRhRHqffIGIJ44o5LFU+tFymhbLIurRogS8PMiOM6Dr5XhIza4ZX+azSH5q5ja59",
-	"gwf/XOfxYiRX8bGYzwwByTEXAzUP01PGT9ITStgoYWoySNhcsUHENGCu8Dk515nuP7DxV08NHFjPhf+R",
-	"kSx6kDqQy18ZARwz/Arp0qNJa5kO7JF6n2CA3/8gnU7hXiHYbgCAaEfXDhqdxpyQNC2gG/hS/qOETeVl",
-	"gbivoXUXNRgYBqgGCUuDLfmLUGVvIsR/bMl7jZCyvYge6VcqkubCnFhxVNCMLl3GyVqmHF69bypcbFdQ",
-	"uW5rud5Os3W+n7zYrXNR3di4cBoaz8dvdzs+Rv3Zk73rUOo1trt1CDyYpb5i8xEUXoFWAK/kII1h3wno",
-	"Jr+tlZGDeV6OlRX7nCeZUKEWgGAxCgyGEp883930FZh5Irqc6VEX0mhUF3T1LowBLtZubqkfb+b0BpGe",
-	"OrubRSd4pSc6vzw3Tcwuuj7Qnptt7mW5/c0dkFtC1T18KZOx1F/mJ72JQ6DSbVE1sV/M1p4Xdsm6CPPK",
-	"ZfUJw9HgCeNhp76ynE5T+cbSmb1iNDbM4nrIhLyopKFLlihrqXpmQnu73WmsCa3I3lG1W0dCJ1LNWHh7",
-	"x1ou3JpNcrpsOch0CwESFfy0jBD0fbnVdwcB149U6rbeKDuAN6vwZxLwZ39efdiZvo6evZmd7uo/Lp+8",
-	"HR5sT35Vj39jvafzzr8udn55XoGhqb6N+RW/FmFv9/jp6PDFjJ+f/hmOB9u//P5b68PJs8vtYcz+PP1F",
-	"hocHJ/LxcZgfYa/z/Mm1siW7sYMJR2Vi1bUBhmeuwSvz8PownwJBZHw+fxCGZT598mSnTXqCcEFDzS9d",
-	"+Jwrwq5oqOMlCT71G/hdv9HFkMLnVRiUlWCv3htAGsDrPEGQBh9ujinJQCQ5jO8jixrqEir6wscRPVIk",
-	"oNMkQPxPEwAloGSnX2evsIO0+wK9I5TGQdNPo7T0qwAxdEf4kFsiNr4cVbEWQAJipi7gsAoksT7goQ6n",
-	"sD7goA5E8CUg3BrRf1Yd694oHj5QhCOPzVVh7utngvHra7SJ/DRfyiSHnlO+XlSrcLh3zlUlCIhqcsEF",
-	"IDAQ0ZCJTg96w3NjFZQWZ9C6v629uI7yAzyjmt85C/JuvA+pTlNy4j8k/txayBZof+3jiYzZdez31DxT",
-	"abC6BcJbCsBnb42rd78a/JzZ9+vbs96JflNGrb+W2r1gDxFau/Vx5066ag2/fnhdYRPGY1/TPTzbefyk",
-	"0WwcRi/Oeo1m4xT+/liZLnLp//Ck5X648/jx9vPKn7Bq7xxem/Lnepmb2UGj2Xj3+gQm1at8f7VRa1me",
-	"56Kr/PFV5Y+X1/uFLuCemdk2YTdxxJoDOCufwI3yB8wZli5OGQNfTcTHL3sYfZxW+nPRBXfdDI5f9rC+",
-	"A8ZKfN9btfKx3ckDe41FDZB+PeHGyA/ZPsniX/lEXMxqwYndDPOKsnEtRTxVpIsbaTckfVnNnr5M9y2/",
-	"n0MaXrBoMK8qWuIgzGbhCGL1JC5XDsss5MLjXZ4ybd49nw1YzMfcJiDeZARbqMaOskGzfLTK0W4ja9dO",
-	"xrpNylV1ELxHALICgmHG5CxmTUwPpor0MebdbxgFuN/4Yz7kr9myLi5e6+hf62aAgwP9A+i+LitxgN9C",
-	"WDKA4Jm5l1BDCOKwC+qyX0IpRjyZ5txOdYgu30MNO+RN4VqfdTr7mkyntW1AmzW/NkvLMZTiNS4596eU",
-	"C3MmpS19LwwVFVgN2eiQudA89sri2Eg1V2kU26d6vxhJmReoxoopQeLm6r0tur601DOIvg6NxSfyXiz7",
-	"ZYkWj1/2TpiIKnfhBBEGRgNyCF1XJMQihW1yiAvnLyZSWbzshCpCvRIRuGSECrhSCECdNRUgbGqvsUv6",
-	"AvLKbf6JS4VRTCgOvoi0poUhcxZVOR3ukIxqjrLmpH6H1dzS3VYZqDdSMEt12QjMwQabFTkvZCPIUVdQ",
-	"cJVt7+zugZbl+aee7F3rncoY/3Wb6KRGhpCzsCyL9SzajeZUs/uUwlt8M9FScW5dNyT5wvnZ6VQeH8Qg",
-	"H9xYXF9n/4KUVq9mUMmWq9+Lam6OsdobXC7c12/KZHNrqFq7j0i9G2pYU51xikklqognbDAd0UqAmJ7Y",
-	"CiF11W1StpwHXMkR4Vr1hd2NLqGu6o2rYiAFIyEVQmqbuY9+TZmQKRV0zCqK6mzsdXYravDksW+efvhl",
-	"LgqrquRcE7VGrH+y1bT9gBSZz9lf/zrlyPM6cZUfompPTjyccX65z4iWZLuzs+dVBmgSqhH6B18ADs6Q",
-	"0fvzl61n+8QKo+lUir5wGBJElCVsBDrWxl6nQ4IcZCzYbJOeWOoJF2Nj3iVQHWNCBXnWF15VAq4I/LiA",
-	"OrJhBy+CJ5OEhZpMZKIYGVKtzbSUprO4hFvdyUvAZxXHdMpoxAVDn3KeXCKq6ZDmfQQY78tmIy9KZ99s",
-	"XLXM461LmhgCVuZ36TAv7EvfXTQ+fgY8WwpcyQUWQymEA/5EbJxQBMS4/Ah/P7IH15jIW3/AA++3uS9e",
-	"ZCPmPn8Lw4Mfe2w02zRp5c725wxf/Jotld2ictA1YTRa+vuSG9J9e5NRT+1vsmNKX10bn03Jo7AbxUOt",
-	"upenVuc5cM6RsrJY4TPZ7hDFxThmrbliNR6TnFr4V+PpxT+7renV86i1czmatSbPFiIHQbnGW1JMDIJ5",
-	"VS8IfPy3043zAYK7Cc7euIRCfhLVazSEg6bEXSWzfJDJBYnpTMvZfeW0nDLFvhDxcZvMtorD/O1q9/L8",
-	"2fT1zuzN4vmf6nRv+fNTcbAdvXwyftX5u/eYvd/h757982FXH95JPYxr0mNO2aUM6X0gKMC/hxjlh0JO",
-	"7IO5zCJ0mOo0ZzCfdvsDW3ELbMUp7KSRSD8vIa3tttc/X0fLqxMz3Bk9oc9Y6xnd227thY8ft55He7ut",
-	"ndHj4V64PXrOtjvXV8Yq8upssPpFRQdyXuXwd1DeyurmUN4SLIUFA90Pnl3DU+beWjkfayikioSF2NNo",
-	"Cvg2NF3ykt5+VqXVyTj+klxRKJdHZwObAnNNlXcZR3AvLxibKcj75GK8Tzpkw67Y6NVGOG9CYm5f2Mxc",
-	"svFWksCWRO4GZMIS1iUWpCwT86p5HJEpvWDWS8niqC/clhIu0vqaZgdUezOvK+8+ySFYdx4/3+nkMKyd",
-	"yiMrnc2Zg0X47phCPuoMFHGzNf/fX7T174/mfzqt54N26+OnTvPJ7ueu+eR/ss//p+u++d9VJ3gG2LNj",
-	"L+2vjGR6tre9R7bIuxkTRy+IVWbJC66s48wlDbYbZdZN+VQN0mSKm2FwssyOulesYkMZ0rHi1dzHcQ1c",
-	"EloN7nmuJz7w2ealZa+ohhhUDQDF7AcW+nSLNZWyv6uWBvVA1ltKZZGQxYUazBO+5ma0FyyOWxdCLsSW",
-	"+WkbilhWZnWhF7zqQAtVX6YzvexaHAyWDiYucQndI24/bxaRTFJF5HYnjlymrkJf4c0PcdQIkFq1lVAK",
-	"dM5j3eLC4qn2iZErEtxdgdFmuxSINCBcQWGwrCAp/iK3ybcqIqhYcslDNnBtOlKv4BpbH8lQ1SC3DN9c",
-	"yR6ckMMGH9WgrKqo9U3JI8tbrUemPyRduFzZm67D/e56sA7yGI9ZlHaulsdW38OqSddJgHW3tOKCrGBD",
-	"9SRVpUfZVP8vCdPSoZLxXLPBWpnLLlzIRKSglD4Epyd0NrMIxJvVmL1RXVqsU1LBXZI5S/23XgEhCyHJ",
-	"6gtC0JKqi+og+pq527kdmIvYvB7LPKFP1HoWsAdCwgRbsGjT1pBaf4MKhRVuDTGcfZ36tivz6b60nGsW",
-	"AMuFCnKLKqTIVBF5RlErbtY3EFpwUOz1q+hapnCdfy99ceX6IYO1Fl/QI4ItHEDLggcgLJqm2KdxKtuC",
-	"imsSy7EiWL31ukybXIqnn7BcSUvX7ch7VWGfpq5deEP9HpwyBT1sKtHSlGCqr0tW6/pFyHc625tNIpMm",
-	"VmhKdwQ2CkIpmXnX9BFvhMZSMPOCnc02CXCmAdEsjqHe6ZTQGU10kyhJqF9V1BZMFDRJ5EIZ+uI6Y9PA",
-	"vuBdWCQA7MeIm0VNuaAWvDals5k9c5d67NKB6wgOtsCRXbPm8Fb+2BHa55Q0lm9tIx48JsN/BFuj3HB+",
-	"Mp+b6zydjv4xPXVPsq5X5rgAIWxen01W3N3b1+H92Fx5PanAPi+Ie0rJk5LcnG3dEUtsm9iX4t35iSs6",
-	"cSfwlyetiI+5RpQLUPxsBkEN5TCOFSgX39vQaT3/+OlJlRehInpReavNmu4Y/ir1DJQ/a69W9G6zT3S3",
-	"trTUs612ux2Q96dHZOPsVa+13SRPCOyLapLdjivFUgD9FF4Bdmm3UJfo/6XxWCZcT6Y/nb3qbffnnc7O",
-	"E3zzT0/wL1Saf4Kf4yczlnAZ/bTbwT/Rz/zTrz+fffhj98XJ4auT17sn/zop/l0lqv5JBmFNiZKTt784",
-	"nez96dEjRX47BSJoGlFJSRBRTbt8SsdsaybG+0Oq2JO9ptmkN/ltqH6Q//7zu9NF5/UvY/lTtRCt97ib",
-	"V+zuEHwESwjppWGBhAstrTFKhksyoSLKT+bmm1QHLbYTzNNStqOVhIy3dz2PZ9mf5pVIyrWkshWUnj15",
-	"vluo7Ql7M20xYaZUCdb70tT9uoDJvUddvmqaqlc75ibexLTIx6A66/zGyfHZIm/202o3G2QV17hyn3ae",
-	"Zr2auIiwQtk+gUJDhiNor2h2fv+/gJhulPCXHzVX1SE/VGfv2SrHkAuTrSx1IEW8bBbB+VqmD9whCWKs",
-	"bfV816LFNMBWYmoePa/gW7XVKW6QZXzvdSyqu+tmUPKcf8H+tF2ZyGoBf9foFJ4eXMJJfHGRopvVpvgC",
-	"0+p2dSyKmaO5Fpy2N04dsj4jxmqGkwkz6Onw/vQtmGro3PcP0baAwi+sVOgLrO9tK7O/P31b6Nd0U3Zp",
-	"nodLXP+DLGs2z5XX+1nFYebj4bW1AsgWSP+nnc5zMuFC79utSPsGKVuY2Fbht+BS20zoxinBPpAr/1Bp",
-	"Ae9n5t4iAvmWyKPbwlNrUag4p9vUvZ1y4X+6fT+VcEt44zVqQ5cXqe4cSp+nvUDM49h1Z8hq1XMQhHqZ",
-	"NhrzkMztqgqs5jXYhi9XPq4w/sBPx6pyAuc8rxVJ9xVTLFeNf6QIj2BJxvKub9iwHutetyDuF8wWnJB+",
-	"DL1EB3WtCNYfBj3wciGUZRi38P66wy7VrrsmDQL6MIuRrCjFdoNqAGsQkC3mcLOlmR/VzfqNlBeYPHrr",
-	"ed/a115fwgnToyBd/c5aaP0+fCqOdy7ePJ/9trc4fabOt5fvn/B3u6z3OHrZGb/a+fv10/jPvauD55f3",
-	"1kLLpT71lDJzvTVc8ItyrcroLvfVqikf5MZcn0/0SHACsenXbJm9IyBcAPP69ezdW7D8yUaQzaStpfli",
-	"YzOA5po8CpokSOjiCP4Bfaxsmy0X6wzQw4gem3kS2wQVVcD8fwJqbfR+O3rxcw/KSy6O8h94pkOuJ+gL",
-	"4JCNsz//ePv4j/G7v3+ZdN7+HJ78+erP8Ye9wUWSTPnk7zevpr//+99zeRzFO8cve+Y/v6X9CcwbzKrM",
-	"XVr+2mH/+jk++lvyaOd3/se/fu/QX/bmf+783jkSHYsDp3qemMM4Pnx/cPSbF3LBYH/rItfkr3xk72Zp",
-	"LkABk5Z9sf5BBp/6dmDIae6ST+12+/PnwFVZzk5SjrL2WW+gW9huX2xUkQFgILl0MzWvCKCFeNXD9q74",
-	"z252yZALCgAtOG6Me2RUgDdU5XKKagq3u01ZdQlO2ZgrndCvdXWba1VmP8E8+2LeuU1H/0Jw+Ep2gc7Q",
-	"ecL18swsI21g+ZotzWKqnLc5a4hsBK5VKLixZUIC55EwH0CHPua6vQd0xi/YMiBcYZWuGZY9l23SI67J",
-	"LqFkSCOCfTrNC6FjkppPCVdptpGNI1Kx7AuXjWFNN/MuB76EGUKxLjBTCga636SoL7je9EewuE0yXMJt",
-	"4UJpin2eqE7fzzWyteHS1ZNHEFP6tFkQF2mft5OjwevDPwYHvYNXh4Pz8zcB2XhMlPm5hYJuNjHzLuYj",
-	"ZhRn5ybnojVLJMzerCmk4cT2YIcK6tgDD2BSTLk+50xEfQFV0hIZx49sJ2g6axPsYeZ3o3IF8R2q1B7I",
-	"I2WOMwulAyBrkXCtmUgzxmCbaF9MuZhrG0jkhlbw1F0yX7fxr1bv5Kj12jdJkdSweIXiYTXNFR3U+dpw",
-	"uA1pVXdEjHnAd7ifoJbZ7jN26InWMxgYfB5uZPzrpVOOfv1w3mjWXAGfmvIDoRelMNJngGCizpl/Ib7O",
-	"Qt3yde8sTK1rI8tN12jPGsgtm80vEb/W7AsXxyczlhDskAg/knPdTAuUwb+MOGpp2fr1w7nn1M8lFvaF",
-	"Ie5SwzDDnvsCW3kKKVo7V1dZQYGQJgkQoe2cGUCx+gC6f7fJkVYkYPiJTUnlUGDAVq1Xgl6wQUhtkhO2",
-	"GYw5oAhiuYCHo6glRbzc3M96PZjPjXk1mU+pm/aULgmuat+oHa7QfkCmZrvtDIN/taxcaB1FQbYKJF1Y",
-	"Z1b0L2EEkBpUmd9ZWu6S/rzT2Q0NAzf/YAESZJnlpV3OCYUpEhpzqtrk5zwYsmvbPaQQa6NCpT1/zOVj",
-	"0H4i1wbIPGMmmf/DPkwCY3K67/oC36+6GRrOamdwZjOEoLtSdwHA8LveG8yjfZH7HAeCbE8L44RfEznC",
-	"PhGgZqyF7HQYW0dGXEPgrS8ydv3rh3Ost4fFUKB0/yxhGuxI0hNZIQkL8krZgaGJvghpHEOvVSQBnCnX",
-	"kEUDPSiCqxbIsBZ8ZZblus/JhXCXIF9mkkxkHDlvWB7d2ibvsh1Je1y4Z/oCZjKjIVNQBcJ2GsEj8o/e",
-	"nWp6nuYfcAjBpp+Ji0eJo/WF+cIoKzRhkSvy2bXk8T8BljWGNoUTLsZA7++yMhxzASS8haNgf1rqNsz2",
-	"6vC+g1Xg8OaCAo2n5IQbJAXr2mZ+cK0xlQFehCLy3cnhae/83eng8Lh39OYsMBxNa2iqNZEZagYOFuxR",
-	"IzATOR9PgJxovJOh/qB9v22Zlt7j1IFkm/VPHDrJUiGoC2ay3KZ4wHIxk1kK1hcsVsxXFEBngdz4uuYV",
-	"UOskg930BUpWSxCKLpHPwOyQpseGmqdGw4F0aWN4hZh+hPvYLTdENOwOTtNoMiprFWfrlS5xuKa3JdhB",
-	"TsTLlDS1PSWuFYtH7b44KvXrbxJIz8ELCGev4Ee4b+kkcr+BBavNyttBhnOd509kFs9xxiXmsJ+WNMAx",
-	"YfIFRohmZsYLze3NrdgwIDHuC15am129OSsylHoC+273xsFm7K4nMmYEWo+0++JUYts3ivVUFZmwOHJa",
-	"GOhnIZ0ZqQFnCFgCDUd+pqmIaGLOE1sP7bQ7pJdLK8BkGOKyYWwB3L3tvU2YEibA9EU5A4ZqEuQyISA+",
-	"0MolLdgyz46j5x+fMcGjFpSaGs+RIwT7VRiBDaefbeJ78uq1V6wd5+R1VNonOUA2Pvr0yZMd86iZUDGt",
-	"JdgnGVLbPt7pPLdv9lMign3y7ujFQa5N036+RiowTddNGKXKRq7TOLTrlor1BSYNwQ+CUhvPAM7yeB5r",
-	"3rIFOApa3EgaSlHkF3mezJnfnbuF3bmhAXib9PoC9Lus46mziGoKfbiq+DudjnsyE0/alXXa4Dpds5Gr",
-	"S/iiS/oN832/AYJkmnTJX/3GbBH1Gx8DpC7DoRWyrBnGItOaT0ZMTkc02K8t/GTnk9Y4aho1L1/ZCDh0",
-	"6nqgzslG5jNIwbeVpeAGZX1fjepB4x286AnT8wQKRi3cCjew3rOr8Ra4RTX7Daln8P/TEYVFQhMqrtAQ",
-	"kooJMJEIRXaeK3MCXaLgbDbSjUaMQF9MaDxq5dtjax5eML1Jhiykc2XRbTTeTteB6o9MInCHNM3OGLoe",
-	"xqxJzFtbtodKtnCQeLZ9PppBMdQ7IOa+Goa4gM0BxohbAyZC0wLVgWyUZrNcI2+VFVi05Xx1X7gXT6ht",
-	"jp+iM5BfKBKxkEcMbIxEzjV0HcXsHaQ4Y98zAVJ5I0CCaJ/iVvZ6b3Zg5/uil/ao54rMaKLTXv1S6ISG",
-	"umsXXFToLBdOrR0SUgG50mZiMU2M2up0uPSqBRU98MmQKR6xviiofE6JYWTGWciyVvbAjJkYySREgWms",
-	"Dmf6u1mCEmqJNJu6u6sVtKWlf3G9yz+RWICNFOqvIYbYz0DgiqSr88q1gQTLsYxMq0hbqaXt3uhYko3t",
-	"HTKR80SR4bIvnFsCbRpcQqqbu7ZuRgvRbNaaz4zBFcdMjFmbvDcyvS9cnM4xjjFL+RKoEAmzOs8QW/Kg",
-	"+wZLtGNWLfAfr9W84Zj7JEjLoaNTorghhZZ0feGa0cnEXOQxaJ5GrfNrulsWUuhfjSBrM1GpPQs7nb7U",
-	"qcTHU0cfSMxDZj3T1gHSm9Fwwlo70AtinsQegmmxWLQpfN2WyXjL/lZtvTk6OHx7dgi/+dxsaK7BNwhG",
-	"ktcpwrWY+NxsGMFNZ7zRbey2O+1dhMxOwLFXkxnZ/dQYIxYupVZwsv/CNFSnzbzs8JadTgdxvUJbzKyn",
-	"qG25N6JbdI3StWfoGinD8MBB/YENyWu2JGfMVsG0R6oqnDAKYMqPcXpVo6bL2Dpy/d7gB7vX/+C91xXO",
-	"d5s2un99bDbUfDqlybLRbaAfnNiyMEhZqKc83n662Wg2NB0rW7COYomZNbU075gq3EePlNe30lBmSGd0",
-	"yGOuOVOIY0UV0/bBxM2MrLoIVvqUbDilD55pkrNZYhZxZtfaJO12e7NNAoQNI5vP9/gnG5kv05l0J+9/",
-	"fnN0MHh/+sZoVMjR3VzhFejaKT/dXifftgsiCzUVITMPjl7OrC+yRNQ5DbuQbX6PtF4YqYbqXdSduMzU",
-	"dqNpPakwowNgIQdGQsramIR9fgsets8iZeKwN7wjK+j95nbLGnegwvSopf60i6jbL1D61rV8mmBogGyL",
-	"osRwkkJJgZgPEwrSLpbywtwjR5VwCZRlQNbqUU2QBkcvLEPaJ575kWoA0Gr26MUBsWaFEfipXKmhWZzW",
-	"QW5LftDqDWm1rlqEm341aaLbtsVzfScqabEHTxqWib5ETAhjEXg78rmott+DIztbDdeQIujCY0PPTKFu",
-	"IePIcDmbGpPp6uipWoD6CCNDghfXk76wRpnXwcAuI2g7Rnv09vej80NgtMTKDej/i+loui+Wcp74PphH",
-	"dmJcKM1oVMdcYZispcOJ63S7klI1u9JbEz2N8yRaDG1WUiEmS94ppbjXopTMdpHEXFwoo9SLGlqZ8ZYr",
-	"jFepU73hSmN5GgWaWUKnTMN1qUkpyx7ZemNMwtosNu/BA8xG/fzxHjkELgJSYmvOBSNNgi2Y0phuBqe0",
-	"t84p/UzTemXwk+21NLSskzD8aA217qVMhjyKmPgqmuOnXPDxr4/maP3g+18fP5fIMi0Jljo1UwtmQzgX",
-	"M09sBpPyxW1KnB+bjZJ53OiCN6iRfWUzJBqpLxUSMqWqYHxvLbvLZ7XakrHlhsdBBpoXm5C4au5ZXwg5",
-	"lNHSumHRmwo4UJFKZz1hhl0DXwxRVjjsgPXr98Vw6Yd88PeFfk3W5JRzHfNL52fKfJpdLJ8bZIh0sDFD",
-	"OpshMsAmZ6AzN/udjRDBz5ZV/BHwMwyvTtb+G9p639W99IdIr1AeFALdQkusYfuOWcMHridnmGVVzyDQ",
-	"/WS9FJBxVypq+U2zjL3O8+t/ceB6iJsfbK8xxAl2Mj+X8g30MYffPV5nPWmFkGMWceqSw755xoZE68em",
-	"7PXd92gDWqAAdRjCuBlf26njaxC5buRk99Yn7A3+GflczDQry3Esoufd5Nxd2qu2U2x4KC2b942T9t71",
-	"v3gr9Uvoyf89UNmprYtZorK7paVmrTetjlzuWitbwXB/EN0DE907wUr05jS1jLfduZp2I8PiNVseRVjw",
-	"oswFtxIZx1gK+DbvrFMZz6EIzgK2Y2KTfDGmzyABZcjiph98t0oVwElzVTf7wpbdBF0xKNTvDMiGc0d2",
-	"urY2U7E0J4TIBLgiLajD6ZQcIv0xACRD1oU/MNJv39G0eZ5Q4MnGzfrC/sa+Ya/znASh1QGCKrUwq1l6",
-	"T0phuSjqZ6sTfmUV0FHAd68G3pBt/dAb70iiz2IaVon0JjAH7pXplYI5a9LyiHtQIed6ssUuzYJXeoAO",
-	"8ZESnwbY9D9zliwz1DQAARy82JbDBYbW6D7O1fjN1ffdrqrvu7bjqGkGmSUsxEpPVeklqd/dr24GSBNG",
-	"k5izBCCBhXoZx3/3lm955+r4rLM8/v23xdu/5eL4hVwcv5QONF5YPQL9c8sv9Lkq+gjv0+kF5wYezQp+",
-	"1kOXoRwRpIAH5VkPdFWrXVEIi8VbbBefd/x5N83ejlW6TXaVAHEDuofVIQpXCb6+Nz+KQ7it5z+5Oyor",
-	"NiD9XF3RywWMCObcrgEXQ/UHoHUZAgNgXBnUywE1unXArr5I4Vlc5zEP37aM/hoSdG9nDTl/LuUxFU41",
-	"U18fxPBGjgnHeg7Wk2sIJe2o4YlNI5U/5u6rnOuVF9Z8X5J7hczFWIY0DrCqKqiAaZm6LE0qgDwDFTiI",
-	"GGLs80E2cyWaJBjHcmjeR+PYfjNt14gbFOyVwrYBs/IKW7i/cSKNZgPHqSzdV6oXieX1zGg/uelJES+7",
-	"hMYq7eCBSytZj7iGvoAbD7hrJXOFOCrwS5ttYpMOCeQ5dqFWJIxs04Nwux26CQPZ2oZxCMQCbZUtBF+3",
-	"yQeINFLhJ3wgh1mnm5fNtqw6BFz9wFYGUdXHUVez4uO6zrgMx+V3svgRoPL4wCHkBGX3zxZxAHrH2jjZ",
-	"jSpxhbUU6QwIza7YdKZRSKJyjffrc8ZdMJO2zrl2zO7TsWZLG1UasXAPh2zCbQqVB45v//CdfWG8M4+r",
-	"tpWf1qS0KjdZlmri6ZlGvfF6C1eCOzDfMeuwmQmYVNuSCXDNDSrIPMPgAgIef9cXiPu+vrP3ZtN+Qq1L",
-	"pE16cSwX4LZy+lsaOiU0TcygAnwnSIgTyRG97NC3aE6l+JCiblflnDL2alrgVN3nHct3G6+5bHYlTWPT",
-	"F4EF35vdlNPOVYrngS5LhZ7lRkjFbJSDKI3ommaUR95bn/Af5fhWZUQ/xbGnGlgFfB0EwoIrttkmh5k2",
-	"lsHzvdvi+V9tjUPMEuIKKd2zIftiAwayE07YVF6yyKam+O8zGiqL2uTUPOFcPjFVutS3HLUrXDNaO/lt",
-	"3k/f+0hBiXabkGNTf9BoArXYZkwSmxdTdXFewDBZbeB1FZOsd7Zd8o+YzZfdOaALRqjd2WaKzgatt2w+",
-	"rH3Hdm4eakFacJERQPFXxJaNIpwnnHuICVT0tHxgR4dXN7ua2ScwR3d7/+OCAP/BPn3v8tm08bS69dp3",
-	"Kye/HKNupR1yV0LRSoILsnWKeVQYTpwl7JJL2whBEaXlLA0qokTY7oDHTQoriQvRKcy41zJxTTip6osJ",
-	"VROm0uz/Cmtz/xoBWBkqZK7BQ76R8D3e0vxAKwJ5sH3tbxl99fDEj/GpsqZx63ugpZ7VU/+pzYe1OZ8Q",
-	"SuVa+T0HsNcAXgdbd98rxm8jrxaIboh73/MKE+ghoSyRjzRLyqYENCTwtMwta9OkGcGujTu0HSHn6UzB",
-	"OLK3iIkwWc5cnU8HWT/unZ0fng5eH/6RFuWAHEkvYZXQstIn1tdlN6vuHDaIMGbcPYnibIAHCs8X2l7U",
-	"AetzOd/FGP0PZOZ3KI3PNE20y8rPvBBYwmFn99nmF/Glqmt/c+RQXkWuBQ8B43INphxP2ZCCYZa7HJEo",
-	"4SNNGAcBvKBLtBznAhA+feHZWkMWyilTqXpgTdPMTkeG4R6zfGRDsIVL/IKCCLZoT5rlWBuUyFnBWDSj",
-	"wp6FCUKbnszrRIXXFwoiBcjwAbC+3SlImTKOhnxIpBh7TgWjShBXbGBmGLrfKWjGEnJ0QjYsAz7tnR8O",
-	"jl/2Br2Dg3fv354HTVL85uikmokeIDncIxdN+xM9vBVzPS8tOSKcDwNjqWmdhx82zn9+1DWDvcvpLGYA",
-	"fC8w5ApV6dacGX279Trjh3KhFmG5ZJ6dNOsKtvTFBgQai6rggg3Nv8VWWhYi2KxhrRtY5cGYikHW6wEq",
-	"dPg8d9+q0oVig1n5l77A/oNYBIZGkQ9qIBtGDzZMa7K4wDoganFhPYqAg4AaPKXyE6RQfcK5OanWbDpD",
-	"TOk6bDSrWgqt4vcJJQtgx5nLb6/T6QvQSXON80YgEmzJjKKZSHrZ4eVLq4JxukFJYuyQpatGanS4BRcR",
-	"1lO0kNfNfUC1eseN+vgMDdG+6BULiVjRS0nERyOWGLK1X7moM2DusMz7jAlmxZzdTL87IgVwAcS24cG0",
-	"uj+IxFx9NkDpUg5FYJdG5OoZnqSbO/TIwmi60fArItFkBCWLHXUGm23Sg2Jw250OCQ1hhXPNLw3V8Hie",
-	"WE+xPc9HCjcbpHZ6FVIXfsII1jHxrAv8IGgSmvvbebnxTI3Q37R5cbR47yA5GPJfNI/jtJAkXsi+SIuf",
-	"JkyxSrcBFmg/ftm7J9l7/LKHQ3wlT+K1kKnz3C3O+EWTUA1lA9s/0EvfrRx9j0pUHiukJZaDTMt1eczr",
-	"1lG0skSrl6svEWxso0aeFZDH6hV4SDdV6UEi2irnmNsg6CUfUy2Ttg8xGDO9sRk0AcLnol+uQJb/HDlj",
-	"VunMKq1pSW4QCv6ZjXnK8373uPJ9uh+L1fFrQwVAf8Ru2Je4IW+q4n4ntwRt/7lyCSxjrjRLWJTKXqr8",
-	"WnF3dVMSrwb/eo7LNWgek703NgOyYWbfF4E797TlQYDEXe5L0J7RRLFCK4OXiZxiiwLrGUgvOIhdLsYx",
-	"a80Va9pa61Dd00dGWccleP2dUW/zx22p2ccEK6SrNvHAxaAyuDpMUAN7I4GidEID9K4vZgkbsSRhkfVf",
-	"VKhEJH0G20CnRxpSQWIKflrFx4Jwge2k692npM57mtZdvKn7NMc1/I4M3wDXCC0V3AXb+I+LXiDDcIwC",
-	"2UaqpyeZFZLPoL2ZcVrJJrZGXHA1qecW5/TCFXCvbFYDNsd1rMMYeobpwHW1nW1qmtpg4fqMJTjbBwpC",
-	"57SOIRtTDDYKqcmSgQkTYRBGJhyKuwosjG49Zx8Of+69P3/1dvDu9OiXo7dnATr+Eug0b+629jJtrFMV",
-	"z8LYIa6uYTdX/DBvNDfzjshcDLLpQYlT12NWDT7nfnSKSd7HWHXlX8L51d75u7c/VjV8+RbdgcYA+d49",
-	"gd9DfOV70c3wwtwjr7XvWsduuaEqhuaHQ8X5JgdYJF3bvtlrzUXkaMQSiFnkNR/vtX2xYaesNtvktOBd",
-	"I0cntZqG7aaU5YZ9g3bJd5kV5GKHztsUM6UAStdyuUIpyRZJtEyHpcy+OgGf2apgOdfQi8MROAcPuH/B",
-	"gYmu3o0yEXKsrgdJLRGZz7rQt/KSh6yFKv4FW25iczMFr6BELUWY2Uub+1nV4fyrvTYVaIr3xcbJ0Vtz",
-	"kYdcTplOeKjQEf7+dzKK6XgzbWJkiwbohfRrrRudIY0TFmo+79jLh4l8NIqYLUU8TYImgXYV6IMwSj/4",
-	"m5t9MRdQG5OAWJ/FdAltadxWgyN6O/Ocehez0jFQunP3J+FLrRi/7eTMH17F/5CcyDNrPucZHVrTq9md",
-	"4ZVbiPJbJXSNOq6uz2Y06iJe90KaXNAXNfmCWsrKiDxM6STL6ryXNOrcIDe6szXweL/Tm01z/HHLvuMY",
-	"OMJf/R5+fu2OzLT2LpkzQG+g+8IlHMlkLHX9JezFCwqdAFxXlZ2sPYbtsxgtm2mzC5vuBb0WIUt6yGIp",
-	"xlAMOgfUMVc2/xuK2ixkfiWMhhNWWU/3JUz4nq9ofpAbXdGduysYZEOaVRL1aFTeY5Lb4qYNoBKAOWGA",
-	"m96+1tl/Ra2dnHTrqQvbcj8fSyauiXjp5lVcL/jFuiLOx+WvzHMnWZq7bbRSk+QuFSarb3bJYiIheRLb",
-	"cmTBe4fAAJ8XLhBBHkLmjIkjnZXfjqEYQpu8hCZOaXoZFxeAwOuLKU0urK1iq9Q6/b8awK/Yfd/o3Bjf",
-	"msz9IQzXVjmZERTGmkj332qfSLrYt3715bRYpuu9PThQrqclAlPeHn5IG/LA57bhrpmDQJARoo4QKkRO",
-	"8At3Ufh0ak5Cs3iZJdrY94+pVahtD8iEzRXri3FCoXUyIJQSP6MBOoHNYY4y8duNwi+tT9tGzhcTGae2",
-	"cvVNxK25rzsIb/+W8TDQNtiVxH7YclU/uMDaXOAUTgkuvXcJVxThwVbR9UV4zvD7b6Rs1t0lteC6TiFu",
-	"VkfyTg9YuG6cLEoDMCmqVM6gO2TWkW0jUJrquYIq8Ck81f4eg96fm3eqDt9yLU1sp2oh+Ye/vT86PRz8",
-	"fnh69PLo8AW21A1QR+72hZCZhwFWnBblt6o2zzQZskHzmAPzAPhX/5mzOYv2SW6LcthVDx1AbGUpAEQs",
-	"aBKpLykb9iMAdV88x9Vjz9uwhkrAtsKocNkuL3Ii5FT15nautEu+bQO6uAqN0LuQZZO2Xg+aFrLkIWDl",
-	"iLw6Pz8hP1PFw6w1bdozM9eYtQlQbLAvBJ2yZl9A29+RTKat96dvWkyEMgLHOElftNPebW8TRZdqE+G3",
-	"igT48gHmxQXYWhjf4t4QQFfkgV7O2E/2ad+njt3x+6Ivzmua5zZz7+sL/4XzRHQ506MuJFGpLvS76sID",
-	"LfNAF7axlW7jJtH0gikMJnjhOrMUNR/+zUI9wAa9Xe9IgA3632aDgwcmPzoOCaNbB2WAwRSkqUzJLJhx",
-	"gKjYCKqX5L8U3mGnuekQ0iEVCPwesr4QNEnkgkVdMmKLtAG7OXOnM6YIODqPOBMhy4ruWNCUqzrd82JL",
-	"uemHVEAUiWULaZPANUwN+gJP8Gnn6SaEdSgovtZctKPuw0Wzf2DYNdeVmqo+DOJN2DBZF5zRhlFpCxvJ",
-	"t+jsC+zVF3knZh+ED7Iu5DSB1u7zoTEsrOENbcq7xOvol37aF6Xm3JgVvE9oscP3RtahG0rlBs2+CLLK",
-	"uQG2FTRLApJ1OfQQW6PqwlCGTMwszB1FJE7MR0zzKcuKe1uZ1zs4ODw7G5yfvwk2vZYtw2UKtzn818Gr",
-	"3ttfDgfHvX/Bc8DahstsbX4PF8T9pN2f+8JcARtOxIfRKy+T8rnxKK037H98wZabZgdkMh7wKCAbxW8N",
-	"YwlcH9oAq7BDi+a5TQDBjmkk0MtZ0BeB7Va9T7jXHRNsK1XsAZ72/AxSO83sDg0vwGdpW2oa3QcLdSGV",
-	"NM2baaiV+crw/5RB6xIhNfvCnh6PmdtTKG4Qan7JbGtcS+tBCqTySHskc13yc7uzEZy8Pydb/mdq6xPu",
-	"5Oct91oVbO5DWoTf9n1KkYCIMPaqpyb13r84Onx7cBgAoNHcmLo2/rlCRy999m41aexum4oKliSG42Gu",
-	"5UYWTAX+b050nikNg4yfm2/cs5YMYFb5JJZmiQFsWqEJww48URvs9wUlsIxcu6JymNfNzDaR+/DhQ8sX",
-	"0l0rVhNG4+lP/Qbw/X4jwLuK3/md4Rcsgda9QruMKcc0MW3LCU64BoZWrKh5pAiPbDd5r89vZW6+5brn",
-	"1ii6l/R8O0Zmyzdzb7tqLRaLFsjneRJbmrixrb4i8b9zD0tZ7RrwZdyP6Np3rNaXCiw2PzWG5qJ6H+SL",
-	"LjoSKTdRyyk+GC1QE5noVswvjRLlfe0ZBXnl0w/ZuZKMeS3fC9yVM1erstoObYziPq6+N8Jd+NFLdvUP",
-	"L/q927LHNLnwnBqpRyNXKt0qsut41JEoIdglomuyvzLHfZY9isXyben2HhQjHIMBDDkfXBvp5+ikLxA3",
-	"nqk7j6w6ivWZXetvLXEdy64t0IJunTHTRsKvVGoQUYKaHxo/2AGW6zY5hn9piVaZi26BqRArmQIyaZhI",
-	"pdwSVaFaRO/ozeD08ODo5Ojw7Xl1hsgp7OXqhLKHCTX3yl4ukjq5yFzEtglldpNd8kzhRj+M6PtOMB6/",
-	"me2zEabS/t4M12HTzCIZqlXFoF+Y7++167ARjZB0BUb7vfQg5qowCkWvdDxqmUVQLlhEXp0fv4HhqxsS",
-	"j+glD6Vo81Cu2q+X+Nj1W8andMy2rlrwdG7XjP5LdaPbGHJBoZz7tfvYI7s7V7s7BGb4TbcONydu276H",
-	"sqb384TRWE9W7fIrfOIe9Xs7Qm0CfHLJbblCAN9TTYdUOa9R+xsIdjGjdxCjUAqQNSLKZglAKTrksfnh",
-	"iiPYAo5cW8gbUfk04jDCLJFDRjYC+9uAKE2XymI87Czgmc0u2el0Ush3XxR2T6WBJFdeFjonYEUIGoFf",
-	"UEidMj8VgBe5Lxw0DMBuXChtuB1JWMhsb2Jbcj/9Tj2yIAzVFxtBiO3sWRRsNiGFM5YKPHVT0NGFXJCN",
-	"IGKYXBSgghCaC4Nzk6NRsy+UhAbzWF3CLscWn4mXTYCraR0zomK5YAl6vpO5UIh/JVL0xdlvb7g2Oymk",
-	"YMFmmzzu7JJgnh28g6mfMp0sW1Bxw3Op1LSTP3UHdb8VLt0gFRfHfLn8dq5GNbWoiZzHkSMaohNqlL3q",
-	"S5K1s1dbWEnkOi3WFsT2NFeCVXZSLQiQHua9Rh20euIN3GlwdbJYI/6wom/4pue7Jq46zT7WKwIPZ9Om",
-	"W9rsxr6QSdahEXAq+eYkGD9AHdjcAQVP4eKMTgpZkRAqjaUYQ2RgyqZDTJw2LEnGjISw9+DAy22E+XI/",
-	"/UVfOFVxrZ6QqKUepWd1TwZucZivhFd555k4ddIr5wn+W3JI3E3d0GlFKbPrP3Inv8PalL9KLkrRErTS",
-	"BcmYVslIz0UDroeEQyhxixtlUc1YuIL5nbM4Voi2g2ge6E9w9ZEF04wRYXTDIr2pNsJ0ImOAN2QdH3K9",
-	"TFS6NOdkMz8waoMtI9nNphj0xUYW1W4WA87EwueMBg6S2QuR+xyzL6Z0CSW78r68ZhFcZP19aQ928/IJ",
-	"Fxp4ISYyUuwJhh4DwVgEaNe+6BXchNneYEQI3BN8LKieJ8x2z10i+03RNjJxQ2+CigKsups13fUT4Lhw",
-	"W4/NfJugiyCgOJWOG4WsOcOGsyJlTo9rWmQ+KEebbbOWJTZ5YLH5loswnkeYmouLy/gOhpekJoqZJxVh",
-	"V9SoTn0RfOo3cIr9Rhd7b322EZa0iQTk6CXsktHYbuMH29QFX64YU92qQCJ8g+FScBQthJF4OW+RLU+6",
-	"gfjokCbJ0gyJRaExBInVCVJHVNq3Q6WGAkQl9/02q+AV9sa1OsI+FApBSSYNN879wDmG3p0cnvbO350i",
-	"IukMcRxYlO2Xw3OyBT16gk2/p1mbnIEbioRzpeUUOX3hXmIsvi9iRhPDSezp0aGcaxf1txHbyqoFR+mF",
-	"u1k06QvjP9mwX0/+FuawOjiURnw11exHdOib6Jt80yhPduApNwOkytMnT3b8ItCy2GIrF7TxhZQvXZFR",
-	"r0B+VcibOoQNdBz0vdobVlD2hdXomZDz8QS6u6MqHkvs7ULFckGXmwA6cFLW6/9uTHkLgkI+KxdQSbnr",
-	"M/a8zLYACGsQueJPYGbUinMP6uKQNQBkB9yZYXp5iEONjC+I9f3MerrOww/LX4W58jFeGZ7J7dIQeDyL",
-	"R7aapg9a8FBFm7D/Mb9kqi+oJlOpUohFCXOz7zpcWuHSJu+d/Zb1088MJjcVK8ssxmmn04FqV/AtyDRF",
-	"eMSmM6lrm2eY9zwoczdDhre0rGo4b654uCE8iolKoCb9YMffCTsut0IstraHC5Jnzp3O85XMeY3+h8WW",
-	"9XLGBJ3xttMX6nzXZzMW/nr27u2X+uFoFHE0IE4SM4jm5j3YYd4GDCSATOu0j3czJgy7imQ4n5qLfg9h",
-	"l+IYrj5YtUPNbeGSYiRp1Rb+0Tt+c7MtdG/9D9hCu/iqLczZ8HV7+IYr/S735E3br73hU2743bUPHswT",
-	"JZNGRTvh+3F6rWp5mducGo8X4YIwGk4q+2I+jDT4Gq0081vjqW1ZmvgtPEXb0NevRnNFtc1oigUt57f3",
-	"7857g3env/TeHv3ZOz969/YsKExwY6/zvC+Cf+ZS0wG7CsFvEpAhW0oRVbfNgEyMnHv03hK3CgPdSGHZ",
-	"/mqu4B++3u/Q15slGPlHuZ+/wVjD0jqYcn2fb3CRS9IlxYuvEtWlC/eNxD0emNi/8cau70QhKnS3AuBG",
-	"msW7ZFzs6po/yneGhtFZCxlCwE8H0xHtEsNSA2gJokjMLxj5hetX8+EjRfqO8faFXsiWKxmay2IDv7J1",
-	"ZgsC3TRcjNJ20ciKOvdFvomHNfcxfRQBCzIhUyrouCITyQZmzf3Jl32GECxcUqLniUAHs5kK5HdMKHTf",
-	"zeZgm29WiLv3s+hhxF15oO8k8vmjQdT32wS3dKGg+iJQGjl+2SNyBNIOb68iG3Cj1OYXxDprEqVmvGXu",
-	"+nWGVu/k6LV57N6trGaJWYo4zchTiHUBvdvmubcbzQa7otNZbNa7O9wZPaHPWOsZ3dtu7YWPH7eeR3u7",
-	"rZ3R4+FeuD16zrY7jWaDmxf/M2eATTTn0eg27PsGQ/NZBZZxPudRBZLxPq1C3PRV9qDZkyYRbPF17Lz/",
-	"nA7xvseu5I4r+vA+rrI9HynnQldkA4PiesJ4Ynul3uoO13rvEkajL1JQVlm2NITSPRvDrESXTHJh3E3X",
-	"EiJDbCEObCVuqwdBEVdzI5/sj3CDLCph0Qq4j3KuYwuEpNpLL0QkY2B7bAyoDryEX6oRo4n9HXJZj4UE",
-	"X3uhoKh9YiNN8CuZALoyZRDBavscr+29Guc4xFcyy3HwD1xPzoCkVzCnYqfgchfS/zQd5oeNfxdMtdop",
-	"kMGQMooC7CfQlCGnW+lHa0RGVitPfpD7ThnxS5mgLYX4GxpNuTDKYEKoVxrFiypvdtPKZ4iYsXgj4RVR",
-	"zIPqsEWmx9schherGYwANQvqFaF9kSFeScxGurr88E8AbQrqw66ZPvnz8gAZ7L2VXjPj5Ub6SsYdziQ6",
-	"kPPqViCv5MIY20tUHBYs68vyw8z7b+B4Nsjr39oyxo/mTJ+vxOw+YR2Sz8iuYqZZ2Wos3PPGulnReVjO",
-	"D1vm6xBhjdi9B3prrnK719HOXRvYK/TXHxT4wBRY8uM7w9Ca0pni9+3Y0dc7t16zJeh5N2GvW4mM41ur",
-	"lOvPqU73dL3JAMBoy5TJGHKnHikS0yGLm2nJMBHlrGjznPkdVNTui4VMAJUHraPkJUtiOhtg9EEFWeGu",
-	"DuAGPVSmBfJjo3jb7xtblDsnAgfIQ2z7m3fhD9fU1MLiMhShS9DvC/sb+4brM7BOZRzft2FvxiiZ9d+C",
-	"Ge+I4Icp/8OUv5VOMYtpWKtU+B0+UgaTVstDXvHAiq6rHVebNt6zaJ/HiDpGyTSjUPCxJ5Yu5jqlS8wv",
-	"0hM2bVelNPfSoe5TybGDrIojVBTAVGZtiX5wLfwbBxqce9U6Vcmf8kgVfdcqLTf44OCDeQXp+i3eMeM5",
-	"zVYoWZsoaxVUxvUKNUJiFbeMP+ZK2/bPtVkHm/sp/MDcbZ0lIUJVomLxxTY5zWdzKZfTPuMiVy3V/LHs",
-	"C8xcx74gxQNJsydcM3sSGJbNx22zUS+qPflnxZt5D8nWpUv5cK6o74wh/HBI3Q3uAMVwBcfK2JmFGQAy",
-	"6e6xBl61iZVwgyPvue8a1Z0tZNVVmzEB2WHe9vwI6d8nOhxykUt7nhJ/FmnZfHCRfce96Fz9FagbnpXw",
-	"7xbLKEB1AyHNeyC2Aza4EwBtW+4KiwHSvlBcjGPWmivb+8rlch+9/f3o/HDw/vRN0MykPFFaJq6SN1Xk",
-	"7FWvtfP4SbOPdVdI/sdQrtu2FQKgAZT3sIntwyVBWW9RhVBHwMxnLFiUduQEcEBaecYqPOVKN9CDIusj",
-	"Xcy99AsX2rm9O/0lwPo0MyjBdMmhMHzVo+/PDk+DzSbZ23luIf37KZZrFs9TAjSKVEaBNGFZmfJ8LsHx",
-	"4fHPh6dnUJn6OSmmDRgtJmM2WKtwLJnC1NeRBjAHdm9AeAZ0jVLNXAk+tWloJCK2dKMrG14hMOAdMIXq",
-	"3HmzMcew2nvSnnCIb7A/4bmr+UNd8+Q76EH4wz/yX9D8FEmaKDllUJV+6ZBUJam0j8zQfo5siNwXPtTn",
-	"m5+yP9aL/xVKVq0TAMyGeKRQumQFtwAV/0MZ+lI7wCYTl1WgO9KAdu4xkJJR1HXxFCtta314x1YaG/Ui",
-	"r1jkdCMj3lGDuP6CWMUlgUoUQpKIJ1BUI4qM5dwXoJhYLSukgmBxGj1J5Hxc9sAYPWxCldd5qUrYGsPC",
-	"LuX7tpVwEavsJHuiXzGt9Xu0dKYpcTygJXP9vdz6NFcsKYuRouXjinpk/fCLXkqdkkbW+g6rc/dFDTKt",
-	"6bUa9s2g7E2KQQFHinXOsBiqZZhNV2MNTC+dUKEo1EqqxrtN5WWmCxd2M81bwIT9qqyEwgJyqQk2blrI",
-	"9x9KGTMqKlMTaoSuXTRYfWa+0X+9qvrwUtnse5auV6X10XxkKWb0kn1r8vm9Ysnq3MeM3mrcMCOZQBkD",
-	"DK4ItrCVVTE9EUqr9gXN4JE3uY6Y6nevpqk/xFeCmtr1rRSjP4zR/4rcetu+J7txcJfuTM9fIedd4cjr",
-	"EgvP3HMPkVmYJQoaAu383yd7o+1wpyYhkF3hOQwg7y+7elN69YaJsZ40ujuPHzcbUy7c39sPmx9o926V",
-	"0hzzS+Y1lnGn8iPA8K3lDJbP6I7wjWnHzS/LFVzjqm99cv2w10WHn6V9g9dTVHOFe39AxL8mRLxMsFX5",
-	"RXeE3Mp3jb1H/dUSZErxECdpudZd9YCwYiueGR0zsiEkcUKEUIURFyztkeJh9ARDT3xspDCanOaiKi+A",
-	"lpanfn/6howSOoYiahvB/4Kvf2q320HTpcii4SqhhmpyyRIbr5JKK4iYubih0avTjmRa9oUPDHJf4PKD",
-	"dtZG/uzwHOJ7ZCa50DhJGxfUfbGUc8hXw+VzoTSjUW03D8X0iR3oBJsW3WOPpnvpysTSLWzBTuG64QzN",
-	"prAIPNgKuqVXF7tbS0t6OBXpKysraRm7b0BN+Rquu3T9oLVV6AHpR7crWFfRZL8y1wKzOoutugm23qYC",
-	"EXcr2rY7xADA/7HZim1oiJH2jTxCz1O0N5tpXQAp8NTJXLG0SH564aCrM3Rmh10jczC7/YZ8hu+ZmxZR",
-	"TaGjEVSPNp/itDSg3JSGjshuBWkXm7lIu/jlOiLiW+Ap4LJeqXy3xjY5pOGk7Kg0XCCtFJg2IQfUwIvD",
-	"N4e/9M4PXwxeH/4RpCdPNjL8wIqSAy/cHHx16u49G8VhvlL1Adsjub4ufQ+Em1NKbA/xTBDP1Xfg/fgR",
-	"Wb/vGsx5pTefgzZjIitCX9W5/1HW6OJm3Hkd5dbXC25oUv2wp76R8Dp0whvla/PeTp7vrEqSrT3vO1fb",
-	"6vtIYvviH2HYYhLrnZz+LWKwRRO2kpVsJUywxc2zS/2X16mZBzSGTTHKotdtybbbydTIrObTKP9cAYpZ",
-	"qY1WB1sFW3z9KwFbm7lFfnDUB/ZQHV5pJiJPgFs65FHMSMxHTPMpa5L5zGjwXCtCh0rGc519eT8y3VA/",
-	"FyNZ60XKddh0k/dNrS4J1Hxo4QtYXC0w/04rraVV1tLetFgwxOKI4KEafwxEbs3s7vHipGPU2f8x5VPV",
-	"/q5sdqMsHr0gB9h61y6hxNKKquL17TpSklmRhiqI114tYsP5eAwANh61yVtbmC8t15c37uHNEBII+gKL",
-	"QGHRXpvTl8XVaxq1EcW0hctFZEKjfmowowMMLekhG8mEufKd0J/G2fcbNF8GEJ50b7FN4dHmBiA6pgRA",
-	"y2GEQmAj5LRgDJQFwMVd0wQJcnYtFo/IJIIe5bawjrkkYj41m8rAzQFY+DbZ6IllvoHdlGJfp9xWQgED",
-	"GitJYma9o9BKCbKAXXs83Gc8BuhxBz7XKQvam1UAPykv5rP3aiV+qEEj+n/sX+1QTusimrbJft5Yr6x2",
-	"6h71gp27O52HDW+aRePy6xjGd2HLf/vydZU0fclBlsL14FGKS/d4GSAIqvrCZRcDuRlm4Lbw9zcLpdwg",
-	"LgLyMA14aEn8yIZNAk4jGr8fnh69/KM6pAG9y24S0vgdXn5ofvzdBjTgcFo5JnyzoMY1upsZEJO64dt5",
-	"Eje6jS2wJuybigTxCprxNwut9CHVmyuvb1HK5WAm5TrSZ3ws5rMmieWYi6brOgh/Y4NATB4P50liyAhZ",
-	"S/pSkNfll9ZELYz5P2MJidglDxnqa+UAv/f6VM0sD3FSEODKVt1xpW2cDE6gvdwwZv6sXXXv8msPrdfe",
-	"N8RG2HxxIhPdivkli3Lap/de+LvlHP9VRbv9YG/TFkBOAdzpEa7ck3zAuGJjXPgSYm9Nq3HkSBdin+4x",
-	"nGzbx9aG8tIIyGvPFemZsEtzrbw34AdV67d6GYlBfvm/QXZZ8RNzR8hOuwOzLqiVTESWPW1wvz9r0x47",
-	"/ttZGJv+LtZQ7pnf/EGRjfN35ydN2Kz0dNJ1I9W57SKhjJjabJJUZyUxu2Sxym13bOjGvg7ubov7FDQd",
-	"0cbnj5///wAAAP//",
+	"7P0Lc9rI1i8Of5Uu/uep4OcIjLHjJLimziGOk3hiJx5fJjOzmRc1UgOKRTejbozZOfnub/Va3VJLSBg7",
+	"tpPsJ7t21cQg1LfV675+63MtEJOp4IwrWet8ro0ZDVkC/9ynwZjtC64SEZ/MBnEU6E9DJoMkmqpI8Fqn",
+	"9lbMSSz4iKgxI6EIZhPGFZnQBRkwEugXhM2aV0vYP7MoYWGto5IZ82oyGLMJ1a9j13QyjVmtU5vCEB6Z",
+	"0OsGHbFftndbrZpXU4up/laqJOKj2pcvXu1IBBSHL87m45glDKYySMRcsoSMBJOEs2u1ehbLg5wylSy6",
+	"Q8WS5WHOWCB4KIkSZE4jRQZsKPS4ySLiI0JHNOKrh5tEPJrMJrXOVrq+iCs2YgmMfcbUvhCXEVse+nzM",
+	"yDAWcxLAA0SNqSKDCGYzZkRGI96IuJ6ZGkfSbsNtF//x48fuTI0ZV1FAVcU0aPZEJDiB9zHCrqcsUDed",
+	"+o1Dnik2vZiWnHCkxsSfDGnfvtwngseLDjl9vU9e7DxrPZEkGNM4ZnzEPDIUCTEk1uP+S0YTlhCWJCL5",
+	"pVeLuJwNh1EQMa76M8mSfn5NvZpHaJD0r2g8Y/KXXo3SuK0/nNDrvibRne12q+U3e7y2anFfvNqUJnTC",
+	"lL1Ys0SKpHxXfU2s/QCe8IkYwrFOE3YViZkkUzpie4QOpL5lem3622GUSAVf6U3PLtTxp+7ifdS6Pj5r",
+	"LY5//23+/pOYH78S8+PXoubVIj3iPzOWLGpejdOJ/gUOm1vMhF4fMT5S41pnq/287Dq+poESyWGYv82t",
+	"wfbwKX3abuwGW2Fjh7WGjRf02aDRDnbCXfZ82KJbAzuLKVXjbBJDeF8/CldS0FAkE6pqndpsBk8uz+sw",
+	"1CepFsWZbQUv2PadZhaZN97D3PhVpIDGirPbHW6F7WB70NihT1ljZ7jbajwfPKONF0Er3GLt4TbdqZpd",
+	"+s6vn987ZratZJxLdg8bcBRNIlV+AyZCKhIpNpFEczJN/kXSftoqp98Y3urOJGRDOosV/mRCr5Httlv6",
+	"r9VM+EMyqtwCkYy+fgtOEnEVhczcnOV9mJrvn0gShXor/KPu+f7b/snph98PXx2cnvn56z4SYhSzctqw",
+	"71o55SlViiX6x/+/f9HGv1uNF3+b//Ybf39uebvtL/+rdCVnTMqUlEtGl/j912/ZhbTbVTIKMPCvHOKL",
+	"/rGcCi4ZcOqXNDxl/8yYBFoNBFeMwz/pdBobKbH5SaIukg3zvxI2rHVq/99mpltt4rdy80ALHxxq+cwT",
+	"HIxEkkxorGfLQiISMkgYvZSEkmQWs2bti1fbF3wYR8Ejzyswo0oy14J4rrWPSBKpRKJFvpYGIhlEYcj4",
+	"40wsSBgwZRpLEtPgklAyZckkAoJrFjWF+ZghRxFTlqCI5yELYpowSfzrRkxVMG5QKWcJ5QHrEC3wfUJ5",
+	"iNoV0rFesU9pvOV7RCQ9fsWSaBixkERKEgm6IUEhBqoxSwgdaX2McuIbzcE3z0lSl0xrJicfzs7JplY/",
+	"NidDugmvXPgbezCu//Hjx4arHfkE1XT9LScBTZKIyR53VCCp2LQxm2aqUJP4mmuV70ePi2REefRvVOXM",
+	"A5re8svRk5mwyYAlZEwl4UIRyRSZTfd6HLY6FsFlbqNpEIgZV08KGyMJTRjBpwnVWjZRQvT4hPIFGdIo",
+	"niVMol7lGCTFbaiiHPOTzXKd8gsKYM3qaPzwVNrlZMatVmzXhucaMkWj2O7FaMRCMuPmWDNWgPfqvVCv",
+	"xYyHDz/h94LIWTAmCZNilgSMXEUyGsQMjQpt1cWxNim0CKOLWNDwXIgjmozY41z5gQgX+gqKK7NTMvo3",
+	"IyD6YVLnQhxTvjB8Wz7CCZOEKjMDMqeSJCw1fB3qBYuykZqUqwjXMT5hvAuuOYNIon+zRyCAY809+cgj",
+	"Eb+icQQCiF1PNctw+W3zXi9nutArGsV0ELPHOLeQTRkPGQ+AoEIx58RwOckSTV6GzDSRG/l2weVsOhWJ",
+	"YuExCyN6DhrEY9G9Nm5xIKJVFz0/zYRpELApGN36p+ZterBu9+hG410kJJV4JGZXLNZmJ02lXf394dk5",
+	"OTshz1utxu72y41Oj6P4M5xbcGYFRJ2SKZVyLpJQy0aCf16yBegLYqaI1tKsyMQ92vBAmrbt69RcuO8B",
+	"6VsQRPjuHtcva6Ti1wy1gXKDca3b/0vb7Fs1D0z32t+uvmy+KKiAXq17cviOLUAhTrSeoCLUBYOEUcXC",
+	"PlU5TTKkijVUNGFl77K/GSzKj0EvgMzHgpgHSV0kJBFxzMINoMNLtkjtfRCqVJOoI6v13oYR8JoblFu9",
+	"dn2J5a1WEIVr6M1eLaYDFpc4P/Q3Epwrt9s4Y2GtM7SYc5b0lbmH9tj1ztbgPele6eNf+vU0YcPousLR",
+	"Bo6VYEwTGiiWSOuOuWQLT0vDhAVixCPJSKTythgokv1Zf+f1Py/K5pywK3F5yy2RgZgiJYJxfBMvOdOP",
+	"69+ZF9EkoQv9t7WT1rK4MlPqXzV4xOyXPfF0Wp57P3KHku26GHxigcru2FGEdlX+ntFp1L9ki/VXai5s",
+	"yVIdX9ryCZ9QKQmVxLfONutP07/Ke9oEKrOalFNnxOq9ShdRvfqPkRqfsSBhKDTi+MOw1vnXmkstbtol",
+	"q+Aww1kca4JtkkMw1TjTck2OtaxLPdWr16LfvbyMv/VCQO5kzizHVqZhGOmPaHziTHRIY8m8wtyVuERz",
+	"Mbs/2/+0G8/mB59O/1QX/ONvz/8abF2fDbuTd8FJ62j0+/hV9OuOeP8iOX+qr4rjo2w/3QXPTuqzvGlx",
+	"OHjpKRmhukyhUlE1ky63sQK4hMUUxjO/rRpQynM9of2YRkj4+RM9uGLJggT6W3KkeQyZzhT4ySgHLUBK",
+	"AivSEvTXj+dopvtqMe0Qqv73p7nyPWMntnafbzTJ+Vib70BdmjrANubaMhlGHM7P8jwYU3bQWjTakYxG",
+	"XHogoP0gjhhX1nDVKnAovfR9bwTqK2pMVY9PIq3nSBIpUp/S4JKOmH6BHsD3yCWbKsL+mdFY89hIkcGC",
+	"UKKYVBsemY+jYIyTGDGujXgWkokIWSwJpxNmFnzdGImGHtE45wscBu2+5ctiVJ4nckkjqhuNRyRGWdlw",
+	"mQO7DsaUa/sNNl82y/g3nSRrBVImTI1FmAqbVA3Tp/Z869nuRof403no93jd6khahRJq6utTP/9wfkIC",
+	"ETLUv7SMQqIRIdPPjeeX+rkeD9lVFLDGQFuV5CMbaG0c9An9lMSniFzwwFGtPPCo+KQ+EQnrcfBpZOrf",
+	"6j2Bg0gZ+tL2FHk3nYVV2xVGjAdM7lmPaPfi1eHB+/0DZOGp5uq5djQL0x/iU0szbN5yemrcB1FdFoVE",
+	"eSFncLdRbjinrPU8lSO3WIwi7lnjw05sI6fVRVzt7tSWfdVeDe+ekenLG/ZBnyzBh5CM4PLDUMgstNEa",
+	"STmDrUDfRPfkEHTLCBV5s9P7R4cH78/7h68KW92sUDdLOJjWQRfatkxdYDLShwILn4pgvOai2XVF/MBV",
+	"+Z5IogWdtmG1SROymI1g/7Otn5n46LLmS0sGOMRdouoeVhBJWb4COIrEs5t+eHZ2cXDql07yk4qW39El",
+	"Mx79M2Nm3ek5l77BhHNKJ2KJYPmykEAz22EiJqUv5YPh8hvfCxsqX7V5pI6CLYTIvfEwRmpPS4JIkmDM",
+	"wGkIxtA0YZrdrHtPMqNiNdUAsZTYWUDxSzTUrFTWK4TMlAasIdmUovRCBRoJFPc222u9wXoq5iDKh6pa",
+	"kpUc8GZN5uCFxc+q6UHOBits1Sjcs+yzuD1PZJFIjPx3n0NLdVlFyitDXi0V4LVODTWD5rJ65DzWiCZT",
+	"kSgTxhrXOrVRpMazQTMQk02wxsC3Dv/axBfCuF0jE6wpcgu1NZVDOdX1X7WxUlPZ2dyk06hpPtaz0Cpf",
+	"Kl5yGuvTGzRWUHAP8adPWwVR5NXwrpvvVTJjS7ZIOtEyrXMfTuzEaBJ30+CDWZJoCWT1kZssNjsa2mjz",
+	"O/0OTei+ay0WuGAstYmunyIMVKApS6ReT8rXDHPUlL1HYGXGyQJaTM6kN+s22zcQImaUL2n3SxtRWF/p",
+	"AYBg1jL6GDQ/164wkl2CmdgfUBkFNa/w6VRIfWO44KzUw7EPdjlajnc73rzfKLPS2q0XLxqtrUZr67zV",
+	"6sD//3I58Up3Ruoxyt43iOI44iMyF8kleG/c5BMTsl91TTIPiXMdgRN1LGeqeTYaLTvaRsndyrXcKV93",
+	"Fwtek1J6gPP64HDNu50ahsXd/e0GE3bbXS3MH15aMWsbGLgtdU1oFN/oGYeHIJPqtqyisAIcznlR2Wpe",
+	"WSFvUhvueG9utTJ2jSFJo6I4juqZGrf+3+7OcCtoF70da8gOpmhIFa2eOyZJpON9rk1jyjFppLYkmpe2",
+	"05l12U4e2D1w1hPS/+sKRodj2MNx1rjdzpPodskaD3gi4lhbvl93VfIC5BXmDkGeZ6/WzUdMptNeLe/z",
+	"PRlrDnz767W8ZRAFWvI6MfvxjRGkfRECq4Jf9HOLKtUTtSqv2LUCb+iESUlHzMfcSW0t7j7beWHMR9kB",
+	"dVyb91qi9jgMYeUoGpqMh1MRcSVJ3ceMBmDBvkf8TQF//7fv9bi/qcVuxIfCNxGbG+IVFUa2sQFSw8RG",
+	"KuuCxwvr/9Lf9M03ft5cWCmkTLrGWnmoHUyPEFKlpg1k507ogozpFQMnitb3tb3T465vBxwEaRyrmHVR",
+	"t3kdWfqI3rH06CA9VdtGJl2uMl3kiczegFue5sC1yuwlQwqFNG0bl5vMpLbnCFUkZnoBz8lgoSAUUBLv",
+	"gGu5xNpaW7+++Gv74/N3u7+1b/RD4wXIppV77d8VNoRJDoN78VKEi/SCwSUpMZ2looOYYY4wOM2aRD+K",
+	"WRpAU+BBp2GIEX6rqplged/MqebV5oxeupogMLe+opcMPGHmeSei7nw6SijX78hRrvM9uq21wuFkBnj5",
+	"jOYsEUqCfqj6Q8ggAZkwFmFff0TjWMzht1NM5ugrIfoxpHPo16fR7v6EhRHFkI5X06ZrHzIezLgmnQZm",
+	"lIbwvZpNGKuZQCDEhdzVA1spjASLtyPZJ9Gitruop24vTM2r/TMTivbZdcBYmN8nvZDi+3FTzfvdO2z+",
+	"dKPT/SGN4vQbzFjCuGK/8Ms0O1jPLY44Pgirtl/lA9DLFLMs2K5MTsHXh6Ix2egmLWBJGK0ZhI2mpV7T",
+	"zLl04xucJNF1Hi/Ge2U04rOp3nAxinhfzoKUFvCT9BwTNkyYHPcTNpOsHzIFmVn4nJipzELomyitoyz2",
+	"jX/D/UjLH9VP3czLX2kxHTP8CqnXoVxjv/bNkTqfYBqA+0E6ncLtw5S8PiSAW+q3qeBpZAoJ2CTXA/fK",
+	"f5SwibgqXIEbboSNLfQ1m5T9hKUhmfx1KbNKsdxiZMh7jcCzua4O6Zeqm/rCnBihVdCfrmyN01oGH169",
+	"7yqobFZQum5j395N/7UeorxwrnJk3doEsXpclI/ybrfcnPznuzs3ZeVXWPjGbfBo9vyKzcfU8ZKcBnqj",
+	"HdjtHkFcCbyc/TQmfi9JPPkDKI1EzPJycdlQyHmmCeVyDhkxWiHC0OTui+0NVyGaJbwTMTXsQPGT7IDu",
+	"34ExwGXbyS21jEdMhjdmzB2/7p4wHqZqJrL2dPfya/CtroR8THMtP7eSjrmqcyc+ZN6ZhtVBzfZhO+x5",
+	"o0VxmxgAaDip798rxgSaNwvIW65srfyw/Pnbc8SiuUomftMJXUhTUJNzSbtHnxs4R6w5arcbWsb+Xotk",
+	"JNTXObFv460p9SmVTeyNPujzwo4a/21e8y+/LkAoeF3w5jiOzOUzz+uXpcMsneFbRmPNuG9OchGXpURw",
+	"xRJpfAuOYdfcarZqaybDZO8o20Jbx3c/anB6ysuXEr4yPgUslyLaYk/MhVzlwCofJtOiMq6bRg6sal0S",
+	"/jULxsKvum9n429gQA0VtvRbTM2wX5o4X/qVvg8Fj0fV9b+M+I1uVXsY7/SzNrtT6979iN/qHNKKtDVq",
+	"35wtAGa2UVH4toYWCWu8UYvMrdK5AY4x71TUmRPIXz7n+6W129eX5z+a449ukeuZXpEldXVpD9J3l66b",
+	"q0TIKQvuHnXI5aJk2zFZNGw9SQOzx0rUyOX0aTfQVU4pWI3yRKYxvfpydGyjLDlXQHLuX9cf25N34fOj",
+	"6em2+vNq9/1gf2v8q3z6G+s+m7X+uGy/eVGSYFguOfMrfseD7vbxs+HBq2l0fvpXMOpvvfn9t8bHk+dX",
+	"W4OY/XX6RgQH+yfi6XGQH2Gn9WL3RpU6k5j9cYQ21CoCAXVFi6G3+uH1cyALBJGpt/mD0Prfs93ddpN0",
+	"OYk4DVR0ZXOLIknYNQ1UvCD+514Nv+vVOhhv/bIqQW8tdVm/rpy/3jbhLsuwyxVAPDEplR1CeY+7SZZP",
+	"JPHpJPExOdKDbDtHWczSLZ5IO0izx9F1TGnse24lv6FfCemU95Q8d8d0tq9POVsrewwSSmw0dlUG2frZ",
+	"YFVJXOtnY1VlWH1NhUKFIXBWnghULx4+UIQlj41VOUA3zwSTe27Q/PPTfC2SXGqxdI28FcYBvnMmSzMk",
+	"qSJaFOuLhulemZbq5CVGubEKRkPe2EvdZDenYBueUc7vrOPsnrXNpQjnYxbnGMegqUK68fFExOwm9nuq",
+	"nynVsOwC4S2FqhBnjat3v0IzSr+/hWqUneh35ctz11K5F+wx8g7ufNy5ky5bw68f35W4wuKRq1IfnLWf",
+	"7ta82kH46qxb82qn8PffpbV0V+4PTxr2h+2nT7delP6ElQclorD8c7Qx05nt17zah3cnMKlu6fvLPXSG",
+	"5TmRidIfX5f+eHGzO/wSLRm10EwvHtVwxIoDOFs+gVsVV+kzvMmqqCx0Oor4pYU5uRspJyyMEhaovhLr",
+	"wH0lTM0SLTGhkjSO+GXER3tQoiCGVg05PXh1eHqwf96/OD0qgqhkPu+p6/PelEypiI/kpmNB5e2C1s7z",
+	"m+68u5iy7Tp+3cVMlklp1A/t/jU8oojIhA5RN0JTrqtttfJFItIz5WGAICZ4wPZIlkuRB3XACkmc2O3q",
+	"J1CVWMtuSe2O4n6aDUlfVrGnr9N9y+/ngAaXLOzPymDGbDmMXjgWRDgKSiRtXQwXc4fVO7aHfvds2mdx",
+	"NIpMMfttRjAAemaUOs1qm0tHu4tqsnZh713Kd8sTqroE0h9Bjk6ZmMbMQ6gJKkkP86d6NW0v9Gp/zgbR",
+	"O7aoyrGqDAevdTPAH4uey9Q9V9B5IRcYS1ygoIrpewnYhpDTM6e2kjIQfBglk5zPvio72I1jwg45U7jR",
+	"J5XOvqJqdm2T2SCwrC0BcgyleI2XQsATGnF9JktbesE1FRVYDam3yIwr43Z1uYm+ZHZzXKp3IbqWeYGs",
+	"rZgSgACs3tuip14JNYVMnoE2kHnexWe+XKJFJya1rFNitppWGG21hwWcMlUnptDQpobNx0Ka2osxlYQ6",
+	"cEO45I7jEzYZZxVoQgYmQptxPQ4YJaaW0ZZVSsZlBK6bFB9JkzkLy3w090hGFUdZcVK/w2ru6J0sTfrS",
+	"UjArm6z7+mD9jZL6SVL3c9TlFzyLW+3tHVBKHcVgd+dGZ17G+G/aRCs1smxrk+Jr6gaK+pE+1ew+pamS",
+	"rlVtqDi3rluSfOH8zHRKjw8yVR7dtl7fxPkKeAQHf27J9K3ei3Jujhk9t7hcuK/flYVr11C2dre64X6o",
+	"YU11xiompRmqUcL6JudgydBQY4M2VYWUlrLlfPKuGJJIyR43u9Eh1CKoWUQcbZwElHOhDAoMuoFFQiaU",
+	"0xErAWir77S2S/Dc8nnUjn74dR4do6rkPDmVNr97suW0/YgUmcd/Wf865cjzJnGVH6JsT06cmpX8cp8T",
+	"JchWq73joMx4hCpMI4cvIKdak9HF+evG8z1ihNFkIniP24AkZicnbAg6Vn2n1SJ+Lv3Y32iSLl+occRH",
+	"2rxLAGlpTDl53uMOwk0kCfy4kJtqojROboFItCVLxiKRjAwAOXRBpKLTeKkGop2XgM9LjunEiQYXo6H5",
+	"sFpVsHe98LUdx4avq+wUgJLQpDeYKWWiE9kc3tw+4FxZN2VntE/jWBuNr0UyuVGpKU7XCZdj0g8ZLPT0",
+	"JxD+JPXudBozQmMptI4XSuJrYeV7gFj569mH97aCQ0/TszcL1XEDKW5gPmzqeaozovc+GnGh2WDEyZBe",
+	"iVlaEqKZG9i2WntKs8eMmwa0p3IFzaG0LdoebJeFSJc1Alshk/0ahHJAecDiWPMumyy/TlC3tHzG0YVs",
+	"TXT6+jU8QlpQ9UuixWzx63jwJog+RL+eXfz7cOt99OuLJttuNYN2zPPvfb71ol32Ximr0jenMYvCJvy3",
+	"JIGzfJpSGQy/7IXPz/9pHSVPoz8un01+fbv9e1v+Ndjivy12511xEhzMXgzfhKfqz/G7T8frbK9NHssG",
+	"+NyDe9KrdT73akB97/HPXq0b0l7N64E7Iv3wSFyxmAasV/vyZQ0C+bLi+hUzPUQUBjUv4zaTKEiEFEMF",
+	"gSZkclhhnleQq9mTHeko4pclycl3iP7MkpJEJriPmg9YSicXp0eZ6y6O+CXanXvACnLeU63jsAp/6EyN",
+	"cw5RMC4t35GbuO7NdNT/owdCQv9lm/+zG/+xu//vN7vj55PjF7Pz7euLVtwa/LMzuvjn0x9PX4/3/91a",
+	"vHq6f9mbtVrtXcdP+gtM4L+2u//Vfv1f7dcFt+x/tV9bx+x/tV/nXLM36OpJfHM4KjuxMjUmXfvaWkUq",
+	"5G7SKLJXl03rlNEw4kzK5TmFVNEBzYcfMGsvO1FxubQ7Xu26oR9vXNFEX0Cpf5cO88q89MNl7e8vUEeU",
+	"lgLk0gMDwbktpQjZKKFYYmDr0l3dIXtwjYm8dwfcd36b++JVNmLu8/cwPITIRzzioxQs4N725wxf/I4t",
+	"pNmi5dTJhNFw4e5Lbkj77W1GPTW/yY4pfXVllmVKHoXdKB5qOdWhf2DfBhKW5XZJfGGrRWTERzFrzCSr",
+	"iC7kGM6/as8u/9luTK5fhI321XDaGD+f81xS/w2RhSIgA8yrfEGQPnDXsFQh0fwe8r5uDV2Xn0T5GjXh",
+	"oNvtvkAEPorkksR0qsT0obAETplkX5nMfRdEkZLD/O16++r8+eRde3o0f/GXPN1ZvHzG97fC17ujt61P",
+	"3afsoh19eP7Px211cC84hDfAEpyyK9P76L6TMyEWxsPHTMrcA9cyCzG4qFKsljzc0c+0zTukbZ7CTmqJ",
+	"9HIBcCJ3vf55/GIHn3PQHu7S56zxnO5sNXaCp08bL8Kd7UZ7+HSwE2wNX7Ct1s0p50VenQ1WvahwX8zK",
+	"guO2OLK0Qxm0FQCv2pyBnwSeXSOqZN9aOh/jVEsVCVPaTMMJlK6gmy8v6c1nJZRxKuL4azB6AKacTvsG",
+	"euCGTm0iDuFeXjI2lYC3A3kSLVI3KyZUgXDeAECkHjeISKT+XhDfNNXp+EQbDB1iyj5Fol81i0MyoZfM",
+	"uBBYHPa43VIS8bSvgd4B2dzI+5W2d3M1ge2nL9qtXFVgq/TIls7mzGZcuqGLAg5Qod1N2uumic1utr90",
+	"9Cf/nX3+3x37zf8qO8EzSGs/duBWlpOkn+9s7ZBN8mHK+OErYpRZ8iqSJshkwVpKHCOAWdZPi9hvl96b",
+	"VdRXvWIVG8qKmEpeHbkp4n0L/lHhiihakYgHkr2iPHuxbABw5fRNVvUd1rSEulW2NMBhXG8ppeCM80vZ",
+	"nyXRmpvRnLM4blxyMeeb+qdNaB5QiqaBEeOyAy2gbU6matExTjps2UJyZWMpWsvtsneSVBG524kjl6lC",
+	"Ri+8+TGOGnOvV20ltGCYRbFqRNykau8RLVcEhIZ8rc12KBCpTyIJgMxZIwj8RW6T7wTeLllyFQWsb1tt",
+	"0mW/ZOXWhyKQFUnhn8DbsoI9pBVQ2Af0b2/NDK/bkkeGF1RdoPqYdGExim67Dvu7m4MEyGMcZrG0c5U8",
+	"tvwelk26SgKsu6UlF2QFG6omqTI9ykCsfVXR/ECKeKZYfy3EKJtaA5GQ+ZgqSOQa0+nUFDfcrrfHrfqB",
+	"ID5kCXdJZiyNdTrArSbdMsN1hwQfKi/LE87WxMzK7cCMx/r1CK+L8UPjWcDecwnjbM7CDYPdu/4GFQDt",
+	"7ly9MP02fUVWIpR8bRuNLFkkF1bPLapQ/V5G5BlFrbhZ30EY3lZ5rd+9xDCFm/x76YtL1w+YQJW5eF1A",
+	"ejDJzCbRDmvALbRZmtNhOjxHisRiJAl2zbipXj4HmpNO+l5xFFLXLryheg9OmYQuqKWFWJQgeJIFjOi4",
+	"zZ/ara0Nj4jEQ2TcdEdgoyDtIDPvPDc7nNBYcKZf0N5oEh9n6hPF4hj6TEwIndJEeUQKQt1uDgaontMk",
+	"EXOp6StSGZsG9gXvQnA2sB/DSC9qEnFqEr0ndDo1Z25hMyzAUhXBwRZYsvMqDm/ljx0gEkMai/emASoe",
+	"k+Y/nK3R5iU/mS/eOk+no/+dnrojWddrL1NIt/duxoQo7u7d+5/87a28npRjf02TlGDJk5LcnA3eoyG2",
+	"DewH+OH8xIL93Uuq6G4jjEaRwpwGoPjpFIIa0tYDlGSEut6GVuPF3593K5rpFqMXpbdar+meS0WEmoLy",
+	"Z+zVks7k5onO5qYSarrZbDZ9cnF6SOpnb7uNLY/sEtgX6ZHtloXALCTIFl4BdmmnAKfxf2g8EkmkxpNf",
+	"zt52tzAkjG/+ZRf/QqX5F/g5fjJlSSTCX7Zb+Cf6mX/59eXZxz+3X50cvD15t33yx0nx7zJR9U/SDyqg",
+	"IU/ev7E62cXp4RNJfjsFIvC0qKTED6minWhCR2xzykd7AyrZ7o6nN+kovw3lD0a/v/xwOm+9ezMSv5QL",
+	"0WqPu37FdpvgIwjdqhaaBZKIK2GMUTJYkDHlBTST229SVRmOmWCelrIdLSVkvL3reTyX/WkONK3bmtIj",
+	"FpGq0FHBtljp8ZwXpAFXGUwkLP1PAWDS7Cet4zUY1w+WpsN/LYRaVZjlwWM13xQ3o/ymlaJZZfhcgqN+",
+	"jwx4+bBMehnUzxPfSSYp1PrFQf/Py+3Jfuvq+cff2uqf1q/Xz/jbHXb6Qr58OutuhX/tDt+0x++eT4+2",
+	"xWEh2Nl+XrEcC/qT3HpdJ+/2D6yClRh99Kz9dDdr4mylTeZVgook7MubZfy4Pj2H6bz8NFS/sr929n8/",
+	"aUxevmi/az+bjQcXv15sTbeS/vzj1uj1x9cfDj79cVmyViewtVMGwe1gtt7Gm5yeTqnYqdwwj4gpsokO",
+	"6qV6IzytKFrVHaIPsZg/katIoKrcE9xQgUnJXCtfLsX/7JejqN0aDc/JYbzVT8v9xYC8UxGTeNZ6ljV7",
+	"jniIEOd7BJCKtWhTTtetqv27NX+7FShGftQc4ONayYzWHVWOC1jANkQCK1RkKpE+cI9csSKRNTfftS5V",
+	"Gileks7OxVwhgH8I4MoCpRiQ9ax+MOcoMz9tloK9fD2y5FfjF3/nWItFdBVneZ5trltVTpkRYznDyfQy",
+	"aAp5cfoefA4YpXIP0fSQxi+MotLjdZvjKuZc/7jQ8Pm27FI/D5e4+gcZskyeK6/3s5LDzCd2VOJpkU1Q",
+	"ZJ+1Wi/IOOJqz2xF2nhYms5Gpo2fqSgy3YhvDZvjZiTmH1pawMVU31ssO7tjCt1da5IqS49wTndpnDOJ",
+	"uPvp1sO00lkqMlujudTyIuW9108WdC4+i2Pb3jFrdmdBKdNO5U75WrOshYt+DfbxzyHL3w4isxBCKAGm",
+	"Kpnicts5hJHUS4rUqo6P67HudTvqfMVswZvuJoMs0UFVL8P1h8FQkphzaRjGHcIY9rCXYO1vqH3VVHzI",
+	"h6KkEOIWiFlrEJABPLvd0iRWdZTO+kiIS0QMufO87xw0qoYZxpp4gHS6tx7cvw+e8eP25dGL6W8789Pn",
+	"8nxrcbEbfdhm3afh69bobfvTu2fxXzvX+y+uHqwHt6137wIO793zXr+qwH45TdF+tWrK+7kx1+cTXeKf",
+	"QJLFO7bI3uGTiGfVepp2SN3PZtJUQn9R3/A3Oj3uR6HvET+h80P4BzTCNgV8Nmjvo6scXY+zJDZVybJQ",
+	"6IkFmLXub4evXnah88T8MP+BYzpQt0XWK+CQtbO//nz/9M/Rh09vxq33L4OTv97+Nfq4079Mkkk0/nT0",
+	"dvL7v/89E8dh3D5+3dX/+y1tcKjfoFeF5XEt9sfL+PCTiML279Gff/zeom92Zn+1f28d8pYpaKBqlujD",
+	"OD642D/8zYkdYtZK45Ital9WHNmHaVrUUkiuzL5Y/yD9zz0zMADZdMjnZrP55Ytv2zRlJymGWf/tI2g3",
+	"vt3j9TIygGTeSNiZ6lf4RCQ9XvawuSvusxsdMog4hUxDOG4M4GVUgDdU5grJKzq/2U1ZdQlO2SiSKqHf",
+	"6up6a7V2O0FwpSLYkMEg+soqh5XsAr36syRSizO9DGN0T/W4ejFlUYicNUTqPjogZn2Ix4iE+NYjoT+A",
+	"Fv/M9P8iPp1Gl2zhk0giku0U+6aJJunC24AnUDKgIZkmbBhd6xdCy2U5m5BIpiXmJiBO+aLHbVmRMd30",
+	"u2wWMcwQAG3BTCkY6G6X4x6P1IY7gklAJoMF3JaIS0WxUTRV6fsjhWxtsLAN6TAbL31aLyjiaaP4k8P+",
+	"u4M/+/vd/bcH/fPzI5/UnxKpf25ymhFFvcfjaMjAx2ziPRFvTBMBs9drCmgwZojaBS3YsIk+eGaZtA5Z",
+	"xsMeh3BCIuJY26uYo90k2ATdbWdtO+rZ9GhzIE+kPs4sJwQyC+dJpBTjKUwAbBPt8UnEZ8pExCNNK3jq",
+	"tvq8U/uj0T05bLxzTVIkNUQsk1FQTnPFSEsePxm3IW0Lh6mPTgUH3E9Qy0z7WjP0WKkpDAw+Dzsy/vXa",
+	"Kke/fjyveRVXwKWm/EDoRSmM9AVyiYeiombW5mzmsaFNvmXHpEh4tlO/MZAbBsJJYCKm1+M2IYVMWUJC",
+	"pn8MPxIz5aUgvvAvLY4aSjR+/Xiei085aBI9rol7qeO4Zs89fgD0wgVvtK+vMxSpgCYJEKGpvveh251P",
+	"BiJcNMmhksRn+InBIYkAVcq0vZOcXrJ+QE21Hqlj0TD41GMxh4fDsAEo/HtZs0j9uTavxrMJtdOe0AXB",
+	"Ve1ptcN26vPJRG+3maH/R8PIhcZh6GerQNKFdWbA2AnDgAeV+neGljukN2u1tgPNwPU/mI8EuczySMrx",
+	"KEyR0Diiskle5rN6O6ZfZForoFWotGmwvnwM+lfm+gjrZ/Qk83+YhxFuwX7X4/h+2cnSOo12Bmc2xVoK",
+	"CwftQz1Jx3mDfrTHc5/jQADxYfKR4ddEDLHRJKgZa6Uo22RxS0aRgghyj2fs+teP54hJjQh40PtvmjAF",
+	"diTp8gw9zGQrpuxA00SPBzSOAWkCSQBnGikoB8PuOtcNkGEN+Eovy7a1EHNuL0Eeip2MRRxab1g+TbtJ",
+	"PmQ7kjbJtM/0OMxkSgMmAfrLtCrFI3KP3p5qep76H3AI/oYLv4JHiaP1uP5CKys0YaEFwu8Y8vhvH2PO",
+	"kmixFfER0PuHDHttxoGEN3EURCWhdsNMs0/nO1gFDq8vKNB4Sk64QYKzDqGIW6GvNdbkwItQRH44OTjt",
+	"nn847R8cdw+PznzN0aDCnszHIkv/goMFe1QLzETMRmMgJxq3s/TVhNC053p6j1MHEmK06qHdXCtUF/Rk",
+	"I1OrBMtF+BrBWY+zWDJXUQCdBQCRqrpfAlhJlj/W4yhZDUFIukA+A7NDmh5pap4IQJelaHgFWEeH+2j3",
+	"MIP4B3YHp6k1GZn1mjeY/gscznO2BFvQ83iRkqYypxQpyeJhs8cPud5VVyZ4BOrM8ALC2Uv4Ee5bOonc",
+	"b2DBcqP0dpDBTOX5E5nGM5zxEnPYS3GscEyYfIERopmZ8UJ9e3Mr1gyIj3o8WlqbWb0+KzIQagz7bvbG",
+	"5n+ZXU8EANrEYt7s8VOBfeMp9hyQZMzi0GphoJ8FdKqlBpwhJMUoOPIzRXlIE32e2Lu43WyRbq4+Bqu6",
+	"iC3rMk0idrZ2NmBKWMnV48ulXFQRP1fSA/GBRj7vBFuhWI6ef3zKeBQ2AF90NEOO4O+VJLvglLR+toHv",
+	"yavXTnc2nJPTknmP5CoL8NFnu7tt/aieULE+y98jWcmBebzVemHe7Nb2+Hvkw+Gr/Vyf5718HwFgmtDb",
+	"uLX7HKVK3VeLaYdQ9b8/zZW/4WEWRI9j9Rv8wO/COyCCsg8f+3CWx7NYRQ2DulbQ4oZCU4okb8R5MmNP",
+	"JKFSzhJtIDRisLcnImRxk3R7HPQ7TAICJmksogp0N9tird1q2Scz8aQslmc9UumatVxdwBcd0qvp73s1",
+	"ECSTpEP+1atN52Gv9reP1KU5tESWNcVYZAr0qcXkZEj9vUq0TzOfFNjS02peHs4SOHTqeqDWyUZmU8CS",
+	"MHCicIMsm9OqAKKGwgwt4DZnc7vCOvZEscC+vl2U16sJNYX/ToYUFgldrCOJhpCQjIOJRCiy8xy2HbSZ",
+	"hrOppxuNOQI9PqbxsOEcuZZPUXDJ1AYZsIDOpEmcofFWug5Uf0QSgjvE0zuj6XoQM4/otzZMe9Vs4SDx",
+	"cO+MGRQDcAfR91UzxDlsDjBG3BowETxTcQFkIxWbusTJZAbNY1peqB63Lx5T6ZlXmewM5BeShCyIQgY2",
+	"RiJmipG5QSg0FKfte8ZBKtd9JIjmKW5lt3vUhp3v8a69BQAOShNlrd1AcJXQQHXMgosKneHCqbVDAsqh",
+	"6F9PLKaJVlutDpdeNV9TBsxOJAZ4Vp+PjELW4wWVzyoxjEwjFqRWOC6fMD4USYACU1sd1vS3swQl1BBp",
+	"NnV7V0toSwn34jqXfywQdZcUQHcx6cgtpYkkSVfnYPSCBMuxjEyrSHuxp/3i6UiQ+labjMUskWSw6HHr",
+	"lkCbxoC7Wd3c9oXXWohi08ZsmqWKNcmFluk9buN0lnGMWMqXQIVImNF5BtitF9032MYIy8OB/2SdjIBj",
+	"7hE/bRmETonihhR62ve47WYvEn2RR6B5arXO7XtkWEjeNWSqBfREhXIs7HT6QqUSH08dfSBxFDDjmTYO",
+	"kO6UBmPWaENrQoDPSjOY5vN5k8LXTZGMNs1v5ebR4f7B+7MD+M0Xr6YiBb5BMJKcxoW24+EXr6YFN51G",
+	"tU5tu9lqbmPu9xgcexUlvp3PtRGmZ6bUCk72N0xBB4fMyw5vabdamKDOlUn+dhS1TftGdIuu0d7hDF0j",
+	"y5mh4KD+yAbkHVuQM2agz82RyhInjIR8+6c4vbJR02VsHtqG8fCD7Zt/cOG0lXfdprXOv/72anI2mdBk",
+	"UevU0A9ODL4RUhbqKU+3nm3UvJqiI2lQiiliJa2ppTnHVA65ZtMukTIDOqWDKAY8MkzIRhUThYcRraFR",
+	"F8FKn5C6VfrgGY+cTRO9iDOzVo80m82NJvEx/x3ZvLHbDs/OLg5OfVLPfJnWpDu5eHl0uN+/OD3SGhVy",
+	"dDtXeAW6dpafbq5TON4BkYWaCheZB0ctpsYXuUTUOQ27AJvwgLReGKmC6m3UndgS62bNM55UmNE+sJB9",
+	"LSFFZUzCPL8JD5tnkTJx2FvekRX0fnu7ZY07UGJ6VFL/ubWx7H6B0reu5eOBoQGyLQwTzUkK2BhxNEgo",
+	"SLtYiEt9jyxVwiWQhgEZq0d6IA0OXxmGtEcc8yPVAPRw2jghxqzQAj+VKxU0i9Paz23JT1q9Ja1WwZ7Y",
+	"6ZeTJrptG1GuN1spLXbhSc0y0ZeIlY0sBG9Hvqja9ESzZGfgbDUpgi480vTMJOoWIg41lzM1Xpmujp6q",
+	"OaiPMDJUKkZq3OPGKHO6fJll+E3LaA/f/354fgCMlhi5oV9t6ipVjy/ELHF9ME/MxCIuFaNhFXOFYbK2",
+	"ZycU0G5uoFTFrtXmWE3iPIkWQ5ulVIhVv/dKKfa1KCWzXQT8UqmVel5BK9OoYREeS3Wqo0gqxFmSoJkl",
+	"dMIUXJeK2sjskc0jbRJWlmM6D+5jWfWXvx+QQ+AioLa74lww0sTZnEmFdZNwSjvrnNJLmgLvwU+21tLQ",
+	"bAVKiD9aQ617LZJBFIaMfxPN8XMu+Pivv/XRusH3f/39ZYksU2y71KmZWjB1bl3MUWJK8aQrblPi/Nur",
+	"LZnHtQ54g2rZV6ZCopb6UqGyWMgSxvfesLt8ebbpE4B5clyoNFfOz5Lm+QZUYOt71uNcDES4MG5Y9KZC",
+	"HihPpbMaM82ugS8GKCts7oDx6/f4YOGGfPD3hZ6mxuQUMxVHV9bPlPk0O9gzwc8y0sHGDOh0ipkBpjgD",
+	"nbnZ70yECH62KOOPkD/D8OrU0qKdlyJc3Nu9dIdIr1A+KUQlM/ZliTVs3TNr+Bip8RkW/lUzCHQ/GS8F",
+	"lI4uobN+1yxjp/Xi5l9orS2OMDNpZ2uNIU7oIhY0PBfiiCYjhr97us56UqibYxZG1Fa5ffeMDYnWjU2Z",
+	"67vn0Ab0vQPq0IRxO77WruJrELmu5WT35udLtuhH4RfkczFDIPr8TUY0SOcm5+7STrmdYsJDKf7jd07a",
+	"Ozf/4r1Qr8UMm1l891R2agBel6jsfmnJq/SmVZHLfWtlKxjuT6J7ZKL7wNkSvVlNLeNt966m3cqweMcW",
+	"hyEityxzwc1ExDFiWt/lnVUq4zmgOc1hO8amyBdj+gwKUAYs9tzgu1GqIJ00Bx/b4wY/FnRFvwBE65O6",
+	"dUe2OgZkrIgxCyEyDq5Ik9RhdcoIIv0xJEgGrAN/YKTfvMMzdZ6AVGbiZj1ufmPesNN6QfzA6AB+mVqY",
+	"ge8+kFK4jO77xeiE31gFtBTww6uBt2RbP/XGe5Lo05gGZSLdA+YQOXjTgjNrTRoe8QAq5EyNN9mVXvBK",
+	"D9ABPrLEpyFt+p8ZSxZZ1jQkAtj0YoPrDAyt1nmaA6vOAVVvlQFVr+048vQg04QFCFlWVl6S+t1dmD7I",
+	"NGE0iSOWQEpgAcLl+FN38T5qXR+ftRbHv/82f/9JzI9fifnxa2GTxgurx0T/3PILzU2LPsKHdHrBuYFH",
+	"s4SfddFlKIYEKeBRedYjXdVyVxSmxeItNovPO/6cm2ZuxyrdJrtKTkulVfGfNPm/nqYBWNw2rVoIrmU8",
+	"NByOI64lv4Xs6fGsPhWUDP2M6XVuko+iEYdsJ4ATLBPe+j4fuq2fHoz6zCgrna7ZjjV/KFqa0wXqgEhU",
+	"6b47lJNrS3Ur4tn8bI952awvlJqwibiCfqopqlNaeV73LyMedtJv/D1LKrb9pf5tiCkvxH91cHRwfuAk",
+	"xpkMmM3P+A89FX+jSU7zecQvehxLbuy4Pua2oOpqm/7ZGu05hdYlerc0kda5yJpyeoQLk42fUTkXq+h7",
+	"o4zAX8FeWeJb29mR7lsEGL9w8Zr/UTrZY9+TC9jFMtq85S1p395EtMef2YmarCEjEmxDY+MVWCN8/WB+",
+	"bpuBvJ5/+/74cAGmtEwT0HaNDegTxERYI50X7zikPmcZcpBmm6Xi2kS6TlXibY+n6bORyuekfd821Lew",
+	"cHbaa9z5cyGOKbems/z2SWZHYqRZNhATRto0oaStuxyzRltNf39x76uYqZUXVn+/xBwKleWxCGjsI3w7",
+	"mOgpHm5WxuqD5JG+TeHFGqh8EoS+Eh7xR7EY6PfRODbfTJoV5gAaXqXGUA1m5QAP2b9xIjWvhuOUYgQv",
+	"AVMjjq8e7Rc7PURKhC7GplUYLm3Ju4dr6HG48VAXI0UOKKkkv3SjSUxROIE69A6AUsPIpnwTt9tmn2Ki",
+	"kTJhdgK5GgaYE4tjmuQjZIJQ7hbkIYdZp8W2qYYvOwRcfd8gN8ny46jCFPp7Xf0hy7N1W2b9TCBw+MAB",
+	"1Gxm98+A7AC9I3ZZdqOWuMJajo6sUIVds8lUoZBE5wfery8Zd0Gkg6rgxzF7SNvIQM+V2kRwDwdsHJkS",
+	"V6d4qfkztvGV+Sj5uheDzLcmpZWFMbJSQMeUc8ynSkcA1qMbTSonYFJtSyTANeuUk1lWIwEVSvi7Hse6",
+	"HMYTAdDmaCTNqTQZI5CTmkxYuOGZT6hxWTdJN47FHMIKVn9LU1sITQvnKAffNhLiWERYXWKrI9Ddlebv",
+	"FXW7Kv9DiqT+oP6HdJRVDgizEo+IOCwmfv1ofq2cdi7TfEto55irZEMhFbNhLoV0SNf0VFR4B1Y5KkzG",
+	"VVpnlGpgJeVFIBDmkWQbTXKQaWNZ+ZRzW5z4mMGgxSrOSCKlOz6+Hq/DQGbCxv1hSgfd92kNlYVNAs4V",
+	"65KPqVROoZItaNTaFa4ZrZ38Nu+5DhDOrpUpmDSlmWg0gVpsKtqJqVus9mtkTQjWVUyssSatx+dnTP3r",
+	"7hw63Qg1O+ul1TOg9S6bD2vfsTv4OZAWbOQaqqxKcn+0IpwnnAeI2ZY0z35kR4fToKOc2ScwR3t7/+OC",
+	"tP/BMVfn8hlYj7SNxtp3Kye/LKNupK34V6YKLwkuqKYs1rliusc0YVeRMB2XJJFKTNOkD5QIWy3wuAlu",
+	"JHEhewARUZRIbLdvKnt8TOWYyRSdpcTa3LtBAJamcjDbSerUbMg+7McD3tL8QCsSLWD7mt9zduzjEz/m",
+	"DyxrGne+B0qoaTX1nxq8AlOTD6kukZJucyNsaoTXwTT4cbr+mMwYUyikiXvP8QoTCHpKQ+RDxZJlUwI6",
+	"Hzla5qaxaVLEhkAkCQuwvxReQJwpGEfmFjEeJIupxWG2JUXH3bPzg9P+u4M/U9AkqGF3AAUIXVb6+Pq6",
+	"bGmACjtRaTPugURxNsAjpU8V+mtVFT7lMDmKOVQ/M+d/QGl8pmiiLGpK5oVAiJ329vONr+JLZdf+9pmd",
+	"eRW5MrkTGJdth2N5Sl1whigkYkjCJBoqwiIQwHO6QMtxxiEDs8cdW2vAAjFhMlUPPCdVwMHAso8ZPlLn",
+	"bG4LcwGwxoCqpVXolUGJnBWMoEYl9ixMEPoBZl4nyp0GlBApQIYPBUVbrYKUWc5zJB8TwUeOU0GrEsSC",
+	"wUw1Q3dbEk5ZQg5PSN0w4NPu+UH/+HW3393f/3Dx/tz3SPGbw5NyJrqP5PCAXDRthPj4VszNvHTJEWF9",
+	"GBhLTXF4fto4//lR16wsSUymMYPCpAJDLlGV7syZ0bdbrTN+XAbS4oZL5tmJVwWo1eN1CDQWVcE5G+h/",
+	"880UtsffqGCtdUTh0aain/XiAQQll+fuGVW6AAabwXP1ODaWQ5AuGoZuUgOpaz1YM63x/BJxmuT80ngU",
+	"IQ8CMNKW4IFIAR3IujmpUmwyxZz/ddhohipNtHm5RyiZAzvOXH47rVaPg06a69A7BJFgII2KZiLpZoeX",
+	"h74G47ROSaLtkIVFi9Y63DziIeLdmpKEjT2oOnCOG/XxKRqiPd4tAj0Z0UtJGA2HLNFka76yUWfIicY2",
+	"HFPGmRFzZjPdNsw0TRrDB9PuKyASc/iZUEVBIwDpXmiRq6Z4knbuThs9reGXRKLJECDlLXX6G03SBbDO",
+	"rVaLBJqwgpmKrjTVRPEsMZ5ic55PJG42SO30KqQu/IQRxJlyrAv8wPcIzf1tvdx4plrob5i6ZVq8dwDe",
+	"APWJKorjFOgXL2SWkacvBit1G2ADjePX3QeSvcevuzjEN/Ik3pgydZ67xRm/8AhVAOva/Jm99MPK0QtU",
+	"ovK5QkogXG8Kp+gwrztH0ZYlWrVcfY3FICZq5FgB+Vy9Ag/ppCo9SETThQJrzzi9ikZUiaTpphiMmKpv",
+	"+B6k8NnolwUwdJ8jZ8wonRkSphLkFqHgl2wUpTzvd4crP6T7sdi9pDJUAPRnGqd+lRvytiruD3JL0Paf",
+	"SVtgOIqkYgkLU9lLpYvleV83JXF6pKznuFyD5hGMo77hk7qefY/79tzTljQ+Evdy35jmlCaSFVrNvE7E",
+	"BFvIGM9A1pRY85SIj2LWmEnmmV4YgL7sZkYZxyV4/a1Rb/A9DBT4U4IdLGSTOMnFoDJYnDzoUVBPADSU",
+	"K0i96/FpwoYsSVho/BclKhFJn4GUkEydCignMQU/rc3hx0KTSvcpqfKepri4t3Wf5riG2zHnO+AagaGC",
+	"+2Ab/3HRC2QYllEg20j19CSzQvIIB7czTkvZxOYw4pEcV3OLc3ppG2yUNhMDm+Mm1qENPWyk7mnWB3Cg",
+	"FU3HsLFIxhKs7QOA/TmtY8BGFIONXCiyYGDChBiEEUkE4NscG1cYz9nHg5fdi/O37/sfTg/fHL4/89Hx",
+	"lzA5i9OaHFsJaZyqeBbaDrG4s50cOG3eaPbyjshcDNJzUolT12PWrSPnfrSKSd7HWHblX8P5Vd75+7c/",
+	"VjXk+h7dgdoA+dE9gT9CfOVH0c3wwjwgrzXvWsduuaUqhuaHzYpzTQ6wSDqmvb7TOpGI4ZAlELPIaz7O",
+	"a3u8bosfN5rktOBdI4cnlZqG6XaX1YZ9h3bJD1kVZGOH1tsUMykhla5ha4VSki2S6DIdLlX2VQn4zFYF",
+	"y7mCXmwegXXwgPsXHJjo6q0vE2GE6KdQ1BKS2bQDfYWvooA1UMW/ZIsNbD4p4RWUyAUPMntpYy9Dhc+/",
+	"2mkjhKZ4j9dPDt/rizyIxISpJAokOsIvfifDmI420iZzBtRFzYXbC0PrDGmcsIDJ3zaXDwv5aBgyAxU/",
+	"SXyPQDsh9EFopR/8zV6PzzhgFxMQ69OYLqBtmN1qcERvZZ5T52KWOgaW7tzDSfilVrnfd3HmT6/if0hN",
+	"5Jkxn/OMDq3p1exO88pNzPJbJXS1Oi5vrmbU6iJe90KZnN/jFfWCSojSiDxM6SSr6nyQMurcILe6szs3",
+	"gHFAVx0oc/x5y37gGDimv7o9Vl1spcy0di6ZNUBvofvCJRyKZCRU9SXsxgATknW9amfti0wf3HDhpc2I",
+	"TLkX9MKFKukBiwUfAVh/LlFHX9n8byhqs1D5lTAajFkp3vlrmPADX9H8ILe6ou37A3QzIc0yiXo4XN5j",
+	"kttizwRQCaQ5YYCb3h2L8n8EFlpOunXlJYKXkXwsGXa19OaVXC/4xboizs3LX1nnTrIyd9MIq6LIXUgs",
+	"Vt/okPlYQPEktk1y4JpMBgb4vHCBmOTBRc6YOFRZe4QYwBCa5DU02UvLywApJZaixyc0uTS2ikERt/p/",
+	"eQK/ZA99o3NjfG8y96cwXFvlZFpQaGsi3X+jfSLpwj246XKmcD0rAc7sU/kWzbZDDgvTDNCT0w+/H746",
+	"OD3zN7DrE8XIUiPiAE/3RJLBTCnBZZO8zxcwV9QWn6QzfECrzQ6yqrI43QRP6/m57kBEJCFLHtN3c0Pz",
+	"kBT8Kjs5KGyHDrnSMVXKkZtK6GPzs/3nl81U4V3dFUmZlooOYJQhBc/mcQ0W2I06EXPk4kSJKTYl7XHj",
+	"T4TwqS12HzIVjDea2roJo4QFqq+E78Zb3NDJ6cGrw9OD/fP+xenRmb9H/ECErJ8lG9roSb7JDJS3nLzb",
+	"PyBn7ae7WVTHplm5CRHYR5YEYxZcZk0Ae9xtHWwFkcGXg6oW0zzOKJLbrbZt15shA6blFGLOiS8VxVbq",
+	"XEAvSS3uSucIpWZMQaFLIMRlZDLsBhG3uY4x9uwB5Tndeb/ffyukQm25r5+BVu3Qew0GfqvU9AOPF/rf",
+	"J1SNf9nU/zqjE3YWKfbLEb32Id8s++i94MzvcaM3WBIwPdFx5TaPNRFSNmSkGPGHIpn0tYbge7aJao93",
+	"p9OY7RGs9vSdOab2rpgpYmeLyX36NFJScNq6gV9srNQUip0guzAWYjqgwaWV0BsmuT4W8x7HFh1brTQ8",
+	"3+M9jgA9Wsr3DQ0sp7iW3h39E3/DM33p9VFgTx/38J/I7ALbNs5pIycblu9xKi+1dmOAu7Arkr5vtnw5",
+	"4pUkz7GXJGcsBDWkxw+SJAOAyOiEXQPwF01MP8TqjElNcPlbKWZKRqFpPquVo0YcSeWRndaOpmPVH4oZ",
+	"D32Limtcjj1ut2FjLy2jBzOPK6PVz7jp3Z4br0yA2KZwzDL4m7ClPo6ZWb69GSaquWe71xsmQ0p5DLT3",
+	"xLb15jFohp6wYXQN5RYMGsXJzZz4aE7CAlCtbctJp9Om+bQZiAnSVUDjWFNrrQoeKd2TWlGjq8Cxbbd2",
+	"nq+BSnW+xCuBBTnc52X37GB35+L0qH72tttoP92tA/0ZhTfZ2NgjdkL6FLUynLtEkSSj6Irx/G4cvDhm",
+	"8VjQ9of51evk4Pj819Fs/y0V7N2Wen5x+nEwe/PrmVTzRnBcsSf5W1AF57vVfg4Qxvbvne01NuUDNIHX",
+	"bNjPz1p/tNZ0+hOmxiKsgBUzr7GoYvDn32seVpaXZJC/NN2uxaHyS9nm/+zGf+zu//vN7vj55PjF7Hz7",
+	"+qIVtwb/7Iwu/vn0x9PX4/1/txavnu5XEWV2yCs3f41VZULriUQeZcQc8F/KU/znVNdIGNQqWCwcff/j",
+	"mMX2gTSAYm88jWPIv09B4HCAbDFLovJr18TchTyRIOdQm7C9HrH3c4gNwjV3KBdclVO+41yLaGnb6NIp",
+	"zF8UpVd5q9RCd8Yj00f/psaM6XNfPG3yNPZxaTf86owp8yCo83fy/v5nJXpWWpEmwcSSP8rYJQuiwlK4",
+	"LcCJFcR5INdSRpTKuXVM0yeSWMEHBex1myvR4/7nog74ZY1RfVvQvNHscbyGRs03yrjJzIF2bI4mjd3j",
+	"rAL1RJpb7fU49Ctvt549kdDC2M/Cw5l9BPiJkSL1SKVWDVgUjq2N7Y83vBLLIivCBsls5a6XFr3jo7ZB",
+	"LKlrHkjVLGFZUY6zo79+fHfmmfG8HqezMGI8YB4BK8Q0H4EoOBr7byL1djbQHJeGGVg0bBQUoOb785nu",
+	"/ggBnRW46lkxRnzQk9Ijak5CU5hj3WtaL0xmMZOQfldmTJkDyGulpkEpVgHVUUISyNzdbdlO9Lks3oLO",
+	"Y37r6NSd9CD0yVFVZiGaUUcJ5aqvuewvOR6JRUkbYEDNU9OChb/0Zq3WdpBahfovTXkIrUBhH7IfQTPk",
+	"hlSLmBGfaYXeQPjCv/vO5fE7Pe5j6+B+yDj0RKynRyCSjCJt+Ze3rPX3eN3pyp86RLFAAH5gUc+1so8L",
+	"8gH9zrhbjZELdwi998bcGMwUSGRtPjyR5rvIeX3Ewg4QTo9H6CPWr9djpo1uSN0SicvNLBzpLL2q2hYr",
+	"6xHpEV+xyVQkNIniRX+WsVOzVekWhVHY4xC1gZ3YQOhTbZBSAjuW4xipUW7ps2g2AV45Zl/Y3D+zxYAB",
+	"A2YYHCgYYz2+dC6lWdaW7+5nxsNKQ+h8lUQHJ8YK3bZKx9hpvdhdQyGyHeVh1yqhePWXVQO1n64zjmXI",
+	"hsMZKrF581UDR1LWvt6OcvYWD3PVnsITX7fW0jEVu1Yrx3R5xj0s2tFyv5Fy/V0q0C/1BMpkTcHB8bX6",
+	"83+YIrxCqc3cOEt6rFs/Z5W2h9BtV2GT2HR9qFB4c3DuE6t1ghrlhltSZ6lVIexO9CciZL9k3lJSByfp",
+	"RidLRxhGLNbKjH6owbjmMOE6suG1SCbryIf/odd5nYDsdWM+nzdg42dJbPb+9vGo3ImsEaH9n8Fe/oND",
+	"xDfyNErSK5+xNHP1b8HaVlveWnO+PTDTWuyvmxrKAQWlWZu8hBJE/rZuSn2X3fCfFNbk63GIK0qid6Pj",
+	"aMeanGdJDPqzVSDTQCW5OD0ywaYed7yi+QhOWoG5QTidpAlm2lbYW47rSWYjaqnnRM/JgkUUTGnjbETz",
+	"1e1NRJWC/K40JGcCPFSlPVrBOvGMwzxrqZDZMOAxQCvvl9QA2sjKtAqxDKJE3uj4P6uszSZBzEybS26d",
+	"Fjg8QurlaoLLI/n80onBPERWizvEN0r+ztII+GVZGoFRSwQSvXMyP2GdfliwvNTL4IS4y2K2t++RlfJo",
+	"Azh0c0kWZgOhX8ewUkSPeX/wkVjYIvh8z/AnJhlHJCCEBkI8H3KCX9hstmgy0RutWLzI0HDN+0fUpJJE",
+	"3IAvzSTr8VFCA2ZhhFy5BJqpnMEcRdIkXW7z2eGXpvDUwFvMxyJOC1rK0+Vwax4qUQ7e/j2D1iRCQecL",
+	"hKt5XD7yM1Vv3SDLKZwSZOY5l3BFpyzNO2bT6k5ZZ/j9d9Lb7v6QZ3Fdp1DcXkXyNll3TiUCNLAw1XRS",
+	"6DcxZVxmEGI9Xgcn7Exi/o/FkDO/R5/pF+9ec9bvuBYP3N9peslvF4enB/3fD04PXx8evOofHHcPMYdJ",
+	"8E6Pc5GVAcGKESEsy4ePsnRjUqd5YBD9ABRB/jNjMxbukdwW5QDmHAgPYtq/QRBiTpNQfk1vv59V4g/F",
+	"cwDBhhULTTSVgFGB0A3LxTNFToScqromJtd/abDQ49kEfYxkwQs6NkTmdwAK949G9+Sw8Y4tfM84whyY",
+	"OjEkb8/PT8hLKqPAgA8/23lhexg5xbRgHFK+QGOE0wnzenwg1Bh9XhenR9bvpUdJX9Rubje3iKQLiSE3",
+	"6CEOL+9jMrKPcaWc54y40TvztFv4CtU/kEt3nitAwAU8332xnffE5cOBs4R3IqaGHTCoZUcAHDs80NAP",
+	"dGAbG+k2bhBFL5lEe9KpqddLkbPBJzTstF3bcY4E2KD7bTY4aKH50XFIGN1UEfpY8Yw0lSmZhVoLgD2p",
+	"++VLcl+KAUic5obNrw0oxwTOAetxTpNEzFnYIUM2t20EIXBsdcYUpsqJTptkYYNshFHqJuk6BeC56RtP",
+	"xIBlC4EMYylmScD8HscTfNZ6tgH5kxQUX5M7bEbdg4tm/sA0+WREuY2YjanEGKEzYc1kbexOaUalDLaL",
+	"cfga9NIe9yE+FTonZh6ED55IsyuQpUmJnA0kU7Y65pItnsiOvpgmpSz7tODOwHfond8jlAxmUay07YKN",
+	"G+tWYsrOPIkUg+TgS7ZI/yTNZhN2B0jWNroAZ0GWpzpYwB1FuJw4GjIVTVjatdPKvO7+/sHZWf/8/MiH",
+	"NwZ0OgXekmbzHvyx/7b7/s1B/7j7BzwHrM0kk8PaIGvaHjyA88Q0msAW9bi+AiaIiw9j6axIls8tCm16",
+	"au7jS7aAuLFIRv0ohLTP/LeasWD/Tt8jeqP0Yx7x6cygtKL7lPhqMfV73Kfqf3+aK3+PRGmEW6JtJRXx",
+	"N5tzFscNCApvfppfyqbWRPzUTtO7Q4NLKCw0qeWy4FPzIDchUFJ/pfl/yqDVEiF5PW5OL4qZ3VPwVQUq",
+	"umLaZoOVAK1n2fcOaQ9xL3vcHIa7O3X/5OKcbLqfyc3PuJNfNu1rpb+xB9iltupLT2FCkYAIh3y9TE3q",
+	"Xrw6PHi/f+AD6hjExOVsOIwC4NJTlkwipN58N7LXLns3mrQkI6YyUQFOtR5HQPR6hngA/F+f6CxTGvoZ",
+	"P/edfAlDBiWRem+JAWwYobmcsbHX45TAMvjIZfhLWAx2ZiZe9PHjx4YrpDtGrCaMxpNfehgJ6dWMYw+/",
+	"c8QamTN9ZSS4BQ6cJrIWW9kKzsimkBhRA0nsG4hK4WvO39eX3UcBaSAx0owC6NqDrIPUb8iS8Wz2jmey",
+	"222Wk+8ZFBUaxwsntjFLIn/D4NRxYbQIF4imo+9GPplKcNYA5mT7nywXsWgR9+ZgZSptai/rc4UCxHzC",
+	"NEpvO38y0UehpRtmVxmnipuWhLUULoCE2UyUGCmedSboJmwyYImEzN+cQ0GLNd+Yo0YEezlsbU3bEnbV",
+	"pzTW/5kMqb6VCMWdx1IBYfavXm3Iwl7tb5/U0z+8Xm0ypPAh5CLlvchZtj9I1mQGef16mcevu4iNnYgr",
+	"LSzVRoZPAqBpoIkghGLo4o+n2wnB0zQtCTbXyzC07X0BYjOkaxCyEdXa7QxR2vbFEMy5MeUfpPOLGSPz",
+	"QHn3GWY0BLGip0zrAZay2qHlamY/gRt+YGN0qXev97k20OLF+SDfz9eSiGtDovKVU9eRCcqxSFQjjjRz",
+	"cL92TNm8yeQ6222337xt6rjcl5silAGmH5jy94e4+s4I91GiveQN+lmg/eAemGOaXDquuNQPZ6oec764",
+	"dYq1kSgBR4GHNwCLZzXhWWMCbRNZvYF0oc/tCNw2Nh7t5Nr2OEKSZkr6E2NEYet/G2JXwiT8dkzvL3RG",
+	"jpjSgnalKo7xabRX0GSHrHASqSY5hn8pgb4EC5wABm4MyQCI9UehctQuURYaEXUPj/qnB/uHJ4cH78/L",
+	"02JPYS9XY5U/DopJd9k3S1LXrC2Wy/l1LS5z4UY/juj7QeCDftPbZ1Tmpf29HWSQQTAPReCCJeTJ6Q1T",
+	"r/T3N+pRil2rzbGaxHniKeablWpIWjQCnje4mqZ0xJr3jSAQycIoFGMp8bChF0EjzkLy9vz4CIZ38c2Y",
+	"sgBnQ3oVBYI3o0Cs2q/X+NjNWxZN6IhtXjfg6dyuaf2XqlqnNog4hRzmG/exS7bb19ttAjPMJ77t02DM",
+	"GvuCq0TEN2W/wcPmWYSaxtHuF87BVAEG+d7T2VaPGY3VeNUuv8UnHlC/NyNU9lZJriLTCRdwXamiAyqt",
+	"5dr8DkK0TOsdRCuUHGQND7NZAgYXHUSx/uGKI9gEjryyYE0/EcEI00QMGKn75rc+kYoupIEPMrOAZzY6",
+	"pN1qOTZzYfdkGv60pf+XbGGbDdEQvNlcZJUN0ofYR49b1DHIO4u4VJrbkYQFDDAPwBECD9jv5BOD7yN7",
+	"vO4HgnMWQPjUg0ywWEjwL09AR+diTup+yBC32kcFIdAXBucmhkOvx6UgkbKNi8xyTF+zeOEBEppSMSMy",
+	"FnOoehMJSWZcIrQiEbzHz347ipTeSS448zea5Glrm/i5ih30qp0ylSwakJ/nOALL9II3TJ3ag3rY5sl2",
+	"kJKLo79cfD9Xo5xa5FjM4tASDVEJ1cpe+SWJ+FWkjMcXm1TdpMVioxpXczWOtFQLgvwk/V6tDho98RZO",
+	"YLg6WYQcf1hSDrbhRFxSF9Geg1vhGSR/A5zf4yIh1juF2VUkh51hXW5QAikwoM/M4rROCh4xCPDHgo8g",
+	"noW+PPNMImJGAth79Ju6G6G/3Et/0eNWVYRJvHCq5EpBM+BkDtOzeiADtzjMN8qy+uCYOFXSKxe/+CQi",
+	"6AmRBk/SZoV613/C8v+AmZy/CqgizZ8zWumcZExryUjPxbBuTuaEAPhmpJVFOWXBCuZ3zuJYIpAbxKAR",
+	"/iFJWTDNGBHG5AyIKFVamEJOuO1TBMTp5kwwmS7NOtn0D7TaYDoUd7Ip+j1ez3IxvGKaBDFJn1oDR/Sn",
+	"LLHD5Zg9PqEL6AaZ9+V5xZQ44+8zE8Ms1XHEFfBCG93B/ingMXAQjLoFN2G2NxjHBPeELXe3tesGL8vm",
+	"iInEDr0BKgqw6g5MEri6i60ecbv1ygRs9CsQqzKVjvUCILtmw1mpvdXjPAP6CsrRRlOvZYHARyzW30Y8",
+	"iGchZhnj4jK+g0FRKKRgEN4wOEU97n/u1XCKvVqHDGks2RcTF0yBlQD+PWFXjMZmGz9CyZl9uWRMdsrC",
+	"3/ANBvkNSJmWeDlvkel8XUfozYAmyQKwnJQkNnCOjW9SR1QaVpKpoQCxdC3KcoFgd1yjI+xBDyqLTfhE",
+	"5n9gHUMfTg5Ou+cfTjGP7gyzj7DfJ8TyACXP3zCQoxiEIGfghiLBTCoxMVAT+XuJGSQ9HjOaaE5iTo8O",
+	"oAocc1VMnkFpQ5zD9MLdLpr0lfGfbNhvJ38Lc1gdHErzFLAy/Gd06JvDBN8+ypMdeMrNIL/q2e5ue8MV",
+	"rpiJWBG0cYWUK12RUa/IVyyRN1V5YQaMxelCbQRljxuNnnExG40hfwBV8ViMCN75BcSNSTeTsllTf4NN",
+	"6DBxMYcm/R2XsedltknbMQaR7SsIZkalOHcStGw+GJRfGJSPPMcm9QoZXxDre5n1dJOHH5a/KlPQzUzM",
+	"svDsLg2Ax7N4aGAH3VQbJxduA/YfYBp7nCoyETJNDFrKFNszb7fCpUkurP2WWmuOwWSnYmSZybNot1pQ",
+	"kwjfGnzCKGSTqVDYDrskzqDf86jMXQ8Z3NGyquC8Dgkj6gw1mCxaTfrJjn8QdlzDvMBKBo20WmDOrdaL",
+	"lcx5KViyzLczbmQY9pRxOo2aVl+o8l2fTVnw69mH91/rh6NhGKEBcZLoQVSk34OwmCZgICA1ukr7+DBl",
+	"XLOrUASzib7oDxB2KY5hW0+WO9TsFi4oRpJWbeGf3eOj222hfet/wBaaxZdtYc6Gr9rDo0iqD7knbwsO",
+	"chRNIs3vbnxwf5ZIkdSWoGMeyum1CvM8tzkVHi8SccJoMPaIiEMmFVaWPKo0eGx/0fLWOGpb1oHkDp6i",
+	"LT27Ks0V1TatKRa0nN8uPpx3+x9O33TfH/7VPT/88P7ML0ywvtN60eP+PzOhaJ9dB+A38cmALQQPS1Mj",
+	"sH4o5x59sHLDwkC3Uli2vpkr+Kev9wf09WZlce5R7uVvMLZHNg6mXO3+LS7yknRJqxxWieqlC/edxD0e",
+	"mdhvCTjx2FT0gReiQvcrAG6lWXxIRhZyR79xWXJ80DSMzlqoawN+2p8MaYdoluoD2rUkcXTJDITrE0l6",
+	"lvH2uJqLhu1Gnau9BL+ycWYb1B4bo8wQME0EtQASY4vusOgZExZEQiaU01FJ/ZwJzOr7MxlSpxwZQrBw",
+	"SYmaJdj3QOmpQFXSmF6x3ByqEWoupuHjiLvlgX6QyOdPkJofUNydMiiYW7pQ0NgXKA0qbUynClstVIcb",
+	"JTe+ItZZUd43jRr6rt9kaHVPDt/pxx7cyirv52BqHqWDyGXQGQqNEQbt4S59zhrP6c5WYyd4+rTxItzZ",
+	"brSHTwc7wdbwBdtqVeHk4vv6g0UOgTDNZZzNorB2M6DofTIE3PRV9qDeE49wNv82dt4jMIVv4LFbcscV",
+	"fXh/r7I9n0jrQpekjkFxNWZRYtqq3ekOV3rvEkbDr1JQVlm2NADAqfog6/4oklwY11ZxZhLd5IGtzNvq",
+	"QlDEIsXkISow3SCLSphsBdxHMVOxSYSkiuTrRSXxMV4g+1T5Tpk69ANgUF5KVb5Wt1CWbi4USVggEhNp",
+	"gl+JBLIrUwbhr7bP8do+qHGOQ3wjsxwH/xip8RmQ9ArmlPU/QOr3iBzrLQc2LnjA/uN0mJ82/n0w1XKn",
+	"QJaGlFEU5H4CTWlyupN+tEZkZLXy5Aa575URvxYJ2lKYf0PDScQl9DSjDqCPE1Xe6KR4fZgxY/KNuNOf",
+	"N59UB7lALm+zObyIwTGErFlQrwjt8SzjlcRsqMo72/8CqU1+ddg10ydfLvaRwT4YYKAeLzfSNzLucCbh",
+	"vpjxUob5Vsy1sb1AxWHOkjTs/tPM+5/A8UyQ1721yzl+NGf6fCNm9xnRc74gu4qZYstWY+Ge19atis6n",
+	"5fy0Zb4NEVaI3QegN2+V272Kdu7bwF6hv/6kwEemwCU/vjUMjSmdKX7fjx19s3PrHVuk/fXWZa+biYjj",
+	"O6uU689pVV8UzuaYwGjA9UQMtVNPJInpgMVeCnTHw5wVrZ/Tv7tkbCp7fC4SyMrTyqQvrlgS02nfYCj5",
+	"GdxcC/IGnaxMk8i/4WE8I5I9btqfWSdCBCkPMZR0BawDf2BafpoWl2UR2gL9Hje/MW+4uQLrVMTxQxv2",
+	"eowls/57MOMtEfw05X+a8nfSKaYxDSqVCg+YhAW2NwwmxXhEXvHIiq5FPKwsG++abJ+nmHWMkmlKAaa0",
+	"yxc25jqhC6wvUmM2aZaVNHfToR5SyTGDrIojlMC2Sr22RD26Fv6dJxqcOxizcsmf8kQWfdcyBcl89OSD",
+	"WQnpVrRCLa0oQ1krAc/ZgReFwqrIMP44kgq8/aS66mBjL00/0HdbZUWIgEpUhAxtktN8NZe0Ne1TU93o",
+	"wvouehwr10ndgi64C0mrJwxYk0/8fejc29Qb9arck39WvJkPUGy9dCkfzxX1gzGEnw6p+8k7QDFcwrEy",
+	"dmbSDCAz6f5zDRy0iZXpBofOcz90Vne2kFVXbco4VIc52/MzpP+Q2eFQi7y05ynxZ5GWjUcX2eXh+HhO",
+	"FzIF42m32lnmP5QPDkS48FIsAkD6QfgRi78CaPdZ44lOEUYB0A240O+B2A7Y4FYANA3cFYIB5vv1xRG/",
+	"TGu5D9//fnh+0L84PfK9TMoTqURi8eepJGdvu432012vx00v7tyPAWTeNMOCRAOA9zCF7YMFQVlvsgoB",
+	"R0DPZ8RZSEzbK9Oj1SLPGIVnGekGOqcY2MIpW6q9dIELzdw+nL7xEZ9mChBMVxG0Myh79OLs4NTf8MhO",
+	"+4VJ6d9Lc7mm8SwlQK1IZRRIE5aB6+drCY4Pjl8enJ4BnvoLUiwb0FpMxmwQq3AkmMTSV2h/aHuOYHpG",
+	"wiRT0stB8MkNTSMhMdCNFuy+RGDAO2AK5bXzemOOYbUPpD3hELeK5D0OaOS5xfwx3Qo04YLPZE4XP/0j",
+	"P5Fqq4UUkjSRYsKgl8LCZlItSaU9ZIbmc2RD5KHyQ12++Tn7Y734XwGyap0AYDbEE4nSJQPcgqz4n8rQ",
+	"19oBpph4WQW6Jw2o/YCBlIyiboqnGGlb6cM7NtJYqxd5xSKnG2nxjhrEzRfEKC4JIFFwQbDdhVZFtOXc",
+	"46CYGC0roJwgOI0aJ2I2WvbAaD0Muvmmalt5H1+pzFJ+bFsJF7HKTjIn+g3LWn9ES2eSEscjWjI338vN",
+	"zzPJkmUxUrR8LKhHmtC25KVUKWlkDRttZ+6KzDQEebTIYJkZlL1JMgBwpIhzhmCohmF6FmMNTC+VUC4p",
+	"YCWV57tNxFWmCxd2M61bwIL9sqqEwgJypQkmblqo9x8IETPKS0sTKoSuWTRYfXq+4f94VfXxpbLe96xc",
+	"r0zro/nIUszoFfve5POFZMnq2seM3ircMEORAIwBBlc4mxtkVSxPBGjVHqdZeuRtriOW+j2oaeoO8Y1S",
+	"Tc36VorRn8bo/4jaetO+J7txcJfuTc9fIectcORNhYVn9rnHqCzMCgU1gbb+3+7OcCtoVxQEsms8hz7U",
+	"/WVXb0KvjxgfqXGt03761KtNIm7/3nrc+kCzd6uU5ji6Yk5jGXsqPwMM31vN4PIZ3VN+Y9on9utqBde4",
+	"6pufs26F62WHn6XdrtdTVHPAvT9TxL9livgywZbVF91T5la+1/ED6q+GIFOKhzhJw7buqk4IK7bimdIR",
+	"I3UuiBUihEqMuCC0R5oPo8YYeopGWgqjyakvqnQCaCk89cXpERkmdAQganX//4Ovf2k2m75nS2TRcBWA",
+	"oZpcscTEq4RUEiJmNm6o9eq0I5kSPe4mBtkvcPl+04aiTg/ODs4hvkemIuIKJ2nigqrHF2IG9Wq4/IhL",
+	"xWhY2c1DMnViBjrBpkUP2KPpQboysXQLG7BTuG44Q70pLAQPtoQe/+Vgd2tpSY+nIn1jZSWFsfsO1JRv",
+	"4bpL1w9aW4kekH50N8A6B7/Y1t2X1lpgVWexwTzBhvGUY8ZdFYSw4MxmDED6PzZbMQ0NMdJez2foOYr2",
+	"hpfiAgiOp05mkqUg+emFg17kMVWA9R7HZAZmt9uQT/M9fdNCqih0NAL0aP0pTktBlptU0MfbriDtYjPj",
+	"aRe/XEdEfAs8BVzWgcq3a2ySAxqMlx2VmgukSIFp63zIGnh1cHTwpnt+8Kr/7uBPPz15Us/yB1ZADryy",
+	"c3DVqfv3bBSH+UboA7mm2eWt5Jx+3LbzfSaIZ/IH8H78jKw/NAZzXunN16BNGc9A6NNahLy9Zhtd3I47",
+	"r6PcunrBLU2qn/bUdxJeh054wzw2793keXtVkWzled+72lbdRxLbF/8MwxaLWO/l9O8Qgy2asKWsZDNh",
+	"nM1vX13qvrxKzdynMWyKVhadbkum3U6mRmaYT8P8c4VUzFJttDzYytn8218J2NrMLfKToz6yh+rgWjEe",
+	"OgLc0GEUxozE0ZCpaMI8MptqDT5SktCBFPFMZV8+jEzX1B/xoaj0IuU6bNrJu6ZWh/hyNjDpCwiu5ut/",
+	"p0hrKcpa2psWAUNMHhE8VOGPgcitnt0DXpx0jCr7P6bRRDZ/KJtdK4uHr8g+tt41S1hiaUVV8eZ2HSnJ",
+	"rChD5cRprxaywWw0ggS2KGyS9waYL4Xryxv38GYICfg9jiBQCNpravqyuHpFozYimTLpciEZ07CXGszo",
+	"AENLesCGImEWvhP601j7vk7zMIDwpH2LaQqPNjckomNJALQcxlQIbIScAsYALAAu7oYmSFCza3LxiEhC",
+	"6FFugHX0JeGzid5UBm4OyIVvknqXL/IN7CYU+zrlthIADGgsBYmZ8Y5CKyWoArbt8XCf8Rigxx34XCfM",
+	"b26UJfgJcTmbXsiV+UM1GtL/a/5qBmJSFdE0Tfbzxnop2ql91Al2brdbjxve1IvG5VcxjB/Clv/+5esq",
+	"afo6AlkK1yMK07x0h5dBBkFZX7jsYiA3wwrcBv7+dqGUW8RFQB6mAQ8liBvZMEXAaUTj94PTw9d/loc0",
+	"oHfZbUIav8PLD/SPf9iABhxOI8eEbxfUuEF30wNiUTd8O0viWqe2CdaEeVORIN5CM36v0EofSr0j6fQt",
+	"SrkczGQZR/osGvHZ1COxGEXcs10H4W9sEIjF48EsSTQZIWtJXwryevmlFVELbf5PWUJCdhUFDPW15QC/",
+	"8/pUzVwe4qQgwKVB3bHQNlYGJ9BebhAzd9YW3Xv5tQfGa+8aYkNsvjgWiWrE0RULc9qn8174u2Ed/2Wg",
+	"3W6w1zMAyGkCd3qEK/ckHzAu2RgbvoTYm2c0jhzpQuzTPoaTbbq5tYG40gLyxnNFeibsSl8r5w34Qdn6",
+	"jV5GYpBf7m+QXZb8RN8R0m62YNYFtZLx0LCneuT2Z/XMseO/rYWx4e5iBeXq69CwJZOoS2VBmkRcRSHg",
+	"zufn4ZE3Qoxi5pHjKEiEFEPlke50qj/BRhUbXnqTzOsiJq38wD7Y2dzSccrm5zankKR+/uH8xIPDTKkn",
+	"PRe8FfY4SSBCJvVErE5NYnbFYpkjh1jTtXkd8JZG5FL4ZEhrX/7+8v8PAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

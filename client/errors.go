@@ -116,6 +116,12 @@ const (
 	// ErrOrgMFARequired: the organization requires a second factor of its
 	// members, and the caller has none.
 	ErrOrgMFARequired Code = "org_mfa_required"
+	// ErrIdentityNotLinked: a provider sign-in's email belongs to an
+	// account, but the provider or the account did not verify it; sign in
+	// to the account and link the provider.
+	ErrIdentityNotLinked Code = "identity_not_linked"
+	// ErrLastIdentity: unlinking would leave the user no way to sign in.
+	ErrLastIdentity Code = "last_identity"
 )
 
 // ErrSessionEnded is returned when the session has ended: Latch refused to

@@ -46,6 +46,8 @@ var statuses = map[domain.Code]int{
 	domain.CodeMFAVerificationFailed:   http.StatusBadRequest,
 	domain.CodeMFALocked:               http.StatusForbidden,
 	domain.CodeOrgMFARequired:          http.StatusForbidden,
+	domain.CodeIdentityNotLinked:       http.StatusConflict,
+	domain.CodeLastIdentity:            http.StatusConflict,
 }
 
 // statusError overrides the status of a code for one operation, for the few

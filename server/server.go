@@ -30,6 +30,9 @@ type Server struct {
 	orgs     *service.Orgs
 	recovery *service.Recovery
 	events   *service.Events
+	// federation is sign-in with other identity providers; nil answers
+	// its operations 404 (the list is empty).
+	federation *service.Federation
 }
 
 // Spec is the API description the server publishes.

@@ -138,13 +138,17 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if err != nil {
 		return nil, err
 	}
+	fed, err := newFederation(c, sh, st)
+	if err != nil {
+		return nil, err
+	}
 	orgs := service.NewOrgs(sh, st)
 	apiKeys := service.NewAPIKeys(sh, st, orgs)
 	h, err := server.NewHandler(server.Config{
 		Version: Version(), MaxBodyBytes: c.MaxBodyBytes, CORSOrigins: c.CORSOrigins, TrustedProxies: c.TrustedProxies,
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
 	}, server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
-		Events: service.NewEvents(st), MFA: mfa}, log, latch.SpecYAML())
+		Events: service.NewEvents(st), MFA: mfa, Federation: fed}, log, latch.SpecYAML())
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,12 @@ const (
 	// CodeOrgMFARequired refuses a member without a verified second factor
 	// what an organization that requires one reserves to members who have.
 	CodeOrgMFARequired Code = "org_mfa_required"
+	// CodeIdentityNotLinked refuses a provider sign-in whose email belongs
+	// to an account when the provider or the account did not verify it:
+	// the user signs in to the account and links the provider.
+	CodeIdentityNotLinked Code = "identity_not_linked"
+	// CodeLastIdentity refuses to unlink a user's last way to sign in.
+	CodeLastIdentity Code = "last_identity"
 )
 
 // Error is an error with a stable code and a message that is safe to show to
