@@ -28,6 +28,12 @@ node_modules/.installed: package.json package-lock.json
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(NPM) ci --no-audit --no-fund
 	@touch $@
 
+# interop/'s own pinned packages: oidc-provider (the real OpenID provider of
+# the provider sign-in tests in server/providers_test.go), openid-client, jose.
+interop/node_modules/.installed: interop/package.json interop/package-lock.json
+	cd interop && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
 ## generate-postman: regenerate the Postman collections and environment from openapi.yaml
 generate-postman: node_modules/.installed
 	$(NODE) tools/generate-postman.mjs

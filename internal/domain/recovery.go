@@ -141,13 +141,17 @@ const (
 	// PruneMFAFactors are factors whose enrolment was never confirmed.
 	// (Used TOTP steps need no pruning: a factor keeps its last ten.)
 	PruneMFAFactors = "mfa_factors"
+	// PruneProviderFlows and PruneProviderCodes are provider sign-ins and
+	// one-time codes that expired unanswered or unexchanged.
+	PruneProviderFlows = "provider_flows"
+	PruneProviderCodes = "provider_codes"
 )
 
 // PruneKinds returns the kinds in the order they are pruned: refresh tokens
 // before the sessions that own them.
 func PruneKinds() []string {
 	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits,
-		PruneMFAChallenges, PruneMFAFactors}
+		PruneMFAChallenges, PruneMFAFactors, PruneProviderFlows, PruneProviderCodes}
 }
 
 // MailData is what a queued mail's template is rendered with. It is stored

@@ -30,6 +30,8 @@ var pruneCandidates = map[string]string{
 	domain.PruneRateLimits:    `SELECT key FROM rate_limits WHERE tat < ? LIMIT ?`,
 	domain.PruneMFAChallenges: `SELECT challenge_hash FROM mfa_challenges WHERE expires_at < ? LIMIT ?`,
 	domain.PruneMFAFactors:    `SELECT id FROM mfa_factors WHERE verified_at IS NULL AND created_at < ? LIMIT ?`,
+	domain.PruneProviderFlows: `SELECT state_hash FROM provider_flows WHERE expires_at < ? LIMIT ?`,
+	domain.PruneProviderCodes: `SELECT code_hash FROM provider_codes WHERE expires_at < ? LIMIT ?`,
 }
 
 // pruneTables names each kind's table and its key column.
@@ -42,6 +44,8 @@ var pruneTables = map[string]struct{ table, key string }{
 	domain.PruneRateLimits:     {"rate_limits", "key"},
 	domain.PruneMFAChallenges:  {"mfa_challenges", "challenge_hash"},
 	domain.PruneMFAFactors:     {"mfa_factors", "id"},
+	domain.PruneProviderFlows:  {"provider_flows", "state_hash"},
+	domain.PruneProviderCodes:  {"provider_codes", "code_hash"},
 }
 
 // Prune deletes at most limit rows of the kind that ended before before, in
