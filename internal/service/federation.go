@@ -408,13 +408,18 @@ func (f *Federation) ExchangeCode(ctx context.Context, code, verifier, redirectU
 	if err := f.sessions.checkVerified(u); err != nil {
 		return nil, err
 	}
-	return f.sessions.open(ctx, u, nil, meta, domain.EventLoginSucceeded, func(s *domain.Session) {
+	t, err := f.sessions.open(ctx, u, nil, meta, "", func(s *domain.Session) {
 		s.AAL, s.AMR = c.AAL, c.AMR
 		if c.AAL == domain.AAL2 {
 			// The provider proved a second factor now.
 			s.MFAAt = &s.CreatedAt
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
+	f.events.record(ctx, domain.EventLoginSucceeded, meta, &u.ID, &t.Session.ID, nil, map[string]any{"method": "provider", "provider": c.Provider})
+	return t, nil
 }
 
 // Link starts linking a provider to the signed-in user: it stores a link
