@@ -223,6 +223,8 @@ const (
 	EventTypeApiKeyRevoked            EventType = "api_key_revoked"
 	EventTypeApiKeyRolled             EventType = "api_key_rolled"
 	EventTypeEmailVerified            EventType = "email_verified"
+	EventTypeIdentityLinked           EventType = "identity_linked"
+	EventTypeIdentityUnlinked         EventType = "identity_unlinked"
 	EventTypeInvitationAccepted       EventType = "invitation_accepted"
 	EventTypeLoginFailed              EventType = "login_failed"
 	EventTypeLoginSucceeded           EventType = "login_succeeded"
@@ -253,6 +255,10 @@ func (e EventType) Valid() bool {
 	case EventTypeApiKeyRolled:
 		return true
 	case EventTypeEmailVerified:
+		return true
+	case EventTypeIdentityLinked:
+		return true
+	case EventTypeIdentityUnlinked:
 		return true
 	case EventTypeInvitationAccepted:
 		return true
@@ -3055,8 +3061,9 @@ type ClientInterface interface {
 	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 	// provider is trusted for MFA and proved it). A wrong, used or
-	// expired code, or a verifier that does not match, is 400
-	// `invalid_grant` (the code is spent either way).
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3108,8 +3115,9 @@ type ClientInterface interface {
 	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 	// provider is trusted for MFA and proved it). A wrong, used or
-	// expired code, or a verifier that does not match, is 400
-	// `invalid_grant` (the code is spent either way).
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3161,8 +3169,9 @@ type ClientInterface interface {
 	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 	// provider is trusted for MFA and proved it). A wrong, used or
-	// expired code, or a verifier that does not match, is 400
-	// `invalid_grant` (the code is spent either way).
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -4879,8 +4888,9 @@ func (c *Client) Signup(ctx context.Context, body SignupJSONRequestBody, reqEdit
 // (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 // session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 // provider is trusted for MFA and proved it). A wrong, used or
-// expired code, or a verifier that does not match, is 400
-// `invalid_grant` (the code is spent either way).
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4942,8 +4952,9 @@ func (c *Client) ExchangeTokenWithBody(ctx context.Context, contentType string, 
 // (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 // session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 // provider is trusted for MFA and proved it). A wrong, used or
-// expired code, or a verifier that does not match, is 400
-// `invalid_grant` (the code is spent either way).
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5005,8 +5016,9 @@ func (c *Client) ExchangeToken(ctx context.Context, body ExchangeTokenJSONReques
 // (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 // session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 // provider is trusted for MFA and proved it). A wrong, used or
-// expired code, or a verifier that does not match, is 400
-// `invalid_grant` (the code is spent either way).
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -10265,8 +10277,9 @@ type ClientWithResponsesInterface interface {
 	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 	// provider is trusted for MFA and proved it). A wrong, used or
-	// expired code, or a verifier that does not match, is 400
-	// `invalid_grant` (the code is spent either way).
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10318,8 +10331,9 @@ type ClientWithResponsesInterface interface {
 	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 	// provider is trusted for MFA and proved it). A wrong, used or
-	// expired code, or a verifier that does not match, is 400
-	// `invalid_grant` (the code is spent either way).
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10371,8 +10385,9 @@ type ClientWithResponsesInterface interface {
 	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 	// provider is trusted for MFA and proved it). A wrong, used or
-	// expired code, or a verifier that does not match, is 400
-	// `invalid_grant` (the code is spent either way).
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -18952,8 +18967,9 @@ func (c *ClientWithResponses) SignupWithResponse(ctx context.Context, body Signu
 // (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 // session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 // provider is trusted for MFA and proved it). A wrong, used or
-// expired code, or a verifier that does not match, is 400
-// `invalid_grant` (the code is spent either way).
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19011,8 +19027,9 @@ func (c *ClientWithResponses) ExchangeTokenWithBodyWithResponse(ctx context.Cont
 // (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 // session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 // provider is trusted for MFA and proved it). A wrong, used or
-// expired code, or a verifier that does not match, is 400
-// `invalid_grant` (the code is spent either way).
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19070,8 +19087,9 @@ func (c *ClientWithResponses) ExchangeTokenWithResponse(ctx context.Context, bod
 // (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
 // session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
 // provider is trusted for MFA and proved it). A wrong, used or
-// expired code, or a verifier that does not match, is 400
-// `invalid_grant` (the code is spent either way).
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -392,8 +392,9 @@ export interface paths {
          *     (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
          *     session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
          *     provider is trusted for MFA and proved it). A wrong, used or
-         *     expired code, or a verifier that does not match, is 400
-         *     `invalid_grant` (the code is spent either way).
+         *     expired code, or a verifier that does not match, is
+         *     `invalid_grant` (401, as a refused refresh; the code is spent
+         *     either way).
          */
         post: operations["exchangeToken"];
         delete?: never;
@@ -2109,7 +2110,7 @@ export interface components {
             /** Format: uuid */
             id: string;
             /** @enum {string} */
-            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated" | "mfa_locked";
+            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated" | "mfa_locked" | "identity_linked" | "identity_unlinked";
             /** Format: date-time */
             created_at: string;
             /** Format: uuid */
@@ -2342,7 +2343,7 @@ export interface components {
              */
             redirect_to: string;
         };
-        LinkProviderResponse: {
+        ProviderLink: {
             /**
              * @description Latch's authorize URL with the link token; send the browser there.
              * @example https://auth.example.com/auth/providers/google/authorize?link_token=3nq6lX6CzG6h8mM9uT3xU0l0bq4gUqjX5FhCz0yD5Ck&redirect_to=https%3A%2F%2Fapp.example.com%2Fsettings%2Fidentities
@@ -3861,7 +3862,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["LinkProviderResponse"];
+                    "application/json": components["schemas"]["ProviderLink"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -293,10 +293,10 @@ class API:
         status, data = self._send('POST', '/organizations/{org_id}/invitations', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
         return m.Accepted.from_dict(data)
 
-    def link_provider(self, provider: str, body: m.LinkProviderRequest) -> m.LinkProviderResponse:
+    def link_provider(self, provider: str, body: m.LinkProviderRequest) -> m.ProviderLink:
         """Start linking a provider to the signed-in user. POST /auth/providers/{provider}/link."""
         status, data = self._send('POST', '/auth/providers/{provider}/link', {'provider': provider}, {}, body.to_dict(), 'bearer')
-        return m.LinkProviderResponse.from_dict(data)
+        return m.ProviderLink.from_dict(data)
 
     def list_api_keys(self, *, limit: int | None = None, cursor: str | None = None) -> m.APIKeyList:
         """The caller's personal API keys (never their secrets). GET /api-keys."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ProviderKind', 'Provider', 'ProviderList', 'ProviderCallbackForm', 'LinkProviderRequest', 'LinkProviderResponse', 'IdentityKind', 'Identity', 'IdentityList', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest']
+__all__ = ['ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ProviderKind', 'Provider', 'ProviderList', 'ProviderCallbackForm', 'LinkProviderRequest', 'ProviderLink', 'IdentityKind', 'Identity', 'IdentityList', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest']
 
 
 ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed', 'mfa_locked', 'org_mfa_required', 'identity_not_linked', 'last_identity']
@@ -1404,7 +1404,7 @@ class Event:
     """Event (openapi.yaml)."""
 
     id: str
-    type: Literal['signup', 'login_succeeded', 'login_failed', 'refresh_reuse_detected', 'logout', 'session_revoked', 'password_changed', 'password_reset_requested', 'password_reset_completed', 'email_verified', 'api_key_created', 'api_key_rolled', 'api_key_revoked', 'rate_limited', 'member_invited', 'invitation_accepted', 'mfa_factor_added', 'mfa_factor_removed', 'mfa_verified', 'mfa_verification_failed', 'recovery_codes_regenerated', 'mfa_locked']
+    type: Literal['signup', 'login_succeeded', 'login_failed', 'refresh_reuse_detected', 'logout', 'session_revoked', 'password_changed', 'password_reset_requested', 'password_reset_completed', 'email_verified', 'api_key_created', 'api_key_rolled', 'api_key_revoked', 'rate_limited', 'member_invited', 'invitation_accepted', 'mfa_factor_added', 'mfa_factor_removed', 'mfa_verified', 'mfa_verification_failed', 'recovery_codes_regenerated', 'mfa_locked', 'identity_linked', 'identity_unlinked']
     created_at: str
     session_id: str | None = None
     key_id: str | None = None
@@ -1945,8 +1945,8 @@ class LinkProviderRequest:
 
 
 @dataclass
-class LinkProviderResponse:
-    """LinkProviderResponse (openapi.yaml)."""
+class ProviderLink:
+    """ProviderLink (openapi.yaml)."""
 
     url: str
     expires_at: str
@@ -1954,7 +1954,7 @@ class LinkProviderResponse:
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> LinkProviderResponse:
+    def from_dict(cls, d: Mapping[str, Any]) -> ProviderLink:
         known = {'url', 'expires_at'}
         return cls(
             url=d['url'],
