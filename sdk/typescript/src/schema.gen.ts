@@ -3728,9 +3728,15 @@ export interface operations {
                 provider: components["parameters"]["ProviderId"];
             };
             cookie?: {
-                /** @description This browser's flow cookie from an earlier sign-in, reused so that parallel sign-ins in one browser all work. */
+                /**
+                 * @description This browser's flow cookie from an earlier sign-in, reused so that parallel sign-ins in one browser all work.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
                 "__Host-latch_flow"?: string;
-                /** @description The flow cookie's name when Latch is served over http on a loopback address. */
+                /**
+                 * @description The flow cookie's name when Latch is served over http on a loopback address.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
                 latch_flow?: string;
             };
         };
@@ -3755,15 +3761,30 @@ export interface operations {
     providerCallback: {
         parameters: {
             query?: {
-                /** @description The provider's authorization code. */
+                /**
+                 * @description The provider's authorization code.
+                 * @example SplxlOBeZQQYbYS6WxSbIA
+                 */
                 code?: string;
-                /** @description Latch's state. */
+                /**
+                 * @description Latch's state.
+                 * @example 8Tq0Lr5iXk7mJH3V2sZb1nQy6wAoPcEu9fGdRtYhKjM
+                 */
                 state?: string;
-                /** @description RFC 9207 issuer identification. */
+                /**
+                 * @description RFC 9207 issuer identification.
+                 * @example https://accounts.google.com
+                 */
                 iss?: string;
-                /** @description The provider's error code. */
+                /**
+                 * @description The provider's error code.
+                 * @example access_denied
+                 */
                 error?: string;
-                /** @description The provider's error text. */
+                /**
+                 * @description The provider's error text.
+                 * @example the user cancelled
+                 */
                 error_description?: string;
             };
             header?: never;
@@ -3775,9 +3796,15 @@ export interface operations {
                 provider: components["parameters"]["ProviderId"];
             };
             cookie?: {
-                /** @description The flow cookie. */
+                /**
+                 * @description The flow cookie.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
                 "__Host-latch_flow"?: string;
-                /** @description The flow cookie over http on a loopback address. */
+                /**
+                 * @description The flow cookie over http on a loopback address.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
                 latch_flow?: string;
             };
         };
@@ -3809,9 +3836,15 @@ export interface operations {
                 provider: components["parameters"]["ProviderId"];
             };
             cookie?: {
-                /** @description The flow cookie. */
+                /**
+                 * @description The flow cookie.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
                 "__Host-latch_flow"?: string;
-                /** @description The flow cookie over http on a loopback address. */
+                /**
+                 * @description The flow cookie over http on a loopback address.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
                 latch_flow?: string;
             };
         };
