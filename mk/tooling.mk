@@ -63,7 +63,7 @@ test-browser-mfa: node_modules/.installed
 
 ## test-browser-idp: provider sign-in in headless Chromium against oidc-provider (app -> Latch -> provider login -> app -> tokens), screenshot to .ci/out/idp.png
 .PHONY: test-browser-idp
-test-browser-idp: node_modules/.installed interop/node_modules/.installed
+test-browser-idp: node_modules/.installed interop/node_modules/.installed sdk/typescript/node_modules/.installed
 	BIN=$(BIN) GO=$(GO) tools/test-browser-idp.sh
 
 ## test-interop: unmodified OAuth/OIDC clients and a typed program against a fresh latchd (interop/ has its own lockfile)

@@ -3,12 +3,13 @@
 // (make test-browser-idp; tools/test-browser-idp.sh starts latchd and the
 // provider first).
 //
-// It serves a small test application on http://localhost:--listen: its
-// page "/" makes a PKCE verifier (kept in sessionStorage) and sends the
-// browser to Latch's GET /auth/providers/op/authorize; its "/callback"
-// exchanges the returned code at POST /auth/token (a cross-origin fetch:
-// latchd runs with this origin in LATCH_CORS_ORIGINS) and shows the
-// answer. Headless Chromium (Debian's, driven by playwright-core) clicks
+// It serves a small test application on http://localhost:--listen that
+// uses the TypeScript SDK as built (sdk/typescript/dist): its page "/"
+// calls signInWithProvider('op'), which keeps a PKCE verifier in
+// sessionStorage and sends the browser to Latch's GET
+// /auth/providers/op/authorize; its "/callback" calls
+// exchangeCodeForSession(), a cross-origin POST /auth/token (latchd runs
+// with this origin in LATCH_CORS_ORIGINS), and shows the answer. Headless Chromium (Debian's, driven by playwright-core) clicks
 // the sign-in button, fills oidc-provider's own login page and confirms
 // its consent page, and this script checks that the browser came back to
 // the application with a code, that the exchange gave an aal1 session of
@@ -20,9 +21,10 @@
 // Exits 0 when every check passes, 1 otherwise.
 
 import { createServer } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 
@@ -41,55 +43,66 @@ const latch = opts['latchd-url'];
 const port = Number(opts.listen);
 const origin = `http://localhost:${port}`;
 
-const page = (body) => `<!doctype html><html><head><meta charset="utf-8"><title>Test app</title>
+const sdkDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'sdk', 'typescript');
+
+// The application's pages use the TypeScript SDK as built (sdk/typescript/dist),
+// with openapi-fetch from the SDK's node_modules through an import map.
+const page = (body, script) => `<!doctype html><html><head><meta charset="utf-8"><title>Test app</title>
+<script type="importmap">{"imports":{"openapi-fetch":"/node_modules/openapi-fetch/dist/index.mjs"}}</script>
 <style>body{font:15px system-ui;margin:2em}pre{background:#f4f4f4;padding:1em;white-space:pre-wrap;word-break:break-all}</style>
-</head><body><h1>Test application</h1>${body}<script>
-const LATCH = ${JSON.stringify(latch)};
-const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
-async function signIn() {
-  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
-  sessionStorage.setItem('pkce', verifier);
-  const challenge = b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
-  const q = new URLSearchParams({ redirect_to: location.origin + '/callback', code_challenge: challenge, code_challenge_method: 'S256' });
-  location.assign(LATCH + '/auth/providers/op/authorize?' + q);
-}
-async function exchange(code, verifier) {
-  const r = await fetch(LATCH + '/auth/token', { method: 'POST',
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier }) });
-  return { status: r.status, body: await r.json() };
-}
-async function finish() {
-  const q = new URLSearchParams(location.search);
-  const out = { code: !!q.get('code'), error: q.get('error') };
-  if (q.get('code')) {
-    const verifier = sessionStorage.getItem('pkce');
-    const first = await exchange(q.get('code'), verifier);
-    out.status = first.status;
-    out.user = first.body.user;
-    out.aal = first.body.aal;
-    out.hasRefresh = !!first.body.refresh_token;
-    if (first.body.access_token) {
-      const claims = JSON.parse(atob(first.body.access_token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
-      out.amr = claims.amr;
-      const me = await fetch(LATCH + '/auth/me', { headers: { Authorization: 'Bearer ' + first.body.access_token } });
-      out.me = (await me.json()).email;
-    }
-    out.replay = (await exchange(q.get('code'), verifier)).body.error;
-  }
-  document.getElementById('result').textContent = JSON.stringify(out, null, 2);
-  return out;
-}
-if (location.pathname === '/callback') finish();
+</head><body><h1>Test application</h1>${body}<script type="module">
+import { LatchClient, ProviderSignInError } from '/sdk/index.js';
+const latch = new LatchClient({ baseUrl: ${JSON.stringify(latch)}, storage: 'sessionStorage' });
+window.latch = latch;
+${script}
 </script></body></html>`;
+
+const signInScript = `document.getElementById('signin').onclick = () =>
+  latch.signInWithProvider('op', { redirectTo: location.origin + '/callback' });
+document.getElementById('signin').disabled = false;`;
+
+const callbackScript = `const out = {};
+try {
+  const code = new URLSearchParams(location.search).get('code');
+  out.code = !!code;
+  const r = await latch.exchangeCodeForSession();
+  out.user = r.tokens.user;
+  out.aal = r.tokens.aal;
+  out.mfa = r.mfa;
+  const t = await latch.tokens();
+  out.hasRefresh = !!(t && t.refreshToken);
+  out.amr = JSON.parse(atob(t.accessToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).amr;
+  out.me = (await latch.me()).email;
+  // The code is spent: a replay (even with a verifier) is refused.
+  const replay = await fetch(latch.baseUrl + '/auth/token', { method: 'POST',
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: 'x'.repeat(43) }) });
+  out.replay = (await replay.json()).error;
+} catch (e) {
+  out.error = e instanceof ProviderSignInError ? e.code : String(e);
+}
+document.getElementById('result').textContent = JSON.stringify(out, null, 2);`;
 
 const app = createServer((req, res) => {
   const path = new URL(req.url, origin).pathname;
-  res.setHeader('Content-Type', 'text/html; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
+  const file = path.startsWith('/sdk/') ? join(sdkDir, 'dist', path.slice(5))
+    : path === '/node_modules/openapi-fetch/dist/index.mjs' ? join(sdkDir, path) : null;
+  if (file && !file.includes('..')) {
+    try {
+      const body = readFileSync(file);
+      res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end('not found');
+    }
+    return;
+  }
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
   if (path === '/') {
-    res.end(page('<button id="signin" onclick="signIn()">Sign in with Test OP</button>'));
+    res.end(page('<button id="signin" disabled>Sign in with Test OP</button>', signInScript));
   } else if (path === '/callback') {
-    res.end(page('<p>Signed in:</p><pre id="result">exchanging the code...</pre>'));
+    res.end(page('<p>Signed in:</p><pre id="result">exchanging the code...</pre>', callbackScript));
   } else {
     res.writeHead(404);
     res.end('not found');
@@ -113,6 +126,7 @@ async function main() {
     const errors = [];
     tab.on('pageerror', (e) => errors.push(e.message));
     await tab.goto(origin + '/', { waitUntil: 'load', timeout });
+    await tab.waitForSelector('#signin:not([disabled])', { timeout });
     await tab.click('#signin');
     // oidc-provider's own development login page, then its consent page.
     await tab.waitForSelector('input[name=login]', { timeout });
@@ -126,7 +140,7 @@ async function main() {
     await tab.waitForFunction(() => document.getElementById('result').textContent.startsWith('{'), null, { timeout });
     const out = await tab.evaluate(() => JSON.parse(document.getElementById('result').textContent));
     say(`results: ${JSON.stringify(out)}`);
-    if (!out.code || out.status !== 200 || !out.hasRefresh) problems.push(`the code exchange: ${JSON.stringify(out)}`);
+    if (!out.code || out.error || !out.hasRefresh) problems.push(`the code exchange: ${JSON.stringify(out)}`);
     if (!out.user || out.user.email !== 'ada@example.com' || !out.user.email_verified) problems.push(`the user: ${JSON.stringify(out.user)}`);
     if (out.aal !== 'aal1' || JSON.stringify(out.amr) !== '["fed"]') problems.push(`the assurance: ${out.aal} ${JSON.stringify(out.amr)}`);
     if (out.me !== 'ada@example.com') problems.push(`/auth/me: ${out.me}`);

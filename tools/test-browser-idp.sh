@@ -26,14 +26,16 @@ CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 SCREENSHOT="${SCREENSHOT:-.ci/out/idp.png}"
 
 latchd_chromium || exit 1
-for m in node_modules/playwright-core interop/node_modules/oidc-provider; do
+for m in node_modules/playwright-core interop/node_modules/oidc-provider sdk/typescript/node_modules/openapi-fetch; do
 	if [ ! -d "$m" ]; then
-		latchd_say "$m is missing: run make node_modules/.installed interop/node_modules/.installed first"
+		latchd_say "$m is missing: run make node_modules/.installed interop/node_modules/.installed sdk/typescript/node_modules/.installed first"
 		exit 1
 	fi
 done
 
 latchd_build || exit 1
+latchd_say "building the TypeScript SDK, which the test application uses"
+(cd sdk/typescript && npm run --silent build) || exit 1
 app_port="$(latchd_free_port)" || { latchd_say "cannot find a free port"; exit 1; }
 app="http://localhost:$app_port"
 
