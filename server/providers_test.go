@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"html"
 	"io"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	sdk "github.com/latchauth/latch/client"
 	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/service"
@@ -523,4 +525,36 @@ func TestProviderSignInAndMFA(t *testing.T) {
 			t.Fatalf("a trusted provider without mfa: %s", mustJSON(tok))
 		}
 	})
+}
+
+// The Go SDK's half of a provider sign-in (a server-side application):
+// ProviderAuthorizeURL, the browser's trip, ExchangeCode; the session is the
+// SDK client's, and a second exchange of the code is ErrInvalidGrant.
+func TestProviderSignInGoSDK(t *testing.T) {
+	s := startWithOP(t, "sqlite")
+	ctx := context.Background()
+	c, err := sdk.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := c.ProviderAuthorizeURL("op", appRedirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := url.Parse(start.URL); u.Query().Get("code_challenge") != challenge(start.Verifier) {
+		t.Fatalf("the authorize URL's challenge is not the verifier's: %s", start.URL)
+	}
+	b := newBrowser(t)
+	code := b.callback(b.toProvider(start.URL, "gopher@example.com")).Get("code")
+	res, err := c.ExchangeCode(ctx, code, start.Verifier)
+	if err != nil || res.MFA != nil || res.Tokens.Aal != client.Aal1 {
+		t.Fatalf("exchange: %+v %v", res, err)
+	}
+	me, err := c.Me(ctx)
+	if err != nil || string(*me.Email) != "gopher@example.com" {
+		t.Fatalf("me: %+v %v", me, err)
+	}
+	if _, err := c.ExchangeCode(ctx, code, start.Verifier); !errors.Is(err, sdk.ErrInvalidGrant) {
+		t.Fatalf("a replayed code: %v", err)
+	}
 }

@@ -10,8 +10,8 @@
 
 from . import models
 from .client import (
-    MFA, Client, Event, InitialSession, LogoutScope, RefreshPolicy, RetryPolicy, SignedIn, SignedOut, SignInResult,
-    TokenRefreshed,
+    MFA, Client, Event, InitialSession, LogoutScope, ProviderSignIn, RefreshPolicy, RetryPolicy, SignedIn, SignedOut,
+    SignInResult, TokenRefreshed,
 )
 from .errors import (
     ERROR_CODES, LatchClientError, LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError,
@@ -22,7 +22,7 @@ from .store import FileStore, MemoryStore, StoreCheck, TokenLocker, Tokens, Toke
 
 __all__ = [
     "ERROR_CODES", "Client", "ErrorCode", "Event", "FileStore", "InitialSession", "LatchClientError", "LatchError",
-    "LogoutScope", "MFA", "MemoryStore", "NetworkError", "NotLoggedInError", "RefreshBackoffError", "RefreshPolicy",
+    "LogoutScope", "MFA", "MemoryStore", "NetworkError", "NotLoggedInError", "ProviderSignIn", "RefreshBackoffError", "RefreshPolicy",
     "RetryPolicy", "SessionEndReason", "SessionEndedError", "SignInResult", "SignedIn", "SignedOut", "StorageError",
     "StoreCheck", "TokenLocker", "TokenRefreshed", "TokenStore", "Tokens", "models",
 ]
