@@ -1283,8 +1283,26 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
+// LinkIdentityRequest defines model for LinkIdentityRequest.
+type LinkIdentityRequest struct {
+	// Code The one-time code the link flow returned to `redirect_to`.
+	//
+	// Example: Yk3mC0v8WQ2tq0Jx7nH4eR9sB5uA1dZ6fG2hK8pL3oI
+	Code string `json:"code"`
+
+	// CodeVerifier The verifier of the `code_challenge` sent to `POST /auth/providers/{provider}/link`.
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier string `json:"code_verifier"`
+}
+
 // LinkProviderRequest defines model for LinkProviderRequest.
 type LinkProviderRequest struct {
+	// CodeChallenge The application's PKCE S256 challenge; `POST /auth/identities` needs its verifier.
+	//
+	// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+	CodeChallenge string `json:"code_challenge"`
+
 	// RedirectTo Where the browser returns after linking; one of `LATCH_REDIRECT_URLS`.
 	//
 	// Example: https://app.example.com/settings/identities
@@ -2160,6 +2178,9 @@ type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
 // RollAPIKeyJSONRequestBody defines body for RollAPIKey for application/json ContentType.
 type RollAPIKeyJSONRequestBody = RollAPIKeyRequest
 
+// LinkIdentityJSONRequestBody defines body for LinkIdentity for application/json ContentType.
+type LinkIdentityJSONRequestBody = LinkIdentityRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
 
@@ -2383,6 +2404,9 @@ type ServerInterface interface {
 	// ListIdentities The ways the caller signs in
 	// (GET /auth/identities)
 	ListIdentities(w http.ResponseWriter, r *http.Request)
+	// LinkIdentity Finish linking a provider to the signed-in user
+	// (POST /auth/identities)
+	LinkIdentity(w http.ResponseWriter, r *http.Request)
 	// DeleteIdentity Unlink a provider identity
 	// (DELETE /auth/identities/{identity_id})
 	DeleteIdentity(w http.ResponseWriter, r *http.Request, identityId IdentityId)
@@ -2653,6 +2677,12 @@ func (_ Unimplemented) ListEvents(w http.ResponseWriter, r *http.Request, params
 // ListIdentities The ways the caller signs in
 // (GET /auth/identities)
 func (_ Unimplemented) ListIdentities(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// LinkIdentity Finish linking a provider to the signed-in user
+// (POST /auth/identities)
+func (_ Unimplemented) LinkIdentity(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -3325,6 +3355,20 @@ func (siw *ServerInterfaceWrapper) ListIdentities(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListIdentities(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// LinkIdentity operation middleware
+func (siw *ServerInterfaceWrapper) LinkIdentity(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.LinkIdentity(w, r)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -5412,6 +5456,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/auth/identities", wrapper.ListIdentities)
 	})
 	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/identities", wrapper.LinkIdentity)
+	})
+	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/auth/identities/{identity_id}", wrapper.DeleteIdentity)
 	})
 	r.Group(func(r chi.Router) {
@@ -6477,6 +6524,146 @@ func (response ListIdentities500JSONResponse) VisitListIdentitiesResponse(w http
 type ListIdentities503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response ListIdentities503JSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentityRequestObject struct {
+	Body *LinkIdentityJSONRequestBody
+}
+
+type LinkIdentityResponseObject interface {
+	VisitLinkIdentityResponse(w http.ResponseWriter) error
+}
+
+type LinkIdentity201JSONResponse Identity
+
+func (response LinkIdentity201JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response LinkIdentity400JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response LinkIdentity401JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response LinkIdentity403JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity409JSONResponse struct{ ConflictJSONResponse }
+
+func (response LinkIdentity409JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response LinkIdentity413JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response LinkIdentity415JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity500JSONResponse struct{ InternalJSONResponse }
+
+func (response LinkIdentity500JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response LinkIdentity503JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -13653,6 +13840,9 @@ type StrictServerInterface interface {
 	// ListIdentities The ways the caller signs in
 	// (GET /auth/identities)
 	ListIdentities(ctx context.Context, request ListIdentitiesRequestObject) (ListIdentitiesResponseObject, error)
+	// LinkIdentity Finish linking a provider to the signed-in user
+	// (POST /auth/identities)
+	LinkIdentity(ctx context.Context, request LinkIdentityRequestObject) (LinkIdentityResponseObject, error)
 	// DeleteIdentity Unlink a provider identity
 	// (DELETE /auth/identities/{identity_id})
 	DeleteIdentity(ctx context.Context, request DeleteIdentityRequestObject) (DeleteIdentityResponseObject, error)
@@ -14179,6 +14369,37 @@ func (sh *strictHandler) ListIdentities(w http.ResponseWriter, r *http.Request) 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ListIdentitiesResponseObject); ok {
 		if err := validResponse.VisitListIdentitiesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// LinkIdentity operation middleware
+func (sh *strictHandler) LinkIdentity(w http.ResponseWriter, r *http.Request) {
+	var request LinkIdentityRequestObject
+
+	var body LinkIdentityJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.LinkIdentity(ctx, request.(LinkIdentityRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "LinkIdentity")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(LinkIdentityResponseObject); ok {
+		if err := validResponse.VisitLinkIdentityResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -16112,416 +16333,424 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Nc9rIljf+Vbp4diuwCxhjx4lxTe1DHCfxxE48fpnMzGX+qJEaUCy6ibox5ubJd/9Xn9MttYSEsWM7",
-	"yWxu3aqJQajfTp/38zufK76YTAVnXMlK53NlzGjAYvjnPvXHbF9wFYvoZDaIQl9/GjDpx+FUhYJXOpU3",
-	"Yk4iwUdEjRkJhD+bMK7IhC7IgBFfvyBoVuqVmH2ahTELKh0Vz1i9Iv0xm1D9OnZNJ9OIVTqVKQxRJxN6",
-	"3aAj9svWTqtVqVfUYqq/lSoO+ajy5Uu9ciR8isPnZ/NhzGIGUxnEYi5ZTEaCScLZtVo9i+VBTpmKF92h",
-	"YvHyMGfMFzyQRAkyp6EiAzYUetx4EfIRoSMa8tXDTUIeTmaTSmczWV/IFRuxGMY+Y2pfiMuQLQ99PmZk",
-	"GIk58eEBosZUkUEIsxkzIsMRb4Rcz0yNQ2m34baL//DhQ3emxoyr0KeqZBo0fSIUnMD7GGHXU+arm079",
-	"xiHPFJteTAtOOFRj4k2GtG9f7hHBo0WHnL7aJ7vbz1pPJPHHNIoYH7E6GYqYGBLrce8FozGLCYtjEf/S",
-	"q4RczobD0A8ZV/2ZZHE/u6ZepU6oH/evaDRj8pdehdKorT+c0Ou+JtHtrXar5TV7vLJqcV/qlSmN6YQp",
-	"e7FmsRRx8a56mlj7PjzhETGEY53G7CoUM0mmdMT2CB1Ifcv02vS3wzCWCr7Sm55eqOOP3cW7sHV9fNZa",
-	"HP/+2/zdRzE/finmx69EpV4J9YifZixeVOoVTif6FzhsZjETen3E+EiNK53N9vOi6/iK+krEh0H2NrcG",
-	"W8On9Gm7seNvBo1t1ho2dumzQaPtbwc77PmwRTcHdhZTqsbpJIbwvn4YrKSgoYgnVFU6ldkMnlye12Gg",
-	"T1It8jPb9HfZ1p1mFpo33sPc+FWogMbys9sZbgZtf2vQ2KZPWWN7uNNqPB88o41dvxVssvZwi26XzS55",
-	"59fP7y0z21YwziW7hw04CiehKr4BEyEVCRWbSKI5mSb/PGk/bRXTbwRvdWcSsCGdRQp/MqHXyHbbLf3X",
-	"aib8Ph6VboGIR1+/BSexuAoDZm7O8j5MzfdPJAkDvRXeUfd8/03/5PT974cvD07PvOx1Hwkxilgxbdh3",
-	"rZzylCrFYv3j/+9ftPHvVmP3b/PffuPvz636TvvLfxSu5IxJmZBywegSv//6LbuQdrsKRgEG/pVDfNE/",
-	"llPBJQNO/YIGp+zTjEmgVV9wxTj8k06nkZESGx8l6iLpMP8Rs2GlU/k/G6lutYHfyo0DLXxwqOUzj3Ew",
-	"EkoyoZGeLQuIiMkgZvRSEkriWcSalS/1yr7gwyj0H3levhlVkrkWxHOtfYSSSCViLfK1NBDxIAwCxh9n",
-	"Yn7MgCnTSJKI+peEkimLJyEQXDOvKczHDDmKmLIYRTwPmB/RmEniXTciqvxxg0o5iyn3WYdoge8RygPU",
-	"rpCO9Yo9SqNNr05E3ONXLA6HIQtIqCSRoBsSFGKgGrOY0JHWxygnntEcPPOcJFXJtGZy8v7snGxo9WNj",
-	"MqQb8MqFV9uDcb0PHz40XO3II6im62858Wkch0z2uKMCScWmjdk0VYWaxNNcq3g/elzEI8rDf6MqZx7Q",
-	"9JZdjp7MhE0GLCZjKgkXikimyGy61+Ow1ZHwLzMbTX1fzLh6ktsYSWjMCD5NqNayiRKixyeUL8iQhtEs",
-	"ZhL1KscgyW9DGeWYn2wU65RfUABrVkejh6fSLiczbrViuzY814ApGkZ2L0YjFpAZN8easgK8V++EeiVm",
-	"PHj4Cb8TRM78MYmZFLPYZ+QqlOEgYmhUaKsuirRJoUUYXUSCBudCHNF4xB7nyg9EsNBXUFyZnZLhvxkB",
-	"0Q+TOhfimPKF4dvyEU6YxFSZGZA5lSRmieHrUC9YlI3EpFxFuI7xCeNdcM0ZRBz+mz0CARxr7slHdRLy",
-	"KxqFIIDY9VSzDJffNu/1ciYLvaJhRAcRe4xzC9iU8YBxHwgqEHNODJeTLNbkZchME7mRbxdczqZTESsW",
-	"HLMgpOegQTwW3WvjFgciWnXR89NMmPo+m4LRrX9q3qYH63aPbjTeRUwSiUcidsUibXbSRNpV3x2enZOz",
-	"E/K81WrsbL2odXocxZ/h3IIzKyCqlEyplHMRB1o2Evzzki1AXxAzRbSWZkUm7lGtDtK0bV+n5sJ9D0jf",
-	"nCDCd/e4flkjEb9mqBrKDca1bv8vbbNvVupgulf+dvVl80VOBaxXuieHb9kCFOJY6wkqRF3QjxlVLOhT",
-	"ldEkA6pYQ4UTVvQu+5vBovgY9ALIfCyIeZBURUxiEUUsqAEdXrJFYu+DUKWaRB1Zrfc2CIHX3KDc6rXr",
-	"SyxvtYIwWENvrlciOmBRgfNDfyPBuXK7jTMW1jpDizlncV+Ze2iPXe9sBd6T7JU+/qVfT2M2DK9LHG3g",
-	"WPHHNKa+YrG07phLtqhraRgzX4x4KBkJVdYWA0WyP+tvv/q0WzTnmF2Jy1tuifTFFCkRjOObeMmZflz/",
-	"zryIxjFd6L+tnbSWxZWaUv+qwCNmv+yJJ9Oqu/cjcyjprovBR+ar9I4dhWhXZe8ZnYb9S7ZYf6XmwhYs",
-	"1fGlLZ/wCZWSUEk862yz/jT9q6ynTaAyq0k5cUas3qtkEeWr/xCq8RnzY4ZCI4reDyudf6251PymXbIS",
-	"DjOcRZEm2CY5BFONMy3X5FjLusRTvXot+t3Ly/hbLwTkTurMcmxlGgSh/ohGJ85EhzSSrJ6buxKXaC6m",
-	"92frU7vxbH7w8fRPdcE//Pb8r8Hm9dmwO3nrn7SORr+PX4a/bot3u/H5U31VHB9l++kOeHYSn+VNi8PB",
-	"C0/JCNVlCpWKqpl0uY0VwAUsJjee+W3ZgFKe6wntRzREws+e6MEVixfE19+SI81jyHSmwE9GOWgBUhJY",
-	"kZagv344RzPdU4tph1D13x/nyqsbO7G187zWJOdjbb4DdWnqANuYa8tkGHI4P8vzYEzZQWvRaEcyHHFZ",
-	"BwHt+VHIuLKGq1aBA1lP3vdaoL6ixlT1+CTUeo4koSLVKfUv6YjpF+gBvDq5ZFNF2KcZjTSPDRUZLAgl",
-	"iklVq5P5OPTHOIkR49qIZwGZiIBFknA6YWbB142RaOgRjXM+x2HQ7lu+LEbleSKXNKKq0XhEbJSVmssc",
-	"2LU/plzbb7D5slnEv+kkXiuQMmFqLIJE2CRqmD6155vPdmod4k3ngdfjVasjaRVKqKmnT/38/fkJ8UXA",
-	"UP/SMgqJRgRMPzeeX+rnejxgV6HPGgNtVZIPbKC1cdAn9FMSnyJywX1HtaqDR8Uj1YmIWY+DTyNV/1bv",
-	"CRxEwtCXtifPu+ksKNuuIGTcZ3LPekS7Fy8PD97tHyALTzTXumtHsyD5IT61NMPmLaenxn0Q1UVRSJQX",
-	"cgZ3G+WGc8paz1MZcovEKOR1a3zYidUyWl3I1c52ZdlXXa/g3TMyfXnD3uuTJfgQkhFcfhgKmYU2WkMp",
-	"Z7AV6JvonhyCbhmiIm92ev/o8ODdef/wZW6rmyXqZgEH0zroQtuWiQtMhvpQYOFT4Y/XXDS7LokfuCrf",
-	"E0m0oNM2rDZpAhaxEex/uvUzEx9d1nxpwQCHuEtU3cMKQimLVwBHEdftph+enV0cnHqFk/yowuV3dMmM",
-	"h59mzKw7OefCN5hwTuFELBEsXxbia2Y7jMWk8KV8MFx+4zthQ+WrNo9UUbAFELk3HsZQ7WlJEErijxk4",
-	"DcEYmsZMs5t170lqVKymGiCWAjsLKH6JhpqlynqJkJlSnzUkm1KUXqhAI4Hi3qZ7rTdYT8UcRPFQZUuy",
-	"kgPerMkcvLD4WTk9yNlgha0aBnuWfea354nME4mR/+5zaKkuq0hZZaheSQR4pVNBzaC5rB45jzXCyVTE",
-	"yoSxxpVOZRSq8WzQ9MVkA6wx8K3DvzbwhTBu18gEa4rcQm1N5FBGdf1XZazUVHY2Nug0bJqP9Sy0ypeI",
-	"l4zG+vQGjRUU3EP86dNWThTVK3jXzfcqnrElWySZaJHWuQ8ndmI0ibtp8P4sjrUEsvrITRabHQ1ttPmd",
-	"focmdN+1FnNcMJLaRNdPEQYq0JTFUq8n4WuGOWrK3iOwMuNkAS0mY9KbdZvtGwgRMcqXtPuljcitr/AA",
-	"QDBrGX0Mmp9rVxjJLsFM7A+oDP1KPffpVEh9Y7jgrNDDsQ92OVqOdzverN8otdLard3dRmuz0do8b7U6",
-	"8P+/XE680p2ReIzS9w3CKAr5iMxFfAneGzf5xITsV12T1EPiXEfgRB3LmSp1G42WHW2jZG7lWu6Ur7uL",
-	"Oa9JIT3Aeb13uObdTg3D4u7+dv0Ju+2u5uYPLy2ZtQ0M3Ja6JjSMbvSMw0OQSXVbVpFbAQ7nvKhoNS+t",
-	"kDepDXe8N7daGbvGkKRRURxH9UyNW/9vZ3u46bfz3o41ZAdTNKCKls8dkySS8T5XphHlmDRSWRLNS9vp",
-	"zLpoJw/sHjjrCej/dQWjwzHs4Thr3GpnSXSrYI0HPBZRpC3fr7sqWQHyEnOHIM+zV+lmIybTaa+S9fme",
-	"jDUHvv31Wt4yiAIteZ2Y/fjGCNK+CIBVwS/6mUUV6olalVfsWoE3dMKkpCPmYe6kthZ3nm3vGvNRdkAd",
-	"1+a9lqg9DkNYOYqGJuPBVIRcSVL1MKMBWLBXJ96GgL//y6v3uLehxW7Ih8IzEZsb4hUlRraxARLDxEYq",
-	"q4JHC+v/0t/0zTde1lxYKaRMusZaeagdTI8QUiWmDWTnTuiCjOkVAyeK1ve1vdPjrm8HHARJHCufdVG1",
-	"eR1p+ojeseToID1V20YmXa40XeSJTN+AW57kwLWK7CVDCrk0bRuXm8yktucIVSRiegHPyWChIBRQEO+A",
-	"a7nE2lqbv+7+tfXh+dud39o3+qHxAqTTyrz27xIbwiSHwb14IYJFcsHgkhSYzlLRQcQwRxicZk2iH8Us",
-	"DaAp8KDTIMAIv1XVTLC8b+ZUqVfmjF66miAwt76ilww8YeZ5J6LufDqKKdfvyFCu8z26rbXC4WQG1LMZ",
-	"zWkilAT9UPWHkEECMmEsgr7+iEaRmMNvp5jM0VdC9CNI59CvT6Ld/QkLQoohnXpFm659yHgw45p0GphR",
-	"EsKvV2zCWMUEAiEu5K4e2EpuJFi8Hck+iRa13UU9dXthKvXKp5lQtM+ufcaC7D7pheTfj5tq3u/eYfOn",
-	"G53uD2kYJd9gxhLGFfu5XybZwXpuUcjxQVi1/SobgF6mmGXBdmVyCr4+FI3JRjdpAUvCaM0gbDgt9Jqm",
-	"zqUb3+Akia7zeD7eK8MRn031hotRyPty5ie0gJ8k5xizYczkuB+zmWT9gCnIzMLnxEylFkLfRGkdZbFv",
-	"/BvuR1r+qH7iZl7+SovpiOFXSL0O5Rr7tW+O1PkE0wDcD5Lp5G4fpuT1IQHcUr9NBU8iU0jAJrkeuFf2",
-	"o5hNxFXuCtxwI2xsoa/ZpOzHLAnJ5K9LcjeSe5F8MuPmsyLbFYsyRuYSrBGeNpfauSCFSqm+VidGtOW0",
-	"rCtbCbWWWYgX9LsKPZsVFK7bWMF305KtHykrwsvcXbc2VKy2F2ZjwVstN3P/+c72Tbn7JX4A41x4NKt/",
-	"xeZjgnlB5gO90Vrsdo8g+gS+0H4SOb+XVJ/sARTGK2ZZ6blsTmT814RyOYe8Ga02YQBzZ3er5qpNs5h3",
-	"QqaGHSiRkh2wEDowBjh2O5mlFvGIyfDGvLrjV90TxoNEGUUBkOxedg2e1aiQ22ne5mVW0jFXde5Ekcw7",
-	"k+A7KOMebIc9b7Q7bhMpAD0oiRDU85GD5s1i9JYrWyuLLHv+9hyxtK6Uid90QhfSlN1kHNfu0WcGzhBr",
-	"htrthhaxv1ciHgn1da7u2/h0Cj1PRRN7rQ/6PLejxsubtQ+KrwsQCl4XvDmOu3P5zLNaaOEwS2f4htFI",
-	"M+6bU2HEZSERXLFYGg+EY/41N5utypopM+k7irbQVvvdj7KcnPLypYSvjOcBi6qItutjcyFXubmKh0l1",
-	"rZTrJvEFq4AXBInNgrE8rOrZ2Xg1DLuhWpd8iwkc9ksTDUy+0vch5xcpu/6XIb/R+WoP461+1uaAag29",
-	"H/JbnUNSt7ZGhZyzBcDMaiXlcWtokbDGG7XIzCqdG+CY/E7dnTmB7OVzvl9au319cZakOf7wFhmhyRVZ",
-	"UleX9iB5d+G6uYqFnDL/7rGJTMZKuh2TRcNWnTQwx6xAjVxOsnbDYcWUgjUrT2QS+asux9BqRSm8AlJ4",
-	"/7r+0J68DZ4fTU+31J9XO+8G+5vjX+XT31j32az1x2X79W5BGmKx5Myu+C33u1vHz4YHL6fh+elf/qi/",
-	"+fr33xofTp5fbQ4i9tfpa+Ef7J+Ip8d+doTt1u7OjSp1KjH74xBtqFUEAuqKFkNv9MPrZ0rmCCJVb7MH",
-	"ofW/Zzs77SbpchJy6qvwymYghZKwa+qraEG8z70KfterdDAq+2VVGt9a6rJ+XTF/vW1aXpqHlymTeGIS",
-	"LzuE8h53UzGfSOLRSexhCmUdcvIcZTFNyngi7SDNHkcHM6WRV3fr/Q39Ski6vKcUuzsmvX19YtpaOWaQ",
-	"dmJjtqvyzNbPGStL9Vo/Z6ssD+tr6hhKDIGz4nShav7wgSIsedRWZQrdPBNMAbpB889O85WIMwnI0jXy",
-	"VhgH+M6ZLMyjpIpoUawvGiaFpVqqk70YZsbKGQ1ZYy9xpt2cqG14RjG/s+61e9Y2l+Kgj1nCY9yHplbp",
-	"xsdjEbGb2O+pfqZQw7ILhLfkakecNa7e/RLNKPn+FqpReqLflS/PXUvpXrDHyE6483FnTrpoDb9+eFvg",
-	"CotGrkp9cNZ+ulOpVw6Cl2fdSr1yCn//XVhxd+X+8KRhf9h++nRzt/AnrDh0EQbFn6ONmcxsv1KvvH97",
-	"ApPqFr6/2ENnWJ4Tvyj88XXhjxc3u8Mv0ZJRC830olEFRyw5gLPlE7hVCZY+w5usitJyqKOQX1owlLuR",
-	"csyCMGa+6iuxDihYzNQs1hIT6k2jkF+GfLQHhQxiaNWQ04OXh6cH++f9i9OjPNRK6vOeuj7vDcmUCvlI",
-	"bjgWVNYuaG0/v+nOu4sp2q7jV13Md5kUxgbR7l/DI4q4TegQdeM4xbraZitbSiLrpogMcMYE99keSTMu",
-	"stAPWEeJE7tdlQWqEmvZLYndkd9PsyHJy0r29FWyb9n9HFD/kgX9WREYmS2a0QvHsglHQQmlrZ7hYu6w",
-	"esf20O+eTfssCkehKXm/zQgGZs+MUqVpBXThaHdRTdYu/71LkW9x2lWXQJIkyNEpE9OI1RGQgkrSwyyr",
-	"XkXbC73Kn7NB+JYtyjKxSoPGa90M8Mei5zJxz+V0XsgYxkIYKLti+l4CAiJk/syprbf0BR+G8STjsy/L",
-	"IXbjmLBDzhRu9Eklsy+prV3bZDY4LWtLgAxDyV/jpUDxhIZcn8nSll5wTUU5VkOqLTLjyrhdXW6iL5nd",
-	"HJfqXSCvZV4gKyumBFABq/c276lXQk0h32egDWSedfGZL5do0YlJLeuUmNOmFUZbE2JhqUxtiilHtAlk",
-	"87GQpkJjTCWhDigRLrnj+IRNXloJ5pABk9BmXI8DkompeLTFl5JxGYLrJkFR0mTOgiIfzT2SUclRlpzU",
-	"77CaO3onC1PDtBRMiyurnj5Yr1ZQZUmqXoa6vJxncbO9tQ1KqaMY7Gzf6MxLGf9Nm2ilRpqTbRKBTXVB",
-	"Xj/Sp5repySh0rWqDRVn1nVLks+dn5lO4fFBPsuj29brmzhfAaLgoNQtmb7le1HMzTHv5xaXC/f1u7Jw",
-	"7RqK1u7WQNwPNaypzljFpDCPNYxZ3+QcLBkaamwwqcrw1BK2nE3xFUMSKtnjZjc6hFqcNYubo40Tn3Iu",
-	"lMGKQTewiMmEcjpiBTBu1e3WVgHqWzbb2tEPv86jY1SVjCen1OZ3T7aYth+RIrMoMetfpwx53iSuskMU",
-	"7cmJU9mSXe5zogTZbLW3HSyaOqEKk83hC8i81mR0cf6q8XyPGGE0mQje4zYgiTnMMRuCjlXdbrWIl0lS",
-	"9mpN0uULNQ75SJt3MeAxjSknz3vcwcEJJYEf5zJYTZTGyS0QsbZkyVjEkpEB4IsuiFR0Gi1VSrSzEvB5",
-	"wTGdONHgfDQ0G1YrC/auF76249jwdZmdAoATmvQGM6VMdCKdw+vbB5xLq6vsjPZpFGmj8ZWIJzcqNfnp",
-	"OuFyTPohg4We/gTCn6TanU4jRmgkhdbxAkk8Lay8OuBa/nr2/p2t89DTrNubheq4AR43YCA2QT3RGdF7",
-	"H4640Gww5GRIr8QsKRzRzA1sW609Jdljxk0D2lOxguZQ2iZtD7aKQqTLGoGto0l/DULZp9xnUaR5l02p",
-	"XyeoW1hk4+hCtnI6ef0aHiEtqPoF0WK2+HU8eO2H78Nfzy7+fbj5Lvx1t8m2Wk2/HfHse59v7raL3itl",
-	"WfrmNGJh0IT/FiRwFk9TKoP0l77w+fmn1lH8NPzj8tnk1zdbv7flX4NN/ttiZ94VJ/7BbHf4OjhVf47f",
-	"fjxeZ3tt8lg6wOce3JNepfO5VwHqe4d/9irdgPYq9R64I5IPj8QVi6jPepUvX9YgkC8rrl8+00OEgV+p",
-	"p9xmEvqxkGKoINCETA7r0LMKcjl7siMdhfyyIDn5DtGfWVyQyAT3UfMBS+nk4vQodd1FIb9Eu3MPWEHG",
-	"e6p1HFbiD52pccYhCsal5TtyA9e9kYz6P3ogJPRftvinneiPnf1/v94ZP58c787Ot64vWlFr8Gl7dPHp",
-	"4x9PX433/91avHy6f9mbtVrtHcdP+gtM4D+3uv/ZfvWf7Vc5t+x/tl9Zx+x/tl9lXLM36OpxdHM4Kj2x",
-	"IjUmWfvaWkUi5G7SKNJXF03rlNEg5EzK5TkFVNEBzYYfMGsvPVFxubQ79cp1Qz/euKKxvoBS/y4Z5qV5",
-	"6fvLyt9foNooKRjIpAf6gnNbcBGwUUyxEMFWr7u6Q/rgGhN55w647/w288XLdMTM5+9geAiRj3jIRwmk",
-	"wL3tzxm++C1bSLNFy6mTMaPBwt2XzJD229uMemp+kx5T8urSLMuEPHK7kT/UYqpD/8C+DSQsy+2C+MJm",
-	"i8iQjyLWmElWEl3IMJx/VZ5dftpqTK53g0b7ajhtjJ/PeSap/4bIQh62AeZVvCBIH7hrWCqXaH4PeV+3",
-	"BrjLTqJ4jZpw0O12X1ADH0R8SSI6VWL6UIgDp0yyr0zmvgvuSMFh/na9dXX+fPK2PT2a7/4lT7cXL57x",
-	"/c3g1c7oTetj9ym7aIfvn3/6sKUO7gWt8AbwglN2ZTok3XdyJsTCePCYSZl74FpmAQYXVYLokgVF+pm2",
-	"eYe0zVPYSS2RXiwAdOSu1z+LcuygeA7awx36nDWe0+3Nxrb/9GljN9jearSHTwfb/uZwl222bk45z/Pq",
-	"dLDyRQX7YlYUHLcllIV9zKD5AHjV5gz8JPDsGlEl+9bC+RinWqJImAJoGkygdAXdfFlJbz4roIxTEUVf",
-	"g+QDYOZ02jcABTf0cxNRAPfykrGpBFQeyJNokapZMaEKhHMNYJN63OAmkeo7QTzTeqfjEW0wdIgpDhWx",
-	"ftUsCsiEXjLjQmBR0ON2S0nIk+4Hegdks5b1K23tZGoC2093261MVWCr8MiWzubMZly6oYscWlCuKU7S",
-	"EaeJLXG2vnT0J/+Vfv5fHfvNfxSd4BmktR87oCzLSdLPtze3yQZ5P2X88CUxyix5GUoTZLKQLgWOEUA2",
-	"6yel7rdL703r7stesYoNpUVMBa8O3RTxvoUIKXFF5K1IRA1JX1GcvVg0ALhy+iar+g5rWsLmKloaoDWu",
-	"t5RCCMf5pezP4nDNzWjOWRQ1LrmY8w390ya0GCjE3MCIcdGB5jA5J1O16BgnHTZ2IZmysQTT5XbZO3Gi",
-	"iNztxJHLlOGn5978GEeNuderthIaNczCSDVCblK194iWKwJCQ57WZjsUiNQjoQTY5rRdBP4is8l3gniX",
-	"LL4Kfda3DTnpsl+ydOsD4cuSpPCP4G1ZwR6SCijsFvp3fc0Mr9uSR4oqVF6g+ph0YZGMbrsO+7ubgwTI",
-	"YxxmsbRzpTy2+B4WTbpMAqy7pQUXZAUbKiepIj3KALF9VdH8QIpoplh/LVwpm1oDkZD5mCpI5BrT6dQU",
-	"N9yuA8ituoYgimQBd4lnLIl1OvCuJt0yRX+HBB8qL4sTztZE1srswIxH+vUIwovxQ+NZwA51MeNszoKa",
-	"Qfhdf4NysHd3rl6YfpvuIysRSr622UaaLJIJq2cWlat+LyLylKJW3KzvIAxvq7zW73FimMJN/r3kxYXr",
-	"B+Sg0ly8LiA9mGRmk2iHNeAWAC3J6TB9oENFIjGSBHtr3FQvn4HWSSZ9rzgKiWsX3lC+B6dMQq/UwkIs",
-	"ShBiyQJGdNwWUe3WZq1ORFxH/NxkR2CjIO0gNe/qbnY4oZHgTL+gXWsSD2fqEcWiCLpRTAid0ljViRSE",
-	"uj0fDJw9p3Es5lLTV6hSNg3sC96FEG5gPwahXtQk5NQkek/odGrO3MJmWBimMoKDLbBkVy85vJU/doBI",
-	"DGks3pk2qXhMmv9wtkYzmOxkvtTXeToZ/e/k1B3Jul4Tmly6ff1mTIj87t69S8rf9ZXXk3LswmmSEix5",
-	"UpKZs0GFNMRWw66B789PLCTgvaSK7jSCcBQqzGkAip9OIaghbT1AQUao621oNXb//rxT0nI3H70ovNV6",
-	"TfdcKiLUFJQ/Y68W9C83T3Q2NpRQ041ms+mRi9NDUj17021s1skOgX2RdbLVskCZuQTZ3CvALu3k4DT+",
-	"h0YjEYdqPPnl7E13E0PC+OZfdvAvVJp/gZ/jJ1MWhyL4ZauFf6Kf+ZdfX5x9+HPr5cnBm5O3Wyd/nOT/",
-	"LhJVn+K+XwIgefLutdXJLk4Pn0jy2ykQQV2LSkq8gCraCSd0xDamfLQ3oJLtbNf1Jh1lt6H4wfD3F+9P",
-	"5623r0fil2IhWu5x16/YahN8BAFe1UKzQBJyJYwxSgYLMqY8h2Zy+00qK8MxE8zSUrqjhYSMt3c9j+ey",
-	"P80BsHUbWNaJRaTK9V2wjVh6POMFacBVBhMJS/8TAJgk+0nreA3G9YOF6fBfC6FWFmZ58FjNN8XNKL5p",
-	"hWhWKT6X4KjfIwNePiyTXgb188RzkklytX6R3//zcmuy37p6/uG3tvrU+vX6GX+zzU535Yuns+5m8NfO",
-	"8HV7/Pb59GhLHOaCne3nJcuxoD/xrdd18nb/wCpYsdFHz9pPd9JWz1bapF4lqEjC7r1pxo/r03OYzouP",
-	"Q/Ur+2t7//eTxuTFbvtt+9lsPLj49WJzuhn35x82R68+vHp/8PGPy4K1OoGt7SKgbgfZ9Tbe5OR0CsVO",
-	"6YbViZgim+igXqo3oq4VRau6Q/QhEvMnchUJlJV7ghvKNymZa+XLJSih/WIUtVuj4Tk5jLf6abG/GJB3",
-	"SmISz1rP0pbQIQ8QCH2PAJ6xFm3K6c1Vtn+35m+3AsXIjpoBfFwrmdG6o4pxAXPYhkhguYpMJZIH7pEr",
-	"liSyZua71qVKIsVL0tm5mCsE8A8BXJmjFAPFntYPZhxl5qfNQrCXr0eW/GqU4+8cazGPruIsr25b8JaV",
-	"U6bEWMxwUr0MWkdenL4DnwNGqdxDNJ2m8QujqPR41ea4ijnXP861hb4tu9TPwyUu/0GKLJPlyuv9rOAw",
-	"s4kdpXhaZAMU2Wet1i4Zh1ztma1I2hNL0//INPszFUWmZ/GtYXPcjMTsQ0sLuJjqe4tlZ3dMobtrTVJp",
-	"6RHO6S7tdSYhdz/dfJiGO0tFZmu0oFpepLz3+smczsVnUWSbQKYt8SwoZdLP3ClfaxY1etGvwW7/Gfz5",
-	"20Fk5kIIBcBUBVNcbk6HMJJ6SaFa1RdyPda9bt+dr5gteNPdZJAlOijreLj+MBhKEnMuDcO4QxjDHvYS",
-	"+P0Nta+aig/5UBQUQtwCMWsNAjKAZ7dbmsSqjsJZHwlxiYghd573nYNG5TDDWBMPkE731qn798Ezfty+",
-	"PNqd/rY9P30uzzcXFzvh+y3WfRq8ao3etD++fRb9tX29v3v1YJ26bb17F3B47573+lUF9stpivarVVPe",
-	"z4y5Pp/oEu8EkizeskX6Do+EPK3W07RDql46k6YS+otqzat1etwLA69OvJjOD+Ef0C7bFPDZoL2HrnJ0",
-	"Pc7iyFQly1yhJxZgVrq/Hb580YX+FPPD7AeO6UDdRlovgUNWzv76893TP0fvP74et9698E/+evPX6MN2",
-	"/zKOJ+H449Gbye///vdMHAdR+/hVV//vt6QNon6DXhWWx7XYHy+iw48iDNq/h3/+8XuLvt6e/dX+vXXI",
-	"W6aggapZrA/j+OBi//A3J3aIWSuNS7aofFlxZO+nSVFLLrky/WL9g/Q+98zAAGTTIZ+bzeaXL55t5pSe",
-	"pBimXbqPoCn5Vo9Xi8gAknlDYWeqX+EREfd40cPmrrjP1jpkEHIKmYZw3BjAS6kAb6jMFJKX9Iezm7Lq",
-	"EpyyUShVTL/V1a2v1QDuBMGV8mBDBoPoK6scVrIL9OrP4lAtzvQyjNE91ePqxRRFITLWEKl66ICY9SEe",
-	"I2LiWY+E/qDWJOdjZrqEEY9Ow0u28EgoEcl2it3VRJN04W3AEygZ0IBMYzYMr/ULoTGznE1IKJMScxMQ",
-	"p3zR47asyJhu+l02ixhmCIC2YKbkDHS3F3KPh6rmjmASkMlgAbcl5FJRbCdNVfL+UCFbGyxs2zrMxkue",
-	"1gsKedJO/uSw//bgz/5+d//NQf/8/Mgj1adE6p+bnGZEUe/xKBwy8DGbeE/IG9NYwOz1mnzqjxmidkGj",
-	"Nmy1D55ZJq1DlvGgxyGcEIso0vYq5mg3CbZKd5te2757Nj3aHMgTqY8zzQmBzMJ5HCrFeAITANtEe3wS",
-	"8pkyEfFQ0wqeuq0+71T+aHRPDhtvXZMUSQ0Ry2ToF9NcPtKSxU/GbUiax2Hqo1PBAfcT1DLT5NYMPVZq",
-	"CgODz8OOjH+9ssrRrx/OK/WSK+BSU3Yg9KLkRvoCucRDUVIza3M2s9jQJt+yY1Ik6rafvzGQGwbCSWAi",
-	"Zr3HbUIKmbKYBEz/GH4kZqqegPjCv7Q4aijR+PXDeSY+5aBJ9Lgm7qW+5Jo99/gB0AsXvNG+vk5RpHwa",
-	"x0CEpvreg554HhmIYNEkh0oSj+EnBockBFQp0xxPcnrJ+j411XqkikXD4FOPxBweDoIGoPDvpS0l9efa",
-	"vBrPJtROe0IXBFe1p9UO28/PIxO93WaG3h8NIxcah4GXrgJJF9aZAmPHDAMeVOrfGVrukN6s1dryNQPX",
-	"/2AeEuQyyyMJx6MwRUKjkMomeZHN6u2YrpJJrYBWoZLWwvryMehymek2rJ/Rk8z+YR5GuAX7XY/j+2Un",
-	"Tes02hmc2RRrKSwctAf1JB3nDfrRHs98jgMBxIfJR4ZfEzHEdpSgZqyVomyTxS0ZhQoiyD2esutfP5wj",
-	"JjUi4EGHwGnMFNiRpMtT9DCTrZiwA00TPe7TKAKkCSQBnGmooBwMu+tcN0CGNeArvSzb1kLMub0EWSh2",
-	"MhZRYL1h2TTtJnmf7kjSStM+0+Mwkyn1mQToL9PQFI/IPXp7qsl56n/AIXg1F34FjxJH63H9hVZWaMwC",
-	"C4TfMeTxXx7GnCXRYivkI6D39yn22owDCW/gKIhKQu2GmZagznewChxeX1Cg8YSccIMEZx1CEbdCX2us",
-	"yYEXoYh8f3Jw2j1/f9o/OO4eHp15mqNBhT2Zj0Wa/gUHC/aoFpixmI3GQE40aqfpqzGhSWf25B4nDiTE",
-	"aNVDu7lWqC7oyYamVgmWi/A1grMeZ5FkrqIAOgsAIpX1yASwkjR/rMdRshqCkHSBfAZmhzQ90tQ8EYAu",
-	"S9Hw8rGODvfR7mEK8Q/sDk5TazIy7UhvMP0XOFzd2RJsVM+jRUKaypxSqCSLhs0eP+R6V12ZUCdQZ4YX",
-	"EM5ewo9w35JJZH4DC5a1wttBBjOV5U9kGs1wxkvMYS/BscIxYfI5RohmZsoL9e3NrFgzID7q8XBpbWb1",
-	"+qzIQKgx7LvZG5v/ZXY9FgBoE4l5s8dPBXaXp9hzQJIxiwKrhYF+5tOplhpwhpAUo+DIzxTlAY31eWKH",
-	"43azRbqZ+his6iK2rMs0idje3K7BlLCSq8eXS7moIl6mpAfiA41s3gm2QrEcPfv4lPEwaAC+6GiGHMHb",
-	"K0h2wSlp/ayG78mq1053NpyT07h5j2QqC/DRZzs7bf2onlC+PsvbI2nJgXm81do1b3Zre7w98v7w5X6m",
-	"G/Reto8AME3ogNzaeY5SpeqpxbRDqPrvj3Pl1eqYBdHjWP0GP/C68A6IoOzDxx6c5fEsUmHDoK7ltLih",
-	"0JQiyWtxHs/YE0molLNYGwiNCOztiQhY1CTdHgf9DpOAgEkai6gE3c22WGu3WvbJVDwpi+VZDVWyZi1X",
-	"F/BFh/Qq+vteBQTJJO6Qf/Uq03nQq/ztIXVpDi2RZU0xFpkAfWoxORlSb68U7dPMJwG2rGs1LwtnCRw6",
-	"cT1Q62QjsylgSRg4UbhBls1pVQBRQ2GGFnCbs7ldYRV7olhgX88uqt6rCDWF/06GFBYJva5DiYaQkIyD",
-	"iUQosvMMth00o4azqSYbjTkCPT6m0bDhHLmWT6F/yVSNDJhPZ9IkztBoM1kHqj8iDsAdUtc7o+l6ELE6",
-	"0W9tmCas6cJB4uHeGTMoAuAOou+rZohz2BxgjLg1YCLUTcUFkI1UbOoSJ5MpNI9peaF63L54TGXdvMpk",
-	"ZyC/kCRgfhgwsDFiMVOMzA1CoaE4bd8zDlK56iFBNE9xK7vdozbsfI937S0AcFAaK2vt+oKrmPqqYxac",
-	"V+gMF06sHeJTDkX/emIRjbXaanW45Kp5mjJgdiI2wLP6fGQYsB7PqXxWiWFkGjI/scJx+YTxoYh9FJja",
-	"6rCmv50lKKGGSNOp27taQFtKuBfXufxjgai7JAe6i0lHbilNKEmyOgejFyRYhmWkWkXSsT3pKk9HglQ3",
-	"22QsZrEkg0WPW7cE2jQG3M3q5rZ7vNZCFJs2ZtM0VaxJLrRM73Ebp7OMY8QSvgQqRMyMzjPAnr7ovsE2",
-	"RlgeDvwn7WQEHHOPeEnLIHRK5Dck1/m+x23PexHrizwCzVOrdW7fI8NCsq4hUy2gJyqUY2En0xcqkfh4",
-	"6ugDiUKfGc+0cYB0p9Qfs0YbWhMCfFaSwTSfz5sUvm6KeLRhfis3jg73D96dHcBvvtQrKlTgGwQjyWlc",
-	"aDsefqlXtOCm07DSqWw1W80tzP0eg2OvpMS387kywvTMhFrByf6aKejgkHrZ4S3tVgsT1Lkyyd+OorZh",
-	"34hu0TXaO5yha2Q5MxQc1B/YgLxlC3LGDPS5OVJZ4ISRkG//FKdXNGqyjI1D21YefrB18w8unObzrtu0",
-	"0vnX3/WKnE0mNF5UOhX0gxODb4SUhXrK081ntUq9ouhIGpRiilhJa2ppzjEVQ67ZtEukTJ9O6SCMAI8M",
-	"E7JRxUThYURrYNRFsNInpGqVPnimTs6msV7EmVlrnTSbzVqTeJj/jmze2G2HZ2cXB6ceqaa+TGvSnVy8",
-	"ODrc71+cHmmNCjm6nSu8Al07y0831ykc74DIQk2Fi9SDoxZT44tcIuqMhp2DTXhAWs+NVEL1NupObIl1",
-	"s1I3nlSY0T6wkH0tIUVpTMI8vwEPm2eRMnHYW96RFfR+e7tljTtQYHqUUv+5tbHsfoHSt67lUwdDA2Rb",
-	"EMSak+SwMaJwEFOQdpEQl/oeWaqESyANAzJWj6yDNDh8aRjSHnHMj0QD0MNp44QYs0IL/ESulNAsTms/",
-	"syU/afWWtFoGe2KnX0ya6LZthJnebIW02IUnNctEXyJWNrIAvB3ZomrTE82SnYGz1aQIuvBI0zOTqFuI",
-	"KNBcztR4pbo6eqrmoD7CyFCpGKpxjxujzOnyZZbhNS2jPXz3++H5ATBaYuSGfrWpq1Q9vhCz2PXBPDET",
-	"C7lUjAZlzBWGSduenVBAu7mBUhW7VhtjNYmyJJoPbRZSIVb93iul2NeilEx3EfBLpVbqeQmtTMOGRXgs",
-	"1KmOQqkQZ0mCZhbTCVNwXUpqI9NHNo60SVhajuk8uI9l1V/+fkAOgYuA2u6Sc8FIE2dzJhXWTcIpba9z",
-	"Si9oArwHP9lcS0OzFSgB/mgNte6ViAdhEDD+TTTHz5ng47/+1kfrBt//9feXJbJMsO0Sp2ZiwVS5dTGH",
-	"sSnFk664TYjz73plyTyudMAbVEm/MhUSlcSXCpXFQhYwvneG3WXLs02fAMyT40IluXJemjTPa1CBre9Z",
-	"j3MxEMHCuGHRmwp5oDyRzmrMNLsGvuijrLC5A8av3+ODhRvywd/nepoak1PMVBReWT9T6tPsYM8EL81I",
-	"BxvTp9MpZgaY4gx05qa/MxEi+NmiiD9C/gzDq1NJinZeiGBxb/fSHSK5QtmkEBXP2Jcl1rB5z6zhQ6jG",
-	"Z1j4V84g0P1kvBRQOrqEzvpds4zt1u7Nv9BaWxRiZtL25hpDnNBFJGhwLsQRjUcMf/d0nfUkUDfHLAip",
-	"rXL77hkbEq0bmzLXd8+hDeh7B9ShCeN2fK1dxtcgcl3JyO6Nz5ds0Q+DL8jnIoZA9NmbjGiQzk3O3KXt",
-	"YjvFhIcS/MfvnLS3b/7FO6FeiRk2s/juqezUALwuUdn90lK91JtWRi73rZWtYLg/ie6Rie49Z0v0ZjW1",
-	"lLfdu5p2K8PiLVscBojcsswFN2IRRYhpfZd3lqmM54DmNIftGJsiX4zpMyhAGbCo7gbfjVIF6aQZ+Nge",
-	"N/ixoCt6OSBaj1StO7LVMSBjeYxZCJFxcEWapA6rU4YQ6Y8gQdJnHfgDI/3mHXVT5wlIZSZu1uPmN+YN",
-	"261d4vlGB/CK1MIUfPeBlMJldN8vRif8xiqgpYAfXg28Jdv6qTfek0SfRtQvEul1YA6hgzctOLPWpOER",
-	"D6BCztR4g13pBa/0AB3gI0t8GtKmP81YvEizpiERwKYXG1xnYGiVztMMWHUGqHqzCKh6bcdRXQ8yjZmP",
-	"kGVF5SWJ392F6YNME0bjKGQxpATmIFyOP3YX78LW9fFZa3H8+2/zdx/F/PilmB+/EjZpPLd6TPTPLD/X",
-	"3DTvI3xIpxecG3g0C/hZF12GYkiQAh6VZz3SVS12RWFaLN5is/is48+5aeZ2rNJt0qvktFRaFf9Jkv+r",
-	"SRqAxW3TqoXgWsZDw+Eo5FryW8ieHk/rU0HJ0M+YXucm+Sgccch2AjjBIuGt7/Oh2/rpwajPjLLS6Zru",
-	"WPOHoqU5XaAOiESV7LtDOZm2VLcino3P9piXzfpcqQmbiCvop5qgOiWV51XvMuRBJ/nG27OkYttf6t8G",
-	"mPJCvJcHRwfnB05inMmA2fiM/9BT8WpNcprNI97tcSy5seN6mNuCqqtt+mdrtOcUWpfo3dJEWuUibcpZ",
-	"J1yYbPyUyrlYRd+1IgJ/CXtliW9tZ0eybyFg/MLFa/6jdLLHvicXsItFtHnLW9K+vYlojz+1EzVZQ0Yk",
-	"2IbGxsuxRvj6wfzcNgN5Pf/2/fHhHExpkSag7Rob0CeIibBGOi/ecUh9TjPkIM02TcW1iXSdssTbHk/S",
-	"Z0OVzUn7vm2ob2HhbLfXuPPnQhxTbk1n+e2TzI7ESLNsICaMtGlCSVp3OWaNtpr+/uLeVzFTKy+s/n6J",
-	"OeQqyyPh08hD+HYw0RM83LSM1QPJIz2bwos1UNkkCH0l6sQbRWKg30ejyHwzaZaYA2h4FRpDFZiVAzxk",
-	"/8aJVOoVHKcQI3gJmBpxfPVov9jpIVIidDE2rcJwaUvePVxDj8ONh7oYKTJASQX5pbUmMUXhBOrQOwBK",
-	"DSOb8k3cbpt9iolGyoTZCeRqGGBOLI5pkg+QCUK5W5CHHGadFtumGr7oEHD1fYPcJIuPowxT6O919Yc0",
-	"z9ZtmfUzgcDhAwdQs5nePwOyA/SO2GXpjVriCms5OtJCFXbNJlOFQhKdH3i/vqTcBZEOyoIfx+whbSMD",
-	"PVdoE8E9HLBxaEpcneKl5s/Yxlfmo2TrXgwy35qUVhTGSEsBHVPOMZ9KHQFYj240qYyASbQtEQPXrFJO",
-	"ZmmNBFQo4e96HOtyGI8FQJujkTSn0mSMQE5qPGFBrW4+ocZl3STdKBJzCCtY/S1JbSE0KZyjHHzbSIhj",
-	"EWJ1ia2OQHdXkr+X1+3K/A8JkvqD+h+SUVY5IMxK6kREQT7x60fza2W0c5nkW0I7x0wlGwqpiA0zKaRD",
-	"uqanosQ7sMpRYTKukjqjRAMrKC8CgTAPJas1yUGqjaXlU85tceJjBoMWqzhDiZTu+Ph6vAoDmQkb94cp",
-	"HXTfpzVUFjQJOFesSz6iUjmFSragUWtXuGa0drLbvOc6QDi7VqZg0pRmotEEarGpaCembrHcr5E2IVhX",
-	"MbHGmrQen58x9a+7c+h0I9TsbD2pngGtd9l8WPuO3cHPgbRgI9dQZVWQ+6MV4SzhPEDMtqB59iM7OpwG",
-	"HcXMPoY52tv7jwvS/oNjrs7lM7AeSRuNte9WRn5ZRt1IWvGvTBVeElxQTZmvc8V0j2nMrkJhOi5JIpWY",
-	"JkkfKBE2W+BxE9xI4lz2ACKiKBHbbt9U9viYyjGTCTpLgbW5d4MALEzlYLaT1KnZkH3Yjwe8pdmBViRa",
-	"wPY1v+fs2McnfswfWNY07nwPlFDTcuo/NXgFpiYfUl1CJd3mRtjUCK+DafDjdP0xmTGmUEgT957jFSYQ",
-	"9JSGyIeKxcumBHQ+crTMDWPTJIgNvohj5mN/KbyAOFMwjswtYtyPF1OLw2xLio67Z+cHp/23B38moElQ",
-	"w+4AChC6rPTx9XXZwgAVdqLSZtwDieJ0gEdKn8r11yorfMpgcuRzqH5mzv+A0vhM0VhZ1JTUC4EQO+2t",
-	"57Wv4ktF1/72mZ1ZFbk0uRMYl22HY3lKVXCGKCRiSII4HCrCQhDAc7pAy3HGIQOzxx1ba8B8MWEyUQ/q",
-	"TqqAg4FlHzN8pMrZ3BbmAmCNAVVLqtBLgxIZKxhBjQrsWZgg9ANMvU6UOw0oIVKADB8KijZbOSmznOdI",
-	"PsSCjxynglYliAWDmWqG7rYknLKYHJ6QqmHAp93zg/7xq26/u7///uLduVcn+W8OT4qZ6D6SwwNy0aQR",
-	"4uNbMTfz0iVHhPVhYCw1weH5aeP886OuaVmSmEwjBoVJOYZcoCrdmTOjb7dcZ/ywDKTFDZfMspN6GaBW",
-	"j1ch0JhXBedsoP/NNxLYHq9WwlqriMKjTUUv7cUDCEouz90zqnQODDaF5+pxbCyHIF00CNykBlLVerBm",
-	"WuP5JeI0yfml8ShCHgRgpC3BA5EcOpB1c1Kl2GSKOf/rsNEUVZpo83KPUDIHdpy6/LZbrR4HnTTToXcI",
-	"IsFAGuXNRNJNDy8LfQ3GaZWSWNshC4sWrXW4ecgDxLs1JQm1Pag6cI4b9fEpGqI93s0DPRnRS0kQDocs",
-	"1mRrvrJRZ8iJxjYcU8aZEXNmM902zDRJGsMHk+4rIBIz+JlQRUFDAOleaJGrpniSdu5OGz2t4RdEoskQ",
-	"IOUtdXq1JukCWOdmq0V8TVj+TIVXmmrCaBYbT7E5zycSNxukdnIVEhd+zAjiTDnWBX7g1QnN/G293Him",
-	"WujXTN0yzd87AG+A+kQVRlEC9IsXMs3I0xeDFboNsIHG8avuA8ne41ddHOIbeRJvTJk6z9zilF/UCVUA",
-	"69r8mb30w8rRC1SisrlCSiBcbwKn6DCvO0fRliVauVx9hcUgJmrkWAHZXL0cD+kkKj1IRNOFAmvPOL0K",
-	"R1SJuOmmGIyYqta8OqTw2eiXBTB0nyNnzCidKRKmEuQWoeAXbBQmPO93hys/pPsx372kNFQA9Gcap36V",
-	"G/K2Ku4PckvQ9p9JW2A4CqViMQsS2Uuli+V5XzcldnqkrOe4XIPmEYyjWvNIVc++xz177klLGg+Je7lv",
-	"THNKY8lyrWZexWKCLWSMZyBtSqx5SshHEWvMJKubXhiAvuxmRhnHJXj9rVFv8D0MFPhTgh0sZJM4ycWg",
-	"MlicPOhRUI0BNJQrSL3r8WnMhiyOWWD8FwUqEUmegZSQVJ3yKScRBT+tzeHHQpNS9ykp854muLi3dZ9m",
-	"uIbbMec74Bq+oYL7YBv/uOgFMgzLKJBtJHp6nFohWYSD2xmnhWxiYxjyUI7LucU5vbQNNgqbiYHNcRPr",
-	"0IYeNlKva9YHcKAlTcewsUjKEqztA4D9Ga1jwEYUg41cKLJgYMIEGIQRcQjg2xwbVxjP2YeDF92L8zfv",
-	"+u9PD18fvjvz0PEXMzmLkpocWwlpnKp4FtoOsbiznQw4bdZormcdkZkYZN1JJU5cj2m3joz70SomWR9j",
-	"0ZV/BedXeufv3/5Y1ZDre3QHagPkR/cE/gjxlR9FN8ML84C81rxrHbvllqoYmh82K841OcAi6Zj2+k7r",
-	"RCKGQxZDzCKr+Tiv7fGqLX6sNclpzrtGDk9KNQ3T7S6tDfsO7ZIfsirIxg6ttyliUkIqXcPWCiUkmyfR",
-	"ZTpcquwrE/CprQqWcwm92DwC6+AB9y84MNHVW10mwhDRT6GoJSCzaQf6Cl+FPmugin/JFjVsPinhFZTI",
-	"BfdTe6m2l6LCZ1/ttBFCU7zHqyeH7/RFHoRiwlQc+hId4Re/k2FER7WkyZwBdVFz4fbC0DpDEifMYfK3",
-	"zeXDQj4aBMxAxU9ir06gnRD6ILTSD/7meo/POGAXExDr04guoG2Y3WpwRG+mnlPnYhY6Bpbu3MNJ+KVW",
-	"ud93ceZPr+I/pCbyzJjPWUaH1vRqdqd55QZm+a0SulodlzdXM2p1Ea97rkzO6/GSekElRGFEHqZ0klZ1",
-	"PkgZdWaQW93Z7RvAOKCrDpQ5/rxlP3AMHNNf3R6rLrZSalo7l8waoLfQfeESDkU8Eqr8EnYjgAlJu161",
-	"0/ZFpg9usKgnzYhMuRf0woUq6QGLBB8BWH8mUUdf2exvKGqzUPkVM+qPWSHe+SuY8ANf0ewgt7qi7fsD",
-	"dDMhzSKJejhc3mOS2eK6CaASSHPCADe9Oxbl/wostIx068pLBC8j2Vgy7GrhzSu4XvCLdUWcm5e/ss6d",
-	"pGXuphFWSZG7kFisXuuQ+VhA8SS2TXLgmkwGBvi8cIGY5MFFxpg4VGl7hAjAEJrkFTTZS8rLACklkqLH",
-	"JzS+NLaKQRG3+n9xAr9kD32jM2N8bzL3pzBcW+VkWlBoayLZf6N9IunCPbjpciZwPSsBzuxT2RbNtkMO",
-	"C5IM0JPT978fvjw4PfNq2PWJYmSpEXKAp3siyWCmlOCySd5lC5hLaotPkhk+oNVmB1lVWZxsQl3r+Znu",
-	"QETEAYsf03dzQ/OQBPwqPTkobIcOudIxVYqRmwroY+Oz/eeXjUThXd0VSZmWig5glCGFus3jGiywG3Us",
-	"5sjFiRJTbEra48afCOFTW+w+ZMof15raugnCmPmqr4Tnxlvc0MnpwcvD04P98/7F6dGZt0c8XwSsnyYb",
-	"2uhJtskMlLecvN0/IGftpztpVMemWbkJEdhHlvhj5l+mTQB73G0dbAWRwZeDqhbTPM4okluttm3XmyID",
-	"JuUUYs6JJxXFVupcQC9JLe4K5wilZkxBoYsvxGVoMuwGIbe5jhH27AHlOdl5r99/I6RCbbmvn4FW7dB7",
-	"DQZ+o9T0PY8W+t8nVI1/2dD/OqMTdhYq9ssRvfYg3yz96J3gzOtxozdYEjA90XHlNo81FlI2ZKgY8YYi",
-	"nvS1huDVbRPVHu9OpxHbI1jt6TlzTOxdMVPEzhaT+/RpJKTgtHUDv9hYqSkUO0F2YSTEdED9Syuhaya5",
-	"PhLzHscWHZutJDzf4z2OAD1ayvcNDSynuBbeHf0Tr1Y3fen1UWBPH/fwn8j0Ats2zkkjJxuW73EqL7V2",
-	"Y4C7sCuSvm+2fDnkpSTPsZckZywANaTHD+I4BYBI6YRdA/AXjU0/xPKMSU1w2VspZkqGgWk+q5WjRhRK",
-	"VSfbrW1Nx6o/FDMeeBYV17gce9xuQ20vKaMHM48ro9XPuOndnhmvSIDYpnDMMvibsKU+jJlZvr0ZJqq5",
-	"Z7vXGyZDCnkMtPfEtvXmMWiGHrNheA3lFgwaxcmNjPhoToIcUK1ty0mn06b5tOmLCdKVT6NIU2ulDB4p",
-	"2ZNKXqMrwbFtt7afr4FKdb7EK4EFOdznRffsYGf74vSoevam22g/3akC/RmFN67V9oidkD5FrQxnLlEo",
-	"ySi8Yjy7Gwe7xywaC9p+P796FR8cn/86mu2/oYK93VTPL04/DGavfz2Tat7wj0v2JHsLyuB8N9vPAcLY",
-	"/r29tcamvIcm8JoNe9lZ64/Wmk5/wtRYBCWwYuY1FlUM/vx7zcNK85IM8pem27U4VHYpW/zTTvTHzv6/",
-	"X++Mn0+Od2fnW9cXrag1+LQ9uvj08Y+nr8b7/24tXj7dLyPK9JBXbv4aq0qF1hOJPMqIOeC/lCf4z4mu",
-	"ETOoVbBYOPr+RxGL7ANJAMXeeBpFkH+f3YNPW39dt4KdXweblye78kObnT5Vfz6fHW6L7rPobevjm63R",
-	"q53gbJf+5ds9wImlm7AkYr92L5i7AU8kyEfUQmyPSOwZHWBjcc1VigXevS/1jmvMo7NtoQspt26Rl5bF",
-	"rVlz3SCPTN/+mxpBJs99qWsTq7GPS7vhV2dMmQfBfLiTt/mflVhaarWahBZ73VCmL1ksJZbJbQFVrODP",
-	"AscWMr5Erq5jCj+RxApaKJiv2tyMHvc+53XOL2uM6tkC6lqzx/H6GrPCKP8mEwjavzmaO3arswrbE2m4",
-	"Qb3HoT96u/XsiYSWyV4ajk7tMcBrDBWphiqxosCCcWx7bLdcqxdYMmnRN2gCVs7XkyJ7fNQ2pCVVzXOp",
-	"msUsLQJydvTXD2/P6ma8eo/TWRAy7rM6AavHNDuBqDs6F16H6s1soDk8DVJwatgoKHjN9gOUxjoCyOm0",
-	"oFbPijHigV6WHFFzEphCIOvO03poPIuYhHS/IuPNHEBWCzYNUbHqqIoSmUCm8E7Ldr7PZA3ndCzzW0eH",
-	"7yQHoU+OqiKL1Iw6iilXfc1lf8nwSCyCqoHBNk9MGRb80pu1Wlt+YoXqvzTlIZQDhX1IfwTNlxtSLSJG",
-	"PKYNCAMZDP/uO5fH6/S4h62K+wHj0IOxmhyBiFOKtOVm9WUro8cxTQM2PnXAYkEC/MCirGvjAhfkAdqe",
-	"ce8aoxruEEYLjHkzmCnQALS58kSa70Ln9SELOkA4PR6iT1q/Xo+ZNNYhVUskLjez8Kez5Kpq26+oJ2Wd",
-	"eIpNpiKmcRgt+rOUnZqtSrYoCIMehygR7EQNoVa1AUwJ7FiGYyROAEufeTMN8NEx28PmGpotBswZMPvg",
-	"QMH46/GlcynM6rZ8dz81VlYaXuerJDo4TbLK9TS6jt6/YH/99tufgz/Pdj5cnw0OuyvU7TI1ZLu1u7OG",
-	"rmWb3MPGZqfy/PxT6yh+Gv5x+Wzy65ut39vyr8Em/22xM++KE/9gtjt8HZyqP8dvP5ZZJ/DSsgm2n64z",
-	"P8vrDfM0BGhLAEqMS7wVsjkSYoQGZskEQykrX286OseL9LR8rBkWUTIZ+O3X7VbhbBS7VtnZJAzKp9xn",
-	"UbR6Si6/u4fdcjT7H8wQ+UcZGy/0xIvkcs759LW2xj/MaFhhAKQutiWd361ttAruQ9gBq3BjbCkFVI+8",
-	"Pjj3iNXQQeV0Q2GJI9uqW3Yn+hMRsF9STzapggO71klTRYYhi7Tipx9qMK5ZYbCOHH0l4sk6svQn+3gU",
-	"9rFOcP66MZ/PG3DQszgyZ3372GSGAtaI1v/vYGf/4HSBG3koJQmLSVmoYTW3YKWrvSLaqrk9SNda7Lab",
-	"ODF8CgaNZIB1gSjw1mWteYAbCpbCmuM9DjFmSfRudBzLRZPzLI7AtrGaexK0JhenRybw2OOOhzwbzUuq",
-	"cWuE00mSbKjVwb3lGK9kNrqaeLX0nCxwSM7NYRzP6Fpw+1RRpSDXLwnPmmAfVUm/XrAc6yZ4krbXSO1L",
-	"8OagBf5LYpzW0pK9XFyLKJE1CP9nlSegSRA/1dYVWIcSDo/wipn68OKsDn7pxOMeIsPJHeIbFQKkKSX8",
-	"siilxKhBAoneOZmfEF8/LHBi4gFy0h2K4ve375eW8GgDPnVzeR5mhqFBbVgpIgm9O/hALIQVfL5n+BOT",
-	"jCMqFMJEIbYTOcEvbGZjOJnojVYsWqTIyOb9I2rSikJugLhmkvX4KKY+s5BSrlwCTVjOYI4ibpIut7UN",
-	"8EtThGygTuZjESXFTcWpk7g1D5U0CW//ngGMYqGgCwpCFz0uH/mZtrluAOwUTgmyNJ1LuKJrmuYds2l5",
-	"17Qz/P476XN4fyjEuK5TADooI3mbuD2nEsE6WJBoOgkMoJgyLlM4uR6vgoN8JjEXzOIJmt+jP/tL/V7r",
-	"F+64ljqEJpJUo98uDk8P+r8fnB6+Ojx42T847h5iPpvgnR7nIi0JgxUjWlxaGxGmqeekSrMgMfoBKIj9",
-	"NGMzFuyRzBZlwAYdOBdiWgFCgGhO40B+TZ/Hn4gBD8VzAM2I5YuONJWAUYEwHsuFVHlOhJyqvD4q04tr",
-	"sNDj2WINjDLCCzo2fOl1ABb5j0b35LDxli28unG8OZCFYkjenJ+fkBdUhr4Bon62vWv7WTmF1WAcUr5A",
-	"Y4TTCav3+ECoMfrYLk6PrJ9Nj5K8qN3cam4SSRcSw6HQTx5e3sfEdA9jfhlPHXEjq+ZptwgaKsEgr/I8",
-	"U4yCC3i+s7uV9fxlQ7WzmHdCpoYdMKhlRwA0PzzQ0A90YBsbyTbWiKKXTKI96eAr6KXI2eAjGnbaru04",
-	"RwJs0P02HRy00OzoOCSMbipKPax+R5pKlcxc3Q1A4FS94iW5L8XID06zZnOtfcoxmXfAepzTOBZzFnTI",
-	"kM1tS0kI6ludMYEsczIHTOK4QbnCDIIm6TpgAJnpG0/EgKULgWxzKWaxz7wexxN81npWg1xaCoqvySM3",
-	"o+7BRTN/YMlEPKLcRjPHVGL81pmwZrI2rqo0o1IG58c4mA2SbY97EOALnBMzD8IHT6TZFcjYpUTOBpIp",
-	"Wyl1yRZPZEdfTJNemH6ac2fgO/TO7xFKBrMwUtp2wSaeVSsxZWceh4pBovglWyR/kmazCbsDJGubnoCz",
-	"IM1ZHizgjiJ0UhQOmQonLOngamVed3//4Oysf35+5MEbfTqdAm9JMrsP/th/0333+qB/3P0DngPWZgoL",
-	"YG2QQW8PHoCaIhpOYIt6XF8BE2DHh7GMWsTL5xYGNlU58/ElW0BMX8SjfhhACnD2W81YsJerVyd6o/Rj",
-	"deLRmUHsRfcp8dRi6vW4R9V/f5wrb4+ESfaBRNtKKuJtNOcsihoQsN/4OL+UTa2JeImdpneH+pdQZGrK",
-	"DGTOp1aHvBFfSf2V5v8Jg1ZLhFTvcXN6YcTsnoKvylfhFdM2G6wEaD2txHBIe4h72ePmMNzdqXonF+dk",
-	"w/1MbnzGnfyyYV8rvdoe4NjaCkA9hQlFAiIccjdTNal78fLw4N3+gQcIdJCvIGfDYegDl56yeBIi9WY7",
-	"071y2bvRpCUZMZWKCnCq9TiC41dT9Avg//pEZ6nS0E/5uefkshgyKMiiqC8xgJoRmsvZNHs9Tgksg49c",
-	"hr+Ey2FnZuJTHz58aLhCumPEasxoNPmlh5GQXsU49vA7R6yROdNXRoJb4MBpKGxxtq3gDG16jxE1UNBQ",
-	"Q4QST3P+vr7sHgpIA4+SZHtABydkHaR6QwZT3WZW1U2lg81A8+oGUYdG0cKJbczi0KsZzEIujBbhghJ1",
-	"9N3IJroJzhrAnGwvnOWCJi3iXh+sTKtO7GV9rlCMmk2eR+lt508m+ii0dMPMN+NUcVPGsK7GBRMxm4kS",
-	"I8E2TwXdhE0GLJaQBZ5xKGix5hlz1IjgegZnXdO2hF31KI30fyZDqm8lwrJncXVAmP2rVxmyoFf52yPV",
-	"5I96rzIZUvgQ8sSyXuS08gMkazyDGg+9zONXXcRJj8WVFpaqlmLVAIAeaCIIpxm4WPTJdkKwNkkZg82t",
-	"g5MruStAaMAzNuvIMk0qmrXT99KsRwt83uNO95DC1kCGkM6Nif8g3YHMGKlnqn6f4UdDKCv6DrUeYCmr",
-	"HV2uxvYT3OMHNlKX+jvXP1cGWuw4H2R7PlsScW1LVMoyajwyRzkWsWpEoWYa7teOiZs1pVwnvO0InbVZ",
-	"HVf8cuOMIlD9AwOR8BBX3xnhPsr4l7xEP4v4H9wzc0zjS8dFl/jnTGVsxke3TkE/EiVgbfDgBvD5FDcg",
-	"bV6hbSWrT5Au9EIegTvHxqmd/OgeR9jaVHl/YoyrOohZG3pXwiRpd0x/OHRSjpjS+upKFR3j1mjHoCkP",
-	"mfwkVE1yDP9SAn0MFlwDDN8IkgQQD5JCdbFdosw1q+oeHvVPD/YPTw4P3p0XpzKfwl6uxrN/HKSb7rLP",
-	"liQuW1tQmfH3Wuzu3I1+HNH3g0BM/aa3z6jSS/t7O1gpg3IfCN8F1MiS02umXurvb9SjFLtWG2M1ibLE",
-	"k89DK9SQtGgEzHdwQU3piDXvG2UilLlRKMZYomFDL4KGnAXkzfnxEQzvYuAxZUHwhvQq9AVvhr5YtV+v",
-	"8LGbtyyc0BHbuG7A05ld0/ovVZVOZRByCrnbN+5jl2y1r7faBGaYTYjbp/6YNfYFV7GIbsqKg4fNswhH",
-	"jqPdL+SHqfj0s/3J060eMxqp8apdfoNPPKB+b0Yo7b8TX4WmWzJg/1JFB1Rai7b5HYRumdY7iFYoOcga",
-	"HqSzBJw2Oggj/cMVR7ABHHllkaF+IoQRprEYMFL1zG89IhVdSAMxZWYBz9Q6pN1qObZ0bvdkEha18BCX",
-	"bGEbUtEAvNxcpCUj0oOYSI9bZDrIRwu5VJrbkZj5DHAxwEECD9jv5BODASV7vOr5gnPmQ1i1DhlikZDg",
-	"d56Ajs7FnFS9gCG2uYcKgq8vDM5NDIf1HpeChMo2tzLLMb3vokUd0PKUihiRkZhDpaKISTzjEuE3ieA9",
-	"fvbbUaj0TnLBmVdrkqetLeJlqqzQ23bKVLxoQN6e4yAs0gteM3VqD+phG2zbQQoujv5y8f1cjWJqkWMx",
-	"iwJLNETFVCt7xZck5FehMp5gbGR2kxaLzYxczdU42BItCPKW9Hu1Omj0xFs4h+HqpJFz/GFBCV/NicQk",
-	"PqI9B9ukbro9mOYKPS5iYr1WmHVFMvgq1hUHZasCA/3MLE7rpOApg8B/JPgI4lzo4zPPxCJixIe9R3+q",
-	"uxH6y73kFz1uVUWYxK5T2VgIrAInc5ic1QMZuPlhvlH21XvHxCmTXpm4xkcRQt+QJKiSNLTUu/6zdcMP",
-	"mOH5q4DK3+w5o5XOScq0loz0TGzr5iRPCIxvhFpZlFPmr2B+5yyK0E2NsWmE+ogTFkxTRoSxOgM0S5UW",
-	"ppArbntZAXG6uRRMJkuzTjb9A602mC7WnXSKXo9X0xyNej59gphkUK2BI0JYmvDhcswen9AFdAzN+vLq",
-	"+VQ54+8zE0O3/DjkCnihjfpgjx3wGDgoV92cmzDdG4xvgnvCQhRYvAGDqWZzx0Rsh66BigKsugOTBK7u",
-	"4u+H3G69MoEc/QrEM02kYzUH2q/ZcAqPYPW4ugEGBuWo1tRrWSA4Fov0tyH3o1mA2ce4uJTvYLAUCiz0",
-	"k9JiWfW497lXwSn2Kh0ypJFkX0y8MAHfghYBMbtiNDLb+AFK3+zLJWOyUxQWh28w+G+A7LTEy3iLTHf0",
-	"KsKz+jSOF4D3pSSxAXVsjpQ4opJwk0wMBYixa1GWCRC74xodYQ/6lFn8yicy+wPrGHp/cnDaPX9/ivl1",
-	"Z5iVhD1hIcYHSIpezcDSYhCCnIEbivgzqcTEwINk7yVmlvR4xGisOYk5PTqAyn3MYTH5B4VNkw6TC3e7",
-	"aNJXxn/SYb+d/M3NYXVwKMlfwFL9n9Ghbw4lffsoT3rgCTeDvKtnOzvtmitcMUOxJGjjCilXuiKjXpHH",
-	"WCBvyvLFDICO06ncCMoeNxo942I2GkNeAarikRgRvPMLiBuTbiplgf2jGEH8SoeJiznXQ3Vcxp6V2Sad",
-	"xxhEtvckmBml4txJ3LJ5YlCWYZBZshybVEtkfE6s76XW000eflj+qgxCN2Mxzc6zuzQAHs+ioYGmdFNw",
-	"nBy5Guw/QHn2OFVkImSSMLSUQbZn3m6FS5NcWPstsdYcg8lOxcgyk3/RbrWgVhG+NRiWYcAmU6GwZXpB",
-	"nEG/51GZux7Sv6NlVcJ5HRJGpCBqcHS0mvSTHf8g7LiC+YKlDBppNcecW63dlcx5KViyzLdTbmQY9pRx",
-	"Og2bVl8o812fTZn/69n7d1/rh6NBEKIBcRLrQVSo34PQqSZgICBlukz7eD9lXLOrQPizib7oDxB2yY9h",
-	"25MWO9TsFi4oRpJWbeGf3eOj222hfes/YAvN4ou2MGPDl+3hUSjV+8yTtwUpOQonoeZ3Nz64P4uliCtL",
-	"EDYP5fRahYuf2ZwSjxcJOWHUH9eJiAImFVacPKo0eGx/0fLWOGpb2qXmDp6iTT27Ms0V1TatKea0nN8u",
-	"3p93++9PX3ffHf7VPT98/+7My02wut3a7XHv00wo2mfXPvhNPDJgC8GDwtQIrCvKuEcfrAwxN9CtFJbN",
-	"b+YK/unr/QF9vWm5nHuUe9kbjC20jYMpU9N/i4u8JF2S6odVonrpwn0ncY9HJvZbAlE8NhW957mo0P0K",
-	"gFtpFu/jkYXi0W9clhzvNQ2jsxbq3YCf9idD2iGapXqAiC5JFF4yA7v7RJKeZbw9ruaiYTuWZ2oywa9s",
-	"nNkGzcfGKFPUUhNBzYHH2GI8LIbGhAURkwnldFRQV2cCs/r+TIbUKVOGECxcUqJmMfbGUHoqUK00plcs",
-	"M4dy5JqLafA44m55oB8k8vkTvOYHFHenDArpli4UNH8GSoMKHNPNxFYRVeFGydpXxDpLyv6mYUPf9ZsM",
-	"re7J4Vv92INbWcU9P0wtpHSQugxqQ655xqA93KHPWeM53d5sbPtPnzZ2g+2tRnv4dLDtbw532WarDLgY",
-	"39cfLDLIhEku42wWBpWbgU3vkyHgpq+yB/We1Aln829j5z0CU/gGHrsld1zeh/f3KtvzibQudEmqGBRX",
-	"YxbGpvXene5wqfcuZjT4KgVllWVLfQCiqg7SDqEizoRxbXVnKtFNHtjKvK0uBEUsgkwWugLTDdKohMlW",
-	"wH0UMxWZREiqSLaOVBIP4wWyT5XnlK9DDwcGZadUZWt4c+Xq5kKRmPkiNpEm+JWIIbsyYRDeavscr+2D",
-	"Guc4xDcyy3HwD6EanwFJr2BOac8KpP46kWO95cDGBffZP06H+Wnj3wdTLXYKpGlIKUVB7ifQlCanO+lH",
-	"a0RGVitPbpD7XhnxKxGjLYX5NzSYhFxC3zvqAP04UeVaJ8Hxw4wZk2/EnR7O2aQ6yAVyeZvN4UVsjiFk",
-	"zYJ6RWiPpxmvJGJDZSaAQ/YNVo38BVKbvPKwa6pPvljsI4N9MCBBPV5mpG9k3OFMgn0x44UM842Ya2N7",
-	"gYrDnMVJ2P2nmfe/geOZIK97a5dz/GjG9PlGzO4zoup8QXYVMcWWrcbcPa+sWxWdTcv5act8GyIsEbsP",
-	"QG/1VW73Mtq5bwN7hf76kwIfmQKX/PjWMDSmdKr4fT929M3OrbdskfREXJe9bsQiiu6sUq4/p1X9WTib",
-	"YwKjAd0TEdROPZEkogMW1RMAPB5krGj9nP7dJWNT2eNzEUNWnlYmPXHF4ohO+wZbyUth6FqQN+hkZZpE",
-	"/lod4xmh7HGDE2SdCCGkPERQ0uWzDvyBaflJWlyaRWgL9Hvc/Ma84eYKrFMRRQ9t2Osxlsz678GMt0Tw",
-	"05T/acrfSaeYRtQvVSrqwCQs4L1hMAn2I/KKR1Z0LRJiadl412T7PMWsY5RMUwrwpV2+sDHXCV1gfZEa",
-	"s0mzqKS5mwz1kEqOGWRVHKEAzlXqtcXq0bXw7zzR4NzBnpVL/pQnMu+7lgl45qMnH8wKSLekfW1hRRnK",
-	"Wgk4zw7sKBRWhYbxR6FU4O0n5VUHtb0k/UDfbZUWIQIqUR5KtElOs9Vc0ta0T011owv3u+hxrFwnVQu6",
-	"4C4kqZ4wYE0e8fah23JTb9TLYk/+Wf5mPkCx9dKlfDxX1A/GEH46pO4n7wDFcAHHStmZSTOAzKT7zzVw",
-	"0CZWphscOs/90Fnd6UJWXbUp41Ad5mzPz5D+Q2aHQy3y0p4nxJ9GWmqPLrKLw/HRnC5kAsbTbrXTzH8o",
-	"HxyIYFFPsAgA6QfhRyz+CqDgpw0pOnkYBUA34EK/B2I7YINbAdA0cFcIBpjt4xeF/DKp5T589/vh+UH/",
-	"4vTIq6dSnkglYotLTyU5e9NttJ/u1Hvc9E/P/BjA502TLEg0AHgPU9g+WBCU9SarEHAE9HxGnAXEtMMy",
-	"vWIt8oxReJaRbqCjioEtnLKl2ksXuNDM7f3paw/xaaYAwXQVQpuDokcvzg5OvVqdbLd3TUr/XpLLNY1m",
-	"CQFqRSqlQBqzFHQ/W0twfHD84uD0DDCTd0m+bEBrMSmzQazCkWASS1+hLaLtRYLpGTGTTMl6BoJP1jSN",
-	"BMRAN1oQ/AKBAe+AKRTXzuuNOYbVPpD2hEPcKpL3OKCR5xbzx3Qx0IQLPpM5Xfz0j/xEqi0XUkjSRIoJ",
-	"gx4LC5tJtSSV9pAZms+RDZGHyg91+ebn9I/14n85yKp1AoDpEE8kSpcUcAuy4n8qQ19rB5hi4mUV6J40",
-	"oPYDBlJSiropnmKkbakP79hIY61eZBWLjG6kxTtqEDdfEKO4xIBEwQXBNhhaFdGWc4+DYmK0LJ9yguA0",
-	"ahyL2WjZA6P1MOjym6htxf19pTJL+bFtJVzEKjvJnOg3LGv9ES2dSUIcj2jJ3HwvNz7PJIuXxUje8rGg",
-	"HklC25KXUiWkkTZytB27SzLTEOTRIoOlZlD6JskAwJEizhmCoRqGWbcYa2B6qZhySQErqTjfbSKuUl04",
-	"t5tJ3QIW7BdVJeQWkClNMHHTXL3/QIiIUV5YmlAidM2iwerT8w3+16uqjy+V9b6n5XpFWh/NRpYiRq/Y",
-	"9yafLySLV9c+pvRW4oYZihhgDDC4wtncIKtieSJAq/Y4TdMjb3MdsdTvQU1Td4hvlGpq1rdSjP40Rv9X",
-	"1Nab9j3pjYO7dG96/go5b4EjbyosPLPPPUZlYVooqAm09f92toebfrukIJBd4zn0oe4vvXoTen3E+EiN",
-	"K53206f1yiTk9u/Nx60PNHu3SmmOwivmNJaxp/IzwPC91Qwun9E95Tcm/WO/rlZwjau+8TntYrhedvhZ",
-	"0gV7PUU1A9z7M0X8W6aILxNsUX3RPWVuZXsgP6D+aggyoXiIkzRs667yhLB8K54pHTFS5YJYIUKoxIgL",
-	"Qnsk+TBqjKGncKSlMJqc+qJKJ4CWwFNfnB6RYUxHAKJW9f4PfP1Ls9n06rZEFg1XARiq8RWLTbxKSCUh",
-	"YmbjhlqvTjqSKdHjbmKQ/QKX7zVtKOr04OzgHOJ7ZCpCrnCSJi6oenwhZlCvhssPuVSMBqXdPCRTJ2ag",
-	"E2xa9IA9mh6kKxNLtrABO4XrhjPUm8IC8GBL6P1fDHa3lpb0eCrSN1ZWEhi770BN+Rauu2T9oLUV6AHJ",
-	"R3cDrHPwi23dfWGtBVZ15hvPE2wkTzlm3JVBCAvObMYApP9jsxXT0BAj7dVshp6jaNfqCS6A4HjqZCZZ",
-	"ApKfXDjoUR5RBVjvUURmYHa7Dfk039M3LaCKQkcjQI/Wn+K0FGS5SQX9ve0Kki42M5508ct0RMS3wFPA",
-	"ZR2ofLvGJjmg/njZUam5QIIUmLTUh6yBlwdHB6+75wcv+28P/vSSkyfVNH9gBeTASzsHV526f89Gfphv",
-	"hD6QaaZd3ErO6dNtO+KngngmfwDvx8/I+kNjMGeV3mwN2pTxFIQ+qUXI2mu20cXtuPM6yq2rF9zSpPpp",
-	"T30n4XXohDfMYvPeTZ63VxXJlp73vatt5X0ksX3xzzBsvoj1Xk7/DjHYvAlbyEo2YsbZ/PbVpe7Ly9TM",
-	"fRrBpmhl0em2ZNrtpGpkivk0zD6XS8Us1EaLg62czb/9lYCtTd0iPznqI3uoDq4V44EjwA0dhkHESBQO",
-	"mQonrE5mU63Bh0oSOpAimqn0y4eR6Zr6Qz4UpV6kTIdNO3nX1OoQT84GJn0BwdU8/e8EaS1BWUt60yJg",
-	"iMkjgodK/DEQudWze8CLk4xRZv9HNJzI5g9ls2tl8fAl2cfWu2YJSywtryre3K4jIZkVZaicOO3VAjaY",
-	"jUaQwBYGTfLOAPMlcH1Z4x7eDCEBr8cRBApBe01NXxpXL2nURiRTJl0uIGMa9BKDGR1gaEkP2FDEzMJ3",
-	"Qn8aa99XaRYGEJ60bzFN4dHmhkR0LAmAlsOYCoGNkBPAGIAFwMXd0AQJanZNLh4RcQA9yg2wjr4kfDbR",
-	"m8rAzQG58E1S7fJFtoHdhGJfp8xWAoABjaQgETPeUWilBFXAtj0e7jMeA/S4A5/rhHnNWlGCnxCXs+mF",
-	"XJk/VKEB/b/mr6YvJmURTdNkP2usF6Kd2kedYOdWu/W44U29aFx+GcP4IWz571++rpKmr0KQpXA9wiDJ",
-	"S3d4GWQQFPWFSy8GcjOswG3g728XSrlFXATkYRLwUIK4kQ1TBJxENH4/OD189WdxSAN6l90mpPE7vPxA",
-	"//iHDWjA4TQyTPh2QY0bdDc9IBZ1w7ezOKp0KhtgTZg35QniDTTjr+da6UOpdyidvkUJl4OZLONIn4Uj",
-	"PpvWSSRGIa/broPwNzYIxOJxfxbHmoyQtSQvBXm9/NKSqIU2/6csJgG7Cn2G+tpygN95faJmLg9xkhPg",
-	"0qDuWGgbK4NjaC83iJg7a4vuvfzaA+O1dw2xITZfHItYNaLwigUZ7dN5L/zdsI7/ItBuN9hbNwDISQJ3",
-	"coQr9yQbMC7YGBu+hNhb3WgcGdKF2Kd9DCfbdHNrfXGlBeSN54r0TNiVvlbOG/CDovUbvYxEIL/c3yC7",
-	"LPiJviOk3WzBrHNqJeOBYU/V0O3PWjfHjv+2FkbN3cUSytXXoWFLJlGXSoM0sbgKA8Cdz86jTl4LMYpY",
-	"nRyHfiykGKo66U6n+hNsVFGrJzfJvC5k0soP7IOdzi0Zp2h+bnMK+f9LQSPEPyRABxyZ8NQDjxdIroBF",
-	"p0JyfkpqMcghsDa1Qk5qWWpOMUpyyAGla6hx4LJFNxM5heemJSrVxtYCAgAA//8=",
+	"7P0Lc9PI1i8Of5Uu/89TOM+RHedCIE5NnWNCgEACmVyGmdme12pLbVtE7jbqdhxvDt/9rV6rW2rJkuOE",
+	"JMB+2LWrhtiy+rZ63ddvfakFYjwRnHEla+0vtRGjIUvgn/s0GLF9wVUi4pNpP44C/WnIZJBEExUJXmvX",
+	"3ogZiQUfEjViJBTBdMy4ImM6J31GAv2CsFnzagn7PI0SFtbaKpkyryaDERtT/Tp2TceTmNXatQkM4ZEx",
+	"vW7QIftta6fVqnk1NZ/ob6VKIj6sff3q1Y5EQHH44mw+jljCYCr9RMwkS8hQMEk4u1bLZ7E4yClTybwz",
+	"UCxZHOaMBYKHkihBZjRSpM8GQo+bzCM+JHRII758uHHEo/F0XGtvpOuLuGJDlsDYZ0ztC3EZscWhz0eM",
+	"DGIxIwE8QNSIKtKPYDYjRmQ05I2I65mpUSTtNtx28R8/fuxM1YhxFQVUVUyDZk9EghN4HyPsesICddOp",
+	"3zjkmWKTi0nJCUdqRPzxgPbsy30ieDxvk9NX+2R3+1nriSTBiMYx40PmkYFIiCGxLvdfMJqwhLAkEclv",
+	"3VrE5XQwiIKIcdWbSpb08mvq1jxCg6R3ReMpk791a5TGm/rDMb3uaRLd3tpstfxml9eWLe6rV5vQhI6Z",
+	"shdrmkiRlO+qr4m1F8ATPhEDONZJwq4iMZVkQodsj9C+1LdMr01/O4gSqeArvenZhTr+1Jm/j1rXx2et",
+	"+fEfv8/efxKz45didvxK1LxapEf8PGXJvObVOB3rX+CwucWM6fUR40M1qrU3Np+XXcdXNFAiOQzzt7nV",
+	"3xo8pU83GzvBRtjYZq1BY5c+6zc2g+1whz0ftOhG385iQtUom8QA3teLwqUUNBDJmKpauzadwpOL8zoM",
+	"9UmqeXFmG8Eu27rTzCLzxnuYG7+KFNBYcXY7g41wM9jqN7bpU9bYHuy0Gs/7z2hjN2iFG2xzsEW3q2aX",
+	"vvPb5/eOmW0rGeeS3cMGHEXjSJXfgLGQikSKjSXRnEyTf5G0n7bK6TeGt7ozCdmATmOFPxnTa2S7my39",
+	"13Im/CEZVm6BSIbfvgUnibiKQmZuzuI+TMz3TySJQr0V/lHnfP9N7+T0wx+HLw9Oz/z8dR8KMYxZOW3Y",
+	"dy2d8oQqxRL94//fv2jj363G7j/mv73GP19a3s7m1/9VupIzJmVKyiWjS/z+27fsQtrtKhkFGPg3DvFV",
+	"/1hOBJcMOPULGp6yz1MmgVYDwRXj8E86mcRGSqx/kqiLZMP8r4QNau3a/7ee6Vbr+K1cP9DCB4daPPME",
+	"ByORJGMa69mykIiE9BNGLyWhJJnGrFn76tX2BR/EUfDI8wrMqJLMtCCeae0jkkQqkWiRr6WBSPpRGDL+",
+	"OBMLEgZMmcaSxDS4JJRMWDKOgOCaRU1hNmLIUcSEJSjieciCmCZMEv+6EVMVjBpUymlCecDaRAt8n1Ae",
+	"onaFdKxX7FMab/geEUmXX7EkGkQsJJGSRIJuSFCIgWrMEkKHWh+jnPhGc/DNc5LUJdOaycmHs3OyrtWP",
+	"9fGArsMr5/7aHozrf/z4seFqRz5BNV1/y0lAkyRisssdFUgqNmlMJ5kq1CS+5lrl+9HlIhlSHv0bVTnz",
+	"gKa3/HL0ZMZs3GcJGVFJuFBEMkWmk70uh62ORXCZ22gaBGLK1ZPCxkhCE0bwaUK1lk2UEF0+pnxOBjSK",
+	"pwmTqFc5BklxG6oox/xkvVyn/IoCWLM6Gj88lXY4mXKrFdu14bmGTNEotnsxHLKQTLk51owV4L16L9Qr",
+	"MeXhw0/4vSByGoxIwqSYJgEjV5GM+jFDo0JbdXGsTQotwug8FjQ8F+KIJkP2OFe+L8K5voLiyuyUjP7N",
+	"CIh+mNS5EMeUzw3flo9wwiShysyAzKgkCUsNX4d6waJspCblMsJ1jE8Y74JrziCS6N/sEQjgWHNPPvRI",
+	"xK9oHIEAYtcTzTJcftu818uZLvSKRjHtx+wxzi1kE8ZDxgMgqFDMODFcTrJEk5chM03kRr5dcDmdTESi",
+	"WHjMwoiegwbxWHSvjVsciGjVRc9PM2EaBGwCRrf+qXmbHqzTObrReBcJSSUeidkVi7XZSVNpV39/eHZO",
+	"zk7I81arsbP1Yq3d5Sj+DOcWnFkBUadkQqWciSTUspHgn5dsDvqCmCqitTQrMnGP1jyQppv2dWom3PeA",
+	"9C0IInx3l+uXNVLxa4ZaQ7nBuNbt/6Vt9o2aB6Z77R9XXzZfFFRAr9Y5OXzH5qAQJ1pPUBHqgkHCqGJh",
+	"j6qcJhlSxRoqGrOyd9nf9Oflx6AXQGYjQcyDpC4Skog4ZuEa0OElm6f2PghVqknUkdV6b8MIeM0Nyq1e",
+	"u77E8lYriMIV9GavFtM+i0ucH/obCc6V222csbBWGVrMOEt6ytxDe+x6Z2vwnnSv9PEv/HqSsEF0XeFo",
+	"A8dKMKIJDRRLpHXHXLK5p6VhwgIx5JFkJFJ5WwwUyd60t/3q827ZnBN2JS5vuSUyEBOkRDCOb+IlZ/px",
+	"/TvzIpokdK7/tnbSShZXZkr9qwaPmP2yJ55Oy3PvR+5Qsl0X/U8sUNkdO4rQrsrfMzqJepdsvvpKzYUt",
+	"WarjS1s84RMqJaGS+NbZZv1p+ld5T5tAZVaTcuqMWL5X6SKqV/8xUqMzFiQMhUYcfxjU2v9acanFTbtk",
+	"FRxmMI1jTbBNcgimGmdarsmRlnWpp3r5WvS7F5fxj14IyJ3MmeXYyjQMI/0RjU+ciQ5oLJlXmLsSl2gu",
+	"Zvdn6/Nm49ns4NPpX+qCf/z9+d/9jeuzQWf8LjhpHQ3/GL2M3m6L97vJ+VN9VRwf5ebTHfDspD7LmxaH",
+	"g5eekhGqixQqFVVT6XIbK4BLWExhPPPbqgGlPNcT2o9phISfP9GDK5bMSaC/JUeax5DJVIGfjHLQAqQk",
+	"sCItQd9+PEcz3VfzSZtQ9b8/zZTvGTuxtfN8rUnOR9p8B+rS1AG2MdeWySDicH6W58GYso3WotGOZDTk",
+	"0gMB7QdxxLiyhqtWgUPppe97LVBfUSOqunwcaT1HkkiR+oQGl3TI9Av0AL5HLtlEEfZ5SmPNYyNF+nNC",
+	"iWJSrXlkNoqCEU5iyLg24llIxiJksSScjplZ8HVjKBp6ROOcL3AYtPsWL4tReZ7IBY2objQekRhlZc1l",
+	"Duw6GFGu7TfYfNks4990nKwUSBkzNRJhKmxSNUyf2vONZztrbeJPZqHf5XWrI2kVSqiJr0/9/MP5CQlE",
+	"yFD/0jIKiUaETD83ml3q57o8ZFdRwBp9bVWSj6yvtXHQJ/RTEp8ics4DR7XywKPik/pYJKzLwaeRqX/L",
+	"9wQOImXoC9tT5N10GlZtVxgxHjC5Zz2inYuXhwfv9w+Qhaeaq+fa0SxMf4hPLcywecvpqVEPRHVZFBLl",
+	"hZzC3Ua54Zyy1vNUjtxiMYy4Z40PO7G1nFYXcbWzXVv0VXs1vHtGpi9u2Ad9sgQfQjKCyw9DIbPQRmsk",
+	"5RS2An0TnZND0C0jVOTNTu8fHR68P+8dvixsdbNC3SzhYFoHnWvbMnWByUgfCix8IoLRiotm1xXxA1fl",
+	"eyKJFnTahtUmTchiNoT9z7Z+auKji5ovLRngEHeJqntYQSRl+QrgKBLPbvrh2dnFwalfOslPKlp8R4dM",
+	"efR5ysy603MufYMJ55ROxBLB4mUhgWa2g0SMS1/K+4PFN74XNlS+bPNIHQVbCJF742GM1J6WBJEkwYiB",
+	"0xCMoUnCNLtZ9Z5kRsVyqgFiKbGzgOIXaKhZqaxXCJkJDVhDsglF6YUKNBIo7m2213qD9VTMQZQPVbUk",
+	"KzngzZrMwQuLn1XTg5z2l9iqUbhn2Wdxe57IIpEY+e8+h5bqooqUV4a8WirAa+0aagbNRfXIeawRjSci",
+	"USaMNaq1a8NIjab9ZiDG62CNgW8d/rWOL4RxO0YmWFPkFmprKodyquu/aiOlJrK9vk4nUdN8rGehVb5U",
+	"vOQ01qc3aKyg4B7iT5+2CqLIq+FdN9+rZMoWbJF0omVa5z6c2InRJO6mwQfTJNESyOojN1lsdjS00WZ3",
+	"+h2a0D3XWixwwVhqE10/RRioQBOWSL2elK8Z5qgpe4/AyoyTBbSYnElv1m22ry9EzChf0O4XNqKwvtID",
+	"AMGsZfQxaH6uXWEkuwQzsdenMgpqXuHTiZD6xnDBWamHYx/scrQc73a8eb9RZqVttnZ3G62NRmvjvNVq",
+	"w///djnxUndG6jHK3teP4jjiQzITySV4b9zkExOyX3ZNMg+Jcx2BE7UtZ6p5Nhot29pGyd3Kldwp33YX",
+	"C16TUnqA8/rgcM27nRqGxd397QRjdttdLcwfXloxaxsYuC11jWkU3+gZh4cgk+q2rKKwAhzOeVHZal5a",
+	"IW9SG+54b261MnaNIUmjojiO6qkatf7fzvZgI9gsejtWkB1M0ZAqWj13TJJIx/tSm8SUY9JIbUE0L2yn",
+	"M+uynTywe+CsJ6T/1xWMDsewh+OscWszT6JbJWs84ImIY235fttVyQuQl5g7BHme3VonHzGZTLq1vM/3",
+	"ZKQ58O2v1+KWQRRowevE7Mc3RpD2RQisCn7Ryy2qVE/Uqrxi1wq8oWMmJR0yH3MntbW482x715iPsg3q",
+	"uDbvtUTtchjCylE0NBkPJyLiSpK6jxkNwIJ9j/jrAv7+b9/rcn9di92ID4RvIjY3xCsqjGxjA6SGiY1U",
+	"1gWP59b/pb/pmW/8vLmwVEiZdI2V8lDbmB4hpEpNG8jOHdM5GdErBk4Ure9re6fLXd8OOAjSOFYx66Ju",
+	"8zqy9BG9Y+nRQXqqto1MulxlusgTmb0BtzzNgWuV2UuGFApp2jYuN55Kbc8RqkjM9AKek/5cQSigJN4B",
+	"13KBtbU23u7+vfXx+bud3zdv9EPjBcimlXvtPxU2hEkOg3vxQoTz9ILBJSkxnaWi/ZhhjjA4zZpEP4pZ",
+	"GkBT4EGnYYgRfquqmWB5z8yp5tVmjF66miAwt56ilww8YeZ5J6LufDpMKNfvyFGu8z26rbXC4WQGePmM",
+	"5iwRSoJ+qHoDyCABmTASYU9/RONYzOC3E0zm6CkhejGkc+jXp9Hu3piFEcWQjlfTpmsPMh7MuCadBmaU",
+	"hvC9mk0Yq5lAIMSF3NUDWymMBIu3I9kn0aK2u6inbi9Mzat9ngpFe+w6YCzM75NeSPH9uKnm/e4dNn+6",
+	"0enegEZx+g1mLGFcsVf4ZZodrOcWRxwfhFXbr/IB6EWKWRRsVyan4NtD0ZhsdJMWsCCMVgzCRpNSr2nm",
+	"XLrxDU6S6CqPF+O9Mhry6URvuBhGvCenQUoL+El6jgkbJEyOegmbStYLmYLMLHxOTFVmIfRMlNZRFnvG",
+	"v+F+pOWP6qVu5sWvtJiOGX6F1OtQrrFfe+ZInU8wDcD9IJ1O4fZhSl4PEsAt9dtU8DQyhQRskuuBe+U/",
+	"SthYXBWuwA03wsYWeppNyl7C0pBM8bqkdyO9F+knU24+K7NdsShjaC7BCuFpc6mdC1KqlOprdWJEW0HL",
+	"urKVUCuZhXhBf6jQs1lB6bqNFXw3Ldn6kfIivMrddWtDxWp7UT4WvNVyM/ef72zflLtf4QcwzoVHs/qX",
+	"bD4mmJdkPtAbrcVO5wiiT+AL7aWR83tJ9ckfQGm8YpqXnovmRM5/TSiXM8ib0WoTBjB3drfWXLVpmvB2",
+	"xNSgDSVSsg0WQhvGAMduO7fUMh4xHtyYV3f8qnPCeJgqoygA0t3Lr8G3GhVyO83b/NxK2uaqzpwoknln",
+	"GnwHZdyH7bDnjXbHbSIFoAelEQKvGDlo3ixGb7mylbLI8udvzxFL6yqZ+E0ndCFN2U3Oce0efW7gHLHm",
+	"qN1uaBn7eyWSoVDf5uq+jU+n1PNUNrHX+qDPCztqvLx5+6D8ugCh4HXBm+O4OxfPPK+Flg6zcIZvGI01",
+	"4745FUZclhLBFUuk8UA45l9zo9mqrZgyk72jbAtttd/9KMvpKS9eSvjKeB6wqIpouz4xF3KZm6t8mEzX",
+	"yrhuGl+wCnhJkNgsGMvD6r6djb+GYTdU69JvMYHDfmmigelX+j4U/CJV1/8y4jc6X+1hvNPP2hxQraH3",
+	"In6rc0jr1laokHO2AJjZWkV53ApaJKzxRi0yt0rnBjgmv1N3Z04gf/mc7xfWbl9fniVpjj+6RUZoekUW",
+	"1NWFPUjfXbpurhIhJyy4e2wil7GSbcd43rBVJw3MMStRIxeTrN1wWDmlYM3KE5lG/uqLMbS1shReASm8",
+	"f19/3By/C58fTU631F9XO+/7+xujt/Lp76zzbNr683Lz9W5JGmK55Myv+B0POlvHzwYHLyfR+enfwbC3",
+	"8fqP3xsfT55fbfRj9vfpaxEc7J+Ip8dBfoTt1u7OjSp1JjF7owhtqGUEAuqKFkNv9MOrZ0oWCCJTb/MH",
+	"ofW/Zzs7m03S4STiNFDRlc1AiiRh1zRQ8Zz4X7o1/K5ba2NU9uuyNL6V1GX9unL+etu0vCwPL1cm8cQk",
+	"XrYJ5V3upmI+kcSn48THFEoPcvIcZTFLyngi7SDNLkcHM6Wx77n1/oZ+JSRd3lOK3R2T3r49MW2lHDNI",
+	"O7Ex22V5ZqvnjFWleq2es1WVh/UtdQwVhsBZebpQvXj4QBGWPNaWZQrdPBNMAbpB889P85VIcgnI0jXy",
+	"lhgH+M6pLM2jpIpoUawvGiaFZVqqk70Y5cYqGA15Yy91pt2cqG14Rjm/s+61e9Y2F+Kgj1nCY9yHplbp",
+	"xscTEbOb2O+pfqZUw7ILhLcUakecNS7f/QrNKP3+FqpRdqI/lC/PXUvlXrDHyE6483HnTrpsDW8/vitx",
+	"hcVDV6U+ONt8ulPzagfhy7NOzaudwt//lFbcXbk/PGnYH24+fbqxW/oTVh66iMLyz9HGTGe2X/NqH96d",
+	"wKQ6pe8v99AZlufEL0p/fF364/nN7vBLtGTUXDO9eFjDESsO4GzxBG5VgqXP8CarorIc6ijil9Y2uaM5",
+	"URrLPcfiE+CLWBEBty/ilwihlTA1TTgIUOInLIwSFqieEgVclb8ut8b7ravnH3/fVJ9bb6+f8Tfb7HRX",
+	"vng67WyEf+8MXm+O3j2fHG2Jw0L2RwlekgdztSZ/heZpv7V5FT78JoVy8AlwEz1rBzbCmpJy/Yv959d1",
+	"vdjCcsIXnwbqLft7e/+Pk8b4xe7mu81n01H/4u3FxmQj6c0+bgxffXz14eDTn5cly3EMju2tm7gXHEtx",
+	"xVUUYOFw7k4B2Q5VKPRZXfYTSU7e7R8QzUYyjIy93IZmVrBPOGOhBHwPu478ph7sHrN4JOjmh9nVq+Tg",
+	"+PztcLr/hgr2bkM9vzj92J++fnsm1awRHN96U/WeprS5CuYd0rU05dSaBCI+3IM6HTGwWvbpwcvD04P9",
+	"897F6VERSSgL6UzckM66ZEpFfCidrSmYva3t5zcRhbsYr3huZcRx/KqD+V3j0lg4+rlWiAAgThnupxu3",
+	"LCeWjVa+dEp6pmgScPUED9geyTKM8lAnWDeME7tdVRGqzivZ6amdXdxgsyHpyyr29FW6b/n97NPgkoW9",
+	"aRn4ni0S0wvHMiFHIY+krRbjYuaoNo6trd89nfRYHA0jA/FwmxEMrKQZpU6ziv/S0e6iiq9c7n6Xovby",
+	"NMMOgaRg0BsnTExi5iEAC5Wki1mF3Zq2j7u1v6b96B2bV2UeViZJrHQzIP6AnvrUHV2w8SBDHgu/oMyQ",
+	"6XsJiJ+Q6Tajtr44EHwQJeNcjKoqZ96N28MOOVO40Qebzr6ilnxlF5HBJVpZ48kxlOI1XkiMGNOI6zNZ",
+	"2NILrqmowGpIvUWmXJkwg8tN9CWzm+NSvQtct8gLZG3JlAAaY/neFiNTSqgJ5Lf1taDkeZe2+XKBFp0Y",
+	"7KINhTmc2kCyNVAWhs3UYpnyW5swORsJaSqSRlQS6oBw4ZLbTgzE5GFWYGwZ8BRJlOhyQO4xFb622Fgy",
+	"LiNwVaaoYRIUgjKf5D2SUcVRVpzUH7Ca+1afs2Liuq8P1l8rqSomdT9HXX7Bk76xubUNRpijKexs3+i8",
+	"zhj/TZtopUZWg2AS3001TVFh0qea3ac0gdj1Ihkqzq3rliRfOD8zndLjg/ytR/clrW7SfwNoiIPKuODq",
+	"qd6Lcm6OeW63uFy4rz+UR8euoWztbs3P/VDDiuqMVUxK87ajhPVMjs2C5aFGBoOtCj8wZcv5lHYx0MZU",
+	"l5vdaBNqcQUtTpS2VgLKuVAGGwnDHiIhY8rpkJXAFta3W1slKIf56gJHP/w2D6ZRVXKey0ofl3uy5bT9",
+	"iBSZR0Va/TrlyPMmcZUfomxPTpxKrvxynxMlyEZrc9vBXvIIVVhcAV9ApYEmo4vzV43ne8QIo/FY8C63",
+	"AXjM2U/YAHSs+narRfxcUr6/1iQdPlejiA+1eZcA/tiIcvK8yx3cp0gS+HEhY9tEJZ1cGpFo05aMRCIZ",
+	"6QOe7pxIRSfxQmXQZl4ClrmKTpzsh2L0Px9GrkpuWC1dw45j0zWq7BQAWNGk158qZaJx2Rxe3z7BorKa",
+	"0M5on8axNhpfiWR8o1JTnK6THoJJbqQ/19MfQ7if1DuTScwIjaXQOl4oia+Fle+Bn+ft2Yf31v+mp+nZ",
+	"m4XquAHaN+A3tiAj1RkxWhUNudBsMOJkQK/ENHXoaeYGtq3WntJsSeO3Ae2pXEFzKG2Dbva3ylICFjUC",
+	"WzeW/RqEckB5wOJY8y5bQrJKEkNpUZmjC1mkgPT1K7iItKDqlWRHsPnbUf91EH2I3p5d/Ptw4330drfJ",
+	"tlrNYDPm+fc+39jdLHuvlFXpypOYRWET/luSsFw+TakMsmX2wufnn1tHydPoz8tn47dvtv7YlH/3N/jv",
+	"851ZR5wEB9PdwevwVP01evfpeJXttcmS2QBfunBPurX2l24NqO89/tmtdULarXldcEekHx6JKxbTgHVr",
+	"X7+uQCBfl1y/YmaTiMKg5mXcZhwFiZBioCCwikwOcRfyCnI1e7IjHUX8siQZ/w7RzmlSkrgH91HzAUvp",
+	"5OL0KHPdQUwA6G8PWEHOnap1HFbhIJ2qUc5DWvDE47rX01H/jx4ICf23Lf55J/5zZ//fr3dGz8fHu9Pz",
+	"reuLVtzqf94eXnz+9OfTV6P9f7fmL5/uX3anrdbmjuM4/Q0m8F9bnf/afPVfm68Kftr/2nxlPbX/tfkq",
+	"56u9QVdP4pvDr9mJlakx6dpX1ipSIXeTRpG9umxap4yGEWdSLs4ppIr2aT7chlmq2YmKy4Xd8WrXDf14",
+	"44om+gJK/bt0mJfmpR8ua/98heq6tEAmlw4bCM5tgVHIhgnFwhuL1uDqDtmDK0zkvTvgvvPb3BcvsxFz",
+	"n7+H4SElZMgjPkwhNO5tf87wxe/YXJotWkwVThgN5+6+5Ia0395m1FPzm+yY0ldXZhWn5FHYjeKhllMd",
+	"+gf2bSBhUW6XxBc2WkRGfBizxlSyiuhCjuH8q/bs8vNWY3y9GzY2rwaTxuj5jOeKWG6ILJQE5qoWBOky",
+	"d/MjLRRW3EOe460BHfOTKF+jJhx0u90XtMZHkVySmE6UmDwUwsYpk+wbixfugrNTcpi/X29dnT8fv9uc",
+	"HM12/5an2/MXz/j+RvhqZ/im9anzlF1sRh+ef/64pQ7uBZ3zBrCOU3ZlOoLddzIyxMJ4+JhJyHvgWmYh",
+	"BhdVimCUBwH7laZ8hzTlU9hJLZFezAFk567XP4/q7aDW9jcHO/Q5azyn2xuN7eDp08ZuuL3V2Bw87W8H",
+	"G4NdttG6ucSiyKuzwaoXFe6LaVlw3JYMl/btg2Yb4FWbMfCTwLMrRJXsW0vnY5xqqSJhCv5pOIZSLXTz",
+	"5SW9+ayEMk5FHH8LchWA99NJzwBy3NC/UMQh3MtLxiYSUKggcaJF6mbFhCoQzmsAE9blBieM1N8L4ptW",
+	"U22faIOhTUwxtEj0q6ZxSMb0khkXAovDLrdbSiKedvvQOyCba3m/0tZOrgZ28+nuZitXBdsqPbKFszmz",
+	"GcZu6KKAjlVoApV2gGpiC6itr239yX9nn/93237zv8pO8AzKOI4dEKLFooDn2xvbZJ18mDB++JIYZZa8",
+	"jKQJMlkIoxLHCCD59VJoh9uls2c4E1WvWMaGsqK9kldHbklEz0LiVLgiilYkouRkryjP1i0bAFw5PVNF",
+	"cIc1LWDRlS0N0ElXW0opZOnsUvamSbTiZjRnLI4bl1zM+Lr+aRNaapRmSWHEuOxACxi044mat42TDhsZ",
+	"kVyZZIphdLvsnSRVRO524shlqvoFFN78GEeNtQbLthIak0yjWDUibkoT9oiWKwJCQ77WZtsUiNQnkQSY",
+	"8iwND3+R2+Q7tTSQLLmKAtazDWjpol+ycutDEciKIohP4G1Zwh7Sij/sjvuPt2KG123JI0PRqi7Ifky6",
+	"sMhdt12H/d3NQQLkMQ6zWNi5Sh5bfg/LJl0lAVbd0pILsoQNVZNUmR5lgAe/CSSiL0U8Vay3Eo6aTa2B",
+	"SMhsRBUkco3oZGKKeW7X8eZWXXIQNbWEuyRTlsY6HThjk26ZdTuABB8qL8sTzlZEksvtwJTH+vUIOo3x",
+	"Q+NZwI6MCeNsxsI1g2i9+gYVYB7vXK0z+T7ddpYi8nxrc5ksWSQXVs8tqoD2UEbkGUUtuVk/QBjeVjWu",
+	"3tPHMIWb/Hvpi0vXD0hZlbl4HUA2McnMJtEOMQ8s4F+a02H6nkeKxGIoCfaSuQkfIgcllU76XnFDUtcu",
+	"vKF6D06ZhN7ApYWHlCCkmAVIabst0TZbG2seEYmHeNHpjsBGQdpBZt55bnY4obHgTL9gc61JfJypTxSL",
+	"Y+i+MiZ0QhPlESkIdXucmPYNnCaJmElNX5HK2DSwL3gXQhaC/RhGelHjiFOT6D2mk4k5cwsTY2HHqggO",
+	"tsCSnVdxeEt/7ADvGNKYvzdtgfGYNP/hbIXmR/nJfPVWeTod/Z/01B3JulrTpUK6vXczBkpxd+/eFegf",
+	"b+n1pBy7zpqkBEuelOTmbFBQDbGtYZfMD+cnFgLzXlJFdxphNIxUVmhFJxMIakhbD1CSEep6G1qN3X++",
+	"7FS0mF4oKyq71XpN91wqItQElD9jr5b06zdPtNfXlVCT9Waz6ZOL00NSP3vTaWx4ZIfAvkiPbLUsMGwh",
+	"QbbwCrBL2wX4mP9D46FIIjUa/3b2prOBIWF88287+Bcqzb/Bz/GTCUsiEf621cI/0c/829sXZx//2np5",
+	"cvDm5N3WyZ8nxb/LRNXnpBdUAKaevH9tdbKL08Mnkvx+CkTgaVFJiR9SRdvRmA7Z+oQP9/pUsp1tT2/S",
+	"UaEyrfTB6I8XH05nrXevh+K3ciFa7XHXr9jaJPgIAhqruWaBJOJKGGOU9OdkRHkBvef2m1RVhmMmmKel",
+	"bEdLCRlv72oez0V/mgPY7DZs9YhFYCv0GbGNh7o85wVpwFUGEwmhLlLAozT7Set4Dcb1g6Xp8N8KGVgV",
+	"ZnnwWM13xYkpv2ml6G0ZHl2+0nXxsFYtd42D3uNWvN6wLqjTTCtiUR/Nl21aaZN5lUx5rDIoLpjx4/r0",
+	"Hqcc1vUv3MqbnJ5Oqdip3DCPiAmyiTbqpXojPK0oWtUdog+xmD2Ry0igqv4T3FCBSclcKV8uRcXtlaMG",
+	"3hr90clhvNVPy/3FgDRVEZN41nqWtUCPeIjA/3sE8Lu1aFNOL7qq/bs1f7sVCEx+1BzA6UrJjNYdVY6D",
+	"WcDyRAIrVGQqkT5wj1yxIpE1N9+VLlUaKV6Qzs7FXCKAfwqg1gKlmNYDWf1gzlFmftosBTf6diTVb0b1",
+	"/sGxRYtoQs7yPNtyuqqcMiPGcoaT6WXQKvXi9D34HDBK5R6i6ayOXxhFpcvrNsdVzLj+caEN+m3ZpX4e",
+	"LnH1DzIkpTxXXu1nJYeZT+yoxI8j66DIPmu1dsko4mrPbEXajluafl+muaWpKDI9um8NE+VmJOYfWljA",
+	"xUTfWyw7u2MK3V1rkipLj3BOd2knNY64++nGwzSYWigyW6Hl2uIi5b3XTxZ0Lj6NY9v0NGsBaUFY0/79",
+	"Tvlas6yxkX4NtMbI91u4HSRsIYRQAsRWMsXFZowIm6qXFKllfVBXY92r9pn6htmCN91NBlmgg6oOn6sP",
+	"g6EkMePSMIw7hDHsYS80e7ih9lVT8SEfiJJCiFsgxK1AQAbg73ZLk1jVUTrrIyEuETHkzvO+c9CoGlYb",
+	"a+IBwuzeOtP/0X/Gjzcvj3Ynv2/PTp/L8435xU70YYt1noavWsM3m5/ePYv/3r7e3716sM70tt69A7jT",
+	"d897/aYC+8U0RfvVsinv58ZcnU90iH8CSRbv2Dx7h08inlXradohdT+bSVMJ/UV9zV9rd7kfhb5H/ITO",
+	"DuEf0B7eFPDZoL2PrnJ0PU6T2FQly0KhJxZg1jq/H7580YF+LLPD/AeO6UDdxnEvgUPWzv7+6/3Tv4Yf",
+	"Pr0etd6/CE7+fvP38ON27zJJxtHo09Gb8R///vdUHIfx5vGrjv7f72nbT/0GvSosj2uxP1/Eh59EFG7+",
+	"Ef315x8t+np7+vfmH61D3jIFDVRNE30YxwcX+4e/O7FDzFppaDXn65Ij+zBJi1oKyZXZF6sfpP+lawYG",
+	"IJs2+dJsNr9+9W3zsuwkxSDrSn8ETfi3urxeRgaQzBsJO1P9Cp+IpMvLHjZ3xX12rU36EaeQaQjHjQG8",
+	"jArwhspcIXlFP0S7KcsuwSkbRlIl9HtdXW+lhocnCK5UBBsyGETfWOWwlF2gV3+aRGp+ppdhjO6JHlcv",
+	"piwKkbOGSN1HB8S0B/EYkRDfeiT0B2tNcj5ipise8ekkumRzn0QSkZsn2E1QNEkH3gY8gZI+DckkYYPo",
+	"Wr8QGpHL6ZhEMi0xNwFxyuddbsuKjOmm32WziGGGAOAMZkrBQHd7f3d5pNbcEUwCMunP4bZEXCqK7dOp",
+	"St8fKWRr/blt04jZeOnTekERt1BwnZPD3ruDv3r7nf03B73z8yOf1J8SqX9ucpqxa0CXx9GAgY/ZxHsi",
+	"3pgkAmav1xTQYMQQtQsaE/bFlIfomWXSOmQZD7scwgmJiGNtr2KOdpMcaEt77jZ5t30mbXq0OZAnUh9n",
+	"lhMCmYWzJFKK8RQmALaJdvk44lNlIuKRphU8dVt93q792eicHDbeuSYpkhoilskoKKe5YqQljxeO25A2",
+	"S8TUR6eCA+4nqGWmqbMZeqTUBAYGn4cdGf96ZZWjtx/Pa17FFXCpKT8QelEKI32FXOKBqKiZtTmbeSx0",
+	"k2/ZNikSHoEWa54FNm8YCCeBiZhel9uEFDJhCQmZ/jH8SEyVl4JWw7+0OGoo0Xj78TwXn3LQJLpcE/dC",
+	"H37Nnrv8AOiFC97YvL7OUKQCmiRAhKb63ocekD7pi3DeJIdKEp/hJwaHJAJUKdMMUnJ6yXoBNdV6pI5F",
+	"w+BTj8UMHg7DBnSd2MtaqOrPtXk1mo6pnfaYzgmuak+rHbZ/pU/GervNDP0/G0YuNA5DP1sFki6sMwOC",
+	"TxgGPKjUvzO03Cbdaau1FWgGrv/BfCTIRZZHUo5HYYqExhGVTfIin9XbNl1U01oBrUKlrbT15WPQ1TXX",
+	"XVs/oyeZ/8M8jHAL9rsux/fLdpbWabQzOLMJ1lJY+HMf6knazhv0o12e+xwHAogPk48MvyZigO1XQc1Y",
+	"KUXZJotbMooURJC7PGPXbz+eIwY7IuBBR8xJwhTYkaTDM/Qwk62YsgNNE10e0DgGpAkkAZxppCz0KCf+",
+	"dQNkWAO+0suybVzEjNtLkG89QEYiDq03LJ+m3SQfsh1JW8faZ7ocZjKhAZMA/WUa+OIRuUdvTzU9T/0P",
+	"OAR/zYVfwaPE0bpcf6GVFZqw0DZ+aBvy+G8fY86SaLEV8SHQ+4cMe23KgYTXcRREJaF2w0wLXOc7WAUO",
+	"ry8o0HhKTrhBgrM2oYhboa811uTAi1BEfjg5OO2cfzjtHRx3Do/OfM3RoMKezEYiS/+CgwV7VAvMREyH",
+	"IyAnGm9m6asJoZoNSq3opfc4dSAhaKtKUYANFYK6oCcbmVolWC7C1wjOupzFkrmKAugsAIhU1RMWwEqy",
+	"/LEuR8lqCELSOfIZmB3S9FBT81gA3CxFwyvAOjrcR7uHWUsLYHdwmlqTkem6bQ+LOQ7nOVsC40HxoyVN",
+	"ZU4pUpLFg2aXH3K9q65M8AjUmeEFhLOX8CPct3QSud/AguVa6e0g/anK8ycyiac44wXmsJfiWOGYMPkC",
+	"I0QzM+OF+vbmVqwZEB92ebSwNrN6fVakL9QI9t3sjc3/MrueCAC0icWs2eWnAuKBhGKPDUlGLA6tFgb6",
+	"WUAnWmrAGUJSjIIjP1OUhzTR54kdvTebLdLJ1cdgVRexZV2mKcr2xvYaTAkrubp8sZSLKuLnSnogPtDI",
+	"551g6x/L0fOPTxiPwgbgiw6nyBH8vZJkF5yS1s/W8D159drpRohzchqV75FcZQE++mxnZ1M/qidUrM/y",
+	"90hWcmAeb7V2zZvd2h5/j3w4fLmf636+l++bAUwTOn63dp6jVKn7aj5pE6r+96eZ8tc8zILocqx+gx/4",
+	"HXgHRFD24WMfzvJ4GquoYVDXClrcQGhKkeS1OE+m7IkkVMppog2ERgz29liELG6STpeDfodJQMAkjUVU",
+	"ge5mWwputlr2yUw8KYvlWY9UumYtV+fwRZt0a/r7bg0EyThpk391a5NZ2K394yN1aQ4tkWVNMBaZAn1q",
+	"MTkeUH+vEu3TzCcFtvS0mpeHswQOnboeqHWykekEsCQMnCjcIMvmtCqAqKEwQ4vAzdnMrrCOPYAssK9v",
+	"F+V1a0JN4L/jAYVFQm/3SKIhJCTjYCIRiuw8h20HzdfhbOrpRmOOQJePaDxoOEeu5VMUXDK1RvosoFNp",
+	"EmdovJGuA9UfkYTgDvH0zmi67sfMI/qtDdN0OFs4SDzcO2MGxQDcQfR91QxxBpsDjBG3BkwEz1RcANlI",
+	"xSYucTKZQfOYFi+qy+2LR1R65lUmOwP5hSQhC6KQgY2RiKliZGYQCg3FafuecZDKdR8JonmKW9npHG3C",
+	"znd5x94CAAelibLWbiC4Smig2mbBRYXOcOHU2iEB5VD0rycW00SrrVaHS6+arykDZicSAzyrz0dGIevy",
+	"gspnlRhGJhELUiscl08YH4gkQIGprQ5r+ttZghJqiDSbur2rJbSlhHtxncs/Eoi6Swqgu5h05JbSRJKk",
+	"q3MwekGC5VhGplX4Y3rdo9jlAFMZ6FCQ+sYmGYlpIkl/3uXWLYE2jQF3s7o58M7tZy2thSg2aUwnWapY",
+	"k1xomd7lNk5nGceQpXwJVIiEGZ2njz2s0X2DbbuwPBz4T9a5CzjmHvHTFlnolChuCISw0n2gXW7WXxeJ",
+	"vshD0Dy1Wuf2+TIsJO8aMtUCeqJCORZ2On2hUomPp44+kDgKmPFMGwdIZ0KDEWtsQitOgM9KM5hms1mT",
+	"wtdNkQzXzW/l+tHh/sH7swP4zVevpiIFvkEwkpxGnbbD51evpgU3nUS1dm2r2WpuYe73CBx7FSW+7S+1",
+	"IaZnptQKTvbXTEHHkszLDm/ZbLUwQZ0rk/ztKGrr9o3oFl2hnckZukYWM0PBQf2R9ck7NidnzECfmyOV",
+	"JU4YCfn2T3F6ZaOmy1g/5BjYxR9s3fyDC06vaIQRZddtWmv/6x+vJqfjMU3mtXYN/eDE4BshZaGe8nTj",
+	"2VrNqyk6lAalmCJW0opamnNM5ZBrNu0SKTOgE9qPYsAjw4RsVDFReBjRGhp1Eaz0MalbpQ+e8cjZJNGL",
+	"ODNr9Uiz2VxrEh/z35HNG7vt8Ozs4uDUJ/XMl2lNupOLF0eH+72L0yOtUSFHt3OFV6BrZ/Hp5iqF420Q",
+	"WaipcJF5cNR8YnyRC0Sd07ALsAkPSOuFkSqo3kbdiS2xbtY840mFGe0DC9nXElJUxiTM8+vwsHkWKROH",
+	"veUdWULvt7dbVrgDJaZHJfWfWxvL7hcofataPh4YGiDbwjDRnKSAjRFH/YSCtIuFuNT3yFIlXAJpGJCx",
+	"eqQH0uDwpWFIe8QxP1INQA+njRNizAot8FO5UkGzOK393Jb8otVb0moV7Imdfjlpotu2EeV6EZbSYgee",
+	"1CwTfYlY2chC8Hbki6pND0BLdgbOVpMi6MJDTc9Mom4h4lBzOVPjlenq6KmagfoII0OlYqRGXW6MMqer",
+	"nVmG37SM9vD9H4fnB8BoiZEb+tWmrlJ1+VxMk0IrJ5hYxKViNKxirjBM1ubvhALazQ2Uqti1Wh+pcZwn",
+	"0WJos5QKser3XinFvhalZLaLgF8qtVLPK2hlEjUswmOpTnUUSYU4SxI0s4SOmYLrUlEbmT2yfqRNwspy",
+	"TOfBfSyr/vrPA3IIXATUdlecC0aaOJsxqbBuEk5pe5VTekFT4D34ycZKGpqtQAnxRyuoda9E0o/CkPHv",
+	"ojl+yQUf//WPPlo3+P6vf74ukGWKbZc6NVMLps6tizlKTCmedMVtSpz/eLUF87jWBm9QLfvKVEjUUl8q",
+	"VBYLWcL43ht2ly/PNn0CME+OC5XmyvlZ0jxfgwpsfc+6nIu+COfGDYveVMgD5al0ViOm2TXwxQBlhc0d",
+	"MH79Lu/P3ZAP/r7Qw9eYnGKq4ujK+pkyn2Ybeyb4WUY62JgBnUwwM8AUZ6AzN/udiRDBz+Zl/BHyZxhe",
+	"nVpatPNChPN7u5fuEOkVyieFqGTKvi6who17Zg0fIzU6w8K/agaB7ifjpYDS0QV01h+aZWy3dm/+hdba",
+	"4ggzk7Y3VhjihM5jQcNzIY5oMmT4u6errCeFujlmYURtldsPz9iQaN3YlLm+ew5tQN87oA5NGLfja5tV",
+	"fA0i17Wc7F7/csnmvSj8inwuZghEn7/JiAbp3OTcXdout1NMeCjFf/zBSXv75l+8F+qVmGIzix+eyk4N",
+	"wOsCld0vLXmV3rQqcrlvrWwJw/1FdI9MdB84W6A3q6llvO3e1bRbGRbv2PwwROSWRS64nog4Rkzru7yz",
+	"SmU8BzSnGWzHyBT5YkyfQQFKn8WeG3w3ShWkk+bgY7vc4MeCrugXgGh9UrfuyFbbgIwVMWYhRMbBFWmS",
+	"OqxOGUGkP4YEyYC14Q+M9Jt3eKbOE5DKTNysy81vzBu2W7vED4wO4JephRn47gMphYvovl+NTvidVUBL",
+	"AT+9GnhLtvVLb7wniT6JaVAm0j1gDpGDNy04s9ak4REPoEJO1WidXekFL/UAHeAjC3wa0qY/T1kyz7Km",
+	"IRHAphcbXGdgaLX20xxYdQ6oeqMMqHplx5GnB5kkLEDIsrLyktTv7sL0QaYJo0kcsQRSAgsQLsefOvP3",
+	"Uev6+Kw1P/7j99n7T2J2/FLMjl8JmzReWD0m+ueWX2huWvQRPqTTC84NPJol/KyDLkMxIEgBj8qzHumq",
+	"lruiMC0Wb7FZfN7x59w0czuW6TbZVXJaKi2L/6TJ//U0DcDitmnVQnAt46HhcBxxLfktZE+XZ/WpoGTo",
+	"Z0yvc5N8FA05ZDsBnGCZ8Nb3+dBt/fRg1GdGWep0zXas+VPR0ozOUQdEokr33aGcXFuqauKpVDjpZVaW",
+	"kANwgqZkg1jMqpGburzu/x/9+G/NZhMx3vQPftM/hTxBm0WV4ieZOI8PmExpWgzkMyNmkps3lzUy+2L/",
+	"+XUd3u1hCgp14kcYr0wThKSiCeRRq7ZpZYLKLIaZbNk8En6TnAHaJaz44vQIaTxm9FJq3p1m9lC3bZKf",
+	"9VLz10yr2C6nSunLIsWYacnKYqn19hQLy9y/dtZ9MRBjJkmfBpeQpzYbCfTBThh3KqnsCtyMezcPGH3D",
+	"kBKUbrUtXbARVNIx6YUDQk1Bln6bRyiZJYIPs596mGkF2rtV5OGnxT6kkNTs7xHKM5aRe7nNnF5F3T+K",
+	"+KW9yw+k8LtDfCcvcLrCCk5lWLHdzV+O3p9HYU8596uIRxKlKprF6f232e9p/Ntg9tyGmW+WagLrXyzJ",
+	"LPpoC3WDbCyugJul00rvbt2/jHjYTr/x96zct72M9W9DzF8k/suDo4PzAyfL2aQzrn/Bf+ip+GtNcpov",
+	"CtntcqyftOP6mKiIfgiHzUG24oxCHyq9Z1rjqHORdVj2CBemtCpTWbhYpqyslfGel7BXOe6ziuc63bcI",
+	"ANtRmPxHGdiPfXUuUAiX0Obtb8lt/X32+DOnnyZrSG8HR5/RnwpSC75+sKClLSdZTUzdn1JdwJwuM+s4",
+	"m2W6BQLcrFCbgXcc6liydGeomcjqKmxWdLuqiqLL01qISOUTjH9scfk9pN/25gp3/lyIY8qtUiS/f8bw",
+	"kRhqlg3EhGkTmlDSPoyOj2qqRjbNyNxXMVVLL6z+foE5FGBCYhHQ2MdeHOBvTcHNM0wCHySP9G09Bha0",
+	"5jPaUMX2h7Ho6/fRODbfjJsVvh30opV6tmowKwdFzv6NE6l5NRynFPB9ocsAgrLr0X6z00PYW2hJb/o+",
+	"4tIWQjW4hi6HGw9FjlLkUO9KigXWmsQgfBAAFWlDhwEY2dTi43bbUgLMGlUmZ4pA4p1BWcZKxyb5CGl9",
+	"1uJIa5aLdophzn4BRsdAm5QdAq6+Z2D4ZPlxVAHE/bOq/pAVTbj9D39lgzl84ACs2Oz+GcQ0oHcEosxu",
+	"1AJXWMlrnVUdsms2nigUkujJxvv1NeMuCFtTFck+Zg/p6DI4oqVmI9zDPhtFxuh3KlGbvwLV35hcmC9i",
+	"LJhsN1BaWUw6q+t2TDnHfKr06iK4iNGkcgIm1bZEAlyzTjmZZgVvUG6Kv+tyLLJkPBHQpwKNpBmVJv0P",
+	"CgySMQvXPPMJNfHHJunEsZhBjNjqb2meIqFpFTTlEKhEQhyJCEsFbakbxi7SZOyiblflTE7bYjyoMzkd",
+	"ZZk32azEIyIOi1m8P1uQIqedyzR5Hnrz5sqSUUjFbJCrBxjQFWMWFd6BZY4Kkz6bFo2mGlhJrSgIhFkk",
+	"2VqTHGTaWFYL69wWJ9nBAIpjSX4kkdKdgE2X12EgM2Hj/jB14O77tIbKwiYB54qNr8ZUKqfq1Fana+0K",
+	"14zWTn6b91wHCGfXylS/mzp7NJpALTbwJMQUoVf7NbKOMqsqJtZYk9bj8ytB6tvuHDrdCDU766WlkKD1",
+	"LpoPK9+xO/g5kBZsGhKUzJYkcmpFOE84D5CAA6PgELfyxz8Aw69i9gnM0d7e/7iMm/8J/ngks/Ty3eZu",
+	"5eSXZdTQmEi6LobVBBeUxhdBCzB3b5Kwq0iY9nmSSCUmaQYfSoSNFnjcBDeSuJAKhvBWSkDSHY/ngKY2",
+	"onLEZAq1VWJt7t0gAEvz8phtC3hqNmQf9uMBb2l+oCVZc7B9zR85Avb4xI/JYIuaxp3vgRJqUk39pwZ8",
+	"xgCsQN5ipKTbqQ471OF1MN3anBZuJs3RVH1q4t5zvMIEIujSEPlAsWTRlIA2do6WuW5smhR+JxBJwgJs",
+	"FogXEGcKxpG5RYwHyXxiQfVtfehx5+z84LT37uCvFAEP8g0cdBhCF5U+vrouWxqgwraC2ox7IFGcDfBI",
+	"ubCFZolVVaw5gKViQuyv6PhPKI3PFE2UhcDKvBCIl7a59Xztm/hS2bW/fZp+XkWuzNQHxmV7m1meUhec",
+	"IaSUGJAwiQaKsAgE8IzO0XKcckin73LH1uozTAWynMNz8r4cQEP7mOEjdc5mFmUB0McMQmYKKVIZlMhZ",
+	"wYhQV2LPwgShuWvmdaLc6SYMkQJk+FAdutEqSJnFpHXyMRF86DgVtCpBLLLXRDN0t7/shCXk8ITUDQM+",
+	"7Zwf9I5fdXqd/f0PF+/PfY8Uvzk8KWei+0gOD8hF0662j2/F3MxLFxwR1oeBsdQUVO2XjfOfH3XNakzF",
+	"eBIzqDItMOQSVenOnBl9u9U648dFVERuuGSenXhV6IhdXodAY1EVnLG+/jdfz5JN1ypYax0h1bSp6GeN",
+	"1QAOz+W5e0aVLiB7Z1iLkMUpGUHERRqGblIDqWs9WDOt0ewSQffk7NJ4FCEPAgAvF7DeSAHqzbo5qVJs",
+	"PMECrlXYaNYigGjzcs9mfzouv+1Wq8tBJ821Wx+ASDD4dEUzkXSyw8v3MQDjtE5Jou2QuYX+1zrcLOIh",
+	"gpeb+rK1PSghc44b9fEJGqJd3imi9hnRS0kYDQYs0WRrvrJRZyhwwZ5KkFKLYs5spttTn6ZJYyb31kL0",
+	"gUjMgSFDSRyNoOPCXItcNcGTtHN3eqJqDb8kEk0G0B/EUqe/1iQdQF7eaLVIoAkrmKroSlNNFE8T4yk2",
+	"5/lE4maD1E6vQurCTxhB0EDHusAPfI/Q3N/Wy41nqoX+mgGhoMV7B0g8UGyuojhOUdvxQmYZefpisFK3",
+	"AXZDOn7VeSDZe/yqg0N8J0/ijSlT57lbnPELj1AFGN3NX9lLP60cvUAlKp8rpARir6fYuA7zunMUbVGi",
+	"VcvVV1jZZ6JGjhWQz9Ur8JB2qtKDRDQthbCQmNOraEiVSJpuisGQqfqa70EKn41+WTRa9zlyxozSmcEa",
+	"F4o+bggFv2DDKOV5fzhc+SHdj8VWVJWhAqA/0wX7m9yQt1Vxf5Jbgrb/VNpq8WEkFUtYmMpeKl1g5vu6",
+	"KYnT8Go1x+UKNI/ISvU1n9T17Lvct+ee9hfzkbgXm4A1JzSRrNA37FUixtgPzHgGsg7zmqekpUeeaWwE",
+	"xQRuZpRxXILX3xr1BqzJ9HV4SrAdkWwSJ7kYVAYLegoNZ+oJIEBzBal3XT5J2IAlCQuN/6JEJSLpM5AS",
+	"kqlTAeUkpuCntTn8WDVY6T4lVd7TFOT8tu7THNdw25/9AFwjMFRwH2zjPy56gQzDMgpTTWP19CSzQvJw",
+	"NbczTkvZxPoAiniquUVWOFneGRJsjptYhzb0sLbS06wPsJ0rOkhil6iMJVjbB7qv5LSOPhtSDDZyocic",
+	"gQkTYhBGJBF0UuDYhch4zj4evOhcnL953/twevj68P2Zj46/hMlpnNbk2LJ241TFs9B2iAURb+eQxvNG",
+	"s5d3ROZikJ6TSpy6HrPWSzn3o1VM8j7GsiuPRViVd/7+7Y9l3RV/RHegNkB+dk/gzxBf+Vl0M1O1+HC8",
+	"1rxrFbvllqoYmh82K841OcAiQcaU64NLxGDAEohZ5DUf57VdXrfFj2tNclrwrpHDk0pNw7QuzWrDfkC7",
+	"5KesCrKxQ+ttipmUkErXsLVCKckWSXSRDhcq+6oEfGarguVcQS82j8A6eMD9Cw5MdPXWF4kwQihrKGoJ",
+	"yXTShibxV1HAGqjiX7L5GnYSlvAKSuScB5m9tLaXtfjIv9rpCYemeJfXTw7f64vcj8SYqSQKJDrCL/4g",
+	"g5gO19KOoQahS82E29hI6wxpnLDQYGXTXD4s5KNhaMAi9BZ4gIJgfBBa6Qd/s9flUw5A9ATE+iSmc+gB",
+	"abcaHNEbmefUuZiljoGFO/dwEn6h7/mPXZz5y6v4H1ITeWbM5zyjQ2t6ObvTvHIds/yWCV2tjsubqxm1",
+	"uojXvVAm53d5Rb2gEqI0Ig9TOsmqOh+kjDo3yK3u7PYNyErQIg3KHH/dsp84Bo7pr27DbBcoLzOtnUtm",
+	"DdBb6L5wCQciGQpVfQk7MWA+ZS0MNzMUJdPUPJx7aWc5U+4Fjc2hSrrPYsGH0Hkll6ijr2z+NxS1Waj8",
+	"ShgNRqy0ecUrmPADX9H8ILe6opv3h85pQpplEvVwsLjHJLfFngmgEkhzwgA3vTt+z/8IYMucdOvIS0Si",
+	"JPlYMuxq6c0ruV7wi1VFnJuXv7TOnWRl7qarYUWRu5BYrL7WJhbJC3vgOdh7JgMDfF64QEzy4CJnTByq",
+	"rNdNDGAITfIKOqam5WWAlBJL0eVjmlwaW8W0hLD6f3kCv2QPfaNzY/xoMveXMFxZ5WRaUGhrIt1/o30i",
+	"6cI9uOlypnA9S9Eq7VP5fvu23RkL0wzQk9MPfxy+PDg989ewhR/FyFIj4oA1+kSS/lQpwWWTvM8XMFfU",
+	"Fp+kM3xAq80OsqyyON0ET+v5uVZvRCQhSx7Td3NDJ6gU/Co7OShsh3bn0jFVypGbSujDhXlMFd7lLe6U",
+	"6Y/rAEYZUvBsHlcfkRP7iZghFydKTLDDdJcbfyKET22x+4CpYLTWzENduvEWN3RyevDy8PRg/7x3cXp0",
+	"5u8tIFva6Em+YxiUt5y82z8gZ5tPd7Kojk2zchMiEGKSBCMWXGYdXbvcxX+0gkimwJK2H59VJLdamxZ9",
+	"LoN5TcspxIwTXyqqmO8RnwtoDKzFXekcodSMKSh0CYS4jEyGXT/iNtcxxgZsoDynO+/3em+EVKgt9/Qz",
+	"vtflPjTShIHfKDX5wOO5/vcJVaPf1vW/zuiYnUWK/XZEr33IN8s+ei8487vc6A0pzB7gEZiV2zzWREjZ",
+	"kJFixB+IZNzTGoLv2Y7YXd6ZTGK2R7Da03fmmNq7YqqInS0m9+nTSEnB6dEJfrGRUhModoLswliICcB8",
+	"Ggm9ZpLrYzHrcuy3tNFKw/Nd3uUI0OPAjJLFFNdqiNQ1Dz11cBTYoM09/Ccyu8ClqIRagelyKi+1dmOA",
+	"u7DFnb5vtnw54pUkz7ExMGcsBDWkyw+SJAOAyOiEXQPwF01Mc9vqjElNcPlbKaZKRqHpJK6Vo0YcSeWR",
+	"7da2pmPVG4gpD30LcW5cjl1ut2FtLy2jBzMPQWjhSf0iTQnueGUCxHb4ZJbB34Qt9XHEzPLtzTBRzT3C",
+	"rmmg4rlhMqSUx0Cv5inXdG4e0zd4krBBdA3lFgy6fsr1nPhojsMC6rjtsUwnk6b5tBmIMdJVQONYU2ut",
+	"Ch4p3ZNaUaOrACXfbG0/XwGV6nyBVwILcrjPi87Zwc72xelR/exNp7H5dKcO9GfBa9fW9oidkD5FrQzn",
+	"LlEkyTC6Yjy/Gwe7xyweCbr5YXb1Kjk4Pn87nO6/oYK921DPL04/9qev355JNWsExxV7kr8FVdjsG5vP",
+	"AY/e/r29tcKmaJ5IfM2G/fys9UcrTac3ZmokwgpYMfMaiyoGf/6z4mE5kMhoFGm6XYlD5ZeyxT/vxH/u",
+	"7P/79c7o+fh4d3q+dX3Rilv9z9vDi8+f/nz6arT/79b85dP9KqLMDnnp5q+wqkxoPZHIo4yYQ9RpnoL5",
+	"p7pGwqBWwWLh6Psfxyy2D6QBFHvjaRxD/n1+Dz5v/X3dCnfe9jcuT3blx012+lT99Xx6uC06z+J3rU9v",
+	"toavdsKzXfp3YPcAJ5ZtwoKI/da9YO4GPJEgH1ELsQ1/CXQNDqF/BNFcpVzg3ftS77jGIjrbFrqQCusW",
+	"RWlZ3me70Nr3SARpkuGyrr7pc189bWI19nFpN/zqjCnzIJgPd/I2/2clllZarSahxV43lOkLFkuFZXJb",
+	"QBUr+PPAsaWML5Wrq5jCTySxghYK5us2N6PL/S9FnfPrCqP6toB6rdnleH2NWWGUf5MJBL08Hc09hZcH",
+	"XvBEGm7gdfnpq32yu9l69kRC/3s/C0dn9hjgNUYKoPStFQUWjGPbY+/8Na/EksmKvkETSEHq0yJ7fNR2",
+	"Fyd1zXOpmiYsKwJydvTtx3dnnhnP63I6DSPGA+YRsHpM5yqIuqNz4XWk3kz7msPTMAOnho2Cgtd8c1dp",
+	"rCOAnM4KavWsGCM+6GXpETXHoSkEsu48rYcm05hJSPcrM97MAeS1YNPdGquO6iiRCWQK77RMLrXMZQ0X",
+	"dCzzW0eHb6cHoU+OqjKL1IwKTQB6msv+luORWAS1ZzKPnX4SHvGzLhFECeFhAZI7RAZs7hMFiRiRWgPb",
+	"D6gB+us3pJrHjPhMmxW+eQf80XPulN/uch/b0fdCxqHPbj09GZFkhGqr0LxF46PLMXsDziPzy2KdAvzA",
+	"gq9rmwOBwH0A4TNeX2Nrw9XCIIKxevpTBYqBtmKeSPNd5Lw+YmEb6KnLI3RV69frMUs6CHvEV2w8EQlN",
+	"onjem2b80iw6XWwYhV0OYSBY0xpiqWoLlxJYe44lpFa+JcCiHQYA6JjOYZMJzWYBqAzYdXA0YN11+cIO",
+	"l6ZtW8a6n1kjSy2r82UiG7wiee15El/HH16wv3///a/+X2c7H6/P+oedJfp0lZ6x3drdWUGZAo77RBLY",
+	"2PxUnp9/bh0lT6M/L5+N377Z+mNT/t3f4L/Pd2YdcRIcTHcHr8NT9dfo3acq8wNeWjXBzaerzM8yc8Md",
+	"jby0Of4V1iPSt2wOhRiiBVkxwUjK2rfbhs7xIj0tHmvusldMBn77bbtVOhvFrlV+NimrCSgPWBwvn5LL",
+	"ue5htxzV/SezNP6jrIkX2N6nxBGc9y59qzHxH2YVLNHwMx/aglLvFi9aDfYhFP1lwDC2VgLKQ14fnPvE",
+	"quCgU7qxrtRTbfUpuxO9sQjZb5mrmtTBQ73WznJBBhGLtWanH2owrllhuIocfSWS8Sqy9Bf7eBT2sUr0",
+	"/boxm80acNDTJDZnffvgY44CVgjH/89gZ//B+QA38lBKUhaTsVDDam7BSpe7PbTJcnsUrpXYbSf1UmAP",
+	"PvA3EEoQ5t36pDUPcGO9Ulh7u8shiCyJ3o22Y7locp4mMdg2VnNPo9LQJhAji11e0RWQ1NNy2zXC6TjN",
+	"JtTq4N5iEFcyGz5N3VZ6ThYZpODHMJ5l9B0UAknFRo2VPRrTKrv8TLD2kZnYaZVdXrceGq/QeVAMFmKC",
+	"XrbyDHHHiDIrwaFWAgKH2EWRZSXOJiBJVdogHozfJkGoVSxB6PLU+YS9B6ksgi5U9R10QncP1XfQDvGd",
+	"agay7BN+WZZ9YhQqgdfHoalfaGA/LcbiIzQgNDhVN1fyYRIZmuaGKSPo0PuDj8SiXcHne4bTMck4Akgh",
+	"ohTCQJET/MImQUbjsd5oxeJ5BqJs3j+kJgMp4gazaypZlw8TGjCLPuVKONCp5RTmKJIm6XBbBgG/NPXK",
+	"BhVlNhJx1ly1NMsSt+ah8ivh7T8y1lEiFDRMQZSjx+UjvzI8V42VncIpQUKncwmXNFjTvGM6qW6wdobf",
+	"/yAtEe8PsBjXdQqYCFUkb3O8Z1QirgcLU394ihgoJozLDHmuy+vgap9KTBuz0IPm9+gZ/+rda6nDHdfi",
+	"QbgizUr6/eLw9KD3x8Hp4avDg5e9g+POIaa+Cd7uci6y6jFYMQLLZWUUUZalTuo0jyejHwB98POUTVm4",
+	"R3JblMMldJBfiOkaCCGnGU1C+S0tIX+BCzwUzwHgI1asT9JUAro9In4s1lwVORFyqupSqlzbrv5cj2fr",
+	"OtCwgRe0baTTbwOC8p+Nzslh4x2b+55x4TnohmJA3pyfn5AXVEaBwax+tr1rW185NdhgZlI+R1uE0zHz",
+	"urwv1Ai9dRenR9Zjp0dJX7TZ3GpuEEnnEsOdVBIfX97DHHYf44A5nx9xg7DmabdeGorGIAXzPFe3ggt4",
+	"vrO7lfch5qO604S3I6YGbTDNZVsAij880NAPtGEbG+k2rmHEFi1TB4pBL0VO+5/QJtUWcts5EmCD7rfZ",
+	"4KCF5kfHIWF0U3zqY6E80lSmZBZKdAAtp+6XL8l9KcaQTHt/m5YdUI55v33W5ZwmiZixsE0GbGa7T0L8",
+	"3+qMKbqZk2RgcswNIBYmGzRJx8ENyE3f+DT6LFsIJKZLMU0C5nc5nuCz1rM1SLuloPialHMz6h5cNPMH",
+	"VlckQ8ptXHREJUaCnQlrJmsjtEozKmUggYyr2oDedrkPocLQOTHzIHygTX3YFUjupURO+5IpW1R1yeZP",
+	"ZFtfTJOJmH1acIzgO/TO7xFK+tMoVtp2wX6fdSsxZXuWRIpBTvklm6d/kmazCbsDJGv7o4CvIEtv7s/h",
+	"jiLKUhwNmIrGLG32amVeZ3//4Oysd35+5MMbAzqZAG9Jk8AP/tx/03n/+qB33PkTngPWZmoQYG2QbG8P",
+	"HjCdYhqNYYu6XF8B41nBh7HiWiSL5xaFNqs59/Elm6/pHRDJsBeFkC2c/1YzFmz76ntEb5R+zCM+nRpw",
+	"X3TEEl/NJ36X+1T9708z5e+RKM1IkGhbSUX89eaMxXEDQv/rn2aXsqk1ET+10/Tu0OAS6lFNRYIseOc8",
+	"SDEJlNRfaf6fMmi1QEhel5vTi2Jm9xRyDAIVXTFts8FKgNazog2HtAe4l11uDsPdnbp/cnFO1t3P5PoX",
+	"3Mmv6/a10l/bA8hbWyyopzCmSECEQ5pnpiZ1Ll4eHrzfP/ABrA4yH+R0MIgC4NITlowjpN58E7tXLns3",
+	"mrQkQ6YyUQEB4y5HHP16BpQB/F+f6DRTGnoZP/ed/BZDBiX5GN4CA1gzQnMxw2avyymBZfChy/AXIDzs",
+	"zEyk6+PHjw1XSLeNWE0Yjce/dTGm0q2ZpDL8zhFrZMb0lZHgFjhweg9bSG4rOCOb8mNEDdQ+rCGYia85",
+	"f09fdh8FpEFSSfNGoNkTsg5SvyHZybNJWJ5xgFqXqO8Z8B0ax3PHNTtNIn/NwBtyYbQIF7+ore9GPidO",
+	"cNYA5mTb5izWPmkR9/pgaQZ2ai/rc4W61XyePUrv1KU71kehpRsmyRmniptdhiU4Lu6I2UyUGCkMeibo",
+	"xmzcZ4kEd3HOoaDFmm/MUSOCvRwku6ZtCbvqUxrr/4wHVN9KRHDPQ/CAMPtXtzZgYbf2j0/q6R9etzYe",
+	"UPgQcscMkE1aYZVuq5asyRTKQfQyj191EFI9EVdaWKq1DNYGsPZAE0HkzdCFrU+3E8K+aRoZbK4HTq70",
+	"rgChAc/Y8JBlmvQ0a6fvZQmSFiO9y51GI6VdhAwhnRsT/0EaCZkxMs+Ud5+BTEMoS1oUtR5gKcsdXa7G",
+	"9gsH5Cc2UhdaQXtfan0tdpwP8u2hLYm4tiUqZTk1HpmjHIlENeJIMw33a8fEzZtSrhPeNo/O26yOK36x",
+	"x0YZ/v6BQVN4iKvvjHAfFf8LXqJf9f4P7pk5psml46JL/XOmiDbno1ul9h+JEmA5eHgDTn0GMZD1udC2",
+	"ktUnSAfaJg/BnWODxk7OdJcjwm2mvD8xxpUHYtYG8ZUwidtt00oOnZRDprS+ulRFx3g52jFoykPSP4lU",
+	"kxzDv5RAH4PF4QDDN4Z0A4SOpFCIbJcoC32tOodHvdOD/cOTw4P35+VJ0aewl8uh7x8HFKez6LMlqcvW",
+	"1l7m/L0W5rtwox9H9P0kaFS/6+0zqvTC/t4OgcoA4ocicLE38uT0mqmX+vsb9SjFrtX6SI3jPPEUM9pK",
+	"NSQtGgEeHlxQEzpkzfsGpIhkYRST/REPGnoRNOIsJG/Oj49geBcujymLlzegV1EgeDMKxLL9eoWP3bxl",
+	"0ZgO2fp1A57O7ZrWf6mqtWv9iFPIAr9xHztka/N6a5PADPOpdfs0GLHGvuAqEfFN+XXwsHkWkctxtPtF",
+	"BzHFoUG+lXm21SNGYzVatstv8IkH1O/NCJWtepKryDRWBphgqmifSmvRNn+A0C3TegfRCiUHWcPDbJYA",
+	"6Ub7Uax/uOQI1oEjL61H1E9EMMIkEX1G6r75rU+konNp0KjMLOCZtTbZbLUcW7qwezINi1okiUs2t72r",
+	"aAhebi6y4hPpQ0wEUrzAxIW0sIhLpbkdSVjAAEIDHCTwgP1OPjFwUbLL634gOGcBhFU9SBCLhQS/8xh0",
+	"dC5mpO6HDGHQfVQQAn1hcG5iMPC6XAoSKdsHyyzHtMmL5x6UuikVMyJjMYOiRpGQZMolInUSwbv87Pej",
+	"SOmd5IIzf61Jnra2iJ+r10Jv2ylTybwBGYCOg7BML3jN1Kk9qIftxW0HKbk4+sv5j3M1yqlFjsQ0Di3R",
+	"EJVQreyVX5KIX0XKeIKx59lNWqzJcXQ0V+NgS7UgyFvS79XqoNETb+EchquTRc7xhyXFgGtOJCb1Ee05",
+	"MCieaQxh+jB0uUiI9Vph1hXJQbFYVxxUuAoM9DOzOK2TgqcMAv+x4EOIc6GPzzyTiJiRAPYe/anuRugv",
+	"99JfdLlVFWESu0TfXAi1l2OwwMkcpmf1QAZucZjvlH31wTFxqqRXLq7xSUTQYiQNqqS9L/Wu/+ry8BNm",
+	"eL4VUA2cP2e00jnJmNaCkZ6Lbd2c5Ckw61sri3LCgiXM75zFMbqpMTaNqCBJyoJpxogwVmcwaanSwhQQ",
+	"BmzbKyBON5fCZqI7Tjb9A602mIbX7WyKfpfXsxwNr5g+QUwyqNbAEUwsS/hwOWaXj+kcmovmfXleMVXO",
+	"+PvMxNAtP4q4Al5ooz7Yjgc8Bg4gVqfgJsz2BuOb4J6waAYWmsDAr9ncMZHYoddARQFW3YZJAld3ofoj",
+	"brdemUCOfgVCn6bSsV7A99dsOENSsHqcZzCEQTlaa+q1zBFHi8X624gH8TTE7GNcXMZ3MFgKpRr6SWlh",
+	"r7rc/9Kt4RS7tTYZ0FiyryZemOJ0QTeBhF0xGptt/AhFdPblkjHZLguLwzcY/DeYd1ri5bxFppF6HZFc",
+	"A5okc4AGU5LYgDr2UUodUWm4SaaGAsTYtSjLBYjdcY2OsActzSzU5ROZ/4F1DH04OTjtnH84xfy6M8xK",
+	"wvaxEOMD0EV/zSDYYhCCnIEbigRTqcTYIInk7yVmlnR5zGiiOYk5PdoHDADMYTH5B6X9lQ7TC3e7aNI3",
+	"xn+yYb+f/C3MYXlwKM1fwKL/X9Gh7446ffsoT3bgKTeDvKtnOzuba65wxQzFiqCNK6Rc6YqMekkeY4m8",
+	"qcoXM1g7TlNzIyi73Gj0jIvpcAR5BaiKx2JI8M7PIW5MOpmUBfaPYgShLh0mLmZcD9V2GXteZpt0nnzR",
+	"lwdmRqU4dxK3bJ4YlGUYtJY8xyb1ChlfEOt7mfV0k4cflr8sg9DNWMyy8+wu9YHHs3hgUCzdFBwnR24N",
+	"9h9QP7ucKjIWMk0YWsgg2zNvt8KlSS6s/ZZaa47BZKdiZJnJv9hstaDqEb41cJdRyMYTobC7ekmcQb/n",
+	"UZm7HjK4o2VVwXkdEkb4IGqwdbSa9Isd/yTsuIb5gpUMGmm1wJxbrd2lzHkhWLLItzNuZBj2hHE6iZpW",
+	"X6jyXZ9NWPD27MP7b/XD0TCM0IA4SfQgKtLvQZRVEzAQkDJdpX18mDCu2VUogulYX/QHCLsUx7CdTMsd",
+	"anYL5xQjScu28K/O8dHtttC+9T9gC83iy7YwZ8NX7eFRJNWH3JO3hTs5isaR5nc3Prg/TaRIagtgOA/l",
+	"9FoGoZ/bnAqPF4k4YTQYeUTEIZMKK04eVRo8tr9ocWsctS1raHMHT9GGnl2V5opqm9YUC1rO7xcfzju9",
+	"D6evO+8P/+6cH354f+YXJljfbu12uf95KhTtsesA/CY+6bO54GFpagTWFeXcow9WhlgY6FYKy8Z3cwX/",
+	"8vX+hL7erFzOPcq9/A3GbtvGwZSr6b/FRV6QLmn1wzJRvXDhfpC4xyMT+y2BKB6bij7wQlTofgXArTSL",
+	"D8nQgvroNy5Kjg+ahtFZC/VuwE974wFtE81SfQBPlySOLplB6H0iSdcy3i5XM9Gwzc1zNZngVzbObIML",
+	"ZGOUGf6piaB2eQ48xhbjYTE0JiyIhIwpp8OSujoTmNX3ZzygTpkyhGDhkhI1TbCNhtJTgWqlEb1iuTlU",
+	"I9dcTMLHEXeLA/0kkc9f4DU/obg7ZVBIt3ChoE80UBpU4JjGJ7aKqA43Sq59Q6yzouxvEjX0Xb/J0Oqc",
+	"HL7Tjz24lVXeHsTUQkoHMMugNhT6bPQ3Bzv0OWs8p9sbje3g6dPGbri91dgcPO1vBxuDXbbRqoJAxvf1",
+	"+vMcxmGayzidRmHtZojU+2QIuOnL7EG9Jx7hbPZ97LxHYArfwWO34I4r+vD+WWZ7PpHWhS5JHYPiasSi",
+	"xHTpu9MdrvTeJYyG36SgLLNsaQBAVPV+1kxUJLkwrq3uzCS6yQNbmrfVgaCIRZDJQ1dgukEWlTDZCriP",
+	"YqpikwhJFcnXkUriY7xA9qjynfJ1aPfAoOyUqnwNb6Fc3VwokrBAJCbSBL8SCWRXpgzCX26f47V9UOMc",
+	"h/hOZjkO/jFSozMg6SXMKWtvgdTvETnSWw5sXPCA/cfpML9s/PtgquVOgSwNKaMoyP0EmtLkdCf9aIXI",
+	"yHLlyQ1y3ysjfiUStKUw/4aG44hLaJFHHaAfJ6q81k5x/DBjxuQbcafdcz6pDnKBXN5mc3gRm2MAWbOg",
+	"XhHa5VnGK4nZQJkJ4JA9g1Ujf4PUJr867Jrpky/m+8hgHwxIUI+XG+k7GXc4k3BfTHkpw3wjZtrYnqPi",
+	"MGNJGnb/Zeb9T+B4Jsjr3trFHD+aM32+E7P7gqg6X5FdxUyxRauxcM9rq1ZF59Nyftky34cIK8TuA9Cb",
+	"t8ztXkU7921gL9Fff1HgI1Pggh/fGobGlM4Uvx/Hjr7ZufWOzdP2iauy1/VExPGdVcrV57Ss0wtnM0xg",
+	"NKB7IobaqSeSxLTPYi8FwONhzorWz+nfXTI2kV0+Ewlk5Wll0hdXLInppGewlfwMhq4FeYNOVqZJ5F/z",
+	"MJ4RyS43OEHWiRBBykMMJV0Ba8MfmJafpsVlWYS2QL/LzW/MG26uwDoVcfzQhr0eY8Gs/xHMeEsEv0z5",
+	"X6b8nXSKSUyDSqXCAyZhAe8Ng0mxH5FXPLKia5EQK8vGOybb5ylmHaNkmlCAL+3wuY25jukc64vUiI2b",
+	"ZSXNnXSoh1RyzCDL4gglcK5Sry1Rj66F/+CJBucO9qxc8Kc8kUXftUzBMx89+WBaQroVnW5LK8pQ1krA",
+	"eXZgR6GwKjKMP46kAm8/qa46WNtL0w/03VZZESKgEhWhRJvkNF/NJW1N+8RUN7pwv/Mux8p1UregC+5C",
+	"0uoJA9bkE38fGjM39Ua9LPfknxVv5gMUWy9cysdzRf1kDOGXQ+p+8g5QDJdwrIydmTQDyEy6/1wDB21i",
+	"abrBofPcT53VnS1k2VWbMA7VYc72/ArpP2R2ONQiL+x5SvxZpGXt0UV2eTg+ntG5TMF4NlubWeY/lA/2",
+	"RTj3UiwCQPpB+BGLvwIo+FlDinYRRgHQDbjQ74HYDtjgVgA0DdwVggHmOwJC23tby334/o/D84PexekR",
+	"dMSzNWpSicTi0lNJzt50GptPd7wuN53Ycz8G8HnTJAsSDQDewxS29+cEZb3JKgQcAT2fIWchMe2wTNdZ",
+	"izxjFJ5FpBvoqGJgCydsofbSBS40c/tw+tpHfJoJQDBdRdDmoOzRi7ODU3/NI9ubuyalfy/N5ZrE05QA",
+	"tSKVUSBNWAa6n68lOD44fnFwegaYybukWDagtZiM2SBW4VAwiaWv0GDR9iLB9IyESaakl4Pgk2uaRkJi",
+	"oBstCH6JwIB3wBTKa+f1xhzDah9Ie8IhbhXJexzQyHOL+WO6GGjCBZ/JjM5/+Ud+IdVWCykkaSLFmEGP",
+	"hbnNpFqQSnvIDM3nyIbIQ+WHunzzS/bHavG/AmTVKgHAbIgnEqVLBrgFWfG/lKFvtQNMMfGiCnRPGtDm",
+	"AwZSMoq6KZ5ipG2lD+/YSGOtXuQVi5xupMU7ahA3XxCjuCSARMEFwTYYWhXRlnOXg2JitKyAcoLgNGqU",
+	"iOlw0QOj9TBo8puqbeX9faUyS/m5bSVcxDI7yZzodyxr/RktnXFKHI9oydx8L9e/TCVLFsVI0fKxoB5p",
+	"QtuCl1KlpJE1ckR07i6vyExDkEeLDJaZQdmbJAMAR4o4ZwiGahimZzHWwPRSCeWSAlZSeb7bWFxlunBh",
+	"N9O6BSzYL6tKKCwgV5pg4qaFev++EDGjvLQ0oULomkWD1afnG/6PV1UfXyrrfc/K9cq0PpqPLMWMXrEf",
+	"TT5fSJYsr33M6K3CDTMQCcAYYHCFs5lBVsXyRIBW7XKapUfe5jpiqd+DmqbuEN8p1dSsb6kY/WWM/o+o",
+	"rTfte7IbB3fp3vT8JXLeAkfeVFh4Zp97jMrCrFBQE2jr/+1sDzaCzYqCQHaN59CDur/s6o3p9RHjQzWq",
+	"tTefPvVq44jbvzcetz7Q7N0ypTmOrpjTWMaeyq8Aw49WM7h4RveU35j2j/22WsEVrvr6l6yL4WrZ4Wdp",
+	"F+zVFNUccO+vFPHvmSK+SLBl9UX3lLmV74H8gPqrIciU4iFO0rCtu6oTwoqteCZ0yEidC2KFCKESIy4I",
+	"7ZHmw6gRhp6ioZbCaHLqiyqdAFoKT31xekQGCR0CiFrd///g69+azabv2RJZNFwFYKgmVywx8SohlYSI",
+	"mY0bar067UimRJe7iUH2C1y+37ShqNODs4NziO+RiYi4wkmauKDq8rmYQr0aLj/iUjEaVnbzkEydmIFO",
+	"sGnRA/ZoepCuTCzdwgbsFK4bzlBvCgvBgy2h93852N1KWtLjqUjfWVlJYex+ADXle7ju0vWD1laiB6Qf",
+	"3Q2wzsEvtnX3pbUWWNVZbDxPsJE85ZhxVwUhLDizGQOQ/o/NVkxDQ4y01/MZeo6ivealuACC46mTqWQp",
+	"SH564aBHeUwVYL3HMZmC2e025NN8T9+0kCoKHY0APVp/itNSkOUmFfT3titIu9hMedrFL9cREd8CTwGX",
+	"daDy7Rqb5IAGo0VHpeYCKVJg2lIfsgZeHhwdvO6cH7zsvTv4y09PntSz/IElkAMv7Rxcder+PRvFYb4T",
+	"+kCumXZ5KzmnT7ftiJ8J4qn8CbwfvyLrD43BnFd68zVoE8YzEPq0FiFvr9lGF7fjzqsot65ecEuT6pc9",
+	"9YOE16ET3iCPzXs3eb65rEi28rzvXW2r7iOJ7Yt/hWGLRaz3cvp3iMEWTdhSVrKeMM5mt68udV9epWbu",
+	"0xg2RSuLTrcl024nUyMzzKdB/rlCKmapNloebOVs9v2vBGxt5hb5xVEf2UN1cK0YDx0BbugwCmNG4mjA",
+	"VDRmHplOtAYfKUloX4p4qrIvH0ama+qP+EBUepFyHTbt5F1Tq018Oe2b9AUEV/P1v1OktRRlLe1Ni4Ah",
+	"Jo8IHqrwx0DkVs/uAS9OOkaV/R/TaCybP5XNrpXFw5dkH1vvmiUssLSiqnhzu46UZJaUoXLitFcLWX86",
+	"HEICWxQ2yXsDzJfC9eWNe3gzhAT8LkcQKATtNTV9WVy9olEbkUyZdLmQjGjYTQ1mdIChJd1nA5EwC98J",
+	"/WmsfV+neRhAeNK+xTSFR5sbEtGxJABaDmMqBDZCTgFjABYAF3dDEySo2TW5eEQkIfQoN8A6+pLw6Vhv",
+	"KgM3B+TCN0m9w+f5BnZjin2dclsJAAY0loLEzHhHoZUSVAHb9ni4z3gM0OMOfK5j5jfXyhL8hLicTi7k",
+	"0vyhGg3p/zV/NQMxropomib7eWO9FO3UPuoEO7c2W48b3tSLxuVXMYyfwpb/8eXrMmn6KgJZCtcjCtO8",
+	"dIeXQQZBWV+47GIgN8MK3Mb/n7qr2U0YhsGvEnECKWXTjrvtwH4O09CGkHbYYWsNi5SRKoHeePcpdhzc",
+	"H4Z63I0W4prasZ1+jT8aPw5KGYGLYD7MgMfeKYlspE3AGdFYL16f7t+HIQ3kLhsDaaxR+CIO/reABhqn",
+	"aAXhcaDGhdotXpA2deO3B28nt5MrXE0kSV2HeEQyft2h0set3iYI3qIc5VCTfh/pN7PdHWqtrNuanWbW",
+	"QTwmgkDaPF4evI9uRKElC8V83Rd6BrWIy/8avKqgMSVQvdYH+IX4XGb2L7HsJPCQuu5waxvOwR7p5b4s",
+	"SK25u3df7CI9tZcLsQ2RL347vy+saaBqVZ9CLh4X/OB/qGm3BHt1aoCcX+DOJvzznrQB44Ebw/AlYm86",
+	"VRwt10Xsk39Gys7lu7Wla2KCvGhX8mcFTZxWQgKdGPr/qS5TFvOXHEPhcmBInCPqZn6NWnfKSthVKTxN",
+	"jeRn1cns9JlXGDN5F894bpwOBW+ZpFrqBNJ415gK+8639dDqwbmtBa2eTeldcJu9Vnd1Hc8QUcVM55mU",
+	"xBkInD+IB/ukW77OkH6SnCKo6epltdRozOw92S40K9icqnQVhKgI19TKQgM2tNzBRr9O4jC2FEZ6+M/m",
+	"c3L8OP4GAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

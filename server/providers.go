@@ -144,11 +144,33 @@ func (s *Server) LinkProvider(ctx context.Context, req api.LinkProviderRequestOb
 	if err != nil {
 		return nil, err
 	}
-	u, exp, err := s.federation.Link(ctx, p, req.Provider, req.Body.RedirectTo)
+	u, exp, err := s.federation.Link(ctx, p, req.Provider, req.Body.RedirectTo, req.Body.CodeChallenge)
 	if err != nil {
 		return nil, err
 	}
 	return api.LinkProvider200JSONResponse{Url: u, ExpiresAt: exp}, nil
+}
+
+// LinkIdentity finishes a link with the code of its flow.
+func (s *Server) LinkIdentity(ctx context.Context, req api.LinkIdentityRequestObject) (api.LinkIdentityResponseObject, error) {
+	if s.federation == nil {
+		return nil, errNoProviders
+	}
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i, err := s.federation.ConfirmLink(ctx, p, req.Body.Code, req.Body.CodeVerifier, metaFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return api.LinkIdentity201JSONResponse(apiIdentity(i)), nil
+}
+
+func apiIdentity(i *domain.Identity) api.Identity {
+	prov, verified := i.Provider, i.EmailVerified
+	return api.Identity{Id: i.ID, Kind: api.IdentityKindProvider, CreatedAt: i.CreatedAt, LastSignInAt: i.LastSignInAt,
+		Provider: &prov, EmailVerified: &verified, Email: strPtr(i.Email)}
 }
 
 // ListIdentities lists the caller's ways to sign in.
@@ -166,13 +188,11 @@ func (s *Server) ListIdentities(ctx context.Context, _ api.ListIdentitiesRequest
 		return nil, err
 	}
 	for _, v := range ids {
-		it := api.Identity{Id: v.ID, Kind: api.IdentityKind(v.Kind), CreatedAt: v.Created, LastSignInAt: v.LastUsed}
-		if i := v.Identity; i != nil {
-			prov, verified := i.Provider, i.EmailVerified
-			it.Provider, it.EmailVerified = &prov, &verified
-			it.Email = strPtr(i.Email)
+		if v.Identity != nil {
+			out.Identities = append(out.Identities, apiIdentity(v.Identity))
+			continue
 		}
-		out.Identities = append(out.Identities, it)
+		out.Identities = append(out.Identities, api.Identity{Id: v.ID, Kind: api.IdentityKind(v.Kind), CreatedAt: v.Created, LastSignInAt: v.LastUsed})
 	}
 	return out, nil
 }

@@ -448,30 +448,76 @@ func TestProviderLinking(t *testing.T) {
 }
 
 // Linking while signed in: POST .../link gives the authorize URL with a
-// link token; after the provider, the identity belongs to the user whatever
-// its email, and can be unlinked while a password remains.
+// link token; the flow returns a code that only the user's own session
+// with the PKCE verifier redeems (POST /auth/identities), so a leaked link
+// URL attaches nothing; then the identity signs in to the user whatever its
+// email, and can be unlinked while a password remains.
 func TestProviderLinkWhileSignedIn(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d string) {
 		s := startWithOP(t, d)
 		ctx := context.Background()
 		ada := signup(t, s, "ada@example.com")
-		link, err := s.Client.LinkProviderWithResponse(ctx, "op", client.LinkProviderJSONRequestBody{RedirectTo: appRedirect}, testutil.Bearer(ada.AccessToken))
-		if err != nil || link.JSON200 == nil {
-			t.Fatalf("link: %v %s", err, link.Body)
+		startLink := func(tok string) string {
+			t.Helper()
+			link, err := s.Client.LinkProviderWithResponse(ctx, "op", client.LinkProviderJSONRequestBody{RedirectTo: appRedirect,
+				CodeChallenge: challenge(appVerifier)}, testutil.Bearer(tok))
+			if err != nil || link.JSON200 == nil {
+				t.Fatalf("link: %v %s", err, link.Body)
+			}
+			return link.JSON200.Url
 		}
+		confirm := func(tok, code, verifier string) *client.LinkIdentityResponse {
+			t.Helper()
+			res, err := s.Client.LinkIdentityWithResponse(ctx, client.LinkIdentityJSONRequestBody{Code: code, CodeVerifier: verifier}, testutil.Bearer(tok))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		linkURL := startLink(ada.AccessToken)
 		b := newBrowser(t)
-		q := b.callback(b.toProvider(link.JSON200.Url, "unverified:ada-at-work@example.org"))
-		if q.Get("linked") != "op" {
-			t.Fatalf("link: %v", q)
+		q := b.callback(b.toProvider(linkURL, "unverified:ada-at-work@example.org"))
+		if q.Get("flow") != "link" || q.Get("code") == "" {
+			t.Fatalf("link flow: %v", q)
+		}
+		// The link code is no sign-in code.
+		signInTry := exchangeCode(t, s, q.Get("code"), appVerifier)
+		wantError(t, "a link code at /auth/token", signInTry.status, signInTry.body, client.ErrorCodeInvalidGrant)
+		linkURL = startLink(ada.AccessToken)
+		b = newBrowser(t)
+		q = b.callback(b.toProvider(linkURL, "unverified:ada-at-work@example.org"))
+		res := confirm(ada.AccessToken, q.Get("code"), appVerifier)
+		if res.JSON201 == nil || *res.JSON201.Provider != "op" {
+			t.Fatalf("confirm: %d %s", res.StatusCode(), res.Body)
 		}
 		// The link token was single use.
-		res, body := newBrowser(t).get(link.JSON200.Url)
-		wantError(t, "a used link token", res.StatusCode, []byte(body), client.ErrorCodeInvalidRequest)
+		r, body := newBrowser(t).get(linkURL)
+		wantError(t, "a used link token", r.StatusCode, []byte(body), client.ErrorCodeInvalidRequest)
 		// The identity now signs in to ada.
 		tok := wantCodeTokens(t, exchangeCode(t, s, signInWith(t, s, "op", "unverified:ada-at-work@example.org").Get("code"), appVerifier))
 		if tok.User.Id != ada.User.Id {
 			t.Fatalf("the linked identity signed in %s", tok.User.Id)
 		}
+
+		// A leaked link URL: mallory opens it and signs in at the provider
+		// as herself; the code comes back to her, and neither her session
+		// nor a wrong verifier redeems it.
+		leaked := startLink(ada.AccessToken)
+		mallory := signup(t, s, "mallory@example.com")
+		b = newBrowser(t)
+		q = b.callback(b.toProvider(leaked, "mallory@example.com"))
+		res = confirm(mallory.AccessToken, q.Get("code"), appVerifier)
+		wantError(t, "another user's link code", res.StatusCode(), res.Body, client.ErrorCodeInvalidGrant)
+		b = newBrowser(t)
+		q = b.callback(b.toProvider(startLink(ada.AccessToken), "mallory@example.com"))
+		res = confirm(ada.AccessToken, q.Get("code"), "wrong-verifier-0123456789-0123456789-012345")
+		wantError(t, "a wrong verifier", res.StatusCode(), res.Body, client.ErrorCodeInvalidGrant)
+		res = confirm(ada.AccessToken, q.Get("code"), appVerifier)
+		wantError(t, "the code after a wrong verifier", res.StatusCode(), res.Body, client.ErrorCodeInvalidGrant)
+		if got := wantCodeTokens(t, exchangeCode(t, s, signInWith(t, s, "op", "mallory@example.com").Get("code"), appVerifier)); got.User.Id != mallory.User.Id {
+			t.Fatalf("mallory's identity signs in %s, not mallory", got.User.Id)
+		}
+
 		ids, err := s.Client.ListIdentitiesWithResponse(ctx, testutil.Bearer(ada.AccessToken))
 		if err != nil || ids.JSON200 == nil || len(ids.JSON200.Identities) != 2 {
 			t.Fatalf("identities: %v %s", err, ids.Body)
@@ -489,11 +535,10 @@ func TestProviderLinkWhileSignedIn(t *testing.T) {
 		// Another user cannot take an identity someone holds.
 		bob := signup(t, s, "bob@example.com")
 		wantCodeTokens(t, exchangeCode(t, s, signInWith(t, s, "op", "carol@example.com").Get("code"), appVerifier))
-		link, _ = s.Client.LinkProviderWithResponse(ctx, "op", client.LinkProviderJSONRequestBody{RedirectTo: appRedirect}, testutil.Bearer(bob.AccessToken))
 		b = newBrowser(t)
-		if q := b.callback(b.toProvider(link.JSON200.Url, "carol@example.com")); q.Get("error") != "conflict" {
-			t.Fatalf("linking carol's identity to bob: %v", q)
-		}
+		q = b.callback(b.toProvider(startLink(bob.AccessToken), "carol@example.com"))
+		res = confirm(bob.AccessToken, q.Get("code"), appVerifier)
+		wantError(t, "linking carol's identity to bob", res.StatusCode(), res.Body, client.ErrorCodeConflict)
 	})
 }
 

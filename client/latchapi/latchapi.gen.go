@@ -1280,8 +1280,26 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
+// LinkIdentityRequest defines model for LinkIdentityRequest.
+type LinkIdentityRequest struct {
+	// Code The one-time code the link flow returned to `redirect_to`.
+	//
+	// Example: Yk3mC0v8WQ2tq0Jx7nH4eR9sB5uA1dZ6fG2hK8pL3oI
+	Code string `json:"code"`
+
+	// CodeVerifier The verifier of the `code_challenge` sent to `POST /auth/providers/{provider}/link`.
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier string `json:"code_verifier"`
+}
+
 // LinkProviderRequest defines model for LinkProviderRequest.
 type LinkProviderRequest struct {
+	// CodeChallenge The application's PKCE S256 challenge; `POST /auth/identities` needs its verifier.
+	//
+	// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+	CodeChallenge string `json:"code_challenge"`
+
 	// RedirectTo Where the browser returns after linking; one of `LATCH_REDIRECT_URLS`.
 	//
 	// Example: https://app.example.com/settings/identities
@@ -2157,6 +2175,9 @@ type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
 // RollAPIKeyJSONRequestBody defines body for RollAPIKey for application/json ContentType.
 type RollAPIKeyJSONRequestBody = RollAPIKeyRequest
 
+// LinkIdentityJSONRequestBody defines body for LinkIdentity for application/json ContentType.
+type LinkIdentityJSONRequestBody = LinkIdentityRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
 
@@ -2530,6 +2551,42 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /auth/identities (the `ListIdentities` operationId).
 	ListIdentities(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LinkIdentityWithBody Finish linking a provider to the signed-in user
+	//
+	// Takes the one-time code a link flow returned to `redirect_to`
+	// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+	// sent to `POST /auth/providers/{provider}/link`, from a session of
+	// the user who started it: only then is the identity linked. So a
+	// link URL that leaks (it carries a single-use `link_token`) cannot
+	// attach someone else's provider account: the code comes back to
+	// whoever opened it, and only the user's own application holds the
+	// verifier and the session. A code of another user, a wrong
+	// verifier, a used or expired code is 400 `invalid_grant`; an
+	// identity another user holds is 409 `conflict`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+	LinkIdentityWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LinkIdentity Finish linking a provider to the signed-in user
+	//
+	// Takes the one-time code a link flow returned to `redirect_to`
+	// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+	// sent to `POST /auth/providers/{provider}/link`, from a session of
+	// the user who started it: only then is the identity linked. So a
+	// link URL that leaks (it carries a single-use `link_token`) cannot
+	// attach someone else's provider account: the code comes back to
+	// whoever opened it, and only the user's own application holds the
+	// verifier and the session. A code of another user, a wrong
+	// verifier, a used or expired code is 400 `invalid_grant`; an
+	// identity another user holds is 409 `conflict`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+	LinkIdentity(ctx context.Context, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteIdentity Unlink a provider identity
 	//
@@ -2912,13 +2969,13 @@ type ClientInterface interface {
 	// the linking rules). It answers 302 to the flow's `redirect_to` with
 	// `code` (single use, 60 seconds, bound to the application's
 	// `code_challenge`: exchange it at `POST /auth/token` with
-	// `grant_type=authorization_code`), or with `linked=<provider>` after
-	// a link, or with OAuth-style `error` and `error_description`:
+	// `grant_type=authorization_code`; after a link flow, `flow=link` too,
+	// and `POST /auth/identities` takes it), or with OAuth-style `error`
+	// and `error_description`:
 	// `access_denied` (the user or provider refused), `invalid_request`
 	// (the answer does not verify), `identity_not_linked` (an account
 	// with that email exists but one side's email is not verified: sign
-	// in and link), `conflict` (linking an identity another user holds),
-	// `email_not_verified`, `temporarily_unavailable` (the provider did
+	// in and link), `email_not_verified`, `temporarily_unavailable` (the provider did
 	// not answer). Without a valid `state` and cookie the flow's
 	// `redirect_to` is unknown and the answer is a JSON error (400
 	// `invalid_request`).
@@ -2952,10 +3009,11 @@ type ClientInterface interface {
 	// starts here: the answer's `url` is Latch's authorize URL with a
 	// single-use `link_token` (5 minutes) naming this user; the
 	// application sends the browser there. After the provider's sign-in
-	// the identity is attached to this user whatever its email, unless
-	// another user holds it (`error=conflict`), and the browser returns to
-	// `redirect_to?linked=<provider>`. Needs `aal2` when the user has a
-	// second factor.
+	// the browser returns to `redirect_to?code=...&flow=link`, and the
+	// application finishes with `POST /auth/identities` (the code, the
+	// verifier of `code_challenge`, this user's session): the identity
+	// is then attached to this user whatever its email. Needs `aal2`
+	// when the user has a second factor.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2968,10 +3026,11 @@ type ClientInterface interface {
 	// starts here: the answer's `url` is Latch's authorize URL with a
 	// single-use `link_token` (5 minutes) naming this user; the
 	// application sends the browser there. After the provider's sign-in
-	// the identity is attached to this user whatever its email, unless
-	// another user holds it (`error=conflict`), and the browser returns to
-	// `redirect_to?linked=<provider>`. Needs `aal2` when the user has a
-	// second factor.
+	// the browser returns to `redirect_to?code=...&flow=link`, and the
+	// application finishes with `POST /auth/identities` (the code, the
+	// verifier of `code_challenge`, this user's session): the identity
+	// is then attached to this user whatever its email. Needs `aal2`
+	// when the user has a second factor.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3958,6 +4017,62 @@ func (c *Client) ListIdentities(ctx context.Context, reqEditors ...RequestEditor
 	return c.Client.Do(req)
 }
 
+// LinkIdentityWithBody Finish linking a provider to the signed-in user
+//
+// Takes the one-time code a link flow returned to `redirect_to`
+// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+// sent to `POST /auth/providers/{provider}/link`, from a session of
+// the user who started it: only then is the identity linked. So a
+// link URL that leaks (it carries a single-use `link_token`) cannot
+// attach someone else's provider account: the code comes back to
+// whoever opened it, and only the user's own application holds the
+// verifier and the session. A code of another user, a wrong
+// verifier, a used or expired code is 400 `invalid_grant`; an
+// identity another user holds is 409 `conflict`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+func (c *Client) LinkIdentityWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLinkIdentityRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LinkIdentity Finish linking a provider to the signed-in user
+//
+// Takes the one-time code a link flow returned to `redirect_to`
+// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+// sent to `POST /auth/providers/{provider}/link`, from a session of
+// the user who started it: only then is the identity linked. So a
+// link URL that leaks (it carries a single-use `link_token`) cannot
+// attach someone else's provider account: the code comes back to
+// whoever opened it, and only the user's own application holds the
+// verifier and the session. A code of another user, a wrong
+// verifier, a used or expired code is 400 `invalid_grant`; an
+// identity another user holds is 409 `conflict`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+func (c *Client) LinkIdentity(ctx context.Context, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLinkIdentityRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // DeleteIdentity Unlink a provider identity
 //
 // Removes a provider identity (`kind: provider`; passkeys are removed
@@ -4649,13 +4764,13 @@ func (c *Client) AuthorizeProvider(ctx context.Context, provider ProviderId, par
 // the linking rules). It answers 302 to the flow's `redirect_to` with
 // `code` (single use, 60 seconds, bound to the application's
 // `code_challenge`: exchange it at `POST /auth/token` with
-// `grant_type=authorization_code`), or with `linked=<provider>` after
-// a link, or with OAuth-style `error` and `error_description`:
+// `grant_type=authorization_code`; after a link flow, `flow=link` too,
+// and `POST /auth/identities` takes it), or with OAuth-style `error`
+// and `error_description`:
 // `access_denied` (the user or provider refused), `invalid_request`
 // (the answer does not verify), `identity_not_linked` (an account
 // with that email exists but one side's email is not verified: sign
-// in and link), `conflict` (linking an identity another user holds),
-// `email_not_verified`, `temporarily_unavailable` (the provider did
+// in and link), `email_not_verified`, `temporarily_unavailable` (the provider did
 // not answer). Without a valid `state` and cookie the flow's
 // `redirect_to` is unknown and the answer is a JSON error (400
 // `invalid_request`).
@@ -4719,10 +4834,11 @@ func (c *Client) ProviderCallbackFormWithFormdataBody(ctx context.Context, provi
 // starts here: the answer's `url` is Latch's authorize URL with a
 // single-use `link_token` (5 minutes) naming this user; the
 // application sends the browser there. After the provider's sign-in
-// the identity is attached to this user whatever its email, unless
-// another user holds it (`error=conflict`), and the browser returns to
-// `redirect_to?linked=<provider>`. Needs `aal2` when the user has a
-// second factor.
+// the browser returns to `redirect_to?code=...&flow=link`, and the
+// application finishes with `POST /auth/identities` (the code, the
+// verifier of `code_challenge`, this user's session): the identity
+// is then attached to this user whatever its email. Needs `aal2`
+// when the user has a second factor.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4745,10 +4861,11 @@ func (c *Client) LinkProviderWithBody(ctx context.Context, provider ProviderId, 
 // starts here: the answer's `url` is Latch's authorize URL with a
 // single-use `link_token` (5 minutes) naming this user; the
 // application sends the browser there. After the provider's sign-in
-// the identity is attached to this user whatever its email, unless
-// another user holds it (`error=conflict`), and the browser returns to
-// `redirect_to?linked=<provider>`. Needs `aal2` when the user has a
-// second factor.
+// the browser returns to `redirect_to?code=...&flow=link`, and the
+// application finishes with `POST /auth/identities` (the code, the
+// verifier of `code_challenge`, this user's session): the identity
+// is then attached to this user whatever its email. Needs `aal2`
+// when the user has a second factor.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6532,6 +6649,46 @@ func NewListIdentitiesRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewLinkIdentityRequest calls the generic LinkIdentity builder with application/json body
+func NewLinkIdentityRequest(server string, body LinkIdentityJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewLinkIdentityRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewLinkIdentityRequestWithBody constructs an http.Request for the LinkIdentity method, with any body, and a specified content type
+func NewLinkIdentityRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/identities")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -9723,6 +9880,42 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /auth/identities (the `ListIdentities` operationId).
 	ListIdentitiesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIdentitiesResponse, error)
 
+	// LinkIdentityWithBodyWithResponse Finish linking a provider to the signed-in user
+	//
+	// Takes the one-time code a link flow returned to `redirect_to`
+	// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+	// sent to `POST /auth/providers/{provider}/link`, from a session of
+	// the user who started it: only then is the identity linked. So a
+	// link URL that leaks (it carries a single-use `link_token`) cannot
+	// attach someone else's provider account: the code comes back to
+	// whoever opened it, and only the user's own application holds the
+	// verifier and the session. A code of another user, a wrong
+	// verifier, a used or expired code is 400 `invalid_grant`; an
+	// identity another user holds is 409 `conflict`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+	LinkIdentityWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error)
+
+	// LinkIdentityWithResponse Finish linking a provider to the signed-in user
+	//
+	// Takes the one-time code a link flow returned to `redirect_to`
+	// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+	// sent to `POST /auth/providers/{provider}/link`, from a session of
+	// the user who started it: only then is the identity linked. So a
+	// link URL that leaks (it carries a single-use `link_token`) cannot
+	// attach someone else's provider account: the code comes back to
+	// whoever opened it, and only the user's own application holds the
+	// verifier and the session. A code of another user, a wrong
+	// verifier, a used or expired code is 400 `invalid_grant`; an
+	// identity another user holds is 409 `conflict`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+	LinkIdentityWithResponse(ctx context.Context, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error)
+
 	// DeleteIdentityWithResponse Unlink a provider identity
 	//
 	// Removes a provider identity (`kind: provider`; passkeys are removed
@@ -10126,13 +10319,13 @@ type ClientWithResponsesInterface interface {
 	// the linking rules). It answers 302 to the flow's `redirect_to` with
 	// `code` (single use, 60 seconds, bound to the application's
 	// `code_challenge`: exchange it at `POST /auth/token` with
-	// `grant_type=authorization_code`), or with `linked=<provider>` after
-	// a link, or with OAuth-style `error` and `error_description`:
+	// `grant_type=authorization_code`; after a link flow, `flow=link` too,
+	// and `POST /auth/identities` takes it), or with OAuth-style `error`
+	// and `error_description`:
 	// `access_denied` (the user or provider refused), `invalid_request`
 	// (the answer does not verify), `identity_not_linked` (an account
 	// with that email exists but one side's email is not verified: sign
-	// in and link), `conflict` (linking an identity another user holds),
-	// `email_not_verified`, `temporarily_unavailable` (the provider did
+	// in and link), `email_not_verified`, `temporarily_unavailable` (the provider did
 	// not answer). Without a valid `state` and cookie the flow's
 	// `redirect_to` is unknown and the answer is a JSON error (400
 	// `invalid_request`).
@@ -10168,10 +10361,11 @@ type ClientWithResponsesInterface interface {
 	// starts here: the answer's `url` is Latch's authorize URL with a
 	// single-use `link_token` (5 minutes) naming this user; the
 	// application sends the browser there. After the provider's sign-in
-	// the identity is attached to this user whatever its email, unless
-	// another user holds it (`error=conflict`), and the browser returns to
-	// `redirect_to?linked=<provider>`. Needs `aal2` when the user has a
-	// second factor.
+	// the browser returns to `redirect_to?code=...&flow=link`, and the
+	// application finishes with `POST /auth/identities` (the code, the
+	// verifier of `code_challenge`, this user's session): the identity
+	// is then attached to this user whatever its email. Needs `aal2`
+	// when the user has a second factor.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10184,10 +10378,11 @@ type ClientWithResponsesInterface interface {
 	// starts here: the answer's `url` is Latch's authorize URL with a
 	// single-use `link_token` (5 minutes) naming this user; the
 	// application sends the browser there. After the provider's sign-in
-	// the identity is attached to this user whatever its email, unless
-	// another user holds it (`error=conflict`), and the browser returns to
-	// `redirect_to?linked=<provider>`. Needs `aal2` when the user has a
-	// second factor.
+	// the browser returns to `redirect_to?code=...&flow=link`, and the
+	// application finishes with `POST /auth/identities` (the code, the
+	// verifier of `code_challenge`, this user's session): the identity
+	// is then attached to this user whatever its email. Needs `aal2`
+	// when the user has a second factor.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11837,6 +12032,117 @@ func (r ListIdentitiesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListIdentitiesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LinkIdentityResponse401Headers the declared response headers of an HTTP 401 response for LinkIdentity
+type LinkIdentityResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// LinkIdentityResponse403Headers the declared response headers of an HTTP 403 response for LinkIdentity
+type LinkIdentityResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type LinkIdentityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Identity
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *LinkIdentityResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *LinkIdentityResponse403Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r LinkIdentityResponse) GetJSON201() *Identity {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r LinkIdentityResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r LinkIdentityResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r LinkIdentityResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r LinkIdentityResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r LinkIdentityResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r LinkIdentityResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r LinkIdentityResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r LinkIdentityResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r LinkIdentityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LinkIdentityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LinkIdentityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LinkIdentityResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -18173,6 +18479,54 @@ func (c *ClientWithResponses) ListIdentitiesWithResponse(ctx context.Context, re
 	return ParseListIdentitiesResponse(rsp)
 }
 
+// LinkIdentityWithBodyWithResponse Finish linking a provider to the signed-in user
+//
+// Takes the one-time code a link flow returned to `redirect_to`
+// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+// sent to `POST /auth/providers/{provider}/link`, from a session of
+// the user who started it: only then is the identity linked. So a
+// link URL that leaks (it carries a single-use `link_token`) cannot
+// attach someone else's provider account: the code comes back to
+// whoever opened it, and only the user's own application holds the
+// verifier and the session. A code of another user, a wrong
+// verifier, a used or expired code is 400 `invalid_grant`; an
+// identity another user holds is 409 `conflict`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+func (c *ClientWithResponses) LinkIdentityWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error) {
+	rsp, err := c.LinkIdentityWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLinkIdentityResponse(rsp)
+}
+
+// LinkIdentityWithResponse Finish linking a provider to the signed-in user
+//
+// Takes the one-time code a link flow returned to `redirect_to`
+// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+// sent to `POST /auth/providers/{provider}/link`, from a session of
+// the user who started it: only then is the identity linked. So a
+// link URL that leaks (it carries a single-use `link_token`) cannot
+// attach someone else's provider account: the code comes back to
+// whoever opened it, and only the user's own application holds the
+// verifier and the session. A code of another user, a wrong
+// verifier, a used or expired code is 400 `invalid_grant`; an
+// identity another user holds is 409 `conflict`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+func (c *ClientWithResponses) LinkIdentityWithResponse(ctx context.Context, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error) {
+	rsp, err := c.LinkIdentity(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLinkIdentityResponse(rsp)
+}
+
 // DeleteIdentityWithResponse Unlink a provider identity
 //
 // Removes a provider identity (`kind: provider`; passkeys are removed
@@ -18762,13 +19116,13 @@ func (c *ClientWithResponses) AuthorizeProviderWithResponse(ctx context.Context,
 // the linking rules). It answers 302 to the flow's `redirect_to` with
 // `code` (single use, 60 seconds, bound to the application's
 // `code_challenge`: exchange it at `POST /auth/token` with
-// `grant_type=authorization_code`), or with `linked=<provider>` after
-// a link, or with OAuth-style `error` and `error_description`:
+// `grant_type=authorization_code`; after a link flow, `flow=link` too,
+// and `POST /auth/identities` takes it), or with OAuth-style `error`
+// and `error_description`:
 // `access_denied` (the user or provider refused), `invalid_request`
 // (the answer does not verify), `identity_not_linked` (an account
 // with that email exists but one side's email is not verified: sign
-// in and link), `conflict` (linking an identity another user holds),
-// `email_not_verified`, `temporarily_unavailable` (the provider did
+// in and link), `email_not_verified`, `temporarily_unavailable` (the provider did
 // not answer). Without a valid `state` and cookie the flow's
 // `redirect_to` is unknown and the answer is a JSON error (400
 // `invalid_request`).
@@ -18822,10 +19176,11 @@ func (c *ClientWithResponses) ProviderCallbackFormWithFormdataBodyWithResponse(c
 // starts here: the answer's `url` is Latch's authorize URL with a
 // single-use `link_token` (5 minutes) naming this user; the
 // application sends the browser there. After the provider's sign-in
-// the identity is attached to this user whatever its email, unless
-// another user holds it (`error=conflict`), and the browser returns to
-// `redirect_to?linked=<provider>`. Needs `aal2` when the user has a
-// second factor.
+// the browser returns to `redirect_to?code=...&flow=link`, and the
+// application finishes with `POST /auth/identities` (the code, the
+// verifier of `code_challenge`, this user's session): the identity
+// is then attached to this user whatever its email. Needs `aal2`
+// when the user has a second factor.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18844,10 +19199,11 @@ func (c *ClientWithResponses) LinkProviderWithBodyWithResponse(ctx context.Conte
 // starts here: the answer's `url` is Latch's authorize URL with a
 // single-use `link_token` (5 minutes) naming this user; the
 // application sends the browser there. After the provider's sign-in
-// the identity is attached to this user whatever its email, unless
-// another user holds it (`error=conflict`), and the browser returns to
-// `redirect_to?linked=<provider>`. Needs `aal2` when the user has a
-// second factor.
+// the browser returns to `redirect_to?code=...&flow=link`, and the
+// application finishes with `POST /auth/identities` (the code, the
+// verifier of `code_challenge`, this user's session): the identity
+// is then attached to this user whatever its email. Needs `aal2`
+// when the user has a second factor.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20770,6 +21126,111 @@ func ParseListIdentitiesResponse(rsp *http.Response) (*ListIdentitiesResponse, e
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLinkIdentityResponse parses an HTTP response from a LinkIdentityWithResponse call
+func ParseLinkIdentityResponse(rsp *http.Response) (*LinkIdentityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LinkIdentityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Identity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers LinkIdentityResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers LinkIdentityResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil

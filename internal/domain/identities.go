@@ -56,8 +56,11 @@ type ProviderCode struct {
 	RedirectTo    string
 	AAL           string
 	AMR           []string
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
+	// Link is the identity a link flow's code attaches to UserID (its
+	// Provider, Subject, Email, EmailVerified); nil for a sign-in's code.
+	Link      *Identity
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // IdentitySignIn asks the store to find or make the user a provider's

@@ -193,7 +193,7 @@ func (f *Federation) Authorize(ctx context.Context, req AuthorizeRequest, meta d
 		if err != nil || link.BrowserHash != nil || link.LinkUserID == nil || link.Provider != req.Provider || link.RedirectTo != req.RedirectTo {
 			return nil, domain.Errorf(domain.CodeInvalidRequest, "the link token is unknown, used, expired, or for another provider or redirect_to")
 		}
-		flow.LinkUserID = link.LinkUserID
+		flow.LinkUserID, flow.CodeChallenge = link.LinkUserID, link.CodeChallenge
 	} else if !validChallenge(req.CodeChallenge) {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "code_challenge must be a PKCE S256 challenge (43 base64url characters)")
 	} else {
@@ -297,12 +297,20 @@ func (f *Federation) callback(ctx context.Context, u *upstream, flow *domain.Pro
 	ident := domain.Identity{ID: uuid.New(), Provider: flow.Provider, Subject: id.Subject, Email: id.Email,
 		EmailVerified: id.EmailVerified && id.Email != "", CreatedAt: now, LastSignInAt: &now}
 	if flow.LinkUserID != nil {
+		// The identity is attached only when the user's own application
+		// redeems this code (ConfirmLink): a leaked link URL opened by
+		// someone else ends with a code they cannot redeem.
 		ident.UserID = *flow.LinkUserID
-		if err := f.store.LinkIdentity(ctx, &ident); err != nil {
+		code, err := randomSecret()
+		if err != nil {
 			return "", err
 		}
-		f.events.record(ctx, domain.EventIdentityLinked, meta, flow.LinkUserID, nil, nil, map[string]any{"provider": flow.Provider})
-		return withParams(flow.RedirectTo, "linked", flow.Provider), nil
+		if err := f.store.CreateProviderCode(ctx, &domain.ProviderCode{CodeHash: hashSecret(code), UserID: ident.UserID, Provider: flow.Provider,
+			CodeChallenge: flow.CodeChallenge, RedirectTo: flow.RedirectTo, AAL: domain.AAL1, Link: &ident, CreatedAt: now,
+			ExpiresAt: now.Add(providerCodeTTL)}); err != nil {
+			return "", err
+		}
+		return withParams(flow.RedirectTo, "code", code, "flow", "link"), nil
 	}
 	newUser := &domain.User{ID: uuid.New(), Email: ident.Email, EmailVerified: ident.EmailVerified, CreatedAt: now, UpdatedAt: now}
 	if ident.EmailVerified {
@@ -390,9 +398,7 @@ func (f *Federation) ExchangeCode(ctx context.Context, code, verifier, redirectU
 		}
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(verifier))
-	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
-	if c.CodeChallenge == "" || subtle.ConstantTimeCompare([]byte(challenge), []byte(c.CodeChallenge)) != 1 {
+	if c.Link != nil || !verifierMatches(verifier, c.CodeChallenge) {
 		return nil, bad
 	}
 	if redirectURI != "" && redirectURI != c.RedirectTo {
@@ -423,11 +429,12 @@ func (f *Federation) ExchangeCode(ctx context.Context, code, verifier, redirectU
 }
 
 // Link starts linking a provider to the signed-in user: it stores a link
-// token (5 minutes, single use) and returns Latch's authorize URL with it.
+// token (5 minutes, single use) bound to the application's PKCE challenge
+// and returns Latch's authorize URL with it; ConfirmLink finishes.
 // Returns CodeNotFound for an unknown provider, CodeInvalidRequest for a
 // redirect_to off the allow-list or a principal that is not a user's
 // session.
-func (f *Federation) Link(ctx context.Context, p *domain.Principal, provider, redirectTo string) (string, time.Time, error) {
+func (f *Federation) Link(ctx context.Context, p *domain.Principal, provider, redirectTo, codeChallenge string) (string, time.Time, error) {
 	if _, err := f.upstream(provider); err != nil {
 		return "", time.Time{}, err
 	}
@@ -437,6 +444,9 @@ func (f *Federation) Link(ctx context.Context, p *domain.Principal, provider, re
 	if !f.allowedRedirect(redirectTo) {
 		return "", time.Time{}, domain.Errorf(domain.CodeInvalidRequest, "redirect_to is not an allowed redirect URL (LATCH_REDIRECT_URLS)")
 	}
+	if !validChallenge(codeChallenge) {
+		return "", time.Time{}, domain.Errorf(domain.CodeInvalidRequest, "code_challenge must be a PKCE S256 challenge (43 base64url characters)")
+	}
 	tok, err := randomSecret()
 	if err != nil {
 		return "", time.Time{}, err
@@ -444,12 +454,51 @@ func (f *Federation) Link(ctx context.Context, p *domain.Principal, provider, re
 	now := f.clock.Now()
 	uid := p.UserID
 	row := &domain.ProviderFlow{StateHash: hashSecret(tok), Provider: provider, RedirectTo: redirectTo, LinkUserID: &uid,
-		Verifier: []byte{}, CreatedAt: now, ExpiresAt: now.Add(providerLinkTTL)}
+		CodeChallenge: codeChallenge, Verifier: []byte{}, CreatedAt: now, ExpiresAt: now.Add(providerLinkTTL)}
 	if err := f.store.CreateProviderFlow(ctx, row); err != nil {
 		return "", time.Time{}, err
 	}
 	q := url.Values{"link_token": {tok}, "redirect_to": {redirectTo}}
 	return f.publicURL + "/auth/providers/" + provider + "/authorize?" + q.Encode(), row.ExpiresAt, nil
+}
+
+// ConfirmLink finishes a link: it takes the code a link flow returned,
+// with the verifier of the challenge Link was given, from a session of the
+// user who started it, and links the identity to that user. Returns
+// CodeInvalidGrant for an unknown, used, expired or sign-in code, another
+// user's code or a wrong verifier (the code is spent either way),
+// CodeConflict when another user holds the identity.
+func (f *Federation) ConfirmLink(ctx context.Context, p *domain.Principal, code, verifier string, meta domain.RequestMeta) (*domain.Identity, error) {
+	bad := domain.Errorf(domain.CodeInvalidGrant, "the code is invalid, used or expired, or the code_verifier does not match")
+	if !validSecret(code) {
+		return nil, bad
+	}
+	c, err := f.store.TakeProviderCode(ctx, hashSecret(code), f.clock.Now())
+	if err != nil {
+		if domain.IsCode(err, domain.CodeNotFound) {
+			return nil, bad
+		}
+		return nil, err
+	}
+	if c.Link == nil || c.UserID != p.UserID || !verifierMatches(verifier, c.CodeChallenge) {
+		return nil, bad
+	}
+	now := f.clock.Now()
+	ident := *c.Link
+	ident.ID, ident.UserID, ident.CreatedAt, ident.LastSignInAt = uuid.New(), p.UserID, now, &now
+	if err := f.store.LinkIdentity(ctx, &ident); err != nil {
+		return nil, err
+	}
+	f.events.record(ctx, domain.EventIdentityLinked, meta, &p.UserID, &p.SessionID, nil, map[string]any{"provider": ident.Provider})
+	return &ident, nil
+}
+
+// verifierMatches reports whether the PKCE verifier's S256 is the
+// challenge, in constant time.
+func verifierMatches(verifier, challenge string) bool {
+	sum := sha256.Sum256([]byte(verifier))
+	got := base64.RawURLEncoding.EncodeToString(sum[:])
+	return challenge != "" && subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) == 1
 }
 
 // IdentityView is one way a user signs in.

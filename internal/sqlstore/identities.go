@@ -232,23 +232,32 @@ func (s *Store) TakeProviderFlow(ctx context.Context, stateHash []byte, now time
 }
 
 type providerCodeRow struct {
-	CodeHash      []byte    `db:"code_hash"`
-	UserID        uuid.UUID `db:"user_id"`
-	Provider      string    `db:"provider"`
-	CodeChallenge string    `db:"code_challenge"`
-	RedirectTo    string    `db:"redirect_to"`
-	AAL           string    `db:"aal"`
-	AMR           string    `db:"amr"`
-	CreatedAt     ts        `db:"created_at"`
-	ExpiresAt     ts        `db:"expires_at"`
+	CodeHash      []byte         `db:"code_hash"`
+	UserID        uuid.UUID      `db:"user_id"`
+	Provider      string         `db:"provider"`
+	CodeChallenge string         `db:"code_challenge"`
+	RedirectTo    string         `db:"redirect_to"`
+	AAL           string         `db:"aal"`
+	AMR           string         `db:"amr"`
+	LinkSubject   sql.NullString `db:"link_subject"`
+	LinkEmail     sql.NullString `db:"link_email"`
+	LinkVerified  bool           `db:"link_email_verified"`
+	CreatedAt     ts             `db:"created_at"`
+	ExpiresAt     ts             `db:"expires_at"`
 }
 
-const providerCodeCols = `code_hash, user_id, provider, code_challenge, redirect_to, aal, amr, created_at, expires_at`
+const providerCodeCols = `code_hash, user_id, provider, code_challenge, redirect_to, aal, amr, link_subject, link_email, link_email_verified, created_at, expires_at`
 
 // CreateProviderCode stores a one-time code (its hash).
 func (s *Store) CreateProviderCode(ctx context.Context, c *domain.ProviderCode) error {
-	_, err := s.exec(ctx, `INSERT INTO provider_codes (`+providerCodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.CodeHash, c.UserID, c.Provider, c.CodeChallenge, c.RedirectTo, aalOf(c.AAL), joinAMR(c.AMR), ts(c.CreatedAt), ts(c.ExpiresAt))
+	var subject, email sql.NullString
+	verified := false
+	if c.Link != nil {
+		subject, email, verified = sql.NullString{String: c.Link.Subject, Valid: true}, nullStr(c.Link.Email), c.Link.EmailVerified
+	}
+	_, err := s.exec(ctx, `INSERT INTO provider_codes (`+providerCodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.CodeHash, c.UserID, c.Provider, c.CodeChallenge, c.RedirectTo, aalOf(c.AAL), joinAMR(c.AMR), subject, email, verified,
+		ts(c.CreatedAt), ts(c.ExpiresAt))
 	return translate(err)
 }
 
@@ -266,6 +275,11 @@ func (s *Store) TakeProviderCode(ctx context.Context, codeHash []byte, now time.
 	if !now.Before(time.Time(r.ExpiresAt)) {
 		return nil, domain.Errorf(domain.CodeNotFound, "the code expired")
 	}
-	return &domain.ProviderCode{CodeHash: r.CodeHash, UserID: r.UserID, Provider: r.Provider, CodeChallenge: r.CodeChallenge,
-		RedirectTo: r.RedirectTo, AAL: r.AAL, AMR: splitAMR(r.AMR), CreatedAt: time.Time(r.CreatedAt), ExpiresAt: time.Time(r.ExpiresAt)}, nil
+	c := &domain.ProviderCode{CodeHash: r.CodeHash, UserID: r.UserID, Provider: r.Provider, CodeChallenge: r.CodeChallenge,
+		RedirectTo: r.RedirectTo, AAL: r.AAL, AMR: splitAMR(r.AMR), CreatedAt: time.Time(r.CreatedAt), ExpiresAt: time.Time(r.ExpiresAt)}
+	if r.LinkSubject.Valid {
+		c.Link = &domain.Identity{UserID: r.UserID, Provider: r.Provider, Subject: r.LinkSubject.String, Email: r.LinkEmail.String,
+			EmailVerified: r.LinkVerified}
+	}
+	return c, nil
 }

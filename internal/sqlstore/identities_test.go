@@ -99,11 +99,21 @@ func TestIdentitiesStore(t *testing.T) {
 		if err := s.CreateProviderCode(ctx, code); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := s.TakeProviderCode(ctx, code.CodeHash, now); err != nil || got.AAL != domain.AAL2 || len(got.AMR) != 2 {
+		if got, err := s.TakeProviderCode(ctx, code.CodeHash, now); err != nil || got.AAL != domain.AAL2 || len(got.AMR) != 2 || got.Link != nil {
 			t.Fatalf("take code: %+v %v", got, err)
 		}
 		if _, err := s.TakeProviderCode(ctx, code.CodeHash, now); !domain.IsCode(err, domain.CodeNotFound) {
 			t.Fatalf("take code twice: %v", err)
+		}
+		linkCode := *code
+		linkCode.CodeHash = hash([]byte("link code"))
+		linkCode.Link = &domain.Identity{Subject: "s-work", Email: "w@example.org", EmailVerified: true}
+		if err := s.CreateProviderCode(ctx, &linkCode); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.TakeProviderCode(ctx, linkCode.CodeHash, now); err != nil || got.Link == nil || got.Link.Subject != "s-work" ||
+			got.Link.Email != "w@example.org" || !got.Link.EmailVerified || got.Link.Provider != "op" || got.Link.UserID != nu.ID {
+			t.Fatalf("take a link code: %+v %v", got, err)
 		}
 		code.CodeHash = hash([]byte("expired code"))
 		if err := s.CreateProviderCode(ctx, code); err != nil {

@@ -43,6 +43,7 @@ export const operations: ReadonlyArray<readonly [operationId: string, method: st
   ["getVerifyEmailPage", "GET", "/verify-email", "none"],
   ["introspectToken", "POST", "/oauth/introspect", "apikey"],
   ["inviteMember", "POST", "/organizations/{org_id}/invitations", "bearer"],
+  ["linkIdentity", "POST", "/auth/identities", "bearer"],
   ["linkProvider", "POST", "/auth/providers/{provider}/link", "bearer"],
   ["listAPIKeys", "GET", "/api-keys", "bearer"],
   ["listEvents", "GET", "/auth/events", "bearer"],

@@ -899,13 +899,13 @@ export interface paths {
          *     the linking rules). It answers 302 to the flow's `redirect_to` with
          *     `code` (single use, 60 seconds, bound to the application's
          *     `code_challenge`: exchange it at `POST /auth/token` with
-         *     `grant_type=authorization_code`), or with `linked=<provider>` after
-         *     a link, or with OAuth-style `error` and `error_description`:
+         *     `grant_type=authorization_code`; after a link flow, `flow=link` too,
+         *     and `POST /auth/identities` takes it), or with OAuth-style `error`
+         *     and `error_description`:
          *     `access_denied` (the user or provider refused), `invalid_request`
          *     (the answer does not verify), `identity_not_linked` (an account
          *     with that email exists but one side's email is not verified: sign
-         *     in and link), `conflict` (linking an identity another user holds),
-         *     `email_not_verified`, `temporarily_unavailable` (the provider did
+         *     in and link), `email_not_verified`, `temporarily_unavailable` (the provider did
          *     not answer). Without a valid `state` and cookie the flow's
          *     `redirect_to` is unknown and the answer is a JSON error (400
          *     `invalid_request`).
@@ -945,10 +945,11 @@ export interface paths {
          *     starts here: the answer's `url` is Latch's authorize URL with a
          *     single-use `link_token` (5 minutes) naming this user; the
          *     application sends the browser there. After the provider's sign-in
-         *     the identity is attached to this user whatever its email, unless
-         *     another user holds it (`error=conflict`), and the browser returns to
-         *     `redirect_to?linked=<provider>`. Needs `aal2` when the user has a
-         *     second factor.
+         *     the browser returns to `redirect_to?code=...&flow=link`, and the
+         *     application finishes with `POST /auth/identities` (the code, the
+         *     verifier of `code_challenge`, this user's session): the identity
+         *     is then attached to this user whatever its email. Needs `aal2`
+         *     when the user has a second factor.
          */
         post: operations["linkProvider"];
         delete?: never;
@@ -971,7 +972,20 @@ export interface paths {
          */
         get: operations["listIdentities"];
         put?: never;
-        post?: never;
+        /**
+         * Finish linking a provider to the signed-in user
+         * @description Takes the one-time code a link flow returned to `redirect_to`
+         *     (`?code=...&flow=link`), with the verifier of the `code_challenge`
+         *     sent to `POST /auth/providers/{provider}/link`, from a session of
+         *     the user who started it: only then is the identity linked. So a
+         *     link URL that leaks (it carries a single-use `link_token`) cannot
+         *     attach someone else's provider account: the code comes back to
+         *     whoever opened it, and only the user's own application holds the
+         *     verifier and the session. A code of another user, a wrong
+         *     verifier, a used or expired code is 400 `invalid_grant`; an
+         *     identity another user holds is 409 `conflict`.
+         */
+        post: operations["linkIdentity"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2342,6 +2356,23 @@ export interface components {
              * @example https://app.example.com/settings/identities
              */
             redirect_to: string;
+            /**
+             * @description The application's PKCE S256 challenge; `POST /auth/identities` needs its verifier.
+             * @example E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+             */
+            code_challenge: string;
+        };
+        LinkIdentityRequest: {
+            /**
+             * @description The one-time code the link flow returned to `redirect_to`.
+             * @example Yk3mC0v8WQ2tq0Jx7nH4eR9sB5uA1dZ6fG2hK8pL3oI
+             */
+            code: string;
+            /**
+             * @description The verifier of the `code_challenge` sent to `POST /auth/providers/{provider}/link`.
+             * @example dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+             */
+            code_verifier: string;
         };
         ProviderLink: {
             /**
@@ -3927,6 +3958,38 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    linkIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkIdentityRequest"];
+            };
+        };
+        responses: {
+            /** @description The linked identity. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identity"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

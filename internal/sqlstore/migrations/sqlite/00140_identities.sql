@@ -34,7 +34,9 @@ CREATE TABLE provider_flows (
 CREATE INDEX provider_flows_expires_idx ON provider_flows (expires_at);
 
 -- The one-time codes a provider sign-in returns to the application, as
--- SHA-256 hashes, bound to the application's PKCE challenge.
+-- SHA-256 hashes, bound to the application's PKCE challenge. A link flow's
+-- code carries the identity (link_subject, link_email, ...) that
+-- POST /auth/identities attaches to user_id.
 CREATE TABLE provider_codes (
     code_hash      BLOB PRIMARY KEY,
     user_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -43,6 +45,9 @@ CREATE TABLE provider_codes (
     redirect_to    TEXT NOT NULL,
     aal            TEXT NOT NULL,
     amr            TEXT NOT NULL,
+    link_subject   TEXT,
+    link_email     TEXT,
+    link_email_verified INTEGER NOT NULL DEFAULT 0,
     created_at     TEXT NOT NULL,
     expires_at     TEXT NOT NULL
 );

@@ -53,6 +53,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'getVerifyEmailPage': ('GET', '/verify-email', 'none'),
     'introspectToken': ('POST', '/oauth/introspect', 'apikey'),
     'inviteMember': ('POST', '/organizations/{org_id}/invitations', 'bearer'),
+    'linkIdentity': ('POST', '/auth/identities', 'bearer'),
     'linkProvider': ('POST', '/auth/providers/{provider}/link', 'bearer'),
     'listAPIKeys': ('GET', '/api-keys', 'bearer'),
     'listEvents': ('GET', '/auth/events', 'bearer'),
@@ -292,6 +293,11 @@ class API:
         """Invite someone by email (owners and admins; only owners invite owners). POST /organizations/{org_id}/invitations."""
         status, data = self._send('POST', '/organizations/{org_id}/invitations', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
         return m.Accepted.from_dict(data)
+
+    def link_identity(self, body: m.LinkIdentityRequest) -> m.Identity:
+        """Finish linking a provider to the signed-in user. POST /auth/identities."""
+        status, data = self._send('POST', '/auth/identities', {}, {}, body.to_dict(), 'bearer')
+        return m.Identity.from_dict(data)
 
     def link_provider(self, provider: str, body: m.LinkProviderRequest) -> m.ProviderLink:
         """Start linking a provider to the signed-in user. POST /auth/providers/{provider}/link."""
