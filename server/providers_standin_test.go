@@ -6,10 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"html"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -64,6 +67,13 @@ func (op *standInOP) serve(w http.ResponseWriter, r *http.Request) {
 		op.mu.Lock()
 		op.codes[code] = [2]string{q.Get("nonce"), q.Get("code_challenge")}
 		op.mu.Unlock()
+		if q.Get("response_mode") == "form_post" {
+			// As Apple answers: a page that posts the answer cross-site.
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = fmt.Fprintf(w, `<form method="post" action="%s"><input type="hidden" name="code" value="%s"><input type="hidden" name="state" value="%s"></form>`,
+				html.EscapeString(q.Get("redirect_uri")), code, html.EscapeString(q.Get("state")))
+			return
+		}
 		back, _ := url.Parse(q.Get("redirect_uri"))
 		back.RawQuery = url.Values{"code": {code}, "state": {q.Get("state")}}.Encode()
 		http.Redirect(w, r, back.String(), http.StatusFound)
@@ -123,6 +133,52 @@ func TestProviderIDTokenAttacks(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A form_post provider (as Apple) answers with a cross-site POST to the
+// callback: the same checks and the same code.
+func TestProviderFormPost(t *testing.T) {
+	op := newStandInOP(t)
+	fp := op.provider("good")
+	fp.ID, fp.ResponseMode = "formpost", "form_post"
+	s := startWithOP(t, "sqlite", fp)
+	b := newBrowser(t)
+	res, body := b.get(authorizeURL(s, "formpost"))
+	if res.StatusCode != http.StatusFound || !strings.Contains(res.Header.Get("Location"), "response_mode=form_post") {
+		t.Fatalf("authorize: %d %s %s", res.StatusCode, res.Header.Get("Location"), body)
+	}
+	res, body = b.get(res.Header.Get("Location"))
+	fields := regexp.MustCompile(`name="([a-z]+)" value="([^"]*)"`).FindAllStringSubmatch(body, -1)
+	action := regexp.MustCompile(`action="([^"]+)"`).FindStringSubmatch(body)
+	if res.StatusCode != http.StatusOK || len(fields) != 2 || action == nil {
+		t.Fatalf("the provider's form: %d %s", res.StatusCode, body)
+	}
+	form := url.Values{}
+	for _, f := range fields {
+		form.Set(f[1], html.UnescapeString(f[2]))
+	}
+	post := func(b *browser) url.Values {
+		req, _ := http.NewRequest(http.MethodPost, html.UnescapeString(action[1]), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res, body := b.do(req)
+		loc, _ := url.Parse(res.Header.Get("Location"))
+		if res.StatusCode != http.StatusFound || loc == nil {
+			t.Fatalf("form_post callback: %d %s", res.StatusCode, body)
+		}
+		return loc.Query()
+	}
+	// Another browser is refused; the flow is then spent.
+	if q := post(newBrowser(t)); q.Get("error") != "invalid_request" {
+		t.Fatalf("form_post from another browser: %v", q)
+	}
+	b = newBrowser(t)
+	res, _ = b.get(authorizeURL(s, "formpost"))
+	res, body = b.get(res.Header.Get("Location"))
+	for _, f := range regexp.MustCompile(`name="([a-z]+)" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+		form.Set(f[1], html.UnescapeString(f[2]))
+	}
+	q := post(b)
+	wantCodeTokens(t, exchangeCode(t, s, q.Get("code"), appVerifier))
 }
 
 // githubStandIn is a small local server that follows GitHub's documented
