@@ -603,3 +603,22 @@ func TestProviderSignInGoSDK(t *testing.T) {
 		t.Fatalf("a replayed code: %v", err)
 	}
 }
+
+// Two instances behind one public URL share the flow through the database:
+// the sign-in starts on one, the provider's answer reaches the other, and
+// the code is exchanged on the first.
+func TestProviderSignInAcrossInstances(t *testing.T) {
+	dbURL := testutil.DatabaseURL(t, "postgres")
+	issuer, register := startOIDCProvider(t)
+	ps := []service.ProviderConfig{{ID: "op", Kind: service.ProviderOIDC, Issuer: issuer, ClientID: opClientID, ClientSecret: opClientSecret}}
+	a := testutil.StartURL(t, dbURL, withProviders(ps...))
+	b := testutil.StartURL(t, dbURL, withProviders(ps...), func(c *app.Config) { c.Recovery.PublicURL = a.URL })
+	register(a.URL + "/auth/providers/op/callback")
+	br := newBrowser(t)
+	back := br.toProvider(authorizeURL(a, "op"), "ada@example.com")
+	q := br.callback(strings.Replace(back, a.URL, b.URL, 1))
+	tok := wantCodeTokens(t, exchangeCode(t, a, q.Get("code"), appVerifier))
+	if string(*tok.User.Email) != "ada@example.com" {
+		t.Fatalf("tokens: %s", mustJSON(tok))
+	}
+}
