@@ -48,6 +48,9 @@ async function rejectsWith(promise, cls, check = (_e) => {}) {
 // unsupported_grant_type), and without a started sign-in nothing is sent.
 test('signInWithProvider and exchangeCodeForSession', async () => {
   const { createHash } = await import('node:crypto');
+  // A proxy of its own: the other tests count the suite's /auth/token calls.
+  const proxy = await startProxy();
+  after(() => proxy.close());
   const storage = new Map();
   const c = new LatchClient({ baseUrl: proxy.url, storage: {
     getItem: (k) => storage.get(k) ?? null, setItem: (k, v) => void storage.set(k, v), removeItem: (k) => void storage.delete(k) } });
