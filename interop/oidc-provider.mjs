@@ -9,7 +9,9 @@
 //   1. it listens on 127.0.0.1, a free port, and prints one JSON line to
 //      stdout: {"issuer": "http://127.0.0.1:PORT"};
 //   2. it reads one JSON line from stdin:
-//      {"client_id": "...", "client_secret": "...", "redirect_uris": ["..."]};
+//      {"client_id": "...", "client_secret": "...", "redirect_uris": ["..."]},
+//      with "extra_clients": [client metadata, ...] for more clients (such
+//      as one that authenticates with private_key_jwt and its "jwks");
 //   3. it prints {"ready": true} and serves until stdin closes.
 //
 // Accounts: any login is accepted (development interactions). The login
@@ -43,7 +45,11 @@ const provider = new Provider(issuer, {
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
-  }],
+  }, ...(client.extra_clients || []).map((c) => ({
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    ...c,
+  }))],
   // The email scope's claims stay out of the ID token, as OpenID Connect
   // Core 5.4 allows for the code flow (Latch reads them from userinfo);
   // amr and acr go in it with the openid scope.

@@ -3,6 +3,11 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -86,7 +91,11 @@ func startOIDCProvider(t *testing.T) (string, func(redirectURIs ...string)) {
 	next(&hello)
 	return hello.Issuer, func(redirectURIs ...string) {
 		t.Helper()
-		b, _ := json.Marshal(map[string]any{"client_id": opClientID, "client_secret": opClientSecret, "redirect_uris": redirectURIs})
+		// A second client authenticates with private_key_jwt (opPKJWT).
+		pkjwt := map[string]any{"client_id": opPKJWTClientID, "redirect_uris": redirectURIs, "token_endpoint_auth_method": "private_key_jwt",
+			"token_endpoint_auth_signing_alg": "ES256", "jwks": map[string]any{"keys": []any{opPKJWTKey.jwk}}}
+		b, _ := json.Marshal(map[string]any{"client_id": opClientID, "client_secret": opClientSecret, "redirect_uris": redirectURIs,
+			"extra_clients": []any{pkjwt}})
 		if _, err := stdin.Write(append(b, '\n')); err != nil {
 			t.Fatal(err)
 		}
@@ -97,6 +106,34 @@ func startOIDCProvider(t *testing.T) (string, func(redirectURIs ...string)) {
 		}
 	}
 }
+
+const opPKJWTClientID = "latch-test-pkjwt"
+
+// opPKJWTKey is the EC P-256 key with which Latch authenticates as
+// opPKJWTClientID (private_key_jwt); oidc-provider holds its public JWK.
+var opPKJWTKey = func() struct {
+	pem string
+	jwk map[string]string
+} {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		panic(err)
+	}
+	pub, err := k.PublicKey.ECDH()
+	if err != nil {
+		panic(err)
+	}
+	raw := pub.Bytes() // 0x04 || X || Y
+	return struct {
+		pem string
+		jwk map[string]string
+	}{string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), map[string]string{"kty": "EC", "crv": "P-256", "kid": "latch-test-key",
+		"alg": "ES256", "use": "sig", "x": base64.RawURLEncoding.EncodeToString(raw[1:33]), "y": base64.RawURLEncoding.EncodeToString(raw[33:])}}
+}()
 
 // withProviders configures providers and the test application's redirect
 // URL, with Latch's public URL its own (the callbacks come back to it).
@@ -116,9 +153,10 @@ func startWithOP(t *testing.T, d string, extra ...service.ProviderConfig) *testu
 	ps := append([]service.ProviderConfig{
 		{ID: "op", Kind: service.ProviderOIDC, Issuer: issuer, ClientID: opClientID, ClientSecret: opClientSecret},
 		{ID: "op-mfa", Kind: service.ProviderOIDC, Issuer: issuer, ClientID: opClientID, ClientSecret: opClientSecret, TrustMFA: true},
+		{ID: "op-pkjwt", Kind: service.ProviderOIDC, Issuer: issuer, ClientID: opPKJWTClientID, PrivateKey: opPKJWTKey.pem, KeyID: "latch-test-key"},
 	}, extra...)
 	s := testutil.Start(t, d, withProviders(ps...))
-	register(s.URL+"/auth/providers/op/callback", s.URL+"/auth/providers/op-mfa/callback")
+	register(s.URL+"/auth/providers/op/callback", s.URL+"/auth/providers/op-mfa/callback", s.URL+"/auth/providers/op-pkjwt/callback")
 	return s
 }
 
@@ -284,7 +322,7 @@ func TestProviderSignIn(t *testing.T) {
 		s := startWithOP(t, d)
 		ctx := context.Background()
 		list, err := s.Client.ListProvidersWithResponse(ctx)
-		if err != nil || list.JSON200 == nil || len(list.JSON200.Providers) != 2 || list.JSON200.Providers[0].Id != "op" {
+		if err != nil || list.JSON200 == nil || len(list.JSON200.Providers) != 3 || list.JSON200.Providers[0].Id != "op" {
 			t.Fatalf("providers: %v %s", err, list.Body)
 		}
 		q := signInWith(t, s, "op", "ada@example.com")
@@ -306,13 +344,23 @@ func TestProviderSignIn(t *testing.T) {
 		if again.User.Id != tok.User.Id {
 			t.Fatalf("a second sign-in made another user: %s", again.User.Id)
 		}
+		// Latch authenticates to the provider with private_key_jwt for
+		// "op-pkjwt" (a client of its own: another identity, the same
+		// verified email, so the same user).
+		pk := wantCodeTokens(t, exchangeCode(t, s, signInWith(t, s, "op-pkjwt", "ada@example.com").Get("code"), appVerifier))
+		if pk.User.Id != tok.User.Id {
+			t.Fatalf("the private_key_jwt sign-in made another user: %s", pk.User.Id)
+		}
 		ids, err := s.Client.ListIdentitiesWithResponse(ctx, testutil.Bearer(tok.AccessToken))
-		if err != nil || ids.JSON200 == nil || len(ids.JSON200.Identities) != 1 || ids.JSON200.Identities[0].Kind != client.IdentityKindProvider ||
-			*ids.JSON200.Identities[0].Provider != "op" {
+		if err != nil || ids.JSON200 == nil || len(ids.JSON200.Identities) != 2 || ids.JSON200.Identities[0].Kind != client.IdentityKindProvider {
 			t.Fatalf("identities: %v %s", err, ids.Body)
 		}
-		// The only way this account signs in cannot be unlinked.
+		// One of two identities goes; the only way left to sign in stays.
 		del, err := s.Client.DeleteIdentityWithResponse(ctx, ids.JSON200.Identities[0].Id, testutil.Bearer(tok.AccessToken))
+		if err != nil || del.StatusCode() != http.StatusNoContent {
+			t.Fatalf("unlink one of two: %v %s", err, del.Body)
+		}
+		del, err = s.Client.DeleteIdentityWithResponse(ctx, ids.JSON200.Identities[1].Id, testutil.Bearer(tok.AccessToken))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -318,14 +318,6 @@ func (u *upstream) exchange(ctx context.Context, code, verifier, nonce string) (
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
-	if u.cfg.PrivateKey != "" {
-		a, err := u.clientAssertion()
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-			oauth2.SetAuthURLParam("client_assertion", a))
-	}
 	if u.isGitHub() {
 		conf := u.oauth(oauth2.Endpoint{AuthURL: u.cfg.AuthURL, TokenURL: u.cfg.TokenURL})
 		tok, err := conf.Exchange(ctx, code, opts...)
@@ -339,6 +331,14 @@ func (u *upstream) exchange(ctx context.Context, code, verifier, nonce string) (
 		return nil, err
 	}
 	conf := u.oauth(d.endpoint)
+	if u.cfg.PrivateKey != "" && u.cfg.Kind != ProviderApple {
+		a, err := u.clientAssertion(d.endpoint.TokenURL)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+			oauth2.SetAuthURLParam("client_assertion", a))
+	}
 	if u.cfg.Kind == ProviderApple {
 		secret, err := u.appleSecret()
 		if err != nil {
@@ -528,20 +528,18 @@ func (u *upstream) signer() (jwt.SigningMethod, crypto.Signer, error) {
 	return nil, nil, errors.New("private_key must be RSA or EC P-256")
 }
 
-// clientAssertion is private_key_jwt's assertion (RFC 7523): Latch's client
-// id as issuer and subject, the token endpoint's issuer as audience, valid
-// one minute. Apple's preset uses appleSecret instead.
-func (u *upstream) clientAssertion() (string, error) {
-	if u.cfg.Kind == ProviderApple {
-		return "", nil
-	}
+// clientAssertion is private_key_jwt's assertion (RFC 7523, OpenID
+// Connect Core 9): Latch's client id as issuer and subject, the token
+// endpoint as audience, a fresh jti, valid one minute. Apple's preset uses
+// appleSecret instead.
+func (u *upstream) clientAssertion(tokenURL string) (string, error) {
 	method, key, err := u.signer()
 	if err != nil {
 		return "", err
 	}
 	now := u.clock.Now()
 	t := jwt.NewWithClaims(method, jwt.RegisteredClaims{Issuer: u.cfg.ClientID, Subject: u.cfg.ClientID,
-		Audience: jwt.ClaimStrings{u.cfg.Issuer}, ID: uuid.NewString(),
+		Audience: jwt.ClaimStrings{tokenURL}, ID: uuid.NewString(),
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute))})
 	if u.cfg.KeyID != "" {
 		t.Header["kid"] = u.cfg.KeyID
