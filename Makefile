@@ -15,8 +15,8 @@ run: build
 build:
 	$(GO) build -o $(BIN)/latchd ./cmd/latchd
 
-## test: the whole suite, with the race detector (PostgreSQL tests skip loudly when none is reachable, fail under CI=true), and the spec lint
-test: lint-spec
+## test: the whole suite, with the race detector (PostgreSQL tests skip loudly when none is reachable, fail under CI=true), and the spec lint; installs interop/'s oidc-provider, which the provider sign-in tests start
+test: lint-spec interop/node_modules/.installed
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 ## generate: regenerate every generated file from openapi.yaml (Go code, Postman files, API reference page)

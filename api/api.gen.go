@@ -166,6 +166,7 @@ const (
 	ErrorCodeConflict                ErrorCode = "conflict"
 	ErrorCodeEmailNotVerified        ErrorCode = "email_not_verified"
 	ErrorCodeEmailTaken              ErrorCode = "email_taken"
+	ErrorCodeIdentityNotLinked       ErrorCode = "identity_not_linked"
 	ErrorCodeInsufficientPermissions ErrorCode = "insufficient_permissions"
 	ErrorCodeInternal                ErrorCode = "internal"
 	ErrorCodeInvalidClient           ErrorCode = "invalid_client"
@@ -175,6 +176,7 @@ const (
 	ErrorCodeInvalidScope            ErrorCode = "invalid_scope"
 	ErrorCodeInvalidTarget           ErrorCode = "invalid_target"
 	ErrorCodeInvalidToken            ErrorCode = "invalid_token"
+	ErrorCodeLastIdentity            ErrorCode = "last_identity"
 	ErrorCodeLastOwner               ErrorCode = "last_owner"
 	ErrorCodeMethodNotAllowed        ErrorCode = "method_not_allowed"
 	ErrorCodeMfaLocked               ErrorCode = "mfa_locked"
@@ -204,6 +206,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeEmailTaken:
 		return true
+	case ErrorCodeIdentityNotLinked:
+		return true
 	case ErrorCodeInsufficientPermissions:
 		return true
 	case ErrorCodeInternal:
@@ -221,6 +225,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeInvalidTarget:
 		return true
 	case ErrorCodeInvalidToken:
+		return true
+	case ErrorCodeLastIdentity:
 		return true
 	case ErrorCodeLastOwner:
 		return true
@@ -269,6 +275,8 @@ const (
 	EventTypeApiKeyRevoked            EventType = "api_key_revoked"
 	EventTypeApiKeyRolled             EventType = "api_key_rolled"
 	EventTypeEmailVerified            EventType = "email_verified"
+	EventTypeIdentityLinked           EventType = "identity_linked"
+	EventTypeIdentityUnlinked         EventType = "identity_unlinked"
 	EventTypeImpersonationStarted     EventType = "impersonation_started"
 	EventTypeInvitationAccepted       EventType = "invitation_accepted"
 	EventTypeLoginFailed              EventType = "login_failed"
@@ -300,6 +308,10 @@ func (e EventType) Valid() bool {
 	case EventTypeApiKeyRolled:
 		return true
 	case EventTypeEmailVerified:
+		return true
+	case EventTypeIdentityLinked:
+		return true
+	case EventTypeIdentityUnlinked:
 		return true
 	case EventTypeImpersonationStarted:
 		return true
@@ -376,6 +388,7 @@ func (e ExchangeResponseTokenType) Valid() bool {
 
 // Defines values for GrantType.
 const (
+	AuthorizationCode                        GrantType = "authorization_code"
 	ClientCredentials                        GrantType = "client_credentials"
 	UrnIetfParamsOauthGrantTypeTokenExchange GrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
@@ -383,6 +396,8 @@ const (
 // Valid indicates whether the value is a known member of the GrantType enum.
 func (e GrantType) Valid() bool {
 	switch e {
+	case AuthorizationCode:
+		return true
 	case ClientCredentials:
 		return true
 	case UrnIetfParamsOauthGrantTypeTokenExchange:
@@ -401,6 +416,27 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IdentityKind.
+const (
+	IdentityKindPasskey  IdentityKind = "passkey"
+	IdentityKindPassword IdentityKind = "password"
+	IdentityKindProvider IdentityKind = "provider"
+)
+
+// Valid indicates whether the value is a known member of the IdentityKind enum.
+func (e IdentityKind) Valid() bool {
+	switch e {
+	case IdentityKindPasskey:
+		return true
+	case IdentityKindPassword:
+		return true
+	case IdentityKindProvider:
 		return true
 	default:
 		return false
@@ -716,6 +752,33 @@ const (
 func (e PasswordResetEventType) Valid() bool {
 	switch e {
 	case PasswordResetEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderKind.
+const (
+	Apple     ProviderKind = "apple"
+	Github    ProviderKind = "github"
+	Google    ProviderKind = "google"
+	Microsoft ProviderKind = "microsoft"
+	Oidc      ProviderKind = "oidc"
+)
+
+// Valid indicates whether the value is a known member of the ProviderKind enum.
+func (e ProviderKind) Valid() bool {
+	switch e {
+	case Apple:
+		return true
+	case Github:
+		return true
+	case Google:
+		return true
+	case Microsoft:
+		return true
+	case Oidc:
 		return true
 	default:
 		return false
@@ -1061,6 +1124,21 @@ func (e LogoutParamsScope) Valid() bool {
 	case Local:
 		return true
 	case Others:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuthorizeProviderParamsCodeChallengeMethod.
+const (
+	S256 AuthorizeProviderParamsCodeChallengeMethod = "S256"
+)
+
+// Valid indicates whether the value is a known member of the AuthorizeProviderParamsCodeChallengeMethod enum.
+func (e AuthorizeProviderParamsCodeChallengeMethod) Valid() bool {
+	switch e {
+	case S256:
 		return true
 	default:
 		return false
@@ -1561,6 +1639,14 @@ type ExchangeRequest struct {
 
 // ExchangeResponse defines model for ExchangeResponse.
 type ExchangeResponse struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal         *AAL      `json:"aal,omitempty"`
 	AccessToken string    `json:"access_token"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	ExpiresIn   int       `json:"expires_in"`
@@ -1568,9 +1654,21 @@ type ExchangeResponse struct {
 	// IssuedTokenType Token exchange answers only (RFC 8693).
 	IssuedTokenType *ExchangeResponseIssuedTokenType `json:"issued_token_type,omitempty"`
 
+	// Mfa Present on a token response of an `aal1` session whose user has a
+	// verified factor: the factors that `POST /auth/mfa/verify` accepts to
+	// reach `aal2`, which sensitive operations need.
+	Mfa *MFAPending `json:"mfa,omitempty"`
+
+	// RefreshToken `authorization_code` answers only: the new session's refresh token (as in `TokenResponse`).
+	RefreshToken *string `json:"refresh_token,omitempty"`
+
 	// Scope The granted scopes, space-separated.
-	Scope     string                    `json:"scope"`
+	Scope string `json:"scope"`
+
+	// SessionId `authorization_code` answers only.
+	SessionId *openapi_types.UUID       `json:"session_id,omitempty"`
 	TokenType ExchangeResponseTokenType `json:"token_type"`
+	User      *User                     `json:"user,omitempty"`
 }
 
 // ExchangeResponseIssuedTokenType Token exchange answers only (RFC 8693).
@@ -1620,6 +1718,37 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// Identity defines model for Identity.
+type Identity struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Email The email the provider asserted.
+	//
+	// Example: ada@example.com
+	Email         *string `json:"email,omitempty"`
+	EmailVerified *bool   `json:"email_verified,omitempty"`
+
+	// Id The identity's id (`provider`), the factor's id (`passkey`), the user's id (`password`).
+	Id openapi_types.UUID `json:"id"`
+
+	// Kind Example: provider
+	Kind         IdentityKind `json:"kind"`
+	LastSignInAt *time.Time   `json:"last_sign_in_at,omitempty"`
+
+	// Provider The provider's id (`provider` only).
+	//
+	// Example: google
+	Provider *string `json:"provider,omitempty"`
+}
+
+// IdentityKind Example: provider
+type IdentityKind string
+
+// IdentityList defines model for IdentityList.
+type IdentityList struct {
+	Identities []Identity `json:"identities"`
+}
 
 // ImpersonationToken defines model for ImpersonationToken.
 type ImpersonationToken struct {
@@ -1857,6 +1986,32 @@ type JWKUse string
 // JWKS defines model for JWKS.
 type JWKS struct {
 	Keys []JWK `json:"keys"`
+}
+
+// LinkIdentityRequest defines model for LinkIdentityRequest.
+type LinkIdentityRequest struct {
+	// Code The one-time code the link flow returned to `redirect_to`.
+	//
+	// Example: Yk3mC0v8WQ2tq0Jx7nH4eR9sB5uA1dZ6fG2hK8pL3oI
+	Code string `json:"code"`
+
+	// CodeVerifier The verifier of the `code_challenge` sent to `POST /auth/providers/{provider}/link`.
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier string `json:"code_verifier"`
+}
+
+// LinkProviderRequest defines model for LinkProviderRequest.
+type LinkProviderRequest struct {
+	// CodeChallenge The application's PKCE S256 challenge; `POST /auth/identities` needs its verifier.
+	//
+	// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+	CodeChallenge string `json:"code_challenge"`
+
+	// RedirectTo Where the browser returns after linking; one of `LATCH_REDIRECT_URLS`.
+	//
+	// Example: https://app.example.com/settings/identities
+	RedirectTo string `json:"redirect_to"`
 }
 
 // MFAEnrollment defines model for MFAEnrollment.
@@ -2253,6 +2408,62 @@ type PasswordResetEventData struct {
 	UserId          openapi_types.UUID `json:"user_id"`
 }
 
+// Provider defines model for Provider.
+type Provider struct {
+	// Id Example: google
+	Id string `json:"id"`
+
+	// Kind Example: google
+	Kind ProviderKind `json:"kind"`
+
+	// Name A name for buttons.
+	//
+	// Example: Google
+	Name string `json:"name"`
+}
+
+// ProviderCallbackForm A provider's answer by form_post (Apple also sends `user`, its JSON of the name, on the first sign-in, and `id_token`, which Latch ignores in favour of the one the code exchange returns).
+type ProviderCallbackForm struct {
+	// Code Example: c1a2b3
+	Code *string `json:"code,omitempty"`
+
+	// Error Example: user_cancelled_authorize
+	Error *string `json:"error,omitempty"`
+
+	// ErrorDescription Example: the user cancelled
+	ErrorDescription *string `json:"error_description,omitempty"`
+
+	// IdToken Example: eyJhbGciOiJSUzI1NiJ9.e30.c2ln
+	IdToken *string `json:"id_token,omitempty"`
+
+	// Iss Example: https://appleid.apple.com
+	Iss *string `json:"iss,omitempty"`
+
+	// State Example: 8Tq0Lr5iXk7mJH3V2sZb1nQy6wAoPcEu9fGdRtYhKjM
+	State *string `json:"state,omitempty"`
+
+	// User Example: {"name":{"firstName":"Ada","lastName":"Lovelace"}}
+	User *string `json:"user,omitempty"`
+}
+
+// ProviderKind Example: google
+type ProviderKind string
+
+// ProviderLink defines model for ProviderLink.
+type ProviderLink struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Url Latch's authorize URL with the link token; send the browser there.
+	//
+	// Example: https://auth.example.com/auth/providers/google/authorize?link_token=3nq6lX6CzG6h8mM9uT3xU0l0bq4gUqjX5FhCz0yD5Ck&redirect_to=https%3A%2F%2Fapp.example.com%2Fsettings%2Fidentities
+	Url string `json:"url"`
+}
+
+// ProviderList defines model for ProviderList.
+type ProviderList struct {
+	Providers []Provider `json:"providers"`
+}
+
 // Readiness defines model for Readiness.
 type Readiness struct {
 	// Database Example: ok
@@ -2606,7 +2817,8 @@ type TOTPEnrollment struct {
 	Secret string `json:"secret"`
 }
 
-// TokenRequest RFC 6749 client credentials or RFC 8693 token exchange, form-encoded.
+// TokenRequest RFC 6749 client credentials, RFC 8693 token exchange, or the
+// authorization-code grant of a provider sign-in, form-encoded.
 type TokenRequest struct {
 	// Audience Example: https://api.example.com
 	Audience *string `json:"audience,omitempty"`
@@ -2619,8 +2831,23 @@ type TokenRequest struct {
 	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
 	ClientSecret *string `json:"client_secret,omitempty"`
 
+	// Code `authorization_code` only: the one-time code a provider sign-in returned to `redirect_to`.
+	//
+	// Example: lc_Yk3mC0v8WQ2tq0Jx7nH4eR9sB5uA1dZ6fG2hK8pL3oI
+	Code *string `json:"code,omitempty"`
+
+	// CodeVerifier `authorization_code` only: the PKCE verifier whose S256 challenge the application sent to the authorize endpoint.
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier *string `json:"code_verifier,omitempty"`
+
 	// GrantType Example: client_credentials
 	GrantType GrantType `json:"grant_type"`
+
+	// RedirectUri `authorization_code` only, optional: when sent, it must be the flow's `redirect_to`.
+	//
+	// Example: https://app.example.com/auth/callback
+	RedirectUri *string `json:"redirect_uri,omitempty"`
 
 	// RequestedTokenType Example: urn:ietf:params:oauth:token-type:access_token
 	RequestedTokenType *TokenRequestRequestedTokenType `json:"requested_token_type,omitempty"`
@@ -2829,7 +3056,7 @@ type UserCreatedEventData struct {
 	// OrgId The organization of a delegated identity.
 	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
 
-	// Source How the user came: `signup`, `delegated` or `import`.
+	// Source How the user came: `signup`, `delegated`, `import`, `otp` (an email sign-in with create_user) or `provider` (a first sign-in with another identity provider).
 	Source *string            `json:"source,omitempty"`
 	UserId openapi_types.UUID `json:"user_id"`
 }
@@ -3100,6 +3327,9 @@ type EventsAfter = int64
 // FactorId defines model for FactorId.
 type FactorId = openapi_types.UUID
 
+// IdentityId defines model for IdentityId.
+type IdentityId = openapi_types.UUID
+
 // InvitationId defines model for InvitationId.
 type InvitationId = openapi_types.UUID
 
@@ -3114,6 +3344,9 @@ type MessageId = openapi_types.UUID
 
 // OrgId defines model for OrgId.
 type OrgId = openapi_types.UUID
+
+// ProviderId defines model for ProviderId.
+type ProviderId = string
 
 // SessionId defines model for SessionId.
 type SessionId = openapi_types.UUID
@@ -3253,6 +3486,63 @@ type LogoutParams struct {
 // LogoutParamsScope defines parameters for Logout.
 type LogoutParamsScope string
 
+// AuthorizeProviderParams defines parameters for AuthorizeProvider.
+type AuthorizeProviderParams struct {
+	// RedirectTo Where the browser returns; exactly one of `LATCH_REDIRECT_URLS` (or under one of its prefixes, see docs/configuration.md).
+	RedirectTo string `form:"redirect_to" json:"redirect_to"`
+
+	// CodeChallenge The application's PKCE challenge, BASE64URL(SHA-256(code_verifier)); required unless `link_token` is given.
+	CodeChallenge *string `form:"code_challenge,omitempty" json:"code_challenge,omitempty"`
+
+	// CodeChallengeMethod Only `S256`.
+	CodeChallengeMethod *AuthorizeProviderParamsCodeChallengeMethod `form:"code_challenge_method,omitempty" json:"code_challenge_method,omitempty"`
+
+	// LinkToken The single-use token of `POST /auth/providers/{provider}/link`.
+	LinkToken *string `form:"link_token,omitempty" json:"link_token,omitempty"`
+
+	// UnderscoreUnderscoreHostLatchFlow This browser's flow cookie from an earlier sign-in, reused so that parallel sign-ins in one browser all work.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie's name when Latch is served over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
+
+// AuthorizeProviderParamsCodeChallengeMethod defines parameters for AuthorizeProvider.
+type AuthorizeProviderParamsCodeChallengeMethod string
+
+// ProviderCallbackParams defines parameters for ProviderCallback.
+type ProviderCallbackParams struct {
+	// Code The provider's authorization code.
+	Code *string `form:"code,omitempty" json:"code,omitempty"`
+
+	// State Latch's state.
+	State *string `form:"state,omitempty" json:"state,omitempty"`
+
+	// Iss RFC 9207 issuer identification.
+	Iss *string `form:"iss,omitempty" json:"iss,omitempty"`
+
+	// Error The provider's error code.
+	Error *string `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The provider's error text.
+	ErrorDescription *string `form:"error_description,omitempty" json:"error_description,omitempty"`
+
+	// UnderscoreUnderscoreHostLatchFlow The flow cookie.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
+
+// ProviderCallbackFormParams defines parameters for ProviderCallbackForm.
+type ProviderCallbackFormParams struct {
+	// UnderscoreUnderscoreHostLatchFlow The flow cookie.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
+
 // ListOutboundEventsParams defines parameters for ListOutboundEvents.
 type ListOutboundEventsParams struct {
 	// After The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
@@ -3384,6 +3674,9 @@ type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
 // RollAPIKeyJSONRequestBody defines body for RollAPIKey for application/json ContentType.
 type RollAPIKeyJSONRequestBody = RollAPIKeyRequest
 
+// LinkIdentityJSONRequestBody defines body for LinkIdentity for application/json ContentType.
+type LinkIdentityJSONRequestBody = LinkIdentityRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
 
@@ -3422,6 +3715,12 @@ type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
 
 // ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
 type ResetPasswordJSONRequestBody = ResetPasswordRequest
+
+// ProviderCallbackFormFormdataRequestBody defines body for ProviderCallbackForm for application/x-www-form-urlencoded ContentType.
+type ProviderCallbackFormFormdataRequestBody = ProviderCallbackForm
+
+// LinkProviderJSONRequestBody defines body for LinkProvider for application/json ContentType.
+type LinkProviderJSONRequestBody = LinkProviderRequest
 
 // RefreshJSONRequestBody defines body for Refresh for application/json ContentType.
 type RefreshJSONRequestBody = RefreshRequest
@@ -4278,6 +4577,15 @@ type ServerInterface interface {
 	// ListEvents The caller's own security events, newest first
 	// (GET /auth/events)
 	ListEvents(w http.ResponseWriter, r *http.Request, params ListEventsParams)
+	// ListIdentities The ways the caller signs in
+	// (GET /auth/identities)
+	ListIdentities(w http.ResponseWriter, r *http.Request)
+	// LinkIdentity Finish linking a provider to the signed-in user
+	// (POST /auth/identities)
+	LinkIdentity(w http.ResponseWriter, r *http.Request)
+	// DeleteIdentity Unlink a provider identity
+	// (DELETE /auth/identities/{identity_id})
+	DeleteIdentity(w http.ResponseWriter, r *http.Request, identityId IdentityId)
 	// Login Log in with email and password
 	// (POST /auth/login)
 	Login(w http.ResponseWriter, r *http.Request)
@@ -4341,6 +4649,21 @@ type ServerInterface interface {
 	// ResetPassword Set a new password with a reset token
 	// (POST /auth/password/reset)
 	ResetPassword(w http.ResponseWriter, r *http.Request)
+	// ListProviders The identity providers users may sign in with
+	// (GET /auth/providers)
+	ListProviders(w http.ResponseWriter, r *http.Request)
+	// AuthorizeProvider Send the browser to an identity provider
+	// (GET /auth/providers/{provider}/authorize)
+	AuthorizeProvider(w http.ResponseWriter, r *http.Request, provider ProviderId, params AuthorizeProviderParams)
+	// ProviderCallback Where the identity provider returns the browser
+	// (GET /auth/providers/{provider}/callback)
+	ProviderCallback(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackParams)
+	// ProviderCallbackForm Where a form_post provider (Apple) returns the browser
+	// (POST /auth/providers/{provider}/callback)
+	ProviderCallbackForm(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackFormParams)
+	// LinkProvider Start linking a provider to the signed-in user
+	// (POST /auth/providers/{provider}/link)
+	LinkProvider(w http.ResponseWriter, r *http.Request, provider ProviderId)
 	// Refresh Rotate a refresh token
 	// (POST /auth/refresh)
 	Refresh(w http.ResponseWriter, r *http.Request)
@@ -4689,6 +5012,24 @@ func (_ Unimplemented) ListEvents(w http.ResponseWriter, r *http.Request, params
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListIdentities The ways the caller signs in
+// (GET /auth/identities)
+func (_ Unimplemented) ListIdentities(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// LinkIdentity Finish linking a provider to the signed-in user
+// (POST /auth/identities)
+func (_ Unimplemented) LinkIdentity(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteIdentity Unlink a provider identity
+// (DELETE /auth/identities/{identity_id})
+func (_ Unimplemented) DeleteIdentity(w http.ResponseWriter, r *http.Request, identityId IdentityId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // Login Log in with email and password
 // (POST /auth/login)
 func (_ Unimplemented) Login(w http.ResponseWriter, r *http.Request) {
@@ -4812,6 +5153,36 @@ func (_ Unimplemented) ForgotPassword(w http.ResponseWriter, r *http.Request) {
 // ResetPassword Set a new password with a reset token
 // (POST /auth/password/reset)
 func (_ Unimplemented) ResetPassword(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListProviders The identity providers users may sign in with
+// (GET /auth/providers)
+func (_ Unimplemented) ListProviders(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AuthorizeProvider Send the browser to an identity provider
+// (GET /auth/providers/{provider}/authorize)
+func (_ Unimplemented) AuthorizeProvider(w http.ResponseWriter, r *http.Request, provider ProviderId, params AuthorizeProviderParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ProviderCallback Where the identity provider returns the browser
+// (GET /auth/providers/{provider}/callback)
+func (_ Unimplemented) ProviderCallback(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ProviderCallbackForm Where a form_post provider (Apple) returns the browser
+// (POST /auth/providers/{provider}/callback)
+func (_ Unimplemented) ProviderCallbackForm(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackFormParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// LinkProvider Start linking a provider to the signed-in user
+// (POST /auth/providers/{provider}/link)
+func (_ Unimplemented) LinkProvider(w http.ResponseWriter, r *http.Request, provider ProviderId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -6111,6 +6482,60 @@ func (siw *ServerInterfaceWrapper) ListEvents(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// ListIdentities operation middleware
+func (siw *ServerInterfaceWrapper) ListIdentities(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListIdentities(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// LinkIdentity operation middleware
+func (siw *ServerInterfaceWrapper) LinkIdentity(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.LinkIdentity(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteIdentity operation middleware
+func (siw *ServerInterfaceWrapper) DeleteIdentity(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "identity_id" -------------
+	var identityId IdentityId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "identity_id", chi.URLParam(r, "identity_id"), &identityId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "identity_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteIdentity(w, r, identityId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // Login operation middleware
 func (siw *ServerInterfaceWrapper) Login(w http.ResponseWriter, r *http.Request) {
 
@@ -6464,6 +6889,340 @@ func (siw *ServerInterfaceWrapper) ResetPassword(w http.ResponseWriter, r *http.
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ResetPassword(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListProviders operation middleware
+func (siw *ServerInterfaceWrapper) ListProviders(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListProviders(w, r)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AuthorizeProvider operation middleware
+func (siw *ServerInterfaceWrapper) AuthorizeProvider(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider" -------------
+	var provider ProviderId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider", chi.URLParam(r, "provider"), &provider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "provider", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AuthorizeProviderParams
+
+	// ------------- Required query parameter "redirect_to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "redirect_to", r.URL.Query(), &params.RedirectTo, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "redirect_to"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "redirect_to", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "code_challenge" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code_challenge", r.URL.Query(), &params.CodeChallenge, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "code_challenge"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "code_challenge", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "code_challenge_method" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code_challenge_method", r.URL.Query(), &params.CodeChallengeMethod, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "code_challenge_method"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "code_challenge_method", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "link_token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "link_token", r.URL.Query(), &params.LinkToken, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "link_token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "link_token", Err: err})
+		}
+		return
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("__Host-latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "__Host-latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "__Host-latch_flow", Err: err})
+				return
+			}
+			params.UnderscoreUnderscoreHostLatchFlow = &value
+
+		}
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "latch_flow", Err: err})
+				return
+			}
+			params.LatchFlow = &value
+
+		}
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AuthorizeProvider(w, r, provider, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ProviderCallback operation middleware
+func (siw *ServerInterfaceWrapper) ProviderCallback(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider" -------------
+	var provider ProviderId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider", chi.URLParam(r, "provider"), &provider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "provider", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ProviderCallbackParams
+
+	// ------------- Optional query parameter "code" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code", r.URL.Query(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "code"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "code", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "state", r.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "state"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "state", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "iss" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "iss", r.URL.Query(), &params.Iss, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "iss"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "iss", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "error" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error", r.URL.Query(), &params.Error, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "error"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "error", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "error_description" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error_description", r.URL.Query(), &params.ErrorDescription, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "error_description"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "error_description", Err: err})
+		}
+		return
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("__Host-latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "__Host-latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "__Host-latch_flow", Err: err})
+				return
+			}
+			params.UnderscoreUnderscoreHostLatchFlow = &value
+
+		}
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "latch_flow", Err: err})
+				return
+			}
+			params.LatchFlow = &value
+
+		}
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ProviderCallback(w, r, provider, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ProviderCallbackForm operation middleware
+func (siw *ServerInterfaceWrapper) ProviderCallbackForm(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider" -------------
+	var provider ProviderId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider", chi.URLParam(r, "provider"), &provider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "provider", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ProviderCallbackFormParams
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("__Host-latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "__Host-latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "__Host-latch_flow", Err: err})
+				return
+			}
+			params.UnderscoreUnderscoreHostLatchFlow = &value
+
+		}
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "latch_flow", Err: err})
+				return
+			}
+			params.LatchFlow = &value
+
+		}
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ProviderCallbackForm(w, r, provider, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// LinkProvider operation middleware
+func (siw *ServerInterfaceWrapper) LinkProvider(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "provider" -------------
+	var provider ProviderId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider", chi.URLParam(r, "provider"), &provider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "provider", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.LinkProvider(w, r, provider)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -8364,6 +9123,30 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/auth/passkey/login", wrapper.PasskeyLogin)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/auth/providers", wrapper.ListProviders)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/auth/providers/{provider}/authorize", wrapper.AuthorizeProvider)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/auth/providers/{provider}/callback", wrapper.ProviderCallback)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/providers/{provider}/callback", wrapper.ProviderCallbackForm)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/providers/{provider}/link", wrapper.LinkProvider)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/auth/identities", wrapper.ListIdentities)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/identities", wrapper.LinkIdentity)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/auth/identities/{identity_id}", wrapper.DeleteIdentity)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/sessions", wrapper.ListSessions)
@@ -11764,6 +12547,342 @@ func (response ListEvents503JSONResponse) VisitListEventsResponse(w http.Respons
 	return err
 }
 
+type ListIdentitiesRequestObject struct {
+}
+
+type ListIdentitiesResponseObject interface {
+	VisitListIdentitiesResponse(w http.ResponseWriter) error
+}
+
+type ListIdentities200JSONResponse IdentityList
+
+func (response ListIdentities200JSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentities401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListIdentities401JSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentities500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListIdentities500JSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentities503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListIdentities503JSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentityRequestObject struct {
+	Body *LinkIdentityJSONRequestBody
+}
+
+type LinkIdentityResponseObject interface {
+	VisitLinkIdentityResponse(w http.ResponseWriter) error
+}
+
+type LinkIdentity201JSONResponse Identity
+
+func (response LinkIdentity201JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response LinkIdentity400JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response LinkIdentity401JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response LinkIdentity403JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response LinkIdentity404JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity409JSONResponse struct{ ConflictJSONResponse }
+
+func (response LinkIdentity409JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response LinkIdentity413JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response LinkIdentity415JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity500JSONResponse struct{ InternalJSONResponse }
+
+func (response LinkIdentity500JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response LinkIdentity503JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentityRequestObject struct {
+	IdentityId IdentityId `json:"identity_id"`
+}
+
+type DeleteIdentityResponseObject interface {
+	VisitDeleteIdentityResponse(w http.ResponseWriter) error
+}
+
+type DeleteIdentity204Response struct {
+}
+
+func (response DeleteIdentity204Response) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteIdentity400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteIdentity400JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteIdentity401JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteIdentity403JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteIdentity404JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity409JSONResponse struct{ ConflictJSONResponse }
+
+func (response DeleteIdentity409JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteIdentity500JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteIdentity503JSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LoginRequestObject struct {
 	Body *LoginJSONRequestBody
 }
@@ -14175,6 +15294,484 @@ func (response ResetPassword500JSONResponse) VisitResetPasswordResponse(w http.R
 type ResetPassword503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response ResetPassword503JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProvidersRequestObject struct {
+}
+
+type ListProvidersResponseObject interface {
+	VisitListProvidersResponse(w http.ResponseWriter) error
+}
+
+type ListProviders200JSONResponse ProviderList
+
+func (response ListProviders200JSONResponse) VisitListProvidersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProviders429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListProviders429JSONResponse) VisitListProvidersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProviders500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListProviders500JSONResponse) VisitListProvidersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeProviderRequestObject struct {
+	Provider ProviderId `json:"provider"`
+	Params   AuthorizeProviderParams
+}
+
+type AuthorizeProviderResponseObject interface {
+	VisitAuthorizeProviderResponse(w http.ResponseWriter) error
+}
+
+type AuthorizeProvider302ResponseHeaders struct {
+	Location  string
+	SetCookie string
+}
+
+type AuthorizeProvider302Response struct {
+	Headers AuthorizeProvider302ResponseHeaders
+}
+
+func (response AuthorizeProvider302Response) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.Header().Set("Set-Cookie", fmt.Sprint(response.Headers.SetCookie))
+	w.WriteHeader(302)
+	return nil
+}
+
+type AuthorizeProvider400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response AuthorizeProvider400JSONResponse) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeProvider404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AuthorizeProvider404JSONResponse) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeProvider429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response AuthorizeProvider429JSONResponse) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeProvider500JSONResponse struct{ InternalJSONResponse }
+
+func (response AuthorizeProvider500JSONResponse) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeProvider503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response AuthorizeProvider503JSONResponse) VisitAuthorizeProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackRequestObject struct {
+	Provider ProviderId `json:"provider"`
+	Params   ProviderCallbackParams
+}
+
+type ProviderCallbackResponseObject interface {
+	VisitProviderCallbackResponse(w http.ResponseWriter) error
+}
+
+type ProviderCallback302ResponseHeaders struct {
+	Location string
+}
+
+type ProviderCallback302Response struct {
+	Headers ProviderCallback302ResponseHeaders
+}
+
+func (response ProviderCallback302Response) VisitProviderCallbackResponse(w http.ResponseWriter) error {
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type ProviderCallback400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ProviderCallback400JSONResponse) VisitProviderCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallback404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ProviderCallback404JSONResponse) VisitProviderCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallback429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ProviderCallback429JSONResponse) VisitProviderCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallback500JSONResponse struct{ InternalJSONResponse }
+
+func (response ProviderCallback500JSONResponse) VisitProviderCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackFormRequestObject struct {
+	Provider ProviderId `json:"provider"`
+	Params   ProviderCallbackFormParams
+	Body     *ProviderCallbackFormFormdataRequestBody
+}
+
+type ProviderCallbackFormResponseObject interface {
+	VisitProviderCallbackFormResponse(w http.ResponseWriter) error
+}
+
+type ProviderCallbackForm302ResponseHeaders struct {
+	Location string
+}
+
+type ProviderCallbackForm302Response struct {
+	Headers ProviderCallbackForm302ResponseHeaders
+}
+
+func (response ProviderCallbackForm302Response) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type ProviderCallbackForm400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ProviderCallbackForm400JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackForm404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ProviderCallbackForm404JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackForm413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ProviderCallbackForm413JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackForm415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response ProviderCallbackForm415JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackForm429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ProviderCallbackForm429JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ProviderCallbackForm500JSONResponse struct{ InternalJSONResponse }
+
+func (response ProviderCallbackForm500JSONResponse) VisitProviderCallbackFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProviderRequestObject struct {
+	Provider ProviderId `json:"provider"`
+	Body     *LinkProviderJSONRequestBody
+}
+
+type LinkProviderResponseObject interface {
+	VisitLinkProviderResponse(w http.ResponseWriter) error
+}
+
+type LinkProvider200JSONResponse ProviderLink
+
+func (response LinkProvider200JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response LinkProvider400JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response LinkProvider401JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response LinkProvider403JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response LinkProvider404JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response LinkProvider413JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response LinkProvider415JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider500JSONResponse struct{ InternalJSONResponse }
+
+func (response LinkProvider500JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkProvider503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response LinkProvider503JSONResponse) VisitLinkProviderResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -20073,6 +21670,15 @@ type StrictServerInterface interface {
 	// ListEvents The caller's own security events, newest first
 	// (GET /auth/events)
 	ListEvents(ctx context.Context, request ListEventsRequestObject) (ListEventsResponseObject, error)
+	// ListIdentities The ways the caller signs in
+	// (GET /auth/identities)
+	ListIdentities(ctx context.Context, request ListIdentitiesRequestObject) (ListIdentitiesResponseObject, error)
+	// LinkIdentity Finish linking a provider to the signed-in user
+	// (POST /auth/identities)
+	LinkIdentity(ctx context.Context, request LinkIdentityRequestObject) (LinkIdentityResponseObject, error)
+	// DeleteIdentity Unlink a provider identity
+	// (DELETE /auth/identities/{identity_id})
+	DeleteIdentity(ctx context.Context, request DeleteIdentityRequestObject) (DeleteIdentityResponseObject, error)
 	// Login Log in with email and password
 	// (POST /auth/login)
 	Login(ctx context.Context, request LoginRequestObject) (LoginResponseObject, error)
@@ -20136,6 +21742,21 @@ type StrictServerInterface interface {
 	// ResetPassword Set a new password with a reset token
 	// (POST /auth/password/reset)
 	ResetPassword(ctx context.Context, request ResetPasswordRequestObject) (ResetPasswordResponseObject, error)
+	// ListProviders The identity providers users may sign in with
+	// (GET /auth/providers)
+	ListProviders(ctx context.Context, request ListProvidersRequestObject) (ListProvidersResponseObject, error)
+	// AuthorizeProvider Send the browser to an identity provider
+	// (GET /auth/providers/{provider}/authorize)
+	AuthorizeProvider(ctx context.Context, request AuthorizeProviderRequestObject) (AuthorizeProviderResponseObject, error)
+	// ProviderCallback Where the identity provider returns the browser
+	// (GET /auth/providers/{provider}/callback)
+	ProviderCallback(ctx context.Context, request ProviderCallbackRequestObject) (ProviderCallbackResponseObject, error)
+	// ProviderCallbackForm Where a form_post provider (Apple) returns the browser
+	// (POST /auth/providers/{provider}/callback)
+	ProviderCallbackForm(ctx context.Context, request ProviderCallbackFormRequestObject) (ProviderCallbackFormResponseObject, error)
+	// LinkProvider Start linking a provider to the signed-in user
+	// (POST /auth/providers/{provider}/link)
+	LinkProvider(ctx context.Context, request LinkProviderRequestObject) (LinkProviderResponseObject, error)
 	// Refresh Rotate a refresh token
 	// (POST /auth/refresh)
 	Refresh(ctx context.Context, request RefreshRequestObject) (RefreshResponseObject, error)
@@ -21154,6 +22775,87 @@ func (sh *strictHandler) ListEvents(w http.ResponseWriter, r *http.Request, para
 	}
 }
 
+// ListIdentities operation middleware
+func (sh *strictHandler) ListIdentities(w http.ResponseWriter, r *http.Request) {
+	var request ListIdentitiesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListIdentities(ctx, request.(ListIdentitiesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListIdentities")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListIdentitiesResponseObject); ok {
+		if err := validResponse.VisitListIdentitiesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// LinkIdentity operation middleware
+func (sh *strictHandler) LinkIdentity(w http.ResponseWriter, r *http.Request) {
+	var request LinkIdentityRequestObject
+
+	var body LinkIdentityJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.LinkIdentity(ctx, request.(LinkIdentityRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "LinkIdentity")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(LinkIdentityResponseObject); ok {
+		if err := validResponse.VisitLinkIdentityResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteIdentity operation middleware
+func (sh *strictHandler) DeleteIdentity(w http.ResponseWriter, r *http.Request, identityId IdentityId) {
+	var request DeleteIdentityRequestObject
+
+	request.IdentityId = identityId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteIdentity(ctx, request.(DeleteIdentityRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteIdentity")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteIdentityResponseObject); ok {
+		if err := validResponse.VisitDeleteIdentityResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Login operation middleware
 func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 	var request LoginRequestObject
@@ -21753,6 +23455,155 @@ func (sh *strictHandler) ResetPassword(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ResetPasswordResponseObject); ok {
 		if err := validResponse.VisitResetPasswordResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListProviders operation middleware
+func (sh *strictHandler) ListProviders(w http.ResponseWriter, r *http.Request) {
+	var request ListProvidersRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListProviders(ctx, request.(ListProvidersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListProviders")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListProvidersResponseObject); ok {
+		if err := validResponse.VisitListProvidersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AuthorizeProvider operation middleware
+func (sh *strictHandler) AuthorizeProvider(w http.ResponseWriter, r *http.Request, provider ProviderId, params AuthorizeProviderParams) {
+	var request AuthorizeProviderRequestObject
+
+	request.Provider = provider
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AuthorizeProvider(ctx, request.(AuthorizeProviderRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AuthorizeProvider")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AuthorizeProviderResponseObject); ok {
+		if err := validResponse.VisitAuthorizeProviderResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ProviderCallback operation middleware
+func (sh *strictHandler) ProviderCallback(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackParams) {
+	var request ProviderCallbackRequestObject
+
+	request.Provider = provider
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ProviderCallback(ctx, request.(ProviderCallbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ProviderCallback")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ProviderCallbackResponseObject); ok {
+		if err := validResponse.VisitProviderCallbackResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ProviderCallbackForm operation middleware
+func (sh *strictHandler) ProviderCallbackForm(w http.ResponseWriter, r *http.Request, provider ProviderId, params ProviderCallbackFormParams) {
+	var request ProviderCallbackFormRequestObject
+
+	request.Provider = provider
+	request.Params = params
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body ProviderCallbackFormFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ProviderCallbackForm(ctx, request.(ProviderCallbackFormRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ProviderCallbackForm")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ProviderCallbackFormResponseObject); ok {
+		if err := validResponse.VisitProviderCallbackFormResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// LinkProvider operation middleware
+func (sh *strictHandler) LinkProvider(w http.ResponseWriter, r *http.Request, provider ProviderId) {
+	var request LinkProviderRequestObject
+
+	request.Provider = provider
+
+	var body LinkProviderJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.LinkProvider(ctx, request.(LinkProviderRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "LinkProvider")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(LinkProviderResponseObject); ok {
+		if err := validResponse.VisitLinkProviderResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -23309,545 +25160,626 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L17c9tG0jf6VaZ4UmXyeUCKomTZpip1jizLiWLLUiQ53s3SLzEEhiQicIbBgKK5ef253v/fT3ZqumeA",
-	"wY0EdbGdfby1tWsRt7l09/T11381PDGbC854LBv9vxpTRn0WwT+PqTdlx4LHkQgvFqMw8NSvPpNeFMzj",
-	"QPBGv/GzWJJQ8AmJp4z4wlvMGI/JjK7IiBFPvcDvNJxGxP5cBBHzG/04WjCnIb0pm1H1OvaJzuYha/Qb",
-	"c/iEQ2b0U5tO2I97B91uw2nEq7m6KuMo4JPG589O45LF0epoHLOoOJ4r5gnuSxILsqRBTEZsLCJG4mgV",
-	"8AmhExrw9eOZBTyYLWaN/m7y6YDHbMIi+PaHDx+OFvGU8TjwaMyKA7ieMkLTOwLBCbycEfZpzrx403oU",
-	"p5v75FXM5u/nxQ9/COIpcWdjOjQvd4ng4apPLl8fkxf7z7pPJPGmNAwZnzCHjEVE9OIPuPuS0YhFhEWR",
-	"iH4cNAIuF+Nx4AWMx8OFZNEwO6dBwyHUi4a3NFww+eOgQWnYUz/O6Keh2rz9vV6363YGvLFucp+dxpxG",
-	"dMZiQ3KLSIqofFVdzj7FQw/ucIkYA8nNI3YbiIUkczphh4SOpKI/NTd1dRxEMoZLatFTUjv742j1Luh+",
-	"Orvqrs5++3X57g+xPHsllmevRcNpBOqLfy5YtGo4DU5n6gn8bGYyM/rpLeOTeNro7/aelxHqyS3j8fVq",
-	"zmRxRuc8XBGmbpB6LpIR9QpJmp6YzWhbMrU2MfNbmcH/qyGZlIHgHS9i6rIalP4lYrfihvmNj+r+eSh8",
-	"1uiPaShZ+aTgc5k5BTGbwWB/iNi40W/8PzupdNjB2+TO+SIeiQX3k+k1PjtqNU7x4b1eshY0iuhKXZXx",
-	"ChZ+LKJZw6yMrOBh2GzJ/kw2OaQyxrUikjFOmoWdfyKz5NFKSEFEpJvQgwh9JuPMcu5293vlq0NhdPbq",
-	"+GxMF2Hc6HcdmAmNUToc7DecVHB0SwXHa+rFIjr1szKvO9obP6VPe+0Db9dv77PuuP2CPhu1e96+f8Ce",
-	"j7t0d2Qock7jaTq6MbxvGPhrpUkyysUC7izS6Cm/DWLg6fzYDsa7fs/bG7X36VPW3h8fdNvPR89o+4XX",
-	"9XdZb7xH9yvGFiTvvP/43rAVDqzkOzdsdf8PvA1mQVxOhDMhYwIsQQKO4iYvSp52y4knhLeWEo96ZEY/",
-	"IbH0ul1n05lzxqSkE4bLUDJKvPxEksB3yHIaeFMSSBLEEnkGLhDKfZiBu2SjqRA37cB3CR72JIjJkkoC",
-	"/LIM4mlWWPb8Xa873mPt5/TFqL3vPfXbLxSh7tLeaM/b95+yg3E5HeiR3X+PzqNJJRGIaHL/D1yhAK38",
-	"iBaw9//Qe8kKQmDPe+E/G/dYe3e0T9v77LnffjE+oO3e6Jn31N9lXfriefkCw8l87zF9QIoo5/991n46",
-	"ek7b+94ea78Y73bbPfps9Nx74XfZbsW+axK778g+q4flXHCJB+hL6l+yPxdMArt6gseMwz/pfB5qxWTn",
-	"D6kY4y/rM+uOshOl7+CniowV4ccUM81oqEbLfHWejCJGbyShJFqErKOOs2PBx2HgfeFxefqrEpiWLKcU",
-	"xipjESktUx06IhoFvs/4lxmYFzFf6Yg0lCSk3g2hZM6iWYDKSV45XU4ZClUxZxFqldxnXkgjJon7qR3S",
-	"2Ju2qZSLiHKP9YnSMd1EkGmWVDN2KQ13XYeIaMBvWRSMA+aD/JNgDRA8K8FOYRGhE0HiKeXE1cqqq++T",
-	"pCmZUoYvzq+uyY7SeHdmY7oDr1wpnQIE6IcPH9q2Qp6IUfUT8WgUBUwOuKV1y5jN24t5qn13iKvEVvl6",
-	"DLiIJpQH/0brQd+g6C07nRhk/2zEIjKlknChtKOYLOaHAw5LHQrvJrPQ1PPEAg6EzJskoREjeDcBrYfE",
-	"Qgz4jPIVGdMgXERMdogL0mZEOU9eSrnePMUVcMH+Tn/AuSChmATcIREbR0xOHf3ptp6EWhqH+CxkE6XL",
-	"JruqtnLOIik4DcnRxSm5YSulDqqjSkQ3kix4HITwtRHlhHFforFh2a/5jaqibf3ITrmh9Rm1pJhFnIaP",
-	"z0dHnCy4MRXN6iPl+SymQWh2azJhPllwTXipsELOfyfi10pHf/wBvxNELrwpiZgUi8hj5DaQwShkygRX",
-	"A/MUzUcwqAu6CgX1r4V4S6MJ+zJCaST8lRIS4lavlAz+zQjoZzCoayHOKF/pk0V+gR0myqrDEYDeFbHE",
-	"T2JRL3g52omJtI5wLYcIfO89V7JLRMG/2RcggDMl3/nEIQG/pWEARyT7NFdCzT4ROg/KnMlEb2kQ0lHI",
-	"vsS++WzOuM+4BwTli6WSU/owihR5aTJTRK5P4PdcLuZzEcXMP2N+QMFc/mJ0/0QS/SFwLajxqWOCeh6b",
-	"gydKParfpj52dPR2o0dLRCQ5k0nIblmo5DJNJHfz3enVNbm6IM+73fbB3stWf8DxgNZni+DMHGFNSuZU",
-	"yqWIfHV6E/xTiXql0YhFTNSZYw51XKOWA+d9z7wuXgr7PaAf5I5KfPeAq5e1EwVBf6qF5wbjygD7V0ON",
-	"tOGAPwvdKEYd1hdySqrTOLo4fcNWatnmkToM4wC1Ve2dGdI4o+v6NGbtOJixsneZZ0ar8m1QEyDLqSD6",
-	"RtIUEYlEGDK/BXR4w1aJ5yM5oW1tQq2tH4Cs2aB+gwtJKR5bzSDwa2j2TiOkIxaWeATVFQkex+0WThuB",
-	"dT4tlpxFw1jzodl2tbINeE+yVmr7C0/PIzYOPpXvDnobvSmNqBezyPj11Jo76jSMmCcmPJCMBFkfVANU",
-	"3eFiuP/6zxdlY9Z+va2WRHpCOx5rOfWu1O3qubzrztiYtUzJ1Nj7VwNu0etldjwZlmPzR2ZT0lUXoz+Y",
-	"F6c8doxPgO8QBGcYno8b/X9t4a084bcsxInm+dWn8UaBWxzHK/VUsmp5qnDpPBjesJVx1bq2oMleKlKb",
-	"0/jUVje3b2mkDGupniqOQJ0ov9FwwRof8zsA73NwZsVl/Vh2ahRGjD6kTvkuvNJrVlBhjcau1Bv9Jock",
-	"+rySxlm59EQeKntahKG+XeKxuvA8JqU6KVwUc8NxJGYugfUwzKWMgojNQ+oxaRxgMhZzSWhM7OeGqURz",
-	"HXVRqDNsDAcPfNucOnCI03kyJjZT1iQXxKyOZkjwzGfJSN9RVxplJf6jiORqWZtKzSIhZE4NdcAXD5Ja",
-	"h8g6gXnDlIaCcT+CN5ImZ4mizryIxbDGRYmY7mqthSungntJ08I9ayRnyfoqiYeaU8IX9dY0x+QWwVni",
-	"Vo+3wPVKqKBjBfi6bcacE0YJt78N0NtWSuT1TxetJJUskhW1KS7UBZWSUElcE/UzgRz1VDbkJ3gaKjJe",
-	"+loLJ9ecOJfI5l/9xLHHUfPE0RKq7MSxooS1Txx7BI904pgRF06cwuyLJw4eN6BxKfMCmWvJIkb0W5V1",
-	"Cpe8KeUT1od/Y0gxDGQMZ8mM0DBcJ9Gz9L5R5uRJfRtxm5e1spawjRjVBmSOKpK1bY5WaqpBZASQDoxa",
-	"n1MGlrGmhrhcvmv/FjHJ1AHqovdxGLGZuIWX45tBiIiIhGwcF99eKs7riUpbUMr7SErZSNZqWwlpmCeh",
-	"zg9BPL2Ck6q+hEjEYV4k3LAKy2+8CPF8IKfg5MdTUk7FkqdZLeunr95dwpNqIuAPSCPBVpSF+n6gfqLh",
-	"hTVQnVOQHXssbjDQYEW2/uy1ny1P/rj8Z/yef/j1+e+j3U9X46PZG++i+3by2/RV8Mu+ePciun6qpIaV",
-	"UNF7egBh0STBYtPk8OOlklw7O4qnmIxpvJC2FWgcIyWmX+57+tmqD0p5rQZ0HNJgVpL8cXLLohXx1FXy",
-	"VtEamS9iCDJTDt4ZKQnMiDQp+eXDNQZ43Hg17xMa//cfy9h1dIShe/C81SHX00BinhFV1AFMxxnx2Tjg",
-	"gZEp4I2FEfUxzqC9VjKYcOmA48T1woDx2IQ8SMSoL53kfT8J9CPFUxoP+CyIIhFJpX4359S7oROmXqA+",
-	"4Drkhs1jwv5c0FDZvkFMRitCScxk3DJKOgxiwjiDNBcyEz4LJej2esKf2hMBDKgziXKCGf3xRWbRrqgn",
-	"suCpampPlIi0E6llKxDskxZ3uPiyVFRRryRbQG3F84MXe+pcUXsYzLSsgrWHtzlWrEtZHF4MGWkSVwE8",
-	"O01XLkZusoH61icS/T6B3+qQq4U3VcsIxBGA79hvCx6uyhZILkYVErXw6s3iQ72sjNzpLKqVBTdj8VT4",
-	"iVMkcRfC0u0+O2j1iTtf+u6AN81Jo04iEc9dxQXX59cXxBM+Qz9hxDyBTCR8pu6bLm/UfQPus9vAY23Q",
-	"wMgHNjpaxFM4QtVdEu8icsU9ywXoQGzSJc2ZiNiAQ3QwdVOqy5kNVa/g9iJmrg447M56yoLdqm9K0Pl8",
-	"OGMxNSpjuVjGAHvea21WGr4MHuH5yuyC2v0nUulg6ftd0pRMseuAmynKlqMoVccrkngiUiGkjgQTzvyM",
-	"63HA2Wwer0CsVK5AkZoWfhU1+QHjHpOHxH17dH388/Do/avTk3fHJ6624PU8HTscxvzkQbyrMJDOdvuw",
-	"iKdDsBGL+ZdmVeQCZoOmiMUEzMfEtVQ66dCo1sHMwFoZzcakl+XzgpwGiupKrelcET7Bm5DL4KzIbVwg",
-	"5QKWAkOMxm8ToD9er/Tx29OTd9fD01e5pe5UuChKDjxlcq9ACTexdhmoTYGJz4U3rTlp9inerEA/kUpn",
-	"JIGP9nUhuqzFXunwA1rygVNcJRo/wAwCKctnAFsROWbRT6+u3p9cuqWD/CMOSowgsuDBnwum553sc+kb",
-	"UhdVcSCGCIrMQjx1No8jMSt9KR+Ni298J0wW9rrFI03Ug3zB0lSGID5UMieQxJsyyE4A0TNXBgiP6/LJ",
-	"Pb1ceN4UaKhT6SWq0Enm1GNpTi9BBw0SKK5tutZqgdVQ9EaUf6pqSkkGhXqzlu+ZI6D8dVWqgtYPDo34",
-	"zC/PE5knEqdg81XqF0XLS+t7jX4DFclOUZu2bmsHs7mI0EFFlZ3QmATxdDHqeGK2A0YcJPHAv3bwhfDd",
-	"I38W8DOwXuU0mD9M8K6mxxdz5P4qdVGyTe6gS3VPaaAFXqtfUmqVqCm/l5hMkHdwZJWLdQM4M/d9dhoj",
-	"yoepx6EwH0wIKj0o46l28SJ1SZM8xMXSIpSRECGjPH3XEJJ+tg+nbrOLbEZzn8BfnAZfhDrTAPWs8keH",
-	"Jr5srYk1EfYJE4lKJdLrnKgJIHciXhU5CnN6FUsG8ZrDTCeJQzZWNXs/kSQJimcTwzqlAnVK5dCo6OWz",
-	"rBuKrZDM9dcBLFF12EsdU934zcXc35omwDu1PYeUsWmORnJhUGtwuWXO7WXCXWtZ/RUkjK133xdJIp92",
-	"JyFUBrnwvW7XIZwtmYwx2p3Rnu8WANCkVjuUcPb6CGspKlysCW1sEZ3IHQclL9YnaMWSKWP+Njl6JWm6",
-	"3iKKGI/BmKfhkq4kAadZ6yEWU2erV8Wcak0XjoI8ieosiGSyTkoq6UblV3ktCZ58Sg7ox4ogYRHVWvEm",
-	"mbeIgjgpuJJxAO7UeXzHHcCIUNlgPmGy11by5UFZ4K5ugqK4fSKJeRmqpOqssfe+U2bBfxEW/LpsYm+y",
-	"czemSch2LfeUR1+/YMgUZ7flNuKa5Re9RNRsmP17OA23jEI8jDKbhjC8KY0mbES9GzKO6MJ3SBx4Nywm",
-	"+892d7NBi6fdrlOlBqeqa3a7XlKepLIHkigJcUhcpWq6JAzGsSRUKce5iqxu71m7u9vu7l53u3347++2",
-	"7mMLm/Vaa9bkMvd23ul//Eu9pHMdzNjH2maXoPOg7QmfTRjfSb7+2X5c3gTztpjjjrbnQumWEQ7Q1sCt",
-	"3Euf/n/6L/WN7LLv9bq1lPGycmm4y3XIjEY3UrPJksCviU58mKQFBbFDJMNgMRmHdJLZFk2ORW347upj",
-	"kTe0M9MIhm0YwzhQM0v7r8Y0jueyv7ND50HHXuOP1lGYicw93RCZs2uBn3ZzYsBpoJNKX4ctz4dpk4GW",
-	"SYdjcDVcaL34bpFKrZxljJh1e2K+hvkqyzs9h3HjYbXqfRRKobMVlJoSrUhZ/Ysxmg9RndRJviDP6xBj",
-	"bqkLC5GbX+kGgEf5aBFPzyCiY8dPtUsaE7eGIyoDr+Hkfp0LqU5NLjgrzbDF/EKT+XGX7c3md9li88WL",
-	"umKzOosufd8oCMOAT6AgCVQAGxFA1/WuY5M0p8xiR3Ch9Y1LzdIr+hGjfoYra6Xz3o8Xc1m7pfQA+3Vu",
-	"aTd32zXjF0vX98ibsW1XNTd+eGn1qHXl690GnGFfe9zHl2cQYMylNJRqB4yr43GNl0zXUGPVl2LzQ6I2",
-	"qpLxM6e87XhS6uYwLgejUKYSJkMhAgV+B+N3IrJRNXSGlEWw4HxaC0VRi2D1VlRgStSiXaexiHIsag43",
-	"9WppH2/oE87v0P7z7chLfa+CukzZ07ayyyg/a61PuAnAU7Y9iPKWjPZtrpX4r4xlqA2qO0rlrWaW85Na",
-	"quAinnb/98H+eNfr5XOGamgmNY3j5Ht/NeYhhQr3SDSKGlnBMExHXbaSJ3VU24LjOa/rWnPcK5kjfOQ3",
-	"rbx+xdTV4jg2pK7CfDtG7bYzV7NXaiauFr//wImrufFaeasVUy8L2UoWpd53zJ9E84P6fsSkLOajVkco",
-	"1qVVbpcqmQJL4LvrZknmNkotBY9EGF6fX1/cTy3ILtwrBFMBnK9B4yhbnTifDxpZg/liqrTN7VWJIgND",
-	"xWXBI8PMzxurNY+FD0cbPDHMqRAlwVw6YyRmn2Jw6WhdwEXwrsvXx+Tg2f4LneMh+xAzFxythwGHTxib",
-	"AbNBGPfB2pak6SK+AaibrkPcHQF//5frDLi7o/Y/4GPhtjJ5OlWFKBWZMDpQn2QPmKrgpuDhyuQ0qiu6",
-	"JMN3szH9tQq5Bm+oBYTWR7AEIeMk/wACRzO6IlN6yyARjPmYlDDgdn4aeMcSBs1jMDQNykMKJqFWLNk6",
-	"wEcDNB6+HjziiUzfgEu+Dk/KMdA6OQQ9UwM7W8iYjBihMQmZmsBzMlrFUHZXkjMObFk4aLu7v7z4fe/D",
-	"8zcHv/Y2ygtkgHRYmdd+rAj0a7QY4IuXwl8lDAZMUiIsZayUZQSpg8S/DlG3om4sNKBapCQnVtOb40MX",
-	"pg/1mBpOY8nojW31orcopjcM8vL0/Vb1uvXrJKIQgctQrnUdU5GVgmpV4TtZSL0UFkWCLRwPx4DWABrK",
-	"VPhD9RMNQ7GEZ+cInDCMhRiGAJ2gXp9Ulg9nzA/oUJ9hEY3ZENAF9Hc1dAWMKCmXdxoGPqahi24hzd6e",
-	"PYiV3Jdg8uZL5k5MezGrqIZuBTj/XIiYDtknjzE/u05qIvn346Lq99s8rP+0K8GHYxqEyRXEL0FH+zD3",
-	"pIVcki3qLlJGUZ0yGtT9M0T8JB67TvcsHDo1o+mYx7Im02vjGyyUq/r1Lan3RwYTvpgrchKTgA+heFPv",
-	"Of6S7JcGgxlGbCHZ0GcxoJ3gfWIRp2bk0JiRqYliSlLsn6AiZZjkfBYvqeM4ZHipEII3dSGpEWt+wapB",
-	"+4dkODku06UwgHxnqNxg4CVVBUioOpAPUir7ky6kyZD6Bso3edBDJQ7lMGJJOn2eLTI5ykMZ06i80EFz",
-	"C51osq9R5K3Z1WKJUuNHMdKFPrRy+lMSwr1f9PXrFROuieadaF/e3fRf4w0v92vknfZbG8RGjwuyPqy9",
-	"rg1S+PxgfxNMYYU3U7tIv5jvcs3iI5BcSSYCJBgOk+qlB6m5zi5raRLwInvaFdX/TFIooVwuAVNCqTlN",
-	"U2/SstWcRcT7AYvHfcDUlX3Q6PvwDbDP+pmpftwufxUO/iRv1cnns5bGjrPTM8NEqOHNJVaZ0WZellnf",
-	"zAaZKZTzIeoY5UmQD5sr+PC5gZAh7qPZggVGIorJRBkvJibkkGBMKC/PF84n7VXnZGr0NgCVs3B1rML8",
-	"KZXTVnmiZk3VYfssvMpkum2S6jaRRfnp9A3nW2Ro+u4pF69FNBHx/YKq2/h3S73QZQP7SUmd65wA0fHE",
-	"rHVWLvxAaqHwQzmYBNYyZkDpGwtb8zOjoTpHN9eRiptS8XrLIlmIFnU7u51uo2a9afqOstU6tVW8a3Og",
-	"ffHjrhyRPwVsNJWt3IB0gqrfQhDH0ozjrGFSFIw+83WFlb7zECPpAZ+QIIYXZ+thNts22x1d93C13vGY",
-	"swGJzbcraEJEsTnz7pFIVT+X0Eq8tLDtklzCDnknYo1SSwCOAOpYQ0Yl6xM64MqmiXz0D1LCBW/rSCRn",
-	"WPI6Xkjmk+Z+t0vcnAXvtgY8ovosS85J5ls5PBWVh1kFoMKjac5GC9fIuPbkSsZspsjNEzMmIWPykHCx",
-	"tEO1RETm/vEiXkSsvr+zWtm4Uy6UBiOvTFraqIzoHQ7WLgBpRixeRNzsNHTBEBHWbuVNlSJ2kDHilcKx",
-	"dhSJlqLuhDp6kviUCC4YgPtm8YZbmYYRXHDWyQcJevt16gHuxBtimfLEIQmDG5arw3USUgcK4iLWIfkc",
-	"05Sk4dY+YFPxcMkkUMT9YxtVFMPZMqUaBycVZHiplmgOuM8qAKVQcih6EBJhDzRtaunQ2cavnhcBK/0m",
-	"FE4acTkBYkTtmBZ04yr9FSaxfkfk3RSxRINM7fCsedPodXv77e5eu7t7vdtLE6G0hCkJSecFiAmSWyIi",
-	"H5jP8W7jh97oh93uD+9e/CmeL96eB97N5FPv97PL38XZip3+8fvRxBuHz+YveqH/0yfqHzx/+8vv/tvd",
-	"Z+H0wwoCsLX0Yeu0y/gPdrvagWH+vrOqnNmeco4xfsTSZkkAqg2vR3wii/LXU2YEX6tvGhQ4e5N5kLo/",
-	"zadK58/jSMg58+6e6ZUpXE8V4dmqbTCk24hMUueMyCQXlksFRKB+IpM8ymYxI7FVBsgpAJDz908ferM3",
-	"/vO388u9+J+3B+9Gx7vTX+TTX9nRs0X3Hze9n16UgNeUa5TZGb/h3tHe2bPxyat5cH35uzcZ7v7026/t",
-	"DxfPb3dHIfv98ifhnRxfiKdnuVyy/e6Lg42uvVSTHE4D9OWuoxewF5Sp9bO6uT6+To4gUjdbESHl2cFB",
-	"r0OOlFTWFVMJjgn7RL04XBH3r0EDrw0afcxx/bwO/GVtMcLR20rAFkQe82JXo/Bg7XcJbIvla3MIp7NA",
-	"9zorAXIB9JbOV0JhgTUr9ytti9CSQrJkkJ2faEyiPqF8wG2UIkAQmUV6LR2AZ4EAT3I5fYX+SGfAMU5P",
-	"aeg6thqWYLkp+/DeuCkIJ3JHgI/7g3DUwtOAzTdpvuswNerjY1TBWtTHp6jCnLgP9HKFe/mqHBqhmd98",
-	"oAhDHq11qAibR4I8ucHsL6lKtqhe2r73NZ4BfOdCliqVNCY3AQfADgTASH1Qlq8kyHwr5zEwwVTzt45V",
-	"1nGwg8woF+omevnlPeWPhzquo7N1wXbvB8hgJghvybmkrTmuX/2vD3ldPpYNmZxp8LsM+bp4tWZGZ/lY",
-	"Hjirs2TsVmbnmuUoyjUxY4IzxFlC0iOxyIOo3CvB807MkunO9wh8s8WJcHcWy7UYTLrA5dhuHadV5LCW",
-	"kGdm48uLctOntjDRUin7TSUz2HOplE/sS5QB3Jk+MmRQNodfPrwpCY6EE9vdf3LVe3rQcBon/quro4bT",
-	"uIS/P5YizdzaD160zYO9p093X5Q+Ug4CdBP45b/Hq8zIjhtO4/zNBQzqqPT95dEdrYZYKVulD38qfXi1",
-	"OR/oBphQjdaB1cQvVmzAVXEHtsKEUHu4yatRifB99voIc9Nnpfl9mJK1FRJDNher3CDY7WahK6WjQXzB",
-	"oSu4xw5Jmh2dbdqG/UVwYNvBFqK+WssDkFjw+YXUC5K8rGJNXyfrll3PEfVumD9clHWuNiCdauKIQ2hp",
-	"wYE0aJ1r0KG8m8V8yMJgEuhWUNt8QXcr119p0rQzUOnXHhEb7G7Nb8pLJI4IFG/CwTBnYh4yBxu1UUkG",
-	"WBExaCijdND452IUvGGrqqqJysTPWpxhivmqS/FfQyUzIksCzCtTfAmN5CHdBXzt4F73BB8H0SyTblRV",
-	"22xnJmpwtPIMkbWEfOT7X1X9LhnIBt17NqYdLSMgxdTWvPPXaurdJYN4YKW7MGhL5a5agrICgUxxhqIb",
-	"eFuf0JR08iSm4YQngYxZxCzI4FRCFFX0tPt2HbbWd9+JbSrhAh+gtsvuIW6Psa6mXCAne7cqOofUdts+",
-	"KChSIU16RgOuFqdARO85RFyzhzRpdq38FfscVseTESutsuSV0lNUNtYMCZrPrZdKl5go/i3IJXso9SWT",
-	"aRlRLptMHvyW0skeyuPJp6TbRYmEKixGLRml3/g1pYweQmnjQdfEKUqa/urnoAWAyY1JWGe0MkkYrWxT",
-	"wgT50w/8zv3qVtNDXRdRyGHIxnFZ1vWXEIOGcm2iyKcvxiKeQwnaiKpzJpuJqC8WZnn2+uiCcb9UZF1g",
-	"mSW0HtAOY9M3Xce1dNcDU9O4nAqpdwCSfK2u2TgPrJc03aFBCatoiq17iUoSiwGHRra6sULSiI1xGUCs",
-	"L0m7Udoc88uCeg8o8yvkboVYhVrtO8LNeKXVikpspD0Lmq7aWLdV0ryANN3MUeDmQtG7vb19cCZY8d+D",
-	"/Y3R31R7qYG8AQpPClqhkRI0uE8+ZKF2NT38khpfO0KhqTgzry1JPrd/ejil2welV188TlHfNfUgulox",
-	"jFC9FuWqF5aobcFcuK7flGfSzKF87ncDvvzl6vwdwdeAuNTwrM/Jm+AlkSwKaBhITd+lsCBOI54yKGX2",
-	"aXTTKCtDujP8Ae730OBVZseOIYhMYqrgxC4UJMEY8hpBzoOLCej5juhhzrbeW+YHEfPiYSwqoIbpBIev",
-	"nngiSRjwG3VOcEmaFjyAi2Yc9hGS5M8Fi1YtaA1gCt3DQOpUXB1iP7++GF6evDq9PDm+Hr6/fHvlZqVq",
-	"WkA3z8ACwfnm0TAcUe+mDB5oQxlgZaLl+fXFdodMroFGADnNGrBQ92pSpwXmFeAyFTVIczaVHCdzGscs",
-	"Uu/+X//qtl98/Ovg8w9rRWKtLS/Jcvo92udnz2/e9ua/Plte7srrg9X7F8H5Pjva818/nfzc/eNNL/zH",
-	"c++33dEdmoAVFzqaoOT62q6bkoFsMJAyYUEUdUUfTuVNNc2lkmE9sLFUPQ3LZqpanSqMnD9EwJmfD56C",
-	"orpKU/GVGSIRp3jJWYT6li6/hgSvNLZX4JVCXLSkAC+5xeqh73yliOg91IokWprTL+paPNU0aO/s1/dS",
-	"lA7lDkxY4q5Yc9u2jPiIfot1kyljxjoODHwNdvfMejCSxjXr8xv+J3CD5QiwoTG/kU4zOPnhbEzXlwJn",
-	"Wm3opyShFe1ClPYcxHLAtZbeJ9QQS9JYnTPiUZ5WTui2vRGZUa6VwQHPfLa5390DQs6AuuSAqSwV9UHa",
-	"6GSytSpzCOyd/Qag2u+GvJ8hz01ulM2dHzLiuzjnc86I0LegAEJfE9OCHjRbwA5DyCNNU4BL6gy4H6iX",
-	"zQIOx/1oBT1RDWKWdRGXe0bnc+0xyzc4X9tlIpN15xRa/9Zu1W3SkVJAvNpQiRkEmU2jrsgXdIoBmvpR",
-	"xuzTRpxtEw3I9TzI6gn1deaK12wYUbkSkpYldQAXaBNe6qW6yTxqkG03bIYGSc3tRB4Wd/3DOSICiF3T",
-	"Tqv8wfeSRS/hjsxDG8aqnsoNFB7zGYIlrXnsFd6SeUwjLax7DHs6JI8tEfW3E4NFvBYZ+JrJOAH+0VJ2",
-	"9Q4h5GIdxhCc1dAwC7NWyuWmBzIDr/NAZoHqPGBv36b7y4is5jMZ2tr0TAkjbHqkRJZteqRM/NR+JsPg",
-	"m54qke/1Htlq1cqkWO1ntppPheTf9FiRpT7mj+7E8iovWsAOBdmTnHg0igImHbKc0hgSdszR3SHKmtBZ",
-	"PFMR+nLAAUszYjFpcmE6R0L5tgZ3bPVJ4EsHPZbSgd4oWAOCfVpkWQSpzHJ/j21R5yzCcR5iOohczFhE",
-	"fOYvEKOASaVm1Wwjd4+mom2ob/EJFrfU+ppkf64BbbfqnQ8JlR7GCROcAcb8DgFdM1EhlRouGeOgfdJx",
-	"zCK3ZjNV2ISYzuZrQBI0YpUnZrMgTtsexyJiTyTxQuHdbIHzWoGOZU0eWtI31ZzEmLgZKlbmtIuuYslC",
-	"5uneLVq53BR7ruiGas0xkISOxCJ2ksB2BD9qKIHt7NAA8fP/TPPW0tXeqGpvAtbLqeGhnzQ9g7a8Kdm4",
-	"kv3p1m6EllX3S2JFUyqHMxGxNR0ORMRMYzYaMWhpvyJcLA/JXIQhoRMacBLSWNmRapXBQV6em7nW3gKP",
-	"iJqdAUUGXkDRpX+BgASQq2YLMgluGU92d8DhDoijzONVqw+5ooq8Uk4isVDiJQ74gqGI2shX5WCC2elY",
-	"S7mRGK4reQZ4RcuknBmmhLama79DXF94cgdH0pn5LolZGErT2Z16U1wEYPBDAj8IzgCKAw23AFnN7XQ6",
-	"iTvJJUg3kFIw4FledcmMzmEtY4HrlgDbZVtMZHTNnMaaVZaLSntREy/YBAWjrcSOKjWOnIKVWbQd19lE",
-	"6w2dUoMwp0HXdDwuYksFbjjmh/fJkuofXiWLqn94aZb1fBFnVdDMb5fJZM8XcUaFxJ8yKiL+lFUBc79d",
-	"JktwvogzKpz9U+arWRUs91vmfQUVCn+2VKSGUo4uKrHzniuG3+329hXzRNSLWWS1TIULAL6t2O799ev2",
-	"80Oikz9mM8GVRME3G+lnoxtlcKrdVocc8VU8VWJaTkUUG5Sj5wOefltxXik0kmaqFPVMRBHzYjIVkWRk",
-	"BPHAFZExnYesDAfHCsU9Lzk4S2yFr+L0L45jg8c/y/+2kz8nGeqxV/H7D+zUz43X8uNXTL3EiZ8AJsE7",
-	"SIKP3NfHoL6aFGBPI7GYTCF3Sd0fBvym6Ng3zc0SmORS7FNT6b7+rnunzNT13uf2+LPTuGTUDzjDOvgi",
-	"/Y1otoYKwf5SthI3jVp0knzmlX7p+Q1IGi7iJH8jgyroCc4NULbPJhFFyWY6qdmMnd5YYyDv7A8eW89m",
-	"LrxKv5j5/R18HmrvJzzgk6S93YOtzxW++A1bSb1ERcRFUBrtdcl80lzd5quX+pl0m5JXV4IzJuSRW438",
-	"ppYpcJc6We7YFI8VMzlKFPndLpEBn4SsvZCsoqIs17Dr2c2fe+3Zpxd+u3c7nrenz5c8A828oZosjxoE",
-	"4yqfEOAS3C3vKQtq8DCoObXySey5ZQdRPkdFOEZLeZi2dx9EdENCOo/F/LG638H5cD+417v0wCzZzF8/",
-	"7d1eP5+96c3fLl/8Li/3Vy+f8eNd//XB5OfuH0dP2ftecP78zw978ck9N9PAY6xtdaZ0SI8+BrQV1D9i",
-	"h48vBWl1CHnWzMeC0jjpLkq5eew76NUdQa/Q1lAn0ks0Re7K/ibQjIUX6SrtjXrjA/qctZ/T/d32vvf0",
-	"afuFv7/X7o2fjva93fELttvd2sFkfax6Uv6xWJQVRFvaWgWqHYTyAdRO31ujHspqE1kcj47kJ4qEblBD",
-	"/RkA4qKBnD3p9W8llHEpwvA+XWXV4RzS+VA3kCpfh1AYeLDQB768YWwuoUNswCeHpEuaesbKQFSHc0u7",
-	"VHQWLmm+E8TV8Kx9l0xZxPpEN/UQkXrVIvTJjN4wXYvGQn/AzZKSgBusS2zl2Wlljb69g0xnh97TF71u",
-	"prdDt3TLCntzZaCc7Dz+XOdaO8OUtv/9Uf1Pt/1i2Gl//KvrHOx97qtf/iv9/b/65kppJuoVgALaad5F",
-	"iLnn+7v7ZIeczxk/fUW0MkteBVJXXCQgxMVU2ZAGMzlMYGO3ww1L+yJVvWKdGEphzkteHdgAe0PTwq2i",
-	"H8ginmbymbGrW/qKcniXsg8MAQpNw7XdYU6FPtFlU5NygYntm6dSNvI/ljdyuIiCmovRWbIwbN9wseQ7",
-	"6tHOH1Lw8p5oWD5VtqG5vOzZPF71NXbXFEBhiWn7hQEgs57bITZEiSJytx1HKVM+t8Kbv8RWI6jbuqVU",
-	"es1oEYRxO+AaA+6QqHNFYOq70mb7FIjUhcALz8CLwxO14xZJj5nCOFl0G3hs6AtvMWM8BUGrsfS+8GQF",
-	"2twfUAaxRjwkLqfFKAy8ciC5MlSPbckj7fpYDXv/JenCdJrcdh7muc1RNZQxlrAorFyljC3nw7JBV50A",
-	"dZe0hEHWiKFqkirTo7RX/j7F+HQkRbiI2bBW309TZwp9F5JcgCmdzzVqYr3Ir139nO8pgdWuecRW/eF+",
-	"FUKrKTwe8KapZ1W6JBCT3PlLuw4/76RvZSbRdGOM/i6JvN4iikrTJK+jBUvSQc1y6hiljUGp+wHJm3JI",
-	"lJp9WjP7teAhw5BmALi0vlJZwQ+iLMmIRIyzJfNbZMTGYqsGBtmOAncGcSxvc3g36JwtUtHXdsW7h786",
-	"l3meyTzOTCrXAaSMJVOKWiMHvj6mZMlANoRocmFcO0aTj/DWC9KUDOGBozT5IVthmqr5l6JFaN6fM45A",
-	"NtBKkzSTEI2IErwqh1CCTTgTtDD9vIOF577p5G9+75CjBKtZQyzBoJIMljsfGHfGnN5OT14n365T0fZE",
-	"EsMv2IV6VV9uVQicrTLASla+Xt7XVg1ZH0tElTYbqoCpqYiy5bk05YJvoHDCRCRrK7ZGo9oUHElevEYc",
-	"ZzJLv6Y4tgdSUxxrX1aZOC469mqIY3sIjySOzZCL4rgw/xK1E7dTsbTgOhvQdnhCKh3UOIEPrA//xgSz",
-	"MJCYfDgjNCxBFMOc1pK1TgbcBNkPVVQIImIsE9NaCYYjipVbLYe42U7L8DI5Z4DWYyH1QzFf2rUfMu/U",
-	"0/ney679G2YhOMkSD6Hjt4tpdAITDc0xNqM+I5EQMw33x9lSrZH6hu6gbKoTHWLhDjVtzCHGAQtgymbq",
-	"Mcz0yt2CPyaL0uqsF65Zxq/Z9zprwt4T3cMei2NoYVvZalhOkTRoAZWIQUew8EkzM4ADgqS3BFAhqfBD",
-	"LV+ZA6GYSBKU1HMWo/GZXtXJjKva5m2ST9jOpyrmDm8ola+wBmmTnpIsdqMume66/bTbBWn2urstpTfp",
-	"3N5kRTAfndCIpX53JwPCQUPF981et9fqEBdHahIoUQLMaRQ7RApCBzzp2E0whkc4jSKx1Nnoqf2MSdTq",
-	"XRDn31zzZohqU8ESLIE50pyKzVv7sCG0YmWO3qbatTnZwWwsacl+/WOy65bLo955msO+dTb3+Myv7sea",
-	"LTxrHFhZ9jR9MjMKvRLgmTEjYLAhthYcbNfn1xfHGgHkQQCtDtp+MIEGf76GnZnPIdtEGnDeOwONlKSV",
-	"lHK1mtMD4zaLeA5eOR1IKCujxzv6OzuxiOc7nU7HJe8vT0nz6uej9q5DDgisi3TIXlfXRMscjFfuFRAw",
-	"6Oc6rf2/NJyIKIinsx+vfj7aHSy63d4BvvnHA/wLvZk/wuP4y5xFgfB/3Ovin5gA8OMvL68+/HPv1cXJ",
-	"zxdv9i7+cZH/u+xc+zMalm/9Ebl495NxP72/PH0iya+XQAQOgSbRrlLF+sGMTtjOnE8OR1Syg31HLdLb",
-	"7DKU3xj89vL8ctl989NE/Fh+VFenQqhX7PV0LZGDpsBqjgUw2G1BEeloRaaUZ0GcGtsvUhUmth5glpbS",
-	"FS0lZOTeu4ABKVv54Nn+C3NgWH2Llf5nGlZpnc5EZGFtZm3G1ZBK4ffowg8Y91iFC34e5OJxdTNZHj0d",
-	"5qs2dksd/1uFeXWYnvnD8l7DW3fzTye53aPl8U/ow1cRY3/WfUbMLSTg0HtZRIckpjdYUwZHgyamKtyt",
-	"rYlpq+5R2a+OgjAM+KQfMerXAPWywismfylHcxnGgvwqJ48qH4vkhgckQUyCWj/eWrSYZD4VhJpFz2vk",
-	"Vtrn7+59+b56J/JMKEU/Wt6BXEOlbNApLD24kMB6X+fenTqS38m0ultH8nwbsoLTcA2wdUqM5QInPcyg",
-	"fu395Tsw1TDrwt5E7efGC/pUGPAm/K1bLr+/fNfKlZdtKS7V/cDE1Q+kLdiyUrneYyWbmU1UrOyuSXbg",
-	"9H/W7b4g04DHh3opIuaJCQ8kk7pyW7t70qbod+ovZ2fYZ28qTACLy87Y3XsaZzpurwcu1feV+luSt5QR",
-	"ohklVondKXH9rvBDlShDOCYbpqfuyGYBt3/d3Zx7fuTN2LZJ5wU8qU0wop8rJ6mL7u628hmOsCd1fHkG",
-	"zV3yJ39pq3xORyHz60zDwTpdTMHI9tvOVqzWbV6tZ59W8GZaWD/t5jyPTmMBwAb6ehwtmJL6UViuvqtX",
-	"y0wKDQijndtemUa0Nezme1mGwWz3s98Olxf8c8ahKxE9AGvtU1930704uj7+uSKLw20dAiS53zb57+ZB",
-	"B3wqnpgHkDGrrES7r6fWYAc8244fu9tmYMfS6d8LbDrn8eeLMHS1gzyNGwagWMYp2KWFqZYJJhrEavUa",
-	"Cu2QcH3Lvz+0+/KU5Y9kkjZKOqKWDNEphCCg5T9MKYix23HnHsB2d6OorUYLAUM7Wbiw41Xx3/qfweQd",
-	"seSyLupI4Rjckp8SzgF2kik/zSQLb5m0OApw/jUYfW7u67qd5mhqI2B5HvjoqwRAc4PYEPy0AAbcPEiB",
-	"xh2oF/TMffaBA572MK1gZ9lciw6/YiytKSKy4PhHi9CEh/Nd3hCkrCyfrZ+S35LK5L2U43sBMEKEgOpn",
-	"Izy0qnq+qceHYMvVF7lplPXh+ynVDdfZhKI35OunZOVHUYcHSpKx8npPTS54xDSszEhzfFAnASuhV/2O",
-	"fhI0dErFfHnmFSSqiii+X7Pf+57XakFKRxz4Bi0qdwzKlYzZrHNvBKySz9ZLgKpwQ/4slqk08eiM9YmL",
-	"u+I6xE0+5gI4Pi69e89OQw/B9Vb2UwEi8KuxvT2KOmyvoXYKbG8geOqzvf3lx2B7M9Ic2xcmvPb80y+p",
-	"PPL09WEBfXc9W6TJ6DpdQCw5853kc0n/V7R08OehFCEbwp3qezKbLLl14soWsufL8okhJb1hp3wsSrDN",
-	"HlZyysXoDpmRi1GlWvtWiBtsd3vncd85n7y6D0kBy/SryR17FHXkjtYHC3LHIIHVlzv2lx9D7piR5uRO",
-	"YcJr5Y6B3qmSO3i9QtLAdE3EHmqEdRs3g++2VZL1l2V+s5+fnQZ2zAG4sLv5BEvwB34bPeNnvZu3L+a/",
-	"7i8vn8vr3dX7g+B8jx099V93Jz/3/njzLPx9/9Pxi9sHQZwoY0LTcu1ISjXWO6NN3KvHWxEcwFxaN+Tj",
-	"zDe36bPlXkBpI4K36Xe4Su8MYolNuBRxkaZrNd6NhbrQbLmt/oC7AaSFRnR5Cv8A6Hf05bmmVM7FgxPz",
-	"ShZRqBsQyBz2GQLFNo5+PX318qjhNOCdmR+sAKdVsiAiZNzG1e//fPf0n5PzP36adt+99C5+//n3yYf9",
-	"4U0UzYLpH29/nv32738vxJkf9s5eH6n//NowmQzqDWpWSvCvfumyf7wMT/8Qgd/7LfjnP37r0p/2F7/3",
-	"fuue8q6GEaLxIlKbcXby/vj0V4tBsVa0fcNWpU3HzJadzxOdJAdpkF6ov5HuXwP9YWgZ3id/dTqdz59d",
-	"Y0GkOynGaTPlt+yWhWQPCu+KZACGWCDMSNUrlOo+4GU3a16x7231ySjgFOr7YbsxOzOlAuRQWeq8zbc4",
-	"mFdjNJnpXEK76Ih+Ldat6vn+CnEjJIkFGUCZxE2xrbvu9n5PbKHN4mIqxM0rFga3LFqVRAbimM3mJaHM",
-	"3aSaA+1ofaM5zGZMymwdhxWl1/du64ePorIqkw9TTKs3AxjTIGQ+aQ4ag4b2zvc+fSrPLU8jQxXFijHj",
-	"3mqY09urYZf1rCsNbn0dTHnTeTXARlgGJTnwk94argYNbQe+S6aM+iwipgfg5pY8piiZffJYNK/IyMK9",
-	"exO8NPuWdKQdCX9Vno8PqavD6uzTiHlMUdMTSX6+vr7QydDZ1sJcpF/y6IzVgKCx1jazcQk5NTIbVrIC",
-	"hoRyBFiDL8qLn3y8aiDNt4gdJvz2TXXttOazZk1OLACA+/dIykWDi9cDCZHe0srBK6bJCbMnzL26Uw0O",
-	"kwDaMxkHt4z4dAXathIRiwiqJ8MtKgytoPPGIHMFDDqi/QAXHyI2NYooLDWqr+rXjMDVdv7p2hJE984s",
-	"n+bmlH/H6Cg1BtATmd7bxKQVeE2rXqQMjYitSEaHzuuUa0dhI0ti2X1KtzRX0G0NqwYnfAOlkfqk2FoQ",
-	"Jcy8qUQy+UCN9fgQxNOrJA24nteiOJ5CaceaxGKN4plkl7vLqWTeEBuwonpJmlcx5T6NfKK/JVuHGoIT",
-	"Eg+mLMplgOJLzsZvfn0RPf/pzT//jK6Xf7y/ePX89O3F76ei95a+pVfLGmW5MPAS14S1dNVw8Ed5CHhs",
-	"skXkwpsCCWVDJ1DOFwYScCECTgAf3uxeZ+a3DhO9AsDIAaNHE1q4MjWK6kraCT67LDmY91y/8xya2PDj",
-	"fzcHg47+Z+u/SxHD9CKkNJPDsIzYbSAWcog42UksMd8+RKeLcqNmSeh0ghMy79Ak8kSSxGQjsRD1D4F1",
-	"ZMjZMkeKpRRWi1yc8mmvYb+0TcxX8RXmR7HBV5ihQctXeAeg/PyXH9hXmOWW1FdYOuGS0CTwktatVhoJ",
-	"JsUbe6J74CI6jDoHDgkXCB6PUDzoBsw3iQcKL9UV9HhrewJrufwy2/IZ+WARBfHqSm1/giv+hq2UFVy2",
-	"DJlkX9J0Mb9+MYQqLRER1yTcqx9aHaLWXhs9Lp0HN2ylRNWAJ32CFduSI3gbOJMoGVFfMfo4+ATNiabM",
-	"u5GLmRJwBq5fl8lSvhpwgwKts8oQYwNBH2GEFAVutMrnnxuX7zgSswEP4pb9BY0XaQRpwGVM1d+w7+b9",
-	"QYz+sNEKvzDgCJ6W3K0mlHZJP7o4Hb45+efw+Oj455Ph9fVblzSfEqke1xCULQdT4cJgzJTkMuZcwNvz",
-	"SMDo1Zw86k3ZIZao0pky8tSpAvBsTJrUO8b9AYdocCTCUNEnQmp2yAlAcqjZwtoCZK1eIl0mozfkiVTb",
-	"mYLiwCGzjII4ZjxpuQDLRAd8FvBFrOtkA0UruOumy2e/8Y/20cVp+42dcY2khgkmMvDKaS5ff5XFNDnM",
-	"QugjUp0FuAtyDZR89YX009M4nsOHIaXffBn/em2Y7ZcP1w2nggVsasp+CIsEcl/6DNCP45LW/Pg6DbGX",
-	"xWvR8Hj9JAcC4GgcAyPQRlKOBOLmOQNuIDCg/ZbP1MOOxjFwzKpI+Ff7hq3asWj/8uHaqlnLxEwHXBF3",
-	"AUtFdgZ8wE+AXrjg7d6nT7YXAJqSYXYDZ8Q9Uba6i34IchpL4jL8RfeqVfMeKH4ZhYxITm/Y0KMaXN3S",
-	"gkYsFEu42ccMU6UAafEJZKk07+liRs2wZ3Slwy+HxNVkPQx8l8zUcusRuv9oa4di+9R301kg6cI8zaJB",
-	"uxBQsJSyltBynwwW3e6ed8NW8A/mIkEWRZ7VGR2GSGgYUNkhL7MgjH3iZqFdLawH2VfMx1xnwNOfIkbB",
-	"P68Gmf1D34yqpbk24Ph+2U9R+NQ9RrdMXpH8kLwG7crkPca/lcTQcALEhfzgvv3R7G/pJPDXwqdzP+P9",
-	"GHnAS/ZIOgN+lMBWwhCIGA84uDRFNKuHZGkwRQ35BjFkKg94ekz88uEa++EhclPAYxbNIxZDOilJYolJ",
-	"pmkqhhQtDrhHw1BHCkFww0iDGFDDQcV3zYkNl1wlg9V66UIavd94cCanGDT307I7i+bZIefpikgTLjD3",
-	"DDiMZE49SEOFl0GQB0jDJjlDTQkd2bSRUkWybW7LbqyD5yOOYcDVBaVy0oj5hH2iXhyu+ppY/8slUAon",
-	"jdoE3Hdu1lSSBQeGwuxzF1aSULOMODvXugZzw88rcQEcl1AqLpvgrK8DviBkWJKXpQ/s84uTy6Pr88vh",
-	"ydnR6dsrV8nXGNANl1ORQlTAdkMOgJO2buGE0rCXIopFhBINcxgmUiXJLkfvlvq0jQeByosabKCBrmG6",
-	"2JhIcDbgLJTMVltAg4IW3gGXi/E48KBCd86iWZDsp41xMeB4zmsykXSFUg9Gh5Q+UTQObeOg+1EQ6+w8",
-	"s45mDdVbEuCZFe6m0qtkMm8tSPkKP+dYSwLfA/PKEGysdymIJQvHnQE/5fnejg7q3MiWsPcSHsJ1SwaR",
-	"eQYmLFulPENGizgjLUmFjHPIPFyAFF8VZclh0pIdBwOzyslrFGapyFbMnlkKRNEc8KAwab0s0D9uJOIp",
-	"bIheNANeobcjEiEjNAzFsjPglwKqcgmF9weSTFnoG2UR1EiPzolJvYSK/hhowThcZJ+cKz2J9DpdcpRB",
-	"XUascGJKwTS+3P7ufguGhPjgA14ECKcxcTNA0VCl185gOrclvB3WbMBzt88ZD/y2J/g4mCxQVLiHZZX6",
-	"TaNGtvA9WStAj/jgxV4Lx5QC97qHJINXi7c+OzjoqVvVgPKo3+6hDRfVNCWC+s02YrR7SM5PXx2rlxiQ",
-	"W/cwXx4TMagyfNE9eI6HUNONV/M+ofF//7GM3ZaDbt8BR0x1eMA9gndAHeMx/OzCXp4twjhoI5BCXtkc",
-	"C0UpkvwkrqMFeyIJlXIRKTumHUI8eSZ8FnbI0YAjKiIYF5ixi4ZbIhERlIOY7yDcD+l1u+bO9DSLiUtp",
-	"uOuSJnSvxTmjw0dd6JNBQ10fNOCEmUV98q9BY770B42PLlJXgvU14HPdVRM/jKfqbEzdQ2IAaKHQYkx3",
-	"YKgr14zn+vz6wkBsDHikmwOhEgqiOwmtU5NEQhZz6FCkU32Ag4z8U5qDGn3P1R1040XEJTiW9Aybai5u",
-	"6v0zk3IGDRHP4f9nYwqT7Az49TSQaK8JyThYcoSinJ+NaQIb5CoK04iVyUJjpf6AT2k4bltbrg6uwLth",
-	"cYuMmEcXUmPM0HA3mQdqSyLyIdzvqJVRdD0KmUPUW9thMAss00Afhbh22loLscOo4lclEJewOCAYcWnA",
-	"knE0Mi6QjYzZ3CZOJtP8TGTbIB5w8+IplY5+lcZIQHkhic+8wMdOxJFYxIwsdQ9UTXGBHHDG4bhuukgQ",
-	"nUtcyqOjtz1Y+QE/MlygVmNOoyQ27gkeR9SL+6Y9c07/01I4McqIRzm0klEDC2mkVGWj8iWs5irKgNEJ",
-	"HGfPVfsjA58NeE5DNNoNI/OAeYmzAKdPGB+LyMOTVBlHxkOReIOVzqqJNB264dUS2oqFzbgW808FYPFb",
-	"/K8Zf5mHPA4kSWY34MntcIJlREaqbrgz+mkIRp5G+iF0Ikhzt0emYhFJMloNuPGeoOmFU0hUeZCd+8+6",
-	"Sj2J2by9mCu7MAwZn7AOea8O+wE31X1GcExYIpdAt4iYVoZGofBumG8juWLTEZA/Kf4pSMxD4gI8TRzM",
-	"0EgtLAiEg5J1oAOu598UkWLkCaikSt9LrFClkKAIyXqwNNSZGqiILUdAMnwRJyc+7jq6asLAYzrzSvtp",
-	"jubUm7J2r9PVsbe0qnW5XHYoXO6IaLKjn5U7b0+PT95dncAz0LY6hhAD2FSIcYb4YI1uZxdvUQc3nQeN",
-	"fmOv0+3sIXDVFPyPFY0j+n81JuixT6gVksh+YvEvH95cWZkC8JZet4voWjw2vvRUUdsxb0Sv9yafOLwf",
-	"PDhFvzIkYH1gI/KGrcgVi5H59ZbKEl+RBK/zUxxe2VeTaeycciwvwQf2Nj/wntNbGmAdqu3dbfT/9dFp",
-	"yMVsRqNVo9/APK8kyAGUhXrK091nrYbTiOlEYrZGTNH9XlNLs7apxMtlRZmRMj06p6MgDGJoZK/EFKqY",
-	"eHjoo9XX6iIY9TPSNEof3OOQq3mkJnGl5+qQTqfT6hAXwbtQzGuD7vTq6v3JpUuaqcvV2HoX71++PT0e",
-	"vr98qzQqHQE3EXH1CvRAFe/u1GlH0ocjCzUVO2kGuvUDHxaIOqNh55rxPCKt575UQfWmKpaYxh2dhqMd",
-	"vjCiYxAhx+qEFJU5d/r+HbhZ34uUiZ/dkkfW0Pv2dksNHigxPSqp/9rYWGa9QOmra/k4YGjA2eb7kZIk",
-	"uY5LYTCKKJx2oRA3io8MVQITSC2AtNUjHTgNTl9pgXRILPMj0QDU55RxQrRZoQ785FypoFkc1nFmSb7T",
-	"6pa0WtVMywy/nDTRu9xOu5ZX0uIR3KlEJroescKS+eAGyTa/gLcpxQTJTuc6KlIEXXii6JlJ1C1E6Csp",
-	"pwEqU10dXVhLonEf5jHArAbxdMC1UZaOWeppuB0jaE/f/XZ6fQKCluhzA/JSERQ2HvCVWES2D+aJHljA",
-	"ZcyoXyVc4TNpM/ILCj3UNlBqzD7FO9N4FmZJNB+LLaVCzPl5UEoxr8VTMl1F6BctoYlBBa2kAB6VVHJi",
-	"QqZioQ5ZzpZMxpho6pBxEMYsYhD5hJ5RYx2Fi+iMxaBRx2ICxlaHnCewIuAJa651jSY+c00hhVhC65BI",
-	"xjAfBi52ZqWb/DaQ8ZG6Dho+6JdmcJX5FOktO2+VYVuJiGvdeIypYerOkmTBT9RLXMNcRDMaBtDjJY6C",
-	"2Yz5DgkF2iqS5aATc2ClJqj654JFqzSmamrZUmK08nj2et2SRIFiTzXgJXRixMq+1cZ2IIkieNK0Bh6L",
-	"9SNeN8whxvTXjnZDTnx+7Gfaz6rpL+sbNs7QQjF0kAcsPBjv+j1vb9Tep09Ze3980G0/Hz2j7Rde199l",
-	"vfEe3R9VzEynZtpz2piqUawjKA7Q2oRyZJd4yoIoKVazdmERT7v/++n4mfecec+8vT3vwOt290cjOmbP",
-	"e1X7Y9WxV2wPoERuuT1HKD2San4oDPHicJXEOxSNBbNcwl6v2ztod3fb3d3rbrcP//29YuBJuqd6X/ku",
-	"rEkD22bEOuWkesjPthwyvvABxhxHC5Y6QYEkErwPLpaHBEpiSAy5wcupMO6AzAyw9qhsvBo7wykeeCnE",
-	"2MdHVPISIQ75uSWn6xEegmKMU8+eVXDk7tc5cl/SpDc3PLJby9zW6joWUO7XsdFfi2gU+D7jX8UN8Fcm",
-	"4eVfHxU52Qlf//r4OaNjqEXHGC6jkTfV1NVMoMJsQwk7BX9MU88Sr6aSSzTsWVlpGl62kT/fG3kFZYd9",
-	"moso3qCnJPk/Bsa9qXTSXOTsiXUWDHgqa1uOaZyh1RsdBZZTOtfKFWiqA54ZmAa6ABxeSWYBX8hMLlJf",
-	"WfpTKqdKw4H0BGU+eRGDnF7wJuLcWKkCcwLXvpD28pgMfKInqaYCevZmHv7OtffjWlzybGac5gwJUXe1",
-	"2BCjUIeMk4DbIXnKR+dpZB1ICheyhKmPdVu0xVxpnLvdbrc4D4zr6O7bkCg2Ej7k2pARI4u5MkHILjkL",
-	"XqYJD9qoPDv6x/Dl+at/Dl/+8/rkyiWSrqROVTUvDOSAm+zI5VSEusauTyiZ0VAd1MwHnNfI1yi4aYse",
-	"xfNQoEv5gC940i6U4PmubgftzhNQC2KYkYzYSuh8A8jolI7O65Do/DFj00keXeIGHJPK9RXIfDGpIjg4",
-	"pTByn30a8CZP+pqoAbZQQTY5yoEGffRhGThhVOPYYk4lXoN0BKVSiyUncUS5xLQqJ8mT0LGXSXCLTe1I",
-	"BA1h9F6pt/VxLpwtTZZC4BvUJsgMTGOinuDjMPBi1xQrgRmRRv4Crl5BmjSUAi1RwmgUBsm3kogYnSWr",
-	"h0G9q2RP1Fow2Sc0mgje02Wb+g9y8fOxKWYe8Kb7g7nph9sfd1/8MPux03Fi9T/zHzudHyQN4x9g7x0y",
-	"YzOB6Q2QI9t7eqAI0YF4N/yyewAUrXM2dg9ISDmcRCMvWs1j0nR/6NEfXIe4P/RG+v9XP7jOgAPVJK/R",
-	"GRYSn8qPF3/+IeRqkFHpSN+RH0nvf4VpPm/vf/W6mCKx23v+f//Pu//7fyIyWiluzM2mZTLUdNlZgQGk",
-	"6bNPPMrVeRyKido0HZpOOBoRwimB1lYdchSn9cgDLhfguhwvQh3ZBr/UzNo9zH+ah9RDh4SJNJjNggTB",
-	"9BE3C0/jkhmNbnS1HDRlSpsxLWJNSHLAucimZqHglCJFG2Op9qETp2jAZZI6NOBzsJxxtoEVI4K6Yfg0",
-	"rAyMv0NOqFa3CJsFsRzwXIUQdqAxn+4TpcG7ZYrE6cxWJDQbvBT+6sFOeOsLyWGcLdnQcLmPpmNkRgAt",
-	"qEqUjPMyeZRoe3phniiD21dW9Tetguzv1njigq5CQf1rId7SaMLwuad1hpecWWfMD6iBR/7m9R4kA2MH",
-	"AockUgYFPcbKqS7UQMC9B1R3IFW5qO8kKMkphFkZnIT6XWZ6m8EUMD0C4/l2Fr9JVgBhrVMOp8FcmraI",
-	"1gndIUn7aRApgcnQD1e6bkmMMUU2i5iLCIaxzt3IZZm+sI5oR3eyHnC3HDztR5BPBi3BT+aqTo5c1UEs",
-	"hM5fQicXztaKEpBsXYJlyZXJP1zXxI1QNKZypojSJnB8BadiGYxc1peo4UfKHCnl65JxrOiYdDWWe9FO",
-	"2y8PNppd1thu37o0w2msf+KdiF8rtRgfeLH5gWNNnH8L0YVUanKqHsfBoqWTUx2jRrx2ZDslOW6ZJXnw",
-	"53ykRhJtWdDEvQH2kDYy8KFMdlf6hDY4W8Z+CKIBz/KbJQYiEVbmSljM/fiOyFcspkFYFehDl/x/Frt9",
-	"89xznvQHTuklJdzCcZkT6o/pztzWdQcInD545OaQPlfg03PorwCJDRj90i2EdbmbssqUdY12DqQdLtJU",
-	"y+SUzlpB2nwgnpiZ2FMQkyac8XgndBtzMYNRq09QiwRqypQqK6bVMQ2CscrdJSPK0wZQNAajiTSx5cKA",
-	"AxC5bB1CyS/XVbWmmimXiYBnrqk2VQqPdo3g7ejEgG8sxSL0Me+FULtFmKmN0ZbUUKO1p84L7Y8oCjj0",
-	"auSeU5pMiK16qYxlh+T6V0CFR6aFgKsGDXaq7i4rIuYTLNiWpGnM6+cA5MSoN3WIZFGAoddS1QYxLrPS",
-	"7+HNu+T9+Lkvbdul01sjca0KKtMF7n+4xvPdQiw7KI6x3CepWNO5GSMwfdJUsUfVvyqtw02xLkj4icRY",
-	"yR0E3hTxNB20liSOdfIVZBnUiNu6mENsyxEjfbi6GkeqQ95pZc2Y0gOudDtHV5KJyNSiwo+g++G7nxiY",
-	"lurw1pdV3PCbVWIEF/+76valY1Xp+a1PROyTQ03zKA1Xm7KkQ356dXH5Dalq1QytmWyd2+eSzcStpfZk",
-	"K+cwyGQVo42tvlqJc5pindsQHxtG8EqDiG31IWJYCa7LG03l9oCbFDC7YRd4neG1HXxtJ3ntnEV6hDX8",
-	"La/1EtT1XCRqOlSRwxe/8+QX5kmkyVKSTOu+bIbU2kA7ZCnBPorn4rE4dOcvzTsbnLSGW+OEUrHY3ERc",
-	"E07VxV5BDO1sDPTfgAvOWgnnki0Y18GkZwyfosq7lktrs+aWnImO4O98+RX5UnD2n8CVm9OTkEA3cHAw",
-	"01ou8uvd3S2lqSjncyjCJz7zddV0mWcC656hOhXs0N2nBPGwJGkCsrpGADs+Prm6QuivYEzkVFlQUStT",
-	"JK74OdtkGVR9LsDlARWniDkF+SqoetuoS0kLZ5d6sW6jaeWFmApgJbjcvwYNuRgNGn0yaCCOkYUHiyEE",
-	"H2GNBo3PbsvRJflJYeyAJyX56S4Egg8aH7VfJQlyh8ENALZlUdiav3x4c+UMeAZhQafipCpLpoSYE/en",
-	"k2uykwDUYMYGH3A3M4YhJLOnwtRKjUlWIFBPwdsyChFKVg7gI+nAzQia4KhCgAyAC5iEYkTDBGbLymww",
-	"HesjzG3QBeWQMJAO1NS0K7Gq26c6pnrbT0u37SJtOEc8BvU226G/JFBvViU4Ui8WA+mCcINjm+RX5abk",
-	"aPljCpYzccnU/My4WZ8AdJw6yHA+BsrHGklLV7SbGUOQNjfOAOuNKKwWaartc1sOJIpA2hAW8iPSSUZI",
-	"HqrVmlEo60yymJJ69qaNEIFb6bYq0imMuHlsw/XUJhPA8qiyXbNgdN9P5S96Kh+hIG+HwS3znZSLs6IO",
-	"EX0IACXoBv1fzK9kOHK9Zmu737PBv1IvPDAkoBMj2iUiwmUhL69Orq5Oz9/ZkJc6rwB4Wx4SgLEy6Egd",
-	"jazp5rGS7QMOQg5lnIkzSLTbKzPpuvptipkApieM5DszfWl3UALXatHel4mK39u2tOHbS7EqkqJEg13+",
-	"987sLwPQr3KuGtiHbK3Fd/b6wux1bau/ml4tTI6H5rAMtCfwWKmRdV3WqoJYbSjMAaRhGl2r/YNLmjQM",
-	"wdsy4NCLo+XoinaiPS+FlgFEmRppLq+kK0makrEBL+Dsoy2ShYNHnVuZa8wHOPgkLI2ZvwNOJzTQFtr7",
-	"y7dktgAIW+ICkI5LmhiGN6fkh5OXP5+fvxkevX17/mF4cXn629H1idvCAxWx0LjQ9hgfi0NCSRjELKIh",
-	"mUfBLY0B5FfMR9S7UcZGGPCbdig8Gg64QYwIZHnJAEKXQgpgswivGGVNRqXLYFl3CyGfdMhaz+PX9+fX",
-	"R8lsTt69ujg/fXd95Q64RWGQU/DnQsQUOvown/nlijYWgdji8pHi2/gh/Y2tEph3H0uUWr03NghUx84R",
-	"BeJsml4FHmt9j4J/j4KX+hEnSpBGhBbOgMc7AgpWirmy81fa6yDnfK90X9sSoY5ub0E5/afmxP59UlwL",
-	"NGegGgx+Z9L55bGJ0anElFtPZY+mQ28S99+J9itkln45GXm3RARNQ+vTRq+YwU7SaaOT4JbxDjnhdKSB",
-	"oZPOe8lEvZDRCGMSutsekXHE6E1nXS7i46pr+KG7qGvfufah1LDvWtW63MJvTafaybY4reWaepU+8p/g",
-	"o8q0gK0KomA72b8Xgsx/povKaquWtFwr355v+Syuz5Y7f6V9kT/vRExf2T6fwfr8Zv47w2+uzX+w+l2D",
-	"7bRgaRnGhAYmPYESTE2IWBytiGI+fxGypLQCEBjsRtidkuiNnrQthfQIiwp47+Gyg3Vbpmr40GTyfy7Y",
-	"4rvd+MUFwhXjPqHJRqT97bTxqMjwqx+x6HzbgV5s7F58W8mKlzpDyOCnmGpL7jF0Nee6oxIZ05Uk4O+F",
-	"jI7e/oADan4/KcpiJtfCrK6JtEJpQdJcVWKqjGHg5HcXITCSZvGQXyGXAYCex5A2A2B5ZdFaWCmb2a9M",
-	"y9THVgbWe1atpf1PdqX+DZyUaa2cpQ/kQjFfm++hk+oDsXuWQa6Z3OCF+nKHIDS//X4SfiMnYVkvYzwW",
-	"A6uNP6Itfwn2mAftG7baYFtenL5R9/ytjUmcxDobEjMgvyOQPqw56NEwrKjNTmHtEGYiYnGW1A1xVlP7",
-	"bgm1J635qpMW3mn0/KS2HjG8mpCAi0XzXMQW0Fiqc7VAbYqnNB5wLgC3ELv6YUmlhrszoft4ylbEF5D2",
-	"6mHrAdMxW6OBDTjC3xnwdA2XlzQIwgxEXCmxiMPg1rQtS+vj+wRRxtineRAxado9e3Q+x37YkHtnegOm",
-	"z+n+pPDYak0cH1jnUSP4+ImvFMDHj2+O2yd9ztOIvUNQzUS0b6XNf+vn6vcg/EO4i4FoS3ofHNrZHIEk",
-	"qRGynVzrVcm1krN7568bttoUf9cJtikn14m8626j3/Npv5YVpda9hMoelpbWBNIryOWhtbI1Avc70X2F",
-	"oHmho4vW1FLZ9uBq2laGxRu2Sp30eSm4E4kw3N6sN+9c50znbAnLMdXJqdgimj2RJKQjFjp2L2etVIFz",
-	"T92nnoN2kwO+FBHUoCld0RW3LArpfKhbZLqkabrbddMaMZC/xnmPyGwcQHp1+ZjRKQNoHB0yn2CNWZQ0",
-	"jtbvcHBc6obI9HcdcP2MfkMWHbLc/xeGj6oUph+wVMJvQQU0FPC3VwO/J29+Tb9o8Uh3QDgkVa4oWIw1",
-	"qWXEI6iQaensWg/QCd5SkNNlWKnQV7ocGvVp12nM6Kdgtpg1+r0uNo3Cv9KeRAGP2QQQw7bs4DWPGFR5",
-	"m444FW0cAZ4entONyw3wvBp/ri/W2R9Hq3dB99PZVXd19tuvy3d/iOXZK7E8ey0qWgSVtAayOjEd7Beb",
-	"Aj1q/w61b5sbd2i0qC8ps74Qq5a7orB6OAOVlXX8WZymuWOdbpOyEsDc270xcqwElx/Nj6K9OvJLZ9RB",
-	"efOlfns5pWFgDgtFyWsAGksxPy0/XBYaA9UfGmNHft3Q252NqWs1zdJV7H1iV4HPxnQHq8ndAU+6/Qdx",
-	"toX2d5j4/Am636txzl8LcUa5Uc3k1++J/dZqToGeXEUoBvfAPjbVqfwxw69iEa9lWHV9A+y4C/VaLsJO",
-	"gAqY4E2Y9vYOcbFq2s3gI5TUaDvERVAKl9Aw1FdmnYrjBg/20sO2AaNSxxlXB+y/kr9xIA2ngd9Rom1j",
-	"o7oP0LECvvajGZ7g4apPoIMLWhd6agXrEecw4FgIDDiFQt+L3u2SdvitDnml7SAAVO8X0DpwuVPACi7Q",
-	"zw2hBWgtO6LeDdw0FaHfIR+gLWnSP0DNRUuY8uo6MHzqoMPj7Id0HgxvME72GLDwf8MS9y99yJ9AylrK",
-	"f44FV4DwlilHFaRCLUU6udRmn9hsHuMhico18tfnVLrMWKVS/ROLz9hjOtY2gu6O2DTQGX5pQMjogN99",
-	"Z3eOd6pVUYuJgFN5tJD1lFbmJsujXJYWiGi7UtpY2DkAa9KkCMaJULMAzWCjVg94Clh9WNGiDLucQfOo",
-	"5OSCQ8CEdAdct4tSqjYJ4gKytmleYjIbnhCsk4aHRmzAlXEaMw6l2dWw2Zp3HqtA5Yx9pdqU71DZ/zPd",
-	"RmW1KHGpMNHWa4a3txEw1uk0pjbG7ZoOrSlQYaqkJhabiEDzalJu9yq4Pr++0M8NeABgmYxHIpwhNiZF",
-	"aE2MKniCj4NoxvyWQ7LNRTrkKAzFElzfxgZM0i8IJV4Y6BZ14H/VfCECD7waBo0WXTIDXmEfVnWgP3t9",
-	"VIl/+3Acn3xlXWZSAtRWgr/yd/O95NrJKPGvtm5G+SqPwqoU3ZCNbW/MbEy3J++6ALE6K4gbJL3EioO0",
-	"oNmYDs1J4KJSuQwka3XISWrRqVO0CLuVxnAcS3aDbyPnhxrwZhmobCvT6EI9qKxc5ncIwIoatzHC1CZM",
-	"aJCo065YsgTs9tBWGjj7FA84uLFw/bXjReNYIta3LvWuRqlNiPo7Pu0X1l3zcLMGz99Jcq/Bci66IGrz",
-	"WG/7cK0FBWtpsPn8FGVMZwnnEeKK8BX8xFdS8dIpVgj7CMZouPe7gvf3UfAs5uMQadJ7uA1vZc4vI6jb",
-	"IKire25XHVyArkty50Gu3giPWhmLeZKYgCfCbhe89oLrkzgX4cZ+I7oPEiBmSmwuwmSHnNuiJeOxOtxw",
-	"AJaDQ04YVz+wS70gx7Aej8il2Q+tSQaA5et8yxmcX57409qfrKZxZz6IRTyvpn67ts6kYwCyvojn6hX9",
-	"nR2XvL881ezw62WmHcf7y1OdvTHgCXEf2k0CdM96JHJlfxdNCTVAW8vc0TaNawJcnogi5sXwZQ1LByMF",
-	"40hzEePQ8tuAQScN76+uTy6Hb07+6dpNu03yDmK5FZU+Xl+XLUVwO4GkIGXGPdJRnH7gC6X4qE/hR5UR",
-	"WsXTBsZIL2Muz+d7dvff8DS+imkUE4o+idQL0bx8fUwOenvPW/eSS2Vsv332YVZFrkxABMFlECmNTGlC",
-	"T4mYzZVI86NgHBMWwAG8pCu0HBccsgQH3LK1Rgw7RhrJoU3T1E5HgWFu03KkydlywCFsh/2I8J9uy9kU",
-	"2MxYwdCAoMyehQECOITVHoMnTbV1tDFptzDgu93cKVPMxSMfIsEnllNBqRIE8pSYT+Z2N0yIG7OInF6Q",
-	"phbAl0fXJ8Oz10fDo+Pj8/fvrl2H5K+cXlTAYCI5PKIUVa9WOspXsGI2y9KCI8L4MDAfI2nH8d3G+c/P",
-	"3Ei922I211iCOYFcoirdWTKjb7daZ/yA34IRqA8piaSlZFac6K6IH9joaBFPOaFSsijGthOQrJBXBZds",
-	"pP7Nd7ypEqV8wtxWhWhtQlYE4qvo34aB77ZyMvdQq9K4tgnKg7I+UPgO+BJ68bt0FrmE+n62x5XSg5XQ",
-	"mi5vXDUbVy5vtEcRcqk65CjtTwMp6nbXlieShOyWhcbNqaF8QJrXEaPofQc4CWVeHhJKliCOU5fffrc7",
-	"4KCTosRAiTQcw5Gge8TkzURylG4eZMJTXQaPxmmTEujXuzJNDZQOtwy4L5ZW1xXoX5zZbtTH52iIDvhR",
-	"LiHNHL2U+MF4zCJFtvqSyVyBvF2IT4g540wfc3ox+zARbZxDghLkx8CNMFKxiPFItFcCM/1poIhztFJH",
-	"bjzHnTRjH6qxu7psvDx2O4ZeRoY63VaHHGG7o26XeIqwvAW0jdBYgUgDej+fSFxsOLUTVrC7/YXCu2G+",
-	"ZV3gD65DaOZv4+XGPVWHfkvX1tI83y2ngTeFGro4CENi9hcZcsCTrjbQnqfs9P0NZMDZ66NHOnvPXh/h",
-	"J76SJ3Fj2uV1hotTeeEAvgsNe53vGZB/23P0PSpR2XzDWMC+mqM0I7zuHEUrnmjV5+prLFjQUaNiGxA9",
-	"sJwM6ScqvYasx97+UB/F6W0wobGIOnaa0oTFzZbrQBqwiX5hCGvA7fsIwG6AKDMHN6QA1w8Fv2STIJF5",
-	"v1lS+ZHBjuB757gS1aECbPGlF+w+bshtVdy/CZeg7b+QpggOsdOZn5y9NPEbPiSn4IeQiuo5LmvQPAJG",
-	"NFsutnQbcNfs+3wxCgPvDVu5SNzmz7QmoDOnkWRQth4IQ1avIzH75er8HRiv1+iWRwaHYzfgk5C1F5I5",
-	"BPs5GZiaJLtSOy7B62+Meo1BoTOVkl6KHWIVKIDK4AcSznu1a6QZMRmoyzqNbB6xMYsi5mv/RYlKRJJ7",
-	"NJCZ2VKPchJS8NPKYAJtB2koOKt2n5Iq7ykmndzBfZqRGpc2NXx9qeFpKngIsfEfF71AgWEEBYqNRE+P",
-	"UiskW4W/nXFaKiZ2xgEP5LRaWlzTG62VlzG4izbHJtGhDD1sfmN1Z3fTWzuxUL81W8pAOI2lJRKM7QNd",
-	"3zJax4hNKAYbuYjJioEJ42MQRkTBJOBgFIlx0kz1w8nLo/fXP78bnl+e/nT67spFx1/E5CKMTZKoqdbT",
-	"TlXcC2WHmM6V/Ux30azR7GQdkZkYpGOVIySuRydxT2Xcj0YxyfoYy1j+NexfJc8/vP1R9qmvl9Sw2R2o",
-	"DJC/uyfw7xBf+bvoZsgwjyhr10aNz2gQSpBLBhtxKkJf954NJrwdcGjGpd1PB20/mASx9k0Awip4VBJB",
-	"ZQKHicA0HgxE7Nrtpl2ltRA8v76Atpq6WVhk5/Br/LAnMk3UAA3mGhqp8Rslt9yI+UHEvHgYC3fAm0pz",
-	"TN/8/vKt29KRZDD7f8Qu0fBvbAwNvkKAGANRDVVNfZSNlihQY1DLo5ZRI49h1VbOjhLx3LKjMoNLzg7d",
-	"Ay5tMqpGenny6vTy5PhaDfnKRb9buKQrpYDJJYsk6XW1SZus9kj4Kwc0u5FYxOnvcTBjzoAvpwz7D0dJ",
-	"WRjWBY5YKPhEgqGcRJX6SWZjchqQWKhdSXDcjG/OCkWZPnB4tg7VaYL1DdECVM393gvwJs5ZZBKVTy/U",
-	"iNQP+r1OOvK0WbS+VnbGXAUTfso/BPH0PJ4/0rGSjchvPkW+DJLp6XjTLhJggLLdaDna10ggIoi+YHp3",
-	"aKHvQr1uYe4Z1OIW5WkutpMvy01FySZ1WAe6EbNR14ejL7ypyMWW2iYWjU5n8IaDHHNJM/Hdq2tPJIxT",
-	"9zOfMy4tpz12lCeQIK3kDIhX00dfxPNB46PWZUtsaaUWH5JxcMt0CAR0SeiwCLVSpzGZR0KdFhoq0gxZ",
-	"S4R+zicPkx7wYiDfNHPOsYP1NMBDIgBlZ8BrF+RnuvlLklblY/ympCwfzAz0BVjN9WH9oH3lgt9wsVRr",
-	"iTaDBU/EuDqcrPMURpmunJPGjky0Aze0OhjwqFLz2w4GZDAYMruCm3Fnzfu7V//RxOeVdl9pptSqCQoz",
-	"bBWLqtgaUar16Tq++y3dkeiCN5UhttsdpEA/X8AGuTxjpluSZbx/1msHvKmHLFsdcpmLMJPTi0pv2wU+",
-	"lmKsfIO++b8nFer8OSO9Qe01R7omTb1neTOtSIcFhJwqJ1car4HoUQW9mFxaE+SEFAhQuzHdoVkkwkCC",
-	"TQDgED5ZzPvq7ew28Fgb3dw3bKX1AwmvoESuuJfGDFqH0LG6hL6TU9OEowa8eXH6TjHrKBAzFkeBp3X+",
-	"97+RcUgnLfjDGL1KX12KJLCu/WZJrlzu5O1p5sOTNzHlYAkcwkJpqreUNQLHpjpl8bwl4Nqah3QFrbbN",
-	"UsOBuptmD1iMWXqqFnju8bxcR2aQf4sD9ntk/T/0DE7ihqHgbL24U7JyBytd1h26t+ImaZi/BhUo1elz",
-	"cDPugFfg7sRClGalwpAuUnSkR4Ejy3xkK56tKBFNjIdA6voh/zuX/Y3zQFOUA7OzNgZmGl6ymMwEYWr6",
-	"fxMmHItoIuJqJqzpbtzkVRzwrEMKWDb7DEVtFtAPIka9KdjfxVgSDPiRWTT7kb+lz+8/wLH3dU+3I3mD",
-	"ILMkm08Jq1rKeSXsBU/UPeLs2tS1eHEkhYuD+3TVSREsTkgEfWv1yXIqAEBkykI/4+7SWcgQ28AJYqIz",
-	"Fxlj4jQmvmBoIIQAKtghr0UYimUCsQAuzFCKAZ/R6CYTrUn0//IiVskem6Mz3/jWztzvh2FtlZOpg0JZ",
-	"E8n6a+0TSTfv8yljTp3Pv9nbgx+ingftioDDMOL57uQDMVUB8DvWIczVGDgm2mPmPabLkwu8YBglmM3U",
-	"TsQsXKUxTP1+6PqpE/OxtmEh2YBPIuoxk6Uf2VW96gyWCxijiDrkiBtVGZ7UeR06e3Q5FSFLwWaPyIhy",
-	"nqInmSmlVQC4uPvdvQFHzDR8ACz/kTprUoRLmTSrMqiTWHmhX5oUxgE+P6oTWYN6ElEel6eMXeodeyzR",
-	"AG//llPVsf+q7nglv+v2/yniDLvFgvSypMkan7UMJnwxr0blvcLr3wiO9sNVqOO8LiEJrrLRvVZolAGh",
-	"A3hJNlVSIpaLWg5405UxjRcSQuJJrZl+HsXRZ+dB9fo7zsUho0Wc1Nee/Pr+9PJk+NvJ5enr05NXw5Oz",
-	"o9O3Lir7/QHnInWVwIyTLn3aZghSlUwJ80wCMcZOk36ohySzRJlCNCvVl2ioaYidLWnky/vgiH/PJnss",
-	"mWMatGWNcUUlYCRiimfRwZCXRCipqv0GGXjGbB9HK/Oqb0wWtw+pT/9oH12ctt+wlevo+gOrnE2Myc/X",
-	"1xfkJZWBp0EKnu2/MClEVsAB47h8hYYSp5D5ZDLTZu33l2/bjHvCBw8/SV7U6+x1domkK9nCkLokLr58",
-	"iCAX7oArCse3mDe4oLkM49Wc/ajvtoMD4CGB1K3rjJGGE3h+8GLPybxvwO0XLiLeD1g87gMiguz//+x9",
-	"bXPbOLLuX0H5fohcV5IdJ5nZ2LVVV5soiXeSOGs7k91bPGVCJCRxQwFaArSikzP//RS6GyRIUZKdsWR7",
-	"Rt9sieILCDT65ennUUDbAgd07AHHMIydYhj3meFfhcaqiFd3tI+ic+C3JSjAsfdKwAz635YXh1RS9ep4",
-	"Sbg6ZVpDrArhnCq95Vo8CvDoVtj8SP5J4Rx0m/sOLBhxpNQFLlzJs0zNRHzMhmLmKMu1fefO+S3aWXge",
-	"J0JGomTQpA4IJ0PV84pkldsvuHfLB+myMBNa5VkkwkDiG/z58Od9qE9x8OAp7qWrnsBCo3+wfpyNuEz+",
-	"G03tmOsALuLdsDWyBWrDGipDuBnymqnLOZBhonUuYu+N0YHwwRNdaG5l1sXQ+cBGSJRB+CrmT/SxXZhO",
-	"U6v4tAJxdOewI3/COBvkSWo6CX3OWm7HJO2csB3IsJTSCdus2+3C6MCUdYRYUCTk+qtABf/BHNYowurT",
-	"ZChMMhGl2hfteb1Xr/oXF4gL9TRcB/MCO9//56t3vY9v+1cfev+E48C0Debls/mirgjiT3kygSEKpF0C",
-	"VBfFg7G8QOCeyntL4kKAyP/4q5jv2xFQ2egqsWFS/VtrWFArIGyzEGXZ7F88p27useCxyFho5tMwkCE3",
-	"//ffMxOesMS4/VpjkKgNCw+6M5GmHShbHvx79lV3rScSFgGnHR0efYXk63u7jgHbwpBhF2dJ256ZR0bb",
-	"r6z9Lwy0WZhI7UDS20tS4cYUmMoik1wLAC2Fbq6XyFZvag9xLANJL8MfnVb46fMlO/A/0wffcSR/O3Cn",
-	"1eH+CfQ4u8yYvYUJxwnEpA28PTep9/n1af/jq34I3UmAhtL5cJhEYKWnIpskOHurrKVvfPNOnrRmI2HK",
-	"rUJkmbV4SJzSKqvCYP/tG81Lp+GqtOf2G3csTQMPo+U60tsLBsDBleGyV95WG54EkjN4jIp+8WK92t3Z",
-	"DLQewi9fvnT8TfqYttVM8HTy12AP7H6wF+Jaxe+8bY3NhF0yGvIbfU+wwnEwuI0TloGdK7TVPNEswdY1",
-	"O71zM76yi72xhN4nq3tJQdFGuLboGmX0366c7VtnNpt1YH/Os5TmxK2j+xUsXocbeJTVyQR/j9ulEh6x",
-	"W7+guND+vjewC9X7oMqf7qbIoqp6xfHBsoceq8x00uTaOlHe115QUHU+/dqj02ioevleBXIRxNyESu1T",
-	"sWUTS9+7wl0UBBbi6l05YAsg+uyrl9QoMhoVqDY5sjcpDeCkhKqdjNdQOZQViBJ2jup5RXo9FqkYQQAM",
-	"DdyJmTtoOlQHsAm0dHeekDuKgk3gsD2Bqi7e1jGxLWJaZySMZmucGoTGoOeHwc8EWrsS02XY5GUURmWu",
-	"TAehQqpVgSzlUaa0do+oa9RvvdP3V+f9V6efTvsfL5fl7u1YrmaH2E7NvLeY5WJFksv1LFUyZK4Tvrai",
-	"t7P1PRKwyj/s8FGpbGF8bwdQIc6IWEV6lTrUa/v9Wj/KiG/mYGwmaXXy1OXcGj0kuzUCgwIE7VNOYjK3",
-	"HNoVdutynOjaVThmpdNhxz4ET6SI2bvLD+/h8j6aThgHp1tQp21SKFG5QewuHO3C/1hMUzWfCGmqyhnH",
-	"bAYKJGIwVuqrDmQsrAOQta2lmKo0ZTbyFDzusjMnVETcWq5t8VP/vHd5do4Z6YvQxsNmnKl8NAY/g6dH",
-	"ZWo68+V+y9QgjyeJPMbHA30nGx584rQ8Qym+mSunUwsQaOjC5JqFkHwOXZwJmg3WwEEWRkymZh5IOBYh",
-	"DtUzceN+71gzVJqKjHGEQNnXkshcaEhmWetNlJxCxGRd9ddkioIu9taP3Y2B0J5H9oZvAsqjgTQZl9oG",
-	"0LBk5kTpFakJYKFwH0vVTGQs1OI/IWtpIZhdIvT6u5PY2l2UIYZ3aR+dF22k/V/7Hy8vrs77l/2Pl6dn",
-	"H0PWenbIYvtEZfJnHxMg0yyXzRCN94k2ZzSTliker+FxxZ8Bs9reDfSL34NW8g0OhPNaN0bvLYozntmp",
-	"CTadxmdI5KfetlvVNf5p+DQ+ip4NOs/5C9F5PvzpsPOXwc+88zI6jJ+Ko+Ez/nywRHEScxUVjUMbOHKz",
-	"d7yX5/DNNhWOK+/rpkrHbcZ1RP3aMOF2Ooq/X/iuaoM1moxWofTmsyyD6buldPmCucR9dMivk0jJbhKp",
-	"VdvpGzxs/Y6aTPhIHHzrwNGVWVjM8kEiOayItdtsjz07+vbsiMEd7rX3MO8JV37Fo7HovMI+z2Xvio4/",
-	"gIPpWOR+wavd5V4tyIWmYWrYiceCp2a8apTf4REbXO50haVkh9l1QtIU0GTGDR9w7YoK3QeAhRA2LAVO",
-	"CAmhiIzLuwRAMB8kqf3hildwAA77UpcIu894nMAVppkaCNYK6bch08Zui4hlpLuAY/aP2dHhYdHaFMja",
-	"6OkCZ+CkhEBpF9k/eQxlI6lM4RvrEIqMJRkD7EnWs7ILnWUiEsCMUUi0Ft/pJwQ21IFshZGSUkSAU2gD",
-	"XVeqNBRyJuABSTVjrTAWSCQTYvwY2QWD96aGw3YgtWKJcUyi9DhENJzO2wDLNiYVTIMXgoXRLJca+zyY",
-	"koG8+Mf7xNiRlEqKcL/LXhw+Y2FevnjXjnUuTDbv9NBJKzLuTQ7HW2HO3YvarJqJu0jDwrFfzh/O0mie",
-	"LXqs8jR2k4aZjA+HSdS8SBJ5nRgqrSBr7Lokhyes6Lx2xPUVQTIgGu15RVygfW9RbYGlU0JR8Idw8iup",
-	"zJX7xs6qorTJHBPxCXJTY588UWsRk1UgVVa2zAMesyrdiuVlTJHYNYCMN/hwWsgYGLAASZMqOYLC8URM",
-	"BkiSZ02SSgWLYOyhvlMZCPvlSfGLQLpMAtzES2ZXLmBXGusemMQ4Ld7VhvKf9cvcEwDyzHPFl+1elULh",
-	"v1UCJG1FlbJgD7ejvuPJeoQ6JH9XiVwopmPwK1lptBZyuJVi8frWJ0CaHCTWWdRTEa0wfpciTTWiygHs",
-	"Af4TLH00wbw0RFj8po4mbuxmOlYpoN9Kdc+KXK0uHs3VYBy/FkmGHJe3GAayVYKe2nU8EiOYuPXAYWf2",
-	"EFS+xQzkhM+Bnr1a6mnXsadUDqIbQ1z7OAFWFMc+zFMkNISUhxQihpRBIHu1KlI5NggYgOx1MpLc5Jkg",
-	"OpM5mt8CjKkyd2lISTAw1cdwk2DV/UbvRLqhN8Bs3wZfBBtnit2xVesOt2a4JKR3flybOtDAOdrv2meZ",
-	"I+2VSO23iYzSnBjQiOGrfLWAPlCGaYG8K+Ibt65TIMPvwR7eYrB3zIY81eI3KsAXtFrQi56Ja8FTGsYv",
-	"JOCLJ9dC6OMmnAl8g6k3qCPMpN3xKsUEQty3sA8o4lk2ByYvEABDhAoyURZ1ikKjVReBAoBWTup5Ov+6",
-	"5COcACmsC2qf6OoPlqUHAeaHBPxv+5fsADTdw33qf8IaNbuAKgWLcm3UhFoVqusSoVqBTAXPrCWht4cU",
-	"aAQKI0BPI3vYabHgbgc2+J3wgPKy97f/1u5hNXagAAQZbsQOPPAgBNNvCwIoX3hhzQDI+PNPPx35qShV",
-	"V0yv1PT9TcrfXdFQrwAGN+w3ywCYkDj3i54t2igDSR69kCofjW1kS654qlDHl8v5jM/3AZPmdtlSZQtC",
-	"ecLIop1VM1DNOvYNe3XPJnwcBUSOLQrCjKXbuYeEdJUXaNgCWLI1elUE3JI9vratn5TR07oCMDz+Kkiu",
-	"DwEu4a5ulAZg40U6JOUUH9PmgU73YfyBzDOQ3LCJ0gUCbwGSeUJnd5tLl3128VtJcFYGTO5WaC8jCOzR",
-	"4SHUaOBbYqdMYjGZKrNUKNWeZ6vG3V4y+sHIaonlrQjF2YnHsSEX3KSdOX4k5nixgvBbLd0DC6RqnA8P",
-	"X640zgu19EW7XVojMthTIfk06Tp/YVnu+mIqor9fnH38vXk4HscJBhCfMnsRk9jz2FVQFAwU9CAs8z7O",
-	"pkJacxWrKJ/Yhb6Bqnz9Go4Lvjmh5oZwzhFosGoI/9X78P52Q+jO+gcYQnr4piGsxPDLxhAK0JUjb1t/",
-	"vnFB+RXgAfY2W5v1HsU+2k0SX3pJxoslkgkejatIjq3uBtvOFy0Ojee2lXQoP5Apemrvbpnnim6b9RRr",
-	"Xs4/Pp9d9q7Ozt/2Pp7+/97l6dnHi7B2g63nhy8DGf4nV4ZfiW8R5E1CNhBzJeNmiVRo1KukRzfW11u7",
-	"0K0clqf3lgre5XofYa637D/1X+VJdQUjbTMlmET2Ywt5YXcp2olWbdULC+6B1D22PNlvqXq27Vl0JmtV",
-	"obvdAG7lWZxlIydPbs+4uHOc2TmMyVpoIAV7ejUZ8mMg4Q9B/lUjg/rbxLzLB080C5zhDaSZqY6Th6k0",
-	"OUNemZLZkoFyqqtROlWGorYayCphOYX7yC6AgAWVsQmXfNTQqEqFWbt+qhJfUIKFRcpMnklMMNtbgfa/",
-	"Mb8WlXvAizdtd5+n8Xa2u8ULPZLK504M/BFud+cCOlMXFhSwDMNMYx/e9Jgawm6Hq1ezFqyoCjLwtrXO",
-	"JX2006Rj1/q6QKv36fQXe9jGo6zlkF0wSYB1Ab/baTJU0LrPBkfDn/hfROcv/PnTzvPoxYvOy/j5s87R",
-	"8MXgefR0+FI8PVyC1qXzXQ3mDwaxi4O+Kh60Y9JmUszuJ87bglF4HIDeaqGVUuiatbAo7pjQokyYH1rD",
-	"S7N3iO79HQ7KqsiWR0BR1xrM/Q4Nv4y77+Q/S8QW4sBW4rZ6UBRxlExVLhiEG5RVCUIr4Diq3KQEhOTG",
-	"6z5HJGNIeqpX3IQeHwQ3iNFELc9KU3yN/4EWFAgYZlRpgl+pDNCVhYEIV8fnuGw3GpzjJe4pLMeLf0nM",
-	"+AKm9ArjhCkqLNnZQ9tMj+2QY9OFjMQfzofZxfh3YVSbkwIlDKmcUYD9hDllp9MP+Uc3qIysdp78Ived",
-	"GuI3KsNYCvE30NihQb2Ne+1xXlV5/7ig3ySFPMQbSY8suAqqAyyQb9schhfJbkBrD90rxgNZIl5ZKoam",
-	"mWb/rwBtCpeXXUt/8m/zV2hgN8blaa9XudI9BXd4J/ErlTfLvr5TMxtsz9FxmIlSg3cX5v0ZLB4Vef1V",
-	"u4jx45XQ556M3XekqfoNzVUqjFiMGmvrfO+mpBlVWM4ulrmfSbhk293AfGuvSrsvmzt3HWCv8F93M3DL",
-	"M3Ahj+8CQwqlS8fv4cTR65Nbv4g5+Hm3Ma8HmUrTH3Ypb35Py3xPp0MPAEZisVQp9E490SzlA5G2C0ZJ",
-	"GVeiaHuc/R3QKgRypjJA5YFEoroWWcqnV1h90GHJ63gIuEEPlUlA/v021jMSHUgiondJhAQgDym0dEXi",
-	"GP5BWH4Bi/NkUglEGEj6DZ1hfQfWuUrTTQf29hoLYf1DCOPdJNiF8rtQ/od8ChDrX+ZU+EpWhYEpyFTR",
-	"VmzZ0XXUokvbxnuE9nmBqGPcmaYc+IB7cu5qrhM+x/4iMxaTblNLc6+41CadHLrIqjpCAz+yts+Wma17",
-	"4Q8caHDpkTnrhXzKE13PXeuCjXbr4IO8YeqGn84uLplH2R4W3QoL0SbutRo4ijweX2isSsjwp4k2kO1n",
-	"y7sO9k8K+IFd26ZsQgTSujo3b5edV7u5tOtpnyayQqZt/5kHEjvXUf+q/kKK7gni8gtZaE12MuragXrd",
-	"nMm/qK/MDTRbLyzK7aWiHplB2CWk7gZ3gNtwg8UqzRnBDACZdPdYgzX8dE3MSE0p65YHjGh73eC6DWlu",
-	"YoqpU20mFKa4htb9Kjy6zbh2Pad47ZCNHOnKBHgxHT1Tl32EomfoE9JR43W1g+t4MXnfZs008UWPWGK6",
-	"gbSmH+FfDa/LKRrwWC+lZstGj4CdbUd2tkv/rAdT1E1Ca2FN3VUmqMKY9qN+1wr755mqlXCrU++4R93V",
-	"Uj7IKldjSivOt+Q7SNMGu2OAi2FhzO9sYd09HOmHNacd/xTI6pQKV8d1Ghlgd5HKngdq25CDdA5wl+j+",
-	"kCubB1IncpSKTq5J49ZxWZx+/PX0sn/1+fx92C6jHKaNypzQDdfs4l2vc/Tip3aAvFOs+mNQsyH5UABa",
-	"Ab0REXsM5gxjHUJVA4+KvZ+RtI6OdMPCTcm8RQHfItMXSLQRq/dULPSe+7zedG9n529D5OeaAgXddQK6",
-	"SU2Hfr7on4f7bfb86CW1NJ0UWNZpmhcT0AaS5QzkmShVfKq9VB/6H/7WP78A4ZaXrN42ZaO40tgglfdI",
-	"CY2t/9aJKcTNEJ4G6rC6XWGo1vt2jsSMmM2dqk6DBwbngFto5g6xA/MBnnZD0SNe4gHqkF86zjOSRboT",
-	"rfFdfviPK+TgsZDYKc20mggQbZo7JOnCrnSCxpA+RzPENoWP9+3m9/Kfm+EfapR9NwFAlJd4onF3KQkH",
-	"oSto5wz93jwIkSksukB35AEdbbCQXM6odcEG7bZLsy0faDe27kXVsaj4RnZ7Rw9i/QIhxyUDJh6pWJxk",
-	"QCoUx22mVSDBMSEvK+KSITmXJwZQRyZC3bl025ZlO+hRHneshA+xKk4qUl731tb/GCOdSTE5thjJrF+X",
-	"B99BP39hG6lHPp6ePkIDFxKHppgapTI0itcEcgkyF0luHTNiGQaVZ9ICCGw58jwiGTQZzLbjmITQy5Or",
-	"aMb7TtR16QvXRrPo20LCkqaurNoDVFqzCDdS4zsZKJUKLhtbs5ZsuvTQEPXZ+43/9K7q9ndlO+5lu3KT",
-	"18erlfVU8Gvx0Pbnz1pkq3u/y/m2JA0zVBnQuGhSrJkRszS2ZwO1dCB5CQ+/zXLEVueNhqb+Je4Jak/P",
-	"t3Ib3QWjfwpuEVK3LFccrKU78/NX7POuzriusfrCHbeNzuqyUdpO0MP/+en58Gl0tKQhWnzD91DXMJrw",
-	"b++FHJnx3vHRixftvUki3f9Pt9sfTWO3ymlOk2vhFYPdW9kVGB5amW/xHd1RVa8QpN9YXc9d4eA7/XXj",
-	"7hiawDfODlWIy3ctMvfZIrM4YZvAKneEXC3mcNE2syH/lSbkuhnv9CDXbW5f3HGPOjVDT9GX8VQl0qza",
-	"bgQdc79Zmt0qbdhgaM6Wr2iDSBK3PjbEz+HPtJo6WA2LTJAZJ0Hq2r1J7QFbvWvyl/vOjqWJttYNYW7A",
-	"7K1D1uJpSmzpoJ+632ZUfqYWoQvDZcyzmLm1z/RURKUMsOZzDaKlgQTVUjdUoFsKzUNOM63s78+EyTN7",
-	"DUguK0m6dYC7DyQUavGnn8/fI8/YQLBwbMzU3jEpOVM5+Uv/b+/Ozn656r1/f/bl6tP56a+9y37oSr88",
-	"y+ZMKmyzTeRQnaDgmch4yqZZcs2NaLNUqemAR1+ZyqBG00lVxNNSNbsuLUVxNtKvIzdaq5buBlwgAggL",
-	"HV2jRoBo2Mc8eBPFqHua/sfXn85OP15ehIH0JviyWvly7hJ6axslL6Fr3BN7Sc2ar+9/cuPZrndAsVZJ",
-	"PLG/Syjsup8a3UWEETG+sAHdWRpixf6zvtvJHXrwnf5aF7y8hs9rpuImwUvx3AlGe2YXvWx9OuLLa5qM",
-	"Tt/JpaQnQms+EnqLs3QlGcDS2bYxP3/dfrCbvPfADbAhI7o5J359CEvTbnXZ6EIY7RVoNTSnyC7rSz6g",
-	"jvc40XaU43JsolTwDHnshjxJ80wwbTLBv3aXs+1u1gHEy/yIA7hb5rtut00SzrlK0SPy0g5ikSbXIkvE",
-	"TRNxr8sf/BEycvQ4KxlyuTFiMjW7is/9J+TcksJqT4JMZ42v5w+2q/+OhX3wnRxxpAQS9M0GeYG8G19/",
-	"8Ae8ubXZSnoICP3yQqEXeywor8IZykBmwmRzZld6nKeY6CvgLSENUieJw24D2IxGpzR4dH9799gO4T36",
-	"f3KR74LerdueC2GtSPEijIIJVUa+dhI+5G0es40HmTLciO2s/KWL+RxS8SU2jTKhwP8EKfhpJq4TlRc5",
-	"Um34XKMgJUDbjp4HcqzyTB+zXJokRWovxKK6NxTxzNo+NlBmXEqEa5bIQBYmoPg8BBIe7gohiA7Us8RE",
-	"Y2touJwzk0xEM6+XqUQ9lAjevOeynnHrT5BifjTUVabqvNQKVA/YchiBa3irBqO6xC6FXpm+295GbAdj",
-	"txs/lN3Y2fGufS0hladhawYZb9qbodNvuwsMWoM7U671TGXxcg44pkU67NiZyxMpYqQSaUnFHG6ScY1N",
-	"xqjmVVBgmTF2Wycj+yTYZQFsLl7PuBPxgor2MOMj0E1thf8Hvv5rt9sN204VQ9PIcaLLohZtpY2GJnHX",
-	"Km93FfdYzKhA+lxg7gt8/LDryszn/Yv+JbS0MyoqQxISW+FNIOcqB4p6fPxEaiN43LTVvhXm3J76E13o",
-	"U6NbXt9ojfhmDsamLntbB5k280rwkbhzOVtRDGEHRgqfG96hHRQRAyBAMzUVslnf9kbA4O2hgu8Zn1so",
-	"1z4AZO59dKsVzw9A5Qboa/HRj2nUlvKAhdROI70yCjlUcYYhgFLgR0iypzWZp5LjEAyVksKRZADjL9D8",
-	"Ee/WHMklWlWwi4ct328XUkBKUvon14KyAlIVC+6E8UCm3IgMRo3lUEtAg4S94tbu2ZUWc8Ot6dNCxrht",
-	"4G0ZILbT5iSQnLknwJ8mmuXSiRS5hynsa0ycD2BlC+BnIN0zdlmfR+PF3jxrBQrkTiB9oozX/ff9t73L",
-	"/uurX/r/Cos3z1olZcYKpM5rdw8+gvjuyzX1y9wTZOfSTrpzOnszkReGTIjDHSKUqtyIc/0IGn52ZBJ3",
-	"6pTWXND2gptaLS1PhQQHqpxBNUtJWmF2Kt3OOt8Ez+37BbfsIti1EDwQRgm75xFydsGpue2MWQGFWfq+",
-	"79xtW+ay0RPsmAcWdCvu5O3/AO1AvWuj0ZQcZEKK2e2zQf7Jl7mZr3gKg2KdRVNOkSeaVMScG1nKPA6r",
-	"x9XYxxq90WZ+ASlm978kYGjLTqCdRd1yTqn/zWBWye1uNA+TOBUsTYbCJBPRZvnUevCJ0YwPtEpzU365",
-	"mT3dzv5EDtXSLNIbkPKzh5X2gvmh1jELdT4gxg7UUw3t34W4aiGsCl0ZhXKfo86Bg5bkY4CswN7dBhdO",
-	"cY1l8X/Kk4kjtXokMbt1Fk9fs1dKShEZeoQFk1Z3FZW98dV2302ZFcoTsuChBhTFIB+NAP2XxI6WmpcK",
-	"vdXgHs6MbNWBxEYg7EUhGv+SSoLi1LNP/fPe5dn5Vf9D7/T9hQ1SDTFExWzM46AImDEBhpH0QAxVJpxi",
-	"N5txXcT3LV5V/oUj3VmoPwhjbuBeRBZMNRPZPrJ/IPN1oREHSkD4cCg3vFSBACqERD/FVBYnkmdz0tKz",
-	"i0TmEzuoAtIcQP/YZa2enFfEjqGuOFZpXBlK0CziqVYsdRDNr2IeSBD+sKYGyncwzvgagGIccq4TEXb3",
-	"mzitlPqaTz/rlZQ5ezzm/4/+60ZqsqyJ376TvXqw3ihw7g71+vufHR1ut6PfPjQ+/jKD8Shi+Ye/v67a",
-	"Td8ksJdiD1xcUDF6tgyqML4tc5tguTDQmqHoRgd/f7tSyi3qIrAfFgUPo5hf2SDdj6Ki8Wv//PTNv5pL",
-	"GoHkht2mpPErnLxvf/xoCxrwcjoVI3y7osYa381eEHVc4Ns8S/eO9w4gmqAz1SfEO8FTM24XhfZC1QGK",
-	"g7GKcvvau6WVgzuxTmINNJ+MZD5ts1SNEtm2O0Ym9Bj+B2JggpZFeZbZaYSmpTgp7NeLJ11StbDh/1Rk",
-	"LBbXSSTaNREKd5x3+sLNXLzEp9oGrkloz6nZuT04E9cqsuvbv2vSEWw4bZ+y9n4gBpkupscqM500uRZx",
-	"xfv0zgv/d1ziv+HsZ34dFvivk6zkLGwQ5mgYk2ott2FgXPkSam9t8jgqUxdqn+4wvNmuTycXqWu7Qa59",
-	"rzifqYPaOwOJmDQ8v+vbfcImXPKRANOkhjCtdJslk6nKjJNKVJmBj/BNI/so9EODae1O4n2cQq5CTd9W",
-	"uqW9lw72uOGe7CJkR91DOFfNb/X6hBNpMqWnIsLqDM4r/NuFMP7l1JKlcQGSjmzII+hfbl2eXX5qw9so",
-	"Xn8xsDit3ftgkYqFts/snGKWimuR6sr7hD5uOh0Yh07iT9HJkO/99l+//W8AAAD//w==",
+	"7P17UxvJkjeOv5UK/WbD0m5LCIExiJjYH8Z4hjEYBvD4zBx51aXuktSmVSV3tRA68/h1Pf8/r+wblVnV",
+	"XX3TBYM9c9YbG2eM+laXzKy8fvLPmicmU8EZj2Wt+2dtzKjPIvjnMfXG7FjwOBLh5WwQBp761WfSi4Jp",
+	"HAhe69Z+FnMSCj4i8ZgRX3izCeMxmdAFGTDiqRf4rZpTi9inWRAxv9aNoxlzatIbswlVr2P3dDINWa1b",
+	"m8InHDKh9006Yj/u7LXbNacWL6bqqoyjgI9qnz87tTPhUfx8fjTvxyxiMJRBJOaSRWQkmCSc3cfLR1H8",
+	"yBWLo8XRMGZR8TPXzBPclyQWZE6DmAzYUKjvRouAjwgd0YAv/9wk4MFkNql1t5P5BTxmIxbBt69ZfCzE",
+	"bcCKn74ZMzIMxZx4cAOJxzQmgwBGM2ZEBiPeDLgaWTwOpFmGTSf//v37o1k8ZjwOPBpXDIOmdwSCE3gf",
+	"I+x+yrx41a6v/OR1zKbvpiU7HMRj4k6GtG9e7hLBw0WXXL0+Jge7L9rPJPHGNAwZHzGHDEVENIn1uPuS",
+	"0YhFhEWRiH7s1QIuZ8Nh4AWMx/2ZZFE/O6dezSHUi/p3NJwx+WOvRmnYUT9O6H1fkejuTqfddls9Xls2",
+	"uc9ObUojOmGxYaxZJEVUvqquIta+B3e4RAxhW6cRuwvETJIpHbFDQgdScZmam7o6DCIZwyW16ClDnX88",
+	"WrwN2vfn1+3F+W+/zt9+FPPzV2J+/lrUnFqgvvhpxqJFzalxOlFP4Gczk5nQ+zPGR/G41t3u7Jex48kd",
+	"4/HNYspkcUYXPFwQpm6Qei6SEfUKSeqemExoUzK1NjHzG5nB/7MmmZSB4C0vYuqyGpT+JWJ34pb5tQ/q",
+	"/mkofFbrDmkoWfmk4HOZOQUxm8Bgf4jYsNat/f+2Uhm4hbfJrYtZPBAz7ifTq3121Gqc4sM7nWQtaBTR",
+	"hboq4wUs/FBEk5pZGVkhRGCzJfuUbHJIZYxrRSRjnNQLO/9MZsmjkZCCiEg7oQcR+kzGmeXcbu92yleH",
+	"wujs1fHZkM7CuNZtOzATGqN42tutOankapdKrtfUi0V06mcle3uwM3xOn3eae96239xl7WHzgL4YNDve",
+	"rr/H9odtuj0wFDml8Tgd3RDe1w/8pdIkGeVsBncWafTUV1wdL/Ij2/YO2M6DRhboNz7C2PhdEIO8yY9u",
+	"b7jtd7ydQXOXPmfN3eFeu7k/eEGbB17b32ad4Q7drRpd8s4vH98bppet5Du37BEW4CyYBHE5g0yEjAmw",
+	"K1GnmmKIvJh73i4n7BDeWkrY6pEJvUdC7rTbzqoD+ZxJSUcMl6FklHj5mSSB75D5OPDGJJAkiCXyM1wg",
+	"lPswA3fOBmMhbpuB7xJUt0gQkzmVBHh5HsTjrCDv+Ntee7jDmvv0YNDc9Z77zQNFqtu0M9jxdv3nbG9Y",
+	"Tgd6ZF++RxfRqJIIRDT68g9cRuIu8FlUtcZTfR3XMuDEPTu6Of65f3l18dvpq5Oraze7ZiMhRiErXxXz",
+	"rqVDntI4ZpF6+H/+SZv/ajcPPuj/9psf/mw7e53PP5TO5BqPqcrl0sfYly/ZO8kKonbHO/BfDDusuT3Y",
+	"pc1dtu83D4Z7tNkZvPCe+9usTQ/2yxcF9J8vHtN7pO1ySbbLms8H+7S56+2w5sFwu93s0BeDfe/Ab7Pt",
+	"CgrWzPKlI/usHpZTwSWqKS+pf8U+zZgEweMJHjMO/6TTaajVv62PEo2M9DPLFIYTpVXip4rkG+HHlFiY",
+	"0FCNlvnq1B5EjN5KQkk0C1lLKQ3Hgg/DwPvK4/L0VyWIHzJXZkUgiYxFpHR5dbSLaBD4PuNfZ2BexOCE",
+	"paEkIfVuCSVTFk0CVAHzJsB8zPB4EFMWoe7OfeaFNGKSuPfNkMbeuEmlnEWUe6xLlCbvJiJZs6SasUtp",
+	"uO06REQ9fseiYBgwHyS5BKOPoEYCNi+LCB0pQ4ty4mqTwNX3SVKXTJkclxfXN2RL2RVbkyHdglculOYG",
+	"R8H79++bttmTHAjqJ+LRKAqY7HHLtpExmzZn09TGaRFXCeDy9ehxEY0oD/6FNpq+QdFbdjoxnGKTAYvI",
+	"mErChdJBYzKbHvY4LHUovNvMQlPPEzM42jJvkoRGjODdBHRLEgvR4xPKF2RIg3AWMdkiLkibAeU8eSnl",
+	"evMUV8AF+zvdHueChGIUcIdEbBgxOXb0p5t6EmppHOKzkI2UxZDsqtrKKYuk4DQkR5en5JYtlNKtDl0R",
+	"3Uoy43EQotuAcsK4L9Gks3wh+Y2qom39yFa5OfsZ9T11rtDw6fnoiJMZNwa5WX2kPJ/FNAjNbo1GzCcz",
+	"rgkvFVbI+W9F/FpZQk8/4LeCyJk3JhGTYhZ5jNwFMhiEDP0ZjHiK5iMY1CVdhIL6N0Kc0WjEvo5QGgh/",
+	"oYSEuNMrJYN/MQKaJgzqRohzyhf6ZJFfYYeJsp1xBKBBRizxuVnUC86sZmKILiNcy+8F33vHlewSUfAv",
+	"9hUI4FzJdz5ySMDvaBjAEcnup0qo2SdC61GZM5noHQ1COgjZ19g3n00Z9xn3gKB8MVdySh9GkSIvTWaK",
+	"yPUJ/I7L2XQqopj558wPKDglvhrdP5NEfwgcOGp86pignsem4O9Tj+q3qY8dHZ2t9BuKiCRnMgnZHQuV",
+	"XKaJ5K6/Pb2+IdeXZL/dbu7tvGx0exwPaH22CM7MEVanZEqlnIvIV6c3wT+VqFcajZjFRJ055lDHNWo4",
+	"cN53zOviubDfA/pB7qjEd/e4elkzURD0pxp4bjCuTMl/1tRIaw54DdFZZdRhfSGnpDq1o8vTN2wB1kek",
+	"DsM4QG1V+8D6NM7ouj6NWTMOJqzsXeaZwaJ8G9QEyHwsiL6R1EVEIhGGzG8AHd6yReJfSk5oW5tQa+sH",
+	"IGtWqN/gqFOKx0YzCPw1NHunFtIBC0v8ruqKBL/uZgunzdl1Pi3mnEX9WPOh2Xa1sjV4T7JWavsLT08j",
+	"NgzuK3z84NP1xjSiXswi4z1Va+6o0zBinhjxQDISZD19NVB1+7P+7utPB2Vj1t7TjZZEekK7d9dynV6r",
+	"29VzeQepsTHXMiVTY++fNbhFr5fZ8WRYjs0fmU1JV10MPjIvTnnsGJ8ADy0IzjC8GNa6/9zAJ3zC71iI",
+	"E83zq0/jlQK3OI5X6qlk1fJU4dJp0L9lC+MQd21Bk71UpDandt9UNzfvaKQMa6meKo5AnSi/0XDGah/y",
+	"OwDvc3BmxWX9UHZqFEaM3rBW+S680mtWUGGNxq7UG/0mhyT6vJLGWbn0TB4qe1qEob5dh8ZmnsekVCeF",
+	"i2KuP4zExCWwHoa5lFEQsWlIPSaNK0/GYioJjYn9XD+VaK6jLgp1hg3h4IFvm1MHDnE6TcbEJsqa5IKY",
+	"1dEMCfGPLBnpO9aVRlmJ/yQiuVrWplKzSAiZU0Md8MWDZK1DZJnAvGVKQ8EYMsEbSZ2zRFFnXsRiWOOi",
+	"REx3da2FK6eCL5KmhXuWSM6S9VUSDzWnhC/WW9Mck1sEZ4lbPd4C1yuhgo4V4OumGXNOGCXcfhagt62U",
+	"yNc/XbSSVLJIVmysuFCXVEpCJXFNbNWEy9RT2cCq4GlAzsQb1lo4ueTEuUI2/+Ynjj2ONU8cLaHKThwr",
+	"Frv2iWOP4IlOHDPiwolTmH3xxMHjBjQuZV4gc81ZxIh+q7JO4ZI3pnzEuvBvDNyGgYzhLJkQGobLJHqW",
+	"3lfKnDypbyJu87JWriVsI0ZlWY6Nm6xtfbBQUw0iI4B0+Nn6nDKwjDXVx+XyXfu3iEmmDlAXvY/9iE3E",
+	"Hbwc3wxCREQkZMO4+PZScb6eqLQFpfwSSSlryVptKiEN8yTU+T6Ix9dwUq0vIRJxmBcJt6zC8hvOQjwf",
+	"yCk4+fGUlGMx52ny0vLpq3eX8KSaCPgD0pi2FWWhvh+on2h4aQ1UZ25kxx6LWww0WJGtT53mi/nJx6vf",
+	"43f8/a/7fwy276+HR5M33mX7bPTb+FXwy654exDdPFdSw0pb6TzfgwBvksayanL48VJJrp0dxVNMxjSe",
+	"SdsKNI6REtMv9z39bNUHpbxRAzoOaTApSbE5uWPRgnjqKjlTtEamsxjC5ZSDd0ZKAjMidUp+eX+DAR43",
+	"Xky7hMb/9XEeu46OMLT39hstcjMOJGZzUUUdwHScEZ8NAx4YmQLeWBhRF+MM2mslgxGXDjhOXC8MGI9N",
+	"yINEjPrSSd73k0A/UjymcY9PgigSkVTqd31KvVs6YuoF6gOuQ27ZNCbs04yGyvYNYjJYEEpiJuOGUdJh",
+	"ECPGGSQTkYnwWShBt9cTvm+OBDCgztfKCWb0xxeZRbuinsmCp6quPVEi0k6khq1AsHst7nDxZamool5J",
+	"3oPaiv29gx11rqg9DCZaVsHaw9scK9alLA4vhsRDiasAnp26K2cDN9lAfesziX6fwG+0yPXMG6tlBOII",
+	"wHfsNwUPF2ULJGeDColaePVq8aFeVkbudBKtlWs4YfFY+IlTJHEXwtJtv9hrdIk7nftuj9fNSaNOIhFP",
+	"XcUFNxc3l8QTPkM/YcQ8gUwkfKbuG89v1X097rO7wGNN0MDIezY4msVjOELVXRLvInLBPcsF6EBs0iX1",
+	"iYhYj0N0MHVTqsuZDVWv4PYiZq72OOzOcsqC3VrflKDTaX/CYmpUxnKxjAH2vNfarDR8GTzC04XZBbX7",
+	"z6TSwdL3u6QumWLXHjdTlA1HUaqOVyTxRKRCSIIJRpz5Gddjj7PJNF6AWKlcgSI1zfwqavIDxj0mD00W",
+	"ydG7V6cnb49PXG3B63k6djiM+cmDeFdhIK3N9mEWj/tgI5blMXPttIDZoCliMQHzMT0wlU46NKp1MDOw",
+	"RkazMUl8+Qwnp4aiulJrulCET/Am5DI4K3IbF0g5g6XAEKPx2wToj9crfXx2evL2pn/6KrfUrQoXRcmB",
+	"p0zuBSjhJtYuA7UpMPGp8MZrTprdx6sV6GdS6Ywk8NG+LkSXtdgrHX5ASz5wiqtE40eYQSBl+QxgKyLH",
+	"LPrp9fW7kyu3dJAf46DECCIzHnyaMT3vZJ9L35C6qIoDMURQZBbiqbN5GIlJ6Uv5YFh841thku2XLR6p",
+	"ox7kQ+6/TmUI4kMlcwJJvDGD7AQQPVNlgPB4XT75Qi8XnjcFGmpVeokqdJIp9ViaOU3QQYMEimubrrVa",
+	"YDUUvRHln6qaUpJBod6s5XvmCCh/XZWqoPWDQyM+88vzTOaJxCnYfJX6RdHy0vperVtDRbJV1Kat25rB",
+	"ZCqiWKf+jWvd2iiIx7NByxOTLTDiIIkH/rWFL4TvHvmTgJ+D9SrHwfRxgndrenwxR+7PUhclW+UOulL3",
+	"lAZa4LX6JaVWiZryO4nJBHkHR1a5WDaAc3PfZ6c2oLyfehwK88GEoNKDMh5rFy9SlzTJQ1zMLUIZCBEy",
+	"ytN39SHpZ/Nw6ia7yCY09wn8xanxWagzDVDPKn+0b+LL1ppYE2H3mEhUKpFe50SNyVcvchRm1CqWDOIl",
+	"h5lOxYdsrGr2fiZJEhTPJoa1SgXqmMq+UdHLZ7luKLZCMq+/DlhLJeZc6pjqym/Opv7GNAHeqc05pIxN",
+	"czSSC4Nag8stc24vE+5ayuqvIGFsufu+JGs7l3YnIVQGWf2ddtshnM2ZjDHandGeHxYA0KS2dijh/PUR",
+	"VqxUuFgT2tggOpE7DkperE/QiiVTxvxdcvRKUne9WRQxHoMxT8M5XUgCTrPGYyymzlavijmtNV04CvIk",
+	"qrMgksk6KamkG5Vf5aUkeHKfHNBPFUHCUrWl4k0ybxYFcVLWJuMA3KnT+IE7gBGhssHcY7LXRvLlUVng",
+	"oW6Corh9Jol5Gaqk6qyx975VZsF/FRb8tmxib7LzMKZJyHYp95RHX79iyBRnt+E24prlF71E1KyY/Ts4",
+	"DTeMQjyOMpuGMLwxjUZsQL1bMozozHdIHHi3LCa7L7a3s0GL5+22U6UGp6prdrteUp6ksgeSKAlxSFyl",
+	"arokDIaxJFQpx7nasnbnRbO93Wxv37TbXfj/P2zdxxY2y7XWrMll7m291f/4p3pJ6yaYsA9rm12CToOm",
+	"J3w2Ynwr+fpn+3F5G0ybYoo72pwKpVtGOEBbA7dyL336/9d/qW9kl32n015LGS8rSoe7XIdMaHQrNZvM",
+	"Cfya6MSHSVpQEDtEMgwWk2FIR5lt0eRY1IYfrj4WeUM7M41g2IQxjAM1s7T/rI3jeCq7W1t0GrTsNf5g",
+	"HYWZyNzzFZE5u+L6eTsnBpwaOqn0ddjyfJg2GWiZdDgGV8Ol1osfFqnUylnGiFm2J+ZrmK8yf9BzGDfu",
+	"V6veR6EUOltBqSnRgpTVvxij+RDVSZ3kC/J8HWLMLXVhIXLzK90A8CgfzeLxOUR07Pipdklj4lZ/QGXg",
+	"1Zzcr1Mh1anJBWelGbaYX2gyPx6yvdn8LltsHhysKzars+jS9w2CMAz4CAqSQAWwcRd0hfIyNklzyix2",
+	"BBda17jULL2iGzHqZ7hyrXTeL+PFXNZuKT3Afl1Y2s3Dds34xdL1PfImbNNVzY0fXlo9al35+rABZ9jX",
+	"Hvfx1TkEGHMpDaXaAePqeFziJdPV4Fj1pdj8kKiNqmT8zClvO56UutmPyyE/lKmEyVCI84HfwfidiGzs",
+	"Ep0hZREsOJ+WAn6sRbB6KyqQO9aiXac2i3Isag439WppH2/oE87v0O7+ZuSlvldBXabsaVPZZZSfpdYn",
+	"3AQQNZseRHlLRvs2l0r8V8Yy1AbVA6XyRjPL+UktVXAWj9v/Z293uO118jlDa2gmaxrHyff+rE1DyhF/",
+	"oFbUyAqGYTrqspU8WUe1LTie87quNcedkjnCR37Tyus3TF0tjmNF6irMt2XUbjtzNXtlzcTV4vcfOXE1",
+	"N14rb7Vi6mUhW8mi1PuO+ZNoflDfj5iUxXzU6gjFsrTKzVIlU2AJfPe6WZK5jVJLwSMRhjcXN5dfphZk",
+	"F+4VwsIAnFuvdpStTpxOe7WswXw5Vtrm5qpEkYGh4rLgkWHm55XVmsfCh6MNnujnVIiSYC6dMBKz+xhc",
+	"OloXcBEi7er1Mdl7sXugczxkF2LmgqP10OPwCWMzYDYI4z5Y25LUXcQ3AHXTdYi7JeDv/3SdHne31P4H",
+	"fCjcRiZPp6oQpSITRgfqk+wBUxVcFzxcmJxGdUWXZPhuNqa/VCHX4A1rwc11ESxByDjJP4DA0YQuyJje",
+	"MUgEYz4mJfS4nZ8G3rGEQfMYDHWD8pCCSagVS7YOUOgAV4gvB494JtM34JIvQ+1yDEhQDo3R1MBOZjIm",
+	"A0ZoTEKmJrBPBosYyu5KcsaBLQsHbXv7l4M/dt7vv9n7tbNSXiADpMPKvPZDRaBfo8UAX7wU/iJhMGCS",
+	"EmEpY6UsIxQgJP61iLoVdWOhYesiJTmxmt4cH7owva/HVHNqc0ZvbasXvUUxvWWQl6fvt6rXrV9HEYUI",
+	"XIZyreuYiqwUVKsK38kCF6awKBJs4bg/BLQG0FDGwu+rn2gYijk8O0XghH4sRD8E6AT1+qSyvD9hfkD7",
+	"+gyLaMz6gC6gv6uhK2BESbm8UzPwMTVddAtp9vbsQazkvgSTN18yd2Lai1lFNXQrwPlpJmLaZ/ceY352",
+	"ndRE8u/HRdXvt3lY/2lXgveHNAiTK4hfgo72fu5JC7lEDcDAwKmRhgHHx2ANzKVs6XeRfopKl9GzvjyP",
+	"xE+itss01MLRtGbMHbNdluSDrXyDhYW1fhVM6iOSwYjPpmrBxSjgfSjx1JSBvyS7qiFj+hGbSdb3WQyY",
+	"KHifmMWpsdk3xmZqyJjCFfsnqFvpJ5mhxUvq0A4ZXioE6k31SGrqml+wttD+IRlOjhd1wQwg/RleMJh/",
+	"Se0BkrMO94Msy/6ky20yDLGCP0y2dF8JTdmPWJJ0n2eeTCZzX8Y0irM8k/BL8suM698+VGmgdKSZY42C",
+	"cc36FuOUGlKK3S71AZjTxZJw8JdFcr9dYeKSyOCJ9gs+TJc2nvVyH0k+ALCxcW10wiDrD9tp29CN+3u7",
+	"q8AbKzyj2t361fygSxYfQelKshroSg/H0dEZVpF4TMp+UjP1KJXe2Q0oTT2eZc/YotGRSUUllMs5IFko",
+	"5apuqlwatnI1i3g3YPGwC3jJsgt2RBe+AVZhNzPVMhkxGdI1Mh4uGfcTlRUPhmT18jWwWu9CIaZknpuZ",
+	"STeJ9KUJ4fqdSdkVqOwuLIfZb7exadIvaEtJsq+TTwJurT5eN5zZWilw2f03+4g425VCfNUOlSZKZLY+",
+	"8+EMsWao3SxoufhDNbE8j/Vx0z0fP70Tkvx9tDyxRkxEMRkp+9OE9RwSDAnl5Snf+bzL6rRaDcAHuIAW",
+	"NJKFrTCmctwoz7VdU6/bPJGyMh9yk7zIVWRRrhT8hVNmMjT98KyZ1yIaifjL4uKbuOhLAwllA/tJycCb",
+	"nLDRIeGsgV1+koAMxZMEDxUrNloUh1nDrfQzhf36mdFQ6TSr64PFbal8vGORLEQB263tVru2Zh1x+o6y",
+	"JTRI6I8s8kpigOB5ji3oZkKlZJE+q5ZFLR4kLqulZJKBGPik7prRuA1MAUdLKLmKVZzmos75TC4pfsg5",
+	"Fqtk2m3AV8bSzGa8UfcawDJl1PYDvtE+JIjWa2BnW0sA53yjAjh7DYkLc1xpYGVmaXGA5TOzELn1DmSZ",
+	"z7pemLt5fXmCo97+YAP4soRFVklQ692l87bt3xujX+a0/KfX3ct716SYt0ZL5QbnGHTGBuLglhZtLFMr",
+	"bwBc1tdFqvrOQ0xGCviIBDG8OFtS+DRq5oOiVQ9UM21Md/PtCpoQUWx0zi/IRV0/HdvKXbfgQZN07BZ5",
+	"K2IN9E0A0QWgAEJGJesS2uMR85TCByEWSrjgTZ3MwRmiBgxnkvmkvttuEzfn3nQbPR5RrUsmeirzrTTI",
+	"iuLt7GlUERQyuqkFDWeiI3IhYzZR5OaJCZOQdH5IuJjb2S5EROb+4SyeRWz9kFG1sv+gdFLdmaIy73Ol",
+	"MZCeVEsWgNQjFs8ibnYa2jWJCMtf8x6a4iFjPJxK4V86isRKUHcCFAlJ3PIEFwzw0bOQ7Y1MZyMuOGvl",
+	"46yd3XVKqh7EG2Ke8sQhCYNbloMycBJSBwriItZZTTmmKalkWFvBTcXDFZNAEV8eHq6iGM7mKdU4OKkg",
+	"w0trieaA+6wCkw8lh6IHIRE5RtOmlg6tTUKTeRGw0G9C4aRB6xMsW7ROacE2rdJmYBLLd0Q+zBBKLLjU",
+	"/ZjVtWuddme32d5ptrdvtjtpLqmWMCX6cV6AmDwjS0Tkc5tyvFv7oTP4Ybv9w9uDT2J/dnYReLej+84f",
+	"51d/iPMFO/34x9HIG4Yvpged0P/pnvp7+2e//OGfbb8Ix+8XkMOyniaVnnYZt+l2W/ttzd8PNlUz21PO",
+	"MSbIUtq7EPoSwOsR4s2i/OWUGcHXNlAq85y9SrlMY0PmU6Xz53Ek5JR5D0+WzWB/pCr3ZNE0MPxNBHda",
+	"54zI5GeXSwUE8X8mk1T0ejGpu1GGaSwA0/iP+/edyRt//2x6tRP/frf3dnC8Pf5FPv+VHb2Ytf9x2/np",
+	"oAT/q1yjzM74DfeOds5fDE9eTYObqz+8UX/7p99+bb6/3L/bHoTsj6ufhHdyfCmen+fScXfbB3srIxqp",
+	"JtkfBxjCWkYvYC/cLKbsZ3Xz+hBlOYJIowtFkKkXe3udFjlSUlkXnSZQUOyeenG4IO6fvRpe69W6WCbw",
+	"eRl+1lrRigq6cKkXuxrIDOEzSpCvrMCBQzidBLr1aAkWFgBgtb4RkBWsWbmjYlOQqxTVKgOO/0zDunUJ",
+	"5T1uA70BCNMk0mvpAMKVFZBIMTywKFN9pNXjmOpEaeg6thqWwGEq+/CLoacQkemBGElfjmO0FiQRbL6p",
+	"lFgGS7Q+xFAVMtD6ED9VsD1fgl5fEWy6LkeXqec3HyjCkEdjGbDM6pEgT64w+0uAHSyql3YgcYlnAN85",
+	"k6VKJY3JbcAB8wgxhFJ3r+UrCTLfynkMsgHFJJFjNQyklhnlQt2kdnz9SNXTNW7QqSvr4pV/GaaNmSC8",
+	"JRcSsua4fPW/fdeA8rGsSIZPM4PKmgcUr66ZFF8+lkdOjC8Zu5Ucv2Q5inJNTJjgDKHqkPRILPI4VF+U",
+	"I/8gZsm0an0CvtngRHg4i+X6zSYtQXNst4zTKsoASsgzs/EVbv/k+gYmWipl/1I5XPZcKuUT+xqVVA+m",
+	"jwwZlM3hl/dvSoIj4ch2959cd57v1Zzaif/q+qjm1K7g7w+lYF139oOXTfNg5/nz7YPSR8px1G4Dv/x3",
+	"DKAmIzuuObWLN5cwqKPS95dHd7QaYuWzlj58X/rwYnUa5C2G6eKFUkTCEQYnqjbgurgDG8HqqD1c5dWo",
+	"bJJwFvBbE3h7oB+jNNP/BuGmQfwi5i9wX8BvyTAUc5I4xGNB3Ij5QcS8uB+LXDvh3293Jsftu/33v3bi",
+	"T+1f7l/wn3fZ1YF8+Xx2tO3/sTf8qTN+sz892xGnOZ91SdN8B8ZqHHgV1qC5aqpuXHgmafvpYrNoNWqr",
+	"xaiJk8qtP80/P2+pyeam47/8OIx/YX/sHv922Zy8POi86byYjQfvfnm3Pd2O+vP326PX719fnHz8x23J",
+	"dCxPx+7OKukF25KfcRUFmC7QD6eAdIUqjOw0BPZMkss3xydEiZG0n+phZkHTEK9LOGM+dvU288gu6snB",
+	"OQvHgnYu5nevo5Pzm19Gs+OfqWBvtuP9d1fvB7OffrmW8bzpnW+8qGpNE9osjYhFSNmDSMyVAYt0LXVj",
+	"O0UCAR8dYkeLobF8r05enV6dHN/0312d5Rtop6m800yxs2RxHPCRtJamrPR5OVHYk3Hy+1ZGHOevj7D6",
+	"b1JaG4FJHBthXWXz2MuJZbudBQeXjm6TAPEewT12SNL6s2xbXOzghgPbDBgazdm1HISJgy+/wHpBkpdV",
+	"rOnrZN2y6zmg3i3z+7MS+OUEBl1NHJGeLSM5kAYPfQn+pnc7m/ZZGIwC3Wxzky9M6IIMmPlKnaa9F0u/",
+	"9oToqw9rL1hehHpEAB4D9MYpE9OQOdgKl0rSw5rTXo2IiPRqv88GwRu2qKpLrSyaWYszDFxCNdjRa8CK",
+	"QexuANJnii8ncBiNKcYPMfrmCT4MokkmN7kKPcau19Dws+UJnEsJ+cj3v6l1XjKQFab5ZEhbWkZAeY5t",
+	"mOevrWmWlwzikW3ywqAti7xqCcpKMDPlr4pu4G1dQlPSyZOYbtgwCmTMImY1ZUglRNGC18VOa7K1vvtB",
+	"bFMJyPwI1fPpLLJjXNeQLpCTvVsVvdnWjuo8KuxkocRsQgOuFqdARO84JGRkD2lSb1vpbfY5rI4nI1Ya",
+	"ZbltpaeorC0ZErT3XS6VrrDI7q8gl+yhrC+ZTFOuctlkagg3lE72UJ5OPiX9xEokVGEx1pJR+o3fUsro",
+	"IZS2dnZNGNNNmzab2Kh+DposmdS5hHUGC5Oj1ci2fU6w1f3Ab30ZMkh6qOsCVNkP2TAuqzD7GmLQUK5N",
+	"FPnqgljEUyjyHyh7kGfTkvXFwiytErOiqxCBLKC5k44nRVqL12Fv3VfKoEbMx0LqHYAaHNPCnBmy7Fp5",
+	"7BqMwjZhJ0Oa9ODCwmBJYtHjEaPeWLeuSlrdMi4DSAVIsvIk2L1lMf9HlPkVcrdCrAIazqN7idKuUHVX",
+	"bazbKGkPRepu5ihwc5kq252dXfA1Wgbx3u7K5JBUe1kD2wwUnhQWTGNRafjEvF9A7Wp6+CUoKnYAU1Nx",
+	"Zl4bknxu//RwSrcPyta/ehhzfc/1o+hqxShj9VqUq15Y3r8Bc+G6/qUCF2YO5XN/GLT4L9cXbwm+BsSl",
+	"BsDfJ2+Cl0SyKKBhIHMlRhngNacWjxmAxfg0uq2VFWc/GGAK97tvalyzY8cIZSZvXXBigyyQYAhpzyDn",
+	"wcUE9PxAfFZn0+DOMgcjlBHREQ5fPfFMohNdTBmXpG4BMLloxmGnRkk+zVi0aEDzJQMlFAZSZ+prP+TF",
+	"zeWDfJFwvnk0DAfUu93cC1mdh31xc7nZIZNrURZAyYOGhNbdMNVpgWlHuExFDdKcTSXHyZTGMYvUu//n",
+	"n+3mwYc/9z7/sFQkrrXlJUmQf0S7/Hz/9qwz/fXF/Gpb3uwt3h0EF7vsaMd//Xz0c/vjm074j33vt+3B",
+	"A9qsFhc6GqHk+taum5KBrDCQMlkDKOqKPpzKm9Y0l0qG9cjGUvU0LJupanWqUAg/ioAzP59bAYrqIq3U",
+	"iREbIZbYlhn1LQ1dA/mfaei/wCuFtImSys/kluSta1U0PEnCxBeoFUkyRU6/WNfiqaZBe2e/vZeidCgP",
+	"YMISd8WS2zZlxCf0WyybTBkzruPAwNdg//SsByNpDbg8/el/AzdYjgAbfPwv0ssPJ9/X0DbVSB2ZZmb6",
+	"KUloRUM2pT0HsexxraV3CTXEYoozlSrqUZ4WVmEmuIjIhHKtDPZ45rP13fYOEHIGNi8H/WmpqI/SqDCT",
+	"zFmZYmTv7F+gGc7DehtlyHOVG2V1b62M+C7O+YIzIvQtKIDQ18S0oAfNFiAeEFRS0xQgvzs97gfqZZOA",
+	"w3E/WEDXeYNJal3E5Z7Q6VR7zHTOdJLwt7SPVyYpN8m3TkDjlz57hTeZZ3OQw2uDUWfQ91aNuiKd2CkG",
+	"aNaPMmafNuJsk2hArqtUVk9YX2eueM2KEZUrIWnVYgswFVch0l+pm8yjpnfAis3QMPS5ncg3Hlj+cI6I",
+	"oImBaVhaDXD1Eu7IPLRirOqp3EDhMZ8h0OSSx17hLZnHNBDSssewa1by2Bz7KrRisIiX9l64YTJO4BC1",
+	"lF28RZDeWIcxBGdraJiFWSvlctUDmYGv80BmgdZ5wN6+VfeXEdmaz2Roa9UzJYyw6pESWbbqkTLxs/Yz",
+	"GQZf9VSJfF/vkY1WrUyKrf3MRvOpkPyrHiuy1If80Z1YXuU1TdgDKnuSE49GUcCkQ+ZjGkPCjjm6W0RZ",
+	"EzqLZyxCX/Y4oJVHLCZ1LkxvbkB30PDZjS4JfOmgx1I60H0OS8SwE54siyCVWe7vsPH8lEU4zkNMB5Gz",
+	"CYuIz/wZ5m8yqdSsNRv1fkHb9iaUv/kEa9/W+ppkn5a0xbHgEA4JlR7GCRMYEsb8FgFdM1EhlRouGeOg",
+	"fUI+p7tmu3rYhJhOpkswVDQ6pycmkyAG7ARAD4lFxJ5J4oXCu90ASb8CCdSavLqD1E0eaoaKlTntoqtY",
+	"spB5ujueVi5XxZ4r+s1bcwwkoQMxi50ksB3BjxppZDM7NMAORZ/SvLV0tVeq2qvghnNqeOgnbWUdgFNJ",
+	"yMaV7JO7dqvZrLpfEisaU9mfiIgt6SElImZa39KIKe72F4SL+SGZijAkdEQDTkIaKztSrTI4yMtzM5fa",
+	"W+ARUbMzCfDACyi69C8QkABy1WxBRsEd48nu9jjcAXGUabxodCFXVJFXykkkFkq8xAGfMRRRK/mqHGI5",
+	"Ox1rKVcSw00lzwCvaJmUM8OU0NZ07beI6wtPbuFIWhPfJTELQwkL0eMQ54dFAAY/JPCD4AyQetBwC5DV",
+	"3FarlbiTXIJ0AykFPZ7lVZdM6BTWMha4bgmIb7aJV0bXzGmsWWW5qLQXNfGCTVAw2krsqFLjyClYmUXb",
+	"cZlNtNzQKTUIcxr0mo7HWWypwDXH/PAuWVL9w6tkUfUPL82yXszirAqa+e0qmezFLM6okPhTRkXEn7Iq",
+	"YO63q2QJLmZxRoWzf8p8NauC5X7LvK+gQuHPlopUU8rRZSW07b5i+O12Z1cxT0S9mEVWU3q4AO1NFNu9",
+	"u3nd3D8kOvljMhFcSRR8s5F+NvhZphOI22iRI76Ix0pMy7GIYgOCtt/j6bcV55Uip2mmSvFHRRQxLyZj",
+	"EUlGBhAPXBAZ02nIymCyrFBcWQVSia3wTZz+xXGs8Phn+d928uckw3rsVfz+Izv1c+O1/PgVUy9x4id4",
+	"avAOkvSW6OpjUF9N8BnGkZiNxpC7pO4PA35bdOyb9rFJi4lSnHcDhLH8ri9OmVnXe5/bY7WKFvRpmXWx",
+	"Gtl0PaxW8x2D1VpVx6F+B9/wYBbHGkEkHcNPm6OrVvYdNSM61gkQr0U02TBR4cjGhkXwdzJYAEQf4DCR",
+	"+tF0GjJCQymIBOBOV22Z64CxiMk4qIypYTrG9Y1J1zIY8WbAHUyAMO2MkmRDRNgIRlxEDCDyh/ROzJKC",
+	"R2UigPIufJZ2EdB1bY11sie8bdoZ7JRhNRXzJgysXvo0kKZHucfCkPn9pAHTOuhSpS3ZrCQ6Y5wkr18j",
+	"ecWpJQ2hMi9ji1/Gg5+84CL45frdv0633wa/HLTYTrvldUKefe/+9kGn7L1SVrXxmIYs8Fvw35JGHuXD",
+	"lLFutZ++cP/mU/sseh784/bF5Jefd37ryD8G2/zXxd78SFx6J7OD4U/+Vfz7+M3H83WW1yRYpR/4swd8",
+	"0qt1/+zVgPre4p+92pFPezWnB+VayY9n4o6F1GO92ufPaxDI5yXsl4c1FoHv1ZxU2kwCLxJSDDE4gac1",
+	"9rjPZlZWiyfzpbOA35ZYjQ8AndDNbbPCAPhRyQFD6eTd1Vla2gjpXkB/hyAKMuWmYEtXJG3N4nExayut",
+	"VMZ5byVf/W/1IST0H3f4p73wH3vH//ppb7w/OT+Y3ezcv2uH7cGn3dG7Tx//8fz1+Phf7cWr58e3vVm7",
+	"3dmzkth+hAH8x87Rf3Re/0fndS537D86r00l6390XmdqWVf36V0JGZPuWFmcMZn72mG/5JBbFfJLX102",
+	"rCtG/YAzKYtjUjrNgGbhCBCiPt1RcVtbS6dKPvNKv/TiFrRyLuIk1zGDhe8Jzk1DLp+NIopWgOnrbivB",
+	"6Y1rDOSt/cFj69nMhVfpFzO/v4XPA4zViAd8lDTbf7T1ucYXv2ELqZeo2CcAHCz2umQ+aa5u8tUr/Uy6",
+	"TcmrK1sKJOSRW438ppZTHSaWH5tC6+K5XeL02m4TGfBRyJozySqqr3Ptw1/cftppTu4P/Gbnbjhtjvfn",
+	"PNPcaUXldQlwQdWEAOLrYTnChYZDjwBAuVbuZbb+3h5E+RwV4RiL/nGa8L8X0S0J6TQW06fqxQ+21Jd1",
+	"Ltm8EXppIu2v9zt3N/uTN53p2fzgD3m1u3j5gh9v+6/3Rj+3Px49Z+86wcX+p/c78ckXbqZBmlvaeP2K",
+	"3Qlk0sdGiQWsAO5/TXTYQ6hJYj6CL8QC2wswQrl57Dt+7APxY9Evp06kl+i2eyj7m6QsLFJMV2ln0Bnu",
+	"0X3W3Ke7281d7/nz5oG/u9PsDJ8Pdr3t4QHbbm8cjLE+Vj0p/1jMysBDLM9GBUA0pL0BPrS+d43aYfPW",
+	"0vHorLdEkdDtcqk/gd4S6EzOnvT6txLKuBJhaJyqD9kpdTiHdNrX7azL1yEUBmk39IEvbxmbSjIXEQLL",
+	"tEldz5jQGA7nhg4/6IoVUn8riKs7HXRdogyGLtHNQ0WkXjULfTKht0y7EFjo97hZUhJwAxsPYRHZamQd",
+	"pDt7md6QnecHnXamO2S7dMsKe3NtUFHtmrdbxrtWryi7GoM2//VB/U+7edBvNT/82Xb2dj531S//mf7+",
+	"n11zpbRq4xrwte2SqCJa8/7u9i7ZIhdTxk9fEa3MkleB1NWJST+PomMkpMFE9pMODJtB8KZdmqtesUwM",
+	"pR27Sl4d2FjVfdNQvsIVkbciscd8+opypMSyD4Arp6+Rjx8wp2M4kI5m8fgc6xzLpiblLO+jqJpK2cg/",
+	"zm9lfxYFay5Ga87CsHnLxZxvqUdbH6Xg5R3asdS4bENzNUyTabzoaifdGPorkEyPNGLWczN0oyhRRB62",
+	"4yhlyudWePPX2GrER162lEqvGcyCMG4GXMMpHxJ1rggsE1PabJcCkbqQpMAznXrgibVj/EmX2sI4WXQX",
+	"eKzvC282YTzFE15j6X3hyQrg5o/gbVkiHpLwzGwQBl45JnMZAtam5AHUkfRtKlefviZdzCSLAj4Um87D",
+	"PLc6SIAyxhIWhZWrlLHlfFg26KoTYN0lLWGQJWKomqTK9Cgdwf6i5skDKcJZzPpZN2pFspTBZIBISJI3",
+	"N6bTqQYgX8/9aiOF5NuzITJEvvmB/nC3qtmBiSj0eN1gPyhdEohJbv2pw2yft9K3MlOUsTKf7SFFL94s",
+	"ikpLCm6iGUtKJ8xy6oiPDeeuW9vK23L4sDzW8jr7NeMhw/SfAFo8+EplBT+IsiQjEjHO5sxvkAEbio16",
+	"gWWbcz0YD31a+vTDYOY2KNta2lf/C2K7uSqtTJVOZlK5ZnplLJlS1BI58O3h2UsGsiKdIZfyZOcz5LOh",
+	"1ktoKBnCI2c05IdspTRUzb8UWUnz/pRxBH0LxSjgpJ6kM4gowXZ0CIVo8myaIGvq5x0EafFZyEZ2y8kW",
+	"OUranmg4QhhUku354APjwe1bNtOTl8m3m1S0PZPE8AuBRxbry60KgbNRtnTJyq+XI223EP1mIqq0b2cF",
+	"pFtFRkqeS1Mu+AsUGZrsnbUVW6NRrQqOJC9eIo4zVRjfUhzbA1lTHGtfVpk4Ljr21hDH9hCeSBybIRfF",
+	"cWH+JWonbqdiacF1cort8IS0c6gHBh9YF/6NydhhIDFRf0JoWIK+ifUfJWudDLgOsh8qjhFwy1gmpksp",
+	"DEcUq5wbDnEjNpOs77MYYrvwMjllgGxnNb2CwvcE/Qqz1NXTSV9EnTvn2r9hxp6TLHH/00zE1MWUc4FJ",
+	"+eYYm1CfkUiIiYbG5Wyu1kh9Az23fVPJ7xALo69u4/MxDrg5YzZRj2FWdO4W/DFZlEZruXDNMv7qNssl",
+	"JuwXImHZY3EMLWwqWw3LKZIGLaASXe8IFj7pCwzQediJ3oAPJdXwqOUrcyAUI0mCEuyDYjTehmtKytsr",
+	"O1Cvkk/YGbMq5g5vKJWvsAZpv8uSii+jLumkPqjuN6Ra77S3G0pv0nUwyYpg7RahEUv97k4GsIqGiu/r",
+	"nXan0SIujtQUG6AEmNIodogUhPa4du4zn2AMj3AaRWKuK7dS+xkLjtS7IM6/uj7cENWq4l5YAnOkORWb",
+	"t/RhQ2jFKla9TWvXsWYHs7L8M/v1D8muWy6P9c7THE584Rwt0nh+dVd2LtOvWOPAyrKnaTmfUeiVAM+M",
+	"GTPQDLE14GC7ubi5PNb5no8C/rjX9IMR9MrWHULodArZJtIA2T8YlKusH0YZV6s5PXKPAxFPwSunAwll",
+	"kDN4R3drKxbxdKvVarnk3dUpqV//fNTcdsgegXWRDtlpa/wQmYO8zL0CAgbdXNPi/6bhSERBPJ78eP3z",
+	"0Tbm6uGbf9zDv9Cb+SM8jr9MWRQI/8edNv6JCQA//vLy+v3vO68uT36+fLNz+Y/L/N9l59qnqF++9Ufk",
+	"8u1Pxv307ur0mSS/XgEROEoNp8RVqlg3mNAR25ry0eGASra366hFOsu1VCm9Mfjt5cXVvP3mp5H4sfyo",
+	"rk6FUK/Y6ei6WwdNgcUUi0WxcZki0sGCjCnPAh7WNl+kqv4ReoBZWkpXtJSQkXsfApynbOW9F7sH5sBI",
+	"cVGlQ0znV63RmXisozXDHs+Ep5rAyuC7RkPVpEamaelKp2kyrm4sBbilMz9g3GNVydFBLoq3bv7LkyfR",
+	"fNPOyuWc5mY2B7FzIX2na5L9rRZNxc1at09T6PW/bqumFfOCBkNJKyfUR7P9hsxpk4b7dF+nWPuUMBXb",
+	"DrZ+nT5OduBnozB/sjulx07lgjlETFFMdFEvVQvh2LihkBYSivkzuYwEHgssFAUikzHTZRfJSiSVrhHv",
+	"Biwedqc0ohPZhQB1F+4FC6abaQ2byebZ7NHyQD70Zq9IFnnRfkHMLSTgviIuER2SmN4ikABSF8q3qvXb",
+	"WL5t1FE4+9VBEIYBH3UjRtcrhknihCYRLycGM2eEJrBcK6FYJDc8olSsqDDKjHctpkpS+Aqns8WYSw7g",
+	"tPf7w3u1W0RY5nh9SO2JeSbgZX4o0DCt9h2ZmKB+tFUKdqHx8VYox5ZBV8jE/lIvdbmUWNKL+sE+grx0",
+	"SD+cWd9cYC3fmrrg/V7SzSQlxnKBk+plAFrw7uot+BwwfcjeRB2wwQtaUenxuik+EnOuHm7kMAU2FJfq",
+	"fmDi6gfSttxZqbzeYyWbmc24LV2lF3t7HbIFiuyLdvuAjAMeH+qliJgnRjyQTGq4Hu231FiMiHSzec9x",
+	"u1Qke1NhAogocP7ATrLg8ptYKYzL0er1faWOw+QtZYRoRonQAA+qwHgo5mQltCSOycZmXHdkk4Dbv26v",
+	"LqI48iZs0+qJAojoKuz4z5WT1EgLD1v5yoLY46tz6OiXP/nbZecHp4OQ+etMw0FwFswlyjyQgyn5sGZy",
+	"nZ59CtvyGQZ8is8+b+dc6E5tBmhW+noczVhafFnUuNSrZUZnBWG0ddcp04g2xlp/J8uq5Ol0mmHb9Zsx",
+	"gKPZRCYkQkYhwFIatKm7l0c3xz9XpCO5jUPoQ+M3TSGHeRBrxj0xDSD1OxaZM0RqDbbHXXv4LoFU5wzW",
+	"bDr9L+owkrNh+CwMXR3pSQPguoo0RTi3gHQzUXHTpkS9hkIPTFzf8u/37WaMZYlQmeyjXLfGiiE6hVja",
+	"M0kCH6YUxJAeFbW+AM34YRS10Wgh8m1nvRd2vCqRYf3PYBaamHO5LtRc4RjckJ8SzgF2kik/TSQL75i0",
+	"OAqaO+kORLm5l2ViGaLL0dTKLjV5tMtvEsnPDWJFFN9ClXLzyFQabGq96H3us48cubeHaUXty+Za9FwX",
+	"g8J1EZEZxz8ahCY8nG/ti8i0ZYmZ3ZT85lQm76Uc3wsoYSIEKGcb1qtR1ehXPd4HW259kZumCzx+E811",
+	"4842oegN+fa5hflRrMMDJVmFeb1nTS54wnzCzEhzfLBOJmFCr/od3ST67ZSK+fIUQsi4FlFc5JgN2ox9",
+	"8XmtFqR0xIFvIEJzx6BcyJhNWl8Me1ry2fUy+SrckD+LObFwbiasS1zcFdchbvIx9QcuPCTGxFNMeMGc",
+	"DeP8hwiw1VwLOsW4JkYAOT8ZxCF8gHKsr0nUMvNA4wvbWD6GdLHSBQv4099MvNijWEe8aBzHgngx+I7r",
+	"ixf7y08hXsxIc+KlMOGl56x+SeXRqq/3C60dlrNfWr2h82vEnDPfST6XIPCgRYU/96UIWR/uVN+T2ezi",
+	"jTO9NpBxX5dPDCnpDTvlQ1ECgfS4ElrOBg9IJUY8p1L1+UyI29n0i8b94AKM6iZ3BaD8byZ37FGsI3e0",
+	"3lmQOwZmdn25Y3/5KeSOGWlO7hQmvFTuGFzHKrmD1yskDUzXpLhAUb3uEWzAgzeqSvi6zG/287NTw3aM",
+	"gEX7MN9jCWDHb4MX/Lxze3Yw/XV3frUvb7YX7/aCix129Nx/3R793Pn45kX4x+798cHdo0C0lDGh6ed7",
+	"JKUa64PhWb6ogXARTcNcWjbk48w3N2ni6l5CLTAiA+t3uEq/TUAlFXGRupuOpBULdaHecBvdHncDUBwj",
+	"Oj+Ff0BfIY0zaWpLXTw4MRFrFoW6u5XMAesiTmjt6NfTVy+Pak4N3pn5wQqkWjU+IkLGrV3/8fvb57+P",
+	"Lj7+NG6/feld/vHzH6P3u/3bKJoE449nP09++9e/ZuLcDzvnr4/U//1aM0k86g1qVoji2Gb/eBmefhSB",
+	"3/kt+P0fv7XpT7uzPzq/tU95W+Nu0XgWqc04P3l3fPqrxaBYXN28ZYvSjrZmyy6miU6SwwBJL6y/ke6f",
+	"Pf3hN2zRq3XJn61W6/Nn11gq6U6KITFDIGfsjoVkBypVi2QABl8gzEjVK1wioh4vu1nzin1vo0sGAacA",
+	"iAHbjenMKRUgh8pSJ3G+f9a0GtTMTOeKjQIZR/RbsW4VEO0rBFqRJBakB3VFt2qPsnkOv88GwRuIZn4J",
+	"GNdqcTEW4vYVC4M7Fi1KIhBxzCbTkpDpdlL+hNadvtEcZhMmZbbwycoG0Pdu6u83MLB5zyzWoZgBDGkQ",
+	"Mp/Ue7VeTUcBOvf35WZlGoGqqO6NGfcW/ZzeXt3TQ8+60rDX18FlYJB2A+yyalpwBH7SuM3ViPTNwHfJ",
+	"mFFIudMNplf3ezRV/OzeY9G0IhkR9+5N8NLsm3mMDIS/KC9ggVzvfnW6dsQ8pqjpmSQ/39xc6uqBpDYO",
+	"0se4SL/k0QlbA7PJWtvMxiXkVMtsWMkKGBLKEeAafFFeLejjVYNovUGMMuG3v1RLeGs+S9bkxELM+PIG",
+	"nLmoc/F6ICGiXFpqe800OWGWhrlXt0HEYRJoJUKGwR0jPl2Atq1ExCyCcuNwg5JcK7i9Mphd0WMH4bGA",
+	"iw+x8QmKKKzNW1/VXzPSt7aTURdjYeuYzPJpbk75d4gOWWMAPZPpvXVMjoHXNNaLyKER8RB85HXwDQAO",
+	"2J56dp/SLc0hIFjDWoMT/gK1xPqk2FgQJcy8qqY4+cAa6/E+iMfXSQb8el6L4ngKtVBLcuo17G1SjuHO",
+	"x5J5fezuj+olqV/HlPs08on+lmwcasxaSHAogmTjS86Hb349iPZ/evP7p+hm/vHd5av907PLP05F54ye",
+	"0ev5GnXsMPAS14S1dNW9ho7y/YWwgyuRM28MJJQN0dQRDlwCkErACTQfMrvXmviNw0SvgE43AGqlCS1c",
+	"mKJedUWzuEYNyGLvW21zLO10b7cAv9f/8F/1Xq+l/9n4r1KIPb0IKc3kIbnZXSBmso9NWJKYZb43nU5L",
+	"5UbNktBGDydk3qFJ5JkkiclGYiHWPwSWkSFn8xwpllLYWuTilE97CfulPQi/ia8wP4oVvsIMDVq+wgd0",
+	"Ycp/+ZF9hVluSX2FpRMuCYECL2ndaqGhk1KAPkyrZRHCKalz4JBwgZ2JELsK3YDZDdEUXqor6PGu7Qlc",
+	"y+WX2ZbPyAezKIgX12r7k6Y1b9hCWcFly5BJKiZ1F/P4Z30oaxQRcU1iv/qh0SJq7bXR49JpcMsWSlT1",
+	"OPU8plR3YFtyBG/DkCIZUF8x+jC4h86XY+bdytlECTjTC0rXlVO+6HEDm66z1xCUBlFSYYQUBW60yOe5",
+	"G5fvMBKTHg/ihv0FDbBqBGnAZUzV37Dv5v1BjP6wwQK/0DPRUHO3mlDAiXt2dHP8c//o8rT/5uT3/vHR",
+	"8c8n/ZubM5fUnxOpHteYrQ0HU+7CYMigVEubcwFvTiMBo1dz8qg3ZodY000nyshTpwoUODFpUvwY93sc",
+	"os6RCENFn4hB2yIngGGjZgtrCxjPeol0OY7ekGdSbWeKIgWHzDwK4pjxpJ8XLBPt8UnAZ7EuLA8UreCu",
+	"m+463do/mkeXp803dmY3khomssjAK6e5fMFiFgToMNufCaEdLYRqkGug5KsvpJ8ex/EUPgylA+bL+Ndr",
+	"w2y/vL+pORUsYFNT9kNYjJD70mfASsXIWklPEINJmQU40niS3STXAvCbHIO70URSjgQCTTo9bjBjoLer",
+	"z9TDjgb+cMyqSPhX85YtmrFo/vL+JlPmacVMe1wRdwF8SLZ6vMdPgF644M3O/b3tBYCOt0l3IfdE2eou",
+	"+iHIaSyJy/AX9B3CvHuKXwYhI5LTW9b3qO5GYGlBAxaKOdzsYyarUoC0+ASyVJr3eDahZtgTutDhl0Pi",
+	"arLuB75LJmq59QjdfzS1Q7F56rvpLJB0YZ5m0aAXHShYSllLaLlLerN2e8e7ZQv4B3ORIIsijyQSj8IQ",
+	"CQ0DKlvkZRa1tEvcLBayBY4iu4r5mOv0ePpTxCj459Ugs3/om1G1NNd6HN8vuylspbrH6JbJK5Ifkteg",
+	"XZm8x/i3khgaToC4kIfctT+a/S2dBP5a+HTuZ7wfIw94yR5Jq8ePEpxXGAIRwx4Hl6aIJutBvxoQXkO+",
+	"QQwZ0T2eHhO/vL/BZssIdRbwmEXTiMWQtkqSWGKS0ZqKIUWLPe7RMNSRQhDcMNIgBph9UPFdc2LDJVfJ",
+	"YLVeumBH7zcenMkpBp2jtezOwt+2yEW6ItKEC8w9PQ4jmVIP0l1N0zBNGjbJGWpK6MimjZQqkm1zG3bX",
+	"RjwfcQw9ri4olZNGzCfsnnpxuOhqYv1PFwvJpVGbgPsuzJpKMuPAUJjl7mIPOGqWEWfnWtdgbvh5JS6A",
+	"4xJKxWUTnHV1wBeEDEvyv/SBfXF5cnV0c3HVPzk/Oj27dpV8hX5GZD4WKaYLbDfkADhpX0BOKA07KQRf",
+	"RCjRuKBhIlWSLHb0bqlP2wAqqLyowQYaGR6mi10vBWc9zkLJbLUFNKjd9g5xAy5nw2HgQXH6lEWTINlP",
+	"GxSmx/Gc12Qi6QKlHowOKX2kaBx6EkNrzSDWWYBmHc0aqrckSE0L3E2lV8lk3lqQ8gV+zrGWBL4H5pUh",
+	"2FjvUhBLFg5bPX7K843DHdS5kS1h7yU8hOuWDCLzDExYNkp5hgxmcUZakgoZ55BpOAMpvijKksMeN3Ex",
+	"GAzMKievUZilIlsxe2YpEHa2x4PCpPWyQHPigYjHsCF60Qzai96OSEBfwVDMWz1+JaD6l1B4fyDJmIW+",
+	"URZBjfTolJgUT4DAiIEWjMNFdsmF0pNIp9UmRxmYcgTXJ6bkTAMy7m7vNmBICKjf40VEfRoTN4OsDtWA",
+	"zSzKhIS3w5r1eO72KeOB3/QEHwajGYoK97AE2gKHpNTIBr4nawXoEe8d7DRwTCnStXtIMgDPeOuLvb2O",
+	"ulUNKA+T7x7a+Gp1U4qo32xDrLuH5OL01bF6iUGFdg/zZTgRg2rGg/bePh5CdTdeTLuExv/1cR67DQfd",
+	"vj2OTQjgAfcI3gH1ksfwswt7eT4L46CJyCN5ZXMoFKVI8pO4iWbsmSRUylmk7JhmCPHkifBZ2CJHPY4w",
+	"omBcYGYwGm6JREQUG2K+g/hYpNNumzvT0ywmLqXhtkvqQZzMGR0+6kKX9Grqeq8GJ8wk6pJ/9mrTud+r",
+	"fXCRuhJwvB6f6pbt+GE8VSdD6h4Sg9gMBR1DugVDXbhmPDcXN5cGk6bHI91NC5VQEN1JaJ2aJBIym0JL",
+	"L53qAxxk5J/SHNToO8jouqEmOJb0DOtqLm7q/TOTcno1EU/hv5MhhUm2evxmHEi014RkHCw5QlHOT4Y0",
+	"wdlyFYVpiNdkoRERoMfHNBw2rS1XB1fg3bK4QQbMozOpYTJouJ3MA7UlEfkQ7nfUyii6HoTMIeqtzTCY",
+	"BJZpoI9CXDttrYXYvl7xqxKIc1gcEIy4NGDJOBpKGshGxmxqEyeTaX4msm0Q97h58ZhKR79KYzGgvJDE",
+	"Z17gMzCFIjGLGZnrBvua4gLZ44zDcV13kSBaV7iUR0dnHVj5Hj8yXKBWY0qjJDbuCR5H1Iu7esJ5/U9L",
+	"4cQoIx7l0HtJDSykkVKVjcqXsJqrKANGJ3CcHVftjwx81uM5DdFoN4xMA+YlzgKcPmF8KCIPT1JlHBkP",
+	"ReINVjqrJtJ06IZXS2grFjbjWsw/FtC8wuJ/zfjzPEZ4IEkyux5PbocTLCMyUnXDndD7Phh5GhqL0JEg",
+	"9e0OGYtZJMlg0ePGe4Kml+6xa1R5kJ27L9pKPYnZtDmbpsAwLfJOHfY9bqoIjeAYsUQugW4RMa0MDULh",
+	"3TLfhj7GLj0gf1LAYJCYhwSQWPpxMEEjtbAgEA5K1oH2uJ5/XUSKkUegkip9L7FClUKCIiTrwdLYgGqg",
+	"IrYcAcnwRZyc+Ljr6KoJA4/pzCvtpzmaUm/Mmp1WW8fe0urZ+XzeonC5JaLRln5Wbp2dHp+8vT6BZz47",
+	"tTiIIcQANhWCAiKgXq3d2sZb1MFNp0GtW9tptVs7iPQ2Bv9jRaeV7p+1EXrsE2qFJLKfWPzL+zfXVqYA",
+	"vKXTbiMcHY+NLz1V1LbMG9HrvconDu8HD07RrwwJWO/ZgLxhC3LNYmR+vaWyxFckwev8HIdX9tVkGlun",
+	"HMtY8IGd1Q+84/SOBljvant3a91/fnBqcjaZ0GhR69YwzysJcgBloZ7yfPtFo+bUYjqSmK0RU3S/r6ml",
+	"WdtU3vnWOMyRMj06pYMghLawCL+GKiYeHvpo9bW6CEb9hNSN0gf3OOR6GqlJXOu5OqTVajVaxEW0OxTz",
+	"2qA7vb5+d3LlknrqcjW23uW7l2enx/13V2dKo9IRcBMRV69AD1Tx7tY6/Xu6cGShpmInzcSLqXaZFog6",
+	"o2Hnulc9Ia3nvlRB9ab6lphON62aox2+MKJjECHH6oQUlTl3+v4tuFnfi5SJn92QR5bQ++Z2yxo8UGJ6",
+	"VFL/jbGxzHqB0reu5eOAoQFnm+9HSpLkWpSFwSCicNqFQtwqPjJUCUwgtQDSVo904DQ4faUF0iGxzI9E",
+	"A1CfU8YJ0WaFOvCTc6WCZnFYx5kl+U6rG9JqVfc5M/xy0kTvcjPgd0G8nBaP4E4lMtH1iJWczAc3SLZb",
+	"DLxNKSZIdjrXUZEi6MIjRc9Mom4hQl9JOY3omurq6MKaE40vMY0BlziIxz2ujbJ0zFJPw20ZQXv69rfT",
+	"mxMQtESfG5CXiijKcY8vxCyyfTDP9MACLmNG/SrhCp85TT58SaHp4ApKjdl9vDWOJ2GWRPOx2FIqxJyf",
+	"R6UU81o8JdNVhDbyErp+VNBKChRSSSUnJmQqZuqQ5WzOZIyJpg4ZBmHMIgaRT2iyNtRRuIhOWAwadSxG",
+	"YGy1yEUCXwKesPpS12jiM9cUUoglNA6JZAzzYeBia1K6yWeBjI/UddDwQb80g6vMp0hv2TpThm0lhLR1",
+	"4zGmhqk7S5IF76mXuIa5iCY0DKApUhwFkwnzHRIKtFUky6GG5tB9TVD104xFizSmamrZUmK08nh2Ou2S",
+	"RIFiE0LgJXRixMq+1cZ2IIkieFK3Bh6L5SNeNsw+xvSXjnZFTnx+7Ofaz6rpL+sbNs7QQtF1kAdG3Btu",
+	"+x1vZ9Dcpc9Zc3e4127uD17Q5oHX9rdZZ7hDdwcVM9OpmfacVqZqFOsIigO0NqEcQSYesyBKitWsXZjF",
+	"4/b/eT584e0z74W3s+Ptee327mBAh2y/U7U/Vr18xfYAGuWG23OE0iNBDYDCEC8OF0m8Q9FYMMkl7HXa",
+	"nb1me7vZ3r5pt7vw/39UDDxJ91TvK9+FJWlgm4xYp5xUD/nFhkPGFz7CmONoxlInKJBEgivCxfyQQEkM",
+	"iSE3eD4Wxh2QmQHWHpWNV2N0OMUDL4Uy+/CESl4ixCE/t+R0PcJDUAxx6tmzCo7c3XWO3Jc0aWYPj2yv",
+	"ZW4b8GAfH1rDRn8tokHg+4x/EzfAn5mEl39+UORkJ3z988PnjI6hFh1juIxG3lhTVz2BJLMNJWyt/SFN",
+	"PUu8mkou0bBjZaVpGNta/nyv5RWULXY/FVG8Qk9J8n9M34O60klzkbNn1lnQ46msbTim04xWb3QUWI7p",
+	"VCtXoKn2eGZgGlID8H4lmQR8JjO5SF1l6Y+pHCsNB9ITlPnkRQxyesGbiHNjpQrMCVz7StrLUzLwiZ6k",
+	"mgro2at5+DvXfhnX4pJnM+M0Z0iIuqvFhhiFOmScBEQPyVM+OU8j60BSuJAlTH2s+wjOpkrj3G6328V5",
+	"YFxHt6uHRLGB8CHXhgwYmU2VCUK2yXnwMk140Ebl+dE/+i8vXv3ef/n7zcm1SyRdSJ2qal4YyB432ZHz",
+	"sQh1jV2XUDKhoTqomQ94spGv0XbTnlaK56FAl/Ien/Gkvy7B813djmg7AmpBDDOSAVsInW8AGZ3S0Xkd",
+	"Ep0/Zmw6yaNN3IBjUrm+ApkvJlUEB6cURu6z+x6v86QRkBpgAxVkk6McaHBJH5aBE0Y1Xi7mVOI1SEdQ",
+	"KrWYcxJHlEtMq3KSPAkdexkFd9gFkkTQQUnvlXpbF+fC2dxkKQS+QYeCzMA0JuoJPgwDL3ZNsRKYEWnk",
+	"L+DqFaROQynQEiWMRmGQfCuJiNFJsnoY1LtO9kStBZNdQqOR4B1dtqn/IJc/H5ti5h6vuz+Ym364+3H7",
+	"4IfJj62WE6v/mf7Yav0gaRj/AHvvkAmbCExvgBzZzvM9RYgOxLvhl+09oGids7G9R0LK4SQaeNFiGpO6",
+	"+0OH/uA6xP2hM9D/XfzgOj0OVJO8RmdYSHwqP178+YeQq0FGpSN9S34knf8J03zezv902pgisd3Z/3//",
+	"9+3/+78RGSwUN+Zm0zAZarrsrMAAssd18ZNHuTqPQzEiCXJUytGIRE4J9IJrkaM4rUfucTkD1+VwFurI",
+	"NvilJtbuYf7TNKQeOiRMpMFsFiQIpo+4WXgal0xodKur5QARK+1eNos1Icke5yKbmoWCU4oU1Yyl2odO",
+	"nKIBl0nqUI9PwXLG2QZWjAjqhuHTsDIw/hY5oVrdImwSxLLHcxVC2LLJfLpLlAbvlikSpxNbkdBs8FL4",
+	"i0c74a0vJIdxtmRDw/I+mY6RGQH0bCtRMi7K5FGi7emFeaYMbl9Z1X9pFWR3e40nLukiFNS/EeKMRiOG",
+	"zz1fZ3jJmXXO/IAaGOa/vN6DZGDsQOCQRMqgoMdYuYGtQ2C/R1R3IFW5qO8kaMwphFkZnIT6XWaaAcIU",
+	"MD0C4/l2Fr9JVgBhrVMOx8FUmj6i1gndIkm/dhApgcnQDxe6bkkMMUU2i8yLSImxzt3IZZkeWEe0o1u/",
+	"97hbDp72I8gng5bgJ3NVJ0eu6iAWQucvoZMLZ2tFCUi2LsGy5MrkH65r4kYoGlM5U0RpEzi+glOxDEYu",
+	"60vU8CNljpTydck4VnRMuhozvmin7ZYHG80ua2y3v7o0w2ksf+KtiF8rtRgfOFj9wLEmzr+F6EIqNTlV",
+	"T+Ng0dLJqY5RIy48sp2SHHfMkjz4cz5SI4m2LGji3gB7SBsZ+FAmuyt9QhucDWM/BFGPZ/nNEgORCCtz",
+	"JSzmfnpH5CsW0yCsCvShS/7fi93+8txzkTTUTuklJdzCcZkT6k/pztzUdQcInD545KaQPlfg0wvo4wCJ",
+	"DRj90j23dbmbssqUdY12DqQdztJUy+SUzlpB2nwgnpiY2FMQkzqc8XgndDVzMYNRq09QiwRqypgqK6bR",
+	"Mh21scrdJQPK00ZTNAajidSxtUOPA+C5bBxCyS/XVbWmmimXiYBnrqk2VQqPdo3g7ejEgG/MxSz0Me+F",
+	"ULsVmamN0ZZUX6PCp84L7Y8oCjj0auSeU5pMiL2tqYxli+T6ZECFR6ZVgasGDXaqbscsIuYTLNiWpG7M",
+	"630AcmLUGztEsijA0GupaoMYl1np9/jmXfJ+/NzXtu3S6S2RuFYFlek2979c4/luIZYdFMdY7pNUrOnc",
+	"jAGYPmmq2JPqX5XW4apYFyT8RGKo5A4Cb4p4nA5aSxLHOvkKsgxqxG1dzCG25YiRPlxdjSPVIm+1smZM",
+	"6R5Xup2jK8lEZGpR4UfQ/fDdzwxMS3V46+sqbvjNKjGCi/9ddfvasar0/NYnIvbjoaZJlYarTVnSIT+9",
+	"urz6C6lq1QytmWyZ2+eKTcSdpfZkK+cwyGQVow2t/l2Jc5pinVsfH+tH8EqDiG31O2JYCa7LG03ldo+b",
+	"FDC7MRh4neG1LXxtK3ntlEV6hGv4W17rJVjXc5Go6VBFDl/8zpNfmSeRJktJMq37shlSawPNkKUE+ySe",
+	"i6fi0K0/Ne+scNIabo0TSsVicxNxTThVF3sFMbTNMdB/PS44ayScSzZgXAeTnjF8iirvUi5dmzU35Ex0",
+	"BH/ny2/Il4KzfweuXJ2ehAS6goODidZykV8f7m4pTUW5mEIRPvGZr6umyzwTWPcM1algh24/J4iHJUkd",
+	"kNU1Atjx8cn1NUJ/BUMix8qCihqZInHFz9lmzqDqcwEuD6g4RcwpyFdB1dtGXUpaRbvUi3W7TisvxFQA",
+	"K8Hl/tmrydmgV+uSXg1xjCw8WAwh+Ahr1Kt9dhuOLslPCmN7PCnJT3chELxX+6D9KkmQOwxuAbAti8JW",
+	"/+X9m2unxzMICzoVJ1VZMiXEnLg/ndyQrQSgBjM2eI+7mTH0IZk9FaZWakyyAoF6Ct6WUYhQsnIAH0kH",
+	"bkZQB0cVAmQAXMAoFAMaJjBbVmaD6YwfYW6DLiiHhIF0oKamXYlV3abVMdXbflq6bRdpwzniMai32Qz9",
+	"JYF6syrBkXqxGEgXhBsc2yS/KjclR8sfU7CciUum5mfGzfoMoOPUQYbzMVA+1kgauqLdzBiCtLlxBlhv",
+	"RGG1SF1tn9twIFEE0oawkB+RTjJC8lCt1oRCWWeSxZTUs9dthAjcSrdRkU5hxM1TG66nNpkAlkeV7ZoF",
+	"o/t+Kn/VU/kIBXkzDO6Y76RcnBV1iOhDAChhhoTz1fxKhiOXa7a2+z0b/Cv1wgNDAjoxol0iIlwW8vL6",
+	"5Pr69OKtDXmp8wqAt+UhARgrg47U0siabh4r2T7gIORQxpk4g0S7vTaTXle/TTETwPSEkXxnpq/tDkrg",
+	"Wi3a+zpR8S+2LW349lKsiqQo0WCX/70z+8sA9Kucqwb2IVtr8Z29vjJ73djqr6ZXC5PjsTksA+0JPFZq",
+	"ZN2UtaogVhsKcwBpmEbXav/gkjoNQ/C29Dj04mg4uqKdaM9LoWUAUaZGmssr6UKSumSsxws4+2iLZOHg",
+	"UedW5hrzAQ4+CUtj5m+P0xENtIX27uqMTGYAYUtcANJxSR3D8OaUfH/y8ueLizf9o7Ozi/f9y6vT345u",
+	"TtwGHqiIhcaFtsf4UBwSSsIgZhENyTQK7mgMIL9iOqDerTI2woDfNkPh0bDHDWJEIMtLBhC6FFIA60V4",
+	"xShrMipdBsu6Gwj5pEPWeh6/vru4OUpmc/L21eXF6duba7fHLQqDnIJPMxFT6OjDfOaXK9pYBGKLyyeK",
+	"b+OH9Dc2SmDefipRavXeWCFQHTtHFIizbnoVeKzxPQr+PQpe6kccKUEaEVo4A57uCChYKebK1p9pr4Oc",
+	"873SfW1LhHV0ewvK6d81J/bvk+JaoDkD1WDwO5POL09NjE4lptxyKnsyHXqVuP9OtN8gs/TryciHJSJo",
+	"GlqeNnrNDHaSThsdBXeMt8gJpwMNDJ103ksm6oWMRhiT0N32iIwjRm9by3IRn1Zdww89RF37zrWPpYZ9",
+	"16qW5Rb+1XSqrWyL07VcU6/SR/4dfFSZFrBVQRRsJ/v3QpD593RRWW3VkpZr5dvzVz6L12fLrT/Tvsif",
+	"tyKmr2yez2B9fjX/neM3l+Y/WP2uwXaasbQMY0QDk55ACaYmRCyOFkQxnz8LWVJaAQgMdiPsVkn0Rk/a",
+	"lkJ6hEUFvPN42cG6LVM1fGgy+U8zNvtuN351gXDNuE9oshFpfzttPCoy/OZHLDrftqAXG/sivq1kxSud",
+	"IWTwU0y1JfcYuppz3VGJjOlCEvD3QkZHZ7fHATW/mxRlMZNrYVbXRFqhtCBprioxVcYwcPK7ixAYSbN4",
+	"yK+Q8wBAz2NImwGwvLJoLayUzezXpmXqUysDyz2r1tL+O7tS/wZOyrRWztIHcqGYb8330En1kdg9yyA3",
+	"TK7wQn29QxCa334/Cf8iJ2FZL2M8FgOrjT+iLX8N9pgGzVu2WGFbXp6+Uff8rY1JnMQyGxIzIL8jkD6u",
+	"OejRMKyozU5h7RBmImJxltQNcVZT+3YJtSet+aqTFt5q9Pykth4xvOqQgItF81zEFtBYqnM1QG2KxzTu",
+	"cS4AtxC7+mFJpYa7M6H7eMwWxBeQ9uph6wHTMVujgfU4wt8Z8HQNl5c0CMIMRFwpMYvD4M60LUvr47sE",
+	"UcbY/TSImDTtnj06nWI/bMi9M70B0+d0f1J4bLEkjg+s86QRfPzENwrg48dXx+2TPudpxN4hqGYi2rfS",
+	"5v/q5+r3IPxjuIuBaEt6Hxza2RyBJKkRsplc61TJtZKze+vPW7ZYFX/XCbYpJ68TedfdRr/n034rK0qt",
+	"ewmVPS4tLQmkV5DLY2tlSwTud6L7BkHzQkcXramlsu3R1bSNDIs3bJE66fNScCsSYbi5WW/eucyZztkc",
+	"lmOsk1OxRTR7JklIByx07F7OWqkC5566Tz0H7SZ7fC4iqEFTuqIr7lgU0mlft8h0Sd10t2unNWIgf43z",
+	"HpHZOID06vIxo1MG0Dg6ZD7BGrMoaRyt3+HguNQNkenv2uP6Gf2GLDpkuf8vDJ9UKUw/YKmEfwUV0FDA",
+	"314N/J68+S39osUj3QHhkFS5omAx1qSWEU+gQqals0s9QCd4S0FOl2GlQl/pcmjU522nNqH3wWQ2qXU7",
+	"bWwahX+lPYkCHrMRIIZt2MFrGjGo8jYdcSraOAI8PTynG5cb4Hk1/lxfrPOPR4u3Qfv+/Lq9OP/t1/nb",
+	"j2J+/krMz1+LihZBJa2BrE5Me7vFpkBP2r9D7dvqxh0aLepryqyvxKrlriisHs5AZWUdfxanae5Yptuk",
+	"rJTCGS8HAjMV2fWkq7QNx4g4I9DGIQy4OvmnkbgLfBYlrW8WutBd3aPeps4kbAMXjDgABQHIcVV3vdN0",
+	"nE9ZA63Huszpavd1+zvR0pwudEkrEFWy7hblmE1bQTyVCif0JkKob+wohjBSFIiCDEMxTyuZYkHciPlB",
+	"xLy4Hwu3x+vuf6vbf2y1Wr1Zu93ZUw/8qB51G07alF+7OCNTpeWqh/pJl3W3x6WOUNhF9snUtv40//y8",
+	"Be92NEq7VQJqwd7Mx4JobAcSxF2Mc2hlFrtDaJLRhN8i14LQHocZv7s6QxoPGb2VSnYnEW9KZMBHIWvO",
+	"JCOuursPflO3oftX9DiNY8UsUkyYOllZKJXebkZv+K+ry5R9pvFUoS4rFj0+Hwv0wU4Zh9GbFv4a0VWD",
+	"EirRYnGM9g1DJVay1Elmja6cJkcJQJhBt9dYXmQeCT5KH3WwnBa0d6PIw6P5ErFRRHnsHgK2RrKm9sv1",
+	"wNZS988Cfmt4+YkUfvsT38gLnMywQlJpUWxW87uG/2+s4Sei/nXAA4nHMNrRicDQqUxp/+UcMMQ60r9T",
+	"qjps/WlobF1EM2tYCbPX3duA+93kintoFIUMPl+PYzOaVydnJzcnWrxPhrQMXM1ttMhVro9Ej7shlXHf",
+	"fNdNsNMCactFdZM6NNW6qTVTKkqdix43upBDuNCoMamOw8Uy7WZJy4iMuFrH1Z2sG2Bu69Pne+eFr8tt",
+	"7/CgLyHnzRlrU5+ioZjUsajRhAJuN7vLnYxw+ckCozpMK792iQzgFV3pt5ebjphpp/WX14AcnIL4W4H1",
+	"LNYdigUa97ibAJEBAqJrdcHVkqeb0TiVSEJ4KLfHZ9NRRH1ovwWaKQBfKWHwve9T/sDc7azB8zdCnFNu",
+	"FC/5TVxp2da1Vrc5TM1QhGKOCtsPNovHpjN+iv61lGHV9RV9hFwAYHARRw58ugmAnPZlNRziIgySmwE8",
+	"KwFdcoiLKHMuoWGor0xaFf4j9NSVes9qMKqaU2N8NlGTN3/jQGpODb+j5OLKztPv4dSHr/1ohqdsmS6B",
+	"lowYLtBTK4SDcA49jsg+ADwu9L2YrpKmr4A1qCbcaJFXOrABHZK6Bfg9XO4UgY4LTFwBlWUhZhEYY3CT",
+	"Ml5aRM2hx5OGYGouWsKUw2WAtrBOuyecfZ9Og/4tJr49RZ+nvyFm1ddWCE7AUk75z7HwxxCvPuWoglRY",
+	"yzOeXGqyezaZxnhIorcc+etzKl0mrNJL/hOLz9lTOtNWdtEYsHGgHQtphtcXeNW+B8N1aeEsHqvFRATZ",
+	"PPzfckori3vnYetLK751oChjQuU60pA6RXR97B0B3iO7DU2Ppx1oDit6DmPbYugGm5xccAiYHM0e1/1f",
+	"PcVpQVxolWO6EZpU5WcEgY/goQHr8XkUxDHjgLVU3QdH885TVZyfs29UbP69983/zjhwWXF5XCpMtM84",
+	"w9ubCBjrdEq9NpXRJ+jYYSGPp0pqYrGJCDSvOuV287Gbi5tL/VyPB4B+z3gkwgmC3VPEysc0IU/wYRBN",
+	"mN9wSLZbYIschaGYQy6LsQGTfGpCiRcGuuc0JFRovhCBB85x014CY6w9XmEfVgW9zl8fVTa0eDyOT76y",
+	"LOqVIC+XACr+3YKpuf6QSvyrrZtQvsi3VVCKbsiGdnh1MqSbk/e6HR90mj830NiJFQd5/pMh7ZuTwEWl",
+	"ch5I1miRk9SiU6doEUc3TcpyLNkNvo1cYLnH62VdIhqZznXqQWXlMr9FwKdr8kCw70TChKa1TNrmVpZ0",
+	"rzi0lQbO7uMeBzcWrr92vGhgemzeo7Gbqt2pCVF/bzjxlXXXfP8I06DLSYopwXIuuiDW5rEH+Eqt3g6W",
+	"BptPOFfGdJZwniBREL6Cn/hGKl46xQphH8EYDfd+V/D+hmFAJLOE+Tbhrcz5ZQR1EwS17aZc7+CCdhkk",
+	"dx7kAATwqJWxmCaZxngibLfBay+4PolzKavYQFA3NgUIfIndAplskQtbtGQ8VocrDsBytPcR4+oHdqUX",
+	"5BjW4wm5NPuhJdm9sHytv3JJ1tcn/rSYP6tpPJgPYhFPq6nfBssw+dXQKkvEU/WK7taWS95dnWp2+PUq",
+	"01/v3dWpTsfu8YS4D+2uX5DpIzWRK/u7aEqoAdpa5pa2aVwT4PJEFDEvhi9rnGkYKRhHmosY96LFNDbR",
+	"co20fH50fXNy1X9z8rvbIkdpXpTOxkdw5qLSx9fXZUvj4ieQ5a/MuCc6itMPfKWcffUp/KgyQqt42uCS",
+	"6mXMJe5/L9f8G57G1zGNYkLRJ5F6IepXr4/JXmdnv/FFcqmM7TcvJ8qqyJUVRSC4DMS8kSl1aBIXs6kS",
+	"aX4UDGPCAjiA53SBluOMQ9lPj1u21oBhyqKRHI6Vn/osDWGa27QcqXM273EI22GDUfyn23BWBTYzVjB0",
+	"FCuzZ2GAgPZm9bvjSb6zjjYm/dN6fLudO2WKxTXkfST4yHIqKFWCQOEB88nUbm8PcWMWkdNLUtcC+Oro",
+	"5qR//vqof3R8fPHu7Y3rkPyV08sKXHskhyeUourVSkf5BlbMallacEQYHwbmYyT99b7bOP/+mRupd1tM",
+	"phocPCeQS1SlB0tm9O1W64zv8VswAvUhJZG0lMyKE93m/D0bHM3iMSdUShbF2EcOkhXyquCcDdS/+Vaa",
+	"FN+oEK11yIpAwET9Wz/w3UZO5h5qVRrXNkliV9YHCl/INpeMuHQSuYT6frZprdKDldAaz29dNRtXzm+1",
+	"RxFyqVrkKG04CTWndrr5M0lCdsdC4+bU2JwgzdcRo+h9B3w4ZV4emix1y+W32273OOikKDFQIvWHcCTo",
+	"po95M5EcpZsHpa1U41qhcVqnJFJ2yMJ0KVM63DzgvphbbRQbhwhol2436uNTNER7/CiXkGaOXkr8YDhk",
+	"kSJbfclkrkAhHsQnMPUfjzm9mF2r0oEmuaq6RkCNVMxiPBLtlcDSXRoo4hws1JEbT3Enzdj7auzu/8fe",
+	"uza3bWttw38F4/eDpXkp2XEct5Gnsx81URI3B7u207T75h4TIiGJNQWoBGRHd5/892ewFgCCFCXZqWXH",
+	"2fqUWKJIEId1vNa1DA9Ufe52AM1J7e6Mmm3Sxf6lu7sk1hsrnkIfOEP+Lf0yo22Jkw1a2x0Fv313JuJL",
+	"lnjeBX4QBYSW/rZRblxTrfSbhiyHVs/d9SiNR0CKodIsI3Z98UAWQGDst1mnfX8DGfD+VXdNuvf9qy4+",
+	"4oEiiSthl+elU1zIiwAIG2m2194gIB+tHv2IRlQZb6gErKtVpSXh9dVZtHmNtlivvsIKZJM1mu/rZwZW",
+	"kSEdZ9KbHlTQRRYJDzi9SodUibztw5SGTDWaUQAwYJv9whRWyP3rCPDogSizirtanLYiFfwzG6ZO5v3m",
+	"SeU1s5fC845xJhanCrBnr5mwfxKGvK2J+0hOCfr+U2lZLbAZEkuc7qUubniXJwUfhLvoZoHLG+x5ZIBr",
+	"NCPs0RzyyK77ZNrP0vgtm0W4ue2fRU1Ae0JzyYCHKhV2W73KxfiXs+MP4LyeY1geDzioXVciGRBs0Gp5",
+	"Jx260gQuIepvnXpDKmeQSq45ept4BQpgMiSpBH2vV400ciaheMPAyCY5G7A8Z4mJX9SYRMRdY5iJ7ZLG",
+	"lJOMQpzWlg5hdfPC8ClZFD1F0MlXhE9LUuPU3w0PLzViswvuQmx8d9kLFBhWUJgiPmun54UXUqbVup1z",
+	"WismdgZQO7hYWhQF3nUHPEKfY5Xo0I4e1oAHWvQBILQRFZe2ldCfNZraQThS0hMJ1veBNs4lq6PPhhST",
+	"jVwoMmPgwiSYhBF5Okw5OEViEPKiDWb34/mbDxfHp0evjz6cRRj4y5mcZq4U0NJvmKAqroX2Q2wr+o7v",
+	"p1ac5qAciCzlIAOvHMGFHgMXniqFH61hUo4x1h15rP1ceObv3v+oe9TDgRpWhwO1A/LYI4GPIb/yWGwz",
+	"Uyy9Plm7NGv8nqYZcKc4svORyBIchDYbWilH5gwMVRy0knSYKhObgJYJEFFxgsomDp3AtBEMpOB9smst",
+	"IZdYOD4/gT75pvtv7mP4DSEwUE4YoAZYMJZZQMutKoOHthyLO388fRc1TSYZ3P6fwunu7tMY/g//ZRAr",
+	"RDYQLaqhqqmDstETBXoMenr0NBoqYazaqvhRQk08P6o0OKc7TFPnlPsjPe29PDrtvTjXQz6LMO6WAWEK",
+	"5fKa5ZLs7e4VFCQw232RzAKw7PpiqorPVTpmQcivR9C62IKToa8A1AX2WSb4UIKjzAsWD4tsdNoAODw8",
+	"YmYbm/NSUbaxM+rWC61NsL4hn4Kpub/3HKKJE5ZboPLRiR6R/sDcNyhGrg1/zKCZ7+p0zFk65Ef8U6pG",
+	"x2qyJrVSzsiv1iL305rgaLBqFQkcgLrVaAYm1kggI4ixYPr1lBwboX7Twtz3UIs7L08ruZ1qWW4hSlaZ",
+	"wybRjSTspj4cY+ENvV18qW1z0Rh0hmg4kv6Qhovd6++2JYwTHU8xYVx6QfssBYZdAEgHlgyDjvMO+Z9w",
+	"S6hJuPUfY8vW+NLaLD4kg/SKmRQI2JLQMh1qpY4UMBkwabnf7ZCNROhUYvLw0iGfT+TrkePQSsfBJw5L",
+	"pWWUb4f8xgX5vr2dSlJU5WP+pqYsH9wMjAXQgsgM5g/60U/5JRfXei7RZ/D4RhnXysnTpzDKYuaCIndk",
+	"sx24oIuTAWuVmt92MqDEwVBaFVyMr7a8N1H9tYnPMxO+MofSmCYozHKUprDjl4hSY0/fJHZ/y3AkhuBt",
+	"ZYgfdgcp0KkWsAGWZ8BMj+FS9M+7bcgblneo2SanlQwzOTpZGG07wZ8VHCvfYGz+ce5Cg5+z0hvMXqvS",
+	"zdY0a1Z10+b34RxDzqIgV5GvgezRgv1isbQ2yQkQCDC7Ee7QmN+EqQSfAMghEjKddPTd2VUasxaGuS/Z",
+	"zNgHEm5BiZzxuMgZNA9JwcNZurXTmjYdFfLGydEHfVj7qRgzlaexsfk//kYGGR024Q/r9Gp79Vq4xLqJ",
+	"mzmsXEXz7pnDh5rXuXIwBQEwFhoFrb0RUJtay6K+JRDammR0xhJvqkGhPinQA97BrNWqc2dufVGurh3k",
+	"o1Cwm8z6d6qDXd4wE5wtF3daVu5gpcsypXslwJFZxQpU2PQVupko5At4d5QQtahUGNJJwY60Fjqy0kNu",
+	"dWb3V7Agp9LUDyWbU/aIcaAFy0HB6ViQ2hfpJe+Q2STMDeO/7hAORD4UavEhvGG4cVVUMeTlgBQc2fJv",
+	"KFqzwH6QMxqPwP+ezyXBgNd8RMsPeZQxv+8gsPew2q0rL7FrBCnjKWFWa09ezfGCX9xUxfm1qUv54khB",
+	"FwfXmaqTebI4IZH0rdkhlnV7xLKkFO4yKGTIbeALItCZi5IzcaRIIhg6CBmQCrbJK5Fl4tpRLEAIM5Mi",
+	"5GOaX5ayNc7+ry9ilWzdJ7r0jG9N526U4Y1NTqYVhfYm3Pwb6xO3bjXmU3s4He3t0s4S9qoSKxciLobT",
+	"nCUuWXlyevzb0cve6VnUDFBiILqqlXJID25L0p8qJbhskw9lEp8F/DonboRr9NrsQ5ax67hJgISifXcD",
+	"kcoTlt9n7GbJtijxThcrBwRx2I3fc1XqGZBr9offksEZvEs3DXRkwKiMI142WyGwtQx97HLQz8U1SnGi",
+	"xKQFhSQhN/FEiENbwqcBU/Go2Sb1eeMKfKicMT6c60JhEUTlLDaUeJ+8fdEjZ3vPDuYT9X4y22SG4hGL",
+	"L6UL95Ty4k4RSdcEok3eaZvUGZJPd/cs8XvRksWVFItrTiKpqGJRQCIueMwwg1U7RqBbYAqKvWMhLlNT",
+	"ZdJPua33ycS1w2i6mY8uLt4IqdBavtDXREHIozO9yeDBb5SaHPNspv9/QtXopx39vzM6ZmepYj+9o58j",
+	"SL0UH30QnEUhN3aDY7gHTi7z5raWKxdStmSqGIkGIh9faAshCoic6lmSIe9OJhk7JMh4EnljdP6umCpi",
+	"R4sFLno13FY4+fjzu6MXgHaAuNhIqQkU/EOFTSbEBFpyGA3dNAWmmbgOeRWYAcgDJLr1WoKQ+TKvxe1M",
+	"mgFG6mAp9CeytPjbsjjAtQ0BtAETciovtXVjCLC5VIwm+rxZCp+UL9zynED3Es5YAmZIyHt5XpCgFfuE",
+	"fYZMHc2ZAQEurBrSG658KsVUyTQxDHXaOGplqVQB2d/d1/tYXQzElCeRbUdmQo4ht9PQPPQBF7ZhDFxp",
+	"ACKl59UpkK6VVFbAr+Jo/jRi5vXtyTDIvkPCPtNYZTMjZEitjAFwwZTrfW4u0yd4krNB+hlKjhkjiYjl",
+	"Tkl9tMdJpUOY3p6ys7NDJ5O2+bQdizHuq5hmmd6tW4toht2cbFUtugUNxPZ293+8Abvz+ZysBBHkSZ+f",
+	"u2e9g/2Pp+8aZ2+6rb1nBw3Yf7bRTLN5SOyAHDDGP0SpJMP0ivHybPSev2fZSNC94+urV3nv/fkvw+mL",
+	"N1Swt0/Ujx9PP/Wnr385k+q6Fb9fMCflU7Coj9qTvR+hd5z9e//pDSZFy0QSaTEclUetP7rRcC7GTI1E",
+	"soCe29zGsnPDn/+54WJ57YvQKdL79kYSqvwqT/lfB9nvBy/+9/XB6Mfx++fT86efP+5mu/2/9ocf//rz",
+	"92evRi/+d3f28tmLRZuyWOSlk3+DtyqU1rZEGWXUHHaI4q7xnrM1cgb1upYPUp//LGOZvcAlUOyJp1kG",
+	"NajlOfjr6b8/7yYHv/SfXJ48l5/22Okz9ceP06N90f0he7v755unw1cHydlz+u/YzgEOrJiEORX7T+eC",
+	"+ROwLUE/ohWCBgaIzfyKJdDrkWipUq/w7vxVv/IdqyznTzGEVHlvUdWW1iA1BhdPJiLlSr/UiFHr3bwT",
+	"sSu0qTOzzaU77rovgXaxWi/w1Vb86owpcyG4D18Vbf6+iqsWeq0G1G2PG+r0OY9lgWdyW1JBq/jLDVhq",
+	"BZ/TqzdxhbclsYoWSKMaFp8c8ujvqs355QZPjSyJULMdcjy+xq0wxr9Bw1NVttxdKziQBdvSSIMg5Kev",
+	"XpDne7s/bEsSpVJGRTq68Meg70GqoO2d9aLAg/F8+1TKKcubQY0nUxAfgSXgGso5oim89Oil0T8NLXOp",
+	"muasKIT3ZvSXT2/PAvO8IOR0mqSMxywg4PUY1Bdk3TG48DpVb6Z9LeFpUpCaw0QB6YtLtENsWBrvCLo9",
+	"FaQyelSMkQjsMrdE7XESFdBt26krn2ZMQslLnfNmFqBsBV9DOwmLNiwQfgE52DWwOVmqnKvYWOa3ng3f",
+	"cQuhV46qOo/UPBUa9l1oKftTSUYiEcBhge2yvR8DEhUdHYkSIkDUuf+IoqdYRBQAMVLVBN8PdsOxNrpb",
+	"Us0yRiKm3YrI3AP+uPDOVNQJeUTjmEl5kTCessRAMWBlRF5sVMvEEMw7HyFH9AasRxGXRWAo/MD2PdM+",
+	"B/bgioCI2kR9ja8NRwuTCMbr6U8VGAbai7E4SosLsVurA/sp5CmGqgESGhigKTzQXqi9ZcXGE5HTPM1m",
+	"F9NCXpqXdi+bpEkITPf4Tk3sSQK4cgLvXhIJzsu3G7Dqh0HvMYRz2IIaM1lArAh+HSwNeHceTNLOcG3p",
+	"ohWsLwpvZKlndb5MZUNUpGw9T7LP2fHP7N+//vpH/4+zg0+fz/pH3SX29CI7Y3/3+cENjCmQuNuSwMSW",
+	"h/Lj+V+77/Jn6e+XP4x/efP0tz357/4T/uvs4LorTuLe9PngdXKq/hi9/XOR+wE3XTTAvWc3GZ8V5kY6",
+	"Gn1p61wXeI+4v2V7KMQQPcgFA0yl3PrnvqG3vLif5pe1dNgXDAZ++89mq3Y0in1W5dE4URNTHrMsWz4k",
+	"X3LdwWx5pvsj8zS+K2/iZ2zFWxMILkeX/qkz8Z15BUss/CKGNmfU+wQe1oJdh6G/jBzR1gtDifTr3nlE",
+	"rAkONqWf63KRamtP2Zm4GIuE/VSEqkkDItTNjleolbJMW3b6ohbjWhQmN9Gjr0Q+voku3YiPexEfN8m+",
+	"f25dX1+3YKGneWbW+vbJx9IOuEE6/r9DnH3HeICVMpQSJ2IKEWpEzS1E6fKwh3ZZbs9EeyNx23VRCtO6",
+	"SzKoksa2RjYmrWWAn+uVwvrbIYcksoQ2Xx3Pc4G+ZXkGvo213F1WGlr6Y2Yx5As6+JOGo5xpEk7HDk2o",
+	"zcHD+SSuZDZ96sJW0HrMsONV4hgmsoyxg0oiCbD33lH8l5YWP7Xb7XC6u7t3UHjfjmmiPBLk/2Amd7rI",
+	"L2/YCI0hsbCRGcgAVOIJQfHmBeukUWVWg0OtBCQOqVKAR3QpZJOQpApS9KkyjnKbYLsBLEGAWmteRF2Q",
+	"T6dUNVgPAOGXXupuHWAo/xEPVDNQoE/4ZR36xBhUAo+Pt6c2jLiPlmf8Hnr/G67W1ZV8CCJD19wIZWSz",
+	"+ND7RCzjK3x+aCQdk4wjiSqyqiIVKjnBLywIMh2P9UQrls0Kfgpz/yE1CKSUG97aqWQhH+Y0ZpaB1ddw",
+	"YFPLKYxR5G3S5bYMAn5pOHsMM+D1SGSsaCTeJX3KedEZz75SwfCKwnR/92nIsR8m/gCquvqU+92L4RFp",
+	"7nUURlZdc1NHeo7CEr2HUrEUxGTrY2qnZsXWBfuEu3/LNKS5UNDCEOdwU7fxvUBVT2FdAZnqSZMl9cha",
+	"CE4nizuun+H3aypKKsoZb3ZK7q77CL7XKRCcLTokFqx+TR05gwvsO/rvCiNFyBuQM5hKxL9ZHnHzexRH",
+	"X4I7rdn4yncJIO/i4FW/fjw67V381js9enXUe3nRe989Qgyf4J2Qc1GUwcEbI0t0UQ+SFnB7LcxL5JDI",
+	"i5ECpdGUJYekNEUlknGPxpG8A8Q/5s6uaZ5IM3dfJak2TGHrkjnAYsqqhVZ6l4CTgvR988VjVUmEkmpx",
+	"TVip9W5/pp9nC1Q8Vq2OTdlGHaC1+r3VPTlqvWWzKDCxSI+qXAzIm/PzE/IzlWlsGtD8sP/c0kN5xeTI",
+	"0cFn6FRxCqxWlnVs3Pp4+s6GHvVT3I322k/bT4ikM4l5WypJhDe/QDB+hAnNUvCS+Nlkc7Vf+A3Vb4Al",
+	"PS8V4OAL/Hjw/Gk5GFpOT09z3kmZGnQgxiA7AlpywQUtfUEHprHlprGJqWd0sT1OCf0qcgq9y42r3/GW",
+	"BMSg/23xcDCny0/HR8LTTRVthBX/uKcKa7lSawTUl42o/pX8m2IyDIfZtPjymGK7dOhzzmmei2uWdMiA",
+	"aUsS2r0DkMEav46q2ENLGLC8YbdF1ITXjX1blofv+qoXLwIIeymmecyikOMK/rD7QxPwwxQseIOdN089",
+	"hINm/sAykXxIuU3wjqjElLY3YC1kHSOPFlTKcCIZq9l0sAh5BDnPxFsxcyF8sC3NrABKmRI57UumbHXY",
+	"JZtty44+mAZSWXxaifDgPfTMHxJK+tM0U9oJg89Jw2pM2bnOU8UAHH/JZu5P0m63YXZgy9pmhxD0KHDa",
+	"/RmcUaRMzdIBU+mYkYYdmdF53RcvemdnyPkHFVV0MgHZ4tDsvd9fvOl+eN27eN/9Ha4D0WaKKeDdoGrA",
+	"LjwQtGY0HcMUhVwfARMiwouxdNwQN5XWLU0sPLv08SWbNfUMiHx4kSYAey5/qwVLBFMXBURPlL4sIBGd",
+	"mk4dGFEmkZpNopBHVP3/f16r6JCkDloh0UmUikQ77WuWZS3AMOz8eX0p29oSiZzDqWeHxpdQWGtKK2Ql",
+	"zBgAViZWUn+l5b8T0GpuIwUhN6uXZszOKYAlYpVeMSCkiuxeL6pPvK09wLkMuVkMf3Ya0cnHc7LjfyZ3",
+	"/saZ/LJjbyuj5iH0r7BVj3oIY4obiHDAqxZmUvfjy6Pehxe9CJinAcIhp4NBGoOUnrB8nOLuLXekfuWL",
+	"d2NJSzJkqlAVkPkOOTbFahSMHyD/9YpOC6PhopDnkQfUMdugBlgSzAkAS0U5DxU6DDkl8Bp86Av8OS4S",
+	"OzKTsvv06VPLV9Ido1ZzRrPxTyEmh8Itg47D7zy1Rq6ZPjIS4hvY2sYKTeyvYxVnarFLRtVAEUfTkJ5p",
+	"yX+hDzvyVp4bShgHgIHOrSg6SGMFaiuwaLLARHJtbDcKDIsQzbKZF2Oe5mnUNFzlXBgrwidi6uizUQb3",
+	"Cc5aIJwsJd58EZdWca97S6HkzsPW6wpRknLBAGpvF5se66XQ2g3RfiY65MPksJbIJ1Axk4kaw/U0KhTd",
+	"mI37LJcQ9y6FILRai4w7alRwUOqvpPe2hFmNKM30P+MB1acS2zGVuYRAmf1PuDVgSbj1n4g03B9BuDUe",
+	"UPgQQHCGkceVirlpRRZKqGvRr/n+VRf7I+XiSitL1Sz4eYA4GywRy4Pn9aBy0wn5a4eHg8kNIFpXCUVp",
+	"mfEEqd5cPMxMzGGB9LQNj0LudQ2sbQlqNtK5cfHX0hXUPKOIZQV3mZE1G2VJv9HdNbzK8tCYb7FtAmOP",
+	"2EnVmyV9y2ZaKWmf9Uvw91Zfqx3vgy8lT9ZuEd+3RKOsZMajcJQjkatWlmqh4X/tubhlV8rPJoCq3ups",
+	"lX1WL6cwT7dax5/ZM7QQ6zj63hPugrpgLkq0IS64B7rf/NIL0bn4XIlU1rhlNyExwE0J/CI8WdF0quBK",
+	"KAhyta/kJYsSlrEhhHNs9tsDf4cc21UUxvu2ca4CULMWjaCEQaB3TF9oDFIOmZJkhYmOiX/0Y9CVh+oF",
+	"4P5FOnolMMZgCUXA8c0AN4EcmBQqqu0rykqT2u7Ru4vT3oujk6Peh/NFmSg9l8v7WN0Pu093PmZLXMjW",
+	"FpGW4r22Z0/lRN+P6nsktFq/6ukzpvTc/N6OSst0t0pE7JOIlLfTa6Ze6u9X2lGKfVY7IzXOypunCs2r",
+	"tZC0aoReTxCCmtAha981s0YqK08xMJZs0NIvQVPOEvLm/P07eLzP+8eUJf6D1paL+VbQxxRThSVBcLUN",
+	"ZiVskonZmHEVEJElTCoMY3cAf0OuWX8kxKUMecK0AZAHWlJMRJZZeoA2OTbkLdJ0AbUNFk56p93z41PM",
+	"r5wZhoJcTIcjsDNotlckWkCM+nEJw2+ejFPewdfr6COond0Tao5nxNlndRFPcynyyHiUdAgzGEEqJbJR",
+	"E6Kv1AIOYopsPFGzkMO1SMZUvhNV9ve2v5fIMqjiBbI2vSwpnzIJoVktvQ23A2OJka7yMp1IeJQeescO",
+	"DBBfXltaXAlwY0Oucsoljc2RmZnmo7EYA2sb6rFMaJ80kuyvCEvMoMIM5wdK/kPegz9gLcFfcw0ver/1",
+	"PpyfXZz2znsfzo+OP0Sk8XSXJPqNilBmE8N5k3zK67HF71Kpjs1Owkdt3RZWjT8DlNuWtlRXXP5OK6Cb",
+	"XAj31WaM3FpQUw8y3czPwLRp99RuGSV8MHiS7MVP+619+oy19gcHu60f+z/Q1vN4N3nC9gZP6X5/QW0H",
+	"Rt5KyGDtOFK11dmaTuGbVYUFd+kPltbrhA4XkMjCFhUDM0Pae49NZxnYcN+4h/gAThcGg32nq+KGzZEo",
+	"lWWwRJHRsOxXsuknDbXoWwrLmvex5sQl6tEBvUpjwdtpLJap01d42WqNmo7pkO18bsHVpV3odnk/5RRO",
+	"xEo12yVP9z4/3SMwwjKE/AWNR6z1AjtSrMKRw8XmWuxSh0+7WxYsQ4IQl/K7niYeMZqp0bJZfoNXrPG4",
+	"mycsbMucX6UxsxXNJKGK9qm0Ac/2N4DsYdothe5VHFwRnhSjBOpS2k8z/cMlS7ADBvvSunt9RQpPmOSi",
+	"z0gjMr+NiFRaLWKZthkFXNPskL3dXS/UWpk96VAzljHpks1sn3KaQBKUi6LIUkaQMi/aRoFO0paVPugk",
+	"ZzEDqiiIn8MF9ju5bWgRZcgbUSw4ZzGgbgIAQmdCQlpyDBYQF9ekESUMW95F6D/G+sDg2MRgEIRcCpIq",
+	"2/PcvE4s8pzFKpsFUNKtVMaIBCsE0/z5lEtkpCaCh/zs13ep0jPJBWdRs02e7T4lUakuGQ27U6byWauL",
+	"RprLH9UZHK+ZOrULtc5TUzyk5uDoL2ffztGo3y1yJKZZYjcNUTkdDNK4/pCk/CpVJlGI/e1XBTkM0NUL",
+	"bJj8i3OSAZ+r78sSx0t6i9whHJ0CWIU/rCl6b3qJepdCOPTovgLTBNT03Ay5yIvmPoAuJiXKMZupASYH",
+	"gTgwZl5OMo6JFMCFZYIPAQaBKSAL0xUZIzHMPabb/InQXx66X4TcRhJgEM+JPrmAxKrnGoOVOXJrtab4",
+	"Z/UxDwTnPfZM8UXaq5T2/lOk0E7W5dxjqv20bQmzvuno+QgrGX4RwHpRXmd0fjkphNZcDLcEfVhdzCCw",
+	"ukkbi3LC4iXC75xlGWYxEbqE7Fe5E8G0EEQI5TDc61RpZQpMOrbFOcUgggcckO7VbA7GdgJFiJ/sFEOM",
+	"Qt4oIHxBFV1HTNGDtsCRNLPAA/oSM+RjOiN9Vk31BFUktUkHmYFh1naUQv+2kFtQALZehpCHR/zYrWSR",
+	"irlB+AtEry1rj6XgMTSjFloscvtoCEkgSUkHBglS3W9Jk3I79crk+fUtkOLbacdGpY+NFsMFY5C14wLD",
+	"lQ/GUbOt32WGfJEs09+mPM6mpler6UVaLC1gaaAkETvEGXrHkEd/h1s4xHCrQwY0k+yLgZM4PkrompOz",
+	"K0YzM42foFjc3lwyJjt1qCn4BkNvhttVa7xSMsHUjzSQsTymeT4DCkwlicVbYc9sl6dwaATpHAWAYB1W",
+	"43T+c42NcAjt661Tuy3LP1gUHgS0ALAjIQQEyIWjpmFqxxw1OYMsBYmnUomxKbwpn0sEHoY8YzTXksSs",
+	"HjZrNRBHA0+r7XN65A7c7cAG/xAeUDz24fRvZQzLsQMO3obkNhvwwIN3V7g9CKBYcCfNAJb7w8HBnh+K",
+	"EghgX5DT95WUr11RUC+Budfom0VwYsMpVyQ9G0ZRhtxY9IyL6XAEsDM0xTMxJHjmZwArIt1Cy4L4RzWC",
+	"lM6eEBfXXD+q4wv2ss42aM9ycXMAbsZCde7hem3mBcoPDStZWWKTxgIdX1Hrh4X3tCoBDK+/DGDuA9oL",
+	"8LadpT7IeJYNDFuzj9D0INRNmH9gtw45VWQspMOTzgGMD83drXJpk4/WfytasRYOkx2K0WUGnre3uws5",
+	"GvjW0DqnCRtPhJaH9WlofZ97Fe76kfFXelYLJK+3hZEmjxoOOW0mbcTxIxHH8xmEL5VwDxyQsnDe3X2+",
+	"VDjP5dLn5XYhjYzAnjBOJ2nb2guLYtdnExb/cnb84Z/G4WiSpOhAnOT6ISrV90E2cZMwEFBRs8j6OJ4w",
+	"rsVVIuLpWB/0NWTlq8/Qct+8fE1AzU7hjCLQYNkU/tF9/+52U2jv+h1MoXn5uiks+fCL5hAS0KUrb5t/",
+	"vnFC+QXgAbbWm5v1XmVZq5jS5CyIeJGUE0bjURnJca/a4L7jRfNT45ltReO2r4gUPdGjW2S5otmmLcWK",
+	"lfPrx+Pz7sXx6evuh6N/d8+Pjj+cRZUBNvZ3n4c8+msqFL1gn2OIm0Skz2aCJ7XIOSw7LYVH11alXnnQ",
+	"rQyWJw8WCt7Eeh9hrLeopvaX8rB8gmMxZtIGmErcNbc4yHPaxRXHLVPVcwfuG8l73PNmvyXh0n3vomNe",
+	"yQrdrQK4lWVxnA8teZ2+47zmONZ7GIO1UA4N8vRiPKAdokVqBE1CJMnSS2aY6LclCa3gDbm6Fi2kNquU",
+	"7ENc2QSzDf+dzVEWPN8mgxryEkmardVGrgwELIicjCmnw5qya5OY1ednPKAeiwWkYOGQEjXNsV2U0kOB",
+	"YtYRvWKlMSxmaPs4Se5H3c0/6JFkPjckbY9Q3Z0yqLOeO1Aitw2soEDTNPiyRaYNOFElZOBtc50LqsIn",
+	"aUuf9VWOVvfk6K2+bO1e1mLILoikghjSkPpU+kn19wYH9EfW+pHuP2ntx8+etZ4n+09be4Nn/f34yeA5",
+	"e7K7iOof73fRn30ziF2c9GX+oJ6TgHB2/TB+3j0IhccB6C0nWk0IXZIGJsUtr1+cM/VVZ3hh9A7Rvf/A",
+	"QFnm2dIYCBcb/ZlfoeGncW3xf6HRDQ5sKW6rC0kRSzBWZjZCuEGRlTBoBZxHMVWZAUJSRco0A5JEmC+Q",
+	"F1RFHrsJtDViwEpAVZniocJmYg4UyVkscpNpgl+JHNCVTkBEy/1zPLZrdc7xEQ/kluPDP6VqdAZbeolw",
+	"Kto44e4PiBzpKceiCx6z786G2fj4dyFU64MCBQyp2FGA/YQ9pbfTV9lHN8iMLDee/CT3nQriVyJHXwrx",
+	"N1DYIaEVLPXK47yscrPjyGQRMWPwRhxk62De7ETsqi/bLIYXqZsGgJoF84rQkBeIV5KxgSlIi/CRF4bK",
+	"TP4E0KZocdq1sCd/nr1AAbs2Zlr9vNKTHsi5w5EkL8SU1wrMN+JaO9szNByuWe7S7hs3779B4pkkr39q",
+	"5zF+tOT6PJCw+xtJ176guMqYYvNeY+Wcb92UNKMMy9n4Mg+zCReo3TXst2BZ2H3R3rlrB3uJ/brZgfe8",
+	"A+fi+NYxNK50Yfh9O3706uDWWzZzbYJvKl53cpFlX21S3nxMyzqacXaNAEbDySoyqJ3aliSjfZYFjh+V",
+	"JyUvWl+nfwe0CiG/Fjmg8rQxGYkrlmd0cmGo96KCpXQXcIMeKtMA+ZsB5jNSGXJDI2eDCClAHjIo6YpZ",
+	"B/5AWL6DxRUoQsvfEnLzG3OH1RVYpyLL1u3Y62fMufXfghtvN8HGld+48l9lU0wyGi80KgIQEraxixEw",
+	"jhoYZcU9G7qWKHdh2XjXoH2eIeoYNdOEArt1l89sznVMZ1hfpEZs3K4rae66R63TyDEPWZZHqGH7lvrd",
+	"cnXvVvg3DjQ496jJ5Vw8ZVtWY9fScSvfO/hgWrN1F3R0r60oQ10rgaPIY6WGwqrUCP4slQqi/WRx1UHz",
+	"0MEP9NlWRREikNZVmabb5LRczSVtTfvEVDf6bPCzkGPlOmlY0gX/RVz1hOHyi0ikRXY6bOuJelkfyT+r",
+	"nsw1FFvPHcr7C0U9MoGwCUjdDe4A1XCNxCrEmYEZADLp7rEGK/jp6piR6kLWDQ8YEXjV4DKAMLdhiqlS",
+	"babGTbEFrc0yPDogVNqaU3x2RIaWdGUMvJiWnsn1n/QJ6UzhdbmCqzMfvA9IfdMDVyOWqnbItehH+FfN",
+	"ctn+HDSRC6nZ8uEjYGfbkJ1twj+rwRRVkdCYO1N3FQkqMaZ9rd21RP55omop3OrIu+5RV7UUL7LM1JiY",
+	"E+dL8g2kaY3VMcDFMDfnd3aw7h6OhISrloxsb3evqHyC8um+SGaB42IBpjOkX7L8U9AkqujX1qnSyAC7",
+	"Cxf6PpDbhhikNYDbhu4PubLLnb+zlF86LoujD78dnfcuPp6+g87XtkZXKpHbtk1UkrM33dbes4MgRN4p",
+	"Uv4x9GYyzXABaAX0RobYoz8j6OsYVDXwqOjxDLk2dLidFqoK5i3j8M0zfUHDQcPqPWFztec+r7cZ2/Hp",
+	"6wj5uSZAQXeVQhewuks/nvVOo2ZA9veem5KmQ4dlnWRTtwG1I1nsQJqzoidVuZbqfe/9z73TM2gp8pxU",
+	"y6a0F1cIG6TyHgomsfQfGqnbVn0IT8uZZFrf+wzVsqn3SEIMs7ntEVVjgcE9YAj13CF6Yt7D267Je8RH",
+	"3ArJcD+c6ueW88w0+dIbF2LG13S2iQ9vGjksVlK4pYkUYwYtyGYWSTqnlQ5RGJrPUQyRdeHjfbn5d/HH",
+	"zfAPFcq+mwAgikdsS9QuBeEgVAVtjKF/GgcxZArzJtAdWUB7a0wkFztqlbNhtO3CaMt7o421eVE2LEq2",
+	"kVbvaEGsPiDGcMmBiYcLgl3itCkSEClCDoaJsbJiygmSc3nNAKrIRMg7F2bbomiHeZXH7SvhSyzzk1zI",
+	"68HK+h+jpzN2m+MePZnV53Ln76lk+bwaqXo+ltTIAXrnAofKbY2izzk2rwn5AmQuktxaZsTCDSruJBkQ",
+	"2FLkeUQyaCMwA8sxCa6X166iHu87FleFLVyZTVe3hYQldVVZlRcolWYZ3EiF76QvRMYory3NWqB0zUuD",
+	"16fHm/zXm6r3r5X1vBflynVWHy1n1jNGr9i3pp8/SpYvr/0u9tuCMMxA5EDjIk3HmmvDLI3l2UAtHXJa",
+	"wMNvcxyx1Hmtrqn/iAeC2pv3W6pGN87ofwW3iOluWZw4OEt3Zucv0fM2z7iqsPrMXncfldVFobTeoLv/",
+	"92B/8CTeW1AQzT7jOlR7GI3p53eMD9Voq7P37FmwNU65/fvJ/dZHm7lbZjRn6RXzksF2VTYJhm8tzTe/",
+	"RneU1bO3W19ezz5h5++iyffNqmPMBr5xdKhEXL4pkXnIEpn5DVsHVrkj5Krbw65sZk32q9mQq3a87Qe5",
+	"Srl9stc96tCMeYseTyYi5WqZumHmmoeN0mxOaY2CMXu2WKI1Ikns+VgTP4e/0yrdwSpYZAOZsS1Ibbm3",
+	"6faApd6V9pdNK8eyVGrphjA3YPaWEWnQLDNs6dA/tRkQk342JUJnivKE5gmxZ5/ICYuLNsCSziQ0LQ05",
+	"dC21UwV9S6F4yPZMK+r7c6amuX4GBJcFN33rAHcfckjU4k8/nr5DnrE+I9FIqYkesenkbNLJn3o/vzk+",
+	"fnvRfffu+NPFyenRb93zXmRTvzTPZ4QLLLNN+UAcYsMzltOMTPL0iioWkEyISZ/Gl0TkkKNpZSKmWdE1",
+	"u9payvjZSL+O3GiNSrgbcIEIIHR9dJUYAqKhiXHwOopR+za9Dy9Pjo8+nJ9FIfc2+KJc+WLuErNqayUv",
+	"Mc94IPaSijRfXf9k5zOoVkCRRkE80dwEFDbVT7XmIsKICJ1TQHcWhliif1ZXO9lLd/42/1vlvLyEzyui",
+	"4ibOi3vvFL09tfFe7n074uLVbUbb38mGpMdMSjpk8h536VIygIW7bW12/ip9sNm8D8ANsCYhuj4jfrUL",
+	"a7bd8rTRGVPSS9BKKE7hbdLjtG8q3pNU6llOirmJM0Zz5LEb0DSb5oxIlTN62V7MtrteAxAf8zUG4OaY",
+	"b6rd1kk4ZzNFj8hK20lYll6xPGU3DcS9LH7wPUTkzOssZcilSrHxRG0yPg8fkLNHCrM9KTKd1S7Pd6bV",
+	"/8HB3vnbGOJICcTMN2vkBfIGvvri9zi4ldFK8xLg+k1dh16ssTBxFUqwDWTOVD4j+qQn0wwDfQ7eEplJ",
+	"aqVJ1K4Bm5nZKQSeGd/WA5ZDeK/+15RNN07vvcueM6aliFsIJWBDFZ6v3oTfsprHaONOLhRV7H5O/sLD",
+	"fAqh+AKbZiKhwP8EIfhJzq5SMXUxUqnoTGJDSoC27e2HfCSmueyQKVdphtReiEW1KxTTXMs+0hdqVLQI",
+	"lyTlIXciwH0eAQkPtYkQRAfK61TFIy1oKJ8RlY5ZPa+XKnk9JhC8fstlNePWf0GI+dFQV6my8VJJUH3D",
+	"kkMxPMP3KjDKR+ycyaXhu/tTxHoyNtr4W9HGVo639bJEJj0NqhnaeBvdDJV+93vAoDS4NaFSXos8WcwB",
+	"RyTLBi29c2nKWYJUIg0uiMVNEiqxyBi7eTkKLDXCaut0qN8EqyyAzcWrGbdNvCCjPcjpEPqmNqL/D77+",
+	"qd1uR4HtiiHNzFFDl2VKtIVUEorEbam81ir2tYgSIfe5wOwX+PpR26aZT3tnvXMoaScmqQxBSCyFVyGf",
+	"iSlQ1OPrp1wqRpM6VfuaqVN96xPzoJNas7yqaBX7rHZGqtr2tgoyreeVoEN25+1smZvCFswUvjesoZ4U",
+	"lgAgQBIxYby+v+2NgMH3hwp+YHyu61z7DSBzH6Jazb0/AJVroK/uo6/rUVu0B3StdmrplbGRQxlnGAEo",
+	"BX6EJHtSGvFUcByCoBKcWZIMYPwFmj/DuzVDcolGGeziYcubgWsFJLgJ/0wlM1EBLtyBOyQ05BlVLIdZ",
+	"I1PIJaBAwlpxLff0SUuoolr0ScYTVBs4LAXEdlIdhpwS+wb401SSKbdNiuzLOPmaGM4HkLIO+Bly+45t",
+	"0qPxaL42T0sBh9wJuU+U8bL3rve6e957efG290fkVp40CsqMJUidl3YMPoL47tM11cc8EGTnXG+6U3P3",
+	"eiIvdJkQhztAKFWhiKfyERT8bMgk7tQorZigwZyZWk4tTxgHA6rYQRVJaXqF6a10O+l8Ezy3bxfcsopg",
+	"U0LwjTBKaJ1nkLNzRs1td8wSKMzC9b5zs22RyWbeYMM8MNe34k5W/ytoB6pVG7WiZCdnnF3fPhrk33yR",
+	"mfmCZjAp2lhUxRbZlqaLmDUjizaPg/J1FfaxWmu0nl+As+uHPxIwtUUl0Eai3nNMqfdZYVTJajezD9Mk",
+	"YyRLB0ylYxaQ6URb8KmShPalyKaq+HI9Ol3v/pQPxMIo0ito5acvK+QF8V2tDonktG8YO7CfaqT/75qr",
+	"usaqUJXhOvdZ6hy4aEE8BsgK9OjWeHDcMxb5/xlNx5bU6pH47NpYPHpJXgjOWazMK8yJtKqpKPTAl8t9",
+	"u2WWdJ7gjocaUBT96XAI6L80sbTUtOjQW3bu4c7IVh1yLATCWhRD419QSRg/9fikd9o9Pz696L3vHr07",
+	"006qMgxRCRnRJHQOMwbA0JPus4HIme3YTa6pdP59g5Y7/8KV9i6mPgh9buBeRBZMcc3yJrJ/IPO16xEH",
+	"nYDw5bDd8MIOBJAhNPRTRORJymk+M7309CHh07GeVAZhDqB/bJNGl89KzY4hrzgSWVKaSuhZRDMpSGYh",
+	"mpdsFnJo/KFFDaTvYJ5xGYBiHGKuYxa1m3WcVkJcTicf5VLKnC2a0P9j/mrHYryoiF+vyVbVWa9tcG4v",
+	"9er7n+7t3m9Fv35pfP1FAuNR+PLfvn5dpk1fpaBLsQYucVSMniyDLIwvy6wSLA4GSjNsutHC398ulXKL",
+	"vAjoQ5fwUIL4mQ3T98NlNH7rnR69+qM+pRFyqshtUhq/wc17+sePNqEBi9MqCeHbJTVW2G76gdjHBb6d",
+	"5tlWZ2sHvAlzp+qGeMNopkaBS7S7rg6QHExEPNXL3i6kHIxEG4kV0Hw65NNJQDIxTHmgNUbO5Aj+BmJg",
+	"Ay2Lp3mutxGKFndT0NfzN12QtdDu/4TlJGFXacyCShMKe513e2dmzj/ipKLApWm0Z7vZWR2csysR6/Pt",
+	"j9r0Eay5bc9E7X1HDCJdRI5ErlpZesWSkvXp3Rf+btnAf83dj/08LPBfp3nBWVjTmKNmTsq53JqJselL",
+	"yL0FxuIobV3IfdrLcLBtn04uFldaQa5cV9zPpoLau4NpYlLz/rZud5uMKadDBqJJDGBbyYCk44nIlW2V",
+	"KHIFH+FKI/so1EODaG2PkyZuIZuhNt+WqqW9RQd5XDMmfQjJXnsX7lWxW7064ZSrXMgJizE7g/sK/29d",
+	"GP9xYsHR0OetZWnI0VgrskC5uEoTlkvSKI8jIK+FGGYsCPn7NM6FFAMVkO5kkrGAvE7Vm2nfzAV6dEU3",
+	"F+PoiCyRiD0bZOK6E/KQP8G/PTuEjOkl/Obk7Yue2TEsNx1huNEx/Vxc61sqEXJCfFPNjX7nb/vfLzvO",
+	"TvhXzpDr9EKJn9rtdjjd3d07iEXCLuKR3lJ8yCBn3w75nk0uAS08PlePG9vaaLUjFRSZc1fnXhpyM4Cx",
+	"9VM96FRZNKMduoHSxkJcpswICRybtJfaF2iH/KnF7OEnNVMBZe52PpbMhT45+tro0LxePGLxpbQvg+OB",
+	"u4Ajm0ptlFtpIkvj2pZET50lZzffHr1EkYSvP4DXF5by0u9YP/fOkbc6/9J3tkuxP79L/BFRBeOAKU05",
+	"OdglpmUpAB/0fMz3UmtEQNAHbAk/2f2BjNH6XlFAIvwXbwBbxK5s1LTS2ESR9E4+Y4zAyXez3h4nLsOl",
+	"1bJWBvk0Y9KdEW851XSClos5ue4udacX3o4MaAzsA43z4/OTAGSpE95OLKJSstIU5knqU2pdWpKxK5bJ",
+	"kjQGFgZzO1DtrdRXMOMB3fryny//LwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -119,6 +119,12 @@ const (
 	// ErrUserBanned: an operator banned the account; no session, token or
 	// personal API key works until the ban ends or is lifted.
 	ErrUserBanned Code = "user_banned"
+	// ErrIdentityNotLinked: a provider sign-in's email belongs to an
+	// account, but the provider or the account did not verify it; sign in
+	// to the account and link the provider.
+	ErrIdentityNotLinked Code = "identity_not_linked"
+	// ErrLastIdentity: unlinking would leave the user no way to sign in.
+	ErrLastIdentity Code = "last_identity"
 )
 
 // ErrSessionEnded is returned when the session has ended: Latch refused to

@@ -42,6 +42,23 @@ var publicPaths = map[string]bool{
 	// Email sign-in links and codes.
 	"/auth/otp":        true,
 	"/auth/otp/verify": true,
+	// Provider sign-in's browser steps (isPublic matches the templates).
+	"/auth/providers":                      true,
+	"/auth/providers/{provider}/authorize": true,
+	"/auth/providers/{provider}/callback":  true,
+}
+
+// isPublic reports whether a request path is one of publicPaths, a
+// provider's {provider} filled in.
+func isPublic(p string) bool {
+	if publicPaths[p] {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(p, "/auth/providers/"); ok {
+		id, step, _ := strings.Cut(rest, "/")
+		return id != "" && !strings.Contains(step, "/") && publicPaths["/auth/providers/{provider}/"+step]
+	}
+	return false
 }
 
 var (
@@ -84,7 +101,7 @@ func (t *authTransport) relPath(req *http.Request) (string, bool) {
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	p, ours := t.relPath(req)
 	// The caller's own credentials win; public operations get none.
-	if !ours || publicPaths[p] || req.Header.Get("Authorization") != "" || req.Header.Get("X-API-Key") != "" {
+	if !ours || isPublic(p) || req.Header.Get("Authorization") != "" || req.Header.Get("X-API-Key") != "" {
 		return t.next.RoundTrip(req)
 	}
 	if t.a.mode == modeAPIKey {

@@ -23,6 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/latchauth/latch/internal/app"
+	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/testutil"
 )
 
@@ -51,19 +52,27 @@ func start(t *testing.T) *latchd {
 	c.APIKeys.OperatorEmails = []string{adminEmail, "flow@example.com"}
 	// The webhook flow's receiver listens on loopback.
 	c.Webhooks.AllowPrivate = true
-	a, err := app.New(context.Background(), c, nil, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Provider sign-in through the GitHub preset and its local stand-in
+	// (providers_test.go; the trip keeps the paths of the public URL's
+	// redirects and sends them here).
+	c.Providers = []service.ProviderConfig{githubStandIn(t)}
+	c.RedirectURLs = []string{appRedirect}
+	a, err := app.New(context.Background(), c, nil, nil)
 	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = a.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; a.Close() })
-	return &latchd{base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}, app: a}
+	// Redirects (the provider sign-in's) are answers to check, not to follow.
+	return &latchd{base: "http://" + ln.Addr().String(), app: a, http: &http.Client{Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 // verifyOperator records the verification of the email a second ago, as
@@ -198,6 +207,7 @@ func flow(t *testing.T, l *latchd) (*fixture, map[string]bool) {
 	op("revokeSession")
 	extendedFlow(t, l, f, op)
 	importFlow(t, l, f, op)
+	providersFlow(t, l, f, op)
 	// Logout last: it ends the flow's session.
 	spare := l.json(t, "POST", "/auth/login", cred, nil, 200)
 	l.json(t, "POST", "/auth/logout?scope=local", nil, bearer(spare["access_token"].(string)), 204)

@@ -115,6 +115,7 @@ var neverSent = map[string]string{
 	"JWK.n":                              "RSA keys only; the contract run signs with the default algorithm (server/keys_test.go covers RS256)",
 	"JWK.e":                              "RSA keys only, like n",
 	"ExchangeResponse.issued_token_type": "only the RFC 8693 grant answers it (server/oauth_test.go, interop/)",
+	"ExchangeResponse.mfa":               "only a provider sign-in of a user with a second factor answers it (server/providers_test.go TestProviderSignInAndMFA)",
 	"Event.key_id":                       "only events about an API key carry it; the flow lists the events of an account that has no key",
 	"APIKeyList.next_cursor":             "sent only when a further page exists; paging is tested in server/security_test.go",
 	"InvitationList.next_cursor":         "sent only when a further page exists, like APIKeyList",

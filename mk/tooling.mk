@@ -6,6 +6,7 @@
 #   lint-spec         redocly lint of openapi.yaml with .redocly.yaml
 #   test-postman      build latchd, run the contract collection against it with newman
 #   test-browser      build latchd, check /docs in headless Chromium, screenshot to .ci/out/docs.png
+#   test-browser-idp  build latchd, sign in with oidc-provider in headless Chromium, screenshot to .ci/out/idp.png
 #   test-interop      build latchd, run openid-client, jose and an openapi-typescript program against it (interop/)
 #
 # Node packages come from package-lock.json through `npm ci` (node_modules/.installed).
@@ -26,6 +27,12 @@ TOOLING_REDOCLY := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(T
 # playwright-core downloads no browser; the variable only makes that explicit.
 node_modules/.installed: package.json package-lock.json
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+# interop/'s own pinned packages: oidc-provider (the real OpenID provider of
+# the provider sign-in tests in server/providers_test.go), openid-client, jose.
+interop/node_modules/.installed: interop/package.json interop/package-lock.json
+	cd interop && $(NPM) ci --no-audit --no-fund
 	@touch $@
 
 ## generate-postman: regenerate the Postman collections and environment from openapi.yaml
@@ -53,6 +60,11 @@ test-browser: node_modules/.installed
 .PHONY: test-browser-mfa
 test-browser-mfa: node_modules/.installed
 	BIN=$(BIN) GO=$(GO) tools/test-browser-mfa.sh
+
+## test-browser-idp: provider sign-in in headless Chromium against oidc-provider (app -> Latch -> provider login -> app -> tokens), screenshot to .ci/out/idp.png
+.PHONY: test-browser-idp
+test-browser-idp: node_modules/.installed interop/node_modules/.installed sdk/typescript/node_modules/.installed
+	BIN=$(BIN) GO=$(GO) tools/test-browser-idp.sh
 
 ## test-interop: unmodified OAuth/OIDC clients and a typed program against a fresh latchd (interop/ has its own lockfile)
 test-interop:

@@ -47,6 +47,8 @@ var statuses = map[domain.Code]int{
 	domain.CodeMFALocked:               http.StatusForbidden,
 	domain.CodeUserBanned:              http.StatusForbidden,
 	domain.CodeOrgMFARequired:          http.StatusForbidden,
+	domain.CodeIdentityNotLinked:       http.StatusConflict,
+	domain.CodeLastIdentity:            http.StatusConflict,
 }
 
 // statusError overrides the status of a code for one operation, for the few

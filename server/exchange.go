@@ -36,8 +36,11 @@ func (s *Server) ExchangeToken(ctx context.Context, req api.ExchangeTokenRequest
 		if f.GrantType == api.UrnIetfParamsOauthGrantTypeTokenExchange {
 			return s.tokenExchange(ctx, f)
 		}
+		if f.GrantType == api.AuthorizationCode {
+			return s.codeGrant(ctx, f)
+		}
 		if f.GrantType != api.ClientCredentials {
-			return nil, domain.Errorf(domain.CodeUnsupportedGrantType, "grant_type must be client_credentials or urn:ietf:params:oauth:grant-type:token-exchange")
+			return nil, domain.Errorf(domain.CodeUnsupportedGrantType, "grant_type must be client_credentials, authorization_code or urn:ietf:params:oauth:grant-type:token-exchange")
 		}
 		if p == nil {
 			var err error

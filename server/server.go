@@ -39,6 +39,9 @@ type Server struct {
 	webhooks *service.Webhooks
 	// otp is email sign-in; nil answers its operations 404.
 	otp *service.OTP
+	// federation is sign-in with other identity providers; nil answers
+	// its operations 404 (the list is empty).
+	federation *service.Federation
 }
 
 // Spec is the API description the server publishes.

@@ -163,6 +163,7 @@ const (
 	ErrorCodeConflict                ErrorCode = "conflict"
 	ErrorCodeEmailNotVerified        ErrorCode = "email_not_verified"
 	ErrorCodeEmailTaken              ErrorCode = "email_taken"
+	ErrorCodeIdentityNotLinked       ErrorCode = "identity_not_linked"
 	ErrorCodeInsufficientPermissions ErrorCode = "insufficient_permissions"
 	ErrorCodeInternal                ErrorCode = "internal"
 	ErrorCodeInvalidClient           ErrorCode = "invalid_client"
@@ -172,6 +173,7 @@ const (
 	ErrorCodeInvalidScope            ErrorCode = "invalid_scope"
 	ErrorCodeInvalidTarget           ErrorCode = "invalid_target"
 	ErrorCodeInvalidToken            ErrorCode = "invalid_token"
+	ErrorCodeLastIdentity            ErrorCode = "last_identity"
 	ErrorCodeLastOwner               ErrorCode = "last_owner"
 	ErrorCodeMethodNotAllowed        ErrorCode = "method_not_allowed"
 	ErrorCodeMfaLocked               ErrorCode = "mfa_locked"
@@ -201,6 +203,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeEmailTaken:
 		return true
+	case ErrorCodeIdentityNotLinked:
+		return true
 	case ErrorCodeInsufficientPermissions:
 		return true
 	case ErrorCodeInternal:
@@ -218,6 +222,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeInvalidTarget:
 		return true
 	case ErrorCodeInvalidToken:
+		return true
+	case ErrorCodeLastIdentity:
 		return true
 	case ErrorCodeLastOwner:
 		return true
@@ -266,6 +272,8 @@ const (
 	EventTypeApiKeyRevoked            EventType = "api_key_revoked"
 	EventTypeApiKeyRolled             EventType = "api_key_rolled"
 	EventTypeEmailVerified            EventType = "email_verified"
+	EventTypeIdentityLinked           EventType = "identity_linked"
+	EventTypeIdentityUnlinked         EventType = "identity_unlinked"
 	EventTypeImpersonationStarted     EventType = "impersonation_started"
 	EventTypeInvitationAccepted       EventType = "invitation_accepted"
 	EventTypeLoginFailed              EventType = "login_failed"
@@ -297,6 +305,10 @@ func (e EventType) Valid() bool {
 	case EventTypeApiKeyRolled:
 		return true
 	case EventTypeEmailVerified:
+		return true
+	case EventTypeIdentityLinked:
+		return true
+	case EventTypeIdentityUnlinked:
 		return true
 	case EventTypeImpersonationStarted:
 		return true
@@ -373,6 +385,7 @@ func (e ExchangeResponseTokenType) Valid() bool {
 
 // Defines values for GrantType.
 const (
+	AuthorizationCode                        GrantType = "authorization_code"
 	ClientCredentials                        GrantType = "client_credentials"
 	UrnIetfParamsOauthGrantTypeTokenExchange GrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
@@ -380,6 +393,8 @@ const (
 // Valid indicates whether the value is a known member of the GrantType enum.
 func (e GrantType) Valid() bool {
 	switch e {
+	case AuthorizationCode:
+		return true
 	case ClientCredentials:
 		return true
 	case UrnIetfParamsOauthGrantTypeTokenExchange:
@@ -398,6 +413,27 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IdentityKind.
+const (
+	IdentityKindPasskey  IdentityKind = "passkey"
+	IdentityKindPassword IdentityKind = "password"
+	IdentityKindProvider IdentityKind = "provider"
+)
+
+// Valid indicates whether the value is a known member of the IdentityKind enum.
+func (e IdentityKind) Valid() bool {
+	switch e {
+	case IdentityKindPasskey:
+		return true
+	case IdentityKindPassword:
+		return true
+	case IdentityKindProvider:
 		return true
 	default:
 		return false
@@ -713,6 +749,33 @@ const (
 func (e PasswordResetEventType) Valid() bool {
 	switch e {
 	case PasswordResetEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderKind.
+const (
+	Apple     ProviderKind = "apple"
+	Github    ProviderKind = "github"
+	Google    ProviderKind = "google"
+	Microsoft ProviderKind = "microsoft"
+	Oidc      ProviderKind = "oidc"
+)
+
+// Valid indicates whether the value is a known member of the ProviderKind enum.
+func (e ProviderKind) Valid() bool {
+	switch e {
+	case Apple:
+		return true
+	case Github:
+		return true
+	case Google:
+		return true
+	case Microsoft:
+		return true
+	case Oidc:
 		return true
 	default:
 		return false
@@ -1058,6 +1121,21 @@ func (e LogoutParamsScope) Valid() bool {
 	case Local:
 		return true
 	case Others:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuthorizeProviderParamsCodeChallengeMethod.
+const (
+	S256 AuthorizeProviderParamsCodeChallengeMethod = "S256"
+)
+
+// Valid indicates whether the value is a known member of the AuthorizeProviderParamsCodeChallengeMethod enum.
+func (e AuthorizeProviderParamsCodeChallengeMethod) Valid() bool {
+	switch e {
+	case S256:
 		return true
 	default:
 		return false
@@ -1558,6 +1636,14 @@ type ExchangeRequest struct {
 
 // ExchangeResponse defines model for ExchangeResponse.
 type ExchangeResponse struct {
+	// Aal The authenticator assurance level of a session (NIST SP 800-63B):
+	// `aal1` after one factor (a password, or a passkey without user
+	// verification), `aal2` after two (a password and a second factor, or a
+	// user-verified passkey).
+	//
+	//
+	// Example: aal1
+	Aal         *AAL      `json:"aal,omitempty"`
 	AccessToken string    `json:"access_token"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	ExpiresIn   int       `json:"expires_in"`
@@ -1565,9 +1651,21 @@ type ExchangeResponse struct {
 	// IssuedTokenType Token exchange answers only (RFC 8693).
 	IssuedTokenType *ExchangeResponseIssuedTokenType `json:"issued_token_type,omitempty"`
 
+	// Mfa Present on a token response of an `aal1` session whose user has a
+	// verified factor: the factors that `POST /auth/mfa/verify` accepts to
+	// reach `aal2`, which sensitive operations need.
+	Mfa *MFAPending `json:"mfa,omitempty"`
+
+	// RefreshToken `authorization_code` answers only: the new session's refresh token (as in `TokenResponse`).
+	RefreshToken *string `json:"refresh_token,omitempty"`
+
 	// Scope The granted scopes, space-separated.
-	Scope     string                    `json:"scope"`
+	Scope string `json:"scope"`
+
+	// SessionId `authorization_code` answers only.
+	SessionId *openapi_types.UUID       `json:"session_id,omitempty"`
 	TokenType ExchangeResponseTokenType `json:"token_type"`
+	User      *User                     `json:"user,omitempty"`
 }
 
 // ExchangeResponseIssuedTokenType Token exchange answers only (RFC 8693).
@@ -1617,6 +1715,37 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// Identity defines model for Identity.
+type Identity struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Email The email the provider asserted.
+	//
+	// Example: ada@example.com
+	Email         *string `json:"email,omitempty"`
+	EmailVerified *bool   `json:"email_verified,omitempty"`
+
+	// Id The identity's id (`provider`), the factor's id (`passkey`), the user's id (`password`).
+	Id openapi_types.UUID `json:"id"`
+
+	// Kind Example: provider
+	Kind         IdentityKind `json:"kind"`
+	LastSignInAt *time.Time   `json:"last_sign_in_at,omitempty"`
+
+	// Provider The provider's id (`provider` only).
+	//
+	// Example: google
+	Provider *string `json:"provider,omitempty"`
+}
+
+// IdentityKind Example: provider
+type IdentityKind string
+
+// IdentityList defines model for IdentityList.
+type IdentityList struct {
+	Identities []Identity `json:"identities"`
+}
 
 // ImpersonationToken defines model for ImpersonationToken.
 type ImpersonationToken struct {
@@ -1854,6 +1983,32 @@ type JWKUse string
 // JWKS defines model for JWKS.
 type JWKS struct {
 	Keys []JWK `json:"keys"`
+}
+
+// LinkIdentityRequest defines model for LinkIdentityRequest.
+type LinkIdentityRequest struct {
+	// Code The one-time code the link flow returned to `redirect_to`.
+	//
+	// Example: Yk3mC0v8WQ2tq0Jx7nH4eR9sB5uA1dZ6fG2hK8pL3oI
+	Code string `json:"code"`
+
+	// CodeVerifier The verifier of the `code_challenge` sent to `POST /auth/providers/{provider}/link`.
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier string `json:"code_verifier"`
+}
+
+// LinkProviderRequest defines model for LinkProviderRequest.
+type LinkProviderRequest struct {
+	// CodeChallenge The application's PKCE S256 challenge; `POST /auth/identities` needs its verifier.
+	//
+	// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+	CodeChallenge string `json:"code_challenge"`
+
+	// RedirectTo Where the browser returns after linking; one of `LATCH_REDIRECT_URLS`.
+	//
+	// Example: https://app.example.com/settings/identities
+	RedirectTo string `json:"redirect_to"`
 }
 
 // MFAEnrollment defines model for MFAEnrollment.
@@ -2250,6 +2405,62 @@ type PasswordResetEventData struct {
 	UserId          openapi_types.UUID `json:"user_id"`
 }
 
+// Provider defines model for Provider.
+type Provider struct {
+	// Id Example: google
+	Id string `json:"id"`
+
+	// Kind Example: google
+	Kind ProviderKind `json:"kind"`
+
+	// Name A name for buttons.
+	//
+	// Example: Google
+	Name string `json:"name"`
+}
+
+// ProviderCallbackForm A provider's answer by form_post (Apple also sends `user`, its JSON of the name, on the first sign-in, and `id_token`, which Latch ignores in favour of the one the code exchange returns).
+type ProviderCallbackForm struct {
+	// Code Example: c1a2b3
+	Code *string `json:"code,omitempty"`
+
+	// Error Example: user_cancelled_authorize
+	Error *string `json:"error,omitempty"`
+
+	// ErrorDescription Example: the user cancelled
+	ErrorDescription *string `json:"error_description,omitempty"`
+
+	// IdToken Example: eyJhbGciOiJSUzI1NiJ9.e30.c2ln
+	IdToken *string `json:"id_token,omitempty"`
+
+	// Iss Example: https://appleid.apple.com
+	Iss *string `json:"iss,omitempty"`
+
+	// State Example: 8Tq0Lr5iXk7mJH3V2sZb1nQy6wAoPcEu9fGdRtYhKjM
+	State *string `json:"state,omitempty"`
+
+	// User Example: {"name":{"firstName":"Ada","lastName":"Lovelace"}}
+	User *string `json:"user,omitempty"`
+}
+
+// ProviderKind Example: google
+type ProviderKind string
+
+// ProviderLink defines model for ProviderLink.
+type ProviderLink struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Url Latch's authorize URL with the link token; send the browser there.
+	//
+	// Example: https://auth.example.com/auth/providers/google/authorize?link_token=3nq6lX6CzG6h8mM9uT3xU0l0bq4gUqjX5FhCz0yD5Ck&redirect_to=https%3A%2F%2Fapp.example.com%2Fsettings%2Fidentities
+	Url string `json:"url"`
+}
+
+// ProviderList defines model for ProviderList.
+type ProviderList struct {
+	Providers []Provider `json:"providers"`
+}
+
 // Readiness defines model for Readiness.
 type Readiness struct {
 	// Database Example: ok
@@ -2603,7 +2814,8 @@ type TOTPEnrollment struct {
 	Secret string `json:"secret"`
 }
 
-// TokenRequest RFC 6749 client credentials or RFC 8693 token exchange, form-encoded.
+// TokenRequest RFC 6749 client credentials, RFC 8693 token exchange, or the
+// authorization-code grant of a provider sign-in, form-encoded.
 type TokenRequest struct {
 	// Audience Example: https://api.example.com
 	Audience *string `json:"audience,omitempty"`
@@ -2616,8 +2828,23 @@ type TokenRequest struct {
 	// Example: latch_o_4Fq9ZxW2mKd8LpR3tYv6NbC1hJs5QeA7u0Xk2G9
 	ClientSecret *string `json:"client_secret,omitempty"`
 
+	// Code `authorization_code` only: the one-time code a provider sign-in returned to `redirect_to`.
+	//
+	// Example: lc_Yk3mC0v8WQ2tq0Jx7nH4eR9sB5uA1dZ6fG2hK8pL3oI
+	Code *string `json:"code,omitempty"`
+
+	// CodeVerifier `authorization_code` only: the PKCE verifier whose S256 challenge the application sent to the authorize endpoint.
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier *string `json:"code_verifier,omitempty"`
+
 	// GrantType Example: client_credentials
 	GrantType GrantType `json:"grant_type"`
+
+	// RedirectUri `authorization_code` only, optional: when sent, it must be the flow's `redirect_to`.
+	//
+	// Example: https://app.example.com/auth/callback
+	RedirectUri *string `json:"redirect_uri,omitempty"`
 
 	// RequestedTokenType Example: urn:ietf:params:oauth:token-type:access_token
 	RequestedTokenType *TokenRequestRequestedTokenType `json:"requested_token_type,omitempty"`
@@ -2826,7 +3053,7 @@ type UserCreatedEventData struct {
 	// OrgId The organization of a delegated identity.
 	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
 
-	// Source How the user came: `signup`, `delegated` or `import`.
+	// Source How the user came: `signup`, `delegated`, `import`, `otp` (an email sign-in with create_user) or `provider` (a first sign-in with another identity provider).
 	Source *string            `json:"source,omitempty"`
 	UserId openapi_types.UUID `json:"user_id"`
 }
@@ -3097,6 +3324,9 @@ type EventsAfter = int64
 // FactorId defines model for FactorId.
 type FactorId = openapi_types.UUID
 
+// IdentityId defines model for IdentityId.
+type IdentityId = openapi_types.UUID
+
 // InvitationId defines model for InvitationId.
 type InvitationId = openapi_types.UUID
 
@@ -3111,6 +3341,9 @@ type MessageId = openapi_types.UUID
 
 // OrgId defines model for OrgId.
 type OrgId = openapi_types.UUID
+
+// ProviderId defines model for ProviderId.
+type ProviderId = string
 
 // SessionId defines model for SessionId.
 type SessionId = openapi_types.UUID
@@ -3250,6 +3483,63 @@ type LogoutParams struct {
 // LogoutParamsScope defines parameters for Logout.
 type LogoutParamsScope string
 
+// AuthorizeProviderParams defines parameters for AuthorizeProvider.
+type AuthorizeProviderParams struct {
+	// RedirectTo Where the browser returns; exactly one of `LATCH_REDIRECT_URLS` (or under one of its prefixes, see docs/configuration.md).
+	RedirectTo string `form:"redirect_to" json:"redirect_to"`
+
+	// CodeChallenge The application's PKCE challenge, BASE64URL(SHA-256(code_verifier)); required unless `link_token` is given.
+	CodeChallenge *string `form:"code_challenge,omitempty" json:"code_challenge,omitempty"`
+
+	// CodeChallengeMethod Only `S256`.
+	CodeChallengeMethod *AuthorizeProviderParamsCodeChallengeMethod `form:"code_challenge_method,omitempty" json:"code_challenge_method,omitempty"`
+
+	// LinkToken The single-use token of `POST /auth/providers/{provider}/link`.
+	LinkToken *string `form:"link_token,omitempty" json:"link_token,omitempty"`
+
+	// UnderscoreUnderscoreHostLatchFlow This browser's flow cookie from an earlier sign-in, reused so that parallel sign-ins in one browser all work.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie's name when Latch is served over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
+
+// AuthorizeProviderParamsCodeChallengeMethod defines parameters for AuthorizeProvider.
+type AuthorizeProviderParamsCodeChallengeMethod string
+
+// ProviderCallbackParams defines parameters for ProviderCallback.
+type ProviderCallbackParams struct {
+	// Code The provider's authorization code.
+	Code *string `form:"code,omitempty" json:"code,omitempty"`
+
+	// State Latch's state.
+	State *string `form:"state,omitempty" json:"state,omitempty"`
+
+	// Iss RFC 9207 issuer identification.
+	Iss *string `form:"iss,omitempty" json:"iss,omitempty"`
+
+	// Error The provider's error code.
+	Error *string `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The provider's error text.
+	ErrorDescription *string `form:"error_description,omitempty" json:"error_description,omitempty"`
+
+	// UnderscoreUnderscoreHostLatchFlow The flow cookie.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
+
+// ProviderCallbackFormParams defines parameters for ProviderCallbackForm.
+type ProviderCallbackFormParams struct {
+	// UnderscoreUnderscoreHostLatchFlow The flow cookie.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
+
 // ListOutboundEventsParams defines parameters for ListOutboundEvents.
 type ListOutboundEventsParams struct {
 	// After The `seq` of the last event seen (the previous page's `next_cursor`); absent or 0 for the oldest.
@@ -3381,6 +3671,9 @@ type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
 // RollAPIKeyJSONRequestBody defines body for RollAPIKey for application/json ContentType.
 type RollAPIKeyJSONRequestBody = RollAPIKeyRequest
 
+// LinkIdentityJSONRequestBody defines body for LinkIdentity for application/json ContentType.
+type LinkIdentityJSONRequestBody = LinkIdentityRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
 
@@ -3419,6 +3712,12 @@ type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
 
 // ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
 type ResetPasswordJSONRequestBody = ResetPasswordRequest
+
+// ProviderCallbackFormFormdataRequestBody defines body for ProviderCallbackForm for application/x-www-form-urlencoded ContentType.
+type ProviderCallbackFormFormdataRequestBody = ProviderCallbackForm
+
+// LinkProviderJSONRequestBody defines body for LinkProvider for application/json ContentType.
+type LinkProviderJSONRequestBody = LinkProviderRequest
 
 // RefreshJSONRequestBody defines body for Refresh for application/json ContentType.
 type RefreshJSONRequestBody = RefreshRequest
@@ -4642,6 +4941,60 @@ type ClientInterface interface {
 	// Corresponds with GET /auth/events (the `ListEvents` operationId).
 	ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListIdentities The ways the caller signs in
+	//
+	// The password (when the account has one), each linked provider
+	// identity, and each passkey that signs in alone.
+	//
+	// Corresponds with GET /auth/identities (the `ListIdentities` operationId).
+	ListIdentities(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LinkIdentityWithBody Finish linking a provider to the signed-in user
+	//
+	// Takes the one-time code a link flow returned to `redirect_to`
+	// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+	// sent to `POST /auth/providers/{provider}/link`, from a session of
+	// the user who started it: only then is the identity linked. So a
+	// link URL that leaks (it carries a single-use `link_token`) cannot
+	// attach someone else's provider account: the code comes back to
+	// whoever opened it, and only the user's own application holds the
+	// verifier and the session. A code of another user, a wrong
+	// verifier, a used or expired code is 400 `invalid_grant`; an
+	// identity another user holds is 409 `conflict`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+	LinkIdentityWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LinkIdentity Finish linking a provider to the signed-in user
+	//
+	// Takes the one-time code a link flow returned to `redirect_to`
+	// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+	// sent to `POST /auth/providers/{provider}/link`, from a session of
+	// the user who started it: only then is the identity linked. So a
+	// link URL that leaks (it carries a single-use `link_token`) cannot
+	// attach someone else's provider account: the code comes back to
+	// whoever opened it, and only the user's own application holds the
+	// verifier and the session. A code of another user, a wrong
+	// verifier, a used or expired code is 400 `invalid_grant`; an
+	// identity another user holds is 409 `conflict`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+	LinkIdentity(ctx context.Context, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteIdentity Unlink a provider identity
+	//
+	// Removes a provider identity (`kind: provider`; passkeys are removed
+	// with `DELETE /auth/mfa/factors/{factor_id}`). Refused with 409
+	// `last_identity` when it is the user's last way to sign in (no
+	// password, no other identity, no passkey that signs in alone).
+	//
+	// Corresponds with DELETE /auth/identities/{identity_id} (the `DeleteIdentity` operationId).
+	DeleteIdentity(ctx context.Context, identityId IdentityId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LoginWithBody Log in with email and password
 	//
 	// Takes any type of body and a specified content type.
@@ -5061,6 +5414,122 @@ type ClientInterface interface {
 	// Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
 	ResetPassword(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListProviders The identity providers users may sign in with
+	//
+	// The providers the operator configured (`LATCH_PROVIDERS`), for a
+	// sign-in page's buttons. Never a secret.
+	//
+	// Corresponds with GET /auth/providers (the `ListProviders` operationId).
+	ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AuthorizeProvider Send the browser to an identity provider
+	//
+	// The start of a provider sign-in, opened by the browser (a top-level
+	// navigation, never a fetch). `redirect_to` must be one of
+	// `LATCH_REDIRECT_URLS`; `code_challenge` is the application's own
+	// PKCE S256 challenge, which `POST /auth/token` checks when the
+	// application exchanges the code. Latch answers 302 to the provider
+	// with its own `state`, `nonce` and PKCE S256 challenge, and sets a
+	// cookie that binds the flow to this browser (`__Host-latch_flow`,
+	// `Secure`, `HttpOnly`, `Path=/`, `SameSite=Lax`, or `SameSite=None`
+	// for a provider that answers with a cross-site `form_post`, such as
+	// Apple; named `latch_flow` and without `Secure` only when
+	// `LATCH_PUBLIC_URL` is `http://` on a loopback address). The flow
+	// lives 10 minutes.
+	//
+	// With `link_token` (from `POST /auth/providers/{provider}/link`),
+	// the flow links the provider's identity to the signed-in user who
+	// asked for it instead of signing in; `code_challenge` is then not
+	// needed.
+	//
+	// Errors before the flow exists are JSON (400 `invalid_request` for a
+	// `redirect_to` outside the allow-list, 404 `not_found` for an unknown
+	// provider); nothing is sent to an unlisted `redirect_to`.
+	//
+	// Corresponds with GET /auth/providers/{provider}/authorize (the `AuthorizeProvider` operationId).
+	AuthorizeProvider(ctx context.Context, provider ProviderId, params *AuthorizeProviderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProviderCallback Where the identity provider returns the browser
+	//
+	// The provider's redirect URI (register
+	// `{LATCH_PUBLIC_URL}/auth/providers/{provider}/callback` with it).
+	// Latch checks `state` and that this browser holds the flow's cookie,
+	// RFC 9207's `iss` when the provider sends it (it must be the
+	// configured issuer), exchanges the code with its PKCE verifier,
+	// verifies the ID token (signature from the provider's JWKS, issuer,
+	// audience, nonce, expiry) or, for GitHub, reads the user and its
+	// verified emails, and signs the user in (see `docs/providers.md` for
+	// the linking rules). It answers 302 to the flow's `redirect_to` with
+	// `code` (single use, 60 seconds, bound to the application's
+	// `code_challenge`: exchange it at `POST /auth/token` with
+	// `grant_type=authorization_code`; after a link flow, `flow=link` too,
+	// and `POST /auth/identities` takes it), or with OAuth-style `error`
+	// and `error_description`:
+	// `access_denied` (the user or provider refused), `invalid_request`
+	// (the answer does not verify), `identity_not_linked` (an account
+	// with that email exists but one side's email is not verified: sign
+	// in and link), `email_not_verified`, `temporarily_unavailable` (the provider did
+	// not answer). Without a valid `state` and cookie the flow's
+	// `redirect_to` is unknown and the answer is a JSON error (400
+	// `invalid_request`).
+	//
+	// Corresponds with GET /auth/providers/{provider}/callback (the `ProviderCallback` operationId).
+	ProviderCallback(ctx context.Context, provider ProviderId, params *ProviderCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProviderCallbackFormWithBody Where a form_post provider (Apple) returns the browser
+	//
+	// The same as the `GET` callback for providers that answer with
+	// `response_mode=form_post` (Apple): the same fields, form-encoded.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/providers/{provider}/callback (the `ProviderCallbackForm` operationId).
+	ProviderCallbackFormWithBody(ctx context.Context, provider ProviderId, params *ProviderCallbackFormParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProviderCallbackFormWithFormdataBody Where a form_post provider (Apple) returns the browser
+	//
+	// The same as the `GET` callback for providers that answer with
+	// `response_mode=form_post` (Apple): the same fields, form-encoded.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /auth/providers/{provider}/callback (the `ProviderCallbackForm` operationId).
+	ProviderCallbackFormWithFormdataBody(ctx context.Context, provider ProviderId, params *ProviderCallbackFormParams, body ProviderCallbackFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LinkProviderWithBody Start linking a provider to the signed-in user
+	//
+	// A browser cannot send a bearer token on a navigation, so linking
+	// starts here: the answer's `url` is Latch's authorize URL with a
+	// single-use `link_token` (5 minutes) naming this user; the
+	// application sends the browser there. After the provider's sign-in
+	// the browser returns to `redirect_to?code=...&flow=link`, and the
+	// application finishes with `POST /auth/identities` (the code, the
+	// verifier of `code_challenge`, this user's session): the identity
+	// is then attached to this user whatever its email. Needs `aal2`
+	// when the user has a second factor.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /auth/providers/{provider}/link (the `LinkProvider` operationId).
+	LinkProviderWithBody(ctx context.Context, provider ProviderId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LinkProvider Start linking a provider to the signed-in user
+	//
+	// A browser cannot send a bearer token on a navigation, so linking
+	// starts here: the answer's `url` is Latch's authorize URL with a
+	// single-use `link_token` (5 minutes) naming this user; the
+	// application sends the browser there. After the provider's sign-in
+	// the browser returns to `redirect_to?code=...&flow=link`, and the
+	// application finishes with `POST /auth/identities` (the code, the
+	// verifier of `code_challenge`, this user's session): the identity
+	// is then attached to this user whatever its email. Needs `aal2`
+	// when the user has a second factor.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /auth/providers/{provider}/link (the `LinkProvider` operationId).
+	LinkProvider(ctx context.Context, provider ProviderId, body LinkProviderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RefreshWithBody Rotate a refresh token
 	//
 	// Returns a new access token and a NEW refresh token; the presented one is
@@ -5139,6 +5608,19 @@ type ClientInterface interface {
 	// sent. Every token carries `client_id` (the API key's id) and
 	// `auth_time`.
 	//
+	// The authorization-code grant (`grant_type=authorization_code`,
+	// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+	// credential: it exchanges the one-time code of a provider sign-in
+	// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+	// the verifier matches, once, within 60 seconds, for a new session.
+	// The answer adds the session's members of `TokenResponse`
+	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+	// provider is trusted for MFA and proved it). A wrong, used or
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /auth/token (the `ExchangeToken` operationId).
@@ -5180,6 +5662,19 @@ type ClientInterface interface {
 	// sent. Every token carries `client_id` (the API key's id) and
 	// `auth_time`.
 	//
+	// The authorization-code grant (`grant_type=authorization_code`,
+	// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+	// credential: it exchanges the one-time code of a provider sign-in
+	// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+	// the verifier matches, once, within 60 seconds, for a new session.
+	// The answer adds the session's members of `TokenResponse`
+	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+	// provider is trusted for MFA and proved it). A wrong, used or
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /auth/token (the `ExchangeToken` operationId).
@@ -5220,6 +5715,19 @@ type ClientInterface interface {
 	// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
 	// sent. Every token carries `client_id` (the API key's id) and
 	// `auth_time`.
+	//
+	// The authorization-code grant (`grant_type=authorization_code`,
+	// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+	// credential: it exchanges the one-time code of a provider sign-in
+	// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+	// the verifier matches, once, within 60 seconds, for a new session.
+	// The answer adds the session's members of `TokenResponse`
+	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+	// provider is trusted for MFA and proved it). A wrong, used or
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -6626,6 +7134,100 @@ func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEd
 	return c.Client.Do(req)
 }
 
+// ListIdentities The ways the caller signs in
+//
+// The password (when the account has one), each linked provider
+// identity, and each passkey that signs in alone.
+//
+// Corresponds with GET /auth/identities (the `ListIdentities` operationId).
+func (c *Client) ListIdentities(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListIdentitiesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LinkIdentityWithBody Finish linking a provider to the signed-in user
+//
+// Takes the one-time code a link flow returned to `redirect_to`
+// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+// sent to `POST /auth/providers/{provider}/link`, from a session of
+// the user who started it: only then is the identity linked. So a
+// link URL that leaks (it carries a single-use `link_token`) cannot
+// attach someone else's provider account: the code comes back to
+// whoever opened it, and only the user's own application holds the
+// verifier and the session. A code of another user, a wrong
+// verifier, a used or expired code is 400 `invalid_grant`; an
+// identity another user holds is 409 `conflict`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+func (c *Client) LinkIdentityWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLinkIdentityRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LinkIdentity Finish linking a provider to the signed-in user
+//
+// Takes the one-time code a link flow returned to `redirect_to`
+// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+// sent to `POST /auth/providers/{provider}/link`, from a session of
+// the user who started it: only then is the identity linked. So a
+// link URL that leaks (it carries a single-use `link_token`) cannot
+// attach someone else's provider account: the code comes back to
+// whoever opened it, and only the user's own application holds the
+// verifier and the session. A code of another user, a wrong
+// verifier, a used or expired code is 400 `invalid_grant`; an
+// identity another user holds is 409 `conflict`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+func (c *Client) LinkIdentity(ctx context.Context, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLinkIdentityRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteIdentity Unlink a provider identity
+//
+// Removes a provider identity (`kind: provider`; passkeys are removed
+// with `DELETE /auth/mfa/factors/{factor_id}`). Refused with 409
+// `last_identity` when it is the user's last way to sign in (no
+// password, no other identity, no passkey that signs in alone).
+//
+// Corresponds with DELETE /auth/identities/{identity_id} (the `DeleteIdentity` operationId).
+func (c *Client) DeleteIdentity(ctx context.Context, identityId IdentityId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteIdentityRequest(c.Server, identityId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LoginWithBody Log in with email and password
 //
 // Takes any type of body and a specified content type.
@@ -7385,6 +7987,192 @@ func (c *Client) ResetPassword(ctx context.Context, body ResetPasswordJSONReques
 	return c.Client.Do(req)
 }
 
+// ListProviders The identity providers users may sign in with
+//
+// The providers the operator configured (`LATCH_PROVIDERS`), for a
+// sign-in page's buttons. Never a secret.
+//
+// Corresponds with GET /auth/providers (the `ListProviders` operationId).
+func (c *Client) ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListProvidersRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AuthorizeProvider Send the browser to an identity provider
+//
+// The start of a provider sign-in, opened by the browser (a top-level
+// navigation, never a fetch). `redirect_to` must be one of
+// `LATCH_REDIRECT_URLS`; `code_challenge` is the application's own
+// PKCE S256 challenge, which `POST /auth/token` checks when the
+// application exchanges the code. Latch answers 302 to the provider
+// with its own `state`, `nonce` and PKCE S256 challenge, and sets a
+// cookie that binds the flow to this browser (`__Host-latch_flow`,
+// `Secure`, `HttpOnly`, `Path=/`, `SameSite=Lax`, or `SameSite=None`
+// for a provider that answers with a cross-site `form_post`, such as
+// Apple; named `latch_flow` and without `Secure` only when
+// `LATCH_PUBLIC_URL` is `http://` on a loopback address). The flow
+// lives 10 minutes.
+//
+// With `link_token` (from `POST /auth/providers/{provider}/link`),
+// the flow links the provider's identity to the signed-in user who
+// asked for it instead of signing in; `code_challenge` is then not
+// needed.
+//
+// Errors before the flow exists are JSON (400 `invalid_request` for a
+// `redirect_to` outside the allow-list, 404 `not_found` for an unknown
+// provider); nothing is sent to an unlisted `redirect_to`.
+//
+// Corresponds with GET /auth/providers/{provider}/authorize (the `AuthorizeProvider` operationId).
+func (c *Client) AuthorizeProvider(ctx context.Context, provider ProviderId, params *AuthorizeProviderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuthorizeProviderRequest(c.Server, provider, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProviderCallback Where the identity provider returns the browser
+//
+// The provider's redirect URI (register
+// `{LATCH_PUBLIC_URL}/auth/providers/{provider}/callback` with it).
+// Latch checks `state` and that this browser holds the flow's cookie,
+// RFC 9207's `iss` when the provider sends it (it must be the
+// configured issuer), exchanges the code with its PKCE verifier,
+// verifies the ID token (signature from the provider's JWKS, issuer,
+// audience, nonce, expiry) or, for GitHub, reads the user and its
+// verified emails, and signs the user in (see `docs/providers.md` for
+// the linking rules). It answers 302 to the flow's `redirect_to` with
+// `code` (single use, 60 seconds, bound to the application's
+// `code_challenge`: exchange it at `POST /auth/token` with
+// `grant_type=authorization_code`; after a link flow, `flow=link` too,
+// and `POST /auth/identities` takes it), or with OAuth-style `error`
+// and `error_description`:
+// `access_denied` (the user or provider refused), `invalid_request`
+// (the answer does not verify), `identity_not_linked` (an account
+// with that email exists but one side's email is not verified: sign
+// in and link), `email_not_verified`, `temporarily_unavailable` (the provider did
+// not answer). Without a valid `state` and cookie the flow's
+// `redirect_to` is unknown and the answer is a JSON error (400
+// `invalid_request`).
+//
+// Corresponds with GET /auth/providers/{provider}/callback (the `ProviderCallback` operationId).
+func (c *Client) ProviderCallback(ctx context.Context, provider ProviderId, params *ProviderCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProviderCallbackRequest(c.Server, provider, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProviderCallbackFormWithBody Where a form_post provider (Apple) returns the browser
+//
+// The same as the `GET` callback for providers that answer with
+// `response_mode=form_post` (Apple): the same fields, form-encoded.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/providers/{provider}/callback (the `ProviderCallbackForm` operationId).
+func (c *Client) ProviderCallbackFormWithBody(ctx context.Context, provider ProviderId, params *ProviderCallbackFormParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProviderCallbackFormRequestWithBody(c.Server, provider, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProviderCallbackFormWithFormdataBody Where a form_post provider (Apple) returns the browser
+//
+// The same as the `GET` callback for providers that answer with
+// `response_mode=form_post` (Apple): the same fields, form-encoded.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /auth/providers/{provider}/callback (the `ProviderCallbackForm` operationId).
+func (c *Client) ProviderCallbackFormWithFormdataBody(ctx context.Context, provider ProviderId, params *ProviderCallbackFormParams, body ProviderCallbackFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProviderCallbackFormRequestWithFormdataBody(c.Server, provider, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LinkProviderWithBody Start linking a provider to the signed-in user
+//
+// A browser cannot send a bearer token on a navigation, so linking
+// starts here: the answer's `url` is Latch's authorize URL with a
+// single-use `link_token` (5 minutes) naming this user; the
+// application sends the browser there. After the provider's sign-in
+// the browser returns to `redirect_to?code=...&flow=link`, and the
+// application finishes with `POST /auth/identities` (the code, the
+// verifier of `code_challenge`, this user's session): the identity
+// is then attached to this user whatever its email. Needs `aal2`
+// when the user has a second factor.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /auth/providers/{provider}/link (the `LinkProvider` operationId).
+func (c *Client) LinkProviderWithBody(ctx context.Context, provider ProviderId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLinkProviderRequestWithBody(c.Server, provider, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LinkProvider Start linking a provider to the signed-in user
+//
+// A browser cannot send a bearer token on a navigation, so linking
+// starts here: the answer's `url` is Latch's authorize URL with a
+// single-use `link_token` (5 minutes) naming this user; the
+// application sends the browser there. After the provider's sign-in
+// the browser returns to `redirect_to?code=...&flow=link`, and the
+// application finishes with `POST /auth/identities` (the code, the
+// verifier of `code_challenge`, this user's session): the identity
+// is then attached to this user whatever its email. Needs `aal2`
+// when the user has a second factor.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /auth/providers/{provider}/link (the `LinkProvider` operationId).
+func (c *Client) LinkProvider(ctx context.Context, provider ProviderId, body LinkProviderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLinkProviderRequest(c.Server, provider, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // RefreshWithBody Rotate a refresh token
 //
 // Returns a new access token and a NEW refresh token; the presented one is
@@ -7503,6 +8291,19 @@ func (c *Client) Signup(ctx context.Context, body SignupJSONRequestBody, reqEdit
 // sent. Every token carries `client_id` (the API key's id) and
 // `auth_time`.
 //
+// The authorization-code grant (`grant_type=authorization_code`,
+// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+// credential: it exchanges the one-time code of a provider sign-in
+// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+// the verifier matches, once, within 60 seconds, for a new session.
+// The answer adds the session's members of `TokenResponse`
+// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+// provider is trusted for MFA and proved it). A wrong, used or
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/token (the `ExchangeToken` operationId).
@@ -7554,6 +8355,19 @@ func (c *Client) ExchangeTokenWithBody(ctx context.Context, contentType string, 
 // sent. Every token carries `client_id` (the API key's id) and
 // `auth_time`.
 //
+// The authorization-code grant (`grant_type=authorization_code`,
+// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+// credential: it exchanges the one-time code of a provider sign-in
+// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+// the verifier matches, once, within 60 seconds, for a new session.
+// The answer adds the session's members of `TokenResponse`
+// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+// provider is trusted for MFA and proved it). A wrong, used or
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /auth/token (the `ExchangeToken` operationId).
@@ -7604,6 +8418,19 @@ func (c *Client) ExchangeToken(ctx context.Context, body ExchangeTokenJSONReques
 // `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
 // sent. Every token carries `client_id` (the API key's id) and
 // `auth_time`.
+//
+// The authorization-code grant (`grant_type=authorization_code`,
+// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+// credential: it exchanges the one-time code of a provider sign-in
+// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+// the verifier matches, once, within 60 seconds, for a new session.
+// The answer adds the session's members of `TokenResponse`
+// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+// provider is trusted for MFA and proved it). A wrong, used or
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -10319,6 +11146,107 @@ func NewListEventsRequest(server string, params *ListEventsParams) (*http.Reques
 	return req, nil
 }
 
+// NewListIdentitiesRequest constructs an http.Request for the ListIdentities method
+func NewListIdentitiesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/identities")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLinkIdentityRequest calls the generic LinkIdentity builder with application/json body
+func NewLinkIdentityRequest(server string, body LinkIdentityJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewLinkIdentityRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewLinkIdentityRequestWithBody constructs an http.Request for the LinkIdentity method, with any body, and a specified content type
+func NewLinkIdentityRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/identities")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteIdentityRequest constructs an http.Request for the DeleteIdentity method
+func NewDeleteIdentityRequest(server string, identityId IdentityId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "identity_id", identityId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/identities/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewLoginRequest calls the generic Login builder with application/json body
 func NewLoginRequest(server string, body LoginJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -11096,6 +12024,425 @@ func NewResetPasswordRequestWithBody(server string, contentType string, body io.
 	}
 
 	operationPath := fmt.Sprintf("/auth/password/reset")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListProvidersRequest constructs an http.Request for the ListProviders method
+func NewListProvidersRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/providers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAuthorizeProviderRequest constructs an http.Request for the AuthorizeProvider method
+func NewAuthorizeProviderRequest(server string, provider ProviderId, params *AuthorizeProviderParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "provider", provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/providers/%s/authorize", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "redirect_to", params.RedirectTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.CodeChallenge != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code_challenge", *params.CodeChallenge, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CodeChallengeMethod != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code_challenge_method", *params.CodeChallengeMethod, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.LinkToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "link_token", *params.LinkToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.UnderscoreUnderscoreHostLatchFlow != nil {
+			var cookieParam0 string
+
+			cookieParam0, err = runtime.StyleParamWithOptions("simple", true, "__Host-latch_flow", *params.UnderscoreUnderscoreHostLatchFlow, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationCookie, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			cookie0 := &http.Cookie{
+				Name:  "__Host-latch_flow",
+				Value: cookieParam0,
+			}
+			req.AddCookie(cookie0)
+		}
+
+		if params.LatchFlow != nil {
+			var cookieParam1 string
+
+			cookieParam1, err = runtime.StyleParamWithOptions("simple", true, "latch_flow", *params.LatchFlow, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationCookie, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			cookie1 := &http.Cookie{
+				Name:  "latch_flow",
+				Value: cookieParam1,
+			}
+			req.AddCookie(cookie1)
+		}
+	}
+	return req, nil
+}
+
+// NewProviderCallbackRequest constructs an http.Request for the ProviderCallback method
+func NewProviderCallbackRequest(server string, provider ProviderId, params *ProviderCallbackParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "provider", provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/providers/%s/callback", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Code != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", *params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Iss != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "iss", *params.Iss, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Error != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error", *params.Error, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ErrorDescription != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error_description", *params.ErrorDescription, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.UnderscoreUnderscoreHostLatchFlow != nil {
+			var cookieParam0 string
+
+			cookieParam0, err = runtime.StyleParamWithOptions("simple", true, "__Host-latch_flow", *params.UnderscoreUnderscoreHostLatchFlow, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationCookie, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			cookie0 := &http.Cookie{
+				Name:  "__Host-latch_flow",
+				Value: cookieParam0,
+			}
+			req.AddCookie(cookie0)
+		}
+
+		if params.LatchFlow != nil {
+			var cookieParam1 string
+
+			cookieParam1, err = runtime.StyleParamWithOptions("simple", true, "latch_flow", *params.LatchFlow, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationCookie, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			cookie1 := &http.Cookie{
+				Name:  "latch_flow",
+				Value: cookieParam1,
+			}
+			req.AddCookie(cookie1)
+		}
+	}
+	return req, nil
+}
+
+// NewProviderCallbackFormRequestWithFormdataBody calls the generic ProviderCallbackForm builder with application/x-www-form-urlencoded body
+func NewProviderCallbackFormRequestWithFormdataBody(server string, provider ProviderId, params *ProviderCallbackFormParams, body ProviderCallbackFormFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewProviderCallbackFormRequestWithBody(server, provider, params, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewProviderCallbackFormRequestWithBody constructs an http.Request for the ProviderCallbackForm method, with any body, and a specified content type
+func NewProviderCallbackFormRequestWithBody(server string, provider ProviderId, params *ProviderCallbackFormParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "provider", provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/providers/%s/callback", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.UnderscoreUnderscoreHostLatchFlow != nil {
+			var cookieParam0 string
+
+			cookieParam0, err = runtime.StyleParamWithOptions("simple", true, "__Host-latch_flow", *params.UnderscoreUnderscoreHostLatchFlow, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationCookie, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			cookie0 := &http.Cookie{
+				Name:  "__Host-latch_flow",
+				Value: cookieParam0,
+			}
+			req.AddCookie(cookie0)
+		}
+
+		if params.LatchFlow != nil {
+			var cookieParam1 string
+
+			cookieParam1, err = runtime.StyleParamWithOptions("simple", true, "latch_flow", *params.LatchFlow, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationCookie, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			cookie1 := &http.Cookie{
+				Name:  "latch_flow",
+				Value: cookieParam1,
+			}
+			req.AddCookie(cookie1)
+		}
+	}
+	return req, nil
+}
+
+// NewLinkProviderRequest calls the generic LinkProvider builder with application/json body
+func NewLinkProviderRequest(server string, provider ProviderId, body LinkProviderJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewLinkProviderRequestWithBody(server, provider, "application/json", bodyReader)
+}
+
+// NewLinkProviderRequestWithBody constructs an http.Request for the LinkProvider method, with any body, and a specified content type
+func NewLinkProviderRequestWithBody(server string, provider ProviderId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "provider", provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/providers/%s/link", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -14117,6 +15464,64 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /auth/events (the `ListEvents` operationId).
 	ListEventsWithResponse(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error)
 
+	// ListIdentitiesWithResponse The ways the caller signs in
+	//
+	// The password (when the account has one), each linked provider
+	// identity, and each passkey that signs in alone.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /auth/identities (the `ListIdentities` operationId).
+	ListIdentitiesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIdentitiesResponse, error)
+
+	// LinkIdentityWithBodyWithResponse Finish linking a provider to the signed-in user
+	//
+	// Takes the one-time code a link flow returned to `redirect_to`
+	// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+	// sent to `POST /auth/providers/{provider}/link`, from a session of
+	// the user who started it: only then is the identity linked. So a
+	// link URL that leaks (it carries a single-use `link_token`) cannot
+	// attach someone else's provider account: the code comes back to
+	// whoever opened it, and only the user's own application holds the
+	// verifier and the session. A code of another user, a wrong
+	// verifier, a used or expired code is 400 `invalid_grant`; an
+	// identity another user holds is 409 `conflict`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+	LinkIdentityWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error)
+
+	// LinkIdentityWithResponse Finish linking a provider to the signed-in user
+	//
+	// Takes the one-time code a link flow returned to `redirect_to`
+	// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+	// sent to `POST /auth/providers/{provider}/link`, from a session of
+	// the user who started it: only then is the identity linked. So a
+	// link URL that leaks (it carries a single-use `link_token`) cannot
+	// attach someone else's provider account: the code comes back to
+	// whoever opened it, and only the user's own application holds the
+	// verifier and the session. A code of another user, a wrong
+	// verifier, a used or expired code is 400 `invalid_grant`; an
+	// identity another user holds is 409 `conflict`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+	LinkIdentityWithResponse(ctx context.Context, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error)
+
+	// DeleteIdentityWithResponse Unlink a provider identity
+	//
+	// Removes a provider identity (`kind: provider`; passkeys are removed
+	// with `DELETE /auth/mfa/factors/{factor_id}`). Refused with 409
+	// `last_identity` when it is the user's last way to sign in (no
+	// password, no other identity, no passkey that signs in alone).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /auth/identities/{identity_id} (the `DeleteIdentity` operationId).
+	DeleteIdentityWithResponse(ctx context.Context, identityId IdentityId, reqEditors ...RequestEditorFn) (*DeleteIdentityResponse, error)
+
 	// LoginWithBodyWithResponse Log in with email and password
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -14552,6 +15957,128 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /auth/password/reset (the `ResetPassword` operationId).
 	ResetPasswordWithResponse(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error)
 
+	// ListProvidersWithResponse The identity providers users may sign in with
+	//
+	// The providers the operator configured (`LATCH_PROVIDERS`), for a
+	// sign-in page's buttons. Never a secret.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /auth/providers (the `ListProviders` operationId).
+	ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error)
+
+	// AuthorizeProviderWithResponse Send the browser to an identity provider
+	//
+	// The start of a provider sign-in, opened by the browser (a top-level
+	// navigation, never a fetch). `redirect_to` must be one of
+	// `LATCH_REDIRECT_URLS`; `code_challenge` is the application's own
+	// PKCE S256 challenge, which `POST /auth/token` checks when the
+	// application exchanges the code. Latch answers 302 to the provider
+	// with its own `state`, `nonce` and PKCE S256 challenge, and sets a
+	// cookie that binds the flow to this browser (`__Host-latch_flow`,
+	// `Secure`, `HttpOnly`, `Path=/`, `SameSite=Lax`, or `SameSite=None`
+	// for a provider that answers with a cross-site `form_post`, such as
+	// Apple; named `latch_flow` and without `Secure` only when
+	// `LATCH_PUBLIC_URL` is `http://` on a loopback address). The flow
+	// lives 10 minutes.
+	//
+	// With `link_token` (from `POST /auth/providers/{provider}/link`),
+	// the flow links the provider's identity to the signed-in user who
+	// asked for it instead of signing in; `code_challenge` is then not
+	// needed.
+	//
+	// Errors before the flow exists are JSON (400 `invalid_request` for a
+	// `redirect_to` outside the allow-list, 404 `not_found` for an unknown
+	// provider); nothing is sent to an unlisted `redirect_to`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /auth/providers/{provider}/authorize (the `AuthorizeProvider` operationId).
+	AuthorizeProviderWithResponse(ctx context.Context, provider ProviderId, params *AuthorizeProviderParams, reqEditors ...RequestEditorFn) (*AuthorizeProviderResponse, error)
+
+	// ProviderCallbackWithResponse Where the identity provider returns the browser
+	//
+	// The provider's redirect URI (register
+	// `{LATCH_PUBLIC_URL}/auth/providers/{provider}/callback` with it).
+	// Latch checks `state` and that this browser holds the flow's cookie,
+	// RFC 9207's `iss` when the provider sends it (it must be the
+	// configured issuer), exchanges the code with its PKCE verifier,
+	// verifies the ID token (signature from the provider's JWKS, issuer,
+	// audience, nonce, expiry) or, for GitHub, reads the user and its
+	// verified emails, and signs the user in (see `docs/providers.md` for
+	// the linking rules). It answers 302 to the flow's `redirect_to` with
+	// `code` (single use, 60 seconds, bound to the application's
+	// `code_challenge`: exchange it at `POST /auth/token` with
+	// `grant_type=authorization_code`; after a link flow, `flow=link` too,
+	// and `POST /auth/identities` takes it), or with OAuth-style `error`
+	// and `error_description`:
+	// `access_denied` (the user or provider refused), `invalid_request`
+	// (the answer does not verify), `identity_not_linked` (an account
+	// with that email exists but one side's email is not verified: sign
+	// in and link), `email_not_verified`, `temporarily_unavailable` (the provider did
+	// not answer). Without a valid `state` and cookie the flow's
+	// `redirect_to` is unknown and the answer is a JSON error (400
+	// `invalid_request`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /auth/providers/{provider}/callback (the `ProviderCallback` operationId).
+	ProviderCallbackWithResponse(ctx context.Context, provider ProviderId, params *ProviderCallbackParams, reqEditors ...RequestEditorFn) (*ProviderCallbackResponse, error)
+
+	// ProviderCallbackFormWithBodyWithResponse Where a form_post provider (Apple) returns the browser
+	//
+	// The same as the `GET` callback for providers that answer with
+	// `response_mode=form_post` (Apple): the same fields, form-encoded.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/providers/{provider}/callback (the `ProviderCallbackForm` operationId).
+	ProviderCallbackFormWithBodyWithResponse(ctx context.Context, provider ProviderId, params *ProviderCallbackFormParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProviderCallbackFormResponse, error)
+
+	// ProviderCallbackFormWithFormdataBodyWithResponse Where a form_post provider (Apple) returns the browser
+	//
+	// The same as the `GET` callback for providers that answer with
+	// `response_mode=form_post` (Apple): the same fields, form-encoded.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/providers/{provider}/callback (the `ProviderCallbackForm` operationId).
+	ProviderCallbackFormWithFormdataBodyWithResponse(ctx context.Context, provider ProviderId, params *ProviderCallbackFormParams, body ProviderCallbackFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*ProviderCallbackFormResponse, error)
+
+	// LinkProviderWithBodyWithResponse Start linking a provider to the signed-in user
+	//
+	// A browser cannot send a bearer token on a navigation, so linking
+	// starts here: the answer's `url` is Latch's authorize URL with a
+	// single-use `link_token` (5 minutes) naming this user; the
+	// application sends the browser there. After the provider's sign-in
+	// the browser returns to `redirect_to?code=...&flow=link`, and the
+	// application finishes with `POST /auth/identities` (the code, the
+	// verifier of `code_challenge`, this user's session): the identity
+	// is then attached to this user whatever its email. Needs `aal2`
+	// when the user has a second factor.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/providers/{provider}/link (the `LinkProvider` operationId).
+	LinkProviderWithBodyWithResponse(ctx context.Context, provider ProviderId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LinkProviderResponse, error)
+
+	// LinkProviderWithResponse Start linking a provider to the signed-in user
+	//
+	// A browser cannot send a bearer token on a navigation, so linking
+	// starts here: the answer's `url` is Latch's authorize URL with a
+	// single-use `link_token` (5 minutes) naming this user; the
+	// application sends the browser there. After the provider's sign-in
+	// the browser returns to `redirect_to?code=...&flow=link`, and the
+	// application finishes with `POST /auth/identities` (the code, the
+	// verifier of `code_challenge`, this user's session): the identity
+	// is then attached to this user whatever its email. Needs `aal2`
+	// when the user has a second factor.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /auth/providers/{provider}/link (the `LinkProvider` operationId).
+	LinkProviderWithResponse(ctx context.Context, provider ProviderId, body LinkProviderJSONRequestBody, reqEditors ...RequestEditorFn) (*LinkProviderResponse, error)
+
 	// RefreshWithBodyWithResponse Rotate a refresh token
 	//
 	// Returns a new access token and a NEW refresh token; the presented one is
@@ -14630,6 +16157,19 @@ type ClientWithResponsesInterface interface {
 	// sent. Every token carries `client_id` (the API key's id) and
 	// `auth_time`.
 	//
+	// The authorization-code grant (`grant_type=authorization_code`,
+	// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+	// credential: it exchanges the one-time code of a provider sign-in
+	// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+	// the verifier matches, once, within 60 seconds, for a new session.
+	// The answer adds the session's members of `TokenResponse`
+	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+	// provider is trusted for MFA and proved it). A wrong, used or
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/token (the `ExchangeToken` operationId).
@@ -14671,6 +16211,19 @@ type ClientWithResponsesInterface interface {
 	// sent. Every token carries `client_id` (the API key's id) and
 	// `auth_time`.
 	//
+	// The authorization-code grant (`grant_type=authorization_code`,
+	// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+	// credential: it exchanges the one-time code of a provider sign-in
+	// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+	// the verifier matches, once, within 60 seconds, for a new session.
+	// The answer adds the session's members of `TokenResponse`
+	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+	// provider is trusted for MFA and proved it). A wrong, used or
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/token (the `ExchangeToken` operationId).
@@ -14711,6 +16264,19 @@ type ClientWithResponsesInterface interface {
 	// `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
 	// sent. Every token carries `client_id` (the API key's id) and
 	// `auth_time`.
+	//
+	// The authorization-code grant (`grant_type=authorization_code`,
+	// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+	// credential: it exchanges the one-time code of a provider sign-in
+	// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+	// the verifier matches, once, within 60 seconds, for a new session.
+	// The answer adds the session's members of `TokenResponse`
+	// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+	// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+	// provider is trusted for MFA and proved it). A wrong, used or
+	// expired code, or a verifier that does not match, is
+	// `invalid_grant` (401, as a refused refresh; the code is spent
+	// either way).
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -18193,6 +19759,290 @@ func (r ListEventsResponse) ContentType() string {
 	return ""
 }
 
+// ListIdentitiesResponse401Headers the declared response headers of an HTTP 401 response for ListIdentities
+type ListIdentitiesResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+type ListIdentitiesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IdentityList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListIdentitiesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListIdentitiesResponse) GetJSON200() *IdentityList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListIdentitiesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListIdentitiesResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListIdentitiesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListIdentitiesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListIdentitiesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListIdentitiesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListIdentitiesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LinkIdentityResponse401Headers the declared response headers of an HTTP 401 response for LinkIdentity
+type LinkIdentityResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// LinkIdentityResponse403Headers the declared response headers of an HTTP 403 response for LinkIdentity
+type LinkIdentityResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type LinkIdentityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Identity
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *LinkIdentityResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *LinkIdentityResponse403Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r LinkIdentityResponse) GetJSON201() *Identity {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r LinkIdentityResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r LinkIdentityResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r LinkIdentityResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r LinkIdentityResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r LinkIdentityResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r LinkIdentityResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r LinkIdentityResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r LinkIdentityResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r LinkIdentityResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r LinkIdentityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LinkIdentityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LinkIdentityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LinkIdentityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteIdentityResponse401Headers the declared response headers of an HTTP 401 response for DeleteIdentity
+type DeleteIdentityResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// DeleteIdentityResponse403Headers the declared response headers of an HTTP 403 response for DeleteIdentity
+type DeleteIdentityResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteIdentityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteIdentityResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteIdentityResponse403Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteIdentityResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteIdentityResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteIdentityResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteIdentityResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteIdentityResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteIdentityResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteIdentityResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteIdentityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteIdentityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteIdentityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteIdentityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LoginResponse401Headers the declared response headers of an HTTP 401 response for Login
 type LoginResponse401Headers struct {
 	WWWAuthenticate string
@@ -20259,6 +22109,429 @@ func (r ResetPasswordResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ResetPasswordResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListProvidersResponse429Headers the declared response headers of an HTTP 429 response for ListProviders
+type ListProvidersResponse429Headers struct {
+	RetryAfter int
+}
+
+type ListProvidersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProviderList
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListProvidersResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListProvidersResponse) GetJSON200() *ProviderList {
+	return r.JSON200
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListProvidersResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListProvidersResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListProvidersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListProvidersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListProvidersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListProvidersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AuthorizeProviderResponse302Headers the declared response headers of an HTTP 302 response for AuthorizeProvider
+type AuthorizeProviderResponse302Headers struct {
+	Location  string
+	SetCookie string
+}
+
+// AuthorizeProviderResponse429Headers the declared response headers of an HTTP 429 response for AuthorizeProvider
+type AuthorizeProviderResponse429Headers struct {
+	RetryAfter int
+}
+
+type AuthorizeProviderResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *AuthorizeProviderResponse302Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AuthorizeProviderResponse429Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AuthorizeProviderResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AuthorizeProviderResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AuthorizeProviderResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AuthorizeProviderResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AuthorizeProviderResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AuthorizeProviderResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AuthorizeProviderResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AuthorizeProviderResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AuthorizeProviderResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProviderCallbackResponse302Headers the declared response headers of an HTTP 302 response for ProviderCallback
+type ProviderCallbackResponse302Headers struct {
+	Location string
+}
+
+// ProviderCallbackResponse429Headers the declared response headers of an HTTP 429 response for ProviderCallback
+type ProviderCallbackResponse429Headers struct {
+	RetryAfter int
+}
+
+type ProviderCallbackResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *ProviderCallbackResponse302Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProviderCallbackResponse429Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProviderCallbackResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProviderCallbackResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProviderCallbackResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ProviderCallbackResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ProviderCallbackResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProviderCallbackResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProviderCallbackResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProviderCallbackResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProviderCallbackFormResponse302Headers the declared response headers of an HTTP 302 response for ProviderCallbackForm
+type ProviderCallbackFormResponse302Headers struct {
+	Location string
+}
+
+// ProviderCallbackFormResponse429Headers the declared response headers of an HTTP 429 response for ProviderCallbackForm
+type ProviderCallbackFormResponse429Headers struct {
+	RetryAfter int
+}
+
+type ProviderCallbackFormResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *ProviderCallbackFormResponse302Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProviderCallbackFormResponse429Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProviderCallbackFormResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProviderCallbackFormResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProviderCallbackFormResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ProviderCallbackFormResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProviderCallbackFormResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ProviderCallbackFormResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ProviderCallbackFormResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProviderCallbackFormResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProviderCallbackFormResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProviderCallbackFormResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LinkProviderResponse401Headers the declared response headers of an HTTP 401 response for LinkProvider
+type LinkProviderResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// LinkProviderResponse403Headers the declared response headers of an HTTP 403 response for LinkProvider
+type LinkProviderResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type LinkProviderResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProviderLink
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *LinkProviderResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *LinkProviderResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LinkProviderResponse) GetJSON200() *ProviderLink {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r LinkProviderResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r LinkProviderResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r LinkProviderResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r LinkProviderResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r LinkProviderResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r LinkProviderResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r LinkProviderResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r LinkProviderResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r LinkProviderResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LinkProviderResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LinkProviderResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LinkProviderResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -25858,6 +28131,88 @@ func (c *ClientWithResponses) ListEventsWithResponse(ctx context.Context, params
 	return ParseListEventsResponse(rsp)
 }
 
+// ListIdentitiesWithResponse The ways the caller signs in
+//
+// The password (when the account has one), each linked provider
+// identity, and each passkey that signs in alone.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /auth/identities (the `ListIdentities` operationId).
+func (c *ClientWithResponses) ListIdentitiesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIdentitiesResponse, error) {
+	rsp, err := c.ListIdentities(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListIdentitiesResponse(rsp)
+}
+
+// LinkIdentityWithBodyWithResponse Finish linking a provider to the signed-in user
+//
+// Takes the one-time code a link flow returned to `redirect_to`
+// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+// sent to `POST /auth/providers/{provider}/link`, from a session of
+// the user who started it: only then is the identity linked. So a
+// link URL that leaks (it carries a single-use `link_token`) cannot
+// attach someone else's provider account: the code comes back to
+// whoever opened it, and only the user's own application holds the
+// verifier and the session. A code of another user, a wrong
+// verifier, a used or expired code is 400 `invalid_grant`; an
+// identity another user holds is 409 `conflict`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+func (c *ClientWithResponses) LinkIdentityWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error) {
+	rsp, err := c.LinkIdentityWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLinkIdentityResponse(rsp)
+}
+
+// LinkIdentityWithResponse Finish linking a provider to the signed-in user
+//
+// Takes the one-time code a link flow returned to `redirect_to`
+// (`?code=...&flow=link`), with the verifier of the `code_challenge`
+// sent to `POST /auth/providers/{provider}/link`, from a session of
+// the user who started it: only then is the identity linked. So a
+// link URL that leaks (it carries a single-use `link_token`) cannot
+// attach someone else's provider account: the code comes back to
+// whoever opened it, and only the user's own application holds the
+// verifier and the session. A code of another user, a wrong
+// verifier, a used or expired code is 400 `invalid_grant`; an
+// identity another user holds is 409 `conflict`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/identities (the `LinkIdentity` operationId).
+func (c *ClientWithResponses) LinkIdentityWithResponse(ctx context.Context, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error) {
+	rsp, err := c.LinkIdentity(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLinkIdentityResponse(rsp)
+}
+
+// DeleteIdentityWithResponse Unlink a provider identity
+//
+// Removes a provider identity (`kind: provider`; passkeys are removed
+// with `DELETE /auth/mfa/factors/{factor_id}`). Refused with 409
+// `last_identity` when it is the user's last way to sign in (no
+// password, no other identity, no passkey that signs in alone).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /auth/identities/{identity_id} (the `DeleteIdentity` operationId).
+func (c *ClientWithResponses) DeleteIdentityWithResponse(ctx context.Context, identityId IdentityId, reqEditors ...RequestEditorFn) (*DeleteIdentityResponse, error) {
+	rsp, err := c.DeleteIdentity(ctx, identityId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteIdentityResponse(rsp)
+}
+
 // LoginWithBodyWithResponse Log in with email and password
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -26497,6 +28852,170 @@ func (c *ClientWithResponses) ResetPasswordWithResponse(ctx context.Context, bod
 	return ParseResetPasswordResponse(rsp)
 }
 
+// ListProvidersWithResponse The identity providers users may sign in with
+//
+// The providers the operator configured (`LATCH_PROVIDERS`), for a
+// sign-in page's buttons. Never a secret.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /auth/providers (the `ListProviders` operationId).
+func (c *ClientWithResponses) ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error) {
+	rsp, err := c.ListProviders(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListProvidersResponse(rsp)
+}
+
+// AuthorizeProviderWithResponse Send the browser to an identity provider
+//
+// The start of a provider sign-in, opened by the browser (a top-level
+// navigation, never a fetch). `redirect_to` must be one of
+// `LATCH_REDIRECT_URLS`; `code_challenge` is the application's own
+// PKCE S256 challenge, which `POST /auth/token` checks when the
+// application exchanges the code. Latch answers 302 to the provider
+// with its own `state`, `nonce` and PKCE S256 challenge, and sets a
+// cookie that binds the flow to this browser (`__Host-latch_flow`,
+// `Secure`, `HttpOnly`, `Path=/`, `SameSite=Lax`, or `SameSite=None`
+// for a provider that answers with a cross-site `form_post`, such as
+// Apple; named `latch_flow` and without `Secure` only when
+// `LATCH_PUBLIC_URL` is `http://` on a loopback address). The flow
+// lives 10 minutes.
+//
+// With `link_token` (from `POST /auth/providers/{provider}/link`),
+// the flow links the provider's identity to the signed-in user who
+// asked for it instead of signing in; `code_challenge` is then not
+// needed.
+//
+// Errors before the flow exists are JSON (400 `invalid_request` for a
+// `redirect_to` outside the allow-list, 404 `not_found` for an unknown
+// provider); nothing is sent to an unlisted `redirect_to`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /auth/providers/{provider}/authorize (the `AuthorizeProvider` operationId).
+func (c *ClientWithResponses) AuthorizeProviderWithResponse(ctx context.Context, provider ProviderId, params *AuthorizeProviderParams, reqEditors ...RequestEditorFn) (*AuthorizeProviderResponse, error) {
+	rsp, err := c.AuthorizeProvider(ctx, provider, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuthorizeProviderResponse(rsp)
+}
+
+// ProviderCallbackWithResponse Where the identity provider returns the browser
+//
+// The provider's redirect URI (register
+// `{LATCH_PUBLIC_URL}/auth/providers/{provider}/callback` with it).
+// Latch checks `state` and that this browser holds the flow's cookie,
+// RFC 9207's `iss` when the provider sends it (it must be the
+// configured issuer), exchanges the code with its PKCE verifier,
+// verifies the ID token (signature from the provider's JWKS, issuer,
+// audience, nonce, expiry) or, for GitHub, reads the user and its
+// verified emails, and signs the user in (see `docs/providers.md` for
+// the linking rules). It answers 302 to the flow's `redirect_to` with
+// `code` (single use, 60 seconds, bound to the application's
+// `code_challenge`: exchange it at `POST /auth/token` with
+// `grant_type=authorization_code`; after a link flow, `flow=link` too,
+// and `POST /auth/identities` takes it), or with OAuth-style `error`
+// and `error_description`:
+// `access_denied` (the user or provider refused), `invalid_request`
+// (the answer does not verify), `identity_not_linked` (an account
+// with that email exists but one side's email is not verified: sign
+// in and link), `email_not_verified`, `temporarily_unavailable` (the provider did
+// not answer). Without a valid `state` and cookie the flow's
+// `redirect_to` is unknown and the answer is a JSON error (400
+// `invalid_request`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /auth/providers/{provider}/callback (the `ProviderCallback` operationId).
+func (c *ClientWithResponses) ProviderCallbackWithResponse(ctx context.Context, provider ProviderId, params *ProviderCallbackParams, reqEditors ...RequestEditorFn) (*ProviderCallbackResponse, error) {
+	rsp, err := c.ProviderCallback(ctx, provider, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProviderCallbackResponse(rsp)
+}
+
+// ProviderCallbackFormWithBodyWithResponse Where a form_post provider (Apple) returns the browser
+//
+// The same as the `GET` callback for providers that answer with
+// `response_mode=form_post` (Apple): the same fields, form-encoded.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/providers/{provider}/callback (the `ProviderCallbackForm` operationId).
+func (c *ClientWithResponses) ProviderCallbackFormWithBodyWithResponse(ctx context.Context, provider ProviderId, params *ProviderCallbackFormParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProviderCallbackFormResponse, error) {
+	rsp, err := c.ProviderCallbackFormWithBody(ctx, provider, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProviderCallbackFormResponse(rsp)
+}
+
+// ProviderCallbackFormWithFormdataBodyWithResponse Where a form_post provider (Apple) returns the browser
+//
+// The same as the `GET` callback for providers that answer with
+// `response_mode=form_post` (Apple): the same fields, form-encoded.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/providers/{provider}/callback (the `ProviderCallbackForm` operationId).
+func (c *ClientWithResponses) ProviderCallbackFormWithFormdataBodyWithResponse(ctx context.Context, provider ProviderId, params *ProviderCallbackFormParams, body ProviderCallbackFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*ProviderCallbackFormResponse, error) {
+	rsp, err := c.ProviderCallbackFormWithFormdataBody(ctx, provider, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProviderCallbackFormResponse(rsp)
+}
+
+// LinkProviderWithBodyWithResponse Start linking a provider to the signed-in user
+//
+// A browser cannot send a bearer token on a navigation, so linking
+// starts here: the answer's `url` is Latch's authorize URL with a
+// single-use `link_token` (5 minutes) naming this user; the
+// application sends the browser there. After the provider's sign-in
+// the browser returns to `redirect_to?code=...&flow=link`, and the
+// application finishes with `POST /auth/identities` (the code, the
+// verifier of `code_challenge`, this user's session): the identity
+// is then attached to this user whatever its email. Needs `aal2`
+// when the user has a second factor.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/providers/{provider}/link (the `LinkProvider` operationId).
+func (c *ClientWithResponses) LinkProviderWithBodyWithResponse(ctx context.Context, provider ProviderId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LinkProviderResponse, error) {
+	rsp, err := c.LinkProviderWithBody(ctx, provider, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLinkProviderResponse(rsp)
+}
+
+// LinkProviderWithResponse Start linking a provider to the signed-in user
+//
+// A browser cannot send a bearer token on a navigation, so linking
+// starts here: the answer's `url` is Latch's authorize URL with a
+// single-use `link_token` (5 minutes) naming this user; the
+// application sends the browser there. After the provider's sign-in
+// the browser returns to `redirect_to?code=...&flow=link`, and the
+// application finishes with `POST /auth/identities` (the code, the
+// verifier of `code_challenge`, this user's session): the identity
+// is then attached to this user whatever its email. Needs `aal2`
+// when the user has a second factor.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /auth/providers/{provider}/link (the `LinkProvider` operationId).
+func (c *ClientWithResponses) LinkProviderWithResponse(ctx context.Context, provider ProviderId, body LinkProviderJSONRequestBody, reqEditors ...RequestEditorFn) (*LinkProviderResponse, error) {
+	rsp, err := c.LinkProvider(ctx, provider, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLinkProviderResponse(rsp)
+}
+
 // RefreshWithBodyWithResponse Rotate a refresh token
 //
 // Returns a new access token and a NEW refresh token; the presented one is
@@ -26599,6 +29118,19 @@ func (c *ClientWithResponses) SignupWithResponse(ctx context.Context, body Signu
 // sent. Every token carries `client_id` (the API key's id) and
 // `auth_time`.
 //
+// The authorization-code grant (`grant_type=authorization_code`,
+// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+// credential: it exchanges the one-time code of a provider sign-in
+// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+// the verifier matches, once, within 60 seconds, for a new session.
+// The answer adds the session's members of `TokenResponse`
+// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+// provider is trusted for MFA and proved it). A wrong, used or
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /auth/token (the `ExchangeToken` operationId).
@@ -26646,6 +29178,19 @@ func (c *ClientWithResponses) ExchangeTokenWithBodyWithResponse(ctx context.Cont
 // sent. Every token carries `client_id` (the API key's id) and
 // `auth_time`.
 //
+// The authorization-code grant (`grant_type=authorization_code`,
+// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+// credential: it exchanges the one-time code of a provider sign-in
+// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+// the verifier matches, once, within 60 seconds, for a new session.
+// The answer adds the session's members of `TokenResponse`
+// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+// provider is trusted for MFA and proved it). A wrong, used or
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /auth/token (the `ExchangeToken` operationId).
@@ -26692,6 +29237,19 @@ func (c *ClientWithResponses) ExchangeTokenWithResponse(ctx context.Context, bod
 // `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
 // sent. Every token carries `client_id` (the API key's id) and
 // `auth_time`.
+//
+// The authorization-code grant (`grant_type=authorization_code`,
+// `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+// credential: it exchanges the one-time code of a provider sign-in
+// (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+// the verifier matches, once, within 60 seconds, for a new session.
+// The answer adds the session's members of `TokenResponse`
+// (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+// session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+// provider is trusted for MFA and proved it). A wrong, used or
+// expired code, or a verifier that does not match, is
+// `invalid_grant` (401, as a refused refresh; the code is spent
+// either way).
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30386,6 +32944,272 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 	return response, nil
 }
 
+// ParseListIdentitiesResponse parses an HTTP response from a ListIdentitiesWithResponse call
+func ParseListIdentitiesResponse(rsp *http.Response) (*ListIdentitiesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListIdentitiesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IdentityList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListIdentitiesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLinkIdentityResponse parses an HTTP response from a LinkIdentityWithResponse call
+func ParseLinkIdentityResponse(rsp *http.Response) (*LinkIdentityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LinkIdentityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Identity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers LinkIdentityResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers LinkIdentityResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteIdentityResponse parses an HTTP response from a DeleteIdentityWithResponse call
+func ParseDeleteIdentityResponse(rsp *http.Response) (*DeleteIdentityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteIdentityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteIdentityResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteIdentityResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseLoginResponse parses an HTTP response from a LoginWithResponse call
 func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -32336,6 +35160,411 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 			headers.RetryAfter = value
 		}
 		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListProvidersResponse parses an HTTP response from a ListProvidersWithResponse call
+func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListProvidersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProviderList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListProvidersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAuthorizeProviderResponse parses an HTTP response from a AuthorizeProviderWithResponse call
+func ParseAuthorizeProviderResponse(rsp *http.Response) (*AuthorizeProviderResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AuthorizeProviderResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers AuthorizeProviderResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 429:
+		var headers AuthorizeProviderResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProviderCallbackResponse parses an HTTP response from a ProviderCallbackWithResponse call
+func ParseProviderCallbackResponse(rsp *http.Response) (*ProviderCallbackResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProviderCallbackResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers ProviderCallbackResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 429:
+		var headers ProviderCallbackResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProviderCallbackFormResponse parses an HTTP response from a ProviderCallbackFormWithResponse call
+func ParseProviderCallbackFormResponse(rsp *http.Response) (*ProviderCallbackFormResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProviderCallbackFormResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers ProviderCallbackFormResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 429:
+		var headers ProviderCallbackFormResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLinkProviderResponse parses an HTTP response from a LinkProviderWithResponse call
+func ParseLinkProviderResponse(rsp *http.Response) (*LinkProviderResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LinkProviderResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProviderLink
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers LinkProviderResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers LinkProviderResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil

@@ -140,6 +140,10 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 	if err != nil {
 		return nil, err
 	}
+	fed, err := newFederation(c, sh, st)
+	if err != nil {
+		return nil, err
+	}
 	orgs := service.NewOrgs(sh, st)
 	otp := service.NewOTP(sh, st, c.otpServiceConfig())
 	if err := otp.Init(ctx); err != nil {
@@ -152,7 +156,7 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
 	}, server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
 		Events: service.NewEvents(st), UserImport: service.NewUserImport(sh, st), Impersonation: service.NewImpersonation(sh, st), Webhooks: webhooks, MFA: mfa,
-		Users: service.NewUsers(sh, st), OTP: otp}, log, latch.SpecYAML())
+		Users: service.NewUsers(sh, st), OTP: otp, Federation: fed}, log, latch.SpecYAML())
 	if err != nil {
 		return nil, err
 	}

@@ -91,6 +91,14 @@ type Config struct {
 	MFAEnrollmentTTL time.Duration
 	// OTP configures email sign-in links and codes.
 	OTP OTPConfig
+	// ProvidersJSON (LATCH_PROVIDERS) or ProvidersFile
+	// (LATCH_PROVIDERS_FILE) is the JSON array of identity providers;
+	// Providers is what validate parsed from it.
+	ProvidersJSON string
+	ProvidersFile string
+	Providers     []service.ProviderConfig
+	// RedirectURLs is the allow-list of provider sign-ins' redirect_to.
+	RedirectURLs []string
 }
 
 type ruleFlag struct{ r *ratelimit.Rule }
@@ -307,6 +315,9 @@ func (c *Config) settings() *settings {
 	dur(&c.MFAMaxAge, "mfa-max-age", "LATCH_MFA_MAX_AGE", "how recent a session's second factor must be for an aal2 operation (NIST: at most 24h)")
 	dur(&c.MFAEnrollmentTTL, "mfa-enrollment-ttl", "LATCH_MFA_ENROLLMENT_TTL", "how long a started TOTP enrolment may be confirmed")
 	value(listFlag{&c.WebAuthnOrigins}, "webauthn-origins", "LATCH_WEBAUTHN_ORIGINS", "comma-separated origins of WebAuthn ceremonies (default: the public URL's origin)")
+	str(&c.ProvidersJSON, "providers", "LATCH_PROVIDERS", "identity providers users may sign in with: a JSON array (see docs/configuration.md); holds client secrets")
+	str(&c.ProvidersFile, "providers-file", "LATCH_PROVIDERS_FILE", "a file holding the JSON array of LATCH_PROVIDERS")
+	value(listFlag{&c.RedirectURLs}, "redirect-urls", "LATCH_REDIRECT_URLS", "comma-separated URLs a provider sign-in may return to (an entry ending in /* is a prefix)")
 	value(listFlag{&c.CORSOrigins}, "cors-origins", "LATCH_CORS_ORIGINS", "comma-separated allowed CORS origins")
 	value(proxiesFlag{&c.TrustedProxies}, "trusted-proxies", "LATCH_TRUSTED_PROXIES", "comma-separated addresses or CIDR prefixes of the proxies whose X-Forwarded-For is believed")
 	// LATCH_TRUST_PROXY believed the last X-Forwarded-For hop from anyone.
@@ -436,6 +447,9 @@ func (c *Config) validate(s *settings) error {
 		bad("LATCH_MASTER_KEY", "want the base64 of 32 random bytes, such as the output of: openssl rand -base64 32")
 	}
 	c.Recovery.validate(bad)
+	if err := c.loadProviders(); err != nil {
+		errs = append(errs, err)
+	}
 	validateAPIKeys(&c.APIKeys, bad)
 	c.validateQuotas(bad)
 	c.validateLimits(bad)

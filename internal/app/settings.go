@@ -129,7 +129,7 @@ func (e *settingError) Error() string {
 // may hold a password: an error or help never shows it whole.
 func isSecret(env string) bool {
 	switch env {
-	case "LATCH_MASTER_KEY", "LATCH_SMTP_URL", "LATCH_DATABASE_URL", "LATCH_DATABASE_DIRECT_URL", "LATCH_REDIS_URL":
+	case "LATCH_MASTER_KEY", "LATCH_SMTP_URL", "LATCH_DATABASE_URL", "LATCH_DATABASE_DIRECT_URL", "LATCH_REDIS_URL", "LATCH_PROVIDERS":
 		return true
 	}
 	return false
@@ -142,7 +142,7 @@ func showValue(env, raw string) string {
 	if !isSecret(env) || raw == "" {
 		return strconv.Quote(raw)
 	}
-	if env == "LATCH_MASTER_KEY" {
+	if env == "LATCH_MASTER_KEY" || env == "LATCH_PROVIDERS" {
 		return fmt.Sprintf("(%d characters, not shown)", len(raw))
 	}
 	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {

@@ -59,6 +59,12 @@ const (
 	// CodeUserBanned refuses a banned user a session, a refreshed token, a
 	// second-factor step or the use of their personal API keys.
 	CodeUserBanned Code = "user_banned"
+	// CodeIdentityNotLinked refuses a provider sign-in whose email belongs
+	// to an account when the provider or the account did not verify it:
+	// the user signs in to the account and links the provider.
+	CodeIdentityNotLinked Code = "identity_not_linked"
+	// CodeLastIdentity refuses to unlink a user's last way to sign in.
+	CodeLastIdentity Code = "last_identity"
 )
 
 // Error is an error with a stable code and a message that is safe to show to

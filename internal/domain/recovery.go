@@ -150,13 +150,17 @@ const (
 	PruneOutboundEvents = "outbound_events"
 	// PruneOTPChallenges are email sign-in challenges that expired.
 	PruneOTPChallenges = "otp_challenges"
+	// PruneProviderFlows and PruneProviderCodes are provider sign-ins and
+	// one-time codes that expired unanswered or unexchanged.
+	PruneProviderFlows = "provider_flows"
+	PruneProviderCodes = "provider_codes"
 )
 
 // PruneKinds returns the kinds in the order they are pruned: refresh tokens
 // before the sessions that own them.
 func PruneKinds() []string {
 	return []string{PruneRefreshTokens, PruneSessions, PruneRecoveryTokens, PruneEvents, PruneOutbox, PruneRateLimits,
-		PruneMFAChallenges, PruneMFAFactors, PruneWebhookMessages, PruneWebhookAttempts, PruneOutboundEvents, PruneOTPChallenges}
+		PruneMFAChallenges, PruneMFAFactors, PruneWebhookMessages, PruneWebhookAttempts, PruneOutboundEvents, PruneOTPChallenges, PruneProviderFlows, PruneProviderCodes}
 }
 
 // MailData is what a queued mail's template is rendered with. It is stored

@@ -128,6 +128,9 @@ func (s *Store) otpUserTx(ctx context.Context, tx *sqlx.Tx, c *domain.OTPChallen
 		if err := tx.GetContext(ctx, &u, s.q(`SELECT `+userReadCols+` FROM users WHERE id = ?`), nu.ID); err != nil {
 			return nil, err
 		}
+		if err := s.emit(ctx, tx, userCreated(u.domain(), "otp")); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, err
 	}

@@ -210,6 +210,14 @@ type Server struct {
 // Option adjusts the configuration before the server starts.
 type Option func(*app.Config)
 
+// ownURL marks a public URL that Start replaces with the test server's.
+const ownURL = "http://testutil.invalid"
+
+// OwnPublicURL is an Option that makes the public URL the test server's
+// own (http://127.0.0.1:port), for flows whose redirects come back to
+// Latch (provider sign-in). The issuer stays the default.
+func OwnPublicURL(c *app.Config) { c.Recovery.PublicURL = ownURL }
+
 // Start starts a Latch on a fresh database of the dialect ("sqlite" or
 // "postgres") behind an httptest server; it stops at the end of the test.
 func Start(t testing.TB, dialect string, opts ...Option) *Server {
@@ -227,11 +235,17 @@ func StartURL(t testing.TB, dbURL string, opts ...Option) *Server {
 	clock := NewClock()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := httptest.NewUnstartedServer(nil)
+	if c.Recovery.PublicURL == ownURL {
+		c.Recovery.PublicURL = "http://" + ts.Listener.Addr().String()
+	}
 	a, err := app.New(context.Background(), c, log, clock)
 	if err != nil {
+		ts.Close()
 		t.Fatalf("start latch: %v", err)
 	}
-	ts := httptest.NewServer(a.Handler)
+	ts.Config.Handler = a.Handler
+	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		a.Close()

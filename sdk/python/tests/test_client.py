@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 from typing import Any, Callable
 from unittest import mock
 
@@ -141,6 +142,25 @@ class TestClient(unittest.TestCase):
         with self.assertRaises(NotLoggedInError):
             fresh.me()
         self.assertEqual(PROXY.total(), n)
+
+    def test_provider_sign_in_halves(self) -> None:
+        # The whole flow runs against oidc-provider in Go (server/providers_test.go)
+        # and Chromium; here, the URL's challenge is the verifier's S256, and a
+        # code Latch does not know is refused (this latchd has no provider).
+        c, ev = new()
+        start = c.provider_authorize_url("google", "https://app.example.com/cb?x=1")
+        url = urllib.parse.urlsplit(start.url)
+        q = dict(urllib.parse.parse_qsl(url.query))
+        self.assertEqual(url.path, "/auth/providers/google/authorize")
+        self.assertEqual(q["redirect_to"], "https://app.example.com/cb?x=1")
+        self.assertEqual(q["code_challenge_method"], "S256")
+        want = base64.urlsafe_b64encode(hashlib.sha256(start.verifier.encode()).digest()).rstrip(b"=").decode()
+        self.assertEqual(q["code_challenge"], want)
+        self.assertGreaterEqual(len(start.verifier), 43)
+        with self.assertRaises(LatchError) as cm:
+            c.exchange_code("not-a-code", start.verifier)
+        self.assertIn(cm.exception.code, ("invalid_grant", "unsupported_grant_type"))
+        self.assertEqual(len(ev.signed_in), 0)
 
     def test_refresh_before_expiry_in_background(self) -> None:
         clock = Clock()

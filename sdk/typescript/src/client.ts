@@ -1,6 +1,6 @@
 import createClient, { type Client } from 'openapi-fetch';
 import { TabChannel, refreshLock, type RefreshLock, type TabMessage } from './coordination.js';
-import { LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError, errorFrom, isPermanent, parseRetryAfter, type ErrorBody, type SessionEndReason } from './errors.js';
+import { LatchError, NetworkError, NotLoggedInError, ProviderSignInError, RefreshBackoffError, SessionEndedError, errorFrom, isPermanent, parseRetryAfter, type ErrorBody, type SessionEndReason } from './errors.js';
 import { operations, type OperationAuth } from './operations.gen.js';
 import type { components, paths } from './schema.gen.js';
 import { decodeTokens, encodeTokens, resolveStorage, type LockingStorage, type StorageLike, type StorageOption, type Tokens } from './storage.js';
@@ -371,6 +371,69 @@ export class LatchClient {
 
   /** signedIn makes a new session the client's and says what it waits for. */
   private async signedIn(tokens: TokenResponse): Promise<SignInResult> {
+    await this.saveSession(tokens);
+    const mfa = tokens.mfa && tokens.mfa.factors.length > 0 ? tokens.mfa : null;
+    return { tokens, mfa };
+  }
+
+  /**
+   * signInWithProvider starts a sign-in with an identity provider that
+   * Latch is configured with (`GET /auth/providers` lists them). It makes a
+   * PKCE verifier, keeps it in the client's storage (beside the session, so
+   * it survives the round trip), and sends the browser to Latch's authorize
+   * URL, which goes on to the provider and comes back to `redirectTo` (one
+   * of Latch's LATCH_REDIRECT_URLS) with `?code=`; there, call
+   * exchangeCodeForSession. With `navigate: false`, or outside a browser,
+   * it only returns the URL.
+   */
+  async signInWithProvider(provider: string, opts: { redirectTo: string; navigate?: boolean }): Promise<string> {
+    await this.ready;
+    const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+    const challenge = b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+    await this.storage.setItem(`${this.key}:pkce`, JSON.stringify({ verifier, redirectTo: opts.redirectTo }));
+    const q = new URLSearchParams({ redirect_to: opts.redirectTo, code_challenge: challenge, code_challenge_method: 'S256' });
+    const url = `${this.baseUrl}/auth/providers/${encodeURIComponent(provider)}/authorize?${q}`;
+    const loc = (globalThis as { location?: { assign(u: string): void } }).location;
+    if (opts.navigate !== false && loc) loc.assign(url);
+    return url;
+  }
+
+  /**
+   * exchangeCodeForSession finishes a provider sign-in on the page it came
+   * back to: it exchanges the one-time `code` (default: `?code=` of the
+   * current location) with the verifier signInWithProvider kept, once,
+   * within 60 seconds, and the session becomes the client's (as signIn's:
+   * `mfa` lists the factors an aal1 session waits for). Throws
+   * ProviderSignInError when the URL carries Latch's `?error=` instead
+   * (`identity_not_linked`, `access_denied`, ...), LatchError
+   * `invalid_grant` for a used, expired or foreign code.
+   */
+  async exchangeCodeForSession(code?: string): Promise<SignInResult> {
+    await this.ready;
+    if (code === undefined) {
+      const search = (globalThis as { location?: { search: string } }).location?.search ?? '';
+      const q = new URLSearchParams(search);
+      const err = q.get('error');
+      if (err) throw new ProviderSignInError(err, q.get('error_description') ?? '');
+      code = q.get('code') ?? '';
+    }
+    const kept = await this.storage.getItem(`${this.key}:pkce`);
+    await this.storage.removeItem(`${this.key}:pkce`);
+    const verifier = kept ? (JSON.parse(kept) as { verifier?: string }).verifier : undefined;
+    if (!code || !verifier) throw new ProviderSignInError('invalid_request', 'no code, or no sign-in started by this client (signInWithProvider)');
+    const res = await this.send(new Request(`${this.baseUrl}/auth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier }),
+    }));
+    if (!res.ok) throw await errorFrom(res);
+    const body = (await res.json()) as ExchangeResponse;
+    if (!body.refresh_token || !body.session_id || !body.user || !body.aal) {
+      throw new Error('latch: the code exchange answered no session');
+    }
+    const tokens: TokenResponse = {
+      access_token: body.access_token, token_type: body.token_type, expires_in: body.expires_in, expires_at: body.expires_at,
+      refresh_token: body.refresh_token, session_id: body.session_id, user: body.user, aal: body.aal, mfa: body.mfa,
+    };
     await this.saveSession(tokens);
     const mfa = tokens.mfa && tokens.mfa.factors.length > 0 ? tokens.mfa : null;
     return { tokens, mfa };
@@ -1005,4 +1068,10 @@ export class MFA {
 /** createLatchClient returns a LatchClient. */
 export function createLatchClient(opts: LatchClientOptions): LatchClient {
   return new LatchClient(opts);
+}
+
+function b64url(bytes: Uint8Array): string {
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }

@@ -51,6 +51,23 @@ export type SessionEndReason = 'logout' | 'invalid_grant' | 'revoked_elsewhere' 
  * the session once it has ended, until login or signup opens a new one.
  * `cause` is Latch's refusal (a LatchError with `invalid_grant`), if any.
  */
+/**
+ * ProviderSignInError is a provider sign-in that Latch ended with an
+ * OAuth-style `?error=` on the way back: `identity_not_linked` (an account
+ * has the email, but one side did not verify it: sign in and link),
+ * `access_denied`, `invalid_request`, `conflict`, `email_not_verified`,
+ * `temporarily_unavailable` or `server_error`.
+ */
+export class ProviderSignInError extends Error {
+  override readonly name = 'ProviderSignInError';
+  constructor(
+    readonly code: string,
+    readonly description: string,
+  ) {
+    super(`latch: provider sign-in failed: ${code}${description ? `: ${description}` : ''}`);
+  }
+}
+
 export class SessionEndedError extends Error {
   override readonly name = 'SessionEndedError';
   readonly reason: SessionEndReason;

@@ -11,7 +11,7 @@ export type {
   ImpersonationToken, ImportUser, ImportUsersResult, LatchAdminOptions, OutboundEvent, OutboundEventPage, OutboundEventType,
   UpdateWebhookRequest, UserFilter, WebhookDeliveryList, WebhookEndpoint, WebhookEndpointList, WebhookEndpointWithSecret, WebhookSecret,
 } from './admin.js';
-export { LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError } from './errors.js';
+export { LatchError, NetworkError, NotLoggedInError, ProviderSignInError, RefreshBackoffError, SessionEndedError } from './errors.js';
 export type { ErrorBody, ErrorCode, SessionEndReason } from './errors.js';
 export { memoryStorage } from './storage.js';
 export type { LockingStorage, StorageLike, StorageOption, Tokens } from './storage.js';

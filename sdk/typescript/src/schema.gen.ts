@@ -449,6 +449,19 @@ export interface paths {
          *     `WWW-Authenticate: Basic realm="latch"` when Basic credentials were
          *     sent. Every token carries `client_id` (the API key's id) and
          *     `auth_time`.
+         *
+         *     The authorization-code grant (`grant_type=authorization_code`,
+         *     `code`, `code_verifier`, optionally `redirect_uri`) needs no client
+         *     credential: it exchanges the one-time code of a provider sign-in
+         *     (`GET /auth/providers/{provider}/authorize`) whose PKCE challenge
+         *     the verifier matches, once, within 60 seconds, for a new session.
+         *     The answer adds the session's members of `TokenResponse`
+         *     (`refresh_token`, `session_id`, `user`, `aal`, `mfa`); the
+         *     session's `amr` is `["fed"]` (`["fed","mfa"]` and `aal2` when the
+         *     provider is trusted for MFA and proved it). A wrong, used or
+         *     expired code, or a verifier that does not match, is
+         *     `invalid_grant` (401, as a refused refresh; the code is spent
+         *     either way).
          */
         post: operations["exchangeToken"];
         delete?: never;
@@ -855,6 +868,218 @@ export interface paths {
          */
         post: operations["passkeyLogin"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The identity providers users may sign in with
+         * @description The providers the operator configured (`LATCH_PROVIDERS`), for a
+         *     sign-in page's buttons. Never a secret.
+         */
+        get: operations["listProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/providers/{provider}/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @example google
+                 */
+                provider: components["parameters"]["ProviderId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Send the browser to an identity provider
+         * @description The start of a provider sign-in, opened by the browser (a top-level
+         *     navigation, never a fetch). `redirect_to` must be one of
+         *     `LATCH_REDIRECT_URLS`; `code_challenge` is the application's own
+         *     PKCE S256 challenge, which `POST /auth/token` checks when the
+         *     application exchanges the code. Latch answers 302 to the provider
+         *     with its own `state`, `nonce` and PKCE S256 challenge, and sets a
+         *     cookie that binds the flow to this browser (`__Host-latch_flow`,
+         *     `Secure`, `HttpOnly`, `Path=/`, `SameSite=Lax`, or `SameSite=None`
+         *     for a provider that answers with a cross-site `form_post`, such as
+         *     Apple; named `latch_flow` and without `Secure` only when
+         *     `LATCH_PUBLIC_URL` is `http://` on a loopback address). The flow
+         *     lives 10 minutes.
+         *
+         *     With `link_token` (from `POST /auth/providers/{provider}/link`),
+         *     the flow links the provider's identity to the signed-in user who
+         *     asked for it instead of signing in; `code_challenge` is then not
+         *     needed.
+         *
+         *     Errors before the flow exists are JSON (400 `invalid_request` for a
+         *     `redirect_to` outside the allow-list, 404 `not_found` for an unknown
+         *     provider); nothing is sent to an unlisted `redirect_to`.
+         */
+        get: operations["authorizeProvider"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/providers/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @example google
+                 */
+                provider: components["parameters"]["ProviderId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Where the identity provider returns the browser
+         * @description The provider's redirect URI (register
+         *     `{LATCH_PUBLIC_URL}/auth/providers/{provider}/callback` with it).
+         *     Latch checks `state` and that this browser holds the flow's cookie,
+         *     RFC 9207's `iss` when the provider sends it (it must be the
+         *     configured issuer), exchanges the code with its PKCE verifier,
+         *     verifies the ID token (signature from the provider's JWKS, issuer,
+         *     audience, nonce, expiry) or, for GitHub, reads the user and its
+         *     verified emails, and signs the user in (see `docs/providers.md` for
+         *     the linking rules). It answers 302 to the flow's `redirect_to` with
+         *     `code` (single use, 60 seconds, bound to the application's
+         *     `code_challenge`: exchange it at `POST /auth/token` with
+         *     `grant_type=authorization_code`; after a link flow, `flow=link` too,
+         *     and `POST /auth/identities` takes it), or with OAuth-style `error`
+         *     and `error_description`:
+         *     `access_denied` (the user or provider refused), `invalid_request`
+         *     (the answer does not verify), `identity_not_linked` (an account
+         *     with that email exists but one side's email is not verified: sign
+         *     in and link), `email_not_verified`, `temporarily_unavailable` (the provider did
+         *     not answer). Without a valid `state` and cookie the flow's
+         *     `redirect_to` is unknown and the answer is a JSON error (400
+         *     `invalid_request`).
+         */
+        get: operations["providerCallback"];
+        put?: never;
+        /**
+         * Where a form_post provider (Apple) returns the browser
+         * @description The same as the `GET` callback for providers that answer with
+         *     `response_mode=form_post` (Apple): the same fields, form-encoded.
+         */
+        post: operations["providerCallbackForm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/providers/{provider}/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @example google
+                 */
+                provider: components["parameters"]["ProviderId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start linking a provider to the signed-in user
+         * @description A browser cannot send a bearer token on a navigation, so linking
+         *     starts here: the answer's `url` is Latch's authorize URL with a
+         *     single-use `link_token` (5 minutes) naming this user; the
+         *     application sends the browser there. After the provider's sign-in
+         *     the browser returns to `redirect_to?code=...&flow=link`, and the
+         *     application finishes with `POST /auth/identities` (the code, the
+         *     verifier of `code_challenge`, this user's session): the identity
+         *     is then attached to this user whatever its email. Needs `aal2`
+         *     when the user has a second factor.
+         */
+        post: operations["linkProvider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The ways the caller signs in
+         * @description The password (when the account has one), each linked provider
+         *     identity, and each passkey that signs in alone.
+         */
+        get: operations["listIdentities"];
+        put?: never;
+        /**
+         * Finish linking a provider to the signed-in user
+         * @description Takes the one-time code a link flow returned to `redirect_to`
+         *     (`?code=...&flow=link`), with the verifier of the `code_challenge`
+         *     sent to `POST /auth/providers/{provider}/link`, from a session of
+         *     the user who started it: only then is the identity linked. So a
+         *     link URL that leaks (it carries a single-use `link_token`) cannot
+         *     attach someone else's provider account: the code comes back to
+         *     whoever opened it, and only the user's own application holds the
+         *     verifier and the session. A code of another user, a wrong
+         *     verifier, a used or expired code is 400 `invalid_grant`; an
+         *     identity another user holds is 409 `conflict`.
+         */
+        post: operations["linkIdentity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/identities/{identity_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 1c9e3a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+                identity_id: components["parameters"]["IdentityId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink a provider identity
+         * @description Removes a provider identity (`kind: provider`; passkeys are removed
+         *     with `DELETE /auth/mfa/factors/{factor_id}`). Refused with 409
+         *     `last_identity` when it is the user's last way to sign in (no
+         *     password, no other identity, no passkey that signs in alone).
+         */
+        delete: operations["deleteIdentity"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2199,7 +2424,7 @@ export interface components {
          * @example invalid_request
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type" | "mfa_required" | "mfa_verification_failed" | "mfa_locked" | "org_mfa_required" | "user_banned";
+        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type" | "mfa_required" | "mfa_verification_failed" | "mfa_locked" | "org_mfa_required" | "user_banned" | "identity_not_linked" | "last_identity";
         Error: {
             error: components["schemas"]["ErrorCode"];
             /** @example password must be at least 8 bytes */
@@ -2614,7 +2839,7 @@ export interface components {
          * @example client_credentials
          * @enum {string}
          */
-        GrantType: "client_credentials" | "urn:ietf:params:oauth:grant-type:token-exchange";
+        GrantType: "client_credentials" | "urn:ietf:params:oauth:grant-type:token-exchange" | "authorization_code";
         /**
          * @description RFC 8693 token type URNs: a Latch access token, or a Latch API key
          *     (Latch's own URN).
@@ -2622,7 +2847,10 @@ export interface components {
          * @enum {string}
          */
         TokenType: "urn:ietf:params:oauth:token-type:access_token" | "urn:latch:params:oauth:token-type:api_key";
-        /** @description RFC 6749 client credentials or RFC 8693 token exchange, form-encoded. */
+        /**
+         * @description RFC 6749 client credentials, RFC 8693 token exchange, or the
+         *     authorization-code grant of a provider sign-in, form-encoded.
+         */
         TokenRequest: {
             grant_type: components["schemas"]["GrantType"];
             /** @example my-backend */
@@ -2655,6 +2883,21 @@ export interface components {
              * @enum {string}
              */
             requested_token_type?: "urn:ietf:params:oauth:token-type:access_token";
+            /**
+             * @description `authorization_code` only: the one-time code a provider sign-in returned to `redirect_to`.
+             * @example lc_Yk3mC0v8WQ2tq0Jx7nH4eR9sB5uA1dZ6fG2hK8pL3oI
+             */
+            code?: string;
+            /**
+             * @description `authorization_code` only: the PKCE verifier whose S256 challenge the application sent to the authorize endpoint.
+             * @example dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+             */
+            code_verifier?: string;
+            /**
+             * @description `authorization_code` only, optional: when sent, it must be the flow's `redirect_to`.
+             * @example https://app.example.com/auth/callback
+             */
+            redirect_uri?: string;
         };
         ExchangeResponse: {
             access_token: string;
@@ -2670,6 +2913,16 @@ export interface components {
              * @enum {string}
              */
             issued_token_type?: "urn:ietf:params:oauth:token-type:access_token";
+            /** @description `authorization_code` answers only: the new session's refresh token (as in `TokenResponse`). */
+            refresh_token?: string;
+            /**
+             * Format: uuid
+             * @description `authorization_code` answers only.
+             */
+            session_id?: string;
+            user?: components["schemas"]["User"];
+            aal?: components["schemas"]["AAL"];
+            mfa?: components["schemas"]["MFAPending"];
         };
         /**
          * @example member
@@ -2806,7 +3059,7 @@ export interface components {
             /** Format: uuid */
             id: string;
             /** @enum {string} */
-            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated" | "mfa_locked" | "impersonation_started";
+            type: "signup" | "login_succeeded" | "login_failed" | "refresh_reuse_detected" | "logout" | "session_revoked" | "password_changed" | "password_reset_requested" | "password_reset_completed" | "email_verified" | "api_key_created" | "api_key_rolled" | "api_key_revoked" | "rate_limited" | "member_invited" | "invitation_accepted" | "mfa_factor_added" | "mfa_factor_removed" | "mfa_verified" | "mfa_verification_failed" | "recovery_codes_regenerated" | "mfa_locked" | "impersonation_started" | "identity_linked" | "identity_unlinked";
             /** Format: date-time */
             created_at: string;
             /** Format: uuid */
@@ -3018,6 +3271,105 @@ export interface components {
             app_metadata?: {
                 [key: string]: unknown;
             };
+        };
+        /**
+         * @example google
+         * @enum {string}
+         */
+        ProviderKind: "oidc" | "google" | "microsoft" | "apple" | "github";
+        Provider: {
+            /** @example google */
+            id: string;
+            kind: components["schemas"]["ProviderKind"];
+            /**
+             * @description A name for buttons.
+             * @example Google
+             */
+            name: string;
+        };
+        ProviderList: {
+            providers: components["schemas"]["Provider"][];
+        };
+        /** @description A provider's answer by form_post (Apple also sends `user`, its JSON of the name, on the first sign-in, and `id_token`, which Latch ignores in favour of the one the code exchange returns). */
+        ProviderCallbackForm: {
+            /** @example c1a2b3 */
+            code?: string;
+            /** @example 8Tq0Lr5iXk7mJH3V2sZb1nQy6wAoPcEu9fGdRtYhKjM */
+            state?: string;
+            /** @example https://appleid.apple.com */
+            iss?: string;
+            /** @example user_cancelled_authorize */
+            error?: string;
+            /** @example the user cancelled */
+            error_description?: string;
+            /** @example eyJhbGciOiJSUzI1NiJ9.e30.c2ln */
+            id_token?: string;
+            /** @example {"name":{"firstName":"Ada","lastName":"Lovelace"}} */
+            user?: string;
+        };
+        LinkProviderRequest: {
+            /**
+             * @description Where the browser returns after linking; one of `LATCH_REDIRECT_URLS`.
+             * @example https://app.example.com/settings/identities
+             */
+            redirect_to: string;
+            /**
+             * @description The application's PKCE S256 challenge; `POST /auth/identities` needs its verifier.
+             * @example E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+             */
+            code_challenge: string;
+        };
+        LinkIdentityRequest: {
+            /**
+             * @description The one-time code the link flow returned to `redirect_to`.
+             * @example Yk3mC0v8WQ2tq0Jx7nH4eR9sB5uA1dZ6fG2hK8pL3oI
+             */
+            code: string;
+            /**
+             * @description The verifier of the `code_challenge` sent to `POST /auth/providers/{provider}/link`.
+             * @example dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+             */
+            code_verifier: string;
+        };
+        ProviderLink: {
+            /**
+             * @description Latch's authorize URL with the link token; send the browser there.
+             * @example https://auth.example.com/auth/providers/google/authorize?link_token=3nq6lX6CzG6h8mM9uT3xU0l0bq4gUqjX5FhCz0yD5Ck&redirect_to=https%3A%2F%2Fapp.example.com%2Fsettings%2Fidentities
+             */
+            url: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        /**
+         * @example provider
+         * @enum {string}
+         */
+        IdentityKind: "password" | "provider" | "passkey";
+        Identity: {
+            /**
+             * Format: uuid
+             * @description The identity's id (`provider`), the factor's id (`passkey`), the user's id (`password`).
+             */
+            id: string;
+            kind: components["schemas"]["IdentityKind"];
+            /**
+             * @description The provider's id (`provider` only).
+             * @example google
+             */
+            provider?: string;
+            /**
+             * @description The email the provider asserted.
+             * @example ada@example.com
+             */
+            email?: string;
+            email_verified?: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            last_sign_in_at?: string;
+        };
+        IdentityList: {
+            identities: components["schemas"]["Identity"][];
         };
         ImportUser: {
             /** Format: email */
@@ -3330,7 +3682,7 @@ export interface components {
             org_id?: string;
             /** @description The delegated identity's id in the organization's system. */
             external_id?: string;
-            /** @description How the user came: `signup`, `delegated` or `import`. */
+            /** @description How the user came: `signup`, `delegated`, `import`, `otp` (an email sign-in with create_user) or `provider` (a first sign-in with another identity provider). */
             source?: string;
         };
         /** @description The `user.updated` event. */
@@ -3889,11 +4241,22 @@ export interface components {
         OrgId: string;
         /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
         UserId: string;
+        /**
+         * @description The provider's id in `LATCH_PROVIDERS`.
+         * @example google
+         */
+        ProviderId: string;
+        /** @example 1c9e3a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+        IdentityId: string;
         /** @example 0b3f5a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
         FactorId: string;
     };
     requestBodies: never;
     headers: {
+        /** @description Where the browser goes next. */
+        Location: string;
+        /** @description The flow cookie that binds the sign-in to this browser. */
+        SetCookie: string;
         /** @description Seconds to wait before trying again. */
         RetryAfter: number;
         /** @description The authentication scheme expected. */
@@ -4993,6 +5356,325 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The providers, in configuration order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderList"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    authorizeProvider: {
+        parameters: {
+            query: {
+                /**
+                 * @description Where the browser returns; exactly one of `LATCH_REDIRECT_URLS` (or under one of its prefixes, see docs/configuration.md).
+                 * @example https://app.example.com/auth/callback
+                 */
+                redirect_to: string;
+                /**
+                 * @description The application's PKCE challenge, BASE64URL(SHA-256(code_verifier)); required unless `link_token` is given.
+                 * @example E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+                 */
+                code_challenge?: string;
+                /**
+                 * @description Only `S256`.
+                 * @example S256
+                 */
+                code_challenge_method?: "S256";
+                /**
+                 * @description The single-use token of `POST /auth/providers/{provider}/link`.
+                 * @example 3nq6lX6CzG6h8mM9uT3xU0l0bq4gUqjX5FhCz0yD5Ck
+                 */
+                link_token?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @example google
+                 */
+                provider: components["parameters"]["ProviderId"];
+            };
+            cookie?: {
+                /**
+                 * @description This browser's flow cookie from an earlier sign-in, reused so that parallel sign-ins in one browser all work.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
+                "__Host-latch_flow"?: string;
+                /**
+                 * @description The flow cookie's name when Latch is served over http on a loopback address.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
+                latch_flow?: string;
+            };
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider's authorization endpoint. */
+            302: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "Set-Cookie": components["headers"]["SetCookie"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    providerCallback: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The provider's authorization code.
+                 * @example SplxlOBeZQQYbYS6WxSbIA
+                 */
+                code?: string;
+                /**
+                 * @description Latch's state.
+                 * @example 8Tq0Lr5iXk7mJH3V2sZb1nQy6wAoPcEu9fGdRtYhKjM
+                 */
+                state?: string;
+                /**
+                 * @description RFC 9207 issuer identification.
+                 * @example https://accounts.google.com
+                 */
+                iss?: string;
+                /**
+                 * @description The provider's error code.
+                 * @example access_denied
+                 */
+                error?: string;
+                /**
+                 * @description The provider's error text.
+                 * @example the user cancelled
+                 */
+                error_description?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @example google
+                 */
+                provider: components["parameters"]["ProviderId"];
+            };
+            cookie?: {
+                /**
+                 * @description The flow cookie.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
+                "__Host-latch_flow"?: string;
+                /**
+                 * @description The flow cookie over http on a loopback address.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
+                latch_flow?: string;
+            };
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Back to the application's `redirect_to`. */
+            302: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    providerCallbackForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @example google
+                 */
+                provider: components["parameters"]["ProviderId"];
+            };
+            cookie?: {
+                /**
+                 * @description The flow cookie.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
+                "__Host-latch_flow"?: string;
+                /**
+                 * @description The flow cookie over http on a loopback address.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
+                latch_flow?: string;
+            };
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["ProviderCallbackForm"];
+            };
+        };
+        responses: {
+            /** @description Back to the application's `redirect_to`. */
+            302: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    linkProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @example google
+                 */
+                provider: components["parameters"]["ProviderId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkProviderRequest"];
+            };
+        };
+        responses: {
+            /** @description Where to send the browser. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderLink"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listIdentities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The identities. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    linkIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkIdentityRequest"];
+            };
+        };
+        responses: {
+            /** @description The linked identity. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identity"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 1c9e3a52-6c1d-4e0f-9a7b-2c4d6e8f0a1b */
+                identity_id: components["parameters"]["IdentityId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The identity is unlinked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

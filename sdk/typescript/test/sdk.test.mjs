@@ -11,7 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  LatchClient, LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError,
+  LatchClient, LatchError, NetworkError, NotLoggedInError, ProviderSignInError, RefreshBackoffError, SessionEndedError,
 } from '../dist/index.js';
 import { FileStorage } from '../dist/node.js';
 import { LATCHD_URL, PASSWORD, email, otpMail, refreshLines, resetToken, sleep, softAuthenticator, startProxy, testClock } from './helpers.mjs';
@@ -39,6 +39,36 @@ async function rejectsWith(promise, cls, check = (_e) => {}) {
   check(err);
   return err;
 }
+
+// The provider sign-in's two halves outside a browser (the whole flow runs
+// in Chromium against oidc-provider: make test-browser-idp): the authorize
+// URL carries the S256 challenge of the verifier kept in the storage, and
+// the exchange sends that verifier once; a code Latch does not know is
+// LatchError invalid_grant (this latchd has no provider:
+// unsupported_grant_type), and without a started sign-in nothing is sent.
+test('signInWithProvider and exchangeCodeForSession', async () => {
+  const { createHash } = await import('node:crypto');
+  // A proxy of its own: the other tests count the suite's /auth/token calls.
+  const proxy = await startProxy();
+  after(() => proxy.close());
+  const storage = new Map();
+  const c = new LatchClient({ baseUrl: proxy.url, storage: {
+    getItem: (k) => storage.get(k) ?? null, setItem: (k, v) => void storage.set(k, v), removeItem: (k) => void storage.delete(k) } });
+  const url = new URL(await c.signInWithProvider('google', { redirectTo: 'https://app.example.com/cb' }));
+  assert.equal(url.origin + url.pathname, proxy.url + '/auth/providers/google/authorize');
+  assert.equal(url.searchParams.get('redirect_to'), 'https://app.example.com/cb');
+  assert.equal(url.searchParams.get('code_challenge_method'), 'S256');
+  const kept = JSON.parse(storage.get(`latch:${proxy.url}:pkce`));
+  assert.ok(kept.verifier.length >= 43);
+  assert.equal(url.searchParams.get('code_challenge'), createHash('sha256').update(kept.verifier).digest('base64url'));
+  await rejectsWith(c.exchangeCodeForSession('not-a-code'), LatchError, (e) => {
+    assert.ok(['invalid_grant', 'unsupported_grant_type'].includes(e.code), e.code);
+  });
+  assert.equal(storage.get(`latch:${proxy.url}:pkce`), undefined);
+  const before = proxy.seen.length;
+  await rejectsWith(c.exchangeCodeForSession('another'), ProviderSignInError, (e) => assert.equal(e.code, 'invalid_request'));
+  assert.equal(proxy.seen.length, before);
+});
 
 test('signup, me, sessions, login, error types', async () => {
   const { c, events } = client();

@@ -11,8 +11,8 @@
 from . import models
 from .admin import LatchAdmin
 from .client import (
-    MFA, Client, Event, InitialSession, LogoutScope, RefreshPolicy, RetryPolicy, SignedIn, SignedOut, SignInResult,
-    TokenRefreshed,
+    MFA, Client, Event, InitialSession, LogoutScope, ProviderSignIn, RefreshPolicy, RetryPolicy, SignedIn, SignedOut,
+    SignInResult, TokenRefreshed,
 )
 from .errors import (
     ERROR_CODES, LatchClientError, LatchError, NetworkError, NotLoggedInError, RefreshBackoffError, SessionEndedError,
@@ -23,7 +23,7 @@ from .store import FileStore, MemoryStore, StoreCheck, TokenLocker, Tokens, Toke
 
 __all__ = [
     "ERROR_CODES", "Client", "ErrorCode", "Event", "FileStore", "InitialSession", "LatchAdmin", "LatchClientError", "LatchError",
-    "LogoutScope", "MFA", "MemoryStore", "NetworkError", "NotLoggedInError", "RefreshBackoffError", "RefreshPolicy",
+    "LogoutScope", "MFA", "MemoryStore", "NetworkError", "NotLoggedInError", "ProviderSignIn", "RefreshBackoffError", "RefreshPolicy",
     "RetryPolicy", "SessionEndReason", "SessionEndedError", "SignInResult", "SignedIn", "SignedOut", "StorageError",
     "StoreCheck", "TokenLocker", "TokenRefreshed", "TokenStore", "Tokens", "models",
 ]

@@ -16,6 +16,7 @@ Sender = Callable[[str, str, dict[str, str], dict[str, Any], Any, Auth], tuple[i
 
 OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'acceptInvitation': ('POST', '/invitations/accept', 'bearer'),
+    'authorizeProvider': ('GET', '/auth/providers/{provider}/authorize', 'none'),
     'beginPasskeyLogin': ('POST', '/auth/passkey/challenge', 'none'),
     'beginWebAuthnRegistration': ('POST', '/auth/mfa/webauthn/registration', 'bearer'),
     'beginWebAuthnVerification': ('POST', '/auth/mfa/webauthn/challenge', 'bearer'),
@@ -31,6 +32,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'deleteAdminUserFactor': ('DELETE', '/admin/users/{user_id}/factors/{factor_id}', 'bearer'),
     'deleteAdminUserFactors': ('DELETE', '/admin/users/{user_id}/factors', 'bearer'),
     'deleteAdminWebhook': ('DELETE', '/admin/webhooks/{webhook_id}', 'bearer'),
+    'deleteIdentity': ('DELETE', '/auth/identities/{identity_id}', 'bearer'),
     'deleteMFAFactor': ('DELETE', '/auth/mfa/factors/{factor_id}', 'bearer'),
     'deleteOrgWebhook': ('DELETE', '/organizations/{org_id}/webhooks/{webhook_id}', 'bearer'),
     'enrollTOTP': ('POST', '/auth/mfa/totp', 'bearer'),
@@ -65,11 +67,14 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'importUsers': ('POST', '/admin/users/import', 'bearer'),
     'introspectToken': ('POST', '/oauth/introspect', 'apikey'),
     'inviteMember': ('POST', '/organizations/{org_id}/invitations', 'bearer'),
+    'linkIdentity': ('POST', '/auth/identities', 'bearer'),
+    'linkProvider': ('POST', '/auth/providers/{provider}/link', 'bearer'),
     'listAPIKeys': ('GET', '/api-keys', 'bearer'),
     'listAdminUsers': ('GET', '/admin/users', 'bearer'),
     'listAdminWebhookDeliveries': ('GET', '/admin/webhooks/{webhook_id}/deliveries', 'bearer'),
     'listAdminWebhooks': ('GET', '/admin/webhooks', 'bearer'),
     'listEvents': ('GET', '/auth/events', 'bearer'),
+    'listIdentities': ('GET', '/auth/identities', 'bearer'),
     'listInvitations': ('GET', '/organizations/{org_id}/invitations', 'bearer'),
     'listMFAFactors': ('GET', '/auth/mfa/factors', 'bearer'),
     'listMembers': ('GET', '/organizations/{org_id}/members', 'bearer'),
@@ -80,11 +85,14 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'listOrgWebhooks': ('GET', '/organizations/{org_id}/webhooks', 'bearer'),
     'listOrganizations': ('GET', '/organizations', 'bearer'),
     'listOutboundEvents': ('GET', '/events', 'bearer'),
+    'listProviders': ('GET', '/auth/providers', 'none'),
     'listSessions': ('GET', '/sessions', 'bearer'),
     'login': ('POST', '/auth/login', 'none'),
     'logout': ('POST', '/auth/logout', 'bearer'),
     'lookupUser': ('GET', '/users', 'apikey'),
     'passkeyLogin': ('POST', '/auth/passkey/login', 'none'),
+    'providerCallback': ('GET', '/auth/providers/{provider}/callback', 'none'),
+    'providerCallbackForm': ('POST', '/auth/providers/{provider}/callback', 'none'),
     'redeliverAdminWebhookMessage': ('POST', '/admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver', 'bearer'),
     'redeliverOrgWebhookMessage': ('POST', '/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver', 'bearer'),
     'refresh': ('POST', '/auth/refresh', 'none'),
@@ -134,6 +142,11 @@ class API:
         """Join an organization with an invitation token. POST /invitations/accept."""
         status, data = self._send('POST', '/invitations/accept', {}, {}, body.to_dict(), 'bearer')
         return m.Organization.from_dict(data)
+
+    def authorize_provider(self, provider: str, *, redirect_to: str | None = None, code_challenge: str | None = None, code_challenge_method: Literal['S256'] | None = None, link_token: str | None = None) -> None:
+        """Send the browser to an identity provider. GET /auth/providers/{provider}/authorize."""
+        status, data = self._send('GET', '/auth/providers/{provider}/authorize', {'provider': provider}, {'redirect_to': redirect_to, 'code_challenge': code_challenge, 'code_challenge_method': code_challenge_method, 'link_token': link_token}, None, 'none')
+        return None
 
     def begin_passkey_login(self) -> m.WebAuthnOptions:
         """Start a passwordless sign-in with a passkey. POST /auth/passkey/challenge."""
@@ -208,6 +221,11 @@ class API:
     def delete_admin_webhook(self, webhook_id: str) -> None:
         """Delete a webhook endpoint and its pending messages (operators). DELETE /admin/webhooks/{webhook_id}."""
         status, data = self._send('DELETE', '/admin/webhooks/{webhook_id}', {'webhook_id': webhook_id}, {}, None, 'bearer')
+        return None
+
+    def delete_identity(self, identity_id: str) -> None:
+        """Unlink a provider identity. DELETE /auth/identities/{identity_id}."""
+        status, data = self._send('DELETE', '/auth/identities/{identity_id}', {'identity_id': identity_id}, {}, None, 'bearer')
         return None
 
     def delete_mfa_factor(self, factor_id: str) -> None:
@@ -380,6 +398,16 @@ class API:
         status, data = self._send('POST', '/organizations/{org_id}/invitations', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
         return m.Accepted.from_dict(data)
 
+    def link_identity(self, body: m.LinkIdentityRequest) -> m.Identity:
+        """Finish linking a provider to the signed-in user. POST /auth/identities."""
+        status, data = self._send('POST', '/auth/identities', {}, {}, body.to_dict(), 'bearer')
+        return m.Identity.from_dict(data)
+
+    def link_provider(self, provider: str, body: m.LinkProviderRequest) -> m.ProviderLink:
+        """Start linking a provider to the signed-in user. POST /auth/providers/{provider}/link."""
+        status, data = self._send('POST', '/auth/providers/{provider}/link', {'provider': provider}, {}, body.to_dict(), 'bearer')
+        return m.ProviderLink.from_dict(data)
+
     def list_api_keys(self, *, limit: int | None = None, cursor: str | None = None) -> m.APIKeyList:
         """The caller's personal API keys (never their secrets). GET /api-keys."""
         status, data = self._send('GET', '/api-keys', {}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
@@ -404,6 +432,11 @@ class API:
         """The caller's own security events, newest first. GET /auth/events."""
         status, data = self._send('GET', '/auth/events', {}, {'limit': limit, 'cursor': cursor, 'before': before}, None, 'bearer')
         return m.EventPage.from_dict(data)
+
+    def list_identities(self) -> m.IdentityList:
+        """The ways the caller signs in. GET /auth/identities."""
+        status, data = self._send('GET', '/auth/identities', {}, {}, None, 'bearer')
+        return m.IdentityList.from_dict(data)
 
     def list_invitations(self, org_id: str, *, limit: int | None = None, cursor: str | None = None) -> m.InvitationList:
         """The organization's pending invitations (owners and admins). GET /organizations/{org_id}/invitations."""
@@ -455,6 +488,11 @@ class API:
         status, data = self._send('GET', '/events', {}, {'after': after, 'limit': limit, 'types': types, 'org_id': org_id}, None, 'bearer')
         return m.OutboundEventPage.from_dict(data)
 
+    def list_providers(self) -> m.ProviderList:
+        """The identity providers users may sign in with. GET /auth/providers."""
+        status, data = self._send('GET', '/auth/providers', {}, {}, None, 'none')
+        return m.ProviderList.from_dict(data)
+
     def list_sessions(self, *, limit: int | None = None, cursor: str | None = None) -> m.SessionList:
         """The caller's live sessions. GET /sessions."""
         status, data = self._send('GET', '/sessions', {}, {'limit': limit, 'cursor': cursor}, None, 'bearer')
@@ -479,6 +517,16 @@ class API:
         """Sign in with a passkey alone. POST /auth/passkey/login."""
         status, data = self._send('POST', '/auth/passkey/login', {}, {}, body.to_dict(), 'none')
         return m.TokenResponse.from_dict(data)
+
+    def provider_callback(self, provider: str, *, code: str | None = None, state: str | None = None, iss: str | None = None, error: str | None = None, error_description: str | None = None) -> None:
+        """Where the identity provider returns the browser. GET /auth/providers/{provider}/callback."""
+        status, data = self._send('GET', '/auth/providers/{provider}/callback', {'provider': provider}, {'code': code, 'state': state, 'iss': iss, 'error': error, 'error_description': error_description}, None, 'none')
+        return None
+
+    def provider_callback_form(self, provider: str) -> None:
+        """Where a form_post provider (Apple) returns the browser. POST /auth/providers/{provider}/callback."""
+        status, data = self._send('POST', '/auth/providers/{provider}/callback', {'provider': provider}, {}, None, 'none')
+        return None
 
     def redeliver_admin_webhook_message(self, webhook_id: str, message_id: str) -> m.Accepted:
         """Send a message to the endpoint again (operators). POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import logging
 import random
+import secrets
 import threading
 import time
 import urllib.parse
@@ -69,6 +72,17 @@ class SignInResult:
     def has_factor(self, kind: m.MFAFactorType) -> bool:
         """Whether a pending factor is of the type (``totp``, ``webauthn``)."""
         return self.mfa is not None and any(f.type == kind for f in self.mfa.factors)
+
+
+@dataclass(frozen=True)
+class ProviderSignIn:
+    """A sign-in with an identity provider, started by
+    provider_authorize_url: send the browser to ``url`` and keep
+    ``verifier`` (in the user's server-side session, say) for
+    exchange_code."""
+
+    url: str
+    verifier: str
 
 
 @dataclass(frozen=True)
@@ -357,6 +371,34 @@ class Client:
 
     def _signed_in(self, r: m.TokenResponse) -> SignInResult:
         """Makes a new session the client's and says what it waits for."""
+        out = SignInResult(r, r.mfa if r.mfa is not None and r.mfa.factors else None)
+        self._save_session(r, out)
+        return out
+
+    def provider_authorize_url(self, provider: str, redirect_to: str) -> ProviderSignIn:
+        """Starts a sign-in with a provider configured at Latch (Google,
+        GitHub, ...): makes a PKCE verifier and returns Latch's authorize URL
+        with its S256 challenge. Latch sends the browser on to the provider
+        and back to ``redirect_to`` (one of Latch's LATCH_REDIRECT_URLS) with
+        ``?code=`` (or ``?error=``: docs/providers.md), where exchange_code
+        finishes."""
+        verifier = secrets.token_urlsafe(32)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        q = urllib.parse.urlencode({"redirect_to": redirect_to, "code_challenge": challenge, "code_challenge_method": "S256"})
+        return ProviderSignIn(f"{self.base_url}/auth/providers/{urllib.parse.quote(provider, safe='')}/authorize?{q}", verifier)
+
+    def exchange_code(self, code: str, verifier: str) -> SignInResult:
+        """Finishes a provider sign-in: exchanges the one-time code that came
+        back to redirect_to (single use, 60 seconds) with the verifier of
+        provider_authorize_url; the session becomes the client's, as
+        sign_in's does. LatchError invalid_grant for a used, expired or
+        foreign code or another verifier. StorageError as sign_up."""
+        self._check_store()
+        body = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "code_verifier": verifier}).encode()
+        status, h, raw = self._retrying("POST", "/auth/token", {"Content-Type": "application/x-www-form-urlencoded"}, body)
+        if status != 200:
+            raise error_from(status, h, raw)
+        r = m.TokenResponse.from_dict(json.loads(raw))
         out = SignInResult(r, r.mfa if r.mfa is not None and r.mfa.factors else None)
         self._save_session(r, out)
         return out

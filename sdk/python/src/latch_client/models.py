@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest', 'OutboundEventType', 'OutboundEventEnvelope', 'OutboundEvent', 'UserCreatedEvent', 'UserCreatedEventData', 'UserUpdatedEvent', 'UserUpdatedEventData', 'UserDeletedEvent', 'UserDeletedEventData', 'UserBannedEvent', 'UserBannedEventData', 'SessionCreatedEvent', 'SessionCreatedEventData', 'SessionRevokedEvent', 'SessionRevokedEventData', 'PasswordResetEvent', 'PasswordResetEventData', 'EmailVerifiedEvent', 'EmailVerifiedEventData', 'MFAFactorAddedEvent', 'MFAFactorAddedEventData', 'MFAFactorRemovedEvent', 'MFAFactorRemovedEventData', 'APIKeyCreatedEvent', 'APIKeyCreatedEventData', 'APIKeyRevokedEvent', 'APIKeyRevokedEventData', 'OrgMemberAddedEvent', 'OrgMemberAddedEventData', 'OrgMemberRemovedEvent', 'OrgMemberRemovedEventData', 'InvitationCreatedEvent', 'InvitationCreatedEventData', 'WebhookTestEvent', 'WebhookTestEventData', 'OutboundEventPage']
+__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ProviderKind', 'Provider', 'ProviderList', 'ProviderCallbackForm', 'LinkProviderRequest', 'LinkIdentityRequest', 'ProviderLink', 'IdentityKind', 'Identity', 'IdentityList', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest', 'OutboundEventType', 'OutboundEventEnvelope', 'OutboundEvent', 'UserCreatedEvent', 'UserCreatedEventData', 'UserUpdatedEvent', 'UserUpdatedEventData', 'UserDeletedEvent', 'UserDeletedEventData', 'UserBannedEvent', 'UserBannedEventData', 'SessionCreatedEvent', 'SessionCreatedEventData', 'SessionRevokedEvent', 'SessionRevokedEventData', 'PasswordResetEvent', 'PasswordResetEventData', 'EmailVerifiedEvent', 'EmailVerifiedEventData', 'MFAFactorAddedEvent', 'MFAFactorAddedEventData', 'MFAFactorRemovedEvent', 'MFAFactorRemovedEventData', 'APIKeyCreatedEvent', 'APIKeyCreatedEventData', 'APIKeyRevokedEvent', 'APIKeyRevokedEventData', 'OrgMemberAddedEvent', 'OrgMemberAddedEventData', 'OrgMemberRemovedEvent', 'OrgMemberRemovedEventData', 'InvitationCreatedEvent', 'InvitationCreatedEventData', 'WebhookTestEvent', 'WebhookTestEventData', 'OutboundEventPage']
 
 
 WebhookEventType = str
@@ -302,7 +302,7 @@ class WebhookDeliveryList:
             d['next_cursor'] = self.next_cursor
         return d
 
-ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed', 'mfa_locked', 'org_mfa_required', 'user_banned']
+ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed', 'mfa_locked', 'org_mfa_required', 'user_banned', 'identity_not_linked', 'last_identity']
 """A stable error code. Codes are only ever added."""
 
 
@@ -1398,7 +1398,7 @@ class ExchangeRequest:
             d['expires_in'] = self.expires_in
         return d
 
-GrantType = Literal['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']
+GrantType = Literal['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange', 'authorization_code']
 
 TokenType = Literal['urn:ietf:params:oauth:token-type:access_token', 'urn:latch:params:oauth:token-type:api_key']
 """RFC 8693 token type URNs: a Latch access token, or a Latch API key
@@ -1407,7 +1407,8 @@ TokenType = Literal['urn:ietf:params:oauth:token-type:access_token', 'urn:latch:
 
 @dataclass
 class TokenRequest:
-    """RFC 6749 client credentials or RFC 8693 token exchange, form-encoded."""
+    """RFC 6749 client credentials, RFC 8693 token exchange, or the
+authorization-code grant of a provider sign-in, form-encoded."""
 
     grant_type: GrantType
     client_id: str | None = None
@@ -1418,12 +1419,15 @@ class TokenRequest:
     subject_token: str | None = None
     subject_token_type: TokenType | None = None
     requested_token_type: Literal['urn:ietf:params:oauth:token-type:access_token'] | None = None
+    code: str | None = None
+    code_verifier: str | None = None
+    redirect_uri: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TokenRequest:
-        known = {'grant_type', 'client_id', 'client_secret', 'scope', 'audience', 'resource', 'subject_token', 'subject_token_type', 'requested_token_type'}
+        known = {'grant_type', 'client_id', 'client_secret', 'scope', 'audience', 'resource', 'subject_token', 'subject_token_type', 'requested_token_type', 'code', 'code_verifier', 'redirect_uri'}
         return cls(
             grant_type=d['grant_type'],
             client_id=d['client_id'] if d.get('client_id') is not None else None,
@@ -1434,6 +1438,9 @@ class TokenRequest:
             subject_token=d['subject_token'] if d.get('subject_token') is not None else None,
             subject_token_type=d['subject_token_type'] if d.get('subject_token_type') is not None else None,
             requested_token_type=d['requested_token_type'] if d.get('requested_token_type') is not None else None,
+            code=d['code'] if d.get('code') is not None else None,
+            code_verifier=d['code_verifier'] if d.get('code_verifier') is not None else None,
+            redirect_uri=d['redirect_uri'] if d.get('redirect_uri') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -1456,6 +1463,12 @@ class TokenRequest:
             d['subject_token_type'] = self.subject_token_type
         if self.requested_token_type is not None:
             d['requested_token_type'] = self.requested_token_type
+        if self.code is not None:
+            d['code'] = self.code
+        if self.code_verifier is not None:
+            d['code_verifier'] = self.code_verifier
+        if self.redirect_uri is not None:
+            d['redirect_uri'] = self.redirect_uri
         return d
 
 
@@ -1469,12 +1482,17 @@ class ExchangeResponse:
     expires_at: str
     scope: str
     issued_token_type: Literal['urn:ietf:params:oauth:token-type:access_token'] | None = None
+    refresh_token: str | None = None
+    session_id: str | None = None
+    user: User | None = None
+    aal: AAL | None = None
+    mfa: MFAPending | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Members the spec did not name when this SDK was generated."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ExchangeResponse:
-        known = {'access_token', 'token_type', 'expires_in', 'expires_at', 'scope', 'issued_token_type'}
+        known = {'access_token', 'token_type', 'expires_in', 'expires_at', 'scope', 'issued_token_type', 'refresh_token', 'session_id', 'user', 'aal', 'mfa'}
         return cls(
             access_token=d['access_token'],
             token_type=d['token_type'],
@@ -1482,6 +1500,11 @@ class ExchangeResponse:
             expires_at=d['expires_at'],
             scope=d['scope'],
             issued_token_type=d['issued_token_type'] if d.get('issued_token_type') is not None else None,
+            refresh_token=d['refresh_token'] if d.get('refresh_token') is not None else None,
+            session_id=d['session_id'] if d.get('session_id') is not None else None,
+            user=User.from_dict(d['user']) if d.get('user') is not None else None,
+            aal=d['aal'] if d.get('aal') is not None else None,
+            mfa=MFAPending.from_dict(d['mfa']) if d.get('mfa') is not None else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -1494,6 +1517,16 @@ class ExchangeResponse:
         d['scope'] = self.scope
         if self.issued_token_type is not None:
             d['issued_token_type'] = self.issued_token_type
+        if self.refresh_token is not None:
+            d['refresh_token'] = self.refresh_token
+        if self.session_id is not None:
+            d['session_id'] = self.session_id
+        if self.user is not None:
+            d['user'] = self.user.to_dict()
+        if self.aal is not None:
+            d['aal'] = self.aal
+        if self.mfa is not None:
+            d['mfa'] = self.mfa.to_dict()
         return d
 
 Role = Literal['owner', 'admin', 'member']
@@ -2008,7 +2041,7 @@ class Event:
     """Event (openapi.yaml)."""
 
     id: str
-    type: Literal['signup', 'login_succeeded', 'login_failed', 'refresh_reuse_detected', 'logout', 'session_revoked', 'password_changed', 'password_reset_requested', 'password_reset_completed', 'email_verified', 'api_key_created', 'api_key_rolled', 'api_key_revoked', 'rate_limited', 'member_invited', 'invitation_accepted', 'mfa_factor_added', 'mfa_factor_removed', 'mfa_verified', 'mfa_verification_failed', 'recovery_codes_regenerated', 'mfa_locked', 'impersonation_started']
+    type: Literal['signup', 'login_succeeded', 'login_failed', 'refresh_reuse_detected', 'logout', 'session_revoked', 'password_changed', 'password_reset_requested', 'password_reset_completed', 'email_verified', 'api_key_created', 'api_key_rolled', 'api_key_revoked', 'rate_limited', 'member_invited', 'invitation_accepted', 'mfa_factor_added', 'mfa_factor_removed', 'mfa_verified', 'mfa_verification_failed', 'recovery_codes_regenerated', 'mfa_locked', 'impersonation_started', 'identity_linked', 'identity_unlinked']
     created_at: str
     session_id: str | None = None
     key_id: str | None = None
@@ -2436,6 +2469,248 @@ generated models name with `x-go-type`."""
             d['act'] = self.act
         if self.app_metadata is not None:
             d['app_metadata'] = self.app_metadata
+        return d
+
+ProviderKind = Literal['oidc', 'google', 'microsoft', 'apple', 'github']
+
+
+@dataclass
+class Provider:
+    """Provider (openapi.yaml)."""
+
+    id: str
+    kind: ProviderKind
+    name: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Provider:
+        known = {'id', 'kind', 'name'}
+        return cls(
+            id=d['id'],
+            kind=d['kind'],
+            name=d['name'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['kind'] = self.kind
+        d['name'] = self.name
+        return d
+
+
+@dataclass
+class ProviderList:
+    """ProviderList (openapi.yaml)."""
+
+    providers: list[Provider]
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ProviderList:
+        known = {'providers'}
+        return cls(
+            providers=[Provider.from_dict(x) for x in d['providers']],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['providers'] = [x.to_dict() for x in self.providers]
+        return d
+
+
+@dataclass
+class ProviderCallbackForm:
+    """A provider's answer by form_post (Apple also sends `user`, its JSON of the name, on the first sign-in, and `id_token`, which Latch ignores in favour of the one the code exchange returns)."""
+
+    code: str | None = None
+    state: str | None = None
+    iss: str | None = None
+    error: str | None = None
+    error_description: str | None = None
+    id_token: str | None = None
+    user: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ProviderCallbackForm:
+        known = {'code', 'state', 'iss', 'error', 'error_description', 'id_token', 'user'}
+        return cls(
+            code=d['code'] if d.get('code') is not None else None,
+            state=d['state'] if d.get('state') is not None else None,
+            iss=d['iss'] if d.get('iss') is not None else None,
+            error=d['error'] if d.get('error') is not None else None,
+            error_description=d['error_description'] if d.get('error_description') is not None else None,
+            id_token=d['id_token'] if d.get('id_token') is not None else None,
+            user=d['user'] if d.get('user') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        if self.code is not None:
+            d['code'] = self.code
+        if self.state is not None:
+            d['state'] = self.state
+        if self.iss is not None:
+            d['iss'] = self.iss
+        if self.error is not None:
+            d['error'] = self.error
+        if self.error_description is not None:
+            d['error_description'] = self.error_description
+        if self.id_token is not None:
+            d['id_token'] = self.id_token
+        if self.user is not None:
+            d['user'] = self.user
+        return d
+
+
+@dataclass
+class LinkProviderRequest:
+    """LinkProviderRequest (openapi.yaml)."""
+
+    redirect_to: str
+    code_challenge: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LinkProviderRequest:
+        known = {'redirect_to', 'code_challenge'}
+        return cls(
+            redirect_to=d['redirect_to'],
+            code_challenge=d['code_challenge'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['redirect_to'] = self.redirect_to
+        d['code_challenge'] = self.code_challenge
+        return d
+
+
+@dataclass
+class LinkIdentityRequest:
+    """LinkIdentityRequest (openapi.yaml)."""
+
+    code: str
+    code_verifier: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LinkIdentityRequest:
+        known = {'code', 'code_verifier'}
+        return cls(
+            code=d['code'],
+            code_verifier=d['code_verifier'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['code'] = self.code
+        d['code_verifier'] = self.code_verifier
+        return d
+
+
+@dataclass
+class ProviderLink:
+    """ProviderLink (openapi.yaml)."""
+
+    url: str
+    expires_at: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ProviderLink:
+        known = {'url', 'expires_at'}
+        return cls(
+            url=d['url'],
+            expires_at=d['expires_at'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['url'] = self.url
+        d['expires_at'] = self.expires_at
+        return d
+
+IdentityKind = Literal['password', 'provider', 'passkey']
+
+
+@dataclass
+class Identity:
+    """Identity (openapi.yaml)."""
+
+    id: str
+    kind: IdentityKind
+    created_at: str
+    provider: str | None = None
+    email: str | None = None
+    email_verified: bool | None = None
+    last_sign_in_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Identity:
+        known = {'id', 'kind', 'created_at', 'provider', 'email', 'email_verified', 'last_sign_in_at'}
+        return cls(
+            id=d['id'],
+            kind=d['kind'],
+            created_at=d['created_at'],
+            provider=d['provider'] if d.get('provider') is not None else None,
+            email=d['email'] if d.get('email') is not None else None,
+            email_verified=d['email_verified'] if d.get('email_verified') is not None else None,
+            last_sign_in_at=d['last_sign_in_at'] if d.get('last_sign_in_at') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['kind'] = self.kind
+        d['created_at'] = self.created_at
+        if self.provider is not None:
+            d['provider'] = self.provider
+        if self.email is not None:
+            d['email'] = self.email
+        if self.email_verified is not None:
+            d['email_verified'] = self.email_verified
+        if self.last_sign_in_at is not None:
+            d['last_sign_in_at'] = self.last_sign_in_at
+        return d
+
+
+@dataclass
+class IdentityList:
+    """IdentityList (openapi.yaml)."""
+
+    identities: list[Identity]
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> IdentityList:
+        known = {'identities'}
+        return cls(
+            identities=[Identity.from_dict(x) for x in d['identities']],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['identities'] = [x.to_dict() for x in self.identities]
         return d
 
 
