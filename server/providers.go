@@ -234,4 +234,3 @@ func (s *Server) codeGrant(ctx context.Context, f *api.TokenRequest) (api.Exchan
 		ExpiresAt: tr.ExpiresAt, Scope: "", RefreshToken: &tr.RefreshToken, SessionId: &tr.SessionId, User: &tr.User, Aal: &aal, Mfa: tr.Mfa}
 	return api.ExchangeToken200JSONResponse(out), nil
 }
-

@@ -36,8 +36,8 @@ var pruneCandidates = map[string]string{
 	// Outbound events go oldest first, along the primary key.
 	domain.PruneOutboundEvents: `SELECT seq FROM outbound_events WHERE created_at < ? ORDER BY seq LIMIT ?`,
 	domain.PruneOTPChallenges:  `SELECT id FROM otp_challenges WHERE expires_at < ? LIMIT ?`,
-	domain.PruneProviderFlows: `SELECT state_hash FROM provider_flows WHERE expires_at < ? LIMIT ?`,
-	domain.PruneProviderCodes: `SELECT code_hash FROM provider_codes WHERE expires_at < ? LIMIT ?`,
+	domain.PruneProviderFlows:  `SELECT state_hash FROM provider_flows WHERE expires_at < ? LIMIT ?`,
+	domain.PruneProviderCodes:  `SELECT code_hash FROM provider_codes WHERE expires_at < ? LIMIT ?`,
 }
 
 // pruneTables names each kind's table and its key column.
