@@ -1342,11 +1342,11 @@ type AdminUser struct {
 	BanReason   *string   `json:"ban_reason,omitempty"`
 
 	// Banned Whether the user is banned now.
-	Banned        bool                 `json:"banned"`
-	BannedUntil   *time.Time           `json:"banned_until,omitempty"`
-	CreatedAt     time.Time            `json:"created_at"`
-	Email         *openapi_types.Email `json:"email,omitempty"`
-	EmailVerified bool                 `json:"email_verified"`
+	Banned        bool       `json:"banned"`
+	BannedUntil   *time.Time `json:"banned_until,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	Email         *string    `json:"email,omitempty"`
+	EmailVerified bool       `json:"email_verified"`
 
 	// ExternalId For a delegated identity, the organization's id for its user.
 	ExternalId *string `json:"external_id,omitempty"`
@@ -1527,7 +1527,7 @@ type DelegatedSessionRequest struct {
 }
 
 // Email Example: ada@example.com
-type Email = openapi_types.Email
+type Email = string
 
 // EmailVerifiedEvent The `email.verified` event.
 type EmailVerifiedEvent struct {
@@ -1558,8 +1558,8 @@ type EmailVerifiedEventType string
 
 // EmailVerifiedEventData A user verified their email address.
 type EmailVerifiedEventData struct {
-	Email  openapi_types.Email `json:"email"`
-	UserId openapi_types.UUID  `json:"user_id"`
+	Email  string             `json:"email"`
+	UserId openapi_types.UUID `json:"user_id"`
 }
 
 // EnrollTOTPRequest defines model for EnrollTOTPRequest.
@@ -1679,9 +1679,9 @@ type ExchangeResponseTokenType string
 
 // ExportedUser defines model for ExportedUser.
 type ExportedUser struct {
-	CreatedAt     time.Time           `json:"created_at"`
-	Email         openapi_types.Email `json:"email"`
-	EmailVerified bool                `json:"email_verified"`
+	CreatedAt     time.Time `json:"created_at"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
 
 	// ExternalId The id that an import gave the user, if any.
 	ExternalId *string `json:"external_id,omitempty"`
@@ -1775,9 +1775,9 @@ type ImportUser struct {
 	AppMetadata *map[string]interface{} `json:"app_metadata,omitempty"`
 
 	// CreatedAt When the account was created in the system it comes from; now when absent or in the future.
-	CreatedAt     *time.Time          `json:"created_at,omitempty"`
-	Email         openapi_types.Email `json:"email"`
-	EmailVerified *bool               `json:"email_verified,omitempty"`
+	CreatedAt     *time.Time `json:"created_at,omitempty"`
+	Email         string     `json:"email"`
+	EmailVerified *bool      `json:"email_verified,omitempty"`
 
 	// ExternalId The user's id in the system it comes from (returned by the export).
 	ExternalId *string `json:"external_id,omitempty"`
@@ -1893,7 +1893,7 @@ type IntrospectionResponseTokenUse string
 // Invitation defines model for Invitation.
 type Invitation struct {
 	CreatedAt time.Time           `json:"created_at"`
-	Email     openapi_types.Email `json:"email"`
+	Email     string              `json:"email"`
 	ExpiresAt time.Time           `json:"expires_at"`
 	Id        openapi_types.UUID  `json:"id"`
 	InvitedBy *openapi_types.UUID `json:"invited_by,omitempty"`
@@ -1931,7 +1931,7 @@ type InvitationCreatedEventType string
 
 // InvitationCreatedEventData Someone was invited to an organization.
 type InvitationCreatedEventData struct {
-	Email        openapi_types.Email `json:"email"`
+	Email        string              `json:"email"`
 	ExpiresAt    time.Time           `json:"expires_at"`
 	InvitationId openapi_types.UUID  `json:"invitation_id"`
 	InvitedBy    *openapi_types.UUID `json:"invited_by,omitempty"`
@@ -2176,8 +2176,8 @@ type MFAVerifyRequestMethod string
 
 // Member defines model for Member.
 type Member struct {
-	CreatedAt time.Time            `json:"created_at"`
-	Email     *openapi_types.Email `json:"email,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Email     *string   `json:"email,omitempty"`
 
 	// Role Example: member
 	Role   Role               `json:"role"`
@@ -2965,8 +2965,8 @@ type User struct {
 	CreatedAt   time.Time               `json:"created_at"`
 
 	// Email `null` for a delegated identity created without one.
-	Email         *openapi_types.Email `json:"email"`
-	EmailVerified bool                 `json:"email_verified"`
+	Email         *string `json:"email"`
+	EmailVerified bool    `json:"email_verified"`
 
 	// ExternalId For a delegated identity, the organization's id for its user.
 	ExternalId *string            `json:"external_id,omitempty"`
@@ -3047,8 +3047,8 @@ type UserCreatedEventType string
 
 // UserCreatedEventData A user was created: a signup, a delegated identity's first session, or an import.
 type UserCreatedEventData struct {
-	Email         *openapi_types.Email `json:"email,omitempty"`
-	EmailVerified *bool                `json:"email_verified,omitempty"`
+	Email         *string `json:"email,omitempty"`
+	EmailVerified *bool   `json:"email_verified,omitempty"`
 
 	// ExternalId The delegated identity's id in the organization's system.
 	ExternalId *string `json:"external_id,omitempty"`
@@ -3092,21 +3092,21 @@ type UserDeletedEventType string
 type UserDeletedEventData struct {
 	// DeletedOrganizations The organizations the user alone owned, deleted with the user (delete_sole_owned_orgs).
 	DeletedOrganizations *[]openapi_types.UUID `json:"deleted_organizations,omitempty"`
-	Email                *openapi_types.Email  `json:"email,omitempty"`
+	Email                *string               `json:"email,omitempty"`
 	UserId               openapi_types.UUID    `json:"user_id"`
 }
 
 // UserInfo defines model for UserInfo.
 type UserInfo struct {
-	Email         *openapi_types.Email `json:"email,omitempty"`
-	EmailVerified *bool                `json:"email_verified,omitempty"`
-	Sub           openapi_types.UUID   `json:"sub"`
+	Email         *string            `json:"email,omitempty"`
+	EmailVerified *bool              `json:"email_verified,omitempty"`
+	Sub           openapi_types.UUID `json:"sub"`
 }
 
 // UserLookup defines model for UserLookup.
 type UserLookup struct {
-	Email openapi_types.Email `json:"email"`
-	Id    openapi_types.UUID  `json:"id"`
+	Email string             `json:"email"`
+	Id    openapi_types.UUID `json:"id"`
 }
 
 // UserUpdatedEvent The `user.updated` event.
@@ -3653,7 +3653,7 @@ type ListSessionsParams struct {
 
 // LookupUserParams defines parameters for LookupUser.
 type LookupUserParams struct {
-	Email openapi_types.Email `form:"email" json:"email"`
+	Email string `form:"email" json:"email"`
 }
 
 // ImportUsersJSONRequestBody defines body for ImportUsers for application/json ContentType.

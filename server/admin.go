@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/latchauth/latch/api"
 	"github.com/latchauth/latch/internal/domain"
@@ -48,7 +47,7 @@ func apiAdminUser(u *domain.UserSummary, now time.Time) api.AdminUser {
 		AppMetadata: apiMetadata(u.AppMetadata), UserMetadata: apiMetadata(u.UserMetadata),
 		HasPassword: u.PasswordHash != "", FactorCount: u.FactorCount}
 	if u.Email != "" {
-		e := openapi_types.Email(u.Email)
+		e := u.Email
 		out.Email = &e
 	}
 	if u.OrgID != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	openapi_types "github.com/oapi-codegen/runtime/types"
-
 	"github.com/latchauth/latch/api"
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/service"
@@ -216,5 +214,5 @@ func (s *Server) LookupUser(ctx context.Context, req api.LookupUserRequestObject
 	if err != nil {
 		return nil, err
 	}
-	return api.LookupUser200JSONResponse{Id: u.ID, Email: openapi_types.Email(u.Email)}, nil
+	return api.LookupUser200JSONResponse{Id: u.ID, Email: u.Email}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 
 	"github.com/google/uuid"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/latchauth/latch/api"
 	"github.com/latchauth/latch/internal/domain"
@@ -23,7 +22,7 @@ func convertAll[T, U any](in []T, f func(*T) U) []U {
 func apiUser(u *domain.User) api.User {
 	out := api.User{Id: u.ID, EmailVerified: u.EmailVerified, CreatedAt: u.CreatedAt}
 	if u.Email != "" {
-		e := openapi_types.Email(u.Email)
+		e := u.Email
 		out.Email = &e
 	}
 	if u.OrgID != nil {

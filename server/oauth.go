@@ -188,7 +188,7 @@ func (s *Server) GetUserInfo(ctx context.Context, _ api.GetUserInfoRequestObject
 	}
 	out := api.GetUserInfo200JSONResponse{Sub: u.ID}
 	if u.Email != "" {
-		e := openapi_types.Email(u.Email)
+		e := u.Email
 		v := u.EmailVerified
 		out.Email, out.EmailVerified = &e, &v
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/google/uuid"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/latchauth/latch/api"
 	"github.com/latchauth/latch/internal/domain"
@@ -19,7 +18,7 @@ func apiOrg(o *domain.Organization) api.Organization {
 func apiMember(m *domain.Member) api.Member {
 	out := api.Member{UserId: m.UserID, Role: api.Role(m.Role), CreatedAt: m.CreatedAt}
 	if m.Email != "" {
-		e := openapi_types.Email(m.Email)
+		e := m.Email
 		out.Email = &e
 	}
 	return out
@@ -127,7 +126,7 @@ func (s *Server) ListInvitations(ctx context.Context, req api.ListInvitationsReq
 	}
 	out := api.ListInvitations200JSONResponse{Invitations: make([]api.Invitation, len(list)), NextCursor: nextCursor(next)}
 	for i, inv := range list {
-		out.Invitations[i] = api.Invitation{Id: inv.ID, Email: openapi_types.Email(inv.Email), Role: api.Role(inv.Role),
+		out.Invitations[i] = api.Invitation{Id: inv.ID, Email: inv.Email, Role: api.Role(inv.Role),
 			InvitedBy: inv.InvitedBy, CreatedAt: inv.CreatedAt, ExpiresAt: inv.ExpiresAt}
 	}
 	return out, nil

@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 
-	openapi_types "github.com/oapi-codegen/runtime/types"
-
 	"github.com/latchauth/latch/api"
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/service"
@@ -59,7 +57,7 @@ func (s *Server) ExportUsers(ctx context.Context, req api.ExportUsersRequestObje
 	for i := range users {
 		u := &users[i]
 		hasPassword := u.PasswordHash != ""
-		out.Users[i] = api.ExportedUser{Id: u.ID, Email: openapi_types.Email(u.Email), EmailVerified: u.EmailVerified,
+		out.Users[i] = api.ExportedUser{Id: u.ID, Email: u.Email, EmailVerified: u.EmailVerified,
 			ExternalId: strPtr(u.ExternalID), HasPassword: &hasPassword, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
 	}
 	return out, nil
