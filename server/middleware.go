@@ -71,22 +71,45 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// baseAlloc is what base allocates per request, in one piece.
+type baseAlloc struct {
+	state requestState
+	rec   statusRecorder
+	vals  [4]string
+}
+
+// headerValue is h.Get(key) for a key already in canonical form
+// (textproto.CanonicalMIMEHeaderKey(key) == key), without canonicalising
+// it again.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // base is the outermost middleware: request id, client metadata, panic
 // recovery, body cap, common headers and the access log.
 func (h *handler) base(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		st := &requestState{}
-		if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
+		// One allocation for what every request needs: its state, the
+		// status recorder and the values of the common headers, which are
+		// set by their canonical names (Header.Set would canonicalise each
+		// name and allocate each value's slice).
+		b := &baseAlloc{}
+		st := &b.state
+		if id := headerValue(r.Header, "X-Request-Id"); validRequestID(id) {
 			st.id = id
 		} else {
 			st.id = h.ids.next()
 		}
-		st.meta = domain.RequestMeta{IP: h.clientIP(r), UserAgent: r.UserAgent()}
+		st.meta = domain.RequestMeta{IP: h.clientIP(r), UserAgent: headerValue(r.Header, "User-Agent")}
 		r = r.WithContext(context.WithValue(r.Context(), keyRequest, st))
 		hd := w.Header()
-		hd.Set("X-Request-Id", st.id)
-		hd.Set("X-Content-Type-Options", "nosniff")
+		b.vals = [4]string{st.id, "nosniff", "no-store", "no-cache"}
+		hd["X-Request-Id"] = b.vals[0:1:1]
+		hd["X-Content-Type-Options"] = b.vals[1:2:2]
 		switch r.URL.Path {
 		case "/.well-known/jwks.json":
 			// Below LATCH_KEY_PUBLISH_DELAY (10 minutes by default): a resource
@@ -96,11 +119,12 @@ func (h *handler) base(next http.Handler) http.Handler {
 			"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/favicon.ico":
 		default:
 			// Responses may carry tokens: never cache them anywhere.
-			hd.Set("Cache-Control", "no-store")
-			hd.Set("Pragma", "no-cache")
+			hd["Cache-Control"] = b.vals[2:3:3]
+			hd["Pragma"] = b.vals[3:4:4]
 		}
 		pageHeaders(hd, r.URL.Path)
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &b.rec
+		rec.ResponseWriter = w
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -119,14 +143,15 @@ func (h *handler) base(next http.Handler) http.Handler {
 			if gone {
 				status = StatusClientClosedRequest
 			}
+			took := time.Since(start)
 			if h.cfg.Observe != nil {
-				h.cfg.Observe(r.Method, r.URL.Path, status, time.Since(start))
+				h.cfg.Observe(r.Method, r.URL.Path, status, took)
 			}
 			if !gone && h.log.Enabled(r.Context(), slog.LevelInfo) {
 				// The query string is not logged: it may carry an email.
 				h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", st.id),
 					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
-					slog.Duration("duration", time.Since(start)), slog.String("ip", st.meta.IP))
+					slog.Duration("duration", took), slog.String("ip", st.meta.IP))
 			}
 		}()
 		limit := h.cfg.MaxBodyBytes
@@ -137,12 +162,12 @@ func (h *handler) base(next http.Handler) http.Handler {
 			writeError(h.log, rec, r, domain.Errorf(domain.CodePayloadTooLarge, "the body is over %d bytes", limit))
 			return
 		}
-		if r.Body != nil {
+		if r.Body != nil && r.Body != http.NoBody { // a bodyless request has nothing to cap
 			r.Body = http.MaxBytesReader(rec, r.Body, limit)
 		}
 		// Some clients send API keys as "apikey"; the spec names X-API-Key.
-		if r.Header.Get("X-API-Key") == "" {
-			if k := r.Header.Get("apikey"); k != "" {
+		if headerValue(r.Header, "X-Api-Key") == "" {
+			if k := headerValue(r.Header, "Apikey"); k != "" {
 				r.Header.Set("X-API-Key", k)
 			}
 		}
