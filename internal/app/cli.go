@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/logwriter"
@@ -153,9 +154,10 @@ func run(args []string, getenv func(string) string, environ []string, stdout, st
 			writeConfigError(stderr, err)
 			return 2
 		}
-		// Log lines (one per request at info) are coalesced into few writes;
-		// Close writes out the rest before the command returns.
-		lw := logwriter.New(stderr, 0)
+		// Log lines (one per request at info) are coalesced into few writes,
+		// each line at most 5 ms late; Close writes out the rest before the
+		// command returns.
+		lw := logwriter.New(stderr, 0, 5*time.Millisecond)
 		defer lw.Close()
 		r.log = NewLogger(c, lw)
 		warnUnknownVariables(r.log, environ)

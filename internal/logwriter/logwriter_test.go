@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recorder is an underlying writer that counts its writes and can be held.
@@ -39,7 +40,7 @@ func (r *recorder) snapshot() (string, int) {
 
 func TestEveryLineArrivesWholeAndInOrderPerWriter(t *testing.T) {
 	rec := &recorder{}
-	w := New(rec, 256)
+	w := New(rec, 256, 0)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
@@ -75,7 +76,7 @@ func TestEveryLineArrivesWholeAndInOrderPerWriter(t *testing.T) {
 
 func TestLinesWrittenDuringAWriteShareTheNext(t *testing.T) {
 	rec := &recorder{hold: make(chan struct{}), entered: make(chan struct{}, 2)}
-	w := New(rec, 1<<20)
+	w := New(rec, 1<<20, 0)
 	defer w.Close()
 	w.Write([]byte("first\n"))
 	<-rec.entered
@@ -98,7 +99,7 @@ func TestLinesWrittenDuringAWriteShareTheNext(t *testing.T) {
 
 func TestWriteWaitsWhenTheBoundIsReached(t *testing.T) {
 	rec := &recorder{hold: make(chan struct{}), entered: make(chan struct{}, 3)}
-	w := New(rec, 10)
+	w := New(rec, 10, 0)
 	w.Write([]byte("0123456789")) // taken by the goroutine, held
 	<-rec.entered
 	w.Write([]byte("abcdefghij")) // pending: the bound is reached
@@ -122,12 +123,47 @@ func TestWriteWaitsWhenTheBoundIsReached(t *testing.T) {
 
 func TestCloseWritesOutWhatIsPendingAndLaterWritesGoStraight(t *testing.T) {
 	rec := &recorder{}
-	w := New(rec, 0)
+	w := New(rec, 0, 0)
 	w.Write([]byte("a\n"))
 	w.Close()
 	w.Close()
 	w.Write([]byte("b\n"))
 	if out, _ := rec.snapshot(); out != "a\nb\n" {
+		t.Fatalf("got %q", out)
+	}
+}
+
+func TestLingerGathersLinesIntoOneWrite(t *testing.T) {
+	rec := &recorder{}
+	// Long enough that the hundred writes below all land within it even
+	// on a loaded machine; Flush, not the clock, decides when we look.
+	w := New(rec, 0, 500*time.Millisecond)
+	defer w.Close()
+	for i := range 100 {
+		fmt.Fprintf(w, "line %d\n", i)
+	}
+	w.Flush()
+	out, writes := rec.snapshot()
+	if writes != 1 {
+		t.Fatalf("%d writes, want 1: the lines written during the linger share one", writes)
+	}
+	if !strings.HasPrefix(out, "line 0\n") || !strings.HasSuffix(out, "line 99\n") || strings.Count(out, "\n") != 100 {
+		t.Fatalf("lost or reordered lines: %.40q", out)
+	}
+}
+
+func TestCloseDuringALingerLosesNothing(t *testing.T) {
+	rec := &recorder{}
+	w := New(rec, 0, time.Hour)
+	w.Write([]byte("a\n"))
+	done := make(chan struct{})
+	go func() { w.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for the linger")
+	}
+	if out, _ := rec.snapshot(); out != "a\n" {
 		t.Fatalf("got %q", out)
 	}
 }
