@@ -86,7 +86,7 @@ type options struct {
 
 // allScenarios is the order of a full run.
 var allScenarios = []string{"floor-http", "floor-password", "signup", "login", "login-burst", "refresh", "me", "apikey-read", "exchange", "verify",
-	"refresh-x2", "me-x2"}
+	"refresh-x2", "me-x2", "floor-http-x2"}
 
 // twoInstanceScenarios run on two latchd sharing one PostgreSQL database.
 var twoInstanceScenarios = []string{"refresh-x2", "me-x2"}
@@ -279,7 +279,7 @@ func (b *bench) main(ctx context.Context, stdout io.Writer) (int, error) {
 
 	// The floors first, on an idle machine.
 	if want["floor-http"] {
-		if err := b.floorHTTP(ctx, "floor-http"); err != nil {
+		if err := b.floorHTTP(ctx, "floor-http", 1); err != nil {
 			return 1, err
 		}
 	}
@@ -337,11 +337,18 @@ func (b *bench) main(ctx context.Context, stdout io.Writer) (int, error) {
 	if err := b.twoInstances(ctx, want); err != nil {
 		return 1, err
 	}
+	if want["floor-http-x2"] {
+		// What a second process on the same cores costs a bare handler:
+		// the part of refresh-x2's and me-x2's extra CPU that is not Latch's.
+		if err := b.floorHTTP(ctx, "floor-http-x2", 2); err != nil {
+			return 1, err
+		}
+	}
 	if want["floor-http"] {
 		// The HTTP floor again, on the machine as the scenarios left it: the
 		// ratios use the higher of the two, so a floor measured low at the
 		// start (a noisy neighbour, a cold CPU) cannot flatter them.
-		if err := b.floorHTTP(ctx, "floor-http-end"); err != nil {
+		if err := b.floorHTTP(ctx, "floor-http-end", 1); err != nil {
 			return 1, err
 		}
 		for i := range b.report.Rows {
@@ -641,30 +648,45 @@ func (b *bench) saveProfile(ctx context.Context, name string) error {
 
 // floorHTTP measures the HTTP floor as the row name; the floor is the
 // highest such measurement of the run.
-func (b *bench) floorHTTP(ctx context.Context, name string) error {
+// floorHTTP measures the bare net/http floor on n processes (1 for
+// floor-http and floor-http-end; 2 for floor-http-x2, each worker
+// alternating between them as the two-instance scenarios do, which is what
+// a second process on the same cores costs a handler that does nothing).
+// Only a one-process run sets the floor the ratios use.
+func (b *bench) floorHTTP(ctx context.Context, name string, n int) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	addr, err := freeAddr()
+	hs := make([]*httpc, n)
+	pids := make([]int, n)
+	for i := range n {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		p, err := startProc(ctx, "http floor", addr, self, []string{"-serve-floor", addr}, nil, filepath.Join(b.tmp, fmt.Sprintf("floor-%d.log", i)), "/")
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		hs[i] = newHTTPC(p.url(), b.o.conc)
+		defer hs[i].close()
+		pids[i] = p.pid()
+	}
+	row, err := b.measureAll(ctx, name, b.o.conc, pids, nil, floorHTTPOp(hs))
 	if err != nil {
 		return err
 	}
-	p, err := startProc(ctx, "http floor", addr, self, []string{"-serve-floor", addr}, nil, filepath.Join(b.tmp, "floor.log"), "/")
-	if err != nil {
-		return err
-	}
-	defer p.stop()
-	h := newHTTPC(p.url(), b.o.conc)
-	defer h.close()
-	row, err := b.measure(ctx, name, b.o.conc, p.pid(), nil, floorHTTPOp(h))
-	if err != nil {
-		return err
-	}
-	b.floors["http"] = max(b.floors["http"], row.RPS)
 	row.Note = "bare net/http handler, small JSON body, own process"
-	if name != "floor-http" {
+	switch {
+	case n > 1:
+		row.Note = fmt.Sprintf("bare net/http handler on %d processes, each worker alternating between them; server CPU is theirs together", n)
+	case name != "floor-http":
 		row.Note += "; measured again after the scenarios (the floor is the higher)"
+		fallthrough
+	default:
+		b.floors["http"] = max(b.floors["http"], row.RPS)
 	}
 	b.add(row)
 	return nil

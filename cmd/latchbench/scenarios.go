@@ -201,9 +201,9 @@ func seedAPIKeys(ctx context.Context, h *httpc, accts []*account) error {
 // The HTTP scenarios. Each returns its op; state set up per worker comes
 // from the accounts.
 
-func floorHTTPOp(h *httpc) op {
+func floorHTTPOp(hs []*httpc) op {
 	return func(ctx context.Context, w *worker) outcome {
-		return outcomeOf(h.do(ctx, http.MethodGet, "/", nil, nil, http.StatusOK, nil))
+		return outcomeOf(next(hs, w).do(ctx, http.MethodGet, "/", nil, nil, http.StatusOK, nil))
 	}
 }
 
