@@ -91,6 +91,26 @@ var allScenarios = []string{"floor-http", "floor-password", "signup", "login", "
 // twoInstanceScenarios run on two latchd sharing one PostgreSQL database.
 var twoInstanceScenarios = []string{"refresh-x2", "me-x2"}
 
+// runtimeEnv is the Go runtime's settings among -latchd-env (GOMAXPROCS,
+// GOGC, GOMEMLIMIT): the HTTP floors run with them too, so that a ratio
+// to the floor compares runtimes sized alike.
+func (b *bench) runtimeEnv() []string {
+	var env []string
+	for _, e := range b.o.extraEnv {
+		if strings.HasPrefix(e, "GO") {
+			env = append(env, e)
+		}
+	}
+	return env
+}
+
+// onOneLatchd reports whether scenario s (after the two floors that open
+// the run) runs on the single latchd: not the two-instance scenarios, nor
+// floor-http-x2, which runs no latchd.
+func onOneLatchd(s string) bool {
+	return !slices.Contains(twoInstanceScenarios, s) && s != "floor-http-x2"
+}
+
 type envFlag struct{ l *[]string }
 
 func (f envFlag) String() string { return "" }
@@ -136,7 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (options, string, error) {
 	fs.IntVar(&o.largeBatch, "large-batch", 50_000, "rows per transaction of -seed-large")
 	fs.Float64Var(&o.errorBudget, "error-budget", 0.001, "fail when a scenario's error rate is above this")
 	fs.StringVar(&o.apiKeyReadPath, "apikey-read-path", "/auth/me", "GET path of the apikey-read scenario (/auth/me or /api-keys)")
-	fs.Var(envFlag{&o.extraEnv}, "latchd-env", "extra LATCH_NAME=value (or GOMAXPROCS, GOGC, GOMEMLIMIT=value) for latchd (repeatable)")
+	fs.Var(envFlag{&o.extraEnv}, "latchd-env", "extra LATCH_NAME=value (or GOMAXPROCS, GOGC, GOMEMLIMIT=value, which the HTTP floors get too) for latchd (repeatable)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress")
 	fs.StringVar(&o.pg, "pg", defaultPG(), "PostgreSQL server of the two-instance scenarios (refresh-x2, me-x2) when -db is SQLite; a fresh database is created there and dropped after (default $LATCH_TEST_POSTGRES_URL or the local server)")
 	fs.StringVar(&o.base, "base", "", "compare with latchd built at this commit: each scenario runs on both, alternating, -rounds times; prints the ratio new/base per scenario with its spread")
@@ -304,7 +324,7 @@ func (b *bench) main(ctx context.Context, stdout io.Writer) (int, error) {
 	// The single-instance scenarios, on one latchd.
 	single := false
 	for _, s := range allScenarios[2:] {
-		single = single || want[s] && !slices.Contains(twoInstanceScenarios, s)
+		single = single || want[s] && onOneLatchd(s)
 	}
 	if single {
 		if err := b.startLatchd(ctx); err != nil {
@@ -314,7 +334,7 @@ func (b *bench) main(ctx context.Context, stdout io.Writer) (int, error) {
 			return 1, err
 		}
 		for _, s := range allScenarios[2:] {
-			if !want[s] || slices.Contains(twoInstanceScenarios, s) {
+			if !want[s] || !onOneLatchd(s) {
 				continue
 			}
 			if ctx.Err() != nil {
@@ -665,7 +685,7 @@ func (b *bench) floorHTTP(ctx context.Context, name string, n int) error {
 		if err != nil {
 			return err
 		}
-		p, err := startProc(ctx, "http floor", addr, self, []string{"-serve-floor", addr}, nil, filepath.Join(b.tmp, fmt.Sprintf("floor-%d.log", i)), "/")
+		p, err := startProc(ctx, "http floor", addr, self, []string{"-serve-floor", addr}, b.runtimeEnv(), filepath.Join(b.tmp, fmt.Sprintf("floor-%d.log", i)), "/")
 		if err != nil {
 			return err
 		}
