@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/latchauth/latch/internal/domain"
 )
 
@@ -20,6 +22,35 @@ type requestState struct {
 	meta      domain.RequestMeta
 	principal *domain.Principal
 	authErr   error
+	// route is chi's route context for the operation the route table
+	// found (routed says whether it did): requestContext answers chi's
+	// key with it, so routing adds no context of its own.
+	route  chi.Context
+	routed bool
+}
+
+// requestContext is the request's context with its state: it answers
+// keyRequest, and chi.RouteCtxKey once the route table has routed the
+// request, and asks its parent for anything else. base makes one per
+// request, so that neither base nor the route table wraps the context
+// (and copies the request) again.
+type requestContext struct {
+	context.Context
+	st *requestState
+}
+
+// Value returns the request state, chi's route context, or the parent's
+// value for key.
+func (c *requestContext) Value(key any) any {
+	switch key {
+	case keyRequest:
+		return c.st
+	case chi.RouteCtxKey:
+		if c.st.routed {
+			return &c.st.route
+		}
+	}
+	return c.Context.Value(key)
 }
 
 func stateFrom(ctx context.Context) *requestState {

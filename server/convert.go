@@ -1,8 +1,6 @@
 package server
 
 import (
-	"encoding/json"
-
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/api"
@@ -31,20 +29,9 @@ func apiUser(u *domain.User) api.User {
 		ext := u.ExternalID
 		out.ExternalId = &ext
 	}
-	if len(u.Metadata) > 0 {
-		var m map[string]any
-		if json.Unmarshal(u.Metadata, &m) == nil && m != nil {
-			out.Metadata = &m
-		}
-	}
-	if m := apiMetadata(u.AppMetadata); m != nil {
-		mm := map[string]any(*m)
-		out.AppMetadata = &mm
-	}
-	if m := apiMetadata(u.UserMetadata); m != nil {
-		mm := map[string]any(*m)
-		out.UserMetadata = &mm
-	}
+	out.Metadata = (*map[string]any)(apiMetadata(u.Metadata))
+	out.AppMetadata = (*map[string]any)(apiMetadata(u.AppMetadata))
+	out.UserMetadata = (*map[string]any)(apiMetadata(u.UserMetadata))
 	return out
 }
 

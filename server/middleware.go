@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -33,7 +32,9 @@ func newRequestIDs() *requestIDs {
 }
 
 func (g *requestIDs) next() string {
-	return g.prefix + "-" + strconv.FormatUint(g.n.Add(1), 36)
+	var b [32]byte // 12 hex digits, "-", at most 13 base-36 digits
+	id := append(append(b[:0], g.prefix...), '-')
+	return string(strconv.AppendUint(id, g.n.Add(1), 36))
 }
 
 // validRequestID accepts a caller's X-Request-Id only when it is short and
@@ -74,6 +75,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // baseAlloc is what base allocates per request, in one piece.
 type baseAlloc struct {
 	state requestState
+	ctx   requestContext
 	rec   statusRecorder
 	vals  [4]string
 }
@@ -105,7 +107,8 @@ func (h *handler) base(next http.Handler) http.Handler {
 			st.id = h.ids.next()
 		}
 		st.meta = domain.RequestMeta{IP: h.clientIP(r), UserAgent: headerValue(r.Header, "User-Agent")}
-		r = r.WithContext(context.WithValue(r.Context(), keyRequest, st))
+		b.ctx = requestContext{Context: r.Context(), st: st}
+		r = r.WithContext(&b.ctx)
 		hd := w.Header()
 		b.vals = [4]string{st.id, "nosniff", "no-store", "no-cache"}
 		hd["X-Request-Id"] = b.vals[0:1:1]
@@ -149,9 +152,14 @@ func (h *handler) base(next http.Handler) http.Handler {
 			}
 			if !gone && h.log.Enabled(r.Context(), slog.LevelInfo) {
 				// The query string is not logged: it may carry an email.
-				h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", st.id),
+				// The record is made here rather than by LogAttrs, which would
+				// read the clock again and walk the stack for a source
+				// location the access log never prints.
+				line := slog.NewRecord(start.Add(took), slog.LevelInfo, "request", 0)
+				line.AddAttrs(slog.String("request_id", st.id),
 					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
 					slog.Duration("duration", took), slog.String("ip", st.meta.IP))
+				_ = h.log.Handler().Handle(r.Context(), line)
 			}
 		}()
 		limit := h.cfg.MaxBodyBytes

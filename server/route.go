@@ -20,8 +20,12 @@ import (
 // the spec has both, or newRouteTable fails.
 type routeTable struct {
 	mux    *chi.Mux
-	routes map[string]*routeEntry // method + " " + path pattern
+	routes map[routeKey]*routeEntry
 }
+
+// routeKey is an operation's method and path pattern (a struct, so that a
+// lookup builds no string).
+type routeKey struct{ method, pattern string }
 
 type routeEntry struct {
 	route   *routers.Route
@@ -32,14 +36,14 @@ type routeEntry struct {
 // mux. Returns an error when an operation has no handler or a handler no
 // operation.
 func newRouteTable(doc *openapi3.T, mux *chi.Mux) (*routeTable, error) {
-	t := &routeTable{mux: mux, routes: map[string]*routeEntry{}}
+	t := &routeTable{mux: mux, routes: map[routeKey]*routeEntry{}}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
-			t.routes[method+" "+path] = &routeEntry{route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}}
+			t.routes[routeKey{method, path}] = &routeEntry{route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}}
 		}
 	}
 	err := chi.Walk(mux, func(method, pattern string, h http.Handler, mws ...func(http.Handler) http.Handler) error {
-		e := t.routes[method+" "+pattern]
+		e := t.routes[routeKey{method, pattern}]
 		if e == nil {
 			return fmt.Errorf("server: %s %s is served but not in the spec", method, pattern)
 		}
@@ -52,7 +56,7 @@ func newRouteTable(doc *openapi3.T, mux *chi.Mux) (*routeTable, error) {
 	var missing []string
 	for k, e := range t.routes {
 		if e.handler == nil {
-			missing = append(missing, k)
+			missing = append(missing, k.method+" "+k.pattern)
 		}
 	}
 	if len(missing) > 0 {
@@ -70,12 +74,21 @@ func newRouteTable(doc *openapi3.T, mux *chi.Mux) (*routeTable, error) {
 // handlers answer it.
 func (t *routeTable) serve(opts *openapi3filter.Options, fail func(ctx context.Context, err error, w http.ResponseWriter, r *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rctx := chi.NewRouteContext()
+		// The route context lives in the request state base made, which
+		// the request's context answers chi's key with; a request that
+		// came without one (a test of the table alone) gets its own.
+		st, _ := r.Context().Value(keyRequest).(*requestState)
+		if st == nil {
+			st = &requestState{}
+			r = r.WithContext(&requestContext{Context: r.Context(), st: st})
+		}
+		rctx := &st.route
+		rctx.Reset()
 		path := r.URL.RawPath
 		if path == "" {
 			path = r.URL.Path
 		}
-		e := t.routes[r.Method+" "+t.mux.Find(rctx, r.Method, path)]
+		e := t.routes[routeKey{r.Method, t.mux.Find(rctx, r.Method, path)}]
 		if e == nil {
 			t.mux.ServeHTTP(w, r)
 			return
@@ -95,7 +108,7 @@ func (t *routeTable) serve(opts *openapi3filter.Options, fail func(ctx context.C
 		}
 		// The generated handler reads its path parameters from chi's
 		// route context, as it would had chi routed the request.
-		r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx))
+		st.routed = true
 		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: e.route, Options: opts}
 		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 			fail(r.Context(), err, w, r)

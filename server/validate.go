@@ -91,8 +91,8 @@ func (h *handler) authenticate(ctx context.Context, in *openapi3filter.Authentic
 	default:
 		err = errNoCredentials
 	}
+	need := requiredScope(in.RequestValidationInput.Route.Operation)
 	if err == nil && p.Kind != domain.PrincipalSession {
-		need := requiredScope(in.RequestValidationInput.Route.Operation)
 		switch {
 		case need == "" && p.Exchanged:
 			// A bearer-only operation declares no 403: the token is a bearer
@@ -109,7 +109,7 @@ func (h *handler) authenticate(ctx context.Context, in *openapi3filter.Authentic
 		// assurance gate (which a user without factors would pass).
 		err = domain.Errorf(domain.CodeInsufficientPermissions, "an impersonation token is read-only: it cannot call operations that need aal2 or change anything")
 	}
-	if need := requiredScope(in.RequestValidationInput.Route.Operation); err == nil && domain.IsAdminScope(need) {
+	if err == nil && domain.IsAdminScope(need) {
 		// The one operator gate: every operation that names an admin scope
 		// passes here, and no handler checks it again.
 		err = h.keys.RequireOperator(ctx, p)
