@@ -12,7 +12,7 @@ import (
 )
 
 // ProviderSignIn is a sign-in with an identity provider, started by
-// ProviderAuthorizeURL: send the browser to URL, and keep Verifier (in the
+// ProviderAuthorizeURL or SSOAuthorizeURL: send the browser to URL, and keep Verifier (in the
 // user's server-side session, say) for ExchangeCode.
 type ProviderSignIn struct {
 	URL      string
@@ -25,16 +25,32 @@ type ProviderSignIn struct {
 // provider and back to redirectTo (one of Latch's LATCH_REDIRECT_URLS) with
 // ?code= (or ?error=: see docs/providers.md), where ExchangeCode finishes.
 func (c *Client) ProviderAuthorizeURL(provider, redirectTo string) (*ProviderSignIn, error) {
+	return c.signInURL("/auth/providers/"+url.PathEscape(provider)+"/authorize", url.Values{"redirect_to": {redirectTo}})
+}
+
+// SSOAuthorizeURL starts an enterprise SSO sign-in: Latch finds the
+// organization that verified the domain of email and sends the browser to
+// that organization's identity provider (docs/sso.md). The rest is as
+// ProviderAuthorizeURL: send the browser to URL, keep Verifier, and finish
+// with ExchangeCode where redirectTo receives ?code=. Latch answers the
+// browser 404 sso_not_configured when no organization signs in that
+// domain.
+func (c *Client) SSOAuthorizeURL(email, redirectTo string) (*ProviderSignIn, error) {
+	return c.signInURL("/auth/sso", url.Values{"email": {email}, "redirect_to": {redirectTo}})
+}
+
+// signInURL makes a PKCE verifier and returns Latch's URL at path with q and
+// the verifier's S256 challenge.
+func (c *Client) signInURL(path string, q url.Values) (*ProviderSignIn, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
 	verifier := base64.RawURLEncoding.EncodeToString(b)
 	sum := sha256.Sum256([]byte(verifier))
-	q := url.Values{"redirect_to": {redirectTo}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
-		"code_challenge_method": {"S256"}}
-	return &ProviderSignIn{URL: c.BaseURL() + "/auth/providers/" + url.PathEscape(provider) + "/authorize?" + q.Encode(),
-		Verifier: verifier}, nil
+	q.Set("code_challenge", base64.RawURLEncoding.EncodeToString(sum[:]))
+	q.Set("code_challenge_method", "S256")
+	return &ProviderSignIn{URL: c.BaseURL() + path + "?" + q.Encode(), Verifier: verifier}, nil
 }
 
 // ExchangeCode finishes a provider sign-in: it exchanges the one-time code

@@ -161,6 +161,16 @@ class TestClient(unittest.TestCase):
             c.exchange_code("not-a-code", start.verifier)
         self.assertIn(cm.exception.code, ("invalid_grant", "unsupported_grant_type"))
         self.assertEqual(len(ev.signed_in), 0)
+        # Enterprise SSO starts from the email, with a verifier of its own.
+        sso = c.sso_authorize_url("ada@acme.example", "https://app.example.com/cb")
+        url = urllib.parse.urlsplit(sso.url)
+        q = dict(urllib.parse.parse_qsl(url.query))
+        self.assertEqual(url.path, "/auth/sso")
+        self.assertEqual(q["email"], "ada@acme.example")
+        self.assertEqual(q["redirect_to"], "https://app.example.com/cb")
+        want = base64.urlsafe_b64encode(hashlib.sha256(sso.verifier.encode()).digest()).rstrip(b"=").decode()
+        self.assertEqual(q["code_challenge"], want)
+        self.assertNotEqual(sso.verifier, start.verifier)
 
     def test_refresh_before_expiry_in_background(self) -> None:
         clock = Clock()

@@ -387,12 +387,30 @@ export class LatchClient {
    * it only returns the URL.
    */
   async signInWithProvider(provider: string, opts: { redirectTo: string; navigate?: boolean }): Promise<string> {
+    return this.startSignIn(`/auth/providers/${encodeURIComponent(provider)}/authorize`, {}, opts);
+  }
+
+  /**
+   * signInWithSSO starts an enterprise SSO sign-in: Latch finds the
+   * organization that verified the domain of `email` and sends the browser
+   * to that organization's identity provider (docs/sso.md). The rest is as
+   * signInWithProvider: the verifier is kept in storage, and the page at
+   * `redirectTo` finishes with exchangeCodeForSession. Latch answers the
+   * browser 404 `sso_not_configured` when no organization signs in that
+   * domain.
+   */
+  async signInWithSSO(email: string, opts: { redirectTo: string; navigate?: boolean }): Promise<string> {
+    return this.startSignIn('/auth/sso', { email }, opts);
+  }
+
+  /** startSignIn keeps a new PKCE verifier and sends the browser to path with params and its challenge. */
+  private async startSignIn(path: string, params: Record<string, string>, opts: { redirectTo: string; navigate?: boolean }): Promise<string> {
     await this.ready;
     const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
     const challenge = b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
     await this.storage.setItem(`${this.key}:pkce`, JSON.stringify({ verifier, redirectTo: opts.redirectTo }));
-    const q = new URLSearchParams({ redirect_to: opts.redirectTo, code_challenge: challenge, code_challenge_method: 'S256' });
-    const url = `${this.baseUrl}/auth/providers/${encodeURIComponent(provider)}/authorize?${q}`;
+    const q = new URLSearchParams({ ...params, redirect_to: opts.redirectTo, code_challenge: challenge, code_challenge_method: 'S256' });
+    const url = `${this.baseUrl}${path}?${q}`;
     const loc = (globalThis as { location?: { assign(u: string): void } }).location;
     if (opts.navigate !== false && loc) loc.assign(url);
     return url;

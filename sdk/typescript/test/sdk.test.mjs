@@ -68,6 +68,14 @@ test('signInWithProvider and exchangeCodeForSession', async () => {
   const before = proxy.seen.length;
   await rejectsWith(c.exchangeCodeForSession('another'), ProviderSignInError, (e) => assert.equal(e.code, 'invalid_request'));
   assert.equal(proxy.seen.length, before);
+  // Enterprise SSO starts from the email, with the same kept verifier.
+  const sso = new URL(await c.signInWithSSO('ada@acme.example', { redirectTo: 'https://app.example.com/cb' }));
+  assert.equal(sso.origin + sso.pathname, proxy.url + '/auth/sso');
+  assert.equal(sso.searchParams.get('email'), 'ada@acme.example');
+  assert.equal(sso.searchParams.get('redirect_to'), 'https://app.example.com/cb');
+  const keptSSO = JSON.parse(storage.get(`latch:${proxy.url}:pkce`));
+  assert.equal(sso.searchParams.get('code_challenge'), createHash('sha256').update(keptSSO.verifier).digest('base64url'));
+  assert.notEqual(keptSSO.verifier, kept.verifier);
 });
 
 test('signup, me, sessions, login, error types', async () => {

@@ -77,7 +77,8 @@ class SignInResult:
 @dataclass(frozen=True)
 class ProviderSignIn:
     """A sign-in with an identity provider, started by
-    provider_authorize_url: send the browser to ``url`` and keep
+    provider_authorize_url or sso_authorize_url: send the browser to
+    ``url`` and keep
     ``verifier`` (in the user's server-side session, say) for
     exchange_code."""
 
@@ -382,10 +383,24 @@ class Client:
         and back to ``redirect_to`` (one of Latch's LATCH_REDIRECT_URLS) with
         ``?code=`` (or ``?error=``: docs/providers.md), where exchange_code
         finishes."""
+        return self._sign_in_url(f"/auth/providers/{urllib.parse.quote(provider, safe='')}/authorize", {"redirect_to": redirect_to})
+
+    def sso_authorize_url(self, email: str, redirect_to: str) -> ProviderSignIn:
+        """Starts an enterprise SSO sign-in: Latch finds the organization
+        that verified the domain of ``email`` and sends the browser to that
+        organization's identity provider (docs/sso.md). The rest is as
+        provider_authorize_url: send the browser to ``url``, keep
+        ``verifier``, and finish with exchange_code. Latch answers the
+        browser 404 sso_not_configured when no organization signs in that
+        domain."""
+        return self._sign_in_url("/auth/sso", {"email": email, "redirect_to": redirect_to})
+
+    def _sign_in_url(self, path: str, params: dict[str, str]) -> ProviderSignIn:
+        """Makes a PKCE verifier; Latch's URL at path with params and its S256 challenge."""
         verifier = secrets.token_urlsafe(32)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        q = urllib.parse.urlencode({"redirect_to": redirect_to, "code_challenge": challenge, "code_challenge_method": "S256"})
-        return ProviderSignIn(f"{self.base_url}/auth/providers/{urllib.parse.quote(provider, safe='')}/authorize?{q}", verifier)
+        q = urllib.parse.urlencode({**params, "code_challenge": challenge, "code_challenge_method": "S256"})
+        return ProviderSignIn(f"{self.base_url}{path}?{q}", verifier)
 
     def exchange_code(self, code: str, verifier: str) -> SignInResult:
         """Finishes a provider sign-in: exchanges the one-time code that came
