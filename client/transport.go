@@ -46,6 +46,7 @@ var publicPaths = map[string]bool{
 	"/auth/providers":                      true,
 	"/auth/providers/{provider}/authorize": true,
 	"/auth/providers/{provider}/callback":  true,
+	"/auth/sso":                            true,
 }
 
 // isPublic reports whether a request path is one of publicPaths, a
