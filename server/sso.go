@@ -13,7 +13,7 @@ var errNoSSO = domain.Errorf(domain.CodeNotFound, "SSO is not available on this 
 
 func apiOrgDomain(d *domain.OrgDomain) api.OrgDomain {
 	return api.OrgDomain{Id: d.ID, Domain: d.Domain, Verified: d.VerifiedAt != nil, VerifiedAt: d.VerifiedAt, CreatedAt: d.CreatedAt,
-		Verification: api.DomainVerification{RecordName: d.RecordName(), RecordType: api.TXT, RecordValue: d.RecordValue()}}
+		Verification: api.DomainVerification{RecordName: d.RecordName(), RecordType: api.DomainRecordTXT, RecordValue: d.RecordValue()}}
 }
 
 func apiSSOConnection(c *service.Connection) api.SSOConnection {

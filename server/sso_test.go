@@ -95,7 +95,7 @@ func TestSSOSignIn(t *testing.T) {
 		// The domain is normalised; public suffixes and one label are refused.
 		dom := addDomain(t, s, alice.AccessToken, org.Id, " Acme.Example. ")
 		if dom.Domain != "acme.example" || dom.Verified || dom.Verification.RecordName != "_latch-verification.acme.example" ||
-			dom.Verification.RecordType != client.TXT || !strings.HasPrefix(dom.Verification.RecordValue, "latch-domain-verification=") {
+			dom.Verification.RecordType != client.DomainRecordTXT || !strings.HasPrefix(dom.Verification.RecordValue, "latch-domain-verification=") {
 			t.Fatalf("domain: %s", mustJSON(dom))
 		}
 		for _, bad := range []string{"co.uk", "com", "localhost", "a..b", "exa mple.com"} {
@@ -365,5 +365,39 @@ func TestSSORequired(t *testing.T) {
 		if st, body := askOTP(t, s, "alice@example.com", false, ""); st != 202 {
 			t.Fatalf("alice's code: %d %s", st, body)
 		}
+	})
+}
+
+// A connection changed through one instance applies at the next sign-in
+// through another: each instance caches the connection it built only while
+// the stored one is the same.
+func TestSSOAcrossInstances(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		issuer, register := startOIDCProvider(t)
+		dnsSrv := testutil.StartDNS(t)
+		dbURL := testutil.DatabaseURL(t, d)
+		a := testutil.StartURL(t, dbURL, withProviders(), dnsSrv.Option)
+		b := testutil.StartURL(t, dbURL, withProviders(), dnsSrv.Option)
+		alice := signup(t, a, "alice@example.com")
+		org := createOrg(t, a, alice.AccessToken, "Acme")
+		register(a.URL+"/auth/providers/org-"+org.Id.String()+"/callback", b.URL+"/auth/providers/org-"+org.Id.String()+"/callback")
+		dom := addDomain(t, a, alice.AccessToken, org.Id, "acme.example")
+		dnsSrv.Set(dom.Verification.RecordName, dom.Verification.RecordValue)
+		check(t, "verify", verifyDomain(t, a, alice.AccessToken, org.Id, dom.Id).StatusCode(), nil, 200)
+		put := func(secret string) {
+			t.Helper()
+			res := putSSO(t, a, alice.AccessToken, org.Id, client.PutOrgSSOJSONRequestBody{Issuer: issuer, ClientId: opClientID, ClientSecret: &secret})
+			check(t, "put sso", res.StatusCode(), res.Body, 200)
+		}
+		put(opClientSecret)
+		wantCodeTokens(t, exchangeCode(t, b, ssoSignIn(t, b, "ada@acme.example", "ada@acme.example").Get("code"), appVerifier))
+		// A wrong secret set through a: b's next sign-in uses it, and the
+		// provider refuses the code.
+		put("not-the-secret")
+		if q := ssoSignIn(t, b, "ada@acme.example", "ada@acme.example"); q.Get("error") != "invalid_request" || q.Get("code") != "" {
+			t.Fatalf("b kept the old connection: %v", q)
+		}
+		put(opClientSecret)
+		wantCodeTokens(t, exchangeCode(t, b, ssoSignIn(t, b, "ada@acme.example", "ada@acme.example").Get("code"), appVerifier))
 	})
 }

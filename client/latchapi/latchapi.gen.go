@@ -145,13 +145,13 @@ func (e ClientAuthMethod) Valid() bool {
 
 // Defines values for DomainVerificationRecordType.
 const (
-	TXT DomainVerificationRecordType = "TXT"
+	DomainRecordTXT DomainVerificationRecordType = "TXT"
 )
 
 // Valid indicates whether the value is a known member of the DomainVerificationRecordType enum.
 func (e DomainVerificationRecordType) Valid() bool {
 	switch e {
-	case TXT:
+	case DomainRecordTXT:
 		return true
 	default:
 		return false
