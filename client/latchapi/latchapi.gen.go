@@ -2588,6 +2588,8 @@ type PutSSOConnectionRequest struct {
 	ClientSecret *string `json:"client_secret,omitempty"`
 
 	// DefaultRole The role of a user the connection adds to the organization on their first sign-in.
+	//
+	// Example: member
 	DefaultRole *PutSSOConnectionRequestDefaultRole `json:"default_role,omitempty"`
 
 	// Issuer The provider's OpenID issuer; Latch reads `<issuer>/.well-known/openid-configuration`.
@@ -2596,6 +2598,8 @@ type PutSSOConnectionRequest struct {
 	Issuer string `json:"issuer"`
 
 	// RequireSso Refuse password login, signup, email codes and password recovery for addresses of the organization's verified domains (403 `sso_required`).
+	//
+	// Example: false
 	RequireSso *bool `json:"require_sso,omitempty"`
 
 	// Scopes Scopes to ask for (default `openid`, `email`, `profile`; `openid` is always added).
@@ -2605,6 +2609,8 @@ type PutSSOConnectionRequest struct {
 }
 
 // PutSSOConnectionRequestDefaultRole The role of a user the connection adds to the organization on their first sign-in.
+//
+// Example: member
 type PutSSOConnectionRequestDefaultRole string
 
 // Readiness defines model for Readiness.

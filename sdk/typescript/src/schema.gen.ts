@@ -2648,12 +2648,14 @@ export interface components {
             /**
              * @description The role of a user the connection adds to the organization on their first sign-in.
              * @default member
+             * @example member
              * @enum {string}
              */
             default_role: "member" | "admin";
             /**
              * @description Refuse password login, signup, email codes and password recovery for addresses of the organization's verified domains (403 `sso_required`).
              * @default false
+             * @example false
              */
             require_sso: boolean;
         };
