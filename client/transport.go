@@ -46,7 +46,8 @@ var publicPaths = map[string]bool{
 	"/auth/providers":                      true,
 	"/auth/providers/{provider}/authorize": true,
 	"/auth/providers/{provider}/callback":  true,
-	"/auth/sso":                            true,
+	// Enterprise SSO's start (its callback is a provider's).
+	"/auth/sso": true,
 }
 
 // isPublic reports whether a request path is one of publicPaths, a
