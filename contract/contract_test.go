@@ -56,6 +56,8 @@ func start(t *testing.T) *latchd {
 	c.Webhooks.AllowPrivate = true
 	dns := testutil.StartDNS(t)
 	dns.Option(&c)
+	// The SSO flow's issuer is a closed port on loopback (sso_test.go).
+	c.SSOAllowPrivate = true
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

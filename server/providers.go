@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/latchauth/latch/api"
@@ -22,9 +24,20 @@ const (
 	flowCookieLoopback = "latch_flow"
 )
 
-// loopbackHTTP reports whether Latch is served over http on a loopback
-// address (development and tests).
-func loopbackHTTP(publicURL string) bool { return service.LoopbackHTTP(publicURL) }
+// flowCookieLoopback reports whether Latch is served over http on a
+// loopback address (development and tests).
+func loopbackHTTP(publicURL string) bool {
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // flowCookie returns the Set-Cookie value that binds a flow to the browser:
 // HttpOnly, host-only, Path=/, living as long as a flow; SameSite=Lax (the

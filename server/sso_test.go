@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	client "github.com/latchauth/latch/client/latchapi"
+	"github.com/latchauth/latch/internal/app"
 	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/testutil"
 )
@@ -56,6 +57,10 @@ func putSSO(t *testing.T, s *testutil.Server, tok string, org uuid.UUID, body cl
 	return res
 }
 
+// ssoAllowPrivate lets the organizations' connections reach the
+// oidc-provider on loopback (LATCH_SSO_ALLOW_PRIVATE).
+func ssoAllowPrivate(c *app.Config) { c.SSOAllowPrivate = true }
+
 // ssoServer starts the oidc-provider, a DNS server and Latch (with "op",
 // the same provider as a configured one), and returns a function that
 // registers Latch's callbacks for the organizations with the provider.
@@ -65,7 +70,7 @@ func ssoServer(t *testing.T, d string, opts ...testutil.Option) (*testutil.Serve
 	dnsSrv := testutil.StartDNS(t)
 	s := testutil.Start(t, d, append([]testutil.Option{
 		withProviders(service.ProviderConfig{ID: "op", Kind: service.ProviderOIDC, Issuer: issuer, ClientID: opClientID, ClientSecret: opClientSecret}),
-		dnsSrv.Option, otpConfig}, opts...)...)
+		dnsSrv.Option, otpConfig, ssoAllowPrivate}, opts...)...)
 	return s, dnsSrv, issuer, func(orgs ...uuid.UUID) {
 		uris := []string{s.URL + "/auth/providers/op/callback"}
 		for _, o := range orgs {
@@ -176,9 +181,9 @@ func TestSSOSignIn(t *testing.T) {
 		keyRes, _ := s.Client.CreateOrgAPIKeyWithResponse(ctx, org.Id, client.CreateOrgAPIKeyJSONRequestBody{Label: "k", Scopes: []string{"sso:write"}},
 			testutil.Bearer(carol.AccessToken))
 		checkErr(t, "admin grants sso:write", keyRes.StatusCode(), keyRes.Body, 403, "insufficient_permissions")
-		// An issuer that is not https, or does not answer discovery.
-		p := putSSO(t, s, alice.AccessToken, org.Id, client.PutOrgSSOJSONRequestBody{Issuer: "http://idp.example.com", ClientId: opClientID})
-		checkErr(t, "http issuer", p.StatusCode(), p.Body, 400, "invalid_request")
+		// An issuer with a query, or that does not answer discovery.
+		p := putSSO(t, s, alice.AccessToken, org.Id, client.PutOrgSSOJSONRequestBody{Issuer: "https://idp.example.com/?tenant=1", ClientId: opClientID})
+		checkErr(t, "issuer with a query", p.StatusCode(), p.Body, 400, "invalid_request")
 		p = putSSO(t, s, alice.AccessToken, org.Id, client.PutOrgSSOJSONRequestBody{Issuer: "http://127.0.0.1:1", ClientId: opClientID})
 		checkErr(t, "unreachable issuer", p.StatusCode(), p.Body, 422, "invalid_provider")
 		// An update without a secret keeps the stored one (the sign-ins
@@ -376,8 +381,8 @@ func TestSSOAcrossInstances(t *testing.T) {
 		issuer, register := startOIDCProvider(t)
 		dnsSrv := testutil.StartDNS(t)
 		dbURL := testutil.DatabaseURL(t, d)
-		a := testutil.StartURL(t, dbURL, withProviders(), dnsSrv.Option)
-		b := testutil.StartURL(t, dbURL, withProviders(), dnsSrv.Option)
+		a := testutil.StartURL(t, dbURL, withProviders(), dnsSrv.Option, ssoAllowPrivate)
+		b := testutil.StartURL(t, dbURL, withProviders(), dnsSrv.Option, ssoAllowPrivate)
 		alice := signup(t, a, "alice@example.com")
 		org := createOrg(t, a, alice.AccessToken, "Acme")
 		register(a.URL+"/auth/providers/org-"+org.Id.String()+"/callback", b.URL+"/auth/providers/org-"+org.Id.String()+"/callback")
@@ -399,5 +404,37 @@ func TestSSOAcrossInstances(t *testing.T) {
 		}
 		put(opClientSecret)
 		wantCodeTokens(t, exchangeCode(t, b, ssoSignIn(t, b, "ada@acme.example", "ada@acme.example").Get("code"), appVerifier))
+	})
+}
+
+// An organization's owner is anyone who signed up: without
+// LATCH_SSO_ALLOW_PRIVATE its connection cannot make Latch reach inside the
+// network. The issuer must be https and no private address literal, and a
+// name that resolves to one is refused by the dialer (so is every later
+// request to the provider, through the same client).
+func TestSSOIssuerStaysOutside(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		issuer, register := startOIDCProvider(t)
+		s := testutil.Start(t, d, withProviders())
+		alice := signup(t, s, "alice@example.com")
+		org := createOrg(t, s, alice.AccessToken, "Acme")
+		register(s.URL + "/auth/providers/org-" + org.Id.String() + "/callback")
+		sec := opClientSecret
+		for _, c := range []struct {
+			issuer string
+			status int
+			code   string
+		}{
+			{issuer, 400, "invalid_request"},                         // http, on loopback
+			{"https://127.0.0.1:1", 400, "invalid_request"},          // a loopback literal
+			{"https://[::1]:1", 400, "invalid_request"},              // another
+			{"https://10.1.2.3", 400, "invalid_request"},             // a private one
+			{"https://169.254.169.254", 400, "invalid_request"},      // the cloud metadata service
+			{"https://localhost:1", 422, "invalid_provider"},         // a name that resolves to loopback
+			{"https://user@idp.example.com", 400, "invalid_request"}, // user information
+		} {
+			p := putSSO(t, s, alice.AccessToken, org.Id, client.PutOrgSSOJSONRequestBody{Issuer: c.issuer, ClientId: opClientID, ClientSecret: &sec})
+			checkErr(t, c.issuer, p.StatusCode(), p.Body, c.status, c.code)
+		}
 	})
 }

@@ -55,6 +55,8 @@ client_secret="browser-test-secret-0123456789"
 export LATCH_PROVIDERS="[{\"id\":\"op\",\"kind\":\"oidc\",\"name\":\"Test OP\",\"issuer\":\"$issuer\",\"client_id\":\"latch-browser\",\"client_secret\":\"$client_secret\"}]"
 export LATCH_REDIRECT_URLS="$app/callback,$app/sso-callback"
 export LATCH_DNS_RESOLVER="127.0.0.1:$dns_port"
+# The organization's provider listens on loopback.
+export LATCH_SSO_ALLOW_PRIVATE=true
 export LATCH_CORS_ORIGINS="$app"
 latchd_start || { kill "$op_pid" 2>/dev/null || true; exit 1; }
 trap 'latchd_stop; kill "$op_pid" 2>/dev/null || true' EXIT

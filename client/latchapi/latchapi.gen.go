@@ -6537,11 +6537,13 @@ type ClientInterface interface {
 	// Registers the organization's own OpenID Connect provider (Okta,
 	// Microsoft Entra ID, Google Workspace, ...). Register
 	// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
-	// redirect URI. The issuer must be `https` (`http` only on a loopback
-	// address while `LATCH_PUBLIC_URL` is itself `http` on loopback,
-	// for development); Latch fetches its discovery document now, and
-	// answers 422 `invalid_provider` when it cannot (unreachable, not
-	// OpenID Connect, or an issuer that does not match). `client_secret`
+	// redirect URI. The issuer must be `https`, without user information
+	// or query, and neither it nor what its name resolves to may be a
+	// private, loopback or link-local address (unless the operator set
+	// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+	// discovery document now, and answers 422 `invalid_provider` when it
+	// cannot (unreachable, refused address, not OpenID Connect, or an
+	// issuer that does not match). `client_secret`
 	// is sealed at rest and never returned; leave it out of an update to
 	// keep the stored one (it is required the first time). Sign-ins go
 	// through the connection only for the organization's verified
@@ -6557,11 +6559,13 @@ type ClientInterface interface {
 	// Registers the organization's own OpenID Connect provider (Okta,
 	// Microsoft Entra ID, Google Workspace, ...). Register
 	// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
-	// redirect URI. The issuer must be `https` (`http` only on a loopback
-	// address while `LATCH_PUBLIC_URL` is itself `http` on loopback,
-	// for development); Latch fetches its discovery document now, and
-	// answers 422 `invalid_provider` when it cannot (unreachable, not
-	// OpenID Connect, or an issuer that does not match). `client_secret`
+	// redirect URI. The issuer must be `https`, without user information
+	// or query, and neither it nor what its name resolves to may be a
+	// private, loopback or link-local address (unless the operator set
+	// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+	// discovery document now, and answers 422 `invalid_provider` when it
+	// cannot (unreachable, refused address, not OpenID Connect, or an
+	// issuer that does not match). `client_secret`
 	// is sealed at rest and never returned; leave it out of an update to
 	// keep the stored one (it is required the first time). Sign-ins go
 	// through the connection only for the organization's verified
@@ -9936,11 +9940,13 @@ func (c *Client) GetOrgSSO(ctx context.Context, orgId OrgId, reqEditors ...Reque
 // Registers the organization's own OpenID Connect provider (Okta,
 // Microsoft Entra ID, Google Workspace, ...). Register
 // `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
-// redirect URI. The issuer must be `https` (`http` only on a loopback
-// address while `LATCH_PUBLIC_URL` is itself `http` on loopback,
-// for development); Latch fetches its discovery document now, and
-// answers 422 `invalid_provider` when it cannot (unreachable, not
-// OpenID Connect, or an issuer that does not match). `client_secret`
+// redirect URI. The issuer must be `https`, without user information
+// or query, and neither it nor what its name resolves to may be a
+// private, loopback or link-local address (unless the operator set
+// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+// discovery document now, and answers 422 `invalid_provider` when it
+// cannot (unreachable, refused address, not OpenID Connect, or an
+// issuer that does not match). `client_secret`
 // is sealed at rest and never returned; leave it out of an update to
 // keep the stored one (it is required the first time). Sign-ins go
 // through the connection only for the organization's verified
@@ -9966,11 +9972,13 @@ func (c *Client) PutOrgSSOWithBody(ctx context.Context, orgId OrgId, contentType
 // Registers the organization's own OpenID Connect provider (Okta,
 // Microsoft Entra ID, Google Workspace, ...). Register
 // `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
-// redirect URI. The issuer must be `https` (`http` only on a loopback
-// address while `LATCH_PUBLIC_URL` is itself `http` on loopback,
-// for development); Latch fetches its discovery document now, and
-// answers 422 `invalid_provider` when it cannot (unreachable, not
-// OpenID Connect, or an issuer that does not match). `client_secret`
+// redirect URI. The issuer must be `https`, without user information
+// or query, and neither it nor what its name resolves to may be a
+// private, loopback or link-local address (unless the operator set
+// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+// discovery document now, and answers 422 `invalid_provider` when it
+// cannot (unreachable, refused address, not OpenID Connect, or an
+// issuer that does not match). `client_secret`
 // is sealed at rest and never returned; leave it out of an update to
 // keep the stored one (it is required the first time). Sign-ins go
 // through the connection only for the organization's verified
@@ -17940,11 +17948,13 @@ type ClientWithResponsesInterface interface {
 	// Registers the organization's own OpenID Connect provider (Okta,
 	// Microsoft Entra ID, Google Workspace, ...). Register
 	// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
-	// redirect URI. The issuer must be `https` (`http` only on a loopback
-	// address while `LATCH_PUBLIC_URL` is itself `http` on loopback,
-	// for development); Latch fetches its discovery document now, and
-	// answers 422 `invalid_provider` when it cannot (unreachable, not
-	// OpenID Connect, or an issuer that does not match). `client_secret`
+	// redirect URI. The issuer must be `https`, without user information
+	// or query, and neither it nor what its name resolves to may be a
+	// private, loopback or link-local address (unless the operator set
+	// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+	// discovery document now, and answers 422 `invalid_provider` when it
+	// cannot (unreachable, refused address, not OpenID Connect, or an
+	// issuer that does not match). `client_secret`
 	// is sealed at rest and never returned; leave it out of an update to
 	// keep the stored one (it is required the first time). Sign-ins go
 	// through the connection only for the organization's verified
@@ -17960,11 +17970,13 @@ type ClientWithResponsesInterface interface {
 	// Registers the organization's own OpenID Connect provider (Okta,
 	// Microsoft Entra ID, Google Workspace, ...). Register
 	// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
-	// redirect URI. The issuer must be `https` (`http` only on a loopback
-	// address while `LATCH_PUBLIC_URL` is itself `http` on loopback,
-	// for development); Latch fetches its discovery document now, and
-	// answers 422 `invalid_provider` when it cannot (unreachable, not
-	// OpenID Connect, or an issuer that does not match). `client_secret`
+	// redirect URI. The issuer must be `https`, without user information
+	// or query, and neither it nor what its name resolves to may be a
+	// private, loopback or link-local address (unless the operator set
+	// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+	// discovery document now, and answers 422 `invalid_provider` when it
+	// cannot (unreachable, refused address, not OpenID Connect, or an
+	// issuer that does not match). `client_secret`
 	// is sealed at rest and never returned; leave it out of an update to
 	// keep the stored one (it is required the first time). Sign-ins go
 	// through the connection only for the organization's verified
@@ -32252,11 +32264,13 @@ func (c *ClientWithResponses) GetOrgSSOWithResponse(ctx context.Context, orgId O
 // Registers the organization's own OpenID Connect provider (Okta,
 // Microsoft Entra ID, Google Workspace, ...). Register
 // `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
-// redirect URI. The issuer must be `https` (`http` only on a loopback
-// address while `LATCH_PUBLIC_URL` is itself `http` on loopback,
-// for development); Latch fetches its discovery document now, and
-// answers 422 `invalid_provider` when it cannot (unreachable, not
-// OpenID Connect, or an issuer that does not match). `client_secret`
+// redirect URI. The issuer must be `https`, without user information
+// or query, and neither it nor what its name resolves to may be a
+// private, loopback or link-local address (unless the operator set
+// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+// discovery document now, and answers 422 `invalid_provider` when it
+// cannot (unreachable, refused address, not OpenID Connect, or an
+// issuer that does not match). `client_secret`
 // is sealed at rest and never returned; leave it out of an update to
 // keep the stored one (it is required the first time). Sign-ins go
 // through the connection only for the organization's verified
@@ -32278,11 +32292,13 @@ func (c *ClientWithResponses) PutOrgSSOWithBodyWithResponse(ctx context.Context,
 // Registers the organization's own OpenID Connect provider (Okta,
 // Microsoft Entra ID, Google Workspace, ...). Register
 // `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
-// redirect URI. The issuer must be `https` (`http` only on a loopback
-// address while `LATCH_PUBLIC_URL` is itself `http` on loopback,
-// for development); Latch fetches its discovery document now, and
-// answers 422 `invalid_provider` when it cannot (unreachable, not
-// OpenID Connect, or an issuer that does not match). `client_secret`
+// redirect URI. The issuer must be `https`, without user information
+// or query, and neither it nor what its name resolves to may be a
+// private, loopback or link-local address (unless the operator set
+// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+// discovery document now, and answers 422 `invalid_provider` when it
+// cannot (unreachable, refused address, not OpenID Connect, or an
+// issuer that does not match). `client_secret`
 // is sealed at rest and never returned; leave it out of an update to
 // keep the stored one (it is required the first time). Sign-ins go
 // through the connection only for the organization's verified

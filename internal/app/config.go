@@ -103,6 +103,9 @@ type Config struct {
 	// answers the TXT lookups of organizations' domain verification; empty
 	// is the system's resolver.
 	DNSResolver string
+	// SSOAllowPrivate (LATCH_SSO_ALLOW_PRIVATE) lets organizations' SSO
+	// connections use http and private, loopback or link-local addresses.
+	SSOAllowPrivate bool
 }
 
 type ruleFlag struct{ r *ratelimit.Rule }
@@ -323,6 +326,8 @@ func (c *Config) settings() *settings {
 	str(&c.ProvidersFile, "providers-file", "LATCH_PROVIDERS_FILE", "a file holding the JSON array of LATCH_PROVIDERS")
 	value(listFlag{&c.RedirectURLs}, "redirect-urls", "LATCH_REDIRECT_URLS", "comma-separated URLs a provider sign-in may return to (an entry ending in /* is a prefix)")
 	str(&c.DNSResolver, "dns-resolver", "LATCH_DNS_RESOLVER", "host:port of the DNS server that answers domain verification's TXT lookups (default: the system's resolver)")
+	boolean(&c.SSOAllowPrivate, "sso-allow-private", "LATCH_SSO_ALLOW_PRIVATE",
+		"let organizations' SSO connections use http and private, loopback or link-local addresses (tests, internal providers)")
 	value(listFlag{&c.CORSOrigins}, "cors-origins", "LATCH_CORS_ORIGINS", "comma-separated allowed CORS origins")
 	value(proxiesFlag{&c.TrustedProxies}, "trusted-proxies", "LATCH_TRUSTED_PROXIES", "comma-separated addresses or CIDR prefixes of the proxies whose X-Forwarded-For is believed")
 	// LATCH_TRUST_PROXY believed the last X-Forwarded-For hop from anyone.

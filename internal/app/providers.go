@@ -74,7 +74,7 @@ func redactJSONErr(err error) string {
 // configured providers: organizations' SSO connections run through it.
 func newFederation(c Config, sh service.Shared, st *sqlstore.Store) (*service.Federation, error) {
 	return service.NewFederation(sh, st, service.FederationConfig{Providers: c.Providers, RedirectURLs: c.RedirectURLs,
-		PublicURL: c.Recovery.PublicURL})
+		PublicURL: c.Recovery.PublicURL, SSOAllowPrivate: c.SSOAllowPrivate})
 }
 
 // newResolver returns the resolver of domain verification's TXT lookups:

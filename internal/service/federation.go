@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/token"
+	"github.com/latchauth/latch/internal/webhook"
 )
 
 // FederationConfig configures sign-in with other identity providers.
@@ -36,6 +36,13 @@ type FederationConfig struct {
 	// HTTPClient talks to the providers (default: a client with a 15 s
 	// timeout).
 	HTTPClient *http.Client
+	// SSOAllowPrivate lets organizations' SSO connections use http and
+	// private, loopback or link-local addresses (LATCH_SSO_ALLOW_PRIVATE;
+	// tests, internal providers). Otherwise their issuer must be https and
+	// every request to them is refused an address that is not public, after
+	// DNS resolution: an organization's owner is anyone who signed up, and
+	// must not make Latch reach inside its network.
+	SSOAllowPrivate bool
 }
 
 // The lifetimes of the flow's pieces.
@@ -59,7 +66,10 @@ type Federation struct {
 	redirects []string
 	order     []string
 	upstreams map[string]*upstream
-	http      *http.Client
+	// orgHTTP talks to organizations' providers: public addresses only
+	// unless allowPrivate.
+	orgHTTP      *http.Client
+	allowPrivate bool
 	// sso applies require_sso to sign-ins with configured providers.
 	sso *SSORequirement
 
@@ -80,8 +90,9 @@ func NewFederation(sh Shared, st federationStore, cfg FederationConfig) (*Federa
 		hc = &http.Client{Timeout: 15 * time.Second}
 	}
 	f := &Federation{store: st, sessions: sh.Sessions, limits: sh.Limits, events: sh.Events, sealer: sh.Sealer, clock: sh.Clock,
-		publicURL: strings.TrimRight(cfg.PublicURL, "/"), redirects: cfg.RedirectURLs, upstreams: map[string]*upstream{}, http: hc,
-		sso: sh.SSO, orgUpstreams: map[uuid.UUID]*upstream{}}
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"), redirects: cfg.RedirectURLs, upstreams: map[string]*upstream{},
+		orgHTTP:      webhook.NewClient(webhook.ClientConfig{Timeout: 15 * time.Second, AllowPrivate: cfg.SSOAllowPrivate}),
+		allowPrivate: cfg.SSOAllowPrivate, sso: sh.SSO, orgUpstreams: map[uuid.UUID]*upstream{}}
 	if err := CheckProviders(cfg.Providers); err != nil {
 		return nil, err
 	}
@@ -182,23 +193,29 @@ func (f *Federation) orgUpstream(c *domain.SSOConnection) (*upstream, error) {
 		return nil, err
 	}
 	conn := *c
-	u := &upstream{cfg: cfg, http: f.http, clock: f.clock, callback: f.CallbackURL(id), org: &conn}
+	u := &upstream{cfg: cfg, http: f.orgHTTP, clock: f.clock, callback: f.CallbackURL(id), org: &conn}
 	f.orgUpstreams[c.OrgID] = u
 	return u, nil
 }
 
-// checkIssuer checks an SSO connection's issuer: an absolute https URL, or
-// http on a loopback address while Latch itself is served over http on
-// loopback (development and tests); then its OpenID Connect discovery.
+// checkIssuer checks an SSO connection's issuer as webhooks check their
+// URLs (https, no user information, no private address literal, unless
+// SSOAllowPrivate), without a query; then its OpenID Connect discovery,
+// through the client that refuses private addresses after resolution.
 // Returns CodeInvalidRequest for a URL that cannot be an issuer,
 // CodeInvalidProvider when discovery fails.
 func (f *Federation) checkIssuer(ctx context.Context, issuer string) error {
 	u, err := url.Parse(issuer)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
-		!(u.Scheme == "https" || u.Scheme == "http" && LoopbackHTTP(u.String()) && LoopbackHTTP(f.publicURL)) {
+	if err != nil || u.RawQuery != "" {
 		return domain.Errorf(domain.CodeInvalidRequest, "issuer must be an https URL without query or fragment, such as https://acme.okta.com")
 	}
-	up := &upstream{cfg: ProviderConfig{Kind: ProviderOIDC, Issuer: issuer, ClientID: "check"}, http: f.http, clock: f.clock}
+	if err := webhook.ValidateURL(issuer, f.allowPrivate); err != nil {
+		if errors.Is(err, webhook.ErrPrivateAddress) {
+			return domain.Errorf(domain.CodeInvalidRequest, "issuer must not be a private, loopback or link-local address")
+		}
+		return domain.Errorf(domain.CodeInvalidRequest, "issuer must be an https URL without user information, query or fragment, such as https://acme.okta.com")
+	}
+	up := &upstream{cfg: ProviderConfig{Kind: ProviderOIDC, Issuer: issuer, ClientID: "check"}, http: f.orgHTTP, clock: f.clock}
 	if _, err := up.discover(ctx); err != nil {
 		return &domain.Error{Code: domain.CodeInvalidProvider, Err: err,
 			Message: "the issuer's OpenID Connect discovery failed: " + issuer + "/.well-known/openid-configuration did not answer, or named another issuer"}
@@ -211,21 +228,6 @@ func (f *Federation) checkIssuer(ctx context.Context, issuer string) error {
 func sameConnection(a, b *domain.SSOConnection) bool {
 	return a.UpdatedAt.Equal(b.UpdatedAt) && a.Issuer == b.Issuer && a.ClientID == b.ClientID &&
 		bytes.Equal(a.ClientSecret, b.ClientSecret) && slices.Equal(a.Scopes, b.Scopes) && a.DefaultRole == b.DefaultRole
-}
-
-// LoopbackHTTP reports whether rawURL is http on a loopback address
-// (development and tests).
-func LoopbackHTTP(rawURL string) bool {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "http" {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // allowedRedirect reports whether redirect_to is on the allow-list: equal

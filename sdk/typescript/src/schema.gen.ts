@@ -2307,11 +2307,13 @@ export interface paths {
          * @description Registers the organization's own OpenID Connect provider (Okta,
          *     Microsoft Entra ID, Google Workspace, ...). Register
          *     `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
-         *     redirect URI. The issuer must be `https` (`http` only on a loopback
-         *     address while `LATCH_PUBLIC_URL` is itself `http` on loopback,
-         *     for development); Latch fetches its discovery document now, and
-         *     answers 422 `invalid_provider` when it cannot (unreachable, not
-         *     OpenID Connect, or an issuer that does not match). `client_secret`
+         *     redirect URI. The issuer must be `https`, without user information
+         *     or query, and neither it nor what its name resolves to may be a
+         *     private, loopback or link-local address (unless the operator set
+         *     `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+         *     discovery document now, and answers 422 `invalid_provider` when it
+         *     cannot (unreachable, refused address, not OpenID Connect, or an
+         *     issuer that does not match). `client_secret`
          *     is sealed at rest and never returned; leave it out of an update to
          *     keep the stored one (it is required the first time). Sign-ins go
          *     through the connection only for the organization's verified
