@@ -146,6 +146,21 @@ func (e ClientAuthMethod) Valid() bool {
 	}
 }
 
+// Defines values for DomainVerificationRecordType.
+const (
+	DomainRecordTXT DomainVerificationRecordType = "TXT"
+)
+
+// Valid indicates whether the value is a known member of the DomainVerificationRecordType enum.
+func (e DomainVerificationRecordType) Valid() bool {
+	switch e {
+	case DomainRecordTXT:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EmailVerifiedEventType.
 const (
 	EmailVerifiedEventTypeValue EmailVerifiedEventType = "email.verified"
@@ -164,6 +179,7 @@ func (e EmailVerifiedEventType) Valid() bool {
 // Defines values for ErrorCode.
 const (
 	ErrorCodeConflict                ErrorCode = "conflict"
+	ErrorCodeDomainNotVerified       ErrorCode = "domain_not_verified"
 	ErrorCodeEmailNotVerified        ErrorCode = "email_not_verified"
 	ErrorCodeEmailTaken              ErrorCode = "email_taken"
 	ErrorCodeIdentityNotLinked       ErrorCode = "identity_not_linked"
@@ -172,6 +188,7 @@ const (
 	ErrorCodeInvalidClient           ErrorCode = "invalid_client"
 	ErrorCodeInvalidCredentials      ErrorCode = "invalid_credentials"
 	ErrorCodeInvalidGrant            ErrorCode = "invalid_grant"
+	ErrorCodeInvalidProvider         ErrorCode = "invalid_provider"
 	ErrorCodeInvalidRequest          ErrorCode = "invalid_request"
 	ErrorCodeInvalidScope            ErrorCode = "invalid_scope"
 	ErrorCodeInvalidTarget           ErrorCode = "invalid_target"
@@ -187,6 +204,8 @@ const (
 	ErrorCodePayloadTooLarge         ErrorCode = "payload_too_large"
 	ErrorCodeQuotaExceeded           ErrorCode = "quota_exceeded"
 	ErrorCodeRateLimited             ErrorCode = "rate_limited"
+	ErrorCodeSsoNotConfigured        ErrorCode = "sso_not_configured"
+	ErrorCodeSsoRequired             ErrorCode = "sso_required"
 	ErrorCodeTokenExpired            ErrorCode = "token_expired"
 	ErrorCodeUnauthorized            ErrorCode = "unauthorized"
 	ErrorCodeUnavailable             ErrorCode = "unavailable"
@@ -201,6 +220,8 @@ const (
 func (e ErrorCode) Valid() bool {
 	switch e {
 	case ErrorCodeConflict:
+		return true
+	case ErrorCodeDomainNotVerified:
 		return true
 	case ErrorCodeEmailNotVerified:
 		return true
@@ -217,6 +238,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeInvalidCredentials:
 		return true
 	case ErrorCodeInvalidGrant:
+		return true
+	case ErrorCodeInvalidProvider:
 		return true
 	case ErrorCodeInvalidRequest:
 		return true
@@ -247,6 +270,10 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeQuotaExceeded:
 		return true
 	case ErrorCodeRateLimited:
+		return true
+	case ErrorCodeSsoNotConfigured:
+		return true
+	case ErrorCodeSsoRequired:
 		return true
 	case ErrorCodeTokenExpired:
 		return true
@@ -785,6 +812,24 @@ func (e ProviderKind) Valid() bool {
 	}
 }
 
+// Defines values for PutSSOConnectionRequestDefaultRole.
+const (
+	PutSSOConnectionRequestDefaultRoleAdmin  PutSSOConnectionRequestDefaultRole = "admin"
+	PutSSOConnectionRequestDefaultRoleMember PutSSOConnectionRequestDefaultRole = "member"
+)
+
+// Valid indicates whether the value is a known member of the PutSSOConnectionRequestDefaultRole enum.
+func (e PutSSOConnectionRequestDefaultRole) Valid() bool {
+	switch e {
+	case PutSSOConnectionRequestDefaultRoleAdmin:
+		return true
+	case PutSSOConnectionRequestDefaultRoleMember:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessDatabase.
 const (
 	ReadinessDatabaseOk ReadinessDatabase = "ok"
@@ -869,6 +914,24 @@ func (e Role) Valid() bool {
 	case RoleMember:
 		return true
 	case RoleOwner:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SSOConnectionDefaultRole.
+const (
+	SSOConnectionDefaultRoleAdmin  SSOConnectionDefaultRole = "admin"
+	SSOConnectionDefaultRoleMember SSOConnectionDefaultRole = "member"
+)
+
+// Valid indicates whether the value is a known member of the SSOConnectionDefaultRole enum.
+func (e SSOConnectionDefaultRole) Valid() bool {
+	switch e {
+	case SSOConnectionDefaultRoleAdmin:
+		return true
+	case SSOConnectionDefaultRoleMember:
 		return true
 	default:
 		return false
@@ -1132,13 +1195,28 @@ func (e LogoutParamsScope) Valid() bool {
 
 // Defines values for AuthorizeProviderParamsCodeChallengeMethod.
 const (
-	S256 AuthorizeProviderParamsCodeChallengeMethod = "S256"
+	AuthorizeProviderParamsCodeChallengeMethodS256 AuthorizeProviderParamsCodeChallengeMethod = "S256"
 )
 
 // Valid indicates whether the value is a known member of the AuthorizeProviderParamsCodeChallengeMethod enum.
 func (e AuthorizeProviderParamsCodeChallengeMethod) Valid() bool {
 	switch e {
-	case S256:
+	case AuthorizeProviderParamsCodeChallengeMethodS256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StartSSOParamsCodeChallengeMethod.
+const (
+	StartSSOParamsCodeChallengeMethodS256 StartSSOParamsCodeChallengeMethod = "S256"
+)
+
+// Valid indicates whether the value is a known member of the StartSSOParamsCodeChallengeMethod enum.
+func (e StartSSOParamsCodeChallengeMethod) Valid() bool {
+	switch e {
+	case StartSSOParamsCodeChallengeMethodS256:
 		return true
 	default:
 		return false
@@ -1475,6 +1553,12 @@ type CreateAPIKeyRequest struct {
 	Scopes []Scope `json:"scopes"`
 }
 
+// CreateOrgDomainRequest defines model for CreateOrgDomainRequest.
+type CreateOrgDomainRequest struct {
+	// Domain Example: acme.example
+	Domain string `json:"domain"`
+}
+
 // CreateOrganizationRequest defines model for CreateOrganizationRequest.
 type CreateOrganizationRequest struct {
 	// Name Example: Acme
@@ -1525,6 +1609,19 @@ type DelegatedSessionRequest struct {
 	// Metadata Example: {"plan":"pro"}
 	Metadata *map[string]interface{} `json:"metadata,omitempty"`
 }
+
+// DomainVerification The DNS record that proves the organization controls the domain. Not a secret.
+type DomainVerification struct {
+	// RecordName Example: _latch-verification.acme.example
+	RecordName string                       `json:"record_name"`
+	RecordType DomainVerificationRecordType `json:"record_type"`
+
+	// RecordValue Example: latch-domain-verification=Yp3q0sV9kTgS1m2n3b4v5c6x7z8a9s0d
+	RecordValue string `json:"record_value"`
+}
+
+// DomainVerificationRecordType defines model for DomainVerification.RecordType.
+type DomainVerificationRecordType string
 
 // Email Example: ada@example.com
 type Email = string
@@ -2225,6 +2322,25 @@ type OTPVerifyRequest struct {
 	Token *string `json:"token,omitempty"`
 }
 
+// OrgDomain defines model for OrgDomain.
+type OrgDomain struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Domain Example: acme.example
+	Domain string             `json:"domain"`
+	Id     openapi_types.UUID `json:"id"`
+
+	// Verification The DNS record that proves the organization controls the domain. Not a secret.
+	Verification DomainVerification `json:"verification"`
+	Verified     bool               `json:"verified"`
+	VerifiedAt   *time.Time         `json:"verified_at,omitempty"`
+}
+
+// OrgDomainList defines model for OrgDomainList.
+type OrgDomainList struct {
+	Domains []OrgDomain `json:"domains"`
+}
+
 // OrgMemberAddedEvent The `organization.member.added` event.
 type OrgMemberAddedEvent struct {
 	// Data A user joined an organization: they created it (as its owner) or accepted an invitation.
@@ -2464,6 +2580,42 @@ type ProviderList struct {
 	Providers []Provider `json:"providers"`
 }
 
+// PutSSOConnectionRequest defines model for PutSSOConnectionRequest.
+type PutSSOConnectionRequest struct {
+	// ClientId Example: 0oa1b2c3d4e5f6g7h8i9
+	ClientId string `json:"client_id"`
+
+	// ClientSecret Required the first time; left out of an update, the stored one is kept. Never returned.
+	//
+	// Example: s3cr3t-from-the-provider-console
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// DefaultRole The role of a user the connection adds to the organization on their first sign-in.
+	//
+	// Example: member
+	DefaultRole *PutSSOConnectionRequestDefaultRole `json:"default_role,omitempty"`
+
+	// Issuer The provider's OpenID issuer; Latch reads `<issuer>/.well-known/openid-configuration`.
+	//
+	// Example: https://acme.okta.com
+	Issuer string `json:"issuer"`
+
+	// RequireSso Refuse password login, signup, email codes and password recovery for addresses of the organization's verified domains (403 `sso_required`).
+	//
+	// Example: false
+	RequireSso *bool `json:"require_sso,omitempty"`
+
+	// Scopes Scopes to ask for (default `openid`, `email`, `profile`; `openid` is always added).
+	//
+	// Example: ["openid","email","profile"]
+	Scopes *[]string `json:"scopes,omitempty"`
+}
+
+// PutSSOConnectionRequestDefaultRole The role of a user the connection adds to the organization on their first sign-in.
+//
+// Example: member
+type PutSSOConnectionRequestDefaultRole string
+
 // Readiness defines model for Readiness.
 type Readiness struct {
 	// Database Example: ok
@@ -2569,6 +2721,31 @@ type RollAPIKeyRequest struct {
 	// Example: 3600
 	OverlapSeconds *int `json:"overlap_seconds,omitempty"`
 }
+
+// SSOConnection defines model for SSOConnection.
+type SSOConnection struct {
+	// CallbackUrl The redirect URI to register with the provider.
+	//
+	// Example: https://auth.example.com/auth/providers/org-6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f/callback
+	CallbackUrl     string                   `json:"callback_url"`
+	ClientId        string                   `json:"client_id"`
+	ClientSecretSet bool                     `json:"client_secret_set"`
+	CreatedAt       time.Time                `json:"created_at"`
+	DefaultRole     SSOConnectionDefaultRole `json:"default_role"`
+	Issuer          string                   `json:"issuer"`
+	OrgId           openapi_types.UUID       `json:"org_id"`
+
+	// ProviderId The connection's provider id in Latch's URLs, `org-<org_id>`.
+	//
+	// Example: org-6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f
+	ProviderId string    `json:"provider_id"`
+	RequireSso bool      `json:"require_sso"`
+	Scopes     []string  `json:"scopes"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// SSOConnectionDefaultRole defines model for SSOConnection.DefaultRole.
+type SSOConnectionDefaultRole string
 
 // Scope Example: token:exchange
 type Scope = string
@@ -3318,6 +3495,9 @@ type WebhookTestEventData struct {
 // Cursor defines model for Cursor.
 type Cursor = string
 
+// DomainId defines model for DomainId.
+type DomainId = openapi_types.UUID
+
 // EventTypes defines model for EventTypes.
 type EventTypes = []OutboundEventType
 
@@ -3383,6 +3563,9 @@ type Unauthorized = ErrorBody
 
 // Unavailable defines model for Unavailable.
 type Unavailable = ErrorBody
+
+// Unprocessable defines model for Unprocessable.
+type Unprocessable = ErrorBody
 
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
@@ -3542,6 +3725,30 @@ type ProviderCallbackFormParams struct {
 	// LatchFlow The flow cookie over http on a loopback address.
 	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
 }
+
+// StartSSOParams defines parameters for StartSSO.
+type StartSSOParams struct {
+	// Email The address the user signs in with; its domain picks the organization.
+	Email string `form:"email" json:"email"`
+
+	// RedirectTo Where the browser returns; as for `GET /auth/providers/{provider}/authorize`.
+	RedirectTo string `form:"redirect_to" json:"redirect_to"`
+
+	// CodeChallenge The application's PKCE challenge, BASE64URL(SHA-256(code_verifier)).
+	CodeChallenge string `form:"code_challenge" json:"code_challenge"`
+
+	// CodeChallengeMethod Only `S256`.
+	CodeChallengeMethod *StartSSOParamsCodeChallengeMethod `form:"code_challenge_method,omitempty" json:"code_challenge_method,omitempty"`
+
+	// UnderscoreUnderscoreHostLatchFlow This browser's flow cookie from an earlier sign-in.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie's name when Latch is served over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
+
+// StartSSOParamsCodeChallengeMethod defines parameters for StartSSO.
+type StartSSOParamsCodeChallengeMethod string
 
 // ListOutboundEventsParams defines parameters for ListOutboundEvents.
 type ListOutboundEventsParams struct {
@@ -3764,11 +3971,17 @@ type RollOrgAPIKeyJSONRequestBody = RollAPIKeyRequest
 // SetAudiencesJSONRequestBody defines body for SetAudiences for application/json ContentType.
 type SetAudiencesJSONRequestBody = AudienceList
 
+// CreateOrgDomainJSONRequestBody defines body for CreateOrgDomain for application/json ContentType.
+type CreateOrgDomainJSONRequestBody = CreateOrgDomainRequest
+
 // InviteMemberJSONRequestBody defines body for InviteMember for application/json ContentType.
 type InviteMemberJSONRequestBody = InviteRequest
 
 // UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
 type UpdateMemberJSONRequestBody = UpdateMemberRequest
+
+// PutOrgSSOJSONRequestBody defines body for PutOrgSSO for application/json ContentType.
+type PutOrgSSOJSONRequestBody = PutSSOConnectionRequest
 
 // CreateOrgWebhookJSONRequestBody defines body for CreateOrgWebhook for application/json ContentType.
 type CreateOrgWebhookJSONRequestBody = CreateWebhookRequest
@@ -4670,6 +4883,9 @@ type ServerInterface interface {
 	// Signup Create an account and open its first session
 	// (POST /auth/signup)
 	Signup(w http.ResponseWriter, r *http.Request)
+	// StartSSO Send the browser to the identity provider of the email's organization
+	// (GET /auth/sso)
+	StartSSO(w http.ResponseWriter, r *http.Request, params StartSSOParams)
 	// ExchangeToken Exchange an API key or an access token for a short-lived access token
 	// (POST /auth/token)
 	ExchangeToken(w http.ResponseWriter, r *http.Request)
@@ -4745,6 +4961,18 @@ type ServerInterface interface {
 	// SetAudiences Replace the organization's audiences (owners only)
 	// (PUT /organizations/{org_id}/audiences)
 	SetAudiences(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// ListOrgDomains The organization's email domains (owners and admins)
+	// (GET /organizations/{org_id}/domains)
+	ListOrgDomains(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// CreateOrgDomain Add an email domain to verify (owners)
+	// (POST /organizations/{org_id}/domains)
+	CreateOrgDomain(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// DeleteOrgDomain Remove an email domain (owners)
+	// (DELETE /organizations/{org_id}/domains/{domain_id})
+	DeleteOrgDomain(w http.ResponseWriter, r *http.Request, orgId OrgId, domainId DomainId)
+	// VerifyOrgDomain Verify an email domain by its DNS TXT record (owners)
+	// (POST /organizations/{org_id}/domains/{domain_id}/verify)
+	VerifyOrgDomain(w http.ResponseWriter, r *http.Request, orgId OrgId, domainId DomainId)
 	// ListOrgOutboundEvents The organization's outbound events (owners and admins)
 	// (GET /organizations/{org_id}/events)
 	ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgOutboundEventsParams)
@@ -4772,6 +5000,15 @@ type ServerInterface interface {
 	// RevokeOrgSession Revoke a delegated session of the organization
 	// (DELETE /organizations/{org_id}/sessions/{session_id})
 	RevokeOrgSession(w http.ResponseWriter, r *http.Request, orgId OrgId, sessionId SessionId)
+	// DeleteOrgSSO Remove the organization's SSO connection (owners)
+	// (DELETE /organizations/{org_id}/sso)
+	DeleteOrgSSO(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// GetOrgSSO The organization's SSO connection (owners and admins)
+	// (GET /organizations/{org_id}/sso)
+	GetOrgSSO(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// PutOrgSSO Register or change the organization's OpenID Connect provider (owners)
+	// (PUT /organizations/{org_id}/sso)
+	PutOrgSSO(w http.ResponseWriter, r *http.Request, orgId OrgId)
 	// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
 	// (GET /organizations/{org_id}/webhooks)
 	ListOrgWebhooks(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgWebhooksParams)
@@ -5198,6 +5435,12 @@ func (_ Unimplemented) Signup(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// StartSSO Send the browser to the identity provider of the email's organization
+// (GET /auth/sso)
+func (_ Unimplemented) StartSSO(w http.ResponseWriter, r *http.Request, params StartSSOParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ExchangeToken Exchange an API key or an access token for a short-lived access token
 // (POST /auth/token)
 func (_ Unimplemented) ExchangeToken(w http.ResponseWriter, r *http.Request) {
@@ -5348,6 +5591,30 @@ func (_ Unimplemented) SetAudiences(w http.ResponseWriter, r *http.Request, orgI
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListOrgDomains The organization's email domains (owners and admins)
+// (GET /organizations/{org_id}/domains)
+func (_ Unimplemented) ListOrgDomains(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateOrgDomain Add an email domain to verify (owners)
+// (POST /organizations/{org_id}/domains)
+func (_ Unimplemented) CreateOrgDomain(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteOrgDomain Remove an email domain (owners)
+// (DELETE /organizations/{org_id}/domains/{domain_id})
+func (_ Unimplemented) DeleteOrgDomain(w http.ResponseWriter, r *http.Request, orgId OrgId, domainId DomainId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// VerifyOrgDomain Verify an email domain by its DNS TXT record (owners)
+// (POST /organizations/{org_id}/domains/{domain_id}/verify)
+func (_ Unimplemented) VerifyOrgDomain(w http.ResponseWriter, r *http.Request, orgId OrgId, domainId DomainId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ListOrgOutboundEvents The organization's outbound events (owners and admins)
 // (GET /organizations/{org_id}/events)
 func (_ Unimplemented) ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgOutboundEventsParams) {
@@ -5399,6 +5666,24 @@ func (_ Unimplemented) ListOrgSessions(w http.ResponseWriter, r *http.Request, o
 // RevokeOrgSession Revoke a delegated session of the organization
 // (DELETE /organizations/{org_id}/sessions/{session_id})
 func (_ Unimplemented) RevokeOrgSession(w http.ResponseWriter, r *http.Request, orgId OrgId, sessionId SessionId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteOrgSSO Remove the organization's SSO connection (owners)
+// (DELETE /organizations/{org_id}/sso)
+func (_ Unimplemented) DeleteOrgSSO(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetOrgSSO The organization's SSO connection (owners and admins)
+// (GET /organizations/{org_id}/sso)
+func (_ Unimplemented) GetOrgSSO(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// PutOrgSSO Register or change the organization's OpenID Connect provider (owners)
+// (PUT /organizations/{org_id}/sso)
+func (_ Unimplemented) PutOrgSSO(w http.ResponseWriter, r *http.Request, orgId OrgId) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -7260,6 +7545,108 @@ func (siw *ServerInterfaceWrapper) Signup(w http.ResponseWriter, r *http.Request
 	handler.ServeHTTP(w, r)
 }
 
+// StartSSO operation middleware
+func (siw *ServerInterfaceWrapper) StartSSO(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StartSSOParams
+
+	// ------------- Required query parameter "email" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "email", r.URL.Query(), &params.Email, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "email"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "email", Err: err})
+		}
+		return
+	}
+
+	// ------------- Required query parameter "redirect_to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "redirect_to", r.URL.Query(), &params.RedirectTo, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "redirect_to"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "redirect_to", Err: err})
+		}
+		return
+	}
+
+	// ------------- Required query parameter "code_challenge" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "code_challenge", r.URL.Query(), &params.CodeChallenge, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "code_challenge"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "code_challenge", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "code_challenge_method" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code_challenge_method", r.URL.Query(), &params.CodeChallengeMethod, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "code_challenge_method"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "code_challenge_method", Err: err})
+		}
+		return
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("__Host-latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "__Host-latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "__Host-latch_flow", Err: err})
+				return
+			}
+			params.UnderscoreUnderscoreHostLatchFlow = &value
+
+		}
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("latch_flow"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "latch_flow", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "latch_flow", Err: err})
+				return
+			}
+			params.LatchFlow = &value
+
+		}
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.StartSSO(w, r, params)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ExchangeToken operation middleware
 func (siw *ServerInterfaceWrapper) ExchangeToken(w http.ResponseWriter, r *http.Request) {
 
@@ -7889,6 +8276,128 @@ func (siw *ServerInterfaceWrapper) SetAudiences(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// ListOrgDomains operation middleware
+func (siw *ServerInterfaceWrapper) ListOrgDomains(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOrgDomains(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateOrgDomain operation middleware
+func (siw *ServerInterfaceWrapper) CreateOrgDomain(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateOrgDomain(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteOrgDomain operation middleware
+func (siw *ServerInterfaceWrapper) DeleteOrgDomain(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "domain_id" -------------
+	var domainId DomainId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "domain_id", chi.URLParam(r, "domain_id"), &domainId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "domain_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteOrgDomain(w, r, orgId, domainId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// VerifyOrgDomain operation middleware
+func (siw *ServerInterfaceWrapper) VerifyOrgDomain(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "domain_id" -------------
+	var domainId DomainId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "domain_id", chi.URLParam(r, "domain_id"), &domainId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "domain_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.VerifyOrgDomain(w, r, orgId, domainId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListOrgOutboundEvents operation middleware
 func (siw *ServerInterfaceWrapper) ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request) {
 
@@ -8308,6 +8817,84 @@ func (siw *ServerInterfaceWrapper) RevokeOrgSession(w http.ResponseWriter, r *ht
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RevokeOrgSession(w, r, orgId, sessionId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteOrgSSO operation middleware
+func (siw *ServerInterfaceWrapper) DeleteOrgSSO(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteOrgSSO(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOrgSSO operation middleware
+func (siw *ServerInterfaceWrapper) GetOrgSSO(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOrgSSO(w, r, orgId)
+	}))
+
+	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
+		handler = siw.HandlerMiddlewares[i](handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PutOrgSSO operation middleware
+func (siw *ServerInterfaceWrapper) PutOrgSSO(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "org_id" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "org_id", chi.URLParam(r, "org_id"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "org_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PutOrgSSO(w, r, orgId)
 	}))
 
 	for i := len(siw.HandlerMiddlewares) - 1; i >= 0; i-- {
@@ -9131,6 +9718,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/auth/providers/{provider}/authorize", wrapper.AuthorizeProvider)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/auth/sso", wrapper.StartSSO)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/auth/providers/{provider}/callback", wrapper.ProviderCallback)
 	})
 	r.Group(func(r chi.Router) {
@@ -9320,6 +9910,27 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Post(options.BaseURL+"/admin/webhooks/{webhook_id}/test", wrapper.TestAdminWebhook)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/domains", wrapper.ListOrgDomains)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/domains", wrapper.CreateOrgDomain)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/organizations/{org_id}/domains/{domain_id}", wrapper.DeleteOrgDomain)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/organizations/{org_id}/domains/{domain_id}/verify", wrapper.VerifyOrgDomain)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/organizations/{org_id}/sso", wrapper.DeleteOrgSSO)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/organizations/{org_id}/sso", wrapper.GetOrgSSO)
+	})
+	r.Group(func(r chi.Router) {
+		r.Put(options.BaseURL+"/organizations/{org_id}/sso", wrapper.PutOrgSSO)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/organizations/{org_id}/webhooks", wrapper.ListOrgWebhooks)
 	})
 	r.Group(func(r chi.Router) {
@@ -9388,6 +9999,8 @@ type UnauthorizedJSONResponse struct {
 }
 
 type UnavailableJSONResponse ErrorBody
+
+type UnprocessableJSONResponse ErrorBody
 
 type UnsupportedMediaTypeJSONResponse ErrorBody
 
@@ -14569,6 +15182,23 @@ func (response SignInWithOtp400JSONResponse) VisitSignInWithOtpResponse(w http.R
 	return err
 }
 
+type SignInWithOtp403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SignInWithOtp403JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SignInWithOtp413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SignInWithOtp413JSONResponse) VisitSignInWithOtpResponse(w http.ResponseWriter) error {
@@ -15140,6 +15770,23 @@ func (response ForgotPassword400JSONResponse) VisitForgotPasswordResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ForgotPassword403JSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -15990,6 +16637,23 @@ func (response Signup400JSONResponse) VisitSignupResponse(w http.ResponseWriter)
 	return err
 }
 
+type Signup403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response Signup403JSONResponse) VisitSignupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type Signup409JSONResponse struct{ ConflictJSONResponse }
 
 func (response Signup409JSONResponse) VisitSignupResponse(w http.ResponseWriter) error {
@@ -16066,6 +16730,101 @@ func (response Signup500JSONResponse) VisitSignupResponse(w http.ResponseWriter)
 type Signup503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response Signup503JSONResponse) VisitSignupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartSSORequestObject struct {
+	Params StartSSOParams
+}
+
+type StartSSOResponseObject interface {
+	VisitStartSSOResponse(w http.ResponseWriter) error
+}
+
+type StartSSO302ResponseHeaders struct {
+	Location  string
+	SetCookie string
+}
+
+type StartSSO302Response struct {
+	Headers StartSSO302ResponseHeaders
+}
+
+func (response StartSSO302Response) VisitStartSSOResponse(w http.ResponseWriter) error {
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.Header().Set("Set-Cookie", fmt.Sprint(response.Headers.SetCookie))
+	w.WriteHeader(302)
+	return nil
+}
+
+type StartSSO400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response StartSSO400JSONResponse) VisitStartSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartSSO404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response StartSSO404JSONResponse) VisitStartSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartSSO429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response StartSSO429JSONResponse) VisitStartSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartSSO500JSONResponse struct{ InternalJSONResponse }
+
+func (response StartSSO500JSONResponse) VisitStartSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartSSO503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response StartSSO503JSONResponse) VisitStartSSOResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -18628,6 +19387,515 @@ func (response SetAudiences503JSONResponse) VisitSetAudiencesResponse(w http.Res
 	return err
 }
 
+type ListOrgDomainsRequestObject struct {
+	OrgId OrgId `json:"org_id"`
+}
+
+type ListOrgDomainsResponseObject interface {
+	VisitListOrgDomainsResponse(w http.ResponseWriter) error
+}
+
+type ListOrgDomains200JSONResponse OrgDomainList
+
+func (response ListOrgDomains200JSONResponse) VisitListOrgDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgDomains400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListOrgDomains400JSONResponse) VisitListOrgDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgDomains401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListOrgDomains401JSONResponse) VisitListOrgDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgDomains403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListOrgDomains403JSONResponse) VisitListOrgDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgDomains404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListOrgDomains404JSONResponse) VisitListOrgDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgDomains500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListOrgDomains500JSONResponse) VisitListOrgDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgDomains503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListOrgDomains503JSONResponse) VisitListOrgDomainsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgDomainRequestObject struct {
+	OrgId OrgId `json:"org_id"`
+	Body  *CreateOrgDomainJSONRequestBody
+}
+
+type CreateOrgDomainResponseObject interface {
+	VisitCreateOrgDomainResponse(w http.ResponseWriter) error
+}
+
+type CreateOrgDomain201JSONResponse OrgDomain
+
+func (response CreateOrgDomain201JSONResponse) VisitCreateOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgDomain400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateOrgDomain400JSONResponse) VisitCreateOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgDomain401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateOrgDomain401JSONResponse) VisitCreateOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgDomain403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateOrgDomain403JSONResponse) VisitCreateOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgDomain404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateOrgDomain404JSONResponse) VisitCreateOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgDomain409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateOrgDomain409JSONResponse) VisitCreateOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgDomain413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateOrgDomain413JSONResponse) VisitCreateOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgDomain415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateOrgDomain415JSONResponse) VisitCreateOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgDomain500JSONResponse struct{ InternalJSONResponse }
+
+func (response CreateOrgDomain500JSONResponse) VisitCreateOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgDomain503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CreateOrgDomain503JSONResponse) VisitCreateOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgDomainRequestObject struct {
+	OrgId    OrgId    `json:"org_id"`
+	DomainId DomainId `json:"domain_id"`
+}
+
+type DeleteOrgDomainResponseObject interface {
+	VisitDeleteOrgDomainResponse(w http.ResponseWriter) error
+}
+
+type DeleteOrgDomain204Response struct {
+}
+
+func (response DeleteOrgDomain204Response) VisitDeleteOrgDomainResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteOrgDomain400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteOrgDomain400JSONResponse) VisitDeleteOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgDomain401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteOrgDomain401JSONResponse) VisitDeleteOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgDomain403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteOrgDomain403JSONResponse) VisitDeleteOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgDomain404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteOrgDomain404JSONResponse) VisitDeleteOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgDomain500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteOrgDomain500JSONResponse) VisitDeleteOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgDomain503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteOrgDomain503JSONResponse) VisitDeleteOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOrgDomainRequestObject struct {
+	OrgId    OrgId    `json:"org_id"`
+	DomainId DomainId `json:"domain_id"`
+}
+
+type VerifyOrgDomainResponseObject interface {
+	VisitVerifyOrgDomainResponse(w http.ResponseWriter) error
+}
+
+type VerifyOrgDomain200JSONResponse OrgDomain
+
+func (response VerifyOrgDomain200JSONResponse) VisitVerifyOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOrgDomain400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response VerifyOrgDomain400JSONResponse) VisitVerifyOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOrgDomain401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response VerifyOrgDomain401JSONResponse) VisitVerifyOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOrgDomain403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response VerifyOrgDomain403JSONResponse) VisitVerifyOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOrgDomain404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response VerifyOrgDomain404JSONResponse) VisitVerifyOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOrgDomain409JSONResponse struct{ ConflictJSONResponse }
+
+func (response VerifyOrgDomain409JSONResponse) VisitVerifyOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOrgDomain422JSONResponse struct{ UnprocessableJSONResponse }
+
+func (response VerifyOrgDomain422JSONResponse) VisitVerifyOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOrgDomain500JSONResponse struct{ InternalJSONResponse }
+
+func (response VerifyOrgDomain500JSONResponse) VisitVerifyOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyOrgDomain503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response VerifyOrgDomain503JSONResponse) VisitVerifyOrgDomainResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListOrgOutboundEventsRequestObject struct {
 	OrgId  OrgId `json:"org_id"`
 	Params ListOrgOutboundEventsParams
@@ -19700,6 +20968,375 @@ func (response RevokeOrgSession500JSONResponse) VisitRevokeOrgSessionResponse(w 
 type RevokeOrgSession503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response RevokeOrgSession503JSONResponse) VisitRevokeOrgSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgSSORequestObject struct {
+	OrgId OrgId `json:"org_id"`
+}
+
+type DeleteOrgSSOResponseObject interface {
+	VisitDeleteOrgSSOResponse(w http.ResponseWriter) error
+}
+
+type DeleteOrgSSO204Response struct {
+}
+
+func (response DeleteOrgSSO204Response) VisitDeleteOrgSSOResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteOrgSSO400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response DeleteOrgSSO400JSONResponse) VisitDeleteOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgSSO401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteOrgSSO401JSONResponse) VisitDeleteOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgSSO403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteOrgSSO403JSONResponse) VisitDeleteOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgSSO404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteOrgSSO404JSONResponse) VisitDeleteOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgSSO500JSONResponse struct{ InternalJSONResponse }
+
+func (response DeleteOrgSSO500JSONResponse) VisitDeleteOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOrgSSO503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response DeleteOrgSSO503JSONResponse) VisitDeleteOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgSSORequestObject struct {
+	OrgId OrgId `json:"org_id"`
+}
+
+type GetOrgSSOResponseObject interface {
+	VisitGetOrgSSOResponse(w http.ResponseWriter) error
+}
+
+type GetOrgSSO200JSONResponse SSOConnection
+
+func (response GetOrgSSO200JSONResponse) VisitGetOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgSSO400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetOrgSSO400JSONResponse) VisitGetOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgSSO401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetOrgSSO401JSONResponse) VisitGetOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgSSO403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetOrgSSO403JSONResponse) VisitGetOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgSSO404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetOrgSSO404JSONResponse) VisitGetOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgSSO500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetOrgSSO500JSONResponse) VisitGetOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrgSSO503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetOrgSSO503JSONResponse) VisitGetOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOrgSSORequestObject struct {
+	OrgId OrgId `json:"org_id"`
+	Body  *PutOrgSSOJSONRequestBody
+}
+
+type PutOrgSSOResponseObject interface {
+	VisitPutOrgSSOResponse(w http.ResponseWriter) error
+}
+
+type PutOrgSSO200JSONResponse SSOConnection
+
+func (response PutOrgSSO200JSONResponse) VisitPutOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOrgSSO400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response PutOrgSSO400JSONResponse) VisitPutOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOrgSSO401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response PutOrgSSO401JSONResponse) VisitPutOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOrgSSO403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response PutOrgSSO403JSONResponse) VisitPutOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOrgSSO404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response PutOrgSSO404JSONResponse) VisitPutOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOrgSSO413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response PutOrgSSO413JSONResponse) VisitPutOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOrgSSO415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response PutOrgSSO415JSONResponse) VisitPutOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOrgSSO422JSONResponse struct{ UnprocessableJSONResponse }
+
+func (response PutOrgSSO422JSONResponse) VisitPutOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOrgSSO500JSONResponse struct{ InternalJSONResponse }
+
+func (response PutOrgSSO500JSONResponse) VisitPutOrgSSOResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOrgSSO503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response PutOrgSSO503JSONResponse) VisitPutOrgSSOResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -21763,6 +23400,9 @@ type StrictServerInterface interface {
 	// Signup Create an account and open its first session
 	// (POST /auth/signup)
 	Signup(ctx context.Context, request SignupRequestObject) (SignupResponseObject, error)
+	// StartSSO Send the browser to the identity provider of the email's organization
+	// (GET /auth/sso)
+	StartSSO(ctx context.Context, request StartSSORequestObject) (StartSSOResponseObject, error)
 	// ExchangeToken Exchange an API key or an access token for a short-lived access token
 	// (POST /auth/token)
 	ExchangeToken(ctx context.Context, request ExchangeTokenRequestObject) (ExchangeTokenResponseObject, error)
@@ -21838,6 +23478,18 @@ type StrictServerInterface interface {
 	// SetAudiences Replace the organization's audiences (owners only)
 	// (PUT /organizations/{org_id}/audiences)
 	SetAudiences(ctx context.Context, request SetAudiencesRequestObject) (SetAudiencesResponseObject, error)
+	// ListOrgDomains The organization's email domains (owners and admins)
+	// (GET /organizations/{org_id}/domains)
+	ListOrgDomains(ctx context.Context, request ListOrgDomainsRequestObject) (ListOrgDomainsResponseObject, error)
+	// CreateOrgDomain Add an email domain to verify (owners)
+	// (POST /organizations/{org_id}/domains)
+	CreateOrgDomain(ctx context.Context, request CreateOrgDomainRequestObject) (CreateOrgDomainResponseObject, error)
+	// DeleteOrgDomain Remove an email domain (owners)
+	// (DELETE /organizations/{org_id}/domains/{domain_id})
+	DeleteOrgDomain(ctx context.Context, request DeleteOrgDomainRequestObject) (DeleteOrgDomainResponseObject, error)
+	// VerifyOrgDomain Verify an email domain by its DNS TXT record (owners)
+	// (POST /organizations/{org_id}/domains/{domain_id}/verify)
+	VerifyOrgDomain(ctx context.Context, request VerifyOrgDomainRequestObject) (VerifyOrgDomainResponseObject, error)
 	// ListOrgOutboundEvents The organization's outbound events (owners and admins)
 	// (GET /organizations/{org_id}/events)
 	ListOrgOutboundEvents(ctx context.Context, request ListOrgOutboundEventsRequestObject) (ListOrgOutboundEventsResponseObject, error)
@@ -21865,6 +23517,15 @@ type StrictServerInterface interface {
 	// RevokeOrgSession Revoke a delegated session of the organization
 	// (DELETE /organizations/{org_id}/sessions/{session_id})
 	RevokeOrgSession(ctx context.Context, request RevokeOrgSessionRequestObject) (RevokeOrgSessionResponseObject, error)
+	// DeleteOrgSSO Remove the organization's SSO connection (owners)
+	// (DELETE /organizations/{org_id}/sso)
+	DeleteOrgSSO(ctx context.Context, request DeleteOrgSSORequestObject) (DeleteOrgSSOResponseObject, error)
+	// GetOrgSSO The organization's SSO connection (owners and admins)
+	// (GET /organizations/{org_id}/sso)
+	GetOrgSSO(ctx context.Context, request GetOrgSSORequestObject) (GetOrgSSOResponseObject, error)
+	// PutOrgSSO Register or change the organization's OpenID Connect provider (owners)
+	// (PUT /organizations/{org_id}/sso)
+	PutOrgSSO(ctx context.Context, request PutOrgSSORequestObject) (PutOrgSSOResponseObject, error)
 	// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
 	// (GET /organizations/{org_id}/webhooks)
 	ListOrgWebhooks(ctx context.Context, request ListOrgWebhooksRequestObject) (ListOrgWebhooksResponseObject, error)
@@ -23673,6 +25334,32 @@ func (sh *strictHandler) Signup(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// StartSSO operation middleware
+func (sh *strictHandler) StartSSO(w http.ResponseWriter, r *http.Request, params StartSSOParams) {
+	var request StartSSORequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.StartSSO(ctx, request.(StartSSORequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StartSSO")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(StartSSOResponseObject); ok {
+		if err := validResponse.VisitStartSSOResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ExchangeToken operation middleware
 func (sh *strictHandler) ExchangeToken(w http.ResponseWriter, r *http.Request) {
 	var request ExchangeTokenRequestObject
@@ -24407,6 +26094,119 @@ func (sh *strictHandler) SetAudiences(w http.ResponseWriter, r *http.Request, or
 	}
 }
 
+// ListOrgDomains operation middleware
+func (sh *strictHandler) ListOrgDomains(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request ListOrgDomainsRequestObject
+
+	request.OrgId = orgId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOrgDomains(ctx, request.(ListOrgDomainsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOrgDomains")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOrgDomainsResponseObject); ok {
+		if err := validResponse.VisitListOrgDomainsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateOrgDomain operation middleware
+func (sh *strictHandler) CreateOrgDomain(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request CreateOrgDomainRequestObject
+
+	request.OrgId = orgId
+
+	var body CreateOrgDomainJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateOrgDomain(ctx, request.(CreateOrgDomainRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateOrgDomain")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateOrgDomainResponseObject); ok {
+		if err := validResponse.VisitCreateOrgDomainResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteOrgDomain operation middleware
+func (sh *strictHandler) DeleteOrgDomain(w http.ResponseWriter, r *http.Request, orgId OrgId, domainId DomainId) {
+	var request DeleteOrgDomainRequestObject
+
+	request.OrgId = orgId
+	request.DomainId = domainId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteOrgDomain(ctx, request.(DeleteOrgDomainRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteOrgDomain")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteOrgDomainResponseObject); ok {
+		if err := validResponse.VisitDeleteOrgDomainResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// VerifyOrgDomain operation middleware
+func (sh *strictHandler) VerifyOrgDomain(w http.ResponseWriter, r *http.Request, orgId OrgId, domainId DomainId) {
+	var request VerifyOrgDomainRequestObject
+
+	request.OrgId = orgId
+	request.DomainId = domainId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyOrgDomain(ctx, request.(VerifyOrgDomainRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyOrgDomain")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(VerifyOrgDomainResponseObject); ok {
+		if err := validResponse.VisitVerifyOrgDomainResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListOrgOutboundEvents operation middleware
 func (sh *strictHandler) ListOrgOutboundEvents(w http.ResponseWriter, r *http.Request, orgId OrgId, params ListOrgOutboundEventsParams) {
 	var request ListOrgOutboundEventsRequestObject
@@ -24657,6 +26457,91 @@ func (sh *strictHandler) RevokeOrgSession(w http.ResponseWriter, r *http.Request
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RevokeOrgSessionResponseObject); ok {
 		if err := validResponse.VisitRevokeOrgSessionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteOrgSSO operation middleware
+func (sh *strictHandler) DeleteOrgSSO(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request DeleteOrgSSORequestObject
+
+	request.OrgId = orgId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteOrgSSO(ctx, request.(DeleteOrgSSORequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteOrgSSO")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteOrgSSOResponseObject); ok {
+		if err := validResponse.VisitDeleteOrgSSOResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOrgSSO operation middleware
+func (sh *strictHandler) GetOrgSSO(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request GetOrgSSORequestObject
+
+	request.OrgId = orgId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOrgSSO(ctx, request.(GetOrgSSORequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOrgSSO")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOrgSSOResponseObject); ok {
+		if err := validResponse.VisitGetOrgSSOResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PutOrgSSO operation middleware
+func (sh *strictHandler) PutOrgSSO(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request PutOrgSSORequestObject
+
+	request.OrgId = orgId
+
+	var body PutOrgSSOJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PutOrgSSO(ctx, request.(PutOrgSSORequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PutOrgSSO")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PutOrgSSOResponseObject); ok {
+		if err := validResponse.VisitPutOrgSSOResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -25160,626 +27045,674 @@ func (sh *strictHandler) GetVerifyEmailPage(w http.ResponseWriter, r *http.Reque
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P17UxvJkjeOv5UK/WbD0m5LCIExiJjYH8Z4hjEYBvD4zBx51aXuktSmVSV3tRA68/h1Pf8/r+wblVnV",
-	"XX3TBYM9c9YbG2eM+laXzKy8fvLPmicmU8EZj2Wt+2dtzKjPIvjnMfXG7FjwOBLh5WwQBp761WfSi4Jp",
-	"HAhe69Z+FnMSCj4i8ZgRX3izCeMxmdAFGTDiqRf4rZpTi9inWRAxv9aNoxlzatIbswlVr2P3dDINWa1b",
-	"m8InHDKh9006Yj/u7LXbNacWL6bqqoyjgI9qnz87tTPhUfx8fjTvxyxiMJRBJOaSRWQkmCSc3cfLR1H8",
-	"yBWLo8XRMGZR8TPXzBPclyQWZE6DmAzYUKjvRouAjwgd0YAv/9wk4MFkNql1t5P5BTxmIxbBt69ZfCzE",
-	"bcCKn74ZMzIMxZx4cAOJxzQmgwBGM2ZEBiPeDLgaWTwOpFmGTSf//v37o1k8ZjwOPBpXDIOmdwSCE3gf",
-	"I+x+yrx41a6v/OR1zKbvpiU7HMRj4k6GtG9e7hLBw0WXXL0+Jge7L9rPJPHGNAwZHzGHDEVENIn1uPuS",
-	"0YhFhEWRiH7s1QIuZ8Nh4AWMx/2ZZFE/O6dezSHUi/p3NJwx+WOvRmnYUT9O6H1fkejuTqfddls9Xls2",
-	"uc9ObUojOmGxYaxZJEVUvqquIta+B3e4RAxhW6cRuwvETJIpHbFDQgdScZmam7o6DCIZwyW16ClDnX88",
-	"WrwN2vfn1+3F+W+/zt9+FPPzV2J+/lrUnFqgvvhpxqJFzalxOlFP4Gczk5nQ+zPGR/G41t3u7Jex48kd",
-	"4/HNYspkcUYXPFwQpm6Qei6SEfUKSeqemExoUzK1NjHzG5nB/7MmmZSB4C0vYuqyGpT+JWJ34pb5tQ/q",
-	"/mkofFbrDmkoWfmk4HOZOQUxm8Bgf4jYsNat/f+2Uhm4hbfJrYtZPBAz7ifTq3121Gqc4sM7nWQtaBTR",
-	"hboq4wUs/FBEk5pZGVkhRGCzJfuUbHJIZYxrRSRjnNQLO/9MZsmjkZCCiEg7oQcR+kzGmeXcbu92yleH",
-	"wujs1fHZkM7CuNZtOzATGqN42tutOankapdKrtfUi0V06mcle3uwM3xOn3eae96239xl7WHzgL4YNDve",
-	"rr/H9odtuj0wFDml8Tgd3RDe1w/8pdIkGeVsBncWafTUV1wdL/Ij2/YO2M6DRhboNz7C2PhdEIO8yY9u",
-	"b7jtd7ydQXOXPmfN3eFeu7k/eEGbB17b32ad4Q7drRpd8s4vH98bppet5Du37BEW4CyYBHE5g0yEjAmw",
-	"K1GnmmKIvJh73i4n7BDeWkrY6pEJvUdC7rTbzqoD+ZxJSUcMl6FklHj5mSSB75D5OPDGJJAkiCXyM1wg",
-	"lPswA3fOBmMhbpuB7xJUt0gQkzmVBHh5HsTjrCDv+Ntee7jDmvv0YNDc9Z77zQNFqtu0M9jxdv3nbG9Y",
-	"Tgd6ZF++RxfRqJIIRDT68g9cRuIu8FlUtcZTfR3XMuDEPTu6Of65f3l18dvpq5Oraze7ZiMhRiErXxXz",
-	"rqVDntI4ZpF6+H/+SZv/ajcPPuj/9psf/mw7e53PP5TO5BqPqcrl0sfYly/ZO8kKonbHO/BfDDusuT3Y",
-	"pc1dtu83D4Z7tNkZvPCe+9usTQ/2yxcF9J8vHtN7pO1ySbbLms8H+7S56+2w5sFwu93s0BeDfe/Ab7Pt",
-	"CgrWzPKlI/usHpZTwSWqKS+pf8U+zZgEweMJHjMO/6TTaajVv62PEo2M9DPLFIYTpVXip4rkG+HHlFiY",
-	"0FCNlvnq1B5EjN5KQkk0C1lLKQ3Hgg/DwPvK4/L0VyWIHzJXZkUgiYxFpHR5dbSLaBD4PuNfZ2BexOCE",
-	"paEkIfVuCSVTFk0CVAHzJsB8zPB4EFMWoe7OfeaFNGKSuPfNkMbeuEmlnEWUe6xLlCbvJiJZs6SasUtp",
-	"uO06REQ9fseiYBgwHyS5BKOPoEYCNi+LCB0pQ4ty4mqTwNX3SVKXTJkclxfXN2RL2RVbkyHdglculOYG",
-	"R8H79++bttmTHAjqJ+LRKAqY7HHLtpExmzZn09TGaRFXCeDy9ehxEY0oD/6FNpq+QdFbdjoxnGKTAYvI",
-	"mErChdJBYzKbHvY4LHUovNvMQlPPEzM42jJvkoRGjODdBHRLEgvR4xPKF2RIg3AWMdkiLkibAeU8eSnl",
-	"evMUV8AF+zvdHueChGIUcIdEbBgxOXb0p5t6EmppHOKzkI2UxZDsqtrKKYuk4DQkR5en5JYtlNKtDl0R",
-	"3Uoy43EQotuAcsK4L9Gks3wh+Y2qom39yFa5OfsZ9T11rtDw6fnoiJMZNwa5WX2kPJ/FNAjNbo1GzCcz",
-	"rgkvFVbI+W9F/FpZQk8/4LeCyJk3JhGTYhZ5jNwFMhiEDP0ZjHiK5iMY1CVdhIL6N0Kc0WjEvo5QGgh/",
-	"oYSEuNMrJYN/MQKaJgzqRohzyhf6ZJFfYYeJsp1xBKBBRizxuVnUC86sZmKILiNcy+8F33vHlewSUfAv",
-	"9hUI4FzJdz5ySMDvaBjAEcnup0qo2SdC61GZM5noHQ1COgjZ19g3n00Z9xn3gKB8MVdySh9GkSIvTWaK",
-	"yPUJ/I7L2XQqopj558wPKDglvhrdP5NEfwgcOGp86pignsem4O9Tj+q3qY8dHZ2t9BuKiCRnMgnZHQuV",
-	"XKaJ5K6/Pb2+IdeXZL/dbu7tvGx0exwPaH22CM7MEVanZEqlnIvIV6c3wT+VqFcajZjFRJ055lDHNWo4",
-	"cN53zOviubDfA/pB7qjEd/e4elkzURD0pxp4bjCuTMl/1tRIaw54DdFZZdRhfSGnpDq1o8vTN2wB1kek",
-	"DsM4QG1V+8D6NM7ouj6NWTMOJqzsXeaZwaJ8G9QEyHwsiL6R1EVEIhGGzG8AHd6yReJfSk5oW5tQa+sH",
-	"IGtWqN/gqFOKx0YzCPw1NHunFtIBC0v8ruqKBL/uZgunzdl1Pi3mnEX9WPOh2Xa1sjV4T7JWavsLT08j",
-	"NgzuK3z84NP1xjSiXswi4z1Va+6o0zBinhjxQDISZD19NVB1+7P+7utPB2Vj1t7TjZZEekK7d9dynV6r",
-	"29VzeQepsTHXMiVTY++fNbhFr5fZ8WRYjs0fmU1JV10MPjIvTnnsGJ8ADy0IzjC8GNa6/9zAJ3zC71iI",
-	"E83zq0/jlQK3OI5X6qlk1fJU4dJp0L9lC+MQd21Bk71UpDandt9UNzfvaKQMa6meKo5AnSi/0XDGah/y",
-	"OwDvc3BmxWX9UHZqFEaM3rBW+S680mtWUGGNxq7UG/0mhyT6vJLGWbn0TB4qe1qEob5dh8ZmnsekVCeF",
-	"i2KuP4zExCWwHoa5lFEQsWlIPSaNK0/GYioJjYn9XD+VaK6jLgp1hg3h4IFvm1MHDnE6TcbEJsqa5IKY",
-	"1dEMCfGPLBnpO9aVRlmJ/yQiuVrWplKzSAiZU0Md8MWDZK1DZJnAvGVKQ8EYMsEbSZ2zRFFnXsRiWOOi",
-	"REx3da2FK6eCL5KmhXuWSM6S9VUSDzWnhC/WW9Mck1sEZ4lbPd4C1yuhgo4V4OumGXNOGCXcfhagt62U",
-	"yNc/XbSSVLJIVmysuFCXVEpCJXFNbNWEy9RT2cCq4GlAzsQb1lo4ueTEuUI2/+Ynjj2ONU8cLaHKThwr",
-	"Frv2iWOP4IlOHDPiwolTmH3xxMHjBjQuZV4gc81ZxIh+q7JO4ZI3pnzEuvBvDNyGgYzhLJkQGobLJHqW",
-	"3lfKnDypbyJu87JWriVsI0ZlWY6Nm6xtfbBQUw0iI4B0+Nn6nDKwjDXVx+XyXfu3iEmmDlAXvY/9iE3E",
-	"Hbwc3wxCREQkZMO4+PZScb6eqLQFpfwSSSlryVptKiEN8yTU+T6Ix9dwUq0vIRJxmBcJt6zC8hvOQjwf",
-	"yCk4+fGUlGMx52ny0vLpq3eX8KSaCPgD0pi2FWWhvh+on2h4aQ1UZ25kxx6LWww0WJGtT53mi/nJx6vf",
-	"43f8/a/7fwy276+HR5M33mX7bPTb+FXwy654exDdPFdSw0pb6TzfgwBvksayanL48VJJrp0dxVNMxjSe",
-	"SdsKNI6REtMv9z39bNUHpbxRAzoOaTApSbE5uWPRgnjqKjlTtEamsxjC5ZSDd0ZKAjMidUp+eX+DAR43",
-	"Xky7hMb/9XEeu46OMLT39hstcjMOJGZzUUUdwHScEZ8NAx4YmQLeWBhRF+MM2mslgxGXDjhOXC8MGI9N",
-	"yINEjPrSSd73k0A/UjymcY9PgigSkVTqd31KvVs6YuoF6gOuQ27ZNCbs04yGyvYNYjJYEEpiJuOGUdJh",
-	"ECPGGSQTkYnwWShBt9cTvm+OBDCgztfKCWb0xxeZRbuinsmCp6quPVEi0k6khq1AsHst7nDxZamool5J",
-	"3oPaiv29gx11rqg9DCZaVsHaw9scK9alLA4vhsRDiasAnp26K2cDN9lAfesziX6fwG+0yPXMG6tlBOII",
-	"wHfsNwUPF2ULJGeDColaePVq8aFeVkbudBKtlWs4YfFY+IlTJHEXwtJtv9hrdIk7nftuj9fNSaNOIhFP",
-	"XcUFNxc3l8QTPkM/YcQ8gUwkfKbuG89v1X097rO7wGNN0MDIezY4msVjOELVXRLvInLBPcsF6EBs0iX1",
-	"iYhYj0N0MHVTqsuZDVWv4PYiZq72OOzOcsqC3VrflKDTaX/CYmpUxnKxjAH2vNfarDR8GTzC04XZBbX7",
-	"z6TSwdL3u6QumWLXHjdTlA1HUaqOVyTxRKRCSIIJRpz5Gddjj7PJNF6AWKlcgSI1zfwqavIDxj0mD00W",
-	"ydG7V6cnb49PXG3B63k6djiM+cmDeFdhIK3N9mEWj/tgI5blMXPttIDZoCliMQHzMT0wlU46NKp1MDOw",
-	"RkazMUl8+Qwnp4aiulJrulCET/Am5DI4K3IbF0g5g6XAEKPx2wToj9crfXx2evL2pn/6KrfUrQoXRcmB",
-	"p0zuBSjhJtYuA7UpMPGp8MZrTprdx6sV6GdS6Ywk8NG+LkSXtdgrHX5ASz5wiqtE40eYQSBl+QxgKyLH",
-	"LPrp9fW7kyu3dJAf46DECCIzHnyaMT3vZJ9L35C6qIoDMURQZBbiqbN5GIlJ6Uv5YFh841thku2XLR6p",
-	"ox7kQ+6/TmUI4kMlcwJJvDGD7AQQPVNlgPB4XT75Qi8XnjcFGmpVeokqdJIp9ViaOU3QQYMEimubrrVa",
-	"YDUUvRHln6qaUpJBod6s5XvmCCh/XZWqoPWDQyM+88vzTOaJxCnYfJX6RdHy0vperVtDRbJV1Kat25rB",
-	"ZCqiWKf+jWvd2iiIx7NByxOTLTDiIIkH/rWFL4TvHvmTgJ+D9SrHwfRxgndrenwxR+7PUhclW+UOulL3",
-	"lAZa4LX6JaVWiZryO4nJBHkHR1a5WDaAc3PfZ6c2oLyfehwK88GEoNKDMh5rFy9SlzTJQ1zMLUIZCBEy",
-	"ytN39SHpZ/Nw6ia7yCY09wn8xanxWagzDVDPKn+0b+LL1ppYE2H3mEhUKpFe50SNyVcvchRm1CqWDOIl",
-	"h5lOxYdsrGr2fiZJEhTPJoa1SgXqmMq+UdHLZ7luKLZCMq+/DlhLJeZc6pjqym/Opv7GNAHeqc05pIxN",
-	"czSSC4Nag8stc24vE+5ayuqvIGFsufu+JGs7l3YnIVQGWf2ddtshnM2ZjDHandGeHxYA0KS2dijh/PUR",
-	"VqxUuFgT2tggOpE7DkperE/QiiVTxvxdcvRKUne9WRQxHoMxT8M5XUgCTrPGYyymzlavijmtNV04CvIk",
-	"qrMgksk6KamkG5Vf5aUkeHKfHNBPFUHCUrWl4k0ybxYFcVLWJuMA3KnT+IE7gBGhssHcY7LXRvLlUVng",
-	"oW6Corh9Jol5Gaqk6qyx975VZsF/FRb8tmxib7LzMKZJyHYp95RHX79iyBRnt+E24prlF71E1KyY/Ts4",
-	"DTeMQjyOMpuGMLwxjUZsQL1bMozozHdIHHi3LCa7L7a3s0GL5+22U6UGp6prdrteUp6ksgeSKAlxSFyl",
-	"arokDIaxJFQpx7nasnbnRbO93Wxv37TbXfj/P2zdxxY2y7XWrMll7m291f/4p3pJ6yaYsA9rm12CToOm",
-	"J3w2Ynwr+fpn+3F5G0ybYoo72pwKpVtGOEBbA7dyL336/9d/qW9kl32n015LGS8rSoe7XIdMaHQrNZvM",
-	"Cfya6MSHSVpQEDtEMgwWk2FIR5lt0eRY1IYfrj4WeUM7M41g2IQxjAM1s7T/rI3jeCq7W1t0GrTsNf5g",
-	"HYWZyNzzFZE5u+L6eTsnBpwaOqn0ddjyfJg2GWiZdDgGV8Ol1osfFqnUylnGiFm2J+ZrmK8yf9BzGDfu",
-	"V6veR6EUOltBqSnRgpTVvxij+RDVSZ3kC/J8HWLMLXVhIXLzK90A8CgfzeLxOUR07Pipdklj4lZ/QGXg",
-	"1Zzcr1Mh1anJBWelGbaYX2gyPx6yvdn8LltsHhysKzars+jS9w2CMAz4CAqSQAWwcRd0hfIyNklzyix2",
-	"BBda17jULL2iGzHqZ7hyrXTeL+PFXNZuKT3Afl1Y2s3Dds34xdL1PfImbNNVzY0fXlo9al35+rABZ9jX",
-	"Hvfx1TkEGHMpDaXaAePqeFziJdPV4Fj1pdj8kKiNqmT8zClvO56UutmPyyE/lKmEyVCI84HfwfidiGzs",
-	"Ep0hZREsOJ+WAn6sRbB6KyqQO9aiXac2i3Isag439WppH2/oE87v0O7+ZuSlvldBXabsaVPZZZSfpdYn",
-	"3AQQNZseRHlLRvs2l0r8V8Yy1AbVA6XyRjPL+UktVXAWj9v/Z293uO118jlDa2gmaxrHyff+rE1DyhF/",
-	"oFbUyAqGYTrqspU8WUe1LTie87quNcedkjnCR37Tyus3TF0tjmNF6irMt2XUbjtzNXtlzcTV4vcfOXE1",
-	"N14rb7Vi6mUhW8mi1PuO+ZNoflDfj5iUxXzU6gjFsrTKzVIlU2AJfPe6WZK5jVJLwSMRhjcXN5dfphZk",
-	"F+4VwsIAnFuvdpStTpxOe7WswXw5Vtrm5qpEkYGh4rLgkWHm55XVmsfCh6MNnujnVIiSYC6dMBKz+xhc",
-	"OloXcBEi7er1Mdl7sXugczxkF2LmgqP10OPwCWMzYDYI4z5Y25LUXcQ3AHXTdYi7JeDv/3SdHne31P4H",
-	"fCjcRiZPp6oQpSITRgfqk+wBUxVcFzxcmJxGdUWXZPhuNqa/VCHX4A1rwc11ESxByDjJP4DA0YQuyJje",
-	"MUgEYz4mJfS4nZ8G3rGEQfMYDHWD8pCCSagVS7YOUOgAV4gvB494JtM34JIvQ+1yDEhQDo3R1MBOZjIm",
-	"A0ZoTEKmJrBPBosYyu5KcsaBLQsHbXv7l4M/dt7vv9n7tbNSXiADpMPKvPZDRaBfo8UAX7wU/iJhMGCS",
-	"EmEpY6UsIxQgJP61iLoVdWOhYesiJTmxmt4cH7owva/HVHNqc0ZvbasXvUUxvWWQl6fvt6rXrV9HEYUI",
-	"XIZyreuYiqwUVKsK38kCF6awKBJs4bg/BLQG0FDGwu+rn2gYijk8O0XghH4sRD8E6AT1+qSyvD9hfkD7",
-	"+gyLaMz6gC6gv6uhK2BESbm8UzPwMTVddAtp9vbsQazkvgSTN18yd2Lai1lFNXQrwPlpJmLaZ/ceY352",
-	"ndRE8u/HRdXvt3lY/2lXgveHNAiTK4hfgo72fu5JC7lEDcDAwKmRhgHHx2ANzKVs6XeRfopKl9GzvjyP",
-	"xE+itss01MLRtGbMHbNdluSDrXyDhYW1fhVM6iOSwYjPpmrBxSjgfSjx1JSBvyS7qiFj+hGbSdb3WQyY",
-	"KHifmMWpsdk3xmZqyJjCFfsnqFvpJ5mhxUvq0A4ZXioE6k31SGrqml+wttD+IRlOjhd1wQwg/RleMJh/",
-	"Se0BkrMO94Msy/6ky20yDLGCP0y2dF8JTdmPWJJ0n2eeTCZzX8Y0irM8k/BL8suM698+VGmgdKSZY42C",
-	"cc36FuOUGlKK3S71AZjTxZJw8JdFcr9dYeKSyOCJ9gs+TJc2nvVyH0k+ALCxcW10wiDrD9tp29CN+3u7",
-	"q8AbKzyj2t361fygSxYfQelKshroSg/H0dEZVpF4TMp+UjP1KJXe2Q0oTT2eZc/YotGRSUUllMs5IFko",
-	"5apuqlwatnI1i3g3YPGwC3jJsgt2RBe+AVZhNzPVMhkxGdI1Mh4uGfcTlRUPhmT18jWwWu9CIaZknpuZ",
-	"STeJ9KUJ4fqdSdkVqOwuLIfZb7exadIvaEtJsq+TTwJurT5eN5zZWilw2f03+4g425VCfNUOlSZKZLY+",
-	"8+EMsWao3SxoufhDNbE8j/Vx0z0fP70Tkvx9tDyxRkxEMRkp+9OE9RwSDAnl5Snf+bzL6rRaDcAHuIAW",
-	"NJKFrTCmctwoz7VdU6/bPJGyMh9yk7zIVWRRrhT8hVNmMjT98KyZ1yIaifjL4uKbuOhLAwllA/tJycCb",
-	"nLDRIeGsgV1+koAMxZMEDxUrNloUh1nDrfQzhf36mdFQ6TSr64PFbal8vGORLEQB263tVru2Zh1x+o6y",
-	"JTRI6I8s8kpigOB5ji3oZkKlZJE+q5ZFLR4kLqulZJKBGPik7prRuA1MAUdLKLmKVZzmos75TC4pfsg5",
-	"Fqtk2m3AV8bSzGa8UfcawDJl1PYDvtE+JIjWa2BnW0sA53yjAjh7DYkLc1xpYGVmaXGA5TOzELn1DmSZ",
-	"z7pemLt5fXmCo97+YAP4soRFVklQ692l87bt3xujX+a0/KfX3ct716SYt0ZL5QbnGHTGBuLglhZtLFMr",
-	"bwBc1tdFqvrOQ0xGCviIBDG8OFtS+DRq5oOiVQ9UM21Md/PtCpoQUWx0zi/IRV0/HdvKXbfgQZN07BZ5",
-	"K2IN9E0A0QWgAEJGJesS2uMR85TCByEWSrjgTZ3MwRmiBgxnkvmkvttuEzfn3nQbPR5RrUsmeirzrTTI",
-	"iuLt7GlUERQyuqkFDWeiI3IhYzZR5OaJCZOQdH5IuJjb2S5EROb+4SyeRWz9kFG1sv+gdFLdmaIy73Ol",
-	"MZCeVEsWgNQjFs8ibnYa2jWJCMtf8x6a4iFjPJxK4V86isRKUHcCFAlJ3PIEFwzw0bOQ7Y1MZyMuOGvl",
-	"46yd3XVKqh7EG2Ke8sQhCYNbloMycBJSBwriItZZTTmmKalkWFvBTcXDFZNAEV8eHq6iGM7mKdU4OKkg",
-	"w0trieaA+6wCkw8lh6IHIRE5RtOmlg6tTUKTeRGw0G9C4aRB6xMsW7ROacE2rdJmYBLLd0Q+zBBKLLjU",
-	"/ZjVtWuddme32d5ptrdvtjtpLqmWMCX6cV6AmDwjS0Tkc5tyvFv7oTP4Ybv9w9uDT2J/dnYReLej+84f",
-	"51d/iPMFO/34x9HIG4Yvpged0P/pnvp7+2e//OGfbb8Ix+8XkMOyniaVnnYZt+l2W/ttzd8PNlUz21PO",
-	"MSbIUtq7EPoSwOsR4s2i/OWUGcHXNlAq85y9SrlMY0PmU6Xz53Ek5JR5D0+WzWB/pCr3ZNE0MPxNBHda",
-	"54zI5GeXSwUE8X8mk1T0ejGpu1GGaSwA0/iP+/edyRt//2x6tRP/frf3dnC8Pf5FPv+VHb2Ytf9x2/np",
-	"oAT/q1yjzM74DfeOds5fDE9eTYObqz+8UX/7p99+bb6/3L/bHoTsj6ufhHdyfCmen+fScXfbB3srIxqp",
-	"JtkfBxjCWkYvYC/cLKbsZ3Xz+hBlOYJIowtFkKkXe3udFjlSUlkXnSZQUOyeenG4IO6fvRpe69W6WCbw",
-	"eRl+1lrRigq6cKkXuxrIDOEzSpCvrMCBQzidBLr1aAkWFgBgtb4RkBWsWbmjYlOQqxTVKgOO/0zDunUJ",
-	"5T1uA70BCNMk0mvpAMKVFZBIMTywKFN9pNXjmOpEaeg6thqWwGEq+/CLoacQkemBGElfjmO0FiQRbL6p",
-	"lFgGS7Q+xFAVMtD6ED9VsD1fgl5fEWy6LkeXqec3HyjCkEdjGbDM6pEgT64w+0uAHSyql3YgcYlnAN85",
-	"k6VKJY3JbcAB8wgxhFJ3r+UrCTLfynkMsgHFJJFjNQyklhnlQt2kdnz9SNXTNW7QqSvr4pV/GaaNmSC8",
-	"JRcSsua4fPW/fdeA8rGsSIZPM4PKmgcUr66ZFF8+lkdOjC8Zu5Ucv2Q5inJNTJjgDKHqkPRILPI4VF+U",
-	"I/8gZsm0an0CvtngRHg4i+X6zSYtQXNst4zTKsoASsgzs/EVbv/k+gYmWipl/1I5XPZcKuUT+xqVVA+m",
-	"jwwZlM3hl/dvSoIj4ch2959cd57v1Zzaif/q+qjm1K7g7w+lYF139oOXTfNg5/nz7YPSR8px1G4Dv/x3",
-	"DKAmIzuuObWLN5cwqKPS95dHd7QaYuWzlj58X/rwYnUa5C2G6eKFUkTCEQYnqjbgurgDG8HqqD1c5dWo",
-	"bJJwFvBbE3h7oB+jNNP/BuGmQfwi5i9wX8BvyTAUc5I4xGNB3Ij5QcS8uB+LXDvh3293Jsftu/33v3bi",
-	"T+1f7l/wn3fZ1YF8+Xx2tO3/sTf8qTN+sz892xGnOZ91SdN8B8ZqHHgV1qC5aqpuXHgmafvpYrNoNWqr",
-	"xaiJk8qtP80/P2+pyeam47/8OIx/YX/sHv922Zy8POi86byYjQfvfnm3Pd2O+vP326PX719fnHz8x23J",
-	"dCxPx+7OKukF25KfcRUFmC7QD6eAdIUqjOw0BPZMkss3xydEiZG0n+phZkHTEK9LOGM+dvU288gu6snB",
-	"OQvHgnYu5nevo5Pzm19Gs+OfqWBvtuP9d1fvB7OffrmW8bzpnW+8qGpNE9osjYhFSNmDSMyVAYt0LXVj",
-	"O0UCAR8dYkeLobF8r05enV6dHN/0312d5Rtop6m800yxs2RxHPCRtJamrPR5OVHYk3Hy+1ZGHOevj7D6",
-	"b1JaG4FJHBthXWXz2MuJZbudBQeXjm6TAPEewT12SNL6s2xbXOzghgPbDBgazdm1HISJgy+/wHpBkpdV",
-	"rOnrZN2y6zmg3i3z+7MS+OUEBl1NHJGeLSM5kAYPfQn+pnc7m/ZZGIwC3Wxzky9M6IIMmPlKnaa9F0u/",
-	"9oToqw9rL1hehHpEAB4D9MYpE9OQOdgKl0rSw5rTXo2IiPRqv88GwRu2qKpLrSyaWYszDFxCNdjRa8CK",
-	"QexuANJnii8ncBiNKcYPMfrmCT4MokkmN7kKPcau19Dws+UJnEsJ+cj3v6l1XjKQFab5ZEhbWkZAeY5t",
-	"mOevrWmWlwzikW3ywqAti7xqCcpKMDPlr4pu4G1dQlPSyZOYbtgwCmTMImY1ZUglRNGC18VOa7K1vvtB",
-	"bFMJyPwI1fPpLLJjXNeQLpCTvVsVvdnWjuo8KuxkocRsQgOuFqdARO84JGRkD2lSb1vpbfY5rI4nI1Ya",
-	"ZbltpaeorC0ZErT3XS6VrrDI7q8gl+yhrC+ZTFOuctlkagg3lE72UJ5OPiX9xEokVGEx1pJR+o3fUsro",
-	"IZS2dnZNGNNNmzab2Kh+DposmdS5hHUGC5Oj1ci2fU6w1f3Ab30ZMkh6qOsCVNkP2TAuqzD7GmLQUK5N",
-	"FPnqgljEUyjyHyh7kGfTkvXFwiytErOiqxCBLKC5k44nRVqL12Fv3VfKoEbMx0LqHYAaHNPCnBmy7Fp5",
-	"7BqMwjZhJ0Oa9ODCwmBJYtHjEaPeWLeuSlrdMi4DSAVIsvIk2L1lMf9HlPkVcrdCrAIazqN7idKuUHVX",
-	"bazbKGkPRepu5ihwc5kq252dXfA1Wgbx3u7K5JBUe1kD2wwUnhQWTGNRafjEvF9A7Wp6+CUoKnYAU1Nx",
-	"Zl4bknxu//RwSrcPyta/ehhzfc/1o+hqxShj9VqUq15Y3r8Bc+G6/qUCF2YO5XN/GLT4L9cXbwm+BsSl",
-	"BsDfJ2+Cl0SyKKBhIHMlRhngNacWjxmAxfg0uq2VFWc/GGAK97tvalyzY8cIZSZvXXBigyyQYAhpzyDn",
-	"wcUE9PxAfFZn0+DOMgcjlBHREQ5fPfFMohNdTBmXpG4BMLloxmGnRkk+zVi0aEDzJQMlFAZSZ+prP+TF",
-	"zeWDfJFwvnk0DAfUu93cC1mdh31xc7nZIZNrURZAyYOGhNbdMNVpgWlHuExFDdKcTSXHyZTGMYvUu//n",
-	"n+3mwYc/9z7/sFQkrrXlJUmQf0S7/Hz/9qwz/fXF/Gpb3uwt3h0EF7vsaMd//Xz0c/vjm074j33vt+3B",
-	"A9qsFhc6GqHk+taum5KBrDCQMlkDKOqKPpzKm9Y0l0qG9cjGUvU0LJupanWqUAg/ioAzP59bAYrqIq3U",
-	"iREbIZbYlhn1LQ1dA/mfaei/wCuFtImSys/kluSta1U0PEnCxBeoFUkyRU6/WNfiqaZBe2e/vZeidCgP",
-	"YMISd8WS2zZlxCf0WyybTBkzruPAwNdg//SsByNpDbg8/el/AzdYjgAbfPwv0ssPJ9/X0DbVSB2ZZmb6",
-	"KUloRUM2pT0HsexxraV3CTXEYoozlSrqUZ4WVmEmuIjIhHKtDPZ45rP13fYOEHIGNi8H/WmpqI/SqDCT",
-	"zFmZYmTv7F+gGc7DehtlyHOVG2V1b62M+C7O+YIzIvQtKIDQ18S0oAfNFiAeEFRS0xQgvzs97gfqZZOA",
-	"w3E/WEDXeYNJal3E5Z7Q6VR7zHTOdJLwt7SPVyYpN8m3TkDjlz57hTeZZ3OQw2uDUWfQ91aNuiKd2CkG",
-	"aNaPMmafNuJsk2hArqtUVk9YX2eueM2KEZUrIWnVYgswFVch0l+pm8yjpnfAis3QMPS5ncg3Hlj+cI6I",
-	"oImBaVhaDXD1Eu7IPLRirOqp3EDhMZ8h0OSSx17hLZnHNBDSssewa1by2Bz7KrRisIiX9l64YTJO4BC1",
-	"lF28RZDeWIcxBGdraJiFWSvlctUDmYGv80BmgdZ5wN6+VfeXEdmaz2Roa9UzJYyw6pESWbbqkTLxs/Yz",
-	"GQZf9VSJfF/vkY1WrUyKrf3MRvOpkPyrHiuy1If80Z1YXuU1TdgDKnuSE49GUcCkQ+ZjGkPCjjm6W0RZ",
-	"EzqLZyxCX/Y4oJVHLCZ1LkxvbkB30PDZjS4JfOmgx1I60H0OS8SwE54siyCVWe7vsPH8lEU4zkNMB5Gz",
-	"CYuIz/wZ5m8yqdSsNRv1fkHb9iaUv/kEa9/W+ppkn5a0xbHgEA4JlR7GCRMYEsb8FgFdM1EhlRouGeOg",
-	"fUI+p7tmu3rYhJhOpkswVDQ6pycmkyAG7ARAD4lFxJ5J4oXCu90ASb8CCdSavLqD1E0eaoaKlTntoqtY",
-	"spB5ujueVi5XxZ4r+s1bcwwkoQMxi50ksB3BjxppZDM7NMAORZ/SvLV0tVeq2qvghnNqeOgnbWUdgFNJ",
-	"yMaV7JO7dqvZrLpfEisaU9mfiIgt6SElImZa39KIKe72F4SL+SGZijAkdEQDTkIaKztSrTI4yMtzM5fa",
-	"W+ARUbMzCfDACyi69C8QkABy1WxBRsEd48nu9jjcAXGUabxodCFXVJFXykkkFkq8xAGfMRRRK/mqHGI5",
-	"Ox1rKVcSw00lzwCvaJmUM8OU0NZ07beI6wtPbuFIWhPfJTELQwkL0eMQ54dFAAY/JPCD4AyQetBwC5DV",
-	"3FarlbiTXIJ0AykFPZ7lVZdM6BTWMha4bgmIb7aJV0bXzGmsWWW5qLQXNfGCTVAw2krsqFLjyClYmUXb",
-	"cZlNtNzQKTUIcxr0mo7HWWypwDXH/PAuWVL9w6tkUfUPL82yXszirAqa+e0qmezFLM6okPhTRkXEn7Iq",
-	"YO63q2QJLmZxRoWzf8p8NauC5X7LvK+gQuHPlopUU8rRZSW07b5i+O12Z1cxT0S9mEVWU3q4AO1NFNu9",
-	"u3nd3D8kOvljMhFcSRR8s5F+NvhZphOI22iRI76Ix0pMy7GIYgOCtt/j6bcV55Uip2mmSvFHRRQxLyZj",
-	"EUlGBhAPXBAZ02nIymCyrFBcWQVSia3wTZz+xXGs8Phn+d928uckw3rsVfz+Izv1c+O1/PgVUy9x4id4",
-	"avAOkvSW6OpjUF9N8BnGkZiNxpC7pO4PA35bdOyb9rFJi4lSnHcDhLH8ri9OmVnXe5/bY7WKFvRpmXWx",
-	"Gtl0PaxW8x2D1VpVx6F+B9/wYBbHGkEkHcNPm6OrVvYdNSM61gkQr0U02TBR4cjGhkXwdzJYAEQf4DCR",
-	"+tF0GjJCQymIBOBOV22Z64CxiMk4qIypYTrG9Y1J1zIY8WbAHUyAMO2MkmRDRNgIRlxEDCDyh/ROzJKC",
-	"R2UigPIufJZ2EdB1bY11sie8bdoZ7JRhNRXzJgysXvo0kKZHucfCkPn9pAHTOuhSpS3ZrCQ6Y5wkr18j",
-	"ecWpJQ2hMi9ji1/Gg5+84CL45frdv0633wa/HLTYTrvldUKefe/+9kGn7L1SVrXxmIYs8Fvw35JGHuXD",
-	"lLFutZ++cP/mU/sseh784/bF5Jefd37ryD8G2/zXxd78SFx6J7OD4U/+Vfz7+M3H83WW1yRYpR/4swd8",
-	"0qt1/+zVgPre4p+92pFPezWnB+VayY9n4o6F1GO92ufPaxDI5yXsl4c1FoHv1ZxU2kwCLxJSDDE4gac1",
-	"9rjPZlZWiyfzpbOA35ZYjQ8AndDNbbPCAPhRyQFD6eTd1Vla2gjpXkB/hyAKMuWmYEtXJG3N4nExayut",
-	"VMZ5byVf/W/1IST0H3f4p73wH3vH//ppb7w/OT+Y3ezcv2uH7cGn3dG7Tx//8fz1+Phf7cWr58e3vVm7",
-	"3dmzkth+hAH8x87Rf3Re/0fndS537D86r00l6390XmdqWVf36V0JGZPuWFmcMZn72mG/5JBbFfJLX102",
-	"rCtG/YAzKYtjUjrNgGbhCBCiPt1RcVtbS6dKPvNKv/TiFrRyLuIk1zGDhe8Jzk1DLp+NIopWgOnrbivB",
-	"6Y1rDOSt/cFj69nMhVfpFzO/v4XPA4zViAd8lDTbf7T1ucYXv2ELqZeo2CcAHCz2umQ+aa5u8tUr/Uy6",
-	"TcmrK1sKJOSRW438ppZTHSaWH5tC6+K5XeL02m4TGfBRyJozySqqr3Ptw1/cftppTu4P/Gbnbjhtjvfn",
-	"PNPcaUXldQlwQdWEAOLrYTnChYZDjwBAuVbuZbb+3h5E+RwV4RiL/nGa8L8X0S0J6TQW06fqxQ+21Jd1",
-	"Ltm8EXppIu2v9zt3N/uTN53p2fzgD3m1u3j5gh9v+6/3Rj+3Px49Z+86wcX+p/c78ckXbqZBmlvaeP2K",
-	"3Qlk0sdGiQWsAO5/TXTYQ6hJYj6CL8QC2wswQrl57Dt+7APxY9Evp06kl+i2eyj7m6QsLFJMV2ln0Bnu",
-	"0X3W3Ke7281d7/nz5oG/u9PsDJ8Pdr3t4QHbbm8cjLE+Vj0p/1jMysBDLM9GBUA0pL0BPrS+d43aYfPW",
-	"0vHorLdEkdDtcqk/gd4S6EzOnvT6txLKuBJhaJyqD9kpdTiHdNrX7azL1yEUBmk39IEvbxmbSjIXEQLL",
-	"tEldz5jQGA7nhg4/6IoVUn8riKs7HXRdogyGLtHNQ0WkXjULfTKht0y7EFjo97hZUhJwAxsPYRHZamQd",
-	"pDt7md6QnecHnXamO2S7dMsKe3NtUFHtmrdbxrtWryi7GoM2//VB/U+7edBvNT/82Xb2dj531S//mf7+",
-	"n11zpbRq4xrwte2SqCJa8/7u9i7ZIhdTxk9fEa3MkleB1NWJST+PomMkpMFE9pMODJtB8KZdmqtesUwM",
-	"pR27Sl4d2FjVfdNQvsIVkbciscd8+opypMSyD4Arp6+Rjx8wp2M4kI5m8fgc6xzLpiblLO+jqJpK2cg/",
-	"zm9lfxYFay5Ga87CsHnLxZxvqUdbH6Xg5R3asdS4bENzNUyTabzoaifdGPorkEyPNGLWczN0oyhRRB62",
-	"4yhlyudWePPX2GrER162lEqvGcyCMG4GXMMpHxJ1rggsE1PabJcCkbqQpMAznXrgibVj/EmX2sI4WXQX",
-	"eKzvC282YTzFE15j6X3hyQrg5o/gbVkiHpLwzGwQBl45JnMZAtam5AHUkfRtKlefviZdzCSLAj4Um87D",
-	"PLc6SIAyxhIWhZWrlLHlfFg26KoTYN0lLWGQJWKomqTK9Cgdwf6i5skDKcJZzPpZN2pFspTBZIBISJI3",
-	"N6bTqQYgX8/9aiOF5NuzITJEvvmB/nC3qtmBiSj0eN1gPyhdEohJbv2pw2yft9K3MlOUsTKf7SFFL94s",
-	"ikpLCm6iGUtKJ8xy6oiPDeeuW9vK23L4sDzW8jr7NeMhw/SfAFo8+EplBT+IsiQjEjHO5sxvkAEbio16",
-	"gWWbcz0YD31a+vTDYOY2KNta2lf/C2K7uSqtTJVOZlK5ZnplLJlS1BI58O3h2UsGsiKdIZfyZOcz5LOh",
-	"1ktoKBnCI2c05IdspTRUzb8UWUnz/pRxBH0LxSjgpJ6kM4gowXZ0CIVo8myaIGvq5x0EafFZyEZ2y8kW",
-	"OUranmg4QhhUku354APjwe1bNtOTl8m3m1S0PZPE8AuBRxbry60KgbNRtnTJyq+XI223EP1mIqq0b2cF",
-	"pFtFRkqeS1Mu+AsUGZrsnbUVW6NRrQqOJC9eIo4zVRjfUhzbA1lTHGtfVpk4Ljr21hDH9hCeSBybIRfF",
-	"cWH+JWonbqdiacF1cort8IS0c6gHBh9YF/6NydhhIDFRf0JoWIK+ifUfJWudDLgOsh8qjhFwy1gmpksp",
-	"DEcUq5wbDnEjNpOs77MYYrvwMjllgGxnNb2CwvcE/Qqz1NXTSV9EnTvn2r9hxp6TLHH/00zE1MWUc4FJ",
-	"+eYYm1CfkUiIiYbG5Wyu1kh9Az23fVPJ7xALo69u4/MxDrg5YzZRj2FWdO4W/DFZlEZruXDNMv7qNssl",
-	"JuwXImHZY3EMLWwqWw3LKZIGLaASXe8IFj7pCwzQediJ3oAPJdXwqOUrcyAUI0mCEuyDYjTehmtKytsr",
-	"O1Cvkk/YGbMq5g5vKJWvsAZpv8uSii+jLumkPqjuN6Ra77S3G0pv0nUwyYpg7RahEUv97k4GsIqGiu/r",
-	"nXan0SIujtQUG6AEmNIodogUhPa4du4zn2AMj3AaRWKuK7dS+xkLjtS7IM6/uj7cENWq4l5YAnOkORWb",
-	"t/RhQ2jFKla9TWvXsWYHs7L8M/v1D8muWy6P9c7THE584Rwt0nh+dVd2LtOvWOPAyrKnaTmfUeiVAM+M",
-	"GTPQDLE14GC7ubi5PNb5no8C/rjX9IMR9MrWHULodArZJtIA2T8YlKusH0YZV6s5PXKPAxFPwSunAwll",
-	"kDN4R3drKxbxdKvVarnk3dUpqV//fNTcdsgegXWRDtlpa/wQmYO8zL0CAgbdXNPi/6bhSERBPJ78eP3z",
-	"0Tbm6uGbf9zDv9Cb+SM8jr9MWRQI/8edNv6JCQA//vLy+v3vO68uT36+fLNz+Y/L/N9l59qnqF++9Ufk",
-	"8u1Pxv307ur0mSS/XgEROEoNp8RVqlg3mNAR25ry0eGASra366hFOsu1VCm9Mfjt5cXVvP3mp5H4sfyo",
-	"rk6FUK/Y6ei6WwdNgcUUi0WxcZki0sGCjCnPAh7WNl+kqv4ReoBZWkpXtJSQkXsfApynbOW9F7sH5sBI",
-	"cVGlQ0znV63RmXisozXDHs+Ep5rAyuC7RkPVpEamaelKp2kyrm4sBbilMz9g3GNVydFBLoq3bv7LkyfR",
-	"fNPOyuWc5mY2B7FzIX2na5L9rRZNxc1at09T6PW/bqumFfOCBkNJKyfUR7P9hsxpk4b7dF+nWPuUMBXb",
-	"DrZ+nT5OduBnozB/sjulx07lgjlETFFMdFEvVQvh2LihkBYSivkzuYwEHgssFAUikzHTZRfJSiSVrhHv",
-	"Biwedqc0ohPZhQB1F+4FC6abaQ2byebZ7NHyQD70Zq9IFnnRfkHMLSTgviIuER2SmN4ikABSF8q3qvXb",
-	"WL5t1FE4+9VBEIYBH3UjRtcrhknihCYRLycGM2eEJrBcK6FYJDc8olSsqDDKjHctpkpS+Aqns8WYSw7g",
-	"tPf7w3u1W0RY5nh9SO2JeSbgZX4o0DCt9h2ZmKB+tFUKdqHx8VYox5ZBV8jE/lIvdbmUWNKL+sE+grx0",
-	"SD+cWd9cYC3fmrrg/V7SzSQlxnKBk+plAFrw7uot+BwwfcjeRB2wwQtaUenxuik+EnOuHm7kMAU2FJfq",
-	"fmDi6gfSttxZqbzeYyWbmc24LV2lF3t7HbIFiuyLdvuAjAMeH+qliJgnRjyQTGq4Hu231FiMiHSzec9x",
-	"u1Qke1NhAogocP7ATrLg8ptYKYzL0er1faWOw+QtZYRoRonQAA+qwHgo5mQltCSOycZmXHdkk4Dbv26v",
-	"LqI48iZs0+qJAojoKuz4z5WT1EgLD1v5yoLY46tz6OiXP/nbZecHp4OQ+etMw0FwFswlyjyQgyn5sGZy",
-	"nZ59CtvyGQZ8is8+b+dc6E5tBmhW+noczVhafFnUuNSrZUZnBWG0ddcp04g2xlp/J8uq5Ol0mmHb9Zsx",
-	"gKPZRCYkQkYhwFIatKm7l0c3xz9XpCO5jUPoQ+M3TSGHeRBrxj0xDSD1OxaZM0RqDbbHXXv4LoFU5wzW",
-	"bDr9L+owkrNh+CwMXR3pSQPguoo0RTi3gHQzUXHTpkS9hkIPTFzf8u/37WaMZYlQmeyjXLfGiiE6hVja",
-	"M0kCH6YUxJAeFbW+AM34YRS10Wgh8m1nvRd2vCqRYf3PYBaamHO5LtRc4RjckJ8SzgF2kik/TSQL75i0",
-	"OAqaO+kORLm5l2ViGaLL0dTKLjV5tMtvEsnPDWJFFN9ClXLzyFQabGq96H3us48cubeHaUXty+Za9FwX",
-	"g8J1EZEZxz8ahCY8nG/ti8i0ZYmZ3ZT85lQm76Uc3wsoYSIEKGcb1qtR1ehXPd4HW259kZumCzx+E811",
-	"4842oegN+fa5hflRrMMDJVmFeb1nTS54wnzCzEhzfLBOJmFCr/od3ST67ZSK+fIUQsi4FlFc5JgN2ox9",
-	"8XmtFqR0xIFvIEJzx6BcyJhNWl8Me1ry2fUy+SrckD+LObFwbiasS1zcFdchbvIx9QcuPCTGxFNMeMGc",
-	"DeP8hwiw1VwLOsW4JkYAOT8ZxCF8gHKsr0nUMvNA4wvbWD6GdLHSBQv4099MvNijWEe8aBzHgngx+I7r",
-	"ixf7y08hXsxIc+KlMOGl56x+SeXRqq/3C60dlrNfWr2h82vEnDPfST6XIPCgRYU/96UIWR/uVN+T2ezi",
-	"jTO9NpBxX5dPDCnpDTvlQ1ECgfS4ElrOBg9IJUY8p1L1+UyI29n0i8b94AKM6iZ3BaD8byZ37FGsI3e0",
-	"3lmQOwZmdn25Y3/5KeSOGWlO7hQmvFTuGFzHKrmD1yskDUzXpLhAUb3uEWzAgzeqSvi6zG/287NTw3aM",
-	"gEX7MN9jCWDHb4MX/Lxze3Yw/XV3frUvb7YX7/aCix129Nx/3R793Pn45kX4x+798cHdo0C0lDGh6ed7",
-	"JKUa64PhWb6ogXARTcNcWjbk48w3N2ni6l5CLTAiA+t3uEq/TUAlFXGRupuOpBULdaHecBvdHncDUBwj",
-	"Oj+Ff0BfIY0zaWpLXTw4MRFrFoW6u5XMAesiTmjt6NfTVy+Pak4N3pn5wQqkWjU+IkLGrV3/8fvb57+P",
-	"Lj7+NG6/feld/vHzH6P3u/3bKJoE449nP09++9e/ZuLcDzvnr4/U//1aM0k86g1qVoji2Gb/eBmefhSB",
-	"3/kt+P0fv7XpT7uzPzq/tU95W+Nu0XgWqc04P3l3fPqrxaBYXN28ZYvSjrZmyy6miU6SwwBJL6y/ke6f",
-	"Pf3hN2zRq3XJn61W6/Nn11gq6U6KITFDIGfsjoVkBypVi2QABl8gzEjVK1wioh4vu1nzin1vo0sGAacA",
-	"iAHbjenMKRUgh8pSJ3G+f9a0GtTMTOeKjQIZR/RbsW4VEO0rBFqRJBakB3VFt2qPsnkOv88GwRuIZn4J",
-	"GNdqcTEW4vYVC4M7Fi1KIhBxzCbTkpDpdlL+hNadvtEcZhMmZbbwycoG0Pdu6u83MLB5zyzWoZgBDGkQ",
-	"Mp/Ue7VeTUcBOvf35WZlGoGqqO6NGfcW/ZzeXt3TQ8+60rDX18FlYJB2A+yyalpwBH7SuM3ViPTNwHfJ",
-	"mFFIudMNplf3ezRV/OzeY9G0IhkR9+5N8NLsm3mMDIS/KC9ggVzvfnW6dsQ8pqjpmSQ/39xc6uqBpDYO",
-	"0se4SL/k0QlbA7PJWtvMxiXkVMtsWMkKGBLKEeAafFFeLejjVYNovUGMMuG3v1RLeGs+S9bkxELM+PIG",
-	"nLmoc/F6ICGiXFpqe800OWGWhrlXt0HEYRJoJUKGwR0jPl2Atq1ExCyCcuNwg5JcK7i9Mphd0WMH4bGA",
-	"iw+x8QmKKKzNW1/VXzPSt7aTURdjYeuYzPJpbk75d4gOWWMAPZPpvXVMjoHXNNaLyKER8RB85HXwDQAO",
-	"2J56dp/SLc0hIFjDWoMT/gK1xPqk2FgQJcy8qqY4+cAa6/E+iMfXSQb8el6L4ngKtVBLcuo17G1SjuHO",
-	"x5J5fezuj+olqV/HlPs08on+lmwcasxaSHAogmTjS86Hb349iPZ/evP7p+hm/vHd5av907PLP05F54ye",
-	"0ev5GnXsMPAS14S1dNW9ho7y/YWwgyuRM28MJJQN0dQRDlwCkErACTQfMrvXmviNw0SvgE43AGqlCS1c",
-	"mKJedUWzuEYNyGLvW21zLO10b7cAv9f/8F/1Xq+l/9n4r1KIPb0IKc3kIbnZXSBmso9NWJKYZb43nU5L",
-	"5UbNktBGDydk3qFJ5JkkiclGYiHWPwSWkSFn8xwpllLYWuTilE97CfulPQi/ia8wP4oVvsIMDVq+wgd0",
-	"Ycp/+ZF9hVluSX2FpRMuCYECL2ndaqGhk1KAPkyrZRHCKalz4JBwgZ2JELsK3YDZDdEUXqor6PGu7Qlc",
-	"y+WX2ZbPyAezKIgX12r7k6Y1b9hCWcFly5BJKiZ1F/P4Z30oaxQRcU1iv/qh0SJq7bXR49JpcMsWSlT1",
-	"OPU8plR3YFtyBG/DkCIZUF8x+jC4h86XY+bdytlECTjTC0rXlVO+6HEDm66z1xCUBlFSYYQUBW60yOe5",
-	"G5fvMBKTHg/ihv0FDbBqBGnAZUzV37Dv5v1BjP6wwQK/0DPRUHO3mlDAiXt2dHP8c//o8rT/5uT3/vHR",
-	"8c8n/ZubM5fUnxOpHteYrQ0HU+7CYMigVEubcwFvTiMBo1dz8qg3ZodY000nyshTpwoUODFpUvwY93sc",
-	"os6RCENFn4hB2yIngGGjZgtrCxjPeol0OY7ekGdSbWeKIgWHzDwK4pjxpJ8XLBPt8UnAZ7EuLA8UreCu",
-	"m+463do/mkeXp803dmY3khomssjAK6e5fMFiFgToMNufCaEdLYRqkGug5KsvpJ8ex/EUPgylA+bL+Ndr",
-	"w2y/vL+pORUsYFNT9kNYjJD70mfASsXIWklPEINJmQU40niS3STXAvCbHIO70URSjgQCTTo9bjBjoLer",
-	"z9TDjgb+cMyqSPhX85YtmrFo/vL+JlPmacVMe1wRdwF8SLZ6vMdPgF644M3O/b3tBYCOt0l3IfdE2eou",
-	"+iHIaSyJy/AX9B3CvHuKXwYhI5LTW9b3qO5GYGlBAxaKOdzsYyarUoC0+ASyVJr3eDahZtgTutDhl0Pi",
-	"arLuB75LJmq59QjdfzS1Q7F56rvpLJB0YZ5m0aAXHShYSllLaLlLerN2e8e7ZQv4B3ORIIsijyQSj8IQ",
-	"CQ0DKlvkZRa1tEvcLBayBY4iu4r5mOv0ePpTxCj459Ugs3/om1G1NNd6HN8vuylspbrH6JbJK5Ifkteg",
-	"XZm8x/i3khgaToC4kIfctT+a/S2dBP5a+HTuZ7wfIw94yR5Jq8ePEpxXGAIRwx4Hl6aIJutBvxoQXkO+",
-	"QQwZ0T2eHhO/vL/BZssIdRbwmEXTiMWQtkqSWGKS0ZqKIUWLPe7RMNSRQhDcMNIgBph9UPFdc2LDJVfJ",
-	"YLVeumBH7zcenMkpBp2jtezOwt+2yEW6ItKEC8w9PQ4jmVIP0l1N0zBNGjbJGWpK6MimjZQqkm1zG3bX",
-	"RjwfcQw9ri4olZNGzCfsnnpxuOhqYv1PFwvJpVGbgPsuzJpKMuPAUJjl7mIPOGqWEWfnWtdgbvh5JS6A",
-	"4xJKxWUTnHV1wBeEDEvyv/SBfXF5cnV0c3HVPzk/Oj27dpV8hX5GZD4WKaYLbDfkADhpX0BOKA07KQRf",
-	"RCjRuKBhIlWSLHb0bqlP2wAqqLyowQYaGR6mi10vBWc9zkLJbLUFNKjd9g5xAy5nw2HgQXH6lEWTINlP",
-	"GxSmx/Gc12Qi6QKlHowOKX2kaBx6EkNrzSDWWYBmHc0aqrckSE0L3E2lV8lk3lqQ8gV+zrGWBL4H5pUh",
-	"2FjvUhBLFg5bPX7K843DHdS5kS1h7yU8hOuWDCLzDExYNkp5hgxmcUZakgoZ55BpOAMpvijKksMeN3Ex",
-	"GAzMKievUZilIlsxe2YpEHa2x4PCpPWyQHPigYjHsCF60Qzai96OSEBfwVDMWz1+JaD6l1B4fyDJmIW+",
-	"URZBjfTolJgUT4DAiIEWjMNFdsmF0pNIp9UmRxmYcgTXJ6bkTAMy7m7vNmBICKjf40VEfRoTN4OsDtWA",
-	"zSzKhIS3w5r1eO72KeOB3/QEHwajGYoK97AE2gKHpNTIBr4nawXoEe8d7DRwTCnStXtIMgDPeOuLvb2O",
-	"ulUNKA+T7x7a+Gp1U4qo32xDrLuH5OL01bF6iUGFdg/zZTgRg2rGg/bePh5CdTdeTLuExv/1cR67DQfd",
-	"vj2OTQjgAfcI3gH1ksfwswt7eT4L46CJyCN5ZXMoFKVI8pO4iWbsmSRUylmk7JhmCPHkifBZ2CJHPY4w",
-	"omBcYGYwGm6JREQUG2K+g/hYpNNumzvT0ywmLqXhtkvqQZzMGR0+6kKX9Grqeq8GJ8wk6pJ/9mrTud+r",
-	"fXCRuhJwvB6f6pbt+GE8VSdD6h4Sg9gMBR1DugVDXbhmPDcXN5cGk6bHI91NC5VQEN1JaJ2aJBIym0JL",
-	"L53qAxxk5J/SHNToO8jouqEmOJb0DOtqLm7q/TOTcno1EU/hv5MhhUm2evxmHEi014RkHCw5QlHOT4Y0",
-	"wdlyFYVpiNdkoRERoMfHNBw2rS1XB1fg3bK4QQbMozOpYTJouJ3MA7UlEfkQ7nfUyii6HoTMIeqtzTCY",
-	"BJZpoI9CXDttrYXYvl7xqxKIc1gcEIy4NGDJOBpKGshGxmxqEyeTaX4msm0Q97h58ZhKR79KYzGgvJDE",
-	"Z17gMzCFIjGLGZnrBvua4gLZ44zDcV13kSBaV7iUR0dnHVj5Hj8yXKBWY0qjJDbuCR5H1Iu7esJ5/U9L",
-	"4cQoIx7l0HtJDSykkVKVjcqXsJqrKANGJ3CcHVftjwx81uM5DdFoN4xMA+YlzgKcPmF8KCIPT1JlHBkP",
-	"ReINVjqrJtJ06IZXS2grFjbjWsw/FtC8wuJ/zfjzPEZ4IEkyux5PbocTLCMyUnXDndD7Phh5GhqL0JEg",
-	"9e0OGYtZJMlg0ePGe4Kml+6xa1R5kJ27L9pKPYnZtDmbpsAwLfJOHfY9bqoIjeAYsUQugW4RMa0MDULh",
-	"3TLfhj7GLj0gf1LAYJCYhwSQWPpxMEEjtbAgEA5K1oH2uJ5/XUSKkUegkip9L7FClUKCIiTrwdLYgGqg",
-	"IrYcAcnwRZyc+Ljr6KoJA4/pzCvtpzmaUm/Mmp1WW8fe0urZ+XzeonC5JaLRln5Wbp2dHp+8vT6BZz47",
-	"tTiIIcQANhWCAiKgXq3d2sZb1MFNp0GtW9tptVs7iPQ2Bv9jRaeV7p+1EXrsE2qFJLKfWPzL+zfXVqYA",
-	"vKXTbiMcHY+NLz1V1LbMG9HrvconDu8HD07RrwwJWO/ZgLxhC3LNYmR+vaWyxFckwev8HIdX9tVkGlun",
-	"HMtY8IGd1Q+84/SOBljvant3a91/fnBqcjaZ0GhR69YwzysJcgBloZ7yfPtFo+bUYjqSmK0RU3S/r6ml",
-	"WdtU3vnWOMyRMj06pYMghLawCL+GKiYeHvpo9bW6CEb9hNSN0gf3OOR6GqlJXOu5OqTVajVaxEW0OxTz",
-	"2qA7vb5+d3LlknrqcjW23uW7l2enx/13V2dKo9IRcBMRV69AD1Tx7tY6/Xu6cGShpmInzcSLqXaZFog6",
-	"o2Hnulc9Ia3nvlRB9ab6lphON62aox2+MKJjECHH6oQUlTl3+v4tuFnfi5SJn92QR5bQ++Z2yxo8UGJ6",
-	"VFL/jbGxzHqB0reu5eOAoQFnm+9HSpLkWpSFwSCicNqFQtwqPjJUCUwgtQDSVo904DQ4faUF0iGxzI9E",
-	"A1CfU8YJ0WaFOvCTc6WCZnFYx5kl+U6rG9JqVfc5M/xy0kTvcjPgd0G8nBaP4E4lMtH1iJWczAc3SLZb",
-	"DLxNKSZIdjrXUZEi6MIjRc9Mom4hQl9JOY3omurq6MKaE40vMY0BlziIxz2ujbJ0zFJPw20ZQXv69rfT",
-	"mxMQtESfG5CXiijKcY8vxCyyfTDP9MACLmNG/SrhCp85TT58SaHp4ApKjdl9vDWOJ2GWRPOx2FIqxJyf",
-	"R6UU81o8JdNVhDbyErp+VNBKChRSSSUnJmQqZuqQ5WzOZIyJpg4ZBmHMIgaRT2iyNtRRuIhOWAwadSxG",
-	"YGy1yEUCXwKesPpS12jiM9cUUoglNA6JZAzzYeBia1K6yWeBjI/UddDwQb80g6vMp0hv2TpThm0lhLR1",
-	"4zGmhqk7S5IF76mXuIa5iCY0DKApUhwFkwnzHRIKtFUky6GG5tB9TVD104xFizSmamrZUmK08nh2Ou2S",
-	"RIFiE0LgJXRixMq+1cZ2IIkieFK3Bh6L5SNeNsw+xvSXjnZFTnx+7Ofaz6rpL+sbNs7QQtF1kAdG3Btu",
-	"+x1vZ9Dcpc9Zc3e4127uD17Q5oHX9rdZZ7hDdwcVM9OpmfacVqZqFOsIigO0NqEcQSYesyBKitWsXZjF",
-	"4/b/eT584e0z74W3s+Ptee327mBAh2y/U7U/Vr18xfYAGuWG23OE0iNBDYDCEC8OF0m8Q9FYMMkl7HXa",
-	"nb1me7vZ3r5pt7vw/39UDDxJ91TvK9+FJWlgm4xYp5xUD/nFhkPGFz7CmONoxlInKJBEgivCxfyQQEkM",
-	"iSE3eD4Wxh2QmQHWHpWNV2N0OMUDL4Uy+/CESl4ixCE/t+R0PcJDUAxx6tmzCo7c3XWO3Jc0aWYPj2yv",
-	"ZW4b8GAfH1rDRn8tokHg+4x/EzfAn5mEl39+UORkJ3z988PnjI6hFh1juIxG3lhTVz2BJLMNJWyt/SFN",
-	"PUu8mkou0bBjZaVpGNta/nyv5RWULXY/FVG8Qk9J8n9M34O60klzkbNn1lnQ46msbTim04xWb3QUWI7p",
-	"VCtXoKn2eGZgGlID8H4lmQR8JjO5SF1l6Y+pHCsNB9ITlPnkRQxyesGbiHNjpQrMCVz7StrLUzLwiZ6k",
-	"mgro2at5+DvXfhnX4pJnM+M0Z0iIuqvFhhiFOmScBEQPyVM+OU8j60BSuJAlTH2s+wjOpkrj3G6328V5",
-	"YFxHt6uHRLGB8CHXhgwYmU2VCUK2yXnwMk140Ebl+dE/+i8vXv3ef/n7zcm1SyRdSJ2qal4YyB432ZHz",
-	"sQh1jV2XUDKhoTqomQ94spGv0XbTnlaK56FAl/Ien/Gkvy7B813djmg7AmpBDDOSAVsInW8AGZ3S0Xkd",
-	"Ep0/Zmw6yaNN3IBjUrm+ApkvJlUEB6cURu6z+x6v86QRkBpgAxVkk6McaHBJH5aBE0Y1Xi7mVOI1SEdQ",
-	"KrWYcxJHlEtMq3KSPAkdexkFd9gFkkTQQUnvlXpbF+fC2dxkKQS+QYeCzMA0JuoJPgwDL3ZNsRKYEWnk",
-	"L+DqFaROQynQEiWMRmGQfCuJiNFJsnoY1LtO9kStBZNdQqOR4B1dtqn/IJc/H5ti5h6vuz+Ym364+3H7",
-	"4IfJj62WE6v/mf7Yav0gaRj/AHvvkAmbCExvgBzZzvM9RYgOxLvhl+09oGids7G9R0LK4SQaeNFiGpO6",
-	"+0OH/uA6xP2hM9D/XfzgOj0OVJO8RmdYSHwqP178+YeQq0FGpSN9S34knf8J03zezv902pgisd3Z/3//",
-	"9+3/+78RGSwUN+Zm0zAZarrsrMAAssd18ZNHuTqPQzEiCXJUytGIRE4J9IJrkaM4rUfucTkD1+VwFurI",
-	"NvilJtbuYf7TNKQeOiRMpMFsFiQIpo+4WXgal0xodKur5QARK+1eNos1Icke5yKbmoWCU4oU1Yyl2odO",
-	"nKIBl0nqUI9PwXLG2QZWjAjqhuHTsDIw/hY5oVrdImwSxLLHcxVC2LLJfLpLlAbvlikSpxNbkdBs8FL4",
-	"i0c74a0vJIdxtmRDw/I+mY6RGQH0bCtRMi7K5FGi7emFeaYMbl9Z1X9pFWR3e40nLukiFNS/EeKMRiOG",
-	"zz1fZ3jJmXXO/IAaGOa/vN6DZGDsQOCQRMqgoMdYuYGtQ2C/R1R3IFW5qO8kaMwphFkZnIT6XWaaAcIU",
-	"MD0C4/l2Fr9JVgBhrVMOx8FUmj6i1gndIkm/dhApgcnQDxe6bkkMMUU2i8yLSImxzt3IZZkeWEe0o1u/",
-	"97hbDp72I8gng5bgJ3NVJ0eu6iAWQucvoZMLZ2tFCUi2LsGy5MrkH65r4kYoGlM5U0RpEzi+glOxDEYu",
-	"60vU8CNljpTydck4VnRMuhozvmin7ZYHG80ua2y3v7o0w2ksf+KtiF8rtRgfOFj9wLEmzr+F6EIqNTlV",
-	"T+Ng0dLJqY5RIy48sp2SHHfMkjz4cz5SI4m2LGji3gB7SBsZ+FAmuyt9QhucDWM/BFGPZ/nNEgORCCtz",
-	"JSzmfnpH5CsW0yCsCvShS/7fi93+8txzkTTUTuklJdzCcZkT6k/pztzUdQcInD545KaQPlfg0wvo4wCJ",
-	"DRj90j23dbmbssqUdY12DqQdztJUy+SUzlpB2nwgnpiY2FMQkzqc8XgndDVzMYNRq09QiwRqypgqK6bR",
-	"Mh21scrdJQPK00ZTNAajidSxtUOPA+C5bBxCyS/XVbWmmimXiYBnrqk2VQqPdo3g7ejEgG/MxSz0Me+F",
-	"ULsVmamN0ZZUX6PCp84L7Y8oCjj0auSeU5pMiL2tqYxli+T6ZECFR6ZVgasGDXaqbscsIuYTLNiWpG7M",
-	"630AcmLUGztEsijA0GupaoMYl1np9/jmXfJ+/NzXtu3S6S2RuFYFlek2979c4/luIZYdFMdY7pNUrOnc",
-	"jAGYPmmq2JPqX5XW4apYFyT8RGKo5A4Cb4p4nA5aSxLHOvkKsgxqxG1dzCG25YiRPlxdjSPVIm+1smZM",
-	"6R5Xup2jK8lEZGpR4UfQ/fDdzwxMS3V46+sqbvjNKjGCi/9ddfvasar0/NYnIvbjoaZJlYarTVnSIT+9",
-	"urz6C6lq1QytmWyZ2+eKTcSdpfZkK+cwyGQVow2t/l2Jc5pinVsfH+tH8EqDiG31O2JYCa7LG03ldo+b",
-	"FDC7MRh4neG1LXxtK3ntlEV6hGv4W17rJVjXc5Go6VBFDl/8zpNfmSeRJktJMq37shlSawPNkKUE+ySe",
-	"i6fi0K0/Ne+scNIabo0TSsVicxNxTThVF3sFMbTNMdB/PS44ayScSzZgXAeTnjF8iirvUi5dmzU35Ex0",
-	"BH/ny2/Il4KzfweuXJ2ehAS6goODidZykV8f7m4pTUW5mEIRPvGZr6umyzwTWPcM1algh24/J4iHJUkd",
-	"kNU1Atjx8cn1NUJ/BUMix8qCihqZInHFz9lmzqDqcwEuD6g4RcwpyFdB1dtGXUpaRbvUi3W7TisvxFQA",
-	"K8Hl/tmrydmgV+uSXg1xjCw8WAwh+Ahr1Kt9dhuOLslPCmN7PCnJT3chELxX+6D9KkmQOwxuAbAti8JW",
-	"/+X9m2unxzMICzoVJ1VZMiXEnLg/ndyQrQSgBjM2eI+7mTH0IZk9FaZWakyyAoF6Ct6WUYhQsnIAH0kH",
-	"bkZQB0cVAmQAXMAoFAMaJjBbVmaD6YwfYW6DLiiHhIF0oKamXYlV3abVMdXbflq6bRdpwzniMai32Qz9",
-	"JYF6syrBkXqxGEgXhBsc2yS/KjclR8sfU7CciUum5mfGzfoMoOPUQYbzMVA+1kgauqLdzBiCtLlxBlhv",
-	"RGG1SF1tn9twIFEE0oawkB+RTjJC8lCt1oRCWWeSxZTUs9dthAjcSrdRkU5hxM1TG66nNpkAlkeV7ZoF",
-	"o/t+Kn/VU/kIBXkzDO6Y76RcnBV1iOhDAChhhoTz1fxKhiOXa7a2+z0b/Cv1wgNDAjoxol0iIlwW8vL6",
-	"5Pr69OKtDXmp8wqAt+UhARgrg47U0siabh4r2T7gIORQxpk4g0S7vTaTXle/TTETwPSEkXxnpq/tDkrg",
-	"Wi3a+zpR8S+2LW349lKsiqQo0WCX/70z+8sA9Kucqwb2IVtr8Z29vjJ73djqr6ZXC5PjsTksA+0JPFZq",
-	"ZN2UtaogVhsKcwBpmEbXav/gkjoNQ/C29Dj04mg4uqKdaM9LoWUAUaZGmssr6UKSumSsxws4+2iLZOHg",
-	"UedW5hrzAQ4+CUtj5m+P0xENtIX27uqMTGYAYUtcANJxSR3D8OaUfH/y8ueLizf9o7Ozi/f9y6vT345u",
-	"TtwGHqiIhcaFtsf4UBwSSsIgZhENyTQK7mgMIL9iOqDerTI2woDfNkPh0bDHDWJEIMtLBhC6FFIA60V4",
-	"xShrMipdBsu6Gwj5pEPWeh6/vru4OUpmc/L21eXF6duba7fHLQqDnIJPMxFT6OjDfOaXK9pYBGKLyyeK",
-	"b+OH9Dc2SmDefipRavXeWCFQHTtHFIizbnoVeKzxPQr+PQpe6kccKUEaEVo4A57uCChYKebK1p9pr4Oc",
-	"873SfW1LhHV0ewvK6d81J/bvk+JaoDkD1WDwO5POL09NjE4lptxyKnsyHXqVuP9OtN8gs/TryciHJSJo",
-	"GlqeNnrNDHaSThsdBXeMt8gJpwMNDJ103ksm6oWMRhiT0N32iIwjRm9by3IRn1Zdww89RF37zrWPpYZ9",
-	"16qW5Rb+1XSqrWyL07VcU6/SR/4dfFSZFrBVQRRsJ/v3QpD593RRWW3VkpZr5dvzVz6L12fLrT/Tvsif",
-	"tyKmr2yez2B9fjX/neM3l+Y/WP2uwXaasbQMY0QDk55ACaYmRCyOFkQxnz8LWVJaAQgMdiPsVkn0Rk/a",
-	"lkJ6hEUFvPN42cG6LVM1fGgy+U8zNvtuN351gXDNuE9oshFpfzttPCoy/OZHLDrftqAXG/sivq1kxSud",
-	"IWTwU0y1JfcYuppz3VGJjOlCEvD3QkZHZ7fHATW/mxRlMZNrYVbXRFqhtCBprioxVcYwcPK7ixAYSbN4",
-	"yK+Q8wBAz2NImwGwvLJoLayUzezXpmXqUysDyz2r1tL+O7tS/wZOyrRWztIHcqGYb8330En1kdg9yyA3",
-	"TK7wQn29QxCa334/Cf8iJ2FZL2M8FgOrjT+iLX8N9pgGzVu2WGFbXp6+Uff8rY1JnMQyGxIzIL8jkD6u",
-	"OejRMKyozU5h7RBmImJxltQNcVZT+3YJtSet+aqTFt5q9Pykth4xvOqQgItF81zEFtBYqnM1QG2KxzTu",
-	"cS4AtxC7+mFJpYa7M6H7eMwWxBeQ9uph6wHTMVujgfU4wt8Z8HQNl5c0CMIMRFwpMYvD4M60LUvr47sE",
-	"UcbY/TSImDTtnj06nWI/bMi9M70B0+d0f1J4bLEkjg+s86QRfPzENwrg48dXx+2TPudpxN4hqGYi2rfS",
-	"5v/q5+r3IPxjuIuBaEt6Hxza2RyBJKkRsplc61TJtZKze+vPW7ZYFX/XCbYpJ68TedfdRr/n034rK0qt",
-	"ewmVPS4tLQmkV5DLY2tlSwTud6L7BkHzQkcXramlsu3R1bSNDIs3bJE66fNScCsSYbi5WW/eucyZztkc",
-	"lmOsk1OxRTR7JklIByx07F7OWqkC5566Tz0H7SZ7fC4iqEFTuqIr7lgU0mlft8h0Sd10t2unNWIgf43z",
-	"HpHZOID06vIxo1MG0Dg6ZD7BGrMoaRyt3+HguNQNkenv2uP6Gf2GLDpkuf8vDJ9UKUw/YKmEfwUV0FDA",
-	"314N/J68+S39osUj3QHhkFS5omAx1qSWEU+gQqals0s9QCd4S0FOl2GlQl/pcmjU522nNqH3wWQ2qXU7",
-	"bWwahX+lPYkCHrMRIIZt2MFrGjGo8jYdcSraOAI8PTynG5cb4Hk1/lxfrPOPR4u3Qfv+/Lq9OP/t1/nb",
-	"j2J+/krMz1+LihZBJa2BrE5Me7vFpkBP2r9D7dvqxh0aLepryqyvxKrlriisHs5AZWUdfxanae5Yptuk",
-	"rJTCGS8HAjMV2fWkq7QNx4g4I9DGIQy4OvmnkbgLfBYlrW8WutBd3aPeps4kbAMXjDgABQHIcVV3vdN0",
-	"nE9ZA63Huszpavd1+zvR0pwudEkrEFWy7hblmE1bQTyVCif0JkKob+wohjBSFIiCDEMxTyuZYkHciPlB",
-	"xLy4Hwu3x+vuf6vbf2y1Wr1Zu93ZUw/8qB51G07alF+7OCNTpeWqh/pJl3W3x6WOUNhF9snUtv40//y8",
-	"Be92NEq7VQJqwd7Mx4JobAcSxF2Mc2hlFrtDaJLRhN8i14LQHocZv7s6QxoPGb2VSnYnEW9KZMBHIWvO",
-	"JCOuursPflO3oftX9DiNY8UsUkyYOllZKJXebkZv+K+ry5R9pvFUoS4rFj0+Hwv0wU4Zh9GbFv4a0VWD",
-	"EirRYnGM9g1DJVay1Elmja6cJkcJQJhBt9dYXmQeCT5KH3WwnBa0d6PIw6P5ErFRRHnsHgK2RrKm9sv1",
-	"wNZS988Cfmt4+YkUfvsT38gLnMywQlJpUWxW87uG/2+s4Sei/nXAA4nHMNrRicDQqUxp/+UcMMQ60r9T",
-	"qjps/WlobF1EM2tYCbPX3duA+93kintoFIUMPl+PYzOaVydnJzcnWrxPhrQMXM1ttMhVro9Ej7shlXHf",
-	"fNdNsNMCactFdZM6NNW6qTVTKkqdix43upBDuNCoMamOw8Uy7WZJy4iMuFrH1Z2sG2Bu69Pne+eFr8tt",
-	"7/CgLyHnzRlrU5+ioZjUsajRhAJuN7vLnYxw+ckCozpMK792iQzgFV3pt5ebjphpp/WX14AcnIL4W4H1",
-	"LNYdigUa97ibAJEBAqJrdcHVkqeb0TiVSEJ4KLfHZ9NRRH1ovwWaKQBfKWHwve9T/sDc7azB8zdCnFNu",
-	"FC/5TVxp2da1Vrc5TM1QhGKOCtsPNovHpjN+iv61lGHV9RV9hFwAYHARRw58ugmAnPZlNRziIgySmwE8",
-	"KwFdcoiLKHMuoWGor0xaFf4j9NSVes9qMKqaU2N8NlGTN3/jQGpODb+j5OLKztPv4dSHr/1ohqdsmS6B",
-	"lowYLtBTK4SDcA49jsg+ADwu9L2YrpKmr4A1qCbcaJFXOrABHZK6Bfg9XO4UgY4LTFwBlWUhZhEYY3CT",
-	"Ml5aRM2hx5OGYGouWsKUw2WAtrBOuyecfZ9Og/4tJr49RZ+nvyFm1ddWCE7AUk75z7HwxxCvPuWoglRY",
-	"yzOeXGqyezaZxnhIorcc+etzKl0mrNJL/hOLz9lTOtNWdtEYsHGgHQtphtcXeNW+B8N1aeEsHqvFRATZ",
-	"PPzfckori3vnYetLK751oChjQuU60pA6RXR97B0B3iO7DU2Ppx1oDit6DmPbYugGm5xccAiYHM0e1/1f",
-	"PcVpQVxolWO6EZpU5WcEgY/goQHr8XkUxDHjgLVU3QdH885TVZyfs29UbP69983/zjhwWXF5XCpMtM84",
-	"w9ubCBjrdEq9NpXRJ+jYYSGPp0pqYrGJCDSvOuV287Gbi5tL/VyPB4B+z3gkwgmC3VPEysc0IU/wYRBN",
-	"mN9wSLZbYIschaGYQy6LsQGTfGpCiRcGuuc0JFRovhCBB85x014CY6w9XmEfVgW9zl8fVTa0eDyOT76y",
-	"LOqVIC+XACr+3YKpuf6QSvyrrZtQvsi3VVCKbsiGdnh1MqSbk/e6HR90mj830NiJFQd5/pMh7ZuTwEWl",
-	"ch5I1miRk9SiU6doEUc3TcpyLNkNvo1cYLnH62VdIhqZznXqQWXlMr9FwKdr8kCw70TChKa1TNrmVpZ0",
-	"rzi0lQbO7uMeBzcWrr92vGhgemzeo7Gbqt2pCVF/bzjxlXXXfP8I06DLSYopwXIuuiDW5rEH+Eqt3g6W",
-	"BptPOFfGdJZwniBREL6Cn/hGKl46xQphH8EYDfd+V/D+hmFAJLOE+Tbhrcz5ZQR1EwS17aZc7+CCdhkk",
-	"dx7kAATwqJWxmCaZxngibLfBay+4PolzKavYQFA3NgUIfIndAplskQtbtGQ8VocrDsBytPcR4+oHdqUX",
-	"5BjW4wm5NPuhJdm9sHytv3JJ1tcn/rSYP6tpPJgPYhFPq6nfBssw+dXQKkvEU/WK7taWS95dnWp2+PUq",
-	"01/v3dWpTsfu8YS4D+2uX5DpIzWRK/u7aEqoAdpa5pa2aVwT4PJEFDEvhi9rnGkYKRhHmosY96LFNDbR",
-	"co20fH50fXNy1X9z8rvbIkdpXpTOxkdw5qLSx9fXZUvj4ieQ5a/MuCc6itMPfKWcffUp/KgyQqt42uCS",
-	"6mXMJe5/L9f8G57G1zGNYkLRJ5F6IepXr4/JXmdnv/FFcqmM7TcvJ8qqyJUVRSC4DMS8kSl1aBIXs6kS",
-	"aX4UDGPCAjiA53SBluOMQ9lPj1u21oBhyqKRHI6Vn/osDWGa27QcqXM273EI22GDUfyn23BWBTYzVjB0",
-	"FCuzZ2GAgPZm9bvjSb6zjjYm/dN6fLudO2WKxTXkfST4yHIqKFWCQOEB88nUbm8PcWMWkdNLUtcC+Oro",
-	"5qR//vqof3R8fPHu7Y3rkPyV08sKXHskhyeUourVSkf5BlbMallacEQYHwbmYyT99b7bOP/+mRupd1tM",
-	"phocPCeQS1SlB0tm9O1W64zv8VswAvUhJZG0lMyKE93m/D0bHM3iMSdUShbF2EcOkhXyquCcDdS/+Vaa",
-	"FN+oEK11yIpAwET9Wz/w3UZO5h5qVRrXNkliV9YHCl/INpeMuHQSuYT6frZprdKDldAaz29dNRtXzm+1",
-	"RxFyqVrkKG04CTWndrr5M0lCdsdC4+bU2JwgzdcRo+h9B3w4ZV4emix1y+W32273OOikKDFQIvWHcCTo",
-	"po95M5EcpZsHpa1U41qhcVqnJFJ2yMJ0KVM63DzgvphbbRQbhwhol2436uNTNER7/CiXkGaOXkr8YDhk",
-	"kSJbfclkrkAhHsQnMPUfjzm9mF2r0oEmuaq6RkCNVMxiPBLtlcDSXRoo4hws1JEbT3Enzdj7auzu/8fe",
-	"uza3bWttw38F4/eDpXkp2XEct5Gnsx81URI3B7u207T75h4TIiGJNQWoBGRHd5/892ewFgCCFCXZqWXH",
-	"2fqUWKJIEId1vNa1DA9Ufe52AM1J7e6Mmm3Sxf6lu7sk1hsrnkIfOEP+Lf0yo22Jkw1a2x0Fv313JuJL",
-	"lnjeBX4QBYSW/rZRblxTrfSbhiyHVs/d9SiNR0CKodIsI3Z98UAWQGDst1mnfX8DGfD+VXdNuvf9qy4+",
-	"4oEiiSthl+elU1zIiwAIG2m2194gIB+tHv2IRlQZb6gErKtVpSXh9dVZtHmNtlivvsIKZJM1mu/rZwZW",
-	"kSEdZ9KbHlTQRRYJDzi9SodUibztw5SGTDWaUQAwYJv9whRWyP3rCPDogSizirtanLYiFfwzG6ZO5v3m",
-	"SeU1s5fC845xJhanCrBnr5mwfxKGvK2J+0hOCfr+U2lZLbAZEkuc7qUubniXJwUfhLvoZoHLG+x5ZIBr",
-	"NCPs0RzyyK77ZNrP0vgtm0W4ue2fRU1Ae0JzyYCHKhV2W73KxfiXs+MP4LyeY1geDzioXVciGRBs0Gp5",
-	"Jx260gQuIepvnXpDKmeQSq45ept4BQpgMiSpBH2vV400ciaheMPAyCY5G7A8Z4mJX9SYRMRdY5iJ7ZLG",
-	"lJOMQpzWlg5hdfPC8ClZFD1F0MlXhE9LUuPU3w0PLzViswvuQmx8d9kLFBhWUJgiPmun54UXUqbVup1z",
-	"WismdgZQO7hYWhQF3nUHPEKfY5Xo0I4e1oAHWvQBILQRFZe2ldCfNZraQThS0hMJ1veBNs4lq6PPhhST",
-	"jVwoMmPgwiSYhBF5Okw5OEViEPKiDWb34/mbDxfHp0evjz6cRRj4y5mcZq4U0NJvmKAqroX2Q2wr+o7v",
-	"p1ac5qAciCzlIAOvHMGFHgMXniqFH61hUo4x1h15rP1ceObv3v+oe9TDgRpWhwO1A/LYI4GPIb/yWGwz",
-	"Uyy9Plm7NGv8nqYZcKc4svORyBIchDYbWilH5gwMVRy0knSYKhObgJYJEFFxgsomDp3AtBEMpOB9smst",
-	"IZdYOD4/gT75pvtv7mP4DSEwUE4YoAZYMJZZQMutKoOHthyLO388fRc1TSYZ3P6fwunu7tMY/g//ZRAr",
-	"RDYQLaqhqqmDstETBXoMenr0NBoqYazaqvhRQk08P6o0OKc7TFPnlPsjPe29PDrtvTjXQz6LMO6WAWEK",
-	"5fKa5ZLs7e4VFCQw232RzAKw7PpiqorPVTpmQcivR9C62IKToa8A1AX2WSb4UIKjzAsWD4tsdNoAODw8",
-	"YmYbm/NSUbaxM+rWC61NsL4hn4Kpub/3HKKJE5ZboPLRiR6R/sDcNyhGrg1/zKCZ7+p0zFk65Ef8U6pG",
-	"x2qyJrVSzsiv1iL305rgaLBqFQkcgLrVaAYm1kggI4ixYPr1lBwboX7Twtz3UIs7L08ruZ1qWW4hSlaZ",
-	"wybRjSTspj4cY+ENvV18qW1z0Rh0hmg4kv6Qhovd6++2JYwTHU8xYVx6QfssBYZdAEgHlgyDjvMO+Z9w",
-	"S6hJuPUfY8vW+NLaLD4kg/SKmRQI2JLQMh1qpY4UMBkwabnf7ZCNROhUYvLw0iGfT+TrkePQSsfBJw5L",
-	"pWWUb4f8xgX5vr2dSlJU5WP+pqYsH9wMjAXQgsgM5g/60U/5JRfXei7RZ/D4RhnXysnTpzDKYuaCIndk",
-	"sx24oIuTAWuVmt92MqDEwVBaFVyMr7a8N1H9tYnPMxO+MofSmCYozHKUprDjl4hSY0/fJHZ/y3AkhuBt",
-	"ZYgfdgcp0KkWsAGWZ8BMj+FS9M+7bcgblneo2SanlQwzOTpZGG07wZ8VHCvfYGz+ce5Cg5+z0hvMXqvS",
-	"zdY0a1Z10+b34RxDzqIgV5GvgezRgv1isbQ2yQkQCDC7Ee7QmN+EqQSfAMghEjKddPTd2VUasxaGuS/Z",
-	"zNgHEm5BiZzxuMgZNA9JwcNZurXTmjYdFfLGydEHfVj7qRgzlaexsfk//kYGGR024Q/r9Gp79Vq4xLqJ",
-	"mzmsXEXz7pnDh5rXuXIwBQEwFhoFrb0RUJtay6K+JRDammR0xhJvqkGhPinQA97BrNWqc2dufVGurh3k",
-	"o1Cwm8z6d6qDXd4wE5wtF3daVu5gpcsypXslwJFZxQpU2PQVupko5At4d5QQtahUGNJJwY60Fjqy0kNu",
-	"dWb3V7Agp9LUDyWbU/aIcaAFy0HB6ViQ2hfpJe+Q2STMDeO/7hAORD4UavEhvGG4cVVUMeTlgBQc2fJv",
-	"KFqzwH6QMxqPwP+ezyXBgNd8RMsPeZQxv+8gsPew2q0rL7FrBCnjKWFWa09ezfGCX9xUxfm1qUv54khB",
-	"FwfXmaqTebI4IZH0rdkhlnV7xLKkFO4yKGTIbeALItCZi5IzcaRIIhg6CBmQCrbJK5Fl4tpRLEAIM5Mi",
-	"5GOaX5ayNc7+ry9ilWzdJ7r0jG9N526U4Y1NTqYVhfYm3Pwb6xO3bjXmU3s4He3t0s4S9qoSKxciLobT",
-	"nCUuWXlyevzb0cve6VnUDFBiILqqlXJID25L0p8qJbhskw9lEp8F/DonboRr9NrsQ5ax67hJgISifXcD",
-	"kcoTlt9n7GbJtijxThcrBwRx2I3fc1XqGZBr9offksEZvEs3DXRkwKiMI142WyGwtQx97HLQz8U1SnGi",
-	"xKQFhSQhN/FEiENbwqcBU/Go2Sb1eeMKfKicMT6c60JhEUTlLDaUeJ+8fdEjZ3vPDuYT9X4y22SG4hGL",
-	"L6UL95Ty4k4RSdcEok3eaZvUGZJPd/cs8XvRksWVFItrTiKpqGJRQCIueMwwg1U7RqBbYAqKvWMhLlNT",
-	"ZdJPua33ycS1w2i6mY8uLt4IqdBavtDXREHIozO9yeDBb5SaHPNspv9/QtXopx39vzM6ZmepYj+9o58j",
-	"SL0UH30QnEUhN3aDY7gHTi7z5raWKxdStmSqGIkGIh9faAshCoic6lmSIe9OJhk7JMh4EnljdP6umCpi",
-	"R4sFLno13FY4+fjzu6MXgHaAuNhIqQkU/EOFTSbEBFpyGA3dNAWmmbgOeRWYAcgDJLr1WoKQ+TKvxe1M",
-	"mgFG6mAp9CeytPjbsjjAtQ0BtAETciovtXVjCLC5VIwm+rxZCp+UL9zynED3Es5YAmZIyHt5XpCgFfuE",
-	"fYZMHc2ZAQEurBrSG658KsVUyTQxDHXaOGplqVQB2d/d1/tYXQzElCeRbUdmQo4ht9PQPPQBF7ZhDFxp",
-	"ACKl59UpkK6VVFbAr+Jo/jRi5vXtyTDIvkPCPtNYZTMjZEitjAFwwZTrfW4u0yd4krNB+hlKjhkjiYjl",
-	"Tkl9tMdJpUOY3p6ys7NDJ5O2+bQdizHuq5hmmd6tW4toht2cbFUtugUNxPZ293+8Abvz+ZysBBHkSZ+f",
-	"u2e9g/2Pp+8aZ2+6rb1nBw3Yf7bRTLN5SOyAHDDGP0SpJMP0ivHybPSev2fZSNC94+urV3nv/fkvw+mL",
-	"N1Swt0/Ujx9PP/Wnr385k+q6Fb9fMCflU7Coj9qTvR+hd5z9e//pDSZFy0QSaTEclUetP7rRcC7GTI1E",
-	"soCe29zGsnPDn/+54WJ57YvQKdL79kYSqvwqT/lfB9nvBy/+9/XB6Mfx++fT86efP+5mu/2/9ocf//rz",
-	"92evRi/+d3f28tmLRZuyWOSlk3+DtyqU1rZEGWXUHHaI4q7xnrM1cgb1upYPUp//LGOZvcAlUOyJp1kG",
-	"NajlOfjr6b8/7yYHv/SfXJ48l5/22Okz9ceP06N90f0he7v755unw1cHydlz+u/YzgEOrJiEORX7T+eC",
-	"+ROwLUE/ohWCBgaIzfyKJdDrkWipUq/w7vxVv/IdqyznTzGEVHlvUdWW1iA1BhdPJiLlSr/UiFHr3bwT",
-	"sSu0qTOzzaU77rovgXaxWi/w1Vb86owpcyG4D18Vbf6+iqsWeq0G1G2PG+r0OY9lgWdyW1JBq/jLDVhq",
-	"BZ/TqzdxhbclsYoWSKMaFp8c8ujvqs355QZPjSyJULMdcjy+xq0wxr9Bw1NVttxdKziQBdvSSIMg5Kev",
-	"XpDne7s/bEsSpVJGRTq68Meg70GqoO2d9aLAg/F8+1TKKcubQY0nUxAfgSXgGso5oim89Oil0T8NLXOp",
-	"muasKIT3ZvSXT2/PAvO8IOR0mqSMxywg4PUY1Bdk3TG48DpVb6Z9LeFpUpCaw0QB6YtLtENsWBrvCLo9",
-	"FaQyelSMkQjsMrdE7XESFdBt26krn2ZMQslLnfNmFqBsBV9DOwmLNiwQfgE52DWwOVmqnKvYWOa3ng3f",
-	"cQuhV46qOo/UPBUa9l1oKftTSUYiEcBhge2yvR8DEhUdHYkSIkDUuf+IoqdYRBQAMVLVBN8PdsOxNrpb",
-	"Us0yRiKm3YrI3AP+uPDOVNQJeUTjmEl5kTCessRAMWBlRF5sVMvEEMw7HyFH9AasRxGXRWAo/MD2PdM+",
-	"B/bgioCI2kR9ja8NRwuTCMbr6U8VGAbai7E4SosLsVurA/sp5CmGqgESGhigKTzQXqi9ZcXGE5HTPM1m",
-	"F9NCXpqXdi+bpEkITPf4Tk3sSQK4cgLvXhIJzsu3G7Dqh0HvMYRz2IIaM1lArAh+HSwNeHceTNLOcG3p",
-	"ohWsLwpvZKlndb5MZUNUpGw9T7LP2fHP7N+//vpH/4+zg0+fz/pH3SX29CI7Y3/3+cENjCmQuNuSwMSW",
-	"h/Lj+V+77/Jn6e+XP4x/efP0tz357/4T/uvs4LorTuLe9PngdXKq/hi9/XOR+wE3XTTAvWc3GZ8V5kY6",
-	"Gn1p61wXeI+4v2V7KMQQPcgFA0yl3PrnvqG3vLif5pe1dNgXDAZ++89mq3Y0in1W5dE4URNTHrMsWz4k",
-	"X3LdwWx5pvsj8zS+K2/iZ2zFWxMILkeX/qkz8Z15BUss/CKGNmfU+wQe1oJdh6G/jBzR1gtDifTr3nlE",
-	"rAkONqWf63KRamtP2Zm4GIuE/VSEqkkDItTNjleolbJMW3b6ohbjWhQmN9Gjr0Q+voku3YiPexEfN8m+",
-	"f25dX1+3YKGneWbW+vbJx9IOuEE6/r9DnH3HeICVMpQSJ2IKEWpEzS1E6fKwh3ZZbs9EeyNx23VRCtO6",
-	"SzKoksa2RjYmrWWAn+uVwvrbIYcksoQ2Xx3Pc4G+ZXkGvo213F1WGlr6Y2Yx5As6+JOGo5xpEk7HDk2o",
-	"zcHD+SSuZDZ96sJW0HrMsONV4hgmsoyxg0oiCbD33lH8l5YWP7Xb7XC6u7t3UHjfjmmiPBLk/2Amd7rI",
-	"L2/YCI0hsbCRGcgAVOIJQfHmBeukUWVWg0OtBCQOqVKAR3QpZJOQpApS9KkyjnKbYLsBLEGAWmteRF2Q",
-	"T6dUNVgPAOGXXupuHWAo/xEPVDNQoE/4ZR36xBhUAo+Pt6c2jLiPlmf8Hnr/G67W1ZV8CCJD19wIZWSz",
-	"+ND7RCzjK3x+aCQdk4wjiSqyqiIVKjnBLywIMh2P9UQrls0Kfgpz/yE1CKSUG97aqWQhH+Y0ZpaB1ddw",
-	"YFPLKYxR5G3S5bYMAn5pOHsMM+D1SGSsaCTeJX3KedEZz75SwfCKwnR/92nIsR8m/gCquvqU+92L4RFp",
-	"7nUURlZdc1NHeo7CEr2HUrEUxGTrY2qnZsXWBfuEu3/LNKS5UNDCEOdwU7fxvUBVT2FdAZnqSZMl9cha",
-	"CE4nizuun+H3aypKKsoZb3ZK7q77CL7XKRCcLTokFqx+TR05gwvsO/rvCiNFyBuQM5hKxL9ZHnHzexRH",
-	"X4I7rdn4yncJIO/i4FW/fjw67V381js9enXUe3nRe989Qgyf4J2Qc1GUwcEbI0t0UQ+SFnB7LcxL5JDI",
-	"i5ECpdGUJYekNEUlknGPxpG8A8Q/5s6uaZ5IM3dfJak2TGHrkjnAYsqqhVZ6l4CTgvR988VjVUmEkmpx",
-	"TVip9W5/pp9nC1Q8Vq2OTdlGHaC1+r3VPTlqvWWzKDCxSI+qXAzIm/PzE/IzlWlsGtD8sP/c0kN5xeTI",
-	"0cFn6FRxCqxWlnVs3Pp4+s6GHvVT3I322k/bT4ikM4l5WypJhDe/QDB+hAnNUvCS+Nlkc7Vf+A3Vb4Al",
-	"PS8V4OAL/Hjw/Gk5GFpOT09z3kmZGnQgxiA7AlpywQUtfUEHprHlprGJqWd0sT1OCf0qcgq9y42r3/GW",
-	"BMSg/23xcDCny0/HR8LTTRVthBX/uKcKa7lSawTUl42o/pX8m2IyDIfZtPjymGK7dOhzzmmei2uWdMiA",
-	"aUsS2r0DkMEav46q2ENLGLC8YbdF1ITXjX1blofv+qoXLwIIeymmecyikOMK/rD7QxPwwxQseIOdN089",
-	"hINm/sAykXxIuU3wjqjElLY3YC1kHSOPFlTKcCIZq9l0sAh5BDnPxFsxcyF8sC3NrABKmRI57UumbHXY",
-	"JZtty44+mAZSWXxaifDgPfTMHxJK+tM0U9oJg89Jw2pM2bnOU8UAHH/JZu5P0m63YXZgy9pmhxD0KHDa",
-	"/RmcUaRMzdIBU+mYkYYdmdF53RcvemdnyPkHFVV0MgHZ4tDsvd9fvOl+eN27eN/9Ha4D0WaKKeDdoGrA",
-	"LjwQtGY0HcMUhVwfARMiwouxdNwQN5XWLU0sPLv08SWbNfUMiHx4kSYAey5/qwVLBFMXBURPlL4sIBGd",
-	"mk4dGFEmkZpNopBHVP3/f16r6JCkDloh0UmUikQ77WuWZS3AMOz8eX0p29oSiZzDqWeHxpdQWGtKK2Ql",
-	"zBgAViZWUn+l5b8T0GpuIwUhN6uXZszOKYAlYpVeMSCkiuxeL6pPvK09wLkMuVkMf3Ya0cnHc7LjfyZ3",
-	"/saZ/LJjbyuj5iH0r7BVj3oIY4obiHDAqxZmUvfjy6Pehxe9CJinAcIhp4NBGoOUnrB8nOLuLXekfuWL",
-	"d2NJSzJkqlAVkPkOOTbFahSMHyD/9YpOC6PhopDnkQfUMdugBlgSzAkAS0U5DxU6DDkl8Bp86Av8OS4S",
-	"OzKTsvv06VPLV9Ido1ZzRrPxTyEmh8Itg47D7zy1Rq6ZPjIS4hvY2sYKTeyvYxVnarFLRtVAEUfTkJ5p",
-	"yX+hDzvyVp4bShgHgIHOrSg6SGMFaiuwaLLARHJtbDcKDIsQzbKZF2Oe5mnUNFzlXBgrwidi6uizUQb3",
-	"Cc5aIJwsJd58EZdWca97S6HkzsPW6wpRknLBAGpvF5se66XQ2g3RfiY65MPksJbIJ1Axk4kaw/U0KhTd",
-	"mI37LJcQ9y6FILRai4w7alRwUOqvpPe2hFmNKM30P+MB1acS2zGVuYRAmf1PuDVgSbj1n4g03B9BuDUe",
-	"UPgQQHCGkceVirlpRRZKqGvRr/n+VRf7I+XiSitL1Sz4eYA4GywRy4Pn9aBy0wn5a4eHg8kNIFpXCUVp",
-	"mfEEqd5cPMxMzGGB9LQNj0LudQ2sbQlqNtK5cfHX0hXUPKOIZQV3mZE1G2VJv9HdNbzK8tCYb7FtAmOP",
-	"2EnVmyV9y2ZaKWmf9Uvw91Zfqx3vgy8lT9ZuEd+3RKOsZMajcJQjkatWlmqh4X/tubhlV8rPJoCq3ups",
-	"lX1WL6cwT7dax5/ZM7QQ6zj63hPugrpgLkq0IS64B7rf/NIL0bn4XIlU1rhlNyExwE0J/CI8WdF0quBK",
-	"KAhyta/kJYsSlrEhhHNs9tsDf4cc21UUxvu2ca4CULMWjaCEQaB3TF9oDFIOmZJkhYmOiX/0Y9CVh+oF",
-	"4P5FOnolMMZgCUXA8c0AN4EcmBQqqu0rykqT2u7Ru4vT3oujk6Peh/NFmSg9l8v7WN0Pu093PmZLXMjW",
-	"FpGW4r22Z0/lRN+P6nsktFq/6ukzpvTc/N6OSst0t0pE7JOIlLfTa6Ze6u9X2lGKfVY7IzXOypunCs2r",
-	"tZC0aoReTxCCmtAha981s0YqK08xMJZs0NIvQVPOEvLm/P07eLzP+8eUJf6D1paL+VbQxxRThSVBcLUN",
-	"ZiVskonZmHEVEJElTCoMY3cAf0OuWX8kxKUMecK0AZAHWlJMRJZZeoA2OTbkLdJ0AbUNFk56p93z41PM",
-	"r5wZhoJcTIcjsDNotlckWkCM+nEJw2+ejFPewdfr6COond0Tao5nxNlndRFPcynyyHiUdAgzGEEqJbJR",
-	"E6Kv1AIOYopsPFGzkMO1SMZUvhNV9ve2v5fIMqjiBbI2vSwpnzIJoVktvQ23A2OJka7yMp1IeJQeescO",
-	"DBBfXltaXAlwY0Oucsoljc2RmZnmo7EYA2sb6rFMaJ80kuyvCEvMoMIM5wdK/kPegz9gLcFfcw0ver/1",
-	"PpyfXZz2znsfzo+OP0Sk8XSXJPqNilBmE8N5k3zK67HF71Kpjs1Owkdt3RZWjT8DlNuWtlRXXP5OK6Cb",
-	"XAj31WaM3FpQUw8y3czPwLRp99RuGSV8MHiS7MVP+619+oy19gcHu60f+z/Q1vN4N3nC9gZP6X5/QW0H",
-	"Rt5KyGDtOFK11dmaTuGbVYUFd+kPltbrhA4XkMjCFhUDM0Pae49NZxnYcN+4h/gAThcGg32nq+KGzZEo",
-	"lWWwRJHRsOxXsuknDbXoWwrLmvex5sQl6tEBvUpjwdtpLJap01d42WqNmo7pkO18bsHVpV3odnk/5RRO",
-	"xEo12yVP9z4/3SMwwjKE/AWNR6z1AjtSrMKRw8XmWuxSh0+7WxYsQ4IQl/K7niYeMZqp0bJZfoNXrPG4",
-	"mycsbMucX6UxsxXNJKGK9qm0Ac/2N4DsYdothe5VHFwRnhSjBOpS2k8z/cMlS7ADBvvSunt9RQpPmOSi",
-	"z0gjMr+NiFRaLWKZthkFXNPskL3dXS/UWpk96VAzljHpks1sn3KaQBKUi6LIUkaQMi/aRoFO0paVPugk",
-	"ZzEDqiiIn8MF9ju5bWgRZcgbUSw4ZzGgbgIAQmdCQlpyDBYQF9ekESUMW95F6D/G+sDg2MRgEIRcCpIq",
-	"2/PcvE4s8pzFKpsFUNKtVMaIBCsE0/z5lEtkpCaCh/zs13ep0jPJBWdRs02e7T4lUakuGQ27U6byWauL",
-	"RprLH9UZHK+ZOrULtc5TUzyk5uDoL2ffztGo3y1yJKZZYjcNUTkdDNK4/pCk/CpVJlGI/e1XBTkM0NUL",
-	"bJj8i3OSAZ+r78sSx0t6i9whHJ0CWIU/rCl6b3qJepdCOPTovgLTBNT03Ay5yIvmPoAuJiXKMZupASYH",
-	"gTgwZl5OMo6JFMCFZYIPAQaBKSAL0xUZIzHMPabb/InQXx66X4TcRhJgEM+JPrmAxKrnGoOVOXJrtab4",
-	"Z/UxDwTnPfZM8UXaq5T2/lOk0E7W5dxjqv20bQmzvuno+QgrGX4RwHpRXmd0fjkphNZcDLcEfVhdzCCw",
-	"ukkbi3LC4iXC75xlGWYxEbqE7Fe5E8G0EEQI5TDc61RpZQpMOrbFOcUgggcckO7VbA7GdgJFiJ/sFEOM",
-	"Qt4oIHxBFV1HTNGDtsCRNLPAA/oSM+RjOiN9Vk31BFUktUkHmYFh1naUQv+2kFtQALZehpCHR/zYrWSR",
-	"irlB+AtEry1rj6XgMTSjFloscvtoCEkgSUkHBglS3W9Jk3I79crk+fUtkOLbacdGpY+NFsMFY5C14wLD",
-	"lQ/GUbOt32WGfJEs09+mPM6mpler6UVaLC1gaaAkETvEGXrHkEd/h1s4xHCrQwY0k+yLgZM4PkrompOz",
-	"K0YzM42foFjc3lwyJjt1qCn4BkNvhttVa7xSMsHUjzSQsTymeT4DCkwlicVbYc9sl6dwaATpHAWAYB1W",
-	"43T+c42NcAjt661Tuy3LP1gUHgS0ALAjIQQEyIWjpmFqxxw1OYMsBYmnUomxKbwpn0sEHoY8YzTXksSs",
-	"HjZrNRBHA0+r7XN65A7c7cAG/xAeUDz24fRvZQzLsQMO3obkNhvwwIN3V7g9CKBYcCfNAJb7w8HBnh+K",
-	"EghgX5DT95WUr11RUC+Budfom0VwYsMpVyQ9G0ZRhtxY9IyL6XAEsDM0xTMxJHjmZwArIt1Cy4L4RzWC",
-	"lM6eEBfXXD+q4wv2ss42aM9ycXMAbsZCde7hem3mBcoPDStZWWKTxgIdX1Hrh4X3tCoBDK+/DGDuA9oL",
-	"8LadpT7IeJYNDFuzj9D0INRNmH9gtw45VWQspMOTzgGMD83drXJpk4/WfytasRYOkx2K0WUGnre3uws5",
-	"GvjW0DqnCRtPhJaH9WlofZ97Fe76kfFXelYLJK+3hZEmjxoOOW0mbcTxIxHH8xmEL5VwDxyQsnDe3X2+",
-	"VDjP5dLn5XYhjYzAnjBOJ2nb2guLYtdnExb/cnb84Z/G4WiSpOhAnOT6ISrV90E2cZMwEFBRs8j6OJ4w",
-	"rsVVIuLpWB/0NWTlq8/Qct+8fE1AzU7hjCLQYNkU/tF9/+52U2jv+h1MoXn5uiks+fCL5hAS0KUrb5t/",
-	"vnFC+QXgAbbWm5v1XmVZq5jS5CyIeJGUE0bjURnJca/a4L7jRfNT45ltReO2r4gUPdGjW2S5otmmLcWK",
-	"lfPrx+Pz7sXx6evuh6N/d8+Pjj+cRZUBNvZ3n4c8+msqFL1gn2OIm0Skz2aCJ7XIOSw7LYVH11alXnnQ",
-	"rQyWJw8WCt7Eeh9hrLeopvaX8rB8gmMxZtIGmErcNbc4yHPaxRXHLVPVcwfuG8l73PNmvyXh0n3vomNe",
-	"yQrdrQK4lWVxnA8teZ2+47zmONZ7GIO1UA4N8vRiPKAdokVqBE1CJMnSS2aY6LclCa3gDbm6Fi2kNquU",
-	"7ENc2QSzDf+dzVEWPN8mgxryEkmardVGrgwELIicjCmnw5qya5OY1ednPKAeiwWkYOGQEjXNsV2U0kOB",
-	"YtYRvWKlMSxmaPs4Se5H3c0/6JFkPjckbY9Q3Z0yqLOeO1Aitw2soEDTNPiyRaYNOFElZOBtc50LqsIn",
-	"aUuf9VWOVvfk6K2+bO1e1mLILoikghjSkPpU+kn19wYH9EfW+pHuP2ntx8+etZ4n+09be4Nn/f34yeA5",
-	"e7K7iOof73fRn30ziF2c9GX+oJ6TgHB2/TB+3j0IhccB6C0nWk0IXZIGJsUtr1+cM/VVZ3hh9A7Rvf/A",
-	"QFnm2dIYCBcb/ZlfoeGncW3xf6HRDQ5sKW6rC0kRSzBWZjZCuEGRlTBoBZxHMVWZAUJSRco0A5JEmC+Q",
-	"F1RFHrsJtDViwEpAVZniocJmYg4UyVkscpNpgl+JHNCVTkBEy/1zPLZrdc7xEQ/kluPDP6VqdAZbeolw",
-	"Kto44e4PiBzpKceiCx6z786G2fj4dyFU64MCBQyp2FGA/YQ9pbfTV9lHN8iMLDee/CT3nQriVyJHXwrx",
-	"N1DYIaEVLPXK47yscrPjyGQRMWPwRhxk62De7ETsqi/bLIYXqZsGgJoF84rQkBeIV5KxgSlIi/CRF4bK",
-	"TP4E0KZocdq1sCd/nr1AAbs2Zlr9vNKTHsi5w5EkL8SU1wrMN+JaO9szNByuWe7S7hs3779B4pkkr39q",
-	"5zF+tOT6PJCw+xtJ176guMqYYvNeY+Wcb92UNKMMy9n4Mg+zCReo3TXst2BZ2H3R3rlrB3uJ/brZgfe8",
-	"A+fi+NYxNK50Yfh9O3706uDWWzZzbYJvKl53cpFlX21S3nxMyzqacXaNAEbDySoyqJ3aliSjfZYFjh+V",
-	"JyUvWl+nfwe0CiG/Fjmg8rQxGYkrlmd0cmGo96KCpXQXcIMeKtMA+ZsB5jNSGXJDI2eDCClAHjIo6YpZ",
-	"B/5AWL6DxRUoQsvfEnLzG3OH1RVYpyLL1u3Y62fMufXfghtvN8HGld+48l9lU0wyGi80KgIQEraxixEw",
-	"jhoYZcU9G7qWKHdh2XjXoH2eIeoYNdOEArt1l89sznVMZ1hfpEZs3K4rae66R63TyDEPWZZHqGH7lvrd",
-	"cnXvVvg3DjQ496jJ5Vw8ZVtWY9fScSvfO/hgWrN1F3R0r60oQ10rgaPIY6WGwqrUCP4slQqi/WRx1UHz",
-	"0MEP9NlWRREikNZVmabb5LRczSVtTfvEVDf6bPCzkGPlOmlY0gX/RVz1hOHyi0ikRXY6bOuJelkfyT+r",
-	"nsw1FFvPHcr7C0U9MoGwCUjdDe4A1XCNxCrEmYEZADLp7rEGK/jp6piR6kLWDQ8YEXjV4DKAMLdhiqlS",
-	"babGTbEFrc0yPDogVNqaU3x2RIaWdGUMvJiWnsn1n/QJ6UzhdbmCqzMfvA9IfdMDVyOWqnbItehH+FfN",
-	"ctn+HDSRC6nZ8uEjYGfbkJ1twj+rwRRVkdCYO1N3FQkqMaZ9rd21RP55omop3OrIu+5RV7UUL7LM1JiY",
-	"E+dL8g2kaY3VMcDFMDfnd3aw7h6OhISrloxsb3evqHyC8um+SGaB42IBpjOkX7L8U9AkqujX1qnSyAC7",
-	"Cxf6PpDbhhikNYDbhu4PubLLnb+zlF86LoujD78dnfcuPp6+g87XtkZXKpHbtk1UkrM33dbes4MgRN4p",
-	"Uv4x9GYyzXABaAX0RobYoz8j6OsYVDXwqOjxDLk2dLidFqoK5i3j8M0zfUHDQcPqPWFztec+r7cZ2/Hp",
-	"6wj5uSZAQXeVQhewuks/nvVOo2ZA9veem5KmQ4dlnWRTtwG1I1nsQJqzoidVuZbqfe/9z73TM2gp8pxU",
-	"y6a0F1cIG6TyHgomsfQfGqnbVn0IT8uZZFrf+wzVsqn3SEIMs7ntEVVjgcE9YAj13CF6Yt7D267Je8RH",
-	"3ArJcD+c6ueW88w0+dIbF2LG13S2iQ9vGjksVlK4pYkUYwYtyGYWSTqnlQ5RGJrPUQyRdeHjfbn5d/HH",
-	"zfAPFcq+mwAgikdsS9QuBeEgVAVtjKF/GgcxZArzJtAdWUB7a0wkFztqlbNhtO3CaMt7o421eVE2LEq2",
-	"kVbvaEGsPiDGcMmBiYcLgl3itCkSEClCDoaJsbJiygmSc3nNAKrIRMg7F2bbomiHeZXH7SvhSyzzk1zI",
-	"68HK+h+jpzN2m+MePZnV53Ln76lk+bwaqXo+ltTIAXrnAofKbY2izzk2rwn5AmQuktxaZsTCDSruJBkQ",
-	"2FLkeUQyaCMwA8sxCa6X166iHu87FleFLVyZTVe3hYQldVVZlRcolWYZ3EiF76QvRMYory3NWqB0zUuD",
-	"16fHm/zXm6r3r5X1vBflynVWHy1n1jNGr9i3pp8/SpYvr/0u9tuCMMxA5EDjIk3HmmvDLI3l2UAtHXJa",
-	"wMNvcxyx1Hmtrqn/iAeC2pv3W6pGN87ofwW3iOluWZw4OEt3Zucv0fM2z7iqsPrMXncfldVFobTeoLv/",
-	"92B/8CTeW1AQzT7jOlR7GI3p53eMD9Voq7P37FmwNU65/fvJ/dZHm7lbZjRn6RXzksF2VTYJhm8tzTe/",
-	"RneU1bO3W19ezz5h5++iyffNqmPMBr5xdKhEXL4pkXnIEpn5DVsHVrkj5Krbw65sZk32q9mQq3a87Qe5",
-	"Srl9stc96tCMeYseTyYi5WqZumHmmoeN0mxOaY2CMXu2WKI1Ikns+VgTP4e/0yrdwSpYZAOZsS1Ibbm3",
-	"6faApd6V9pdNK8eyVGrphjA3YPaWEWnQLDNs6dA/tRkQk342JUJnivKE5gmxZ5/ICYuLNsCSziQ0LQ05",
-	"dC21UwV9S6F4yPZMK+r7c6amuX4GBJcFN33rAHcfckjU4k8/nr5DnrE+I9FIqYkesenkbNLJn3o/vzk+",
-	"fnvRfffu+NPFyenRb93zXmRTvzTPZ4QLLLNN+UAcYsMzltOMTPL0iioWkEyISZ/Gl0TkkKNpZSKmWdE1",
-	"u9payvjZSL+O3GiNSrgbcIEIIHR9dJUYAqKhiXHwOopR+za9Dy9Pjo8+nJ9FIfc2+KJc+WLuErNqayUv",
-	"Mc94IPaSijRfXf9k5zOoVkCRRkE80dwEFDbVT7XmIsKICJ1TQHcWhliif1ZXO9lLd/42/1vlvLyEzyui",
-	"4ibOi3vvFL09tfFe7n074uLVbUbb38mGpMdMSjpk8h536VIygIW7bW12/ip9sNm8D8ANsCYhuj4jfrUL",
-	"a7bd8rTRGVPSS9BKKE7hbdLjtG8q3pNU6llOirmJM0Zz5LEb0DSb5oxIlTN62V7MtrteAxAf8zUG4OaY",
-	"b6rd1kk4ZzNFj8hK20lYll6xPGU3DcS9LH7wPUTkzOssZcilSrHxRG0yPg8fkLNHCrM9KTKd1S7Pd6bV",
-	"/8HB3vnbGOJICcTMN2vkBfIGvvri9zi4ldFK8xLg+k1dh16ssTBxFUqwDWTOVD4j+qQn0wwDfQ7eEplJ",
-	"aqVJ1K4Bm5nZKQSeGd/WA5ZDeK/+15RNN07vvcueM6aliFsIJWBDFZ6v3oTfsprHaONOLhRV7H5O/sLD",
-	"fAqh+AKbZiKhwP8EIfhJzq5SMXUxUqnoTGJDSoC27e2HfCSmueyQKVdphtReiEW1KxTTXMs+0hdqVLQI",
-	"lyTlIXciwH0eAQkPtYkQRAfK61TFIy1oKJ8RlY5ZPa+XKnk9JhC8fstlNePWf0GI+dFQV6my8VJJUH3D",
-	"kkMxPMP3KjDKR+ycyaXhu/tTxHoyNtr4W9HGVo639bJEJj0NqhnaeBvdDJV+93vAoDS4NaFSXos8WcwB",
-	"RyTLBi29c2nKWYJUIg0uiMVNEiqxyBi7eTkKLDXCaut0qN8EqyyAzcWrGbdNvCCjPcjpEPqmNqL/D77+",
-	"qd1uR4HtiiHNzFFDl2VKtIVUEorEbam81ir2tYgSIfe5wOwX+PpR26aZT3tnvXMoaScmqQxBSCyFVyGf",
-	"iSlQ1OPrp1wqRpM6VfuaqVN96xPzoJNas7yqaBX7rHZGqtr2tgoyreeVoEN25+1smZvCFswUvjesoZ4U",
-	"lgAgQBIxYby+v+2NgMH3hwp+YHyu61z7DSBzH6Jazb0/AJVroK/uo6/rUVu0B3StdmrplbGRQxlnGAEo",
-	"BX6EJHtSGvFUcByCoBKcWZIMYPwFmj/DuzVDcolGGeziYcubgWsFJLgJ/0wlM1EBLtyBOyQ05BlVLIdZ",
-	"I1PIJaBAwlpxLff0SUuoolr0ScYTVBs4LAXEdlIdhpwS+wb401SSKbdNiuzLOPmaGM4HkLIO+Bly+45t",
-	"0qPxaL42T0sBh9wJuU+U8bL3rve6e957efG290fkVp40CsqMJUidl3YMPoL47tM11cc8EGTnXG+6U3P3",
-	"eiIvdJkQhztAKFWhiKfyERT8bMgk7tQorZigwZyZWk4tTxgHA6rYQRVJaXqF6a10O+l8Ezy3bxfcsopg",
-	"U0LwjTBKaJ1nkLNzRs1td8wSKMzC9b5zs22RyWbeYMM8MNe34k5W/ytoB6pVG7WiZCdnnF3fPhrk33yR",
-	"mfmCZjAp2lhUxRbZlqaLmDUjizaPg/J1FfaxWmu0nl+As+uHPxIwtUUl0Eai3nNMqfdZYVTJajezD9Mk",
-	"YyRLB0ylYxaQ6URb8KmShPalyKaq+HI9Ol3v/pQPxMIo0ito5acvK+QF8V2tDonktG8YO7CfaqT/75qr",
-	"usaqUJXhOvdZ6hy4aEE8BsgK9OjWeHDcMxb5/xlNx5bU6pH47NpYPHpJXgjOWazMK8yJtKqpKPTAl8t9",
-	"u2WWdJ7gjocaUBT96XAI6L80sbTUtOjQW3bu4c7IVh1yLATCWhRD419QSRg/9fikd9o9Pz696L3vHr07",
-	"006qMgxRCRnRJHQOMwbA0JPus4HIme3YTa6pdP59g5Y7/8KV9i6mPgh9buBeRBZMcc3yJrJ/IPO16xEH",
-	"nYDw5bDd8MIOBJAhNPRTRORJymk+M7309CHh07GeVAZhDqB/bJNGl89KzY4hrzgSWVKaSuhZRDMpSGYh",
-	"mpdsFnJo/KFFDaTvYJ5xGYBiHGKuYxa1m3WcVkJcTicf5VLKnC2a0P9j/mrHYryoiF+vyVbVWa9tcG4v",
-	"9er7n+7t3m9Fv35pfP1FAuNR+PLfvn5dpk1fpaBLsQYucVSMniyDLIwvy6wSLA4GSjNsutHC398ulXKL",
-	"vAjoQ5fwUIL4mQ3T98NlNH7rnR69+qM+pRFyqshtUhq/wc17+sePNqEBi9MqCeHbJTVW2G76gdjHBb6d",
-	"5tlWZ2sHvAlzp+qGeMNopkaBS7S7rg6QHExEPNXL3i6kHIxEG4kV0Hw65NNJQDIxTHmgNUbO5Aj+BmJg",
-	"Ay2Lp3mutxGKFndT0NfzN12QtdDu/4TlJGFXacyCShMKe513e2dmzj/ipKLApWm0Z7vZWR2csysR6/Pt",
-	"j9r0Eay5bc9E7X1HDCJdRI5ErlpZesWSkvXp3Rf+btnAf83dj/08LPBfp3nBWVjTmKNmTsq53JqJselL",
-	"yL0FxuIobV3IfdrLcLBtn04uFldaQa5cV9zPpoLau4NpYlLz/rZud5uMKadDBqJJDGBbyYCk44nIlW2V",
-	"KHIFH+FKI/so1EODaG2PkyZuIZuhNt+WqqW9RQd5XDMmfQjJXnsX7lWxW7064ZSrXMgJizE7g/sK/29d",
-	"GP9xYsHR0OetZWnI0VgrskC5uEoTlkvSKI8jIK+FGGYsCPn7NM6FFAMVkO5kkrGAvE7Vm2nfzAV6dEU3",
-	"F+PoiCyRiD0bZOK6E/KQP8G/PTuEjOkl/Obk7Yue2TEsNx1huNEx/Vxc61sqEXJCfFPNjX7nb/vfLzvO",
-	"TvhXzpDr9EKJn9rtdjjd3d07iEXCLuKR3lJ8yCBn3w75nk0uAS08PlePG9vaaLUjFRSZc1fnXhpyM4Cx",
-	"9VM96FRZNKMduoHSxkJcpswICRybtJfaF2iH/KnF7OEnNVMBZe52PpbMhT45+tro0LxePGLxpbQvg+OB",
-	"u4Ajm0ptlFtpIkvj2pZET50lZzffHr1EkYSvP4DXF5by0u9YP/fOkbc6/9J3tkuxP79L/BFRBeOAKU05",
-	"OdglpmUpAB/0fMz3UmtEQNAHbAk/2f2BjNH6XlFAIvwXbwBbxK5s1LTS2ESR9E4+Y4zAyXez3h4nLsOl",
-	"1bJWBvk0Y9KdEW851XSClos5ue4udacX3o4MaAzsA43z4/OTAGSpE95OLKJSstIU5knqU2pdWpKxK5bJ",
-	"kjQGFgZzO1DtrdRXMOMB3fryny//LwAA//8=",
+	"7L17UxtJky/8VSr0zobFbksIgTGImDgHYzzDGBsG8HgumlWXuktSm1aV3NVC1szx5zr/n0/2RmVW9bVa",
+	"amGw53nWGxvPGPWtLplZef3l3w1PTGeCMx7LRu/vxoRRn0XwzxPqTdiJ4HEkwsv5MAw89avPpBcFszgQ",
+	"vNFr/CgWJBR8TOIJI77w5lPGYzKlSzJkxFMv8NsNpxGxD/MgYn6jF0dz5jSkN2FTql7HPtLpLGSNXmMG",
+	"n3DIlH5s0TH7fne/02k4jXg5U1dlHAV83Pj0yWmcC4/i54ujeTdhEYOhDCOxkCwiY8Ek4exjvHoU5Y9c",
+	"sThaHo9iFpU/c808wX1JYkEWNIjJkI2E+m60DPiY0DEN+OrPTQMeTOfTRm8nmV/AYzZmEXz7msUnQtwG",
+	"rPzpmwkjo1AsiAc3kHhCYzIMYDQTRmQw5q2Aq5HFk0CaZdh08u/evTuexxPG48CjccUwaHpHIDiB9zHC",
+	"Ps6YF6/b9bWfvI7Z7O3MssNBPCHudEQH5uUuETxc9sjVyxNyuPes80QSb0LDkPExc8hIRESTWJ+7zxmN",
+	"WERYFIno+34j4HI+GgVewHg8mEsWDfJz6jccQr1ocEfDOZPf9xuUhl3145R+HCgS3dvtdjpuu88bqyb3",
+	"yWnMaESnLDaMNY+kiOyr6ipiHXhwh0vECLZ1FrG7QMwlmdExOyJ0KBWXqbmpq6MgkjFcUoueMtTr98fL",
+	"N0Hn4+vrzvL1Lz8v3rwXi9cvxOL1S9FwGoH64oc5i5YNp8HpVD2Bn81NZko/njM+jieN3k73wMaOL8SU",
+	"BvzMz3NzxzscHtBnfmufPR219ujusHXgdf3WDuuMDunB8Jm375tRzGg8SQfhw/sGgb+SgkYimtK40WvM",
+	"53BneVynd4zHN8sZk+WVvuDhkjB1g9RrLBlRr5Ck6YnplLYkU3sWM38rt6h/NCSTMhC87UVMXVaLpX+J",
+	"2J24ZX7jT3X/LBQ+a/RGNJTMvtjwudxaBzGbwmC/i9io0Wv8f9upbN7G2+T2xTweijn3k+k1Pjlql87w",
+	"4d1ushY0iuhSXZXxEvZErVnDrIysEG5AhJJ9SIgvpDLGtSKSMU6aJYp8IvNku5WQqIhIJ6FTEfpMxrnl",
+	"3Onsde2rQ2F02dXx2YjOw7jR6zjp7gc83t9rOKlE7Vgl6kvqxSIq0ehwd/SUPu229r0dv7XHOqPWIX02",
+	"bHW9PX+fHYw6dGdop9ERvO/zafTMV9ImXhZHtuMdst17jSzQb3yAsfG7IAY5WBzd/mjH73q7w9Yefcpa",
+	"e6P9Tutg+Iy2Dr2Ov8O6o126VzW65J2fP75XTC+b5Tu37AEW4DyYBrGdQaZCxgTYlajTVjFEUfw+7dgJ",
+	"O4S3WglbPTKlH5GQu52Os05ReM2kpGOGy2AZJV5+IkngO2QxCbwJCSQJYon8DBcI5T7MwF2w4USI21bg",
+	"uwTVQBLEZEElAV5eBPEkf8B0/R2vM9plrQN6OGzteU/91qEi1R3aHe56e/5Ttj+y04Ee2efv0UU0riQC",
+	"EY0//wOXkbgLfBZVrfFMX8e1DDhxz49vTn4cXF5d/HL24vTq2nWUFHRFNG71553OrofDgn8zF4Qj5URE",
+	"Y8qDv4A1nkhyfX1BPME589QP+VUfCzEOmX1dzWhWTnpG45hF6uH//oO2/uq0Dv/U/x20/vy74+x3P31n",
+	"XYtrPOgqF1wfhJ+/6G8lKwnrXe/QfzbqstbOcI+29tiB3zoc7dNWd/jMe+rvsA49PLAvCmh2nz2md8gd",
+	"dlm4x1pPhwe0teftstbhaKfT6tJnwwPv0O+wnQoe0Oz2uSP7pB6WM8ElKjrPqX/FPsyZBNHlCR4zDv+k",
+	"s1moFdvt9xLNp/Qzq1SOU6Uv46fKDBDhx5RgmdJQjZb5iuKHEaO3klASzUPWVmrHieCjMPC+8Lg8/VUJ",
+	"AowslMEUSCJjESkrRSkHIhoGvs/4lxmYFzE4o2koSUi9W0LJjEXTAJXIonGzmDA8YMSMRWiVcJ95IY2Y",
+	"JO7HVkhjb9KiUs4jyj3WI8pGcROhrllSzdilNNwBadTndywKRgHz4SyQYM4S1GnAmmcRoWNlQlJOXG3s",
+	"uPo+SZqSKWPq8uL6hmwri2l7OqLb8Mql0v3gMHn37l0ra9AlR4r6iXg0igIm+zxjtcmYzVrzWWq9tUFq",
+	"Duzr0edZkUn0DYre8tOJ4RycDllEJlQSLpQWG5P57KjPYalD4d3mFpp6npjD4Zh7kyQ0YgTvJqCdkliI",
+	"Pp9SviQjGoTziMk2cUHaDCnnyUuVeIfNU1wBF7Lf6fU5FyQU44A7JGKjiMmJoz/d0pNQS+MQn4VsrGyO",
+	"ZFfVVs5YJAWnITm+PCO3bKnUdnVsi+hWkjmPgxAdIpQTxn2JxmrGy1PcqCra1o9s2w31T6gxqnOFho/P",
+	"R8eczLlxNZjVR8rzWUyD0OzWeMx8Muea8FJhhZz/RsQvlS31+AN+I4icexMSMSnmkcfIXSCDYcjQU8OI",
+	"p2g+gkFd0mUoqH8jxDmNxuzLCKWh8JdKSIg7vVIy+IsR0FVhUDdCvKZ8qU8W+QV2mCjrG0cAOmjEEm9i",
+	"hnrBTddKTNlVhJvx6MH33nIlu0QU/MW+AAG8VvKdjx0S8DsaBnBEso8zJdSyJ0L7QZkzmegdDUI6DNmX",
+	"2DefzRj3GfeAoHyxUHJKH0aRIi9NZorI9Qn8ls8i4Smb4IuMsaC2LFgYEq24DOexVhFiovQ0STzK1aEx",
+	"ZGQumU+alLx4c00i5onIh+NkpCSIo05xrXyjU9YHz7OICeVywSLiB9JT015u6SnL+Wwmopj5r5kfUPDk",
+	"fDFWfyKJ/hB4vdQqwFA9j83Aease1W9THzs+Pl/rBFaGjFFDSMjuWKiOIpocVs03Z9c35PqSHHQ6rf3d",
+	"51u9PkedRB+ngjNzajcpmVEpFyLywXzCP9XpppQ4MY/VZiR6DK7RlgMqTte8Ll6I7HtAJSpoB/juPlcv",
+	"ayU6kf7UFh6VjCv7+4+GGmnDARcweviMBaAvFPRyp3F8efaKLcHgitT5HweooGvH4YDGOfXepzFrxcGU",
+	"2d5lnhku7dugJkAWE0H0jaQpIhKJMGT+FrDeLVsmTrlEKckqUGpt/QDE6xqLA7ybStfaaAaBX8OYcRoh",
+	"HbLQ4kRXVyQ46TdbOO0DqPNpseAsGsSaD822q5VtwHuStVLbX3p6FrFR8LEiYAMOem9CI+rFLDIuZ7Xm",
+	"jlIAlDAZ80AyEuTdow3Q7gfzwd7LD4e2MWuX80ZLIj2hfeK1/M3X6nb1XNGrbMzqWtZzat/+0YBb9HqZ",
+	"HU+G5WT5I7cp6aqL4XvmxSmPneAT4NYGwRmGF6NG748NHOmn/I6FONEiv/o0Xitwy+N4oZ5KVq1IFS6d",
+	"BYNbtjRRBDcraPKXytTmND621M2tOxrBGaWeKo9AnSi/0HDOGn8WdwDe5+DMysv6p+3UKI0YXYht+y68",
+	"0GtW0tqNkaI0Ov0mhyQmjM0XdkQoSDJ9u45zzj2lLqiTwkUxNxhFYurqM1szlzrEIzYLqcek8X/KWMwk",
+	"oTHJPjdIJZrrqItCnWHgmsNvm1MH9BY6S8bEpsqA5oKY1dEMCUGjPBnpO+pKo7zEfxSRXC1rU6lZJoTc",
+	"qaEO+PJBUusQWSUwb5nSUDAhgOCNpMlZYpswL2IxrHFZIqa7Wmvh7FTwWdK0dM8KyWlZXyXxUHNK+KLe",
+	"mhaYPENwGXGrx1vieiVU0JcEfN0yYy4Io4TbzwN0MFqJvP7popUkyyJlAorlhbqkUhIqiWsC5SbGqJ7K",
+	"R8kFT6OYJkhTa+HkihPnCtn8q5842XHUPHG0hLKdOJkAdu0TJzuCRzpxzIhLJ05p9uUTB48b0LiUeYHM",
+	"tWCRMgDhYWWQwyVvQvmY9eDfGO0OAxnDWTIlNAxXSfQ8va+VOUVS30TcFmWtrCVsI0alLWHKTda2OVyq",
+	"qQaREUA6Zp/5nDKwjDU1wOXy3exvEZNMHaAuOlwHEZuKO3g5vhmEiIhIyEZx+e1WcV5PVGYFpfwcSSkb",
+	"yVptKiEN8yTU+S6IJ9dwUtWXEIk4LIqEW1Zh+Y3mIZ4P5AycGXhKyolY8DQTbfX01bstPKkmAv6ANBEg",
+	"E1iivh+on2h4mRmoTnfJjz0WtxhbyQTzPnRbzxan769+i9/ydz8f/D7c+Xg9Op6+8i475+NfJi+Cn/bE",
+	"m8Po5qmSGpkcpO7TfYiKJzlJ6yaHH7dKcu3sKJ9iMqbxXGatQOMYsZh+he/pZ6s+KOWNGtBJSIOpJS/p",
+	"9I5FS+Kpq+Rc0RqZzWPIMaAcvDNSEpgRaVLy07sbjGm58XLWIzT+r/eL2HV0UKWzf7DVJjeTQGJqHlXU",
+	"AUzHGfHZKOCBkSnggIYR9TC0oh11Mhhz6YDjxPXCgPHYRHlIxKgvneR9Pwj0I8UTGvf5NIgiEUmlfjdn",
+	"1LulY6ZeoD7gOuSWzWLCPsxpqGzfICbDJaEkZjLeMko6DGLMOIMMLDIVPgsl6PZ6wh9bYwEMqJPvCoIZ",
+	"QxBlZtGuqCey5Klqak+UiLQTaSurQLCPWtzh4kurqKKeJVlEbcXB/uGuOlfUHgZTLatg7eFtTia8pywO",
+	"L4YsUomrAJ6dpivnQzfZQH3rE4l+n8DfapPruTdRywjEEYC73G8JHi5tCyTnwwqJWnr1evGhXmYjdzqN",
+	"aiWOTlk8EX7iFEnchbB0O8/2t3rEnS18t8+b5qRRJ5GIZ67igpuLm0viCZ+hnzBi6GWFn9R9k8Wtuq/P",
+	"fXYXeKwFGhh5x4bH83gCR6i6S+JdRC65l3EBOhCOdUlzKiLW5xAQTd2U6nJuQ9UreHYRc1f7HHZnNWXB",
+	"btU3JehsNpiymBqV0S6WMaeg6Kg3Kw1fBo/wbGl2Qe3+E6l0sPT9LmlKpti1z80U5ZajKFWHaJIQKlIh",
+	"ZA4FY878nOuxz9l0Fi9BrFSuQJma5n4VNfkB4x6TRyb15vjti7PTNyenOrnGzNPJRgCZnzxoUnAKA2lv",
+	"tg/zeDIAG9GWlM610wJmg6ZIhgmYjzmVqXTS0WCtg5mBbeU0G5P5WEwLcxooqiu1pgtF+ARvQi6Ds6Kw",
+	"cYGUc1gKjKoav02A/ni90ifnZ6dvbgZnLwpL3a5wUVgOPGVyL0EJN+kFMlCbAhOfCW9Sc9LsY7xegX4i",
+	"lc5IAh/t61JAXYs96/ADavnAGa4SjR9gBoGU9hnAVkSOWfSz6+u3p1eudZDv48BiBJE5Dz7MmZ53ss/W",
+	"N6QuqvJADBGUmYV46mweRWJqfSkfjspvfCNM5cSqxSNN1IOScJoSQUF8pGROIIk3YZCQAaJnpgwQHtfl",
+	"k8/0cuF5U6KhdqWXqEInmVGPpenmBB00SKC4tulaqwVWQ9EbYf9U1ZSSpBH1Zi3fc0eA/XVVqoLWD45s",
+	"GYzagVcgEqdk81XqF2XLS+t7jV4DFcl2WZvO3NYKpjMRxTrbcdLoNcZBPJkP256YboMRB3lL8K9tfCF8",
+	"99ifBvw1WK9yEsweJnhX0+OLaYF/W12UbJ076ErdYw20wGv1S6xWiZryW4n5E0UHR165WDWA1+a+T05j",
+	"SPkg9TiU5oM5UNaDMp5oFy9SlzT5UlwsMoQyFCJklKfvGkCe0+bh1E12kU1p4RP4i9Pg81AnV6CeZX90",
+	"YOLLmTXJTIR9xNwpq0R6WRA1Jsm/zFGYhqxYMohXHGa6fgES0KrZ+4kkSVA8nwvXtgrUCZUDo6LbZ1k3",
+	"FFshmeuvA+ZgiAWXOqa69pvzmb8xTYB3anMOsbFpgUYKYdDM4ArLXNjLhLtWsvoLyJFb7b63pLoXMg0l",
+	"hMqgFKLb6TiEswWTMUa7c9rz/QIAmtRqhxJevzzGMp8KF2tCGxtEJwrHgeXF+gStWDJlzN8lR68kTdeb",
+	"RxHjMRjzNFzQpSTgNNt6iMXUCfpVMada04WjoEiiOgsimayTkkq6UcVVXkmCpx+TA/qxIkhY37dSvEnm",
+	"zaMgTmoBZRyAO3UW33MHMCJkG8xHTPbaSL48KAvc101QFrdPJDEvQ5VUnTXZvW/bLPgvwoJfl02ym+zc",
+	"j2kSsl3JPfbo6xcMmeLsNtxGXLPioltEzZrZv4XTcMMoxMMos2kIw5vQaMyG1Lslo4jOfYfEgXfLYrL3",
+	"bGcnH7R42uk4VWpwqrrmt+s55Un2fiCJkhBHxFWqpkvCYBRLQpVyXCjI63SftTo7rc7OTafTg///Pav7",
+	"ZIXNaq01b3KZe9tv9D/+UC9p3wRT9mdts0vQWdDyhM/GjG8nX/+UfVzeBrOWmOGOtmZC6ZYRDjCrgWdy",
+	"L336v/Vf6hv5Zd/tdmop4zaEAbjLdciURrdSs8mCwK+JTnyUpAUFsUMkw2AxGYV0nNsWTY5lbfj+6mOZ",
+	"N7Qz0wiGTRjDOFBzS/tHYxLHM9nb3qazoJ1d4z8zR2EuMvd0TWQuW6b+tFMQA04DnVT6Omx5MUybDNQm",
+	"HU7A1XCp9eL7RSq1cpYzYlbtifka5qss7vUcxo0H1ar3cSiFzlZQakq0JLaSH2M0H6E6qZN8QZ7XIcbC",
+	"UpcWojA/6waAR/l4Hk9eQ0QnGz/VLmlM3BoMqQy8hlP4dSakOjW54MyaYYv5hSbz4z7bm8/vyorNw8O6",
+	"YrM6iy593zAIw4CPoQYLVIAsiIYu617FJmlOWYYdwYXWMy61jF7Rixj1c1xZK53383ixkLVrpQfYr4to",
+	"jAAh99syBAMpCH1vyoxEKmYH7G6WHaBfv3L4iXJ2vxkYt146/mNvyjYlisK44aXVo9a1yvdc8qz0yY77",
+	"5Oo1xEcLa25VbhhXp/sKJ59GAMA6PSWljoiis0q5lVNSsn4zpS0PYjvMi7L0MJcLsV3wOxh+FFEWR0cn",
+	"eGX4DXxnK0FeavGb3ooKtJZarOc05lFBwpizWb1aZk9ndGkXd2jvYDPyUt+roC5TqLap6DW620rjGW4C",
+	"uKRNz9GiIaZdsysPrBfGsNX24D0PlY1mVnDzZoTaPJ50/s/+3mjH6xaFWg3FqqZtn3zv78YspBwRIxpl",
+	"hbJk16ajtq4kiNFfMsVYdl7MVM6Bf3YWiTudrp9z3noIOic1qpx6eZu8ETHWb0UsLidj4msHZWk7wJy9",
+	"bKVYu3CCWNIl4WXFWqCbX29q5saaI0+9Bp5KXwpgYvkh4ghxnrmBfv/bbPdDR/5yeHszvt6ZdvnucO/u",
+	"qbf/8dlfB/RQdtanNmaXJT+vwoBs23pax+AqhUOKFliGdHctaw0f+UWbVF8xobo8jjUJ1TDftjEGs/nU",
+	"+Ss1Sab8/QdOpy6MN5NNXTF1WyKBZFEaE8KsXjSKqe9HTMoyY1bHzVYl+26WwJsivOC76+buFjZKLQWP",
+	"RBjeXNxcfp62l1+4F4jwBIiR/cZxvmZ2Nus38m6cy4mygTbXEMsMDHXAJT8hMz+vrSE+ET5oLPDEoKAZ",
+	"WlIM6JSRmH2MwdGoVTwXURivXp6Q/Wd7hzrzSPYgk0NwtGn7HD5hLFnMUWLcBx+QJE0XgUbACHId4m4L",
+	"+Ps/XafP3W21/wEfCXcrlz1WVR5VkZ+l00eSnBZTnt8UPFyaTFt1RRcK+W4+02SlmahRVGohWvYQtUTI",
+	"OMmKgeNySpdkQu8YpCcyH1Nl+jybNQk+24RBi2AoTQO3kqK6qBVLtg6OAoAI46tRXJ7I9A245KsA+ByD",
+	"91UAfDWV2dO5hAJ7GpOQqQkckOEyhmJQy9EMbFnSnzo7Px3+vvvu4NX+z9218gIZIB1W7rV/VqSfaNgm",
+	"4Ivnwl8mDAZMYhGWMlY2EKKNQjpqm6hb0eQRGoEyUpITYS3M8aERIgZ6TA2nsWD0NuuLQR9mTG8ZZIvq",
+	"+zMwEplfxxGFuHCOcjPXMUFe2R0ZOAwnj42a4hNJ8NDEAwA9gBWMJ8IfqJ9oGIoFPDtDBJNBLMQgBAwT",
+	"9foE72AwZX5AEy2ExmwAMB/6uxpDBkaU4FY4DYPj1NCl4FD8kZ09iJXCl2Dy5kvmTkzGMquohp4Ju3+Y",
+	"i5gO2EePMT+/Tmoixffjour3Z3lY/5lV5gYjGoTJFQQSwvDPoPBkBkJIDcAgOqqRhgHHx2ANzCWlCiBq",
+	"amE2ZvAZXDgpBdyl1jMYz/GL6sdkADl0gzIxljU4o7R9fqqUnyQmrLJiSudczbQSTOhakfK49g0ZhLv6",
+	"hV6pASGDMZ/P1O6JccAHUMWsyQx/SUhEA0ENIjaXbOCzGJCO8D4xj1OHxMA4JFJj19RmZX+C0qxBkvxc",
+	"vqQ0gJDhpVIuiimQSt0h5hcsn83+kAynwNi6JgwQQA1tGizQpLwGeUNntIBgzP+kK8py3LWG2UxBwEBJ",
+	"YDmIWFJXUuTEXLL+QMY0ivMMmDBf8suc69/+rFJn6VgzRw1MBC1HMoxjtcoUu13q07Sg2CUZD5+XrPD1",
+	"am9XBL9Ptev7foq5CR7Z/WjFGNfGDhijYBZ81budLKTrwf7eOlDXCue/jih8MVf/isVHqElL4g5d6wU7",
+	"Pj7HQimPSTlIygIfBMwgvwHW7Pp5/sAuWzC5bGuN2yRRU2uaQq6trKY2j3gvYPGoB/jusgdGSQ++ASZm",
+	"LzdVm4yYjmiNpJ5Lxv1E/8WDIVm9Ypm3VuJQiCmZ5+Zm0kuC2WnNg35nUlkI+r8Ly2H2293aNK8dVK8k",
+	"n90p5rm31x+vG86sVpZnfv/NPmJfgEohvm6HrLlAua3PfThHrDlqNwtqF3+oc9pTtR82o/nhM5ihjkV7",
+	"fbEMUkQxGStj1kSuHRKMCOX2qoZianF15riG1QS0zwz6VwY+ZELlZMueTl5Tr9s8V7gy5XeT1N91ZGFX",
+	"Cv7BWWE5mr5/YthLEY1F/HmpH5uEcazBJtvAflAy8KYgbHTWQ95at58kIEPxJMFDJRP+L4vDvOFm/Uxp",
+	"v35kNFQ6zfoSeHFrlY93LJKlSHGnvdPuNGqWyqfvsC2h6ZDwwCLPEicGN3acgXQnVEoW6bNqVQjkXuKy",
+	"WkomSbaBT5quGY27hVUOaAklV7FQ2VzUac3JJcUPBS9llUy7DfjaeKvZjFfqXoPJp4zaQcA32ofEH1ED",
+	"Uz+zBHDOb1XA4deQuDDHtQZWbpYZDsg44DL+FL0DeebLXC/N3bzensOrtz/YAKEvYZF1EjTzbuu8s/bv",
+	"jdEvC1r+4+vu9l5bKZK10VK5QS8HnXEL0a2tdUmr1MobgIz2dR22vvMI8+0CPiZBDC/OV80+jpp5r9DX",
+	"PdXMbKcG8+0KmhBRbHTOz0i3rl9xkCnPyCDgJhUHmAiA8P0EQIsA7SJkVLIeoX2uEwwgXkMJF7ylE344",
+	"Q2CMEQL57nU6xC24N92tPo+o1iUTPZX5mUzfCnyC/GlUEWEyumkG/dCEWuRSxmyqyM0TUyahruKIcLHI",
+	"ZkQREZn7R/N4HrH68adqZf9eGdO6Y01lavNaYyA9qVYsAGlGLJ5H3Ow0tJcTEVZ4Fz005UPGeDiVwr9y",
+	"FImVoO4EtB2S+PgJLhh0Pcg3YtjKdWLjgrN2MWjb3atTNXgv3hCLlCeOSBjcsgJah5OQOlAQF7HOfCsw",
+	"jaVYp7aCm4qHKyaBIj4/1lxFMZwtUqpxcFJBjpdqieaA+6wCdhIlh6IHIREcSdOmlg7tTeKcRRGw1G9C",
+	"4aRbUSRwzWid0pJtWqXNwCRW74i8nyGUWHCp+zGvaze6ne5eq7Pb6uzc7HTTdGktYSz6cVGAmFy0jIgo",
+	"5r8VeLfxXXf43U7nuzeHH8TB/Pwi8G7HH7u/v776XbxesrP3vx+PvVH4bHbYDf0fPlJ//+D8p9/9851n",
+	"4eTdEhJi6mlS6WmXc5vudLTf1vx9b1M1tz12jjFBFmuvVeg2Aq9HFMMM5a+mzAi+toFSWeTsdcplGhsy",
+	"n7LOn8eRkDPsa3XPIo0svE2qck+XLdNco4X4ZXXOiFwJgl0qYGuOJzKptmiW6xa2bLDdAmC7f//4rjt9",
+	"5R+cz65249/u9t8MT3YmP8mnP7PjZ/POr7fdHw4tEHd2jTI/41fcO959/Wx0+mIW3Fz97o0HOz/88nPr",
+	"3eXB3c4wZL9f/SC805NL8fR1IWV7r3O4vzaikWqSg0mAIaxV9AL2ws1yxn5UN9dH4SsQRBpdKOOoPdvf",
+	"77bJsZLKuq46QTtjH6kXh0vi/t1v4LV+o4eVMJ9WQcTVilZU0IVLvdjVWH2IEGMBd8sEDhzC6TTQrZIt",
+	"cG+A8db+SlhtsGZ2R8WmOG4pcFuu/8MTjVzYI5T3eRbLEHDGppFeSwdA3DIBiRSmBuuO1UfafY55U5SG",
+	"rpNVwxLEV2Uffja6GoKO3RMG7POhumqhbsHmm2KgVchb9VG0qsCv6qNYVSFTfU6Dhopg07UdQKlZ3Hyg",
+	"CEMeW6uwk9aPBHlyjdlvwS7JUL3MBhJXeAbwnXNpVSppTG4DDrBeCJOVunszvpIg962CxyAfUEwSOdYj",
+	"nWqZYRfqJrXjy0eqHq83iU5dqQvJ/3mwTWaC8JZCSCgzx9Wr//UbY9jHsiazPs0MsvXHKF+tmWFvH8sD",
+	"Z9lbxp7JtF+xHGW5JqZMcIZojEh6JBZFqLXPSri/F7PkWjg/At9scCLcn8UKfaiTVsEFtlvFaRU1BRby",
+	"zG18hds/ub6BiZZK2X9UDld2LpXyiX2Jart700eODGxz+OndK0twJBxn3f2n192n+w2nceq/uD5uOI0r",
+	"+PtPKx7dXfbBy5Z5sPv06c6h9RE7VOBt4Nt/xwBqMrKThtO4eHUJgzq2vt8e3dFqSCaf1frwR+vDy/Vp",
+	"kLcYpoOMZrWa+MWKDbgu78BGyFFqD9d5NSr7gJwH/NYE3u7px7CWDdwgojqIX4S1Bu4L+C0ZhWJBEod4",
+	"LIgbMT+ImBcPYuHmPRC/3e5OTzp3B+9+7sYfOj99fMZ/3GNXh/L50/nxjv/7/uiH7uTVwex8V5wVfNbd",
+	"AxuBCp8ZB16FNWiumhIeF55Jmvm62ERejTrTONjESeX23+afn7bVZAvT8Z+/H8U/sd/3Tn65bE2fH3Zf",
+	"dZ/NJ8O3P73dme1Eg8W7nfHLdy8vTt//emuZTsbTsbe7TnrBthRnXEUBpjv8/SkgXaEKIzsNgT2R5PLV",
+	"ySlRYiTtknyUW9A0xOsSzpiP3f7NPPKLenr4moUTQbsXi7uX0enrm5/G85MfqWCvduKDt1fvhvMffrqW",
+	"8aLlvd54UdWaJrRpjYhFSNnDSCyUAYt0LXXvRkUCAR8fYdOWkbF8r05fnF2dntwM3l6dXxdIJE3lneUK",
+	"4iWL44CPZWZpbOXx68po08k4xX2zEcfrl8dYSji11kZgEsdGcG75PHY7sex08vj30tGdQCDeI7jHjkha",
+	"zJZvdo1NCnFgm2Gfozlby0GYOPiKC6wXJHlZxZq+TNYtv55D6t0yfzC3IIwnSP9q4ghmnjGSA2kg/1dA",
+	"zHq389mAhcE40O1pN/nClC7JkJmvNGnaXtT6tUcEGL5fB017ResxAQQY0BtnTMxC5mCDaypJHwtY+w0i",
+	"ItJv/DYfBq/YsqrItbJophZnGEiNajyvlwCHhPD00CuCKb6cwmE0oRg/xOgbVERF01xuchVAUrZeQxfX",
+	"2xM4VxLyse9/VevcMpA1pvl0RNtaRkB5TtYwL16raZZbBvHANnlp0BmLvGoJbPWcuVpaRTfwth6hKekU",
+	"SUz3JBkHMmYRy/QdSSVE2YLXxU412VrffS+2qcQcf4BS/HQW+THWNaRL5JTdrYr2g7WjOg+KrFoqMZvS",
+	"gKvFKRHRWw4JGflDmjQ7mfS27DmsjicjVrZsuW3WU1Q2VgwJOlivlkpXWGT3T5BL2aHUl0ym75xdNpka",
+	"wg2lU3YojyefkpZ5FglVWoxaMkq/8WtKGT0Ea/dy14Qx3bQvuYmN6uegj5hJnUtYZ7g0OVpb+c7mSfsA",
+	"P/Dbnwczkh7qugBVDkI2im0VZl9CDBrKzRJFsbogFvEMEAOGyh7k+bRkfbE0y0yJWdlViKgY0L9Mx5Mi",
+	"rcXrsLdunWYgKBYTIfUOQA2O6dLPDFn2MnnsGtkia8JORzRpM4eFwZLEos8jRr2J7s6WdHNmXAaQCpBk",
+	"5Umwe20x/weU+RVyt0KsArTOg3uJ0sZnTVdtrLtl6YBGmm7uKHALmSo73d098DVmDOL9vbXJIan2UgP/",
+	"DhSeFDpO45VphNCiX0Dtanr4JZAs2QCmpuLcvDYk+cL+6eFYtw/K1r94GLO+5/pBdLVylLF6LeyqF5b3",
+	"b8BcuK7/qMCFmYN97vdDz//p+uINwdeAuNQ9Hg7Iq+A5kSwKaBjIQolRDpzPacQTBsgzPo1uG7bi7Huj",
+	"VeF+D0yNa37sGKHM5a0LTrIgCyQYQdozyHlwMQE93xOC2Nk0uLPKwQhlRHSMw1dPPJHoRBczxiVpZtCc",
+	"XDTjsBmpJB/mLFpuQX8xg0sUBlJn6ms/5MXN5b18kXC+eTQMh9S73dwLWZ2HfXFzudkhU+jCF0DJg0Y9",
+	"1w1f1WmBaUe4TGUN0pxNluNkRuOYRerd//1Hp3X459/7n75bKRJrbbklCfL3aI+/Prg9785+fra42pE3",
+	"+8u3h8HFHjve9V8+Hf/Yef+qG/564P2yM7xHJ+HyQhs44wfCu1kPb3xfb99dAY1z1QJb8DsLPrUysyaa",
+	"8ecVQesVyLnPckNfeyolW2I/mPAD9Q+mdIfXaX3mzRWDwhPua7v4LANZY0jnskvwSCz7+ipvqmlWW4b1",
+	"wEZ19TQytnXV6lRBX74XAWd+MQcHDJplWtEVI4ZGLLFDPerlGuII8oTTFJGSTC2l11gqhJNbkrfWqnx5",
+	"lMSaz1A/k6Sbgh5a1zKupsHszn59b5Z1KPdgQotba8VtmzLiI/q3Vk3Gxox1HF34GhKyETjZM56upEvq",
+	"6jS5/wnckHEYZRsZ/EPamuLkBxoCqRrRJQcNrp+ShFb0plRWVhDLPtfWXI9QQyymiFeZLB7laQEeVgyI",
+	"iEwp10ZDn+c+29zr7AIh57AaC3izGe3oQXq25pJ+K1PRsjv7D+gLdr82bznyXKd4rW8zmBPf5TlfcEaE",
+	"vgUFEPokmRb0YAEBFAgimWqagi4STp/7gXrZNOBw3A+XxFUXdJ1R5iIu95TOZtqzqnPrk8TQlS0Nc8nb",
+	"SV5+0oBi5bNXeJN5toBzXRsBPYfSuG7UFWnnTjmQVz8anX/aiLNNokaFBnt5PaG+zlzxmjUjsishaXVr",
+	"G7A313W3uFI3mUdNH5I1m6FbWhR2otjEZPXDBSKChiimd3M1ENpzuCP30JqxqqcKA4XHfIaApCsee4G3",
+	"5B7TgFmrHsMGgsljC+zR0o7Bc7Kyj8sNk3ECm6ml7PINIkPHOtwlOKuhYZZmrZTLdQ/kBl7ngdwC1Xkg",
+	"u33r7rcRWc1ncrS17hkLI6x7xCLL1j1iEz+1n8kx+LqnLPK93iMbrZpNitV+ZqP5VEj+dY+VWerP4tGd",
+	"WF722jdsh5c/yYlHoyhg0iGLCY0hscsc3W2irAmd7TURoS/73HSUIU0uMLzpIAqIxmzf6pHAlw56tqUD",
+	"jTixlBCbgkpbpNFmub8FnFUyYxGO8wjThuR8yiLiM3+Oeb5MKjWrZs/yqj7pN0WtGQO12Z9aUCbpE6yR",
+	"rPU1yT6saLGVgc04IlR6GE9O4GoY89sEdM1EhVRquGSMg/YJeb9ubhzVRaawCTGdzlZg7WgUV09Mp0EM",
+	"GBuAMhOLiD2RxAuFd7tB+4YKxNjM5NUdpGnylXNUrMxpF0MKkoXM041CtXK5LkfBjgCTnWMgCR2Keewk",
+	"CRAR/KgRaTazQwPsdvYhzW9MV3utqr0Olrqghod+0mHbAdidhGxcyT64tbtu59V9S0xxQuVgKiK2oh+d",
+	"iJjpAk4jprjbXxIuFkdkJsKQ0DENOAlprOxItcoQSLHn8K60t8AjomZnCiWAF1B06V8gcAXkqtmCjIM7",
+	"xpPd7XO4A+Jts3i51YOcYkVeKSeRWEAbrYDPGYqotXxlh+LOTyezlGuJ4aaSZ4BXtEwqmGFKaGu69tvE",
+	"9YUnt3Ek7anvkpiFoYSF6HPIB4FFAAY/IvCD4AwQndBwC5DV3Ha7nbiTXIJ0A6knfZ7nVZdM6QzWMha4",
+	"bgnYc74hYE7XLGiseWW5rLSXNfGSTVAy2ix2lNU4ckpWZtl2XGUTrTZ0rAZhQYOu6XicxxkVuOGYH94m",
+	"S6p/eJEsqv7huVnWi3mcV0Fzv10lk72YxzkVEn/KqYj4U14FLPx2lSzBxTzOqXDZn3Jfzatghd9y7yup",
+	"UPhzRkWCHnKXlRDIB4rhdzrdPcU8EfViFkknSTeAC9BTR7Hd25uXrYMjopOEplPBlUTBNxvplwXJy7Wf",
+	"cbfa5Jgv44kS03IiotiA5R30efptxXlWhD3NVClOrYgi5sVkIiLJyBDixksiY1rq7opwapmQra1SzWIr",
+	"fBWnf3kcazz+ef7POvkLkqEee5W//8BO/cJ4M378iqlbnPgJ7h68gyQ9SHr6GNRXExyPSSTm4wnkuKn7",
+	"w4Dflh37ppN20orE2g/AAKasvuuzU6vqeu8Le6xWMQORa7Mu1iPg1sP0Nd8xmL5V9T7qd/AND+dxrJFm",
+	"0jH8sDkKb2UPYzOiE50o81JE0w0TWo6zGMLYJIAMlwDlCHhdpHk8m4WM0FAKIgHg1VVb5jpgLGLSFipj",
+	"apiOcX1jcr4MxrwVcAcTZUwPrSQpFZFYgjEXEYNWCiN6J+ZJYawyEUB5Fz5Lu03o+setOlk23g7tDndt",
+	"mF7l/BoDv5g+DaTpUe6xMGT+IOn6VQeFzNoHMJNsaYyT5PU1kpycRtKFLPcytvxpMvzBCy6Cn67f/nW2",
+	"8yb46bDNdjttrxvy/HsPdg67tvdKWdXuZRaywG/Dfy0NX+zDlDGNCztxcPOhcx49DX69fTb96cfdX7ry",
+	"9+EO/3m5vzgWl97p/HD0g38V/zZ59f51neU1iXjpB/7uA5/0G72/+w2gvjf4Z79x7NN+w+lDWV/y47m4",
+	"YyH1WL/x6VMNAvm0gv2K8Nci8L2Gk0qbaeBFQooRBifwtB4H8QQhxuqIJ/Ol84DfWqzGe4CT6EbZeWEA",
+	"/KjkgKF08vbqPC2BhbRAoL8jEAW5smSwpSuS++bxpJzdl1a047y3k6/+L/UhJPTvd/mH/fDX/ZO/ftif",
+	"HExfH85vdj++7YSd4Ye98dsP7399+nJy8ldn+eLpyW1/3ul09zPJjt/DAP5j9/g/ui//o/uykGP4H92X",
+	"puL5P7ovczXP63t+r4UWSnfMFmdM5l477JcccutCfumrrcOax9fXFyeC80cAluwIujPserv+Hns62h8/",
+	"mxwEBcTGpzvd9Rnzq4Emr/RcM6eMovEjneAwj7W5jAYngv1rDGyNa33LZnGbvAHfpgGJyBOu3PWi3bg1",
+	"isS0FU9Yy6xpyxNciqK2XaNrvGOAoAcm3J0AQ+tc6oZNdVQ3IzRg6shKto5Q34c+uaXIPx7BQZQ/hLOF",
+	"Ack3qT8NCnUAyTXbKTGv0YngYsb42QuCdx/pQz5iVKkOikd3PbwE/2bb7QULw9YtFwu+LWaMB37LdFyE",
+	"6VRlDHtT1ha3Ma19Kpk0CimFDZq7SGbKrks1a+g66BDsS6id3LooUek2Gf1c15RAHTW2ekZbsrhNT9KK",
+	"Rd25XerkiWyPyUIZSmVGeNoMrYCNhRh/sSBU3sKgmnrixMXVdh2TzuwQdxaJURAy9yi5Cj7TcEGXuog3",
+	"P54/GnhbBhBKvyLXfG0FJMaOvQWwxg/udtZ1akCazAJE2uTeFaN+wJmUlrRXGtMhzcP1YAuXlOjEbaOW",
+	"LZl85oV+6cUteCO4iJM83VyvGM3OoP75bBxR9H5wwYtNajI31hjIm+wHTzLP5i68SL+Y+/0NfB5gHsc8",
+	"4OOBQQt6sPW5xhe/Ykupl6jcRwccy9l1yX3SXN3kq1f6mXSbkldXttxJyKOwGsVNtVMdCoMTA0RStlcs",
+	"LLvTITLg45C1lASyo5MUmPDZ7Yfd1vTjod/q3o1mrcnBguf4bw0yiQXYp2pCAIF5P62h1JDvAQCaa9Um",
+	"5PFpsoOwz1ERjvFkfk5r+3R+70R0S0I6i8XsHt3qs+Ov9AWAD+nzOntl28bV8dhVFJr8/HH37uZg+qo7",
+	"O18c/i6v9pbPn/GTHf/l/vjHzvvjp+xtN7g4+PBuNz79zM00SKzJwO0LcyeQSR8aRR2wdLj/JdHTj6Bm",
+	"F3TZcKlOdXTKKYVXP/YNX/2e+OoYj1An0nMMV9yX/U0yKhbxp6u0O+yO9ukBax3QvZ3Wnvf0aevQ39tt",
+	"dUdPh3vezuiQ7XQ2DkJnPlY9Kf9EzG3gWhmPbkUDBUj3hf4J+t4a2BrmrdbxaPMnUSR0b3q0Q0zv67oG",
+	"yZUIQxNMus9OqcM5pLMBpkVL+zqEwiDRhz7w5S1jM0kWIkLgtQ5p6hkTGsPhvKXDrrqikzTfCOJqrbvn",
+	"kgmLWI/o5toiUq+ahz6Z0lumjVoW+n1ulpQE3LRVgXCwbG/lA0O7+7neyd2nh91Orntyx7plpb3JOQYs",
+	"2op2Mg+sriPsCoOuF/L26gxlE6L5pB4kYyXez08konFrf7Tjd7091no6PKCtPW+XtQ5HO51Wlz4bHniH",
+	"foftjLKFo1WSuAL+My9yJYvtJX3369if9wBU2+IrDO/PKVUyC1mZLZP6Fp7ItLcjNp4yrsG3V+fSgfz+",
+	"FtryOAC05Qumet39aqw31lcZvPXx9z67G21SepJdS8dmhNpIKRl0gRjys3XynLZZk9trg/yfxXW4ZbyX",
+	"6YearTimrb/+VP/TaR0O2q0//+44+7ufeuqX/0x//8+euWKtTL6GHjLZsv9yR5KDvZ09sm1cQ1rMkBeB",
+	"1N6SpGddOagT0mAqB0mXsc12HPrCgu5Q9YpVqkTaldby6iDbj2XAuD8TWjupIdkEYpAmr7Cjgds+AGGo",
+	"ge7ucY85nQBZHs/jyWvE8rBNLZE366diG/n7xa0czKOg5mJkPYDq0fZ7KbhdKCCcjm1DC3X601m87Gnf",
+	"4wR6iJFcH2Bi1nMzBM8oMSbut+OoKdjnVnrzl9hqlEirllKdDMN5EMatgOuWIUdE6YYCoRCURdqjQKTo",
+	"LOS5bpTwRO38RJRftnGy6C7w2MAX3nzKeNozo8bS+8KTFc1J3kOkaIV4SFJL5sMw8Ox9R2wor5uSB1BH",
+	"0pvUbgJ9SbqYSxYFfCQ2nYd5bn2CgzkzE2FRWrlKGWvnQ9ugq06AuktqYZAVYqiapKxnNSbWfA44Ix1K",
+	"Ec5jNsiHgCsSvQ3uGGRxJDn/Ezqb6SY79RTZLBpesQUxop8VG3zpD/eqGnqZbIg+bxp8M6ULAzHJ7b91",
+	"itCn7fStzBSUrtV676Oqe/MospZD3kRzlpR9muXUsZ1syyLEaqPy1g6RW+wnUme/5jxkmLocQBszX5md",
+	"4MtkPgEIQM4WzN8iQzYSG/W7zTegvXfPn5n16ftBKW9g1QBx0LHeroeDZy1UmOeU8NykCg2jbSyZUtQK",
+	"OfD1WxBZBrImFbOQrp3NxSxmctdLxrQM4YGzMYtDzqRjVs3fih6qeX/GOAIbQ4CYNJNAsIgS/HKHUB04",
+	"TtDj9fMOAhH6LGTjbFv1NjlOWvtpyG0YVFKpcu8D494tCjfTk1fJt5tUtD2RxPALgUeW9eVWhcDZqNLL",
+	"svL16ruybfK/moiy9qavgC2uyKYtcmnKBf8AgASTeVxbsTUa1boAZ/LiFeI4V0H6NcVxdiA1xbH2R9vE",
+	"cdk5X0McZ4fwSOLYDLksjkvzt6iduJ2KpQXXibXZoAWUzAGWCfjAevBvLCQLA4lFhlNCQwvCPNauWtY6",
+	"GXATZD8kniGorLFMTCd+GI4oI7RsOcSN2Fyygc9iyM+Al8kZA/TmTGNXAO1JEF6xwk49nfT+1nn/bvY3",
+	"rDZwkiUefJiLmLpYLiewoNAcY1PqMxIJMdXtHzhbqDVS30D39MCgEDkkg0PdzGJQM+5jVt5UPYYVXYVb",
+	"8MdkUbbaq4VrnvHXilmbCfuZaK/ZsTiGFjaVrYblFEmDFlCJIH0MC28wRBEeGjPNDMBmkjGGWr4yB0Ix",
+	"liSw4DaVM2qycIFJhpnVp2Hyq9eBIDQq82bgDVb5CmuQ9nS3VKsbdUkXJAAykSHVZrezs6X0Jl3Dm6wI",
+	"1p0TGrE0dubkQFlpqPi+2e10t9rExZGaQkmUADMaxQ6RgtA+1wE65hP05BNOo0gsdNV5aj9jgql6F+Tq",
+	"rMe2MUS1DpgElsAcaU7F5q182BBaGYFDb1NtDI78YNZCV+S//mey6xmXR73ztNALqXSOlmm8uLpru/Pq",
+	"V9Q4sPLsSbkPJTA5hV4J8NyYMfZpiG0LDrabi5vLE12r8iAA5/stPxgHcdoFj85mkDEmTbOmewPP2nq+",
+	"2bhazemB+3iJeAZeOR1IsMHl4R297e1YxLPtdrvtQuy5ef3jcWvHIfsE1kU6ZLejsc9kAda98AoIGPSo",
+	"T/93xqn5v2g4FlEQT6bfX/94vIN1Bvjm7/fxL/Rmfg+P4y8zFgXC/363g39iGPD7n55fv/tt98Xl6Y+X",
+	"r3Yvf70s/m071z5EA/vWH5PLNz8Y99Pbq7Mnkvx8BUTgKDWcElepYr1gSsdse8bHR0Mq2f6eoxbpvNA2",
+	"0Hpj8Mvzi6tF59UPY/G9/aiuTmdSr9jtaswQB02B5QyBLrA5ryLS4ZJMKC+k32++SFU90vQA87SUrqiV",
+	"kJF77wMOrWzl/Wd7h+bASLH/pUPAkN4/3NUanYnHOloz7PNceKoFrAy+azRUk3B8UlKndJoW4+pGaxMH",
+	"OvcDxj1WVdgVFKJ4dXPYHj0RblX+26Nnt9k5zc1tDvaHgBS8nilUzLQhLW9W3V6koTf4su1I18wLmmgm",
+	"7UpRH8331DSnTRru071LY+1TwjKybLD1y/QqzQZ+NgrzJ7tjPXYqF8whYoZiood6qVoIJ4uND6ldoVg8",
+	"katI4KEA8VEgMhkzXTKarESC0hHxXsDiUW9GIzqVPQhQ9+BesGB6GNBIM6UzhbEbPWoP5It55LGKZJFn",
+	"nWfE3EIC7iviEtERiektgiAhdaF8q1q/jeWb9Kz4Wdcz6rGWZGqu4CiEgGD+q8MgDAM+7kWM1ivkTeKE",
+	"Jpm2IAZzZ4QmsEK7zFgkNzygVKyojs6NtxZTJWm4pdM5w5grDmCt8n9OcDRLhDbH633qZs0zAbf5oUDD",
+	"zLSoy8UE9aNtK1CXxvZdoxxnDLpSNcXneqntUuI5o1HOkH8AH0FROqQfzq1vIbCWn7BT9n6v6NiXEqNd",
+	"4KR6GQAuvb16Az4HTB/KbqIO2OAFraj0edNkR4oFVw9vFfCQNhSX6n5g4uoHELmjLJXrPWbZzHzWvHWV",
+	"nu3vd8k2KLLPOp1DMgl4nJZ3emLMA8mkhhrUfkuNI40ofWY9CtMtbqx1csWbShNANKTX7H6Z4ODym2ZS",
+	"GFd3ZNL3WR2HyVtshGhGibBG96qiui9ediUsNo4piytdd2TTgGd/3VlfCHXsTdmmFVAlAPR11bCfKiep",
+	"UaLut/KVYB4nV6+ha3Xx5O/Yzg9OhyHz60zDQWA5zCXKPVCAWPuzZnKdnn0KOZcrtX1aLLV1GnNA4tTX",
+	"42jOUuCIssalXi1zOisIo+277sbl8tYNlDaEHzqb5di2fsMxcDSbyIREiAAEh0yDNk338vjm5MeKdCR3",
+	"6wh6LfotU4xlHkS8G0/MAijfiEXuDJFag+1zNzt8l0Cqcw4nP53+Z3XRK9gwfB6Gro70pAFwjYCRdmfJ",
+	"NAHIRcVNobd6DYU+77i+9u8PVjdHKmQfFTqSVwzRsRXTBz5MKYghPSpqf0YnhvtR1Eajhch3Nuu9tONV",
+	"iQz1P4NZaGLBZV2Y3NIxuCE/JZwD7CRTfppKFt4xmeEoaGCqu2wW5m7LxDJEV6CptT2vikjdXyWSXxjE",
+	"mih+BhHTLaJqaqDMetH7wmcfOHKfHWYmam+ba9lzXQ4KN0VE5hz/2NKIJ+WYpkHVtyVm9lLyW1CZvJdy",
+	"fC8gnIoQ2lBkIUm37Bma+PgAbLn6IjdNF3j4RvF1485ZQtEb8vVzC4ujqMMDlqzCot5TkwseMZ8wN9IC",
+	"H9TJJEzoVb+jl0S/HauYt6cQQsa1iOIyx2zQSvezz2u1INYRYw2h5RiUSxmzafuzIdstn62XyVfhhvxR",
+	"LEgGo2/KesTFXXEd4iYfU3/gwkNiTDzDhBfM2TDOf4gAZxrIQpc718QIIOcnB9SED1CO9TWJWmYe2PrM",
+	"Vu0PIV0y6YKl3hlfTbxkR1FHvGgM6pJ4MdjU9cVL9suPIV7MSAvipTThleesfknl0aqvD0ptqVazX1q9",
+	"ofNrxIIz30k+l9R+o0WFPw+kCNkA7lTfk/ns4o0zvTaQcV+WTwwp6Q074yNhgW98WAkt58N7pBIjFqVV",
+	"fT4X4nY++6xx37sAo7qRc6nJz1eTO9lR1JE7Wu8syR0DkV9f7mS//Bhyx4y0IHdKE14pdwwmdZXcwesV",
+	"kgama1JcABhDolVrGh9sVJXwZZnf7Ocnp4EtxwFH/36+Rwvozi/DZ/x19/b8cPbz3uLqQN7sLN/uBxe7",
+	"7Pip/7Iz/rH7/tWz8Pe9jyeHdw8Cs2RjwndseDyPJ/xYSjXWe0MsJVHNGi5M+OBJ+oQFEcdcWjXkk9w3",
+	"6/s5jol7CbXA2NVAv8NV+m0CiK2IizTddCTtWKgLzS13q9fnLoIuRnRxBv+AnogaI9vUlrp4cGIi1jwK",
+	"dWdOWWgKgBjnjeOfz148P244DXhn7odMIDVT4yMiZNzG9e+/vXn62/ji/Q+Tzpvn3uXvP/4+frc3uI2i",
+	"aTB5f/7j9Je//pqL137Yff3yWP3fzwm0hXqDmhUiUHfYr8/Ds/ci8Lu/BL/9+kuH/rA3/737S+eMdzR2",
+	"Ho3nkdqM16dvT85+zjAoFle3btmy8WnFll3MEp2kgOOTXqi/ke7fff3hV2zZb/TI3+12+9Mn11gq6U6K",
+	"ETFDIOfsjoVkFypVy2QABl8gzEjVK1wioj633ax5JXvvVo8MA04BEAO2G9OZUypADpVWJ3ERq2RWDUxo",
+	"pnMFCD0R/VqsWwWi/wLhUQC3tA91Rbdqj/J5Dr/Nh8EriGZ+DqDeenExEeL2BQuDOxYtLRGIOGbTmSVk",
+	"upOUP6F1p280h9mUSZkvfMpkA+h7N/X3Gwj7omcW61DMAEY0CJlPmv1Gv6GjAN2PH+1mZRqBqqjujRn3",
+	"loOC3l7dj0zPutKw19fBZWC6BATYId60Dwv8pOmsq7vptALfJRNGIeWO8Xq+7qSKn330WDSrSEbEvXsV",
+	"PDf7Zh4jQ+Ev7QUskOs9qE7XjpjHFDU9keTHm5tLXT2Q1MZB+hgX6Zc8OmU1cNcya5vbuIScGrkNs6yA",
+	"IaECAdbgC3u1oI9XA1a/hK/IbxYt7gvWIBZWODOfFWtymkHM+Pzm4YWoc/l6ICGibC21vWaanDBLw9yr",
+	"WzjjMAm0QSOj4I4Rny5B21YiYh5BuXG4QUluJri9Nphd0R8QIe6Ai4+waRuKKKzNq6/q14z01XYy6mIs",
+	"bHuXWz7NzSn/jtAhawygJzK9t4nJMfCarXoRuY0hy5IQfR18AwAYy049v0/plm4GQ1bghH9ALbE+KTYW",
+	"RAkzr6spTj5QYz3eBfHkOsmAr+e1KI+nVAu1IqdeQ1cn5RjuYiKZN3DhKEX1kjSvY8p9GvlEf0tuHWnc",
+	"aUhwKDf4wJe8Hr36+TA6+OHVbx+im8X7t5cvDs7OL38/E91zek6vFzXq2GHgFtdEZumq+yQeF3sjYvd5",
+	"IufeBEgoH6JpYisTCUAqASfQONHsXnvqbx0legV06QNQK01o4dIU9aormsU1akC+b1Cm5V9GO93fK8Hv",
+	"Df78r2a/39b/3PovK8SeXoSUZortRNhdIOZygA3kkphlsa+uTkvlRs2S0AJ4qaE58R2aRJ5IkphsJBai",
+	"/iGwigw5WxRI0UphtcjFsU97Bful/ZO/iq+wOIo1vsIcDWZ8hffoIFn88gP7CvPckvoKrRO2hECBl7Ru",
+	"tdTQSSlAH6bVsgjhlNQ5cES4wK6KiF2FbsD8hmgKt+oKery1PYG1XH65bfmEfDCPgnh5rbY/abj3ii2V",
+	"FWxbhlxSMWm6mMc/H0BZo4iIaxL71Q9bbaLWXhs9Lp0Ft2ypRFWfU89jSnUHtiXH8DYMKZIh9RWjj4KP",
+	"0LV7wrxbOZ8qAWf6WOq6csqXfW5aH+jsNQSlQaRjGCFFgRsti3nuxuU7isS0z4N4K/sFDZJsBGnAZUzV",
+	"37Dv5v1BjP6w4RK/0DfRUHO3mlDAiXt+fHPy4+D48mzw6vS3wcnxyY+ng5ubc5c0nxKpHtdIq1sOptyF",
+	"wYhBqZY25wLemkUCRq/m5FFvwo6wpptOlZGnThUocGJJsx3G/T6HqHMkwlDRJ+JIt8kpYNio2cLaAk67",
+	"XiJdjqM35IlU25miSMEhs4iCOGY86UUKy0T7fBrweawLywNFK7jrpjNgr/Fr6/jyrPUqm9mNpIaJLDLw",
+	"7DRXLFjMgwAd5XtLIrRjBmUe5Boo+eoL6acncTyDD0PpgPky/vXSMNtP724aTgULZKkp/yEsRih86RNg",
+	"pY5ERT8zg0mZBzjSeJK9JNdCN/jReeYtJOVIINCk0+cGMwb60vtMPexo4A/HrIqEf7Vu2bIVi9ZP725y",
+	"ZZ6ZmGmfK+IugQ/Jdp/3+SnQCxe81f34MesFgG79SWdE91TZ6i76IchZLInL8Bf0HcK8+4pfhiEjktNb",
+	"NvCo7iiS0YKGLBQLuNnHTFalAGnxCWSpNO/JfErNsKd0qcMvR8TVZD0IfJdM1XLrEbq/trRDsXXmu+ks",
+	"kHRhnmbRoI8uKFhKWUtouUcQYPqWLTW6NBJkWeSRROJRGCKhYUBlmzzPo5b2iJvHQs6Ao8ieYj7mOn2e",
+	"/hQxCv55Ncj8H/pmVC3NtT7H98teClup7jG6ZfKK5IfkNWhXpu+RUiR3q3+bG43jKwmu4cyICwnKvexo",
+	"8r+ls8NfS2Mq/Iz3Y0gCL2WH2O7z4wQAFoZAxKjPwdcpomk9TFiDzmvoOoghVbrP0/Pjp3c32F4LMdAC",
+	"HrNoFrEY8llJEmRMUl1T+aSItM89GoY6hAgSHUYaxNBDA3R/1xzlcMlVwlmtl67k0YSAJ2pyvE1E6Jsq",
+	"lzwubptcpCsiTRzB3NPnMJIZ9SAP1nRC1TSTpUVDZgmBZYkmJRdNHMnuuVvZjtRILDiUPlcXlEpKI+YT",
+	"9pF6cbjsaWL+TxcLzaVRq4A7L8zSSjLnwHCYBe9if1tqVhMn6WauwRTx80qcAEcmBIurJzjrma52Sgix",
+	"JD9MH+gXl6dXxzcXV4PT18dn59eukr/Qq5EsJiLFfIFdhxwBJ+15zAmlYTeF6IsIJRo3NEykTpLljt4v",
+	"9ekswAoqN2qwge7+ANPFjt6Csz5noWRZtQY0LGjfFnA5H40CD4rXZyyaBsm2ZkFj+hz1AE0tki5RKsLo",
+	"kODHitSnSh+DtuFBrLMEzTqaNVRvSZCclribSu+Syby1oOVL/JyTWRL4Hphfhm5jvUtBLFk4avf5GWC6",
+	"Zk8wB3Vy5E7YewkP4bolg8g9AxOWW1bWIcN5nJOmVaLOIbNwDlJ+WRYpjjpv2SzWie9qTnqYMLaMKD3q",
+	"cxNhg0twb0Hyo/RLhb+SDrlFQwDbPg9Ky6MXUG03GYp4Alunl9fgxuiNgx6PNAzFot3nVwLqiAmF9weS",
+	"TFjoG7UTFFKPzohJFgUwjRioxrhuZI9cKI2LdNsdcpwDPEeYfmKK1zS0497O3hYMCaH5+7yMzU9j4ua7",
+	"NCpdqpXHq5DwdlizPnfXN3U8soBk4JCUQrqF78nbE3rE+4e7WzimFDPbPSI5qGi89dn+flfdqgZUBNx3",
+	"j7JIbU1T1KjfnAVrd4/IxdmLE/USgy/tHhULeiIGdZGHnf0DPLWabryc9QiN/+v9Ina3HHQg9zm2M4AH",
+	"3GN4B1RensDPLuzl63kYBy3EMCmqrSOhKEWSH8RNNGdPJKFSziNlEbVCiExPhc/CNjnucwQkTbuHahMw",
+	"kZ2Ih0PMdxBpi3Q7HXNnevzFxKU03HFJM4iTOaPrSF3okX5DXe834CyaRj3yR78xW/j9xp8uUlcCs9fn",
+	"M6xh1h/GY3g6ou4RMdjPUBoyotsw1KVrxnNzcXNp0G36PGm0CeosCPkkSE9NOgqZz6DBn04aAg4yklKp",
+	"Gmr0XWR03VYcXFR6hk01Fzf1I5pJOf2GiGfw3+mIwiTbfX4zCSRafkIyDjYhoXgiTEc0beipKEyDxSYL",
+	"jdgCfT6h4aiV2XJ1xAXeLYu3yJB5dC414AYNd5J5oHolIh8SBxy1MoquhyFziHprKwymQcbI0Icmrp22",
+	"+0LopkgUvyqBuIDFAcGISwM2ke6li2QjYzbLEieTaaYnsm0Q97l58YRKR79KozqgvJDEZ17gMzCqIjGP",
+	"GVlMGPYVQIoLZJ8zDgd700WCaOsWwMfH511Y+T4/NlygVmNGoyTK7gkeR9SLe3rCRYVRS+HEvCMe5dCJ",
+	"TQ0spJHSrY2OmLCaqygDRidwnF1X7Y8MfNbnBZXS6EGMzALmJW4HnD5hfCQiD89cZWYZX0fiV1ZKribS",
+	"dOiGVy20FYss42aYfyKgDUaG/zXjL4po44Ekyez6PLkdTrCcyEgVE3dKPw7AXNQgW4SOBWnudMlEzCNJ",
+	"hss+N34YNOJwConuD7Jz71lHKTIxm7XmsxRipk3eKrWgz009ohEcY5bIJdBCIqbVpmEovFvmZ0GUsWcX",
+	"yJ8Uehgk5hEBTJdBHEzR3C0tCASWknWgfa7n3xSRYuQxKK9KM0zsWaW6oAjJ+8I0yqAaqIgzLoVk+CJO",
+	"TnzcdXT6hIHHdA6X9vgcz6g3Ya1uu6OjeGkd7mKxaFO43BbReFs/K7fPz05O31yfwjOfnEYcxBCsACMM",
+	"4QURmq/Rae/gLergprOg0WvstjvtXcSMm4Ans6JnS+/vxhh9/wm1QjraDyz+6d2r60zOAbyl2+kgsB2P",
+	"jVc+Vem2zRvRf77Ouw7vB19Q2UMNqVzv2JC8YktyzbR+qLdUWrxOEvzXT3F4tq8m09g+41gQgw/srn/g",
+	"Lad3NMDK2ayfuNH740+nIefTKY2WjV4DM8aScAlQFuopT3eebTWcRkzHEvM+YoqO/JpaWmab7P3/jesd",
+	"KdOjMzoMQmiOj0BuqGLi4aGPVl+ri+AFmJKmUfrgHodczyI1iWs9V4e02+2tNnERNw/FvDb9zq6v355e",
+	"uaSZOm+NVXj59vn52cng7dW50qh0LN3E1tUr0JdVvrtdpxNQD44s1FSy6TfxcqadryWizmnYhT5Yj0jr",
+	"hS9VUL2p4yWmZ0674WjXMYzoBETIiTohRWX2nr5/G27W9yJl4mc35JEV9L653VKDByymRyX13xgby6wX",
+	"KH11LR8HDA0427Dre7HZWRgMIwqnXSgEtGI3VAlMILUA0laPdOA0OHuhBdIRyZgfiQagPqeME6LNCnXg",
+	"J+dKBc3isE5yS/KNVjek1ao+dmb4dtJEP3Ur4HdBvJoWj+FOJTLRV4k1ocwHh0m+7wy8TSkmSHY6a1KR",
+	"IujCY0XPTKJuIUJfSTmNDZvq6ujsWhCNVDGLAeE4iCd9ro2ydMxST8NtG0F79uaXs5tTELREnxuQ4Yp4",
+	"zHGfL8U8ynprnuiBBVzGjPpVwhU+c5Z8+JKO2XpKjdnHeHsST8M8iRajulYqxOyhB6UU81o8JdNVJGHA",
+	"byX0D6mglRRypJJKTk3wVczVIcvZgskYU1YdMgrCmEUMYqjQrm2k43kRnbIYNOpYjMHYapOLBAgFPGHN",
+	"lU7UxMmuKaQUfNg6IpIxzKyBi+2pdZPPAxkfq+ug4YN+aQZXmZmR3rJ9rgzbSjDqzI0nmGSm7rSkHX6k",
+	"XuJE5iKa0jCA9kpxFEynzHdIKNBWkayAP1rACTbh2Q9zFi3T6KypikuJMZMRtNvtWFIOyu0MgZfQiREr",
+	"+1Yb24EkiuBJMzPwWKwe8aphDjA7YOVo12TXF8f+WvtZNf3lvcjGGVoq3w6KEIvYSHZ32NqjT1lrb7Tf",
+	"aR0Mn9HWodfxd1h3tEv3hhUzS7q2pnNam/RRrkgoDzCzCXYsmnjCgigpe8vswjyedP7P09Ez74B5z7zd",
+	"XW/f63T2hkM6Ygfdqv3JVN5XbA/gWm64PccoPRL8ASgx8eJwmURGFI0F00LqX7fT3W91dlqdnZtOpwf/",
+	"/3vFwJPEUfU++y6s7MBbf8Q6eaV6yM82HDK+8AHGHEdzljpBgSQShBIuFkcEimtIDFnGi4kw7oDcDLCK",
+	"yTZejfbhlA+8FBTtz0dU8hIhDpm+ltP1GA9BMcKp588qOHL36hy5z6lvypTgkZ1a5raBIfbxoRo2+ksR",
+	"DQPfZ/yruAH+zqXO/PGnIqds6tgff37K6Rhq0THay2jkTTR1NRNws6yhlDQZL3k1lVyiYTeT36YBcRvF",
+	"871RVFC22ceZiOI1ekqSSWQ6KDSVTlqInD3JnAV9nsraLcf0rNHqjY4XywmdaeUKNNU+zw1Mg3MAcrAk",
+	"04DPZS6rqacs/QmVE6XhQD6DMp+8iEF2MHgTcW7MqsCcwrUvpL08JgOf6kmqqYCevZ6Hv3Ht53EtLnk+",
+	"x05zhoT4vFpsiFGoQ8ZJ4PiQPOWj8zSyDqSXC2lh6hPdkXA+UxrnTqfTKc8D4zq495hyNhQ+JOeQISPz",
+	"mTJByA55HTxPUyO0Ufn6+NfB84sXvw2e/3Zzeu0SSZdSJ72aFwayz02e5WIiQl2t1yOUTGmoDmrmAzJt",
+	"5Gvc3rQ7luJ5KPWlvM/nPOnUS/B8V7cjbo+AqhLDjGTIlkJnJkBuqHR0BohE548Zm04H6RA34Jierq9A",
+	"joxJKsHBKYWR++xjnzd50lJIDXALFWST7RxomEofloETRjXyLmZn4jVIR1AqtVhwEkeUS8zDSpPHdOxl",
+	"HNxhP0kSQS8mvVfqbT2cC2cLk6UQ+AZnCnIM05ioJ/goDLzYNWVPYEakkb+Aq1eQJg2lQEuUMBqFQfKt",
+	"JCJGp8nqYVDvOtkTtRZM9giNxoJ3dQGo/oNc/nhiyqL7vOl+Z2767u77ncPvpt+3206s/mf2fbv9naRh",
+	"/B3svUOmbCowvQGybbtP9xUhOhDvhl929oGidc7Gzj4JKYeTaOhFy1lMmu53Xfqd6xD3u+5Q/3f5nev0",
+	"OVBN8hqdYSHxqeJ48efvQq4GGVlH+oZ8T7r/HaaZwd3/7nYwRWKne/D//u+b//d/IzJcKm4szGbLpLTp",
+	"ArYSA8g+12VUHuXqPA7FmCQYVClHI6Y5JdBVrk2O47Syuc/lHFyXo3moI9vgl5pmdg8zpWYh9dAhYSIN",
+	"ZrMgozB9xM0D3bhkSqNbXXcH2FppH7R5rAlJ9jkX+SQuFJxSpPhoLNU+dIoVDbhMkoz6fAaWM842yMSI",
+	"oAIZPg0rA+Nvk1Oq1S3CpkEs+7xQa4TNn8yne0Rp8K5NkTibZhUJzQbPhb98sBM+84XkMM4Xf2iA30fT",
+	"MXIjgO5vFiXjwiaPEm1PL8wTZXD7yqr+R6sgezs1nriky1BQ/0aIcxqNGT73tM7wkjPrNfMDagCd//F6",
+	"D5KBsQOBQxIpg4IeY+UGAA8hAh9Q3YEMwLK+k+A6p2BoNmAK9bvMtRWEKWB6BMbzs/UAJlkBhLVOOZwE",
+	"M2k6kmZO6DZJOr+DSAlMrr9JY4Qk62KmYawxF2Odu1HIRz3MHNGObiLf564dhu17kE8Gd8FP5qpOjkL9",
+	"QiyEzl9CJxfONhMlIPkKh4wlZ5N/uK6JG6FsTBVMEaVN4PhKTkUbIF3el6iBTGyOFPu65BwrOiZdjT5f",
+	"ttP27MFGs8saJe6fLs1wGqufeCPil0otxgcO1z9woonzX0J0IZWanKrHcbBo6eRUx6gRYR7ZTkmOO5aR",
+	"PPhzMVIjibYsaOLeAHtIGxn4UC67K31CG5xbxn4Ioj7P81tGDEQirMyVyDD34zsiX7CYBmFVoA9d8v9e",
+	"7PaP556LpDV3Si8p4ZaOy4JQf0x35qauO8Dy9MEjN4P0uRKfXkBHCEhswOiX7t6tC+eUVaasa7RzIO1w",
+	"nqZaJqd03grS5gPxxNTEnoKYNOGMxzuhP5qLGYxafYLiJVBTJlRZMVtt05sb6+VdMqQ8bVlFYzCaSBOb",
+	"RPQ5QKfLrSMoHua6PteUPxUyEfDMNXWrSuHRrhG8HZ0Y8I2FmIc+5r0Qmm1qZqpotCU10PjyqfNC+yPK",
+	"Ag69GoXnlCYTYpdsKmPZJoWOG1DhkWt64KpBg52qGzuLiPkES78laRrz+gAgoRj1Jg6RLAow9GpVbRAt",
+	"My/9Ht68S96Pn/vStl06vRUSN1NrZfrW/Q/XeL5ZiLaD4gTLfZLaNp2bMQTTJ00Ve1T9q9I6XBfrgoSf",
+	"SIyU3EEITxFP0kFrSeJkTr6SLINq86wu5pCs5YiRPlxdjUjVJm+0smZM6T5Xup2jK8lEZIpX4UfQ/fDd",
+	"TwzgS3V468sqbvjNKjGCi/9NdfvSsar0/NYnInb2oabdlQa+TVnSIT+8uLz6B6lq1QytmWyV2+eKTcVd",
+	"Ru3JV85hkClTjDbKdAJLnNMU69wG+NggglcabO1M5ySGpeO6vNGUeve5SQHLthgDrzO8to2vbSevnbFI",
+	"j7CGv+WlXoK6notETYd6c/jiN578wjyJNGklybTuK8uQWhtohSwl2EfxXDwWh27/rXlnjZPWcGucUCqW",
+	"pZuIa8KputgriKEBjwER7HPB2VbCuWQDxnUw6RnDp6jyruTS2qy5IWeiI/gbX35FvhSc/Ttw5fr0JCTQ",
+	"NRwcTLWWi/x6f3eLNRXlYgZF+MRnvq6atnkmsO4ZqlPBDt15ShBZS5ImYLRrLLGTk9PrawQRC0ZETpQF",
+	"FW3lisQVP+fbQoOqzwW4PKDiFNGrIF8FVe8sflPSdNqlXqwbf2byQkwFsBJc7t/9hpwP+40e6TcQESmD",
+	"LIshBB8BkvqNT+6Wo0vyk8LYPk9K8tNdCATvN/7UfpUkyB0GtwD9lsdza/707tW10+c5hAWdipOqLLkS",
+	"Yk7cH05vyHaCaIMZG7zP3dwYBpDMngrTTGpMsgKBegrellOIULJygClJB25G0ARHFQJkAFzAOBRDGiaA",
+	"XZnMBtNjP8LcBl1QDgkD6UBNTbsSq7rhq2Oqt/20dDtbpA3niMeg3mYznJgENC5TCY7Ui8VAuiDcIOIm",
+	"+VWFKTla/piC5VxcMjU/c27WJwBCpw4ynI8B/cmMZEtXtJsZQ5C2MM4A640orBZpqu1ztxxIFIG0ISzk",
+	"R6STnJA8Uqs1pVDWmWQxJfXszSxCBG6lu1WRTmHEzWMbrmdZMgEsjyrbNQ9r9+1U/qKn8jEK8lYY3DHf",
+	"Sbk4L+oQ0YcAUMIcCeeL+ZUMR67WbLPu93zwz+qFB4YEnGPEzUQEvzx45vXp9fXZxZsseKbOKwDelkcE",
+	"AK8MOlJbY3S6RdTl7AEHIQcbZ+IMEu322ky6rn6bYiaA6Qkj+cZMX9odlAC/Zmjvy0TFP9u2zALBW7Eq",
+	"kqJEg4L+r53Zb4Pir3KuGtiHfK3FN/b6wux1k1V/Nb1mMDkemsNyWKDAY1Yj68bW9IJkGlqYA0gDOrqZ",
+	"RhIuadIwBG9Ln0NXjy1HV7QT7XkpNR8gytRIc3klXUrSlIz1eQmxH22RPLA86tzKXGM+AMsnYWnM/O1z",
+	"OqaBttDeXp2T6RzAcIkLQDouaWIY3pyS706f/3hx8WpwfH5+8W5weXX2y/HNqbuFBypioXGh7TE+EkeE",
+	"kjCIWURDMouCOxoDXLCYDal3q4yNMOC3rVB4NOxzgxgRSHvJAGKdQgpgswzEGOVNRqXLYFn3FkI+6ZC1",
+	"nsfPby9ujpPZnL55cXlx9ubm2u3zDIVBTsGHuYgp9AZiPvPtijYWgWTF5SPFt/FD+hsbJTDvPJYozXTx",
+	"WCNQnWyOKBBn03Q98NjWtyj4tyi41Y84VoI0IrR0BjzeEVCyUsyV7b/TrgkF53ul+zorEero9hkop3/X",
+	"nNh/nRTXEs0ZqAaD35n0kHlsYnQqMeVWU9mj6dDrxP03ov0KmaVfTkbeLxFB09DqtNFrZrCTdNroOLhj",
+	"vE1OOR1qYOikh18yUS9kNMKYhO7bR2QcMXrbXpWL+LjqGn7oPuraN659KDXsm1a1Krfwn6ZTbeebpdZy",
+	"Tb1IH/l38FHlmslWBVGwMe2/FoLMv6eLKtOgLWneZt+ef/JZXJ8tt/9OOyx/2o6YvrJ5PkPm8+v57zV+",
+	"c2X+Q6ZzNthOc5aWYYxpYNITKMHUhIjF0ZIo5vPnIUtKKwCBIdtSu22J3uhJZ6WQHmFZAe8+XHawbvBU",
+	"DR+aTP7DnM2/2Y1fXCBcM+4TmmxE2ilPG4+KDL/6EYvOt23o6sY+i28rWfFKZwgZ/BRTbck9hq7mQp9V",
+	"ImO6lAT8vZDR0d3rc0DN7yVFWczkWpjVNZFWKC1I2rRKTJUxDJz87iIERtJ2HvIr5CIA0PMY0mYALM8W",
+	"rYWVyjL7tWm++tjKwGrPamZp/51dqf8CTsq0Vi6jDxRCMV+b76En6wOxe55Bbphc44X6cocgtNH9dhL+",
+	"Q05CW1dkPBaDtMGCRlv+EuwxC1q3bLnGtrw8e6Xu+Zc2JnESq2xIzID8hkD6sOagR8OwojY7hbVDmImI",
+	"xXlSN8RZTe07FmpPWvNVJy280ej5SW09Yng1IQEXi+a5iDNAY6nOtQVqUzyhcZ9zAbiF2NUPSyo13J0J",
+	"3ccTtiS+gLRXD1sPmN7bGg2szxH+zoCna7i8pEEQZiDiSol5HAZ3pm1ZWh/fI4gyxj7OgohJ0zjao7MZ",
+	"dtaG3DvTGzB9Tjc0hceWK+L4wDqPGsHHT3ylAD5+fH3cPumYnkbsHYJqJqJ9K23+n36ufgvCP4S7GIjW",
+	"0vvgKJvNEUiSGiGbybVulVyznN3bf9+y5br4u06wTTm5TuRddxv9lk/7tawote4WKntYWloRSK8gl4fW",
+	"ylYI3G9E9xWC5qWOLlpTS2Xbg6tpGxkWr9gyddIXpeB2JMJwc7PevHOVM52zBSzHRCenYoto9kSSkA5Z",
+	"6GR7OWulCpx76j71HLSb7POFiKAGTemKrrhjUUhnA90i0yVN092uk9aIgfw1zntEZuMA0qvLx4xOGUDj",
+	"6JD5BGvMoqRxtH6Hg+NSN0Smv2uf62f0G/LokHb/Xxg+qlKYfiCjEv4TVEBDAf/yauC35M2v6RctH+kO",
+	"CIekyhUFi7EmtYx4BBUyLZ1d6QE6xVtKctqGlQp9pe3QqE87TmNKPwbT+bTR63awaRT+lfYkCnjMxoAY",
+	"tmEHr1nEoMrbdMSpaOMI8PTwnG5cboDn1fgLfbFevz9evgk6H19fd5avf/l58ea9WLx+IRavX4qKFkGW",
+	"1kCZTkz7e+WmQI/av0Pt2/rGHRot6kvKrC/EqnZXFFYP56Cy8o6/DKdp7lil26SslMIZrwYCMxXZzaSr",
+	"dBaOEXFGoI1DGHB18s8icRf4LEpa3yx1obu6R71NnUnYBi4YcwAKApDjqu56Z+k4H7MGWo91ldM129ft",
+	"X4mWFnSpS1qBqJJ1z1CO2bQ1xFOpcEJvIoT6xo5iCCNFgSjIKBSLtJIpFsSNmB9EzIsHsXD7vOn+L3X7",
+	"9+12uz/vdLr76oHv1aPulpM25dcuzshUabnqoUHSZd3tc6kjFNki+2Rq23+bf37ahnc7GqU9UwKagb1Z",
+	"TATR2A4kiHsY59DKLHaH0CSjCb9NrgWhfQ4zfnt1jjQeMnorlexOIt6UyICPQ9aaS0ZcdfcA/Kbulu5f",
+	"0ec0jhWzSDFl6mRloVR6uxm94b+eLlP2mcZThbqsWPT5YiLQBztjHEZvWvhrRFcNSqhES4ZjtG8YKrGS",
+	"pU4ya3TlNDlOAMIMur3G8iKLSPBx+qiD5bSgvRtFHh4tloiNI8pj9wiwNZI1zb5cD6yWun8e8FvDy4+k",
+	"8Gc/8ZW8wMkMKySVFsVmNb9p+P/GGn4i6l8GPJB4DKMdnQgMncqU9l8uAEPUkf5dq+qw/behsbqIZplh",
+	"JczedG8D7veSK+6RURRy+Hx9js1oXpyen96cavE+HVEbuJq71SZXhT4Sfe6GVMYD8103wU4LZFYuqpvU",
+	"oanWTa2ZUlGaXPS50YUcwoVGjUl1HC5WaTcrWkbkxFUdV3eyboC5rU+fb50Xviy3vcWD3kLOmzPWpj5F",
+	"QzGpY1GjCQW8utndcRrpBagLX0xpwHVTrVw/Fn2OSXJ9fYGn7i5xpRQDc8C5DomV2Z80q82YCYEkpqFd",
+	"M+mgLaWAIvfycQ1jfrRorY4dyy9dtwMgSlf67XZ7FtP/tFL1EuCM084CmWh/HoAPZRWN+9xN0NEAltHN",
+	"tObV4rCXU4OVnETMKrfP57NxRH3oCQbqMqBxKQn1rRlV8RTf69YQRDdCvKbcaIPyq/j38v10My3wMF9E",
+	"EYph0qxzbh5PTLv+FJIsK0VKDKuur2lu5AIqhIvgduBoTlDttINtyyEuYjO5ORQ2CxKUQ1yEvnMJDUN9",
+	"ZdqucGqh+9Dq0mvAqBpOg/H5VE3e/I0DaTgN/I4S1mvbYb8DVQS+9r0ZnjKwegT6RGIMQ0+tFKPCOfQ5",
+	"wg0BGrrQ92IOTZpTAyaqmvBWm7zQ0RZo29QrYQLicqeweFxgNg3oUUsxj8BChJuURdUmag59nnQpU3PR",
+	"EsaO4QEqTJ0eVDj7AZ0Fg1vMxnuM5lP/gkBaX1pLOQXzPeU/JwOKhiD6KUeVpEItd31yqcU+suksxkMS",
+	"XfjIX59S6TJlla77H1j8mj2mh29ta48hmwTa25GmnX2Gq+9bhF7XO87jiVpMhLUtYhKupjRbML6IpW8t",
+	"Q9fRq5xdV2iTQ5oUIf+xoQVoxdneOH2etsU5qmiEjL2UoUVtcnLBIWASR/tcN6X1FKcFcal/j2mRaPKn",
+	"nxBEY4KHhqzPF1EQx4wDAFR1cx7NO49VBv+afaUK+G8Nef5nBqdtFe+xVZhoR3aOtzcRMJnTKXUlVYbE",
+	"oI1IBg49VVITi01EoHk1Kc92RLu5uLnUz/V5AJD8jEcinCICP0UAf8xd8gQfBdGU+VsOybcwbJPjMBQL",
+	"SLAxNmCS5E0o8f5/9t62q21kaRv9K704H2KvIxxCXmYCa9b9eIiTMJMEBshkz360F2pLbdAgd3vUbRzf",
+	"c+a/n9VV1VJLlgwkGEK2PyXYstTql3q96qospUbYgPKgc6HSGCL2rucF+u2hbPEP2zJx71/3W7ts3N6J",
+	"L56yLBVX0EE3sDw+tAxvrWmlFf926cZczuu9Hqyhm4mRn/Mdj/jNt/d121BQ7YF0fN2FFwchofGIlyEh",
+	"NCpnqRbdHhuUHp3VoovkviVSLPBkN8Q2atnuUHaaWld0K+307A+tlyuSHoNAswOnYDOM4hC6fjdl713d",
+	"0FJj1zcapPhsQgmxNZx/CrwQWz52FCJCqfYYb7Gp110w7th2rTe1cF3DgqLCEzznxRDEtc/YFwRwvYYT",
+	"ngVbR8FbZ7q6cVaAXoSn4CPuycQrX7FF2OcwRnd61wbeA8xN4jYrDt9NzlZFfzlBvQmCuj3Z0aa4oIcH",
+	"q+mDGqsBqlpt1KSAP6NGeLIFUXslSRPXcLTY1ZC6rQIvv8YWhkL32IEvWioRq90rFGAzBf2ZkPYDcUQT",
+	"sgfzscJTWn3QEsgxTF/vW64Tu/vNXzIMVC2NLz4HRplJ++73GTwc6Bv6dykzsbfYefw4Yh+P9uk4/HZU",
+	"afr38WifMOKhLDb3rt+KDOBHmja59b8XXQk7QN/KfEw+TeQSXLHKcxEbeDKRX8NIwTmiUyRknM8nxqXw",
+	"if75ff/4ZHB0+uvgj6jH+iVYi0oEkDF60eiT17dlG5P1Ayg9sG7cilRx+YA7KiSwj8KHWie07Uw7slSa",
+	"xlo1wbqG9AFq42PDc8M4xiTKKETn6PUee7H99MfuV8mlpmN/8xqnqoncWuYEgsvx3juZ0oHOdUZMrEhL",
+	"8nRkmEhBAc/4HD3HqYRapFB6vtZQII7SSY7AA80+KlOY7jKSIx0pZqGEtB12PcX/Rt3gqsRmxQuGNmdN",
+	"/iwMECjovCZ8sgBhU7axaOoWyidbNS2zWPHDPuVKnnlBBWtKMKiGEAmb+D33IW8scrZ/yDokgI/6J4PT",
+	"96/7p/29vYOPH06igNW/2T9sIdvH7bBCKWpvbW2Ue/BirpalC4EIF8NAPEbR9G/t43z/yI0yuq3GE2Is",
+	"rwnkBlPpiyUzxnbbbcZP+CwYgX2QlUgkJavihHqvfxLD/tScS8a1FrnB5nYAVqibgjMxtP+Xj0ukfrdF",
+	"tHYAFYEsjvTZaZpE3ZrM3SVTGue2QNZb7wOFL0DgtWARH+cR40lS7aRr7WArtM5nF5F9m0jPLiiiCFiq",
+	"HuuXXTChENbHwD/SLBOXInNhTiIMBWl+HTFKqDku58y6l7sOOu+F/J5tbYUSbFKUGCiRTkegEqgTZd1N",
+	"ZP1y8aDelhPZFjqnHc5y64fMXes0a8PNUpmomdfbsbuLLHvlcqM9PkFHNJT9GiDNqV7OknQ0ErndtvSV",
+	"Q65AdSDkJ7AeAdUcTeaOV37BCwAtFS7YkaqpQZXozwTWE/PUbs7h3KpcM8GVdGM/tWOPiJyqOXc7go6p",
+	"bndG3R7rY1PVrS0W240VT6E5HTGSa7/26ZHGyQatXRwFv6d4phADWXgX+EEUMF7520W5cU2t0u8Sgw+v",
+	"n7vZeRqfA1OHSbOMufXFA1mik7EJaJP2/R1kwPvX/RXp3vev+/iIe4okXgm7PKmc4lJeBMAiybPt3hoB",
+	"+WD16Ec0oqp4Q6NgXZ0qrQivL86iLWq0dr36GsuiKWu02GyQBlaTITuFSU+NsaC1LbIwSH6ZnnGj8p4P",
+	"UzoTptONAoABu+wXprBC6V/HgNwPRJlT3PWKuStSwT+Ls7SQeb97UnnFlKrwvAOcifZUATYSpgn7mjDk",
+	"TU3cB3JK0Pefake1gR2aRFLoXl7EDW/zpOCDcBddL3B5jT2PtHSdboSNo0MZuXWfTIdZGv8q5hFubvdn",
+	"WRPQm/BcCyDHSpXbVq9zNf7l+OADOK8nGJbHAw5qt6jbDBh2jXVkmAW6kgKXEPV3Tj0x3RFSqejY3mNe",
+	"gQKYDEmqQd/bVWOdXGioKCEY2SQXI5HnIqH4RYNJxIpriC7ZLWnMJcs4xGldPROWXLeGT1lb9BRBJ18Q",
+	"Pq1IjSN/N9y/1IhpF9yG2PjushcoMJygoMpCZ6fnpRdS5fq6mXPaKCYej6CgsV1alFXnTQc8Qp/jKtFh",
+	"HT0sTA+s6ANAaCcqL+0ZZT/rdK2DsG+0JxKc7wO9pStWx1CccUw2SmXYXIALk2ASRuXpWSrBKVKjUJa9",
+	"OfsfT95+OD042n+z/+E4wsBfLvQ0K+oTHScIBVVxLawf4vrj7/h+as1pDqqByEoOMvDKEYrQY1CEpyrh",
+	"R2eYVGOMTUceC1Jbz/zt+x9Nj7o/UMPV4UDrgDz0SOBDyK88FNuMKrhXJ2uXZo3f8zQDQpeCgf1cZQkO",
+	"wpoNm6lEOg8MVbzYTNKz1FBsAvo4QESlEFQucVgITBfBQF7gJ1vOEioSCwcnh9C8n1oS5z6Gn2pXgQeD",
+	"gBpgwTi6Ayu36rQi1nIs7/zx6F3UpUwyuP0/hdOtracx/B/+KyBWiBQlVlRDVdMOykZPFNgx2Omx00j8",
+	"xli1VfOjlJl4flRlcIXuoE7TqfRHejR4tX802DuxQz6OMO6WAYsLl3omcs22t7ZLXhSY7aFK5gFYdkM1",
+	"NeXnJh2LIJSzc+in7MDJ0OwA6gKHIlPyTIOjLEtqEYdsLLQBEIt4bNEuNueloly3adStp1abYH1DPgVT",
+	"89n2S4gmTkTugMr7h3ZE9gO6b1CO3Br+mEGj73qsL8tO0zcvYg5ltYoZaFkSMYGKOIXcRnRDJbP5Lluo",
+	"X25QcsfpmdyXn1JzfmAmK9JrVUjA1Wrsbho27I+u2kYMTmDTdugGFOxkkJLEYDT/CqKSdSRtZbXE76F8",
+	"eFEF1NJR9UriUvpdZcFTbh7J7KmkHcP3HbvBfEXj0ucYJ4cAPpInsU6RbrDfPdIwTvSV1URI7eUZshSY",
+	"igHTHThSET7Od9j/DTeUmYQb/yHzu8H9t5b8Lhull4KyNmD+Qut5KO/aN8AIIbTj0HdDJrm1U0sjwEuH",
+	"chF7YEeOQ6scIJ+ALdWOmb8XymtzCPguQqpZSSSAKacGJgHwjDB8wUumB5g/6Os/lRdSzexcopvj8bYK",
+	"afWpZwLAKMuZC8p0l0vQ4IIC01Qx/YR5cLpnUdyfcx1KncpYOMmfOMkPySs0Wkh7LhJatGdLVirVv+1s",
+	"SYWkorIHcOnXwvrbE9bHFN8jEUC2G4rOHGU3nK8lgpscjuskN24Yr8UchSud8fMSIHN26hV+AHYaCeoM",
+	"XQmPercNZcexRXV77KiWgmf7h63hyEP8WUlC8w0mLx7mLiSAodMV4Bc4A4K2Jq1Z3Y9d3IdX8BqVUcAy",
+	"oYW+QfN+cWBjlwUGjAj4JYgH6SxuwlSD0wTsGQmbTnbs3cVlGotNzANciDlZIxpuwZmey7hMqnR3Wcme",
+	"Wrl1oaNdvi6UncP9D/awDlM1FiZPY3KKPv7ORhk/6xZ8S8SBbmaqQB5QYLEAE9b0/DYdPtTzha8LUxAA",
+	"zySZA1b7gpK2Oh21O4PY3yTjc5F4Uw3q+0kJr/AOZqNWXThzqwsD9t0gH4SCXUMPvlMdXCRWMyXFcnFn",
+	"ZeVjLAVapnQvFbhNV9EmlR5EjY8nCmULMZFRqhG2C0M6LOmjVsLXVnnIjc7ssyu4q4GUDviU1qfsAQNl",
+	"SxqIkomzbEVQ5t+8Q+ayVNcMkBeHcKTyM2WWsCleLx57Vdg1lNWAGRzZ6m84WrNAD5ELHp9DC5UqmWMo",
+	"v4bNkXVSE8qvDYS+hhlbsYyoPuRBBkX/KyOf96uQ+/oC25OwKkYW1qFRWDRIBPjFdbWyX2+8lAOQlRSA",
+	"cB1VEi0SANpzDS7uDnP07uciSyrxwJKPNZT4gghel6ri/+wbliiBPk0GRJE99lplmZoVtBkQ4820CuWY",
+	"5xeVDFzhsjQXJmuxahlQeca3Zias9fe1rWRhdZt1gIr5J4MZt249TNV4OAt+5aUtTNxVFaY1RNGcTXOR",
+	"FAnow6OD3/dfDY6Oo26AEgMRc5uphJTvI82GU2OU1D32oUrM1MKZdFiMcIWOpnvIMsakYhIgSezenWBv",
+	"eSLyuww3LdkWFYLzcuWA9I+N+bxgZLebpZlqu2F/+L0/Cht96aaB1h8YSCoYvmkrBK4+ZYjtNIa5mqEU",
+	"Z0ZNNqE4KJQUAoXQuSPxGgkTn3d7rBkLUIOEVVEAuwvtThwqrIpMgLL9w1/3Bux4+/mLRfCFD1Cg1Bnw",
+	"desiQlXBOhSKSBfdRnrsnTWjC9v36da26zBQ9v4pysTVTLJIG25EFLBIKhkLTPE1jhEoNISBAv5YqYuU",
+	"KoeGqXQ1XJmaFbjbYuaj09O3Shs08E/tNVEQyujYbjJ48FtjJgcym9v/H3Jz/tNj+79jPhbHqRE/veOf",
+	"I8hNlR99UFJEoSS7oWilADxr9OauPi9XWm/q1AgWjVQ+PrUWQhQwPbWzpEPZn0wyscuQxSbyxli46Gpq",
+	"mBstFi3Z1Si2wuHHn9/t7wGCBUJ558ZMgMQBqqYypSbQ+4U0dJeKhjM1C2UdbANoEiQv9nrPsMXSvfa+",
+	"Od0Ag4uwFPYTXVn8R7o8wI2dJ6wBE0quL6x1Q6TmUhvBE3veHC1TKlu3vGTQJkcKkYAZEspBnpfEduU+",
+	"EZ8hlclzQcDO1kowu+Gqp1JNjU4TYh20xtFmlmoTsGdbz+w+NqcjNZVJ5PreUZQ0lG4aurs+iMZ1JoIr",
+	"CfRTeV6TAuk7SeUE/FW825/OBb2+OxmE1txl4jOPTTYnIcMaZQzgNabS7nO6zJ7gSS5G6WcoI3duYEV9",
+	"OGb/shWd3Z565/FjPpn06NNerMa4r2KeZXa3brRRRxdzslG36Fo61W1vPfvxGozdJwuyEkSQJ31+7h8P",
+	"Xjz7ePSuc/y2v7n9/EUH9p/raNTt7pbJZQd28g9RqtlZeilkdTYGL9+L7Fzx7YPZ5et88P7kl7Pp3luu",
+	"xK9PzI8fjz4Np29+OdZmthm/b5mT6iloa9j3ZPtHaFLo/n729BqTYmUii6wYjqqjth9dazinY2HOVdJC",
+	"uU63cYzr8Od/rrlYXp8sdIrsvr2WhKq+ylP514vsXy/2/vfNi/Mfx+9fTk+efv64lW0N/3p29vGvP//1",
+	"/PX53v9uzV8932vblOUiL538a7xVqbQeaZRRpOawFZksOjwWtkYuoAbbcXza859lInMXFDkfd+J5lkFd",
+	"cXUO/nr6789byYtfhk8uDl/qT9vi6Ln548fp/jPV/yH7devPt0/PXr9Ijl/yf8duDnBg5SQsqNivnQvh",
+	"T8AjDfoRrRA0MEBs5pcigaaizEqVZoV366/6he9YZ65/ikGn2nururZ0BikZXDKZqFQa+1Lngjvv5p2K",
+	"i+KpJjObLn1cXPdPYF2szT18tSt+dSwMXQjuwxcFor6vgrlWr5WA+u64oU5f8FhaPJObEkU6xV/t9NMo",
+	"+Aq9eh1X+JFmTtECEVjHYc5DGf1dtzn/ucZTI0cM1e2FEo8vuRVk/FOFAzdVy73oOQiy4JEmaRCE8uj1",
+	"Hnu5vfXDI82iVOuozKCX/hgErFMDQF7nRYEH4/n2qdZTkXeDBk+mJLMCS6DoXFiQh+Gl+69I/3SszOVm",
+	"mouS3MCb0V8+/Xoc0POCUPJpkgoZi4CB10OwOAAKYHDhTWreTodWwvOkJKqHiQIinwIbANFkTd4RtBUr",
+	"iYIktlmKwC4rlqg3TqISju9awuXTTGgoY2py3mgBqlbwDFqEODhmCYEM2IstwhXqSjVkzcai33o2/E6x",
+	"EHbluGnySOmp0Bny1ErZnyoyEskddks4mmsyGrCobB3KjFIBVhL4jyib10XMAHYkNV3w/WA3HFije1Ob",
+	"eSZYJKxbEdE94I9T70xFO6GMeBwLrU8TIVNIpRQro/Jyozp2jWDR+QglAk5gPcq4LCJn4QeuwZ71ObDZ",
+	"WwTk4hT1JV8bjhamHcjrGU4NGAbWi3FAUwdlcVtrB/ZTKFMMVQNmNiAkLjzQXWi9ZSPGE5XzPM3mp9NS",
+	"XtJLFy+bpEkI3QvwnbrYZwZqBRi8e0UkFF6+24B1Pwya3CECxRVJ0WQBWSb4dbA04N15OFI3w43ZKidY",
+	"90pvZKlndbJMZUNUpGo9T7LP2cHP4t+//fbH8I/jF58+Hw/3+0vs6TY749nWyxfXMKZA4j7SDCa2OpQf",
+	"T/7aepc/T/918cP4l7dPf9/W/x4+kb/NX8z66jAeTF+O3iRH5o/zX/9scz/gpm0D3H5+nfE5YU7SkfSl",
+	"q11u8R5xf+vemVJn6EG2DDDVeuPrfUNveXE/LS5r5bC3DAZ++3Wz1TgaIz6b6mgKURNzGYssWz4kX3Ld",
+	"wmx5pvsD8zS+K2/iZ+z53BAIrkaXvtaZ+M68giUWfhlDWzDqfVIWZ8GuwtBfRnjpasCh7P3N4CRizgQH",
+	"m9LPdRWRamdPuZk4HatE/FSGqlkHItTdHa/4LhWZtezsRZtCWlGYXEePvlb5+Dq6dC0+7kR8XCf7/nlz",
+	"NpttwkJP84zW+ubJx8oOuEY6/r9DnH3HeIArZShnhYgpRSiJmhuI0uVhD+uy3Jxd+Fritl9EKagdmxZQ",
+	"+Y6tqlxM2soAP9erlfO3QwlJZA2t23Y8zwV60eUZ+DbOci+y0uzj0TvKLEJFmwuBV9N1BY1Ql0k+LgCQ",
+	"1hzcXUziauHSp0XYCtrJEeNhLY5BkWWMHdQSSVAu4B3F/7HS4qderxdOt7a2X5Ted8EeUh0JcroIyp22",
+	"+eUdF6EhYhIXmYEMQC2eEJRvXjKJkipzGhzKOyBxyI0BCGWRQqaEJDeQok8NOco9hi0ksGoC6udlGXVB",
+	"jqRKWWUzAEReeKm7VYCh/EfcU5lDiT6RF03oEzKoFB4fb0+tWY4fLHe8iyj6yIimVP/Ne+EX0p74d68u",
+	"PkQQGbrmJJSRoeTD4BNzLL7w+S5JOqGFRGJcZMpFelt2iF84EGQ6HtuJNiKbl5wjdP8zTgikVBIX8VSL",
+	"UJ7lPBaOVdfXcGBT6ymMUeU91peucgN+STxMxPY4O1eZKJvD99mQS1l2O3SvVLL2ojBFhgvog4g/gEK0",
+	"IZd+R2p4RJp7XaIRMk43LYjsUVii91Cp74KYbHNM7YhWbFWwT7j7t0wtmysDbSlxDtelJt8LVPUI1hWQ",
+	"qZ40WVJCbYXgdAnVUq18g31d9cZCdUYjSc10VTwGHo3l9U7l7XWwwfc6ApK8tkPpwPEzXrBlFImEgkK+",
+	"RhESyg7kKKYa8XaOi55+j+Lvn+BWq0q+8F0CyPMUcK7fPu4fDU5/Hxztv94fvDodvO/vI2ZQyZ1QSlVW",
+	"CsIbI9N4WbGSlvB+qzwqBKNIVJICLdZUJLusMkUVonqPCpS9gwoDzNXNeJ5omru7KXZZ89OtTCoCd66o",
+	"V6/ZfQVuFJJGLlbkLchKrdq7LduxT/JUCyv/2nDXWXohQhm9GSwFhhX6MtohfNHIgYpDWZG5EDmtFOa7",
+	"YrhRhaTII0/mMpRWQsdKShFjIACzm9aenApd4C+5LnohEPoecr4Yoa3kUSOVn20iRZ3Kz07TxHHUdbyk",
+	"vT9w4MajH+P9XHChHYDtoR8jIFo4PU+liRhWYODkwCt7bKBlLLTrWifW4+MqlFF9LZpfp0SQlE/whGgo",
+	"G2AbzaABrgmLWwbsARsMgF2rMqUypyUwhAAlUtUUrpq6rsC46rv2Dq2oYTbkhM+Axg5NCOIWQD+AbaV1",
+	"QcoxdZm75yJuYpc9t7q/knhfgMQ8KmlS5qEc8TRrZGYFJ+74+OA6kXpnqBTBD0SgkP+zi9QseD4maUxY",
+	"cH9KaynUhP8fHo+FAwa3pSypNO9aAOCn21vXiOMvAUfT1rm+CPkvwTuvHMh8rff9zoDNN4UAr4G83zSQ",
+	"t0UDr+G7DwW+25zqV14h/yNdWWXPmLXGq2fLYlyg3e0vqZ/QiuWyKAf3eIl3nMkT7QAx8L82+4f7m7+K",
+	"eRRQ5t9r9qRG7O3JySH7mes0phaePzx76Qh2PbYpMkrnqMXtAQlC6Xibx5sfj965RL99SnGj7d7T3hOm",
+	"+VwjSpJrFuHNT7H0NUL4YAUqwHzsJl3tM0MBPQZYZyeVcnd8gR9fvHxahR5UwaDTXO6kwox2wHjROwqa",
+	"GsMFm/aCHZjGzWIauwj0RPvaI52zr6Knwz9R/VojcsdbEggC+N+WDwexUn06PhKeTjQ7EVKCoX9UxqZr",
+	"lf3QPKATNb+Sf1OEnuEwu66aM+ZI0cGGIpSS57maiWSHjcTM6o9YTQTAhl2oufRXSmwylaZSfxDEKPdY",
+	"32NIqwyfUqFDUb4I1LNqNc1jEYUSV/CHrR+6UK3HIV5Olar01F1wGumPBSGKXJ72Id6AU11a4MY63YYo",
+	"WilGTT0AQxkBwjDxVowuhA8eaZoVqAnkTE+H1tOhw34h5o/0jj2YpOfLT2v5VLwHkqNwNpymmdlM6XPW",
+	"cfEivTPLU+t3hTK6EPPiT9br9WB2YMu6dvGgMMuqyOEczig2ncjSkTDpWLCOGxn5FP29vcHxMbKmA38B",
+	"n0xAthRex+Bfe2/7H94MTt/3/wXXgZtFLjS8G9TouoWHFhcZT8cwRaG0R4ASsngxcksRj2xl3dLEFUNW",
+	"Pr4Q866dAfT6wO+pfmsFSwRTZz3UCzG3lwUs4lPqdYhqjkVmPolCGXHz//45M5F1PVgB1IeUjDYsetyb",
+	"iSzbBMTw4z9nF7r3p1YyKtI7dnZ4fAHMO1TIrGtJ/QCQ6bHR9ivr3xQC2ixspCCUtHppJtycAjQ5Numl",
+	"AKqeyO31stbb29ojnMtQ0mL4s9OJDj+esMf+Z/rx3ziT1h/B2+qouwsdAB3HiB3CmOMGQh/TCxL2P77a",
+	"H3zYG0TQuwcA03o6GqUxSOmJyMcp7t4IU1SzVFtH/7Uv3skJ1uxMmFJVAM40lNhWuFNSAoL8tys6LQNg",
+	"p6U8jzxYPG2DBhh3sCAAHJn/IjB/N5ScwWvIM1/gL5AVupERQO7Tp0+bvpLeIbWaC56NfwrRnAw3yPHG",
+	"7zy1xmbCHhkN2URsDuqEJnYodYozdZUCpGqgZLpLHMxW8p/aw47M/yfEGVnAzTchBgLTxzpX1EgErnYj",
+	"INyE8+2igGhGeWb9pMILneZp1KVuT1KRFeEzte7Ys1GNySgpNkE4OYbuRcoEq+Ku7Vx3KRFSdVdRexdI",
+	"kLFdCqvdsLaGcrF+UQrGZ3yGRZpM1BhFV9hS0Y3FeChyyMlElYSfVWsRJX9IBQeVDrV2b2uY1YjzzP4z",
+	"HnF7KrGhbZVsFJTZ/w03RiIJN/4TsU7xRxBujEccPoSSE6LsLIgZimlFGn2oIrev+f51HzvM5sp6Wanp",
+	"lgSe0HoILBFHy+118S2mE2KSRfUJTG4AufFa4tfKjCfIBV1kn2lidssAnWPdDqXXd70pEDWgjXRCCbVV",
+	"5KfcM8rMcXCb+EfaKEVWepVZ6PJVlieifYttnYZ+wAkXu1nSX8XcKiXry/4T/L0xtGrH++Cfiofrtojv",
+	"W6JRVjHjUTjqc5WbzSy1QsP/2vNwq66Uj90BVb2xs1H1WT0Ez2L3hyaC/YEX6b3to+894TaIwhZypGua",
+	"sDvoPpJfeAnqIi1X6XFBbtl1KMNwUwKbn0yuaNtbMpOV/Tqsr+RBsxKRiTMI57gQkldqGUps+FcJEIJz",
+	"FYCadek5o6jecwe8DZeiPxPG9S1qNdExaYZ+DLryUCsMrUiwoZdRGGNweRxwfDNAKSNJPgf+IveKZTeu",
+	"o/6JdRr3350eDfb2D/cHH07acF92Lpd3Ar4b9s3+ImKBFYAFR9lSQTu4rqe1E303qu+B8O7+ZqePTOmF",
+	"+b0Z1y71B05U7FP2VbfTG2Fe2e+vtKOM+Gwen5txVt089WB+o4VkVSN0y4UQ1ISfid5t89iluvYUAo1n",
+	"o037EjyVImFvT96/g8f7xODCOGZwcWmf3Y6PQArwqcECfLjaBbMSMcnUfCykCZjKEqENQjJ2AO3OZmJ4",
+	"rtSFDmUirAGQB1ZSTFSWOTKuHjsgqkSMdJVt+g4HR/2TgyNEFx0TH1iupmfnYGfwbLuEGYEY9eMS1G4p",
+	"GadyB19vxx5B6+wecjqekRSfzWk8zbXKI/Io+RnMYARAoshFTZi90go4iCmK8cTMQwnXIvVp9U7cuN+7",
+	"Dskqy4AzB9icS7TGKFdjK72JSU2IhKSrvkgnGh5lh77jBgb1FcQ+xuWcVgLc2FCanEvNYzoyc6ZNmmUs",
+	"VmOgdUY9linrk0Za/OUD+nB+iHF5AH/AWoK/VrQMHPw++HByfHo0OBl8ONk/+AAIEZbYNypDmV0M503y",
+	"qWyu5HuXanNAOwkftXHTIkb8GdSUbFhL9YrL31kFdJ0L4b7WjNEbLYlekOk0PyMs7GiHILwYPUm246fD",
+	"zWf8udh8Nnqxtfnj8Ae++TLeSp6I7dFT/mzYkiHGyFsll2gdR242djamU/jmqlzibfqDlfU65GctXSZg",
+	"i6oRzZD13mPqzQkb7hv3EO/B6cJgsO901dywBcrSqgzWKDI6jmtWd30AnBV9S4sgFn2sBXGJenTEL9NY",
+	"yV4aq2Xq9DVedrVGTcf8TDz+vAlXV3ZhscuHqeRwIq5Us332dPvz020GI6xmw/d4fC4297BB3lXJbbiY",
+	"rsU+3/i02+WcJaRCXEnvepr4XPDMnC+b5bd4xQqPOz2hxaTRIr9MY+H4g1jCDR9y7QKevW8ARy+sWwr9",
+	"fyW4IjIpRwm9DfgwzewPlyzBYzDYl7Jc2StSeMIkV0PBOhH9NmLaWLWIpEg0Crimu8O2t7a8UGtt9nQB",
+	"TnT8pBdijs6UddIhCSpVSWmiI0iZl413QSdZy4pjj8JYADErxM/hAvedfkQk5DqUnYgApSKJugGUHWZK",
+	"Q1pyDBaQVDPWiRKBTcMj9B9je2BwbGo0CkKpFUsNmR3udWKV5yI22TwAAiVjMsE0WCGY5s+nUmPLGqZk",
+	"KI9/e5caO5NSSRF1e01gRDDsjoTJ55t9NNKK/FGTwfFGmCO3UKs8NeVDGg6O/XL+7RyN5t2iz9U0S9ym",
+	"YSbno1EaNx+SVF6mhhKFHFzlq4IcVFbmBTYo/1I4yYCQsfcVSQEHvUHuEI5OWVaAP2ygmOp6ifoihbDr",
+	"ketiLiOgUrYklCove41CLR+rQHVdpgZ40xRWQQh6OS0kJlKgKiJT8gxgEJgCckVxKhMshrnHdJs/EfbL",
+	"3eIXoXSRBBjES2ZPLlQVNDP7wsrsF2u1ovhn/TH3VDx34IOnWrRXJe39p7LOcVDm3GNu/bRHGmb9m68b",
+	"fgg1J3cdRPpFAcdcdZ3R+ZWsFFoLMdwK9OHq0mGFXALWWNQTES8RficiyzCLidAlhKjmhQjmpSBCKAc1",
+	"Z+LGKlPgraSEMm5OH2rn+A28HIz9AXhcWBy6Uw4xCmWnhPAFdXQdoxJja4EjRX2JB/QlZijHfM6Gop7q",
+	"Cep1i5QOooFh1vY8hXbSoXSgAHhZDHl4NOv9WhapnBuEv0D02nFkOsJLIvV3hXUqd4+GkARSAu7AIEGq",
+	"+z0rU+mm3lCeHypCIOpVaMdOrdGlFcMlP6ez4wJqpgXGUbdn32WO7Owis9+mMs6mCda048uVcgexNEAA",
+	"gg2rqZgnlNHf4QYOMdzYYSOeafEPwUkK9ndoq5mLS8EzmsZPQM3kbq6F0DtNqCn4BkNv1EmhWqj0iJZB",
+	"2ymw+irmeT4HwnmjmcNbBegMuDxFgUbQhaMAEKzdepzOfy7ZCLtQ5+Sc2ke6+oO28GBA5RWuRAtaeURd",
+	"6ouEOWp2DFkKFk+1UWMqc6+eSwQehjITPLeShFaPD4FZEiGOBE9rrHnZLw7czcAGXwkPKB97f/q3Nobl",
+	"2IEC3oZUkmvwwL33Mrs5CKBc8EKaASz3hxcvtv1QlMJizJacvq+kfO2KgnoJzL1B37TBiYnBuUx6dkhR",
+	"hpIseiHV9OwcYGdoimfqjOGZnwOsiPVLLQviH9UINlDxhLiaSfuoHV+wV3U2oT2rVEIBuBmt6tzD9brM",
+	"C5B9EAdwrbS006Lja2p9t/SerkoAYy/IJQBzH9BegrfdLA1BxotsRL1RfISmB6HuwvxDL5lQcsPGShd4",
+	"0gWA8S7d3SmXHvvo/LfCW/McJjcU0mUEz9ve2oIcDXxLTVTSRIwnysrD5jS0vc+dCnf7yPgLPasWyett",
+	"YSSl5sTYbM2ktTh+IOJ4MYPwTy3cAwekKpy3tl4uFc4LufRFuV1KIxLYEyH5JO05e6Etdn08EfEvxwcf",
+	"vjYOx5MkRQfiMLcPMam9D9Z2UsJAQUVNm/VxMBHSiqtExdOxPegryMrXn2HlPr18Q0DNTeGcI9Bg2RT+",
+	"0X//7mZT6O76HUwhvXzTFFZ8+LY5hAR05cqb5p+vnVDeAzzAxmpzs96rLGvMWJmclogXSyUTPD6vIjnu",
+	"VBvcdbxocWo8s61srPwFkaIndnRtliuabdZSrFk5v308OOmfHhy96X/Y/3f/ZP/gw3FUG2Dn2dbLUEZ/",
+	"TZXhp+JzDHGTiA3FXMnmntlIoXJQrS1dEUdT7UE3Mlie3FsoeB3rfYCx3pIZyF/K3eoJjtVYaBdgqjBF",
+	"3uAgL2iXojhumapeOHDfSN7jjjf7DSv+73oXHchaVuh2FcCNLIuD/MxRRds7LmqOA7uHMVgL5dAgT0/H",
+	"I77DrEiNoCWfBqoq6vv0SLPQCd5QmpnaRCLhWsk+xJUpmE1s0y5HWXbVoQxqKCuUxK5WG5niELCgcjbm",
+	"kp81lF1TYtaen/GIexxukIKFQ8rMNMfmrMYOBYpZz/mlqIyhnQ/54yS5G3W3+KAHkvlcUyI/QHV3JKDO",
+	"euFAqdzRd0KBJrXTdUWmHThRFWTgTXOdLVXhk3TTnvWrHK3+4f6v9rKVe1ntkF0QSSUNO1Fa1rq3DrdH",
+	"L/iPYvNH/uzJ5rP4+fPNl8mzp5vbo+fDZ/GT0UvxZKuNzwnvdzqcfzOIXZz0Zf6gnZOASTG7Hz/vDoTC",
+	"wwD0VhOtFELXrINJcceiHefCfNEZbo3eIbr3KwyUZZ4tj4HevDOc+xUafhrXFf+XGp1wYEtxW31Iijh6",
+	"3SqzEcINyqwEoRVwHtXUZASE5IZVaQY0izBfoE+5iTx2E2giKoCVgJsqxUONzYQOFMtFrHLKNMGvVA7o",
+	"ykJARMv9czy2K3XO8RH35Jbjwz+l5vwYtvQS4VQ2TcXdHzB9bqcciy5kLL47G2bt49+GUG0OCpQwpHJH",
+	"AfYT9pTdTl9kH10jM7LcePKT3LcqiF+rHH0pxN9AYYcGLljulcd5WeXuTtG6AREzhDeSIFtHi2YnYld9",
+	"2eYwvEjdNALULJhXjIeyRLyyTIyoIC3CR54SlZn+CaBNUXvatbQnf57voYBdWR8I+7zKk+7JucORJHtq",
+	"KhsF5ls1s872HA2HmciLtPvazftvkHiU5PVP7SLGj1dcn3sSdn8j6do/KK4yYcSi11g75xvXJc2ownLW",
+	"vsz9bMIWtbuC/RYsC7u37Z3bdrCX2K/rHXjHO3Ahju8cQ3KlS8Pv2/Gjrw5u/SrmYOfdRLw+zlWWfbFJ",
+	"ef0xLesfLMUMAYzEyaoyqJ16pFnGhyILCn5UmVS8aHud/R3QKoRypnJA5QFtvroUecYnp0S9F5UspVuA",
+	"G/RQmQTk7waYz0h1KIlGzgURUoA8ZFDSFYsd+ANh+QUsrkQROv6WUNJv6A5XV2AdqSxbtWNvn7Hg1n8L",
+	"brzbBGtXfu3Kf5FNMcl43GpUBCAkXBtFEjAFNTDKijs2dB1RbmvZeJ/QPs8RdYyaacKB3bov5y7nOuZz",
+	"rC8y52Lcaypp7hePWqWRQw9ZlkdoYPvW9t1yc+dW+DcONDjxqMl1U0+HWuxaF9zKdw4+mDZs3YZWSK5a",
+	"YcHbRF2rgaPIY6WGwqqUBH+WagPRftZeddDdLeAH9mybsggRSOvqTNM9dlSt5tKupn1C1Y0+G/w8lFi5",
+	"zjqOdMF/kaJ6grj8IhbtQQelnp2oV82R/OP6yVxBsfXCoby7UNQDEwjrgNTt4A5QDTdIrFKcEcwAkEm3",
+	"jzXAxl9XQg1e0WWrRdrgU5YdARpuFUYdALS6RF6/+nBM+cJKJ0Dg1FzHDu49E4/ZaFrJYnuXuZRuvT3P",
+	"jUIHWqtVZeATyKpTq7wOUO1sxlyLZBcpEGCWsfIj1SLB5g2pZtoo6IACbTVD2T/e299n0We5uQksiOMu",
+	"NaMsu43bHXzyr5PKLgZq+KZulzEya2Fp5GQ6zFJ9Xm3n2sP7nF7ybCoixk0oG7+3A47IsY95loWSTJPl",
+	"wuPx3/gf+IxUeo/1cSxxiCbIZ9aJYjXGPga96UVErRKVFJsQuCimq7FZ4y5WgkJlJq2AmaUxFFaoenxq",
+	"MX7Ajq0/wLPq1KEdyJOkWNZdrJqHSnYuidTXyo1l2AIUW6sG/uNT7g/1T2+5VDAjR0OBO5kLsw5ArAMQ",
+	"DWqhb8+crKiCkkS7CVm5XBFstyiCqwMLDSKsmkOrbvVj7IZixTDS5TaYbmULYSv5Jxg3QdItoZkaoSRz",
+	"ByYqmihbL87xWFET29QEBclHgUm3l1Y4r+ypFrrH3hMw9UKICeHbCKt6nk6aJNgreMuqBLtORpAWDKLC",
+	"Y3W5TgreQwDPzvvCEbrtg7Oy5AtuuKvyL+32xQpzMN7Q2izBd0pdaDaFQ+bZaVBy2G5YwUke8/yCjDha",
+	"s7IhAtaHCMIEjRe68lfNuF4ofcZ+QFeei/iizLvYPeKCuGRJQpPAok1QKKdyk2Su1yW9g9LP/wjJurnp",
+	"9tiz7e1QRrQiFRhp2c2anpbqooeXyrGbEetY23bM56E0/EKwcSqxXbeyBu6En0HTLpPPsR9cN6hZctRk",
+	"D9mCaoZwQ8f3oIXmMpRVnsti5Og7apVdevPkCFgZtiOBZFYoi8fRHMGAC3rO1LCpdP0VG2Qv3mqJ7N26",
+	"O+Ot9iZrm217+zovMslVLLRGef4AlAZuuQWlgQwydZ/zDm2wK3okNLFzN8EmO15xTuAxEuoAoJbEVlxv",
+	"95JSqtyRqnXrsSWuHe8ZPjtiZ474dwy9WRxFeI99AOB95DdFIPK/qqTaWQSQBqy58WbBUwQ+KOfZEyxB",
+	"bLA7XY9YnujW9gD52QPoELAm3F/bu1eHEesiYXkg8WvQSBXW/i+NKi6Rf56oWhqH3/eue9DMKuWLLIv1",
+	"T+jE+ZJ8XVa3QoYW4ANdmPNbO1i3H5DHpj/O4t7e2i5zQBAoHqpkHhR8wMC2jxTgjgMdGpUj3a6aQjeg",
+	"KpUxMAxLZe8D9RUQ8XBJ2B61nMB+bTyU1tHJxOZUC5al8qLgU93/8Pv+yeD049E7DK4TZxilBSDgzDU7",
+	"ftvf3H7+Iggx8s2qP4b+4EjAgcV+QLFN5LLDOcN8O1X2A5evHc+ZxLwDTQs3Jfs7RfYX2eajbo+9o85y",
+	"kwUfq9JbjsZ2cPQmwhzGBNogXKbQib7p0o/Hg6PIOnXbL4lWZ7eop55k02IDhtLfgTwXZV/0Kp/P+8H7",
+	"nwdHx9DW9iWrU/d0e6EshQ22kzuzTh3QLlgjxi09ftfJhRZW3/tut+7aPZIw6q7n+pQ3WGBwDxhCM3+t",
+	"nRgM0q0oWYCPuFGO4G76+p043v0iVqEgG8ZmfL52N9fNRNuVFG5pptVYQBv8uatmXtBKLneHn6MYYqvi",
+	"aPDl5t/lH9erwam1jbhOyL18xCON2qVMAAAzzdoY+losDhF6LppAt2QBba8wnl7uqKucDdK2rdEWl0Sy",
+	"5kXVsKjYRla9L8UGeAeEDJccsvtSsSTNgdg6SQKmVSjBMCErK+aSIUG815CyXh0LtQ+l2dYW7aBXedi+",
+	"Er7EMj+pCHndG7XkQ/R0xsXmuENP5upz+fjvqRb5VWnofuaItYui8oXAoSm2hqtNDaiBcihbqsMx2ey6",
+	"c5RuUHknLaCJEsdeI9iQjARm4PqcgOvltUxtrjkfq8vSFq7NZsEdhKS5TcxAtReo0ANR7VKNc3eoVCa4",
+	"bKQHalG69NLfb577xqbq3WtlzHO7pWiy+ni1uiMT/FJ8a/r5oxb5cv7Bcr+1hGFGKgcqYU1dk2fU3Qwp",
+	"AqG9WSh5SVFwk+OIdHsrdU39R9wT3QO931I1unZG/yv4bSEvX4gVR9J9a3b+Ej3v8oxXIe6P3XV3we5X",
+	"kvXZDbr1/714NnoSb7eQ8onPuA71Ptpj/vmdkGfmfGNn+/nzYGOcSvf3k7vl6KO5W2Y0Z+ml8JLBblXW",
+	"CYZvLc23uEa3lNVzt1tdXs894fHf9L9rM7TQBr52dKjSPG9N03KfNC2LG7YJrHJL1dPFHl41XpM25JU7",
+	"XqtlbquPddZGTTTgnIs689rBpwIhLhNwWEvwM/3W6gfA4nVKvB90vZsXgLZuj+0XMJ+yYVWWSuhX5WG4",
+	"K6BtPmfo9qZ5ezvCAjx9fHxw7YPqPWaNnr5v9HTDpjs+PvDX6Pbx1K0IN6yI9ggUkcEAq8JEslvrOHeq",
+	"hcEO9a5xNqaTe+zZ1jPoZH86sutRQltd+FWKRtqDto18i1bZ8cFeMbVtdlk5+etTcf/GV/Nx+LZqNZsY",
+	"FY4IpNFIBqFmEtpf7b9itB+htjJNRM46BxeGB6F8n8a50mpk2ECanLP9VwF7o9RZJtgnlV/oCY9FwHq9",
+	"XrfH3MNCGYXTra2nMeITDj/+/G5/7/Tj0Tv4VKDuc0/SVoVu4vWoPemqmGfZkMcXETWzDGUuKGHy8Wgf",
+	"qZxSracix+4NQ8Gic2MmmroWq6lBQsJUIk06JGtUzsCLC6gtdAqImNQwaI2JLbE1VmAS+h0g+a4hdSgn",
+	"eXrJjQhYptTEjo+pHPToZqZinpW4Egwx47wTMpZpYUJJsI3j44PT/rt3B59OD4/2f++fDKLuTnPJp8PX",
+	"jISJzwVNRpLqWEGAuuhcJtUMX8sBgZ5tb5d3cxNOgjA1RRPNzlTmgsfn9uwERKyRuBfBSsbqNiGMbihp",
+	"/iEOXtQIjO1gu716Z1B7NdPQOppxY2fXeK25S/EOYUtoyzE11mLkkk0hZMaMCqUr6SpBQ4J1HDEXxs+w",
+	"x7h1W5lJx6LbY0Wx2hkk2RqNHUiZY3XHwkEpO4IUxdpaWEsr1taG642be2IdTn1lcvuRxMOpqaiSe4om",
+	"/pers3sCrXyXhRlOg1j5giVDTcexVWfdXaXGTAzPlbq4Mnj5yV33oFPv9BYDmUxUKs2ycKKga+43C7+2",
+	"YRtsWNqz5RKtsFLAnY8VMZD4O43lIhauEGmBYoVKIrjE/zpKeTzHRCef6srPui5OlVlZlFAZE3QP1xHr",
+	"8CyjjuxiPDHzbsAIXkw0pMeGy4TnCXNnn+mJiMvyVHBVrf1grYlYF6IErAiwau39UnnmucDOOmLgvSoJ",
+	"jIVkOoUSgLj4049H7+rWcGGJkt35afDz24ODX+u2J0F7eZ7PmVSl5bzLOMtSI3KesSts31A647eNvARa",
+	"vGP/tU4NzgQ2JRaIuToyZtQZINa7iHNqamPq3mbw4dXhwf6Hk+MolN4Gb8NCt3OY0KqtlMSEnnFPFCY1",
+	"aX41x6qbz6DOsso6ZXOL7jphvCY4WWbS8QUFdGtp5iX65/qm3OO/6X9XJaeKeLcvKq4T8y7eO8VsnllH",
+	"vO98O+LiNW1GRy/jIEdj6zidCX2Hu3Rpw4HW3bYyO/8qfbDevPfQf2BFQnR1RvzVLixtu+WwwGNhtAfA",
+	"1UA+IHtsIPmQWPWTFCIdSTk3cSZ4jr3yRjzNprlg2uSCX/TaO/qu1gDEx3yJAbg+5mtG3VU2tXNIwAdk",
+	"pT1ORJZeijwV1w3EvSp/8D1E5Oh1lnbh5caI8cSsEX33H5BzRwrRfCl2U2tcnu9Mq3/FwX78Nxni2HZI",
+	"0Dcr5L3zBn71xe9xcFdGK+klwPWbCtc8CGvoKa7C2SgX+pzlwuRzZk96Ms0w0FeUL0Q0SZtpEvUaiolo",
+	"dkqBR+PbuMdyd+/V/5qK6drpvXPZcyysFCkWwijYUKXne+ZRZn6Lah6jjY9zZbgRd3PyWw/zkcdOLsXM",
+	"RUKhxxSE4Ce5uEzVtIiRasPnmiGVyUjlbPtZKM/VNNc7bCpNmiHLONYauhWKeW5lHxsqcw7pAG6mudAs",
+	"laEsREDxeQSNfrhLhGD1l56lJj63gobLOQAhmnuHmYrXQ4Hg1VsuV3f1+i8IMT+Y9limarzUElTfsOQw",
+	"As/wnQqM6hE7EXpp+O7uFLGdjLU2/la0sZPjPbssEaWnQTWnutTNAEu72wMG1E+bE671TOVJe585pkU2",
+	"2rQ7l6dSJEgV2ZGKubo4xjWSSAEvS9lmyzEWp2f2TRA9CGydHifYKFdj+PPj0Ts2yvkZIBw70f8DX//U",
+	"6/WiIJSIHdQ0c5xachEFl9IG2IcLKjSrVdxrAZjQ7zfmvsDXj3ouzXw0OB6cAGUZo6QyBCGR6syEcq6m",
+	"0AYfXz+V2gjeyHP8Rpgje+tDetBho1leV7RGfDaPz804q4qBehFhM28gP8O+lzc8EtXtveDFupnahJnC",
+	"94Y1tJMiEgAEaKYmwi/uGQvDN/4D++tahZ93V/V5z/WXMc8yKLz9Biov74ONpHh/KERtKG0sPrqKiKSZ",
+	"GnFqzWtjlw9J81o6faKUiKp1ZBGAUuBH2MhPaxJPZR9FEFRKCgfShq7CWIqCBVdzJA/sVMEuXu1wN3C8",
+	"JExJCv9MtaCogFTFgdtlPJRIXG9njWDRKJCQCwyI9YXhCTfcij4tZIJqA4eFlPTa7IaSM/cG+NNUs2nB",
+	"5O5eppCvCXH6gZQtCvtC6d6xxwY8Pl/kXrFSoEDuFNB3IEJ8NXg3eNM/Gbw6/XXwR1SsPOuUlIhLkDqv",
+	"3Bj8CtHbT9fUH3NPkJ0Tu+mO6O7NRM3oMmGdpYOxF4p4qh8AocOaLPBWjdKaCRosmKnV1PJESDCgyh1U",
+	"k5RUMGS30s2k83XqdX274IZV4usS8W+EMbDs2LJo1Nx0xyyBwrSu962bbW0mG73Bmlmujk25ndX/Alq5",
+	"elV+oyh5nAspZjePBvk3bzMz93gGk2KNRVNukUca5GVpRhbmJk1VcV2NXbrRGm3mj5Nidv9HAqa2ZHpY",
+	"S9Q7jikNPhuMKjntRvswTTLBsnQkTDoWAXTqUgCH4kOtsqkpv1yNTre7P5Uj1RpFeg29T+1lpbxgvqu1",
+	"wyI9HRIjYwS+SkRUGPBHU9ctKF4galS4qCUeA2R0dnQrPDjFM9r8/4ynY0da/EB89loBHr7Cgkirm4rK",
+	"Dny53Hdbpp2Vty+LampAUQynZ2eA/ksT13aIU2MAntWce7gzdiMKJRYCYS1Kql2tD1EFkp96cDg46p8c",
+	"HJ0O3vf33x1bJ9UQA3DCznnitT6DABh60kMxUjnmTODZXBf+fYfDR+5PvNLdheqD0OcGbn3scqBmIu8i",
+	"uyN2NrK3AOsVC7Xh5Z5tPQ1llGKL4Rjqricih6ZzSmrMEBK9MFN5kkqez/GcxPaQyOnYTqqAMAfQ+/dY",
+	"py/n5VTah445tmGqTOUOSw3jmVYscxDNCzEPpf0SRA2k72CecRmghRTEXMci6nWbOIuVuphOPuqllKgb",
+	"POH/h/7qxWrcRtJm12Sj7qz7dG3IDuBd6vG3Pd3eulvGNvvS+PptAuNB+PLfvn5dpk1fp6BLsQYuKaj2",
+	"PVkGWRhfljklWB4MlGbYVHITf3+zVMoN8iKgD4uEh1HMz2wUjchJqv0+ONp//UdzSiOU3LCbpDSwld7A",
+	"/vjBJjRgcTYrQvhmSY0rbDf7QEhMoQSb5tnGzsZj8CboTvUN8VbwzJwHRaK96NoHyUFH+NErpRyMxBqJ",
+	"i12ap5OAZeoslUDtkQt9Dn9D4xeClsXTPLfbCEVLcVPQ14s3bclaWPd/InKWiMs0FkGtyaC7zrt9YWYu",
+	"PuKwpsB1wOCAJQETnydp7nRwLi5VbM+3P+pJuglM2Iu3HVDU3nfEINLF9LnKzWaWXoqkYn1694W/N13g",
+	"v+HuB34eNqj2nQ5YQ+PFhjmp5nIbJsalLyH3FpDFUdm6kPt0l+Fgez5dOLLGXL2uuJ+pgtq7AzWpbHh/",
+	"V7f7iI255GcCRJMaIXNcwNLxROW46cRn+1/4CFcaWZWgHhpEa2+cdHELuQw1fVuplvYWHeRxw5jsIWTb",
+	"vS24V81u9eqEU2lypSfIUBLQvsL/OxfGf5xqORpENIOGDhprZRbIER6xTp1NBwmVfLalgPUnk0wE7E1q",
+	"3k6HNBfo0ZXdOsnRUVmiEXs2ytRsJ5ShfIJ/e3YIG/ML+M3hr3sDx2iTU8dPSTpmmKuZvaVRoWTMN9VK",
+	"uqa/3X//eVzYCf/jqJlOjfqp1+uF062t7RexSsRpfG63lDwTkLPvhXLbJZeAwQefa8eNbUut2tEGisxl",
+	"UedeGXI3gLENUzvo1Dg0oxs6QWljpS5SQUICx6bdpe4FeqF86jB7RCGyOBVQ5u7mY8lcFHRVu/R60INa",
+	"u5fB8cBdwJFNtTXKnTTRlXFB6/xEuOZb9O3+KxRJ+PojeH3lWhrowu8NFt858lbnf+yd3VI8W9wl/oi4",
+	"gXHAlKaSvdiyUkFBRtHgfHhWBowtYp0ICNiBLeEntz+wI5C9VxSwCP/FG8AWcSsbdZ00piiS3cnHjmip",
+	"mPXeOCkyXFYtW2WQTzOhizPiLaeZUsN/OrnFXZrUgzUYJnmqBfC9TYCHxm/55hM+7SzmR0JJOB3qJG73",
+	"s99gWEMMsN5fGJeLiqQXOuQup2nb9Y+o1up/4HE/RaEEUCnuZhC/6J1bl9eNBQJBAeNJUrbwXXh8Sf+J",
+	"eWmNAo6iMRUuUutHoksaSurEAQJwxuf21vaXrGig7g2ksjxaqyaxCtuOjXgMtBCdk4OTwwCUXKFVC32F",
+	"1oJTc7CBtRWfLtbAMnEpMl1Rk0CPQbdzr+gbVyO+8c9//vn/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -125,6 +125,18 @@ const (
 	ErrIdentityNotLinked Code = "identity_not_linked"
 	// ErrLastIdentity: unlinking would leave the user no way to sign in.
 	ErrLastIdentity Code = "last_identity"
+	// ErrDomainNotVerified: the domain's DNS TXT record is missing or
+	// wrong; publish it and verify again.
+	ErrDomainNotVerified Code = "domain_not_verified"
+	// ErrInvalidProvider: the SSO connection's issuer does not answer
+	// OpenID Connect discovery.
+	ErrInvalidProvider Code = "invalid_provider"
+	// ErrSSONotConfigured: no organization signs in the email's domain
+	// with SSO.
+	ErrSSONotConfigured Code = "sso_not_configured"
+	// ErrSSORequired: the address's organization requires SSO; sign in
+	// through /auth/sso.
+	ErrSSORequired Code = "sso_required"
 )
 
 // ErrSessionEnded is returned when the session has ended: Latch refused to

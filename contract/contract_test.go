@@ -38,6 +38,8 @@ type latchd struct {
 	base   string
 	http   *http.Client
 	fields fields
+	// dns answers the TXT lookups of domain verification (sso_test.go).
+	dns *testutil.DNS
 }
 
 func start(t *testing.T) *latchd {
@@ -52,6 +54,10 @@ func start(t *testing.T) *latchd {
 	c.APIKeys.OperatorEmails = []string{adminEmail, "flow@example.com"}
 	// The webhook flow's receiver listens on loopback.
 	c.Webhooks.AllowPrivate = true
+	dns := testutil.StartDNS(t)
+	dns.Option(&c)
+	// The SSO flow's issuer is a closed port on loopback (sso_test.go).
+	c.SSOAllowPrivate = true
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +77,7 @@ func start(t *testing.T) *latchd {
 	go func() { _ = a.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; a.Close() })
 	// Redirects (the provider sign-in's) are answers to check, not to follow.
-	return &latchd{base: "http://" + ln.Addr().String(), app: a, http: &http.Client{Timeout: 30 * time.Second,
+	return &latchd{base: "http://" + ln.Addr().String(), app: a, dns: dns, http: &http.Client{Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 

@@ -107,6 +107,7 @@ func extendedFlow(t *testing.T, l *latchd, f *fixture, op func(string)) {
 	l.json(t, "GET", "/users?email="+url.QueryEscape("flow@example.com"), nil, http.Header{"X-API-Key": {f.apiKey}}, 200)
 	op("lookupUser")
 	webhookFlow(t, l, base, auth, op)
+	ssoFlow(t, l, l.dns, base, auth, op)
 
 	recoveryFlow(t, l, op)
 	mfaFlow(t, l, f, op)

@@ -5,7 +5,8 @@
 // client for Latch.
 //
 // Protocol with the test that starts it (Go's server/providers_test.go,
-// tools/browser-idp-test.mjs):
+// tools/test-browser-idp.sh, and tools/idp-browser-test.mjs, which starts
+// a second one as an organization's SSO provider):
 //   1. it listens on 127.0.0.1, a free port, and prints one JSON line to
 //      stdout: {"issuer": "http://127.0.0.1:PORT"};
 //   2. it reads one JSON line from stdin:

@@ -6,7 +6,7 @@
 #   lint-spec         redocly lint of openapi.yaml with .redocly.yaml
 #   test-postman      build latchd, run the contract collection against it with newman
 #   test-browser      build latchd, check /docs in headless Chromium, screenshot to .ci/out/docs.png
-#   test-browser-idp  build latchd, sign in with oidc-provider in headless Chromium, screenshot to .ci/out/idp.png
+#   test-browser-idp  build latchd, sign in with oidc-provider and through SSO in headless Chromium, screenshots to .ci/out/idp*.png
 #   test-interop      build latchd, run openid-client, jose and an openapi-typescript program against it (interop/)
 #
 # Node packages come from package-lock.json through `npm ci` (node_modules/.installed).
@@ -61,7 +61,7 @@ test-browser: node_modules/.installed
 test-browser-mfa: node_modules/.installed
 	BIN=$(BIN) GO=$(GO) tools/test-browser-mfa.sh
 
-## test-browser-idp: provider sign-in in headless Chromium against oidc-provider (app -> Latch -> provider login -> app -> tokens), screenshot to .ci/out/idp.png
+## test-browser-idp: provider sign-in and enterprise SSO (/auth/sso) in headless Chromium against oidc-provider (app -> Latch -> provider login -> app -> tokens), screenshots to .ci/out/idp.png and idp-sso.png
 .PHONY: test-browser-idp
 test-browser-idp: node_modules/.installed interop/node_modules/.installed sdk/typescript/node_modules/.installed
 	BIN=$(BIN) GO=$(GO) tools/test-browser-idp.sh

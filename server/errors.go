@@ -49,6 +49,10 @@ var statuses = map[domain.Code]int{
 	domain.CodeOrgMFARequired:          http.StatusForbidden,
 	domain.CodeIdentityNotLinked:       http.StatusConflict,
 	domain.CodeLastIdentity:            http.StatusConflict,
+	domain.CodeDomainNotVerified:       http.StatusUnprocessableEntity,
+	domain.CodeInvalidProvider:         http.StatusUnprocessableEntity,
+	domain.CodeSSONotConfigured:        http.StatusNotFound,
+	domain.CodeSSORequired:             http.StatusForbidden,
 }
 
 // statusError overrides the status of a code for one operation, for the few

@@ -38,7 +38,7 @@ type Config struct {
 
 // Services are the services the HTTP layer calls: the core (sign-up,
 // login, sessions, authentication, signing keys, health) and one per
-// feature. Every one but MFA and Federation is required.
+// feature. Every one but MFA, OTP, Federation and SSO is required.
 type Services struct {
 	Core    *service.Service
 	APIKeys *service.APIKeys
@@ -64,6 +64,9 @@ type Services struct {
 	// Federation is sign-in with other identity providers; nil turns it
 	// off.
 	Federation *service.Federation
+	// SSO is organizations' domains and SSO connections; nil turns it off
+	// (its operations answer 404).
+	SSO *service.SSO
 }
 
 type handler struct {
@@ -99,7 +102,7 @@ func LoadSpec(yamlDoc []byte) (*openapi3.T, error) {
 func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (http.Handler, error) {
 	if svcs.Core == nil || svcs.APIKeys == nil || svcs.OAuth == nil || svcs.Orgs == nil || svcs.Recovery == nil || svcs.Events == nil ||
 		svcs.UserImport == nil || svcs.Impersonation == nil || svcs.Users == nil || svcs.Webhooks == nil {
-		return nil, errors.New("server: a required service is missing (every one of Services but MFA, OTP and Federation is)")
+		return nil, errors.New("server: a required service is missing (every one of Services but MFA, OTP, Federation and SSO is)")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
@@ -122,7 +125,7 @@ func NewHandler(cfg Config, svcs Services, log *slog.Logger, specYAML []byte) (h
 		publicURL: cfg.PublicURL, mfa: svcs.MFA,
 		apiKeys: svcs.APIKeys, oauth: svcs.OAuth, orgs: svcs.Orgs, recovery: svcs.Recovery, events: svcs.Events,
 		userImport: svcs.UserImport, impersonation: svcs.Impersonation, users: svcs.Users, webhooks: svcs.Webhooks, otp: svcs.OTP,
-		federation: svcs.Federation}
+		federation: svcs.Federation, sso: svcs.SSO}
 	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(log, w, r, &domain.Error{Code: domain.CodeInvalidRequest, Message: "the request could not be decoded", Err: err})

@@ -219,7 +219,7 @@ func (b *browser) toProvider(u, login string) string {
 		b.t.Fatalf("authorize: %d %s", res.StatusCode, body)
 	}
 	loc := res.Header.Get("Location")
-	latch := u[:strings.Index(u, "/auth/providers/")]
+	latch := u[:strings.Index(u, "/auth/")]
 	for range 20 {
 		if strings.HasPrefix(loc, latch) {
 			return loc

@@ -42,6 +42,9 @@ type Server struct {
 	// federation is sign-in with other identity providers; nil answers
 	// its operations 404 (the list is empty).
 	federation *service.Federation
+	// sso is organizations' domains and SSO connections; nil answers its
+	// operations 404.
+	sso *service.SSO
 }
 
 // Spec is the API description the server publishes.

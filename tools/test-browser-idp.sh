@@ -10,8 +10,12 @@
 # Latch's callback with the provider, and runs tools/idp-browser-test.mjs:
 # the application's page -> Latch's authorize -> the provider's login and
 # consent pages -> Latch's callback -> the application, which exchanges the
-# code for tokens. The screenshot goes to .ci/out/idp.png. Exits non-zero
-# on any failure.
+# code for tokens. Then enterprise SSO: the test script sets up an
+# organization (a domain verified through its own DNS server, which
+# LATCH_DNS_RESOLVER points latchd at; a second oidc-provider, which it
+# starts, as the organization's connection), and a new user of the domain
+# signs in through /auth/sso in a fresh browser. The screenshots go to .ci/out/idp.png and
+# .ci/out/idp-sso.png. Exits non-zero on any failure.
 #
 # Environment: BIN (default bin), GO (default go), CHROMIUM (default
 # /usr/bin/chromium), SCREENSHOT (default .ci/out/idp.png).
@@ -38,6 +42,7 @@ latchd_say "building the TypeScript SDK, which the test application uses"
 (cd sdk/typescript && npm run --silent build) || exit 1
 app_port="$(latchd_free_port)" || { latchd_say "cannot find a free port"; exit 1; }
 app="http://localhost:$app_port"
+dns_port="$(latchd_free_port)" || { latchd_say "cannot find a free port"; exit 1; }
 
 # The provider prints its issuer, then waits for Latch's client.
 coproc OP { exec node interop/oidc-provider.mjs 2>/dev/null; }
@@ -48,7 +53,10 @@ latchd_say "oidc-provider is up at $issuer"
 
 client_secret="browser-test-secret-0123456789"
 export LATCH_PROVIDERS="[{\"id\":\"op\",\"kind\":\"oidc\",\"name\":\"Test OP\",\"issuer\":\"$issuer\",\"client_id\":\"latch-browser\",\"client_secret\":\"$client_secret\"}]"
-export LATCH_REDIRECT_URLS="$app/callback"
+export LATCH_REDIRECT_URLS="$app/callback,$app/sso-callback"
+export LATCH_DNS_RESOLVER="127.0.0.1:$dns_port"
+# The organization's provider listens on loopback.
+export LATCH_SSO_ALLOW_PRIVATE=true
 export LATCH_CORS_ORIGINS="$app"
 latchd_start || { kill "$op_pid" 2>/dev/null || true; exit 1; }
 trap 'latchd_stop; kill "$op_pid" 2>/dev/null || true' EXIT
@@ -60,7 +68,7 @@ latchd_say "oidc-provider registered Latch's client: $ready"
 
 status=0
 node tools/idp-browser-test.mjs --latchd-url "$LATCHD_URL" --listen "$app_port" \
-	--screenshot "$SCREENSHOT" --chromium "$CHROMIUM" || status=$?
+	--screenshot "$SCREENSHOT" --chromium "$CHROMIUM" --dns-port "$dns_port" || status=$?
 if [ "$status" -ne 0 ]; then
 	latchd_log_tail 40
 	exit "$status"

@@ -143,6 +143,21 @@ func (e ClientAuthMethod) Valid() bool {
 	}
 }
 
+// Defines values for DomainVerificationRecordType.
+const (
+	DomainRecordTXT DomainVerificationRecordType = "TXT"
+)
+
+// Valid indicates whether the value is a known member of the DomainVerificationRecordType enum.
+func (e DomainVerificationRecordType) Valid() bool {
+	switch e {
+	case DomainRecordTXT:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EmailVerifiedEventType.
 const (
 	EmailVerifiedEventTypeValue EmailVerifiedEventType = "email.verified"
@@ -161,6 +176,7 @@ func (e EmailVerifiedEventType) Valid() bool {
 // Defines values for ErrorCode.
 const (
 	ErrorCodeConflict                ErrorCode = "conflict"
+	ErrorCodeDomainNotVerified       ErrorCode = "domain_not_verified"
 	ErrorCodeEmailNotVerified        ErrorCode = "email_not_verified"
 	ErrorCodeEmailTaken              ErrorCode = "email_taken"
 	ErrorCodeIdentityNotLinked       ErrorCode = "identity_not_linked"
@@ -169,6 +185,7 @@ const (
 	ErrorCodeInvalidClient           ErrorCode = "invalid_client"
 	ErrorCodeInvalidCredentials      ErrorCode = "invalid_credentials"
 	ErrorCodeInvalidGrant            ErrorCode = "invalid_grant"
+	ErrorCodeInvalidProvider         ErrorCode = "invalid_provider"
 	ErrorCodeInvalidRequest          ErrorCode = "invalid_request"
 	ErrorCodeInvalidScope            ErrorCode = "invalid_scope"
 	ErrorCodeInvalidTarget           ErrorCode = "invalid_target"
@@ -184,6 +201,8 @@ const (
 	ErrorCodePayloadTooLarge         ErrorCode = "payload_too_large"
 	ErrorCodeQuotaExceeded           ErrorCode = "quota_exceeded"
 	ErrorCodeRateLimited             ErrorCode = "rate_limited"
+	ErrorCodeSsoNotConfigured        ErrorCode = "sso_not_configured"
+	ErrorCodeSsoRequired             ErrorCode = "sso_required"
 	ErrorCodeTokenExpired            ErrorCode = "token_expired"
 	ErrorCodeUnauthorized            ErrorCode = "unauthorized"
 	ErrorCodeUnavailable             ErrorCode = "unavailable"
@@ -198,6 +217,8 @@ const (
 func (e ErrorCode) Valid() bool {
 	switch e {
 	case ErrorCodeConflict:
+		return true
+	case ErrorCodeDomainNotVerified:
 		return true
 	case ErrorCodeEmailNotVerified:
 		return true
@@ -214,6 +235,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeInvalidCredentials:
 		return true
 	case ErrorCodeInvalidGrant:
+		return true
+	case ErrorCodeInvalidProvider:
 		return true
 	case ErrorCodeInvalidRequest:
 		return true
@@ -244,6 +267,10 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeQuotaExceeded:
 		return true
 	case ErrorCodeRateLimited:
+		return true
+	case ErrorCodeSsoNotConfigured:
+		return true
+	case ErrorCodeSsoRequired:
 		return true
 	case ErrorCodeTokenExpired:
 		return true
@@ -782,6 +809,24 @@ func (e ProviderKind) Valid() bool {
 	}
 }
 
+// Defines values for PutSSOConnectionRequestDefaultRole.
+const (
+	PutSSOConnectionRequestDefaultRoleAdmin  PutSSOConnectionRequestDefaultRole = "admin"
+	PutSSOConnectionRequestDefaultRoleMember PutSSOConnectionRequestDefaultRole = "member"
+)
+
+// Valid indicates whether the value is a known member of the PutSSOConnectionRequestDefaultRole enum.
+func (e PutSSOConnectionRequestDefaultRole) Valid() bool {
+	switch e {
+	case PutSSOConnectionRequestDefaultRoleAdmin:
+		return true
+	case PutSSOConnectionRequestDefaultRoleMember:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessDatabase.
 const (
 	ReadinessDatabaseOk ReadinessDatabase = "ok"
@@ -866,6 +911,24 @@ func (e Role) Valid() bool {
 	case RoleMember:
 		return true
 	case RoleOwner:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SSOConnectionDefaultRole.
+const (
+	SSOConnectionDefaultRoleAdmin  SSOConnectionDefaultRole = "admin"
+	SSOConnectionDefaultRoleMember SSOConnectionDefaultRole = "member"
+)
+
+// Valid indicates whether the value is a known member of the SSOConnectionDefaultRole enum.
+func (e SSOConnectionDefaultRole) Valid() bool {
+	switch e {
+	case SSOConnectionDefaultRoleAdmin:
+		return true
+	case SSOConnectionDefaultRoleMember:
 		return true
 	default:
 		return false
@@ -1129,13 +1192,28 @@ func (e LogoutParamsScope) Valid() bool {
 
 // Defines values for AuthorizeProviderParamsCodeChallengeMethod.
 const (
-	S256 AuthorizeProviderParamsCodeChallengeMethod = "S256"
+	AuthorizeProviderParamsCodeChallengeMethodS256 AuthorizeProviderParamsCodeChallengeMethod = "S256"
 )
 
 // Valid indicates whether the value is a known member of the AuthorizeProviderParamsCodeChallengeMethod enum.
 func (e AuthorizeProviderParamsCodeChallengeMethod) Valid() bool {
 	switch e {
-	case S256:
+	case AuthorizeProviderParamsCodeChallengeMethodS256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StartSSOParamsCodeChallengeMethod.
+const (
+	StartSSOParamsCodeChallengeMethodS256 StartSSOParamsCodeChallengeMethod = "S256"
+)
+
+// Valid indicates whether the value is a known member of the StartSSOParamsCodeChallengeMethod enum.
+func (e StartSSOParamsCodeChallengeMethod) Valid() bool {
+	switch e {
+	case StartSSOParamsCodeChallengeMethodS256:
 		return true
 	default:
 		return false
@@ -1472,6 +1550,12 @@ type CreateAPIKeyRequest struct {
 	Scopes []Scope `json:"scopes"`
 }
 
+// CreateOrgDomainRequest defines model for CreateOrgDomainRequest.
+type CreateOrgDomainRequest struct {
+	// Domain Example: acme.example
+	Domain string `json:"domain"`
+}
+
 // CreateOrganizationRequest defines model for CreateOrganizationRequest.
 type CreateOrganizationRequest struct {
 	// Name Example: Acme
@@ -1522,6 +1606,19 @@ type DelegatedSessionRequest struct {
 	// Metadata Example: {"plan":"pro"}
 	Metadata *map[string]interface{} `json:"metadata,omitempty"`
 }
+
+// DomainVerification The DNS record that proves the organization controls the domain. Not a secret.
+type DomainVerification struct {
+	// RecordName Example: _latch-verification.acme.example
+	RecordName string                       `json:"record_name"`
+	RecordType DomainVerificationRecordType `json:"record_type"`
+
+	// RecordValue Example: latch-domain-verification=Yp3q0sV9kTgS1m2n3b4v5c6x7z8a9s0d
+	RecordValue string `json:"record_value"`
+}
+
+// DomainVerificationRecordType defines model for DomainVerification.RecordType.
+type DomainVerificationRecordType string
 
 // Email Example: ada@example.com
 type Email = openapi_types.Email
@@ -2222,6 +2319,25 @@ type OTPVerifyRequest struct {
 	Token *string `json:"token,omitempty"`
 }
 
+// OrgDomain defines model for OrgDomain.
+type OrgDomain struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Domain Example: acme.example
+	Domain string             `json:"domain"`
+	Id     openapi_types.UUID `json:"id"`
+
+	// Verification The DNS record that proves the organization controls the domain. Not a secret.
+	Verification DomainVerification `json:"verification"`
+	Verified     bool               `json:"verified"`
+	VerifiedAt   *time.Time         `json:"verified_at,omitempty"`
+}
+
+// OrgDomainList defines model for OrgDomainList.
+type OrgDomainList struct {
+	Domains []OrgDomain `json:"domains"`
+}
+
 // OrgMemberAddedEvent The `organization.member.added` event.
 type OrgMemberAddedEvent struct {
 	// Data A user joined an organization: they created it (as its owner) or accepted an invitation.
@@ -2461,6 +2577,42 @@ type ProviderList struct {
 	Providers []Provider `json:"providers"`
 }
 
+// PutSSOConnectionRequest defines model for PutSSOConnectionRequest.
+type PutSSOConnectionRequest struct {
+	// ClientId Example: 0oa1b2c3d4e5f6g7h8i9
+	ClientId string `json:"client_id"`
+
+	// ClientSecret Required the first time; left out of an update, the stored one is kept. Never returned.
+	//
+	// Example: s3cr3t-from-the-provider-console
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// DefaultRole The role of a user the connection adds to the organization on their first sign-in.
+	//
+	// Example: member
+	DefaultRole *PutSSOConnectionRequestDefaultRole `json:"default_role,omitempty"`
+
+	// Issuer The provider's OpenID issuer; Latch reads `<issuer>/.well-known/openid-configuration`.
+	//
+	// Example: https://acme.okta.com
+	Issuer string `json:"issuer"`
+
+	// RequireSso Refuse password login, signup, email codes and password recovery for addresses of the organization's verified domains (403 `sso_required`).
+	//
+	// Example: false
+	RequireSso *bool `json:"require_sso,omitempty"`
+
+	// Scopes Scopes to ask for (default `openid`, `email`, `profile`; `openid` is always added).
+	//
+	// Example: ["openid","email","profile"]
+	Scopes *[]string `json:"scopes,omitempty"`
+}
+
+// PutSSOConnectionRequestDefaultRole The role of a user the connection adds to the organization on their first sign-in.
+//
+// Example: member
+type PutSSOConnectionRequestDefaultRole string
+
 // Readiness defines model for Readiness.
 type Readiness struct {
 	// Database Example: ok
@@ -2566,6 +2718,31 @@ type RollAPIKeyRequest struct {
 	// Example: 3600
 	OverlapSeconds *int `json:"overlap_seconds,omitempty"`
 }
+
+// SSOConnection defines model for SSOConnection.
+type SSOConnection struct {
+	// CallbackUrl The redirect URI to register with the provider.
+	//
+	// Example: https://auth.example.com/auth/providers/org-6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f/callback
+	CallbackUrl     string                   `json:"callback_url"`
+	ClientId        string                   `json:"client_id"`
+	ClientSecretSet bool                     `json:"client_secret_set"`
+	CreatedAt       time.Time                `json:"created_at"`
+	DefaultRole     SSOConnectionDefaultRole `json:"default_role"`
+	Issuer          string                   `json:"issuer"`
+	OrgId           openapi_types.UUID       `json:"org_id"`
+
+	// ProviderId The connection's provider id in Latch's URLs, `org-<org_id>`.
+	//
+	// Example: org-6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f
+	ProviderId string    `json:"provider_id"`
+	RequireSso bool      `json:"require_sso"`
+	Scopes     []string  `json:"scopes"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// SSOConnectionDefaultRole defines model for SSOConnection.DefaultRole.
+type SSOConnectionDefaultRole string
 
 // Scope Example: token:exchange
 type Scope = string
@@ -3315,6 +3492,9 @@ type WebhookTestEventData struct {
 // Cursor defines model for Cursor.
 type Cursor = string
 
+// DomainId defines model for DomainId.
+type DomainId = openapi_types.UUID
+
 // EventTypes defines model for EventTypes.
 type EventTypes = []OutboundEventType
 
@@ -3380,6 +3560,9 @@ type Unauthorized = ErrorBody
 
 // Unavailable defines model for Unavailable.
 type Unavailable = ErrorBody
+
+// Unprocessable defines model for Unprocessable.
+type Unprocessable = ErrorBody
 
 // UnsupportedMediaType defines model for UnsupportedMediaType.
 type UnsupportedMediaType = ErrorBody
@@ -3539,6 +3722,30 @@ type ProviderCallbackFormParams struct {
 	// LatchFlow The flow cookie over http on a loopback address.
 	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
 }
+
+// StartSSOParams defines parameters for StartSSO.
+type StartSSOParams struct {
+	// Email The address the user signs in with; its domain picks the organization.
+	Email string `form:"email" json:"email"`
+
+	// RedirectTo Where the browser returns; as for `GET /auth/providers/{provider}/authorize`.
+	RedirectTo string `form:"redirect_to" json:"redirect_to"`
+
+	// CodeChallenge The application's PKCE challenge, BASE64URL(SHA-256(code_verifier)).
+	CodeChallenge string `form:"code_challenge" json:"code_challenge"`
+
+	// CodeChallengeMethod Only `S256`.
+	CodeChallengeMethod *StartSSOParamsCodeChallengeMethod `form:"code_challenge_method,omitempty" json:"code_challenge_method,omitempty"`
+
+	// UnderscoreUnderscoreHostLatchFlow This browser's flow cookie from an earlier sign-in.
+	UnderscoreUnderscoreHostLatchFlow *string `form:"__Host-latch_flow,omitempty" json:"__Host-latch_flow,omitempty"`
+
+	// LatchFlow The flow cookie's name when Latch is served over http on a loopback address.
+	LatchFlow *string `form:"latch_flow,omitempty" json:"latch_flow,omitempty"`
+}
+
+// StartSSOParamsCodeChallengeMethod defines parameters for StartSSO.
+type StartSSOParamsCodeChallengeMethod string
 
 // ListOutboundEventsParams defines parameters for ListOutboundEvents.
 type ListOutboundEventsParams struct {
@@ -3761,11 +3968,17 @@ type RollOrgAPIKeyJSONRequestBody = RollAPIKeyRequest
 // SetAudiencesJSONRequestBody defines body for SetAudiences for application/json ContentType.
 type SetAudiencesJSONRequestBody = AudienceList
 
+// CreateOrgDomainJSONRequestBody defines body for CreateOrgDomain for application/json ContentType.
+type CreateOrgDomainJSONRequestBody = CreateOrgDomainRequest
+
 // InviteMemberJSONRequestBody defines body for InviteMember for application/json ContentType.
 type InviteMemberJSONRequestBody = InviteRequest
 
 // UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
 type UpdateMemberJSONRequestBody = UpdateMemberRequest
+
+// PutOrgSSOJSONRequestBody defines body for PutOrgSSO for application/json ContentType.
+type PutOrgSSOJSONRequestBody = PutSSOConnectionRequest
 
 // CreateOrgWebhookJSONRequestBody defines body for CreateOrgWebhook for application/json ContentType.
 type CreateOrgWebhookJSONRequestBody = CreateWebhookRequest
@@ -4997,12 +5210,16 @@ type ClientInterface interface {
 
 	// LoginWithBody Log in with email and password
 	//
+	// An address of a domain whose organization requires SSO is 403 `sso_required`, told before the password is checked (see docs/sso.md).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /auth/login (the `Login` operationId).
 	LoginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Login Log in with email and password
+	//
+	// An address of a domain whose organization requires SSO is 403 `sso_required`, told before the password is checked (see docs/sso.md).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5253,7 +5470,9 @@ type ClientInterface interface {
 	// Always answers 202 with the same body, in about the same time,
 	// whether or not the email belongs to an account: nothing is mailed to
 	// an address without an account unless `create_user` is true. A 429
-	// is per client IP or per address, the same for every address.
+	// is per client IP or per address, the same for every address. An
+	// address of a domain whose organization requires SSO is 403
+	// `sso_required` (it depends on the domain only; see docs/sso.md).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5272,7 +5491,9 @@ type ClientInterface interface {
 	// Always answers 202 with the same body, in about the same time,
 	// whether or not the email belongs to an account: nothing is mailed to
 	// an address without an account unless `create_user` is true. A 429
-	// is per client IP or per address, the same for every address.
+	// is per client IP or per address, the same for every address. An
+	// address of a domain whose organization requires SSO is 403
+	// `sso_required` (it depends on the domain only; see docs/sso.md).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5289,7 +5510,8 @@ type ClientInterface interface {
 	// For a user with a verified second factor the session is `aal1` and
 	// `mfa` lists the factors, as after a password login. An unknown,
 	// used, expired or ended challenge, or a wrong code, is 400
-	// `invalid_token`.
+	// `invalid_token`. A challenge of an address whose organization has
+	// since required SSO is spent and answers 403 `sso_required`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5306,7 +5528,8 @@ type ClientInterface interface {
 	// For a user with a verified second factor the session is `aal1` and
 	// `mfa` lists the factors, as after a password login. An unknown,
 	// used, expired or ended challenge, or a wrong code, is 400
-	// `invalid_token`.
+	// `invalid_token`. A challenge of an address whose organization has
+	// since required SSO is spent and answers 403 `sso_required`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5373,7 +5596,9 @@ type ClientInterface interface {
 	// ForgotPasswordWithBody Ask for a password reset mail
 	//
 	// Always answers 202 with the same body, whether or not the email belongs
-	// to an account and whether or not a limit was reached.
+	// to an account and whether or not a limit was reached. An address of a
+	// domain whose organization requires SSO is 403 `sso_required` (it
+	// depends on the domain only; see docs/sso.md).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5383,7 +5608,9 @@ type ClientInterface interface {
 	// ForgotPassword Ask for a password reset mail
 	//
 	// Always answers 202 with the same body, whether or not the email belongs
-	// to an account and whether or not a limit was reached.
+	// to an account and whether or not a limit was reached. An address of a
+	// domain whose organization requires SSO is 403 `sso_required` (it
+	// depends on the domain only; see docs/sso.md).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5560,6 +5787,8 @@ type ClientInterface interface {
 
 	// SignupWithBody Create an account and open its first session
 	//
+	// An address of a domain whose organization requires SSO is 403 `sso_required` (see docs/sso.md).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /auth/signup (the `Signup` operationId).
@@ -5567,10 +5796,33 @@ type ClientInterface interface {
 
 	// Signup Create an account and open its first session
 	//
+	// An address of a domain whose organization requires SSO is 403 `sso_required` (see docs/sso.md).
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /auth/signup (the `Signup` operationId).
 	Signup(ctx context.Context, body SignupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartSSO Send the browser to the identity provider of the email's organization
+	//
+	// Enterprise SSO, opened by the browser like
+	// `GET /auth/providers/{provider}/authorize`: Latch finds the
+	// organization that verified the domain of `email` and registered an
+	// SSO connection, and continues exactly as that operation does with
+	// the provider `org-<org_id>` (302 to the organization's provider with
+	// Latch's `state`, `nonce` and PKCE challenge, `login_hint` set to the
+	// email, and the flow cookie). The provider returns to
+	// `/auth/providers/org-<org_id>/callback`, and the application
+	// exchanges the code at `POST /auth/token` as for any provider.
+	//
+	// 404 `sso_not_configured` when no organization routes the domain;
+	// 400 `invalid_request` for a bad email, a `redirect_to` outside
+	// `LATCH_REDIRECT_URLS` (or none configured) or a bad
+	// `code_challenge`; 503 `unavailable` when the provider's discovery
+	// fails.
+	//
+	// Corresponds with GET /auth/sso (the `StartSSO` operationId).
+	StartSSO(ctx context.Context, params *StartSSOParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ExchangeTokenWithBody Exchange an API key or an access token for a short-lived access token
 	//
@@ -6098,6 +6350,67 @@ type ClientInterface interface {
 	// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
 	SetAudiences(ctx context.Context, orgId OrgId, body SetAudiencesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListOrgDomains The organization's email domains (owners and admins)
+	//
+	// Corresponds with GET /organizations/{org_id}/domains (the `ListOrgDomains` operationId).
+	ListOrgDomains(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateOrgDomainWithBody Add an email domain to verify (owners)
+	//
+	// Adds a domain (lower-cased; an internationalised name is stored in its
+	// ASCII `xn--` form) and returns the DNS TXT record that proves the
+	// organization controls it: publish `verification.record_value` at
+	// `verification.record_name`, then call
+	// `POST /organizations/{org_id}/domains/{domain_id}/verify`. A public
+	// suffix (`com`, `co.uk`) or a one-label name is 400 `invalid_request`;
+	// the same domain twice in one organization is 409 `conflict`. Several
+	// organizations may add a domain; only one can verify it.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /organizations/{org_id}/domains (the `CreateOrgDomain` operationId).
+	CreateOrgDomainWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateOrgDomain Add an email domain to verify (owners)
+	//
+	// Adds a domain (lower-cased; an internationalised name is stored in its
+	// ASCII `xn--` form) and returns the DNS TXT record that proves the
+	// organization controls it: publish `verification.record_value` at
+	// `verification.record_name`, then call
+	// `POST /organizations/{org_id}/domains/{domain_id}/verify`. A public
+	// suffix (`com`, `co.uk`) or a one-label name is 400 `invalid_request`;
+	// the same domain twice in one organization is 409 `conflict`. Several
+	// organizations may add a domain; only one can verify it.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /organizations/{org_id}/domains (the `CreateOrgDomain` operationId).
+	CreateOrgDomain(ctx context.Context, orgId OrgId, body CreateOrgDomainJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteOrgDomain Remove an email domain (owners)
+	//
+	// Sign-ins through the organization's connection stop for addresses of
+	// the domain, `/auth/sso` no longer routes it, and its `require_sso`
+	// no longer applies. Members keep their membership.
+	//
+	// Corresponds with DELETE /organizations/{org_id}/domains/{domain_id} (the `DeleteOrgDomain` operationId).
+	DeleteOrgDomain(ctx context.Context, orgId OrgId, domainId DomainId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyOrgDomain Verify an email domain by its DNS TXT record (owners)
+	//
+	// Looks up the TXT records at `verification.record_name` and marks the
+	// domain verified when one of them is `verification.record_value`.
+	// Verification is checked once: removing the record later does not
+	// un-verify the domain (delete the domain for that). 422
+	// `domain_not_verified` when the record is missing or wrong (DNS may
+	// take minutes to propagate: try again), 409 `conflict` when another
+	// organization verified the domain, 503 `unavailable` with
+	// `Retry-After` when the DNS resolver does not answer. Verifying a
+	// verified domain again answers it unchanged.
+	//
+	// Corresponds with POST /organizations/{org_id}/domains/{domain_id}/verify (the `VerifyOrgDomain` operationId).
+	VerifyOrgDomain(ctx context.Context, orgId OrgId, domainId DomainId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListOrgOutboundEvents The organization's outbound events (owners and admins)
 	//
 	// The outbound events of the organization (its members, invitations,
@@ -6202,6 +6515,66 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /organizations/{org_id}/sessions/{session_id} (the `RevokeOrgSession` operationId).
 	RevokeOrgSession(ctx context.Context, orgId OrgId, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteOrgSSO Remove the organization's SSO connection (owners)
+	//
+	// `/auth/sso` stops routing the organization's domains and
+	// `require_sso` stops applying (the domains stay verified). Identities
+	// already linked through the connection stay on their users.
+	//
+	// Corresponds with DELETE /organizations/{org_id}/sso (the `DeleteOrgSSO` operationId).
+	DeleteOrgSSO(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetOrgSSO The organization's SSO connection (owners and admins)
+	//
+	// The client secret is never returned; `client_secret_set` says one is stored. 404 `not_found` when there is none.
+	//
+	// Corresponds with GET /organizations/{org_id}/sso (the `GetOrgSSO` operationId).
+	GetOrgSSO(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutOrgSSOWithBody Register or change the organization's OpenID Connect provider (owners)
+	//
+	// Registers the organization's own OpenID Connect provider (Okta,
+	// Microsoft Entra ID, Google Workspace, ...). Register
+	// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
+	// redirect URI. The issuer must be `https`, without user information
+	// or query, and neither it nor what its name resolves to may be a
+	// private, loopback or link-local address (unless the operator set
+	// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+	// discovery document now, and answers 422 `invalid_provider` when it
+	// cannot (unreachable, refused address, not OpenID Connect, or an
+	// issuer that does not match). `client_secret`
+	// is sealed at rest and never returned; leave it out of an update to
+	// keep the stored one (it is required the first time). Sign-ins go
+	// through the connection only for the organization's verified
+	// domains (see docs/sso.md).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /organizations/{org_id}/sso (the `PutOrgSSO` operationId).
+	PutOrgSSOWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutOrgSSO Register or change the organization's OpenID Connect provider (owners)
+	//
+	// Registers the organization's own OpenID Connect provider (Okta,
+	// Microsoft Entra ID, Google Workspace, ...). Register
+	// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
+	// redirect URI. The issuer must be `https`, without user information
+	// or query, and neither it nor what its name resolves to may be a
+	// private, loopback or link-local address (unless the operator set
+	// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+	// discovery document now, and answers 422 `invalid_provider` when it
+	// cannot (unreachable, refused address, not OpenID Connect, or an
+	// issuer that does not match). `client_secret`
+	// is sealed at rest and never returned; leave it out of an update to
+	// keep the stored one (it is required the first time). Sign-ins go
+	// through the connection only for the organization's verified
+	// domains (see docs/sso.md).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /organizations/{org_id}/sso (the `PutOrgSSO` operationId).
+	PutOrgSSO(ctx context.Context, orgId OrgId, body PutOrgSSOJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListOrgWebhooks The organization's webhook endpoints (owners and admins)
 	//
@@ -7230,6 +7603,8 @@ func (c *Client) DeleteIdentity(ctx context.Context, identityId IdentityId, reqE
 
 // LoginWithBody Log in with email and password
 //
+// An address of a domain whose organization requires SSO is 403 `sso_required`, told before the password is checked (see docs/sso.md).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/login (the `Login` operationId).
@@ -7246,6 +7621,8 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 }
 
 // Login Log in with email and password
+//
+// An address of a domain whose organization requires SSO is 403 `sso_required`, told before the password is checked (see docs/sso.md).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7696,7 +8073,9 @@ func (c *Client) FinishWebAuthnRegistration(ctx context.Context, body FinishWebA
 // Always answers 202 with the same body, in about the same time,
 // whether or not the email belongs to an account: nothing is mailed to
 // an address without an account unless `create_user` is true. A 429
-// is per client IP or per address, the same for every address.
+// is per client IP or per address, the same for every address. An
+// address of a domain whose organization requires SSO is 403
+// `sso_required` (it depends on the domain only; see docs/sso.md).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7725,7 +8104,9 @@ func (c *Client) SignInWithOtpWithBody(ctx context.Context, contentType string, 
 // Always answers 202 with the same body, in about the same time,
 // whether or not the email belongs to an account: nothing is mailed to
 // an address without an account unless `create_user` is true. A 429
-// is per client IP or per address, the same for every address.
+// is per client IP or per address, the same for every address. An
+// address of a domain whose organization requires SSO is 403
+// `sso_required` (it depends on the domain only; see docs/sso.md).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7752,7 +8133,8 @@ func (c *Client) SignInWithOtp(ctx context.Context, body SignInWithOtpJSONReques
 // For a user with a verified second factor the session is `aal1` and
 // `mfa` lists the factors, as after a password login. An unknown,
 // used, expired or ended challenge, or a wrong code, is 400
-// `invalid_token`.
+// `invalid_token`. A challenge of an address whose organization has
+// since required SSO is spent and answers 403 `sso_required`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -7779,7 +8161,8 @@ func (c *Client) VerifyOtpWithBody(ctx context.Context, contentType string, body
 // For a user with a verified second factor the session is `aal1` and
 // `mfa` lists the factors, as after a password login. An unknown,
 // used, expired or ended challenge, or a wrong code, is 400
-// `invalid_token`.
+// `invalid_token`. A challenge of an address whose organization has
+// since required SSO is spent and answers 403 `sso_required`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7906,7 +8289,9 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 // ForgotPasswordWithBody Ask for a password reset mail
 //
 // Always answers 202 with the same body, whether or not the email belongs
-// to an account and whether or not a limit was reached.
+// to an account and whether or not a limit was reached. An address of a
+// domain whose organization requires SSO is 403 `sso_required` (it
+// depends on the domain only; see docs/sso.md).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7926,7 +8311,9 @@ func (c *Client) ForgotPasswordWithBody(ctx context.Context, contentType string,
 // ForgotPassword Ask for a password reset mail
 //
 // Always answers 202 with the same body, whether or not the email belongs
-// to an account and whether or not a limit was reached.
+// to an account and whether or not a limit was reached. An address of a
+// domain whose organization requires SSO is 403 `sso_required` (it
+// depends on the domain only; see docs/sso.md).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8223,6 +8610,8 @@ func (c *Client) Refresh(ctx context.Context, body RefreshJSONRequestBody, reqEd
 
 // SignupWithBody Create an account and open its first session
 //
+// An address of a domain whose organization requires SSO is 403 `sso_required` (see docs/sso.md).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /auth/signup (the `Signup` operationId).
@@ -8240,11 +8629,44 @@ func (c *Client) SignupWithBody(ctx context.Context, contentType string, body io
 
 // Signup Create an account and open its first session
 //
+// An address of a domain whose organization requires SSO is 403 `sso_required` (see docs/sso.md).
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /auth/signup (the `Signup` operationId).
 func (c *Client) Signup(ctx context.Context, body SignupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSignupRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartSSO Send the browser to the identity provider of the email's organization
+//
+// Enterprise SSO, opened by the browser like
+// `GET /auth/providers/{provider}/authorize`: Latch finds the
+// organization that verified the domain of `email` and registered an
+// SSO connection, and continues exactly as that operation does with
+// the provider `org-<org_id>` (302 to the organization's provider with
+// Latch's `state`, `nonce` and PKCE challenge, `login_hint` set to the
+// email, and the flow cookie). The provider returns to
+// `/auth/providers/org-<org_id>/callback`, and the application
+// exchanges the code at `POST /auth/token` as for any provider.
+//
+// 404 `sso_not_configured` when no organization routes the domain;
+// 400 `invalid_request` for a bad email, a `redirect_to` outside
+// `LATCH_REDIRECT_URLS` (or none configured) or a bad
+// `code_challenge`; 503 `unavailable` when the provider's discovery
+// fails.
+//
+// Corresponds with GET /auth/sso (the `StartSSO` operationId).
+func (c *Client) StartSSO(ctx context.Context, params *StartSSOParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartSSORequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -9151,6 +9573,117 @@ func (c *Client) SetAudiences(ctx context.Context, orgId OrgId, body SetAudience
 	return c.Client.Do(req)
 }
 
+// ListOrgDomains The organization's email domains (owners and admins)
+//
+// Corresponds with GET /organizations/{org_id}/domains (the `ListOrgDomains` operationId).
+func (c *Client) ListOrgDomains(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListOrgDomainsRequest(c.Server, orgId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateOrgDomainWithBody Add an email domain to verify (owners)
+//
+// Adds a domain (lower-cased; an internationalised name is stored in its
+// ASCII `xn--` form) and returns the DNS TXT record that proves the
+// organization controls it: publish `verification.record_value` at
+// `verification.record_name`, then call
+// `POST /organizations/{org_id}/domains/{domain_id}/verify`. A public
+// suffix (`com`, `co.uk`) or a one-label name is 400 `invalid_request`;
+// the same domain twice in one organization is 409 `conflict`. Several
+// organizations may add a domain; only one can verify it.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /organizations/{org_id}/domains (the `CreateOrgDomain` operationId).
+func (c *Client) CreateOrgDomainWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateOrgDomainRequestWithBody(c.Server, orgId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateOrgDomain Add an email domain to verify (owners)
+//
+// Adds a domain (lower-cased; an internationalised name is stored in its
+// ASCII `xn--` form) and returns the DNS TXT record that proves the
+// organization controls it: publish `verification.record_value` at
+// `verification.record_name`, then call
+// `POST /organizations/{org_id}/domains/{domain_id}/verify`. A public
+// suffix (`com`, `co.uk`) or a one-label name is 400 `invalid_request`;
+// the same domain twice in one organization is 409 `conflict`. Several
+// organizations may add a domain; only one can verify it.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /organizations/{org_id}/domains (the `CreateOrgDomain` operationId).
+func (c *Client) CreateOrgDomain(ctx context.Context, orgId OrgId, body CreateOrgDomainJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateOrgDomainRequest(c.Server, orgId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteOrgDomain Remove an email domain (owners)
+//
+// Sign-ins through the organization's connection stop for addresses of
+// the domain, `/auth/sso` no longer routes it, and its `require_sso`
+// no longer applies. Members keep their membership.
+//
+// Corresponds with DELETE /organizations/{org_id}/domains/{domain_id} (the `DeleteOrgDomain` operationId).
+func (c *Client) DeleteOrgDomain(ctx context.Context, orgId OrgId, domainId DomainId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteOrgDomainRequest(c.Server, orgId, domainId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyOrgDomain Verify an email domain by its DNS TXT record (owners)
+//
+// Looks up the TXT records at `verification.record_name` and marks the
+// domain verified when one of them is `verification.record_value`.
+// Verification is checked once: removing the record later does not
+// un-verify the domain (delete the domain for that). 422
+// `domain_not_verified` when the record is missing or wrong (DNS may
+// take minutes to propagate: try again), 409 `conflict` when another
+// organization verified the domain, 503 `unavailable` with
+// `Retry-After` when the DNS resolver does not answer. Verifying a
+// verified domain again answers it unchanged.
+//
+// Corresponds with POST /organizations/{org_id}/domains/{domain_id}/verify (the `VerifyOrgDomain` operationId).
+func (c *Client) VerifyOrgDomain(ctx context.Context, orgId OrgId, domainId DomainId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyOrgDomainRequest(c.Server, orgId, domainId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListOrgOutboundEvents The organization's outbound events (owners and admins)
 //
 // The outbound events of the organization (its members, invitations,
@@ -9356,6 +9889,106 @@ func (c *Client) ListOrgSessions(ctx context.Context, orgId OrgId, params *ListO
 // Corresponds with DELETE /organizations/{org_id}/sessions/{session_id} (the `RevokeOrgSession` operationId).
 func (c *Client) RevokeOrgSession(ctx context.Context, orgId OrgId, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeOrgSessionRequest(c.Server, orgId, sessionId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteOrgSSO Remove the organization's SSO connection (owners)
+//
+// `/auth/sso` stops routing the organization's domains and
+// `require_sso` stops applying (the domains stay verified). Identities
+// already linked through the connection stay on their users.
+//
+// Corresponds with DELETE /organizations/{org_id}/sso (the `DeleteOrgSSO` operationId).
+func (c *Client) DeleteOrgSSO(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteOrgSSORequest(c.Server, orgId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetOrgSSO The organization's SSO connection (owners and admins)
+//
+// The client secret is never returned; `client_secret_set` says one is stored. 404 `not_found` when there is none.
+//
+// Corresponds with GET /organizations/{org_id}/sso (the `GetOrgSSO` operationId).
+func (c *Client) GetOrgSSO(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOrgSSORequest(c.Server, orgId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutOrgSSOWithBody Register or change the organization's OpenID Connect provider (owners)
+//
+// Registers the organization's own OpenID Connect provider (Okta,
+// Microsoft Entra ID, Google Workspace, ...). Register
+// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
+// redirect URI. The issuer must be `https`, without user information
+// or query, and neither it nor what its name resolves to may be a
+// private, loopback or link-local address (unless the operator set
+// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+// discovery document now, and answers 422 `invalid_provider` when it
+// cannot (unreachable, refused address, not OpenID Connect, or an
+// issuer that does not match). `client_secret`
+// is sealed at rest and never returned; leave it out of an update to
+// keep the stored one (it is required the first time). Sign-ins go
+// through the connection only for the organization's verified
+// domains (see docs/sso.md).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /organizations/{org_id}/sso (the `PutOrgSSO` operationId).
+func (c *Client) PutOrgSSOWithBody(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutOrgSSORequestWithBody(c.Server, orgId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutOrgSSO Register or change the organization's OpenID Connect provider (owners)
+//
+// Registers the organization's own OpenID Connect provider (Okta,
+// Microsoft Entra ID, Google Workspace, ...). Register
+// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
+// redirect URI. The issuer must be `https`, without user information
+// or query, and neither it nor what its name resolves to may be a
+// private, loopback or link-local address (unless the operator set
+// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+// discovery document now, and answers 422 `invalid_provider` when it
+// cannot (unreachable, refused address, not OpenID Connect, or an
+// issuer that does not match). `client_secret`
+// is sealed at rest and never returned; leave it out of an update to
+// keep the stored one (it is required the first time). Sign-ins go
+// through the connection only for the organization's verified
+// domains (see docs/sso.md).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /organizations/{org_id}/sso (the `PutOrgSSO` operationId).
+func (c *Client) PutOrgSSO(ctx context.Context, orgId OrgId, body PutOrgSSOJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutOrgSSORequest(c.Server, orgId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -12542,6 +13175,116 @@ func NewSignupRequestWithBody(server string, contentType string, body io.Reader)
 	return req, nil
 }
 
+// NewStartSSORequest constructs an http.Request for the StartSSO method
+func NewStartSSORequest(server string, params *StartSSOParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/sso")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "email", params.Email, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "redirect_to", params.RedirectTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code_challenge", params.CodeChallenge, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.CodeChallengeMethod != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code_challenge_method", *params.CodeChallengeMethod, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.UnderscoreUnderscoreHostLatchFlow != nil {
+			var cookieParam0 string
+
+			cookieParam0, err = runtime.StyleParamWithOptions("simple", true, "__Host-latch_flow", *params.UnderscoreUnderscoreHostLatchFlow, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationCookie, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			cookie0 := &http.Cookie{
+				Name:  "__Host-latch_flow",
+				Value: cookieParam0,
+			}
+			req.AddCookie(cookie0)
+		}
+
+		if params.LatchFlow != nil {
+			var cookieParam1 string
+
+			cookieParam1, err = runtime.StyleParamWithOptions("simple", true, "latch_flow", *params.LatchFlow, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationCookie, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			cookie1 := &http.Cookie{
+				Name:  "latch_flow",
+				Value: cookieParam1,
+			}
+			req.AddCookie(cookie1)
+		}
+	}
+	return req, nil
+}
+
 // NewExchangeTokenRequest calls the generic ExchangeToken builder with application/json body
 func NewExchangeTokenRequest(server string, body ExchangeTokenJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -13615,6 +14358,169 @@ func NewSetAudiencesRequestWithBody(server string, orgId OrgId, contentType stri
 	return req, nil
 }
 
+// NewListOrgDomainsRequest constructs an http.Request for the ListOrgDomains method
+func NewListOrgDomainsRequest(server string, orgId OrgId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/domains", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateOrgDomainRequest calls the generic CreateOrgDomain builder with application/json body
+func NewCreateOrgDomainRequest(server string, orgId OrgId, body CreateOrgDomainJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateOrgDomainRequestWithBody(server, orgId, "application/json", bodyReader)
+}
+
+// NewCreateOrgDomainRequestWithBody constructs an http.Request for the CreateOrgDomain method, with any body, and a specified content type
+func NewCreateOrgDomainRequestWithBody(server string, orgId OrgId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/domains", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteOrgDomainRequest constructs an http.Request for the DeleteOrgDomain method
+func NewDeleteOrgDomainRequest(server string, orgId OrgId, domainId DomainId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "domain_id", domainId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/domains/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVerifyOrgDomainRequest constructs an http.Request for the VerifyOrgDomain method
+func NewVerifyOrgDomainRequest(server string, orgId OrgId, domainId DomainId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "domain_id", domainId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/domains/%s/verify", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListOrgOutboundEventsRequest constructs an http.Request for the ListOrgOutboundEvents method
 func NewListOrgOutboundEventsRequest(server string, orgId OrgId, params *ListOrgOutboundEventsParams) (*http.Request, error) {
 	var err error
@@ -14178,6 +15084,121 @@ func NewRevokeOrgSessionRequest(server string, orgId OrgId, sessionId SessionId)
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewDeleteOrgSSORequest constructs an http.Request for the DeleteOrgSSO method
+func NewDeleteOrgSSORequest(server string, orgId OrgId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/sso", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetOrgSSORequest constructs an http.Request for the GetOrgSSO method
+func NewGetOrgSSORequest(server string, orgId OrgId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/sso", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutOrgSSORequest calls the generic PutOrgSSO builder with application/json body
+func NewPutOrgSSORequest(server string, orgId OrgId, body PutOrgSSOJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutOrgSSORequestWithBody(server, orgId, "application/json", bodyReader)
+}
+
+// NewPutOrgSSORequestWithBody constructs an http.Request for the PutOrgSSO method, with any body, and a specified content type
+func NewPutOrgSSORequestWithBody(server string, orgId OrgId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "org_id", orgId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/sso", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -15524,12 +16545,16 @@ type ClientWithResponsesInterface interface {
 
 	// LoginWithBodyWithResponse Log in with email and password
 	//
+	// An address of a domain whose organization requires SSO is 403 `sso_required`, told before the password is checked (see docs/sso.md).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/login (the `Login` operationId).
 	LoginWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LoginResponse, error)
 
 	// LoginWithResponse Log in with email and password
+	//
+	// An address of a domain whose organization requires SSO is 403 `sso_required`, told before the password is checked (see docs/sso.md).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15794,7 +16819,9 @@ type ClientWithResponsesInterface interface {
 	// Always answers 202 with the same body, in about the same time,
 	// whether or not the email belongs to an account: nothing is mailed to
 	// an address without an account unless `create_user` is true. A 429
-	// is per client IP or per address, the same for every address.
+	// is per client IP or per address, the same for every address. An
+	// address of a domain whose organization requires SSO is 403
+	// `sso_required` (it depends on the domain only; see docs/sso.md).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15813,7 +16840,9 @@ type ClientWithResponsesInterface interface {
 	// Always answers 202 with the same body, in about the same time,
 	// whether or not the email belongs to an account: nothing is mailed to
 	// an address without an account unless `create_user` is true. A 429
-	// is per client IP or per address, the same for every address.
+	// is per client IP or per address, the same for every address. An
+	// address of a domain whose organization requires SSO is 403
+	// `sso_required` (it depends on the domain only; see docs/sso.md).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15830,7 +16859,8 @@ type ClientWithResponsesInterface interface {
 	// For a user with a verified second factor the session is `aal1` and
 	// `mfa` lists the factors, as after a password login. An unknown,
 	// used, expired or ended challenge, or a wrong code, is 400
-	// `invalid_token`.
+	// `invalid_token`. A challenge of an address whose organization has
+	// since required SSO is spent and answers 403 `sso_required`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15847,7 +16877,8 @@ type ClientWithResponsesInterface interface {
 	// For a user with a verified second factor the session is `aal1` and
 	// `mfa` lists the factors, as after a password login. An unknown,
 	// used, expired or ended challenge, or a wrong code, is 400
-	// `invalid_token`.
+	// `invalid_token`. A challenge of an address whose organization has
+	// since required SSO is spent and answers 403 `sso_required`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15916,7 +16947,9 @@ type ClientWithResponsesInterface interface {
 	// ForgotPasswordWithBodyWithResponse Ask for a password reset mail
 	//
 	// Always answers 202 with the same body, whether or not the email belongs
-	// to an account and whether or not a limit was reached.
+	// to an account and whether or not a limit was reached. An address of a
+	// domain whose organization requires SSO is 403 `sso_required` (it
+	// depends on the domain only; see docs/sso.md).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15926,7 +16959,9 @@ type ClientWithResponsesInterface interface {
 	// ForgotPasswordWithResponse Ask for a password reset mail
 	//
 	// Always answers 202 with the same body, whether or not the email belongs
-	// to an account and whether or not a limit was reached.
+	// to an account and whether or not a limit was reached. An address of a
+	// domain whose organization requires SSO is 403 `sso_required` (it
+	// depends on the domain only; see docs/sso.md).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -16109,6 +17144,8 @@ type ClientWithResponsesInterface interface {
 
 	// SignupWithBodyWithResponse Create an account and open its first session
 	//
+	// An address of a domain whose organization requires SSO is 403 `sso_required` (see docs/sso.md).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/signup (the `Signup` operationId).
@@ -16116,10 +17153,35 @@ type ClientWithResponsesInterface interface {
 
 	// SignupWithResponse Create an account and open its first session
 	//
+	// An address of a domain whose organization requires SSO is 403 `sso_required` (see docs/sso.md).
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /auth/signup (the `Signup` operationId).
 	SignupWithResponse(ctx context.Context, body SignupJSONRequestBody, reqEditors ...RequestEditorFn) (*SignupResponse, error)
+
+	// StartSSOWithResponse Send the browser to the identity provider of the email's organization
+	//
+	// Enterprise SSO, opened by the browser like
+	// `GET /auth/providers/{provider}/authorize`: Latch finds the
+	// organization that verified the domain of `email` and registered an
+	// SSO connection, and continues exactly as that operation does with
+	// the provider `org-<org_id>` (302 to the organization's provider with
+	// Latch's `state`, `nonce` and PKCE challenge, `login_hint` set to the
+	// email, and the flow cookie). The provider returns to
+	// `/auth/providers/org-<org_id>/callback`, and the application
+	// exchanges the code at `POST /auth/token` as for any provider.
+	//
+	// 404 `sso_not_configured` when no organization routes the domain;
+	// 400 `invalid_request` for a bad email, a `redirect_to` outside
+	// `LATCH_REDIRECT_URLS` (or none configured) or a bad
+	// `code_challenge`; 503 `unavailable` when the provider's discovery
+	// fails.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /auth/sso (the `StartSSO` operationId).
+	StartSSOWithResponse(ctx context.Context, params *StartSSOParams, reqEditors ...RequestEditorFn) (*StartSSOResponse, error)
 
 	// ExchangeTokenWithBodyWithResponse Exchange an API key or an access token for a short-lived access token
 	//
@@ -16675,6 +17737,73 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /organizations/{org_id}/audiences (the `SetAudiences` operationId).
 	SetAudiencesWithResponse(ctx context.Context, orgId OrgId, body SetAudiencesJSONRequestBody, reqEditors ...RequestEditorFn) (*SetAudiencesResponse, error)
 
+	// ListOrgDomainsWithResponse The organization's email domains (owners and admins)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /organizations/{org_id}/domains (the `ListOrgDomains` operationId).
+	ListOrgDomainsWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*ListOrgDomainsResponse, error)
+
+	// CreateOrgDomainWithBodyWithResponse Add an email domain to verify (owners)
+	//
+	// Adds a domain (lower-cased; an internationalised name is stored in its
+	// ASCII `xn--` form) and returns the DNS TXT record that proves the
+	// organization controls it: publish `verification.record_value` at
+	// `verification.record_name`, then call
+	// `POST /organizations/{org_id}/domains/{domain_id}/verify`. A public
+	// suffix (`com`, `co.uk`) or a one-label name is 400 `invalid_request`;
+	// the same domain twice in one organization is 409 `conflict`. Several
+	// organizations may add a domain; only one can verify it.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{org_id}/domains (the `CreateOrgDomain` operationId).
+	CreateOrgDomainWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOrgDomainResponse, error)
+
+	// CreateOrgDomainWithResponse Add an email domain to verify (owners)
+	//
+	// Adds a domain (lower-cased; an internationalised name is stored in its
+	// ASCII `xn--` form) and returns the DNS TXT record that proves the
+	// organization controls it: publish `verification.record_value` at
+	// `verification.record_name`, then call
+	// `POST /organizations/{org_id}/domains/{domain_id}/verify`. A public
+	// suffix (`com`, `co.uk`) or a one-label name is 400 `invalid_request`;
+	// the same domain twice in one organization is 409 `conflict`. Several
+	// organizations may add a domain; only one can verify it.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{org_id}/domains (the `CreateOrgDomain` operationId).
+	CreateOrgDomainWithResponse(ctx context.Context, orgId OrgId, body CreateOrgDomainJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOrgDomainResponse, error)
+
+	// DeleteOrgDomainWithResponse Remove an email domain (owners)
+	//
+	// Sign-ins through the organization's connection stop for addresses of
+	// the domain, `/auth/sso` no longer routes it, and its `require_sso`
+	// no longer applies. Members keep their membership.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /organizations/{org_id}/domains/{domain_id} (the `DeleteOrgDomain` operationId).
+	DeleteOrgDomainWithResponse(ctx context.Context, orgId OrgId, domainId DomainId, reqEditors ...RequestEditorFn) (*DeleteOrgDomainResponse, error)
+
+	// VerifyOrgDomainWithResponse Verify an email domain by its DNS TXT record (owners)
+	//
+	// Looks up the TXT records at `verification.record_name` and marks the
+	// domain verified when one of them is `verification.record_value`.
+	// Verification is checked once: removing the record later does not
+	// un-verify the domain (delete the domain for that). 422
+	// `domain_not_verified` when the record is missing or wrong (DNS may
+	// take minutes to propagate: try again), 409 `conflict` when another
+	// organization verified the domain, 503 `unavailable` with
+	// `Retry-After` when the DNS resolver does not answer. Verifying a
+	// verified domain again answers it unchanged.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{org_id}/domains/{domain_id}/verify (the `VerifyOrgDomain` operationId).
+	VerifyOrgDomainWithResponse(ctx context.Context, orgId OrgId, domainId DomainId, reqEditors ...RequestEditorFn) (*VerifyOrgDomainResponse, error)
+
 	// ListOrgOutboundEventsWithResponse The organization's outbound events (owners and admins)
 	//
 	// The outbound events of the organization (its members, invitations,
@@ -16793,6 +17922,70 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /organizations/{org_id}/sessions/{session_id} (the `RevokeOrgSession` operationId).
 	RevokeOrgSessionWithResponse(ctx context.Context, orgId OrgId, sessionId SessionId, reqEditors ...RequestEditorFn) (*RevokeOrgSessionResponse, error)
+
+	// DeleteOrgSSOWithResponse Remove the organization's SSO connection (owners)
+	//
+	// `/auth/sso` stops routing the organization's domains and
+	// `require_sso` stops applying (the domains stay verified). Identities
+	// already linked through the connection stay on their users.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /organizations/{org_id}/sso (the `DeleteOrgSSO` operationId).
+	DeleteOrgSSOWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*DeleteOrgSSOResponse, error)
+
+	// GetOrgSSOWithResponse The organization's SSO connection (owners and admins)
+	//
+	// The client secret is never returned; `client_secret_set` says one is stored. 404 `not_found` when there is none.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /organizations/{org_id}/sso (the `GetOrgSSO` operationId).
+	GetOrgSSOWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*GetOrgSSOResponse, error)
+
+	// PutOrgSSOWithBodyWithResponse Register or change the organization's OpenID Connect provider (owners)
+	//
+	// Registers the organization's own OpenID Connect provider (Okta,
+	// Microsoft Entra ID, Google Workspace, ...). Register
+	// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
+	// redirect URI. The issuer must be `https`, without user information
+	// or query, and neither it nor what its name resolves to may be a
+	// private, loopback or link-local address (unless the operator set
+	// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+	// discovery document now, and answers 422 `invalid_provider` when it
+	// cannot (unreachable, refused address, not OpenID Connect, or an
+	// issuer that does not match). `client_secret`
+	// is sealed at rest and never returned; leave it out of an update to
+	// keep the stored one (it is required the first time). Sign-ins go
+	// through the connection only for the organization's verified
+	// domains (see docs/sso.md).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /organizations/{org_id}/sso (the `PutOrgSSO` operationId).
+	PutOrgSSOWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutOrgSSOResponse, error)
+
+	// PutOrgSSOWithResponse Register or change the organization's OpenID Connect provider (owners)
+	//
+	// Registers the organization's own OpenID Connect provider (Okta,
+	// Microsoft Entra ID, Google Workspace, ...). Register
+	// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
+	// redirect URI. The issuer must be `https`, without user information
+	// or query, and neither it nor what its name resolves to may be a
+	// private, loopback or link-local address (unless the operator set
+	// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+	// discovery document now, and answers 422 `invalid_provider` when it
+	// cannot (unreachable, refused address, not OpenID Connect, or an
+	// issuer that does not match). `client_secret`
+	// is sealed at rest and never returned; leave it out of an update to
+	// keep the stored one (it is required the first time). Sign-ins go
+	// through the connection only for the organization's verified
+	// domains (see docs/sso.md).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /organizations/{org_id}/sso (the `PutOrgSSO` operationId).
+	PutOrgSSOWithResponse(ctx context.Context, orgId OrgId, body PutOrgSSOJSONRequestBody, reqEditors ...RequestEditorFn) (*PutOrgSSOResponse, error)
 
 	// ListOrgWebhooksWithResponse The organization's webhook endpoints (owners and admins)
 	//
@@ -21464,6 +22657,11 @@ func (r FinishWebAuthnRegistrationResponse) ContentType() string {
 	return ""
 }
 
+// SignInWithOtpResponse403Headers the declared response headers of an HTTP 403 response for SignInWithOtp
+type SignInWithOtpResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 // SignInWithOtpResponse429Headers the declared response headers of an HTTP 429 response for SignInWithOtp
 type SignInWithOtpResponse429Headers struct {
 	RetryAfter int
@@ -21476,6 +22674,8 @@ type SignInWithOtpResponse struct {
 	JSON202 *Accepted
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -21486,6 +22686,8 @@ type SignInWithOtpResponse struct {
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SignInWithOtpResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *SignInWithOtpResponse429Headers
 }
@@ -21498,6 +22700,11 @@ func (r SignInWithOtpResponse) GetJSON202() *Accepted {
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
 func (r SignInWithOtpResponse) GetJSON400() *BadRequest {
 	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignInWithOtpResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -21956,6 +23163,11 @@ func (r ChangePasswordResponse) ContentType() string {
 	return ""
 }
 
+// ForgotPasswordResponse403Headers the declared response headers of an HTTP 403 response for ForgotPassword
+type ForgotPasswordResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 type ForgotPasswordResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -21963,6 +23175,8 @@ type ForgotPasswordResponse struct {
 	JSON202 *Accepted
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -21971,6 +23185,8 @@ type ForgotPasswordResponse struct {
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ForgotPasswordResponse403Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -21981,6 +23197,11 @@ func (r ForgotPasswordResponse) GetJSON202() *Accepted {
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
 func (r ForgotPasswordResponse) GetJSON400() *BadRequest {
 	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ForgotPasswordResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -22656,6 +23877,11 @@ func (r RefreshResponse) ContentType() string {
 	return ""
 }
 
+// SignupResponse403Headers the declared response headers of an HTTP 403 response for Signup
+type SignupResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
 // SignupResponse429Headers the declared response headers of an HTTP 429 response for Signup
 type SignupResponse429Headers struct {
 	RetryAfter int
@@ -22670,6 +23896,8 @@ type SignupResponse struct {
 	JSON202 *SignupResult
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -22682,6 +23910,8 @@ type SignupResponse struct {
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SignupResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *SignupResponse429Headers
 }
@@ -22699,6 +23929,11 @@ func (r SignupResponse) GetJSON202() *SignupResult {
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
 func (r SignupResponse) GetJSON400() *BadRequest {
 	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SignupResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -22754,6 +23989,90 @@ func (r SignupResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SignupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StartSSOResponse302Headers the declared response headers of an HTTP 302 response for StartSSO
+type StartSSOResponse302Headers struct {
+	Location  string
+	SetCookie string
+}
+
+// StartSSOResponse429Headers the declared response headers of an HTTP 429 response for StartSSO
+type StartSSOResponse429Headers struct {
+	RetryAfter int
+}
+
+type StartSSOResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *StartSSOResponse302Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StartSSOResponse429Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StartSSOResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StartSSOResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StartSSOResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StartSSOResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StartSSOResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StartSSOResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StartSSOResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartSSOResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartSSOResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -24961,6 +26280,422 @@ func (r SetAudiencesResponse) ContentType() string {
 	return ""
 }
 
+// ListOrgDomainsResponse401Headers the declared response headers of an HTTP 401 response for ListOrgDomains
+type ListOrgDomainsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListOrgDomainsResponse403Headers the declared response headers of an HTTP 403 response for ListOrgDomains
+type ListOrgDomainsResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListOrgDomainsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OrgDomainList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListOrgDomainsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListOrgDomainsResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListOrgDomainsResponse) GetJSON200() *OrgDomainList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListOrgDomainsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListOrgDomainsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListOrgDomainsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListOrgDomainsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListOrgDomainsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListOrgDomainsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListOrgDomainsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListOrgDomainsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListOrgDomainsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListOrgDomainsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateOrgDomainResponse401Headers the declared response headers of an HTTP 401 response for CreateOrgDomain
+type CreateOrgDomainResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// CreateOrgDomainResponse403Headers the declared response headers of an HTTP 403 response for CreateOrgDomain
+type CreateOrgDomainResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type CreateOrgDomainResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *OrgDomain
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateOrgDomainResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateOrgDomainResponse403Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateOrgDomainResponse) GetJSON201() *OrgDomain {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateOrgDomainResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateOrgDomainResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateOrgDomainResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateOrgDomainResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateOrgDomainResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateOrgDomainResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateOrgDomainResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateOrgDomainResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateOrgDomainResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateOrgDomainResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateOrgDomainResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateOrgDomainResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateOrgDomainResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteOrgDomainResponse401Headers the declared response headers of an HTTP 401 response for DeleteOrgDomain
+type DeleteOrgDomainResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// DeleteOrgDomainResponse403Headers the declared response headers of an HTTP 403 response for DeleteOrgDomain
+type DeleteOrgDomainResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteOrgDomainResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteOrgDomainResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteOrgDomainResponse403Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteOrgDomainResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteOrgDomainResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteOrgDomainResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteOrgDomainResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteOrgDomainResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteOrgDomainResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteOrgDomainResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteOrgDomainResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteOrgDomainResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteOrgDomainResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyOrgDomainResponse401Headers the declared response headers of an HTTP 401 response for VerifyOrgDomain
+type VerifyOrgDomainResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// VerifyOrgDomainResponse403Headers the declared response headers of an HTTP 403 response for VerifyOrgDomain
+type VerifyOrgDomainResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type VerifyOrgDomainResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OrgDomain
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *VerifyOrgDomainResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *VerifyOrgDomainResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyOrgDomainResponse) GetJSON200() *OrgDomain {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyOrgDomainResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyOrgDomainResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r VerifyOrgDomainResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyOrgDomainResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r VerifyOrgDomainResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r VerifyOrgDomainResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyOrgDomainResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyOrgDomainResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyOrgDomainResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyOrgDomainResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyOrgDomainResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyOrgDomainResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListOrgOutboundEventsResponse401Headers the declared response headers of an HTTP 401 response for ListOrgOutboundEvents
 type ListOrgOutboundEventsResponse401Headers struct {
 	WWWAuthenticate string
@@ -25856,6 +27591,311 @@ func (r RevokeOrgSessionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RevokeOrgSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteOrgSSOResponse401Headers the declared response headers of an HTTP 401 response for DeleteOrgSSO
+type DeleteOrgSSOResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// DeleteOrgSSOResponse403Headers the declared response headers of an HTTP 403 response for DeleteOrgSSO
+type DeleteOrgSSOResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteOrgSSOResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteOrgSSOResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteOrgSSOResponse403Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteOrgSSOResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteOrgSSOResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteOrgSSOResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteOrgSSOResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteOrgSSOResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteOrgSSOResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteOrgSSOResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteOrgSSOResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteOrgSSOResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteOrgSSOResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetOrgSSOResponse401Headers the declared response headers of an HTTP 401 response for GetOrgSSO
+type GetOrgSSOResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetOrgSSOResponse403Headers the declared response headers of an HTTP 403 response for GetOrgSSO
+type GetOrgSSOResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetOrgSSOResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SSOConnection
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetOrgSSOResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetOrgSSOResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetOrgSSOResponse) GetJSON200() *SSOConnection {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetOrgSSOResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetOrgSSOResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetOrgSSOResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetOrgSSOResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetOrgSSOResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetOrgSSOResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOrgSSOResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOrgSSOResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOrgSSOResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOrgSSOResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutOrgSSOResponse401Headers the declared response headers of an HTTP 401 response for PutOrgSSO
+type PutOrgSSOResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// PutOrgSSOResponse403Headers the declared response headers of an HTTP 403 response for PutOrgSSO
+type PutOrgSSOResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+type PutOrgSSOResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SSOConnection
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PutOrgSSOResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PutOrgSSOResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutOrgSSOResponse) GetJSON200() *SSOConnection {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PutOrgSSOResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PutOrgSSOResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PutOrgSSOResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PutOrgSSOResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PutOrgSSOResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r PutOrgSSOResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PutOrgSSOResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PutOrgSSOResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PutOrgSSOResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PutOrgSSOResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutOrgSSOResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutOrgSSOResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutOrgSSOResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -28215,6 +30255,8 @@ func (c *ClientWithResponses) DeleteIdentityWithResponse(ctx context.Context, id
 
 // LoginWithBodyWithResponse Log in with email and password
 //
+// An address of a domain whose organization requires SSO is 403 `sso_required`, told before the password is checked (see docs/sso.md).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /auth/login (the `Login` operationId).
@@ -28227,6 +30269,8 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 }
 
 // LoginWithResponse Log in with email and password
+//
+// An address of a domain whose organization requires SSO is 403 `sso_required`, told before the password is checked (see docs/sso.md).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28611,7 +30655,9 @@ func (c *ClientWithResponses) FinishWebAuthnRegistrationWithResponse(ctx context
 // Always answers 202 with the same body, in about the same time,
 // whether or not the email belongs to an account: nothing is mailed to
 // an address without an account unless `create_user` is true. A 429
-// is per client IP or per address, the same for every address.
+// is per client IP or per address, the same for every address. An
+// address of a domain whose organization requires SSO is 403
+// `sso_required` (it depends on the domain only; see docs/sso.md).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28636,7 +30682,9 @@ func (c *ClientWithResponses) SignInWithOtpWithBodyWithResponse(ctx context.Cont
 // Always answers 202 with the same body, in about the same time,
 // whether or not the email belongs to an account: nothing is mailed to
 // an address without an account unless `create_user` is true. A 429
-// is per client IP or per address, the same for every address.
+// is per client IP or per address, the same for every address. An
+// address of a domain whose organization requires SSO is 403
+// `sso_required` (it depends on the domain only; see docs/sso.md).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28659,7 +30707,8 @@ func (c *ClientWithResponses) SignInWithOtpWithResponse(ctx context.Context, bod
 // For a user with a verified second factor the session is `aal1` and
 // `mfa` lists the factors, as after a password login. An unknown,
 // used, expired or ended challenge, or a wrong code, is 400
-// `invalid_token`.
+// `invalid_token`. A challenge of an address whose organization has
+// since required SSO is spent and answers 403 `sso_required`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28682,7 +30731,8 @@ func (c *ClientWithResponses) VerifyOtpWithBodyWithResponse(ctx context.Context,
 // For a user with a verified second factor the session is `aal1` and
 // `mfa` lists the factors, as after a password login. An unknown,
 // used, expired or ended challenge, or a wrong code, is 400
-// `invalid_token`.
+// `invalid_token`. A challenge of an address whose organization has
+// since required SSO is spent and answers 403 `sso_required`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28787,7 +30837,9 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 // ForgotPasswordWithBodyWithResponse Ask for a password reset mail
 //
 // Always answers 202 with the same body, whether or not the email belongs
-// to an account and whether or not a limit was reached.
+// to an account and whether or not a limit was reached. An address of a
+// domain whose organization requires SSO is 403 `sso_required` (it
+// depends on the domain only; see docs/sso.md).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28803,7 +30855,9 @@ func (c *ClientWithResponses) ForgotPasswordWithBodyWithResponse(ctx context.Con
 // ForgotPasswordWithResponse Ask for a password reset mail
 //
 // Always answers 202 with the same body, whether or not the email belongs
-// to an account and whether or not a limit was reached.
+// to an account and whether or not a limit was reached. An address of a
+// domain whose organization requires SSO is 403 `sso_required` (it
+// depends on the domain only; see docs/sso.md).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -29058,6 +31112,8 @@ func (c *ClientWithResponses) RefreshWithResponse(ctx context.Context, body Refr
 
 // SignupWithBodyWithResponse Create an account and open its first session
 //
+// An address of a domain whose organization requires SSO is 403 `sso_required` (see docs/sso.md).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /auth/signup (the `Signup` operationId).
@@ -29071,6 +31127,8 @@ func (c *ClientWithResponses) SignupWithBodyWithResponse(ctx context.Context, co
 
 // SignupWithResponse Create an account and open its first session
 //
+// An address of a domain whose organization requires SSO is 403 `sso_required` (see docs/sso.md).
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /auth/signup (the `Signup` operationId).
@@ -29080,6 +31138,35 @@ func (c *ClientWithResponses) SignupWithResponse(ctx context.Context, body Signu
 		return nil, err
 	}
 	return ParseSignupResponse(rsp)
+}
+
+// StartSSOWithResponse Send the browser to the identity provider of the email's organization
+//
+// Enterprise SSO, opened by the browser like
+// `GET /auth/providers/{provider}/authorize`: Latch finds the
+// organization that verified the domain of `email` and registered an
+// SSO connection, and continues exactly as that operation does with
+// the provider `org-<org_id>` (302 to the organization's provider with
+// Latch's `state`, `nonce` and PKCE challenge, `login_hint` set to the
+// email, and the flow cookie). The provider returns to
+// `/auth/providers/org-<org_id>/callback`, and the application
+// exchanges the code at `POST /auth/token` as for any provider.
+//
+// 404 `sso_not_configured` when no organization routes the domain;
+// 400 `invalid_request` for a bad email, a `redirect_to` outside
+// `LATCH_REDIRECT_URLS` (or none configured) or a bad
+// `code_challenge`; 503 `unavailable` when the provider's discovery
+// fails.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /auth/sso (the `StartSSO` operationId).
+func (c *ClientWithResponses) StartSSOWithResponse(ctx context.Context, params *StartSSOParams, reqEditors ...RequestEditorFn) (*StartSSOResponse, error) {
+	rsp, err := c.StartSSO(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartSSOResponse(rsp)
 }
 
 // ExchangeTokenWithBodyWithResponse Exchange an API key or an access token for a short-lived access token
@@ -29858,6 +31945,103 @@ func (c *ClientWithResponses) SetAudiencesWithResponse(ctx context.Context, orgI
 	return ParseSetAudiencesResponse(rsp)
 }
 
+// ListOrgDomainsWithResponse The organization's email domains (owners and admins)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /organizations/{org_id}/domains (the `ListOrgDomains` operationId).
+func (c *ClientWithResponses) ListOrgDomainsWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*ListOrgDomainsResponse, error) {
+	rsp, err := c.ListOrgDomains(ctx, orgId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListOrgDomainsResponse(rsp)
+}
+
+// CreateOrgDomainWithBodyWithResponse Add an email domain to verify (owners)
+//
+// Adds a domain (lower-cased; an internationalised name is stored in its
+// ASCII `xn--` form) and returns the DNS TXT record that proves the
+// organization controls it: publish `verification.record_value` at
+// `verification.record_name`, then call
+// `POST /organizations/{org_id}/domains/{domain_id}/verify`. A public
+// suffix (`com`, `co.uk`) or a one-label name is 400 `invalid_request`;
+// the same domain twice in one organization is 409 `conflict`. Several
+// organizations may add a domain; only one can verify it.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{org_id}/domains (the `CreateOrgDomain` operationId).
+func (c *ClientWithResponses) CreateOrgDomainWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOrgDomainResponse, error) {
+	rsp, err := c.CreateOrgDomainWithBody(ctx, orgId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateOrgDomainResponse(rsp)
+}
+
+// CreateOrgDomainWithResponse Add an email domain to verify (owners)
+//
+// Adds a domain (lower-cased; an internationalised name is stored in its
+// ASCII `xn--` form) and returns the DNS TXT record that proves the
+// organization controls it: publish `verification.record_value` at
+// `verification.record_name`, then call
+// `POST /organizations/{org_id}/domains/{domain_id}/verify`. A public
+// suffix (`com`, `co.uk`) or a one-label name is 400 `invalid_request`;
+// the same domain twice in one organization is 409 `conflict`. Several
+// organizations may add a domain; only one can verify it.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{org_id}/domains (the `CreateOrgDomain` operationId).
+func (c *ClientWithResponses) CreateOrgDomainWithResponse(ctx context.Context, orgId OrgId, body CreateOrgDomainJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOrgDomainResponse, error) {
+	rsp, err := c.CreateOrgDomain(ctx, orgId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateOrgDomainResponse(rsp)
+}
+
+// DeleteOrgDomainWithResponse Remove an email domain (owners)
+//
+// Sign-ins through the organization's connection stop for addresses of
+// the domain, `/auth/sso` no longer routes it, and its `require_sso`
+// no longer applies. Members keep their membership.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /organizations/{org_id}/domains/{domain_id} (the `DeleteOrgDomain` operationId).
+func (c *ClientWithResponses) DeleteOrgDomainWithResponse(ctx context.Context, orgId OrgId, domainId DomainId, reqEditors ...RequestEditorFn) (*DeleteOrgDomainResponse, error) {
+	rsp, err := c.DeleteOrgDomain(ctx, orgId, domainId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteOrgDomainResponse(rsp)
+}
+
+// VerifyOrgDomainWithResponse Verify an email domain by its DNS TXT record (owners)
+//
+// Looks up the TXT records at `verification.record_name` and marks the
+// domain verified when one of them is `verification.record_value`.
+// Verification is checked once: removing the record later does not
+// un-verify the domain (delete the domain for that). 422
+// `domain_not_verified` when the record is missing or wrong (DNS may
+// take minutes to propagate: try again), 409 `conflict` when another
+// organization verified the domain, 503 `unavailable` with
+// `Retry-After` when the DNS resolver does not answer. Verifying a
+// verified domain again answers it unchanged.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{org_id}/domains/{domain_id}/verify (the `VerifyOrgDomain` operationId).
+func (c *ClientWithResponses) VerifyOrgDomainWithResponse(ctx context.Context, orgId OrgId, domainId DomainId, reqEditors ...RequestEditorFn) (*VerifyOrgDomainResponse, error) {
+	rsp, err := c.VerifyOrgDomain(ctx, orgId, domainId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyOrgDomainResponse(rsp)
+}
+
 // ListOrgOutboundEventsWithResponse The organization's outbound events (owners and admins)
 //
 // The outbound events of the organization (its members, invitations,
@@ -30041,6 +32225,94 @@ func (c *ClientWithResponses) RevokeOrgSessionWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseRevokeOrgSessionResponse(rsp)
+}
+
+// DeleteOrgSSOWithResponse Remove the organization's SSO connection (owners)
+//
+// `/auth/sso` stops routing the organization's domains and
+// `require_sso` stops applying (the domains stay verified). Identities
+// already linked through the connection stay on their users.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /organizations/{org_id}/sso (the `DeleteOrgSSO` operationId).
+func (c *ClientWithResponses) DeleteOrgSSOWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*DeleteOrgSSOResponse, error) {
+	rsp, err := c.DeleteOrgSSO(ctx, orgId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteOrgSSOResponse(rsp)
+}
+
+// GetOrgSSOWithResponse The organization's SSO connection (owners and admins)
+//
+// The client secret is never returned; `client_secret_set` says one is stored. 404 `not_found` when there is none.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /organizations/{org_id}/sso (the `GetOrgSSO` operationId).
+func (c *ClientWithResponses) GetOrgSSOWithResponse(ctx context.Context, orgId OrgId, reqEditors ...RequestEditorFn) (*GetOrgSSOResponse, error) {
+	rsp, err := c.GetOrgSSO(ctx, orgId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOrgSSOResponse(rsp)
+}
+
+// PutOrgSSOWithBodyWithResponse Register or change the organization's OpenID Connect provider (owners)
+//
+// Registers the organization's own OpenID Connect provider (Okta,
+// Microsoft Entra ID, Google Workspace, ...). Register
+// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
+// redirect URI. The issuer must be `https`, without user information
+// or query, and neither it nor what its name resolves to may be a
+// private, loopback or link-local address (unless the operator set
+// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+// discovery document now, and answers 422 `invalid_provider` when it
+// cannot (unreachable, refused address, not OpenID Connect, or an
+// issuer that does not match). `client_secret`
+// is sealed at rest and never returned; leave it out of an update to
+// keep the stored one (it is required the first time). Sign-ins go
+// through the connection only for the organization's verified
+// domains (see docs/sso.md).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /organizations/{org_id}/sso (the `PutOrgSSO` operationId).
+func (c *ClientWithResponses) PutOrgSSOWithBodyWithResponse(ctx context.Context, orgId OrgId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutOrgSSOResponse, error) {
+	rsp, err := c.PutOrgSSOWithBody(ctx, orgId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutOrgSSOResponse(rsp)
+}
+
+// PutOrgSSOWithResponse Register or change the organization's OpenID Connect provider (owners)
+//
+// Registers the organization's own OpenID Connect provider (Okta,
+// Microsoft Entra ID, Google Workspace, ...). Register
+// `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
+// redirect URI. The issuer must be `https`, without user information
+// or query, and neither it nor what its name resolves to may be a
+// private, loopback or link-local address (unless the operator set
+// `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+// discovery document now, and answers 422 `invalid_provider` when it
+// cannot (unreachable, refused address, not OpenID Connect, or an
+// issuer that does not match). `client_secret`
+// is sealed at rest and never returned; leave it out of an update to
+// keep the stored one (it is required the first time). Sign-ins go
+// through the connection only for the organization's verified
+// domains (see docs/sso.md).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /organizations/{org_id}/sso (the `PutOrgSSO` operationId).
+func (c *ClientWithResponses) PutOrgSSOWithResponse(ctx context.Context, orgId OrgId, body PutOrgSSOJSONRequestBody, reqEditors ...RequestEditorFn) (*PutOrgSSOResponse, error) {
+	rsp, err := c.PutOrgSSO(ctx, orgId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutOrgSSOResponse(rsp)
 }
 
 // ListOrgWebhooksWithResponse The organization's webhook endpoints (owners and admins)
@@ -34590,6 +36862,13 @@ func ParseSignInWithOtpResponse(rsp *http.Response) (*SignInWithOtpResponse, err
 		}
 		response.JSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -34628,6 +36907,16 @@ func ParseSignInWithOtpResponse(rsp *http.Response) (*SignInWithOtpResponse, err
 	}
 
 	switch {
+	case rsp.StatusCode == 403:
+		var headers SignInWithOtpResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers SignInWithOtpResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -35055,6 +37344,13 @@ func ParseForgotPasswordResponse(rsp *http.Response) (*ForgotPasswordResponse, e
 		}
 		response.JSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -35083,6 +37379,19 @@ func ParseForgotPasswordResponse(rsp *http.Response) (*ForgotPasswordResponse, e
 		}
 		response.JSON503 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 403:
+		var headers ForgotPasswordResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -35720,6 +38029,13 @@ func ParseSignupResponse(rsp *http.Response) (*SignupResponse, error) {
 		}
 		response.JSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Conflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -35765,8 +38081,105 @@ func ParseSignupResponse(rsp *http.Response) (*SignupResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 403:
+		var headers SignupResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers SignupResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStartSSOResponse parses an HTTP response from a StartSSOWithResponse call
+func ParseStartSSOResponse(rsp *http.Response) (*StartSSOResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartSSOResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers StartSSOResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 429:
+		var headers StartSSOResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -37786,6 +40199,401 @@ func ParseSetAudiencesResponse(rsp *http.Response) (*SetAudiencesResponse, error
 	return response, nil
 }
 
+// ParseListOrgDomainsResponse parses an HTTP response from a ListOrgDomainsWithResponse call
+func ParseListOrgDomainsResponse(rsp *http.Response) (*ListOrgDomainsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListOrgDomainsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OrgDomainList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListOrgDomainsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListOrgDomainsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateOrgDomainResponse parses an HTTP response from a CreateOrgDomainWithResponse call
+func ParseCreateOrgDomainResponse(rsp *http.Response) (*CreateOrgDomainResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateOrgDomainResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest OrgDomain
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CreateOrgDomainResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateOrgDomainResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteOrgDomainResponse parses an HTTP response from a DeleteOrgDomainWithResponse call
+func ParseDeleteOrgDomainResponse(rsp *http.Response) (*DeleteOrgDomainResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteOrgDomainResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteOrgDomainResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteOrgDomainResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyOrgDomainResponse parses an HTTP response from a VerifyOrgDomainWithResponse call
+func ParseVerifyOrgDomainResponse(rsp *http.Response) (*VerifyOrgDomainResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyOrgDomainResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OrgDomain
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers VerifyOrgDomainResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers VerifyOrgDomainResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListOrgOutboundEventsResponse parses an HTTP response from a ListOrgOutboundEventsWithResponse call
 func ParseListOrgOutboundEventsResponse(rsp *http.Response) (*ListOrgOutboundEventsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -38629,6 +41437,296 @@ func ParseRevokeOrgSessionResponse(rsp *http.Response) (*RevokeOrgSessionRespons
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers RevokeOrgSessionResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteOrgSSOResponse parses an HTTP response from a DeleteOrgSSOWithResponse call
+func ParseDeleteOrgSSOResponse(rsp *http.Response) (*DeleteOrgSSOResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteOrgSSOResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteOrgSSOResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteOrgSSOResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetOrgSSOResponse parses an HTTP response from a GetOrgSSOWithResponse call
+func ParseGetOrgSSOResponse(rsp *http.Response) (*GetOrgSSOResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOrgSSOResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SSOConnection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetOrgSSOResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetOrgSSOResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutOrgSSOResponse parses an HTTP response from a PutOrgSSOWithResponse call
+func ParsePutOrgSSOResponse(rsp *http.Response) (*PutOrgSSOResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutOrgSSOResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SSOConnection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PutOrgSSOResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PutOrgSSOResponse403Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

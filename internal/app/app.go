@@ -156,7 +156,7 @@ func build(ctx context.Context, c Config, log *slog.Logger, clock domain.Clock, 
 		PublicURL: c.Recovery.PublicURL, Observe: m.Request,
 	}, server.Services{Core: svc, APIKeys: apiKeys, OAuth: service.NewOAuth(sh, st, apiKeys), Orgs: orgs, Recovery: service.NewRecovery(sh, st),
 		Events: service.NewEvents(st), UserImport: service.NewUserImport(sh, st), Impersonation: service.NewImpersonation(sh, st), Webhooks: webhooks, MFA: mfa,
-		Users: service.NewUsers(sh, st), OTP: otp, Federation: fed}, log, latch.SpecYAML())
+		Users: service.NewUsers(sh, st), OTP: otp, Federation: fed, SSO: service.NewSSO(sh, st, orgs, fed, newResolver(c))}, log, latch.SpecYAML())
 	if err != nil {
 		return nil, err
 	}

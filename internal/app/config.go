@@ -99,6 +99,13 @@ type Config struct {
 	Providers     []service.ProviderConfig
 	// RedirectURLs is the allow-list of provider sign-ins' redirect_to.
 	RedirectURLs []string
+	// DNSResolver (LATCH_DNS_RESOLVER), host:port, is the DNS server that
+	// answers the TXT lookups of organizations' domain verification; empty
+	// is the system's resolver.
+	DNSResolver string
+	// SSOAllowPrivate (LATCH_SSO_ALLOW_PRIVATE) lets organizations' SSO
+	// connections use http and private, loopback or link-local addresses.
+	SSOAllowPrivate bool
 }
 
 type ruleFlag struct{ r *ratelimit.Rule }
@@ -318,6 +325,9 @@ func (c *Config) settings() *settings {
 	str(&c.ProvidersJSON, "providers", "LATCH_PROVIDERS", "identity providers users may sign in with: a JSON array (see docs/configuration.md); holds client secrets")
 	str(&c.ProvidersFile, "providers-file", "LATCH_PROVIDERS_FILE", "a file holding the JSON array of LATCH_PROVIDERS")
 	value(listFlag{&c.RedirectURLs}, "redirect-urls", "LATCH_REDIRECT_URLS", "comma-separated URLs a provider sign-in may return to (an entry ending in /* is a prefix)")
+	str(&c.DNSResolver, "dns-resolver", "LATCH_DNS_RESOLVER", "host:port of the DNS server that answers domain verification's TXT lookups (default: the system's resolver)")
+	boolean(&c.SSOAllowPrivate, "sso-allow-private", "LATCH_SSO_ALLOW_PRIVATE",
+		"let organizations' SSO connections use http and private, loopback or link-local addresses (tests, internal providers)")
 	value(listFlag{&c.CORSOrigins}, "cors-origins", "LATCH_CORS_ORIGINS", "comma-separated allowed CORS origins")
 	value(proxiesFlag{&c.TrustedProxies}, "trusted-proxies", "LATCH_TRUSTED_PROXIES", "comma-separated addresses or CIDR prefixes of the proxies whose X-Forwarded-For is believed")
 	// LATCH_TRUST_PROXY believed the last X-Forwarded-For hop from anyone.
@@ -447,6 +457,11 @@ func (c *Config) validate(s *settings) error {
 		bad("LATCH_MASTER_KEY", "want the base64 of 32 random bytes, such as the output of: openssl rand -base64 32")
 	}
 	c.Recovery.validate(bad)
+	if c.DNSResolver != "" {
+		if _, _, err := net.SplitHostPort(c.DNSResolver); err != nil {
+			return fmt.Errorf("LATCH_DNS_RESOLVER: want host:port, such as 10.0.0.2:53: %v", err)
+		}
+	}
 	if err := c.loadProviders(); err != nil {
 		errs = append(errs, err)
 	}

@@ -2,12 +2,15 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
+	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/sqlstore"
 )
@@ -67,12 +70,23 @@ func redactJSONErr(err error) string {
 	return "invalid JSON"
 }
 
-// newFederation makes the provider sign-in feature; nil when no provider
-// is configured.
+// newFederation makes the provider sign-in feature, also without
+// configured providers: organizations' SSO connections run through it.
 func newFederation(c Config, sh service.Shared, st *sqlstore.Store) (*service.Federation, error) {
-	if len(c.Providers) == 0 {
-		return nil, nil
-	}
 	return service.NewFederation(sh, st, service.FederationConfig{Providers: c.Providers, RedirectURLs: c.RedirectURLs,
-		PublicURL: c.Recovery.PublicURL})
+		PublicURL: c.Recovery.PublicURL, SSOAllowPrivate: c.SSOAllowPrivate})
+}
+
+// newResolver returns the resolver of domain verification's TXT lookups:
+// the system's, or, with LATCH_DNS_RESOLVER, Go's resolver asking that
+// server only.
+func newResolver(c Config) domain.TXTResolver {
+	if c.DNSResolver == "" {
+		return net.DefaultResolver
+	}
+	addr := c.DNSResolver
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
 }

@@ -134,7 +134,7 @@ var scopePattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}:[a-z*][a-z0-9_.*:
 // builtinNamespaces are the resources of the built-in scopes. Any other
 // scope in these namespaces is refused, so that nobody mistakes, say,
 // keys:* for a grant that Latch honours.
-var builtinNamespaces = map[string]bool{"token": true, "tokens": true, "sessions": true, "keys": true, "users": true, "webhooks": true, "events": true, "admin": true}
+var builtinNamespaces = map[string]bool{"token": true, "tokens": true, "sessions": true, "keys": true, "users": true, "webhooks": true, "events": true, "sso": true, "admin": true}
 
 // CheckScope checks that s is a built-in scope or an application scope of
 // the form name:action outside Latch's namespaces. Returns

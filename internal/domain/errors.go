@@ -65,6 +65,18 @@ const (
 	CodeIdentityNotLinked Code = "identity_not_linked"
 	// CodeLastIdentity refuses to unlink a user's last way to sign in.
 	CodeLastIdentity Code = "last_identity"
+	// CodeDomainNotVerified refuses to verify an organization's domain
+	// whose DNS TXT record is missing or wrong.
+	CodeDomainNotVerified Code = "domain_not_verified"
+	// CodeInvalidProvider refuses an SSO connection whose issuer does not
+	// answer OpenID Connect discovery.
+	CodeInvalidProvider Code = "invalid_provider"
+	// CodeSSONotConfigured answers /auth/sso for an email whose domain no
+	// organization routes to an SSO connection.
+	CodeSSONotConfigured Code = "sso_not_configured"
+	// CodeSSORequired refuses password login, signup, email codes and
+	// password recovery for an address whose organization requires SSO.
+	CodeSSORequired Code = "sso_required"
 )
 
 // Error is an error with a stable code and a message that is safe to show to

@@ -72,7 +72,12 @@ type IdentitySignIn struct {
 	// NewUser is the user to create when no account has the email; its ID
 	// is Identity.UserID.
 	NewUser *User
-	Now     time.Time
+	// Membership, when set, makes the signed-in user a member of
+	// Membership.OrgID with Membership.Role unless they already are one, in
+	// the same transaction (an organization's SSO connection); its UserID
+	// is filled in by the store.
+	Membership *Member
+	Now        time.Time
 }
 
 // The security events of identities.

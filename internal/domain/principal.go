@@ -46,6 +46,11 @@ const (
 	ScopeAdminWebhooksWrite = "admin:webhooks:write"
 	// ScopeAdminEventsRead reads the whole outbound events feed.
 	ScopeAdminEventsRead = "admin:events:read"
+	// ScopeSSORead reads an organization's email domains and SSO
+	// connection (owners and admins hold it); ScopeSSOWrite manages them
+	// (owners only).
+	ScopeSSORead  = "sso:read"
+	ScopeSSOWrite = "sso:write"
 )
 
 // IsAdminScope reports whether scope is in the operators' admin namespace.
@@ -56,7 +61,7 @@ func IsAdminScope(scope string) bool { return strings.HasPrefix(scope, "admin:")
 // BuiltinScopes returns the scopes that Latch itself interprets.
 func BuiltinScopes() []string {
 	return []string{ScopeTokenExchange, ScopeSessionsWrite, ScopeSessionsRead, ScopeKeysRead, ScopeKeysWrite, ScopeUsersRead, ScopeTokensIntrospect,
-		ScopeWebhooksRead, ScopeWebhooksWrite, ScopeEventsRead,
+		ScopeWebhooksRead, ScopeWebhooksWrite, ScopeEventsRead, ScopeSSORead, ScopeSSOWrite,
 		ScopeAdminUsersRead, ScopeAdminUsersWrite, ScopeAdminWebhooksRead, ScopeAdminWebhooksWrite, ScopeAdminEventsRead}
 }
 

@@ -45,6 +45,9 @@ func (s *Service) Signup(ctx context.Context, email, pw string, meta domain.Requ
 	if err != nil {
 		return nil, err
 	}
+	if err := s.shared.SSO.Check(ctx, email); err != nil {
+		return nil, err
+	}
 	if err := s.hasher.Check(pw); err != nil {
 		return nil, err
 	}
@@ -91,6 +94,13 @@ func (s *Service) Login(ctx context.Context, email, pw string, meta domain.Reque
 	}
 	if err := s.limits.allow(ctx, ruleLoginAccount, norm, meta, nil); err != nil {
 		return nil, err
+	}
+	if err == nil {
+		// Told before the password is checked: it depends on the address's
+		// domain only, never on whether an account exists.
+		if err := s.shared.SSO.Check(ctx, norm); err != nil {
+			return nil, err
+		}
 	}
 	var u *domain.User
 	if err == nil {

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,7 +11,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/latchauth/latch/internal/domain"
 	"github.com/latchauth/latch/internal/token"
+	"github.com/latchauth/latch/internal/webhook"
 )
 
 // FederationConfig configures sign-in with other identity providers.
@@ -32,6 +36,13 @@ type FederationConfig struct {
 	// HTTPClient talks to the providers (default: a client with a 15 s
 	// timeout).
 	HTTPClient *http.Client
+	// SSOAllowPrivate lets organizations' SSO connections use http and
+	// private, loopback or link-local addresses (LATCH_SSO_ALLOW_PRIVATE;
+	// tests, internal providers). Otherwise their issuer must be https and
+	// every request to them is refused an address that is not public, after
+	// DNS resolution: an organization's owner is anyone who signed up, and
+	// must not make Latch reach inside its network.
+	SSOAllowPrivate bool
 }
 
 // The lifetimes of the flow's pieces.
@@ -55,6 +66,19 @@ type Federation struct {
 	redirects []string
 	order     []string
 	upstreams map[string]*upstream
+	// orgHTTP talks to organizations' providers: public addresses only
+	// unless allowPrivate.
+	orgHTTP      *http.Client
+	allowPrivate bool
+	// sso applies require_sso to sign-ins with configured providers.
+	sso *SSORequirement
+
+	// orgMu guards orgUpstreams: the upstreams of organizations' SSO
+	// connections, built from the store on first use and rebuilt when the
+	// stored connection changed (so discovery is not repeated per request,
+	// and an update made on another instance is seen on the next one).
+	orgMu        sync.Mutex
+	orgUpstreams map[uuid.UUID]*upstream
 }
 
 // NewFederation returns the feature with the configured providers, presets
@@ -66,7 +90,9 @@ func NewFederation(sh Shared, st federationStore, cfg FederationConfig) (*Federa
 		hc = &http.Client{Timeout: 15 * time.Second}
 	}
 	f := &Federation{store: st, sessions: sh.Sessions, limits: sh.Limits, events: sh.Events, sealer: sh.Sealer, clock: sh.Clock,
-		publicURL: strings.TrimRight(cfg.PublicURL, "/"), redirects: cfg.RedirectURLs, upstreams: map[string]*upstream{}}
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"), redirects: cfg.RedirectURLs, upstreams: map[string]*upstream{},
+		orgHTTP:      webhook.NewClient(webhook.ClientConfig{Timeout: 15 * time.Second, AllowPrivate: cfg.SSOAllowPrivate}),
+		allowPrivate: cfg.SSOAllowPrivate, sso: sh.SSO, orgUpstreams: map[uuid.UUID]*upstream{}}
 	if err := CheckProviders(cfg.Providers); err != nil {
 		return nil, err
 	}
@@ -77,8 +103,7 @@ func NewFederation(sh Shared, st federationStore, cfg FederationConfig) (*Federa
 	}
 	for _, pc := range cfg.Providers {
 		c, _ := pc.withPreset()
-		f.upstreams[pc.ID] = &upstream{cfg: c, http: hc, clock: sh.Clock,
-			callback: f.publicURL + "/auth/providers/" + pc.ID + "/callback"}
+		f.upstreams[pc.ID] = &upstream{cfg: c, http: hc, clock: sh.Clock, callback: f.CallbackURL(pc.ID)}
 		f.order = append(f.order, pc.ID)
 	}
 	return f, nil
@@ -116,12 +141,93 @@ func (f *Federation) FormPost(provider string) bool {
 	return ok && u.cfg.ResponseMode == "form_post"
 }
 
-func (f *Federation) upstream(provider string) (*upstream, error) {
-	u, ok := f.upstreams[provider]
-	if !ok {
-		return nil, domain.Errorf(domain.CodeNotFound, "no identity provider %q", provider)
+// CallbackURL is the redirect URI of the provider, to register with it.
+func (f *Federation) CallbackURL(provider string) string {
+	return f.publicURL + "/auth/providers/" + provider + "/callback"
+}
+
+// upstream returns the configured provider, or the SSO connection of the
+// organization that provider (org-<org uuid>) names. Returns CodeNotFound.
+func (f *Federation) upstream(ctx context.Context, provider string) (*upstream, error) {
+	if u, ok := f.upstreams[provider]; ok {
+		return u, nil
 	}
+	notFound := domain.Errorf(domain.CodeNotFound, "no identity provider %q", provider)
+	rest, ok := strings.CutPrefix(provider, domain.SSOProviderPrefix)
+	if !ok {
+		return nil, notFound
+	}
+	orgID, err := uuid.Parse(rest)
+	if err != nil || domain.SSOProviderID(orgID) != provider {
+		return nil, notFound
+	}
+	c, err := f.store.SSOConnection(ctx, orgID)
+	if domain.IsCode(err, domain.CodeNotFound) {
+		f.orgMu.Lock()
+		delete(f.orgUpstreams, orgID)
+		f.orgMu.Unlock()
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f.orgUpstream(c)
+}
+
+// orgUpstream returns the upstream of an organization's connection: the
+// cached one while the stored connection is the one it was built from.
+func (f *Federation) orgUpstream(c *domain.SSOConnection) (*upstream, error) {
+	f.orgMu.Lock()
+	defer f.orgMu.Unlock()
+	if u := f.orgUpstreams[c.OrgID]; u != nil && sameConnection(u.org, c) {
+		return u, nil
+	}
+	secret, err := f.sealer.Open(c.ClientSecret, domain.SSOSecretLabel(c.OrgID))
+	if err != nil {
+		return nil, err
+	}
+	id := domain.SSOProviderID(c.OrgID)
+	cfg, err := ProviderConfig{ID: id, Kind: ProviderOIDC, Name: "SSO", Issuer: c.Issuer, ClientID: c.ClientID,
+		ClientSecret: string(secret), Scopes: slices.Clone(c.Scopes)}.withPreset()
+	if err != nil {
+		return nil, err
+	}
+	conn := *c
+	u := &upstream{cfg: cfg, http: f.orgHTTP, clock: f.clock, callback: f.CallbackURL(id), org: &conn}
+	f.orgUpstreams[c.OrgID] = u
 	return u, nil
+}
+
+// checkIssuer checks an SSO connection's issuer as webhooks check their
+// URLs (https, no user information, no private address literal, unless
+// SSOAllowPrivate), without a query; then its OpenID Connect discovery,
+// through the client that refuses private addresses after resolution.
+// Returns CodeInvalidRequest for a URL that cannot be an issuer,
+// CodeInvalidProvider when discovery fails.
+func (f *Federation) checkIssuer(ctx context.Context, issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || u.RawQuery != "" {
+		return domain.Errorf(domain.CodeInvalidRequest, "issuer must be an https URL without query or fragment, such as https://acme.okta.com")
+	}
+	if err := webhook.ValidateURL(issuer, f.allowPrivate); err != nil {
+		if errors.Is(err, webhook.ErrPrivateAddress) {
+			return domain.Errorf(domain.CodeInvalidRequest, "issuer must not be a private, loopback or link-local address")
+		}
+		return domain.Errorf(domain.CodeInvalidRequest, "issuer must be an https URL without user information, query or fragment, such as https://acme.okta.com")
+	}
+	up := &upstream{cfg: ProviderConfig{Kind: ProviderOIDC, Issuer: issuer, ClientID: "check"}, http: f.orgHTTP, clock: f.clock}
+	if _, err := up.discover(ctx); err != nil {
+		return &domain.Error{Code: domain.CodeInvalidProvider, Err: err,
+			Message: "the issuer's OpenID Connect discovery failed: " + issuer + "/.well-known/openid-configuration did not answer, or named another issuer"}
+	}
+	return nil
+}
+
+// sameConnection reports whether an upstream built from a serves the
+// stored connection b.
+func sameConnection(a, b *domain.SSOConnection) bool {
+	return a.UpdatedAt.Equal(b.UpdatedAt) && a.Issuer == b.Issuer && a.ClientID == b.ClientID &&
+		bytes.Equal(a.ClientSecret, b.ClientSecret) && slices.Equal(a.Scopes, b.Scopes) && a.DefaultRole == b.DefaultRole
 }
 
 // allowedRedirect reports whether redirect_to is on the allow-list: equal
@@ -152,6 +258,8 @@ type AuthorizeRequest struct {
 	RedirectTo    string
 	CodeChallenge string
 	LinkToken     string
+	// LoginHint is sent to the provider as login_hint (SSO: the email).
+	LoginHint string
 	// Browser is the flow cookie's value when the browser sent one.
 	Browser string
 }
@@ -173,7 +281,7 @@ type AuthorizeResult struct {
 // or a bad challenge or link token, CodeRateLimited, CodeUnavailable when
 // the provider's discovery fails.
 func (f *Federation) Authorize(ctx context.Context, req AuthorizeRequest, meta domain.RequestMeta) (*AuthorizeResult, error) {
-	u, err := f.upstream(req.Provider)
+	u, err := f.upstream(ctx, req.Provider)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +326,7 @@ func (f *Federation) Authorize(ctx context.Context, req AuthorizeRequest, meta d
 	if flow.Verifier, err = f.sealer.Seal([]byte(verifier), flowLabel(flow.StateHash)); err != nil {
 		return nil, err
 	}
-	loc, err := u.authURL(ctx, state, nonce, verifier)
+	loc, err := u.authURL(ctx, state, nonce, verifier, req.LoginHint)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +352,7 @@ type CallbackRequest struct {
 // location) when the state is unknown, used or expired, or names another
 // provider: then no redirect_to is known.
 func (f *Federation) Callback(ctx context.Context, req CallbackRequest, meta domain.RequestMeta) (string, error) {
-	u, err := f.upstream(req.Provider)
+	u, err := f.upstream(ctx, req.Provider)
 	if err != nil {
 		return "", err
 	}
@@ -293,6 +401,9 @@ func (f *Federation) callback(ctx context.Context, u *upstream, flow *domain.Pro
 	if err != nil {
 		return "", err
 	}
+	if err := f.checkDomain(ctx, u, id); err != nil {
+		return "", err
+	}
 	now := f.clock.Now()
 	ident := domain.Identity{ID: uuid.New(), Provider: flow.Provider, Subject: id.Subject, Email: id.Email,
 		EmailVerified: id.EmailVerified && id.Email != "", CreatedAt: now, LastSignInAt: &now}
@@ -317,7 +428,12 @@ func (f *Federation) callback(ctx context.Context, u *upstream, flow *domain.Pro
 		newUser.VerifiedAt = &now
 	}
 	ident.UserID = newUser.ID
-	user, _, err := f.store.SignInIdentity(ctx, domain.IdentitySignIn{Identity: ident, NewUser: newUser, Now: now})
+	in := domain.IdentitySignIn{Identity: ident, NewUser: newUser, Now: now}
+	if u.org != nil {
+		// The connection's users join its organization on sign-in.
+		in.Membership = &domain.Member{OrgID: u.org.OrgID, Role: u.org.DefaultRole, CreatedAt: now}
+	}
+	user, _, err := f.store.SignInIdentity(ctx, in)
 	if err != nil {
 		return "", err
 	}
@@ -341,11 +457,84 @@ func (f *Federation) callback(ctx context.Context, u *upstream, flow *domain.Pro
 
 var errAccessDenied = errors.New("the provider refused the sign-in")
 
+// refused is a sign-in Latch refuses after the provider's answer
+// (access_denied with a description for the application).
+type refused struct{ desc string }
+
+func (r *refused) Error() string { return r.desc }
+
+// checkDomain holds the rules of email domains on a provider's answer:
+//
+//   - an organization's SSO connection signs in only addresses of the
+//     organization's verified domains (else its provider could assert any
+//     address and take over the account), and such an address counts as
+//     verified: the organization proved it controls the domain;
+//   - a configured provider does not sign in an address whose
+//     organization requires SSO (CodeSSORequired).
+func (f *Federation) checkDomain(ctx context.Context, u *upstream, id *upstreamIdentity) error {
+	if u.org == nil {
+		if id.Email == "" {
+			return nil
+		}
+		return f.sso.Check(ctx, id.Email)
+	}
+	if id.Email == "" {
+		return &refused{"the organization's identity provider asserted no email"}
+	}
+	c, err := f.store.SSOConnectionForDomain(ctx, emailDomain(id.Email))
+	if domain.IsCode(err, domain.CodeNotFound) || err == nil && c.OrgID != u.org.OrgID {
+		return &refused{"the email the organization's identity provider asserted is not in a domain the organization verified"}
+	}
+	if err != nil {
+		return err
+	}
+	id.EmailVerified = true
+	return nil
+}
+
+// emailDomain is the domain of a normalised email address.
+func emailDomain(email string) string {
+	i := strings.LastIndexByte(email, '@')
+	if i < 0 {
+		return ""
+	}
+	return email[i+1:]
+}
+
+// AuthorizeSSO starts a sign-in through the SSO connection of the
+// organization that verified the email's domain, as Authorize does for
+// its provider (org-<org id>), with the email as login_hint. Returns
+// CodeInvalidRequest for a bad email, no LATCH_REDIRECT_URLS or what
+// Authorize refuses, CodeSSONotConfigured when no organization routes the
+// domain, and Authorize's errors.
+func (f *Federation) AuthorizeSSO(ctx context.Context, email string, req AuthorizeRequest, meta domain.RequestMeta) (*AuthorizeResult, error) {
+	if len(f.redirects) == 0 {
+		return nil, domain.Errorf(domain.CodeInvalidRequest, "SSO sign-in needs LATCH_REDIRECT_URLS, the URLs sign-ins may return to; none is configured")
+	}
+	norm, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	c, err := f.store.SSOConnectionForDomain(ctx, emailDomain(norm))
+	if domain.IsCode(err, domain.CodeNotFound) {
+		return nil, domain.Errorf(domain.CodeSSONotConfigured, "no organization signs in addresses of %s with SSO", emailDomain(norm))
+	}
+	if err != nil {
+		return nil, err
+	}
+	req.Provider, req.LinkToken, req.LoginHint = domain.SSOProviderID(c.OrgID), "", norm
+	return f.Authorize(ctx, req, meta)
+}
+
 // callbackError is the OAuth-style error and description a failed callback
 // sends back to the application.
 func callbackError(err error) (string, string) {
 	if errors.Is(err, errAccessDenied) {
 		return "access_denied", "the sign-in was refused or cancelled at the provider"
+	}
+	var r *refused
+	if errors.As(err, &r) {
+		return "access_denied", r.desc
 	}
 	switch domain.ErrorCode(err) {
 	case domain.CodeInvalidRequest:
@@ -354,8 +543,8 @@ func callbackError(err error) (string, string) {
 		return string(domain.CodeIdentityNotLinked), domain.ErrorMessage(err)
 	case domain.CodeConflict:
 		return string(domain.CodeConflict), "another account holds this identity"
-	case domain.CodeEmailNotVerified:
-		return string(domain.CodeEmailNotVerified), domain.ErrorMessage(err)
+	case domain.CodeEmailNotVerified, domain.CodeSSORequired:
+		return string(domain.ErrorCode(err)), domain.ErrorMessage(err)
 	case domain.CodeUnavailable, domain.CodeRateLimited:
 		return "temporarily_unavailable", "the identity provider did not answer; try again"
 	}
@@ -435,7 +624,7 @@ func (f *Federation) ExchangeCode(ctx context.Context, code, verifier, redirectU
 // redirect_to off the allow-list or a principal that is not a user's
 // session.
 func (f *Federation) Link(ctx context.Context, p *domain.Principal, provider, redirectTo, codeChallenge string) (string, time.Time, error) {
-	if _, err := f.upstream(provider); err != nil {
+	if _, err := f.upstream(ctx, provider); err != nil {
 		return "", time.Time{}, err
 	}
 	if p.Kind != domain.PrincipalSession || p.OrgID != nil {
@@ -582,6 +771,9 @@ func CheckProviders(ps []ProviderConfig) error {
 	for _, pc := range ps {
 		if !validProviderID(pc.ID) {
 			return fmt.Errorf("provider %q: the id must be 1-63 of a-z, 0-9, _ and -", pc.ID)
+		}
+		if strings.HasPrefix(pc.ID, domain.SSOProviderPrefix) {
+			return fmt.Errorf("provider %q: ids starting with %q name organizations' SSO connections", pc.ID, domain.SSOProviderPrefix)
 		}
 		if seen[pc.ID] {
 			return fmt.Errorf("provider %q is configured twice", pc.ID)

@@ -35,4 +35,8 @@ type federationStore interface {
 	// ListFactors returns every factor of the user, oldest first.
 	ListFactors(ctx context.Context, userID uuid.UUID) ([]domain.Factor, error)
 	UserByID(ctx context.Context, id uuid.UUID) (*domain.User, error)
+	// SSOConnection returns the organization's SSO connection. Returns
+	// CodeNotFound.
+	SSOConnection(ctx context.Context, orgID uuid.UUID) (*domain.SSOConnection, error)
+	ssoLookup
 }

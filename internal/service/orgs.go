@@ -36,14 +36,17 @@ func NewOrgs(sh Shared, store OrgStore) *Orgs {
 //
 //   - owner and admin: every built-in scope but users:read and the admin
 //     scopes (which only mean something to an operator), and any application
-//     scope. They differ only in managing members: an admin cannot make,
-//     change or remove an owner.
+//     scope. They differ in managing members (an admin cannot make, change
+//     or remove an owner) and in SSO: only owners hold sso:write, since the
+//     connection decides who signs in as the organization's users.
 //   - member: sessions:read and keys:read, to see the organization's
 //     delegated sessions and keys; a member creates no keys.
 func roleAllows(role domain.Role, scope string) bool {
 	switch role {
-	case domain.RoleOwner, domain.RoleAdmin:
+	case domain.RoleOwner:
 		return scope != domain.ScopeUsersRead && !domain.IsAdminScope(scope)
+	case domain.RoleAdmin:
+		return scope != domain.ScopeUsersRead && !domain.IsAdminScope(scope) && scope != domain.ScopeSSOWrite
 	case domain.RoleMember:
 		return scope == domain.ScopeSessionsRead || scope == domain.ScopeKeysRead
 	}

@@ -76,6 +76,7 @@ type OTP struct {
 	mail     *Mail
 	// codeKey keys the hashes of codes; set by Init.
 	codeKey []byte
+	sso     *SSORequirement
 }
 
 // NewOTP returns the email sign-in service, made with the shared pieces.
@@ -85,7 +86,7 @@ func NewOTP(sh Shared, store OTPStore, cfg OTPConfig) *OTP {
 		cfg.TTL = DefaultOTPTTL
 	}
 	return &OTP{cfg: cfg, mailOn: sh.Config.Recovery.Mail, store: store, sealer: sh.Sealer, clock: sh.Clock, log: sh.Log,
-		events: sh.Events, limits: sh.Limits, sessions: sh.Sessions, mail: sh.Mail}
+		events: sh.Events, limits: sh.Limits, sessions: sh.Sessions, mail: sh.Mail, sso: sh.SSO}
 }
 
 // otpSecret names the server secret that keys the codes' hashes.
@@ -186,6 +187,9 @@ func (o *OTP) SignIn(ctx context.Context, email string, createUser bool, redirec
 	}
 	if redirect != "" && !o.redirectAllowed(redirect) {
 		return domain.Errorf(domain.CodeInvalidRequest, "redirect_to is not an allowed URL (LATCH_OTP_REDIRECT_URLS)")
+	}
+	if err := o.sso.Check(ctx, norm); err != nil {
+		return err
 	}
 	if err := o.limits.allowIP(ctx, ruleOTPIP, meta, nil); err != nil {
 		return err
@@ -328,6 +332,11 @@ func (o *OTP) Verify(ctx context.Context, email, code, tok string, meta domain.R
 		return nil, err
 	}
 	u := &res.User
+	// A code sent before the organization required SSO is spent, and
+	// opens nothing.
+	if err := o.sso.Check(ctx, u.Email); err != nil {
+		return nil, err
+	}
 	if res.Created {
 		o.events.record(ctx, domain.EventSignup, meta, &u.ID, nil, nil, map[string]any{"method": "otp"})
 	}

@@ -153,12 +153,13 @@ type Recovery struct {
 	sessions *Sessions
 	keys     *KeyAuth
 	mail     *Mail
+	sso      *SSORequirement
 }
 
 // NewRecovery returns the recovery service, made with the shared pieces.
 func NewRecovery(sh Shared, store RecoveryStore) *Recovery {
 	return &Recovery{cfg: sh.Config.Recovery, store: store, hasher: sh.Hasher, clock: sh.Clock, log: sh.Log, events: sh.Events,
-		limits: sh.Limits, sessions: sh.Sessions, keys: sh.Keys, mail: sh.Mail}
+		limits: sh.Limits, sessions: sh.Sessions, keys: sh.Keys, mail: sh.Mail, sso: sh.SSO}
 }
 
 // Mail is what the features that send mail share: the outbox's sealer
@@ -349,6 +350,9 @@ func (s *Service) createUser(ctx context.Context, u *domain.User, sess *domain.S
 func (r *Recovery) ForgotPassword(ctx context.Context, email string, meta domain.RequestMeta) error {
 	norm, err := domain.NormalizeEmail(email)
 	if err != nil {
+		return err
+	}
+	if err := r.sso.Check(ctx, norm); err != nil {
 		return err
 	}
 	if !r.cfg.Mail {

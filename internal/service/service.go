@@ -310,7 +310,7 @@ func New(cfg Config, d Deps) *Service {
 		pruner: &Pruner{store: d.Store, cfg: cfg.Recovery, clock: d.Clock, log: d.Log},
 	}
 	s.shared = Shared{Config: cfg, Clock: d.Clock, Log: d.Log, Hasher: d.Hasher, Sealer: d.Sealer,
-		Tokens: tokens, Events: events, Limits: limits, Sessions: sessions, Keys: keys, Mail: mail}
+		Tokens: tokens, Events: events, Limits: limits, Sessions: sessions, Keys: keys, Mail: mail, SSO: &SSORequirement{store: d.Store}}
 	return s
 }
 

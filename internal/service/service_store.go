@@ -17,6 +17,7 @@ import (
 // store implements them all. Methods return the codes documented and
 // anything else only for a storage failure.
 type Store interface {
+	ssoLookup
 	// CreateUser stores a new user with its first session and refresh token in
 	// one transaction; a nil session stores the user alone. Returns
 	// CodeEmailTaken if the email is in use.

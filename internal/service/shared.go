@@ -37,6 +37,8 @@ type Shared struct {
 	Keys *KeyAuth
 	// Mail queues mails and runs the background work requests start.
 	Mail *Mail
+	// SSO applies organizations' require_sso.
+	SSO *SSORequirement
 }
 
 // Shared returns the pieces the feature services are made with.

@@ -196,6 +196,9 @@ type upstream struct {
 	clock domain.Clock
 	// callback is the redirect URI registered with the provider.
 	callback string
+	// org is the SSO connection this upstream was built from; nil for a
+	// configured provider.
+	org *domain.SSOConnection
 
 	mu   sync.Mutex
 	disc *discovered // nil until discovery succeeded (oidc kinds)
@@ -269,8 +272,11 @@ func (u *upstream) isGitHub() bool { return u.cfg.Kind == ProviderGitHub }
 
 // authURL returns where the browser goes, with Latch's state, nonce and
 // PKCE challenge.
-func (u *upstream) authURL(ctx context.Context, state, nonce, verifier string) (string, error) {
+func (u *upstream) authURL(ctx context.Context, state, nonce, verifier, loginHint string) (string, error) {
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	if loginHint != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", loginHint))
+	}
 	var endpoint oauth2.Endpoint
 	if u.isGitHub() {
 		endpoint = oauth2.Endpoint{AuthURL: u.cfg.AuthURL, TokenURL: u.cfg.TokenURL}

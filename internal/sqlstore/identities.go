@@ -42,11 +42,31 @@ func (s *Store) insertIdentity(ctx context.Context, tx *sqlx.Tx, i *domain.Ident
 // to it; else req.NewUser, created with the identity. Returns
 // CodeIdentityNotLinked when an account has the email but LinkDecision
 // refuses, CodeConflict when a concurrent sign-in linked the same identity
-// first (a retry finds it).
+// first (a retry finds it). With req.Membership, the user joins that
+// organization in the same transaction unless already a member.
 func (s *Store) SignInIdentity(ctx context.Context, req domain.IdentitySignIn) (*domain.User, *domain.Identity, error) {
 	var u *domain.User
 	ident := req.Identity
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		if err := s.signInIdentity(ctx, tx, req, &u, &ident); err != nil {
+			return err
+		}
+		if m := req.Membership; m != nil {
+			m.UserID = u.ID
+			return s.addMember(ctx, tx, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, &ident, nil
+}
+
+func (s *Store) signInIdentity(ctx context.Context, tx *sqlx.Tx, req domain.IdentitySignIn, user **domain.User, identity *domain.Identity) error {
+	var u *domain.User
+	ident := *identity
+	err := func() error {
 		var r identityRow
 		err := tx.GetContext(ctx, &r, s.q(`SELECT `+identityCols+` FROM identities WHERE provider = ? AND subject = ?`), ident.Provider, ident.Subject)
 		switch {
@@ -96,11 +116,9 @@ func (s *Store) SignInIdentity(ctx context.Context, req domain.IdentitySignIn) (
 			return err
 		}
 		return s.emit(ctx, tx, userCreated(u, "provider"))
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return u, &ident, nil
+	}()
+	*user, *identity = u, ident
+	return err
 }
 
 // LinkIdentity links a provider's identity to the user, or, when the user

@@ -256,7 +256,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account and open its first session */
+        /**
+         * Create an account and open its first session
+         * @description An address of a domain whose organization requires SSO is 403 `sso_required` (see docs/sso.md).
+         */
         post: operations["signup"];
         delete?: never;
         options?: never;
@@ -273,7 +276,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log in with email and password */
+        /**
+         * Log in with email and password
+         * @description An address of a domain whose organization requires SSO is 403 `sso_required`, told before the password is checked (see docs/sso.md).
+         */
         post: operations["login"];
         delete?: never;
         options?: never;
@@ -302,7 +308,9 @@ export interface paths {
          *     Always answers 202 with the same body, in about the same time,
          *     whether or not the email belongs to an account: nothing is mailed to
          *     an address without an account unless `create_user` is true. A 429
-         *     is per client IP or per address, the same for every address.
+         *     is per client IP or per address, the same for every address. An
+         *     address of a domain whose organization requires SSO is 403
+         *     `sso_required` (it depends on the domain only; see docs/sso.md).
          */
         post: operations["signInWithOtp"];
         delete?: never;
@@ -330,7 +338,8 @@ export interface paths {
          *     For a user with a verified second factor the session is `aal1` and
          *     `mfa` lists the factors, as after a password login. An unknown,
          *     used, expired or ended challenge, or a wrong code, is 400
-         *     `invalid_token`.
+         *     `invalid_token`. A challenge of an address whose organization has
+         *     since required SSO is spent and answers 403 `sso_required`.
          */
         post: operations["verifyOtp"];
         delete?: never;
@@ -482,7 +491,9 @@ export interface paths {
         /**
          * Ask for a password reset mail
          * @description Always answers 202 with the same body, whether or not the email belongs
-         *     to an account and whether or not a limit was reached.
+         *     to an account and whether or not a limit was reached. An address of a
+         *     domain whose organization requires SSO is 403 `sso_required` (it
+         *     depends on the domain only; see docs/sso.md).
          */
         post: operations["forgotPassword"];
         delete?: never;
@@ -900,7 +911,7 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @description The provider's id in `LATCH_PROVIDERS`, or `org-<org_id>` for an organization's SSO connection.
                  * @example google
                  */
                 provider: components["parameters"]["ProviderId"];
@@ -940,13 +951,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/sso": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Send the browser to the identity provider of the email's organization
+         * @description Enterprise SSO, opened by the browser like
+         *     `GET /auth/providers/{provider}/authorize`: Latch finds the
+         *     organization that verified the domain of `email` and registered an
+         *     SSO connection, and continues exactly as that operation does with
+         *     the provider `org-<org_id>` (302 to the organization's provider with
+         *     Latch's `state`, `nonce` and PKCE challenge, `login_hint` set to the
+         *     email, and the flow cookie). The provider returns to
+         *     `/auth/providers/org-<org_id>/callback`, and the application
+         *     exchanges the code at `POST /auth/token` as for any provider.
+         *
+         *     404 `sso_not_configured` when no organization routes the domain;
+         *     400 `invalid_request` for a bad email, a `redirect_to` outside
+         *     `LATCH_REDIRECT_URLS` (or none configured) or a bad
+         *     `code_challenge`; 503 `unavailable` when the provider's discovery
+         *     fails.
+         */
+        get: operations["startSSO"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/providers/{provider}/callback": {
         parameters: {
             query?: never;
             header?: never;
             path: {
                 /**
-                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @description The provider's id in `LATCH_PROVIDERS`, or `org-<org_id>` for an organization's SSO connection.
                  * @example google
                  */
                 provider: components["parameters"]["ProviderId"];
@@ -997,7 +1042,7 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @description The provider's id in `LATCH_PROVIDERS`, or `org-<org_id>` for an organization's SSO connection.
                  * @example google
                  */
                 provider: components["parameters"]["ProviderId"];
@@ -2155,6 +2200,139 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/organizations/{org_id}/domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        /** The organization's email domains (owners and admins) */
+        get: operations["listOrgDomains"];
+        put?: never;
+        /**
+         * Add an email domain to verify (owners)
+         * @description Adds a domain (lower-cased; an internationalised name is stored in its
+         *     ASCII `xn--` form) and returns the DNS TXT record that proves the
+         *     organization controls it: publish `verification.record_value` at
+         *     `verification.record_name`, then call
+         *     `POST /organizations/{org_id}/domains/{domain_id}/verify`. A public
+         *     suffix (`com`, `co.uk`) or a one-label name is 400 `invalid_request`;
+         *     the same domain twice in one organization is 409 `conflict`. Several
+         *     organizations may add a domain; only one can verify it.
+         */
+        post: operations["createOrgDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{org_id}/domains/{domain_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 0c9b8a7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d */
+                domain_id: components["parameters"]["DomainId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove an email domain (owners)
+         * @description Sign-ins through the organization's connection stop for addresses of
+         *     the domain, `/auth/sso` no longer routes it, and its `require_sso`
+         *     no longer applies. Members keep their membership.
+         */
+        delete: operations["deleteOrgDomain"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{org_id}/domains/{domain_id}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 0c9b8a7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d */
+                domain_id: components["parameters"]["DomainId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an email domain by its DNS TXT record (owners)
+         * @description Looks up the TXT records at `verification.record_name` and marks the
+         *     domain verified when one of them is `verification.record_value`.
+         *     Verification is checked once: removing the record later does not
+         *     un-verify the domain (delete the domain for that). 422
+         *     `domain_not_verified` when the record is missing or wrong (DNS may
+         *     take minutes to propagate: try again), 409 `conflict` when another
+         *     organization verified the domain, 503 `unavailable` with
+         *     `Retry-After` when the DNS resolver does not answer. Verifying a
+         *     verified domain again answers it unchanged.
+         */
+        post: operations["verifyOrgDomain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/organizations/{org_id}/sso": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The organization's SSO connection (owners and admins)
+         * @description The client secret is never returned; `client_secret_set` says one is stored. 404 `not_found` when there is none.
+         */
+        get: operations["getOrgSSO"];
+        /**
+         * Register or change the organization's OpenID Connect provider (owners)
+         * @description Registers the organization's own OpenID Connect provider (Okta,
+         *     Microsoft Entra ID, Google Workspace, ...). Register
+         *     `<LATCH_PUBLIC_URL>/auth/providers/org-<org_id>/callback` as its
+         *     redirect URI. The issuer must be `https`, without user information
+         *     or query, and neither it nor what its name resolves to may be a
+         *     private, loopback or link-local address (unless the operator set
+         *     `LATCH_SSO_ALLOW_PRIVATE`): 400 `invalid_request`. Latch fetches its
+         *     discovery document now, and answers 422 `invalid_provider` when it
+         *     cannot (unreachable, refused address, not OpenID Connect, or an
+         *     issuer that does not match). `client_secret`
+         *     is sealed at rest and never returned; leave it out of an update to
+         *     keep the stored one (it is required the first time). Sign-ins go
+         *     through the connection only for the organization's verified
+         *     domains (see docs/sso.md).
+         */
+        put: operations["putOrgSSO"];
+        post?: never;
+        /**
+         * Remove the organization's SSO connection (owners)
+         * @description `/auth/sso` stops routing the organization's domains and
+         *     `require_sso` stops applying (the domains stay verified). Identities
+         *     already linked through the connection stay on their users.
+         */
+        delete: operations["deleteOrgSSO"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/organizations/{org_id}/webhooks": {
         parameters: {
             query?: never;
@@ -2419,12 +2597,101 @@ export interface components {
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
         };
+        CreateOrgDomainRequest: {
+            /** @example acme.example */
+            domain: string;
+        };
+        /** @description The DNS record that proves the organization controls the domain. Not a secret. */
+        DomainVerification: {
+            /** @example _latch-verification.acme.example */
+            record_name: string;
+            /** @enum {string} */
+            record_type: "TXT";
+            /** @example latch-domain-verification=Yp3q0sV9kTgS1m2n3b4v5c6x7z8a9s0d */
+            record_value: string;
+        };
+        OrgDomain: {
+            /** Format: uuid */
+            id: string;
+            /** @example acme.example */
+            domain: string;
+            verified: boolean;
+            /** Format: date-time */
+            verified_at?: string;
+            verification: components["schemas"]["DomainVerification"];
+            /** Format: date-time */
+            created_at: string;
+        };
+        OrgDomainList: {
+            domains: components["schemas"]["OrgDomain"][];
+        };
+        PutSSOConnectionRequest: {
+            /**
+             * @description The provider's OpenID issuer; Latch reads `<issuer>/.well-known/openid-configuration`.
+             * @example https://acme.okta.com
+             */
+            issuer: string;
+            /** @example 0oa1b2c3d4e5f6g7h8i9 */
+            client_id: string;
+            /**
+             * @description Required the first time; left out of an update, the stored one is kept. Never returned.
+             * @example s3cr3t-from-the-provider-console
+             */
+            client_secret?: string;
+            /**
+             * @description Scopes to ask for (default `openid`, `email`, `profile`; `openid` is always added).
+             * @example [
+             *       "openid",
+             *       "email",
+             *       "profile"
+             *     ]
+             */
+            scopes?: string[];
+            /**
+             * @description The role of a user the connection adds to the organization on their first sign-in.
+             * @default member
+             * @example member
+             * @enum {string}
+             */
+            default_role: "member" | "admin";
+            /**
+             * @description Refuse password login, signup, email codes and password recovery for addresses of the organization's verified domains (403 `sso_required`).
+             * @default false
+             * @example false
+             */
+            require_sso: boolean;
+        };
+        SSOConnection: {
+            /** Format: uuid */
+            org_id: string;
+            /**
+             * @description The connection's provider id in Latch's URLs, `org-<org_id>`.
+             * @example org-6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f
+             */
+            provider_id: string;
+            issuer: string;
+            client_id: string;
+            client_secret_set: boolean;
+            scopes: string[];
+            /** @enum {string} */
+            default_role: "member" | "admin";
+            require_sso: boolean;
+            /**
+             * @description The redirect URI to register with the provider.
+             * @example https://auth.example.com/auth/providers/org-6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f/callback
+             */
+            callback_url: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
         /**
          * @description A stable error code. Codes are only ever added.
          * @example invalid_request
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type" | "mfa_required" | "mfa_verification_failed" | "mfa_locked" | "org_mfa_required" | "user_banned" | "identity_not_linked" | "last_identity";
+        ErrorCode: "invalid_request" | "weak_password" | "email_taken" | "invalid_credentials" | "invalid_grant" | "token_expired" | "invalid_token" | "unauthorized" | "insufficient_permissions" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal" | "unavailable" | "conflict" | "last_owner" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "email_not_verified" | "quota_exceeded" | "invalid_target" | "unsupported_token_type" | "mfa_required" | "mfa_verification_failed" | "mfa_locked" | "org_mfa_required" | "user_banned" | "identity_not_linked" | "last_identity" | "domain_not_verified" | "invalid_provider" | "sso_not_configured" | "sso_required";
         Error: {
             error: components["schemas"]["ErrorCode"];
             /** @example password must be at least 8 bytes */
@@ -4156,6 +4423,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The request is well formed but what it names cannot be used (a DNS record not found, a provider that does not answer discovery). */
+        Unprocessable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description The body is over the size limit. */
         PayloadTooLarge: {
             headers: {
@@ -4217,6 +4493,8 @@ export interface components {
          *     ]
          */
         EventTypes: components["schemas"]["OutboundEventType"][];
+        /** @example 0c9b8a7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d */
+        DomainId: string;
         /** @example 6f1d2c4e-5b8a-4c3e-9f10-2a7b8c9d0e1f */
         WebhookId: string;
         /**
@@ -4242,7 +4520,7 @@ export interface components {
         /** @example 3c9d7f2e-1b4a-4e8d-9f6a-2b7c5d1e0a98 */
         UserId: string;
         /**
-         * @description The provider's id in `LATCH_PROVIDERS`.
+         * @description The provider's id in `LATCH_PROVIDERS`, or `org-<org_id>` for an organization's SSO connection.
          * @example google
          */
         ProviderId: string;
@@ -4574,6 +4852,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -4641,6 +4920,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -4858,6 +5138,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];
@@ -5409,7 +5690,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @description The provider's id in `LATCH_PROVIDERS`, or `org-<org_id>` for an organization's SSO connection.
                  * @example google
                  */
                 provider: components["parameters"]["ProviderId"];
@@ -5430,6 +5711,63 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description To the provider's authorization endpoint. */
+            302: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "Set-Cookie": components["headers"]["SetCookie"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    startSSO: {
+        parameters: {
+            query: {
+                /**
+                 * @description The address the user signs in with; its domain picks the organization.
+                 * @example ada@acme.example
+                 */
+                email: string;
+                /**
+                 * @description Where the browser returns; as for `GET /auth/providers/{provider}/authorize`.
+                 * @example https://app.example.com/auth/callback
+                 */
+                redirect_to: string;
+                /**
+                 * @description The application's PKCE challenge, BASE64URL(SHA-256(code_verifier)).
+                 * @example E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+                 */
+                code_challenge: string;
+                /**
+                 * @description Only `S256`.
+                 * @example S256
+                 */
+                code_challenge_method?: "S256";
+            };
+            header?: never;
+            path?: never;
+            cookie?: {
+                /**
+                 * @description This browser's flow cookie from an earlier sign-in.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
+                "__Host-latch_flow"?: string;
+                /**
+                 * @description The flow cookie's name when Latch is served over http on a loopback address.
+                 * @example q3Zx0d6Jb1kP9sW2eR5tY8uI4oA7lK0jH3gF6dS9aZc
+                 */
+                latch_flow?: string;
+            };
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the organization's provider. */
             302: {
                 headers: {
                     Location: components["headers"]["Location"];
@@ -5477,7 +5815,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @description The provider's id in `LATCH_PROVIDERS`, or `org-<org_id>` for an organization's SSO connection.
                  * @example google
                  */
                 provider: components["parameters"]["ProviderId"];
@@ -5517,7 +5855,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @description The provider's id in `LATCH_PROVIDERS`, or `org-<org_id>` for an organization's SSO connection.
                  * @example google
                  */
                 provider: components["parameters"]["ProviderId"];
@@ -5563,7 +5901,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The provider's id in `LATCH_PROVIDERS`.
+                 * @description The provider's id in `LATCH_PROVIDERS`, or `org-<org_id>` for an organization's SSO connection.
                  * @example google
                  */
                 provider: components["parameters"]["ProviderId"];
@@ -7559,6 +7897,218 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Accepted"];
                 };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listOrgDomains: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The domains, oldest first, each with the DNS record that verifies it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgDomainList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createOrgDomain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateOrgDomainRequest"];
+            };
+        };
+        responses: {
+            /** @description The domain, not verified yet. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgDomain"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteOrgDomain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 0c9b8a7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d */
+                domain_id: components["parameters"]["DomainId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The domain is removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    verifyOrgDomain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+                /** @example 0c9b8a7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d */
+                domain_id: components["parameters"]["DomainId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The verified domain. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgDomain"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getOrgSSO: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SSOConnection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    putOrgSSO: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutSSOConnectionRequest"];
+            };
+        };
+        responses: {
+            /** @description The connection. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SSOConnection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteOrgSSO: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection is removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];

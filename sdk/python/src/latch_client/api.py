@@ -26,6 +26,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'createAdminWebhook': ('POST', '/admin/webhooks', 'bearer'),
     'createDelegatedSession': ('POST', '/sessions', 'bearer'),
     'createOrgAPIKey': ('POST', '/organizations/{org_id}/api-keys', 'bearer'),
+    'createOrgDomain': ('POST', '/organizations/{org_id}/domains', 'bearer'),
     'createOrgWebhook': ('POST', '/organizations/{org_id}/webhooks', 'bearer'),
     'createOrganization': ('POST', '/organizations', 'bearer'),
     'deleteAdminUser': ('DELETE', '/admin/users/{user_id}', 'bearer'),
@@ -34,6 +35,8 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'deleteAdminWebhook': ('DELETE', '/admin/webhooks/{webhook_id}', 'bearer'),
     'deleteIdentity': ('DELETE', '/auth/identities/{identity_id}', 'bearer'),
     'deleteMFAFactor': ('DELETE', '/auth/mfa/factors/{factor_id}', 'bearer'),
+    'deleteOrgDomain': ('DELETE', '/organizations/{org_id}/domains/{domain_id}', 'bearer'),
+    'deleteOrgSSO': ('DELETE', '/organizations/{org_id}/sso', 'bearer'),
     'deleteOrgWebhook': ('DELETE', '/organizations/{org_id}/webhooks/{webhook_id}', 'bearer'),
     'enrollTOTP': ('POST', '/auth/mfa/totp', 'bearer'),
     'exchangeToken': ('POST', '/auth/token', 'apikey'),
@@ -54,6 +57,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'getMe': ('GET', '/auth/me', 'bearer'),
     'getOpenIDConfiguration': ('GET', '/.well-known/openid-configuration', 'none'),
     'getOrgAPIKey': ('GET', '/organizations/{org_id}/api-keys/{key_id}', 'bearer'),
+    'getOrgSSO': ('GET', '/organizations/{org_id}/sso', 'bearer'),
     'getOrgWebhook': ('GET', '/organizations/{org_id}/webhooks/{webhook_id}', 'bearer'),
     'getOrganization': ('GET', '/organizations/{org_id}', 'bearer'),
     'getReadiness': ('GET', '/health/ready', 'none'),
@@ -79,6 +83,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'listMFAFactors': ('GET', '/auth/mfa/factors', 'bearer'),
     'listMembers': ('GET', '/organizations/{org_id}/members', 'bearer'),
     'listOrgAPIKeys': ('GET', '/organizations/{org_id}/api-keys', 'bearer'),
+    'listOrgDomains': ('GET', '/organizations/{org_id}/domains', 'bearer'),
     'listOrgOutboundEvents': ('GET', '/organizations/{org_id}/events', 'bearer'),
     'listOrgSessions': ('GET', '/organizations/{org_id}/sessions', 'bearer'),
     'listOrgWebhookDeliveries': ('GET', '/organizations/{org_id}/webhooks/{webhook_id}/deliveries', 'bearer'),
@@ -93,6 +98,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'passkeyLogin': ('POST', '/auth/passkey/login', 'none'),
     'providerCallback': ('GET', '/auth/providers/{provider}/callback', 'none'),
     'providerCallbackForm': ('POST', '/auth/providers/{provider}/callback', 'none'),
+    'putOrgSSO': ('PUT', '/organizations/{org_id}/sso', 'bearer'),
     'redeliverAdminWebhookMessage': ('POST', '/admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver', 'bearer'),
     'redeliverOrgWebhookMessage': ('POST', '/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{message_id}/redeliver', 'bearer'),
     'refresh': ('POST', '/auth/refresh', 'none'),
@@ -117,6 +123,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'setAudiences': ('PUT', '/organizations/{org_id}/audiences', 'bearer'),
     'signInWithOtp': ('POST', '/auth/otp', 'none'),
     'signup': ('POST', '/auth/signup', 'none'),
+    'startSSO': ('GET', '/auth/sso', 'none'),
     'testAdminWebhook': ('POST', '/admin/webhooks/{webhook_id}/test', 'bearer'),
     'testOrgWebhook': ('POST', '/organizations/{org_id}/webhooks/{webhook_id}/test', 'bearer'),
     'updateAdminUser': ('PATCH', '/admin/users/{user_id}', 'bearer'),
@@ -127,6 +134,7 @@ OPERATIONS: dict[str, tuple[str, str, Auth]] = {
     'updateOrganization': ('PATCH', '/organizations/{org_id}', 'bearer'),
     'verifyEmail': ('POST', '/auth/verify', 'none'),
     'verifyMFA': ('POST', '/auth/mfa/verify', 'bearer'),
+    'verifyOrgDomain': ('POST', '/organizations/{org_id}/domains/{domain_id}/verify', 'bearer'),
     'verifyOtp': ('POST', '/auth/otp/verify', 'none'),
 }
 """operationId -> (method, path template, auth), for every operation."""
@@ -193,6 +201,11 @@ class API:
         status, data = self._send('POST', '/organizations/{org_id}/api-keys', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
         return m.APIKeyWithSecret.from_dict(data)
 
+    def create_org_domain(self, org_id: str, body: m.CreateOrgDomainRequest) -> m.OrgDomain:
+        """Add an email domain to verify (owners). POST /organizations/{org_id}/domains."""
+        status, data = self._send('POST', '/organizations/{org_id}/domains', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
+        return m.OrgDomain.from_dict(data)
+
     def create_org_webhook(self, org_id: str, body: m.CreateWebhookRequest) -> m.WebhookEndpointWithSecret:
         """Register a webhook endpoint (owners and admins). POST /organizations/{org_id}/webhooks."""
         status, data = self._send('POST', '/organizations/{org_id}/webhooks', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
@@ -231,6 +244,16 @@ class API:
     def delete_mfa_factor(self, factor_id: str) -> None:
         """Remove a factor, signing out every other session. DELETE /auth/mfa/factors/{factor_id}."""
         status, data = self._send('DELETE', '/auth/mfa/factors/{factor_id}', {'factor_id': factor_id}, {}, None, 'bearer')
+        return None
+
+    def delete_org_domain(self, org_id: str, domain_id: str) -> None:
+        """Remove an email domain (owners). DELETE /organizations/{org_id}/domains/{domain_id}."""
+        status, data = self._send('DELETE', '/organizations/{org_id}/domains/{domain_id}', {'org_id': org_id, 'domain_id': domain_id}, {}, None, 'bearer')
+        return None
+
+    def delete_org_sso(self, org_id: str) -> None:
+        """Remove the organization's SSO connection (owners). DELETE /organizations/{org_id}/sso."""
+        status, data = self._send('DELETE', '/organizations/{org_id}/sso', {'org_id': org_id}, {}, None, 'bearer')
         return None
 
     def delete_org_webhook(self, org_id: str, webhook_id: str) -> None:
@@ -332,6 +355,11 @@ class API:
         """One organization API key (never its secret). GET /organizations/{org_id}/api-keys/{key_id}."""
         status, data = self._send('GET', '/organizations/{org_id}/api-keys/{key_id}', {'org_id': org_id, 'key_id': key_id}, {}, None, 'bearer')
         return m.APIKey.from_dict(data)
+
+    def get_org_sso(self, org_id: str) -> m.SSOConnection:
+        """The organization's SSO connection (owners and admins). GET /organizations/{org_id}/sso."""
+        status, data = self._send('GET', '/organizations/{org_id}/sso', {'org_id': org_id}, {}, None, 'bearer')
+        return m.SSOConnection.from_dict(data)
 
     def get_org_webhook(self, org_id: str, webhook_id: str) -> m.WebhookEndpoint:
         """One webhook endpoint (owners and admins). GET /organizations/{org_id}/webhooks/{webhook_id}."""
@@ -458,6 +486,11 @@ class API:
         status, data = self._send('GET', '/organizations/{org_id}/api-keys', {'org_id': org_id}, {'limit': limit, 'cursor': cursor, 'created_by': created_by}, None, 'bearer')
         return m.APIKeyList.from_dict(data)
 
+    def list_org_domains(self, org_id: str) -> m.OrgDomainList:
+        """The organization's email domains (owners and admins). GET /organizations/{org_id}/domains."""
+        status, data = self._send('GET', '/organizations/{org_id}/domains', {'org_id': org_id}, {}, None, 'bearer')
+        return m.OrgDomainList.from_dict(data)
+
     def list_org_outbound_events(self, org_id: str, *, after: int | None = None, limit: int | None = None, types: list[m.OutboundEventType] | None = None) -> m.OutboundEventPage:
         """The organization's outbound events (owners and admins). GET /organizations/{org_id}/events."""
         status, data = self._send('GET', '/organizations/{org_id}/events', {'org_id': org_id}, {'after': after, 'limit': limit, 'types': types}, None, 'bearer')
@@ -527,6 +560,11 @@ class API:
         """Where a form_post provider (Apple) returns the browser. POST /auth/providers/{provider}/callback."""
         status, data = self._send('POST', '/auth/providers/{provider}/callback', {'provider': provider}, {}, None, 'none')
         return None
+
+    def put_org_sso(self, org_id: str, body: m.PutSSOConnectionRequest) -> m.SSOConnection:
+        """Register or change the organization's OpenID Connect provider (owners). PUT /organizations/{org_id}/sso."""
+        status, data = self._send('PUT', '/organizations/{org_id}/sso', {'org_id': org_id}, {}, body.to_dict(), 'bearer')
+        return m.SSOConnection.from_dict(data)
 
     def redeliver_admin_webhook_message(self, webhook_id: str, message_id: str) -> m.Accepted:
         """Send a message to the endpoint again (operators). POST /admin/webhooks/{webhook_id}/deliveries/{message_id}/redeliver."""
@@ -650,6 +688,11 @@ class API:
             return m.signup_result_from_dict(data)
         raise ValueError(f'unexpected status {status} of signup')
 
+    def start_sso(self, *, email: str | None = None, redirect_to: str | None = None, code_challenge: str | None = None, code_challenge_method: Literal['S256'] | None = None) -> None:
+        """Send the browser to the identity provider of the email's organization. GET /auth/sso."""
+        status, data = self._send('GET', '/auth/sso', {}, {'email': email, 'redirect_to': redirect_to, 'code_challenge': code_challenge, 'code_challenge_method': code_challenge_method}, None, 'none')
+        return None
+
     def test_admin_webhook(self, webhook_id: str) -> m.Accepted:
         """Send a `webhook.test` event to this endpoint only (operators). POST /admin/webhooks/{webhook_id}/test."""
         status, data = self._send('POST', '/admin/webhooks/{webhook_id}/test', {'webhook_id': webhook_id}, {}, None, 'bearer')
@@ -699,6 +742,11 @@ class API:
         """Upgrade this session to aal2 with a second factor. POST /auth/mfa/verify."""
         status, data = self._send('POST', '/auth/mfa/verify', {}, {}, body.to_dict(), 'bearer')
         return m.TokenResponse.from_dict(data)
+
+    def verify_org_domain(self, org_id: str, domain_id: str) -> m.OrgDomain:
+        """Verify an email domain by its DNS TXT record (owners). POST /organizations/{org_id}/domains/{domain_id}/verify."""
+        status, data = self._send('POST', '/organizations/{org_id}/domains/{domain_id}/verify', {'org_id': org_id, 'domain_id': domain_id}, {}, None, 'bearer')
+        return m.OrgDomain.from_dict(data)
 
     def verify_otp(self, body: m.OTPVerifyRequest) -> m.TokenResponse:
         """Sign in with a mailed code or link token. POST /auth/otp/verify."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ProviderKind', 'Provider', 'ProviderList', 'ProviderCallbackForm', 'LinkProviderRequest', 'LinkIdentityRequest', 'ProviderLink', 'IdentityKind', 'Identity', 'IdentityList', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest', 'OutboundEventType', 'OutboundEventEnvelope', 'OutboundEvent', 'UserCreatedEvent', 'UserCreatedEventData', 'UserUpdatedEvent', 'UserUpdatedEventData', 'UserDeletedEvent', 'UserDeletedEventData', 'UserBannedEvent', 'UserBannedEventData', 'SessionCreatedEvent', 'SessionCreatedEventData', 'SessionRevokedEvent', 'SessionRevokedEventData', 'PasswordResetEvent', 'PasswordResetEventData', 'EmailVerifiedEvent', 'EmailVerifiedEventData', 'MFAFactorAddedEvent', 'MFAFactorAddedEventData', 'MFAFactorRemovedEvent', 'MFAFactorRemovedEventData', 'APIKeyCreatedEvent', 'APIKeyCreatedEventData', 'APIKeyRevokedEvent', 'APIKeyRevokedEventData', 'OrgMemberAddedEvent', 'OrgMemberAddedEventData', 'OrgMemberRemovedEvent', 'OrgMemberRemovedEventData', 'InvitationCreatedEvent', 'InvitationCreatedEventData', 'WebhookTestEvent', 'WebhookTestEventData', 'OutboundEventPage']
+__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'CreateOrgDomainRequest', 'DomainVerification', 'OrgDomain', 'OrgDomainList', 'PutSSOConnectionRequest', 'SSOConnection', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ProviderKind', 'Provider', 'ProviderList', 'ProviderCallbackForm', 'LinkProviderRequest', 'LinkIdentityRequest', 'ProviderLink', 'IdentityKind', 'Identity', 'IdentityList', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest', 'OutboundEventType', 'OutboundEventEnvelope', 'OutboundEvent', 'UserCreatedEvent', 'UserCreatedEventData', 'UserUpdatedEvent', 'UserUpdatedEventData', 'UserDeletedEvent', 'UserDeletedEventData', 'UserBannedEvent', 'UserBannedEventData', 'SessionCreatedEvent', 'SessionCreatedEventData', 'SessionRevokedEvent', 'SessionRevokedEventData', 'PasswordResetEvent', 'PasswordResetEventData', 'EmailVerifiedEvent', 'EmailVerifiedEventData', 'MFAFactorAddedEvent', 'MFAFactorAddedEventData', 'MFAFactorRemovedEvent', 'MFAFactorRemovedEventData', 'APIKeyCreatedEvent', 'APIKeyCreatedEventData', 'APIKeyRevokedEvent', 'APIKeyRevokedEventData', 'OrgMemberAddedEvent', 'OrgMemberAddedEventData', 'OrgMemberRemovedEvent', 'OrgMemberRemovedEventData', 'InvitationCreatedEvent', 'InvitationCreatedEventData', 'WebhookTestEvent', 'WebhookTestEventData', 'OutboundEventPage']
 
 
 WebhookEventType = str
@@ -302,7 +302,210 @@ class WebhookDeliveryList:
             d['next_cursor'] = self.next_cursor
         return d
 
-ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed', 'mfa_locked', 'org_mfa_required', 'user_banned', 'identity_not_linked', 'last_identity']
+
+@dataclass
+class CreateOrgDomainRequest:
+    """CreateOrgDomainRequest (openapi.yaml)."""
+
+    domain: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CreateOrgDomainRequest:
+        known = {'domain'}
+        return cls(
+            domain=d['domain'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['domain'] = self.domain
+        return d
+
+
+@dataclass
+class DomainVerification:
+    """The DNS record that proves the organization controls the domain. Not a secret."""
+
+    record_name: str
+    record_type: Literal['TXT']
+    record_value: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DomainVerification:
+        known = {'record_name', 'record_type', 'record_value'}
+        return cls(
+            record_name=d['record_name'],
+            record_type=d['record_type'],
+            record_value=d['record_value'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['record_name'] = self.record_name
+        d['record_type'] = self.record_type
+        d['record_value'] = self.record_value
+        return d
+
+
+@dataclass
+class OrgDomain:
+    """OrgDomain (openapi.yaml)."""
+
+    id: str
+    domain: str
+    verified: bool
+    verification: DomainVerification
+    created_at: str
+    verified_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OrgDomain:
+        known = {'id', 'domain', 'verified', 'verification', 'created_at', 'verified_at'}
+        return cls(
+            id=d['id'],
+            domain=d['domain'],
+            verified=d['verified'],
+            verification=DomainVerification.from_dict(d['verification']),
+            created_at=d['created_at'],
+            verified_at=d['verified_at'] if d.get('verified_at') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['domain'] = self.domain
+        d['verified'] = self.verified
+        d['verification'] = self.verification.to_dict()
+        d['created_at'] = self.created_at
+        if self.verified_at is not None:
+            d['verified_at'] = self.verified_at
+        return d
+
+
+@dataclass
+class OrgDomainList:
+    """OrgDomainList (openapi.yaml)."""
+
+    domains: list[OrgDomain]
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OrgDomainList:
+        known = {'domains'}
+        return cls(
+            domains=[OrgDomain.from_dict(x) for x in d['domains']],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['domains'] = [x.to_dict() for x in self.domains]
+        return d
+
+
+@dataclass
+class PutSSOConnectionRequest:
+    """PutSSOConnectionRequest (openapi.yaml)."""
+
+    issuer: str
+    client_id: str
+    client_secret: str | None = None
+    scopes: list[str] | None = None
+    default_role: Literal['member', 'admin'] | None = None
+    require_sso: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PutSSOConnectionRequest:
+        known = {'issuer', 'client_id', 'client_secret', 'scopes', 'default_role', 'require_sso'}
+        return cls(
+            issuer=d['issuer'],
+            client_id=d['client_id'],
+            client_secret=d['client_secret'] if d.get('client_secret') is not None else None,
+            scopes=d['scopes'] if d.get('scopes') is not None else None,
+            default_role=d['default_role'] if d.get('default_role') is not None else None,
+            require_sso=d['require_sso'] if d.get('require_sso') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['issuer'] = self.issuer
+        d['client_id'] = self.client_id
+        if self.client_secret is not None:
+            d['client_secret'] = self.client_secret
+        if self.scopes is not None:
+            d['scopes'] = self.scopes
+        if self.default_role is not None:
+            d['default_role'] = self.default_role
+        if self.require_sso is not None:
+            d['require_sso'] = self.require_sso
+        return d
+
+
+@dataclass
+class SSOConnection:
+    """SSOConnection (openapi.yaml)."""
+
+    org_id: str
+    provider_id: str
+    issuer: str
+    client_id: str
+    client_secret_set: bool
+    scopes: list[str]
+    default_role: Literal['member', 'admin']
+    require_sso: bool
+    callback_url: str
+    created_at: str
+    updated_at: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SSOConnection:
+        known = {'org_id', 'provider_id', 'issuer', 'client_id', 'client_secret_set', 'scopes', 'default_role', 'require_sso', 'callback_url', 'created_at', 'updated_at'}
+        return cls(
+            org_id=d['org_id'],
+            provider_id=d['provider_id'],
+            issuer=d['issuer'],
+            client_id=d['client_id'],
+            client_secret_set=d['client_secret_set'],
+            scopes=d['scopes'],
+            default_role=d['default_role'],
+            require_sso=d['require_sso'],
+            callback_url=d['callback_url'],
+            created_at=d['created_at'],
+            updated_at=d['updated_at'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['org_id'] = self.org_id
+        d['provider_id'] = self.provider_id
+        d['issuer'] = self.issuer
+        d['client_id'] = self.client_id
+        d['client_secret_set'] = self.client_secret_set
+        d['scopes'] = self.scopes
+        d['default_role'] = self.default_role
+        d['require_sso'] = self.require_sso
+        d['callback_url'] = self.callback_url
+        d['created_at'] = self.created_at
+        d['updated_at'] = self.updated_at
+        return d
+
+ErrorCode = Literal['invalid_request', 'weak_password', 'email_taken', 'invalid_credentials', 'invalid_grant', 'token_expired', 'invalid_token', 'unauthorized', 'insufficient_permissions', 'not_found', 'method_not_allowed', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'conflict', 'last_owner', 'invalid_client', 'unsupported_grant_type', 'invalid_scope', 'email_not_verified', 'quota_exceeded', 'invalid_target', 'unsupported_token_type', 'mfa_required', 'mfa_verification_failed', 'mfa_locked', 'org_mfa_required', 'user_banned', 'identity_not_linked', 'last_identity', 'domain_not_verified', 'invalid_provider', 'sso_not_configured', 'sso_required']
 """A stable error code. Codes are only ever added."""
 
 
