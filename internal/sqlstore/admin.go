@@ -96,10 +96,7 @@ func (s *Store) UserSummary(ctx context.Context, id uuid.UUID) (*domain.UserSumm
 func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, now time.Time, fn func(u *domain.User) ([]domain.OutboundEvent, error)) (*domain.User, error) {
 	var out *domain.User
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		lock := ""
-		if s.dialect == Postgres {
-			lock = ` FOR UPDATE`
-		}
+		lock := s.rowLock(" FOR UPDATE")
 		var r userRow
 		if err := tx.GetContext(ctx, &r, s.q(`SELECT `+userReadCols+` FROM users WHERE id = ?`+lock), id); err != nil {
 			return translate(err)

@@ -74,10 +74,7 @@ func (s *Store) EnqueueMail(ctx context.Context, m *domain.OutboxMessage) error 
 // one live claim, and a lease that runs out (a crashed worker) frees it.
 func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit, maxAttempts int) ([]domain.OutboxMessage, error) {
 	claim := uuid.New()
-	lock := ""
-	if s.dialect == Postgres {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
+	lock := s.rowLock(" FOR UPDATE SKIP LOCKED")
 	var rows []outboxRow
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		rows = nil

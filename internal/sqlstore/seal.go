@@ -59,10 +59,7 @@ func (s *Store) resealColumn(ctx context.Context, table, idCol, valCol string, r
 	var n int
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		n = 0
-		lock := ""
-		if s.dialect == Postgres {
-			lock = " FOR UPDATE"
-		}
+		lock := s.rowLock(" FOR UPDATE")
 		var rows []struct {
 			ID    string `db:"id"`
 			Value []byte `db:"value"`

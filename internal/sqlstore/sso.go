@@ -136,10 +136,7 @@ func errSSONotFound() error {
 func (s *Store) PutSSOConnection(ctx context.Context, c *domain.SSOConnection) (*domain.SSOConnection, error) {
 	var out *domain.SSOConnection
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		lock := ""
-		if s.dialect == Postgres {
-			lock = ` FOR UPDATE`
-		}
+		lock := s.rowLock(" FOR UPDATE")
 		var old ssoRow
 		err := tx.GetContext(ctx, &old, s.q(`SELECT `+ssoCols+` FROM org_sso_connections WHERE org_id = ?`+lock), c.OrgID)
 		if err != nil && !domain.IsCode(translate(err), domain.CodeNotFound) {

@@ -280,6 +280,16 @@ func (s *Store) q(query string) string {
 	return query
 }
 
+// rowLock returns clause (" FOR UPDATE", " FOR UPDATE SKIP LOCKED") on
+// PostgreSQL and nothing on SQLite, whose one writer at a time already
+// serialises a read-modify-write transaction.
+func (s *Store) rowLock(clause string) string {
+	if s.dialect == Postgres {
+		return clause
+	}
+	return ""
+}
+
 // translate is the one place that turns driver errors into domain errors.
 func translate(err error) error {
 	if err == nil {

@@ -146,10 +146,7 @@ func (s *Store) ListWebhookEndpoints(ctx context.Context, orgID *uuid.UUID, afte
 // fn's error, or CodeNotFound if the owner has no such endpoint.
 func (s *Store) UpdateWebhookEndpoint(ctx context.Context, orgID *uuid.UUID, id uuid.UUID, fn func(e *domain.WebhookEndpoint) error) (*domain.WebhookEndpoint, error) {
 	cond, args := webhookOwnerCond(orgID)
-	lock := ""
-	if s.dialect == Postgres {
-		lock = " FOR UPDATE"
-	}
+	lock := s.rowLock(" FOR UPDATE")
 	var out domain.WebhookEndpoint
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		var r webhookEndpointRow
@@ -246,10 +243,7 @@ type webhookMessageRow struct {
 // endpoint.
 func (s *Store) ClaimWebhookMessages(ctx context.Context, now time.Time, lease time.Duration, limit, maxAttempts int) ([]domain.WebhookMessage, error) {
 	claim := uuid.New()
-	lock := ""
-	if s.dialect == Postgres {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
+	lock := s.rowLock(" FOR UPDATE SKIP LOCKED")
 	var rows []webhookMessageRow
 	var eps []webhookEndpointRow
 	err := s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
