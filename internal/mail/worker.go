@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/poll"
 )
 
 // Opener decrypts a sealed outbox payload; *token.Sealer is one.
@@ -157,32 +158,14 @@ func (w *Worker) Notify() {
 
 // Run drains the outbox until ctx ends.
 func (w *Worker) Run(ctx context.Context) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-w.wake:
-		}
+	poll.Loop(ctx, w.wake, w.cfg.Poll, func(ctx context.Context) bool {
 		n, err := w.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.metrics.Errors.Add(1)
 			w.log.Error("mail outbox", "err", err)
 		}
-		next := w.cfg.Poll
-		if err == nil && n == w.cfg.Batch {
-			next = 0 // there may be more due right now
-		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
-		t.Reset(next)
-	}
+		return err == nil && n == w.cfg.Batch
+	})
 }
 
 // RunOnce claims one batch of due messages and tries to send each. It

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchauth/latch/internal/domain"
+	"github.com/latchauth/latch/internal/poll"
 	"github.com/latchauth/latch/internal/token"
 	"github.com/latchauth/latch/internal/webhook"
 )
@@ -385,31 +386,13 @@ func (w *Webhooks) Notify() {
 
 // Run delivers due messages until ctx ends.
 func (w *Webhooks) Run(ctx context.Context) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-w.wake:
-		}
+	poll.Loop(ctx, w.wake, w.cfg.Poll, func(ctx context.Context) bool {
 		n, err := w.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.log.Error("webhook delivery", "err", err)
 		}
-		next := w.cfg.Poll
-		if err == nil && n == w.cfg.Batch {
-			next = 0
-		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
-		t.Reset(next)
-	}
+		return err == nil && n == w.cfg.Batch
+	})
 }
 
 // RunOnce claims one batch of due messages and delivers them one after
