@@ -25,6 +25,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -232,7 +233,19 @@ func (s *Store) MigrateTo(ctx context.Context, version int64) error {
 	if s.direct != nil {
 		db = s.direct
 	}
-	p, err := goose.NewProvider(d, db.DB, sub, goose.WithAllowOutofOrder(true))
+	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true)}
+	if s.dialect == Postgres {
+		// Instances that start together migrate one at a time: a session
+		// advisory lock on the direct connection (a transaction-mode pooler
+		// keeps no session), which also serialises the migrations that run
+		// outside a transaction (CREATE INDEX CONCURRENTLY).
+		l, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(l))
+	}
+	p, err := goose.NewProvider(d, db.DB, sub, opts...)
 	if err != nil {
 		return err
 	}
