@@ -623,7 +623,11 @@ func TestConcurrentMigrationsOnPostgres(t *testing.T) {
 					t.Fatalf("a concurrent migration failed: %v", err)
 				}
 			}
-			db, err := sql.Open("postgres", u)
+			inspect := u // through PgBouncer, the server itself: the catalogue is the same
+			if o := testutil.StoreOptions(t, d, u); o.DirectURL != "" {
+				inspect = o.DirectURL
+			}
+			db, err := sql.Open("postgres", inspect)
 			if err != nil {
 				t.Fatal(err)
 			}
