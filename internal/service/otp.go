@@ -188,13 +188,14 @@ func (o *OTP) SignIn(ctx context.Context, email string, createUser bool, redirec
 	if redirect != "" && !o.redirectAllowed(redirect) {
 		return domain.Errorf(domain.CodeInvalidRequest, "redirect_to is not an allowed URL (LATCH_OTP_REDIRECT_URLS)")
 	}
-	if err := o.sso.Check(ctx, norm); err != nil {
-		return err
-	}
 	if err := o.limits.allowIP(ctx, ruleOTPIP, meta, nil); err != nil {
 		return err
 	}
 	if err := o.limits.allow(ctx, ruleOTPEmail, norm, meta, nil); err != nil {
+		return err
+	}
+	// After the limits, like the rest of the work they guard (its query).
+	if err := o.sso.Check(ctx, norm); err != nil {
 		return err
 	}
 	if !o.mailOn {
