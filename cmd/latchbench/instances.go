@@ -41,7 +41,7 @@ func (b *bench) twoInstances(ctx context.Context, want map[string]bool) error {
 	if b.dialect == "postgres" {
 		server = b.o.db
 	}
-	dbURL, drop, checkpoint, err := b.createPostgres(ctx, server, "latchbench_"+b.run+"_x2")
+	pg, err := b.createPostgres(ctx, server, "latchbench_"+b.run+"_x2")
 	if err != nil {
 		b.notRun = fmt.Sprintf("%s: no PostgreSQL to run two instances on (%v); pass -pg postgres://... or start one", strings.Join(names, ", "), err)
 		fmt.Fprintf(b.stderr, "latchbench: NOT RUN: %s\n", b.notRun)
@@ -51,8 +51,9 @@ func (b *bench) twoInstances(ctx context.Context, want map[string]bool) error {
 		return nil
 	}
 	if !b.o.keepDB {
-		defer drop()
+		defer pg.drop()
 	}
+	dbURL := pg.url
 
 	// The first instance creates the signing key; the second loads it.
 	var procs []*proc
@@ -94,12 +95,12 @@ func (b *bench) twoInstances(ctx context.Context, want map[string]bool) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		checkpoint(ctx)
+		pg.checkpoint(ctx)
 		f := refreshOp(hs, accts)
 		if s == "me-x2" {
 			f = meOp(hs, accts)
 		}
-		r, err := b.measureAll(ctx, s, b.o.conc, pids, nil, f)
+		r, err := b.measureAll(ctx, s, b.o.conc, pids, pg, nil, f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s, err)
 		}

@@ -198,14 +198,13 @@ type bench struct {
 	tmp     string
 	dbURL   string
 	dialect string
-	dropDB  func()
-	// checkpoint, on PostgreSQL, runs CHECKPOINT before each latchd scenario.
-	checkpoint func(context.Context)
-	bin        string
-	master     string
-	latchd     *proc
-	addr       string
-	pprofAt    string
+	// pg is the PostgreSQL database of the latchd scenarios (nil on SQLite).
+	pg      *pgDB
+	bin     string
+	master  string
+	latchd  *proc
+	addr    string
+	pprofAt string
 	// phase is appended to profile file names: "-large" after -seed-large.
 	phase   string
 	h       *httpc
@@ -257,8 +256,8 @@ func (b *bench) cleanup() {
 	if b.h != nil {
 		b.h.close()
 	}
-	if b.dropDB != nil && !b.o.keepDB {
-		b.dropDB()
+	if b.pg != nil && !b.o.keepDB {
+		b.pg.drop()
 	}
 	if b.tmp != "" && !b.o.keepDB {
 		os.RemoveAll(b.tmp)
@@ -445,23 +444,32 @@ func (b *bench) openDB(ctx context.Context) error {
 	case strings.HasPrefix(b.o.db, "postgres://"), strings.HasPrefix(b.o.db, "postgresql://"):
 		b.dialect = "postgres"
 		var err error
-		b.dbURL, b.dropDB, b.checkpoint, err = b.createPostgres(ctx, b.o.db, "latchbench_"+b.run)
+		b.pg, err = b.createPostgres(ctx, b.o.db, "latchbench_"+b.run)
 		if err != nil {
 			return err
 		}
+		b.dbURL = b.pg.url
 	default:
 		return errors.New("-db must be sqlite, sqlite:///path or postgres://...")
 	}
 	return nil
 }
 
+// pgDB is a database latchbench created on a PostgreSQL server for a run.
+type pgDB struct {
+	url   string
+	name  string
+	admin *sql.DB // on the server's own database: CREATE, DROP, CHECKPOINT
+	db    *sql.DB // on this database: ANALYZE
+	logf  func(format string, args ...any)
+}
+
 // createPostgres creates the database name on the PostgreSQL server at
-// serverURL and returns its URL, a function that drops it, and one that
-// runs CHECKPOINT on the server.
-func (b *bench) createPostgres(ctx context.Context, serverURL, name string) (string, func(), func(context.Context), error) {
+// serverURL.
+func (b *bench) createPostgres(ctx context.Context, serverURL, name string) (*pgDB, error) {
 	u, err := url.Parse(serverURL)
 	if err != nil {
-		return "", nil, nil, fmt.Errorf("PostgreSQL URL: %w", err)
+		return nil, fmt.Errorf("PostgreSQL URL: %w", err)
 	}
 	q := u.Query()
 	if q.Get("sslmode") == "" {
@@ -470,31 +478,59 @@ func (b *bench) createPostgres(ctx context.Context, serverURL, name string) (str
 	}
 	admin, err := sql.Open("postgres", u.String())
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := admin.ExecContext(cctx, "CREATE DATABASE "+name); err != nil {
 		admin.Close()
-		return "", nil, nil, fmt.Errorf("create database on %s: %w", u.Redacted(), err)
-	}
-	drop := func() {
-		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		admin.Close()
-	}
-	checkpoint := func(ctx context.Context) {
-		// As pgbench does before a run: no scenario pays for the dirty
-		// pages and full-page WAL images of the one before it (or of
-		// CREATE DATABASE and the seeding). Needs superuser or
-		// pg_checkpoint; without them the scenario runs as it is.
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if _, err := admin.ExecContext(cctx, "CHECKPOINT"); err != nil {
-			b.logf("CHECKPOINT: %v", err)
-		}
+		return nil, fmt.Errorf("create database on %s: %w", u.Redacted(), err)
 	}
 	u.Path = "/" + name
-	return u.String(), drop, checkpoint, nil
+	db, err := sql.Open("postgres", u.String())
+	if err != nil {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Close()
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return &pgDB{url: u.String(), name: name, admin: admin, db: db, logf: b.logf}, nil
+}
+
+// drop drops the database.
+func (p *pgDB) drop() {
+	p.db.Close()
+	_, _ = p.admin.Exec("DROP DATABASE IF EXISTS " + p.name + " WITH (FORCE)")
+	p.admin.Close()
+}
+
+// checkpoint runs CHECKPOINT before a scenario, as pgbench does before a
+// run: no scenario pays for the dirty pages and full-page WAL images of the
+// one before it (or of CREATE DATABASE and the seeding). Needs superuser
+// or pg_checkpoint; without them the scenario runs as it is.
+func (p *pgDB) checkpoint(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := p.admin.ExecContext(cctx, "CHECKPOINT"); err != nil {
+		p.logf("CHECKPOINT: %v", err)
+	}
+}
+
+// analyze runs ANALYZE at the end of a scenario's warm-up, while the load
+// runs, so that the measured part sees the statistics that autovacuum's
+// analyze keeps on a database in service (it runs within a minute of a
+// table changing by a tenth). Without it a scenario measures the
+// benchmark's own history instead: latchd's prepared statements keep the
+// generic plans made when the tables were a few hundred rows old, and
+// refresh ran at half its rate after signup and login had grown
+// refresh_tokens tenfold in seconds (a sequential scan of the table per
+// rotation batch; see docs/benchmarks.md).
+func (p *pgDB) analyze(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := p.db.ExecContext(cctx, "ANALYZE"); err != nil {
+		p.logf("ANALYZE: %v", err)
+	}
 }
 
 func (b *bench) startLatchd(ctx context.Context) error {
@@ -570,12 +606,18 @@ func (b *bench) seed(ctx context.Context) error {
 
 // measure runs one closed loop against the process pid and fills a row.
 func (b *bench) measure(ctx context.Context, name string, conc, pid int, setup func(*worker) error, f op) (Row, error) {
-	return b.measureAll(ctx, name, conc, []int{pid}, setup, f)
+	var db *pgDB
+	if b.latchd != nil && pid == b.latchd.pid() {
+		db = b.pg
+	}
+	return b.measureAll(ctx, name, conc, []int{pid}, db, setup, f)
 }
 
 // measureAll runs one closed loop against the server processes pids and
 // fills a row: server CPU is theirs together, peak RSS the largest one's.
-func (b *bench) measureAll(ctx context.Context, name string, conc int, pids []int, setup func(*worker) error, f op) (Row, error) {
+// db, when not nil, is the PostgreSQL database they serve, analyzed at the
+// end of the warm-up.
+func (b *bench) measureAll(ctx context.Context, name string, conc int, pids []int, db *pgDB, setup func(*worker) error, f op) (Row, error) {
 	b.logf("%s: %d connections, %v + %v", name, conc, b.o.warmup, b.o.duration)
 	probes := make([]*probe, len(pids))
 	for i, pid := range pids {
@@ -585,6 +627,9 @@ func (b *bench) measureAll(ctx context.Context, name string, conc int, pids []in
 	var prof chan error
 	var busy0, busy1 float64
 	start := func() {
+		if db != nil {
+			db.analyze(ctx)
+		}
 		busy0 = machineBusy()
 		for _, pr := range probes {
 			pr.start()
@@ -694,7 +739,7 @@ func (b *bench) floorHTTP(ctx context.Context, name string, n int) error {
 		defer hs[i].close()
 		pids[i] = p.pid()
 	}
-	row, err := b.measureAll(ctx, name, b.o.conc, pids, nil, floorHTTPOp(hs))
+	row, err := b.measureAll(ctx, name, b.o.conc, pids, nil, nil, floorHTTPOp(hs))
 	if err != nil {
 		return err
 	}
@@ -724,8 +769,8 @@ func (b *bench) floorPassword(ctx context.Context) {
 
 // scenario runs one latchd scenario.
 func (b *bench) scenario(ctx context.Context, name string) (Row, error) {
-	if b.checkpoint != nil {
-		b.checkpoint(ctx)
+	if b.pg != nil {
+		b.pg.checkpoint(ctx)
 	}
 	pid := b.latchd.pid()
 	skip := func(floor string, target float64, conc int, why string) (Row, error) {
