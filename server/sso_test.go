@@ -438,3 +438,37 @@ func TestSSOIssuerStaysOutside(t *testing.T) {
 		}
 	})
 }
+
+// require_sso holds for every spelling of the domain that reaches the same
+// mailboxes: an address of the verified domain's Unicode form (or of its
+// upper case) is that domain's, as the provider's assertion of it is.
+func TestSSORequiredForInternationalDomains(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s, dnsSrv, issuer, register := ssoServer(t, d)
+		ctx := context.Background()
+		alice := signup(t, s, "alice@example.com")
+		org := createOrg(t, s, alice.AccessToken, "Bücher")
+		register(org.Id)
+		dom := addDomain(t, s, alice.AccessToken, org.Id, "bücher.example")
+		if dom.Domain != "xn--bcher-kva.example" {
+			t.Fatalf("stored domain %q", dom.Domain)
+		}
+		dnsSrv.Set(dom.Verification.RecordName, dom.Verification.RecordValue)
+		check(t, "verify", verifyDomain(t, s, alice.AccessToken, org.Id, dom.Id).StatusCode(), nil, 200)
+		signup(t, s, "eve@bücher.example")
+		on := true
+		sec := opClientSecret
+		check(t, "require sso", putSSO(t, s, alice.AccessToken, org.Id, client.PutOrgSSOJSONRequestBody{Issuer: issuer, ClientId: opClientID, ClientSecret: &sec, RequireSso: &on}).StatusCode(), nil, 200)
+
+		for _, addr := range []string{"eve@bücher.example", "eve@BÜCHER.example", "eve@xn--bcher-kva.example"} {
+			l := login(s, addr, goodPassword)
+			checkErr(t, "password login of "+addr, l.StatusCode(), l.Body, 403, "sso_required")
+			su, _ := s.Client.SignupWithResponse(ctx, client.SignupJSONRequestBody{Email: client.Email(addr), Password: goodPassword})
+			checkErr(t, "signup of "+addr, su.StatusCode(), su.Body, 403, "sso_required")
+		}
+		// Another domain is untouched.
+		if l := login(s, "alice@example.com", goodPassword); l.JSON200 == nil {
+			t.Fatalf("alice: %s", l.Body)
+		}
+	})
+}

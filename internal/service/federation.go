@@ -492,13 +492,23 @@ func (f *Federation) checkDomain(ctx context.Context, u *upstream, id *upstreamI
 	return nil
 }
 
-// emailDomain is the domain of a normalised email address.
+// emailDomain is the domain of a normalised email address in the form
+// organizations' domains are stored in (NormalizeDomain's): lower-case
+// ASCII, an internationalised name as its xn-- form, so that every spelling
+// of a domain that reaches the same mailboxes (bücher.example, BÜCHER.example,
+// xn--bcher-kva.example) finds the organization that verified it. A domain
+// the lookup mapping refuses is returned as it is, which no verified domain
+// matches.
 func emailDomain(email string) string {
 	i := strings.LastIndexByte(email, '@')
 	if i < 0 {
 		return ""
 	}
-	return email[i+1:]
+	d := email[i+1:]
+	if a, err := domainProfile.ToASCII(d); err == nil && a != "" {
+		return strings.ToLower(a)
+	}
+	return d
 }
 
 // AuthorizeSSO starts a sign-in through the SSO connection of the
