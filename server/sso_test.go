@@ -2,15 +2,18 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	client "github.com/latchauth/latch/client/latchapi"
 	"github.com/latchauth/latch/internal/app"
+	"github.com/latchauth/latch/internal/ratelimit"
 	"github.com/latchauth/latch/internal/service"
 	"github.com/latchauth/latch/internal/testutil"
 )
@@ -470,5 +473,37 @@ func TestSSORequiredForInternationalDomains(t *testing.T) {
 		if l := login(s, "alice@example.com", goodPassword); l.JSON200 == nil {
 			t.Fatalf("alice: %s", l.Body)
 		}
+	})
+}
+
+// The per-IP sign-in limit (login-ip) is taken before any lookup that
+// starting a sign-in makes: once it is spent, asking /auth/sso about a
+// domain, or a provider's authorize about a provider, is refused with 429
+// before either is looked up (not 404, which would be the lookup's answer).
+func TestSignInStartsTakeTheLimitFirst(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d, withProviders(), func(c *app.Config) {
+			c.RateLimits = true
+			c.Limits.LoginIP = ratelimit.Rule{Burst: 2, Per: time.Hour}
+		})
+		hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		get := func(u string) (int, []byte) {
+			t.Helper()
+			res, err := hc.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return res.StatusCode, b
+		}
+		st, body := get(ssoURL(s, "ann@nowhere.example"))
+		checkErr(t, "sso, first", st, body, 404, "sso_not_configured")
+		st, body = get(authorizeURL(s, "nope"))
+		checkErr(t, "authorize, second", st, body, 404, "not_found")
+		st, body = get(ssoURL(s, "bob@elsewhere.example"))
+		checkErr(t, "sso, limit spent", st, body, 429, "rate_limited")
+		st, body = get(authorizeURL(s, "nope"))
+		checkErr(t, "authorize, limit spent", st, body, 429, "rate_limited")
 	})
 }

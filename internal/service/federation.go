@@ -279,17 +279,23 @@ type AuthorizeResult struct {
 // returns the provider's authorization URL. Returns CodeNotFound for an
 // unknown provider, CodeInvalidRequest for a redirect_to off the allow-list
 // or a bad challenge or link token, CodeRateLimited, CodeUnavailable when
-// the provider's discovery fails.
+// the provider's discovery fails. The client's per-IP sign-in limit
+// (login-ip) is taken first, before any lookup.
 func (f *Federation) Authorize(ctx context.Context, req AuthorizeRequest, meta domain.RequestMeta) (*AuthorizeResult, error) {
+	if err := f.limits.allowIP(ctx, ruleLoginIP, meta, nil); err != nil {
+		return nil, err
+	}
+	return f.authorize(ctx, req)
+}
+
+// authorize is Authorize once the limit is taken.
+func (f *Federation) authorize(ctx context.Context, req AuthorizeRequest) (*AuthorizeResult, error) {
 	u, err := f.upstream(ctx, req.Provider)
 	if err != nil {
 		return nil, err
 	}
 	if !f.allowedRedirect(req.RedirectTo) {
 		return nil, domain.Errorf(domain.CodeInvalidRequest, "redirect_to is not an allowed redirect URL (LATCH_REDIRECT_URLS)")
-	}
-	if err := f.limits.allowIP(ctx, ruleLoginIP, meta, nil); err != nil {
-		return nil, err
 	}
 	now := f.clock.Now()
 	flow := &domain.ProviderFlow{Provider: req.Provider, RedirectTo: req.RedirectTo, CreatedAt: now, ExpiresAt: now.Add(providerFlowTTL)}
@@ -525,6 +531,11 @@ func (f *Federation) AuthorizeSSO(ctx context.Context, email string, req Authori
 	if err != nil {
 		return nil, err
 	}
+	// The limit before the domain's lookup: asking which domains sign in
+	// with SSO costs the caller a token each time, as a sign-in does.
+	if err := f.limits.allowIP(ctx, ruleLoginIP, meta, nil); err != nil {
+		return nil, err
+	}
 	c, err := f.store.SSOConnectionForDomain(ctx, emailDomain(norm))
 	if domain.IsCode(err, domain.CodeNotFound) {
 		return nil, domain.Errorf(domain.CodeSSONotConfigured, "no organization signs in addresses of %s with SSO", emailDomain(norm))
@@ -533,7 +544,7 @@ func (f *Federation) AuthorizeSSO(ctx context.Context, email string, req Authori
 		return nil, err
 	}
 	req.Provider, req.LinkToken, req.LoginHint = domain.SSOProviderID(c.OrgID), "", norm
-	return f.Authorize(ctx, req, meta)
+	return f.authorize(ctx, req)
 }
 
 // callbackError is the OAuth-style error and description a failed callback
