@@ -42,6 +42,16 @@ func addDomain(t *testing.T, s *testutil.Server, tok string, org uuid.UUID, name
 	return res.JSON201
 }
 
+// verifiedDomain adds the domain to the organization, publishes its TXT
+// record on dnsSrv and verifies it.
+func verifiedDomain(t *testing.T, s *testutil.Server, dnsSrv *testutil.DNS, tok string, org uuid.UUID, name string) *client.OrgDomain {
+	t.Helper()
+	dom := addDomain(t, s, tok, org, name)
+	dnsSrv.Set(dom.Verification.RecordName, dom.Verification.RecordValue)
+	check(t, "verify", verifyDomain(t, s, tok, org, dom.Id).StatusCode(), nil, 200)
+	return dom
+}
+
 func verifyDomain(t *testing.T, s *testutil.Server, tok string, org, id uuid.UUID) *client.VerifyOrgDomainResponse {
 	t.Helper()
 	res, err := s.Client.VerifyOrgDomainWithResponse(context.Background(), org, id, testutil.Bearer(tok))
@@ -260,9 +270,7 @@ func TestSSOAttacks(t *testing.T) {
 		org := createOrg(t, s, alice.AccessToken, "Acme")
 		evil := createOrg(t, s, mallory.AccessToken, "Evil")
 		register(org.Id, evil.Id)
-		dom := addDomain(t, s, alice.AccessToken, org.Id, "acme.example")
-		dnsSrv.Set(dom.Verification.RecordName, dom.Verification.RecordValue)
-		check(t, "verify", verifyDomain(t, s, alice.AccessToken, org.Id, dom.Id).StatusCode(), nil, 200)
+		dom := verifiedDomain(t, s, dnsSrv, alice.AccessToken, org.Id, "acme.example")
 		sec := opClientSecret
 		check(t, "put sso", putSSO(t, s, alice.AccessToken, org.Id, client.PutOrgSSOJSONRequestBody{Issuer: issuer, ClientId: opClientID, ClientSecret: &sec}).StatusCode(), nil, 200)
 
@@ -326,9 +334,7 @@ func TestSSORequired(t *testing.T) {
 		alice := signup(t, s, "alice@example.com")
 		org := createOrg(t, s, alice.AccessToken, "Acme")
 		register(org.Id)
-		dom := addDomain(t, s, alice.AccessToken, org.Id, "acme.example")
-		dnsSrv.Set(dom.Verification.RecordName, dom.Verification.RecordValue)
-		check(t, "verify", verifyDomain(t, s, alice.AccessToken, org.Id, dom.Id).StatusCode(), nil, 200)
+		verifiedDomain(t, s, dnsSrv, alice.AccessToken, org.Id, "acme.example")
 		signup(t, s, "eve@acme.example")
 		sec := opClientSecret
 		check(t, "put sso", putSSO(t, s, alice.AccessToken, org.Id, client.PutOrgSSOJSONRequestBody{Issuer: issuer, ClientId: opClientID, ClientSecret: &sec}).StatusCode(), nil, 200)
@@ -389,9 +395,7 @@ func TestSSOAcrossInstances(t *testing.T) {
 		alice := signup(t, a, "alice@example.com")
 		org := createOrg(t, a, alice.AccessToken, "Acme")
 		register(a.URL+"/auth/providers/org-"+org.Id.String()+"/callback", b.URL+"/auth/providers/org-"+org.Id.String()+"/callback")
-		dom := addDomain(t, a, alice.AccessToken, org.Id, "acme.example")
-		dnsSrv.Set(dom.Verification.RecordName, dom.Verification.RecordValue)
-		check(t, "verify", verifyDomain(t, a, alice.AccessToken, org.Id, dom.Id).StatusCode(), nil, 200)
+		verifiedDomain(t, a, dnsSrv, alice.AccessToken, org.Id, "acme.example")
 		put := func(secret string) {
 			t.Helper()
 			res := putSSO(t, a, alice.AccessToken, org.Id, client.PutOrgSSOJSONRequestBody{Issuer: issuer, ClientId: opClientID, ClientSecret: &secret})
@@ -452,12 +456,9 @@ func TestSSORequiredForInternationalDomains(t *testing.T) {
 		alice := signup(t, s, "alice@example.com")
 		org := createOrg(t, s, alice.AccessToken, "Bücher")
 		register(org.Id)
-		dom := addDomain(t, s, alice.AccessToken, org.Id, "bücher.example")
-		if dom.Domain != "xn--bcher-kva.example" {
+		if dom := verifiedDomain(t, s, dnsSrv, alice.AccessToken, org.Id, "bücher.example"); dom.Domain != "xn--bcher-kva.example" {
 			t.Fatalf("stored domain %q", dom.Domain)
 		}
-		dnsSrv.Set(dom.Verification.RecordName, dom.Verification.RecordValue)
-		check(t, "verify", verifyDomain(t, s, alice.AccessToken, org.Id, dom.Id).StatusCode(), nil, 200)
 		signup(t, s, "eve@bücher.example")
 		on := true
 		sec := opClientSecret
