@@ -297,3 +297,81 @@ func anyStrings(v any) []string {
 	}
 	return out
 }
+
+// A role change and the end of invitations reach the feed, each payload as
+// the spec declares it (the test client validates every response): the
+// role's change with the previous role, an invitation revoked by its
+// organization, and those the inviter's new role no longer grants, listed
+// in one event.
+func TestOutboundEventsOfRolesAndInvitations(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		s := testutil.Start(t, d, func(c *app.Config) { c.APIKeys.OperatorEmails = []string{"op@company.test"} })
+		ctx := context.Background()
+		op := signup(t, s, "op@company.test")
+		opAuth := testutil.Bearer(op.AccessToken)
+		alice := signup(t, s, "alice@example.com")
+		bob := signup(t, s, "bob@example.com")
+		org := createOrg(t, s, alice.AccessToken, "Acme")
+		addMember(t, s, alice.AccessToken, org.Id, "bob@example.com", client.RoleMember)
+		last := opFeed(t, s, opAuth, 0)
+		after := last[len(last)-1].Seq
+		setRole := func(r client.Role) {
+			t.Helper()
+			up, err := s.Client.UpdateMemberWithResponse(ctx, org.Id, bob.User.Id, client.UpdateMemberJSONRequestBody{Role: r}, testutil.Bearer(alice.AccessToken))
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, "role change", up.StatusCode(), up.Body, http.StatusOK)
+		}
+		setRole(client.RoleAdmin)
+		invite(t, s, alice.AccessToken, org.Id, "carol@example.com", client.RoleMember)
+		bobTok := login(s, "bob@example.com", goodPassword).JSON200.AccessToken
+		invite(t, s, bobTok, org.Id, "dave@example.com", client.RoleMember)
+		pending, err := s.Client.ListInvitationsWithResponse(ctx, org.Id, nil, testutil.Bearer(alice.AccessToken))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, "invitations", pending.StatusCode(), pending.Body, http.StatusOK)
+		var carol, dave uuid.UUID
+		for _, inv := range pending.JSON200.Invitations {
+			switch string(inv.Email) {
+			case "carol@example.com":
+				carol = inv.Id
+			case "dave@example.com":
+				dave = inv.Id
+			}
+		}
+		rv, err := s.Client.RevokeInvitationWithResponse(ctx, org.Id, carol, testutil.Bearer(alice.AccessToken))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, "revoke invitation", rv.StatusCode(), rv.Body, http.StatusNoContent)
+		setRole(client.RoleMember) // a member invites nobody: dave's invitation ends
+		setRole(client.RoleMember) // the same role: nothing happens
+
+		evs := opFeed(t, s, opAuth, after, client.OutOrgMemberUpdated, client.OutInvitationCreated, client.OutInvitationRevoked)
+		if got := types(evs); !slices.Equal(got, []string{"organization.member.updated", "invitation.created", "invitation.created",
+			"invitation.revoked", "organization.member.updated", "invitation.revoked"}) {
+			t.Fatalf("events: %v", got)
+		}
+		for _, e := range evs {
+			if e.OrgID == nil || *e.OrgID != org.Id {
+				t.Fatalf("an organization's event without it: %+v", e)
+			}
+		}
+		if evs[0].Data["previous_role"] != "member" || evs[0].Data["role"] != "admin" || *evs[0].UserID != bob.User.Id ||
+			evs[4].Data["previous_role"] != "admin" || evs[4].Data["role"] != "member" {
+			t.Fatalf("role changes: %+v %+v", evs[0], evs[4])
+		}
+		for i, want := range map[int]struct {
+			id     uuid.UUID
+			reason string
+		}{3: {carol, "revoked"}, 5: {dave, "inviter_role_changed"}} {
+			invs, _ := evs[i].Data["invitations"].([]any)
+			inv, _ := invs[0].(map[string]any)
+			if evs[i].Data["reason"] != want.reason || len(invs) != 1 || inv["invitation_id"] != want.id.String() {
+				t.Fatalf("invitation.revoked = %+v, want %s %s", evs[i], want.id, want.reason)
+			}
+		}
+	})
+}

@@ -533,6 +533,21 @@ func (e InvitationCreatedEventType) Valid() bool {
 	}
 }
 
+// Defines values for InvitationRevokedEventType.
+const (
+	InvitationRevokedEventTypeValue InvitationRevokedEventType = "invitation.revoked"
+)
+
+// Valid indicates whether the value is a known member of the InvitationRevokedEventType enum.
+func (e InvitationRevokedEventType) Valid() bool {
+	switch e {
+	case InvitationRevokedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JWKAlg.
 const (
 	ES256 JWKAlg = "ES256"
@@ -707,16 +722,33 @@ func (e OrgMemberRemovedEventType) Valid() bool {
 	}
 }
 
+// Defines values for OrgMemberUpdatedEventType.
+const (
+	OrgMemberUpdatedEventTypeValue OrgMemberUpdatedEventType = "organization.member.updated"
+)
+
+// Valid indicates whether the value is a known member of the OrgMemberUpdatedEventType enum.
+func (e OrgMemberUpdatedEventType) Valid() bool {
+	switch e {
+	case OrgMemberUpdatedEventTypeValue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OutboundEventType.
 const (
 	OutAPIKeyCreated     OutboundEventType = "api_key.created"
 	OutAPIKeyRevoked     OutboundEventType = "api_key.revoked"
 	OutEmailVerified     OutboundEventType = "email.verified"
 	OutInvitationCreated OutboundEventType = "invitation.created"
+	OutInvitationRevoked OutboundEventType = "invitation.revoked"
 	OutMFAFactorAdded    OutboundEventType = "mfa.factor.added"
 	OutMFAFactorRemoved  OutboundEventType = "mfa.factor.removed"
 	OutOrgMemberAdded    OutboundEventType = "organization.member.added"
 	OutOrgMemberRemoved  OutboundEventType = "organization.member.removed"
+	OutOrgMemberUpdated  OutboundEventType = "organization.member.updated"
 	OutPasswordReset     OutboundEventType = "password.reset"
 	OutSessionCreated    OutboundEventType = "session.created"
 	OutSessionRevoked    OutboundEventType = "session.revoked"
@@ -738,6 +770,8 @@ func (e OutboundEventType) Valid() bool {
 		return true
 	case OutInvitationCreated:
 		return true
+	case OutInvitationRevoked:
+		return true
 	case OutMFAFactorAdded:
 		return true
 	case OutMFAFactorRemoved:
@@ -745,6 +779,8 @@ func (e OutboundEventType) Valid() bool {
 	case OutOrgMemberAdded:
 		return true
 	case OutOrgMemberRemoved:
+		return true
+	case OutOrgMemberUpdated:
 		return true
 	case OutPasswordReset:
 		return true
@@ -2043,6 +2079,48 @@ type InvitationList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// InvitationRevokedEvent The `invitation.revoked` event.
+type InvitationRevokedEvent struct {
+	// Data Pending invitations can no longer be accepted: one revoked, or those whose inviter's new role no longer grants them, or whose inviter left (one event lists every invitation the change ended).
+	Data InvitationRevokedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `invitation.revoked`
+	Type InvitationRevokedEventType `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// InvitationRevokedEventType `invitation.revoked`
+type InvitationRevokedEventType string
+
+// InvitationRevokedEventData Pending invitations can no longer be accepted: one revoked, or those whose inviter's new role no longer grants them, or whose inviter left (one event lists every invitation the change ended).
+type InvitationRevokedEventData struct {
+	Invitations []struct {
+		Email        openapi_types.Email `json:"email"`
+		InvitationId openapi_types.UUID  `json:"invitation_id"`
+
+		// Role Example: member
+		Role Role `json:"role"`
+	} `json:"invitations"`
+	OrgId openapi_types.UUID `json:"org_id"`
+
+	// Reason `revoked` (`DELETE /organizations/{org_id}/invitations/{invitation_id}`), `inviter_role_changed` (the inviter's new role does not grant the invitation's), `inviter_removed` (the inviter left the organization).
+	Reason string `json:"reason"`
+}
+
 // InviteRequest defines model for InviteRequest.
 type InviteRequest struct {
 	// Email Example: ada@example.com
@@ -2406,6 +2484,45 @@ type OrgMemberRemovedEventType string
 // OrgMemberRemovedEventData A member left or was removed from an organization.
 type OrgMemberRemovedEventData struct {
 	OrgId openapi_types.UUID `json:"org_id"`
+
+	// Role Example: member
+	Role   Role               `json:"role"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// OrgMemberUpdatedEvent The `organization.member.updated` event.
+type OrgMemberUpdatedEvent struct {
+	// Data A member's role changed (a change to the role it already had emits nothing).
+	Data OrgMemberUpdatedEventData `json:"data"`
+
+	// Id Unique per event; a consumer deduplicates on it.
+	Id openapi_types.UUID `json:"id"`
+
+	// OrgId The organization of an organization-scoped change.
+	OrgId *openapi_types.UUID `json:"org_id,omitempty"`
+
+	// Seq The event's position; ascending in the feed. Pass the last one seen as `after`.
+	Seq int64 `json:"seq"`
+
+	// Timestamp When the change committed (the store's clock).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type `organization.member.updated`
+	Type OrgMemberUpdatedEventType `json:"type"`
+
+	// UserId The user the change is about, when there is one.
+	UserId *openapi_types.UUID `json:"user_id,omitempty"`
+}
+
+// OrgMemberUpdatedEventType `organization.member.updated`
+type OrgMemberUpdatedEventType string
+
+// OrgMemberUpdatedEventData A member's role changed (a change to the role it already had emits nothing).
+type OrgMemberUpdatedEventData struct {
+	OrgId openapi_types.UUID `json:"org_id"`
+
+	// PreviousRole Example: member
+	PreviousRole Role `json:"previous_role"`
 
 	// Role Example: member
 	Role   Role               `json:"role"`
@@ -4465,6 +4582,40 @@ func (t *OutboundEvent) MergeOrgMemberRemovedEvent(v OrgMemberRemovedEvent) erro
 	return err
 }
 
+// AsOrgMemberUpdatedEvent returns the union data inside the OutboundEvent as a OrgMemberUpdatedEvent
+func (t OutboundEvent) AsOrgMemberUpdatedEvent() (OrgMemberUpdatedEvent, error) {
+	var body OrgMemberUpdatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromOrgMemberUpdatedEvent overwrites any union data inside the OutboundEvent as the provided OrgMemberUpdatedEvent
+func (t *OutboundEvent) FromOrgMemberUpdatedEvent(v OrgMemberUpdatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.updated"}`))
+	t.union = b
+	return err
+}
+
+// MergeOrgMemberUpdatedEvent performs a merge with any union data inside the OutboundEvent, using the provided OrgMemberUpdatedEvent
+func (t *OutboundEvent) MergeOrgMemberUpdatedEvent(v OrgMemberUpdatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"organization.member.updated"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
 // AsInvitationCreatedEvent returns the union data inside the OutboundEvent as a InvitationCreatedEvent
 func (t OutboundEvent) AsInvitationCreatedEvent() (InvitationCreatedEvent, error) {
 	var body InvitationCreatedEvent
@@ -4490,6 +4641,40 @@ func (t *OutboundEvent) MergeInvitationCreatedEvent(v InvitationCreatedEvent) er
 		return err
 	}
 	b, err = runtime.JSONMerge(b, []byte(`{"type":"invitation.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvitationRevokedEvent returns the union data inside the OutboundEvent as a InvitationRevokedEvent
+func (t OutboundEvent) AsInvitationRevokedEvent() (InvitationRevokedEvent, error) {
+	var body InvitationRevokedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvitationRevokedEvent overwrites any union data inside the OutboundEvent as the provided InvitationRevokedEvent
+func (t *OutboundEvent) FromInvitationRevokedEvent(v InvitationRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"invitation.revoked"}`))
+	t.union = b
+	return err
+}
+
+// MergeInvitationRevokedEvent performs a merge with any union data inside the OutboundEvent, using the provided InvitationRevokedEvent
+func (t *OutboundEvent) MergeInvitationRevokedEvent(v InvitationRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"invitation.revoked"}`))
 	if err != nil {
 		return err
 	}
@@ -4555,6 +4740,8 @@ func (t OutboundEvent) ValueByDiscriminator() (interface{}, error) {
 		return t.AsEmailVerifiedEvent()
 	case "invitation.created":
 		return t.AsInvitationCreatedEvent()
+	case "invitation.revoked":
+		return t.AsInvitationRevokedEvent()
 	case "mfa.factor.added":
 		return t.AsMFAFactorAddedEvent()
 	case "mfa.factor.removed":
@@ -4563,6 +4750,8 @@ func (t OutboundEvent) ValueByDiscriminator() (interface{}, error) {
 		return t.AsOrgMemberAddedEvent()
 	case "organization.member.removed":
 		return t.AsOrgMemberRemovedEvent()
+	case "organization.member.updated":
+		return t.AsOrgMemberUpdatedEvent()
 	case "password.reset":
 		return t.AsPasswordResetEvent()
 	case "session.created":

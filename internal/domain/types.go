@@ -229,7 +229,9 @@ const (
 	OutAPIKeyRevoked     = "api_key.revoked"
 	OutOrgMemberAdded    = "organization.member.added"
 	OutOrgMemberRemoved  = "organization.member.removed"
+	OutOrgMemberUpdated  = "organization.member.updated"
 	OutInvitationCreated = "invitation.created"
+	OutInvitationRevoked = "invitation.revoked"
 	// OutWebhookTest is a test delivery to a webhook endpoint; nothing
 	// happened. It never enters the feed.
 	OutWebhookTest = "webhook.test"

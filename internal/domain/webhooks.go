@@ -13,7 +13,7 @@ import (
 func OutboundTypes() []string {
 	return []string{OutUserCreated, OutUserUpdated, OutUserDeleted, OutUserBanned, OutSessionCreated, OutSessionRevoked,
 		OutPasswordReset, OutEmailVerified, OutMFAFactorAdded, OutMFAFactorRemoved, OutAPIKeyCreated, OutAPIKeyRevoked,
-		OutOrgMemberAdded, OutOrgMemberRemoved, OutInvitationCreated}
+		OutOrgMemberAdded, OutOrgMemberRemoved, OutOrgMemberUpdated, OutInvitationCreated, OutInvitationRevoked}
 }
 
 // WebhookEndpoint is a URL that receives outbound events as Standard

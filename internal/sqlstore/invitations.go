@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -36,8 +38,11 @@ const pendingInvitation = `accepted_at IS NULL AND revoked_at IS NULL AND expire
 
 // revokeInvitationsBy revokes at now the organization's invitations pending
 // at now that inviter sent and that the role ("" for none: a member who
-// left) does not grant (domain.Role.Grants), in the caller's transaction.
-func (s *Store) revokeInvitationsBy(ctx context.Context, tx *sqlx.Tx, orgID, inviter uuid.UUID, role domain.Role, now time.Time) error {
+// left) does not grant (domain.Role.Grants), in the caller's transaction,
+// and returns the invitation.revoked event that lists them (reason
+// inviter_role_changed, or inviter_removed for ""), for the caller to emit
+// after its own; nil when none was pending.
+func (s *Store) revokeInvitationsBy(ctx context.Context, tx *sqlx.Tx, orgID, inviter uuid.UUID, role domain.Role, now time.Time) (*domain.OutboundEvent, error) {
 	var roles []any
 	for _, r := range domain.Roles() {
 		if !role.Grants(r) {
@@ -45,13 +50,41 @@ func (s *Store) revokeInvitationsBy(ctx context.Context, tx *sqlx.Tx, orgID, inv
 		}
 	}
 	if len(roles) == 0 {
-		return nil
+		return nil, nil
 	}
 	in := strings.Repeat("?, ", len(roles)-1) + "?"
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE org_invitations SET revoked_at = ?
-		WHERE org_id = ? AND invited_by = ? AND role IN (`+in+`) AND `+pendingInvitation),
+	var rows []revokedInvitation
+	err := tx.SelectContext(ctx, &rows, s.q(`UPDATE org_invitations SET revoked_at = ?
+		WHERE org_id = ? AND invited_by = ? AND role IN (`+in+`) AND `+pendingInvitation+`
+		RETURNING id, email, role`),
 		append(append([]any{ts(now), orgID, inviter}, roles...), ts(now))...)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	reason := "inviter_role_changed"
+	if role == "" {
+		reason = "inviter_removed"
+	}
+	return invitationsRevoked(orgID, rows, reason, now), nil
+}
+
+// revokedInvitation is what an invitation.revoked event tells of each
+// invitation it lists.
+type revokedInvitation struct {
+	ID    uuid.UUID `db:"id" json:"invitation_id"`
+	Email string    `db:"email" json:"email"`
+	Role  string    `db:"role" json:"role"`
+}
+
+// invitationsRevoked is the invitation.revoked event of one change that
+// ended the organization's invitations (in id order); nil for none.
+func invitationsRevoked(orgID uuid.UUID, invs []revokedInvitation, reason string, now time.Time) *domain.OutboundEvent {
+	if len(invs) == 0 {
+		return nil
+	}
+	sort.Slice(invs, func(i, j int) bool { return invs[i].ID.String() < invs[j].ID.String() })
+	return &domain.OutboundEvent{Type: domain.OutInvitationRevoked, OrgID: idPtr(orgID), CreatedAt: now,
+		Data: map[string]any{"org_id": orgID, "invitations": invs, "reason": reason}}
 }
 
 // CreateInvitation stores the invitation and queues its mail (when m is
@@ -92,19 +125,21 @@ func (s *Store) ListInvitations(ctx context.Context, orgID uuid.UUID, now time.T
 	return out, nil
 }
 
-// RevokeInvitation revokes a pending invitation of the organization.
+// RevokeInvitation revokes a pending invitation of the organization, with
+// its invitation.revoked event (reason revoked), in one transaction.
 // Returns CodeNotFound if there is no such pending invitation.
 func (s *Store) RevokeInvitation(ctx context.Context, orgID, id uuid.UUID, now time.Time) error {
 	return s.tx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE org_invitations SET revoked_at = ? WHERE id = ? AND org_id = ? AND `+pendingInvitation),
-			ts(now), id, orgID, ts(now))
+		var r revokedInvitation
+		err := tx.GetContext(ctx, &r, s.q(`UPDATE org_invitations SET revoked_at = ? WHERE id = ? AND org_id = ? AND `+pendingInvitation+`
+			RETURNING id, email, role`), ts(now), id, orgID, ts(now))
+		if errors.Is(err, sql.ErrNoRows) {
+			return domain.Errorf(domain.CodeNotFound, "invitation not found")
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return domain.Errorf(domain.CodeNotFound, "invitation not found")
-		}
-		return nil
+		return s.emit(ctx, tx, invitationsRevoked(orgID, []revokedInvitation{r}, "revoked", now))
 	})
 }
 

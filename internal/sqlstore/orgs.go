@@ -164,7 +164,9 @@ func (s *Store) keepsAnOwner(ctx context.Context, tx *sqlx.Tx, orgID uuid.UUID) 
 
 // UpdateMember changes a member's role through fn and revokes at now the
 // member's pending invitations that the new role does not grant, in one
-// transaction serialised per organization. Returns fn's error,
+// transaction serialised per organization, with organization.member.updated
+// when the role changed and one invitation.revoked (reason
+// inviter_role_changed) for the invitations. Returns fn's error,
 // CodeNotFound, or CodeLastOwner when the last owner would stop being one.
 func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, now time.Time) (*domain.Member, error) {
 	var out *domain.Member
@@ -192,7 +194,17 @@ func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 			return err
 		}
 		out = m
-		return s.revokeInvitationsBy(ctx, tx, orgID, userID, m.Role, now)
+		revoked, err := s.revokeInvitationsBy(ctx, tx, orgID, userID, m.Role, now)
+		if err != nil {
+			return err
+		}
+		if m.Role != old {
+			if err := s.emit(ctx, tx, &domain.OutboundEvent{Type: domain.OutOrgMemberUpdated, OrgID: idPtr(orgID), UserID: idPtr(userID), CreatedAt: now,
+				Data: map[string]any{"org_id": orgID, "user_id": userID, "role": string(m.Role), "previous_role": string(old)}}); err != nil {
+				return err
+			}
+		}
+		return s.emitEach(ctx, tx, revoked)
 	})
 	return out, err
 }
@@ -200,8 +212,9 @@ func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 // RemoveMember deletes a membership unless fn vetoes it, revokes at now the
 // member's pending invitations and, with revokeKeys, every active key of
 // the organization the member created, in one transaction serialised per
-// organization, with the organization.member.removed event and one
-// api_key.revoked (reason member_removed) for the keys. Returns the revoked
+// organization, with the organization.member.removed event, one
+// api_key.revoked (reason member_removed) for the keys and one
+// invitation.revoked (reason inviter_removed) for the invitations. Returns the revoked
 // keys; fn's error, CodeNotFound, or CodeLastOwner when the last owner
 // would leave.
 func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn func(m *domain.Member) error, now time.Time, revokeKeys bool) ([]domain.APIKey, error) {
@@ -226,7 +239,8 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 		if _, err = tx.ExecContext(ctx, s.q(`DELETE FROM org_members WHERE org_id = ? AND user_id = ?`), orgID, userID); err != nil {
 			return err
 		}
-		if err := s.revokeInvitationsBy(ctx, tx, orgID, userID, "", now); err != nil {
+		revoked, err := s.revokeInvitationsBy(ctx, tx, orgID, userID, "", now)
+		if err != nil {
 			return err
 		}
 		if revokeKeys {
@@ -236,7 +250,7 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID uuid.UUID, fn fu
 		}
 		removed := &domain.OutboundEvent{Type: domain.OutOrgMemberRemoved, OrgID: idPtr(orgID), UserID: idPtr(userID), CreatedAt: now,
 			Data: map[string]any{"org_id": orgID, "user_id": userID, "role": string(m.Role)}}
-		return s.emitEach(ctx, tx, removed, apiKeysRevoked(keys, reasonMemberRemoved, now))
+		return s.emitEach(ctx, tx, removed, apiKeysRevoked(keys, reasonMemberRemoved, now), revoked)
 	})
 	return keys, err
 }

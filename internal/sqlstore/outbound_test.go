@@ -186,13 +186,60 @@ func TestOutboundEventsOfChanges(t *testing.T) {
 		if *evs[0].OrgID != org.ID || *evs[0].UserID != bob.ID {
 			t.Fatalf("organization api_key.created = %+v", evs[0])
 		}
+		// A role change, and one to the same role (nothing happened).
+		setRole := func(r domain.Role) func() error {
+			return func() error {
+				_, err := s.UpdateMember(ctx, org.ID, bob.ID, func(m *domain.Member) error { m.Role = r; return nil }, now)
+				return err
+			}
+		}
+		evs = expectEvents(t, s, setRole(domain.RoleAdmin), domain.OutOrgMemberUpdated)
+		if *evs[0].OrgID != org.ID || *evs[0].UserID != bob.ID || evs[0].Data["role"] != "admin" || evs[0].Data["previous_role"] != "member" {
+			t.Fatalf("organization.member.updated = %+v", evs[0])
+		}
+		expectEvents(t, s, setRole(domain.RoleAdmin))
+		// Invitations end: revoked, by the inviter's new role, by the
+		// inviter's leaving; each with its reason.
+		invite := func(email string, role domain.Role) uuid.UUID {
+			t.Helper()
+			evs := expectEvents(t, s, func() error { sendInvitation(t, s, org.ID, &bob.ID, email, role); return nil }, domain.OutInvitationCreated)
+			id, err := uuid.Parse(evs[0].Data["invitation_id"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		revokedBy := func(evs []domain.OutboundEvent, i int, id uuid.UUID, email, role, reason string) {
+			t.Helper()
+			e := evs[i]
+			invs, _ := e.Data["invitations"].([]any)
+			if *e.OrgID != org.ID || e.UserID != nil || e.Data["org_id"] != org.ID.String() || e.Data["reason"] != reason || len(invs) != 1 {
+				t.Fatalf("invitation.revoked = %+v, want one invitation, reason %s", e, reason)
+			}
+			if inv, _ := invs[0].(map[string]any); inv["invitation_id"] != id.String() || inv["email"] != email || inv["role"] != role {
+				t.Fatalf("invitation.revoked lists %+v, want %s %s %s", invs[0], id, email, role)
+			}
+		}
+		carol := invite("carol@example.com", domain.RoleMember)
+		evs = expectEvents(t, s, func() error { return s.RevokeInvitation(ctx, org.ID, carol, now) }, domain.OutInvitationRevoked)
+		revokedBy(evs, 0, carol, "carol@example.com", "member", "revoked")
+		expectNoEvent(t, s, domain.CodeNotFound, func() error { return s.RevokeInvitation(ctx, org.ID, carol, now) })
+		dave := invite("dave@example.com", domain.RoleAdmin)
+		evs = expectEvents(t, s, setRole(domain.RoleMember), domain.OutOrgMemberUpdated, domain.OutInvitationRevoked)
+		if evs[0].Data["role"] != "member" || evs[0].Data["previous_role"] != "admin" {
+			t.Fatalf("organization.member.updated = %+v", evs[0])
+		}
+		revokedBy(evs, 1, dave, "dave@example.com", "admin", "inviter_role_changed")
+		expectEvents(t, s, setRole(domain.RoleAdmin), domain.OutOrgMemberUpdated)
+		erin := invite("erin@example.com", domain.RoleMember)
 		evs = expectEvents(t, s, func() error {
 			_, err := s.RemoveMember(ctx, org.ID, bob.ID, func(*domain.Member) error { return nil }, now, true)
 			return err
-		}, domain.OutOrgMemberRemoved, domain.OutAPIKeyRevoked)
+		}, domain.OutOrgMemberRemoved, domain.OutAPIKeyRevoked, domain.OutInvitationRevoked)
 		if *evs[0].OrgID != org.ID || *evs[0].UserID != bob.ID || *evs[1].OrgID != org.ID || evs[1].Data["reason"] != "member_removed" {
 			t.Fatalf("removal = %+v", evs)
 		}
+		revokedBy(evs, 2, erin, "erin@example.com", "member", "inviter_removed")
 		// The last owner cannot leave: nothing changes, nothing is emitted.
 		expectNoEvent(t, s, domain.CodeLastOwner, func() error {
 			_, err := s.RemoveMember(ctx, org.ID, u.ID, func(*domain.Member) error { return nil }, now, false)
@@ -229,8 +276,9 @@ func TestOutboundEventsOfChanges(t *testing.T) {
 				t.Fatalf("the organization's feed holds %+v", e)
 			}
 		}
-		if len(orgEvs) != 9 {
-			t.Fatalf("the organization's feed holds %d events, want 9", len(orgEvs))
+		// 9, and the 3 role changes, 3 invitations and their 3 ends.
+		if len(orgEvs) != 18 {
+			t.Fatalf("the organization's feed holds %d events, want 18", len(orgEvs))
 		}
 		// A type filter, ascending seq, and the cursor.
 		typed, err := s.ListOutboundEvents(ctx, domain.OutboundFilter{Limit: 200, Types: []string{domain.OutSessionRevoked, domain.OutAPIKeyRevoked}})

@@ -3881,7 +3881,7 @@ export interface components {
          *     `OutboundEvent` maps it to.
          * @enum {string}
          */
-        OutboundEventType: "user.created" | "user.updated" | "user.deleted" | "user.banned" | "session.created" | "session.revoked" | "password.reset" | "email.verified" | "mfa.factor.added" | "mfa.factor.removed" | "api_key.created" | "api_key.revoked" | "organization.member.added" | "organization.member.removed" | "invitation.created" | "webhook.test";
+        OutboundEventType: "user.created" | "user.updated" | "user.deleted" | "user.banned" | "session.created" | "session.revoked" | "password.reset" | "email.verified" | "mfa.factor.added" | "mfa.factor.removed" | "api_key.created" | "api_key.revoked" | "organization.member.added" | "organization.member.removed" | "organization.member.updated" | "invitation.created" | "invitation.revoked" | "webhook.test";
         /**
          * @description What every outbound event carries, whatever its type. Data never holds
          *     a secret (no token, hash or code): ids, emails, times and reasons.
@@ -3919,7 +3919,7 @@ export interface components {
          * @description One outbound event: the envelope and the payload of its type,
          *     discriminated by `type`.
          */
-        OutboundEvent: components["schemas"]["UserCreatedEvent"] | components["schemas"]["UserUpdatedEvent"] | components["schemas"]["UserDeletedEvent"] | components["schemas"]["UserBannedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionRevokedEvent"] | components["schemas"]["PasswordResetEvent"] | components["schemas"]["EmailVerifiedEvent"] | components["schemas"]["MFAFactorAddedEvent"] | components["schemas"]["MFAFactorRemovedEvent"] | components["schemas"]["APIKeyCreatedEvent"] | components["schemas"]["APIKeyRevokedEvent"] | components["schemas"]["OrgMemberAddedEvent"] | components["schemas"]["OrgMemberRemovedEvent"] | components["schemas"]["InvitationCreatedEvent"] | components["schemas"]["WebhookTestEvent"];
+        OutboundEvent: components["schemas"]["UserCreatedEvent"] | components["schemas"]["UserUpdatedEvent"] | components["schemas"]["UserDeletedEvent"] | components["schemas"]["UserBannedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionRevokedEvent"] | components["schemas"]["PasswordResetEvent"] | components["schemas"]["EmailVerifiedEvent"] | components["schemas"]["MFAFactorAddedEvent"] | components["schemas"]["MFAFactorRemovedEvent"] | components["schemas"]["APIKeyCreatedEvent"] | components["schemas"]["APIKeyRevokedEvent"] | components["schemas"]["OrgMemberAddedEvent"] | components["schemas"]["OrgMemberRemovedEvent"] | components["schemas"]["OrgMemberUpdatedEvent"] | components["schemas"]["InvitationCreatedEvent"] | components["schemas"]["InvitationRevokedEvent"] | components["schemas"]["WebhookTestEvent"];
         /** @description The `user.created` event. */
         UserCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
             /**
@@ -4301,6 +4301,30 @@ export interface components {
             user_id: string;
             role: components["schemas"]["Role"];
         };
+        /** @description The `organization.member.updated` event. */
+        OrgMemberUpdatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /**
+             * @description `organization.member.updated`
+             * @enum {string}
+             */
+            type: "organization.member.updated";
+            data: components["schemas"]["OrgMemberUpdatedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "organization.member.updated";
+        };
+        /** @description A member's role changed (a change to the role it already had emits nothing). */
+        OrgMemberUpdatedEventData: {
+            /** Format: uuid */
+            org_id: string;
+            /** Format: uuid */
+            user_id: string;
+            role: components["schemas"]["Role"];
+            previous_role: components["schemas"]["Role"];
+        };
         /** @description The `invitation.created` event. */
         InvitationCreatedEvent: components["schemas"]["OutboundEventEnvelope"] & {
             /**
@@ -4329,6 +4353,35 @@ export interface components {
             invited_by?: string;
             /** Format: date-time */
             expires_at: string;
+        };
+        /** @description The `invitation.revoked` event. */
+        InvitationRevokedEvent: components["schemas"]["OutboundEventEnvelope"] & {
+            /**
+             * @description `invitation.revoked`
+             * @enum {string}
+             */
+            type: "invitation.revoked";
+            data: components["schemas"]["InvitationRevokedEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "invitation.revoked";
+        };
+        /** @description Pending invitations can no longer be accepted: one revoked, or those whose inviter's new role no longer grants them, or whose inviter left (one event lists every invitation the change ended). */
+        InvitationRevokedEventData: {
+            /** Format: uuid */
+            org_id: string;
+            invitations: {
+                /** Format: uuid */
+                invitation_id: string;
+                /** Format: email */
+                email: string;
+                role: components["schemas"]["Role"];
+            }[];
+            /** @description `revoked` (`DELETE /organizations/{org_id}/invitations/{invitation_id}`), `inviter_role_changed` (the inviter's new role does not grant the invitation's), `inviter_removed` (the inviter left the organization). */
+            reason: string;
         };
         /** @description The `webhook.test` event. */
         WebhookTestEvent: components["schemas"]["OutboundEventEnvelope"] & {

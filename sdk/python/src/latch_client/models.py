@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'CreateOrgDomainRequest', 'DomainVerification', 'OrgDomain', 'OrgDomainList', 'PutSSOConnectionRequest', 'SSOConnection', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ProviderKind', 'Provider', 'ProviderList', 'ProviderCallbackForm', 'LinkProviderRequest', 'LinkIdentityRequest', 'ProviderLink', 'IdentityKind', 'Identity', 'IdentityList', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest', 'OutboundEventType', 'OutboundEventEnvelope', 'OutboundEvent', 'UserCreatedEvent', 'UserCreatedEventData', 'UserUpdatedEvent', 'UserUpdatedEventData', 'UserDeletedEvent', 'UserDeletedEventData', 'UserBannedEvent', 'UserBannedEventData', 'SessionCreatedEvent', 'SessionCreatedEventData', 'SessionRevokedEvent', 'SessionRevokedEventData', 'PasswordResetEvent', 'PasswordResetEventData', 'EmailVerifiedEvent', 'EmailVerifiedEventData', 'MFAFactorAddedEvent', 'MFAFactorAddedEventData', 'MFAFactorRemovedEvent', 'MFAFactorRemovedEventData', 'APIKeyCreatedEvent', 'APIKeyCreatedEventData', 'APIKeyRevokedEvent', 'APIKeyRevokedEventData', 'OrgMemberAddedEvent', 'OrgMemberAddedEventData', 'OrgMemberRemovedEvent', 'OrgMemberRemovedEventData', 'InvitationCreatedEvent', 'InvitationCreatedEventData', 'WebhookTestEvent', 'WebhookTestEventData', 'OutboundEventPage']
+__all__ = ['WebhookEventType', 'CreateWebhookRequest', 'UpdateWebhookRequest', 'WebhookEndpoint', 'WebhookEndpointWithSecret', 'WebhookEndpointList', 'WebhookSecret', 'WebhookDelivery', 'WebhookDeliveryList', 'CreateOrgDomainRequest', 'DomainVerification', 'OrgDomain', 'OrgDomainList', 'PutSSOConnectionRequest', 'SSOConnection', 'ErrorCode', 'ErrorBody', 'Health', 'Readiness', 'JWK', 'JWKS', 'Email', 'Password', 'Credentials', 'RefreshRequest', 'User', 'Metadata', 'AdminUser', 'AdminUserList', 'AdminMembership', 'AdminUserDetail', 'AdminUserExport', 'AdminUserUpdate', 'UpdateMeRequest', 'SignupResult', 'SignupSession', 'SignupPending', 'UserLookup', 'TokenResponse', 'Session', 'SessionList', 'DelegatedSessionRequest', 'Scope', 'CreateAPIKeyRequest', 'RollAPIKeyRequest', 'APIKey', 'APIKeyWithSecret', 'RevokeKeysByCreatorRequest', 'RevokedCount', 'APIKeyList', 'ExchangeRequest', 'GrantType', 'TokenType', 'TokenRequest', 'ExchangeResponse', 'Role', 'CreateOrganizationRequest', 'Organization', 'UpdateOrganizationRequest', 'OrganizationList', 'InviteRequest', 'Invitation', 'InvitationList', 'AcceptInvitationRequest', 'AudienceList', 'UpdateMemberRequest', 'Member', 'MemberList', 'Accepted', 'OTPRequest', 'OTPVerifyRequest', 'ForgotPasswordRequest', 'ResetPasswordRequest', 'ChangePasswordRequest', 'VerifyEmailRequest', 'Event', 'EventPage', 'ServerMetadata', 'ClientAuthMethod', 'TokenTypeHint', 'IntrospectionRequest', 'RevocationRequest', 'IntrospectionResponse', 'UserInfo', 'AAL', 'AccessTokenClaims', 'ProviderKind', 'Provider', 'ProviderList', 'ProviderCallbackForm', 'LinkProviderRequest', 'LinkIdentityRequest', 'ProviderLink', 'IdentityKind', 'Identity', 'IdentityList', 'ImportUser', 'ImportUsersRequest', 'ImportUserResult', 'ImportUsersResult', 'ExportedUser', 'ExportedUserPage', 'ImpersonationToken', 'MFAFactorType', 'MFAFactor', 'MFAFactorList', 'MFAPending', 'RenameFactorRequest', 'EnrollTOTPRequest', 'TOTPEnrollment', 'TOTPCode', 'MFAEnrollment', 'RecoveryCodes', 'WebAuthnOptions', 'WebAuthnCredential', 'WebAuthnRegistrationRequest', 'WebAuthnAssertionRequest', 'MFAVerifyRequest', 'OutboundEventType', 'OutboundEventEnvelope', 'OutboundEvent', 'UserCreatedEvent', 'UserCreatedEventData', 'UserUpdatedEvent', 'UserUpdatedEventData', 'UserDeletedEvent', 'UserDeletedEventData', 'UserBannedEvent', 'UserBannedEventData', 'SessionCreatedEvent', 'SessionCreatedEventData', 'SessionRevokedEvent', 'SessionRevokedEventData', 'PasswordResetEvent', 'PasswordResetEventData', 'EmailVerifiedEvent', 'EmailVerifiedEventData', 'MFAFactorAddedEvent', 'MFAFactorAddedEventData', 'MFAFactorRemovedEvent', 'MFAFactorRemovedEventData', 'APIKeyCreatedEvent', 'APIKeyCreatedEventData', 'APIKeyRevokedEvent', 'APIKeyRevokedEventData', 'OrgMemberAddedEvent', 'OrgMemberAddedEventData', 'OrgMemberRemovedEvent', 'OrgMemberRemovedEventData', 'OrgMemberUpdatedEvent', 'OrgMemberUpdatedEventData', 'InvitationCreatedEvent', 'InvitationCreatedEventData', 'InvitationRevokedEvent', 'InvitationRevokedEventData', 'WebhookTestEvent', 'WebhookTestEventData', 'OutboundEventPage']
 
 
 WebhookEventType = str
@@ -3501,7 +3501,7 @@ class MFAVerifyRequest:
             d['credential'] = self.credential
         return d
 
-OutboundEventType = Literal['user.created', 'user.updated', 'user.deleted', 'user.banned', 'session.created', 'session.revoked', 'password.reset', 'email.verified', 'mfa.factor.added', 'mfa.factor.removed', 'api_key.created', 'api_key.revoked', 'organization.member.added', 'organization.member.removed', 'invitation.created', 'webhook.test']
+OutboundEventType = Literal['user.created', 'user.updated', 'user.deleted', 'user.banned', 'session.created', 'session.revoked', 'password.reset', 'email.verified', 'mfa.factor.added', 'mfa.factor.removed', 'api_key.created', 'api_key.revoked', 'organization.member.added', 'organization.member.removed', 'organization.member.updated', 'invitation.created', 'invitation.revoked', 'webhook.test']
 """The type of an outbound event: what changed. `docs/events.md` tells when
 each is emitted; each one's payload is the `...EventData` schema that
 `OutboundEvent` maps it to."""
@@ -4616,6 +4616,79 @@ class OrgMemberRemovedEventData:
 
 
 @dataclass
+class OrgMemberUpdatedEvent:
+    """The `organization.member.updated` event."""
+
+    id: str
+    seq: int
+    type: Literal['organization.member.updated']
+    timestamp: str
+    data: OrgMemberUpdatedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OrgMemberUpdatedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=OrgMemberUpdatedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class OrgMemberUpdatedEventData:
+    """A member's role changed (a change to the role it already had emits nothing)."""
+
+    org_id: str
+    user_id: str
+    role: Role
+    previous_role: Role
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OrgMemberUpdatedEventData:
+        known = {'org_id', 'user_id', 'role', 'previous_role'}
+        return cls(
+            org_id=d['org_id'],
+            user_id=d['user_id'],
+            role=d['role'],
+            previous_role=d['previous_role'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['org_id'] = self.org_id
+        d['user_id'] = self.user_id
+        d['role'] = self.role
+        d['previous_role'] = self.previous_role
+        return d
+
+
+@dataclass
 class InvitationCreatedEvent:
     """The `invitation.created` event."""
 
@@ -4692,6 +4765,76 @@ class InvitationCreatedEventData:
         d['expires_at'] = self.expires_at
         if self.invited_by is not None:
             d['invited_by'] = self.invited_by
+        return d
+
+
+@dataclass
+class InvitationRevokedEvent:
+    """The `invitation.revoked` event."""
+
+    id: str
+    seq: int
+    type: Literal['invitation.revoked']
+    timestamp: str
+    data: InvitationRevokedEventData
+    org_id: str | None = None
+    user_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InvitationRevokedEvent:
+        known = {'id', 'seq', 'type', 'timestamp', 'data', 'org_id', 'user_id'}
+        return cls(
+            id=d['id'],
+            seq=d['seq'],
+            type=d['type'],
+            timestamp=d['timestamp'],
+            data=InvitationRevokedEventData.from_dict(d['data']),
+            org_id=d['org_id'] if d.get('org_id') is not None else None,
+            user_id=d['user_id'] if d.get('user_id') is not None else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['id'] = self.id
+        d['seq'] = self.seq
+        d['type'] = self.type
+        d['timestamp'] = self.timestamp
+        d['data'] = self.data.to_dict()
+        if self.org_id is not None:
+            d['org_id'] = self.org_id
+        if self.user_id is not None:
+            d['user_id'] = self.user_id
+        return d
+
+
+@dataclass
+class InvitationRevokedEventData:
+    """Pending invitations can no longer be accepted: one revoked, or those whose inviter's new role no longer grants them, or whose inviter left (one event lists every invitation the change ended)."""
+
+    org_id: str
+    invitations: list[Any]
+    reason: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Members the spec did not name when this SDK was generated."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InvitationRevokedEventData:
+        known = {'org_id', 'invitations', 'reason'}
+        return cls(
+            org_id=d['org_id'],
+            invitations=d['invitations'],
+            reason=d['reason'],
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d['org_id'] = self.org_id
+        d['invitations'] = self.invitations
+        d['reason'] = self.reason
         return d
 
 
@@ -4808,7 +4951,7 @@ def signup_result_from_dict(d: Mapping[str, Any]) -> SignupResult:
     raise ValueError(f'unknown status {kind!r} of SignupResult')
 
 
-OutboundEvent = UserCreatedEvent | UserUpdatedEvent | UserDeletedEvent | UserBannedEvent | SessionCreatedEvent | SessionRevokedEvent | PasswordResetEvent | EmailVerifiedEvent | MFAFactorAddedEvent | MFAFactorRemovedEvent | APIKeyCreatedEvent | APIKeyRevokedEvent | OrgMemberAddedEvent | OrgMemberRemovedEvent | InvitationCreatedEvent | WebhookTestEvent
+OutboundEvent = UserCreatedEvent | UserUpdatedEvent | UserDeletedEvent | UserBannedEvent | SessionCreatedEvent | SessionRevokedEvent | PasswordResetEvent | EmailVerifiedEvent | MFAFactorAddedEvent | MFAFactorRemovedEvent | APIKeyCreatedEvent | APIKeyRevokedEvent | OrgMemberAddedEvent | OrgMemberRemovedEvent | OrgMemberUpdatedEvent | InvitationCreatedEvent | InvitationRevokedEvent | WebhookTestEvent
 """One outbound event: the envelope and the payload of its type,
 discriminated by `type`."""
 
@@ -4844,8 +4987,12 @@ def outbound_event_from_dict(d: Mapping[str, Any]) -> OutboundEvent:
         return OrgMemberAddedEvent.from_dict(d)
     if kind == 'organization.member.removed':
         return OrgMemberRemovedEvent.from_dict(d)
+    if kind == 'organization.member.updated':
+        return OrgMemberUpdatedEvent.from_dict(d)
     if kind == 'invitation.created':
         return InvitationCreatedEvent.from_dict(d)
+    if kind == 'invitation.revoked':
+        return InvitationRevokedEvent.from_dict(d)
     if kind == 'webhook.test':
         return WebhookTestEvent.from_dict(d)
     raise ValueError(f'unknown type {kind!r} of OutboundEvent')
